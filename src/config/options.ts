@@ -1,0 +1,143 @@
+// Server options: the one typed shape that the config file, the command line and the
+// embedding API all produce. Field names follow nats-server's config keys where one exists.
+
+export interface UserConfig {
+  user?: string;
+  password?: string;
+  nkey?: string;
+  account?: string;
+  permissions?: unknown;
+}
+
+export interface AccountConfig {
+  name: string;
+  users: UserConfig[];
+  jetstream?: boolean | Record<string, unknown>;
+  imports?: unknown[];
+  exports?: unknown[];
+}
+
+export interface JetStreamOptions {
+  enabled: boolean;
+  storeDir: string;
+  maxMemoryStore: number; // bytes, -1 = unlimited (dynamic)
+  maxFileStore: number; // bytes, -1 = unlimited (dynamic)
+  /** fsync policy: "always" = fsync before ack (group commit), otherwise an interval in ms. */
+  syncInterval: "always" | number;
+  domain?: string;
+  uniqueTag?: string;
+}
+
+export interface TlsOptions {
+  cert?: string;
+  key?: string;
+  ca?: string;
+  verify?: boolean;
+  timeout?: number; // seconds
+  handshakeFirst?: boolean;
+}
+
+export interface ServerOptions {
+  host: string;
+  port: number; // -1 = random
+  serverName?: string;
+  clientAdvertise?: string;
+
+  /** Monitoring HTTP port; 0 = off, -1 = random. */
+  httpHost: string;
+  httpPort: number;
+  httpsPort: number;
+  httpBasePath: string;
+
+  maxPayload: number;
+  maxControlLine: number;
+  maxConnections: number;
+  maxSubscriptions: number; // 0 = unlimited
+  maxPending: number;
+  writeDeadlineMs: number;
+  pingIntervalMs: number;
+  maxPingsOut: number;
+  authTimeoutMs: number;
+  lameDuckDurationMs: number;
+  lameDuckGracePeriodMs: number;
+  noHeaderSupport: boolean;
+  disableSublistCache: boolean;
+
+  // Authentication (the security issue builds on these)
+  username?: string;
+  password?: string;
+  authorization?: string; // token
+  users: UserConfig[];
+  accounts: AccountConfig[];
+  systemAccount?: string;
+  noSystemAccount: boolean;
+  noAuthUser?: string;
+
+  tls?: TlsOptions;
+  jetstream: JetStreamOptions;
+
+  // Logging
+  debug: boolean;
+  trace: boolean;
+  traceVerbose: boolean;
+  logtime: boolean;
+  logFile?: string;
+  logSizeLimit: number;
+  syslog: boolean;
+  pidFile?: string;
+  portsFileDir?: string;
+
+  /** Parsed but not served yet (cluster, leafnodes, websocket, mqtt, gateway). */
+  unsupportedBlocks: Record<string, unknown>;
+
+  /** The config file this came from, for reload. */
+  configFile?: string;
+  /** Warnings collected while reading config (printed at start-up). */
+  warnings: string[];
+}
+
+export const DEFAULT_PORT = 4222;
+export const DEFAULT_HTTP_PORT = 8222;
+export const DEFAULT_STORE_DIR_NAME = "jetstream";
+
+export function defaultOptions(): ServerOptions {
+  return {
+    host: "0.0.0.0",
+    port: DEFAULT_PORT,
+    httpHost: "0.0.0.0",
+    httpPort: 0,
+    httpsPort: 0,
+    httpBasePath: "",
+    maxPayload: 1024 * 1024,
+    maxControlLine: 4096,
+    maxConnections: 64 * 1024,
+    maxSubscriptions: 0,
+    maxPending: 64 * 1024 * 1024,
+    writeDeadlineMs: 10_000,
+    pingIntervalMs: 120_000,
+    maxPingsOut: 2,
+    authTimeoutMs: 2_000,
+    lameDuckDurationMs: 120_000,
+    lameDuckGracePeriodMs: 10_000,
+    noHeaderSupport: false,
+    disableSublistCache: false,
+    users: [],
+    accounts: [],
+    noSystemAccount: false,
+    jetstream: {
+      enabled: false,
+      storeDir: "",
+      maxMemoryStore: -1,
+      maxFileStore: -1,
+      syncInterval: 120_000,
+    },
+    debug: false,
+    trace: false,
+    traceVerbose: false,
+    logtime: true,
+    logSizeLimit: 0,
+    syslog: false,
+    unsupportedBlocks: {},
+    warnings: [],
+  };
+}

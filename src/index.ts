@@ -1,0 +1,72 @@
+// Embedding API: run a tsnats server inside your own Node process.
+//
+//   import { startServer } from "tsnats";
+//   const server = await startServer({ port: -1, jetstream: { storeDir: "./data" } });
+//   console.log(server.url);   // nats://127.0.0.1:PORT
+//   await server.close();
+import { defaultOptions, type JetStreamOptions, type ServerOptions } from "./config/options.js";
+import { Server } from "./server/server.js";
+import type { Log } from "./server/log.js";
+import { installServices } from "./server/services.js";
+
+export type { ServerOptions, JetStreamOptions } from "./config/options.js";
+export type { Log } from "./server/log.js";
+export { Server } from "./server/server.js";
+export { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./server/version.js";
+
+/** Options of an embedded server: any ServerOptions field, JetStream given as a partial block. */
+export type EmbeddedOptions = Partial<Omit<ServerOptions, "jetstream">> & {
+  jetstream?: boolean | Partial<JetStreamOptions>;
+  /** Where log lines go; silent by default. */
+  log?: Log;
+};
+
+export interface EmbeddedServer {
+  readonly server: Server;
+  /** nats://host:port clients connect to. */
+  readonly url: string;
+  readonly port: number;
+  /** Monitoring base URL when `httpPort` was set. */
+  readonly monitorUrl: string | undefined;
+  close(): Promise<void>;
+}
+
+const silent: Log = {
+  debugEnabled: false,
+  traceEnabled: false,
+  info() {},
+  warn() {},
+  error() {},
+  fatal() {},
+  debug() {},
+  trace() {},
+};
+
+/** Build complete ServerOptions from a partial set, as the config file would. */
+export function resolveOptions(opts: EmbeddedOptions = {}): ServerOptions {
+  const base = defaultOptions();
+  const { jetstream, log: _log, ...rest } = opts;
+  const merged: ServerOptions = { ...base, host: "127.0.0.1", port: -1, ...rest };
+  if (jetstream !== undefined && jetstream !== false) {
+    merged.jetstream = { ...base.jetstream, ...(jetstream === true ? {} : jetstream), enabled: true };
+  }
+  return merged;
+}
+
+export async function startServer(opts: EmbeddedOptions = {}): Promise<EmbeddedServer> {
+  const options = resolveOptions(opts);
+  const server = new Server(options, opts.log ?? silent);
+  installServices(server);
+  await server.startServer();
+  const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
+  return {
+    server,
+    url: `nats://${host}:${server.port}`,
+    port: server.port,
+    get monitorUrl() {
+      const m = server.portsFileExtras.monitoring;
+      return m?.[0];
+    },
+    close: () => server.shutdown(),
+  };
+}

@@ -1,0 +1,29 @@
+// The -ERR texts of the client protocol, exactly as nats-server sends them.
+export const ProtoErr = {
+  UnknownOp: "Unknown Protocol Operation",
+  MaxPayload: "Maximum Payload Violation",
+  MaxControlLine: "Maximum Control Line Exceeded",
+  Parser: "Parser Error",
+  StaleConnection: "Stale Connection",
+  SlowConsumer: "Slow Consumer",
+  AuthViolation: "Authorization Violation",
+  AuthTimeout: "Authentication Timeout",
+  MaxConnections: "maximum connections exceeded",
+  MaxSubscriptions: "maximum subscriptions exceeded",
+  InvalidSubject: "Invalid Subject",
+  InvalidPublishSubject: "Invalid Publish Subject",
+  InvalidClientProtocol: "invalid client protocol",
+  TlsRequired: "Secure Connection - TLS Required",
+  NoHeaders: "Headers Not Supported",
+  RoutePort: "Attempted To Connect To Route Port",
+} as const;
+
+/** A protocol error that ends the connection after `-ERR '<text>'` is sent. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly text: string,
+    detail?: string,
+  ) {
+    super(detail ?? text);
+  }
+}

@@ -1,0 +1,172 @@
+// An account is an isolated subject space: its own sublist, clients and counters.
+// Every connection and every internal service (JetStream, system events) lives in one.
+// Message routing happens here, so imports/exports can later hook in at one place.
+import { Sublist, type Deliverer, type Subscription } from "./sublist.js";
+import type { Client } from "./client.js";
+
+/** Handler of an internal subscription. `payload`/`hdr` may alias a read buffer: copy to keep. */
+export type InternalHandler = (
+  subject: string,
+  reply: string,
+  hdr: Buffer | undefined,
+  payload: Buffer,
+  origin: Client | undefined,
+) => void;
+
+let internalCid = 0;
+
+/** A delivery target inside the server process (JetStream, system services). */
+export class InternalClient implements Deliverer {
+  readonly kind = "internal" as const;
+  readonly cid = --internalCid;
+  /** Set while a message from a client is being routed, so handlers know who sent it. */
+  static currentOrigin: Client | undefined;
+  constructor(
+    readonly name: string,
+    private readonly handler: InternalHandler,
+  ) {}
+  deliver(_sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
+    this.handler(subject, reply, hdr, payload, InternalClient.currentOrigin);
+  }
+}
+
+const NO_RESPONDERS_PREFIX = "NATS/1.0 503\r\nNats-Subject: ";
+
+export class Account {
+  readonly sublist: Sublist;
+  readonly clients = new Set<Client>();
+  inMsgs = 0;
+  inBytes = 0;
+  outMsgs = 0;
+  outBytes = 0;
+  /** Per-account JetStream state, attached by the JetStream layer when enabled. */
+  jetstream: unknown;
+  /** Subscription change listeners (interest tracking for JetStream push consumers, events). */
+  private readonly interestListeners = new Set<(sub: Subscription, added: boolean) => void>();
+  readonly created = new Date();
+
+  constructor(
+    readonly name: string,
+    useCache = true,
+  ) {
+    this.sublist = new Sublist(useCache);
+  }
+
+  get isSystem(): boolean {
+    return this.name === "$SYS";
+  }
+
+  addSubscription(sub: Subscription): void {
+    this.sublist.insert(sub);
+    for (const l of this.interestListeners) l(sub, true);
+  }
+
+  removeSubscription(sub: Subscription): void {
+    if (this.sublist.remove(sub)) {
+      for (const l of this.interestListeners) l(sub, false);
+    }
+  }
+
+  onInterestChange(listener: (sub: Subscription, added: boolean) => void): () => void {
+    this.interestListeners.add(listener);
+    return () => this.interestListeners.delete(listener);
+  }
+
+  /** Subscribe an in-process handler. */
+  subscribeInternal(subject: string, handler: InternalHandler, queue?: string, name = "internal"): Subscription {
+    const client = new InternalClient(name, handler);
+    const sub: Subscription = { subject, queue, sid: String(-client.cid), client, max: 0, delivered: 0, closed: false };
+    this.addSubscription(sub);
+    return sub;
+  }
+
+  unsubscribeInternal(sub: Subscription): void {
+    if (sub.closed) return;
+    sub.closed = true;
+    this.removeSubscription(sub);
+  }
+
+  /** Publish from inside the server. Returns the number of deliveries. */
+  publish(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): number {
+    return this.route(subject, reply, hdr, payload, undefined);
+  }
+
+  /**
+   * Deliver to every plain subscription that matches, and to one member of each
+   * matching queue group. Echo is suppressed for senders that asked for it.
+   */
+  route(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sender: Client | undefined): number {
+    this.inMsgs++;
+    this.inBytes += payload.length + (hdr?.length ?? 0);
+    const result = this.sublist.match(subject);
+    const psubs = result.psubs;
+    const qsubs = result.qsubs;
+    if (psubs.length === 0 && qsubs.length === 0) return 0;
+    const noEcho = sender !== undefined && !sender.opts.echo;
+    const prevOrigin = InternalClient.currentOrigin;
+    InternalClient.currentOrigin = sender;
+    let count = 0;
+    try {
+      for (let i = 0; i < psubs.length; i++) {
+        const sub = psubs[i];
+        if (noEcho && sub.client === sender) continue;
+        if (this.deliverTo(sub, subject, reply, hdr, payload, sender)) count++;
+      }
+      for (let g = 0; g < qsubs.length; g++) {
+        const group = qsubs[g];
+        const n = group.length;
+        // Start at a random member and take the first that can receive.
+        const start = n === 1 ? 0 : Math.floor(Math.random() * n);
+        for (let k = 0; k < n; k++) {
+          const sub = group[(start + k) % n];
+          if (noEcho && sub.client === sender) continue;
+          if (this.deliverTo(sub, subject, reply, hdr, payload, sender)) {
+            count++;
+            break;
+          }
+        }
+      }
+    } finally {
+      InternalClient.currentOrigin = prevOrigin;
+    }
+    return count;
+  }
+
+  private deliverTo(
+    sub: Subscription,
+    subject: string,
+    reply: string,
+    hdr: Buffer | undefined,
+    payload: Buffer,
+    sender: Client | undefined,
+  ): boolean {
+    if (sub.closed) return false;
+    const n = ++sub.delivered;
+    if (sub.max > 0 && n > sub.max) return false;
+    sub.client.deliver(sub, subject, reply, hdr, payload);
+    if (sub.client.kind === "client" && sender !== undefined) (sub.client as Client).stallPublisherIfBehind(sender);
+    if (sub.max > 0 && n >= sub.max) {
+      if (sub.client.kind === "client") (sub.client as Client).removeSub(sub);
+      else this.unsubscribeInternal(sub);
+    }
+    return true;
+  }
+
+  /** The 503 status a requester gets when nothing is subscribed to the request subject. */
+  sendNoResponders(requester: Client, subject: string, reply: string): void {
+    const r = this.sublist.match(reply);
+    const hdr = Buffer.from(`${NO_RESPONDERS_PREFIX}${subject}\r\n\r\n`);
+    const empty = Buffer.alloc(0);
+    for (const sub of r.psubs) {
+      if (sub.client === requester) requester.deliver(sub, reply, "", hdr, empty);
+    }
+    for (const group of r.qsubs) {
+      for (const sub of group) {
+        if (sub.client === requester) {
+          requester.deliver(sub, reply, "", hdr, empty);
+          break;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,333 @@
+// The server: listener, accounts, connections, INFO, lifecycle (start, reload, lame duck,
+// shutdown). Protocol handling is in client.ts, routing in account.ts.
+import net from "node:net";
+import fs from "node:fs";
+import path from "node:path";
+import { createServer as createServerKey } from "@nats-io/nkeys";
+import { Account } from "./account.js";
+import { Client, type CloseReason } from "./client.js";
+import type { Log } from "./log.js";
+import type { ServerOptions } from "../config/options.js";
+import { Authenticator } from "../auth/authenticator.js";
+import { ProtoErr } from "../protocol/errors.js";
+import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./version.js";
+
+/** A part of the server with its own lifecycle (JetStream, monitoring, system events). */
+export interface ServerService {
+  readonly name: string;
+  start(): Promise<void>;
+  shutdown(): Promise<void>;
+  /** Re-read what can change at run time. */
+  reload?(options: ServerOptions): void;
+}
+
+/** What is kept of a closed connection for /connz?state=closed. */
+export interface ClosedClient {
+  client: Client;
+  reason: CloseReason;
+}
+
+const MAX_CLOSED_CLIENTS = 10_000;
+
+export class Server {
+  readonly id: string;
+  readonly name: string;
+  readonly start = new Date();
+  options: ServerOptions;
+  readonly log: Log;
+  readonly accounts = new Map<string, Account>();
+  readonly globalAccount: Account;
+  readonly systemAccount: Account | undefined;
+  readonly clients = new Map<number, Client>();
+  readonly closedClients: ClosedClient[] = [];
+  auth: Authenticator;
+  readonly services: ServerService[] = [];
+  /** Listeners told about connection events (system account events, monitoring). */
+  readonly events = {
+    connect: new Set<(c: Client) => void>(),
+    disconnect: new Set<(c: Client) => void>(),
+    authError: new Set<(c: Client) => void>(),
+  };
+
+  private listener: net.Server | undefined;
+  private nextCid = 0;
+  private dirty: Client[] = [];
+  private flushScheduled = false;
+  private housekeeping: NodeJS.Timeout | undefined;
+  private portsFile: string | undefined;
+  private shuttingDown = false;
+  lameDuck = false;
+  configLoadTime = new Date();
+
+  totalConnections = 0;
+  slowConsumers = 0;
+  /** Bound port, once listening. */
+  port = 0;
+  host = "";
+
+  constructor(options: ServerOptions, log: Log) {
+    this.options = options;
+    this.log = log;
+    this.id = createServerKey().getPublicKey();
+    this.name = options.serverName ?? this.id;
+    this.globalAccount = this.registerAccount("$G");
+    for (const acc of options.accounts) this.registerAccount(acc.name);
+    const sysName = options.systemAccount ?? "$SYS";
+    this.systemAccount = options.noSystemAccount ? undefined : this.registerAccount(sysName);
+    this.auth = new Authenticator(options, (n) => this.lookupAccount(n), this.globalAccount);
+  }
+
+  registerAccount(name: string): Account {
+    let acc = this.accounts.get(name);
+    if (acc === undefined) {
+      acc = new Account(name, !this.options.disableSublistCache);
+      this.accounts.set(name, acc);
+    }
+    return acc;
+  }
+
+  lookupAccount(name: string): Account {
+    return this.accounts.get(name) ?? this.registerAccount(name);
+  }
+
+  get clientUrl(): string {
+    return `nats://${this.host.includes(":") ? `[${this.host}]` : this.host}:${this.port}`;
+  }
+
+  async startServer(): Promise<void> {
+    for (const w of this.options.warnings) this.log.warn(w);
+    this.log.info(`Starting tsnats-server`);
+    this.log.info(`  Version:  ${TSNATS_VERSION} (NATS protocol level ${NATS_FEATURE_VERSION})`);
+    this.log.info(`  Node:     ${process.version}`);
+    this.log.info(`  Name:     ${this.name}`);
+    this.log.info(`  ID:       ${this.id}`);
+    if (this.options.configFile) this.log.info(`Using configuration file: ${this.options.configFile}`);
+    if (this.options.pidFile) fs.writeFileSync(this.options.pidFile, String(process.pid));
+    for (const svc of this.services) await svc.start();
+    await this.listen();
+    this.housekeeping = setInterval(() => this.tick(), 1000);
+    this.housekeeping.unref();
+    this.writePortsFile();
+    this.log.info("Server is ready");
+  }
+
+  private listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+      srv.maxConnections = Number.MAX_SAFE_INTEGER;
+      srv.once("error", reject);
+      const port = this.options.port === -1 ? 0 : this.options.port;
+      srv.listen({ host: this.options.host, port, backlog: 4096 }, () => {
+        srv.removeListener("error", reject);
+        srv.on("error", (err) => this.log.error(`Client listener error: ${err.message}`));
+        const addr = srv.address() as net.AddressInfo;
+        this.port = addr.port;
+        this.host = this.options.host;
+        this.listener = srv;
+        this.log.info(`Listening for client connections on ${this.options.host}:${this.port}`);
+        resolve();
+      });
+    });
+  }
+
+  /** Extra fields for the ports file and /varz, filled in by services (monitoring). */
+  readonly portsFileExtras: Record<string, string[]> = {};
+
+  private writePortsFile(): void {
+    const dir = this.options.portsFileDir;
+    if (!dir) return;
+    const advertised = this.options.host === "0.0.0.0" || this.options.host === "::" ? "127.0.0.1" : this.options.host;
+    const data = { nats: [`nats://${advertised}:${this.port}`], ...this.portsFileExtras };
+    const base = path.basename(process.argv[1] ?? "nats-server").replace(/\.js$/, "");
+    // Client test harnesses look for nats-server_<pid>.ports; keep that name.
+    const file = path.join(dir, `${base.startsWith("tsnats") ? "nats-server" : base}_${process.pid}.ports`);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(file, JSON.stringify(data));
+    this.portsFile = file;
+  }
+
+  /** The INFO object; per-client fields are added by `infoFor`. */
+  info(): Record<string, unknown> {
+    const o = this.options;
+    const info: Record<string, unknown> = {
+      server_id: this.id,
+      server_name: this.name,
+      version: NATS_FEATURE_VERSION,
+      proto: 1,
+      go: `node${process.version}`,
+      host: o.host,
+      port: this.port,
+      headers: !o.noHeaderSupport,
+      max_payload: o.maxPayload,
+    };
+    if (this.auth.required) info.auth_required = true;
+    if (o.jetstream.enabled) info.jetstream = true;
+    if (o.jetstream.domain) info.domain = o.jetstream.domain;
+    if (this.lameDuck) info.ldm = true;
+    info.tsnats_version = TSNATS_VERSION;
+    return info;
+  }
+
+  private infoFor(c: Client): Record<string, unknown> {
+    const info = this.info();
+    info.client_id = c.cid;
+    info.client_ip = c.host;
+    return info;
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.shuttingDown || this.lameDuck) {
+      socket.destroy();
+      return;
+    }
+    socket.on("error", () => undefined);
+    const cid = ++this.nextCid;
+    const client = new Client(this, cid, socket, this.globalAccount);
+    this.totalConnections++;
+    client.sendInfo(this.infoFor(client));
+    if (this.clients.size >= this.options.maxConnections) {
+      this.log.error(`${client.logPrefix()} - maximum connections exceeded`);
+      client.sendErr(ProtoErr.MaxConnections);
+      client.close("Maximum Connections Exceeded");
+      return;
+    }
+    this.clients.set(cid, client);
+    this.globalAccount.clients.add(client);
+    if (this.log.debugEnabled) this.log.debug(`${client.logPrefix()} - Client connection created`);
+  }
+
+  moveClient(c: Client, to: Account): void {
+    c.account.clients.delete(c);
+    c.account = to;
+    to.clients.add(c);
+  }
+
+  onClientConnected(c: Client): void {
+    for (const l of this.events.connect) l(c);
+  }
+
+  onAuthError(c: Client): void {
+    for (const l of this.events.authError) l(c);
+  }
+
+  onSlowConsumer(_c: Client): void {
+    this.slowConsumers++;
+  }
+
+  onClientClosed(c: Client): void {
+    if (!this.clients.delete(c.cid)) return;
+    c.account.clients.delete(c);
+    this.closedClients.push({ client: c, reason: c.closeReason ?? "Client Closed" });
+    if (this.closedClients.length > MAX_CLOSED_CLIENTS) this.closedClients.shift();
+    if (this.log.debugEnabled) this.log.debug(`${c.logPrefix()} - Client connection closed: ${c.closeReason}`);
+    if (c.connectReceived) for (const l of this.events.disconnect) l(c);
+  }
+
+  /** Queue a client for the end-of-turn flush. */
+  markDirty(c: Client): void {
+    this.dirty.push(c);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flushDirty());
+    }
+  }
+
+  private flushDirty(): void {
+    this.flushScheduled = false;
+    const list = this.dirty;
+    this.dirty = [];
+    for (let i = 0; i < list.length; i++) list[i].flush();
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    for (const c of this.clients.values()) c.checkWriteDeadline(now);
+  }
+
+  /** Send the current INFO to clients that understand async INFO (protocol >= 1). */
+  broadcastInfo(): void {
+    for (const c of this.clients.values()) {
+      if (c.opts.protocol >= 1 && c.connectReceived) c.sendInfo(this.infoFor(c));
+    }
+  }
+
+  /** Apply a reloaded configuration: what nats-server can change at run time. */
+  reload(next: ServerOptions): string[] {
+    const notApplied: string[] = [];
+    const cur = this.options;
+    if (next.port !== cur.port && next.port !== -1) notApplied.push("port");
+    if (next.host !== cur.host) notApplied.push("host");
+    if (next.jetstream.storeDir !== cur.jetstream.storeDir && cur.jetstream.enabled) notApplied.push("jetstream.store_dir");
+    const keep = { port: cur.port, host: cur.host, jetstream: cur.jetstream };
+    this.options = { ...next, ...keep };
+    this.auth = new Authenticator(this.options, (n) => this.lookupAccount(n), this.globalAccount);
+    // Clients whose credentials no longer authenticate are disconnected.
+    for (const c of [...this.clients.values()]) {
+      if (!c.connectReceived) continue;
+      const r = this.auth.authenticate(c);
+      if (r === undefined) {
+        c.sendErr(ProtoErr.AuthViolation);
+        c.close("Authentication Failure");
+      }
+    }
+    for (const svc of this.services) svc.reload?.(this.options);
+    this.configLoadTime = new Date();
+    this.log.info("Reloaded server configuration");
+    for (const n of notApplied) this.log.warn(`Config reload: ${n} can not be changed at run time; restart to apply`);
+    return notApplied;
+  }
+
+  /**
+   * Lame duck mode: stop accepting, tell clients (ldm in INFO) so they reconnect elsewhere,
+   * then close them spread over the lame duck duration and shut down.
+   */
+  async enterLameDuckMode(): Promise<void> {
+    if (this.lameDuck || this.shuttingDown) return;
+    this.lameDuck = true;
+    this.log.info("Entering lame duck mode, stop accepting new clients");
+    this.listener?.close();
+    this.broadcastInfo();
+    const grace = this.options.lameDuckGracePeriodMs;
+    const duration = Math.max(0, this.options.lameDuckDurationMs - grace);
+    await sleep(Math.min(grace, this.options.lameDuckDurationMs));
+    const clients = [...this.clients.values()];
+    if (clients.length > 0) {
+      const step = duration / clients.length;
+      for (const c of clients) {
+        c.close("Lame Duck Mode");
+        if (step >= 1) await sleep(step);
+      }
+    }
+    await this.shutdown();
+  }
+
+  async shutdown(): Promise<void> {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    this.log.info("Initiating Shutdown...");
+    if (this.housekeeping !== undefined) clearInterval(this.housekeeping);
+    const listener = this.listener;
+    this.listener = undefined;
+    const closed = listener !== undefined && listener.listening ? new Promise<void>((r) => listener.close(() => r())) : Promise.resolve();
+    for (const c of [...this.clients.values()]) c.close("Server Shutdown");
+    for (const svc of [...this.services].reverse()) {
+      try {
+        await svc.shutdown();
+      } catch (err) {
+        this.log.error(`Error stopping ${svc.name}: ${(err as Error).message}`);
+      }
+    }
+    await closed;
+    if (this.portsFile) fs.rmSync(this.portsFile, { force: true });
+    if (this.options.pidFile) fs.rmSync(this.options.pidFile, { force: true });
+    this.log.info("Server Exiting..");
+  }
+
+  get isShuttingDown(): boolean {
+    return this.shuttingDown;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

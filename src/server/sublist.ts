@@ -1,0 +1,246 @@
+// Subject trie holding an account's subscriptions, with a cache of match results.
+// Literal tokens live in a map per level; `*` and `>` have their own slots so a match
+// walks at most three branches per token. Cached results are dropped only when an
+// inserted or removed subscription could match the cached subject.
+import { subjectMatches } from "./subject.js";
+
+/** Something a matched message can be handed to: a client connection or an internal handler. */
+export interface Deliverer {
+  /** Kind of connection, for echo and monitoring decisions. */
+  readonly kind: "client" | "internal";
+  readonly cid: number;
+  deliver(sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void;
+}
+
+export interface Subscription {
+  readonly subject: string;
+  readonly queue: string | undefined;
+  readonly sid: string;
+  readonly client: Deliverer;
+  /** Auto-unsubscribe after this many deliveries (0 = never). */
+  max: number;
+  delivered: number;
+  /** Set once removed, so in-flight deliveries skip it. */
+  closed: boolean;
+}
+
+export interface SublistResult {
+  readonly psubs: Subscription[];
+  /** One array per queue group that matched. */
+  readonly qsubs: Subscription[][];
+}
+
+const EMPTY_RESULT: SublistResult = Object.freeze({ psubs: [], qsubs: [] }) as SublistResult;
+const CACHE_MAX = 4096;
+
+interface Node {
+  next: Level | undefined;
+  psubs: Set<Subscription>;
+  qsubs: Map<string, Set<Subscription>>;
+}
+
+interface Level {
+  literal: Map<string, Node>;
+  pwc: Node | undefined;
+  fwc: Node | undefined;
+}
+
+function newLevel(): Level {
+  return { literal: new Map(), pwc: undefined, fwc: undefined };
+}
+
+function newNode(): Node {
+  return { next: undefined, psubs: new Set(), qsubs: new Map() };
+}
+
+function nodeIsEmpty(n: Node): boolean {
+  return n.psubs.size === 0 && n.qsubs.size === 0 && (n.next === undefined || levelIsEmpty(n.next));
+}
+
+function levelIsEmpty(l: Level): boolean {
+  return l.literal.size === 0 && l.pwc === undefined && l.fwc === undefined;
+}
+
+export class Sublist {
+  private readonly root: Level = newLevel();
+  private readonly cache: Map<string, SublistResult> | undefined;
+  private subCount = 0;
+  matches = 0;
+  cacheHits = 0;
+  inserts = 0;
+  removes = 0;
+
+  constructor(useCache = true) {
+    this.cache = useCache ? new Map() : undefined;
+  }
+
+  get count(): number {
+    return this.subCount;
+  }
+
+  get cacheSize(): number {
+    return this.cache?.size ?? 0;
+  }
+
+  insert(sub: Subscription): void {
+    const tokens = sub.subject.split(".");
+    let level = this.root;
+    let node: Node | undefined;
+    for (let i = 0; i < tokens.length; i++) {
+      const t = tokens[i];
+      if (t === "*") node = level.pwc ??= newNode();
+      else if (t === ">") node = level.fwc ??= newNode();
+      else {
+        node = level.literal.get(t);
+        if (node === undefined) {
+          node = newNode();
+          level.literal.set(t, node);
+        }
+      }
+      if (i < tokens.length - 1) level = node.next ??= newLevel();
+    }
+    const n = node as Node;
+    if (sub.queue === undefined) n.psubs.add(sub);
+    else {
+      let group = n.qsubs.get(sub.queue);
+      if (group === undefined) {
+        group = new Set();
+        n.qsubs.set(sub.queue, group);
+      }
+      group.add(sub);
+    }
+    this.subCount++;
+    this.inserts++;
+    this.invalidate(sub.subject);
+  }
+
+  remove(sub: Subscription): boolean {
+    const tokens = sub.subject.split(".");
+    const path: Array<{ level: Level; token: string; node: Node }> = [];
+    let level: Level | undefined = this.root;
+    let node: Node | undefined;
+    for (const t of tokens) {
+      if (level === undefined) return false;
+      node = t === "*" ? level.pwc : t === ">" ? level.fwc : level.literal.get(t);
+      if (node === undefined) return false;
+      path.push({ level, token: t, node });
+      level = node.next;
+    }
+    const n = node as Node;
+    let removed: boolean;
+    if (sub.queue === undefined) removed = n.psubs.delete(sub);
+    else {
+      const group = n.qsubs.get(sub.queue);
+      removed = group !== undefined && group.delete(sub);
+      if (group !== undefined && group.size === 0) n.qsubs.delete(sub.queue);
+    }
+    if (!removed) return false;
+    // Prune empty nodes bottom-up so the trie does not grow with churn.
+    for (let i = path.length - 1; i >= 0; i--) {
+      const p = path[i];
+      if (!nodeIsEmpty(p.node)) break;
+      if (p.token === "*") p.level.pwc = undefined;
+      else if (p.token === ">") p.level.fwc = undefined;
+      else p.level.literal.delete(p.token);
+    }
+    this.subCount--;
+    this.removes++;
+    this.invalidate(sub.subject);
+    return true;
+  }
+
+  /** All subscriptions whose subject matches the literal subject. */
+  match(subject: string): SublistResult {
+    this.matches++;
+    const cache = this.cache;
+    if (cache !== undefined) {
+      const hit = cache.get(subject);
+      if (hit !== undefined) {
+        this.cacheHits++;
+        return hit;
+      }
+    }
+    const psubs: Subscription[] = [];
+    const queues = new Map<string, Subscription[]>();
+    matchLevel(this.root, subject.split("."), 0, psubs, queues);
+    const result: SublistResult =
+      psubs.length === 0 && queues.size === 0 ? EMPTY_RESULT : { psubs, qsubs: [...queues.values()] };
+    if (cache !== undefined) {
+      if (cache.size >= CACHE_MAX) {
+        // Drop the oldest quarter; Map keeps insertion order.
+        let drop = CACHE_MAX >> 2;
+        for (const k of cache.keys()) {
+          cache.delete(k);
+          if (--drop === 0) break;
+        }
+      }
+      cache.set(subject, result);
+    }
+    return result;
+  }
+
+  hasInterest(subject: string): boolean {
+    const r = this.match(subject);
+    return r.psubs.length > 0 || r.qsubs.length > 0;
+  }
+
+  /** Every subscription, for monitoring. */
+  all(): Subscription[] {
+    const out: Subscription[] = [];
+    collect(this.root, out);
+    return out;
+  }
+
+  private invalidate(pattern: string): void {
+    const cache = this.cache;
+    if (cache === undefined || cache.size === 0) return;
+    for (const key of cache.keys()) {
+      if (subjectMatches(pattern, key)) cache.delete(key);
+    }
+  }
+}
+
+function addNode(n: Node, psubs: Subscription[], queues: Map<string, Subscription[]>): void {
+  for (const s of n.psubs) psubs.push(s);
+  if (n.qsubs.size > 0) {
+    for (const [q, group] of n.qsubs) {
+      let arr = queues.get(q);
+      if (arr === undefined) {
+        arr = [];
+        queues.set(q, arr);
+      }
+      for (const s of group) arr.push(s);
+    }
+  }
+}
+
+function matchLevel(
+  level: Level,
+  tokens: string[],
+  i: number,
+  psubs: Subscription[],
+  queues: Map<string, Subscription[]>,
+): void {
+  const last = i === tokens.length - 1;
+  if (level.fwc !== undefined) addNode(level.fwc, psubs, queues);
+  if (level.pwc !== undefined) {
+    if (last) addNode(level.pwc, psubs, queues);
+    else if (level.pwc.next !== undefined) matchLevel(level.pwc.next, tokens, i + 1, psubs, queues);
+  }
+  const n = level.literal.get(tokens[i]);
+  if (n !== undefined) {
+    if (last) addNode(n, psubs, queues);
+    else if (n.next !== undefined) matchLevel(n.next, tokens, i + 1, psubs, queues);
+  }
+}
+
+function collect(level: Level, out: Subscription[]): void {
+  const visit = (n: Node): void => {
+    for (const s of n.psubs) out.push(s);
+    for (const g of n.qsubs.values()) for (const s of g) out.push(s);
+    if (n.next !== undefined) collect(n.next, out);
+  };
+  for (const n of level.literal.values()) visit(n);
+  if (level.pwc !== undefined) visit(level.pwc);
+  if (level.fwc !== undefined) visit(level.fwc);
+}
