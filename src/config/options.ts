@@ -7,6 +7,8 @@ export interface UserConfig {
   nkey?: string;
   account?: string;
   permissions?: unknown;
+  /** allowed_connection_types (e.g. STANDARD, WEBSOCKET). */
+  allowedConnectionTypes?: string[];
 }
 
 export interface AccountConfig {
@@ -15,6 +17,11 @@ export interface AccountConfig {
   jetstream?: boolean | Record<string, unknown>;
   imports?: unknown[];
   exports?: unknown[];
+  nkey?: string;
+  /** Subject mappings as written in the config (`mappings { "a": "b" }`). */
+  mappings?: Record<string, unknown>;
+  limits?: Record<string, unknown>;
+  defaultPermissions?: unknown;
 }
 
 export interface JetStreamOptions {
@@ -72,6 +79,8 @@ export interface ServerOptions {
   systemAccount?: string;
   noSystemAccount: boolean;
   noAuthUser?: string;
+  /** `authorization { permissions {...} }`: default permissions for users without their own. */
+  defaultPermissions?: unknown;
 
   tls?: TlsOptions;
   jetstream: JetStreamOptions;
@@ -84,6 +93,12 @@ export interface ServerOptions {
   logFile?: string;
   logSizeLimit: number;
   syslog: boolean;
+  /** Remote syslog address (udp://host:port), `-r` / `remote_syslog`. */
+  remoteSyslog?: string;
+  /** Truncate traced message payloads to this many bytes (0 or unset = unlimited). */
+  maxTracedMsgLen?: number;
+  /** Profiling HTTP port (`--profile` / `prof_port`); parsed only. */
+  profPort?: number;
   pidFile?: string;
   portsFileDir?: string;
 

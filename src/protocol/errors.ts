@@ -2,7 +2,8 @@
 export const ProtoErr = {
   UnknownOp: "Unknown Protocol Operation",
   MaxPayload: "Maximum Payload Violation",
-  MaxControlLine: "Maximum Control Line Exceeded",
+  // nats-server sends this one in lower case (ErrMaxControlLine.Error()).
+  MaxControlLine: "maximum control line exceeded",
   Parser: "Parser Error",
   StaleConnection: "Stale Connection",
   SlowConsumer: "Slow Consumer",
@@ -13,6 +14,7 @@ export const ProtoErr = {
   InvalidSubject: "Invalid Subject",
   InvalidPublishSubject: "Invalid Publish Subject",
   InvalidClientProtocol: "invalid client protocol",
+  NoRespondersNeedsHeaders: "no responders requires headers support",
   TlsRequired: "Secure Connection - TLS Required",
   NoHeaders: "Headers Not Supported",
   RoutePort: "Attempted To Connect To Route Port",

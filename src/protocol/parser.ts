@@ -7,7 +7,11 @@ import { ProtoErr, ProtocolError } from "./errors.js";
 
 export interface ParserHandler {
   onConnect(json: string): void;
-  onPub(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void;
+  /**
+   * A message: its bytes are buf[start, end), the first `hdrLen` of them headers (-1: none).
+   * Passed as offsets so a message nobody receives costs no Buffer allocation.
+   */
+  onPub(subject: string, reply: string, hdrLen: number, buf: Buffer, start: number, end: number): void;
   onSub(subject: string, queue: string | undefined, sid: string): void;
   onUnsub(sid: string, max: number): void;
   onPing(): void;
@@ -27,7 +31,6 @@ const CR = 13;
 const LF = 10;
 const SPACE = 32;
 const TAB = 9;
-const EMPTY = Buffer.alloc(0);
 
 /** Split the argument part of a control line on runs of spaces and tabs. */
 export function splitArgs(line: string): string[] {
@@ -44,6 +47,27 @@ export function splitArgs(line: string): string[] {
   }
   if (start >= 0) out.push(line.substring(start));
   return out;
+}
+
+type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
+
+/** Subjects are mostly ASCII: decode those as latin1 (fastest), anything else as UTF-8. */
+function decodeToken(buf: Buffer, start: number, end: number): string {
+  for (let i = start; i < end; i++) {
+    if (buf[i] >= 0x80) return buf.toString("utf8", start, end);
+  }
+  return (buf as Latin1Buffer).latin1Slice(start, end);
+}
+
+function parseSizeBytes(buf: Buffer, start: number, end: number): number {
+  if (end - start === 0 || end - start > 12) return -1;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = buf[i] - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
 }
 
 function parseSize(s: string): number {
@@ -67,6 +91,7 @@ export class Parser {
   private pendingSubject = "";
   private pendingReply = "";
   private pendingHdr = -1;
+  private readonly tok = new Int32Array(12);
 
   constructor(
     private readonly handler: ParserHandler,
@@ -89,7 +114,7 @@ export class Parser {
     while (pos < len) {
       const nl = buf.indexOf(LF, pos);
       if (nl < 0) {
-        if (len - pos > this.limits.maxControlLine) throw new ProtocolError(ProtoErr.MaxControlLine);
+        this.checkPartialLine(buf, pos, len);
         this.partial = buf.subarray(pos);
         return;
       }
@@ -98,24 +123,26 @@ export class Parser {
       const next = nl + 1;
       // PUB / HPUB: the hot path.
       if ((c0 === 0x70 || c0 === 0x68) && this.isOp(buf, pos, lineEnd, c0 === 0x70 ? "PUB" : "HPUB")) {
-        if (lineEnd - pos > this.limits.maxControlLine) throw new ProtocolError(ProtoErr.MaxControlLine);
-        const opLen = c0 === 0x70 ? 3 : 4;
-        const args = splitArgs(buf.toString("utf8", pos + opLen, lineEnd));
-        const total = this.pubArgs(args, c0 === 0x68);
-        h.beforeOp?.(c0 === 0x70 ? "PUB" : "HPUB");
+        const isHpub = c0 === 0x68;
+        // Like nats-server, the limit applies to the arguments, not to the op name.
+        if (lineEnd - skipBlanks(buf, pos + (isHpub ? 4 : 3), lineEnd) > this.limits.maxControlLine) {
+          throw new ProtocolError(ProtoErr.MaxControlLine);
+        }
+        const total = this.pubArgs(buf, pos + (isHpub ? 4 : 3), lineEnd, isHpub);
+        h.beforeOp?.(isHpub ? "HPUB" : "PUB");
         const need = total + 2;
         if (len - next >= need) {
           this.checkPayloadEnd(buf, next + total);
-          this.dispatchPayload(buf.subarray(next, next + total));
+          h.onPub(this.pendingSubject, this.pendingReply, this.pendingHdr, buf, next, next + total);
           pos = next + need;
           continue;
         }
         // Payload spans reads: assemble it into its final-size buffer.
+        if (len - next > total && buf[next + total] !== CR) this.checkPayloadEnd(buf, next + total);
         this.payload = Buffer.allocUnsafe(need);
         this.payloadPos = buf.copy(this.payload, 0, next, len);
         return;
       }
-      if (lineEnd - pos > this.limits.maxControlLine) throw new ProtocolError(ProtoErr.MaxControlLine);
       this.controlOp(buf, pos, lineEnd);
       pos = next;
     }
@@ -131,27 +158,51 @@ export class Parser {
     return sep === SPACE || sep === TAB;
   }
 
-  /** Validates PUB/HPUB arguments and remembers them; returns the payload size. */
-  private pubArgs(args: string[], headers: boolean): number {
-    let subject: string;
-    let reply = "";
+  /** Splits the arguments in buf[from, to) into `tok` (start/end pairs); returns their count (max 5). */
+  private scanArgs(buf: Buffer, from: number, to: number): number {
+    const tok = this.tok;
+    let n = 0;
+    let i = from;
+    while (i < to) {
+      let c = buf[i];
+      if (c === SPACE || c === TAB) {
+        i++;
+        continue;
+      }
+      if (n === 5) return 6;
+      tok[2 * n] = i;
+      while (i < to && (c = buf[i]) !== SPACE && c !== TAB) i++;
+      tok[2 * n + 1] = i;
+      n++;
+    }
+    return n;
+  }
+
+  /** Validates PUB/HPUB arguments straight from the bytes and remembers them; returns the payload size. */
+  private pubArgs(buf: Buffer, from: number, to: number, headers: boolean): number {
+    const n = this.scanArgs(buf, from, to);
+    const tok = this.tok;
+    const bad = (what: string): ProtocolError =>
+      new ProtocolError("", `${headers ? "processHeaderPub" : "processPub"} ${what}: ${JSON.stringify(buf.toString("utf8", from, to).trim())}`);
     let hdr = -1;
     let total: number;
+    let reply = "";
     if (headers) {
-      if (args.length === 3) [subject, hdr, total] = [args[0], parseSize(args[1]), parseSize(args[2])];
-      else if (args.length === 4) [subject, reply, hdr, total] = [args[0], args[1], parseSize(args[2]), parseSize(args[3])];
-      else throw new ProtocolError("", `processHeaderPub Parse Error: ${JSON.stringify(args.join(" "))}`);
-      if (hdr < 0 || total < 0 || hdr > total) throw new ProtocolError("", `processHeaderPub Bad or Missing Size: ${JSON.stringify(args.join(" "))}`);
+      if (n === 4) reply = decodeToken(buf, tok[2], tok[3]);
+      else if (n !== 3) throw bad("Parse Error");
+      hdr = parseSizeBytes(buf, tok[2 * n - 4], tok[2 * n - 3]);
+      total = parseSizeBytes(buf, tok[2 * n - 2], tok[2 * n - 1]);
+      if (hdr < 0 || total < 0 || hdr > total) throw bad("Bad or Missing Size");
     } else {
-      if (args.length === 2) [subject, total] = [args[0], parseSize(args[1])];
-      else if (args.length === 3) [subject, reply, total] = [args[0], args[1], parseSize(args[2])];
-      else throw new ProtocolError("", `processPub Parse Error: ${JSON.stringify(args.join(" "))}`);
-      if (total < 0) throw new ProtocolError("", `processPub Bad or Missing Size: ${JSON.stringify(args.join(" "))}`);
+      if (n === 3) reply = decodeToken(buf, tok[2], tok[3]);
+      else if (n !== 2) throw bad("Parse Error");
+      total = parseSizeBytes(buf, tok[2 * n - 2], tok[2 * n - 1]);
+      if (total < 0) throw bad("Bad or Missing Size");
     }
     if (total > this.limits.maxPayload) {
       throw new ProtocolError(ProtoErr.MaxPayload, `maximum payload exceeded: ${total} vs ${this.limits.maxPayload}`);
     }
-    this.pendingSubject = subject;
+    this.pendingSubject = decodeToken(buf, tok[0], tok[1]);
     this.pendingReply = reply;
     this.pendingHdr = hdr;
     return total;
@@ -161,15 +212,6 @@ export class Parser {
     if (buf[at] !== CR || buf[at + 1] !== LF) throw new ProtocolError(ProtoErr.UnknownOp, "Client parser ERROR: payload not followed by CRLF");
   }
 
-  private dispatchPayload(body: Buffer): void {
-    const hdrLen = this.pendingHdr;
-    if (hdrLen >= 0) {
-      this.handler.onPub(this.pendingSubject, this.pendingReply, body.subarray(0, hdrLen), body.subarray(hdrLen));
-    } else {
-      this.handler.onPub(this.pendingSubject, this.pendingReply, undefined, body.length === 0 ? EMPTY : body);
-    }
-  }
-
   /** Continues a payload split across reads; returns the offset after it, or -1 if still incomplete. */
   private continuePayload(chunk: Buffer): number {
     const p = this.payload as Buffer;
@@ -177,65 +219,129 @@ export class Parser {
     const n = Math.min(want, chunk.length);
     chunk.copy(p, this.payloadPos, 0, n);
     this.payloadPos += n;
+    // A wrong byte where the payload's CR belongs is an error now, not after more reads.
+    if (this.payloadPos > p.length - 2 && p[p.length - 2] !== CR) this.checkPayloadEnd(p, p.length - 2);
     if (this.payloadPos < p.length) return -1;
     this.payload = undefined;
     const total = p.length - 2;
     this.checkPayloadEnd(p, total);
-    this.dispatchPayload(p.subarray(0, total));
+    this.handler.onPub(this.pendingSubject, this.pendingReply, this.pendingHdr, p, 0, total);
     return n;
   }
 
+  /**
+   * A control line still waiting for its LF. nats-server parses byte by byte and rejects an
+   * impossible op at once, so do the same with the bytes seen so far; and bound the line's size.
+   */
+  private checkPartialLine(buf: Buffer, pos: number, len: number): void {
+    if (!couldStartOp(buf, pos, len)) {
+      throw new ProtocolError(ProtoErr.UnknownOp, `unknown op ${JSON.stringify(buf.toString("latin1", pos, Math.min(len, pos + 32)))}`);
+    }
+    if (len - pos > this.limits.maxControlLine) throw new ProtocolError(ProtoErr.MaxControlLine);
+  }
+
   private controlOp(buf: Buffer, start: number, end: number): void {
-    // Find the op word.
-    let i = start;
-    while (i < end && buf[i] !== SPACE && buf[i] !== TAB) i++;
-    const op = buf.toString("latin1", start, i).toUpperCase();
     const h = this.handler;
-    // nats-server reads PING/PONG by their four letters and skips the rest of the line.
-    if (op.startsWith("PING")) {
+    // As in nats-server: PING, PONG and +OK ignore the rest of their line; CONNECT and INFO take
+    // everything after their name (blanks skipped) as argument; SUB, UNSUB and -ERR need a blank.
+    if (matchWord(buf, start, end, "PING")) {
       h.beforeOp?.("PING");
       h.onPing();
       return;
     }
-    if (op.startsWith("PONG")) {
+    if (matchWord(buf, start, end, "PONG")) {
       h.beforeOp?.("PONG");
       h.onPong();
       return;
     }
+    if (matchWord(buf, start, end, "+OK")) return;
+    let op: string | undefined;
+    for (const w of ["CONNECT", "INFO", "SUB", "UNSUB", "-ERR"]) {
+      if (matchWord(buf, start, end, w) && (w === "CONNECT" || w === "INFO" || isBlank(buf[start + w.length]))) {
+        op = w;
+        break;
+      }
+    }
+    if (op === undefined) {
+      // Before CONNECT, an auth-requiring server answers anything but a C... line with an auth violation.
+      if ((buf[start] | 0x20) !== 0x63) h.beforeOp?.("?");
+      throw new ProtocolError(ProtoErr.UnknownOp, `unknown op ${JSON.stringify(buf.toString("latin1", start, Math.min(end, start + 32)))}`);
+    }
+    const argStart = skipBlanks(buf, start + op.length, end);
+    if (end - argStart > this.limits.maxControlLine) throw new ProtocolError(ProtoErr.MaxControlLine);
+    h.beforeOp?.(op);
     switch (op) {
       case "SUB": {
-        const args = splitArgs(buf.toString("utf8", i, end));
-        h.beforeOp?.(op);
+        const args = splitArgs(buf.toString("utf8", argStart, end));
         if (args.length === 2) h.onSub(args[0], undefined, args[1]);
         else if (args.length === 3) h.onSub(args[0], args[1], args[2]);
         else throw new ProtocolError("", `processSub Parse Error: ${JSON.stringify(args.join(" "))}`);
         return;
       }
       case "UNSUB": {
-        const args = splitArgs(buf.toString("utf8", i, end));
-        h.beforeOp?.(op);
+        const args = splitArgs(buf.toString("utf8", argStart, end));
         if (args.length === 1) h.onUnsub(args[0], 0);
         else if (args.length === 2) {
           // nats-server ignores a max that is not a number.
           h.onUnsub(args[0], Math.max(0, parseSize(args[1])));
-        } else throw new ProtocolError(ProtoErr.UnknownOp, `processUnsub Parse Error: ${JSON.stringify(args.join(" "))}`);
+        } else throw new ProtocolError("", `processUnsub Parse Error: ${JSON.stringify(args.join(" "))}`);
         return;
       }
       case "CONNECT":
-        if (i === end) break;
-        h.beforeOp?.(op);
-        h.onConnect(buf.toString("utf8", i, end).trim());
+        h.onConnect(buf.toString("utf8", argStart, end));
         return;
       case "INFO":
-        h.beforeOp?.(op);
-        h.onInfo(buf.toString("utf8", i, end).trim());
+        h.onInfo(buf.toString("utf8", argStart, end));
         return;
-      case "+OK":
-        return;
-      case "-ERR":
-        h.onClientErr(buf.toString("utf8", i, end).trim());
-        return;
+      default:
+        h.onClientErr(buf.toString("utf8", argStart, end));
     }
-    throw new ProtocolError(ProtoErr.UnknownOp, `unknown op ${JSON.stringify(op.slice(0, 32))}`);
   }
+}
+
+function isBlank(c: number | undefined): boolean {
+  return c === SPACE || c === TAB;
+}
+
+function skipBlanks(buf: Buffer, from: number, end: number): number {
+  while (from < end && isBlank(buf[from])) from++;
+  return from;
+}
+
+/** Case-insensitive: does buf[start, end) begin with `word`? (letters folded, other bytes exact) */
+function matchWord(buf: Buffer, start: number, end: number, word: string): boolean {
+  const n = word.length;
+  if (end - start < n) return false;
+  for (let i = 0; i < n; i++) {
+    let c = buf[start + i];
+    if (c >= 0x61 && c <= 0x7a) c -= 32;
+    if (c !== word.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** Op names of the client protocol; `blank` ones must be followed by a space or tab. */
+const OP_WORDS: ReadonlyArray<{ word: string; blank: boolean }> = [
+  { word: "PUB", blank: true },
+  { word: "HPUB", blank: true },
+  { word: "SUB", blank: true },
+  { word: "UNSUB", blank: true },
+  { word: "-ERR", blank: true },
+  { word: "PING", blank: false },
+  { word: "PONG", blank: false },
+  { word: "+OK", blank: false },
+  { word: "CONNECT", blank: false },
+  { word: "INFO", blank: false },
+];
+
+/** Could buf[start, end), an unfinished line, still become a valid control line? */
+function couldStartOp(buf: Buffer, start: number, end: number): boolean {
+  const n = end - start;
+  for (const { word, blank } of OP_WORDS) {
+    const k = Math.min(n, word.length);
+    if (!matchWord(buf, start, start + k, word.slice(0, k))) continue;
+    if (blank && n > word.length && !isBlank(buf[start + word.length])) continue;
+    return true;
+  }
+  return false;
 }

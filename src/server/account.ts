@@ -39,6 +39,8 @@ export class Account {
   inBytes = 0;
   outMsgs = 0;
   outBytes = 0;
+  /** Clients of this account disconnected as slow consumers (accstatz, STATSZ). */
+  slowConsumers = 0;
   /** Per-account JetStream state, attached by the JetStream layer when enabled. */
   jetstream: unknown;
   /** Subscription change listeners (interest tracking for JetStream push consumers, events). */
@@ -144,7 +146,9 @@ export class Account {
     const n = ++sub.delivered;
     if (sub.max > 0 && n > sub.max) return false;
     sub.client.deliver(sub, subject, reply, hdr, payload);
-    if (sub.client.kind === "client" && sender !== undefined) (sub.client as Client).stallPublisherIfBehind(sender);
+    if (sender !== undefined && sub.client.kind === "client" && (sub.client as Client).behind) {
+      (sub.client as Client).stallPublisherIfBehind(sender);
+    }
     if (sub.max > 0 && n >= sub.max) {
       if (sub.client.kind === "client") (sub.client as Client).removeSub(sub);
       else this.unsubscribeInternal(sub);

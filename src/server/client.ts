@@ -50,7 +50,6 @@ export type CloseReason =
   | "Write Error"
   | "Kicked";
 
-const CRLF = Buffer.from("\r\n");
 const PING = Buffer.from("PING\r\n");
 const PONG = Buffer.from("PONG\r\n");
 const OK = Buffer.from("+OK\r\n");
@@ -97,6 +96,9 @@ export class Client implements Deliverer, ParserHandler {
   private outQueue: Buffer[] = [];
   private outQueued = 0;
   dirty = false;
+  /** The socket's backlog passed a quarter of max_pending at the last flush: stall publishers. */
+  behind = false;
+  private readonly maxPending: number;
   private pingTimer: NodeJS.Timeout | undefined;
   private authTimer: NodeJS.Timeout | undefined;
   private pingsOut = 0;
@@ -118,6 +120,7 @@ export class Client implements Deliverer, ParserHandler {
     this.port = socket.remotePort ?? 0;
     const o = server.options;
     this.trace = server.log.traceEnabled;
+    this.maxPending = o.maxPending;
     this.parser = new Parser(this, { maxControlLine: o.maxControlLine, maxPayload: o.maxPayload });
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -180,33 +183,46 @@ export class Client implements Deliverer, ParserHandler {
     } catch (err) {
       throw new ProtocolError("", `CONNECT: ${(err as Error).message}`);
     }
-    const bool = (k: string, dflt: boolean): boolean => (typeof raw[k] === "boolean" ? (raw[k] as boolean) : dflt);
-    const str = (k: string): string | undefined => (typeof raw[k] === "string" ? (raw[k] as string) : undefined);
-    const headers = bool("headers", false) && !this.server.options.noHeaderSupport;
-    this.opts = {
-      verbose: bool("verbose", true),
-      pedantic: bool("pedantic", true),
-      echo: bool("echo", true),
-      headers,
-      noResponders: headers && bool("no_responders", false),
-      protocol: typeof raw.protocol === "number" ? raw.protocol : 0,
-      name: str("name") ?? "",
-      lang: str("lang") ?? "",
-      version: str("version") ?? "",
-      user: str("user"),
-      pass: str("pass"),
-      authToken: str("auth_token"),
-      nkey: str("nkey"),
-      jwt: str("jwt"),
-      sig: str("sig"),
-      tlsRequired: bool("tls_required", false),
+    // Decoded the way nats-server's typed JSON decoding does it: keys match case-insensitively, a
+    // known field of the wrong type fails the CONNECT (silent close), null or absent fields keep
+    // their current value (so a second CONNECT changes only what it names).
+    const fields = new Map<string, unknown>();
+    for (const [k, v] of Object.entries(raw)) if (v !== null) fields.set(k.toLowerCase(), v);
+    const typed = <T>(k: string, type: string, cur: T): T => {
+      const v = fields.get(k);
+      if (v === undefined) return cur;
+      if (typeof v !== type || (type === "number" && !Number.isInteger(v))) {
+        throw new ProtocolError("", `CONNECT: field ${k} must be a ${type === "number" ? "integer" : type}`);
+      }
+      return v as T;
     };
-    if (this.opts.protocol < 0 || this.opts.protocol > 1) {
-      throw new ProtocolError(ProtoErr.InvalidClientProtocol, "invalid client protocol");
-    }
+    const prev = this.opts;
+    const headersRequested = typed("headers", "boolean", prev.headers);
+    const headers = headersRequested && !this.server.options.noHeaderSupport;
+    const noResponders = typed("no_responders", "boolean", prev.noResponders);
+    this.opts = {
+      verbose: typed("verbose", "boolean", prev.verbose),
+      pedantic: typed("pedantic", "boolean", prev.pedantic),
+      echo: typed("echo", "boolean", prev.echo),
+      headers,
+      noResponders,
+      protocol: typed("protocol", "number", prev.protocol),
+      name: typed("name", "string", prev.name),
+      lang: typed("lang", "string", prev.lang),
+      version: typed("version", "string", prev.version),
+      user: typed<string | undefined>("user", "string", prev.user),
+      pass: typed<string | undefined>("pass", "string", prev.pass),
+      authToken: typed<string | undefined>("auth_token", "string", prev.authToken),
+      nkey: typed<string | undefined>("nkey", "string", prev.nkey),
+      jwt: typed<string | undefined>("jwt", "string", prev.jwt),
+      sig: typed<string | undefined>("sig", "string", prev.sig),
+      tlsRequired: typed("tls_required", "boolean", prev.tlsRequired),
+    };
+    // nats-server rejects a client that names an account itself (a retired sandbox feature).
+    const namesAccount = typed("account", "string", "") !== "" || typed("new_account", "boolean", false);
     if (!this.connectReceived) {
       const result = this.server.auth.authenticate(this);
-      if (result === undefined) {
+      if (result === undefined || namesAccount) {
         this.server.onAuthError(this);
         throw new ProtocolError(ProtoErr.AuthViolation, "authentication error");
       }
@@ -217,15 +233,30 @@ export class Client implements Deliverer, ParserHandler {
       this.connectReceived = true;
       this.server.onClientConnected(this);
     }
+    // Checked after authentication, in nats-server's order.
+    if (this.opts.protocol < 0 || this.opts.protocol > 1) {
+      throw new ProtocolError(ProtoErr.InvalidClientProtocol, "invalid client protocol");
+    }
+    if (noResponders && !headers) {
+      throw new ProtocolError(ProtoErr.NoRespondersNeedsHeaders, "no responders requires headers support");
+    }
     if (this.opts.verbose) this.sendOk();
   }
 
-  onInfo(): void {
-    // Clients have no reason to send INFO; nats-server ignores it from clients.
+  onInfo(json: string): void {
+    // nats-server ignores INFO from clients, but only once it decodes as a JSON object.
+    let info: unknown;
+    try {
+      info = JSON.parse(json);
+    } catch {
+      info = undefined;
+    }
+    if (info === null || typeof info !== "object" || Array.isArray(info)) throw new ProtocolError("", "INFO: invalid JSON");
   }
 
   onClientErr(text: string): void {
-    this.server.log.debug(`${this.logPrefix()} - client sent -ERR ${text}`);
+    // A client reporting an error is closed, as nats-server does (without an -ERR back).
+    throw new ProtocolError("", `Client Error ${text}`);
   }
 
   onPing(): void {
@@ -276,24 +307,40 @@ export class Client implements Deliverer, ParserHandler {
     if (this.opts.verbose) this.sendOk();
   }
 
-  onPub(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
-    if (this.trace) {
-      const size = payload.length + (hdr?.length ?? 0);
-      if (hdr !== undefined) this.traceIn("HPUB", `${subject} ${reply ? reply + " " : ""}${hdr.length} ${size}`);
-      else this.traceIn("PUB", `${subject} ${reply ? reply + " " : ""}${size}`);
-      this.server.log.trace(`${this.logPrefix()} - <<- MSG_PAYLOAD: [${JSON.stringify(payload.toString("latin1", 0, 256))}]`);
-    }
-    if (hdr !== undefined && !this.opts.headers) throw new ProtocolError("", "message headers not supported");
+  onPub(subject: string, reply: string, hdrLen: number, buf: Buffer, start: number, end: number): void {
+    const size = end - start;
+    if (this.trace) this.tracePub(subject, reply, hdrLen, buf, start, end);
+    if (hdrLen >= 0 && !this.opts.headers) throw new ProtocolError("", "message headers not supported");
     this.inMsgs++;
-    const size = payload.length + (hdr?.length ?? 0);
     this.inBytes += size;
-    if (this.opts.pedantic && !isValidLiteralSubject(subject)) {
-      this.sendErr(ProtoErr.InvalidPublishSubject);
-      return;
-    }
-    const delivered = this.account.route(subject, reply, hdr, payload, this);
-    if (delivered === 0 && reply !== "" && this.opts.noResponders) this.account.sendNoResponders(this, subject, reply);
+    const server = this.server;
+    server.inMsgs++;
+    server.inBytes += size;
+    // nats-server reports a bad subject to a pedantic client but still routes the message,
+    // and sends +OK before any delivery.
+    if (this.opts.pedantic && !isValidLiteralSubject(subject)) this.sendErr(ProtoErr.InvalidPublishSubject);
     if (this.opts.verbose) this.sendOk();
+    const account = this.account;
+    if (!account.sublist.hasInterest(subject)) {
+      // Nobody receives it: count it and skip building Buffers for it.
+      account.inMsgs++;
+      account.inBytes += size;
+      if (reply !== "" && this.opts.noResponders) account.sendNoResponders(this, subject, reply);
+    } else {
+      const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
+      const payload = buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end);
+      const delivered = account.route(subject, reply, hdr, payload, this);
+      if (delivered === 0 && reply !== "" && this.opts.noResponders) account.sendNoResponders(this, subject, reply);
+    }
+  }
+
+  private tracePub(subject: string, reply: string, hdrLen: number, buf: Buffer, start: number, end: number): void {
+    const size = end - start;
+    const r = reply ? reply + " " : "";
+    if (hdrLen >= 0) this.traceIn("HPUB", `${subject} ${r}${hdrLen} ${size}`);
+    else this.traceIn("PUB", `${subject} ${r}${size}`);
+    const shown = buf.toString("latin1", hdrLen >= 0 ? start + hdrLen : start, Math.min(end, start + 1024));
+    this.server.log.trace(`${this.logPrefix()} - <<- MSG_PAYLOAD: [${JSON.stringify(shown)}]`);
   }
 
   // ---- outbound ----
@@ -304,50 +351,53 @@ export class Client implements Deliverer, ParserHandler {
     const useHdr = hdr !== undefined && this.opts.headers;
     const hlen = useHdr ? hdr.length : 0;
     const total = hlen + payload.length;
-    // Upper bound of the control line's size, to reserve room without measuring UTF-8.
-    const lineMax = 32 + 3 * (subject.length + sub.sid.length + reply.length);
-    this.reserve(lineMax + total + 2);
-    const out = this.out as Buffer;
-    let p = this.outPos;
-    if (useHdr) {
-      p += out.write("HMSG ", p, "latin1");
-    } else {
-      p += out.write("MSG ", p, "latin1");
+    // "MSG <subject> <sid> [reply] " is the same for a run of messages on one subject:
+    // keep it encoded on the subscription and copy its bytes.
+    let prefix = sub.encoded;
+    if (prefix === undefined || sub.encodedSubject !== subject || sub.encodedReply !== reply || sub.encodedHdr !== useHdr) {
+      prefix = Buffer.from(`${useHdr ? "HMSG" : "MSG"} ${subject} ${sub.sid} ${reply === "" ? "" : reply + " "}`);
+      sub.encoded = prefix;
+      sub.encodedSubject = subject;
+      sub.encodedReply = reply;
+      sub.encodedHdr = useHdr;
     }
-    p += out.write(subject, p, "utf8");
-    out[p++] = 32;
-    p += out.write(sub.sid, p, "utf8");
-    out[p++] = 32;
-    if (reply !== "") {
-      p += out.write(reply, p, "utf8");
+    this.reserve(prefix.length + 24 + total + 2);
+    const out = this.out as Buffer;
+    let p = copyInto(prefix, out, this.outPos);
+    if (useHdr) {
+      p = writeDecimal(out, p, hlen);
       out[p++] = 32;
     }
-    if (useHdr) {
-      p += out.write(`${hlen} ${total}\r\n`, p, "latin1");
-      p += hdr.copy(out, p);
-    } else {
-      p += out.write(`${total}\r\n`, p, "latin1");
-    }
-    p += payload.copy(out, p);
+    p = writeDecimal(out, p, total);
+    out[p++] = 13;
+    out[p++] = 10;
+    if (useHdr) p = copyInto(hdr, out, p);
+    p = copyInto(payload, out, p);
     out[p++] = 13;
     out[p++] = 10;
     if (this.trace) this.traceOut(useHdr ? "HMSG" : "MSG", `${subject} ${sub.sid} ${reply ? reply + " " : ""}${useHdr ? hlen + " " : ""}${total}`);
     this.outPos = p;
     this.outMsgs++;
     this.outBytes += total;
-    this.account.outMsgs++;
-    this.account.outBytes += total;
-    this.flushSoon();
-    const pending = this.pendingBytes;
-    if (pending > this.server.options.maxPending) {
-      this.slowConsumer("Slow Consumer (Pending Bytes)", `MaxPending of ${this.server.options.maxPending} Exceeded`);
+    const server = this.server;
+    server.outMsgs++;
+    server.outBytes += total;
+    const account = this.account;
+    account.outMsgs++;
+    account.outBytes += total;
+    if (!this.dirty) {
+      this.dirty = true;
+      server.markDirty(this);
+    }
+    // What this turn produced so far; the socket's own backlog is checked at flush.
+    if (this.outQueued + p > this.maxPending) {
+      this.slowConsumer("Slow Consumer (Pending Bytes)", `MaxPending of ${this.maxPending} Exceeded`);
     }
   }
 
-  /** Pause `publisher` briefly if this connection is falling behind. */
+  /** Pause `publisher` briefly if this connection is falling behind (see `behind`, set at flush). */
   stallPublisherIfBehind(publisher: Client): void {
     if (publisher === this || this.closed) return;
-    if (this.socket.writableLength < (this.server.options.maxPending >> 2)) return;
     publisher.pauseReading();
     (this.stalledPublishers ??= []).push(publisher);
   }
@@ -367,6 +417,7 @@ export class Client implements Deliverer, ParserHandler {
 
   private onDrain(): void {
     this.writeStalledSince = 0;
+    this.behind = false;
     const stalled = this.stalledPublishers;
     if (stalled !== undefined) {
       this.stalledPublishers = undefined;
@@ -430,7 +481,14 @@ export class Client implements Deliverer, ParserHandler {
     this.outPos = 0;
     if (data === undefined) return;
     const ok = this.socket.write(data);
-    if (!ok && this.writeStalledSince === 0) this.writeStalledSince = Date.now();
+    if (!ok) {
+      if (this.writeStalledSince === 0) this.writeStalledSince = Date.now();
+      const backlog = this.socket.writableLength;
+      this.behind = backlog > this.maxPending >> 2;
+      if (backlog > this.maxPending) {
+        this.slowConsumer("Slow Consumer (Pending Bytes)", `MaxPending of ${this.maxPending} Exceeded`);
+      }
+    }
   }
 
   /** Checked by the server's housekeeping tick. */
@@ -533,6 +591,26 @@ export class Client implements Deliverer, ParserHandler {
   }
 }
 
+/** Copy small buffers with a loop: cheaper than a native call for a few bytes. */
+function copyInto(src: Buffer, dst: Buffer, at: number): number {
+  const n = src.length;
+  if (n > 64) return at + src.copy(dst, at);
+  for (let i = 0; i < n; i++) dst[at + i] = src[i];
+  return at + n;
+}
+
+function writeDecimal(dst: Buffer, at: number, value: number): number {
+  if (value < 10) {
+    dst[at] = 48 + value;
+    return at + 1;
+  }
+  let digits = 0;
+  for (let v = value; v > 0; v = Math.floor(v / 10)) digits++;
+  let p = at + digits;
+  for (let v = value; v > 0; v = Math.floor(v / 10)) dst[--p] = 48 + (v % 10);
+  return at + digits;
+}
+
 function isValidQueue(q: string): boolean {
   for (let i = 0; i < q.length; i++) {
     const c = q.charCodeAt(i);
@@ -541,4 +619,3 @@ function isValidQueue(q: string): boolean {
   return q.length > 0;
 }
 
-export { CRLF };

@@ -60,6 +60,10 @@ export class Server {
   configLoadTime = new Date();
 
   totalConnections = 0;
+  inMsgs = 0;
+  inBytes = 0;
+  outMsgs = 0;
+  outBytes = 0;
   slowConsumers = 0;
   /** Bound port, once listening. */
   port = 0;
@@ -210,8 +214,9 @@ export class Server {
     for (const l of this.events.authError) l(c);
   }
 
-  onSlowConsumer(_c: Client): void {
+  onSlowConsumer(c: Client): void {
     this.slowConsumers++;
+    c.account.slowConsumers++;
   }
 
   onClientClosed(c: Client): void {

@@ -22,6 +22,11 @@ export interface Subscription {
   delivered: number;
   /** Set once removed, so in-flight deliveries skip it. */
   closed: boolean;
+  /** The connection's cached encoding of "MSG <subject> <sid> [reply] " for the last subject. */
+  encoded?: Buffer;
+  encodedSubject?: string;
+  encodedReply?: string;
+  encodedHdr?: boolean;
 }
 
 export interface SublistResult {
@@ -160,9 +165,12 @@ export class Sublist {
         return hit;
       }
     }
+    const tokens = subject.split(".");
+    // A subject with an empty token (`a..b`, `.a`, `a.`, ``) matches nothing, as in nats-server.
+    if (tokens.includes("")) return EMPTY_RESULT;
     const psubs: Subscription[] = [];
     const queues = new Map<string, Subscription[]>();
-    matchLevel(this.root, subject.split("."), 0, psubs, queues);
+    matchLevel(this.root, tokens, 0, psubs, queues);
     const result: SublistResult =
       psubs.length === 0 && queues.size === 0 ? EMPTY_RESULT : { psubs, qsubs: [...queues.values()] };
     if (cache !== undefined) {
@@ -182,6 +190,20 @@ export class Sublist {
   hasInterest(subject: string): boolean {
     const r = this.match(subject);
     return r.psubs.length > 0 || r.qsubs.length > 0;
+  }
+
+  /** Largest and mean number of subscriptions in the cached match results (for /subsz). */
+  cacheFanout(): { max: number; total: number; entries: number } {
+    let max = 0;
+    let total = 0;
+    const cache = this.cache;
+    if (cache === undefined) return { max, total, entries: 0 };
+    for (const r of cache.values()) {
+      const n = r.psubs.length + r.qsubs.length;
+      total += n;
+      if (n > max) max = n;
+    }
+    return { max, total, entries: cache.size };
   }
 
   /** Every subscription, for monitoring. */

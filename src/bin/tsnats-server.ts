@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+// tsnats-server: the command-line server, flag-compatible with nats-server.
+import { execFileSync } from "node:child_process";
+import { buildOptions, FlagError, mergeFlagOptions, parseArgs, resolveStoreDir, SIGNALS, USAGE, TLS_USAGE } from "../config/flags.js";
+import { loadConfigFile } from "../config/load.js";
+import { defaultOptions, type ServerOptions } from "../config/options.js";
+import { Logger } from "../server/logger.js";
+import { Server } from "../server/server.js";
+import { installServices } from "../server/services.js";
+import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "../server/version.js";
+
+function fail(msg: string, code = 1): never {
+  process.stderr.write(`tsnats-server: ${msg}\n`);
+  process.exit(code);
+}
+
+/** Pids of running tsnats servers, for `--signal` without a pid (nats-server uses pgrep too). */
+function findServerPids(): number[] {
+  try {
+    const out = execFileSync("pgrep", ["-f", "tsnats-server"], { encoding: "utf8" });
+    return out
+      .split("\n")
+      .map((s) => Number(s.trim()))
+      .filter((n) => n > 0 && n !== process.pid);
+  } catch {
+    return [];
+  }
+}
+
+function sendSignal(cmd: keyof typeof SIGNALS, pid: number | undefined): void {
+  const pids = pid !== undefined ? [pid] : findServerPids();
+  if (pids.length === 0) fail("no tsnats-server process found");
+  if (pids.length > 1) fail(`multiple tsnats-server processes running (${pids.join(", ")}); give one: --signal ${cmd}=<pid>`);
+  try {
+    process.kill(pids[0], SIGNALS[cmd]);
+  } catch (err) {
+    fail(`could not signal ${pids[0]}: ${(err as Error).message}`);
+  }
+}
+
+/** Options for a config reload: the file again, then the same flags on top. */
+function reloadOptions(argv: string[], configFile: string | undefined): ServerOptions {
+  const flags = parseArgs(argv).flagOptions;
+  const base = configFile !== undefined ? loadConfigFile(configFile, { base: defaultOptions() }) : defaultOptions();
+  return mergeFlagOptions(base, flags);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  let built;
+  try {
+    built = buildOptions(argv);
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`${err.message}\n`);
+      if (err.showUsage) process.stderr.write(USAGE);
+      process.exit(1);
+    }
+    fail((err as Error).message);
+  }
+  switch (built.action) {
+    case "version":
+      process.stdout.write(`tsnats-server: v${TSNATS_VERSION} (nats-server ${NATS_FEATURE_VERSION} compatible)\n`);
+      return;
+    case "help":
+      process.stdout.write(USAGE);
+      return;
+    case "help-tls":
+      process.stdout.write(TLS_USAGE);
+      return;
+    case "signal":
+      sendSignal(built.signal as keyof typeof SIGNALS, built.pid);
+      return;
+    case "test-config":
+      process.stdout.write(`tsnats-server: configuration file ${built.configFile ?? ""} test is successful\n`);
+      return;
+    case "run":
+      break;
+  }
+  const options = built.options;
+  if (options.jetstream.enabled) options.jetstream.storeDir = resolveStoreDir(options);
+  const log = Logger.fromOptions(options);
+  const server = new Server(options, log);
+  installServices(server);
+  try {
+    await server.startServer();
+  } catch (err) {
+    log.fatal(`Error starting server: ${(err as Error).message}`);
+    log.close();
+    process.exit(1);
+  }
+
+  let stopping = false;
+  const stop = async (sig: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`Trapped "${sig}" signal`);
+    await server.shutdown();
+    log.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("interrupt"));
+  process.on("SIGTERM", () => void stop("terminated"));
+  process.on("SIGHUP", () => {
+    try {
+      const next = reloadOptions(argv, built.configFile);
+      server.reload(next);
+      log.setOptions(next);
+    } catch (err) {
+      log.error(`Failed to reload server configuration: ${(err as Error).message}`);
+    }
+  });
+  process.on("SIGUSR1", () => log.reopen());
+  process.on("SIGUSR2", () => {
+    void server.enterLameDuckMode().then(() => {
+      log.close();
+      process.exit(0);
+    });
+  });
+}
+
+void main();

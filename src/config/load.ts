@@ -1,0 +1,822 @@
+// Turns a parsed configuration tree into ServerOptions, following nats-server 2.9's keys.
+//
+// Keys are matched case-insensitively (as nats-server does). Type errors, unknown fields
+// and invalid values raise a ConfigError located at the offending key. Unknown fields are
+// errors, as in nats-server (unless the key was only used as a `$variable`, or
+// `allowUnknownFields` is set, in which case they become warnings). Keys nats-server knows
+// but tsnats does not implement produce a warning; the cluster/leafnodes/gateway/websocket/
+// mqtt blocks are kept in `unsupportedBlocks`.
+
+import { existsSync } from "node:fs";
+import {
+  ConfigError,
+  entryMeta,
+  errorAt,
+  parseConfigFile,
+  parseDuration,
+  type ConfMap,
+  type ConfValue,
+  type ParseOptions,
+  type ValueKind,
+} from "./conf_parser.js";
+import { defaultOptions, type AccountConfig, type ServerOptions, type TlsOptions, type UserConfig } from "./options.js";
+
+export interface LoadOptions {
+  /** Options to apply the tree onto (default: defaultOptions()). Mutated and returned. */
+  base?: ServerOptions;
+  /** Turn unknown-field errors into warnings (nats-server's NoErrOnUnknownFields). */
+  allowUnknownFields?: boolean;
+}
+
+/** Shortest lame duck duration nats-server accepts. */
+export const MIN_LAME_DUCK_DURATION_MS = 30_000;
+
+const UNSUPPORTED_BLOCKS: Record<string, string> = {
+  cluster: "cluster",
+  leafnodes: "leafnodes",
+  leaf: "leafnodes",
+  gateway: "gateway",
+  websocket: "websocket",
+  ws: "websocket",
+  mqtt: "mqtt",
+};
+
+/** Top-level keys nats-server accepts that tsnats parses but does not act on. */
+const IGNORED_TOP_LEVEL = new Set([
+  "connect_error_reports",
+  "reconnect_error_reports",
+  "server_tags",
+  "default_js_domain",
+  "allow_non_tls",
+  "operator",
+  "operators",
+  "root",
+  "roots",
+  "resolver",
+  "resolver_preload",
+  "resolver_pinned_accounts",
+  "resolver_tls",
+  "trusted",
+  "trusted_keys",
+  "ocsp",
+]);
+
+const TLS_IGNORED = new Set([
+  "cipher_suites",
+  "curve_preferences",
+  "insecure",
+  "verify_and_map",
+  "verify_cert_and_check_known_urls",
+  "pinned_certs",
+  "cert_store",
+  "cert_match",
+  "cert_match_by",
+  "ocsp_peer",
+]);
+
+const JS_IGNORED = new Set(["key", "prev_key", "cipher", "extension_hint", "max_outstanding_catchup", "limits"]);
+
+// ---------------------------------------------------------------------------------------
+// typed accessors
+
+function kindName(k: ValueKind): string {
+  switch (k) {
+    case "int":
+      return "integer";
+    case "bool":
+      return "boolean";
+    case "date":
+      return "datetime";
+    default:
+      return k;
+  }
+}
+
+function kindOfEntry(m: ConfMap | ConfValue[], key: string | number): ValueKind {
+  const meta = entryMeta(m, key);
+  if (meta) return meta.kind;
+  const v = (m as Record<string | number, ConfValue>)[key];
+  if (typeof v === "number") return Number.isInteger(v) ? "int" : "float";
+  if (typeof v === "string") return "string";
+  if (typeof v === "boolean") return "bool";
+  if (v instanceof Date) return "date";
+  return Array.isArray(v) ? "array" : "map";
+}
+
+function typeError(m: object, key: string | number, name: string, want: string, kind: ValueKind, fb: string | undefined): ConfigError {
+  return errorAt(m, key, `invalid value for "${name}": expected ${want}, got ${kindName(kind)}`, fb);
+}
+
+class Reader {
+  readonly warnings: string[];
+  readonly file: string | undefined;
+  readonly allowUnknown: boolean;
+  constructor(warnings: string[], file: string | undefined, allowUnknown: boolean) {
+    this.warnings = warnings;
+    this.file = file;
+    this.allowUnknown = allowUnknown;
+  }
+
+  err(m: object, key: string | number, reason: string): ConfigError {
+    return errorAt(m, key, reason, this.file);
+  }
+
+  where(m: object, key: string | number): string {
+    const meta = entryMeta(m, key);
+    return meta ? `${meta.file}:${meta.line}:${meta.column}: ` : "";
+  }
+
+  warn(m: object, key: string | number, msg: string): void {
+    this.warnings.push(this.where(m, key) + msg);
+  }
+
+  int(m: ConfMap, key: string, name = key): number {
+    const k = kindOfEntry(m, key);
+    if (k !== "int") throw typeError(m, key, name, "an integer", k, this.file);
+    return m[key] as number;
+  }
+
+  str(m: ConfMap, key: string, name = key): string {
+    const k = kindOfEntry(m, key);
+    if (k !== "string") throw typeError(m, key, name, "a string", k, this.file);
+    return m[key] as string;
+  }
+
+  bool(m: ConfMap, key: string, name = key): boolean {
+    const k = kindOfEntry(m, key);
+    if (k !== "bool") throw typeError(m, key, name, "a boolean", k, this.file);
+    return m[key] as boolean;
+  }
+
+  map(m: ConfMap, key: string, name = key): ConfMap {
+    const k = kindOfEntry(m, key);
+    if (k !== "map") throw typeError(m, key, name, "a map", k, this.file);
+    return m[key] as ConfMap;
+  }
+
+  /** Seconds as int or float (e.g. auth/tls timeouts), or a duration string. Returns ms. */
+  seconds(m: ConfMap, key: string, name = key): number {
+    const k = kindOfEntry(m, key);
+    if (k === "int" || k === "float") return (m[key] as number) * 1000;
+    if (k === "string") return this.durationString(m, key, name);
+    throw typeError(m, key, name, "a number of seconds or a duration", k, this.file);
+  }
+
+  /** A duration string; integers are accepted as seconds with a warning (as nats-server). */
+  duration(m: ConfMap, key: string, name = key): number {
+    const k = kindOfEntry(m, key);
+    if (k === "string") return this.durationString(m, key, name);
+    if (k === "int") {
+      this.warn(m, key, `invalid use of field "${name}": ${name} should be converted to a duration`);
+      return (m[key] as number) * 1000;
+    }
+    throw typeError(m, key, name, "a duration", k, this.file);
+  }
+
+  private durationString(m: ConfMap, key: string, name: string): number {
+    try {
+      return parseDuration(m[key] as string);
+    } catch (e) {
+      throw this.err(m, key, `error parsing ${name}: ${(e as Error).message}`);
+    }
+  }
+
+  unknown(m: ConfMap, key: string, context?: string): void {
+    const meta = entryMeta(m, key);
+    if (meta?.usedAsVariable) return;
+    const msg = context ? `${context}, unknown field ${JSON.stringify(key)}` : `unknown field ${JSON.stringify(key)}`;
+    if (this.allowUnknown) this.warn(m, key, msg);
+    else throw this.err(m, key, msg);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// helpers
+
+interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** Parse "host:port", "[v6]:port" or ":port" like Go's net.SplitHostPort + port parsing. */
+export function parseHostPort(s: string): HostPort {
+  let host: string;
+  let portStr: string;
+  if (s.startsWith("[")) {
+    const end = s.indexOf("]");
+    if (end < 0 || s[end + 1] !== ":") throw new Error(`could not parse address string ${JSON.stringify(s)}`);
+    host = s.slice(1, end);
+    portStr = s.slice(end + 2);
+  } else {
+    const i = s.lastIndexOf(":");
+    if (i < 0 || s.indexOf(":") !== i) throw new Error(`could not parse address string ${JSON.stringify(s)}`);
+    host = s.slice(0, i);
+    portStr = s.slice(i + 1);
+  }
+  if (!/^-?\d+$/.test(portStr)) throw new Error(`could not parse port ${JSON.stringify(portStr)}`);
+  return { host, port: Number(portStr) };
+}
+
+function checkPort(r: Reader, m: ConfMap, key: string, port: number): number {
+  if (!Number.isInteger(port) || port < -1 || port > 65535) throw r.err(m, key, `invalid port ${port} for "${key}" (must be -1..65535)`);
+  return port;
+}
+
+/** host:port string or a bare port number. */
+function readListen(r: Reader, m: ConfMap, key: string): { host?: string; port: number } {
+  const k = kindOfEntry(m, key);
+  if (k === "int") return { port: checkPort(r, m, key, m[key] as number) };
+  if (k !== "string") throw typeError(m, key, key, "host:port or a port number", k, r.file);
+  let hp: HostPort;
+  try {
+    hp = parseHostPort(m[key] as string);
+  } catch (e) {
+    throw r.err(m, key, (e as Error).message);
+  }
+  checkPort(r, m, key, hp.port);
+  return { host: hp.host === "" ? undefined : hp.host, port: hp.port };
+}
+
+/**
+ * JetStream storage sizes: integers (units already applied by the parser) or strings
+ * ending in K, M, G or T (powers of 1024), as nats-server's getStorageSize.
+ */
+function readStorageSize(r: Reader, m: ConfMap, key: string, name: string): number {
+  const k = kindOfEntry(m, key);
+  if (k === "int") return m[key] as number;
+  if (k !== "string") throw typeError(m, key, name, "a size", k, r.file);
+  const s = m[key] as string;
+  if (s === "") return 0;
+  const mult: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+  const unit = s[s.length - 1];
+  if (!(unit in mult)) throw r.err(m, key, `${name} sizes defined as strings must end in K, M, G, T`);
+  const num = s.slice(0, -1);
+  if (!/^[+-]?\d+$/.test(num)) throw r.err(m, key, `${name} invalid size ${JSON.stringify(s)}`);
+  return Number(num) * mult[unit];
+}
+
+function lowerKeys(m: ConfMap): [string, string][] {
+  return Object.keys(m).map((k) => [k, k.toLowerCase()]);
+}
+
+// ---------------------------------------------------------------------------------------
+// blocks
+
+function readPermissions(r: Reader, m: ConfMap, key: string): unknown {
+  const k = kindOfEntry(m, key);
+  if (k !== "map") throw typeError(m, key, key, "a map", k, r.file);
+  const p = m[key] as ConfMap;
+  for (const [orig, lk] of lowerKeys(p)) {
+    if (lk !== "publish" && lk !== "pub" && lk !== "subscribe" && lk !== "sub" && lk !== "allow_responses" && lk !== "allow_resp") {
+      r.unknown(p, orig);
+    }
+  }
+  return p;
+}
+
+function readUsers(r: Reader, m: ConfMap, key: string, account: string | undefined, seen: Map<string, true>): UserConfig[] {
+  const k = kindOfEntry(m, key);
+  if (k !== "array") {
+    throw r.err(m, key, `Expected users field to be an array, got ${kindName(k)}`);
+  }
+  const arr = m[key] as ConfValue[];
+  const out: UserConfig[] = [];
+  arr.forEach((entry, i) => {
+    if (kindOfEntry(arr, i) !== "map") throw r.err(arr, i, `Expected user entry to be a map/struct, got ${String(entry)}`);
+    const um = entry as ConfMap;
+    const u: UserConfig = {};
+    for (const [orig, lk] of lowerKeys(um)) {
+      switch (lk) {
+        case "user":
+        case "username":
+          u.user = r.str(um, orig, lk);
+          break;
+        case "pass":
+        case "password":
+          u.password = r.str(um, orig, lk);
+          break;
+        case "nkey":
+          u.nkey = r.str(um, orig, lk);
+          break;
+        case "permissions":
+          u.permissions = readPermissions(r, um, orig);
+          break;
+        case "allowed_connection_types":
+        case "allowed_connection_type":
+        case "allowed_conn_types":
+        case "allowed_conn_type": {
+          const kk = kindOfEntry(um, orig);
+          if (kk === "string") u.allowedConnectionTypes = [um[orig] as string];
+          else if (kk === "array") u.allowedConnectionTypes = (um[orig] as ConfValue[]).map(String);
+          else throw typeError(um, orig, lk, "a string or an array of strings", kk, r.file);
+          break;
+        }
+        default:
+          r.unknown(um, orig);
+      }
+    }
+    if (u.user === undefined && u.nkey === undefined) throw r.err(arr, i, "User entry requires a user");
+    const id = u.user ?? u.nkey!;
+    if (seen.has(id)) throw r.err(arr, i, `Duplicate user ${JSON.stringify(id)} detected`);
+    seen.set(id, true);
+    if (account !== undefined) u.account = account;
+    out.push(u);
+  });
+  return out;
+}
+
+function readAuthorization(r: Reader, parent: ConfMap, key: string, opts: ServerOptions, seen: Map<string, true>): void {
+  const m = r.map(parent, key, "authorization");
+  let hasUsers = false;
+  for (const [orig, lk] of lowerKeys(m)) {
+    switch (lk) {
+      case "user":
+      case "username":
+        opts.username = r.str(m, orig, lk);
+        break;
+      case "pass":
+      case "password":
+        opts.password = r.str(m, orig, lk);
+        break;
+      case "token":
+        opts.authorization = r.str(m, orig, lk);
+        break;
+      case "timeout":
+        opts.authTimeoutMs = r.seconds(m, orig, "authorization timeout");
+        break;
+      case "users":
+        opts.users = readUsers(r, m, orig, undefined, seen);
+        hasUsers = true;
+        break;
+      case "permissions":
+      case "default_permissions":
+        opts.defaultPermissions = readPermissions(r, m, orig);
+        break;
+      default:
+        r.unknown(m, orig);
+    }
+  }
+  if ((opts.username !== undefined || opts.password !== undefined) && hasUsers) {
+    throw r.err(parent, key, "Can not have a single user/pass and a users array");
+  }
+  if (opts.authorization !== undefined && hasUsers) throw r.err(parent, key, "Can not have a token and a users array");
+  if (opts.authorization !== undefined && opts.username !== undefined) throw r.err(parent, key, "Cannot have a user/pass and token");
+}
+
+function readAccountJetStream(r: Reader, m: ConfMap, key: string): boolean | Record<string, unknown> {
+  const k = kindOfEntry(m, key);
+  const v = m[key];
+  if (k === "bool") return v as boolean;
+  if (k === "string") {
+    const s = (v as string).toLowerCase();
+    if (s === "enabled" || s === "enable") return true;
+    if (s === "disabled" || s === "disable") return false;
+    throw r.err(m, key, `Expected 'enabled' or 'disabled' for string value, got '${v as string}'`);
+  }
+  if (k === "map") {
+    const jm = v as ConfMap;
+    const out: Record<string, unknown> = {};
+    for (const [orig, lk] of lowerKeys(jm)) {
+      switch (lk) {
+        case "max_memory":
+        case "max_mem":
+        case "mem":
+        case "memory":
+          out.max_memory = readStorageSize(r, jm, orig, "max_mem");
+          break;
+        case "max_file":
+        case "max_store":
+        case "file":
+        case "store":
+          out.max_file = readStorageSize(r, jm, orig, "max_file");
+          break;
+        case "max_streams":
+        case "streams":
+        case "max_consumers":
+        case "consumers":
+        case "max_ack_pending":
+          out[lk.startsWith("max_") ? lk : `max_${lk}`] = r.int(jm, orig, lk);
+          break;
+        case "max_bytes_required":
+        case "max_stream_bytes":
+          out[lk] = r.bool(jm, orig, lk);
+          break;
+        default:
+          out[lk] = jm[orig];
+          r.warn(jm, orig, `account jetstream field ${JSON.stringify(orig)} is not supported by tsnats yet, ignored`);
+      }
+    }
+    return out;
+  }
+  throw r.err(m, key, `Expected map, bool or string to define JetStream, got ${kindName(k)}`);
+}
+
+function readAccounts(r: Reader, parent: ConfMap, key: string, opts: ServerOptions, seen: Map<string, true>): void {
+  const k = kindOfEntry(parent, key);
+  const v = parent[key];
+  if (k === "array") {
+    // `accounts: [A, B]`: accounts without users
+    const arr = v as ConfValue[];
+    arr.forEach((name, i) => {
+      if (kindOfEntry(arr, i) !== "string") throw r.err(arr, i, "Expected account name to be a string");
+      opts.accounts.push({ name: name as string, users: [] });
+    });
+    return;
+  }
+  if (k !== "map") throw typeError(parent, key, "accounts", "a map", k, r.file);
+  const m = v as ConfMap;
+  for (const name of Object.keys(m)) {
+    if (kindOfEntry(m, name) !== "map") throw r.err(m, name, "Expected map entries for accounts");
+    const am = m[name] as ConfMap;
+    const acc: AccountConfig = { name, users: [] };
+    for (const [orig, lk] of lowerKeys(am)) {
+      switch (lk) {
+        case "users":
+          acc.users = readUsers(r, am, orig, name, seen);
+          break;
+        case "jetstream":
+          acc.jetstream = readAccountJetStream(r, am, orig);
+          break;
+        case "imports": {
+          const kk = kindOfEntry(am, orig);
+          if (kk !== "array") throw typeError(am, orig, "imports", "an array", kk, r.file);
+          acc.imports = am[orig] as ConfValue[];
+          break;
+        }
+        case "exports": {
+          const kk = kindOfEntry(am, orig);
+          if (kk !== "array") throw typeError(am, orig, "exports", "an array", kk, r.file);
+          acc.exports = am[orig] as ConfValue[];
+          break;
+        }
+        case "nkey":
+          acc.nkey = r.str(am, orig, lk);
+          break;
+        case "mappings":
+        case "maps":
+          acc.mappings = r.map(am, orig, lk);
+          break;
+        case "limits":
+          acc.limits = r.map(am, orig, lk);
+          break;
+        case "default_permissions":
+          acc.defaultPermissions = readPermissions(r, am, orig);
+          break;
+        default:
+          r.unknown(am, orig);
+      }
+    }
+    opts.accounts.push(acc);
+  }
+}
+
+function readTls(r: Reader, parent: ConfMap, key: string): TlsOptions {
+  const m = r.map(parent, key, "tls");
+  const tls: TlsOptions = {};
+  for (const [orig, lk] of lowerKeys(m)) {
+    switch (lk) {
+      case "cert_file":
+        tls.cert = r.str(m, orig, lk);
+        break;
+      case "key_file":
+        tls.key = r.str(m, orig, lk);
+        break;
+      case "ca_file":
+        tls.ca = r.str(m, orig, lk);
+        break;
+      case "verify":
+        tls.verify = r.bool(m, orig, lk);
+        break;
+      case "timeout":
+        tls.timeout = r.seconds(m, orig, "tls timeout") / 1000;
+        break;
+      case "handshake_first":
+      case "first":
+      case "immediate": {
+        const kk = kindOfEntry(m, orig);
+        if (kk === "bool") tls.handshakeFirst = m[orig] as boolean;
+        else if (kk === "string" && /^(auto|auto_fallback)$/i.test(m[orig] as string)) tls.handshakeFirst = true;
+        else if (kk === "string") tls.handshakeFirst = r.seconds(m, orig, lk) > 0;
+        else throw typeError(m, orig, lk, "a boolean", kk, r.file);
+        break;
+      }
+      default:
+        if (TLS_IGNORED.has(lk)) r.warn(m, orig, `tls field ${JSON.stringify(orig)} is not supported by tsnats yet, ignored`);
+        else r.unknown(m, orig, "error parsing tls config");
+    }
+  }
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw r.err(parent, key, "error parsing tls config, both cert_file and key_file are required");
+  }
+  for (const [f, label] of [
+    [tls.cert, "X509 certificate/key pair"],
+    [tls.key, "X509 certificate/key pair"],
+    [tls.ca, "ca_file"],
+  ] as const) {
+    if (f !== undefined && !existsSync(f)) throw r.err(parent, key, `error parsing ${label}: open ${f}: no such file or directory`);
+  }
+  return tls;
+}
+
+function readJetStream(r: Reader, parent: ConfMap, key: string, opts: ServerOptions): void {
+  const k = kindOfEntry(parent, key);
+  const v = parent[key];
+  const js = opts.jetstream;
+  if (k === "bool") {
+    js.enabled = v as boolean;
+    return;
+  }
+  if (k === "string") {
+    const s = (v as string).toLowerCase();
+    if (s === "enabled" || s === "enable") js.enabled = true;
+    else if (s === "disabled" || s === "disable") js.enabled = false;
+    else throw r.err(parent, key, `Expected 'enabled' or 'disabled' for string value, got '${v as string}'`);
+    return;
+  }
+  if (k !== "map") throw r.err(parent, key, `Expected map, bool or string to define JetStream, got ${kindName(k)}`);
+  const m = v as ConfMap;
+  js.enabled = true;
+  let sawStoreDir = false;
+  for (const [orig, lk] of lowerKeys(m)) {
+    switch (lk) {
+      case "enabled":
+      case "enable":
+        js.enabled = r.bool(m, orig, lk);
+        break;
+      case "store_dir":
+      case "store":
+      case "storedir":
+        if (sawStoreDir) throw r.err(m, orig, "Duplicate 'store_dir' configuration");
+        sawStoreDir = true;
+        js.storeDir = r.str(m, orig, "store_dir");
+        break;
+      case "max_memory_store":
+      case "max_mem_store":
+      case "max_mem":
+        js.maxMemoryStore = readStorageSize(r, m, orig, "max_mem_store");
+        break;
+      case "max_file_store":
+      case "max_file":
+        js.maxFileStore = readStorageSize(r, m, orig, "max_file_store");
+        break;
+      case "domain":
+        js.domain = r.str(m, orig, lk);
+        break;
+      case "unique_tag":
+        js.uniqueTag = r.str(m, orig, lk).trim().toLowerCase();
+        break;
+      case "sync_interval":
+      case "sync": {
+        const kk = kindOfEntry(m, orig);
+        if (kk === "string" && (m[orig] as string).toLowerCase() === "always") js.syncInterval = "always";
+        else {
+          const ms = r.duration(m, orig, "sync_interval");
+          if (ms <= 0) throw r.err(m, orig, `sync_interval must be a positive duration or "always"`);
+          js.syncInterval = ms;
+        }
+        break;
+      }
+      default:
+        if (JS_IGNORED.has(lk)) r.warn(m, orig, `jetstream field ${JSON.stringify(orig)} is not supported by tsnats yet, ignored`);
+        else r.unknown(m, orig);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/**
+ * Apply a parsed configuration tree onto defaultOptions() (or `lo.base`).
+ * `file` (the config file path) is used for messages and recorded as `configFile`.
+ */
+export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions = {}): ServerOptions {
+  const opts = lo.base ?? defaultOptions();
+  if (file !== undefined) opts.configFile = file;
+  const r = new Reader(opts.warnings, file, lo.allowUnknownFields ?? false);
+  const seenUsers = new Map<string, true>();
+  const m = tree;
+  for (const [key, lk] of lowerKeys(m)) {
+    switch (lk) {
+      case "listen": {
+        const hp = readListen(r, m, key);
+        if (hp.host !== undefined) opts.host = hp.host;
+        opts.port = hp.port;
+        break;
+      }
+      case "host":
+      case "net":
+        opts.host = r.str(m, key, lk);
+        break;
+      case "port":
+        opts.port = checkPort(r, m, key, r.int(m, key, lk));
+        break;
+      case "server_name":
+        opts.serverName = r.str(m, key, lk);
+        break;
+      case "client_advertise":
+        opts.clientAdvertise = r.str(m, key, lk);
+        break;
+      case "http": {
+        const hp = readListen(r, m, key);
+        if (hp.host !== undefined) opts.httpHost = hp.host;
+        opts.httpPort = hp.port;
+        break;
+      }
+      case "https": {
+        const hp = readListen(r, m, key);
+        if (hp.host !== undefined) opts.httpHost = hp.host;
+        opts.httpsPort = hp.port;
+        break;
+      }
+      case "http_port":
+      case "monitor_port":
+        opts.httpPort = checkPort(r, m, key, r.int(m, key, lk));
+        break;
+      case "https_port":
+        opts.httpsPort = checkPort(r, m, key, r.int(m, key, lk));
+        break;
+      case "http_base_path":
+        opts.httpBasePath = r.str(m, key, lk);
+        break;
+      case "max_payload":
+        opts.maxPayload = r.int(m, key, lk);
+        break;
+      case "max_control_line":
+        opts.maxControlLine = r.int(m, key, lk);
+        break;
+      case "max_connections":
+      case "max_conn":
+        opts.maxConnections = r.int(m, key, lk);
+        break;
+      case "max_subscriptions":
+      case "max_subs":
+        opts.maxSubscriptions = r.int(m, key, lk);
+        break;
+      case "max_pending":
+        opts.maxPending = r.int(m, key, lk);
+        break;
+      case "max_traced_msg_len":
+        opts.maxTracedMsgLen = r.int(m, key, lk);
+        break;
+      case "write_deadline":
+        opts.writeDeadlineMs = r.duration(m, key, lk);
+        break;
+      case "ping_interval":
+        opts.pingIntervalMs = r.duration(m, key, lk);
+        break;
+      case "ping_max":
+        opts.maxPingsOut = r.int(m, key, lk);
+        break;
+      case "lame_duck_duration": {
+        const ms = r.duration(m, key, lk);
+        if (ms < MIN_LAME_DUCK_DURATION_MS) {
+          throw r.err(m, key, `invalid lame_duck_duration of ${String(m[key])}, minimum is ${MIN_LAME_DUCK_DURATION_MS / 1000} seconds`);
+        }
+        opts.lameDuckDurationMs = ms;
+        break;
+      }
+      case "lame_duck_grace_period": {
+        const ms = r.duration(m, key, lk);
+        if (ms < 0) throw r.err(m, key, "invalid lame_duck_grace_period, needs to be positive");
+        opts.lameDuckGracePeriodMs = ms;
+        break;
+      }
+      case "no_header_support":
+        opts.noHeaderSupport = r.bool(m, key, lk);
+        break;
+      case "disable_sublist_cache":
+      case "no_sublist_cache":
+        opts.disableSublistCache = r.bool(m, key, lk);
+        break;
+      case "authorization":
+        readAuthorization(r, m, key, opts, seenUsers);
+        break;
+      case "accounts":
+        readAccounts(r, m, key, opts, seenUsers);
+        break;
+      case "system_account":
+      case "system":
+        opts.systemAccount = r.str(m, key, lk);
+        break;
+      case "no_sys_acc":
+      case "no_system_account":
+      case "no_system":
+        opts.noSystemAccount = r.bool(m, key, lk);
+        break;
+      case "no_auth_user":
+        opts.noAuthUser = r.str(m, key, lk);
+        break;
+      case "tls":
+        opts.tls = readTls(r, m, key);
+        break;
+      case "jetstream":
+        readJetStream(r, m, key, opts);
+        break;
+      case "debug":
+        opts.debug = r.bool(m, key, lk);
+        break;
+      case "trace":
+        opts.trace = r.bool(m, key, lk);
+        break;
+      case "trace_verbose":
+        opts.traceVerbose = r.bool(m, key, lk);
+        if (opts.traceVerbose) opts.trace = true;
+        break;
+      case "logtime":
+        opts.logtime = r.bool(m, key, lk);
+        break;
+      case "log_file":
+      case "logfile":
+        opts.logFile = r.str(m, key, lk);
+        break;
+      case "logfile_size_limit":
+      case "log_size_limit":
+        opts.logSizeLimit = r.int(m, key, lk);
+        break;
+      case "syslog":
+        opts.syslog = r.bool(m, key, lk);
+        break;
+      case "remote_syslog":
+        opts.remoteSyslog = r.str(m, key, lk);
+        break;
+      case "pid_file":
+      case "pidfile":
+        opts.pidFile = r.str(m, key, lk);
+        break;
+      case "ports_file_dir":
+        opts.portsFileDir = r.str(m, key, lk);
+        break;
+      case "prof_port":
+        opts.profPort = r.int(m, key, lk);
+        break;
+      default: {
+        const block = UNSUPPORTED_BLOCKS[lk];
+        if (block !== undefined) {
+          opts.unsupportedBlocks[block] = m[key];
+          r.warn(m, key, `${block} configuration parsed, but not served yet by tsnats`);
+        } else if (IGNORED_TOP_LEVEL.has(lk)) {
+          r.warn(m, key, `${JSON.stringify(key)} is not supported by tsnats yet, ignored`);
+        } else {
+          r.unknown(m, key);
+        }
+      }
+    }
+  }
+  return opts;
+}
+
+/** Parse a config file and turn it into ServerOptions (relative paths stay as written). */
+export function loadConfigFile(path: string, lo: LoadOptions & ParseOptions = {}): ServerOptions {
+  const tree = parseConfigFile(path, lo);
+  return optionsFromConfig(tree, path, lo);
+}
+
+/**
+ * Cross-field checks nats-server does once all options are known (config and flags).
+ * Throws an Error with nats-server's wording.
+ */
+export function validateOptions(o: ServerOptions): void {
+  if (o.maxPayload > o.maxPending) {
+    throw new Error(`max_payload (${o.maxPayload}) cannot be higher than max_pending (${o.maxPending})`);
+  }
+  if (o.lameDuckGracePeriodMs >= o.lameDuckDurationMs) {
+    throw new Error(
+      `lame duck grace period (${formatGoDuration(o.lameDuckGracePeriodMs)}) should be strictly lower than lame duck duration (${formatGoDuration(o.lameDuckDurationMs)})`,
+    );
+  }
+  if (o.noAuthUser !== undefined) {
+    const all = [...o.users, ...o.accounts.flatMap((a) => a.users)];
+    if (all.length === 0) throw new Error(`no_auth_user: ${JSON.stringify(o.noAuthUser)} present, but users are not defined`);
+    if (!all.some((u) => u.user === o.noAuthUser)) {
+      throw new Error(`no_auth_user: ${JSON.stringify(o.noAuthUser)} not present as user in authorization block or account configuration`);
+    }
+  }
+  if (o.systemAccount !== undefined && !o.noSystemAccount && o.systemAccount !== "$SYS") {
+    if (!o.accounts.some((a) => a.name === o.systemAccount)) throw new Error("error resolving system account: account missing");
+  }
+}
+
+/** Format milliseconds like Go's time.Duration.String() ("1h0m0s", "2m0s", "500ms"). */
+export function formatGoDuration(ms: number): string {
+  if (ms === 0) return "0s";
+  const neg = ms < 0;
+  let v = Math.abs(ms);
+  let out: string;
+  if (v < 1000) {
+    if (v >= 1) out = `${trimNum(v)}ms`;
+    else if (v >= 0.001) out = `${trimNum(v * 1000)}µs`;
+    else out = `${trimNum(v * 1e6)}ns`;
+  } else {
+    const h = Math.floor(v / 3_600_000);
+    v -= h * 3_600_000;
+    const m = Math.floor(v / 60_000);
+    v -= m * 60_000;
+    const s = `${trimNum(v / 1000)}s`;
+    out = h > 0 ? `${h}h${m}m${s}` : m > 0 ? `${m}m${s}` : s;
+  }
+  return neg ? `-${out}` : out;
+}
+
+function trimNum(n: number): string {
+  return String(Number(n.toFixed(9)));
+}

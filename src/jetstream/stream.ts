@@ -1,0 +1,546 @@
+// A stream: captures messages published to its subjects (internal subscriptions in the
+// account), checks them (size, de-duplication, expected-* headers, rollups), stores them
+// and answers with a PubAck. Every change of stream state goes through `applyStreamOp`,
+// one ordered entry point that a replication layer can later sit in front of.
+//
+// The publish path does no JSON work: header checks look only at the raw header block,
+// the PubAck is assembled from a pre-built prefix, and acks are sent in one batch per
+// event-loop turn after the store has handed the data to the kernel (or fsynced it when
+// sync_interval is "always").
+import fs from "node:fs";
+import path from "node:path";
+import type { Subscription } from "../server/sublist.js";
+import type { StoredMsg, StreamStore, StreamState, RemoveReason } from "../storage/store.js";
+import { isStoreError } from "../storage/store.js";
+import { subjectMatches } from "../server/subject.js";
+import { ApiError, jsError } from "./errors.js";
+import type { JsAccount } from "./jetstream.js";
+import type { Consumer } from "./consumer.js";
+import { openStreamStore, storeConfigFor } from "./store_factory.js";
+import type { StreamConfig } from "./stream_config.js";
+import { getHeader, nowNs, rfc3339, parseRfc3339 } from "./util.js";
+
+export const HDR_MSG_ID = "Nats-Msg-Id";
+export const HDR_EXPECTED_STREAM = "Nats-Expected-Stream";
+export const HDR_EXPECTED_LAST_SEQ = "Nats-Expected-Last-Sequence";
+export const HDR_EXPECTED_LAST_SUBJ_SEQ = "Nats-Expected-Last-Subject-Sequence";
+export const HDR_EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id";
+export const HDR_ROLLUP = "Nats-Rollup";
+const MAX_HDR = 64 * 1024;
+
+/** The operations that change a stream. */
+export type StreamOp =
+  | { op: "msg"; subject: string; hdr: Buffer | undefined; data: Buffer; msgId: string | undefined; rollup: "sub" | "all" | undefined }
+  | { op: "skip" }
+  | { op: "purge"; filter?: string; seq?: number; keep?: number }
+  | { op: "delete_msg"; seq: number; erase: boolean }
+  | { op: "remove_acked"; seq: number }
+  | { op: "update"; config: StreamConfig };
+
+export interface StreamMeta {
+  config: StreamConfig;
+  created: string;
+}
+
+interface DedupEntry {
+  seq: number;
+  ts: number; // ms
+}
+
+export class Stream {
+  cfg: StreamConfig;
+  readonly created: bigint;
+  readonly store: StreamStore;
+  readonly consumers = new Map<string, Consumer>();
+  private subs: Subscription[] = [];
+  private readonly dedup = new Map<string, DedupEntry>();
+  private dedupOrder: string[] = [];
+  private dedupHead = 0;
+  private lastMsgId: string | undefined;
+  private ackPrefix: string;
+  private pendingAcks: Array<string | Buffer> = [];
+  private acksScheduled = false;
+  private kickScheduled = false;
+  closed = false;
+
+  constructor(
+    readonly jsa: JsAccount,
+    cfg: StreamConfig,
+    created: bigint,
+    readonly dir: string,
+  ) {
+    this.cfg = cfg;
+    this.created = created;
+    const opts = jsa.service.options;
+    this.store = openStreamStore(cfg, {
+      dir: path.join(dir, "store"),
+      syncAlways: opts.syncInterval === "always",
+      syncIntervalMs: typeof opts.syncInterval === "number" ? opts.syncInterval : 0,
+      logger: jsa.service.storeLogger,
+    });
+    this.store.setRemoveHandler((seq, subject, reason) => this.onRemoved(seq, subject, reason));
+    this.ackPrefix = this.buildAckPrefix();
+    this.rebuildDedup();
+  }
+
+  get name(): string {
+    return this.cfg.name;
+  }
+
+  private buildAckPrefix(): string {
+    const d = this.jsa.service.options.domain;
+    return `{"stream":${JSON.stringify(this.cfg.name)},${d ? `"domain":${JSON.stringify(d)},` : ""}"seq":`;
+  }
+
+  // ---- persistence of the stream definition ----
+
+  static metaPath(dir: string): string {
+    return path.join(dir, "meta.json");
+  }
+
+  writeMeta(): void {
+    if (this.cfg.storage === "memory" && !this.jsa.service.persistMemoryMeta) return;
+    const meta: StreamMeta = { config: this.cfg, created: rfc3339(this.created) };
+    writeFileAtomic(Stream.metaPath(this.dir), JSON.stringify(meta));
+  }
+
+  static readMeta(dir: string): { config: StreamConfig; created: bigint } {
+    const meta = JSON.parse(fs.readFileSync(Stream.metaPath(dir), "utf8")) as StreamMeta;
+    return { config: meta.config, created: parseRfc3339(meta.created) ?? nowNs() };
+  }
+
+  // ---- capture ----
+
+  /** Subscribe the stream's subjects in its account. */
+  start(): void {
+    const acc = this.jsa.account;
+    for (const s of this.cfg.subjects ?? []) {
+      this.subs.push(
+        acc.subscribeInternal(s, (subject, reply, hdr, payload) => this.processInbound(subject, reply, hdr, payload), undefined, `stream:${this.cfg.name}`),
+      );
+    }
+  }
+
+  private unsubscribeAll(): void {
+    for (const s of this.subs) this.jsa.account.unsubscribeInternal(s);
+    this.subs = [];
+  }
+
+  /** The publish path. Runs synchronously inside the publisher's routing. */
+  processInbound(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
+    if (this.closed) return;
+    const cfg = this.cfg;
+    const wantAck = reply !== "" && !cfg.no_ack;
+    try {
+      if (cfg.sealed) throw jsError("JSStreamSealedErr");
+      const hlen = hdr === undefined ? 0 : hdr.length;
+      if (hlen > MAX_HDR) throw jsError("JSStreamHeaderExceedsMaximumErr");
+      if (cfg.max_msg_size > 0 && hlen + payload.length > cfg.max_msg_size) throw jsError("JSStreamMessageExceedsMaximumErr");
+      let msgId: string | undefined;
+      let rollup: "sub" | "all" | undefined;
+      if (hdr !== undefined && hdr.length > 12) {
+        msgId = getHeader(hdr, HDR_MSG_ID);
+        if (msgId === "") msgId = undefined;
+        const expStream = getHeader(hdr, HDR_EXPECTED_STREAM);
+        if (expStream !== undefined && expStream !== cfg.name) throw jsError("JSStreamNotMatchErr");
+        if (msgId !== undefined) {
+          const dup = this.checkDuplicate(msgId);
+          if (dup !== undefined) {
+            if (wantAck) this.queueAck(reply, `${this.ackPrefix}${dup},"duplicate":true}`);
+            return;
+          }
+        }
+        const expLastId = getHeader(hdr, HDR_EXPECTED_LAST_MSG_ID);
+        if (expLastId !== undefined && expLastId !== (this.lastMsgId ?? "")) {
+          throw jsError("JSStreamWrongLastMsgIDErrF", { id: this.lastMsgId ?? "" });
+        }
+        const expLastSeq = getHeader(hdr, HDR_EXPECTED_LAST_SEQ);
+        if (expLastSeq !== undefined) {
+          const last = this.store.state().lastSeq;
+          if (Number(expLastSeq) !== last) throw jsError("JSStreamWrongLastSequenceErrF", { seq: last });
+        }
+        const expSubjSeq = getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ);
+        if (expSubjSeq !== undefined) {
+          const lm = this.store.loadLastMsg(subject);
+          const last = lm === null ? 0 : lm.seq;
+          if (Number(expSubjSeq) !== last) throw jsError("JSStreamWrongLastSequenceErrF", { seq: last });
+        }
+        const r = getHeader(hdr, HDR_ROLLUP);
+        if (r !== undefined) {
+          if (!cfg.allow_rollup_hdrs) throw jsError("JSStreamRollupFailedF", { err: "rollup not permitted" });
+          if (r === "sub") rollup = "sub";
+          else if (r === "all") {
+            if (cfg.deny_purge) throw jsError("JSStreamRollupFailedF", { err: "rollup not permitted" });
+            rollup = "all";
+          } else throw jsError("JSStreamRollupFailedF", { err: `rollup value invalid: ${r}` });
+        }
+      }
+      // Interest retention keeps nothing nobody is interested in: the sequence is used up.
+      if (cfg.retention === "interest" && !this.hasInterestIn(subject)) {
+        const seq = this.applyStreamOp({ op: "skip" }) as number;
+        if (wantAck) this.queueAck(reply, `${this.ackPrefix}${seq}}`);
+        return;
+      }
+      // The caller's buffers may alias a socket read buffer; the store keeps its own bytes.
+      const keepHdr = hdr === undefined || hdr.length === 0 ? undefined : this.cfg.storage === "memory" ? Buffer.from(hdr) : hdr;
+      const keepData = this.cfg.storage === "memory" ? Buffer.from(payload) : payload;
+      const seq = this.applyStreamOp({ op: "msg", subject, hdr: keepHdr, data: keepData, msgId, rollup }) as number;
+      if (wantAck) this.queueAck(reply, `${this.ackPrefix}${seq}}`);
+    } catch (err) {
+      if (!wantAck) return;
+      const e = err instanceof ApiError ? err : storeErrorToApi(err);
+      this.queueAck(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(cfg.name)},"seq":0}`);
+    }
+  }
+
+  private hasInterestIn(subject: string): boolean {
+    for (const c of this.consumers.values()) if (c.matchesSubject(subject)) return true;
+    return false;
+  }
+
+  // ---- de-duplication ----
+
+  private checkDuplicate(id: string): number | undefined {
+    const e = this.dedup.get(id);
+    if (e === undefined) return undefined;
+    if (Date.now() - e.ts > this.cfg.duplicate_window / 1_000_000) return undefined;
+    return e.seq;
+  }
+
+  private recordMsgId(id: string, seq: number, ts: number): void {
+    this.dedup.set(id, { seq, ts });
+    this.dedupOrder.push(id);
+    // Drop what has left the window from the front of the insertion-ordered list.
+    const window = this.cfg.duplicate_window / 1_000_000;
+    const now = Date.now();
+    while (this.dedupHead < this.dedupOrder.length) {
+      const oldest = this.dedupOrder[this.dedupHead];
+      const oe = this.dedup.get(oldest);
+      if (oe !== undefined && now - oe.ts <= window) break;
+      if (oe !== undefined && oe.seq !== seq) this.dedup.delete(oldest);
+      this.dedupHead++;
+    }
+    if (this.dedupHead > 1024 && this.dedupHead * 2 > this.dedupOrder.length) {
+      this.dedupOrder = this.dedupOrder.slice(this.dedupHead);
+      this.dedupHead = 0;
+    }
+  }
+
+  /** After a restart: reload message ids still inside the duplicate window. */
+  private rebuildDedup(): void {
+    const st = this.store.state();
+    if (st.msgs === 0) return;
+    const windowNs = BigInt(this.cfg.duplicate_window);
+    const cutoff = nowNs() - windowNs;
+    const found: Array<[string, number, number]> = [];
+    let seq = st.lastSeq;
+    let scanned = 0;
+    while (seq >= st.firstSeq && scanned < 100_000) {
+      const m = this.store.loadPrevMsg(seq);
+      if (m === null || m.time < cutoff) break;
+      const id = getHeader(m.hdr, HDR_MSG_ID);
+      if (id !== undefined && id !== "") found.push([id, m.seq, Number(m.time / 1_000_000n)]);
+      if (this.lastMsgId === undefined && id !== undefined && m.seq === st.lastSeq) this.lastMsgId = id;
+      seq = m.seq - 1;
+      scanned++;
+    }
+    for (let i = found.length - 1; i >= 0; i--) {
+      const [id, s, ts] = found[i];
+      this.dedup.set(id, { seq: s, ts });
+      this.dedupOrder.push(id);
+    }
+  }
+
+  // ---- acks out ----
+
+  private queueAck(reply: string, json: string): void {
+    this.pendingAcks.push(reply, json);
+    if (!this.acksScheduled) {
+      this.acksScheduled = true;
+      queueMicrotask(() => this.flushAcks());
+    }
+  }
+
+  private flushAcks(): void {
+    this.acksScheduled = false;
+    const acks = this.pendingAcks;
+    this.pendingAcks = [];
+    if (acks.length === 0 || this.closed) return;
+    // The message must be with the kernel before the ack leaves (SIGKILL safety); with
+    // sync "always" it must be on disk: one fsync covers the whole batch.
+    try {
+      this.store.flush();
+    } catch (err) {
+      this.jsa.service.log.error(`JetStream stream '${this.cfg.name}' flush failed: ${(err as Error).message}`);
+    }
+    if (this.jsa.service.options.syncInterval === "always") {
+      this.store.syncPending().then(
+        () => this.sendAcks(acks),
+        (err: Error) => this.jsa.service.log.error(`JetStream stream '${this.cfg.name}' sync failed: ${err.message}`),
+      );
+    } else {
+      this.sendAcks(acks);
+    }
+  }
+
+  private sendAcks(acks: Array<string | Buffer>): void {
+    const acc = this.jsa.account;
+    for (let i = 0; i < acks.length; i += 2) {
+      acc.publish(acks[i] as string, "", undefined, Buffer.from(acks[i + 1] as string));
+    }
+  }
+
+  // ---- the apply path ----
+
+  /** The single place stream state changes. Returns the sequence for msg/skip, counts for purge. */
+  applyStreamOp(op: StreamOp): number | boolean {
+    switch (op.op) {
+      case "msg": {
+        const r = this.store.storeMsg(op.subject, op.hdr, op.data);
+        if (op.msgId !== undefined) {
+          this.lastMsgId = op.msgId;
+          this.recordMsgId(op.msgId, r.seq, Number(r.time / 1_000_000n));
+        } else {
+          this.lastMsgId = undefined;
+        }
+        if (op.rollup === "sub") this.store.purgeEx(op.subject, r.seq, 0);
+        else if (op.rollup === "all") this.store.purgeEx("", r.seq, 0);
+        this.signalConsumers(r.seq, op.subject);
+        return r.seq;
+      }
+      case "skip":
+        return this.store.skipMsg();
+      case "purge": {
+        let n: number;
+        if (op.filter === undefined && op.seq === undefined && op.keep === undefined) n = this.store.purge();
+        else n = this.store.purgeEx(op.filter ?? "", op.seq ?? 0, op.keep ?? 0);
+        for (const c of this.consumers.values()) c.onStreamPurged();
+        return n;
+      }
+      case "delete_msg": {
+        const ok = op.erase ? this.store.eraseMsg(op.seq) : this.store.removeMsg(op.seq);
+        return ok;
+      }
+      case "remove_acked":
+        return this.store.removeMsg(op.seq);
+      case "update": {
+        const old = this.cfg;
+        this.cfg = op.config;
+        this.store.updateConfig(storeConfigFor(op.config));
+        const oldSubjects = (old.subjects ?? []).join("\u0000");
+        if (oldSubjects !== (op.config.subjects ?? []).join("\u0000")) {
+          this.unsubscribeAll();
+          this.start();
+        }
+        this.ackPrefix = this.buildAckPrefix();
+        this.writeMeta();
+        for (const c of this.consumers.values()) c.onStreamPurged();
+        return true;
+      }
+    }
+  }
+
+  /** Tell consumers about a new message. Counting is immediate, delivery waits for the turn's end. */
+  private signalConsumers(seq: number, subject: string): void {
+    if (this.consumers.size === 0) return;
+    for (const c of this.consumers.values()) c.onNewMessage(seq, subject);
+    if (!this.kickScheduled) {
+      this.kickScheduled = true;
+      queueMicrotask(() => {
+        this.kickScheduled = false;
+        for (const c of this.consumers.values()) c.kick();
+      });
+    }
+  }
+
+  private onRemoved(seq: number, subject: string, reason: RemoveReason): void {
+    void reason;
+    for (const c of this.consumers.values()) c.onMessageRemoved(seq, subject);
+  }
+
+  /**
+   * Retention for interest and workqueue streams: once no consumer still needs a message,
+   * it goes. Called by consumers after acks (and after a consumer is deleted).
+   */
+  checkRetention(seq: number, subject: string | undefined): void {
+    if (this.cfg.retention === "limits") return;
+    if (subject === undefined) {
+      const m = this.store.loadMsg(seq);
+      if (m === null) return;
+      subject = m.subject;
+    }
+    for (const c of this.consumers.values()) if (c.needsAck(seq, subject)) return;
+    this.applyStreamOp({ op: "remove_acked", seq });
+  }
+
+  /** After a consumer of an interest/workqueue stream left: drop what nobody needs anymore. */
+  sweepRetention(): void {
+    if (this.cfg.retention === "limits") return;
+    const st = this.store.state();
+    if (st.msgs === 0) return;
+    if (this.consumers.size === 0 && this.cfg.retention === "interest") {
+      this.applyStreamOp({ op: "purge" });
+      return;
+    }
+    if (this.cfg.retention === "workqueue") return; // unconsumed work stays
+    let seq = st.firstSeq;
+    for (;;) {
+      const m = this.store.loadNextMsg("", seq);
+      if (m === null) break;
+      this.checkRetention(m.seq, m.subject);
+      seq = m.seq + 1;
+    }
+  }
+
+  // ---- reads ----
+
+  state(): StreamState {
+    return this.store.state();
+  }
+
+  /** The `state` object of stream info, as nats-server marshals it. */
+  stateJson(opts: { deleted_details?: boolean; subjects_filter?: string } = {}): Record<string, unknown> {
+    const st = this.store.state(opts.deleted_details === true);
+    const out: Record<string, unknown> = {
+      messages: st.msgs,
+      bytes: st.bytes,
+      first_seq: st.firstSeq,
+      first_ts: rfc3339(st.firstTime),
+      last_seq: st.lastSeq,
+      last_ts: rfc3339(st.lastTime),
+    };
+    if (st.numDeleted > 0) out.num_deleted = st.numDeleted;
+    if (opts.deleted_details && st.deleted !== undefined && st.deleted.length > 0) out.deleted = st.deleted;
+    if (st.numSubjects > 0) out.num_subjects = st.numSubjects;
+    if (opts.subjects_filter) {
+      const totals = this.store.subjectsTotals(opts.subjects_filter);
+      if (totals.size > 0) out.subjects = Object.fromEntries(totals);
+    }
+    if (st.lost !== undefined && st.lost.msgs.length > 0) out.lost = st.lost;
+    out.consumer_count = this.consumers.size;
+    return out;
+  }
+
+  infoJson(opts: { deleted_details?: boolean; subjects_filter?: string } = {}): Record<string, unknown> {
+    return {
+      config: this.cfg,
+      created: rfc3339(this.created),
+      state: this.stateJson(opts),
+      ts: rfc3339(nowNs()),
+    };
+  }
+
+  /** Message lookup used by MSG.GET and DIRECT.GET. Throws JSNoMessageFoundErr. */
+  getMessage(req: { seq?: number; last_by_subj?: string; next_by_subj?: string }): StoredMsg {
+    let m: StoredMsg | null = null;
+    if (req.seq !== undefined && req.seq > 0 && req.next_by_subj !== undefined) m = this.store.loadNextMsg(req.next_by_subj, req.seq);
+    else if (req.seq !== undefined && req.seq > 0) m = this.store.loadMsg(req.seq);
+    else if (req.last_by_subj !== undefined) m = this.store.loadLastMsg(req.last_by_subj);
+    else if (req.next_by_subj !== undefined) m = this.store.loadNextMsg(req.next_by_subj, 0);
+    if (m === null) throw jsError("JSNoMessageFoundErr");
+    return m;
+  }
+
+  /** Does any of the stream's subjects cover `filter`? (consumer filter check) */
+  coversSubject(filter: string): boolean {
+    for (const s of this.cfg.subjects ?? []) {
+      if (subjectMatches(s, filter) || filterOverlaps(filter, s)) return true;
+    }
+    return false;
+  }
+
+  // ---- lifecycle ----
+
+  stop(): void {
+    if (this.closed) return;
+    for (const c of this.consumers.values()) c.stop(false);
+    this.flushAcksNow();
+    this.closed = true;
+    this.unsubscribeAll();
+    try {
+      this.store.stop();
+    } catch (err) {
+      this.jsa.service.log.error(`JetStream stream '${this.cfg.name}' stop failed: ${(err as Error).message}`);
+    }
+  }
+
+  private flushAcksNow(): void {
+    if (this.pendingAcks.length > 0) {
+      try {
+        this.store.flush();
+      } catch {
+        // reported by the store's own logger
+      }
+      const acks = this.pendingAcks;
+      this.pendingAcks = [];
+      this.sendAcks(acks);
+    }
+  }
+
+  delete(): void {
+    for (const c of [...this.consumers.values()]) c.stop(true);
+    this.consumers.clear();
+    this.closed = true;
+    this.unsubscribeAll();
+    try {
+      this.store.delete();
+    } catch (err) {
+      this.jsa.service.log.error(`JetStream stream '${this.cfg.name}' delete failed: ${(err as Error).message}`);
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Map a storage error to the PubAck / API error nats-server sends for it. */
+export function storeErrorToApi(err: unknown): ApiError {
+  if (isStoreError(err)) {
+    switch (err.code) {
+      case "ErrMaxMsgSize":
+        return jsError("JSStreamMessageExceedsMaximumErr");
+      case "ErrMaxMsgs":
+      case "ErrMaxBytes":
+      case "ErrMaxMsgsPerSubject":
+        return jsError("JSStreamStoreFailedF", { err: err.message });
+      default:
+        return jsError("JSStreamStoreFailedF", { err: err.message });
+    }
+  }
+  if (err instanceof ApiError) return err;
+  return jsError("JSStreamStoreFailedF", { err: err instanceof Error ? err.message : String(err) });
+}
+
+/** Could some subject match both the filter and the stream subject? */
+function filterOverlaps(filter: string, streamSubject: string): boolean {
+  // A filter is acceptable when it is a subset of a stream subject (nats-server's rule).
+  const a = filter.split(".");
+  const b = streamSubject.split(".");
+  for (let i = 0; i < a.length; i++) {
+    if (i >= b.length) return false;
+    if (b[i] === ">") return true;
+    if (a[i] === ">") return b[i] === ">";
+    if (b[i] === "*") continue;
+    if (a[i] === "*") return false;
+    if (a[i] !== b[i]) return false;
+  }
+  return a.length === b.length;
+}
+
+export function writeFileAtomic(file: string, data: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, "w");
+  try {
+    fs.writeSync(fd, data);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  try {
+    const dfd = fs.openSync(path.dirname(file), "r");
+    fs.fsyncSync(dfd);
+    fs.closeSync(dfd);
+  } catch {
+    // directory fsync is best effort on platforms that refuse it
+  }
+}

@@ -1,0 +1,236 @@
+// Stream configuration: the JSON shape of nats-server's StreamConfig, the defaults it
+// fills in on create, and the checks it runs on create and update (with the same error
+// codes and descriptions, because clients branch on them).
+import { isValidSubject, hasWildcard, subjectsCollide, subjectIsSubsetOf } from "../server/subject.js";
+import { jsError, type ApiError } from "./errors.js";
+import { nameProblem, SEC_NS } from "./util.js";
+
+export type RetentionPolicy = "limits" | "interest" | "workqueue";
+export type StorageKind = "file" | "memory";
+
+export interface StreamSourceJson {
+  name: string;
+  opt_start_seq?: number;
+  opt_start_time?: string;
+  filter_subject?: string;
+  subject_transforms?: Array<{ src: string; dest: string }>;
+  external?: { api: string; deliver?: string };
+  [k: string]: unknown;
+}
+
+export interface StreamConfig {
+  name: string;
+  description?: string;
+  subjects?: string[];
+  retention: RetentionPolicy;
+  max_consumers: number;
+  max_msgs: number;
+  max_bytes: number;
+  max_age: number; // ns
+  max_msgs_per_subject: number;
+  max_msg_size: number;
+  discard: "old" | "new";
+  storage: StorageKind;
+  num_replicas: number;
+  no_ack?: boolean;
+  template_owner?: string;
+  duplicate_window: number; // ns
+  placement?: { cluster?: string; tags?: string[]; preferred?: string };
+  mirror?: StreamSourceJson;
+  sources?: StreamSourceJson[];
+  sealed: boolean;
+  deny_delete: boolean;
+  deny_purge: boolean;
+  allow_rollup_hdrs: boolean;
+  allow_direct: boolean;
+  mirror_direct: boolean;
+  republish?: { src?: string; dest: string; headers_only?: boolean };
+  discard_new_per_subject?: boolean;
+  subject_transform?: { src: string; dest: string };
+  compression?: string;
+  first_seq?: number;
+  metadata?: Record<string, string>;
+  consumer_limits?: { inactive_threshold?: number; max_ack_pending?: number };
+  allow_msg_ttl?: boolean;
+  subject_delete_marker_ttl?: number;
+  allow_msg_counter?: boolean;
+  allow_atomic?: boolean;
+  allow_msg_schedules?: boolean;
+  allow_batched?: boolean;
+  persist_mode?: string;
+}
+
+export const DEFAULT_DUPLICATE_WINDOW_NS = 120 * SEC_NS;
+const MAX_METADATA_BYTES = 128 * 1024;
+const MAX_DESCRIPTION = 4 * 1024;
+
+function invalid(err: string): ApiError {
+  return jsError("JSStreamInvalidConfigF", { err });
+}
+
+/** Validate a stream name from a request subject or config. */
+export function checkStreamName(name: string): void {
+  const p = nameProblem(name);
+  if (p === "path") throw jsError("JSStreamNameContainsPathSeparatorsErr");
+  if (p === "long") throw invalid("stream name is too long, maximum allowed is 255");
+  if (p !== undefined) throw invalid("stream name is required and can not contain '.', '*', '>'");
+}
+
+/**
+ * Fill nats-server's defaults into a create/update request and check it on its own
+ * (checks against other streams and the old config are done by the caller).
+ */
+export function normalizeStreamConfig(
+  raw: Partial<StreamConfig>,
+  opts: { maxPayload: number; clustered: boolean },
+): StreamConfig {
+  const name = raw.name ?? "";
+  checkStreamName(name);
+  if (raw.description !== undefined && raw.description.length > MAX_DESCRIPTION) {
+    throw invalid(`stream description is too long, maximum allowed is ${MAX_DESCRIPTION}`);
+  }
+  const retention = raw.retention ?? "limits";
+  if (retention !== "limits" && retention !== "interest" && retention !== "workqueue") {
+    throw invalid(`invalid retention policy: ${JSON.stringify(retention)}`);
+  }
+  const discard = raw.discard ?? "old";
+  if (discard !== "old" && discard !== "new") throw invalid(`invalid discard policy: ${JSON.stringify(discard)}`);
+  const storage = raw.storage ?? "file";
+  if (storage !== "file" && storage !== "memory") throw invalid(`invalid storage type: ${JSON.stringify(storage)}`);
+  if (raw.compression !== undefined && raw.compression !== "" && raw.compression !== "none" && raw.compression !== "s2") {
+    throw invalid(`invalid compression algorithm: ${JSON.stringify(raw.compression)}`);
+  }
+  const replicas = raw.num_replicas ?? 0;
+  if (replicas < 0) throw jsError("JSReplicasCountCannotBeNegative");
+  if (replicas > 5) throw invalid("maximum replicas is 5");
+  if (replicas > 1 && !opts.clustered) throw jsError("JSStreamReplicasNotSupportedErr");
+
+  const unl = (v: number | undefined): number => (v === undefined || v === 0 ? -1 : v);
+  const cfg: StreamConfig = {
+    name,
+    ...(raw.description ? { description: raw.description } : {}),
+    subjects: raw.subjects ? [...raw.subjects] : undefined,
+    retention,
+    max_consumers: unl(raw.max_consumers),
+    max_msgs: unl(raw.max_msgs),
+    max_bytes: unl(raw.max_bytes),
+    max_age: raw.max_age ?? 0,
+    max_msgs_per_subject: unl(raw.max_msgs_per_subject),
+    max_msg_size: unl(raw.max_msg_size),
+    discard,
+    storage,
+    num_replicas: replicas === 0 ? 1 : replicas,
+    ...(raw.no_ack ? { no_ack: true } : {}),
+    duplicate_window: raw.duplicate_window ?? 0,
+    ...(raw.placement ? { placement: raw.placement } : {}),
+    ...(raw.mirror ? { mirror: raw.mirror } : {}),
+    ...(raw.sources && raw.sources.length > 0 ? { sources: raw.sources } : {}),
+    sealed: raw.sealed ?? false,
+    deny_delete: raw.deny_delete ?? false,
+    deny_purge: raw.deny_purge ?? false,
+    allow_rollup_hdrs: raw.allow_rollup_hdrs ?? false,
+    allow_direct: raw.allow_direct ?? false,
+    mirror_direct: raw.mirror_direct ?? false,
+    ...(raw.republish ? { republish: raw.republish } : {}),
+    ...(raw.discard_new_per_subject ? { discard_new_per_subject: true } : {}),
+    ...(raw.subject_transform ? { subject_transform: raw.subject_transform } : {}),
+    ...(raw.compression !== undefined && raw.compression !== "" ? { compression: raw.compression } : {}),
+    ...(raw.first_seq ? { first_seq: raw.first_seq } : {}),
+    ...(raw.metadata && Object.keys(raw.metadata).length > 0 ? { metadata: raw.metadata } : {}),
+    ...(raw.consumer_limits ? { consumer_limits: raw.consumer_limits } : {}),
+  };
+  if (cfg.max_age < 0) throw invalid("max age needs to be >= 0");
+  if (cfg.duplicate_window < 0) throw invalid("duplicates window can not be negative");
+  if (cfg.max_msg_size > 0 && cfg.max_msg_size > opts.maxPayload) {
+    // nats-server allows it but messages can never be that large; keep accepting (2.9 does).
+  }
+  if (cfg.duplicate_window === 0) {
+    cfg.duplicate_window = cfg.max_age > 0 && cfg.max_age < DEFAULT_DUPLICATE_WINDOW_NS ? cfg.max_age : DEFAULT_DUPLICATE_WINDOW_NS;
+  } else if (cfg.max_age > 0 && cfg.duplicate_window > cfg.max_age) {
+    throw invalid("duplicates window can not be larger then max age");
+  }
+  if (cfg.metadata !== undefined) {
+    let size = 0;
+    for (const [k, v] of Object.entries(cfg.metadata)) size += k.length + v.length;
+    if (size > MAX_METADATA_BYTES) throw invalid(`stream metadata exceeds maximum size of ${MAX_METADATA_BYTES} bytes`);
+  }
+  if (cfg.discard_new_per_subject) {
+    if (cfg.discard !== "new") throw invalid("discard new per subject requires discard new policy to be set");
+    if (cfg.max_msgs_per_subject <= 0) throw invalid("discard new per subject requires max msgs per subject > 0");
+  }
+  for (const flag of ["allow_msg_ttl", "allow_msg_counter", "allow_atomic", "allow_msg_schedules", "allow_batched"] as const) {
+    if (raw[flag]) throw invalid(`${flag} is not supported by this server`);
+  }
+  if (raw.subject_delete_marker_ttl) throw invalid("subject delete markers are not supported by this server");
+  if (cfg.mirror !== undefined || cfg.sources !== undefined) {
+    throw invalid("stream mirrors and sources are not supported by this server");
+  }
+  if (cfg.first_seq !== undefined && cfg.first_seq < 0) throw invalid("first sequence can not be negative");
+
+  // Subjects: default to the stream name, each valid, no duplicates or overlaps among them.
+  if (cfg.subjects === undefined || cfg.subjects.length === 0) cfg.subjects = [name];
+  const seen = new Set<string>();
+  for (const s of cfg.subjects) {
+    if (!isValidSubject(s)) throw invalid("invalid subject");
+    if (seen.has(s)) throw invalid("duplicate subjects detected");
+    seen.add(s);
+    if (subjectsCollide(s, "$JS.API.>") && !cfg.no_ack) {
+      throw invalid("subjects that overlap with jetstream api require no-ack to be true");
+    }
+  }
+  for (let i = 0; i < cfg.subjects.length; i++) {
+    for (let j = i + 1; j < cfg.subjects.length; j++) {
+      const a = cfg.subjects[i];
+      const b = cfg.subjects[j];
+      if (subjectIsSubsetOf(a, b) || subjectIsSubsetOf(b, a)) throw invalid("subjects overlap");
+    }
+  }
+  if (cfg.republish !== undefined) {
+    const dest = cfg.republish.dest;
+    if (!isValidSubject(dest ?? "")) throw invalid("stream republish destination subject is not valid");
+    if (cfg.republish.src !== undefined && cfg.republish.src !== "" && !isValidSubject(cfg.republish.src)) {
+      throw invalid("stream republish source subject is not valid");
+    }
+    for (const s of cfg.subjects) {
+      if (subjectsCollide(s, dest)) throw invalid("stream republish destination forms a cycle");
+    }
+  }
+  return cfg;
+}
+
+/** Checks of an update against the current config (nats-server's checkStreamCfg update rules). */
+export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): void {
+  if (old.name !== next.name) throw jsError("JSStreamMismatchErr");
+  if (old.storage !== next.storage) throw invalid("stream configuration update can not change storage type");
+  if (old.retention !== next.retention) {
+    const wq = old.retention === "workqueue" || next.retention === "workqueue";
+    if (wq) throw invalid("stream configuration update can not change retention policy to/from workqueue");
+  }
+  if (old.max_consumers !== next.max_consumers) {
+    throw invalid("stream configuration update can not change MaxConsumers");
+  }
+  if (old.sealed && !next.sealed) throw invalid("stream configuration update can not unseal a sealed stream");
+  if (old.deny_delete && !next.deny_delete) throw invalid("stream configuration update can not cancel deny message deletes");
+  if (old.deny_purge && !next.deny_purge) throw invalid("stream configuration update can not cancel deny purge");
+  if (!!old.mirror !== !!next.mirror) throw jsError("JSStreamMirrorNotUpdatableErr");
+  if ((old.first_seq ?? 0) !== (next.first_seq ?? 0)) {
+    // first_seq only applies at creation; a changed value would not be honoured.
+    next.first_seq = old.first_seq;
+    if (next.first_seq === undefined) delete next.first_seq;
+  }
+}
+
+/** Subjects overlap check against other streams of the account. */
+export function subjectsOverlap(a: string[], b: string[]): boolean {
+  for (const x of a) for (const y of b) if (subjectsCollide(x, y)) return true;
+  return false;
+}
+
+export function isLiteralSubject(s: string): boolean {
+  return !hasWildcard(s);
+}
+
+/** The config as nats-server marshals it (field order matters to nobody, presence does). */
+export function streamConfigJson(cfg: StreamConfig): StreamConfig {
+  return cfg;
+}

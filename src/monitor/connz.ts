@@ -1,0 +1,149 @@
+// /connz: open and recently closed client connections, filtered, sorted and paged the way
+// nats-server does it.
+import type { Client } from "../server/client.js";
+import type { Subscription } from "../server/sublist.js";
+import type { Monitor } from "./monitor.js";
+import type { ConnzOptions, SortOption } from "./endpoint-options.js";
+import { goDuration, goTime, uptime } from "./format.js";
+
+interface Row {
+  client: Client;
+  closed: boolean;
+  reason: string;
+}
+
+export function buildConnz(m: Monitor, opts: ConnzOptions): Record<string, unknown> {
+  const s = m.server;
+  const now = Date.now();
+  let rows: Row[] = [];
+  if (opts.state !== "closed") {
+    for (const c of s.clients.values()) rows.push({ client: c, closed: false, reason: "" });
+  }
+  if (opts.state !== "open") {
+    for (const cc of s.closedClients) rows.push({ client: cc.client, closed: true, reason: cc.reason });
+  }
+  if (opts.account !== "") rows = rows.filter((r) => r.client.account.name === opts.account);
+  if (opts.user !== "") rows = rows.filter((r) => r.client.authorizedUser === opts.user);
+  const total = rows.length;
+  if (opts.cid > 0) rows = rows.filter((r) => r.client.cid === opts.cid);
+  sortRows(rows, opts.sort, now);
+  const page = rows.slice(opts.offset, opts.offset + opts.limit);
+  return {
+    server_id: s.id,
+    now: goTime(now),
+    num_connections: page.length,
+    total,
+    offset: opts.offset,
+    limit: opts.limit,
+    connections: page.map((r) => connInfo(r, opts, now)),
+  };
+}
+
+function endTime(r: Row, now: number): number {
+  return r.closed ? (r.client.stop?.getTime() ?? now) : now;
+}
+
+function sortRows(rows: Row[], sort: SortOption, now: number): void {
+  // Numbers sort largest first (the busiest connections on top), like nats-server.
+  const desc = (f: (r: Row) => number) => (a: Row, b: Row) => f(b) - f(a) || a.client.cid - b.client.cid;
+  const asc = (f: (r: Row) => number) => (a: Row, b: Row) => f(a) - f(b) || a.client.cid - b.client.cid;
+  let cmp: (a: Row, b: Row) => number;
+  switch (sort) {
+    case "cid":
+      cmp = asc((r) => r.client.cid);
+      break;
+    case "start":
+      cmp = asc((r) => r.client.start.getTime());
+      break;
+    case "subs":
+      cmp = desc((r) => r.client.subs.size);
+      break;
+    case "pending":
+      cmp = desc((r) => (r.closed ? 0 : r.client.pendingBytes));
+      break;
+    case "msgs_to":
+      cmp = desc((r) => r.client.outMsgs);
+      break;
+    case "msgs_from":
+      cmp = desc((r) => r.client.inMsgs);
+      break;
+    case "bytes_to":
+      cmp = desc((r) => r.client.outBytes);
+      break;
+    case "bytes_from":
+      cmp = desc((r) => r.client.inBytes);
+      break;
+    case "last":
+      cmp = desc((r) => r.client.lastActivity);
+      break;
+    case "idle":
+      cmp = desc((r) => endTime(r, now) - r.client.lastActivity);
+      break;
+    case "uptime":
+      cmp = desc((r) => endTime(r, now) - r.client.start.getTime());
+      break;
+    case "stop":
+      cmp = desc((r) => r.client.stop?.getTime() ?? 0);
+      break;
+    case "reason":
+      cmp = (a, b) => (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : a.client.cid - b.client.cid);
+      break;
+  }
+  rows.sort(cmp);
+}
+
+function connInfo(r: Row, opts: ConnzOptions, now: number): Record<string, unknown> {
+  const c = r.client;
+  const end = endTime(r, now);
+  const info: Record<string, unknown> = {
+    cid: c.cid,
+    kind: "Client",
+    type: "nats",
+    ip: c.host,
+    port: c.port,
+    start: goTime(c.start),
+    last_activity: goTime(c.lastActivity),
+  };
+  if (r.closed) {
+    info.stop = goTime(c.stop ?? new Date(now));
+    info.reason = r.reason;
+  }
+  Object.assign(info, {
+    rtt: goDuration(c.rttMs * 1e6),
+    uptime: uptime(end - c.start.getTime()),
+    idle: uptime(end - c.lastActivity),
+    pending_bytes: r.closed ? 0 : c.pendingBytes,
+    in_msgs: c.inMsgs,
+    out_msgs: c.outMsgs,
+    in_bytes: c.inBytes,
+    out_bytes: c.outBytes,
+    subscriptions: c.subs.size,
+  });
+  if (c.opts.name) info.name = c.opts.name;
+  if (c.opts.lang) info.lang = c.opts.lang;
+  if (c.opts.version) info.version = c.opts.version;
+  if (opts.auth) {
+    if (c.authorizedUser) info.authorized_user = c.authorizedUser;
+    info.account = c.account.name;
+  }
+  if (opts.subsDetail) {
+    info.subscriptions_list_detail = [...c.subs.values()].map((sub) => subDetail(sub, undefined));
+  } else if (opts.subs) {
+    info.subscriptions_list = [...c.subs.values()].map((sub) => sub.subject);
+  }
+  return info;
+}
+
+/** One subscription as /subsz and /connz?subs=detail list it. */
+export function subDetail(sub: Subscription, account: string | undefined): Record<string, unknown> {
+  const d: Record<string, unknown> = {};
+  if (account !== undefined) d.account = account;
+  d.subject = sub.subject;
+  if (sub.queue !== undefined) d.qgroup = sub.queue;
+  d.sid = sub.sid;
+  d.msgs = sub.delivered;
+  if (sub.max > 0) d.max = sub.max;
+  // In-process subscribers (JetStream, system services) have no connection id.
+  d.cid = sub.client.kind === "client" ? sub.client.cid : 0;
+  return d;
+}

@@ -1,0 +1,91 @@
+// /varz: the server's configuration and running totals, with nats-server 2.9's field set.
+import type { Monitor } from "./monitor.js";
+import { goTime, msToNs, uptime } from "./format.js";
+import { jetStreamConfig, jetStreamConfigured, jetStreamUsage } from "./jetstream-source.js";
+
+export function buildVarz(m: Monitor): Record<string, unknown> {
+  const s = m.server;
+  const o = s.options;
+  const info = s.info();
+  const now = new Date();
+  const v: Record<string, unknown> = {
+    server_id: s.id,
+    server_name: s.name,
+    version: info.version,
+    proto: info.proto,
+    go: info.go,
+    host: o.host,
+    port: s.port,
+  };
+  if (s.auth.required) v.auth_required = true;
+  if (o.tls !== undefined) {
+    v.tls_required = true;
+    if (o.tls.verify) v.tls_verify = true;
+  }
+  if (o.clientAdvertise) v.connect_urls = [o.clientAdvertise];
+  v.max_connections = o.maxConnections;
+  if (o.maxSubscriptions > 0) v.max_subscriptions = o.maxSubscriptions;
+  Object.assign(v, {
+    ping_interval: msToNs(o.pingIntervalMs),
+    ping_max: o.maxPingsOut,
+    http_host: o.httpHost,
+    http_port: m.httpPort || Math.max(0, o.httpPort),
+    http_base_path: o.httpBasePath,
+    https_port: m.httpsPort || Math.max(0, o.httpsPort),
+    auth_timeout: o.authTimeoutMs / 1000,
+    max_control_line: o.maxControlLine,
+    max_payload: o.maxPayload,
+    max_pending: o.maxPending,
+    cluster: {},
+    gateway: {},
+    leaf: {},
+    mqtt: {},
+    websocket: {},
+    jetstream: varzJetStream(m),
+    tls_timeout: o.tls?.timeout ?? 2,
+    write_deadline: msToNs(o.writeDeadlineMs),
+    start: goTime(s.start),
+    now: goTime(now),
+    uptime: uptime(now.getTime() - s.start.getTime()),
+    mem: m.process.rss(),
+    cores: m.process.cores(),
+    gomaxprocs: m.process.cores(),
+    cpu: m.process.cpuPercent(),
+    connections: s.clients.size,
+    total_connections: s.totalConnections,
+    routes: 0,
+    remotes: 0,
+    leafnodes: 0,
+    in_msgs: s.inMsgs,
+    out_msgs: s.outMsgs,
+    in_bytes: s.inBytes,
+    out_bytes: s.outBytes,
+    slow_consumers: s.slowConsumers,
+    subscriptions: m.totalSubscriptions(),
+    http_req_stats: Object.fromEntries([...m.httpReqStats.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    config_load_time: goTime(s.configLoadTime),
+  });
+  if (s.systemAccount !== undefined) v.system_account = s.systemAccount.name;
+  v.slow_consumer_stats = { clients: s.slowConsumers, routes: 0, gateways: 0, leafs: 0 };
+  return v;
+}
+
+function varzJetStream(m: Monitor): Record<string, unknown> {
+  if (!jetStreamConfigured(m.server)) return {};
+  const cfg = jetStreamConfig(m.server);
+  const u = jetStreamUsage(m.server);
+  const config: Record<string, unknown> = { max_memory: cfg.maxMemory, max_storage: cfg.maxStorage, store_dir: cfg.storeDir };
+  if (cfg.domain) config.domain = cfg.domain;
+  return {
+    config,
+    stats: {
+      memory: u.memory,
+      storage: u.storage,
+      reserved_memory: u.reservedMemory,
+      reserved_storage: u.reservedStorage,
+      accounts: u.accounts,
+      ha_assets: u.haAssets,
+      api: { total: u.api.total, errors: u.api.errors },
+    },
+  };
+}

@@ -1,0 +1,90 @@
+// Shared test helper: run the reference nats-server binary (when installed) on a free port,
+// so tests can compare tsnats's answers with the real thing.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+export interface ReferenceServer {
+  readonly port: number;
+  readonly proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Path of the nats-server binary, or undefined when it is not installed. */
+export function natsServerBinary(): string | undefined {
+  const candidates = [process.env.NATS_SERVER_BIN, "/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"];
+  for (const c of candidates) if (c && fs.existsSync(c)) return c;
+  const r = spawnSync("sh", ["-c", "command -v nats-server"], { encoding: "utf8" });
+  const p = r.stdout.trim();
+  return r.status === 0 && p ? p : undefined;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+async function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, "127.0.0.1");
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+/**
+ * Start nats-server with `-a 127.0.0.1 -p <free port>` plus `extraArgs`, or with a config
+ * file whose text is `config` (the port is still passed with -p). Resolves once it accepts connections.
+ */
+export async function startNatsServer(extraArgs: string[] = [], config?: string): Promise<ReferenceServer> {
+  const bin = natsServerBinary();
+  if (bin === undefined) throw new Error("nats-server is not installed");
+  const port = await freePort();
+  const args = ["-a", "127.0.0.1", "-p", String(port), ...extraArgs];
+  let confDir: string | undefined;
+  if (config !== undefined) {
+    confDir = fs.mkdtempSync(path.join(os.tmpdir(), "nats-ref-"));
+    const file = path.join(confDir, "server.conf");
+    fs.writeFileSync(file, config);
+    args.push("-c", file);
+  }
+  const proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  let exited = false;
+  proc.once("exit", () => (exited = true));
+  const deadline = Date.now() + 10_000;
+  while (!(await canConnect(port))) {
+    if (exited || Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`nats-server did not start: ${stderr.slice(-1000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return {
+    port,
+    proc,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        const done = (): void => {
+          if (confDir) fs.rmSync(confDir, { recursive: true, force: true });
+          resolve();
+        };
+        if (exited) return done();
+        proc.once("exit", done);
+        proc.kill("SIGTERM");
+        setTimeout(() => proc.kill("SIGKILL"), 3000).unref();
+      }),
+  };
+}
