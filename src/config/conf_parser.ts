@@ -364,7 +364,7 @@ class Parser {
     }
     const keyPos = this.posAt(keyStart);
 
-    if (!quotedKey && key === "include" && isSpace(this.peek())) {
+    if (!quotedKey && key === "include" && (isSpace(this.peek()) || this.peek() === "\n" || this.peek() === "")) {
       this.parseInclude(map, ctx);
       return;
     }
@@ -495,7 +495,9 @@ class Parser {
     if (this.pos > this.src.length) this.pos = this.src.length;
     const raw = this.src.slice(start, this.pos);
     if (hasEscape) return { value: this.unescape(raw, start), quoted: false, kind: "string" };
-    return classifyBare(raw);
+    const v = classifyBare(raw);
+    if (typeof v === "string") this.fail(v, start);
+    return v;
   }
 
   private readDoubleQuoted(): string {
@@ -688,20 +690,53 @@ interface ParsedValue {
   kind: ValueKind;
 }
 
-/** Classify an unquoted token. */
-function classifyBare(raw: string): ParsedValue {
+/**
+ * Classify an unquoted token. Tokens that start like a number follow nats-server's
+ * lexer: they must be an integer (optionally with a size suffix), a float, an IP-like
+ * value (digits, dots, colons, dashes), a full Zulu datetime, or digits followed by
+ * something that makes them a string (`12ab`, `1:2`, `1/2`); other shapes are errors.
+ */
+function classifyBare(raw: string): ParsedValue | string {
   const lower = raw.toLowerCase();
   if (Object.prototype.hasOwnProperty.call(BOOLS, lower)) return { value: BOOLS[lower], quoted: false, kind: "bool" };
-  if (/^-?\d+$/.test(raw)) return { value: Number(raw), quoted: false, kind: "int" };
-  if (/^-?\d+\.\d+$/.test(raw)) return { value: Number(raw), quoted: false, kind: "float" };
-  const m = /^(-?\d+)([a-zA-Z]+)$/.exec(raw);
-  if (m) {
-    const mult = SIZE_SUFFIXES[m[2].toLowerCase()];
-    if (mult !== undefined) return { value: Number(m[1]) * mult, quoted: false, kind: "int" };
+  const c0 = raw[0];
+  if (c0 === ".") return "Floats must start with a digit";
+  const isDigit = (ch: string | undefined) => ch !== undefined && ch >= "0" && ch <= "9";
+  if (c0 === "-") {
+    if (/^-\d+$/.test(raw)) return { value: Number(raw), quoted: false, kind: "int" };
+    if (/^-\d+\.\d+$/.test(raw)) return { value: Number(raw), quoted: false, kind: "float" };
+    const sm = /^(-\d+)([a-zA-Z]+)$/.exec(raw);
+    if (sm && SIZE_SUFFIXES[sm[2].toLowerCase()] !== undefined) {
+      return { value: Number(sm[1]) * SIZE_SUFFIXES[sm[2].toLowerCase()], quoted: false, kind: "int" };
+    }
+    if (!isDigit(raw[1])) return `Expected a digit but got ${describeChar(raw[1] ?? "")}.`;
+    return `Invalid number '${raw}'`;
   }
-  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(raw)) {
-    const d = new Date(raw);
-    if (!Number.isNaN(d.getTime())) return { value: d, quoted: false, kind: "date" };
+  if (!isDigit(c0)) return { value: raw, quoted: false, kind: "string" };
+  const digits = /^\d+/.exec(raw)![0];
+  const next = raw[digits.length];
+  if (next === undefined) return { value: Number(raw), quoted: false, kind: "int" };
+  if (next === "-") {
+    if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/.test(raw)) {
+      const d = new Date(raw);
+      if (!Number.isNaN(d.getTime())) return { value: d, quoted: false, kind: "date" };
+    }
+    return "All ISO8601 dates must be in full Zulu form.";
+  }
+  if (next === ".") {
+    const fm = /^\d+\.(\d*)/.exec(raw)!;
+    if (fm[1] === "") return `Floats must have a digit after the '.', but got ${describeChar(raw[fm[0].length] ?? "")} instead.`;
+    const after = raw[fm[0].length];
+    if (after === undefined) return { value: Number(raw), quoted: false, kind: "float" };
+    if (after === "." && /^[0-9.:-]*$/.test(raw)) return { value: raw, quoted: false, kind: "string" };
+    return `Invalid number '${raw}'`;
+  }
+  if (/[a-zA-Z]/.test(next)) {
+    const sm = /^(\d+)([a-zA-Z]+)$/.exec(raw);
+    if (sm && SIZE_SUFFIXES[sm[2].toLowerCase()] !== undefined) {
+      return { value: Number(sm[1]) * SIZE_SUFFIXES[sm[2].toLowerCase()], quoted: false, kind: "int" };
+    }
+    if (/^\d+[kKmMgGtTpPeE][a-zA-Z]*\d/.test(raw)) return `Invalid size '${raw}'`;
   }
   return { value: raw, quoted: false, kind: "string" };
 }

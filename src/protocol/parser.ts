@@ -92,6 +92,10 @@ export class Parser {
   private pendingReply = "";
   private pendingHdr = -1;
   private readonly tok = new Int32Array(12);
+  /** The last PUB subject, as bytes and string: publishers tend to repeat subjects. */
+  private readonly lastSubjectBytes = Buffer.allocUnsafe(128);
+  private lastSubjectLen = -1;
+  private lastSubject = "";
 
   constructor(
     private readonly handler: ParserHandler,
@@ -202,10 +206,28 @@ export class Parser {
     if (total > this.limits.maxPayload) {
       throw new ProtocolError(ProtoErr.MaxPayload, `maximum payload exceeded: ${total} vs ${this.limits.maxPayload}`);
     }
-    this.pendingSubject = decodeToken(buf, tok[0], tok[1]);
+    this.pendingSubject = this.decodeSubject(buf, tok[0], tok[1]);
     this.pendingReply = reply;
     this.pendingHdr = hdr;
     return total;
+  }
+
+  /** Returns the same string object for a repeated subject, which keeps map lookups cheap downstream. */
+  private decodeSubject(buf: Buffer, start: number, end: number): string {
+    const n = end - start;
+    const last = this.lastSubjectBytes;
+    if (n === this.lastSubjectLen) {
+      let i = 0;
+      while (i < n && buf[start + i] === last[i]) i++;
+      if (i === n) return this.lastSubject;
+    }
+    const subject = decodeToken(buf, start, end);
+    if (n <= last.length) {
+      buf.copy(last, 0, start, end);
+      this.lastSubjectLen = n;
+      this.lastSubject = subject;
+    }
+    return subject;
   }
 
   private checkPayloadEnd(buf: Buffer, at: number): void {

@@ -1,7 +1,7 @@
 // An account is an isolated subject space: its own sublist, clients and counters.
 // Every connection and every internal service (JetStream, system events) lives in one.
 // Message routing happens here, so imports/exports can later hook in at one place.
-import { Sublist, type Deliverer, type Subscription } from "./sublist.js";
+import { Sublist, type Deliverer, type Subscription, type SublistResult } from "./sublist.js";
 import type { Client } from "./client.js";
 
 /** Handler of an internal subscription. `payload`/`hdr` may alias a read buffer: copy to keep. */
@@ -98,9 +98,20 @@ export class Account {
    * matching queue group. Echo is suppressed for senders that asked for it.
    */
   route(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sender: Client | undefined): number {
+    return this.routeTo(this.sublist.match(subject), subject, reply, hdr, payload, sender);
+  }
+
+  /** `route` with the match already done (the client keeps its last match while the sublist is unchanged). */
+  routeTo(
+    result: SublistResult,
+    subject: string,
+    reply: string,
+    hdr: Buffer | undefined,
+    payload: Buffer,
+    sender: Client | undefined,
+  ): number {
     this.inMsgs++;
     this.inBytes += payload.length + (hdr?.length ?? 0);
-    const result = this.sublist.match(subject);
     const psubs = result.psubs;
     const qsubs = result.qsubs;
     if (psubs.length === 0 && qsubs.length === 0) return 0;
@@ -162,15 +173,11 @@ export class Account {
     const hdr = Buffer.from(`${NO_RESPONDERS_PREFIX}${subject}\r\n\r\n`);
     const empty = Buffer.alloc(0);
     for (const sub of r.psubs) {
-      if (sub.client === requester) requester.deliver(sub, reply, "", hdr, empty);
+      if (sub.client === requester) this.deliverTo(sub, reply, "", hdr, empty, undefined);
     }
     for (const group of r.qsubs) {
-      for (const sub of group) {
-        if (sub.client === requester) {
-          requester.deliver(sub, reply, "", hdr, empty);
-          break;
-        }
-      }
+      const sub = group.find((s) => s.client === requester);
+      if (sub !== undefined) this.deliverTo(sub, reply, "", hdr, empty, undefined);
     }
   }
 }

@@ -9,7 +9,7 @@
 import type { Socket } from "node:net";
 import { Parser, type ParserHandler } from "../protocol/parser.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
-import type { Deliverer, Subscription } from "./sublist.js";
+import type { Deliverer, Subscription, SublistResult } from "./sublist.js";
 import { isValidLiteralSubject, isValidSubject } from "./subject.js";
 import type { Account } from "./account.js";
 import type { Server } from "./server.js";
@@ -96,6 +96,10 @@ export class Client implements Deliverer, ParserHandler {
   private outQueue: Buffer[] = [];
   private outQueued = 0;
   dirty = false;
+  /** The last PUB's match, reused while the subject and the sublist stay the same. */
+  private lastSubject = "";
+  private lastGeneration = -1;
+  private lastResult: SublistResult | undefined;
   /** The socket's backlog passed a quarter of max_pending at the last flush: stall publishers. */
   behind = false;
   private readonly maxPending: number;
@@ -321,7 +325,15 @@ export class Client implements Deliverer, ParserHandler {
     if (this.opts.pedantic && !isValidLiteralSubject(subject)) this.sendErr(ProtoErr.InvalidPublishSubject);
     if (this.opts.verbose) this.sendOk();
     const account = this.account;
-    if (!account.sublist.hasInterest(subject)) {
+    const sublist = account.sublist;
+    let result = this.lastResult;
+    if (subject !== this.lastSubject || sublist.generation !== this.lastGeneration || result === undefined) {
+      result = sublist.match(subject);
+      this.lastSubject = subject;
+      this.lastGeneration = sublist.generation;
+      this.lastResult = result;
+    }
+    if (result.psubs.length === 0 && result.qsubs.length === 0) {
       // Nobody receives it: count it and skip building Buffers for it.
       account.inMsgs++;
       account.inBytes += size;
@@ -329,7 +341,7 @@ export class Client implements Deliverer, ParserHandler {
     } else {
       const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
       const payload = buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end);
-      const delivered = account.route(subject, reply, hdr, payload, this);
+      const delivered = account.routeTo(result, subject, reply, hdr, payload, this);
       if (delivered === 0 && reply !== "" && this.opts.noResponders) account.sendNoResponders(this, subject, reply);
     }
   }

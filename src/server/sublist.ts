@@ -70,6 +70,8 @@ export class Sublist {
   private readonly root: Level = newLevel();
   private readonly cache: Map<string, SublistResult> | undefined;
   private subCount = 0;
+  /** Changes on every insert and remove, so callers may keep a match result while it is equal. */
+  generation = 0;
   matches = 0;
   cacheHits = 0;
   inserts = 0;
@@ -116,6 +118,7 @@ export class Sublist {
     }
     this.subCount++;
     this.inserts++;
+    this.generation++;
     this.invalidate(sub.subject);
   }
 
@@ -150,6 +153,7 @@ export class Sublist {
     }
     this.subCount--;
     this.removes++;
+    this.generation++;
     this.invalidate(sub.subject);
     return true;
   }

@@ -1,0 +1,116 @@
+// JetStream advisories: JSON events on $JS.EVENT.ADVISORY.> (and metrics on
+// $JS.EVENT.METRIC.>) published into the account that owns the asset, with the type names
+// and fields of jsm.go's advisory schemas. Nothing is built when nobody listens.
+import { next as nuid } from "@nats-io/nuid";
+import type { Account } from "../server/account.js";
+import { nowNs, rfc3339 } from "./util.js";
+
+const PREFIX = "$JS.EVENT.ADVISORY";
+const TYPE = "io.nats.jetstream.advisory.v1";
+
+export interface AdvisoryContext {
+  account: Account;
+  domain: string | undefined;
+  serverName: string;
+}
+
+function publish(ctx: AdvisoryContext, subject: string, type: string, body: Record<string, unknown>): void {
+  if (!ctx.account.sublist.hasInterest(subject)) return;
+  const event = { type, id: nuid(), timestamp: rfc3339(nowNs()), ...body, ...(ctx.domain ? { domain: ctx.domain } : {}) };
+  ctx.account.publish(subject, "", undefined, Buffer.from(JSON.stringify(event)));
+}
+
+export function streamAction(ctx: AdvisoryContext, action: "create" | "delete" | "modify", stream: string, template?: unknown): void {
+  const verb = action === "create" ? "CREATED" : action === "delete" ? "DELETED" : "UPDATED";
+  publish(ctx, `${PREFIX}.STREAM.${verb}.${stream}`, `${TYPE}.stream_action`, { stream, action, ...(template ? { template } : {}) });
+}
+
+export function consumerAction(ctx: AdvisoryContext, action: "create" | "delete" | "modify", stream: string, consumer: string): void {
+  const verb = action === "create" ? "CREATED" : action === "delete" ? "DELETED" : "UPDATED";
+  publish(ctx, `${PREFIX}.CONSUMER.${verb}.${stream}.${consumer}`, `${TYPE}.consumer_action`, { stream, consumer, action });
+}
+
+export function maxDeliveries(ctx: AdvisoryContext, stream: string, consumer: string, streamSeq: number, deliveries: number): void {
+  publish(ctx, `${PREFIX}.CONSUMER.MAX_DELIVERIES.${stream}.${consumer}`, `${TYPE}.max_deliver`, {
+    stream,
+    consumer,
+    stream_seq: streamSeq,
+    deliveries,
+  });
+}
+
+export function msgNaked(ctx: AdvisoryContext, stream: string, consumer: string, consumerSeq: number, streamSeq: number, deliveries: number): void {
+  publish(ctx, `${PREFIX}.CONSUMER.MSG_NAKED.${stream}.${consumer}`, `${TYPE}.nak`, {
+    stream,
+    consumer,
+    consumer_seq: consumerSeq,
+    stream_seq: streamSeq,
+    deliveries,
+  });
+}
+
+export function msgTerminated(
+  ctx: AdvisoryContext,
+  stream: string,
+  consumer: string,
+  consumerSeq: number,
+  streamSeq: number,
+  deliveries: number,
+  reason: string,
+): void {
+  publish(ctx, `${PREFIX}.CONSUMER.MSG_TERMINATED.${stream}.${consumer}`, `${TYPE}.terminated`, {
+    stream,
+    consumer,
+    consumer_seq: consumerSeq,
+    stream_seq: streamSeq,
+    deliveries,
+    ...(reason ? { reason } : {}),
+  });
+}
+
+/** Ack latency metric, sampled per the consumer's sample_freq. */
+export function ackMetric(
+  ctx: AdvisoryContext,
+  stream: string,
+  consumer: string,
+  consumerSeq: number,
+  streamSeq: number,
+  ackTimeNs: number,
+  deliveries: number,
+): void {
+  publish(ctx, `$JS.EVENT.METRIC.CONSUMER.ACK.${stream}.${consumer}`, "io.nats.jetstream.metric.v1.consumer_ack", {
+    stream,
+    consumer,
+    consumer_seq: consumerSeq,
+    stream_seq: streamSeq,
+    ack_time: ackTimeNs,
+    deliveries,
+  });
+}
+
+/** API audit advisory for every JetStream API request. */
+export function apiAudit(
+  ctx: AdvisoryContext,
+  subject: string,
+  request: string,
+  response: string,
+  client: { cid?: number; host?: string; name?: string; lang?: string; version?: string; user?: string } | undefined,
+): void {
+  const subj = `${PREFIX}.API`;
+  if (!ctx.account.sublist.hasInterest(subj)) return;
+  publish(ctx, subj, `${TYPE}.api_audit`, {
+    server: ctx.serverName,
+    client: {
+      acc: ctx.account.name,
+      ...(client?.cid !== undefined ? { id: client.cid } : {}),
+      ...(client?.host ? { host: client.host } : {}),
+      ...(client?.name ? { name: client.name } : {}),
+      ...(client?.lang ? { lang: client.lang } : {}),
+      ...(client?.version ? { version: client.version } : {}),
+      ...(client?.user ? { user: client.user } : {}),
+    },
+    subject,
+    request,
+    response,
+  });
+}

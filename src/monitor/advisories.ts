@@ -1,0 +1,51 @@
+// Payloads of the system account's events, in nats-server's advisory shapes
+// (schemas: server/advisory/v1/client_connect, client_disconnect, account_connections).
+import { nuid } from "@nats-io/nuid";
+import type { Client } from "../server/client.js";
+import type { Account } from "../server/account.js";
+import { goTime, msToNs } from "./format.js";
+import { accountStat } from "./accountz.js";
+
+export const CLIENT_CONNECT_TYPE = "io.nats.server.advisory.v1.client_connect";
+export const CLIENT_DISCONNECT_TYPE = "io.nats.server.advisory.v1.client_disconnect";
+export const ACCOUNT_CONNECTIONS_TYPE = "io.nats.server.advisory.v1.account_connections";
+
+/** The `client` object of connect/disconnect advisories. */
+export function clientInfo(c: Client, withStop: boolean, accountName?: string): Record<string, unknown> {
+  const info: Record<string, unknown> = { start: goTime(c.start), host: c.host, id: c.cid, acc: accountName ?? c.account.name };
+  if (c.authorizedUser) info.user = c.authorizedUser;
+  else if (c.opts.user) info.user = c.opts.user;
+  if (c.opts.name) info.name = c.opts.name;
+  if (c.opts.lang) info.lang = c.opts.lang;
+  if (c.opts.version) info.ver = c.opts.version;
+  if (c.rttMs > 0) info.rtt = msToNs(c.rttMs);
+  if (withStop) info.stop = goTime(c.stop ?? new Date());
+  info.kind = "Client";
+  info.client_type = "nats";
+  return info;
+}
+
+export function connectAdvisory(server: Record<string, unknown>, c: Client): Record<string, unknown> {
+  return { type: CLIENT_CONNECT_TYPE, id: nuid.next(), timestamp: goTime(new Date()), server, client: clientInfo(c, false) };
+}
+
+/**
+ * A disconnect advisory; also the payload of CLIENT.AUTH.ERR. `sent`/`received` are from
+ * the client's side: what it published and what it was delivered.
+ */
+export function disconnectAdvisory(server: Record<string, unknown>, c: Client, reason: string, accountName?: string): Record<string, unknown> {
+  return {
+    type: CLIENT_DISCONNECT_TYPE,
+    id: nuid.next(),
+    timestamp: goTime(c.stop ?? new Date()),
+    server,
+    client: clientInfo(c, true, accountName),
+    sent: { msgs: c.inMsgs, bytes: c.inBytes },
+    received: { msgs: c.outMsgs, bytes: c.outBytes },
+    reason,
+  };
+}
+
+export function accountConnectionsAdvisory(server: Record<string, unknown>, acc: Account): Record<string, unknown> {
+  return { type: ACCOUNT_CONNECTIONS_TYPE, id: nuid.next(), timestamp: goTime(new Date()), server, ...accountStat(acc) };
+}

@@ -1,0 +1,182 @@
+// The monitoring HTTP(S) listener (`-m`/`http:` and `-ms`/`https:`): routes each path to
+// its endpoint, counts requests per path, answers JSON (or JSONP with `callback=`), and
+// plain-text 400s for bad options, as nats-server does.
+import http from "node:http";
+import https from "node:https";
+import fs from "node:fs";
+import type { AddressInfo } from "node:net";
+import type { Server, ServerService } from "../server/server.js";
+import type { ServerOptions } from "../config/options.js";
+import { monitorOf, type Monitor } from "./monitor.js";
+import {
+  OptionError,
+  accountzFromQuery,
+  accstatzFromQuery,
+  connzFromQuery,
+  healthzFromQuery,
+  jszFromQuery,
+  subszFromQuery,
+} from "./endpoint-options.js";
+import { buildVarz } from "./varz.js";
+import { buildConnz } from "./connz.js";
+import { buildSubsz } from "./subsz.js";
+import { buildAccountz, buildAccstatz } from "./accountz.js";
+import { buildJsz } from "./jsz.js";
+import { checkHealth } from "./healthz.js";
+import { buildGatewayz, buildLeafz, buildRoutez } from "./topology.js";
+import { buildMetrics } from "./metrics.js";
+import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.js";
+import { indexPage } from "./index-page.js";
+
+interface Reply {
+  status: number;
+  type: string;
+  body: string;
+}
+
+type Endpoint = (m: Monitor, q: URLSearchParams) => Reply;
+
+function json(obj: unknown, q: URLSearchParams, status = 200): Reply {
+  const text = JSON.stringify(obj, null, 2);
+  const callback = q.get("callback");
+  if (callback) return { status, type: "application/javascript", body: `${callback}(${text})` };
+  return { status, type: "application/json", body: text };
+}
+
+const ENDPOINTS: Record<string, Endpoint> = {
+  "/varz": (m, q) => json(buildVarz(m), q),
+  "/connz": (m, q) => json(buildConnz(m, connzFromQuery(q)), q),
+  "/routez": (m, q) => json(buildRoutez(m), q),
+  "/gatewayz": (m, q) => json(buildGatewayz(m), q),
+  "/leafz": (m, q) => json(buildLeafz(m), q),
+  "/subsz": (m, q) => json(buildSubsz(m, subszFromQuery(q)), q),
+  "/subscriptionsz": (m, q) => json(buildSubsz(m, subszFromQuery(q)), q),
+  "/accountz": (m, q) => json(buildAccountz(m, accountzFromQuery(q)), q),
+  "/accstatz": (m, q) => json(buildAccstatz(m, accstatzFromQuery(q)), q),
+  "/jsz": (m, q) => json(buildJsz(m, jszFromQuery(q)), q),
+  "/healthz": (m, q) => {
+    const h = checkHealth(m, healthzFromQuery(q));
+    // The 2.9 body is compact JSON.
+    const body = JSON.stringify(h);
+    const callback = q.get("callback");
+    const status = h.status === "ok" ? 200 : 503;
+    if (callback) return { status, type: "application/javascript", body: `${callback}(${body})` };
+    return { status, type: "application/json", body };
+  },
+  "/metrics": (m) => ({ status: 200, type: PROMETHEUS_CONTENT_TYPE, body: buildMetrics(m) }),
+};
+
+export class MonitorHttpService implements ServerService {
+  readonly name = "monitoring";
+  private readonly monitor: Monitor;
+  private readonly listeners: Array<http.Server | https.Server> = [];
+
+  constructor(private readonly server: Server) {
+    this.monitor = monitorOf(server);
+  }
+
+  async start(): Promise<void> {
+    const o = this.server.options;
+    const urls: string[] = [];
+    if (o.httpPort !== 0) {
+      const srv = http.createServer((req, res) => this.handle(req, res));
+      const port = await this.listen(srv, o.httpHost, o.httpPort);
+      this.monitor.httpPort = port;
+      urls.push(`http://${advertisedHost(o.httpHost)}:${port}`);
+      this.server.log.info(`Starting http monitor on ${hostPort(o.httpHost, port)}`);
+    }
+    if (o.httpsPort !== 0) {
+      const tls = o.tls;
+      if (tls?.cert === undefined || tls.key === undefined) {
+        throw new Error("Can't start HTTPS monitoring: TLS is not configured (https requires tls cert and key)");
+      }
+      const srv = https.createServer(
+        { cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key), ca: tls.ca ? fs.readFileSync(tls.ca) : undefined },
+        (req, res) => this.handle(req, res),
+      );
+      const port = await this.listen(srv, o.httpHost, o.httpsPort);
+      this.monitor.httpsPort = port;
+      urls.push(`https://${advertisedHost(o.httpHost)}:${port}`);
+      this.server.log.info(`Starting https monitor on ${hostPort(o.httpHost, port)}`);
+    }
+    // Written into the ports file, which the server writes after services have started.
+    if (urls.length > 0) this.server.portsFileExtras.monitoring = urls;
+  }
+
+  private listen(srv: http.Server | https.Server, host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      srv.once("error", (err) => reject(new Error(`Can't listen to the monitor port: ${(err as Error).message}`)));
+      srv.listen({ host, port: port < 0 ? 0 : port }, () => {
+        srv.removeAllListeners("error");
+        srv.on("error", (err) => this.server.log.error(`Monitoring listener error: ${err.message}`));
+        this.listeners.push(srv);
+        resolve((srv.address() as AddressInfo).port);
+      });
+    });
+  }
+
+  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    let reply: Reply;
+    try {
+      const url = new URL(req.url ?? "/", "http://monitor");
+      const path = this.stripBasePath(url.pathname);
+      reply = this.route(path, url.searchParams);
+    } catch (err) {
+      if (err instanceof OptionError) reply = { status: 400, type: "text/plain; charset=utf-8", body: err.message };
+      else {
+        this.server.log.error(`Monitoring request ${req.url ?? ""} failed: ${(err as Error).stack ?? String(err)}`);
+        reply = { status: 500, type: "text/plain; charset=utf-8", body: (err as Error).message };
+      }
+    }
+    res.writeHead(reply.status, { "Content-Type": reply.type, "Content-Length": Buffer.byteLength(reply.body) });
+    res.end(req.method === "HEAD" ? undefined : reply.body);
+  }
+
+  private stripBasePath(path: string): string {
+    let base = this.server.options.httpBasePath;
+    if (!base || base === "/") return path;
+    if (!base.startsWith("/")) base = "/" + base;
+    base = base.replace(/\/+$/, "");
+    if (path === base) return "/";
+    if (path.startsWith(base + "/")) return path.slice(base.length);
+    return "\0not-found";
+  }
+
+  private route(path: string, q: URLSearchParams): Reply {
+    if (path === "/") {
+      this.monitor.countHttpRequest("/");
+      return { status: 200, type: "text/html; charset=utf-8", body: indexPage(String(this.server.info().version)) };
+    }
+    const key = path.length > 1 ? path.replace(/\/+$/, "") : path;
+    const endpoint = ENDPOINTS[key];
+    if (endpoint === undefined) return { status: 404, type: "text/plain; charset=utf-8", body: "404 page not found\n" };
+    this.monitor.countHttpRequest(key);
+    return endpoint(this.monitor, q);
+  }
+
+  reload(_options: ServerOptions): void {
+    // Ports and TLS of the monitor are fixed at start (as in nats-server); the endpoints read live options.
+  }
+
+  async shutdown(): Promise<void> {
+    const all = this.listeners.splice(0);
+    await Promise.all(
+      all.map(
+        (srv) =>
+          new Promise<void>((resolve) => {
+            srv.close(() => resolve());
+            srv.closeAllConnections();
+          }),
+      ),
+    );
+  }
+}
+
+function advertisedHost(host: string): string {
+  if (host === "" || host === "0.0.0.0" || host === "::") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
