@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // tsnats-server: the command-line server, flag-compatible with nats-server.
 import { execFileSync } from "node:child_process";
-import { buildOptions, FlagError, mergeFlagOptions, parseArgs, resolveStoreDir, SIGNALS, USAGE, TLS_USAGE } from "../config/flags.js";
+import { buildOptions, FlagError, mergeFlagOptions, parseArgs, SIGNALS, USAGE, TLS_USAGE } from "../config/flags.js";
 import { loadConfigFile } from "../config/load.js";
 import { defaultOptions, type ServerOptions } from "../config/options.js";
 import { Logger } from "../server/logger.js";
@@ -78,7 +78,6 @@ async function main(): Promise<void> {
       break;
   }
   const options = built.options;
-  if (options.jetstream.enabled) options.jetstream.storeDir = resolveStoreDir(options);
   const log = Logger.fromOptions(options);
   const server = new Server(options, log);
   installServices(server);

@@ -6,7 +6,7 @@
 
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join, normalize } from "node:path";
 import type { ParseOptions } from "./conf_parser.js";
 import { loadConfigFile, validateOptions } from "./load.js";
 import { defaultOptions, type JetStreamOptions, type ServerOptions, type TlsOptions } from "./options.js";
@@ -353,12 +353,15 @@ export function parseArgs(argv: string[]): ParsedArgs {
 /**
  * Where JetStream keeps its data: `<store_dir>/jetstream`, like nats-server (which appends
  * "jetstream" to the configured directory), or `<os.tmpdir()>/tsnats/jetstream` when no
- * store directory was configured. `opts.jetstream.storeDir` always holds the configured
- * value; call this once to get the directory to use.
+ * store directory was configured. Idempotent: a directory whose last segment already is
+ * "jetstream" is returned as is, so resolving an already resolved value is harmless
+ * (nats-server would nest a second "jetstream" there).
  */
 export function resolveStoreDir(opts: Pick<ServerOptions, "jetstream">): string {
   const base = opts.jetstream.storeDir !== "" ? opts.jetstream.storeDir : join(tmpdir(), "tsnats");
-  return join(base, "jetstream");
+  const norm = normalize(base).replace(/(.)[\\/]+$/, "$1");
+  if (basename(norm) === "jetstream") return norm;
+  return join(norm, "jetstream");
 }
 
 /** Apply command-line options over `base` (flags win, as in nats-server). Mutates `base`. */

@@ -262,13 +262,47 @@ function lowerKeys(m: ConfMap): [string, string][] {
 // ---------------------------------------------------------------------------------------
 // blocks
 
+function readSubjectPermission(r: Reader, m: ConfMap, key: string): void {
+  const k = kindOfEntry(m, key);
+  if (k === "string") return;
+  if (k === "array") {
+    const arr = m[key] as ConfValue[];
+    arr.forEach((_, i) => {
+      if (kindOfEntry(arr, i) !== "string") throw r.err(arr, i, "Subject permissions must be strings");
+    });
+    return;
+  }
+  if (k !== "map") throw typeError(m, key, key, "a subject, a list of subjects or an allow/deny map", k, r.file);
+  const pm = m[key] as ConfMap;
+  for (const [orig, lk] of lowerKeys(pm)) {
+    if (lk !== "allow" && lk !== "deny") {
+      throw r.err(pm, orig, `Unknown field name ${JSON.stringify(orig)} parsing subject permissions, only 'allow' or 'deny' are permitted`);
+    }
+    readSubjectPermission(r, pm, orig);
+  }
+}
+
+/** Validates a permissions block (publish/subscribe/allow_responses) and returns it as written. */
 function readPermissions(r: Reader, m: ConfMap, key: string): unknown {
   const k = kindOfEntry(m, key);
   if (k !== "map") throw typeError(m, key, key, "a map", k, r.file);
   const p = m[key] as ConfMap;
   for (const [orig, lk] of lowerKeys(p)) {
-    if (lk !== "publish" && lk !== "pub" && lk !== "subscribe" && lk !== "sub" && lk !== "allow_responses" && lk !== "allow_resp") {
-      r.unknown(p, orig);
+    switch (lk) {
+      case "publish":
+      case "pub":
+      case "subscribe":
+      case "sub":
+        readSubjectPermission(r, p, orig);
+        break;
+      case "allow_responses":
+      case "allow_resp": {
+        const kk = kindOfEntry(p, orig);
+        if (kk !== "bool" && kk !== "map") throw typeError(p, orig, lk, "a boolean or a map", kk, r.file);
+        break;
+      }
+      default:
+        throw r.err(p, orig, `Unknown field ${JSON.stringify(orig)} parsing permissions`);
     }
   }
   return p;
@@ -505,9 +539,8 @@ function readTls(r: Reader, parent: ConfMap, key: string): TlsOptions {
         else r.unknown(m, orig, "error parsing tls config");
     }
   }
-  if ((tls.cert === undefined) !== (tls.key === undefined)) {
-    throw r.err(parent, key, "error parsing tls config, both cert_file and key_file are required");
-  }
+  if (tls.cert !== undefined && tls.key === undefined) throw r.err(parent, key, "missing 'key_file' in TLS configuration");
+  if (tls.key !== undefined && tls.cert === undefined) throw r.err(parent, key, "missing 'cert_file' in TLS configuration");
   for (const [f, label] of [
     [tls.cert, "X509 certificate/key pair"],
     [tls.key, "X509 certificate/key pair"],

@@ -1,7 +1,7 @@
 // JetStream advisories: JSON events on $JS.EVENT.ADVISORY.> (and metrics on
 // $JS.EVENT.METRIC.>) published into the account that owns the asset, with the type names
 // and fields of jsm.go's advisory schemas. Nothing is built when nobody listens.
-import { next as nuid } from "@nats-io/nuid";
+import { nuid } from "@nats-io/nuid";
 import type { Account } from "../server/account.js";
 import { nowNs, rfc3339 } from "./util.js";
 
@@ -16,7 +16,7 @@ export interface AdvisoryContext {
 
 function publish(ctx: AdvisoryContext, subject: string, type: string, body: Record<string, unknown>): void {
   if (!ctx.account.sublist.hasInterest(subject)) return;
-  const event = { type, id: nuid(), timestamp: rfc3339(nowNs()), ...body, ...(ctx.domain ? { domain: ctx.domain } : {}) };
+  const event = { type, id: nuid.next(), timestamp: rfc3339(nowNs()), ...body, ...(ctx.domain ? { domain: ctx.domain } : {}) };
   ctx.account.publish(subject, "", undefined, Buffer.from(JSON.stringify(event)));
 }
 

@@ -3,7 +3,7 @@
 // the StreamStore interface.
 import type { StreamStore, StreamStoreConfig, Logger } from "../storage/store.js";
 import { MemStore } from "../storage/memstore.js";
-import { FileStore } from "../storage/filestore.js";
+import { FileStore, listStoredStreams, streamDir } from "../storage/filestore.js";
 import type { StreamConfig } from "./stream_config.js";
 
 export function storeConfigFor(cfg: StreamConfig): StreamStoreConfig {
@@ -27,8 +27,34 @@ export interface OpenStoreOptions {
   logger: Logger;
 }
 
-export function openStreamStore(cfg: StreamConfig, o: OpenStoreOptions): StreamStore {
+/** What JetStream keeps in the file store's opaque metadata slot. */
+export interface StreamMetadata {
+  config: StreamConfig;
+  created: string;
+}
+
+export function openStreamStore(cfg: StreamConfig, o: OpenStoreOptions, metadata: StreamMetadata): StreamStore {
   const sc = storeConfigFor(cfg);
   if (cfg.storage === "memory") return new MemStore(sc, { logger: o.logger });
-  return new FileStore(o.dir, sc, { logger: o.logger, syncAlways: o.syncAlways, syncIntervalMs: o.syncIntervalMs });
+  return new FileStore({
+    dir: o.dir,
+    config: sc,
+    metadata,
+    sync: o.syncAlways ? "always" : o.syncIntervalMs > 0 ? o.syncIntervalMs : undefined,
+    logger: o.logger,
+  });
 }
+
+/** Replace the persisted JetStream metadata of a file-backed stream. */
+export function saveStreamMetadata(store: StreamStore, metadata: StreamMetadata): void {
+  if (store instanceof FileStore) store.setMetadata(metadata);
+}
+
+/** The JetStream metadata of a stream directory (throws when unreadable). */
+export function readStreamMetadata(dir: string): StreamMetadata {
+  const md = FileStore.readMeta(dir).metadata as StreamMetadata | undefined;
+  if (md === undefined || typeof md !== "object" || md.config === undefined) throw new Error("no JetStream metadata");
+  return md;
+}
+
+export { streamDir, listStoredStreams };

@@ -8,7 +8,6 @@
 // event-loop turn after the store has handed the data to the kernel (or fsynced it when
 // sync_interval is "always").
 import fs from "node:fs";
-import path from "node:path";
 import type { Subscription } from "../server/sublist.js";
 import type { StoredMsg, StreamStore, StreamState, RemoveReason } from "../storage/store.js";
 import { isStoreError } from "../storage/store.js";
@@ -16,7 +15,7 @@ import { subjectMatches } from "../server/subject.js";
 import { ApiError, jsError } from "./errors.js";
 import type { JsAccount } from "./jetstream.js";
 import type { Consumer } from "./consumer.js";
-import { openStreamStore, storeConfigFor } from "./store_factory.js";
+import { openStreamStore, readStreamMetadata, saveStreamMetadata, storeConfigFor, type StreamMetadata } from "./store_factory.js";
 import type { StreamConfig } from "./stream_config.js";
 import { getHeader, nowNs, rfc3339, parseRfc3339 } from "./util.js";
 
@@ -36,11 +35,6 @@ export type StreamOp =
   | { op: "delete_msg"; seq: number; erase: boolean }
   | { op: "remove_acked"; seq: number }
   | { op: "update"; config: StreamConfig };
-
-export interface StreamMeta {
-  config: StreamConfig;
-  created: string;
-}
 
 interface DedupEntry {
   seq: number;
@@ -72,12 +66,16 @@ export class Stream {
     this.cfg = cfg;
     this.created = created;
     const opts = jsa.service.options;
-    this.store = openStreamStore(cfg, {
-      dir: path.join(dir, "store"),
-      syncAlways: opts.syncInterval === "always",
-      syncIntervalMs: typeof opts.syncInterval === "number" ? opts.syncInterval : 0,
-      logger: jsa.service.storeLogger,
-    });
+    this.store = openStreamStore(
+      cfg,
+      {
+        dir,
+        syncAlways: opts.syncInterval === "always",
+        syncIntervalMs: typeof opts.syncInterval === "number" ? opts.syncInterval : 0,
+        logger: jsa.service.storeLogger,
+      },
+      this.metadata(),
+    );
     this.store.setRemoveHandler((seq, subject, reason) => this.onRemoved(seq, subject, reason));
     this.ackPrefix = this.buildAckPrefix();
     this.rebuildDedup();
@@ -94,18 +92,17 @@ export class Stream {
 
   // ---- persistence of the stream definition ----
 
-  static metaPath(dir: string): string {
-    return path.join(dir, "meta.json");
+  private metadata(): StreamMetadata {
+    return { config: this.cfg, created: rfc3339(this.created) };
   }
 
+  /** Persist the definition (file streams; memory streams do not survive a restart). */
   writeMeta(): void {
-    if (this.cfg.storage === "memory" && !this.jsa.service.persistMemoryMeta) return;
-    const meta: StreamMeta = { config: this.cfg, created: rfc3339(this.created) };
-    writeFileAtomic(Stream.metaPath(this.dir), JSON.stringify(meta));
+    saveStreamMetadata(this.store, this.metadata());
   }
 
   static readMeta(dir: string): { config: StreamConfig; created: bigint } {
-    const meta = JSON.parse(fs.readFileSync(Stream.metaPath(dir), "utf8")) as StreamMeta;
+    const meta = readStreamMetadata(dir);
     return { config: meta.config, created: parseRfc3339(meta.created) ?? nowNs() };
   }
 
@@ -181,10 +178,8 @@ export class Stream {
         if (wantAck) this.queueAck(reply, `${this.ackPrefix}${seq}}`);
         return;
       }
-      // The caller's buffers may alias a socket read buffer; the store keeps its own bytes.
-      const keepHdr = hdr === undefined || hdr.length === 0 ? undefined : this.cfg.storage === "memory" ? Buffer.from(hdr) : hdr;
-      const keepData = this.cfg.storage === "memory" ? Buffer.from(payload) : payload;
-      const seq = this.applyStreamOp({ op: "msg", subject, hdr: keepHdr, data: keepData, msgId, rollup }) as number;
+      // The buffers may alias a socket read buffer: both stores copy what they keep.
+      const seq = this.applyStreamOp({ op: "msg", subject, hdr: hdr !== undefined && hdr.length > 0 ? hdr : undefined, data: payload, msgId, rollup }) as number;
       if (wantAck) this.queueAck(reply, `${this.ackPrefix}${seq}}`);
     } catch (err) {
       if (!wantAck) return;
@@ -523,24 +518,4 @@ function filterOverlaps(filter: string, streamSubject: string): boolean {
     if (a[i] !== b[i]) return false;
   }
   return a.length === b.length;
-}
-
-export function writeFileAtomic(file: string, data: string): void {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp`;
-  const fd = fs.openSync(tmp, "w");
-  try {
-    fs.writeSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  try {
-    const dfd = fs.openSync(path.dirname(file), "r");
-    fs.fsyncSync(dfd);
-    fs.closeSync(dfd);
-  } catch {
-    // directory fsync is best effort on platforms that refuse it
-  }
 }

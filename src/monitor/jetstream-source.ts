@@ -4,11 +4,13 @@
 //   import { setJetStreamMonitorSource } from "../monitor/jetstream-source.js";
 //   setJetStreamMonitorSource(server, { config: ..., stats: ..., accounts: ... });
 //
-// Until one is registered, monitoring reports what the configuration alone says: JetStream
-// disabled, or enabled with its limits and store dir and zero usage.
+// Without a registered source, tsnats' own JetStream service (in server.services) is read
+// through jetstream-adapter.ts; without either, monitoring reports what the configuration
+// alone says: JetStream disabled, or enabled with its limits and store dir and zero usage.
 import os from "node:os";
 import fs from "node:fs";
 import type { Server } from "../server/server.js";
+import { jetStreamSourceFromServices } from "./jetstream-adapter.js";
 
 export interface JetStreamApiStats {
   total: number;
@@ -71,7 +73,8 @@ export function setJetStreamMonitorSource(server: Server, source: JetStreamMonit
 }
 
 export function jetStreamMonitorSource(server: Server): JetStreamMonitorSource | undefined {
-  return sources.get(server);
+  if (!server.options.jetstream.enabled) return undefined;
+  return sources.get(server) ?? jetStreamSourceFromServices(server);
 }
 
 /** JetStream is configured on this server. */
@@ -83,6 +86,7 @@ export function jetStreamConfigured(server: Server): boolean {
 export function jetStreamRunning(server: Server): boolean {
   if (!server.options.jetstream.enabled) return false;
   if (sources.has(server)) return true;
+  // The JetStream layer attaches its state to every account it serves.
   for (const acc of server.accounts.values()) if (acc.jetstream !== undefined && acc.jetstream !== null) return true;
   return false;
 }
@@ -93,7 +97,7 @@ export function jetStreamRunning(server: Server): boolean {
  * space of the store's file system.
  */
 export function jetStreamConfig(server: Server): JetStreamServerConfig {
-  const src = sources.get(server);
+  const src = jetStreamMonitorSource(server);
   if (src !== undefined) return src.config();
   const js = server.options.jetstream;
   const maxMemory = js.maxMemoryStore >= 0 ? js.maxMemoryStore : Math.floor(os.totalmem() * 0.75);
@@ -126,7 +130,7 @@ function existingAncestor(dir: string): string {
 const ZERO_USAGE = { memory: 0, storage: 0, reservedMemory: 0, reservedStorage: 0, accounts: 0, haAssets: 0, api: { total: 0, errors: 0 } };
 
 export function jetStreamUsage(server: Server): JetStreamUsage & { accounts: number; haAssets: number } {
-  const src = sources.get(server);
+  const src = jetStreamMonitorSource(server);
   if (src !== undefined) return src.usage();
   let accounts = 0;
   for (const acc of server.accounts.values()) if (acc.jetstream !== undefined && acc.jetstream !== null) accounts++;
@@ -134,5 +138,5 @@ export function jetStreamUsage(server: Server): JetStreamUsage & { accounts: num
 }
 
 export function jetStreamAccounts(server: Server): JetStreamAccountSource[] {
-  return sources.get(server)?.accounts() ?? [];
+  return jetStreamMonitorSource(server)?.accounts() ?? [];
 }

@@ -294,14 +294,15 @@ export class Parser {
     h.beforeOp?.(op);
     switch (op) {
       case "SUB": {
-        const args = splitArgs(buf.toString("utf8", argStart, end));
+        // nats-server splits SUB/UNSUB arguments on CR too (PUB only on blanks).
+        const args = splitArgs(buf.toString("utf8", argStart, end).replaceAll("\r", " "));
         if (args.length === 2) h.onSub(args[0], undefined, args[1]);
         else if (args.length === 3) h.onSub(args[0], args[1], args[2]);
         else throw new ProtocolError("", `processSub Parse Error: ${JSON.stringify(args.join(" "))}`);
         return;
       }
       case "UNSUB": {
-        const args = splitArgs(buf.toString("utf8", argStart, end));
+        const args = splitArgs(buf.toString("utf8", argStart, end).replaceAll("\r", " "));
         if (args.length === 1) h.onUnsub(args[0], 0);
         else if (args.length === 2) {
           // nats-server ignores a max that is not a number.

@@ -235,6 +235,8 @@ export class Client implements Deliverer, ParserHandler {
       this.authorizedUser = result.user;
       if (result.account !== this.account) this.server.moveClient(this, result.account);
       this.connectReceived = true;
+      // First RTT estimate, as nats-server does: INFO sent to CONNECT received.
+      if (this.rttMs === 0) this.rttMs = Math.max(0.001, performance.timeOrigin + performance.now() - this.start.getTime());
       this.server.onClientConnected(this);
     }
     // Checked after authentication, in nats-server's order.

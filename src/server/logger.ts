@@ -5,9 +5,9 @@
 // (logfile_size_limit: the full file is renamed to <file>.<YYYY.MM.DD.HH.MM.SS.nnnnnnnnn>
 // and a fresh one is opened) and reopen() for SIGUSR1 after an external logrotate.
 //
-// Writes are synchronous (fs.writeSync on the file fd; process.stderr.write, which Node
-// performs synchronously for files, pipes and TTYs on Linux) so no line is lost when the
-// process exits right after logging, e.g. on a fatal error.
+// Writes are synchronous (fs.writeSync on the file fd or on fd 2, retrying on EAGAIN when
+// stderr is a non-blocking pipe): process.stderr.write can still be queued when the
+// process exits, and a logger must not lose the lines printed just before a fatal exit.
 
 import * as fs from "node:fs";
 import type { ServerOptions } from "../config/options.js";
@@ -34,6 +34,24 @@ export interface LoggerOptions {
   now?: () => number;
 }
 
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+/** Write all of `buf` to `fd` synchronously, waiting out EAGAIN on non-blocking pipes. */
+function writeAllSync(fd: number, buf: Buffer): void {
+  let off = 0;
+  let spins = 0;
+  while (off < buf.length) {
+    try {
+      off += fs.writeSync(fd, buf, off, buf.length - off);
+      spins = 0;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "EAGAIN" || ++spins > 10_000) throw e;
+      Atomics.wait(sleepCell, 0, 0, 1); // the reader is slow: wait 1ms and retry
+    }
+  }
+}
+
 function pad(n: number, w: number): string {
   return String(n).padStart(w, "0");
 }
@@ -45,23 +63,26 @@ function preciseNow(): number {
 
 /** "2026/11/21 23:57:42.123456" in local time. */
 export function formatLogTime(ms: number): string {
-  const whole = Math.floor(ms);
-  const d = new Date(whole);
-  const micros = Math.floor((ms - whole) * 1000) + d.getMilliseconds() * 1000;
+  const totalMicros = Math.round(ms * 1000);
+  const d = new Date(Math.floor(totalMicros / 1000));
+  const micros = ((totalMicros % 1_000_000) + 1_000_000) % 1_000_000;
   return (
     `${d.getFullYear()}/${pad(d.getMonth() + 1, 2)}/${pad(d.getDate(), 2)} ` +
-    `${pad(d.getHours(), 2)}:${pad(d.getMinutes(), 2)}:${pad(d.getSeconds(), 2)}.${pad(Math.min(micros, 999_999), 6)}`
+    `${pad(d.getHours(), 2)}:${pad(d.getMinutes(), 2)}:${pad(d.getSeconds(), 2)}.${pad(micros, 6)}`
   );
 }
 
-/** "2026.11.21.23.57.42.123456789" (local time, nanoseconds), the rotated-file suffix. */
+/**
+ * "2026.11.21.23.57.42.123456000" (local time; nine fraction digits like nats-server,
+ * microsecond precision), the suffix of rotated log files.
+ */
 export function formatRotateStamp(ms: number): string {
-  const whole = Math.floor(ms);
-  const d = new Date(whole);
-  const nanos = d.getMilliseconds() * 1_000_000 + Math.floor((ms - whole) * 1_000_000);
+  const totalMicros = Math.round(ms * 1000);
+  const d = new Date(Math.floor(totalMicros / 1000));
+  const micros = ((totalMicros % 1_000_000) + 1_000_000) % 1_000_000;
   return (
     `${d.getFullYear()}.${pad(d.getMonth() + 1, 2)}.${pad(d.getDate(), 2)}.` +
-    `${pad(d.getHours(), 2)}.${pad(d.getMinutes(), 2)}.${pad(d.getSeconds(), 2)}.${pad(Math.min(nanos, 999_999_999), 9)}`
+    `${pad(d.getHours(), 2)}.${pad(d.getMinutes(), 2)}.${pad(d.getSeconds(), 2)}.${pad(micros * 1000, 9)}`
   );
 }
 
@@ -196,17 +217,25 @@ export class Logger implements Log {
     if (this.file !== undefined && this.fd !== undefined) {
       const buf = Buffer.from(line);
       try {
-        fs.writeSync(this.fd, buf);
+        writeAllSync(this.fd, buf);
         this.size += buf.length;
       } catch {
-        process.stderr.write(line); // the file became unwritable: do not lose the line
+        this.writeStderr(line); // the file became unwritable: do not lose the line
         return;
       }
       if (this.sizeLimit > 0 && this.size >= this.sizeLimit && !this.rotating) this.rotate();
       return;
     }
     if (this.sink) this.sink(line);
-    else process.stderr.write(line);
+    else this.writeStderr(line);
+  }
+
+  private writeStderr(line: string): void {
+    try {
+      writeAllSync(2, Buffer.from(line));
+    } catch {
+      // stderr is gone (closed pipe): nowhere left to report to
+    }
   }
 
   private rotate(): void {
@@ -216,7 +245,7 @@ export class Logger implements Log {
       let stampMs = this.now();
       let backup = `${file}.${formatRotateStamp(stampMs)}`;
       while (fs.existsSync(backup)) {
-        stampMs += 0.000001; // next nanosecond
+        stampMs += 0.001; // next microsecond
         backup = `${file}.${formatRotateStamp(stampMs)}`;
       }
       this.closeFd();

@@ -19,6 +19,8 @@ export interface ServerService {
   shutdown(): Promise<void>;
   /** Re-read what can change at run time. */
   reload?(options: ServerOptions): void;
+  /** Last words while clients are still connected (the system account's SHUTDOWN event). */
+  beforeShutdown?(): void;
 }
 
 /** What is kept of a closed connection for /connz?state=closed. */
@@ -106,6 +108,11 @@ export class Server {
     this.log.info(`  Name:     ${this.name}`);
     this.log.info(`  ID:       ${this.id}`);
     if (this.options.configFile) this.log.info(`Using configuration file: ${this.options.configFile}`);
+    const tls = this.options.tls;
+    if (tls !== undefined && (tls.cert !== undefined || tls.key !== undefined || tls.verify === true)) {
+      // Serving plain TCP where TLS was asked for would expose credentials: refuse to start.
+      throw new Error("TLS is configured, but tsnats does not serve TLS yet");
+    }
     if (this.options.pidFile) fs.writeFileSync(this.options.pidFile, String(process.pid));
     for (const svc of this.services) await svc.start();
     await this.listen();
@@ -314,6 +321,7 @@ export class Server {
     const listener = this.listener;
     this.listener = undefined;
     const closed = listener !== undefined && listener.listening ? new Promise<void>((r) => listener.close(() => r())) : Promise.resolve();
+    for (const svc of this.services) svc.beforeShutdown?.();
     for (const c of [...this.clients.values()]) c.close("Server Shutdown");
     for (const svc of [...this.services].reverse()) {
       try {

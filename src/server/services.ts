@@ -1,7 +1,12 @@
 // Wires the optional parts of the server (JetStream, monitoring, system events) onto a
 // Server according to its options. One place, so the binary and embedding agree.
 import type { Server } from "./server.js";
+import { MonitorHttpService } from "../monitor/http-service.js";
+import { SystemAccountService } from "../monitor/system-account.js";
+import { JetStreamService } from "../jetstream/jetstream.js";
 
 export function installServices(server: Server): void {
-  void server;
+  if (server.options.httpPort !== 0 || server.options.httpsPort !== 0) server.services.push(new MonitorHttpService(server));
+  if (server.systemAccount !== undefined) server.services.push(new SystemAccountService(server, server.systemAccount));
+  if (server.options.jetstream.enabled) server.services.push(new JetStreamService(server));
 }

@@ -379,17 +379,20 @@ export function storeMsgSize(subject: string, hdr: Buffer | undefined, data: Buf
 let wallBaseNs = BigInt(Date.now()) * 1_000_000n;
 let hrBase = process.hrtime.bigint();
 let lastNow = 0n;
+let nowCalls = 0;
 
 /** Current time in ns since the Unix epoch (wall clock with ns resolution, never repeats). */
 export function nowNs(): bigint {
   let t = wallBaseNs + (process.hrtime.bigint() - hrBase);
-  const wallMs = Date.now();
-  const drift = Number(t / 1_000_000n) - wallMs;
-  if (drift > 500 || drift < -500) {
-    // wall clock was adjusted: re-anchor
-    wallBaseNs = BigInt(wallMs) * 1_000_000n;
-    hrBase = process.hrtime.bigint();
-    t = wallBaseNs;
+  if ((++nowCalls & 1023) === 0) {
+    // re-anchor if the wall clock was adjusted
+    const wallMs = Date.now();
+    const drift = Number(t / 1_000_000n) - wallMs;
+    if (drift > 500 || drift < -500) {
+      wallBaseNs = BigInt(wallMs) * 1_000_000n;
+      hrBase = process.hrtime.bigint();
+      t = wallBaseNs;
+    }
   }
   if (t <= lastNow) t = lastNow + 1n;
   lastNow = t;

@@ -1,0 +1,440 @@
+// The $JS.API request/reply surface of one account: an internal subscription on
+// `$JS.API.>` (and `$JS.<domain>.API.>` when a domain is set) that dispatches on the
+// subject's tokens, decodes the request strictly, calls into JsAccount/Stream/Consumer and
+// answers with nats-server's JSON (a `type` field, and `error` on failure).
+import type { Account } from "../server/account.js";
+import type { Client } from "../server/client.js";
+import type { Subscription } from "../server/sublist.js";
+import { isValidSubject, subjectsCollide } from "../server/subject.js";
+import * as adv from "./advisories.js";
+import type { Consumer } from "./consumer.js";
+import { checkConsumerUpdate, normalizeConsumerConfig, sameConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
+import { handleDirectGet } from "./direct_get.js";
+import { ApiError, jsError } from "./errors.js";
+import type { JetStreamService, JsAccount } from "./jetstream.js";
+import {
+  CONSUMER_CREATE_SHAPE,
+  decodeRequest,
+  LIST_SHAPE,
+  MSG_DELETE_SHAPE,
+  MSG_GET_SHAPE,
+  NAMES_SHAPE,
+  PURGE_SHAPE,
+  STREAM_CREATE_SHAPE,
+  STREAM_INFO_SHAPE,
+} from "./json.js";
+import type { Stream } from "./stream.js";
+import { storeErrorToApi } from "./stream.js";
+import { checkStreamName, normalizeStreamConfig, type StreamConfig } from "./stream_config.js";
+import { rfc3339 } from "./util.js";
+
+const TYPE = "io.nats.jetstream.api.v1.";
+const NAMES_LIMIT = 1024;
+const LIST_LIMIT = 256;
+
+type Json = Record<string, unknown>;
+
+/** Response type names by API, for error replies too. */
+function responseType(tokens: string[]): string {
+  const [a, b, c] = tokens;
+  if (a === "INFO") return "account_info_response";
+  if (a === "STREAM") {
+    if (b === "MSG") return c === "GET" ? "stream_msg_get_response" : "stream_msg_delete_response";
+    return `stream_${(b ?? "").toLowerCase()}_response`;
+  }
+  if (a === "CONSUMER") {
+    if (b === "DURABLE") return "consumer_create_response";
+    return `consumer_${(b ?? "").toLowerCase()}_response`;
+  }
+  return "api_response";
+}
+
+export class Api {
+  private subs: Subscription[] = [];
+
+  constructor(private readonly jsa: JsAccount) {}
+
+  install(): void {
+    const acc = this.jsa.account;
+    const prefixes = ["$JS.API."];
+    const domain = this.jsa.service.options.domain;
+    if (domain) prefixes.push(`$JS.${domain}.API.`);
+    for (const prefix of prefixes) {
+      this.subs.push(
+        acc.subscribeInternal(
+          `${prefix}>`,
+          (subject, reply, _hdr, payload, origin) => {
+            // Keep what we need (the read buffer is reused) and answer after the publisher's turn.
+            const body = Buffer.from(payload);
+            const rest = subject.substring(prefix.length);
+            queueMicrotask(() => this.dispatch(rest, reply, body, origin));
+          },
+          undefined,
+          "jetstream-api",
+        ),
+      );
+    }
+  }
+
+  uninstall(): void {
+    for (const s of this.subs) this.jsa.account.unsubscribeInternal(s);
+    this.subs = [];
+  }
+
+  /** Accounts without JetStream answer every API request with "not enabled for account". */
+  static installNotEnabled(acc: Account, service: JetStreamService): void {
+    void service;
+    acc.subscribeInternal(
+      "$JS.API.>",
+      (subject, reply) => {
+        if (reply === "") return;
+        const tokens = subject.substring(8).split(".");
+        if (tokens[0] === "DIRECT" || (tokens[0] === "CONSUMER" && tokens[1] === "MSG")) return;
+        const body = JSON.stringify({ type: TYPE + responseType(tokens), error: jsError("JSNotEnabledForAccountErr").toJSON() });
+        queueMicrotask(() => acc.publish(reply, "", undefined, Buffer.from(body)));
+      },
+      undefined,
+      "jetstream-api-disabled",
+    );
+  }
+
+  private dispatch(rest: string, reply: string, body: Buffer, origin: Client | undefined): void {
+    const tokens = rest.split(".");
+    // Message paths (no JSON response): pull requests and direct gets.
+    if (tokens[0] === "CONSUMER" && tokens[1] === "MSG" && tokens[2] === "NEXT") {
+      if (tokens.length !== 5 || reply === "") return;
+      const c = this.jsa.streams.get(tokens[3])?.consumers.get(tokens[4]);
+      if (c !== undefined) c.processPullRequest(reply, body);
+      return;
+    }
+    if (tokens[0] === "DIRECT" && tokens[1] === "GET") {
+      if (tokens.length < 3 || reply === "") return;
+      const stream = this.jsa.streams.get(tokens[2]);
+      if (stream === undefined || !stream.cfg.allow_direct) return;
+      const subj = tokens.length > 3 ? tokens.slice(3).join(".") : undefined;
+      handleDirectGet(stream, subj, reply, body);
+      return;
+    }
+    if (reply === "") return;
+    const type = TYPE + responseType(tokens);
+    let resp: Json;
+    this.jsa.apiTotal++;
+    try {
+      const r = this.handle(tokens, body);
+      if (r === undefined) {
+        this.jsa.apiTotal--;
+        return; // not an API we serve: nats-server stays silent
+      }
+      resp = { type, ...r };
+    } catch (err) {
+      this.jsa.apiErrors++;
+      const e = err instanceof ApiError ? err : jsError("JSStreamGeneralErrorF", { err: (err as Error).message ?? String(err) });
+      if (!(err instanceof ApiError)) this.jsa.service.log.error(`JetStream API ${rest}: ${(err as Error).stack ?? String(err)}`);
+      resp = { type, error: e.toJSON() };
+    }
+    const out = JSON.stringify(resp);
+    this.jsa.account.publish(reply, "", undefined, Buffer.from(out));
+    adv.apiAudit(this.jsa.advisoryContext, `$JS.API.${rest}`, body.toString("utf8"), out, origin && {
+      cid: origin.cid,
+      host: origin.host,
+      name: origin.opts.name,
+      lang: origin.opts.lang,
+      version: origin.opts.version,
+      user: origin.authorizedUser,
+    });
+  }
+
+  private handle(t: string[], body: Buffer): Json | undefined {
+    switch (t[0]) {
+      case "INFO":
+        return t.length === 1 ? this.accountInfo() : undefined;
+      case "STREAM":
+        return this.handleStream(t, body);
+      case "CONSUMER":
+        return this.handleConsumer(t, body);
+      default:
+        return undefined;
+    }
+  }
+
+  // ---- account ----
+
+  private accountInfo(): Json {
+    const u = this.jsa.usage();
+    const domain = this.jsa.service.options.domain;
+    return {
+      memory: u.memory,
+      storage: u.storage,
+      streams: u.streams,
+      consumers: u.consumers,
+      limits: { ...this.jsa.limits },
+      ...(domain ? { domain } : {}),
+      api: { total: this.jsa.apiTotal, errors: this.jsa.apiErrors },
+    };
+  }
+
+  // ---- streams ----
+
+  private streamOf(name: string): Stream {
+    const s = this.jsa.streams.get(name);
+    if (s === undefined) throw jsError("JSStreamNotFoundErr");
+    return s;
+  }
+
+  private handleStream(t: string[], body: Buffer): Json | undefined {
+    const op = t[1];
+    if (op === "NAMES" || op === "LIST") {
+      if (t.length !== 2) return undefined;
+      return op === "NAMES" ? this.streamNames(body) : this.streamList(body);
+    }
+    if (op === "MSG") {
+      if (t.length !== 4) return undefined;
+      if (t[2] === "GET") return this.msgGet(t[3], body);
+      if (t[2] === "DELETE") return this.msgDelete(t[3], body);
+      return undefined;
+    }
+    if (t.length !== 3) return undefined;
+    const name = t[2];
+    switch (op) {
+      case "CREATE":
+        return this.streamCreate(name, body, false);
+      case "UPDATE":
+        return this.streamCreate(name, body, true);
+      case "INFO":
+        return this.streamInfo(name, body);
+      case "DELETE": {
+        this.streamOf(name);
+        this.jsa.deleteStream(name);
+        return { success: true };
+      }
+      case "PURGE":
+        return this.streamPurge(name, body);
+      default:
+        return undefined;
+    }
+  }
+
+  private streamCreate(name: string, body: Buffer, update: boolean): Json {
+    checkStreamName(name);
+    const raw = decodeRequest<Partial<StreamConfig> & { pedantic?: boolean }>(body, STREAM_CREATE_SHAPE, "StreamConfig", false);
+    if (raw === undefined) throw jsError("JSBadRequestErr");
+    delete raw.pedantic;
+    if (raw.name === undefined || raw.name === "") raw.name = name;
+    if (raw.name !== name) throw jsError("JSStreamMismatchErr");
+    const cfg = normalizeStreamConfig(raw, { maxPayload: this.jsa.service.server.options.maxPayload, clustered: false });
+    if (update) {
+      const s = this.jsa.updateStream(cfg);
+      return s.infoJson();
+    }
+    const { stream, created } = this.jsa.createStream(cfg);
+    return { ...stream.infoJson(), did_create: created };
+  }
+
+  private streamInfo(name: string, body: Buffer): Json {
+    const req = decodeRequest<{ deleted_details?: boolean; subjects_filter?: string; offset?: number }>(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest") ?? {};
+    const s = this.streamOf(name);
+    const info = s.infoJson(req);
+    const subjects = (info.state as Json).subjects as Record<string, number> | undefined;
+    if (subjects !== undefined) {
+      const total = Object.keys(subjects).length;
+      return { total, offset: req.offset ?? 0, limit: 100_000, ...info };
+    }
+    return { total: 0, offset: 0, limit: 0, ...info };
+  }
+
+  private streamPurge(name: string, body: Buffer): Json {
+    const req = decodeRequest<{ filter?: string; seq?: number; keep?: number }>(body, PURGE_SHAPE, "JSApiStreamPurgeRequest") ?? {};
+    const s = this.streamOf(name);
+    if (s.cfg.sealed) throw jsError("JSStreamSealedErr");
+    if (s.cfg.deny_purge) throw jsError("JSStreamPurgeFailedF", { err: "stream purge not permitted" });
+    if ((req.seq ?? 0) > 0 && (req.keep ?? 0) > 0) throw jsError("JSBadRequestErr");
+    if (req.filter !== undefined && req.filter !== "" && !isValidSubject(req.filter)) throw jsError("JSStreamPurgeFailedF", { err: "invalid subject" });
+    const hasOpts = (req.filter !== undefined && req.filter !== "") || (req.seq ?? 0) > 0 || (req.keep ?? 0) > 0;
+    let purged: number;
+    try {
+      purged = s.applyStreamOp(hasOpts ? { op: "purge", filter: req.filter, seq: req.seq, keep: req.keep } : { op: "purge" }) as number;
+    } catch (err) {
+      throw err instanceof ApiError ? err : jsError("JSStreamPurgeFailedF", { err: (err as Error).message });
+    }
+    return { success: true, purged };
+  }
+
+  private streamNames(body: Buffer): Json {
+    const req = decodeRequest<{ offset?: number; subject?: string }>(body, NAMES_SHAPE, "JSApiStreamNamesRequest") ?? {};
+    const names = this.filteredStreams(req.subject).map((s) => s.name);
+    const offset = Math.max(0, req.offset ?? 0);
+    return { total: names.length, offset, limit: NAMES_LIMIT, streams: names.slice(offset, offset + NAMES_LIMIT) };
+  }
+
+  private streamList(body: Buffer): Json {
+    const req = decodeRequest<{ offset?: number; subject?: string }>(body, LIST_SHAPE, "JSApiStreamListRequest") ?? {};
+    const streams = this.filteredStreams(req.subject);
+    const offset = Math.max(0, req.offset ?? 0);
+    const page = streams.slice(offset, offset + LIST_LIMIT).map((s) => s.infoJson());
+    return { total: streams.length, offset, limit: LIST_LIMIT, streams: page };
+  }
+
+  private filteredStreams(subject: string | undefined): Stream[] {
+    const all = [...this.jsa.streams.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    if (subject === undefined || subject === "") return all;
+    return all.filter((s) => (s.cfg.subjects ?? []).some((x) => subjectsCollide(x, subject)));
+  }
+
+  private msgGet(name: string, body: Buffer): Json {
+    const req = decodeRequest<{ seq?: number; last_by_subj?: string; next_by_subj?: string }>(body, MSG_GET_SHAPE, "JSApiMsgGetRequest", false);
+    if (req === undefined) throw jsError("JSBadRequestErr");
+    const s = this.streamOf(name);
+    const modes = (req.seq !== undefined && req.seq > 0 && req.next_by_subj === undefined ? 1 : 0) + (req.last_by_subj ? 1 : 0) + (req.next_by_subj !== undefined ? 1 : 0);
+    if (modes !== 1) throw jsError("JSBadRequestErr");
+    const m = s.getMessage(req);
+    const message: Json = { subject: m.subject, seq: m.seq };
+    if (m.hdr !== undefined && m.hdr.length > 0) message.hdrs = m.hdr.toString("base64");
+    if (m.data.length > 0) message.data = m.data.toString("base64");
+    message.time = rfc3339(m.time);
+    return { message };
+  }
+
+  private msgDelete(name: string, body: Buffer): Json {
+    const req = decodeRequest<{ seq?: number; no_erase?: boolean }>(body, MSG_DELETE_SHAPE, "JSApiMsgDeleteRequest", false);
+    if (req === undefined) throw jsError("JSBadRequestErr");
+    const s = this.streamOf(name);
+    if (s.cfg.sealed) throw jsError("JSStreamSealedErr");
+    if (s.cfg.deny_delete) throw jsError("JSStreamMsgDeleteFailedF", { err: "message delete not permitted" });
+    const seq = req.seq ?? 0;
+    if (seq <= 0) throw jsError("JSStreamMsgDeleteFailedF", { err: "sequence number required" });
+    let ok: boolean;
+    try {
+      ok = s.applyStreamOp({ op: "delete_msg", seq, erase: req.no_erase !== true }) as boolean;
+    } catch (err) {
+      throw jsError("JSStreamMsgDeleteFailedF", { err: storeErrorToApi(err).description });
+    }
+    if (!ok) throw jsError("JSSequenceNotFoundErrF", { seq });
+    return { success: true };
+  }
+
+  // ---- consumers ----
+
+  private handleConsumer(t: string[], body: Buffer): Json | undefined {
+    const op = t[1];
+    if (op === "CREATE") {
+      if (t.length < 3) return undefined;
+      const name = t.length >= 4 ? t[3] : undefined;
+      const filter = t.length >= 5 ? t.slice(4).join(".") : undefined;
+      return this.consumerCreate(t[2], name, filter, false, body);
+    }
+    if (op === "DURABLE") {
+      if (t[2] !== "CREATE" || t.length !== 5) return undefined;
+      return this.consumerCreate(t[3], t[4], undefined, true, body);
+    }
+    if (op === "NAMES" || op === "LIST") {
+      if (t.length !== 3) return undefined;
+      const s = this.streamOf(t[2]);
+      const req = decodeRequest<{ offset?: number; subject?: string }>(body, NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
+      const all = [...s.consumers.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const offset = Math.max(0, req.offset ?? 0);
+      if (op === "NAMES") {
+        return { total: all.length, offset, limit: NAMES_LIMIT, consumers: all.slice(offset, offset + NAMES_LIMIT).map((c) => c.name) };
+      }
+      return { total: all.length, offset, limit: LIST_LIMIT, consumers: all.slice(offset, offset + LIST_LIMIT).map((c) => c.infoJson()) };
+    }
+    if (t.length !== 4) return undefined;
+    const s = this.streamOf(t[2]);
+    switch (op) {
+      case "INFO": {
+        const c = s.consumers.get(t[3]);
+        if (c === undefined) throw jsError("JSConsumerNotFoundErr");
+        return c.infoJson();
+      }
+      case "DELETE": {
+        if (!this.jsa.deleteConsumer(s, t[3], "api")) throw jsError("JSConsumerNotFoundErr");
+        return { success: true };
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private consumerCreate(streamName: string, subjName: string | undefined, subjFilter: string | undefined, legacyDurable: boolean, body: Buffer): Json {
+    const req = decodeRequest<{ stream_name?: string; config?: Partial<ConsumerConfig>; action?: string; pedantic?: boolean }>(
+      body,
+      CONSUMER_CREATE_SHAPE,
+      "CreateConsumerRequest",
+      false,
+    );
+    if (req === undefined) throw jsError("JSBadRequestErr");
+    checkStreamName(streamName);
+    if (req.stream_name !== undefined && req.stream_name !== streamName) throw jsError("JSStreamMismatchErr");
+    const stream = this.streamOf(streamName);
+    const raw = req.config;
+    if (raw === undefined || raw === null) throw jsError("JSConsumerConfigRequiredErr");
+    const action = req.action ?? "";
+    if (action !== "" && action !== "create" && action !== "update") throw jsError("JSBadRequestErr");
+
+    // Reconcile the name in the subject with durable_name / name in the config.
+    if (legacyDurable) {
+      if (!raw.durable_name) throw jsError("JSConsumerDurableNameNotSetErr");
+      if (raw.durable_name !== subjName) throw jsError("JSConsumerDurableNameNotMatchSubjectErr");
+    } else if (subjName !== undefined) {
+      if (raw.durable_name && raw.durable_name !== subjName) throw jsError("JSConsumerDurableNameNotMatchSubjectErr");
+      if (raw.name && raw.name !== subjName) throw jsError("JSConsumerDurableNameNotMatchSubjectErr");
+    } else if (raw.durable_name) {
+      throw jsError("JSConsumerEphemeralWithDurableNameErr");
+    }
+    if (raw.durable_name && raw.name && raw.durable_name !== raw.name) throw jsError("JSConsumerCreateDurableAndNameMismatch");
+    if (subjFilter !== undefined) {
+      if (raw.filter_subjects && raw.filter_subjects.length > 0) throw jsError("JSConsumerMultipleFiltersNotAllowed");
+      if ((raw.filter_subject ?? "") !== subjFilter) throw jsError("JSConsumerCreateFilterSubjectMismatchErr");
+    }
+    const name = subjName ?? raw.name ?? raw.durable_name ?? randomName();
+    if (subjName !== undefined && !raw.name && !raw.durable_name) raw.name = subjName;
+    if (!raw.name) raw.name = name;
+
+    const cfg = normalizeConsumerConfig(raw, stream.cfg);
+    for (const f of [...(cfg.filter_subjects ?? []), ...(cfg.filter_subject ? [cfg.filter_subject] : [])]) {
+      if (!stream.coversSubject(f)) throw jsError("JSConsumerFilterNotSubsetErr");
+    }
+
+    const existing = stream.consumers.get(name);
+    if (existing !== undefined) {
+      if (sameConsumerConfig(existing.cfg, cfg)) return existing.infoJson();
+      if (action === "create") throw jsError("JSConsumerAlreadyExists");
+      checkConsumerUpdate(existing.cfg, cfg);
+      existing.applyConsumerOp({ op: "update", config: cfg });
+      adv.consumerAction(this.jsa.advisoryContext, "modify", stream.name, name);
+      return existing.infoJson();
+    }
+    if (action === "update") throw jsError("JSConsumerDoesNotExist");
+    this.checkWorkQueue(stream, cfg);
+    const c: Consumer = this.jsa.addConsumer(stream, name, cfg);
+    return c.infoJson();
+  }
+
+  /** Work queue streams: one consumer per message, explicit acks, deliver all. */
+  private checkWorkQueue(stream: Stream, cfg: ConsumerConfig): void {
+    if (stream.cfg.retention !== "workqueue") return;
+    const pull = cfg.deliver_subject === undefined;
+    if (pull && cfg.ack_policy === "none") throw jsError("JSConsumerPullRequiresAckErr");
+    if (cfg.ack_policy !== "explicit") throw jsError("JSConsumerWQRequiresExplicitAckErr");
+    if (cfg.deliver_policy !== "all") throw jsError("JSConsumerWQConsumerNotDeliverAllErr");
+    const mine = filtersFor(cfg);
+    for (const other of stream.consumers.values()) {
+      const theirs = filtersFor(other.cfg);
+      if (mine.length === 0 && theirs.length === 0) throw jsError("JSConsumerWQMultipleUnfilteredErr");
+      if (mine.length === 0 || theirs.length === 0) throw jsError("JSConsumerWQConsumerNotUniqueErr");
+      for (const a of mine) for (const b of theirs) if (subjectsCollide(a, b)) throw jsError("JSConsumerWQConsumerNotUniqueErr");
+    }
+  }
+}
+
+function filtersFor(cfg: ConsumerConfig): string[] {
+  if (cfg.filter_subjects && cfg.filter_subjects.length > 0) return cfg.filter_subjects;
+  if (cfg.filter_subject && cfg.filter_subject !== ">") return [cfg.filter_subject];
+  return [];
+}
+
+const NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+function randomName(): string {
+  let s = "";
+  for (let i = 0; i < 8; i++) s += NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)];
+  return s;
+}

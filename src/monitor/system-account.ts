@@ -1,0 +1,425 @@
+// The system account's events and services.
+//
+// Events (published only when someone in the system account listens):
+//   $SYS.ACCOUNT.<acc>.CONNECT / DISCONNECT            client connect/disconnect advisories
+//   $SYS.ACCOUNT.<acc>.SERVER.CONNS (+ the older $SYS.SERVER.ACCOUNT.<acc>.CONNS)
+//   $SYS.SERVER.<id>.CLIENT.AUTH.ERR                    failed authentication
+//   $SYS.SERVER.<id>.STATSZ                             periodic server statistics
+//   $SYS.SERVER.<id>.SHUTDOWN                           the server is going away
+// Services (request/reply; JSON options in the request body):
+//   $SYS.REQ.SERVER.PING[.<EP>], $SYS.REQ.SERVER.<id>.<EP>   EP: STATSZ VARZ CONNZ SUBSZ JSZ
+//        HEALTHZ ACCOUNTZ ACCSTATZ IDZ ROUTEZ GATEWAYZ LEAFZ (and RELOAD by id)
+//   $SYS.REQ.ACCOUNT.<acc>.<EP>                         EP: INFO CONNZ SUBSZ JSZ STATZ CONNS LEAFZ
+//   $SYS.REQ.USER.INFO                                  the requester's user, account, permissions
+// The services are internal subscriptions in the system account, so only its users reach
+// them; like nats-server, every other account also gets USER.INFO and its own CONNZ/STATZ.
+import type { Server, ServerService } from "../server/server.js";
+import type { Account } from "../server/account.js";
+import type { Client } from "../server/client.js";
+import type { Subscription } from "../server/sublist.js";
+import type { ServerOptions } from "../config/options.js";
+import { NATS_FEATURE_VERSION } from "../server/version.js";
+import { monitorOf, type Monitor } from "./monitor.js";
+import { goTime } from "./format.js";
+import {
+  OptionError,
+  accountzFromJson,
+  accstatzFromJson,
+  connzFromJson,
+  healthzFromJson,
+  jszFromJson,
+  subszFromJson,
+} from "./endpoint-options.js";
+import { buildVarz } from "./varz.js";
+import { buildConnz } from "./connz.js";
+import { buildSubsz } from "./subsz.js";
+import { accountDetail, accountStat, buildAccountz, buildAccstatz } from "./accountz.js";
+import { buildJsz, jszAccountDetail } from "./jsz.js";
+import { checkHealth } from "./healthz.js";
+import { buildGatewayz, buildLeafz, buildRoutez } from "./topology.js";
+import { jetStreamAccounts, jetStreamConfig, jetStreamConfigured, jetStreamRunning, jetStreamUsage } from "./jetstream-source.js";
+import { accountConnectionsAdvisory, connectAdvisory, disconnectAdvisory } from "./advisories.js";
+import { userInfo } from "./user-info.js";
+import { reloadServerConfig } from "./config-reload.js";
+
+export const DEFAULT_STATSZ_INTERVAL_MS = 10_000;
+
+type Json = Record<string, unknown>;
+
+/** A request handler's answer: the whole message to send back. */
+type Answer = Json;
+
+class RequestError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class SystemAccountService implements ServerService {
+  readonly name = "system-account";
+  private readonly monitor: Monitor;
+  private seq = 0;
+  private readonly subs: Array<{ account: Account; sub: Subscription }> = [];
+  private readonly importedInto = new Set<Account>();
+  private statszTimer: NodeJS.Timeout | undefined;
+  private statszIntervalMs = DEFAULT_STATSZ_INTERVAL_MS;
+  private stopping = false;
+  private readonly onConnect = (c: Client): void => this.clientConnected(c);
+  private readonly onDisconnect = (c: Client): void => this.clientDisconnected(c);
+  private readonly onAuthError = (c: Client): void => this.authFailed(c);
+
+  constructor(
+    private readonly server: Server,
+    private readonly sys: Account,
+  ) {
+    this.monitor = monitorOf(server);
+  }
+
+  async start(): Promise<void> {
+    const id = this.server.id;
+    this.subscribe(this.sys, "$SYS.REQ.SERVER.PING", (subject, body, origin, reply) =>
+      this.answer(this.sys, reply, () => this.serverRequest("STATSZ", body, true)),
+    );
+    this.subscribe(this.sys, "$SYS.REQ.SERVER.PING.*", (subject, body, _origin, reply) =>
+      this.answer(this.sys, reply, () => this.serverRequest(lastToken(subject), body, true)),
+    );
+    this.subscribe(this.sys, `$SYS.REQ.SERVER.${id}.*`, (subject, body, _origin, reply) =>
+      this.answer(this.sys, reply, () => this.serverRequest(lastToken(subject), body, false)),
+    );
+    this.subscribe(this.sys, "$SYS.REQ.ACCOUNT.*.*", (subject, body, _origin, reply) => {
+      const tokens = subject.split(".");
+      this.answer(this.sys, reply, () => this.accountRequest(tokens[3], tokens[4], body, undefined));
+    });
+    this.subscribe(this.sys, "$SYS.REQ.USER.INFO", (_subject, _body, origin, reply) =>
+      this.answer(this.sys, reply, () => this.userInfoRequest(origin)),
+    );
+    this.importIntoAccounts();
+    this.server.events.connect.add(this.onConnect);
+    this.server.events.disconnect.add(this.onDisconnect);
+    this.server.events.authError.add(this.onAuthError);
+    this.scheduleStatsz();
+    // nats-server announces its statistics once at start.
+    this.publishStatsz();
+  }
+
+  /**
+   * Give every other account what nats-server imports into it from the system account:
+   * USER.INFO, and CONNZ/STATZ requests answered for that account alone.
+   */
+  private importIntoAccounts(): void {
+    for (const acc of this.server.accounts.values()) {
+      if (acc === this.sys || this.importedInto.has(acc)) continue;
+      this.importedInto.add(acc);
+      this.subscribe(acc, "$SYS.REQ.USER.INFO", (_s, _b, origin, reply) => this.answer(acc, reply, () => this.userInfoRequest(origin)));
+      for (const subject of ["$SYS.REQ.SERVER.PING.CONNZ", "$SYS.REQ.ACCOUNT.PING.CONNZ"]) {
+        this.subscribe(acc, subject, (_s, body, _o, reply) => this.answer(acc, reply, () => this.accountRequest(acc.name, "CONNZ", body, acc)));
+      }
+      this.subscribe(acc, "$SYS.REQ.ACCOUNT.PING.STATZ", (_s, body, _o, reply) =>
+        this.answer(acc, reply, () => this.accountRequest(acc.name, "STATZ", body, acc)),
+      );
+    }
+  }
+
+  /** Change how often STATSZ is published (tests, tuning). */
+  setStatszInterval(ms: number): void {
+    this.statszIntervalMs = ms;
+    this.scheduleStatsz();
+  }
+
+  reload(_options: ServerOptions): void {
+    // Accounts added by the new configuration get their imports too.
+    this.importIntoAccounts();
+  }
+
+  /** Called before clients are closed, so SHUTDOWN still reaches listeners. */
+  beforeShutdown(): void {
+    if (this.stopping) return;
+    this.publishEvent(`$SYS.SERVER.${this.server.id}.SHUTDOWN`, () => ({ server: this.serverInfo() }));
+    this.stopping = true;
+  }
+
+  async shutdown(): Promise<void> {
+    this.beforeShutdown();
+    if (this.statszTimer !== undefined) clearInterval(this.statszTimer);
+    this.statszTimer = undefined;
+    this.server.events.connect.delete(this.onConnect);
+    this.server.events.disconnect.delete(this.onDisconnect);
+    this.server.events.authError.delete(this.onAuthError);
+    for (const { account, sub } of this.subs.splice(0)) account.unsubscribeInternal(sub);
+    this.importedInto.clear();
+  }
+
+  // ---- plumbing ----
+
+  private subscribe(
+    account: Account,
+    subject: string,
+    handler: (subject: string, body: Buffer, origin: Client | undefined, reply: string) => void,
+  ): void {
+    const sub = account.subscribeInternal(
+      subject,
+      (subj, reply, _hdr, payload, origin) => {
+        if (reply === "" || this.stopping) return;
+        // The payload may alias a socket buffer and we answer later: copy it now.
+        const body = Buffer.from(payload);
+        // Answer outside the publisher's routing, after the current protocol op.
+        setImmediate(() => handler(subj, body, origin, reply));
+      },
+      undefined,
+      "system-account",
+    );
+    this.subs.push({ account, sub });
+  }
+
+  /** ServerInfo header of every message this server sends as the system. */
+  serverInfo(): Json {
+    const s = this.server;
+    const js = jetStreamConfigured(s);
+    const info: Json = { name: s.name, host: s.options.host, id: s.id };
+    if (s.options.jetstream.domain) info.domain = s.options.jetstream.domain;
+    Object.assign(info, { ver: NATS_FEATURE_VERSION, seq: ++this.seq, jetstream: js, flags: js ? 1 : 0, time: goTime(new Date()) });
+    return info;
+  }
+
+  private answer(account: Account, reply: string, build: () => Answer | undefined): void {
+    let msg: Answer | undefined;
+    try {
+      msg = build();
+    } catch (err) {
+      const code = err instanceof RequestError ? err.code : err instanceof OptionError ? 400 : 500;
+      if (!(err instanceof RequestError || err instanceof OptionError)) {
+        this.server.log.error(`System request failed: ${(err as Error).stack ?? String(err)}`);
+      }
+      msg = { server: this.serverInfo(), error: { code, description: (err as Error).message } };
+    }
+    if (msg === undefined) return; // filtered out: another server is meant
+    account.publish(reply, "", undefined, Buffer.from(JSON.stringify(msg)));
+  }
+
+  private publishEvent(subject: string, build: () => Json): void {
+    const sys = this.sys;
+    if (this.stopping || !sys.sublist.hasInterest(subject)) return;
+    sys.publish(subject, "", undefined, Buffer.from(JSON.stringify(build())));
+  }
+
+  // ---- events ----
+
+  private clientConnected(c: Client): void {
+    const acc = c.account;
+    this.publishEvent(`$SYS.ACCOUNT.${acc.name}.CONNECT`, () => connectAdvisory(this.serverInfo(), c));
+    this.publishAccountConns(acc);
+  }
+
+  private clientDisconnected(c: Client): void {
+    const acc = c.account;
+    this.publishEvent(`$SYS.ACCOUNT.${acc.name}.DISCONNECT`, () => disconnectAdvisory(this.serverInfo(), c, c.closeReason ?? "Client Closed"));
+    this.publishAccountConns(acc);
+  }
+
+  private publishAccountConns(acc: Account): void {
+    for (const subject of [`$SYS.ACCOUNT.${acc.name}.SERVER.CONNS`, `$SYS.SERVER.ACCOUNT.${acc.name}.CONNS`]) {
+      this.publishEvent(subject, () => accountConnectionsAdvisory(this.serverInfo(), acc));
+    }
+  }
+
+  private authFailed(c: Client): void {
+    // Raised just before the connection is closed; report once it is.
+    const accountName = c.account.name;
+    setImmediate(() =>
+      this.publishEvent(`$SYS.SERVER.${this.server.id}.CLIENT.AUTH.ERR`, () =>
+        disconnectAdvisory(this.serverInfo(), c, "Authentication Failure", accountName),
+      ),
+    );
+  }
+
+  private scheduleStatsz(): void {
+    if (this.statszTimer !== undefined) clearInterval(this.statszTimer);
+    this.statszTimer = setInterval(() => this.publishStatsz(), this.statszIntervalMs);
+    this.statszTimer.unref();
+  }
+
+  private publishStatsz(): void {
+    this.publishEvent(`$SYS.SERVER.${this.server.id}.STATSZ`, () => ({ server: this.serverInfo(), statsz: this.statsz() }));
+  }
+
+  /** The `statsz` object of STATSZ events and PING replies. */
+  statsz(): Json {
+    const s = this.server;
+    const m = this.monitor;
+    let active = 0;
+    for (const acc of s.accounts.values()) if (acc.clients.size > 0) active++;
+    const out: Json = {
+      start: goTime(s.start),
+      mem: m.process.rss(),
+      cores: m.process.cores(),
+      cpu: m.process.cpuPercent(),
+      connections: s.clients.size,
+      total_connections: s.totalConnections,
+      active_accounts: active,
+      subscriptions: m.totalSubscriptions(),
+      sent: { msgs: s.outMsgs, bytes: s.outBytes },
+      received: { msgs: s.inMsgs, bytes: s.inBytes },
+      slow_consumers: s.slowConsumers,
+      active_servers: 1,
+    };
+    if (jetStreamConfigured(s)) {
+      const cfg = jetStreamConfig(s);
+      const u = jetStreamUsage(s);
+      const config: Json = { max_memory: cfg.maxMemory, max_storage: cfg.maxStorage };
+      if (cfg.domain) config.domain = cfg.domain;
+      out.jetstream = {
+        config,
+        stats: {
+          memory: u.memory,
+          storage: u.storage,
+          reserved_memory: u.reservedMemory,
+          reserved_storage: u.reservedStorage,
+          accounts: u.accounts,
+          ha_assets: u.haAssets,
+          api: { total: u.api.total, errors: u.api.errors },
+        },
+      };
+    }
+    return out;
+  }
+
+  // ---- services ----
+
+  /** Does a PING's filter (server_name, host, cluster, domain, tags) select this server? */
+  private selected(filter: Json): boolean {
+    const s = this.server;
+    const str = (k: string): string => (typeof filter[k] === "string" ? (filter[k] as string) : "");
+    if (str("server_name") !== "" && str("server_name") !== s.name) return false;
+    if (str("host") !== "" && str("host") !== s.options.host) return false;
+    if (str("cluster") !== "") return false; // not clustered
+    if (str("domain") !== "" && str("domain") !== (s.options.jetstream.domain ?? "")) return false;
+    if (Array.isArray(filter.tags) && filter.tags.length > 0) return false; // no server tags
+    return true;
+  }
+
+  private serverRequest(endpoint: string, body: Buffer, ping: boolean): Answer | undefined {
+    const opts = parseBody(body);
+    if (ping && !this.selected(opts)) return undefined;
+    const m = this.monitor;
+    const wrap = (data: unknown): Answer => ({ server: this.serverInfo(), data });
+    switch (endpoint) {
+      case "STATSZ":
+        return { server: this.serverInfo(), statsz: this.statsz() };
+      case "VARZ":
+        return wrap(buildVarz(m));
+      case "CONNZ":
+        return wrap(buildConnz(m, connzFromJson(opts)));
+      case "SUBSZ":
+        return wrap(buildSubsz(m, subszFromJson(opts)));
+      case "JSZ":
+        return wrap(buildJsz(m, jszFromJson(opts)));
+      case "HEALTHZ":
+        return wrap(checkHealth(m, healthzFromJson(opts)));
+      case "ACCOUNTZ":
+        return wrap(buildAccountz(m, accountzFromJson(opts)));
+      case "ACCSTATZ":
+        return wrap(buildAccstatz(m, accstatzFromJson(opts)));
+      case "IDZ":
+        return wrap({ name: this.server.name, host: this.server.options.host, id: this.server.id });
+      case "ROUTEZ":
+        return wrap(buildRoutez(m));
+      case "GATEWAYZ":
+        return wrap(buildGatewayz(m));
+      case "LEAFZ":
+        return wrap(buildLeafz(m));
+      case "RELOAD": {
+        if (ping) throw new RequestError(400, "RELOAD must be sent to one server: $SYS.REQ.SERVER.<id>.RELOAD");
+        try {
+          const notApplied = reloadServerConfig(this.server);
+          return wrap({ config_load_time: goTime(this.server.configLoadTime), not_applied: notApplied });
+        } catch (err) {
+          this.server.log.error(`Failed to reload server configuration: ${(err as Error).message}`);
+          throw new RequestError(500, (err as Error).message);
+        }
+      }
+      default:
+        throw new RequestError(400, `unknown endpoint ${endpoint}`);
+    }
+  }
+
+  /**
+   * Requests about one account. `PING` as the account name means every account (from the
+   * system account) or, through an import, the requesting account (`scope`).
+   */
+  private accountRequest(name: string, endpoint: string, body: Buffer, scope: Account | undefined): Answer | undefined {
+    const opts = parseBody(body);
+    const s = this.server;
+    const m = this.monitor;
+    const wrap = (data: unknown): Answer => ({ server: this.serverInfo(), data });
+    const all = name === "PING" && scope === undefined;
+    let acc: Account | undefined = scope;
+    if (acc === undefined && !all) {
+      acc = s.accounts.get(name);
+      if (acc === undefined) throw new RequestError(404, `account ${JSON.stringify(name)} not found`);
+    }
+    switch (endpoint) {
+      case "INFO":
+        if (acc === undefined) throw new RequestError(400, "INFO needs an account name");
+        return wrap(accountDetail(m, acc));
+      case "CONNZ": {
+        const o = connzFromJson(opts);
+        if (acc !== undefined) o.account = acc.name;
+        return wrap(buildConnz(m, o));
+      }
+      case "SUBSZ": {
+        const o = subszFromJson({ subscriptions: true, ...opts });
+        if (acc !== undefined) o.account = acc.name;
+        return wrap(buildSubsz(m, o));
+      }
+      case "JSZ": {
+        const o = jszFromJson(opts);
+        if (acc === undefined) return wrap(buildJsz(m, { ...o, accounts: true }));
+        if (!jetStreamRunning(s)) throw new RequestError(503, "JetStream not enabled");
+        const target = acc;
+        const src = jetStreamAccounts(s).find((a) => a.name === target.name);
+        if (src === undefined) {
+          return wrap({ name: target.name, id: target.name, memory: 0, storage: 0, reserved_memory: 0, reserved_storage: 0, accounts: 0, ha_assets: 0, api: { total: 0, errors: 0 } });
+        }
+        return wrap(jszAccountDetail(m, src, o));
+      }
+      case "STATZ": {
+        if (acc !== undefined) {
+          return wrap({ server_id: s.id, now: goTime(new Date()), account_statz: [accountStat(acc)] });
+        }
+        return wrap(buildAccstatz(m, accstatzFromJson(opts)));
+      }
+      case "CONNS":
+        if (acc === undefined) throw new RequestError(400, "CONNS needs an account name");
+        return accountConnectionsAdvisory(this.serverInfo(), acc);
+      case "LEAFZ":
+        return wrap(buildLeafz(m));
+      default:
+        throw new RequestError(400, `unknown account endpoint ${endpoint}`);
+    }
+  }
+
+  private userInfoRequest(origin: Client | undefined): Answer {
+    if (origin === undefined) throw new RequestError(400, "USER.INFO answers client connections only");
+    return { server: this.serverInfo(), data: userInfo(this.server.options, origin) };
+  }
+}
+
+function lastToken(subject: string): string {
+  return subject.slice(subject.lastIndexOf(".") + 1);
+}
+
+function parseBody(body: Buffer): Json {
+  const text = body.toString("utf8").trim();
+  if (text === "") return {};
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new RequestError(400, `invalid request: ${(err as Error).message}`);
+  }
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new RequestError(400, "invalid request: expected a JSON object");
+  return v as Json;
+}

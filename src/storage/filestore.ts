@@ -1,0 +1,1850 @@
+// File stream store.
+//
+// DURABILITY CONTRACT
+//   On return from storeMsg() (and skipMsg/removeMsg/purge/...) the record has been
+//   written with a synchronous write(2) to the block file: it is in the kernel and
+//   survives a crash or SIGKILL of this process. It is on disk (survives power loss /
+//   kernel crash) after the next fsync: every `sync` ms (default 120000, like
+//   nats-server's sync_interval) or, with `sync: "always"`, once `await
+//   store.syncPending()` resolves. syncPending() is a group commit: every caller in the
+//   same event-loop turn shares one async fsync (the event loop keeps running), so the
+//   JetStream layer does `store.storeMsg(...); await store.syncPending(); ack()`.
+//   Removals caused by limits / max age / TTL are persisted lazily (next event-loop
+//   turn); that is safe because recovery re-applies the limits and expiry.
+//
+// ON-DISK LAYOUT   <storeDir>/<account>/streams/<stream>/
+//   meta.json           {version, created, config, metadata, checksum}; atomic writes
+//                       (temp file, fsync, rename, fsync dir). Never deleted on error.
+//   msgs/<id>.blk       append-only block files; a new block is started when the current
+//                       one would exceed `blockSize` (default 8 MiB).
+//   msgs/<id>.idx       index of a block (written on clean stop and periodically for
+//                       sealed blocks; removed before a block is modified in place;
+//                       rebuilt from the block when missing, stale or corrupt).
+//   obs/<consumer>/meta.json, obs/<consumer>/o.dat   consumer config and state (atomic).
+//
+// BLOCK FILE   8-byte header "TSNBLK01", then records (little endian):
+//   0  u32 magic 0x52534E54        4  u32 record length (all of it)
+//   8  u32 state: 0 live, 0xFFFFFFFF deleted (NOT checksummed; classified by popcount so
+//      a few flipped bits cannot resurrect or delete a message)
+//   12 u64 sequence (lo, hi)       20 i64 timestamp ns
+//   28 u16 subject length          30 u16 flags (1 ttl, 2 skip marker, 4 floor marker)
+//   32 u32 header length           36 [f64 ttl seconds if flag 1]
+//   .. subject, header, data       last 4: CRC32 of everything except the state word
+//   Removal writes the state word in place; erase also overwrites subject/hdr/data with
+//   random bytes and rewrites the checksum. A skip marker carries the new last sequence,
+//   a floor marker "every sequence < seq is gone" (written before purge/compact drop
+//   anything, so those operations are atomic across a crash).
+//
+// RECOVERY   Blocks with a valid .idx are loaded from it (checksums are then verified
+//   when a record is first read); other blocks (or all with verifyOnOpen) are scanned
+//   and every record's checksum verified: a torn tail is truncated (warning), a corrupt
+//   record is reported (file, offset, seq) and skipped, resynchronizing on the next
+//   valid record so everything else is kept.
+
+import * as fs from "node:fs";
+import { randomFillSync } from "node:crypto";
+import { dirname, join } from "node:path";
+import { IndexBlock, StoreBase, Subj } from "./base.js";
+import { crc32 } from "./crc32.js";
+import {
+  ConsumerState,
+  ConsumerStore,
+  ErrCorruptMeta,
+  PendingEntry,
+  RemoveReason,
+  StoreError,
+  StoreOptions,
+  StoredMsg,
+  StreamStoreConfig,
+  checkName,
+  cloneConsumerState,
+  emptyConsumerState,
+  normalizeStoreConfig,
+  nowNs,
+  nsToRFC3339,
+} from "./store.js";
+
+const BLK_MAGIC = Buffer.from("TSNBLK01", "latin1");
+const BLK_HDR = 8;
+const REC_MAGIC = 0x52534e54;
+const REC_MAGIC_BYTES = Buffer.from([0x54, 0x4e, 0x53, 0x52]);
+const REC_HDR = 36;
+const REC_MIN = REC_HDR + 4;
+const REC_MAX = 0x40000000;
+const F_TTL = 1;
+const F_SKIP = 2;
+const F_FLOOR = 4;
+const ST_DEL = 0xffffffff;
+const IDX_MAGIC = Buffer.from("TSNIDX01", "latin1");
+const IDX_ENTRY = 36;
+const CS_MAGIC = Buffer.from("TSNCS001", "latin1");
+const TWO32 = 0x100000000;
+const META_VERSION = 1;
+
+const DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024;
+const DEFAULT_SYNC_MS = 120_000;
+const DEFAULT_CACHE_BLOCKS = 4;
+const DEFAULT_CACHE_EXPIRE_MS = 10_000;
+/** Marks above this count on one sealed block are applied by rewriting the block. */
+const REWRITE_MARKS = 2048;
+
+export interface FileStoreOptions extends StoreOptions {
+  /** The stream directory, see streamDir(). */
+  dir: string;
+  /**
+   * Required to create a stream. When the stream exists, the persisted config is used,
+   * overridden by any field given here (the result is persisted).
+   */
+  config?: Partial<StreamStoreConfig>;
+  /** Opaque JSON-able data persisted in meta.json (e.g. the full JetStream config). */
+  metadata?: unknown;
+  /** Roll to a new block file beyond this many bytes (default 8 MiB). */
+  blockSize?: number;
+  /** "always" = fsync via syncPending() before acks; a number = fsync interval in ms. */
+  sync?: "always" | number;
+  /** Sealed blocks kept in the read cache (default 4). */
+  cacheBlocks?: number;
+  /** Drop a block's cache / close its file after this much idle time (default 10 s). */
+  cacheExpireMs?: number;
+  /** Scan and checksum every block on open even when its index file is valid. */
+  verifyOnOpen?: boolean;
+}
+
+export interface StreamMeta {
+  version: number;
+  created: string;
+  config: StreamStoreConfig;
+  metadata?: unknown;
+}
+
+// ---------------------------------------------------------------------------
+// Small fs helpers
+
+function writeFull(fd: number, buf: Uint8Array, off: number, len: number, pos: number): void {
+  while (len > 0) {
+    const n = fs.writeSync(fd, buf, off, len, pos);
+    off += n;
+    len -= n;
+    pos += n;
+  }
+}
+
+function readFull(fd: number, buf: Uint8Array, off: number, len: number, pos: number): number {
+  let total = 0;
+  while (len > 0) {
+    const n = fs.readSync(fd, buf, off, len, pos);
+    if (n === 0) break;
+    off += n;
+    len -= n;
+    pos += n;
+    total += n;
+  }
+  return total;
+}
+
+function fsyncDir(dir: string): void {
+  let fd = -1;
+  try {
+    fd = fs.openSync(dir, "r");
+    fs.fsyncSync(fd);
+  } catch {
+    // some platforms cannot fsync directories
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
+  }
+}
+
+/** write temp, (fsync), rename, (fsync dir) */
+export function writeFileAtomic(path: string, data: Buffer | string, durable: boolean): void {
+  const tmp = `${path}.tmp`;
+  const buf = typeof data === "string" ? Buffer.from(data) : data;
+  const fd = fs.openSync(tmp, "w");
+  try {
+    writeFull(fd, buf, 0, buf.length, 0);
+    if (durable) fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, path);
+  if (durable) fsyncDir(dirname(path));
+}
+
+function popcount32(x: number): number {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return (((x + (x >>> 4)) & 0x0f0f0f0f) * 0x01010101) >>> 24;
+}
+
+function unlinkQuiet(p: string): void {
+  try {
+    fs.unlinkSync(p);
+  } catch {
+    // already gone
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Meta files (stream and consumer)
+
+function metaChecksum(payload: object): string {
+  return crc32(Buffer.from(JSON.stringify(payload))).toString(16).padStart(8, "0");
+}
+
+function writeMeta(path: string, version: number, created: string, config: unknown, metadata: unknown): void {
+  const payload = { version, created, config, metadata };
+  const doc = { ...payload, checksum: metaChecksum(payload) };
+  writeFileAtomic(path, JSON.stringify(doc, null, 1), true);
+}
+
+function readMetaFile(path: string): { version: number; created: string; config: unknown; metadata: unknown } {
+  let text: string;
+  try {
+    text = fs.readFileSync(path, "utf8");
+  } catch (e) {
+    throw new ErrCorruptMeta(path, `cannot read: ${(e as Error).message}`);
+  }
+  let doc: Record<string, unknown>;
+  try {
+    doc = JSON.parse(text) as Record<string, unknown>;
+  } catch (e) {
+    throw new ErrCorruptMeta(path, `invalid JSON: ${(e as Error).message}`);
+  }
+  if (!doc || typeof doc !== "object") throw new ErrCorruptMeta(path, "not an object");
+  const payload = { version: doc.version, created: doc.created, config: doc.config, metadata: doc.metadata };
+  if (doc.checksum !== metaChecksum(payload)) throw new ErrCorruptMeta(path, "checksum mismatch");
+  if (typeof doc.version !== "number" || doc.version > META_VERSION) {
+    throw new ErrCorruptMeta(path, `unsupported version ${String(doc.version)}`);
+  }
+  return payload as { version: number; created: string; config: unknown; metadata: unknown };
+}
+
+// ---------------------------------------------------------------------------
+// Directory helpers for the JetStream layer
+
+/** <storeDir>/<account>/streams/<stream> */
+export function streamDir(storeDir: string, account: string, stream: string): string {
+  checkName("account", account);
+  checkName("stream", stream);
+  return join(storeDir, account, "streams", stream);
+}
+
+function listDirs(dir: string): string[] {
+  try {
+    return fs
+      .readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory())
+      .map((d) => d.name)
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Accounts that have a streams directory under storeDir. */
+export function listStoredAccounts(storeDir: string): string[] {
+  return listDirs(storeDir).filter((a) => fs.existsSync(join(storeDir, a, "streams")));
+}
+
+/** Stream directories of an account. */
+export function listStoredStreams(storeDir: string, account: string): string[] {
+  return listDirs(join(storeDir, account, "streams"));
+}
+
+// ---------------------------------------------------------------------------
+// Blocks
+
+class FileBlock extends IndexBlock {
+  offs: Uint32Array;
+  readonly path: string;
+  readonly idxPath: string;
+  fd = -1;
+  /** File length (= append position). */
+  size = 0;
+  /** Highest floor marker in this block. */
+  floor = 0;
+  cache: Buffer | null = null;
+  /** DataView over `cache` (fast 64-bit writes). */
+  cacheView: DataView | null = null;
+  cacheBase = 0;
+  cacheLen = 0;
+  /** Cache content written by us (no need to verify checksums on read). */
+  cacheTrusted = false;
+  lastUse = 0;
+  idxOnDisk = false;
+  inflight = 0;
+  closePending = false;
+  released = false;
+
+  constructor(
+    readonly id: number,
+    dir: string,
+    cap = 64,
+  ) {
+    super(cap);
+    this.offs = new Uint32Array(cap);
+    this.path = join(dir, `${id}.blk`);
+    this.idxPath = join(dir, `${id}.idx`);
+  }
+
+  protected override grow(cap: number): void {
+    super.grow(cap);
+    const o = new Uint32Array(cap);
+    o.set(this.offs.subarray(0, Math.min(this.n, cap)));
+    this.offs = o;
+  }
+}
+
+interface ParsedRec {
+  seq: number;
+  ts: bigint;
+  flags: number;
+  deleted: boolean;
+  ttl: number;
+  subjStart: number;
+  subjLen: number;
+  hdrStart: number;
+  hdrLen: number;
+  dataStart: number;
+  dataLen: number;
+  rlen: number;
+}
+
+const enum Check {
+  OK,
+  INCOMPLETE,
+  BAD_HEADER,
+  BAD_CRC,
+}
+
+function checkRecord(buf: Buffer, pos: number, end: number): Check {
+  if (end - pos < REC_MIN) return Check.INCOMPLETE;
+  if (buf.readUInt32LE(pos) !== REC_MAGIC) return Check.BAD_HEADER;
+  const rlen = buf.readUInt32LE(pos + 4);
+  if (rlen < REC_MIN || rlen > REC_MAX) return Check.BAD_HEADER;
+  if (pos + rlen > end) return Check.INCOMPLETE;
+  let c = crc32(buf, pos, pos + 8);
+  c = crc32(buf, pos + 12, pos + rlen - 4, c);
+  if (c !== buf.readUInt32LE(pos + rlen - 4)) return Check.BAD_CRC;
+  const flags = buf.readUInt16LE(pos + 30);
+  const body = REC_HDR + (flags & F_TTL ? 8 : 0) + buf.readUInt16LE(pos + 28) + buf.readUInt32LE(pos + 32) + 4;
+  if (body > rlen) return Check.BAD_CRC;
+  return Check.OK;
+}
+
+function parseRecord(buf: Buffer, pos: number): ParsedRec {
+  const rlen = buf.readUInt32LE(pos + 4);
+  const state = buf.readUInt32LE(pos + 8);
+  const seq = buf.readUInt32LE(pos + 12) + buf.readUInt32LE(pos + 16) * TWO32;
+  const ts = buf.readBigInt64LE(pos + 20);
+  const subjLen = buf.readUInt16LE(pos + 28);
+  const flags = buf.readUInt16LE(pos + 30);
+  const hdrLen = buf.readUInt32LE(pos + 32);
+  let p = pos + REC_HDR;
+  let ttl = 0;
+  if (flags & F_TTL) {
+    ttl = buf.readDoubleLE(p);
+    p += 8;
+  }
+  const subjStart = p;
+  const hdrStart = subjStart + subjLen;
+  const dataStart = hdrStart + hdrLen;
+  return {
+    seq,
+    ts,
+    flags,
+    deleted: popcount32(state) >= 16,
+    ttl,
+    subjStart,
+    subjLen,
+    hdrStart,
+    hdrLen,
+    dataStart,
+    dataLen: pos + rlen - 4 - dataStart,
+    rlen,
+  };
+}
+
+/** Entries recovered for one block before they are registered in the index. */
+interface Loaded {
+  b: FileBlock;
+  names: (string | null)[];
+  ttls: Map<number, number>;
+  /** seq and ts of the record carrying this block's highest sequence (incl. markers). */
+  maxSeq: number;
+  maxTs: bigint;
+}
+
+// ---------------------------------------------------------------------------
+
+export class FileStore extends StoreBase<FileBlock> {
+  readonly type = "file" as const;
+  readonly dir: string;
+  private readonly msgsDir: string;
+  private readonly metaPath: string;
+  private meta: StreamMeta;
+  private readonly blockSize: number;
+  private readonly syncAlways: boolean;
+  private readonly syncMs: number;
+  private readonly cacheBlocks: number;
+  private readonly cacheExpireMs: number;
+  private nextId = 1;
+  private lru = new Map<FileBlock, true>();
+
+  // pending delete marks (flattened): block, index, seq
+  private pmB: FileBlock[] = [];
+  private pmI: number[] = [];
+  private pmS: number[] = [];
+  private markFlushScheduled = false;
+
+  // sync machinery
+  private dirty = new Set<FileBlock>();
+  private dirDirty = false;
+  private writeGen = 0;
+  private syncedGen = 0;
+  private syncing = false;
+  private syncScheduled = false;
+  private waiters: { target: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private syncTimer: NodeJS.Timeout | null = null;
+  private maintTimer: NodeJS.Timeout | null = null;
+
+  private consumers = new Map<string, FileConsumerStore>();
+
+  /** Read a stream's meta.json. Throws ErrCorruptMeta (with .path) if unreadable. */
+  static readMeta(dir: string): StreamMeta {
+    const path = join(dir, "meta.json");
+    const m = readMetaFile(path);
+    let config: StreamStoreConfig;
+    try {
+      config = normalizeStoreConfig(m.config as Partial<StreamStoreConfig>);
+    } catch (e) {
+      throw new ErrCorruptMeta(path, `bad config: ${(e as Error).message}`);
+    }
+    return { version: m.version, created: m.created, config, metadata: m.metadata };
+  }
+
+  constructor(opts: FileStoreOptions) {
+    const dir = opts.dir;
+    const metaPath = join(dir, "meta.json");
+    const msgsDir = join(dir, "msgs");
+    let meta: StreamMeta;
+    let created = false;
+    let metaChanged = false;
+    if (fs.existsSync(metaPath)) {
+      meta = FileStore.readMeta(dir);
+      if (opts.config) {
+        const merged = normalizeStoreConfig({ ...meta.config, ...opts.config, firstSeq: meta.config.firstSeq });
+        if (JSON.stringify(merged) !== JSON.stringify(meta.config)) {
+          meta.config = merged;
+          metaChanged = true;
+        }
+      }
+      if (opts.metadata !== undefined && JSON.stringify(opts.metadata) !== JSON.stringify(meta.metadata)) {
+        meta.metadata = opts.metadata;
+        metaChanged = true;
+      }
+    } else {
+      if (!opts.config) {
+        if (fs.existsSync(msgsDir)) throw new ErrCorruptMeta(metaPath, "missing (message blocks exist)");
+        throw new StoreError("ErrNotFound", `no stream at ${dir}`, dir);
+      }
+      meta = {
+        version: META_VERSION,
+        created: nsToRFC3339(nowNs()),
+        config: normalizeStoreConfig(opts.config),
+        metadata: opts.metadata,
+      };
+      created = !fs.existsSync(msgsDir);
+      metaChanged = true;
+    }
+    super(meta.config, opts);
+    this.dir = dir;
+    this.msgsDir = msgsDir;
+    this.metaPath = metaPath;
+    this.meta = meta;
+    this.blockSize = Math.min(Math.max(opts.blockSize ?? DEFAULT_BLOCK_SIZE, 1024), 1 << 30);
+    this.syncAlways = opts.sync === "always";
+    this.syncMs = typeof opts.sync === "number" && opts.sync > 0 ? opts.sync : DEFAULT_SYNC_MS;
+    this.cacheBlocks = Math.max(opts.cacheBlocks ?? DEFAULT_CACHE_BLOCKS, 1);
+    this.cacheExpireMs = Math.max(opts.cacheExpireMs ?? DEFAULT_CACHE_EXPIRE_MS, 10);
+
+    fs.mkdirSync(msgsDir, { recursive: true });
+    fs.mkdirSync(join(dir, "obs"), { recursive: true });
+    if (metaChanged) this.writeMetaNow();
+
+    this.recover(!!opts.verifyOnOpen);
+    if (created && this.cfg.firstSeq > 1 && this.lastSeq === 0) {
+      this.lastSeq = this.cfg.firstSeq - 1;
+      this.firstSeq = this.cfg.firstSeq;
+      this.writeFloorRecord(this.cfg.firstSeq, 0n, true);
+    }
+    this.enforceLimits();
+    this.expireNow();
+
+    this.syncTimer = setInterval(() => this.periodicSync(), this.syncMs);
+    this.syncTimer.unref();
+    this.maintTimer = setInterval(() => this.maintenance(), Math.max(Math.min(this.cacheExpireMs, 5000) >>> 1, 5));
+    this.maintTimer.unref();
+  }
+
+  private tag(): string {
+    return `filestore [${this.cfg.name || this.dir}]`;
+  }
+
+  private writeMetaNow(): void {
+    writeMeta(this.metaPath, this.meta.version, this.meta.created, this.meta.config, this.meta.metadata);
+  }
+
+  /** The persisted opaque metadata. */
+  metadata(): unknown {
+    return this.meta.metadata;
+  }
+
+  /** Replace the persisted opaque metadata (e.g. after a stream update). */
+  setMetadata(md: unknown): void {
+    this.checkOpen();
+    this.meta.metadata = md;
+    this.writeMetaNow();
+  }
+
+  protected persistConfig(): void {
+    this.flushMarks();
+    this.meta.config = { ...this.cfg };
+    this.writeMetaNow();
+  }
+
+  // ---------------------------------------------------------------------------
+  // Recovery
+
+  private recover(verifyAll: boolean): void {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.msgsDir);
+    } catch {
+      names = [];
+    }
+    const ids: number[] = [];
+    const idxIds = new Set<number>();
+    for (const n of names) {
+      let m = /^(\d+)\.blk$/.exec(n);
+      if (m) {
+        ids.push(Number(m[1]));
+        continue;
+      }
+      m = /^(\d+)\.idx$/.exec(n);
+      if (m) {
+        idxIds.add(Number(m[1]));
+        continue;
+      }
+      if (n.endsWith(".tmp")) unlinkQuiet(join(this.msgsDir, n));
+    }
+    ids.sort((a, b) => a - b);
+    const have = new Set(ids);
+    for (const id of idxIds) if (!have.has(id)) unlinkQuiet(join(this.msgsDir, `${id}.idx`));
+
+    const loaded: Loaded[] = [];
+    let maxSeq = 0;
+    let maxTs = 0n;
+    let floor = 0;
+    for (const id of ids) {
+      const b = new FileBlock(id, this.msgsDir);
+      const l: Loaded = { b, names: [], ttls: new Map(), maxSeq, maxTs };
+      let ok = false;
+      if (!verifyAll) ok = this.loadIdx(l, maxSeq);
+      if (!ok) this.scanBlock(l, maxSeq);
+      if (l.maxSeq > maxSeq) {
+        maxSeq = l.maxSeq;
+        maxTs = l.maxTs;
+      }
+      if (b.floor > floor) floor = b.floor;
+      loaded.push(l);
+      this.nextId = id + 1;
+    }
+    if (floor - 1 > maxSeq) maxSeq = floor - 1;
+
+    // register entries; drop empty blocks that are not the last
+    for (let k = 0; k < loaded.length; k++) {
+      const { b, names: nm, ttls } = loaded[k]!;
+      if (b.n === 0 && k < loaded.length - 1) {
+        this.releaseBlock(b);
+        continue;
+      }
+      for (let i = 0; i < b.n; i++) {
+        const name = nm[i];
+        if (name === null || name === undefined) continue;
+        const seq = b.seqs[i]!;
+        if (seq < floor) {
+          // removed by a purge/compact whose marks did not all reach the disk
+          this.pmB.push(b);
+          this.pmI.push(i);
+          this.pmS.push(seq);
+          continue;
+        }
+        this.recoverEntry(b, i, name);
+        const ttl = ttls.get(i);
+        if (ttl !== undefined) this.noteTtl(b, seq, b.ts[i]!, ttl);
+      }
+      this.blocks.push(b);
+    }
+    if (this.blocks.length === 0) this.blocks.push(this.createBlock());
+    const last = this.blocks[this.blocks.length - 1]!;
+    this.openFd(last);
+    this.recoverFinish(maxSeq, maxTs);
+    this.finish();
+    this.flushMarks();
+  }
+
+  private loadIdx(l: Loaded, minSeq: number): boolean {
+    const b = l.b;
+    let buf: Buffer;
+    let size: number;
+    try {
+      buf = fs.readFileSync(b.idxPath);
+      size = fs.statSync(b.path).size;
+    } catch {
+      return false;
+    }
+    try {
+      if (buf.length < 36 || !buf.subarray(0, 8).equals(IDX_MAGIC)) throw new Error("bad magic");
+      if (crc32(buf, 0, buf.length - 4) !== buf.readUInt32LE(buf.length - 4)) throw new Error("checksum mismatch");
+      const fileLen = buf.readDoubleLE(8);
+      if (fileLen !== size) throw new Error(`stale (block is ${size} bytes, index says ${fileLen})`);
+      const n = buf.readUInt32LE(16);
+      const bfloor = buf.readDoubleLE(20);
+      const nsub = buf.readUInt32LE(28);
+      let p = 32;
+      const subs: string[] = [];
+      for (let k = 0; k < nsub; k++) {
+        const len = buf.readUInt16LE(p);
+        subs.push(buf.toString("utf8", p + 2, p + 2 + len));
+        p += 2 + len;
+      }
+      if (p + n * IDX_ENTRY + 4 !== buf.length) throw new Error("bad length");
+      const names: (string | null)[] = [];
+      const ttls = new Map<number, number>();
+      let prev = minSeq;
+      let maxTs = l.maxTs;
+      const tmp = new FileBlock(b.id, this.msgsDir, Math.max(n, 16));
+      for (let i = 0; i < n; i++, p += IDX_ENTRY) {
+        const seq = buf.readDoubleLE(p);
+        const off = buf.readUInt32LE(p + 8);
+        const sz = buf.readUInt32LE(p + 12);
+        const ts = buf.readBigInt64LE(p + 16);
+        const si = buf.readInt32LE(p + 24);
+        const ttl = buf.readDoubleLE(p + 28);
+        if (!(seq > prev) || off >= size || si >= nsub || si < -1) throw new Error("bad entry");
+        prev = seq;
+        maxTs = ts;
+        tmp.push(seq, null, sz, ts);
+        tmp.offs[i] = off;
+        names.push(si >= 0 ? subs[si]! : null);
+        if (ttl !== 0 && si >= 0) ttls.set(i, ttl);
+      }
+      // adopt
+      b.seqs = tmp.seqs;
+      b.sizes = tmp.sizes;
+      b.ts = tmp.ts;
+      b.offs = tmp.offs;
+      b.subj = tmp.subj;
+      b.n = tmp.n;
+      b.size = size;
+      b.floor = bfloor;
+      b.idxOnDisk = true;
+      l.names = names;
+      l.ttls = ttls;
+      if (n > 0) {
+        l.maxSeq = prev;
+        l.maxTs = maxTs;
+      }
+      return true;
+    } catch (e) {
+      this.log.info(`${this.tag()}: index ${b.idxPath} not usable (${(e as Error).message}), rebuilding from block`);
+      unlinkQuiet(b.idxPath);
+      return false;
+    }
+  }
+
+  private scanBlock(l: Loaded, minSeq: number): void {
+    const b = l.b;
+    unlinkQuiet(b.idxPath);
+    b.idxOnDisk = false;
+    let buf: Buffer;
+    try {
+      buf = fs.readFileSync(b.path);
+    } catch (e) {
+      this.log.error(`${this.tag()}: cannot read block ${b.path}: ${(e as Error).message}`);
+      buf = Buffer.alloc(0);
+    }
+    const len = buf.length;
+    let truncateAt = -1;
+    let pos = BLK_HDR;
+    if (len < BLK_HDR) {
+      if (len > 0) this.log.warn(`${this.tag()}: block ${b.path} has a partial header (${len} bytes), truncating`);
+      truncateAt = 0;
+      pos = len;
+    } else if (!buf.subarray(0, BLK_HDR).equals(BLK_MAGIC)) {
+      this.log.error(`${this.tag()}: block ${b.path} has a bad header, scanning for records`);
+    }
+    let maxSeq = minSeq;
+    const names: (string | null)[] = [];
+    const ttls = new Map<number, number>();
+
+    const resync = (from: number): number => {
+      let q = from;
+      for (;;) {
+        q = buf.indexOf(REC_MAGIC_BYTES, q);
+        if (q < 0 || q + REC_MIN > len) return -1;
+        if (checkRecord(buf, q, len) === Check.OK) {
+          const seq = buf.readUInt32LE(q + 12) + buf.readUInt32LE(q + 16) * TWO32;
+          if (seq > maxSeq || buf.readUInt16LE(q + 30) & F_FLOOR) return q;
+        }
+        q++;
+      }
+    };
+
+    while (pos < len) {
+      const c = checkRecord(buf, pos, len);
+      if (c === Check.OK) {
+        const r = parseRecord(buf, pos);
+        if (r.flags & F_FLOOR) {
+          if (r.seq > b.floor) b.floor = r.seq;
+          if (r.seq - 1 > maxSeq) {
+            const i = b.push(r.seq - 1, null, 0, r.ts);
+            b.offs[i] = pos;
+            names.push(null);
+            maxSeq = r.seq - 1;
+            l.maxTs = r.ts;
+          }
+        } else if (r.seq <= maxSeq) {
+          this.log.error(
+            `${this.tag()}: ${b.path} offset ${pos}: sequence ${r.seq} out of order (after ${maxSeq}), skipping record`,
+          );
+        } else if (r.flags & F_SKIP) {
+          const i = b.push(r.seq, null, 0, r.ts);
+          b.offs[i] = pos;
+          names.push(null);
+          maxSeq = r.seq;
+          l.maxTs = r.ts;
+        } else {
+          const size = r.subjLen + r.hdrLen + r.dataLen + 16;
+          const i = b.push(r.seq, null, size, r.ts);
+          b.offs[i] = pos;
+          names.push(r.deleted ? null : buf.toString("utf8", r.subjStart, r.subjStart + r.subjLen));
+          if (r.ttl !== 0 && !r.deleted) ttls.set(i, r.ttl);
+          maxSeq = r.seq;
+          l.maxTs = r.ts;
+        }
+        pos += r.rlen;
+        continue;
+      }
+      if (c === Check.BAD_CRC) {
+        const rlen = buf.readUInt32LE(pos + 4);
+        const state = buf.readUInt32LE(pos + 8);
+        const seq = buf.readUInt32LE(pos + 12) + buf.readUInt32LE(pos + 16) * TWO32;
+        if (popcount32(state) >= 16) {
+          this.log.warn(`${this.tag()}: ${b.path} offset ${pos}: deleted record (seq ${seq}) has a bad checksum, ignoring`);
+        } else {
+          this.log.error(
+            `${this.tag()}: ${b.path} offset ${pos}: checksum mismatch in record for seq ${seq} (${rlen} bytes), message lost; skipping it`,
+          );
+          if (seq > maxSeq && seq - maxSeq < 1e9) {
+            this.lostSeqs.push(seq);
+            this.lostBytes += Math.max(rlen - 24, 0);
+          }
+        }
+        const next = pos + rlen;
+        if (next === len || (next < len && checkRecord(buf, next, len) === Check.OK)) {
+          pos = next;
+          continue;
+        }
+        const q = resync(pos + 1);
+        if (q >= 0) {
+          this.log.error(`${this.tag()}: ${b.path}: skipped corrupt bytes [${pos}, ${q})`);
+          pos = q;
+          continue;
+        }
+        this.log.warn(`${this.tag()}: ${b.path}: no valid record after offset ${next}, truncating ${len - Math.min(next, len)} trailing bytes`);
+        truncateAt = Math.min(next, len);
+        break;
+      }
+      // INCOMPLETE or BAD_HEADER
+      const q = resync(pos + 1);
+      if (q >= 0) {
+        this.log.error(`${this.tag()}: ${b.path}: corrupt data at offset ${pos}, skipped bytes [${pos}, ${q})`);
+        pos = q;
+        continue;
+      }
+      this.log.warn(
+        `${this.tag()}: ${b.path}: ${c === Check.INCOMPLETE ? "partial record" : "garbage"} at offset ${pos} (${len - pos} bytes at the tail), truncating`,
+      );
+      truncateAt = pos;
+      break;
+    }
+    b.size = len;
+    if (truncateAt >= 0) {
+      try {
+        fs.truncateSync(b.path, truncateAt);
+        b.size = truncateAt;
+      } catch (e) {
+        this.log.error(`${this.tag()}: cannot truncate ${b.path}: ${(e as Error).message}`);
+      }
+      if (b.size < BLK_HDR) {
+        // rewrite a clean header so the block can take appends
+        try {
+          const fd = fs.openSync(b.path, "r+");
+          try {
+            fs.ftruncateSync(fd, 0);
+            writeFull(fd, BLK_MAGIC, 0, BLK_HDR, 0);
+          } finally {
+            fs.closeSync(fd);
+          }
+          b.size = BLK_HDR;
+        } catch (e) {
+          this.log.error(`${this.tag()}: cannot rewrite header of ${b.path}: ${(e as Error).message}`);
+        }
+      }
+    }
+    l.names = names;
+    l.ttls = ttls;
+    if (maxSeq > l.maxSeq) l.maxSeq = maxSeq;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Block files
+
+  private createBlock(): FileBlock {
+    const b = new FileBlock(this.nextId++, this.msgsDir);
+    try {
+      b.fd = fs.openSync(b.path, "w+");
+      writeFull(b.fd, BLK_MAGIC, 0, BLK_HDR, 0);
+    } catch (e) {
+      if (b.fd >= 0) fs.closeSync(b.fd);
+      throw new StoreError("ErrStoreWrite", `cannot create block ${b.path}: ${(e as Error).message}`, b.path, { cause: e });
+    }
+    b.size = BLK_HDR;
+    b.lastUse = Date.now();
+    this.dirDirty = true;
+    this.markDirty(b);
+    return b;
+  }
+
+  private openFd(b: FileBlock): number {
+    if (b.fd < 0) {
+      try {
+        b.fd = fs.openSync(b.path, "r+");
+      } catch (e) {
+        throw new StoreError("ErrStoreWrite", `cannot open block ${b.path}: ${(e as Error).message}`, b.path, { cause: e });
+      }
+      b.closePending = false;
+    }
+    return b.fd;
+  }
+
+  private closeFd(b: FileBlock): void {
+    if (b.fd < 0) return;
+    if (b.inflight > 0) {
+      b.closePending = true;
+      return;
+    }
+    try {
+      fs.closeSync(b.fd);
+    } catch {
+      // ignore
+    }
+    b.fd = -1;
+    b.closePending = false;
+  }
+
+  private markDirty(b: FileBlock): void {
+    this.writeGen++;
+    this.dirty.add(b);
+  }
+
+  private invalidateIdx(b: FileBlock): void {
+    if (b.idxOnDisk) {
+      unlinkQuiet(b.idxPath);
+      b.idxOnDisk = false;
+    }
+  }
+
+  private get active(): FileBlock {
+    return this.blocks[this.blocks.length - 1]!;
+  }
+
+  /**
+   * Append one record to the active block (rolling if needed) via its cache buffer and a
+   * single write(2). Returns the block; the record offset is left in this.lastOff.
+   */
+  private lastOff = 0;
+  private writeRecord(
+    seq: number,
+    ts: bigint,
+    flags: number,
+    subject: string,
+    subjLen: number,
+    hdr: Buffer | undefined,
+    data: Buffer | undefined,
+    ttl: number,
+    allowRoll: boolean,
+  ): FileBlock {
+    const hdrLen = hdr ? hdr.length : 0;
+    const dataLen = data ? data.length : 0;
+    if (ttl !== 0) flags |= F_TTL;
+    const rlen = REC_HDR + (ttl !== 0 ? 8 : 0) + subjLen + hdrLen + dataLen + 4;
+    if (rlen > REC_MAX) throw new StoreError("ErrMaxMsgSize", "message too large for the file store");
+    let b = this.active;
+    if (allowRoll && b.n > 0 && b.size + rlen > this.blockSize) b = this.roll();
+    const fd = this.openFd(b);
+    // the cache must end exactly at the append position
+    if (b.cache === null || b.cacheBase + b.cacheLen !== b.size) {
+      const cap = Math.max(65536, rlen);
+      b.cache = Buffer.allocUnsafe(Math.min(cap, Math.max(this.blockSize, rlen)) + BLK_HDR);
+      b.cacheView = null;
+      b.cacheTrusted = true;
+      if (b.size === BLK_HDR) {
+        // a fresh block: cache it whole so it stays cached once sealed
+        BLK_MAGIC.copy(b.cache, 0);
+        b.cacheBase = 0;
+        b.cacheLen = BLK_HDR;
+      } else {
+        b.cacheBase = b.size;
+        b.cacheLen = 0;
+      }
+    }
+    if (b.cache.length - b.cacheLen < rlen) {
+      const cap = Math.max(b.cacheLen + rlen, Math.min(b.cache.length * 2, Math.max(this.blockSize, b.cacheLen + rlen)));
+      const nb = Buffer.allocUnsafe(cap);
+      b.cache.copy(nb, 0, 0, b.cacheLen);
+      b.cache = nb;
+      b.cacheView = null;
+    }
+    const buf = b.cache;
+    if (b.cacheView === null || b.cacheView.buffer !== buf.buffer) {
+      b.cacheView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    const p = b.cacheLen;
+    buf.writeUInt32LE(REC_MAGIC, p);
+    buf.writeUInt32LE(rlen, p + 4);
+    buf.writeUInt32LE(0, p + 8);
+    buf.writeUInt32LE(seq >>> 0, p + 12);
+    buf.writeUInt32LE(Math.floor(seq / TWO32), p + 16);
+    b.cacheView!.setBigInt64(p + 20, ts, true);
+    buf.writeUInt16LE(subjLen, p + 28);
+    buf.writeUInt16LE(flags, p + 30);
+    buf.writeUInt32LE(hdrLen, p + 32);
+    let q = p + REC_HDR;
+    if (ttl !== 0) {
+      buf.writeDoubleLE(ttl, q);
+      q += 8;
+    }
+    if (subjLen > 0) q += buf.write(subject, q, subjLen, "utf8");
+    if (hdrLen > 0) {
+      buf.set(hdr!, q);
+      q += hdrLen;
+    }
+    if (dataLen > 0) {
+      buf.set(data!, q);
+      q += dataLen;
+    }
+    let c = crc32(buf, p, p + 8);
+    c = crc32(buf, p + 12, q, c);
+    buf.writeUInt32LE(c, q);
+    try {
+      writeFull(fd, buf, p, rlen, b.size);
+    } catch (e) {
+      throw new StoreError("ErrStoreWrite", `write to ${b.path} failed: ${(e as Error).message}`, b.path, { cause: e });
+    }
+    this.lastOff = b.size;
+    b.cacheLen += rlen;
+    b.size += rlen;
+    b.lastUse = Date.now();
+    this.markDirty(b);
+    return b;
+  }
+
+  private roll(): FileBlock {
+    const old = this.active;
+    const b = this.createBlock();
+    this.blocks.push(b);
+    // the sealed block is hot (consumers read recent messages): keep its cache in the LRU
+    if (old.cache !== null) {
+      if (old.cacheBase === 0 && old.cacheLen === old.size) {
+        this.lruTouch(old);
+      } else {
+        old.cache = null;
+      }
+    }
+    return b;
+  }
+
+  private lruLast: FileBlock | null = null;
+  private lruTouch(b: FileBlock): void {
+    if (this.lruLast === b && this.lru.has(b)) return;
+    this.lruLast = b;
+    this.lru.delete(b);
+    this.lru.set(b, true);
+    while (this.lru.size > this.cacheBlocks) {
+      const victim = this.lru.keys().next().value as FileBlock;
+      this.lru.delete(victim);
+      if (victim !== this.active) victim.cache = null;
+    }
+  }
+
+  private loadCache(b: FileBlock): void {
+    const fd = this.openFd(b);
+    const size = b.size;
+    const isActive = b === this.active;
+    const buf = Buffer.allocUnsafe(isActive ? Math.max(size, this.blockSize) : size);
+    const got = readFull(fd, buf, 0, size, 0);
+    if (got !== size) {
+      this.log.error(`${this.tag()}: short read of ${b.path}: ${got} of ${size} bytes`);
+    }
+    b.cache = buf;
+    b.cacheBase = 0;
+    b.cacheLen = got;
+    b.cacheTrusted = false;
+    if (!isActive) this.lruTouch(b);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Backend hooks
+
+  protected appendMsg(
+    seq: number,
+    subj: Subj,
+    hdr: Buffer | undefined,
+    data: Buffer,
+    ts: bigint,
+    ttl: number,
+    size: number,
+  ): FileBlock {
+    const subjLen = size - 16 - (hdr ? hdr.length : 0) - data.length;
+    if (subjLen > 0xffff) throw new StoreError("ErrBadSubject", "subject too long");
+    const b = this.writeRecord(seq, ts, 0, subj.subject, subjLen, hdr, data, ttl, true);
+    const i = b.push(seq, subj, size, ts);
+    b.offs[i] = this.lastOff;
+    return b;
+  }
+
+  protected appendSkip(seq: number, ts: bigint): void {
+    const b = this.writeRecord(seq, ts, F_SKIP, "", 0, undefined, undefined, 0, true);
+    const i = b.push(seq, null, 0, ts);
+    b.offs[i] = this.lastOff;
+  }
+
+  protected appendFloor(floor: number): void {
+    this.writeFloorRecord(floor, nowNs(), false);
+  }
+
+  /** Write a floor marker; index it (as seq floor-1) when that is the new last sequence. */
+  private writeFloorRecord(floor: number, ts: bigint, indexed: boolean): void {
+    const b = this.writeRecord(floor, ts, F_FLOOR, "", 0, undefined, undefined, 0, false);
+    if (floor > b.floor) b.floor = floor;
+    if (indexed && floor - 1 > 0 && (b.n === 0 || b.seqs[b.n - 1]! < floor - 1)) {
+      const i = b.push(floor - 1, null, 0, ts);
+      b.offs[i] = this.lastOff;
+    }
+  }
+
+  protected readEntry(b: FileBlock, i: number): StoredMsg | null {
+    const off = b.offs[i]!;
+    let buf = b.cache;
+    let p = off - b.cacheBase;
+    if (buf === null || p < 0 || p + REC_MIN > b.cacheLen || p + buf.readUInt32LE(p + 4) > b.cacheLen) {
+      try {
+        this.loadCache(b);
+      } catch (e) {
+        this.log.error(`${this.tag()}: cannot read ${b.path}: ${(e as Error).message}`);
+        return null;
+      }
+      buf = b.cache!;
+      p = off;
+    } else if (b !== this.active && b.cacheBase === 0) {
+      this.lruTouch(b);
+    }
+    b.lastUse = Date.now();
+    const seq = b.seqs[i]!;
+    if (!b.cacheTrusted) {
+      const c = checkRecord(buf, p, b.cacheLen);
+      const bad = c !== Check.OK || buf.readUInt32LE(p + 12) + buf.readUInt32LE(p + 16) * TWO32 !== seq;
+      if (bad) {
+        this.log.error(
+          `${this.tag()}: ${b.path} offset ${off}: ${c === Check.BAD_CRC ? "checksum mismatch" : "corrupt record"} for seq ${seq}, message lost`,
+        );
+        this.invalidateIdx(b);
+        this.dropCorrupt(b, i);
+        return null;
+      }
+    }
+    const r = parseRecord(buf, p);
+    const out = Buffer.allocUnsafe(r.hdrLen + r.dataLen);
+    buf.copy(out, 0, r.hdrStart, r.dataStart + r.dataLen);
+    return {
+      subject: b.subj[i]!.subject,
+      seq,
+      time: r.ts,
+      hdr: r.hdrLen > 0 ? out.subarray(0, r.hdrLen) : undefined,
+      data: out.subarray(r.hdrLen),
+    };
+  }
+
+  protected entryRemoved(b: FileBlock, i: number, reason: RemoveReason): void {
+    if (reason === "truncate" || reason === "corrupt") return;
+    if (reason === "erase") {
+      this.eraseRecord(b, i);
+      return;
+    }
+    this.pmB.push(b);
+    this.pmI.push(i);
+    this.pmS.push(b.seqs[i]!);
+  }
+
+  protected canDropBlock(b: FileBlock): boolean {
+    const last = this.active;
+    return b !== last && last.n > 0;
+  }
+
+  protected releaseBlock(b: FileBlock): void {
+    b.released = true;
+    this.lru.delete(b);
+    this.dirty.delete(b);
+    b.cache = null;
+    this.closeFd(b);
+    unlinkQuiet(b.path);
+    unlinkQuiet(b.idxPath);
+    b.idxOnDisk = false;
+    this.dirDirty = true;
+  }
+
+  protected afterRemovals(durable: boolean): void {
+    if (this.pmB.length === 0) return;
+    if (durable) {
+      this.flushMarks();
+    } else if (!this.markFlushScheduled) {
+      this.markFlushScheduled = true;
+      setImmediate(() => {
+        this.markFlushScheduled = false;
+        if (this.closed) return;
+        try {
+          this.flushMarks();
+        } catch (e) {
+          this.log.error(`${this.tag()}: writing delete marks failed: ${(e as Error).message}`);
+        }
+      }).unref();
+    }
+  }
+
+  /** Persist pending delete marks (in place, or by rewriting a heavily hit sealed block). */
+  private flushMarks(): void {
+    const n = this.pmB.length;
+    if (n === 0) return;
+    const B = this.pmB;
+    const I = this.pmI;
+    const S = this.pmS;
+    this.pmB = [];
+    this.pmI = [];
+    this.pmS = [];
+    const perBlock = new Map<FileBlock, number>();
+    for (let k = 0; k < n; k++) {
+      const b = B[k]!;
+      if (!b.released) perBlock.set(b, (perBlock.get(b) ?? 0) + 1);
+    }
+    const rewritten = new Set<FileBlock>();
+    for (const [b, count] of perBlock) {
+      if (count >= REWRITE_MARKS && b !== this.active && b.alive > 0) {
+        if (this.rewriteBlock(b)) rewritten.add(b);
+      }
+    }
+    const mark = Buffer.alloc(4, 0xff);
+    for (let k = 0; k < n; k++) {
+      const b = B[k]!;
+      const i = I[k]!;
+      if (b.released || rewritten.has(b)) continue;
+      if (i >= b.n || b.seqs[i] !== S[k] || b.subj[i] !== null) continue;
+      this.invalidateIdx(b);
+      const off = b.offs[i]! + 8;
+      try {
+        writeFull(this.openFd(b), mark, 0, 4, off);
+      } catch (e) {
+        this.log.error(`${this.tag()}: cannot write delete mark in ${b.path}: ${(e as Error).message}`);
+        continue;
+      }
+      const cp = off - b.cacheBase;
+      if (b.cache !== null && cp >= 0 && cp + 4 <= b.cacheLen) b.cache.writeUInt32LE(ST_DEL, cp);
+      this.markDirty(b);
+    }
+  }
+
+  private eraseRecord(b: FileBlock, i: number): void {
+    const off = b.offs[i]!;
+    try {
+      const fd = this.openFd(b);
+      const head = Buffer.allocUnsafe(8);
+      readFull(fd, head, 0, 8, off);
+      const rlen = head.readUInt32LE(4);
+      if (head.readUInt32LE(0) !== REC_MAGIC || rlen < REC_MIN || off + rlen > b.size) {
+        throw new Error("record header unreadable");
+      }
+      const rec = Buffer.allocUnsafe(rlen);
+      readFull(fd, rec, 0, rlen, off);
+      const r = parseRecord(rec, 0);
+      randomFillSync(rec, r.subjStart, rlen - 4 - r.subjStart);
+      rec.writeUInt32LE(ST_DEL, 8);
+      let c = crc32(rec, 0, 8);
+      c = crc32(rec, 12, rlen - 4, c);
+      rec.writeUInt32LE(c, rlen - 4);
+      this.invalidateIdx(b);
+      writeFull(fd, rec, 0, rlen, off);
+      const cp = off - b.cacheBase;
+      if (b.cache !== null && cp >= 0 && cp + rlen <= b.cacheLen) rec.copy(b.cache, cp);
+      this.markDirty(b);
+    } catch (e) {
+      this.log.error(`${this.tag()}: erase of seq ${b.seqs[i]} in ${b.path} failed (${(e as Error).message}); marking deleted`);
+      this.pmB.push(b);
+      this.pmI.push(i);
+      this.pmS.push(b.seqs[i]!);
+    }
+  }
+
+  /**
+   * Rewrite a sealed block with only its live records (temp file, fsync, rename).
+   * Returns false (block untouched) on failure.
+   */
+  private rewriteBlock(b: FileBlock): boolean {
+    if (b.released || b === this.active) return false;
+    let src: Buffer;
+    try {
+      if (b.cache === null || b.cacheBase !== 0 || b.cacheLen !== b.size) this.loadCache(b);
+      src = b.cache!;
+    } catch (e) {
+      this.log.error(`${this.tag()}: cannot read ${b.path} for compaction: ${(e as Error).message}`);
+      return false;
+    }
+    const live: number[] = [];
+    let total = BLK_HDR;
+    for (let i = 0; i < b.n; i++) {
+      if (b.subj[i] === null) continue;
+      live.push(i);
+      total += src.readUInt32LE(b.offs[i]! + 4);
+    }
+    const out = Buffer.allocUnsafe(total);
+    BLK_MAGIC.copy(out, 0);
+    const newOffs = new Uint32Array(Math.max(live.length, 16));
+    let p = BLK_HDR;
+    for (let k = 0; k < live.length; k++) {
+      const off = b.offs[live[k]!]!;
+      const rlen = src.readUInt32LE(off + 4);
+      src.copy(out, p, off, off + rlen);
+      newOffs[k] = p;
+      p += rlen;
+    }
+    const tmp = `${b.path}.tmp`;
+    try {
+      this.invalidateIdx(b);
+      const fd = fs.openSync(tmp, "w");
+      try {
+        writeFull(fd, out, 0, total, 0);
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      this.closeFd(b);
+      if (b.fd >= 0) {
+        // an fsync is in flight on the old file; retry later
+        unlinkQuiet(tmp);
+        return false;
+      }
+      fs.renameSync(tmp, b.path);
+      fsyncDir(this.msgsDir);
+    } catch (e) {
+      unlinkQuiet(tmp);
+      this.log.error(`${this.tag()}: compaction of ${b.path} failed: ${(e as Error).message}`);
+      return false;
+    }
+    // rebuild the index arrays with the live entries only
+    const m = live.length;
+    const seqs = new Float64Array(Math.max(m, 16));
+    const sizes = new Uint32Array(Math.max(m, 16));
+    const ts = new BigInt64Array(Math.max(m, 16));
+    const subj: (Subj | null)[] = [];
+    for (let k = 0; k < m; k++) {
+      const i = live[k]!;
+      seqs[k] = b.seqs[i]!;
+      sizes[k] = b.sizes[i]!;
+      ts[k] = b.ts[i]!;
+      subj.push(b.subj[i]!);
+    }
+    b.seqs = seqs;
+    b.sizes = sizes;
+    b.ts = ts;
+    b.offs = newOffs;
+    b.subj = subj;
+    b.n = m;
+    b.lo = 0;
+    b.size = total;
+    b.floor = 0;
+    b.cache = out;
+    b.cacheBase = 0;
+    b.cacheLen = total;
+    b.cacheTrusted = true;
+    this.dirty.delete(b);
+    this.lruTouch(b);
+    return true;
+  }
+
+  protected resetStorage(old: FileBlock[]): void {
+    this.pmB = [];
+    this.pmI = [];
+    this.pmS = [];
+    const nb = this.createBlock();
+    this.blocks = [nb];
+    if (this.lastSeq > 0) {
+      this.writeFloorRecord(this.lastSeq + 1, this.lastTime, true);
+    }
+    if (this.syncAlways) {
+      try {
+        fs.fsyncSync(nb.fd);
+      } catch (e) {
+        this.log.error(`${this.tag()}: fsync of ${nb.path} failed: ${(e as Error).message}`);
+      }
+      fsyncDir(this.msgsDir);
+    }
+    for (const b of old) this.releaseBlock(b);
+  }
+
+  protected truncateStorage(seq: number): void {
+    this.flushMarks();
+    while (this.blocks.length > 1) {
+      const b = this.active;
+      if (b.n === 0 || b.seqs[0]! > seq) {
+        this.blocks.pop();
+        this.releaseBlock(b);
+      } else break;
+    }
+    const b = this.active;
+    const k = b.lowerBound(seq + 1);
+    if (k < b.n) {
+      const cutOff = b.offs[k]!;
+      this.invalidateIdx(b);
+      try {
+        fs.ftruncateSync(this.openFd(b), cutOff);
+      } catch (e) {
+        throw new StoreError("ErrStoreWrite", `truncate of ${b.path} failed: ${(e as Error).message}`, b.path, { cause: e });
+      }
+      b.cut(k);
+      b.size = cutOff;
+      if (b.cache !== null) {
+        if (b.cacheBase <= cutOff && b.cacheBase + b.cacheLen > cutOff) b.cacheLen = cutOff - b.cacheBase;
+        else if (b.cacheBase > cutOff) b.cache = null;
+      }
+      this.lru.delete(b);
+      this.markDirty(b);
+    }
+    this.openFd(b);
+    const physMax = b.n > 0 ? b.seqs[b.n - 1]! : 0;
+    if (physMax < seq) {
+      // keep the new last sequence on disk
+      const k2 = this.blockIdxLE(seq);
+      let ts = this.lastTime;
+      if (k2 >= 0) {
+        const bb = this.blocks[k2]!;
+        const j = bb.lowerBound(seq + 1) - 1;
+        if (j >= 0) ts = bb.ts[j]!;
+      }
+      this.appendSkip(seq, ts);
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Index files
+
+  private writeIdx(b: FileBlock): void {
+    if (b.released) return;
+    const subIdx = new Map<string, number>();
+    const subs: Buffer[] = [];
+    let subBytes = 0;
+    for (let i = 0; i < b.n; i++) {
+      const s = b.subj[i];
+      if (s && !subIdx.has(s.subject)) {
+        subIdx.set(s.subject, subs.length);
+        const sb = Buffer.from(s.subject, "utf8");
+        subs.push(sb);
+        subBytes += 2 + sb.length;
+      }
+    }
+    const total = 32 + subBytes + b.n * IDX_ENTRY + 4;
+    const buf = Buffer.allocUnsafe(total);
+    IDX_MAGIC.copy(buf, 0);
+    buf.writeDoubleLE(b.size, 8);
+    buf.writeUInt32LE(b.n, 16);
+    buf.writeDoubleLE(b.floor, 20);
+    buf.writeUInt32LE(subs.length, 28);
+    let p = 32;
+    for (const sb of subs) {
+      buf.writeUInt16LE(sb.length, p);
+      sb.copy(buf, p + 2);
+      p += 2 + sb.length;
+    }
+    for (let i = 0; i < b.n; i++, p += IDX_ENTRY) {
+      const s = b.subj[i];
+      const seq = b.seqs[i]!;
+      buf.writeDoubleLE(seq, p);
+      buf.writeUInt32LE(b.offs[i]!, p + 8);
+      buf.writeUInt32LE(b.sizes[i]!, p + 12);
+      buf.writeBigInt64LE(b.ts[i]!, p + 16);
+      buf.writeInt32LE(s ? subIdx.get(s.subject)! : -1, p + 24);
+      const ttl = s && b.ttls !== null ? b.ttls.get(seq) ?? 0 : 0;
+      buf.writeDoubleLE(ttl, p + 28);
+    }
+    buf.writeUInt32LE(crc32(buf, 0, p), p);
+    try {
+      writeFileAtomic(b.idxPath, buf, false);
+      b.idxOnDisk = true;
+    } catch (e) {
+      this.log.warn(`${this.tag()}: cannot write index ${b.idxPath}: ${(e as Error).message}`);
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Sync
+
+  flush(): void {
+    this.checkOpen();
+    this.flushMarks();
+    for (const c of this.consumers.values()) c.flush();
+  }
+
+  sync(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.flushMarks();
+    return this.requestSync();
+  }
+
+  syncPending(): Promise<void> {
+    if (!this.syncAlways || this.closed) return Promise.resolve();
+    return this.requestSync();
+  }
+
+  private requestSync(): Promise<void> {
+    const target = this.writeGen;
+    if (this.syncedGen >= target && !this.dirDirty && this.dirty.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ target, resolve, reject });
+      if (!this.syncing && !this.syncScheduled) {
+        this.syncScheduled = true;
+        // coalesce every caller of this event-loop turn into one fsync round
+        setImmediate(() => this.runSync());
+      }
+    });
+  }
+
+  private runSync(): void {
+    this.syncScheduled = false;
+    if (this.syncing) return;
+    this.syncing = true;
+    const gen = this.writeGen;
+    const blocks = Array.from(this.dirty);
+    this.dirty.clear();
+    const dir = this.dirDirty;
+    this.dirDirty = false;
+    let pending = 1;
+    let failure: Error | null = null;
+    const done = (): void => {
+      if (--pending > 0) return;
+      this.syncing = false;
+      if (failure === null) {
+        if (gen > this.syncedGen) this.syncedGen = gen;
+        const rest: typeof this.waiters = [];
+        for (const w of this.waiters) {
+          if (w.target <= gen) w.resolve();
+          else rest.push(w);
+        }
+        this.waiters = rest;
+      } else {
+        this.log.error(`${this.tag()}: fsync failed: ${failure.message}`);
+        const err = new StoreError("ErrStoreWrite", `fsync failed: ${failure.message}`);
+        const rest: typeof this.waiters = [];
+        for (const w of this.waiters) {
+          if (w.target <= gen) w.reject(err);
+          else rest.push(w);
+        }
+        this.waiters = rest;
+      }
+      if (this.waiters.length > 0 && !this.syncScheduled) {
+        this.syncScheduled = true;
+        setImmediate(() => this.runSync());
+      }
+    };
+    for (const b of blocks) {
+      if (b.released) continue;
+      let fd: number;
+      try {
+        fd = this.openFd(b);
+      } catch (e) {
+        failure = e as Error;
+        continue;
+      }
+      pending++;
+      b.inflight++;
+      fs.fsync(fd, (err) => {
+        b.inflight--;
+        if (b.inflight === 0 && b.closePending) this.closeFd(b);
+        if (err && !b.released) {
+          failure = err;
+          this.dirty.add(b);
+        }
+        done();
+      });
+    }
+    if (dir) {
+      pending++;
+      fs.open(this.msgsDir, "r", (err, fd) => {
+        if (err) return done();
+        fs.fsync(fd, () => fs.close(fd, () => done()));
+      });
+    }
+    done();
+  }
+
+  private periodicSync(): void {
+    if (this.closed) return;
+    try {
+      this.flushMarks();
+    } catch (e) {
+      this.log.error(`${this.tag()}: ${(e as Error).message}`);
+    }
+    this.requestSync().then(
+      () => {
+        if (this.closed) return;
+        // sealed blocks modified since their index was written get a fresh index
+        for (const b of this.blocks) {
+          if (b !== this.active && !b.idxOnDisk && !this.dirty.has(b)) this.writeIdx(b);
+        }
+      },
+      () => {},
+    );
+  }
+
+  private maintenance(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    const active = this.active;
+    let compacted = false;
+    for (const b of this.blocks) {
+      const idle = now - b.lastUse > this.cacheExpireMs;
+      if (idle && b.cache !== null) {
+        b.cache = null;
+        this.lru.delete(b);
+      }
+      if (b !== active && idle && b.fd >= 0 && !this.dirty.has(b) && b.inflight === 0) this.closeFd(b);
+      // reclaim space of mostly-deleted sealed blocks (one per tick)
+      if (!compacted && b !== active && b.alive > 0 && b.size > 65536) {
+        const liveBytes = b.aliveBytes + b.alive * 24;
+        if (liveBytes * 2 < b.size) {
+          this.flushMarks();
+          compacted = this.rewriteBlock(b);
+          if (compacted && idle) {
+            b.cache = null;
+            this.lru.delete(b);
+          }
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // Consumers
+
+  private consumerDir(name: string): string {
+    checkName("consumer", name);
+    return join(this.dir, "obs", name);
+  }
+
+  createConsumer(name: string, config: unknown): ConsumerStore {
+    this.checkOpen();
+    const dir = this.consumerDir(name);
+    const open = this.consumers.get(name);
+    if (open) {
+      open.updateConfig(config);
+      return open;
+    }
+    let state: ConsumerState = emptyConsumerState();
+    let created = nsToRFC3339(nowNs());
+    if (fs.existsSync(join(dir, "meta.json"))) {
+      const m = readMetaFile(join(dir, "meta.json"));
+      created = m.created;
+      state = FileConsumerStore.readState(dir, this.log);
+    }
+    fs.mkdirSync(dir, { recursive: true });
+    writeMeta(join(dir, "meta.json"), META_VERSION, created, config, undefined);
+    const c = new FileConsumerStore(this, name, dir, config, created, state, this.syncAlways, this.log);
+    this.consumers.set(name, c);
+    return c;
+  }
+
+  openConsumer(name: string): ConsumerStore {
+    this.checkOpen();
+    const open = this.consumers.get(name);
+    if (open) return open;
+    const dir = this.consumerDir(name);
+    const metaPath = join(dir, "meta.json");
+    if (!fs.existsSync(metaPath)) {
+      if (fs.existsSync(join(dir, "o.dat"))) throw new ErrCorruptMeta(metaPath, "missing (state exists)");
+      throw new StoreError("ErrNotFound", `consumer ${name} not found`, dir);
+    }
+    const m = readMetaFile(metaPath);
+    const state = FileConsumerStore.readState(dir, this.log);
+    const c = new FileConsumerStore(this, name, dir, m.config, m.created, state, this.syncAlways, this.log);
+    this.consumers.set(name, c);
+    return c;
+  }
+
+  listConsumers(): string[] {
+    return listDirs(join(this.dir, "obs")).filter((n) => fs.existsSync(join(this.dir, "obs", n, "meta.json")));
+  }
+
+  /** @internal */
+  forgetConsumer(name: string): void {
+    this.consumers.delete(name);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Lifecycle
+
+  stop(): void {
+    if (this.closed) return;
+    for (const c of Array.from(this.consumers.values())) c.stop();
+    try {
+      this.flushMarks();
+    } catch (e) {
+      this.log.error(`${this.tag()}: ${(e as Error).message}`);
+    }
+    this.closeCore();
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    if (this.maintTimer) clearInterval(this.maintTimer);
+    for (const b of this.blocks) {
+      if (b.fd >= 0 && this.dirty.has(b)) {
+        try {
+          fs.fsyncSync(b.fd);
+        } catch (e) {
+          this.log.error(`${this.tag()}: fsync of ${b.path} failed: ${(e as Error).message}`);
+        }
+      }
+    }
+    if (this.dirDirty) fsyncDir(this.msgsDir);
+    this.dirty.clear();
+    this.dirDirty = false;
+    for (const b of this.blocks) {
+      if (!b.idxOnDisk) this.writeIdx(b);
+      this.closeFd(b);
+      b.cache = null;
+    }
+    this.lru.clear();
+    this.syncedGen = this.writeGen;
+    for (const w of this.waiters) w.resolve();
+    this.waiters = [];
+  }
+
+  delete(): void {
+    if (!this.closed) {
+      for (const c of Array.from(this.consumers.values())) c.stop();
+      this.closeCore();
+      if (this.syncTimer) clearInterval(this.syncTimer);
+      if (this.maintTimer) clearInterval(this.maintTimer);
+      for (const b of this.blocks) this.closeFd(b);
+      for (const w of this.waiters) w.resolve();
+      this.waiters = [];
+    }
+    this.consumers.clear();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Consumer store
+
+const CONSUMER_MIN_WRITE_MS = 20;
+
+export class FileConsumerStore implements ConsumerStore {
+  private cur: ConsumerState;
+  private cfg: unknown;
+  private dirty = false;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  private lastWrite = 0;
+  private closed = false;
+  private readonly statePath: string;
+
+  constructor(
+    private readonly parent: FileStore,
+    readonly name: string,
+    private readonly dir: string,
+    config: unknown,
+    private readonly created: string,
+    state: ConsumerState,
+    private readonly syncAlways: boolean,
+    private readonly log: { error(m: string): void; warn(m: string): void },
+  ) {
+    this.cfg = config;
+    this.cur = state;
+    this.statePath = join(dir, "o.dat");
+  }
+
+  static encode(s: ConsumerState): Buffer {
+    const np = s.pending.size;
+    const nr = s.redelivered.size;
+    const buf = Buffer.allocUnsafe(8 + 32 + 4 + np * 24 + 4 + nr * 12 + 4);
+    CS_MAGIC.copy(buf, 0);
+    buf.writeDoubleLE(s.delivered.consumer_seq, 8);
+    buf.writeDoubleLE(s.delivered.stream_seq, 16);
+    buf.writeDoubleLE(s.ack_floor.consumer_seq, 24);
+    buf.writeDoubleLE(s.ack_floor.stream_seq, 32);
+    buf.writeUInt32LE(np, 40);
+    let p = 44;
+    for (const [sseq, e] of s.pending) {
+      buf.writeDoubleLE(sseq, p);
+      buf.writeDoubleLE(e.sequence, p + 8);
+      buf.writeDoubleLE(e.timestamp, p + 16);
+      p += 24;
+    }
+    buf.writeUInt32LE(nr, p);
+    p += 4;
+    for (const [sseq, n] of s.redelivered) {
+      buf.writeDoubleLE(sseq, p);
+      buf.writeUInt32LE(n >>> 0, p + 8);
+      p += 12;
+    }
+    buf.writeUInt32LE(crc32(buf, 0, p), p);
+    return buf;
+  }
+
+  static decode(buf: Buffer): ConsumerState {
+    if (buf.length < 52 || !buf.subarray(0, 8).equals(CS_MAGIC)) throw new Error("bad magic");
+    if (crc32(buf, 0, buf.length - 4) !== buf.readUInt32LE(buf.length - 4)) throw new Error("checksum mismatch");
+    const s = emptyConsumerState();
+    s.delivered.consumer_seq = buf.readDoubleLE(8);
+    s.delivered.stream_seq = buf.readDoubleLE(16);
+    s.ack_floor.consumer_seq = buf.readDoubleLE(24);
+    s.ack_floor.stream_seq = buf.readDoubleLE(32);
+    const np = buf.readUInt32LE(40);
+    let p = 44;
+    if (p + np * 24 + 8 > buf.length) throw new Error("bad length");
+    for (let k = 0; k < np; k++, p += 24) {
+      const e: PendingEntry = { sequence: buf.readDoubleLE(p + 8), timestamp: buf.readDoubleLE(p + 16) };
+      s.pending.set(buf.readDoubleLE(p), e);
+    }
+    const nr = buf.readUInt32LE(p);
+    p += 4;
+    if (p + nr * 12 + 4 !== buf.length) throw new Error("bad length");
+    for (let k = 0; k < nr; k++, p += 12) s.redelivered.set(buf.readDoubleLE(p), buf.readUInt32LE(p + 8));
+    return s;
+  }
+
+  /** Load o.dat; a corrupt file is kept aside (o.dat.corrupt-<ms>) and an empty state returned. */
+  static readState(dir: string, log: { error(m: string): void }): ConsumerState {
+    const path = join(dir, "o.dat");
+    let buf: Buffer;
+    try {
+      buf = fs.readFileSync(path);
+    } catch {
+      return emptyConsumerState();
+    }
+    try {
+      return FileConsumerStore.decode(buf);
+    } catch (e) {
+      const aside = `${path}.corrupt-${Date.now()}`;
+      log.error(`consumer state ${path} unreadable (${(e as Error).message}); moved to ${aside}, starting empty`);
+      try {
+        fs.renameSync(path, aside);
+      } catch {
+        // leave it
+      }
+      return emptyConsumerState();
+    }
+  }
+
+  config(): unknown {
+    return this.cfg;
+  }
+
+  updateConfig(config: unknown): void {
+    this.cfg = config;
+    writeMeta(join(this.dir, "meta.json"), META_VERSION, this.created, config, undefined);
+  }
+
+  update(state: ConsumerState): void {
+    if (this.closed) throw new StoreError("ErrStoreClosed", "consumer store is closed");
+    this.cur = state;
+    this.dirty = true;
+    if (this.timer !== null) return;
+    const wait = this.lastWrite + CONSUMER_MIN_WRITE_MS - Date.now();
+    if (wait <= 0) {
+      const im = setImmediate(() => this.timedWrite());
+      im.unref();
+      this.timer = im;
+    } else {
+      const t = setTimeout(() => this.timedWrite(), wait);
+      t.unref();
+      this.timer = t;
+    }
+  }
+
+  private timedWrite(): void {
+    this.timer = null;
+    if (this.closed) return;
+    try {
+      this.flush();
+    } catch (e) {
+      this.log.error(`consumer ${this.name}: writing state failed: ${(e as Error).message}`);
+    }
+  }
+
+  state(): ConsumerState {
+    return cloneConsumerState(this.cur);
+  }
+
+  flush(): void {
+    if (!this.dirty || this.closed) return;
+    const buf = FileConsumerStore.encode(this.cur);
+    writeFileAtomic(this.statePath, buf, this.syncAlways);
+    this.dirty = false;
+    this.lastWrite = Date.now();
+  }
+
+  async sync(): Promise<void> {
+    if (this.closed) return;
+    this.dirty = true;
+    const buf = FileConsumerStore.encode(this.cur);
+    writeFileAtomic(this.statePath, buf, true);
+    this.dirty = false;
+    this.lastWrite = Date.now();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer as NodeJS.Timeout);
+      clearImmediate(this.timer as NodeJS.Immediate);
+      this.timer = null;
+    }
+  }
+
+  stop(): void {
+    if (this.closed) return;
+    this.clearTimer();
+    try {
+      if (this.dirty) {
+        writeFileAtomic(this.statePath, FileConsumerStore.encode(this.cur), true);
+        this.dirty = false;
+      }
+    } catch (e) {
+      this.log.error(`consumer ${this.name}: writing state failed: ${(e as Error).message}`);
+    }
+    this.closed = true;
+    this.parent.forgetConsumer(this.name);
+  }
+
+  delete(): void {
+    this.clearTimer();
+    this.closed = true;
+    this.parent.forgetConsumer(this.name);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}

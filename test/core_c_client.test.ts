@@ -1,0 +1,61 @@
+// The C client (libnats / cnats) against tsnats: test/c/basic.c is compiled with the system
+// compiler and run as a separate process. Needs `cc` and libnats-dev (Debian: apt-get install
+// -y gcc libnats-dev); the test is skipped with a note when they are missing.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startTestServer } from "./helpers/server.js";
+
+// dist/test/<this>.js -> repo root -> test/c/basic.c
+const source = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../test/c/basic.c");
+
+function missingToolchain(): string | undefined {
+  if (spawnSync("cc", ["--version"]).status !== 0) return "no C compiler (cc) installed: apt-get install -y gcc";
+  const headers = ["/usr/include/nats/nats.h", "/usr/local/include/nats/nats.h", "/usr/include/nats.h"];
+  if (!headers.some((h) => fs.existsSync(h))) return "libnats headers not installed: apt-get install -y libnats-dev";
+  return undefined;
+}
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const t = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+    p.on("close", (code) => {
+      clearTimeout(t);
+      resolve({ code, out });
+    });
+  });
+}
+
+const skip = missingToolchain();
+
+describe("core with the C client (libnats)", () => {
+  it("connects, publishes, subscribes, requests, uses headers and queues", { skip }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-c-"));
+    const exe = path.join(dir, "basic");
+    const srv = await startTestServer();
+    try {
+      const cc = await run("cc", ["-O1", "-o", exe, source, "-lnats"], 60_000);
+      assert.equal(cc.code, 0, `compile failed:\n${cc.out}`);
+      const r = await run(exe, [srv.url], 30_000);
+      assert.equal(r.code, 0, `C client failed:\n${r.out}`);
+      const steps = r.out
+        .split("\n")
+        .filter((l) => l.startsWith("ok "))
+        .map((l) => l.split(" ")[1]);
+      assert.deepEqual(steps, ["connect", "pubsub", "headers", "request", "noresponders", "queue", "autounsub", "done"]);
+      const conn = srv.server.closedClients.find((c) => c.client.opts.lang === "C");
+      assert.ok(conn, "the server saw a client with lang C");
+    } finally {
+      await srv.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
