@@ -5,9 +5,15 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import https from "node:https";
+import { execFileSync } from "node:child_process";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
+import { Server, resolveOptions, type Log } from "../src/index.js";
+import { MonitorHttpService } from "../src/monitor/http-service.js";
+
+const silentLog: Log = { debugEnabled: false, traceEnabled: false, info() {}, warn() {}, error() {}, fatal() {}, debug() {}, trace() {} };
 
 type J = Record<string, any>;
 
@@ -383,3 +389,45 @@ test("base path, ports file and monitor shutdown", async () => {
   }
   await assert.rejects(fetch(`${s2.monitorUrl as string}/mon/varz`), "listener closed with the server");
 });
+
+test("https monitoring serves the endpoints over TLS", { skip: !hasOpenssl() && "openssl not installed" }, async () => {
+  // The client listener does not serve TLS yet (the server refuses to start with tls), so the
+  // monitoring service runs on a server object that is not listening for clients.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-https-"));
+  const cert = path.join(dir, "cert.pem");
+  const key = path.join(dir, "key.pem");
+  execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+  const server = new Server(resolveOptions({ httpsPort: -1, httpHost: "127.0.0.1", tls: { cert, key } }), silentLog);
+  const svc = new MonitorHttpService(server);
+  await svc.start();
+  try {
+    const url = server.portsFileExtras.monitoring?.[0] ?? "";
+    assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const body = await new Promise<string>((resolve, reject) => {
+      https
+        .get(`${url}/varz`, { ca: fs.readFileSync(cert) }, (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (d: string) => (text += d));
+          res.on("end", () => resolve(text));
+        })
+        .on("error", reject);
+    });
+    const v = JSON.parse(body) as J;
+    assert.equal(v.server_id, server.id);
+    assert.equal(v.https_port, Number(new URL(url).port));
+    assert.equal(v.tls_required, true);
+  } finally {
+    await svc.shutdown();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function hasOpenssl(): boolean {
+  try {
+    execFileSync("openssl", ["version"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}

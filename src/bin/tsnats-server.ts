@@ -40,9 +40,8 @@ function sendSignal(cmd: keyof typeof SIGNALS, pid: number | undefined): void {
 
 /** Options for a config reload: the file again, then the same flags on top. */
 function reloadOptions(argv: string[], configFile: string | undefined): ServerOptions {
-  const flags = parseArgs(argv).flagOptions;
-  const base = configFile !== undefined ? loadConfigFile(configFile, { base: defaultOptions() }) : defaultOptions();
-  return mergeFlagOptions(base, flags);
+  if (configFile === undefined) throw new Error("can only reload config when a file is provided using -c or --config");
+  return mergeFlagOptions(loadConfigFile(configFile, { base: defaultOptions() }), parseArgs(argv).flagOptions);
 }
 
 async function main(): Promise<void> {
@@ -100,11 +99,11 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => void stop("interrupt"));
   process.on("SIGTERM", () => void stop("terminated"));
+  server.configReloader = () => reloadOptions(argv, built.configFile);
   process.on("SIGHUP", () => {
     try {
-      const next = reloadOptions(argv, built.configFile);
-      server.reload(next);
-      log.setOptions(next);
+      server.reloadConfig();
+      log.setOptions(server.options);
     } catch (err) {
       log.error(`Failed to reload server configuration: ${(err as Error).message}`);
     }

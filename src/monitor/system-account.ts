@@ -40,7 +40,6 @@ import { buildGatewayz, buildLeafz, buildRoutez } from "./topology.js";
 import { jetStreamAccounts, jetStreamConfig, jetStreamConfigured, jetStreamRunning, jetStreamUsage } from "./jetstream-source.js";
 import { accountConnectionsAdvisory, connectAdvisory, disconnectAdvisory } from "./advisories.js";
 import { userInfo } from "./user-info.js";
-import { reloadServerConfig } from "./config-reload.js";
 
 export const DEFAULT_STATSZ_INTERVAL_MS = 10_000;
 
@@ -333,7 +332,7 @@ export class SystemAccountService implements ServerService {
       case "RELOAD": {
         if (ping) throw new RequestError(400, "RELOAD must be sent to one server: $SYS.REQ.SERVER.<id>.RELOAD");
         try {
-          const notApplied = reloadServerConfig(this.server);
+          const notApplied = this.server.reloadConfig();
           return wrap({ config_load_time: goTime(this.server.configLoadTime), not_applied: notApplied });
         } catch (err) {
           this.server.log.error(`Failed to reload server configuration: ${(err as Error).message}`);

@@ -20,6 +20,8 @@ export interface ParserHandler {
   onClientErr(text: string): void;
   /** Called for every complete op, before it is processed (auth gating, tracing). */
   beforeOp?(op: string): void;
+  /** PUB/HPUB line read, payload not yet: nats-server's pedantic subject check happens here. */
+  checkPublish?(subject: string): void;
 }
 
 export interface ParserLimits {
@@ -116,24 +118,26 @@ export class Parser {
     const len = buf.length;
     const h = this.handler;
     while (pos < len) {
-      const nl = buf.indexOf(LF, pos);
+      let nl = buf.indexOf(LF, pos);
+      if (nl > pos && buf[nl - 1] !== CR && lfStartsArgument(buf, pos, nl)) nl = buf.indexOf(LF, nl + 1);
       if (nl < 0) {
         this.checkPartialLine(buf, pos, len);
         this.partial = buf.subarray(pos);
         return;
       }
-      const lineEnd = nl > pos && buf[nl - 1] === CR ? nl - 1 : nl;
+      const lineEnd = lineEndOf(buf, pos, nl);
       const c0 = buf[pos] | 0x20; // lower-case the first letter
       const next = nl + 1;
       // PUB / HPUB: the hot path.
       if ((c0 === 0x70 || c0 === 0x68) && this.isOp(buf, pos, lineEnd, c0 === 0x70 ? "PUB" : "HPUB")) {
         const isHpub = c0 === 0x68;
+        h.beforeOp?.(isHpub ? "HPUB" : "PUB");
         // Like nats-server, the limit applies to the arguments, not to the op name.
         if (lineEnd - skipBlanks(buf, pos + (isHpub ? 4 : 3), lineEnd) > this.limits.maxControlLine) {
           throw new ProtocolError(ProtoErr.MaxControlLine);
         }
         const total = this.pubArgs(buf, pos + (isHpub ? 4 : 3), lineEnd, isHpub);
-        h.beforeOp?.(isHpub ? "HPUB" : "PUB");
+        h.checkPublish?.(this.pendingSubject);
         const need = total + 2;
         if (len - next >= need) {
           this.checkPayloadEnd(buf, next + total);
@@ -289,20 +293,20 @@ export class Parser {
       if ((buf[start] | 0x20) !== 0x63) h.beforeOp?.("?");
       throw new ProtocolError(ProtoErr.UnknownOp, `unknown op ${JSON.stringify(buf.toString("latin1", start, Math.min(end, start + 32)))}`);
     }
+    h.beforeOp?.(op);
     const argStart = skipBlanks(buf, start + op.length, end);
     if (end - argStart > this.limits.maxControlLine) throw new ProtocolError(ProtoErr.MaxControlLine);
-    h.beforeOp?.(op);
     switch (op) {
       case "SUB": {
-        // nats-server splits SUB/UNSUB arguments on CR too (PUB only on blanks).
-        const args = splitArgs(buf.toString("utf8", argStart, end).replaceAll("\r", " "));
+        // nats-server splits SUB/UNSUB arguments on CR and LF too (PUB only on blanks).
+        const args = splitArgs(buf.toString("utf8", argStart, end).replace(/[\r\n]/g, " "));
         if (args.length === 2) h.onSub(args[0], undefined, args[1]);
         else if (args.length === 3) h.onSub(args[0], args[1], args[2]);
         else throw new ProtocolError("", `processSub Parse Error: ${JSON.stringify(args.join(" "))}`);
         return;
       }
       case "UNSUB": {
-        const args = splitArgs(buf.toString("utf8", argStart, end).replaceAll("\r", " "));
+        const args = splitArgs(buf.toString("utf8", argStart, end).replace(/[\r\n]/g, " "));
         if (args.length === 1) h.onUnsub(args[0], 0);
         else if (args.length === 2) {
           // nats-server ignores a max that is not a number.
@@ -320,6 +324,35 @@ export class Parser {
         h.onClientErr(buf.toString("utf8", argStart, end));
     }
   }
+}
+
+/**
+ * nats-server quirk, kept so the two frame lines alike: a LF right after an op's blanks (or right
+ * after CONNECT/INFO) is taken as the argument's first byte, so the line runs on to the next LF.
+ */
+function lfStartsArgument(buf: Buffer, pos: number, nl: number): boolean {
+  const last = buf[nl - 1];
+  if (!isBlank(last) && nl - pos > 7) return false;
+  for (const w of ["PUB", "HPUB", "SUB", "UNSUB", "-ERR", "CONNECT", "INFO"]) {
+    if (!matchWord(buf, pos, nl, w)) continue;
+    const needsBlank = w !== "CONNECT" && w !== "INFO";
+    if (needsBlank && !isBlank(buf[pos + w.length])) continue;
+    return skipBlanks(buf, pos + w.length, nl) === nl;
+  }
+  return false;
+}
+
+/**
+ * Where a control line's text ends: before a CR+LF, else at the LF; but like nats-server, a CR
+ * anywhere after the argument's first byte makes it drop the one byte before the LF.
+ */
+function lineEndOf(buf: Buffer, pos: number, nl: number): number {
+  if (nl === pos) return nl;
+  if (buf[nl - 1] === CR) return nl - 1;
+  let i = pos;
+  while (i < nl && !isBlank(buf[i])) i++;
+  i = skipBlanks(buf, i, nl);
+  return i + 1 < nl && buf.subarray(i + 1, nl).includes(CR) ? nl - 1 : nl;
 }
 
 function isBlank(c: number | undefined): boolean {

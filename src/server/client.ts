@@ -176,14 +176,23 @@ export class Client implements Deliverer, ParserHandler {
     if (!this.connectReceived && op !== "CONNECT" && this.server.auth.required) {
       throw new ProtocolError(ProtoErr.AuthViolation, "Authorization Violation: op before CONNECT");
     }
+    // Refused before its arguments are even read, as nats-server does.
+    if (op === "HPUB" && !this.opts.headers) throw new ProtocolError("", "message headers not supported");
+  }
+
+  checkPublish(subject: string): void {
+    // nats-server reports a bad subject to a pedantic client as soon as the PUB line is read,
+    // and still routes the message.
+    if (this.opts.pedantic && !isValidLiteralSubject(subject)) this.sendErr(ProtoErr.InvalidPublishSubject);
   }
 
   onConnect(json: string): void {
     if (this.trace) this.traceIn("CONNECT", json);
     let raw: Record<string, unknown>;
     try {
-      raw = JSON.parse(json) as Record<string, unknown>;
-      if (raw === null || typeof raw !== "object" || Array.isArray(raw)) throw new Error("not an object");
+      // `null` decodes to "no fields" in Go, so nats-server accepts `CONNECT null`.
+      raw = (JSON.parse(json) ?? {}) as Record<string, unknown>;
+      if (typeof raw !== "object" || Array.isArray(raw)) throw new Error("not an object");
     } catch (err) {
       throw new ProtocolError("", `CONNECT: ${(err as Error).message}`);
     }
@@ -255,9 +264,9 @@ export class Client implements Deliverer, ParserHandler {
     try {
       info = JSON.parse(json);
     } catch {
-      info = undefined;
+      info = 0; // not JSON: rejected below
     }
-    if (info === null || typeof info !== "object" || Array.isArray(info)) throw new ProtocolError("", "INFO: invalid JSON");
+    if (info !== null && (typeof info !== "object" || Array.isArray(info))) throw new ProtocolError("", "INFO: invalid JSON");
   }
 
   onClientErr(text: string): void {
@@ -322,9 +331,7 @@ export class Client implements Deliverer, ParserHandler {
     const server = this.server;
     server.inMsgs++;
     server.inBytes += size;
-    // nats-server reports a bad subject to a pedantic client but still routes the message,
-    // and sends +OK before any delivery.
-    if (this.opts.pedantic && !isValidLiteralSubject(subject)) this.sendErr(ProtoErr.InvalidPublishSubject);
+    // +OK goes out before any delivery, as nats-server orders it.
     if (this.opts.verbose) this.sendOk();
     const account = this.account;
     const sublist = account.sublist;

@@ -9,6 +9,7 @@ import { Client, type CloseReason } from "./client.js";
 import type { Log } from "./log.js";
 import type { ServerOptions } from "../config/options.js";
 import { Authenticator } from "../auth/authenticator.js";
+import { loadConfigFile, validateOptions } from "../config/load.js";
 import { ProtoErr } from "../protocol/errors.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./version.js";
 
@@ -261,6 +262,26 @@ export class Server {
     for (const c of this.clients.values()) {
       if (c.opts.protocol >= 1 && c.connectReceived) c.sendInfo(this.infoFor(c));
     }
+  }
+
+  /**
+   * How to rebuild the options on reload. The binary sets this to "config file, then the
+   * same command-line flags"; by default the config file alone is read again.
+   */
+  configReloader: (() => ServerOptions) | undefined;
+
+  /** Re-read the configuration (SIGHUP, `--signal reload`, $SYS RELOAD) and apply it. */
+  reloadConfig(): string[] {
+    let next: ServerOptions;
+    if (this.configReloader !== undefined) next = this.configReloader();
+    else {
+      const file = this.options.configFile;
+      if (!file) throw new Error("can only reload config when a file is provided using -c or --config");
+      next = loadConfigFile(file);
+      next.configFile = file;
+    }
+    validateOptions(next);
+    return this.reload(next);
   }
 
   /** Apply a reloaded configuration: what nats-server can change at run time. */

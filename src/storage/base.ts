@@ -233,8 +233,11 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
   protected abstract resetStorage(old: B[]): void;
   /** compact(): persist "every sequence < floor is gone" before the entries are removed. */
   protected abstract appendFloor(floor: number): void;
-  /** Physically drop entries with seq > seq (live ones were already removed); lastSeq = seq. */
-  protected abstract truncateStorage(seq: number): void;
+  /**
+   * Physically drop entries with seq > seq (live ones were already removed); the new last
+   * sequence is seq with time lastTime (persist it if seq is not a live message).
+   */
+  protected abstract truncateStorage(seq: number, lastTime: bigint): void;
   protected abstract persistConfig(): void;
 
   abstract flush(): void;
@@ -757,7 +760,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
         this.armTimer(at);
       }
     }
-    if (c.maxAgeMs > 0 && this.timer === null) this.armTimer(Number(ts / 1_000_000n) + c.maxAgeMs);
+    if (c.maxAgeMs > 0) this.armTimer(Date.now() + c.maxAgeMs);
 
     // limits: per subject first, then msgs / bytes (discard old only)
     let removed = false;
@@ -1021,15 +1024,19 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
       for (let q = this.prevAlive(this.lastSeq); q > seq; q = this.prevAlive(q - 1)) {
         this.removeAt(this.lb!, this.li, "truncate");
       }
-      // new last time: the entry at (or right before) seq
-      let lt = this.lastTime;
-      const k = this.blockIdxLE(seq);
-      if (k >= 0) {
-        const b = this.blocks[k]!;
-        const i = b.lowerBound(seq + 1) - 1;
-        if (i >= 0) lt = b.ts[i]!;
+      // new last time: the message at seq, else the last message before it
+      let lt = 0n;
+      if (this.prevAlive(seq) !== 0) {
+        lt = this.lb!.ts[this.li]!;
+      } else {
+        const k = this.blockIdxLE(seq);
+        if (k >= 0) {
+          const b = this.blocks[k]!;
+          const i = b.lowerBound(seq + 1) - 1;
+          if (i >= 0) lt = b.ts[i]!;
+        }
       }
-      this.truncateStorage(seq);
+      this.truncateStorage(seq, lt);
       this.lastSeq = seq;
       this.lastTime = lt;
       this.firstDirty = true;

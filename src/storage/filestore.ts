@@ -1311,7 +1311,7 @@ export class FileStore extends StoreBase<FileBlock> {
     for (const b of old) this.releaseBlock(b);
   }
 
-  protected truncateStorage(seq: number): void {
+  protected truncateStorage(seq: number, lastTime: bigint): void {
     this.flushMarks();
     while (this.blocks.length > 1) {
       const b = this.active;
@@ -1321,7 +1321,11 @@ export class FileStore extends StoreBase<FileBlock> {
       } else break;
     }
     const b = this.active;
-    const k = b.lowerBound(seq + 1);
+    // keep the record of seq only if it is a live message; otherwise a skip marker below
+    // records the new last sequence and time
+    const at = b.find(seq);
+    const live = at >= 0 && b.subj[at] !== null;
+    const k = live ? at + 1 : b.lowerBound(seq);
     if (k < b.n) {
       const cutOff = b.offs[k]!;
       this.invalidateIdx(b);
@@ -1340,18 +1344,7 @@ export class FileStore extends StoreBase<FileBlock> {
       this.markDirty(b);
     }
     this.openFd(b);
-    const physMax = b.n > 0 ? b.seqs[b.n - 1]! : 0;
-    if (physMax < seq) {
-      // keep the new last sequence on disk
-      const k2 = this.blockIdxLE(seq);
-      let ts = this.lastTime;
-      if (k2 >= 0) {
-        const bb = this.blocks[k2]!;
-        const j = bb.lowerBound(seq + 1) - 1;
-        if (j >= 0) ts = bb.ts[j]!;
-      }
-      this.appendSkip(seq, ts);
-    }
+    if (!live) this.appendSkip(seq, lastTime);
   }
 
   // ---------------------------------------------------------------------------
@@ -1577,6 +1570,7 @@ export class FileStore extends StoreBase<FileBlock> {
     fs.mkdirSync(dir, { recursive: true });
     writeMeta(join(dir, "meta.json"), META_VERSION, created, config, undefined);
     const c = new FileConsumerStore(this, name, dir, config, created, state, this.syncAlways, this.log);
+    if (!fs.existsSync(join(dir, "o.dat"))) c.update(state);
     this.consumers.set(name, c);
     return c;
   }

@@ -137,7 +137,7 @@ export class MemStore extends StoreBase<MemBlock> {
     this.touched.clear();
   }
 
-  protected truncateStorage(seq: number): void {
+  protected truncateStorage(seq: number, _lastTime: bigint): void {
     while (this.blocks.length > 0) {
       const b = this.blocks[this.blocks.length - 1]!;
       if (b.n > 0 && b.seqs[0]! <= seq) {

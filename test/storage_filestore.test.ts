@@ -1,0 +1,512 @@
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  FileConsumerStore,
+  FileStore,
+  FileStoreOptions,
+  listStoredAccounts,
+  listStoredStreams,
+  streamDir,
+} from "../src/storage/filestore.js";
+import { Logger, StreamStore, isStoreError, silentLogger } from "../src/storage/store.js";
+import { runStoreSuite } from "./storage_suite.test.js";
+
+const root = fs.mkdtempSync(join(tmpdir(), "tsnats-filestore-"));
+after(() => fs.rmSync(root, { recursive: true, force: true }));
+let dirN = 0;
+const newDir = (): string => join(root, `s${++dirN}`);
+
+class CaptureLogger implements Logger {
+  lines: string[] = [];
+  info(m: string): void {
+    this.lines.push(`INF ${m}`);
+  }
+  warn(m: string): void {
+    this.lines.push(`WRN ${m}`);
+  }
+  error(m: string): void {
+    this.lines.push(`ERR ${m}`);
+  }
+  has(level: string, re: RegExp): boolean {
+    return this.lines.some((l) => l.startsWith(level) && re.test(l));
+  }
+}
+
+// small blocks so that every suite test spans several block files
+runStoreSuite({
+  name: "filestore",
+  persistent: true,
+  create: (cfg, opts) => new FileStore({ dir: newDir(), config: cfg, blockSize: 2048, logger: silentLogger, ...opts }),
+  reopen: (s) => {
+    const fsx = s as FileStore;
+    fsx.stop();
+    return new FileStore({ dir: fsx.dir, blockSize: 2048, logger: silentLogger });
+  },
+  destroy: (s) => s.delete(),
+});
+
+const b = (s: string): Buffer => Buffer.from(s);
+const blkFiles = (dir: string): string[] =>
+  fs
+    .readdirSync(join(dir, "msgs"))
+    .filter((f) => f.endsWith(".blk"))
+    .sort((x, y) => parseInt(x) - parseInt(y));
+const idxFiles = (dir: string): string[] => fs.readdirSync(join(dir, "msgs")).filter((f) => f.endsWith(".idx"));
+
+function open(dir: string, extra: Partial<FileStoreOptions> = {}): FileStore {
+  return new FileStore({ dir, blockSize: 4096, logger: silentLogger, ...extra });
+}
+
+/** Copy a live store directory: that is exactly what a crash (SIGKILL) leaves behind. */
+function crashCopy(dir: string): string {
+  const to = `${dir}-crash${++dirN}`;
+  fs.cpSync(dir, to, { recursive: true });
+  return to;
+}
+
+function fillStd(s: StreamStore, n: number): void {
+  for (let i = 1; i <= n; i++) s.storeMsg(`f.${i % 5}`, i % 4 === 0 ? b(`NATS/1.0\r\nI: ${i}\r\n\r\n`) : undefined, b(`payload-${i}`));
+}
+
+function snapshot(s: StreamStore): unknown {
+  const st = s.state(true);
+  const msgs: unknown[] = [];
+  for (let m = s.loadNextMsg(">", 0); m; m = s.loadNextMsg(">", m.seq + 1)) {
+    msgs.push([m.seq, m.subject, m.time.toString(), m.hdr?.toString(), m.data.toString()]);
+  }
+  return { st: { ...st, firstTime: st.firstTime.toString(), lastTime: st.lastTime.toString() }, msgs, subj: [...s.subjectsState(">")] };
+}
+
+describe("filestore: layout and metadata", () => {
+  it("uses <storeDir>/<account>/streams/<stream> and lists them", () => {
+    const storeDir = join(root, "jsroot");
+    const dir = streamDir(storeDir, "ACC", "ORDERS");
+    assert.equal(dir, join(storeDir, "ACC", "streams", "ORDERS"));
+    const s = new FileStore({ dir, config: { name: "ORDERS" }, metadata: { subjects: ["orders.>"] }, logger: silentLogger });
+    s.storeMsg("orders.1", undefined, b("x"));
+    s.createConsumer("dur", { durable_name: "dur" });
+    s.stop();
+    assert.deepEqual(listStoredAccounts(storeDir), ["ACC"]);
+    assert.deepEqual(listStoredStreams(storeDir, "ACC"), ["ORDERS"]);
+    assert.ok(fs.existsSync(join(dir, "meta.json")));
+    assert.deepEqual(blkFiles(dir), ["1.blk"]);
+    assert.ok(fs.existsSync(join(dir, "obs", "dur", "meta.json")));
+    assert.ok(fs.existsSync(join(dir, "obs", "dur", "o.dat")));
+    const meta = FileStore.readMeta(dir);
+    assert.equal(meta.config.name, "ORDERS");
+    assert.deepEqual(meta.metadata, { subjects: ["orders.>"] });
+    const s2 = new FileStore({ dir, logger: silentLogger });
+    assert.deepEqual(s2.metadata(), { subjects: ["orders.>"] });
+    s2.setMetadata({ subjects: ["orders.*"] });
+    s2.stop();
+    assert.deepEqual(FileStore.readMeta(dir).metadata, { subjects: ["orders.*"] });
+    assert.throws(() => streamDir(storeDir, "ACC", "../x"), (e) => isStoreError(e, "ErrBadName"));
+  });
+
+  it("never deletes a stream whose meta is unreadable: typed error with the path", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "M" } });
+    fillStd(s, 5);
+    s.stop();
+    const metaPath = join(dir, "meta.json");
+    const before = fs.readFileSync(metaPath, "utf8");
+    fs.writeFileSync(metaPath, before.replace('"maxMsgs": -1', '"maxMsgs": 5'));
+    const blocks = blkFiles(dir);
+    assert.throws(
+      () => open(dir),
+      (e) => isStoreError(e, "ErrCorruptMeta") && e.path === metaPath && /checksum/.test(e.message),
+    );
+    fs.writeFileSync(metaPath, "{not json");
+    assert.throws(() => open(dir), (e) => isStoreError(e, "ErrCorruptMeta") && e.path === metaPath);
+    fs.unlinkSync(metaPath);
+    assert.throws(() => open(dir), (e) => isStoreError(e, "ErrCorruptMeta") && /missing/.test(e.message));
+    assert.deepEqual(blkFiles(dir), blocks);
+    // restoring the meta brings everything back
+    fs.writeFileSync(metaPath, before);
+    const s2 = open(dir);
+    assert.equal(s2.state().msgs, 5);
+    s2.delete();
+    assert.equal(fs.existsSync(dir), false);
+    assert.throws(() => open(newDir()), (e) => isStoreError(e, "ErrNotFound"));
+  });
+});
+
+describe("filestore: restart recovery", () => {
+  it("stop + reopen gives the same state, deletes, subjects, config and consumer state", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "R", maxMsgsPerSubject: 50 } });
+    fillStd(s, 300);
+    for (let i = 1; i <= 300; i += 7) s.removeMsg(i);
+    s.eraseMsg(150);
+    s.skipMsg();
+    const cs = s.createConsumer("C", { ack: "explicit" });
+    const cst = cs.state();
+    cst.delivered = { consumer_seq: 12, stream_seq: 40 };
+    cst.ack_floor = { consumer_seq: 10, stream_seq: 33 };
+    cst.pending.set(35, { sequence: 11, timestamp: 1700000000000 });
+    cst.redelivered.set(35, 1);
+    cs.update(cst);
+    const snap = snapshot(s);
+    assert.ok(blkFiles(dir).length > 3);
+    s.stop();
+    assert.equal(idxFiles(dir).length, blkFiles(dir).length);
+    const s2 = open(dir);
+    assert.deepEqual(snapshot(s2), snap);
+    assert.equal(s2.config().maxMsgsPerSubject, 50);
+    assert.deepEqual(s2.openConsumer("C").state(), cst);
+    assert.equal(s2.storeMsg("f.1", undefined, b("after")).seq, 302);
+    s2.stop();
+  });
+
+  it("recovers the same state after a crash (no clean stop, no index files)", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "C" } });
+    fillStd(s, 200);
+    for (let i = 2; i <= 200; i += 5) s.removeMsg(i);
+    s.purgeEx("f.3");
+    const snap = snapshot(s);
+    const crashed = crashCopy(dir);
+    assert.equal(idxFiles(crashed).length, 0);
+    const s2 = open(crashed);
+    assert.deepEqual(snapshot(s2), snap);
+    s2.stop();
+    s.stop();
+  });
+
+  it("rebuilds a deleted, stale or corrupt index from its block", () => {
+    const dir = newDir();
+    let s = open(dir, { config: { name: "I" } });
+    fillStd(s, 200);
+    s.removeMsg(10);
+    const snap = snapshot(s);
+    s.stop();
+    const idx = idxFiles(dir).sort();
+    assert.ok(idx.length >= 3);
+    fs.unlinkSync(join(dir, "msgs", idx[0]!)); // deleted
+    const p1 = join(dir, "msgs", idx[1]!);
+    const buf = fs.readFileSync(p1);
+    buf[buf.length - 10] ^= 0x55; // corrupt
+    fs.writeFileSync(p1, buf);
+    const log = new CaptureLogger();
+    s = open(dir, { logger: log });
+    assert.deepEqual(snapshot(s), snap);
+    assert.ok(log.has("INF", /not usable.*checksum/), log.lines.join("\n"));
+    s.stop();
+    assert.equal(idxFiles(dir).length, blkFiles(dir).length);
+
+    // stale: a block appended after its index was written (crash after more writes)
+    s = open(dir);
+    s.storeMsg("f.new", undefined, b("newer"));
+    const snap2 = snapshot(s);
+    const crashed = crashCopy(dir);
+    s.stop();
+    const log2 = new CaptureLogger();
+    const s3 = open(crashed, { logger: log2 });
+    assert.deepEqual(snapshot(s3), snap2);
+    s3.stop();
+  });
+
+  it("an index never resurrects a message deleted after it was written", () => {
+    const dir = newDir();
+    let s = open(dir, { config: { name: "X" } });
+    fillStd(s, 100);
+    s.stop();
+    s = open(dir);
+    s.removeMsg(3); // block 1 has an index on disk: it must be invalidated
+    s.removeMsg(99);
+    const crashed = crashCopy(dir);
+    s.stop();
+    const s2 = open(crashed);
+    assert.equal(s2.loadMsg(3), null);
+    assert.equal(s2.loadMsg(99), null);
+    assert.equal(s2.state().msgs, 98);
+    s2.stop();
+  });
+
+  it("purge and compact stay done even if old blocks come back (floor marker)", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "P" } });
+    fillStd(s, 200);
+    const saved = new Map(blkFiles(dir).map((f) => [f, fs.readFileSync(join(dir, "msgs", f))]));
+    s.purge();
+    s.storeMsg("f.1", undefined, b("x"));
+    s.stop();
+    // simulate a crash in the middle of purge: old block files were not all unlinked
+    for (const [f, data] of saved) if (!fs.existsSync(join(dir, "msgs", f))) fs.writeFileSync(join(dir, "msgs", f), data);
+    const s2 = open(dir);
+    const st = s2.state();
+    assert.equal(st.msgs, 1);
+    assert.equal(st.firstSeq, 201);
+    assert.equal(st.lastSeq, 201);
+    s2.stop();
+    // old blocks below the floor are gone again
+    assert.ok(blkFiles(dir).every((f) => !saved.has(f)));
+
+    const d2 = newDir();
+    const c = open(d2, { config: { name: "P2" } });
+    fillStd(c, 200);
+    c.compact(150);
+    const crashed = crashCopy(d2);
+    c.stop();
+    const c2 = open(crashed);
+    assert.equal(c2.state().firstSeq, 150);
+    assert.equal(c2.state().msgs, 51);
+    c2.stop();
+  });
+
+  it("fully deleted blocks are removed from disk; sparse blocks are compacted", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "D" }, blockSize: 64 * 1024 });
+    const payload = Buffer.alloc(200, 1);
+    for (let i = 0; i < 2000; i++) s.storeMsg(`d.${i % 10}`, undefined, payload);
+    const n0 = blkFiles(dir).length;
+    assert.ok(n0 >= 6);
+    for (let i = 1; i <= 700; i++) s.removeMsg(i);
+    assert.ok(blkFiles(dir).length < n0);
+    // purge one subject: > REWRITE_MARKS marks are not needed, but blocks become sparse
+    assert.equal(s.purgeEx("d.3"), 130);
+    const snap = snapshot(s);
+    s.stop();
+    const s2 = open(dir, { blockSize: 64 * 1024 });
+    assert.deepEqual(snapshot(s2), snap);
+    s2.stop();
+  });
+
+  it("a bulk removal rewrites heavily hit sealed blocks", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "W" }, blockSize: 256 * 1024 });
+    for (let i = 0; i < 12000; i++) s.storeMsg(i % 2 ? "w.odd" : "w.even", undefined, b(`v${i}`));
+    assert.ok(blkFiles(dir).length >= 2);
+    const size0 = fs.statSync(join(dir, "msgs", "1.blk")).size;
+    assert.equal(s.purgeEx("w.odd"), 6000);
+    const size1 = fs.statSync(join(dir, "msgs", "1.blk")).size;
+    assert.ok(size1 < size0 * 0.7, `${size1} vs ${size0}`);
+    const snap = snapshot(s);
+    const crashed = crashCopy(dir);
+    s.stop();
+    const s2 = open(crashed, { blockSize: 256 * 1024 });
+    assert.deepEqual(snapshot(s2), snap);
+    s2.stop();
+  });
+
+  it("eraseMsg overwrites the bytes on disk", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "E" } });
+    s.storeMsg("e", undefined, b("TOP-SECRET-PAYLOAD"));
+    s.storeMsg("e", undefined, b("keep me"));
+    s.eraseMsg(1);
+    s.flush();
+    const all = blkFiles(dir).map((f) => fs.readFileSync(join(dir, "msgs", f)).toString("latin1")).join("");
+    assert.equal(all.includes("TOP-SECRET-PAYLOAD"), false);
+    assert.equal(all.includes("keep me"), true);
+    const crashed = crashCopy(dir);
+    s.stop();
+    const log = new CaptureLogger();
+    const s2 = open(crashed, { logger: log });
+    assert.equal(s2.loadMsg(1), null);
+    assert.equal(s2.loadMsg(2)!.data.toString(), "keep me");
+    assert.equal(log.lines.filter((l) => !l.startsWith("INF")).length, 0, log.lines.join("\n"));
+    s2.stop();
+  });
+});
+
+describe("filestore: corruption", () => {
+  /** Offset of the record holding `needle` in a block file. */
+  const findRecord = (file: string, needle: string): number => {
+    const buf = fs.readFileSync(file);
+    const at = buf.indexOf(needle);
+    assert.ok(at > 0, `${needle} not found in ${file}`);
+    return at;
+  };
+
+  it("truncated tail: the partial record is cut away with a warning", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "T" } });
+    for (let i = 1; i <= 20; i++) s.storeMsg("t", undefined, b(`message-${i}`));
+    const crashed = crashCopy(dir);
+    s.stop();
+    const last = join(crashed, "msgs", blkFiles(crashed).pop()!);
+    const len = fs.statSync(last).size;
+    fs.truncateSync(last, len - 7);
+    const log = new CaptureLogger();
+    const s2 = open(crashed, { logger: log });
+    assert.ok(log.has("WRN", /partial record.*truncating/), log.lines.join("\n"));
+    const st = s2.state();
+    assert.equal(st.msgs, 19);
+    assert.equal(st.lastSeq, 19);
+    assert.equal(s2.loadMsg(19)!.data.toString(), "message-19");
+    assert.equal(s2.storeMsg("t", undefined, b("message-20b")).seq, 20);
+    s2.stop();
+    const log2 = new CaptureLogger();
+    const s3 = open(crashed, { logger: log2 });
+    assert.equal(s3.loadMsg(20)!.data.toString(), "message-20b");
+    assert.equal(log2.lines.filter((l) => !l.startsWith("INF")).length, 0);
+    s3.stop();
+  });
+
+  it("bit flip found by the recovery scan: exactly that message is missing, reported, the rest kept", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "B" } });
+    for (let i = 1; i <= 60; i++) s.storeMsg(`b.${i % 3}`, undefined, b(`body-${String(i).padStart(3, "0")}`));
+    const crashed = crashCopy(dir); // no index files: the blocks get scanned
+    s.stop();
+    let file = "";
+    for (const f of blkFiles(crashed)) {
+      if (fs.readFileSync(join(crashed, "msgs", f)).includes("body-030")) file = join(crashed, "msgs", f);
+    }
+    const off = findRecord(file, "body-030");
+    const buf = fs.readFileSync(file);
+    buf[off + 6] ^= 0x04;
+    fs.writeFileSync(file, buf);
+    const log = new CaptureLogger();
+    const s2 = open(crashed, { logger: log });
+    assert.ok(log.has("ERR", new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} offset \\d+: checksum mismatch.*seq 30`)), log.lines.join("\n"));
+    const st = s2.state(true);
+    assert.equal(st.msgs, 59);
+    assert.deepEqual(st.deleted, [30]);
+    assert.deepEqual(st.lost?.msgs, [30]);
+    for (let i = 1; i <= 60; i++) {
+      const m = s2.loadMsg(i);
+      if (i === 30) assert.equal(m, null);
+      else assert.equal(m!.data.toString(), `body-${String(i).padStart(3, "0")}`);
+    }
+    assert.deepEqual(s2.subjectsTotals(">"), new Map([["b.1", 20], ["b.2", 20], ["b.0", 19]]));
+    s2.stop();
+  });
+
+  it("bit flip in a record header: resynchronizes on the next record", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "H" }, blockSize: 1 << 20 });
+    for (let i = 1; i <= 30; i++) s.storeMsg("h", undefined, b(`hdr-${String(i).padStart(3, "0")}`));
+    const crashed = crashCopy(dir);
+    s.stop();
+    const file = join(crashed, "msgs", "1.blk");
+    const off = findRecord(file, "hdr-010");
+    const buf = fs.readFileSync(file);
+    // the record starts REC_HDR(36)+subject(1) bytes before the payload: corrupt its length field
+    const rec = off - 37;
+    buf.writeUInt32LE(0x00ffffff, rec + 4);
+    fs.writeFileSync(file, buf);
+    const log = new CaptureLogger();
+    const s2 = open(crashed, { logger: log });
+    assert.ok(log.has("ERR", /corrupt data at offset/), log.lines.join("\n"));
+    const st = s2.state(true);
+    assert.equal(st.msgs, 29);
+    assert.deepEqual(st.deleted, [10]);
+    assert.equal(s2.loadMsg(11)!.data.toString(), "hdr-011");
+    assert.equal(s2.loadMsg(30)!.data.toString(), "hdr-030");
+    s2.stop();
+  });
+
+  it("bit flip behind a valid index: detected on read (or on open with verifyOnOpen)", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "L" }, blockSize: 1 << 20 });
+    for (let i = 1; i <= 40; i++) s.storeMsg("l", undefined, b(`lazy-${String(i).padStart(3, "0")}`));
+    s.stop();
+    const file = join(dir, "msgs", "1.blk");
+    const off = findRecord(file, "lazy-020");
+    const buf = fs.readFileSync(file);
+    buf[off + 2] ^= 0x10;
+    fs.writeFileSync(file, buf);
+
+    const d2 = crashCopy(dir);
+    const log = new CaptureLogger();
+    const s2 = open(dir, { logger: log });
+    assert.equal(s2.state().msgs, 40); // the index is trusted until the record is read
+    assert.equal(s2.loadMsg(19)!.data.toString(), "lazy-019");
+    assert.equal(s2.loadMsg(20), null);
+    assert.ok(log.has("ERR", /offset \d+: checksum mismatch for seq 20/), log.lines.join("\n"));
+    assert.equal(s2.state().msgs, 39);
+    assert.deepEqual(s2.state().lost?.msgs, [20]);
+    assert.equal(s2.loadNextMsg(">", 20)!.seq, 21);
+    s2.stop();
+
+    const log2 = new CaptureLogger();
+    const s3 = open(d2, { logger: log2, verifyOnOpen: true });
+    assert.ok(log2.has("ERR", /checksum mismatch in record for seq 20/), log2.lines.join("\n"));
+    assert.equal(s3.state().msgs, 39);
+    assert.equal(s3.loadMsg(20), null);
+    s3.stop();
+  });
+
+  it("a corrupt consumer state file is set aside, not fatal", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "CS" } });
+    const c = s.createConsumer("c1", { x: 1 });
+    const st = c.state();
+    st.delivered.stream_seq = 9;
+    c.update(st);
+    s.stop();
+    const odat = join(dir, "obs", "c1", "o.dat");
+    const buf = fs.readFileSync(odat);
+    buf[9] ^= 1;
+    fs.writeFileSync(odat, buf);
+    const log = new CaptureLogger();
+    const s2 = open(dir, { logger: log });
+    const c2 = s2.openConsumer("c1");
+    assert.equal(c2.state().delivered.stream_seq, 0);
+    assert.deepEqual(c2.config(), { x: 1 });
+    assert.ok(log.has("ERR", /unreadable.*checksum/));
+    assert.ok(fs.readdirSync(join(dir, "obs", "c1")).some((f) => f.startsWith("o.dat.corrupt-")));
+    s2.stop();
+  });
+});
+
+describe("filestore: sync modes and caching", () => {
+  it("syncPending coalesces callers into group commits", async () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "S" }, sync: "always" });
+    const ps: Promise<void>[] = [];
+    for (let i = 0; i < 500; i++) {
+      s.storeMsg("s", undefined, b(`${i}`));
+      ps.push(s.syncPending());
+    }
+    await Promise.all(ps);
+    await s.syncPending(); // nothing new: resolves at once
+    await s.sync();
+    assert.equal(s.state().msgs, 500);
+    s.stop();
+    const s2 = open(dir, { config: { name: "S" } });
+    await s2.syncPending(); // interval mode: immediate
+    s2.stop();
+  });
+
+  it("reads across many blocks with a small cache", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "K" }, blockSize: 8192, cacheBlocks: 2 });
+    for (let i = 1; i <= 3000; i++) s.storeMsg(`k.${i % 7}`, undefined, b(`value-${i}`));
+    s.stop();
+    const s2 = open(dir, { blockSize: 8192, cacheBlocks: 2 });
+    for (let r = 0; r < 2; r++) {
+      for (let i = 1; i <= 3000; i += r ? 37 : 1) assert.equal(s2.loadMsg(i)!.data.toString(), `value-${i}`);
+    }
+    let n = 0;
+    for (let m = s2.loadNextMsg("k.3", 0); m; m = s2.loadNextMsg("k.3", m.seq + 1)) {
+      assert.equal(m.subject, "k.3");
+      n++;
+    }
+    assert.equal(n, s2.filteredState(0, "k.3").msgs);
+    s2.stop();
+  });
+
+  it("consumer state is written in the background and survives a crash", async () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "CC" } });
+    const c = s.createConsumer("d", {});
+    const st = c.state();
+    for (let i = 1; i <= 100; i++) {
+      st.delivered = { consumer_seq: i, stream_seq: i * 2 };
+      st.pending.set(i * 2, { sequence: i, timestamp: 1000 + i });
+      c.update(st);
+    }
+    await new Promise((r) => setTimeout(r, 60));
+    const crashed = crashCopy(dir);
+    s.stop();
+    const decoded = FileConsumerStore.decode(fs.readFileSync(join(crashed, "obs", "d", "o.dat")));
+    assert.equal(decoded.delivered.stream_seq, 200);
+    assert.equal(decoded.pending.size, 100);
+  });
+});
