@@ -1,0 +1,167 @@
+// The tsnats-server binary as operators and client test harnesses use it: ports file,
+// config file errors, signals (reload, lame duck, graceful stop), protocol trace lines.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { connect } from "@nats-io/transport-node";
+import { waitUntil } from "./helpers/server.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BIN = path.resolve(here, "../src/bin/tsnats-server.js");
+
+interface Running {
+  child: ChildProcess;
+  dir: string;
+  ports: { nats: string[]; monitoring?: string[] };
+  output(): string;
+  exited: Promise<number | null>;
+}
+
+function tempDir(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-bin-"));
+}
+
+/** Start the binary the way the nats.js/nats.go harnesses do and wait for its ports file. */
+async function runServer(args: string[], dir = tempDir()): Promise<Running> {
+  const child = spawn(process.execPath, [BIN, ...args, "--ports_file_dir", dir], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout?.on("data", (d) => (out += d));
+  child.stderr?.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  const file = path.join(dir, `nats-server_${child.pid}.ports`);
+  await waitUntil(() => fs.existsSync(file) || child.exitCode !== null, 5000, "ports file");
+  assert.ok(fs.existsSync(file), `no ports file; output:\n${out}`);
+  const ports = JSON.parse(fs.readFileSync(file, "utf8")) as Running["ports"];
+  return { child, dir, ports, output: () => out, exited };
+}
+
+async function stop(r: Running): Promise<void> {
+  if (r.child.exitCode === null) r.child.kill("SIGKILL");
+  await r.exited;
+  fs.rmSync(r.dir, { recursive: true, force: true });
+}
+
+test("ports file, monitoring and graceful SIGTERM", async () => {
+  const r = await runServer(["-p", "-1", "-m", "-1", "-a", "127.0.0.1", "-js"]);
+  try {
+    assert.match(r.ports.nats[0], /^nats:\/\/127\.0\.0\.1:\d+$/);
+    assert.ok(r.ports.monitoring?.[0], "monitoring url in ports file");
+    const varz = (await (await fetch(`${r.ports.monitoring?.[0]}/varz`)).json()) as Record<string, unknown>;
+    assert.equal(varz.version, "2.9.10");
+    const nc = await connect({ servers: r.ports.nats[0] });
+    assert.equal(nc.info?.jetstream, true);
+    await nc.close();
+    r.child.kill("SIGTERM");
+    assert.equal(await r.exited, 0);
+    assert.match(r.output(), /Server Exiting/);
+    assert.equal(fs.readdirSync(r.dir).filter((f) => f.endsWith(".ports")).length, 0, "ports file removed at exit");
+  } finally {
+    await stop(r);
+  }
+});
+
+test("a bad config file stops start-up with file, line and reason", () => {
+  const dir = tempDir();
+  try {
+    const conf = path.join(dir, "bad.conf");
+    fs.writeFileSync(conf, "port: 4222\nmax_payload: \"lots\"\n");
+    const res = spawnSync(process.execPath, [BIN, "-c", conf], { encoding: "utf8", timeout: 10_000 });
+    assert.notEqual(res.status, 0);
+    assert.match(res.stderr, new RegExp(`${conf.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:2:\\d+: `));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("unknown flags are refused, --version and -t work", () => {
+  const bad = spawnSync(process.execPath, [BIN, "--no_such_flag"], { encoding: "utf8" });
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /flag provided but not defined: -no_such_flag/);
+  const ver = spawnSync(process.execPath, [BIN, "--version"], { encoding: "utf8" });
+  assert.equal(ver.status, 0);
+  assert.match(ver.stdout, /tsnats-server: v\d+\.\d+\.\d+/);
+  const dir = tempDir();
+  try {
+    const conf = path.join(dir, "ok.conf");
+    fs.writeFileSync(conf, "port: -1\njetstream { store_dir: \"" + dir + "\" }\n");
+    const t = spawnSync(process.execPath, [BIN, "-t", "-c", conf], { encoding: "utf8" });
+    assert.equal(t.status, 0, t.stderr);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("SIGHUP reloads authorization: allowed clients stay, new users work", async () => {
+  const dir = tempDir();
+  const conf = path.join(dir, "auth.conf");
+  fs.writeFileSync(conf, `listen: "127.0.0.1:-1"\nauthorization { users: [ {user: a, password: a} ] }\n`);
+  const r = await runServer(["-c", conf], dir);
+  try {
+    const url = r.ports.nats[0];
+    const a = await connect({ servers: url, user: "a", pass: "a", reconnect: false });
+    await assert.rejects(connect({ servers: url, user: "b", pass: "b", reconnect: false }));
+    fs.writeFileSync(conf, `listen: "127.0.0.1:-1"\nauthorization { users: [ {user: a, password: a}, {user: b, password: b} ] }\n`);
+    r.child.kill("SIGHUP");
+    await waitUntil(() => /Reloaded server configuration/.test(r.output()), 5000, "reload log line");
+    const b = await connect({ servers: url, user: "b", pass: "b", reconnect: false });
+    await a.flush(); // still connected
+    await b.close();
+    await a.close();
+  } finally {
+    await stop(r);
+  }
+});
+
+test("SIGUSR2 lame duck: clients get ldm, are closed, server exits", async () => {
+  const dir = tempDir();
+  const conf = path.join(dir, "ldm.conf");
+  fs.writeFileSync(conf, `listen: "127.0.0.1:-1"\nlame_duck_duration: "30s"\nlame_duck_grace_period: "1s"\n`);
+  const r = await runServer(["-c", conf], dir);
+  try {
+    const nc = await connect({ servers: r.ports.nats[0], reconnect: false });
+    let ldm = false;
+    (async () => {
+      for await (const s of nc.status()) if (s.type === "ldm") ldm = true;
+    })().catch(() => undefined);
+    r.child.kill("SIGUSR2");
+    await waitUntil(() => ldm, 5000, "ldm status");
+    const closed = await nc.closed();
+    assert.ok(closed === undefined || closed instanceof Error);
+    assert.equal(await r.exited, 0);
+    assert.match(r.output(), /Entering lame duck mode/);
+  } finally {
+    await stop(r);
+  }
+});
+
+test("-V traces protocol lines in nats-server's format", async () => {
+  const r = await runServer(["-p", "-1", "-a", "127.0.0.1", "-V"]);
+  try {
+    const nc = await connect({ servers: r.ports.nats[0] });
+    const sub = nc.subscribe("foo");
+    await nc.flush();
+    sub.unsubscribe();
+    await nc.flush();
+    await nc.close();
+    await waitUntil(() => /<<- \[UNSUB 1 \]/.test(r.output()), 5000, "UNSUB trace");
+    assert.match(r.output(), /\[TRC\] .* - <<- \[SUB foo  1\]/);
+    assert.match(r.output(), /<<- \[CONNECT \{/);
+  } finally {
+    await stop(r);
+  }
+});
+
+test("--signal sends the signal to the pid given", async () => {
+  const r = await runServer(["-p", "-1", "-a", "127.0.0.1"]);
+  try {
+    const res = spawnSync(process.execPath, [BIN, "--signal", `quit=${r.child.pid}`], { encoding: "utf8" });
+    assert.equal(res.status, 0, res.stderr);
+    assert.equal(await r.exited, 0);
+  } finally {
+    await stop(r);
+  }
+});
