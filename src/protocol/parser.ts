@@ -190,22 +190,20 @@ export class Parser {
   private pubArgs(buf: Buffer, from: number, to: number, headers: boolean): number {
     const n = this.scanArgs(buf, from, to);
     const tok = this.tok;
-    const bad = (what: string): ProtocolError =>
-      new ProtocolError("", `${headers ? "processHeaderPub" : "processPub"} ${what}: ${JSON.stringify(buf.toString("utf8", from, to).trim())}`);
     let hdr = -1;
     let total: number;
     let reply = "";
     if (headers) {
       if (n === 4) reply = decodeToken(buf, tok[2], tok[3]);
-      else if (n !== 3) throw bad("Parse Error");
+      else if (n !== 3) throw pubArgError(headers, "Parse Error", buf, from, to);
       hdr = parseSizeBytes(buf, tok[2 * n - 4], tok[2 * n - 3]);
       total = parseSizeBytes(buf, tok[2 * n - 2], tok[2 * n - 1]);
-      if (hdr < 0 || total < 0 || hdr > total) throw bad("Bad or Missing Size");
+      if (hdr < 0 || total < 0 || hdr > total) throw pubArgError(headers, "Bad or Missing Size", buf, from, to);
     } else {
       if (n === 3) reply = decodeToken(buf, tok[2], tok[3]);
-      else if (n !== 2) throw bad("Parse Error");
+      else if (n !== 2) throw pubArgError(headers, "Parse Error", buf, from, to);
       total = parseSizeBytes(buf, tok[2 * n - 2], tok[2 * n - 1]);
-      if (total < 0) throw bad("Bad or Missing Size");
+      if (total < 0) throw pubArgError(headers, "Bad or Missing Size", buf, from, to);
     }
     if (total > this.limits.maxPayload) {
       throw new ProtocolError(ProtoErr.MaxPayload, `maximum payload exceeded: ${total} vs ${this.limits.maxPayload}`);
@@ -330,6 +328,11 @@ export class Parser {
  * nats-server quirk, kept so the two frame lines alike: a LF right after an op's blanks (or right
  * after CONNECT/INFO) is taken as the argument's first byte, so the line runs on to the next LF.
  */
+function pubArgError(headers: boolean, what: string, buf: Buffer, from: number, to: number): ProtocolError {
+  const args = JSON.stringify(buf.toString("utf8", from, to).trim());
+  return new ProtocolError("", `${headers ? "processHeaderPub" : "processPub"} ${what}: ${args}`);
+}
+
 function lfStartsArgument(buf: Buffer, pos: number, nl: number): boolean {
   const last = buf[nl - 1];
   if (!isBlank(last) && nl - pos > 7) return false;
