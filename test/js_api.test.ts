@@ -191,7 +191,7 @@ describe("bad input", () => {
     const s2 = await startTestServer({
       jetstream: true,
       accounts: [
-        { name: "A", users: [{ user: "a", password: "a" }], jetstream: { max_streams: 1, max_consumers: 1 } },
+        { name: "A", users: [{ user: "a", password: "a" }], jetstream: { max_streams: 1, max_consumers: 1, max_mem: 2000 } },
         { name: "B", users: [{ user: "b", password: "b" }] },
       ],
     });
@@ -210,6 +210,18 @@ describe("bad input", () => {
       const info = await ja.getAccountInfo();
       assert.equal(info.limits.max_streams, 1);
       assert.equal(info.streams, 1);
+      // storage limit of the account: publishing past it fails with 10002, nothing is lost
+      await ja.streams.delete("ONE");
+      await ja.streams.add({ name: "SMALL", subjects: ["small"], storage: StorageType.Memory });
+      let err: Json | undefined;
+      let stored = 0;
+      for (let i = 0; i < 50 && err === undefined; i++) {
+        const r = (await a.request("small", "x".repeat(100), { timeout: 2000 })).json<Json>();
+        if (r.error) err = r.error;
+        else stored++;
+      }
+      assert.equal(err?.err_code, 10002);
+      assert.equal((await ja.streams.info("SMALL")).state.messages, stored);
     } finally {
       await a.close();
       await b.close();

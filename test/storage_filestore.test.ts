@@ -77,7 +77,7 @@ function snapshot(s: StreamStore): unknown {
   for (let m = s.loadNextMsg(">", 0); m; m = s.loadNextMsg(">", m.seq + 1)) {
     msgs.push([m.seq, m.subject, m.time.toString(), m.hdr?.toString(), m.data.toString()]);
   }
-  return { st: { ...st, firstTime: st.firstTime.toString(), lastTime: st.lastTime.toString() }, msgs, subj: [...s.subjectsState(">")] };
+  return { st: { ...st, firstTime: st.firstTime.toString(), lastTime: st.lastTime.toString() }, msgs, subj: [...s.subjectsState(">")].sort((x, y) => (x[0] < y[0] ? -1 : 1)) };
 }
 
 describe("filestore: layout and metadata", () => {
@@ -508,5 +508,81 @@ describe("filestore: sync modes and caching", () => {
     const decoded = FileConsumerStore.decode(fs.readFileSync(join(crashed, "obs", "d", "o.dat")));
     assert.equal(decoded.delivered.stream_seq, 200);
     assert.equal(decoded.pending.size, 100);
+  });
+});
+
+describe("filestore: background work", () => {
+  it("writes indexes of sealed blocks periodically and compacts sparse blocks when idle", async () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "BG" }, blockSize: 128 * 1024, sync: 40, cacheExpireMs: 20 });
+    const payload = Buffer.alloc(100, 7);
+    for (let i = 1; i <= 4000; i++) s.storeMsg(`bg.${i % 4}`, undefined, payload);
+    assert.ok(blkFiles(dir).length >= 3);
+    // remove 3 out of 4 messages of the first block, fewer than the bulk-rewrite threshold
+    const first = fs.statSync(join(dir, "msgs", "1.blk")).size;
+    for (let i = 1; i <= 900; i++) if (i % 4 !== 0) s.removeMsg(i);
+    const snap = snapshot(s);
+    await new Promise((r) => setTimeout(r, 300));
+    const after1 = fs.statSync(join(dir, "msgs", "1.blk")).size;
+    assert.ok(after1 < first / 2, `block 1 not compacted: ${after1} vs ${first}`);
+    const sealed = blkFiles(dir).length - 1;
+    assert.ok(idxFiles(dir).length >= sealed, `${idxFiles(dir).length} idx for ${sealed} sealed blocks`);
+    assert.deepEqual(snapshot(s), snap);
+    const crashed = crashCopy(dir);
+    s.stop();
+    const log = new CaptureLogger();
+    const s2 = open(crashed, { blockSize: 128 * 1024, logger: log });
+    assert.deepEqual(snapshot(s2), snap);
+    assert.equal(log.lines.filter((l) => !l.startsWith("INF")).length, 0, log.lines.join("\n"));
+    s2.stop();
+  });
+});
+
+describe("filestore: randomized crash consistency", () => {
+  it("a crash copy taken at any point recovers to the same state", () => {
+    let seed = 777;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed % n;
+    };
+    const dir = newDir();
+    const cfg = { name: "RC", maxMsgsPerSubject: 5, maxMsgs: 400, maxBytes: 400 * 70 };
+    let s = open(dir, { config: cfg, blockSize: 3000, cacheBlocks: 1 });
+    for (let step = 0; step < 3000; step++) {
+      const op = rnd(100);
+      if (op < 70) {
+        s.storeMsg(`rc.${rnd(40)}`, rnd(3) === 0 ? b("NATS/1.0\r\nX: y\r\n\r\n") : undefined, b("z".repeat(rnd(60))), rnd(50) === 0 ? -1 : 0);
+      } else if (op < 85) {
+        const st = s.state();
+        s.removeMsg(st.firstSeq + rnd(Math.max(st.lastSeq - st.firstSeq + 1, 1)));
+      } else if (op < 87) {
+        s.eraseMsg(s.state().lastSeq - rnd(50));
+      } else if (op < 89) {
+        s.purgeEx(`rc.${rnd(40)}`, 0, rnd(2));
+      } else if (op < 90) {
+        s.compact(s.state().lastSeq - rnd(200));
+      } else if (op < 91) {
+        const st = s.state();
+        if (st.lastSeq > 10) s.truncate(st.lastSeq - rnd(10));
+      } else if (op < 92) {
+        s.skipMsgs(0, 1 + rnd(3));
+      } else if (op < 93) {
+        s.updateConfig({ maxMsgsPerSubject: 2 + rnd(6) });
+      }
+      if (step % 150 === 149) {
+        const snap = snapshot(s);
+        const crashed = crashCopy(dir);
+        const log = new CaptureLogger();
+        const c = open(crashed, { blockSize: 3000, logger: log });
+        assert.deepEqual(snapshot(c), snap, `step ${step}`);
+        assert.equal(log.lines.filter((l) => !l.startsWith("INF")).length, 0, log.lines.join("\n"));
+        c.delete();
+      }
+      if (step % 700 === 699) {
+        s.stop();
+        s = open(dir, { blockSize: 3000, cacheBlocks: 1 });
+      }
+    }
+    s.stop();
   });
 });

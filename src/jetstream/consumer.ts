@@ -690,7 +690,7 @@ export class Consumer {
   private processAck(subject: string, reply: string, payload: Buffer): void {
     if (this.closed) return;
     // Tokens after the prefix: <delivered>.<sseq>.<cseq>.<ts>.<pending>
-    let p = this.ackPrefix.length;
+    const p = this.ackPrefix.length;
     const d1 = subject.indexOf(".", p);
     const d2 = d1 < 0 ? -1 : subject.indexOf(".", d1 + 1);
     const d3 = d2 < 0 ? -1 : subject.indexOf(".", d2 + 1);
@@ -698,7 +698,6 @@ export class Consumer {
     const dc = Number(subject.substring(p, d1));
     const sseq = Number(subject.substring(d1 + 1, d2));
     const dseq = Number(subject.substring(d2 + 1, d3));
-    p = 0;
     if (!Number.isInteger(sseq) || sseq <= 0) return;
     this.lastActive = Date.now();
     const n = payload.length;

@@ -164,6 +164,12 @@ export class JsAccount {
     }
   }
 
+  /** Any byte limit set for this account or the server? (only then the publish path checks usage) */
+  get storageLimited(): boolean {
+    const o = this.service.options;
+    return this.limits.max_memory > 0 || this.limits.max_storage > 0 || o.maxMemoryStore > 0 || o.maxFileStore > 0;
+  }
+
   /** Would a message of `size` bytes push the account over its storage limits? */
   exceedsStorage(storage: "memory" | "file", size: number): boolean {
     const acc = storage === "memory" ? this.limits.max_memory : this.limits.max_storage;

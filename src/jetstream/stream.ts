@@ -172,6 +172,9 @@ export class Stream {
           } else throw jsError("JSStreamRollupFailedF", { err: `rollup value invalid: ${r}` });
         }
       }
+      if (this.jsa.storageLimited && this.jsa.exceedsStorage(cfg.storage, hlen + payload.length + subject.length + 16)) {
+        throw jsError("JSAccountResourcesExceededErr");
+      }
       // Interest retention keeps nothing nobody is interested in: the sequence is used up.
       if (cfg.retention === "interest" && !this.hasInterestIn(subject)) {
         const seq = this.applyStreamOp({ op: "skip" }) as number;

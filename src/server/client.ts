@@ -107,7 +107,7 @@ export class Client implements Deliverer, ParserHandler {
   private authTimer: NodeJS.Timeout | undefined;
   private pingsOut = 0;
   private pingSentAt = 0;
-  private lastInAtPing = 0;
+  private lastPingIn = 0;
   private writeStalledSince = 0;
   private stalledPublishers: Client[] | undefined;
   private paused = false;
@@ -276,6 +276,7 @@ export class Client implements Deliverer, ParserHandler {
 
   onPing(): void {
     if (this.trace) this.traceIn("PING", "");
+    this.lastPingIn = Date.now();
     this.queue(PONG);
     if (this.trace) this.traceOut("PONG", "");
     this.flushSoon();
@@ -555,20 +556,24 @@ export class Client implements Deliverer, ParserHandler {
 
   private onPingTimer(): void {
     if (this.closed) return;
-    // Traffic from the client since the last check proves it is alive.
-    if (this.lastActivity > this.lastInAtPing && this.pingsOut === 0) {
-      this.lastInAtPing = this.lastActivity;
-    } else if (this.pingsOut + 1 > this.server.options.maxPingsOut) {
-      this.server.log.debug(`${this.logPrefix()} - Stale Client Connection - Closing`);
-      this.sendErr(ProtoErr.StaleConnection);
-      this.close("Stale Connection");
-      return;
+    const now = Date.now();
+    const interval = this.server.options.pingIntervalMs;
+    // As nats-server: a client that sent data and pinged us within the interval is alive
+    // and needs no PING, unless its RTT was never measured.
+    const sendPing = this.rttMs === 0 || now - this.lastActivity > interval || now - this.lastPingIn > interval;
+    if (sendPing) {
+      if (this.pingsOut + 1 > this.server.options.maxPingsOut) {
+        this.server.log.debug(`${this.logPrefix()} - Stale Client Connection - Closing`);
+        this.sendErr(ProtoErr.StaleConnection);
+        this.close("Stale Connection");
+        return;
+      }
+      this.pingsOut++;
+      this.pingSentAt = now;
+      if (this.trace) this.traceOut("PING", "");
+      this.queue(PING);
+      this.flushSoon();
     }
-    this.pingsOut++;
-    this.pingSentAt = Date.now();
-    if (this.trace) this.traceOut("PING", "");
-    this.queue(PING);
-    this.flushSoon();
     this.schedulePing();
   }
 
