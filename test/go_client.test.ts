@@ -2,7 +2,8 @@
 // GOPATH mode) against tsnats: core pub/sub, request/reply, headers, queues; and JetStream.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
+import { promisify } from "node:util";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -22,10 +23,9 @@ let server: TestServer;
 before(async () => {
   if (skip) return;
   bin = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-go-")), "clientcheck");
-  execFileSync("go", ["build", "-o", bin, "."], {
+  await promisify(execFile)("go", ["build", "-o", bin, "."], {
     cwd: srcDir,
     env: { ...process.env, GO111MODULE: "off", GOPATH: goPath, GOFLAGS: "" },
-    stdio: "pipe",
     timeout: 180_000,
   });
   server = await startTestServer({ jetstream: true });
@@ -36,21 +36,26 @@ after(async () => {
   if (bin) fs.rmSync(path.dirname(bin), { recursive: true, force: true });
 });
 
-function run(mode: string): string {
-  const r = spawnSync(bin, [server.url, mode], { encoding: "utf8", timeout: 60_000 });
-  assert.equal(r.status, 0, `clientcheck ${mode} failed:\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
+/** Runs the Go program asynchronously: the server under test lives in this process's event loop. */
+async function run(mode: string): Promise<string> {
+  try {
+    const { stdout } = await promisify(execFile)(bin, [server.url, mode], { encoding: "utf8", timeout: 60_000 });
+    return stdout;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    assert.fail(`clientcheck ${mode} failed: ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`);
+  }
 }
 
-test("Go client: core protocol", { skip }, () => {
-  const out = run("core");
+test("Go client: core protocol", { skip }, async () => {
+  const out = await run("core");
   for (const check of ["connect", "pubsub", "request", "no-responders", "queue"]) {
     assert.match(out, new RegExp(`PASS ${check}\\b`));
   }
 });
 
-test("Go client: JetStream streams, pull consumers, KV", { skip }, () => {
-  const out = run("js");
+test("Go client: JetStream streams, pull consumers, KV", { skip }, async () => {
+  const out = await run("js");
   for (const check of ["add-stream", "publish", "fetch", "consumer-info", "kv"]) {
     assert.match(out, new RegExp(`PASS ${check}\\b`));
   }

@@ -399,8 +399,10 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
         s.head++;
         s.dead--;
       }
-      if (s.head > 64 && s.head * 2 > a.length) {
-        s.seqs = a.slice(s.head);
+      if (s.head * 2 >= a.length) {
+        // in place; amortized O(1) since at most head entries move
+        a.copyWithin(0, s.head);
+        a.length -= s.head;
         s.head = 0;
       }
     } else if (a[a.length - 1] === seq) {
@@ -497,7 +499,8 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     if (set.size > 8) {
       // Dense matches are found fastest by walking the sequence space a little.
       let q = this.nextAlive(start);
-      for (let steps = 0; q !== 0 && steps < LINEAR_SCAN_LIMIT; steps++) {
+      const limit = Math.max(LINEAR_SCAN_LIMIT, set.size * 16);
+      for (let steps = 0; q !== 0 && steps < limit; steps++) {
         const b = this.lb!;
         let i = this.li;
         const s = b.subj[i]!;

@@ -270,6 +270,8 @@ class FileBlock extends IndexBlock {
   /** Cache content written by us (no need to verify checksums on read). */
   cacheTrusted = false;
   lastUse = 0;
+  /** Time of the last cache miss (a second one soon after loads the whole block). */
+  lastMiss = 0;
   idxOnDisk = false;
   inflight = 0;
   closePending = false;
@@ -989,6 +991,24 @@ export class FileStore extends StoreBase<FileBlock> {
     }
   }
 
+  /** Read one record at off (without caching the block). */
+  private preadRecord(b: FileBlock, off: number): Buffer {
+    const fd = this.openFd(b);
+    const want = Math.min(4096, b.size - off);
+    let buf = Buffer.allocUnsafe(Math.max(want, 0));
+    let got = readFull(fd, buf, 0, want, off);
+    if (got >= 8) {
+      const rlen = buf.readUInt32LE(4);
+      if (rlen > got && rlen <= REC_MAX && off + rlen <= b.size) {
+        const full = Buffer.allocUnsafe(rlen);
+        buf.copy(full, 0, 0, got);
+        got += readFull(fd, full, got, rlen - got, off + got);
+        buf = full;
+      }
+    }
+    return buf.subarray(0, got);
+  }
+
   private loadCache(b: FileBlock): void {
     const fd = this.openFd(b);
     const size = b.size;
@@ -1049,22 +1069,37 @@ export class FileStore extends StoreBase<FileBlock> {
     const off = b.offs[i]!;
     let buf = b.cache;
     let p = off - b.cacheBase;
+    let end = b.cacheLen;
+    let trusted = b.cacheTrusted;
+    const now = Date.now();
     if (buf === null || p < 0 || p + REC_MIN > b.cacheLen || p + buf.readUInt32LE(p + 4) > b.cacheLen) {
       try {
-        this.loadCache(b);
+        if (now - b.lastMiss < 1000 || b === this.active) {
+          // repeated (e.g. sequential) access: cache the whole block
+          this.loadCache(b);
+          buf = b.cache!;
+          p = off;
+          end = b.cacheLen;
+          trusted = false;
+        } else {
+          // isolated access (e.g. a KV get): read just this record
+          buf = this.preadRecord(b, off);
+          p = 0;
+          end = buf.length;
+          trusted = false;
+        }
+        b.lastMiss = now;
       } catch (e) {
         this.log.error(`${this.tag()}: cannot read ${b.path}: ${(e as Error).message}`);
         return null;
       }
-      buf = b.cache!;
-      p = off;
     } else if (b !== this.active && b.cacheBase === 0) {
       this.lruTouch(b);
     }
-    b.lastUse = Date.now();
+    b.lastUse = now;
     const seq = b.seqs[i]!;
-    if (!b.cacheTrusted) {
-      const c = checkRecord(buf, p, b.cacheLen);
+    if (!trusted) {
+      const c = checkRecord(buf, p, end);
       const bad = c !== Check.OK || buf.readUInt32LE(p + 12) + buf.readUInt32LE(p + 16) * TWO32 !== seq;
       if (bad) {
         this.log.error(
