@@ -540,7 +540,7 @@ describe("filestore: background work", () => {
 
 describe("filestore: randomized crash consistency", () => {
   it("a crash copy taken at any point recovers to the same state", () => {
-    let seed = 777;
+    let seed = Number(process.env.TSNATS_SEED ?? 777);
     const rnd = (n: number): number => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
       return seed % n;

@@ -419,6 +419,8 @@ export function runStoreSuite(f: StoreFactory): void {
       s.updateConfig({ maxMsgs: -1, maxBytes: storeMsgSize("u.1", undefined, b("20")) * 2 });
       st = s.state();
       assert.equal(st.msgs, 2);
+      s.updateConfig({ maxAgeMs: undefined, discard: "old" });
+      assert.equal(s.config().maxMsgsPerSubject, 3);
       const s2 = re(s);
       assert.equal(s2.config().maxMsgsPerSubject, 3);
       assert.equal(s2.state().msgs, 2);
@@ -611,7 +613,7 @@ export function runStoreSuite(f: StoreFactory): void {
 
   describe(`${f.name}: randomized against a model`, () => {
     it("matches a reference model through random operations", () => {
-      let seed = 12345;
+      let seed = Number(process.env.TSNATS_SEED ?? 12345);
       const rnd = (n: number): number => {
         seed = (seed * 1103515245 + 12345) & 0x7fffffff;
         return seed % n;

@@ -10,7 +10,15 @@
 //   same event-loop turn shares one async fsync (the event loop keeps running), so the
 //   JetStream layer does `store.storeMsg(...); await store.syncPending(); ack()`.
 //   Removals caused by limits / max age / TTL are persisted lazily (next event-loop
-//   turn); that is safe because recovery re-applies the limits and expiry.
+//   turn, or flush()); that is safe because recovery re-applies the persisted limits
+//   and expiry before anything else. Explicit removals (removeMsg, eraseMsg, purge*,
+//   compact, truncate) are written before the call returns.
+//
+// READS   The active block's bytes stay in memory as they are written (the append
+//   buffer doubles as read cache). Sealed blocks: an isolated miss reads just the record
+//   (e.g. KV gets); a second miss within 1 s loads the whole block into an LRU of
+//   `cacheBlocks` blocks (sequential consumption). Caches idle for `cacheExpireMs` are
+//   dropped. Records read from disk have their checksum verified; loads return copies.
 //
 // ON-DISK LAYOUT   <storeDir>/<account>/streams/<stream>/
 //   meta.json           {version, created, config, metadata, checksum}; atomic writes
@@ -20,7 +28,9 @@
 //   msgs/<id>.idx       index of a block (written on clean stop and periodically for
 //                       sealed blocks; removed before a block is modified in place;
 //                       rebuilt from the block when missing, stale or corrupt).
-//   obs/<consumer>/meta.json, obs/<consumer>/o.dat   consumer config and state (atomic).
+//   obs/<consumer>/meta.json   consumer config (atomic, fsynced).
+//   obs/<consumer>/o.dat       consumer state, binary with CRC32, rewritten atomically
+//                       (temp + rename) at most every 20 ms after update(), and on stop.
 //
 // BLOCK FILE   8-byte header "TSNBLK01", then records (little endian):
 //   0  u32 magic 0x52534E54        4  u32 record length (all of it)
@@ -431,14 +441,14 @@ export class FileStore extends StoreBase<FileBlock> {
     let meta: StreamMeta;
     let created = false;
     let metaChanged = false;
+    let newConfig: StreamStoreConfig | undefined;
     if (fs.existsSync(metaPath)) {
       meta = FileStore.readMeta(dir);
       if (opts.config) {
+        // applied after recovery: the persisted limits must be re-applied first (limit
+        // removals are persisted lazily, a crash can leave them undone on disk)
         const merged = normalizeStoreConfig({ ...meta.config, ...opts.config, firstSeq: meta.config.firstSeq });
-        if (JSON.stringify(merged) !== JSON.stringify(meta.config)) {
-          meta.config = merged;
-          metaChanged = true;
-        }
+        if (JSON.stringify(merged) !== JSON.stringify(meta.config)) newConfig = merged;
       }
       if (opts.metadata !== undefined && JSON.stringify(opts.metadata) !== JSON.stringify(meta.metadata)) {
         meta.metadata = opts.metadata;
@@ -458,6 +468,7 @@ export class FileStore extends StoreBase<FileBlock> {
       created = !fs.existsSync(msgsDir);
       metaChanged = true;
     }
+    const adopting = !created && !fs.existsSync(metaPath);
     super(meta.config, opts);
     this.dir = dir;
     this.msgsDir = msgsDir;
@@ -471,6 +482,7 @@ export class FileStore extends StoreBase<FileBlock> {
 
     fs.mkdirSync(msgsDir, { recursive: true });
     fs.mkdirSync(join(dir, "obs"), { recursive: true });
+    if (adopting) this.log.warn(`${this.tag()}: ${metaPath} missing, recreating it and adopting existing message blocks`);
     if (metaChanged) this.writeMetaNow();
 
     this.recover(!!opts.verifyOnOpen);
@@ -480,6 +492,7 @@ export class FileStore extends StoreBase<FileBlock> {
       this.writeFloorRecord(this.cfg.firstSeq, 0n, true);
     }
     this.enforceLimits();
+    if (newConfig) this.updateConfig(newConfig);
     this.expireNow();
 
     this.syncTimer = setInterval(() => this.periodicSync(), this.syncMs);
@@ -563,11 +576,13 @@ export class FileStore extends StoreBase<FileBlock> {
     }
     if (floor - 1 > maxSeq) maxSeq = floor - 1;
 
-    // register entries; drop empty blocks that are not the last
+    // register entries; empty blocks that are not the last are dropped (after the marks
+    // below, since such a block may hold the floor marker that justifies them)
+    const empty: FileBlock[] = [];
     for (let k = 0; k < loaded.length; k++) {
       const { b, names: nm, ttls } = loaded[k]!;
       if (b.n === 0 && k < loaded.length - 1) {
-        this.releaseBlock(b);
+        empty.push(b);
         continue;
       }
       for (let i = 0; i < b.n; i++) {
@@ -593,6 +608,7 @@ export class FileStore extends StoreBase<FileBlock> {
     this.recoverFinish(maxSeq, maxTs);
     this.finish();
     this.flushMarks();
+    for (const b of empty) this.releaseBlock(b);
   }
 
   private loadIdx(l: Loaded, minSeq: number): boolean {
@@ -836,8 +852,9 @@ export class FileStore extends StoreBase<FileBlock> {
       } catch (e) {
         throw new StoreError("ErrStoreWrite", `cannot open block ${b.path}: ${(e as Error).message}`, b.path, { cause: e });
       }
-      b.closePending = false;
     }
+    // in use again: cancel a close deferred behind an in-flight fsync
+    if (!b.released) b.closePending = false;
     return b.fd;
   }
 
@@ -1436,9 +1453,10 @@ export class FileStore extends StoreBase<FileBlock> {
   // Sync
 
   flush(): void {
-    this.checkOpen();
+    // messages are already in the kernel when storeMsg returns: only pending delete marks
+    // can be buffered here (cheap when there are none; consumers flush on their own)
+    if (this.closed) return;
     this.flushMarks();
-    for (const c of this.consumers.values()) c.flush();
   }
 
   sync(): Promise<void> {

@@ -55,7 +55,10 @@ export const DEFAULT_STREAM_STORE_CONFIG: Readonly<StreamStoreConfig> = Object.f
 
 /** Fill defaults and validate a (partial) config. Throws StoreError("ErrBadConfig"). */
 export function normalizeStoreConfig(cfg: Partial<StreamStoreConfig> | undefined): StreamStoreConfig {
-  const c: StreamStoreConfig = { ...DEFAULT_STREAM_STORE_CONFIG, ...(cfg ?? {}) };
+  const c: StreamStoreConfig = { ...DEFAULT_STREAM_STORE_CONFIG };
+  for (const [k, v] of Object.entries(cfg ?? {})) {
+    if (v !== undefined && k in DEFAULT_STREAM_STORE_CONFIG) (c as unknown as Record<string, unknown>)[k] = v;
+  }
   for (const k of ["maxMsgs", "maxBytes", "maxAgeMs", "maxMsgsPerSubject", "maxMsgSize", "firstSeq"] as const) {
     const v = c[k];
     if (typeof v !== "number" || !Number.isFinite(v) || !Number.isInteger(v)) {
@@ -208,7 +211,11 @@ export interface StreamStore {
   expireNow(): number;
   setRemoveHandler(h: RemoveHandler | undefined): void;
 
-  /** Push anything buffered to the kernel (pending delete marks, consumer state). */
+  /**
+   * Push anything buffered to the kernel. Stored messages already are when storeMsg
+   * returns; this writes pending (lazy) delete marks. Cheap; a no-op once stopped.
+   * Consumer stores flush their own state (ConsumerStore.flush).
+   */
   flush(): void;
   /** fsync everything written so far. */
   sync(): Promise<void>;
