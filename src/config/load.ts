@@ -332,7 +332,10 @@ function readUsers(r: Reader, m: ConfMap, key: string, account: string | undefin
         case "nkey":
           u.nkey = r.str(um, orig, lk);
           break;
+        // nats-server accepts all three spellings for a user's permissions block.
+        case "permission":
         case "permissions":
+        case "authorization":
           u.permissions = readPermissions(r, um, orig);
           break;
         case "allowed_connection_types":

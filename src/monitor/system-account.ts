@@ -30,14 +30,14 @@ import {
   jszFromJson,
   subszFromJson,
 } from "./endpoint-options.js";
-import { buildVarz } from "./varz.js";
+import { buildVarz, jetStreamSummary } from "./varz.js";
 import { buildConnz } from "./connz.js";
 import { buildSubsz } from "./subsz.js";
 import { accountDetail, accountStat, buildAccountz, buildAccstatz } from "./accountz.js";
 import { buildJsz, jszAccountDetail } from "./jsz.js";
 import { checkHealth } from "./healthz.js";
 import { buildGatewayz, buildLeafz, buildRoutez } from "./topology.js";
-import { jetStreamAccounts, jetStreamConfig, jetStreamConfigured, jetStreamRunning, jetStreamUsage } from "./jetstream-source.js";
+import { jetStreamAccounts, jetStreamConfigured, jetStreamRunning } from "./jetstream-source.js";
 import { accountConnectionsAdvisory, connectAdvisory, disconnectAdvisory } from "./advisories.js";
 import { userInfo } from "./user-info.js";
 
@@ -264,24 +264,7 @@ export class SystemAccountService implements ServerService {
       slow_consumers: s.slowConsumers,
       active_servers: 1,
     };
-    if (jetStreamConfigured(s)) {
-      const cfg = jetStreamConfig(s);
-      const u = jetStreamUsage(s);
-      const config: Json = { max_memory: cfg.maxMemory, max_storage: cfg.maxStorage };
-      if (cfg.domain) config.domain = cfg.domain;
-      out.jetstream = {
-        config,
-        stats: {
-          memory: u.memory,
-          storage: u.storage,
-          reserved_memory: u.reservedMemory,
-          reserved_storage: u.reservedStorage,
-          accounts: u.accounts,
-          ha_assets: u.haAssets,
-          api: { total: u.api.total, errors: u.api.errors },
-        },
-      };
-    }
+    if (jetStreamConfigured(s)) out.jetstream = jetStreamSummary(s, false);
     return out;
   }
 

@@ -1,4 +1,5 @@
 // /varz: the server's configuration and running totals, with nats-server 2.9's field set.
+import type { Server } from "../server/server.js";
 import type { Monitor } from "./monitor.js";
 import { goTime, msToNs, uptime } from "./format.js";
 import { jetStreamConfig, jetStreamConfigured, jetStreamUsage } from "./jetstream-source.js";
@@ -72,9 +73,15 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
 
 function varzJetStream(m: Monitor): Record<string, unknown> {
   if (!jetStreamConfigured(m.server)) return {};
-  const cfg = jetStreamConfig(m.server);
-  const u = jetStreamUsage(m.server);
-  const config: Record<string, unknown> = { max_memory: cfg.maxMemory, max_storage: cfg.maxStorage, store_dir: cfg.storeDir };
+  return jetStreamSummary(m.server, true);
+}
+
+/** The `jetstream` block of /varz and STATSZ: configured limits and usage. */
+export function jetStreamSummary(server: Server, withStoreDir: boolean): Record<string, unknown> {
+  const cfg = jetStreamConfig(server);
+  const u = jetStreamUsage(server);
+  const config: Record<string, unknown> = { max_memory: cfg.maxMemory, max_storage: cfg.maxStorage };
+  if (withStoreDir) config.store_dir = cfg.storeDir;
   if (cfg.domain) config.domain = cfg.domain;
   return {
     config,

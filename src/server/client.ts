@@ -292,7 +292,7 @@ export class Client implements Deliverer, ParserHandler {
   }
 
   onSub(subject: string, queue: string | undefined, sid: string): void {
-    if (this.trace) this.traceIn("SUB", `${subject} ${queue ?? ""} ${sid}`);
+    if (this.trace) this.traceIn("SUB", `${subject} ${queue !== undefined ? queue + " " : ""}${sid}`);
     if (!isValidSubject(subject) || (queue !== undefined && !isValidQueue(queue))) {
       this.sendErr(ProtoErr.InvalidSubject);
       return;
@@ -314,7 +314,7 @@ export class Client implements Deliverer, ParserHandler {
   }
 
   onUnsub(sid: string, max: number): void {
-    if (this.trace) this.traceIn("UNSUB", `${sid} ${max > 0 ? max : ""}`);
+    if (this.trace) this.traceIn("UNSUB", max > 0 ? `${sid} ${max}` : sid);
     const sub = this.subs.get(sid);
     if (sub !== undefined) {
       if (max > 0 && sub.delivered < max) sub.max = max;
@@ -361,7 +361,8 @@ export class Client implements Deliverer, ParserHandler {
     const r = reply ? reply + " " : "";
     if (hdrLen >= 0) this.traceIn("HPUB", `${subject} ${r}${hdrLen} ${size}`);
     else this.traceIn("PUB", `${subject} ${r}${size}`);
-    const shown = buf.toString("latin1", hdrLen >= 0 ? start + hdrLen : start, Math.min(end, start + 1024));
+    // Like nats-server, the traced payload of an HPUB includes its header block.
+    const shown = buf.toString("latin1", start, Math.min(end, start + 1024));
     this.server.log.trace(`${this.logPrefix()} - <<- MSG_PAYLOAD: [${JSON.stringify(shown)}]`);
   }
 
