@@ -6,9 +6,6 @@ import assert from "node:assert/strict";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
 import { RawConn, rawClient, connectLine, parseFrames, transcript } from "./helpers/raw.js";
 import { Parser, type ParserHandler } from "../src/protocol/parser.js";
-import { ProtocolError } from "../src/protocol/errors.js";
-
-const quiet = { verbose: false, pedantic: false };
 
 describe("core protocol", () => {
   let srv: TestServer;

@@ -20,14 +20,11 @@ function isJetStreamService(svc: unknown): svc is JetStreamService {
 export function jetStreamSourceFromServices(server: Server): JetStreamMonitorSource | undefined {
   const svc = server.services.find(isJetStreamService);
   if (svc === undefined) return undefined;
-  return new ServiceSource(server, svc);
+  return new ServiceSource(svc);
 }
 
 class ServiceSource implements JetStreamMonitorSource {
-  constructor(
-    private readonly server: Server,
-    private readonly svc: JetStreamService,
-  ) {}
+  constructor(private readonly svc: JetStreamService) {}
 
   config(): JetStreamServerConfig {
     const o = this.svc.options;
