@@ -86,7 +86,8 @@ export function normalizeConsumerConfig(raw: Partial<ConsumerConfig>, stream: St
     for (const [k, v] of Object.entries(raw.metadata)) size += k.length + v.length;
     if (size > MAX_METADATA_BYTES) throw jsError("JSConsumerMetadataLengthErrF", { limit: `${MAX_METADATA_BYTES / 1024}KB` });
   }
-  const deliverPolicy = (raw.deliver_policy ?? "all") as DeliverPolicy;
+  // "undefined" is nats-server's spelling of the zero value: deliver all.
+  const deliverPolicy = (raw.deliver_policy === undefined || (raw.deliver_policy as string) === "undefined" ? "all" : raw.deliver_policy) as DeliverPolicy;
   if (!DELIVER_POLICIES.has(deliverPolicy)) throw policyErr(`deliver policy "${deliverPolicy}" is not valid`);
   const ackPolicy = (raw.ack_policy ?? "none") as AckPolicy;
   if (ackPolicy !== "none" && ackPolicy !== "all" && ackPolicy !== "explicit") throw jsError("JSConsumerAckPolicyInvalidErr");
@@ -109,6 +110,9 @@ export function normalizeConsumerConfig(raw: Partial<ConsumerConfig>, stream: St
   } else {
     if (hasSeq) throw policyErr(`consumer delivery policy is deliver ${policyWord(deliverPolicy)}, but optional start sequence is also set`);
     if (hasTime) throw policyErr(`consumer delivery policy is deliver ${policyWord(deliverPolicy)}, but optional start time is also set`);
+    if (deliverPolicy === "last_per_subject" && !raw.filter_subject && !(raw.filter_subjects && raw.filter_subjects.length > 0)) {
+      throw policyErr("consumer delivery policy is deliver last per subject, but optional filter subject is not set");
+    }
   }
 
   if (push) {
@@ -117,11 +121,12 @@ export function normalizeConsumerConfig(raw: Partial<ConsumerConfig>, stream: St
     if (hasWildcard(ds)) throw jsError("JSConsumerDeliverToWildcardsErr");
     for (const s of stream.subjects ?? []) if (subjectsCollide(s, ds)) throw jsError("JSConsumerDeliverCycleErr");
     if (raw.max_waiting !== undefined && raw.max_waiting !== 0) throw jsError("JSConsumerPushMaxWaitingErr");
+    // Only push consumers refuse a pending limit without acks (pull ones ignore it).
+    if (raw.max_ack_pending !== undefined && raw.max_ack_pending > 0 && ackPolicy === "none") throw jsError("JSConsumerMaxPendingAckPolicyRequiredErr");
     if (raw.max_batch) throw policyErr("consumer in push mode can not set max batch");
     if (raw.max_expires) throw policyErr("consumer in push mode can not set max expires");
     if (raw.max_bytes) throw policyErr("consumer in push mode can not set max bytes");
   } else {
-    if (raw.deliver_group) throw policyErr("consumer is not push-based, but deliver group is set");
     if (raw.rate_limit_bps) throw jsError("JSConsumerPullWithRateLimitErr");
     if (raw.max_waiting !== undefined && raw.max_waiting < 0) throw jsError("JSConsumerMaxWaitingNegativeErr");
     if (raw.idle_heartbeat) throw jsError("JSConsumerHBRequiresPushErr");
@@ -133,9 +138,6 @@ export function normalizeConsumerConfig(raw: Partial<ConsumerConfig>, stream: St
     throw jsError("JSConsumerSmallHeartbeatErr");
   }
   if (raw.flow_control && !(raw.idle_heartbeat && raw.idle_heartbeat > 0)) throw jsError("JSConsumerWithFlowControlNeedsHeartbeats");
-  if (raw.max_ack_pending !== undefined && raw.max_ack_pending > 0 && ackPolicy === "none") {
-    throw jsError("JSConsumerMaxPendingAckPolicyRequiredErr");
-  }
   if (raw.direct) throw jsError("JSConsumerDirectRequiresPushErr");
 
   // Filters.
@@ -155,13 +157,13 @@ export function normalizeConsumerConfig(raw: Partial<ConsumerConfig>, stream: St
 
   const cfg: ConsumerConfig = {
     ...(durable ? { durable_name: raw.durable_name } : {}),
-    ...(raw.name ? { name: raw.name } : durable ? { name: raw.durable_name } : {}),
+    ...(raw.name ? { name: raw.name } : {}),
     ...(raw.description ? { description: raw.description } : {}),
     deliver_policy: deliverPolicy,
     ...(hasSeq ? { opt_start_seq: raw.opt_start_seq } : {}),
     ...(hasTime ? { opt_start_time: raw.opt_start_time } : {}),
     ack_policy: ackPolicy,
-    ...(ackPolicy !== "none" ? { ack_wait: raw.ack_wait && raw.ack_wait > 0 ? raw.ack_wait : DEFAULT_ACK_WAIT_NS } : {}),
+    ...(ackPolicy !== "none" ? { ack_wait: raw.ack_wait && raw.ack_wait > 0 ? raw.ack_wait : DEFAULT_ACK_WAIT_NS } : raw.ack_wait ? { ack_wait: raw.ack_wait } : {}),
     max_deliver: maxDeliver,
     ...(raw.backoff && raw.backoff.length > 0 ? { backoff: raw.backoff } : {}),
     ...(raw.filter_subject ? { filter_subject: raw.filter_subject } : {}),
@@ -172,7 +174,9 @@ export function normalizeConsumerConfig(raw: Partial<ConsumerConfig>, stream: St
     ...(!push ? { max_waiting: raw.max_waiting && raw.max_waiting > 0 ? raw.max_waiting : DEFAULT_MAX_WAITING } : {}),
     ...(ackPolicy !== "none"
       ? { max_ack_pending: raw.max_ack_pending !== undefined && raw.max_ack_pending !== 0 ? raw.max_ack_pending : stream.consumer_limits?.max_ack_pending || DEFAULT_MAX_ACK_PENDING }
-      : {}),
+      : raw.max_ack_pending
+        ? { max_ack_pending: raw.max_ack_pending }
+        : {}),
     ...(raw.idle_heartbeat ? { idle_heartbeat: raw.idle_heartbeat } : {}),
     ...(raw.flow_control ? { flow_control: true } : {}),
     ...(raw.headers_only ? { headers_only: true } : {}),

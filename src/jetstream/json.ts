@@ -7,6 +7,7 @@ import { jsError } from "./errors.js";
 export type FieldType =
   | "string"
   | "int"
+  | "uint"
   | "number"
   | "bool"
   | "strings"
@@ -14,7 +15,8 @@ export type FieldType =
   | "map"
   | "any"
   | { object: Shape; name: string }
-  | { array: Shape; name: string };
+  | { array: Shape; name: string }
+  | { oneOf: readonly string[] };
 
 export interface Shape {
   readonly [field: string]: FieldType;
@@ -27,6 +29,8 @@ function goType(t: FieldType): string {
         return "string";
       case "int":
         return "int64";
+      case "uint":
+        return "uint64";
       case "number":
         return "float64";
       case "bool":
@@ -41,6 +45,7 @@ function goType(t: FieldType): string {
         return "interface {}";
     }
   }
+  if ("oneOf" in t) return "string";
   return "object" in t ? t.name : `[]${t.name}`;
 }
 
@@ -66,6 +71,13 @@ function checkValue(v: unknown, t: FieldType, struct: string, field: string): vo
       case "int":
         if (typeof v !== "number" || !Number.isInteger(v)) typeError(v, struct, field, t);
         return;
+      case "uint":
+        if (typeof v !== "number" || !Number.isInteger(v)) typeError(v, struct, field, t);
+        if (v < 0) {
+          // Go names the offending number for a sign mismatch.
+          throw jsError("JSInvalidJSONErr", { err: `json: cannot unmarshal number ${v} into Go struct field ${struct}.${field} of type uint64` });
+        }
+        return;
       case "number":
         if (typeof v !== "number") typeError(v, struct, field, t);
         return;
@@ -86,6 +98,14 @@ function checkValue(v: unknown, t: FieldType, struct: string, field: string): vo
       default:
         return;
     }
+  }
+  if ("oneOf" in t) {
+    // nats-server's policy types have their own UnmarshalJSON: anything but a known
+    // name fails with the raw JSON quoted by Go's %q.
+    if (typeof v !== "string" || !t.oneOf.includes(v)) {
+      throw jsError("JSInvalidJSONErr", { err: `can not unmarshal ${JSON.stringify(JSON.stringify(v))}` });
+    }
+    return;
   }
   if ("object" in t) {
     if (jsonKind(v) !== "object") typeError(v, struct, field, t);
@@ -148,15 +168,15 @@ export const STREAM_CONFIG_SHAPE: Shape = {
   name: "string",
   description: "string",
   subjects: "strings",
-  retention: "string",
+  retention: { oneOf: ["limits", "interest", "workqueue"] },
   max_consumers: "int",
   max_msgs: "int",
   max_bytes: "int",
   max_age: "int",
   max_msgs_per_subject: "int",
   max_msg_size: "int",
-  discard: "string",
-  storage: "string",
+  discard: { oneOf: ["old", "new"] },
+  storage: { oneOf: ["file", "memory"] },
   num_replicas: "int",
   no_ack: "bool",
   template_owner: "string",
@@ -192,16 +212,16 @@ export const CONSUMER_CONFIG_SHAPE: Shape = {
   durable_name: "string",
   name: "string",
   description: "string",
-  deliver_policy: "string",
+  deliver_policy: { oneOf: ["all", "undefined", "last", "new", "by_start_sequence", "by_start_time", "last_per_subject"] },
   opt_start_seq: "int",
   opt_start_time: "string",
-  ack_policy: "string",
+  ack_policy: { oneOf: ["none", "all", "explicit"] },
   ack_wait: "int",
   max_deliver: "int",
   backoff: "ints",
   filter_subject: "string",
   filter_subjects: "strings",
-  replay_policy: "string",
+  replay_policy: { oneOf: ["instant", "original"] },
   rate_limit_bps: "int",
   sample_freq: "string",
   max_waiting: "int",
@@ -236,9 +256,9 @@ export const CONSUMER_CREATE_SHAPE: Shape = {
 export const STREAM_INFO_SHAPE: Shape = { deleted_details: "bool", subjects_filter: "string", offset: "int" };
 export const NAMES_SHAPE: Shape = { offset: "int", subject: "string" };
 export const LIST_SHAPE: Shape = { offset: "int", subject: "string" };
-export const PURGE_SHAPE: Shape = { filter: "string", seq: "int", keep: "int" };
+export const PURGE_SHAPE: Shape = { filter: "string", seq: "uint", keep: "uint" };
 export const MSG_GET_SHAPE: Shape = {
-  seq: "int",
+  seq: "uint",
   last_by_subj: "string",
   next_by_subj: "string",
   batch: "int",
@@ -249,7 +269,7 @@ export const MSG_GET_SHAPE: Shape = {
   up_to_time: "string",
   no_hdr: "bool",
 };
-export const MSG_DELETE_SHAPE: Shape = { seq: "int", no_erase: "bool" };
+export const MSG_DELETE_SHAPE: Shape = { seq: "uint", no_erase: "bool" };
 export const NEXT_SHAPE: Shape = {
   batch: "int",
   expires: "int",

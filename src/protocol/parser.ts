@@ -118,6 +118,14 @@ export class Parser {
     const len = buf.length;
     const h = this.handler;
     while (pos < len) {
+      // A well-formed PUB whose payload is in this read takes one pass over its bytes.
+      if ((buf[pos] | 0x20) === 0x70) {
+        const after = this.fastPub(buf, pos, len);
+        if (after >= 0) {
+          pos = after;
+          continue;
+        }
+      }
       let nl = buf.indexOf(LF, pos);
       if (nl > pos && buf[nl - 1] !== CR && lfStartsArgument(buf, pos, nl)) nl = buf.indexOf(LF, nl + 1);
       if (nl < 0) {
@@ -212,6 +220,45 @@ export class Parser {
     this.pendingReply = reply;
     this.pendingHdr = hdr;
     return total;
+  }
+
+  /**
+   * `PUB <subject> [reply] <size>\r\n<payload>\r\n`, complete in `buf`, with nothing unusual:
+   * dispatched here in a single scan. Returns the offset after it, or -1 to let the general
+   * path handle (and report) anything else: other ops, split reads, odd spacing, errors.
+   */
+  private fastPub(buf: Buffer, pos: number, len: number): number {
+    if ((buf[pos + 1] | 0x20) !== 0x75 || (buf[pos + 2] | 0x20) !== 0x62) return -1;
+    let c = buf[pos + 3];
+    if (c !== SPACE && c !== TAB) return -1;
+    const tok = this.tok;
+    const limit = Math.min(len, pos + 4 + this.limits.maxControlLine);
+    let i = pos + 4;
+    let n = 0;
+    while (i < limit) {
+      c = buf[i];
+      if (c === SPACE || c === TAB) {
+        i++;
+        continue;
+      }
+      if (c === CR || c === LF || n === 3) break;
+      tok[2 * n] = i;
+      while (++i < limit && (c = buf[i]) !== SPACE && c !== TAB && c !== CR && c !== LF);
+      tok[2 * n + 1] = i;
+      n++;
+    }
+    if (n < 2 || i + 1 >= limit || buf[i] !== CR || buf[i + 1] !== LF) return -1;
+    const size = parseSizeBytes(buf, tok[2 * n - 2], tok[2 * n - 1]);
+    const start = i + 2;
+    if (size < 0 || size > this.limits.maxPayload || len - start < size + 2) return -1;
+    if (buf[start + size] !== CR || buf[start + size + 1] !== LF) return -1;
+    const h = this.handler;
+    h.beforeOp?.("PUB");
+    const subject = this.decodeSubject(buf, tok[0], tok[1]);
+    const reply = n === 3 ? decodeToken(buf, tok[2], tok[3]) : "";
+    h.checkPublish?.(subject);
+    h.onPub(subject, reply, -1, buf, start, start + size);
+    return start + size + 2;
   }
 
   /** Returns the same string object for a repeated subject, which keeps map lookups cheap downstream. */
