@@ -374,26 +374,27 @@ export class Client implements Deliverer, ParserHandler {
     const useHdr = hdr !== undefined && this.opts.headers;
     const hlen = useHdr ? hdr.length : 0;
     const total = hlen + payload.length;
-    // "MSG <subject> <sid> [reply] " is the same for a run of messages on one subject:
-    // keep it encoded on the subscription and copy its bytes.
-    let prefix = sub.encoded;
-    if (prefix === undefined || sub.encodedSubject !== subject || sub.encodedReply !== reply || sub.encodedHdr !== useHdr) {
-      prefix = Buffer.from(`${useHdr ? "HMSG" : "MSG"} ${subject} ${sub.sid} ${reply === "" ? "" : reply + " "}`);
-      sub.encoded = prefix;
+    // The control line "MSG <subject> <sid> [reply] <size>\r\n" repeats for a run of messages
+    // on one subject: keep it encoded on the subscription and copy its bytes.
+    let line = sub.encoded;
+    if (
+      line === undefined ||
+      sub.encodedTotal !== total ||
+      sub.encodedSubject !== subject ||
+      sub.encodedReply !== reply ||
+      sub.encodedHdr !== hlen
+    ) {
+      const sizes = useHdr ? `${hlen} ${total}` : `${total}`;
+      line = Buffer.from(`${useHdr ? "HMSG" : "MSG"} ${subject} ${sub.sid} ${reply === "" ? "" : reply + " "}${sizes}\r\n`);
+      sub.encoded = line;
       sub.encodedSubject = subject;
       sub.encodedReply = reply;
-      sub.encodedHdr = useHdr;
+      sub.encodedHdr = hlen;
+      sub.encodedTotal = total;
     }
-    this.reserve(prefix.length + 24 + total + 2);
+    this.reserve(line.length + total + 2);
     const out = this.out as Buffer;
-    let p = copyInto(prefix, out, this.outPos);
-    if (useHdr) {
-      p = writeDecimal(out, p, hlen);
-      out[p++] = 32;
-    }
-    p = writeDecimal(out, p, total);
-    out[p++] = 13;
-    out[p++] = 10;
+    let p = copyInto(line, out, this.outPos);
     if (useHdr) p = copyInto(hdr, out, p);
     p = copyInto(payload, out, p);
     out[p++] = 13;
@@ -624,18 +625,6 @@ function copyInto(src: Buffer, dst: Buffer, at: number): number {
   if (n > 64) return at + src.copy(dst, at);
   for (let i = 0; i < n; i++) dst[at + i] = src[i];
   return at + n;
-}
-
-function writeDecimal(dst: Buffer, at: number, value: number): number {
-  if (value < 10) {
-    dst[at] = 48 + value;
-    return at + 1;
-  }
-  let digits = 0;
-  for (let v = value; v > 0; v = Math.floor(v / 10)) digits++;
-  let p = at + digits;
-  for (let v = value; v > 0; v = Math.floor(v / 10)) dst[--p] = 48 + (v % 10);
-  return at + digits;
 }
 
 function isValidQueue(q: string): boolean {

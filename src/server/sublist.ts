@@ -22,11 +22,12 @@ export interface Subscription {
   delivered: number;
   /** Set once removed, so in-flight deliveries skip it. */
   closed: boolean;
-  /** The connection's cached encoding of "MSG <subject> <sid> [reply] " for the last subject. */
+  /** The connection's cached control line ("MSG <subject> <sid> [reply] <size>") of the last delivery. */
   encoded?: Buffer;
   encodedSubject?: string;
   encodedReply?: string;
-  encodedHdr?: boolean;
+  encodedHdr?: number;
+  encodedTotal?: number;
 }
 
 export interface SublistResult {
