@@ -9,11 +9,14 @@ import type { ServerOptions, UserConfig } from "../config/options.js";
 export interface AuthResult {
   account: Account;
   user: string | undefined;
+  /** The user's permissions block as configured (or its default); enforced per client. */
+  permissions?: unknown;
 }
 
 interface UserEntry {
   user: UserConfig;
   account: string;
+  permissions: unknown;
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -32,11 +35,16 @@ export class Authenticator {
     private readonly globalAccount: Account,
   ) {
     for (const u of options.users) {
-      if (u.user !== undefined) this.users.set(u.user, { user: u, account: u.account ?? "$G" });
+      if (u.user !== undefined) {
+        const permissions = u.permissions ?? options.defaultPermissions;
+        this.users.set(u.user, { user: u, account: u.account ?? "$G", permissions });
+      }
     }
     for (const acc of options.accounts) {
       for (const u of acc.users) {
-        if (u.user !== undefined) this.users.set(u.user, { user: u, account: acc.name });
+        if (u.user !== undefined) {
+          this.users.set(u.user, { user: u, account: acc.name, permissions: u.permissions ?? acc.defaultPermissions });
+        }
       }
     }
     this.required =
@@ -58,12 +66,14 @@ export class Authenticator {
     }
     if (c.user === undefined && c.authToken === undefined && o.noAuthUser !== undefined) {
       const entry = this.users.get(o.noAuthUser);
-      if (entry !== undefined) return { account: this.lookupAccount(entry.account), user: o.noAuthUser };
+      if (entry !== undefined) {
+        return { account: this.lookupAccount(entry.account), user: o.noAuthUser, permissions: entry.permissions };
+      }
     }
     if (c.user !== undefined) {
       const entry = this.users.get(c.user);
       if (entry !== undefined && sameSecret(c.pass ?? "", entry.user.password ?? "")) {
-        return { account: this.lookupAccount(entry.account), user: c.user };
+        return { account: this.lookupAccount(entry.account), user: c.user, permissions: entry.permissions };
       }
     }
     return undefined;

@@ -5,7 +5,7 @@
 import type { Account } from "../server/account.js";
 import type { Client } from "../server/client.js";
 import type { Subscription } from "../server/sublist.js";
-import { isValidSubject, subjectsCollide } from "../server/subject.js";
+import { subjectsCollide } from "../server/subject.js";
 import * as adv from "./advisories.js";
 import type { Consumer } from "./consumer.js";
 import { checkConsumerUpdate, normalizeConsumerConfig, sameConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
@@ -47,6 +47,36 @@ function responseType(tokens: string[]): string {
     return `consumer_${(b ?? "").toLowerCase()}_response`;
   }
   return "api_response";
+}
+
+/**
+ * Fields nats-server's response structs carry even on errors (they are not omitempty):
+ * paged responses keep their paging, a purge its count.
+ */
+function errorExtras(tokens: string[]): Json {
+  const [a, b] = tokens;
+  if (a === "STREAM" && b === "INFO") return { total: 0, offset: 0, limit: 0 };
+  if (a === "STREAM" && b === "PURGE") return { purged: 0 };
+  if (a === "STREAM" && b === "NAMES") return { total: 0, offset: 0, limit: 0, streams: null };
+  if (a === "STREAM" && b === "LIST") return { total: 0, offset: 0, limit: 0, streams: [] };
+  if (a === "CONSUMER" && (b === "NAMES" || b === "LIST")) return { total: 0, offset: 0, limit: 0, consumers: [] };
+  return {};
+}
+
+/** nats-server's isEmptyRequest: no body, or a JSON object without fields. */
+function isEmptyRequest(body: Buffer): boolean {
+  if (body.length === 0) return true;
+  try {
+    const v: unknown = JSON.parse(body.toString("utf8"));
+    return v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Paging as nats-server does it: an offset past the end is clamped to the total. */
+function pageOffset(requested: number | undefined, total: number): number {
+  return Math.min(Math.max(0, requested ?? 0), total);
 }
 
 export class Api {
@@ -118,22 +148,22 @@ export class Api {
     if (reply === "") return;
     const type = TYPE + responseType(tokens);
     let resp: Json;
-    this.jsa.apiTotal++;
+    let failed = false;
     try {
       const r = this.handle(tokens, body);
-      if (r === undefined) {
-        this.jsa.apiTotal--;
-        return; // not an API we serve: nats-server stays silent
-      }
+      if (r === undefined) return; // not an API we serve: nats-server stays silent
       resp = { type, ...r };
     } catch (err) {
-      this.jsa.apiErrors++;
+      failed = true;
       const e = err instanceof ApiError ? err : jsError("JSStreamGeneralErrorF", { err: (err as Error).message ?? String(err) });
       if (!(err instanceof ApiError)) this.jsa.service.log.error(`JetStream API ${rest}: ${(err as Error).stack ?? String(err)}`);
-      resp = { type, error: e.toJSON() };
+      resp = { type, error: e.toJSON(), ...errorExtras(tokens) };
     }
     const out = JSON.stringify(resp);
     this.jsa.account.publish(reply, "", undefined, Buffer.from(out));
+    // Counted once answered, so an INFO request does not count itself (as in nats-server).
+    this.jsa.apiTotal++;
+    if (failed) this.jsa.apiErrors++;
     adv.apiAudit(this.jsa.advisoryContext, `$JS.API.${rest}`, body.toString("utf8"), out, origin && {
       cid: origin.cid,
       host: origin.host,
@@ -215,19 +245,21 @@ export class Api {
   }
 
   private streamCreate(name: string, body: Buffer, update: boolean): Json {
-    checkStreamName(name);
+    if (body.length === 0) throw jsError("JSInvalidJSONErr", { err: "unexpected end of JSON input" });
     const raw = decodeRequest<Partial<StreamConfig> & { pedantic?: boolean }>(body, STREAM_CREATE_SHAPE, "StreamConfig", false);
     if (raw === undefined) throw jsError("JSBadRequestErr");
     delete raw.pedantic;
-    if (raw.name === undefined || raw.name === "") raw.name = name;
-    if (raw.name !== name) throw jsError("JSStreamMismatchErr");
+    // The config must name the stream of the subject (nats-server: no name is a mismatch too).
+    if ((raw.name ?? "") !== name) throw jsError("JSStreamMismatchErr");
+    checkStreamName(name);
     const cfg = normalizeStreamConfig(raw, { maxPayload: this.jsa.service.server.options.maxPayload, clustered: false });
     if (update) {
       const s = this.jsa.updateStream(cfg);
       return s.infoJson();
     }
-    const { stream, created } = this.jsa.createStream(cfg);
-    return { ...stream.infoJson(), did_create: created };
+    // nats-server answers did_create: true for a new stream and for an identical re-create.
+    const { stream } = this.jsa.createStream(cfg);
+    return { ...stream.infoJson(), did_create: true };
   }
 
   private streamInfo(name: string, body: Buffer): Json {
@@ -248,7 +280,6 @@ export class Api {
     if (s.cfg.sealed) throw jsError("JSStreamSealedErr");
     if (s.cfg.deny_purge) throw jsError("JSStreamPurgeFailedF", { err: "stream purge not permitted" });
     if ((req.seq ?? 0) > 0 && (req.keep ?? 0) > 0) throw jsError("JSBadRequestErr");
-    if (req.filter !== undefined && req.filter !== "" && !isValidSubject(req.filter)) throw jsError("JSStreamPurgeFailedF", { err: "invalid subject" });
     const hasOpts = (req.filter !== undefined && req.filter !== "") || (req.seq ?? 0) > 0 || (req.keep ?? 0) > 0;
     let purged: number;
     try {
@@ -262,14 +293,16 @@ export class Api {
   private streamNames(body: Buffer): Json {
     const req = decodeRequest<{ offset?: number; subject?: string }>(body, NAMES_SHAPE, "JSApiStreamNamesRequest") ?? {};
     const names = this.filteredStreams(req.subject).map((s) => s.name);
-    const offset = Math.max(0, req.offset ?? 0);
-    return { total: names.length, offset, limit: NAMES_LIMIT, streams: names.slice(offset, offset + NAMES_LIMIT) };
+    const offset = pageOffset(req.offset, names.length);
+    const page = names.slice(offset, offset + NAMES_LIMIT);
+    // nats-server marshals an empty name list as null.
+    return { total: names.length, offset, limit: NAMES_LIMIT, streams: page.length > 0 ? page : null };
   }
 
   private streamList(body: Buffer): Json {
     const req = decodeRequest<{ offset?: number; subject?: string }>(body, LIST_SHAPE, "JSApiStreamListRequest") ?? {};
     const streams = this.filteredStreams(req.subject);
-    const offset = Math.max(0, req.offset ?? 0);
+    const offset = pageOffset(req.offset, streams.length);
     const page = streams.slice(offset, offset + LIST_LIMIT).map((s) => s.infoJson());
     return { total: streams.length, offset, limit: LIST_LIMIT, streams: page };
   }
@@ -295,20 +328,30 @@ export class Api {
   }
 
   private msgDelete(name: string, body: Buffer): Json {
+    if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
     const req = decodeRequest<{ seq?: number; no_erase?: boolean }>(body, MSG_DELETE_SHAPE, "JSApiMsgDeleteRequest", false);
     if (req === undefined) throw jsError("JSBadRequestErr");
     const s = this.streamOf(name);
     if (s.cfg.sealed) throw jsError("JSStreamSealedErr");
     if (s.cfg.deny_delete) throw jsError("JSStreamMsgDeleteFailedF", { err: "message delete not permitted" });
     const seq = req.seq ?? 0;
-    if (seq <= 0) throw jsError("JSStreamMsgDeleteFailedF", { err: "sequence number required" });
-    let ok: boolean;
-    try {
-      ok = s.applyStreamOp({ op: "delete_msg", seq, erase: req.no_erase !== true }) as boolean;
-    } catch (err) {
-      throw jsError("JSStreamMsgDeleteFailedF", { err: storeErrorToApi(err).description });
+    let ok = false;
+    if (seq > 0) {
+      try {
+        ok = s.applyStreamOp({ op: "delete_msg", seq, erase: req.no_erase !== true }) as boolean;
+      } catch (err) {
+        throw jsError("JSStreamMsgDeleteFailedF", { err: storeErrorToApi(err).description });
+      }
     }
-    if (!ok) throw jsError("JSSequenceNotFoundErrF", { seq });
+    if (!ok) {
+      // nats-server's file store fails outside the range it holds (past the end: EOF; before
+      // the first message: not found); a gap inside it, and any miss of its memory store,
+      // is just "not removed".
+      const st = s.state();
+      if (s.cfg.storage === "file" && seq > st.lastSeq) throw jsError("JSStreamMsgDeleteFailedF", { err: "stream store EOF" });
+      if (s.cfg.storage === "file" && (seq === 0 || seq < st.firstSeq)) throw jsError("JSStreamMsgDeleteFailedF", { err: "no message found" });
+      throw jsError("JSSequenceNotFoundErrF", { seq });
+    }
     return { success: true };
   }
 
@@ -331,7 +374,7 @@ export class Api {
       const s = this.streamOf(t[2]);
       const req = decodeRequest<{ offset?: number; subject?: string }>(body, NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
       const all = [...s.consumers.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      const offset = Math.max(0, req.offset ?? 0);
+      const offset = pageOffset(req.offset, all.length);
       if (op === "NAMES") {
         return { total: all.length, offset, limit: NAMES_LIMIT, consumers: all.slice(offset, offset + NAMES_LIMIT).map((c) => c.name) };
       }
@@ -355,6 +398,8 @@ export class Api {
   }
 
   private consumerCreate(streamName: string, subjName: string | undefined, subjFilter: string | undefined, legacyDurable: boolean, body: Buffer): Json {
+    // An empty body is a JSON error here (Go's decoder sees no input), as in nats-server.
+    if (body.length === 0) throw jsError("JSInvalidJSONErr", { err: "unexpected end of JSON input" });
     const req = decodeRequest<{ stream_name?: string; config?: Partial<ConsumerConfig>; action?: string; pedantic?: boolean }>(
       body,
       CONSUMER_CREATE_SHAPE,
@@ -362,11 +407,11 @@ export class Api {
       false,
     );
     if (req === undefined) throw jsError("JSBadRequestErr");
-    checkStreamName(streamName);
-    if (req.stream_name !== undefined && req.stream_name !== streamName) throw jsError("JSStreamMismatchErr");
-    const stream = this.streamOf(streamName);
-    const raw = req.config;
-    if (raw === undefined || raw === null) throw jsError("JSConsumerConfigRequiredErr");
+    // nats-server's order of checks: names in the subject vs the request first, the stream last.
+    if ((req.stream_name ?? "") !== streamName) throw jsError("JSStreamMismatchErr");
+    if (subjName !== undefined && /[\\/]/.test(subjName)) throw jsError("JSConsumerNameContainsPathSeparatorsErr");
+    // A missing config is the zero config: all defaults.
+    const raw: Partial<ConsumerConfig> = req.config ?? {};
     const action = req.action ?? "";
     if (action !== "" && action !== "create" && action !== "update") throw jsError("JSBadRequestErr");
 
@@ -376,7 +421,8 @@ export class Api {
       if (raw.durable_name !== subjName) throw jsError("JSConsumerDurableNameNotMatchSubjectErr");
     } else if (subjName !== undefined) {
       if (raw.durable_name && raw.durable_name !== subjName) throw jsError("JSConsumerDurableNameNotMatchSubjectErr");
-      if (raw.name && raw.name !== subjName) throw jsError("JSConsumerDurableNameNotMatchSubjectErr");
+      // The subject names the consumer; a different config name is overridden (nats-server does the same).
+      raw.name = subjName;
     } else if (raw.durable_name) {
       throw jsError("JSConsumerEphemeralWithDurableNameErr");
     }
@@ -385,9 +431,11 @@ export class Api {
       if (raw.filter_subjects && raw.filter_subjects.length > 0) throw jsError("JSConsumerMultipleFiltersNotAllowed");
       if ((raw.filter_subject ?? "") !== subjFilter) throw jsError("JSConsumerCreateFilterSubjectMismatchErr");
     }
-    const name = subjName ?? raw.name ?? raw.durable_name ?? randomName();
-    if (subjName !== undefined && !raw.name && !raw.durable_name) raw.name = subjName;
-    if (!raw.name) raw.name = name;
+    // A standalone server has no peers to replicate to.
+    if ((raw.num_replicas ?? 0) > 1) throw jsError("JSStreamReplicasNotSupportedErr");
+    checkStreamName(streamName);
+    const stream = this.streamOf(streamName);
+    const name = subjName || raw.durable_name || raw.name || randomName();
 
     const cfg = normalizeConsumerConfig(raw, stream.cfg);
     for (const f of [...(cfg.filter_subjects ?? []), ...(cfg.filter_subject ? [cfg.filter_subject] : [])]) {
@@ -419,8 +467,9 @@ export class Api {
     const mine = filtersFor(cfg);
     for (const other of stream.consumers.values()) {
       const theirs = filtersFor(other.cfg);
-      if (mine.length === 0 && theirs.length === 0) throw jsError("JSConsumerWQMultipleUnfilteredErr");
-      if (mine.length === 0 || theirs.length === 0) throw jsError("JSConsumerWQConsumerNotUniqueErr");
+      // nats-server: an unfiltered newcomer next to anyone is "multiple non-filtered".
+      if (mine.length === 0) throw jsError("JSConsumerWQMultipleUnfilteredErr");
+      if (theirs.length === 0) throw jsError("JSConsumerWQConsumerNotUniqueErr");
       for (const a of mine) for (const b of theirs) if (subjectsCollide(a, b)) throw jsError("JSConsumerWQConsumerNotUniqueErr");
     }
   }

@@ -114,8 +114,10 @@ export class Consumer {
     } else {
       this.st = emptyConsumerState();
       this.sseq = this.startSequence();
-      this.st.delivered.stream_seq = this.sseq - 1;
-      this.st.ack_floor.stream_seq = this.sseq - 1;
+      // As nats-server reports a fresh consumer: delivered is just below the start (for
+      // last-per-subject: below the first message of its start set), the ack floor is 0
+      // until something is acknowledged.
+      this.st.delivered.stream_seq = (this.lpsQueue.length > 0 ? this.lpsQueue[0] : this.sseq) - 1;
     }
     this.recountPending();
   }
@@ -168,21 +170,7 @@ export class Consumer {
     const acc = this.stream.jsa.account;
     this.ackSub = acc.subscribeInternal(`${this.ackPrefix}>`, (subject, reply, _hdr, payload) => this.processAck(subject, reply, payload), undefined, `consumer:${this.name}`);
     if (!this.isPull) {
-      const ds = this.cfg.deliver_subject as string;
-      this.active = acc.sublist.hasInterest(ds);
-      if (this.active) this.inactiveSince = 0;
-      this.removeInterestListener = acc.onInterestChange((sub) => {
-        if (this.closed || !subjectMatches(sub.subject, ds)) return;
-        const was = this.active;
-        this.active = acc.sublist.hasInterest(ds);
-        if (this.active && !was) {
-          this.inactiveSince = 0;
-          this.kick();
-        } else if (!this.active && was) {
-          this.inactiveSince = Date.now();
-          this.armInactive();
-        }
-      });
+      this.watchDeliverSubject();
       if (this.cfg.flow_control) {
         this.fcSub = acc.subscribeInternal(`$JS.FC.${this.stream.name}.${this.name}.*`, (subject) => this.onFlowControlReply(subject), undefined, `consumer-fc:${this.name}`);
       }
@@ -192,6 +180,28 @@ export class Consumer {
     if (this.st.pending.size > 0) this.arm(Date.now() + 1);
     this.persist();
     this.kick();
+  }
+
+  /** Track interest on the deliver subject: push consumers only send while someone listens. */
+  private watchDeliverSubject(): void {
+    const acc = this.stream.jsa.account;
+    const ds = this.cfg.deliver_subject as string;
+    this.removeInterestListener?.();
+    this.active = acc.sublist.hasInterest(ds);
+    if (this.active) this.inactiveSince = 0;
+    else if (this.inactiveSince === 0) this.inactiveSince = Date.now();
+    this.removeInterestListener = acc.onInterestChange((sub) => {
+      if (this.closed || !subjectMatches(sub.subject, ds)) return;
+      const was = this.active;
+      this.active = acc.sublist.hasInterest(ds);
+      if (this.active && !was) {
+        this.inactiveSince = 0;
+        this.kick();
+      } else if (!this.active && was) {
+        this.inactiveSince = Date.now();
+        this.armInactive();
+      }
+    });
   }
 
   /** Stop delivering. `deleted` sends 409 to waiting pulls and removes stored state. */
@@ -270,9 +280,10 @@ export class Consumer {
         if (op.kind === "new") {
           st.delivered.stream_seq = Math.max(st.delivered.stream_seq, op.sseq);
           this.sseq = op.sseq + 1;
-        } else if (op.kind === "lps" && this.lpsQueue.length === 0) {
+        } else if (op.kind === "lps") {
+          st.delivered.stream_seq = Math.max(st.delivered.stream_seq, op.sseq);
           // The start set is done: the cursor is already past the stream's end at creation.
-          st.delivered.stream_seq = Math.max(st.delivered.stream_seq, this.sseq - 1);
+          if (this.lpsQueue.length === 0) st.delivered.stream_seq = Math.max(st.delivered.stream_seq, this.sseq - 1);
         }
         if (this.cfg.ack_policy === "none") {
           st.ack_floor.consumer_seq = st.delivered.consumer_seq;
@@ -330,7 +341,9 @@ export class Consumer {
         break;
       }
       case "update": {
+        const movedDeliverSubject = !this.isPull && op.config.deliver_subject !== this.cfg.deliver_subject;
         this.cfg = op.config;
+        if (movedDeliverSubject) this.watchDeliverSubject();
         this.filters = filtersOf(op.config);
         this.sampleRate = parseSample(op.config.sample_freq);
         this.cstore?.updateConfig(this.storedConfig());

@@ -217,24 +217,24 @@ function policyWord(p: DeliverPolicy): string {
   }
 }
 
-/** Fields a consumer update may change (nats-server's checkConsumerCfg update rules). */
+/** Fields a consumer update may not change (nats-server's checkNewConsumerConfig rules and texts). */
 export function checkConsumerUpdate(old: ConsumerConfig, next: ConsumerConfig): void {
-  const fail = (what: string): never => {
-    throw jsError("JSConsumerCreateErrF", { err: `${what} can not be updated` });
+  const fail = (err: string): never => {
+    throw jsError("JSConsumerCreateErrF", { err });
   };
-  if (old.deliver_policy !== next.deliver_policy) fail("deliver policy");
-  if ((old.opt_start_seq ?? 0) !== (next.opt_start_seq ?? 0)) fail("start sequence");
-  if ((old.opt_start_time ?? "") !== (next.opt_start_time ?? "")) fail("start time");
-  if (old.ack_policy !== next.ack_policy) fail("ack policy");
-  if (old.replay_policy !== next.replay_policy) fail("replay policy");
-  if (!!old.flow_control !== !!next.flow_control) fail("flow control");
-  if ((old.idle_heartbeat ?? 0) !== (next.idle_heartbeat ?? 0)) fail("heartbeat");
-  if ((old.rate_limit_bps ?? 0) !== (next.rate_limit_bps ?? 0)) fail("rate limit");
-  if (!!old.deliver_subject !== !!next.deliver_subject) {
-    throw jsError("JSConsumerCreateErrF", { err: "can not update push consumer to pull based" });
+  if (old.deliver_policy !== next.deliver_policy) fail("deliver policy can not be updated");
+  if (!!old.mem_storage !== !!next.mem_storage) fail("storage type can not be updated");
+  if ((old.opt_start_seq ?? 0) !== (next.opt_start_seq ?? 0)) fail("start sequence can not be updated");
+  if ((old.opt_start_time ?? "") !== (next.opt_start_time ?? "")) fail("start time can not be updated");
+  if (old.ack_policy !== next.ack_policy) fail("ack policy can not be updated");
+  if (old.replay_policy !== next.replay_policy) fail("replay policy can not be updated");
+  if ((old.idle_heartbeat ?? 0) !== (next.idle_heartbeat ?? 0)) fail("heart beats can not be updated");
+  if (!!old.flow_control !== !!next.flow_control) fail("flow control can not be updated");
+  if ((old.max_waiting ?? 0) !== (next.max_waiting ?? 0)) fail("max waiting can not be updated");
+  if ((old.deliver_subject ?? "") !== (next.deliver_subject ?? "")) {
+    if (!old.deliver_subject) fail("can not update pull consumer to push based");
+    if (!next.deliver_subject) fail("can not update push consumer to pull based");
   }
-  if ((old.deliver_group ?? "") !== (next.deliver_group ?? "")) fail("deliver group");
-  if (!!old.mem_storage !== !!next.mem_storage) fail("mem storage");
 }
 
 /** Same effective config? (create with an identical config is idempotent) */

@@ -211,6 +211,14 @@ export class JsAccount {
     const stream = this.streams.get(cfg.name);
     if (stream === undefined) throw jsError("JSStreamNotFoundErr");
     checkStreamUpdate(stream.cfg, cfg);
+    if (cfg.sealed) {
+      // A sealed stream keeps what it has, for good: nothing ages out, nothing may go.
+      cfg.max_age = 0;
+      cfg.discard = "new";
+      cfg.deny_delete = true;
+      cfg.deny_purge = true;
+      cfg.allow_rollup_hdrs = false;
+    }
     this.checkStreamLimits(cfg, stream);
     for (const s of this.streams.values()) {
       if (s !== stream && subjectsOverlap(s.cfg.subjects ?? [], cfg.subjects ?? [])) throw jsError("JSStreamSubjectOverlapErr");

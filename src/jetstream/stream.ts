@@ -131,15 +131,15 @@ export class Stream {
     try {
       if (cfg.sealed) throw jsError("JSStreamSealedErr");
       const hlen = hdr === undefined ? 0 : hdr.length;
-      if (hlen > MAX_HDR) throw jsError("JSStreamHeaderExceedsMaximumErr");
-      if (cfg.max_msg_size > 0 && hlen + payload.length > cfg.max_msg_size) throw jsError("JSStreamMessageExceedsMaximumErr");
       let msgId: string | undefined;
       let rollup: "sub" | "all" | undefined;
+      // Header checks in nats-server's order: expected stream, duplicate, expected last
+      // subject sequence, expected last sequence, expected last id, rollup; sizes after.
       if (hdr !== undefined && hdr.length > 12) {
         msgId = getHeader(hdr, HDR_MSG_ID);
         if (msgId === "") msgId = undefined;
         const expStream = getHeader(hdr, HDR_EXPECTED_STREAM);
-        if (expStream !== undefined && expStream !== cfg.name) throw jsError("JSStreamNotMatchErr");
+        if (expStream !== undefined && expStream !== "" && expStream !== cfg.name) throw jsError("JSStreamNotMatchErr");
         if (msgId !== undefined) {
           const dup = this.checkDuplicate(msgId);
           if (dup !== undefined) {
@@ -147,31 +147,31 @@ export class Stream {
             return;
           }
         }
-        const expLastId = getHeader(hdr, HDR_EXPECTED_LAST_MSG_ID);
-        if (expLastId !== undefined && expLastId !== (this.lastMsgId ?? "")) {
-          throw jsError("JSStreamWrongLastMsgIDErrF", { id: this.lastMsgId ?? "" });
-        }
-        const expLastSeq = getHeader(hdr, HDR_EXPECTED_LAST_SEQ);
-        if (expLastSeq !== undefined) {
-          const last = this.store.state().lastSeq;
-          if (Number(expLastSeq) !== last) throw jsError("JSStreamWrongLastSequenceErrF", { seq: last });
-        }
         const expSubjSeq = getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ);
         if (expSubjSeq !== undefined) {
           const lm = this.store.loadLastMsg(subject);
           const last = lm === null ? 0 : lm.seq;
           if (Number(expSubjSeq) !== last) throw jsError("JSStreamWrongLastSequenceErrF", { seq: last });
         }
+        const expLastSeq = getHeader(hdr, HDR_EXPECTED_LAST_SEQ);
+        if (expLastSeq !== undefined) {
+          const last = this.store.state().lastSeq;
+          if (Number(expLastSeq) !== last) throw jsError("JSStreamWrongLastSequenceErrF", { seq: last });
+        }
+        const expLastId = getHeader(hdr, HDR_EXPECTED_LAST_MSG_ID);
+        if (expLastId !== undefined && expLastId !== "" && expLastId !== (this.lastMsgId ?? "")) {
+          throw jsError("JSStreamWrongLastMsgIDErrF", { id: this.lastMsgId ?? "" });
+        }
         const r = getHeader(hdr, HDR_ROLLUP);
-        if (r !== undefined) {
-          if (!cfg.allow_rollup_hdrs) throw jsError("JSStreamRollupFailedF", { err: "rollup not permitted" });
+        if (r !== undefined && r !== "") {
+          if (!cfg.allow_rollup_hdrs || cfg.deny_purge) throw jsError("JSStreamRollupFailedF", { err: "rollup not permitted" });
           if (r === "sub") rollup = "sub";
-          else if (r === "all") {
-            if (cfg.deny_purge) throw jsError("JSStreamRollupFailedF", { err: "rollup not permitted" });
-            rollup = "all";
-          } else throw jsError("JSStreamRollupFailedF", { err: `rollup value invalid: ${r}` });
+          else if (r === "all") rollup = "all";
+          else throw jsError("JSStreamRollupFailedF", { err: `rollup value invalid: ${JSON.stringify(r)}` });
         }
       }
+      if (cfg.max_msg_size > 0 && hlen + payload.length > cfg.max_msg_size) throw jsError("JSStreamMessageExceedsMaximumErr");
+      if (hlen > MAX_HDR) throw jsError("JSStreamHeaderExceedsMaximumErr");
       if (this.jsa.storageLimited && this.jsa.exceedsStorage(cfg.storage, hlen + payload.length + subject.length + 16)) {
         throw jsError("JSAccountResourcesExceededErr");
       }

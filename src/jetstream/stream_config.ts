@@ -1,7 +1,7 @@
 // Stream configuration: the JSON shape of nats-server's StreamConfig, the defaults it
 // fills in on create, and the checks it runs on create and update (with the same error
 // codes and descriptions, because clients branch on them).
-import { isValidSubject, hasWildcard, subjectsCollide, subjectIsSubsetOf } from "../server/subject.js";
+import { isValidSubject, hasWildcard, subjectsCollide } from "../server/subject.js";
 import { jsError, type ApiError } from "./errors.js";
 import { nameProblem, SEC_NS } from "./util.js";
 
@@ -61,6 +61,7 @@ export interface StreamConfig {
 }
 
 export const DEFAULT_DUPLICATE_WINDOW_NS = 120 * SEC_NS;
+const MIN_WINDOW_NS = 100_000_000;
 const MAX_METADATA_BYTES = 128 * 1024;
 const MAX_DESCRIPTION = 4 * 1024;
 
@@ -139,16 +140,16 @@ export function normalizeStreamConfig(
     ...(raw.metadata && Object.keys(raw.metadata).length > 0 ? { metadata: raw.metadata } : {}),
     ...(raw.consumer_limits ? { consumer_limits: raw.consumer_limits } : {}),
   };
-  if (cfg.max_age < 0) throw invalid("max age needs to be >= 0");
-  if (cfg.duplicate_window < 0) throw invalid("duplicates window can not be negative");
-  if (cfg.max_msg_size > 0 && cfg.max_msg_size > opts.maxPayload) {
-    // nats-server allows it but messages can never be that large; keep accepting (2.9 does).
-  }
+  // nats-server's order: the window defaults from max_age first, so a negative max_age
+  // shows up as a negative (or too large) window.
   if (cfg.duplicate_window === 0) {
-    cfg.duplicate_window = cfg.max_age > 0 && cfg.max_age < DEFAULT_DUPLICATE_WINDOW_NS ? cfg.max_age : DEFAULT_DUPLICATE_WINDOW_NS;
-  } else if (cfg.max_age > 0 && cfg.duplicate_window > cfg.max_age) {
-    throw invalid("duplicates window can not be larger then max age");
+    cfg.duplicate_window = cfg.max_age !== 0 && cfg.max_age < DEFAULT_DUPLICATE_WINDOW_NS ? cfg.max_age : DEFAULT_DUPLICATE_WINDOW_NS;
   }
+  if (cfg.max_age > 0 && cfg.max_age < MIN_WINDOW_NS) throw invalid("max age needs to be >= 100ms");
+  if (cfg.duplicate_window < 0) throw invalid("duplicates window can not be negative");
+  if (cfg.max_age !== 0 && cfg.duplicate_window > cfg.max_age) throw invalid("duplicates window can not be larger then max age");
+  if (cfg.duplicate_window > 0 && cfg.duplicate_window < MIN_WINDOW_NS) throw invalid("duplicates window needs to be >= 100ms");
+  if (cfg.deny_purge && cfg.allow_rollup_hdrs) throw invalid("roll-ups require the purge permission");
   if (cfg.metadata !== undefined) {
     let size = 0;
     for (const [k, v] of Object.entries(cfg.metadata)) size += k.length + v.length;
@@ -171,18 +172,19 @@ export function normalizeStreamConfig(
   if (cfg.subjects === undefined || cfg.subjects.length === 0) cfg.subjects = [name];
   const seen = new Set<string>();
   for (const s of cfg.subjects) {
-    if (!isValidSubject(s)) throw invalid("invalid subject");
     if (seen.has(s)) throw invalid("duplicate subjects detected");
-    seen.add(s);
     if (subjectsCollide(s, "$JS.API.>") && !cfg.no_ack) {
       throw invalid("subjects that overlap with jetstream api require no-ack to be true");
     }
+    if (!isValidSubject(s)) throw invalid("invalid subject");
+    seen.add(s);
   }
+  // Subjects of one stream may not collide (a message would be stored twice).
   for (let i = 0; i < cfg.subjects.length; i++) {
     for (let j = i + 1; j < cfg.subjects.length; j++) {
       const a = cfg.subjects[i];
       const b = cfg.subjects[j];
-      if (subjectIsSubsetOf(a, b) || subjectIsSubsetOf(b, a)) throw invalid("subjects overlap");
+      if (subjectsCollide(a, b)) throw invalid(`subject ${JSON.stringify(a)} overlaps with ${JSON.stringify(b)}`);
     }
   }
   if (cfg.republish !== undefined) {

@@ -13,6 +13,7 @@ import type { Deliverer, Subscription, SublistResult } from "./sublist.js";
 import { isValidLiteralSubject, isValidSubject } from "./subject.js";
 import type { Account } from "./account.js";
 import type { Server } from "./server.js";
+import { Permissions } from "../auth/permissions.js";
 
 export interface ConnectOptions {
   verbose: boolean;
@@ -78,6 +79,8 @@ export class Client implements Deliverer, ParserHandler {
   };
   connectReceived = false;
   authorizedUser: string | undefined;
+  /** The authenticated user's publish/subscribe permissions; undefined = unrestricted. */
+  perms: Permissions | undefined;
   readonly subs = new Map<string, Subscription>();
 
   inMsgs = 0;
@@ -242,6 +245,7 @@ export class Client implements Deliverer, ParserHandler {
       if (this.authTimer !== undefined) clearTimeout(this.authTimer);
       this.authTimer = undefined;
       this.authorizedUser = result.user;
+      this.perms = Permissions.from(result.permissions);
       if (result.account !== this.account) this.server.moveClient(this, result.account);
       this.connectReceived = true;
       // First RTT estimate, as nats-server does: INFO sent to CONNECT received.
@@ -297,6 +301,10 @@ export class Client implements Deliverer, ParserHandler {
       this.sendErr(ProtoErr.InvalidSubject);
       return;
     }
+    if (this.perms !== undefined && !this.perms.canSubscribe(subject, queue)) {
+      this.subPermissionViolation(subject, queue, sid);
+      return;
+    }
     if (this.subs.has(sid)) {
       if (this.opts.verbose) this.sendOk();
       return;
@@ -332,6 +340,12 @@ export class Client implements Deliverer, ParserHandler {
     const server = this.server;
     server.inMsgs++;
     server.inBytes += size;
+    if (this.perms !== undefined && !this.perms.canPublish(subject)) {
+      // The message is dropped; the connection stays up.
+      this.sendErr(`Permissions Violation for Publish to ${JSON.stringify(subject)}`);
+      this.server.log.error(`${this.logPrefix()} - Publish Violation - ${this.authUserText()}, Subject ${JSON.stringify(subject)}`);
+      return;
+    }
     // +OK goes out before any delivery, as nats-server orders it.
     if (this.opts.verbose) this.sendOk();
     const account = this.account;
@@ -371,6 +385,7 @@ export class Client implements Deliverer, ParserHandler {
   /** Encode one MSG/HMSG for this connection. */
   deliver(sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
     if (this.closed) return;
+    if (this.perms !== undefined && !this.perms.mayDeliver(sub.subject, subject, reply)) return;
     const useHdr = hdr !== undefined && this.opts.headers;
     const hlen = useHdr ? hdr.length : 0;
     const total = hlen + payload.length;
@@ -580,6 +595,32 @@ export class Client implements Deliverer, ParserHandler {
   }
 
   // ---- subscriptions and teardown ----
+
+  private authUserText(): string {
+    return this.authorizedUser !== undefined ? `User ${JSON.stringify(this.authorizedUser)}` : "";
+  }
+
+  private subPermissionViolation(subject: string, queue: string | undefined, sid: string): void {
+    const q = queue !== undefined ? ` using queue ${JSON.stringify(queue)}` : "";
+    this.sendErr(`Permissions Violation for Subscription to ${JSON.stringify(subject)}${q}`);
+    const lq = queue !== undefined ? `, Queue: ${JSON.stringify(queue)}` : "";
+    this.server.log.error(
+      `${this.logPrefix()} - Subscription Violation - ${this.authUserText()}, Subject ${JSON.stringify(subject)}${lq}, SID ${sid}`,
+    );
+  }
+
+  /** New permissions from a config reload: subscriptions they no longer allow are dropped. */
+  setPermissions(raw: unknown): void {
+    this.perms = Permissions.from(raw);
+    const perms = this.perms;
+    if (perms === undefined) return;
+    for (const sub of [...this.subs.values()]) {
+      if (!perms.canSubscribe(sub.subject, sub.queue)) {
+        this.removeSub(sub);
+        this.subPermissionViolation(sub.subject, sub.queue, sub.sid);
+      }
+    }
+  }
 
   removeSub(sub: Subscription): void {
     if (sub.closed) return;

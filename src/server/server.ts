@@ -301,6 +301,8 @@ export class Server {
       if (r === undefined) {
         c.sendErr(ProtoErr.AuthViolation);
         c.close("Authentication Failure");
+      } else {
+        c.setPermissions(r.permissions);
       }
     }
     for (const svc of this.services) svc.reload?.(this.options);

@@ -1,0 +1,68 @@
+// JetStream with the C client (libnats / cnats): test/c/js.c is compiled with the system
+// compiler and run as a child process against tsnats: js_AddStream, js_Publish with a
+// message id (duplicate detection) and an expected last sequence, js_PullSubscribe +
+// natsSubscription_Fetch + natsMsg_AckSync with the ack metadata, consumer info counters,
+// and a KeyValue bucket (js_CreateKeyValue, kvStore_Put/Get). Skipped when cc or
+// libnats-dev is missing. The child runs asynchronously: the server lives in this
+// process's event loop.
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startTestServer } from "./helpers/server.js";
+
+// dist/test/<this>.js -> repo root -> test/c/js.c
+const source = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../test/c/js.c");
+
+function missingToolchain(): string | undefined {
+  if (spawnSync("cc", ["--version"]).status !== 0) return "no C compiler (cc) installed: apt-get install -y gcc";
+  const headers = ["/usr/include/nats/nats.h", "/usr/local/include/nats/nats.h"];
+  if (!headers.some((h) => fs.existsSync(h))) return "libnats headers not installed: apt-get install -y libnats-dev";
+  return undefined;
+}
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    const t = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
+    p.on("close", (code) => {
+      clearTimeout(t);
+      resolve({ code, out });
+    });
+  });
+}
+
+const skip = missingToolchain();
+
+describe("JetStream with the C client (libnats)", () => {
+  it("adds a stream, publishes with ids, pulls and acks, uses a KV bucket", { skip }, async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-cjs-"));
+    const exe = path.join(dir, "js");
+    const srv = await startTestServer({ jetstream: true });
+    try {
+      const cc = await run("cc", ["-O1", "-o", exe, source, "-lnats"], 60_000);
+      assert.equal(cc.code, 0, `compile failed:\n${cc.out}`);
+      const r = await run(exe, [srv.url], 30_000);
+      assert.equal(r.code, 0, `C client failed:\n${r.out}`);
+      const steps = r.out
+        .split("\n")
+        .filter((l) => l.startsWith("ok "))
+        .map((l) => l.split(" ")[1]);
+      assert.deepEqual(steps, ["connect", "addstream", "publish", "pull", "kv", "done"]);
+      // What the C program did is visible in the server's state.
+      const jsa = srv.server.globalAccount.jetstream as { streams: Map<string, unknown> } | undefined;
+      assert.ok(jsa !== undefined);
+      assert.equal(jsa.streams.has("CORDERS"), false, "the C client deleted its stream");
+      assert.equal(jsa.streams.has("KV_CCONF"), true, "the KV bucket is a stream");
+    } finally {
+      await srv.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
