@@ -9,6 +9,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect } from "@nats-io/transport-node";
 import { waitUntil } from "./helpers/server.js";
+import { RawConn } from "./helpers/raw.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(here, "../src/bin/tsnats-server.js");
@@ -33,10 +34,15 @@ async function runServer(args: string[], dir = tempDir()): Promise<Running> {
   child.stderr?.on("data", (d) => (out += d));
   const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
   const file = path.join(dir, `nats-server_${child.pid}.ports`);
-  await waitUntil(() => fs.existsSync(file) || child.exitCode !== null, 5000, "ports file");
-  assert.ok(fs.existsSync(file), `no ports file; output:\n${out}`);
-  const ports = JSON.parse(fs.readFileSync(file, "utf8")) as Running["ports"];
-  return { child, dir, ports, output: () => out, exited };
+  try {
+    await waitUntil(() => fs.existsSync(file) || child.exitCode !== null, 10_000, "ports file");
+    assert.ok(fs.existsSync(file), `no ports file; output:\n${out}`);
+    const ports = JSON.parse(fs.readFileSync(file, "utf8")) as Running["ports"];
+    return { child, dir, ports, output: () => out, exited };
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw err;
+  }
 }
 
 async function stop(r: Running): Promise<void> {
@@ -147,8 +153,16 @@ test("-V traces protocol lines in nats-server's format", async () => {
     sub.unsubscribe();
     await nc.flush();
     await nc.close();
-    await waitUntil(() => /<<- \[UNSUB 1 \]/.test(r.output()), 5000, "UNSUB trace");
-    assert.match(r.output(), /\[TRC\] .* - <<- \[SUB foo  1\]/);
+    // Arguments are traced as the client sent them: older clients send "SUB foo  1".
+    const port = Number(new URL(r.ports.nats[0]).port);
+    const raw = await RawConn.connect(port);
+    raw.send('CONNECT {"verbose":false}\r\nSUB bar  7\r\nUNSUB 7 \r\nPING\r\n');
+    await raw.waitFor("PONG");
+    raw.close();
+    await waitUntil(() => /<<- \[UNSUB 7 \]/.test(r.output()), 5000, "UNSUB trace");
+    assert.match(r.output(), /\[TRC\] .* - <<- \[SUB foo 1\]/);
+    assert.match(r.output(), /<<- \[UNSUB 1\]/);
+    assert.match(r.output(), /<<- \[SUB bar  7\]/);
     assert.match(r.output(), /<<- \[CONNECT \{/);
   } finally {
     await stop(r);

@@ -47,8 +47,12 @@ export class Authenticator {
         }
       }
     }
+    // Users configured by nkey alone are not verifiable yet (no nonce signing): they still make
+    // authentication required, so such a server refuses everyone rather than admitting everyone.
+    const nkeyUsers =
+      options.users.some((u) => u.nkey !== undefined) || options.accounts.some((a) => a.users.some((u) => u.nkey !== undefined));
     this.required =
-      options.username !== undefined || options.authorization !== undefined || this.users.size > 0;
+      options.username !== undefined || options.authorization !== undefined || this.users.size > 0 || nkeyUsers;
   }
 
   authenticate(client: Client): AuthResult | undefined {

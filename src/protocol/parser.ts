@@ -94,6 +94,8 @@ export class Parser {
   private pendingReply = "";
   private pendingHdr = -1;
   private readonly tok = new Int32Array(12);
+  /** The argument text of the SUB/UNSUB being dispatched, as sent (nats-server traces it verbatim). */
+  argText = "";
   /** The last PUB subject, as bytes and string: publishers tend to repeat subjects. */
   private readonly lastSubjectBytes = Buffer.allocUnsafe(128);
   private lastSubjectLen = -1;
@@ -343,15 +345,17 @@ export class Parser {
     if (end - argStart > this.limits.maxControlLine) throw new ProtocolError(ProtoErr.MaxControlLine);
     switch (op) {
       case "SUB": {
+        this.argText = buf.toString("utf8", argStart, end);
         // nats-server splits SUB/UNSUB arguments on CR and LF too (PUB only on blanks).
-        const args = splitArgs(buf.toString("utf8", argStart, end).replace(/[\r\n]/g, " "));
+        const args = splitArgs(this.argText.replace(/[\r\n]/g, " "));
         if (args.length === 2) h.onSub(args[0], undefined, args[1]);
         else if (args.length === 3) h.onSub(args[0], args[1], args[2]);
         else throw new ProtocolError("", `processSub Parse Error: ${JSON.stringify(args.join(" "))}`);
         return;
       }
       case "UNSUB": {
-        const args = splitArgs(buf.toString("utf8", argStart, end).replace(/[\r\n]/g, " "));
+        this.argText = buf.toString("utf8", argStart, end);
+        const args = splitArgs(this.argText.replace(/[\r\n]/g, " "));
         if (args.length === 1) h.onUnsub(args[0], 0);
         else if (args.length === 2) {
           // nats-server ignores a max that is not a number.

@@ -296,7 +296,7 @@ export class Client implements Deliverer, ParserHandler {
   }
 
   onSub(subject: string, queue: string | undefined, sid: string): void {
-    if (this.trace) this.traceIn("SUB", `${subject} ${queue !== undefined ? queue + " " : ""}${sid}`);
+    if (this.trace) this.traceIn("SUB", this.parser.argText);
     if (!isValidSubject(subject) || (queue !== undefined && !isValidQueue(queue))) {
       this.sendErr(ProtoErr.InvalidSubject);
       return;
@@ -322,7 +322,7 @@ export class Client implements Deliverer, ParserHandler {
   }
 
   onUnsub(sid: string, max: number): void {
-    if (this.trace) this.traceIn("UNSUB", max > 0 ? `${sid} ${max}` : sid);
+    if (this.trace) this.traceIn("UNSUB", this.parser.argText);
     const sub = this.subs.get(sid);
     if (sub !== undefined) {
       if (max > 0 && sub.delivered < max) sub.max = max;

@@ -154,7 +154,9 @@ export class Server {
     // Client test harnesses look for nats-server_<pid>.ports; keep that name.
     const file = path.join(dir, `${base.startsWith("tsnats") ? "nats-server" : base}_${process.pid}.ports`);
     fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(file, JSON.stringify(data));
+    // Harnesses poll for the file and read it as soon as it exists: it must appear whole.
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(data));
+    fs.renameSync(`${file}.tmp`, file);
     this.portsFile = file;
   }
 
