@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { MemStore } from "../src/storage/memstore.js";
 import { silentLogger } from "../src/storage/store.js";
-import { hasWildcard, subjectMatches } from "../src/storage/subject_match.js";
+import { hasWildcard, subjectMatches } from "../src/protocol/subject.js";
 import { crc32 } from "../src/storage/crc32.js";
 import { runStoreSuite } from "./storage_suite.test.js";
 

@@ -8,7 +8,7 @@
 //   most max_msgs times, within expires); it turns off the blanket publish allow when the block
 //   names no publish allow list.
 // Filters apply to subjects token by token, with the subject's own wildcards taken literally.
-import { hasWildcard, subjectMatches } from "../server/subject.js";
+import { hasWildcard, subjectMatches } from "../protocol/subject.js";
 
 interface Filter {
   subject: string;

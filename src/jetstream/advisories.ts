@@ -3,7 +3,7 @@
 // and fields of jsm.go's advisory schemas. Nothing is built when nobody listens.
 import { nuid } from "@nats-io/nuid";
 import type { Account } from "../server/account.js";
-import { nowNs, rfc3339 } from "./util.js";
+import { nowNs, rfc3339 } from "../server/time.js";
 
 const PREFIX = "$JS.EVENT.ADVISORY";
 const TYPE = "io.nats.jetstream.advisory.v1";

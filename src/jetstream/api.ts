@@ -5,7 +5,7 @@
 import type { Account } from "../server/account.js";
 import type { Client } from "../server/client.js";
 import type { Subscription } from "../server/sublist.js";
-import { subjectsCollide } from "../server/subject.js";
+import { subjectsCollide } from "../protocol/subject.js";
 import * as adv from "./advisories.js";
 import type { Consumer } from "./consumer.js";
 import { checkConsumerUpdate, normalizeConsumerConfig, sameConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
@@ -26,7 +26,7 @@ import {
 import type { Stream } from "./stream.js";
 import { storeErrorToApi } from "./stream.js";
 import { checkStreamName, normalizeStreamConfig, type StreamConfig } from "./stream_config.js";
-import { rfc3339 } from "./util.js";
+import { rfc3339 } from "../server/time.js";
 
 const TYPE = "io.nats.jetstream.api.v1.";
 const NAMES_LIMIT = 1024;

@@ -8,14 +8,15 @@
 // through `applyConsumerOp`; the state object is handed to the ConsumerStore, which writes
 // it coalesced, so durable consumers come back after a restart where they left off.
 import type { Subscription } from "../server/sublist.js";
-import { subjectMatches } from "../server/subject.js";
+import { subjectMatches } from "../protocol/subject.js";
 import type { ConsumerState, ConsumerStore, StoredMsg } from "../storage/store.js";
 import { emptyConsumerState } from "../storage/store.js";
 import * as adv from "./advisories.js";
 import { filtersOf, type ConsumerConfig } from "./consumer_config.js";
 import { jsError } from "./errors.js";
 import type { Stream } from "./stream.js";
-import { appendHeaders, buildHeaders, nowNs, parseRfc3339, rfc3339 } from "./util.js";
+import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
+import { appendHeaders, buildHeaders } from "../protocol/headers.js";
 
 /** The operations that change a consumer. */
 export type ConsumerOp =

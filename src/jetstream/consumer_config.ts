@@ -1,9 +1,10 @@
 // Consumer configuration: nats-server's ConsumerConfig JSON, its defaults and the checks of
 // a create/update request (same codes and texts, clients branch on them).
-import { isValidSubject, hasWildcard, subjectsCollide } from "../server/subject.js";
+import { isValidSubject, hasWildcard, subjectsCollide } from "../protocol/subject.js";
 import { jsError } from "./errors.js";
 import type { StreamConfig } from "./stream_config.js";
-import { nameProblem, parseRfc3339, MS_NS, SEC_NS } from "./util.js";
+import { nameProblem } from "./util.js";
+import { parseRfc3339, MS_NS, SEC_NS } from "../server/time.js";
 
 export type DeliverPolicy = "all" | "last" | "new" | "by_start_sequence" | "by_start_time" | "last_per_subject";
 export type AckPolicy = "none" | "all" | "explicit";

@@ -5,7 +5,8 @@
 import { decodeRequest, MSG_GET_SHAPE } from "./json.js";
 import { ApiError } from "./errors.js";
 import type { Stream } from "./stream.js";
-import { appendHeaders, buildHeaders, rfc3339 } from "./util.js";
+import { rfc3339 } from "../server/time.js";
+import { appendHeaders, buildHeaders } from "../protocol/headers.js";
 
 interface DirectGetRequest {
   seq?: number;

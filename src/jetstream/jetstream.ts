@@ -19,7 +19,7 @@ import { Stream } from "./stream.js";
 import { checkStreamUpdate, subjectsOverlap, type StreamConfig } from "./stream_config.js";
 import type { ConsumerConfig } from "./consumer_config.js";
 import { listStoredStreams, streamDir } from "./store_factory.js";
-import { nowNs, parseRfc3339 } from "./util.js";
+import { nowNs, parseRfc3339 } from "../server/time.js";
 
 export interface JsLimits {
   max_memory: number;

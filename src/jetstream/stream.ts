@@ -11,13 +11,14 @@ import fs from "node:fs";
 import type { Subscription } from "../server/sublist.js";
 import type { StoredMsg, StreamStore, StreamState, RemoveReason } from "../storage/store.js";
 import { isStoreError } from "../storage/store.js";
-import { subjectMatches } from "../server/subject.js";
+import { subjectMatches } from "../protocol/subject.js";
 import { ApiError, jsError } from "./errors.js";
 import type { JsAccount } from "./jetstream.js";
 import type { Consumer } from "./consumer.js";
 import { openStreamStore, readStreamMetadata, saveStreamMetadata, storeConfigFor, type StreamMetadata } from "./store_factory.js";
 import type { StreamConfig } from "./stream_config.js";
-import { getHeader, nowNs, rfc3339, parseRfc3339 } from "./util.js";
+import { nowNs, rfc3339, parseRfc3339 } from "../server/time.js";
+import { getHeader } from "../protocol/headers.js";
 
 export const HDR_MSG_ID = "Nats-Msg-Id";
 export const HDR_EXPECTED_STREAM = "Nats-Expected-Stream";

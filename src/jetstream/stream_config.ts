@@ -1,9 +1,10 @@
 // Stream configuration: the JSON shape of nats-server's StreamConfig, the defaults it
 // fills in on create, and the checks it runs on create and update (with the same error
 // codes and descriptions, because clients branch on them).
-import { isValidSubject, hasWildcard, subjectsCollide } from "../server/subject.js";
+import { isValidSubject, hasWildcard, subjectsCollide } from "../protocol/subject.js";
 import { jsError, type ApiError } from "./errors.js";
-import { nameProblem, SEC_NS } from "./util.js";
+import { nameProblem } from "./util.js";
+import { SEC_NS } from "../server/time.js";
 
 export type RetentionPolicy = "limits" | "interest" | "workqueue";
 export type StorageKind = "file" | "memory";

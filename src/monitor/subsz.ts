@@ -2,7 +2,7 @@
 // subscriptions themselves, filtered by account and by a subject they would receive.
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
-import { isValidLiteralSubject, subjectMatches } from "../server/subject.js";
+import { isValidLiteralSubject, subjectMatches } from "../protocol/subject.js";
 import type { Monitor } from "./monitor.js";
 import { OptionError, type SubszOptions } from "./endpoint-options.js";
 import { goTime } from "./format.js";

@@ -10,7 +10,7 @@ import type { Socket } from "node:net";
 import { Parser, type ParserHandler } from "../protocol/parser.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import type { Deliverer, Subscription, SublistResult } from "./sublist.js";
-import { isValidLiteralSubject, isValidSubject } from "./subject.js";
+import { isValidLiteralSubject, isValidSubject } from "../protocol/subject.js";
 import type { Account } from "./account.js";
 import type { Server } from "./server.js";
 import { Permissions } from "../auth/permissions.js";

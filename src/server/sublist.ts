@@ -2,7 +2,7 @@
 // Literal tokens live in a map per level; `*` and `>` have their own slots so a match
 // walks at most three branches per token. Cached results are dropped only when an
 // inserted or removed subscription could match the cached subject.
-import { subjectMatches } from "./subject.js";
+import { subjectMatches } from "../protocol/subject.js";
 
 /** Something a matched message can be handed to: a client connection or an internal handler. */
 export interface Deliverer {

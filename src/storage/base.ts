@@ -40,10 +40,10 @@ import {
   StreamStoreConfig,
   consoleLogger,
   normalizeStoreConfig,
-  nowNs,
   storeMsgSize,
 } from "./store.js";
-import { hasWildcard, isFullWildcard, subjectMatches } from "./subject_match.js";
+import { nowNs } from "../server/time.js";
+import { hasWildcard, isFullWildcard, subjectMatches } from "../protocol/subject.js";
 
 /** Per-subject state: ascending sequences with lazy deletion. */
 export class Subj {

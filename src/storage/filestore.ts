@@ -70,9 +70,8 @@ import {
   cloneConsumerState,
   emptyConsumerState,
   normalizeStoreConfig,
-  nowNs,
-  nsToRFC3339,
 } from "./store.js";
+import { nowNs, rfc3339 } from "../server/time.js";
 
 const BLK_MAGIC = Buffer.from("TSNBLK01", "latin1");
 const BLK_HDR = 8;
@@ -461,7 +460,7 @@ export class FileStore extends StoreBase<FileBlock> {
       }
       meta = {
         version: META_VERSION,
-        created: nsToRFC3339(nowNs()),
+        created: rfc3339(nowNs()),
         config: normalizeStoreConfig(opts.config),
         metadata: opts.metadata,
       };
@@ -1614,7 +1613,7 @@ export class FileStore extends StoreBase<FileBlock> {
       return open;
     }
     let state: ConsumerState = emptyConsumerState();
-    let created = nsToRFC3339(nowNs());
+    let created = rfc3339(nowNs());
     if (fs.existsSync(join(dir, "meta.json"))) {
       const m = readMetaFile(join(dir, "meta.json"));
       created = m.created;

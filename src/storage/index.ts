@@ -13,5 +13,4 @@ export {
   writeFileAtomic,
 } from "./filestore.js";
 export type { FileStoreOptions, StreamMeta } from "./filestore.js";
-export { subjectMatches, hasWildcard, isFullWildcard } from "./subject_match.js";
 export { crc32 } from "./crc32.js";

@@ -6,7 +6,7 @@
 //  * Message timestamps (`StoredMsg.time`, `StreamState.firstTime/lastTime`) are
 //    `bigint` nanoseconds since the Unix epoch, so they round-trip exactly through
 //    replication and can be rendered as RFC3339 with nanoseconds
-//    (see `nsToRFC3339`). 0n means "no time".
+//    (see `rfc3339` in server/time.ts). 0n means "no time".
 //  * Durations in configs are milliseconds (`maxAgeMs`); per-message TTLs are seconds
 //    (like nats-server's store interface).
 //  * Limits use nats-server's JSON conventions: 0 or a negative value = unlimited.
@@ -383,52 +383,6 @@ export function storeMsgSize(subject: string, hdr: Buffer | undefined, data: Buf
   return Buffer.byteLength(subject) + (hdr ? hdr.length : 0) + data.length + 16;
 }
 
-let wallBaseNs = BigInt(Date.now()) * 1_000_000n;
-let hrBase = process.hrtime.bigint();
-let lastNow = 0n;
-let nowCalls = 0;
-
-/** Current time in ns since the Unix epoch (wall clock with ns resolution, never repeats). */
-export function nowNs(): bigint {
-  let t = wallBaseNs + (process.hrtime.bigint() - hrBase);
-  if ((++nowCalls & 1023) === 0) {
-    // re-anchor if the wall clock was adjusted
-    const wallMs = Date.now();
-    const drift = Number(t / 1_000_000n) - wallMs;
-    if (drift > 500 || drift < -500) {
-      wallBaseNs = BigInt(wallMs) * 1_000_000n;
-      hrBase = process.hrtime.bigint();
-      t = wallBaseNs;
-    }
-  }
-  if (t <= lastNow) t = lastNow + 1n;
-  lastNow = t;
-  return t;
-}
-
-/** RFC3339 with nanoseconds in UTC, e.g. 2024-05-01T10:11:12.123456789Z. */
-export function nsToRFC3339(ns: bigint): string {
-  let ms = ns / 1_000_000n;
-  let sub = ns % 1_000_000_000n;
-  if (sub < 0n) {
-    sub += 1_000_000_000n;
-    ms -= 1000n;
-  }
-  const iso = new Date(Number(ms)).toISOString(); // YYYY-MM-DDTHH:MM:SS.mmmZ
-  const base = iso.slice(0, 19);
-  if (sub === 0n) return `${base}Z`;
-  return `${base}.${sub.toString().padStart(9, "0")}Z`;
-}
-
-/** Parse RFC3339 (any fraction length, Z or offset) to ns since epoch. Throws on junk. */
-export function rfc3339ToNs(s: string): bigint {
-  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9})\d*)?(Z|[+-]\d{2}:\d{2})$/i.exec(s.trim());
-  if (!m) throw new Error(`invalid RFC3339 time: ${s}`);
-  const ms = Date.parse(`${m[1]}${m[3]!.toUpperCase()}`);
-  if (Number.isNaN(ms)) throw new Error(`invalid RFC3339 time: ${s}`);
-  const frac = m[2] ? BigInt(m[2].padEnd(9, "0")) : 0n;
-  return BigInt(ms) * 1_000_000n + frac;
-}
 
 /** Validate a stream/consumer/account name used as a directory name. */
 export function checkName(kind: string, name: string): void {

@@ -23,6 +23,11 @@ export function isValidLiteralSubject(subject: string): boolean {
   return isValidSubject(subject) && !hasWildcard(subject);
 }
 
+/** A filter that matches every subject: "" (no filter) or ">". */
+export function isFullWildcard(filter: string): boolean {
+  return filter === "" || filter === ">";
+}
+
 export function hasWildcard(subject: string): boolean {
   let tokenStart = 0;
   for (let i = 0; i <= subject.length; i++) {

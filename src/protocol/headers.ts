@@ -1,0 +1,61 @@
+// NATS message header blocks (ADR-4): "NATS/1.0[ status]\r\n" then "Key: Value\r\n" lines
+// and a blank line. Keys are case-preserving and compared case-sensitively.
+
+const HDR_PREFIX = "NATS/1.0";
+
+/**
+ * Read one header's first value from a raw header block without decoding the whole block.
+ * Keys compare case-sensitively (ADR-4), as nats-server does for its own headers.
+ */
+export function getHeader(hdr: Buffer | undefined, key: string): string | undefined {
+  if (hdr === undefined) return undefined;
+  const needle = `\r\n${key}:`;
+  const at = hdr.indexOf(needle, 0, "latin1");
+  if (at < 0) return undefined;
+  let start = at + needle.length;
+  const end = hdr.indexOf("\r\n", start, "latin1");
+  if (end < 0) return undefined;
+  while (start < end && (hdr[start] === 32 || hdr[start] === 9)) start++;
+  let stop = end;
+  while (stop > start && (hdr[stop - 1] === 32 || hdr[stop - 1] === 9)) stop--;
+  return hdr.toString("latin1", start, stop);
+}
+
+/** Parse a header block into ordered [key, value] pairs (status line excluded). */
+export function parseHeaders(hdr: Buffer): Array<[string, string]> {
+  const text = hdr.toString("latin1");
+  const lines = text.split("\r\n");
+  const out: Array<[string, string]> = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i];
+    if (line === "") continue;
+    const c = line.indexOf(":");
+    if (c <= 0) continue;
+    out.push([line.slice(0, c), line.slice(c + 1).trim()]);
+  }
+  return out;
+}
+
+/** Build a header block; `status` like "404 No Messages". */
+export function buildHeaders(pairs: Array<[string, string]>, status?: string): Buffer {
+  let s = status !== undefined ? `${HDR_PREFIX} ${status}\r\n` : `${HDR_PREFIX}\r\n`;
+  for (const [k, v] of pairs) s += `${k}: ${v}\r\n`;
+  s += "\r\n";
+  return Buffer.from(s, "latin1");
+}
+
+/** Remove the given keys from a header block; undefined when nothing but the status line is left. */
+export function removeHeaders(hdr: Buffer, keys: string[]): Buffer | undefined {
+  const pairs = parseHeaders(hdr).filter(([k]) => !keys.includes(k));
+  if (pairs.length === 0) return undefined;
+  return buildHeaders(pairs);
+}
+
+/** Append headers to an existing block (or start one). */
+export function appendHeaders(hdr: Buffer | undefined, pairs: Array<[string, string]>): Buffer {
+  if (hdr === undefined || hdr.length < 12) return buildHeaders(pairs);
+  let add = "";
+  for (const [k, v] of pairs) add += `${k}: ${v}\r\n`;
+  // Insert before the final blank line.
+  return Buffer.concat([hdr.subarray(0, hdr.length - 2), Buffer.from(add, "latin1"), Buffer.from("\r\n")]);
+}
