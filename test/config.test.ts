@@ -1020,3 +1020,14 @@ describe("same verdict as nats-server -t", { skip: natsServer === undefined ? "n
     });
   }
 });
+
+describe("security-relevant config tsnats can't honour yet", () => {
+  it("operator (JWT) mode stops start-up instead of running an open server", () => {
+    for (const key of ["operator", "trusted", "trusted_keys"]) {
+      assert.throws(
+        () => optionsFromConfig(parse(`port: -1\n${key}: "x"\n`), "t.conf"),
+        (e: Error) => e instanceof ConfigError && /t\.conf:2:1: .*operator \(JWT\) authentication is not supported/.test(e.message),
+      );
+    }
+  });
+});

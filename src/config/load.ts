@@ -48,18 +48,20 @@ const IGNORED_TOP_LEVEL = new Set([
   "server_tags",
   "default_js_domain",
   "allow_non_tls",
-  "operator",
-  "operators",
   "root",
   "roots",
   "resolver",
   "resolver_preload",
   "resolver_pinned_accounts",
   "resolver_tls",
-  "trusted",
-  "trusted_keys",
   "ocsp",
 ]);
+
+/**
+ * Operator (JWT) mode: these keys replace config-file users. Ignoring them would leave the
+ * server open to anyone, so until JWT authentication exists they stop start-up.
+ */
+const OPERATOR_MODE_KEYS = new Set(["operator", "operators", "trusted", "trusted_keys"]);
 
 const TLS_IGNORED = new Set([
   "cipher_suites",
@@ -790,6 +792,8 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
         if (block !== undefined) {
           opts.unsupportedBlocks[block] = m[key];
           r.warn(m, key, `${block} configuration parsed, but not served yet by tsnats`);
+        } else if (OPERATOR_MODE_KEYS.has(lk)) {
+          throw r.err(m, key, `${JSON.stringify(key)}: operator (JWT) authentication is not supported by tsnats yet`);
         } else if (IGNORED_TOP_LEVEL.has(lk)) {
           r.warn(m, key, `${JSON.stringify(key)} is not supported by tsnats yet, ignored`);
         } else {
