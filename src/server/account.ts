@@ -3,6 +3,7 @@
 // Message routing happens here, so imports/exports can later hook in at one place.
 import { Sublist, type Deliverer, type Subscription, type SublistResult } from "./sublist.js";
 import type { Client } from "./client.js";
+import type { Log } from "./log.js";
 
 /** Handler of an internal subscription. `payload`/`hdr` may alias a read buffer: copy to keep. */
 export type InternalHandler = (
@@ -24,9 +25,15 @@ export class InternalClient implements Deliverer {
   constructor(
     readonly name: string,
     private readonly handler: InternalHandler,
+    private readonly log: Log | undefined,
   ) {}
   deliver(_sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
-    this.handler(subject, reply, hdr, payload, InternalClient.currentOrigin);
+    try {
+      this.handler(subject, reply, hdr, payload, InternalClient.currentOrigin);
+    } catch (err) {
+      // A failing service handler must not cost the publishing client its connection.
+      this.log?.error(`Internal subscription ${this.name} on ${subject}: ${(err as Error).stack ?? String(err)}`);
+    }
   }
 }
 
@@ -46,6 +53,8 @@ export class Account {
   /** Subscription change listeners (interest tracking for JetStream push consumers, events). */
   private readonly interestListeners = new Set<(sub: Subscription, added: boolean) => void>();
   readonly created = new Date();
+  /** Where internal handler failures are reported; set by the server. */
+  log: Log | undefined;
 
   constructor(
     readonly name: string,
@@ -76,7 +85,7 @@ export class Account {
 
   /** Subscribe an in-process handler. */
   subscribeInternal(subject: string, handler: InternalHandler, queue?: string, name = "internal"): Subscription {
-    const client = new InternalClient(name, handler);
+    const client = new InternalClient(name, handler, this.log);
     const sub: Subscription = { subject, queue, sid: String(-client.cid), client, max: 0, delivered: 0, closed: false };
     this.addSubscription(sub);
     return sub;

@@ -88,6 +88,7 @@ export class Server {
     let acc = this.accounts.get(name);
     if (acc === undefined) {
       acc = new Account(name, !this.options.disableSublistCache);
+      acc.log = this.log;
       this.accounts.set(name, acc);
     }
     return acc;
