@@ -2,20 +2,16 @@
 import type { Account } from "../server/account.js";
 import type { Monitor } from "./monitor.js";
 import { OptionError, type AccountzOptions, type AccstatzOptions } from "./endpoint-options.js";
-import { goTime } from "./format.js";
+import { compareStrings, goTime } from "./format.js";
 import { sublistStats } from "./subsz.js";
-import { jetStreamAccounts, jetStreamRunning } from "./jetstream-source.js";
-
-function byName(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+import { jetStreamAccount } from "./jetstream-stats.js";
 
 export function buildAccountz(m: Monitor, opts: AccountzOptions): Record<string, unknown> {
   const s = m.server;
   const out: Record<string, unknown> = { server_id: s.id, now: goTime(new Date()) };
   if (s.systemAccount !== undefined) out.system_account = s.systemAccount.name;
   if (opts.account === "") {
-    out.accounts = [...s.accounts.keys()].sort(byName);
+    out.accounts = [...s.accounts.keys()].sort(compareStrings);
     return out;
   }
   const acc = s.accounts.get(opts.account);
@@ -32,7 +28,7 @@ export function accountDetail(m: Monitor, acc: Account): Record<string, unknown>
     update_time: goTime(acc.created),
     expired: false,
     complete: true,
-    jetstream_enabled: accountHasJetStream(m, acc),
+    jetstream_enabled: jetStreamAccount(s, acc.name) !== undefined,
     leafnode_connections: 0,
     client_connections: acc.clients.size,
     subscriptions: acc.sublist.count,
@@ -40,12 +36,6 @@ export function accountDetail(m: Monitor, acc: Account): Record<string, unknown>
   if (s.systemAccount === acc) d.is_system = true;
   d.sublist_stats = sublistStats([acc]);
   return d;
-}
-
-function accountHasJetStream(m: Monitor, acc: Account): boolean {
-  if (!jetStreamRunning(m.server)) return false;
-  if (acc.jetstream !== undefined && acc.jetstream !== null) return true;
-  return jetStreamAccounts(m.server).some((a) => a.name === acc.name);
 }
 
 /** One account's connection and traffic counts (accstatz, STATZ, CONNS events). */
@@ -69,7 +59,7 @@ export function buildAccstatz(m: Monitor, opts: AccstatzOptions): Record<string,
   } else {
     accounts = [...s.accounts.values()];
   }
-  accounts.sort((a, b) => byName(a.name, b.name));
+  accounts.sort((a, b) => compareStrings(a.name, b.name));
   // Without include_unused, only accounts that have connections are listed.
   const stats = accounts.filter((a) => opts.includeUnused || a.clients.size > 0).map(accountStat);
   return { server_id: s.id, now: goTime(new Date()), account_statz: stats };

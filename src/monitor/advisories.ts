@@ -6,12 +6,12 @@ import type { Account } from "../server/account.js";
 import { goTime, msToNs } from "./format.js";
 import { accountStat } from "./accountz.js";
 
-export const CLIENT_CONNECT_TYPE = "io.nats.server.advisory.v1.client_connect";
-export const CLIENT_DISCONNECT_TYPE = "io.nats.server.advisory.v1.client_disconnect";
-export const ACCOUNT_CONNECTIONS_TYPE = "io.nats.server.advisory.v1.account_connections";
+const CLIENT_CONNECT_TYPE = "io.nats.server.advisory.v1.client_connect";
+const CLIENT_DISCONNECT_TYPE = "io.nats.server.advisory.v1.client_disconnect";
+const ACCOUNT_CONNECTIONS_TYPE = "io.nats.server.advisory.v1.account_connections";
 
 /** The `client` object of connect/disconnect advisories. */
-export function clientInfo(c: Client, withStop: boolean, accountName?: string): Record<string, unknown> {
+function clientInfo(c: Client, withStop: boolean, accountName?: string): Record<string, unknown> {
   const info: Record<string, unknown> = { start: goTime(c.start), host: c.host, id: c.cid, acc: accountName ?? c.account.name };
   if (c.authorizedUser) info.user = c.authorizedUser;
   else if (c.opts.user) info.user = c.opts.user;

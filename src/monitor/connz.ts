@@ -4,7 +4,7 @@ import type { Client } from "../server/client.js";
 import type { Subscription } from "../server/sublist.js";
 import type { Monitor } from "./monitor.js";
 import type { ConnzOptions, SortOption } from "./endpoint-options.js";
-import { goDuration, goTime, uptime } from "./format.js";
+import { compareStrings, goDuration, goTime, uptime } from "./format.js";
 
 interface Row {
   client: Client;
@@ -43,53 +43,30 @@ function endTime(r: Row, now: number): number {
   return r.closed ? (r.client.stop?.getTime() ?? now) : now;
 }
 
+/** Sort keys by number; cid and start sort ascending, the rest largest first (busiest on top), like nats-server. */
+const SORT_KEYS: Record<Exclude<SortOption, "reason">, (r: Row, now: number) => number> = {
+  cid: (r) => r.client.cid,
+  start: (r) => r.client.start.getTime(),
+  subs: (r) => r.client.subs.size,
+  pending: (r) => (r.closed ? 0 : r.client.pendingBytes),
+  msgs_to: (r) => r.client.outMsgs,
+  msgs_from: (r) => r.client.inMsgs,
+  bytes_to: (r) => r.client.outBytes,
+  bytes_from: (r) => r.client.inBytes,
+  last: (r) => r.client.lastActivity,
+  idle: (r, now) => endTime(r, now) - r.client.lastActivity,
+  uptime: (r, now) => endTime(r, now) - r.client.start.getTime(),
+  stop: (r) => r.client.stop?.getTime() ?? 0,
+};
+
 function sortRows(rows: Row[], sort: SortOption, now: number): void {
-  // Numbers sort largest first (the busiest connections on top), like nats-server.
-  const desc = (f: (r: Row) => number) => (a: Row, b: Row) => f(b) - f(a) || a.client.cid - b.client.cid;
-  const asc = (f: (r: Row) => number) => (a: Row, b: Row) => f(a) - f(b) || a.client.cid - b.client.cid;
-  let cmp: (a: Row, b: Row) => number;
-  switch (sort) {
-    case "cid":
-      cmp = asc((r) => r.client.cid);
-      break;
-    case "start":
-      cmp = asc((r) => r.client.start.getTime());
-      break;
-    case "subs":
-      cmp = desc((r) => r.client.subs.size);
-      break;
-    case "pending":
-      cmp = desc((r) => (r.closed ? 0 : r.client.pendingBytes));
-      break;
-    case "msgs_to":
-      cmp = desc((r) => r.client.outMsgs);
-      break;
-    case "msgs_from":
-      cmp = desc((r) => r.client.inMsgs);
-      break;
-    case "bytes_to":
-      cmp = desc((r) => r.client.outBytes);
-      break;
-    case "bytes_from":
-      cmp = desc((r) => r.client.inBytes);
-      break;
-    case "last":
-      cmp = desc((r) => r.client.lastActivity);
-      break;
-    case "idle":
-      cmp = desc((r) => endTime(r, now) - r.client.lastActivity);
-      break;
-    case "uptime":
-      cmp = desc((r) => endTime(r, now) - r.client.start.getTime());
-      break;
-    case "stop":
-      cmp = desc((r) => r.client.stop?.getTime() ?? 0);
-      break;
-    case "reason":
-      cmp = (a, b) => (a.reason < b.reason ? -1 : a.reason > b.reason ? 1 : a.client.cid - b.client.cid);
-      break;
+  if (sort === "reason") {
+    rows.sort((a, b) => compareStrings(a.reason, b.reason) || a.client.cid - b.client.cid);
+    return;
   }
-  rows.sort(cmp);
+  const key = SORT_KEYS[sort];
+  const sign = sort === "cid" || sort === "start" ? 1 : -1;
+  rows.sort((a, b) => sign * (key(a, now) - key(b, now)) || a.client.cid - b.client.cid);
 }
 
 function connInfo(r: Row, opts: ConnzOptions, now: number): Record<string, unknown> {

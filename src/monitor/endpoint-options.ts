@@ -1,12 +1,14 @@
 // Options of the monitoring endpoints, read either from an HTTP query string (/connz?sort=...)
-// or from the JSON body of a system-account request ($SYS.REQ.SERVER.PING.CONNZ). Names,
-// defaults and error texts follow nats-server so tools written for it behave the same.
+// or from the JSON body of a system-account request ($SYS.REQ.SERVER.PING.CONNZ). Each
+// endpoint has one parser over an OptionReader; the two readers know how their source spells
+// and types values. Names, defaults and error texts follow nats-server so tools written for
+// it behave the same.
 
-export const DEFAULT_LIMIT = 1024;
+const DEFAULT_LIMIT = 1024;
 
-export type ConnState = "open" | "closed" | "all";
+type ConnState = "open" | "closed" | "all";
 
-export const SORT_OPTIONS = [
+const SORT_OPTIONS = [
   "cid",
   "start",
   "subs",
@@ -50,14 +52,8 @@ export interface JszOptions {
   streams: boolean;
   consumers: boolean;
   config: boolean;
-  leaderOnly: boolean;
   offset: number;
   limit: number;
-}
-
-export interface HealthzOptions {
-  jsEnabledOnly: boolean;
-  jsServerOnly: boolean;
 }
 
 export interface AccountzOptions {
@@ -72,33 +68,108 @@ export interface AccstatzOptions {
 /** A request the endpoint refuses; `message` is the plain-text body of the 400 answer. */
 export class OptionError extends Error {}
 
-// ---- HTTP query strings ----
+/** One name, or several accepted spellings (first found wins; for flags, any set). */
+type Names = string | readonly string[];
 
-function queryBool(q: URLSearchParams, name: string): boolean {
-  const v = q.get(name);
-  if (v === null || v === "") return false;
-  // Go's strconv.ParseBool spellings.
-  if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
-  if (["0", "f", "F", "FALSE", "false", "False"].includes(v)) return false;
-  throw new OptionError(`Error decoding boolean for '${name}': strconv.ParseBool: parsing "${v}": invalid syntax`);
+function names(n: Names): readonly string[] {
+  return typeof n === "string" ? [n] : n;
 }
 
-function queryInt(q: URLSearchParams, name: string, dflt: number): number {
-  const v = q.get(name);
-  if (v === null || v === "") return dflt;
-  if (!/^[+-]?\d+$/.test(v)) throw new OptionError(`Error decoding int for '${name}': strconv.Atoi: parsing "${v}": invalid syntax`);
-  return Number(v);
+/**
+ * Typed option values from one source. Where the query string and the JSON body spell an
+ * option differently, `json` names the JSON spelling (default: the same as `query`).
+ */
+export interface OptionReader {
+  bool(query: Names, json?: Names): boolean;
+  str(query: Names, json?: Names): string;
+  int(name: string, dflt: number): number;
+  uint(name: string): number;
+  /** /connz `state`. */
+  connState(): ConnState;
+  /** /connz subscription details: `subs=detail` or `subscriptions_detail`. */
+  subsDetail(): boolean;
+  /** /accstatz account names: a comma-separated list or a JSON array. */
+  accountList(): string[];
 }
 
-function queryUint(q: URLSearchParams, name: string): number {
-  const v = q.get(name);
-  if (v === null || v === "") return 0;
-  if (!/^\d+$/.test(v)) throw new OptionError(`Error decoding uint64 for '${name}': strconv.ParseUint: parsing "${v}": invalid syntax`);
-  return Number(v);
+// ---- HTTP query strings (values validated with Go's strconv rules) ----
+
+export function queryOptions(q: URLSearchParams): OptionReader {
+  const bool = (name: string): boolean => {
+    const v = q.get(name);
+    if (v === null || v === "") return false;
+    if (["1", "t", "T", "TRUE", "true", "True"].includes(v)) return true;
+    if (["0", "f", "F", "FALSE", "false", "False"].includes(v)) return false;
+    throw new OptionError(`Error decoding boolean for '${name}': strconv.ParseBool: parsing "${v}": invalid syntax`);
+  };
+  const str = (query: Names): string => {
+    for (const n of names(query)) {
+      const v = q.get(n);
+      if (v !== null) return v;
+    }
+    return "";
+  };
+  return {
+    bool: (query) => names(query).some(bool),
+    str,
+    int(name, dflt) {
+      const v = q.get(name);
+      if (v === null || v === "") return dflt;
+      if (!/^[+-]?\d+$/.test(v)) throw new OptionError(`Error decoding int for '${name}': strconv.Atoi: parsing "${v}": invalid syntax`);
+      return Number(v);
+    },
+    uint(name) {
+      const v = q.get(name);
+      if (v === null || v === "") return 0;
+      if (!/^\d+$/.test(v)) throw new OptionError(`Error decoding uint64 for '${name}': strconv.ParseUint: parsing "${v}": invalid syntax`);
+      return Number(v);
+    },
+    connState() {
+      const v = str("state");
+      if (v === "" || v === "open") return "open";
+      if (v === "closed") return "closed";
+      if (v === "any" || v === "all") return "all";
+      throw new OptionError(`Error decoding state for ${v}`);
+    },
+    subsDetail: () => q.get("subs") === "detail",
+    accountList() {
+      const list = str(["accounts", "acc"]);
+      return list === "" ? [] : list.split(",").map((s) => s.trim()).filter((s) => s !== "");
+    },
+  };
 }
 
-function parseSort(v: string | undefined | null, state: ConnState): SortOption {
-  if (v === undefined || v === null || v === "") return "cid";
+// ---- JSON bodies of system-account requests (values of the wrong type are ignored) ----
+
+export function jsonOptions(o: Record<string, unknown>): OptionReader {
+  const num = (name: string, dflt: number): number => {
+    const v = o[name];
+    return typeof v === "number" && Number.isFinite(v) ? Math.trunc(v) : dflt;
+  };
+  return {
+    bool: (query, json = query) => names(json).some((n) => o[n] === true),
+    str(query, json = query) {
+      for (const n of names(json)) if (typeof o[n] === "string") return o[n] as string;
+      return "";
+    },
+    int: num,
+    uint: (name) => num(name, 0),
+    connState() {
+      // nats-server's ConnState enum: 0 open, 1 closed, 2 all.
+      const s = o.state;
+      if (s === 1 || s === "closed") return "closed";
+      if (s === 2 || s === "all" || s === "any") return "all";
+      return "open";
+    },
+    subsDetail: () => o.subscriptions_detail === true,
+    accountList: () => (Array.isArray(o.accounts) ? o.accounts.filter((a): a is string => typeof a === "string") : []),
+  };
+}
+
+// ---- one parser per endpoint ----
+
+function parseSort(v: string, state: ConnState): SortOption {
+  if (v === "") return "cid";
   if (!(SORT_OPTIONS as readonly string[]).includes(v)) throw new OptionError(`invalid sorting option: ${v}`);
   const sort = v as SortOption;
   if ((sort === "stop" || sort === "reason") && state === "open") {
@@ -107,167 +178,69 @@ function parseSort(v: string | undefined | null, state: ConnState): SortOption {
   return sort;
 }
 
-export function connzFromQuery(q: URLSearchParams): ConnzOptions {
-  const stateText = q.get("state") ?? "";
-  let state: ConnState;
-  if (stateText === "" || stateText === "open") state = "open";
-  else if (stateText === "closed") state = "closed";
-  else if (stateText === "any" || stateText === "all") state = "all";
-  else throw new OptionError(`Error decoding state for ${stateText}`);
-  const subsText = q.get("subs") ?? "";
-  const subsDetail = subsText === "detail";
-  const subs = subsDetail || queryBool(q, "subs");
+function offset(r: OptionReader): number {
+  return Math.max(0, r.int("offset", 0));
+}
+
+function limit(r: OptionReader): number {
+  const l = r.int("limit", DEFAULT_LIMIT);
+  return l > 0 ? l : DEFAULT_LIMIT;
+}
+
+export function connzOptions(r: OptionReader): ConnzOptions {
+  const state = r.connState();
+  const subsDetail = r.subsDetail();
+  const subs = subsDetail || r.bool("subs", "subscriptions");
   const opts: ConnzOptions = {
-    sort: parseSort(q.get("sort"), state),
-    auth: queryBool(q, "auth"),
+    sort: parseSort(r.str("sort"), state),
+    auth: r.bool("auth"),
     subs,
     subsDetail,
-    offset: queryInt(q, "offset", 0),
-    limit: queryInt(q, "limit", DEFAULT_LIMIT),
-    cid: queryUint(q, "cid"),
+    offset: offset(r),
+    limit: limit(r),
+    cid: r.uint("cid"),
     state,
-    user: q.get("user") ?? "",
-    account: q.get("acc") ?? "",
+    user: r.str("user"),
+    account: r.str("acc", ["acc", "account"]),
   };
-  return normalizeConnz(opts);
-}
-
-export function subszFromQuery(q: URLSearchParams): SubszOptions {
-  return normalizeSubsz({
-    subs: queryBool(q, "subs"),
-    offset: queryInt(q, "offset", 0),
-    limit: queryInt(q, "limit", DEFAULT_LIMIT),
-    account: q.get("acc") ?? "",
-    test: q.get("test") ?? "",
-  });
-}
-
-export function jszFromQuery(q: URLSearchParams): JszOptions {
-  return {
-    account: q.get("acc") ?? "",
-    accounts: queryBool(q, "accounts"),
-    streams: queryBool(q, "streams"),
-    consumers: queryBool(q, "consumers"),
-    config: queryBool(q, "config"),
-    leaderOnly: queryBool(q, "leader-only"),
-    offset: Math.max(0, queryInt(q, "offset", 0)),
-    limit: positiveLimit(queryInt(q, "limit", DEFAULT_LIMIT)),
-  };
-}
-
-export function healthzFromQuery(q: URLSearchParams): HealthzOptions {
-  return {
-    // 2.9 spelled the first one `js-enabled`; both are accepted.
-    jsEnabledOnly: queryBool(q, "js-enabled-only") || queryBool(q, "js-enabled"),
-    jsServerOnly: queryBool(q, "js-server-only"),
-  };
-}
-
-export function accountzFromQuery(q: URLSearchParams): AccountzOptions {
-  return { account: q.get("acc") ?? "" };
-}
-
-export function accstatzFromQuery(q: URLSearchParams): AccstatzOptions {
-  const list = q.get("accounts") ?? q.get("acc") ?? "";
-  return {
-    accounts: list === "" ? [] : list.split(",").map((s) => s.trim()).filter((s) => s !== ""),
-    includeUnused: queryBool(q, "unused"),
-  };
-}
-
-// ---- JSON bodies of system-account requests ----
-
-type Json = Record<string, unknown>;
-
-function jBool(o: Json, ...names: string[]): boolean {
-  for (const n of names) if (o[n] === true) return true;
-  return false;
-}
-
-function jNum(o: Json, name: string, dflt: number): number {
-  const v = o[name];
-  return typeof v === "number" && Number.isFinite(v) ? Math.trunc(v) : dflt;
-}
-
-function jStr(o: Json, ...names: string[]): string {
-  for (const n of names) if (typeof o[n] === "string") return o[n] as string;
-  return "";
-}
-
-export function connzFromJson(o: Json): ConnzOptions {
-  // nats-server's ConnState enum: 0 open, 1 closed, 2 all.
-  const s = o.state;
-  const state: ConnState = s === 1 || s === "closed" ? "closed" : s === 2 || s === "all" || s === "any" ? "all" : "open";
-  const detail = jBool(o, "subscriptions_detail");
-  return normalizeConnz({
-    sort: parseSort(typeof o.sort === "string" ? o.sort : undefined, state),
-    auth: jBool(o, "auth"),
-    subs: detail || jBool(o, "subscriptions"),
-    subsDetail: detail,
-    offset: jNum(o, "offset", 0),
-    limit: jNum(o, "limit", DEFAULT_LIMIT),
-    cid: jNum(o, "cid", 0),
-    state,
-    user: jStr(o, "user"),
-    account: jStr(o, "acc", "account"),
-  });
-}
-
-export function subszFromJson(o: Json): SubszOptions {
-  return normalizeSubsz({
-    subs: jBool(o, "subscriptions"),
-    offset: jNum(o, "offset", 0),
-    limit: jNum(o, "limit", DEFAULT_LIMIT),
-    account: jStr(o, "account", "acc"),
-    test: jStr(o, "test"),
-  });
-}
-
-export function jszFromJson(o: Json): JszOptions {
-  return {
-    account: jStr(o, "account", "acc"),
-    accounts: jBool(o, "accounts"),
-    streams: jBool(o, "streams"),
-    consumers: jBool(o, "consumers"),
-    config: jBool(o, "config"),
-    leaderOnly: jBool(o, "leader_only"),
-    offset: Math.max(0, jNum(o, "offset", 0)),
-    limit: positiveLimit(jNum(o, "limit", DEFAULT_LIMIT)),
-  };
-}
-
-export function healthzFromJson(o: Json): HealthzOptions {
-  return {
-    jsEnabledOnly: jBool(o, "js-enabled-only", "js-enabled"),
-    jsServerOnly: jBool(o, "js-server-only"),
-  };
-}
-
-export function accountzFromJson(o: Json): AccountzOptions {
-  return { account: jStr(o, "account", "acc") };
-}
-
-export function accstatzFromJson(o: Json): AccstatzOptions {
-  const list = Array.isArray(o.accounts) ? o.accounts.filter((a): a is string => typeof a === "string") : [];
-  return { accounts: list, includeUnused: jBool(o, "include_unused") };
-}
-
-// ---- shared defaults ----
-
-function positiveLimit(limit: number): number {
-  return limit > 0 ? limit : DEFAULT_LIMIT;
-}
-
-function normalizeConnz(o: ConnzOptions): ConnzOptions {
-  o.offset = Math.max(0, o.offset);
-  o.limit = positiveLimit(o.limit);
   // Asking for one connection answers with at most one.
-  if (o.cid > 0) o.limit = 1;
-  return o;
+  if (opts.cid > 0) opts.limit = 1;
+  return opts;
 }
 
-function normalizeSubsz(o: SubszOptions): SubszOptions {
-  o.offset = Math.max(0, o.offset);
-  o.limit = positiveLimit(o.limit);
-  return o;
+export function subszOptions(r: OptionReader): SubszOptions {
+  return {
+    subs: r.bool("subs", "subscriptions"),
+    offset: offset(r),
+    limit: limit(r),
+    account: r.str("acc", ["account", "acc"]),
+    test: r.str("test"),
+  };
+}
+
+export function jszOptions(r: OptionReader): JszOptions {
+  const account = r.str("acc", ["account", "acc"]);
+  const accounts = r.bool("accounts");
+  const streams = r.bool("streams");
+  const consumers = r.bool("consumers");
+  const config = r.bool("config");
+  r.bool("leader-only", "leader_only"); // validated only: on a single server this server leads every stream
+  return { account, accounts, streams, consumers, config, offset: offset(r), limit: limit(r) };
+}
+
+/**
+ * /healthz's flags (js-enabled-only, spelled js-enabled in 2.9, and js-server-only) skip
+ * checks a single server does not have; they are validated like nats-server does.
+ */
+export function checkHealthzOptions(r: OptionReader): void {
+  r.bool(["js-enabled-only", "js-enabled"]);
+  r.bool("js-server-only");
+}
+
+export function accountzOptions(r: OptionReader): AccountzOptions {
+  return { account: r.str("acc", ["account", "acc"]) };
+}
+
+export function accstatzOptions(r: OptionReader): AccstatzOptions {
+  return { accounts: r.accountList(), includeUnused: r.bool("unused", "include_unused") };
 }

@@ -66,3 +66,8 @@ function fraction(v: number, digits: number): string {
   if (rest === 0) return String(whole);
   return `${whole}.${String(rest).padStart(digits, "0").replace(/0+$/, "")}`;
 }
+
+/** Code-unit order of strings (as Go's sort of names), for Array.prototype.sort. */
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,9 +1,9 @@
 // /healthz: is this server able to serve? Checks that it is not shutting down and, when
-// JetStream is configured, that JetStream is up (and, unless js-server-only, that its
-// layer reports no problem of its own).
+// JetStream is configured, that JetStream is up. nats-server's further checks (streams and
+// consumers current in their clusters) have nothing to look at on a single server, so
+// js-enabled-only and js-server-only are validated but change nothing.
 import type { Monitor } from "./monitor.js";
-import type { HealthzOptions } from "./endpoint-options.js";
-import { jetStreamConfigured, jetStreamMonitorSource, jetStreamRunning } from "./jetstream-source.js";
+import { jetStreamRunning } from "./jetstream-stats.js";
 
 export interface HealthStatus {
   status: "ok" | "unavailable";
@@ -11,16 +11,12 @@ export interface HealthStatus {
   error?: string;
 }
 
-export function checkHealth(m: Monitor, opts: HealthzOptions): HealthStatus {
+export function checkHealth(m: Monitor): HealthStatus {
   const s = m.server;
   if (s.isShuttingDown) return unavailable("server is shutting down");
   if (s.lameDuck) return unavailable("server is in lame duck mode");
-  if (!jetStreamConfigured(s)) return { status: "ok" };
-  if (!jetStreamRunning(s)) return unavailable("JetStream is not enabled");
-  // js-server-only skips the per-stream and per-consumer checks the JetStream layer reports.
-  if (opts.jsEnabledOnly || opts.jsServerOnly) return { status: "ok" };
-  const err = jetStreamMonitorSource(s)?.healthError?.();
-  return err === undefined ? { status: "ok" } : unavailable(err);
+  if (s.options.jetstream.enabled && !jetStreamRunning(s)) return unavailable("JetStream is not enabled");
+  return { status: "ok" };
 }
 
 function unavailable(error: string): HealthStatus {

@@ -1,21 +1,23 @@
 // The monitoring HTTP(S) listener (`-m`/`http:` and `-ms`/`https:`): routes each path to
 // its endpoint, counts requests per path, answers JSON (or JSONP with `callback=`), and
-// plain-text 400s for bad options, as nats-server does.
+// plain-text 400s for bad options, as nats-server does. Ports and TLS are fixed at start (as
+// in nats-server), so there is nothing to reload; the endpoints read live options.
 import http from "node:http";
 import https from "node:https";
 import fs from "node:fs";
 import type { AddressInfo } from "node:net";
 import type { Server, ServerService } from "../server/server.js";
-import type { ServerOptions } from "../config/options.js";
 import { monitorOf, type Monitor } from "./monitor.js";
 import {
   OptionError,
-  accountzFromQuery,
-  accstatzFromQuery,
-  connzFromQuery,
-  healthzFromQuery,
-  jszFromQuery,
-  subszFromQuery,
+  accountzOptions,
+  accstatzOptions,
+  checkHealthzOptions,
+  connzOptions,
+  jszOptions,
+  queryOptions,
+  subszOptions,
+  type OptionReader,
 } from "./endpoint-options.js";
 import { buildVarz } from "./varz.js";
 import { buildConnz } from "./connz.js";
@@ -34,34 +36,32 @@ interface Reply {
   body: string;
 }
 
-type Endpoint = (m: Monitor, q: URLSearchParams) => Reply;
+type Endpoint = (m: Monitor, opts: OptionReader, q: URLSearchParams) => Reply;
 
-function json(obj: unknown, q: URLSearchParams, status = 200): Reply {
-  const text = JSON.stringify(obj, null, 2);
+/** JSON, pretty-printed unless `indent` is 0, or JSONP when the query names a `callback`. */
+function json(obj: unknown, q: URLSearchParams, status = 200, indent = 2): Reply {
+  const text = JSON.stringify(obj, null, indent);
   const callback = q.get("callback");
   if (callback) return { status, type: "application/javascript", body: `${callback}(${text})` };
   return { status, type: "application/json", body: text };
 }
 
 const ENDPOINTS: Record<string, Endpoint> = {
-  "/varz": (m, q) => json(buildVarz(m), q),
-  "/connz": (m, q) => json(buildConnz(m, connzFromQuery(q)), q),
-  "/routez": (m, q) => json(buildRoutez(m), q),
-  "/gatewayz": (m, q) => json(buildGatewayz(m), q),
-  "/leafz": (m, q) => json(buildLeafz(m), q),
-  "/subsz": (m, q) => json(buildSubsz(m, subszFromQuery(q)), q),
-  "/subscriptionsz": (m, q) => json(buildSubsz(m, subszFromQuery(q)), q),
-  "/accountz": (m, q) => json(buildAccountz(m, accountzFromQuery(q)), q),
-  "/accstatz": (m, q) => json(buildAccstatz(m, accstatzFromQuery(q)), q),
-  "/jsz": (m, q) => json(buildJsz(m, jszFromQuery(q)), q),
-  "/healthz": (m, q) => {
-    const h = checkHealth(m, healthzFromQuery(q));
+  "/varz": (m, _o, q) => json(buildVarz(m), q),
+  "/connz": (m, o, q) => json(buildConnz(m, connzOptions(o)), q),
+  "/routez": (m, _o, q) => json(buildRoutez(m), q),
+  "/gatewayz": (m, _o, q) => json(buildGatewayz(m), q),
+  "/leafz": (m, _o, q) => json(buildLeafz(m), q),
+  "/subsz": (m, o, q) => json(buildSubsz(m, subszOptions(o)), q),
+  "/subscriptionsz": (m, o, q) => json(buildSubsz(m, subszOptions(o)), q),
+  "/accountz": (m, o, q) => json(buildAccountz(m, accountzOptions(o)), q),
+  "/accstatz": (m, o, q) => json(buildAccstatz(m, accstatzOptions(o)), q),
+  "/jsz": (m, o, q) => json(buildJsz(m, jszOptions(o)), q),
+  "/healthz": (m, o, q) => {
+    checkHealthzOptions(o);
+    const h = checkHealth(m);
     // The 2.9 body is compact JSON.
-    const body = JSON.stringify(h);
-    const callback = q.get("callback");
-    const status = h.status === "ok" ? 200 : 503;
-    if (callback) return { status, type: "application/javascript", body: `${callback}(${body})` };
-    return { status, type: "application/json", body };
+    return json(h, q, h.status === "ok" ? 200 : 503, 0);
   },
   "/metrics": (m) => ({ status: 200, type: PROMETHEUS_CONTENT_TYPE, body: buildMetrics(m) }),
 };
@@ -151,11 +151,7 @@ export class MonitorHttpService implements ServerService {
     const endpoint = ENDPOINTS[key];
     if (endpoint === undefined) return { status: 404, type: "text/plain; charset=utf-8", body: "404 page not found\n" };
     this.monitor.countHttpRequest(key);
-    return endpoint(this.monitor, q);
-  }
-
-  reload(_options: ServerOptions): void {
-    // Ports and TLS of the monitor are fixed at start (as in nats-server); the endpoints read live options.
+    return endpoint(this.monitor, queryOptions(q), q);
   }
 
   async shutdown(): Promise<void> {

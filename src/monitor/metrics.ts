@@ -1,8 +1,10 @@
 // /metrics: server, connection, account and JetStream figures in Prometheus text format.
 // Metric names are documented in docs/metrics.md; keep the two in step.
 import type { Monitor } from "./monitor.js";
+import { compareStrings } from "./format.js";
 import { ExpositionWriter, type Labels } from "./prometheus.js";
-import { jetStreamAccounts, jetStreamConfig, jetStreamConfigured, jetStreamRunning, jetStreamUsage } from "./jetstream-source.js";
+import type { StreamState } from "../storage/store.js";
+import { jetStreamRunning, jetStreamTotals } from "./jetstream-stats.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "../server/version.js";
 
 function num(v: unknown): number {
@@ -41,7 +43,7 @@ export function buildMetrics(m: Monitor): string {
     "nats_server_http_requests_total",
     "counter",
     "Monitoring HTTP requests served, per path.",
-    [...m.httpReqStats.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([path, n]) => [{ path }, n]),
+    [...m.httpReqStats.entries()].sort(([a], [b]) => compareStrings(a, b)).map(([path, n]) => [{ path }, n]),
   );
 
   // ---- connections ----
@@ -61,7 +63,7 @@ export function buildMetrics(m: Monitor): string {
   w.family("nats_connection_uptime_seconds", "gauge", "Seconds since the connection was accepted.", conns.map((c) => [connLabels(c), (now - c.start.getTime()) / 1000]));
 
   // ---- accounts ----
-  const accounts = [...s.accounts.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  const accounts = [...s.accounts.values()].sort((a, b) => compareStrings(a.name, b.name));
   const accSamples = (f: (a: (typeof accounts)[number]) => number): Array<[Labels, number]> => accounts.map((a) => [{ account: a.name }, f(a)]);
   w.family("nats_account_connections", "gauge", "Client connections in the account.", accSamples((a) => a.clients.size));
   w.family("nats_account_subscriptions", "gauge", "Subscriptions in the account.", accSamples((a) => a.sublist.count));
@@ -72,35 +74,33 @@ export function buildMetrics(m: Monitor): string {
   w.family("nats_account_slow_consumers_total", "counter", "Slow consumers disconnected in the account.", accSamples((a) => a.slowConsumers));
 
   // ---- JetStream ----
-  const jsOn = jetStreamConfigured(s);
-  w.single("nats_jetstream_enabled", "gauge", "1 when JetStream is configured and running.", jsOn && jetStreamRunning(s) ? 1 : 0);
-  if (jsOn) {
-    const cfg = jetStreamConfig(s);
-    const u = jetStreamUsage(s);
-    w.single("nats_jetstream_max_memory_bytes", "gauge", "Memory JetStream may use.", cfg.maxMemory);
-    w.single("nats_jetstream_max_storage_bytes", "gauge", "File storage JetStream may use.", cfg.maxStorage);
-    w.single("nats_jetstream_memory_bytes", "gauge", "Memory used by memory-backed streams.", u.memory);
-    w.single("nats_jetstream_storage_bytes", "gauge", "Storage used by file-backed streams.", u.storage);
-    w.single("nats_jetstream_accounts", "gauge", "Accounts with JetStream enabled.", u.accounts);
-    w.single("nats_jetstream_api_requests_total", "counter", "JetStream API requests served.", u.api.total);
-    w.single("nats_jetstream_api_errors_total", "counter", "JetStream API requests answered with an error.", u.api.errors);
-    const streams: Array<{ labels: Labels; state: Record<string, unknown>; consumers: number }> = [];
+  w.single("nats_jetstream_enabled", "gauge", "1 when JetStream is configured and running.", jetStreamRunning(s) ? 1 : 0);
+  if (s.options.jetstream.enabled) {
+    const { limits, usage, accounts } = jetStreamTotals(s);
+    w.single("nats_jetstream_max_memory_bytes", "gauge", "Memory JetStream may use.", limits.maxMemory);
+    w.single("nats_jetstream_max_storage_bytes", "gauge", "File storage JetStream may use.", limits.maxStorage);
+    w.single("nats_jetstream_memory_bytes", "gauge", "Memory used by memory-backed streams.", usage.memory);
+    w.single("nats_jetstream_storage_bytes", "gauge", "Storage used by file-backed streams.", usage.storage);
+    w.single("nats_jetstream_accounts", "gauge", "Accounts with JetStream enabled.", accounts.length);
+    w.single("nats_jetstream_api_requests_total", "counter", "JetStream API requests served.", usage.apiTotal);
+    w.single("nats_jetstream_api_errors_total", "counter", "JetStream API requests answered with an error.", usage.apiErrors);
+    const streams: Array<{ labels: Labels; state: StreamState; consumers: number }> = [];
     const consumers: Array<{ labels: Labels; info: Record<string, unknown> }> = [];
-    for (const a of jetStreamAccounts(s)) {
-      for (const st of a.streams()) {
-        const cs = st.consumers();
-        streams.push({ labels: { account: a.name, stream: st.name }, state: st.state(), consumers: cs.length });
-        for (const c of cs) consumers.push({ labels: { account: a.name, stream: st.name, consumer: c.name }, info: c.info() });
+    for (const jsa of accounts) {
+      const account = jsa.account.name;
+      for (const st of jsa.streams.values()) {
+        streams.push({ labels: { account, stream: st.name }, state: st.state(), consumers: st.consumers.size });
+        for (const c of st.consumers.values()) consumers.push({ labels: { account, stream: st.name, consumer: c.name }, info: c.infoJson() });
       }
     }
     w.single("nats_jetstream_streams", "gauge", "Streams in all accounts.", streams.length);
     w.single("nats_jetstream_consumers", "gauge", "Consumers in all accounts.", consumers.length);
     const sf = (f: (x: (typeof streams)[number]) => number): Array<[Labels, number]> => streams.map((x) => [x.labels, f(x)]);
-    w.family("nats_stream_messages", "gauge", "Messages stored in the stream.", sf((x) => num(x.state.messages)));
-    w.family("nats_stream_bytes", "gauge", "Bytes stored in the stream.", sf((x) => num(x.state.bytes)));
-    w.family("nats_stream_first_seq", "gauge", "Sequence of the stream's first message.", sf((x) => num(x.state.first_seq)));
-    w.family("nats_stream_last_seq", "gauge", "Sequence of the stream's last message.", sf((x) => num(x.state.last_seq)));
-    w.family("nats_stream_subjects", "gauge", "Distinct subjects in the stream.", sf((x) => num(x.state.num_subjects)));
+    w.family("nats_stream_messages", "gauge", "Messages stored in the stream.", sf((x) => x.state.msgs));
+    w.family("nats_stream_bytes", "gauge", "Bytes stored in the stream.", sf((x) => x.state.bytes));
+    w.family("nats_stream_first_seq", "gauge", "Sequence of the stream's first message.", sf((x) => x.state.firstSeq));
+    w.family("nats_stream_last_seq", "gauge", "Sequence of the stream's last message.", sf((x) => x.state.lastSeq));
+    w.family("nats_stream_subjects", "gauge", "Distinct subjects in the stream.", sf((x) => x.state.numSubjects));
     w.family("nats_stream_consumers", "gauge", "Consumers of the stream.", sf((x) => x.consumers));
     const cf = (f: (info: Record<string, unknown>) => number): Array<[Labels, number]> => consumers.map((x) => [x.labels, f(x.info)]);
     const seq = (o: unknown, k: string): number => num((o as Record<string, unknown> | undefined)?.[k]);

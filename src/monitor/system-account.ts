@@ -23,30 +23,28 @@ import { monitorOf, type Monitor } from "./monitor.js";
 import { goTime } from "./format.js";
 import {
   OptionError,
-  accountzFromJson,
-  accstatzFromJson,
-  connzFromJson,
-  healthzFromJson,
-  jszFromJson,
-  subszFromJson,
+  accountzOptions,
+  accstatzOptions,
+  connzOptions,
+  jsonOptions,
+  jszOptions,
+  subszOptions,
 } from "./endpoint-options.js";
-import { buildVarz, jetStreamSummary } from "./varz.js";
+import { buildVarz } from "./varz.js";
 import { buildConnz } from "./connz.js";
 import { buildSubsz } from "./subsz.js";
 import { accountDetail, accountStat, buildAccountz, buildAccstatz } from "./accountz.js";
-import { buildJsz, jszAccountDetail } from "./jsz.js";
+import { accountJsz, buildJsz } from "./jsz.js";
 import { checkHealth } from "./healthz.js";
 import { buildGatewayz, buildLeafz, buildRoutez } from "./topology.js";
-import { jetStreamAccounts, jetStreamConfigured, jetStreamRunning } from "./jetstream-source.js";
+import { jetStreamRunning, jetStreamSummary } from "./jetstream-stats.js";
 import { accountConnectionsAdvisory, connectAdvisory, disconnectAdvisory } from "./advisories.js";
 import { userInfo } from "./user-info.js";
 
-export const DEFAULT_STATSZ_INTERVAL_MS = 10_000;
+const DEFAULT_STATSZ_INTERVAL_MS = 10_000;
 
+/** A JSON message body; request handlers return the whole answer to send back. */
 type Json = Record<string, unknown>;
-
-/** A request handler's answer: the whole message to send back. */
-type Answer = Json;
 
 class RequestError extends Error {
   constructor(
@@ -164,7 +162,7 @@ export class SystemAccountService implements ServerService {
         if (reply === "" || this.stopping) return;
         // The payload may alias a socket buffer and we answer later: copy it now.
         const body = Buffer.from(payload);
-        // Answer outside the publisher's routing, after the current protocol op.
+        // Json outside the publisher's routing, after the current protocol op.
         setImmediate(() => handler(subj, body, origin, reply));
       },
       undefined,
@@ -174,17 +172,22 @@ export class SystemAccountService implements ServerService {
   }
 
   /** ServerInfo header of every message this server sends as the system. */
-  serverInfo(): Json {
+  private serverInfo(): Json {
     const s = this.server;
-    const js = jetStreamConfigured(s);
+    const js = s.options.jetstream.enabled;
     const info: Json = { name: s.name, host: s.options.host, id: s.id };
     if (s.options.jetstream.domain) info.domain = s.options.jetstream.domain;
     Object.assign(info, { ver: NATS_FEATURE_VERSION, seq: ++this.seq, jetstream: js, flags: js ? 1 : 0, time: goTime(new Date()) });
     return info;
   }
 
-  private answer(account: Account, reply: string, build: () => Answer | undefined): void {
-    let msg: Answer | undefined;
+  /** A service's answer: the ServerInfo header and the endpoint's data. */
+  private wrap(data: unknown): Json {
+    return { server: this.serverInfo(), data };
+  }
+
+  private answer(account: Account, reply: string, build: () => Json | undefined): void {
+    let msg: Json | undefined;
     try {
       msg = build();
     } catch (err) {
@@ -241,11 +244,15 @@ export class SystemAccountService implements ServerService {
   }
 
   private publishStatsz(): void {
-    this.publishEvent(`$SYS.SERVER.${this.server.id}.STATSZ`, () => ({ server: this.serverInfo(), statsz: this.statsz() }));
+    this.publishEvent(`$SYS.SERVER.${this.server.id}.STATSZ`, () => this.statszMessage());
   }
 
-  /** The `statsz` object of STATSZ events and PING replies. */
-  statsz(): Json {
+  /** STATSZ events and PING replies: the ServerInfo header and the server's statistics. */
+  private statszMessage(): Json {
+    return { server: this.serverInfo(), statsz: this.statsz() };
+  }
+
+  private statsz(): Json {
     const s = this.server;
     const m = this.monitor;
     let active = 0;
@@ -264,7 +271,7 @@ export class SystemAccountService implements ServerService {
       slow_consumers: s.slowConsumers,
       active_servers: 1,
     };
-    if (jetStreamConfigured(s)) out.jetstream = jetStreamSummary(s, false);
+    if (s.options.jetstream.enabled) out.jetstream = jetStreamSummary(s, false);
     return out;
   }
 
@@ -282,41 +289,41 @@ export class SystemAccountService implements ServerService {
     return true;
   }
 
-  private serverRequest(endpoint: string, body: Buffer, ping: boolean): Answer | undefined {
-    const opts = parseBody(body);
-    if (ping && !this.selected(opts)) return undefined;
+  private serverRequest(endpoint: string, body: Buffer, ping: boolean): Json | undefined {
+    const filter = parseBody(body);
+    if (ping && !this.selected(filter)) return undefined;
+    const opts = jsonOptions(filter);
     const m = this.monitor;
-    const wrap = (data: unknown): Answer => ({ server: this.serverInfo(), data });
     switch (endpoint) {
       case "STATSZ":
-        return { server: this.serverInfo(), statsz: this.statsz() };
+        return this.statszMessage();
       case "VARZ":
-        return wrap(buildVarz(m));
+        return this.wrap(buildVarz(m));
       case "CONNZ":
-        return wrap(buildConnz(m, connzFromJson(opts)));
+        return this.wrap(buildConnz(m, connzOptions(opts)));
       case "SUBSZ":
-        return wrap(buildSubsz(m, subszFromJson(opts)));
+        return this.wrap(buildSubsz(m, subszOptions(opts)));
       case "JSZ":
-        return wrap(buildJsz(m, jszFromJson(opts)));
+        return this.wrap(buildJsz(m, jszOptions(opts)));
       case "HEALTHZ":
-        return wrap(checkHealth(m, healthzFromJson(opts)));
+        return this.wrap(checkHealth(m));
       case "ACCOUNTZ":
-        return wrap(buildAccountz(m, accountzFromJson(opts)));
+        return this.wrap(buildAccountz(m, accountzOptions(opts)));
       case "ACCSTATZ":
-        return wrap(buildAccstatz(m, accstatzFromJson(opts)));
+        return this.wrap(buildAccstatz(m, accstatzOptions(opts)));
       case "IDZ":
-        return wrap({ name: this.server.name, host: this.server.options.host, id: this.server.id });
+        return this.wrap({ name: this.server.name, host: this.server.options.host, id: this.server.id });
       case "ROUTEZ":
-        return wrap(buildRoutez(m));
+        return this.wrap(buildRoutez(m));
       case "GATEWAYZ":
-        return wrap(buildGatewayz(m));
+        return this.wrap(buildGatewayz(m));
       case "LEAFZ":
-        return wrap(buildLeafz(m));
+        return this.wrap(buildLeafz(m));
       case "RELOAD": {
         if (ping) throw new RequestError(400, "RELOAD must be sent to one server: $SYS.REQ.SERVER.<id>.RELOAD");
         try {
           const notApplied = this.server.reloadConfig();
-          return wrap({ config_load_time: goTime(this.server.configLoadTime), not_applied: notApplied });
+          return this.wrap({ config_load_time: goTime(this.server.configLoadTime), not_applied: notApplied });
         } catch (err) {
           this.server.log.error(`Failed to reload server configuration: ${(err as Error).message}`);
           throw new RequestError(500, (err as Error).message);
@@ -331,11 +338,10 @@ export class SystemAccountService implements ServerService {
    * Requests about one account. `PING` as the account name means every account (from the
    * system account) or, through an import, the requesting account (`scope`).
    */
-  private accountRequest(name: string, endpoint: string, body: Buffer, scope: Account | undefined): Answer | undefined {
+  private accountRequest(name: string, endpoint: string, body: Buffer, scope: Account | undefined): Json | undefined {
     const opts = parseBody(body);
     const s = this.server;
     const m = this.monitor;
-    const wrap = (data: unknown): Answer => ({ server: this.serverInfo(), data });
     const all = name === "PING" && scope === undefined;
     let acc: Account | undefined = scope;
     if (acc === undefined && !all) {
@@ -345,47 +351,42 @@ export class SystemAccountService implements ServerService {
     switch (endpoint) {
       case "INFO":
         if (acc === undefined) throw new RequestError(400, "INFO needs an account name");
-        return wrap(accountDetail(m, acc));
+        return this.wrap(accountDetail(m, acc));
       case "CONNZ": {
-        const o = connzFromJson(opts);
+        const o = connzOptions(jsonOptions(opts));
         if (acc !== undefined) o.account = acc.name;
-        return wrap(buildConnz(m, o));
+        return this.wrap(buildConnz(m, o));
       }
       case "SUBSZ": {
-        const o = subszFromJson({ subscriptions: true, ...opts });
+        const o = subszOptions(jsonOptions({ subscriptions: true, ...opts }));
         if (acc !== undefined) o.account = acc.name;
-        return wrap(buildSubsz(m, o));
+        return this.wrap(buildSubsz(m, o));
       }
       case "JSZ": {
-        const o = jszFromJson(opts);
-        if (acc === undefined) return wrap(buildJsz(m, { ...o, accounts: true }));
+        const o = jszOptions(jsonOptions(opts));
+        if (acc === undefined) return this.wrap(buildJsz(m, { ...o, accounts: true }));
         if (!jetStreamRunning(s)) throw new RequestError(503, "JetStream not enabled");
-        const target = acc;
-        const src = jetStreamAccounts(s).find((a) => a.name === target.name);
-        if (src === undefined) {
-          return wrap({ name: target.name, id: target.name, memory: 0, storage: 0, reserved_memory: 0, reserved_storage: 0, accounts: 0, ha_assets: 0, api: { total: 0, errors: 0 } });
-        }
-        return wrap(jszAccountDetail(m, src, o));
+        return this.wrap(accountJsz(m, acc.name, o));
       }
       case "STATZ": {
         if (acc !== undefined) {
-          return wrap({ server_id: s.id, now: goTime(new Date()), account_statz: [accountStat(acc)] });
+          return this.wrap({ server_id: s.id, now: goTime(new Date()), account_statz: [accountStat(acc)] });
         }
-        return wrap(buildAccstatz(m, accstatzFromJson(opts)));
+        return this.wrap(buildAccstatz(m, accstatzOptions(jsonOptions(opts))));
       }
       case "CONNS":
         if (acc === undefined) throw new RequestError(400, "CONNS needs an account name");
         return accountConnectionsAdvisory(this.serverInfo(), acc);
       case "LEAFZ":
-        return wrap(buildLeafz(m));
+        return this.wrap(buildLeafz(m));
       default:
         throw new RequestError(400, `unknown account endpoint ${endpoint}`);
     }
   }
 
-  private userInfoRequest(origin: Client | undefined): Answer {
+  private userInfoRequest(origin: Client | undefined): Json {
     if (origin === undefined) throw new RequestError(400, "USER.INFO answers client connections only");
-    return { server: this.serverInfo(), data: userInfo(this.server.options, origin) };
+    return this.wrap(userInfo(this.server.options, origin));
   }
 }
 

@@ -35,7 +35,7 @@ function pick(o: Record<string, unknown>, ...keys: string[]): unknown {
 }
 
 /** Permissions of a configured user in the shape of nats-server's user info. */
-export function permissionsJson(raw: unknown): Record<string, unknown> | undefined {
+function permissionsJson(raw: unknown): Record<string, unknown> | undefined {
   if (raw === undefined || raw === null || typeof raw !== "object") return undefined;
   const o = raw as Record<string, unknown>;
   const out: Record<string, unknown> = {};

@@ -1,8 +1,7 @@
 // /varz: the server's configuration and running totals, with nats-server 2.9's field set.
-import type { Server } from "../server/server.js";
 import type { Monitor } from "./monitor.js";
-import { goTime, msToNs, uptime } from "./format.js";
-import { jetStreamConfig, jetStreamConfigured, jetStreamUsage } from "./jetstream-source.js";
+import { compareStrings, goTime, msToNs, uptime } from "./format.js";
+import { jetStreamSummary } from "./jetstream-stats.js";
 
 export function buildVarz(m: Monitor): Record<string, unknown> {
   const s = m.server;
@@ -42,7 +41,7 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     leaf: {},
     mqtt: {},
     websocket: {},
-    jetstream: varzJetStream(m),
+    jetstream: o.jetstream.enabled ? jetStreamSummary(s, true) : {},
     tls_timeout: o.tls?.timeout ?? 2,
     write_deadline: msToNs(o.writeDeadlineMs),
     start: goTime(s.start),
@@ -63,36 +62,10 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     out_bytes: s.outBytes,
     slow_consumers: s.slowConsumers,
     subscriptions: m.totalSubscriptions(),
-    http_req_stats: Object.fromEntries([...m.httpReqStats.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))),
+    http_req_stats: Object.fromEntries([...m.httpReqStats.entries()].sort(([a], [b]) => compareStrings(a, b))),
     config_load_time: goTime(s.configLoadTime),
   });
   if (s.systemAccount !== undefined) v.system_account = s.systemAccount.name;
   v.slow_consumer_stats = { clients: s.slowConsumers, routes: 0, gateways: 0, leafs: 0 };
   return v;
-}
-
-function varzJetStream(m: Monitor): Record<string, unknown> {
-  if (!jetStreamConfigured(m.server)) return {};
-  return jetStreamSummary(m.server, true);
-}
-
-/** The `jetstream` block of /varz and STATSZ: configured limits and usage. */
-export function jetStreamSummary(server: Server, withStoreDir: boolean): Record<string, unknown> {
-  const cfg = jetStreamConfig(server);
-  const u = jetStreamUsage(server);
-  const config: Record<string, unknown> = { max_memory: cfg.maxMemory, max_storage: cfg.maxStorage };
-  if (withStoreDir) config.store_dir = cfg.storeDir;
-  if (cfg.domain) config.domain = cfg.domain;
-  return {
-    config,
-    stats: {
-      memory: u.memory,
-      storage: u.storage,
-      reserved_memory: u.reservedMemory,
-      reserved_storage: u.reservedStorage,
-      accounts: u.accounts,
-      ha_assets: u.haAssets,
-      api: { total: u.api.total, errors: u.api.errors },
-    },
-  };
 }

@@ -1,0 +1,141 @@
+// What monitoring (/jsz, /varz, /healthz, /metrics, STATSZ, $SYS.REQ.*.JSZ) reads of
+// JetStream: the server's JetStreamService (src/jetstream), its limits resolved the way
+// nats-server reports them, and usage summed over its accounts. Read-only.
+import os from "node:os";
+import fs from "node:fs";
+import type { Server } from "../server/server.js";
+import { JetStreamService, type JsAccount } from "../jetstream/jetstream.js";
+
+export interface JetStreamUsage {
+  memory: number;
+  storage: number;
+  reservedMemory: number;
+  reservedStorage: number;
+  apiTotal: number;
+  apiErrors: number;
+}
+
+export const NO_USAGE: Readonly<JetStreamUsage> = { memory: 0, storage: 0, reservedMemory: 0, reservedStorage: 0, apiTotal: 0, apiErrors: 0 };
+
+function jetStreamService(server: Server): JetStreamService | undefined {
+  if (!server.options.jetstream.enabled) return undefined;
+  return server.services.find((svc): svc is JetStreamService => svc instanceof JetStreamService);
+}
+
+/** The JetStream-enabled accounts. */
+export function jetStreamAccounts(server: Server): JsAccount[] {
+  const svc = jetStreamService(server);
+  return svc === undefined ? [] : [...svc.accounts.values()];
+}
+
+export function jetStreamAccount(server: Server, name: string): JsAccount | undefined {
+  return jetStreamService(server)?.accounts.get(name);
+}
+
+/** JetStream is configured and serves at least one account. */
+export function jetStreamRunning(server: Server): boolean {
+  return (jetStreamService(server)?.accounts.size ?? 0) > 0;
+}
+
+/** Bytes stored, bytes reserved by streams with a max_bytes limit, and API counts of one account. */
+export function accountUsage(jsa: JsAccount): JetStreamUsage {
+  const u = jsa.usage();
+  let reservedMemory = 0;
+  let reservedStorage = 0;
+  for (const s of jsa.streams.values()) {
+    if (s.cfg.max_bytes <= 0) continue;
+    if (s.cfg.storage === "memory") reservedMemory += s.cfg.max_bytes;
+    else reservedStorage += s.cfg.max_bytes;
+  }
+  return { memory: u.memory, storage: u.storage, reservedMemory, reservedStorage, apiTotal: jsa.apiTotal, apiErrors: jsa.apiErrors };
+}
+
+function serverUsage(accounts: JsAccount[]): JetStreamUsage {
+  const total = { ...NO_USAGE };
+  for (const jsa of accounts) {
+    const u = accountUsage(jsa);
+    total.memory += u.memory;
+    total.storage += u.storage;
+    total.reservedMemory += u.reservedMemory;
+    total.reservedStorage += u.reservedStorage;
+    total.apiTotal += u.apiTotal;
+    total.apiErrors += u.apiErrors;
+  }
+  return total;
+}
+
+/** nats-server's JetStreamStats JSON; `accounts` counts JetStream-enabled accounts (0 in per-account detail). */
+export function usageJson(u: JetStreamUsage, accounts: number): Record<string, unknown> {
+  return {
+    memory: u.memory,
+    storage: u.storage,
+    reserved_memory: u.reservedMemory,
+    reserved_storage: u.reservedStorage,
+    accounts,
+    ha_assets: 0, // no clustering, so no replicated assets
+    api: { total: u.apiTotal, errors: u.apiErrors },
+  };
+}
+
+export interface JetStreamLimits {
+  maxMemory: number;
+  maxStorage: number;
+  storeDir: string;
+  domain?: string;
+}
+
+/**
+ * The limits JetStream runs with, "dynamic" (-1) ones resolved as nats-server does: 75% of
+ * memory and of the free space of the store's file system.
+ */
+export function jetStreamLimits(server: Server): JetStreamLimits {
+  const svc = jetStreamService(server);
+  // The service holds the reloaded limits and the resolved store dir once started.
+  const o = svc?.options ?? server.options.jetstream;
+  const storeDir = svc?.storeDir || o.storeDir;
+  return {
+    maxMemory: o.maxMemoryStore >= 0 ? o.maxMemoryStore : Math.floor(os.totalmem() * 0.75),
+    maxStorage: o.maxFileStore >= 0 ? o.maxFileStore : freeSpace(storeDir || os.tmpdir()),
+    storeDir,
+    domain: o.domain || undefined,
+  };
+}
+
+export function limitsJson(l: JetStreamLimits, withStoreDir: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = { max_memory: l.maxMemory, max_storage: l.maxStorage };
+  if (withStoreDir) out.store_dir = l.storeDir;
+  if (l.domain) out.domain = l.domain;
+  return out;
+}
+
+/** Limits and server-wide usage. */
+export function jetStreamTotals(server: Server): { limits: JetStreamLimits; usage: JetStreamUsage; accounts: JsAccount[] } {
+  const accounts = jetStreamAccounts(server);
+  return { limits: jetStreamLimits(server), usage: serverUsage(accounts), accounts };
+}
+
+/** The `jetstream` block of /varz and STATSZ: configured limits and usage. */
+export function jetStreamSummary(server: Server, withStoreDir: boolean): Record<string, unknown> {
+  const { limits, usage, accounts } = jetStreamTotals(server);
+  return { config: limitsJson(limits, withStoreDir), stats: usageJson(usage, accounts.length) };
+}
+
+function freeSpace(dir: string): number {
+  try {
+    const st = fs.statfsSync(existingAncestor(dir));
+    return Math.floor(st.bavail * st.bsize * 0.75);
+  } catch {
+    return 1024 ** 4; // 1 TiB when the file system can not be asked
+  }
+}
+
+/** The store dir may not exist before JetStream starts: ask about its nearest existing parent. */
+function existingAncestor(dir: string): string {
+  let d = dir;
+  while (!fs.existsSync(d)) {
+    const parent = d.replace(/[\\/][^\\/]*$/, "");
+    if (parent === d || parent === "") return "/";
+    d = parent;
+  }
+  return d;
+}
