@@ -156,7 +156,7 @@ test("-V traces protocol lines in nats-server's format", async () => {
     // Arguments are traced as the client sent them: older clients send "SUB foo  1".
     const port = Number(new URL(r.ports.nats[0]).port);
     const raw = await RawConn.connect(port);
-    raw.send('CONNECT {"verbose":false}\r\nSUB bar  7\r\nUNSUB 7 \r\nPING\r\n');
+    raw.send('CONNECT {"verbose":false,"pass":"s3cret","auth_token":"t0ken"}\r\nSUB bar  7\r\nUNSUB 7 \r\nPING\r\n');
     await raw.waitFor("PONG");
     raw.close();
     await waitUntil(() => /<<- \[UNSUB 7 \]/.test(r.output()), 5000, "UNSUB trace");
@@ -164,6 +164,9 @@ test("-V traces protocol lines in nats-server's format", async () => {
     assert.match(r.output(), /<<- \[UNSUB 1\]/);
     assert.match(r.output(), /<<- \[SUB bar  7\]/);
     assert.match(r.output(), /<<- \[CONNECT \{/);
+    // Secrets are redacted from the trace, as nats-server does.
+    assert.match(r.output(), /"pass":"\[REDACTED\]"/);
+    assert.doesNotMatch(r.output(), /s3cret|t0ken/);
   } finally {
     await stop(r);
   }

@@ -190,7 +190,7 @@ export class Client implements Deliverer, ParserHandler {
   }
 
   onConnect(json: string): void {
-    if (this.trace) this.traceIn("CONNECT", json);
+    if (this.trace) this.traceIn("CONNECT", redactSecrets(json));
     let raw: Record<string, unknown>;
     try {
       // `null` decodes to "no fields" in Go, so nats-server accepts `CONNECT null`.
@@ -666,6 +666,11 @@ function copyInto(src: Buffer, dst: Buffer, at: number): number {
   if (n > 64) return at + src.copy(dst, at);
   for (let i = 0; i < n; i++) dst[at + i] = src[i];
   return at + n;
+}
+
+/** Credentials never reach the log: nats-server traces CONNECT with secrets redacted. */
+function redactSecrets(connectJson: string): string {
+  return connectJson.replace(/"(pass|auth_token)"(\s*):(\s*)"(?:[^"\\]|\\.)*"/gi, '"$1"$2:$3"[REDACTED]"');
 }
 
 function isValidQueue(q: string): boolean {
