@@ -78,6 +78,10 @@ async function main(): Promise<void> {
   }
   const options = built.options;
   const log = Logger.fromOptions(options);
+  // Last resort: an error that escaped every handler is logged, and the other clients keep
+  // their server (each connection and internal service already catches its own errors).
+  process.on("uncaughtException", (err) => log.error(`Uncaught exception: ${err.stack ?? String(err)}`));
+  process.on("unhandledRejection", (err) => log.error(`Unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
   const server = new Server(options, log);
   installServices(server);
   try {
