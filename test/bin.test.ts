@@ -122,6 +122,32 @@ test("SIGHUP reloads authorization: allowed clients stay, new users work", async
   }
 });
 
+test("SIGHUP reload: removed users are disconnected, limits and trace apply to live clients", async () => {
+  const dir = tempDir();
+  const conf = path.join(dir, "reload.conf");
+  const users = (list: string) => `listen: "127.0.0.1:-1"\nauthorization { users: [ ${list} ] }\n`;
+  fs.writeFileSync(conf, users("{user: a, password: a}, {user: b, password: b}"));
+  const r = await runServer(["-c", conf], dir);
+  try {
+    const url = r.ports.nats[0];
+    const a = await connect({ servers: url, user: "a", pass: "a", reconnect: false });
+    const b = await connect({ servers: url, user: "b", pass: "b", reconnect: false });
+    assert.equal(a.info?.max_payload, 1024 * 1024);
+    fs.writeFileSync(conf, `${users("{user: a, password: a}")}max_payload: 1000\ntrace: true\n`);
+    r.child.kill("SIGHUP");
+    const bClosed = await b.closed();
+    assert.ok(bClosed instanceof Error, "b was disconnected");
+    // a stays, learns the new max_payload by async INFO, and its traffic is now traced
+    await waitUntil(() => a.info?.max_payload === 1000, 5000, "async INFO with the new max_payload");
+    a.publish("after.reload", "x");
+    await a.flush();
+    await waitUntil(() => /<<- \[PUB after\.reload 1\]/.test(r.output()), 5000, "trace of a live client");
+    await a.close();
+  } finally {
+    await stop(r);
+  }
+});
+
 test("SIGUSR2 lame duck: clients get ldm, are closed, server exits", async () => {
   const dir = tempDir();
   const conf = path.join(dir, "ldm.conf");

@@ -107,7 +107,6 @@ async function main(): Promise<void> {
   process.on("SIGHUP", () => {
     try {
       server.reloadConfig();
-      log.setOptions(server.options);
     } catch (err) {
       log.error(`Failed to reload server configuration: ${(err as Error).message}`);
     }

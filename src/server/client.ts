@@ -13,6 +13,7 @@ import type { Deliverer, Subscription, SublistResult } from "./sublist.js";
 import { isValidLiteralSubject, isValidSubject } from "../protocol/subject.js";
 import type { Account } from "./account.js";
 import type { Server } from "./server.js";
+import type { ServerOptions } from "../config/options.js";
 import { Permissions } from "../auth/permissions.js";
 
 export interface ConnectOptions {
@@ -105,7 +106,7 @@ export class Client implements Deliverer, ParserHandler {
   private lastResult: SublistResult | undefined;
   /** The socket's backlog passed a quarter of max_pending at the last flush: stall publishers. */
   behind = false;
-  private readonly maxPending: number;
+  private maxPending: number;
   private pingTimer: NodeJS.Timeout | undefined;
   private authTimer: NodeJS.Timeout | undefined;
   private pingsOut = 0;
@@ -114,7 +115,7 @@ export class Client implements Deliverer, ParserHandler {
   private writeStalledSince = 0;
   private stalledPublishers: Client[] | undefined;
   private paused = false;
-  private readonly trace: boolean;
+  private trace: boolean;
 
   constructor(
     readonly server: Server,
@@ -144,6 +145,13 @@ export class Client implements Deliverer, ParserHandler {
       }, o.authTimeoutMs);
     }
     this.schedulePing();
+  }
+
+  /** Take reloaded limits and logging options. */
+  applyOptions(o: ServerOptions): void {
+    this.trace = this.server.log.traceEnabled;
+    this.maxPending = o.maxPending;
+    this.parser.limits = { maxControlLine: o.maxControlLine, maxPayload: o.maxPayload };
   }
 
   get pendingBytes(): number {

@@ -1,4 +1,6 @@
 // The logging surface the server core needs; `Logger` (logger.ts) implements it.
+import type { ServerOptions } from "../config/options.js";
+
 export interface Log {
   readonly debugEnabled: boolean;
   readonly traceEnabled: boolean;
@@ -8,4 +10,6 @@ export interface Log {
   fatal(msg: string): void;
   debug(msg: string): void;
   trace(msg: string): void;
+  /** Apply reloaded logging options (debug, trace...); loggers that can't change ignore it. */
+  setOptions?(o: Pick<ServerOptions, "debug" | "trace" | "traceVerbose" | "logtime">): void;
 }

@@ -296,18 +296,22 @@ export class Server {
     if (next.jetstream.storeDir !== cur.jetstream.storeDir && cur.jetstream.enabled) notApplied.push("jetstream.store_dir");
     const keep = { port: cur.port, host: cur.host, jetstream: cur.jetstream };
     this.options = { ...next, ...keep };
+    this.log.setOptions?.(this.options);
     this.auth = new Authenticator(this.options, (n) => this.lookupAccount(n), this.globalAccount);
-    // Clients whose credentials no longer authenticate are disconnected.
+    // Clients whose credentials no longer authenticate, or now map to another account, are
+    // disconnected; the others keep their connection with the new limits and permissions.
     for (const c of [...this.clients.values()]) {
+      c.applyOptions(this.options);
       if (!c.connectReceived) continue;
       const r = this.auth.authenticate(c);
-      if (r === undefined) {
+      if (r === undefined || r.account !== c.account) {
         c.sendErr(ProtoErr.AuthViolation);
         c.close("Authentication Failure");
       } else {
         c.setPermissions(r.permissions);
       }
     }
+    if (next.maxPayload !== cur.maxPayload || next.noHeaderSupport !== cur.noHeaderSupport) this.broadcastInfo();
     for (const svc of this.services) svc.reload?.(this.options);
     this.configLoadTime = new Date();
     this.log.info("Reloaded server configuration");
