@@ -148,6 +148,24 @@ test("SIGHUP reload: removed users are disconnected, limits and trace apply to l
   }
 });
 
+test("-l logs to a file; SIGUSR1 reopens it after rotation by an external tool", async () => {
+  const dir = tempDir();
+  const logFile = path.join(dir, "server.log");
+  const r = await runServer(["-p", "-1", "-a", "127.0.0.1", "-l", logFile], dir);
+  try {
+    await waitUntil(() => fs.existsSync(logFile) && /Server is ready/.test(fs.readFileSync(logFile, "utf8")), 5000, "log file");
+    fs.renameSync(logFile, `${logFile}.1`);
+    r.child.kill("SIGUSR1");
+    await waitUntil(() => fs.existsSync(logFile), 5000, "reopened log file");
+    r.child.kill("SIGTERM");
+    assert.equal(await r.exited, 0);
+    assert.match(fs.readFileSync(logFile, "utf8"), /Server Exiting/);
+    assert.doesNotMatch(fs.readFileSync(`${logFile}.1`, "utf8"), /Server Exiting/);
+  } finally {
+    await stop(r);
+  }
+});
+
 test("SIGUSR2 lame duck: clients get ldm, are closed, server exits", async () => {
   const dir = tempDir();
   const conf = path.join(dir, "ldm.conf");
