@@ -10,10 +10,7 @@ import { execFileSync } from "node:child_process";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
-import { Server, resolveOptions, type Log } from "../src/index.js";
-import { MonitorHttpService } from "../src/monitor/http-service.js";
 
-const silentLog: Log = { debugEnabled: false, traceEnabled: false, info() {}, warn() {}, error() {}, fatal() {}, debug() {}, trace() {} };
 
 type J = Record<string, any>;
 
@@ -391,17 +388,13 @@ test("base path, ports file and monitor shutdown", async () => {
 });
 
 test("https monitoring serves the endpoints over TLS", { skip: !hasOpenssl() && "openssl not installed" }, async () => {
-  // The client listener does not serve TLS yet (the server refuses to start with tls), so the
-  // monitoring service runs on a server object that is not listening for clients.
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-https-"));
   const cert = path.join(dir, "cert.pem");
   const key = path.join(dir, "key.pem");
   execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
-  const server = new Server(resolveOptions({ httpsPort: -1, httpHost: "127.0.0.1", tls: { cert, key } }), silentLog);
-  const svc = new MonitorHttpService(server);
-  await svc.start();
+  const srv = await startTestServer({ httpsPort: -1, httpHost: "127.0.0.1", tls: { cert, key } });
   try {
-    const url = server.portsFileExtras.monitoring?.[0] ?? "";
+    const url = srv.monitorUrl ?? "";
     assert.match(url, /^https:\/\/127\.0\.0\.1:\d+$/);
     const body = await new Promise<string>((resolve, reject) => {
       https
@@ -414,11 +407,11 @@ test("https monitoring serves the endpoints over TLS", { skip: !hasOpenssl() && 
         .on("error", reject);
     });
     const v = JSON.parse(body) as J;
-    assert.equal(v.server_id, server.id);
+    assert.equal(v.server_id, srv.server.id);
     assert.equal(v.https_port, Number(new URL(url).port));
     assert.equal(v.tls_required, true);
   } finally {
-    await svc.shutdown();
+    await srv.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -5,6 +5,7 @@ import type { Subscription } from "../server/sublist.js";
 import type { Monitor } from "./monitor.js";
 import type { ConnzOptions, SortOption } from "./endpoint-options.js";
 import { compareStrings, goDuration, goTime, uptime } from "./format.js";
+import { tlsStateOf } from "../server/tls.js";
 
 interface Row {
   client: Client;
@@ -99,6 +100,11 @@ function connInfo(r: Row, opts: ConnzOptions, now: number): Record<string, unkno
   if (c.opts.name) info.name = c.opts.name;
   if (c.opts.lang) info.lang = c.opts.lang;
   if (c.opts.version) info.version = c.opts.version;
+  const tls = tlsStateOf(c);
+  if (tls !== undefined) {
+    info.tls_version = tls.version;
+    info.tls_cipher_suite = tls.cipherSuite;
+  }
   if (opts.auth) {
     if (c.authorizedUser) info.authorized_user = c.authorizedUser;
     info.account = c.account.name;

@@ -1,11 +1,10 @@
 // The monitoring HTTP(S) listener (`-m`/`http:` and `-ms`/`https:`): routes each path to
 // its endpoint, counts requests per path, answers JSON (or JSONP with `callback=`), and
-// plain-text 400s for bad options, as nats-server does. Ports and TLS are fixed at start (as
-// in nats-server), so there is nothing to reload; the endpoints read live options.
+// plain-text 400s for bad options, as nats-server does. Ports are fixed at start (as in
+// nats-server), so there is nothing to reload; the endpoints read live options. HTTPS uses the
+// server's TLS context (src/server/tls.ts), so reloaded certificates apply here too.
 import http from "node:http";
-import https from "node:https";
-import fs from "node:fs";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import type { Server, ServerService } from "../server/server.js";
 import { monitorOf, type Monitor } from "./monitor.js";
 import {
@@ -69,7 +68,9 @@ const ENDPOINTS: Record<string, Endpoint> = {
 export class MonitorHttpService implements ServerService {
   readonly name = "monitoring";
   private readonly monitor: Monitor;
-  private readonly listeners: Array<http.Server | https.Server> = [];
+  private readonly listeners: net.Server[] = [];
+  /** Open HTTPS connections: the plain TCP listener wraps them, so http.Server does not track them. */
+  private readonly httpsSockets = new Set<net.Socket>();
 
   constructor(private readonly server: Server) {
     this.monitor = monitorOf(server);
@@ -86,14 +87,25 @@ export class MonitorHttpService implements ServerService {
       this.server.log.info(`Starting http monitor on ${hostPort(o.httpHost, port)}`);
     }
     if (o.httpsPort !== 0) {
-      const tls = o.tls;
-      if (tls?.cert === undefined || tls.key === undefined) {
+      // Built by Server.startServer before services start.
+      const started = this.server.tls;
+      if (started === undefined) {
         throw new Error("Can't start HTTPS monitoring: TLS is not configured (https requires tls cert and key)");
       }
-      const srv = https.createServer(
-        { cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key), ca: tls.ca ? fs.readFileSync(tls.ca) : undefined },
-        (req, res) => this.handle(req, res),
-      );
+      // https.Server would build its own context from files; wrapping each accepted socket
+      // instead shares the server's context and follows it across reloads.
+      const handler = http.createServer((req, res) => this.handle(req, res));
+      const srv = net.createServer((socket) => {
+        socket.on("error", () => undefined);
+        // The current context; the last one if TLS was removed on reload (the port stays open).
+        const current = this.server.tls ?? started;
+        const secure = current.wrapMonitor(socket);
+        // Handshake failures and early disconnects end here rather than as unhandled errors.
+        secure.on("error", () => secure.destroy());
+        this.httpsSockets.add(secure);
+        secure.on("close", () => this.httpsSockets.delete(secure));
+        handler.emit("connection", secure);
+      });
       const port = await this.listen(srv, o.httpHost, o.httpsPort);
       this.monitor.httpsPort = port;
       urls.push(`https://${advertisedHost(o.httpHost)}:${port}`);
@@ -103,7 +115,7 @@ export class MonitorHttpService implements ServerService {
     if (urls.length > 0) this.server.portsFileExtras.monitoring = urls;
   }
 
-  private listen(srv: http.Server | https.Server, host: string, port: number): Promise<number> {
+  private listen(srv: net.Server, host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       srv.once("error", (err) => reject(new Error(`Can't listen to the monitor port: ${(err as Error).message}`)));
       srv.listen({ host, port: port < 0 ? 0 : port }, () => {
@@ -156,12 +168,14 @@ export class MonitorHttpService implements ServerService {
 
   async shutdown(): Promise<void> {
     const all = this.listeners.splice(0);
+    for (const s of this.httpsSockets) s.destroy();
+    this.httpsSockets.clear();
     await Promise.all(
       all.map(
         (srv) =>
           new Promise<void>((resolve) => {
             srv.close(() => resolve());
-            srv.closeAllConnections();
+            if (srv instanceof http.Server) srv.closeAllConnections();
           }),
       ),
     );

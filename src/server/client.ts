@@ -50,7 +50,8 @@ export type CloseReason =
   | "Lame Duck Mode"
   | "Read Error"
   | "Write Error"
-  | "Kicked";
+  | "Kicked"
+  | "TLS Handshake Failure";
 
 const PING = Buffer.from("PING\r\n");
 const PONG = Buffer.from("PONG\r\n");

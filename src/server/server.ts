@@ -1,6 +1,7 @@
 // The server: listener, accounts, connections, INFO, lifecycle (start, reload, lame duck,
 // shutdown). Protocol handling is in client.ts, routing in account.ts.
 import net from "node:net";
+import type { TLSSocket } from "node:tls";
 import fs from "node:fs";
 import path from "node:path";
 import { createServer as createServerKey } from "@nats-io/nkeys";
@@ -12,6 +13,7 @@ import { Authenticator } from "../auth/authenticator.js";
 import { loadConfigFile, validateOptions } from "../config/load.js";
 import { ProtoErr } from "../protocol/errors.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./version.js";
+import { ServerTls } from "./tls.js";
 
 /** A part of the server with its own lifecycle (JetStream, monitoring, system events). */
 export interface ServerService {
@@ -44,6 +46,8 @@ export class Server {
   readonly clients = new Map<number, Client>();
   readonly closedClients: ClosedClient[] = [];
   auth: Authenticator;
+  /** TLS for client connections (and HTTPS monitoring); undefined when not configured. */
+  tls: ServerTls | undefined;
   readonly services: ServerService[] = [];
   /** Listeners told about connection events (system account events, monitoring). */
   readonly events = {
@@ -110,11 +114,8 @@ export class Server {
     this.log.info(`  Name:     ${this.name}`);
     this.log.info(`  ID:       ${this.id}`);
     if (this.options.configFile) this.log.info(`Using configuration file: ${this.options.configFile}`);
-    const tls = this.options.tls;
-    if (tls !== undefined && (tls.cert !== undefined || tls.key !== undefined || tls.verify === true)) {
-      // Serving plain TCP where TLS was asked for would expose credentials: refuse to start.
-      throw new Error("TLS is configured, but tsnats does not serve TLS yet");
-    }
+    // Before services start: HTTPS monitoring serves with the same context.
+    this.tls = ServerTls.fromOptions(this.options.tls);
     if (this.options.pidFile) fs.writeFileSync(this.options.pidFile, String(process.pid));
     for (const svc of this.services) await svc.start();
     await this.listen();
@@ -138,6 +139,7 @@ export class Server {
         this.host = this.options.host;
         this.listener = srv;
         this.log.info(`Listening for client connections on ${this.options.host}:${this.port}`);
+        if (this.tls !== undefined) this.log.info("TLS required for client connections");
         resolve();
       });
     });
@@ -173,6 +175,7 @@ export class Server {
       host: o.host,
       port: this.port,
       headers: !o.noHeaderSupport,
+      ...this.tls?.infoFields(),
       max_payload: o.maxPayload,
     };
     if (this.auth.required) info.auth_required = true;
@@ -184,9 +187,13 @@ export class Server {
   }
 
   private infoFor(c: Client): Record<string, unknown> {
+    return this.infoForConnection(c.cid, c.host);
+  }
+
+  private infoForConnection(cid: number, host: string): Record<string, unknown> {
     const info = this.info();
-    info.client_id = c.cid;
-    info.client_ip = c.host;
+    info.client_id = cid;
+    info.client_ip = host;
     return info;
   }
 
@@ -197,9 +204,16 @@ export class Server {
     }
     socket.on("error", () => undefined);
     const cid = ++this.nextCid;
-    const client = new Client(this, cid, socket, this.globalAccount);
+    const tls = this.tls;
+    // With TLS, INFO goes out in plain text and the client then starts the handshake on this
+    // connection, unless the handshake comes first (INFO then follows over TLS).
+    if (tls !== undefined && !tls.handshakeFirst) {
+      socket.write(`INFO ${JSON.stringify(this.infoForConnection(cid, socket.remoteAddress ?? ""))} \r\n`);
+    }
+    const conn = tls === undefined ? socket : tls.wrapClient(socket);
+    const client = new Client(this, cid, conn, this.globalAccount);
     this.totalConnections++;
-    client.sendInfo(this.infoFor(client));
+    if (tls === undefined || tls.handshakeFirst) client.sendInfo(this.infoFor(client));
     if (this.clients.size >= this.options.maxConnections) {
       this.log.error(`${client.logPrefix()} - maximum connections exceeded`);
       client.sendErr(ProtoErr.MaxConnections);
@@ -209,6 +223,7 @@ export class Server {
     this.clients.set(cid, client);
     this.globalAccount.clients.add(client);
     if (this.log.debugEnabled) this.log.debug(`${client.logPrefix()} - Client connection created`);
+    tls?.watchHandshake(client, conn as TLSSocket, this.log);
   }
 
   moveClient(c: Client, to: Account): void {
@@ -291,11 +306,15 @@ export class Server {
   reload(next: ServerOptions): string[] {
     const notApplied: string[] = [];
     const cur = this.options;
+    // Built first: unreadable certificates fail the reload before anything is applied.
+    const nextTls = ServerTls.fromOptions(next.tls);
     if (next.port !== cur.port && next.port !== -1) notApplied.push("port");
     if (next.host !== cur.host) notApplied.push("host");
     if (next.jetstream.storeDir !== cur.jetstream.storeDir && cur.jetstream.enabled) notApplied.push("jetstream.store_dir");
     const keep = { port: cur.port, host: cur.host, jetstream: cur.jetstream };
     this.options = { ...next, ...keep };
+    // New connections use the new certificates; established ones keep their session.
+    this.tls = nextTls;
     this.log.setOptions?.(this.options);
     this.auth = new Authenticator(this.options, (n) => this.lookupAccount(n), this.globalAccount);
     // Clients whose credentials no longer authenticate, or now map to another account, are

@@ -1,0 +1,150 @@
+// TLS for client connections and HTTPS monitoring, built from `tls {}` / `--tls*`.
+//
+// As in nats-server, INFO goes out in plain text and the client then starts the TLS handshake
+// on the same connection; with `handshake_first` the handshake comes first and INFO follows
+// over TLS. Each accepted socket is wrapped in a server-side TLSSocket that shares one
+// SecureContext; a reload builds a new context, which only new connections pick up.
+import fs from "node:fs";
+import tls from "node:tls";
+import type net from "node:net";
+import type { TlsOptions } from "../config/options.js";
+import type { Client } from "./client.js";
+import type { Log } from "./log.js";
+
+/** nats-server's default TLS handshake timeout. */
+const DEFAULT_TIMEOUT_SECONDS = 2;
+
+/** What /connz shows of a TLS connection. */
+export interface TlsConnectionState {
+  version: string;
+  cipherSuite: string;
+}
+
+/** Kept aside rather than on Client, so the client hot path carries nothing for TLS. */
+const connectionStates = new WeakMap<Client, TlsConnectionState>();
+
+/** The TLS state of a client's connection, once its handshake completed. */
+export function tlsStateOf(c: Client): TlsConnectionState | undefined {
+  return connectionStates.get(c);
+}
+
+export class ServerTls {
+  /** Requested client certificates are required and must chain to `ca_file`. */
+  readonly verify: boolean;
+  readonly handshakeFirst: boolean;
+  readonly timeoutMs: number;
+
+  private constructor(
+    readonly context: tls.SecureContext,
+    o: TlsOptions,
+  ) {
+    this.verify = o.verify === true;
+    this.handshakeFirst = o.handshakeFirst === true;
+    this.timeoutMs = Math.round((o.timeout !== undefined && o.timeout > 0 ? o.timeout : DEFAULT_TIMEOUT_SECONDS) * 1000);
+  }
+
+  /**
+   * Build from options; undefined without a `tls` block or `--tls*` flags. Throws on a missing
+   * or unreadable certificate/key, so a bad config stops start-up or fails a reload before
+   * anything changes. (nats-server 2.9 starts with a certificate-less `tls {}` and then fails
+   * every handshake; refusing is clearer, and never serves plain text where TLS was asked for.)
+   * Without `ca_file`, client certificates are checked against the system roots, as in Go.
+   */
+  static fromOptions(o: TlsOptions | undefined): ServerTls | undefined {
+    if (o === undefined) return undefined;
+    if (o.cert === undefined || o.key === undefined) throw new Error("TLS Server certificate must be present and valid");
+    let context: tls.SecureContext;
+    try {
+      context = tls.createSecureContext({
+        cert: fs.readFileSync(o.cert),
+        key: fs.readFileSync(o.key),
+        ca: o.ca !== undefined ? fs.readFileSync(o.ca) : undefined,
+        minVersion: "TLSv1.2",
+      });
+    } catch (err) {
+      throw new Error(`error loading TLS certificate/key pair: ${(err as Error).message}`);
+    }
+    return new ServerTls(context, o);
+  }
+
+  /** INFO fields, in nats-server's order (after `headers`). */
+  infoFields(): Record<string, boolean> {
+    return this.verify ? { tls_required: true, tls_verify: true } : { tls_required: true };
+  }
+
+  /** Wrap an accepted client socket; the handshake starts when the peer's ClientHello arrives. */
+  wrapClient(socket: net.Socket): tls.TLSSocket {
+    return new tls.TLSSocket(socket, {
+      isServer: true,
+      secureContext: this.context,
+      requestCert: this.verify,
+      rejectUnauthorized: this.verify,
+    });
+  }
+
+  /** Wrap an HTTPS monitoring connection: same certificate, but no client certificate asked for (as nats-server). */
+  wrapMonitor(socket: net.Socket): tls.TLSSocket {
+    return new tls.TLSSocket(socket, { isServer: true, secureContext: this.context, requestCert: false, rejectUnauthorized: false });
+  }
+
+  /**
+   * Enforce the handshake timeout and close a client whose handshake fails with nats-server's
+   * reason ("TLS Handshake Failure"); on success remember version and cipher for /connz.
+   */
+  watchHandshake(client: Client, socket: tls.TLSSocket, log: Log): void {
+    let done = false;
+    const fail = (why: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (client.closed) return;
+      log.error(`${client.logPrefix()} - TLS handshake error: ${shortOpensslMessage(why)}`);
+      client.close("TLS Handshake Failure", true);
+    };
+    const timer = setTimeout(() => fail("i/o timeout"), this.timeoutMs);
+    timer.unref();
+    if (log.debugEnabled) log.debug(`${client.logPrefix()} - Starting TLS client connection handshake`);
+    // Prepended so these run before the client's own error/close handlers, which would
+    // record a plain read error instead.
+    socket.prependListener("error", (err: Error) => fail(err.message));
+    socket.prependListener("close", () => fail("EOF"));
+    socket.once("secure", () => {
+      if (done) return;
+      // A bare server TLSSocket accepts any certificate at the OpenSSL level and leaves the
+      // chain check to its owner (tls.Server does it the same way), so check it here.
+      const rejected = this.verify ? clientCertificateProblem(socket) : undefined;
+      if (rejected !== undefined) {
+        fail(`client certificate not accepted: ${rejected}`);
+        return;
+      }
+      done = true;
+      clearTimeout(timer);
+      const cipher = socket.getCipher();
+      connectionStates.set(client, {
+        version: (socket.getProtocol() ?? "").replace(/^TLSv/, ""),
+        cipherSuite: cipher.standardName ?? cipher.name,
+      });
+      if (log.debugEnabled) log.debug(`${client.logPrefix()} - TLS handshake complete`);
+    });
+  }
+}
+
+/** "80EC...:error:0A0000C7:SSL routines:fn:peer did not return a certificate:file:line:" -> the reason alone. */
+function shortOpensslMessage(message: string): string {
+  const m = /:SSL routines:[^:]*:([^:]+):/.exec(message);
+  return m !== null ? m[1] : message.split("\n")[0];
+}
+
+/**
+ * Why the peer's certificate is not acceptable, or undefined when it chains to the trusted CAs.
+ * Reads the verification result OpenSSL recorded during the handshake (the same internal call
+ * tls.Server makes); fails closed if that call is ever missing.
+ */
+function clientCertificateProblem(socket: tls.TLSSocket): string | undefined {
+  const peer = socket.getPeerCertificate();
+  if (peer === null || Object.keys(peer).length === 0) return "no certificate";
+  const handle = (socket as unknown as { _handle?: { verifyError?: () => (Error & { code?: string }) | null } })._handle;
+  if (typeof handle?.verifyError !== "function") return "verification result unavailable";
+  const err = handle.verifyError();
+  return err ? (err.code ?? err.message) : undefined;
+}
