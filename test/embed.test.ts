@@ -1,0 +1,43 @@
+// The embedding API as an application uses it: imported by package name, persistence in a
+// directory of its own, stopped and started again in the same process.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { startServer, TSNATS_VERSION } from "tsnats";
+
+test("embedded broker keeps its streams in a directory across restarts", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-embed-"));
+  try {
+    const first = await startServer({ port: -1, jetstream: { storeDir: dir } });
+    assert.match(first.url, /^nats:\/\/127\.0\.0\.1:\d+$/);
+    let nc = await connect({ servers: first.url });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"] });
+    const js = jetstream(nc);
+    for (let i = 0; i < 10; i++) await js.publish(`events.${i}`, `e${i}`);
+    await nc.close();
+    await first.close();
+
+    const second = await startServer({ port: -1, jetstream: { storeDir: dir } });
+    try {
+      nc = await connect({ servers: second.url });
+      const info = await (await jetstreamManager(nc)).streams.info("EVENTS");
+      assert.equal(info.state.messages, 10);
+      const m = await jetstream(nc).streams.get("EVENTS").then((s) => s.getMessage({ seq: 10 }));
+      assert.equal(m?.string(), "e9");
+      // tsnats' own version travels in its own INFO field; `version` is the nats-server level.
+      const info2 = nc.info as unknown as Record<string, unknown>;
+      assert.equal(info2.tsnats_version, TSNATS_VERSION);
+      assert.equal(info2.version, "2.9.10");
+      await nc.close();
+    } finally {
+      await second.close();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
