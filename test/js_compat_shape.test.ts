@@ -27,14 +27,12 @@ const NEWER_FIELDS = new Set([
 ]);
 
 /**
- * Values not compared. `bytes`: tsnats accounts every message like nats-server's memory
- * store (subject + headers + data + 16) in both stores; 2.9's file store counts its record
- * framing instead (22 + subject + headers(+4) + data + 8), so file stream byte totals (and
- * the account's `storage`) differ.
- * `api`: request counters (tsnats counts the same requests, but silent ones are not
- * guaranteed to match).
+ * Values not compared: clocks and request counters (`api`: tsnats counts the same requests,
+ * but silent ones are not guaranteed to match). Byte totals (`bytes`, the account's
+ * `memory` / `storage`) ARE compared: tsnats accounts messages exactly like nats-server
+ * 2.9 (file: 22 + subject + (4 + headers) + data + 8; memory: subject + headers + data + 16).
  */
-const VOLATILE_VALUES = new Set(["created", "ts", "first_ts", "last_ts", "time", "bytes", "storage", "api"]);
+const VOLATILE_VALUES = new Set(["created", "ts", "first_ts", "last_ts", "time", "api"]);
 
 interface Step {
   /** Subject to send to. */
@@ -51,6 +49,8 @@ interface Step {
   newer?: { why: string; expect: Json };
   /** Sent to the reference only: undoes what a `newer` step left behind there. */
   refOnly?: boolean;
+  /** Account info after a 2.9 accounting leak (why): its `storage` total is not compared. */
+  storageLeak?: string;
 }
 
 const cc = (stream: string, config: Json, extra: Json = {}): Json => ({ stream_name: stream, config, ...extra });
@@ -261,6 +261,7 @@ const STEPS: Step[] = [
   { s: "siz", b: "x".repeat(5), h: { "Nats-Expected-Last-Sequence": "7" } }, // header checks come before sizes
   { s: "$JS.API.STREAM.CREATE.RU", b: { name: "RU", subjects: ["ru.*"], allow_rollup_hdrs: true } },
   { s: "ru.a", b: "1" },
+  { s: "$JS.API.INFO" }, // account usage agrees exactly up to 2.9's leak on filtered purges (next step on)
   { s: "ru.a", b: "2", h: { "Nats-Rollup": "sub" } },
   {
     s: "ru.a",
@@ -298,7 +299,11 @@ const STEPS: Step[] = [
   { s: "$JS.API.STREAM.DELETE.PU" },
   { s: "$JS.API.STREAM.DELETE.PU" },
   { s: "$JS.API.STREAM.INFO.PU" },
-  { s: "$JS.API.INFO" },
+  {
+    s: "$JS.API.INFO",
+    storageLeak:
+      "nats-server 2.9.10's file store does not give the account back the bytes of a filtered purge (the subject rollup on RU, PURGE.PU with a filter), so its total stays above the sum of its streams' bytes, which tsnats reports",
+  },
 ];
 
 /** Every field path of a JSON value with its JSON type; array elements share `[]`. */
@@ -418,8 +423,13 @@ describe("JetStream API side by side with nats-server 2.9", { skip }, () => {
     const problems: string[] = [];
     STEPS.forEach((step, i) => {
       if (step.newer !== undefined || step.refOnly || step.volatile || step.json) return;
-      const a = JSON.stringify(sortKeys(stable(refReplies[i])));
-      const b = JSON.stringify(sortKeys(stable(ourReplies[i])));
+      const dropLeak = (v: Json | "timeout"): unknown => {
+        if (step.storageLeak === undefined || typeof v !== "object") return v;
+        const { storage: _leaky, ...rest } = v;
+        return rest;
+      };
+      const a = JSON.stringify(sortKeys(stable(dropLeak(refReplies[i]))));
+      const b = JSON.stringify(sortKeys(stable(dropLeak(ourReplies[i]))));
       if (a !== b) problems.push(`#${i} ${step.s} ${JSON.stringify(step.b ?? "")}\n   2.9:    ${a}\n   tsnats: ${b}`);
     });
     assert.deepEqual(problems, []);

@@ -473,7 +473,13 @@ export class Consumer {
       hdr = appendHeaders(hdr, [["Nats-Msg-Size", String(data.length)]]);
       data = EMPTY;
     }
-    const size = (hdr?.length ?? 0) + data.length + msg.subject.length;
+    // The ack reply this delivery will carry (the consumer sequence and pending count it
+    // names are the ones after this delivery).
+    const npcAfter = fresh && this.npc > 0 ? this.npc - 1 : this.npc;
+    const reply = `${this.ackPrefix}${dc}.${msg.seq}.${this.st.delivered.consumer_seq + 1}.${msg.time}.${npcAfter}`;
+    // nats-server sizes a delivery as subject + reply + headers + data (pull max_bytes,
+    // flow control and rate limits all use it).
+    const size = msg.subject.length + reply.length + (hdr?.length ?? 0) + data.length;
     // Replay at the original pace.
     if (this.cfg.replay_policy === "original" && fresh && this.replayLast !== undefined) {
       const gapMs = Number((msg.time - this.replayLast.msgNs) / 1_000_000n);
@@ -509,9 +515,8 @@ export class Consumer {
     } else {
       target = this.cfg.deliver_subject as string;
     }
-    if (fresh && this.npc > 0) this.npc--;
+    this.npc = npcAfter;
     this.applyConsumerOp({ op: "deliver", sseq: msg.seq, dc, now, kind });
-    const reply = `${this.ackPrefix}${dc}.${msg.seq}.${this.st.delivered.consumer_seq}.${msg.time}.${this.npc}`;
     // Routed by the deliver subject / request inbox, shown with the message's own subject.
     const acc = this.stream.jsa.account;
     acc.routeTo(acc.sublist.match(target), msg.subject, reply, hdr, data, undefined);

@@ -17,6 +17,8 @@ interface DirectGetRequest {
 }
 
 const EMPTY = Buffer.alloc(0);
+/** JSInvalidJSONErr: the request body is not JSON. */
+const JSON_ERR_CODE = 10025;
 
 export function handleDirectGet(stream: Stream, lastBySubject: string | undefined, reply: string, payload: Buffer): void {
   const acc = stream.jsa.account;
@@ -31,14 +33,24 @@ export function handleDirectGet(stream: Stream, lastBySubject: string | undefine
     }
     req = { last_by_subj: lastBySubject };
   } else {
+    // nats-server 2.9: no body, or a body that asks for nothing, is an "Empty Request";
+    // undecodable JSON is "Malformed"; more than one way to pick the message is "Bad".
+    if (payload.length === 0) {
+      status("408 Empty Request");
+      return;
+    }
     try {
       req = decodeRequest<DirectGetRequest>(payload, MSG_GET_SHAPE, "JSApiMsgGetRequest", false) ?? {};
     } catch (err) {
-      status(err instanceof ApiError ? "408 Bad Request" : "408 Bad Request");
+      status(err instanceof ApiError && err.errCode === JSON_ERR_CODE ? "408 Malformed Request" : "408 Bad Request");
       return;
     }
     const modes = (req.seq !== undefined && req.seq > 0 && req.next_by_subj === undefined ? 1 : 0) + (req.last_by_subj ? 1 : 0) + (req.next_by_subj !== undefined ? 1 : 0);
-    if (modes !== 1 || req.batch !== undefined || req.multi_last !== undefined) {
+    if (modes === 0) {
+      status("408 Empty Request");
+      return;
+    }
+    if (modes !== 1 || req.multi_last !== undefined) {
       status("408 Bad Request");
       return;
     }

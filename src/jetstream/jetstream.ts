@@ -251,18 +251,18 @@ export class JsAccount {
     if (this.limits.max_ack_pending > 0 && (cfg.max_ack_pending ?? 0) > this.limits.max_ack_pending) {
       throw jsError("JSConsumerMaxPendingAckExcessErrF", { limit: this.limits.max_ack_pending });
     }
-    const durable = cfg.durable_name !== undefined && cfg.durable_name !== "";
     const created = nowNs();
+    // Ephemeral consumers are stored too: nats-server recovers them after a restart (until
+    // their inactive threshold removes them), so an ordered consumer / KV watcher simply
+    // resumes on the same consumer once its client has reconnected.
     let cstore;
-    if (durable) {
-      try {
-        cstore = stream.store.createConsumer(name, { config: cfg, created: "", name });
-      } catch (err) {
-        throw jsError("JSConsumerStoreFailedErrF", { err: (err as Error).message });
-      }
+    try {
+      cstore = stream.store.createConsumer(name, { config: cfg, created: "", name });
+    } catch (err) {
+      throw jsError("JSConsumerStoreFailedErrF", { err: (err as Error).message });
     }
     const c = new Consumer(stream, name, cfg, created, cstore, undefined);
-    cstore?.updateConfig(c.storedConfig());
+    cstore.updateConfig(c.storedConfig());
     stream.consumers.set(name, c);
     c.start();
     adv.consumerAction(this.advisoryContext, "create", stream.name, name);

@@ -10,15 +10,16 @@
 import fs from "node:fs";
 import type { Subscription } from "../server/sublist.js";
 import type { StoredMsg, StreamStore, StreamState, RemoveReason } from "../storage/store.js";
-import { isStoreError } from "../storage/store.js";
-import { subjectMatches } from "../protocol/subject.js";
+import { isStoreError, storeMsgSize } from "../storage/store.js";
+import { hasWildcard, subjectIsSubsetOf } from "../protocol/subject.js";
 import { ApiError, jsError } from "./errors.js";
 import type { JsAccount } from "./jetstream.js";
 import type { Consumer } from "./consumer.js";
 import { openStreamStore, readStreamMetadata, saveStreamMetadata, storeConfigFor, type StreamMetadata } from "./store_factory.js";
 import type { StreamConfig } from "./stream_config.js";
 import { nowNs, rfc3339, parseRfc3339 } from "../server/time.js";
-import { getHeader } from "../protocol/headers.js";
+import { appendHeaders, getHeader } from "../protocol/headers.js";
+import { SubjectTransform } from "./subject_transform.js";
 
 export const HDR_MSG_ID = "Nats-Msg-Id";
 export const HDR_EXPECTED_STREAM = "Nats-Expected-Stream";
@@ -56,6 +57,7 @@ export class Stream {
   private pendingAcks: Array<string | Buffer> = [];
   private acksScheduled = false;
   private kickScheduled = false;
+  private republisher: SubjectTransform | undefined;
   closed = false;
 
   constructor(
@@ -79,6 +81,7 @@ export class Stream {
     );
     this.store.setRemoveHandler((seq, subject, reason) => this.onRemoved(seq, subject, reason));
     this.ackPrefix = this.buildAckPrefix();
+    this.republisher = republisherFor(cfg);
     this.rebuildDedup();
   }
 
@@ -173,7 +176,7 @@ export class Stream {
       }
       if (cfg.max_msg_size > 0 && hlen + payload.length > cfg.max_msg_size) throw jsError("JSStreamMessageExceedsMaximumErr");
       if (hlen > MAX_HDR) throw jsError("JSStreamHeaderExceedsMaximumErr");
-      if (this.jsa.storageLimited && this.jsa.exceedsStorage(cfg.storage, hlen + payload.length + subject.length + 16)) {
+      if (this.jsa.storageLimited && this.jsa.exceedsStorage(cfg.storage, storeMsgSize(cfg.storage, subject, hdr, payload))) {
         throw jsError("JSAccountResourcesExceededErr");
       }
       // Interest retention keeps nothing nobody is interested in: the sequence is used up.
@@ -295,6 +298,9 @@ export class Stream {
   applyStreamOp(op: StreamOp): number | boolean {
     switch (op.op) {
       case "msg": {
+        // Republish needs the subject's previous sequence, before this message (or a rollup) changes it.
+        const rp = this.republisher !== undefined && this.republisher.matches(op.subject) ? this.republisher : undefined;
+        const prevOnSubject = rp !== undefined ? this.store.filteredState(0, op.subject).last : 0;
         const r = this.store.storeMsg(op.subject, op.hdr, op.data);
         if (op.msgId !== undefined) {
           this.lastMsgId = op.msgId;
@@ -302,9 +308,12 @@ export class Stream {
         } else {
           this.lastMsgId = undefined;
         }
-        if (op.rollup === "sub") this.store.purgeEx(op.subject, r.seq, 0);
-        else if (op.rollup === "all") this.store.purgeEx("", r.seq, 0);
+        // A rollup keeps just this message (keep 1, as nats-server does: "below r.seq" would
+        // mean "everything" when the rollup is the stream's first message).
+        if (op.rollup === "sub") this.store.purgeEx(op.subject, 0, 1);
+        else if (op.rollup === "all") this.store.purgeEx("", 0, 1);
         this.signalConsumers(r.seq, op.subject);
+        if (rp !== undefined) this.republish(rp, op.subject, op.hdr, op.data, r.seq, prevOnSubject);
         return r.seq;
       }
       case "skip":
@@ -325,6 +334,7 @@ export class Stream {
       case "update": {
         const old = this.cfg;
         this.cfg = op.config;
+        this.republisher = republisherFor(op.config);
         this.store.updateConfig(storeConfigFor(op.config));
         const oldSubjects = (old.subjects ?? []).join("\u0000");
         if (oldSubjects !== (op.config.subjects ?? []).join("\u0000")) {
@@ -336,6 +346,38 @@ export class Stream {
         for (const c of this.consumers.values()) c.onStreamPurged();
         return true;
       }
+    }
+  }
+
+  /**
+   * RePublish: once stored, the message goes out on the transformed subject with the
+   * stream's coordinates appended to its own headers (headers_only: no payload, its size
+   * in Nats-Msg-Size instead). Published in line, like nats-server, so it precedes the ack;
+   * a chain of republishing streams deeper than a few hops continues on a later turn.
+   */
+  private republish(rp: SubjectTransform, subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, prev: number): void {
+    const dest = rp.apply(subject);
+    if (dest === undefined) return;
+    const headersOnly = this.cfg.republish?.headers_only === true;
+    const pairs: Array<[string, string]> = [
+      ["Nats-Stream", this.cfg.name],
+      ["Nats-Subject", subject],
+      ["Nats-Sequence", String(seq)],
+      ["Nats-Last-Sequence", String(prev)],
+    ];
+    if (headersOnly) pairs.push(["Nats-Msg-Size", String(data.length)]);
+    const outHdr = appendHeaders(hdr, pairs);
+    const acc = this.jsa.account;
+    if (republishDepth >= MAX_REPUBLISH_DEPTH) {
+      const payload = headersOnly ? EMPTY : Buffer.from(data);
+      setImmediate(() => acc.publish(dest, "", outHdr, payload));
+      return;
+    }
+    republishDepth++;
+    try {
+      acc.publish(dest, "", outHdr, headersOnly ? EMPTY : data);
+    } finally {
+      republishDepth--;
     }
   }
 
@@ -440,10 +482,16 @@ export class Stream {
     return m;
   }
 
-  /** Does any of the stream's subjects cover `filter`? (consumer filter check) */
+  /**
+   * Consumer filter check (nats-server's validFilteredSubject): the filter must be a subset
+   * of one of the stream's subjects, or, when it has wildcards, may be wider than one of
+   * them (e.g. ">" on a stream of "a": an ordered consumer's default filter).
+   */
   coversSubject(filter: string): boolean {
+    const wide = hasWildcard(filter);
     for (const s of this.cfg.subjects ?? []) {
-      if (subjectMatches(s, filter) || filterOverlaps(filter, s)) return true;
+      if (subjectIsSubsetOf(filter, s)) return true;
+      if (wide && subjectIsSubsetOf(s, filter)) return true;
     }
     return false;
   }
@@ -490,6 +538,17 @@ export class Stream {
   }
 }
 
+const EMPTY = Buffer.alloc(0);
+/** Republishes nested inside one publish (stream -> stream chains) before deferring. */
+const MAX_REPUBLISH_DEPTH = 8;
+let republishDepth = 0;
+
+function republisherFor(cfg: StreamConfig): SubjectTransform | undefined {
+  const rp = cfg.republish;
+  if (rp === undefined) return undefined;
+  return SubjectTransform.parse(rp.src === undefined || rp.src === "" ? ">" : rp.src, rp.dest);
+}
+
 /** Map a storage error to the PubAck / API error nats-server sends for it. */
 export function storeErrorToApi(err: unknown): ApiError {
   if (isStoreError(err)) {
@@ -506,20 +565,4 @@ export function storeErrorToApi(err: unknown): ApiError {
   }
   if (err instanceof ApiError) return err;
   return jsError("JSStreamStoreFailedF", { err: err instanceof Error ? err.message : String(err) });
-}
-
-/** Could some subject match both the filter and the stream subject? */
-function filterOverlaps(filter: string, streamSubject: string): boolean {
-  // A filter is acceptable when it is a subset of a stream subject (nats-server's rule).
-  const a = filter.split(".");
-  const b = streamSubject.split(".");
-  for (let i = 0; i < a.length; i++) {
-    if (i >= b.length) return false;
-    if (b[i] === ">") return true;
-    if (a[i] === ">") return b[i] === ">";
-    if (b[i] === "*") continue;
-    if (a[i] === "*") return false;
-    if (a[i] !== b[i]) return false;
-  }
-  return a.length === b.length;
 }

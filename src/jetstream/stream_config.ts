@@ -5,6 +5,7 @@ import { isValidSubject, hasWildcard, subjectsCollide } from "../protocol/subjec
 import { jsError, type ApiError } from "./errors.js";
 import { nameProblem } from "./util.js";
 import { SEC_NS } from "../server/time.js";
+import { SubjectTransform } from "./subject_transform.js";
 
 export type RetentionPolicy = "limits" | "interest" | "workqueue";
 export type StorageKind = "file" | "memory";
@@ -188,17 +189,29 @@ export function normalizeStreamConfig(
       if (subjectsCollide(a, b)) throw invalid(`subject ${JSON.stringify(a)} overlaps with ${JSON.stringify(b)}`);
     }
   }
-  if (cfg.republish !== undefined) {
-    const dest = cfg.republish.dest;
-    if (!isValidSubject(dest ?? "")) throw invalid("stream republish destination subject is not valid");
-    if (cfg.republish.src !== undefined && cfg.republish.src !== "" && !isValidSubject(cfg.republish.src)) {
-      throw invalid("stream republish source subject is not valid");
-    }
-    for (const s of cfg.subjects) {
-      if (subjectsCollide(s, dest)) throw invalid("stream republish destination forms a cycle");
-    }
-  }
+  if (cfg.republish !== undefined) checkRepublish(cfg);
   return cfg;
+}
+
+/**
+ * Republish (2.9): the source defaults to ">" and must overlap the stream's subjects, the
+ * destination must not feed back into the stream, and src -> dest must be a valid
+ * transform. Same order and descriptions as nats-server.
+ */
+function checkRepublish(cfg: StreamConfig): void {
+  const rp = cfg.republish!;
+  if (typeof rp !== "object" || rp === null) throw invalid("stream configuration for republish not valid");
+  const src = rp.src === undefined || rp.src === "" ? ">" : rp.src;
+  const dest = typeof rp.dest === "string" ? rp.dest : "";
+  const subjects = cfg.subjects ?? [];
+  if (!isValidSubject(src) || !subjects.some((s) => subjectsCollide(src, s))) {
+    throw invalid("stream configuration for republish source is not valid subset of subjects");
+  }
+  if (dest !== "" && isValidSubject(dest) && subjects.some((s) => subjectsCollide(dest, s))) {
+    throw invalid("stream configuration for republish destination forms a cycle");
+  }
+  if (SubjectTransform.parse(src, dest) === undefined) throw invalid("stream configuration for republish not valid");
+  cfg.republish = { src, dest, ...(rp.headers_only ? { headers_only: true } : {}) };
 }
 
 /** Checks of an update against the current config (nats-server's checkStreamCfg update rules). */
@@ -216,6 +229,9 @@ export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): void {
   if (old.deny_delete && !next.deny_delete) throw invalid("stream configuration update can not cancel deny message deletes");
   if (old.deny_purge && !next.deny_purge) throw invalid("stream configuration update can not cancel deny purge");
   if (!!old.mirror !== !!next.mirror) throw jsError("JSStreamMirrorNotUpdatableErr");
+  if (JSON.stringify(old.republish ?? null) !== JSON.stringify(next.republish ?? null)) {
+    throw invalid("stream configuration update can not change RePublish");
+  }
   if ((old.first_seq ?? 0) !== (next.first_seq ?? 0)) {
     // first_seq only applies at creation; a changed value would not be honoured.
     next.first_seq = old.first_seq;

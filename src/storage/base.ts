@@ -204,6 +204,15 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
   // ---------------------------------------------------------------------------
   // Backend hooks
 
+  /**
+   * The size a discard-"new" store checks against maxBytes before accepting a message
+   * (`size` is its accounted size). nats-server's memory store checks the accounted size;
+   * its file store checks only headers + data (FileStore overrides this).
+   */
+  protected discardNewSize(_hdr: Buffer | undefined, _data: Buffer, size: number): number {
+    return size;
+  }
+
   /** Persist a message and push its index entry (alive counters are the core's job). */
   protected abstract appendMsg(
     seq: number,
@@ -724,7 +733,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     const c = this.cfg;
     const payload = (hdr ? hdr.length : 0) + data.length;
     if (c.maxMsgSize > 0 && payload > c.maxMsgSize) throw new ErrMaxMsgSize();
-    const size = storeMsgSize(subject, hdr, data);
+    const size = storeMsgSize(this.type, subject, hdr, data);
     let s = this.subjects.get(subject);
     const maxPer = c.maxMsgsPerSubject;
     const asl = maxPer > 0 && s !== undefined && s.msgs >= maxPer;
@@ -732,10 +741,11 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
       if (asl && c.discardNewPerSubject) throw new ErrMaxMsgsPerSubject();
       if (c.maxMsgs > 0 && this.msgs >= c.maxMsgs && !asl) throw new ErrMaxMsgs();
       // nats-server semantics: reject when the new total would reach maxBytes
-      if (c.maxBytes > 0 && this.bytes + size >= c.maxBytes) {
+      const admit = this.discardNewSize(hdr, data, size);
+      if (c.maxBytes > 0 && this.bytes + admit >= c.maxBytes) {
         if (!asl) throw new ErrMaxBytes();
         const i = this.locate(s!.first());
-        if (i < 0 || this.lb!.sizes[i]! < size) throw new ErrMaxBytes();
+        if (i < 0 || this.lb!.sizes[i]! < admit) throw new ErrMaxBytes();
       }
     }
     const isNew = s === undefined;
@@ -771,13 +781,13 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
       while (s.msgs > maxPer) this.removeSeq(s.first(), "limits");
       removed = true;
     }
-    if (c.discard === "old") {
-      if (c.maxMsgs > 0) {
-        while (this.msgs > c.maxMsgs && this.removeFirst("limits")) removed = true;
-      }
-      if (c.maxBytes > 0) {
-        while (this.bytes > c.maxBytes && this.removeFirst("limits")) removed = true;
-      }
+    if (c.discard === "old" && c.maxMsgs > 0) {
+      while (this.msgs > c.maxMsgs && this.removeFirst("limits")) removed = true;
+    }
+    // Also with discard "new": a file store admits by payload size (discardNewSize), so the
+    // accounted total may still pass maxBytes; like nats-server, the oldest then make room.
+    if (c.maxBytes > 0) {
+      while (this.bytes > c.maxBytes && this.removeFirst("limits")) removed = true;
     }
     if (removed) this.finish();
   }
@@ -967,7 +977,8 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     seq = seq || 0;
     keep = keep || 0;
     if (isFullWildcard(subject)) {
-      if (keep === 0 && seq === 0) return this.purge();
+      // nats-server: a sequence of 0 or 1 (nothing below it) means "everything".
+      if (keep === 0 && seq <= 1) return this.purge();
       if (seq > 1) return this.compact(seq);
       if (keep > 0) {
         if (keep >= this.msgs) return 0;

@@ -69,6 +69,7 @@ import {
   checkName,
   cloneConsumerState,
   emptyConsumerState,
+  fileStoreSizeOf,
   normalizeStoreConfig,
 } from "./store.js";
 import { nowNs, rfc3339 } from "../server/time.js";
@@ -84,7 +85,8 @@ const F_TTL = 1;
 const F_SKIP = 2;
 const F_FLOOR = 4;
 const ST_DEL = 0xffffffff;
-const IDX_MAGIC = Buffer.from("TSNIDX01", "latin1");
+// 02: entry sizes follow fileStoreMsgSize (01 indexes are rebuilt from the blocks).
+const IDX_MAGIC = Buffer.from("TSNIDX02", "latin1");
 const IDX_ENTRY = 36;
 const CS_MAGIC = Buffer.from("TSNCS001", "latin1");
 const TWO32 = 0x100000000;
@@ -742,7 +744,7 @@ export class FileStore extends StoreBase<FileBlock> {
           maxSeq = r.seq;
           l.maxTs = r.ts;
         } else {
-          const size = r.subjLen + r.hdrLen + r.dataLen + 16;
+          const size = fileStoreSizeOf(r.subjLen, r.hdrLen, r.dataLen);
           const i = b.push(r.seq, null, size, r.ts);
           b.offs[i] = pos;
           names.push(r.deleted ? null : buf.toString("utf8", r.subjStart, r.subjStart + r.subjLen));
@@ -1044,6 +1046,11 @@ export class FileStore extends StoreBase<FileBlock> {
   // ---------------------------------------------------------------------------
   // Backend hooks
 
+  /** nats-server 2.9's file store admits a discard-new message by headers + data only. */
+  protected override discardNewSize(hdr: Buffer | undefined, data: Buffer, _size: number): number {
+    return (hdr !== undefined ? hdr.length : 0) + data.length;
+  }
+
   protected appendMsg(
     seq: number,
     subj: Subj,
@@ -1053,7 +1060,7 @@ export class FileStore extends StoreBase<FileBlock> {
     ttl: number,
     size: number,
   ): FileBlock {
-    const subjLen = size - 16 - (hdr ? hdr.length : 0) - data.length;
+    const subjLen = Buffer.byteLength(subj.subject);
     if (subjLen > 0xffff) throw new StoreError("ErrBadSubject", "subject too long");
     const b = this.writeRecord(seq, ts, 0, subj.subject, subjLen, hdr, data, ttl, true);
     const i = b.push(seq, subj, size, ts);

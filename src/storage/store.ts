@@ -12,9 +12,9 @@
 //  * Limits use nats-server's JSON conventions: 0 or a negative value = unlimited.
 //  * A header of length 0 is stored as "no header": loads return `hdr: undefined`.
 //  * Buffers returned by loads must be treated as read-only.
-//  * Bytes are accounted like nats-server's memstore for BOTH stores:
-//      size = byteLength(subject) + hdr.length + data.length + 16
-//    (see `storeMsgSize`), so limits and `state().bytes` agree between stores.
+//  * Bytes are accounted exactly like nats-server 2.9 accounts them, which differs per
+//    store kind (see `memStoreMsgSize` / `fileStoreMsgSize`): clients compare
+//    `state.bytes`, max_bytes limits and account usage with what nats-server reports.
 
 export type StorageType = "memory" | "file";
 export type DiscardPolicy = "old" | "new";
@@ -25,7 +25,7 @@ export interface StreamStoreConfig {
   name: string;
   /** Max number of messages; <= 0 unlimited. */
   maxMsgs: number;
-  /** Max total bytes (see storeMsgSize); <= 0 unlimited. */
+  /** Max total bytes (see storeMsgSize for how a message counts); <= 0 unlimited. */
   maxBytes: number;
   /** Max age in milliseconds; <= 0 unlimited. */
   maxAgeMs: number;
@@ -378,9 +378,28 @@ export function isStoreError(e: unknown, code?: StoreErrorCode): e is StoreError
 // ---------------------------------------------------------------------------
 // Helpers
 
-/** Accounted size of a message (nats-server memStoreMsgSize formula). */
-export function storeMsgSize(subject: string, hdr: Buffer | undefined, data: Buffer): number {
+/** Accounted size of a message in a memory store (nats-server's memory store: payload + 16). */
+export function memStoreMsgSize(subject: string, hdr: Buffer | undefined, data: Buffer): number {
   return Buffer.byteLength(subject) + (hdr ? hdr.length : 0) + data.length + 16;
+}
+
+/**
+ * Accounted size of a message in a file store: nats-server 2.9 counts its on-disk record,
+ * 22 bytes of record header + subject + (4-byte header length + headers, when there are
+ * headers) + data + 8 bytes of checksum.
+ */
+export function fileStoreMsgSize(subject: string, hdr: Buffer | undefined, data: Buffer): number {
+  return fileStoreSizeOf(Buffer.byteLength(subject), hdr !== undefined ? hdr.length : 0, data.length);
+}
+
+/** fileStoreMsgSize from byte lengths (a header block of length 0 is "no headers"). */
+export function fileStoreSizeOf(subjectLen: number, hdrLen: number, dataLen: number): number {
+  return 22 + subjectLen + (hdrLen > 0 ? 4 + hdrLen : 0) + dataLen + 8;
+}
+
+/** Accounted size of a message in a store of the given kind. */
+export function storeMsgSize(type: StorageType, subject: string, hdr: Buffer | undefined, data: Buffer): number {
+  return type === "file" ? fileStoreMsgSize(subject, hdr, data) : memStoreMsgSize(subject, hdr, data);
 }
 
 
