@@ -96,6 +96,8 @@ export class Parser {
   private readonly tok = new Int32Array(12);
   /** The argument text of the SUB/UNSUB being dispatched, as sent (nats-server traces it verbatim). */
   argText = "";
+  /** Set by the handler while an op completes asynchronously (CONNECT awaiting auth): input is kept, not parsed. */
+  held = false;
   /** The last PUB subject, as bytes and string: publishers tend to repeat subjects. */
   private readonly lastSubjectBytes = Buffer.allocUnsafe(128);
   private lastSubjectLen = -1;
@@ -108,6 +110,10 @@ export class Parser {
 
   /** Parse one read. Throws ProtocolError on a violation; the caller closes the connection. */
   parse(chunk: Buffer): void {
+    if (this.held) {
+      this.partial = this.partial === undefined ? chunk : Buffer.concat([this.partial, chunk]);
+      return;
+    }
     let buf = chunk;
     let pos = 0;
     if (this.payload !== undefined) {
@@ -163,6 +169,10 @@ export class Parser {
       }
       this.controlOp(buf, pos, lineEnd);
       pos = next;
+      if (this.held) {
+        if (pos < len) this.partial = buf.subarray(pos);
+        return;
+      }
     }
   }
 

@@ -15,6 +15,7 @@ import type { Account } from "./account.js";
 import type { Server } from "./server.js";
 import type { ServerOptions } from "../config/options.js";
 import { Permissions } from "../auth/permissions.js";
+import type { AuthResult } from "../auth/authenticator.js";
 
 export interface ConnectOptions {
   verbose: boolean;
@@ -80,6 +81,8 @@ export class Client implements Deliverer, ParserHandler {
     tlsRequired: false,
   };
   connectReceived = false;
+  /** The nonce of this connection's INFO, which an nkey user signs; set only when nkey users exist. */
+  nonce: string | undefined;
   authorizedUser: string | undefined;
   /** The authenticated user's publish/subscribe permissions; undefined = unrestricted. */
   perms: Permissions | undefined;
@@ -172,15 +175,19 @@ export class Client implements Deliverer, ParserHandler {
     try {
       this.parser.parse(chunk);
     } catch (err) {
-      if (err instanceof ProtocolError) {
-        this.server.log.error(`${this.logPrefix()} - ${err.message}`);
-        if (err.text) this.sendErr(err.text);
-        this.close(err.text === ProtoErr.MaxPayload ? "Maximum Payload Exceeded" : "Protocol Violation");
-      } else {
-        // A bug of ours must not take the server down; this client pays for it alone.
-        this.server.log.error(`${this.logPrefix()} - internal error: ${(err as Error).stack ?? String(err)}`);
-        this.close("Protocol Violation");
-      }
+      this.onInputError(err);
+    }
+  }
+
+  private onInputError(err: unknown): void {
+    if (err instanceof ProtocolError) {
+      this.server.log.error(`${this.logPrefix()} - ${err.message}`);
+      if (err.text) this.sendErr(err.text);
+      this.close(err.text === ProtoErr.MaxPayload ? "Maximum Payload Exceeded" : "Protocol Violation");
+    } else {
+      // A bug of ours must not take the server down; this client pays for it alone.
+      this.server.log.error(`${this.logPrefix()} - internal error: ${(err as Error).stack ?? String(err)}`);
+      this.close("Protocol Violation");
     }
   }
 
@@ -246,21 +253,49 @@ export class Client implements Deliverer, ParserHandler {
     // nats-server rejects a client that names an account itself (a retired sandbox feature).
     const namesAccount = typed("account", "string", "") !== "" || typed("new_account", "boolean", false);
     if (!this.connectReceived) {
-      const result = this.server.auth.authenticate(this);
-      if (result === undefined || namesAccount) {
-        this.server.onAuthError(this);
-        throw new ProtocolError(ProtoErr.AuthViolation, "authentication error");
+      const outcome = namesAccount ? undefined : this.server.auth.authenticate(this);
+      if (outcome instanceof Promise) {
+        // A bcrypt check runs off the main thread: nothing after this CONNECT is processed until
+        // it answers, as nats-server handles a connection's CONNECT before its next op.
+        this.parser.held = true;
+        this.socket.pause();
+        void outcome.then((result) => {
+          if (this.closed) return;
+          this.parser.held = false;
+          try {
+            this.finishConnect(result, noResponders, headers);
+            this.parser.parse(Buffer.alloc(0));
+          } catch (err) {
+            this.onInputError(err);
+          }
+          if (!this.paused && !this.closed) this.socket.resume();
+        });
+        return;
       }
-      if (this.authTimer !== undefined) clearTimeout(this.authTimer);
-      this.authTimer = undefined;
-      this.authorizedUser = result.user;
-      this.perms = Permissions.from(result.permissions);
-      if (result.account !== this.account) this.server.moveClient(this, result.account);
-      this.connectReceived = true;
-      // First RTT estimate, as nats-server does: INFO sent to CONNECT received.
-      if (this.rttMs === 0) this.rttMs = Math.max(0.001, performance.timeOrigin + performance.now() - this.start.getTime());
-      this.server.onClientConnected(this);
+      this.finishConnect(outcome, noResponders, headers);
+      return;
     }
+    this.checkConnectOptions(noResponders, headers);
+  }
+
+  private finishConnect(result: AuthResult | undefined, noResponders: boolean, headers: boolean): void {
+    if (result === undefined) {
+      this.server.onAuthError(this);
+      throw new ProtocolError(ProtoErr.AuthViolation, "authentication error");
+    }
+    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+    this.authorizedUser = result.user;
+    this.perms = Permissions.from(result.permissions);
+    if (result.account !== this.account) this.server.moveClient(this, result.account);
+    this.connectReceived = true;
+    // First RTT estimate, as nats-server does: INFO sent to CONNECT received.
+    if (this.rttMs === 0) this.rttMs = Math.max(0.001, performance.timeOrigin + performance.now() - this.start.getTime());
+    this.server.onClientConnected(this);
+    this.checkConnectOptions(noResponders, headers);
+  }
+
+  private checkConnectOptions(noResponders: boolean, headers: boolean): void {
     // Checked after authentication, in nats-server's order.
     if (this.opts.protocol < 0 || this.opts.protocol > 1) {
       throw new ProtocolError(ProtoErr.InvalidClientProtocol, "invalid client protocol");

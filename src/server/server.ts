@@ -9,7 +9,7 @@ import { Account } from "./account.js";
 import { Client, type CloseReason } from "./client.js";
 import type { Log } from "./log.js";
 import type { ServerOptions } from "../config/options.js";
-import { Authenticator } from "../auth/authenticator.js";
+import { Authenticator, newNonce, type AuthResult } from "../auth/authenticator.js";
 import { loadConfigFile, validateOptions } from "../config/load.js";
 import { ProtoErr } from "../protocol/errors.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./version.js";
@@ -187,13 +187,14 @@ export class Server {
   }
 
   private infoFor(c: Client): Record<string, unknown> {
-    return this.infoForConnection(c.cid, c.host);
+    return this.infoForConnection(c.cid, c.host, c.nonce);
   }
 
-  private infoForConnection(cid: number, host: string): Record<string, unknown> {
+  private infoForConnection(cid: number, host: string, nonce: string | undefined): Record<string, unknown> {
     const info = this.info();
     info.client_id = cid;
     info.client_ip = host;
+    if (nonce !== undefined) info.nonce = nonce;
     return info;
   }
 
@@ -205,13 +206,15 @@ export class Server {
     socket.on("error", () => undefined);
     const cid = ++this.nextCid;
     const tls = this.tls;
+    const nonce = this.auth.nonceRequired ? newNonce() : undefined;
     // With TLS, INFO goes out in plain text and the client then starts the handshake on this
     // connection, unless the handshake comes first (INFO then follows over TLS).
     if (tls !== undefined && !tls.handshakeFirst) {
-      socket.write(`INFO ${JSON.stringify(this.infoForConnection(cid, socket.remoteAddress ?? ""))} \r\n`);
+      socket.write(`INFO ${JSON.stringify(this.infoForConnection(cid, socket.remoteAddress ?? "", nonce))} \r\n`);
     }
     const conn = tls === undefined ? socket : tls.wrapClient(socket);
     const client = new Client(this, cid, conn, this.globalAccount);
+    client.nonce = nonce;
     this.totalConnections++;
     if (tls === undefined || tls.handshakeFirst) client.sendInfo(this.infoFor(client));
     if (this.clients.size >= this.options.maxConnections) {
@@ -322,13 +325,19 @@ export class Server {
     for (const c of [...this.clients.values()]) {
       c.applyOptions(this.options);
       if (!c.connectReceived) continue;
-      const r = this.auth.authenticate(c);
-      if (r === undefined || r.account !== c.account) {
-        c.sendErr(ProtoErr.AuthViolation);
-        c.close("Authentication Failure");
-      } else {
-        c.setPermissions(r.permissions);
-      }
+      const recheck = (r: AuthResult | undefined): void => {
+        if (c.closed) return;
+        if (r === undefined || r.account !== c.account) {
+          c.sendErr(ProtoErr.AuthViolation);
+          c.close("Authentication Failure");
+        } else {
+          c.setPermissions(r.permissions);
+        }
+      };
+      // bcrypt-hashed secrets are checked off the main thread, so their verdict arrives later.
+      const outcome = this.auth.authenticate(c);
+      if (outcome instanceof Promise) void outcome.then(recheck);
+      else recheck(outcome);
     }
     if (next.maxPayload !== cur.maxPayload || next.noHeaderSupport !== cur.noHeaderSupport) this.broadcastInfo();
     for (const svc of this.services) svc.reload?.(this.options);
