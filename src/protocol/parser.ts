@@ -108,6 +108,13 @@ export class Parser {
     public limits: ParserLimits,
   ) {}
 
+  /** Drop buffered input (the connection is closed). */
+  reset(): void {
+    this.partial = undefined;
+    this.payload = undefined;
+    this.held = false;
+  }
+
   /** Parse one read. Throws ProtocolError on a violation; the caller closes the connection. */
   parse(chunk: Buffer): void {
     if (this.held) {

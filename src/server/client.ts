@@ -686,6 +686,12 @@ export class Client implements Deliverer, ParserHandler {
       this.account.removeSubscription(sub);
     }
     this.onDrain();
+    // Closed connections stay in the /connz ring: keep their stats, drop what could pin
+    // other objects (a match result references subscribers, e.g. a deleted stream).
+    this.lastResult = undefined;
+    this.out = undefined;
+    this.outQueue = [];
+    this.parser.reset();
     if (abort) this.socket.destroy();
     else {
       this.socket.end();
