@@ -3,38 +3,16 @@
 // -y gcc libnats-dev); the test is skipped with a note when they are missing.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { missingCToolchain, cSource, run } from "./helpers/c_client.js";
 import { startTestServer, waitUntil } from "./helpers/server.js";
 
 // dist/test/<this>.js -> repo root -> test/c/basic.c
-const source = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../test/c/basic.c");
+const source = cSource("basic.c");
 
-function missingToolchain(): string | undefined {
-  if (spawnSync("cc", ["--version"]).status !== 0) return "no C compiler (cc) installed: apt-get install -y gcc";
-  const headers = ["/usr/include/nats/nats.h", "/usr/local/include/nats/nats.h", "/usr/include/nats.h"];
-  if (!headers.some((h) => fs.existsSync(h))) return "libnats headers not installed: apt-get install -y libnats-dev";
-  return undefined;
-}
-
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    p.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    p.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    const t = setTimeout(() => p.kill("SIGKILL"), timeoutMs);
-    p.on("close", (code) => {
-      clearTimeout(t);
-      resolve({ code, out });
-    });
-  });
-}
-
-const skip = missingToolchain();
+const skip = missingCToolchain();
 
 describe("core with the C client (libnats)", () => {
   it("connects, publishes, subscribes, requests, uses headers and queues", { skip }, async () => {
