@@ -173,11 +173,13 @@ export class Sublist {
     const tokens = subject.split(".");
     // A subject with an empty token (`a..b`, `.a`, `a.`, ``) matches nothing, as in nats-server.
     if (tokens.includes("")) return EMPTY_RESULT;
-    const psubs: Subscription[] = [];
-    const queues = new Map<string, Subscription[]>();
-    matchLevel(this.root, tokens, 0, psubs, queues);
-    const result: SublistResult =
-      psubs.length === 0 && queues.size === 0 ? EMPTY_RESULT : { psubs, qsubs: [...queues.values()] };
+    const acc: MatchAccumulator = { psubs: [], queues: undefined };
+    matchLevel(this.root, tokens, 0, acc);
+    const queues = acc.queues;
+    let result: SublistResult = EMPTY_RESULT;
+    if (acc.psubs.length > 0 || queues !== undefined) {
+      result = { psubs: acc.psubs, qsubs: queues === undefined ? [] : [...queues.values()] };
+    }
     if (cache !== undefined) {
       if (cache.size >= CACHE_MAX) {
         // Drop the oldest quarter; Map keeps insertion order.
@@ -227,9 +229,16 @@ export class Sublist {
   }
 }
 
-function addNode(n: Node, psubs: Subscription[], queues: Map<string, Subscription[]>): void {
-  for (const s of n.psubs) psubs.push(s);
+/** What a match collects; the queue map is only created when a queue group matches. */
+interface MatchAccumulator {
+  psubs: Subscription[];
+  queues: Map<string, Subscription[]> | undefined;
+}
+
+function addNode(n: Node, acc: MatchAccumulator): void {
+  for (const s of n.psubs) acc.psubs.push(s);
   if (n.qsubs.size > 0) {
+    const queues = (acc.queues ??= new Map());
     for (const [q, group] of n.qsubs) {
       let arr = queues.get(q);
       if (arr === undefined) {
@@ -241,23 +250,17 @@ function addNode(n: Node, psubs: Subscription[], queues: Map<string, Subscriptio
   }
 }
 
-function matchLevel(
-  level: Level,
-  tokens: string[],
-  i: number,
-  psubs: Subscription[],
-  queues: Map<string, Subscription[]>,
-): void {
+function matchLevel(level: Level, tokens: string[], i: number, acc: MatchAccumulator): void {
   const last = i === tokens.length - 1;
-  if (level.fwc !== undefined) addNode(level.fwc, psubs, queues);
+  if (level.fwc !== undefined) addNode(level.fwc, acc);
   if (level.pwc !== undefined) {
-    if (last) addNode(level.pwc, psubs, queues);
-    else if (level.pwc.next !== undefined) matchLevel(level.pwc.next, tokens, i + 1, psubs, queues);
+    if (last) addNode(level.pwc, acc);
+    else if (level.pwc.next !== undefined) matchLevel(level.pwc.next, tokens, i + 1, acc);
   }
   const n = level.literal.get(tokens[i]);
   if (n !== undefined) {
-    if (last) addNode(n, psubs, queues);
-    else if (n.next !== undefined) matchLevel(n.next, tokens, i + 1, psubs, queues);
+    if (last) addNode(n, acc);
+    else if (n.next !== undefined) matchLevel(n.next, tokens, i + 1, acc);
   }
 }
 
