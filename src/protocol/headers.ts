@@ -21,34 +21,13 @@ export function getHeader(hdr: Buffer | undefined, key: string): string | undefi
   return hdr.toString("latin1", start, stop);
 }
 
-/** Parse a header block into ordered [key, value] pairs (status line excluded). */
-export function parseHeaders(hdr: Buffer): Array<[string, string]> {
-  const text = hdr.toString("latin1");
-  const lines = text.split("\r\n");
-  const out: Array<[string, string]> = [];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i];
-    if (line === "") continue;
-    const c = line.indexOf(":");
-    if (c <= 0) continue;
-    out.push([line.slice(0, c), line.slice(c + 1).trim()]);
-  }
-  return out;
-}
-
 /** Build a header block; `status` like "404 No Messages". */
 export function buildHeaders(pairs: Array<[string, string]>, status?: string): Buffer {
   let s = status !== undefined ? `${HDR_PREFIX} ${status}\r\n` : `${HDR_PREFIX}\r\n`;
   for (const [k, v] of pairs) s += `${k}: ${v}\r\n`;
   s += "\r\n";
-  return Buffer.from(s, "latin1");
-}
-
-/** Remove the given keys from a header block; undefined when nothing but the status line is left. */
-export function removeHeaders(hdr: Buffer, keys: string[]): Buffer | undefined {
-  const pairs = parseHeaders(hdr).filter(([k]) => !keys.includes(k));
-  if (pairs.length === 0) return undefined;
-  return buildHeaders(pairs);
+  // UTF-8: values such as Nats-Subject carry subjects, which may be non-ASCII.
+  return Buffer.from(s, "utf8");
 }
 
 /** Append headers to an existing block (or start one). */
@@ -57,5 +36,5 @@ export function appendHeaders(hdr: Buffer | undefined, pairs: Array<[string, str
   let add = "";
   for (const [k, v] of pairs) add += `${k}: ${v}\r\n`;
   // Insert before the final blank line.
-  return Buffer.concat([hdr.subarray(0, hdr.length - 2), Buffer.from(add, "latin1"), Buffer.from("\r\n")]);
+  return Buffer.concat([hdr.subarray(0, hdr.length - 2), Buffer.from(add, "utf8"), Buffer.from("\r\n")]);
 }

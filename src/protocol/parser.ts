@@ -35,7 +35,7 @@ const SPACE = 32;
 const TAB = 9;
 
 /** Split the argument part of a control line on runs of spaces and tabs. */
-export function splitArgs(line: string): string[] {
+function splitArgs(line: string): string[] {
   const out: string[] = [];
   let start = -1;
   for (let i = 0; i < line.length; i++) {

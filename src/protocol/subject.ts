@@ -100,7 +100,3 @@ export function subjectsCollide(a: string, b: string): boolean {
   // Unequal lengths collide only when the shorter ends in '>', handled above.
   return false;
 }
-
-export function tokenAt(subject: string, index: number): string | undefined {
-  return subject.split(".")[index];
-}

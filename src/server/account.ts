@@ -4,6 +4,7 @@
 import { Sublist, type Deliverer, type Subscription, type SublistResult } from "./sublist.js";
 import type { Client } from "./client.js";
 import type { Log } from "./log.js";
+import { buildHeaders } from "../protocol/headers.js";
 
 /** Handler of an internal subscription. `payload`/`hdr` may alias a read buffer: copy to keep. */
 export type InternalHandler = (
@@ -36,8 +37,6 @@ export class InternalClient implements Deliverer {
     }
   }
 }
-
-const NO_RESPONDERS_PREFIX = "NATS/1.0 503\r\nNats-Subject: ";
 
 export class Account {
   readonly sublist: Sublist;
@@ -179,7 +178,7 @@ export class Account {
   /** The 503 status a requester gets when nothing is subscribed to the request subject. */
   sendNoResponders(requester: Client, subject: string, reply: string): void {
     const r = this.sublist.match(reply);
-    const hdr = Buffer.from(`${NO_RESPONDERS_PREFIX}${subject}\r\n\r\n`);
+    const hdr = buildHeaders([["Nats-Subject", subject]], "503");
     const empty = Buffer.alloc(0);
     for (const sub of r.psubs) {
       if (sub.client === requester) this.deliverTo(sub, reply, "", hdr, empty, undefined);
