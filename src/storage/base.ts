@@ -126,15 +126,7 @@ export class IndexBlock {
 
   /** First position whose seq >= seq (n if none). */
   lowerBound(seq: number): number {
-    const seqs = this.seqs;
-    let lo = 0;
-    let hi = this.n;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (seqs[mid]! < seq) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return lowerBoundArr(this.seqs, seq, 0, this.n);
   }
 
   /** Drop entries from position k on (index only). */
@@ -148,7 +140,8 @@ export class IndexBlock {
   }
 }
 
-function lowerBoundArr(a: number[], v: number, lo: number, hi: number): number {
+/** First position in a[lo..hi) (ascending) whose value is >= v (hi if none). */
+function lowerBoundArr(a: ArrayLike<number>, v: number, lo: number, hi: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (a[mid]! < v) lo = mid + 1;
@@ -287,16 +280,10 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
       this.lb = last;
       return last.find(seq);
     }
-    // only the last block may be empty
-    let hi = nb - 2;
-    if (hi < 0 || bl[0]!.seqs[0]! > seq) return -1;
-    let lo = 0;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (bl[mid]!.seqs[0]! <= seq) lo = mid;
-      else hi = mid - 1;
-    }
-    const b = bl[lo]!;
+    // seq is below the last block's first entry (or that block is empty)
+    const k = this.blockIdxLE(seq);
+    if (k < 0) return -1;
+    const b = bl[k]!;
     this.lb = b;
     return b.find(seq);
   }

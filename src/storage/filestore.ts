@@ -344,10 +344,15 @@ function checkRecord(buf: Buffer, pos: number, end: number): Check {
   return Check.OK;
 }
 
+/** The u64 sequence of the record at pos (stored as lo, hi u32 words). */
+function recordSeq(buf: Buffer, pos: number): number {
+  return buf.readUInt32LE(pos + 12) + buf.readUInt32LE(pos + 16) * TWO32;
+}
+
 function parseRecord(buf: Buffer, pos: number): ParsedRec {
   const rlen = buf.readUInt32LE(pos + 4);
   const state = buf.readUInt32LE(pos + 8);
-  const seq = buf.readUInt32LE(pos + 12) + buf.readUInt32LE(pos + 16) * TWO32;
+  const seq = recordSeq(buf, pos);
   const ts = buf.readBigInt64LE(pos + 20);
   const subjLen = buf.readUInt16LE(pos + 28);
   const flags = buf.readUInt16LE(pos + 30);
@@ -713,7 +718,7 @@ export class FileStore extends StoreBase<FileBlock> {
         q = buf.indexOf(REC_MAGIC_BYTES, q);
         if (q < 0 || q + REC_MIN > len) return -1;
         if (checkRecord(buf, q, len) === Check.OK) {
-          const seq = buf.readUInt32LE(q + 12) + buf.readUInt32LE(q + 16) * TWO32;
+          const seq = recordSeq(buf, q);
           if (seq > maxSeq || buf.readUInt16LE(q + 30) & F_FLOOR) return q;
         }
         q++;
@@ -758,7 +763,7 @@ export class FileStore extends StoreBase<FileBlock> {
       if (c === Check.BAD_CRC) {
         const rlen = buf.readUInt32LE(pos + 4);
         const state = buf.readUInt32LE(pos + 8);
-        const seq = buf.readUInt32LE(pos + 12) + buf.readUInt32LE(pos + 16) * TWO32;
+        const seq = recordSeq(buf, pos);
         if (popcount32(state) >= 16) {
           this.log.warn(`${this.tag()}: ${b.path} offset ${pos}: deleted record (seq ${seq}) has a bad checksum, ignoring`);
         } else {
@@ -1123,7 +1128,7 @@ export class FileStore extends StoreBase<FileBlock> {
     const seq = b.seqs[i]!;
     if (!trusted) {
       const c = checkRecord(buf, p, end);
-      const bad = c !== Check.OK || buf.readUInt32LE(p + 12) + buf.readUInt32LE(p + 16) * TWO32 !== seq;
+      const bad = c !== Check.OK || recordSeq(buf, p) !== seq;
       if (bad) {
         this.log.error(
           `${this.tag()}: ${b.path} offset ${off}: ${c === Check.BAD_CRC ? "checksum mismatch" : "corrupt record"} for seq ${seq}, message lost`,
@@ -1503,24 +1508,21 @@ export class FileStore extends StoreBase<FileBlock> {
     const done = (): void => {
       if (--pending > 0) return;
       this.syncing = false;
+      let err: StoreError | null = null;
       if (failure === null) {
         if (gen > this.syncedGen) this.syncedGen = gen;
-        const rest: typeof this.waiters = [];
-        for (const w of this.waiters) {
-          if (w.target <= gen) w.resolve();
-          else rest.push(w);
-        }
-        this.waiters = rest;
       } else {
         this.log.error(`${this.tag()}: fsync failed: ${failure.message}`);
-        const err = new StoreError("ErrStoreWrite", `fsync failed: ${failure.message}`);
-        const rest: typeof this.waiters = [];
-        for (const w of this.waiters) {
-          if (w.target <= gen) w.reject(err);
-          else rest.push(w);
-        }
-        this.waiters = rest;
+        err = new StoreError("ErrStoreWrite", `fsync failed: ${failure.message}`);
       }
+      // settle the callers this round covered; later writers wait for the next round
+      const rest: typeof this.waiters = [];
+      for (const w of this.waiters) {
+        if (w.target > gen) rest.push(w);
+        else if (err === null) w.resolve();
+        else w.reject(err);
+      }
+      this.waiters = rest;
       if (this.waiters.length > 0 && !this.syncScheduled) {
         this.syncScheduled = true;
         setImmediate(() => this.runSync());
