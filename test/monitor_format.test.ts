@@ -1,7 +1,8 @@
 // Formats of monitoring values, checked against what nats-server (Go) prints.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { goDuration, goTime, uptime } from "../src/monitor/format.js";
+import { goTime, uptime } from "../src/monitor/format.js";
+import { goDuration } from "../src/server/time.js";
 
 test("Go duration strings (rtt)", () => {
   assert.equal(goDuration(0), "0s");

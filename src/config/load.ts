@@ -12,6 +12,7 @@ import {
   ConfigError,
   entryMeta,
   errorAt,
+  kindOf,
   parseConfigFile,
   parseDuration,
   type ConfMap,
@@ -19,6 +20,7 @@ import {
   type ParseOptions,
   type ValueKind,
 } from "./conf_parser.js";
+import { goDuration, msToNs } from "../server/time.js";
 import { defaultOptions, type AccountConfig, type ServerOptions, type TlsOptions, type UserConfig } from "./options.js";
 
 export interface LoadOptions {
@@ -31,15 +33,16 @@ export interface LoadOptions {
 /** Shortest lame duck duration nats-server accepts. */
 export const MIN_LAME_DUCK_DURATION_MS = 30_000;
 
-const UNSUPPORTED_BLOCKS: Record<string, string> = {
-  cluster: "cluster",
-  leafnodes: "leafnodes",
-  leaf: "leafnodes",
-  gateway: "gateway",
-  websocket: "websocket",
-  ws: "websocket",
-  mqtt: "mqtt",
-};
+// A Map, not an object literal: config keys such as "constructor" must not hit Object.prototype.
+const UNSUPPORTED_BLOCKS = new Map([
+  ["cluster", "cluster"],
+  ["leafnodes", "leafnodes"],
+  ["leaf", "leafnodes"],
+  ["gateway", "gateway"],
+  ["websocket", "websocket"],
+  ["ws", "websocket"],
+  ["mqtt", "mqtt"],
+]);
 
 /** Top-level keys nats-server accepts that tsnats parses but does not act on. */
 const IGNORED_TOP_LEVEL = new Set([
@@ -95,14 +98,7 @@ function kindName(k: ValueKind): string {
 }
 
 function kindOfEntry(m: ConfMap | ConfValue[], key: string | number): ValueKind {
-  const meta = entryMeta(m, key);
-  if (meta) return meta.kind;
-  const v = (m as Record<string | number, ConfValue>)[key];
-  if (typeof v === "number") return Number.isInteger(v) ? "int" : "float";
-  if (typeof v === "string") return "string";
-  if (typeof v === "boolean") return "bool";
-  if (v instanceof Date) return "date";
-  return Array.isArray(v) ? "array" : "map";
+  return entryMeta(m, key)?.kind ?? kindOf((m as Record<string | number, ConfValue>)[key]);
 }
 
 function typeError(m: object, key: string | number, name: string, want: string, kind: ValueKind, fb: string | undefined): ConfigError {
@@ -402,7 +398,8 @@ function readAuthorization(r: Reader, parent: ConfMap, key: string, opts: Server
   if (opts.authorization !== undefined && opts.username !== undefined) throw r.err(parent, key, "Cannot have a user/pass and token");
 }
 
-function readAccountJetStream(r: Reader, m: ConfMap, key: string): boolean | Record<string, unknown> {
+/** `jetstream` as a switch (bool, "enabled"/"disabled") or a map of settings, server-wide or per account. */
+function readJetStreamSwitch(r: Reader, m: ConfMap, key: string): boolean | ConfMap {
   const k = kindOfEntry(m, key);
   const v = m[key];
   if (k === "bool") return v as boolean;
@@ -412,42 +409,45 @@ function readAccountJetStream(r: Reader, m: ConfMap, key: string): boolean | Rec
     if (s === "disabled" || s === "disable") return false;
     throw r.err(m, key, `Expected 'enabled' or 'disabled' for string value, got '${v as string}'`);
   }
-  if (k === "map") {
-    const jm = v as ConfMap;
-    const out: Record<string, unknown> = {};
-    for (const [orig, lk] of lowerKeys(jm)) {
-      switch (lk) {
-        case "max_memory":
-        case "max_mem":
-        case "mem":
-        case "memory":
-          out.max_memory = readStorageSize(r, jm, orig, "max_mem");
-          break;
-        case "max_file":
-        case "max_store":
-        case "file":
-        case "store":
-          out.max_file = readStorageSize(r, jm, orig, "max_file");
-          break;
-        case "max_streams":
-        case "streams":
-        case "max_consumers":
-        case "consumers":
-        case "max_ack_pending":
-          out[lk.startsWith("max_") ? lk : `max_${lk}`] = r.int(jm, orig, lk);
-          break;
-        case "max_bytes_required":
-        case "max_stream_bytes":
-          out[lk] = r.bool(jm, orig, lk);
-          break;
-        default:
-          out[lk] = jm[orig];
-          r.warn(jm, orig, `account jetstream field ${JSON.stringify(orig)} is not supported by tsnats yet, ignored`);
-      }
-    }
-    return out;
-  }
+  if (k === "map") return v as ConfMap;
   throw r.err(m, key, `Expected map, bool or string to define JetStream, got ${kindName(k)}`);
+}
+
+function readAccountJetStream(r: Reader, m: ConfMap, key: string): boolean | Record<string, unknown> {
+  const jm = readJetStreamSwitch(r, m, key);
+  if (typeof jm === "boolean") return jm;
+  const out: Record<string, unknown> = {};
+  for (const [orig, lk] of lowerKeys(jm)) {
+    switch (lk) {
+      case "max_memory":
+      case "max_mem":
+      case "mem":
+      case "memory":
+        out.max_memory = readStorageSize(r, jm, orig, "max_mem");
+        break;
+      case "max_file":
+      case "max_store":
+      case "file":
+      case "store":
+        out.max_file = readStorageSize(r, jm, orig, "max_file");
+        break;
+      case "max_streams":
+      case "streams":
+      case "max_consumers":
+      case "consumers":
+      case "max_ack_pending":
+        out[lk.startsWith("max_") ? lk : `max_${lk}`] = r.int(jm, orig, lk);
+        break;
+      case "max_bytes_required":
+      case "max_stream_bytes":
+        out[lk] = r.bool(jm, orig, lk);
+        break;
+      default:
+        out[lk] = jm[orig];
+        r.warn(jm, orig, `account jetstream field ${JSON.stringify(orig)} is not supported by tsnats yet, ignored`);
+    }
+  }
+  return out;
 }
 
 function readAccounts(r: Reader, parent: ConfMap, key: string, opts: ServerOptions, seen: Map<string, true>): void {
@@ -476,16 +476,11 @@ function readAccounts(r: Reader, parent: ConfMap, key: string, opts: ServerOptio
         case "jetstream":
           acc.jetstream = readAccountJetStream(r, am, orig);
           break;
-        case "imports": {
-          const kk = kindOfEntry(am, orig);
-          if (kk !== "array") throw typeError(am, orig, "imports", "an array", kk, r.file);
-          acc.imports = am[orig] as ConfValue[];
-          break;
-        }
+        case "imports":
         case "exports": {
           const kk = kindOfEntry(am, orig);
-          if (kk !== "array") throw typeError(am, orig, "exports", "an array", kk, r.file);
-          acc.exports = am[orig] as ConfValue[];
+          if (kk !== "array") throw typeError(am, orig, lk, "an array", kk, r.file);
+          acc[lk] = am[orig] as ConfValue[];
           break;
         }
         case "nkey":
@@ -557,22 +552,12 @@ function readTls(r: Reader, parent: ConfMap, key: string): TlsOptions {
 }
 
 function readJetStream(r: Reader, parent: ConfMap, key: string, opts: ServerOptions): void {
-  const k = kindOfEntry(parent, key);
-  const v = parent[key];
   const js = opts.jetstream;
-  if (k === "bool") {
-    js.enabled = v as boolean;
+  const m = readJetStreamSwitch(r, parent, key);
+  if (typeof m === "boolean") {
+    js.enabled = m;
     return;
   }
-  if (k === "string") {
-    const s = (v as string).toLowerCase();
-    if (s === "enabled" || s === "enable") js.enabled = true;
-    else if (s === "disabled" || s === "disable") js.enabled = false;
-    else throw r.err(parent, key, `Expected 'enabled' or 'disabled' for string value, got '${v as string}'`);
-    return;
-  }
-  if (k !== "map") throw r.err(parent, key, `Expected map, bool or string to define JetStream, got ${kindName(k)}`);
-  const m = v as ConfMap;
   js.enabled = true;
   let sawStoreDir = false;
   for (const [orig, lk] of lowerKeys(m)) {
@@ -622,6 +607,92 @@ function readJetStream(r: Reader, parent: ConfMap, key: string, opts: ServerOpti
 }
 
 // ---------------------------------------------------------------------------------------
+// top level
+
+/** ServerOptions fields typed to hold a value of type V (fields typed `unknown` excluded). */
+type FieldFor<V> = {
+  [K in keyof ServerOptions]-?: unknown extends ServerOptions[K] ? never : [V] extends [ServerOptions[K]] ? K : never;
+}[keyof ServerOptions];
+
+/** Inverts `{ field: [key, alias...] }` into lower-case config key -> field. */
+function byKey<F extends string>(fields: Partial<Record<F, readonly string[]>>): Map<string, F> {
+  const out = new Map<string, F>();
+  for (const [field, keys] of Object.entries(fields) as [F, readonly string[]][]) for (const k of keys) out.set(k, field);
+  return out;
+}
+
+// Top-level keys that copy one typed value into one option; keys needing more live in the switch.
+const STRING_OPTIONS = byKey<FieldFor<string>>({
+  host: ["host", "net"],
+  serverName: ["server_name"],
+  clientAdvertise: ["client_advertise"],
+  httpBasePath: ["http_base_path"],
+  systemAccount: ["system_account", "system"],
+  noAuthUser: ["no_auth_user"],
+  logFile: ["log_file", "logfile"],
+  remoteSyslog: ["remote_syslog"],
+  pidFile: ["pid_file", "pidfile"],
+  portsFileDir: ["ports_file_dir"],
+});
+const INT_OPTIONS = byKey<FieldFor<number>>({
+  maxPayload: ["max_payload"],
+  maxControlLine: ["max_control_line"],
+  maxConnections: ["max_connections", "max_conn"],
+  maxSubscriptions: ["max_subscriptions", "max_subs"],
+  maxPending: ["max_pending"],
+  maxTracedMsgLen: ["max_traced_msg_len"],
+  maxPingsOut: ["ping_max"],
+  logSizeLimit: ["logfile_size_limit", "log_size_limit"],
+  profPort: ["prof_port"],
+});
+const PORT_OPTIONS = byKey<FieldFor<number>>({
+  port: ["port"],
+  httpPort: ["http_port", "monitor_port"],
+  httpsPort: ["https_port"],
+});
+const DURATION_OPTIONS = byKey<FieldFor<number>>({
+  writeDeadlineMs: ["write_deadline"],
+  pingIntervalMs: ["ping_interval"],
+});
+const BOOL_OPTIONS = byKey<FieldFor<boolean>>({
+  noHeaderSupport: ["no_header_support"],
+  disableSublistCache: ["disable_sublist_cache", "no_sublist_cache"],
+  noSystemAccount: ["no_sys_acc", "no_system_account", "no_system"],
+  debug: ["debug"],
+  trace: ["trace"],
+  logtime: ["logtime"],
+  syslog: ["syslog"],
+});
+
+/** Reads `key` if it is one of the table-driven scalar options; false if it is not. */
+function readScalarOption(r: Reader, m: ConfMap, key: string, lk: string, opts: ServerOptions): boolean {
+  const str = STRING_OPTIONS.get(lk);
+  if (str !== undefined) {
+    opts[str] = r.str(m, key, lk);
+    return true;
+  }
+  const int = INT_OPTIONS.get(lk);
+  if (int !== undefined) {
+    opts[int] = r.int(m, key, lk);
+    return true;
+  }
+  const port = PORT_OPTIONS.get(lk);
+  if (port !== undefined) {
+    opts[port] = checkPort(r, m, key, r.int(m, key, lk));
+    return true;
+  }
+  const dur = DURATION_OPTIONS.get(lk);
+  if (dur !== undefined) {
+    opts[dur] = r.duration(m, key, lk);
+    return true;
+  }
+  const bool = BOOL_OPTIONS.get(lk);
+  if (bool !== undefined) {
+    opts[bool] = r.bool(m, key, lk);
+    return true;
+  }
+  return false;
+}
 
 /**
  * Apply a parsed configuration tree onto defaultOptions() (or `lo.base`).
@@ -634,6 +705,7 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
   const seenUsers = new Map<string, true>();
   const m = tree;
   for (const [key, lk] of lowerKeys(m)) {
+    if (readScalarOption(r, m, key, lk, opts)) continue;
     switch (lk) {
       case "listen": {
         const hp = readListen(r, m, key);
@@ -641,19 +713,6 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
         opts.port = hp.port;
         break;
       }
-      case "host":
-      case "net":
-        opts.host = r.str(m, key, lk);
-        break;
-      case "port":
-        opts.port = checkPort(r, m, key, r.int(m, key, lk));
-        break;
-      case "server_name":
-        opts.serverName = r.str(m, key, lk);
-        break;
-      case "client_advertise":
-        opts.clientAdvertise = r.str(m, key, lk);
-        break;
       case "http": {
         const hp = readListen(r, m, key);
         if (hp.host !== undefined) opts.httpHost = hp.host;
@@ -666,45 +725,6 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
         opts.httpsPort = hp.port;
         break;
       }
-      case "http_port":
-      case "monitor_port":
-        opts.httpPort = checkPort(r, m, key, r.int(m, key, lk));
-        break;
-      case "https_port":
-        opts.httpsPort = checkPort(r, m, key, r.int(m, key, lk));
-        break;
-      case "http_base_path":
-        opts.httpBasePath = r.str(m, key, lk);
-        break;
-      case "max_payload":
-        opts.maxPayload = r.int(m, key, lk);
-        break;
-      case "max_control_line":
-        opts.maxControlLine = r.int(m, key, lk);
-        break;
-      case "max_connections":
-      case "max_conn":
-        opts.maxConnections = r.int(m, key, lk);
-        break;
-      case "max_subscriptions":
-      case "max_subs":
-        opts.maxSubscriptions = r.int(m, key, lk);
-        break;
-      case "max_pending":
-        opts.maxPending = r.int(m, key, lk);
-        break;
-      case "max_traced_msg_len":
-        opts.maxTracedMsgLen = r.int(m, key, lk);
-        break;
-      case "write_deadline":
-        opts.writeDeadlineMs = r.duration(m, key, lk);
-        break;
-      case "ping_interval":
-        opts.pingIntervalMs = r.duration(m, key, lk);
-        break;
-      case "ping_max":
-        opts.maxPingsOut = r.int(m, key, lk);
-        break;
       case "lame_duck_duration": {
         const ms = r.duration(m, key, lk);
         if (ms < MIN_LAME_DUCK_DURATION_MS) {
@@ -719,30 +739,11 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
         opts.lameDuckGracePeriodMs = ms;
         break;
       }
-      case "no_header_support":
-        opts.noHeaderSupport = r.bool(m, key, lk);
-        break;
-      case "disable_sublist_cache":
-      case "no_sublist_cache":
-        opts.disableSublistCache = r.bool(m, key, lk);
-        break;
       case "authorization":
         readAuthorization(r, m, key, opts, seenUsers);
         break;
       case "accounts":
         readAccounts(r, m, key, opts, seenUsers);
-        break;
-      case "system_account":
-      case "system":
-        opts.systemAccount = r.str(m, key, lk);
-        break;
-      case "no_sys_acc":
-      case "no_system_account":
-      case "no_system":
-        opts.noSystemAccount = r.bool(m, key, lk);
-        break;
-      case "no_auth_user":
-        opts.noAuthUser = r.str(m, key, lk);
         break;
       case "tls":
         opts.tls = readTls(r, m, key);
@@ -750,45 +751,12 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
       case "jetstream":
         readJetStream(r, m, key, opts);
         break;
-      case "debug":
-        opts.debug = r.bool(m, key, lk);
-        break;
-      case "trace":
-        opts.trace = r.bool(m, key, lk);
-        break;
       case "trace_verbose":
         opts.traceVerbose = r.bool(m, key, lk);
         if (opts.traceVerbose) opts.trace = true;
         break;
-      case "logtime":
-        opts.logtime = r.bool(m, key, lk);
-        break;
-      case "log_file":
-      case "logfile":
-        opts.logFile = r.str(m, key, lk);
-        break;
-      case "logfile_size_limit":
-      case "log_size_limit":
-        opts.logSizeLimit = r.int(m, key, lk);
-        break;
-      case "syslog":
-        opts.syslog = r.bool(m, key, lk);
-        break;
-      case "remote_syslog":
-        opts.remoteSyslog = r.str(m, key, lk);
-        break;
-      case "pid_file":
-      case "pidfile":
-        opts.pidFile = r.str(m, key, lk);
-        break;
-      case "ports_file_dir":
-        opts.portsFileDir = r.str(m, key, lk);
-        break;
-      case "prof_port":
-        opts.profPort = r.int(m, key, lk);
-        break;
       default: {
-        const block = UNSUPPORTED_BLOCKS[lk];
+        const block = UNSUPPORTED_BLOCKS.get(lk);
         if (block !== undefined) {
           opts.unsupportedBlocks[block] = m[key];
           r.warn(m, key, `${block} configuration parsed, but not served yet by tsnats`);
@@ -838,25 +806,5 @@ export function validateOptions(o: ServerOptions): void {
 
 /** Format milliseconds like Go's time.Duration.String() ("1h0m0s", "2m0s", "500ms"). */
 export function formatGoDuration(ms: number): string {
-  if (ms === 0) return "0s";
-  const neg = ms < 0;
-  let v = Math.abs(ms);
-  let out: string;
-  if (v < 1000) {
-    if (v >= 1) out = `${trimNum(v)}ms`;
-    else if (v >= 0.001) out = `${trimNum(v * 1000)}µs`;
-    else out = `${trimNum(v * 1e6)}ns`;
-  } else {
-    const h = Math.floor(v / 3_600_000);
-    v -= h * 3_600_000;
-    const m = Math.floor(v / 60_000);
-    v -= m * 60_000;
-    const s = `${trimNum(v / 1000)}s`;
-    out = h > 0 ? `${h}h${m}m${s}` : m > 0 ? `${m}m${s}` : s;
-  }
-  return neg ? `-${out}` : out;
-}
-
-function trimNum(n: number): string {
-  return String(Number(n.toFixed(9)));
+  return goDuration(msToNs(ms));
 }

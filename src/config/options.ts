@@ -112,8 +112,6 @@ export interface ServerOptions {
 }
 
 export const DEFAULT_PORT = 4222;
-export const DEFAULT_HTTP_PORT = 8222;
-export const DEFAULT_STORE_DIR_NAME = "jetstream";
 
 export function defaultOptions(): ServerOptions {
   return {

@@ -13,10 +13,10 @@ import type { ConsumerState, ConsumerStore, StoredMsg } from "../storage/store.j
 import { emptyConsumerState } from "../storage/store.js";
 import * as adv from "./advisories.js";
 import { filtersOf, type ConsumerConfig } from "./consumer_config.js";
-import { jsError } from "./errors.js";
 import type { Stream } from "./stream.js";
 import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
 import { appendHeaders, buildHeaders } from "../protocol/headers.js";
+import { goDuration } from "../server/time.js";
 
 /** The operations that change a consumer. */
 export type ConsumerOp =
@@ -589,7 +589,7 @@ export class Consumer {
 
   // ---- pull requests ----
 
-  /** A CONSUMER.MSG.NEXT request (or +NXT). `body` already copied. */
+  /** A CONSUMER.MSG.NEXT request (or +NXT). `body` is decoded here and not kept. */
   processPullRequest(reply: string, body: Buffer): void {
     if (this.closed || reply === "") return;
     if (!this.isPull) {
@@ -719,12 +719,11 @@ export class Consumer {
     const dseq = Number(subject.substring(d2 + 1, d3));
     if (!Number.isInteger(sseq) || sseq <= 0) return;
     this.lastActive = Date.now();
-    const n = payload.length;
-    let kind = "+ACK";
-    if (n >= 4) kind = payload.toString("latin1", 0, Math.min(n, 5));
-    if (n === 0 || kind.startsWith("+ACK")) {
+    // The ack kind is read from the payload's bytes: no string per ack. Bodies shorter than
+    // any kind are plain acks.
+    if (payload.length < 4 || startsWithAscii(payload, "+ACK")) {
       this.ack(sseq, dseq, dc);
-    } else if (kind.startsWith("-NAK")) {
+    } else if (startsWithAscii(payload, "-NAK")) {
       let delayMs = 0;
       const rest = payload.toString("utf8", 4).trim();
       if (rest.startsWith("{")) {
@@ -738,14 +737,14 @@ export class Consumer {
       this.applyConsumerOp({ op: "nak", sseq, delayMs });
       if (delayMs > 0) this.arm(Date.now() + delayMs);
       adv.msgNaked(this.stream.jsa.advisoryContext, this.stream.name, this.name, dseq, sseq, dc);
-    } else if (kind.startsWith("+WPI")) {
+    } else if (startsWithAscii(payload, "+WPI")) {
       this.applyConsumerOp({ op: "progress", sseq, now: Date.now() });
-    } else if (kind.startsWith("+NXT")) {
+    } else if (startsWithAscii(payload, "+NXT")) {
       this.ack(sseq, dseq, dc);
-      const body = payload.subarray(4);
-      if (reply !== "") this.processPullRequest(reply, Buffer.from(body));
+      // processPullRequest reads the body at once and keeps nothing of it: no copy needed.
+      if (reply !== "") this.processPullRequest(reply, payload.subarray(4));
       return; // the reply gets messages, not an ack confirmation
-    } else if (kind.startsWith("+TERM")) {
+    } else if (startsWithAscii(payload, "+TERM")) {
       const had = this.st.pending.has(sseq);
       this.applyConsumerOp({ op: "term", sseq });
       if (had) {
@@ -895,29 +894,9 @@ function parseSample(s: string | undefined): number {
   return Number.isFinite(n) ? Math.max(0, Math.min(100, n)) : 0;
 }
 
-/** Go's time.Duration String() for the 409 text. */
-export function goDuration(ns: number): string {
-  if (ns === 0) return "0s";
-  if (ns < 1e3) return `${ns}ns`;
-  if (ns < 1e6) return `${trimNum(ns / 1e3)}µs`;
-  if (ns < 1e9) return `${trimNum(ns / 1e6)}ms`;
-  let s = ns / 1e9;
-  let out = "";
-  const h = Math.floor(s / 3600);
-  if (h > 0) {
-    out += `${h}h`;
-    s -= h * 3600;
-  }
-  const m = Math.floor(s / 60);
-  if (h > 0 || m > 0) {
-    out += `${m}m`;
-    s -= m * 60;
-  }
-  return `${out}${trimNum(s)}s`;
+/** Does the buffer begin with these ASCII characters? */
+function startsWithAscii(b: Buffer, prefix: string): boolean {
+  if (b.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (b[i] !== prefix.charCodeAt(i)) return false;
+  return true;
 }
-
-function trimNum(n: number): string {
-  return String(Math.round(n * 1e9) / 1e9);
-}
-
-export { jsError };

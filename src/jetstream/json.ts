@@ -270,15 +270,3 @@ export const MSG_GET_SHAPE: Shape = {
   no_hdr: "bool",
 };
 export const MSG_DELETE_SHAPE: Shape = { seq: "uint", no_erase: "bool" };
-export const NEXT_SHAPE: Shape = {
-  batch: "int",
-  expires: "int",
-  no_wait: "bool",
-  max_bytes: "int",
-  idle_heartbeat: "int",
-  group: "string",
-  min_pending: "int",
-  min_ack_pending: "int",
-  id: "string",
-  priority: "int",
-};

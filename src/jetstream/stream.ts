@@ -9,10 +9,10 @@
 // sync_interval is "always").
 import fs from "node:fs";
 import type { Subscription } from "../server/sublist.js";
-import type { StoredMsg, StreamStore, StreamState, RemoveReason } from "../storage/store.js";
+import type { StoredMsg, StreamStore, StreamState } from "../storage/store.js";
 import { isStoreError, storeMsgSize } from "../storage/store.js";
 import { hasWildcard, subjectIsSubsetOf } from "../protocol/subject.js";
-import { ApiError, jsError } from "./errors.js";
+import { ApiError, asApiError, jsError } from "./errors.js";
 import type { JsAccount } from "./jetstream.js";
 import type { Consumer } from "./consumer.js";
 import { openStreamStore, readStreamMetadata, saveStreamMetadata, storeConfigFor, type StreamMetadata } from "./store_factory.js";
@@ -21,12 +21,16 @@ import { nowNs, rfc3339, parseRfc3339 } from "../server/time.js";
 import { appendHeaders, getHeader } from "../protocol/headers.js";
 import { SubjectTransform } from "./subject_transform.js";
 
-export const HDR_MSG_ID = "Nats-Msg-Id";
-export const HDR_EXPECTED_STREAM = "Nats-Expected-Stream";
-export const HDR_EXPECTED_LAST_SEQ = "Nats-Expected-Last-Sequence";
-export const HDR_EXPECTED_LAST_SUBJ_SEQ = "Nats-Expected-Last-Subject-Sequence";
-export const HDR_EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id";
-export const HDR_ROLLUP = "Nats-Rollup";
+const HDR_MSG_ID = "Nats-Msg-Id";
+const HDR_EXPECTED_STREAM = "Nats-Expected-Stream";
+const HDR_EXPECTED_LAST_SEQ = "Nats-Expected-Last-Sequence";
+const HDR_EXPECTED_LAST_SUBJ_SEQ = "Nats-Expected-Last-Subject-Sequence";
+const HDR_EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id";
+const HDR_ROLLUP = "Nats-Rollup";
+// Every header the publish path looks at starts with one of these: one scan for the prefix
+// spares the per-key lookups on messages that carry none (most headers are the client's own).
+const NATS_KEY = Buffer.from("\r\nNats-", "latin1");
+const EXPECTED_KEY = Buffer.from("\r\nNats-Expected-", "latin1");
 const MAX_HDR = 64 * 1024;
 
 /** The operations that change a stream. */
@@ -54,7 +58,8 @@ export class Stream {
   private dedupHead = 0;
   private lastMsgId: string | undefined;
   private ackPrefix: string;
-  private pendingAcks: Array<string | Buffer> = [];
+  /** Pairs of reply subject and PubAck JSON, sent once the batch is with the kernel. */
+  private pendingAcks: string[] = [];
   private acksScheduled = false;
   private kickScheduled = false;
   private republisher: SubjectTransform | undefined;
@@ -79,7 +84,7 @@ export class Stream {
       },
       this.metadata(),
     );
-    this.store.setRemoveHandler((seq, subject, reason) => this.onRemoved(seq, subject, reason));
+    this.store.setRemoveHandler((seq, subject) => this.onRemoved(seq, subject));
     this.ackPrefix = this.buildAckPrefix();
     this.republisher = republisherFor(cfg);
     this.rebuildDedup();
@@ -139,10 +144,11 @@ export class Stream {
       let rollup: "sub" | "all" | undefined;
       // Header checks in nats-server's order: expected stream, duplicate, expected last
       // subject sequence, expected last sequence, expected last id, rollup; sizes after.
-      if (hdr !== undefined && hdr.length > 12) {
+      if (hdr !== undefined && hdr.length > 12 && hdr.indexOf(NATS_KEY) >= 0) {
         msgId = getHeader(hdr, HDR_MSG_ID);
         if (msgId === "") msgId = undefined;
-        const expStream = getHeader(hdr, HDR_EXPECTED_STREAM);
+        const expecting = hdr.indexOf(EXPECTED_KEY) >= 0;
+        const expStream = expecting ? getHeader(hdr, HDR_EXPECTED_STREAM) : undefined;
         if (expStream !== undefined && expStream !== "" && expStream !== cfg.name) throw jsError("JSStreamNotMatchErr");
         if (msgId !== undefined) {
           const dup = this.checkDuplicate(msgId);
@@ -151,18 +157,18 @@ export class Stream {
             return;
           }
         }
-        const expSubjSeq = getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ);
+        const expSubjSeq = expecting ? getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ) : undefined;
         if (expSubjSeq !== undefined) {
           const lm = this.store.loadLastMsg(subject);
           const last = lm === null ? 0 : lm.seq;
           if (Number(expSubjSeq) !== last) throw jsError("JSStreamWrongLastSequenceErrF", { seq: last });
         }
-        const expLastSeq = getHeader(hdr, HDR_EXPECTED_LAST_SEQ);
+        const expLastSeq = expecting ? getHeader(hdr, HDR_EXPECTED_LAST_SEQ) : undefined;
         if (expLastSeq !== undefined) {
           const last = this.store.state().lastSeq;
           if (Number(expLastSeq) !== last) throw jsError("JSStreamWrongLastSequenceErrF", { seq: last });
         }
-        const expLastId = getHeader(hdr, HDR_EXPECTED_LAST_MSG_ID);
+        const expLastId = expecting ? getHeader(hdr, HDR_EXPECTED_LAST_MSG_ID) : undefined;
         if (expLastId !== undefined && expLastId !== "" && expLastId !== (this.lastMsgId ?? "")) {
           throw jsError("JSStreamWrongLastMsgIDErrF", { id: this.lastMsgId ?? "" });
         }
@@ -285,10 +291,10 @@ export class Stream {
     }
   }
 
-  private sendAcks(acks: Array<string | Buffer>): void {
+  private sendAcks(acks: string[]): void {
     const acc = this.jsa.account;
     for (let i = 0; i < acks.length; i += 2) {
-      acc.publish(acks[i] as string, "", undefined, Buffer.from(acks[i + 1] as string));
+      acc.publish(acks[i], "", undefined, Buffer.from(acks[i + 1]));
     }
   }
 
@@ -325,10 +331,8 @@ export class Stream {
         for (const c of this.consumers.values()) c.onStreamPurged();
         return n;
       }
-      case "delete_msg": {
-        const ok = op.erase ? this.store.eraseMsg(op.seq) : this.store.removeMsg(op.seq);
-        return ok;
-      }
+      case "delete_msg":
+        return op.erase ? this.store.eraseMsg(op.seq) : this.store.removeMsg(op.seq);
       case "remove_acked":
         return this.store.removeMsg(op.seq);
       case "update": {
@@ -394,8 +398,7 @@ export class Stream {
     }
   }
 
-  private onRemoved(seq: number, subject: string, reason: RemoveReason): void {
-    void reason;
+  private onRemoved(seq: number, subject: string): void {
     for (const c of this.consumers.values()) c.onMessageRemoved(seq, subject);
   }
 
@@ -551,18 +554,6 @@ function republisherFor(cfg: StreamConfig): SubjectTransform | undefined {
 
 /** Map a storage error to the PubAck / API error nats-server sends for it. */
 export function storeErrorToApi(err: unknown): ApiError {
-  if (isStoreError(err)) {
-    switch (err.code) {
-      case "ErrMaxMsgSize":
-        return jsError("JSStreamMessageExceedsMaximumErr");
-      case "ErrMaxMsgs":
-      case "ErrMaxBytes":
-      case "ErrMaxMsgsPerSubject":
-        return jsError("JSStreamStoreFailedF", { err: err.message });
-      default:
-        return jsError("JSStreamStoreFailedF", { err: err.message });
-    }
-  }
-  if (err instanceof ApiError) return err;
-  return jsError("JSStreamStoreFailedF", { err: err instanceof Error ? err.message : String(err) });
+  if (isStoreError(err, "ErrMaxMsgSize")) return jsError("JSStreamMessageExceedsMaximumErr");
+  return asApiError(err, "JSStreamStoreFailedF");
 }

@@ -1,7 +1,7 @@
 // Stream configuration: the JSON shape of nats-server's StreamConfig, the defaults it
 // fills in on create, and the checks it runs on create and update (with the same error
 // codes and descriptions, because clients branch on them).
-import { isValidSubject, hasWildcard, subjectsCollide } from "../protocol/subject.js";
+import { isValidSubject, subjectsCollide } from "../protocol/subject.js";
 import { jsError, type ApiError } from "./errors.js";
 import { nameProblem } from "./util.js";
 import { SEC_NS } from "../server/time.js";
@@ -243,13 +243,4 @@ export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): void {
 export function subjectsOverlap(a: string[], b: string[]): boolean {
   for (const x of a) for (const y of b) if (subjectsCollide(x, y)) return true;
   return false;
-}
-
-export function isLiteralSubject(s: string): boolean {
-  return !hasWildcard(s);
-}
-
-/** The config as nats-server marshals it (field order matters to nobody, presence does). */
-export function streamConfigJson(cfg: StreamConfig): StreamConfig {
-  return cfg;
 }

@@ -1,4 +1,4 @@
-// Small helpers shared by the JetStream files: ADR-6 name checks and subject token counts.
+// Small helpers shared by the JetStream files: ADR-6 name checks.
 
 // ---- names (ADR-6) ----
 
@@ -12,11 +12,4 @@ export function nameProblem(name: string): "empty" | "chars" | "path" | "long" |
     if (c === 46 || c === 42 || c === 62 || c <= 32 || c === 127) return "chars";
   }
   return undefined;
-}
-
-/** Tokens of a subject without allocating an array, for the few hot-path checks. */
-export function tokenCount(subject: string): number {
-  let n = 1;
-  for (let i = 0; i < subject.length; i++) if (subject.charCodeAt(i) === 46) n++;
-  return n;
 }

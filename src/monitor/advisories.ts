@@ -3,7 +3,8 @@
 import { nuid } from "@nats-io/nuid";
 import type { Client } from "../server/client.js";
 import type { Account } from "../server/account.js";
-import { goTime, msToNs } from "./format.js";
+import { goTime } from "./format.js";
+import { msToNs } from "../server/time.js";
 import { accountStat } from "./accountz.js";
 
 const CLIENT_CONNECT_TYPE = "io.nats.server.advisory.v1.client_connect";

@@ -4,7 +4,8 @@ import type { Client } from "../server/client.js";
 import type { Subscription } from "../server/sublist.js";
 import type { Monitor } from "./monitor.js";
 import type { ConnzOptions, SortOption } from "./endpoint-options.js";
-import { compareStrings, goDuration, goTime, uptime } from "./format.js";
+import { compareStrings, goTime, uptime } from "./format.js";
+import { goDuration } from "../server/time.js";
 import { tlsStateOf } from "../server/tls.js";
 
 interface Row {

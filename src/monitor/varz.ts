@@ -1,6 +1,7 @@
 // /varz: the server's configuration and running totals, with nats-server 2.9's field set.
 import type { Monitor } from "./monitor.js";
-import { compareStrings, goTime, msToNs, uptime } from "./format.js";
+import { compareStrings, goTime, uptime } from "./format.js";
+import { msToNs } from "../server/time.js";
 import { jetStreamSummary } from "./jetstream-stats.js";
 
 export function buildVarz(m: Monitor): Record<string, unknown> {

@@ -50,3 +50,41 @@ export function parseRfc3339(s: string): bigint | undefined {
 
 export const MS_NS = 1_000_000;
 export const SEC_NS = 1_000_000_000;
+
+/** Milliseconds to nanoseconds, the unit of Go's time.Duration in JSON. */
+export function msToNs(ms: number): number {
+  return Math.round(ms * 1e6);
+}
+
+/** `v / 10^digits` printed with the fractional part's trailing zeros removed. */
+function fraction(v: number, digits: number): string {
+  const div = 10 ** digits;
+  const whole = Math.floor(v / div);
+  const rest = v - whole * div;
+  if (rest === 0) return String(whole);
+  return `${whole}.${String(rest).padStart(digits, "0").replace(/0+$/, "")}`;
+}
+
+/** Go's time.Duration.String() for a duration given in nanoseconds ("1.5ms", "2m3.25s", "0s"). */
+export function goDuration(ns: number): string {
+  ns = Math.round(ns);
+  if (ns === 0) return "0s";
+  const neg = ns < 0;
+  let u = Math.abs(ns);
+  let out: string;
+  if (u < 1e9) {
+    // Below one second Go picks the largest unit that keeps the integer part non-zero.
+    if (u < 1e3) out = `${u}ns`;
+    else if (u < 1e6) out = `${fraction(u, 3)}µs`;
+    else out = `${fraction(u, 6)}ms`;
+  } else {
+    const h = Math.floor(u / 3.6e12);
+    u -= h * 3.6e12;
+    const m = Math.floor(u / 6e10);
+    u -= m * 6e10;
+    out = `${fraction(u, 9)}s`;
+    if (h > 0) out = `${h}h${m}m${out}`;
+    else if (m > 0) out = `${m}m${out}`;
+  }
+  return neg ? `-${out}` : out;
+}
