@@ -54,6 +54,14 @@ async function startFromConfig(text: string): Promise<TestServer> {
   }
 }
 
+/** Close every connection a suite opened, raw or client. */
+async function closeAll(open: (NatsConnection | RawConn)[]): Promise<void> {
+  for (const c of open) {
+    if (c instanceof RawConn) c.socket.destroy();
+    else await c.close();
+  }
+}
+
 const NONCE_SHAPE = /^[A-Za-z0-9_-]{15}$/;
 
 describe("nkey users", () => {
@@ -74,10 +82,7 @@ describe("nkey users", () => {
     });
   });
   after(async () => {
-    for (const c of open) {
-      if (c instanceof RawConn) c.socket.destroy();
-      else await c.close();
-    }
+    await closeAll(open);
     await srv.close();
   });
 
@@ -265,10 +270,7 @@ describe("bcrypt-hashed secrets", () => {
     });
   });
   after(async () => {
-    for (const c of open) {
-      if (c instanceof RawConn) c.socket.destroy();
-      else await c.close();
-    }
+    await closeAll(open);
     await users.close();
   });
 

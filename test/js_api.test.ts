@@ -1,27 +1,17 @@
 // JetStream API: stream CRUD and config fields through @nats-io/jetstream, publish checks
 // (limits, discard, dedup, expected-* headers, rollups), purge variants, message get/delete,
 // direct get, paging, and bad input answered with nats-server's err_code.
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type JetStreamClient } from "@nats-io/jetstream";
-import { startTestServer, type TestServer } from "./helpers/server.js";
+import { jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { startTestServer } from "./helpers/server.js";
+import { jetStreamFixture } from "./helpers/jetstream.js";
 
-let srv: TestServer;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 let js: JetStreamClient;
-
-before(async () => {
-  srv = await startTestServer({ jetstream: true });
-  nc = await connect({ servers: srv.url });
-  jsm = await jetstreamManager(nc);
-  js = jetstream(nc);
-});
-after(async () => {
-  await nc?.close();
-  await srv?.close();
-});
+jetStreamFixture((f) => ({ nc, jsm, js } = f));
 
 type Json = Record<string, any>;
 async function api(subject: string, body?: unknown): Promise<Json> {

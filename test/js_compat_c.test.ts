@@ -7,31 +7,21 @@
 // process's event loop.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import { missingCToolchain, cSource, run } from "./helpers/c_client.js";
+import { missingCToolchain, cClient, okSteps } from "./helpers/c_client.js";
 import { startTestServer } from "./helpers/server.js";
-
-// dist/test/<this>.js -> repo root -> test/c/js.c
-const source = cSource("js.c");
 
 const skip = missingCToolchain();
 
 describe("JetStream with the C client (libnats)", () => {
   it("adds a stream, publishes with ids, pulls and acks, uses a KV bucket", { skip }, async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-cjs-"));
-    const exe = path.join(dir, "js");
+    const client = cClient("js.c");
     const srv = await startTestServer({ jetstream: true });
     try {
-      const cc = await run("cc", ["-O1", "-o", exe, source, "-lnats"], 60_000);
+      const cc = await client.compile();
       assert.equal(cc.code, 0, `compile failed:\n${cc.out}`);
-      const r = await run(exe, [srv.url], 30_000);
+      const r = await client.run(srv.url);
       assert.equal(r.code, 0, `C client failed:\n${r.out}`);
-      const steps = r.out
-        .split("\n")
-        .filter((l) => l.startsWith("ok "))
-        .map((l) => l.split(" ")[1]);
+      const steps = okSteps(r.out);
       assert.deepEqual(steps, ["connect", "addstream", "publish", "pull", "kv", "done"]);
       // What the C program did is visible in the server's state.
       const jsa = srv.server.globalAccount.jetstream as { streams: Map<string, unknown> } | undefined;
@@ -40,7 +30,7 @@ describe("JetStream with the C client (libnats)", () => {
       assert.equal(jsa.streams.has("KV_CCONF"), true, "the KV bucket is a stream");
     } finally {
       await srv.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+      client.dispose();
     }
   });
 });

@@ -6,10 +6,8 @@
 // deliver_group), nak with delay, working, double acks and the info counters.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { connect, createInbox, type NatsConnection, type Msg } from "@nats-io/transport-node";
+import { createInbox, type NatsConnection, type Msg } from "@nats-io/transport-node";
 import {
-  jetstream,
-  jetstreamManager,
   AckPolicy,
   DeliverPolicy,
   DiscardPolicy,
@@ -19,23 +17,13 @@ import {
   type JetStreamManager,
   type JetStreamClient,
 } from "@nats-io/jetstream";
-import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
+import { waitUntil } from "./helpers/server.js";
+import { jetStreamFixture } from "./helpers/jetstream.js";
 
-let srv: TestServer;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 let js: JetStreamClient;
-
-before(async () => {
-  srv = await startTestServer({ jetstream: true });
-  nc = await connect({ servers: srv.url });
-  jsm = await jetstreamManager(nc);
-  js = jetstream(nc);
-});
-after(async () => {
-  await nc?.close();
-  await srv?.close();
-});
+jetStreamFixture((f) => ({ nc, jsm, js } = f));
 
 type Json = Record<string, any>;
 async function api(subject: string, body: unknown): Promise<Json> {

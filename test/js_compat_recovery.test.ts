@@ -8,34 +8,11 @@ import os from "node:os";
 import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, AckPolicy, type JetStreamManager, type JetStreamClient } from "@nats-io/jetstream";
-import { startServer, type EmbeddedServer, type Log } from "../src/index.js";
+import { startServer, type EmbeddedServer } from "../src/index.js";
+import { CapturedLog } from "./helpers/captured_log.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-js-recovery-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-/** A Log that keeps every line, to check the store's warnings and errors. */
-class CapturedLog implements Log {
-  readonly debugEnabled = false;
-  readonly traceEnabled = false;
-  readonly lines: string[] = [];
-  info(m: string): void {
-    this.lines.push(`INF ${m}`);
-  }
-  warn(m: string): void {
-    this.lines.push(`WRN ${m}`);
-  }
-  error(m: string): void {
-    this.lines.push(`ERR ${m}`);
-  }
-  fatal(m: string): void {
-    this.lines.push(`FTL ${m}`);
-  }
-  debug(): void {}
-  trace(): void {}
-  has(level: string, re: RegExp): boolean {
-    return this.lines.some((l) => l.startsWith(level) && re.test(l));
-  }
-}
 
 interface Running {
   srv: EmbeddedServer;

@@ -1,28 +1,19 @@
 // JetStream consumers through the real clients: pull (fetch/consume/next), push, ordered,
 // acks of every kind, redelivery after ack_wait, max_deliver with its advisory, backoff,
 // pull request statuses, interest and workqueue retention, and the ack metadata clients parse.
-import { describe, it, before, after } from "node:test";
+import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { connect, createInbox, type NatsConnection, type Msg } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import { createInbox, type NatsConnection, type Msg } from "@nats-io/transport-node";
+import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { connect as connectV2, consumerOpts } from "nats";
-import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
+import { waitUntil, type TestServer } from "./helpers/server.js";
+import { jetStreamFixture } from "./helpers/jetstream.js";
 
 let srv: TestServer;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 let js: JetStreamClient;
-
-before(async () => {
-  srv = await startTestServer({ jetstream: true });
-  nc = await connect({ servers: srv.url });
-  jsm = await jetstreamManager(nc);
-  js = jetstream(nc);
-});
-after(async () => {
-  await nc?.close();
-  await srv?.close();
-});
+jetStreamFixture((f) => ({ srv, nc, jsm, js } = f));
 
 async function fill(stream: string, subject: string, n: number, storage: StorageType = StorageType.File): Promise<void> {
   await jsm.streams.add({ name: stream, subjects: [subject.replace(/\.[^.]+$/, ".>")], storage });

@@ -1,7 +1,7 @@
 // Regressions found by running the nats.js test suite against tsnats, reproduced here with
 // the npm clients (@nats-io/jetstream, @nats-io/kv, @nats-io/obj). Expected values are
 // what nats-server 2.9.10 answers to the same requests (checked side by side).
-import { describe, it, before, after } from "node:test";
+import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
@@ -14,6 +14,7 @@ import { startServer, type EmbeddedServer } from "../src/index.js";
 import { parseConfigString } from "../src/config/conf_parser.js";
 import { optionsFromConfig } from "../src/config/load.js";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
+import { jetStreamFixture } from "./helpers/jetstream.js";
 
 /** The raw JSON answer of a $JS.API request (errors included). */
 async function api(nc: NatsConnection, subject: string, body?: unknown): Promise<Record<string, unknown>> {
@@ -26,19 +27,9 @@ function errorOf(r: Record<string, unknown>): { code: number; err_code: number; 
 }
 
 describe("nats.js regressions", () => {
-  let srv: TestServer;
   let nc: NatsConnection;
   let jsm: JetStreamManager;
-
-  before(async () => {
-    srv = await startTestServer({ jetstream: true });
-    nc = await connect({ servers: srv.url });
-    jsm = await jetstreamManager(nc);
-  });
-  after(async () => {
-    await nc?.close();
-    await srv?.close();
-  });
+  jetStreamFixture((f) => ({ nc, jsm } = f));
 
   describe("consumer filter subjects (jetstream_test 'watcher deliver_subject')", () => {
     it("accepts a wildcard filter wider than a stream subject, as an ordered push consumer sends", async () => {

@@ -14,7 +14,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FileStore } from "../src/storage/filestore.js";
-import { Logger, silentLogger } from "../src/storage/store.js";
+import { silentLogger } from "../src/storage/store.js";
+import { CapturedLog } from "./helpers/captured_log.js";
 
 const subjectFor = (seq: number): string => `crash.${seq % 7}`;
 const payloadFor = (seq: number): Buffer => {
@@ -72,17 +73,6 @@ async function runChild(dir: string, mode: string): Promise<void> {
     st.delivered = { consumer_seq: st.delivered.consumer_seq + 1, stream_seq: s.state().lastSeq };
     cs.update(st);
     await new Promise((r) => setImmediate(r));
-  }
-}
-
-class CaptureLogger implements Logger {
-  lines: string[] = [];
-  info(): void {}
-  warn(m: string): void {
-    this.lines.push(`WRN ${m}`);
-  }
-  error(m: string): void {
-    this.lines.push(`ERR ${m}`);
   }
 }
 
@@ -148,7 +138,7 @@ if (childDir) {
               if (q % 10 === 5 && !removed.has(q)) maybeRemoved.add(q);
             }
 
-            const log = new CaptureLogger();
+            const log = new CapturedLog();
             const s = new FileStore({ dir, blockSize: 32 * 1024, logger: log });
             const errors = log.lines.filter((l) => l.startsWith("ERR"));
             assert.deepEqual(errors, [], errors.join("\n"));

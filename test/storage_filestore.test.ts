@@ -11,29 +11,14 @@ import {
   listStoredStreams,
   streamDir,
 } from "../src/storage/filestore.js";
-import { Logger, StreamStore, isStoreError, silentLogger } from "../src/storage/store.js";
+import { StreamStore, isStoreError, silentLogger } from "../src/storage/store.js";
+import { CapturedLog } from "./helpers/captured_log.js";
 import { runStoreSuite } from "./storage_suite.test.js";
 
 const root = fs.mkdtempSync(join(tmpdir(), "tsnats-filestore-"));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 let dirN = 0;
 const newDir = (): string => join(root, `s${++dirN}`);
-
-class CaptureLogger implements Logger {
-  lines: string[] = [];
-  info(m: string): void {
-    this.lines.push(`INF ${m}`);
-  }
-  warn(m: string): void {
-    this.lines.push(`WRN ${m}`);
-  }
-  error(m: string): void {
-    this.lines.push(`ERR ${m}`);
-  }
-  has(level: string, re: RegExp): boolean {
-    return this.lines.some((l) => l.startsWith(level) && re.test(l));
-  }
-}
 
 // small blocks so that every suite test spans several block files
 runStoreSuite({
@@ -190,7 +175,7 @@ describe("filestore: restart recovery", () => {
     const buf = fs.readFileSync(p1);
     buf[buf.length - 10] ^= 0x55; // corrupt
     fs.writeFileSync(p1, buf);
-    const log = new CaptureLogger();
+    const log = new CapturedLog();
     s = open(dir, { logger: log });
     assert.deepEqual(snapshot(s), snap);
     assert.ok(log.has("INF", /not usable.*checksum/), log.lines.join("\n"));
@@ -203,7 +188,7 @@ describe("filestore: restart recovery", () => {
     const snap2 = snapshot(s);
     const crashed = crashCopy(dir);
     s.stop();
-    const log2 = new CaptureLogger();
+    const log2 = new CapturedLog();
     const s3 = open(crashed, { logger: log2 });
     assert.deepEqual(snapshot(s3), snap2);
     s3.stop();
@@ -304,7 +289,7 @@ describe("filestore: restart recovery", () => {
     assert.equal(all.includes("keep me"), true);
     const crashed = crashCopy(dir);
     s.stop();
-    const log = new CaptureLogger();
+    const log = new CapturedLog();
     const s2 = open(crashed, { logger: log });
     assert.equal(s2.loadMsg(1), null);
     assert.equal(s2.loadMsg(2)!.data.toString(), "keep me");
@@ -331,7 +316,7 @@ describe("filestore: corruption", () => {
     const last = join(crashed, "msgs", blkFiles(crashed).pop()!);
     const len = fs.statSync(last).size;
     fs.truncateSync(last, len - 7);
-    const log = new CaptureLogger();
+    const log = new CapturedLog();
     const s2 = open(crashed, { logger: log });
     assert.ok(log.has("WRN", /partial record.*truncating/), log.lines.join("\n"));
     const st = s2.state();
@@ -340,7 +325,7 @@ describe("filestore: corruption", () => {
     assert.equal(s2.loadMsg(19)!.data.toString(), "message-19");
     assert.equal(s2.storeMsg("t", undefined, b("message-20b")).seq, 20);
     s2.stop();
-    const log2 = new CaptureLogger();
+    const log2 = new CapturedLog();
     const s3 = open(crashed, { logger: log2 });
     assert.equal(s3.loadMsg(20)!.data.toString(), "message-20b");
     assert.equal(log2.lines.filter((l) => !l.startsWith("INF")).length, 0);
@@ -361,7 +346,7 @@ describe("filestore: corruption", () => {
     const buf = fs.readFileSync(file);
     buf[off + 6] ^= 0x04;
     fs.writeFileSync(file, buf);
-    const log = new CaptureLogger();
+    const log = new CapturedLog();
     const s2 = open(crashed, { logger: log });
     assert.ok(log.has("ERR", new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} offset \\d+: checksum mismatch.*seq 30`)), log.lines.join("\n"));
     const st = s2.state(true);
@@ -390,7 +375,7 @@ describe("filestore: corruption", () => {
     const rec = off - 37;
     buf.writeUInt32LE(0x00ffffff, rec + 4);
     fs.writeFileSync(file, buf);
-    const log = new CaptureLogger();
+    const log = new CapturedLog();
     const s2 = open(crashed, { logger: log });
     assert.ok(log.has("ERR", /corrupt data at offset/), log.lines.join("\n"));
     const st = s2.state(true);
@@ -413,7 +398,7 @@ describe("filestore: corruption", () => {
     fs.writeFileSync(file, buf);
 
     const d2 = crashCopy(dir);
-    const log = new CaptureLogger();
+    const log = new CapturedLog();
     const s2 = open(dir, { logger: log });
     assert.equal(s2.state().msgs, 40); // the index is trusted until the record is read
     assert.equal(s2.loadMsg(19)!.data.toString(), "lazy-019");
@@ -424,7 +409,7 @@ describe("filestore: corruption", () => {
     assert.equal(s2.loadNextMsg(">", 20)!.seq, 21);
     s2.stop();
 
-    const log2 = new CaptureLogger();
+    const log2 = new CapturedLog();
     const s3 = open(d2, { logger: log2, verifyOnOpen: true });
     assert.ok(log2.has("ERR", /checksum mismatch in record for seq 20/), log2.lines.join("\n"));
     assert.equal(s3.state().msgs, 39);
@@ -444,7 +429,7 @@ describe("filestore: corruption", () => {
     const buf = fs.readFileSync(odat);
     buf[9] ^= 1;
     fs.writeFileSync(odat, buf);
-    const log = new CaptureLogger();
+    const log = new CapturedLog();
     const s2 = open(dir, { logger: log });
     const c2 = s2.openConsumer("c1");
     assert.equal(c2.state().delivered.stream_seq, 0);
@@ -530,7 +515,7 @@ describe("filestore: background work", () => {
     assert.deepEqual(snapshot(s), snap);
     const crashed = crashCopy(dir);
     s.stop();
-    const log = new CaptureLogger();
+    const log = new CapturedLog();
     const s2 = open(crashed, { blockSize: 128 * 1024, logger: log });
     assert.deepEqual(snapshot(s2), snap);
     assert.equal(log.lines.filter((l) => !l.startsWith("INF")).length, 0, log.lines.join("\n"));
@@ -572,7 +557,7 @@ describe("filestore: randomized crash consistency", () => {
       if (step % 150 === 149) {
         const snap = snapshot(s);
         const crashed = crashCopy(dir);
-        const log = new CaptureLogger();
+        const log = new CapturedLog();
         const c = open(crashed, { blockSize: 3000, logger: log });
         assert.deepEqual(snapshot(c), snap, `step ${step}`);
         assert.equal(log.lines.filter((l) => !l.startsWith("INF")).length, 0, log.lines.join("\n"));

@@ -1,18 +1,10 @@
 /*
  * A libnats (cnats) client run against tsnats by test/core_c_client.test.ts.
- * Usage: basic <nats-url>. Prints one "ok <step>" line per passed step; exits non-zero with
- * "FAIL <step>: <reason>" on the first failure.
+ * Usage and output: see check.h.
  */
-#include <nats/nats.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-static int failed(const char *step, const char *why) {
-    printf("FAIL %s: %s\n", step, why);
-    fflush(stdout);
-    return 1;
-}
+#include "check.h"
 
 #define CHECK(step, call)                                          \
     do {                                                           \
@@ -127,18 +119,5 @@ static int run(const char *url) {
     natsSubscription_Destroy(autoSub);
     CHECK("drain", natsConnection_Drain(nc));
     natsConnection_Destroy(nc);
-    printf("ok done\n");
-    fflush(stdout);
     return 0;
-}
-
-int main(int argc, char **argv) {
-    int rc;
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s <nats-url>\n", argv[0]);
-        return 2;
-    }
-    rc = run(argv[1]);
-    nats_Close();
-    return rc;
 }

@@ -1,18 +1,10 @@
 /*
  * JetStream through libnats (cnats), run against tsnats by test/js_compat_c.test.ts.
- * Usage: js <nats-url>. Prints one "ok <step>" line per passed step; exits non-zero with
- * "FAIL <step>: <reason>" on the first failure.
+ * Usage and output: see check.h.
  */
-#include <nats/nats.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-static int failed(const char *step, const char *why) {
-    printf("FAIL %s: %s\n", step, why);
-    fflush(stdout);
-    return 1;
-}
+#include "check.h"
 
 /* A failed call reports the status text and, when the server answered one, the JetStream code. */
 #define CHECK(step, call)                                                              \
@@ -136,18 +128,5 @@ static int run(const char *url) {
     CHECK("delete stream", js_DeleteStream(js, "CORDERS", NULL, &jerr));
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
-    printf("ok done\n");
-    fflush(stdout);
     return 0;
-}
-
-int main(int argc, char **argv) {
-    int rc;
-    if (argc < 2) {
-        fprintf(stderr, "usage: %s <nats-url>\n", argv[0]);
-        return 2;
-    }
-    rc = run(argv[1]);
-    nats_Close();
-    return rc;
 }

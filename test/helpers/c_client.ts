@@ -1,7 +1,9 @@
-// Shared by the C-client tests: is the libnats toolchain here, and running a child process
-// asynchronously (the server under test lives in the test's own event loop).
+// Shared by the C-client tests: is the libnats toolchain here, and building a test/c client
+// into a temp dir and running it as a child process asynchronously (the server under test
+// lives in the test's own event loop).
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -13,12 +15,40 @@ export function missingCToolchain(): string | undefined {
   return undefined;
 }
 
-/** Path of a C source in test/c/ (tests run from dist/test). */
-export function cSource(name: string): string {
+/** Path of a C source in test/c/ (tests run from dist/test/helpers). */
+function cSource(name: string): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../test/c", name);
 }
 
-export function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
+export interface CClient {
+  /** Compile test/c/<name> with `cc -O1 ... -lnats`; the result carries the compiler's output. */
+  compile(): Promise<{ code: number | null; out: string }>;
+  /** Run the compiled client with the server URL as its only argument. */
+  run(url: string): Promise<{ code: number | null; out: string }>;
+  /** Remove the temp dir holding the executable. */
+  dispose(): void;
+}
+
+/** A C client from test/c/<name>, built into its own temp dir. */
+export function cClient(name: string): CClient {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-c-"));
+  const exe = path.join(dir, path.basename(name, ".c"));
+  return {
+    compile: () => run("cc", ["-O1", "-o", exe, cSource(name), "-lnats"], 60_000),
+    run: (url) => run(exe, [url], 30_000),
+    dispose: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The step names of a C client's "ok <step>" lines, in order. */
+export function okSteps(out: string): string[] {
+  return out
+    .split("\n")
+    .filter((l) => l.startsWith("ok "))
+    .map((l) => l.split(" ")[1]);
+}
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
