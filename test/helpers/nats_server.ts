@@ -12,13 +12,43 @@ export interface ReferenceServer {
   stop(): Promise<void>;
 }
 
-/** Path of the nats-server binary, or undefined when it is not installed. */
+/** Path of the installed nats-server binary (Debian's 2.9.10), or undefined when it is not installed. */
 export function natsServerBinary(): string | undefined {
   const candidates = [process.env.NATS_SERVER_BIN, "/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"];
   for (const c of candidates) if (c && fs.existsSync(c)) return c;
   const r = spawnSync("sh", ["-c", "command -v nats-server"], { encoding: "utf8" });
   const p = r.stdout.trim();
   return r.status === 0 && p ? p : undefined;
+}
+
+/** The release lines `../shared/tools/nats-server-ref.sh` can provide. */
+export type ReferenceLine = "2.15" | "2.10" | "2.9";
+
+const refCache = new Map<ReferenceLine, string | undefined>();
+
+/**
+ * Path of a reference nats-server of the given line (default: the current one, 2.15), from
+ * `../shared/tools/nats-server-ref.sh` beside the project root (fetched once into a cache);
+ * undefined when it cannot be had, so comparison tests skip.
+ */
+export function referenceBinary(line: ReferenceLine = "2.15"): string | undefined {
+  if (refCache.has(line)) return refCache.get(line);
+  let found: string | undefined;
+  const envKey = `NATS_SERVER_${line.replace(".", "_")}_BIN`;
+  if (process.env[envKey] && fs.existsSync(process.env[envKey] as string)) found = process.env[envKey];
+  else {
+    // dist/test/helpers -> project root -> ../shared
+    const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..", "..");
+    const script = path.resolve(root, "..", "shared", "tools", "nats-server-ref.sh");
+    if (fs.existsSync(script)) {
+      const r = spawnSync(script, [line], { encoding: "utf8", timeout: 180_000 });
+      const p = r.stdout.trim();
+      if (r.status === 0 && p && fs.existsSync(p)) found = p;
+    }
+    if (found === undefined && line === "2.9") found = natsServerBinary();
+  }
+  refCache.set(line, found);
+  return found;
 }
 
 export function freePort(): Promise<number> {
@@ -47,9 +77,13 @@ async function canConnect(port: number): Promise<boolean> {
  * Start nats-server with `-a 127.0.0.1 -p <free port>` plus `extraArgs`, or with a config
  * file whose text is `config` (the port is still passed with -p). Resolves once it accepts connections.
  */
-export async function startNatsServer(extraArgs: string[] = [], config?: string): Promise<ReferenceServer> {
-  const bin = natsServerBinary();
-  if (bin === undefined) throw new Error("nats-server is not installed");
+export async function startNatsServer(
+  extraArgs: string[] = [],
+  config?: string,
+  line: ReferenceLine | "installed" = "installed",
+): Promise<ReferenceServer> {
+  const bin = line === "installed" ? natsServerBinary() : referenceBinary(line);
+  if (bin === undefined) throw new Error(`nats-server ${line} is not available`);
   const port = await freePort();
   const args = ["-a", "127.0.0.1", "-p", String(port), ...extraArgs];
   let confDir: string | undefined;
