@@ -19,7 +19,7 @@ import { openStreamStore, readStreamMetadata, saveStreamMetadata, storeConfigFor
 import type { StreamConfig } from "./stream_config.js";
 import { nowNs, rfc3339, parseRfc3339 } from "../server/time.js";
 import { appendHeaders, getHeader } from "../protocol/headers.js";
-import { SubjectTransform } from "./subject_transform.js";
+import { SubjectTransform } from "../server/subject_transform.js";
 
 const HDR_MSG_ID = "Nats-Msg-Id";
 const HDR_EXPECTED_STREAM = "Nats-Expected-Stream";

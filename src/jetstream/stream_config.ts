@@ -5,7 +5,7 @@ import { isValidSubject, subjectsCollide } from "../protocol/subject.js";
 import { jsError, type ApiError } from "./errors.js";
 import { nameProblem } from "./util.js";
 import { SEC_NS } from "../server/time.js";
-import { SubjectTransform } from "./subject_transform.js";
+import { SubjectTransform } from "../server/subject_transform.js";
 
 export type RetentionPolicy = "limits" | "interest" | "workqueue";
 export type StorageKind = "file" | "memory";
