@@ -1022,6 +1022,29 @@ describe("same verdict as nats-server -t", { skip: natsServer === undefined ? "n
 });
 
 describe("security-relevant config tsnats can't honour yet", () => {
+  it("jetstream encryption keys stop start-up instead of writing plaintext", () => {
+    for (const key of ["key", "ek", "encryption_key", "prev_key", "prev_encryption_key", "cipher"]) {
+      assert.throws(
+        () => optionsFromConfig(parse(`jetstream {\n  ${key}: "s3cr3t"\n}\n`), "t.conf"),
+        (e: Error) => e instanceof ConfigError && e.message === `t.conf:2:3: jetstream field "${key}": encryption at rest is not supported by tsnats yet`,
+      );
+    }
+    // through a variable too (the usual way to pass the key)
+    assert.throws(
+      () => optionsFromConfig(parse("K: abc\njetstream { key: $K }\n"), "t.conf"),
+      /jetstream field "key": encryption at rest is not supported/,
+    );
+  });
+
+  it("tls options that restrict clients or ciphers stop start-up", () => {
+    for (const key of ["cipher_suites", "curve_preferences", "pinned_certs", "verify_and_map"]) {
+      assert.throws(
+        () => optionsFromConfig(parse(`tls { ${key}: true }`), "t.conf"),
+        (e: Error) => e instanceof ConfigError && e.message === `t.conf:1:7: tls field "${key}" is not supported by tsnats yet`,
+      );
+    }
+  });
+
   it("operator (JWT) mode stops start-up instead of running an open server", () => {
     for (const key of ["operator", "trusted", "trusted_keys"]) {
       assert.throws(

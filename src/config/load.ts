@@ -66,10 +66,16 @@ const IGNORED_TOP_LEVEL = new Set([
  */
 const OPERATOR_MODE_KEYS = new Set(["operator", "operators", "trusted", "trusted_keys"]);
 
-const TLS_IGNORED = new Set([
+/** TLS options without effect on what tsnats accepts (`insecure` only concerns outgoing connections, which tsnats does not make yet). */
+const TLS_IGNORED = new Set(["insecure"]);
+
+/**
+ * TLS options that restrict who may connect or how: ignoring them would let in clients or
+ * ciphers the operator meant to refuse, so until they are implemented they stop start-up.
+ */
+const TLS_UNSUPPORTED = new Set([
   "cipher_suites",
   "curve_preferences",
-  "insecure",
   "verify_and_map",
   "verify_cert_and_check_known_urls",
   "pinned_certs",
@@ -79,7 +85,13 @@ const TLS_IGNORED = new Set([
   "ocsp_peer",
 ]);
 
-const JS_IGNORED = new Set(["key", "prev_key", "cipher", "extension_hint", "max_outstanding_catchup", "limits"]);
+const JS_IGNORED = new Set(["extension_hint", "max_outstanding_catchup", "limits"]);
+
+/**
+ * Encryption at rest: accepting these and writing plaintext would be a silent security hole,
+ * so until the file store encrypts they stop start-up (nats-server's key names and aliases).
+ */
+const JS_ENCRYPTION_KEYS = new Set(["key", "ek", "encryption_key", "prev_key", "prev_ek", "prev_encryption_key", "cipher", "tpm"]);
 
 // ---------------------------------------------------------------------------------------
 // typed accessors
@@ -535,6 +547,7 @@ function readTls(r: Reader, parent: ConfMap, key: string): TlsOptions {
         break;
       }
       default:
+        if (TLS_UNSUPPORTED.has(lk)) throw r.err(m, orig, `tls field ${JSON.stringify(orig)} is not supported by tsnats yet`);
         if (TLS_IGNORED.has(lk)) r.warn(m, orig, `tls field ${JSON.stringify(orig)} is not supported by tsnats yet, ignored`);
         else r.unknown(m, orig, "error parsing tls config");
     }
@@ -600,6 +613,9 @@ function readJetStream(r: Reader, parent: ConfMap, key: string, opts: ServerOpti
         break;
       }
       default:
+        if (JS_ENCRYPTION_KEYS.has(lk)) {
+          throw r.err(m, orig, `jetstream field ${JSON.stringify(orig)}: encryption at rest is not supported by tsnats yet`);
+        }
         if (JS_IGNORED.has(lk)) r.warn(m, orig, `jetstream field ${JSON.stringify(orig)} is not supported by tsnats yet, ignored`);
         else r.unknown(m, orig);
     }

@@ -103,6 +103,8 @@ export function normalizeStreamConfig(
   if (raw.compression !== undefined && raw.compression !== "" && raw.compression !== "none" && raw.compression !== "s2") {
     throw invalid(`invalid compression algorithm: ${JSON.stringify(raw.compression)}`);
   }
+  // Accepting s2 and storing uncompressed would misreport what is on disk: refused until implemented.
+  if (raw.compression === "s2") throw invalid("stream compression is not supported by this server");
   const replicas = raw.num_replicas ?? 0;
   if (replicas < 0) throw jsError("JSReplicasCountCannotBeNegative");
   if (replicas > 5) throw invalid("maximum replicas is 5");
