@@ -583,6 +583,7 @@ max_pending: 100MB
 write_deadline: "5s"
 ping_interval: "1m30s"
 ping_max: 5
+disable_short_first_ping: true
 lame_duck_duration: "45s"
 lame_duck_grace_period: "5s"
 no_header_support: true
@@ -606,6 +607,7 @@ max_traced_msg_len: 128
     assert.equal(o.writeDeadlineMs, 5000);
     assert.equal(o.pingIntervalMs, 90_000);
     assert.equal(o.maxPingsOut, 5);
+    assert.equal(o.disableShortFirstPing, true);
     assert.equal(o.lameDuckDurationMs, 45_000);
     assert.equal(o.lameDuckGracePeriodMs, 5000);
     assert.equal(o.noHeaderSupport, true);

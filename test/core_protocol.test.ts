@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
 import { RawConn, rawClient, connectLine, parseFrames, transcript } from "./helpers/raw.js";
 import { Parser, type ParserHandler } from "../src/protocol/parser.js";
+import { referenceBinary, startNatsServer } from "./helpers/nats_server.js";
 
 describe("core protocol", () => {
   let srv: TestServer;
@@ -575,6 +576,46 @@ describe("core liveness and lame duck", () => {
       assert.equal(alive.closed, false);
       alive.close();
     } finally {
+      await srv.close();
+    }
+  });
+
+  it("first PING about 2 s after CONNECT, then every ping_interval; none early before CONNECT (as nats-server 2.15)", async (t) => {
+    // Measured on one server: when did PINGs arrive, relative to the CONNECT (or the accept)?
+    const pingTimes = async (port: number, sendConnect: boolean, count: number): Promise<number[]> => {
+      const c = await RawConn.connect(port);
+      const start = Date.now();
+      if (sendConnect) c.send(connectLine());
+      const times: number[] = [];
+      c.socket.on("data", (d: Buffer) => {
+        for (let i = 0; i < (d.toString().match(/PING\r\n/g) ?? []).length; i++) {
+          times.push(Date.now() - start);
+          c.send("PONG\r\n");
+        }
+      });
+      await waitUntil(() => times.length >= count, 12_000, `${count} PINGs`);
+      c.close();
+      return times;
+    };
+    const check = async (port: number, who: string): Promise<void> => {
+      const [connected, silent] = await Promise.all([pingTimes(port, true, 2), pingTimes(port, false, 1)]);
+      // 2 s plus up to 20% spread after CONNECT, then the 3 s interval.
+      assert.ok(connected[0] >= 1900 && connected[0] < 2900, `${who}: first PING after CONNECT at ${connected[0]} ms`);
+      assert.ok(connected[1] - connected[0] >= 2900, `${who}: second PING ${connected[1] - connected[0]} ms after the first`);
+      // No CONNECT: the full interval.
+      assert.ok(silent[0] >= 2900, `${who}: PING without CONNECT at ${silent[0]} ms`);
+    };
+    const srv = await startTestServer({ pingIntervalMs: 3000 });
+    const ref = referenceBinary("2.15") !== undefined ? await startNatsServer([], 'ping_interval: "3s"\n', "2.15") : undefined;
+    try {
+      await Promise.all([check(srv.port, "tsnats"), ref !== undefined ? check(ref.port, "nats-server 2.15") : Promise.resolve()]);
+      if (ref === undefined) t.diagnostic("nats-server 2.15 not available: tsnats checked alone");
+      // disable_short_first_ping keeps the full interval.
+      srv.server.options.disableShortFirstPing = true;
+      const [late] = await pingTimes(srv.port, true, 1);
+      assert.ok(late >= 2900, `first PING with disable_short_first_ping at ${late} ms`);
+    } finally {
+      await ref?.stop();
       await srv.close();
     }
   });

@@ -672,6 +672,7 @@ const DURATION_OPTIONS = byKey<FieldFor<number>>({
 });
 const BOOL_OPTIONS = byKey<FieldFor<boolean>>({
   noHeaderSupport: ["no_header_support"],
+  disableShortFirstPing: ["disable_short_first_ping"],
   disableSublistCache: ["disable_sublist_cache", "no_sublist_cache"],
   noSystemAccount: ["no_sys_acc", "no_system_account", "no_system"],
   debug: ["debug"],

@@ -64,6 +64,8 @@ export interface ServerOptions {
   writeDeadlineMs: number;
   pingIntervalMs: number;
   maxPingsOut: number;
+  /** Keep the full ping_interval before the first PING (nats-server: disable_short_first_ping). */
+  disableShortFirstPing: boolean;
   authTimeoutMs: number;
   lameDuckDurationMs: number;
   lameDuckGracePeriodMs: number;
@@ -129,6 +131,7 @@ export function defaultOptions(): ServerOptions {
     writeDeadlineMs: 10_000,
     pingIntervalMs: 120_000,
     maxPingsOut: 2,
+    disableShortFirstPing: false,
     authTimeoutMs: 2_000,
     lameDuckDurationMs: 120_000,
     lameDuckGracePeriodMs: 10_000,

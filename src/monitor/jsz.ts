@@ -43,13 +43,17 @@ export function buildJsz(m: Monitor, opts: JszOptions): Record<string, unknown> 
     messages,
     bytes,
   };
-  if (opts.accounts || opts.account !== "") {
-    const chosen = accounts
-      .filter((jsa) => opts.account === "" || jsa.account.name === opts.account)
-      .sort((a, b) => compareStrings(a.account.name, b.account.name))
-      .slice(opts.offset, opts.offset + opts.limit);
-    out.account_details = chosen.map((jsa) => accountDetail(m, jsa, opts));
-  }
+  // As nats-server: a named account that exists is the one shown; otherwise all accounts
+  // (a page of them) when asked for accounts, or for streams/consumers without naming one.
+  const target = opts.account !== "" ? accounts.find((jsa) => jsa.account.name === opts.account) : undefined;
+  const listAll = opts.accounts || ((opts.streams || opts.consumers) && opts.account === "");
+  const chosen =
+    target !== undefined
+      ? [target]
+      : listAll
+        ? [...accounts].sort((a, b) => compareStrings(a.account.name, b.account.name)).slice(opts.offset, opts.offset + opts.limit)
+        : [];
+  if (chosen.length > 0) out.account_details = chosen.map((jsa) => accountDetail(m, jsa, opts));
   return out;
 }
 

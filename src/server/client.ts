@@ -55,6 +55,9 @@ export type CloseReason =
   | "TLS Handshake Failure";
 
 const PING = Buffer.from("PING\r\n");
+/** nats-server's first PING after CONNECT (firstClientPingInterval) and RTT refresh period. */
+const FIRST_CLIENT_PING_MS = 2000;
+const RTT_MEASUREMENT_INTERVAL_MS = 3_600_000;
 const PONG = Buffer.from("PONG\r\n");
 const OK = Buffer.from("+OK\r\n");
 const OUT_INITIAL = 16 * 1024;
@@ -111,11 +114,14 @@ export class Client implements Deliverer, ParserHandler {
   /** The socket's backlog passed a quarter of max_pending at the last flush: stall publishers. */
   behind = false;
   private maxPending: number;
-  private pingTimer: NodeJS.Timeout | undefined;
   private authTimer: NodeJS.Timeout | undefined;
+  /** The next PING check, in the server's shared ping queue (Deadlined). */
+  deadlineIdx = -1;
+  deadlineAt = 0;
   private pingsOut = 0;
   private pingSentAt = 0;
-  private lastPingIn = 0;
+  /** When the last PING went out (0: never), for the hourly RTT refresh. */
+  private rttStart = 0;
   private writeStalledSince = 0;
   private stalledPublishers: Client[] | undefined;
   private paused = false;
@@ -291,6 +297,7 @@ export class Client implements Deliverer, ParserHandler {
     this.connectReceived = true;
     // First RTT estimate, as nats-server does: INFO sent to CONNECT received.
     if (this.rttMs === 0) this.rttMs = Math.max(0.001, performance.timeOrigin + performance.now() - this.start.getTime());
+    this.scheduleFirstPing();
     this.server.onClientConnected(this);
     this.checkConnectOptions(noResponders, headers);
   }
@@ -324,7 +331,6 @@ export class Client implements Deliverer, ParserHandler {
 
   onPing(): void {
     if (this.trace) this.traceIn("PING", "");
-    this.lastPingIn = Date.now();
     this.queue(PONG);
     if (this.trace) this.traceOut("PONG", "");
     this.flushSoon();
@@ -608,21 +614,36 @@ export class Client implements Deliverer, ParserHandler {
     this.flushSoon();
   }
 
+  /** Until CONNECT: a PING check after the full interval (as nats-server). */
   private schedulePing(): void {
     const interval = this.server.options.pingIntervalMs;
     if (interval <= 0) return;
-    this.pingTimer = setTimeout(() => this.onPingTimer(), interval);
-    this.pingTimer.unref();
+    this.server.pings.add(this, Date.now() + interval);
   }
 
-  private onPingTimer(): void {
+  /**
+   * On CONNECT, nats-server brings the first PING forward to about 2 s (plus up to 20%
+   * random spread, so reconnecting crowds do not ping in step) to measure the RTT early
+   * and notice a dead peer soon; `disable_short_first_ping` keeps the full interval.
+   */
+  private scheduleFirstPing(): void {
+    const o = this.server.options;
+    let d = o.pingIntervalMs;
+    if (d <= 0) return;
+    if (!o.disableShortFirstPing && d > FIRST_CLIENT_PING_MS) d = FIRST_CLIENT_PING_MS;
+    d += Math.floor(Math.random() * (d / 5));
+    this.server.pings.add(this, Date.now() + d);
+  }
+
+  /** Due in the server's ping queue. */
+  onPingTimer(): void {
     if (this.closed) return;
     const now = Date.now();
     const interval = this.server.options.pingIntervalMs;
-    // As nats-server: a client that sent data and pinged us within the interval is alive
-    // and needs no PING, unless its RTT was never measured.
-    const sendPing = this.rttMs === 0 || now - this.lastActivity > interval || now - this.lastPingIn > interval;
-    if (sendPing) {
+    // As nats-server: a client heard from within the interval needs no PING, unless its RTT
+    // has not been measured by a PING yet or not for an hour.
+    const needRtt = this.rttStart === 0 || now - this.rttStart > RTT_MEASUREMENT_INTERVAL_MS;
+    if (needRtt || now - this.lastActivity >= interval) {
       if (this.pingsOut + 1 > this.server.options.maxPingsOut) {
         this.server.log.debug(`${this.logPrefix()} - Stale Client Connection - Closing`);
         this.sendErr(ProtoErr.StaleConnection);
@@ -631,6 +652,7 @@ export class Client implements Deliverer, ParserHandler {
       }
       this.pingsOut++;
       this.pingSentAt = now;
+      this.rttStart = now;
       if (this.trace) this.traceOut("PING", "");
       this.queue(PING);
       this.flushSoon();
@@ -679,7 +701,7 @@ export class Client implements Deliverer, ParserHandler {
     this.closed = true;
     this.closeReason = reason;
     this.stop = new Date();
-    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
+    this.server.pings.remove(this);
     if (this.authTimer !== undefined) clearTimeout(this.authTimer);
     for (const sub of this.subs.values()) {
       sub.closed = true;

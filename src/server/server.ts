@@ -14,6 +14,7 @@ import { loadConfigFile, validateOptions } from "../config/load.js";
 import { ProtoErr } from "../protocol/errors.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./version.js";
 import { ServerTls } from "./tls.js";
+import { DeadlineQueue } from "./deadline_queue.js";
 
 /** A part of the server with its own lifecycle (JetStream, monitoring, system events). */
 export interface ServerService {
@@ -45,6 +46,8 @@ export class Server {
   readonly systemAccount: Account | undefined;
   readonly clients = new Map<number, Client>();
   readonly closedClients: ClosedClient[] = [];
+  /** Every connection's next PING check, behind one timer. */
+  readonly pings = new DeadlineQueue<Client>((c) => c.onPingTimer());
   auth: Authenticator;
   /** TLS for client connections (and HTTPS monitoring); undefined when not configured. */
   tls: ServerTls | undefined;
@@ -381,6 +384,7 @@ export class Server {
     const closed = listener !== undefined && listener.listening ? new Promise<void>((r) => listener.close(() => r())) : Promise.resolve();
     for (const svc of this.services) svc.beforeShutdown?.();
     for (const c of [...this.clients.values()]) c.close("Server Shutdown");
+    this.pings.stop();
     for (const svc of [...this.services].reverse()) {
       try {
         await svc.shutdown();
