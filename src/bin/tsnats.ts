@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// tsnats: the NATS command-line tool (natscli's commands and flags; see src/cli/).
+import { runCli } from "../cli/main.js";
+
+const controller = new AbortController();
+let interrupts = 0;
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    // First Ctrl-C stops the command cleanly (drain, final report); a second one exits now.
+    if (++interrupts > 1) process.exit(130);
+    controller.abort();
+  });
+}
+
+const code = await runCli(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  env: process.env,
+  interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+  signal: controller.signal,
+});
+process.exitCode = code;
+// Let stdout drain, then leave even if a library keeps a timer alive.
+process.stdout.write("", () => process.exit(code));
