@@ -4,19 +4,21 @@
 //   const server = await startServer({ port: -1, jetstream: { storeDir: "./data" } });
 //   console.log(server.url);   // nats://127.0.0.1:PORT
 //   await server.close();
-import { defaultOptions, type JetStreamOptions, type ServerOptions } from "./config/options.js";
+import { defaultClusterOptions, defaultOptions, type ClusterOptions, type JetStreamOptions, type ServerOptions } from "./config/options.js";
 import { Server } from "./server/server.js";
 import type { Log } from "./server/log.js";
 import { installServices } from "./server/services.js";
 
-export type { ServerOptions, JetStreamOptions } from "./config/options.js";
+export type { ServerOptions, JetStreamOptions, ClusterOptions } from "./config/options.js";
 export type { Log } from "./server/log.js";
 export { Server } from "./server/server.js";
 export { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./server/version.js";
 
-/** Options of an embedded server: any ServerOptions field, JetStream given as a partial block. */
-export type EmbeddedOptions = Partial<Omit<ServerOptions, "jetstream">> & {
+/** Options of an embedded server: any ServerOptions field, JetStream and cluster given as partial blocks. */
+export type EmbeddedOptions = Partial<Omit<ServerOptions, "jetstream" | "cluster">> & {
   jetstream?: boolean | Partial<JetStreamOptions>;
+  /** `cluster {}`: e.g. `{ port: -1, name: "c1", routes: ["nats://127.0.0.1:6222"] }`. */
+  cluster?: Partial<ClusterOptions>;
   /** Where log lines go; silent by default. */
   log?: Log;
 };
@@ -45,8 +47,9 @@ const silent: Log = {
 /** Build complete ServerOptions from a partial set, as the config file would. */
 export function resolveOptions(opts: EmbeddedOptions = {}): ServerOptions {
   const base = defaultOptions();
-  const { jetstream, log: _log, ...rest } = opts;
+  const { jetstream, cluster, log: _log, ...rest } = opts;
   const merged: ServerOptions = { ...base, host: "127.0.0.1", port: -1, ...rest };
+  if (cluster !== undefined) merged.cluster = { ...defaultClusterOptions(), host: "127.0.0.1", port: -1, ...cluster };
   if (jetstream !== undefined && jetstream !== false) {
     merged.jetstream = { ...base.jetstream, ...(jetstream === true ? {} : jetstream), enabled: true };
   }

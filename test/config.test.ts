@@ -676,13 +676,52 @@ max_traced_msg_len: 128
     assert.deepEqual(lenient.warnings, ['t.conf:1:1: unknown field "foo"']);
   });
 
-  it("keeps cluster/leafnodes/gateway/websocket/mqtt blocks with a warning", () => {
-    const o = load("cluster { port: -1, name: c }\nleafnodes { port: 7422 }\ngateway { name: g }\nws { port: 8080 }\nmqtt { port: 1883 }\nleaf { port: 1 }");
-    assert.deepEqual(Object.keys(o.unsupportedBlocks).sort(), ["cluster", "gateway", "leafnodes", "mqtt", "websocket"]);
-    assert.deepEqual(o.unsupportedBlocks.cluster, { port: -1, name: "c" });
+  it("keeps leafnodes/gateway/websocket/mqtt blocks with a warning", () => {
+    const o = load("leafnodes { port: 7422 }\ngateway { name: g }\nws { port: 8080 }\nmqtt { port: 1883 }\nleaf { port: 1 }");
+    assert.deepEqual(Object.keys(o.unsupportedBlocks).sort(), ["gateway", "leafnodes", "mqtt", "websocket"]);
     assert.deepEqual(o.unsupportedBlocks.leafnodes, { port: 1 }); // the later `leaf` alias wins
-    assert.ok(o.warnings.includes("t.conf:1:1: cluster configuration parsed, but not served yet by tsnats"));
-    assert.ok(o.warnings.includes("t.conf:5:1: mqtt configuration parsed, but not served yet by tsnats"));
+    assert.ok(o.warnings.includes("t.conf:4:1: mqtt configuration parsed, but not served yet by tsnats"));
+  });
+
+  it("reads the cluster block with nats-server's keys and errors", () => {
+    const o = load(
+      "cluster {\n name: c1\n listen: 127.0.0.1:6333\n routes: [nats://a:1, nats-route://b:2]\n cluster_advertise: 'x:7'\n no_advertise: true\n" +
+        " connect_retries: 4\n connect_backoff: true\n pool_size: 5\n accounts: [A]\n compression: off\n ping_interval: '5s'\n ping_max: 3\n" +
+        " authorization { user: ru, password: rp, timeout: 3 }\n permissions { import: 'foo.>', export: { allow: ['bar.>'], deny: ['bar.x'] } }\n}\n" +
+        "accounts { A: {} }",
+    );
+    const c = o.cluster;
+    assert.ok(c);
+    assert.equal(c.name, "c1");
+    assert.equal(c.host, "127.0.0.1");
+    assert.equal(c.port, 6333);
+    assert.deepEqual(c.routes, ["nats://a:1", "nats-route://b:2"]);
+    assert.equal(c.advertise, "x:7");
+    assert.equal(c.noAdvertise, true);
+    assert.equal(c.connectRetries, 4);
+    assert.equal(c.connectBackoff, true);
+    assert.equal(c.poolSize, 5);
+    assert.deepEqual(c.pinnedAccounts, ["A"]);
+    assert.equal(c.compression, "off");
+    assert.equal(c.pingIntervalMs, 5000);
+    assert.equal(c.maxPingsOut, 3);
+    assert.equal(c.username, "ru");
+    assert.equal(c.password, "rp");
+    assert.equal(c.authTimeoutMs, 3000);
+    assert.deepEqual(c.permissions, { import: "foo.>", export: { allow: ["bar.>"], deny: ["bar.x"] } });
+    throwsAt(() => load("cluster { name: 'a b' }"), "t.conf:1:11: cluster name cannot contain spaces or new lines");
+    throwsAt(() => load("cluster { bogus: 1 }"), 't.conf:1:11: unknown field "bogus"');
+    throwsAt(() => load("cluster { authorization { users: [{user: a, password: b}] } }"), "t.conf:1:11: Cluster authorization does not allow multiple users");
+    throwsAt(() => load("cluster { authorization { token: t } }"), "t.conf:1:11: Cluster authorization does not support tokens");
+    assert.throws(() => load("cluster { permissions { import: a, allow_responses: true } }"), /Cluster permissions do not support dynamic responses/);
+    throwsAt(() => load("cluster { compression: s3 }"), 't.conf:1:11: unsupported compression mode "s3"');
+    // Parsed as nats-server does, refused at validation: tsnats cannot compress.
+    assert.equal(load("cluster { compression: s2_fast }").cluster?.compression, "s2_fast");
+    assert.throws(() => validateOptions(load("cluster { port: 1, compression: s2_best }")), /cluster compression "s2_best" is not supported by tsnats \(no S2 codec\)/);
+    assert.throws(() => validateOptions(load("cluster { port: 1, pool_size: -1, accounts: [A] }\naccounts { A: {} }")), /pool_size cannot be negative if pinned accounts are specified/);
+    assert.throws(() => validateOptions(load("cluster { port: 1, accounts: [A, A] }\naccounts { A: {} }")), /found duplicate account name "A" in pinned accounts list/);
+    assert.equal(load("cluster { compression: true }").cluster?.compression, "s2_fast");
+    assert.equal(load("cluster { compression: accept }").cluster?.compression, "accept");
   });
 
   it("warns about nats-server keys tsnats ignores", () => {

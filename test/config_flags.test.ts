@@ -153,7 +153,7 @@ describe("parseArgs: nats-server's flags", () => {
     });
   });
 
-  it("cluster flags are kept as an unsupported cluster block", () => {
+  it("cluster flags are collected for the cluster block", () => {
     const r = parseArgs([
       "--cluster", "nats://0.0.0.0:6222",
       "--cluster_name", "c1",
@@ -163,18 +163,16 @@ describe("parseArgs: nats-server's flags", () => {
       "--connect_retries", "3",
     ]);
     assert.deepEqual(r.flagOptions, {
-      unsupportedBlocks: {
-        cluster: {
-          listen: "nats://0.0.0.0:6222",
-          name: "c1",
-          routes: ["nats://a:6222", "nats://b:6222"],
-          advertise: "x:6222",
-          no_advertise: true,
-          connect_retries: 3,
-        },
+      cluster: {
+        listen: "nats://0.0.0.0:6222",
+        name: "c1",
+        routes: ["nats://a:6222", "nats://b:6222"],
+        advertise: "x:6222",
+        noAdvertise: true,
+        connectRetries: 3,
       },
     });
-    assert.equal(parseArgs(["--cluster_listen", "u"]).flagOptions.unsupportedBlocks?.cluster.listen, "u");
+    assert.equal(parseArgs(["--cluster_listen", "u"]).flagOptions.cluster?.listen, "u");
   });
 });
 
@@ -252,12 +250,20 @@ describe("buildOptions", () => {
     assert.equal(o.debug, false);
   });
 
-  it("merges flag cluster settings into the config's cluster block with a warning", () => {
+  it("merges flag cluster settings into the config's cluster block", () => {
     const conf = join(dir, "cl.conf");
-    writeFileSync(conf, "cluster { name: a, port: 6222 }\n");
-    const o = buildOptions(["-c", conf, "--cluster_name", "b"]).options;
-    assert.deepEqual(o.unsupportedBlocks.cluster, { name: "b", port: 6222 });
-    assert.ok(o.warnings.includes("cluster configuration parsed, but not served yet by tsnats"));
+    writeFileSync(conf, "cluster { name: a, port: 6222, routes: [nats://h:1] }\n");
+    const o = buildOptions(["-c", conf, "--cluster_name", "b", "--cluster", "nats://u:p@127.0.0.1:-1"]).options;
+    assert.equal(o.cluster?.name, "b");
+    assert.equal(o.cluster?.port, -1);
+    assert.equal(o.cluster?.host, "127.0.0.1");
+    assert.equal(o.cluster?.username, "u");
+    assert.equal(o.cluster?.password, "p");
+    assert.deepEqual(o.cluster?.routes, ["nats://h:1"]);
+    assert.throws(() => buildOptions(["--cluster", "nats://u@127.0.0.1:6222"]), /expected cluster password to be set/);
+    // The listen URL without credentials clears the config file's cluster user, as nats-server.
+    writeFileSync(conf, "cluster { port: 6222, authorization { user: x, password: y } }\n");
+    assert.equal(buildOptions(["-c", conf, "--cluster", "nats://127.0.0.1:7000"]).options.cluster?.username, undefined);
   });
 
   it("test-config loads and validates the file", () => {

@@ -9,14 +9,27 @@ import { tmpdir } from "node:os";
 import { basename, join, normalize } from "node:path";
 import type { ParseOptions } from "./conf_parser.js";
 import { loadConfigFile, validateOptions } from "./load.js";
-import { defaultOptions, type JetStreamOptions, type ServerOptions, type TlsOptions } from "./options.js";
+import { defaultClusterOptions, defaultOptions, type JetStreamOptions, type ServerOptions, type TlsOptions } from "./options.js";
+import { applyClusterListenFlag } from "./cluster.js";
 
 /** What a command line sets: a partial ServerOptions with partial nested blocks. */
-export type FlagOptions = Partial<Omit<ServerOptions, "jetstream" | "tls" | "unsupportedBlocks" | "warnings">> & {
+export type FlagOptions = Partial<Omit<ServerOptions, "jetstream" | "tls" | "cluster" | "unsupportedBlocks" | "warnings">> & {
   jetstream?: Partial<JetStreamOptions>;
   tls?: TlsOptions;
+  cluster?: ClusterFlags;
   unsupportedBlocks?: Record<string, Record<string, unknown>>;
 };
+
+/** The cluster flags: applied over the config file's `cluster {}` block. */
+export interface ClusterFlags {
+  /** `-cluster` / `-cluster_listen`: the route listen URL. */
+  listen?: string;
+  name?: string;
+  advertise?: string;
+  noAdvertise?: boolean;
+  routes?: string[];
+  connectRetries?: number;
+}
 
 export type SignalCommand = "ldm" | "stop" | "quit" | "term" | "reopen" | "reload";
 
@@ -100,7 +113,7 @@ TLS Options:
         --tlsverify                  Enable TLS, verify client certificates
         --tlscacert <file>           Client certificate CA for verification
 
-Cluster Options (accepted, not served yet):
+Cluster Options:
         --routes <rurl-1, rurl-2>    Routes to solicit and connect
         --cluster <cluster-url>      Cluster URL for solicited routes
         --cluster_name <string>      Cluster Name, if not set one will be dynamically generated
@@ -166,9 +179,8 @@ function js(s: State): Partial<JetStreamOptions> {
   return (s.f.jetstream ??= {});
 }
 
-function cluster(s: State): Record<string, unknown> {
-  const ub = (s.f.unsupportedBlocks ??= {});
-  return (ub.cluster ??= {});
+function cluster(s: State): ClusterFlags {
+  return (s.f.cluster ??= {});
 }
 
 const FLAGS: Record<string, FlagDef> = {};
@@ -224,11 +236,11 @@ def(["routes"], "string", (s, v) => {
     .map((x) => x.trim())
     .filter((x) => x !== "");
 });
-def(["cluster", "cluster_listen"], "string", (s, v) => (cluster(s).listen = v));
-def(["cluster_name"], "string", (s, v) => (cluster(s).name = v));
-def(["cluster_advertise"], "string", (s, v) => (cluster(s).advertise = v));
-def(["no_advertise"], "bool", (s, v) => (cluster(s).no_advertise = v));
-def(["connect_retries"], "int", (s, v) => (cluster(s).connect_retries = v));
+def(["cluster", "cluster_listen"], "string", (s, v) => (cluster(s).listen = v as string));
+def(["cluster_name"], "string", (s, v) => (cluster(s).name = v as string));
+def(["cluster_advertise"], "string", (s, v) => (cluster(s).advertise = v as string));
+def(["no_advertise"], "bool", (s, v) => (cluster(s).noAdvertise = v as boolean));
+def(["connect_retries"], "int", (s, v) => (cluster(s).connectRetries = v as number));
 def(["h", "help"], "bool", (s, v) => (s.help = v as boolean));
 def(["help_tls"], "bool", (s, v) => (s.helpTls = v as boolean));
 def(["v", "version"], "bool", (s, v) => (s.version = v as boolean));
@@ -366,10 +378,19 @@ export function resolveStoreDir(opts: Pick<ServerOptions, "jetstream">): string 
 
 /** Apply command-line options over `base` (flags win, as in nats-server). Mutates `base`. */
 export function mergeFlagOptions(base: ServerOptions, f: FlagOptions): ServerOptions {
-  const { jetstream, tls, unsupportedBlocks, ...rest } = f;
+  const { jetstream, tls, cluster, unsupportedBlocks, ...rest } = f;
   Object.assign(base, rest);
   if (jetstream) Object.assign(base.jetstream, jetstream);
   if (tls) base.tls = { ...(base.tls ?? {}), ...tls };
+  if (cluster) {
+    const c = (base.cluster ??= defaultClusterOptions());
+    if (cluster.listen !== undefined) applyClusterListenFlag(c, cluster.listen);
+    if (cluster.name !== undefined) c.name = cluster.name;
+    if (cluster.advertise !== undefined) c.advertise = cluster.advertise;
+    if (cluster.noAdvertise !== undefined) c.noAdvertise = cluster.noAdvertise;
+    if (cluster.routes !== undefined) c.routes = cluster.routes;
+    if (cluster.connectRetries !== undefined) c.connectRetries = cluster.connectRetries;
+  }
   if (unsupportedBlocks) {
     for (const [name, block] of Object.entries(unsupportedBlocks)) {
       const cur = base.unsupportedBlocks[name];

@@ -4,7 +4,7 @@
 // and invalid values raise a ConfigError located at the offending key. Unknown fields are
 // errors, as in nats-server (unless the key was only used as a `$variable`, or
 // `allowUnknownFields` is set, in which case they become warnings). Keys nats-server knows
-// but tsnats does not implement produce a warning; the cluster/leafnodes/gateway/websocket/
+// but tsnats does not implement produce a warning; the leafnodes/gateway/websocket/
 // mqtt blocks are kept in `unsupportedBlocks`.
 
 import { existsSync } from "node:fs";
@@ -21,6 +21,7 @@ import {
   type ValueKind,
 } from "./conf_parser.js";
 import { goDuration, msToNs } from "../server/time.js";
+import { readCluster, validateCluster } from "./cluster.js";
 import { defaultOptions, type AccountConfig, type ServerOptions, type TlsOptions, type UserConfig } from "./options.js";
 
 export interface LoadOptions {
@@ -35,7 +36,6 @@ export const MIN_LAME_DUCK_DURATION_MS = 30_000;
 
 // A Map, not an object literal: config keys such as "constructor" must not hit Object.prototype.
 const UNSUPPORTED_BLOCKS = new Map([
-  ["cluster", "cluster"],
   ["leafnodes", "leafnodes"],
   ["leaf", "leafnodes"],
   ["gateway", "gateway"],
@@ -109,7 +109,7 @@ function kindName(k: ValueKind): string {
   }
 }
 
-function kindOfEntry(m: ConfMap | ConfValue[], key: string | number): ValueKind {
+export function kindOfEntry(m: ConfMap | ConfValue[], key: string | number): ValueKind {
   return entryMeta(m, key)?.kind ?? kindOf((m as Record<string | number, ConfValue>)[key]);
 }
 
@@ -117,7 +117,7 @@ function typeError(m: object, key: string | number, name: string, want: string, 
   return errorAt(m, key, `invalid value for "${name}": expected ${want}, got ${kindName(kind)}`, fb);
 }
 
-class Reader {
+export class Reader {
   readonly warnings: string[];
   readonly file: string | undefined;
   readonly allowUnknown: boolean;
@@ -233,7 +233,7 @@ function checkPort(r: Reader, m: ConfMap, key: string, port: number): number {
 }
 
 /** host:port string or a bare port number. */
-function readListen(r: Reader, m: ConfMap, key: string): { host?: string; port: number } {
+export function readListen(r: Reader, m: ConfMap, key: string): { host?: string; port: number } {
   const k = kindOfEntry(m, key);
   if (k === "int") return { port: checkPort(r, m, key, m[key] as number) };
   if (k !== "string") throw typeError(m, key, key, "host:port or a port number", k, r.file);
@@ -265,14 +265,14 @@ function readStorageSize(r: Reader, m: ConfMap, key: string, name: string): numb
   return Number(num) * mult[unit];
 }
 
-function lowerKeys(m: ConfMap): [string, string][] {
+export function lowerKeys(m: ConfMap): [string, string][] {
   return Object.keys(m).map((k) => [k, k.toLowerCase()]);
 }
 
 // ---------------------------------------------------------------------------------------
 // blocks
 
-function readSubjectPermission(r: Reader, m: ConfMap, key: string): void {
+export function readSubjectPermission(r: Reader, m: ConfMap, key: string): void {
   const k = kindOfEntry(m, key);
   if (k === "string") return;
   if (k === "array") {
@@ -516,7 +516,7 @@ function readAccounts(r: Reader, parent: ConfMap, key: string, opts: ServerOptio
   }
 }
 
-function readTls(r: Reader, parent: ConfMap, key: string): TlsOptions {
+export function readTls(r: Reader, parent: ConfMap, key: string): TlsOptions {
   const m = r.map(parent, key, "tls");
   const tls: TlsOptions = {};
   for (const [orig, lk] of lowerKeys(m)) {
@@ -768,6 +768,9 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
       case "jetstream":
         readJetStream(r, m, key, opts);
         break;
+      case "cluster":
+        readCluster(r, m, key, opts);
+        break;
       case "trace_verbose":
         opts.traceVerbose = r.bool(m, key, lk);
         if (opts.traceVerbose) opts.trace = true;
@@ -816,6 +819,7 @@ export function validateOptions(o: ServerOptions): void {
       throw new Error(`no_auth_user: ${JSON.stringify(o.noAuthUser)} not present as user in authorization block or account configuration`);
     }
   }
+  validateCluster(o);
   if (o.systemAccount !== undefined && !o.noSystemAccount && o.systemAccount !== "$SYS") {
     if (!o.accounts.some((a) => a.name === o.systemAccount)) throw new Error("error resolving system account: account missing");
   }

@@ -44,6 +44,58 @@ export interface TlsOptions {
   handshakeFirst?: boolean;
 }
 
+/** Route permissions: `import` limits what this server asks peers for, `export` what peers may ask of it. */
+export interface RoutePermissions {
+  import?: unknown;
+  export?: unknown;
+}
+
+/** `cluster {}`: routes between the servers of one cluster (see src/cluster/). */
+export interface ClusterOptions {
+  /** The cluster name every route must agree on; generated (and adopted from peers) when unset. */
+  name?: string;
+  host: string;
+  /** Route listen port; -1 = random. */
+  port: number;
+  /** host:port announced to peers instead of the listen address. */
+  advertise?: string;
+  /** Do not tell clients about peers' URLs (connect_urls). */
+  noAdvertise: boolean;
+  /** Explicit route URLs (nats-route://[user:pass@]host:port). */
+  routes: string[];
+  /** Attempts for implicit (gossiped) routes; explicit routes retry forever. */
+  connectRetries: number;
+  /** Exponential back-off between connect attempts. */
+  connectBackoff: boolean;
+  /** Route connections per peer (v2 routes); -1 = one connection, as servers before 2.10. */
+  poolSize: number;
+  /** Accounts with a dedicated route to each peer. */
+  pinnedAccounts: string[];
+  /** Route compression mode as configured (only "off"/"accept" can be served: no S2 codec). */
+  compression: string;
+  username?: string;
+  password?: string;
+  authTimeoutMs?: number;
+  tls?: TlsOptions;
+  permissions?: RoutePermissions;
+  pingIntervalMs?: number;
+  maxPingsOut?: number;
+}
+
+export function defaultClusterOptions(): ClusterOptions {
+  return {
+    host: "0.0.0.0",
+    port: 0,
+    noAdvertise: false,
+    routes: [],
+    connectRetries: 0,
+    connectBackoff: false,
+    poolSize: 3,
+    pinnedAccounts: [],
+    compression: "accept",
+  };
+}
+
 export interface ServerOptions {
   host: string;
   port: number; // -1 = random
@@ -86,6 +138,8 @@ export interface ServerOptions {
 
   tls?: TlsOptions;
   jetstream: JetStreamOptions;
+  /** `cluster {}` / `-cluster`: undefined = not clustered. */
+  cluster?: ClusterOptions;
 
   // Logging
   debug: boolean;
@@ -104,7 +158,7 @@ export interface ServerOptions {
   pidFile?: string;
   portsFileDir?: string;
 
-  /** Parsed but not served yet (cluster, leafnodes, websocket, mqtt, gateway). */
+  /** Parsed but not served yet (leafnodes, websocket, mqtt, gateway). */
   unsupportedBlocks: Record<string, unknown>;
 
   /** The config file this came from, for reload. */

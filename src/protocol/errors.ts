@@ -17,7 +17,8 @@ export const ProtoErr = {
   NoRespondersNeedsHeaders: "no responders requires headers support",
   TlsRequired: "Secure Connection - TLS Required",
   NoHeaders: "Headers Not Supported",
-  RoutePort: "Attempted To Connect To Route Port",
+  // nats-server sends this one in lower case (ErrClientConnectedToRoutePort.Error()).
+  RoutePort: "attempted to connect to route port",
 } as const;
 
 /** A protocol error that ends the connection after `-ERR '<text>'` is sent. */

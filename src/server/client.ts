@@ -16,6 +16,7 @@ import type { Server } from "./server.js";
 import type { ServerOptions } from "../config/options.js";
 import { Permissions } from "../auth/permissions.js";
 import type { AuthResult } from "../auth/authenticator.js";
+import { Outbound, copyInto } from "./outbound.js";
 
 export interface ConnectOptions {
   verbose: boolean;
@@ -60,8 +61,6 @@ const FIRST_CLIENT_PING_MS = 2000;
 const RTT_MEASUREMENT_INTERVAL_MS = 3_600_000;
 const PONG = Buffer.from("PONG\r\n");
 const OK = Buffer.from("+OK\r\n");
-const OUT_INITIAL = 16 * 1024;
-const SMALL_FLUSH = 4 * 1024;
 /** How long a fast publisher is paused while a subscriber drains. */
 const STALL_MS = 20;
 
@@ -102,10 +101,7 @@ export class Client implements Deliverer, ParserHandler {
   stop: Date | undefined;
 
   private readonly parser: Parser;
-  private out: Buffer | undefined;
-  private outPos = 0;
-  private outQueue: Buffer[] = [];
-  private outQueued = 0;
+  private readonly outbound = new Outbound();
   dirty = false;
   /** The last PUB's match, reused while the subject and the sublist stay the same. */
   private lastSubject = "";
@@ -165,7 +161,7 @@ export class Client implements Deliverer, ParserHandler {
   }
 
   get pendingBytes(): number {
-    return this.socket.writableLength + this.outQueued + this.outPos;
+    return this.socket.writableLength + this.outbound.size;
   }
 
   logPrefix(): string {
@@ -457,15 +453,15 @@ export class Client implements Deliverer, ParserHandler {
       sub.encodedHdr = hlen;
       sub.encodedTotal = total;
     }
-    this.reserve(line.length + total + 2);
-    const out = this.out as Buffer;
-    let p = copyInto(line, out, this.outPos);
+    const ob = this.outbound;
+    const out = ob.reserve(line.length + total + 2);
+    let p = copyInto(line, out, ob.pos);
     if (useHdr) p = copyInto(hdr, out, p);
     p = copyInto(payload, out, p);
     out[p++] = 13;
     out[p++] = 10;
     if (this.trace) this.traceOut(useHdr ? "HMSG" : "MSG", `${subject} ${sub.sid} ${reply ? reply + " " : ""}${useHdr ? hlen + " " : ""}${total}`);
-    this.outPos = p;
+    ob.pos = p;
     this.outMsgs++;
     this.outBytes += total;
     const server = this.server;
@@ -479,7 +475,7 @@ export class Client implements Deliverer, ParserHandler {
       server.markDirty(this);
     }
     // What this turn produced so far; the socket's own backlog is checked at flush.
-    if (this.outQueued + p > this.maxPending) {
+    if (ob.size > this.maxPending) {
       this.slowConsumer("Slow Consumer (Pending Bytes)", `MaxPending of ${this.maxPending} Exceeded`);
     }
   }
@@ -514,28 +510,10 @@ export class Client implements Deliverer, ParserHandler {
     }
   }
 
-  private reserve(n: number): void {
-    const out = this.out;
-    if (out === undefined) {
-      this.out = Buffer.allocUnsafe(Math.max(OUT_INITIAL, n));
-      this.outPos = 0;
-      return;
-    }
-    if (out.length - this.outPos >= n) return;
-    // Keep what is encoded and continue in a new buffer.
-    if (this.outPos > 0) {
-      this.outQueue.push(out.subarray(0, this.outPos));
-      this.outQueued += this.outPos;
-    }
-    this.out = Buffer.allocUnsafe(Math.max(OUT_INITIAL * 4, n));
-    this.outPos = 0;
-  }
-
   /** Queue raw protocol bytes (PING, PONG, +OK, -ERR, INFO). */
   queue(buf: Buffer): void {
     if (this.closed) return;
-    this.reserve(buf.length);
-    this.outPos += buf.copy(this.out as Buffer, this.outPos);
+    this.outbound.append(buf);
   }
 
   flushSoon(): void {
@@ -549,25 +527,7 @@ export class Client implements Deliverer, ParserHandler {
   flush(): void {
     this.dirty = false;
     if (this.closed) return;
-    let data: Buffer | undefined;
-    const pos = this.outPos;
-    if (this.outQueue.length > 0) {
-      if (pos > 0) this.outQueue.push((this.out as Buffer).subarray(0, pos));
-      data = this.outQueue.length === 1 ? this.outQueue[0] : Buffer.concat(this.outQueue, this.outQueued + pos);
-      this.outQueue = [];
-      this.outQueued = 0;
-      this.out = undefined;
-    } else if (pos > 0) {
-      const out = this.out as Buffer;
-      if (pos <= SMALL_FLUSH) {
-        // Small writes copy into Node's pooled memory and keep the buffer for reuse.
-        data = Buffer.from(out.subarray(0, pos));
-      } else {
-        data = out.subarray(0, pos);
-        this.out = undefined;
-      }
-    }
-    this.outPos = 0;
+    const data = this.outbound.take();
     if (data === undefined) return;
     const ok = this.socket.write(data);
     if (!ok) {
@@ -592,9 +552,7 @@ export class Client implements Deliverer, ParserHandler {
     this.server.log.info(`${this.logPrefix()} - Slow Consumer Detected: ${detail}`);
     this.server.onSlowConsumer(this);
     // Drop what is queued: the peer is not reading, so it would never get there.
-    this.outQueue = [];
-    this.outQueued = 0;
-    this.outPos = 0;
+    this.outbound.clear();
     this.close(reason, true);
   }
 
@@ -697,7 +655,7 @@ export class Client implements Deliverer, ParserHandler {
 
   close(reason: CloseReason, abort = false): void {
     if (this.closed) return;
-    if (this.dirty || this.outPos > 0) this.flush();
+    if (this.dirty || this.outbound.size > 0) this.flush();
     this.closed = true;
     this.closeReason = reason;
     this.stop = new Date();
@@ -711,8 +669,7 @@ export class Client implements Deliverer, ParserHandler {
     // Closed connections stay in the /connz ring: keep their stats, drop what could pin
     // other objects (a match result references subscribers, e.g. a deleted stream).
     this.lastResult = undefined;
-    this.out = undefined;
-    this.outQueue = [];
+    this.outbound.release();
     this.parser.reset();
     if (abort) this.socket.destroy();
     else {
@@ -730,14 +687,6 @@ export class Client implements Deliverer, ParserHandler {
   private traceOut(op: string, arg: string): void {
     this.server.log.trace(`${this.logPrefix()} - ->> [${op}${arg ? " " + arg : ""}]`);
   }
-}
-
-/** Copy small buffers with a loop: cheaper than a native call for a few bytes. */
-function copyInto(src: Buffer, dst: Buffer, at: number): number {
-  const n = src.length;
-  if (n > 64) return at + src.copy(dst, at);
-  for (let i = 0; i < n; i++) dst[at + i] = src[i];
-  return at + n;
 }
 
 /** Credentials never reach the log: nats-server traces CONNECT with secrets redacted. */

@@ -25,6 +25,16 @@ export interface ServerService {
   reload?(options: ServerOptions): void;
   /** Last words while clients are still connected (the system account's SHUTDOWN event). */
   beforeShutdown?(): void;
+  /** The client listener is up (its port is known): start what depends on it (routes). */
+  listening?(): Promise<void>;
+  /** Lame duck mode begins: tell peers before clients are closed. */
+  enterLameDuck?(): void;
+}
+
+/** A connection whose outbound bytes are written once per event-loop turn. */
+export interface Flushable {
+  dirty: boolean;
+  flush(): void;
 }
 
 /** What is kept of a closed connection for /connz?state=closed. */
@@ -57,11 +67,18 @@ export class Server {
     connect: new Set<(c: Client) => void>(),
     disconnect: new Set<(c: Client) => void>(),
     authError: new Set<(c: Client) => void>(),
+    /** An account was created (at start or later): remote interest tracking hooks in here. */
+    account: new Set<(a: Account) => void>(),
   };
+  /**
+   * `connect_urls` of the client INFO: this server's and its cluster peers' client URLs, set by
+   * the cluster once it has peers (undefined: not sent, as nats-server before any route).
+   */
+  connectUrls: string[] | undefined;
 
   private listener: net.Server | undefined;
   private nextCid = 0;
-  private dirty: Client[] = [];
+  private dirty: Flushable[] = [];
   private flushScheduled = false;
   private housekeeping: NodeJS.Timeout | undefined;
   private portsFile: string | undefined;
@@ -97,6 +114,7 @@ export class Server {
       acc = new Account(name, !this.options.disableSublistCache);
       acc.log = this.log;
       this.accounts.set(name, acc);
+      for (const l of this.events.account) l(acc);
     }
     return acc;
   }
@@ -122,6 +140,7 @@ export class Server {
     if (this.options.pidFile) fs.writeFileSync(this.options.pidFile, String(process.pid));
     for (const svc of this.services) await svc.start();
     await this.listen();
+    for (const svc of this.services) await svc.listening?.();
     this.housekeeping = setInterval(() => this.tick(), 1000);
     this.housekeeping.unref();
     this.writePortsFile();
@@ -184,6 +203,7 @@ export class Server {
     if (this.auth.required) info.auth_required = true;
     if (o.jetstream.enabled) info.jetstream = true;
     if (o.jetstream.domain) info.domain = o.jetstream.domain;
+    if (this.connectUrls !== undefined && this.connectUrls.length > 0) info.connect_urls = this.connectUrls;
     if (this.lameDuck) info.ldm = true;
     info.tsnats_version = TSNATS_VERSION;
     return info;
@@ -207,7 +227,7 @@ export class Server {
       return;
     }
     socket.on("error", () => undefined);
-    const cid = ++this.nextCid;
+    const cid = this.newCid();
     const tls = this.tls;
     const nonce = this.auth.nonceRequired ? newNonce() : undefined;
     // With TLS, INFO goes out in plain text and the client then starts the handshake on this
@@ -260,8 +280,13 @@ export class Server {
     if (c.connectReceived) for (const l of this.events.disconnect) l(c);
   }
 
-  /** Queue a client for the end-of-turn flush. */
-  markDirty(c: Client): void {
+  /** A connection id, shared by clients and the connections to other servers (as nats-server). */
+  newCid(): number {
+    return ++this.nextCid;
+  }
+
+  /** Queue a connection for the end-of-turn flush. */
+  markDirty(c: Flushable): void {
     this.dirty.push(c);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -359,6 +384,7 @@ export class Server {
     this.lameDuck = true;
     this.log.info("Entering lame duck mode, stop accepting new clients");
     this.listener?.close();
+    for (const svc of this.services) svc.enterLameDuck?.();
     this.broadcastInfo();
     const grace = this.options.lameDuckGracePeriodMs;
     const duration = Math.max(0, this.options.lameDuckDurationMs - grace);

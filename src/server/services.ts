@@ -4,9 +4,11 @@ import type { Server } from "./server.js";
 import { MonitorHttpService } from "../monitor/http-service.js";
 import { SystemAccountService } from "../monitor/system-account.js";
 import { JetStreamService } from "../jetstream/jetstream.js";
+import { Cluster } from "../cluster/cluster.js";
 
 export function installServices(server: Server): void {
   if (server.options.httpPort !== 0 || server.options.httpsPort !== 0) server.services.push(new MonitorHttpService(server));
   if (server.systemAccount !== undefined) server.services.push(new SystemAccountService(server, server.systemAccount));
   if (server.options.jetstream.enabled) server.services.push(new JetStreamService(server));
+  if (server.options.cluster !== undefined && server.options.cluster.port !== 0) server.services.push(new Cluster(server));
 }

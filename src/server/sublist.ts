@@ -4,12 +4,32 @@
 // inserted or removed subscription could match the cached subject.
 import { subjectMatches } from "../protocol/subject.js";
 
-/** Something a matched message can be handed to: a client connection or an internal handler. */
+/**
+ * Something a matched message can be handed to: a client connection, an internal handler, or a
+ * connection to another server (route, leaf node, gateway) whose subscriptions stand for the
+ * interest on that side.
+ */
 export interface Deliverer {
-  /** Kind of connection, for echo and monitoring decisions. */
-  readonly kind: "client" | "internal";
+  /** Kind of connection, for echo, forwarding and monitoring decisions. */
+  readonly kind: "client" | "internal" | "route" | "leaf" | "gateway";
   readonly cid: number;
   deliver(sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void;
+}
+
+/**
+ * A connection to another server (route, leaf node, gateway). Its subscriptions in an account's
+ * sublist stand for interest on the other side; a matching message is sent there once per
+ * connection, with the queue groups the other side should deliver it to.
+ */
+export interface RemoteDeliverer extends Deliverer {
+  readonly kind: "route" | "leaf" | "gateway";
+  /** Send one message across; `queues` (not kept) names the queue groups to deliver it to there. */
+  sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void;
+  /**
+   * Rules against loops and duplicates: may a message that came in on this connection go out on
+   * `to` (another server's connection)? Messages from local clients may always go.
+   */
+  mayForwardTo(to: RemoteDeliverer, subject: string): boolean;
 }
 
 export interface Subscription {
@@ -22,6 +42,13 @@ export interface Subscription {
   delivered: number;
   /** Set once removed, so in-flight deliveries skip it. */
   closed: boolean;
+  /**
+   * A queue subscription of another server stands for this many members there: it takes that
+   * many slots when a member of the group is picked, so the cluster shares messages by member.
+   */
+  weight?: number;
+  /** The leaf node cluster a subscription of another server comes from (LS+), for no-echo across the cluster. */
+  origin?: string;
   /** The connection's cached control line ("MSG <subject> <sid> [reply] <size>") of the last delivery. */
   encoded?: Buffer;
   encodedSubject?: string;
@@ -245,7 +272,11 @@ function addNode(n: Node, acc: MatchAccumulator): void {
         arr = [];
         queues.set(q, arr);
       }
-      for (const s of group) arr.push(s);
+      for (const s of group) {
+        const w = s.weight;
+        if (w === undefined) arr.push(s);
+        else for (let k = 0; k < w; k++) arr.push(s);
+      }
     }
   }
 }

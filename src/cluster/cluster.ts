@@ -1,0 +1,765 @@
+// The cluster: the route listener, the routes this server solicits (configured ones forever,
+// gossiped ones a few times), the registry of routes by peer (a pool of connections per peer,
+// plus one per pinned account), duplicate resolution, gossip of new peers so that a full mesh
+// forms from one seed URL, the cluster name, and the peers' client URLs given to clients.
+//
+// Pooling (nats-server 2.10's v2 routes): each peer gets `pool_size` connections and every
+// account is carried by the one at index fnv32a(account) % pool_size, so both servers agree
+// without talking about it; the soliciting side picks each connection's slot and names it in
+// its INFO. A peer that does not pool (2.9, or pool_size -1) gets one route for everything.
+import net from "node:net";
+import tls from "node:tls";
+import type { Server, ServerService } from "../server/server.js";
+import type { ClusterOptions, ServerOptions } from "../config/options.js";
+import { Permissions } from "../auth/permissions.js";
+import { ServerTls } from "../server/tls.js";
+import { NATS_FEATURE_VERSION } from "../server/version.js";
+import { newNonce } from "../auth/authenticator.js";
+import type { Account } from "../server/account.js";
+import type { RemoteDeliverer } from "../server/sublist.js";
+import { Route, GOSSIP_DEFAULT, GOSSIP_DISABLED, GOSSIP_OVERRIDE, type RouteInfo, type RouteType } from "./route.js";
+import { RouteInterest } from "./interest.js";
+import { clientConnectUrls, hostPort } from "./urls.js";
+
+/** nats-server's route timings. */
+const ROUTE_CONNECT_DELAY_MS = 1000;
+const ROUTE_CONNECT_MAX_DELAY_MS = 30_000;
+const ROUTE_RECONNECT_DELAY_MS = 1000;
+const ROUTE_DIAL_TIMEOUT_MS = 1000;
+/** Routes ping at most this often, whatever the client ping interval. */
+const ROUTE_MAX_PING_INTERVAL_MS = 30_000;
+
+/** fnv-1a 32 of the account name: the pool slot that carries it, the same on every server. */
+export function routePoolIndex(poolSize: number, account: string): number {
+  if (poolSize <= 1) return 0;
+  let h = 0x811c9dc5;
+  for (const b of Buffer.from(account)) {
+    h ^= b;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % poolSize;
+}
+
+export class Cluster implements ServerService {
+  readonly name = "cluster";
+  readonly options: ClusterOptions;
+  clusterName: string;
+  /** The name was generated here and gives way to a configured or greater one. */
+  nameDynamic: boolean;
+  readonly interest: RouteInterest;
+  routePermissions: Permissions | undefined;
+  readonly authRequired: boolean;
+  readonly pingIntervalMs: number;
+  /** Connections per peer (1 when pooling is off). */
+  readonly poolSize: number;
+  /** Peer server id → its pool of routes (slots may be empty while connecting). */
+  readonly routes = new Map<string, Array<Route | undefined>>();
+  /** Pinned account → peer server id → its dedicated route. */
+  readonly accRoutes = new Map<string, Map<string, Route>>();
+  /** Peers' pool sizes (they may differ from ours during a rolling change). */
+  private readonly remotePoolSize = new Map<string, number>();
+  /** Routes not registered yet (handshake in progress), so shutdown can close them. */
+  private readonly pending = new Set<Route>();
+  /** Every route ever registered that is still open, for monitoring. */
+  readonly all = new Set<Route>();
+  /** Peers' client URLs, counted per peer that announced them. */
+  private readonly peerClientUrls = new Map<string, number>();
+  private listener: net.Server | undefined;
+  private tls: ServerTls | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private stopping = false;
+  /** The route port once listening, and the URL peers reach us on. */
+  port = 0;
+  private advertisedHost = "";
+  private advertisedPort = 0;
+  private advertisedIp = "";
+  /** Hook for gateways: a routed message on a `_GR_.` reply subject. */
+  gatewayReply: ((route: Route, acc: Account, subject: string, reply: string, hdr: number, buf: Buffer, start: number, end: number) => boolean) | undefined;
+
+  constructor(readonly server: Server) {
+    const opts = server.options;
+    const o = opts.cluster as ClusterOptions;
+    const pinned = [...o.pinnedAccounts];
+    // As nats-server: with pooling, the system account gets its own route.
+    const sys = server.systemAccount?.name;
+    if (o.poolSize > 0 && sys !== undefined && !pinned.includes(sys)) pinned.push(sys);
+    this.options = { ...o, pinnedAccounts: pinned };
+    this.poolSize = o.poolSize > 0 ? o.poolSize : 1;
+    for (const a of pinned) this.accRoutes.set(a, new Map());
+    this.nameDynamic = o.name === undefined || o.name === "";
+    this.clusterName = this.nameDynamic ? newNonce().replace(/[^A-Za-z0-9]/g, "").slice(0, 22) : (o.name as string);
+    this.authRequired = o.username !== undefined && o.username !== "";
+    this.routePermissions = permissionsOf(o);
+    const ping = o.pingIntervalMs ?? opts.pingIntervalMs;
+    this.pingIntervalMs = Math.min(ping, ROUTE_MAX_PING_INTERVAL_MS);
+    this.interest = new RouteInterest(this);
+  }
+
+  async start(): Promise<void> {
+    this.tls = ServerTls.fromOptions(this.options.tls);
+    for (const acc of this.server.accounts.values()) this.interest.attach(acc);
+    this.server.events.account.add((acc) => this.interest.attach(acc));
+  }
+
+  /** Called once the client listener is up: listen for routes, then solicit the configured ones. */
+  async listening(): Promise<void> {
+    const log = this.server.log;
+    log.info(`Cluster name is ${this.clusterName}`);
+    if (this.nameDynamic) log.warn("Cluster name was dynamically generated, consider setting one");
+    await new Promise<void>((resolve, reject) => {
+      const srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+      srv.once("error", (err) => reject(new Error(`Error listening on router port: ${this.options.port} - ${err.message}`)));
+      srv.listen({ host: this.options.host, port: this.options.port === -1 ? 0 : this.options.port }, () => {
+        srv.removeAllListeners("error");
+        srv.on("error", (err) => log.error(`Route listener error: ${err.message}`));
+        this.listener = srv;
+        this.port = (srv.address() as net.AddressInfo).port;
+        log.info(`Listening for route connections on ${hostPort(this.options.host, this.port)}`);
+        resolve();
+      });
+    });
+    this.setAdvertised();
+    if (this.tls !== undefined) log.info("TLS required for route connections");
+    this.startHousekeeping();
+    for (const u of this.options.routes) this.solicitConfigured(u);
+  }
+
+  private setAdvertised(): void {
+    const adv = this.options.advertise;
+    if (adv !== undefined && adv !== "") {
+      const u = parseHostPortLoose(adv, this.port);
+      this.advertisedHost = u.host;
+      this.advertisedPort = u.port;
+      this.advertisedIp = `nats-route://${hostPort(u.host, u.port)}/`;
+    } else {
+      this.advertisedHost = this.options.host;
+      this.advertisedPort = this.port;
+      this.advertisedIp = "";
+    }
+  }
+
+  private solicitConfigured(raw: string): void {
+    let url: URL;
+    try {
+      url = new URL(raw);
+    } catch {
+      this.server.log.error(`Error parsing route URL ${JSON.stringify(raw)}`);
+      return;
+    }
+    this.connectToRoute(url, "explicit", true, GOSSIP_DEFAULT, "");
+    for (const acc of this.options.pinnedAccounts) this.connectToRoute(url, "explicit", true, GOSSIP_DEFAULT, acc);
+  }
+
+  // ---- route INFO ----
+
+  /** The INFO of a new route (nats-server's generateRouteInitialInfoJSON). */
+  routeInfoJson(accName: string, poolIdx: number, gossipMode: number): string {
+    const s = this.server;
+    const o = this.options;
+    const info: Record<string, unknown> = {
+      server_id: s.id,
+      server_name: s.name,
+      version: NATS_FEATURE_VERSION,
+      proto: 2,
+      go: `node${process.version}`,
+      host: this.advertisedHost,
+      port: this.advertisedPort,
+      headers: !s.options.noHeaderSupport,
+    };
+    if (this.authRequired) info.auth_required = true;
+    if (this.tls !== undefined) {
+      info.tls_required = true;
+      info.tls_verify = true;
+    }
+    info.max_payload = s.options.maxPayload;
+    if (s.options.jetstream.enabled) info.jetstream = true;
+    if (this.advertisedIp !== "") info.ip = this.advertisedIp;
+    info.nonce = newNonce();
+    info.cluster = this.clusterName;
+    if (this.nameDynamic) info.cluster_dynamic = true;
+    if (s.options.jetstream.domain) info.domain = s.options.jetstream.domain;
+    if (!o.noAdvertise) {
+      const urls = this.ownClientUrls();
+      if (urls.length > 0) info.connect_urls = urls;
+    }
+    // No S2 codec: "off" is an answer every peer accepts (see checkCompressionServable).
+    info.compression = "off";
+    if (o.permissions !== undefined) {
+      if (o.permissions.import !== undefined) info.import = subjectPermissionJson(o.permissions.import);
+      if (o.permissions.export !== undefined) info.export = subjectPermissionJson(o.permissions.export);
+    }
+    info.lnoc = true;
+    info.lnocu = true;
+    if (o.poolSize > 0) info.route_pool_size = o.poolSize;
+    if (poolIdx > 0) info.route_pool_idx = poolIdx;
+    if (accName !== "") info.route_account = accName;
+    if (gossipMode !== GOSSIP_DEFAULT) info.gossip_mode = gossipMode;
+    return JSON.stringify(info);
+  }
+
+  private ownClientUrls(): string[] {
+    return clientConnectUrls(this.server);
+  }
+
+  // ---- connections ----
+
+  private accept(socket: net.Socket): void {
+    if (this.stopping || this.server.isShuttingDown) {
+      socket.destroy();
+      return;
+    }
+    socket.on("error", () => undefined);
+    let conn: net.Socket = socket;
+    if (this.tls !== undefined) conn = this.tls.wrapClient(socket);
+    const route = new Route(this, conn, undefined, "implicit", GOSSIP_DEFAULT, "");
+    this.pending.add(route);
+    route.info(`Route connection created`);
+    route.sendInfo(this.routeInfoJson("", 0, GOSSIP_DEFAULT));
+  }
+
+  /**
+   * Connect to a route URL: explicit routes are tried until they connect (while still
+   * configured), implicit ones `connect_retries` more times.
+   */
+  connectToRoute(url: URL, type: RouteType, firstConnect: boolean, gossipMode: number, accName: string): void {
+    let attempts = 0;
+    let delay = ROUTE_CONNECT_DELAY_MS;
+    const attempt = (): void => {
+      if (this.stopping) return;
+      if (type === "explicit" && !this.routeStillConfigured(url)) {
+        this.server.log.debug(`Not attempting to connect to explicit route ${redact(url)}, no longer part of configured routes`);
+        return;
+      }
+      const host = url.hostname.replace(/^\[|\]$/g, "");
+      const port = Number(url.port === "" ? "6222" : url.port);
+      this.server.log.debug(`Trying to connect to route on ${hostPort(host, port)}`);
+      const socket = net.connect({ host, port, noDelay: true });
+      const dialTimer = setTimeout(() => socket.destroy(new Error("i/o timeout")), ROUTE_DIAL_TIMEOUT_MS);
+      const fail = (err: Error): void => {
+        clearTimeout(dialTimer);
+        socket.destroy();
+        attempts++;
+        const msg = `Error trying to connect to route (attempt ${attempts}): ${err.message}`;
+        if (firstConnect && (attempts === 1 || attempts % 60 === 0)) this.server.log.error(msg);
+        else this.server.log.debug(msg);
+        if (type !== "explicit" && attempts > this.options.connectRetries) return;
+        if (this.options.connectBackoff) delay = Math.min(delay * 2, ROUTE_CONNECT_MAX_DELAY_MS);
+        this.later(attempt, delay);
+      };
+      socket.once("error", fail);
+      socket.once("connect", () => {
+        clearTimeout(dialTimer);
+        socket.removeListener("error", fail);
+        if (this.stopping || (type === "explicit" && !this.routeStillConfigured(url))) {
+          socket.destroy();
+          return;
+        }
+        this.createSolicited(socket, url, type, gossipMode, accName);
+      });
+    };
+    attempt();
+  }
+
+  private createSolicited(socket: net.Socket, url: URL, type: RouteType, gossipMode: number, accName: string): void {
+    socket.on("error", () => undefined);
+    let conn: net.Socket = socket;
+    if (this.tls !== undefined) {
+      const host = url.hostname.replace(/^\[|\]$/g, "");
+      conn = tls.connect({
+        socket,
+        secureContext: this.tls.context,
+        servername: net.isIP(host) === 0 ? host : undefined,
+        rejectUnauthorized: this.options.tls?.ca !== undefined,
+      });
+    }
+    const route = new Route(this, conn, url, type, gossipMode, accName);
+    this.pending.add(route);
+    if (this.server.log.debugEnabled) route.debug("Route connect msg sent");
+    route.sendConnect(this.clusterName, this.tls !== undefined);
+    // Pooled routes wait for the peer's INFO before sending theirs (it names the pool slot).
+    if (!(accName === "" && this.options.poolSize >= 1)) route.sendInfo(this.routeInfoJson(accName, 0, gossipMode));
+    route.info("Route connection created");
+  }
+
+  private routeStillConfigured(url: URL): boolean {
+    return (this.server.options.cluster?.routes ?? []).some((r) => sameUrl(r, url));
+  }
+
+  private later(fn: () => void, ms: number): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    t.unref();
+    this.timers.add(t);
+  }
+
+  // ---- registration ----
+
+  /**
+   * Register a route whose first INFO was processed. False when it duplicates one we have
+   * (the caller closes it). Sends the delayed INFO, our interest, and gossips the new peer.
+   */
+  addRoute(route: Route, info: RouteInfo, sendDelayedInfo: boolean, gossipMode: number): boolean {
+    if (this.stopping) return false;
+    const id = info.server_id;
+    const accName = route.accName;
+    const remotePool = typeof info.route_pool_size === "number" ? info.route_pool_size : 0;
+    let pool = remotePool > 0;
+    const effective = Math.max(this.poolSize, remotePool);
+    let protoErr = "";
+    if (remotePool <= 0 || this.options.poolSize < 0) {
+      if (accName !== "") {
+        protoErr = `Not possible to have a dedicated route for account ${JSON.stringify(accName)} between those servers`;
+        route.noReconnect = true;
+      } else {
+        pool = false;
+        route.poolIdx = 0;
+        route.noPool = true;
+      }
+    } else if (route.didSolicit) {
+      if ((info.route_pool_idx ?? 0) !== 0) protoErr = `Route pool index should not be set but is set to ${String(info.route_pool_idx)}`;
+    } else {
+      const idx = info.route_pool_idx ?? 0;
+      if (!Number.isInteger(idx) || idx < 0 || idx >= effective) protoErr = `Invalid route pool index: ${idx} - pool size is ${remotePool}`;
+    }
+    if (protoErr !== "") {
+      route.error(protoErr);
+      route.sendErr(protoErr);
+      route.close("Protocol Violation");
+      return false;
+    }
+    if (accName !== "") return this.addAccountRoute(route, info, accName, sendDelayedInfo, gossipMode);
+
+    let conns = this.routes.get(id);
+    let idx = -1;
+    let count = 0;
+    const exists = conns !== undefined;
+    if (conns === undefined) {
+      conns = new Array<Route | undefined>(effective).fill(undefined);
+      this.routes.set(id, conns);
+      idx = route.noPool ? 0 : (info.route_pool_idx ?? 0);
+    } else if (pool) {
+      while (conns.length < effective) conns.push(undefined);
+      if (!route.didSolicit) {
+        idx = info.route_pool_idx ?? 0;
+        const there = conns[idx];
+        if (there !== undefined) {
+          this.handleDuplicate(there, route, false);
+          return false;
+        }
+        const solicited = conns.find((r) => r?.didSolicit === true);
+        if (solicited !== undefined) route.upgradeToSolicited(solicited.url, solicited.routeType);
+      } else {
+        for (const r of conns) r?.upgradeToSolicited(route.url, route.routeType);
+      }
+      for (let i = 0; i < conns.length; i++) {
+        const r = conns[i];
+        if (idx === -1 && r === undefined) idx = i;
+        else if (r !== undefined) count++;
+      }
+    } else {
+      // One route per peer without pooling: the second one is a duplicate.
+      this.handleDuplicate(conns[0], route, true);
+      return false;
+    }
+    if (idx < 0) {
+      route.debug(`Route pool size reached, closing extra connection to ${JSON.stringify(id)}`);
+      route.noReconnect = true;
+      return false;
+    }
+    route.connectUrls = Array.isArray(info.connect_urls) ? info.connect_urls.filter((u) => typeof u === "string") : [];
+    route.poolIdx = idx;
+    if (sendDelayedInfo) route.sendInfo(this.routeInfoJson("", idx, gossipMode));
+    if (pool && idx === 0) this.remotePoolSize.set(id, remotePool);
+    conns[idx] = route;
+    count++;
+    this.pending.delete(route);
+    this.all.add(route);
+    const first = !pool || count === 1;
+    if (first) {
+      if (this.routes.size > 1) this.forwardNewRouteInfo(info, route.routeType, route.didSolicit, gossipMode);
+      if (!this.options.noAdvertise) this.addPeerClientUrls(route.connectUrls);
+      if (!exists) this.server.log.info(`${route.logPrefix()} - Route connection to ${info.server_name ?? id} registered`);
+    }
+    this.interest.sendAllTo(route, idx, "");
+    if (pool && route.didSolicit && count !== effective && route.url !== undefined) {
+      // Open the next connection of the pool once this one answers a PING (so it authenticated).
+      route.startNewRoute = { url: route.url, type: route.routeType, gossipMode };
+      route.sendPing();
+    }
+    return true;
+  }
+
+  private addAccountRoute(route: Route, info: RouteInfo, accName: string, sendDelayedInfo: boolean, gossipMode: number): boolean {
+    const id = info.server_id;
+    const account = this.server.accounts.get(accName);
+    if (account === undefined) {
+      const text = `Unable to lookup account ${JSON.stringify(accName)}: account not found`;
+      route.sendErr(text);
+      route.error(text);
+      route.close("Missing Account");
+      return false;
+    }
+    const conns = this.accRoutes.get(accName);
+    if (conns === undefined) {
+      const text = `No route for account ${JSON.stringify(accName)}`;
+      route.sendErr(text);
+      route.error(text);
+      route.close("Protocol Violation");
+      return false;
+    }
+    const there = conns.get(id);
+    if (there !== undefined) {
+      this.handleDuplicate(there, route, true);
+      return false;
+    }
+    conns.set(id, route);
+    if (sendDelayedInfo) route.sendInfo(this.routeInfoJson(accName, 0, gossipMode));
+    this.pending.delete(route);
+    this.all.add(route);
+    if (conns.size > 1) this.forwardNewRouteInfo(info, route.routeType, route.didSolicit, gossipMode);
+    this.interest.sendAllTo(route, -1, accName);
+    return true;
+  }
+
+  /**
+   * Two connections to the same peer slot: keep the registered one, close the newcomer. The kept
+   * one inherits the newcomer's solicited identity (so it reconnects), and is told to retry: both
+   * sides may each have kept the connection the other closed.
+   */
+  private handleDuplicate(kept: Route | undefined, extra: Route, noReconnect: boolean): void {
+    if (noReconnect) extra.noReconnect = true;
+    if (kept === undefined) return;
+    if (extra.didSolicit && !kept.didSolicit) {
+      kept.didSolicit = true;
+      kept.url = extra.url;
+    }
+    if (extra.routeType === "explicit") kept.routeType = "explicit";
+    kept.retry = true;
+  }
+
+  /** A route closed: unregister it, update clients' URLs, and reconnect when it was ours to keep. */
+  onRouteClosed(route: Route): void {
+    this.pending.delete(route);
+    this.all.delete(route);
+    const id = route.remoteId;
+    let lastOfPeer = false;
+    if (route.accName !== "") {
+      const conns = this.accRoutes.get(route.accName);
+      if (conns?.get(id) === route) conns.delete(id);
+    } else if (route.poolIdx >= 0) {
+      const conns = this.routes.get(id);
+      if (conns !== undefined && conns[route.poolIdx] === route) {
+        conns[route.poolIdx] = undefined;
+        if (conns.every((r) => r === undefined)) {
+          lastOfPeer = true;
+          this.routes.delete(id);
+          this.remotePoolSize.delete(id);
+          if (!this.options.noAdvertise) this.removePeerClientUrls(route.connectUrls);
+        }
+      }
+    }
+    if (lastOfPeer) this.server.log.info(`${route.logPrefix()} - Route connection to ${route.remoteName || id} closed: ${route.closeReason}`);
+    else route.debug(`Route connection closed: ${route.closeReason}`);
+    this.reconnect(route);
+  }
+
+  private reconnect(route: Route): void {
+    if (this.stopping || this.server.isShuttingDown || route.noReconnect || route.closeReason === "Server Shutdown") return;
+    const retryImplicit = route.retry || (route.didSolicit && route.routeType === "implicit");
+    if (!route.didSolicit && !retryImplicit) return;
+    const url = route.url;
+    if (url === undefined) return;
+    if (route.remoteId === this.server.id) return;
+    if (route.accName === "" && this.options.poolSize < 1 && route.remoteId !== "" && this.routes.has(route.remoteId)) {
+      if (route.didSolicit) this.routes.get(route.remoteId)?.[0]?.upgradeToSolicited(url, route.routeType);
+      return;
+    }
+    if (route.routeType !== "implicit" || retryImplicit) {
+      // Both sides may reconnect at once: a random delay makes a repeated tie unlikely.
+      const delay = Math.floor(Math.random() * 100) + (route.routeType === "explicit" ? ROUTE_RECONNECT_DELAY_MS : 0);
+      this.later(() => this.connectToRoute(url, route.routeType, false, GOSSIP_DEFAULT, route.accName), delay);
+    }
+  }
+
+  // ---- gossip ----
+
+  /** Tell the other peers about a new one, so they connect to it (and the mesh stays full). */
+  private forwardNewRouteInfo(info: RouteInfo, type: RouteType, didSolicit: boolean, localGossip: number): void {
+    const fromGossip = didSolicit && type === "implicit";
+    if ((fromGossip && localGossip !== GOSSIP_OVERRIDE) || info.gossip_mode === GOSSIP_DISABLED) return;
+    const base: RouteInfo = { ...info };
+    delete base.nonce;
+    const json = (mode: number): string => JSON.stringify({ ...base, gossip_mode: mode === 0 ? undefined : mode });
+    const forRoute = (r: Route): string => {
+      if ((!didSolicit && r.routeType === "explicit") || (didSolicit && type === "explicit")) return json(GOSSIP_OVERRIDE);
+      if (!didSolicit) return json(GOSSIP_DISABLED);
+      return json(0);
+    };
+    const accName = typeof info.route_account === "string" ? info.route_account : "";
+    const done = new Set<string>();
+    if (accName !== "") {
+      for (const [rid, r] of this.accRoutes.get(accName) ?? []) {
+        if (rid !== info.server_id && !r.noPool) r.sendInfo(forRoute(r));
+        done.add(rid);
+      }
+    }
+    for (const [rid, conns] of this.routes) {
+      if (rid === info.server_id || done.has(rid)) continue;
+      const r = conns.find((c) => c !== undefined);
+      if (r === undefined || (accName !== "" && r.noPool)) continue;
+      r.sendInfo(forRoute(r));
+    }
+  }
+
+  /** A peer told us about another server: connect to it unless we already are (or will be). */
+  processImplicitRoute(info: RouteInfo, routeNoPool: boolean): void {
+    const id = info.server_id;
+    if (id === this.server.id || this.stopping) return;
+    const accName = typeof info.route_account === "string" ? info.route_account : "";
+    if (accName !== "") {
+      if (this.options.poolSize <= 0) return;
+      if (this.accRoutes.get(accName)?.has(id) === true) return;
+      if (!this.accRoutes.has(accName)) return;
+    } else if (this.routes.has(id)) return;
+    if (this.hasThisRouteConfigured(info)) return;
+    if (typeof info.ip !== "string" || info.ip === "") return;
+    let url: URL;
+    try {
+      url = new URL(info.ip);
+    } catch {
+      this.server.log.error(`Error parsing URL from INFO: ${info.ip}`);
+      return;
+    }
+    if (info.auth_required === true && this.options.username !== undefined) {
+      url.username = encodeURIComponent(this.options.username);
+      url.password = encodeURIComponent(this.options.password ?? "");
+    }
+    this.connectToRoute(url, "implicit", true, info.gossip_mode ?? GOSSIP_DEFAULT, accName);
+    if (routeNoPool && accName === "") {
+      for (const acc of this.options.pinnedAccounts) this.connectToRoute(url, "implicit", true, info.gossip_mode ?? GOSSIP_DEFAULT, acc);
+    }
+  }
+
+  private hasThisRouteConfigured(info: RouteInfo): boolean {
+    const port = String(info.port ?? "");
+    const one = hostPort(info.host ?? "", Number(port)).toLowerCase();
+    let two = "";
+    if (typeof info.ip === "string" && URL.canParse(info.ip)) {
+      two = hostPort(new URL(info.ip).hostname.replace(/^\[|\]$/g, ""), Number(port)).toLowerCase();
+    }
+    for (const r of this.server.options.cluster?.routes ?? []) {
+      if (!URL.canParse(r)) continue;
+      const h = new URL(r).host.toLowerCase();
+      if (h === one || (two !== "" && h === two)) return true;
+    }
+    return false;
+  }
+
+  /** A dynamic cluster name gives way to a configured (or greater) one; routes of the old name go. */
+  adoptName(name: string, dynamic: boolean, exceptId: string): void {
+    this.clusterName = name;
+    if (!dynamic) this.nameDynamic = false;
+    this.server.log.info(`Cluster name updated to ${name}`);
+    for (const r of [...this.all]) if (r.remoteId !== exceptId) r.close("Cluster Name Conflict");
+  }
+
+  // ---- client URLs (connect_urls) ----
+
+  private addPeerClientUrls(urls: string[]): void {
+    let changed = false;
+    for (const u of urls) {
+      const n = this.peerClientUrls.get(u) ?? 0;
+      this.peerClientUrls.set(u, n + 1);
+      if (n === 0) changed = true;
+    }
+    if (changed) this.updateClientInfo();
+  }
+
+  private removePeerClientUrls(urls: string[]): void {
+    let changed = false;
+    for (const u of urls) {
+      const n = this.peerClientUrls.get(u);
+      if (n === undefined) continue;
+      if (n <= 1) {
+        this.peerClientUrls.delete(u);
+        changed = true;
+      } else this.peerClientUrls.set(u, n - 1);
+    }
+    if (changed) this.updateClientInfo();
+  }
+
+  private updateClientInfo(): void {
+    this.server.connectUrls = [...this.ownClientUrls(), ...this.peerClientUrls.keys()];
+    this.server.broadcastInfo();
+  }
+
+  /** A peer entered lame duck mode: its clients are about to move, so stop offering its URLs. */
+  onPeerLameDuck(route: Route): void {
+    if (this.options.noAdvertise) return;
+    const urls = route.connectUrls;
+    route.connectUrls = [];
+    this.removePeerClientUrls(urls);
+  }
+
+  /** This server enters lame duck mode: tell peers (they drop our URLs from their clients' lists). */
+  enterLameDuck(): void {
+    const info = JSON.parse(this.routeInfoJson("", 0, GOSSIP_DEFAULT)) as Record<string, unknown>;
+    delete info.nonce;
+    info.ldm = true;
+    for (const r of this.all) r.sendAsyncInfo(info);
+  }
+
+  // ---- interest routing ----
+
+  poolIndexOf(account: string): number {
+    return this.accRoutes.has(account) ? -1 : routePoolIndex(this.poolSize, account);
+  }
+
+  /** The routes that carry an account's interest: one per peer. */
+  routesForAccount(account: string): Route[] {
+    const out: Route[] = [];
+    const pinned = this.accRoutes.get(account);
+    if (pinned !== undefined) {
+      for (const r of pinned.values()) out.push(r);
+      for (const conns of this.routes.values()) {
+        const r = conns[0];
+        if (r !== undefined && r.noPool) out.push(r);
+      }
+      return out;
+    }
+    const idx = routePoolIndex(this.poolSize, account);
+    for (const conns of this.routes.values()) {
+      const r = conns[idx];
+      if (r !== undefined) out.push(r);
+      else if (conns[0]?.noPool === true) out.push(conns[0]);
+    }
+    return out;
+  }
+
+  /** May a message that came over `route` go to leaf node `to`? Filled in by leaf nodes. */
+  leafMayReceiveFromRoute(route: Route, to: RemoteDeliverer, subject: string): boolean {
+    return this.leafRule?.(route, to, subject) ?? false;
+  }
+
+  leafRule: ((route: Route, to: RemoteDeliverer, subject: string) => boolean) | undefined;
+
+  /** Gateways hook in here for INFO about gateways that peers forward. */
+  onGatewayInfoFromRoute(info: RouteInfo, route: Route): void {
+    route.debug(`Received information about gateway ${JSON.stringify(info.gateway)} from ${route.remoteId}, but gateway is not configured`);
+  }
+
+  /** Number of peers with at least one route. */
+  get numPeers(): number {
+    return this.routes.size;
+  }
+
+  /** Peers' names and ids (for the ports file and /varz). */
+  peers(): Array<{ id: string; name: string; url: string }> {
+    const out: Array<{ id: string; name: string; url: string }> = [];
+    for (const [id, conns] of this.routes) {
+      const r = conns.find((c) => c !== undefined);
+      if (r !== undefined) out.push({ id, name: r.remoteName, url: r.url?.href ?? "" });
+    }
+    return out;
+  }
+
+  private housekeeping: NodeJS.Timeout | undefined;
+
+  reload(options: ServerOptions): void {
+    const next = options.cluster;
+    if (next === undefined) return;
+    // Routes no longer configured stop being retried; new ones are solicited.
+    const before = this.options.routes;
+    for (const u of next.routes) if (!before.some((b) => sameUrl(b, new URL(u)))) this.solicitConfigured(u);
+    for (const r of [...this.all]) {
+      if (r.routeType === "explicit" && r.url !== undefined && !next.routes.some((u) => sameUrl(u, r.url as URL))) {
+        r.noReconnect = true;
+        r.close("Route Removed");
+      }
+    }
+    (this.options as { routes: string[] }).routes = [...next.routes];
+    const authChanged = next.username !== this.options.username || next.password !== this.options.password;
+    Object.assign(this.options, { username: next.username, password: next.password, authTimeoutMs: next.authTimeoutMs });
+    (this as { authRequired: boolean }).authRequired = next.username !== undefined && next.username !== "";
+    if (authChanged) {
+      // Accepted routes authenticated with the old credentials: they must log in again.
+      for (const r of [...this.all]) if (!r.didSolicit) r.close("Configuration Changed");
+    }
+    const permsChanged = JSON.stringify(next.permissions) !== JSON.stringify(this.options.permissions);
+    if (permsChanged) {
+      this.options.permissions = next.permissions;
+      this.routePermissions = permissionsOf(next);
+      const info = JSON.parse(this.routeInfoJson("", 0, GOSSIP_DEFAULT)) as Record<string, unknown>;
+      delete info.nonce;
+      for (const r of this.all) {
+        r.perms = this.routePermissions;
+        r.sendAsyncInfo(info);
+        this.interest.sendAllTo(r, r.poolIdx, r.accName);
+      }
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    if (this.housekeeping !== undefined) clearInterval(this.housekeeping);
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    const listener = this.listener;
+    this.listener = undefined;
+    const closed = listener !== undefined ? new Promise<void>((r) => listener.close(() => r())) : Promise.resolve();
+    for (const r of [...this.pending, ...this.all]) r.close("Server Shutdown");
+    await closed;
+  }
+
+  /** Write deadlines of routes, checked every second. */
+  startHousekeeping(): void {
+    this.housekeeping = setInterval(() => {
+      const now = Date.now();
+      for (const r of this.all) r.checkWriteDeadline(now);
+    }, 1000);
+    this.housekeeping.unref();
+  }
+}
+
+function permissionsOf(o: ClusterOptions): Permissions | undefined {
+  const p = o.permissions;
+  if (p === undefined) return undefined;
+  // Import is what we may receive (a publish right), export what peers may ask of us (a subscribe right).
+  return Permissions.from({ publish: p.import, subscribe: p.export });
+}
+
+/** Subject permission as nats-server puts it in INFO: `{ allow: [...], deny: [...] }`. */
+function subjectPermissionJson(v: unknown): Record<string, string[]> {
+  if (typeof v === "string") return { allow: [v] };
+  if (Array.isArray(v)) return { allow: v.filter((x): x is string => typeof x === "string") };
+  const out: Record<string, string[]> = {};
+  if (v !== null && typeof v === "object") {
+    for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+      const list = typeof val === "string" ? [val] : Array.isArray(val) ? val.filter((x): x is string => typeof x === "string") : [];
+      if (k.toLowerCase() === "allow") out.allow = list;
+      else if (k.toLowerCase() === "deny") out.deny = list;
+    }
+  }
+  return out;
+}
+
+function parseHostPortLoose(s: string, defPort: number): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(s) ?? /^([^:]+)(?::(\d+))?$/.exec(s);
+  if (m === null) return { host: s, port: defPort };
+  return { host: m[1], port: m[2] !== undefined ? Number(m[2]) : defPort };
+}
+
+function sameUrl(raw: string, u: URL): boolean {
+  if (!URL.canParse(raw)) return false;
+  const a = new URL(raw);
+  return a.hostname.toLowerCase() === u.hostname.toLowerCase() && a.port === u.port;
+}
+
+function redact(u: URL): string {
+  if (u.password === "") return u.href;
+  const c = new URL(u.href);
+  c.password = "xxxxx";
+  return c.href;
+}

@@ -1,0 +1,383 @@
+// What routes, leaf node and gateway connections share: the socket, the server-to-server
+// parser, the outbound buffer written once per event-loop turn, PING/PONG liveness, the
+// subscriptions standing for the other side's interest, and teardown.
+//
+// The protocol of each kind (handshake, interest ops, message framing) is in its own file
+// (route.ts, leafnode.ts, gateway.ts); they extend this class.
+import type net from "node:net";
+import type { Server } from "../server/server.js";
+import type { Account } from "../server/account.js";
+import type { RemoteDeliverer, Subscription } from "../server/sublist.js";
+import { Outbound, copyInto } from "../server/outbound.js";
+import { ProtocolError } from "../protocol/errors.js";
+import { RemoteParser, type MsgOp, type RemoteParserHandler, type SubOp, type UnsubOp } from "./remote_parser.js";
+
+const PING = Buffer.from("PING\r\n");
+const PONG = Buffer.from("PONG\r\n");
+/** Close a socket whose peer does not read the last bytes within this time. */
+const CLOSE_GRACE_MS = 2000;
+
+/** Why a server-to-server connection closed (nats-server's ClosedState texts). */
+export type RemoteCloseReason =
+  | "Client Closed"
+  | "Server Shutdown"
+  | "Stale Connection"
+  | "Protocol Violation"
+  | "Parse Error"
+  | "Authentication Failure"
+  | "Authentication Timeout"
+  | "Duplicate Route"
+  | "Duplicate Server Name"
+  | "Cluster Name Conflict"
+  | "Route Removed"
+  | "Wrong Port"
+  | "Wrong Gateway"
+  | "Slow Consumer (Pending Bytes)"
+  | "Slow Consumer (Write Deadline)"
+  | "Read Error"
+  | "Write Error"
+  | "TLS Handshake Failure"
+  | "Missing Account"
+  | "Lame Duck Mode"
+  | "Maximum Payload Exceeded"
+  | "Leafnode Loop Detected"
+  | "Configuration Changed";
+
+export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserHandler {
+  abstract readonly kind: "route" | "leaf" | "gateway";
+  readonly cid: number;
+  readonly start = new Date();
+  readonly host: string;
+  readonly port: number;
+  inMsgs = 0;
+  inBytes = 0;
+  outMsgs = 0;
+  outBytes = 0;
+  lastActivity = Date.now();
+  rttMs = 0;
+  closed = false;
+  closeReason: RemoteCloseReason | undefined;
+  stop: Date | undefined;
+  dirty = false;
+  /** The other side's interest, by a key unique per account, subject and queue. */
+  readonly subs = new Map<string, Subscription>();
+
+  protected readonly parser: RemoteParser;
+  protected readonly outbound = new Outbound();
+  protected trace: boolean;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private pingsOut = 0;
+  private pingSentAt = 0;
+  private writeStalledSince = 0;
+  /** The control line of the last message sent and what it was made of: it often repeats. */
+  private lastLine: Buffer | undefined;
+  private lastOp = "";
+  private lastPrefix = "";
+  private lastSubject = "";
+  private lastReply = "";
+  private lastQueues = "";
+  private lastHdr = -1;
+  private lastTotal = -1;
+
+  constructor(
+    readonly server: Server,
+    protected socket: net.Socket,
+    /** This server opened the connection (it "solicited" it). */
+    readonly solicited: boolean,
+  ) {
+    this.cid = server.newCid();
+    this.host = socket.remoteAddress ?? "";
+    this.port = socket.remotePort ?? 0;
+    this.trace = server.log.traceEnabled;
+    const o = server.options;
+    this.parser = new RemoteParser(this, o.maxControlLine * 16, Math.max(o.maxPayload, 64 * 1024 * 1024));
+    this.attach(socket);
+  }
+
+  /** Listen to a socket (again, after it was wrapped in TLS). */
+  protected attach(socket: net.Socket): void {
+    this.socket = socket;
+    socket.setNoDelay?.(true);
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("drain", () => (this.writeStalledSince = 0));
+    socket.on("error", (err) => {
+      this.debug(`${this.kindName()} connection error: ${err.message}`);
+      this.close("Read Error");
+    });
+    socket.on("close", () => this.close("Client Closed"));
+  }
+
+  protected abstract kindName(): string;
+  /** The short id tag in log lines: rid (route), lid (leaf node), gid (gateway). */
+  protected abstract idTag(): string;
+  /** Remove this connection from the server's registries; its subscriptions are gone already. */
+  protected abstract onClosed(): void;
+
+  logPrefix(): string {
+    return `${this.host}:${this.port} - ${this.idTag()}:${this.cid}`;
+  }
+
+  debug(msg: string): void {
+    if (this.server.log.debugEnabled) this.server.log.debug(`${this.logPrefix()} - ${msg}`);
+  }
+
+  info(msg: string): void {
+    this.server.log.info(`${this.logPrefix()} - ${msg}`);
+  }
+
+  error(msg: string): void {
+    this.server.log.error(`${this.logPrefix()} - ${msg}`);
+  }
+
+  protected traceIn(op: string, arg: string): void {
+    this.server.log.trace(`${this.logPrefix()} - <<- [${op}${arg ? " " + arg : ""}]`);
+  }
+
+  protected traceOut(op: string, arg: string): void {
+    this.server.log.trace(`${this.logPrefix()} - ->> [${op}${arg ? " " + arg : ""}]`);
+  }
+
+  // ---- inbound ----
+
+  private onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.lastActivity = Date.now();
+    try {
+      this.parser.parse(chunk);
+    } catch (err) {
+      if (err instanceof ProtocolError) {
+        this.error(err.message);
+        if (err.text) this.sendErr(err.text);
+        this.close("Protocol Violation");
+      } else {
+        // A bug of ours must not take the server down; this connection pays for it alone.
+        this.error(`internal error: ${(err as Error).stack ?? String(err)}`);
+        this.close("Protocol Violation");
+      }
+    }
+  }
+
+  abstract onInfo(json: string): void;
+  abstract onConnect(json: string): void;
+  abstract onSub(op: SubOp, args: readonly string[], line: string): void;
+  abstract onUnsub(op: UnsubOp, args: readonly string[], line: string): void;
+  abstract onMsgArgs(op: MsgOp, args: readonly string[]): number;
+  abstract onMsg(buf: Buffer, start: number, end: number): void;
+  abstract sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void;
+  abstract mayForwardTo(to: RemoteDeliverer, subject: string): boolean;
+
+  /** Messages from other servers never reach a subscription of this kind directly. */
+  deliver(): void {}
+
+  onPing(): void {
+    if (this.trace) this.traceIn("PING", "");
+    this.queue(PONG);
+    if (this.trace) this.traceOut("PONG", "");
+  }
+
+  onPong(): void {
+    if (this.trace) this.traceIn("PONG", "");
+    this.pingsOut = 0;
+    if (this.pingSentAt > 0) {
+      this.rttMs = Math.max(0.001, performance.now() - this.pingSentAt);
+      this.pingSentAt = 0;
+    }
+  }
+
+  onErr(text: string): void {
+    if (this.trace) this.traceIn("-ERR", text);
+    this.error(`${this.kindName()} Error ${text}`);
+    this.close("Parse Error");
+  }
+
+  // ---- outbound ----
+
+  queue(bytes: Buffer): void {
+    if (this.closed) return;
+    this.outbound.append(bytes);
+    this.flushSoon();
+  }
+
+  protected queueString(s: string): void {
+    this.queue(Buffer.from(s));
+  }
+
+  sendErr(text: string): void {
+    if (this.trace) this.traceOut("-ERR", `'${text}'`);
+    this.queueString(`-ERR '${text}'\r\n`);
+  }
+
+  sendPing(): void {
+    this.pingsOut++;
+    this.pingSentAt = performance.now();
+    if (this.trace) this.traceOut("PING", "");
+    this.queue(PING);
+  }
+
+  flushSoon(): void {
+    if (!this.dirty) {
+      this.dirty = true;
+      this.server.markDirty(this);
+    }
+  }
+
+  flush(): void {
+    this.dirty = false;
+    if (this.closed) return;
+    const data = this.outbound.take();
+    if (data === undefined) return;
+    if (!this.socket.write(data)) {
+      if (this.writeStalledSince === 0) this.writeStalledSince = Date.now();
+      if (this.socket.writableLength > this.server.options.maxPending) {
+        this.error(`Slow Consumer Detected: MaxPending of ${this.server.options.maxPending} Exceeded`);
+        this.outbound.clear();
+        this.close("Slow Consumer (Pending Bytes)", true);
+      }
+    }
+  }
+
+  /** Checked by the owner's housekeeping. */
+  checkWriteDeadline(now: number): void {
+    if (this.writeStalledSince > 0 && now - this.writeStalledSince > this.server.options.writeDeadlineMs) {
+      this.error(`Slow Consumer Detected: WriteDeadline of ${this.server.options.writeDeadlineMs}ms Exceeded`);
+      this.outbound.clear();
+      this.close("Slow Consumer (Write Deadline)", true);
+    }
+  }
+
+  /**
+   * Encode one message: `<op> <prefix><subject> [reply | + reply <queues> | | <queues>] [hdr] size`
+   * then the payload. `prefix` carries what precedes the subject (the account on a shared route,
+   * an origin cluster). The control line is kept and reused while it repeats.
+   */
+  protected writeMsg(
+    op: string,
+    prefix: string,
+    subject: string,
+    reply: string,
+    queues: readonly string[],
+    hdr: Buffer | undefined,
+    payload: Buffer,
+  ): void {
+    if (this.closed) return;
+    const hlen = hdr === undefined ? -1 : hdr.length;
+    const total = payload.length + (hlen > 0 ? hlen : 0);
+    const q = queues.length === 0 ? "" : queues.length === 1 ? queues[0] : queues.join(" ");
+    let line = this.lastLine;
+    if (
+      line === undefined ||
+      this.lastTotal !== total ||
+      this.lastSubject !== subject ||
+      this.lastReply !== reply ||
+      this.lastHdr !== hlen ||
+      this.lastQueues !== q ||
+      this.lastPrefix !== prefix ||
+      this.lastOp !== op
+    ) {
+      let text = `${op} ${prefix}${subject} `;
+      if (q !== "") text += reply !== "" ? `+ ${reply} ${q} ` : `| ${q} `;
+      else if (reply !== "") text += `${reply} `;
+      text += hlen >= 0 ? `${hlen} ${total}\r\n` : `${total}\r\n`;
+      line = Buffer.from(text);
+      this.lastLine = line;
+      this.lastOp = op;
+      this.lastPrefix = prefix;
+      this.lastSubject = subject;
+      this.lastReply = reply;
+      this.lastQueues = q;
+      this.lastHdr = hlen;
+      this.lastTotal = total;
+    }
+    if (this.trace) this.traceOut(op, line.toString("utf8", op.length + 1, line.length - 2));
+    const ob = this.outbound;
+    const out = ob.reserve(line.length + total + 2);
+    let p = copyInto(line, out, ob.pos);
+    if (hlen > 0) p = copyInto(hdr as Buffer, out, p);
+    p = copyInto(payload, out, p);
+    out[p++] = 13;
+    out[p++] = 10;
+    ob.pos = p;
+    this.outMsgs++;
+    this.outBytes += total;
+    this.flushSoon();
+  }
+
+  // ---- liveness ----
+
+  /** PING every `intervalMs`; close as stale after `maxOut` unanswered. */
+  protected startPings(intervalMs: number, maxOut: number): void {
+    if (intervalMs <= 0 || this.pingTimer !== undefined) return;
+    const tick = (): void => {
+      if (this.closed) return;
+      if (Date.now() - this.lastActivity >= intervalMs || this.pingsOut > 0) {
+        if (this.pingsOut + 1 > maxOut) {
+          this.debug(`Stale ${this.kindName()} Connection - Closing`);
+          this.sendErr("Stale Connection");
+          this.close("Stale Connection");
+          return;
+        }
+        this.sendPing();
+      }
+      this.pingTimer = setTimeout(tick, intervalMs);
+      this.pingTimer.unref();
+    };
+    this.pingTimer = setTimeout(tick, intervalMs);
+    this.pingTimer.unref();
+  }
+
+  // ---- interest and teardown ----
+
+  /** Add the other side's subscription (or update a queue group's weight). */
+  protected addRemoteSub(account: Account, key: string, subject: string, queue: string | undefined, weight: number): Subscription {
+    const old = this.subs.get(key);
+    if (old !== undefined) {
+      if (queue !== undefined && old.weight !== weight) {
+        // The sublist caches match results: re-insert so the new weight is seen.
+        account.removeSubscription(old);
+        old.weight = weight;
+        account.addSubscription(old);
+      }
+      return old;
+    }
+    const sub: Subscription = { subject, queue, sid: key, client: this, max: 0, delivered: 0, closed: false };
+    if (queue !== undefined) sub.weight = weight;
+    this.subs.set(key, sub);
+    account.addSubscription(sub);
+    return sub;
+  }
+
+  protected removeRemoteSub(account: Account, key: string): Subscription | undefined {
+    const sub = this.subs.get(key);
+    if (sub === undefined) return undefined;
+    this.subs.delete(key);
+    sub.closed = true;
+    account.removeSubscription(sub);
+    return sub;
+  }
+
+  /** The account a subscription of this connection belongs to. */
+  protected abstract accountOfSub(sub: Subscription): Account | undefined;
+
+  close(reason: RemoteCloseReason, abort = false): void {
+    if (this.closed) return;
+    if (this.dirty || this.outbound.size > 0) this.flush();
+    this.closed = true;
+    this.closeReason = reason;
+    this.stop = new Date();
+    if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
+    for (const sub of this.subs.values()) {
+      sub.closed = true;
+      this.accountOfSub(sub)?.removeSubscription(sub);
+    }
+    this.subs.clear();
+    this.parser.reset();
+    this.outbound.release();
+    this.lastLine = undefined;
+    if (abort) this.socket.destroy();
+    else {
+      this.socket.end();
+      setTimeout(() => this.socket.destroy(), CLOSE_GRACE_MS).unref();
+    }
+    this.onClosed();
+  }
+}

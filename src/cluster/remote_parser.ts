@@ -1,0 +1,251 @@
+// Parser of the server-to-server protocols (routes, leaf nodes, gateways): the same byte-level
+// framing as the client protocol, with the ops servers exchange. Which ops a connection may send
+// and what their arguments mean is for the connection to decide; this only frames them:
+//
+//   INFO {json} | CONNECT {json} | PING | PONG | +OK | -ERR <text>
+//   RS+ / RS- / LS+ / LS- / A+ / A- <args>          interest (subscriptions) of the other side
+//   RMSG / LMSG <args> <size> | HMSG <args> <hdr> <size>   then <payload>\r\n
+//
+// A message whose payload is whole in the read buffer is handed on as offsets into it (no copy);
+// a payload split across reads is assembled into a buffer of its final size. The control line of
+// a message repeats for a run of messages on one subject, so its parsed arguments are reused when
+// its bytes are the same as the previous one's.
+import { ProtocolError, ProtoErr } from "../protocol/errors.js";
+
+export type SubOp = "RS+" | "LS+" | "A+";
+export type UnsubOp = "RS-" | "LS-" | "A-";
+export type MsgOp = "RMSG" | "HMSG" | "LMSG";
+
+export interface RemoteParserHandler {
+  onInfo(json: string): void;
+  onConnect(json: string): void;
+  onPing(): void;
+  onPong(): void;
+  onErr(text: string): void;
+  onSub(op: SubOp, args: readonly string[], line: string): void;
+  onUnsub(op: UnsubOp, args: readonly string[], line: string): void;
+  /** A message line was read: return the payload size (headers included) its arguments announce. */
+  onMsgArgs(op: MsgOp, args: readonly string[]): number;
+  /** The payload of the last message line: bytes buf[start, end), without the trailing CRLF. */
+  onMsg(buf: Buffer, start: number, end: number): void;
+}
+
+const CR = 13;
+const LF = 10;
+const SPACE = 32;
+const TAB = 9;
+/** The last message line is remembered up to this size for the repeated-line shortcut. */
+const LAST_LINE_MAX = 512;
+
+type Latin1Buffer = Buffer & { latin1Slice(start: number, end: number): string };
+
+function decode(buf: Buffer, start: number, end: number): string {
+  for (let i = start; i < end; i++) if (buf[i] >= 0x80) return buf.toString("utf8", start, end);
+  return (buf as Latin1Buffer).latin1Slice(start, end);
+}
+
+/** Split on runs of blanks (and stray CR/LF, as nats-server's argument splitting does). */
+export function splitArgs(line: string): string[] {
+  const out: string[] = [];
+  let start = -1;
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c === SPACE || c === TAB || c === CR || c === LF) {
+      if (start >= 0) {
+        out.push(line.substring(start, i));
+        start = -1;
+      }
+    } else if (start < 0) start = i;
+  }
+  if (start >= 0) out.push(line.substring(start));
+  return out;
+}
+
+export class RemoteParser {
+  private partial: Buffer | undefined;
+  private payload: Buffer | undefined;
+  private payloadPos = 0;
+  private readonly lastLine = Buffer.allocUnsafe(LAST_LINE_MAX);
+  private lastLineLen = -1;
+  private lastOp: MsgOp = "RMSG";
+  private lastArgs: string[] = [];
+  /** Longest control line accepted (nats-server allows 16 times max_control_line on these connections). */
+  maxControlLine: number;
+  maxPayload: number;
+  /** Set by the handler while an op completes asynchronously (a bcrypt check): input is kept, not parsed. */
+  held = false;
+
+  constructor(
+    private readonly handler: RemoteParserHandler,
+    maxControlLine: number,
+    maxPayload: number,
+  ) {
+    this.maxControlLine = maxControlLine;
+    this.maxPayload = maxPayload;
+  }
+
+  reset(): void {
+    this.partial = undefined;
+    this.payload = undefined;
+    this.held = false;
+  }
+
+  /** Parse what was kept while held (call after clearing `held`). */
+  resume(): void {
+    this.parse(Buffer.alloc(0));
+  }
+
+  parse(chunk: Buffer): void {
+    if (this.held) {
+      this.partial = this.partial === undefined ? chunk : Buffer.concat([this.partial, chunk]);
+      return;
+    }
+    let buf = chunk;
+    let pos = 0;
+    if (this.payload !== undefined) {
+      pos = this.continuePayload(chunk);
+      if (pos < 0) return;
+    } else if (this.partial !== undefined) {
+      buf = Buffer.concat([this.partial, chunk]);
+      this.partial = undefined;
+    }
+    const len = buf.length;
+    while (pos < len) {
+      const nl = buf.indexOf(LF, pos);
+      if (nl < 0) {
+        if (len - pos > this.maxControlLine) throw new ProtocolError(ProtoErr.MaxControlLine);
+        this.partial = buf.subarray(pos);
+        return;
+      }
+      if (nl - pos > this.maxControlLine) throw new ProtocolError(ProtoErr.MaxControlLine);
+      const end = nl > pos && buf[nl - 1] === CR ? nl - 1 : nl;
+      const next = nl + 1;
+      const size = this.controlLine(buf, pos, end);
+      if (size < 0) {
+        pos = next;
+        if (this.held) {
+          if (pos < len) this.partial = buf.subarray(pos);
+          return;
+        }
+        continue;
+      }
+      // A message: its payload follows.
+      const need = size + 2;
+      if (len - next >= need) {
+        if (buf[next + size] !== CR || buf[next + size + 1] !== LF) throw payloadError();
+        this.handler.onMsg(buf, next, next + size);
+        pos = next + need;
+        continue;
+      }
+      this.payload = Buffer.allocUnsafe(need);
+      this.payloadPos = buf.copy(this.payload, 0, next, len);
+      return;
+    }
+  }
+
+  private continuePayload(chunk: Buffer): number {
+    const p = this.payload as Buffer;
+    const n = Math.min(p.length - this.payloadPos, chunk.length);
+    chunk.copy(p, this.payloadPos, 0, n);
+    this.payloadPos += n;
+    if (this.payloadPos < p.length) return -1;
+    this.payload = undefined;
+    const size = p.length - 2;
+    if (p[size] !== CR || p[size + 1] !== LF) throw payloadError();
+    this.handler.onMsg(p, 0, size);
+    return n;
+  }
+
+  /** Dispatch one control line; returns the payload size for a message line, else -1. */
+  private controlLine(buf: Buffer, start: number, end: number): number {
+    const h = this.handler;
+    if (end === start) return -1;
+    const c0 = buf[start] | 0x20;
+    // The message ops first: they are the traffic.
+    if ((c0 === 0x72 || c0 === 0x6c || c0 === 0x68) && isWord(buf, start, end, c0 === 0x68 ? "HMSG" : c0 === 0x72 ? "RMSG" : "LMSG", true)) {
+      return this.msgLine(buf, start, end, c0 === 0x68 ? "HMSG" : c0 === 0x72 ? "RMSG" : "LMSG");
+    }
+    if (isWord(buf, start, end, "PING", false)) {
+      h.onPing();
+      return -1;
+    }
+    if (isWord(buf, start, end, "PONG", false)) {
+      h.onPong();
+      return -1;
+    }
+    if (isWord(buf, start, end, "+OK", false)) return -1;
+    for (const op of ["RS+", "LS+", "A+"] as const) {
+      if (isWord(buf, start, end, op, true)) {
+        const line = decode(buf, start + op.length, end).trim();
+        h.onSub(op, splitArgs(line), line);
+        return -1;
+      }
+    }
+    for (const op of ["RS-", "LS-", "A-"] as const) {
+      if (isWord(buf, start, end, op, true)) {
+        const line = decode(buf, start + op.length, end).trim();
+        h.onUnsub(op, splitArgs(line), line);
+        return -1;
+      }
+    }
+    if (isWord(buf, start, end, "INFO", false)) {
+      h.onInfo(buf.toString("utf8", start + 4, end).trim());
+      return -1;
+    }
+    if (isWord(buf, start, end, "CONNECT", false)) {
+      h.onConnect(buf.toString("utf8", start + 7, end).trim());
+      return -1;
+    }
+    if (isWord(buf, start, end, "-ERR", false)) {
+      h.onErr(buf.toString("utf8", start + 4, end).trim());
+      return -1;
+    }
+    throw new ProtocolError(ProtoErr.UnknownOp, `unknown op ${JSON.stringify(buf.toString("latin1", start, Math.min(end, start + 32)))}`);
+  }
+
+  private msgLine(buf: Buffer, start: number, end: number, op: MsgOp): number {
+    const n = end - start;
+    const last = this.lastLine;
+    let args: string[];
+    if (n === this.lastLineLen && op === this.lastOp) {
+      let i = 0;
+      while (i < n && buf[start + i] === last[i]) i++;
+      args = i === n ? this.lastArgs : this.splitMsgLine(buf, start, end, op);
+    } else args = this.splitMsgLine(buf, start, end, op);
+    const size = this.handler.onMsgArgs(op, args);
+    if (size > this.maxPayload) {
+      throw new ProtocolError(ProtoErr.MaxPayload, `maximum payload exceeded: ${size} vs ${this.maxPayload}`);
+    }
+    return size;
+  }
+
+  private splitMsgLine(buf: Buffer, start: number, end: number, op: MsgOp): string[] {
+    const args = splitArgs(decode(buf, start + op.length + 1, end));
+    const n = end - start;
+    if (n <= LAST_LINE_MAX) {
+      buf.copy(this.lastLine, 0, start, end);
+      this.lastLineLen = n;
+      this.lastOp = op;
+      this.lastArgs = args;
+    } else this.lastLineLen = -1;
+    return args;
+  }
+}
+
+function payloadError(): ProtocolError {
+  return new ProtocolError(ProtoErr.UnknownOp, "parser ERROR: payload not followed by CRLF");
+}
+
+/** Does buf[start, end) begin with `word` (case-insensitive), followed by a blank when `needsArg`? */
+function isWord(buf: Buffer, start: number, end: number, word: string, needsArg: boolean): boolean {
+  const n = word.length;
+  if (end - start < n) return false;
+  for (let i = 0; i < n; i++) {
+    let c = buf[start + i];
+    if (c >= 0x61 && c <= 0x7a) c -= 32;
+    if (c !== word.charCodeAt(i)) return false;
+  }
+  if (end - start === n) return !needsArg;
+  const sep = buf[start + n];
+  return sep === SPACE || sep === TAB || (!needsArg && (word === "INFO" || word === "CONNECT" || word === "-ERR" || sep === CR));
+}

@@ -1,0 +1,637 @@
+// One route: a connection to another server of the same cluster, speaking nats-server's route
+// protocol (server/route.go as facts):
+//
+//   accepting side  → INFO {route info}            soliciting side → CONNECT {connectInfo}
+//   soliciting side → INFO (after the peer's INFO when pooled: it names the pool slot)
+//   both            → RS+/RS- [acc] subj [queue weight]   interest of local subscribers
+//                     LS+/LS- origin [acc] subj ...        interest of leaf nodes (origin cluster)
+//                     RMSG/HMSG/LMSG [acc] subj [reply | + reply queues | | queues] [hdr] size
+//
+// The account is left out on a route pinned to one account. Messages from a route go to local
+// subscribers only (never on to another route): the full mesh delivers each message in one hop.
+// Registration, pooling, gossip and duplicate resolution are the cluster's (cluster.ts).
+import type net from "node:net";
+import type { Account } from "../server/account.js";
+import type { RemoteDeliverer, Subscription, SublistResult } from "../server/sublist.js";
+import { Permissions } from "../auth/permissions.js";
+import { bcryptMatches, isBcryptHash } from "../auth/bcrypt.js";
+import { ProtoErr, ProtocolError } from "../protocol/errors.js";
+import { RemoteConnection } from "./connection.js";
+import type { MsgOp, SubOp, UnsubOp } from "./remote_parser.js";
+import type { Cluster } from "./cluster.js";
+
+/** How a route came to be: configured (retried forever) or learnt from a peer (gossip). */
+export type RouteType = "explicit" | "implicit";
+
+/** Gossip modes exchanged in INFO (values fixed by nats-server). */
+export const GOSSIP_DEFAULT = 0;
+export const GOSSIP_DISABLED = 1;
+export const GOSSIP_OVERRIDE = 2;
+
+/** The INFO fields a route reads (nats-server's Info struct, route part). */
+export interface RouteInfo {
+  server_id: string;
+  server_name?: string;
+  version?: string;
+  proto?: number;
+  host?: string;
+  port?: number;
+  headers?: boolean;
+  auth_required?: boolean;
+  tls_required?: boolean;
+  jetstream?: boolean;
+  ip?: string;
+  nonce?: string;
+  cluster?: string;
+  cluster_dynamic?: boolean;
+  domain?: string;
+  connect_urls?: string[];
+  ws_connect_urls?: string[];
+  ldm?: boolean;
+  compression?: string;
+  import?: unknown;
+  export?: unknown;
+  lnoc?: boolean;
+  lnocu?: boolean;
+  route_pool_size?: number;
+  route_pool_idx?: number;
+  route_account?: string;
+  route_acc_add_reqid?: string;
+  gossip_mode?: number;
+  gateway?: string;
+  gateway_url?: string;
+  leafnode_urls?: string[];
+  [k: string]: unknown;
+}
+
+/** The route CONNECT (nats-server's connectInfo). */
+interface RouteConnect {
+  echo?: boolean;
+  verbose?: boolean;
+  pedantic?: boolean;
+  user?: string;
+  pass?: string;
+  tls_required?: boolean;
+  headers?: boolean;
+  name?: string;
+  cluster?: string;
+  cluster_dynamic?: boolean;
+  lnoc?: boolean;
+  lnocu?: boolean;
+  gateway?: string;
+  lang?: string;
+}
+
+export class Route extends RemoteConnection {
+  readonly kind = "route" as const;
+  /** The peer's server id and name, from its INFO (or the CONNECT's name until then). */
+  remoteId = "";
+  remoteName = "";
+  routeType: RouteType;
+  /** The URL this route was solicited on (or built from the peer's INFO). */
+  url: URL | undefined;
+  /** Slot in the peer's pool; -1 until registered. */
+  poolIdx = -1;
+  /** A route dedicated to one account: the account name is left out of its protocol. */
+  accName: string;
+  /** The peer does not pool (a server before 2.10, or pool_size -1): one route carries all accounts. */
+  noPool = false;
+  /** The peer understands LS+/LMSG with an origin cluster (lnoc), and LS- with it (lnocu). */
+  lnoc = false;
+  lnocu = false;
+  /** Both sides support headers. */
+  headers = false;
+  /** The peer's client URLs, for connect_urls in our client INFO. */
+  connectUrls: string[] = [];
+  remoteInfo: RouteInfo | undefined;
+  infoReceived = false;
+  private connectReceived = false;
+  /** The peer's compression answer: "off", or "not supported" for a server before 2.10. */
+  compression = "off";
+  /** Set when this route lost a duplicate race, so its reconnect is tried even if implicit. */
+  retry = false;
+  gossipMode: number;
+  /** After the first PONG of a pooled route: open the next connection of the pool. */
+  startNewRoute: { url: URL; type: RouteType; gossipMode: number } | undefined;
+  /** Our cluster permissions: import (what we ask peers for) and export (what we accept). */
+  perms: Permissions | undefined;
+  /** The peer's permissions as its INFO announces them. */
+  remoteImport: unknown;
+  remoteExport: unknown;
+  /** Whether this server solicited the route; an accepted route is "upgraded" when a pool has a solicited one. */
+  didSolicit: boolean;
+  /** A reconnect should not be tried (pool full, peer cannot pool an account...). */
+  noReconnect = false;
+  private authTimer: NodeJS.Timeout | undefined;
+  // Per-message state between the control line and the payload.
+  private msgAccount = "";
+  private msgSubject = "";
+  private msgReply = "";
+  private msgHdr = -1;
+  private msgQueues: string[] | undefined;
+  /** The leaf cluster an LMSG came from: it must not go back there. */
+  msgOrigin = "";
+  // The last lookups, reused while the same account and subject repeat.
+  private lastAccName = "";
+  private lastAccount: Account | undefined;
+  private lastMatchSubject = "";
+  private lastGeneration = -1;
+  private lastResult: SublistResult | undefined;
+
+  constructor(
+    readonly cluster: Cluster,
+    socket: net.Socket,
+    url: URL | undefined,
+    type: RouteType,
+    gossipMode: number,
+    accName: string,
+  ) {
+    super(cluster.server, socket, url !== undefined);
+    this.didSolicit = this.solicited;
+    this.url = url;
+    this.routeType = type;
+    this.gossipMode = gossipMode;
+    this.accName = accName;
+    const c = cluster.options;
+    if (this.solicited) this.perms = cluster.routePermissions;
+    const authTimeout = c.authTimeoutMs ?? Math.max(this.server.options.authTimeoutMs, c.tls !== undefined ? 2000 : 0);
+    if (!this.solicited && cluster.authRequired) {
+      this.authTimer = setTimeout(() => {
+        this.sendErr(ProtoErr.AuthTimeout);
+        this.close("Authentication Timeout");
+      }, authTimeout);
+      this.authTimer.unref();
+    }
+    this.startPings(cluster.pingIntervalMs, c.maxPingsOut ?? this.server.options.maxPingsOut);
+  }
+
+  protected kindName(): string {
+    return "Route";
+  }
+
+  protected idTag(): string {
+    return "rid";
+  }
+
+  protected override onClosed(): void {
+    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
+    this.cluster.onRouteClosed(this);
+  }
+
+  protected accountOfSub(sub: Subscription): Account | undefined {
+    return this.server.accounts.get(accountOfKey(sub.sid));
+  }
+
+  /** Messages for `account` on this route carry its name unless the route is pinned to it. */
+  private accountPrefix(account: string): string {
+    return this.accName !== "" ? "" : account + " ";
+  }
+
+  // ---- handshake ----
+
+  /** The first bytes of a solicited route: our CONNECT (the INFO follows the peer's when pooled). */
+  sendConnect(clusterName: string, tlsRequired: boolean): void {
+    const u = this.url;
+    const connect: Record<string, unknown> = {
+      echo: true,
+      verbose: false,
+      pedantic: false,
+    };
+    if (u !== undefined && u.username !== "") connect.user = decodeURIComponent(u.username);
+    if (u !== undefined && u.password !== "") connect.pass = decodeURIComponent(u.password);
+    connect.tls_required = tlsRequired;
+    connect.headers = !this.server.options.noHeaderSupport;
+    connect.name = this.server.id;
+    connect.cluster = clusterName;
+    if (this.cluster.nameDynamic) connect.cluster_dynamic = true;
+    connect.lnoc = true;
+    connect.lnocu = true;
+    const json = JSON.stringify(connect);
+    if (this.trace) this.traceOut("CONNECT", json.replace(/"pass":"(?:[^"\\]|\\.)*"/, '"pass":"[REDACTED]"'));
+    this.queueString(`CONNECT ${json}\r\n`);
+  }
+
+  sendInfo(json: string): void {
+    if (this.trace) this.traceOut("INFO", json);
+    this.queueString(`INFO ${json}\r\n`);
+  }
+
+  onConnect(json: string): void {
+    if (this.trace) this.traceIn("CONNECT", json.replace(/"pass":"(?:[^"\\]|\\.)*"/, '"pass":"[REDACTED]"'));
+    if (this.solicited || this.connectReceived) throw new ProtocolError("", "unexpected CONNECT on a route");
+    let c: RouteConnect;
+    try {
+      c = JSON.parse(json) as RouteConnect;
+      if (c === null || typeof c !== "object" || Array.isArray(c)) throw new Error("not an object");
+    } catch (err) {
+      throw new ProtocolError("", `route CONNECT: ${(err as Error).message}`);
+    }
+    // Clients name their language, servers do not: a client on the route port is told so.
+    if (typeof c.lang === "string" && c.lang !== "") {
+      this.sendErr(ProtoErr.RoutePort);
+      this.close("Wrong Port");
+      return;
+    }
+    const o = this.cluster.options;
+    if (o.username !== undefined && o.username !== "") {
+      if (c.user !== o.username) return this.authFailed();
+      const want = o.password ?? "";
+      if (isBcryptHash(want)) {
+        this.parser.held = true;
+        void bcryptMatches(c.pass ?? "", want).then((ok) => {
+          if (this.closed) return;
+          this.parser.held = false;
+          if (!ok) return this.authFailed();
+          try {
+            this.acceptConnect(c);
+            this.parser.resume();
+          } catch (err) {
+            this.error((err as Error).message);
+            this.close("Protocol Violation");
+          }
+        });
+        return;
+      }
+      if ((c.pass ?? "") !== want) return this.authFailed();
+    }
+    this.acceptConnect(c);
+  }
+
+  private authFailed(): void {
+    this.error(`Router authentication failure`);
+    this.sendErr(ProtoErr.AuthViolation);
+    this.close("Authentication Failure");
+  }
+
+  private acceptConnect(c: RouteConnect): void {
+    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+    if (typeof c.gateway === "string" && c.gateway !== "") {
+      const text = `Rejecting connection from gateway ${JSON.stringify(c.gateway)} on the Route port`;
+      this.error(text);
+      this.sendErr(text);
+      this.close("Wrong Gateway");
+      return;
+    }
+    const ours = this.cluster.clusterName;
+    const theirs = typeof c.cluster === "string" ? c.cluster : "";
+    if (theirs !== ours) {
+      if (this.cluster.nameDynamic && (c.cluster_dynamic !== true || ours < theirs)) {
+        this.cluster.adoptName(theirs, c.cluster_dynamic === true, c.name ?? "");
+      } else {
+        const text = `Rejecting connection, cluster name ${JSON.stringify(theirs)} does not match ${JSON.stringify(ours)}`;
+        this.error(text);
+        this.sendErr(text);
+        this.close("Cluster Name Conflict");
+        return;
+      }
+    }
+    this.connectReceived = true;
+    this.remoteId = c.name ?? "";
+    this.lnoc = c.lnoc === true;
+    this.lnocu = c.lnocu === true;
+    this.perms = this.cluster.routePermissions;
+    this.headers = !this.server.options.noHeaderSupport && c.headers === true;
+  }
+
+  onInfo(json: string): void {
+    if (this.trace) this.traceIn("INFO", json);
+    let info: RouteInfo;
+    try {
+      info = JSON.parse(json) as RouteInfo;
+      if (info === null || typeof info !== "object" || typeof info.server_id !== "string") throw new Error("missing server_id");
+    } catch (err) {
+      throw new ProtocolError("", `route INFO: ${(err as Error).message}`);
+    }
+    if (!this.solicited && !this.connectReceived) {
+      // An accepted route must authenticate with CONNECT before anything else.
+      this.sendErr(ProtoErr.AuthViolation);
+      this.close("Authentication Failure");
+      return;
+    }
+    if (this.infoReceived) {
+      this.onAsyncInfo(info);
+      return;
+    }
+    this.onFirstInfo(info);
+  }
+
+  private onFirstInfo(info: RouteInfo): void {
+    const cluster = this.cluster;
+    const server = this.server;
+    if (info.server_id === server.id) {
+      // A route to ourselves (our own address among the routes, or gossiped back).
+      this.remoteId = info.server_id;
+      this.noReconnect = true;
+      this.close("Duplicate Route");
+      return;
+    }
+    const theirs = info.cluster ?? "";
+    if (theirs !== "" && theirs !== cluster.clusterName) {
+      if (cluster.nameDynamic && (info.cluster_dynamic !== true || cluster.clusterName < theirs)) {
+        cluster.adoptName(theirs, info.cluster_dynamic === true, info.server_id);
+      } else {
+        this.close("Cluster Name Conflict");
+        return;
+      }
+    }
+    if (!this.didSolicit && info.server_name !== undefined && info.server_name === server.name) {
+      this.error(`Remote server has a duplicate name: ${JSON.stringify(info.server_name)}`);
+      this.close("Duplicate Server Name");
+      return;
+    }
+    // No S2 codec here: our INFO says "off", which every nats-server mode accepts. A server
+    // before 2.10 sends no compression field at all.
+    this.compression = info.compression === undefined || info.compression === "" ? "not supported" : "off";
+    this.infoReceived = true;
+    this.remoteInfo = info;
+    this.headers = !server.options.noHeaderSupport && info.headers === true;
+    this.remoteId = info.server_id;
+    this.remoteName = info.server_name ?? "";
+    this.lnoc = info.lnoc === true;
+    this.lnocu = info.lnocu === true;
+    this.remoteImport = info.import;
+    this.remoteExport = info.export;
+    if (this.url === undefined) {
+      const host = info.host ?? this.host;
+      this.url = new URL(`nats-route://${host.includes(":") ? `[${host}]` : host}:${info.port ?? 0}/`);
+    }
+    // The URL peers should use to reach this one: its advertised address, else where it
+    // connected from with its route port.
+    if (info.ip === undefined || info.ip === "") {
+      const h = this.host.replace(/^::ffff:/, "");
+      info.ip = `nats-route://${h.includes(":") ? `[${h}]` : h}:${info.port ?? 0}/`;
+    }
+    if (this.didSolicit && this.accName !== "") info.route_account = this.accName;
+    else if (!this.didSolicit && typeof info.route_account === "string" && info.route_account !== "") this.accName = info.route_account;
+    const gossipMode = this.gossipMode;
+    this.gossipMode = GOSSIP_DEFAULT;
+    const sendDelayedInfo = this.didSolicit && this.accName === "" && cluster.options.poolSize >= 1;
+    if (cluster.addRoute(this, info, sendDelayedInfo, gossipMode)) {
+      this.debug(this.accName !== "" ? `Registering remote route ${JSON.stringify(info.server_id)} for account ${JSON.stringify(this.accName)}` : `Registering remote route ${JSON.stringify(info.server_id)}`);
+    } else if (!this.closed) {
+      this.debug(`Detected duplicate remote route ${JSON.stringify(info.server_id)}`);
+      this.close("Duplicate Route");
+    }
+  }
+
+  private onAsyncInfo(info: RouteInfo): void {
+    if (typeof info.route_acc_add_reqid === "string" && info.route_acc_add_reqid !== "") {
+      // A peer pinning an account on reload: tsnats pins accounts at start only.
+      this.debug(`Ignoring request to pin account ${JSON.stringify(info.route_account ?? "")} at run time`);
+      return;
+    }
+    if (typeof info.gateway === "string" && info.gateway !== "") {
+      this.cluster.onGatewayInfoFromRoute(info, this);
+      return;
+    }
+    if (this.remoteId !== "" && info.server_id !== this.remoteId) {
+      this.cluster.processImplicitRoute(info, this.noPool);
+      return;
+    }
+    if (info.ldm === true) {
+      this.cluster.onPeerLameDuck(this);
+      return;
+    }
+    if (JSON.stringify(info.import) !== JSON.stringify(this.remoteImport) || JSON.stringify(info.export) !== JSON.stringify(this.remoteExport)) {
+      this.remoteImport = info.import;
+      this.remoteExport = info.export;
+      this.cluster.interest.resendForPermissions(this);
+    }
+  }
+
+  override onPong(): void {
+    super.onPong();
+    const next = this.startNewRoute;
+    if (next !== undefined) {
+      this.startNewRoute = undefined;
+      this.cluster.connectToRoute(next.url, next.type, true, next.gossipMode, "");
+    }
+  }
+
+  /** Take over the solicited identity of another connection of the pool (so it reconnects). */
+  upgradeToSolicited(url: URL | undefined, type: RouteType): void {
+    if (!this.didSolicit || (type === "explicit" && this.routeType !== "explicit")) this.url = url;
+    this.didSolicit = true;
+    if (type === "explicit") this.routeType = "explicit";
+  }
+
+  // ---- interest ----
+
+  /** May this server ask the peer for `subject` (our import permission)? */
+  canImport(subject: string): boolean {
+    return this.perms === undefined || this.perms.canPublish(subject);
+  }
+
+  /** May the peer ask this server for `subject` (our export permission)? */
+  private canExport(subject: string): boolean {
+    return this.perms === undefined || this.perms.canSubscribe(subject, undefined);
+  }
+
+  onSub(op: SubOp, args: readonly string[], line: string): void {
+    if (this.trace) this.traceIn(op, line);
+    if (op === "A+") throw new ProtocolError(ProtoErr.UnknownOp, "A+ on a route");
+    if (!this.registered()) return;
+    const leaf = op === "LS+";
+    let i = 0;
+    const origin = leaf ? args[i++] : undefined;
+    const accName = this.accName !== "" ? this.accName : args[i++];
+    const subject = args[i++];
+    let queue: string | undefined;
+    let weight = 1;
+    if (args.length === i + 2) {
+      queue = args[i];
+      weight = parseWeight(args[i + 1]);
+    } else if (args.length !== i || subject === undefined || accName === undefined) {
+      throw new ProtocolError("", `processRemoteSub Parse Error: '${line}'`);
+    }
+    const account = this.server.accounts.get(accName);
+    if (account === undefined) {
+      this.debug(`Unknown account ${JSON.stringify(accName)} for remote subject ${JSON.stringify(subject)}`);
+      return;
+    }
+    if (!this.canExport(subject)) {
+      this.debug(`Can not export ${JSON.stringify(subject)}, ignoring remote subscription request`);
+      return;
+    }
+    const sub = this.addRemoteSub(account, subKey(leaf, accName, subject, queue, this.lnocu ? origin : undefined), subject, queue, weight);
+    if (origin !== undefined) sub.origin = origin;
+  }
+
+  onUnsub(op: UnsubOp, args: readonly string[], line: string): void {
+    if (this.trace) this.traceIn(op, line);
+    if (op === "A-") throw new ProtocolError(ProtoErr.UnknownOp, "A- on a route");
+    if (!this.registered()) return;
+    const leaf = op === "LS-";
+    let i = 0;
+    const origin = leaf && this.lnocu ? args[i++] : undefined;
+    const accName = this.accName !== "" ? this.accName : args[i++];
+    const subject = args[i++];
+    let queue: string | undefined;
+    if (args.length === i + 1) queue = args[i];
+    else if (args.length !== i || subject === undefined || accName === undefined) {
+      throw new ProtocolError("", `processRemoteUnsub parse error: '${line}'`);
+    }
+    const account = this.server.accounts.get(accName);
+    if (account === undefined) return;
+    this.removeRemoteSub(account, subKey(leaf, accName, subject, queue, origin));
+  }
+
+  /** Interest and messages count only once the peer is known (its INFO was processed). */
+  private registered(): boolean {
+    return this.poolIdx >= 0 || (this.accName !== "" && this.infoReceived);
+  }
+
+  /** RS+/LS+ (or RS-/LS-) for one subject of a local or leaf subscription. */
+  sendInterest(account: string, subject: string, queue: string | undefined, weight: number, origin: string | undefined): void {
+    if (this.closed) return;
+    const acc = this.accountPrefix(account);
+    let line: string;
+    if (weight > 0) {
+      if (origin !== undefined && this.lnoc) line = `LS+ ${origin} ${acc}${subject}`;
+      else line = `RS+ ${acc}${subject}`;
+      if (queue !== undefined) line += ` ${queue} ${weight}`;
+    } else {
+      if (origin !== undefined && this.lnoc) line = this.lnocu ? `LS- ${origin} ${acc}${subject}` : `LS- ${acc}${subject}`;
+      else line = `RS- ${acc}${subject}`;
+      if (queue !== undefined) line += ` ${queue}`;
+    }
+    if (this.trace) this.traceOut(line.slice(0, 3), line.slice(4));
+    this.queueString(line + "\r\n");
+  }
+
+  // ---- messages ----
+
+  onMsgArgs(op: MsgOp, args: readonly string[]): number {
+    if (this.trace) this.traceIn(op, args.join(" "));
+    const withHdr = op !== "RMSG";
+    const name = op === "LMSG" ? "processRoutedOriginClusterMsgArgs" : withHdr ? "processRoutedHeaderMsgArgs" : "processRoutedMsgArgs";
+    let i = 0;
+    if (op === "LMSG") this.msgOrigin = args[i++] ?? "";
+    else this.msgOrigin = "";
+    const fixed = i + (this.accName !== "" ? 1 : 2); // origin?, account?, subject
+    const sizes = withHdr ? 2 : 1;
+    const n = args.length;
+    if (n < fixed + sizes) throw new ProtocolError("", `${name} Parse Error: '[${args.join(" ")}]'`);
+    this.msgAccount = this.accName !== "" ? this.accName : args[i++];
+    this.msgSubject = args[i++];
+    const rest = n - i - sizes;
+    this.msgQueues = undefined;
+    this.msgReply = "";
+    if (rest === 1) this.msgReply = args[i];
+    else if (rest > 1) {
+      const ind = args[i];
+      if (ind === "+") {
+        this.msgReply = args[i + 1];
+        this.msgQueues = args.slice(i + 2, n - sizes) as string[];
+      } else if (ind === "|") this.msgQueues = args.slice(i + 1, n - sizes) as string[];
+      else throw new ProtocolError("", `${name} Bad or Missing Reply Indicator: '${ind}'`);
+    }
+    const size = parseSize(args[n - 1]);
+    this.msgHdr = withHdr ? parseSize(args[n - 2]) : -1;
+    if (withHdr && this.msgHdr < 0) throw new ProtocolError("", `${name} Bad or Missing Header Size: '${args.join(" ")}'`);
+    if (size < 0) throw new ProtocolError("", `${name} Bad or Missing Size: '[${args.join(" ")}]'`);
+    if (this.msgHdr > size) throw new ProtocolError("", `${name} Header Size larger then TotalSize: '${args.join(" ")}'`);
+    return size;
+  }
+
+  onMsg(buf: Buffer, start: number, end: number): void {
+    const size = end - start;
+    this.inMsgs++;
+    this.inBytes += size;
+    const server = this.server;
+    server.inMsgs++;
+    server.inBytes += size;
+    if (!this.registered()) return;
+    let account = this.lastAccount;
+    if (this.msgAccount !== this.lastAccName || account === undefined) {
+      account = server.accounts.get(this.msgAccount);
+      this.lastAccName = this.msgAccount;
+      this.lastAccount = account;
+      this.lastResult = undefined;
+    }
+    if (account === undefined) {
+      this.debug(`Unknown account ${JSON.stringify(this.msgAccount)} for routed message on subject: ${JSON.stringify(this.msgSubject)}`);
+      return;
+    }
+    const subject = this.msgSubject;
+    if (this.cluster.gatewayReply?.(this, account, subject, this.msgReply, this.msgHdr, buf, start, end) === true) return;
+    const sublist = account.sublist;
+    let result = this.lastResult;
+    if (subject !== this.lastMatchSubject || sublist.generation !== this.lastGeneration || result === undefined) {
+      result = sublist.match(subject);
+      this.lastMatchSubject = subject;
+      this.lastGeneration = sublist.generation;
+      this.lastResult = result;
+    }
+    const hdrLen = this.msgHdr;
+    const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
+    const payload = buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end);
+    if (result.psubs.length === 0 && result.qsubs.length === 0) {
+      account.inMsgs++;
+      account.inBytes += size;
+      return;
+    }
+    account.routeTo(result, subject, this.msgReply, hdr, payload, undefined, this, this.msgQueues);
+  }
+
+  sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void {
+    // A peer without header support gets the payload alone, as nats-server does.
+    const h = this.headers ? hdr : undefined;
+    this.writeMsg(h !== undefined ? "HMSG" : "RMSG", this.accountPrefix(account), subject, reply, queues, h, payload);
+  }
+
+  /** Send an LMSG: a message from a leaf node of cluster `origin` (only to peers that know LMSG). */
+  sendFromLeaf(origin: string, account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void {
+    if (!this.lnoc) {
+      this.sendRouted(account, subject, reply, hdr, payload, queues);
+      return;
+    }
+    // LMSG always carries a header size, 0 when there are no headers.
+    this.writeMsg("LMSG", `${origin} ${this.accountPrefix(account)}`, subject, reply, queues, hdr ?? EMPTY, payload);
+  }
+
+  mayForwardTo(to: RemoteDeliverer, subject: string): boolean {
+    // One hop across the mesh: never from a route to another route or to a gateway. A leaf node
+    // gets it unless the message came from its own cluster (cluster-wide no-echo).
+    if (to.kind !== "leaf") return false;
+    return this.cluster.leafMayReceiveFromRoute(this, to, subject);
+  }
+
+  /** Tell the peer about another server of the cluster, or about our lame duck mode. */
+  sendAsyncInfo(info: Record<string, unknown>): void {
+    this.sendInfo(JSON.stringify(info));
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The key of a peer's subscription: type, account, subject, queue (and leaf origin when LS- names it). */
+function subKey(leaf: boolean, account: string, subject: string, queue: string | undefined, origin: string | undefined): string {
+  let k = `${leaf ? "L" : "R"} ${account} ${subject}`;
+  if (queue !== undefined) k += ` ${queue}`;
+  if (origin !== undefined) k += ` ${origin}`;
+  return k;
+}
+
+function accountOfKey(key: string): string {
+  const a = key.indexOf(" ") + 1;
+  return key.slice(a, key.indexOf(" ", a));
+}
+
+function parseSize(s: string | undefined): number {
+  if (s === undefined || s.length === 0 || s.length > 12) return -1;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/** A queue weight: the number of members on the other side (at least one). */
+function parseWeight(s: string): number {
+  const n = parseSize(s);
+  return n < 1 ? 1 : n;
+}

@@ -1,0 +1,43 @@
+// The "host:port" URLs a server offers for a listener, as nats-server builds them for
+// connect_urls (and leafnode/gateway URLs): the advertised address when set, else every
+// global unicast address of the machine when listening on 0.0.0.0 or ::, else the listen host.
+import os from "node:os";
+import net from "node:net";
+import type { Server } from "../server/server.js";
+
+export function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Global unicast addresses (not loopback, not link-local), as Go's IP.IsGlobalUnicast. */
+function globalUnicastAddresses(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) {
+      if (a.internal) continue;
+      if (a.family === "IPv6" && /^fe80:/i.test(a.address)) continue;
+      if (a.family === "IPv4" && a.address.startsWith("169.254.")) continue;
+      out.push(a.address);
+    }
+  }
+  return out;
+}
+
+export function listenUrls(advertise: string | undefined, host: string, port: number): string[] {
+  if (advertise !== undefined && advertise !== "") {
+    const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(advertise) ?? /^([^:]+)(?::(\d+))?$/.exec(advertise);
+    if (m !== null) return [hostPort(m[1], m[2] !== undefined ? Number(m[2]) : port)];
+    return [advertise];
+  }
+  if (net.isIP(host) !== 0 && (host === "0.0.0.0" || host === "::")) {
+    const ips = globalUnicastAddresses().map((ip) => hostPort(ip, port));
+    if (ips.length > 0) return ips;
+    return [];
+  }
+  return [hostPort(host, port)];
+}
+
+/** This server's client URLs (for connect_urls). */
+export function clientConnectUrls(server: Server): string[] {
+  return listenUrls(server.options.clientAdvertise, server.options.host, server.port);
+}

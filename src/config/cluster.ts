@@ -1,0 +1,271 @@
+// The `cluster {}` block and the cluster command-line flags, read into ClusterOptions with
+// nats-server's keys, aliases and error texts.
+import type { ConfMap, ConfValue } from "./conf_parser.js";
+import { defaultClusterOptions, type ClusterOptions, type ServerOptions } from "./options.js";
+import { kindOfEntry, lowerKeys, readListen, readSubjectPermission, readTls, type Reader } from "./load.js";
+
+/** Compression modes nats-server accepts, by the spelling a config may use. */
+const COMPRESSION_MODES = new Map([
+  ["off", "off"],
+  ["disabled", "off"],
+  ["false", "off"],
+  ["accept", "accept"],
+  ["auto", "s2_auto"],
+  ["s2_auto", "s2_auto"],
+  ["on", "s2_fast"],
+  ["enabled", "s2_fast"],
+  ["true", "s2_fast"],
+  ["s2_uncompressed", "s2_uncompressed"],
+  ["s2_fast", "s2_fast"],
+  ["s2_better", "s2_better"],
+  ["s2_best", "s2_best"],
+]);
+
+/**
+ * A compression setting (string, bool or `{ mode, rtt_thresholds }`) normalised to a mode.
+ * `onMode` is what "on"/true means in this block (s2_fast for routes, s2_auto for leafnodes).
+ */
+export function readCompression(r: Reader, m: ConfMap, key: string, onMode: string): string {
+  const k = kindOfEntry(m, key);
+  let raw: string;
+  if (k === "bool") raw = (m[key] as boolean) ? onMode : "off";
+  else if (k === "string") raw = m[key] as string;
+  else if (k === "map") {
+    const cm = m[key] as ConfMap;
+    raw = "s2_auto";
+    for (const [orig, lk] of lowerKeys(cm)) {
+      if (lk === "mode") raw = r.str(cm, orig, lk);
+      else if (lk !== "rtt_thresholds" && lk !== "thresholds" && lk !== "rtts" && lk !== "rtt") r.unknown(cm, orig);
+    }
+  } else throw r.err(m, key, `field "${key}" should be a boolean or a structure, got ${k}`);
+  const mode = COMPRESSION_MODES.get(raw.toLowerCase());
+  if (mode === undefined) throw r.err(m, key, `unsupported compression mode ${JSON.stringify(raw)}`);
+  return mode;
+}
+
+/**
+ * tsnats has no S2 codec: it negotiates "off" with every peer, which nats-server accepts in any
+ * of its modes. A configuration that asks for S2 is refused rather than silently not served.
+ */
+export function checkCompressionServable(mode: string, where: string): void {
+  if (mode === "off" || mode === "accept") return;
+  throw new Error(`${where} compression ${JSON.stringify(mode)} is not supported by tsnats (no S2 codec): use "off" or "accept"`);
+}
+
+function readPermissionBlock(r: Reader, m: ConfMap, key: string): { import?: unknown; export?: unknown } {
+  const k = kindOfEntry(m, key);
+  if (k !== "map") throw r.err(m, key, `Expected permissions to be a map, got ${k}`);
+  const p = m[key] as ConfMap;
+  const out: { import?: unknown; export?: unknown } = {};
+  for (const [orig, lk] of lowerKeys(p)) {
+    switch (lk) {
+      case "import":
+        readSubjectPermission(r, p, orig);
+        out.import = p[orig];
+        break;
+      case "export":
+        readSubjectPermission(r, p, orig);
+        out.export = p[orig];
+        break;
+      case "publish":
+      case "pub":
+        // The user-permission spelling is accepted too: publish = import, subscribe = export.
+        readSubjectPermission(r, p, orig);
+        out.import = p[orig];
+        break;
+      case "subscribe":
+      case "sub":
+        readSubjectPermission(r, p, orig);
+        out.export = p[orig];
+        break;
+      case "allow_responses":
+      case "allow_resp":
+        throw r.err(p, orig, "Cluster permissions do not support dynamic responses");
+      default:
+        throw r.err(p, orig, `Unknown field ${JSON.stringify(orig)} parsing permissions`);
+    }
+  }
+  return out;
+}
+
+function readClusterAuthorization(r: Reader, parent: ConfMap, key: string, c: ClusterOptions): void {
+  const m = r.map(parent, key, "authorization");
+  for (const [orig, lk] of lowerKeys(m)) {
+    switch (lk) {
+      case "user":
+      case "username":
+        c.username = r.str(m, orig, lk);
+        break;
+      case "pass":
+      case "password":
+        c.password = r.str(m, orig, lk);
+        break;
+      case "timeout":
+        c.authTimeoutMs = r.seconds(m, orig, "authorization timeout");
+        break;
+      case "users":
+        throw r.err(parent, key, "Cluster authorization does not allow multiple users");
+      case "token":
+        throw r.err(parent, key, "Cluster authorization does not support tokens");
+      case "auth_callout":
+        throw r.err(parent, key, "Cluster authorization does not support callouts");
+      case "permissions":
+      case "default_permissions":
+        r.warn(m, orig, `setting "permissions" within cluster authorization block is deprecated`);
+        if (c.permissions === undefined) c.permissions = readPermissionBlock(r, m, orig);
+        break;
+      default:
+        r.unknown(m, orig);
+    }
+  }
+}
+
+/** URL list of `routes` (an array, or one string), duplicates dropped with a warning. */
+export function readUrlList(r: Reader, m: ConfMap, key: string, what: string): string[] {
+  const k = kindOfEntry(m, key);
+  const values: ConfValue[] = k === "array" ? (m[key] as ConfValue[]) : k === "string" ? [m[key]] : [];
+  if (k !== "array" && k !== "string") throw r.err(m, key, `Expected ${key} to be a list of URLs, got ${k}`);
+  const seen = new Set<string>();
+  const out: string[] = [];
+  values.forEach((v, i) => {
+    if (typeof v !== "string") throw r.err(k === "array" ? (m[key] as ConfValue[]) : m, k === "array" ? i : key, `${what} url must be a string`);
+    const u = v.trim();
+    if (seen.has(u)) {
+      r.warn(m, key, `Duplicate ${what} entry detected`);
+      return;
+    }
+    seen.add(u);
+    if (!URL.canParse(u)) throw r.err(m, key, `error parsing ${what} url [${JSON.stringify(u)}]`);
+    out.push(u);
+  });
+  return out;
+}
+
+export function readCluster(r: Reader, parent: ConfMap, key: string, opts: ServerOptions): void {
+  const m = r.map(parent, key, "cluster");
+  const c = opts.cluster ?? defaultClusterOptions();
+  for (const [orig, lk] of lowerKeys(m)) {
+    switch (lk) {
+      case "name": {
+        const name = r.str(m, orig, lk);
+        if (name.includes(" ")) throw r.err(m, orig, "cluster name cannot contain spaces or new lines");
+        c.name = name;
+        break;
+      }
+      case "listen": {
+        const hp = readListen(r, m, orig);
+        if (hp.host !== undefined) c.host = hp.host;
+        c.port = hp.port;
+        break;
+      }
+      case "port":
+        c.port = r.int(m, orig, lk);
+        break;
+      case "host":
+      case "net":
+        c.host = r.str(m, orig, lk);
+        break;
+      case "authorization":
+        readClusterAuthorization(r, m, orig, c);
+        break;
+      case "routes":
+        c.routes = readUrlList(r, m, orig, "route");
+        break;
+      case "tls":
+        c.tls = readTls(r, m, orig);
+        break;
+      case "cluster_advertise":
+      case "advertise":
+        c.advertise = r.str(m, orig, lk);
+        break;
+      case "no_advertise":
+        c.noAdvertise = r.bool(m, orig, lk);
+        break;
+      case "connect_retries":
+        c.connectRetries = r.int(m, orig, lk);
+        break;
+      case "connect_backoff":
+        c.connectBackoff = r.bool(m, orig, lk);
+        break;
+      case "permissions":
+        c.permissions = readPermissionBlock(r, m, orig);
+        break;
+      case "pool_size":
+        c.poolSize = r.int(m, orig, lk);
+        break;
+      case "accounts": {
+        const k = kindOfEntry(m, orig);
+        if (k !== "array") throw r.err(m, orig, `error parsing accounts: expected an array of account names, got ${k}`);
+        const arr = m[orig] as ConfValue[];
+        c.pinnedAccounts = arr.map((v, i) => {
+          if (typeof v !== "string") throw r.err(arr, i, "error parsing accounts: account names must be strings");
+          return v;
+        });
+        break;
+      }
+      case "compression":
+        c.compression = readCompression(r, m, orig, "s2_fast");
+        break;
+      case "ping_interval":
+        c.pingIntervalMs = r.duration(m, orig, lk);
+        break;
+      case "ping_max":
+        c.maxPingsOut = r.int(m, orig, lk);
+        break;
+      case "write_deadline":
+        r.duration(m, orig, lk);
+        r.warn(m, orig, `cluster field "write_deadline": routes use the server's write_deadline in tsnats`);
+        break;
+      default:
+        r.unknown(m, orig);
+    }
+  }
+  opts.cluster = c;
+}
+
+/**
+ * `-cluster <url>`: host and port of the route listener ("...:-1" for a random port), and
+ * cluster credentials from the URL's user info (a user without password is refused).
+ */
+export function applyClusterListenFlag(c: ClusterOptions, listen: string): void {
+  let s = listen;
+  let random = false;
+  if (s.endsWith(":-1")) {
+    random = true;
+    s = s.slice(0, -3) + ":0";
+  }
+  let u: URL;
+  try {
+    u = new URL(s);
+  } catch {
+    throw new Error(`invalid cluster URL ${JSON.stringify(listen)}`);
+  }
+  const host = u.hostname.startsWith("[") ? u.hostname.slice(1, -1) : u.hostname;
+  if (u.port === "" && !/:0$/.test(s)) throw new Error(`address ${u.host}: missing port in address`);
+  c.host = host;
+  c.port = random ? -1 : Number(u.port === "" ? 0 : u.port);
+  if (u.username !== "") {
+    if (u.password === "") throw new Error("expected cluster password to be set");
+    c.username = decodeURIComponent(u.username);
+    c.password = decodeURIComponent(u.password);
+  } else {
+    c.username = undefined;
+    c.password = undefined;
+  }
+}
+
+/** Cross-field checks of the cluster block (nats-server's validateCluster). */
+export function validateCluster(o: ServerOptions): void {
+  const c = o.cluster;
+  if (c === undefined) return;
+  if (c.pinnedAccounts.length > 0) {
+    if (c.poolSize < 0) throw new Error("pool_size cannot be negative if pinned accounts are specified");
+    const seen = new Set<string>();
+    for (const a of c.pinnedAccounts) {
+      if (seen.has(a)) throw new Error(`found duplicate account name ${JSON.stringify(a)} in pinned accounts list ${JSON.stringify(c.pinnedAccounts)}`);
+      seen.add(a);
+    }
+  }
+  checkCompressionServable(c.compression, "cluster");
+  if (c.name !== undefined && c.name.includes(" ")) throw new Error("cluster name cannot contain spaces or new lines");
+}
