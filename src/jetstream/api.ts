@@ -27,6 +27,9 @@ import type { Stream } from "./stream.js";
 import { storeErrorToApi } from "./stream.js";
 import { checkStreamName, normalizeStreamConfig, type StreamConfig } from "./stream_config.js";
 import { rfc3339 } from "../server/time.js";
+import { buildHeaders, getHeader } from "../protocol/headers.js";
+import { streamIdentity } from "./stream_source.js";
+import { shortHash } from "./util.js";
 
 const TYPE = "io.nats.jetstream.api.v1.";
 const NAMES_LIMIT = 1024;
@@ -93,11 +96,12 @@ export class Api {
       this.subs.push(
         acc.subscribeInternal(
           `${prefix}>`,
-          (subject, reply, _hdr, payload, origin) => {
+          (subject, reply, hdr, payload, origin) => {
             // Keep what we need (the read buffer is reused) and answer after the publisher's turn.
             const body = Buffer.from(payload);
+            const h = hdr !== undefined && hdr.length > 0 ? Buffer.from(hdr) : undefined;
             const rest = subject.substring(prefix.length);
-            queueMicrotask(() => this.dispatch(rest, reply, body, origin));
+            queueMicrotask(() => this.dispatch(rest, reply, body, origin, h));
           },
           undefined,
           "jetstream-api",
@@ -128,7 +132,11 @@ export class Api {
     );
   }
 
-  private dispatch(rest: string, reply: string, body: Buffer, origin: Client | undefined): void {
+  /** Headers of the request being handled, and of its response (set by a handler). */
+  private requestHdr: Buffer | undefined;
+  private responseHdr: Buffer | undefined;
+
+  private dispatch(rest: string, reply: string, body: Buffer, origin: Client | undefined, hdr?: Buffer): void {
     const tokens = rest.split(".");
     // Message paths (no JSON response): pull requests and direct gets.
     if (tokens[0] === "CONSUMER" && tokens[1] === "MSG" && tokens[2] === "NEXT") {
@@ -139,8 +147,8 @@ export class Api {
     }
     if (tokens[0] === "DIRECT" && tokens[1] === "GET") {
       if (tokens.length < 3 || reply === "") return;
-      const stream = this.jsa.streams.get(tokens[2]);
-      if (stream === undefined || !stream.cfg.allow_direct) return;
+      const stream = this.directGetter(tokens[2]);
+      if (stream === undefined) return;
       const subj = tokens.length > 3 ? tokens.slice(3).join(".") : undefined;
       handleDirectGet(stream, subj, reply, body);
       return;
@@ -149,6 +157,8 @@ export class Api {
     const type = TYPE + responseType(tokens);
     let resp: Json;
     let failed = false;
+    this.requestHdr = hdr;
+    this.responseHdr = undefined;
     try {
       const r = this.handle(tokens, body);
       if (r === undefined) return; // not an API we serve: nats-server stays silent
@@ -160,7 +170,9 @@ export class Api {
       resp = { type, error: e.toJSON(), ...errorExtras(tokens) };
     }
     const out = JSON.stringify(resp);
-    this.jsa.account.publish(reply, "", undefined, Buffer.from(out));
+    this.jsa.account.publish(reply, "", this.responseHdr, Buffer.from(out));
+    this.requestHdr = undefined;
+    this.responseHdr = undefined;
     // Counted once answered, so an INFO request does not count itself (as in nats-server).
     this.jsa.apiTotal++;
     if (failed) this.jsa.apiErrors++;
@@ -172,6 +184,19 @@ export class Api {
       version: origin.opts.version,
       user: origin.authorizedUser,
     });
+  }
+
+  /**
+   * Who answers a direct get for `name`: the stream itself when it allows direct gets, else
+   * a caught-up mirror of it with mirror_direct (nats-server has both in one queue group).
+   */
+  private directGetter(name: string): Stream | undefined {
+    const own = this.jsa.streams.get(name);
+    if (own !== undefined && own.cfg.allow_direct) return own;
+    for (const s of this.jsa.streams.values()) {
+      if (s.cfg.mirror?.name === name && s.sourcing?.mirrorDirectReady === true && s.cfg.mirror_direct) return s;
+    }
+    return undefined;
   }
 
   private handle(t: string[], body: Buffer): Json | undefined {
@@ -373,7 +398,7 @@ export class Api {
       if (t.length !== 3) return undefined;
       const s = this.streamOf(t[2]);
       const req = decodeRequest<{ offset?: number; subject?: string }>(body, NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
-      const all = [...s.consumers.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      const all = s.publicConsumers().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       const offset = pageOffset(req.offset, all.length);
       if (op === "NAMES") {
         return { total: all.length, offset, limit: NAMES_LIMIT, consumers: all.slice(offset, offset + NAMES_LIMIT).map((c) => c.name) };
@@ -435,7 +460,20 @@ export class Api {
     if ((raw.num_replicas ?? 0) > 1) throw jsError("JSStreamReplicasNotSupportedErr");
     checkStreamName(streamName);
     const stream = this.streamOf(streamName);
-    const name = subjName || raw.durable_name || raw.name || randomName();
+    let name = subjName || raw.durable_name || raw.name || randomName();
+    // The consumer of a mirror or source: its copy names it stably, so each request gets a
+    // fresh suffix (an old one may still be winding down); the origin's identity lets the
+    // copy notice that the stream was deleted and recreated.
+    if (raw.direct === true && raw.sourcing === true && raw.name) {
+      name = `${name}-${shortHash(randomName() + Date.now())}`;
+      raw.name = name;
+    }
+    if (raw.direct === true || raw.sourcing === true) {
+      const identity = streamIdentity(stream.created);
+      const expected = getHeader(this.requestHdr, "Nats-Stream-Identity");
+      if (expected !== undefined && expected !== "" && expected !== identity) throw jsError("JSConsumerStreamIdentityMismatchF", { msg: identity });
+      this.responseHdr = buildHeaders([["Nats-Stream-Identity", identity]]);
+    }
 
     const cfg = normalizeConsumerConfig(raw, stream.cfg);
     for (const f of [...(cfg.filter_subjects ?? []), ...(cfg.filter_subject ? [cfg.filter_subject] : [])]) {

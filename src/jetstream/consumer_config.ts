@@ -39,7 +39,10 @@ export interface ConsumerConfig {
   inactive_threshold?: number;
   num_replicas: number;
   mem_storage?: boolean;
+  /** A server-internal consumer (sourcing): not listed, not counted, not stored. */
   direct?: boolean;
+  /** Created by a mirror or source of another stream (2.14). */
+  sourcing?: boolean;
   metadata?: Record<string, string>;
 }
 
@@ -139,7 +142,9 @@ export function normalizeConsumerConfig(raw: Partial<ConsumerConfig>, stream: St
     throw jsError("JSConsumerSmallHeartbeatErr");
   }
   if (raw.flow_control && !(raw.idle_heartbeat && raw.idle_heartbeat > 0)) throw jsError("JSConsumerWithFlowControlNeedsHeartbeats");
-  if (raw.direct) throw jsError("JSConsumerDirectRequiresPushErr");
+  // Direct consumers (the ones mirrors and sources create) are push ephemerals.
+  if (raw.direct && !push) throw jsError("JSConsumerDirectRequiresPushErr");
+  if (raw.direct && durable) throw jsError("JSConsumerDirectRequiresEphemeralErr");
 
   // Filters.
   if (raw.filter_subject && raw.filter_subjects && raw.filter_subjects.length > 0) throw jsError("JSConsumerDuplicateFilterSubjects");
@@ -193,6 +198,8 @@ export function normalizeConsumerConfig(raw: Partial<ConsumerConfig>, stream: St
         : {}),
     num_replicas: raw.num_replicas ?? 0,
     ...(raw.mem_storage ? { mem_storage: true } : {}),
+    ...(raw.direct ? { direct: true } : {}),
+    ...(raw.sourcing === true ? { sourcing: true } : {}),
     ...(raw.metadata && Object.keys(raw.metadata).length > 0 ? { metadata: raw.metadata } : {}),
   };
   if (cfg.num_replicas < 0) throw jsError("JSReplicasCountCannotBeNegative");

@@ -17,6 +17,7 @@ import { Consumer } from "./consumer.js";
 import { jsError } from "./errors.js";
 import { Stream } from "./stream.js";
 import { checkStreamUpdate, subjectsOverlap, type StreamConfig } from "./stream_config.js";
+import { checkSourcingAgainst } from "./source_config.js";
 import type { ConsumerConfig } from "./consumer_config.js";
 import { listStoredStreams, streamDir } from "./store_factory.js";
 import { nowNs, parseRfc3339 } from "../server/time.js";
@@ -138,7 +139,7 @@ export class JsAccount {
       const b = s.state().bytes;
       if (s.cfg.storage === "memory") memory += b;
       else storage += b;
-      consumers += s.consumers.size;
+      consumers += s.publicConsumerCount();
     }
     return { memory, storage, streams: this.streams.size, consumers };
   }
@@ -193,6 +194,7 @@ export class JsAccount {
     for (const s of this.streams.values()) {
       if (subjectsOverlap(s.cfg.subjects ?? [], cfg.subjects ?? [])) throw jsError("JSStreamSubjectOverlapErr");
     }
+    if (cfg.mirror !== undefined || cfg.sources !== undefined) checkSourcingAgainst(cfg, (n) => this.streams.get(n)?.cfg);
     const dir = streamDir(this.service.storeDir, this.account.name, cfg.name);
     if (cfg.storage === "file" && fs.existsSync(dir)) fs.rmSync(dir, { recursive: true, force: true });
     let stream: Stream;
@@ -204,6 +206,8 @@ export class JsAccount {
     this.streams.set(cfg.name, stream);
     stream.start();
     adv.streamAction(this.advisoryContext, "create", cfg.name);
+    // Mirrors and sources waiting for a stream of this name need not wait for their retry.
+    for (const s of this.streams.values()) s.sourcing?.originCreated(cfg.name);
     return { stream, created: true };
   }
 
@@ -223,6 +227,7 @@ export class JsAccount {
     for (const s of this.streams.values()) {
       if (s !== stream && subjectsOverlap(s.cfg.subjects ?? [], cfg.subjects ?? [])) throw jsError("JSStreamSubjectOverlapErr");
     }
+    if (cfg.mirror !== undefined || cfg.sources !== undefined) checkSourcingAgainst(cfg, (n) => (n === cfg.name ? undefined : this.streams.get(n)?.cfg));
     stream.applyStreamOp({ op: "update", config: cfg });
     adv.streamAction(this.advisoryContext, "modify", cfg.name);
     return stream;
@@ -235,19 +240,22 @@ export class JsAccount {
     for (const c of stream.consumers.values()) adv.consumerAction(this.advisoryContext, "delete", name, c.name);
     stream.delete();
     adv.streamAction(this.advisoryContext, "delete", name);
+    for (const s of this.streams.values()) s.sourcing?.originDeleted(name);
   }
 
   // ---- consumers ----
 
   consumerCount(): number {
     let n = 0;
-    for (const s of this.streams.values()) n += s.consumers.size;
+    for (const s of this.streams.values()) n += s.publicConsumerCount();
     return n;
   }
 
   addConsumer(stream: Stream, name: string, cfg: ConsumerConfig): Consumer {
-    if (stream.cfg.max_consumers > 0 && stream.consumers.size >= stream.cfg.max_consumers) throw jsError("JSMaximumConsumersLimitErr");
-    if (this.limits.max_consumers > 0 && this.consumerCount() >= this.limits.max_consumers) throw jsError("JSMaximumConsumersLimitErr");
+    // Direct consumers (mirrors and sources reading this stream) count against no limit.
+    const limited = cfg.direct !== true;
+    if (limited && stream.cfg.max_consumers > 0 && stream.publicConsumerCount() >= stream.cfg.max_consumers) throw jsError("JSMaximumConsumersLimitErr");
+    if (limited && this.limits.max_consumers > 0 && this.consumerCount() >= this.limits.max_consumers) throw jsError("JSMaximumConsumersLimitErr");
     if (this.limits.max_ack_pending > 0 && (cfg.max_ack_pending ?? 0) > this.limits.max_ack_pending) {
       throw jsError("JSConsumerMaxPendingAckExcessErrF", { limit: this.limits.max_ack_pending });
     }
@@ -255,14 +263,17 @@ export class JsAccount {
     // Ephemeral consumers are stored too: nats-server recovers them after a restart (until
     // their inactive threshold removes them), so an ordered consumer / KV watcher simply
     // resumes on the same consumer once its client has reconnected.
+    // Direct consumers live in memory only: their copy recreates them when needed.
     let cstore;
-    try {
-      cstore = stream.store.createConsumer(name, { config: cfg, created: "", name });
-    } catch (err) {
-      throw jsError("JSConsumerStoreFailedErrF", { err: (err as Error).message });
+    if (limited) {
+      try {
+        cstore = stream.store.createConsumer(name, { config: cfg, created: "", name });
+      } catch (err) {
+        throw jsError("JSConsumerStoreFailedErrF", { err: (err as Error).message });
+      }
     }
     const c = new Consumer(stream, name, cfg, created, cstore, undefined);
-    cstore.updateConfig(c.storedConfig());
+    cstore?.updateConfig(c.storedConfig());
     stream.consumers.set(name, c);
     c.start();
     adv.consumerAction(this.advisoryContext, "create", stream.name, name);

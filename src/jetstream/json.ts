@@ -160,7 +160,7 @@ const streamSource: Shape = {
   filter_subject: "string",
   subject_transforms: { array: subjectTransform, name: "SubjectTransformConfig" },
   external: { object: externalStream, name: "ExternalStream" },
-  consumer: "any",
+  consumer: { object: { name: "string", deliver_subject: "string" }, name: "StreamConsumerSource" },
   domain: "string",
 };
 
@@ -243,7 +243,7 @@ export const CONSUMER_CONFIG_SHAPE: Shape = {
   priority_groups: "strings",
   priority_policy: "string",
   priority_timeout: "int",
-  sourcing: "any",
+  sourcing: "bool",
 };
 
 export const CONSUMER_CREATE_SHAPE: Shape = {

@@ -20,6 +20,7 @@ import type { StreamConfig } from "./stream_config.js";
 import { nowNs, rfc3339, parseRfc3339 } from "../server/time.js";
 import { appendHeaders, getHeader } from "../protocol/headers.js";
 import { SubjectTransform } from "../server/subject_transform.js";
+import { HDR_STREAM_SOURCE, StreamSourcing } from "./stream_source.js";
 
 const HDR_MSG_ID = "Nats-Msg-Id";
 const HDR_EXPECTED_STREAM = "Nats-Expected-Stream";
@@ -40,7 +41,11 @@ export type StreamOp =
   | { op: "purge"; filter?: string; seq?: number; keep?: number }
   | { op: "delete_msg"; seq: number; erase: boolean }
   | { op: "remove_acked"; seq: number }
-  | { op: "update"; config: StreamConfig };
+  | { op: "update"; config: StreamConfig }
+  // A mirror stores its origin's message with the origin's sequence and time.
+  | { op: "mirror_msg"; subject: string; hdr: Buffer | undefined; data: Buffer; seq: number; time: bigint }
+  // Sequences a copy will never hold (expired or deleted at the origin, or filtered out).
+  | { op: "skip_msgs"; seq: number; num: number };
 
 interface DedupEntry {
   seq: number;
@@ -63,6 +68,8 @@ export class Stream {
   private acksScheduled = false;
   private kickScheduled = false;
   private republisher: SubjectTransform | undefined;
+  /** The mirror or sources feeding this stream (stream_source.ts). */
+  sourcing: StreamSourcing | undefined;
   closed = false;
 
   constructor(
@@ -88,6 +95,7 @@ export class Stream {
     this.ackPrefix = this.buildAckPrefix();
     this.republisher = republisherFor(cfg);
     this.rebuildDedup();
+    if (StreamSourcing.needed(cfg)) this.sourcing = new StreamSourcing(this);
   }
 
   get name(): string {
@@ -125,6 +133,7 @@ export class Stream {
         acc.subscribeInternal(s, (subject, reply, hdr, payload) => this.processInbound(subject, reply, hdr, payload), undefined, `stream:${this.cfg.name}`),
       );
     }
+    this.sourcing?.start();
   }
 
   private unsubscribeAll(): void {
@@ -132,8 +141,12 @@ export class Stream {
     this.subs = [];
   }
 
-  /** The publish path. Runs synchronously inside the publisher's routing. */
-  processInbound(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
+  /**
+   * The publish path. Runs synchronously inside the publisher's routing. `sourced`: a
+   * message a source brings in (stream_source.ts), which may carry Nats-Stream-Source;
+   * its failures are thrown to the source instead of answered.
+   */
+  processInbound(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sourced = false): void {
     if (this.closed) return;
     const cfg = this.cfg;
     const wantAck = reply !== "" && !cfg.no_ack;
@@ -150,7 +163,9 @@ export class Stream {
         const expecting = hdr.indexOf(EXPECTED_KEY) >= 0;
         const expStream = expecting ? getHeader(hdr, HDR_EXPECTED_STREAM) : undefined;
         if (expStream !== undefined && expStream !== "" && expStream !== cfg.name) throw jsError("JSStreamNotMatchErr");
-        if (msgId !== undefined) {
+        // Only a source may say where a message came from (2.15).
+        if (!sourced && getHeader(hdr, HDR_STREAM_SOURCE) !== undefined) throw jsError("JSMessageSourceHdrNotAllowedErr");
+        if (msgId !== undefined && cfg.duplicate_window > 0) {
           const dup = this.checkDuplicate(msgId);
           if (dup !== undefined) {
             if (wantAck) this.queueAck(reply, `${this.ackPrefix}${dup},"duplicate":true}`);
@@ -195,6 +210,7 @@ export class Stream {
       const seq = this.applyStreamOp({ op: "msg", subject, hdr: hdr !== undefined && hdr.length > 0 ? hdr : undefined, data: payload, msgId, rollup }) as number;
       if (wantAck) this.queueAck(reply, `${this.ackPrefix}${seq}}`);
     } catch (err) {
+      if (sourced) throw err;
       if (!wantAck) return;
       const e = err instanceof ApiError ? err : storeErrorToApi(err);
       this.queueAck(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(cfg.name)},"seq":0}`);
@@ -310,7 +326,7 @@ export class Stream {
         const r = this.store.storeMsg(op.subject, op.hdr, op.data);
         if (op.msgId !== undefined) {
           this.lastMsgId = op.msgId;
-          this.recordMsgId(op.msgId, r.seq, Number(r.time / 1_000_000n));
+          if (this.cfg.duplicate_window > 0) this.recordMsgId(op.msgId, r.seq, Number(r.time / 1_000_000n));
         } else {
           this.lastMsgId = undefined;
         }
@@ -324,11 +340,33 @@ export class Stream {
       }
       case "skip":
         return this.store.skipMsg();
+      case "mirror_msg": {
+        const st = this.store.state();
+        // A brand-new mirror starts where its origin's first message is.
+        if (st.msgs === 0 && st.lastSeq + 1 < op.seq && st.firstSeq <= 1) this.store.compact(op.seq);
+        this.store.storeRawMsg(op.subject, op.hdr, op.data, op.seq, op.time);
+        this.lastMsgId = undefined;
+        this.signalConsumers(op.seq, op.subject);
+        const rp = this.republisher !== undefined && this.republisher.matches(op.subject) ? this.republisher : undefined;
+        if (rp !== undefined) this.republish(rp, op.subject, op.hdr, op.data, op.seq, 0);
+        return op.seq;
+      }
+      case "skip_msgs": {
+        if (op.num <= 0) return this.store.state().lastSeq;
+        const st = this.store.state();
+        // Nothing stored yet: the copy simply starts later.
+        if (st.msgs === 0) this.store.compact(op.seq + op.num);
+        else this.store.skipMsgs(op.seq, op.num);
+        return op.seq + op.num - 1;
+      }
       case "purge": {
         let n: number;
         if (op.filter === undefined && op.seq === undefined && op.keep === undefined) n = this.store.purge();
         else n = this.store.purgeEx(op.filter ?? "", op.seq ?? 0, op.keep ?? 0);
         for (const c of this.consumers.values()) c.onStreamPurged();
+        // The headers that told how far each source got may be gone now.
+        this.sourcing?.markDirty();
+        this.sourcing?.saveState();
         return n;
       }
       case "delete_msg":
@@ -338,6 +376,11 @@ export class Stream {
       case "update": {
         const old = this.cfg;
         this.cfg = op.config;
+        if (this.sourcing !== undefined) this.sourcing.update(old, op.config);
+        else if (StreamSourcing.needed(op.config)) {
+          this.sourcing = new StreamSourcing(this);
+          this.sourcing.start();
+        }
         this.republisher = republisherFor(op.config);
         this.store.updateConfig(storeConfigFor(op.config));
         const oldSubjects = (old.subjects ?? []).join("\u0000");
@@ -438,6 +481,19 @@ export class Stream {
 
   // ---- reads ----
 
+  /** Consumers clients see (not the direct ones mirrors and sources read through). */
+  publicConsumers(): Consumer[] {
+    const out: Consumer[] = [];
+    for (const c of this.consumers.values()) if (c.cfg.direct !== true) out.push(c);
+    return out;
+  }
+
+  publicConsumerCount(): number {
+    let n = 0;
+    for (const c of this.consumers.values()) if (c.cfg.direct !== true) n++;
+    return n;
+  }
+
   state(): StreamState {
     return this.store.state();
   }
@@ -461,17 +517,31 @@ export class Stream {
       if (totals.size > 0) out.subjects = Object.fromEntries(totals);
     }
     if (st.lost !== undefined && st.lost.msgs.length > 0) out.lost = st.lost;
-    out.consumer_count = this.consumers.size;
+    out.consumer_count = this.publicConsumerCount();
     return out;
   }
 
   infoJson(opts: { deleted_details?: boolean; subjects_filter?: string } = {}): Record<string, unknown> {
+    const mirror = this.sourcing?.mirrorInfo();
+    const sources = this.sourcing?.sourcesInfo();
     return {
       config: this.cfg,
       created: rfc3339(this.created),
       state: this.stateJson(opts),
+      ...(mirror !== undefined ? { mirror } : {}),
+      ...(sources !== undefined ? { sources } : {}),
       ts: rfc3339(nowNs()),
     };
+  }
+
+  /**
+   * A mirror's consumer starts after `delivered` (the origin's messages up to there are gone):
+   * the sequences in between are skipped so the copy keeps the origin's numbering.
+   */
+  mirrorCatchUp(delivered: number): void {
+    const st = this.store.state();
+    if (st.lastSeq >= delivered) return;
+    this.applyStreamOp({ op: "skip_msgs", seq: st.lastSeq + 1, num: delivered - st.lastSeq });
   }
 
   /** Message lookup used by MSG.GET and DIRECT.GET. Throws JSNoMessageFoundErr. */
@@ -503,6 +573,7 @@ export class Stream {
 
   stop(): void {
     if (this.closed) return;
+    this.sourcing?.stop(true);
     for (const c of this.consumers.values()) c.stop(false);
     this.flushAcksNow();
     this.closed = true;
@@ -528,6 +599,7 @@ export class Stream {
   }
 
   delete(): void {
+    this.sourcing?.stop(false);
     for (const c of [...this.consumers.values()]) c.stop(true);
     this.consumers.clear();
     this.closed = true;

@@ -6,6 +6,7 @@ import { jsError, type ApiError } from "./errors.js";
 import { nameProblem } from "./util.js";
 import { SEC_NS } from "../server/time.js";
 import { SubjectTransform } from "../server/subject_transform.js";
+import { checkSourcingConfig, normalizeSource } from "./source_config.js";
 
 export type RetentionPolicy = "limits" | "interest" | "workqueue";
 export type StorageKind = "file" | "memory";
@@ -17,7 +18,8 @@ export interface StreamSourceJson {
   filter_subject?: string;
   subject_transforms?: Array<{ src: string; dest: string }>;
   external?: { api: string; deliver?: string };
-  [k: string]: unknown;
+  /** Durable sourcing (2.14): a consumer the user created on the origin, with AckFlowControl. */
+  consumer?: { name: string; deliver_subject: string };
 }
 
 export interface StreamConfig {
@@ -128,8 +130,8 @@ export function normalizeStreamConfig(
     ...(raw.no_ack ? { no_ack: true } : {}),
     duplicate_window: raw.duplicate_window ?? 0,
     ...(raw.placement ? { placement: raw.placement } : {}),
-    ...(raw.mirror ? { mirror: raw.mirror } : {}),
-    ...(raw.sources && raw.sources.length > 0 ? { sources: raw.sources } : {}),
+    ...(raw.mirror ? { mirror: normalizeSource(raw.mirror) } : {}),
+    ...(raw.sources && raw.sources.length > 0 ? { sources: raw.sources.map(normalizeSource) } : {}),
     sealed: raw.sealed ?? false,
     deny_delete: raw.deny_delete ?? false,
     deny_purge: raw.deny_purge ?? false,
@@ -146,7 +148,10 @@ export function normalizeStreamConfig(
   };
   // nats-server's order: the window defaults from max_age first, so a negative max_age
   // shows up as a negative (or too large) window.
-  if (cfg.duplicate_window === 0) {
+  // Mirrors and sourcing streams keep no duplicate window unless one is asked for: the copies
+  // carry their origin's message ids, which the origin already de-duplicated.
+  const sourcing = cfg.mirror !== undefined || cfg.sources !== undefined;
+  if (cfg.duplicate_window === 0 && !sourcing) {
     cfg.duplicate_window = cfg.max_age !== 0 && cfg.max_age < DEFAULT_DUPLICATE_WINDOW_NS ? cfg.max_age : DEFAULT_DUPLICATE_WINDOW_NS;
   }
   if (cfg.max_age > 0 && cfg.max_age < MIN_WINDOW_NS) throw invalid("max age needs to be >= 100ms");
@@ -167,15 +172,14 @@ export function normalizeStreamConfig(
     if (raw[flag]) throw invalid(`${flag} is not supported by this server`);
   }
   if (raw.subject_delete_marker_ttl) throw invalid("subject delete markers are not supported by this server");
-  if (cfg.mirror !== undefined || cfg.sources !== undefined) {
-    throw invalid("stream mirrors and sources are not supported by this server");
-  }
+  if (sourcing) checkSourcingConfig(cfg, raw.subjects);
   if (cfg.first_seq !== undefined && cfg.first_seq < 0) throw invalid("first sequence can not be negative");
 
-  // Subjects: default to the stream name, each valid, no duplicates or overlaps among them.
-  if (cfg.subjects === undefined || cfg.subjects.length === 0) cfg.subjects = [name];
+  // Subjects: default to the stream name (not for copies of other streams), each valid, no
+  // duplicates or overlaps among them.
+  if (cfg.subjects === undefined || cfg.subjects.length === 0) cfg.subjects = sourcing ? undefined : [name];
   const seen = new Set<string>();
-  for (const s of cfg.subjects) {
+  for (const s of cfg.subjects ?? []) {
     if (seen.has(s)) throw invalid("duplicate subjects detected");
     if (subjectsCollide(s, "$JS.API.>") && !cfg.no_ack) {
       throw invalid("subjects that overlap with jetstream api require no-ack to be true");
@@ -184,10 +188,11 @@ export function normalizeStreamConfig(
     seen.add(s);
   }
   // Subjects of one stream may not collide (a message would be stored twice).
-  for (let i = 0; i < cfg.subjects.length; i++) {
-    for (let j = i + 1; j < cfg.subjects.length; j++) {
-      const a = cfg.subjects[i];
-      const b = cfg.subjects[j];
+  const subjects = cfg.subjects ?? [];
+  for (let i = 0; i < subjects.length; i++) {
+    for (let j = i + 1; j < subjects.length; j++) {
+      const a = subjects[i];
+      const b = subjects[j];
       if (subjectsCollide(a, b)) throw invalid(`subject ${JSON.stringify(a)} overlaps with ${JSON.stringify(b)}`);
     }
   }
@@ -230,7 +235,8 @@ export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): void {
   if (old.sealed && !next.sealed) throw invalid("stream configuration update can not unseal a sealed stream");
   if (old.deny_delete && !next.deny_delete) throw invalid("stream configuration update can not cancel deny message deletes");
   if (old.deny_purge && !next.deny_purge) throw invalid("stream configuration update can not cancel deny purge");
-  if (!!old.mirror !== !!next.mirror) throw jsError("JSStreamMirrorNotUpdatableErr");
+  // A mirror stays as it is, except that removing it promotes the copy to a normal stream (2.12).
+  if (next.mirror !== undefined && JSON.stringify(next.mirror) !== JSON.stringify(old.mirror)) throw jsError("JSStreamMirrorNotUpdatableErr");
   if (JSON.stringify(old.republish ?? null) !== JSON.stringify(next.republish ?? null)) {
     throw invalid("stream configuration update can not change RePublish");
   }

@@ -1,4 +1,5 @@
-// Small helpers shared by the JetStream files: ADR-6 name checks.
+// Small helpers shared by the JetStream files: ADR-6 name checks, nats-server's short hashes.
+import { createHash } from "node:crypto";
 
 // ---- names (ADR-6) ----
 
@@ -12,4 +13,27 @@ export function nameProblem(name: string): "empty" | "chars" | "path" | "long" |
     if (c === 46 || c === 42 || c === 62 || c <= 32 || c === 127) return "chars";
   }
   return undefined;
+}
+
+// ---- short hashes ----
+
+const HASH_DIGITS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/**
+ * nats-server's getHash: the first 8 bytes of SHA-256(name), each mapped to a base-62 digit.
+ * Names derived from it (stream identities, sourcing consumer names, source index names)
+ * must match nats-server's, so a copy made by one server can be continued by the other.
+ */
+export function shortHash(name: string, size = 8): string {
+  const b = createHash("sha256").update(name).digest();
+  let s = "";
+  for (let i = 0; i < size; i++) s += HASH_DIGITS[b[i] % 62];
+  return s;
+}
+
+/** A random token of base-62 digits (nats-server's reply and deliver subject suffixes). */
+export function randomToken(size = 8): string {
+  let s = "";
+  for (let i = 0; i < size; i++) s += HASH_DIGITS[Math.floor(Math.random() * 62)];
+  return s;
 }

@@ -74,12 +74,15 @@ function accountDetail(m: Monitor, jsa: JsAccount, opts: JszOptions): Record<str
       if (opts.config) sd.config = info.config;
       sd.state = info.state;
       if (opts.consumers) {
-        sd.consumer_detail = [...stream.consumers.values()].map((c) => {
+        const cd = stream.publicConsumers().map((c) => {
           const ci = c.infoJson();
           if (!opts.config) delete ci.config;
           return ci;
         });
+        if (cd.length > 0) sd.consumer_detail = cd;
       }
+      if (info.mirror !== undefined) sd.mirror = info.mirror;
+      if (info.sources !== undefined) sd.sources = info.sources;
       return sd;
     });
   }

@@ -86,11 +86,16 @@ export function buildMetrics(m: Monitor): string {
     w.single("nats_jetstream_api_errors_total", "counter", "JetStream API requests answered with an error.", usage.apiErrors);
     const streams: Array<{ labels: Labels; state: StreamState; consumers: number }> = [];
     const consumers: Array<{ labels: Labels; info: Record<string, unknown> }> = [];
+    // Mirrors and sources: one sample per origin feeding a stream.
+    const origins: Array<{ labels: Labels; info: Record<string, unknown> }> = [];
     for (const jsa of accounts) {
       const account = jsa.account.name;
       for (const st of jsa.streams.values()) {
-        streams.push({ labels: { account, stream: st.name }, state: st.state(), consumers: st.consumers.size });
-        for (const c of st.consumers.values()) consumers.push({ labels: { account, stream: st.name, consumer: c.name }, info: c.infoJson() });
+        streams.push({ labels: { account, stream: st.name }, state: st.state(), consumers: st.publicConsumerCount() });
+        for (const c of st.publicConsumers()) consumers.push({ labels: { account, stream: st.name, consumer: c.name }, info: c.infoJson() });
+        const mirror = st.sourcing?.mirrorInfo();
+        if (mirror !== undefined) origins.push({ labels: { account, stream: st.name, origin: String(mirror.name), kind: "mirror" }, info: mirror });
+        for (const src of st.sourcing?.sourcesInfo() ?? []) origins.push({ labels: { account, stream: st.name, origin: String(src.name), kind: "source" }, info: src });
       }
     }
     w.single("nats_jetstream_streams", "gauge", "Streams in all accounts.", streams.length);
@@ -102,6 +107,15 @@ export function buildMetrics(m: Monitor): string {
     w.family("nats_stream_last_seq", "gauge", "Sequence of the stream's last message.", sf((x) => x.state.lastSeq));
     w.family("nats_stream_subjects", "gauge", "Distinct subjects in the stream.", sf((x) => x.state.numSubjects));
     w.family("nats_stream_consumers", "gauge", "Consumers of the stream.", sf((x) => x.consumers));
+    const of = (f: (info: Record<string, unknown>) => number): Array<[Labels, number]> => origins.map((x) => [x.labels, f(x.info)]);
+    w.family("nats_stream_source_lag", "gauge", "Messages the origin holds that the mirror or source has not copied yet.", of((i) => num(i.lag)));
+    w.family(
+      "nats_stream_source_active_seconds",
+      "gauge",
+      "Seconds since the mirror or source last heard from its origin (-1: never).",
+      of((i) => (num(i.active) < 0 ? -1 : num(i.active) / 1e9)),
+    );
+    w.family("nats_stream_source_error", "gauge", "1 while the mirror or source reports an error.", of((i) => (i.error !== undefined ? 1 : 0)));
     const cf = (f: (info: Record<string, unknown>) => number): Array<[Labels, number]> => consumers.map((x) => [x.labels, f(x.info)]);
     const seq = (o: unknown, k: string): number => num((o as Record<string, unknown> | undefined)?.[k]);
     w.family("nats_consumer_num_pending", "gauge", "Messages the consumer has not delivered yet.", cf((i) => num(i.num_pending)));

@@ -38,3 +38,33 @@ export function appendHeaders(hdr: Buffer | undefined, pairs: Array<[string, str
   // Insert before the final blank line.
   return Buffer.concat([hdr.subarray(0, hdr.length - 2), Buffer.from(add, "utf8"), Buffer.from("\r\n")]);
 }
+
+/**
+ * The header block without the lines whose key `drop` selects (the status line is kept);
+ * the same buffer when nothing is dropped, undefined when no header is left.
+ */
+export function removeHeaders(hdr: Buffer | undefined, drop: (key: string) => boolean): Buffer | undefined {
+  if (hdr === undefined) return undefined;
+  const first = hdr.indexOf("\r\n", 0, "latin1");
+  if (first < 0) return hdr;
+  const kept: Buffer[] = [hdr.subarray(0, first + 2)];
+  let changed = false;
+  let keys = 0;
+  for (let at = first + 2; at < hdr.length; ) {
+    const end = hdr.indexOf("\r\n", at, "latin1");
+    if (end < 0 || end === at) break; // the final blank line
+    const colon = hdr.indexOf(":", at, "latin1");
+    const key = colon > at && colon < end ? hdr.toString("latin1", at, colon).trim() : "";
+    if (key !== "" && drop(key)) changed = true;
+    else {
+      kept.push(hdr.subarray(at, end + 2));
+      keys++;
+    }
+    at = end + 2;
+  }
+  if (!changed) return hdr;
+  // A bare "NATS/1.0" line with nothing under it carries nothing: no header at all.
+  if (keys === 0 && kept[0].length <= 10) return undefined;
+  kept.push(Buffer.from("\r\n"));
+  return Buffer.concat(kept);
+}

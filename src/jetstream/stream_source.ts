@@ -1,0 +1,779 @@
+// Streams that feed streams (ADR-59/60): a mirror keeps a 1:1 copy of another stream (same
+// sequences and timestamps), sources append other streams' messages to a stream of its own.
+//
+// As in nats-server, each origin is read through a consumer created over the JetStream API
+// (`$JS.API.CONSUMER.CREATE...`, or another account's/domain's prefix for `external`
+// origins): an ephemeral push consumer with flow control and 1 s heartbeats, delivering to a
+// private subject this stream subscribes to. Nothing here talks to the origin stream
+// directly, so the same code works for a stream in this account, another account (through
+// the account's imports) or another JetStream domain.
+//
+// Exactly-once: every delivery names the origin sequence and the consumer's delivery sequence
+// in its ack reply (`$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>`). A copy
+// moves on only when the delivery sequence is the next one; a gap (a lost message, a missed
+// heartbeat count, a store failure) recreates the consumer at the first origin sequence not
+// yet stored. Where a source left off survives restarts: it is the origin sequence carried by
+// the newest `Nats-Stream-Source` header, or (after this stream was purged) the state saved in
+// `sources.json`. A mirror's position is its own last sequence.
+import fs from "node:fs";
+import path from "node:path";
+import type { Subscription } from "../server/sublist.js";
+import { appendHeaders, buildHeaders, getHeader, removeHeaders } from "../protocol/headers.js";
+import type { SubjectTransform } from "../server/subject_transform.js";
+import { writeFileAtomic } from "../storage/filestore.js";
+import { isStoreError } from "../storage/store.js";
+import { parseRfc3339, rfc3339 } from "../server/time.js";
+import { ApiError, jsError } from "./errors.js";
+import { sourceIndexName, sourceTransform } from "./source_config.js";
+import type { StreamConfig, StreamSourceJson } from "./stream_config.js";
+import type { Stream } from "./stream.js";
+import { randomToken, shortHash } from "./util.js";
+
+export const HDR_STREAM_SOURCE = "Nats-Stream-Source";
+const HDR_STREAM_IDENTITY = "Nats-Stream-Identity";
+const HDR_LAST_CONSUMER = "Nats-Last-Consumer";
+const HDR_LAST_STREAM = "Nats-Last-Stream";
+const HDR_STALLED = "Nats-Consumer-Stalled";
+
+/** The origin consumer's heartbeat; a copy not heard from for the check interval is recreated. */
+const HEARTBEAT_NS = 1_000_000_000;
+const HEALTH_CHECK_MS = 10_000;
+/** Sourcing consumers go away this long after their copy stopped listening. */
+const CONSUMER_INACTIVE_NS = 10_000_000_000;
+/** Minimum time between two consumer requests of one copy, then backoff per failure. */
+const RETRY_THRESHOLD_MS = 2_000;
+const RETRY_BACKOFF_MS = 5_000;
+const RETRY_MAX_MS = 120_000;
+/** How long a consumer create request may take before it is tried again. */
+const CREATE_TIMEOUT_MS = 30_000;
+/** A mirror answers direct gets for its origin once fewer messages than this are pending. */
+const MIRROR_DIRECT_CAUGHT_UP = 10;
+/** Error code of "consumer's stream identity does not match" (the origin was recreated). */
+const IDENTITY_MISMATCH = 10225;
+
+const SOURCES_STATE_FILE = "sources.json";
+
+/** A stream's identity (2.15): a hash of its creation time, to tell a recreated origin apart. */
+export function streamIdentity(created: bigint): string {
+  return shortHash(rfc3339(created));
+}
+
+function retryBackoff(fails: number): number {
+  return Math.min(RETRY_BACKOFF_MS * fails * 2, RETRY_MAX_MS);
+}
+
+function jitter(): number {
+  return 100 + Math.floor(Math.random() * 100);
+}
+
+/** The fields of an ack reply subject (v1 `$JS.ACK.<stream>.<consumer>...` or v2 with domain and account hash). */
+interface AckInfo {
+  consumer: string;
+  dc: number;
+  sseq: number;
+  sseqText: string;
+  dseq: number;
+  ts: bigint;
+  pending: number;
+}
+
+function parseAckReply(reply: string): AckInfo | undefined {
+  const t = reply.split(".");
+  if (t[0] !== "$JS" || t[1] !== "ACK" || (t.length !== 9 && t.length < 11)) return undefined;
+  const o = t.length === 9 ? 2 : 4;
+  const num = (s: string): number => {
+    const n = Number(s);
+    return Number.isSafeInteger(n) && n >= 0 ? n : -1;
+  };
+  let ts: bigint;
+  try {
+    ts = BigInt(t[o + 5]);
+  } catch {
+    return undefined;
+  }
+  const info = { consumer: t[o + 1], dc: num(t[o + 2]), sseq: num(t[o + 3]), sseqText: t[o + 3], dseq: num(t[o + 4]), ts, pending: num(t[o + 6]) };
+  if (info.dc < 0 || info.sseq < 0 || info.dseq < 0 || info.pending < 0) return undefined;
+  return info;
+}
+
+/** Control messages (heartbeats, flow control) are empty with a "NATS/1.0 100 ..." status. */
+function isControl(hdr: Buffer | undefined, payload: Buffer): boolean {
+  return payload.length === 0 && hdr !== undefined && hdr.length > 13 && hdr.toString("latin1", 0, 13) === "NATS/1.0 100 ";
+}
+
+/** Headers a copy never keeps: expectations were checked by the origin, batches do not apply. */
+function dropOnCopy(key: string): boolean {
+  return key.startsWith("Nats-Expected-") || key.startsWith("Nats-Batch-");
+}
+
+function dropOnSource(key: string): boolean {
+  return key === HDR_STREAM_SOURCE || dropOnCopy(key);
+}
+
+interface SourceState {
+  seq: number;
+  ident: string;
+}
+
+/** One origin feeding a stream: the mirror, or one entry of `sources`. */
+export class SourceLink {
+  readonly iname: string;
+  /** Origin sequence of the last message stored (or skipped) from the origin. */
+  sseq = 0;
+  /** Delivery sequence of the current consumer. */
+  dseq = 0;
+  lag = 0;
+  /** When the origin was last heard from (ms), 0 = never. */
+  lastSeen = 0;
+  err: ApiError | undefined;
+  /** The origin's identity as last seen, "" = unknown. */
+  ident = "";
+  private recreated = false;
+  private cname = "";
+  private fails = 0;
+  private lastRequest = 0;
+  private setupInProgress = false;
+  private deliverSub: Subscription | undefined;
+  private replySub: Subscription | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private createTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private readonly transforms: SubjectTransform[];
+  private readonly filters: string[];
+  /** " <filters> <destinations> " of the index name, for the Nats-Stream-Source header. */
+  private readonly headerStream: string;
+  private readonly headerMiddle: string;
+
+  constructor(
+    private readonly owner: StreamSourcing,
+    readonly mirror: boolean,
+    readonly spec: StreamSourceJson,
+  ) {
+    this.iname = sourceIndexName(spec);
+    const parts = this.iname.split(" ");
+    this.headerStream = parts[0].replace(/:C=.*$/, "");
+    this.headerMiddle = ` ${parts[1]} ${parts[2]} `;
+    this.transforms = [];
+    this.filters = [];
+    for (const t of spec.subject_transforms ?? []) {
+      const tr = sourceTransform(t.src, t.dest);
+      if (tr) this.transforms.push(tr);
+      this.filters.push(t.src === "" ? ">" : t.src);
+    }
+  }
+
+  get name(): string {
+    return this.spec.name;
+  }
+
+  private get stream(): Stream {
+    return this.owner.stream;
+  }
+
+  /** The `mirror` / `sources[i]` object of stream info. */
+  infoJson(): Record<string, unknown> {
+    const out: Record<string, unknown> = { name: this.spec.name };
+    if (this.spec.external !== undefined) out.external = { api: this.spec.external.api, deliver: this.spec.external.deliver ?? "" };
+    out.lag = this.lag;
+    if (this.sseq > 0 && !this.mirror) out.seq = this.sseq;
+    out.active = this.lastSeen === 0 ? -1 : Math.max(0, Date.now() - this.lastSeen) * 1_000_000;
+    if (this.err !== undefined) out.error = this.err.toJSON();
+    if (this.spec.filter_subject) out.filter_subject = this.spec.filter_subject;
+    if (this.spec.subject_transforms !== undefined && this.spec.subject_transforms.length > 0) {
+      out.subject_transforms = this.spec.subject_transforms.map((t) => ({ src: t.src, dest: t.dest }));
+    }
+    return out;
+  }
+
+  // ---- consumer set-up ----
+
+  /**
+   * Ask for a new consumer (after the throttle and backoff nats-server applies), starting at
+   * origin sequence `seq` (0 = from the configured start).
+   */
+  schedule(seq: number, now = false): void {
+    if (this.stopped || this.retryTimer !== undefined || this.setupInProgress) return;
+    let delay = 0;
+    if (!now && this.lastRequest > 0) {
+      delay = Math.max(0, RETRY_THRESHOLD_MS - (Date.now() - this.lastRequest));
+      if (this.fails > 0) delay += retryBackoff(this.fails);
+    }
+    delay += jitter();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.setup(seq);
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** Skip the wait: the origin just appeared (a stream of that name was created here). */
+  originAppeared(): void {
+    if (this.stopped || this.setupInProgress || this.deliverSub !== undefined) return;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.fails = 0;
+    this.schedule(this.mirror ? 0 : this.sseq + 1, true);
+  }
+
+  /** Recreate the consumer at `seq` (a gap, a stall, a store failure). */
+  retry(seq: number): void {
+    if (this.stopped) return;
+    this.cancel();
+    this.schedule(seq);
+  }
+
+  private cancel(): void {
+    const acc = this.stream.jsa.account;
+    if (this.deliverSub !== undefined) acc.unsubscribeInternal(this.deliverSub);
+    this.deliverSub = undefined;
+    this.cname = "";
+  }
+
+  private apiSubject(rest: string): string {
+    const ext = this.spec.external;
+    if (ext === undefined || ext.api === "") return `$JS.API.${rest}`;
+    return `${ext.api}.${rest}`.replace(/\.\.+/g, ".");
+  }
+
+  private deliverSubject(): string {
+    const kind = this.mirror ? "M" : "S";
+    const prefix = this.spec.external?.deliver ?? "";
+    if (prefix !== "") return `${prefix}.${kind}.${randomToken()}`.replace(/\.\.+/g, ".");
+    return `$JS.${kind}.${randomToken()}`;
+  }
+
+  /** The consumer create request (nats-server's sourcing consumer). */
+  private createRequest(seq: number): { subject: string; body: Record<string, unknown> } {
+    const stream = this.stream;
+    const st = stream.store.state();
+    const cfg: Record<string, unknown> = {
+      name: this.mirror ? `JS_MIRROR_${this.owner.stableHash()}` : `JS_SRC_${this.owner.sourceHash(this.spec)}`,
+      deliver_subject: this.deliverSubject(),
+      deliver_policy: "all",
+      ack_policy: "none",
+      ack_wait: 22 * 3600 * 1_000_000_000,
+      max_deliver: 1,
+      idle_heartbeat: HEARTBEAT_NS,
+      flow_control: true,
+      direct: true,
+      sourcing: true,
+      inactive_threshold: CONSUMER_INACTIVE_NS,
+      metadata: this.owner.consumerMetadata(this.mirror),
+    };
+    const spec = this.spec;
+    if (this.mirror) {
+      if (st.msgs === 0 && st.firstSeq === 0) {
+        // First time: the mirror's own start options.
+        if (spec.opt_start_seq) {
+          cfg.deliver_policy = "by_start_sequence";
+          cfg.opt_start_seq = spec.opt_start_seq;
+        } else if (spec.opt_start_time) {
+          cfg.deliver_policy = "by_start_time";
+          cfg.opt_start_time = spec.opt_start_time;
+        }
+      } else {
+        cfg.deliver_policy = "by_start_sequence";
+        cfg.opt_start_seq = st.lastSeq + 1;
+      }
+    } else if (seq <= 1) {
+      if (spec.opt_start_seq) {
+        cfg.deliver_policy = "by_start_sequence";
+        cfg.opt_start_seq = spec.opt_start_seq;
+      } else if (spec.opt_start_time) {
+        // Not before what this stream already holds.
+        const t = parseRfc3339(spec.opt_start_time) ?? 0n;
+        cfg.deliver_policy = "by_start_time";
+        cfg.opt_start_time = st.lastTime !== 0n && t < st.lastTime ? rfc3339(st.lastTime) : spec.opt_start_time;
+      } else if (st.firstSeq > 1 && st.lastTime !== 0n && !this.recreated) {
+        cfg.deliver_policy = "by_start_time";
+        cfg.opt_start_time = rfc3339(st.lastTime);
+      }
+    } else {
+      cfg.deliver_policy = "by_start_sequence";
+      cfg.opt_start_seq = seq;
+    }
+    if (spec.filter_subject) cfg.filter_subject = spec.filter_subject;
+    if (this.filters.length === 1 && cfg.filter_subject === undefined) cfg.filter_subject = this.filters[0];
+    else if (this.filters.length > 1) cfg.filter_subjects = this.filters;
+    const name = cfg.name as string;
+    const filter = cfg.filter_subject as string | undefined;
+    const subject = this.apiSubject(filter !== undefined ? `CONSUMER.CREATE.${spec.name}.${name}.${filter}` : `CONSUMER.CREATE.${spec.name}`);
+    return { subject, body: { stream_name: spec.name, config: cfg } };
+  }
+
+  private setup(seq: number): void {
+    if (this.stopped) return;
+    this.cancel();
+    this.lastRequest = Date.now();
+    const acc = this.stream.jsa.account;
+    const { subject, body } = this.createRequest(seq);
+    const reply = `$JSC.R.${randomToken()}`;
+    this.setupInProgress = true;
+    this.err = undefined;
+    const replySub = acc.subscribeInternal(
+      reply,
+      (_s, _r, hdr, payload) => {
+        if (this.replySub !== replySub) return;
+        let resp: Record<string, any>;
+        try {
+          resp = JSON.parse(payload.toString("utf8")) as Record<string, any>;
+        } catch {
+          return; // not a response (e.g. a 503 status): the timeout retries
+        }
+        this.endRequest();
+        this.onCreated(resp, getHeader(hdr, HDR_STREAM_IDENTITY) ?? "", seq);
+      },
+      undefined,
+      `stream-source:${this.stream.name}`,
+    );
+    this.replySub = replySub;
+    this.createTimer = setTimeout(() => {
+      this.endRequest();
+      this.fails++;
+      this.schedule(seq);
+    }, CREATE_TIMEOUT_MS);
+    this.createTimer.unref();
+    const hdr = this.ident !== "" && !this.mirror ? buildHeaders([[HDR_STREAM_IDENTITY, this.ident]]) : undefined;
+    // Sent after this turn: the API answers through the account, possibly re-entering here.
+    queueMicrotask(() => {
+      if (this.replySub === replySub) acc.publish(subject, reply, hdr, Buffer.from(JSON.stringify(body)));
+    });
+  }
+
+  private endRequest(): void {
+    this.setupInProgress = false;
+    if (this.createTimer !== undefined) clearTimeout(this.createTimer);
+    this.createTimer = undefined;
+    if (this.replySub !== undefined) this.stream.jsa.account.unsubscribeInternal(this.replySub);
+    this.replySub = undefined;
+  }
+
+  private onCreated(resp: Record<string, any>, ident: string, seq: number): void {
+    if (this.stopped) return;
+    const info = resp.error === undefined ? resp : undefined;
+    if (info === undefined || typeof info.name !== "string" || info.config === undefined) {
+      const e = resp.error as { code?: number; err_code?: number; description?: string } | undefined;
+      if (e?.err_code === IDENTITY_MISMATCH && !this.mirror) {
+        // The origin was deleted and recreated: start over from its beginning.
+        this.sseq = 0;
+        this.dseq = 0;
+        this.ident = "";
+        this.recreated = true;
+        this.owner.markDirty();
+        this.schedule(0);
+        return;
+      }
+      this.err =
+        e !== undefined && typeof e.code === "number"
+          ? new ApiError(e.code, e.err_code ?? 0, e.description ?? "")
+          : jsError(this.mirror ? "JSMirrorConsumerSetupFailedErrF" : "JSSourceConsumerSetupFailedErrF", { err: "invalid consumer create response" });
+      this.stream.jsa.service.log.warn(
+        `JetStream error response for stream ${this.stream.name} create ${this.mirror ? "mirror" : "source"} consumer ${this.spec.name}: ${this.err.description}`,
+      );
+      this.fails++;
+      this.schedule(seq);
+      return;
+    }
+    this.fails = 0;
+    const delivered = Number(info.delivered?.stream_seq ?? 0);
+    if (this.mirror) {
+      try {
+        this.stream.mirrorCatchUp(delivered);
+      } catch (err) {
+        this.err = jsError("JSMirrorConsumerSetupFailedErrF", { err: (err as Error).message });
+        this.fails++;
+        this.schedule(seq);
+        return;
+      }
+      this.sseq = Math.max(delivered, this.stream.store.state().lastSeq);
+    } else {
+      if (this.recreated || (ident !== "" && this.ident !== "" && ident !== this.ident)) {
+        this.stream.jsa.service.log.warn(
+          `JetStream source stream "${this.spec.name}" for stream '${this.stream.jsa.account.name} > ${this.stream.name}' was recreated, resetting source state`,
+        );
+        this.sseq = 0;
+      }
+      if (ident !== "") this.ident = ident;
+      this.recreated = false;
+      if (this.sseq < delivered) this.sseq = delivered;
+      this.owner.markDirty();
+    }
+    this.cname = info.name as string;
+    this.dseq = 0;
+    this.lastSeen = Date.now();
+    const acc = this.stream.jsa.account;
+    const deliver = (this.spec.consumer?.deliver_subject ?? info.config.deliver_subject) as string;
+    this.deliverSub = acc.subscribeInternal(deliver, (subject, reply, hdr, payload) => this.onDelivery(subject, reply, hdr, payload), undefined, `stream-source:${this.stream.name}`);
+  }
+
+  // ---- deliveries ----
+
+  private onDelivery(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
+    if (this.stopped) return;
+    this.lastSeen = Date.now();
+    if (isControl(hdr, payload)) {
+      this.onControl(reply, hdr);
+      return;
+    }
+    const a = parseAckReply(reply);
+    if (a === undefined || a.consumer !== this.cname || a.dc > 1) return;
+    if (this.mirror) this.onMirrorMsg(subject, hdr, payload, a);
+    else this.onSourceMsg(subject, hdr, payload, a);
+  }
+
+  private onControl(reply: string, hdr: Buffer | undefined): void {
+    if (reply !== "") {
+      // Flow control: answer with how far this copy has stored (an AckFlowControl origin
+      // acknowledges up to there), once the stored messages are with the kernel.
+      const fc = buildHeaders([
+        [HDR_LAST_CONSUMER, String(this.dseq)],
+        [HDR_LAST_STREAM, String(this.sseq)],
+      ]);
+      this.owner.afterStored(() => this.stream.jsa.account.publish(reply, "", fc, EMPTY));
+      return;
+    }
+    const last = Number(getHeader(hdr, HDR_LAST_CONSUMER) ?? "0");
+    if (last > 0 && last !== this.dseq) {
+      // A delivery went missing.
+      this.retry(this.mirror ? 0 : this.sseq + 1);
+      return;
+    }
+    const stalled = getHeader(hdr, HDR_STALLED);
+    if (stalled !== undefined && stalled !== "") {
+      this.owner.afterStored(() => this.stream.jsa.account.publish(stalled, "", undefined, EMPTY));
+    }
+  }
+
+  private lagFrom(pending: number): number {
+    return pending === 0 ? 0 : pending - 1;
+  }
+
+  private onMirrorMsg(subject: string, hdr: Buffer | undefined, payload: Buffer, a: AckInfo): void {
+    const osseq = this.sseq;
+    const odseq = this.dseq;
+    if (a.sseq <= this.sseq) {
+      if (a.dseq === this.dseq + 1) this.dseq++;
+      return;
+    }
+    const stream = this.stream;
+    try {
+      if (a.sseq !== this.sseq + 1) {
+        // Origin messages in between expired or were deleted (or filtered out): the
+        // delivery sequence tells a gap in the origin from a missed delivery.
+        if (a.dseq !== this.dseq + 1) {
+          this.retry(0);
+          return;
+        }
+        stream.applyStreamOp({ op: "skip_msgs", seq: this.sseq + 1, num: a.sseq - this.sseq - 1 });
+      }
+      this.dseq = a.dseq;
+      this.sseq = a.sseq;
+      this.lag = this.lagFrom(a.pending);
+      if (this.owner.cfg.mirror_direct && a.pending < MIRROR_DIRECT_CAUGHT_UP) this.owner.mirrorDirectReady = true;
+      let subj = subject;
+      for (const tr of this.transforms) {
+        if (tr.matches(subj)) {
+          subj = tr.apply(subj) ?? subj;
+          break;
+        }
+      }
+      const h = hdr === undefined ? undefined : removeHeaders(hdr, dropOnCopy);
+      stream.applyStreamOp({ op: "mirror_msg", subject: subj, hdr: h, data: payload, seq: a.sseq, time: a.ts });
+    } catch (err) {
+      this.sseq = osseq;
+      this.dseq = odseq;
+      const last = stream.store.state().lastSeq;
+      if (isStoreError(err, "ErrSequenceMismatch")) this.sseq = Math.max(this.sseq, last);
+      else this.warnStoreFailure(err);
+      this.retry(0);
+    }
+  }
+
+  private onSourceMsg(subject: string, hdr: Buffer | undefined, payload: Buffer, a: AckInfo): void {
+    const osseq = this.sseq;
+    const odseq = this.dseq;
+    if (a.sseq <= this.sseq) {
+      if (a.dseq === this.dseq + 1) this.dseq++;
+      return;
+    }
+    if (a.dseq === this.dseq + 1) {
+      this.dseq++;
+      this.sseq = a.sseq;
+    } else {
+      if (a.dseq > this.dseq) this.retry(this.sseq + 1);
+      return;
+    }
+    this.lag = this.lagFrom(a.pending);
+    // Where it came from, as nats-server writes it:
+    // "<stream>[:<api hash>] <origin seq> <filters> <destinations> <origin subject>[ <identity>]".
+    let h = hdr === undefined ? undefined : removeHeaders(hdr, dropOnSource);
+    const ident = this.ident !== "" ? ` ${this.ident}` : "";
+    h = appendHeaders(h, [[HDR_STREAM_SOURCE, `${this.headerStream} ${a.sseqText}${this.headerMiddle}${subject}${ident}`]]);
+    let subj = subject;
+    for (const tr of this.transforms) {
+      if (tr.matches(subj)) {
+        subj = tr.apply(subj) ?? subj;
+        break;
+      }
+    }
+    try {
+      this.stream.processInbound(subj, "", h, payload, true);
+      this.owner.markDirty();
+    } catch (err) {
+      // Store it again from this message on (the stream may be full with discard new).
+      this.sseq = osseq;
+      this.dseq = odseq;
+      const full = isStoreError(err, "ErrMaxMsgs") || isStoreError(err, "ErrMaxBytes") || isStoreError(err, "ErrMaxMsgsPerSubject");
+      if (!full) this.warnStoreFailure(err);
+      this.retry(a.sseq);
+    }
+  }
+
+  private warnStoreFailure(err: unknown): void {
+    const msg = err instanceof ApiError ? err.description : (err as Error).message;
+    this.stream.jsa.service.log.warn(
+      `Error processing inbound ${this.mirror ? "mirror" : `source "${this.iname}"`} message for '${this.stream.jsa.account.name}' > '${this.stream.name}': ${msg}`,
+    );
+  }
+
+  /** Health check: an origin silent for longer than its heartbeats allow is asked again. */
+  checkHealth(now: number): void {
+    if (this.stopped || this.setupInProgress || this.retryTimer !== undefined) return;
+    if (this.deliverSub !== undefined && now - this.lastSeen > HEALTH_CHECK_MS) {
+      this.fails = 0;
+      this.retry(this.mirror ? 0 : this.sseq + 1);
+    }
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.endRequest();
+    this.cancel();
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The mirror or sources of one stream: their links, persisted positions and health checks. */
+export class StreamSourcing {
+  mirrorLink: SourceLink | undefined;
+  readonly sources = new Map<string, SourceLink>();
+  /** A caught-up mirror with mirror_direct answers direct gets for its origin. */
+  mirrorDirectReady = false;
+  private healthTimer: NodeJS.Timeout | undefined;
+  private started = false;
+  private dirty = false;
+  private afterStoredQueue: Array<() => void> = [];
+  private afterStoredScheduled = false;
+
+  constructor(readonly stream: Stream) {}
+
+  get cfg(): StreamConfig {
+    return this.stream.cfg;
+  }
+
+  static needed(cfg: StreamConfig): boolean {
+    return cfg.mirror !== undefined || (cfg.sources !== undefined && cfg.sources.length > 0);
+  }
+
+  /** nats-server's stable consumer hash of this stream: "<stream> <account>[ <domain>]". */
+  stableHash(): string {
+    const domain = this.stream.jsa.service.options.domain;
+    return shortHash(`${this.cfg.name} ${this.stream.jsa.account.name}${domain ? ` ${domain}` : ""}`);
+  }
+
+  /** The source consumer's hash: stable, unless the same origin is sourced more than once. */
+  sourceHash(spec: StreamSourceJson): string {
+    let id = this.stableHash();
+    const same = (this.cfg.sources ?? []).filter((s) => s.name === spec.name).length;
+    if (same > 1) id = `${id} ${sourceIndexName(spec)}`;
+    return shortHash(id);
+  }
+
+  consumerMetadata(mirror: boolean): Record<string, string> {
+    const k = mirror ? "_nats.mirror" : "_nats.src";
+    const md: Record<string, string> = { [`${k}.stream`]: this.cfg.name, [`${k}.acc`]: this.stream.jsa.account.name };
+    const domain = this.stream.jsa.service.options.domain;
+    if (domain) md[`${k}.domain`] = domain;
+    return md;
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const cfg = this.cfg;
+    if (cfg.mirror !== undefined) {
+      this.mirrorLink = new SourceLink(this, true, cfg.mirror);
+      this.mirrorLink.sseq = this.stream.store.state().lastSeq;
+      this.mirrorLink.schedule(0, true);
+    }
+    this.addSources(cfg.sources ?? []);
+    this.healthTimer = setInterval(() => this.checkHealth(), HEALTH_CHECK_MS);
+    this.healthTimer.unref();
+  }
+
+  private addSources(specs: StreamSourceJson[]): void {
+    const links = specs.map((s) => new SourceLink(this, false, s));
+    this.startingSequences(links);
+    for (const l of links) {
+      this.sources.set(l.iname, l);
+      l.schedule(l.sseq + 1, true);
+    }
+  }
+
+  /** After a config update: promote a mirror, add and remove sources. */
+  update(old: StreamConfig, next: StreamConfig): void {
+    if (!this.started) return;
+    if (old.mirror !== undefined && next.mirror === undefined) {
+      this.mirrorLink?.stop();
+      this.mirrorLink = undefined;
+      this.mirrorDirectReady = false;
+    }
+    const keep = new Set<string>();
+    const added: StreamSourceJson[] = [];
+    for (const s of next.sources ?? []) {
+      const iname = sourceIndexName(s);
+      keep.add(iname);
+      if (!this.sources.has(iname)) added.push(s);
+    }
+    for (const [iname, l] of this.sources) {
+      if (!keep.has(iname)) {
+        l.stop();
+        this.sources.delete(iname);
+        this.dirty = true;
+      }
+    }
+    this.addSources(added);
+  }
+
+  /** Where each source left off: the newest Nats-Stream-Source header, or the saved state. */
+  private startingSequences(links: SourceLink[]): void {
+    if (links.length === 0) return;
+    const saved = this.readState();
+    const want = new Map<string, SourceLink>(links.map((l) => [l.iname, l]));
+    const store = this.stream.store;
+    const st = store.state();
+    let seq = st.lastSeq;
+    while (want.size > 0 && st.msgs > 0 && seq >= st.firstSeq) {
+      const m = store.loadPrevMsg(seq);
+      if (m === null) break;
+      seq = m.seq - 1;
+      const h = getHeader(m.hdr, HDR_STREAM_SOURCE);
+      if (h === undefined) continue;
+      const f = h.split(" ");
+      if (f.length < 4) continue;
+      const iname = `${f[0]} ${f[2]} ${f[3]}`;
+      const l = want.get(iname);
+      if (l === undefined) continue;
+      l.sseq = Number(f[1]) || 0;
+      l.ident = f.length >= 6 ? f[5] : "";
+      want.delete(iname);
+    }
+    for (const l of links) {
+      const s = saved.get(l.iname);
+      if (s === undefined) continue;
+      // Messages removed from this stream (purge, limits) can hide how far a source got.
+      if (want.has(l.iname) || (s.ident === l.ident && s.seq > l.sseq)) {
+        l.sseq = s.seq;
+        l.ident = s.ident;
+      }
+    }
+  }
+
+  // ---- persisted source positions (file streams) ----
+
+  private get statePath(): string | undefined {
+    return this.cfg.storage === "file" ? path.join(this.stream.dir, SOURCES_STATE_FILE) : undefined;
+  }
+
+  private readState(): Map<string, SourceState> {
+    const out = new Map<string, SourceState>();
+    const p = this.statePath;
+    if (p === undefined) return out;
+    try {
+      const doc = JSON.parse(fs.readFileSync(p, "utf8")) as Record<string, SourceState>;
+      for (const [k, v] of Object.entries(doc)) {
+        if (typeof v?.seq === "number") out.set(k, { seq: v.seq, ident: typeof v.ident === "string" ? v.ident : "" });
+      }
+    } catch {
+      // none saved yet
+    }
+    return out;
+  }
+
+  markDirty(): void {
+    this.dirty = true;
+  }
+
+  /** Save where the sources are (on stop, after a purge of this stream, and every health check). */
+  saveState(): void {
+    const p = this.statePath;
+    if (p === undefined || !this.dirty || this.sources.size === 0) return;
+    const doc: Record<string, SourceState> = {};
+    for (const [iname, l] of this.sources) doc[iname] = { seq: l.sseq, ident: l.ident };
+    try {
+      writeFileAtomic(p, JSON.stringify(doc), false);
+      this.dirty = false;
+    } catch (err) {
+      this.stream.jsa.service.log.warn(`JetStream stream '${this.cfg.name}': cannot save source positions: ${(err as Error).message}`);
+    }
+  }
+
+  /** Run `fn` once what was stored so far is with the kernel (or on disk with sync "always"). */
+  afterStored(fn: () => void): void {
+    this.afterStoredQueue.push(fn);
+    if (this.afterStoredScheduled) return;
+    this.afterStoredScheduled = true;
+    queueMicrotask(() => {
+      this.afterStoredScheduled = false;
+      const fns = this.afterStoredQueue;
+      this.afterStoredQueue = [];
+      const run = (): void => {
+        for (const f of fns) f();
+      };
+      if (this.stream.closed) return;
+      this.stream.store.flush();
+      if (this.stream.jsa.service.options.syncInterval === "always") this.stream.store.syncPending().then(run, () => {});
+      else run();
+    });
+  }
+
+  /** The stream called `name` in this account was deleted: its consumers went with it. */
+  originDeleted(name: string): void {
+    if (this.mirrorLink?.name === name && this.mirrorLink.spec.external === undefined) this.mirrorLink.retry(0);
+    for (const l of this.sources.values()) if (l.name === name && l.spec.external === undefined) l.retry(l.sseq + 1);
+  }
+
+  /** A stream called `name` was just created in this account: links waiting for it start now. */
+  originCreated(name: string): void {
+    if (this.mirrorLink?.name === name && this.mirrorLink.spec.external === undefined) this.mirrorLink.originAppeared();
+    for (const l of this.sources.values()) if (l.name === name && l.spec.external === undefined) l.originAppeared();
+  }
+
+  private checkHealth(): void {
+    const now = Date.now();
+    this.mirrorLink?.checkHealth(now);
+    for (const l of this.sources.values()) l.checkHealth(now);
+    this.saveState();
+  }
+
+  mirrorInfo(): Record<string, unknown> | undefined {
+    return this.mirrorLink?.infoJson();
+  }
+
+  sourcesInfo(): Array<Record<string, unknown>> | undefined {
+    if (this.cfg.sources === undefined || this.cfg.sources.length === 0) return undefined;
+    return [...this.sources.values()].map((l) => l.infoJson());
+  }
+
+  stop(save: boolean): void {
+    if (this.healthTimer !== undefined) clearInterval(this.healthTimer);
+    this.healthTimer = undefined;
+    this.mirrorLink?.stop();
+    for (const l of this.sources.values()) l.stop();
+    if (save) this.saveState();
+  }
+}
