@@ -837,7 +837,7 @@ max_traced_msg_len: 128
     it("reads accounts with users, jetstream, imports, exports, mappings", () => {
       const o = load(`
 accounts {
-  A: { users: [{user: a, password: a}], jetstream: enabled }
+  A: { users: [{user: a, password: a}], jetstream: enabled, exports: [{stream: a}] }
   B {
     users = [{user: b, password: b}]
     jetstream { max_mem: 1G, max_file: "1T", max_streams: 10, max_consumers: 100 }
@@ -852,14 +852,17 @@ system_account: SYS
 no_auth_user: a
 `);
       assert.deepEqual(o.accounts, [
-        { name: "A", users: [{ user: "a", password: "a", account: "A" }], jetstream: true },
+        { name: "A", users: [{ user: "a", password: "a", account: "A" }], jetstream: true, exports: [{ stream: "a", where: "t.conf:2:1" }] },
         {
           name: "B",
           users: [{ user: "b", password: "b", account: "B" }],
           jetstream: { max_memory: 1e9, max_file: 1024 ** 4, max_streams: 10, max_consumers: 100 },
-          exports: [{ stream: "b.>" }, { service: "svc" }],
-          imports: [{ stream: { account: "A", subject: "a" } }],
-          mappings: { x: "y" },
+          exports: [
+            { stream: "b.>", where: "t.conf:2:1" },
+            { service: "svc", where: "t.conf:2:1" },
+          ],
+          imports: [{ stream: { account: "A", subject: "a" }, where: "t.conf:2:1" }],
+          mappings: [{ subject: "x", destinations: [{ subject: "y", weight: 100 }], where: "t.conf:9:16" }],
         },
         { name: "C", users: [], jetstream: false },
         { name: "SYS", users: [{ user: "sys", password: "sys", account: "SYS" }] },

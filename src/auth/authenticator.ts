@@ -9,11 +9,18 @@ import type { Client } from "../server/client.js";
 import type { ServerOptions, UserConfig } from "../config/options.js";
 import { bcryptMatches, isBcryptHash } from "./bcrypt.js";
 
+/** A user's own connection limits (operator mode user claims); -1 or absent = none. */
+export interface UserLimits {
+  subs?: number;
+  payload?: number;
+}
+
 export interface AuthResult {
   account: Account;
   user: string | undefined;
   /** The user's permissions block as configured (or its default); enforced per client. */
   permissions?: unknown;
+  limits?: UserLimits;
 }
 
 /** Checking a bcrypt hash runs off the main thread, so some outcomes arrive later. */

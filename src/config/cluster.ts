@@ -2,7 +2,8 @@
 // nats-server's keys, aliases and error texts.
 import type { ConfMap, ConfValue } from "./conf_parser.js";
 import { defaultClusterOptions, type ClusterOptions, type ServerOptions } from "./options.js";
-import { kindOfEntry, lowerKeys, readListen, readSubjectPermission, readTls, type Reader } from "./load.js";
+import { readListen, readSubjectPermission, readTls } from "./load.js";
+import { kindOfEntry, lowerKeys, type Reader } from "./reader.js";
 
 /** Compression modes nats-server accepts, by the spelling a config may use. */
 const COMPRESSION_MODES = new Map([

@@ -8,18 +8,11 @@
 // mqtt blocks are kept in `unsupportedBlocks`.
 
 import { existsSync } from "node:fs";
-import {
-  ConfigError,
-  entryMeta,
-  errorAt,
-  kindOf,
-  parseConfigFile,
-  parseDuration,
-  type ConfMap,
-  type ConfValue,
-  type ParseOptions,
-  type ValueKind,
-} from "./conf_parser.js";
+import { entryMeta, parseConfigFile, type ConfMap, type ConfValue, type ParseOptions } from "./conf_parser.js";
+import { kindName, kindOfEntry, lowerKeys, Reader, readStorageSize, typeError } from "./reader.js";
+import { positionOf, readAccountLimits, readExports, readImports, readMappings } from "./accounts.js";
+import { fromPublic } from "@nats-io/nkeys";
+import { checkAccountsConfig } from "../server/account_setup.js";
 import { goDuration, msToNs } from "../server/time.js";
 import { readCluster, validateCluster } from "./cluster.js";
 import { defaultOptions, type AccountConfig, type ServerOptions, type TlsOptions, type UserConfig } from "./options.js";
@@ -30,6 +23,9 @@ export interface LoadOptions {
   /** Turn unknown-field errors into warnings (nats-server's NoErrOnUnknownFields). */
   allowUnknownFields?: boolean;
 }
+
+/** The account of users not placed in any account (nats-server's reserved "$G"). */
+const GLOBAL_ACCOUNT = "$G";
 
 /** Shortest lame duck duration nats-server accepts. */
 export const MIN_LAME_DUCK_DURATION_MS = 30_000;
@@ -94,113 +90,6 @@ const JS_IGNORED = new Set(["extension_hint", "max_outstanding_catchup", "limits
 const JS_ENCRYPTION_KEYS = new Set(["key", "ek", "encryption_key", "prev_key", "prev_ek", "prev_encryption_key", "cipher", "tpm"]);
 
 // ---------------------------------------------------------------------------------------
-// typed accessors
-
-function kindName(k: ValueKind): string {
-  switch (k) {
-    case "int":
-      return "integer";
-    case "bool":
-      return "boolean";
-    case "date":
-      return "datetime";
-    default:
-      return k;
-  }
-}
-
-export function kindOfEntry(m: ConfMap | ConfValue[], key: string | number): ValueKind {
-  return entryMeta(m, key)?.kind ?? kindOf((m as Record<string | number, ConfValue>)[key]);
-}
-
-function typeError(m: object, key: string | number, name: string, want: string, kind: ValueKind, fb: string | undefined): ConfigError {
-  return errorAt(m, key, `invalid value for "${name}": expected ${want}, got ${kindName(kind)}`, fb);
-}
-
-export class Reader {
-  readonly warnings: string[];
-  readonly file: string | undefined;
-  readonly allowUnknown: boolean;
-  constructor(warnings: string[], file: string | undefined, allowUnknown: boolean) {
-    this.warnings = warnings;
-    this.file = file;
-    this.allowUnknown = allowUnknown;
-  }
-
-  err(m: object, key: string | number, reason: string): ConfigError {
-    return errorAt(m, key, reason, this.file);
-  }
-
-  where(m: object, key: string | number): string {
-    const meta = entryMeta(m, key);
-    return meta ? `${meta.file}:${meta.line}:${meta.column}: ` : "";
-  }
-
-  warn(m: object, key: string | number, msg: string): void {
-    this.warnings.push(this.where(m, key) + msg);
-  }
-
-  int(m: ConfMap, key: string, name = key): number {
-    const k = kindOfEntry(m, key);
-    if (k !== "int") throw typeError(m, key, name, "an integer", k, this.file);
-    return m[key] as number;
-  }
-
-  str(m: ConfMap, key: string, name = key): string {
-    const k = kindOfEntry(m, key);
-    if (k !== "string") throw typeError(m, key, name, "a string", k, this.file);
-    return m[key] as string;
-  }
-
-  bool(m: ConfMap, key: string, name = key): boolean {
-    const k = kindOfEntry(m, key);
-    if (k !== "bool") throw typeError(m, key, name, "a boolean", k, this.file);
-    return m[key] as boolean;
-  }
-
-  map(m: ConfMap, key: string, name = key): ConfMap {
-    const k = kindOfEntry(m, key);
-    if (k !== "map") throw typeError(m, key, name, "a map", k, this.file);
-    return m[key] as ConfMap;
-  }
-
-  /** Seconds as int or float (e.g. auth/tls timeouts), or a duration string. Returns ms. */
-  seconds(m: ConfMap, key: string, name = key): number {
-    const k = kindOfEntry(m, key);
-    if (k === "int" || k === "float") return (m[key] as number) * 1000;
-    if (k === "string") return this.durationString(m, key, name);
-    throw typeError(m, key, name, "a number of seconds or a duration", k, this.file);
-  }
-
-  /** A duration string; integers are accepted as seconds with a warning (as nats-server). */
-  duration(m: ConfMap, key: string, name = key): number {
-    const k = kindOfEntry(m, key);
-    if (k === "string") return this.durationString(m, key, name);
-    if (k === "int") {
-      this.warn(m, key, `invalid use of field "${name}": ${name} should be converted to a duration`);
-      return (m[key] as number) * 1000;
-    }
-    throw typeError(m, key, name, "a duration", k, this.file);
-  }
-
-  private durationString(m: ConfMap, key: string, name: string): number {
-    try {
-      return parseDuration(m[key] as string);
-    } catch (e) {
-      throw this.err(m, key, `error parsing ${name}: ${(e as Error).message}`);
-    }
-  }
-
-  unknown(m: ConfMap, key: string, context?: string): void {
-    const meta = entryMeta(m, key);
-    if (meta?.usedAsVariable) return;
-    const msg = context ? `${context}, unknown field ${JSON.stringify(key)}` : `unknown field ${JSON.stringify(key)}`;
-    if (this.allowUnknown) this.warn(m, key, msg);
-    else throw this.err(m, key, msg);
-  }
-}
-
-// ---------------------------------------------------------------------------------------
 // helpers
 
 interface HostPort {
@@ -245,28 +134,6 @@ export function readListen(r: Reader, m: ConfMap, key: string): { host?: string;
   }
   checkPort(r, m, key, hp.port);
   return { host: hp.host === "" ? undefined : hp.host, port: hp.port };
-}
-
-/**
- * JetStream storage sizes: integers (units already applied by the parser) or strings
- * ending in K, M, G or T (powers of 1024), as nats-server's getStorageSize.
- */
-function readStorageSize(r: Reader, m: ConfMap, key: string, name: string): number {
-  const k = kindOfEntry(m, key);
-  if (k === "int") return m[key] as number;
-  if (k !== "string") throw typeError(m, key, name, "a size", k, r.file);
-  const s = m[key] as string;
-  if (s === "") return 0;
-  const mult: Record<string, number> = { K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
-  const unit = s[s.length - 1];
-  if (!(unit in mult)) throw r.err(m, key, `${name} sizes defined as strings must end in K, M, G, T`);
-  const num = s.slice(0, -1);
-  if (!/^[+-]?\d+$/.test(num)) throw r.err(m, key, `${name} invalid size ${JSON.stringify(s)}`);
-  return Number(num) * mult[unit];
-}
-
-export function lowerKeys(m: ConfMap): [string, string][] {
-  return Object.keys(m).map((k) => [k, k.toLowerCase()]);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -465,45 +332,60 @@ function readAccountJetStream(r: Reader, m: ConfMap, key: string): boolean | Rec
 function readAccounts(r: Reader, parent: ConfMap, key: string, opts: ServerOptions, seen: Map<string, true>): void {
   const k = kindOfEntry(parent, key);
   const v = parent[key];
+  // Errors found once every account is known point at the accounts block, as nats-server's do.
+  const where = positionOf(r, parent, key);
   if (k === "array") {
     // `accounts: [A, B]`: accounts without users
     const arr = v as ConfValue[];
+    const names = new Set<string>();
     arr.forEach((name, i) => {
       if (kindOfEntry(arr, i) !== "string") throw r.err(arr, i, "Expected account name to be a string");
-      opts.accounts.push({ name: name as string, users: [] });
+      const n = name as string;
+      if (n === GLOBAL_ACCOUNT) throw r.err(arr, i, `${JSON.stringify(n)} is a Reserved Account`);
+      if (names.has(n)) throw r.err(arr, i, `Duplicate Account Entry: ${n}`);
+      names.add(n);
+      opts.accounts.push({ name: n, users: [] });
     });
     return;
   }
   if (k !== "map") throw typeError(parent, key, "accounts", "a map", k, r.file);
   const m = v as ConfMap;
   for (const name of Object.keys(m)) {
+    if (entryMeta(m, name)?.usedAsVariable) continue;
     if (kindOfEntry(m, name) !== "map") throw r.err(m, name, "Expected map entries for accounts");
+    if (name === GLOBAL_ACCOUNT) throw r.err(m, name, `${JSON.stringify(name)} is a Reserved Account`);
     const am = m[name] as ConfMap;
     const acc: AccountConfig = { name, users: [] };
+    let usersKey: string | undefined;
     for (const [orig, lk] of lowerKeys(am)) {
       switch (lk) {
         case "users":
           acc.users = readUsers(r, am, orig, name, seen);
+          usersKey = orig;
           break;
         case "jetstream":
           acc.jetstream = readAccountJetStream(r, am, orig);
           break;
         case "imports":
-        case "exports": {
-          const kk = kindOfEntry(am, orig);
-          if (kk !== "array") throw typeError(am, orig, lk, "an array", kk, r.file);
-          acc[lk] = am[orig] as ConfValue[];
+          acc.imports = readImports(r, am, orig, where);
+          break;
+        case "exports":
+          acc.exports = readExports(r, am, orig, where);
+          break;
+        case "nkey": {
+          const nk = am[orig];
+          if (typeof nk !== "string" || !isPublicAccountKey(nk)) {
+            throw r.err(am, orig, `Not a valid public nkey for an account: ${JSON.stringify(nk)}`);
+          }
+          acc.nkey = nk;
           break;
         }
-        case "nkey":
-          acc.nkey = r.str(am, orig, lk);
-          break;
         case "mappings":
         case "maps":
-          acc.mappings = r.map(am, orig, lk);
+          acc.mappings = readMappings(r, am, orig);
           break;
         case "limits":
-          acc.limits = r.map(am, orig, lk);
+          acc.limits = readAccountLimits(r, am, orig);
           break;
         case "default_permissions":
           acc.defaultPermissions = readPermissions(r, am, orig);
@@ -512,7 +394,22 @@ function readAccounts(r: Reader, parent: ConfMap, key: string, opts: ServerOptio
           r.unknown(am, orig);
       }
     }
+    if (usersKey !== undefined && acc.users.length > 0) {
+      if (opts.username !== undefined) throw r.err(am, usersKey, "Can not have a single user/pass and accounts");
+      if (opts.authorization !== undefined) throw r.err(am, usersKey, "Can not have a token and accounts");
+    }
     opts.accounts.push(acc);
+  }
+}
+
+/** A public account nkey: base32, starting with "A", 56 characters, valid checksum. */
+function isPublicAccountKey(k: string): boolean {
+  if (!k.startsWith("A") || k.length !== 56) return false;
+  try {
+    fromPublic(k);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -762,6 +659,10 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
       case "accounts":
         readAccounts(r, m, key, opts, seenUsers);
         break;
+      case "mappings":
+      case "maps":
+        opts.mappings = readMappings(r, m, key);
+        break;
       case "tls":
         opts.tls = readTls(r, m, key);
         break;
@@ -823,6 +724,8 @@ export function validateOptions(o: ServerOptions): void {
   if (o.systemAccount !== undefined && !o.noSystemAccount && o.systemAccount !== "$SYS") {
     if (!o.accounts.some((a) => a.name === o.systemAccount)) throw new Error("error resolving system account: account missing");
   }
+  // Imports, exports and mappings can only be judged with every account known.
+  checkAccountsConfig(o);
 }
 
 /** Format milliseconds like Go's time.Duration.String() ("1h0m0s", "2m0s", "500ms"). */

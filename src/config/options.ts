@@ -11,16 +11,76 @@ export interface UserConfig {
   allowedConnectionTypes?: string[];
 }
 
+/** How a service export answers: one message, a stream of messages, or chunks ended by an empty message. */
+export type ResponseType = "Singleton" | "Streamed" | "Chunked";
+
+/**
+ * `exports: [...]` entry of an account: a stream (its messages may flow to importers) or a
+ * service (importers may send it requests). `where` locates the entry's accounts block for
+ * errors found once every account is known ("file:line:col").
+ */
+export interface ExportConfig {
+  stream?: string;
+  service?: string;
+  /** Accounts allowed to import; absent = public; empty = an activation token is required (JWT). */
+  accounts?: string[];
+  responseType?: ResponseType;
+  /** How long a requester's reply stays mapped (default 2 minutes). */
+  responseThresholdMs?: number;
+  /** Service latency tracking; sampling 1..100 percent, or 0 = when the request carries trace headers. */
+  latency?: { sampling: number; subject: string };
+  /** The subject token (1-based) that must name the importing account. */
+  accountTokenPosition?: number;
+  allowTrace?: boolean;
+  where?: string;
+}
+
+/** `imports: [...]` entry: a stream or a service of another account, optionally renamed locally. */
+export interface ImportConfig {
+  stream?: { account: string; subject: string };
+  service?: { account: string; subject: string };
+  /** Local subject (services) or subject mapping (streams). */
+  to?: string;
+  /** Streams only: a literal prefix put before the exported subject. */
+  prefix?: string;
+  /** Services: share the requester's details with the exporter (latency tracking, request info). */
+  share?: boolean;
+  allowTrace?: boolean;
+  where?: string;
+}
+
+/** One weighted destination of a subject mapping (weights are percent). */
+export interface MappingDestination {
+  subject: string;
+  weight: number;
+  /** Applies only in this cluster (kept for when clustering exists). */
+  cluster?: string;
+}
+
+/** `mappings { src: dest }` or `src: [{destination, weight}]`: published subjects rewritten before routing. */
+export interface MappingConfig {
+  subject: string;
+  destinations: MappingDestination[];
+  where?: string;
+}
+
+/** `limits {}` of a config account (0 or absent = server default / unlimited). */
+export interface AccountLimitsConfig {
+  maxConnections?: number;
+  maxSubscriptions?: number;
+  maxPayload?: number;
+  maxLeafNodes?: number;
+}
+
 export interface AccountConfig {
   name: string;
   users: UserConfig[];
   jetstream?: boolean | Record<string, unknown>;
-  imports?: unknown[];
-  exports?: unknown[];
+  imports?: ImportConfig[];
+  exports?: ExportConfig[];
   nkey?: string;
-  /** Subject mappings as written in the config (`mappings { "a": "b" }`). */
-  mappings?: Record<string, unknown>;
-  limits?: Record<string, unknown>;
+  mappings?: MappingConfig[];
+  limits?: AccountLimitsConfig;
   defaultPermissions?: unknown;
 }
 
@@ -135,6 +195,8 @@ export interface ServerOptions {
   noAuthUser?: string;
   /** `authorization { permissions {...} }`: default permissions for users without their own. */
   defaultPermissions?: unknown;
+  /** Top-level `mappings {}`: subject mappings of the global account. */
+  mappings: MappingConfig[];
 
   tls?: TlsOptions;
   jetstream: JetStreamOptions;
@@ -193,6 +255,7 @@ export function defaultOptions(): ServerOptions {
     disableSublistCache: false,
     users: [],
     accounts: [],
+    mappings: [],
     noSystemAccount: false,
     jetstream: {
       enabled: false,

@@ -519,7 +519,7 @@ export class Consumer {
     this.applyConsumerOp({ op: "deliver", sseq: msg.seq, dc, now, kind });
     // Routed by the deliver subject / request inbox, shown with the message's own subject.
     const acc = this.stream.jsa.account;
-    acc.routeTo(acc.sublist.match(target), msg.subject, reply, hdr, data, undefined);
+    acc.routeDelivery(target, msg.subject, reply, hdr, data);
     this.lastDeliver = now;
     if (this.cfg.replay_policy === "original") this.replayLast = { msgNs: msg.time, wallMs: now };
     if (req !== undefined) {

@@ -326,8 +326,11 @@ export class JetStreamService implements ServerService {
       jsa.start();
     }
     // Accounts without JetStream still get an answer: "not enabled for account".
+    // An account that imports another account's JetStream API is answered by that account.
     for (const acc of this.server.accounts.values()) {
-      if (!this.accounts.has(acc.name) && !acc.isSystem) Api.installNotEnabled(acc, this);
+      if (this.accounts.has(acc.name) || acc.isSystem) continue;
+      if (acc.serviceImports.some((si) => si.from === "$JS.API.>")) continue;
+      Api.installNotEnabled(acc, this);
     }
     this.running = true;
   }

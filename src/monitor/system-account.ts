@@ -60,7 +60,6 @@ export class SystemAccountService implements ServerService {
   private readonly monitor: Monitor;
   private seq = 0;
   private readonly subs: Array<{ account: Account; sub: Subscription }> = [];
-  private readonly importedInto = new Set<Account>();
   private statszTimer: NodeJS.Timeout | undefined;
   private statszIntervalMs = DEFAULT_STATSZ_INTERVAL_MS;
   private stopping = false;
@@ -90,9 +89,13 @@ export class SystemAccountService implements ServerService {
       const tokens = subject.split(".");
       this.answer(this.sys, reply, () => this.accountRequest(tokens[3], tokens[4], body, undefined));
     });
-    this.subscribe(this.sys, "$SYS.REQ.USER.INFO", (_subject, _body, origin, reply) =>
+    this.subscribe(this.sys, "$SYS.REQ.USER.*.INFO", (_subject, _body, origin, reply) =>
       this.answer(this.sys, reply, () => this.userInfoRequest(origin)),
     );
+    // What every account may ask the system about itself, the account named in the subject.
+    this.sys.addServiceExport("$SYS.REQ.ACCOUNT.*.CONNZ", { responseType: "Streamed", accountTokenPosition: 4 });
+    this.sys.addServiceExport("$SYS.REQ.ACCOUNT.*.STATZ", { responseType: "Streamed", accountTokenPosition: 4 });
+    this.sys.addServiceExport("$SYS.REQ.USER.*.INFO", { accountTokenPosition: 4 });
     this.importIntoAccounts();
     this.server.events.connect.add(this.onConnect);
     this.server.events.disconnect.add(this.onDisconnect);
@@ -103,20 +106,29 @@ export class SystemAccountService implements ServerService {
   }
 
   /**
-   * Give every other account what nats-server imports into it from the system account:
-   * USER.INFO, and CONNZ/STATZ requests answered for that account alone.
+   * Give every account the imports nats-server wires from the system account: its own
+   * CONNZ and STATZ (as `$SYS.REQ.SERVER.PING.CONNZ`, `$SYS.REQ.ACCOUNT.PING.CONNZ` and
+   * `$SYS.REQ.ACCOUNT.PING.STATZ`) and USER.INFO (the system account imports that one too).
    */
   private importIntoAccounts(): void {
+    const sys = this.sys;
     for (const acc of this.server.accounts.values()) {
-      if (acc === this.sys || this.importedInto.has(acc)) continue;
-      this.importedInto.add(acc);
-      this.subscribe(acc, "$SYS.REQ.USER.INFO", (_s, _b, origin, reply) => this.answer(acc, reply, () => this.userInfoRequest(origin)));
-      for (const subject of ["$SYS.REQ.SERVER.PING.CONNZ", "$SYS.REQ.ACCOUNT.PING.CONNZ"]) {
-        this.subscribe(acc, subject, (_s, body, _o, reply) => this.answer(acc, reply, () => this.accountRequest(acc.name, "CONNZ", body, acc)));
+      const imports: Array<[string, string, boolean]> = [[`$SYS.REQ.USER.${acc.name}.INFO`, "$SYS.REQ.USER.INFO", true]];
+      if (acc !== sys) {
+        imports.push(
+          [`$SYS.REQ.ACCOUNT.${acc.name}.CONNZ`, "$SYS.REQ.SERVER.PING.CONNZ", false],
+          [`$SYS.REQ.ACCOUNT.${acc.name}.STATZ`, "$SYS.REQ.ACCOUNT.PING.STATZ", false],
+          [`$SYS.REQ.ACCOUNT.${acc.name}.CONNZ`, "$SYS.REQ.ACCOUNT.PING.CONNZ", false],
+        );
       }
-      this.subscribe(acc, "$SYS.REQ.ACCOUNT.PING.STATZ", (_s, body, _o, reply) =>
-        this.answer(acc, reply, () => this.accountRequest(acc.name, "STATZ", body, acc)),
-      );
+      for (const [subject, to, share] of imports) {
+        if (acc.serviceImports.some((si) => si.exporter === sys && si.from === to)) continue;
+        try {
+          acc.addServiceImport(sys, subject, { to, share, internal: true });
+        } catch (err) {
+          this.server.log.warn(`System import ${to} into account ${acc.name}: ${(err as Error).message}`);
+        }
+      }
     }
   }
 
@@ -146,7 +158,10 @@ export class SystemAccountService implements ServerService {
     this.server.events.disconnect.delete(this.onDisconnect);
     this.server.events.authError.delete(this.onAuthError);
     for (const { account, sub } of this.subs.splice(0)) account.unsubscribeInternal(sub);
-    this.importedInto.clear();
+    for (const acc of this.server.accounts.values()) {
+      for (const si of [...acc.serviceImports]) if (si.exporter === this.sys) acc.removeServiceImport(si);
+    }
+    for (const subject of ["$SYS.REQ.ACCOUNT.*.CONNZ", "$SYS.REQ.ACCOUNT.*.STATZ", "$SYS.REQ.USER.*.INFO"]) this.sys.serviceExports.delete(subject);
   }
 
   // ---- plumbing ----

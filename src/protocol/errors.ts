@@ -10,6 +10,7 @@ export const ProtoErr = {
   AuthViolation: "Authorization Violation",
   AuthTimeout: "Authentication Timeout",
   MaxConnections: "maximum connections exceeded",
+  MaxAccountConnections: "maximum account active connections exceeded",
   MaxSubscriptions: "maximum subscriptions exceeded",
   InvalidSubject: "Invalid Subject",
   InvalidPublishSubject: "Invalid Publish Subject",

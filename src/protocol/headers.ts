@@ -68,3 +68,11 @@ export function removeHeaders(hdr: Buffer | undefined, drop: (key: string) => bo
   kept.push(Buffer.from("\r\n"));
   return Buffer.concat(kept);
 }
+
+/**
+ * Set one header, replacing every value it had (or start a block). Used for headers the
+ * server owns, such as Nats-Request-Info, which a client must not be able to forge.
+ */
+export function setHeader(hdr: Buffer | undefined, key: string, value: string): Buffer {
+  return appendHeaders(removeHeaders(hdr, (k) => k === key), [[key, value]]);
+}

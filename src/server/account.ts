@@ -1,10 +1,39 @@
 // An account is an isolated subject space: its own sublist, clients and counters.
 // Every connection and every internal service (JetStream, system events) lives in one.
-// Message routing happens here, so imports/exports can later hook in at one place.
+// Message routing happens here, and so does what crosses account boundaries: exports and
+// imports (imports.ts, exports.ts), subject mappings (mappings.ts) and per-account limits.
+//
+// An account without imports, exports or mappings pays nothing for them on the routing path:
+// a subscription is shadowed into exporters only when the account has stream imports, a
+// publish is mapped only when it has mappings, and service imports are plain internal
+// subscriptions that the normal match finds.
 import { Sublist, type Deliverer, type RemoteDeliverer, type Subscription, type SublistResult } from "./sublist.js";
 import type { Client } from "./client.js";
 import type { Log } from "./log.js";
 import { buildHeaders } from "../protocol/headers.js";
+import { isValidSubject, subjectIsSubsetOf, subjectsCollide } from "../protocol/subject.js";
+import {
+  AccountError,
+  ServiceExport,
+  StreamExport,
+  ExportAuth,
+  type ActivationCheck,
+  type ExportAuthOptions,
+  type ServiceExportOptions,
+} from "./exports.js";
+import {
+  newShadow,
+  ResponseTable,
+  ServiceImport,
+  StreamImport,
+  untokenizeWildcards,
+  type ImportRouting,
+  type ServiceImportOptions,
+  type ShadowSubscription,
+  type StreamImportOptions,
+} from "./imports.js";
+import { MappingTable, newSubjectMapping } from "./mappings.js";
+import type { MappingDestination } from "../config/options.js";
 
 /** Handler of an internal subscription. `payload`/`hdr` may alias a read buffer: copy to keep. */
 export type InternalHandler = (
@@ -38,7 +67,47 @@ export class InternalClient implements Deliverer {
   }
 }
 
-export class Account {
+/** Per-account limits (-1 = unlimited). nats-server applies the lower of these and the server's to each client. */
+export interface AccountLimits {
+  maxConnections: number;
+  maxSubscriptions: number;
+  maxPayload: number;
+  maxLeafNodes: number;
+}
+
+export function unlimitedAccountLimits(): AccountLimits {
+  return { maxConnections: -1, maxSubscriptions: -1, maxPayload: -1, maxLeafNodes: -1 };
+}
+
+export interface StreamImportRequest extends StreamImportOptions {
+  /** Activation check for exports that require a token (operator mode). */
+  activation?: ActivationCheck;
+}
+
+export interface ServiceImportRequest extends ServiceImportOptions {
+  activation?: ActivationCheck;
+  /** Server-made imports (system account services) skip the export authorization. */
+  internal?: boolean;
+}
+
+/**
+ * Routing of a message that crossed an import: shadow subscriptions must not send it on
+ * to yet another account. Counts nested routings (an import can lead to another).
+ */
+let importedRouting = 0;
+/**
+ * While JetStream routes a delivery by its deliver subject (or pull request inbox) but shows
+ * the stream message's own subject, this is the routing subject; import machinery needs it
+ * to find its mapping, and shadow subscriptions leave the shown subject alone.
+ */
+let deliveryTarget: string | undefined;
+
+/** The subject a message is routed by (differs from the shown one during a JetStream delivery). */
+export function routingSubjectOf(shown: string): string {
+  return deliveryTarget ?? shown;
+}
+
+export class Account implements ImportRouting {
   readonly sublist: Sublist;
   readonly clients = new Set<Client>();
   inMsgs = 0;
@@ -51,28 +120,51 @@ export class Account {
   jetstream: unknown;
   /** Subscription change listeners (interest tracking for JetStream push consumers, events). */
   private readonly interestListeners = new Set<(sub: Subscription, added: boolean) => void>();
-  readonly created = new Date();
+  created = new Date();
   /** Where internal handler failures are reported; set by the server. */
   log: Log | undefined;
+  /** The account's public nkey (config `nkey`, or its identity in operator mode). */
+  nkey: string | undefined;
+  limits: AccountLimits = unlimitedAccountLimits();
+
+  /** What other accounts may take from this one, by subject. */
+  readonly streamExports = new Map<string, StreamExport>();
+  readonly serviceExports = new Map<string, ServiceExport>();
+  /** What this account takes from others. */
+  readonly streamImports: StreamImport[] = [];
+  readonly serviceImports: ServiceImport[] = [];
+  /** Subject mappings; undefined while there are none (the publish path tests only that). */
+  mappings: MappingTable | undefined;
+  /** Reply subjects (`_R_.`) of requests that came in through service imports. */
+  readonly responses: ResponseTable;
 
   constructor(
     readonly name: string,
     useCache = true,
   ) {
     this.sublist = new Sublist(useCache);
+    this.responses = new ResponseTable(
+      this,
+      (subject, d) => this.subscribeDeliverer(subject, d),
+      (sub) => this.unsubscribeInternal(sub),
+    );
   }
 
   get isSystem(): boolean {
     return this.name === "$SYS";
   }
 
+  // ---- subscriptions ----
+
   addSubscription(sub: Subscription): void {
     this.sublist.insert(sub);
+    if (this.streamImports.length > 0 && sub.noImports !== true) this.addShadows(sub);
     for (const l of this.interestListeners) l(sub, true);
   }
 
   removeSubscription(sub: Subscription): void {
     if (this.sublist.remove(sub)) {
+      if (sub.shadows !== undefined) this.removeShadows(sub);
       for (const l of this.interestListeners) l(sub, false);
     }
   }
@@ -90,11 +182,20 @@ export class Account {
     return sub;
   }
 
+  /** Subscribe import machinery (never shadowed into exporters). */
+  private subscribeDeliverer(subject: string, client: Deliverer): Subscription {
+    const sub: Subscription = { subject, queue: undefined, sid: String(-client.cid), client, max: 0, delivered: 0, closed: false, noImports: true };
+    this.addSubscription(sub);
+    return sub;
+  }
+
   unsubscribeInternal(sub: Subscription): void {
     if (sub.closed) return;
     sub.closed = true;
     this.removeSubscription(sub);
   }
+
+  // ---- routing ----
 
   /** Publish from inside the server. Returns the number of deliveries. */
   publish(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): number {
@@ -106,7 +207,51 @@ export class Account {
    * matching queue group. Echo is suppressed for senders that asked for it.
    */
   route(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sender: Client | undefined): number {
-    return this.routeTo(this.sublist.match(subject), subject, reply, hdr, payload, sender);
+    if (deliveryTarget === undefined && importedRouting === 0) return this.routeTo(this.sublist.match(subject), subject, reply, hdr, payload, sender);
+    // A fresh message published while another is being delivered: none of that one's routing state applies.
+    const prevTarget = deliveryTarget;
+    const prevImported = importedRouting;
+    deliveryTarget = undefined;
+    importedRouting = 0;
+    try {
+      return this.routeTo(this.sublist.match(subject), subject, reply, hdr, payload, sender);
+    } finally {
+      deliveryTarget = prevTarget;
+      importedRouting = prevImported;
+    }
+  }
+
+  /**
+   * JetStream delivery: routed by `target` (deliver subject or pull request inbox), shown
+   * to the receiver with the stream message's own `subject`.
+   */
+  routeDelivery(target: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): number {
+    const prev = deliveryTarget;
+    deliveryTarget = target;
+    try {
+      return this.routeTo(this.sublist.match(target), subject, reply, hdr, payload, undefined);
+    } finally {
+      deliveryTarget = prev;
+    }
+  }
+
+  /** Route a message that came through an import (a request, or a response going back). */
+  routeImported(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, origin: Client | undefined, shown?: string): number {
+    importedRouting++;
+    try {
+      if (shown !== undefined) {
+        const prev = deliveryTarget;
+        deliveryTarget = subject;
+        try {
+          return this.routeTo(this.sublist.match(subject), shown, reply, hdr, payload, origin);
+        } finally {
+          deliveryTarget = prev;
+        }
+      }
+      return this.routeTo(this.sublist.match(subject), subject, reply, hdr, payload, origin);
+    } finally {
+      importedRouting--;
+    }
   }
 
   /**
@@ -205,15 +350,26 @@ export class Account {
     sender: Client | undefined,
   ): boolean {
     if (sub.closed) return false;
-    const n = ++sub.delivered;
-    if (sub.max > 0 && n > sub.max) return false;
-    sub.client.deliver(sub, subject, reply, hdr, payload);
+    // A shadow delivers for an importer's subscription: counts and auto-unsubscribe are that one's.
+    let owner = sub;
+    if ((sub as ShadowSubscription).streamImport !== undefined) {
+      const shadow = sub as ShadowSubscription;
+      // What crossed a service import is not passed on to stream importers (nats-server does the same).
+      if (importedRouting > 0 || shadow.streamImport.invalid) return false;
+      if (deliveryTarget === undefined) subject = shadow.streamImport.localSubject(subject);
+      owner = shadow.shadowOf;
+      if (owner.closed) return false;
+    }
+    const n = ++owner.delivered;
+    if (owner.max > 0 && n > owner.max) return false;
+    if (sub.client.deliver(sub, subject, reply, hdr, payload) === false) return false;
     if (sender !== undefined && sub.client.kind === "client" && (sub.client as Client).behind) {
       (sub.client as Client).stallPublisherIfBehind(sender);
     }
-    if (sub.max > 0 && n >= sub.max) {
-      if (sub.client.kind === "client") (sub.client as Client).removeSub(sub);
-      else this.unsubscribeInternal(sub);
+    if (owner.max > 0 && n >= owner.max) {
+      if (owner.client.kind === "client") (owner.client as Client).removeSub(owner);
+      else if (owner === sub) this.unsubscribeInternal(owner);
+      else (sub as ShadowSubscription).streamImport.importer.unsubscribeInternal(owner);
     }
     return true;
   }
@@ -231,6 +387,215 @@ export class Account {
       if (sub !== undefined) this.deliverTo(sub, reply, "", hdr, empty, undefined);
     }
   }
+
+  // ---- mappings ----
+
+  /** Add (or replace) the mapping of `src`; nats-server's checks and error texts. */
+  addMapping(src: string, destinations: readonly MappingDestination[]): void {
+    const m = newSubjectMapping(src, destinations);
+    (this.mappings ??= new MappingTable()).set(m);
+  }
+
+  removeMapping(src: string): boolean {
+    const removed = this.mappings?.remove(src) ?? false;
+    if (this.mappings !== undefined && this.mappings.size === 0) this.mappings = undefined;
+    return removed;
+  }
+
+  clearMappings(): void {
+    this.mappings = undefined;
+  }
+
+  /** The subject a message published to `subject` in this account is routed to. */
+  mapSubject(subject: string): string {
+    return this.mappings === undefined ? subject : this.mappings.map(subject);
+  }
+
+  // ---- exports ----
+
+  addStreamExport(subject: string, o: ExportAuthOptions = {}): StreamExport {
+    if (!isValidSubject(subject)) throw new AccountError("invalid subject");
+    const e = new StreamExport(this, subject, new ExportAuth(subject, o));
+    this.streamExports.set(subject, e);
+    return e;
+  }
+
+  addServiceExport(subject: string, o: ServiceExportOptions = {}): ServiceExport {
+    if (!isValidSubject(subject)) throw new AccountError("invalid subject");
+    const e = new ServiceExport(this, subject, o);
+    this.serviceExports.set(subject, e);
+    // Imports made before the export learn its response type and latency tracking.
+    return e;
+  }
+
+  /** The stream export covering `subject` (exactly, or as a wildcard superset). */
+  findStreamExport(subject: string): StreamExport | undefined {
+    return findExport(this.streamExports, subject);
+  }
+
+  findServiceExport(subject: string): ServiceExport | undefined {
+    return findExport(this.serviceExports, subject);
+  }
+
+  /** Drop every export (operator mode: the account's claims changed). Imports of them turn invalid. */
+  clearExports(): void {
+    this.streamExports.clear();
+    this.serviceExports.clear();
+  }
+
+  // ---- imports ----
+
+  /** Import `subject` exported as a stream by `exporter`; nats-server's checks and errors. */
+  addStreamImport(exporter: Account, subject: string, o: StreamImportRequest = {}): StreamImport {
+    if (!isValidSubject(subject)) throw new AccountError("stream import not authorized");
+    const exp = exporter.findStreamExport(subject);
+    const tokens = exp !== undefined && exp.subject !== subject ? subject.split(".") : undefined;
+    if (exp === undefined || !exp.auth.authorizes(exporter, this, subject, tokens, o.activation)) {
+      throw new AccountError("stream import not authorized");
+    }
+    const im = new StreamImport(this, exporter, subject, o);
+    if (streamImportFormsCycle(this, exporter, im.to) || streamImportFormsCycle(this, exporter, subject)) {
+      throw new AccountError("import forms a cycle");
+    }
+    if (this.streamImports.some((x) => x.exporter === exporter && x.from === subject)) throw new AccountError("stream import already exists");
+    this.streamImports.push(im);
+    // Subscriptions made before the import start receiving through it.
+    for (const sub of this.sublist.all()) {
+      if (sub.noImports !== true && (sub as ShadowSubscription).streamImport === undefined) this.addShadow(sub, im);
+    }
+    return im;
+  }
+
+  /** Import the service `subject` of `exporter`, reachable here on `o.to` (default: the same subject). */
+  addServiceImport(exporter: Account, subject: string, o: ServiceImportRequest = {}): ServiceImport {
+    const local = o.to === undefined || o.to === "" ? subject : o.to;
+    if (!isValidSubject(subject) || !isValidSubject(untokenizeWildcards(local))) throw new AccountError("invalid subject");
+    const exp = exporter.findServiceExport(subject);
+    if (o.internal !== true) {
+      const tokens = exp !== undefined && exp.subject !== subject ? subject.split(".") : undefined;
+      if (exp === undefined || !exp.auth.authorizes(exporter, this, subject, tokens, o.activation)) {
+        throw new AccountError("service import not authorized");
+      }
+    }
+    if (serviceImportFormsCycle(this, exporter, untokenizeWildcards(local))) throw new AccountError("import forms a cycle");
+    const si = new ServiceImport(this, exporter, subject, exp, { to: local, share: o.share });
+    const dup = this.serviceImports.find((x) => x.exporter === exporter && x.from === si.from);
+    if (dup !== undefined) {
+      throw new AccountError(
+        `duplicate service import subject ${JSON.stringify(si.from)}, previously used in import for account ${JSON.stringify(exporter.name)}, subject ${JSON.stringify(dup.to)}`,
+      );
+    }
+    this.serviceImports.push(si);
+    si.sub = this.subscribeDeliverer(si.from, si);
+    return si;
+  }
+
+  removeServiceImport(si: ServiceImport): void {
+    const i = this.serviceImports.indexOf(si);
+    if (i < 0) return;
+    this.serviceImports.splice(i, 1);
+    if (si.sub !== undefined) this.unsubscribeInternal(si.sub);
+    si.sub = undefined;
+  }
+
+  removeStreamImport(im: StreamImport): void {
+    const i = this.streamImports.indexOf(im);
+    if (i < 0) return;
+    this.streamImports.splice(i, 1);
+    for (const sub of this.sublist.all()) {
+      const shadows = sub.shadows;
+      if (shadows === undefined) continue;
+      for (let k = shadows.length - 1; k >= 0; k--) {
+        const sh = shadows[k] as ShadowSubscription;
+        if (sh.streamImport !== im) continue;
+        shadows.splice(k, 1);
+        this.dropShadow(sh);
+      }
+    }
+  }
+
+  /** Drop every import (reload, operator mode claim update). */
+  clearImports(): void {
+    for (const si of [...this.serviceImports]) this.removeServiceImport(si);
+    for (const im of [...this.streamImports]) this.removeStreamImport(im);
+  }
+
+  private addShadows(sub: Subscription): void {
+    for (const im of this.streamImports) this.addShadow(sub, im);
+  }
+
+  private addShadow(sub: Subscription, im: StreamImport): void {
+    const subject = im.exporterSubjectFor(sub.subject);
+    if (subject === undefined) return;
+    const shadow = newShadow(sub, im, subject);
+    (sub.shadows ??= []).push(shadow);
+    const exporter = im.exporter;
+    // Straight into the exporter's sublist: shadows are not imported further (as nats-server).
+    exporter.sublist.insert(shadow);
+    for (const l of exporter.interestListeners) l(shadow, true);
+  }
+
+  private removeShadows(sub: Subscription): void {
+    const shadows = sub.shadows as Subscription[];
+    sub.shadows = undefined;
+    for (const sh of shadows) this.dropShadow(sh as ShadowSubscription);
+  }
+
+  private dropShadow(sh: ShadowSubscription): void {
+    sh.closed = true;
+    const exporter = sh.streamImport.exporter;
+    if (exporter.sublist.remove(sh)) for (const l of exporter.interestListeners) l(sh, false);
+  }
+
+  /** Stop: pending reply mappings and their subscription go away. */
+  close(): void {
+    this.responses.close();
+  }
+}
+
+function findExport<E extends { subject: string }>(exports: Map<string, E>, subject: string): E | undefined {
+  const exact = exports.get(subject);
+  if (exact !== undefined) return exact;
+  for (const e of exports.values()) if (subjectIsSubsetOf(subject, e.subject)) return e;
+  return undefined;
+}
+
+/** Longest import chain followed when looking for a cycle (nats-server's search depth). */
+const MAX_CYCLE_SEARCH_DEPTH = 1024;
+
+/**
+ * Would `importer` importing (to local subject `local`) from `exporter` close a loop of
+ * service imports? Follows the exporter's imports whose exported subject collides.
+ */
+function serviceImportFormsCycle(importer: Account, exporter: Account, local: string): boolean {
+  const visited = new Set<string>([importer.name]);
+  const walk = (acc: Account, from: string): boolean => {
+    if (visited.size >= MAX_CYCLE_SEARCH_DEPTH) throw new AccountError("search cycle depth exhausted");
+    for (const si of acc.serviceImports) {
+      if (!subjectsCollide(from, si.to)) continue;
+      if (visited.has(si.exporter.name)) return true;
+      visited.add(acc.name);
+      if (walk(si.exporter, subjectIsSubsetOf(si.from, from) ? si.from : from)) return true;
+    }
+    return false;
+  };
+  return walk(exporter, local);
+}
+
+function streamImportFormsCycle(importer: Account, exporter: Account, subject: string): boolean {
+  const visited = new Set<string>([importer.name]);
+  const walk = (acc: Account, to: string): boolean => {
+    if (visited.size >= MAX_CYCLE_SEARCH_DEPTH) throw new AccountError("search cycle depth exhausted");
+    if (![...acc.streamExports.keys()].some((s) => subjectIsSubsetOf(to, s))) return false;
+    for (const im of acc.streamImports) {
+      if (!subjectsCollide(to, im.to)) continue;
+      if (visited.has(im.exporter.name)) return true;
+      visited.add(acc.name);
+      if (walk(im.exporter, subjectIsSubsetOf(im.to, to) ? im.to : to)) return true;
+    }
+    return false;
+  };
+  return walk(exporter, subject);
 }
 
 /**

@@ -15,7 +15,7 @@ import type { Account } from "./account.js";
 import type { Server } from "./server.js";
 import type { ServerOptions } from "../config/options.js";
 import { Permissions } from "../auth/permissions.js";
-import type { AuthResult } from "../auth/authenticator.js";
+import type { AuthResult, UserLimits } from "../auth/authenticator.js";
 import { Outbound, copyInto } from "./outbound.js";
 
 export interface ConnectOptions {
@@ -49,6 +49,7 @@ export type CloseReason =
   | "Parse Error"
   | "Maximum Payload Exceeded"
   | "Maximum Connections Exceeded"
+  | "Maximum Account Connections Exceeded"
   | "Lame Duck Mode"
   | "Read Error"
   | "Write Error"
@@ -88,6 +89,8 @@ export class Client implements Deliverer, ParserHandler {
   authorizedUser: string | undefined;
   /** The authenticated user's publish/subscribe permissions; undefined = unrestricted. */
   perms: Permissions | undefined;
+  /** Subscriptions allowed on this connection: the lowest of server, account and user limits (-1 = unlimited). */
+  maxSubs = -1;
   readonly subs = new Map<string, Subscription>();
 
   inMsgs = 0;
@@ -158,6 +161,28 @@ export class Client implements Deliverer, ParserHandler {
     this.trace = this.server.log.traceEnabled;
     this.maxPending = o.maxPending;
     this.parser.limits = { maxControlLine: o.maxControlLine, maxPayload: o.maxPayload };
+    if (this.connectReceived) this.applyAccountLimits(this.userLimits);
+  }
+
+  /** The user's own limits (operator mode), kept so a reload or claim update can recompute. */
+  private userLimits: UserLimits | undefined;
+
+  /**
+   * Payload and subscription limits of this connection: the lowest of the user's, the
+   * account's and the server's (nats-server's applyAccountLimits; -1 or 0 at the server = unlimited).
+   */
+  applyAccountLimits(user: UserLimits | undefined): void {
+    this.userLimits = user;
+    const o = this.server.options;
+    const lim = this.account.limits;
+    const lowest = (...vals: Array<number | undefined>): number => {
+      let out = -1;
+      for (const v of vals) if (v !== undefined && v >= 0 && (out < 0 || v < out)) out = v;
+      return out;
+    };
+    const payload = lowest(user?.payload, lim.maxPayload, o.maxPayload > 0 ? o.maxPayload : undefined);
+    this.parser.limits = { maxControlLine: o.maxControlLine, maxPayload: payload < 0 ? Number.MAX_SAFE_INTEGER : payload };
+    this.maxSubs = lowest(user?.subs, lim.maxSubscriptions, o.maxSubscriptions > 0 ? o.maxSubscriptions : undefined);
   }
 
   get pendingBytes(): number {
@@ -287,9 +312,17 @@ export class Client implements Deliverer, ParserHandler {
     }
     if (this.authTimer !== undefined) clearTimeout(this.authTimer);
     this.authTimer = undefined;
+    const acc = result.account;
+    if (acc !== this.account && acc.limits.maxConnections >= 0 && acc.clients.size >= acc.limits.maxConnections) {
+      this.server.log.error(`${this.logPrefix()} - ${ProtoErr.MaxAccountConnections}`);
+      this.sendErr(ProtoErr.MaxAccountConnections);
+      this.close("Maximum Account Connections Exceeded");
+      return;
+    }
     this.authorizedUser = result.user;
     this.perms = Permissions.from(result.permissions);
-    if (result.account !== this.account) this.server.moveClient(this, result.account);
+    if (acc !== this.account) this.server.moveClient(this, acc);
+    this.applyAccountLimits(result.limits);
     this.connectReceived = true;
     // First RTT estimate, as nats-server does: INFO sent to CONNECT received.
     if (this.rttMs === 0) this.rttMs = Math.max(0.001, performance.timeOrigin + performance.now() - this.start.getTime());
@@ -355,8 +388,8 @@ export class Client implements Deliverer, ParserHandler {
       if (this.opts.verbose) this.sendOk();
       return;
     }
-    const max = this.server.options.maxSubscriptions;
-    if (max > 0 && this.subs.size >= max) {
+    const max = this.connectReceived ? this.maxSubs : this.server.options.maxSubscriptions > 0 ? this.server.options.maxSubscriptions : -1;
+    if (max >= 0 && this.subs.size >= max) {
       this.server.log.error(`${this.logPrefix()} - maximum subscriptions exceeded`);
       this.sendErr(ProtoErr.MaxSubscriptions);
       return;
@@ -386,15 +419,23 @@ export class Client implements Deliverer, ParserHandler {
     const server = this.server;
     server.inMsgs++;
     server.inBytes += size;
+    const account = this.account;
+    // Mappings apply first: permissions and routing see the mapped subject, as in nats-server.
+    if (account.mappings !== undefined) subject = account.mapSubject(subject);
     if (this.perms !== undefined && !this.perms.canPublish(subject)) {
       // The message is dropped; the connection stays up.
       this.sendErr(`Permissions Violation for Publish to ${JSON.stringify(subject)}`);
       this.server.log.error(`${this.logPrefix()} - Publish Violation - ${this.authUserText()}, Subject ${JSON.stringify(subject)}`);
       return;
     }
+    if (reply !== "" && isReservedReply(reply)) {
+      // Reply subjects the server maps itself (service responses, JetStream acks) cannot be forged.
+      this.sendErr(`Permissions Violation for Publish with Reply of ${JSON.stringify(reply)}`);
+      this.server.log.error(`${this.logPrefix()} - Publish Violation - Reply ${JSON.stringify(reply)}`);
+      return;
+    }
     // +OK goes out before any delivery, as nats-server orders it.
     if (this.opts.verbose) this.sendOk();
-    const account = this.account;
     const sublist = account.sublist;
     let result = this.lastResult;
     if (subject !== this.lastSubject || sublist.generation !== this.lastGeneration || result === undefined) {
@@ -692,6 +733,14 @@ export class Client implements Deliverer, ParserHandler {
 /** Credentials never reach the log: nats-server traces CONNECT with secrets redacted. */
 function redactSecrets(connectJson: string): string {
   return connectJson.replace(/"(pass|auth_token)"(\s*):(\s*)"(?:[^"\\]|\\.)*"/gi, '"$1"$2:$3"[REDACTED]"');
+}
+
+/** `_R_.` (service reply mappings) and `$JS.ACK.` replies belong to the server. */
+function isReservedReply(reply: string): boolean {
+  const c = reply.charCodeAt(0);
+  if (c === 95 /* _ */) return reply.startsWith("_R_.");
+  if (c === 36 /* $ */) return reply.startsWith("$JS.ACK.");
+  return false;
 }
 
 function isValidQueue(q: string): boolean {

@@ -15,6 +15,7 @@ import { ProtoErr } from "../protocol/errors.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./version.js";
 import { ServerTls } from "./tls.js";
 import { DeadlineQueue } from "./deadline_queue.js";
+import { configureAccounts, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, type AccountRegistry } from "./account_setup.js";
 
 /** A part of the server with its own lifecycle (JetStream, monitoring, system events). */
 export interface ServerService {
@@ -101,9 +102,9 @@ export class Server {
     this.log = log;
     this.id = createServerKey().getPublicKey();
     this.name = options.serverName ?? this.id;
-    this.globalAccount = this.registerAccount("$G");
-    for (const acc of options.accounts) this.registerAccount(acc.name);
-    const sysName = options.systemAccount ?? "$SYS";
+    this.globalAccount = this.registerAccount(GLOBAL_ACCOUNT);
+    configureAccounts(options, this.accountRegistry);
+    const sysName = options.systemAccount ?? DEFAULT_SYSTEM_ACCOUNT;
     this.systemAccount = options.noSystemAccount ? undefined : this.registerAccount(sysName);
     this.auth = new Authenticator(options, (n) => this.lookupAccount(n), this.globalAccount);
   }
@@ -121,6 +122,11 @@ export class Server {
 
   lookupAccount(name: string): Account {
     return this.accounts.get(name) ?? this.registerAccount(name);
+  }
+
+  /** The accounts as the account model's setup sees them. */
+  get accountRegistry(): AccountRegistry {
+    return { register: (n) => this.registerAccount(n), lookup: (n) => this.accounts.get(n) };
   }
 
   get clientUrl(): string {
@@ -347,6 +353,8 @@ export class Server {
     // New connections use the new certificates; established ones keep their session.
     this.tls = nextTls;
     this.log.setOptions?.(this.options);
+    // Accounts are updated in place: their clients stay, their imports, exports and mappings are replaced.
+    configureAccounts(this.options, this.accountRegistry);
     this.auth = new Authenticator(this.options, (n) => this.lookupAccount(n), this.globalAccount);
     // Clients whose credentials no longer authenticate, or now map to another account, are
     // disconnected; the others keep their connection with the new limits and permissions.
@@ -419,6 +427,7 @@ export class Server {
       }
     }
     await closed;
+    for (const acc of this.accounts.values()) acc.close();
     if (this.portsFile) fs.rmSync(this.portsFile, { force: true });
     if (this.options.pidFile) fs.rmSync(this.options.pidFile, { force: true });
     this.log.info("Server Exiting..");

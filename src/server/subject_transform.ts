@@ -61,6 +61,45 @@ export class SubjectTransform {
     return new SubjectTransform(src, srcTokens, out);
   }
 
+  /**
+   * nats-server's strict transforms (imports): the destination only references source
+   * wildcards, and references every one of them, so the transform can be reversed.
+   */
+  get isStrict(): boolean {
+    const wildcards = this.srcTokens.filter((t) => t === "*").length;
+    const used = new Set<number>();
+    for (const d of this.dest) {
+      if (d.kind === "wildcard") used.add(d.index);
+      else if (d.kind !== "literal" && d.kind !== "rest") return false;
+    }
+    return used.size === wildcards;
+  }
+
+  /**
+   * The strict transform's way back: destination subjects (wildcards included, as in a
+   * subscription) to the source subjects they come from. Undefined if not strict.
+   */
+  reverse(): SubjectTransform | undefined {
+    if (!this.isStrict) return undefined;
+    const revSrc: string[] = [];
+    const refOrder: number[] = []; // k-th wildcard of the reversed source -> source wildcard index
+    for (const d of this.dest) {
+      if (d.kind === "literal") revSrc.push(d.text);
+      else if (d.kind === "rest") revSrc.push(">");
+      else if (d.kind === "wildcard") {
+        revSrc.push("*");
+        refOrder.push(d.index);
+      }
+    }
+    let n = 0;
+    const revDest = this.srcTokens.map((t) => {
+      if (t !== "*") return t;
+      n++;
+      return `$${refOrder.indexOf(n) + 1}`;
+    });
+    return SubjectTransform.parse(revSrc.join("."), revDest.join("."));
+  }
+
   /** Does the transform apply to this (literal) subject? */
   matches(subject: string): boolean {
     return subjectMatches(this.src, subject);

@@ -13,7 +13,8 @@ export interface Deliverer {
   /** Kind of connection, for echo, forwarding and monitoring decisions. */
   readonly kind: "client" | "internal" | "route" | "leaf" | "gateway";
   readonly cid: number;
-  deliver(sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void;
+  /** Returns false when the message did not get through (import machinery: nobody beyond it got it). */
+  deliver(sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void | boolean;
 }
 
 /**
@@ -55,6 +56,10 @@ export interface Subscription {
   encodedReply?: string;
   encodedHdr?: number;
   encodedTotal?: number;
+  /** Import machinery (service imports, reply mappings): never mirrored into exporters. */
+  noImports?: boolean;
+  /** Its stand-ins in exporters' sublists, for the account's stream imports. */
+  shadows?: Subscription[];
 }
 
 export interface SublistResult {

@@ -1,0 +1,153 @@
+// What monitoring and the system account say about accounts that share subjects:
+// /accountz?acc= (mappings, exports, imports, the system account's standard imports),
+// compared with nats-server 2.15, and the system services every account reaches through
+// those imports ($SYS.REQ.USER.INFO, $SYS.REQ.SERVER.PING.CONNZ, $SYS.REQ.ACCOUNT.PING.STATZ).
+import { describe, it, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import { startConfigServer } from "./helpers/config_server.js";
+import { freePort, referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import type { TestServer } from "./helpers/server.js";
+
+const CONF = `
+accounts {
+  A: {
+    users: [{user: a, password: a}]
+    exports: [
+      {service: "svc.>", response_threshold: "5s", latency: {sampling: 50%, subject: "lat.svc"}}
+      {service: "st.>", response_type: stream}
+      {stream: "ev.>", accounts: [B]}
+      {stream: "pub.>"}
+    ]
+    mappings: { "m.a": "m.b", "w.*": [{destination: "w1.$1", weight: 40%}, {destination: "w2.$1", weight: 60}], "p.*": "p.{{partition(4,1)}}.$1" }
+  }
+  B: {
+    users: [{user: b, password: b}]
+    imports: [
+      {service: {account: A, subject: "svc.>"}, to: "asvc.>"}
+      {service: {account: A, subject: "st.>"}, share: true}
+      {stream: {account: A, subject: "ev.>"}, prefix: "froma"}
+      {stream: {account: A, subject: "pub.>"}}
+    ]
+  }
+}
+mappings: { "g.x": [{destination: "g.y", weight: 30}] }
+`;
+
+type Json = Record<string, unknown>;
+
+async function accountz(base: string, acc: string): Promise<Json> {
+  const r = await fetch(`${base}/accountz?acc=${encodeURIComponent(acc)}`);
+  return ((await r.json()) as { account_detail: Json }).account_detail;
+}
+
+/** The parts of an account's detail that both servers must agree on, in a stable order. */
+function comparable(d: Json): Json {
+  const sortBy = (list: unknown): unknown =>
+    Array.isArray(list) ? [...list].sort((x, y) => JSON.stringify(x).localeCompare(JSON.stringify(y))) : list;
+  return {
+    account_name: d.account_name,
+    is_system: d.is_system,
+    jetstream_enabled: d.jetstream_enabled,
+    mappings: d.mappings,
+    exports: sortBy(d.exports),
+    imports: sortBy(d.imports),
+    name_tag: d.name_tag,
+  };
+}
+
+describe("accounts in monitoring", () => {
+  let srv: TestServer;
+  let ns: ReferenceServer | undefined;
+  let nsMonitor = "";
+  before(async () => {
+    srv = await startConfigServer(CONF, { httpPort: -1 });
+    if (referenceBinary("2.15") !== undefined) {
+      const mport = await freePort();
+      ns = await startNatsServer(["-m", String(mport)], CONF, "2.15");
+      nsMonitor = `http://127.0.0.1:${mport}`;
+      // The monitor port opens just after the client port.
+      for (let i = 0; i < 100; i++) {
+        if (await fetch(`${nsMonitor}/varz`).then(() => true, () => false)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  });
+  after(async () => {
+    await srv.close();
+    await ns?.stop();
+  });
+
+  it("lists mappings (cumulative weights), exports and imports", async () => {
+    const a = await accountz(srv.monitorUrl as string, "A");
+    assert.deepEqual(a.mappings, {
+      "m.a": [{ subject: "m.b", weight: 100 }],
+      "w.*": [
+        { subject: "w1.$1", weight: 40 },
+        { subject: "w2.$1", weight: 100 },
+      ],
+      "p.*": [{ subject: "p.{{partition(4,1)}}.$1", weight: 100 }],
+    });
+    const b = await accountz(srv.monitorUrl as string, "B");
+    const imports = b.imports as Json[];
+    assert.deepEqual(
+      imports.find((i) => i.type === "stream" && i.subject === "ev.>"),
+      { subject: "ev.>", account: "A", local_subject: "froma.ev.>", type: "stream", invalid: false, share: false, tracking: false },
+    );
+    assert.deepEqual(imports.find((i) => i.subject === "svc.>"), {
+      subject: "svc.>",
+      account: "A",
+      to: "asvc.>",
+      local_subject: "asvc.>",
+      type: "service",
+      invalid: false,
+      share: false,
+      tracking: false,
+      latency: { sampling: 50, results: "lat.svc" },
+    });
+    const g = await accountz(srv.monitorUrl as string, "$G");
+    // Top-level mappings belong to the global account; the remainder of the weight stays on the subject.
+    assert.deepEqual(g.mappings, {
+      "g.x": [
+        { subject: "g.y", weight: 30 },
+        { subject: "g.x", weight: 100 },
+      ],
+    });
+  });
+
+  it("reads the same as nats-server 2.15 for every account", async (t) => {
+    if (ns === undefined) {
+      t.skip("nats-server 2.15 is not available");
+      return;
+    }
+    for (const acc of ["A", "B", "$G", "$SYS"]) {
+      const ours = comparable(await accountz(srv.monitorUrl as string, acc));
+      const theirs = comparable(await accountz(nsMonitor, acc));
+      // nats-server exports $SYS.DEBUG.SUBSCRIBERS, a service tsnats does not offer.
+      if (acc === "$SYS") theirs.exports = (theirs.exports as Json[]).filter((e) => e.subject !== "$SYS.DEBUG.SUBSCRIBERS");
+      assert.deepEqual(ours, theirs, acc);
+    }
+  });
+
+  it("answers each account's USER.INFO, CONNZ and STATZ for that account alone", async () => {
+    const a = await connect({ port: srv.port, user: "a", pass: "a" });
+    const b = await connect({ port: srv.port, user: "b", pass: "b" });
+    try {
+      const info = (await b.request("$SYS.REQ.USER.INFO", "", { timeout: 2000 })).json<{ data: Json }>();
+      assert.equal(info.data.account, "B");
+      assert.equal(info.data.user, "b");
+      const connz = (await b.request("$SYS.REQ.SERVER.PING.CONNZ", "", { timeout: 2000 })).json<{ data: { connections: Json[] } }>();
+      // A is connected too, but B sees only itself.
+      assert.equal(connz.data.connections.length, 1);
+      assert.equal(connz.data.connections[0].cid, b.info?.client_id);
+      const statz = (await a.request("$SYS.REQ.ACCOUNT.PING.STATZ", "", { timeout: 2000 })).json<{ data: { account_statz: Json[] } }>();
+      assert.deepEqual(
+        statz.data.account_statz.map((s) => s.acc),
+        ["A"],
+      );
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+});
