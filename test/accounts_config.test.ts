@@ -127,6 +127,12 @@ const CASES: Array<[string, string]> = [
   ['mappings { "a": "b", "c.*": "d.{{partition(3,1)}}", "e.>": [{destination: "f.>", weight: 40}, {destination: "g.>", weight: "60%"}] }', "valid"],
 ];
 
+/** Reasons nats-server words another way when it happens to read the blocks in the other order. */
+const ORDER_DEPENDENT = new Map([
+  ["Can not have a token and accounts", "Can not have a token and a users array"],
+  ["Can not have a single user/pass and accounts", "Can not have a single user/pass and a users array"],
+]);
+
 describe("account configuration errors", () => {
   it("gives nats-server's reason for each rule", () => {
     for (const [conf, reason] of CASES) assert.equal(ours(conf), reason, conf);
@@ -140,7 +146,11 @@ describe("account configuration errors", () => {
     for (const [conf, reason] of CASES) {
       // nats-server reads an import's keys in Go map order: it sees prefix+to only when `to` comes last.
       if (reason.includes("'prefix' and a 'to'")) continue;
-      assert.equal(theirs(conf), reason, conf);
+      const ref = theirs(conf);
+      // Top-level keys too: authorization read after accounts words the same conflict differently.
+      const alt = ORDER_DEPENDENT.get(reason);
+      if (alt !== undefined && ref === alt) continue;
+      assert.equal(ref, reason, conf);
     }
   });
 
