@@ -40,6 +40,14 @@ export function routePoolIndex(poolSize: number, account: string): number {
   return h % poolSize;
 }
 
+/** The server's cluster, when it has one. */
+export function clusterOf(server: Server): Cluster | undefined {
+  return server.services.find((s): s is Cluster => s instanceof Cluster);
+}
+
+/** A peer (another server of the cluster) came or went: what replicated services watch. */
+export type PeerListener = (peer: { id: string; name: string }, up: boolean) => void;
+
 export class Cluster implements ServerService {
   readonly name = "cluster";
   readonly options: ClusterOptions;
@@ -48,7 +56,7 @@ export class Cluster implements ServerService {
   nameDynamic: boolean;
   readonly interest: RouteInterest;
   routePermissions: Permissions | undefined;
-  readonly authRequired: boolean;
+  authRequired: boolean;
   readonly pingIntervalMs: number;
   /** Connections per peer (1 when pooling is off). */
   readonly poolSize: number;
@@ -73,6 +81,8 @@ export class Cluster implements ServerService {
   private advertisedHost = "";
   private advertisedPort = 0;
   private advertisedIp = "";
+  /** Told when a peer gets its first route and when it loses its last one. */
+  readonly peerListeners = new Set<PeerListener>();
   /** Hook for gateways: a routed message on a `_GR_.` reply subject. */
   gatewayReply: ((route: Route, acc: Account, subject: string, reply: string, hdr: number, buf: Buffer, start: number, end: number) => boolean) | undefined;
 
@@ -120,6 +130,7 @@ export class Cluster implements ServerService {
     });
     this.setAdvertised();
     if (this.tls !== undefined) log.info("TLS required for route connections");
+    this.updatePortsFile();
     this.startHousekeeping();
     for (const u of this.options.routes) this.solicitConfigured(u);
   }
@@ -198,7 +209,21 @@ export class Cluster implements ServerService {
   }
 
   private ownClientUrls(): string[] {
-    return clientConnectUrls(this.server);
+    // In lame duck mode clients are sent elsewhere: this server stops offering itself.
+    return this.lameDuck ? [] : clientConnectUrls(this.server);
+  }
+
+  /**
+   * The ports file lists the route listener as nats-server does (`cluster`), plus the cluster's
+   * name and the peers' route URLs (rewritten as peers come and go).
+   */
+  private updatePortsFile(): void {
+    const x = this.server.portsFileExtras;
+    const host = this.options.host === "0.0.0.0" || this.options.host === "::" ? "127.0.0.1" : this.options.host;
+    x.cluster = [`nats://${hostPort(host, this.port)}`];
+    x.cluster_name = [this.clusterName];
+    x.cluster_peers = this.peers().map((p) => p.url);
+    this.server.writePortsFile();
   }
 
   // ---- connections ----
@@ -226,9 +251,14 @@ export class Cluster implements ServerService {
     let delay = ROUTE_CONNECT_DELAY_MS;
     const attempt = (): void => {
       if (this.stopping) return;
-      if (type === "explicit" && !this.routeStillConfigured(url)) {
-        this.server.log.debug(`Not attempting to connect to explicit route ${redact(url)}, no longer part of configured routes`);
-        return;
+      if (type === "explicit") {
+        // The configuration may have changed (reload): use its URL, credentials included.
+        const current = this.configuredUrl(url);
+        if (current === undefined) {
+          this.server.log.debug(`Not attempting to connect to explicit route ${redact(url)}, no longer part of configured routes`);
+          return;
+        }
+        url = current;
       }
       const host = url.hostname.replace(/^\[|\]$/g, "");
       const port = Number(url.port === "" ? "6222" : url.port);
@@ -250,7 +280,7 @@ export class Cluster implements ServerService {
       socket.once("connect", () => {
         clearTimeout(dialTimer);
         socket.removeListener("error", fail);
-        if (this.stopping || (type === "explicit" && !this.routeStillConfigured(url))) {
+        if (this.stopping || (type === "explicit" && this.configuredUrl(url) === undefined)) {
           socket.destroy();
           return;
         }
@@ -281,8 +311,10 @@ export class Cluster implements ServerService {
     route.info("Route connection created");
   }
 
-  private routeStillConfigured(url: URL): boolean {
-    return (this.server.options.cluster?.routes ?? []).some((r) => sameUrl(r, url));
+  /** The configured route for the same host and port as `url`, if it is still configured. */
+  private configuredUrl(url: URL): URL | undefined {
+    const raw = this.options.routes.find((r) => sameUrl(r, url));
+    return raw === undefined ? undefined : new URL(raw);
   }
 
   private later(fn: () => void, ms: number): void {
@@ -380,14 +412,19 @@ export class Cluster implements ServerService {
     if (first) {
       if (this.routes.size > 1) this.forwardNewRouteInfo(info, route.routeType, route.didSolicit, gossipMode);
       if (!this.options.noAdvertise) this.addPeerClientUrls(route.connectUrls);
-      if (!exists) this.server.log.info(`${route.logPrefix()} - Route connection to ${info.server_name ?? id} registered`);
+      if (!exists) {
+        this.server.log.info(`${route.logPrefix()} - Route connection to ${info.server_name ?? id} registered`);
+        for (const l of this.peerListeners) l({ id, name: route.remoteName }, true);
+        this.updatePortsFile();
+      }
     }
     this.interest.sendAllTo(route, idx, "");
     if (pool && route.didSolicit && count !== effective && route.url !== undefined) {
       // Open the next connection of the pool once this one answers a PING (so it authenticated).
       route.startNewRoute = { url: route.url, type: route.routeType, gossipMode };
-      route.sendPing();
     }
+    // A first round trip: its PONG measures the RTT (and opens the pool's next connection).
+    route.sendPing();
     return true;
   }
 
@@ -420,6 +457,7 @@ export class Cluster implements ServerService {
     this.all.add(route);
     if (conns.size > 1) this.forwardNewRouteInfo(info, route.routeType, route.didSolicit, gossipMode);
     this.interest.sendAllTo(route, -1, accName);
+    route.sendPing();
     return true;
   }
 
@@ -460,8 +498,11 @@ export class Cluster implements ServerService {
         }
       }
     }
-    if (lastOfPeer) this.server.log.info(`${route.logPrefix()} - Route connection to ${route.remoteName || id} closed: ${route.closeReason}`);
-    else route.debug(`Route connection closed: ${route.closeReason}`);
+    if (lastOfPeer) {
+      this.server.log.info(`${route.logPrefix()} - Route connection to ${route.remoteName || id} closed: ${route.closeReason}`);
+      for (const l of this.peerListeners) l({ id, name: route.remoteName }, false);
+      this.updatePortsFile();
+    } else route.debug(`Route connection closed: ${route.closeReason}`);
     this.reconnect(route);
   }
 
@@ -562,6 +603,7 @@ export class Cluster implements ServerService {
     this.clusterName = name;
     if (!dynamic) this.nameDynamic = false;
     this.server.log.info(`Cluster name updated to ${name}`);
+    this.updatePortsFile();
     for (const r of [...this.all]) if (r.remoteId !== exceptId) r.close("Cluster Name Conflict");
   }
 
@@ -603,8 +645,15 @@ export class Cluster implements ServerService {
     this.removePeerClientUrls(urls);
   }
 
-  /** This server enters lame duck mode: tell peers (they drop our URLs from their clients' lists). */
+  private lameDuck = false;
+
+  /**
+   * This server enters lame duck mode: tell peers (they drop our URLs from their clients' lists),
+   * and give our clients the peers' URLs only, so they reconnect there.
+   */
   enterLameDuck(): void {
+    this.lameDuck = true;
+    this.server.connectUrls = this.options.noAdvertise ? [] : [...this.peerClientUrls.keys()];
     const info = JSON.parse(this.routeInfoJson("", 0, GOSSIP_DEFAULT)) as Record<string, unknown>;
     delete info.nonce;
     info.ldm = true;
@@ -672,17 +721,17 @@ export class Cluster implements ServerService {
     if (next === undefined) return;
     // Routes no longer configured stop being retried; new ones are solicited.
     const before = this.options.routes;
-    for (const u of next.routes) if (!before.some((b) => sameUrl(b, new URL(u)))) this.solicitConfigured(u);
+    this.options.routes = [...next.routes];
+    for (const u of next.routes) if (!before.some((b) => URL.canParse(u) && sameUrl(b, new URL(u)))) this.solicitConfigured(u);
     for (const r of [...this.all]) {
       if (r.routeType === "explicit" && r.url !== undefined && !next.routes.some((u) => sameUrl(u, r.url as URL))) {
         r.noReconnect = true;
         r.close("Route Removed");
       }
     }
-    (this.options as { routes: string[] }).routes = [...next.routes];
     const authChanged = next.username !== this.options.username || next.password !== this.options.password;
     Object.assign(this.options, { username: next.username, password: next.password, authTimeoutMs: next.authTimeoutMs });
-    (this as { authRequired: boolean }).authRequired = next.username !== undefined && next.username !== "";
+    this.authRequired = next.username !== undefined && next.username !== "";
     if (authChanged) {
       // Accepted routes authenticated with the old credentials: they must log in again.
       for (const r of [...this.all]) if (!r.didSolicit) r.close("Configuration Changed");
@@ -731,7 +780,7 @@ function permissionsOf(o: ClusterOptions): Permissions | undefined {
 }
 
 /** Subject permission as nats-server puts it in INFO: `{ allow: [...], deny: [...] }`. */
-function subjectPermissionJson(v: unknown): Record<string, string[]> {
+export function subjectPermissionJson(v: unknown): Record<string, string[]> {
   if (typeof v === "string") return { allow: [v] };
   if (Array.isArray(v)) return { allow: v.filter((x): x is string => typeof x === "string") };
   const out: Record<string, string[]> = {};

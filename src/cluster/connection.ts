@@ -137,6 +137,11 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     this.server.log.trace(`${this.logPrefix()} - ->> [${op}${arg ? " " + arg : ""}]`);
   }
 
+  /** Bytes encoded or handed to the socket and not yet sent. */
+  get pendingBytes(): number {
+    return this.socket.writableLength + this.outbound.size;
+  }
+
   // ---- inbound ----
 
   private onData(chunk: Buffer): void {
@@ -299,6 +304,8 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     ob.pos = p;
     this.outMsgs++;
     this.outBytes += total;
+    this.server.outMsgs++;
+    this.server.outBytes += total;
     this.flushSoon();
   }
 

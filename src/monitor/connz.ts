@@ -128,6 +128,6 @@ export function subDetail(sub: Subscription, account: string | undefined): Recor
   d.msgs = sub.delivered;
   if (sub.max > 0) d.max = sub.max;
   // In-process subscribers (JetStream, system services) have no connection id.
-  d.cid = sub.client.kind === "client" ? sub.client.cid : 0;
+  d.cid = sub.client.kind === "internal" ? 0 : sub.client.cid;
   return d;
 }

@@ -38,6 +38,11 @@ export interface ConnzOptions {
   account: string;
 }
 
+export interface RoutezOptions {
+  subs: boolean;
+  subsDetail: boolean;
+}
+
 export interface SubszOptions {
   subs: boolean;
   offset: number;
@@ -206,6 +211,11 @@ export function connzOptions(r: OptionReader): ConnzOptions {
   // Asking for one connection answers with at most one.
   if (opts.cid > 0) opts.limit = 1;
   return opts;
+}
+
+export function routezOptions(r: OptionReader): RoutezOptions {
+  const subsDetail = r.subsDetail();
+  return { subs: subsDetail || r.bool("subs", "subscriptions"), subsDetail };
 }
 
 export function subszOptions(r: OptionReader): SubszOptions {

@@ -15,6 +15,7 @@ import {
   connzOptions,
   jszOptions,
   queryOptions,
+  routezOptions,
   subszOptions,
   type OptionReader,
 } from "./endpoint-options.js";
@@ -48,7 +49,7 @@ function json(obj: unknown, q: URLSearchParams, status = 200, indent = 2): Reply
 const ENDPOINTS: Record<string, Endpoint> = {
   "/varz": (m, _o, q) => json(buildVarz(m), q),
   "/connz": (m, o, q) => json(buildConnz(m, connzOptions(o)), q),
-  "/routez": (m, _o, q) => json(buildRoutez(m), q),
+  "/routez": (m, o, q) => json(buildRoutez(m, routezOptions(o)), q),
   "/gatewayz": (m, _o, q) => json(buildGatewayz(m), q),
   "/leafz": (m, _o, q) => json(buildLeafz(m), q),
   "/subsz": (m, o, q) => json(buildSubsz(m, subszOptions(o)), q),

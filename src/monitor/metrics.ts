@@ -6,6 +6,7 @@ import { ExpositionWriter, type Labels } from "./prometheus.js";
 import type { StreamState } from "../storage/store.js";
 import { jetStreamRunning, jetStreamTotals } from "./jetstream-stats.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "../server/version.js";
+import { clusterOf } from "../cluster/cluster.js";
 
 function num(v: unknown): number {
   return typeof v === "number" && Number.isFinite(v) ? v : 0;
@@ -61,6 +62,20 @@ export function buildMetrics(m: Monitor): string {
   w.family("nats_connection_subscriptions", "gauge", "Subscriptions of this connection.", conns.map((c) => [connLabels(c), c.subs.size]));
   w.family("nats_connection_rtt_seconds", "gauge", "Last measured round trip time to the client.", conns.map((c) => [connLabels(c), c.rttMs / 1000]));
   w.family("nats_connection_uptime_seconds", "gauge", "Seconds since the connection was accepted.", conns.map((c) => [connLabels(c), (now - c.start.getTime()) / 1000]));
+
+  // ---- routes ----
+  const cluster = clusterOf(s);
+  const routes = cluster === undefined ? [] : [...cluster.all];
+  w.single("nats_server_routes", "gauge", "Route connections open now.", routes.length);
+  w.single("nats_server_route_peers", "gauge", "Cluster peers this server has routes to.", cluster?.numPeers ?? 0);
+  const routeLabels = (r: (typeof routes)[number]): Labels => ({ rid: r.cid, remote_name: r.remoteName, account: r.accName });
+  w.family("nats_route_in_msgs_total", "counter", "Messages received from the peer.", routes.map((r) => [routeLabels(r), r.inMsgs]));
+  w.family("nats_route_in_bytes_total", "counter", "Bytes received from the peer.", routes.map((r) => [routeLabels(r), r.inBytes]));
+  w.family("nats_route_out_msgs_total", "counter", "Messages sent to the peer.", routes.map((r) => [routeLabels(r), r.outMsgs]));
+  w.family("nats_route_out_bytes_total", "counter", "Bytes sent to the peer.", routes.map((r) => [routeLabels(r), r.outBytes]));
+  w.family("nats_route_pending_bytes", "gauge", "Bytes queued for the peer and not yet written.", routes.map((r) => [routeLabels(r), r.pendingBytes]));
+  w.family("nats_route_subscriptions", "gauge", "The peer's interest held on this route.", routes.map((r) => [routeLabels(r), r.subs.size]));
+  w.family("nats_route_rtt_seconds", "gauge", "Last measured round trip time to the peer.", routes.map((r) => [routeLabels(r), r.rttMs / 1000]));
 
   // ---- accounts ----
   const accounts = [...s.accounts.values()].sort((a, b) => compareStrings(a.name, b.name));

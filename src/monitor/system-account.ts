@@ -28,6 +28,7 @@ import {
   connzOptions,
   jsonOptions,
   jszOptions,
+  routezOptions,
   subszOptions,
 } from "./endpoint-options.js";
 import { buildVarz } from "./varz.js";
@@ -40,6 +41,7 @@ import { buildGatewayz, buildLeafz, buildRoutez } from "./topology.js";
 import { jetStreamRunning, jetStreamSummary } from "./jetstream-stats.js";
 import { accountConnectionsAdvisory, connectAdvisory, disconnectAdvisory } from "./advisories.js";
 import { userInfo } from "./user-info.js";
+import { clusterOf } from "../cluster/cluster.js";
 
 const DEFAULT_STATSZ_INTERVAL_MS = 10_000;
 
@@ -191,6 +193,8 @@ export class SystemAccountService implements ServerService {
     const s = this.server;
     const js = s.options.jetstream.enabled;
     const info: Json = { name: s.name, host: s.options.host, id: s.id };
+    const cluster = clusterOf(s);
+    if (cluster !== undefined) info.cluster = cluster.clusterName;
     if (s.options.jetstream.domain) info.domain = s.options.jetstream.domain;
     Object.assign(info, { ver: NATS_FEATURE_VERSION, seq: ++this.seq, jetstream: js, flags: js ? 1 : 0, time: goTime(new Date()) });
     return info;
@@ -284,8 +288,18 @@ export class SystemAccountService implements ServerService {
       sent: { msgs: s.outMsgs, bytes: s.outBytes },
       received: { msgs: s.inMsgs, bytes: s.inBytes },
       slow_consumers: s.slowConsumers,
-      active_servers: 1,
     };
+    const cluster = clusterOf(s);
+    if (cluster !== undefined && cluster.all.size > 0) {
+      out.routes = [...cluster.all].map((r) => ({
+        rid: r.cid,
+        name: r.remoteName,
+        sent: { msgs: r.outMsgs, bytes: r.outBytes },
+        received: { msgs: r.inMsgs, bytes: r.inBytes },
+        pending: r.pendingBytes,
+      }));
+    }
+    out.active_servers = 1 + (cluster?.numPeers ?? 0);
     if (s.options.jetstream.enabled) out.jetstream = jetStreamSummary(s, false);
     return out;
   }
@@ -298,7 +312,7 @@ export class SystemAccountService implements ServerService {
     const str = (k: string): string => (typeof filter[k] === "string" ? (filter[k] as string) : "");
     if (str("server_name") !== "" && str("server_name") !== s.name) return false;
     if (str("host") !== "" && str("host") !== s.options.host) return false;
-    if (str("cluster") !== "") return false; // not clustered
+    if (str("cluster") !== "" && str("cluster") !== (clusterOf(s)?.clusterName ?? "")) return false;
     if (str("domain") !== "" && str("domain") !== (s.options.jetstream.domain ?? "")) return false;
     if (Array.isArray(filter.tags) && filter.tags.length > 0) return false; // no server tags
     return true;
@@ -329,7 +343,7 @@ export class SystemAccountService implements ServerService {
       case "IDZ":
         return this.wrap({ name: this.server.name, host: this.server.options.host, id: this.server.id });
       case "ROUTEZ":
-        return this.wrap(buildRoutez(m));
+        return this.wrap(buildRoutez(m, routezOptions(opts)));
       case "GATEWAYZ":
         return this.wrap(buildGatewayz(m));
       case "LEAFZ":

@@ -3,6 +3,7 @@ import type { Monitor } from "./monitor.js";
 import { compareStrings, goTime, uptime } from "./format.js";
 import { msToNs } from "../server/time.js";
 import { jetStreamSummary } from "./jetstream-stats.js";
+import { clusterOf } from "../cluster/cluster.js";
 
 export function buildVarz(m: Monitor): Record<string, unknown> {
   const s = m.server;
@@ -23,7 +24,9 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     v.tls_required = true;
     if (o.tls.verify) v.tls_verify = true;
   }
-  if (o.clientAdvertise) v.connect_urls = [o.clientAdvertise];
+  const cluster = clusterOf(s);
+  if (s.connectUrls !== undefined && s.connectUrls.length > 0) v.connect_urls = s.connectUrls;
+  else if (o.clientAdvertise) v.connect_urls = [o.clientAdvertise];
   v.max_connections = o.maxConnections;
   if (o.maxSubscriptions > 0) v.max_subscriptions = o.maxSubscriptions;
   Object.assign(v, {
@@ -37,7 +40,7 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     max_control_line: o.maxControlLine,
     max_payload: o.maxPayload,
     max_pending: o.maxPending,
-    cluster: {},
+    cluster: cluster === undefined ? {} : clusterVarz(cluster),
     gateway: {},
     leaf: {},
     mqtt: {},
@@ -54,8 +57,8 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     cpu: m.process.cpuPercent(),
     connections: s.clients.size,
     total_connections: s.totalConnections,
-    routes: 0,
-    remotes: 0,
+    routes: cluster?.all.size ?? 0,
+    remotes: cluster?.numPeers ?? 0,
     leafnodes: 0,
     in_msgs: s.inMsgs,
     out_msgs: s.outMsgs,
@@ -69,4 +72,19 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
   if (s.systemAccount !== undefined) v.system_account = s.systemAccount.name;
   v.slow_consumer_stats = { clients: s.slowConsumers, routes: 0, gateways: 0, leafs: 0 };
   return v;
+}
+
+/** The `cluster` block of /varz (nats-server's ClusterOptsVarz, empty fields left out). */
+function clusterVarz(c: NonNullable<ReturnType<typeof clusterOf>>): Record<string, unknown> {
+  const o = c.options;
+  const out: Record<string, unknown> = { name: c.clusterName, addr: o.host, cluster_port: c.port };
+  out.auth_timeout = (o.authTimeoutMs ?? 2000) / 1000;
+  if (o.routes.length > 0) out.urls = o.routes.map((r) => (URL.canParse(r) ? new URL(r).host : r));
+  out.tls_timeout = o.tls?.timeout ?? 2;
+  if (o.tls !== undefined) {
+    out.tls_required = true;
+    out.tls_verify = true;
+  }
+  if (o.poolSize > 0) out.pool_size = o.poolSize;
+  return out;
 }

@@ -83,6 +83,7 @@ export class Server {
   private flushScheduled = false;
   private housekeeping: NodeJS.Timeout | undefined;
   private portsFile: string | undefined;
+  private listenersReady = false;
   private shuttingDown = false;
   lameDuck = false;
   configLoadTime = new Date();
@@ -149,6 +150,7 @@ export class Server {
     for (const svc of this.services) await svc.listening?.();
     this.housekeeping = setInterval(() => this.tick(), 1000);
     this.housekeeping.unref();
+    this.listenersReady = true;
     this.writePortsFile();
     this.log.info("Server is ready");
   }
@@ -176,9 +178,10 @@ export class Server {
   /** Extra fields for the ports file and /varz, filled in by services (monitoring). */
   readonly portsFileExtras: Record<string, string[]> = {};
 
-  private writePortsFile(): void {
+  /** Write the ports file (when configured); services call it again when their extras change. */
+  writePortsFile(): void {
     const dir = this.options.portsFileDir;
-    if (!dir) return;
+    if (!dir || !this.listenersReady || this.shuttingDown) return;
     const advertised = this.options.host === "0.0.0.0" || this.options.host === "::" ? "127.0.0.1" : this.options.host;
     const data = { nats: [`nats://${advertised}:${this.port}`], ...this.portsFileExtras };
     const base = path.basename(process.argv[1] ?? "nats-server").replace(/\.js$/, "");
