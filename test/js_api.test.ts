@@ -7,6 +7,8 @@ import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { startTestServer } from "./helpers/server.js";
 import { jetStreamFixture } from "./helpers/jetstream.js";
+import { JS_API_LEVEL } from "../src/jetstream/api_level.js";
+import { NATS_FEATURE_VERSION } from "../src/server/version.js";
 
 let nc: NatsConnection;
 let jsm: JetStreamManager;
@@ -44,7 +46,8 @@ describe("stream CRUD", () => {
     assert.equal(si.config.num_replicas, 1);
     assert.equal(si.config.duplicate_window, 120_000_000_000);
     assert.equal(si.config.description, "d");
-    assert.deepEqual(si.config.metadata, { team: "a" });
+    // The stored metadata gains the required API level; answers add the server's version and level.
+    assert.deepEqual(si.config.metadata, { team: "a", "_nats.req.level": "0", "_nats.ver": NATS_FEATURE_VERSION, "_nats.level": String(JS_API_LEVEL) });
     assert.equal(si.state.messages, 0);
     assert.match(si.created as unknown as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
     // same config again: no error
@@ -103,7 +106,8 @@ describe("stream CRUD", () => {
     assert.equal(r.error, undefined, JSON.stringify(r.error));
     for (const [k, v] of Object.entries(cfg)) {
       if (k === "sealed" || k === "no_ack") continue;
-      assert.deepEqual(r.config[k], v, k);
+      if (k === "metadata") assert.equal(r.config.metadata.a, "b");
+      else assert.deepEqual(r.config[k], v, k);
     }
     const ack = await pub("allf.x", "hi");
     assert.equal(ack.seq, 100, "first_seq honoured");

@@ -132,7 +132,8 @@ describe("stream config fields", () => {
     assert.equal(r.error, undefined);
     assert.equal((await js.publish("md", "x")).seq, 1000);
     const up = await api("$JS.API.STREAM.UPDATE.MD", { ...r.config, metadata: { owner: "team-b", tier: "1" }, description: "second" });
-    assert.deepEqual(up.config.metadata, { owner: "team-b", tier: "1" });
+    const { "_nats.req.level": _l, "_nats.ver": _v, "_nats.level": _sl, ...md } = up.config.metadata;
+    assert.deepEqual(md, { owner: "team-b", tier: "1" });
     assert.equal(up.config.description, "second");
     assert.equal(up.config.first_seq, 1000);
     await jsm.streams.delete("MD");

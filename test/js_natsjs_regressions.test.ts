@@ -15,6 +15,8 @@ import { parseConfigString } from "../src/config/conf_parser.js";
 import { optionsFromConfig } from "../src/config/load.js";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
 import { jetStreamFixture } from "./helpers/jetstream.js";
+import { compareSteps, startSides, type Step } from "./helpers/js_compare.js";
+import { JS_API_LEVEL } from "../src/jetstream/api_level.js";
 
 /** The raw JSON answer of a $JS.API request (errors included). */
 async function api(nc: NatsConnection, subject: string, body?: unknown): Promise<Record<string, unknown>> {
@@ -201,9 +203,12 @@ describe("nats.js regressions", () => {
       // The publisher's headers come first, untouched.
       assert.equal(got[1].headers?.get("X-Mine"), "1");
       assert.equal(got[1].headers?.keys()[0], "X-Mine");
-      // A republish config may not change on update.
-      const upd = await api(nc, "$JS.API.STREAM.UPDATE.RP", { name: "RP", subjects: ["l.*"], republish: { src: "l.*", dest: "other.>" } });
-      assert.equal(errorOf(upd)?.err_code, 10052);
+      // 2.15 stamps the republished message with the stored time.
+      assert.match(got[0].headers?.get("Nats-Time-Stamp") ?? "", /^\d{4}-\d\d-\d\dT/);
+      // Since 2.10 a republish config may change on update.
+      const upd = await api(nc, "$JS.API.STREAM.UPDATE.RP", { name: "RP", subjects: ["l.*"], republish: { src: "l.*", dest: "other.{{wildcard(1)}}" } });
+      assert.equal(errorOf(upd), undefined);
+      assert.deepEqual((upd.config as { republish: unknown }).republish, { src: "l.*", dest: "other.{{wildcard(1)}}" });
       await jsm.streams.delete("RP");
     });
 
@@ -221,35 +226,35 @@ describe("nats.js regressions", () => {
       await jsm.streams.delete("RPH");
     });
 
-    it("validates the config with nats-server's descriptions", async () => {
-      const cases: Array<[string[], Record<string, unknown>, string | undefined]> = [
-        [["x.>"], { dest: "x.y" }, "stream configuration for republish destination forms a cycle"],
-        [["x.>"], { src: "y.>", dest: "z.>" }, "stream configuration for republish source is not valid subset of subjects"],
-        [["x.>"], { src: "x.>", dest: "z.*" }, "stream configuration for republish not valid"],
-        [["x.>"], { src: "x.*", dest: "z.>" }, "stream configuration for republish not valid"],
-        [["x.>"], { src: "x.>", dest: "" }, "stream configuration for republish not valid"],
-        [["x.>"], { src: "x.>", dest: "z" }, "stream configuration for republish not valid"],
-        [["x.*"], { src: "x.*", dest: "z" }, "stream configuration for republish not valid"],
-        [["x.*.*"], { src: "x.*.*", dest: "z.{{wildcard(2)}}" }, "stream configuration for republish not valid"],
-        [["x.*"], { src: "x.*", dest: "z.{{wildcard(3)}}" }, "stream configuration for republish not valid"],
-        [["x.*"], { src: "x.*", dest: "z.{{foo(1)}}" }, "stream configuration for republish not valid"],
-        [["x.a"], { src: "x.a", dest: "x.a" }, "stream configuration for republish destination forms a cycle"],
-        [["x.*.*"], { src: "x.*.*", dest: "z.$2.$1" }, undefined],
-        [["x.*"], { src: "x.*", dest: "z.{{ wildcard(1) }}.q" }, undefined],
-        [["x.>"], { src: "x.*.>", dest: "y.{{wildcard(1)}}.>" }, undefined],
-        [["x.*"], { src: "x.a", dest: "z" }, undefined],
+    it("validates the config as nats-server 2.15 does", async (t) => {
+      const cases: Array<[string[], Record<string, unknown>]> = [
+        [["x.>"], { dest: "x.y" }],
+        [["x.>"], { src: "y.>", dest: "z.>" }],
+        [["x.>"], { src: "x.>", dest: "z.*" }],
+        [["x.>"], { src: "x.*", dest: "z.>" }],
+        [["x.>"], { src: "x.>", dest: "" }],
+        [["x.>"], { src: "x.>", dest: "z" }],
+        [["x.*"], { src: "x.*", dest: "z" }],
+        [["x.*.*"], { src: "x.*.*", dest: "z.{{wildcard(2)}}" }],
+        [["x.*"], { src: "x.*", dest: "z.{{wildcard(3)}}" }],
+        [["x.*"], { src: "x.*", dest: "z.{{foo(1)}}" }],
+        [["x.a"], { src: "x.a", dest: "x.a" }],
+        [["x.*.*"], { src: "x.*.*", dest: "z.$2.$1" }],
+        [["x.*"], { src: "x.*", dest: "z.{{ wildcard(1) }}.q" }],
+        [["x.>"], { src: "x.*.>", dest: "y.{{wildcard(1)}}.>" }],
+        [["x.*"], { src: "x.a", dest: "z" }],
       ];
-      let i = 0;
-      for (const [subjects, republish, want] of cases) {
-        const name = `RPV${i++}`;
-        const r = await api(nc, `$JS.API.STREAM.CREATE.${name}`, { name, subjects, republish });
-        const e = errorOf(r);
-        if (want === undefined) {
-          assert.equal(e, undefined, `${JSON.stringify(republish)}: ${JSON.stringify(r)}`);
-          await jsm.streams.delete(name);
-        } else {
-          assert.deepEqual(e, { code: 500, err_code: 10052, description: want }, JSON.stringify(republish));
-        }
+      const steps: Step[] = [];
+      cases.forEach(([subjects, republish], i) => {
+        steps.push({ s: `$JS.API.STREAM.CREATE.RPV${i}`, b: { name: `RPV${i}`, subjects, republish } });
+        steps.push({ s: `$JS.API.STREAM.DELETE.RPV${i}` });
+      });
+      const sides = await startSides("2.15");
+      try {
+        if (sides.ref === undefined) return t.skip("nats-server 2.15 not available");
+        assert.deepEqual(await compareSteps(sides, steps), []);
+      } finally {
+        await sides.close();
       }
     });
 
@@ -373,7 +378,7 @@ describe("account JetStream limits from an accounts block (jsm_test 'account lim
     await srv?.close();
   });
 
-  it("answers $JS.API.INFO with the configured limits, as nats-server 2.9.10 does", async () => {
+  it("answers $JS.API.INFO with the configured limits, as nats-server 2.15 does", async () => {
     const opts = optionsFromConfig(
       parseConfigString(`accounts {
         A { jetstream { max_mem: 1M, max_file: 2M, max_streams: 10, max_consumers: 20 }, users [{user: a, password: a}] }
@@ -389,6 +394,8 @@ describe("account JetStream limits from an accounts block (jsm_test 'account lim
         type: "io.nats.jetstream.api.v1.account_info_response",
         memory: 0,
         storage: 0,
+        reserved_memory: 0,
+        reserved_storage: 0,
         streams: 0,
         consumers: 0,
         limits: {
@@ -401,7 +408,7 @@ describe("account JetStream limits from an accounts block (jsm_test 'account lim
           storage_max_stream_bytes: -1,
           max_bytes_required: false,
         },
-        api: { total: 0, errors: 0 },
+        api: { level: JS_API_LEVEL, total: 0, errors: 0 },
       });
       const ai = await (await jetstreamManager(a)).getAccountInfo();
       assert.equal(ai.limits.max_storage, 2000000);

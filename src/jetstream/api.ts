@@ -25,17 +25,36 @@ import {
 } from "./json.js";
 import type { Stream } from "./stream.js";
 import { storeErrorToApi } from "./stream.js";
-import { checkStreamName, normalizeStreamConfig, type StreamConfig } from "./stream_config.js";
+import {
+  applyStreamConsumerLimits,
+  checkStreamConsumerLimits,
+  checkStreamName,
+  normalizeStreamConfig,
+  type StreamConfigRequest,
+} from "./stream_config.js";
 import { rfc3339 } from "../server/time.js";
 import { buildHeaders, getHeader } from "../protocol/headers.js";
 import { streamIdentity } from "./stream_source.js";
 import { shortHash } from "./util.js";
+import { HDR_REQUIRED_API_LEVEL, JS_API_LEVEL, requiredLevelUnmet, staticMetadata, streamRequiredLevel } from "./api_level.js";
 
 const TYPE = "io.nats.jetstream.api.v1.";
+/** First tokens of the JSON APIs (for the Nats-Required-Api-Level check). */
+const API_AREAS = new Set(["INFO", "STREAM", "CONSUMER", "ACCOUNT", "META", "SERVER"]);
 const NAMES_LIMIT = 1024;
 const LIST_LIMIT = 256;
 
 type Json = Record<string, unknown>;
+
+interface MsgGetRequest {
+  seq?: number;
+  last_by_subj?: string;
+  next_by_subj?: string;
+  start_time?: string;
+  batch?: number;
+  max_bytes?: number;
+  no_hdr?: boolean;
+}
 
 /** Response type names by API, for error replies too. */
 function responseType(tokens: string[]): string {
@@ -84,6 +103,8 @@ function pageOffset(requested: number | undefined, total: number): number {
 
 export class Api {
   private subs: Subscription[] = [];
+  /** Set by a handler whose answer nats-server sends outside the API counters and audit. */
+  private unaccounted = false;
 
   constructor(private readonly jsa: JsAccount) {}
 
@@ -160,6 +181,8 @@ export class Api {
     this.requestHdr = hdr;
     this.responseHdr = undefined;
     try {
+      // Every JSON API refuses a request that needs a higher API level than this server's.
+      if (API_AREAS.has(tokens[0]!) && requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
       const r = this.handle(tokens, body);
       if (r === undefined) return; // not an API we serve: nats-server stays silent
       resp = { type, ...r };
@@ -173,6 +196,10 @@ export class Api {
     this.jsa.account.publish(reply, "", this.responseHdr, Buffer.from(out));
     this.requestHdr = undefined;
     this.responseHdr = undefined;
+    if (this.unaccounted) {
+      this.unaccounted = false;
+      return;
+    }
     // Counted once answered, so an INFO request does not count itself (as in nats-server).
     this.jsa.apiTotal++;
     if (failed) this.jsa.apiErrors++;
@@ -220,11 +247,13 @@ export class Api {
     return {
       memory: u.memory,
       storage: u.storage,
+      reserved_memory: u.reservedMemory,
+      reserved_storage: u.reservedStorage,
       streams: u.streams,
       consumers: u.consumers,
       limits: { ...this.jsa.limits },
       ...(domain ? { domain } : {}),
-      api: { total: this.jsa.apiTotal, errors: this.jsa.apiErrors },
+      api: { level: JS_API_LEVEL, total: this.jsa.apiTotal, errors: this.jsa.apiErrors },
     };
   }
 
@@ -270,18 +299,27 @@ export class Api {
   }
 
   private streamCreate(name: string, body: Buffer, update: boolean): Json {
-    if (body.length === 0) throw jsError("JSInvalidJSONErr", { err: "unexpected end of JSON input" });
-    const raw = decodeRequest<Partial<StreamConfig> & { pedantic?: boolean }>(body, STREAM_CREATE_SHAPE, "StreamConfig", false);
-    if (raw === undefined) throw jsError("JSBadRequestErr");
+    // No body decodes to the zero config (nats-server's decoder sees no input).
+    const raw = decodeRequest<StreamConfigRequest & { pedantic?: boolean }>(body, STREAM_CREATE_SHAPE, "StreamConfigRequest") ?? {};
+    const pedantic = raw.pedantic === true;
     delete raw.pedantic;
+    const opts = { clustered: false, pedantic };
+    if (update) {
+      // nats-server's order: the config is checked on its own first, then against the subject.
+      const cfg = normalizeStreamConfig(raw, opts);
+      if (cfg.name !== name) throw jsError("JSStreamMismatchErr");
+      cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
+      return this.jsa.updateStream(cfg).infoJson();
+    }
     // The config must name the stream of the subject (nats-server: no name is a mismatch too).
     if ((raw.name ?? "") !== name) throw jsError("JSStreamMismatchErr");
     checkStreamName(name);
-    const cfg = normalizeStreamConfig(raw, { maxPayload: this.jsa.service.server.options.maxPayload, clustered: false });
-    if (update) {
-      const s = this.jsa.updateStream(cfg);
-      return s.infoJson();
+    if (raw.sealed) throw jsError("JSStreamInvalidConfigF", { err: "stream configuration for create can not be sealed" });
+    if (raw.mirror_direct && (raw.mirror === undefined || raw.mirror === null)) {
+      throw jsError("JSStreamInvalidConfigF", { err: "stream has no mirror but does have mirror direct" });
     }
+    const cfg = normalizeStreamConfig(raw, opts);
+    cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
     // nats-server answers did_create: true for a new stream and for an identical re-create.
     const { stream } = this.jsa.createStream(cfg);
     return { ...stream.infoJson(), did_create: true };
@@ -290,7 +328,7 @@ export class Api {
   private streamInfo(name: string, body: Buffer): Json {
     const req = decodeRequest<{ deleted_details?: boolean; subjects_filter?: string; offset?: number }>(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest") ?? {};
     const s = this.streamOf(name);
-    const info = s.infoJson(req);
+    const info: Json = { ...s.infoJson(req), cluster: { leader: this.jsa.service.server.name } };
     const subjects = (info.state as Json).subjects as Record<string, number> | undefined;
     if (subjects !== undefined) {
       const total = Object.keys(subjects).length;
@@ -328,7 +366,7 @@ export class Api {
     const req = decodeRequest<{ offset?: number; subject?: string }>(body, LIST_SHAPE, "JSApiStreamListRequest") ?? {};
     const streams = this.filteredStreams(req.subject);
     const offset = pageOffset(req.offset, streams.length);
-    const page = streams.slice(offset, offset + LIST_LIMIT).map((s) => s.infoJson());
+    const page = streams.slice(offset, offset + LIST_LIMIT).map((s) => s.infoJson({ dynamic: false }));
     return { total: streams.length, offset, limit: LIST_LIMIT, streams: page };
   }
 
@@ -339,16 +377,33 @@ export class Api {
   }
 
   private msgGet(name: string, body: Buffer): Json {
-    const req = decodeRequest<{ seq?: number; last_by_subj?: string; next_by_subj?: string }>(body, MSG_GET_SHAPE, "JSApiMsgGetRequest", false);
+    if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
+    const req = decodeRequest<MsgGetRequest>(body, MSG_GET_SHAPE, "JSApiMsgGetRequest", false);
     if (req === undefined) throw jsError("JSBadRequestErr");
+    // Batches are Direct Get's; seq, last_by_subj and start_time exclude each other, and
+    // next_by_subj may go with seq or start_time (as its starting point).
+    if ((req.batch ?? 0) > 0 || (req.max_bytes ?? 0) > 0) throw jsError("JSBadRequestErr");
+    const seq = req.seq ?? 0;
+    const last = req.last_by_subj ?? "";
+    const next = req.next_by_subj ?? "";
+    const time = req.start_time;
+    if (
+      (seq > 0 && last !== "") ||
+      (seq === 0 && last === "" && next === "" && time === undefined) ||
+      (seq > 0 && time !== undefined) ||
+      (time !== undefined && last !== "") ||
+      (last !== "" && next !== "")
+    ) {
+      throw jsError("JSBadRequestErr");
+    }
     const s = this.streamOf(name);
-    const modes = (req.seq !== undefined && req.seq > 0 && req.next_by_subj === undefined ? 1 : 0) + (req.last_by_subj ? 1 : 0) + (req.next_by_subj !== undefined ? 1 : 0);
-    if (modes !== 1) throw jsError("JSBadRequestErr");
     const m = s.getMessage(req);
     const message: Json = { subject: m.subject, seq: m.seq };
-    if (m.hdr !== undefined && m.hdr.length > 0) message.hdrs = m.hdr.toString("base64");
+    if (req.no_hdr !== true && m.hdr !== undefined && m.hdr.length > 0) message.hdrs = m.hdr.toString("base64");
     if (m.data.length > 0) message.data = m.data.toString("base64");
     message.time = rfc3339(m.time);
+    // nats-server answers a found message outside the API accounting (not counted, not audited).
+    this.unaccounted = true;
     return { message };
   }
 
@@ -475,7 +530,9 @@ export class Api {
       this.responseHdr = buildHeaders([["Nats-Stream-Identity", identity]]);
     }
 
+    applyStreamConsumerLimits(stream.cfg, raw, req.pedantic === true);
     const cfg = normalizeConsumerConfig(raw, stream.cfg);
+    checkStreamConsumerLimits(stream.cfg, cfg);
     for (const f of [...(cfg.filter_subjects ?? []), ...(cfg.filter_subject ? [cfg.filter_subject] : [])]) {
       if (!stream.coversSubject(f)) throw jsError("JSConsumerFilterNotSubsetErr");
     }

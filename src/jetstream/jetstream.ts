@@ -4,6 +4,7 @@
 // directory at start and answers the $JS.API (see api.ts).
 import path from "node:path";
 import fs from "node:fs";
+import { isDeepStrictEqual } from "node:util";
 import type { Account } from "../server/account.js";
 import type { Server, ServerService } from "../server/server.js";
 import type { Log } from "../server/log.js";
@@ -16,10 +17,11 @@ import { Api } from "./api.js";
 import { Consumer } from "./consumer.js";
 import { jsError } from "./errors.js";
 import { Stream } from "./stream.js";
-import { checkStreamUpdate, subjectsOverlap, type StreamConfig } from "./stream_config.js";
+import { checkStreamUpdate, consumersViolatingLimits, subjectsOverlap, type StreamConfig } from "./stream_config.js";
 import { checkSourcingAgainst } from "./source_config.js";
 import type { ConsumerConfig } from "./consumer_config.js";
 import { listStoredStreams, streamDir } from "./store_factory.js";
+import { withStoredLevel } from "./api_level.js";
 import { nowNs, parseRfc3339 } from "../server/time.js";
 
 export interface JsLimits {
@@ -131,17 +133,26 @@ export class JsAccount {
 
   // ---- usage and limits ----
 
-  usage(): { memory: number; storage: number; streams: number; consumers: number } {
+  /** Bytes stored per storage kind, bytes reserved by streams with max_bytes, counts. */
+  usage(): { memory: number; storage: number; reservedMemory: number; reservedStorage: number; streams: number; consumers: number } {
     let memory = 0;
     let storage = 0;
+    let reservedMemory = 0;
+    let reservedStorage = 0;
     let consumers = 0;
     for (const s of this.streams.values()) {
       const b = s.state().bytes;
-      if (s.cfg.storage === "memory") memory += b;
-      else storage += b;
+      const reserved = s.cfg.max_bytes > 0 ? s.cfg.max_bytes : 0;
+      if (s.cfg.storage === "memory") {
+        memory += b;
+        reservedMemory += reserved;
+      } else {
+        storage += b;
+        reservedStorage += reserved;
+      }
       consumers += s.publicConsumerCount();
     }
-    return { memory, storage, streams: this.streams.size, consumers };
+    return { memory, storage, reservedMemory, reservedStorage, streams: this.streams.size, consumers };
   }
 
   private checkStreamLimits(cfg: StreamConfig, existing: Stream | undefined): void {
@@ -186,7 +197,9 @@ export class JsAccount {
   createStream(cfg: StreamConfig): { stream: Stream; created: boolean } {
     const existing = this.streams.get(cfg.name);
     if (existing !== undefined) {
-      if (sameJson(existing.cfg, cfg)) return { stream: existing, created: false };
+      const resent = { ...cfg, metadata: withStoredLevel(cfg.metadata, existing.cfg.metadata) };
+      if (resent.metadata === undefined) delete resent.metadata;
+      if (sameJson(existing.cfg, resent)) return { stream: existing, created: false };
       throw jsError("JSStreamNameExistErr");
     }
     if (cfg.sealed) throw jsError("JSStreamInvalidConfigF", { err: "stream configuration for create can not be sealed" });
@@ -215,6 +228,8 @@ export class JsAccount {
     const stream = this.streams.get(cfg.name);
     if (stream === undefined) throw jsError("JSStreamNotFoundErr");
     checkStreamUpdate(stream.cfg, cfg);
+    const violating = consumersViolatingLimits(stream.cfg, cfg, stream.consumers.values());
+    if (violating.length > 0) throw jsError("JSStreamUpdateErrF", { err: `change to limits violates consumers: ${violating.join(", ")}` });
     if (cfg.sealed) {
       // A sealed stream keeps what it has, for good: nothing ages out, nothing may go.
       cfg.max_age = 0;
@@ -291,8 +306,9 @@ export class JsAccount {
   }
 }
 
+/** Same JSON value, whatever the key order (configs read back from disk keep theirs). */
 function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+  return isDeepStrictEqual(JSON.parse(JSON.stringify(a)), JSON.parse(JSON.stringify(b)));
 }
 
 /** The server-wide JetStream service. */

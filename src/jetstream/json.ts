@@ -16,7 +16,7 @@ export type FieldType =
   | "any"
   | { object: Shape; name: string }
   | { array: Shape; name: string }
-  | { oneOf: readonly string[] };
+  | { oneOf: readonly string[]; error?: string };
 
 export interface Shape {
   readonly [field: string]: FieldType;
@@ -103,7 +103,7 @@ function checkValue(v: unknown, t: FieldType, struct: string, field: string): vo
     // nats-server's policy types have their own UnmarshalJSON: anything but a known
     // name fails with the raw JSON quoted by Go's %q.
     if (typeof v !== "string" || !t.oneOf.includes(v)) {
-      throw jsError("JSInvalidJSONErr", { err: `can not unmarshal ${JSON.stringify(JSON.stringify(v))}` });
+      throw jsError("JSInvalidJSONErr", { err: t.error ?? `can not unmarshal ${JSON.stringify(JSON.stringify(v))}` });
     }
     return;
   }
@@ -143,7 +143,8 @@ export function decodeRequest<T>(payload: Buffer, shape: Shape, struct: string, 
     throw jsError("JSInvalidJSONErr", { err: (err as Error).message });
   }
   if (jsonKind(v) !== "object") {
-    throw jsError("JSInvalidJSONErr", { err: `json: cannot unmarshal ${jsonKind(v)} into Go value of type ${struct}` });
+    // Go names the request's type with its package here, and without it in field errors.
+    throw jsError("JSInvalidJSONErr", { err: `json: cannot unmarshal ${jsonKind(v)} into Go value of type server.${struct}` });
   }
   checkShape(v as Record<string, unknown>, shape, struct);
   return v as T;
@@ -179,7 +180,6 @@ export const STREAM_CONFIG_SHAPE: Shape = {
   storage: { oneOf: ["file", "memory"] },
   num_replicas: "int",
   no_ack: "bool",
-  template_owner: "string",
   duplicate_window: "int",
   placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" },
   mirror: { object: streamSource, name: "StreamSource" },
@@ -193,8 +193,8 @@ export const STREAM_CONFIG_SHAPE: Shape = {
   republish: { object: { src: "string", dest: "string", headers_only: "bool" }, name: "RePublish" },
   discard_new_per_subject: "bool",
   subject_transform: { object: subjectTransform, name: "SubjectTransformConfig" },
-  compression: "string",
-  first_seq: "int",
+  compression: { oneOf: ["none", "s2"], error: "unknown compression algorithm" },
+  first_seq: "uint",
   metadata: "map",
   consumer_limits: { object: { inactive_threshold: "int", max_ack_pending: "int" }, name: "StreamConsumerLimits" },
   allow_msg_ttl: "bool",
@@ -203,7 +203,7 @@ export const STREAM_CONFIG_SHAPE: Shape = {
   allow_atomic: "bool",
   allow_msg_schedules: "bool",
   allow_batched: "bool",
-  persist_mode: "string",
+  persist_mode: { oneOf: ["default", "async", ""] },
 };
 
 export const STREAM_CREATE_SHAPE: Shape = { ...STREAM_CONFIG_SHAPE, pedantic: "bool" };

@@ -21,6 +21,7 @@ import { nowNs, rfc3339, parseRfc3339 } from "../server/time.js";
 import { appendHeaders, getHeader } from "../protocol/headers.js";
 import { SubjectTransform } from "../server/subject_transform.js";
 import { HDR_STREAM_SOURCE, StreamSourcing } from "./stream_source.js";
+import { dynamicMetadata } from "./api_level.js";
 
 const HDR_MSG_ID = "Nats-Msg-Id";
 const HDR_EXPECTED_STREAM = "Nats-Expected-Stream";
@@ -70,6 +71,8 @@ export class Stream {
   private republisher: SubjectTransform | undefined;
   /** The mirror or sources feeding this stream (stream_source.ts). */
   sourcing: StreamSourcing | undefined;
+  /** The stream's subject_transform, applied to a message's subject before anything else. */
+  private inputTransform: SubjectTransform | undefined;
   closed = false;
 
   constructor(
@@ -94,6 +97,7 @@ export class Stream {
     this.store.setRemoveHandler((seq, subject) => this.onRemoved(seq, subject));
     this.ackPrefix = this.buildAckPrefix();
     this.republisher = republisherFor(cfg);
+    this.inputTransform = inputTransformFor(cfg);
     this.rebuildDedup();
     if (StreamSourcing.needed(cfg)) this.sourcing = new StreamSourcing(this);
   }
@@ -150,13 +154,17 @@ export class Stream {
     if (this.closed) return;
     const cfg = this.cfg;
     const wantAck = reply !== "" && !cfg.no_ack;
+    if (this.inputTransform !== undefined) subject = this.inputTransform.apply(subject) ?? subject;
     try {
       if (cfg.sealed) throw jsError("JSStreamSealedErr");
       const hlen = hdr === undefined ? 0 : hdr.length;
       let msgId: string | undefined;
       let rollup: "sub" | "all" | undefined;
-      // Header checks in nats-server's order: expected stream, duplicate, expected last
-      // subject sequence, expected last sequence, expected last id, rollup; sizes after.
+      // nats-server 2.15 checks sizes first, then headers in its order: expected stream,
+      // duplicate, expected last subject sequence, expected last sequence, expected last
+      // id, rollup.
+      if (cfg.max_msg_size > 0 && hlen + payload.length > cfg.max_msg_size) throw jsError("JSStreamMessageExceedsMaximumErr");
+      if (hlen > MAX_HDR) throw jsError("JSStreamHeaderExceedsMaximumErr");
       if (hdr !== undefined && hdr.length > 12 && hdr.indexOf(NATS_KEY) >= 0) {
         msgId = getHeader(hdr, HDR_MSG_ID);
         if (msgId === "") msgId = undefined;
@@ -195,8 +203,6 @@ export class Stream {
           else throw jsError("JSStreamRollupFailedF", { err: `rollup value invalid: ${JSON.stringify(r)}` });
         }
       }
-      if (cfg.max_msg_size > 0 && hlen + payload.length > cfg.max_msg_size) throw jsError("JSStreamMessageExceedsMaximumErr");
-      if (hlen > MAX_HDR) throw jsError("JSStreamHeaderExceedsMaximumErr");
       if (this.jsa.storageLimited && this.jsa.exceedsStorage(cfg.storage, storeMsgSize(cfg.storage, subject, hdr, payload))) {
         throw jsError("JSAccountResourcesExceededErr");
       }
@@ -335,7 +341,7 @@ export class Stream {
         if (op.rollup === "sub") this.store.purgeEx(op.subject, 0, 1);
         else if (op.rollup === "all") this.store.purgeEx("", 0, 1);
         this.signalConsumers(r.seq, op.subject);
-        if (rp !== undefined) this.republish(rp, op.subject, op.hdr, op.data, r.seq, prevOnSubject);
+        if (rp !== undefined) this.republish(rp, op.subject, op.hdr, op.data, r.seq, r.time, prevOnSubject);
         return r.seq;
       }
       case "skip":
@@ -348,7 +354,7 @@ export class Stream {
         this.lastMsgId = undefined;
         this.signalConsumers(op.seq, op.subject);
         const rp = this.republisher !== undefined && this.republisher.matches(op.subject) ? this.republisher : undefined;
-        if (rp !== undefined) this.republish(rp, op.subject, op.hdr, op.data, op.seq, 0);
+        if (rp !== undefined) this.republish(rp, op.subject, op.hdr, op.data, op.seq, op.time, 0);
         return op.seq;
       }
       case "skip_msgs": {
@@ -382,6 +388,7 @@ export class Stream {
           this.sourcing.start();
         }
         this.republisher = republisherFor(op.config);
+        this.inputTransform = inputTransformFor(op.config);
         this.store.updateConfig(storeConfigFor(op.config));
         const oldSubjects = (old.subjects ?? []).join("\u0000");
         if (oldSubjects !== (op.config.subjects ?? []).join("\u0000")) {
@@ -402,7 +409,7 @@ export class Stream {
    * in Nats-Msg-Size instead). Published in line, like nats-server, so it precedes the ack;
    * a chain of republishing streams deeper than a few hops continues on a later turn.
    */
-  private republish(rp: SubjectTransform, subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, prev: number): void {
+  private republish(rp: SubjectTransform, subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, time: bigint, prev: number): void {
     const dest = rp.apply(subject);
     if (dest === undefined) return;
     const headersOnly = this.cfg.republish?.headers_only === true;
@@ -410,6 +417,7 @@ export class Stream {
       ["Nats-Stream", this.cfg.name],
       ["Nats-Subject", subject],
       ["Nats-Sequence", String(seq)],
+      ["Nats-Time-Stamp", rfc3339(time)],
       ["Nats-Last-Sequence", String(prev)],
     ];
     if (headersOnly) pairs.push(["Nats-Msg-Size", String(data.length)]);
@@ -521,11 +529,15 @@ export class Stream {
     return out;
   }
 
-  infoJson(opts: { deleted_details?: boolean; subjects_filter?: string } = {}): Record<string, unknown> {
+  /**
+   * Stream info. Answers about one stream add the server's version and level to the
+   * metadata (`dynamic`); lists show it as stored, as nats-server does.
+   */
+  infoJson(opts: { deleted_details?: boolean; subjects_filter?: string; dynamic?: boolean } = {}): Record<string, unknown> {
     const mirror = this.sourcing?.mirrorInfo();
     const sources = this.sourcing?.sourcesInfo();
     return {
-      config: this.cfg,
+      config: opts.dynamic === false ? this.cfg : { ...this.cfg, metadata: dynamicMetadata(this.cfg.metadata) },
       created: rfc3339(this.created),
       state: this.stateJson(opts),
       ...(mirror !== undefined ? { mirror } : {}),
@@ -545,12 +557,19 @@ export class Stream {
   }
 
   /** Message lookup used by MSG.GET and DIRECT.GET. Throws JSNoMessageFoundErr. */
-  getMessage(req: { seq?: number; last_by_subj?: string; next_by_subj?: string }): StoredMsg {
-    let m: StoredMsg | null = null;
-    if (req.seq !== undefined && req.seq > 0 && req.next_by_subj !== undefined) m = this.store.loadNextMsg(req.next_by_subj, req.seq);
-    else if (req.seq !== undefined && req.seq > 0) m = this.store.loadMsg(req.seq);
-    else if (req.last_by_subj !== undefined) m = this.store.loadLastMsg(req.last_by_subj);
-    else if (req.next_by_subj !== undefined) m = this.store.loadNextMsg(req.next_by_subj, 0);
+  getMessage(req: { seq?: number; last_by_subj?: string; next_by_subj?: string; start_time?: string }): StoredMsg {
+    // A start time picks the first sequence at or after it (next_by_subj then filters from there).
+    let seq = req.seq ?? 0;
+    if (req.start_time !== undefined) {
+      const t = parseRfc3339(req.start_time);
+      if (t === undefined) throw jsError("JSInvalidJSONErr", { err: `parsing time ${JSON.stringify(req.start_time)} as RFC3339: invalid` });
+      seq = this.store.getSeqFromTime(t);
+    }
+    const next = req.next_by_subj ?? "";
+    let m: StoredMsg | null;
+    if (seq > 0 && next === "") m = this.store.loadMsg(seq);
+    else if (next !== "") m = this.store.loadNextMsg(next, seq);
+    else m = this.store.loadLastMsg(req.last_by_subj ?? "");
     if (m === null) throw jsError("JSNoMessageFoundErr");
     return m;
   }
@@ -622,6 +641,11 @@ function republisherFor(cfg: StreamConfig): SubjectTransform | undefined {
   const rp = cfg.republish;
   if (rp === undefined) return undefined;
   return SubjectTransform.parse(rp.src === undefined || rp.src === "" ? ">" : rp.src, rp.dest);
+}
+
+function inputTransformFor(cfg: StreamConfig): SubjectTransform | undefined {
+  const tr = cfg.subject_transform;
+  return tr === undefined ? undefined : SubjectTransform.parse(tr.src, tr.dest);
 }
 
 /** Map a storage error to the PubAck / API error nats-server sends for it. */

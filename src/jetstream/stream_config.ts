@@ -1,11 +1,12 @@
 // Stream configuration: the JSON shape of nats-server's StreamConfig, the defaults it
-// fills in on create, and the checks it runs on create and update (with the same error
-// codes and descriptions, because clients branch on them).
-import { isValidSubject, subjectsCollide } from "../protocol/subject.js";
+// fills in on create and update, and the checks it runs (nats-server 2.15's
+// checkStreamCfg and update rules, in its order and with its error codes and texts,
+// because clients branch on them). `pedantic` requests get errors instead of silent
+// adjustments, as in nats-server.
+import { isValidSubject, subjectIsSubsetOf, subjectsCollide } from "../protocol/subject.js";
 import { jsError, type ApiError } from "./errors.js";
-import { nameProblem } from "./util.js";
-import { SEC_NS } from "../server/time.js";
-import { SubjectTransform } from "../server/subject_transform.js";
+import { SEC_NS, goDuration } from "../server/time.js";
+import { SubjectTransform, SubjectTransformError, TransformErr } from "../server/subject_transform.js";
 import { checkSourcingConfig, normalizeSource } from "./source_config.js";
 
 export type RetentionPolicy = "limits" | "interest" | "workqueue";
@@ -22,6 +23,12 @@ export interface StreamSourceJson {
   consumer?: { name: string; deliver_subject: string };
 }
 
+export interface ConsumerLimits {
+  inactive_threshold?: number;
+  max_ack_pending?: number;
+}
+
+/** Fields in nats-server's order (and omitempty rules), so answers read the same. */
 export interface StreamConfig {
   name: string;
   description?: string;
@@ -37,214 +44,377 @@ export interface StreamConfig {
   storage: StorageKind;
   num_replicas: number;
   no_ack?: boolean;
-  template_owner?: string;
   duplicate_window: number; // ns
   placement?: { cluster?: string; tags?: string[]; preferred?: string };
   mirror?: StreamSourceJson;
   sources?: StreamSourceJson[];
+  compression: "none" | "s2";
+  first_seq?: number;
+  subject_transform?: { src: string; dest: string };
+  republish?: { src?: string; dest: string; headers_only?: boolean };
+  allow_direct: boolean;
+  mirror_direct: boolean;
+  discard_new_per_subject?: boolean;
   sealed: boolean;
   deny_delete: boolean;
   deny_purge: boolean;
   allow_rollup_hdrs: boolean;
-  allow_direct: boolean;
-  mirror_direct: boolean;
-  republish?: { src?: string; dest: string; headers_only?: boolean };
-  discard_new_per_subject?: boolean;
-  subject_transform?: { src: string; dest: string };
-  compression?: string;
-  first_seq?: number;
-  metadata?: Record<string, string>;
-  consumer_limits?: { inactive_threshold?: number; max_ack_pending?: number };
-  allow_msg_ttl?: boolean;
-  subject_delete_marker_ttl?: number;
+  consumer_limits: ConsumerLimits;
+  allow_msg_ttl: boolean;
+  subject_delete_marker_ttl?: number; // ns
   allow_msg_counter?: boolean;
   allow_atomic?: boolean;
   allow_msg_schedules?: boolean;
+  persist_mode?: "async";
   allow_batched?: boolean;
-  persist_mode?: string;
+  metadata?: Record<string, string>;
 }
+
+/** What a create/update request may carry (as decoded by json.ts). */
+export type StreamConfigRequest = Partial<Omit<StreamConfig, "persist_mode" | "compression">> & {
+  persist_mode?: string;
+  compression?: string;
+};
 
 export const DEFAULT_DUPLICATE_WINDOW_NS = 120 * SEC_NS;
 const MIN_WINDOW_NS = 100_000_000;
 const MAX_METADATA_BYTES = 128 * 1024;
 const MAX_DESCRIPTION = 4 * 1024;
+const MAX_NAME = 255;
+const MAX_REPLICAS = 5;
 
 function invalid(err: string): ApiError {
   return jsError("JSStreamInvalidConfigF", { err });
 }
 
+function pedanticErr(err: string): ApiError {
+  return jsError("JSPedanticErrF", { err });
+}
+
+/** nats-server's isValidAssetName: non-empty, none of ` \t\r\n\f.*>\/`. */
+export function isValidAssetName(name: string): boolean {
+  return name !== "" && !/[ \t\r\n\f.*>\\/]/.test(name);
+}
+
 /** Validate a stream name from a request subject or config. */
 export function checkStreamName(name: string): void {
-  const p = nameProblem(name);
-  if (p === "path") throw jsError("JSStreamNameContainsPathSeparatorsErr");
-  if (p === "long") throw invalid("stream name is too long, maximum allowed is 255");
-  if (p !== undefined) throw invalid("stream name is required and can not contain '.', '*', '>'");
+  if (/[\\/]/.test(name)) throw jsError("JSStreamNameContainsPathSeparatorsErr");
+  if (!isValidAssetName(name)) throw invalid("stream name is required and can not contain '.', '*', '>', '\\', '/'");
+  if (name.length > MAX_NAME) throw invalid(`stream name is too long, maximum allowed is ${MAX_NAME}`);
 }
 
 /**
  * Fill nats-server's defaults into a create/update request and check it on its own
- * (checks against other streams and the old config are done by the caller).
+ * (checks against other streams, account limits and the old config are the caller's).
  */
-export function normalizeStreamConfig(
-  raw: Partial<StreamConfig>,
-  opts: { maxPayload: number; clustered: boolean },
-): StreamConfig {
+export function normalizeStreamConfig(raw: StreamConfigRequest, opts: { clustered: boolean; pedantic?: boolean }): StreamConfig {
+  const pedantic = opts.pedantic === true;
   const name = raw.name ?? "";
-  checkStreamName(name);
+  if (!isValidAssetName(name)) throw invalid("stream name is required and can not contain '.', '*', '>', '\\', '/'");
+  if (name.length > MAX_NAME) throw invalid(`stream name is too long, maximum allowed is ${MAX_NAME}`);
   if (raw.description !== undefined && raw.description.length > MAX_DESCRIPTION) {
     throw invalid(`stream description is too long, maximum allowed is ${MAX_DESCRIPTION}`);
   }
-  const retention = raw.retention ?? "limits";
-  if (retention !== "limits" && retention !== "interest" && retention !== "workqueue") {
-    throw invalid(`invalid retention policy: ${JSON.stringify(retention)}`);
+  if (raw.metadata !== undefined && raw.metadata !== null) {
+    let size = 0;
+    for (const [k, v] of Object.entries(raw.metadata)) size += Buffer.byteLength(k) + Buffer.byteLength(v);
+    if (size > MAX_METADATA_BYTES) throw invalid(`stream metadata exceeds maximum size of ${MAX_METADATA_BYTES} bytes`);
   }
-  const discard = raw.discard ?? "old";
-  if (discard !== "old" && discard !== "new") throw invalid(`invalid discard policy: ${JSON.stringify(discard)}`);
-  const storage = raw.storage ?? "file";
-  if (storage !== "file" && storage !== "memory") throw invalid(`invalid storage type: ${JSON.stringify(storage)}`);
-  if (raw.compression !== undefined && raw.compression !== "" && raw.compression !== "none" && raw.compression !== "s2") {
-    throw invalid(`invalid compression algorithm: ${JSON.stringify(raw.compression)}`);
-  }
-  // Accepting s2 and storing uncompressed would misreport what is on disk: refused until implemented.
-  if (raw.compression === "s2") throw invalid("stream compression is not supported by this server");
-  const replicas = raw.num_replicas ?? 0;
+  const replicas = raw.num_replicas === undefined || raw.num_replicas === 0 ? 1 : raw.num_replicas;
+  if (replicas > MAX_REPLICAS) throw invalid(`maximum replicas is ${MAX_REPLICAS}`);
   if (replicas < 0) throw jsError("JSReplicasCountCannotBeNegative");
-  if (replicas > 5) throw invalid("maximum replicas is 5");
-  if (replicas > 1 && !opts.clustered) throw jsError("JSStreamReplicasNotSupportedErr");
 
-  const unl = (v: number | undefined): number => (v === undefined || v === 0 ? -1 : v);
+  // Limits: 0 or below -1 mean "unlimited" (-1); pedantic requests must say -1.
+  const unlimited = (v: number | undefined, field: string): number => {
+    if (v === undefined || v === 0 || v < -1) {
+      if (pedantic && v !== undefined && v < -1) throw pedanticErr(`${field} must be set to -1`);
+      return -1;
+    }
+    return v;
+  };
+  const maxMsgs = unlimited(raw.max_msgs, "max_msgs");
+  const maxPer = unlimited(raw.max_msgs_per_subject, "max_msgs_per_subject");
+  const maxBytes = unlimited(raw.max_bytes, "max_bytes");
+  const maxMsgSize = unlimited(raw.max_msg_size, "max_msg_size");
+  const maxConsumers = unlimited(raw.max_consumers, "max_consumers");
+  const maxAge = raw.max_age ?? 0;
+  if (maxAge < 0) throw invalid("max age can not be negative");
+  if (maxAge !== 0 && maxAge < MIN_WINDOW_NS) throw invalid("max age needs to be >= 100ms");
+
+  const mirrored = raw.mirror !== undefined && raw.mirror !== null;
+  const sourced = raw.sources !== undefined && raw.sources !== null && raw.sources.length > 0;
+  let window = raw.duplicate_window ?? 0;
+  if (window === 0 && !mirrored && !sourced) {
+    if (maxAge !== 0 && maxAge < DEFAULT_DUPLICATE_WINDOW_NS) {
+      if (pedantic) throw pedanticErr("duplicate window cannot be bigger than max age");
+      window = maxAge;
+    } else {
+      window = DEFAULT_DUPLICATE_WINDOW_NS;
+    }
+  }
+  if (window < 0) throw invalid("duplicates window can not be negative");
+  if (maxAge !== 0 && window > maxAge) throw invalid("duplicates window can not be larger then max age");
+  if (window > 0 && window < MIN_WINDOW_NS) throw invalid("duplicates window needs to be >= 100ms");
+
+  const discard = raw.discard ?? "old";
+  const retention = raw.retention ?? "limits";
+  let allowRollup = raw.allow_rollup_hdrs === true;
+  let denyPurge = raw.deny_purge === true;
+  let allowTtl = raw.allow_msg_ttl === true;
+  if (denyPurge && allowRollup) throw invalid("roll-ups require the purge permission");
+
+  if (raw.allow_msg_counter) {
+    if (discard === "new") throw invalid("counter stream cannot use discard new");
+    if (allowTtl) throw invalid("counter stream cannot use message TTLs");
+    if (raw.allow_msg_schedules) throw invalid("counter stream cannot use message schedules");
+    if (retention !== "limits") throw invalid("counter stream can only use limits retention");
+  }
+  if (raw.discard_new_per_subject) {
+    if (discard !== "new") throw invalid("discard new per subject requires discard new policy to be set");
+    if (maxPer <= 0) throw invalid("discard new per subject requires max msgs per subject > 0");
+  }
+  const markerTtl = raw.subject_delete_marker_ttl ?? 0;
+  if (markerTtl > 0) {
+    if (markerTtl < SEC_NS) throw invalid("subject delete marker TTL must be at least 1 second");
+    if (!allowTtl) {
+      if (pedantic) throw invalid("subject delete marker cannot be set if message TTLs are disabled");
+      allowTtl = true;
+    }
+    if (!allowRollup) {
+      if (pedantic) throw invalid("subject delete marker cannot be set if roll-ups are disabled");
+      allowRollup = true;
+      denyPurge = false;
+    }
+  } else if (markerTtl < 0) {
+    throw invalid("subject delete marker TTL must not be negative");
+  }
+  if (raw.allow_msg_schedules) {
+    if (discard === "new") throw invalid("message scheduling cannot use discard new");
+    if (!allowRollup) {
+      if (pedantic) throw invalid("message scheduling cannot be set if roll-ups are disabled");
+      allowRollup = true;
+      denyPurge = false;
+    }
+  }
+  const storage = raw.storage ?? "file";
+  if (raw.persist_mode === "async") {
+    if (storage !== "file") throw invalid("async persist mode is only supported on file storage");
+    if (replicas > 1) throw invalid("async persist mode is not supported on replicated streams");
+    if (raw.allow_atomic) throw invalid("async persist mode is not supported with atomic batch publish");
+  }
+  if (raw.compression === "s2") {
+    // Accepting s2 and storing uncompressed would misreport what is on disk.
+    throw invalid("stream compression is not supported by this server");
+  }
+  const mirror = mirrored ? normalizeSource(raw.mirror!) : undefined;
+  const sources = sourced ? raw.sources!.map(normalizeSource) : undefined;
+  if (mirror !== undefined) {
+    if (raw.allow_msg_counter) throw jsError("JSMirrorWithCountersErr");
+    if (raw.allow_atomic) throw jsError("JSMirrorWithAtomicPublishErr");
+    if (raw.allow_batched) throw jsError("JSMirrorWithBatchPublishErr");
+    if (raw.allow_msg_schedules) throw jsError("JSMirrorWithMsgSchedulesErr");
+  }
+  if (sources !== undefined && raw.allow_msg_schedules) throw jsError("JSSourceWithMsgSchedulesErr");
+  if (mirror !== undefined || sources !== undefined) {
+    checkSourcingConfig({ mirror, sources, first_seq: raw.first_seq, subject_delete_marker_ttl: markerTtl } as StreamConfig, raw.subjects ?? undefined);
+  }
+
+  // Subjects: default to the stream name; each valid, no duplicates, API subjects only
+  // without acks, no overlaps among them.
+  let subjects = raw.subjects !== undefined && raw.subjects !== null ? [...raw.subjects] : [];
+  if (subjects.length === 0) {
+    // Copies of other streams (mirrors, sourcing streams) have no subjects of their own.
+    if (mirror === undefined && sources === undefined) subjects = [name];
+  } else {
+    const seen = new Set<string>();
+    for (let i = 0; i < subjects.length; i++) {
+      const subj = subjects[i]!;
+      if (!isValidSubject(subj)) throw invalid("invalid subject");
+      if (seen.has(subj)) throw invalid("duplicate subjects detected");
+      if (subj === ">") {
+        if (!raw.no_ack) throw invalid("capturing all subjects requires no-ack to be true");
+        if (replicas !== 1) throw invalid("capturing all subjects requires replicas of 1");
+      }
+      if (!raw.no_ack) {
+        for (const ns of ["$JS.>", "$JSC.>", "$NRG.>"]) {
+          if (subjectsCollide(subj, ns) && !subjectIsSubsetOf(subj, "$JS.EVENT.>")) {
+            throw invalid("subjects that overlap with jetstream api require no-ack to be true");
+          }
+        }
+        if (subjectsCollide(subj, "$SYS.>") && !subjectIsSubsetOf(subj, "$SYS.ACCOUNT.>")) {
+          throw invalid("subjects that overlap with system api require no-ack to be true");
+        }
+      }
+      for (const other of subjects.slice(i + 1)) {
+        if (subjectsCollide(other, subj)) throw invalid(`subject ${JSON.stringify(subj)} overlaps with ${JSON.stringify(other)}`);
+      }
+      seen.add(subj);
+    }
+  }
+
+  const tr = raw.subject_transform ?? undefined;
+  if (tr !== undefined && tr !== null) {
+    const src = tr.src ?? "";
+    const dest = tr.dest ?? "";
+    if (src !== "" && !isValidSubject(src)) {
+      throw jsError("JSStreamTransformInvalidSource", { err: `${TransformErr.badSubject} ${src}` });
+    }
+    try {
+      SubjectTransform.validateMapping(src, dest);
+    } catch (err) {
+      if (err instanceof SubjectTransformError) throw jsError("JSStreamTransformInvalidDestination", { err: err.message });
+      throw err;
+    }
+  }
+
+  let republish: StreamConfig["republish"];
+  if (raw.republish !== undefined && raw.republish !== null) {
+    republish = { src: raw.republish.src ?? "", dest: raw.republish.dest ?? "" };
+    if (raw.republish.headers_only) republish.headers_only = true;
+    if (republish.src === "") {
+      if (pedantic) throw pedanticErr("republish source can not be empty");
+      republish.src = ">";
+    }
+    // '>' to '>' with a transform of the stream's only subject: republish what the
+    // transform produced (implicit republish).
+    if (republish.dest === ">" && republish.src === ">" && tr && subjects.length === 1 && tr.src === subjects[0]) {
+      if (pedantic) throw pedanticErr("implicit republish based on subject transform");
+      republish.src = tr.dest;
+      republish.dest = tr.dest;
+    }
+    if (subjects.some((s) => subjectsCollide(republish!.dest, s))) {
+      throw invalid("stream configuration for republish destination forms a cycle");
+    }
+    try {
+      SubjectTransform.create(republish.src!, republish.dest);
+    } catch {
+      throw invalid(`stream configuration for republish with transform from '${republish.src}' to '${republish.dest}' not valid`);
+    }
+  }
+
+  let placement = raw.placement ?? undefined;
+  if (placement !== undefined && placement !== null) {
+    const empty = !placement.cluster && (placement.tags === undefined || placement.tags === null) && !placement.preferred;
+    if (empty) placement = undefined;
+    else if (placement.preferred) throw invalid("preferred server not permitted in placement");
+  }
+
+  const limits: ConsumerLimits = {};
+  if (raw.consumer_limits?.inactive_threshold) limits.inactive_threshold = raw.consumer_limits.inactive_threshold;
+  if (raw.consumer_limits?.max_ack_pending) limits.max_ack_pending = raw.consumer_limits.max_ack_pending;
+
   const cfg: StreamConfig = {
     name,
     ...(raw.description ? { description: raw.description } : {}),
-    subjects: raw.subjects ? [...raw.subjects] : undefined,
+    ...(subjects.length > 0 ? { subjects } : {}),
     retention,
-    max_consumers: unl(raw.max_consumers),
-    max_msgs: unl(raw.max_msgs),
-    max_bytes: unl(raw.max_bytes),
-    max_age: raw.max_age ?? 0,
-    max_msgs_per_subject: unl(raw.max_msgs_per_subject),
-    max_msg_size: unl(raw.max_msg_size),
+    max_consumers: maxConsumers,
+    max_msgs: maxMsgs,
+    max_bytes: maxBytes,
+    max_age: maxAge,
+    max_msgs_per_subject: maxPer,
+    max_msg_size: maxMsgSize,
     discard,
     storage,
-    num_replicas: replicas === 0 ? 1 : replicas,
+    num_replicas: replicas,
     ...(raw.no_ack ? { no_ack: true } : {}),
-    duplicate_window: raw.duplicate_window ?? 0,
-    ...(raw.placement ? { placement: raw.placement } : {}),
-    ...(raw.mirror ? { mirror: normalizeSource(raw.mirror) } : {}),
-    ...(raw.sources && raw.sources.length > 0 ? { sources: raw.sources.map(normalizeSource) } : {}),
-    sealed: raw.sealed ?? false,
-    deny_delete: raw.deny_delete ?? false,
-    deny_purge: raw.deny_purge ?? false,
-    allow_rollup_hdrs: raw.allow_rollup_hdrs ?? false,
-    allow_direct: raw.allow_direct ?? false,
-    mirror_direct: raw.mirror_direct ?? false,
-    ...(raw.republish ? { republish: raw.republish } : {}),
-    ...(raw.discard_new_per_subject ? { discard_new_per_subject: true } : {}),
-    ...(raw.subject_transform ? { subject_transform: raw.subject_transform } : {}),
-    ...(raw.compression !== undefined && raw.compression !== "" ? { compression: raw.compression } : {}),
+    duplicate_window: window,
+    ...(placement ? { placement } : {}),
+    ...(mirror !== undefined ? { mirror } : {}),
+    ...(sources !== undefined ? { sources } : {}),
+    compression: "none",
     ...(raw.first_seq ? { first_seq: raw.first_seq } : {}),
-    ...(raw.metadata && Object.keys(raw.metadata).length > 0 ? { metadata: raw.metadata } : {}),
-    ...(raw.consumer_limits ? { consumer_limits: raw.consumer_limits } : {}),
+    ...(tr ? { subject_transform: { src: tr.src ?? "", dest: tr.dest ?? "" } } : {}),
+    ...(republish ? { republish } : {}),
+    allow_direct: raw.allow_direct === true,
+    mirror_direct: raw.mirror_direct === true,
+    ...(raw.discard_new_per_subject ? { discard_new_per_subject: true } : {}),
+    sealed: raw.sealed === true,
+    deny_delete: raw.deny_delete === true,
+    deny_purge: denyPurge,
+    allow_rollup_hdrs: allowRollup,
+    consumer_limits: limits,
+    allow_msg_ttl: allowTtl,
+    ...(markerTtl > 0 ? { subject_delete_marker_ttl: markerTtl } : {}),
+    ...(raw.allow_msg_counter ? { allow_msg_counter: true } : {}),
+    ...(raw.allow_atomic ? { allow_atomic: true } : {}),
+    ...(raw.allow_msg_schedules ? { allow_msg_schedules: true } : {}),
+    ...(raw.persist_mode === "async" ? { persist_mode: "async" as const } : {}),
+    ...(raw.allow_batched ? { allow_batched: true } : {}),
+    ...(raw.metadata && Object.keys(raw.metadata).length > 0 ? { metadata: { ...raw.metadata } } : {}),
   };
-  // nats-server's order: the window defaults from max_age first, so a negative max_age
-  // shows up as a negative (or too large) window.
-  // Mirrors and sourcing streams keep no duplicate window unless one is asked for: the copies
-  // carry their origin's message ids, which the origin already de-duplicated.
-  const sourcing = cfg.mirror !== undefined || cfg.sources !== undefined;
-  if (cfg.duplicate_window === 0 && !sourcing) {
-    cfg.duplicate_window = cfg.max_age !== 0 && cfg.max_age < DEFAULT_DUPLICATE_WINDOW_NS ? cfg.max_age : DEFAULT_DUPLICATE_WINDOW_NS;
-  }
-  if (cfg.max_age > 0 && cfg.max_age < MIN_WINDOW_NS) throw invalid("max age needs to be >= 100ms");
-  if (cfg.duplicate_window < 0) throw invalid("duplicates window can not be negative");
-  if (cfg.max_age !== 0 && cfg.duplicate_window > cfg.max_age) throw invalid("duplicates window can not be larger then max age");
-  if (cfg.duplicate_window > 0 && cfg.duplicate_window < MIN_WINDOW_NS) throw invalid("duplicates window needs to be >= 100ms");
-  if (cfg.deny_purge && cfg.allow_rollup_hdrs) throw invalid("roll-ups require the purge permission");
-  if (cfg.metadata !== undefined) {
-    let size = 0;
-    for (const [k, v] of Object.entries(cfg.metadata)) size += k.length + v.length;
-    if (size > MAX_METADATA_BYTES) throw invalid(`stream metadata exceeds maximum size of ${MAX_METADATA_BYTES} bytes`);
-  }
-  if (cfg.discard_new_per_subject) {
-    if (cfg.discard !== "new") throw invalid("discard new per subject requires discard new policy to be set");
-    if (cfg.max_msgs_per_subject <= 0) throw invalid("discard new per subject requires max msgs per subject > 0");
-  }
-  for (const flag of ["allow_msg_ttl", "allow_msg_counter", "allow_atomic", "allow_msg_schedules", "allow_batched"] as const) {
-    if (raw[flag]) throw invalid(`${flag} is not supported by this server`);
-  }
-  if (raw.subject_delete_marker_ttl) throw invalid("subject delete markers are not supported by this server");
-  if (sourcing) checkSourcingConfig(cfg, raw.subjects);
-  if (cfg.first_seq !== undefined && cfg.first_seq < 0) throw invalid("first sequence can not be negative");
-
-  // Subjects: default to the stream name (not for copies of other streams), each valid, no
-  // duplicates or overlaps among them.
-  if (cfg.subjects === undefined || cfg.subjects.length === 0) cfg.subjects = sourcing ? undefined : [name];
-  const seen = new Set<string>();
-  for (const s of cfg.subjects ?? []) {
-    if (seen.has(s)) throw invalid("duplicate subjects detected");
-    if (subjectsCollide(s, "$JS.API.>") && !cfg.no_ack) {
-      throw invalid("subjects that overlap with jetstream api require no-ack to be true");
-    }
-    if (!isValidSubject(s)) throw invalid("invalid subject");
-    seen.add(s);
-  }
-  // Subjects of one stream may not collide (a message would be stored twice).
-  const subjects = cfg.subjects ?? [];
-  for (let i = 0; i < subjects.length; i++) {
-    for (let j = i + 1; j < subjects.length; j++) {
-      const a = subjects[i];
-      const b = subjects[j];
-      if (subjectsCollide(a, b)) throw invalid(`subject ${JSON.stringify(a)} overlaps with ${JSON.stringify(b)}`);
-    }
-  }
-  if (cfg.republish !== undefined) checkRepublish(cfg);
+  if (cfg.num_replicas > 1 && !opts.clustered) throw jsError("JSStreamReplicasNotSupportedErr");
   return cfg;
 }
 
-/**
- * Republish (2.9): the source defaults to ">" and must overlap the stream's subjects, the
- * destination must not feed back into the stream, and src -> dest must be a valid
- * transform. Same order and descriptions as nats-server.
- */
-function checkRepublish(cfg: StreamConfig): void {
-  const rp = cfg.republish!;
-  if (typeof rp !== "object" || rp === null) throw invalid("stream configuration for republish not valid");
-  const src = rp.src === undefined || rp.src === "" ? ">" : rp.src;
-  const dest = typeof rp.dest === "string" ? rp.dest : "";
-  const subjects = cfg.subjects ?? [];
-  if (!isValidSubject(src) || !subjects.some((s) => subjectsCollide(src, s))) {
-    throw invalid("stream configuration for republish source is not valid subset of subjects");
-  }
-  if (dest !== "" && isValidSubject(dest) && subjects.some((s) => subjectsCollide(dest, s))) {
-    throw invalid("stream configuration for republish destination forms a cycle");
-  }
-  if (SubjectTransform.parse(src, dest) === undefined) throw invalid("stream configuration for republish not valid");
-  cfg.republish = { src, dest, ...(rp.headers_only ? { headers_only: true } : {}) };
-}
-
-/** Checks of an update against the current config (nats-server's checkStreamCfg update rules). */
+/** Checks of an update against the current config (nats-server's configUpdateCheck), in its order. */
 export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): void {
-  if (old.name !== next.name) throw jsError("JSStreamMismatchErr");
+  if (old.name !== next.name) throw invalid("stream configuration name must match original");
   if (old.storage !== next.storage) throw invalid("stream configuration update can not change storage type");
-  if (old.retention !== next.retention) {
-    const wq = old.retention === "workqueue" || next.retention === "workqueue";
-    if (wq) throw invalid("stream configuration update can not change retention policy to/from workqueue");
-  }
-  if (old.max_consumers !== next.max_consumers) {
-    throw invalid("stream configuration update can not change MaxConsumers");
+  if (old.retention !== next.retention && (old.retention === "workqueue" || next.retention === "workqueue")) {
+    throw invalid("stream configuration update can not change retention policy to/from workqueue");
   }
   if (old.sealed && !next.sealed) throw invalid("stream configuration update can not unseal a sealed stream");
   if (old.deny_delete && !next.deny_delete) throw invalid("stream configuration update can not cancel deny message deletes");
   if (old.deny_purge && !next.deny_purge) throw invalid("stream configuration update can not cancel deny purge");
-  // A mirror stays as it is, except that removing it promotes the copy to a normal stream (2.12).
   if (next.mirror !== undefined && JSON.stringify(next.mirror) !== JSON.stringify(old.mirror)) throw jsError("JSStreamMirrorNotUpdatableErr");
-  if (JSON.stringify(old.republish ?? null) !== JSON.stringify(next.republish ?? null)) {
-    throw invalid("stream configuration update can not change RePublish");
+  if (old.allow_msg_ttl && !next.allow_msg_ttl) throw invalid("message TTL status can not be disabled");
+  if (!!old.allow_msg_counter !== !!next.allow_msg_counter) throw invalid("stream configuration update can not change message counter setting");
+  if (old.allow_msg_schedules && !next.allow_msg_schedules) throw invalid("message schedules can not be disabled");
+  if ((old.persist_mode ?? "default") !== (next.persist_mode ?? "default")) throw invalid("stream configuration update can not change persist mode");
+  // first_seq is taken as sent (as nats-server does); it only mattered at creation.
+}
+
+/**
+ * consumer_limits, part 1: a consumer created on the stream without max_ack_pending or
+ * inactive_threshold gets the stream's values (pedantic requests must state them).
+ */
+export function applyStreamConsumerLimits(
+  stream: StreamConfig,
+  consumer: { max_ack_pending?: number; inactive_threshold?: number },
+  pedantic: boolean,
+): void {
+  const lim = stream.consumer_limits ?? {};
+  if (!consumer.max_ack_pending && (lim.max_ack_pending ?? 0) > 0) {
+    if (pedantic) throw pedanticErr("max_ack_pending must be set if it's configured in stream limits");
+    consumer.max_ack_pending = lim.max_ack_pending;
   }
-  if ((old.first_seq ?? 0) !== (next.first_seq ?? 0)) {
-    // first_seq only applies at creation; a changed value would not be honoured.
-    next.first_seq = old.first_seq;
-    if (next.first_seq === undefined) delete next.first_seq;
+  if (!consumer.inactive_threshold && (lim.inactive_threshold ?? 0) > 0) {
+    if (pedantic) throw pedanticErr("inactive_threshold must be set if it's configured in stream limits");
+    consumer.inactive_threshold = lim.inactive_threshold;
   }
+}
+
+/** consumer_limits, part 2: a consumer may not ask for more than the stream allows. */
+export function checkStreamConsumerLimits(stream: StreamConfig, consumer: { max_ack_pending?: number; inactive_threshold?: number }): void {
+  const lim = stream.consumer_limits ?? {};
+  if ((lim.max_ack_pending ?? 0) > 0 && (consumer.max_ack_pending ?? 0) > lim.max_ack_pending!) {
+    throw jsError("JSConsumerMaxPendingAckExcessErrF", { limit: lim.max_ack_pending! });
+  }
+  if ((lim.inactive_threshold ?? 0) > 0 && (consumer.inactive_threshold ?? 0) > lim.inactive_threshold!) {
+    throw jsError("JSConsumerInactiveThresholdExcess", { limit: goDuration(lim.inactive_threshold!) });
+  }
+}
+
+/**
+ * An update that lowers consumer_limits must not leave existing consumers above them
+ * (nats-server: "change to limits violates consumers: a, b", a stream update error).
+ */
+export function consumersViolatingLimits(
+  old: StreamConfig,
+  next: StreamConfig,
+  consumers: Iterable<{ name: string; cfg: { max_ack_pending?: number; inactive_threshold?: number } }>,
+): string[] {
+  const oi = old.consumer_limits?.inactive_threshold ?? 0;
+  const ni = next.consumer_limits?.inactive_threshold ?? 0;
+  const om = old.consumer_limits?.max_ack_pending ?? 0;
+  const nm = next.consumer_limits?.max_ack_pending ?? 0;
+  if (!((ni > 0 && ni !== oi) || (nm > 0 && nm !== om))) return [];
+  const bad: string[] = [];
+  for (const c of consumers) {
+    if ((ni > 0 && (c.cfg.inactive_threshold ?? 0) > ni) || (nm > 0 && (c.cfg.max_ack_pending ?? 0) > nm)) bad.push(c.name);
+  }
+  return bad;
 }
 
 /** Subjects overlap check against other streams of the account. */

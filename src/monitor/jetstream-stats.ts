@@ -40,14 +40,7 @@ export function jetStreamRunning(server: Server): boolean {
 /** Bytes stored, bytes reserved by streams with a max_bytes limit, and API counts of one account. */
 export function accountUsage(jsa: JsAccount): JetStreamUsage {
   const u = jsa.usage();
-  let reservedMemory = 0;
-  let reservedStorage = 0;
-  for (const s of jsa.streams.values()) {
-    if (s.cfg.max_bytes <= 0) continue;
-    if (s.cfg.storage === "memory") reservedMemory += s.cfg.max_bytes;
-    else reservedStorage += s.cfg.max_bytes;
-  }
-  return { memory: u.memory, storage: u.storage, reservedMemory, reservedStorage, apiTotal: jsa.apiTotal, apiErrors: jsa.apiErrors };
+  return { memory: u.memory, storage: u.storage, reservedMemory: u.reservedMemory, reservedStorage: u.reservedStorage, apiTotal: jsa.apiTotal, apiErrors: jsa.apiErrors };
 }
 
 function serverUsage(accounts: JsAccount[]): JetStreamUsage {
