@@ -165,6 +165,8 @@ const CONSUMER_LIMITS: Step[] = [
   { s: "$JS.API.CONSUMER.CREATE.CL.d3", b: { stream_name: "CL", config: { durable_name: "d3", ack_policy: "explicit", inactive_threshold: 6e9 } } },
   { s: "$JS.API.CONSUMER.CREATE.CL.d4", b: { stream_name: "CL", config: { durable_name: "d4", ack_policy: "explicit" }, pedantic: true } },
   { s: "$JS.API.CONSUMER.CREATE.CL.d5", b: { stream_name: "CL", config: { durable_name: "d5", ack_policy: "none", inactive_threshold: 1e9 } }, ignore: ["metadata"] },
+  // Only d1 left to violate the next updates (nats-server lists violators in map order).
+  { s: "$JS.API.CONSUMER.DELETE.CL.d5" },
   update("CL", { subjects: ["cl"], consumer_limits: { inactive_threshold: 5e9, max_ack_pending: 5 } }),
   update("CL", { subjects: ["cl"], consumer_limits: { inactive_threshold: 1e9, max_ack_pending: 10 } }),
   update("CL", { subjects: ["cl"], consumer_limits: {} }),
