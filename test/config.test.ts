@@ -1088,12 +1088,18 @@ describe("security-relevant config tsnats can't honour yet", () => {
       );
     }
   });
+});
 
-  it("operator (JWT) mode stops start-up instead of running an open server", () => {
-    for (const key of ["operator", "trusted", "trusted_keys"]) {
+describe("operator (JWT) mode keys", () => {
+  it("an unreadable operator or a bad trusted key stops start-up at its key, as nats-server", () => {
+    assert.throws(
+      () => optionsFromConfig(parse(`port: -1\noperator: "x"\n`), "t.conf"),
+      (e: Error) => e instanceof ConfigError && /t\.conf:2:1: error parsing operator JWT: open x: no such file or directory/.test(e.message),
+    );
+    for (const key of ["trusted", "trusted_keys"]) {
       assert.throws(
         () => optionsFromConfig(parse(`port: -1\n${key}: "x"\n`), "t.conf"),
-        (e: Error) => e instanceof ConfigError && /t\.conf:2:1: .*operator \(JWT\) authentication is not supported/.test(e.message),
+        (e: Error) => e instanceof ConfigError && /t\.conf:2:1: trust key "x" required to be a valid public operator nkey/.test(e.message),
       );
     }
   });

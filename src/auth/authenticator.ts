@@ -1,35 +1,27 @@
 // Decides which account a connecting client belongs to, from its CONNECT credentials.
 // Covers the single user/password, token and users-list forms of nats-server's
 // `authorization` block, the users of `accounts`, nkey users (a signature over the nonce
-// of the connection's INFO) and bcrypt-hashed passwords and tokens.
+// of the connection's INFO), bcrypt-hashed passwords and tokens, and in operator mode the
+// user JWT chain (user_jwt.ts). The connection type (STANDARD, WEBSOCKET...) is an input:
+// a user restricted by `allowed_connection_types` only logs in over the types it names.
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import { fromPublic } from "@nats-io/nkeys";
 import type { Account } from "../server/account.js";
 import type { Client } from "../server/client.js";
 import type { ServerOptions, UserConfig } from "../config/options.js";
 import { bcryptMatches, isBcryptHash } from "./bcrypt.js";
+import { AuthFailure, type AuthOutcome, type AuthResult } from "./auth_result.js";
+import type { JwtAccounts } from "./jwt_accounts.js";
+import { authenticateUserJwt, nonceSignedBy } from "./user_jwt.js";
+import { allowedConnectionTypes, connectionTypeAllowed, type AllowedConnectionTypes } from "./user_limits.js";
 
-/** A user's own connection limits (operator mode user claims); -1 or absent = none. */
-export interface UserLimits {
-  subs?: number;
-  payload?: number;
-}
-
-export interface AuthResult {
-  account: Account;
-  user: string | undefined;
-  /** The user's permissions block as configured (or its default); enforced per client. */
-  permissions?: unknown;
-  limits?: UserLimits;
-}
-
-/** Checking a bcrypt hash runs off the main thread, so some outcomes arrive later. */
-export type AuthOutcome = AuthResult | undefined | Promise<AuthResult | undefined>;
+export { AuthFailure } from "./auth_result.js";
+export type { AuthOutcome, AuthResult, AuthVerdict, JwtUser, UserLimits } from "./auth_result.js";
 
 interface UserEntry {
   user: UserConfig;
   account: string;
   permissions: unknown;
+  connectionTypes: AllowedConnectionTypes;
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -53,27 +45,6 @@ export function newNonce(): string {
   return randomBytes(11).toString("base64url");
 }
 
-// nats-server decodes the signature as unpadded base64url, else as padded standard base64;
-// Buffer's decoder is lenient about both alphabet and padding, so the shapes are checked first.
-const RAW_URL_B64 = /^[A-Za-z0-9_-]*$/;
-const STD_B64 = /^[A-Za-z0-9+/]*={0,2}$/;
-
-function decodeSignature(sig: string): Buffer | undefined {
-  if (RAW_URL_B64.test(sig) && sig.length % 4 !== 1) return Buffer.from(sig, "base64url");
-  if (STD_B64.test(sig) && sig.length % 4 === 0) return Buffer.from(sig, "base64");
-  return undefined;
-}
-
-function nonceSignedBy(nkey: string, nonce: string, sig: string): boolean {
-  const sigBytes = decodeSignature(sig);
-  if (sigBytes === undefined) return false;
-  try {
-    return fromPublic(nkey).verify(Buffer.from(nonce), sigBytes);
-  } catch {
-    return false; // not a public key, or a signature of the wrong size
-  }
-}
-
 export class Authenticator {
   readonly required: boolean;
   private readonly users = new Map<string, UserEntry>();
@@ -83,9 +54,11 @@ export class Authenticator {
     private readonly options: ServerOptions,
     private readonly lookupAccount: (name: string) => Account,
     private readonly globalAccount: Account,
+    /** Operator mode: the accounts built from JWTs. Users then log in with user JWTs only. */
+    private readonly jwtAccounts?: JwtAccounts,
   ) {
     const add = (u: UserConfig, account: string, permissions: unknown): void => {
-      const entry = { user: u, account, permissions };
+      const entry = { user: u, account, permissions, connectionTypes: allowedConnectionTypes(u.allowedConnectionTypes) };
       if (u.nkey !== undefined) this.nkeys.set(u.nkey, entry);
       else if (u.user !== undefined) this.users.set(u.user, entry);
     };
@@ -94,23 +67,34 @@ export class Authenticator {
       for (const u of acc.users) add(u, acc.name, u.permissions ?? acc.defaultPermissions);
     }
     this.required =
-      options.username !== undefined || options.authorization !== undefined || this.users.size > 0 || this.nkeys.size > 0;
+      jwtAccounts !== undefined ||
+      options.username !== undefined ||
+      options.authorization !== undefined ||
+      this.users.size > 0 ||
+      this.nkeys.size > 0;
   }
 
-  /** Whether connections need a nonce in their INFO: only when nkey users can log in. */
+  /** Whether connections need a nonce in their INFO: when nkey users can log in, and always in operator mode. */
   get nonceRequired(): boolean {
-    return this.nkeys.size > 0;
+    return this.nkeys.size > 0 || this.jwtAccounts !== undefined;
+  }
+
+  get operatorMode(): boolean {
+    return this.jwtAccounts !== undefined;
   }
 
   authenticate(client: Client): AuthOutcome {
     const o = this.options;
     const c = client.opts;
+    if (this.jwtAccounts !== undefined) return authenticateUserJwt(this.jwtAccounts, client, o.defaultSentinel);
     if (!this.required) return { account: this.globalAccount, user: undefined };
     // A client presenting an nkey is judged by it alone once nkey users exist.
     if (this.nkeys.size > 0 && c.nkey !== undefined) {
       const entry = this.nkeys.get(c.nkey);
-      if (entry === undefined || client.nonce === undefined || c.sig === undefined) return undefined;
-      if (!nonceSignedBy(c.nkey, client.nonce, c.sig)) return undefined;
+      if (entry === undefined) return undefined;
+      if (!connectionTypeAllowed(entry.connectionTypes, client.connectionType)) return new AuthFailure("Connection type not allowed");
+      const bad = nonceSignedBy(c.nkey, client.nonce, c.sig);
+      if (bad !== undefined) return bad;
       return { account: this.lookupAccount(entry.account), user: c.nkey, permissions: entry.permissions };
     }
     if (o.authorization !== undefined && c.authToken !== undefined) {
@@ -125,12 +109,14 @@ export class Authenticator {
     if (c.user === undefined && c.authToken === undefined && o.noAuthUser !== undefined) {
       const entry = this.users.get(o.noAuthUser);
       if (entry !== undefined) {
+        if (!connectionTypeAllowed(entry.connectionTypes, client.connectionType)) return new AuthFailure("Connection type not allowed");
         return { account: this.lookupAccount(entry.account), user: o.noAuthUser, permissions: entry.permissions };
       }
     }
     if (c.user !== undefined) {
       const entry = this.users.get(c.user);
       if (entry !== undefined) {
+        if (!connectionTypeAllowed(entry.connectionTypes, client.connectionType)) return new AuthFailure("Connection type not allowed");
         const result = { account: this.lookupAccount(entry.account), user: c.user, permissions: entry.permissions };
         return resultIf(secretMatches(c.pass ?? "", entry.user.password ?? ""), result);
       }

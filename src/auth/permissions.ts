@@ -9,6 +9,7 @@
 //   names no publish allow list.
 // Filters apply to subjects token by token, with the subject's own wildcards taken literally.
 import { hasWildcard, subjectMatches } from "../protocol/subject.js";
+import type { JwtPermission, JwtPermissions } from "./claims.js";
 
 interface Filter {
   subject: string;
@@ -166,4 +167,26 @@ export class Permissions {
 
 function queueMatches(pattern: string, queue: string): boolean {
   return pattern === queue || subjectMatches(pattern, queue);
+}
+
+/**
+ * JWT permissions (`pub`, `sub`, `resp`) in the config form `Permissions.from` reads, or
+ * undefined when they restrict nothing. An empty allow list means "no allow list" (all
+ * allowed), as nats-server reads JWTs; a response permission turns the publish allow list on.
+ */
+export function jwtPermissionsToConfig(p: JwtPermissions): Record<string, unknown> | undefined {
+  const side = (x: JwtPermission): Record<string, unknown> | undefined => {
+    if (x.allow.length === 0 && x.deny.length === 0) return undefined;
+    return x.allow.length > 0 ? { allow: x.allow, deny: x.deny } : { deny: x.deny };
+  };
+  const out: Record<string, unknown> = {};
+  const pub = side(p.pub);
+  const sub = side(p.sub);
+  if (pub !== undefined) out.publish = pub;
+  if (sub !== undefined) out.subscribe = sub;
+  if (p.resp !== undefined) {
+    // ttl is a Go duration in nanoseconds; 0 keeps the defaults.
+    out.allow_responses = { max: p.resp.max, expires: `${p.resp.ttl / 1e6}ms` };
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }

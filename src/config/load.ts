@@ -7,15 +7,28 @@
 // but tsnats does not implement produce a warning; the leafnodes/gateway/websocket/
 // mqtt blocks are kept in `unsupportedBlocks`.
 
-import { existsSync } from "node:fs";
-import { entryMeta, parseConfigFile, type ConfMap, type ConfValue, type ParseOptions } from "./conf_parser.js";
+import { existsSync, statSync } from "node:fs";
+import { entryMeta, parseConfigFile, parseDuration, type ConfMap, type ConfValue, type ParseOptions } from "./conf_parser.js";
 import { kindName, kindOfEntry, lowerKeys, Reader, readStorageSize, typeError } from "./reader.js";
 import { positionOf, readAccountLimits, readExports, readImports, readMappings } from "./accounts.js";
 import { fromPublic } from "@nats-io/nkeys";
 import { checkAccountsConfig } from "../server/account_setup.js";
 import { goDuration, msToNs } from "../server/time.js";
 import { readCluster, validateCluster } from "./cluster.js";
-import { defaultOptions, type AccountConfig, type ServerOptions, type TlsOptions, type UserConfig } from "./options.js";
+import {
+  defaultOptions,
+  type AccountConfig,
+  type AuthCalloutConfig,
+  type ResolverConfig,
+  type ServerOptions,
+  type TlsOptions,
+  type UserConfig,
+} from "./options.js";
+import { decodeOperatorClaims, decodeAccountClaims, decodeUserClaims, hasEmptyPermissions } from "../auth/claims.js";
+import { NATS_FEATURE_VERSION } from "../server/version.js";
+import { readOperatorJwt } from "../auth/trusted_operators.js";
+import { isPublicKey } from "../auth/nkey_keys.js";
+import { allowedConnectionTypes } from "../auth/user_limits.js";
 
 export interface LoadOptions {
   /** Options to apply the tree onto (default: defaultOptions()). Mutated and returned. */
@@ -47,20 +60,12 @@ const IGNORED_TOP_LEVEL = new Set([
   "server_tags",
   "default_js_domain",
   "allow_non_tls",
-  "root",
-  "roots",
-  "resolver",
-  "resolver_preload",
-  "resolver_pinned_accounts",
   "resolver_tls",
   "ocsp",
 ]);
 
-/**
- * Operator (JWT) mode: these keys replace config-file users. Ignoring them would leave the
- * server open to anyone, so until JWT authentication exists they stop start-up.
- */
-const OPERATOR_MODE_KEYS = new Set(["operator", "operators", "trusted", "trusted_keys"]);
+/** The spellings nats-server accepts for the trusted operator JWTs. */
+const OPERATOR_KEYS = new Set(["operator", "operators", "roots", "root", "root_operators", "root_operator"]);
 
 /** TLS options without effect on what tsnats accepts (`insecure` only concerns outgoing connections, which tsnats does not make yet). */
 const TLS_IGNORED = new Set(["insecure"]);
@@ -264,7 +269,12 @@ function readAuthorization(r: Reader, parent: ConfMap, key: string, opts: Server
         break;
       case "permissions":
       case "default_permissions":
+      case "default_permission":
         opts.defaultPermissions = readPermissions(r, m, orig);
+        break;
+      case "auth_callout":
+      case "auth_hook":
+        opts.authCallout = readAuthCallout(r, m, orig);
         break;
       default:
         r.unknown(m, orig);
@@ -275,6 +285,189 @@ function readAuthorization(r: Reader, parent: ConfMap, key: string, opts: Server
   }
   if (opts.authorization !== undefined && hasUsers) throw r.err(parent, key, "Can not have a token and a users array");
   if (opts.authorization !== undefined && opts.username !== undefined) throw r.err(parent, key, "Cannot have a user/pass and token");
+}
+
+function readStringList(r: Reader, m: ConfMap, key: string, what: string): string[] {
+  const k = kindOfEntry(m, key);
+  if (k === "string") return [m[key] as string];
+  if (k !== "array") throw r.err(m, key, `Expected ${what} field to be an array, got ${kindName(k)}`);
+  const arr = m[key] as ConfValue[];
+  return arr.map((v, i) => {
+    if (kindOfEntry(arr, i) !== "string") throw r.err(arr, i, `error parsing ${what}: unsupported type in array ${kindName(kindOfEntry(arr, i))}`);
+    return v as string;
+  });
+}
+
+/** `auth_callout { issuer, auth_users, account, xkey, allowed_accounts }` (ADR-26). */
+function readAuthCallout(r: Reader, parent: ConfMap, key: string): AuthCalloutConfig {
+  const k = kindOfEntry(parent, key);
+  if (k !== "map") throw r.err(parent, key, `Expected authorization callout to be a map/struct, got ${kindName(k)}`);
+  const m = parent[key] as ConfMap;
+  const ac: AuthCalloutConfig = { issuer: "", account: "$G", authUsers: [], allowedAccounts: [] };
+  for (const [orig, lk] of lowerKeys(m)) {
+    switch (lk) {
+      case "issuer":
+        ac.issuer = r.str(m, orig, lk);
+        if (!isPublicKey(ac.issuer, "A")) throw r.err(m, orig, `Expected callout user to be a valid public account nkey, got ${JSON.stringify(ac.issuer)}`);
+        break;
+      case "account":
+      case "acc":
+        ac.account = r.str(m, orig, lk);
+        break;
+      case "auth_users":
+      case "users":
+        ac.authUsers = readStringList(r, m, orig, "auth_users");
+        break;
+      case "xkey":
+      case "key":
+        ac.xkey = r.str(m, orig, lk);
+        if (!isPublicKey(ac.xkey, "X")) throw r.err(m, orig, `Expected callout xkey to be a valid public xkey, got ${JSON.stringify(ac.xkey)}`);
+        break;
+      case "allowed_accounts":
+        ac.allowedAccounts = readStringList(r, m, orig, "allowed accounts");
+        break;
+      default:
+        r.unknown(m, orig, "parsing authorization callout");
+    }
+  }
+  if (ac.issuer === "") throw r.err(parent, key, "Authorization callouts require an issuer to be specified");
+  if (ac.authUsers.length === 0) throw r.err(parent, key, "Authorization callouts require authorized users to be specified");
+  return ac;
+}
+
+/** `operator: <file or JWT>` or a list of them: the JWTs, decoded to check them. */
+function readOperators(r: Reader, m: ConfMap, key: string, opts: ServerOptions): void {
+  const k = kindOfEntry(m, key);
+  if (k !== "string" && k !== "array") throw r.err(m, key, `error parsing operators: unsupported type ${kindName(k)}`);
+  const files = k === "string" ? [m[key] as string] : readStringList(r, m, key, "operators");
+  opts.operatorJwts = files.map((f) => {
+    try {
+      return readOperatorJwt(f);
+    } catch (err) {
+      throw r.err(m, key, `error parsing operator JWT: ${(err as Error).message}`);
+    }
+  });
+}
+
+/** `resolver: MEMORY`, `resolver: URL(url)` or `resolver { type: full|cache, dir, ... }`. */
+function readResolver(r: Reader, m: ConfMap, key: string): ResolverConfig {
+  const k = kindOfEntry(m, key);
+  const generic =
+    'error parsing account resolver, should be MEM or  URL("url") or a map containing dir and type state=[FULL|CACHE])';
+  if (k === "string") {
+    const v = m[key] as string;
+    if (/(MEM|MEMORY)\s*/i.test(v)) return { type: "memory" };
+    const url = /(?:URL){1}(?:\({1}\s*"?([^\s"]*)"?\s*\){1})?\s*/i.exec(v);
+    if (url !== null && url[1] !== undefined) {
+      try {
+        const u = new URL(url[1]);
+        if (u.host === "") throw new Error("no host");
+      } catch {
+        throw r.err(m, key, `error parsing account resolver url ${JSON.stringify(url[1])}`);
+      }
+      return { type: "url", url: url[1].endsWith("/") ? url[1] : `${url[1]}/` };
+    }
+    throw r.err(m, key, generic);
+  }
+  if (k !== "map") throw r.err(m, key, `error parsing operator resolver, wrong type ${kindName(k)}`);
+  const rm = m[key] as ConfMap;
+  let dir = "";
+  let type = "";
+  let allowDelete = false;
+  let hardDelete: boolean | undefined;
+  let limit = 0;
+  let ttlMs = 0;
+  let intervalMs = 0;
+  let timeoutMs = 0;
+  const dur = (orig: string): number => {
+    if (kindOfEntry(rm, orig) !== "string") throw r.err(rm, orig, `${orig} must be a duration string`);
+    try {
+      return parseDuration(rm[orig] as string);
+    } catch (e) {
+      throw r.err(rm, orig, (e as Error).message);
+    }
+  };
+  for (const [orig, lk] of lowerKeys(rm)) {
+    switch (lk) {
+      case "dir":
+        dir = r.str(rm, orig, lk);
+        break;
+      case "type":
+        type = r.str(rm, orig, lk).toUpperCase();
+        break;
+      case "allow_delete":
+        allowDelete = r.bool(rm, orig, lk);
+        break;
+      case "hard_delete":
+        hardDelete = r.bool(rm, orig, lk);
+        break;
+      case "limit":
+        limit = r.int(rm, orig, lk);
+        break;
+      case "ttl":
+        ttlMs = dur(orig);
+        break;
+      case "interval":
+        intervalMs = dur(orig);
+        break;
+      case "timeout":
+        timeoutMs = dur(orig);
+        if (timeoutMs <= 0) throw r.err(rm, orig, `Fetch timeout ${String(rm[orig])} is too smal`);
+        break;
+      default:
+        r.unknown(rm, orig, "parsing resolver");
+    }
+  }
+  const checkDir = (): void => {
+    if (dir === "") throw r.err(m, key, "dir has no value and needs to point to a directory");
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw r.err(m, key, "dir needs to point to an accessible directory");
+  };
+  switch (type) {
+    case "CACHE":
+      checkDir();
+      if (intervalMs !== 0) throw r.err(m, key, "CACHE does not accept sync");
+      if (allowDelete) throw r.err(m, key, "CACHE does not accept allow_delete");
+      if (hardDelete !== undefined) throw r.err(m, key, "CACHE does not accept hard_delete");
+      return { type: "cache", dir, ttlMs, limit: limit <= 0 ? 1000 : limit, timeoutMs: timeoutMs || DEFAULT_ACCOUNT_FETCH_TIMEOUT_MS };
+    case "FULL":
+      checkDir();
+      if (ttlMs !== 0) throw r.err(m, key, "FULL does not accept ttl");
+      if (hardDelete !== undefined && !allowDelete) throw r.err(m, key, "hard_delete has no effect without delete");
+      return {
+        type: "full",
+        dir,
+        allowDelete,
+        hardDelete: hardDelete === true,
+        intervalMs: intervalMs > 0 ? intervalMs : 60_000,
+        limit: limit === 0 ? Number.MAX_SAFE_INTEGER : limit,
+        timeoutMs: timeoutMs || DEFAULT_ACCOUNT_FETCH_TIMEOUT_MS,
+      };
+    case "MEM":
+    case "MEMORY":
+      return { type: "memory" };
+    default:
+      throw r.err(m, key, generic);
+  }
+}
+
+/** nats-server's default wait for an account JWT lookup. */
+const DEFAULT_ACCOUNT_FETCH_TIMEOUT_MS = 1900;
+
+/** `resolver_preload { <account key>: <account JWT> }`. */
+function readResolverPreload(r: Reader, m: ConfMap, key: string): Record<string, string> {
+  if (kindOfEntry(m, key) !== "map") throw r.err(m, key, "preload should be a map of account_public_key:account_jwt");
+  const pm = m[key] as ConfMap;
+  const out: Record<string, string> = {};
+  for (const name of Object.keys(pm)) {
+    if (kindOfEntry(pm, name) !== "string") throw r.err(pm, name, "preload map value should be a string JWT");
+    try {
+      decodeAccountClaims(pm[name] as string);
+    } catch {
+      throw r.err(pm, name, "invalid account JWT");
+    }
+    out[name] = pm[name] as string;
+  }
+  return out;
 }
 
 /** `jetstream` as a switch (bool, "enabled"/"disabled") or a map of settings, server-wide or per account. */
@@ -672,6 +865,28 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
       case "cluster":
         readCluster(r, m, key, opts);
         break;
+      case "trusted":
+      case "trusted_keys": {
+        opts.trustedKeys = readStringList(r, m, key, "trusted");
+        for (const k of opts.trustedKeys) {
+          if (!isPublicKey(k, "O")) throw r.err(m, key, `trust key ${JSON.stringify(k)} required to be a valid public operator nkey`);
+        }
+        break;
+      }
+      case "resolver":
+      case "account_resolver":
+      case "accounts_resolver":
+        opts.resolver = readResolver(r, m, key);
+        break;
+      case "resolver_preload":
+        opts.resolverPreload = readResolverPreload(r, m, key);
+        break;
+      case "resolver_pinned_accounts":
+        opts.resolverPinnedAccounts = readStringList(r, m, key, "resolver_pinned_accounts");
+        break;
+      case "default_sentinel":
+        opts.defaultSentinel = r.str(m, key, lk);
+        break;
       case "trace_verbose":
         opts.traceVerbose = r.bool(m, key, lk);
         if (opts.traceVerbose) opts.trace = true;
@@ -681,8 +896,8 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
         if (block !== undefined) {
           opts.unsupportedBlocks[block] = m[key];
           r.warn(m, key, `${block} configuration parsed, but not served yet by tsnats`);
-        } else if (OPERATOR_MODE_KEYS.has(lk)) {
-          throw r.err(m, key, `${JSON.stringify(key)}: operator (JWT) authentication is not supported by tsnats yet`);
+        } else if (OPERATOR_KEYS.has(lk)) {
+          readOperators(r, m, key, opts);
         } else if (IGNORED_TOP_LEVEL.has(lk)) {
           r.warn(m, key, `${JSON.stringify(key)} is not supported by tsnats yet, ignored`);
         } else {
@@ -691,7 +906,21 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
       }
     }
   }
+  applyOperatorDefaults(opts);
   return opts;
+}
+
+/**
+ * A single operator JWT supplies what the config leaves out: the system account, and an
+ * account resolver when the operator names an account server.
+ */
+function applyOperatorDefaults(opts: ServerOptions): void {
+  if (opts.operatorJwts.length !== 1) return;
+  const op = decodeOperatorClaims(opts.operatorJwts[0]);
+  if (opts.resolver === undefined && op.accountServerUrl !== "") {
+    opts.resolver = { type: "url", url: `${op.accountServerUrl.replace(/\/+$/, "")}/accounts/` };
+  }
+  if (opts.systemAccount === undefined && op.systemAccount !== "") opts.systemAccount = op.systemAccount;
 }
 
 /** Parse a config file and turn it into ServerOptions (relative paths stay as written). */
@@ -713,6 +942,11 @@ export function validateOptions(o: ServerOptions): void {
       `lame duck grace period (${formatGoDuration(o.lameDuckGracePeriodMs)}) should be strictly lower than lame duck duration (${formatGoDuration(o.lameDuckDurationMs)})`,
     );
   }
+  validateOperatorMode(o);
+  for (const u of [...o.users, ...o.accounts.flatMap((a) => a.users)]) {
+    const unknown = allowedConnectionTypes(u.allowedConnectionTypes).unknown;
+    if (unknown.length > 0) throw new Error(`unknown connection type ${JSON.stringify(u.allowedConnectionTypes?.find((t) => t.toUpperCase() === unknown[0]))}`);
+  }
   if (o.noAuthUser !== undefined) {
     const all = [...o.users, ...o.accounts.flatMap((a) => a.users)];
     if (all.length === 0) throw new Error(`no_auth_user: ${JSON.stringify(o.noAuthUser)} present, but users are not defined`);
@@ -721,11 +955,78 @@ export function validateOptions(o: ServerOptions): void {
     }
   }
   validateCluster(o);
-  if (o.systemAccount !== undefined && !o.noSystemAccount && o.systemAccount !== "$SYS") {
+  const operatorMode = o.operatorJwts.length > 0 || o.trustedKeys.length > 0;
+  if (o.authCallout !== undefined && !operatorMode) {
+    for (const acc of o.authCallout.allowedAccounts) {
+      if (!o.accounts.some((a) => a.name === acc)) throw new Error(`auth_callout allowed account ${JSON.stringify(acc)} not found in configured accounts`);
+    }
+  }
+  if (o.systemAccount !== undefined && !o.noSystemAccount && o.systemAccount !== "$SYS" && !operatorMode) {
     if (!o.accounts.some((a) => a.name === o.systemAccount)) throw new Error("error resolving system account: account missing");
   }
   // Imports, exports and mappings can only be judged with every account known.
   checkAccountsConfig(o);
+}
+
+/** nats-server's checks of operator mode (validateTrustedOperators), with its wording. */
+function validateOperatorMode(o: ServerOptions): void {
+  if (o.operatorJwts.length === 0) {
+    if (o.defaultSentinel !== undefined) throw new Error("default sentinel requires operators and accounts");
+    return;
+  }
+  const operators = o.operatorJwts.map((t) => decodeOperatorClaims(t));
+  if (o.defaultSentinel !== undefined) {
+    let bearer = false;
+    let scopedLooking = false;
+    try {
+      const u = decodeUserClaims(o.defaultSentinel);
+      bearer = u.limits.bearerToken;
+      scopedLooking = u.issuerAccount !== "" && hasEmptyPermissions(u.limits);
+    } catch {
+      throw new Error("default sentinel JWT not valid");
+    }
+    if (!bearer && !scopedLooking) throw new Error("default sentinel must be a bearer token");
+  }
+  if (o.resolver === undefined) throw new Error("operators require an account resolver to be configured");
+  if (o.accounts.length > 0) throw new Error("operators do not allow Accounts to be configured directly");
+  if (o.users.length > 0) throw new Error("operators do not allow users to be configured directly");
+  if (o.trustedKeys.length > 0) throw new Error("conflicting options for 'TrustedKeys' and 'TrustedOperators'");
+  if (o.systemAccount !== undefined) {
+    const named = operators.filter((op) => op.systemAccount !== "");
+    if (named.length > 0 && !named.some((op) => op.systemAccount === o.systemAccount)) {
+      throw new Error("system_account in config and operator JWT must be identical");
+    }
+  } else if (operators[0].systemAccount === "" && (o.resolver.type === "full" || o.resolver.type === "cache")) {
+    throw new Error("using nats based account resolver - the system account needs to be specified in configuration or the operator jwt");
+  }
+  for (const op of operators) {
+    const v = assertedVersion(op.assertServerVersion);
+    if (typeof v === "string") throw new Error(`operator ${op.data.sub} expects version ${op.assertServerVersion} got error instead: ${v}`);
+    const [maj, min, upd] = v;
+    const [sMaj, sMin, sUpd] = NATS_FEATURE_VERSION.split(".").map(Number);
+    if (maj > sMaj) throw new Error(`operator ${op.data.sub} expected major version ${maj} > server major version ${sMaj}`);
+    if (maj === sMaj && min > sMin) throw new Error(`operator ${op.data.sub} expected minor version ${min} > server minor version ${sMin}`);
+    if (maj === sMaj && min === sMin && upd > sUpd) throw new Error(`operator ${op.data.sub} expected update version ${upd} > server update version ${sUpd}`);
+  }
+  for (const key of o.resolverPinnedAccounts ?? []) {
+    if (!isPublicKey(key, "A")) throw new Error(`pinned account key ${JSON.stringify(key)} is not a valid public account nkey`);
+  }
+  if (o.authCallout !== undefined) throw new Error("operators do not allow authorization callouts to be configured directly");
+  if (o.noAuthUser !== undefined) throw new Error("no_auth_user not compatible with Trusted Operator");
+}
+
+/** An operator's `assert_server_version` ("2.10.0") as numbers, or the reason it is not one. */
+function assertedVersion(v: string): [number, number, number] | string {
+  if (v === "") return [0, 0, 0];
+  const parts = v.split(".");
+  if (parts.length !== 3) return "asserted server version must be of the form <major>.<minor>.<update>";
+  const nums: number[] = [];
+  for (const p of parts) {
+    if (!/^[+-]?\d+$/.test(p)) return `asserted server version cant parse ${p} to int`;
+    nums.push(Number(p));
+  }
+  if (nums.some((n) => n < 0)) return `asserted server version can'b contain negative values: ${v}`;
+  return nums as [number, number, number];
 }
 
 /** Format milliseconds like Go's time.Duration.String() ("1h0m0s", "2m0s", "500ms"). */

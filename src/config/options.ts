@@ -84,6 +84,27 @@ export interface AccountConfig {
   defaultPermissions?: unknown;
 }
 
+/** Where operator mode finds account JWTs (`resolver`). Durations in ms. */
+export type ResolverConfig =
+  | { type: "memory" }
+  | { type: "url"; url: string }
+  | { type: "full"; dir: string; allowDelete: boolean; hardDelete: boolean; intervalMs: number; limit: number; timeoutMs: number }
+  | { type: "cache"; dir: string; ttlMs: number; limit: number; timeoutMs: number };
+
+/** `authorization { auth_callout {...} }`: users are authorized by a service (ADR-26). */
+export interface AuthCalloutConfig {
+  /** Account public key that signs the authorization responses. */
+  issuer: string;
+  /** The account the service runs in (the request is published there). */
+  account: string;
+  /** Users that bypass the callout (the service's own connections). */
+  authUsers: string[];
+  /** Curve public key the requests are encrypted for. */
+  xkey?: string;
+  /** Accounts the service may place users in (empty: any configured account). */
+  allowedAccounts: string[];
+}
+
 export interface JetStreamOptions {
   enabled: boolean;
   storeDir: string;
@@ -197,6 +218,20 @@ export interface ServerOptions {
   defaultPermissions?: unknown;
   /** Top-level `mappings {}`: subject mappings of the global account. */
   mappings: MappingConfig[];
+  authCallout?: AuthCalloutConfig;
+
+  // Operator (JWT) mode
+  /** Trusted operator JWTs (`operator`), as tokens read from their files. */
+  operatorJwts: string[];
+  /** Trusted operator public keys (`trusted_keys`), an alternative to operator JWTs. */
+  trustedKeys: string[];
+  resolver?: ResolverConfig;
+  /** Account JWTs stored in the resolver at start (`resolver_preload`), by account public key. */
+  resolverPreload: Record<string, string>;
+  /** Only these accounts may log users in (`resolver_pinned_accounts`). */
+  resolverPinnedAccounts?: string[];
+  /** A bearer user JWT for clients that present none (`default_sentinel`). */
+  defaultSentinel?: string;
 
   tls?: TlsOptions;
   jetstream: JetStreamOptions;
@@ -257,6 +292,9 @@ export function defaultOptions(): ServerOptions {
     accounts: [],
     mappings: [],
     noSystemAccount: false,
+    operatorJwts: [],
+    trustedKeys: [],
+    resolverPreload: {},
     jetstream: {
       enabled: false,
       storeDir: "",

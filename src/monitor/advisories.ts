@@ -21,6 +21,11 @@ function clientInfo(c: Client, withStop: boolean, accountName?: string): Record<
   if (c.opts.version) info.ver = c.opts.version;
   if (c.rttMs > 0) info.rtt = msToNs(c.rttMs);
   if (withStop) info.stop = goTime(c.stop ?? new Date());
+  if (c.opts.jwt) info.jwt = c.opts.jwt;
+  const u = c.jwtUser;
+  if (u !== undefined) info.issuer_key = u.signingKey !== "" ? u.signingKey : c.account.name;
+  if (u !== undefined && u.tags.length > 0) info.tags = u.tags;
+  info.name_tag = c.account.claims?.nameTag || c.account.name;
   info.kind = "Client";
   info.client_type = "nats";
   return info;

@@ -3,7 +3,8 @@
 // Events (published only when someone in the system account listens):
 //   $SYS.ACCOUNT.<acc>.CONNECT / DISCONNECT            client connect/disconnect advisories
 //   $SYS.ACCOUNT.<acc>.SERVER.CONNS (+ the older $SYS.SERVER.ACCOUNT.<acc>.CONNS)
-//   $SYS.SERVER.<id>.CLIENT.AUTH.ERR                    failed authentication
+//   $SYS.SERVER.<id>.CLIENT.AUTH.ERR                    failed authentication (and, in the client's
+//                                                       own account, $SYS.ACCOUNT.CLIENT.AUTH.ERR)
 //   $SYS.SERVER.<id>.STATSZ                             periodic server statistics
 //   $SYS.SERVER.<id>.SHUTDOWN                           the server is going away
 // Services (request/reply; JSON options in the request body):
@@ -247,13 +248,18 @@ export class SystemAccountService implements ServerService {
   }
 
   private authFailed(c: Client): void {
-    // Raised just before the connection is closed; report once it is.
-    const accountName = c.account.name;
-    setImmediate(() =>
+    // Raised just before the connection is closed; report once it is: to the operator in the
+    // system account, and to the owners of the account the client was in.
+    const account = c.account;
+    setImmediate(() => {
       this.publishEvent(`$SYS.SERVER.${this.server.id}.CLIENT.AUTH.ERR`, () =>
-        disconnectAdvisory(this.serverInfo(), c, "Authentication Failure", accountName),
-      ),
-    );
+        disconnectAdvisory(this.serverInfo(), c, "Authentication Failure", account.name),
+      );
+      const subject = "$SYS.ACCOUNT.CLIENT.AUTH.ERR";
+      if (!this.stopping && account.sublist.hasInterest(subject)) {
+        account.publish(subject, "", undefined, Buffer.from(JSON.stringify(disconnectAdvisory(this.serverInfo(), c, "Authentication Failure", account.name))));
+      }
+    });
   }
 
   private scheduleStatsz(): void {

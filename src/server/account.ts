@@ -34,6 +34,7 @@ import {
 } from "./imports.js";
 import { MappingTable, newSubjectMapping } from "./mappings.js";
 import type { MappingDestination } from "../config/options.js";
+import type { AccountJwtState } from "../auth/account_jwt.js";
 
 /** Handler of an internal subscription. `payload`/`hdr` may alias a read buffer: copy to keep. */
 export type InternalHandler = (
@@ -137,6 +138,10 @@ export class Account implements ImportRouting {
   mappings: MappingTable | undefined;
   /** Reply subjects (`_R_.`) of requests that came in through service imports. */
   readonly responses: ResponseTable;
+  /** Operator mode: what the account's JWT says (signing keys, revocations, expiry...). */
+  claims: AccountJwtState | undefined;
+  /** The server's system account (set by the server). */
+  isSystem = false;
 
   constructor(
     readonly name: string,
@@ -148,10 +153,6 @@ export class Account implements ImportRouting {
       (subject, d) => this.subscribeDeliverer(subject, d),
       (sub) => this.unsubscribeInternal(sub),
     );
-  }
-
-  get isSystem(): boolean {
-    return this.name === "$SYS";
   }
 
   // ---- subscriptions ----

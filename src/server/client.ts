@@ -15,8 +15,9 @@ import type { Account } from "./account.js";
 import type { Server } from "./server.js";
 import type { ServerOptions } from "../config/options.js";
 import { Permissions } from "../auth/permissions.js";
-import type { AuthResult, UserLimits } from "../auth/authenticator.js";
 import { Outbound, copyInto } from "./outbound.js";
+import { AuthFailure, type AuthResult, type JwtUser, type UserLimits } from "../auth/authenticator.js";
+import type { ConnectionType } from "../auth/user_limits.js";
 
 export interface ConnectOptions {
   verbose: boolean;
@@ -54,7 +55,11 @@ export type CloseReason =
   | "Read Error"
   | "Write Error"
   | "Kicked"
-  | "TLS Handshake Failure";
+  | "TLS Handshake Failure"
+  | "Maximum Account Connections Exceeded"
+  | "Maximum Subscriptions Exceeded"
+  | "Authentication Expired"
+  | "Credentials Revoked";
 
 const PING = Buffer.from("PING\r\n");
 /** nats-server's first PING after CONNECT (firstClientPingInterval) and RTT refresh period. */
@@ -64,6 +69,9 @@ const PONG = Buffer.from("PONG\r\n");
 const OK = Buffer.from("+OK\r\n");
 /** How long a fast publisher is paused while a subscriber drains. */
 const STALL_MS = 20;
+/** nats-server lets the "maximum subscriptions exceeded" error out before closing. */
+const MAX_SUBS_CLOSE_DELAY_MS = 20;
+
 
 export class Client implements Deliverer, ParserHandler {
   readonly kind = "client" as const;
@@ -89,8 +97,16 @@ export class Client implements Deliverer, ParserHandler {
   authorizedUser: string | undefined;
   /** The authenticated user's publish/subscribe permissions; undefined = unrestricted. */
   perms: Permissions | undefined;
-  /** Subscriptions allowed on this connection: the lowest of server, account and user limits (-1 = unlimited). */
+  /** The permissions block `perms` was built from (config form), for $SYS.REQ.USER.INFO. */
+  permissionsSource: unknown;
+  /** What kind of connection this is; a WebSocket or MQTT listener sets its own. An input of authentication. */
+  connectionType: ConnectionType = "STANDARD";
+  /** Set when the user logged in with a JWT (operator mode, auth callout). */
+  jwtUser: JwtUser | undefined;
+  /** Subscriptions this connection may hold: the lowest of user, account and server limits; -1 = none. */
   maxSubs = -1;
+  /** When the user's credentials expire (JWT `exp`, end of its connect times); 0 = never. */
+  expiresAt = 0;
   readonly subs = new Map<string, Subscription>();
 
   inMsgs = 0;
@@ -117,6 +133,7 @@ export class Client implements Deliverer, ParserHandler {
   /** The next PING check, in the server's shared ping queue (Deadlined). */
   deadlineIdx = -1;
   deadlineAt = 0;
+  private expiryTimer: NodeJS.Timeout | undefined;
   private pingsOut = 0;
   private pingSentAt = 0;
   /** When the last PING went out (0: never), for the hourly RTT refresh. */
@@ -138,6 +155,7 @@ export class Client implements Deliverer, ParserHandler {
     const o = server.options;
     this.trace = server.log.traceEnabled;
     this.maxPending = o.maxPending;
+    this.maxSubs = o.maxSubscriptions > 0 ? o.maxSubscriptions : -1;
     this.parser = new Parser(this, { maxControlLine: o.maxControlLine, maxPayload: o.maxPayload });
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -171,7 +189,7 @@ export class Client implements Deliverer, ParserHandler {
    * Payload and subscription limits of this connection: the lowest of the user's, the
    * account's and the server's (nats-server's applyAccountLimits; -1 or 0 at the server = unlimited).
    */
-  applyAccountLimits(user: UserLimits | undefined): void {
+  applyAccountLimits(user: UserLimits | undefined = this.userLimits): void {
     this.userLimits = user;
     const o = this.server.options;
     const lim = this.account.limits;
@@ -183,6 +201,70 @@ export class Client implements Deliverer, ParserHandler {
     const payload = lowest(user?.payload, lim.maxPayload, o.maxPayload > 0 ? o.maxPayload : undefined);
     this.parser.limits = { maxControlLine: o.maxControlLine, maxPayload: payload < 0 ? Number.MAX_SAFE_INTEGER : payload };
     this.maxSubs = lowest(user?.subs, lim.maxSubscriptions, o.maxSubscriptions > 0 ? o.maxSubscriptions : undefined);
+    // A connection already holding more subscriptions than it now may is told and closed.
+    if (this.maxSubs >= 0 && this.subs.size >= this.maxSubs && this.connectReceived) {
+      this.maxSubsExceeded();
+      setTimeout(() => this.close("Maximum Subscriptions Exceeded"), MAX_SUBS_CLOSE_DELAY_MS).unref();
+    }
+  }
+
+  private maxSubsExceeded(): void {
+    this.server.log.error(`${this.logPrefix()} - ${ProtoErr.MaxSubscriptions}`);
+    this.sendErr(ProtoErr.MaxSubscriptions);
+  }
+
+  /** The connection's credentials expired (JWT `exp`, connect times): tell it and close. */
+  authExpired(): void {
+    this.debugErr("User Authentication Expired");
+    this.close("Authentication Expired");
+  }
+
+  /** The account's JWT expired or was deleted: every connection of it goes. */
+  accountAuthExpired(): void {
+    this.debugErr("Account Authentication Expired");
+    this.close("Authentication Expired");
+  }
+
+  /** The account revoked this user's JWT. */
+  credentialsRevoked(): void {
+    this.debugErr("User Authentication Revoked");
+    this.close("Credentials Revoked");
+  }
+
+  /** The account is at its connection limit. */
+  maxAccountConnectionsExceeded(): void {
+    this.server.log.error(`${this.logPrefix()} - ${ProtoErr.MaxAccountConnections}`);
+    this.sendErr(ProtoErr.MaxAccountConnections);
+    this.close("Maximum Account Connections Exceeded");
+  }
+
+  /** Credentials no longer accepted (reload, account update): -ERR, AUTH.ERR event, close. */
+  authViolation(): void {
+    if (this.closed) return;
+    this.server.log.error(`${this.logPrefix()} - authentication error`);
+    this.sendErr(ProtoErr.AuthViolation);
+    this.server.onAuthError(this);
+    this.close("Authentication Failure");
+  }
+
+  private debugErr(text: string): void {
+    if (this.server.log.debugEnabled) this.server.log.debug(`${this.logPrefix()} - ${text}`);
+    this.sendErr(text);
+  }
+
+  /** Disconnect with "User Authentication Expired" at `at` (ms since epoch); 0 clears. */
+  setExpiry(at: number): void {
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
+    this.expiryTimer = undefined;
+    this.expiresAt = at;
+    if (at <= 0) return;
+    // Timers fire at most ~24.8 days ahead; a later expiry re-arms on the way.
+    const delay = Math.min(Math.max(0, at - Date.now()), 0x7fffffff);
+    this.expiryTimer = setTimeout(() => {
+      if (Date.now() + 5 < this.expiresAt) this.setExpiry(this.expiresAt);
+      else this.authExpired();
+    }, delay);
+    this.expiryTimer.unref();
   }
 
   get pendingBytes(): number {
@@ -305,25 +387,31 @@ export class Client implements Deliverer, ParserHandler {
     this.checkConnectOptions(noResponders, headers);
   }
 
-  private finishConnect(result: AuthResult | undefined, noResponders: boolean, headers: boolean): void {
-    if (result === undefined) {
+  private finishConnect(result: AuthResult | AuthFailure | undefined, noResponders: boolean, headers: boolean): void {
+    if (result === undefined || result instanceof AuthFailure) {
+      if (result !== undefined && this.server.log.debugEnabled) this.server.log.debug(`${this.logPrefix()} - ${result.reason}`);
       this.server.onAuthError(this);
       throw new ProtocolError(ProtoErr.AuthViolation, "authentication error");
     }
     if (this.authTimer !== undefined) clearTimeout(this.authTimer);
     this.authTimer = undefined;
     const acc = result.account;
-    if (acc !== this.account && acc.limits.maxConnections >= 0 && acc.clients.size >= acc.limits.maxConnections) {
-      this.server.log.error(`${this.logPrefix()} - ${ProtoErr.MaxAccountConnections}`);
-      this.sendErr(ProtoErr.MaxAccountConnections);
-      this.close("Maximum Account Connections Exceeded");
-      return;
-    }
     this.authorizedUser = result.user;
+    this.jwtUser = result.jwt;
+    this.permissionsSource = result.permissions;
     this.perms = Permissions.from(result.permissions);
     if (acc !== this.account) this.server.moveClient(this, acc);
-    this.applyAccountLimits(result.limits);
+    // As nats-server: registered with the account first, so the AUTH.ERR event names it.
+    const maxConns = acc.limits.maxConnections;
+    if (maxConns >= 0 && acc.clients.size > maxConns) {
+      this.maxAccountConnectionsExceeded();
+      this.server.onAuthError(this);
+      return;
+    }
     this.connectReceived = true;
+    this.applyAccountLimits(result.limits);
+    if (this.closed) return;
+    if (result.expiresAt !== undefined && result.expiresAt > 0) this.setExpiry(result.expiresAt);
     // First RTT estimate, as nats-server does: INFO sent to CONNECT received.
     if (this.rttMs === 0) this.rttMs = Math.max(0.001, performance.timeOrigin + performance.now() - this.start.getTime());
     this.scheduleFirstPing();
@@ -388,10 +476,9 @@ export class Client implements Deliverer, ParserHandler {
       if (this.opts.verbose) this.sendOk();
       return;
     }
-    const max = this.connectReceived ? this.maxSubs : this.server.options.maxSubscriptions > 0 ? this.server.options.maxSubscriptions : -1;
-    if (max >= 0 && this.subs.size >= max) {
-      this.server.log.error(`${this.logPrefix()} - maximum subscriptions exceeded`);
-      this.sendErr(ProtoErr.MaxSubscriptions);
+    const max = this.maxSubs;
+    if (max !== -1 && this.subs.size >= max) {
+      this.maxSubsExceeded();
       return;
     }
     const sub: Subscription = { subject, queue, sid, client: this, max: 0, delivered: 0, closed: false };
@@ -662,6 +749,7 @@ export class Client implements Deliverer, ParserHandler {
   // ---- subscriptions and teardown ----
 
   private authUserText(): string {
+    if (this.jwtUser !== undefined && this.jwtUser.token !== "") return `JWT User ${JSON.stringify(this.jwtUser.pubKey)}`;
     return this.authorizedUser !== undefined ? `User ${JSON.stringify(this.authorizedUser)}` : "";
   }
 
@@ -676,6 +764,7 @@ export class Client implements Deliverer, ParserHandler {
 
   /** New permissions from a config reload: subscriptions they no longer allow are dropped. */
   setPermissions(raw: unknown): void {
+    this.permissionsSource = raw;
     this.perms = Permissions.from(raw);
     const perms = this.perms;
     if (perms === undefined) return;
@@ -702,6 +791,7 @@ export class Client implements Deliverer, ParserHandler {
     this.stop = new Date();
     this.server.pings.remove(this);
     if (this.authTimer !== undefined) clearTimeout(this.authTimer);
+    if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
     for (const sub of this.subs.values()) {
       sub.closed = true;
       this.account.removeSubscription(sub);
@@ -732,7 +822,7 @@ export class Client implements Deliverer, ParserHandler {
 
 /** Credentials never reach the log: nats-server traces CONNECT with secrets redacted. */
 function redactSecrets(connectJson: string): string {
-  return connectJson.replace(/"(pass|auth_token)"(\s*):(\s*)"(?:[^"\\]|\\.)*"/gi, '"$1"$2:$3"[REDACTED]"');
+  return connectJson.replace(/"(pass|auth_token|sig)"(\s*):(\s*)"(?:[^"\\]|\\.)*"/gi, '"$1"$2:$3"[REDACTED]"');
 }
 
 /** `_R_.` (service reply mappings) and `$JS.ACK.` replies belong to the server. */

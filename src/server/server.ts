@@ -4,12 +4,14 @@ import net from "node:net";
 import type { TLSSocket } from "node:tls";
 import fs from "node:fs";
 import path from "node:path";
-import { createServer as createServerKey } from "@nats-io/nkeys";
+import { createCurve, createServer as createServerKey, type KeyPair } from "@nats-io/nkeys";
 import { Account } from "./account.js";
 import { Client, type CloseReason } from "./client.js";
 import type { Log } from "./log.js";
 import type { ServerOptions } from "../config/options.js";
-import { Authenticator, newNonce, type AuthResult } from "../auth/authenticator.js";
+import { AuthFailure, Authenticator, newNonce, type AuthVerdict } from "../auth/authenticator.js";
+import { JwtAccounts } from "../auth/jwt_accounts.js";
+import { releaseAccountClaims } from "../auth/account_jwt.js";
 import { loadConfigFile, validateOptions } from "../config/load.js";
 import { ProtoErr } from "../protocol/errors.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./version.js";
@@ -48,6 +50,12 @@ const MAX_CLOSED_CLIENTS = 10_000;
 
 export class Server {
   readonly id: string;
+  /** The server's nkey identity: signs what it sends as the server (auth callout requests). */
+  readonly keyPair: KeyPair;
+  /** The server's curve key: encrypts auth callout requests for services that ask for it. */
+  readonly xkeyPair: KeyPair;
+  /** Operator mode: accounts come from JWTs (undefined in config mode). */
+  readonly jwtAccounts: JwtAccounts | undefined;
   readonly name: string;
   readonly start = new Date();
   options: ServerOptions;
@@ -101,13 +109,36 @@ export class Server {
   constructor(options: ServerOptions, log: Log) {
     this.options = options;
     this.log = log;
-    this.id = createServerKey().getPublicKey();
+    this.keyPair = createServerKey();
+    this.xkeyPair = createCurve();
+    this.id = this.keyPair.getPublicKey();
     this.name = options.serverName ?? this.id;
     this.globalAccount = this.registerAccount(GLOBAL_ACCOUNT);
     configureAccounts(options, this.accountRegistry);
+    const operatorMode = options.operatorJwts.length > 0 || options.trustedKeys.length > 0;
+    if (operatorMode) {
+      if (options.resolver?.type === "full" || options.resolver?.type === "cache") {
+        throw new Error(`resolver type ${options.resolver.type} is not supported by tsnats yet`);
+      }
+      this.jwtAccounts = new JwtAccounts(this, options);
+    }
     const sysName = options.systemAccount ?? DEFAULT_SYSTEM_ACCOUNT;
     this.systemAccount = options.noSystemAccount ? undefined : this.registerAccount(sysName);
-    this.auth = new Authenticator(options, (n) => this.lookupAccount(n), this.globalAccount);
+    if (this.systemAccount !== undefined) this.systemAccount.isSystem = true;
+    this.auth = new Authenticator(options, (n) => this.lookupAccount(n), this.globalAccount, this.jwtAccounts);
+  }
+
+  /** Operator mode: the system account is an account JWT too, and must resolve before start. */
+  private async resolveSystemAccount(): Promise<void> {
+    const jwt = this.jwtAccounts;
+    const sys = this.systemAccount;
+    if (jwt === undefined || sys === undefined || sys.name === "$SYS") return;
+    jwt.checkPreloads(this.options);
+    try {
+      await jwt.lookup(sys.name);
+    } catch (err) {
+      throw new Error(`error resolving system account: ${(err as Error).message}`);
+    }
   }
 
   registerAccount(name: string): Account {
@@ -144,6 +175,7 @@ export class Server {
     if (this.options.configFile) this.log.info(`Using configuration file: ${this.options.configFile}`);
     // Before services start: HTTPS monitoring serves with the same context.
     this.tls = ServerTls.fromOptions(this.options.tls);
+    await this.resolveSystemAccount();
     if (this.options.pidFile) fs.writeFileSync(this.options.pidFile, String(process.pid));
     for (const svc of this.services) await svc.start();
     await this.listen();
@@ -211,6 +243,7 @@ export class Server {
     };
     if (this.auth.required) info.auth_required = true;
     if (o.jetstream.enabled) info.jetstream = true;
+    info.xkey = this.xkeyPair.getPublicKey();
     if (o.jetstream.domain) info.domain = o.jetstream.domain;
     if (this.connectUrls !== undefined && this.connectUrls.length > 0) info.connect_urls = this.connectUrls;
     if (this.lameDuck) info.ldm = true;
@@ -351,24 +384,27 @@ export class Server {
     if (next.port !== cur.port && next.port !== -1) notApplied.push("port");
     if (next.host !== cur.host) notApplied.push("host");
     if (next.jetstream.storeDir !== cur.jetstream.storeDir && cur.jetstream.enabled) notApplied.push("jetstream.store_dir");
-    const keep = { port: cur.port, host: cur.host, jetstream: cur.jetstream };
+    // The trust root is fixed for the life of the process.
+    if (JSON.stringify([next.operatorJwts, next.trustedKeys]) !== JSON.stringify([cur.operatorJwts, cur.trustedKeys])) notApplied.push("operator");
+    const keep = { port: cur.port, host: cur.host, jetstream: cur.jetstream, operatorJwts: cur.operatorJwts, trustedKeys: cur.trustedKeys };
     this.options = { ...next, ...keep };
     // New connections use the new certificates; established ones keep their session.
     this.tls = nextTls;
     this.log.setOptions?.(this.options);
     // Accounts are updated in place: their clients stay, their imports, exports and mappings are replaced.
     configureAccounts(this.options, this.accountRegistry);
-    this.auth = new Authenticator(this.options, (n) => this.lookupAccount(n), this.globalAccount);
+    this.reloadAccountJwts(next);
+    this.auth = new Authenticator(this.options, (n) => this.lookupAccount(n), this.globalAccount, this.jwtAccounts);
     // Clients whose credentials no longer authenticate, or now map to another account, are
     // disconnected; the others keep their connection with the new limits and permissions.
     for (const c of [...this.clients.values()]) {
       c.applyOptions(this.options);
       if (!c.connectReceived) continue;
-      const recheck = (r: AuthResult | undefined): void => {
+      const recheck = (r: AuthVerdict): void => {
         if (c.closed) return;
-        if (r === undefined || r.account !== c.account) {
-          c.sendErr(ProtoErr.AuthViolation);
-          c.close("Authentication Failure");
+        if (r === undefined || r instanceof AuthFailure || r.account !== c.account) {
+          if (r instanceof AuthFailure && this.log.debugEnabled) this.log.debug(`${c.logPrefix()} - ${r.reason}`);
+          c.authViolation();
         } else {
           c.setPermissions(r.permissions);
         }
@@ -384,6 +420,33 @@ export class Server {
     this.log.info("Reloaded server configuration");
     for (const n of notApplied) this.log.warn(`Config reload: ${n} can not be changed at run time; restart to apply`);
     return notApplied;
+  }
+
+  /**
+   * Operator mode reload: the memory resolver takes the new `resolver_preload`, and every
+   * account in use is brought to its (possibly new) JWT; accounts whose JWT is gone are
+   * dropped, so their users fail the re-authentication that follows.
+   */
+  private reloadAccountJwts(next: ServerOptions): void {
+    const jwt = this.jwtAccounts;
+    if (jwt === undefined) return;
+    jwt.reloadOptions(next);
+    if (jwt.resolver.type !== "memory") return;
+    jwt.preload(next);
+    jwt.checkPreloads(next);
+    for (const acc of [...this.accounts.values()]) {
+      if (acc.claims === undefined) continue;
+      try {
+        const r = jwt.fetchVerified(acc.name);
+        if (r instanceof Promise) continue; // the memory resolver answers at once
+        jwt.apply(acc, r.token, r.claims);
+      } catch (err) {
+        const why = (err as Error).message === "account missing" ? "removed" : "bad claims";
+        this.log.info(`Reloaded: deleting account [${why}]: ${JSON.stringify(acc.name)}`);
+        releaseAccountClaims(acc);
+        this.accounts.delete(acc.name);
+      }
+    }
   }
 
   /**
@@ -430,7 +493,11 @@ export class Server {
       }
     }
     await closed;
-    for (const acc of this.accounts.values()) acc.close();
+    for (const acc of this.accounts.values()) {
+      acc.close();
+      releaseAccountClaims(acc);
+    }
+    this.jwtAccounts?.resolver.close();
     if (this.portsFile) fs.rmSync(this.portsFile, { force: true });
     if (this.options.pidFile) fs.rmSync(this.options.pidFile, { force: true });
     this.log.info("Server Exiting..");

@@ -23,8 +23,8 @@ function cSource(name: string): string {
 export interface CClient {
   /** Compile test/c/<name> with `cc -O1 ... -lnats`; the result carries the compiler's output. */
   compile(): Promise<{ code: number | null; out: string }>;
-  /** Run the compiled client with the server URL as its only argument. */
-  run(url: string): Promise<{ code: number | null; out: string }>;
+  /** Run the compiled client with the server URL as its only argument (and extra environment). */
+  run(url: string, env?: Record<string, string>): Promise<{ code: number | null; out: string }>;
   /** Remove the temp dir holding the executable. */
   dispose(): void;
 }
@@ -35,7 +35,7 @@ export function cClient(name: string): CClient {
   const exe = path.join(dir, path.basename(name, ".c"));
   return {
     compile: () => run("cc", ["-O1", "-o", exe, cSource(name), "-lnats"], 60_000),
-    run: (url) => run(exe, [url], 30_000),
+    run: (url, env) => run(exe, [url], 30_000, env),
     dispose: () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -48,9 +48,9 @@ export function okSteps(out: string): string[] {
     .map((l) => l.split(" ")[1]);
 }
 
-function run(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number | null; out: string }> {
+function run(cmd: string, args: string[], timeoutMs: number, env?: Record<string, string>): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
-    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], env: env === undefined ? process.env : { ...process.env, ...env } });
     let out = "";
     p.stdout.on("data", (d: Buffer) => (out += d.toString()));
     p.stderr.on("data", (d: Buffer) => (out += d.toString()));
