@@ -305,12 +305,12 @@ describe("operator mode: JWT permissions and limits", () => {
   it("a user is disconnected when its JWT expires", async () => {
     const op = await newOperator();
     const acc = await newAccount(op, "A");
-    const u = await newUser(acc, "short", {}, { exp: epoch(2) });
+    const u = await newUser(acc, "short", {}, { exp: epoch(5) });
     const srv = await startFromConfigText(memoryResolverConfig(op, [acc]));
     try {
       const l = await jwtLogin(srv.port, u);
       assert.ok(l.ok, l.out);
-      const out = await l.conn.waitClosed(6000);
+      const out = await l.conn.waitClosed(9000);
       assert.ok(out.endsWith("-ERR 'User Authentication Expired'\r\n"), out);
       await waitUntil(() => srv.server.closedClients.some((c) => c.reason === "Authentication Expired"));
     } finally {
@@ -320,13 +320,13 @@ describe("operator mode: JWT permissions and limits", () => {
 
   it("an account's connections are closed when the account JWT expires", async () => {
     const op = await newOperator();
-    const acc = await newAccount(op, "A", {}, { exp: epoch(2) });
+    const acc = await newAccount(op, "A", {}, { exp: epoch(5) });
     const u = await newUser(acc, "u");
     const srv = await startFromConfigText(memoryResolverConfig(op, [acc]));
     try {
       const l = await jwtLogin(srv.port, u);
       assert.ok(l.ok, l.out);
-      const out = await l.conn.waitClosed(6000);
+      const out = await l.conn.waitClosed(9000);
       assert.ok(out.endsWith("-ERR 'Account Authentication Expired'\r\n"), out);
       const again = await jwtLogin(srv.port, u);
       assert.equal(again.out, "-ERR 'Authorization Violation'\r\n");
