@@ -1,0 +1,269 @@
+// Fault harness: servers as separate processes, each in its own network namespace, so a test
+// can cut and heal links, kill -9 a server, or freeze it with SIGSTOP and thaw it with SIGCONT.
+// Reusable by anything that needs real network faults (routes, leaf nodes, replicated
+// JetStream).
+//
+//   lab = await NetnsLab.create(3)          // 3 namespaces, 10.a.b.1..3, a bridge at 10.a.b.254
+//   const p = lab.spawn(0, "node", [...])   // a process inside namespace 0
+//   lab.isolate(2) / lab.rejoin(2)          // node 2's link down / up (no FIN: peers must notice)
+//   lab.cut(0, 1) / lab.heal(0, 1)          // drop traffic between two nodes only (blackhole routes)
+//   await lab.destroy()
+//
+// Needs root and `ip` (iproute2); `NetnsLab.available()` says whether this machine can, so
+// tests skip cleanly elsewhere. Namespaces and links carry this process's pid in their names;
+// ones left by a process that no longer runs are removed on the next create.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+let availability: string | undefined | null = null;
+
+function ip(args: string[], allowFail = false): string {
+  const r = spawnSync("ip", args, { encoding: "utf8" });
+  if (r.status !== 0 && !allowFail) throw new Error(`ip ${args.join(" ")}: ${(r.stderr || r.error?.message || "").trim()}`);
+  return r.stdout;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Remove namespaces and bridges left by test processes that are gone. */
+function sweepLeftovers(): void {
+  for (const line of ip(["netns", "list"], true).split("\n")) {
+    const m = /^tsn(\d+)x\d+x\d+/.exec(line.trim());
+    if (m !== null && !alive(Number(m[1]))) ip(["netns", "del", line.trim().split(" ")[0]], true);
+  }
+  for (const line of ip(["-o", "link", "show", "type", "bridge"], true).split("\n")) {
+    const m = /^\d+: (tb(\d+)x\d+)[:@]/.exec(line.trim());
+    if (m !== null && !alive(Number(m[2]))) ip(["link", "del", m[1]], true);
+  }
+}
+
+let labSeq = 0;
+
+export interface LabNode {
+  readonly index: number;
+  readonly ns: string;
+  readonly ip: string;
+  /** The root-namespace end of the node's veth pair (down = node cut off). */
+  readonly hostIf: string;
+}
+
+export class NetnsLab {
+  private readonly procs = new Set<ChildProcess>();
+  private destroyed = false;
+
+  private constructor(
+    readonly nodes: LabNode[],
+    readonly bridge: string,
+    /** The root namespace's address on the lab network (clients of tests connect from here). */
+    readonly hostIp: string,
+  ) {}
+
+  /** Undefined when network namespaces can be used here, else why not (for a test's skip message). */
+  static unavailable(): string | undefined {
+    if (availability !== null) return availability;
+    if (process.platform !== "linux") availability = "network namespaces need Linux";
+    else if (typeof process.getuid === "function" && process.getuid() !== 0) availability = "network namespaces need root";
+    else if (spawnSync("ip", ["-V"]).status !== 0) availability = "iproute2 (ip) is not installed";
+    else {
+      const probe = `tsn${process.pid}x0x0probe`;
+      const r = spawnSync("ip", ["netns", "add", probe], { encoding: "utf8" });
+      if (r.status !== 0) availability = `cannot create a network namespace: ${r.stderr.trim()}`;
+      else {
+        ip(["netns", "del", probe], true);
+        availability = undefined;
+      }
+    }
+    return availability;
+  }
+
+  /** `n` namespaces on one bridge, each with an address in a /24 of its own. */
+  static async create(n: number): Promise<NetnsLab> {
+    const why = NetnsLab.unavailable();
+    if (why !== undefined) throw new Error(why);
+    sweepLeftovers();
+    const lab = ++labSeq;
+    const a = 20 + (process.pid % 200);
+    let b = lab % 250;
+    // Pick a subnet no other lab on this machine routes.
+    while (ip(["route", "show", `10.${a}.${b}.0/24`], true).trim() !== "") b = (b + 1) % 250;
+    const net24 = `10.${a}.${b}`;
+    const bridge = `tb${process.pid}x${lab}`;
+    ip(["link", "add", bridge, "type", "bridge"]);
+    ip(["addr", "add", `${net24}.254/24`, "dev", bridge]);
+    ip(["link", "set", bridge, "up"]);
+    const nodes: LabNode[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const ns = `tsn${process.pid}x${lab}x${i}`;
+        const hostIf = `tv${process.pid}x${lab}${i}`.slice(0, 15);
+        ip(["netns", "add", ns]);
+        ip(["link", "add", hostIf, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+        ip(["link", "set", hostIf, "master", bridge]);
+        ip(["link", "set", hostIf, "up"]);
+        ip(["netns", "exec", ns, "ip", "addr", "add", `${net24}.${i + 1}/24`, "dev", "eth0"]);
+        ip(["netns", "exec", ns, "ip", "link", "set", "eth0", "up"]);
+        ip(["netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
+        nodes.push({ index: i, ns, ip: `${net24}.${i + 1}`, hostIf });
+      }
+    } catch (err) {
+      for (const nd of nodes) ip(["netns", "del", nd.ns], true);
+      ip(["link", "del", bridge], true);
+      throw err;
+    }
+    return new NetnsLab(nodes, bridge, `${net24}.254`);
+  }
+
+  /** Start a process inside node `i`'s namespace. Its output goes to `logFile` when given. */
+  spawn(i: number, cmd: string, args: string[], logFile?: string): ChildProcess {
+    const out = logFile !== undefined ? fs.openSync(logFile, "a") : "ignore";
+    const p = spawn("ip", ["netns", "exec", this.nodes[i].ns, cmd, ...args], { stdio: ["ignore", out, out] });
+    if (typeof out === "number") fs.closeSync(out);
+    this.procs.add(p);
+    p.once("exit", () => this.procs.delete(p));
+    return p;
+  }
+
+  /** Node `i` loses its link: nothing gets in or out, and nobody is told (no FIN, no RST). */
+  isolate(i: number): void {
+    ip(["link", "set", this.nodes[i].hostIf, "down"]);
+  }
+
+  rejoin(i: number): void {
+    ip(["link", "set", this.nodes[i].hostIf, "up"]);
+  }
+
+  /** Traffic between nodes `i` and `j` is dropped silently; both keep their other links. */
+  cut(i: number, j: number): void {
+    ip(["netns", "exec", this.nodes[i].ns, "ip", "route", "add", "blackhole", `${this.nodes[j].ip}/32`]);
+    ip(["netns", "exec", this.nodes[j].ns, "ip", "route", "add", "blackhole", `${this.nodes[i].ip}/32`]);
+  }
+
+  heal(i: number, j: number): void {
+    ip(["netns", "exec", this.nodes[i].ns, "ip", "route", "del", "blackhole", `${this.nodes[j].ip}/32`], true);
+    ip(["netns", "exec", this.nodes[j].ns, "ip", "route", "del", "blackhole", `${this.nodes[i].ip}/32`], true);
+  }
+
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await Promise.all([...this.procs].map((p) => stopProcess(p, "SIGKILL")));
+    for (const nd of this.nodes) ip(["netns", "del", nd.ns], true);
+    ip(["link", "del", this.bridge], true);
+  }
+}
+
+/** Signal a process and wait for it to exit (SIGKILL after 3 s). A stopped process is continued first. */
+export function stopProcess(p: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    p.once("exit", () => resolve());
+    try {
+      // `ip netns exec` execs the command: the child pid is the server's own.
+      process.kill(p.pid as number, "SIGCONT");
+      process.kill(p.pid as number, signal);
+    } catch {
+      resolve();
+    }
+    setTimeout(() => {
+      try {
+        process.kill(p.pid as number, "SIGKILL");
+      } catch {
+        // gone already
+      }
+    }, 3000).unref();
+  });
+}
+
+/** Wait until `host:port` accepts TCP connections (from the root namespace). */
+export async function waitForPort(host: string, port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host, port });
+      s.once("connect", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+      s.setTimeout(500, () => {
+        s.destroy();
+        resolve(false);
+      });
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`${host}:${port} did not accept connections within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * A tsnats server process in a lab node: a config file of its own, started, killed (-9),
+ * paused (SIGSTOP), resumed (SIGCONT) and restarted at will.
+ */
+export class LabServer {
+  proc: ChildProcess | undefined;
+  readonly dir: string;
+  readonly confFile: string;
+  readonly logFile: string;
+
+  constructor(
+    readonly lab: NetnsLab,
+    readonly index: number,
+    config: string,
+    private readonly command: { cmd: string; args: (conf: string) => string[] } = tsnatsCommand(),
+  ) {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `tsnats-lab-${index}-`));
+    this.confFile = path.join(this.dir, "server.conf");
+    this.logFile = path.join(this.dir, "server.log");
+    fs.writeFileSync(this.confFile, config);
+  }
+
+  get ip(): string {
+    return this.lab.nodes[this.index].ip;
+  }
+
+  async start(port = 4222): Promise<void> {
+    this.proc = this.lab.spawn(this.index, this.command.cmd, this.command.args(this.confFile), this.logFile);
+    await waitForPort(this.ip, port);
+  }
+
+  kill9(): Promise<void> {
+    return this.proc === undefined ? Promise.resolve() : stopProcess(this.proc, "SIGKILL");
+  }
+
+  pause(): void {
+    if (this.proc?.pid !== undefined) process.kill(this.proc.pid, "SIGSTOP");
+  }
+
+  resume(): void {
+    if (this.proc?.pid !== undefined) process.kill(this.proc.pid, "SIGCONT");
+  }
+
+  async stop(): Promise<void> {
+    if (this.proc !== undefined) await stopProcess(this.proc, "SIGTERM");
+  }
+
+  log(): string {
+    return fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, "utf8") : "";
+  }
+
+  cleanup(): void {
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** The tsnats binary of this build (dist/src/bin/tsnats-server.js). */
+export function tsnatsCommand(): { cmd: string; args: (conf: string) => string[] } {
+  const bin = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..", "src", "bin", "tsnats-server.js");
+  return { cmd: process.execPath, args: (conf) => [bin, "-c", conf] };
+}
