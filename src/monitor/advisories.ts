@@ -4,7 +4,7 @@ import { nuid } from "@nats-io/nuid";
 import type { Client } from "../server/client.js";
 import type { Account } from "../server/account.js";
 import { goTime } from "./format.js";
-import { msToNs } from "../server/time.js";
+import { clientInfo } from "../server/client_info.js";
 import { accountStat } from "./accountz.js";
 
 const CLIENT_CONNECT_TYPE = "io.nats.server.advisory.v1.client_connect";
@@ -12,27 +12,12 @@ const CLIENT_DISCONNECT_TYPE = "io.nats.server.advisory.v1.client_disconnect";
 const ACCOUNT_CONNECTIONS_TYPE = "io.nats.server.advisory.v1.account_connections";
 
 /** The `client` object of connect/disconnect advisories. */
-function clientInfo(c: Client, withStop: boolean, accountName?: string): Record<string, unknown> {
-  const info: Record<string, unknown> = { start: goTime(c.start), host: c.host, id: c.cid, acc: accountName ?? c.account.name };
-  if (c.authorizedUser) info.user = c.authorizedUser;
-  else if (c.opts.user) info.user = c.opts.user;
-  if (c.opts.name) info.name = c.opts.name;
-  if (c.opts.lang) info.lang = c.opts.lang;
-  if (c.opts.version) info.ver = c.opts.version;
-  if (c.rttMs > 0) info.rtt = msToNs(c.rttMs);
-  if (withStop) info.stop = goTime(c.stop ?? new Date());
-  if (c.opts.jwt) info.jwt = c.opts.jwt;
-  const u = c.jwtUser;
-  if (u !== undefined) info.issuer_key = u.signingKey !== "" ? u.signingKey : c.account.name;
-  if (u !== undefined && u.tags.length > 0) info.tags = u.tags;
-  info.name_tag = c.account.claims?.nameTag || c.account.name;
-  info.kind = "Client";
-  info.client_type = "nats";
-  return info;
+function eventClient(c: Client, withStop: boolean, accountName?: string): Record<string, unknown> {
+  return clientInfo(c, { detailed: true, withStop, accountName });
 }
 
 export function connectAdvisory(server: Record<string, unknown>, c: Client): Record<string, unknown> {
-  return { type: CLIENT_CONNECT_TYPE, id: nuid.next(), timestamp: goTime(new Date()), server, client: clientInfo(c, false) };
+  return { type: CLIENT_CONNECT_TYPE, id: nuid.next(), timestamp: goTime(new Date()), server, client: eventClient(c, false) };
 }
 
 /**
@@ -45,7 +30,7 @@ export function disconnectAdvisory(server: Record<string, unknown>, c: Client, r
     id: nuid.next(),
     timestamp: goTime(c.stop ?? new Date()),
     server,
-    client: clientInfo(c, true, accountName),
+    client: eventClient(c, true, accountName),
     sent: { msgs: c.inMsgs, bytes: c.inBytes },
     received: { msgs: c.outMsgs, bytes: c.outBytes },
     reason,

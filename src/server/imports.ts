@@ -21,7 +21,9 @@ import { AccountError, type ServiceExport } from "./exports.js";
 import { SubjectTransform } from "./subject_transform.js";
 import { hasWildcard, isValidSubject, subjectIsSubsetOf, subjectsCollide } from "../protocol/subject.js";
 import { setHeader } from "../protocol/headers.js";
-import { rfc3339 } from "./time.js";
+import { clientInfo } from "./client_info.js";
+import { latencyEvent, sampleRequest, type LatencyTracking } from "./service_latency.js";
+import { nowNs } from "./time.js";
 import type { ResponseType } from "../config/options.js";
 
 /** Header carrying the requester's identity to the service (nats-server's ClientInfoHdr). */
@@ -264,17 +266,34 @@ export class ServiceImport implements Deliverer {
     const loopKey = this.exported ?? this;
     if (activeExports.includes(loopKey)) return false;
     const origin = currentOrigin();
+    // Latency tracking of the export: is this request one of those measured?
+    const latency = this.exported?.latency;
+    let tracking: LatencyTracking | undefined;
+    if (latency !== undefined && origin !== undefined) {
+      const sampled = sampleRequest(latency, hdr);
+      if (sampled !== false) {
+        tracking = { latency, requestor: origin, share: this.share, header: sampled.header, startNs: nowNs() };
+        if (reply === "") {
+          // A measured request nobody can answer: reported as a bad request.
+          publishLatency(this.exporter, tracking, 400, undefined);
+          tracking = undefined;
+        }
+      }
+    }
     let response: ResponseImport | undefined;
     let newReply = "";
     if (reply !== "") {
       if (reply.startsWith(JS_ACK_PREFIX)) newReply = reply;
       else {
-        response = this.exporter.responses.add(this.importer, reply, this.responseType, this.exported?.responseThresholdMs);
+        response = this.exporter.responses.add(this.importer, reply, this.responseType, this.exported?.responseThresholdMs, tracking);
         newReply = response.subject;
       }
     }
     const to = this.exporter.mapSubject(this.exporterSubject(subject));
-    if (origin !== undefined) hdr = setHeader(hdr, REQUEST_INFO_HEADER, requestInfo(origin, this.share, this.importer.name, activeExports.length > 0));
+    if (origin !== undefined) {
+      const info = clientInfo(origin, { detailed: this.share, service: activeExports.length > 0 ? this.importer.name : undefined, server: origin.server.name });
+      hdr = setHeader(hdr, REQUEST_INFO_HEADER, JSON.stringify(info));
+    }
     activeExports.push(loopKey);
     let delivered: number;
     try {
@@ -282,7 +301,10 @@ export class ServiceImport implements Deliverer {
     } finally {
       activeExports.pop();
     }
-    if (delivered === 0 && response !== undefined) this.exporter.responses.remove(response.subject);
+    if (delivered === 0 && response !== undefined) {
+      this.exporter.responses.remove(response.subject);
+      if (response.tracking !== undefined) publishLatency(this.exporter, response.tracking, 503, undefined);
+    }
     return delivered > 0;
   }
 }
@@ -290,32 +312,6 @@ export class ServiceImport implements Deliverer {
 /** The client whose message is being routed (undefined for messages from inside the server). */
 function currentOrigin(): Client | undefined {
   return InternalClient.currentOrigin;
-}
-
-/** The requester's identity for the service (nats-server's ClientInfo JSON). */
-function requestInfo(c: Client, share: boolean, service: string, chained: boolean): string {
-  const rtt = Math.round(c.rttMs * 1e6);
-  const info: Record<string, unknown> = {};
-  if (share) {
-    info.start = rfc3339(BigInt(c.start.getTime()) * 1_000_000n);
-    info.host = c.host;
-    info.id = c.cid;
-  }
-  info.acc = c.account.name;
-  if (chained) info.svc = service;
-  if (share) {
-    if (c.authorizedUser !== undefined) info.user = c.authorizedUser;
-    if (c.opts.name !== "") info.name = c.opts.name;
-    if (c.opts.lang !== "") info.lang = c.opts.lang;
-    if (c.opts.version !== "") info.ver = c.opts.version;
-  }
-  if (rtt > 0) info.rtt = rtt;
-  if (share) {
-    info.server = c.server.name;
-    info.kind = "Client";
-    info.client_type = "nats";
-  }
-  return JSON.stringify(info);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -330,6 +326,13 @@ export interface ResponseImport {
   readonly thresholdMs: number;
   /** Last time it was created or used (ms). */
   ts: number;
+  /** Set when the request is measured for latency; cleared once reported. */
+  tracking: LatencyTracking | undefined;
+}
+
+/** Publish a latency event in the exporting account, where the export's owner listens for it. */
+function publishLatency(exporter: Account, t: LatencyTracking, status: 200 | 400 | 503 | 504, responder: Client | undefined): void {
+  exporter.publish(t.latency.subject, "", undefined, Buffer.from(JSON.stringify(latencyEvent(t, status, responder))));
 }
 
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -366,7 +369,13 @@ export class ResponseTable implements Deliverer {
   }
 
   /** A new reply subject in the owner that leads back to `reply` in `dest`. */
-  add(dest: Account & ImportRouting, reply: string, responseType: ResponseType, thresholdMs: number | undefined): ResponseImport {
+  add(
+    dest: Account & ImportRouting,
+    reply: string,
+    responseType: ResponseType,
+    thresholdMs: number | undefined,
+    tracking?: LatencyTracking,
+  ): ResponseImport {
     if (this.prefix === undefined) {
       this.prefix = `${SERVICE_REPLY_PREFIX}${randomToken(6)}.`;
       this.sub = this.subscribe(`${this.prefix}>`, this);
@@ -381,6 +390,8 @@ export class ResponseTable implements Deliverer {
       responseType,
       thresholdMs: thresholdMs ?? 2 * 60 * 1000,
       ts: Date.now(),
+      // Only a singleton's response can be measured (nats-server tracks singletons only).
+      tracking: responseType === "Singleton" ? tracking : undefined,
     };
     this.entries.set(subject, r);
     this.scheduleSweep(r.thresholdMs);
@@ -399,7 +410,7 @@ export class ResponseTable implements Deliverer {
     const now = Date.now();
     if (now - r.ts > r.thresholdMs) {
       // The response window has passed: the requester is no longer waiting here.
-      this.entries.delete(subject);
+      this.expire(r);
       return false;
     }
     const origin = currentOrigin();
@@ -414,6 +425,10 @@ export class ResponseTable implements Deliverer {
       }
     }
     const delivered = r.dest.routeImported(r.reply, newReply, hdr, payload, origin, subject !== shown ? shown : undefined);
+    if (delivered > 0 && r.tracking !== undefined && origin !== undefined) {
+      publishLatency(this.owner, r.tracking, 200, origin);
+      r.tracking = undefined;
+    }
     const endOfChunks = r.responseType === "Chunked" && payload.length === 0 && (hdr === undefined || hdr.length === 0);
     if (delivered === 0 || r.responseType === "Singleton" || endOfChunks) this.entries.delete(subject);
     else r.ts = now;
@@ -432,11 +447,18 @@ export class ResponseTable implements Deliverer {
     this.sweeper = undefined;
     const now = Date.now();
     let minThreshold = Infinity;
-    for (const [k, r] of this.entries) {
-      if (now - r.ts > r.thresholdMs) this.entries.delete(k);
+    for (const r of [...this.entries.values()]) {
+      if (now - r.ts > r.thresholdMs) this.expire(r);
       else minThreshold = Math.min(minThreshold, r.thresholdMs);
     }
     if (this.entries.size > 0) this.scheduleSweep(minThreshold);
+  }
+
+  /** A mapping whose response window passed: gone, and a measured request reports a timeout. */
+  private expire(r: ResponseImport): void {
+    this.entries.delete(r.subject);
+    if (r.tracking !== undefined) publishLatency(this.owner, r.tracking, 504, undefined);
+    r.tracking = undefined;
   }
 
   /** Drop every mapping and the wildcard subscription (account going away, shutdown). */
