@@ -17,7 +17,7 @@ import {
   type ConfMap,
 } from "../src/config/conf_parser.js";
 import { optionsFromConfig, validateOptions, loadConfigFile, parseHostPort, formatGoDuration } from "../src/config/load.js";
-import { defaultOptions } from "../src/config/options.js";
+import { defaultOptions, unlimitedJetStream } from "../src/config/options.js";
 
 let dir: string;
 before(() => {
@@ -840,7 +840,7 @@ accounts {
   A: { users: [{user: a, password: a}], jetstream: enabled, exports: [{stream: a}] }
   B {
     users = [{user: b, password: b}]
-    jetstream { max_mem: 1G, max_file: "1T", max_streams: 10, max_consumers: 100 }
+    jetstream { max_mem: 1G, max_file: 1T, max_streams: 10, max_consumers: 100 }
     exports [ {stream: "b.>"}, {service: "svc"} ]
     imports [ {stream: {account: A, subject: "a"}} ]
     mappings { "x": "y" }
@@ -856,7 +856,7 @@ no_auth_user: a
         {
           name: "B",
           users: [{ user: "b", password: "b", account: "B" }],
-          jetstream: { max_memory: 1e9, max_file: 1024 ** 4, max_streams: 10, max_consumers: 100 },
+          jetstream: { ...unlimitedJetStream(), max_memory: 1e9, max_storage: 1e12, max_streams: 10, max_consumers: 100 },
           exports: [
             { stream: "b.>", where: "t.conf:2:1" },
             { service: "svc", where: "t.conf:2:1" },

@@ -9,6 +9,7 @@ import { startTestServer } from "./helpers/server.js";
 import { jetStreamFixture } from "./helpers/jetstream.js";
 import { JS_API_LEVEL } from "../src/jetstream/api_level.js";
 import { NATS_FEATURE_VERSION } from "../src/server/version.js";
+import { unlimitedJetStream } from "../src/config/options.js";
 
 let nc: NatsConnection;
 let jsm: JetStreamManager;
@@ -185,7 +186,7 @@ describe("bad input", () => {
     const s2 = await startTestServer({
       jetstream: true,
       accounts: [
-        { name: "A", users: [{ user: "a", password: "a" }], jetstream: { max_streams: 1, max_consumers: 1, max_mem: 2000 } },
+        { name: "A", users: [{ user: "a", password: "a" }], jetstream: { ...unlimitedJetStream(), max_streams: 1, max_consumers: 1, max_memory: 2000 } },
         { name: "B", users: [{ user: "b", password: "b" }] },
       ],
     });

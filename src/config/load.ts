@@ -17,7 +17,9 @@ import { goDuration, msToNs } from "../server/time.js";
 import { readCluster, validateCluster } from "./cluster.js";
 import {
   defaultOptions,
+  unlimitedJetStream,
   type AccountConfig,
+  type AccountJetStreamLimits,
   type AuthCalloutConfig,
   type ResolverConfig,
   type ServerOptions,
@@ -485,38 +487,63 @@ function readJetStreamSwitch(r: Reader, m: ConfMap, key: string): boolean | Conf
   throw r.err(m, key, `Expected map, bool or string to define JetStream, got ${kindName(k)}`);
 }
 
-function readAccountJetStream(r: Reader, m: ConfMap, key: string): boolean | Record<string, unknown> {
+/** An account's `jetstream`: a switch or limits, with nats-server's keys and error texts. */
+function readAccountJetStream(r: Reader, m: ConfMap, key: string): boolean | AccountJetStreamLimits {
   const jm = readJetStreamSwitch(r, m, key);
   if (typeof jm === "boolean") return jm;
-  const out: Record<string, unknown> = {};
+  const out = unlimitedJetStream();
+  const size = (orig: string): number => {
+    if (kindOfEntry(jm, orig) !== "int") throw r.err(jm, orig, `Expected a parseable size for ${JSON.stringify(orig)}, got ${String(jm[orig])}`);
+    return jm[orig] as number;
+  };
   for (const [orig, lk] of lowerKeys(jm)) {
     switch (lk) {
       case "max_memory":
       case "max_mem":
       case "mem":
       case "memory":
-        out.max_memory = readStorageSize(r, jm, orig, "max_mem");
+        out.max_memory = size(orig);
         break;
-      case "max_file":
       case "max_store":
-      case "file":
+      case "max_file":
+      case "max_disk":
       case "store":
-        out.max_file = readStorageSize(r, jm, orig, "max_file");
+      case "disk":
+        out.max_storage = size(orig);
         break;
       case "max_streams":
       case "streams":
+        out.max_streams = size(orig);
+        break;
       case "max_consumers":
       case "consumers":
-      case "max_ack_pending":
-        out[lk.startsWith("max_") ? lk : `max_${lk}`] = r.int(jm, orig, lk);
+        out.max_consumers = size(orig);
         break;
       case "max_bytes_required":
       case "max_stream_bytes":
-        out[lk] = r.bool(jm, orig, lk);
+      case "max_bytes":
+        if (kindOfEntry(jm, orig) !== "bool") throw r.err(jm, orig, `Expected a parseable bool for ${JSON.stringify(orig)}, got ${String(jm[orig])}`);
+        out.max_bytes_required = jm[orig] as boolean;
         break;
+      case "mem_max_stream_bytes":
+      case "memory_max_stream_bytes":
+        out.memory_max_stream_bytes = size(orig);
+        break;
+      case "disk_max_stream_bytes":
+      case "store_max_stream_bytes":
+        out.storage_max_stream_bytes = size(orig);
+        break;
+      case "max_ack_pending":
+        out.max_ack_pending = size(orig);
+        break;
+      case "cluster_traffic": {
+        const v = jm[orig];
+        if (v !== "system" && v !== "owner" && v !== "") throw r.err(jm, orig, `Expected 'system' or 'owner' string value for ${JSON.stringify(orig)}, got ${String(v)}`);
+        // Where replication traffic goes only matters in a JetStream cluster.
+        break;
+      }
       default:
-        out[lk] = jm[orig];
-        r.warn(jm, orig, `account jetstream field ${JSON.stringify(orig)} is not supported by tsnats yet, ignored`);
+        r.unknown(jm, orig);
     }
   }
   return out;

@@ -72,10 +72,40 @@ export interface AccountLimitsConfig {
   maxLeafNodes?: number;
 }
 
+/**
+ * An account's JetStream limits (nats-server's JetStreamAccountLimits, its JSON names);
+ * -1 = unlimited. `max_consumers` applies per stream, as in nats-server.
+ */
+export interface AccountJetStreamLimits {
+  max_memory: number;
+  max_storage: number;
+  max_streams: number;
+  max_consumers: number;
+  max_ack_pending: number;
+  memory_max_stream_bytes: number;
+  storage_max_stream_bytes: number;
+  max_bytes_required: boolean;
+}
+
+/** nats-server's "no limit" set for an account that enables JetStream without limits. */
+export function unlimitedJetStream(): AccountJetStreamLimits {
+  return {
+    max_memory: -1,
+    max_storage: -1,
+    max_streams: -1,
+    max_consumers: -1,
+    max_ack_pending: -1,
+    memory_max_stream_bytes: -1,
+    storage_max_stream_bytes: -1,
+    max_bytes_required: false,
+  };
+}
+
 export interface AccountConfig {
   name: string;
   users: UserConfig[];
-  jetstream?: boolean | Record<string, unknown>;
+  /** `jetstream: enabled` (true), `disabled` (false) or limits (config mode has one, untiered, set). */
+  jetstream?: boolean | AccountJetStreamLimits;
   imports?: ImportConfig[];
   exports?: ExportConfig[];
   nkey?: string;

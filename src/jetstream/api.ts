@@ -41,6 +41,17 @@ import { HDR_REQUIRED_API_LEVEL, JS_API_LEVEL, requiredLevelUnmet, staticMetadat
 const TYPE = "io.nats.jetstream.api.v1.";
 /** First tokens of the JSON APIs (for the Nats-Required-Api-Level check). */
 const API_AREAS = new Set(["INFO", "STREAM", "CONSUMER", "ACCOUNT", "META", "SERVER"]);
+/** The zero limits nats-server shows at the top of a tiered account's info. */
+const NO_LIMITS = {
+  max_memory: 0,
+  max_storage: 0,
+  max_streams: 0,
+  max_consumers: 0,
+  max_ack_pending: 0,
+  memory_max_stream_bytes: 0,
+  storage_max_stream_bytes: 0,
+  max_bytes_required: false,
+};
 const NAMES_LIMIT = 1024;
 const LIST_LIMIT = 256;
 
@@ -137,9 +148,9 @@ export class Api {
   }
 
   /** Accounts without JetStream answer every API request with "not enabled for account". */
-  static installNotEnabled(acc: Account, service: JetStreamService): void {
+  static installNotEnabled(acc: Account, service: JetStreamService): Subscription {
     void service;
-    acc.subscribeInternal(
+    return acc.subscribeInternal(
       "$JS.API.>",
       (subject, reply) => {
         if (reply === "") return;
@@ -244,17 +255,28 @@ export class Api {
   private accountInfo(): Json {
     const u = this.jsa.usage();
     const domain = this.jsa.service.options.domain;
-    return {
+    const flat = this.jsa.limits.get("");
+    const out: Json = {
       memory: u.memory,
       storage: u.storage,
       reserved_memory: u.reservedMemory,
       reserved_storage: u.reservedStorage,
       streams: u.streams,
       consumers: u.consumers,
-      limits: { ...this.jsa.limits },
+      // Tiered accounts (operator mode) have their limits per tier, none at the top.
+      limits: flat !== undefined ? { ...flat } : { ...NO_LIMITS },
       ...(domain ? { domain } : {}),
       api: { level: JS_API_LEVEL, total: this.jsa.apiTotal, errors: this.jsa.apiErrors },
     };
+    if (flat === undefined) {
+      const tiers: Json = {};
+      for (const [tier, limits] of this.jsa.limits) {
+        const t = this.jsa.usage(tier);
+        tiers[tier] = { memory: t.memory, storage: t.storage, streams: t.streams, consumers: t.consumers, limits: { ...limits } };
+      }
+      out.tiers = tiers;
+    }
+    return out;
   }
 
   // ---- streams ----
@@ -531,7 +553,7 @@ export class Api {
     }
 
     applyStreamConsumerLimits(stream.cfg, raw, req.pedantic === true);
-    const cfg = normalizeConsumerConfig(raw, stream.cfg);
+    const cfg = normalizeConsumerConfig(raw, stream.cfg, this.jsa.selectLimits(stream.cfg.num_replicas)?.limits.max_ack_pending);
     checkStreamConsumerLimits(stream.cfg, cfg);
     for (const f of [...(cfg.filter_subjects ?? []), ...(cfg.filter_subject ? [cfg.filter_subject] : [])]) {
       if (!stream.coversSubject(f)) throw jsError("JSConsumerFilterNotSubsetErr");

@@ -77,7 +77,7 @@ export function filtersOf(cfg: ConsumerConfig): string[] {
  * Defaults and stand-alone checks of a consumer config, with the stream's config for the
  * checks that depend on it. `ephemeral` is decided by the caller (no durable name).
  */
-export function normalizeConsumerConfig(raw: Partial<ConsumerConfig>, stream: StreamConfig): ConsumerConfig {
+export function normalizeConsumerConfig(raw: Partial<ConsumerConfig>, stream: StreamConfig, accountMaxAckPending = -1): ConsumerConfig {
   const push = raw.deliver_subject !== undefined && raw.deliver_subject !== "";
   const durable = raw.durable_name !== undefined && raw.durable_name !== "";
   if (raw.durable_name !== undefined && raw.durable_name !== "") checkConsumerName(raw.durable_name, true);
@@ -179,7 +179,14 @@ export function normalizeConsumerConfig(raw: Partial<ConsumerConfig>, stream: St
     ...(raw.sample_freq ? { sample_freq: raw.sample_freq } : {}),
     ...(!push ? { max_waiting: raw.max_waiting && raw.max_waiting > 0 ? raw.max_waiting : DEFAULT_MAX_WAITING } : {}),
     ...(ackPolicy !== "none"
-      ? { max_ack_pending: raw.max_ack_pending !== undefined && raw.max_ack_pending !== 0 ? raw.max_ack_pending : stream.consumer_limits?.max_ack_pending || DEFAULT_MAX_ACK_PENDING }
+      ? {
+          max_ack_pending:
+            raw.max_ack_pending !== undefined && raw.max_ack_pending !== 0
+              ? raw.max_ack_pending
+              : stream.consumer_limits?.max_ack_pending ||
+                // The default, or the account's limit when that is lower (as nats-server).
+                (accountMaxAckPending > 0 && accountMaxAckPending < DEFAULT_MAX_ACK_PENDING ? accountMaxAckPending : DEFAULT_MAX_ACK_PENDING),
+        }
       : raw.max_ack_pending
         ? { max_ack_pending: raw.max_ack_pending }
         : {}),

@@ -6,9 +6,10 @@ import path from "node:path";
 import fs from "node:fs";
 import { isDeepStrictEqual } from "node:util";
 import type { Account } from "../server/account.js";
+import type { Subscription } from "../server/sublist.js";
 import type { Server, ServerService } from "../server/server.js";
 import type { Log } from "../server/log.js";
-import type { JetStreamOptions, ServerOptions } from "../config/options.js";
+import { unlimitedJetStream, type AccountJetStreamLimits, type JetStreamOptions, type ServerOptions } from "../config/options.js";
 import { resolveStoreDir } from "../config/flags.js";
 import type { Logger } from "../storage/store.js";
 import type { AdvisoryContext } from "./advisories.js";
@@ -24,47 +25,17 @@ import { listStoredStreams, streamDir } from "./store_factory.js";
 import { withStoredLevel } from "./api_level.js";
 import { nowNs, parseRfc3339 } from "../server/time.js";
 
-export interface JsLimits {
-  max_memory: number;
-  max_storage: number;
-  max_streams: number;
-  max_consumers: number;
-  max_ack_pending: number;
-  memory_max_stream_bytes: number;
-  storage_max_stream_bytes: number;
-  max_bytes_required: boolean;
+/** An account's JetStream limits (one tier). */
+export type JsLimits = AccountJetStreamLimits;
+
+/** nats-server's tier of a stream: R1, R3... */
+function tierName(replicas: number): string {
+  return `R${Math.max(1, replicas)}`;
 }
 
-function unlimited(): JsLimits {
-  return {
-    max_memory: -1,
-    max_storage: -1,
-    max_streams: -1,
-    max_consumers: -1,
-    max_ack_pending: -1,
-    memory_max_stream_bytes: -1,
-    storage_max_stream_bytes: -1,
-    max_bytes_required: false,
-  };
-}
-
-/** Per-account limits from the `jetstream` block of an account in the config. */
-function limitsFromConfig(js: boolean | Record<string, unknown> | undefined): JsLimits {
-  const l = unlimited();
-  if (js === undefined || typeof js === "boolean") return l;
-  const num = (...keys: string[]): number | undefined => {
-    for (const k of keys) if (typeof js[k] === "number") return js[k] as number;
-    return undefined;
-  };
-  l.max_memory = num("max_memory", "max_mem", "max_memory_store") ?? -1;
-  l.max_storage = num("max_storage", "max_file", "max_file_store", "max_store") ?? -1;
-  l.max_streams = num("max_streams") ?? -1;
-  l.max_consumers = num("max_consumers") ?? -1;
-  l.max_ack_pending = num("max_ack_pending") ?? -1;
-  l.memory_max_stream_bytes = num("memory_max_stream_bytes", "max_bytes") ?? -1;
-  l.storage_max_stream_bytes = num("storage_max_stream_bytes", "max_bytes") ?? -1;
-  l.max_bytes_required = js.max_bytes_required === true;
-  return l;
+/** The stream configs counted in a tier ("" = every stream). */
+function inTier(tier: string, replicas: number): boolean {
+  return tier === "" || tierName(replicas) === tier;
 }
 
 /** The JetStream state of one account. */
@@ -79,7 +50,8 @@ export class JsAccount {
   constructor(
     readonly service: JetStreamService,
     readonly account: Account,
-    readonly limits: JsLimits,
+    /** Limits by tier ("" when untiered), as the account model holds them. */
+    public limits: ReadonlyMap<string, JsLimits>,
   ) {
     this.advisoryContext = { account, domain: service.options.domain, serverName: service.server.name };
     this.dir = path.join(service.storeDir, account.name, "streams");
@@ -133,14 +105,17 @@ export class JsAccount {
 
   // ---- usage and limits ----
 
-  /** Bytes stored per storage kind, bytes reserved by streams with max_bytes, counts. */
-  usage(): { memory: number; storage: number; reservedMemory: number; reservedStorage: number; streams: number; consumers: number } {
+  /** Bytes stored and reserved (max_bytes) per storage kind, and counts, of the account or of one tier's streams. */
+  usage(tier = ""): { memory: number; storage: number; reservedMemory: number; reservedStorage: number; streams: number; consumers: number } {
     let memory = 0;
     let storage = 0;
     let reservedMemory = 0;
     let reservedStorage = 0;
     let consumers = 0;
+    let streams = 0;
     for (const s of this.streams.values()) {
+      if (!inTier(tier, s.cfg.num_replicas)) continue;
+      streams++;
       const b = s.state().bytes;
       const reserved = s.cfg.max_bytes > 0 ? s.cfg.max_bytes : 0;
       if (s.cfg.storage === "memory") {
@@ -152,44 +127,82 @@ export class JsAccount {
       }
       consumers += s.publicConsumerCount();
     }
-    return { memory, storage, reservedMemory, reservedStorage, streams: this.streams.size, consumers };
+    return { memory, storage, reservedMemory, reservedStorage, streams, consumers };
   }
 
+  /** The limits a stream with `replicas` falls under, and their tier ("" when untiered). */
+  selectLimits(replicas: number): { limits: JsLimits; tier: string } | undefined {
+    const flat = this.limits.get("");
+    if (flat !== undefined) return { limits: flat, tier: "" };
+    const tier = tierName(replicas);
+    const l = this.limits.get(tier);
+    return l === undefined ? undefined : { limits: l, tier };
+  }
+
+  /** Bytes reserved (max_bytes) by the other streams of the tier with the same storage. */
+  private reserved(tier: string, cfg: StreamConfig): number {
+    let n = 0;
+    for (const s of this.streams.values()) {
+      if (s.cfg.name === cfg.name || s.cfg.max_bytes <= 0 || s.cfg.storage !== cfg.storage) continue;
+      if (inTier(tier, s.cfg.num_replicas)) n += tier === "" && s.cfg.num_replicas > 1 ? s.cfg.num_replicas * s.cfg.max_bytes : s.cfg.max_bytes;
+    }
+    return n;
+  }
+
+  /** nats-server's stream limit checks, in its order and with its errors. */
   private checkStreamLimits(cfg: StreamConfig, existing: Stream | undefined): void {
-    const l = this.limits;
-    if (existing === undefined && l.max_streams > 0 && this.streams.size >= l.max_streams) throw jsError("JSMaximumStreamsLimitErr");
+    const sel = this.selectLimits(existing?.cfg.num_replicas ?? cfg.num_replicas) ?? this.selectLimits(cfg.num_replicas);
+    if (sel === undefined) throw jsError("JSNoLimitsErr");
+    const { limits: l, tier } = sel;
+    if (existing === undefined && l.max_streams > 0) {
+      let count = 0;
+      for (const s of this.streams.values()) if (inTier(tier, s.cfg.num_replicas) && s.cfg.name !== cfg.name) count++;
+      if (count >= l.max_streams) throw jsError("JSMaximumStreamsLimitErr");
+    }
+    if (cfg.max_consumers > 0 && l.max_consumers > 0 && cfg.max_consumers > l.max_consumers) throw jsError("JSMaximumConsumersLimitErr");
+    // A stream without max_bytes still reserves a byte: an account limit of 0 allows no stream of that storage.
+    const add = cfg.max_bytes < 0 ? 1 : cfg.max_bytes;
+    const accountBytes = tier === "" && cfg.num_replicas > 1 ? add * cfg.num_replicas : add;
+    const current = this.reserved(tier, cfg);
+    const exceeded = cfg.storage === "memory" ? jsError("JSMemoryResourcesExceededErr") : jsError("JSStorageResourcesExceededErr");
+    const accLimit = cfg.storage === "memory" ? l.max_memory : l.max_storage;
+    if (accLimit >= 0 && (current > accLimit || accountBytes > accLimit - current)) throw exceeded;
+    // And the server's own limits, over every account's reservations.
+    const srvLimit = cfg.storage === "memory" ? this.service.options.maxMemoryStore : this.service.options.maxFileStore;
+    if (srvLimit > 0) {
+      const srvReserved = this.service.reservedBytes(cfg.storage, cfg.name, this);
+      if (srvReserved > srvLimit || add > srvLimit - srvReserved) throw exceeded;
+    }
+    // Then what the account asks of each stream's config.
     if (l.max_bytes_required && cfg.max_bytes <= 0) throw jsError("JSStreamMaxBytesRequired");
     const perStream = cfg.storage === "memory" ? l.memory_max_stream_bytes : l.storage_max_stream_bytes;
     if (perStream > 0 && cfg.max_bytes > perStream) throw jsError("JSStreamMaxStreamBytesExceeded");
-    // Reserved bytes (max_bytes) of all streams must fit the account and server limits.
-    const accLimit = cfg.storage === "memory" ? l.max_memory : l.max_storage;
-    const srvLimit = cfg.storage === "memory" ? this.service.options.maxMemoryStore : this.service.options.maxFileStore;
-    if (cfg.max_bytes > 0) {
-      let reserved = cfg.max_bytes;
-      for (const s of this.streams.values()) {
-        if (s !== existing && s.cfg.storage === cfg.storage && s.cfg.max_bytes > 0) reserved += s.cfg.max_bytes;
-      }
-      if (accLimit > 0 && reserved > accLimit) throw jsError("JSInsufficientResourcesErr");
-      if (srvLimit > 0 && reserved > srvLimit) {
-        throw cfg.storage === "memory" ? jsError("JSMemoryResourcesExceededErr") : jsError("JSStorageResourcesExceededErr");
-      }
-    }
+  }
+
+  /** Bytes the streams of this account reserve with `storage` (except `except` in this account). */
+  reservedBytes(storage: "memory" | "file", except?: string): number {
+    let n = 0;
+    for (const s of this.streams.values()) if (s.cfg.storage === storage && s.cfg.max_bytes > 0 && s.cfg.name !== except) n += s.cfg.max_bytes;
+    return n;
   }
 
   /** Any byte limit set for this account or the server? (only then the publish path checks usage) */
   get storageLimited(): boolean {
     const o = this.service.options;
-    return this.limits.max_memory > 0 || this.limits.max_storage > 0 || o.maxMemoryStore > 0 || o.maxFileStore > 0;
+    if (o.maxMemoryStore > 0 || o.maxFileStore > 0) return true;
+    for (const l of this.limits.values()) if (l.max_memory >= 0 || l.max_storage >= 0) return true;
+    return false;
   }
 
-  /** Would a message of `size` bytes push the account over its storage limits? */
-  exceedsStorage(storage: "memory" | "file", size: number): boolean {
-    const acc = storage === "memory" ? this.limits.max_memory : this.limits.max_storage;
+  /** Would a message of `size` bytes to a stream with `replicas` push the account over its storage limits? */
+  exceedsStorage(storage: "memory" | "file", size: number, replicas = 1): boolean {
+    const sel = this.selectLimits(replicas);
+    const acc = sel === undefined ? -1 : storage === "memory" ? sel.limits.max_memory : sel.limits.max_storage;
     const srv = storage === "memory" ? this.service.options.maxMemoryStore : this.service.options.maxFileStore;
-    if (acc <= 0 && srv <= 0) return false;
-    const u = this.usage();
+    if (acc < 0 && srv <= 0) return false;
+    const u = this.usage(sel?.tier ?? "");
     const used = (storage === "memory" ? u.memory : u.storage) + size;
-    return (acc > 0 && used > acc) || (srv > 0 && used > srv);
+    return (acc >= 0 && used > acc) || (srv > 0 && used > srv);
   }
 
   // ---- streams ----
@@ -269,11 +282,15 @@ export class JsAccount {
   addConsumer(stream: Stream, name: string, cfg: ConsumerConfig): Consumer {
     // Direct consumers (mirrors and sources reading this stream) count against no limit.
     const limited = cfg.direct !== true;
-    if (limited && stream.cfg.max_consumers > 0 && stream.publicConsumerCount() >= stream.cfg.max_consumers) throw jsError("JSMaximumConsumersLimitErr");
-    if (limited && this.limits.max_consumers > 0 && this.consumerCount() >= this.limits.max_consumers) throw jsError("JSMaximumConsumersLimitErr");
-    if (this.limits.max_ack_pending > 0 && (cfg.max_ack_pending ?? 0) > this.limits.max_ack_pending) {
-      throw jsError("JSConsumerMaxPendingAckExcessErrF", { limit: this.limits.max_ack_pending });
+    const sel = this.selectLimits(stream.cfg.num_replicas);
+    if (sel === undefined) throw jsError("JSNoLimitsErr");
+    if (sel.limits.max_ack_pending > 0 && (cfg.max_ack_pending ?? 0) > sel.limits.max_ack_pending) {
+      throw jsError("JSConsumerMaxPendingAckExcessErrF", { limit: sel.limits.max_ack_pending });
     }
+    // The account's max_consumers counts per stream (as nats-server), the lower of it and the stream's own.
+    let maxc = stream.cfg.max_consumers;
+    if (maxc <= 0 || (sel.limits.max_consumers > 0 && sel.limits.max_consumers < maxc)) maxc = sel.limits.max_consumers;
+    if (limited && maxc > 0 && stream.publicConsumerCount() >= maxc) throw jsError("JSMaximumConsumersLimitErr");
     const created = nowNs();
     // Ephemeral consumers are stored too: nats-server recovers them after a restart (until
     // their inactive threshold removes them), so an ordered consumer / KV watcher simply
@@ -335,40 +352,98 @@ export class JetStreamService implements ServerService {
     this.log.info(`  Max Storage:     ${fmtLimit(this.options.maxFileStore)}`);
     this.log.info(`  Store Directory: "${this.storeDir}"`);
     if (this.options.domain) this.log.info(`  Domain:          ${this.options.domain}`);
-    for (const [acc, limits] of this.enabledAccounts()) {
-      const jsa = new JsAccount(this, acc, limits);
-      acc.jetstream = jsa;
-      this.accounts.set(acc.name, jsa);
-      jsa.start();
-    }
+    for (const [acc, limits] of this.enabledAccounts()) this.enableAccount(acc, limits);
     // Accounts without JetStream still get an answer: "not enabled for account".
-    // An account that imports another account's JetStream API is answered by that account.
     for (const acc of this.server.accounts.values()) {
-      if (this.accounts.has(acc.name) || acc.isSystem) continue;
-      if (acc.serviceImports.some((si) => si.from === "$JS.API.>")) continue;
-      Api.installNotEnabled(acc, this);
+      this.installNotEnabled(acc);
+      this.addDomainMappings(acc);
     }
     this.running = true;
   }
 
-  /** Which accounts get JetStream: those the config enables, or $G and all others when none say. */
-  private enabledAccounts(): Array<[Account, JsLimits]> {
-    const out: Array<[Account, JsLimits]> = [];
-    const configured = this.server.options.accounts;
-    const explicit = configured.filter((a) => a.jetstream !== undefined && a.jetstream !== false);
-    const sys = this.server.systemAccount;
-    if (explicit.length > 0) {
-      for (const a of explicit) {
-        const acc = this.server.accounts.get(a.name);
-        if (acc !== undefined && acc !== sys) out.push([acc, limitsFromConfig(a.jetstream)]);
-      }
-      return out;
+  /**
+   * With a domain, every account maps `$JS.<domain>.API.*` (and `$KV`/`$OBJ`) onto the local
+   * API, as nats-server does with account mappings (a mapping the account defines wins).
+   */
+  addDomainMappings(acc: Account): void {
+    const domain = this.options.domain;
+    if (!domain || acc.isSystem) return;
+    const pre = `$JS.${domain}.API`;
+    const table: Array<[string, string]> = [
+      [`${pre}.INFO`, "$JS.API.INFO"],
+      ...["STREAM", "CONSUMER", "DIRECT", "META", "SERVER", "ACCOUNT"].map((t): [string, string] => [`${pre}.${t}.>`, `$JS.API.${t}.>`]),
+      [`${pre}.$KV.>`, "$KV.>"],
+      [`${pre}.$OBJ.>`, "$OBJ.>"],
+    ];
+    for (const [src, dest] of table) {
+      if (acc.mappings?.entries.some((m) => m.src === src)) continue;
+      acc.addMapping(src, [{ subject: dest, weight: 100 }]);
     }
+  }
+
+  /**
+   * Give an account JetStream with these limits (by tier), or new limits when it has it. The
+   * operator-mode layer calls this when account claims enable JetStream or change its limits.
+   */
+  enableAccount(acc: Account, limits: ReadonlyMap<string, JsLimits>): JsAccount {
+    const current = this.accounts.get(acc.name);
+    if (current !== undefined) {
+      current.limits = limits;
+      return current;
+    }
+    const notEnabled = this.notEnabledSubs.get(acc);
+    if (notEnabled !== undefined) {
+      acc.unsubscribeInternal(notEnabled);
+      this.notEnabledSubs.delete(acc);
+    }
+    const jsa = new JsAccount(this, acc, limits);
+    acc.jetstream = jsa;
+    this.accounts.set(acc.name, jsa);
+    jsa.start();
+    return jsa;
+  }
+
+  /** Take JetStream away from an account (its streams stay on disk), answering "not enabled" from now on. */
+  disableAccount(acc: Account): void {
+    const jsa = this.accounts.get(acc.name);
+    if (jsa === undefined) return;
+    jsa.stop();
+    acc.jetstream = undefined;
+    this.accounts.delete(acc.name);
+    this.installNotEnabled(acc);
+  }
+
+  private readonly notEnabledSubs = new Map<Account, Subscription>();
+
+  /**
+   * Accounts without JetStream answer "not enabled for account", unless they import another
+   * account's JetStream API (that account answers then).
+   */
+  private installNotEnabled(acc: Account): void {
+    if (this.accounts.has(acc.name) || acc.isSystem || this.notEnabledSubs.has(acc)) return;
+    if (acc.serviceImports.some((si) => si.from === "$JS.API.>")) return;
+    this.notEnabledSubs.set(acc, Api.installNotEnabled(acc, this));
+  }
+
+  /** Bytes reserved with `storage` by every account's streams (except one stream being updated). */
+  reservedBytes(storage: "memory" | "file", exceptStream: string, exceptIn: JsAccount): number {
+    let n = 0;
+    for (const jsa of this.accounts.values()) n += jsa.reservedBytes(storage, jsa === exceptIn ? exceptStream : undefined);
+    return n;
+  }
+
+  /**
+   * Which accounts get JetStream, as nats-server 2.15 decides: with no accounts configured,
+   * the global account; otherwise exactly the accounts whose configuration enables it.
+   */
+  private enabledAccounts(): Array<[Account, ReadonlyMap<string, JsLimits>]> {
+    const sys = this.server.systemAccount;
+    const global = this.server.globalAccount;
+    const others = [...this.server.accounts.values()].filter((a) => a !== sys && a !== global);
+    if (others.length === 0) return [[global, global.jetStreamLimits ?? new Map([["", unlimitedJetStream()]])]];
+    const out: Array<[Account, ReadonlyMap<string, JsLimits>]> = [];
     for (const acc of this.server.accounts.values()) {
-      if (acc === sys) continue;
-      const conf = configured.find((a) => a.name === acc.name);
-      if (conf?.jetstream === false) continue;
-      out.push([acc, limitsFromConfig(conf?.jetstream)]);
+      if (acc !== sys && acc.jetStreamLimits !== undefined) out.push([acc, acc.jetStreamLimits]);
     }
     return out;
   }
@@ -381,11 +456,21 @@ export class JetStreamService implements ServerService {
       jsa.account.jetstream = undefined;
     }
     this.accounts.clear();
+    for (const [acc, sub] of this.notEnabledSubs) acc.unsubscribeInternal(sub);
+    this.notEnabledSubs.clear();
   }
 
   reload(options: ServerOptions): void {
     // Limits may change at run time; the store directory may not (the server warns).
     this.options = { ...options.jetstream, storeDir: this.options.storeDir };
+    if (!this.running) return;
+    // Accounts the new configuration enables (or whose limits change) get it now; accounts it no longer enables keep theirs until restart.
+    for (const [acc, limits] of this.enabledAccounts()) this.enableAccount(acc, limits);
+    for (const acc of this.server.accounts.values()) {
+      this.installNotEnabled(acc);
+      // The reload rebuilt the accounts' mappings from the configuration.
+      this.addDomainMappings(acc);
+    }
   }
 }
 

@@ -203,7 +203,7 @@ export class Stream {
           else throw jsError("JSStreamRollupFailedF", { err: `rollup value invalid: ${JSON.stringify(r)}` });
         }
       }
-      if (this.jsa.storageLimited && this.jsa.exceedsStorage(cfg.storage, storeMsgSize(cfg.storage, subject, hdr, payload))) {
+      if (this.jsa.storageLimited && this.jsa.exceedsStorage(cfg.storage, storeMsgSize(cfg.storage, subject, hdr, payload), cfg.num_replicas)) {
         throw jsError("JSAccountResourcesExceededErr");
       }
       // Interest retention keeps nothing nobody is interested in: the sequence is used up.

@@ -33,7 +33,7 @@ import {
   type StreamImportOptions,
 } from "./imports.js";
 import { MappingTable, newSubjectMapping } from "./mappings.js";
-import type { MappingDestination } from "../config/options.js";
+import type { AccountJetStreamLimits, MappingDestination } from "../config/options.js";
 import type { AccountJwtState } from "../auth/account_jwt.js";
 
 /** Handler of an internal subscription. `payload`/`hdr` may alias a read buffer: copy to keep. */
@@ -127,6 +127,11 @@ export class Account implements ImportRouting {
   /** The account's public nkey (config `nkey`, or its identity in operator mode). */
   nkey: string | undefined;
   limits: AccountLimits = unlimitedAccountLimits();
+  /**
+   * JetStream limits by tier: "" when untiered (config mode), "R1", "R3"... (operator mode);
+   * undefined when JetStream is not enabled for the account.
+   */
+  jetStreamLimits: Map<string, AccountJetStreamLimits> | undefined;
 
   /** What other accounts may take from this one, by subject. */
   readonly streamExports = new Map<string, StreamExport>();

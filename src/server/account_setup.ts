@@ -7,7 +7,7 @@
 // clients keep their account), and as a dry run by `validateOptions` (`-t`).
 import { Account, unlimitedAccountLimits } from "./account.js";
 import { AccountError } from "./exports.js";
-import type { AccountConfig, ExportConfig, ImportConfig, MappingConfig, ServerOptions } from "../config/options.js";
+import { unlimitedJetStream, type AccountConfig, type ExportConfig, type ImportConfig, type MappingConfig, type ServerOptions } from "../config/options.js";
 
 /** nats-server's name for the account of users not placed in any account. */
 export const GLOBAL_ACCOUNT = "$G";
@@ -68,6 +68,8 @@ export function configureAccounts(options: ServerOptions, reg: AccountRegistry):
   }
   for (const [c, acc] of configured) {
     acc.nkey = c.nkey;
+    acc.jetStreamLimits =
+      c.jetstream === undefined || c.jetstream === false ? undefined : new Map([["", c.jetstream === true ? unlimitedJetStream() : { ...c.jetstream }]]);
     acc.limits = unlimitedAccountLimits();
     const l = c.limits;
     if (l?.maxConnections !== undefined) acc.limits.maxConnections = l.maxConnections;
