@@ -114,3 +114,46 @@ export function apiAudit(
     response,
   });
 }
+
+/** Who asked for a snapshot or restore, as the `client` of its advisories. */
+export type AdvisoryClient = { cid?: number; host?: string; name?: string; lang?: string; version?: string; user?: string } | undefined;
+
+function clientJson(ctx: AdvisoryContext, client: AdvisoryClient): Record<string, unknown> {
+  return {
+    acc: ctx.account.name,
+    ...(client?.cid !== undefined ? { id: client.cid } : {}),
+    ...(client?.host ? { host: client.host } : {}),
+    ...(client?.name ? { name: client.name } : {}),
+    ...(client?.lang ? { lang: client.lang } : {}),
+    ...(client?.version ? { version: client.version } : {}),
+    ...(client?.user ? { user: client.user } : {}),
+  };
+}
+
+export function snapshotCreate(ctx: AdvisoryContext, stream: string, state: Record<string, unknown>, client: AdvisoryClient): void {
+  publish(ctx, `${PREFIX}.STREAM.SNAPSHOT_CREATE.${stream}`, `${TYPE}.snapshot_create`, { stream, state, client: clientJson(ctx, client) });
+}
+
+export function snapshotComplete(ctx: AdvisoryContext, stream: string, start: bigint, end: bigint, client: AdvisoryClient, error?: string): void {
+  publish(ctx, `${PREFIX}.STREAM.SNAPSHOT_COMPLETE.${stream}`, `${TYPE}.snapshot_complete`, {
+    stream,
+    start: rfc3339(start),
+    end: rfc3339(end),
+    client: clientJson(ctx, client),
+    ...(error ? { error } : {}),
+  });
+}
+
+export function restoreCreate(ctx: AdvisoryContext, stream: string, client: AdvisoryClient): void {
+  publish(ctx, `${PREFIX}.STREAM.RESTORE_CREATE.${stream}`, `${TYPE}.restore_create`, { stream, client: clientJson(ctx, client) });
+}
+
+export function restoreComplete(ctx: AdvisoryContext, stream: string, start: bigint, end: bigint, bytes: number, client: AdvisoryClient): void {
+  publish(ctx, `${PREFIX}.STREAM.RESTORE_COMPLETE.${stream}`, `${TYPE}.restore_complete`, {
+    stream,
+    start: rfc3339(start),
+    end: rfc3339(end),
+    bytes,
+    client: clientJson(ctx, client),
+  });
+}

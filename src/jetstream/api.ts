@@ -22,7 +22,11 @@ import {
   PURGE_SHAPE,
   STREAM_CREATE_SHAPE,
   STREAM_INFO_SHAPE,
+  SNAPSHOT_SHAPE,
+  RESTORE_SHAPE,
 } from "./json.js";
+import { startRestore, startSnapshot, type SnapshotRequest } from "./snapshot.js";
+import type { AdvisoryClient } from "./advisories.js";
 import type { Stream } from "./stream.js";
 import { storeErrorToApi } from "./stream.js";
 import {
@@ -167,6 +171,8 @@ export class Api {
   /** Headers of the request being handled, and of its response (set by a handler). */
   private requestHdr: Buffer | undefined;
   private responseHdr: Buffer | undefined;
+  /** Who sent the request being handled (for advisories). */
+  private requestClient: AdvisoryClient;
 
   private dispatch(rest: string, reply: string, body: Buffer, origin: Client | undefined, hdr?: Buffer): void {
     const tokens = rest.split(".");
@@ -191,6 +197,14 @@ export class Api {
     let failed = false;
     this.requestHdr = hdr;
     this.responseHdr = undefined;
+    this.requestClient = origin && {
+      cid: origin.cid,
+      host: origin.host,
+      name: origin.opts.name,
+      lang: origin.opts.lang,
+      version: origin.opts.version,
+      user: origin.authorizedUser,
+    };
     try {
       // Every JSON API refuses a request that needs a higher API level than this server's.
       if (API_AREAS.has(tokens[0]!) && requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
@@ -315,6 +329,14 @@ export class Api {
       }
       case "PURGE":
         return this.streamPurge(name, body);
+      case "SNAPSHOT": {
+        if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
+        const s = this.streamOf(name);
+        const req = decodeRequest<SnapshotRequest>(body, SNAPSHOT_SHAPE, "JSApiStreamSnapshotRequest") ?? {};
+        return startSnapshot(s, req, this.requestClient);
+      }
+      case "RESTORE":
+        return this.streamRestore(name, body);
       default:
         return undefined;
     }
@@ -345,6 +367,17 @@ export class Api {
     // nats-server answers did_create: true for a new stream and for an identical re-create.
     const { stream } = this.jsa.createStream(cfg);
     return { ...stream.infoJson(), did_create: true };
+  }
+
+  private streamRestore(name: string, body: Buffer): Json {
+    if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
+    const req = decodeRequest<{ config?: Partial<StreamConfig>; state?: unknown }>(body, RESTORE_SHAPE, "JSApiStreamRestoreRequest");
+    const raw = { ...(req?.config ?? {}) };
+    if ((raw.name ?? "") === "") raw.name = name;
+    if (raw.name !== name) throw jsError("JSStreamMismatchErr");
+    if (/[\\/]/.test(name)) throw jsError("JSStreamNameContainsPathSeparatorsErr");
+    const cfg = normalizeStreamConfig(raw, { maxPayload: this.jsa.service.server.options.maxPayload, clustered: false });
+    return startRestore(this.jsa, cfg, this.requestClient);
   }
 
   private streamInfo(name: string, body: Buffer): Json {

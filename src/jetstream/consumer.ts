@@ -10,7 +10,7 @@
 import type { Subscription } from "../server/sublist.js";
 import { subjectMatches } from "../protocol/subject.js";
 import type { ConsumerState, ConsumerStore, StoredMsg } from "../storage/store.js";
-import { emptyConsumerState } from "../storage/store.js";
+import { cloneConsumerState, emptyConsumerState } from "../storage/store.js";
 import * as adv from "./advisories.js";
 import { filtersOf, type ConsumerConfig } from "./consumer_config.js";
 import type { Stream } from "./stream.js";
@@ -881,6 +881,11 @@ export class Consumer {
   /** What goes into the consumer store's config slot (config + creation time). */
   storedConfig(): { config: ConsumerConfig; created: string; name: string } {
     return { config: this.cfg, created: rfc3339(this.created), name: this.name };
+  }
+
+  /** A copy of the delivery and ack state (for backups). */
+  stateSnapshot(): ConsumerState {
+    return cloneConsumerState(this.st);
   }
 
   get ackPending(): number {

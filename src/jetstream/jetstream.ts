@@ -215,26 +215,60 @@ export class JsAccount {
       if (sameJson(existing.cfg, resent)) return { stream: existing, created: false };
       throw jsError("JSStreamNameExistErr");
     }
+    const stream = this.newStream(cfg);
+    stream.start();
+    adv.streamAction(this.advisoryContext, "create", cfg.name);
+    // Mirrors and sources waiting for a stream of this name need not wait for their retry.
+    for (const s of this.streams.values()) s.sourcing?.originCreated(cfg.name);
+    return { stream, created: true };
+  }
+
+  /** The checks of a new stream against the account (limits, subject overlaps, sources). */
+  checkNewStream(cfg: StreamConfig): void {
     if (cfg.sealed) throw jsError("JSStreamInvalidConfigF", { err: "stream configuration for create can not be sealed" });
     this.checkStreamLimits(cfg, undefined);
     for (const s of this.streams.values()) {
       if (subjectsOverlap(s.cfg.subjects ?? [], cfg.subjects ?? [])) throw jsError("JSStreamSubjectOverlapErr");
     }
     if (cfg.mirror !== undefined || cfg.sources !== undefined) checkSourcingAgainst(cfg, (n) => this.streams.get(n)?.cfg);
+  }
+
+  /** A new stream, registered but not started. */
+  private newStream(cfg: StreamConfig, created = nowNs()): Stream {
+    this.checkNewStream(cfg);
     const dir = streamDir(this.service.storeDir, this.account.name, cfg.name);
     if (cfg.storage === "file" && fs.existsSync(dir)) fs.rmSync(dir, { recursive: true, force: true });
     let stream: Stream;
     try {
-      stream = new Stream(this, cfg, nowNs(), dir);
+      stream = new Stream(this, cfg, created, dir);
     } catch (err) {
       throw jsError("JSStreamCreateErrF", { err: (err as Error).message });
     }
     this.streams.set(cfg.name, stream);
+    return stream;
+  }
+
+  // ---- restores (snapshot.ts) ----
+
+  /** A stream being restored: it exists (its name is taken) but takes nothing in yet. */
+  createStreamForRestore(cfg: StreamConfig, created?: bigint): Stream {
+    if (this.streams.has(cfg.name)) throw jsError("JSStreamNameExistRestoreFailedErr");
+    return this.newStream(cfg, created);
+  }
+
+  /** Everything restored: the stream starts (subjects, sources), then its consumers. */
+  completeRestore(stream: Stream): void {
+    stream.writeMeta();
     stream.start();
-    adv.streamAction(this.advisoryContext, "create", cfg.name);
-    // Mirrors and sources waiting for a stream of this name need not wait for their retry.
-    for (const s of this.streams.values()) s.sourcing?.originCreated(cfg.name);
-    return { stream, created: true };
+    for (const c of stream.consumers.values()) c.start();
+    adv.streamAction(this.advisoryContext, "create", stream.name);
+    for (const s of this.streams.values()) if (s !== stream) s.sourcing?.originCreated(stream.name);
+  }
+
+  /** A failed restore leaves nothing behind. */
+  abortRestore(stream: Stream): void {
+    if (this.streams.get(stream.name) === stream) this.streams.delete(stream.name);
+    stream.delete();
   }
 
   updateStream(cfg: StreamConfig): Stream {

@@ -270,3 +270,6 @@ export const MSG_GET_SHAPE: Shape = {
   no_hdr: "bool",
 };
 export const MSG_DELETE_SHAPE: Shape = { seq: "uint", no_erase: "bool" };
+
+export const SNAPSHOT_SHAPE: Shape = { deliver_subject: "string", no_consumers: "bool", chunk_size: "int", window_size: "int", jsck: "bool" };
+export const RESTORE_SHAPE: Shape = { config: { object: STREAM_CONFIG_SHAPE, name: "StreamConfig" }, state: "any" };

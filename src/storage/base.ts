@@ -791,13 +791,13 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     return next;
   }
 
-  skipMsgs(seq: number, num: number): void {
+  skipMsgs(seq: number, num: number, time?: bigint): void {
     this.checkOpen();
     const next = this.lastSeq + 1;
     if (seq !== 0 && seq !== next) throw new ErrSequenceMismatch(next, seq);
     if (!Number.isInteger(num) || num < 1) return;
     const last = next + num - 1;
-    const ts = nowNs();
+    const ts = time !== undefined && time > 0n ? time : nowNs();
     this.appendSkip(last, ts);
     this.lastSeq = last;
     this.lastTime = ts;

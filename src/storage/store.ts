@@ -166,8 +166,8 @@ export interface StreamStore {
   storeRawMsg(subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, time: bigint, ttl?: number): void;
   /** Consume the next sequence without storing anything. seq, if given, must be lastSeq+1. */
   skipMsg(seq?: number): number;
-  /** Skip num sequences starting at seq (which must be lastSeq+1). */
-  skipMsgs(seq: number, num: number): void;
+  /** Skip num sequences starting at seq (which must be lastSeq+1); `time` (ns) is the last one's time (default now). */
+  skipMsgs(seq: number, num: number, time?: bigint): void;
 
   loadMsg(seq: number): StoredMsg | null;
   /** First message with sequence >= startSeq whose subject matches filter ("" or ">" = all). */
