@@ -371,12 +371,13 @@ export class Api {
 
   private streamRestore(name: string, body: Buffer): Json {
     if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
-    const req = decodeRequest<{ config?: Partial<StreamConfig>; state?: unknown }>(body, RESTORE_SHAPE, "JSApiStreamRestoreRequest");
+    const req = decodeRequest<{ config?: StreamConfigRequest; state?: unknown }>(body, RESTORE_SHAPE, "JSApiStreamRestoreRequest");
     const raw = { ...(req?.config ?? {}) };
     if ((raw.name ?? "") === "") raw.name = name;
     if (raw.name !== name) throw jsError("JSStreamMismatchErr");
     if (/[\\/]/.test(name)) throw jsError("JSStreamNameContainsPathSeparatorsErr");
-    const cfg = normalizeStreamConfig(raw, { maxPayload: this.jsa.service.server.options.maxPayload, clustered: false });
+    const cfg = normalizeStreamConfig(raw, { clustered: false });
+    cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
     return startRestore(this.jsa, cfg, this.requestClient);
   }
 
