@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { createUser } from "@nats-io/nkeys";
 import { CliHome } from "./helpers/cli.js";
-import { referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { jetStreamTargets } from "./helpers/cli_targets.js";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
 
 describe("tsnats context", () => {
@@ -200,27 +200,8 @@ describe("tsnats connection settings", () => {
   });
 });
 
-interface Target {
-  name: string;
-  url: string;
-  stop(): Promise<void>;
-}
-
-async function targets(): Promise<Target[]> {
-  const out: Target[] = [];
-  const ts = await startTestServer();
-  out.push({ name: "tsnats", url: ts.url, stop: () => ts.close() });
-  if (referenceBinary("2.15")) {
-    const ref: ReferenceServer = await startNatsServer([], undefined, "2.15");
-    out.push({ name: "nats-server 2.15", url: `nats://127.0.0.1:${ref.port}`, stop: () => ref.stop() });
-  } else {
-    console.log("# nats-server 2.15 not available: core CLI tests run against tsnats only");
-  }
-  return out;
-}
-
 describe("tsnats pub/sub/request/reply/rtt", async () => {
-  const servers = await targets();
+  const servers = await jetStreamTargets();
   const home = new CliHome();
   after(async () => {
     for (const s of servers) await s.stop();

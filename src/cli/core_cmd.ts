@@ -195,7 +195,8 @@ async function subscribeAction(s: Session, io: CliIO, o: SubOpts, subjects: stri
       logf(io, `Subscribing to JetStream Stream "${stream}" using existing pull consumer "${o.durable}"`);
     } else {
       const oc: Partial<OrderedConsumerOptions> = {};
-      if (subjects.length > 0) oc.filter_subjects = subjects;
+      // A single filter as a string: nats.js sends it as filter_subject (servers before 2.10 need that).
+      if (subjects.length > 0) oc.filter_subjects = subjects.length === 1 ? subjects[0] : subjects;
       let what = "for new messages";
       if (o.startSequence !== undefined) {
         oc.deliver_policy = DeliverPolicy.StartSequence;

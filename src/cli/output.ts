@@ -37,31 +37,16 @@ export class Columns {
   render(): string {
     const out: string[] = [];
     if (this.heading) out.push(this.heading, "");
-    // Labels are aligned within each titled section, as natscli does.
-    let sectionStart = 0;
-    const width: number[] = new Array(this.rows.length).fill(0);
-    const flush = (end: number): void => {
-      let longest = 0;
-      for (let i = sectionStart; i < end; i++) {
-        const r = this.rows[i];
-        if (r.kind === "row") longest = Math.max(longest, r.label.length);
-      }
-      for (let i = sectionStart; i < end; i++) width[i] = longest;
-    };
-    this.rows.forEach((r, i) => {
-      if (r.kind === "title") {
-        flush(i);
-        sectionStart = i + 1;
-      }
-    });
-    flush(this.rows.length);
+    // Labels are right-aligned to the longest one in the whole block, as natscli does.
+    let longest = 0;
+    for (const r of this.rows) if (r.kind === "row") longest = Math.max(longest, r.label.length);
     let prev: Row["kind"] | undefined;
-    this.rows.forEach((r, i) => {
+    this.rows.forEach((r) => {
       if (r.kind === "title") {
         if (prev !== undefined && out[out.length - 1] !== "") out.push("");
         out.push(`${r.text}:`, "");
       } else if (r.kind === "row") {
-        out.push(`${" ".repeat(width[i] - r.label.length + 2)}${r.label}: ${r.value}`);
+        out.push(`${" ".repeat(longest - r.label.length + 2)}${r.label}: ${r.value}`);
       } else {
         out.push(r.text);
       }
@@ -95,25 +80,32 @@ const ROUNDED = {
 
 /** A rounded table with an optional title row, like natscli's list and report tables. */
 export function renderTable(headers: string[], rows: (string | number)[][], title?: string, footer?: (string | number)[]): string {
-  const t = new Table({ head: headers, chars: ROUNDED, style: { head: [], border: [], compact: true } });
-  for (const r of rows) t.push(r.map((c) => String(c)));
-  if (footer) t.push(footer.map((c) => String(c)));
-  // Compact mode draws no separators at all; put back the one under the header (and above
-  // the footer), made from the top border's column joints.
-  const lines = t.toString().split("\n");
+  const draw = (head: string[]): string[] => {
+    const t = new Table({ head, chars: ROUNDED, style: { head: [], border: [], compact: true } });
+    for (const r of rows) t.push(r.map((c) => String(c)));
+    if (footer) t.push(footer.map((c) => String(c)));
+    return t.toString().split("\n");
+  };
+  // Compact mode draws: top, header, header separator, rows..., bottom.
+  let lines = draw(headers);
+  if (title && title.length + 2 > lines[0].length - 2 && headers.length > 0) {
+    // Widen the last column so the title fits.
+    const extra = title.length + 2 - (lines[0].length - 2);
+    lines = draw([...headers.slice(0, -1), headers[headers.length - 1] + " ".repeat(extra)]);
+  }
   const top = lines[0];
-  const sep = "├" + top.slice(1, -1).replaceAll("┬", "┼") + "┤";
-  const body = lines.slice(2, -1);
-  if (footer) body.splice(body.length - 1, 0, sep);
-  const out = [top, lines[1], sep, ...body, lines[lines.length - 1]];
+  if (footer) {
+    const sep = "├" + top.slice(1, -1).replaceAll("┬", "┼") + "┤";
+    lines.splice(lines.length - 2, 0, sep);
+  }
   if (title) {
     const inner = top.length - 2;
     const pad = Math.max(0, inner - title.length);
     const left = Math.floor(pad / 2);
-    out[0] = "├" + top.slice(1, -1) + "┤";
-    out.unshift("╭" + "─".repeat(inner) + "╮", "│" + " ".repeat(left) + title + " ".repeat(pad - left) + "│");
+    lines[0] = "├" + top.slice(1, -1) + "┤";
+    lines.unshift("╭" + "─".repeat(inner) + "╮", "│" + " ".repeat(left) + title + " ".repeat(pad - left) + "│");
   }
-  return out.join("\n") + "\n";
+  return lines.join("\n") + "\n";
 }
 
 export function printTable(io: CliIO, headers: string[], rows: (string | number)[][], title?: string, footer?: (string | number)[]): void {
