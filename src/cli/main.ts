@@ -6,13 +6,14 @@ import { App } from "./app.js";
 import { registerContext } from "./context_cmd.js";
 import { registerConsumer } from "./consumer_cmd.js";
 import { registerCore } from "./core_cmd.js";
+import { registerKv } from "./kv_cmd.js";
 import { registerStream } from "./stream_cmd.js";
 import { CliError, EXIT, eprintln, type CliIO } from "./runtime.js";
 
 export type Registrar = (app: App) => void;
 
 /** Every command group, in the order `tsnats --help` lists them. */
-const GROUPS: Registrar[] = [registerContext, registerCore, registerStream, registerConsumer];
+const GROUPS: Registrar[] = [registerContext, registerCore, registerStream, registerConsumer, registerKv];
 
 /** Add more groups (each command group file calls this once at import). */
 export function commandGroups(): Registrar[] {
@@ -52,7 +53,7 @@ export function buildProgram(io: CliIO): { program: Command; app: App } {
   const program = new Command("tsnats");
   program
     .description("NATS utility: pub/sub, JetStream, KV, Object Store, server monitoring, keys and JWTs.\nA natscli command line works with tsnats in place of nats.")
-    .version(TSNATS_VERSION, "-v, --version", "Show the tsnats version")
+    .version(TSNATS_VERSION, "--version", "Show the tsnats version")
     .exitOverride()
     .configureOutput({
       writeOut: (s) => io.stdout.write(s),
