@@ -9,6 +9,7 @@ import { Columns, parseJsAck, printJson, printPayload, printTable } from "./outp
 import { askConfirm, askInput, askSelect } from "./prompt.js";
 import { CliError, println, sleep, type CliIO } from "./runtime.js";
 import { api, configDiff, isInternalStream, pickStream } from "./stream_cmd.js";
+import { editableConfig } from "./stream_config.js";
 import { fmtDuration, fmtNanos, fmtNum, fmtTime, parseDurationMs, parseDurationNs, parseInteger, splitList } from "./units.js";
 import fs from "node:fs";
 
@@ -458,9 +459,9 @@ export function registerConsumer(app: App): void {
         const consumer = await pickConsumer(session, io, stream, name);
         const jsm = await session.jsm();
         const current = await api(() => jsm.consumers.info(stream, consumer), { stream, consumer });
-        const cfg: CCfg = opts.config ? (JSON.parse(fs.readFileSync(opts.config, "utf8")) as CCfg) : (structuredClone(current.config) as CCfg);
+        const cfg: CCfg = editableConfig(opts.config ? (JSON.parse(fs.readFileSync(opts.config, "utf8")) as CCfg) : (current.config as CCfg));
         applyConsumerFlags(cfg, opts, cmd);
-        const diff = configDiff(current.config as unknown as Record<string, unknown>, cfg);
+        const diff = configDiff(editableConfig(current.config) as unknown as Record<string, unknown>, cfg);
         if (diff.length === 0) throw new CliError("no difference in configuration", "give the settings to change as flags, e.g. --max-deliver 5");
         if (opts.dryRun) {
           println(io, `Differences (-old +new):\n${diff.join("\n")}`);
@@ -545,7 +546,7 @@ export function registerConsumer(app: App): void {
       app.action<{ json?: boolean }>(async ({ session, opts }, stream: string, source: string, destination: string) => {
         const jsm = await session.jsm();
         const from = await api(() => jsm.consumers.info(stream, source), { stream, consumer: source });
-        const cfg = structuredClone(from.config) as CCfg;
+        const cfg = editableConfig(from.config) as CCfg;
         delete cfg.name;
         cfg.durable_name = destination;
         if (cfg.deliver_subject) throw new CliError("cannot copy a push consumer: two consumers cannot share a delivery subject", "create it with `tsnats consumer add` and a new --target");

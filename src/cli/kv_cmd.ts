@@ -9,6 +9,7 @@ import { Columns, printJson, printTable } from "./output.js";
 import { askConfirm } from "./prompt.js";
 import { aborted, CliError, println, type CliIO } from "./runtime.js";
 import { api } from "./stream_cmd.js";
+import { editableConfig } from "./stream_config.js";
 import { fmtAgo, fmtBytes, fmtNanos, fmtNum, fmtTime, parseBytes, parseDurationMs, parseInteger } from "./units.js";
 
 interface BucketFlags {
@@ -181,7 +182,7 @@ export function registerKv(app: App): void {
       const si = await api(() => jsm.streams.info(name), { stream: name }).catch(() => {
         throw new CliError(`bucket "${bucket}" not found`, "list the buckets with `tsnats kv ls`");
       });
-      const cfg = structuredClone(si.config) as unknown as Record<string, unknown>;
+      const cfg = editableConfig(si.config) as unknown as Record<string, unknown>;
       if (opts.description !== undefined) cfg.description = opts.description;
       if (isSet(cmd, "history")) cfg.max_msgs_per_subject = parseInteger(opts.history!, "--history", 1);
       if (opts.ttl) cfg.max_age = parseDurationMs(opts.ttl, "--ttl") * 1e6;

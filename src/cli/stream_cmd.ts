@@ -7,7 +7,7 @@ import type { Session } from "./connection.js";
 import { Columns, printJson, printMessage, printTable } from "./output.js";
 import { askConfirm, askSelect } from "./prompt.js";
 import { CliError, println, type CliIO } from "./runtime.js";
-import { addStreamConfigFlags, applyStreamFlags, buildNewStreamConfig, loadConfigFile, type Cfg, type StreamFlags } from "./stream_config.js";
+import { addStreamConfigFlags, applyStreamFlags, buildNewStreamConfig, editableConfig, loadConfigFile, type Cfg, type StreamFlags } from "./stream_config.js";
 import { backupStream, restoreStream } from "./snapshot.js";
 import { fmtAgo, fmtBytes, fmtNanos, fmtNum, fmtTime, parseDurationMs, parseInteger, parseBytes } from "./units.js";
 import fs from "node:fs";
@@ -222,10 +222,10 @@ export function registerStream(app: App): void {
         const stream = await pickStream(session, io, name, showAll());
         const jsm = await session.jsm();
         const current = await api(() => jsm.streams.info(stream), { stream });
-        let cfg: Cfg = opts.config ? { ...loadConfigFile(opts.config), name: stream } : (structuredClone(current.config) as Cfg);
+        let cfg: Cfg = editableConfig(opts.config ? { ...loadConfigFile(opts.config), name: stream } : (current.config as Cfg));
         applyStreamFlags(cfg, opts, cmd);
         cfg = { ...cfg, name: stream };
-        const diff = configDiff(current.config as unknown as Record<string, unknown>, cfg);
+        const diff = configDiff(editableConfig(current.config) as unknown as Record<string, unknown>, cfg);
         if (diff.length === 0) throw new CliError("no difference in configuration", "give the settings to change as flags, e.g. --max-msgs 1000");
         if (opts.dryRun) {
           println(io, `Differences (-old +new):\n${diff.join("\n")}`);
@@ -357,7 +357,7 @@ export function registerStream(app: App): void {
       app.action<StreamFlags>(async ({ session, opts, cmd }, source: string, destination: string) => {
         const jsm = await session.jsm();
         const from = await api(() => jsm.streams.info(source), { stream: source });
-        const cfg = structuredClone(from.config) as Cfg;
+        const cfg = editableConfig(from.config) as Cfg;
         cfg.name = destination;
         applyStreamFlags(cfg, opts, cmd as Command);
         const info = await api(() => jsm.streams.add(cfg as never), { stream: destination });
@@ -540,7 +540,7 @@ export function registerStream(app: App): void {
         if (!opts.force && !(await askConfirm(io, `Really seal Stream ${stream}, sealed streams can not be unsealed or modified`, false))) return;
         const jsm = await session.jsm();
         const info = await api(() => jsm.streams.info(stream), { stream });
-        const updated = await api(() => jsm.streams.update(stream, { ...info.config, sealed: true } as never), { stream });
+        const updated = await api(() => jsm.streams.update(stream, { ...editableConfig(info.config), sealed: true } as never), { stream });
         io.stdout.write(renderStreamInfo(updated));
       }),
     );

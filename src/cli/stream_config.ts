@@ -317,3 +317,22 @@ export async function buildNewStreamConfig(io: CliIO, name: string | undefined, 
   if (cfg.compression === ("none" as never)) delete cfg.compression;
   return cfg;
 }
+
+/**
+ * A configuration taken from a server, ready to send back: the server's own `_nats.*`
+ * metadata is dropped (natscli does the same), and an empty metadata map is left out so
+ * clients that gate metadata on the server version do not refuse the request.
+ */
+export function editableConfig<T extends { metadata?: Record<string, string> }>(cfg: T): T {
+  const out = structuredClone(cfg) as T & Record<string, unknown>;
+  if (out.metadata) {
+    for (const k of Object.keys(out.metadata)) if (k.startsWith("_nats.")) delete out.metadata[k];
+    if (Object.keys(out.metadata).length === 0) delete out.metadata;
+  }
+  // Likewise settings at their default value, which nats.js gates on the server version.
+  if (out.compression === "none") delete out.compression;
+  if (!out.first_seq) delete out.first_seq;
+  const limits = out.consumer_limits as Record<string, unknown> | undefined;
+  if (limits && Object.values(limits).every((v) => !v)) delete out.consumer_limits;
+  return out;
+}
