@@ -62,11 +62,24 @@ export async function startRefMember(
   config?: string,
   extraArgs: string[] = [],
 ): Promise<Member & { ref: ReferenceServer }> {
-  const cport = await freePort();
-  const mport = await freePort();
-  const args = ["-n", name, "--cluster", `nats://127.0.0.1:${cport}`, "--cluster_name", clusterName, "-m", String(mport), ...extraArgs];
-  if (routes.length > 0) args.push("--routes", routes.join(","));
-  const ref = await startNatsServer(args, config, line);
+  // A free port can be taken by someone else before nats-server binds it: try again with others.
+  for (let attempt = 1; ; attempt++) {
+    const cport = await freePort();
+    const mport = await freePort();
+    const args = ["-n", name, "--cluster", `nats://127.0.0.1:${cport}`, "--cluster_name", clusterName, "-m", String(mport), ...extraArgs];
+    if (routes.length > 0) args.push("--routes", routes.join(","));
+    let ref: ReferenceServer;
+    try {
+      ref = await startNatsServer(args, config, line);
+    } catch (err) {
+      if (attempt < 5 && /address already in use/.test((err as Error).message)) continue;
+      throw err;
+    }
+    return refMember(line, name, ref, cport, mport);
+  }
+}
+
+function refMember(line: ReferenceLine, name: string, ref: ReferenceServer, cport: number, mport: number): Member & { ref: ReferenceServer } {
   return {
     kind: line,
     name,
