@@ -4,21 +4,31 @@
 //   const server = await startServer({ port: -1, jetstream: { storeDir: "./data" } });
 //   console.log(server.url);   // nats://127.0.0.1:PORT
 //   await server.close();
-import { defaultClusterOptions, defaultOptions, type ClusterOptions, type JetStreamOptions, type ServerOptions } from "./config/options.js";
+import {
+  defaultClusterOptions,
+  defaultOptions,
+  defaultWebSocketOptions,
+  type ClusterOptions,
+  type JetStreamOptions,
+  type ServerOptions,
+  type WebSocketOptions,
+} from "./config/options.js";
 import { Server } from "./server/server.js";
 import type { Log } from "./server/log.js";
 import { installServices } from "./server/services.js";
 
-export type { ServerOptions, JetStreamOptions, ClusterOptions } from "./config/options.js";
+export type { ServerOptions, JetStreamOptions, ClusterOptions, WebSocketOptions } from "./config/options.js";
 export type { Log } from "./server/log.js";
 export { Server } from "./server/server.js";
 export { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./server/version.js";
 
-/** Options of an embedded server: any ServerOptions field, JetStream and cluster given as partial blocks. */
-export type EmbeddedOptions = Partial<Omit<ServerOptions, "jetstream" | "cluster">> & {
+/** Options of an embedded server: any ServerOptions field, JetStream, cluster and WebSocket given as partial blocks. */
+export type EmbeddedOptions = Partial<Omit<ServerOptions, "jetstream" | "cluster" | "websocket">> & {
   jetstream?: boolean | Partial<JetStreamOptions>;
   /** `cluster {}`: e.g. `{ port: -1, name: "c1", routes: ["nats://127.0.0.1:6222"] }`. */
   cluster?: Partial<ClusterOptions>;
+  /** The WebSocket listener, e.g. `{ port: -1, noTls: true }`; unset fields take nats-server's defaults. */
+  websocket?: Partial<WebSocketOptions>;
   /** Where log lines go; silent by default. */
   log?: Log;
 };
@@ -47,9 +57,10 @@ const silent: Log = {
 /** Build complete ServerOptions from a partial set, as the config file would. */
 export function resolveOptions(opts: EmbeddedOptions = {}): ServerOptions {
   const base = defaultOptions();
-  const { jetstream, cluster, log: _log, ...rest } = opts;
+  const { jetstream, cluster, websocket, log: _log, ...rest } = opts;
   const merged: ServerOptions = { ...base, host: "127.0.0.1", port: -1, ...rest };
   if (cluster !== undefined) merged.cluster = { ...defaultClusterOptions(), host: "127.0.0.1", port: -1, ...cluster };
+  if (websocket !== undefined) merged.websocket = { ...defaultWebSocketOptions(), ...websocket };
   if (jetstream !== undefined && jetstream !== false) {
     merged.jetstream = { ...base.jetstream, ...(jetstream === true ? {} : jetstream), enabled: true };
   }

@@ -4,11 +4,9 @@
 // with nats-server on the same certificates.
 import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import crypto from "node:crypto";
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import https from "node:https";
-import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
 import { fileURLToPath } from "node:url";
@@ -16,64 +14,11 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
 import { RawConn } from "./helpers/raw.js";
 import { freePort, natsServerBinary, startNatsServer } from "./helpers/nats_server.js";
+import { fingerprint, hasOpenssl, makePki, type Pki } from "./helpers/pki.js";
 import type { TlsOptions } from "../src/config/options.js";
 
-const hasOpenssl = spawnSync("openssl", ["version"]).status === 0;
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(here, "../src/bin/tsnats-server.js");
-
-interface Pki {
-  dir: string;
-  /** CA that signed `server` and `client`. */
-  ca: string;
-  server: { cert: string; key: string };
-  client: { cert: string; key: string };
-  /** A second, unrelated CA with its own server and client certificates. */
-  otherCa: string;
-  otherServer: { cert: string; key: string };
-  otherClient: { cert: string; key: string };
-}
-
-function openssl(dir: string, ...args: string[]): void {
-  execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
-}
-
-/** A CA plus a server certificate (localhost, 127.0.0.1) and a client certificate signed by it. */
-function makeCa(dir: string, name: string): { ca: string; server: Pki["server"]; client: Pki["client"] } {
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  openssl(dir, "req", "-x509", ...ec, "-keyout", `${name}-ca-key.pem`, "-out", `${name}-ca.pem`, "-days", "2", "-subj", `/CN=${name} test CA`);
-  const leaf = (leafName: string, ext: string): { cert: string; key: string } => {
-    fs.writeFileSync(path.join(dir, `${leafName}.ext`), ext);
-    openssl(dir, "req", ...ec, "-keyout", `${leafName}-key.pem`, "-out", `${leafName}.csr`, "-subj", `/CN=${leafName}`);
-    openssl(dir, "x509", "-req", "-in", `${leafName}.csr`, "-CA", `${name}-ca.pem`, "-CAkey", `${name}-ca-key.pem`,
-      "-CAcreateserial", "-out", `${leafName}-cert.pem`, "-days", "2", "-extfile", `${leafName}.ext`);
-    return { cert: path.join(dir, `${leafName}-cert.pem`), key: path.join(dir, `${leafName}-key.pem`) };
-  };
-  return {
-    ca: path.join(dir, `${name}-ca.pem`),
-    server: leaf(`${name}-server`, "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
-    client: leaf(`${name}-client`, "extendedKeyUsage=clientAuth\n"),
-  };
-}
-
-function makePki(): Pki {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-tls-"));
-  const main = makeCa(dir, "main");
-  const other = makeCa(dir, "other");
-  return {
-    dir,
-    ca: main.ca,
-    server: main.server,
-    client: main.client,
-    otherCa: other.ca,
-    otherServer: other.server,
-    otherClient: other.client,
-  };
-}
-
-function fingerprint(certFile: string): string {
-  return new crypto.X509Certificate(fs.readFileSync(certFile)).fingerprint256;
-}
 
 /** Read the plain INFO line, then upgrade the same socket to TLS; resolves with the server certificate's fingerprint. */
 async function upgradeAfterInfo(port: number, ca: string): Promise<{ info: Record<string, unknown>; fingerprint: string }> {

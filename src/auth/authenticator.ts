@@ -12,10 +12,18 @@ import { bcryptMatches, isBcryptHash } from "./bcrypt.js";
 import { AuthFailure, type AuthOutcome, type AuthResult } from "./auth_result.js";
 import type { JwtAccounts } from "./jwt_accounts.js";
 import { authenticateUserJwt, nonceSignedBy } from "./user_jwt.js";
-import { allowedConnectionTypes, connectionTypeAllowed, type AllowedConnectionTypes } from "./user_limits.js";
+import { allowedConnectionTypes, connectionTypeAllowed, type AllowedConnectionTypes, type ConnectionType } from "./user_limits.js";
 
 export { AuthFailure } from "./auth_result.js";
 export type { AuthOutcome, AuthResult, AuthVerdict, JwtUser, UserLimits } from "./auth_result.js";
+
+/** The single user/password, token and no_auth_user of a listener. */
+interface SimpleAuth {
+  username?: string;
+  password?: string;
+  token?: string;
+  noAuthUser?: string;
+}
 
 interface UserEntry {
   user: UserConfig;
@@ -47,6 +55,12 @@ export function newNonce(): string {
 
 export class Authenticator {
   readonly required: boolean;
+  private readonly simple: SimpleAuth;
+  /**
+   * `websocket { authorization {} / no_auth_user }`: when it names a user, token or
+   * no_auth_user, it replaces the server's for WebSocket clients (users lists still apply).
+   */
+  private readonly websocketSimple: SimpleAuth | undefined;
   private readonly users = new Map<string, UserEntry>();
   private readonly nkeys = new Map<string, UserEntry>();
 
@@ -72,6 +86,22 @@ export class Authenticator {
       options.authorization !== undefined ||
       this.users.size > 0 ||
       this.nkeys.size > 0;
+    this.simple = { username: options.username, password: options.password, token: options.authorization, noAuthUser: options.noAuthUser };
+    const ws = options.websocket;
+    if (ws !== undefined && (ws.username !== undefined || ws.token !== undefined || ws.noAuthUser !== undefined)) {
+      this.websocketSimple = { username: ws.username, password: ws.password, token: ws.token, noAuthUser: ws.noAuthUser };
+    }
+  }
+
+  /** Must a connection of this type authenticate (CONNECT first, auth_required in INFO)? */
+  requiredFor(type: ConnectionType): boolean {
+    return this.required || (type === "WEBSOCKET" && this.websocketSimple !== undefined);
+  }
+
+  /** How long a connection of this type has to send its CONNECT when authentication is required. */
+  timeoutMsFor(type: ConnectionType): number {
+    const ws = type === "WEBSOCKET" ? this.options.websocket?.authTimeoutMs : undefined;
+    return ws !== undefined && ws > 0 ? ws : this.options.authTimeoutMs;
   }
 
   /** Whether connections need a nonce in their INFO: when nkey users can log in, and always in operator mode. */
@@ -84,10 +114,10 @@ export class Authenticator {
   }
 
   authenticate(client: Client): AuthOutcome {
-    const o = this.options;
     const c = client.opts;
-    if (this.jwtAccounts !== undefined) return authenticateUserJwt(this.jwtAccounts, client, o.defaultSentinel);
-    if (!this.required) return { account: this.globalAccount, user: undefined };
+    if (this.jwtAccounts !== undefined) return authenticateUserJwt(this.jwtAccounts, client, this.options.defaultSentinel);
+    const o = (client.connectionType === "WEBSOCKET" ? this.websocketSimple : undefined) ?? this.simple;
+    if (!this.requiredFor(client.connectionType)) return { account: this.globalAccount, user: undefined };
     // A client presenting an nkey is judged by it alone once nkey users exist.
     if (this.nkeys.size > 0 && c.nkey !== undefined) {
       const entry = this.nkeys.get(c.nkey);
@@ -97,8 +127,8 @@ export class Authenticator {
       if (bad !== undefined) return bad;
       return { account: this.lookupAccount(entry.account), user: c.nkey, permissions: entry.permissions };
     }
-    if (o.authorization !== undefined && c.authToken !== undefined) {
-      const ok = secretMatches(c.authToken, o.authorization);
+    if (o.token !== undefined && c.authToken !== undefined) {
+      const ok = secretMatches(c.authToken, o.token);
       if (ok === true) return { account: this.globalAccount, user: undefined };
       // A hashed token is the only credential of its block (nats-server allows no users beside it).
       if (ok !== false) return resultIf(ok, { account: this.globalAccount, user: undefined });

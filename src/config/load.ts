@@ -4,8 +4,8 @@
 // and invalid values raise a ConfigError located at the offending key. Unknown fields are
 // errors, as in nats-server (unless the key was only used as a `$variable`, or
 // `allowUnknownFields` is set, in which case they become warnings). Keys nats-server knows
-// but tsnats does not implement produce a warning; the leafnodes/gateway/websocket/
-// mqtt blocks are kept in `unsupportedBlocks`.
+// but tsnats does not implement produce a warning; the leafnodes/gateway/mqtt blocks are
+// kept in `unsupportedBlocks`.
 
 import { existsSync, statSync } from "node:fs";
 import { entryMeta, parseConfigFile, parseDuration, type ConfMap, type ConfValue, type ParseOptions } from "./conf_parser.js";
@@ -18,6 +18,7 @@ import { readCluster, validateCluster } from "./cluster.js";
 import {
   defaultOptions,
   unlimitedJetStream,
+  defaultWebSocketOptions,
   type AccountConfig,
   type AccountJetStreamLimits,
   type AuthCalloutConfig,
@@ -25,12 +26,14 @@ import {
   type ServerOptions,
   type TlsOptions,
   type UserConfig,
+  type WebSocketOptions,
 } from "./options.js";
 import { decodeOperatorClaims, decodeAccountClaims, decodeUserClaims, hasEmptyPermissions } from "../auth/claims.js";
 import { NATS_FEATURE_VERSION } from "../server/version.js";
 import { readOperatorJwt } from "../auth/trusted_operators.js";
 import { isPublicKey } from "../auth/nkey_keys.js";
 import { allowedConnectionTypes } from "../auth/user_limits.js";
+import { invalidAllowedOrigin, invalidResponseHeader } from "../server/websocket_origin.js";
 
 export interface LoadOptions {
   /** Options to apply the tree onto (default: defaultOptions()). Mutated and returned. */
@@ -50,8 +53,6 @@ const UNSUPPORTED_BLOCKS = new Map([
   ["leafnodes", "leafnodes"],
   ["leaf", "leafnodes"],
   ["gateway", "gateway"],
-  ["websocket", "websocket"],
-  ["ws", "websocket"],
   ["mqtt", "mqtt"],
 ]);
 
@@ -681,6 +682,127 @@ export function readTls(r: Reader, parent: ConfMap, key: string): TlsOptions {
   return tls;
 }
 
+/** `websocket { authorization {} }`: a single user or token and a timeout (no users list, as nats-server). */
+function readWebsocketAuth(r: Reader, parent: ConfMap, key: string, ws: WebSocketOptions): void {
+  const m = r.map(parent, key, "authorization");
+  for (const [orig, lk] of lowerKeys(m)) {
+    switch (lk) {
+      case "user":
+      case "username":
+        ws.username = r.str(m, orig, lk);
+        break;
+      case "pass":
+      case "password":
+        ws.password = r.str(m, orig, lk);
+        break;
+      case "token":
+        ws.token = r.str(m, orig, lk);
+        break;
+      case "timeout": {
+        const kk = kindOfEntry(m, orig);
+        if (kk !== "int" && kk !== "float") throw typeError(m, orig, "timeout", "a number of seconds", kk, r.file);
+        ws.authTimeoutMs = (m[orig] as number) * 1000;
+        break;
+      }
+      default:
+        r.unknown(m, orig);
+    }
+  }
+}
+
+/** `websocket {}` (alias `ws`), with nats-server's keys and aliases. */
+function readWebsocket(r: Reader, parent: ConfMap, key: string): WebSocketOptions {
+  const k = kindOfEntry(parent, key);
+  if (k !== "map") throw r.err(parent, key, `Expected websocket to be a map, got ${kindName(k)}`);
+  const m = parent[key] as ConfMap;
+  const ws = defaultWebSocketOptions();
+  for (const [orig, lk] of lowerKeys(m)) {
+    switch (lk) {
+      case "listen": {
+        const hp = readListen(r, m, orig);
+        ws.host = hp.host ?? "";
+        ws.port = hp.port;
+        break;
+      }
+      case "port":
+        ws.port = checkPort(r, m, orig, r.int(m, orig, lk));
+        break;
+      case "host":
+      case "net":
+        ws.host = r.str(m, orig, lk);
+        break;
+      case "advertise":
+        ws.advertise = r.str(m, orig, lk);
+        break;
+      case "no_tls":
+        ws.noTls = r.bool(m, orig, lk);
+        break;
+      case "tls":
+        ws.tls = readTls(r, m, orig);
+        break;
+      case "same_origin":
+        ws.sameOrigin = r.bool(m, orig, lk);
+        break;
+      case "allowed_origins":
+      case "allowed_origin":
+      case "allow_origins":
+      case "allow_origin":
+      case "origins":
+      case "origin":
+        ws.allowedOrigins = readStringList(r, m, orig, "allowed origins");
+        break;
+      case "handshake_timeout": {
+        const kk = kindOfEntry(m, orig);
+        if (kk === "int") ws.handshakeTimeoutMs = (m[orig] as number) * 1000;
+        else if (kk === "string") ws.handshakeTimeoutMs = r.duration(m, orig, lk);
+        else throw r.err(m, orig, `error parsing handshake timeout: unsupported type ${kindName(kk)}`);
+        break;
+      }
+      case "compress":
+      case "compression":
+        ws.compression = r.bool(m, orig, lk);
+        break;
+      case "authorization":
+      case "authentication":
+        readWebsocketAuth(r, m, orig, ws);
+        break;
+      case "jwt_cookie":
+        ws.jwtCookie = r.str(m, orig, lk);
+        break;
+      case "user_cookie":
+        ws.userCookie = r.str(m, orig, lk);
+        break;
+      case "pass_cookie":
+        ws.passCookie = r.str(m, orig, lk);
+        break;
+      case "token_cookie":
+        ws.tokenCookie = r.str(m, orig, lk);
+        break;
+      case "no_auth_user":
+        ws.noAuthUser = r.str(m, orig, lk);
+        break;
+      case "headers": {
+        const kk = kindOfEntry(m, orig);
+        if (kk !== "map") throw r.err(m, orig, `error parsing headers: unsupported type ${kindName(kk)}`);
+        const hm = m[orig] as ConfMap;
+        ws.headers = {};
+        for (const name of Object.keys(hm)) {
+          const hk = kindOfEntry(hm, name);
+          if (hk !== "string") throw r.err(hm, name, `error parsing header key ${name}: unsupported type ${kindName(hk)}`);
+          ws.headers[name] = hm[name] as string;
+        }
+        break;
+      }
+      case "ping_interval":
+        ws.pingIntervalMs = r.duration(m, orig, lk);
+        break;
+      default:
+        r.unknown(m, orig);
+    }
+  }
+  return ws;
+}
+
 function readJetStream(r: Reader, parent: ConfMap, key: string, opts: ServerOptions): void {
   const js = opts.jetstream;
   const m = readJetStreamSwitch(r, parent, key);
@@ -914,6 +1036,10 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
       case "default_sentinel":
         opts.defaultSentinel = r.str(m, key, lk);
         break;
+      case "websocket":
+      case "ws":
+        opts.websocket = readWebsocket(r, m, key);
+        break;
       case "trace_verbose":
         opts.traceVerbose = r.bool(m, key, lk);
         if (opts.traceVerbose) opts.trace = true;
@@ -974,13 +1100,8 @@ export function validateOptions(o: ServerOptions): void {
     const unknown = allowedConnectionTypes(u.allowedConnectionTypes).unknown;
     if (unknown.length > 0) throw new Error(`unknown connection type ${JSON.stringify(u.allowedConnectionTypes?.find((t) => t.toUpperCase() === unknown[0]))}`);
   }
-  if (o.noAuthUser !== undefined) {
-    const all = [...o.users, ...o.accounts.flatMap((a) => a.users)];
-    if (all.length === 0) throw new Error(`no_auth_user: ${JSON.stringify(o.noAuthUser)} present, but users are not defined`);
-    if (!all.some((u) => u.user === o.noAuthUser)) {
-      throw new Error(`no_auth_user: ${JSON.stringify(o.noAuthUser)} not present as user in authorization block or account configuration`);
-    }
-  }
+  if (o.noAuthUser !== undefined) checkNoAuthUser(o, o.noAuthUser);
+  if (o.websocket !== undefined) validateWebsocket(o, o.websocket);
   validateCluster(o);
   const operatorMode = o.operatorJwts.length > 0 || o.trustedKeys.length > 0;
   if (o.authCallout !== undefined && !operatorMode) {
@@ -1054,6 +1175,31 @@ function assertedVersion(v: string): [number, number, number] | string {
   }
   if (nums.some((n) => n < 0)) return `asserted server version can'b contain negative values: ${v}`;
   return nums as [number, number, number];
+}
+
+function checkNoAuthUser(o: ServerOptions, name: string): void {
+  const all = [...o.users, ...o.accounts.flatMap((a) => a.users)];
+  if (all.length === 0) throw new Error(`no_auth_user: ${JSON.stringify(name)} present, but users are not defined`);
+  if (!all.some((u) => u.user === name || u.nkey === name)) {
+    throw new Error(`no_auth_user: ${JSON.stringify(name)} not present as user in authorization block or account configuration`);
+  }
+}
+
+/** nats-server's validateWebsocketOptions: a block without a port is off and not checked. */
+export function validateWebsocket(o: ServerOptions, ws: WebSocketOptions): void {
+  if (ws.port === 0) return;
+  if (ws.tls === undefined && !ws.noTls) throw new Error("websocket requires TLS configuration");
+  const badOrigin = invalidAllowedOrigin(ws.allowedOrigins);
+  if (badOrigin !== undefined) throw new Error(badOrigin);
+  if (ws.noAuthUser !== undefined) checkNoAuthUser(o, ws.noAuthUser);
+  const hasUsers = o.users.length > 0;
+  if (hasUsers && ws.username !== undefined) throw new Error("websocket authentication username not compatible with presence of users/nkeys");
+  if (hasUsers && ws.token !== undefined) throw new Error("websocket authentication token not compatible with presence of users/nkeys");
+  if (ws.jwtCookie) {
+    throw new Error(`trusted operators or trusted keys configuration is required for JWT authentication via cookie ${JSON.stringify(ws.jwtCookie)}`);
+  }
+  const badHeader = invalidResponseHeader(ws.headers);
+  if (badHeader !== undefined) throw new Error(badHeader);
 }
 
 /** Format milliseconds like Go's time.Duration.String() ("1h0m0s", "2m0s", "500ms"). */

@@ -207,6 +207,40 @@ export function defaultClusterOptions(): ClusterOptions {
   };
 }
 
+/** `websocket {}`: the WebSocket listener (nats-server's WebsocketOpts). */
+export interface WebSocketOptions {
+  host: string;
+  /** -1 = random; the block is off without a port. */
+  port: number;
+  advertise?: string;
+  /** Allow a listener without TLS (nats-server requires TLS unless this is set). */
+  noTls: boolean;
+  tls?: TlsOptions;
+  /** The Origin header must match the request's host. */
+  sameOrigin: boolean;
+  /** Origins (scheme://host[:port]) accepted; empty = any (unless sameOrigin). */
+  allowedOrigins: string[];
+  /** Offer per-message deflate to clients that ask for it. */
+  compression: boolean;
+  /** Time allowed for the TLS handshake and the HTTP upgrade request; 0 = no limit. */
+  handshakeTimeoutMs: number;
+  /** Cookies of the upgrade request used for credentials the CONNECT leaves empty. */
+  jwtCookie?: string;
+  userCookie?: string;
+  passCookie?: string;
+  tokenCookie?: string;
+  /** `authorization {}` of the block: replaces the server's single user/token for WebSocket clients. */
+  username?: string;
+  password?: string;
+  token?: string;
+  authTimeoutMs?: number;
+  noAuthUser?: string;
+  /** Extra headers of the 101 response (e.g. Strict-Transport-Security). */
+  headers: Record<string, string>;
+  /** Overrides ping_interval for WebSocket clients. */
+  pingIntervalMs?: number;
+}
+
 export interface ServerOptions {
   host: string;
   port: number; // -1 = random
@@ -264,6 +298,7 @@ export interface ServerOptions {
   defaultSentinel?: string;
 
   tls?: TlsOptions;
+  websocket?: WebSocketOptions;
   jetstream: JetStreamOptions;
   /** `cluster {}` / `-cluster`: undefined = not clustered. */
   cluster?: ClusterOptions;
@@ -285,7 +320,7 @@ export interface ServerOptions {
   pidFile?: string;
   portsFileDir?: string;
 
-  /** Parsed but not served yet (leafnodes, websocket, mqtt, gateway). */
+  /** Parsed but not served yet (leafnodes, mqtt, gateway). */
   unsupportedBlocks: Record<string, unknown>;
 
   /** The config file this came from, for reload. */
@@ -295,6 +330,20 @@ export interface ServerOptions {
 }
 
 export const DEFAULT_PORT = 4222;
+
+/** A websocket block with nothing set (off until it gets a port). */
+export function defaultWebSocketOptions(): WebSocketOptions {
+  return {
+    host: "",
+    port: 0,
+    noTls: false,
+    sameOrigin: false,
+    allowedOrigins: [],
+    compression: false,
+    handshakeTimeoutMs: 0,
+    headers: {},
+  };
+}
 
 export function defaultOptions(): ServerOptions {
   return {

@@ -77,7 +77,7 @@ function connInfo(r: Row, opts: ConnzOptions, now: number): Record<string, unkno
   const info: Record<string, unknown> = {
     cid: c.cid,
     kind: "Client",
-    type: "nats",
+    type: c.connectionType === "WEBSOCKET" ? "websocket" : "nats",
     ip: c.host,
     port: c.port,
     start: goTime(c.start),

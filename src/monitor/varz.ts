@@ -44,7 +44,7 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     gateway: {},
     leaf: {},
     mqtt: {},
-    websocket: {},
+    websocket: websocketVarz(m),
     jetstream: o.jetstream.enabled ? jetStreamSummary(s, true) : {},
     tls_timeout: o.tls?.timeout ?? 2,
     write_deadline: msToNs(o.writeDeadlineMs),
@@ -87,4 +87,24 @@ function clusterVarz(c: NonNullable<ReturnType<typeof clusterOf>>): Record<strin
   }
   if (o.poolSize > 0) out.pool_size = o.poolSize;
   return out;
+}
+
+/** The `websocket` block: the listener's settings, with nats-server's omitempty fields. */
+function websocketVarz(m: Monitor): Record<string, unknown> {
+  const o = m.server.options.websocket;
+  const ws = m.server.websocket;
+  if (o === undefined || ws === undefined) return {};
+  const v: Record<string, unknown> = { host: ws.host, port: ws.port };
+  if (o.advertise) v.advertise = o.advertise;
+  if (o.noAuthUser) v.no_auth_user = o.noAuthUser;
+  if (o.jwtCookie) v.jwt_cookie = o.jwtCookie;
+  if (o.handshakeTimeoutMs > 0) v.handshake_timeout = msToNs(o.handshakeTimeoutMs);
+  if (o.authTimeoutMs) v.auth_timeout = o.authTimeoutMs / 1000;
+  if (o.noTls) v.no_tls = true;
+  if (o.sameOrigin) v.same_origin = true;
+  if (o.allowedOrigins.length > 0) v.allowed_origins = o.allowedOrigins;
+  if (o.compression) v.compression = true;
+  const notAfter = ws.certificateNotAfter;
+  if (notAfter !== undefined) v.tls_cert_not_after = goTime(notAfter);
+  return v;
 }

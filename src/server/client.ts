@@ -6,7 +6,6 @@
 // paused for a short while (a stall) instead of letting the subscriber's buffer grow; a
 // subscriber whose pending bytes pass max_pending, or whose writes are stuck longer than
 // write_deadline, is a slow consumer and is disconnected alone.
-import type { Socket } from "node:net";
 import { Parser, type ParserHandler } from "../protocol/parser.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import type { Deliverer, Subscription, SublistResult } from "./sublist.js";
@@ -18,6 +17,27 @@ import { Permissions } from "../auth/permissions.js";
 import { Outbound, copyInto } from "./outbound.js";
 import { AuthFailure, type AuthResult, type JwtUser, type UserLimits } from "../auth/authenticator.js";
 import type { ConnectionType } from "../auth/user_limits.js";
+
+/**
+ * What a Client needs of its connection: a TCP or TLS socket as is, or an adapter such as
+ * the WebSocket transport (websocket_transport.ts). `write` gets one buffer per event-loop
+ * turn (everything the connection produced in that turn) and returns false when the peer
+ * is not keeping up ('drain' follows).
+ */
+export interface ClientTransport {
+  readonly remoteAddress?: string;
+  readonly remotePort?: number;
+  readonly writableLength: number;
+  setNoDelay(noDelay: boolean): unknown;
+  write(data: Buffer): boolean;
+  pause(): unknown;
+  resume(): unknown;
+  end(): unknown;
+  destroy(): unknown;
+  on(event: "data", listener: (chunk: Buffer) => void): unknown;
+  on(event: "drain" | "close", listener: () => void): unknown;
+  on(event: "error", listener: (err: Error) => void): unknown;
+}
 
 export interface ConnectOptions {
   verbose: boolean;
@@ -92,6 +112,11 @@ export class Client implements Deliverer, ParserHandler {
     tlsRequired: false,
   };
   connectReceived = false;
+  /**
+   * Credentials the transport carries (WebSocket cookies), used where the CONNECT leaves the
+   * field empty, as nats-server does.
+   */
+  connectDefaults: Partial<Pick<ConnectOptions, "jwt" | "user" | "pass" | "authToken">> | undefined;
   /** The nonce of this connection's INFO, which an nkey user signs; set only when nkey users exist. */
   nonce: string | undefined;
   authorizedUser: string | undefined;
@@ -99,8 +124,6 @@ export class Client implements Deliverer, ParserHandler {
   perms: Permissions | undefined;
   /** The permissions block `perms` was built from (config form), for $SYS.REQ.USER.INFO. */
   permissionsSource: unknown;
-  /** What kind of connection this is; a WebSocket or MQTT listener sets its own. An input of authentication. */
-  connectionType: ConnectionType = "STANDARD";
   /** Set when the user logged in with a JWT (operator mode, auth callout). */
   jwtUser: JwtUser | undefined;
   /** Subscriptions this connection may hold: the lowest of user, account and server limits; -1 = none. */
@@ -146,8 +169,10 @@ export class Client implements Deliverer, ParserHandler {
   constructor(
     readonly server: Server,
     readonly cid: number,
-    private readonly socket: Socket,
+    private readonly socket: ClientTransport,
     account: Account,
+    /** What kind of connection this is (the listener that accepted it says); an input of authentication. */
+    readonly connectionType: ConnectionType = "STANDARD",
   ) {
     this.account = account;
     this.host = socket.remoteAddress ?? "";
@@ -165,11 +190,11 @@ export class Client implements Deliverer, ParserHandler {
       this.close("Read Error");
     });
     socket.on("close", () => this.close("Client Closed"));
-    if (server.auth.required) {
+    if (server.auth.requiredFor(connectionType)) {
       this.authTimer = setTimeout(() => {
         this.sendErr(ProtoErr.AuthTimeout);
         this.close("Authentication Timeout");
-      }, o.authTimeoutMs);
+      }, server.auth.timeoutMsFor(connectionType));
     }
     this.schedulePing();
   }
@@ -301,7 +326,7 @@ export class Client implements Deliverer, ParserHandler {
   }
 
   beforeOp(op: string): void {
-    if (!this.connectReceived && op !== "CONNECT" && this.server.auth.required) {
+    if (!this.connectReceived && op !== "CONNECT" && this.server.auth.requiredFor(this.connectionType)) {
       throw new ProtocolError(ProtoErr.AuthViolation, "Authorization Violation: op before CONNECT");
     }
     // Refused before its arguments are even read, as nats-server does.
@@ -359,6 +384,14 @@ export class Client implements Deliverer, ParserHandler {
       sig: typed<string | undefined>("sig", "string", prev.sig),
       tlsRequired: typed("tls_required", "boolean", prev.tlsRequired),
     };
+    const d = this.connectDefaults;
+    if (d !== undefined) {
+      const o = this.opts;
+      if (!o.jwt) o.jwt = d.jwt;
+      if (!o.user) o.user = d.user;
+      if (!o.pass) o.pass = d.pass;
+      if (!o.authToken) o.authToken = d.authToken;
+    }
     // nats-server rejects a client that names an account itself (a retired sandbox feature).
     const namesAccount = typed("account", "string", "") !== "" || typed("new_account", "boolean", false);
     if (!this.connectReceived) {
@@ -700,9 +733,16 @@ export class Client implements Deliverer, ParserHandler {
     this.flushSoon();
   }
 
+  /** ping_interval, or the WebSocket listener's own (`websocket { ping_interval }`). */
+  private get pingIntervalMs(): number {
+    const o = this.server.options;
+    const ws = this.connectionType === "WEBSOCKET" ? o.websocket?.pingIntervalMs : undefined;
+    return ws !== undefined && ws > 0 ? ws : o.pingIntervalMs;
+  }
+
   /** Until CONNECT: a PING check after the full interval (as nats-server). */
   private schedulePing(): void {
-    const interval = this.server.options.pingIntervalMs;
+    const interval = this.pingIntervalMs;
     if (interval <= 0) return;
     this.server.pings.add(this, Date.now() + interval);
   }
@@ -714,7 +754,7 @@ export class Client implements Deliverer, ParserHandler {
    */
   private scheduleFirstPing(): void {
     const o = this.server.options;
-    let d = o.pingIntervalMs;
+    let d = this.pingIntervalMs;
     if (d <= 0) return;
     if (!o.disableShortFirstPing && d > FIRST_CLIENT_PING_MS) d = FIRST_CLIENT_PING_MS;
     d += Math.floor(Math.random() * (d / 5));
@@ -725,7 +765,7 @@ export class Client implements Deliverer, ParserHandler {
   onPingTimer(): void {
     if (this.closed) return;
     const now = Date.now();
-    const interval = this.server.options.pingIntervalMs;
+    const interval = this.pingIntervalMs;
     // As nats-server: a client heard from within the interval needs no PING, unless its RTT
     // has not been measured by a PING yet or not for an hour.
     const needRtt = this.rttStart === 0 || now - this.rttStart > RTT_MEASUREMENT_INTERVAL_MS;

@@ -12,12 +12,14 @@ import type { ServerOptions } from "../config/options.js";
 import { AuthFailure, Authenticator, newNonce, type AuthVerdict } from "../auth/authenticator.js";
 import { JwtAccounts } from "../auth/jwt_accounts.js";
 import { releaseAccountClaims } from "../auth/account_jwt.js";
-import { loadConfigFile, validateOptions } from "../config/load.js";
+import { loadConfigFile, validateOptions, validateWebsocket } from "../config/load.js";
 import { ProtoErr } from "../protocol/errors.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./version.js";
 import { ServerTls } from "./tls.js";
 import { DeadlineQueue } from "./deadline_queue.js";
 import { configureAccounts, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, type AccountRegistry } from "./account_setup.js";
+import { WebSocketListener, type CookieCredentials } from "./websocket.js";
+import type { WebSocketTransport } from "./websocket_transport.js";
 
 /** A part of the server with its own lifecycle (JetStream, monitoring, system events). */
 export interface ServerService {
@@ -70,6 +72,8 @@ export class Server {
   auth: Authenticator;
   /** TLS for client connections (and HTTPS monitoring); undefined when not configured. */
   tls: ServerTls | undefined;
+  /** The WebSocket listener, when `websocket {}` has a port. */
+  websocket: WebSocketListener | undefined;
   readonly services: ServerService[] = [];
   /** Listeners told about connection events (system account events, monitoring). */
   readonly events = {
@@ -177,7 +181,14 @@ export class Server {
     this.tls = ServerTls.fromOptions(this.options.tls);
     await this.resolveSystemAccount();
     if (this.options.pidFile) fs.writeFileSync(this.options.pidFile, String(process.pid));
+    const ws = this.options.websocket;
+    if (ws !== undefined && ws.port !== 0) {
+      // Checked here too: embedded servers do not go through the command line's validation.
+      validateWebsocket(this.options, ws);
+      this.websocket = new WebSocketListener(this, ws);
+    }
     for (const svc of this.services) await svc.start();
+    await this.websocket?.listen();
     await this.listen();
     for (const svc of this.services) await svc.listening?.();
     this.housekeeping = setInterval(() => this.tick(), 1000);
@@ -215,7 +226,8 @@ export class Server {
     const dir = this.options.portsFileDir;
     if (!dir || !this.listenersReady || this.shuttingDown) return;
     const advertised = this.options.host === "0.0.0.0" || this.options.host === "::" ? "127.0.0.1" : this.options.host;
-    const data = { nats: [`nats://${advertised}:${this.port}`], ...this.portsFileExtras };
+    const data: Record<string, string[]> = { nats: [`nats://${advertised}:${this.port}`], ...this.portsFileExtras };
+    if (this.websocket !== undefined) data.websocket = [this.websocket.url];
     const base = path.basename(process.argv[1] ?? "nats-server").replace(/\.js$/, "");
     // Client test harnesses look for nats-server_<pid>.ports; keep that name.
     const file = path.join(dir, `${base.startsWith("tsnats") ? "nats-server" : base}_${process.pid}.ports`);
@@ -251,8 +263,11 @@ export class Server {
     return info;
   }
 
-  private infoFor(c: Client): Record<string, unknown> {
-    return this.infoForConnection(c.cid, c.host, c.nonce);
+  /** The INFO a client gets (its listener may adjust host, port and TLS fields). */
+  infoFor(c: Client): Record<string, unknown> {
+    const info = this.infoForConnection(c.cid, c.host, c.nonce);
+    if (info.auth_required === undefined && this.auth.requiredFor(c.connectionType)) info.auth_required = true;
+    return info;
   }
 
   private infoForConnection(cid: number, host: string, nonce: string | undefined): Record<string, unknown> {
@@ -280,18 +295,45 @@ export class Server {
     const conn = tls === undefined ? socket : tls.wrapClient(socket);
     const client = new Client(this, cid, conn, this.globalAccount);
     client.nonce = nonce;
-    this.totalConnections++;
     if (tls === undefined || tls.handshakeFirst) client.sendInfo(this.infoFor(client));
+    if (!this.admit(client)) return;
+    tls?.watchHandshake(client, conn as TLSSocket, this.log);
+  }
+
+  /**
+   * A connection upgraded by the WebSocket listener becomes a client like any other; its
+   * INFO comes from the listener. Undefined when it was refused.
+   */
+  acceptWebSocket(
+    transport: WebSocketTransport,
+    cookies: CookieCredentials,
+    info: (c: Client) => Record<string, unknown>,
+  ): Client | undefined {
+    if (this.shuttingDown || this.lameDuck) {
+      transport.destroy();
+      return undefined;
+    }
+    const client = new Client(this, ++this.nextCid, transport, this.globalAccount, "WEBSOCKET");
+    transport.closeReason = () => client.closeReason;
+    client.nonce = this.auth.nonceRequired ? newNonce() : undefined;
+    client.connectDefaults = cookies;
+    client.sendInfo(info(client));
+    return this.admit(client) ? client : undefined;
+  }
+
+  /** Count a new connection and register it, unless max_connections is reached. */
+  private admit(client: Client): boolean {
+    this.totalConnections++;
     if (this.clients.size >= this.options.maxConnections) {
       this.log.error(`${client.logPrefix()} - maximum connections exceeded`);
       client.sendErr(ProtoErr.MaxConnections);
       client.close("Maximum Connections Exceeded");
-      return;
+      return false;
     }
-    this.clients.set(cid, client);
+    this.clients.set(client.cid, client);
     this.globalAccount.clients.add(client);
     if (this.log.debugEnabled) this.log.debug(`${client.logPrefix()} - Client connection created`);
-    tls?.watchHandshake(client, conn as TLSSocket, this.log);
+    return true;
   }
 
   moveClient(c: Client, to: Account): void {
@@ -381,15 +423,27 @@ export class Server {
     const cur = this.options;
     // Built first: unreadable certificates fail the reload before anything is applied.
     const nextTls = ServerTls.fromOptions(next.tls);
+    const applyWebsocket = this.websocket?.prepareReload(next.websocket);
+    if (this.websocket === undefined && next.websocket !== undefined && next.websocket.port !== 0) {
+      throw new Error("config reload not supported for websocket");
+    }
     if (next.port !== cur.port && next.port !== -1) notApplied.push("port");
     if (next.host !== cur.host) notApplied.push("host");
     if (next.jetstream.storeDir !== cur.jetstream.storeDir && cur.jetstream.enabled) notApplied.push("jetstream.store_dir");
     // The trust root is fixed for the life of the process.
     if (JSON.stringify([next.operatorJwts, next.trustedKeys]) !== JSON.stringify([cur.operatorJwts, cur.trustedKeys])) notApplied.push("operator");
-    const keep = { port: cur.port, host: cur.host, jetstream: cur.jetstream, operatorJwts: cur.operatorJwts, trustedKeys: cur.trustedKeys };
+    const keep = {
+      port: cur.port,
+      host: cur.host,
+      jetstream: cur.jetstream,
+      operatorJwts: cur.operatorJwts,
+      trustedKeys: cur.trustedKeys,
+      websocket: cur.websocket,
+    };
     this.options = { ...next, ...keep };
     // New connections use the new certificates; established ones keep their session.
     this.tls = nextTls;
+    applyWebsocket?.();
     this.log.setOptions?.(this.options);
     // Accounts are updated in place: their clients stay, their imports, exports and mappings are replaced.
     configureAccounts(this.options, this.accountRegistry);
@@ -459,6 +513,7 @@ export class Server {
     this.log.info("Entering lame duck mode, stop accepting new clients");
     this.listener?.close();
     for (const svc of this.services) svc.enterLameDuck?.();
+    void this.websocket?.close();
     this.broadcastInfo();
     const grace = this.options.lameDuckGracePeriodMs;
     const duration = Math.max(0, this.options.lameDuckDurationMs - grace);
@@ -481,7 +536,10 @@ export class Server {
     if (this.housekeeping !== undefined) clearInterval(this.housekeeping);
     const listener = this.listener;
     this.listener = undefined;
-    const closed = listener !== undefined && listener.listening ? new Promise<void>((r) => listener.close(() => r())) : Promise.resolve();
+    const closed = Promise.all([
+      listener !== undefined && listener.listening ? new Promise<void>((r) => listener.close(() => r())) : undefined,
+      this.websocket?.close(),
+    ]);
     for (const svc of this.services) svc.beforeShutdown?.();
     for (const c of [...this.clients.values()]) c.close("Server Shutdown");
     this.pings.stop();

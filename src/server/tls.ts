@@ -4,6 +4,7 @@
 // on the same connection; with `handshake_first` the handshake comes first and INFO follows
 // over TLS. Each accepted socket is wrapped in a server-side TLSSocket that shares one
 // SecureContext; a reload builds a new context, which only new connections pick up.
+import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import tls from "node:tls";
 import type net from "node:net";
@@ -37,6 +38,8 @@ export class ServerTls {
   private constructor(
     readonly context: tls.SecureContext,
     o: TlsOptions,
+    /** When the server certificate expires (/varz tls_cert_not_after). */
+    readonly certificateNotAfter: Date | undefined,
   ) {
     this.verify = o.verify === true;
     this.handshakeFirst = o.handshakeFirst === true;
@@ -54,9 +57,12 @@ export class ServerTls {
     if (o === undefined) return undefined;
     if (o.cert === undefined || o.key === undefined) throw new Error("TLS Server certificate must be present and valid");
     let context: tls.SecureContext;
+    let notAfter: Date | undefined;
     try {
+      const cert = fs.readFileSync(o.cert);
+      notAfter = new Date(new X509Certificate(cert).validTo);
       context = tls.createSecureContext({
-        cert: fs.readFileSync(o.cert),
+        cert,
         key: fs.readFileSync(o.key),
         ca: o.ca !== undefined ? fs.readFileSync(o.ca) : undefined,
         minVersion: "TLSv1.2",
@@ -64,7 +70,7 @@ export class ServerTls {
     } catch (err) {
       throw new Error(`error loading TLS certificate/key pair: ${(err as Error).message}`);
     }
-    return new ServerTls(context, o);
+    return new ServerTls(context, o, notAfter);
   }
 
   /** INFO fields, in nats-server's order (after `headers`). */
@@ -110,21 +116,33 @@ export class ServerTls {
     socket.prependListener("close", () => fail("EOF"));
     socket.once("secure", () => {
       if (done) return;
-      // A bare server TLSSocket accepts any certificate at the OpenSSL level and leaves the
-      // chain check to its owner (tls.Server does it the same way), so check it here.
-      const rejected = this.verify ? clientCertificateProblem(socket) : undefined;
+      const rejected = this.peerProblem(socket);
       if (rejected !== undefined) {
         fail(`client certificate not accepted: ${rejected}`);
         return;
       }
       done = true;
       clearTimeout(timer);
-      const cipher = socket.getCipher();
-      connectionStates.set(client, {
-        version: (socket.getProtocol() ?? "").replace(/^TLSv/, ""),
-        cipherSuite: cipher.standardName ?? cipher.name,
-      });
+      this.recordState(client, socket);
       if (log.debugEnabled) log.debug(`${client.logPrefix()} - TLS handshake complete`);
+    });
+  }
+
+  /**
+   * Why a completed handshake's client certificate is refused (undefined: accepted). A bare
+   * server TLSSocket accepts any certificate at the OpenSSL level and leaves the chain check
+   * to its owner (tls.Server does it the same way), so it is checked here.
+   */
+  peerProblem(socket: tls.TLSSocket): string | undefined {
+    return this.verify ? clientCertificateProblem(socket) : undefined;
+  }
+
+  /** Remember the negotiated version and cipher of a client's connection for /connz. */
+  recordState(client: Client, socket: tls.TLSSocket): void {
+    const cipher = socket.getCipher();
+    connectionStates.set(client, {
+      version: (socket.getProtocol() ?? "").replace(/^TLSv/, ""),
+      cipherSuite: cipher.standardName ?? cipher.name,
     });
   }
 }

@@ -1,0 +1,343 @@
+// The WebSocket listener (`websocket {}`), used by nats.ws and browsers.
+//
+// A TCP listener (with its own TLS, handshake before HTTP as in nats-server) hands each
+// connection to an HTTP parser that only serves the upgrade: the request is checked the way
+// nats-server checks it (same order, same HTTP status and log text on a bad request), then
+// the `ws` library completes the upgrade and the connection becomes an ordinary Client over
+// a WebSocketTransport. Origins, cookies carrying credentials, per-message deflate and the
+// extra response headers are handled here; authentication stays in the Authenticator, which
+// knows the connection type (WEBSOCKET).
+import http, { STATUS_CODES } from "node:http";
+import net from "node:net";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import { WebSocketServer, type ServerOptions, type WebSocket } from "ws";
+import type { WebSocketOptions } from "../config/options.js";
+import type { Server } from "./server.js";
+import { ServerTls } from "./tls.js";
+import { WebSocketTransport } from "./websocket_transport.js";
+import { OriginPolicy } from "./websocket_origin.js";
+import type { Client, ConnectOptions } from "./client.js";
+
+/** nats-server compresses only what is larger than this. */
+const COMPRESS_THRESHOLD = 64;
+/** A compressed message may batch several max_payload operations, up to this bound (nats-server's wsMaxMessageSize). */
+const MAX_MESSAGE_PAYLOAD_MULTIPLE = 8;
+const MAX_MESSAGE_LIMIT = 64 * 1024 * 1024;
+/** The close handshake a peer gets before its socket is dropped (Client also drops after 2 s). */
+const CLOSE_TIMEOUT_MS = 2000;
+
+/** Credentials taken from the upgrade request's cookies, for the fields a CONNECT leaves empty. */
+export type CookieCredentials = Partial<Pick<ConnectOptions, "jwt" | "user" | "pass" | "authToken">>;
+
+/** What the upgrade request asks for, once checked. */
+interface Upgrade {
+  kind: "client" | "leafnode";
+  browser: boolean;
+  safari: boolean;
+  cookies: CookieCredentials;
+}
+
+class HandshakeError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Does any value of header `name` hold the comma-separated token `value` (case-insensitive)? */
+function headerContains(req: http.IncomingMessage, name: string, value: string): boolean {
+  const values = req.headersDistinct[name];
+  if (values === undefined) return false;
+  const want = value.toLowerCase();
+  return values.some((v) => v.split(",").some((t) => t.trim().toLowerCase() === want));
+}
+
+/** Cookies of the request, by name (a later cookie of the same name wins, as nats-server reads them). */
+function requestCookies(req: http.IncomingMessage): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of req.headersDistinct.cookie ?? []) {
+    for (const part of line.split(";")) {
+      const eq = part.indexOf("=");
+      if (eq < 0) continue;
+      const name = part.slice(0, eq).trim();
+      let value = part.slice(eq + 1).trim();
+      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1);
+      if (name !== "") out.set(name, value);
+    }
+  }
+  return out;
+}
+
+/** Go's http.Error answer with nats-server's extra header, so tools see the same bytes. */
+function httpErrorResponse(status: number, httpVersion: string): string {
+  const text = STATUS_CODES[status] ?? "Error";
+  return (
+    `HTTP/${httpVersion === "1.0" ? "1.0" : "1.1"} ${status} ${text}\r\n` +
+    "Content-Type: text/plain; charset=utf-8\r\n" +
+    "Sec-Websocket-Version: 13\r\n" +
+    "X-Content-Type-Options: nosniff\r\n" +
+    `Date: ${new Date().toUTCString()}\r\n` +
+    `Content-Length: ${text.length + 1}\r\n\r\n${text}\n`
+  );
+}
+
+export class WebSocketListener {
+  /** Bound port, once listening. */
+  port = 0;
+  private tls: ServerTls | undefined;
+  private readonly listener: net.Server;
+  private readonly http: http.Server;
+  private readonly wss: WebSocketServer;
+  private readonly origins: OriginPolicy;
+  /** Handshake deadlines of connections not upgraded yet, by the socket HTTP reads from. */
+  private readonly pending = new Map<Duplex, NodeJS.Timeout | undefined>();
+  /** TLS connections whose certificate check passed (only those may upgrade). */
+  private readonly verified = new WeakSet<Duplex>();
+
+  constructor(
+    private readonly server: Server,
+    private options: WebSocketOptions,
+  ) {
+    this.tls = ServerTls.fromOptions(options.tls);
+    this.origins = new OriginPolicy(options.sameOrigin, options.allowedOrigins);
+    const maxPayload = server.options.maxPayload > 0 ? server.options.maxPayload : 1024 * 1024;
+    // closeTimeout is a ws 8 option its type definitions do not list yet.
+    const wsOptions: ServerOptions & { closeTimeout: number } = {
+      noServer: true,
+      clientTracking: false,
+      // nats-server answers no subprotocol (MQTT is not served).
+      handleProtocols: () => false,
+      maxPayload: Math.min(maxPayload * MAX_MESSAGE_PAYLOAD_MULTIPLE, MAX_MESSAGE_LIMIT),
+      closeTimeout: CLOSE_TIMEOUT_MS,
+      // As nats-server: no context kept between messages on either side, fastest deflate level.
+      perMessageDeflate: options.compression
+        ? { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: COMPRESS_THRESHOLD + 1, zlibDeflateOptions: { level: 1 } }
+        : false,
+    };
+    this.wss = new WebSocketServer(wsOptions);
+    this.wss.on("headers", (headers: string[]) => {
+      for (const [k, v] of Object.entries(this.options.headers)) headers.push(`${k}: ${v}`);
+    });
+    this.http = http.createServer();
+    this.http.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    this.http.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => this.onPlainRequest(req, res));
+    this.http.on("clientError", (_err: Error, socket: Duplex) => {
+      // What Go's HTTP server answers to a request it cannot parse.
+      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request");
+      else socket.destroy();
+    });
+    this.listener = net.createServer({ noDelay: true }, (socket) => this.onConnection(socket));
+    this.listener.maxConnections = Number.MAX_SAFE_INTEGER;
+  }
+
+  get scheme(): "ws" | "wss" {
+    return this.tls !== undefined ? "wss" : "ws";
+  }
+
+  /** nats-server's default when the block names no host. */
+  get host(): string {
+    return this.options.host || "0.0.0.0";
+  }
+
+  /** The URL clients connect to (127.0.0.1 when listening on every interface). */
+  get url(): string {
+    const h = this.host === "0.0.0.0" || this.host === "::" ? "127.0.0.1" : this.host;
+    return `${this.scheme}://${h.includes(":") ? `[${h}]` : h}:${this.port}`;
+  }
+
+  /** When the listener's TLS certificate expires (for /varz). */
+  get certificateNotAfter(): Date | undefined {
+    return this.tls?.certificateNotAfter;
+  }
+
+  listen(): Promise<void> {
+    const o = this.options;
+    return new Promise((resolve, reject) => {
+      const srv = this.listener;
+      srv.once("error", reject);
+      srv.listen({ host: this.host, port: o.port === -1 ? 0 : o.port, backlog: 4096 }, () => {
+        srv.removeListener("error", reject);
+        srv.on("error", (err) => this.server.log.error(`websocket listener error: ${err.message}`));
+        this.port = (srv.address() as net.AddressInfo).port;
+        this.server.log.info(`Listening for websocket clients on ${this.scheme}://${this.host}:${this.port}`);
+        if (this.tls === undefined) this.server.log.warn("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
+        resolve();
+      });
+    });
+  }
+
+  /** Stop accepting; connections already upgraded are clients of the server and closed with it. */
+  close(): Promise<void> {
+    for (const [socket, timer] of this.pending) {
+      clearTimeout(timer);
+      socket.destroy();
+    }
+    this.pending.clear();
+    if (!this.listener.listening) return Promise.resolve();
+    return new Promise((resolve) => this.listener.close(() => resolve()));
+  }
+
+  /**
+   * A reload may change the TLS certificates (new connections use them); any other change
+   * of the block is refused, as nats-server refuses it.
+   */
+  prepareReload(next: WebSocketOptions | undefined): () => void {
+    const strip = (o: WebSocketOptions | undefined): string => JSON.stringify(o === undefined ? null : { ...o, tls: undefined, port: o.port });
+    const cur = { ...this.options, port: next?.port === -1 ? -1 : this.options.port };
+    if (next === undefined || strip(cur) !== strip(next) || (next.tls === undefined) !== (this.options.tls === undefined)) {
+      throw new Error("config reload not supported for websocket");
+    }
+    const tls = ServerTls.fromOptions(next.tls);
+    return () => {
+      this.tls = tls;
+      this.options = { ...next, port: this.options.port };
+    };
+  }
+
+  private onConnection(socket: net.Socket): void {
+    if (this.server.isShuttingDown || this.server.lameDuck) {
+      socket.destroy();
+      return;
+    }
+    socket.on("error", () => undefined);
+    const tls = this.tls;
+    const conn: Duplex = tls === undefined ? socket : tls.wrapClient(socket);
+    // One deadline for the TLS handshake and the upgrade request, as nats-server's ReadTimeout.
+    const ms = this.options.handshakeTimeoutMs;
+    const timer = ms > 0 ? setTimeout(() => this.dropPending(conn), ms) : undefined;
+    timer?.unref();
+    this.pending.set(conn, timer);
+    conn.once("close", () => {
+      clearTimeout(this.pending.get(conn));
+      this.pending.delete(conn);
+    });
+    if (tls !== undefined) {
+      const t = conn as TLSSocket;
+      t.on("error", (err: Error) => this.tlsFailure(socket, err.message));
+      t.once("secure", () => {
+        const problem = tls.peerProblem(t);
+        if (problem !== undefined) {
+          this.tlsFailure(socket, `client certificate not accepted: ${problem}`);
+          return;
+        }
+        this.verified.add(conn);
+      });
+    }
+    this.http.emit("connection", conn);
+  }
+
+  private dropPending(conn: Duplex): void {
+    this.pending.delete(conn);
+    conn.destroy();
+  }
+
+  private tlsFailure(raw: net.Socket, why: string): void {
+    this.server.log.error(`websocket: http: TLS handshake error from ${raw.remoteAddress}:${raw.remotePort}: ${why}`);
+    raw.destroy();
+  }
+
+  /** A request without `Connection: Upgrade`: always a bad handshake, answered like nats-server. */
+  private onPlainRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    let error: HandshakeError;
+    try {
+      this.checkUpgrade(req);
+      error = new HandshakeError(400, "websocket upgrade not supported");
+    } catch (err) {
+      error = err instanceof HandshakeError ? err : new HandshakeError(400, (err as Error).message);
+    }
+    this.logHandshakeError(req, error);
+    // Written on the socket itself: Node's response object would answer HTTP/1.1 to HTTP/1.0.
+    res.socket?.end(httpErrorResponse(error.status, req.httpVersion));
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    let up: Upgrade;
+    try {
+      up = this.checkUpgrade(req);
+      if (head.length > 0) throw new HandshakeError(400, "client sent data before handshake is complete");
+    } catch (err) {
+      const e = err instanceof HandshakeError ? err : new HandshakeError(400, (err as Error).message);
+      this.logHandshakeError(req, e);
+      socket.end(httpErrorResponse(e.status, req.httpVersion));
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, socket, up));
+  }
+
+  private logHandshakeError(req: http.IncomingMessage, err: HandshakeError): void {
+    const s = req.socket;
+    this.server.log.error(`${s.remoteAddress}:${s.remotePort} - websocket handshake error: ${err.message}`);
+  }
+
+  /** RFC 6455 section 4.2.1, in nats-server's order and with its messages. */
+  private checkUpgrade(req: http.IncomingMessage): Upgrade {
+    const path = (req.url ?? "/").split("?")[0];
+    const kind = path.endsWith("/leafnode") ? "leafnode" : "client";
+    if (path.endsWith("/mqtt")) throw new HandshakeError(404, "mqtt websocket endpoint not enabled");
+    if (req.method !== "GET") throw new HandshakeError(405, "request method must be GET");
+    if (!req.headers.host) throw new HandshakeError(400, "'Host' missing in request");
+    if (!headerContains(req, "upgrade", "websocket")) throw new HandshakeError(400, "invalid value for header 'Upgrade'");
+    if (!headerContains(req, "connection", "Upgrade")) throw new HandshakeError(400, "invalid value for header 'Connection'");
+    const key = req.headersDistinct["sec-websocket-key"]?.[0] ?? "";
+    if (key === "") throw new HandshakeError(400, "key missing");
+    // 16 bytes in padded standard base64.
+    if (!/^[A-Za-z0-9+/]{22}==$/.test(key)) throw new HandshakeError(400, "invalid websocket key");
+    if (!headerContains(req, "sec-websocket-version", "13")) throw new HandshakeError(400, "invalid version");
+    const origin = req.headers.origin || (req.headersDistinct["sec-websocket-origin"]?.[0] ?? "");
+    const originProblem = this.origins.problem(origin, req.headers.host ?? "", this.tls !== undefined);
+    if (originProblem !== undefined) throw new HandshakeError(403, `origin not allowed: ${originProblem}`);
+    if (this.tls?.verify && !this.verified.has(req.socket)) throw new HandshakeError(400, "client certificate not verified");
+    const ua = req.headers["user-agent"] ?? "";
+    const browser = ua.startsWith("Mozilla/");
+    return {
+      kind,
+      browser,
+      safari: browser && ua.includes("Version/") && ua.includes("Safari/"),
+      cookies: kind === "client" ? this.cookieCredentials(req) : {},
+    };
+  }
+
+  private cookieCredentials(req: http.IncomingMessage): CookieCredentials {
+    const o = this.options;
+    if (!o.jwtCookie && !o.userCookie && !o.passCookie && !o.tokenCookie) return {};
+    const cookies = requestCookies(req);
+    const creds: CookieCredentials = {};
+    const take = (name: string | undefined): string | undefined => (name ? cookies.get(name) : undefined);
+    creds.jwt = take(o.jwtCookie);
+    creds.user = take(o.userCookie);
+    creds.pass = take(o.passCookie);
+    creds.authToken = take(o.tokenCookie);
+    return creds;
+  }
+
+  private onOpen(ws: WebSocket, socket: Duplex, up: Upgrade): void {
+    clearTimeout(this.pending.get(socket));
+    this.pending.delete(socket);
+    if (up.kind === "leafnode") {
+      this.server.log.error("Not configured to accept leaf node connections");
+      ws.terminate();
+      return;
+    }
+    const compress = ws.extensions.includes("permessage-deflate");
+    const transport = new WebSocketTransport(ws, socket, { compress, browser: up.browser, noCompressedFragments: up.safari });
+    const client = this.server.acceptWebSocket(transport, up.cookies, (c) => this.infoFor(c));
+    if (client !== undefined && this.tls !== undefined) this.tls.recordState(client, socket as TLSSocket);
+  }
+
+  /** INFO for a WebSocket client: the listener's host, port and TLS, as nats-server sends it. */
+  private infoFor(c: Client): Record<string, unknown> {
+    const info = this.server.infoFor(c);
+    info.host = this.host;
+    info.port = this.port;
+    delete info.tls_required;
+    delete info.tls_available;
+    if (this.tls !== undefined) {
+      info.tls_required = true;
+      info.tls_available = true;
+    }
+    return info;
+  }
+}

@@ -1,0 +1,118 @@
+// A WebSocket connection seen by Client as a socket (ClientTransport): each flush of the
+// client's outbound buffer goes out as one binary WebSocket message (one frame, or 4 KB
+// fragments for browsers), messages received are handed to the protocol parser as they
+// arrive. Frames, masking, ping/pong, the close handshake and per-message deflate are done
+// by the `ws` library.
+import { EventEmitter } from "node:events";
+import type { Duplex } from "node:stream";
+import type { WebSocket } from "ws";
+import type { ClientTransport, CloseReason } from "./client.js";
+
+/** nats-server limits frames to browsers to this size: browsers handle big frames badly. */
+const BROWSER_FRAME_SIZE = 4096;
+
+/** The close status nats-server sends for each reason (RFC 6455 section 7.4.1). */
+export function closeStatusFor(reason: CloseReason | undefined): number {
+  switch (reason) {
+    case undefined:
+    case "Client Closed":
+      return 1000; // normal closure
+    case "Authentication Timeout":
+    case "Authentication Failure":
+    case "Slow Consumer (Pending Bytes)":
+    case "Slow Consumer (Write Deadline)":
+    case "Maximum Connections Exceeded":
+      return 1008; // policy violation
+    case "Parse Error":
+    case "Protocol Violation":
+      return 1002; // protocol error
+    case "Maximum Payload Exceeded":
+      return 1009; // message too big
+    case "Read Error":
+    case "Write Error":
+    case "Stale Connection":
+    case "Server Shutdown":
+      return 1001; // going away
+    default:
+      // nats-server would send 1015 for a TLS failure, but that code may not go on the wire
+      // (and a WebSocket's TLS handshake is over before its client exists).
+      return 1011; // internal error
+  }
+}
+
+export interface WebSocketTransportOptions {
+  /** Compression was negotiated: messages above the threshold are deflated. */
+  compress: boolean;
+  /** The peer is a browser (its User-Agent starts with "Mozilla/"): frames of at most 4 KB. */
+  browser: boolean;
+  /** Safari can't take fragmented compressed messages: those go out in one frame. */
+  noCompressedFragments: boolean;
+}
+
+export class WebSocketTransport extends EventEmitter implements ClientTransport {
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  /** Where the close reason comes from when the server ends the connection (set by the owner). */
+  closeReason: () => CloseReason | undefined = () => undefined;
+  private readonly whole: { binary: true; compress: boolean; fin: true };
+  private readonly fragmentSize: number;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly raw: Duplex & { remoteAddress?: string; remotePort?: number; setNoDelay?(on: boolean): unknown },
+    o: WebSocketTransportOptions,
+  ) {
+    super();
+    this.remoteAddress = raw.remoteAddress;
+    this.remotePort = raw.remotePort;
+    this.whole = { binary: true, compress: o.compress, fin: true };
+    this.fragmentSize = o.browser && !(o.compress && o.noCompressedFragments) ? BROWSER_FRAME_SIZE : 0;
+    ws.binaryType = "nodebuffer";
+    ws.on("message", (data: Buffer) => this.emit("data", data));
+    ws.on("error", (err: Error) => this.emit("error", err));
+    ws.on("close", () => this.emit("close"));
+    raw.on("drain", () => this.emit("drain"));
+  }
+
+  /** Bytes not yet handed to the kernel: the socket's buffer plus what `ws` still queues (compression). */
+  get writableLength(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  setNoDelay(noDelay: boolean): void {
+    this.raw.setNoDelay?.(noDelay);
+  }
+
+  write(data: Buffer): boolean {
+    if (this.ws.readyState !== this.ws.OPEN) return true; // closing: nothing more goes out
+    const size = this.fragmentSize;
+    if (size === 0 || data.length <= size) {
+      this.ws.send(data, this.whole);
+    } else {
+      const compress = this.whole.compress;
+      for (let at = 0; at < data.length; at += size) {
+        const end = Math.min(at + size, data.length);
+        this.ws.send(data.subarray(at, end), { binary: true, compress, fin: end === data.length });
+      }
+    }
+    return !this.raw.writableNeedDrain;
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  /** Close handshake with nats-server's status and the reason as text, after what is queued. */
+  end(): void {
+    const reason = this.closeReason();
+    this.ws.close(closeStatusFor(reason), reason ?? "");
+  }
+
+  destroy(): void {
+    this.ws.terminate();
+  }
+}
