@@ -938,9 +938,9 @@ describe("validateOptions", () => {
     assert.throws(() => v('lame_duck_grace_period: "1h"'), {
       message: "lame duck grace period (1h0m0s) should be strictly lower than lame duck duration (2m0s)",
     });
-    assert.throws(() => v("authorization { token: a }\nno_auth_user: b"), { message: 'no_auth_user: "b" present, but users are not defined' });
+    assert.throws(() => v("authorization { token: a }\nno_auth_user: b"), { message: 'no_auth_user: "b" present, but users/nkeys are not defined' });
     assert.throws(() => v("accounts { A: {users: [{user: x, password: a}]} }\nno_auth_user: y"), {
-      message: 'no_auth_user: "y" not present as user in authorization block or account configuration',
+      message: 'no_auth_user: "y" not present as user or nkey in authorization block or account configuration',
     });
     assert.throws(() => v("accounts { A: {} }\nsystem_account: NOPE"), { message: "error resolving system account: account missing" });
     v("authorization { users: [{user: a, password: a}] }\nno_auth_user: a");

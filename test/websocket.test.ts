@@ -4,19 +4,25 @@
 // deflate, origins, bad handshakes (compared with nats-server 2.15 when it can be had), the
 // handshake timeout, every authentication method and the listener's own authorization and
 // cookies, wss with certificates made for the run, the ports file, /varz and /connz.
-import { describe, test } from "node:test";
+import { describe, test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { WebSocket } from "ws";
 import { connect as tcpConnect, headers as natsHeaders } from "@nats-io/transport-node";
+import { createUser } from "@nats-io/nkeys";
+import bcrypt from "bcryptjs";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
 import { natsWs, wsConnect } from "./helpers/websocket.js";
 import { freePort, referenceBinary, startNatsServer } from "./helpers/nats_server.js";
 import { CapturedLog } from "./helpers/captured_log.js";
-import type { EmbeddedOptions } from "../src/index.js";
+import { hasOpenssl, makePki, type Pki } from "./helpers/pki.js";
+import type { EmbeddedOptions, WebSocketOptions } from "../src/index.js";
+import { loadConfigFile, validateOptions } from "../src/config/load.js";
+import { ConfigError } from "../src/config/conf_parser.js";
 
 const PLAIN = { host: "127.0.0.1", port: -1, noTls: true };
 
@@ -441,6 +447,314 @@ describe("WebSocket: handshake", () => {
       const raw = await RawWs.open(`${wsUrl(srv)}/leafnode`);
       await waitUntil(() => raw.closed, 5000, "closed");
       assert.ok(log.has("ERR", /Not configured to accept leaf node connections/));
+    });
+  });
+});
+
+/** Who the server says a connection logged in as: /connz-style user and account of the newest client. */
+function lastLogin(srv: TestServer): { user: string | undefined; account: string; type: string } {
+  const clients = [...srv.server.clients.values()];
+  const c = clients[clients.length - 1];
+  return { user: c.authorizedUser, account: c.account.name, type: c.connectionType };
+}
+
+describe("WebSocket: authentication", () => {
+  test("users with passwords (plain and bcrypt): nats.ws logs in, a wrong password gets -ERR and close 1008", async () => {
+    const hash = bcrypt.hashSync("s3cret", 4);
+    await withServer({ websocket: PLAIN, users: [{ user: "alice", password: "pw" }, { user: "bob", password: hash }] }, async (srv) => {
+      const a = await wsConnect(wsUrl(srv), { user: "alice", pass: "pw" });
+      assert.deepEqual(lastLogin(srv), { user: "alice", account: "$G", type: "WEBSOCKET" });
+      await a.close();
+      const b = await wsConnect(wsUrl(srv), { user: "bob", pass: "s3cret" });
+      await b.flush();
+      await b.close();
+      await assert.rejects(wsConnect(wsUrl(srv), { user: "alice", pass: "nope" }), /Authorization Violation/i);
+      await assert.rejects(wsConnect(wsUrl(srv)), /Authorization Violation/i);
+
+      const raw = await RawWs.open(wsUrl(srv));
+      await raw.waitFor(/^INFO .*"auth_required":true/);
+      raw.ws.send('CONNECT {"user":"alice","pass":"bad","verbose":false}\r\n');
+      await raw.waitFor(/-ERR 'Authorization Violation'\r\n/);
+      await waitUntil(() => raw.closed, 5000, "close");
+      assert.equal(raw.closeCode, 1008);
+      assert.equal(raw.closeReason, "Authentication Failure");
+    });
+  });
+
+  test("token, nkey and no_auth_user work over WebSocket as over TCP", async () => {
+    await withServer({ websocket: PLAIN, authorization: "tok" }, async (srv) => {
+      const nc = await wsConnect(wsUrl(srv), { token: "tok" });
+      await nc.flush();
+      await nc.close();
+      await assert.rejects(wsConnect(wsUrl(srv), { token: "other" }), /Authorization Violation/i);
+    });
+    const kp = createUser();
+    const seed = kp.getSeed();
+    await withServer({ websocket: PLAIN, users: [{ nkey: kp.getPublicKey() }, { user: "guest", password: "g" }], noAuthUser: "guest" }, async (srv) => {
+      const { nkeyAuthenticator } = await natsWs();
+      const nc = await wsConnect(wsUrl(srv), { authenticator: nkeyAuthenticator(seed) });
+      assert.deepEqual(lastLogin(srv), { user: kp.getPublicKey(), account: "$G", type: "WEBSOCKET" });
+      await nc.close();
+      await assert.rejects(wsConnect(wsUrl(srv), { authenticator: nkeyAuthenticator(createUser().getSeed()) }), /Authorization Violation/i);
+      const anon = await wsConnect(wsUrl(srv));
+      assert.deepEqual(lastLogin(srv), { user: "guest", account: "$G", type: "WEBSOCKET" });
+      await anon.close();
+    });
+  });
+
+  test("websocket { authorization {} } replaces the server's single user/token for WebSocket clients only", async () => {
+    await withServer({ websocket: { ...PLAIN, username: "wsu", password: "wsp" } }, async (srv) => {
+      // TCP clients need nothing: the server itself has no authorization.
+      const tcp = await tcpConnect({ servers: srv.url, reconnect: false });
+      assert.equal(tcp.info?.auth_required, undefined);
+      await tcp.close();
+      const raw = await RawWs.open(wsUrl(srv));
+      await raw.waitFor(/^INFO .*"auth_required":true/);
+      raw.ws.terminate();
+      await assert.rejects(wsConnect(wsUrl(srv)), /Authorization Violation/i);
+      const nc = await wsConnect(wsUrl(srv), { user: "wsu", pass: "wsp" });
+      await nc.flush();
+      await nc.close();
+    });
+    await withServer({ websocket: { ...PLAIN, token: "wstok" }, authorization: "tcptok" }, async (srv) => {
+      await assert.rejects(wsConnect(wsUrl(srv), { token: "tcptok" }), /Authorization Violation/i);
+      const nc = await wsConnect(wsUrl(srv), { token: "wstok" });
+      await nc.close();
+      const tcp = await tcpConnect({ servers: srv.url, token: "tcptok", reconnect: false });
+      await tcp.close();
+      await assert.rejects(tcpConnect({ servers: srv.url, token: "wstok", reconnect: false }));
+    });
+    // The listener's own no_auth_user: WebSocket clients without credentials become that user.
+    const users = [
+      { user: "web", password: "w", account: "WEB" },
+      { user: "app", password: "a", account: "APP" },
+    ];
+    await withServer({ websocket: { ...PLAIN, noAuthUser: "web" }, accounts: [{ name: "WEB", users: [] }, { name: "APP", users: [] }], users, noAuthUser: "app" }, async (srv) => {
+      const nc = await wsConnect(wsUrl(srv));
+      assert.deepEqual(lastLogin(srv), { user: "web", account: "WEB", type: "WEBSOCKET" });
+      await nc.close();
+      const tcp = await tcpConnect({ servers: srv.url, reconnect: false });
+      assert.deepEqual(lastLogin(srv), { user: "app", account: "APP", type: "STANDARD" });
+      await tcp.close();
+    });
+  });
+
+  test("credentials from the upgrade request's cookies fill what the CONNECT leaves empty", async () => {
+    const ws = { ...PLAIN, userCookie: "nu", passCookie: "np", tokenCookie: "nt" };
+    await withServer({ websocket: ws, users: [{ user: "alice", password: "pw" }] }, async (srv) => {
+      const nc = await wsConnect(wsUrl(srv), {}, { headers: { Cookie: "other=1; nu=alice; np=pw" } });
+      assert.deepEqual(lastLogin(srv), { user: "alice", account: "$G", type: "WEBSOCKET" });
+      await nc.close();
+      // What the CONNECT names wins over the cookie.
+      await assert.rejects(wsConnect(wsUrl(srv), { user: "alice", pass: "wrong" }, { headers: { Cookie: "nu=alice; np=pw" } }), /Authorization Violation/i);
+      await assert.rejects(wsConnect(wsUrl(srv), {}, { headers: { Cookie: "nu=alice; np=bad" } }), /Authorization Violation/i);
+    });
+    await withServer({ websocket: ws, authorization: "secret" }, async (srv) => {
+      const nc = await wsConnect(wsUrl(srv), {}, { headers: { Cookie: 'nt="secret"' } });
+      await nc.flush();
+      await nc.close();
+    });
+  });
+
+  test("the listener's authorization timeout closes a silent WebSocket client with close 1008", async () => {
+    await withServer({ websocket: { ...PLAIN, username: "u", password: "p", authTimeoutMs: 300 } }, async (srv) => {
+      const raw = await RawWs.open(wsUrl(srv));
+      await waitUntil(() => raw.closed, 5000, "closed after the auth timeout");
+      assert.match(raw.text(), /-ERR 'Authentication Timeout'\r\n$/);
+      assert.equal(raw.closeCode, 1008);
+      assert.equal(raw.closeReason, "Authentication Timeout");
+    });
+  });
+
+  test("server shutdown closes WebSocket clients with 1001", async () => {
+    const srv = await startTestServer({ websocket: PLAIN });
+    const raw = await RawWs.open(wsUrl(srv));
+    raw.ws.send("CONNECT {}\r\n");
+    await raw.waitFor(/\+OK/);
+    await srv.close();
+    await waitUntil(() => raw.closed, 5000, "closed");
+    assert.equal(raw.closeCode, 1001);
+    assert.equal(raw.closeReason, "Server Shutdown");
+  });
+});
+
+describe("WebSocket over TLS (wss)", { skip: hasOpenssl ? false : "openssl is not installed" }, () => {
+  let pki: Pki;
+  before(() => {
+    pki = makePki();
+  });
+  after(() => {
+    if (pki !== undefined) fs.rmSync(pki.dir, { recursive: true, force: true });
+  });
+
+  test("wss with user/password, token and nkey; INFO, ports file, /varz and /connz show TLS", async () => {
+    const kp = createUser();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-wss-ports-"));
+    const log = new CapturedLog();
+    const wss = { host: "127.0.0.1", port: -1, tls: { cert: pki.server.cert, key: pki.server.key } };
+    try {
+      await withServer(
+        { websocket: wss, users: [{ user: "alice", password: "pw" }, { nkey: kp.getPublicKey() }], httpPort: -1, portsFileDir: dir, log },
+        async (srv) => {
+          const url = wsUrl(srv);
+          assert.match(url, /^wss:\/\/127\.0\.0\.1:\d+$/);
+          const ports = JSON.parse(fs.readFileSync(path.join(dir, fs.readdirSync(dir)[0]), "utf8")) as Record<string, string[]>;
+          assert.deepEqual(ports.websocket, [url]);
+          assert.ok(log.has("INF", new RegExp(`Listening for websocket clients on wss://127\\.0\\.0\\.1:${wsPort(srv)}$`)));
+          assert.ok(!log.has("WRN", /DO NOT USE IN PRODUCTION/));
+          const tlsOpts = { ca: fs.readFileSync(pki.ca) };
+          const { nkeyAuthenticator } = await natsWs();
+          const a = await wsConnect(url, { user: "alice", pass: "pw", name: "wss-user" }, tlsOpts);
+          assert.equal(a.info?.tls_required, true);
+          assert.equal(a.info?.port, wsPort(srv));
+          const n = await wsConnect(url, { authenticator: nkeyAuthenticator(kp.getSeed()) }, tlsOpts);
+          await n.flush();
+          await assert.rejects(wsConnect(url, { user: "alice", pass: "x" }, tlsOpts), /Authorization Violation/i);
+          // A server certificate from an unknown CA is refused by the client.
+          await assert.rejects(wsConnect(url, { user: "alice", pass: "pw" }, { ca: fs.readFileSync(pki.otherCa) }));
+
+          const connz = (await (await fetch(`${srv.monitorUrl}/connz`)).json()) as { connections: Record<string, unknown>[] };
+          const row = connz.connections.find((c) => c.name === "wss-user");
+          assert.equal(row?.type, "websocket");
+          assert.match(String(row?.tls_version), /^1\.[23]$/);
+          assert.ok(row?.tls_cipher_suite);
+          const varz = (await (await fetch(`${srv.monitorUrl}/varz`)).json()) as { websocket: Record<string, unknown> };
+          assert.equal(varz.websocket.port, wsPort(srv));
+          assert.equal(varz.websocket.no_tls, undefined);
+          assert.match(String(varz.websocket.tls_cert_not_after), /^\d{4}-\d\d-\d\dT/);
+          await a.close();
+          await n.close();
+        },
+      );
+      await withServer({ websocket: wss, authorization: "tok" }, async (srv) => {
+        const nc = await wsConnect(wsUrl(srv), { token: "tok" }, { ca: fs.readFileSync(pki.ca) });
+        await nc.flush();
+        await nc.close();
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("wss with verify: a client certificate of the trusted CA is required; another CA's is refused", async () => {
+    const log = new CapturedLog();
+    const tlsConf = { cert: pki.server.cert, key: pki.server.key, ca: pki.ca, verify: true };
+    await withServer({ websocket: { host: "127.0.0.1", port: -1, tls: tlsConf }, log }, async (srv) => {
+      const ca = fs.readFileSync(pki.ca);
+      const good = { ca, cert: fs.readFileSync(pki.client.cert), key: fs.readFileSync(pki.client.key) };
+      const nc = await wsConnect(wsUrl(srv), {}, good);
+      await nc.flush();
+      await nc.close();
+      await assert.rejects(wsConnect(wsUrl(srv), {}, { ca }), "no client certificate");
+      const foreign = { ca, cert: fs.readFileSync(pki.otherClient.cert), key: fs.readFileSync(pki.otherClient.key) };
+      await assert.rejects(wsConnect(wsUrl(srv), {}, foreign), "client certificate of another CA");
+      await waitUntil(() => log.has("ERR", /^ERR websocket: http: TLS handshake error from 127\.0\.0\.1:\d+: /), 5000, "handshake error logged");
+      assert.equal(srv.server.clients.size, 0);
+    });
+  });
+
+  test("a plain WebSocket client cannot talk to a wss listener", async () => {
+    await withServer({ websocket: { host: "127.0.0.1", port: -1, tls: { cert: pki.server.cert, key: pki.server.key } } }, async (srv) => {
+      await assert.rejects(wsConnect(`ws://127.0.0.1:${wsPort(srv)}`));
+      assert.equal(srv.server.clients.size, 0);
+    });
+  });
+});
+
+describe("WebSocket: configuration", () => {
+  const refused: [string, string][] = [
+    ["websocket { port: 8080 }", "websocket requires TLS configuration"],
+    ["websocket { port: -1, no_tls: true, authorization { users: [] } }", 'unknown field "users"'],
+    ['websocket { port: -1, no_tls: true, allowed_origins: ["ftp://x"] }', 'unable to parse allowed origin "ftp://x": allowed origins must be absolute URLs with http or https scheme'],
+    ['websocket { port: -1, no_tls: true, allowed_origins: "nope" }', 'unable to parse allowed origin: parse "nope": invalid URI for request'],
+    ["websocket { port: -1, no_tls: true, headers { Connection: x } }", 'websocket: invalid header "Connection" not allowed'],
+    ['websocket { port: -1, no_tls: true, headers { "Sec-WebSocket-Foo": x } }', 'websocket: invalid header "Sec-WebSocket-Foo", "Sec-WebSocket-" prefix not allowed'],
+    ["websocket { port: -1, no_tls: true, jwt_cookie: jc }", 'trusted operators or trusted keys configuration is required for JWT authentication via cookie "jc"'],
+    [
+      "authorization { users: [{user: a, password: b}] }\nwebsocket { port: -1, no_tls: true, authorization { user: x, password: y } }",
+      "websocket authentication username not compatible with presence of users/nkeys",
+    ],
+    ["websocket { port: -1, no_tls: true, no_auth_user: z }", 'no_auth_user: "z" present, but users/nkeys are not defined'],
+    ["websocket { port: -1, no_tls: true, handshake_timeout: true }", "error parsing handshake timeout: unsupported type bool"],
+    ["websocket { port: -1, no_tls: true, bogus: 1 }", 'unknown field "bogus"'],
+    ["websocket { port: -1, no_tls: true, username_cookie: x }", 'unknown field "username_cookie"'],
+  ];
+
+  /** The start-up error of a config file: ours (load + validate), without the file:line:col prefix. */
+  function ourError(file: string): string {
+    try {
+      validateOptions(loadConfigFile(file));
+    } catch (err) {
+      return err instanceof ConfigError ? err.reason : (err as Error).message;
+    }
+    return "(accepted)";
+  }
+
+  test("invalid blocks stop start-up with nats-server's messages", async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-ws-conf-"));
+    const ref = referenceBinary("2.15");
+    try {
+      refused.forEach(([text, expected], i) => {
+        const file = path.join(dir, `c${i}.conf`);
+        fs.writeFileSync(file, `${text}\n`);
+        assert.equal(ourError(file), expected, text);
+        if (ref !== undefined) {
+          const r = spawnSync(ref, ["-c", file, "-a", "127.0.0.1", "-p", "-1"], { encoding: "utf8", timeout: 10_000 });
+          const last = r.stderr.trim().split("\n").pop() ?? "";
+          assert.ok(last.endsWith(expected), `nats-server 2.15 says ${JSON.stringify(last)} for ${text}`);
+        }
+      });
+      if (ref === undefined) t.diagnostic("nats-server 2.15 not available: compared with the recorded messages only");
+      // A block without a port is off, and not checked (as nats-server).
+      const off = path.join(dir, "off.conf");
+      fs.writeFileSync(off, "websocket { host: 127.0.0.1 }\n");
+      assert.equal(ourError(off), "(accepted)");
+      // nats-server's key aliases.
+      const aliases = path.join(dir, "aliases.conf");
+      fs.writeFileSync(
+        aliases,
+        'ws { listen: "127.0.0.1:-1", no_tls: true, compress: true, origins: "http://a.com", handshake_timeout: 2, ' +
+          'authentication { username: u, pass: p, timeout: 1.5 }, user_cookie: uc, pass_cookie: pc, token_cookie: tc, ping_interval: "30s", ' +
+          'same_origin: true, advertise: "ws.example.com:443", headers { "X-A": b } }\n',
+      );
+      const o = loadConfigFile(aliases);
+      validateOptions(o);
+      assert.deepEqual(o.websocket, {
+        host: "127.0.0.1",
+        port: -1,
+        noTls: true,
+        sameOrigin: true,
+        allowedOrigins: ["http://a.com"],
+        compression: true,
+        handshakeTimeoutMs: 2000,
+        headers: { "X-A": "b" },
+        username: "u",
+        password: "p",
+        authTimeoutMs: 1500,
+        userCookie: "uc",
+        passCookie: "pc",
+        tokenCookie: "tc",
+        pingIntervalMs: 30_000,
+        advertise: "ws.example.com:443",
+      });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a reload that changes the websocket block is refused; the rest of the server is unchanged", async () => {
+    await withServer({ websocket: PLAIN }, async (srv) => {
+      const o = srv.server.options;
+      assert.throws(() => srv.server.reload({ ...o, websocket: { ...(o.websocket as WebSocketOptions), compression: true } }), {
+        message: "config reload not supported for websocket",
+      });
+      assert.throws(() => srv.server.reload({ ...o, websocket: undefined }), { message: "config reload not supported for websocket" });
+      // The same block (and a random port, as written in the file) reloads fine.
+      srv.server.reload({ ...o, maxPayload: 2048, websocket: { ...(o.websocket as WebSocketOptions), port: -1 } });
+      assert.equal(srv.server.options.maxPayload, 2048);
+      const nc = await wsConnect(wsUrl(srv));
+      await nc.flush();
+      await nc.close();
     });
   });
 });

@@ -6,9 +6,9 @@
 // subject to us, does an import form a cycle) is checked when the accounts are built
 // (src/server/account_setup.ts); those errors carry `where`, the position of the `accounts`
 // block, as nats-server reports them.
-import { entryMeta, parseDuration, type ConfMap, type ConfValue, type ValueKind } from "./conf_parser.js";
+import { entryMeta, parseDuration, type ConfMap, type ConfValue } from "./conf_parser.js";
 import { isValidSubject } from "../protocol/subject.js";
-import { kindOfEntry, lowerKeys, type Reader } from "./reader.js";
+import { goType, kindOfEntry, lowerKeys, type Reader } from "./reader.js";
 import type {
   AccountLimitsConfig,
   ExportConfig,
@@ -17,26 +17,6 @@ import type {
   MappingDestination,
   ResponseType,
 } from "./options.js";
-
-/** Go's %T of a decoded config value, as nats-server prints it in type errors. */
-function goType(k: ValueKind): string {
-  switch (k) {
-    case "string":
-      return "string";
-    case "int":
-      return "int64";
-    case "float":
-      return "float64";
-    case "bool":
-      return "bool";
-    case "date":
-      return "time.Time";
-    case "array":
-      return "[]interface {}";
-    default:
-      return "map[string]interface {}";
-  }
-}
 
 /** "file:line:col" of `m[key]`, for errors raised later about what it declares. */
 export function positionOf(r: Reader, m: object, key: string | number): string {

@@ -9,7 +9,7 @@
 
 import { existsSync, statSync } from "node:fs";
 import { entryMeta, parseConfigFile, parseDuration, type ConfMap, type ConfValue, type ParseOptions } from "./conf_parser.js";
-import { kindName, kindOfEntry, lowerKeys, Reader, readStorageSize, typeError } from "./reader.js";
+import { goType, kindName, kindOfEntry, lowerKeys, Reader, readStorageSize, typeError } from "./reader.js";
 import { positionOf, readAccountLimits, readExports, readImports, readMappings } from "./accounts.js";
 import { fromPublic } from "@nats-io/nkeys";
 import { checkAccountsConfig } from "../server/account_setup.js";
@@ -296,7 +296,7 @@ function readStringList(r: Reader, m: ConfMap, key: string, what: string): strin
   if (k !== "array") throw r.err(m, key, `Expected ${what} field to be an array, got ${kindName(k)}`);
   const arr = m[key] as ConfValue[];
   return arr.map((v, i) => {
-    if (kindOfEntry(arr, i) !== "string") throw r.err(arr, i, `error parsing ${what}: unsupported type in array ${kindName(kindOfEntry(arr, i))}`);
+    if (kindOfEntry(arr, i) !== "string") throw r.err(arr, i, `error parsing ${what}: unsupported type in array ${goType(kindOfEntry(arr, i))}`);
     return v as string;
   });
 }
@@ -713,7 +713,7 @@ function readWebsocketAuth(r: Reader, parent: ConfMap, key: string, ws: WebSocke
 /** `websocket {}` (alias `ws`), with nats-server's keys and aliases. */
 function readWebsocket(r: Reader, parent: ConfMap, key: string): WebSocketOptions {
   const k = kindOfEntry(parent, key);
-  if (k !== "map") throw r.err(parent, key, `Expected websocket to be a map, got ${kindName(k)}`);
+  if (k !== "map") throw r.err(parent, key, `Expected websocket to be a map, got ${goType(k)}`);
   const m = parent[key] as ConfMap;
   const ws = defaultWebSocketOptions();
   for (const [orig, lk] of lowerKeys(m)) {
@@ -755,7 +755,7 @@ function readWebsocket(r: Reader, parent: ConfMap, key: string): WebSocketOption
         const kk = kindOfEntry(m, orig);
         if (kk === "int") ws.handshakeTimeoutMs = (m[orig] as number) * 1000;
         else if (kk === "string") ws.handshakeTimeoutMs = r.duration(m, orig, lk);
-        else throw r.err(m, orig, `error parsing handshake timeout: unsupported type ${kindName(kk)}`);
+        else throw r.err(m, orig, `error parsing handshake timeout: unsupported type ${goType(kk)}`);
         break;
       }
       case "compress":
@@ -783,12 +783,12 @@ function readWebsocket(r: Reader, parent: ConfMap, key: string): WebSocketOption
         break;
       case "headers": {
         const kk = kindOfEntry(m, orig);
-        if (kk !== "map") throw r.err(m, orig, `error parsing headers: unsupported type ${kindName(kk)}`);
+        if (kk !== "map") throw r.err(m, orig, `error parsing headers: unsupported type ${goType(kk)}`);
         const hm = m[orig] as ConfMap;
         ws.headers = {};
         for (const name of Object.keys(hm)) {
           const hk = kindOfEntry(hm, name);
-          if (hk !== "string") throw r.err(hm, name, `error parsing header key ${name}: unsupported type ${kindName(hk)}`);
+          if (hk !== "string") throw r.err(hm, name, `error parsing header key ${name}: unsupported type ${goType(hk)}`);
           ws.headers[name] = hm[name] as string;
         }
         break;
@@ -1178,10 +1178,11 @@ function assertedVersion(v: string): [number, number, number] | string {
 }
 
 function checkNoAuthUser(o: ServerOptions, name: string): void {
+  if (o.operatorJwts.length > 0) throw new Error("no_auth_user not compatible with Trusted Operator");
   const all = [...o.users, ...o.accounts.flatMap((a) => a.users)];
-  if (all.length === 0) throw new Error(`no_auth_user: ${JSON.stringify(name)} present, but users are not defined`);
+  if (all.length === 0) throw new Error(`no_auth_user: ${JSON.stringify(name)} present, but users/nkeys are not defined`);
   if (!all.some((u) => u.user === name || u.nkey === name)) {
-    throw new Error(`no_auth_user: ${JSON.stringify(name)} not present as user in authorization block or account configuration`);
+    throw new Error(`no_auth_user: ${JSON.stringify(name)} not present as user or nkey in authorization block or account configuration`);
   }
 }
 
@@ -1195,7 +1196,7 @@ export function validateWebsocket(o: ServerOptions, ws: WebSocketOptions): void 
   const hasUsers = o.users.length > 0;
   if (hasUsers && ws.username !== undefined) throw new Error("websocket authentication username not compatible with presence of users/nkeys");
   if (hasUsers && ws.token !== undefined) throw new Error("websocket authentication token not compatible with presence of users/nkeys");
-  if (ws.jwtCookie) {
+  if (ws.jwtCookie && o.operatorJwts.length === 0 && o.trustedKeys.length === 0) {
     throw new Error(`trusted operators or trusted keys configuration is required for JWT authentication via cookie ${JSON.stringify(ws.jwtCookie)}`);
   }
   const badHeader = invalidResponseHeader(ws.headers);

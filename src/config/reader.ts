@@ -15,6 +15,26 @@ export function kindName(k: ValueKind): string {
   }
 }
 
+/** Go's %T of a decoded config value, as nats-server prints it in type errors. */
+export function goType(k: ValueKind): string {
+  switch (k) {
+    case "string":
+      return "string";
+    case "int":
+      return "int64";
+    case "float":
+      return "float64";
+    case "bool":
+      return "bool";
+    case "date":
+      return "time.Time";
+    case "array":
+      return "[]interface {}";
+    default:
+      return "map[string]interface {}";
+  }
+}
+
 export function kindOfEntry(m: ConfMap | ConfValue[], key: string | number): ValueKind {
   return entryMeta(m, key)?.kind ?? kindOf((m as Record<string | number, ConfValue>)[key]);
 }

@@ -317,7 +317,10 @@ export class Client implements Deliverer, ParserHandler {
     if (err instanceof ProtocolError) {
       this.server.log.error(`${this.logPrefix()} - ${err.message}`);
       if (err.text) this.sendErr(err.text);
-      this.close(err.text === ProtoErr.MaxPayload ? "Maximum Payload Exceeded" : "Protocol Violation");
+      // nats-server's closed states for these errors (/connz reason, WebSocket close status).
+      const reason: CloseReason =
+        err.text === ProtoErr.MaxPayload ? "Maximum Payload Exceeded" : err.text === ProtoErr.AuthViolation ? "Authentication Failure" : "Protocol Violation";
+      this.close(reason);
     } else {
       // A bug of ours must not take the server down; this client pays for it alone.
       this.server.log.error(`${this.logPrefix()} - internal error: ${(err as Error).stack ?? String(err)}`);
