@@ -12,7 +12,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { WebSocket } from "ws";
-import { connect as tcpConnect, headers as natsHeaders } from "@nats-io/transport-node";
+import { connect as tcpConnect, credsAuthenticator as tcpCredsAuthenticator, headers as natsHeaders } from "@nats-io/transport-node";
 import { createUser } from "@nats-io/nkeys";
 import bcrypt from "bcryptjs";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
@@ -20,6 +20,7 @@ import { natsWs, wsConnect } from "./helpers/websocket.js";
 import { freePort, referenceBinary, startNatsServer } from "./helpers/nats_server.js";
 import { CapturedLog } from "./helpers/captured_log.js";
 import { hasOpenssl, makePki, type Pki } from "./helpers/pki.js";
+import { memoryResolverConfig, newAccount, newOperator, newUser, startFromConfigText } from "./helpers/jwt.js";
 import type { EmbeddedOptions, WebSocketOptions } from "../src/index.js";
 import { loadConfigFile, validateOptions } from "../src/config/load.js";
 import { ConfigError } from "../src/config/conf_parser.js";
@@ -756,5 +757,57 @@ describe("WebSocket: configuration", () => {
       await nc.flush();
       await nc.close();
     });
+  });
+});
+
+describe("WebSocket: connection types and operator (JWT) mode", () => {
+  test("allowed_connection_types: a WEBSOCKET user logs in over WebSocket only, a STANDARD user over TCP only", async () => {
+    const users = [
+      { user: "web", password: "pw", allowedConnectionTypes: ["WEBSOCKET"] },
+      { user: "tcp", password: "pw", allowedConnectionTypes: ["STANDARD"] },
+      { user: "any", password: "pw" },
+    ];
+    await withServer({ websocket: PLAIN, users }, async (srv) => {
+      const w = await wsConnect(wsUrl(srv), { user: "web", pass: "pw" });
+      await w.close();
+      await assert.rejects(tcpConnect({ servers: srv.url, user: "web", pass: "pw", reconnect: false }), /Authorization Violation/i);
+      await assert.rejects(wsConnect(wsUrl(srv), { user: "tcp", pass: "pw" }), /Authorization Violation/i);
+      const t = await tcpConnect({ servers: srv.url, user: "tcp", pass: "pw", reconnect: false });
+      await t.close();
+      const a = await wsConnect(wsUrl(srv), { user: "any", pass: "pw" });
+      await a.close();
+    });
+  });
+
+  test(".creds over WebSocket, a bearer JWT from jwt_cookie, and a user restricted to STANDARD refused", async () => {
+    const op = await newOperator();
+    const acc = await newAccount(op, "A");
+    const alice = await newUser(acc, "alice");
+    const bearer = await newUser(acc, "browser", { bearer_token: true });
+    const tcpOnly = await newUser(acc, "tcponly", { allowed_connection_types: ["STANDARD"] });
+    const text = memoryResolverConfig(op, [acc], 'websocket { listen: "127.0.0.1:-1", no_tls: true, jwt_cookie: "natsjwt" }\n');
+    const srv = await startFromConfigText(text);
+    try {
+      const { credsAuthenticator } = await natsWs();
+      const nc = await wsConnect(wsUrl(srv), { authenticator: credsAuthenticator(alice.creds) });
+      assert.deepEqual(lastLogin(srv), { user: alice.pub, account: acc.pub, type: "WEBSOCKET" });
+      // Messages flow within the account, WebSocket to TCP.
+      const tcp = await tcpConnect({ servers: srv.url, authenticator: tcpCredsAuthenticator(alice.creds), reconnect: false });
+      const sub = tcp.subscribe("jwt.hello", { max: 1 });
+      await tcp.flush();
+      nc.publish("jwt.hello", new TextEncoder().encode("from ws"));
+      for await (const m of sub) assert.equal(m.string(), "from ws");
+      await tcp.close();
+      await nc.close();
+      // A bearer JWT in the cookie needs no signature and nothing in the CONNECT.
+      const b = await wsConnect(wsUrl(srv), {}, { headers: { Cookie: `natsjwt=${bearer.jwt}` } });
+      assert.deepEqual(lastLogin(srv), { user: bearer.pub, account: acc.pub, type: "WEBSOCKET" });
+      await b.close();
+      // A non-bearer JWT in the cookie still needs the nonce signature: refused without it.
+      await assert.rejects(wsConnect(wsUrl(srv), {}, { headers: { Cookie: `natsjwt=${alice.jwt}` } }), /Authorization Violation/i);
+      await assert.rejects(wsConnect(wsUrl(srv), { authenticator: credsAuthenticator(tcpOnly.creds) }), /Authorization Violation/i);
+    } finally {
+      await srv.close();
+    }
   });
 });
