@@ -157,3 +157,12 @@ export function restoreComplete(ctx: AdvisoryContext, stream: string, start: big
     client: clientJson(ctx, client),
   });
 }
+
+/** An atomic batch was given up (ADR-50): "timeout", "large", "incomplete" or "unsupported". */
+export function batchAbandoned(ctx: AdvisoryContext, stream: string, batch: string, reason: string): void {
+  publish(ctx, `${PREFIX}.STREAM.BATCH_ABANDONED.${stream}`, `${TYPE}.stream_batch_abandoned`, {
+    stream,
+    batch,
+    reason,
+  });
+}

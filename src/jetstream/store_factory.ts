@@ -1,7 +1,7 @@
 // Where JetStream meets the storage layer: open a memory or file store for a stream with
 // the limits taken from its config. Kept in one place so the rest of JetStream only sees
 // the StreamStore interface.
-import type { StreamStore, StreamStoreConfig, Logger } from "../storage/store.js";
+import type { ExpiryHandler, StreamStore, StreamStoreConfig, Logger } from "../storage/store.js";
 import { MemStore } from "../storage/memstore.js";
 import { FileStore, listStoredStreams, streamDir } from "../storage/filestore.js";
 import type { StreamConfig } from "./stream_config.js";
@@ -25,6 +25,7 @@ export interface OpenStoreOptions {
   syncAlways: boolean;
   syncIntervalMs: number;
   logger: Logger;
+  onExpire?: ExpiryHandler;
 }
 
 /** What JetStream keeps in the file store's opaque metadata slot. */
@@ -35,13 +36,14 @@ export interface StreamMetadata {
 
 export function openStreamStore(cfg: StreamConfig, o: OpenStoreOptions, metadata: StreamMetadata): StreamStore {
   const sc = storeConfigFor(cfg);
-  if (cfg.storage === "memory") return new MemStore(sc, { logger: o.logger });
+  if (cfg.storage === "memory") return new MemStore(sc, { logger: o.logger, onExpire: o.onExpire });
   return new FileStore({
     dir: o.dir,
     config: sc,
     metadata,
     sync: o.syncAlways ? "always" : o.syncIntervalMs > 0 ? o.syncIntervalMs : undefined,
     logger: o.logger,
+    onExpire: o.onExpire,
   });
 }
 

@@ -17,27 +17,45 @@ import type { JsAccount } from "./jetstream.js";
 import type { Consumer } from "./consumer.js";
 import { openStreamStore, readStreamMetadata, saveStreamMetadata, storeConfigFor, type StreamMetadata } from "./store_factory.js";
 import type { StreamConfig } from "./stream_config.js";
-import { nowNs, rfc3339, parseRfc3339 } from "../server/time.js";
-import { appendHeaders, getHeader } from "../protocol/headers.js";
+import { SEC_NS, goDuration, nowNs, rfc3339, parseRfc3339 } from "../server/time.js";
+import { appendHeaders, buildHeaders, getHeader, setHeader } from "../protocol/headers.js";
 import { SubjectTransform } from "../server/subject_transform.js";
 import { HDR_STREAM_SOURCE, StreamSourcing } from "./stream_source.js";
 import { dynamicMetadata } from "./api_level.js";
+import { applyCounter, counterStateOf, type CounterState } from "./counter.js";
+import { MessageSchedules } from "./schedules.js";
+import { AtomicBatches } from "./batch.js";
+import {
+  HDR_BATCH_ID,
+  HDR_EXPECTED_LAST_MSG_ID,
+  HDR_EXPECTED_LAST_SEQ,
+  HDR_EXPECTED_LAST_SUBJ_SEQ,
+  HDR_EXPECTED_LAST_SUBJ_SEQ_SUBJ,
+  HDR_EXPECTED_STREAM,
+  HDR_INCR,
+  HDR_MSG_ID,
+  HDR_MARKER_REASON,
+  HDR_ROLLUP,
+  HDR_SCHEDULE_NEXT,
+  HDR_SCHEDULER,
+  HDR_TTL,
+  MARKER_REASON_MAX_AGE,
+  SCHEDULE_NEXT_PURGE,
+  isDeleteMarker,
+  parseIncrement,
+  parseMessageTTL,
+} from "./msg_headers.js";
 
-const HDR_MSG_ID = "Nats-Msg-Id";
-const HDR_EXPECTED_STREAM = "Nats-Expected-Stream";
-const HDR_EXPECTED_LAST_SEQ = "Nats-Expected-Last-Sequence";
-const HDR_EXPECTED_LAST_SUBJ_SEQ = "Nats-Expected-Last-Subject-Sequence";
-const HDR_EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id";
-const HDR_ROLLUP = "Nats-Rollup";
 // Every header the publish path looks at starts with one of these: one scan for the prefix
 // spares the per-key lookups on messages that carry none (most headers are the client's own).
 const NATS_KEY = Buffer.from("\r\nNats-", "latin1");
 const EXPECTED_KEY = Buffer.from("\r\nNats-Expected-", "latin1");
+const BATCH_ID_KEY = Buffer.from("\r\nNats-Batch-Id:", "latin1");
 const MAX_HDR = 64 * 1024;
 
 /** The operations that change a stream. */
 export type StreamOp =
-  | { op: "msg"; subject: string; hdr: Buffer | undefined; data: Buffer; msgId: string | undefined; rollup: "sub" | "all" | undefined }
+  | { op: "msg"; subject: string; hdr: Buffer | undefined; data: Buffer; msgId: string | undefined; rollup: "sub" | "all" | undefined; ttl?: number }
   | { op: "skip" }
   | { op: "purge"; filter?: string; seq?: number; keep?: number }
   | { op: "delete_msg"; seq: number; erase: boolean }
@@ -47,6 +65,33 @@ export type StreamOp =
   | { op: "mirror_msg"; subject: string; hdr: Buffer | undefined; data: Buffer; seq: number; time: bigint }
   // Sequences a copy will never hold (expired or deleted at the origin, or filtered out).
   | { op: "skip_msgs"; seq: number; num: number };
+
+/** A message checked and ready to store (or to answer as a duplicate). */
+export interface Prepared {
+  subject: string;
+  hdr: Buffer | undefined;
+  data: Buffer;
+  msgId: string | undefined;
+  rollup: "sub" | "all" | undefined;
+  ttl: number;
+  counterValue?: string;
+  duplicateOf?: number;
+}
+
+/** What an atomic batch stages before its commit (nats-server's batchStagedDiff). */
+export interface BatchDiff {
+  count: number;
+  bytes: number;
+  msgIds: Set<string>;
+  /** Messages per subject in the batch so far. */
+  subjects: Map<string, number>;
+  /** Running counter totals per subject. */
+  counters: Map<string, CounterState>;
+}
+
+export function newBatchDiff(): BatchDiff {
+  return { count: 0, bytes: 0, msgIds: new Set(), subjects: new Map(), counters: new Map() };
+}
 
 interface DedupEntry {
   seq: number;
@@ -71,6 +116,10 @@ export class Stream {
   private republisher: SubjectTransform | undefined;
   /** The mirror or sources feeding this stream (stream_source.ts). */
   sourcing: StreamSourcing | undefined;
+  /** Message schedules (ADR-51), for streams with allow_msg_schedules. */
+  readonly schedules: MessageSchedules;
+  /** Atomic batches being staged (ADR-50). */
+  readonly batches: AtomicBatches;
   /** The stream's subject_transform, applied to a message's subject before anything else. */
   private inputTransform: SubjectTransform | undefined;
   closed = false;
@@ -91,14 +140,19 @@ export class Stream {
         syncAlways: opts.syncInterval === "always",
         syncIntervalMs: typeof opts.syncInterval === "number" ? opts.syncInterval : 0,
         logger: jsa.service.storeLogger,
+        onExpire: (seq, subject, hdr) => this.onExpire(seq, subject, hdr),
       },
       this.metadata(),
     );
     this.store.setRemoveHandler((seq, subject) => this.onRemoved(seq, subject));
+    this.schedules = new MessageSchedules(this);
+    this.schedules.recover();
     this.ackPrefix = this.buildAckPrefix();
     this.republisher = republisherFor(cfg);
     this.inputTransform = inputTransformFor(cfg);
     this.rebuildDedup();
+    this.batches = new AtomicBatches(this);
+    this.batches.recover();
     if (StreamSourcing.needed(cfg)) this.sourcing = new StreamSourcing(this);
   }
 
@@ -147,80 +201,227 @@ export class Stream {
 
   /**
    * The publish path. Runs synchronously inside the publisher's routing. `sourced`: a
-   * message a source brings in (stream_source.ts), which may carry Nats-Stream-Source;
-   * its failures are thrown to the source instead of answered.
+   * message a source brings in (stream_source.ts), which may carry Nats-Stream-Source, or
+   * one of the stream's own delete markers; its failures are thrown instead of answered.
    */
   processInbound(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sourced = false): void {
     if (this.closed) return;
     const cfg = this.cfg;
     const wantAck = reply !== "" && !cfg.no_ack;
-    if (this.inputTransform !== undefined) subject = this.inputTransform.apply(subject) ?? subject;
-    try {
-      if (cfg.sealed) throw jsError("JSStreamSealedErr");
-      const hlen = hdr === undefined ? 0 : hdr.length;
-      let msgId: string | undefined;
-      let rollup: "sub" | "all" | undefined;
-      // nats-server 2.15 checks sizes first, then headers in its order: expected stream,
-      // duplicate, expected last subject sequence, expected last sequence, expected last
-      // id, rollup.
-      if (cfg.max_msg_size > 0 && hlen + payload.length > cfg.max_msg_size) throw jsError("JSStreamMessageExceedsMaximumErr");
-      if (hlen > MAX_HDR) throw jsError("JSStreamHeaderExceedsMaximumErr");
-      if (hdr !== undefined && hdr.length > 12 && hdr.indexOf(NATS_KEY) >= 0) {
-        msgId = getHeader(hdr, HDR_MSG_ID);
-        if (msgId === "") msgId = undefined;
-        const expecting = hdr.indexOf(EXPECTED_KEY) >= 0;
-        const expStream = expecting ? getHeader(hdr, HDR_EXPECTED_STREAM) : undefined;
-        if (expStream !== undefined && expStream !== "" && expStream !== cfg.name) throw jsError("JSStreamNotMatchErr");
-        // Only a source may say where a message came from (2.15).
-        if (!sourced && getHeader(hdr, HDR_STREAM_SOURCE) !== undefined) throw jsError("JSMessageSourceHdrNotAllowedErr");
-        if (msgId !== undefined && cfg.duplicate_window > 0) {
-          const dup = this.checkDuplicate(msgId);
-          if (dup !== undefined) {
-            if (wantAck) this.queueAck(reply, `${this.ackPrefix}${dup},"duplicate":true}`);
-            return;
-          }
-        }
-        const expSubjSeq = expecting ? getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ) : undefined;
-        if (expSubjSeq !== undefined) {
-          const lm = this.store.loadLastMsg(subject);
-          const last = lm === null ? 0 : lm.seq;
-          if (Number(expSubjSeq) !== last) throw jsError("JSStreamWrongLastSequenceErrF", { seq: last });
-        }
-        const expLastSeq = expecting ? getHeader(hdr, HDR_EXPECTED_LAST_SEQ) : undefined;
-        if (expLastSeq !== undefined) {
-          const last = this.store.state().lastSeq;
-          if (Number(expLastSeq) !== last) throw jsError("JSStreamWrongLastSequenceErrF", { seq: last });
-        }
-        const expLastId = expecting ? getHeader(hdr, HDR_EXPECTED_LAST_MSG_ID) : undefined;
-        if (expLastId !== undefined && expLastId !== "" && expLastId !== (this.lastMsgId ?? "")) {
-          throw jsError("JSStreamWrongLastMsgIDErrF", { id: this.lastMsgId ?? "" });
-        }
-        const r = getHeader(hdr, HDR_ROLLUP);
-        if (r !== undefined && r !== "") {
-          if (!cfg.allow_rollup_hdrs || cfg.deny_purge) throw jsError("JSStreamRollupFailedF", { err: "rollup not permitted" });
-          if (r === "sub") rollup = "sub";
-          else if (r === "all") rollup = "all";
-          else throw jsError("JSStreamRollupFailedF", { err: `rollup value invalid: ${JSON.stringify(r)}` });
-        }
-      }
-      if (this.jsa.storageLimited && this.jsa.exceedsStorage(cfg.storage, storeMsgSize(cfg.storage, subject, hdr, payload), cfg.num_replicas)) {
-        throw jsError("JSAccountResourcesExceededErr");
-      }
-      // Interest retention keeps nothing nobody is interested in: the sequence is used up.
-      if (cfg.retention === "interest" && !this.hasInterestIn(subject)) {
-        const seq = this.applyStreamOp({ op: "skip" }) as number;
-        if (wantAck) this.queueAck(reply, `${this.ackPrefix}${seq}}`);
+    if (!sourced && hdr !== undefined && hdr.length > 12 && hdr.indexOf(BATCH_ID_KEY) >= 0) {
+      const batchId = getHeader(hdr, HDR_BATCH_ID);
+      if (batchId !== undefined && batchId !== "") {
+        this.processBatchMsg(batchId, subject, reply, hdr, payload);
         return;
       }
-      // The buffers may alias a socket read buffer: both stores copy what they keep.
-      const seq = this.applyStreamOp({ op: "msg", subject, hdr: hdr !== undefined && hdr.length > 0 ? hdr : undefined, data: payload, msgId, rollup }) as number;
-      if (wantAck) this.queueAck(reply, `${this.ackPrefix}${seq}}`);
+    }
+    subject = this.transformedSubject(subject);
+    try {
+      const ack = this.accept(subject, hdr, payload, sourced);
+      if (wantAck) this.queueAck(reply, ack);
     } catch (err) {
       if (sourced) throw err;
       if (!wantAck) return;
       const e = err instanceof ApiError ? err : storeErrorToApi(err);
       this.queueAck(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(cfg.name)},"seq":0}`);
     }
+  }
+
+  /** A message of an atomic batch (batch.ts answers it: empty ack, commit ack or error). */
+  private processBatchMsg(batchId: string, subject: string, reply: string, hdr: Buffer, payload: Buffer): void {
+    const wantAck = reply !== "" && !this.cfg.no_ack;
+    try {
+      const ack = this.batches.process(batchId, subject, hdr, payload);
+      if (wantAck) this.queueAck(reply, ack);
+    } catch (err) {
+      if (!wantAck) return;
+      const e = err instanceof ApiError ? err : storeErrorToApi(err);
+      this.queueAck(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(this.cfg.name)},"seq":0}`);
+    }
+  }
+
+  /** The subject a message is stored under: the stream's subject_transform applied. */
+  transformedSubject(subject: string): string {
+    return this.inputTransform === undefined ? subject : (this.inputTransform.apply(subject) ?? subject);
+  }
+
+  /**
+   * Check a message and store it; returns the PubAck JSON, throws the ApiError to answer.
+   * `sourced` messages (copies from other streams, the stream's own delete markers and
+   * scheduled messages) skip the checks that are about what a client may ask for.
+   */
+  private accept(subject: string, hdr: Buffer | undefined, payload: Buffer, sourced: boolean): string {
+    return this.commitPrepared(this.prepare(subject, hdr, payload, sourced, undefined));
+  }
+
+  /**
+   * All checks of one message, in nats-server 2.15's order: sealed, sizes, then the headers
+   * (counter increment, expected stream, TTL allowed, expected last subject sequence,
+   * expected last sequence, schedules, stream source, duplicate id, expected last id,
+   * rollup), counter state, resources, and the TTL's value last. Nothing changes yet.
+   * Within an atomic batch (`batch`), the checks see the messages staged before this one.
+   */
+  prepare(subject: string, hdr: Buffer | undefined, payload: Buffer, sourced: boolean, batch: BatchDiff | undefined): Prepared {
+    const cfg = this.cfg;
+    if (cfg.sealed) throw jsError("JSStreamSealedErr");
+    const hlen = hdr === undefined ? 0 : hdr.length;
+    if (cfg.max_msg_size > 0 && (hlen > cfg.max_msg_size || payload.length > cfg.max_msg_size - hlen)) {
+      throw jsError("JSStreamMessageExceedsMaximumErr");
+    }
+    if (hlen > MAX_HDR) throw jsError("JSStreamHeaderExceedsMaximumErr");
+    let msgId: string | undefined;
+    let rollup: "sub" | "all" | undefined;
+    let incr: bigint | undefined;
+    let ttlText: string | undefined;
+    if (hdr !== undefined && hdr.length > 12 && hdr.indexOf(NATS_KEY) >= 0) {
+      const expecting = hdr.indexOf(EXPECTED_KEY) >= 0;
+      const incrText = getHeader(hdr, HDR_INCR);
+      if (incrText !== undefined && incrText !== "") {
+        incr = parseIncrement(incrText);
+        if (incr === undefined) throw jsError("JSMessageIncrInvalidErr");
+        if (!sourced) {
+          if (!cfg.allow_msg_counter) throw jsError("JSMessageIncrDisabledErr");
+          if (payload.length > 0) throw jsError("JSMessageIncrPayloadErr");
+          // An increment goes with none of the conditional-publish headers.
+          if (getHeader(hdr, HDR_ROLLUP) || (expecting && counterConflicts(hdr))) throw jsError("JSMessageIncrInvalidErr");
+        }
+      }
+      const expStream = expecting ? getHeader(hdr, HDR_EXPECTED_STREAM) : undefined;
+      if (expStream !== undefined && expStream !== "" && expStream !== cfg.name) throw jsError("JSStreamNotMatchErr");
+      ttlText = getHeader(hdr, HDR_TTL);
+      if (ttlText === "") ttlText = undefined;
+      if (!sourced && ttlText !== undefined && !cfg.allow_msg_ttl) {
+        const t = parseMessageTTL(ttlText);
+        if (t !== "invalid" && t !== 0) throw jsError("JSMessageTTLDisabledErr");
+      }
+      if (expecting) {
+        const expSubjSeq = getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ);
+        const forSubject = getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ_SUBJ);
+        if (expSubjSeq !== undefined) {
+          const checked = forSubject !== undefined && forSubject !== "" ? forSubject : subject;
+          // Within a batch a subject the batch already writes has no checkable last sequence.
+          if (batch !== undefined && batch.subjects.has(checked)) throw jsError("JSStreamWrongLastSequenceConstantErr");
+          const lm = this.store.loadLastMsg(checked);
+          const last = lm === null ? 0 : lm.seq;
+          if (Number(expSubjSeq) !== last) throw jsError("JSStreamWrongLastSequenceErrF", { seq: last });
+        } else if (forSubject !== undefined && forSubject !== "") {
+          throw jsError("JSStreamExpectedLastSeqPerSubjectInvalid");
+        }
+        const expLastSeq = getHeader(hdr, HDR_EXPECTED_LAST_SEQ);
+        if (expLastSeq !== undefined) {
+          // In a batch the stream stands where the messages staged before this one put it.
+          const last = this.store.state().lastSeq + (batch?.count ?? 0);
+          if (Number(expLastSeq) !== last) throw jsError("JSStreamWrongLastSequenceErrF", { seq: last });
+          // Only a batch's first message may say where the stream should stand.
+          if (batch !== undefined && batch.count > 0) throw jsError("JSStreamWrongLastSequenceConstantErr");
+        }
+      }
+      if (!sourced) hdr = this.schedules.checkPublish(subject, hdr);
+      // Only a source may say where a message came from (2.15).
+      if (!sourced && getHeader(hdr, HDR_STREAM_SOURCE) !== undefined) throw jsError("JSMessageSourceHdrNotAllowedErr");
+      msgId = getHeader(hdr, HDR_MSG_ID);
+      if (msgId === "") msgId = undefined;
+      if (msgId !== undefined && (cfg.duplicate_window ?? 0) > 0) {
+        const dup = this.checkDuplicate(msgId);
+        if (batch !== undefined) {
+          if (dup !== undefined || batch.msgIds.has(msgId)) throw jsError("JSAtomicPublishContainsDuplicateMessageErr");
+          batch.msgIds.add(msgId);
+        } else if (dup !== undefined) {
+          return { subject, hdr, data: payload, msgId, rollup, ttl: 0, duplicateOf: dup };
+        }
+      }
+      const expLastId = expecting ? getHeader(hdr, HDR_EXPECTED_LAST_MSG_ID) : undefined;
+      if (expLastId !== undefined && expLastId !== "" && expLastId !== (this.lastMsgId ?? "")) {
+        throw jsError("JSStreamWrongLastMsgIDErrF", { id: this.lastMsgId ?? "" });
+      }
+      const r = getHeader(hdr, HDR_ROLLUP);
+      if (r !== undefined && r !== "") {
+        if (!sourced && (!cfg.allow_rollup_hdrs || cfg.deny_purge)) throw jsError("JSStreamRollupFailedF", { err: "rollup not permitted" });
+        if (r === "sub") rollup = "sub";
+        else if (r === "all") rollup = "all";
+        else throw jsError("JSStreamRollupFailedF", { err: `rollup value invalid: ${JSON.stringify(r)}` });
+        // In a batch a subject rolls up where it first appears, the stream only at the start.
+        if (batch !== undefined && rollup === "sub" && batch.subjects.has(subject)) throw jsError("JSStreamRollupFailedF", { err: "batch rollup sub invalid" });
+        if (batch !== undefined && rollup === "all" && batch.count > 0) throw jsError("JSStreamRollupFailedF", { err: "batch rollup all invalid" });
+      }
+    }
+    let counterValue: string | undefined;
+    if (cfg.allow_msg_counter) {
+      if (incr === undefined) throw jsError("JSMessageIncrMissingErr");
+      let state = batch?.counters.get(subject);
+      if (state === undefined) {
+        const loaded = counterStateOf(this.store.loadLastMsg(subject));
+        if (loaded instanceof ApiError) throw loaded;
+        state = loaded;
+      }
+      const update = applyCounter(state, subject, hdr, payload, incr);
+      if (update instanceof ApiError) throw update;
+      batch?.counters.set(subject, state);
+      const maxPayload = this.jsa.service.server.options.maxPayload;
+      const newHdrLen = update.hdr === undefined ? 0 : update.hdr.length;
+      if (newHdrLen > maxPayload || update.data.length > maxPayload - newHdrLen) throw jsError("JSStreamMessageExceedsMaximumErr");
+      hdr = update.hdr;
+      payload = update.data;
+      counterValue = update.value;
+    }
+    const size = storeMsgSize(cfg.storage, subject, hdr, payload);
+    if (this.jsa.storageLimited && this.jsa.exceedsStorage(cfg.storage, size + (batch?.bytes ?? 0), cfg.num_replicas)) {
+      throw jsError("JSAccountResourcesExceededErr");
+    }
+    if (batch !== undefined) this.checkBatchLimits(batch, subject, size, rollup);
+    let ttl = 0;
+    if (ttlText !== undefined) {
+      const t = parseMessageTTL(ttlText);
+      if (t === "invalid") throw jsError("JSMessageTTLInvalidErr");
+      ttl = t;
+      // With delete markers a message lives at least as long as a marker would, or the
+      // marker could be missed (one message per subject needs no marker, it is its own).
+      const minTtl = Math.trunc((cfg.subject_delete_marker_ttl ?? 0) / SEC_NS);
+      if (ttl > 0 && minTtl > 0 && cfg.max_msgs_per_subject !== 1 && ttl < minTtl) {
+        ttl = minTtl;
+        hdr = setHeader(hdr, HDR_TTL, String(ttl));
+      }
+    }
+    if (batch !== undefined) {
+      batch.count++;
+      batch.bytes += size;
+      batch.subjects.set(subject, (batch.subjects.get(subject) ?? 0) + 1);
+    }
+    return { subject, hdr: hdr !== undefined && hdr.length > 0 ? hdr : undefined, data: payload, msgId, rollup, ttl, counterValue };
+  }
+
+  /**
+   * discard "new" limits for a batch message, counting what the batch stages before it
+   * (nats-server refuses the batch rather than storing part of it).
+   */
+  private checkBatchLimits(batch: BatchDiff, subject: string, size: number, rollup: "sub" | "all" | undefined): void {
+    const cfg = this.cfg;
+    if (cfg.discard !== "new") return;
+    if (cfg.max_msgs > 0 || cfg.max_bytes > 0) {
+      const st = this.store.state();
+      if (cfg.max_msgs > 0 && st.msgs + batch.count + 1 > cfg.max_msgs) throw jsError("JSStreamStoreFailedF", { err: "maximum messages exceeded" });
+      if (cfg.max_bytes > 0 && st.bytes + batch.bytes + size > cfg.max_bytes) throw jsError("JSStreamStoreFailedF", { err: "maximum bytes exceeded" });
+    }
+    if (cfg.discard_new_per_subject && cfg.max_msgs_per_subject > 0 && rollup === undefined) {
+      const stored = this.store.subjectsTotals(subject).get(subject) ?? 0;
+      if (stored + (batch.subjects.get(subject) ?? 0) + 1 > cfg.max_msgs_per_subject) {
+        throw jsError("JSStreamStoreFailedF", { err: "maximum messages per subject exceeded" });
+      }
+    }
+  }
+
+  /** Store a prepared message (or answer its duplicate); returns the PubAck JSON. */
+  commitPrepared(p: Prepared, batchAck?: string): string {
+    if (p.duplicateOf !== undefined) return `${this.ackPrefix}${p.duplicateOf},"duplicate":true}`;
+    // Interest retention keeps nothing nobody is interested in: the sequence is used up.
+    if (this.cfg.retention === "interest" && !this.hasInterestIn(p.subject)) {
+      const seq = this.applyStreamOp({ op: "skip" }) as number;
+      return `${this.ackPrefix}${seq}${batchAck ?? ""}}`;
+    }
+    // The buffers may alias a socket read buffer: both stores copy what they keep.
+    const seq = this.applyStreamOp({ op: "msg", subject: p.subject, hdr: p.hdr, data: p.data, msgId: p.msgId, rollup: p.rollup, ttl: p.ttl }) as number;
+    if (batchAck !== undefined) return `${this.ackPrefix}${seq}${batchAck}}`;
+    return p.counterValue !== undefined ? `${this.ackPrefix}${seq},"val":"${p.counterValue}"}` : `${this.ackPrefix}${seq}}`;
   }
 
   private hasInterestIn(subject: string): boolean {
@@ -233,7 +434,7 @@ export class Stream {
   private checkDuplicate(id: string): number | undefined {
     const e = this.dedup.get(id);
     if (e === undefined) return undefined;
-    if (Date.now() - e.ts > this.cfg.duplicate_window / 1_000_000) return undefined;
+    if (Date.now() - e.ts > (this.cfg.duplicate_window ?? 0) / 1_000_000) return undefined;
     return e.seq;
   }
 
@@ -241,7 +442,7 @@ export class Stream {
     this.dedup.set(id, { seq, ts });
     this.dedupOrder.push(id);
     // Drop what has left the window from the front of the insertion-ordered list.
-    const window = this.cfg.duplicate_window / 1_000_000;
+    const window = (this.cfg.duplicate_window ?? 0) / 1_000_000;
     const now = Date.now();
     while (this.dedupHead < this.dedupOrder.length) {
       const oldest = this.dedupOrder[this.dedupHead];
@@ -260,7 +461,7 @@ export class Stream {
   private rebuildDedup(): void {
     const st = this.store.state();
     if (st.msgs === 0) return;
-    const windowNs = BigInt(this.cfg.duplicate_window);
+    const windowNs = BigInt(this.cfg.duplicate_window ?? 0);
     const cutoff = nowNs() - windowNs;
     const found: Array<[string, number, number]> = [];
     let seq = st.lastSeq;
@@ -329,10 +530,10 @@ export class Stream {
         // Republish needs the subject's previous sequence, before this message (or a rollup) changes it.
         const rp = this.republisher !== undefined && this.republisher.matches(op.subject) ? this.republisher : undefined;
         const prevOnSubject = rp !== undefined ? this.store.filteredState(0, op.subject).last : 0;
-        const r = this.store.storeMsg(op.subject, op.hdr, op.data);
+        const r = this.store.storeMsg(op.subject, op.hdr, op.data, op.ttl);
         if (op.msgId !== undefined) {
           this.lastMsgId = op.msgId;
-          if (this.cfg.duplicate_window > 0) this.recordMsgId(op.msgId, r.seq, Number(r.time / 1_000_000n));
+          if ((this.cfg.duplicate_window ?? 0) > 0) this.recordMsgId(op.msgId, r.seq, Number(r.time / 1_000_000n));
         } else {
           this.lastMsgId = undefined;
         }
@@ -340,6 +541,17 @@ export class Stream {
         // mean "everything" when the rollup is the stream's first message).
         if (op.rollup === "sub") this.store.purgeEx(op.subject, 0, 1);
         else if (op.rollup === "all") this.store.purgeEx("", 0, 1);
+        if (op.hdr !== undefined && this.cfg.allow_msg_schedules) {
+          // A one-shot schedule's produced message purges the schedule; any stored message
+          // may start, replace, end or move on a schedule.
+          if (this.cfg.allow_rollup_hdrs && !this.cfg.deny_purge && getHeader(op.hdr, HDR_SCHEDULE_NEXT) === SCHEDULE_NEXT_PURGE) {
+            const scheduler = getHeader(op.hdr, HDR_SCHEDULER);
+            if (scheduler !== undefined && scheduler !== "") this.store.purgeEx(scheduler, 0, 0);
+          }
+          this.schedules.onStored(r.seq, op.subject, op.hdr, r.time);
+        } else if (this.schedules.size > 0) {
+          this.schedules.onStored(r.seq, op.subject, op.hdr, r.time);
+        }
         this.signalConsumers(r.seq, op.subject);
         if (rp !== undefined) this.republish(rp, op.subject, op.hdr, op.data, r.seq, r.time, prevOnSubject);
         return r.seq;
@@ -451,6 +663,52 @@ export class Stream {
 
   private onRemoved(seq: number, subject: string): void {
     for (const c of this.consumers.values()) c.onMessageRemoved(seq, subject);
+    if (this.schedules.size > 0) this.schedules.onRemoved(seq);
+  }
+
+  // ---- subject delete markers (ADR-43) ----
+
+  /**
+   * The store asks before the last message of a subject expires. With
+   * subject_delete_marker_ttl the stream keeps it and, right after the expiry pass, stores
+   * a marker (`Nats-Marker-Reason: MaxAge`, the marker TTL, `Nats-Rollup: sub`) whose
+   * rollup removes it; a marker itself (or a KV purge) simply expires.
+   */
+  private onExpire(seq: number, subject: string, hdr: Buffer | undefined): boolean {
+    if ((this.cfg.subject_delete_marker_ttl ?? 0) <= 0) return false;
+    if (isDeleteMarker((k) => getHeader(hdr, k))) return false;
+    if (!this.pendingMarkers.has(subject)) {
+      this.pendingMarkers.set(subject, seq);
+      if (this.pendingMarkers.size === 1) queueMicrotask(() => this.placeMarkers());
+    }
+    return true;
+  }
+
+  private readonly pendingMarkers = new Map<string, number>();
+
+  private placeMarkers(): void {
+    const markers = [...this.pendingMarkers];
+    this.pendingMarkers.clear();
+    if (this.closed) return;
+    const ttlSeconds = Math.trunc((this.cfg.subject_delete_marker_ttl ?? 0) / SEC_NS);
+    const hdr = buildHeaders([
+      [HDR_MARKER_REASON, MARKER_REASON_MAX_AGE],
+      [HDR_TTL, goDuration(ttlSeconds * SEC_NS)],
+      [HDR_ROLLUP, "sub"],
+    ]);
+    for (const [subject, seq] of markers) {
+      try {
+        this.accept(subject, hdr, EMPTY, true);
+      } catch (err) {
+        // No marker (sealed, limits): the message expires plainly rather than staying.
+        this.jsa.service.log.warn(`JetStream stream '${this.name}' could not place a delete marker on '${subject}': ${(err as Error).message}`);
+        try {
+          this.applyStreamOp({ op: "remove_acked", seq });
+        } catch {
+          // already gone
+        }
+      }
+    }
   }
 
   /**
@@ -596,6 +854,8 @@ export class Stream {
     for (const c of this.consumers.values()) c.stop(false);
     this.flushAcksNow();
     this.closed = true;
+    this.schedules.stop();
+    this.batches.stop();
     this.unsubscribeAll();
     try {
       this.store.stop();
@@ -622,6 +882,8 @@ export class Stream {
     for (const c of [...this.consumers.values()]) c.stop(true);
     this.consumers.clear();
     this.closed = true;
+    this.schedules.stop();
+    this.batches.stop();
     this.unsubscribeAll();
     try {
       this.store.delete();
@@ -646,6 +908,15 @@ function republisherFor(cfg: StreamConfig): SubjectTransform | undefined {
 function inputTransformFor(cfg: StreamConfig): SubjectTransform | undefined {
   const tr = cfg.subject_transform;
   return tr === undefined ? undefined : SubjectTransform.parse(tr.src, tr.dest);
+}
+
+/** Headers an increment may not come with (they would make the total conditional). */
+function counterConflicts(hdr: Buffer): boolean {
+  for (const k of [HDR_EXPECTED_STREAM, HDR_EXPECTED_LAST_MSG_ID, HDR_EXPECTED_LAST_SUBJ_SEQ_SUBJ]) {
+    const v = getHeader(hdr, k);
+    if (v !== undefined && v !== "") return true;
+  }
+  return getHeader(hdr, HDR_EXPECTED_LAST_SEQ) !== undefined || getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ) !== undefined;
 }
 
 /** Map a storage error to the PubAck / API error nats-server sends for it. */

@@ -44,7 +44,8 @@ export interface StreamConfig {
   storage: StorageKind;
   num_replicas: number;
   no_ack?: boolean;
-  duplicate_window: number; // ns
+  /** ns; absent (0) on copies of other streams that ask for none. */
+  duplicate_window?: number;
   placement?: { cluster?: string; tags?: string[]; preferred?: string };
   mirror?: StreamSourceJson;
   sources?: StreamSourceJson[];
@@ -318,7 +319,7 @@ export function normalizeStreamConfig(raw: StreamConfigRequest, opts: { clustere
     storage,
     num_replicas: replicas,
     ...(raw.no_ack ? { no_ack: true } : {}),
-    duplicate_window: window,
+    ...(window !== 0 ? { duplicate_window: window } : {}),
     ...(placement ? { placement } : {}),
     ...(mirror !== undefined ? { mirror } : {}),
     ...(sources !== undefined ? { sources } : {}),

@@ -28,6 +28,7 @@ import {
   ErrStoreClosed,
   Logger,
   RemoveHandler,
+  ExpiryHandler,
   RemoveReason,
   SimpleState,
   StorageType,
@@ -177,6 +178,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
   private emptied: B[] = [];
   private opDurable = false;
   private onRemoveH: RemoveHandler | undefined;
+  private onExpireH: ExpiryHandler | undefined;
   private hookSeq: number[] = [];
   private hookSubj: string[] = [];
   private hookWhy: RemoveReason[] = [];
@@ -192,6 +194,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     this.cfg = normalizeStoreConfig(cfg);
     this.log = opts?.logger ?? consoleLogger;
     this.onRemoveH = opts?.onRemove;
+    this.onExpireH = opts?.onExpire;
   }
 
   // ---------------------------------------------------------------------------
@@ -1225,7 +1228,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
             nextAt = Number(ts / 1_000_000n) + c.maxAgeMs;
             break;
           }
-          if (!(b.ttls !== null && b.ttls.get(q) === -1)) {
+          if (!(b.ttls !== null && b.ttls.get(q) === -1) && !this.heldAtExpiry(b, i)) {
             this.removeAt(b, i, "maxAge");
             removed++;
           }
@@ -1244,6 +1247,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
         const ttl = b.ttls.get(seq);
         if (ttl === undefined || ttl <= 0) continue;
         if (Number(b.ts[i]! / 1_000_000n) + ttl * 1000 !== at) continue; // stale heap entry
+        if (this.heldAtExpiry(b, i)) continue;
         this.removeAt(b, i, "ttl");
         removed++;
       }
@@ -1255,6 +1259,17 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     if (this.heapT.length > 0 && (nextAt === 0 || this.heapT[0]! < nextAt)) nextAt = this.heapT[0]!;
     if (nextAt !== 0) this.armTimer(nextAt);
     return removed;
+  }
+
+  /** The expiry handler keeps the last message of its subject (see ExpiryHandler). */
+  private heldAtExpiry(b: B, i: number): boolean {
+    const h = this.onExpireH;
+    const s = b.subj[i];
+    if (h === undefined || s === null || s === undefined || s.msgs !== 1) return false;
+    const seq = b.seqs[i]!;
+    const m = this.readEntry(b, i);
+    if (m === null) return false;
+    return h(seq, s.subject, m.hdr);
   }
 
   private armTimer(atMs: number): void {

@@ -126,6 +126,14 @@ export type RemoveReason =
 
 export type RemoveHandler = (seq: number, subject: string, reason: RemoveReason) => void;
 
+/**
+ * Asked when the last message of a subject reaches its max age or TTL: return true to keep
+ * it for now (the caller replaces it, e.g. with a subject delete marker that rolls the
+ * subject up), false to let it expire. Called synchronously from the expiry pass: the
+ * handler must not call back into the store before returning.
+ */
+export type ExpiryHandler = (seq: number, subject: string, hdr: Buffer | undefined) => boolean;
+
 export interface Logger {
   info(msg: string): void;
   warn(msg: string): void;
@@ -149,6 +157,8 @@ export interface StoreOptions {
    * removal. Exceptions thrown by the handler are logged and ignored.
    */
   onRemove?: RemoveHandler;
+  /** See ExpiryHandler; given at construction so that expiry during recovery asks too. */
+  onExpire?: ExpiryHandler;
 }
 
 export interface StreamStore {
