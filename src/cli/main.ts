@@ -7,13 +7,14 @@ import { registerContext } from "./context_cmd.js";
 import { registerConsumer } from "./consumer_cmd.js";
 import { registerCore } from "./core_cmd.js";
 import { registerKv } from "./kv_cmd.js";
+import { registerObject } from "./object_cmd.js";
 import { registerStream } from "./stream_cmd.js";
 import { CliError, EXIT, eprintln, type CliIO } from "./runtime.js";
 
 export type Registrar = (app: App) => void;
 
 /** Every command group, in the order `tsnats --help` lists them. */
-const GROUPS: Registrar[] = [registerContext, registerCore, registerStream, registerConsumer, registerKv];
+const GROUPS: Registrar[] = [registerContext, registerCore, registerStream, registerConsumer, registerKv, registerObject];
 
 /** Add more groups (each command group file calls this once at import). */
 export function commandGroups(): Registrar[] {
