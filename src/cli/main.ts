@@ -8,13 +8,14 @@ import { registerConsumer } from "./consumer_cmd.js";
 import { registerCore } from "./core_cmd.js";
 import { registerKv } from "./kv_cmd.js";
 import { registerObject } from "./object_cmd.js";
+import { registerServer } from "./server_cmd.js";
 import { registerStream } from "./stream_cmd.js";
 import { CliError, EXIT, eprintln, type CliIO } from "./runtime.js";
 
 export type Registrar = (app: App) => void;
 
 /** Every command group, in the order `tsnats --help` lists them. */
-const GROUPS: Registrar[] = [registerContext, registerCore, registerStream, registerConsumer, registerKv, registerObject];
+const GROUPS: Registrar[] = [registerContext, registerCore, registerStream, registerConsumer, registerKv, registerObject, registerServer];
 
 /** Add more groups (each command group file calls this once at import). */
 export function commandGroups(): Registrar[] {

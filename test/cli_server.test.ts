@@ -1,0 +1,203 @@
+// tsnats CLI: server ping/info/list/report/request and server check (Nagios output and exit
+// codes), against a tsnats server with a system account and nats-server 2.15 configured alike.
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { CliHome } from "./helpers/cli.js";
+import { referenceBinary, startNatsServer } from "./helpers/nats_server.js";
+import { startTestServer, waitUntil } from "./helpers/server.js";
+
+interface Target {
+  name: string;
+  serverName: string;
+  url: string;
+  stop(): Promise<void>;
+}
+
+const targets: Target[] = [];
+const ts = await startTestServer({
+  serverName: "ts1",
+  systemAccount: "SYS",
+  jetstream: true,
+  accounts: [
+    { name: "SYS", users: [{ user: "sys", password: "sys" }] },
+    { name: "APP", jetstream: true, users: [{ user: "app", password: "app" }] },
+  ] as never,
+});
+targets.push({ name: "tsnats", serverName: "ts1", url: ts.url, stop: () => ts.close() });
+if (referenceBinary("2.15")) {
+  const conf = `server_name: ref1
+system_account: SYS
+jetstream { store_dir: "${path.join(ts.dir, "ref-store")}" }
+accounts {
+  SYS { users: [{ user: sys, password: sys }] }
+  APP { jetstream: enabled, users: [{ user: app, password: app }] }
+}`;
+  const ref = await startNatsServer([], conf, "2.15");
+  targets.push({ name: "nats-server 2.15", serverName: "ref1", url: `nats://127.0.0.1:${ref.port}`, stop: () => ref.stop() });
+} else console.log("# nats-server 2.15 not available: server CLI tests run against tsnats only");
+
+const home = new CliHome();
+after(async () => {
+  for (const t of targets) await t.stop();
+  home.cleanup();
+});
+
+for (const t of targets) {
+  describe(`server commands on ${t.name}`, () => {
+    const sys = (args: string[]) => home.exec([...args, "--user", "sys", "--password", "sys"], { server: t.url });
+    const app = (args: string[]) => home.exec([...args, "--user", "app", "--password", "app"], { server: t.url });
+    let nc: NatsConnection;
+    before(async () => (nc = await connect({ servers: t.url, user: "app", pass: "app" })));
+    after(() => nc.close());
+
+    test("ping, info, list", async () => {
+      let r = await sys(["server", "ping", "1"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^${t.serverName} +rtt=`, "m"));
+      assert.match(r.stdout, /1 replies max: [\d.]+ min: [\d.]+ avg: [\d.]+/);
+      r = await sys(["server", "ping", "2", "--timeout", "500ms"]);
+      assert.equal(r.code, 1, "a missing server fails the ping");
+      assert.match(r.stdout, /Missing 1 server/);
+      r = await app(["server", "ping", "1"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /system account/);
+
+      r = await sys(["server", "info"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`Server information for ${t.serverName}`));
+      assert.match(r.stdout, /Maximum Payload: 1\.0 MiB/);
+      r = await sys(["server", "info", t.serverName, "--json"]);
+      assert.equal(JSON.parse(r.stdout).server_name, t.serverName);
+
+      r = await sys(["server", "list", "1"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Server Overview/);
+      assert.match(r.stdout, new RegExp(`│ ${t.serverName} `));
+      r = await sys(["server", "ls", "1", "--json"]);
+      assert.equal(JSON.parse(r.stdout)[0].server.name, t.serverName);
+    });
+
+    test("report connections/accounts/jetstream and request", async () => {
+      let r = await sys(["server", "report", "connections", "1"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Top \d+ Connections out of \d+ by subs/);
+      r = await sys(["server", "report", "accounts", "--json"]);
+      assert.ok(JSON.parse(r.stdout).some((a: { account: string }) => a.account === "APP"));
+      r = await sys(["server", "report", "jetstream", "1"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /JetStream Summary/);
+      r = await sys(["server", "request", "variables", "1"]);
+      assert.equal(JSON.parse(r.stdout).server_name, t.serverName);
+      r = await sys(["server", "req", "connz", "1"]);
+      assert.ok(Array.isArray(JSON.parse(r.stdout).connections));
+      r = await sys(["server", "request", "jetstream", "1", "--accounts"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(JSON.parse(r.stdout).config);
+      r = await sys(["server", "request", "subscriptions", "1"]);
+      assert.equal(typeof JSON.parse(r.stdout).num_subscriptions, "number");
+    });
+
+    test("check connection: OK, WARNING and CRITICAL with their exit codes", async () => {
+      let r = await app(["server", "check", "connection"]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /^OK Connection OK:connected to .* OK:rtt time .* OK:round trip took [\d.]+s \| connect_time=[\d.]+s;0\.5000;1\.0000 rtt=[\d.]+s;0\.5000;1\.0000 request_time=[\d.]+s;0\.5000;1\.0000\n$/);
+      r = await app(["server", "check", "connection", "--rtt-warn", "1ns", "--rtt-critical", "1h"]);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stdout, /^WARNING Connection Warn:rtt time exceeded/);
+      r = await app(["server", "check", "connection", "--connect-critical", "1ns"]);
+      assert.equal(r.code, 2, r.stdout);
+      assert.match(r.stdout, /^CRITICAL Connection Crit:connected to .* connect time exceeded/);
+      r = await home.exec(["server", "check", "connection", "--server", "nats://127.0.0.1:1"]);
+      assert.equal(r.code, 2);
+      assert.match(r.stdout, /^CRITICAL Connection Crit:connection failed/);
+      r = await app(["server", "check", "connection", "--format", "json"]);
+      const doc = JSON.parse(r.stdout);
+      assert.equal(doc.status, "OK");
+      assert.equal(doc.check_suite, "connections");
+      assert.deepEqual(
+        doc.perf_data.map((p: { name: string }) => p.name),
+        ["connect_time", "rtt", "request_time"],
+      );
+      r = await app(["server", "check", "connection", "--format", "prometheus"]);
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, /nats_server_check_connections_status_code\{item="Connection"\} 0/);
+      r = await app(["server", "check", "connection", "--format", "text"]);
+      assert.match(r.stdout, /Connection: OK/);
+      assert.match(r.stdout, /Check Metrics/);
+      const out = path.join(home.dir, `check-${t.serverName}.txt`);
+      r = await app(["server", "check", "connection", "--outfile", out]);
+      assert.equal(r.stdout, "");
+      assert.match(fs.readFileSync(out, "utf8"), /^OK Connection/);
+    });
+
+    test("check stream, consumer, message, kv, jetstream and request", async () => {
+      assert.equal((await app(["stream", "add", "CHK", "--subjects", "chk.>", "--defaults"])).code, 0);
+      assert.equal((await app(["consumer", "add", "CHK", "C1", "--pull", "--defaults"])).code, 0);
+      let r = await app(["server", "check", "stream", "--stream", "CHK", "--msgs-warn", "5", "--msgs-critical", "1"]);
+      assert.equal(r.code, 2, r.stdout);
+      assert.match(r.stdout, /^CRITICAL CHK Crit:0 messages \| messages=0;5;1/);
+      for (let i = 0; i < 3; i++) await app(["pub", "chk.a", `${Math.floor(Date.now() / 1000)}`]);
+      r = await app(["server", "check", "stream", "--stream", "CHK", "--msgs-warn", "5", "--msgs-critical", "1"]);
+      assert.equal(r.code, 1, r.stdout);
+      r = await app(["server", "check", "stream", "--stream", "NOPE"]);
+      assert.equal(r.code, 2);
+      assert.match(r.stdout, /Crit:stream not found/);
+
+      r = await app(["server", "check", "consumer", "--stream", "CHK", "--consumer", "C1", "--unprocessed-critical", "2"]);
+      assert.equal(r.code, 2, r.stdout);
+      assert.match(r.stdout, /Crit:Unprocessed Messages: 3/);
+      r = await app(["server", "check", "consumer", "--stream", "CHK", "--consumer", "C1", "--unprocessed-critical", "10"]);
+      assert.equal(r.code, 0, r.stdout);
+
+      r = await app(["server", "check", "message", "--stream", "CHK", "--subject", "chk.a", "--age-critical", "1h", "--content", "^\\d+$"]);
+      assert.equal(r.code, 0, r.stdout);
+      r = await app(["server", "check", "message", "--stream", "CHK", "--subject", "chk.a", "--content", "^x"]);
+      assert.equal(r.code, 2, r.stdout);
+      assert.match(r.stdout, /does not match regex/);
+      r = await app(["server", "check", "message", "--stream", "CHK", "--subject", "chk.none"]);
+      assert.equal(r.code, 2);
+      assert.match(r.stdout, /no message found/);
+
+      assert.equal((await app(["kv", "add", "CHKV"])).code, 0);
+      r = await app(["server", "check", "kv", "--bucket", "CHKV", "--key", "k"]);
+      assert.equal(r.code, 2);
+      assert.match(r.stdout, /key k not found/);
+      await app(["kv", "put", "CHKV", "k", "v"]);
+      r = await app(["server", "check", "kv", "--bucket", "CHKV", "--key", "k", "--values-critical", "5"]);
+      assert.equal(r.code, 0, r.stdout);
+      r = await app(["server", "check", "kv", "--bucket", "NOKV"]);
+      assert.equal(r.code, 2);
+
+      r = await app(["server", "check", "jetstream"]);
+      assert.equal(r.code, 0, r.stdout);
+      assert.match(r.stdout, /^OK JetStream/);
+
+      const svc = nc.subscribe("svc.chk", { callback: (_e, m) => void m.respond("pong") });
+      await nc.flush();
+      r = await app(["server", "check", "request", "--subject", "svc.chk", "--match-payload", "^pong$"]);
+      assert.equal(r.code, 0, r.stdout);
+      r = await app(["server", "check", "request", "--subject", "svc.chk", "--match-payload", "^ping$"]);
+      assert.equal(r.code, 2, r.stdout);
+      svc.unsubscribe();
+    });
+
+    test("check server and meta", async () => {
+      let r = await sys(["server", "check", "server", "--name", t.serverName, "--js-required", "--conn-critical", "100000"]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /OK:JetStream enabled/);
+      r = await sys(["server", "check", "server", "--name", t.serverName, "--auth-required"]);
+      assert.equal(r.code, 0, r.stdout);
+      r = await sys(["server", "check", "server", "--name", "nobody", "--timeout", "500ms"]);
+      assert.equal(r.code, 2, r.stdout);
+      r = await sys(["server", "check", "meta", "--expect", "3", "--lag-critical", "10", "--seen-critical", "5s"]);
+      assert.equal(r.code, 2, "a single server has no meta cluster");
+      assert.match(r.stdout, /^CRITICAL JetStream Meta Cluster/);
+      r = await sys(["server", "check", "stream"]);
+      assert.equal(r.code, 2, "a missing required flag is a usage error");
+      await waitUntil(() => true);
+    });
+  });
+}
