@@ -17,6 +17,7 @@ export function storeConfigFor(cfg: StreamConfig): StreamStoreConfig {
     discard: cfg.discard,
     discardNewPerSubject: cfg.discard_new_per_subject === true,
     firstSeq: cfg.first_seq ?? 0,
+    compression: cfg.compression,
   };
 }
 

@@ -203,10 +203,6 @@ export function normalizeStreamConfig(raw: StreamConfigRequest, opts: { clustere
     if (replicas > 1) throw invalid("async persist mode is not supported on replicated streams");
     if (raw.allow_atomic) throw invalid("async persist mode is not supported with atomic batch publish");
   }
-  if (raw.compression === "s2") {
-    // Accepting s2 and storing uncompressed would misreport what is on disk.
-    throw invalid("stream compression is not supported by this server");
-  }
   const mirror = mirrored ? normalizeSource(raw.mirror!) : undefined;
   const sources = sourced ? raw.sources!.map(normalizeSource) : undefined;
   if (mirror !== undefined) {
@@ -323,7 +319,7 @@ export function normalizeStreamConfig(raw: StreamConfigRequest, opts: { clustere
     ...(placement ? { placement } : {}),
     ...(mirror !== undefined ? { mirror } : {}),
     ...(sources !== undefined ? { sources } : {}),
-    compression: "none",
+    compression: raw.compression === "s2" ? "s2" : "none",
     ...(raw.first_seq ? { first_seq: raw.first_seq } : {}),
     ...(tr ? { subject_transform: { src: tr.src ?? "", dest: tr.dest ?? "" } } : {}),
     ...(republish ? { republish } : {}),

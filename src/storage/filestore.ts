@@ -56,6 +56,7 @@ import { randomFillSync } from "node:crypto";
 import { dirname, join } from "node:path";
 import { IndexBlock, StoreBase, Subj } from "./base.js";
 import { crc32 } from "./crc32.js";
+import { s2DecodeBlock, s2DecodedLength, s2EncodeBlock } from "./s2.js";
 import {
   ConsumerState,
   ConsumerStore,
@@ -83,6 +84,10 @@ const REC_MIN = REC_HDR + 4;
 const REC_MAX = 0x40000000;
 const F_TTL = 1;
 const F_SKIP = 2;
+/** The bytes after the subject are one S2 block of header + data; the header length field is the uncompressed one. */
+const F_S2 = 8;
+/** Smaller messages are stored as they are: compressing them would not pay. */
+const S2_MIN = 64;
 const F_FLOOR = 4;
 const ST_DEL = 0xffffffff;
 // 02: entry sizes follow fileStoreMsgSize (01 indexes are rebuilt from the blocks).
@@ -339,7 +344,7 @@ function checkRecord(buf: Buffer, pos: number, end: number): Check {
   c = crc32(buf, pos + 12, pos + rlen - 4, c);
   if (c !== buf.readUInt32LE(pos + rlen - 4)) return Check.BAD_CRC;
   const flags = buf.readUInt16LE(pos + 30);
-  const body = REC_HDR + (flags & F_TTL ? 8 : 0) + buf.readUInt16LE(pos + 28) + buf.readUInt32LE(pos + 32) + 4;
+  const body = REC_HDR + (flags & F_TTL ? 8 : 0) + buf.readUInt16LE(pos + 28) + (flags & F_S2 ? 0 : buf.readUInt32LE(pos + 32)) + 4;
   if (body > rlen) return Check.BAD_CRC;
   return Check.OK;
 }
@@ -365,7 +370,8 @@ function parseRecord(buf: Buffer, pos: number): ParsedRec {
   }
   const subjStart = p;
   const hdrStart = subjStart + subjLen;
-  const dataStart = hdrStart + hdrLen;
+  // A compressed record: hdrStart..end is the S2 block; hdrLen is the uncompressed header's.
+  const dataStart = flags & F_S2 ? hdrStart : hdrStart + hdrLen;
   return {
     seq,
     ts,
@@ -749,7 +755,7 @@ export class FileStore extends StoreBase<FileBlock> {
           maxSeq = r.seq;
           l.maxTs = r.ts;
         } else {
-          const size = fileStoreSizeOf(r.subjLen, r.hdrLen, r.dataLen);
+          const size = fileStoreSizeOf(r.subjLen, r.hdrLen, r.flags & F_S2 ? s2DecodedLength(buf.subarray(r.dataStart, r.dataStart + r.dataLen)) - r.hdrLen : r.dataLen);
           const i = b.push(r.seq, null, size, r.ts);
           b.offs[i] = pos;
           names.push(r.deleted ? null : buf.toString("utf8", r.subjStart, r.subjStart + r.subjLen));
@@ -910,6 +916,8 @@ export class FileStore extends StoreBase<FileBlock> {
     data: Buffer | undefined,
     ttl: number,
     allowRoll: boolean,
+    /** F_S2 records: the uncompressed header length, written in the header length field. */
+    packedHdrLen = 0,
   ): FileBlock {
     const hdrLen = hdr ? hdr.length : 0;
     const dataLen = data ? data.length : 0;
@@ -955,7 +963,7 @@ export class FileStore extends StoreBase<FileBlock> {
     b.cacheView!.setBigInt64(p + 20, ts, true);
     buf.writeUInt16LE(subjLen, p + 28);
     buf.writeUInt16LE(flags, p + 30);
-    buf.writeUInt32LE(hdrLen, p + 32);
+    buf.writeUInt32LE(flags & F_S2 ? packedHdrLen : hdrLen, p + 32);
     let q = p + REC_HDR;
     if (ttl !== 0) {
       buf.writeDoubleLE(ttl, q);
@@ -1067,7 +1075,14 @@ export class FileStore extends StoreBase<FileBlock> {
   ): FileBlock {
     const subjLen = Buffer.byteLength(subj.subject);
     if (subjLen > 0xffff) throw new StoreError("ErrBadSubject", "subject too long");
-    const b = this.writeRecord(seq, ts, 0, subj.subject, subjLen, hdr, data, ttl, true);
+    const hl = hdr?.length ?? 0;
+    let b: FileBlock;
+    const packed = this.cfg.compression === "s2" && hl + data.length >= S2_MIN ? s2EncodeBlock(hl > 0 ? Buffer.concat([hdr!, data]) : data) : undefined;
+    if (packed !== undefined && packed.length < hl + data.length) {
+      b = this.writeRecord(seq, ts, F_S2, subj.subject, subjLen, undefined, packed, ttl, true, hl);
+    } else {
+      b = this.writeRecord(seq, ts, 0, subj.subject, subjLen, hdr, data, ttl, true);
+    }
     const i = b.push(seq, subj, size, ts);
     b.offs[i] = this.lastOff;
     return b;
@@ -1139,8 +1154,13 @@ export class FileStore extends StoreBase<FileBlock> {
       }
     }
     const r = parseRecord(buf, p);
-    const out = Buffer.allocUnsafe(r.hdrLen + r.dataLen);
-    buf.copy(out, 0, r.hdrStart, r.dataStart + r.dataLen);
+    let out: Buffer;
+    if (r.flags & F_S2) {
+      out = s2DecodeBlock(buf.subarray(r.dataStart, r.dataStart + r.dataLen));
+    } else {
+      out = Buffer.allocUnsafe(r.hdrLen + r.dataLen);
+      buf.copy(out, 0, r.hdrStart, r.dataStart + r.dataLen);
+    }
     return {
       subject: b.subj[i]!.subject,
       seq,

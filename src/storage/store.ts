@@ -39,6 +39,8 @@ export interface StreamStoreConfig {
   discardNewPerSubject: boolean;
   /** First sequence of a brand new stream (0/1 = start at 1). Only used on creation. */
   firstSeq: number;
+  /** "s2": the file store compresses what it writes from now on (memory stores ignore it). */
+  compression: "none" | "s2";
 }
 
 export const DEFAULT_STREAM_STORE_CONFIG: Readonly<StreamStoreConfig> = Object.freeze({
@@ -51,6 +53,7 @@ export const DEFAULT_STREAM_STORE_CONFIG: Readonly<StreamStoreConfig> = Object.f
   discard: "old",
   discardNewPerSubject: false,
   firstSeq: 0,
+  compression: "none",
 });
 
 /** Fill defaults and validate a (partial) config. Throws StoreError("ErrBadConfig"). */
@@ -69,6 +72,7 @@ export function normalizeStoreConfig(cfg: Partial<StreamStoreConfig> | undefined
     throw new StoreError("ErrBadConfig", `invalid discard policy: ${String(c.discard)}`);
   }
   if (c.firstSeq < 0) throw new StoreError("ErrBadConfig", `invalid firstSeq: ${c.firstSeq}`);
+  if (c.compression !== "none" && c.compression !== "s2") throw new StoreError("ErrBadConfig", `invalid compression: ${String(c.compression)}`);
   c.discardNewPerSubject = !!c.discardNewPerSubject;
   c.name = String(c.name ?? "");
   return c;
