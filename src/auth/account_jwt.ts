@@ -12,6 +12,7 @@ import type { Client } from "../server/client.js";
 import type { Server } from "../server/server.js";
 import { isJetStreamEnabled, isRevoked, type AccountClaims, type ExternalAuthorization, type RevocationList, type SigningKeys, type UserScope } from "./claims.js";
 import { jwtPermissionsToConfig } from "./permissions.js";
+import { emptyShared, type SharedState } from "./jwt_sharing.js";
 
 export class AccountJwtState {
   signingKeys: SigningKeys = new Map();
@@ -25,6 +26,8 @@ export class AccountJwtState {
   externalAuth: ExternalAuthorization | undefined;
   /** When the claims were last applied (ms), to rate-limit refetches. */
   updatedAt = 0;
+  /** The exports, imports and timers the JWT installed (jwt_sharing.ts). */
+  readonly shared: SharedState = emptyShared();
   expiryTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -135,7 +138,8 @@ export function applyAccountClaims(server: Server, acc: Account, token: string, 
   state.defaultPermissions = jwtPermissionsToConfig(claims.defaultPermissions);
   const defaultsChanged = JSON.stringify(state.defaultPermissions ?? null) !== oldDefaults;
   state.updatedAt = Date.now();
-  applySharing(server, acc, claims);
+  server.jwtAccounts?.sharing.apply(acc, claims);
+  if (isJetStreamEnabled(claims.limits)) server.log.error(`Account ${acc.name}: JWT JetStream limits are not supported by tsnats yet and were not applied`);
 
   const checkUsers = claims.revocations.size > 0 || claims.jwt.claims.nats.revocations !== undefined || l.disallowBearer;
   let count = 0;
@@ -176,19 +180,7 @@ export function applyAccountClaims(server: Server, acc: Account, token: string, 
     }
   }
   if (state.expired) expireAccount(acc);
-}
-
-/**
- * Imports, exports, mappings and JetStream limits of the claims go through the account
- * model. Until it takes them, a JWT that carries them is reported, never silently half-applied.
- */
-function applySharing(server: Server, acc: Account, claims: AccountClaims): void {
-  const parts: string[] = [];
-  if (claims.imports.length > 0) parts.push("imports");
-  if (claims.exports.length > 0) parts.push("exports");
-  if (claims.mappings.size > 0) parts.push("mappings");
-  if (isJetStreamEnabled(claims.limits)) parts.push("JetStream limits");
-  if (parts.length > 0) server.log.error(`Account ${acc.name}: JWT ${parts.join(", ")} are not supported by tsnats yet and were not applied`);
+  for (const l of server.events.accountClaims) l(acc);
 }
 
 /** An account JWT was deleted: lock out new connections and close the existing ones. */
@@ -203,9 +195,12 @@ export function disableAccount(acc: Account): void {
   if (state !== undefined) state.expiryTimer = undefined;
 }
 
-/** Stop the account's timers (server shutdown). */
+/** Stop the account's timers (server shutdown, account dropped). */
 export function releaseAccountClaims(acc: Account): void {
   const state = acc.claims;
-  if (state?.expiryTimer !== undefined) clearTimeout(state.expiryTimer);
-  if (state !== undefined) state.expiryTimer = undefined;
+  if (state === undefined) return;
+  if (state.expiryTimer !== undefined) clearTimeout(state.expiryTimer);
+  state.expiryTimer = undefined;
+  for (const t of state.shared.timers) clearTimeout(t);
+  state.shared.timers = [];
 }

@@ -769,7 +769,8 @@ function validateRenamingSubject(s: string, from: string, vr: ValidationResults)
   if (refCnt !== fromCnt) vr.addError("subject does not contain enough * or reference wildcards $[0-9]");
 }
 
-function validateImport(i: JwtImport, accountKey: string, vr: ValidationResults): void {
+/** One import of an account JWT, as the importing account `accountKey` includes it (activation token included). */
+export function validateImport(i: JwtImport, accountKey: string, vr: ValidationResults): void {
   const service = i.type === "service";
   const stream = i.type === "stream";
   if (!service && !stream) vr.addError(`invalid import type: ${JSON.stringify(i.type === "" ? "unknown" : i.type)}`);

@@ -9,6 +9,8 @@ import { decodeAccountClaims, validateAccountClaims, ValidationResults, type Acc
 import { applyAccountClaims } from "./account_jwt.js";
 import { MemoryResolver, UrlResolver, checkFetchable, type AccountResolver } from "./resolver.js";
 import { TrustedOperators } from "./trusted_operators.js";
+import { DirResolver } from "./dir_resolver.js";
+import { JwtSharing } from "./jwt_sharing.js";
 
 /** The account JWT is not signed by a trusted operator, or does not validate. */
 export const ERR_ACCOUNT_VALIDATION = "account validation failed";
@@ -26,6 +28,8 @@ function then<T, R>(v: MaybePromise<T>, f: (t: T) => R | Promise<R>): MaybePromi
 export class JwtAccounts {
   readonly trusted: TrustedOperators;
   resolver: AccountResolver;
+  /** Exports, imports and mappings of account JWTs, through the account model. */
+  readonly sharing: JwtSharing;
   private pinned: ReadonlySet<string> | undefined;
 
   constructor(
@@ -34,15 +38,17 @@ export class JwtAccounts {
     resolver?: AccountResolver,
   ) {
     this.trusted = new TrustedOperators(options.operatorJwts, options.trustedKeys);
-    this.resolver = resolver ?? JwtAccounts.simpleResolver(options);
+    this.resolver = resolver ?? JwtAccounts.createResolver(options);
+    this.sharing = new JwtSharing(server, (name) => this.lookup(name));
     this.pinned = options.resolverPinnedAccounts !== undefined ? new Set(options.resolverPinnedAccounts) : undefined;
     this.preload(options);
   }
 
-  /** MEMORY and URL resolvers; the NATS-based ones are made by the server (they need the system account). */
-  static simpleResolver(options: ServerOptions): AccountResolver {
+  /** The resolver the options name (the NATS-based ones get their lookups once the system account runs). */
+  static createResolver(options: ServerOptions): AccountResolver {
     const r = options.resolver;
     if (r?.type === "url") return new UrlResolver(r.url);
+    if (r?.type === "full" || r?.type === "cache") return new DirResolver(r);
     return new MemoryResolver();
   }
 
@@ -57,7 +63,7 @@ export class JwtAccounts {
       } catch (err) {
         throw new Error(`preload account error for ${JSON.stringify(name)}: ${(err as Error).message}`);
       }
-      this.resolver.store(name, jwt);
+      this.resolver.storeJwt(name, jwt);
     }
   }
 

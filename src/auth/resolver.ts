@@ -16,7 +16,8 @@ export interface AccountResolver {
   readonly tracksUpdates: boolean;
   /** The account's JWT; throws (or rejects) with the reason when it cannot be had. */
   fetch(name: string): string | Promise<string>;
-  store(name: string, jwt: string): void;
+  /** Keep a JWT (`resolver_preload`). */
+  storeJwt(name: string, jwt: string): void;
   /** Stop timers and requests. */
   close(): void;
 }
@@ -33,7 +34,7 @@ export class MemoryResolver implements AccountResolver {
     return jwt;
   }
 
-  store(name: string, jwt: string): void {
+  storeJwt(name: string, jwt: string): void {
     this.jwts.set(name, jwt);
   }
 
@@ -70,7 +71,7 @@ export class UrlResolver implements AccountResolver {
     }
   }
 
-  store(): void {
+  storeJwt(): void {
     throw new Error("store operation not supported for URL Resolver");
   }
 

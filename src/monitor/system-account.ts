@@ -69,6 +69,8 @@ export class SystemAccountService implements ServerService {
   private readonly onConnect = (c: Client): void => this.clientConnected(c);
   private readonly onDisconnect = (c: Client): void => this.clientDisconnected(c);
   private readonly onAuthError = (c: Client): void => this.authFailed(c);
+  /** Operator mode: accounts appear (and their JWTs change) while running; they get the system imports too. */
+  private readonly onAccountClaims = (a: Account): void => this.importInto(a);
 
   constructor(
     private readonly server: Server,
@@ -103,6 +105,7 @@ export class SystemAccountService implements ServerService {
     this.server.events.connect.add(this.onConnect);
     this.server.events.disconnect.add(this.onDisconnect);
     this.server.events.authError.add(this.onAuthError);
+    this.server.events.accountClaims.add(this.onAccountClaims);
     this.scheduleStatsz();
     // nats-server announces its statistics once at start.
     this.publishStatsz();
@@ -114,23 +117,25 @@ export class SystemAccountService implements ServerService {
    * `$SYS.REQ.ACCOUNT.PING.STATZ`) and USER.INFO (the system account imports that one too).
    */
   private importIntoAccounts(): void {
+    for (const acc of this.server.accounts.values()) this.importInto(acc);
+  }
+
+  private importInto(acc: Account): void {
     const sys = this.sys;
-    for (const acc of this.server.accounts.values()) {
-      const imports: Array<[string, string, boolean]> = [[`$SYS.REQ.USER.${acc.name}.INFO`, "$SYS.REQ.USER.INFO", true]];
-      if (acc !== sys) {
-        imports.push(
-          [`$SYS.REQ.ACCOUNT.${acc.name}.CONNZ`, "$SYS.REQ.SERVER.PING.CONNZ", false],
-          [`$SYS.REQ.ACCOUNT.${acc.name}.STATZ`, "$SYS.REQ.ACCOUNT.PING.STATZ", false],
-          [`$SYS.REQ.ACCOUNT.${acc.name}.CONNZ`, "$SYS.REQ.ACCOUNT.PING.CONNZ", false],
-        );
-      }
-      for (const [subject, to, share] of imports) {
-        if (acc.serviceImports.some((si) => si.exporter === sys && si.from === to)) continue;
-        try {
-          acc.addServiceImport(sys, subject, { to, share, internal: true });
-        } catch (err) {
-          this.server.log.warn(`System import ${to} into account ${acc.name}: ${(err as Error).message}`);
-        }
+    const imports: Array<[string, string, boolean]> = [[`$SYS.REQ.USER.${acc.name}.INFO`, "$SYS.REQ.USER.INFO", true]];
+    if (acc !== sys) {
+      imports.push(
+        [`$SYS.REQ.ACCOUNT.${acc.name}.CONNZ`, "$SYS.REQ.SERVER.PING.CONNZ", false],
+        [`$SYS.REQ.ACCOUNT.${acc.name}.STATZ`, "$SYS.REQ.ACCOUNT.PING.STATZ", false],
+        [`$SYS.REQ.ACCOUNT.${acc.name}.CONNZ`, "$SYS.REQ.ACCOUNT.PING.CONNZ", false],
+      );
+    }
+    for (const [subject, to, share] of imports) {
+      if (acc.serviceImports.some((si) => si.exporter === sys && si.from === to)) continue;
+      try {
+        acc.addServiceImport(sys, subject, { to, share, internal: true });
+      } catch (err) {
+        this.server.log.warn(`System import ${to} into account ${acc.name}: ${(err as Error).message}`);
       }
     }
   }
@@ -160,6 +165,7 @@ export class SystemAccountService implements ServerService {
     this.server.events.connect.delete(this.onConnect);
     this.server.events.disconnect.delete(this.onDisconnect);
     this.server.events.authError.delete(this.onAuthError);
+    this.server.events.accountClaims.delete(this.onAccountClaims);
     for (const { account, sub } of this.subs.splice(0)) account.unsubscribeInternal(sub);
     for (const acc of this.server.accounts.values()) {
       for (const si of [...acc.serviceImports]) if (si.exporter === this.sys) acc.removeServiceImport(si);
@@ -189,8 +195,8 @@ export class SystemAccountService implements ServerService {
     this.subs.push({ account, sub });
   }
 
-  /** ServerInfo header of every message this server sends as the system. */
-  private serverInfo(): Json {
+  /** The ServerInfo header of every message this server sends as the system (also used by the claims service). */
+  serverInfo(): Json {
     const s = this.server;
     const js = s.options.jetstream.enabled;
     const info: Json = { name: s.name, host: s.options.host, id: s.id };

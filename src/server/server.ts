@@ -11,6 +11,7 @@ import type { Log } from "./log.js";
 import type { ServerOptions } from "../config/options.js";
 import { AuthFailure, Authenticator, newNonce, type AuthVerdict } from "../auth/authenticator.js";
 import { JwtAccounts } from "../auth/jwt_accounts.js";
+import { DirResolver } from "../auth/dir_resolver.js";
 import { releaseAccountClaims } from "../auth/account_jwt.js";
 import { loadConfigFile, validateOptions, validateWebsocket } from "../config/load.js";
 import { ProtoErr } from "../protocol/errors.js";
@@ -80,6 +81,8 @@ export class Server {
     connect: new Set<(c: Client) => void>(),
     disconnect: new Set<(c: Client) => void>(),
     authError: new Set<(c: Client) => void>(),
+    /** An account's JWT was (re)applied (operator mode). */
+    accountClaims: new Set<(a: Account) => void>(),
     /** An account was created (at start or later): remote interest tracking hooks in here. */
     account: new Set<(a: Account) => void>(),
   };
@@ -120,12 +123,7 @@ export class Server {
     this.globalAccount = this.registerAccount(GLOBAL_ACCOUNT);
     configureAccounts(options, this.accountRegistry);
     const operatorMode = options.operatorJwts.length > 0 || options.trustedKeys.length > 0;
-    if (operatorMode) {
-      if (options.resolver?.type === "full" || options.resolver?.type === "cache") {
-        throw new Error(`resolver type ${options.resolver.type} is not supported by tsnats yet`);
-      }
-      this.jwtAccounts = new JwtAccounts(this, options);
-    }
+    if (operatorMode) this.jwtAccounts = new JwtAccounts(this, options);
     const sysName = options.systemAccount ?? DEFAULT_SYSTEM_ACCOUNT;
     this.systemAccount = options.noSystemAccount ? undefined : this.registerAccount(sysName);
     if (this.systemAccount !== undefined) this.systemAccount.isSystem = true;
@@ -485,8 +483,10 @@ export class Server {
     const jwt = this.jwtAccounts;
     if (jwt === undefined) return;
     jwt.reloadOptions(next);
+    if (!jwt.resolver.readOnly) jwt.preload(next);
+    // The NATS-based resolvers re-read their directory: changed JWTs apply to accounts in use.
+    if (jwt.resolver instanceof DirResolver) jwt.resolver.store.reload();
     if (jwt.resolver.type !== "memory") return;
-    jwt.preload(next);
     jwt.checkPreloads(next);
     for (const acc of [...this.accounts.values()]) {
       if (acc.claims === undefined) continue;

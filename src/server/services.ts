@@ -5,10 +5,16 @@ import { MonitorHttpService } from "../monitor/http-service.js";
 import { SystemAccountService } from "../monitor/system-account.js";
 import { JetStreamService } from "../jetstream/jetstream.js";
 import { Cluster } from "../cluster/cluster.js";
+import { ClaimsService } from "../auth/claims_service.js";
 
 export function installServices(server: Server): void {
   if (server.options.httpPort !== 0 || server.options.httpsPort !== 0) server.services.push(new MonitorHttpService(server));
-  if (server.systemAccount !== undefined) server.services.push(new SystemAccountService(server, server.systemAccount));
+  if (server.systemAccount !== undefined) {
+    const system = new SystemAccountService(server, server.systemAccount);
+    server.services.push(system);
+    // Operator mode: account JWT updates, lookups and the NATS-based resolvers' protocol.
+    if (server.jwtAccounts !== undefined) server.services.push(new ClaimsService(server, server.systemAccount, system));
+  }
   if (server.options.jetstream.enabled) server.services.push(new JetStreamService(server));
   if (server.options.cluster !== undefined && server.options.cluster.port !== 0) server.services.push(new Cluster(server));
 }
