@@ -1,5 +1,5 @@
 // Stream features of nats-server 2.11/2.12 as 2.15 behaves: per-message TTL (Nats-TTL and
-// its errors), subject delete markers (ADR-43), counters (ADR-49), atomic batches (ADR-50)
+// its errors), subject delete markers (ADR-43), Direct Get batches and multi_last (ADR-31), counters (ADR-49), atomic batches (ADR-50)
 // and message schedules (ADR-51, with cron and time zones). The same requests go to tsnats
 // and nats-server 2.15 and must get the same answers; timed behaviour (expiry, markers,
 // schedules firing) runs as the same scenario on both and the resulting stream contents are
@@ -170,6 +170,40 @@ const SCHEDULE_CHECKS: Step[] = [
   {"s": "$JS.API.STREAM.INFO.S", "b": {"subjects_filter": ">"}},
 ];
 
+const DIRECT_GET: Step[] = [
+  {"s": "$JS.API.STREAM.CREATE.D", "b": {"name": "D", "subjects": ["d.*"], "allow_direct": true}},
+  {"s": "d.a", "b": "1"},
+  {"s": "d.b", "b": "2", "h": {"X": "y"}},
+  {"s": "d.a", "b": "3"},
+  {"s": "d.c", "b": "4"},
+  {"s": "d.b", "b": "5"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 2}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "batch": 3}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "batch": 10, "next_by_subj": "d.a"}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "batch": 2, "max_bytes": 5}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.*"]}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.a", "d.b"], "up_to_seq": 3}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.*"], "batch": 1}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.x"]}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.*"], "up_to_time": "2000-01-01T00:00:00Z"}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.*"], "up_to_seq": 2, "up_to_time": "2000-01-01T00:00:00Z"}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "no_hdr": true}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"last_by_subj": "d.a", "batch": 2}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"next_by_subj": "d.a", "multi_last": ["d.*"]}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": "x"}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "bogus": true}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": "{}", "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": "notjson", "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": "", "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 99}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 99, "batch": 2}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D.d.a", "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D.d.a", "b": {"seq": 1}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D.d.a", "b": {"no_hdr": true}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D.d.zz", "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1}, "h": {"Nats-Required-Api-Level": "99"}, "multi": true},
+];
+
 describe("2.11/2.12 stream features side by side with nats-server 2.15", () => {
   let sides: Sides;
   before(async () => {
@@ -184,6 +218,7 @@ describe("2.11/2.12 stream features side by side with nats-server 2.15", () => {
     ["atomic batches: staging acks, commits (1 and eob), gaps, limits, unsupported headers, duplicates, API level", BATCHES],
     ["counters: increments of any size, refused payloads and headers, batches of increments", COUNTERS],
     ["schedules: patterns (@at, @every, cron, predefined), time zones, targets, sources, TTL, rollup, scheduler purge", SCHEDULE_CHECKS],
+    ["direct get: single, batches with Nats-Num-Pending and 204 EOB, multi_last with up_to_seq/up_to_time, statuses", DIRECT_GET],
   ] as const) {
     it(what, async (t) => {
       if (sides.ref === undefined) return t.skip("nats-server 2.15 not available");

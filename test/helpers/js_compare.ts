@@ -5,7 +5,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
+import { connect, createInbox, headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { startTestServer, type TestServer } from "./server.js";
 import { referenceBinary, startNatsServer, type ReferenceLine, type ReferenceServer } from "./nats_server.js";
 
@@ -24,6 +24,8 @@ export interface Step {
   ignore?: string[];
   /** Wait this many ms before the step (for clocks the step depends on, e.g. TTLs). */
   waitMs?: number;
+  /** Several replies (Direct Get batches): collect them up to a status reply (204 EOB, 4xx). */
+  multi?: boolean;
 }
 
 /** Values that differ between any two servers: clocks, ids, the server's version and level. */
@@ -94,8 +96,7 @@ export async function send(nc: NatsConnection, step: Step): Promise<string> {
     await nc.flush();
     return "(published)";
   }
-  try {
-    const m = await nc.request(step.s, body, { timeout: 2000, headers: h });
+  const describe = (m: Msg): string => {
     let text = "";
     if (m.headers) {
       const pairs = [...m.headers.keys()].sort().map((k) => `${k}=${VOLATILE_HEADERS.has(k) ? "~" : m.headers!.values(k).join(",")}`);
@@ -108,6 +109,23 @@ export async function send(nc: NatsConnection, step: Step): Promise<string> {
       payload = m.string();
     }
     return text + payload;
+  };
+  if (step.multi) {
+    const inbox = createInbox();
+    const sub = nc.subscribe(inbox);
+    nc.publish(step.s, body, { headers: h, reply: inbox });
+    const got: string[] = [];
+    const timer = setTimeout(() => sub.unsubscribe(), 2000);
+    for await (const m of sub) {
+      got.push(describe(m));
+      if (m.headers !== undefined && m.headers.code >= 200) break;
+    }
+    clearTimeout(timer);
+    sub.unsubscribe();
+    return got.join("\n    ");
+  }
+  try {
+    return describe(await nc.request(step.s, body, { timeout: 2000, headers: h }));
   } catch (err) {
     return `no answer: ${(err as Error).message}`;
   }
