@@ -95,7 +95,8 @@ const JS_IGNORED = new Set(["extension_hint", "max_outstanding_catchup", "limits
  * Encryption at rest: accepting these and writing plaintext would be a silent security hole,
  * so until the file store encrypts they stop start-up (nats-server's key names and aliases).
  */
-const JS_ENCRYPTION_KEYS = new Set(["key", "ek", "encryption_key", "prev_key", "prev_ek", "prev_encryption_key", "cipher", "tpm"]);
+/** Encryption keys held in a TPM: not supported, and never ignored (the data would be written in the clear). */
+const JS_UNSUPPORTED = new Set(["tpm"]);
 
 // ---------------------------------------------------------------------------------------
 // helpers
@@ -812,6 +813,9 @@ function readJetStream(r: Reader, parent: ConfMap, key: string, opts: ServerOpti
   }
   js.enabled = true;
   let sawStoreDir = false;
+  let encKey: string | undefined;
+  let prevKey: string | undefined;
+  let cipher: "chachapoly" | "aes" = "chachapoly";
   for (const [orig, lk] of lowerKeys(m)) {
     switch (lk) {
       case "enabled":
@@ -840,6 +844,23 @@ function readJetStream(r: Reader, parent: ConfMap, key: string, opts: ServerOpti
       case "unique_tag":
         js.uniqueTag = r.str(m, orig, lk).trim().toLowerCase();
         break;
+      case "key":
+      case "ek":
+      case "encryption_key":
+        encKey = r.str(m, orig, lk);
+        break;
+      case "prev_key":
+      case "prev_ek":
+      case "prev_encryption_key":
+        prevKey = r.str(m, orig, lk);
+        break;
+      case "cipher": {
+        const c = r.str(m, orig, lk).toLowerCase();
+        if (c === "chacha" || c === "chachapoly") cipher = "chachapoly";
+        else if (c === "aes") cipher = "aes";
+        else throw r.err(m, orig, `Unknown cipher type: ${JSON.stringify(r.str(m, orig, lk))}`);
+        break;
+      }
       case "sync_interval":
       case "sync": {
         const kk = kindOfEntry(m, orig);
@@ -852,13 +873,16 @@ function readJetStream(r: Reader, parent: ConfMap, key: string, opts: ServerOpti
         break;
       }
       default:
-        if (JS_ENCRYPTION_KEYS.has(lk)) {
-          throw r.err(m, orig, `jetstream field ${JSON.stringify(orig)}: encryption at rest is not supported by tsnats yet`);
+        if (JS_UNSUPPORTED.has(lk)) {
+          throw r.err(m, orig, `jetstream field ${JSON.stringify(orig)}: keys held in a TPM are not supported by tsnats yet`);
         }
         if (JS_IGNORED.has(lk)) r.warn(m, orig, `jetstream field ${JSON.stringify(orig)} is not supported by tsnats yet, ignored`);
         else r.unknown(m, orig);
     }
   }
+  // A key (from the file or a $VAR) turns encryption on; the cipher defaults to ChaCha20-Poly1305.
+  if (encKey !== undefined && encKey !== "") js.encryption = { cipher, key: encKey, ...(prevKey ? { prevKey } : {}) };
+  else if (prevKey !== undefined && prevKey !== "") throw r.err(m, "prev_encryption_key", "prev_encryption_key needs the current key as well");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -144,6 +144,8 @@ export interface JetStreamOptions {
   syncInterval: "always" | number;
   domain?: string;
   uniqueTag?: string;
+  /** Encryption at rest of file streams (`cipher`, `key`, `prev_encryption_key`). */
+  encryption?: { cipher: "chachapoly" | "aes"; key: string; prevKey?: string };
 }
 
 export interface TlsOptions {

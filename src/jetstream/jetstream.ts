@@ -22,6 +22,7 @@ import { checkStreamUpdate, consumersViolatingLimits, subjectsOverlap, type Stre
 import { checkSourcingAgainst } from "./source_config.js";
 import type { ConsumerConfig } from "./consumer_config.js";
 import { listStoredStreams, streamDir } from "./store_factory.js";
+import { cipherName } from "../storage/encryption.js";
 import { withStoredLevel } from "./api_level.js";
 import { nowNs, parseRfc3339 } from "../server/time.js";
 
@@ -76,7 +77,7 @@ export class JsAccount {
       const dir = path.join(this.dir, name);
       if (!fs.existsSync(path.join(dir, "meta.json"))) continue;
       try {
-        const { config, created } = Stream.readMeta(dir);
+        const { config, created } = Stream.readMeta(dir, this);
         const stream = new Stream(this, config, created, dir);
         this.streams.set(config.name, stream);
         this.recoverConsumers(stream);
@@ -385,6 +386,7 @@ export class JetStreamService implements ServerService {
     this.log.info(`  Max Memory:      ${fmtLimit(this.options.maxMemoryStore)}`);
     this.log.info(`  Max Storage:     ${fmtLimit(this.options.maxFileStore)}`);
     this.log.info(`  Store Directory: "${this.storeDir}"`);
+    if (this.options.encryption) this.log.info(`  Encryption:      ${cipherName(this.options.encryption.cipher)}`);
     if (this.options.domain) this.log.info(`  Domain:          ${this.options.domain}`);
     for (const [acc, limits] of this.enabledAccounts()) this.enableAccount(acc, limits);
     // Accounts without JetStream still get an answer: "not enabled for account".

@@ -3,7 +3,7 @@
 // the StreamStore interface.
 import type { ExpiryHandler, StreamStore, StreamStoreConfig, Logger } from "../storage/store.js";
 import { MemStore } from "../storage/memstore.js";
-import { FileStore, listStoredStreams, streamDir } from "../storage/filestore.js";
+import { FileStore, listStoredStreams, streamDir, type StoreEncryption } from "../storage/filestore.js";
 import type { StreamConfig } from "./stream_config.js";
 
 export function storeConfigFor(cfg: StreamConfig): StreamStoreConfig {
@@ -27,6 +27,8 @@ export interface OpenStoreOptions {
   syncIntervalMs: number;
   logger: Logger;
   onExpire?: ExpiryHandler;
+  /** File streams: encryption at rest, with the account and stream names its keys derive from. */
+  encryption?: StoreEncryption;
 }
 
 /** What JetStream keeps in the file store's opaque metadata slot. */
@@ -45,6 +47,7 @@ export function openStreamStore(cfg: StreamConfig, o: OpenStoreOptions, metadata
     sync: o.syncAlways ? "always" : o.syncIntervalMs > 0 ? o.syncIntervalMs : undefined,
     logger: o.logger,
     onExpire: o.onExpire,
+    encryption: o.encryption,
   });
 }
 
@@ -54,8 +57,8 @@ export function saveStreamMetadata(store: StreamStore, metadata: StreamMetadata)
 }
 
 /** The JetStream metadata of a stream directory (throws when unreadable). */
-export function readStreamMetadata(dir: string): StreamMetadata {
-  const md = FileStore.readMeta(dir).metadata as StreamMetadata | undefined;
+export function readStreamMetadata(dir: string, encryption?: StoreEncryption): StreamMetadata {
+  const md = FileStore.readMeta(dir, encryption).metadata as StreamMetadata | undefined;
   if (md === undefined || typeof md !== "object" || md.config === undefined) throw new Error("no JetStream metadata");
   return md;
 }

@@ -8,6 +8,7 @@
 // event-loop turn after the store has handed the data to the kernel (or fsynced it when
 // sync_interval is "always").
 import fs from "node:fs";
+import path from "node:path";
 import type { Subscription } from "../server/sublist.js";
 import type { StoredMsg, StreamStore, StreamState } from "../storage/store.js";
 import { isStoreError, storeMsgSize } from "../storage/store.js";
@@ -141,6 +142,7 @@ export class Stream {
         syncIntervalMs: typeof opts.syncInterval === "number" ? opts.syncInterval : 0,
         logger: jsa.service.storeLogger,
         onExpire: (seq, subject, hdr) => this.onExpire(seq, subject, hdr),
+        encryption: { config: opts.encryption, account: jsa.account.name, stream: cfg.name },
       },
       this.metadata(),
     );
@@ -176,8 +178,8 @@ export class Stream {
     saveStreamMetadata(this.store, this.metadata());
   }
 
-  static readMeta(dir: string): { config: StreamConfig; created: bigint } {
-    const meta = readStreamMetadata(dir);
+  static readMeta(dir: string, jsa: JsAccount): { config: StreamConfig; created: bigint } {
+    const meta = readStreamMetadata(dir, { config: jsa.service.options.encryption, account: jsa.account.name, stream: path.basename(dir) });
     return { config: meta.config, created: parseRfc3339(meta.created) ?? nowNs() };
   }
 

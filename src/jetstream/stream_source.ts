@@ -15,12 +15,10 @@
 // yet stored. Where a source left off survives restarts: it is the origin sequence carried by
 // the newest `Nats-Stream-Source` header, or (after this stream was purged) the state saved in
 // `sources.json`. A mirror's position is its own last sequence.
-import fs from "node:fs";
-import path from "node:path";
 import type { Subscription } from "../server/sublist.js";
 import { appendHeaders, buildHeaders, getHeader, removeHeaders } from "../protocol/headers.js";
 import type { SubjectTransform } from "../server/subject_transform.js";
-import { writeFileAtomic } from "../storage/filestore.js";
+import { FileStore } from "../storage/filestore.js";
 import { isStoreError } from "../storage/store.js";
 import { parseRfc3339, rfc3339 } from "../server/time.js";
 import { ApiError, jsError } from "./errors.js";
@@ -685,16 +683,19 @@ export class StreamSourcing {
 
   // ---- persisted source positions (file streams) ----
 
-  private get statePath(): string | undefined {
-    return this.cfg.storage === "file" ? path.join(this.stream.dir, SOURCES_STATE_FILE) : undefined;
+  /** File streams keep the positions in their directory (encrypted with the stream when it is). */
+  private get fileStore(): FileStore | undefined {
+    return this.stream.store instanceof FileStore ? this.stream.store : undefined;
   }
 
   private readState(): Map<string, SourceState> {
     const out = new Map<string, SourceState>();
-    const p = this.statePath;
-    if (p === undefined) return out;
+    const store = this.fileStore;
+    if (store === undefined) return out;
     try {
-      const doc = JSON.parse(fs.readFileSync(p, "utf8")) as Record<string, SourceState>;
+      const data = store.readAuxFile(SOURCES_STATE_FILE);
+      if (data === undefined) return out;
+      const doc = JSON.parse(data.toString("utf8")) as Record<string, SourceState>;
       for (const [k, v] of Object.entries(doc)) {
         if (typeof v?.seq === "number") out.set(k, { seq: v.seq, ident: typeof v.ident === "string" ? v.ident : "" });
       }
@@ -710,12 +711,12 @@ export class StreamSourcing {
 
   /** Save where the sources are (on stop, after a purge of this stream, and every health check). */
   saveState(): void {
-    const p = this.statePath;
-    if (p === undefined || !this.dirty || this.sources.size === 0) return;
+    const store = this.fileStore;
+    if (store === undefined || store.isClosed || !this.dirty || this.sources.size === 0) return;
     const doc: Record<string, SourceState> = {};
     for (const [iname, l] of this.sources) doc[iname] = { seq: l.sseq, ident: l.ident };
     try {
-      writeFileAtomic(p, JSON.stringify(doc), false);
+      store.writeAuxFile(SOURCES_STATE_FILE, Buffer.from(JSON.stringify(doc)), false);
       this.dirty = false;
     } catch (err) {
       this.stream.jsa.service.log.warn(`JetStream stream '${this.cfg.name}': cannot save source positions: ${(err as Error).message}`);

@@ -74,6 +74,7 @@ import {
   normalizeStoreConfig,
 } from "./store.js";
 import { nowNs, rfc3339 } from "../server/time.js";
+import { EncryptionError, isSealed, StreamCrypto, type BlockStream, type EncryptionConfig } from "./encryption.js";
 
 const BLK_MAGIC = Buffer.from("TSNBLK01", "latin1");
 const BLK_HDR = 8;
@@ -124,6 +125,14 @@ export interface FileStoreOptions extends StoreOptions {
   cacheExpireMs?: number;
   /** Scan and checksum every block on open even when its index file is valid. */
   verifyOnOpen?: boolean;
+  /** Encryption at rest (encryption.ts): the configured key and cipher, and the names the keys derive from. */
+  encryption?: StoreEncryption;
+}
+
+export interface StoreEncryption {
+  config: EncryptionConfig | undefined;
+  account: string;
+  stream: string;
 }
 
 export interface StreamMeta {
@@ -206,17 +215,35 @@ function metaChecksum(payload: object): string {
   return crc32(Buffer.from(JSON.stringify(payload))).toString(16).padStart(8, "0");
 }
 
-function writeMeta(path: string, version: number, created: string, config: unknown, metadata: unknown): void {
-  const payload = { version, created, config, metadata };
-  const doc = { ...payload, checksum: metaChecksum(payload) };
-  writeFileAtomic(path, JSON.stringify(doc, null, 1), true);
+/** How a whole file is sealed/opened when the stream is encrypted (role: its authenticated name). */
+interface FileSealer {
+  crypto: StreamCrypto | undefined;
+  role: string;
 }
 
-function readMetaFile(path: string): { version: number; created: string; config: unknown; metadata: unknown } {
+function sealed(s: FileSealer | undefined, data: Buffer): Buffer {
+  return s?.crypto !== undefined ? s.crypto.sealFile(s.role, data) : data;
+}
+
+/** The plaintext of a file that may be sealed (files written before encryption are not). */
+function opened(s: FileSealer | undefined, path: string, data: Buffer): Buffer {
+  if (!isSealed(data)) return data;
+  if (s?.crypto === undefined) throw new EncryptionError(`${path} is encrypted but no encryption key is configured`);
+  return s.crypto.openFile(s.role, data);
+}
+
+function writeMeta(path: string, version: number, created: string, config: unknown, metadata: unknown, sealer?: FileSealer): void {
+  const payload = { version, created, config, metadata };
+  const doc = { ...payload, checksum: metaChecksum(payload) };
+  writeFileAtomic(path, sealed(sealer, Buffer.from(JSON.stringify(doc, null, 1))), true);
+}
+
+function readMetaFile(path: string, sealer?: FileSealer): { version: number; created: string; config: unknown; metadata: unknown } {
   let text: string;
   try {
-    text = fs.readFileSync(path, "utf8");
+    text = opened(sealer, path, fs.readFileSync(path)).toString("utf8");
   } catch (e) {
+    if (e instanceof EncryptionError) throw new ErrCorruptMeta(path, `cannot decrypt: ${e.message}`);
     throw new ErrCorruptMeta(path, `cannot read: ${(e as Error).message}`);
   }
   let doc: Record<string, unknown>;
@@ -292,6 +319,10 @@ class FileBlock extends IndexBlock {
   inflight = 0;
   closePending = false;
   released = false;
+  /** Encrypted blocks: the file's nonce (its first 8 bytes); null = a plain block; undefined = not read yet. */
+  nonce: Buffer | null | undefined = undefined;
+  /** The keystream positioned at the end of the file, for appends. */
+  appendStream: BlockStream | undefined;
 
   constructor(
     readonly id: number,
@@ -433,10 +464,28 @@ export class FileStore extends StoreBase<FileBlock> {
 
   private consumers = new Map<string, FileConsumerStore>();
 
+  /**
+   * The stream's keys, when its files are encrypted (a `meta.key` exists). Throws, touching
+   * nothing, when they can not be opened: with nats-server's message.
+   */
+  static openCrypto(dir: string, enc: StoreEncryption | undefined): StreamCrypto | undefined {
+    let key: Buffer;
+    try {
+      key = fs.readFileSync(join(dir, "meta.key"));
+    } catch {
+      return undefined;
+    }
+    try {
+      return StreamCrypto.open(enc?.config, key, enc?.account ?? "", enc?.stream ?? "");
+    } catch (e) {
+      throw new StoreError("ErrCorruptMeta", `Error decrypting our stream metafile: ${(e as Error).message}`, join(dir, "meta.key"));
+    }
+  }
+
   /** Read a stream's meta.json. Throws ErrCorruptMeta (with .path) if unreadable. */
-  static readMeta(dir: string): StreamMeta {
+  static readMeta(dir: string, enc?: StoreEncryption, crypto = FileStore.openCrypto(dir, enc)): StreamMeta {
     const path = join(dir, "meta.json");
-    const m = readMetaFile(path);
+    const m = readMetaFile(path, { crypto, role: "meta.json" });
     let config: StreamStoreConfig;
     try {
       config = normalizeStoreConfig(m.config as Partial<StreamStoreConfig>);
@@ -454,8 +503,10 @@ export class FileStore extends StoreBase<FileBlock> {
     let created = false;
     let metaChanged = false;
     let newConfig: StreamStoreConfig | undefined;
+    // Keys first: a wrong or missing key stops here, before any file is touched.
+    let crypto = FileStore.openCrypto(dir, opts.encryption);
     if (fs.existsSync(metaPath)) {
-      meta = FileStore.readMeta(dir);
+      meta = FileStore.readMeta(dir, opts.encryption, crypto);
       if (opts.config) {
         // applied after recovery: the persisted limits must be re-applied first (limit
         // removals are persisted lazily, a crash can leave them undone on disk)
@@ -482,6 +533,21 @@ export class FileStore extends StoreBase<FileBlock> {
     }
     const adopting = !created && !fs.existsSync(metaPath);
     super(meta.config, opts);
+    const enc = opts.encryption;
+    let keyChanged = crypto?.rekeyed === true;
+    if (crypto === undefined && enc?.config !== undefined) {
+      // Encryption enabled (for a new stream, or on existing plain data: what is there stays
+      // readable, everything written from now on is encrypted).
+      crypto = StreamCrypto.create(enc.config);
+      keyChanged = true;
+      metaChanged = true;
+    }
+    this.crypto = crypto;
+    if (keyChanged && crypto !== undefined && enc?.config !== undefined) {
+      fs.mkdirSync(dir, { recursive: true });
+      writeFileAtomic(join(dir, "meta.key"), crypto.metaKey(enc.config, enc.account, enc.stream), true);
+      metaChanged = true;
+    }
     this.dir = dir;
     this.msgsDir = msgsDir;
     this.metaPath = metaPath;
@@ -498,6 +564,7 @@ export class FileStore extends StoreBase<FileBlock> {
     if (metaChanged) this.writeMetaNow();
 
     this.recover(!!opts.verifyOnOpen);
+    this.encryptActiveBlock();
     if (created && this.cfg.firstSeq > 1 && this.lastSeq === 0) {
       this.lastSeq = this.cfg.firstSeq - 1;
       this.firstSeq = this.cfg.firstSeq;
@@ -518,7 +585,128 @@ export class FileStore extends StoreBase<FileBlock> {
   }
 
   private writeMetaNow(): void {
-    writeMeta(this.metaPath, this.meta.version, this.meta.created, this.meta.config, this.meta.metadata);
+    writeMeta(this.metaPath, this.meta.version, this.meta.created, this.meta.config, this.meta.metadata, { crypto: this.crypto, role: "meta.json" });
+  }
+
+  /** The stream's keys when it is encrypted. */
+  readonly crypto: StreamCrypto | undefined;
+
+  /** @internal How a file of this stream is sealed. */
+  sealer(role: string): FileSealer {
+    return { crypto: this.crypto, role };
+  }
+
+  /** Write a file of the stream's directory (sealed when the stream is encrypted), atomically. */
+  writeAuxFile(name: string, data: Buffer, durable: boolean): void {
+    writeFileAtomic(join(this.dir, name), sealed({ crypto: this.crypto, role: name }, data), durable);
+  }
+
+  /** Read a file written by writeAuxFile (undefined when there is none). */
+  readAuxFile(name: string): Buffer | undefined {
+    const path = join(this.dir, name);
+    let data: Buffer;
+    try {
+      data = fs.readFileSync(path);
+    } catch {
+      return undefined;
+    }
+    return opened({ crypto: this.crypto, role: name }, path, data);
+  }
+
+  // ---- block file I/O (the only place block bytes meet the disk: encryption happens here) ----
+
+  /** Is the block encrypted? Reads its first 8 bytes once. */
+  private blockNonce(b: FileBlock, fd: number): Buffer | null {
+    if (b.nonce !== undefined) return b.nonce;
+    if (this.crypto === undefined) return (b.nonce = null);
+    const head = Buffer.alloc(BLK_HDR);
+    const got = readFull(fd, head, 0, BLK_HDR, 0);
+    b.nonce = got === BLK_HDR && !head.equals(BLK_MAGIC) ? head : null;
+    return b.nonce;
+  }
+
+  /** write(2) block bytes at `pos`; encrypted blocks get the keystream (and their nonce where the magic is). */
+  private pwrite(b: FileBlock, fd: number, buf: Uint8Array, off: number, len: number, pos: number): void {
+    const nonce = this.blockNonce(b, fd);
+    if (nonce === null || this.crypto === undefined) {
+      writeFull(fd, buf, off, len, pos);
+      return;
+    }
+    const out = Buffer.allocUnsafe(len);
+    let k = 0;
+    // The header bytes of an encrypted block hold its nonce, in the clear.
+    while (pos + k < BLK_HDR && k < len) {
+      out[k] = nonce[pos + k];
+      k++;
+    }
+    if (k < len) {
+      let st = b.appendStream;
+      if (st === undefined || st.pos !== pos + k) st = this.crypto.blockStream(b.id, nonce, pos + k);
+      st.xor(buf, off + k, len - k, out, k);
+      b.appendStream = st;
+    }
+    writeFull(fd, out, 0, len, pos);
+  }
+
+  /** read(2) block bytes at `pos` (decrypted, with the plain magic where an encrypted block has its nonce). */
+  private pread(b: FileBlock, fd: number, buf: Buffer, off: number, len: number, pos: number): number {
+    const nonce = this.blockNonce(b, fd);
+    const got = readFull(fd, buf, off, len, pos);
+    if (nonce === null || this.crypto === undefined || got === 0) return got;
+    this.decryptInPlace(b, nonce, buf, off, got, pos);
+    return got;
+  }
+
+  private decryptInPlace(b: FileBlock, nonce: Buffer, buf: Buffer, off: number, len: number, pos: number): void {
+    let k = 0;
+    while (pos + k < BLK_HDR && k < len) {
+      buf[off + k] = BLK_MAGIC[pos + k];
+      k++;
+    }
+    if (k < len) this.crypto!.blockStream(b.id, nonce, pos + k).xor(buf, off + k, len - k);
+  }
+
+  /** A whole block file as read from disk, decrypted in place. */
+  private decryptFile(b: FileBlock, buf: Buffer): void {
+    if (this.crypto === undefined || buf.length < BLK_HDR) {
+      b.nonce = null;
+      return;
+    }
+    const head = Buffer.from(buf.subarray(0, BLK_HDR));
+    b.nonce = head.equals(BLK_MAGIC) ? null : head;
+    if (b.nonce !== null) this.decryptInPlace(b, b.nonce, buf, 0, buf.length, 0);
+  }
+
+  /**
+   * Encryption just enabled on plain data: the plain blocks stay as they are (readable), but
+   * nothing more is appended to one: an empty one gets an encrypted header, a used one is
+   * sealed by starting a new block.
+   */
+  private encryptActiveBlock(): void {
+    if (this.crypto === undefined) return;
+    const a = this.active;
+    const fd = this.openFd(a);
+    if (this.blockNonce(a, fd) !== null) return;
+    if (a.n === 0 && a.size <= BLK_HDR) {
+      fs.ftruncateSync(fd, 0);
+      writeFull(fd, this.newBlockHeader(a), 0, BLK_HDR, 0);
+      a.size = BLK_HDR;
+      a.cache = null;
+      this.markDirty(a);
+      return;
+    }
+    this.roll();
+  }
+
+  /** The 8 header bytes of a new block file: its nonce when encrypted, else the magic. */
+  private newBlockHeader(b: FileBlock): Buffer {
+    if (this.crypto === undefined) {
+      b.nonce = null;
+      return BLK_MAGIC;
+    }
+    b.nonce = StreamCrypto.blockNonce(BLK_MAGIC);
+    b.appendStream = undefined;
+    return b.nonce;
   }
 
   /** The persisted opaque metadata. */
@@ -628,7 +816,7 @@ export class FileStore extends StoreBase<FileBlock> {
     let buf: Buffer;
     let size: number;
     try {
-      buf = fs.readFileSync(b.idxPath);
+      buf = opened(this.sealer(`msgs/${b.id}.idx`), b.idxPath, fs.readFileSync(b.idxPath));
       size = fs.statSync(b.path).size;
     } catch {
       return false;
@@ -700,6 +888,7 @@ export class FileStore extends StoreBase<FileBlock> {
     let buf: Buffer;
     try {
       buf = fs.readFileSync(b.path);
+      this.decryptFile(b, buf);
     } catch (e) {
       this.log.error(`${this.tag()}: cannot read block ${b.path}: ${(e as Error).message}`);
       buf = Buffer.alloc(0);
@@ -823,7 +1012,7 @@ export class FileStore extends StoreBase<FileBlock> {
           const fd = fs.openSync(b.path, "r+");
           try {
             fs.ftruncateSync(fd, 0);
-            writeFull(fd, BLK_MAGIC, 0, BLK_HDR, 0);
+            writeFull(fd, this.newBlockHeader(b), 0, BLK_HDR, 0);
           } finally {
             fs.closeSync(fd);
           }
@@ -845,7 +1034,7 @@ export class FileStore extends StoreBase<FileBlock> {
     const b = new FileBlock(this.nextId++, this.msgsDir);
     try {
       b.fd = fs.openSync(b.path, "w+");
-      writeFull(b.fd, BLK_MAGIC, 0, BLK_HDR, 0);
+      writeFull(b.fd, this.newBlockHeader(b), 0, BLK_HDR, 0);
     } catch (e) {
       if (b.fd >= 0) fs.closeSync(b.fd);
       throw new StoreError("ErrStoreWrite", `cannot create block ${b.path}: ${(e as Error).message}`, b.path, { cause: e });
@@ -982,7 +1171,7 @@ export class FileStore extends StoreBase<FileBlock> {
     c = crc32(buf, p + 12, q, c);
     buf.writeUInt32LE(c, q);
     try {
-      writeFull(fd, buf, p, rlen, b.size);
+      this.pwrite(b, fd, buf, p, rlen, b.size);
     } catch (e) {
       throw new StoreError("ErrStoreWrite", `write to ${b.path} failed: ${(e as Error).message}`, b.path, { cause: e });
     }
@@ -1027,13 +1216,13 @@ export class FileStore extends StoreBase<FileBlock> {
     const fd = this.openFd(b);
     const want = Math.min(4096, b.size - off);
     let buf = Buffer.allocUnsafe(Math.max(want, 0));
-    let got = readFull(fd, buf, 0, want, off);
+    let got = this.pread(b, fd, buf, 0, want, off);
     if (got >= 8) {
       const rlen = buf.readUInt32LE(4);
       if (rlen > got && rlen <= REC_MAX && off + rlen <= b.size) {
         const full = Buffer.allocUnsafe(rlen);
         buf.copy(full, 0, 0, got);
-        got += readFull(fd, full, got, rlen - got, off + got);
+        got += this.pread(b, fd, full, got, rlen - got, off + got);
         buf = full;
       }
     }
@@ -1045,7 +1234,7 @@ export class FileStore extends StoreBase<FileBlock> {
     const size = b.size;
     const isActive = b === this.active;
     const buf = Buffer.allocUnsafe(isActive ? Math.max(size, this.blockSize) : size);
-    const got = readFull(fd, buf, 0, size, 0);
+    const got = this.pread(b, fd, buf, 0, size, 0);
     if (got !== size) {
       this.log.error(`${this.tag()}: short read of ${b.path}: ${got} of ${size} bytes`);
     }
@@ -1246,7 +1435,7 @@ export class FileStore extends StoreBase<FileBlock> {
       this.invalidateIdx(b);
       const off = b.offs[i]! + 8;
       try {
-        writeFull(this.openFd(b), mark, 0, 4, off);
+        this.pwrite(b, this.openFd(b), mark, 0, 4, off);
       } catch (e) {
         this.log.error(`${this.tag()}: cannot write delete mark in ${b.path}: ${(e as Error).message}`);
         continue;
@@ -1262,13 +1451,13 @@ export class FileStore extends StoreBase<FileBlock> {
     try {
       const fd = this.openFd(b);
       const head = Buffer.allocUnsafe(8);
-      readFull(fd, head, 0, 8, off);
+      this.pread(b, fd, head, 0, 8, off);
       const rlen = head.readUInt32LE(4);
       if (head.readUInt32LE(0) !== REC_MAGIC || rlen < REC_MIN || off + rlen > b.size) {
         throw new Error("record header unreadable");
       }
       const rec = Buffer.allocUnsafe(rlen);
-      readFull(fd, rec, 0, rlen, off);
+      this.pread(b, fd, rec, 0, rlen, off);
       const r = parseRecord(rec, 0);
       randomFillSync(rec, r.subjStart, rlen - 4 - r.subjStart);
       rec.writeUInt32LE(ST_DEL, 8);
@@ -1276,7 +1465,7 @@ export class FileStore extends StoreBase<FileBlock> {
       c = crc32(rec, 12, rlen - 4, c);
       rec.writeUInt32LE(c, rlen - 4);
       this.invalidateIdx(b);
-      writeFull(fd, rec, 0, rlen, off);
+      this.pwrite(b, fd, rec, 0, rlen, off);
       const cp = off - b.cacheBase;
       if (b.cache !== null && cp >= 0 && cp + rlen <= b.cacheLen) rec.copy(b.cache, cp);
       this.markDirty(b);
@@ -1321,6 +1510,13 @@ export class FileStore extends StoreBase<FileBlock> {
       p += rlen;
     }
     const tmp = `${b.path}.tmp`;
+    // Encrypted: the new file gets a new nonce (a keystream is never reused for other bytes).
+    let nonce: Buffer | null = null;
+    if (this.crypto !== undefined) {
+      nonce = StreamCrypto.blockNonce(BLK_MAGIC);
+      this.crypto.blockStream(b.id, nonce, BLK_HDR).xor(out, BLK_HDR, total - BLK_HDR);
+      nonce.copy(out, 0);
+    }
     try {
       this.invalidateIdx(b);
       const fd = fs.openSync(tmp, "w");
@@ -1365,11 +1561,19 @@ export class FileStore extends StoreBase<FileBlock> {
     b.lo = 0;
     b.size = total;
     b.floor = 0;
+    this.dirty.delete(b);
+    if (nonce !== null) {
+      // `out` holds the encrypted bytes: the cache is re-read (and decrypted) on next use.
+      b.nonce = nonce;
+      b.appendStream = undefined;
+      b.cache = null;
+      this.lru.delete(b);
+      return true;
+    }
     b.cache = out;
     b.cacheBase = 0;
     b.cacheLen = total;
     b.cacheTrusted = true;
-    this.dirty.delete(b);
     this.lruTouch(b);
     return true;
   }
@@ -1473,7 +1677,7 @@ export class FileStore extends StoreBase<FileBlock> {
     }
     buf.writeUInt32LE(crc32(buf, 0, p), p);
     try {
-      writeFileAtomic(b.idxPath, buf, false);
+      writeFileAtomic(b.idxPath, sealed(this.sealer(`msgs/${b.id}.idx`), buf), false);
       b.idxOnDisk = true;
     } catch (e) {
       this.log.warn(`${this.tag()}: cannot write index ${b.idxPath}: ${(e as Error).message}`);
@@ -1644,12 +1848,12 @@ export class FileStore extends StoreBase<FileBlock> {
     let state: ConsumerState = emptyConsumerState();
     let created = rfc3339(nowNs());
     if (fs.existsSync(join(dir, "meta.json"))) {
-      const m = readMetaFile(join(dir, "meta.json"));
+      const m = readMetaFile(join(dir, "meta.json"), this.sealer(`obs/${name}/meta.json`));
       created = m.created;
-      state = FileConsumerStore.readState(dir, this.log);
+      state = FileConsumerStore.readState(dir, this.log, this.sealer(`obs/${name}/o.dat`));
     }
     fs.mkdirSync(dir, { recursive: true });
-    writeMeta(join(dir, "meta.json"), META_VERSION, created, config, undefined);
+    writeMeta(join(dir, "meta.json"), META_VERSION, created, config, undefined, this.sealer(`obs/${name}/meta.json`));
     const c = new FileConsumerStore(this, name, dir, config, created, state, this.syncAlways, this.log);
     if (!fs.existsSync(join(dir, "o.dat"))) c.update(state);
     this.consumers.set(name, c);
@@ -1666,8 +1870,8 @@ export class FileStore extends StoreBase<FileBlock> {
       if (fs.existsSync(join(dir, "o.dat"))) throw new ErrCorruptMeta(metaPath, "missing (state exists)");
       throw new StoreError("ErrNotFound", `consumer ${name} not found`, dir);
     }
-    const m = readMetaFile(metaPath);
-    const state = FileConsumerStore.readState(dir, this.log);
+    const m = readMetaFile(metaPath, this.sealer(`obs/${name}/meta.json`));
+    const state = FileConsumerStore.readState(dir, this.log, this.sealer(`obs/${name}/o.dat`));
     const c = new FileConsumerStore(this, name, dir, m.config, m.created, state, this.syncAlways, this.log);
     this.consumers.set(name, c);
     return c;
@@ -1814,7 +2018,7 @@ export class FileConsumerStore implements ConsumerStore {
   }
 
   /** Load o.dat; a corrupt file is kept aside (o.dat.corrupt-<ms>) and an empty state returned. */
-  static readState(dir: string, log: { error(m: string): void }): ConsumerState {
+  static readState(dir: string, log: { error(m: string): void }, sealer?: FileSealer): ConsumerState {
     const path = join(dir, "o.dat");
     let buf: Buffer;
     try {
@@ -1823,6 +2027,7 @@ export class FileConsumerStore implements ConsumerStore {
       return emptyConsumerState();
     }
     try {
+      buf = opened(sealer, path, buf);
       return FileConsumerStore.decode(buf);
     } catch (e) {
       const aside = `${path}.corrupt-${Date.now()}`;
@@ -1842,7 +2047,7 @@ export class FileConsumerStore implements ConsumerStore {
 
   updateConfig(config: unknown): void {
     this.cfg = config;
-    writeMeta(join(this.dir, "meta.json"), META_VERSION, this.created, config, undefined);
+    writeMeta(join(this.dir, "meta.json"), META_VERSION, this.created, config, undefined, this.parent.sealer(`obs/${this.name}/meta.json`));
   }
 
   update(state: ConsumerState): void {
@@ -1879,7 +2084,7 @@ export class FileConsumerStore implements ConsumerStore {
   flush(): void {
     if (!this.dirty || this.closed) return;
     const buf = FileConsumerStore.encode(this.cur);
-    writeFileAtomic(this.statePath, buf, this.syncAlways);
+    writeFileAtomic(this.statePath, sealed(this.parent.sealer(`obs/${this.name}/o.dat`), buf), this.syncAlways);
     this.dirty = false;
     this.lastWrite = Date.now();
   }
@@ -1888,7 +2093,7 @@ export class FileConsumerStore implements ConsumerStore {
     if (this.closed) return;
     this.dirty = true;
     const buf = FileConsumerStore.encode(this.cur);
-    writeFileAtomic(this.statePath, buf, true);
+    writeFileAtomic(this.statePath, sealed(this.parent.sealer(`obs/${this.name}/o.dat`), buf), true);
     this.dirty = false;
     this.lastWrite = Date.now();
   }
@@ -1906,7 +2111,7 @@ export class FileConsumerStore implements ConsumerStore {
     this.clearTimer();
     try {
       if (this.dirty) {
-        writeFileAtomic(this.statePath, FileConsumerStore.encode(this.cur), true);
+        writeFileAtomic(this.statePath, sealed(this.parent.sealer(`obs/${this.name}/o.dat`), FileConsumerStore.encode(this.cur)), true);
         this.dirty = false;
       }
     } catch (e) {
