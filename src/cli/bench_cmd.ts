@@ -1,0 +1,562 @@
+// `tsnats bench`: natscli's benchmark commands (pub, sub, service request/serve, js pub
+// sync/async, js ordered/consume/fetch, kv put/get) with messages/s, MB/s, latency
+// percentiles, a progress bar, --csv FILE and --json. Every client has its own connection;
+// all clients of one process share Node's single thread, so one process can saturate a
+// server only where the server is slower than the client (see README).
+import fs from "node:fs";
+import { performance } from "node:perf_hooks";
+import { connect, createInbox, headers as newHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import type { Command } from "commander";
+import { Option } from "commander";
+import { App, collect } from "./app.js";
+import { connectionOptions, type Session } from "./connection.js";
+import { BenchResults, BenchSample, benchLabel } from "./bench_stats.js";
+import { newProgress, type Progress } from "./progress.js";
+import { CliError, logf, println, sleep, type CliIO } from "./runtime.js";
+import { api } from "./stream_cmd.js";
+import { parseHeaders } from "./template.js";
+import { fmtBytes, fmtNum, parseBytes, parseDurationMs, parseInteger } from "./units.js";
+
+interface BenchOpts {
+  clients: string;
+  msgs: string;
+  size: string;
+  progress: boolean;
+  csv?: string;
+  json?: boolean;
+  multisubject?: boolean;
+  multisubjectmax: string;
+  payload?: string;
+  header?: string[];
+  sleep?: string;
+  // JetStream / KV
+  stream: string;
+  create?: boolean;
+  storage: string;
+  replicas: string;
+  maxbytes: string;
+  dedup?: boolean;
+  dedupwindow: string;
+  purge?: boolean;
+  batch: string;
+  consumer: string;
+  acks: string;
+  doubleack?: boolean;
+  filter?: string[];
+  bucket: string;
+  history: string;
+  randomize: string;
+}
+
+/** Everything one run needs, parsed once. */
+interface Plan {
+  type: string;
+  subject: string;
+  clients: number;
+  msgs: number;
+  payload: Uint8Array;
+  headers?: MsgHdrs;
+  sleepMs: number;
+  multi: boolean;
+  multiMax: number;
+  o: BenchOpts;
+}
+
+const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Messages per client: an even split, the remainder to the first clients. */
+function share(total: number, clients: number, i: number): number {
+  return Math.floor(total / clients) + (i < total % clients ? 1 : 0);
+}
+
+function subjectFor(p: Plan, client: number, i: number): string {
+  if (!p.multi) return p.subject;
+  const n = p.multiMax > 0 ? i % p.multiMax : i;
+  return `${p.subject}.${client}.${n}`;
+}
+
+async function connectClient(s: Session, name: string): Promise<NatsConnection> {
+  return connect({ ...connectionOptions(s.io, s.effective), name });
+}
+
+async function corePublisher(p: Plan, nc: NatsConnection, n: number, client: number, bar: Progress): Promise<BenchSample> {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    nc.publish(subjectFor(p, client, i), p.payload, p.headers ? { headers: p.headers } : undefined);
+    if (p.sleepMs > 0) await sleep(nullIO, p.sleepMs);
+    // Yield now and then so the socket drains instead of buffering the whole run.
+    else if ((i & 1023) === 1023) {
+      bar.increment(1024);
+      await yieldToLoop();
+    }
+  }
+  await nc.flush();
+  bar.increment(n & 1023);
+  return new BenchSample(n, p.payload.length, performance.now() - t0);
+}
+
+async function coreSubscriber(io: CliIO, p: Plan, nc: NatsConnection, n: number, bar: Progress, ready: () => void): Promise<BenchSample> {
+  let got = 0;
+  let first = 0;
+  let last = 0;
+  let size = 0;
+  await new Promise<void>((resolve) => {
+    const sub = nc.subscribe(p.multi ? `${p.subject}.>` : p.subject, {
+      callback: (_e, m) => {
+        if (got === 0) first = performance.now();
+        got++;
+        size = m.data.length;
+        if ((got & 1023) === 0) bar.increment(1024);
+        if (got >= n) {
+          last = performance.now();
+          sub.unsubscribe();
+          resolve();
+        }
+      },
+    });
+    io.signal.addEventListener("abort", () => {
+      last = performance.now();
+      sub.unsubscribe();
+      resolve();
+    });
+    void nc.flush().then(ready);
+  });
+  bar.increment(got & 1023);
+  return new BenchSample(got, size || p.payload.length, got > 0 ? last - first : 0);
+}
+
+async function requester(p: Plan, nc: NatsConnection, n: number, bar: Progress, timeoutMs: number): Promise<BenchSample> {
+  const lat: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    try {
+      await nc.request(p.subject, p.payload, { timeout: timeoutMs, headers: p.headers });
+    } catch (err) {
+      throw new CliError(`request ${i + 1} failed: ${(err as Error).message}`, `start a service first: tsnats bench service serve ${p.subject}`);
+    }
+    lat.push((performance.now() - s) * 1000);
+    bar.increment();
+    if (p.sleepMs > 0) await sleep(nullIO, p.sleepMs);
+  }
+  return new BenchSample(n, p.payload.length, performance.now() - t0, lat);
+}
+
+async function server(io: CliIO, p: Plan, nc: NatsConnection, n: number, bar: Progress, ready: () => void): Promise<BenchSample> {
+  let got = 0;
+  let first = 0;
+  let last = 0;
+  await new Promise<void>((resolve) => {
+    const sub = nc.subscribe(p.subject, {
+      queue: "nats-bench-service",
+      callback: (_e, m) => {
+        if (got === 0) first = performance.now();
+        got++;
+        const reply = (): void => {
+          m.respond(p.payload);
+          bar.increment();
+          if (got >= n) {
+            last = performance.now();
+            sub.unsubscribe();
+            void nc.flush().then(() => resolve());
+          }
+        };
+        if (p.sleepMs > 0) setTimeout(reply, p.sleepMs);
+        else reply();
+      },
+    });
+    io.signal.addEventListener("abort", () => {
+      last = performance.now();
+      sub.unsubscribe();
+      resolve();
+    });
+    void nc.flush().then(ready);
+  });
+  return new BenchSample(got, p.payload.length, got > 0 ? last - first : 0);
+}
+
+async function jsPublisher(p: Plan, nc: NatsConnection, n: number, client: number, bar: Progress, timeoutMs: number, sync: boolean): Promise<BenchSample> {
+  const js = jetstream(nc, { timeout: timeoutMs });
+  const lat: number[] = [];
+  const window = parseInteger(p.o.batch, "--batch", 1);
+  const dedupBase = `${client}-${Date.now()}-`;
+  const opts = (i: number): Record<string, unknown> => ({ headers: p.headers, ...(p.o.dedup ? { msgID: dedupBase + i } : {}), timeout: timeoutMs });
+  const t0 = performance.now();
+  if (sync) {
+    for (let i = 0; i < n; i++) {
+      const s = performance.now();
+      await js.publish(subjectFor(p, client, i), p.payload, opts(i));
+      lat.push((performance.now() - s) * 1000);
+      bar.increment();
+      if (p.sleepMs > 0) await sleep(nullIO, p.sleepMs);
+    }
+  } else {
+    // A window of `--batch` outstanding publishes, refilled as acks come back. Acks arrive
+    // on one wildcard inbox subscription with no promise or timer per message (nats.js's
+    // js.publish costs about 50 µs of CPU each, which would make the client the bottleneck),
+    // the way nats.go's PublishAsync works.
+    const inbox = createInbox();
+    let inflight = 0;
+    let acked = 0;
+    let failure: string | undefined;
+    let wake: (() => void) | undefined;
+    let lastAck = performance.now();
+    const sub = nc.subscribe(`${inbox}.*`, {
+      callback: (_e, m) => {
+        inflight--;
+        acked++;
+        lastAck = performance.now();
+        // A PubAck is {"stream":..,"seq":..}; an error reply carries "error" (or a 503 status).
+        if (m.data.length === 0 || (m.data.length > 8 && m.data[2] === 0x65 /* "e" of "error" */)) {
+          failure ??= m.data.length === 0 ? `status ${m.headers?.code ?? "?"} (no JetStream stream for ${p.subject}?)` : new TextDecoder().decode(m.data);
+        }
+        if ((acked & 255) === 0) bar.increment(256);
+        const w = wake;
+        wake = undefined;
+        w?.();
+      },
+    });
+    const waitAcks = async (until: number): Promise<void> => {
+      while (inflight > until && failure === undefined) {
+        await new Promise<void>((r) => {
+          wake = r;
+          setTimeout(r, 250).unref?.();
+        });
+        if (performance.now() - lastAck > timeoutMs) failure = `no acknowledgement for ${timeoutMs} ms`;
+      }
+    };
+    try {
+      for (let i = 0; i < n && failure === undefined; i++) {
+        inflight++;
+        const h = p.o.dedup ? newHeaders() : p.headers;
+        if (p.o.dedup) {
+          for (const k of p.headers?.keys() ?? []) for (const v of p.headers!.values(k)) h!.append(k, v);
+          h!.set("Nats-Msg-Id", dedupBase + i);
+        }
+        nc.publish(subjectFor(p, client, i), p.payload, { reply: `${inbox}.${i}`, ...(h ? { headers: h } : {}) });
+        if (inflight >= window) await waitAcks(window - 1);
+        if (p.sleepMs > 0) await sleep(nullIO, p.sleepMs);
+      }
+      await waitAcks(0);
+    } finally {
+      sub.unsubscribe();
+    }
+    bar.increment(acked & 255);
+    if (failure !== undefined) throw new CliError(`JetStream publish failed: ${failure}`);
+  }
+  return new BenchSample(n, p.payload.length, performance.now() - t0, lat);
+}
+
+async function jsOrdered(p: Plan, nc: NatsConnection, n: number, bar: Progress): Promise<BenchSample> {
+  const js = jetstream(nc);
+  const filter = p.o.filter?.length ? (p.o.filter.length === 1 ? p.o.filter[0] : p.o.filter) : undefined;
+  const c = await api(() => js.consumers.get(p.o.stream, { deliver_policy: DeliverPolicy.All, ...(filter ? { filter_subjects: filter } : {}) }), { stream: p.o.stream });
+  const t0 = performance.now();
+  let got = 0;
+  let size = 0;
+  const msgs = await c.consume({ max_messages: parseInteger(p.o.batch, "--batch", 1) });
+  for await (const m of msgs) {
+    got++;
+    size = m.data.length;
+    if ((got & 1023) === 0) bar.increment(1024);
+    if (got >= n) break;
+  }
+  bar.increment(got & 1023);
+  const ms = performance.now() - t0;
+  await msgs.close().catch(() => undefined);
+  return new BenchSample(got, size, ms);
+}
+
+async function ensureDurable(jsm: JetStreamManager, p: Plan): Promise<void> {
+  const existing = await jsm.consumers.info(p.o.stream, p.o.consumer).catch(() => undefined);
+  if (existing) return;
+  const ack = p.o.acks === "none" ? AckPolicy.None : p.o.acks === "all" ? AckPolicy.All : AckPolicy.Explicit;
+  const filter = p.o.filter ?? [];
+  await api(() => jsm.consumers.add(p.o.stream, { durable_name: p.o.consumer, ack_policy: ack, ...(filter.length === 1 ? { filter_subject: filter[0] } : filter.length > 1 ? { filter_subjects: filter } : {}) }), { stream: p.o.stream });
+}
+
+async function jsDurable(p: Plan, nc: NatsConnection, n: number, bar: Progress, fetch: boolean, timeoutMs: number): Promise<BenchSample> {
+  const js = jetstream(nc);
+  const c = await api(() => js.consumers.get(p.o.stream, p.o.consumer), { stream: p.o.stream, consumer: p.o.consumer });
+  const batch = parseInteger(p.o.batch, "--batch", 1);
+  const ackEach = p.o.acks === "explicit";
+  const ackLast = p.o.acks === "all";
+  const t0 = performance.now();
+  let got = 0;
+  let size = 0;
+  const handle = async (m: { data: Uint8Array; ack(): void; ackAck(): Promise<boolean> }, lastOfBatch: boolean): Promise<void> => {
+    got++;
+    size = m.data.length;
+    if (ackEach || (ackLast && lastOfBatch)) {
+      if (p.o.doubleack) await m.ackAck();
+      else m.ack();
+    }
+    if ((got & 1023) === 0) bar.increment(1024);
+  };
+  if (fetch) {
+    while (got < n) {
+      const want = Math.min(batch, n - got);
+      const it = await c.fetch({ max_messages: want, expires: Math.max(1000, timeoutMs) });
+      let inBatch = 0;
+      for await (const m of it) {
+        inBatch++;
+        await handle(m, inBatch === want || got + 1 >= n);
+      }
+      if (inBatch === 0) throw new CliError(`the consumer ${p.o.stream} > ${p.o.consumer} ran dry after ${got} messages`, "publish more first (tsnats bench js pub ...), or lower --msgs");
+    }
+  } else {
+    const msgs = await c.consume({ max_messages: batch });
+    for await (const m of msgs) {
+      // With --acks all, one ack per `--batch` messages covers everything before it.
+      await handle(m, got + 1 >= n || (got + 1) % batch === 0);
+      if (got >= n) break;
+    }
+    await msgs.close().catch(() => undefined);
+  }
+  await nc.flush();
+  bar.increment(got & 1023);
+  return new BenchSample(got, size, performance.now() - t0);
+}
+
+async function kvWorker(p: Plan, nc: NatsConnection, n: number, offset: number, bar: Progress, put: boolean): Promise<BenchSample> {
+  const kv = await new Kvm(nc).open(p.o.bucket);
+  const rnd = parseInteger(p.o.randomize, "--randomize", 0);
+  const lat: number[] = [];
+  let size = p.payload.length;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const key = String(rnd > 0 ? Math.floor(Math.random() * rnd) : offset + i);
+    const s = performance.now();
+    if (put) await kv.put(key, p.payload);
+    else {
+      const e = await kv.get(key);
+      if (!e) throw new CliError(`key ${key} not found in bucket ${p.o.bucket}`, `fill it first: tsnats bench kv put --msgs ${n}`);
+      size = e.value.length;
+    }
+    lat.push((performance.now() - s) * 1000);
+    bar.increment();
+    if (p.sleepMs > 0) await sleep(nullIO, p.sleepMs);
+  }
+  return new BenchSample(n, size, performance.now() - t0, lat);
+}
+
+/** An I/O stand-in for sleeps inside workers (never aborted early). */
+const nullIO = { signal: new AbortController().signal } as CliIO;
+
+async function prepareStream(s: Session, p: Plan): Promise<void> {
+  const jsm = await s.jsm();
+  const exists = await jsm.streams.info(p.o.stream).catch(() => undefined);
+  if (p.o.create || !exists) {
+    if (!p.o.create) throw new CliError(`stream ${p.o.stream} does not exist`, "add --create to create it (or --stream NAME for another)");
+    const cfg = {
+      name: p.o.stream,
+      subjects: [p.multi ? `${p.subject}.>` : p.subject],
+      storage: p.o.storage as never,
+      num_replicas: parseInteger(p.o.replicas, "--replicas", 1),
+      max_bytes: parseBytes(p.o.maxbytes, "--maxbytes"),
+      duplicate_window: parseDurationMs(p.o.dedupwindow, "--dedupwindow") * 1e6,
+    };
+    if (exists) await api(() => jsm.streams.update(p.o.stream, { ...exists.config, ...cfg } as never), { stream: p.o.stream });
+    else await api(() => jsm.streams.add(cfg), { stream: p.o.stream });
+  }
+  if (p.o.purge) await api(() => jsm.streams.purge(p.o.stream), { stream: p.o.stream });
+}
+
+async function prepareBucket(s: Session, p: Plan, put: boolean): Promise<void> {
+  await s.jsm();
+  const kvm = new Kvm(await s.nc());
+  const exists = await kvm
+    .open(p.o.bucket)
+    .then(async (b) => (await b.status(), true))
+    .catch(() => false);
+  if (!exists) {
+    if (!put) throw new CliError(`bucket ${p.o.bucket} does not exist`, "fill it first with tsnats bench kv put");
+    await api(() => kvm.create(p.o.bucket, { storage: p.o.storage as never, history: parseInteger(p.o.history, "--history", 1), replicas: parseInteger(p.o.replicas, "--replicas", 1), max_bytes: parseBytes(p.o.maxbytes, "--maxbytes") }));
+  }
+  if (p.o.purge) {
+    const jsm = await s.jsm();
+    await api(() => jsm.streams.purge(`KV_${p.o.bucket}`));
+  }
+}
+
+/** Run one benchmark: connect the clients, start them together, report. */
+async function runBench(s: Session, io: CliIO, type: string, subject: string, o: BenchOpts): Promise<void> {
+  const clients = parseInteger(o.clients, "--clients", 1);
+  const msgs = parseInteger(o.msgs, "--msgs", 1);
+  const size = o.payload ? fs.statSync(o.payload).size : parseBytes(o.size, "--size");
+  if (size < 0) throw new CliError("--size must be 0 or more");
+  const payload = o.payload ? new Uint8Array(fs.readFileSync(o.payload)) : new Uint8Array(size).fill(0x61);
+  const p: Plan = {
+    type,
+    subject,
+    clients,
+    msgs,
+    payload,
+    headers: parseHeaders(o.header, { count: 0 }),
+    sleepMs: o.sleep ? parseDurationMs(o.sleep, "--sleep") : 0,
+    multi: o.multisubject === true,
+    multiMax: parseInteger(o.multisubjectmax, "--multisubjectmax", 0),
+    o,
+  };
+  if (p.headers === undefined && o.header?.length) p.headers = newHeaders();
+  await s.nc(); // fail early with a clear connection error
+  if (type === "jssyncpub" || type === "jsasyncpub") await prepareStream(s, p);
+  if (type === "jsordered" || type === "jsfetch" || type === "jsconsume") {
+    const jsm = await s.jsm();
+    await api(() => jsm.streams.info(o.stream), { stream: o.stream });
+    if (o.purge) await api(() => jsm.streams.purge(o.stream), { stream: o.stream });
+    if (type !== "jsordered") await ensureDurable(jsm, p);
+  }
+  if (type === "kvput" || type === "kvget") await prepareBucket(s, p, type === "kvput");
+
+  const fanOut = type === "sub" || type === "jsordered";
+  logf(io, `Starting ${benchLabel(type)} benchmark [clients=${clients}, msg-size=${fmtBytes(size)}, msgs=${fmtNum(msgs)}${subject ? `, subject=${subject}` : ""}${type.startsWith("js") ? `, stream=${o.stream}` : ""}${type.startsWith("kv") ? `, bucket=${o.bucket}` : ""}]`);
+  const conns: NatsConnection[] = [];
+  try {
+    for (let i = 0; i < clients; i++) conns.push(await connectClient(s, `tsnats-bench-${type}-${i}`));
+    const total = fanOut ? msgs * clients : msgs;
+    const bar = newProgress(io, total, "Running", { enabled: o.progress && !o.json });
+    let readyCount = 0;
+    let allReady!: () => void;
+    const ready = new Promise<void>((r) => (allReady = r));
+    const onReady = (): void => {
+      if (++readyCount === clients) allReady();
+    };
+    const timeout = Math.max(s.timeoutMs, 5000);
+    let offset = 0;
+    const jobs = conns.map((nc, i) => {
+      const n = fanOut ? msgs : share(msgs, clients, i);
+      const start = offset;
+      offset += n;
+      switch (type) {
+        case "pub":
+          return corePublisher(p, nc, n, i, bar);
+        case "sub":
+          return coreSubscriber(io, p, nc, n, bar, onReady);
+        case "request":
+          return requester(p, nc, n, bar, timeout);
+        case "reply":
+          return server(io, p, nc, n, bar, onReady);
+        case "jssyncpub":
+          return jsPublisher(p, nc, n, i, bar, timeout, true);
+        case "jsasyncpub":
+          return jsPublisher(p, nc, n, i, bar, timeout, false);
+        case "jsordered":
+          return jsOrdered(p, nc, n, bar);
+        case "jsfetch":
+          return jsDurable(p, nc, n, bar, true, s.timeoutMs);
+        case "jsconsume":
+          return jsDurable(p, nc, n, bar, false, s.timeoutMs);
+        case "kvput":
+          return kvWorker(p, nc, n, start, bar, true);
+        case "kvget":
+          return kvWorker(p, nc, n, start, bar, false);
+        default:
+          throw new CliError(`unknown benchmark ${type}`);
+      }
+    });
+    if (type === "sub" || type === "reply") {
+      await ready;
+      logf(io, `Waiting for ${fmtNum(msgs)} ${type === "sub" ? "messages" : "requests"} on ${subject}`);
+    }
+    const samples = await Promise.all(jobs);
+    bar.stop();
+    // Receivers report the size of what they received; senders the size they sent.
+    const results = new BenchResults(type, samples.find((x) => x.msgs > 0)?.msgBytes ?? size);
+    for (const smp of samples) results.add(smp);
+    if (o.csv) {
+      fs.writeFileSync(o.csv, results.csv());
+      logf(io, `Saved metric data in csv file ${o.csv}`);
+    }
+    if (o.json) printJson(io, results.json());
+    else {
+      println(io);
+      io.stdout.write(results.report());
+    }
+  } finally {
+    for (const nc of conns) await nc.close().catch(() => undefined);
+  }
+}
+
+function printJson(io: CliIO, v: unknown): void {
+  println(io, JSON.stringify(v, null, 2));
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .option("--clients <n>", "Number of concurrent clients", "1")
+    .option("--msgs <n>", "Number of messages to publish or subscribe to", "100000")
+    .option("--no-progress", "Disable the progress bar")
+    .option("--csv <file>", "Save benchmark data to CSV file")
+    .option("-j, --json", "Print the results as JSON")
+    .option("--size <bytes>", "Size of the test messages", "128B")
+    .option("--multisubject", "Multi-subject mode, each message is published on a subject that includes the publisher's message sequence number as a token")
+    .option("--multisubjectmax <n>", "The maximum number of subjects to use in multi-subject mode (0 means no max)", "100000")
+    .option("--payload <file>", "File containing a message payload to send")
+    .option("-H, --header <K:V>", "Adds headers to the message using K:V format (repeatable)", collect)
+    .option("--sleep <duration>", "Sleep for the specified interval between publications");
+}
+
+function jsFlags(cmd: Command): Command {
+  return cmd
+    .option("--stream <name>", "The name of the stream to create or use", "benchstream")
+    .option("--create", "Create or update the stream first")
+    .addOption(new Option("--storage <type>", 'JetStream storage (memory/file) for the "benchstream" stream').choices(["memory", "file"]).default("file"))
+    .option("--replicas <n>", 'Number of replicas for the "benchstream" stream', "1")
+    .option("--maxbytes <bytes>", "The maximum size of the stream or KV bucket in bytes", "1GB")
+    .option("--dedup", "Sets a message id in the header to use JS Publish de-duplication")
+    .option("--dedupwindow <duration>", "Sets the duration of the stream's deduplication functionality", "2m")
+    .option("--purge", "Purge the stream before running")
+    .option("--batch <n>", "Outstanding asynchronous publishes / messages buffered per fetch", "500");
+}
+
+function consumerFlags(cmd: Command): Command {
+  return cmd
+    .option("--consumer <name>", "Specify the durable consumer name to use", "nats-bench")
+    .addOption(new Option("--acks <mode>", "Acknowledgement mode for the consumer").choices(["explicit", "none", "all"]).default("explicit"))
+    .option("--doubleack", "Synchronously acknowledge messages, waiting for a reply from the server")
+    .option("--filter <subjects>", "Filter Stream by subjects (repeatable)", collect);
+}
+
+export function registerBench(app: App): void {
+  const io = app.io;
+  const bench = app.program.command("bench").description("Benchmark utility");
+  // Core commands lack the JetStream/KV flags; their defaults fill in.
+  const defaults: Partial<BenchOpts> = { stream: "benchstream", bucket: "benchbucket", batch: "500", storage: "file", replicas: "1", maxbytes: "1GB", dedupwindow: "2m", consumer: "nats-bench", acks: "explicit", history: "1", randomize: "0" };
+  const run = (type: string) => app.action<BenchOpts>(({ session, opts }, subject?: string) => runBench(session, io, type, subject ?? "", { ...defaults, ...opts } as BenchOpts));
+
+  common(bench.command("pub <subject>").description("Publish Core NATS messages")).action(run("pub"));
+  common(bench.command("sub <subject>").description("Subscribe to Core NATS messages")).action(run("sub"));
+  const svc = bench.command("service").description("Micro-service mode");
+  common(svc.command("request <subject>").description("Send a request and wait for its reply")).action(run("request"));
+  common(svc.command("serve <subject>").description("Service requests")).action(run("reply"));
+  // The older natscli spellings.
+  common(bench.command("request <subject>").alias("req").description("Send requests and wait for their replies (as bench service request)")).action(run("request"));
+  common(bench.command("reply <subject>").description("Service requests (as bench service serve)")).action(run("reply"));
+
+  const js = bench.command("js").description("JetStream benchmark commands");
+  const jspub = js.command("pub").description("Publish JetStream messages");
+  jsFlags(common(jspub.command("sync <subject>").description("Use synchronous JetStream publish"))).action(run("jssyncpub"));
+  jsFlags(common(jspub.command("async <subject>").description("Use asynchronous JetStream publish"))).action(run("jsasyncpub"));
+  jsFlags(common(js.command("ordered").description("Consume JetStream messages from a consumer using an ephemeral ordered consumer")))
+    .option("--filter <subjects>", "Filter Stream by subjects (repeatable)", collect)
+    .action(run("jsordered"));
+  consumerFlags(jsFlags(common(js.command("consume").description("Consume JetStream messages from a durable consumer using a callback")))).action(run("jsconsume"));
+  consumerFlags(jsFlags(common(js.command("fetch").description("Consume JetStream messages from a durable consumer using fetch")))).action(run("jsfetch"));
+
+  const kv = bench.command("kv").description("KV benchmark operations");
+  const kvFlags = (cmd: Command): Command =>
+    common(cmd)
+      .option("--bucket <name>", "The bucket to use for the benchmark", "benchbucket")
+      .addOption(new Option("--storage <type>", 'JetStream storage (memory/file) for the "benchbucket" bucket').choices(["memory", "file"]).default("file"))
+      .option("--replicas <n>", 'Number of replicas for the "benchbucket" bucket', "1")
+      .option("--maxbytes <bytes>", "The maximum size of the KV bucket in bytes", "1GB")
+      .option("--history <n>", "History depth for the bucket in KV mode", "1")
+      .option("--purge", "Purge the bucket before running")
+      .option("--randomize <n>", "Use random keys between 0 and this number (0 for sequential access)", "0");
+  kvFlags(kv.command("put").description("Put messages in a KV bucket")).action(run("kvput"));
+  kvFlags(kv.command("get").description("Get messages from a KV bucket")).action(run("kvget"));
+  void jetstreamManager;
+}
