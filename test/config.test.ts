@@ -678,11 +678,37 @@ max_traced_msg_len: 128
     assert.deepEqual(lenient.warnings, ['t.conf:1:1: unknown field "foo"']);
   });
 
-  it("keeps leafnodes/gateway/mqtt blocks with a warning", () => {
-    const o = load("leafnodes { port: 7422 }\ngateway { name: g }\nmqtt { port: 1883 }\nleaf { port: 1 }");
-    assert.deepEqual(Object.keys(o.unsupportedBlocks).sort(), ["gateway", "leafnodes", "mqtt"]);
-    assert.deepEqual(o.unsupportedBlocks.leafnodes, { port: 1 }); // the later `leaf` alias wins
-    assert.ok(o.warnings.includes("t.conf:3:1: mqtt configuration parsed, but not served yet by tsnats"));
+  it("keeps gateway/mqtt blocks with a warning", () => {
+    const o = load("gateway { name: g }\nmqtt { port: 1883 }");
+    assert.deepEqual(Object.keys(o.unsupportedBlocks).sort(), ["gateway", "mqtt"]);
+    assert.ok(o.warnings.includes("t.conf:2:1: mqtt configuration parsed, but not served yet by tsnats"));
+  });
+
+  it("reads the leafnodes block (alias leaf) and refuses what tsnats cannot serve", () => {
+    const o = load(
+      "accounts { A: {} }\nleafnodes {\n listen: 127.0.0.1:7500\n advertise: 'h:1'\n no_advertise: true\n reconnect: 3\n isolate_leafnode_interest: true\n" +
+        " authorization { users: [{ user: u, password: p, account: A }], timeout: 2 }\n" +
+        " remotes: [ { urls: [nats-leaf://x:1, nats-leaf://y:2], account: A, hub: false, deny_imports: ['a.>'], deny_exports: 'b' } ]\n}",
+    );
+    const l = o.leafnodes;
+    assert.ok(l);
+    assert.equal(l.host, "127.0.0.1");
+    assert.equal(l.port, 7500);
+    assert.equal(l.advertise, "h:1");
+    assert.equal(l.noAdvertise, true);
+    assert.equal(l.reconnectMs, 3000);
+    assert.equal(l.isolateLeafnodeInterest, true);
+    assert.deepEqual(l.users, [{ user: "u", password: "p", account: "A" }]);
+    assert.equal(l.authTimeoutMs, 2000);
+    assert.deepEqual(l.remotes[0].urls, ["nats-leaf://x:1", "nats-leaf://y:2"]);
+    assert.equal(l.remotes[0].account, "A");
+    assert.deepEqual(l.remotes[0].denyImports, ["a.>"]);
+    assert.deepEqual(l.remotes[0].denyExports, ["b"]);
+    assert.equal(load("leaf { port: 1 }").leafnodes?.port, 1);
+    throwsAt(() => load("leafnodes { tls { cert_file: x } }"), "t.conf:1:13: leafnode TLS is not supported by tsnats yet");
+    throwsAt(() => load("leafnodes { bogus: 1 }"), 't.conf:1:13: unknown field "bogus"');
+    assert.throws(() => validateOptions(load("leafnodes { port: 1, compression: s2_fast }")), /leafnode compression "s2_fast" is not supported by tsnats/);
+    assert.throws(() => validateOptions(load("leafnodes { remotes: [ { url: nats-leaf://x:1, account: NOPE } ] }")), /leafnode remote account "NOPE" not found/);
   });
 
   it("reads the cluster block with nats-server's keys and errors", () => {

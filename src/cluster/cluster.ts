@@ -16,7 +16,6 @@ import { ServerTls } from "../server/tls.js";
 import { NATS_FEATURE_VERSION } from "../server/version.js";
 import { newNonce } from "../auth/authenticator.js";
 import type { Account } from "../server/account.js";
-import type { RemoteDeliverer } from "../server/sublist.js";
 import { Route, GOSSIP_DEFAULT, GOSSIP_DISABLED, GOSSIP_OVERRIDE, type RouteInfo, type RouteType } from "./route.js";
 import { RouteInterest } from "./interest.js";
 import { clientConnectUrls, hostPort } from "./urls.js";
@@ -686,13 +685,6 @@ export class Cluster implements ServerService {
     }
     return out;
   }
-
-  /** May a message that came over `route` go to leaf node `to`? Filled in by leaf nodes. */
-  leafMayReceiveFromRoute(route: Route, to: RemoteDeliverer, subject: string): boolean {
-    return this.leafRule?.(route, to, subject) ?? false;
-  }
-
-  leafRule: ((route: Route, to: RemoteDeliverer, subject: string) => boolean) | undefined;
 
   /** Gateways hook in here for INFO about gateways that peers forward. */
   onGatewayInfoFromRoute(info: RouteInfo, route: Route): void {

@@ -168,7 +168,15 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   abstract onUnsub(op: UnsubOp, args: readonly string[], line: string): void;
   abstract onMsgArgs(op: MsgOp, args: readonly string[]): number;
   abstract onMsg(buf: Buffer, start: number, end: number): void;
-  abstract sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void;
+  abstract sendRouted(
+    account: string,
+    subject: string,
+    reply: string,
+    hdr: Buffer | undefined,
+    payload: Buffer,
+    queues: readonly string[],
+    origin: string,
+  ): void;
   abstract mayForwardTo(to: RemoteDeliverer, subject: string): boolean;
 
   /** Messages from other servers never reach a subscription of this kind directly. */

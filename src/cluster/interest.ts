@@ -11,6 +11,9 @@ import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
 import type { Cluster } from "./cluster.js";
 import type { Route } from "./route.js";
+import { LDS_PREFIX, type LeafConnection } from "./leafnode.js";
+import type { LeafNodes } from "./leafnodes.js";
+import { subjectMatches } from "../protocol/subject.js";
 
 /** One announced interest: subject, queue group and leaf origin cluster, with its count. */
 interface Interest {
@@ -33,10 +36,13 @@ export class RouteInterest {
     account.onInterestChange((sub, added) => this.onChange(account, sub, added));
   }
 
-  /** Whether a subscription speaks for this server (and so is announced to routes). */
+  /**
+   * Whether a subscription speaks for this server (and so is announced to routes): its clients
+   * and services, and leaf nodes it is the hub of (a hub's interest stays off our routes).
+   */
   private static isLocal(sub: Subscription): boolean {
     const kind = sub.client.kind;
-    return kind === "client" || kind === "internal" || kind === "leaf";
+    return kind === "client" || kind === "internal" || (kind === "leaf" && !(sub.client as LeafConnection).isSpoke);
   }
 
   private onChange(account: Account, sub: Subscription, added: boolean): void {
@@ -105,5 +111,63 @@ export class RouteInterest {
   /** Number of distinct interests announced for an account (for monitoring). */
   count(account: string): number {
     return this.byAccount.get(account)?.size ?? 0;
+  }
+}
+
+/**
+ * Interest propagation to leaf nodes: per leaf connection a count of the interest announced to
+ * it (nats-server's smap), by "subject" or "subject queue". A hub tells its leaf nodes about
+ * every subscriber it knows (its clients, its cluster's, other leaf nodes'); a leaf tells its
+ * hub only about its own clients (and the leaf nodes it is itself the hub of). Nothing goes
+ * back to the cluster it came from, and an isolated leaf gets no other leaf's interest.
+ */
+export class LeafInterest {
+  constructor(private readonly leafs: LeafNodes) {}
+
+  attach(account: Account): void {
+    account.onInterestChange((sub, added) => this.onChange(account, sub, added));
+  }
+
+  private static wanted(conn: LeafConnection, sub: Subscription): boolean {
+    const dst = sub.client;
+    if (dst === conn) return false;
+    const kind = dst.kind;
+    const lds = sub.subject.startsWith(LDS_PREFIX);
+    if (kind === "leaf" && conn.isolated && !lds) return false;
+    if (sub.origin !== undefined && sub.origin === conn.remoteCluster) return false;
+    if (conn.isSpoke && !lds) {
+      if (kind === "route" || kind === "gateway") return false;
+      if (kind === "leaf" && (dst as LeafConnection).isSpoke) return false;
+    }
+    const deny = conn.remote?.options.denyImports;
+    if (deny !== undefined && deny.length > 0 && deny.some((d) => subjectMatches(d, sub.subject))) return false;
+    return true;
+  }
+
+  private onChange(account: Account, sub: Subscription, added: boolean): void {
+    for (const conn of this.leafs.all) {
+      if (conn.account !== account || !LeafInterest.wanted(conn, sub)) continue;
+      const key = sub.queue === undefined ? sub.subject : `${sub.subject} ${sub.queue}`;
+      const n = conn.smap.get(key) ?? 0;
+      const next = n + (added ? (sub.weight ?? 1) : -(sub.weight ?? 1));
+      if (next > 0) conn.smap.set(key, next);
+      else conn.smap.delete(key);
+      // A queue group's weight changes go out every time; a subject only when it appears or goes.
+      if (sub.queue !== undefined || (n <= 0 && next > 0) || (n > 0 && next <= 0)) conn.sendInterest(key, Math.max(0, next));
+    }
+  }
+
+  /** A new leaf connection: everything it should know, and our loop detection subject. */
+  sendAllTo(conn: LeafConnection): void {
+    conn.smap.clear();
+    for (const sub of conn.account.sublist.all()) {
+      if (!LeafInterest.wanted(conn, sub)) continue;
+      const key = sub.queue === undefined ? sub.subject : `${sub.subject} ${sub.queue}`;
+      conn.smap.set(key, (conn.smap.get(key) ?? 0) + (sub.weight ?? 1));
+    }
+    conn.smap.set(this.leafs.loopSubject(conn.account), 1);
+    const lines: string[] = [];
+    for (const [key, n] of conn.smap) lines.push(key.includes(" ") ? `LS+ ${key} ${n}` : `LS+ ${key}`);
+    conn.queue(Buffer.from(lines.join("\r\n") + "\r\n"));
   }
 }

@@ -19,6 +19,7 @@ import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import { RemoteConnection } from "./connection.js";
 import type { MsgOp, SubOp, UnsubOp } from "./remote_parser.js";
 import type { Cluster } from "./cluster.js";
+import type { LeafConnection } from "./leafnode.js";
 
 /** How a route came to be: configured (retried forever) or learnt from a peer (gossip). */
 export type RouteType = "explicit" | "implicit";
@@ -575,27 +576,30 @@ export class Route extends RemoteConnection {
     account.routeTo(result, subject, this.msgReply, hdr, payload, undefined, this, this.msgQueues);
   }
 
-  sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void {
+  sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[], origin: string): void {
+    if (origin !== "" && this.lnoc) {
+      // From a leaf node of cluster `origin`: LMSG, which always carries a header size (0 without headers).
+      this.writeMsg("LMSG", `${origin} ${this.accountPrefix(account)}`, subject, reply, queues, hdr ?? EMPTY, payload);
+      return;
+    }
     // A peer without header support gets the payload alone, as nats-server does.
     const h = this.headers ? hdr : undefined;
     this.writeMsg(h !== undefined ? "HMSG" : "RMSG", this.accountPrefix(account), subject, reply, queues, h, payload);
   }
 
-  /** Send an LMSG: a message from a leaf node of cluster `origin` (only to peers that know LMSG). */
-  sendFromLeaf(origin: string, account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void {
-    if (!this.lnoc) {
-      this.sendRouted(account, subject, reply, hdr, payload, queues);
-      return;
-    }
-    // LMSG always carries a header size, 0 when there are no headers.
-    this.writeMsg("LMSG", `${origin} ${this.accountPrefix(account)}`, subject, reply, queues, hdr ?? EMPTY, payload);
+  /** The leaf node cluster of the LMSG being routed ("" for RMSG). */
+  get originCluster(): string {
+    return this.msgOrigin;
   }
 
   mayForwardTo(to: RemoteDeliverer, subject: string): boolean {
     // One hop across the mesh: never from a route to another route or to a gateway. A leaf node
-    // gets it unless the message came from its own cluster (cluster-wide no-echo).
+    // gets it when this server is its hub (or for a service reply), unless the message came from
+    // the leaf's own cluster (cluster-wide no-echo).
     if (to.kind !== "leaf") return false;
-    return this.cluster.leafMayReceiveFromRoute(this, to, subject);
+    const leaf = to as LeafConnection;
+    if (this.msgOrigin !== "" && leaf.remoteCluster === this.msgOrigin) return false;
+    return !leaf.isSpoke || subject.startsWith("_R_.");
   }
 
   /** Tell the peer about another server of the cluster, or about our lame duck mode. */

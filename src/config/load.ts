@@ -15,6 +15,7 @@ import { fromPublic } from "@nats-io/nkeys";
 import { checkAccountsConfig } from "../server/account_setup.js";
 import { goDuration, msToNs } from "../server/time.js";
 import { readCluster, validateCluster } from "./cluster.js";
+import { readLeafNodes, validateLeafNodes } from "./leafnodes.js";
 import {
   defaultOptions,
   unlimitedJetStream,
@@ -50,8 +51,6 @@ export const MIN_LAME_DUCK_DURATION_MS = 30_000;
 
 // A Map, not an object literal: config keys such as "constructor" must not hit Object.prototype.
 const UNSUPPORTED_BLOCKS = new Map([
-  ["leafnodes", "leafnodes"],
-  ["leaf", "leafnodes"],
   ["gateway", "gateway"],
   ["mqtt", "mqtt"],
 ]);
@@ -1038,6 +1037,10 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
       case "cluster":
         readCluster(r, m, key, opts);
         break;
+      case "leafnodes":
+      case "leaf":
+        readLeafNodes(r, m, key, opts);
+        break;
       case "trusted":
       case "trusted_keys": {
         opts.trustedKeys = readStringList(r, m, key, "trusted");
@@ -1127,6 +1130,7 @@ export function validateOptions(o: ServerOptions): void {
   if (o.noAuthUser !== undefined) checkNoAuthUser(o, o.noAuthUser);
   if (o.websocket !== undefined) validateWebsocket(o, o.websocket);
   validateCluster(o);
+  validateLeafNodes(o);
   const operatorMode = o.operatorJwts.length > 0 || o.trustedKeys.length > 0;
   if (o.authCallout !== undefined && !operatorMode) {
     for (const acc of o.authCallout.allowedAccounts) {

@@ -243,6 +243,54 @@ export interface WebSocketOptions {
   pingIntervalMs?: number;
 }
 
+/** A user a leaf node may log in as (`leafnodes { authorization { users: [...] } }`). */
+export interface LeafUser {
+  user: string;
+  password: string;
+  account?: string;
+}
+
+/** One `leafnodes { remotes: [...] }` entry: a hub this server connects to as a leaf node. */
+export interface LeafRemoteOptions {
+  urls: string[];
+  /** The local account bound to this connection ($G by default). */
+  account?: string;
+  /** A .creds file: the user JWT and the seed that signs the hub's nonce. */
+  credentials?: string;
+  /** The remote is a hub of ours (we act as its hub's hub: rarely used). */
+  hub: boolean;
+  denyImports: string[];
+  denyExports: string[];
+  /** Do not pass interest of other leaf nodes to this remote. */
+  isolate: boolean;
+  compression: string;
+}
+
+/** `leafnodes {}`: accept leaf nodes and/or connect to hubs as one. */
+export interface LeafNodeOptions {
+  host: string;
+  /** Listen port; 0 = do not accept leaf nodes, -1 = random. */
+  port: number;
+  advertise?: string;
+  noAdvertise: boolean;
+  username?: string;
+  password?: string;
+  /** The account a leaf node logging in with `username` is bound to. */
+  account?: string;
+  users: LeafUser[];
+  authTimeoutMs?: number;
+  remotes: LeafRemoteOptions[];
+  /** Delay between attempts to reach a remote. */
+  reconnectMs: number;
+  compression: string;
+  /** Interest from other leaf nodes is not passed on to leaf nodes. */
+  isolateLeafnodeInterest: boolean;
+}
+
+export function defaultLeafNodeOptions(): LeafNodeOptions {
+  return { host: "0.0.0.0", port: 0, noAdvertise: false, users: [], remotes: [], reconnectMs: 1000, compression: "off", isolateLeafnodeInterest: false };
+}
+
 export interface ServerOptions {
   host: string;
   port: number; // -1 = random
@@ -304,6 +352,8 @@ export interface ServerOptions {
   jetstream: JetStreamOptions;
   /** `cluster {}` / `-cluster`: undefined = not clustered. */
   cluster?: ClusterOptions;
+  /** `leafnodes {}`: undefined = no leaf nodes. */
+  leafnodes?: LeafNodeOptions;
 
   // Logging
   debug: boolean;
@@ -322,7 +372,7 @@ export interface ServerOptions {
   pidFile?: string;
   portsFileDir?: string;
 
-  /** Parsed but not served yet (leafnodes, mqtt, gateway). */
+  /** Parsed but not served yet (mqtt, gateway). */
   unsupportedBlocks: Record<string, unknown>;
 
   /** The config file this came from, for reload. */

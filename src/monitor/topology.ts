@@ -3,6 +3,7 @@ import type { Monitor } from "./monitor.js";
 import { goTime, uptime } from "./format.js";
 import { subDetail } from "./connz.js";
 import { clusterOf, subjectPermissionJson } from "../cluster/cluster.js";
+import { leafNodesOf } from "../cluster/leafnodes.js";
 import type { RoutezOptions } from "./endpoint-options.js";
 
 /** Go's time.Duration.String() of a round trip in ms ("276µs", "1.2ms"), as /routez shows rtt. */
@@ -69,6 +70,21 @@ export function buildGatewayz(m: Monitor): Record<string, unknown> {
   return { server_id: m.server.id, now: goTime(new Date()), outbound_gateways: {}, inbound_gateways: {} };
 }
 
-export function buildLeafz(m: Monitor): Record<string, unknown> {
-  return { server_id: m.server.id, now: goTime(new Date()), leafnodes: 0, leafs: null };
+export function buildLeafz(m: Monitor, opts: RoutezOptions = { subs: false, subsDetail: false }): Record<string, unknown> {
+  const leafs = [...(leafNodesOf(m.server)?.all ?? [])];
+  return {
+    server_id: m.server.id,
+    now: goTime(new Date()),
+    leafnodes: leafs.length,
+    leafs: leafs.map((l) => {
+      const li: Record<string, unknown> = { id: l.cid, name: l.remoteServer, is_spoke: l.isSpoke };
+      if (l.isolated) li.is_isolated = true;
+      Object.assign(li, { account: l.account.name, ip: l.host.replace(/^::ffff:/, ""), port: l.port });
+      if (l.rttMs > 0) li.rtt = rttString(l.rttMs);
+      Object.assign(li, { in_msgs: l.inMsgs, out_msgs: l.outMsgs, in_bytes: l.inBytes, out_bytes: l.outBytes, subscriptions: l.subs.size });
+      if (opts.subs && l.subs.size > 0) li.subscriptions_list = [...l.subs.values()].map((sub) => sub.subject);
+      li.compression = l.compression;
+      return li;
+    }),
+  };
 }

@@ -4,6 +4,7 @@ import { compareStrings, goTime, uptime } from "./format.js";
 import { msToNs } from "../server/time.js";
 import { jetStreamSummary } from "./jetstream-stats.js";
 import { clusterOf } from "../cluster/cluster.js";
+import { leafNodesOf } from "../cluster/leafnodes.js";
 
 export function buildVarz(m: Monitor): Record<string, unknown> {
   const s = m.server;
@@ -42,7 +43,7 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     max_pending: o.maxPending,
     cluster: cluster === undefined ? {} : clusterVarz(cluster),
     gateway: {},
-    leaf: {},
+    leaf: leafVarz(s),
     mqtt: {},
     websocket: websocketVarz(m),
     jetstream: o.jetstream.enabled ? jetStreamSummary(s, true) : {},
@@ -59,7 +60,7 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     total_connections: s.totalConnections,
     routes: cluster?.all.size ?? 0,
     remotes: cluster?.numPeers ?? 0,
-    leafnodes: 0,
+    leafnodes: leafNodesOf(s)?.all.size ?? 0,
     in_msgs: s.inMsgs,
     out_msgs: s.outMsgs,
     in_bytes: s.inBytes,
@@ -107,4 +108,11 @@ function websocketVarz(m: Monitor): Record<string, unknown> {
   const notAfter = ws.certificateNotAfter;
   if (notAfter !== undefined) v.tls_cert_not_after = goTime(notAfter);
   return v;
+}
+
+/** The `leaf` block of /varz (nats-server's LeafNodeOptsVarz; empty without a leafnode listener). */
+function leafVarz(s: Parameters<typeof leafNodesOf>[0]): Record<string, unknown> {
+  const l = leafNodesOf(s);
+  if (l === undefined || l.port === 0) return {};
+  return { host: l.options.host, port: l.port, auth_timeout: (l.options.authTimeoutMs ?? 2000) / 1000, tls_timeout: 2 };
 }

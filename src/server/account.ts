@@ -298,9 +298,9 @@ export class Account implements ImportRouting {
           (remote ??= RemoteTargets.acquire()).add(dst as RemoteDeliverer, undefined);
         }
       }
-      // A message from a route carries the queue groups it is for; without any, none.
+      // A message from another server carries the queue groups it is for; without any, none.
       const fromRoute = from !== undefined && from.kind === "route";
-      if (qsubs.length > 0 && !(fromRoute && (queues === undefined || queues.length === 0))) {
+      if (qsubs.length > 0 && !(from !== undefined && (queues === undefined || queues.length === 0))) {
         for (let g = 0; g < qsubs.length; g++) {
           const group = qsubs[g];
           if (queues !== undefined && !queues.includes(group[0].queue as string)) continue;
@@ -339,7 +339,7 @@ export class Account implements ImportRouting {
           }
         }
       }
-      if (remote !== undefined) count += remote.send(this, subject, reply, hdr, payload);
+      if (remote !== undefined) count += remote.send(this, subject, reply, hdr, payload, from?.originCluster ?? "");
     } finally {
       if (remote !== undefined) RemoteTargets.release(remote);
       InternalClient.currentOrigin = prevOrigin;
@@ -639,10 +639,10 @@ class RemoteTargets {
   }
 
   /** Send to every connection; returns how many connections got the message. */
-  send(account: Account, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): number {
+  send(account: Account, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, origin: string): number {
     const size = payload.length + (hdr?.length ?? 0);
     for (let i = 0; i < this.n; i++) {
-      this.conns[i].sendRouted(account.name, subject, reply, hdr, payload, this.queues[i]);
+      this.conns[i].sendRouted(account.name, subject, reply, hdr, payload, this.queues[i], origin);
       account.outMsgs++;
       account.outBytes += size;
     }

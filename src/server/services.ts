@@ -6,6 +6,7 @@ import { SystemAccountService } from "../monitor/system-account.js";
 import { JetStreamService } from "../jetstream/jetstream.js";
 import { Cluster } from "../cluster/cluster.js";
 import { ClaimsService } from "../auth/claims_service.js";
+import { LeafNodes } from "../cluster/leafnodes.js";
 
 export function installServices(server: Server): void {
   if (server.options.httpPort !== 0 || server.options.httpsPort !== 0) server.services.push(new MonitorHttpService(server));
@@ -17,4 +18,6 @@ export function installServices(server: Server): void {
   }
   if (server.options.jetstream.enabled) server.services.push(new JetStreamService(server));
   if (server.options.cluster !== undefined && server.options.cluster.port !== 0) server.services.push(new Cluster(server));
+  const leaf = server.options.leafnodes;
+  if (leaf !== undefined && (leaf.port !== 0 || leaf.remotes.length > 0)) server.services.push(new LeafNodes(server));
 }

@@ -24,8 +24,13 @@ export interface Deliverer {
  */
 export interface RemoteDeliverer extends Deliverer {
   readonly kind: "route" | "leaf" | "gateway";
-  /** Send one message across; `queues` (not kept) names the queue groups to deliver it to there. */
-  sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void;
+  /**
+   * Send one message across; `queues` (not kept) names the queue groups to deliver it to there,
+   * `origin` the leaf node cluster it came from ("" when none).
+   */
+  sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[], origin: string): void;
+  /** The leaf node cluster of the message being routed from this connection ("" when none). */
+  readonly originCluster?: string;
   /**
    * Rules against loops and duplicates: may a message that came in on this connection go out on
    * `to` (another server's connection)? Messages from local clients may always go.

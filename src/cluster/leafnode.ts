@@ -1,0 +1,454 @@
+// One leaf node connection, speaking nats-server's leafnode protocol (server/leafnode.go as
+// facts). A leaf connection is bound to one account on each side:
+//
+//   hub (accepting)  → INFO {leaf info, nonce, client_id, leafnode_urls, info_on_connect}
+//   leaf (soliciting)→ CONNECT {leafConnectInfo: credentials, name, cluster, remote_account...}
+//   hub              → INFO {connect_info: true, remote_account}   (the leaf then registers)
+//   both             → LS+ subj [queue weight] / LS- subj [queue]   interest, no account
+//                      LMSG/HMSG subj [reply | + reply queues | | queues] [hdr] size
+//
+// Each side announces a "$LDS.<id>" subject per account; seeing its own come back over a leaf
+// connection means a loop, which is refused. Interest from a hub is not passed on to routes
+// (every server of a leaf cluster has its own connection to the hub).
+import type net from "node:net";
+import fs from "node:fs";
+import { fromSeed } from "@nats-io/nkeys";
+import type { Account } from "../server/account.js";
+import type { Client } from "../server/client.js";
+import type { RemoteDeliverer, SublistResult } from "../server/sublist.js";
+import type { LeafRemoteOptions } from "../config/options.js";
+import { bcryptMatches, isBcryptHash } from "../auth/bcrypt.js";
+import { ProtoErr, ProtocolError } from "../protocol/errors.js";
+import { RemoteConnection } from "./connection.js";
+import type { MsgOp, SubOp, UnsubOp } from "./remote_parser.js";
+import type { LeafNodes } from "./leafnodes.js";
+
+export const LDS_PREFIX = "$LDS.";
+
+/** The leafnode CONNECT (nats-server's leafConnectInfo). */
+interface LeafConnect {
+  version?: string;
+  nkey?: string;
+  jwt?: string;
+  sig?: string;
+  user?: string;
+  pass?: string;
+  auth_token?: string;
+  server_id?: string;
+  domain?: string;
+  name?: string;
+  is_hub?: boolean;
+  cluster?: string;
+  headers?: boolean;
+  jetstream?: boolean;
+  deny_pub?: string[];
+  isolate?: boolean;
+  compress_mode?: string;
+  gateway?: string;
+  remote_account?: string;
+  protocol?: number;
+  lang?: string;
+}
+
+/** A remote of ours: its URLs (the configured ones, then those the hub tells about). */
+export interface LeafRemote {
+  readonly options: LeafRemoteOptions;
+  urls: URL[];
+  next: number;
+  /** Set when the hub reported a loop: wait this long before trying again. */
+  delayMs: number;
+  conn: LeafConnection | undefined;
+  stopped: boolean;
+}
+
+export class LeafConnection extends RemoteConnection {
+  readonly kind = "leaf" as const;
+  account: Account;
+  /** This server is the spoke: the other side is its hub (we solicited a non-hub remote, or the peer declared itself hub). */
+  isSpoke: boolean;
+  /** Do not pass other leaf nodes' interest to this one. */
+  isolated: boolean;
+  remoteServer = "";
+  remoteCluster = "";
+  remoteAccount = "";
+  headers = false;
+  compression = "off";
+  nonce: string | undefined;
+  registered = false;
+  private infoReceived = false;
+  private connectReceived = false;
+  /** What we announced to the other side: interest key → count (nats-server's smap). */
+  readonly smap = new Map<string, number>();
+  private authTimer: NodeJS.Timeout | undefined;
+  private msgSubject = "";
+  private msgReply = "";
+  private msgHdr = -1;
+  private msgQueues: string[] | undefined;
+  private lastGeneration = -1;
+  private lastMatchSubject = "";
+  private lastResult: SublistResult | undefined;
+
+  constructor(
+    readonly leafs: LeafNodes,
+    socket: net.Socket,
+    readonly remote: LeafRemote | undefined,
+    account: Account,
+  ) {
+    super(leafs.server, socket, remote !== undefined);
+    this.account = account;
+    this.isSpoke = remote !== undefined && !remote.options.hub;
+    this.isolated = leafs.options.isolateLeafnodeInterest || (remote?.options.isolate ?? false);
+    if (remote === undefined) {
+      this.authTimer = setTimeout(() => {
+        this.sendErr(ProtoErr.AuthTimeout);
+        this.close("Authentication Timeout");
+      }, leafs.options.authTimeoutMs ?? Math.max(this.server.options.authTimeoutMs, 2000));
+      this.authTimer.unref();
+    }
+    this.startPings(this.server.options.pingIntervalMs, this.server.options.maxPingsOut);
+  }
+
+  /** The leaf cluster of messages from this connection, for no-echo across that cluster. */
+  get originCluster(): string {
+    return this.remoteCluster;
+  }
+
+  protected kindName(): string {
+    return "Leafnode";
+  }
+
+  protected idTag(): string {
+    return "lid";
+  }
+
+  protected override onClosed(): void {
+    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
+    this.leafs.onLeafClosed(this);
+  }
+
+  protected accountOfSub(): Account | undefined {
+    return this.account;
+  }
+
+  // ---- handshake ----
+
+  onInfo(json: string): void {
+    if (this.trace) this.traceIn("INFO", json);
+    let info: Record<string, unknown>;
+    try {
+      info = JSON.parse(json) as Record<string, unknown>;
+      if (info === null || typeof info !== "object") throw new Error("not an object");
+    } catch (err) {
+      throw new ProtocolError("", `leafnode INFO: ${(err as Error).message}`);
+    }
+    // The accepting side ignores INFO (a compressing peer would send one first; we never compress).
+    if (!this.solicited) return;
+    const remote = this.remote as LeafRemote;
+    if (!this.infoReceived) {
+      // Only a leafnode listener sends a client id and leafnode URLs in its first INFO.
+      if (!(typeof info.client_id === "number" && info.client_id > 0) || !Array.isArray(info.leafnode_urls)) {
+        this.error("attempted to connect to a non-leafnode port");
+        this.close("Wrong Port");
+        return;
+      }
+      this.infoReceived = true;
+      this.nonce = typeof info.nonce === "string" ? info.nonce : undefined;
+      this.headers = !this.server.options.noHeaderSupport && info.headers === true;
+      this.remoteServer = typeof info.server_name === "string" && info.server_name !== "" ? info.server_name : String(info.server_id ?? "");
+      this.remoteCluster = typeof info.cluster === "string" ? info.cluster : "";
+      this.compression = info.compression === undefined ? "not supported" : "off";
+      this.leafs.learnUrls(remote, info.leafnode_urls as unknown[]);
+      this.sendConnect();
+      if (info.info_on_connect !== true) this.finishConnect();
+      return;
+    }
+    if (Array.isArray(info.leafnode_urls)) this.leafs.learnUrls(remote, info.leafnode_urls as unknown[]);
+    if (typeof info.remote_account === "string") this.remoteAccount = info.remote_account;
+    if (info.connect_info === true && !this.registered) this.finishConnect();
+  }
+
+  private sendConnect(): void {
+    const remote = this.remote as LeafRemote;
+    const o = remote.options;
+    const c: LeafConnect = {
+      version: "2.9.10",
+      server_id: this.server.id,
+      name: this.server.name,
+    };
+    const domain = this.server.options.jetstream.domain;
+    if (domain) c.domain = domain;
+    if (o.hub) c.is_hub = true;
+    const cluster = this.leafs.clusterName();
+    if (cluster !== "") c.cluster = cluster;
+    c.headers = !this.server.options.noHeaderSupport;
+    if (this.server.options.jetstream.enabled) c.jetstream = true;
+    if (o.denyImports.length > 0) c.deny_pub = o.denyImports;
+    c.compress_mode = "off";
+    c.remote_account = this.account.name;
+    c.protocol = 1;
+    if (this.isolated && o.isolate) c.isolate = true;
+    if (o.credentials !== undefined) {
+      const { jwt, seed } = readCreds(o.credentials);
+      const kp = fromSeed(Buffer.from(seed));
+      c.jwt = jwt;
+      c.sig = Buffer.from(kp.sign(Buffer.from(this.nonce ?? ""))).toString("base64url");
+    }
+    const u = remote.urls[(remote.next + remote.urls.length - 1) % remote.urls.length];
+    if (u !== undefined && u.username !== "") {
+      c.user = decodeURIComponent(u.username);
+      if (u.password !== "") c.pass = decodeURIComponent(u.password);
+      else c.auth_token = c.user;
+    }
+    const json = JSON.stringify(c);
+    if (this.trace) this.traceOut("CONNECT", json.replace(/"pass":"(?:[^"\\]|\\.)*"/, '"pass":"[REDACTED]"'));
+    this.queueString(`CONNECT ${json}\r\n`);
+  }
+
+  /** The solicited side is accepted: register and announce our interest. */
+  private finishConnect(): void {
+    this.registered = true;
+    this.leafs.register(this);
+  }
+
+  onConnect(json: string): void {
+    if (this.trace) this.traceIn("CONNECT", json.replace(/"pass":"(?:[^"\\]|\\.)*"/, '"pass":"[REDACTED]"'));
+    if (this.solicited || this.connectReceived) throw new ProtocolError("", "unexpected CONNECT on a leafnode connection");
+    let c: LeafConnect;
+    try {
+      c = JSON.parse(json) as LeafConnect;
+      if (c === null || typeof c !== "object" || Array.isArray(c)) throw new Error("not an object");
+    } catch (err) {
+      throw new ProtocolError("", `leafnode CONNECT: ${(err as Error).message}`);
+    }
+    if (typeof c.lang === "string" && c.lang !== "") {
+      this.sendErr("attempted to connect to leafnode port");
+      this.close("Wrong Port");
+      return;
+    }
+    const outcome = this.leafs.authenticate(this, c);
+    if (outcome instanceof Promise) {
+      this.parser.held = true;
+      void outcome.then((acc) => {
+        if (this.closed) return;
+        this.parser.held = false;
+        this.acceptConnect(c, acc);
+        if (!this.closed) this.parser.resume();
+      });
+      return;
+    }
+    this.acceptConnect(c, outcome);
+  }
+
+  private acceptConnect(c: LeafConnect, account: Account | undefined): void {
+    if (account === undefined) {
+      this.error("authentication error");
+      this.sendErr(ProtoErr.AuthViolation);
+      this.close("Authentication Failure");
+      return;
+    }
+    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+    this.connectReceived = true;
+    const cluster = typeof c.cluster === "string" ? c.cluster : "";
+    if (cluster.includes(" ")) {
+      this.sendErr("cluster name cannot contain spaces or new lines");
+      this.close("Protocol Violation");
+      return;
+    }
+    const ours = this.leafs.clusterName();
+    if (ours !== "" && cluster !== "" && cluster === ours) {
+      this.sendErr("remote leafnode has same cluster name");
+      this.close("Protocol Violation");
+      return;
+    }
+    if (typeof c.gateway === "string" && c.gateway !== "") {
+      const text = `Rejecting connection from gateway ${JSON.stringify(c.gateway)} on the leafnode port`;
+      this.error(text);
+      this.sendErr(text);
+      this.close("Wrong Gateway");
+      return;
+    }
+    this.account = account;
+    this.headers = !this.server.options.noHeaderSupport && c.headers === true;
+    this.compression = c.compress_mode === undefined || c.compress_mode === "" ? "not supported" : c.compress_mode;
+    this.remoteServer = c.name ?? "";
+    this.remoteAccount = c.remote_account ?? "";
+    this.remoteCluster = cluster;
+    this.isolated = this.isolated || c.isolate === true;
+    if (c.is_hub === true) this.isSpoke = true;
+    this.registered = true;
+    // Tell the leaf which account it is bound to; it registers when it gets this.
+    const info = this.leafs.infoObject(this);
+    info.remote_account = account.name;
+    if (account.isSystem) info.acc_is_sys = true;
+    info.connect_info = true;
+    this.sendInfo(info);
+    this.leafs.register(this);
+  }
+
+  sendInfo(info: Record<string, unknown>): void {
+    const json = JSON.stringify(info);
+    if (this.trace) this.traceOut("INFO", json);
+    this.queueString(`INFO ${json}\r\n`);
+  }
+
+  // ---- interest ----
+
+  onSub(op: SubOp, args: readonly string[], line: string): void {
+    if (this.trace) this.traceIn(op, line);
+    if (op !== "LS+") throw new ProtocolError(ProtoErr.UnknownOp, `${op} on a leafnode connection`);
+    if (!this.registered) {
+      this.sendErr(ProtoErr.AuthViolation);
+      this.close("Protocol Violation");
+      return;
+    }
+    let queue: string | undefined;
+    let weight = 1;
+    if (args.length === 3) {
+      queue = args[1];
+      const w = Number.parseInt(args[2], 10);
+      weight = Number.isFinite(w) && w > 0 ? w : 1;
+    } else if (args.length !== 1) throw new ProtocolError("", `processLeafSub Parse Error: '${line}'`);
+    const subject = args[0];
+    if (subject.startsWith(LDS_PREFIX) && subject === this.leafs.loopSubject(this.account)) {
+      this.leafs.loopDetected(this, true);
+      return;
+    }
+    const key = queue === undefined ? subject : `${subject} ${queue}`;
+    const sub = this.addRemoteSub(this.account, key, subject, queue, weight);
+    if (this.remoteCluster !== "") sub.origin = this.remoteCluster;
+  }
+
+  onUnsub(op: UnsubOp, args: readonly string[], line: string): void {
+    if (this.trace) this.traceIn(op, line);
+    if (op !== "LS-") throw new ProtocolError(ProtoErr.UnknownOp, `${op} on a leafnode connection`);
+    if (!this.registered) return;
+    if (args.length !== 1 && args.length !== 2) throw new ProtocolError("", `processLeafUnsub Parse Error: '${line}'`);
+    this.removeRemoteSub(this.account, args.length === 2 ? `${args[0]} ${args[1]}` : args[0]);
+  }
+
+  /** Send LS+ (count > 0) or LS- for an interest key ("subject" or "subject queue"). */
+  sendInterest(key: string, count: number): void {
+    if (this.closed) return;
+    let line: string;
+    if (count > 0) line = key.includes(" ") ? `LS+ ${key} ${count}` : `LS+ ${key}`;
+    else line = `LS- ${key}`;
+    if (this.trace) this.traceOut(line.slice(0, 3), line.slice(4));
+    this.queueString(line + "\r\n");
+  }
+
+  // ---- messages ----
+
+  onMsgArgs(op: MsgOp, args: readonly string[]): number {
+    if (this.trace) this.traceIn(op, args.join(" "));
+    if (op === "RMSG") throw new ProtocolError(ProtoErr.UnknownOp, "RMSG on a leafnode connection");
+    const withHdr = op === "HMSG";
+    const name = withHdr ? "processLeafHeaderMsgArgs" : "processLeafMsgArgs";
+    const sizes = withHdr ? 2 : 1;
+    const n = args.length;
+    if (n < 1 + sizes) throw new ProtocolError("", `${name} Parse Error: '[${args.join(" ")}]'`);
+    this.msgSubject = args[0];
+    const rest = n - 1 - sizes;
+    this.msgReply = "";
+    this.msgQueues = undefined;
+    if (rest === 1) this.msgReply = args[1];
+    else if (rest > 1) {
+      if (args[1] === "+") {
+        this.msgReply = args[2];
+        this.msgQueues = args.slice(3, n - sizes) as string[];
+      } else if (args[1] === "|") this.msgQueues = args.slice(2, n - sizes) as string[];
+      else throw new ProtocolError("", `${name} Bad or Missing Reply Indicator: '${args[1]}'`);
+    }
+    const size = parseSize(args[n - 1]);
+    this.msgHdr = withHdr ? parseSize(args[n - 2]) : -1;
+    if (size < 0 || (withHdr && (this.msgHdr < 0 || this.msgHdr > size))) throw new ProtocolError("", `${name} Bad or Missing Size: '[${args.join(" ")}]'`);
+    if (size > this.server.options.maxPayload) throw new ProtocolError(ProtoErr.MaxPayload, `maximum payload exceeded: ${size} vs ${this.server.options.maxPayload}`);
+    return size;
+  }
+
+  onMsg(buf: Buffer, start: number, end: number): void {
+    const size = end - start;
+    this.inMsgs++;
+    this.inBytes += size;
+    this.server.inMsgs++;
+    this.server.inBytes += size;
+    if (!this.registered) return;
+    const account = this.account;
+    const sublist = account.sublist;
+    const subject = this.msgSubject;
+    let result = this.lastResult;
+    if (subject !== this.lastMatchSubject || sublist.generation !== this.lastGeneration || result === undefined) {
+      result = sublist.match(subject);
+      this.lastMatchSubject = subject;
+      this.lastGeneration = sublist.generation;
+      this.lastResult = result;
+    }
+    const hdrLen = this.msgHdr;
+    const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
+    const payload = buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end);
+    if (result.psubs.length === 0 && result.qsubs.length === 0) {
+      account.inMsgs++;
+      account.inBytes += size;
+      return;
+    }
+    account.routeTo(result, subject, this.msgReply, hdr, payload, undefined, this, this.msgQueues);
+  }
+
+  sendRouted(_account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void {
+    const h = this.headers ? hdr : undefined;
+    this.writeMsg(h !== undefined ? "HMSG" : "LMSG", "", subject, reply, queues, h, payload);
+  }
+
+  mayForwardTo(to: RemoteDeliverer): boolean {
+    if (to.kind === "route") return !this.isSpoke;
+    if (to.kind === "leaf") {
+      if (to === this) return false;
+      const other = to as LeafConnection;
+      return this.remoteCluster === "" || other.remoteCluster !== this.remoteCluster;
+    }
+    return false;
+  }
+
+  override onErr(text: string): void {
+    if (/Loop detected/i.test(text)) {
+      this.leafs.loopDetected(this, false);
+      return;
+    }
+    super.onErr(text);
+  }
+}
+
+/** The user JWT and the seed of a .creds file. */
+function readCreds(file: string): { jwt: string; seed: string } {
+  const text = fs.readFileSync(file, "utf8");
+  const blocks = [...text.matchAll(/-{3,}[^\n]*-{3,}\r?\n([\w\-.=]+)\r?\n-{3,}[^\n]*-{3,}/g)].map((m) => m[1]);
+  if (blocks.length < 2) throw new Error(`credentials file ${file} malformed`);
+  return { jwt: blocks[0], seed: blocks[1] };
+}
+
+function parseSize(s: string | undefined): number {
+  if (s === undefined || !/^\d{1,12}$/.test(s)) return -1;
+  return Number(s);
+}
+
+/** The CONNECT's password against a configured one (plain or bcrypt). */
+export function passwordMatches(given: string, configured: string): boolean | Promise<boolean> {
+  if (isBcryptHash(configured)) return bcryptMatches(given, configured);
+  return given === configured;
+}
+
+/** What the server's client authentication reads of a connection, for leaf nodes that log in as users. */
+export function credentialsOf(conn: LeafConnection, c: LeafConnect): Client {
+  const shim = {
+    opts: { user: c.user, pass: c.pass, authToken: c.auth_token, nkey: c.nkey, jwt: c.jwt, sig: c.sig },
+    nonce: conn.nonce,
+    connectionType: "LEAFNODE",
+    host: conn.host,
+    server: conn.server,
+    logPrefix: () => conn.logPrefix(),
+  };
+  // The authenticator reads these fields only (it was written for client connections).
+  return shim as unknown as Client;
+}
+
+export type { LeafConnect };

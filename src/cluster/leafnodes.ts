@@ -1,0 +1,272 @@
+// Leaf nodes: the leafnode listener (this server as a hub), the remotes this server connects to
+// (as a leaf), the registry of leaf connections per account, who may log in as a leaf node and
+// to which account it is bound, and loop detection.
+import net from "node:net";
+import { randomBytes } from "node:crypto";
+import type { Server, ServerService } from "../server/server.js";
+import type { Account } from "../server/account.js";
+import type { LeafNodeOptions } from "../config/options.js";
+import { NATS_FEATURE_VERSION } from "../server/version.js";
+import { newNonce } from "../auth/authenticator.js";
+import { LeafConnection, LDS_PREFIX, credentialsOf, passwordMatches, type LeafConnect, type LeafRemote } from "./leafnode.js";
+import { LeafInterest } from "./interest.js";
+import { clusterOf } from "./cluster.js";
+import { hostPort, listenUrls } from "./urls.js";
+
+/** How long a leaf whose hub reported a loop waits before trying again (nats-server's value). */
+const LOOP_RECONNECT_DELAY_MS = 30_000;
+const DEFAULT_LEAFNODE_PORT = 7422;
+
+/** The server's leaf nodes service, when it has one. */
+export function leafNodesOf(server: Server): LeafNodes | undefined {
+  return server.services.find((s): s is LeafNodes => s instanceof LeafNodes);
+}
+
+export class LeafNodes implements ServerService {
+  readonly name = "leafnodes";
+  readonly options: LeafNodeOptions;
+  readonly interest: LeafInterest;
+  /** Registered leaf connections. */
+  readonly all = new Set<LeafConnection>();
+  private readonly pending = new Set<LeafConnection>();
+  private readonly remotes: LeafRemote[] = [];
+  /** Per account, the subject whose return over a leaf connection means a loop. */
+  private readonly loopSubjects = new Map<string, string>();
+  private listener: net.Server | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private stopping = false;
+  port = 0;
+
+  constructor(readonly server: Server) {
+    this.options = server.options.leafnodes as LeafNodeOptions;
+    this.interest = new LeafInterest(this);
+  }
+
+  async start(): Promise<void> {
+    for (const acc of this.server.accounts.values()) this.interest.attach(acc);
+    this.server.events.account.add((acc) => this.interest.attach(acc));
+  }
+
+  async listening(): Promise<void> {
+    const o = this.options;
+    if (o.port !== 0) {
+      await new Promise<void>((resolve, reject) => {
+        const srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+        srv.once("error", (err) => reject(new Error(`Error listening on leafnode port: ${o.port} - ${err.message}`)));
+        srv.listen({ host: o.host, port: o.port === -1 ? 0 : o.port }, () => {
+          srv.removeAllListeners("error");
+          srv.on("error", (err) => this.server.log.error(`Leafnode listener error: ${err.message}`));
+          this.listener = srv;
+          this.port = (srv.address() as net.AddressInfo).port;
+          this.server.log.info(`Listening for leafnode connections on ${hostPort(o.host, this.port)}`);
+          resolve();
+        });
+      });
+      const host = o.host === "0.0.0.0" || o.host === "::" ? "127.0.0.1" : o.host;
+      this.server.portsFileExtras.leafnodes = [`nats-leaf://${hostPort(host, this.port)}`];
+    }
+    for (const r of o.remotes) {
+      const remote: LeafRemote = { options: r, urls: r.urls.map(withDefaultPort), next: 0, delayMs: 0, conn: undefined, stopped: false };
+      this.remotes.push(remote);
+      this.connectRemote(remote);
+    }
+  }
+
+  /** The cluster name this server gives leaf nodes ("" when not clustered). */
+  clusterName(): string {
+    return clusterOf(this.server)?.clusterName ?? "";
+  }
+
+  /** The hub's INFO (nats-server's leafNodeInfo). */
+  infoObject(conn: LeafConnection): Record<string, unknown> {
+    const s = this.server;
+    const o = this.options;
+    const info: Record<string, unknown> = {
+      server_id: s.id,
+      server_name: s.name,
+      version: NATS_FEATURE_VERSION,
+      proto: 1,
+      go: `node${process.version}`,
+      host: o.host,
+      port: this.port,
+      headers: !s.options.noHeaderSupport,
+      auth_required: true,
+      max_payload: s.options.maxPayload,
+    };
+    if (s.options.jetstream.enabled) info.jetstream = true;
+    info.client_id = conn.cid;
+    const cluster = this.clusterName();
+    if (cluster !== "") info.cluster = cluster;
+    if (s.options.jetstream.domain) info.domain = s.options.jetstream.domain;
+    info.leafnode_urls = o.noAdvertise ? [] : listenUrls(o.advertise, o.host, this.port);
+    // No S2 codec: every nats-server leaf accepts "off".
+    info.compression = "off";
+    info.info_on_connect = true;
+    return info;
+  }
+
+  // ---- hub side ----
+
+  private accept(socket: net.Socket): void {
+    if (this.stopping || this.server.isShuttingDown) {
+      socket.destroy();
+      return;
+    }
+    socket.on("error", () => undefined);
+    const conn = new LeafConnection(this, socket, undefined, this.server.globalAccount);
+    this.pending.add(conn);
+    conn.info("Leafnode connection created");
+    conn.nonce = newNonce();
+    const info = this.infoObject(conn);
+    info.nonce = conn.nonce;
+    conn.sendInfo(info);
+  }
+
+  /**
+   * The account a connecting leaf node is bound to: from `leafnodes { authorization }` when
+   * configured, else as a client of this server would log in (its users and accounts).
+   */
+  authenticate(conn: LeafConnection, c: LeafConnect): Account | undefined | Promise<Account | undefined> {
+    const o = this.options;
+    const lookup = (name: string | undefined): Account | undefined => (name === undefined ? this.server.globalAccount : this.server.accounts.get(name));
+    const check = (want: string, account: string | undefined): Account | undefined | Promise<Account | undefined> => {
+      const ok = passwordMatches(c.pass ?? "", want);
+      if (typeof ok === "boolean") return ok ? lookup(account) : undefined;
+      return ok.then((yes) => (yes ? lookup(account) : undefined));
+    };
+    if (o.username !== undefined && o.username !== "") {
+      if (c.user !== o.username) return undefined;
+      return check(o.password ?? "", o.account);
+    }
+    if (o.users.length > 0) {
+      const u = o.users.find((x) => x.user === c.user);
+      return u === undefined ? undefined : check(u.password, u.account);
+    }
+    const outcome = this.server.auth.authenticate(credentialsOf(conn, c));
+    const accountOf = (r: unknown): Account | undefined =>
+      r !== undefined && r !== null && typeof r === "object" && "account" in r ? ((r as { account: Account }).account ?? undefined) : undefined;
+    if (outcome instanceof Promise) return outcome.then(accountOf);
+    return accountOf(outcome);
+  }
+
+  // ---- leaf side ----
+
+  private connectRemote(remote: LeafRemote): void {
+    if (this.stopping || remote.stopped) return;
+    const account = remote.options.account === undefined ? this.server.globalAccount : this.server.accounts.get(remote.options.account);
+    if (account === undefined) {
+      this.server.log.error(`Unable to lookup account ${remote.options.account} for solicited leafnode connection`);
+      return;
+    }
+    const url = remote.urls[remote.next % remote.urls.length];
+    remote.next = (remote.next + 1) % remote.urls.length;
+    const host = url.hostname.replace(/^\[|\]$/g, "");
+    const port = Number(url.port === "" ? DEFAULT_LEAFNODE_PORT : url.port);
+    this.server.log.debug(`Trying to connect as leafnode to remote server on ${hostPort(host, port)}`);
+    const socket = net.connect({ host, port, noDelay: true });
+    const retry = (): void => this.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);
+    socket.once("error", (err) => {
+      socket.destroy();
+      this.server.log.debug(`Error trying to connect as leafnode to remote server ${hostPort(host, port)}: ${err.message}`);
+      retry();
+    });
+    socket.once("connect", () => {
+      socket.removeAllListeners("error");
+      socket.on("error", () => undefined);
+      if (this.stopping) {
+        socket.destroy();
+        return;
+      }
+      remote.delayMs = 0;
+      const conn = new LeafConnection(this, socket, remote, account);
+      remote.conn = conn;
+      this.pending.add(conn);
+      conn.info(`Leafnode connection created for account: ${account.name}`);
+    });
+  }
+
+  /** URLs the hub tells about (its cluster's leafnode listeners) become ours to try. */
+  learnUrls(remote: LeafRemote, urls: unknown[]): void {
+    for (const u of urls) {
+      if (typeof u !== "string") continue;
+      const cred = remote.options.urls[0] !== undefined && URL.canParse(remote.options.urls[0]) ? new URL(remote.options.urls[0]) : undefined;
+      const parsed = URL.canParse(`nats-leaf://${u}`) ? new URL(`nats-leaf://${u}`) : undefined;
+      if (parsed === undefined) continue;
+      if (cred !== undefined) {
+        parsed.username = cred.username;
+        parsed.password = cred.password;
+      }
+      if (!remote.urls.some((x) => x.host === parsed.host)) remote.urls.push(parsed);
+    }
+  }
+
+  // ---- registry ----
+
+  register(conn: LeafConnection): void {
+    this.pending.delete(conn);
+    this.all.add(conn);
+    const who = conn.remoteServer !== "" ? conn.remoteServer : conn.host;
+    conn.info(`Leafnode connection to ${who} registered (account ${conn.account.name}${conn.isSpoke ? ", as spoke" : ""})`);
+    this.interest.sendAllTo(conn);
+  }
+
+  onLeafClosed(conn: LeafConnection): void {
+    this.pending.delete(conn);
+    this.all.delete(conn);
+    conn.debug(`Leafnode connection closed: ${conn.closeReason}`);
+    const remote = conn.remote;
+    if (remote !== undefined && remote.conn === conn) {
+      remote.conn = undefined;
+      if (!this.stopping && !this.server.isShuttingDown && !remote.stopped) {
+        this.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);
+      }
+    }
+  }
+
+  /** The loop detection subject of an account: "$LDS." and a random id, made once. */
+  loopSubject(account: Account): string {
+    let s = this.loopSubjects.get(account.name);
+    if (s === undefined) {
+      s = LDS_PREFIX + randomBytes(11).toString("base64url").replace(/[^A-Za-z0-9]/g, "");
+      this.loopSubjects.set(account.name, s);
+    }
+    return s;
+  }
+
+  /** Our own loop detection subject came back (or the hub said so): refuse, and wait before retrying. */
+  loopDetected(conn: LeafConnection, sendErr: boolean): void {
+    const delay = conn.remote !== undefined ? LOOP_RECONNECT_DELAY_MS : 0;
+    if (conn.remote !== undefined) conn.remote.delayMs = LOOP_RECONNECT_DELAY_MS;
+    const text = `Loop detected for leafnode account=${JSON.stringify(conn.account.name)}. Delaying attempt to reconnect for ${delay / 1000}s`;
+    if (sendErr) conn.sendErr(text);
+    conn.error(text);
+    conn.close("Leafnode Loop Detected");
+  }
+
+  private later(fn: () => void, ms: number): void {
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      fn();
+    }, ms);
+    t.unref();
+    this.timers.add(t);
+  }
+
+  async shutdown(): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+    for (const r of this.remotes) r.stopped = true;
+    const listener = this.listener;
+    this.listener = undefined;
+    const closed = listener !== undefined ? new Promise<void>((r) => listener.close(() => r())) : Promise.resolve();
+    for (const c of [...this.pending, ...this.all]) c.close("Server Shutdown");
+    await closed;
+  }
+}
+
+function withDefaultPort(raw: string): URL {
+  const u = new URL(raw);
+  if (u.port === "") u.port = String(DEFAULT_LEAFNODE_PORT);
+  return u;
+}
