@@ -4,7 +4,7 @@
 // and invalid values raise a ConfigError located at the offending key. Unknown fields are
 // errors, as in nats-server (unless the key was only used as a `$variable`, or
 // `allowUnknownFields` is set, in which case they become warnings). Keys nats-server knows
-// but tsnats does not implement produce a warning; the leafnodes/gateway/mqtt blocks are
+// but tsnats does not implement produce a warning; the gateway/mqtt blocks are
 // kept in `unsupportedBlocks`.
 
 import { existsSync, statSync } from "node:fs";
