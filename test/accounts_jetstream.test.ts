@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { connect, jwtAuthenticator, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { memoryResolverConfig, newAccount, newOperator, newUser } from "./helpers/jwt.js";
 import { startConfigServer } from "./helpers/config_server.js";
 import { freePort, referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { waitUntil } from "./helpers/server.js";
@@ -274,6 +275,41 @@ accounts {
       ackFloor: 2,
       bInfoStreams: 1,
     });
+    if (theirs !== undefined) assert.deepEqual(ours, theirs);
+  });
+});
+
+describe("JetStream from account JWTs (operator mode)", () => {
+  it("enables JetStream with the claims' flat or tiered limits, as nats-server 2.15", async () => {
+    const op = await newOperator();
+    const tiered = await newAccount(op, "T", {
+      limits: { tiered_limits: { R1: { disk_storage: 1024 * 1024, mem_storage: 0, streams: 2, consumer: -1 } } } as never,
+    });
+    const flat = await newAccount(op, "F", { limits: { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 } as never });
+    const none = await newAccount(op, "N");
+    const users = await Promise.all([tiered, flat, none].map((a) => newUser(a, `u${a.name}`)));
+    const { ours, theirs } = await onBoth(
+      (dir) => `${memoryResolverConfig(op, [tiered, flat, none])}\njetstream { store_dir: "${dir}" }\n`,
+      async (port) => {
+        const out: Record<string, unknown> = {};
+        for (const [i, name] of ["T", "F", "N"].entries()) {
+          const nc = await connect({ port, authenticator: jwtAuthenticator(users[i].jwt, users[i].seed) });
+          try {
+            const info = await req(nc, "$JS.API.INFO");
+            out[`${name}.info`] = info.error !== undefined ? outcome(info) : { limits: info.limits, tiers: info.tiers };
+            out[`${name}.create`] = outcome(await req(nc, "$JS.API.STREAM.CREATE.S", { name: "S", subjects: ["s"] }));
+            out[`${name}.memory`] = outcome(await req(nc, "$JS.API.STREAM.CREATE.M", { name: "M", subjects: ["m"], storage: "memory" }));
+          } finally {
+            await nc.close();
+          }
+        }
+        return out;
+      },
+    );
+    assert.equal(ours["N.info"], "10039 JetStream not enabled for account");
+    assert.equal(ours["T.create"], "ok");
+    assert.equal(ours["T.memory"], "10028 insufficient memory resources available");
+    assert.deepEqual(((ours["T.info"] as Json).tiers as Json).R1 !== undefined, true);
     if (theirs !== undefined) assert.deepEqual(ours, theirs);
   });
 });

@@ -10,7 +10,8 @@
 import type { Account } from "../server/account.js";
 import type { Client } from "../server/client.js";
 import type { Server } from "../server/server.js";
-import { isJetStreamEnabled, isRevoked, type AccountClaims, type ExternalAuthorization, type RevocationList, type SigningKeys, type UserScope } from "./claims.js";
+import { jetStreamLimitsFromClaims } from "./jwt_jetstream.js";
+import { isRevoked, type AccountClaims, type ExternalAuthorization, type RevocationList, type SigningKeys, type UserScope } from "./claims.js";
 import { jwtPermissionsToConfig } from "./permissions.js";
 import { emptyShared, type SharedState } from "./jwt_sharing.js";
 
@@ -139,7 +140,8 @@ export function applyAccountClaims(server: Server, acc: Account, token: string, 
   const defaultsChanged = JSON.stringify(state.defaultPermissions ?? null) !== oldDefaults;
   state.updatedAt = Date.now();
   server.jwtAccounts?.sharing.apply(acc, claims);
-  if (isJetStreamEnabled(claims.limits)) server.log.error(`Account ${acc.name}: JWT JetStream limits are not supported by tsnats yet and were not applied`);
+  // JetStream follows the claims' limits (enabled, changed or taken away) on accountClaims.
+  acc.jetStreamLimits = jetStreamLimitsFromClaims(claims.limits);
 
   const checkUsers = claims.revocations.size > 0 || claims.jwt.claims.nats.revocations !== undefined || l.disallowBearer;
   let count = 0;

@@ -286,7 +286,15 @@ export class Api {
       const tiers: Json = {};
       for (const [tier, limits] of this.jsa.limits) {
         const t = this.jsa.usage(tier);
-        tiers[tier] = { memory: t.memory, storage: t.storage, streams: t.streams, consumers: t.consumers, limits: { ...limits } };
+        tiers[tier] = {
+          memory: t.memory,
+          storage: t.storage,
+          reserved_memory: t.reservedMemory,
+          reserved_storage: t.reservedStorage,
+          streams: t.streams,
+          consumers: t.consumers,
+          limits: { ...limits },
+        };
       }
       out.tiers = tiers;
     }

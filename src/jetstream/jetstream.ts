@@ -394,7 +394,22 @@ export class JetStreamService implements ServerService {
       this.installNotEnabled(acc);
       this.addDomainMappings(acc);
     }
+    // Accounts made later (operator mode) or whose claims change follow their jetStreamLimits.
+    this.server.events.account.add(this.onAccount);
+    this.server.events.accountClaims.add(this.onAccount);
     this.running = true;
+  }
+
+  private readonly onAccount = (acc: Account): void => this.accountUpdated(acc);
+
+  /** Apply an account's current `jetStreamLimits`: enable, update or take JetStream away. */
+  accountUpdated(acc: Account): void {
+    if (!this.running || acc.isSystem) return;
+    const limits = acc.jetStreamLimits;
+    if (limits !== undefined) this.enableAccount(acc, limits);
+    else if (this.accounts.has(acc.name)) this.disableAccount(acc);
+    else this.installNotEnabled(acc);
+    this.addDomainMappings(acc);
   }
 
   /**
@@ -476,7 +491,8 @@ export class JetStreamService implements ServerService {
     const sys = this.server.systemAccount;
     const global = this.server.globalAccount;
     const others = [...this.server.accounts.values()].filter((a) => a !== sys && a !== global);
-    if (others.length === 0) return [[global, global.jetStreamLimits ?? new Map([["", unlimitedJetStream()]])]];
+    // Operator mode never enables the global account: accounts come from their claims.
+    if (others.length === 0 && this.server.jwtAccounts === undefined) return [[global, global.jetStreamLimits ?? new Map([["", unlimitedJetStream()]])]];
     const out: Array<[Account, ReadonlyMap<string, JsLimits>]> = [];
     for (const acc of this.server.accounts.values()) {
       if (acc !== sys && acc.jetStreamLimits !== undefined) out.push([acc, acc.jetStreamLimits]);
@@ -487,6 +503,8 @@ export class JetStreamService implements ServerService {
   async shutdown(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.server.events.account.delete(this.onAccount);
+    this.server.events.accountClaims.delete(this.onAccount);
     for (const jsa of this.accounts.values()) {
       jsa.stop();
       jsa.account.jetstream = undefined;

@@ -158,6 +158,7 @@ export class Server {
     return this.accounts.get(name) ?? this.registerAccount(name);
   }
 
+
   /** The accounts as the account model's setup sees them. */
   get accountRegistry(): AccountRegistry {
     return { register: (n) => this.registerAccount(n), lookup: (n) => this.accounts.get(n) };
