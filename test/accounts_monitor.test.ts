@@ -151,3 +151,72 @@ describe("accounts in monitoring", () => {
     }
   });
 });
+
+describe("account statistics across imports", () => {
+  const STATS_CONF = `
+system_account: SYS
+accounts {
+  A: { users: [{user: a, password: a}], exports: [{service: "svc.>"}, {stream: "ev.>"}] }
+  B: { users: [{user: b, password: b}], imports: [{service: {account: A, subject: "svc.>"}}, {stream: {account: A, subject: "ev.>"}}] }
+  SYS: { users: [{user: s, password: s}] }
+}
+`;
+
+  /** Message counts per account after a request through a service import and a message through a stream import. */
+  async function scenario(port: number): Promise<Json> {
+    const a = await connect({ port, user: "a", pass: "a" });
+    const b = await connect({ port, user: "b", pass: "b" });
+    const s = await connect({ port, user: "s", pass: "s" });
+    try {
+      const got: string[] = [];
+      b.subscribe("ev.>", { callback: (_e, m) => void got.push(m.subject) });
+      a.subscribe("svc.>", { callback: (_e, m) => void m.respond("ok") });
+      await a.flush();
+      await b.flush();
+      await b.request("svc.x", "hi", { timeout: 2000 });
+      a.publish("ev.1", "x");
+      await a.flush();
+      for (let i = 0; i < 100 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      const statz = async (acc: string): Promise<Json | string> => {
+        const m = await s.request(`$SYS.REQ.ACCOUNT.${acc}.STATZ`, "{}", { timeout: 1000 }).catch(() => undefined);
+        if (m === undefined) return "no answer";
+        const st = (m.json<{ data: { account_statz: Json[] } }>().data.account_statz[0]) as Json;
+        const sent = st.sent as Json;
+        const received = st.received as Json;
+        return { sent: sent.msgs, received: received.msgs, receivedBytes: received.bytes };
+      };
+      const unknownInfo = (await s.request("$SYS.REQ.ACCOUNT.NOPE.INFO", "{}", { timeout: 1000 })).json<Json>().error;
+      return { A: await statz("A"), B: await statz("B"), unknown: await statz("NOPE"), unknownInfo };
+    } finally {
+      await a.close();
+      await b.close();
+      await s.close();
+    }
+  }
+
+  it("counts a message received in the publisher's account and sent in the account that routed it", async () => {
+    const srv = await startConfigServer(STATS_CONF);
+    let ours: Json;
+    try {
+      ours = await scenario(srv.port);
+    } finally {
+      await srv.close();
+    }
+    assert.deepEqual(ours, {
+      // A published the response and ev.1; it delivered the request and (through B's import) ev.1.
+      A: { sent: 2, received: 2, receivedBytes: 3 },
+      // B published the request; it delivered the response.
+      B: { sent: 1, received: 1, receivedBytes: 2 },
+      unknown: "no answer",
+      unknownInfo: { code: 500, description: "Account NOPE does not exist" },
+    });
+    if (referenceBinary("2.15") !== undefined) {
+      const ns = await startNatsServer([], STATS_CONF, "2.15");
+      try {
+        assert.deepEqual(ours, await scenario(ns.port));
+      } finally {
+        await ns.stop();
+      }
+    }
+  });
+});

@@ -128,13 +128,16 @@ function importsJson(acc: Account, jsImport: Record<string, unknown> | undefined
 
 /** One account's connection and traffic counts (accstatz, STATZ, CONNS events). */
 export function accountStat(acc: Account): Record<string, unknown> {
+  // Traffic by connection kind, as nats-server 2.15 splits it (no gateways or leaf nodes here).
+  const none = { msgs: 0, bytes: 0 };
   return {
     acc: acc.name,
     conns: acc.clients.size,
     leafnodes: 0,
     total_conns: acc.clients.size,
-    sent: { msgs: acc.outMsgs, bytes: acc.outBytes },
-    received: { msgs: acc.inMsgs, bytes: acc.inBytes },
+    num_subscriptions: acc.sublist.count,
+    sent: { msgs: acc.outMsgs, bytes: acc.outBytes, gateways: none, routes: none, leafs: none },
+    received: { msgs: acc.inMsgs, bytes: acc.inBytes, gateways: none, routes: none, leafs: none },
     slow_consumers: acc.slowConsumers,
   };
 }

@@ -67,6 +67,10 @@ export function accountJsz(m: Monitor, name: string, opts: JszOptions): Record<s
 function accountDetail(m: Monitor, jsa: JsAccount, opts: JszOptions): Record<string, unknown> {
   const name = jsa.account.name;
   const d: Record<string, unknown> = { name, id: name, ...usageJson(accountUsage(jsa), 0) };
+  // nats-server shows an untiered account's limits here (as unsigned: -1 reads 2^64-1), nothing for tiered ones.
+  const flat = jsa.limits.get("");
+  d.reserved_memory = flat !== undefined ? asUint64(flat.max_memory) : 0;
+  d.reserved_storage = flat !== undefined ? asUint64(flat.max_storage) : 0;
   if (opts.streams || opts.consumers) {
     d.stream_detail = [...jsa.streams.values()].map((stream) => {
       const info = stream.infoJson();
@@ -87,4 +91,9 @@ function accountDetail(m: Monitor, jsa: JsAccount, opts: JszOptions): Record<str
     });
   }
   return d;
+}
+
+/** A Go int64 printed as uint64 (nats-server converts limits so): -1 becomes 2^64-1. */
+function asUint64(n: number): number {
+  return n < 0 ? 2 ** 64 + n : n;
 }

@@ -385,38 +385,44 @@ export class SystemAccountService implements ServerService {
     const m = this.monitor;
     const all = name === "PING" && scope === undefined;
     let acc: Account | undefined = scope;
-    if (acc === undefined && !all) {
-      acc = s.accounts.get(name);
-      if (acc === undefined) throw new RequestError(404, `account ${JSON.stringify(name)} not found`);
-    }
+    if (acc === undefined && !all) acc = s.accounts.get(name);
+    // An account this server does not know gets what nats-server 2.15 answers per endpoint:
+    // an error for INFO, empty lists for CONNZ/SUBSZ, no answer for STATZ.
+    const unknown = acc === undefined && !all;
     switch (endpoint) {
       case "INFO":
-        if (acc === undefined) throw new RequestError(400, "INFO needs an account name");
+        if (all) throw new RequestError(400, "INFO needs an account name");
+        if (acc === undefined) throw new RequestError(500, `Account ${name} does not exist`);
         return this.wrap(accountDetail(m, acc));
       case "CONNZ": {
         const o = connzOptions(jsonOptions(opts));
-        if (acc !== undefined) o.account = acc.name;
+        if (!all) o.account = acc?.name ?? name;
         return this.wrap(buildConnz(m, o));
       }
       case "SUBSZ": {
         const o = subszOptions(jsonOptions({ subscriptions: true, ...opts }));
-        if (acc !== undefined) o.account = acc.name;
+        if (!all) o.account = acc?.name ?? name;
         return this.wrap(buildSubsz(m, o));
       }
       case "JSZ": {
         const o = jszOptions(jsonOptions(opts));
         if (acc === undefined) return this.wrap(buildJsz(m, { ...o, accounts: true }));
-        if (!jetStreamRunning(s)) throw new RequestError(503, "JetStream not enabled");
+        // nats-server 2.15 answers a server without JetStream so.
+        if (!jetStreamRunning(s)) throw new RequestError(500, "jetstream not enabled");
         return this.wrap(accountJsz(m, acc.name, o));
       }
       case "STATZ": {
+        if (unknown) return undefined;
         if (acc !== undefined) {
+          // Like /accstatz: an account without connections is left out unless asked for.
+          if (acc.clients.size === 0 && opts.include_unused !== true) return undefined;
           return this.wrap({ server_id: s.id, now: goTime(new Date()), account_statz: [accountStat(acc)] });
         }
         return this.wrap(buildAccstatz(m, accstatzOptions(jsonOptions(opts))));
       }
       case "CONNS":
-        if (acc === undefined) throw new RequestError(400, "CONNS needs an account name");
+        if (all) throw new RequestError(400, "CONNS needs an account name");
+        if (acc === undefined) throw new RequestError(500, `Account ${name} does not exist`);
         return accountConnectionsAdvisory(this.serverInfo(), acc);
       case "LEAFZ":
         return this.wrap(buildLeafz(m));

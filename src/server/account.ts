@@ -244,6 +244,10 @@ export class Account implements ImportRouting {
   /** Route a message that came through an import (a request, or a response going back). */
   routeImported(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, origin: Client | undefined, shown?: string): number {
     importedRouting++;
+    // nats-server counts a message as received once, in the publisher's account; what it
+    // delivers here is counted as sent by this account (below, per delivery).
+    this.inMsgs--;
+    this.inBytes -= payload.length + (hdr?.length ?? 0);
     try {
       if (shown !== undefined) {
         const prev = deliveryTarget;
@@ -369,6 +373,15 @@ export class Account implements ImportRouting {
     const n = ++owner.delivered;
     if (owner.max > 0 && n > owner.max) return false;
     if (sub.client.deliver(sub, subject, reply, hdr, payload) === false) return false;
+    if (owner !== sub && sub.client.kind === "client") {
+      // A stream import delivery is sent by the exporting account (where it was routed), as in nats-server.
+      const size = payload.length + (hdr !== undefined && (sub.client as Client).opts.headers ? hdr.length : 0);
+      const importer = (sub.client as Client).account;
+      importer.outMsgs--;
+      importer.outBytes -= size;
+      this.outMsgs++;
+      this.outBytes += size;
+    }
     if (sender !== undefined && sub.client.kind === "client" && (sub.client as Client).behind) {
       (sub.client as Client).stallPublisherIfBehind(sender);
     }
