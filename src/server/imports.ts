@@ -13,7 +13,6 @@
 // reply in the importer (a ResponseImport), as long as the export's response type and
 // threshold allow: one message for Singleton, any number within the threshold for Streamed,
 // until an empty message for Chunked.
-import { randomInt } from "node:crypto";
 import { InternalClient, routingSubjectOf, type Account } from "./account.js";
 import type { Client } from "./client.js";
 import type { Deliverer, Subscription } from "./sublist.js";
@@ -105,6 +104,11 @@ export class StreamImport {
   readonly allowTrace: boolean;
   /** Set when the export went away or was revoked (operator mode): nothing flows. */
   invalid = false;
+  /** A prefix import of a wildcard subject: the local subject is this + the exported one. */
+  private readonly prefix: string | undefined;
+  /** The last subject mapped, and its result: runs of one subject map once. */
+  private lastIn = "";
+  private lastOut = "";
 
   constructor(
     readonly importer: Account,
@@ -114,10 +118,13 @@ export class StreamImport {
     o: StreamImportOptions = {},
   ) {
     let to = o.to ?? "";
+    let prefix: string | undefined;
     if (o.prefix !== undefined && o.prefix !== "") {
       if (hasWildcard(o.prefix)) throw new AccountError("stream import prefix can not contain wildcard tokens");
-      to = (o.prefix.endsWith(".") ? o.prefix : `${o.prefix}.`) + from;
+      prefix = o.prefix.endsWith(".") ? o.prefix : `${o.prefix}.`;
+      to = prefix + from;
     }
+    this.prefix = prefix;
     if (to === "") to = from;
     this.allowTrace = o.allowTrace ?? false;
     this.usePub = false;
@@ -135,8 +142,12 @@ export class StreamImport {
   /** The subject a message published in the exporter on `subject` has in the importer. */
   localSubject(subject: string): string {
     if (this.usePub) return subject;
-    if (this.transform !== undefined) return this.transform.apply(subject) ?? this.to;
-    return this.to;
+    if (this.transform === undefined) return this.to;
+    if (subject === this.lastIn) return this.lastOut;
+    const out = this.prefix !== undefined ? this.prefix + subject : (this.transform.apply(subject) ?? this.to);
+    this.lastIn = subject;
+    this.lastOut = out;
+    return out;
   }
 
   /**
@@ -257,6 +268,25 @@ export class ServiceImport implements Deliverer {
     return this.to;
   }
 
+  /** The request-info header block of the last requester without headers of its own, reused while it is the same. */
+  private infoFor: Client | undefined;
+  private infoRtt = -1;
+  private infoHdr: Buffer | undefined;
+
+  /** The request's headers with the requester's identity set (a forged one replaced). */
+  private withRequestInfo(origin: Client, hdr: Buffer | undefined, chained: boolean): Buffer {
+    const reusable = hdr === undefined && !chained;
+    if (reusable && origin === this.infoFor && origin.rttMs === this.infoRtt && this.infoHdr !== undefined) return this.infoHdr;
+    const info = clientInfo(origin, { detailed: this.share, service: chained ? this.importer.name : undefined, server: origin.server.name });
+    const out = setHeader(hdr, REQUEST_INFO_HEADER, JSON.stringify(info));
+    if (reusable) {
+      this.infoFor = origin;
+      this.infoRtt = origin.rttMs;
+      this.infoHdr = out;
+    }
+    return out;
+  }
+
   /** A request in the importer: forward it to the exporter. Returns whether anyone got it. */
   deliver(_sub: Subscription, shown: string, reply: string, hdr: Buffer | undefined, payload: Buffer): boolean {
     if (this.invalid) return false;
@@ -290,10 +320,7 @@ export class ServiceImport implements Deliverer {
       }
     }
     const to = this.exporter.mapSubject(this.exporterSubject(subject));
-    if (origin !== undefined) {
-      const info = clientInfo(origin, { detailed: this.share, service: activeExports.length > 0 ? this.importer.name : undefined, server: origin.server.name });
-      hdr = setHeader(hdr, REQUEST_INFO_HEADER, JSON.stringify(info));
-    }
+    if (origin !== undefined) hdr = this.withRequestInfo(origin, hdr, activeExports.length > 0);
     activeExports.push(loopKey);
     let delivered: number;
     try {
@@ -337,9 +364,17 @@ function publishLatency(exporter: Account, t: LatencyTracking, status: 200 | 400
 
 const BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/**
+ * `n` (up to 8) base62 characters. Reply subjects need to be unique among pending ones, not
+ * secret (the table is checked for a clash), so Math.random serves, as fastrand does nats-server.
+ */
 function randomToken(n: number): string {
+  let v = Math.floor(Math.random() * 62 ** n);
   let s = "";
-  for (let i = 0; i < n; i++) s += BASE62[randomInt(62)];
+  for (let i = 0; i < n; i++) {
+    s += BASE62[v % 62];
+    v = Math.floor(v / 62);
+  }
   return s;
 }
 
