@@ -6,7 +6,7 @@
 import { describe, it, before, after, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { connect, headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node";
-import { startConfigServer } from "./helpers/config_server.js";
+import { optionsFromText, startConfigServer } from "./helpers/config_server.js";
 import { waitUntil, type TestServer } from "./helpers/server.js";
 import { RawConn } from "./helpers/raw.js";
 import { referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
@@ -330,5 +330,54 @@ describe("imports compared with nats-server 2.15", () => {
     const ours = await scenario(srv.port);
     const theirs = await scenario(ns.port);
     assert.deepEqual(ours, theirs);
+  });
+});
+
+describe("imports and reload", () => {
+  const BASE = `
+accounts {
+  A: { users: [{user: a, password: a}], exports: [{stream: "ev.>"}, {service: "svc.>"}] }
+  B: { users: [{user: b, password: b}] IMPORTS }
+}
+`;
+  const WITH = BASE.replace(
+    "IMPORTS",
+    `, imports: [{stream: {account: A, subject: "ev.>"}, prefix: "froma"}, {service: {account: A, subject: "svc.>"}}]`,
+  );
+  const WITHOUT = BASE.replace("IMPORTS", "");
+
+  it("applies imports added or removed by a reload to live connections and subscriptions", async () => {
+    const srv = await startConfigServer(WITHOUT);
+    const a = await login(srv.port, "a");
+    const b = await login(srv.port, "b");
+    try {
+      const got: string[] = [];
+      b.subscribe("froma.>", { callback: (_e, m) => void got.push(m.subject) });
+      a.subscribe("svc.>", { callback: (_e, m) => void m.respond("ok") });
+      await Promise.all([a.flush(), b.flush()]);
+      const roundTrip = async (): Promise<string> => {
+        a.publish("ev.1", "x");
+        await a.flush();
+        await b.flush();
+        const r = await b.request("svc.1", "", { timeout: 1000 }).then(
+          (m) => m.string(),
+          (e: Error) => (/no responders|503/i.test(e.message) ? "503" : e.message),
+        );
+        return r;
+      };
+      assert.equal(await roundTrip(), "503");
+      assert.deepEqual(got, []);
+      srv.server.reload(optionsFromText(WITH));
+      assert.equal(await roundTrip(), "ok");
+      await waitUntil(() => got.length === 1);
+      assert.deepEqual(got, ["froma.ev.1"]);
+      srv.server.reload(optionsFromText(WITHOUT));
+      assert.equal(await roundTrip(), "503");
+      assert.deepEqual(got, ["froma.ev.1"]);
+    } finally {
+      await a.close();
+      await b.close();
+      await srv.close();
+    }
   });
 });
