@@ -195,9 +195,10 @@ describe("acks and redelivery", () => {
       assert.equal(a.stream_seq, 1);
       assert.equal(a.deliveries, 3);
     }
+    // More backoff steps than deliveries is refused (as many is fine: nats-server 2.15's rule).
     const bad = await nc.request(
       "$JS.API.CONSUMER.CREATE.MD.b",
-      JSON.stringify({ stream_name: "MD", config: { name: "b", ack_policy: "explicit", max_deliver: 2, backoff: [1e9, 2e9] } }),
+      JSON.stringify({ stream_name: "MD", config: { name: "b", ack_policy: "explicit", max_deliver: 2, backoff: [1e9, 2e9, 3e9] } }),
     );
     assert.equal(bad.json<{ error: { err_code: number } }>().error.err_code, 10116);
     await jsm.streams.delete("MD");

@@ -166,3 +166,35 @@ export function batchAbandoned(ctx: AdvisoryContext, stream: string, batch: stri
     reason,
   });
 }
+
+/** A consumer was paused or resumed (CONSUMER.PAUSE, a create with pause_until, or the deadline passing). */
+export function consumerPause(ctx: AdvisoryContext, stream: string, consumer: string, paused: boolean, pauseUntil: string | undefined): void {
+  publish(ctx, `${PREFIX}.CONSUMER.PAUSE.${stream}.${consumer}`, `${TYPE}.consumer_pause`, {
+    stream,
+    consumer,
+    paused,
+    ...(pauseUntil !== undefined ? { pause_until: pauseUntil } : {}),
+  });
+}
+
+/** A priority group of a pinned_client consumer has a new pinned client (ADR-42). */
+export function groupPinned(ctx: AdvisoryContext, stream: string, consumer: string, group: string, pinnedId: string): void {
+  publish(ctx, `${PREFIX}.CONSUMER.PINNED.${stream}.${consumer}`, `${TYPE}.consumer_group_pinned`, {
+    account: ctx.account.name,
+    stream,
+    consumer,
+    group,
+    pinned_id: pinnedId,
+  });
+}
+
+/** A priority group lost its pinned client: "admin" (CONSUMER.UNPIN) or "timeout". */
+export function groupUnpinned(ctx: AdvisoryContext, stream: string, consumer: string, group: string, reason: "admin" | "timeout"): void {
+  publish(ctx, `${PREFIX}.CONSUMER.UNPINNED.${stream}.${consumer}`, `${TYPE}.consumer_group_unpinned`, {
+    account: ctx.account.name,
+    stream,
+    consumer,
+    group,
+    reason,
+  });
+}

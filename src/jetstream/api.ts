@@ -7,13 +7,19 @@ import type { Client } from "../server/client.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
 import * as adv from "./advisories.js";
+import { consumerRequiredLevel, pauseUntilUtc, validGroupName, type ConsumerConfig } from "./consumer_config.js";
+import { addConsumerWithAction, randomConsumerName, type ConsumerAction } from "./consumer_create.js";
 import type { Consumer } from "./consumer.js";
-import { checkConsumerUpdate, normalizeConsumerConfig, sameConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
 import { handleDirectGet } from "./direct_get.js";
 import { ApiError, jsError } from "./errors.js";
 import type { JetStreamService, JsAccount } from "./jetstream.js";
 import {
   CONSUMER_CREATE_SHAPE,
+  CONSUMER_NAMES_SHAPE,
+  CONSUMER_PAUSE_SHAPE,
+  CONSUMER_RESET_SHAPE,
+  CONSUMER_UNPIN_SHAPE,
+  unmarshalLenient,
   decodeRequest,
   LIST_SHAPE,
   MSG_DELETE_SHAPE,
@@ -30,8 +36,6 @@ import type { AdvisoryClient } from "./advisories.js";
 import type { Stream } from "./stream.js";
 import { storeErrorToApi } from "./stream.js";
 import {
-  applyStreamConsumerLimits,
-  checkStreamConsumerLimits,
   checkStreamName,
   normalizeStreamConfig,
   type StreamConfigRequest,
@@ -97,6 +101,7 @@ function errorExtras(tokens: string[]): Json {
   if (a === "STREAM" && b === "NAMES") return { total: 0, offset: 0, limit: 0, streams: null };
   if (a === "STREAM" && b === "LIST") return { total: 0, offset: 0, limit: 0, streams: [] };
   if (a === "CONSUMER" && (b === "NAMES" || b === "LIST")) return { total: 0, offset: 0, limit: 0, consumers: [] };
+  if (a === "CONSUMER" && b === "PAUSE") return { paused: false, pause_until: "0001-01-01T00:00:00Z" };
   return {};
 }
 
@@ -181,6 +186,14 @@ export class Api {
       if (tokens.length !== 5 || reply === "") return;
       const c = this.jsa.streams.get(tokens[3])?.consumers.get(tokens[4]);
       if (c !== undefined) c.processPullRequest(reply, body);
+      return;
+    }
+    if (tokens[0] === "CONSUMER" && tokens[1] === "RESET") {
+      // Answered by the consumer itself in nats-server: nothing when there is none, and
+      // outside the API counters.
+      if (tokens.length !== 4 || reply === "") return;
+      const c = this.jsa.streams.get(tokens[2])?.consumers.get(tokens[3]);
+      if (c !== undefined) this.consumerReset(c, reply, body);
       return;
     }
     if (tokens[0] === "DIRECT" && tokens[1] === "GET") {
@@ -516,15 +529,18 @@ export class Api {
     if (op === "NAMES" || op === "LIST") {
       if (t.length !== 3) return undefined;
       const s = this.streamOf(t[2]);
-      const req = decodeRequest<{ offset?: number; subject?: string }>(body, NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
+      const req = decodeRequest<{ offset?: number }>(body, CONSUMER_NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
       const all = s.publicConsumers().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       const offset = pageOffset(req.offset, all.length);
       if (op === "NAMES") {
         return { total: all.length, offset, limit: NAMES_LIMIT, consumers: all.slice(offset, offset + NAMES_LIMIT).map((c) => c.name) };
       }
-      return { total: all.length, offset, limit: LIST_LIMIT, consumers: all.slice(offset, offset + LIST_LIMIT).map((c) => c.infoJson()) };
+      return { total: all.length, offset, limit: LIST_LIMIT, consumers: all.slice(offset, offset + LIST_LIMIT).map((c) => c.infoJson(false)) };
     }
     if (t.length !== 4) return undefined;
+    if (op === "PAUSE") return this.consumerPause(t[2], t[3], body);
+    if (op === "UNPIN") return this.consumerUnpin(t[2], t[3], body);
+    if ((op === "INFO" || op === "DELETE") && !isEmptyRequest(body)) throw jsError("JSNotEmptyRequestErr");
     const s = this.streamOf(t[2]);
     switch (op) {
       case "INFO": {
@@ -541,28 +557,82 @@ export class Api {
     }
   }
 
+  /** CONSUMER.PAUSE: pause until a time (or resume with none); answers the pause state. */
+  private consumerPause(streamName: string, consumerName: string, body: Buffer): Json {
+    // Only a JSON object (or array) is read; any other body means "resume".
+    let pauseUntil: string | undefined;
+    const first = body.toString("latin1").trimStart()[0];
+    if (first === "{" || first === "[") {
+      const req = decodeRequest<{ pause_until?: string }>(body, CONSUMER_PAUSE_SHAPE, "JSApiConsumerPauseRequest") ?? {};
+      pauseUntil = req.pause_until;
+    }
+    const stream = this.streamOf(streamName);
+    const c = stream.consumers.get(consumerName);
+    if (c === undefined) throw jsError("JSConsumerNotFoundErr");
+    const until = pauseUntilUtc(pauseUntil !== undefined && !pauseUntil.startsWith("0001-01-01T00:00:00") ? pauseUntil : undefined);
+    const next: ConsumerConfig = { ...c.cfg };
+    if (until === undefined) delete next.pause_until;
+    else next.pause_until = until;
+    next.metadata = staticMetadata(next.metadata, consumerRequiredLevel(next));
+    c.updateConfig(next);
+    const remaining = c.pauseRemainingNs();
+    return { paused: remaining > 0, pause_until: until ?? "0001-01-01T00:00:00Z", ...(remaining > 0 ? { pause_remaining: remaining } : {}) };
+  }
+
+  /** CONSUMER.RESET (2.14): move the consumer back to its ack floor or to a sequence. */
+  private consumerReset(c: Consumer, reply: string, body: Buffer): void {
+    const type = `${TYPE}consumer_reset_response`;
+    let resp: Json;
+    try {
+      let seq = 0;
+      if (body.length > 0) {
+        const req = unmarshalLenient(body, CONSUMER_RESET_SHAPE, "JSApiConsumerResetRequest");
+        if (typeof req === "string") throw jsError("JSInvalidJSONErr", { err: req });
+        seq = (req.seq as number | undefined) ?? 0;
+      }
+      const resetSeq = c.reset(seq);
+      resp = { type, ...c.infoJson(), reset_seq: resetSeq };
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      resp = { type, error: err.toJSON(), reset_seq: 0 };
+    }
+    this.jsa.account.publish(reply, "", undefined, Buffer.from(JSON.stringify(resp)));
+  }
+
+  /** CONSUMER.UNPIN: end the pin of a priority group (ADR-42). */
+  private consumerUnpin(streamName: string, consumerName: string, body: Buffer): Json {
+    const req = unmarshalLenient(body, CONSUMER_UNPIN_SHAPE, "JSApiConsumerUnpinRequest");
+    if (typeof req === "string") throw jsError("JSInvalidJSONErr", { err: req });
+    const group = (req.group as string | undefined) ?? "";
+    if (group === "") throw jsError("JSInvalidJSONErr", { err: "consumer group not specified" });
+    if (!validGroupName(group)) throw jsError("JSConsumerInvalidGroupNameErr");
+    const stream = this.streamOf(streamName);
+    const c = stream.consumers.get(consumerName);
+    if (c === undefined) throw jsError("JSConsumerNotFoundErr");
+    if (!(c.cfg.priority_groups ?? []).includes(group)) throw jsError("JSConsumerInvalidPriorityGroupErr");
+    c.unpin(group);
+    return {};
+  }
+
   private consumerCreate(streamName: string, subjName: string | undefined, subjFilter: string | undefined, legacyDurable: boolean, body: Buffer): Json {
-    // An empty body is a JSON error here (Go's decoder sees no input), as in nats-server.
-    if (body.length === 0) throw jsError("JSInvalidJSONErr", { err: "unexpected end of JSON input" });
-    const req = decodeRequest<{ stream_name?: string; config?: Partial<ConsumerConfig>; action?: string; pedantic?: boolean }>(
-      body,
-      CONSUMER_CREATE_SHAPE,
-      "CreateConsumerRequest",
-      false,
-    );
-    if (req === undefined) throw jsError("JSBadRequestErr");
+    // No body is the zero request (and then a stream name mismatch), as in nats-server.
+    const req =
+      decodeRequest<{ stream_name?: string; config?: Partial<ConsumerConfig> | null; action?: ConsumerAction; pedantic?: boolean }>(
+        body,
+        CONSUMER_CREATE_SHAPE,
+        "CreateConsumerRequest",
+      ) ?? {};
     // nats-server's order of checks: names in the subject vs the request first, the stream last.
     if ((req.stream_name ?? "") !== streamName) throw jsError("JSStreamMismatchErr");
-    if (subjName !== undefined && /[\\/]/.test(subjName)) throw jsError("JSConsumerNameContainsPathSeparatorsErr");
     // A missing config is the zero config: all defaults.
     const raw: Partial<ConsumerConfig> = req.config ?? {};
-    const action = req.action ?? "";
-    if (action !== "" && action !== "create" && action !== "update") throw jsError("JSBadRequestErr");
-
+    let consumerName = subjName ?? raw.name ?? "";
+    if (consumerName !== "" && /[\\/]/.test(consumerName)) throw jsError("JSConsumerNameContainsPathSeparatorsErr");
     // Reconcile the name in the subject with durable_name / name in the config.
     if (legacyDurable) {
       if (!raw.durable_name) throw jsError("JSConsumerDurableNameNotSetErr");
-      if (raw.durable_name !== subjName) throw jsError("JSConsumerDurableNameNotMatchSubjectErr");
+      if (raw.durable_name !== consumerName) throw jsError("JSConsumerDurableNameNotMatchSubjectErr");
+      raw.name = consumerName;
     } else if (subjName !== undefined) {
       if (raw.durable_name && raw.durable_name !== subjName) throw jsError("JSConsumerDurableNameNotMatchSubjectErr");
       // The subject names the consumer; a different config name is overridden (nats-server does the same).
@@ -570,22 +640,19 @@ export class Api {
     } else if (raw.durable_name) {
       throw jsError("JSConsumerEphemeralWithDurableNameErr");
     }
-    if (raw.durable_name && raw.name && raw.durable_name !== raw.name) throw jsError("JSConsumerCreateDurableAndNameMismatch");
-    if (subjFilter !== undefined) {
+    if (subjFilter !== undefined && subjFilter !== "") {
       if (raw.filter_subjects && raw.filter_subjects.length > 0) throw jsError("JSConsumerMultipleFiltersNotAllowed");
       if ((raw.filter_subject ?? "") !== subjFilter) throw jsError("JSConsumerCreateFilterSubjectMismatchErr");
     }
     // A standalone server has no peers to replicate to.
     if ((raw.num_replicas ?? 0) > 1) throw jsError("JSStreamReplicasNotSupportedErr");
-    checkStreamName(streamName);
     const stream = this.streamOf(streamName);
-    let name = subjName || raw.durable_name || raw.name || randomName();
     // The consumer of a mirror or source: its copy names it stably, so each request gets a
     // fresh suffix (an old one may still be winding down); the origin's identity lets the
     // copy notice that the stream was deleted and recreated.
     if (raw.direct === true && raw.sourcing === true && raw.name) {
-      name = `${name}-${shortHash(randomName() + Date.now())}`;
-      raw.name = name;
+      consumerName = `${consumerName}-${shortHash(randomConsumerName() + Date.now())}`;
+      raw.name = consumerName;
     }
     if (raw.direct === true || raw.sourcing === true) {
       const identity = streamIdentity(stream.created);
@@ -593,56 +660,16 @@ export class Api {
       if (expected !== undefined && expected !== "" && expected !== identity) throw jsError("JSConsumerStreamIdentityMismatchF", { msg: identity });
       this.responseHdr = buildHeaders([["Nats-Stream-Identity", identity]]);
     }
-
-    applyStreamConsumerLimits(stream.cfg, raw, req.pedantic === true);
-    const cfg = normalizeConsumerConfig(raw, stream.cfg, this.jsa.selectLimits(stream.cfg.num_replicas)?.limits.max_ack_pending);
-    checkStreamConsumerLimits(stream.cfg, cfg);
-    for (const f of [...(cfg.filter_subjects ?? []), ...(cfg.filter_subject ? [cfg.filter_subject] : [])]) {
-      if (!stream.coversSubject(f)) throw jsError("JSConsumerFilterNotSubsetErr");
-    }
-
-    const existing = stream.consumers.get(name);
+    // An update never moves the pause deadline (CONSUMER.PAUSE does).
+    const existing = consumerName !== "" ? stream.consumers.get(consumerName) : undefined;
     if (existing !== undefined) {
-      if (sameConsumerConfig(existing.cfg, cfg)) return existing.infoJson();
-      if (action === "create") throw jsError("JSConsumerAlreadyExists");
-      checkConsumerUpdate(existing.cfg, cfg);
-      existing.applyConsumerOp({ op: "update", config: cfg });
-      adv.consumerAction(this.jsa.advisoryContext, "modify", stream.name, name);
-      return existing.infoJson();
+      if (existing.cfg.pause_until !== undefined) raw.pause_until = existing.cfg.pause_until;
+      else delete raw.pause_until;
     }
-    if (action === "update") throw jsError("JSConsumerDoesNotExist");
-    this.checkWorkQueue(stream, cfg);
-    const c: Consumer = this.jsa.addConsumer(stream, name, cfg);
-    return c.infoJson();
+    raw.metadata = staticMetadata(raw.metadata ?? undefined, consumerRequiredLevel({ ...raw } as ConsumerConfig));
+    const c = addConsumerWithAction(this.jsa, stream, raw, req.action ?? "", req.pedantic === true);
+    const info = c.infoJson();
+    if (c.isPaused()) c.sendPauseAdvisory();
+    return info;
   }
-
-  /** Work queue streams: one consumer per message, explicit acks, deliver all. */
-  private checkWorkQueue(stream: Stream, cfg: ConsumerConfig): void {
-    if (stream.cfg.retention !== "workqueue") return;
-    const pull = cfg.deliver_subject === undefined;
-    if (pull && cfg.ack_policy === "none") throw jsError("JSConsumerPullRequiresAckErr");
-    if (cfg.ack_policy !== "explicit") throw jsError("JSConsumerWQRequiresExplicitAckErr");
-    if (cfg.deliver_policy !== "all") throw jsError("JSConsumerWQConsumerNotDeliverAllErr");
-    const mine = filtersFor(cfg);
-    for (const other of stream.consumers.values()) {
-      const theirs = filtersFor(other.cfg);
-      // nats-server: an unfiltered newcomer next to anyone is "multiple non-filtered".
-      if (mine.length === 0) throw jsError("JSConsumerWQMultipleUnfilteredErr");
-      if (theirs.length === 0) throw jsError("JSConsumerWQConsumerNotUniqueErr");
-      for (const a of mine) for (const b of theirs) if (subjectsCollide(a, b)) throw jsError("JSConsumerWQConsumerNotUniqueErr");
-    }
-  }
-}
-
-function filtersFor(cfg: ConsumerConfig): string[] {
-  if (cfg.filter_subjects && cfg.filter_subjects.length > 0) return cfg.filter_subjects;
-  if (cfg.filter_subject && cfg.filter_subject !== ">") return [cfg.filter_subject];
-  return [];
-}
-
-const NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-function randomName(): string {
-  let s = "";
-  for (let i = 0; i < 8; i++) s += NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)];
-  return s;
 }

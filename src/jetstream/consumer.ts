@@ -8,11 +8,15 @@
 // through `applyConsumerOp`; the state object is handed to the ConsumerStore, which writes
 // it coalesced, so durable consumers come back after a restart where they left off.
 import type { Subscription } from "../server/sublist.js";
+import { nuid } from "@nats-io/nuid";
 import { subjectMatches } from "../protocol/subject.js";
 import type { ConsumerState, ConsumerStore, StoredMsg } from "../storage/store.js";
 import { cloneConsumerState, emptyConsumerState } from "../storage/store.js";
 import * as adv from "./advisories.js";
-import { filtersOf, type ConsumerConfig } from "./consumer_config.js";
+import { filtersOf, optStartTimeNs, stampInactiveThreshold, type ConsumerConfig } from "./consumer_config.js";
+import { jsError } from "./errors.js";
+import { dynamicMetadata } from "./api_level.js";
+import { parsePullRequest, WaitQueue, type PullRequest } from "./pull_request.js";
 import type { Stream } from "./stream.js";
 import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
 import { appendHeaders, buildHeaders } from "../protocol/headers.js";
@@ -29,18 +33,8 @@ export type ConsumerOp =
   | { op: "max_delivered"; sseq: number }
   | { op: "gone"; sseq: number }
   | { op: "reset_start"; sseq: number }
-  | { op: "update"; config: ConsumerConfig };
-
-interface PullRequest {
-  reply: string;
-  batch: number;
-  maxBytes: number;
-  expiresAt: number; // ms, 0 = never
-  noWait: boolean;
-  hbMs: number;
-  lastSend: number;
-  delivered: number;
-}
+  | { op: "update"; config: ConsumerConfig }
+  | { op: "reset"; sseq: number };
 
 interface NextMsg {
   msg: StoredMsg;
@@ -71,7 +65,12 @@ export class Consumer {
   private readonly rdqSet = new Set<number>();
   private readonly nakUntil = new Map<number, number>();
   private lpsQueue: number[] = [];
-  private waiting: PullRequest[] = [];
+  private readonly waiting: WaitQueue;
+  private lastWaitingCheck = 0;
+  /** The pinned client's id for the (first) priority group ("" = none), since when, and its expiry. */
+  private pinId = "";
+  private pinnedAtMs = 0;
+  private pinTimer: NodeJS.Timeout | undefined;
   private readonly ackPrefix: string;
   private ackSub: Subscription | undefined;
   private fcSub: Subscription | undefined;
@@ -87,6 +86,12 @@ export class Consumer {
   private timer: NodeJS.Timeout | undefined;
   private timerAt = 0;
   private runScheduled = false;
+  /** pause_until in ms (0: not paused), and the timer that resumes at that moment. */
+  private pauseUntilMs = 0;
+  private pauseTimer: NodeJS.Timeout | undefined;
+  /** When something was last delivered / acknowledged (ms, 0 = never), for info's last_active. */
+  private lastDeliveredMs = 0;
+  private lastAckMs = 0;
   private replayLast: { msgNs: bigint; wallMs: number } | undefined;
   private rateTokens = 0;
   private rateLast = Date.now();
@@ -102,12 +107,14 @@ export class Consumer {
     recovered: ConsumerState | undefined,
   ) {
     this.name = name;
-    this.cfg = cfg;
+    // Ephemerals always have an inactivity threshold (nats-server stamps the 5 s default in).
+    this.cfg = stampInactiveThreshold(cfg);
     this.created = created;
     this.durable = cfg.durable_name !== undefined && cfg.durable_name !== "";
     this.isPull = cfg.deliver_subject === undefined;
     this.filters = filtersOf(cfg);
     this.ackPrefix = `$JS.ACK.${stream.name}.${name}.`;
+    this.waiting = new WaitQueue(cfg.max_waiting ?? 512);
     this.sampleRate = parseSample(cfg.sample_freq);
     if (recovered !== undefined) {
       this.st = recovered;
@@ -115,10 +122,10 @@ export class Consumer {
     } else {
       this.st = emptyConsumerState();
       this.sseq = this.startSequence();
-      // As nats-server reports a fresh consumer: delivered is just below the start (for
-      // last-per-subject: below the first message of its start set), the ack floor is 0
-      // until something is acknowledged.
+      // As nats-server reports a fresh consumer: delivered and the ack floor are just below
+      // the start (for last-per-subject: below the first message of its start set).
       this.st.delivered.stream_seq = (this.lpsQueue.length > 0 ? this.lpsQueue[0] : this.sseq) - 1;
+      this.st.ack_floor.stream_seq = this.st.delivered.stream_seq;
     }
     this.recountPending();
   }
@@ -161,13 +168,14 @@ export class Consumer {
     const store = this.stream.store;
     let n = this.lpsQueue.length;
     if (this.filters.length === 0) n += store.numPending(this.sseq, "", false);
-    else for (const f of this.filters) n += store.numPending(this.sseq, f, false);
+    else n += store.numPendingMulti(this.sseq, this.filters);
     this.npc = n;
   }
 
   // ---- lifecycle ----
 
   start(): void {
+    this.armPause();
     const acc = this.stream.jsa.account;
     this.ackSub = acc.subscribeInternal(`${this.ackPrefix}>`, (subject, reply, _hdr, payload) => this.processAck(subject, reply, payload), undefined, `consumer:${this.name}`);
     if (!this.isPull) {
@@ -211,13 +219,19 @@ export class Consumer {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.pauseTimer !== undefined) clearTimeout(this.pauseTimer);
+    this.pauseTimer = undefined;
     const acc = this.stream.jsa.account;
     if (this.ackSub !== undefined) acc.unsubscribeInternal(this.ackSub);
     if (this.fcSub !== undefined) acc.unsubscribeInternal(this.fcSub);
     this.removeInterestListener?.();
-    const status = deleted ? "409 Consumer Deleted" : "409 Server Shutdown";
-    for (const r of this.waiting) this.sendStatus(r.reply, status, r);
-    this.waiting = [];
+    if (this.pinTimer !== undefined) clearTimeout(this.pinTimer);
+    this.pinTimer = undefined;
+    // Waiting pulls learn why nothing more comes (a shutdown says what they still wanted).
+    for (const r of this.waiting.drain()) {
+      if (deleted) this.sendStatus(r.reply, "409 Consumer Deleted");
+      else this.sendStatus(r.reply, "409 Server Shutdown", r);
+    }
     if (this.cstore !== undefined) {
       try {
         if (deleted) this.cstore.delete();
@@ -230,6 +244,76 @@ export class Consumer {
 
   private persist(): void {
     if (this.cstore !== undefined && !this.closed) this.cstore.update(this.st);
+  }
+
+  /** Take an updated config (checked by consumer_create.ts). */
+  updateConfig(cfg: ConsumerConfig): void {
+    this.applyConsumerOp({ op: "update", config: cfg });
+  }
+
+  /** Does someone listen on the push deliver subject right now? (an update may not move it then) */
+  deliverSubjectBound(): boolean {
+    const ds = this.cfg.deliver_subject;
+    return ds !== undefined && ds !== "" && this.stream.jsa.account.sublist.hasInterest(ds);
+  }
+
+  /**
+   * CONSUMER.RESET: back to the ack floor (seq 0) or to `seq`, which the deliver policy must
+   * allow (all: any; by start sequence/time: not before the start; others: none).
+   * Returns the sequence delivery restarts from.
+   */
+  reset(seq: number): number {
+    const cfg = this.cfg;
+    if (seq === 0) seq = this.st.ack_floor.stream_seq + 1;
+    else if (cfg.deliver_policy === "by_start_sequence") {
+      if (seq < (cfg.opt_start_seq ?? 0)) throw jsError("JSConsumerInvalidResetErr", { err: "below start seq" });
+    } else if (cfg.deliver_policy === "by_start_time") {
+      if (seq < this.stream.store.getSeqFromTime(optStartTimeNs(cfg))) throw jsError("JSConsumerInvalidResetErr", { err: "below start time" });
+    } else if (cfg.deliver_policy !== "all") throw jsError("JSConsumerInvalidResetErr", { err: "not allowed" });
+    if (seq <= 0) seq = 1;
+    this.lpsQueue = [];
+    this.applyConsumerOp({ op: "reset", sseq: seq });
+    if (this.stream.cfg.retention === "interest") this.stream.sweepRetention();
+    this.kick();
+    return seq;
+  }
+
+  // ---- pause (2.11) ----
+
+  isPaused(): boolean {
+    return this.pauseUntilMs > 0 && Date.now() < this.pauseUntilMs;
+  }
+
+  /** How long the pause still lasts (ns, 0 = not paused). */
+  pauseRemainingNs(): number {
+    const left = this.pauseUntilMs - Date.now();
+    return this.pauseUntilMs > 0 && left > 0 ? left * 1e6 : 0;
+  }
+
+  /** The consumer_pause advisory for the current pause_until. */
+  sendPauseAdvisory(): void {
+    adv.consumerPause(this.stream.jsa.advisoryContext, this.stream.name, this.name, this.isPaused(), this.cfg.pause_until);
+  }
+
+  /** Read pause_until and, while it lies ahead, arm the timer that resumes delivery then. */
+  private armPause(): void {
+    if (this.pauseTimer !== undefined) clearTimeout(this.pauseTimer);
+    this.pauseTimer = undefined;
+    const ns = this.cfg.pause_until !== undefined ? parseRfc3339(this.cfg.pause_until) : undefined;
+    this.pauseUntilMs = ns !== undefined && ns > 0n ? Number(ns / 1_000_000n) : 0;
+    if (!this.isPaused() || this.closed) return;
+    this.pauseTimer = setTimeout(() => {
+      this.pauseTimer = undefined;
+      if (this.closed) return;
+      this.sendPauseAdvisory();
+      this.kick();
+    }, Math.max(0, this.pauseUntilMs - Date.now()) + 1);
+    this.pauseTimer.unref();
+  }
+
+  private onPauseChanged(): void {
+    this.armPause();
+    this.sendPauseAdvisory();
   }
 
   // ---- stream events ----
@@ -341,14 +425,40 @@ export class Consumer {
         if (st.ack_floor.stream_seq < op.sseq - 1) st.ack_floor.stream_seq = op.sseq - 1;
         break;
       }
+      case "reset": {
+        // Everything pending is forgotten; delivery restarts at the sequence with consumer
+        // sequence 1, as for a new consumer there.
+        st.pending.clear();
+        st.redelivered.clear();
+        this.nakUntil.clear();
+        this.rdq = [];
+        this.rdqHead = 0;
+        this.rdqSet.clear();
+        this.sseq = op.sseq;
+        st.delivered.consumer_seq = 0;
+        st.delivered.stream_seq = op.sseq - 1;
+        st.ack_floor.consumer_seq = 0;
+        st.ack_floor.stream_seq = op.sseq - 1;
+        this.lastDeliveredMs = 0;
+        this.lastAckMs = 0;
+        this.recountPending();
+        break;
+      }
       case "update": {
-        const movedDeliverSubject = !this.isPull && op.config.deliver_subject !== this.cfg.deliver_subject;
-        this.cfg = op.config;
-        if (movedDeliverSubject) this.watchDeliverSubject();
-        this.filters = filtersOf(op.config);
-        this.sampleRate = parseSample(op.config.sample_freq);
+        const old = this.cfg;
+        this.cfg = stampInactiveThreshold(op.config);
+        if (!this.isPull && op.config.deliver_subject !== old.deliver_subject) {
+          // A new deliver subject: everything pending goes out again, to the new one.
+          for (const seq of st.pending.keys()) this.queueRedelivery(seq);
+          this.watchDeliverSubject();
+        }
+        this.filters = filtersOf(this.cfg);
+        this.sampleRate = parseSample(this.cfg.sample_freq);
         this.cstore?.updateConfig(this.storedConfig());
         this.recountPending();
+        if (old.pause_until !== this.cfg.pause_until) this.onPauseChanged();
+        if (old.inactive_threshold !== this.cfg.inactive_threshold) this.armInactive();
+        this.kick();
         break;
       }
     }
@@ -397,32 +507,47 @@ export class Consumer {
     setImmediate(() => this.run());
   }
 
-  private canSend(): boolean {
-    if (this.isPull) return this.waiting.length > 0;
+  /** Push: someone listens and flow control is not holding delivery back. */
+  private pushReady(): boolean {
     if (!this.active) return false;
-    if (this.fcReply !== undefined && (this.fcBytes >= FC_WINDOW_BYTES || this.fcMsgs >= FC_WINDOW_MSGS)) return false;
-    return true;
+    return !(this.fcReply !== undefined && (this.fcBytes >= FC_WINDOW_BYTES || this.fcMsgs >= FC_WINDOW_MSGS));
   }
 
+  /**
+   * Deliver what can go now (nats-server's loopAndGatherMsgs): until nothing is left, no
+   * one can take it, or the consumer is paused. Then pull requests are checked for expiry,
+   * interest, no_wait ends and heartbeats.
+   */
   private run(): void {
     this.runScheduled = false;
     if (this.closed) return;
     const now = Date.now();
-    if (this.isPull) this.expireRequests(now);
     let budget = RUN_BUDGET;
-    let more = false;
-    while (this.canSend()) {
+    let waitForMsgs = true;
+    let ackPendingStall = false;
+    for (;;) {
+      if (this.pauseUntilMs > 0 && now < this.pauseUntilMs) break;
+      if (this.isPull ? this.waiting.length === 0 : !this.pushReady()) break;
       if (budget-- <= 0) {
-        more = true;
+        waitForMsgs = false;
+        this.kick();
         break;
       }
       const atLimit = this.cfg.ack_policy !== "none" && (this.cfg.max_ack_pending ?? 0) > 0 && this.st.pending.size >= (this.cfg.max_ack_pending as number);
       const next = this.nextMessage(atLimit);
-      if (next === undefined) break;
-      if (!this.deliver(next, now)) break;
+      if (next === undefined) {
+        ackPendingStall = atLimit;
+        break;
+      }
+      const r = this.deliver(next, now);
+      if (r === "wait") {
+        waitForMsgs = false;
+        break;
+      }
+      if (r === "none") break;
     }
-    if (this.isPull) this.finishNoWait();
-    if (more) this.kick();
+    // At max ack pending no_wait requests keep waiting (the messages are there).
+    if (this.isPull && waitForMsgs) this.processWaiting(!ackPendingStall, now);
   }
 
   /** Redeliveries first, then last-per-subject start set, then new messages. */
@@ -442,7 +567,8 @@ export class Consumer {
         continue;
       }
       const dc = 2 + (this.st.redelivered.get(seq) ?? 0);
-      if (this.cfg.max_deliver > 0 && dc > this.cfg.max_deliver) {
+      const maxDeliver = this.cfg.max_deliver ?? -1;
+      if (maxDeliver > 0 && dc > maxDeliver) {
         this.applyConsumerOp({ op: "max_delivered", sseq: seq });
         adv.maxDeliveries(this.stream.jsa.advisoryContext, this.stream.name, this.name, seq, dc - 1);
         continue;
@@ -463,8 +589,11 @@ export class Consumer {
     return { msg, dc: 1, kind: "new" };
   }
 
-  /** Send one message; false when it could not go out now (it stays queued). */
-  private deliver(next: NextMsg, now: number): boolean {
+  /**
+   * Send one message: "sent"; "none" when no pull request can take it (it stays queued);
+   * "wait" when replay/rate limits hold it back for a while (a timer is armed).
+   */
+  private deliver(next: NextMsg, now: number): "sent" | "none" | "wait" {
     const { msg, dc, kind } = next;
     const fresh = kind !== "re";
     let hdr = msg.hdr;
@@ -487,7 +616,7 @@ export class Consumer {
       if (due > now) {
         this.unshift(next);
         this.arm(due);
-        return false;
+        return "wait";
       }
     }
     if (this.cfg.rate_limit_bps) {
@@ -497,38 +626,36 @@ export class Consumer {
       if (this.rateTokens < size) {
         this.unshift(next);
         this.arm(now + Math.ceil((size - this.rateTokens) / bytesPerMs));
-        return false;
+        return "wait";
       }
       this.rateTokens -= size;
     }
-    let target: string;
+    const acc = this.stream.jsa.account;
     let req: PullRequest | undefined;
+    let target: string;
     if (this.isPull) {
-      req = this.waiting[0];
-      if (req.maxBytes > 0 && size > req.maxBytes) {
+      req = this.nextWaiting(size, fresh ? npcAfter : this.npc, now);
+      if (req === undefined) {
         this.unshift(next);
-        this.waiting.shift();
-        this.sendStatus(req.reply, "409 Message Size Exceeds MaxBytes", req);
-        return this.waiting.length > 0;
+        return "none";
       }
       target = req.reply;
+      if (this.cfg.priority_policy === "pinned_client") hdr = appendHeaders(hdr, [["Nats-Pin-Id", this.pinId]]);
     } else {
       target = this.cfg.deliver_subject as string;
     }
     this.npc = npcAfter;
     this.applyConsumerOp({ op: "deliver", sseq: msg.seq, dc, now, kind });
+    this.lastDeliveredMs = now;
     // Routed by the deliver subject / request inbox, shown with the message's own subject.
-    const acc = this.stream.jsa.account;
     acc.routeDelivery(target, msg.subject, reply, hdr, data);
     this.lastDeliver = now;
     if (this.cfg.replay_policy === "original") this.replayLast = { msgNs: msg.time, wallMs: now };
     if (req !== undefined) {
-      req.delivered++;
-      req.lastSend = now;
-      req.batch--;
-      if (req.maxBytes > 0) req.maxBytes -= size;
-      if (req.batch <= 0 || (req.maxBytes < 0 && req.maxBytes !== 0)) this.waiting.shift();
       this.lastActive = now;
+      if (req.n > 0 && req.hbMs > 0) req.hbAt = now + req.hbMs;
+      // The batch is done but bytes were left: say so (nats-server's 409 Batch Completed).
+      if (req.n <= 0 && req.b > 0) this.sendStatus(req.reply, "409 Batch Completed", req);
     } else if (this.cfg.flow_control) {
       this.fcBytes += size;
       this.fcMsgs++;
@@ -540,7 +667,7 @@ export class Consumer {
       const deadline = now + this.ackWaitMs(dc);
       this.arm(deadline);
     }
-    return true;
+    return "sent";
   }
 
   /** Put a message back to be tried first next time. */
@@ -577,131 +704,270 @@ export class Consumer {
     this.kick();
   }
 
-  private sendHeartbeat(now: number): void {
+  /** An idle heartbeat to the deliver subject or a pull request's inbox, with the cursor. */
+  private sendHeartbeat(subject: string): void {
     const pairs: Array<[string, string]> = [
       ["Nats-Last-Consumer", String(this.st.delivered.consumer_seq)],
-      ["Nats-Last-Stream", String(this.st.delivered.stream_seq)],
+      ["Nats-Last-Stream", String(this.sseq - 1)],
     ];
-    if (this.fcReply !== undefined) pairs.push(["Nats-Consumer-Stalled", this.fcReply]);
-    this.stream.jsa.account.publish(this.cfg.deliver_subject as string, "", buildHeaders(pairs, "100 Idle Heartbeat"), EMPTY);
-    this.lastDeliver = now;
+    if (!this.isPull && this.fcReply !== undefined) pairs.push(["Nats-Consumer-Stalled", this.fcReply]);
+    this.stream.jsa.account.publish(subject, "", buildHeaders(pairs, "100 Idle Heartbeat"), EMPTY);
   }
 
   // ---- pull requests ----
 
-  /** A CONSUMER.MSG.NEXT request (or +NXT). `body` is decoded here and not kept. */
+  /** A CONSUMER.MSG.NEXT request (or +NXT), as nats-server's processNextMsgRequest. */
   processPullRequest(reply: string, body: Buffer): void {
     if (this.closed || reply === "") return;
     if (!this.isPull) {
       this.sendStatus(reply, "409 Consumer is push based");
       return;
     }
-    let batch = 1;
-    let expiresNs = 0;
-    let noWait = false;
-    let maxBytes = 0;
-    let hbNs = 0;
-    const text = body.toString("utf8").trim();
-    if (text !== "") {
-      if (text[0] === "{") {
-        let r: Record<string, unknown>;
-        try {
-          r = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          this.sendStatus(reply, "400 Bad Request");
-          return;
-        }
-        batch = typeof r.batch === "number" ? r.batch : 1;
-        expiresNs = typeof r.expires === "number" ? r.expires : 0;
-        noWait = r.no_wait === true;
-        maxBytes = typeof r.max_bytes === "number" ? r.max_bytes : 0;
-        hbNs = typeof r.idle_heartbeat === "number" ? r.idle_heartbeat : 0;
-      } else {
-        const n = Number(text);
-        if (!Number.isInteger(n)) {
-          this.sendStatus(reply, "400 Bad Request");
-          return;
-        }
-        batch = n;
-      }
+    const p = parsePullRequest(body);
+    if (typeof p === "string") {
+      this.sendStatus(reply, `400 Bad Request - ${p}`);
+      return;
     }
-    if (batch <= 0) batch = 1;
     const cfg = this.cfg;
-    if (cfg.max_batch && batch > cfg.max_batch) {
+    const now = Date.now();
+    if ((cfg.max_batch ?? 0) > 0 && p.batch > (cfg.max_batch as number)) {
       this.sendStatus(reply, `409 Exceeded MaxRequestBatch of ${cfg.max_batch}`);
       return;
     }
-    if (cfg.max_expires && expiresNs > cfg.max_expires) {
-      this.sendStatus(reply, `409 Exceeded MaxRequestExpires of ${goDuration(cfg.max_expires)}`);
+    if (p.expiresNs > 0 && (cfg.max_expires ?? 0) > 0 && p.expiresNs > (cfg.max_expires as number)) {
+      this.sendStatus(reply, `409 Exceeded MaxRequestExpires of ${goDuration(cfg.max_expires as number)}`);
       return;
     }
-    if (cfg.max_bytes && maxBytes > cfg.max_bytes) {
+    if (p.maxBytes > 0 && (cfg.max_bytes ?? 0) > 0 && p.maxBytes > (cfg.max_bytes as number)) {
       this.sendStatus(reply, `409 Exceeded MaxRequestMaxBytes of ${cfg.max_bytes}`);
       return;
     }
-    if (hbNs > 0 && expiresNs > 0 && hbNs * 2 > expiresNs) {
-      this.sendStatus(reply, "400 Bad Request - heartbeat value too large");
-      return;
+    const policy = cfg.priority_policy ?? "none";
+    const g = p.group;
+    if (g !== undefined) {
+      if ((g.minPending !== 0 || g.minAckPending !== 0) && policy !== "overflow") {
+        this.sendStatus(reply, "400 Bad Request - Not a Overflow Priority consumer");
+        return;
+      }
+      if (g.id !== "" && policy !== "pinned_client") {
+        this.sendStatus(reply, "400 Bad Request - Not a Pinned Client Priority consumer");
+        return;
+      }
+      if (g.priority < 0 || g.priority > 9) {
+        this.sendStatus(reply, "400 Bad Request - Priority must be between 0 and 9");
+        return;
+      }
+      if (policy !== "none") {
+        if (g.group === "") {
+          this.sendStatus(reply, "400 Bad Request - Priority Group missing");
+          return;
+        }
+        if (!(cfg.priority_groups ?? []).includes(g.group)) {
+          this.sendStatus(reply, "400 Bad Request - Invalid Priority Group");
+          return;
+        }
+        if (this.pinId !== "") {
+          if (g.id === this.pinId) this.armPinTimer(g.group);
+          else if (g.id !== "") {
+            this.sendStatus(reply, "423 Nats-Pin-Id mismatch");
+            return;
+          }
+        }
+      }
     }
-    const now = Date.now();
-    this.lastActive = now;
-    if (noWait && expiresNs === 0 && this.npc <= 0 && this.rdqHead >= this.rdq.length && this.lpsQueue.length === 0) {
-      this.sendStatus(reply, "404 No Messages");
-      return;
+    // A full queue first drops what has expired (at most once a second).
+    if (this.waiting.isFull() && now - this.lastWaitingCheck > 1000) this.processWaiting(false, now);
+    if (p.noWait) {
+      const msgsPending = Math.max(this.npc, 0) + (this.rdq.length - this.rdqHead);
+      if (msgsPending === 0 && p.expiresNs === 0) {
+        this.waiting.last = now;
+        this.sendStatus(reply, "404 No Messages");
+        return;
+      }
+      if (msgsPending > 0 && msgsPending < this.processWaiting(false, now)) {
+        this.waiting.last = now;
+        this.sendStatus(reply, "408 Requests Pending");
+        return;
+      }
     }
-    if (this.waiting.length >= (cfg.max_waiting ?? 512)) {
-      this.sendStatus(reply, "409 Exceeded MaxWaiting");
-      return;
-    }
+    const hbMs = p.hbNs / 1e6;
     const req: PullRequest = {
       reply,
-      batch,
-      maxBytes,
-      expiresAt: expiresNs > 0 ? now + expiresNs / 1e6 : 0,
-      noWait,
-      hbMs: hbNs / 1e6,
-      lastSend: now,
-      delivered: 0,
+      n: p.batch,
+      d: 0,
+      b: p.maxBytes,
+      expiresAt: p.expiresNs > 0 ? now + p.expiresNs / 1e6 : 0,
+      noWait: p.noWait,
+      hbMs,
+      hbAt: hbMs > 0 ? now + hbMs : 0,
+      received: now,
+      group: g,
     };
-    this.waiting.push(req);
+    const added = policy === "prioritized" ? this.waiting.addPrioritized(req) : this.waiting.add(req);
+    if (!added) {
+      // With heartbeats the client waits for them instead of re-asking in a hot loop.
+      if (hbMs === 0) this.sendStatus(reply, "409 Exceeded MaxWaiting");
+      return;
+    }
+    this.lastActive = now;
     if (req.expiresAt > 0) this.arm(req.expiresAt);
-    if (req.hbMs > 0) this.arm(now + req.hbMs);
+    if (req.hbAt > 0) this.arm(req.hbAt);
     this.kick();
   }
 
-  /** no_wait requests that could not be filled from what is there now end here. */
-  private finishNoWait(): void {
-    if (this.waiting.length === 0) return;
-    const keep: PullRequest[] = [];
-    for (const r of this.waiting) {
-      if (!r.noWait) {
-        keep.push(r);
+  /**
+   * The request the next message goes to (nats-server's nextWaiting): expired ones get 408,
+   * pins and overflow thresholds are applied, max_bytes is charged (409 when the message does
+   * not fit), requests nobody listens to any more are dropped.
+   */
+  private nextWaiting(size: number, npc: number, now: number): PullRequest | undefined {
+    const wq = this.waiting;
+    const policy = this.cfg.priority_policy ?? "none";
+    const needNewPin = this.pinId === "" && policy === "pinned_client";
+    let cycled = 0;
+    for (let wr = wq.peek(); wr !== undefined; wr = wq.peek()) {
+      if (wr.expiresAt > 0 && now >= wr.expiresAt) {
+        this.sendStatus(wr.reply, "408 Request Timeout", wr);
+        wq.removeHead();
         continue;
       }
-      if (r.delivered === 0) this.sendStatus(r.reply, "404 No Messages");
-      else this.sendStatus(r.reply, "408 Request Timeout", r);
-    }
-    this.waiting = keep;
-  }
-
-  private expireRequests(now: number): void {
-    if (this.waiting.length === 0) return;
-    let expired = false;
-    for (const r of this.waiting) {
-      if (r.expiresAt > 0 && r.expiresAt <= now) {
-        expired = true;
-        this.sendStatus(r.reply, "408 Request Timeout", r);
+      let assignedPin = false;
+      if (needNewPin) {
+        if (wr.group === undefined || wr.group.id === "") {
+          assignedPin = this.assignPin(wr, now);
+        } else {
+          // It holds an old pin id.
+          this.sendStatus(wr.reply, "423 Nats-Wrong-Pin-Id", wr);
+          wq.removeHead();
+          continue;
+        }
+      } else if (this.pinId !== "") {
+        if (wr.group === undefined || wr.group.id === "") {
+          wq.cycle();
+          if (++cycled >= wq.length) return undefined;
+          continue;
+        }
+        if (wr.group.id !== this.pinId) {
+          this.sendStatus(wr.reply, "423 Nats-Wrong-Pin-Id", wr);
+          wq.removeHead();
+          continue;
+        }
       }
+      if (policy === "overflow" && wr.group !== undefined && (wr.group.minPending > 0 || wr.group.minAckPending > 0)) {
+        const met = (wr.group.minPending > 0 && wr.group.minPending <= npc + 1) || (wr.group.minAckPending > 0 && wr.group.minAckPending <= this.st.pending.size);
+        if (!met) {
+          wq.cycle();
+          if (++cycled >= wq.length) return undefined;
+          continue;
+        }
+      }
+      if (wr.b > 0) {
+        if (size <= wr.b) {
+          wr.b -= size;
+          // Exactly used up: this message is the last one for the request.
+          if (wr.b === 0) wr.n = 1;
+        } else {
+          this.sendStatus(wr.reply, "409 Message Size Exceeds MaxBytes", wr);
+          if (assignedPin) this.unassignPin();
+          wq.removeHead();
+          continue;
+        }
+      }
+      if (this.stream.jsa.account.sublist.hasInterest(wr.reply)) return wq.pop(policy === "prioritized");
+      // Nobody listens for the answer any more.
+      wq.removeHead();
     }
-    if (expired) this.waiting = this.waiting.filter((r) => !(r.expiresAt > 0 && r.expiresAt <= now));
+    return undefined;
   }
 
+  /**
+   * Expire requests (408), end no_wait ones at the end of the stream (`eos`: 404), drop
+   * those without interest, send due heartbeats, and arm the timer for the next of these.
+   * Returns the messages the remaining requests still want (nats-server's processWaiting).
+   */
+  private processWaiting(eos: boolean, now: number): number {
+    this.lastWaitingCheck = now;
+    const acc = this.stream.jsa.account;
+    let wanted = 0;
+    let next = 0;
+    for (const wr of [...this.waiting.all()]) {
+      const expired = wr.expiresAt > 0 && now >= wr.expiresAt;
+      if ((eos && wr.noWait) || expired) {
+        if (expired) {
+          this.sendStatus(wr.reply, "408 Request Timeout", wr);
+          this.waiting.remove(wr);
+          continue;
+        }
+        if (wr.expiresAt === 0 || wr.d > 0) {
+          this.sendStatus(wr.reply, "404 No Messages");
+          this.waiting.remove(wr);
+          continue;
+        }
+      }
+      if (!acc.sublist.hasInterest(wr.reply)) {
+        this.waiting.remove(wr);
+        continue;
+      }
+      wanted += wr.n;
+      if (wr.hbAt > 0) {
+        if (now >= wr.hbAt) {
+          this.sendHeartbeat(wr.reply);
+          wr.hbAt = now + wr.hbMs;
+        }
+        if (next === 0 || wr.hbAt < next) next = wr.hbAt;
+      }
+      if (wr.expiresAt > 0 && (next === 0 || wr.expiresAt < next)) next = wr.expiresAt;
+    }
+    if (next > 0) this.arm(next);
+    return wanted;
+  }
+
+  /** A status reply; terminal ones for a request carry what it still wanted. */
   private sendStatus(reply: string, status: string, req?: PullRequest): void {
     const pairs: Array<[string, string]> = [];
-    if (req !== undefined) {
-      pairs.push(["Nats-Pending-Messages", String(Math.max(req.batch, 0))], ["Nats-Pending-Bytes", String(Math.max(req.maxBytes, 0))]);
-    }
+    if (req !== undefined) pairs.push(["Nats-Pending-Messages", String(req.n)], ["Nats-Pending-Bytes", String(req.b)]);
     this.stream.jsa.account.publish(reply, "", buildHeaders(pairs, status), EMPTY);
+  }
+
+  // ---- priority groups: pinned client (ADR-42) ----
+
+  /** Pin the group to this request's client: a new id, the timer, the advisory. */
+  private assignPin(wr: PullRequest, now: number): boolean {
+    if (wr.group === undefined || wr.group.group === "") return false;
+    this.pinId = nuid.next();
+    this.pinnedAtMs = now;
+    wr.group.id = this.pinId;
+    this.armPinTimer(wr.group.group);
+    adv.groupPinned(this.stream.jsa.advisoryContext, this.stream.name, this.name, wr.group.group, this.pinId);
+    return true;
+  }
+
+  private unassignPin(): void {
+    this.pinId = "";
+    this.pinnedAtMs = 0;
+    if (this.pinTimer !== undefined) clearTimeout(this.pinTimer);
+    this.pinTimer = undefined;
+  }
+
+  /** (Re)start the pin's expiry: without a pull from the pinned client within priority_timeout, it ends. */
+  private armPinTimer(group: string): void {
+    if (this.pinTimer !== undefined) clearTimeout(this.pinTimer);
+    const ttlMs = (this.cfg.priority_timeout ?? 0) / 1e6;
+    this.pinTimer = setTimeout(() => {
+      this.pinTimer = undefined;
+      if (this.closed || this.pinId === "") return;
+      this.unassignPin();
+      adv.groupUnpinned(this.stream.jsa.advisoryContext, this.stream.name, this.name, group, "timeout");
+      this.kick();
+    }, ttlMs);
+    this.pinTimer.unref();
+  }
+
+  /** CONSUMER.UNPIN: the group's pin ends now; the next request gets a new one. */
+  unpin(group: string): void {
+    this.unassignPin();
+    adv.groupUnpinned(this.stream.jsa.advisoryContext, this.stream.name, this.name, group, "admin");
+    this.kick();
   }
 
   // ---- acks ----
@@ -761,6 +1027,7 @@ export class Consumer {
     const policy = this.cfg.ack_policy;
     if (policy === "none") return;
     const p = this.st.pending.get(sseq);
+    this.lastAckMs = this.lastActive;
     if (policy === "all") {
       const acked: number[] = [];
       if (this.stream.cfg.retention !== "limits") for (const k of this.st.pending.keys()) if (k <= sseq) acked.push(k);
@@ -821,21 +1088,15 @@ export class Consumer {
       }
     }
     if (this.isPull) {
-      this.expireRequests(now);
-      for (const r of this.waiting) {
-        if (r.expiresAt > 0 && r.expiresAt < next) next = r.expiresAt;
-        if (r.hbMs > 0) {
-          if (now - r.lastSend >= r.hbMs) {
-            this.stream.jsa.account.publish(r.reply, "", buildHeaders([], "100 Idle Heartbeat"), EMPTY);
-            r.lastSend = now;
-          }
-          next = Math.min(next, r.lastSend + r.hbMs);
-        }
-      }
+      // Expiries and heartbeats of waiting requests (processWaiting arms their next time).
+      this.processWaiting(true, now);
       if (this.waiting.length > 0) this.lastActive = now;
     } else if (this.cfg.idle_heartbeat) {
       const hb = this.cfg.idle_heartbeat / 1e6;
-      if (this.active && now - this.lastDeliver >= hb) this.sendHeartbeat(now);
+      if (this.active && now - this.lastDeliver >= hb) {
+        this.sendHeartbeat(this.cfg.deliver_subject as string);
+        this.lastDeliver = now;
+      }
       next = Math.min(next, this.lastDeliver + hb);
     }
     // Inactivity: ephemeral consumers (and durables with a threshold) go away.
@@ -858,25 +1119,45 @@ export class Consumer {
 
   // ---- info ----
 
-  infoJson(): Record<string, unknown> {
+  /** Consumer info; `dynamic` adds the server's version keys to the metadata (not in LIST). */
+  infoJson(dynamic = true): Record<string, unknown> {
     const st = this.st;
     let numRedelivered = 0;
-    for (const seq of st.pending.keys()) if (st.redelivered.has(seq)) numRedelivered++;
+    if ((this.cfg.max_deliver ?? -1) !== 1) for (const seq of st.pending.keys()) if (st.redelivered.has(seq)) numRedelivered++;
+    const now = Date.now();
+    const paused = this.pauseUntilMs > 0 && now < this.pauseUntilMs;
+    // As nats-server: expired and abandoned requests are not counted as waiting.
+    if (this.isPull && !this.closed) this.processWaiting(false, now);
+    const groups = this.cfg.priority_groups ?? [];
     return {
       stream_name: this.stream.name,
       name: this.name,
       created: rfc3339(this.created),
-      config: this.cfg,
-      delivered: { consumer_seq: st.delivered.consumer_seq, stream_seq: st.delivered.stream_seq },
-      ack_floor: { consumer_seq: st.ack_floor.consumer_seq, stream_seq: st.ack_floor.stream_seq },
+      config: dynamic ? { ...this.cfg, metadata: dynamicMetadata(this.cfg.metadata) } : this.cfg,
+      delivered: {
+        consumer_seq: st.delivered.consumer_seq,
+        stream_seq: st.delivered.stream_seq,
+        ...(this.lastDeliveredMs > 0 ? { last_active: rfc3339(this.lastDeliveredMs * 1e6) } : {}),
+      },
+      ack_floor: {
+        consumer_seq: st.ack_floor.consumer_seq,
+        stream_seq: st.ack_floor.stream_seq,
+        ...(this.lastAckMs > 0 ? { last_active: rfc3339(this.lastAckMs * 1e6) } : {}),
+      },
       num_ack_pending: st.pending.size,
       num_redelivered: numRedelivered,
       num_waiting: this.waiting.length,
       num_pending: Math.max(this.npc, 0),
       ...(!this.isPull && this.active ? { push_bound: true } : {}),
+      ...(paused ? { paused: true, pause_remaining: (this.pauseUntilMs - now) * 1e6 } : {}),
       ts: rfc3339(nowNs()),
+      // nats-server reports the first group (the only one a pin applies to so far).
+      ...(groups.length > 0
+        ? { priority_groups: [{ group: groups[0], ...(this.pinId !== "" ? { pinned_client_id: this.pinId } : {}), pinned_ts: rfc3339(this.pinnedAtMs * 1e6) }] }
+        : {}),
     };
   }
+
 
   /** What goes into the consumer store's config slot (config + creation time). */
   storedConfig(): { config: ConsumerConfig; created: string; name: string } {

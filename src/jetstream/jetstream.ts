@@ -20,7 +20,7 @@ import { jsError } from "./errors.js";
 import { Stream } from "./stream.js";
 import { checkStreamUpdate, consumersViolatingLimits, subjectsOverlap, type StreamConfig } from "./stream_config.js";
 import { checkSourcingAgainst } from "./source_config.js";
-import type { ConsumerConfig } from "./consumer_config.js";
+import { storedConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
 import { listStoredStreams, streamDir } from "./store_factory.js";
 import { cipherName } from "../storage/encryption.js";
 import { withStoredLevel } from "./api_level.js";
@@ -96,7 +96,7 @@ export class JsAccount {
         const cs = stream.store.openConsumer(name);
         const stored = cs.config() as { config: ConsumerConfig; created: string; name?: string };
         const created = parseRfc3339(stored.created) ?? nowNs();
-        const c = new Consumer(stream, stored.name ?? name, stored.config, created, cs, cs.state());
+        const c = new Consumer(stream, stored.name ?? name, storedConsumerConfig(stored.config), created, cs, cs.state());
         stream.consumers.set(c.name, c);
       } catch (err) {
         this.service.log.error(`JetStream could not restore consumer '${stream.name} > ${name}': ${(err as Error).message}`);
@@ -308,31 +308,17 @@ export class JsAccount {
 
   // ---- consumers ----
 
-  consumerCount(): number {
-    let n = 0;
-    for (const s of this.streams.values()) n += s.publicConsumerCount();
-    return n;
-  }
-
+  /** Create and start a consumer whose config and limits consumer_create.ts has checked. */
   addConsumer(stream: Stream, name: string, cfg: ConsumerConfig): Consumer {
-    // Direct consumers (mirrors and sources reading this stream) count against no limit.
-    const limited = cfg.direct !== true;
-    const sel = this.selectLimits(stream.cfg.num_replicas);
-    if (sel === undefined) throw jsError("JSNoLimitsErr");
-    if (sel.limits.max_ack_pending > 0 && (cfg.max_ack_pending ?? 0) > sel.limits.max_ack_pending) {
-      throw jsError("JSConsumerMaxPendingAckExcessErrF", { limit: sel.limits.max_ack_pending });
-    }
-    // The account's max_consumers counts per stream (as nats-server), the lower of it and the stream's own.
-    let maxc = stream.cfg.max_consumers;
-    if (maxc <= 0 || (sel.limits.max_consumers > 0 && sel.limits.max_consumers < maxc)) maxc = sel.limits.max_consumers;
-    if (limited && maxc > 0 && stream.publicConsumerCount() >= maxc) throw jsError("JSMaximumConsumersLimitErr");
+    // Direct consumers (mirrors and sources reading this stream) are not stored.
+    const stored = cfg.direct !== true;
     const created = nowNs();
     // Ephemeral consumers are stored too: nats-server recovers them after a restart (until
     // their inactive threshold removes them), so an ordered consumer / KV watcher simply
     // resumes on the same consumer once its client has reconnected.
     // Direct consumers live in memory only: their copy recreates them when needed.
     let cstore;
-    if (limited) {
+    if (stored) {
       try {
         cstore = stream.store.createConsumer(name, { config: cfg, created: "", name });
       } catch (err) {
@@ -343,7 +329,6 @@ export class JsAccount {
     cstore?.updateConfig(c.storedConfig());
     stream.consumers.set(name, c);
     c.start();
-    adv.consumerAction(this.advisoryContext, "create", stream.name, name);
     return c;
   }
 

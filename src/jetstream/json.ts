@@ -1,22 +1,32 @@
 // Strict decoding of JetStream API request bodies, as nats-server 2.12+ does by default:
-// the body must be a JSON object, every field must be one the API knows (unknown fields
-// are rejected with JSInvalidJSONErr) and carry the right JSON type. Each request kind
-// declares its fields once below; the field lists follow jsm.go's request schemas.
+// the body is read as Go's json.Decoder reads it (one value after another, each merged into
+// the request), every field must be one the API knows (unknown fields are rejected with
+// JSInvalidJSONErr) and carry the right JSON type. Field names match case-insensitively, as
+// in Go. Each request kind declares its fields once below (the lists follow jsm.go's request
+// schemas, the Go types nats-server's structs); errors carry Go's texts.
 import { jsError } from "./errors.js";
+import { GoJsonSyntaxError, plainValue, readGoJsonValue, readGoJsonValues, type GoNode } from "./go_json.js";
+import { goTimeParseError } from "../server/time.js";
+
+/** Go numeric types a field may have (integers are checked like strconv.ParseInt/ParseUint). */
+export type GoNumber = "int" | "int64" | "int32" | "uint64" | "time.Duration" | "float64";
 
 export type FieldType =
   | "string"
-  | "int"
-  | "uint"
-  | "number"
+  | "int" // int64 (kept for the stream shapes)
+  | "uint" // uint64
+  | "number" // float64
   | "bool"
   | "strings"
-  | "ints"
-  | "map"
+  | "ints" // []int64
+  | "map" // map[string]string
+  | "time" // *time.Time, RFC 3339
   | "any"
+  | { go: GoNumber }
+  | { list: GoNumber }
   | { object: Shape; name: string }
   | { array: Shape; name: string }
-  | { oneOf: readonly string[]; error?: string };
+  | { oneOf: readonly string[]; unknown?: string; error?: string };
 
 export interface Shape {
   readonly [field: string]: FieldType;
@@ -41,113 +51,212 @@ function goType(t: FieldType): string {
         return "[]int64";
       case "map":
         return "map[string]string";
+      case "time":
+        return "time.Time";
       default:
         return "interface {}";
     }
   }
+  if ("go" in t) return t.go;
+  if ("list" in t) return `[]${t.list}`;
   if ("oneOf" in t) return "string";
-  return "object" in t ? t.name : `[]${t.name}`;
+  return "object" in t ? `server.${t.name}` : `[]server.${t.name}`;
 }
 
-function jsonKind(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "array";
-  return typeof v === "object" ? "object" : typeof v;
+/** A request's first failure: type errors are kept and decoding goes on (Go's savedError). */
+class Decoding {
+  saved: string | undefined;
+  constructor(
+    readonly top: string,
+    /** Unknown fields are errors (nats-server's strict API decoding), or ignored (json.Unmarshal). */
+    readonly strict = true,
+  ) {}
+
+  typeError(n: GoNode, path: Array<string | number>, type: string, withValue = false): void {
+    if (this.saved !== undefined) return;
+    const what = withValue ? `number ${n.raw}` : n.kind === "bool" ? "bool" : n.kind;
+    // Go names a field of a struct "Go struct field T.a.b"; an element of a list just "T.a.0".
+    const where = typeof path[path.length - 1] === "number" ? `${this.top}.${path.join(".")}` : `Go struct field ${this.top}.${path.join(".")}`;
+    this.saved = `json: cannot unmarshal ${what} into ${where} of type ${type}`;
+  }
+
+  unknownField(key: string): void {
+    if (this.strict && this.saved === undefined) this.saved = `json: unknown field ${JSON.stringify(key)}`;
+  }
 }
 
-function typeError(v: unknown, struct: string, field: string, t: FieldType): never {
-  throw jsError("JSInvalidJSONErr", {
-    err: `json: cannot unmarshal ${jsonKind(v)} into Go struct field ${struct}.${field} of type ${goType(t)}`,
-  });
+/** Abort decoding with this text (a type's own UnmarshalJSON failed). */
+function abort(err: string): never {
+  throw jsError("JSInvalidJSONErr", { err });
 }
 
-function checkValue(v: unknown, t: FieldType, struct: string, field: string): void {
-  if (v === null) return; // Go leaves the zero value for null
-  if (typeof t === "string") {
-    switch (t) {
-      case "string":
-        if (typeof v !== "string") typeError(v, struct, field, t);
-        return;
-      case "int":
-        if (typeof v !== "number" || !Number.isInteger(v)) typeError(v, struct, field, t);
-        return;
-      case "uint":
-        if (typeof v !== "number" || !Number.isInteger(v)) typeError(v, struct, field, t);
-        if (v < 0) {
-          // Go names the offending number for a sign mismatch.
-          throw jsError("JSInvalidJSONErr", { err: `json: cannot unmarshal number ${v} into Go struct field ${struct}.${field} of type uint64` });
-        }
-        return;
-      case "number":
-        if (typeof v !== "number") typeError(v, struct, field, t);
-        return;
-      case "bool":
-        if (typeof v !== "boolean") typeError(v, struct, field, t);
-        return;
-      case "strings":
-        if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) typeError(v, struct, field, t);
-        return;
-      case "ints":
-        if (!Array.isArray(v) || v.some((x) => typeof x !== "number" || !Number.isInteger(x))) typeError(v, struct, field, t);
-        return;
-      case "map":
-        if (jsonKind(v) !== "object" || Object.values(v as object).some((x) => typeof x !== "string")) {
-          typeError(v, struct, field, t);
-        }
-        return;
-      default:
-        return;
+const INT_RANGE: Record<string, [bigint, bigint]> = {
+  int: [-(2n ** 63n), 2n ** 63n - 1n],
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  "time.Duration": [-(2n ** 63n), 2n ** 63n - 1n],
+  int32: [-(2n ** 31n), 2n ** 31n - 1n],
+  uint64: [0n, 2n ** 64n - 1n],
+};
+
+/** A number node as Go would store it in `type`, or undefined when Go refuses it. */
+function goNumber(n: GoNode & { kind: "number" }, type: GoNumber): number | undefined {
+  if (type === "float64") return Number(n.raw);
+  // strconv.ParseInt/ParseUint: digits only (a sign for signed types), within range.
+  const unsigned = type === "uint64";
+  if (!(unsigned ? /^\d+$/ : /^-?\d+$/).test(n.raw)) return undefined;
+  const v = BigInt(n.raw);
+  const [lo, hi] = INT_RANGE[type];
+  if (v < lo || v > hi) return undefined;
+  return Number(v);
+}
+
+function decodeValue(d: Decoding, n: GoNode, t: FieldType, path: Array<string | number>, prev: unknown): unknown {
+  // Go leaves the previous (zero) value for null, except where a type decodes itself.
+  if (n.kind === "null" && !(typeof t === "object" && "oneOf" in t)) return t === "time" ? undefined : prev;
+  if (typeof t === "object" && "oneOf" in t) {
+    if (n.kind === "string" && t.oneOf.includes(n.value)) return n.value;
+    // Some say so in their own words, some quote the raw JSON (Go's %q), others append it.
+    if (t.error !== undefined) abort(t.error);
+    abort(t.unknown !== undefined ? `${t.unknown}${n.raw}` : `can not unmarshal ${JSON.stringify(n.raw)}`);
+  }
+  if (typeof t === "object" && ("go" in t || "list" in t)) {
+    if ("list" in t) {
+      if (n.kind !== "array") return d.typeError(n, path, goType(t)), prev;
+      return n.items.map((item, i) => decodeValue(d, item, { go: t.list }, [...path, i], 0));
+    }
+    if (n.kind !== "number") return d.typeError(n, path, t.go), prev;
+    const v = goNumber(n, t.go);
+    if (v === undefined) return d.typeError(n, path, t.go, true), prev;
+    return v;
+  }
+  if (typeof t === "object" && "object" in t) {
+    if (n.kind !== "object") return d.typeError(n, path, goType(t)), prev;
+    return decodeObject(d, n, t.object, path, (prev as Record<string, unknown> | undefined) ?? {});
+  }
+  if (typeof t === "object" && "array" in t) {
+    if (n.kind !== "array") return d.typeError(n, path, goType(t)), prev;
+    return n.items.map((item, i) => {
+      if (item.kind !== "object") return d.typeError(item, [...path, i], `server.${t.name}`), undefined;
+      return decodeObject(d, item, t.array, [...path, i], {});
+    });
+  }
+  switch (t) {
+    case "any":
+      return plainValue(n);
+    case "string":
+      if (n.kind !== "string") return d.typeError(n, path, "string"), prev;
+      return n.value;
+    case "bool":
+      if (n.kind !== "bool") return d.typeError(n, path, "bool"), prev;
+      return n.value;
+    case "int":
+    case "uint":
+    case "number": {
+      const go: GoNumber = t === "int" ? "int64" : t === "uint" ? "uint64" : "float64";
+      return decodeValue(d, n, { go }, path, prev);
+    }
+    case "ints":
+      return decodeValue(d, n, { list: "int64" }, path, prev);
+    case "strings":
+      if (n.kind !== "array") return d.typeError(n, path, "[]string"), prev;
+      return n.items.map((item, i) => (item.kind === "string" ? item.value : (d.typeError(item, [...path, i], "string"), "")));
+    case "map": {
+      if (n.kind !== "object") return d.typeError(n, path, "map[string]string"), prev;
+      const out: Record<string, string> = { ...((prev as Record<string, string> | undefined) ?? {}) };
+      for (const [k, v] of n.entries) {
+        if (v.kind === "string") out[k] = v.value;
+        else if (v.kind !== "null") d.typeError(v, [...path, k], "string");
+      }
+      return out;
+    }
+    case "time": {
+      // time.Time decodes itself: a JSON string in RFC 3339, else its own errors.
+      if (n.kind !== "string") return d.typeError(n, path, "time.Time"), prev;
+      const err = goTimeParseError(n.value);
+      if (err !== undefined) abort(err);
+      return n.value;
     }
   }
-  if ("oneOf" in t) {
-    // nats-server's policy types have their own UnmarshalJSON: anything but a known
-    // name fails with the raw JSON quoted by Go's %q.
-    if (typeof v !== "string" || !t.oneOf.includes(v)) {
-      throw jsError("JSInvalidJSONErr", { err: t.error ?? `can not unmarshal ${JSON.stringify(JSON.stringify(v))}` });
-    }
-    return;
-  }
-  if ("object" in t) {
-    if (jsonKind(v) !== "object") typeError(v, struct, field, t);
-    checkShape(v as Record<string, unknown>, t.object, t.name);
-    return;
-  }
-  if (!Array.isArray(v)) typeError(v, struct, field, t);
-  for (const item of v) {
-    if (jsonKind(item) !== "object") typeError(item, struct, field, t);
-    checkShape(item as Record<string, unknown>, t.array, t.name);
-  }
 }
 
+function decodeObject(d: Decoding, n: GoNode & { kind: "object" }, shape: Shape, path: Array<string | number>, into: Record<string, unknown>): Record<string, unknown> {
+  for (const [key, v] of n.entries) {
+    // Go matches the exact name first, then one that differs only in case.
+    let field: string | undefined = Object.prototype.hasOwnProperty.call(shape, key) ? key : undefined;
+    if (field === undefined) {
+      const lower = key.toLowerCase();
+      field = Object.keys(shape).find((k) => k.toLowerCase() === lower);
+    }
+    if (field === undefined) {
+      d.unknownField(key);
+      continue;
+    }
+    const value = decodeValue(d, v, shape[field], [...path, field], into[field]);
+    if (value === undefined) delete into[field];
+    else into[field] = value;
+  }
+  return into;
+}
+
+/** Check a plain object (read from elsewhere than a request body, e.g. a backup) against a shape. */
 export function checkShape(obj: Record<string, unknown>, shape: Shape, struct: string): void {
-  for (const key of Object.keys(obj)) {
-    const t = shape[key];
-    if (t === undefined) throw jsError("JSInvalidJSONErr", { err: `json: unknown field "${key}"` });
-    checkValue(obj[key], t, struct, key);
+  decodeRequest(Buffer.from(JSON.stringify(obj)), shape, struct);
+}
+
+/**
+ * Decode one JSON value as json.Unmarshal does into a struct of `shape` (unknown fields
+ * ignored): the decoded object, or Go's error text.
+ */
+export function unmarshalLenient(payload: Buffer, shape: Shape, struct: string): Record<string, unknown> | string {
+  let node: GoNode;
+  try {
+    node = readGoJsonValue(payload);
+  } catch (err) {
+    if (err instanceof GoJsonSyntaxError) return err.message;
+    throw err;
+  }
+  if (node.kind === "null") return {};
+  if (node.kind !== "object") return `json: cannot unmarshal ${node.kind} into Go value of type server.${struct}`;
+  const d = new Decoding(struct, false);
+  try {
+    const out = decodeObject(d, node, shape, [], {});
+    return d.saved ?? out;
+  } catch (err) {
+    const e = err as { description?: string };
+    if (typeof e.description === "string") return e.description.replace(/^invalid JSON: /, "");
+    throw err;
   }
 }
 
 /**
- * Decode a request body. An empty body is allowed when `emptyOk` (it means "no options");
- * anything else must be a JSON object that satisfies `shape`.
+ * Decode a request body. An empty body (or null) is "no options": undefined when `emptyOk`,
+ * else JSBadRequestErr. Anything else must be JSON objects that satisfy `shape`; `struct` is
+ * the Go type's name for messages.
  */
 export function decodeRequest<T>(payload: Buffer, shape: Shape, struct: string, emptyOk = true): T | undefined {
-  if (payload.length === 0 || (payload.length <= 4 && payload.toString().trim() === "")) {
+  let values: GoNode[];
+  try {
+    values = readGoJsonValues(payload);
+  } catch (err) {
+    if (err instanceof GoJsonSyntaxError) throw jsError("JSInvalidJSONErr", { err: err.message });
+    throw err;
+  }
+  let out: Record<string, unknown> | undefined;
+  for (const v of values) {
+    // Go decodes null into a struct as nothing at all.
+    if (v.kind === "null") continue;
+    if (v.kind !== "object") {
+      throw jsError("JSInvalidJSONErr", { err: `json: cannot unmarshal ${v.kind} into Go value of type server.${struct}` });
+    }
+    const d = new Decoding(struct);
+    out = decodeObject(d, v, shape, [], out ?? {});
+    if (d.saved !== undefined) throw jsError("JSInvalidJSONErr", { err: d.saved });
+  }
+  if (out === undefined) {
     if (emptyOk) return undefined;
     throw jsError("JSBadRequestErr");
   }
-  let v: unknown;
-  try {
-    v = JSON.parse(payload.toString("utf8"));
-  } catch (err) {
-    throw jsError("JSInvalidJSONErr", { err: (err as Error).message });
-  }
-  if (jsonKind(v) !== "object") {
-    // Go names the request's type with its package here, and without it in field errors.
-    throw jsError("JSInvalidJSONErr", { err: `json: cannot unmarshal ${jsonKind(v)} into Go value of type server.${struct}` });
-  }
-  checkShape(v as Record<string, unknown>, shape, struct);
-  return v as T;
+  return out as T;
 }
 
 // ---- request shapes ----
@@ -213,48 +322,52 @@ export const CONSUMER_CONFIG_SHAPE: Shape = {
   name: "string",
   description: "string",
   deliver_policy: { oneOf: ["all", "undefined", "last", "new", "by_start_sequence", "by_start_time", "last_per_subject"] },
-  opt_start_seq: "int",
-  opt_start_time: "string",
-  ack_policy: { oneOf: ["none", "all", "explicit"] },
-  ack_wait: "int",
-  max_deliver: "int",
-  backoff: "ints",
+  opt_start_seq: { go: "uint64" },
+  opt_start_time: "time",
+  ack_policy: { oneOf: ["none", "all", "explicit", "flow_control"] },
+  ack_wait: { go: "time.Duration" },
+  max_deliver: { go: "int" },
+  backoff: { list: "time.Duration" },
   filter_subject: "string",
   filter_subjects: "strings",
   replay_policy: { oneOf: ["instant", "original"] },
-  rate_limit_bps: "int",
+  rate_limit_bps: { go: "uint64" },
   sample_freq: "string",
-  max_waiting: "int",
-  max_ack_pending: "int",
+  max_waiting: { go: "int" },
+  max_ack_pending: { go: "int" },
   flow_control: "bool",
-  idle_heartbeat: "int",
+  idle_heartbeat: { go: "time.Duration" },
   headers_only: "bool",
-  max_batch: "int",
-  max_expires: "int",
-  max_bytes: "int",
+  max_batch: { go: "int" },
+  max_expires: { go: "time.Duration" },
+  max_bytes: { go: "int" },
   deliver_subject: "string",
   deliver_group: "string",
-  inactive_threshold: "int",
-  num_replicas: "int",
+  inactive_threshold: { go: "time.Duration" },
+  num_replicas: { go: "int" },
   mem_storage: "bool",
   direct: "bool",
   metadata: "map",
-  pause_until: "string",
+  pause_until: "time",
   priority_groups: "strings",
-  priority_policy: "string",
-  priority_timeout: "int",
+  priority_policy: { oneOf: ["none", "overflow", "pinned_client", "prioritized"], unknown: "unknown priority policy: " },
+  priority_timeout: { go: "time.Duration" },
   sourcing: "bool",
 };
 
 export const CONSUMER_CREATE_SHAPE: Shape = {
   stream_name: "string",
   config: { object: CONSUMER_CONFIG_SHAPE, name: "ConsumerConfig" },
-  action: "string",
+  action: { oneOf: ["", "create", "update"], unknown: "unknown consumer action: " },
   pedantic: "bool",
 };
 
 export const STREAM_INFO_SHAPE: Shape = { deleted_details: "bool", subjects_filter: "string", offset: "int" };
 export const NAMES_SHAPE: Shape = { offset: "int", subject: "string" };
+export const CONSUMER_NAMES_SHAPE: Shape = { offset: "int" };
+export const CONSUMER_PAUSE_SHAPE: Shape = { pause_until: "time" };
+export const CONSUMER_UNPIN_SHAPE: Shape = { group: "string" };
+export const CONSUMER_RESET_SHAPE: Shape = { seq: { go: "uint64" } };
 export const LIST_SHAPE: Shape = { offset: "int", subject: "string" };
 export const PURGE_SHAPE: Shape = { filter: "string", seq: "uint", keep: "uint" };
 export const MSG_GET_SHAPE: Shape = {
@@ -273,3 +386,16 @@ export const MSG_DELETE_SHAPE: Shape = { seq: "uint", no_erase: "bool" };
 
 export const SNAPSHOT_SHAPE: Shape = { deliver_subject: "string", no_consumers: "bool", chunk_size: "int", window_size: "int", jsck: "bool" };
 export const RESTORE_SHAPE: Shape = { config: { object: STREAM_CONFIG_SHAPE, name: "StreamConfig" }, state: "any" };
+/** A pull request ($JS.API.CONSUMER.MSG.NEXT): JSApiConsumerGetNextRequest with its PriorityGroup. */
+export const PULL_REQUEST_SHAPE: Shape = {
+  expires: { go: "time.Duration" },
+  batch: { go: "int" },
+  max_bytes: { go: "int" },
+  no_wait: "bool",
+  idle_heartbeat: { go: "time.Duration" },
+  group: "string",
+  min_pending: { go: "int64" },
+  min_ack_pending: { go: "int64" },
+  id: "string",
+  priority: { go: "int" },
+};

@@ -5,7 +5,7 @@
 // adjustments, as in nats-server.
 import { isValidSubject, subjectIsSubsetOf, subjectsCollide } from "../protocol/subject.js";
 import { jsError, type ApiError } from "./errors.js";
-import { SEC_NS, goDuration } from "../server/time.js";
+import { SEC_NS } from "../server/time.js";
 import { SubjectTransform, SubjectTransformError, TransformErr } from "../server/subject_transform.js";
 import { checkSourcingConfig, normalizeSource } from "./source_config.js";
 
@@ -360,37 +360,6 @@ export function checkStreamUpdate(old: StreamConfig, next: StreamConfig): void {
   if (old.allow_msg_schedules && !next.allow_msg_schedules) throw invalid("message schedules can not be disabled");
   if ((old.persist_mode ?? "default") !== (next.persist_mode ?? "default")) throw invalid("stream configuration update can not change persist mode");
   // first_seq is taken as sent (as nats-server does); it only mattered at creation.
-}
-
-/**
- * consumer_limits, part 1: a consumer created on the stream without max_ack_pending or
- * inactive_threshold gets the stream's values (pedantic requests must state them).
- */
-export function applyStreamConsumerLimits(
-  stream: StreamConfig,
-  consumer: { max_ack_pending?: number; inactive_threshold?: number },
-  pedantic: boolean,
-): void {
-  const lim = stream.consumer_limits ?? {};
-  if (!consumer.max_ack_pending && (lim.max_ack_pending ?? 0) > 0) {
-    if (pedantic) throw pedanticErr("max_ack_pending must be set if it's configured in stream limits");
-    consumer.max_ack_pending = lim.max_ack_pending;
-  }
-  if (!consumer.inactive_threshold && (lim.inactive_threshold ?? 0) > 0) {
-    if (pedantic) throw pedanticErr("inactive_threshold must be set if it's configured in stream limits");
-    consumer.inactive_threshold = lim.inactive_threshold;
-  }
-}
-
-/** consumer_limits, part 2: a consumer may not ask for more than the stream allows. */
-export function checkStreamConsumerLimits(stream: StreamConfig, consumer: { max_ack_pending?: number; inactive_threshold?: number }): void {
-  const lim = stream.consumer_limits ?? {};
-  if ((lim.max_ack_pending ?? 0) > 0 && (consumer.max_ack_pending ?? 0) > lim.max_ack_pending!) {
-    throw jsError("JSConsumerMaxPendingAckExcessErrF", { limit: lim.max_ack_pending! });
-  }
-  if ((lim.inactive_threshold ?? 0) > 0 && (consumer.inactive_threshold ?? 0) > lim.inactive_threshold!) {
-    throw jsError("JSConsumerInactiveThresholdExcess", { limit: goDuration(lim.inactive_threshold!) });
-  }
 }
 
 /**

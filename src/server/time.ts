@@ -88,3 +88,142 @@ export function goDuration(ns: number): string {
   }
   return neg ? `-${out}` : out;
 }
+
+// ---- Go's time.Parse(time.RFC3339, s), for JSON times in API requests ----
+
+const RFC3339_LAYOUT = "2006-01-02T15:04:05Z07:00";
+
+/** A time read the way Go reads it from JSON: the instant and the offset it was written with. */
+export interface GoTime {
+  ns: bigint;
+  /** Offset from UTC in minutes as written ("Z" = 0). */
+  offsetMin: number;
+  utc: boolean;
+}
+
+function goQuote(s: string): string {
+  return JSON.stringify(s);
+}
+
+function daysIn(month: number, year: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1];
+}
+
+const isDigitAt = (s: string, i: number): boolean => i < s.length && s.charCodeAt(i) >= 48 && s.charCodeAt(i) <= 57;
+
+/** Go's getnum: one or two digits (exactly two when `fixed`). */
+function getnum(s: string, fixed: boolean): [number, string] | undefined {
+  if (!isDigitAt(s, 0)) return undefined;
+  if (!isDigitAt(s, 1)) return fixed ? undefined : [s.charCodeAt(0) - 48, s.slice(1)];
+  return [(s.charCodeAt(0) - 48) * 10 + (s.charCodeAt(1) - 48), s.slice(2)];
+}
+
+/**
+ * Parse `s` as Go's time.Parse(time.RFC3339, s) does; a string is Go's error text (what
+ * nats-server answers after "invalid JSON: ").
+ */
+export function parseGoTime(s: string): GoTime | string {
+  const bad = (elem: string, valueElem: string): string => `parsing time ${goQuote(s)} as ${goQuote(RFC3339_LAYOUT)}: cannot parse ${goQuote(valueElem)} as ${goQuote(elem)}`;
+  const range = (what: string): string => `parsing time ${goQuote(s)}: ${what} out of range`;
+  let v = s;
+  const lit = (c: string): string | undefined => {
+    if (!v.startsWith(c)) return bad(c, v);
+    v = v.slice(c.length);
+    return undefined;
+  };
+  // year
+  if (v.length < 4 || !/^[+-]?\d+$/.test(v.slice(0, 4))) return bad("2006", v);
+  const year = Number(v.slice(0, 4));
+  v = v.slice(4);
+  let e = lit("-");
+  if (e) return e;
+  let hold = v;
+  let r = getnum(v, true);
+  if (r === undefined) return bad("01", hold);
+  const month = r[0];
+  v = r[1];
+  if (month <= 0 || month > 12) return range("month");
+  e = lit("-");
+  if (e) return e;
+  hold = v;
+  r = getnum(v, true);
+  if (r === undefined) return bad("02", hold);
+  const day = r[0];
+  v = r[1];
+  if (day < 0 || day > 31) return range("day");
+  e = lit("T");
+  if (e) return e;
+  hold = v;
+  r = getnum(v, false);
+  if (r === undefined) return bad("15", hold);
+  const hour = r[0];
+  v = r[1];
+  if (hour < 0 || hour >= 24) return range("hour");
+  e = lit(":");
+  if (e) return e;
+  hold = v;
+  r = getnum(v, true);
+  if (r === undefined) return bad("04", hold);
+  const min = r[0];
+  v = r[1];
+  if (min < 0 || min >= 60) return range("minute");
+  e = lit(":");
+  if (e) return e;
+  hold = v;
+  r = getnum(v, true);
+  if (r === undefined) return bad("05", hold);
+  const sec = r[0];
+  v = r[1];
+  if (sec < 0 || sec >= 60) return range("second");
+  // A fraction is taken even though the layout has none (Go's special case).
+  let nanos = 0;
+  if (v.length >= 2 && (v[0] === "." || v[0] === ",") && isDigitAt(v, 1)) {
+    let n = 2;
+    while (n < v.length && isDigitAt(v, n)) n++;
+    const digits = v.slice(1, n);
+    if (digits.length > 9) return range("fractional second");
+    nanos = Number(digits.padEnd(9, "0"));
+    v = v.slice(n);
+  }
+  // zone
+  hold = v;
+  let offsetMin = 0;
+  let utc = false;
+  if (v.length >= 1 && v[0] === "Z") {
+    v = v.slice(1);
+    utc = true;
+  } else {
+    if (v.length < 6 || v[3] !== ":") return bad("Z07:00", hold);
+    const sign = v[0];
+    const hh = getnum(v.slice(1, 3), true);
+    const mm = getnum(v.slice(4, 6), true);
+    if (hh === undefined || mm === undefined || (sign !== "+" && sign !== "-")) return bad("Z07:00", hold);
+    if (hh[0] > 24) return range("time zone offset hour");
+    if (mm[0] > 60) return range("time zone offset minute");
+    offsetMin = (sign === "-" ? -1 : 1) * (hh[0] * 60 + mm[0]);
+    v = v.slice(6);
+  }
+  if (v.length > 0) return `parsing time ${goQuote(s)}: extra text: ${goQuote(v)}`;
+  if (day < 1 || day > daysIn(month, year)) return range("day");
+  // setUTCFullYear, not Date.UTC: the latter reads years 0-99 as 1900-1999.
+  const d = new Date(0);
+  d.setUTCFullYear(year, month - 1, day);
+  d.setUTCHours(hour, min, sec, 0);
+  const ms = d.getTime() - offsetMin * 60_000;
+  return { ns: BigInt(ms) * 1_000_000n + BigInt(nanos), offsetMin, utc };
+}
+
+/** Go's error text for a JSON time string it cannot read, or undefined when it can. */
+export function goTimeParseError(s: string): string | undefined {
+  const t = parseGoTime(s);
+  return typeof t === "string" ? t : undefined;
+}
+
+/** How Go marshals a time: RFC 3339 with trimmed nanoseconds, in the offset it carries. */
+export function formatGoTime(t: GoTime): string {
+  if (t.utc || t.offsetMin === 0) return rfc3339(t.ns);
+  const shifted = rfc3339(t.ns + BigInt(t.offsetMin) * 60_000_000_000n).slice(0, -1);
+  const a = Math.abs(t.offsetMin);
+  return `${shifted}${t.offsetMin < 0 ? "-" : "+"}${String(Math.floor(a / 60)).padStart(2, "0")}:${String(a % 60).padStart(2, "0")}`;
+}

@@ -1165,6 +1165,26 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     return n;
   }
 
+  numPendingMulti(startSeq: number, filters: string[]): number {
+    this.checkOpen();
+    if (filters.length === 1) return this.filteredState(startSeq, filters[0]!).msgs;
+    if (this.firstDirty) this.recomputeFirst();
+    const sseq = startSeq < this.firstSeq ? this.firstSeq : startSeq;
+    if (this.msgs === 0 || sseq > this.lastSeq) return 0;
+    // Filters may overlap without one containing the other (a.*.c and a.b.*): count each
+    // subject once.
+    const seen = new Set<Subj>();
+    let n = 0;
+    for (const f of filters) {
+      for (const s of this.matching(f)) {
+        if (seen.has(s)) continue;
+        seen.add(s);
+        n += this.subjCountFrom(s, sseq);
+      }
+    }
+    return n;
+  }
+
   // ---------------------------------------------------------------------------
   // Config & expiry
 

@@ -217,6 +217,8 @@ export interface StreamStore {
   subjectsState(filter: string): Map<string, SimpleState>;
   subjectsTotals(filter: string): Map<string, number>;
   numPending(startSeq: number, filter: string, lastPerSubject: boolean): number;
+  /** Messages from startSeq on whose subject matches any of `filters` (each counted once). */
+  numPendingMulti(startSeq: number, filters: string[]): number;
 
   config(): StreamStoreConfig;
   /** Apply new limits immediately (removing what they no longer allow). */

@@ -1,0 +1,117 @@
+// Adding a consumer to a stream, or updating the one of that name: nats-server's
+// addConsumerWithAssignment for a standalone server. The config is normalized (defaults,
+// checks), then an existing consumer is updated (or refused, for action "create"), else
+// the stream's and account's limits and the work-queue rules are checked and the consumer
+// is created. Every failure is an ApiError with nats-server's code and text.
+import { subjectsCollide } from "../protocol/subject.js";
+import * as adv from "./advisories.js";
+import type { Consumer } from "./consumer.js";
+import {
+  checkConsumerUpdate,
+  differsForCreate,
+  filtersOf,
+  isValidAssetName,
+  MAX_NAME_LEN,
+  normalizeConsumerConfig,
+  type ConsumerConfig,
+} from "./consumer_config.js";
+import { ApiError, jsError } from "./errors.js";
+import type { JsAccount } from "./jetstream.js";
+import type { Stream } from "./stream.js";
+
+export type ConsumerAction = "" | "create" | "update";
+
+/** nats-server's NewJSConsumerCreateError(err, Unless(err)): API errors pass, others become 10012. */
+function asCreateError(err: unknown): ApiError {
+  if (err instanceof ApiError) return err;
+  return jsError("JSConsumerCreateErrF", { err: err instanceof Error ? err.message : String(err) });
+}
+
+/** Does any other (non-direct, non-sourcing) consumer's filter collide with `filters`? */
+function partitionUnique(stream: Stream, name: string, filters: string[]): boolean {
+  for (const f of filters) {
+    for (const o of stream.consumers.values()) {
+      if (o.name === name || o.cfg.direct || o.cfg.sourcing) continue;
+      const theirs = filtersOf(o.cfg);
+      if (theirs.length === 0) return false;
+      for (const t of theirs) if (subjectsCollide(f, t)) return false;
+    }
+  }
+  return true;
+}
+
+function limitableConsumers(stream: Stream): number {
+  let n = 0;
+  for (const c of stream.consumers.values()) if (!c.cfg.sourcing) n++;
+  return n;
+}
+
+const NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/** A random consumer name like nats-server's (8 characters of a nuid-like alphabet). */
+export function randomConsumerName(): string {
+  let s = "";
+  for (let i = 0; i < 8; i++) s += NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)];
+  return s;
+}
+
+/**
+ * Create the consumer `raw` describes on `stream`, or update the existing one of that name.
+ * `raw` already carries the name the request decided (durable_name or name) and its
+ * versioning metadata.
+ */
+export function addConsumerWithAction(jsa: JsAccount, stream: Stream, raw: Partial<ConsumerConfig>, action: ConsumerAction, pedantic: boolean): Consumer {
+  // The account's limits for the stream's tier (nats-server's selectLimits).
+  const sel = jsa.selectLimits(stream.cfg.num_replicas);
+  if (sel === undefined) throw jsError("JSNoLimitsErr");
+  const limits = sel.limits;
+  const cfg = normalizeConsumerConfig(raw, stream.cfg, { maxAckPending: limits.max_ack_pending }, pedantic);
+  const cName = cfg.durable_name || cfg.name || "";
+  if (cName !== "") {
+    const existing = stream.consumers.get(cName);
+    if (existing !== undefined) {
+      if (action === "create" && differsForCreate(existing.cfg, cfg)) throw jsError("JSConsumerAlreadyExists");
+      if (stream.cfg.retention === "workqueue" && !partitionUnique(stream, cName, filtersOf(cfg))) throw jsError("JSConsumerWQConsumerNotUniqueErr");
+      try {
+        checkConsumerUpdate(existing.cfg, cfg, existing.deliverSubjectBound());
+      } catch (err) {
+        throw asCreateError(err);
+      }
+      existing.updateConfig(cfg);
+      return existing;
+    }
+  }
+  if (action === "update") throw jsError("JSConsumerDoesNotExist");
+
+  // Limits: the stream's max_consumers, or the account's when that is lower.
+  let maxc = stream.cfg.max_consumers;
+  const accMax = limits.max_consumers;
+  if (maxc <= 0 || (accMax > 0 && accMax < maxc)) maxc = accMax;
+  if (maxc > 0 && limitableConsumers(stream) >= maxc) throw jsError("JSMaximumConsumersLimitErr");
+
+  // Work queue streams: explicit acks, deliver all, and no two consumers on one subject.
+  if (stream.cfg.retention === "workqueue" && !cfg.direct && !cfg.sourcing) {
+    if (cfg.ack_policy !== "explicit" && cfg.ack_policy !== "flow_control") throw jsError("JSConsumerWQRequiresExplicitAckErr");
+    if (cfg.deliver_policy !== "all") throw jsError("JSConsumerWQConsumerNotDeliverAllErr");
+    if (limitableConsumers(stream) > 0) {
+      const filters = filtersOf(cfg);
+      if (filters.length === 0) throw jsError("JSConsumerWQMultipleUnfilteredErr");
+      if (!partitionUnique(stream, cName, filters)) throw jsError("JSConsumerWQConsumerNotUniqueErr");
+    }
+  }
+
+  if (cfg.durable_name && cfg.durable_name.length > MAX_NAME_LEN) throw jsError("JSConsumerNameTooLongErrF", { max: MAX_NAME_LEN });
+  let name = cName;
+  if (name === "") {
+    // A legacy ephemeral: the server names it (its config keeps no name, as in nats-server).
+    do name = randomConsumerName();
+    while (stream.consumers.has(name));
+  }
+  if (!isValidAssetName(name)) throw jsError("JSConsumerBadDurableNameErr");
+  // The name is a directory of the stream's store: longer than a file name can be, the
+  // store cannot be created (nats-server answers the same).
+  if (Buffer.byteLength(name) > MAX_NAME_LEN) throw jsError("JSConsumerCreateErrF", { err: "error creating store for consumer" });
+  const c = jsa.addConsumer(stream, name, cfg);
+  adv.consumerAction(jsa.advisoryContext, "create", stream.name, name);
+  return c;
+}

@@ -1,0 +1,296 @@
+// Shared test helper: the same sequence of requests sent to tsnats and to a reference
+// nats-server (2.15 by default), with the answers reduced to what must agree and compared.
+//
+// A step is a publish/request on a subject. Its replies are collected on a private inbox:
+// a JSON API answer (one message), or the messages and status replies of a pull request
+// (until a terminal status, `n` messages, or `waitMs` of silence). Replies are recorded as
+// plain values (`Observed`) with volatile values (clocks, ids, random names) blanked, so a
+// test can compare them with `deepEqual` or list every difference at once.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { connect, createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { startTestServer, type TestServer } from "./server.js";
+import { referenceBinary, startNatsServer, type ReferenceLine, type ReferenceServer } from "./nats_server.js";
+
+type Json = Record<string, unknown>;
+
+export interface Step {
+  /** Subject to send to. */
+  s: string;
+  /** Body: a string as is, anything else JSON-encoded; undefined = empty. */
+  b?: unknown;
+  /** Headers to send. */
+  h?: Record<string, string>;
+  /**
+   * How to collect the answer: "json" (default: one reply, parsed), "msgs" (messages and
+   * statuses until a terminal status, `n` messages or `waitMs` quiet), "none" (publish only,
+   * then a round trip so the server has processed it).
+   */
+  expect?: "json" | "msgs" | "none";
+  /** For "msgs": stop after this many replies (statuses included). */
+  n?: number;
+  /** For "msgs": stop after this long without a reply (default 300 ms), for "json" the timeout. */
+  waitMs?: number;
+  /** Names in the reply are random: compare everything but them. */
+  volatile?: boolean;
+  /** A setup step: sent to both, its answers not compared (e.g. parts another area owns). */
+  setup?: boolean;
+  /** Subscribe to this subject on the step's connection (kept until the run ends), instead of sending. */
+  sub?: string;
+  /**
+   * Send as a request whose replies are gathered in the background under this label (the
+   * step returns at once); a later step with `collect` set to the label returns them.
+   */
+  async?: string;
+  /** Return what the `async` step of this label gathered (after `waitMs` of quiet, or its terminal status). */
+  collect?: string;
+  /** Wait this long before sending (for clocks the step depends on). */
+  delayMs?: number;
+  /** A label for reports. */
+  note?: string;
+}
+
+/** One observed reply message. */
+export interface ObservedMsg {
+  subject: string;
+  /** Status line of a header-only status message ("408 Request Timeout"), if any. */
+  status?: string;
+  headers?: Record<string, string[]>;
+  data?: string;
+  /** The reply (ack) subject with its timestamp token blanked. */
+  reply?: string;
+}
+
+export type Observed = { json: unknown } | { msgs: ObservedMsg[] } | { timeout: true } | { sent: true };
+
+/**
+ * Keys whose values are clocks or counters and are replaced by a marker (the key stays, so
+ * a missing field is still a difference).
+ */
+export const VOLATILE_KEYS = new Set(["created", "ts", "first_ts", "last_ts", "time", "last_active", "pinned_ts", "pause_remaining", "api", "id", "pinned_client_id"]);
+/** Metadata keys with the server's own version and API level. */
+const VERSION_META = new Set(["_nats.ver", "_nats.level"]);
+
+export function stableValue(v: unknown, volatileNames = false): unknown {
+  if (Array.isArray(v)) return v.map((x) => stableValue(x, volatileNames));
+  if (v === null || typeof v !== "object") return v;
+  const out: Json = {};
+  for (const k of Object.keys(v as Json).sort()) {
+    const x = (v as Json)[k];
+    if (VOLATILE_KEYS.has(k)) out[k] = "<volatile>";
+    else if (VERSION_META.has(k)) out[k] = "<version>";
+    else if (volatileNames && (k === "name" || k === "consumers" || k === "streams") && (typeof x === "string" || Array.isArray(x))) {
+      out[k] = typeof x === "string" ? "<name>" : stableValue(x, volatileNames);
+    } else out[k] = stableValue(x, volatileNames);
+  }
+  return out;
+}
+
+function observeMsg(m: Msg): ObservedMsg {
+  // Replies to a request go to its random inbox.
+  const o: ObservedMsg = { subject: m.subject.startsWith("_INBOX.") ? "<inbox>" : m.subject };
+  const h = m.headers;
+  if (h !== undefined) {
+    if (h.code > 0) o.status = `${h.code}${h.description ? ` ${h.description}` : ""}`;
+    const hs: Record<string, string[]> = {};
+    for (const k of h.keys()) {
+      // A pin id is a random nuid: its presence is what must agree.
+      hs[k] = k === "Nats-Pin-Id" ? ["<pin>"] : h.values(k);
+    }
+    if (Object.keys(hs).length > 0) o.headers = hs;
+  }
+  if (m.data.length > 0) o.data = m.string();
+  if (m.reply) o.reply = m.reply.startsWith("$JS.ACK.") ? blankAckTimestamp(m.reply) : m.reply.startsWith("$JS.FC.") ? "$JS.FC.<id>" : "<reply>";
+  return o;
+}
+
+/** `$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>`: the timestamp differs. */
+function blankAckTimestamp(reply: string): string {
+  const t = reply.split(".");
+  if (t.length >= 9) t[t.length - 2] = "<ts>";
+  return t.join(".");
+}
+
+function isTerminalStatus(m: ObservedMsg): boolean {
+  return m.status !== undefined && !m.status.startsWith("100");
+}
+
+/** Replies gathered for `async` steps, per connection and label. */
+const gathered = new WeakMap<NatsConnection, Map<string, { msgs: ObservedMsg[]; done: boolean; last: number }>>();
+
+/** Send one step on a connection and observe what comes back. */
+export async function sendStep(nc: NatsConnection, step: Step): Promise<Observed> {
+  if (step.delayMs !== undefined) await new Promise((r) => setTimeout(r, step.delayMs));
+  if (step.collect !== undefined) {
+    const g = gathered.get(nc)?.get(step.collect);
+    if (g === undefined) return { msgs: [] };
+    const quiet = step.waitMs ?? 300;
+    while (!g.done && Date.now() - g.last < quiet) await new Promise((r) => setTimeout(r, 10));
+    return { msgs: g.msgs };
+  }
+  const body = step.b === undefined ? "" : typeof step.b === "string" ? step.b : JSON.stringify(step.b);
+  let h: MsgHdrs | undefined;
+  if (step.h !== undefined) {
+    h = natsHeaders();
+    for (const [k, v] of Object.entries(step.h)) h.set(k, v);
+  }
+  const mode = step.expect ?? "json";
+  if (step.sub !== undefined) {
+    nc.subscribe(step.sub, { callback: () => undefined });
+    await nc.flush();
+    return { sent: true };
+  }
+  if (mode === "none") {
+    nc.publish(step.s, body, { headers: h });
+    await nc.flush();
+    return { sent: true };
+  }
+  const inbox = createInbox();
+  if (step.async !== undefined) {
+    let labels = gathered.get(nc);
+    if (labels === undefined) gathered.set(nc, (labels = new Map()));
+    const g = { msgs: [] as ObservedMsg[], done: false, last: Date.now() };
+    labels.set(step.async, g);
+    nc.subscribe(inbox, {
+      callback: (_err, m) => {
+        const o = observeMsg(m);
+        g.msgs.push(o);
+        g.last = Date.now();
+        if (isTerminalStatus(o)) g.done = true;
+      },
+    });
+    nc.publish(step.s, body, { reply: inbox, headers: h });
+    await nc.flush();
+    return { sent: true };
+  }
+  const got: ObservedMsg[] = [];
+  const quiet = step.waitMs ?? (mode === "json" ? 2000 : 300);
+  return await new Promise<Observed>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      sub.unsubscribe();
+      if (mode === "json") {
+        if (got.length === 0) return resolve({ timeout: true });
+        try {
+          resolve({ json: JSON.parse(got[0].data ?? "") });
+        } catch {
+          resolve({ msgs: got });
+        }
+        return;
+      }
+      resolve({ msgs: got });
+    };
+    const arm = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = setTimeout(finish, quiet);
+    };
+    const sub = nc.subscribe(inbox, {
+      callback: (_err, m) => {
+        const o = observeMsg(m);
+        got.push(o);
+        if (mode === "json" || isTerminalStatus(o) || (step.n !== undefined && got.length >= step.n)) finish();
+        else arm();
+      },
+    });
+    arm();
+    nc.publish(step.s, body, { reply: inbox, headers: h });
+  });
+}
+
+/** Reduce an observation to what must agree between servers. */
+export function comparable(o: Observed, step: Step): unknown {
+  if ("json" in o) return { json: stableValue(o.json, step.volatile === true) };
+  return o;
+}
+
+/** The `error` of a JSON reply, if any. */
+export function errorOf(o: Observed): Json | undefined {
+  if (!("json" in o) || o.json === null || typeof o.json !== "object") return undefined;
+  return (o.json as Json).error as Json | undefined;
+}
+
+export interface SideBySide {
+  ours: TestServer;
+  ref: ReferenceServer;
+  ncOurs: NatsConnection;
+  ncRef: NatsConnection;
+  /** Run the steps on both (reference first, then tsnats); one pair of observations per step. */
+  run(steps: Step[]): Promise<Array<[Observed, Observed]>>;
+  close(): Promise<void>;
+}
+
+/** Why comparison tests must skip, or false when the reference server can be had. */
+export function referenceMissing(line: ReferenceLine = "2.15"): string | false {
+  return referenceBinary(line) === undefined ? `nats-server ${line} is not available` : false;
+}
+
+/**
+ * Start tsnats (JetStream on) and the reference nats-server with `-js` in a fresh store dir.
+ */
+export async function startSideBySide(line: ReferenceLine = "2.15"): Promise<SideBySide> {
+  const refDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-sbs-ref-"));
+  const ref = await startNatsServer(["-js", "-sd", refDir], undefined, line);
+  const ours = await startTestServer({ jetstream: true });
+  const ncRef = await connect({ servers: `127.0.0.1:${ref.port}` });
+  const ncOurs = await connect({ servers: ours.url });
+  return {
+    ours,
+    ref,
+    ncOurs,
+    ncRef,
+    async run(steps) {
+      const refObs: Observed[] = [];
+      for (const s of steps) refObs.push(await sendStep(ncRef, s));
+      const ourObs: Observed[] = [];
+      for (const s of steps) ourObs.push(await sendStep(ncOurs, s));
+      return steps.map((_, i) => [refObs[i], ourObs[i]]);
+    },
+    async close() {
+      await ncRef.close();
+      await ncOurs.close();
+      await ref.stop();
+      await ours.close();
+      fs.rmSync(refDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Paths where two JSON values differ, as `path: ref … / tsnats …` lines. */
+function pathDiffs(a: unknown, b: unknown, p: string, out: string[]): void {
+  const isObj = (v: unknown): v is Json => v !== null && typeof v === "object" && !Array.isArray(v);
+  if (isObj(a) && isObj(b)) {
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      const q = p ? `${p}.${k}` : k;
+      if (!(k in a)) out.push(`${q}: missing in ref, tsnats ${JSON.stringify(b[k])}`);
+      else if (!(k in b)) out.push(`${q}: ref ${JSON.stringify(a[k])}, missing in tsnats`);
+      else pathDiffs(a[k], b[k], q, out);
+    }
+    return;
+  }
+  if (Array.isArray(a) && Array.isArray(b) && a.length === b.length) {
+    a.forEach((x, i) => pathDiffs(x, b[i], `${p}[${i}]`, out));
+    return;
+  }
+  if (JSON.stringify(a) !== JSON.stringify(b)) out.push(`${p || "$"}: ref ${JSON.stringify(a)}, tsnats ${JSON.stringify(b)}`);
+}
+
+/**
+ * Every difference between the reference's and tsnats's observations: one entry per step
+ * that differs, listing the differing paths (empty when they agree).
+ */
+export function differences(steps: Step[], pairs: Array<[Observed, Observed]>): string[] {
+  const out: string[] = [];
+  steps.forEach((step, i) => {
+    const [r, o] = pairs[i];
+    if (step.setup) return;
+    const lines: string[] = [];
+    pathDiffs(comparable(r, step), comparable(o, step), "", lines);
+    if (lines.length > 0) {
+      const body = step.b === undefined ? "" : typeof step.b === "string" ? step.b : JSON.stringify(step.b);
+      out.push(`#${i}${step.note ? ` (${step.note})` : ""} ${step.s} ${body.length > 200 ? `${body.slice(0, 200)}...` : body}\n   ${lines.join("\n   ")}`);
+    }
+  });
+  return out;
+}
