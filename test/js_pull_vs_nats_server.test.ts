@@ -20,8 +20,15 @@ const consumer = (name: string, config: Json = {}): Step => ({
   note: `create ${name}`,
 });
 const del = (name: string): Step => ({ s: `$JS.API.CONSUMER.DELETE.P.${name}` });
-/** A pull on `name`, replies gathered until a terminal status, `n` replies or quiet. */
-const pull = (name: string, b?: unknown, extra: Partial<Step> = {}): Step => ({ s: `${NEXT}${name}`, b, expect: "msgs", note: `pull ${name}`, ...extra });
+/**
+ * A pull on `name`, replies gathered until a terminal status, `n` replies or quiet (at
+ * least until its expiry has passed, so a 408 is waited for).
+ */
+const pull = (name: string, b?: unknown, extra: Partial<Step> = {}): Step => {
+  const expires = typeof b === "object" && b !== null ? ((b as Json).expires as number | undefined) : undefined;
+  const waitMs = expires !== undefined ? expires / MS + 400 : undefined;
+  return { s: `${NEXT}${name}`, b, expect: "msgs", note: `pull ${name}`, ...(waitMs !== undefined ? { waitMs } : {}), ...extra };
+};
 const info = (name: string): Step => ({ s: `$JS.API.CONSUMER.INFO.P.${name}` });
 
 const REQUESTS: Step[] = [

@@ -13,7 +13,7 @@ import { subjectMatches } from "../protocol/subject.js";
 import type { ConsumerState, ConsumerStore, StoredMsg } from "../storage/store.js";
 import { cloneConsumerState, emptyConsumerState } from "../storage/store.js";
 import * as adv from "./advisories.js";
-import { filtersOf, optStartTimeNs, stampInactiveThreshold, type ConsumerConfig } from "./consumer_config.js";
+import { filtersOf, METADATA_IN_ANSWERS, optStartTimeNs, stampInactiveThreshold, withoutServerMetadata, type ConsumerConfig } from "./consumer_config.js";
 import { jsError } from "./errors.js";
 import { dynamicMetadata } from "./api_level.js";
 import { parsePullRequest, WaitQueue, type PullRequest } from "./pull_request.js";
@@ -1133,7 +1133,7 @@ export class Consumer {
       stream_name: this.stream.name,
       name: this.name,
       created: rfc3339(this.created),
-      config: dynamic ? { ...this.cfg, metadata: dynamicMetadata(this.cfg.metadata) } : this.cfg,
+      config: !METADATA_IN_ANSWERS ? withoutServerMetadata(this.cfg) : dynamic ? { ...this.cfg, metadata: dynamicMetadata(this.cfg.metadata) } : this.cfg,
       delivered: {
         consumer_seq: st.delivered.consumer_seq,
         stream_seq: st.delivered.stream_seq,

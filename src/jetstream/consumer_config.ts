@@ -9,6 +9,7 @@
 import { isValidSubject, hasWildcard, subjectIsSubsetOf, subjectMatches } from "../protocol/subject.js";
 import { ApiError, jsError } from "./errors.js";
 import { withStoredLevel } from "./api_level.js";
+import { NATS_FEATURE_VERSION } from "../server/version.js";
 import type { StreamConfig } from "./stream_config.js";
 import { formatGoTime, goDuration, parseGoTime, parseRfc3339, MS_NS, SEC_NS } from "../server/time.js";
 
@@ -80,6 +81,25 @@ const MAX_METADATA_BYTES = 128 * 1024;
 const VALID_GROUP_NAME = /^[a-zA-Z0-9/_=-]{1,16}$/;
 
 // ---- versioning metadata (ADR-44) ----
+
+/**
+ * Whether answers show consumer metadata with the server's `_nats.*` keys: only from the
+ * 2.10 feature level on, where clients send metadata at all (nats.js refuses to send a
+ * config with metadata to an older server, and an update sends back what info showed).
+ */
+export const METADATA_IN_ANSWERS = ((): boolean => {
+  const [major, minor] = NATS_FEATURE_VERSION.split(".").map(Number);
+  return major > 2 || (major === 2 && minor >= 10);
+})();
+
+/** A config as answers show it below 2.10: without the server's own metadata keys. */
+export function withoutServerMetadata(cfg: ConsumerConfig): ConsumerConfig {
+  if (cfg.metadata === undefined) return cfg;
+  const md = Object.fromEntries(Object.entries(cfg.metadata).filter(([k]) => !k.startsWith("_nats.")));
+  const out = { ...cfg, metadata: md };
+  if (Object.keys(md).length === 0) delete (out as Partial<ConsumerConfig>).metadata;
+  return out;
+}
 
 /** The API level a consumer config needs (what nats-server records in `_nats.req.level`). */
 export function consumerRequiredLevel(cfg: ConsumerConfig): number {

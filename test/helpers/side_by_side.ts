@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { connect, createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { startTestServer, type TestServer } from "./server.js";
+import { METADATA_IN_ANSWERS } from "../../src/jetstream/consumer_config.js";
 import { referenceBinary, startNatsServer, type ReferenceLine, type ReferenceServer } from "./nats_server.js";
 
 type Json = Record<string, unknown>;
@@ -72,12 +73,24 @@ export const VOLATILE_KEYS = new Set(["created", "ts", "first_ts", "last_ts", "t
 /** Metadata keys with the server's own version and API level. */
 const VERSION_META = new Set(["_nats.ver", "_nats.level"]);
 
+/**
+ * Below the 2.10 feature level tsnats shows no `_nats.*` consumer metadata (clients of an
+ * older server could not send it back); until the level is raised those keys are left out
+ * of both sides' consumer configs.
+ */
+const MASK_SERVER_METADATA = !METADATA_IN_ANSWERS;
+
 export function stableValue(v: unknown, volatileNames = false): unknown {
   if (Array.isArray(v)) return v.map((x) => stableValue(x, volatileNames));
   if (v === null || typeof v !== "object") return v;
   const out: Json = {};
   for (const k of Object.keys(v as Json).sort()) {
-    const x = (v as Json)[k];
+    let x = (v as Json)[k];
+    if (MASK_SERVER_METADATA && k === "metadata" && x !== null && typeof x === "object" && "ack_policy" in (v as Json)) {
+      const md = Object.fromEntries(Object.entries(x as Json).filter(([mk]) => !mk.startsWith("_nats.")));
+      if (Object.keys(md).length === 0) continue;
+      x = md;
+    }
     if (VOLATILE_KEYS.has(k)) out[k] = "<volatile>";
     else if (VERSION_META.has(k)) out[k] = "<version>";
     else if (volatileNames && (k === "name" || k === "consumers" || k === "streams") && (typeof x === "string" || Array.isArray(x))) {
