@@ -26,7 +26,7 @@ const del = (name: string): Step => ({ s: `$JS.API.CONSUMER.DELETE.P.${name}` })
  */
 const pull = (name: string, b?: unknown, extra: Partial<Step> = {}): Step => {
   const expires = typeof b === "object" && b !== null ? ((b as Json).expires as number | undefined) : undefined;
-  const waitMs = expires !== undefined ? expires / MS + 400 : undefined;
+  const waitMs = typeof expires === "number" ? expires / MS + 400 : undefined;
   return { s: `${NEXT}${name}`, b, expect: "msgs", note: `pull ${name}`, ...(waitMs !== undefined ? { waitMs } : {}), ...extra };
 };
 const info = (name: string): Step => ({ s: `$JS.API.CONSUMER.INFO.P.${name}` });

@@ -44,6 +44,8 @@ interface NextMsg {
 }
 
 const RUN_BUDGET = 512;
+/** The longest delay Node's setTimeout takes (longer ones fire at once). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const FC_WINDOW_BYTES = 1024 * 1024;
 const FC_WINDOW_MSGS = 8 * 1024;
 const EMPTY = Buffer.alloc(0);
@@ -305,9 +307,11 @@ export class Consumer {
     this.pauseTimer = setTimeout(() => {
       this.pauseTimer = undefined;
       if (this.closed) return;
+      // A far deadline is reached in several timer steps.
+      if (this.isPaused()) return this.armPause();
       this.sendPauseAdvisory();
       this.kick();
-    }, Math.max(0, this.pauseUntilMs - Date.now()) + 1);
+    }, Math.min(Math.max(0, this.pauseUntilMs - Date.now()) + 1, MAX_TIMER_MS));
     this.pauseTimer.unref();
   }
 
@@ -950,16 +954,16 @@ export class Consumer {
   }
 
   /** (Re)start the pin's expiry: without a pull from the pinned client within priority_timeout, it ends. */
-  private armPinTimer(group: string): void {
+  private armPinTimer(group: string, due = Date.now() + (this.cfg.priority_timeout ?? 0) / 1e6): void {
     if (this.pinTimer !== undefined) clearTimeout(this.pinTimer);
-    const ttlMs = (this.cfg.priority_timeout ?? 0) / 1e6;
     this.pinTimer = setTimeout(() => {
       this.pinTimer = undefined;
       if (this.closed || this.pinId === "") return;
+      if (Date.now() < due) return this.armPinTimer(group, due);
       this.unassignPin();
       adv.groupUnpinned(this.stream.jsa.advisoryContext, this.stream.name, this.name, group, "timeout");
       this.kick();
-    }, ttlMs);
+    }, Math.min(Math.max(0, due - Date.now()), MAX_TIMER_MS));
     this.pinTimer.unref();
   }
 
@@ -1053,7 +1057,8 @@ export class Consumer {
     if (this.timer !== undefined && this.timerAt <= at) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timerAt = at;
-    this.timer = setTimeout(() => this.onTimer(), Math.max(0, at - Date.now()));
+    // Beyond Node's timer range onTimer simply runs early and arms again.
+    this.timer = setTimeout(() => this.onTimer(), Math.min(Math.max(0, at - Date.now()), MAX_TIMER_MS));
     this.timer.unref();
   }
 

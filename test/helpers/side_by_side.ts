@@ -195,9 +195,10 @@ export async function sendStep(nc: NatsConnection, step: Step): Promise<Observed
       }
       resolve({ msgs: got });
     };
+    // The first reply may take a while on a loaded machine; after it, `quiet` ends the step.
     const arm = (): void => {
       if (timer !== undefined) clearTimeout(timer);
-      timer = setTimeout(finish, quiet);
+      timer = setTimeout(finish, got.length === 0 && mode === "msgs" ? Math.max(quiet, 1500) : quiet);
     };
     const sub = nc.subscribe(inbox, {
       callback: (_err, m) => {
