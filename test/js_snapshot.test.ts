@@ -246,3 +246,27 @@ describe("backups move between tsnats and nats-server 2.15", { skip: ref === und
     });
   });
 });
+
+const ref210 = referenceBinary("2.10");
+describe("backups of older nats-server versions (tar of the file store)", { skip: ref210 === undefined ? "nats-server 2.10 not available" : false }, () => {
+  it("a nats-server 2.10 backup restores into tsnats, identical", async () => {
+    const theirs = await startNatsServer(["-js", "-sd", path.join(tmp, "v210")], undefined, "2.10");
+    const nc = await connect({ servers: `127.0.0.1:${theirs.port}` });
+    let before;
+    let snap;
+    try {
+      await fill(nc, "file");
+      before = await dumpStream(nc, "O");
+      snap = await takeSnapshot(nc, "O");
+    } finally {
+      await nc.close();
+      await theirs.stop();
+    }
+    assert.notEqual(s2DecodeStream(snap.data).subarray(0, 8).toString(), "NATSARC1", "2.10 writes the tar layout");
+    await withServer(async (nc2) => {
+      const r = await restoreSnapshot(nc2, snap.resp.config, snap.data);
+      assert.equal(r.error, undefined, JSON.stringify(r.error));
+      assert.deepEqual(await dumpStream(nc2, "O"), before);
+    });
+  });
+});

@@ -1,6 +1,6 @@
 // Stream backups: `$JS.API.STREAM.SNAPSHOT.<stream>` and `$JS.API.STREAM.RESTORE.<stream>`
 // with nats-server 2.15's protocol and archive, so a backup moves between the two servers in
-// both directions (and from older nats-server versions, see snapshot_v1.ts).
+// both directions (and from older nats-server versions: their tar backups, snapshot_v1.ts).
 //
 // Snapshot: the request names a deliver subject; after the JSON answer (config and state),
 // the archive (storage/archive.ts inside an S2 stream, storage/s2.ts) goes there in chunks of
