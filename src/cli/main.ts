@@ -5,6 +5,7 @@ import { TSNATS_VERSION } from "../server/version.js";
 import { App } from "./app.js";
 import { registerContext } from "./context_cmd.js";
 import { registerAccount } from "./account_cmd.js";
+import { registerAuth } from "./auth_cmd.js";
 import { registerBench } from "./bench_cmd.js";
 import { registerConsumer } from "./consumer_cmd.js";
 import { registerCore } from "./core_cmd.js";
@@ -17,7 +18,7 @@ import { CliError, EXIT, eprintln, type CliIO } from "./runtime.js";
 export type Registrar = (app: App) => void;
 
 /** Every command group, in the order `tsnats --help` lists them. */
-const GROUPS: Registrar[] = [registerContext, registerCore, registerStream, registerConsumer, registerKv, registerObject, registerServer, registerAccount, registerBench];
+const GROUPS: Registrar[] = [registerContext, registerCore, registerStream, registerConsumer, registerKv, registerObject, registerServer, registerAccount, registerBench, registerAuth];
 
 /** Add more groups (each command group file calls this once at import). */
 export function commandGroups(): Registrar[] {

@@ -24,7 +24,7 @@ const NO_SYSTEM = "use a user of the system account (--creds/--user for the $SYS
 /**
  * Send a $SYS request and gather the answers of every server: until `expect` replies
  * arrived, or the timeout passed (natscli waits the whole timeout when it does not know how
- * many servers there are).
+ * many servers there are). A string body is sent as is (JWTs), anything else as JSON.
  */
 export async function sysRequest<T = Record<string, unknown>>(s: Session, subject: string, body: unknown, expect = 0, timeoutMs = s.timeoutMs): Promise<SysResponse<T>[]> {
   const nc = await s.nc();
@@ -61,7 +61,7 @@ export async function sysRequest<T = Record<string, unknown>>(s: Session, subjec
       sub.unsubscribe();
       resolve();
     }
-    nc.publish(subject, body === undefined ? "" : JSON.stringify(body), { reply: inbox });
+    nc.publish(subject, body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body), { reply: inbox });
   });
   if (noResponders) throw new CliError(`no server answered ${subject} (503 no responders)`, NO_SYSTEM);
   if (out.length === 0) throw new CliError(`no server answered ${subject} within ${fmtDuration(timeoutMs)}`, NO_SYSTEM);

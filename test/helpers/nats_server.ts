@@ -73,19 +73,23 @@ async function canConnect(port: number): Promise<boolean> {
   });
 }
 
+/** This checkout's tsnats-server bin (dist/src/bin), for tests that need it as a process. */
+export const TSNATS_SERVER_BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..", "src", "bin", "tsnats-server.js");
+
 /**
  * Start nats-server with `-a 127.0.0.1 -p <free port>` plus `extraArgs`, or with a config
- * file whose text is `config` (the port is still passed with -p). Resolves once it accepts connections.
+ * file whose text is `config` (the port is still passed with -p). Resolves once it accepts
+ * connections. `line` "tsnats" runs this checkout's tsnats-server the same way.
  */
 export async function startNatsServer(
   extraArgs: string[] = [],
   config?: string,
-  line: ReferenceLine | "installed" = "installed",
+  line: ReferenceLine | "installed" | "tsnats" = "installed",
 ): Promise<ReferenceServer> {
-  const bin = line === "installed" ? natsServerBinary() : referenceBinary(line);
+  const bin = line === "tsnats" ? process.execPath : line === "installed" ? natsServerBinary() : referenceBinary(line);
   if (bin === undefined) throw new Error(`nats-server ${line} is not available`);
   const port = await freePort();
-  const args = ["-a", "127.0.0.1", "-p", String(port), ...extraArgs];
+  const args = [...(line === "tsnats" ? [TSNATS_SERVER_BIN] : []), "-a", "127.0.0.1", "-p", String(port), ...extraArgs];
   let confDir: string | undefined;
   if (config !== undefined) {
     confDir = fs.mkdtempSync(path.join(os.tmpdir(), "nats-ref-"));
