@@ -7,6 +7,9 @@ import { registerContext } from "./context_cmd.js";
 import { registerAccount } from "./account_cmd.js";
 import { registerAuth } from "./auth_cmd.js";
 import { registerBench } from "./bench_cmd.js";
+import { registerCompletion, runComplete } from "./completion_cmd.js";
+import { registerEvents } from "./events_cmd.js";
+import { registerMicro } from "./micro_cmd.js";
 import { registerConsumer } from "./consumer_cmd.js";
 import { registerCore } from "./core_cmd.js";
 import { registerKv } from "./kv_cmd.js";
@@ -18,7 +21,7 @@ import { CliError, EXIT, eprintln, type CliIO } from "./runtime.js";
 export type Registrar = (app: App) => void;
 
 /** Every command group, in the order `tsnats --help` lists them. */
-const GROUPS: Registrar[] = [registerContext, registerCore, registerStream, registerConsumer, registerKv, registerObject, registerServer, registerAccount, registerBench, registerAuth];
+const GROUPS: Registrar[] = [registerContext, registerCore, registerStream, registerConsumer, registerKv, registerObject, registerServer, registerAccount, registerBench, registerAuth, registerEvents, registerMicro, registerCompletion];
 
 /** Add more groups (each command group file calls this once at import). */
 export function commandGroups(): Registrar[] {
@@ -78,6 +81,10 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
   const { program, app } = buildProgram(io);
   if (argv.length === 0) {
     program.outputHelp();
+    return EXIT.ok;
+  }
+  if (argv[0] === "__complete") {
+    runComplete(app, argv.slice(1));
     return EXIT.ok;
   }
   try {
