@@ -30,6 +30,11 @@ function stringOf(r: Reader, m: ConfMap, key: string, what: string): string {
   return m[key] as string;
 }
 
+/** `allow_trace` lets message traces cross the account boundary; tsnats has no message tracing. */
+function warnNoTracing(r: Reader, m: ConfMap, key: string): void {
+  r.warn(m, key, "allow_trace: message tracing (Nats-Trace-Dest) is not supported by tsnats, so nothing is traced across this boundary");
+}
+
 // ---------------------------------------------------------------------------------------
 // exports
 
@@ -142,6 +147,7 @@ function readExport(r: Reader, arr: ConfValue[], i: number, where: string): Expo
       case "allow_trace":
         if (isStream) throw r.err(m, orig, "Detected allow_trace directive on non-service");
         e.allowTrace = r.bool(m, orig, lk);
+        warnNoTracing(r, m, orig);
         break;
       default:
         r.unknown(m, orig);
@@ -214,6 +220,7 @@ function readImport(r: Reader, arr: ConfValue[], i: number, where: string): Impo
       case "allow_trace":
         if (!isStream) throw r.err(m, orig, "Detected allow_trace directive on a non-stream");
         im.allowTrace = r.bool(m, orig, lk);
+        warnNoTracing(r, m, orig);
         break;
       default:
         r.unknown(m, orig);
