@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { startConfigServer } from "./helpers/config_server.js";
 import { waitUntil, type TestServer } from "./helpers/server.js";
-import { referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { freePort, referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { defaultClusterOptions } from "../src/config/options.js";
 import { RawConn } from "./helpers/raw.js";
 
 const CONF = `
@@ -155,6 +156,45 @@ describe("subject mappings", () => {
       assert.deepEqual(await deterministic(srv.port), await deterministic(ns.port));
     } finally {
       await ns?.stop();
+    }
+  });
+});
+
+describe("cluster-scoped mapping destinations", () => {
+  const CONF = `
+authorization { users: [{user: g, password: g}] }
+mappings: { "cm": [{destination: "cm.c1", weight: 100, cluster: "C1"}, {destination: "cm.other", weight: 100}] }
+`;
+
+  async function where(port: number): Promise<string> {
+    const nc = await connect({ port, user: "g", pass: "g" });
+    try {
+      return (await received(nc, "cm.>", 1, () => nc.publish("cm", "")))[0];
+    } finally {
+      await nc.close();
+    }
+  }
+
+  it("uses a cluster's own destinations inside that cluster, the others elsewhere (as nats-server 2.15)", async () => {
+    const standalone = await startConfigServer(CONF);
+    const clustered = await startConfigServer(CONF, { cluster: { ...defaultClusterOptions(), name: "C1", port: -1, host: "127.0.0.1" } });
+    try {
+      assert.equal(await where(standalone.port), "cm.other");
+      assert.equal(await where(clustered.port), "cm.c1");
+    } finally {
+      await standalone.close();
+      await clustered.close();
+    }
+    if (referenceBinary("2.15") !== undefined) {
+      const a = await startNatsServer([], CONF, "2.15");
+      const b = await startNatsServer(["--cluster_name", "C1", "--cluster", `nats://127.0.0.1:${await freePort()}`], CONF, "2.15");
+      try {
+        assert.equal(await where(a.port), "cm.other");
+        assert.equal(await where(b.port), "cm.c1");
+      } finally {
+        await a.stop();
+        await b.stop();
+      }
     }
   });
 });

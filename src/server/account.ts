@@ -427,8 +427,11 @@ export class Account implements ImportRouting {
 
   /** The subject a message published to `subject` in this account is routed to. */
   mapSubject(subject: string): string {
-    return this.mappings === undefined ? subject : this.mappings.map(subject);
+    return this.mappings === undefined ? subject : this.mappings.map(subject, this.clusterName);
   }
+
+  /** The server's cluster name, for cluster-scoped mapping destinations (set by the server). */
+  clusterName: (() => string | undefined) | undefined;
 
   // ---- exports ----
 

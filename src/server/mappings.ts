@@ -6,8 +6,8 @@
 // Weights are percentages. As in nats-server, when the destinations of a mapping do not add
 // up to 100, the original subject takes the remainder (unless it is listed itself, which
 // means the remainder is dropped); destinations are kept sorted with cumulative weights.
-// Cluster-scoped destinations are kept apart and used when the server's cluster matches
-// (no cluster here yet, so the unscoped ones apply).
+// Cluster-scoped destinations are kept apart and used when the server's cluster has that
+// name; elsewhere the unscoped ones apply.
 import { SubjectTransform } from "./subject_transform.js";
 import { AccountError } from "./exports.js";
 import { hasWildcard, isValidSubject, subjectMatches } from "../protocol/subject.js";
@@ -32,8 +32,10 @@ export class SubjectMapping {
   }
 
   /** The mapped subject of a subject this mapping's source matches ("" when dropped). */
-  map(subject: string, cluster: string | undefined): string {
-    const dests = (cluster !== undefined ? this.clusterDestinations.get(cluster) : undefined) ?? this.destinations;
+  map(subject: string, cluster: (() => string | undefined) | undefined): string {
+    // Cluster-scoped destinations apply in that cluster; elsewhere (or without one) the others do.
+    const name = this.clusterDestinations.size > 0 ? cluster?.() : undefined;
+    const dests = (name !== undefined ? this.clusterDestinations.get(name) : undefined) ?? this.destinations;
     let d: Destination | undefined;
     if (dests.length === 1 && dests[0].weight === 100) d = dests[0];
     else {
@@ -140,7 +142,7 @@ export class MappingTable {
   }
 
   /** The subject to route instead of `subject`, or `subject` itself when no mapping applies. */
-  map(subject: string, cluster?: string): string {
+  map(subject: string, cluster?: () => string | undefined): string {
     for (const m of this.list) {
       if (m.wildcard ? subjectMatches(m.src, subject) : m.src === subject) return m.map(subject, cluster);
     }

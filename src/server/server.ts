@@ -148,6 +148,7 @@ export class Server {
     if (acc === undefined) {
       acc = new Account(name, !this.options.disableSublistCache);
       acc.log = this.log;
+      acc.clusterName = () => (this.services.find((s) => s.name === "cluster") as { clusterName?: string } | undefined)?.clusterName;
       this.accounts.set(name, acc);
       for (const l of this.events.account) l(acc);
     }
