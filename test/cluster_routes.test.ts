@@ -20,6 +20,8 @@ import {
 import { startNatsServer, freePort, referenceBinary } from "./helpers/nats_server.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { RawConn } from "./helpers/raw.js";
+import { hasOpenssl, makePki, signLeaf, type Pki } from "./helpers/pki.js";
+import fs from "node:fs";
 
 describe("routes: a tsnats cluster of three", () => {
   const members: Member[] = [];
@@ -212,3 +214,41 @@ async function clientOnRoutePort(port: number): Promise<string> {
 function errLine(text: string): string {
   return /-ERR [^\r\n]*/.exec(text)?.[0] ?? "";
 }
+
+describe("routes over TLS", { skip: hasOpenssl ? false : "openssl not available" }, () => {
+  const toStop: Array<{ stop(): Promise<void> } | undefined> = [];
+  let pki: Pki | undefined;
+  after(async () => {
+    await stopAll(toStop as Member[]);
+    if (pki !== undefined) fs.rmSync(pki.dir, { recursive: true, force: true });
+  });
+
+  it("routes with mutual TLS (tsnats and nats-server), and a server without the CA's certificate is refused", async () => {
+    pki = makePki();
+    const route = signLeaf(pki.dir, "main", "route", "/CN=route", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
+    const stranger = signLeaf(pki.dir, "other", "stranger", "/CN=stranger", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
+    const tls = { cert: route.cert, key: route.key, ca: pki.ca, verify: true };
+    const a = await startTsMember("TA", "TLS", [], { cluster: { name: "TLS", port: -1, tls } });
+    toStop.push(a);
+    const b = await startTsMember("TB", "TLS", [a.routeUrl], { cluster: { name: "TLS", port: -1, routes: [a.routeUrl], tls } });
+    toStop.push(b);
+    const members: Member[] = [a, b];
+    if (referenceBinary("2.15") !== undefined) {
+      const conf = `cluster { tls { cert_file: "${route.cert}", key_file: "${route.key}", ca_file: "${pki.ca}", verify: true } }\n`;
+      const { startRefMember } = await import("./helpers/cluster.js");
+      const r = await startRefMember("2.15", "TREF", "TLS", [a.routeUrl], conf);
+      toStop.push(r);
+      members.push(r);
+    }
+    await waitForMesh(members);
+    const conns = await Promise.all(members.map((m) => connectTo(m)));
+    await checkAllToAll(conns, "tls.all", 20);
+    await Promise.all(conns.map((c) => c.close()));
+    const bad = await startTsMember("TBAD", "TLS", [a.routeUrl], {
+      cluster: { name: "TLS", port: -1, routes: [a.routeUrl], tls: { cert: stranger.cert, key: stranger.key, ca: pki.otherCa, verify: true } },
+    });
+    toStop.push(bad);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(clusterOf((bad as Member & { ts: TestServer }).ts).numPeers, 0);
+  });
+});

@@ -12,7 +12,7 @@ import tls from "node:tls";
 import type { Server, ServerService } from "../server/server.js";
 import type { ClusterOptions, ServerOptions } from "../config/options.js";
 import { Permissions } from "../auth/permissions.js";
-import { ServerTls } from "../server/tls.js";
+import { ServerTls, clientCertificateProblem } from "../server/tls.js";
 import { NATS_FEATURE_VERSION } from "../server/version.js";
 import { newNonce } from "../auth/authenticator.js";
 import type { Account } from "../server/account.js";
@@ -234,8 +234,23 @@ export class Cluster implements ServerService {
     }
     socket.on("error", () => undefined);
     let conn: net.Socket = socket;
-    if (this.tls !== undefined) conn = this.tls.wrapClient(socket);
+    const tlsConf = this.tls;
+    if (tlsConf !== undefined) conn = tlsConf.wrapClient(socket);
     const route = new Route(this, conn, undefined, "implicit", GOSSIP_DEFAULT, "");
+    if (tlsConf !== undefined) {
+      // A bare server TLSSocket leaves the peer certificate's verdict to its owner.
+      const t = conn as tls.TLSSocket;
+      const timer = setTimeout(() => route.close("TLS Handshake Failure", true), tlsConf.timeoutMs);
+      timer.unref();
+      t.once("secure", () => {
+        clearTimeout(timer);
+        const problem = tlsConf.verify ? clientCertificateProblem(t) : undefined;
+        if (problem !== undefined) {
+          route.error(`TLS route handshake error: ${problem}`);
+          route.close("TLS Handshake Failure", true);
+        }
+      });
+    }
     this.pending.add(route);
     route.info(`Route connection created`);
     route.sendInfo(this.routeInfoJson("", 0, GOSSIP_DEFAULT));

@@ -158,7 +158,7 @@ function shortOpensslMessage(message: string): string {
  * Reads the verification result OpenSSL recorded during the handshake (the same internal call
  * tls.Server makes); fails closed if that call is ever missing.
  */
-function clientCertificateProblem(socket: tls.TLSSocket): string | undefined {
+export function clientCertificateProblem(socket: tls.TLSSocket): string | undefined {
   const peer = socket.getPeerCertificate();
   if (peer === null || Object.keys(peer).length === 0) return "no certificate";
   const handle = (socket as unknown as { _handle?: { verifyError?: () => (Error & { code?: string }) | null } })._handle;
