@@ -69,6 +69,9 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   private pingsOut = 0;
   private pingSentAt = 0;
   private writeStalledSince = 0;
+  /** The socket's backlog passed a quarter of max_pending at the last flush. */
+  behind = false;
+  private stalledPublishers: Array<{ resumeReading(): void }> | undefined;
   /** The control line of the last message sent and what it was made of: it often repeats. */
   private lastLine: Buffer | undefined;
   private lastOp = "";
@@ -99,7 +102,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     this.socket = socket;
     socket.setNoDelay?.(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("drain", () => (this.writeStalledSince = 0));
+    socket.on("drain", () => this.onDrain());
     socket.on("error", (err) => {
       this.debug(`${this.kindName()} connection error: ${err.message}`);
       this.close("Read Error");
@@ -140,6 +143,23 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   /** Bytes encoded or handed to the socket and not yet sent. */
   get pendingBytes(): number {
     return this.socket.writableLength + this.outbound.size;
+  }
+
+  private onDrain(): void {
+    this.writeStalledSince = 0;
+    this.behind = false;
+    const stalled = this.stalledPublishers;
+    if (stalled !== undefined) {
+      this.stalledPublishers = undefined;
+      for (const p of stalled) p.resumeReading();
+    }
+  }
+
+  /** Pause a publisher until this connection's socket drains (or briefly, whichever first). */
+  stallPublisher(publisher: { pauseReading(): void; resumeReading(): void }): void {
+    if (this.closed) return;
+    publisher.pauseReading();
+    (this.stalledPublishers ??= []).push(publisher);
   }
 
   // ---- inbound ----
@@ -241,6 +261,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     if (data === undefined) return;
     if (!this.socket.write(data)) {
       if (this.writeStalledSince === 0) this.writeStalledSince = Date.now();
+      this.behind = this.socket.writableLength > this.server.options.maxPending >> 2;
       if (this.socket.writableLength > this.server.options.maxPending) {
         this.error(`Slow Consumer Detected: MaxPending of ${this.server.options.maxPending} Exceeded`);
         this.outbound.clear();
@@ -385,6 +406,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
       this.accountOfSub(sub)?.removeSubscription(sub);
     }
     this.subs.clear();
+    this.onDrain();
     this.parser.reset();
     this.outbound.release();
     this.lastLine = undefined;

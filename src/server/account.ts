@@ -343,7 +343,7 @@ export class Account implements ImportRouting {
           }
         }
       }
-      if (remote !== undefined) count += remote.send(this, subject, reply, hdr, payload, from?.originCluster ?? "");
+      if (remote !== undefined) count += remote.send(this, subject, reply, hdr, payload, from?.originCluster ?? "", sender);
     } finally {
       if (remote !== undefined) RemoteTargets.release(remote);
       InternalClient.currentOrigin = prevOrigin;
@@ -655,10 +655,13 @@ class RemoteTargets {
   }
 
   /** Send to every connection; returns how many connections got the message. */
-  send(account: Account, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, origin: string): number {
+  send(account: Account, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, origin: string, sender: Client | undefined): number {
     const size = payload.length + (hdr?.length ?? 0);
     for (let i = 0; i < this.n; i++) {
-      this.conns[i].sendRouted(account.name, subject, reply, hdr, payload, this.queues[i], origin);
+      const conn = this.conns[i];
+      conn.sendRouted(account.name, subject, reply, hdr, payload, this.queues[i], origin);
+      // A route or leaf connection falling behind slows the publisher down, as a slow subscriber does.
+      if (sender !== undefined && conn.behind) conn.stallPublisher(sender);
       account.outMsgs++;
       account.outBytes += size;
     }

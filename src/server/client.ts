@@ -651,14 +651,15 @@ export class Client implements Deliverer, ParserHandler {
     (this.stalledPublishers ??= []).push(publisher);
   }
 
-  private pauseReading(): void {
+  /** Stop reading this publisher's socket for a short while (a subscriber or route is behind). */
+  pauseReading(): void {
     if (this.paused || this.closed) return;
     this.paused = true;
     this.socket.pause();
     setTimeout(() => this.resumeReading(), STALL_MS).unref();
   }
 
-  private resumeReading(): void {
+  resumeReading(): void {
     if (!this.paused) return;
     this.paused = false;
     if (!this.closed) this.socket.resume();

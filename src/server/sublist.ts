@@ -31,6 +31,9 @@ export interface RemoteDeliverer extends Deliverer {
   sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[], origin: string): void;
   /** The leaf node cluster of the message being routed from this connection ("" when none). */
   readonly originCluster?: string;
+  /** The socket's backlog is large: a publishing client should pause until it drains. */
+  readonly behind: boolean;
+  stallPublisher(publisher: { pauseReading(): void; resumeReading(): void }): void;
   /**
    * Rules against loops and duplicates: may a message that came in on this connection go out on
    * `to` (another server's connection)? Messages from local clients may always go.
