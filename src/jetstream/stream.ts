@@ -25,6 +25,7 @@ import { HDR_STREAM_SOURCE, StreamSourcing } from "./stream_source.js";
 import { dynamicMetadata } from "./api_level.js";
 import { applyCounter, counterStateOf, type CounterState } from "./counter.js";
 import { MessageSchedules } from "./schedules.js";
+import { MsgTrace, activeTrace } from "../server/msg_trace.js";
 import { AtomicBatches } from "./batch.js";
 import {
   HDR_BATCH_ID,
@@ -109,6 +110,11 @@ export class Stream {
   private dedupOrder: string[] = [];
   private dedupHead = 0;
   private lastMsgId: string | undefined;
+
+  /** The last stored message's Nats-Msg-Id (what Nats-Expected-Last-Msg-Id compares with). */
+  get lastMessageId(): string | undefined {
+    return this.lastMsgId;
+  }
   private ackPrefix: string;
   /** Pairs of reply subject and PubAck JSON, sent once the batch is with the kernel. */
   private pendingAcks: string[] = [];
@@ -218,6 +224,11 @@ export class Stream {
       }
     }
     subject = this.transformedSubject(subject);
+    const trace = sourced ? undefined : activeTrace;
+    if (trace !== undefined && hdr !== undefined) {
+      this.tracedInbound(trace, subject, reply, hdr, payload);
+      return;
+    }
     try {
       const ack = this.accept(subject, hdr, payload, sourced);
       if (wantAck) this.queueAck(reply, ack);
@@ -226,6 +237,31 @@ export class Stream {
       if (!wantAck) return;
       const e = err instanceof ApiError ? err : storeErrorToApi(err);
       this.queueAck(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(cfg.name)},"seq":0}`);
+    }
+  }
+
+  /**
+   * A traced message (ADR-41): the trace gets a "js" event with what the stream did. A
+   * trace-only message is checked but not stored (and not answered); a stored one keeps
+   * tracing off for its deliveries.
+   */
+  private tracedInbound(trace: MsgTrace, subject: string, reply: string, hdr: Buffer, payload: Buffer): void {
+    trace.jetStream(this.name);
+    const wantAck = reply !== "" && !this.cfg.no_ack;
+    const noInterest = this.cfg.retention === "interest" && !this.hasInterestIn(subject);
+    try {
+      if (trace.traceOnly) {
+        const p = this.prepare(subject, hdr, payload, false, undefined);
+        trace.jetStreamDone(p.duplicateOf !== undefined ? undefined : subject, noInterest, p.duplicateOf !== undefined ? "msgid is duplicate" : undefined);
+        return;
+      }
+      const ack = this.accept(subject, MsgTrace.disabledIn(hdr), payload, false);
+      trace.jetStreamDone(subject, noInterest, ack.includes('"duplicate":true') ? "msgid is duplicate" : undefined);
+      if (wantAck) this.queueAck(reply, ack);
+    } catch (err) {
+      const e = err instanceof ApiError ? err : storeErrorToApi(err);
+      trace.jetStreamDone(undefined, false, traceErrorText(e, hdr, this));
+      if (wantAck) this.queueAck(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(this.cfg.name)},"seq":0}`);
     }
   }
 
@@ -910,6 +946,31 @@ function republisherFor(cfg: StreamConfig): SubjectTransform | undefined {
 function inputTransformFor(cfg: StreamConfig): SubjectTransform | undefined {
   const tr = cfg.subject_transform;
   return tr === undefined ? undefined : SubjectTransform.parse(tr.src, tr.dest);
+}
+
+/**
+ * The error a trace event shows for a refused message: nats-server reports some of its
+ * internal errors there rather than the API error's description.
+ */
+function traceErrorText(e: ApiError, hdr: Buffer, stream: Stream): string {
+  switch (e.errCode) {
+    case 10071: {
+      const bySubject = getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ);
+      const actual = e.description.slice(e.description.lastIndexOf(" ") + 1);
+      if (bySubject !== undefined) return `last sequence by subject mismatch: ${bySubject} vs ${actual}`;
+      return `last sequence mismatch: ${getHeader(hdr, HDR_EXPECTED_LAST_SEQ) ?? ""} vs ${actual}`;
+    }
+    case 10060:
+      return "expected stream does not match";
+    case 10070:
+      return `last msgid mismatch: ${JSON.stringify(getHeader(hdr, HDR_EXPECTED_LAST_MSG_ID) ?? "")} vs ${JSON.stringify(stream.lastMessageId ?? "")}`;
+    case 10166:
+      return "message TTL disabled";
+    case 10054:
+      return "maximum payload exceeded";
+    default:
+      return e.description;
+  }
 }
 
 /** Headers an increment may not come with (they would make the total conditional). */

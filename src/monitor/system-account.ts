@@ -81,6 +81,8 @@ export class SystemAccountService implements ServerService {
 
   async start(): Promise<void> {
     const id = this.server.id;
+    // Message traces and other server events carry the same ServerInfo as system events.
+    this.server.eventServerInfo = () => this.serverInfo();
     this.subscribe(this.sys, "$SYS.REQ.SERVER.PING", (subject, body, origin, reply) =>
       this.answer(this.sys, reply, () => this.serverRequest("STATSZ", body, true)),
     );

@@ -33,6 +33,7 @@ import {
   type StreamImportOptions,
 } from "./imports.js";
 import { MappingTable, newSubjectMapping } from "./mappings.js";
+import { activeTrace, setActiveTrace } from "./msg_trace.js";
 import type { AccountJetStreamLimits, MappingDestination } from "../config/options.js";
 import type { AccountJwtState } from "../auth/account_jwt.js";
 
@@ -213,10 +214,13 @@ export class Account implements ImportRouting {
    * matching queue group. Echo is suppressed for senders that asked for it.
    */
   route(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sender: Client | undefined): number {
-    if (deliveryTarget === undefined && importedRouting === 0) return this.routeTo(this.sublist.match(subject), subject, reply, hdr, payload, sender);
+    if (deliveryTarget === undefined && importedRouting === 0 && activeTrace === undefined) {
+      return this.routeTo(this.sublist.match(subject), subject, reply, hdr, payload, sender);
+    }
     // A fresh message published while another is being delivered: none of that one's routing state applies.
     const prevTarget = deliveryTarget;
     const prevImported = importedRouting;
+    const prevTrace = setActiveTrace(undefined);
     deliveryTarget = undefined;
     importedRouting = 0;
     try {
@@ -224,6 +228,7 @@ export class Account implements ImportRouting {
     } finally {
       deliveryTarget = prevTarget;
       importedRouting = prevImported;
+      setActiveTrace(prevTrace);
     }
   }
 
@@ -296,7 +301,10 @@ export class Account implements ImportRouting {
         const sub = psubs[i];
         const dst = sub.client;
         if (dst.kind === "client" || dst.kind === "internal") {
-          if (noEcho && dst === sender) continue;
+          if (noEcho && dst === sender) {
+            activeTrace?.egress(dst as Client, sub, "Not delivered because of no echo");
+            continue;
+          }
           if (this.deliverTo(sub, subject, reply, hdr, payload, sender)) count++;
         } else if (!sub.closed && (from === undefined || from.mayForwardTo(dst as RemoteDeliverer, subject))) {
           (remote ??= RemoteTargets.acquire()).add(dst as RemoteDeliverer, undefined);
@@ -369,6 +377,12 @@ export class Account implements ImportRouting {
       if (deliveryTarget === undefined) subject = shadow.streamImport.localSubject(subject);
       owner = shadow.shadowOf;
       if (owner.closed) return false;
+    }
+    const trace = activeTrace;
+    if (trace !== undefined && sub.client.kind === "client") {
+      // Traced: the subscription is listed; a trace-only message goes no further.
+      trace.egress(sub.client as Client, owner);
+      if (trace.traceOnly) return true;
     }
     const n = ++owner.delivered;
     if (owner.max > 0 && n > owner.max) return false;

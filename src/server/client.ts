@@ -7,6 +7,7 @@
 // subscriber whose pending bytes pass max_pending, or whose writes are stuck longer than
 // write_deadline, is a slow consumer and is disconnected alone.
 import { Parser, type ParserHandler } from "../protocol/parser.js";
+import { MsgTrace, setActiveTrace } from "./msg_trace.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import type { Deliverer, Subscription, SublistResult } from "./sublist.js";
 import { isValidLiteralSubject, isValidSubject } from "../protocol/subject.js";
@@ -543,8 +544,38 @@ export class Client implements Deliverer, ParserHandler {
     server.inMsgs++;
     server.inBytes += size;
     const account = this.account;
+    // A message that asks for a trace (ADR-41) is followed through its routing.
+    let trace: MsgTrace | undefined;
+    if (hdrLen > 0) {
+      const hdrBlock = buf.subarray(start, start + hdrLen);
+      if (MsgTrace.requested(hdrBlock)) {
+        const t = MsgTrace.start(this, subject, hdrBlock, size, server.eventServerInfo);
+        if (t.skip) return;
+        trace = t.trace;
+      }
+    }
     // Mappings apply first: permissions and routing see the mapped subject, as in nats-server.
-    if (account.mappings !== undefined) subject = account.mapSubject(subject);
+    if (account.mappings !== undefined) {
+      const mapped = account.mapSubject(subject);
+      if (trace !== undefined && mapped !== subject) trace.mapped(mapped);
+      subject = mapped;
+    }
+    if (trace !== undefined) {
+      const prev = setActiveTrace(trace);
+      try {
+        this.routePub(subject, reply, hdrLen, buf, start, end, size);
+      } finally {
+        setActiveTrace(prev);
+      }
+      trace.send();
+      return;
+    }
+    this.routePub(subject, reply, hdrLen, buf, start, end, size);
+  }
+
+  /** The rest of a PUB once its subject is final: permissions, then routing. */
+  private routePub(subject: string, reply: string, hdrLen: number, buf: Buffer, start: number, end: number, size: number): void {
+    const account = this.account;
     if (this.perms !== undefined && !this.perms.canPublish(subject)) {
       // The message is dropped; the connection stays up.
       this.sendErr(`Permissions Violation for Publish to ${JSON.stringify(subject)}`);

@@ -70,6 +70,25 @@ export class Server {
   readonly closedClients: ClosedClient[] = [];
   /** Every connection's next PING check, behind one timer. */
   readonly pings = new DeadlineQueue<Client>((c) => c.onPingTimer());
+  /**
+   * The ServerInfo header of events this server sends (message traces, system events).
+   * The system account service installs its own (with the cluster and its sequence).
+   */
+  eventServerInfo: () => Record<string, unknown> = () => {
+    const js = this.options.jetstream.enabled;
+    return {
+      name: this.name,
+      host: this.options.host,
+      id: this.id,
+      ...(this.options.jetstream.domain ? { domain: this.options.jetstream.domain } : {}),
+      ver: NATS_FEATURE_VERSION,
+      jetstream: js,
+      flags: js ? 1 : 0,
+      seq: ++this.eventSeq,
+      time: new Date().toISOString(),
+    };
+  };
+  private eventSeq = 0;
   auth: Authenticator;
   /** TLS for client connections (and HTTPS monitoring); undefined when not configured. */
   tls: ServerTls | undefined;
