@@ -114,7 +114,17 @@ const REQUESTS: Step[] = [
   consumer("push", { deliver_subject: "dp.push" }),
   pull("push", "1"),
   del("push"),
-  // (nats-server answers 503 here: no consumer, no subscriber; tsnats's API listens on $JS.API.>)
+  // no consumer (or no stream): nobody listens, 503 no responders
+  pull("nope", "1"),
+  { s: "$JS.API.CONSUMER.MSG.NEXT.NOPE.x", b: "1", expect: "msgs" },
+  { s: "$JS.API.CONSUMER.MSG.NEXT.P", b: "1", expect: "msgs" },
+  // a required API level above the server's: 412
+  consumer("lv"),
+  pull("lv", "1", { h: { "Nats-Required-Api-Level": "99" } }),
+  pull("lv", "1", { h: { "Nats-Required-Api-Level": "x" } }),
+  pull("lv", "1", { h: { "Nats-Required-Api-Level": "0" } }),
+  { s: "$JS.API.CONSUMER.RESET.P.lv", h: { "Nats-Required-Api-Level": "99" } },
+  del("lv"),
 ];
 
 const PRIORITY: Step[] = [

@@ -138,6 +138,9 @@ export class Api {
         acc.subscribeInternal(
           `${prefix}>`,
           (subject, reply, hdr, payload, origin) => {
+            // Pull requests and direct gets are for a consumer / stream that subscribes itself in
+            // nats-server: without one nobody listens, and a requester gets 503 no responders.
+            if (!this.hasOwnResponder(subject.substring(prefix.length))) return false;
             // Keep what we need (the read buffer is reused) and answer after the publisher's turn.
             const body = Buffer.from(payload);
             const h = hdr !== undefined && hdr.length > 0 ? Buffer.from(hdr) : undefined;
@@ -179,13 +182,27 @@ export class Api {
   /** Who sent the request being handled (for advisories). */
   private requestClient: AdvisoryClient;
 
+  /** Is there a consumer (MSG.NEXT) or direct-get stream (DIRECT.GET) for this request? Others: yes. */
+  private hasOwnResponder(rest: string): boolean {
+    if (rest.startsWith("CONSUMER.MSG.NEXT.")) {
+      const t = rest.split(".");
+      return t.length === 5 && this.jsa.streams.get(t[3])?.consumers.get(t[4]) !== undefined;
+    }
+    if (rest.startsWith("DIRECT.GET.")) {
+      const end = rest.indexOf(".", 11);
+      return this.directGetter(end < 0 ? rest.substring(11) : rest.substring(11, end)) !== undefined;
+    }
+    return true;
+  }
+
   private dispatch(rest: string, reply: string, body: Buffer, origin: Client | undefined, hdr?: Buffer): void {
     const tokens = rest.split(".");
     // Message paths (no JSON response): pull requests and direct gets.
     if (tokens[0] === "CONSUMER" && tokens[1] === "MSG" && tokens[2] === "NEXT") {
       if (tokens.length !== 5 || reply === "") return;
       const c = this.jsa.streams.get(tokens[3])?.consumers.get(tokens[4]);
-      if (c !== undefined) c.processPullRequest(reply, body);
+      const level = hdr !== undefined ? getHeader(hdr, HDR_REQUIRED_API_LEVEL) : undefined;
+      if (c !== undefined) c.processPullRequest(reply, body, requiredLevelUnmet(level));
       return;
     }
     if (tokens[0] === "CONSUMER" && tokens[1] === "RESET") {
@@ -193,7 +210,8 @@ export class Api {
       // outside the API counters.
       if (tokens.length !== 4 || reply === "") return;
       const c = this.jsa.streams.get(tokens[2])?.consumers.get(tokens[3]);
-      if (c !== undefined) this.consumerReset(c, reply, body);
+      const level = hdr !== undefined ? getHeader(hdr, HDR_REQUIRED_API_LEVEL) : undefined;
+      if (c !== undefined) this.consumerReset(c, reply, body, requiredLevelUnmet(level));
       return;
     }
     if (tokens[0] === "DIRECT" && tokens[1] === "GET") {
@@ -580,10 +598,11 @@ export class Api {
   }
 
   /** CONSUMER.RESET (2.14): move the consumer back to its ack floor or to a sequence. */
-  private consumerReset(c: Consumer, reply: string, body: Buffer): void {
+  private consumerReset(c: Consumer, reply: string, body: Buffer, levelUnmet: boolean): void {
     const type = `${TYPE}consumer_reset_response`;
     let resp: Json;
     try {
+      if (levelUnmet) throw jsError("JSRequiredApiLevelErr");
       let seq = 0;
       if (body.length > 0) {
         const req = unmarshalLenient(body, CONSUMER_RESET_SHAPE, "JSApiConsumerResetRequest");

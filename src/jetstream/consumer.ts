@@ -721,10 +721,14 @@ export class Consumer {
   // ---- pull requests ----
 
   /** A CONSUMER.MSG.NEXT request (or +NXT), as nats-server's processNextMsgRequest. */
-  processPullRequest(reply: string, body: Buffer): void {
+  processPullRequest(reply: string, body: Buffer, levelUnmet = false): void {
     if (this.closed || reply === "") return;
     if (!this.isPull) {
       this.sendStatus(reply, "409 Consumer is push based");
+      return;
+    }
+    if (levelUnmet) {
+      this.sendStatus(reply, "412 Required Api Level");
       return;
     }
     const p = parsePullRequest(body);

@@ -38,13 +38,14 @@ import type { AccountJetStreamLimits, MappingDestination } from "../config/optio
 import type { AccountJwtState } from "../auth/account_jwt.js";
 
 /** Handler of an internal subscription. `payload`/`hdr` may alias a read buffer: copy to keep. */
+/** An in-process subscriber; returning false declines the message (it counts as not delivered). */
 export type InternalHandler = (
   subject: string,
   reply: string,
   hdr: Buffer | undefined,
   payload: Buffer,
   origin: Client | undefined,
-) => void;
+) => void | boolean;
 
 let internalCid = 0;
 
@@ -59,9 +60,10 @@ export class InternalClient implements Deliverer {
     private readonly handler: InternalHandler,
     private readonly log: Log | undefined,
   ) {}
-  deliver(_sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
+  deliver(_sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void | boolean {
     try {
-      this.handler(subject, reply, hdr, payload, InternalClient.currentOrigin);
+      // A declined message is not delivered: a requester with no other responder gets 503.
+      if (this.handler(subject, reply, hdr, payload, InternalClient.currentOrigin) === false) return false;
     } catch (err) {
       // A failing service handler must not cost the publishing client its connection.
       this.log?.error(`Internal subscription ${this.name} on ${subject}: ${(err as Error).stack ?? String(err)}`);
