@@ -324,7 +324,7 @@ describe("account JWT exports and imports, compared with nats-server 2.15", { sk
     const exporterKp = createAccount();
     const importerKp = createAccount();
     const exporter = await newAccount(op, "EXP", { exports: [{ name: "p", subject: "timed", type: "service", token_req: true }] as Export[] }, {}, exporterKp);
-    const token = await encodeActivation("t", importerKp.getPublicKey(), exporterKp, "service", { subject: "timed" }, { exp: epoch(4) });
+    const token = await encodeActivation("t", importerKp.getPublicKey(), exporterKp, "service", { subject: "timed" }, { exp: epoch(8) });
     const importer = await newAccount(op, "IMP", { imports: [{ name: "t", subject: "timed", account: exporter.pub, type: "service", token }] as Import[] }, {}, importerKp);
     const srv = await startFromConfigText(memoryResolverConfig(op, [exporter, importer]));
     try {
@@ -340,7 +340,7 @@ describe("account JWT exports and imports, compared with nats-server 2.15", { sk
       let last = "";
       const poll = setInterval(() => void tryRequest(req, "timed", "").then((r) => (last = r)), 200);
       try {
-        await waitUntil(() => last.startsWith("error"), 10_000, "the import to stop");
+        await waitUntil(() => last.startsWith("error"), 20_000, "the import to stop");
       } finally {
         clearInterval(poll);
       }

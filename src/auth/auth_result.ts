@@ -38,7 +38,13 @@ export interface AuthResult {
 
 /** A refused login. The reason is for the server's debug log; the client sees "Authorization Violation". */
 export class AuthFailure {
-  constructor(readonly reason: string) {}
+  constructor(
+    readonly reason: string,
+    /** The account whose owners hear of it ($SYS.ACCOUNT.CLIENT.AUTH.ERR); default: the client's. */
+    readonly eventAccount?: Account,
+    /** The reason that event gives (an auth callout's error); default "Authentication Failure". */
+    readonly eventReason?: string,
+  ) {}
 }
 
 /** Checking a bcrypt hash, or fetching an account JWT, finishes later: some outcomes are promises. */

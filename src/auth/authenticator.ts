@@ -7,10 +7,12 @@
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { Account } from "../server/account.js";
 import type { Client } from "../server/client.js";
-import type { ServerOptions, UserConfig } from "../config/options.js";
+import type { AuthCalloutConfig, ServerOptions, UserConfig } from "../config/options.js";
 import { bcryptMatches, isBcryptHash } from "./bcrypt.js";
 import { AuthFailure, type AuthOutcome, type AuthResult } from "./auth_result.js";
 import type { JwtAccounts } from "./jwt_accounts.js";
+import { AuthCallout } from "./auth_callout.js";
+import type { AuthVerdict } from "./auth_result.js";
 import { authenticateUserJwt, nonceSignedBy } from "./user_jwt.js";
 import { allowedConnectionTypes, connectionTypeAllowed, type AllowedConnectionTypes, type ConnectionType } from "./user_limits.js";
 
@@ -43,6 +45,11 @@ function secretMatches(given: string, configured: string): boolean | Promise<boo
   return isBcryptHash(configured) ? bcryptMatches(given, configured) : sameSecret(given, configured);
 }
 
+/** Continue with a verdict that may still be on its way (bcrypt, account fetch, callout). */
+function then(outcome: AuthOutcome, f: (r: AuthVerdict) => AuthVerdict | Promise<AuthVerdict>): AuthOutcome {
+  return outcome instanceof Promise ? outcome.then(f) : f(outcome);
+}
+
 function resultIf(ok: boolean | Promise<boolean>, result: AuthResult): AuthOutcome {
   if (typeof ok === "boolean") return ok ? result : undefined;
   return ok.then((yes) => (yes ? result : undefined));
@@ -70,6 +77,10 @@ export class Authenticator {
     private readonly globalAccount: Account,
     /** Operator mode: the accounts built from JWTs. Users then log in with user JWTs only. */
     private readonly jwtAccounts?: JwtAccounts,
+    /** Sends authorization requests to an auth callout service (config `auth_callout`, or accounts with `authorization` claims). */
+    private readonly callout?: AuthCallout,
+    /** Configured accounts only (never creates one): where a callout may place users. */
+    private readonly existingAccount: (name: string) => Account | undefined = () => undefined,
   ) {
     const add = (u: UserConfig, account: string, permissions: unknown): void => {
       const entry = { user: u, account, permissions, connectionTypes: allowedConnectionTypes(u.allowedConnectionTypes) };
@@ -114,8 +125,66 @@ export class Authenticator {
   }
 
   authenticate(client: Client): AuthOutcome {
+    if (this.jwtAccounts !== undefined) {
+      const outcome = authenticateUserJwt(this.jwtAccounts, client, this.options.defaultSentinel);
+      return this.callout === undefined ? outcome : then(outcome, (r) => this.operatorCallout(client, r));
+    }
+    const outcome = this.authenticateConfigured(client);
+    return this.callout === undefined || this.options.authCallout === undefined ? outcome : then(outcome, (r) => this.configCallout(client, r));
+  }
+
+  /**
+   * Config mode with `auth_callout`: every user but the service's own (`auth_users`) is
+   * decided by the service, whatever the local verdict, except users bound to an account
+   * outside `allowed_accounts` (when it lists some).
+   */
+  private configCallout(client: Client, r: AuthVerdict): AuthVerdict | Promise<AuthVerdict> {
+    const ac = this.options.authCallout as AuthCalloutConfig;
+    const bound = r !== undefined && !(r instanceof AuthFailure) ? r.account : this.globalAccount;
+    if (bound !== this.globalAccount && ac.allowedAccounts.length > 0 && !ac.allowedAccounts.includes(bound.name)) return r;
+    if (ac.authUsers.includes(AuthCallout.rawUser(client))) return r;
+    const account = this.existingAccount(ac.account);
+    if (account === undefined) {
+      const why = `No valid account ${JSON.stringify(ac.account)} for auth callout request: account missing`;
+      return new AuthFailure(why);
+    }
+    const existing = this.existingAccount;
+    return (this.callout as AuthCallout).run(client, {
+      account,
+      issuer: ac.issuer,
+      xkey: ac.xkey,
+      operatorMode: false,
+      allowedAccounts: [],
+      lookup: (name) => {
+        const a = existing(name);
+        if (a === undefined) throw new Error("account missing");
+        return a;
+      },
+    });
+  }
+
+  /**
+   * Operator mode: a user logged in (with a sentinel JWT) to an account whose JWT has
+   * `authorization` claims is decided by that account's service, unless it is one of the
+   * service's own users.
+   */
+  private operatorCallout(client: Client, r: AuthVerdict): AuthVerdict | Promise<AuthVerdict> {
+    if (r === undefined || r instanceof AuthFailure) return r;
+    const ext = r.account.claims?.externalAuth;
+    if (ext === undefined || ext.authUsers.includes(r.jwt?.pubKey ?? "")) return r;
+    const accounts = this.jwtAccounts as JwtAccounts;
+    return (this.callout as AuthCallout).run(client, {
+      account: r.account,
+      issuer: r.account.name,
+      xkey: ext.xkey === "" ? undefined : ext.xkey,
+      operatorMode: true,
+      allowedAccounts: ext.allowedAccounts,
+      lookup: (name) => accounts.lookup(name),
+    });
+  }
+
+  private authenticateConfigured(client: Client): AuthOutcome {
     const c = client.opts;
-    if (this.jwtAccounts !== undefined) return authenticateUserJwt(this.jwtAccounts, client, this.options.defaultSentinel);
     const o = (client.connectionType === "WEBSOCKET" ? this.websocketSimple : undefined) ?? this.simple;
     if (!this.requiredFor(client.connectionType)) return { account: this.globalAccount, user: undefined };
     // A client presenting an nkey is judged by it alone once nkey users exist.

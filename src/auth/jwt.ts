@@ -6,6 +6,7 @@
 // The rules are those of nats-server (jwt/v2): version 2 tokens sign `header.claims`, version 1
 // tokens (type at the top level) sign the claims part alone; every claim type may only be
 // issued by keys of certain roles.
+import { createHash } from "node:crypto";
 import { isPublicKey, verifySignature, type KeyRole } from "./nkey_keys.js";
 
 export type ClaimType =
@@ -185,4 +186,36 @@ export function parseDecoratedJwt(contents: string): string {
 /** Encode base64url without padding (JWT parts, signatures). */
 export function encodeRawUrlBase64(data: Uint8Array | string): string {
   return Buffer.from(data).toString("base64url");
+}
+
+const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/** RFC 4648 base32 without padding (the form of nats-server's `jti`). */
+function base32(data: Buffer): string {
+  let out = "";
+  let bits = 0;
+  let value = 0;
+  for (const byte of data) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
+  return out;
+}
+
+/**
+ * Sign `claims` as a version 2 JWT with `signer` (an nkey pair): `iss` and `iat` are set,
+ * `jti` is the hash of the claims as nats-server computes its own.
+ */
+export function encodeJwt(claims: Omit<ClaimsData, "iss" | "iat" | "jti">, signer: { getPublicKey(): string; sign(d: Uint8Array): Uint8Array }): string {
+  const body: Record<string, unknown> = { ...claims, iss: signer.getPublicKey(), iat: Math.floor(Date.now() / 1000) };
+  body.jti = base32(createHash("sha512-256").update(JSON.stringify({ ...body, jti: "" })).digest());
+  const head = encodeRawUrlBase64(JSON.stringify({ typ: "JWT", alg: "ed25519-nkey" }));
+  const payload = encodeRawUrlBase64(JSON.stringify(body));
+  const sig = encodeRawUrlBase64(signer.sign(Buffer.from(`${head}.${payload}`)));
+  return `${head}.${payload}.${sig}`;
 }

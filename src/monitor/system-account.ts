@@ -17,6 +17,7 @@
 import type { Server, ServerService } from "../server/server.js";
 import type { Account } from "../server/account.js";
 import type { Client } from "../server/client.js";
+import type { AuthFailure } from "../auth/auth_result.js";
 import type { Subscription } from "../server/sublist.js";
 import type { ServerOptions } from "../config/options.js";
 import { NATS_FEATURE_VERSION } from "../server/version.js";
@@ -68,7 +69,7 @@ export class SystemAccountService implements ServerService {
   private stopping = false;
   private readonly onConnect = (c: Client): void => this.clientConnected(c);
   private readonly onDisconnect = (c: Client): void => this.clientDisconnected(c);
-  private readonly onAuthError = (c: Client): void => this.authFailed(c);
+  private readonly onAuthError = (c: Client, failure: AuthFailure | undefined): void => this.authFailed(c, failure);
   /** Operator mode: accounts appear (and their JWTs change) while running; they get the system imports too. */
   private readonly onAccountClaims = (a: Account): void => this.importInto(a);
 
@@ -255,17 +256,19 @@ export class SystemAccountService implements ServerService {
     }
   }
 
-  private authFailed(c: Client): void {
+  private authFailed(c: Client, failure: AuthFailure | undefined): void {
     // Raised just before the connection is closed; report once it is: to the operator in the
-    // system account, and to the owners of the account the client was in.
-    const account = c.account;
+    // system account, and to the owners of the account concerned (the client's, or the auth
+    // callout's, with the callout's reason).
+    const account = failure?.eventAccount ?? c.account;
+    const reason = failure?.eventReason ?? "Authentication Failure";
     setImmediate(() => {
       this.publishEvent(`$SYS.SERVER.${this.server.id}.CLIENT.AUTH.ERR`, () =>
-        disconnectAdvisory(this.serverInfo(), c, "Authentication Failure", account.name),
+        disconnectAdvisory(this.serverInfo(), c, "Authentication Failure", c.account.name),
       );
       const subject = "$SYS.ACCOUNT.CLIENT.AUTH.ERR";
       if (!this.stopping && account.sublist.hasInterest(subject)) {
-        account.publish(subject, "", undefined, Buffer.from(JSON.stringify(disconnectAdvisory(this.serverInfo(), c, "Authentication Failure", account.name))));
+        account.publish(subject, "", undefined, Buffer.from(JSON.stringify(disconnectAdvisory(this.serverInfo(), c, reason, account.name))));
       }
     });
   }

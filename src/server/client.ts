@@ -345,6 +345,10 @@ export class Client implements Deliverer, ParserHandler {
 
   onConnect(json: string): void {
     if (this.trace) this.traceIn("CONNECT", redactSecrets(json));
+    // As nats-server: the auth timer only waits for the CONNECT; checking its credentials
+    // (bcrypt, an account lookup, an auth callout) has its own limits.
+    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
+    this.authTimer = undefined;
     let raw: Record<string, unknown>;
     try {
       // `null` decodes to "no fields" in Go, so nats-server accepts `CONNECT null`.
@@ -427,7 +431,7 @@ export class Client implements Deliverer, ParserHandler {
   private finishConnect(result: AuthResult | AuthFailure | undefined, noResponders: boolean, headers: boolean): void {
     if (result === undefined || result instanceof AuthFailure) {
       if (result !== undefined && this.server.log.debugEnabled) this.server.log.debug(`${this.logPrefix()} - ${result.reason}`);
-      this.server.onAuthError(this);
+      this.server.onAuthError(this, result);
       throw new ProtocolError(ProtoErr.AuthViolation, "authentication error");
     }
     if (this.authTimer !== undefined) clearTimeout(this.authTimer);

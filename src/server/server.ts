@@ -11,6 +11,7 @@ import type { Log } from "./log.js";
 import type { ServerOptions } from "../config/options.js";
 import { AuthFailure, Authenticator, newNonce, type AuthVerdict } from "../auth/authenticator.js";
 import { JwtAccounts } from "../auth/jwt_accounts.js";
+import { AuthCallout } from "../auth/auth_callout.js";
 import { DirResolver } from "../auth/dir_resolver.js";
 import { releaseAccountClaims } from "../auth/account_jwt.js";
 import { loadConfigFile, validateOptions, validateWebsocket } from "../config/load.js";
@@ -59,6 +60,8 @@ export class Server {
   readonly xkeyPair: KeyPair;
   /** Operator mode: accounts come from JWTs (undefined in config mode). */
   readonly jwtAccounts: JwtAccounts | undefined;
+  /** Sends authorization requests to auth callout services. */
+  readonly authCallout = new AuthCallout(this);
   readonly name: string;
   readonly start = new Date();
   options: ServerOptions;
@@ -99,7 +102,7 @@ export class Server {
   readonly events = {
     connect: new Set<(c: Client) => void>(),
     disconnect: new Set<(c: Client) => void>(),
-    authError: new Set<(c: Client) => void>(),
+    authError: new Set<(c: Client, failure: AuthFailure | undefined) => void>(),
     /** An account's JWT was (re)applied (operator mode). */
     accountClaims: new Set<(a: Account) => void>(),
     /** An account was created (at start or later): remote interest tracking hooks in here. */
@@ -146,7 +149,18 @@ export class Server {
     const sysName = options.systemAccount ?? DEFAULT_SYSTEM_ACCOUNT;
     this.systemAccount = options.noSystemAccount ? undefined : this.registerAccount(sysName);
     if (this.systemAccount !== undefined) this.systemAccount.isSystem = true;
-    this.auth = new Authenticator(options, (n) => this.lookupAccount(n), this.globalAccount, this.jwtAccounts);
+    this.auth = this.newAuthenticator(options);
+  }
+
+  private newAuthenticator(options: ServerOptions): Authenticator {
+    return new Authenticator(
+      options,
+      (n) => this.lookupAccount(n),
+      this.globalAccount,
+      this.jwtAccounts,
+      this.authCallout,
+      (n) => this.accounts.get(n),
+    );
   }
 
   /** Operator mode: the system account is an account JWT too, and must resolve before start. */
@@ -365,8 +379,8 @@ export class Server {
     for (const l of this.events.connect) l(c);
   }
 
-  onAuthError(c: Client): void {
-    for (const l of this.events.authError) l(c);
+  onAuthError(c: Client, failure?: AuthFailure): void {
+    for (const l of this.events.authError) l(c, failure);
   }
 
   onSlowConsumer(c: Client): void {
@@ -467,7 +481,7 @@ export class Server {
     // Accounts are updated in place: their clients stay, their imports, exports and mappings are replaced.
     configureAccounts(this.options, this.accountRegistry);
     this.reloadAccountJwts(next);
-    this.auth = new Authenticator(this.options, (n) => this.lookupAccount(n), this.globalAccount, this.jwtAccounts);
+    this.auth = this.newAuthenticator(this.options);
     // Clients whose credentials no longer authenticate, or now map to another account, are
     // disconnected; the others keep their connection with the new limits and permissions.
     for (const c of [...this.clients.values()]) {
