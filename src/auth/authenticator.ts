@@ -9,6 +9,8 @@ import type { Account } from "../server/account.js";
 import type { Client } from "../server/client.js";
 import type { AuthCalloutConfig, ServerOptions, UserConfig } from "../config/options.js";
 import { bcryptMatches, isBcryptHash } from "./bcrypt.js";
+import { certificateNames, mapCertificateToUser, type CertificateNames } from "./cert_names.js";
+import { tlsStateOf } from "../server/tls.js";
 import { AuthFailure, type AuthOutcome, type AuthResult } from "./auth_result.js";
 import type { JwtAccounts } from "./jwt_accounts.js";
 import { AuthCallout } from "./auth_callout.js";
@@ -196,6 +198,8 @@ export class Authenticator {
       if (bad !== undefined) return bad;
       return { account: this.lookupAccount(entry.account), user: c.nkey, permissions: entry.permissions };
     }
+    const tlsMap = this.mapsCertificates(client.connectionType);
+    if (tlsMap && this.users.size > 0) return this.authenticateByCertificate(client);
     if (o.token !== undefined && c.authToken !== undefined) {
       const ok = secretMatches(c.authToken, o.token);
       if (ok === true) return { account: this.globalAccount, user: undefined };
@@ -216,10 +220,52 @@ export class Authenticator {
       const entry = this.users.get(c.user);
       if (entry !== undefined) {
         if (!connectionTypeAllowed(entry.connectionTypes, client.connectionType)) return new AuthFailure("Connection type not allowed");
+        // A user without a password is a certificate identity where a listener maps
+        // certificates: it cannot log in elsewhere by naming itself with an empty password.
+        if (!entry.user.password && this.isCertificateIdentity(entry)) return new AuthFailure(`User "${c.user}" requires a client certificate`);
         const result = { account: this.lookupAccount(entry.account), user: c.user, permissions: entry.permissions };
         return resultIf(secretMatches(c.pass ?? "", entry.user.password ?? ""), result);
       }
     }
     return undefined;
+  }
+
+  /** Does the listener of this connection type map client certificates to users (verify_and_map)? */
+  private mapsCertificates(type: ConnectionType): boolean {
+    const o = this.options;
+    if (type === "STANDARD") return o.tls?.verifyAndMap === true;
+    if (type === "WEBSOCKET") return o.websocket?.tls?.verifyAndMap === true;
+    return false;
+  }
+
+  /** Could a listener that maps certificates select this user (nats-server's canTLSMap)? */
+  private isCertificateIdentity(entry: UserEntry): boolean {
+    const ws = this.options.websocket;
+    return (
+      (this.mapsCertificates("STANDARD") && connectionTypeAllowed(entry.connectionTypes, "STANDARD")) ||
+      (ws !== undefined && ws.port !== 0 && this.mapsCertificates("WEBSOCKET") && connectionTypeAllowed(entry.connectionTypes, "WEBSOCKET"))
+    );
+  }
+
+  /**
+   * verify_and_map: the verified client certificate names the user (SAN e-mail, DNS or URI,
+   * or the subject DN; see cert_names.ts). The user's password, if it has one, must still match.
+   */
+  private authenticateByCertificate(client: Client): AuthOutcome {
+    const cert = tlsStateOf(client)?.peerCertificate;
+    if (cert === undefined) return new AuthFailure("User required in cert, no peer certificates found");
+    let names: CertificateNames;
+    try {
+      names = certificateNames(cert.raw);
+    } catch (err) {
+      return new AuthFailure(`User required in cert, certificate not readable: ${(err as Error).message}`);
+    }
+    const candidates: string[] = [];
+    for (const [name, e] of this.users) if (connectionTypeAllowed(e.connectionTypes, client.connectionType)) candidates.push(name);
+    const user = mapCertificateToUser(names, candidates);
+    if (user === undefined) return new AuthFailure(`User in cert [${names.rdnString}], not found`);
+    const entry = this.users.get(user) as UserEntry;
+    const result = { account: this.lookupAccount(entry.account), user, permissions: entry.permissions };
+    return resultIf(secretMatches(client.opts.pass ?? "", entry.user.password ?? ""), result);
   }
 }

@@ -105,7 +105,9 @@ export class Cluster implements ServerService {
   }
 
   async start(): Promise<void> {
-    this.tls = ServerTls.fromOptions(this.options.tls);
+    // Routes always require a verified certificate from their peers, as in nats-server.
+    const t = this.options.tls;
+    this.tls = ServerTls.fromOptions(t === undefined ? undefined : { ...t, verify: true });
     for (const acc of this.server.accounts.values()) this.interest.attach(acc);
     this.server.events.account.add((acc) => this.interest.attach(acc));
   }

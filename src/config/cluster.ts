@@ -173,7 +173,7 @@ export function readCluster(r: Reader, parent: ConfMap, key: string, opts: Serve
         c.routes = readUrlList(r, m, orig, "route");
         break;
       case "tls":
-        c.tls = readTls(r, m, orig);
+        c.tls = readTls(r, m, orig, "route");
         break;
       case "cluster_advertise":
       case "advertise":

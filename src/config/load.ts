@@ -35,6 +35,7 @@ import { readOperatorJwt } from "../auth/trusted_operators.js";
 import { isPublicKey } from "../auth/nkey_keys.js";
 import { allowedConnectionTypes } from "../auth/user_limits.js";
 import { invalidAllowedOrigin, invalidResponseHeader } from "../server/websocket_origin.js";
+import { isCipherSuiteName, isCurveName, isInsecureCipherSuite } from "../server/tls_suites.js";
 
 export interface LoadOptions {
   /** Options to apply the tree onto (default: defaultOptions()). Mutated and returned. */
@@ -45,6 +46,9 @@ export interface LoadOptions {
 
 /** The account of users not placed in any account (nats-server's reserved "$G"). */
 const GLOBAL_ACCOUNT = "$G";
+
+/** nats-server's wait for a TLS-first handshake before sending INFO (handshake_first: auto). */
+const DEFAULT_HANDSHAKE_FIRST_FALLBACK_MS = 50;
 
 /** Shortest lame duck duration nats-server accepts. */
 export const MIN_LAME_DUCK_DURATION_MS = 30_000;
@@ -61,32 +65,29 @@ const IGNORED_TOP_LEVEL = new Set([
   "reconnect_error_reports",
   "server_tags",
   "default_js_domain",
-  "allow_non_tls",
-  "resolver_tls",
-  "ocsp",
+]);
+
+/**
+ * Top-level security settings tsnats does not implement: accepting them would serve without
+ * what the operator asked for (a stapled OCSP status, TLS to the account server), so they
+ * stop start-up with the reason.
+ */
+const UNSUPPORTED_TOP_LEVEL = new Map([
+  ["ocsp", "OCSP stapling is not supported by tsnats"],
+  ["resolver_tls", "TLS settings for the URL account resolver are not supported by tsnats yet"],
 ]);
 
 /** The spellings nats-server accepts for the trusted operator JWTs. */
 const OPERATOR_KEYS = new Set(["operator", "operators", "roots", "root", "root_operators", "root_operator"]);
 
-/** TLS options without effect on what tsnats accepts (`insecure` only concerns outgoing connections, which tsnats does not make yet). */
+/** TLS options without effect on what tsnats accepts (`insecure` only concerns outgoing connections, which it would make less safe). */
 const TLS_IGNORED = new Set(["insecure"]);
 
-/**
- * TLS options that restrict who may connect or how: ignoring them would let in clients or
- * ciphers the operator meant to refuse, so until they are implemented they stop start-up.
- */
-const TLS_UNSUPPORTED = new Set([
-  "cipher_suites",
-  "curve_preferences",
-  "verify_and_map",
-  "verify_cert_and_check_known_urls",
-  "pinned_certs",
-  "cert_store",
-  "cert_match",
-  "cert_match_by",
-  "ocsp_peer",
-]);
+/** Windows certificate store options: nats-server refuses `cert_store` on other systems, tsnats everywhere. */
+const TLS_CERT_STORE = new Set(["cert_store", "cert_match", "cert_match_by", "cert_match_skip_invalid", "ca_certs_match"]);
+
+/** Options that route TLS does not apply yet (they would let in peers the operator meant to refuse). */
+const ROUTE_TLS_UNSUPPORTED: readonly (keyof TlsOptions)[] = ["verifyAndMap", "pinnedCerts", "rateLimit"];
 
 const JS_IGNORED = new Set(["extension_hint", "max_outstanding_catchup", "limits"]);
 
@@ -634,7 +635,23 @@ function isPublicAccountKey(k: string): boolean {
   }
 }
 
-export function readTls(r: Reader, parent: ConfMap, key: string): TlsOptions {
+/** A TLS field that is a list of strings (cipher_suites, curve_preferences, pinned_certs). */
+function readTlsList(r: Reader, m: ConfMap, key: string, what: string): [string[], ConfValue[]] {
+  const k = kindOfEntry(m, key);
+  if (k !== "array") throw r.err(m, key, `error parsing tls config, expected '${what}' to be a list`);
+  const arr = m[key] as ConfValue[];
+  const out = arr.map((v, i) => {
+    if (kindOfEntry(arr, i) !== "string") throw r.err(arr, i, `error parsing tls config, '${what}' entries must be strings`);
+    return v as string;
+  });
+  return [out, arr];
+}
+
+/**
+ * A `tls {}` block, with nats-server's keys and errors. `context` is where it applies: the
+ * client listeners (top level, websocket) or routes, which take fewer of the options yet.
+ */
+export function readTls(r: Reader, parent: ConfMap, key: string, context: "client" | "route" = "client"): TlsOptions {
   const m = r.map(parent, key, "tls");
   const tls: TlsOptions = {};
   for (const [orig, lk] of lowerKeys(m)) {
@@ -651,6 +668,20 @@ export function readTls(r: Reader, parent: ConfMap, key: string): TlsOptions {
       case "verify":
         tls.verify = r.bool(m, orig, lk);
         break;
+      case "verify_and_map": {
+        const on = r.bool(m, orig, lk);
+        if (on) tls.verify = true;
+        tls.verifyAndMap = on;
+        break;
+      }
+      case "verify_cert_and_check_known_urls":
+        if (r.bool(m, orig, lk)) {
+          // Only routes and gateways check known URLs in nats-server; tsnats routes do not yet.
+          throw context === "client"
+            ? r.err(parent, key, "verify_cert_and_check_known_urls not supported in this context")
+            : r.err(m, orig, `tls field ${JSON.stringify(orig)} is not supported by tsnats yet for routes`);
+        }
+        break;
       case "timeout":
         tls.timeout = r.seconds(m, orig, "tls timeout") / 1000;
         break;
@@ -658,16 +689,99 @@ export function readTls(r: Reader, parent: ConfMap, key: string): TlsOptions {
       case "first":
       case "immediate": {
         const kk = kindOfEntry(m, orig);
-        if (kk === "bool") tls.handshakeFirst = m[orig] as boolean;
-        else if (kk === "string" && /^(auto|auto_fallback)$/i.test(m[orig] as string)) tls.handshakeFirst = true;
-        else if (kk === "string") tls.handshakeFirst = r.seconds(m, orig, lk) > 0;
-        else throw typeError(m, orig, lk, "a boolean", kk, r.file);
+        const v = m[orig];
+        if (kk === "bool") tls.handshakeFirst = v as boolean;
+        else if (kk === "string") {
+          const sv = (v as string).toLowerCase();
+          if (sv === "true" || sv === "on") tls.handshakeFirst = true;
+          else if (sv === "false" || sv === "off") tls.handshakeFirst = false;
+          else if (sv === "auto" || sv === "auto_fallback") {
+            tls.handshakeFirst = true;
+            tls.handshakeFirstFallbackMs = DEFAULT_HANDSHAKE_FIRST_FALLBACK_MS;
+          } else {
+            let ms: number;
+            try {
+              ms = parseDuration(v as string);
+            } catch {
+              throw r.err(m, orig, `field ${JSON.stringify(orig)}'s value ${JSON.stringify(v)} is invalid`);
+            }
+            tls.handshakeFirst = true;
+            tls.handshakeFirstFallbackMs = ms;
+          }
+        } else throw r.err(m, orig, `field ${JSON.stringify(orig)} should be a boolean or a string, got ${goType(kk)}`);
         break;
       }
+      case "pinned_certs": {
+        if (kindOfEntry(m, orig) !== "array") {
+          throw r.err(m, orig, "error parsing tls config, expected 'pinned_certs' to be a list of hex-encoded sha256 of DER encoded SubjectPublicKeyInfo");
+        }
+        const [list, arr] = readTlsList(r, m, orig, "pinned_certs");
+        tls.pinnedCerts = list.map((e, i) => {
+          const entry = e.toLowerCase();
+          if (!/^[a-f0-9]{64}$/.test(entry)) {
+            throw r.err(arr, i, `error parsing tls config, 'pinned_certs' key ${entry} does not look like hex-encoded sha256 of DER encoded SubjectPublicKeyInfo`);
+          }
+          return entry;
+        });
+        if (tls.pinnedCerts.length === 0) tls.pinnedCerts = undefined;
+        break;
+      }
+      case "min_version": {
+        const kk = kindOfEntry(m, orig);
+        const v = m[orig];
+        if (kk !== "string") throw r.err(m, orig, `error parsing tls config: 'min_version' wrong type: ${String(v)}`);
+        if (v === "1.0" || v === "1.1") throw r.err(m, orig, `error parsing tls config: unsupported TLS version: TLS ${v}`);
+        if (v !== "1.2" && v !== "1.3") throw r.err(m, orig, `error parsing tls config: unknown version: ${v as string}`);
+        tls.minVersion = v;
+        break;
+      }
+      case "cipher_suites": {
+        const [list, arr] = readTlsList(r, m, orig, "cipher_suites");
+        if (list.length === 0) throw r.err(m, orig, "error parsing tls config, 'cipher_suites' cannot be empty");
+        list.forEach((c, i) => {
+          if (!isCipherSuiteName(c)) throw r.err(arr, i, `unrecognized cipher ${c}`);
+        });
+        tls.cipherSuites = list;
+        break;
+      }
+      case "allow_insecure_cipher_suites":
+        tls.allowInsecureCipherSuites = r.bool(m, orig, lk);
+        break;
+      case "curve_preferences": {
+        const [list, arr] = readTlsList(r, m, orig, "curve_preferences");
+        if (list.length === 0) throw r.err(m, orig, "error parsing tls config, 'curve_preferences' cannot be empty");
+        list.forEach((c, i) => {
+          if (!isCurveName(c)) throw r.err(arr, i, `unrecognized curve preference ${c}`);
+        });
+        tls.curvePreferences = list;
+        break;
+      }
+      case "connection_rate_limit":
+        if (kindOfEntry(m, orig) !== "int") throw r.err(m, orig, "error parsing tls config, 'connection_rate_limit' wrong type");
+        tls.rateLimit = m[orig] as number;
+        break;
+      case "ocsp_peer":
+        // Peer certificate revocation checks (OCSP) are not implemented: refusing is safer than accepting revoked certificates.
+        throw r.err(m, orig, `tls field ${JSON.stringify(orig)} is not supported by tsnats: OCSP checks of peer certificates are not implemented`);
+      case "certs":
+      case "certificates":
+        throw r.err(m, orig, `tls field ${JSON.stringify(orig)} is not supported by tsnats yet: use cert_file and key_file`);
       default:
-        if (TLS_UNSUPPORTED.has(lk)) throw r.err(m, orig, `tls field ${JSON.stringify(orig)} is not supported by tsnats yet`);
+        if (lk === "cert_store") throw r.err(parent, key, "cert_store not compatible with current operating system");
+        if (TLS_CERT_STORE.has(lk)) throw r.err(m, orig, `tls field ${JSON.stringify(orig)} is not supported by tsnats (it selects from the Windows certificate store)`);
         if (TLS_IGNORED.has(lk)) r.warn(m, orig, `tls field ${JSON.stringify(orig)} is not supported by tsnats yet, ignored`);
         else r.unknown(m, orig, "error parsing tls config");
+    }
+  }
+  const insecure = (tls.cipherSuites ?? []).filter(isInsecureCipherSuite);
+  if (insecure.length > 0 && !tls.allowInsecureCipherSuites) {
+    throw r.err(parent, key, `insecure cipher suites configured without 'allow_insecure_cipher_suites' option set: ${insecure.join(", ")}`);
+  }
+  if (context === "route") {
+    for (const f of ROUTE_TLS_UNSUPPORTED) {
+      if (tls[f] !== undefined && tls[f] !== false) {
+        throw r.err(parent, key, `tls option ${f === "verifyAndMap" ? "verify_and_map" : f === "pinnedCerts" ? "pinned_certs" : "connection_rate_limit"} is not supported by tsnats yet for routes`);
+      }
     }
   }
   if (tls.cert !== undefined && tls.key === undefined) throw r.err(parent, key, "missing 'key_file' in TLS configuration");
@@ -1067,6 +1181,9 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
       case "ws":
         opts.websocket = readWebsocket(r, m, key);
         break;
+      case "allow_non_tls":
+        opts.allowNonTls = r.bool(m, key, lk);
+        break;
       case "trace_verbose":
         opts.traceVerbose = r.bool(m, key, lk);
         if (opts.traceVerbose) opts.trace = true;
@@ -1078,6 +1195,8 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
           r.warn(m, key, `${block} configuration parsed, but not served yet by tsnats`);
         } else if (OPERATOR_KEYS.has(lk)) {
           readOperators(r, m, key, opts);
+        } else if (UNSUPPORTED_TOP_LEVEL.has(lk)) {
+          throw r.err(m, key, `${JSON.stringify(key)}: ${UNSUPPORTED_TOP_LEVEL.get(lk) as string}`);
         } else if (IGNORED_TOP_LEVEL.has(lk)) {
           r.warn(m, key, `${JSON.stringify(key)} is not supported by tsnats yet, ignored`);
         } else {

@@ -155,6 +155,24 @@ export interface TlsOptions {
   verify?: boolean;
   timeout?: number; // seconds
   handshakeFirst?: boolean;
+  /**
+   * handshake_first "auto" or a duration: how long to wait for the client's TLS handshake
+   * before sending INFO and going on the usual way (INFO first); unset = no fallback.
+   */
+  handshakeFirstFallbackMs?: number;
+  /** verify_and_map: the client certificate names the user (implies verify). */
+  verifyAndMap?: boolean;
+  /** pinned_certs: lower-case hex sha256 of the SubjectPublicKeyInfo of accepted client certificates. */
+  pinnedCerts?: string[];
+  /** min_version ("1.2" or "1.3"); TLS 1.2 when unset. */
+  minVersion?: "1.2" | "1.3";
+  /** cipher_suites in Go's names; Go's secure defaults when unset. */
+  cipherSuites?: string[];
+  allowInsecureCipherSuites?: boolean;
+  /** curve_preferences in Go's names; Go's defaults when unset. */
+  curvePreferences?: string[];
+  /** connection_rate_limit: TLS client connections accepted per second; unset = no limit. */
+  rateLimit?: number;
 }
 
 /** Route permissions: `import` limits what this server asks peers for, `export` what peers may ask of it. */
@@ -348,6 +366,8 @@ export interface ServerOptions {
   defaultSentinel?: string;
 
   tls?: TlsOptions;
+  /** allow_non_tls: with `tls`, clients may also connect without TLS (INFO says tls_available). */
+  allowNonTls?: boolean;
   websocket?: WebSocketOptions;
   jetstream: JetStreamOptions;
   /** `cluster {}` / `-cluster`: undefined = not clustered. */

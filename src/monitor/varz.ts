@@ -22,8 +22,8 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
   };
   if (s.auth.required) v.auth_required = true;
   if (o.tls !== undefined) {
-    v.tls_required = true;
-    if (o.tls.verify) v.tls_verify = true;
+    if (!o.allowNonTls) v.tls_required = true;
+    if (o.tls.verify || o.tls.verifyAndMap) v.tls_verify = true;
   }
   const cluster = clusterOf(s);
   if (s.connectUrls !== undefined && s.connectUrls.length > 0) v.connect_urls = s.connectUrls;
@@ -102,6 +102,8 @@ function websocketVarz(m: Monitor): Record<string, unknown> {
   if (o.handshakeTimeoutMs > 0) v.handshake_timeout = msToNs(o.handshakeTimeoutMs);
   if (o.authTimeoutMs) v.auth_timeout = o.authTimeoutMs / 1000;
   if (o.noTls) v.no_tls = true;
+  if (o.tls?.verifyAndMap) v.tls_map = true;
+  if (o.tls?.pinnedCerts !== undefined) v.tls_pinned_certs = [...o.tls.pinnedCerts].sort();
   if (o.sameOrigin) v.same_origin = true;
   if (o.allowedOrigins.length > 0) v.allowed_origins = o.allowedOrigins;
   if (o.compression) v.compression = true;

@@ -36,7 +36,7 @@ export interface ClientTransport {
   end(): unknown;
   destroy(): unknown;
   on(event: "data", listener: (chunk: Buffer) => void): unknown;
-  on(event: "drain" | "close", listener: () => void): unknown;
+  on(event: "drain" | "close" | "end", listener: () => void): unknown;
   on(event: "error", listener: (err: Error) => void): unknown;
 }
 
@@ -191,6 +191,12 @@ export class Client implements Deliverer, ParserHandler {
       this.close("Read Error");
     });
     socket.on("close", () => this.close("Client Closed"));
+    // EOF ends the connection, as in nats-server. Destroyed rather than ended: a TLS socket
+    // over a net.Socket does not reach 'close' after ending once its peer is gone.
+    socket.on("end", () => {
+      if (this.closed) socket.destroy(); // we ended first: both sides are done
+      else this.close("Client Closed", true);
+    });
     if (server.auth.requiredFor(connectionType)) {
       this.authTimer = setTimeout(() => {
         this.sendErr(ProtoErr.AuthTimeout);

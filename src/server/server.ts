@@ -1,7 +1,6 @@
 // The server: listener, accounts, connections, INFO, lifecycle (start, reload, lame duck,
 // shutdown). Protocol handling is in client.ts, routing in account.ts.
 import net from "node:net";
-import type { TLSSocket } from "node:tls";
 import fs from "node:fs";
 import path from "node:path";
 import { createCurve, createServer as createServerKey, type KeyPair } from "@nats-io/nkeys";
@@ -17,8 +16,9 @@ import { releaseAccountClaims } from "../auth/account_jwt.js";
 import { loadConfigFile, validateOptions, validateWebsocket } from "../config/load.js";
 import { ProtoErr } from "../protocol/errors.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./version.js";
-import { ServerTls } from "./tls.js";
+import { pinnedKeyOf, ServerTls, tlsStateOf } from "./tls.js";
 import { DeadlineQueue } from "./deadline_queue.js";
+import { ConnectionRate } from "./connection_rate.js";
 import { configureAccounts, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, type AccountRegistry } from "./account_setup.js";
 import { WebSocketListener, type CookieCredentials } from "./websocket.js";
 import type { WebSocketTransport } from "./websocket_transport.js";
@@ -131,6 +131,8 @@ export class Server {
   outMsgs = 0;
   outBytes = 0;
   slowConsumers = 0;
+  /** tls { connection_rate_limit }: new TLS client connections per second. */
+  private tlsRate: ConnectionRate | undefined;
   /** Bound port, once listening. */
   port = 0;
   host = "";
@@ -212,6 +214,8 @@ export class Server {
     if (this.options.configFile) this.log.info(`Using configuration file: ${this.options.configFile}`);
     // Before services start: HTTPS monitoring serves with the same context.
     this.tls = ServerTls.fromOptions(this.options.tls);
+    const rate = this.options.tls?.rateLimit;
+    if (rate !== undefined && rate > 0) this.tlsRate = new ConnectionRate(rate);
     await this.resolveSystemAccount();
     if (this.options.pidFile) fs.writeFileSync(this.options.pidFile, String(process.pid));
     const ws = this.options.websocket;
@@ -245,7 +249,13 @@ export class Server {
         this.host = this.options.host;
         this.listener = srv;
         this.log.info(`Listening for client connections on ${this.options.host}:${this.port}`);
-        if (this.tls !== undefined) this.log.info("TLS required for client connections");
+        const tls = this.tls;
+        if (tls !== undefined) {
+          // "TLS Handshake First" without a fallback always requires the handshake, allow_non_tls or not.
+          const firstOnly = tls.handshakeFirst && tls.handshakeFirstFallbackMs === 0;
+          this.log.info(`TLS ${this.options.allowNonTls && !firstOnly ? "available" : "required"} for client connections`);
+          if (firstOnly) this.log.warn('Clients that are not using "TLS Handshake First" option will fail to connect');
+        }
         resolve();
       });
     });
@@ -283,7 +293,7 @@ export class Server {
       host: o.host,
       port: this.port,
       headers: !o.noHeaderSupport,
-      ...this.tls?.infoFields(),
+      ...this.tls?.infoFields(this.options.allowNonTls === true),
       max_payload: o.maxPayload,
     };
     if (this.auth.required) info.auth_required = true;
@@ -320,17 +330,53 @@ export class Server {
     const cid = this.newCid();
     const tls = this.tls;
     const nonce = this.auth.nonceRequired ? newNonce() : undefined;
-    // With TLS, INFO goes out in plain text and the client then starts the handshake on this
-    // connection, unless the handshake comes first (INFO then follows over TLS).
-    if (tls !== undefined && !tls.handshakeFirst) {
-      socket.write(`INFO ${JSON.stringify(this.infoForConnection(cid, socket.remoteAddress ?? "", nonce))} \r\n`);
+    if (tls === undefined) {
+      this.startClient(socket, cid, nonce, false);
+      return;
     }
-    const conn = tls === undefined ? socket : tls.wrapClient(socket);
+    // With TLS, INFO goes out in plain text and the client then starts the handshake on this
+    // connection, unless the handshake comes first (INFO then follows over TLS). With a
+    // fallback delay, a client that sends nothing in that time gets INFO the usual way.
+    const infoFirst = (): void => {
+      socket.write(`INFO ${JSON.stringify(this.infoForConnection(cid, socket.remoteAddress ?? "", nonce))} \r\n`);
+      if (!this.options.allowNonTls) this.startTls(socket, cid, nonce, false);
+      // allow_non_tls: the client's first byte says which it chose (0x16 begins a TLS handshake).
+      else afterFirstBytes(socket, tls.timeoutMs, (first) => (first === 0x16 ? this.startTls(socket, cid, nonce, false) : this.startClient(socket, cid, nonce, true)));
+    };
+    if (!tls.handshakeFirst) infoFirst();
+    else if (tls.handshakeFirstFallbackMs === 0) this.startTls(socket, cid, nonce, true);
+    else afterFirstBytes(socket, tls.handshakeFirstFallbackMs, (first) => (first !== undefined ? this.startTls(socket, cid, nonce, true) : infoFirst()));
+  }
+
+  /** A client over plain TCP (no TLS configured, or allow_non_tls and the client chose plain). */
+  private startClient(socket: net.Socket, cid: number, nonce: string | undefined, infoSent: boolean): void {
+    const client = new Client(this, cid, socket, this.globalAccount);
+    client.nonce = nonce;
+    if (!infoSent) client.sendInfo(this.infoFor(client));
+    if (this.admit(client)) socket.resume();
+  }
+
+  /** A client whose TLS handshake starts now; `tlsFirst`: its INFO goes out over TLS. */
+  private startTls(socket: net.Socket, cid: number, nonce: string | undefined, tlsFirst: boolean): void {
+    const tls = this.tls as ServerTls;
+    if (this.tlsRate !== undefined && !this.tlsRate.allow()) {
+      const refused = new Client(this, cid, socket, this.globalAccount);
+      if (!this.admit(refused)) return;
+      refused.sendErr("Connection throttling is active. Please try again later.");
+      refused.close("Maximum Connections Exceeded");
+      return;
+    }
+    const conn = tls.wrapClient(socket);
     const client = new Client(this, cid, conn, this.globalAccount);
     client.nonce = nonce;
-    if (tls === undefined || tls.handshakeFirst) client.sendInfo(this.infoFor(client));
+    if (tlsFirst) {
+      const info = this.infoFor(client);
+      delete info.tls_available;
+      info.tls_required = true;
+      client.sendInfo(info);
+    }
     if (!this.admit(client)) return;
-    tls?.watchHandshake(client, conn as TLSSocket, this.log);
+    tls.watchHandshake(client, conn, this.log);
   }
 
   /**
@@ -421,6 +467,8 @@ export class Server {
   private tick(): void {
     const now = Date.now();
     for (const c of this.clients.values()) c.checkWriteDeadline(now);
+    const refused = this.tlsRate?.takeRefused() ?? 0;
+    if (refused > 0) this.log.warn(`Rejected ${refused} connections due to TLS rate limiting`);
   }
 
   /** Send the current INFO to clients that understand async INFO (protocol >= 1). */
@@ -471,7 +519,8 @@ export class Server {
       jetstream: cur.jetstream,
       operatorJwts: cur.operatorJwts,
       trustedKeys: cur.trustedKeys,
-      websocket: cur.websocket,
+      // The listener keeps its block; only its TLS can change (prepareReload).
+      websocket: cur.websocket !== undefined && next.websocket !== undefined ? { ...cur.websocket, tls: next.websocket.tls } : cur.websocket,
     };
     this.options = { ...next, ...keep };
     // New connections use the new certificates; established ones keep their session.
@@ -486,6 +535,14 @@ export class Server {
     // disconnected; the others keep their connection with the new limits and permissions.
     for (const c of [...this.clients.values()]) {
       c.applyOptions(this.options);
+      // pinned_certs changed: connections whose certificate is no longer pinned go.
+      const pinned = (c.connectionType === "WEBSOCKET" ? this.websocket?.tlsConfig : this.tls)?.pinnedCerts;
+      const tlsState = tlsStateOf(c);
+      if (pinned !== undefined && tlsState !== undefined && pinnedKeyOf(tlsState.peerCertificate, pinned) === undefined) {
+        this.log.error(`${c.logPrefix()} - TLS handshake error: certificate not pinned`);
+        c.close("TLS Handshake Failure");
+        continue;
+      }
       if (!c.connectReceived) continue;
       const recheck = (r: AuthVerdict): void => {
         if (c.closed) return;
@@ -603,4 +660,30 @@ export class Server {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Call `then` with the first byte the peer sends (undefined if nothing comes within `ms`),
+ * leaving that data unread on the paused socket for whoever reads it next.
+ */
+function afterFirstBytes(socket: net.Socket, ms: number, then: (first: number | undefined) => void): void {
+  const done = (): void => {
+    clearTimeout(timer);
+    socket.removeListener("data", onData);
+    socket.removeListener("close", onClose);
+  };
+  const onData = (chunk: Buffer): void => {
+    done();
+    socket.pause();
+    socket.unshift(chunk);
+    then(chunk[0]);
+  };
+  const onClose = (): void => done();
+  const timer = setTimeout(() => {
+    done();
+    socket.pause();
+    then(undefined);
+  }, ms);
+  socket.on("data", onData);
+  socket.once("close", onClose);
 }

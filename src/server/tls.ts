@@ -4,21 +4,24 @@
 // on the same connection; with `handshake_first` the handshake comes first and INFO follows
 // over TLS. Each accepted socket is wrapped in a server-side TLSSocket that shares one
 // SecureContext; a reload builds a new context, which only new connections pick up.
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import tls from "node:tls";
 import type net from "node:net";
 import type { TlsOptions } from "../config/options.js";
 import type { Client } from "./client.js";
 import type { Log } from "./log.js";
+import { opensslCiphers, opensslCurves, opensslSuiteName } from "./tls_suites.js";
+import { certificateNames } from "../auth/cert_names.js";
 
 /** nats-server's default TLS handshake timeout. */
 const DEFAULT_TIMEOUT_SECONDS = 2;
 
-/** What /connz shows of a TLS connection. */
+/** What /connz shows of a TLS connection, and the client certificate (verify_and_map). */
 export interface TlsConnectionState {
   version: string;
   cipherSuite: string;
+  peerCertificate: X509Certificate | undefined;
 }
 
 /** Kept aside rather than on Client, so the client hot path carries nothing for TLS. */
@@ -32,8 +35,14 @@ export function tlsStateOf(c: Client): TlsConnectionState | undefined {
 export class ServerTls {
   /** Requested client certificates are required and must chain to `ca_file`. */
   readonly verify: boolean;
+  /** verify_and_map: the certificate names the user. */
+  readonly verifyAndMap: boolean;
   readonly handshakeFirst: boolean;
+  /** How long to wait for a TLS-first client before sending INFO the usual way; 0 = never fall back. */
+  readonly handshakeFirstFallbackMs: number;
   readonly timeoutMs: number;
+  /** pinned_certs: sha256 of accepted client certificates' public keys (hex); undefined = any. */
+  readonly pinnedCerts: ReadonlySet<string> | undefined;
 
   private constructor(
     readonly context: tls.SecureContext,
@@ -41,9 +50,12 @@ export class ServerTls {
     /** When the server certificate expires (/varz tls_cert_not_after). */
     readonly certificateNotAfter: Date | undefined,
   ) {
-    this.verify = o.verify === true;
+    this.verify = o.verify === true || o.verifyAndMap === true;
+    this.verifyAndMap = o.verifyAndMap === true;
     this.handshakeFirst = o.handshakeFirst === true;
+    this.handshakeFirstFallbackMs = o.handshakeFirst === true ? (o.handshakeFirstFallbackMs ?? 0) : 0;
     this.timeoutMs = Math.round((o.timeout !== undefined && o.timeout > 0 ? o.timeout : DEFAULT_TIMEOUT_SECONDS) * 1000);
+    this.pinnedCerts = o.pinnedCerts !== undefined ? new Set(o.pinnedCerts) : undefined;
   }
 
   /**
@@ -58,24 +70,40 @@ export class ServerTls {
     if (o.cert === undefined || o.key === undefined) throw new Error("TLS Server certificate must be present and valid");
     let context: tls.SecureContext;
     let notAfter: Date | undefined;
+    let leaf: X509Certificate;
+    const suites = opensslCiphers(o.cipherSuites);
+    checkAvailable(o);
     try {
       const cert = fs.readFileSync(o.cert);
-      notAfter = new Date(new X509Certificate(cert).validTo);
+      leaf = new X509Certificate(cert);
+      notAfter = new Date(leaf.validTo);
       context = tls.createSecureContext({
         cert,
         key: fs.readFileSync(o.key),
         ca: o.ca !== undefined ? fs.readFileSync(o.ca) : undefined,
-        minVersion: "TLSv1.2",
+        // Go's choices: TLS 1.2 at least, its suites and curves unless configured.
+        minVersion: o.minVersion === "1.3" || !suites.tls12 ? "TLSv1.3" : "TLSv1.2",
+        ciphers: suites.ciphers,
+        ecdhCurve: opensslCurves(o.curvePreferences, curveAvailable),
       });
     } catch (err) {
       throw new Error(`error loading TLS certificate/key pair: ${(err as Error).message}`);
+    }
+    // nats-server staples OCSP responses for a certificate that asks for it; tsnats cannot, and
+    // serving such a certificate without a staple would fail every client that honours it.
+    if (certificateNames(leaf.raw).mustStaple) {
+      throw new Error(`OCSP stapling is not supported by tsnats: certificate ${o.cert} requires it (TLS feature status_request)`);
     }
     return new ServerTls(context, o, notAfter);
   }
 
   /** INFO fields, in nats-server's order (after `headers`). */
-  infoFields(): Record<string, boolean> {
-    return this.verify ? { tls_required: true, tls_verify: true } : { tls_required: true };
+  infoFields(allowNonTls: boolean): Record<string, boolean> {
+    const f: Record<string, boolean> = {};
+    if (!allowNonTls) f.tls_required = true;
+    if (this.verify) f.tls_verify = true;
+    if (allowNonTls) f.tls_available = true;
+    return f;
   }
 
   /** Wrap an accepted client socket; the handshake starts when the peer's ClientHello arrives. */
@@ -114,6 +142,7 @@ export class ServerTls {
     // record a plain read error instead.
     socket.prependListener("error", (err: Error) => fail(err.message));
     socket.prependListener("close", () => fail("EOF"));
+    socket.prependListener("end", () => fail("EOF"));
     socket.once("secure", () => {
       if (done) return;
       const rejected = this.peerProblem(socket);
@@ -134,16 +163,64 @@ export class ServerTls {
    * to its owner (tls.Server does it the same way), so it is checked here.
    */
   peerProblem(socket: tls.TLSSocket): string | undefined {
-    return this.verify ? clientCertificateProblem(socket) : undefined;
+    const problem = this.verify ? clientCertificateProblem(socket) : undefined;
+    if (problem !== undefined || this.pinnedCerts === undefined) return problem;
+    return pinnedKeyOf(socket.getPeerX509Certificate(), this.pinnedCerts) === undefined ? "certificate not pinned" : undefined;
   }
 
-  /** Remember the negotiated version and cipher of a client's connection for /connz. */
+  /** Remember the negotiated version, cipher and client certificate of a client's connection. */
   recordState(client: Client, socket: tls.TLSSocket): void {
     const cipher = socket.getCipher();
     connectionStates.set(client, {
       version: (socket.getProtocol() ?? "").replace(/^TLSv/, ""),
       cipherSuite: cipher.standardName ?? cipher.name,
+      peerCertificate: socket.getPeerX509Certificate(),
     });
+  }
+}
+
+/** The pinned key id (sha256 of the public key's SubjectPublicKeyInfo) of `cert`, if it is in `pinned`. */
+export function pinnedKeyOf(cert: X509Certificate | undefined, pinned: ReadonlySet<string>): string | undefined {
+  if (cert === undefined) return undefined;
+  const spki = cert.publicKey.export({ type: "spki", format: "der" });
+  const id = createHash("sha256").update(spki).digest("hex");
+  return pinned.has(id) ? id : undefined;
+}
+
+const curveCache = new Map<string, boolean>();
+
+function curveAvailable(openssl: string): boolean {
+  let ok = curveCache.get(openssl);
+  if (ok === undefined) {
+    try {
+      tls.createSecureContext({ ecdhCurve: openssl });
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    curveCache.set(openssl, ok);
+  }
+  return ok;
+}
+
+/**
+ * Configured suites and curves OpenSSL lacks (RC4 and 3DES suites, the post-quantum hybrid
+ * curve on OpenSSL 3.0) stop start-up: offering less than configured would be silent.
+ */
+function checkAvailable(o: TlsOptions): void {
+  for (const name of o.cipherSuites ?? []) {
+    const own = opensslSuiteName(name);
+    if (own === undefined) continue;
+    try {
+      tls.createSecureContext({ ciphers: own });
+    } catch {
+      throw new Error(`cipher suite ${name} is not available in this build's OpenSSL (${process.versions.openssl})`);
+    }
+  }
+  for (const name of o.curvePreferences ?? []) {
+    if (!curveAvailable(opensslCurves([name], curveAvailable))) {
+      throw new Error(`curve preference ${name} is not available in this build's OpenSSL (${process.versions.openssl})`);
+    }
   }
 }
 

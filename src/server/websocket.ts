@@ -148,6 +148,11 @@ export class WebSocketListener {
     return `${this.scheme}://${h.includes(":") ? `[${h}]` : h}:${this.port}`;
   }
 
+  /** The listener's TLS (undefined without one). */
+  get tlsConfig(): ServerTls | undefined {
+    return this.tls;
+  }
+
   /** When the listener's TLS certificate expires (for /varz). */
   get certificateNotAfter(): Date | undefined {
     return this.tls?.certificateNotAfter;
