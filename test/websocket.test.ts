@@ -46,28 +46,29 @@ function wsPort(srv: TestServer): number {
   return srv.server.websocket?.port ?? 0;
 }
 
-/** Send raw HTTP bytes and collect the answer until the server closes or goes quiet. */
-async function rawHttp(port: number, request: string, quietMs = 400): Promise<string> {
+/**
+ * Send raw HTTP bytes and collect one answer: its head, and the body its Content-Length
+ * announces (a 101 has none); or whatever came before the server closed.
+ */
+async function rawHttp(port: number, request: string, timeoutMs = 10_000): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = net.connect(port, "127.0.0.1", () => s.write(request));
     let out = "";
-    let timer: NodeJS.Timeout | undefined;
     const done = (): void => {
       clearTimeout(timer);
       s.destroy();
       resolve(out);
     };
-    const arm = (): void => {
-      clearTimeout(timer);
-      timer = setTimeout(done, quietMs);
-    };
+    const timer = setTimeout(done, timeoutMs);
     s.on("data", (d: Buffer) => {
       out += d.toString("latin1");
-      arm();
+      const headEnd = out.indexOf("\r\n\r\n");
+      if (headEnd < 0) return;
+      const length = /\r\ncontent-length: *(\d+)/i.exec(out.slice(0, headEnd));
+      if (length === null || out.length >= headEnd + 4 + Number(length[1])) done();
     });
     s.on("close", done);
     s.on("error", (e) => (out === "" ? reject(e) : done()));
-    arm();
   });
 }
 
