@@ -7,8 +7,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createAccount } from "@nats-io/nkeys";
-import { newScopedSigner } from "@nats-io/jwt";
+import { createAccount, createOperator, createUser } from "@nats-io/nkeys";
+import { Algorithms, encodeAccount, encodeOperator, encodeUser, newScopedSigner } from "@nats-io/jwt";
 import { connect, credsAuthenticator, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { connect as connectV2, credsAuthenticator as credsAuthenticatorV2 } from "nats";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
@@ -384,3 +384,58 @@ describe("operator mode: configuration reload", () => {
     }
   });
 });
+
+describe("operator mode: version 1 JWTs", () => {
+  it("v1 operator, account and user JWTs log in (absent user limits mean none), as nats-server 2.15", { skip: skipRef }, async () => {
+    const v1 = { algorithm: Algorithms.v1 };
+    const opKp = createOperator();
+    const sysKp = createAccount();
+    const accKp = createAccount();
+    const userKp = createUser();
+    const opJwt = await encodeOperator("OP1", opKp, {}, v1);
+    const sysJwt = await encodeAccount("SYS1", sysKp, { limits: { conn: -1, subs: -1, payload: -1, data: -1, imports: -1, exports: -1, wildcards: true } }, { ...v1, signer: opKp });
+    const accJwt = await encodeAccount("A1", accKp, { limits: { conn: -1, subs: -1, payload: -1, data: -1, imports: -1, exports: -1, wildcards: true } }, { ...v1, signer: opKp });
+    const userJwt = await encodeUser("u1", userKp, accKp, { pub: {}, sub: {} }, { ...v1, scopedUser: true });
+    const config = `operator: ${opJwt}\nsystem_account: ${sysKp.getPublicKey()}\nresolver: MEMORY\nresolver_preload { ${sysKp.getPublicKey()}: ${sysJwt}\n ${accKp.getPublicKey()}: ${accJwt} }\n`;
+    const u = { kp: userKp, jwt: userJwt };
+    const { ts, ref } = await onBoth(config, async (port) => {
+      const l = await rawLogin(port, (c) => ({ jwt: u.jwt, sig: signNonce(c, u) }));
+      l.conn.take();
+      l.conn.send("SUB a 1\r\nSUB b 2\r\nPUB a 2\r\nhi\r\n");
+      const out = l.ok ? await l.conn.ping() : l.out;
+      l.conn.close();
+      return out;
+    });
+    assert.equal(ts, ref);
+    assert.equal(ts, "MSG a 1 2\r\nhi\r\nPONG\r\n");
+  });
+});
+
+describe("operator mode: $SYS.REQ.USER.INFO", () => {
+  it("names the user and account, their JWT names, effective permissions and the time left, as nats-server 2.15", { skip: skipRef }, async () => {
+    const op = await newOperator();
+    const acc = await newAccount(op, "ACCNAME", { default_permissions: { pub: { allow: ["d.>", "$SYS.REQ.USER.INFO"] } } });
+    const alice = await newUser(
+      acc,
+      "alice",
+      { pub: { allow: ["a.>", "_INBOX.>", "$SYS.REQ.USER.INFO"], deny: ["a.x"] }, sub: { allow: ["b.>", "_INBOX.>"] }, resp: { max: 3, ttl: 5_000_000_000 } },
+      { exp: epoch(100) },
+    );
+    const bob = await newUser(acc, "bob");
+    const { ts, ref } = await onBoth(memoryResolverConfig(op, [acc]), async (port) => {
+      const out: unknown[] = [];
+      for (const u of [alice, bob]) {
+        const nc = await connect({ port, authenticator: credsAuthenticator(u.creds) });
+        const r = (await nc.request("$SYS.REQ.USER.INFO", "", { timeout: 2000 })).json<Record<string, unknown>>();
+        const data = r.data as Record<string, unknown>;
+        // The seconds left may tick between the two servers.
+        if (typeof data.expires === "number") data.expires = Math.round(data.expires / 1e10);
+        out.push(data);
+        await nc.close();
+      }
+      return out;
+    });
+    assert.deepEqual(ts, ref);
+  });
+});
+

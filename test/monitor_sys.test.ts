@@ -224,7 +224,8 @@ test("$SYS.REQ.ACCOUNT.<acc>.* and USER.INFO", async () => {
     assert.deepEqual(missing.error, { code: 500, description: "Account NOPE does not exist" });
 
     const me = await request(sys, "$SYS.REQ.USER.INFO");
-    assert.deepEqual(me.data, { user: "sys", account: "SYS" });
+    // nats-server 2.15 names the account (its JWT name, or its name) in account_name.
+    assert.deepEqual(me.data, { user: "sys", account: "SYS", account_name: "SYS" });
     // Every account can ask who it is, and sees its own permissions.
     const appMe = await request(app, "$SYS.REQ.USER.INFO");
     assert.equal(appMe.data.user, "app");

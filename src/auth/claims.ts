@@ -366,6 +366,11 @@ export interface UserClaims {
 
 export function userClaims(d: DecodedJwt): UserClaims {
   const n = d.claims.nats;
+  if (d.version === 1) {
+    // Version 1: absent limits mean "none", and tags/issuer_account sit at the top level.
+    const limits = readUserPermissionLimits({ subs: -1, data: -1, payload: -1, ...n });
+    return { jwt: d, data: d.claims, limits, issuerAccount: str(d.top, "issuer_account", "User.issuer_account"), tags: strings(d.top, "tags", "tags") };
+  }
   return {
     jwt: d,
     data: d.claims,
@@ -622,8 +627,9 @@ export function accountClaims(d: DecodedJwt): AccountClaims {
       disallowBearer: bool(lim, "disallow_bearer", "AccountLimits.disallow_bearer"),
       conn: num(lim, "conn", "AccountLimits.conn"),
       leaf: num(lim, "leaf", "AccountLimits.leaf"),
-      jetstream: readJsLimits(lim),
-      tiered,
+      // Version 1 knows no JetStream; tiered limits replace the account-wide ones.
+      jetstream: d.version === 1 || tiered.size > 0 ? readJsLimits({}) : readJsLimits(lim),
+      tiered: d.version === 1 ? new Map() : tiered,
     },
     signingKeys: readSigningKeys(n),
     revocations: readRevocations(n, "revocations"),
@@ -634,7 +640,7 @@ export function accountClaims(d: DecodedJwt): AccountClaims {
       allowedAccounts: strings(auth, "allowed_accounts", "ExternalAuthorization.allowed_accounts"),
       xkey: str(auth, "xkey", "ExternalAuthorization.xkey"),
     },
-    tags: strings(n, "tags", "GenericFields.tags"),
+    tags: d.version === 1 ? strings(d.top, "tags", "tags") : strings(n, "tags", "GenericFields.tags"),
     description: str(n, "description", "Info.description"),
     infoUrl: str(n, "info_url", "Info.info_url"),
     clusterTraffic: str(n, "cluster_traffic", "Account.cluster_traffic"),

@@ -294,6 +294,9 @@ export class ClaimsService implements ServerService {
     if (this.server.log.debugEnabled) this.server.log.debug(`Disable account ${key} due to remove`);
     disableAccount(acc);
     releaseAccountClaims(acc);
+    // Its JetStream goes too (the streams stay on disk), as nats-server's removal does.
+    acc.jetStreamLimits = undefined;
+    for (const l of this.server.events.accountClaims) l(acc);
   }
 
   /** `$SYS.REQ.CLAIMS.DELETE`: a generic JWT the operator signed, listing the accounts. */

@@ -37,6 +37,8 @@ export interface DecodedJwt {
   readonly type: ClaimType;
   readonly version: number;
   readonly claims: ClaimsData;
+  /** The whole claims object: version 1 tokens keep some fields (tags, issuer_account) at its top. */
+  readonly top: Record<string, unknown>;
 }
 
 /** A token that is not a NATS JWT, or not validly signed. The message is nats-server's. */
@@ -161,7 +163,7 @@ export function decodeJwt(token: string): DecodedJwt {
   if (roles !== undefined && !roles.some((r) => isPublicKey(data.iss, r))) {
     throw new JwtError(`unable to validate expected prefixes - [${roles.map((r) => ROLE_BYTES[r]).join(" ")}]`);
   }
-  return { token, type, version, claims: data };
+  return { token, type, version, claims: data, top: raw };
 }
 
 /** Go prints the expected prefixes as their byte values. */

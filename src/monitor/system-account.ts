@@ -438,7 +438,7 @@ export class SystemAccountService implements ServerService {
 
   private userInfoRequest(origin: Client | undefined): Json {
     if (origin === undefined) throw new RequestError(400, "USER.INFO answers client connections only");
-    return this.wrap(userInfo(this.server.options, origin));
+    return this.wrap(userInfo(origin));
   }
 }
 

@@ -1,7 +1,6 @@
 // $SYS.REQ.USER.INFO: who the requesting connection is, its account and permissions
 // (as the nats.js `context()` call and `nats account info` expect them).
 import type { Client } from "../server/client.js";
-import type { ServerOptions, UserConfig } from "../config/options.js";
 
 interface PermissionList {
   allow?: string[];
@@ -24,8 +23,9 @@ function permissionList(v: unknown): PermissionList | undefined {
   const out: PermissionList = {};
   const allow = stringList(o.allow);
   const deny = stringList(o.deny);
-  if (allow !== undefined) out.allow = allow;
-  if (deny !== undefined) out.deny = deny;
+  // Empty lists are left out (Go's omitempty).
+  if (allow !== undefined && allow.length > 0) out.allow = allow;
+  if (deny !== undefined && deny.length > 0) out.deny = deny;
   return out;
 }
 
@@ -47,23 +47,37 @@ function permissionsJson(raw: unknown): Record<string, unknown> | undefined {
   if (resp === true) out.responses = { max: 1, ttl: 0 };
   else if (resp !== undefined && resp !== null && typeof resp === "object") {
     const r = resp as Record<string, unknown>;
-    out.responses = { max: typeof r.max === "number" ? r.max : 1, ttl: typeof r.ttl === "number" ? r.ttl : 0 };
+    const max = pick(r, "max", "max_msgs", "max_messages", "max_responses");
+    out.responses = { max: typeof max === "number" && max !== 0 ? max : 1, ttl: durationNs(pick(r, "expires", "expiration", "ttl")) };
   }
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-function findUser(options: ServerOptions, name: string): UserConfig | undefined {
-  for (const u of options.users) if (u.user === name) return u;
-  for (const a of options.accounts) for (const u of a.users) if (u.user === name) return u;
-  return undefined;
+/** A duration as written in a permissions block ("3s", "500ms", seconds) in nanoseconds. */
+function durationNs(v: unknown): number {
+  if (typeof v === "number") return v * 1e9;
+  if (typeof v !== "string") return 0;
+  const units: Record<string, number> = { ns: 1, us: 1e3, "µs": 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+  let total = 0;
+  for (const m of v.matchAll(/([\d.]+)(ns|us|µs|ms|s|m|h)/g)) total += Number(m[1]) * (units[m[2]] ?? 0);
+  return Math.round(total);
 }
 
-export function userInfo(options: ServerOptions, c: Client): Record<string, unknown> {
-  const user = c.authorizedUser ?? "";
-  const out: Record<string, unknown> = { user, account: c.account.name };
-  if (user !== "") {
-    const perms = permissionsJson(findUser(options, user)?.permissions);
-    if (perms !== undefined) out.permissions = perms;
+/**
+ * The requester: its user, account (and the names their JWTs give), effective permissions
+ * (publish and subscribe both listed once any is set, as nats-server shows them) and, for
+ * expiring credentials, the time left in whole seconds (as nanoseconds).
+ */
+export function userInfo(c: Client): Record<string, unknown> {
+  const out: Record<string, unknown> = { user: c.authorizedUser ?? "", account: c.account.name };
+  out.account_name = c.account.claims?.nameTag || c.account.name;
+  const userName = c.jwtUser?.name ?? "";
+  if (userName !== "") out.user_name = userName;
+  const perms = permissionsJson(c.permissionsSource);
+  if (perms !== undefined) out.permissions = { publish: perms.publish ?? {}, subscribe: perms.subscribe ?? {}, ...(perms.responses !== undefined ? { responses: perms.responses } : {}) };
+  if (c.expiresAt > 0) {
+    const left = Math.floor((c.expiresAt - Date.now()) / 1000);
+    if (left > 0) out.expires = left * 1e9;
   }
   return out;
 }
