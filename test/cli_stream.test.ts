@@ -152,6 +152,26 @@ for (const t of servers) {
       assert.match(r.stderr, /not found/);
     });
 
+    test("settings newer than the server's advertised version go to the server as given", async () => {
+      // nats.js refuses metadata/compression before 2.10; the CLI lets the server decide (natscli does).
+      let r = await cli(["s", "add", "META", "--subjects", "meta.>", "--metadata", "team=core", "--defaults", "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).config.metadata.team, "core");
+      r = await cli(["s", "edit", "META", "--metadata", "owner=ops", "-f", "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(JSON.parse(r.stdout).config.metadata as Record<string, string>).filter(([k]) => !k.startsWith("_nats"))),
+        { team: "core", owner: "ops" },
+      );
+      r = await cli(["con", "add", "META", "MC", "--pull", "--metadata", "k=v", "--defaults", "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).config.metadata.k, "v");
+      r = await cli(["s", "add", "BAD NAME", "--subjects", "x", "--defaults"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /invalid stream name/);
+      await cli(["s", "rm", "META", "-f"]);
+    });
+
     test("consumer info/ls/edit/copy/report/rm and validation", async () => {
       let r = await cli(["con", "ls", "ORDERS", "--json"]);
       assert.deepEqual(JSON.parse(r.stdout), ["MONITOR", "NEW"]);
@@ -200,6 +220,32 @@ for (const t of servers) {
       r = await cli(["con", "resume", "ORDERS", "NEW", "-f"]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /is not paused/);
+    });
+
+    test("consumer reset and unpin", async (tc) => {
+      if (!(await answers(t.url, "$JS.API.CONSUMER.RESET.ORDERS.NEW", "{}"))) {
+        tc.skip(`${t.name} does not implement $JS.API.CONSUMER.RESET (nats-server 2.14+)`);
+        return;
+      }
+      // A consumer of its own: NEW's state is checked by the backup test.
+      assert.equal((await cli(["con", "add", "ORDERS", "RST", "--pull", "--filter", "ORDERS.received", "--defaults"])).code, 0);
+      let r = await cli(["con", "next", "ORDERS", "RST", "--count", "2", "--raw"]);
+      assert.equal(r.stdout, "order 1\norder 2\n");
+      r = await cli(["con", "reset", "ORDERS", "RST", "--sequence", "1", "-f"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /was reset; the next message has stream sequence >= 1/);
+      r = await cli(["con", "next", "ORDERS", "RST", "--raw"]);
+      assert.equal(r.stdout, "order 1\n", "delivery starts over");
+      await cli(["con", "rm", "ORDERS", "RST", "-f"]);
+      r = await cli(["con", "add", "ORDERS", "PINNED", "--pull", "--pinned-groups", "g1", "--pinned-ttl", "1m", "--defaults"]);
+      assert.equal(r.code, 0, r.stderr);
+      r = await cli(["con", "unpin", "ORDERS", "PINNED", "-f"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Unpinned the client of group g1/);
+      r = await cli(["con", "unpin", "ORDERS", "NEW", "-f"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /has no priority groups/);
+      await cli(["con", "rm", "ORDERS", "PINNED", "-f"]);
     });
 
     test("sub --stream/--all/--last-per-subject/-T reads a stream", async () => {

@@ -16,6 +16,8 @@ import { BenchResults, BenchSample, benchLabel } from "./bench_stats.js";
 import { newProgress, type Progress } from "./progress.js";
 import { CliError, logf, println, sleep, type CliIO } from "./runtime.js";
 import { api } from "./stream_cmd.js";
+import { putStream } from "./js_api.js";
+import { editableConfig } from "./stream_config.js";
 import { parseHeaders } from "./template.js";
 import { fmtBytes, fmtNum, parseBytes, parseDurationMs, parseInteger } from "./units.js";
 
@@ -412,8 +414,7 @@ async function prepareStream(s: Session, p: Plan): Promise<void> {
       max_bytes: parseBytes(p.o.maxbytes, "--maxbytes"),
       duplicate_window: parseDurationMs(p.o.dedupwindow, "--dedupwindow") * 1e6,
     };
-    if (exists) await api(() => jsm.streams.update(p.o.stream, { ...exists.config, ...cfg } as never), { stream: p.o.stream });
-    else await api(() => jsm.streams.add(cfg), { stream: p.o.stream });
+    await putStream(s, exists ? { ...editableConfig(exists.config), ...cfg } : cfg, exists !== undefined);
   }
   if (p.o.purge) await api(() => jsm.streams.purge(p.o.stream), { stream: p.o.stream });
 }

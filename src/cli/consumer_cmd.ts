@@ -10,6 +10,7 @@ import { askConfirm, askInput, askSelect } from "./prompt.js";
 import { CliError, println, sleep, type CliIO } from "./runtime.js";
 import { api, configDiff, isInternalStream, pickStream } from "./stream_cmd.js";
 import { editableConfig } from "./stream_config.js";
+import { putConsumer } from "./js_api.js";
 import { fmtDuration, fmtNanos, fmtNum, fmtTime, parseDurationMs, parseDurationNs, parseInteger, splitList } from "./units.js";
 import fs from "node:fs";
 
@@ -440,8 +441,8 @@ export function registerConsumer(app: App): void {
           println(io, `Consumer configuration saved to ${opts.output}`);
           return;
         }
-        const jsm = await session.jsm();
-        const info = await api(() => jsm.consumers.add(stream, cfg as never), { stream, consumer: name });
+        await session.jsm();
+        const info = await putConsumer(session, stream, cfg, false);
         if (opts.json) return printJson(io, info);
         io.stdout.write(renderConsumerInfo(info));
       }),
@@ -471,7 +472,7 @@ export function registerConsumer(app: App): void {
           println(io, `Differences (-old +new):\n${diff.join("\n")}\n`);
           if (!(await askConfirm(io, `Really edit Consumer ${stream} > ${consumer}`, false))) return;
         }
-        const info = await api(() => jsm.consumers.update(stream, consumer, cfg as never), { stream, consumer });
+        const info = await putConsumer(session, stream, { ...cfg, durable_name: current.config.durable_name, name: current.config.name }, true);
         if (opts.json) return printJson(io, info);
         io.stdout.write(renderConsumerInfo(info));
       }),
@@ -550,7 +551,7 @@ export function registerConsumer(app: App): void {
         delete cfg.name;
         cfg.durable_name = destination;
         if (cfg.deliver_subject) throw new CliError("cannot copy a push consumer: two consumers cannot share a delivery subject", "create it with `tsnats consumer add` and a new --target");
-        const info = await api(() => jsm.consumers.add(stream, cfg as never), { stream, consumer: destination });
+        const info = await putConsumer(session, stream, cfg, false);
         if (opts.json) return printJson(io, info);
         io.stdout.write(renderConsumerInfo(info));
       }),
@@ -672,6 +673,54 @@ export function registerConsumer(app: App): void {
           ]),
           `Consumer report for ${stream} with ${infos.length} consumers`,
         );
+      }),
+    );
+
+  /** A raw $JS.API request (nats.js gates these on the server's advertised version). */
+  const rawApi = async (session: Session, subject: string, body: unknown): Promise<Record<string, any>> => {
+    const nc = await session.nc();
+    const m = await nc.request(`${session.jsApiPrefix()}.${subject}`, JSON.stringify(body), { timeout: session.timeoutMs }).catch((err: Error) => {
+      throw new CliError(`${subject} failed: ${err.message}`, /timeout|no responders/i.test(err.message) ? "the server may not support this API" : undefined);
+    });
+    const doc = m.json<Record<string, any>>();
+    if (doc.error) throw new CliError(`${subject.split(".").slice(0, 2).join(" ").toLowerCase()} failed: ${doc.error.description ?? JSON.stringify(doc.error)}`);
+    return doc;
+  };
+
+  cons
+    .command("reset [stream] [consumer]")
+    .description("Resets the consumer to a previous state (its ack floor + 1, or --sequence)")
+    .option("--sequence <seq>", "Sequence to reset to")
+    .option("-f, --force", "Force reset without prompting")
+    .action(
+      app.action<{ sequence?: string; force?: boolean }>(async ({ session, opts }, streamArg?: string, name?: string) => {
+        const stream = await pickStream(session, io, streamArg, showAll());
+        const consumer = await pickConsumer(session, io, stream, name);
+        const seq = opts.sequence !== undefined ? parseInteger(opts.sequence, "--sequence", 0) : undefined;
+        if (!opts.force && !(await askConfirm(io, `Really reset Consumer ${stream} > ${consumer}${seq !== undefined ? ` to sequence ${seq}` : ""}`, false))) return;
+        const res = await rawApi(session, `CONSUMER.RESET.${stream}.${consumer}`, seq !== undefined ? { seq } : {});
+        println(io, `Consumer ${stream} > ${consumer} was reset; the next message has stream sequence >= ${res.reset_seq ?? "?"}`);
+      }),
+    );
+
+  cons
+    .command("unpin [stream] [consumer] [group]")
+    .description("Unpin the current Pinned Client from a Priority Group")
+    .option("-f, --force", "Force unpin without prompting")
+    .action(
+      app.action<{ force?: boolean }>(async ({ session, opts }, streamArg?: string, name?: string, group?: string) => {
+        const stream = await pickStream(session, io, streamArg, showAll());
+        const consumer = await pickConsumer(session, io, stream, name);
+        if (!group) {
+          const jsm = await session.jsm();
+          const ci = await api(() => jsm.consumers.info(stream, consumer), { stream, consumer });
+          const groups = (ci.config as { priority_groups?: string[] }).priority_groups ?? [];
+          if (groups.length === 0) throw new CliError(`consumer ${stream} > ${consumer} has no priority groups`);
+          group = groups.length === 1 ? groups[0] : await askSelect(io, "Select a Group", groups, undefined, "give the group name as an argument");
+        }
+        if (!opts.force && !(await askConfirm(io, `Really unpin the client of group ${group} on ${stream} > ${consumer}`, false))) return;
+        await rawApi(session, `CONSUMER.UNPIN.${stream}.${consumer}`, { group });
+        println(io, `Unpinned the client of group ${group} on ${stream} > ${consumer}`);
       }),
     );
 

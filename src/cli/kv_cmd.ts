@@ -10,6 +10,7 @@ import { askConfirm } from "./prompt.js";
 import { aborted, CliError, println, type CliIO } from "./runtime.js";
 import { api } from "./stream_cmd.js";
 import { editableConfig } from "./stream_config.js";
+import { putStream } from "./js_api.js";
 import { fmtAgo, fmtBytes, fmtNanos, fmtNum, fmtTime, parseBytes, parseDurationMs, parseInteger } from "./units.js";
 
 interface BucketFlags {
@@ -191,7 +192,7 @@ export function registerKv(app: App): void {
       if (opts.maxBucketSize) cfg.max_bytes = parseBytes(opts.maxBucketSize, "--max-bucket-size");
       if (opts.metadata) cfg.metadata = { ...((cfg.metadata as Record<string, string>) ?? {}), ...opts.metadata };
       if (isSet(cmd, "compress")) cfg.compression = opts.compress ? "s2" : "none";
-      await api(() => jsm.streams.update(name, cfg as never), { stream: name });
+      await putStream(session, cfg, true);
       const st = await (await openBucket(session, bucket)).status();
       if (opts.json) return printJson(io, st.streamInfo);
       io.stdout.write(renderKvStatus(st));

@@ -18,6 +18,7 @@ import { askConfirm } from "./prompt.js";
 import { aborted, CliError, println, type CliIO } from "./runtime.js";
 import { api } from "./stream_cmd.js";
 import { editableConfig } from "./stream_config.js";
+import { putStream } from "./js_api.js";
 import { parseHeaders } from "./template.js";
 import { fmtAgo, fmtBytes, fmtNanos, fmtNum, fmtTime, parseBytes, parseDurationMs, parseInteger } from "./units.js";
 
@@ -300,7 +301,7 @@ export function registerObject(app: App): void {
       if (isSet(cmd, "replicas")) cfg.num_replicas = parseInteger(opts.replicas!, "--replicas", 1);
       if (opts.maxBucketSize) cfg.max_bytes = parseBytes(opts.maxBucketSize, "--max-bucket-size");
       if (opts.metadata) cfg.metadata = { ...((cfg.metadata as Record<string, string>) ?? {}), ...opts.metadata };
-      await api(() => jsm.streams.update(stream, cfg as never), { stream });
+      await putStream(session, cfg, true);
       const st = await (await openStore(session, bucket)).status();
       if (opts.json) return printJson(io, st.streamInfo);
       io.stdout.write(renderObjStatus(st));
@@ -426,7 +427,7 @@ export function registerObject(app: App): void {
         const jsm = await session.jsm();
         const stream = `OBJ_${bucket}`;
         const si = await api(() => jsm.streams.info(stream), { stream });
-        await api(() => jsm.streams.update(stream, { ...editableConfig(si.config), sealed: true } as never), { stream });
+        await putStream(session, { ...editableConfig(si.config), sealed: true }, true);
         println(io, `${bucket} has been sealed`);
       }),
     );

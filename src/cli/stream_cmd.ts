@@ -9,6 +9,7 @@ import { askConfirm, askSelect } from "./prompt.js";
 import { CliError, println, type CliIO } from "./runtime.js";
 import { addStreamConfigFlags, applyStreamFlags, buildNewStreamConfig, editableConfig, loadConfigFile, type Cfg, type StreamFlags } from "./stream_config.js";
 import { backupStream, restoreStream } from "./snapshot.js";
+import { putStream } from "./js_api.js";
 import { fmtAgo, fmtBytes, fmtNanos, fmtNum, fmtTime, parseDurationMs, parseInteger, parseBytes } from "./units.js";
 import fs from "node:fs";
 
@@ -203,8 +204,8 @@ export function registerStream(app: App): void {
           println(io, `Stream configuration saved to ${opts.output}`);
           return;
         }
-        const jsm = await session.jsm();
-        const info = await api(() => jsm.streams.add(cfg as never), { stream: cfg.name });
+        await session.jsm();
+        const info = await putStream(session, cfg, false);
         if (opts.json) return printJson(io, info);
         println(io, `Stream ${info.config.name} was created\n`);
         io.stdout.write(renderStreamInfo(info));
@@ -235,7 +236,7 @@ export function registerStream(app: App): void {
           println(io, `Differences (-old +new):\n${diff.join("\n")}\n`);
           if (!(await askConfirm(io, `Really edit Stream ${stream}`, false))) return;
         }
-        const info = await api(() => jsm.streams.update(stream, cfg as never), { stream });
+        const info = await putStream(session, cfg, true);
         if (opts.json) return printJson(io, info);
         println(io, `Stream ${stream} was updated\n`);
         io.stdout.write(renderStreamInfo(info));
@@ -360,7 +361,7 @@ export function registerStream(app: App): void {
         const cfg = editableConfig(from.config) as Cfg;
         cfg.name = destination;
         applyStreamFlags(cfg, opts, cmd as Command);
-        const info = await api(() => jsm.streams.add(cfg as never), { stream: destination });
+        const info = await putStream(session, cfg, false);
         if (opts.json) return printJson(io, info);
         println(io, `Stream ${destination} was created\n`);
         io.stdout.write(renderStreamInfo(info));
@@ -540,7 +541,7 @@ export function registerStream(app: App): void {
         if (!opts.force && !(await askConfirm(io, `Really seal Stream ${stream}, sealed streams can not be unsealed or modified`, false))) return;
         const jsm = await session.jsm();
         const info = await api(() => jsm.streams.info(stream), { stream });
-        const updated = await api(() => jsm.streams.update(stream, { ...editableConfig(info.config), sealed: true } as never), { stream });
+        const updated = await putStream(session, { ...editableConfig(info.config), sealed: true }, true);
         io.stdout.write(renderStreamInfo(updated));
       }),
     );
