@@ -107,22 +107,37 @@ async function coreSubscriber(io: CliIO, p: Plan, nc: NatsConnection, n: number,
   await new Promise<void>((resolve) => {
     const sub = nc.subscribe(p.multi ? `${p.subject}.>` : p.subject, {
       callback: (_e, m) => {
-        if (got === 0) first = performance.now();
+        last = performance.now();
+        if (got === 0) first = last;
         got++;
         size = m.data.length;
         if ((got & 1023) === 0) bar.increment(1024);
         if (got >= n) {
-          last = performance.now();
           sub.unsubscribe();
           resolve();
         }
       },
     });
     io.signal.addEventListener("abort", () => {
-      last = performance.now();
       sub.unsubscribe();
       resolve();
     });
+    // Once messages flow, a long silence means the rest will not come (the server dropped
+    // them for a slow consumer, or the publisher sent fewer): report what arrived.
+    let seen = 0;
+    let quietSince = performance.now();
+    const watch = setInterval(() => {
+      if (got !== seen) {
+        seen = got;
+        quietSince = performance.now();
+      } else if (got > 0 && performance.now() - quietSince > 5000) {
+        clearInterval(watch);
+        sub.unsubscribe();
+        io.stderr.write(`received ${got} of ${n} messages; nothing more for 5s (slow consumer drops, or fewer published)\n`);
+        resolve();
+      }
+    }, 250);
+    sub.closed.then(() => clearInterval(watch)).catch(() => clearInterval(watch));
     void nc.flush().then(ready);
   });
   bar.increment(got & 1023);
@@ -215,20 +230,28 @@ async function jsPublisher(p: Plan, nc: NatsConnection, n: number, client: numbe
           failure ??= m.data.length === 0 ? `status ${m.headers?.code ?? "?"} (no JetStream stream for ${p.subject}?)` : new TextDecoder().decode(m.data);
         }
         if ((acked & 255) === 0) bar.increment(256);
+        if (inflight <= lowWater || failure !== undefined) {
+          const w = wake;
+          wake = undefined;
+          w?.();
+        }
+      },
+    });
+    // Wait until at most `until` acks are outstanding. Woken once per batch of acks (when
+    // the window is half empty), not per ack, so the cost per message stays small.
+    let lowWater = 0;
+    const waitAcks = async (until: number): Promise<void> => {
+      lowWater = until;
+      while (inflight > until && failure === undefined) await new Promise<void>((r) => (wake = r));
+    };
+    const stall = setInterval(() => {
+      if (inflight > 0 && performance.now() - lastAck > timeoutMs) {
+        failure ??= `no acknowledgement for ${timeoutMs} ms`;
         const w = wake;
         wake = undefined;
         w?.();
-      },
-    });
-    const waitAcks = async (until: number): Promise<void> => {
-      while (inflight > until && failure === undefined) {
-        await new Promise<void>((r) => {
-          wake = r;
-          setTimeout(r, 250).unref?.();
-        });
-        if (performance.now() - lastAck > timeoutMs) failure = `no acknowledgement for ${timeoutMs} ms`;
       }
-    };
+    }, 250);
     try {
       for (let i = 0; i < n && failure === undefined; i++) {
         inflight++;
@@ -238,11 +261,12 @@ async function jsPublisher(p: Plan, nc: NatsConnection, n: number, client: numbe
           h!.set("Nats-Msg-Id", dedupBase + i);
         }
         nc.publish(subjectFor(p, client, i), p.payload, { reply: `${inbox}.${i}`, ...(h ? { headers: h } : {}) });
-        if (inflight >= window) await waitAcks(window - 1);
+        if (inflight >= window) await waitAcks(Math.floor(window / 2));
         if (p.sleepMs > 0) await sleep(nullIO, p.sleepMs);
       }
       await waitAcks(0);
     } finally {
+      clearInterval(stall);
       sub.unsubscribe();
     }
     bar.increment(acked & 255);
@@ -333,7 +357,8 @@ async function ensureDurable(jsm: JetStreamManager, p: Plan): Promise<void> {
   await api(() => jsm.consumers.add(p.o.stream, { durable_name: p.o.consumer, ack_policy: ack, ...(filter.length === 1 ? { filter_subject: filter[0] } : filter.length > 1 ? { filter_subjects: filter } : {}) }), { stream: p.o.stream });
 }
 
-async function jsDurable(p: Plan, nc: NatsConnection, n: number, bar: Progress, fetch: boolean, timeoutMs: number): Promise<BenchSample> {
+async function jsDurable(p: Plan, nc: NatsConnection, n: number, bar: Progress, fetch: boolean, timeoutMs: number, apiPrefix: string): Promise<BenchSample> {
+  const ackPayload = new TextEncoder().encode("+ACK");
   const js = jetstream(nc);
   const c = await api(() => js.consumers.get(p.o.stream, p.o.consumer), { stream: p.o.stream, consumer: p.o.consumer });
   const batch = parseInteger(p.o.batch, "--batch", 1);
@@ -351,17 +376,56 @@ async function jsDurable(p: Plan, nc: NatsConnection, n: number, bar: Progress, 
     }
     if ((got & 1023) === 0) bar.increment(1024);
   };
-  if (fetch) {
-    while (got < n) {
-      const want = Math.min(batch, n - got);
-      const it = await c.fetch({ max_messages: want, expires: Math.max(1000, timeoutMs) });
-      let inBatch = 0;
-      for await (const m of it) {
+  if (fetch && !p.o.doubleack) {
+    // Pull requests by hand, as nats.go's Fetch does: one request for `batch` messages, the
+    // messages counted and acked on a core subscription, the next request when the batch is
+    // complete (or the server ends it with a 404/408 status). nats.js's fetch allocates a
+    // JsMsg and more per message, which would make the client the bottleneck.
+    const inbox = createInbox();
+    const pullSubject = `${apiPrefix}.CONSUMER.MSG.NEXT.${p.o.stream}.${p.o.consumer}`;
+    let inBatch = 0;
+    let want = 0;
+    let failure: string | undefined;
+    let emptyPulls = 0;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    const pull = (): void => {
+      want = Math.min(batch, n - got);
+      inBatch = 0;
+      nc.publish(pullSubject, JSON.stringify({ batch: want, expires: Math.max(1000, timeoutMs) * 1e6 }), { reply: inbox });
+    };
+    const sub = nc.subscribe(inbox, {
+      callback: (_e, m) => {
+        if (m.data.length === 0 && m.headers?.code) {
+          const code = m.headers.code;
+          if (code === 100) return;
+          if (code === 404 || code === 408) {
+            if (inBatch === 0 && ++emptyPulls >= 1) {
+              failure = `the consumer ${p.o.stream} > ${p.o.consumer} ran dry after ${got} messages`;
+              return done();
+            }
+            return pull();
+          }
+          failure = `pull failed: ${code} ${m.headers.description ?? ""}`;
+          return done();
+        }
+        got++;
         inBatch++;
-        await handle(m, inBatch === want || got + 1 >= n);
-      }
-      if (inBatch === 0) throw new CliError(`the consumer ${p.o.stream} > ${p.o.consumer} ran dry after ${got} messages`, "publish more first (tsnats bench js pub ...), or lower --msgs");
-    }
+        size = m.data.length;
+        const last = inBatch === want || got >= n;
+        if (m.reply && (ackEach || (ackLast && last))) nc.publish(m.reply, ackPayload);
+        if ((got & 1023) === 0) bar.increment(1024);
+        if (got >= n) return done();
+        if (inBatch === want) {
+          emptyPulls = 0;
+          pull();
+        }
+      },
+    });
+    pull();
+    await finished;
+    sub.unsubscribe();
+    if (failure) throw new CliError(failure, failure.includes("ran dry") ? "publish more first (tsnats bench js pub ...), or lower --msgs" : undefined);
   } else {
     const msgs = await c.consume({ max_messages: batch });
     for await (const m of msgs) {
@@ -501,9 +565,9 @@ async function runBench(s: Session, io: CliIO, type: string, subject: string, o:
         case "jsordered":
           return jsOrdered(p, nc, n, bar, s.timeoutMs);
         case "jsfetch":
-          return jsDurable(p, nc, n, bar, true, s.timeoutMs);
+          return jsDurable(p, nc, n, bar, true, s.timeoutMs, s.jsApiPrefix());
         case "jsconsume":
-          return jsDurable(p, nc, n, bar, false, s.timeoutMs);
+          return jsDurable(p, nc, n, bar, false, s.timeoutMs, s.jsApiPrefix());
         case "kvput":
           return kvWorker(p, nc, n, start, bar, true);
         case "kvget":
