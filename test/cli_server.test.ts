@@ -58,6 +58,8 @@ for (const t of targets) {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`^${t.serverName} +rtt=`, "m"));
       assert.match(r.stdout, /1 replies max: [\d.]+ min: [\d.]+ avg: [\d.]+/);
+      r = await sys(["server", "ping", "1", "--json"]);
+      assert.equal(JSON.parse(r.stdout)[0].server.name, t.serverName);
       r = await sys(["server", "ping", "2", "--timeout", "500ms"]);
       assert.equal(r.code, 1, "a missing server fails the ping");
       assert.match(r.stdout, /Missing 1 server/);

@@ -141,10 +141,15 @@ export function registerServer(app: App): void {
     .command("ping [expect]")
     .description("Ping all servers")
     .option("--id", "Include the Server ID in the output")
+    .option("-j, --json", "Produce JSON output")
     .action(
-      app.action<{ id?: boolean }>(async ({ session, opts }, expect?: string) => {
+      app.action<{ id?: boolean; json?: boolean }>(async ({ session, opts }, expect?: string) => {
         const n = expect ? parseInteger(expect, "expect", 1) : 0;
         const res = await sysRequest(session, "$SYS.REQ.SERVER.PING", undefined, n);
+        if (opts.json) {
+          printJson(io, res.map((r) => ({ server: r.server, rtt_ms: r.rttMs })));
+          return n > 0 && res.length < n ? 1 : undefined;
+        }
         const times: number[] = [];
         for (const r of res) {
           times.push(r.rttMs);
