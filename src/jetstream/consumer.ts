@@ -19,7 +19,7 @@ import { dynamicMetadata } from "./api_level.js";
 import { parsePullRequest, WaitQueue, type PullRequest } from "./pull_request.js";
 import type { Stream } from "./stream.js";
 import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
-import { appendHeaders, buildHeaders } from "../protocol/headers.js";
+import { appendHeaders, buildHeaders, getHeader } from "../protocol/headers.js";
 import { goDuration } from "../server/time.js";
 
 /** The operations that change a consumer. */
@@ -179,11 +179,14 @@ export class Consumer {
   start(): void {
     this.armPause();
     const acc = this.stream.jsa.account;
-    this.ackSub = acc.subscribeInternal(`${this.ackPrefix}>`, (subject, reply, _hdr, payload) => this.processAck(subject, reply, payload), undefined, `consumer:${this.name}`);
+    // Flow-control-acked consumers (2.14, for sourcing) take no acks: flow control replies ack.
+    if (this.cfg.ack_policy !== "flow_control") {
+      this.ackSub = acc.subscribeInternal(`${this.ackPrefix}>`, (subject, reply, _hdr, payload) => this.processAck(subject, reply, payload), undefined, `consumer:${this.name}`);
+    }
     if (!this.isPull) {
       this.watchDeliverSubject();
       if (this.cfg.flow_control) {
-        this.fcSub = acc.subscribeInternal(`$JS.FC.${this.stream.name}.${this.name}.*`, (subject) => this.onFlowControlReply(subject), undefined, `consumer-fc:${this.name}`);
+        this.fcSub = acc.subscribeInternal(`$JS.FC.${this.stream.name}.${this.name}.*`, (subject, _reply, hdr) => this.onFlowControlReply(subject, hdr), undefined, `consumer-fc:${this.name}`);
       }
       if (this.cfg.idle_heartbeat) this.arm(Date.now() + this.cfg.idle_heartbeat / 1e6);
     }
@@ -356,6 +359,8 @@ export class Consumer {
     if (seq >= this.sseq) return true;
     if (this.cfg.ack_policy === "none") return false;
     if (seq <= this.st.ack_floor.stream_seq) return false;
+    // Acks up to a sequence cover everything below it: what is above the floor is needed.
+    if (this.cfg.ack_policy === "all" || this.cfg.ack_policy === "flow_control") return true;
     return this.st.pending.has(seq);
   }
 
@@ -664,6 +669,8 @@ export class Consumer {
       this.fcBytes += size;
       this.fcMsgs++;
       if (this.fcReply === undefined && (this.fcBytes >= FC_WINDOW_BYTES || this.fcMsgs >= FC_WINDOW_MSGS)) this.sendFlowControl();
+      // Acking by flow control: at the pending limit, ask for the acks now.
+      else if (this.fcReply === undefined && this.cfg.ack_policy === "flow_control" && this.st.pending.size >= (this.cfg.max_ack_pending ?? 0)) this.sendFlowControl();
     }
     if (this.cfg.ack_policy === "none") {
       if (this.stream.cfg.retention !== "limits") this.stream.checkRetention(msg.seq, msg.subject);
@@ -687,6 +694,8 @@ export class Consumer {
   }
 
   private ackWaitMs(dc: number): number {
+    // Acked by flow control: nothing is redelivered for want of an ack.
+    if (this.cfg.ack_policy === "flow_control") return Number.MAX_SAFE_INTEGER;
     const b = this.cfg.backoff;
     if (b !== undefined && b.length > 0) return b[Math.min(dc - 1, b.length - 1)] / 1e6;
     return (this.cfg.ack_wait ?? 30e9) / 1e6;
@@ -702,10 +711,25 @@ export class Consumer {
     this.stream.jsa.account.publish(this.cfg.deliver_subject as string, this.fcReply, hdr, EMPTY);
   }
 
-  private onFlowControlReply(subject: string): void {
+  private onFlowControlReply(subject: string, hdr: Buffer | undefined): void {
     if (subject !== this.fcReply) return;
     this.fcReply = undefined;
+    // With the flow_control ack policy the reply names what the receiver has (its last
+    // stream and consumer sequence): everything up to there is acknowledged.
+    if (this.cfg.ack_policy === "flow_control" && hdr !== undefined && hdr.length > 0) {
+      const lastStream = Number(getHeader(hdr, "Nats-Last-Stream") ?? "0");
+      if (Number.isSafeInteger(lastStream) && lastStream > 0) this.ackUpTo(lastStream);
+    }
     this.kick();
+  }
+
+  /** Acknowledge every pending message up to `sseq` (ack policy all / flow_control). */
+  private ackUpTo(sseq: number): void {
+    this.lastAckMs = Date.now();
+    const acked: number[] = [];
+    if (this.stream.cfg.retention !== "limits") for (const k of this.st.pending.keys()) if (k <= sseq) acked.push(k);
+    this.applyConsumerOp({ op: "ack_all", sseq });
+    for (const s of acked) this.stream.checkRetention(s, undefined);
   }
 
   /** An idle heartbeat to the deliver subject or a pull request's inbox, with the cursor. */
@@ -1036,11 +1060,8 @@ export class Consumer {
     if (policy === "none") return;
     const p = this.st.pending.get(sseq);
     this.lastAckMs = this.lastActive;
-    if (policy === "all") {
-      const acked: number[] = [];
-      if (this.stream.cfg.retention !== "limits") for (const k of this.st.pending.keys()) if (k <= sseq) acked.push(k);
-      this.applyConsumerOp({ op: "ack_all", sseq });
-      for (const s of acked) this.stream.checkRetention(s, undefined);
+    if (policy === "all" || policy === "flow_control") {
+      this.ackUpTo(sseq);
     } else {
       if (p === undefined) return;
       this.applyConsumerOp({ op: "ack", sseq });
@@ -1105,6 +1126,8 @@ export class Consumer {
       if (this.active && now - this.lastDeliver >= hb) {
         this.sendHeartbeat(this.cfg.deliver_subject as string);
         this.lastDeliver = now;
+        // Acking by flow control: an idle stream still gets its last deliveries acknowledged.
+        if (this.cfg.ack_policy === "flow_control" && this.st.pending.size > 0 && this.fcReply === undefined) this.sendFlowControl();
       }
       next = Math.min(next, this.lastDeliver + hb);
     }

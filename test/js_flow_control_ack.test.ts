@@ -1,0 +1,99 @@
+// The flow_control ack policy (2.14, what sourcing uses): a push consumer with flow control
+// whose deliveries are acknowledged by the flow control replies (the receiver names its last
+// stream/consumer sequence), not by acks. Run against tsnats and nats-server 2.15 alike.
+import { describe, it, after, before } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { connect, createInbox, headers, type NatsConnection } from "@nats-io/transport-node";
+import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
+import { referenceMissing } from "./helpers/side_by_side.js";
+import { startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+
+type Json = Record<string, unknown>;
+
+async function api(nc: NatsConnection, subject: string, body?: unknown): Promise<Json> {
+  return (await nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout: 5000 })).json<Json>();
+}
+
+/** Deliver 20 messages through a flow_control-acked consumer with max_ack_pending 5. */
+async function run(url: string): Promise<{ got: number[]; ackFloor: number; pending: number; fcRequests: number }> {
+  const nc = await connect({ servers: url });
+  try {
+    await api(nc, "$JS.API.STREAM.CREATE.FCA", { name: "FCA", subjects: ["fca.*"] });
+    for (let i = 1; i <= 20; i++) nc.publish("fca.x", String(i));
+    await nc.flush();
+    const deliver = createInbox();
+    const got: number[] = [];
+    let lastStream = 0;
+    let lastConsumer = 0;
+    let fcRequests = 0;
+    nc.subscribe(deliver, {
+      callback: (_e, m) => {
+        const code = m.headers?.code ?? 0;
+        if (code === 100 && m.reply) {
+          // A flow control request: answer with what has arrived, as a sourcing stream does.
+          fcRequests++;
+          const h = headers();
+          h.set("Nats-Last-Stream", String(lastStream));
+          h.set("Nats-Last-Consumer", String(lastConsumer));
+          nc.publish(m.reply, "", { headers: h });
+          return;
+        }
+        if (code !== 0) return;
+        got.push(Number(m.string()));
+        const t = (m.reply ?? "").split(".");
+        lastStream = Number(t[t.length - 4]);
+        lastConsumer = Number(t[t.length - 3]);
+      },
+    });
+    await nc.flush();
+    const created = await api(nc, "$JS.API.CONSUMER.CREATE.FCA.src", {
+      stream_name: "FCA",
+      config: { name: "src", deliver_subject: deliver, ack_policy: "flow_control", flow_control: true, idle_heartbeat: 1_000_000_000, max_ack_pending: 5 },
+    });
+    assert.equal(created.error, undefined, JSON.stringify(created.error));
+    await waitUntil(() => got.length >= 20, 15_000, "all 20 messages");
+    // The last deliveries are acknowledged by the flow control request the next heartbeat brings.
+    let info: Json = {};
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      info = await api(nc, "$JS.API.CONSUMER.INFO.FCA.src");
+      if ((info.ack_floor as Json).stream_seq === 20) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return { got, ackFloor: (info.ack_floor as Json).stream_seq as number, pending: info.num_ack_pending as number, fcRequests };
+  } finally {
+    await nc.close();
+  }
+}
+
+describe("flow_control ack policy", () => {
+  let ours: TestServer;
+  let ref: ReferenceServer | undefined;
+  let refDir: string | undefined;
+  before(async () => {
+    ours = await startTestServer({ jetstream: true });
+    if (referenceMissing() === false) {
+      refDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-fca-ref-"));
+      ref = await startNatsServer(["-js", "-sd", refDir], undefined, "2.15");
+    }
+  });
+  after(async () => {
+    await ours?.close();
+    await ref?.stop();
+    if (refDir) fs.rmSync(refDir, { recursive: true, force: true });
+  });
+
+  it("flow control replies acknowledge, max_ack_pending is released by them", async () => {
+    const targets = [ours.url, ...(ref ? [`127.0.0.1:${ref.port}`] : [])];
+    for (const url of targets) {
+      const r = await run(url);
+      assert.deepEqual(r.got, Array.from({ length: 20 }, (_, i) => i + 1), url);
+      assert.equal(r.ackFloor, 20, url);
+      assert.equal(r.pending, 0, url);
+      assert.ok(r.fcRequests >= 3, `${url}: ${r.fcRequests} flow control requests`);
+    }
+  });
+});
