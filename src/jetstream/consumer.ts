@@ -179,8 +179,9 @@ export class Consumer {
   start(): void {
     this.armPause();
     const acc = this.stream.jsa.account;
-    // Flow-control-acked consumers (2.14, for sourcing) take no acks: flow control replies ack.
-    if (this.cfg.ack_policy !== "flow_control") {
+    // Consumers without acks, and flow-control-acked ones (2.14, for sourcing: flow control
+    // replies ack), listen for no acks: an ack waiting for confirmation gets 503, as in nats-server.
+    if (this.cfg.ack_policy !== "flow_control" && this.cfg.ack_policy !== "none") {
       this.ackSub = acc.subscribeInternal(`${this.ackPrefix}>`, (subject, reply, _hdr, payload) => this.processAck(subject, reply, payload), undefined, `consumer:${this.name}`);
     }
     if (!this.isPull) {
@@ -1015,11 +1016,20 @@ export class Consumer {
     const dc = Number(subject.substring(p, d1));
     const sseq = Number(subject.substring(d1 + 1, d2));
     const dseq = Number(subject.substring(d2 + 1, d3));
-    if (!Number.isInteger(sseq) || sseq <= 0) return;
+    if (!Number.isInteger(sseq) || sseq < 0) return;
     this.lastActive = Date.now();
-    // The ack kind is read from the payload's bytes: no string per ack. Bodies shorter than
-    // any kind are plain acks.
-    if (payload.length < 4 || startsWithAscii(payload, "+ACK")) {
+    // The ack kind is read from the payload's bytes: no string per ack. An ack is an empty
+    // body, +ACK or +OK exactly (nats-server's rules; other bodies do nothing but are confirmed).
+    const len = payload.length;
+    const isAck = len === 0 || (len === 4 && startsWithAscii(payload, "+ACK")) || (len === 3 && startsWithAscii(payload, "+OK"));
+    if (sseq === 0) {
+      // Nothing to act on; nats-server still confirms a plain ack.
+      if (isAck && reply !== "") this.stream.jsa.account.publish(reply, "", undefined, EMPTY);
+      return;
+    }
+    if (isAck) {
+      // An ack beyond what was delivered is ignored, and not confirmed (nats-server).
+      if (sseq >= this.sseq && !this.cfg.flow_control) return;
       this.ack(sseq, dseq, dc);
     } else if (startsWithAscii(payload, "-NAK")) {
       let delayMs = 0;
@@ -1035,7 +1045,7 @@ export class Consumer {
       this.applyConsumerOp({ op: "nak", sseq, delayMs });
       if (delayMs > 0) this.arm(Date.now() + delayMs);
       adv.msgNaked(this.stream.jsa.advisoryContext, this.stream.name, this.name, dseq, sseq, dc);
-    } else if (startsWithAscii(payload, "+WPI")) {
+    } else if (len === 4 && startsWithAscii(payload, "+WPI")) {
       this.applyConsumerOp({ op: "progress", sseq, now: Date.now() });
     } else if (startsWithAscii(payload, "+NXT")) {
       this.ack(sseq, dseq, dc);
