@@ -3,7 +3,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startConfigServer } from "./helpers/config_server.js";
-import type { TestServer } from "./helpers/server.js";
+import { waitUntil, type TestServer } from "./helpers/server.js";
 import { RawConn } from "./helpers/raw.js";
 import { referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 
@@ -80,6 +80,8 @@ describe("account limits", () => {
     let ns: ReferenceServer | undefined;
     try {
       ns = await startNatsServer([], CONF, "2.15");
+      // The first test's connections must be gone: L allows one at a time.
+      await waitUntil(() => srv.server.accounts.get("L")?.clients.size === 0, 5000, "L's connections closed");
       assert.deepEqual(await scenario(srv.port), await scenario(ns.port));
     } finally {
       await ns?.stop();
