@@ -130,7 +130,7 @@ export class AuthCallout {
       let hdr: Buffer | undefined;
       if (sealed) {
         payload = Buffer.from(server.xkeyPair.seal(payload, target.xkey as string));
-        hdr = buildHeaders([[XKEY_HEADER, server.xkeyPair.getPublicKey()]]);
+        hdr = buildHeaders([[XKEY_HEADER, server.xkey]]);
       }
       account.publish(AUTH_CALLOUT_SUBJECT, inbox, hdr, payload);
     });
@@ -145,7 +145,7 @@ export class AuthCallout {
       host: server.options.host,
       id: server.id,
       version: NATS_FEATURE_VERSION,
-      xkey: sealed ? server.xkeyPair.getPublicKey() : undefined,
+      xkey: sealed ? server.xkey : undefined,
     });
     // The name/host/id fields are always present in nats-server's request.
     serverId.name = server.name;
