@@ -75,7 +75,7 @@ stop_server() {
   SRV_PID=""
 }
 
-# run_scenario NAME: prints the scenario's figure (or "fail").
+# run_scenario NAME SIDE: prints the scenario's figure (or "fail").
 run_scenario() {
   local args field url
   case "$1" in
@@ -93,7 +93,7 @@ run_scenario() {
     echo "$out" | tr ' ' '\n' | awk -F= -v f="$field" '$1==f{print $2}'
   else
     echo "fail"
-    echo "# $1: $out" >&2
+    echo "# $1 on $2: $out" >&2
   fi
 }
 
@@ -105,7 +105,7 @@ for scn in $SCENARIOS; do
   for _ in $(seq "$ROUNDS"); do
     for side in A B; do
       start_server "$side" || { stop_server; continue; }
-      v=$(run_scenario "$scn")
+      v=$(run_scenario "$scn" "$side")
       stop_server
       [ "$v" != fail ] && echo "$v" >> "$WORK/$side.txt"
     done

@@ -313,6 +313,7 @@ export class Server {
   infoFor(c: Client): Record<string, unknown> {
     const info = this.infoForConnection(c.cid, c.host, c.nonce);
     if (info.auth_required === undefined && this.auth.requiredFor(c.connectionType)) info.auth_required = true;
+    if (c.connectionType === "WEBSOCKET") this.websocket?.adjustInfo(info);
     return info;
   }
 
@@ -383,13 +384,12 @@ export class Server {
   }
 
   /**
-   * A connection upgraded by the WebSocket listener becomes a client like any other; its
-   * INFO comes from the listener. Undefined when it was refused.
+   * A connection upgraded by the WebSocket listener becomes a client like any other (its
+   * INFO names the listener). Undefined when it was refused.
    */
   acceptWebSocket(
     transport: WebSocketTransport,
     cookies: CookieCredentials,
-    info: (c: Client) => Record<string, unknown>,
   ): Client | undefined {
     if (this.shuttingDown || this.lameDuck) {
       transport.destroy();
@@ -399,7 +399,7 @@ export class Server {
     transport.closeReason = () => client.closeReason;
     client.nonce = this.auth.nonceRequired ? newNonce() : undefined;
     client.connectDefaults = cookies;
-    client.sendInfo(info(client));
+    client.sendInfo(this.infoFor(client));
     return this.admit(client) ? client : undefined;
   }
 

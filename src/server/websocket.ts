@@ -17,7 +17,7 @@ import type { Server } from "./server.js";
 import { ServerTls } from "./tls.js";
 import { WebSocketTransport } from "./websocket_transport.js";
 import { OriginPolicy } from "./websocket_origin.js";
-import type { Client, ConnectOptions } from "./client.js";
+import type { ConnectOptions } from "./client.js";
 
 /** nats-server compresses only what is larger than this. */
 const COMPRESS_THRESHOLD = 64;
@@ -328,21 +328,22 @@ export class WebSocketListener {
     }
     const compress = ws.extensions.includes("permessage-deflate");
     const transport = new WebSocketTransport(ws, socket, { compress, browser: up.browser, noCompressedFragments: up.safari });
-    const client = this.server.acceptWebSocket(transport, up.cookies, (c) => this.infoFor(c));
+    const client = this.server.acceptWebSocket(transport, up.cookies);
     if (client !== undefined && this.tls !== undefined) this.tls.recordState(client, socket as TLSSocket);
   }
 
   /** INFO for a WebSocket client: the listener's host, port and TLS, as nats-server sends it. */
-  private infoFor(c: Client): Record<string, unknown> {
-    const info = this.server.infoFor(c);
+  adjustInfo(info: Record<string, unknown>): void {
     info.host = this.host;
     info.port = this.port;
     delete info.tls_required;
     delete info.tls_available;
+    // connect_urls name the cluster's NATS ports; a WebSocket client gets the peers' WebSocket
+    // URLs in nats-server, which tsnats does not gossip yet: none rather than unusable ones.
+    delete info.connect_urls;
     if (this.tls !== undefined) {
       info.tls_required = true;
       info.tls_available = true;
     }
-    return info;
   }
 }
