@@ -61,6 +61,8 @@ const NO_LIMITS = {
   max_bytes_required: false,
 };
 const NAMES_LIMIT = 1024;
+/** Subjects one STREAM.INFO page lists (nats-server's JSMaxSubjectDetails). */
+const SUBJECT_DETAILS_LIMIT = 100_000;
 const LIST_LIMIT = 256;
 
 type Json = Record<string, unknown>;
@@ -362,6 +364,7 @@ export class Api {
       case "INFO":
         return this.streamInfo(name, body);
       case "DELETE": {
+        if (!isEmptyRequest(body)) throw jsError("JSNotEmptyRequestErr");
         this.streamOf(name);
         this.jsa.deleteStream(name);
         return { success: true };
@@ -424,10 +427,21 @@ export class Api {
     const req = decodeRequest<{ deleted_details?: boolean; subjects_filter?: string; offset?: number }>(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest") ?? {};
     const s = this.streamOf(name);
     const info: Json = { ...s.infoJson(req), cluster: { leader: this.jsa.service.server.name } };
-    const subjects = (info.state as Json).subjects as Record<string, number> | undefined;
+    const state = info.state as Json;
+    const subjects = state.subjects as Record<string, number> | undefined;
     if (subjects !== undefined) {
-      const total = Object.keys(subjects).length;
-      return { total, offset: req.offset ?? 0, limit: 100_000, ...info };
+      const names = Object.keys(subjects);
+      const total = names.length;
+      let offset = Math.max(req.offset ?? 0, 0);
+      // Past the first page (or beyond the limit) the page is taken from the sorted names.
+      if (offset > 0 || total > SUBJECT_DETAILS_LIMIT) {
+        names.sort();
+        offset = Math.min(offset, total);
+        const page = names.slice(offset, offset + SUBJECT_DETAILS_LIMIT);
+        if (page.length > 0) state.subjects = Object.fromEntries(page.map((n) => [n, subjects[n]]));
+        else delete state.subjects;
+      }
+      return { total, offset, limit: SUBJECT_DETAILS_LIMIT, ...info };
     }
     return { total: 0, offset: 0, limit: 0, ...info };
   }

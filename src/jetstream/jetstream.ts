@@ -218,7 +218,9 @@ export class JsAccount {
     }
     const stream = this.newStream(cfg);
     stream.start();
-    adv.streamAction(this.advisoryContext, "create", cfg.name);
+    // After the API answer (as nats-server sends it): a stream capturing advisories does not
+    // already hold its own creation in the answer.
+    queueMicrotask(() => adv.streamAction(this.advisoryContext, "create", cfg.name));
     // Mirrors and sources waiting for a stream of this name need not wait for their retry.
     for (const s of this.streams.values()) s.sourcing?.originCreated(cfg.name);
     return { stream, created: true };

@@ -69,7 +69,7 @@ export type Observed = { json: unknown } | { msgs: ObservedMsg[] } | { timeout: 
  * Keys whose values are clocks or counters and are replaced by a marker (the key stays, so
  * a missing field is still a difference).
  */
-export const VOLATILE_KEYS = new Set(["created", "ts", "first_ts", "last_ts", "time", "last_active", "pinned_ts", "pause_remaining", "api", "id", "pinned_client_id"]);
+export const VOLATILE_KEYS = new Set(["created", "ts", "first_ts", "last_ts", "time", "last_active", "pinned_ts", "pause_remaining", "api", "id", "pinned_client_id", "leader"]);
 /** Metadata keys with the server's own version and API level. */
 const VERSION_META = new Set(["_nats.ver", "_nats.level"]);
 
