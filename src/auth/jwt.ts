@@ -135,6 +135,20 @@ function claimsData(o: Record<string, unknown>): ClaimsData {
  * key of the wrong role, or not signed by its issuer. Expiry is not checked here.
  */
 export function decodeJwt(token: string): DecodedJwt {
+  // The same token verifies the same way: users presenting their JWT again skip the work.
+  const known = verified.get(token);
+  if (known !== undefined) return known;
+  const d = decodeAndVerify(token);
+  if (verified.size >= VERIFIED_CACHE_MAX) verified.delete(verified.keys().next().value as string);
+  verified.set(token, d);
+  return d;
+}
+
+/** Recently verified tokens (the signature check dominates a JWT login). */
+const verified = new Map<string, DecodedJwt>();
+const VERIFIED_CACHE_MAX = 1024;
+
+function decodeAndVerify(token: string): DecodedJwt {
   if (token.length > MAX_TOKEN_SIZE) {
     throw new JwtError(`token size ${token.length} exceeds maximum of ${MAX_TOKEN_SIZE} bytes: token too large`);
   }

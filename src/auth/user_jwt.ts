@@ -41,30 +41,35 @@ export function nonceSignedBy(nkey: string, nonce: string | undefined, sig: stri
   return undefined;
 }
 
-/** The user JWT a client presents, or the server's default sentinel when it presents none. */
-function presentedJwt(client: Client, defaultSentinel: string | undefined): string | undefined {
+/**
+ * The user JWT a client presents, decoded; the server's default sentinel stands in when it
+ * presents none (or something that is not a user JWT), as in nats-server.
+ */
+function presentedJwt(client: Client, defaultSentinel: string | undefined): { token: string; juc: UserClaims } | AuthFailure {
   const given = client.opts.jwt;
+  let error: Error | undefined;
   if (given !== undefined && given !== "") {
     try {
-      decodeUserClaims(given);
-      return given;
-    } catch {
-      // not a NATS user JWT: the sentinel may stand in, as in nats-server
+      return { token: given, juc: decodeUserClaims(given) };
+    } catch (err) {
+      error = err as Error;
     }
   }
-  return defaultSentinel ?? (given !== undefined && given !== "" ? given : undefined);
+  const token = defaultSentinel ?? (given !== undefined && given !== "" ? given : undefined);
+  if (token === undefined) return new AuthFailure("Authentication requires a user JWT");
+  if (token === given && error !== undefined) return new AuthFailure(`User JWT not valid: ${error.message}`);
+  try {
+    return { token, juc: decodeUserClaims(token) };
+  } catch (err) {
+    return new AuthFailure(`User JWT not valid: ${(err as JwtError).message}`);
+  }
 }
 
 /** Authenticate an operator-mode client from its user JWT. */
 export function authenticateUserJwt(accounts: JwtAccounts, client: Client, defaultSentinel: string | undefined): MaybePromise<Outcome> {
-  const token = presentedJwt(client, defaultSentinel);
-  if (token === undefined) return new AuthFailure("Authentication requires a user JWT");
-  let juc: UserClaims;
-  try {
-    juc = decodeUserClaims(token);
-  } catch (err) {
-    return new AuthFailure(`User JWT not valid: ${(err as JwtError).message}`);
-  }
+  const presented = presentedJwt(client, defaultSentinel);
+  if (presented instanceof AuthFailure) return presented;
+  const { token, juc } = presented;
   const vr = new ValidationResults();
   validateUserClaims(juc, vr);
   if (vr.isBlocking(true)) return new AuthFailure(`User JWT no longer valid: ${vr.issues.map((i) => i.description).join(", ")}`);
