@@ -129,6 +129,48 @@ describe("claim pushes with the MEMORY resolver, as nats-server 2.15", { skip },
   });
 });
 
+describe("claim pushes reach exports, imports and default permissions, as nats-server 2.15", { skip }, () => {
+  it("an exporter that drops its export cuts the importer off; new default permissions apply to users relying on them", async () => {
+    const op = await newOperator();
+    const sysUser = await newUser(op.sys, "sys");
+    const exp = await newAccount(op, "EXP", { exports: [{ name: "f", subject: "feed", type: "stream" }] as never, default_permissions: { pub: { allow: ["feed", "x.>"] } } as never });
+    const imp = await newAccount(op, "IMP", { imports: [{ name: "f", subject: "feed", account: exp.pub, type: "stream" }] as never });
+    const pubUser = await newUser(exp, "pub");
+    const subUser = await newUser(imp, "sub");
+    const p = await startPair(() => memoryResolverConfig(op, [exp, imp]), sysUser);
+    try {
+      const run = async (port: number, sys: NatsConnection): Promise<string[]> => {
+        const pub = await jwtLogin(port, pubUser);
+        const sub = await jwtLogin(port, subUser);
+        sub.conn.send("SUB feed 1\r\n");
+        await sub.conn.ping();
+        pub.conn.take();
+        sub.conn.take();
+        pub.conn.send("PUB feed 3\r\none\r\nPUB y 1\r\ny\r\n");
+        const before = await pub.conn.ping();
+        const got1 = await sub.conn.waitFor("one\r\n");
+        const next = await reissueAccount(op, exp, { default_permissions: { pub: { allow: ["feed", "y"] } } as never });
+        await ask(sys, `$SYS.REQ.ACCOUNT.${exp.pub}.CLAIMS.UPDATE`, next.jwt);
+        pub.conn.take();
+        sub.conn.take();
+        pub.conn.send("PUB feed 3\r\ntwo\r\nPUB y 1\r\ny\r\n");
+        const after = await pub.conn.ping();
+        // The subscriber's round trip follows the publisher's: whatever was routed has arrived.
+        const got2 = await sub.conn.ping();
+        pub.conn.close();
+        sub.conn.close();
+        return [before, got1, after, got2];
+      };
+      const mine = await run(p.ts.port, p.tsSys);
+      const theirs = await run(p.ref.port, p.refSys);
+      assert.deepEqual(mine, theirs);
+      assert.equal(mine[3], "PONG\r\n", "nothing crosses once the export is gone");
+    } finally {
+      await stopPair(p);
+    }
+  });
+});
+
 describe("the full resolver, as nats-server 2.15", { skip }, () => {
   let op: OperatorFixture;
   let sysUser: UserFixture;
