@@ -97,3 +97,87 @@ describe("flow_control ack policy", () => {
     }
   });
 });
+
+/**
+ * A push consumer with flow control whose receiver does not answer: delivery stops once the
+ * window (2 MB at first) is out, heartbeats say which request it stalls on, and answering it
+ * lets the rest through.
+ */
+async function stallAndResume(url: string): Promise<{ beforeAnswer: number; stalledHeader: boolean; total: number }> {
+  const nc = await connect({ servers: url });
+  try {
+    await api(nc, "$JS.API.STREAM.CREATE.FCW", { name: "FCW", subjects: ["fcw"] });
+    const data = new Uint8Array(1024);
+    for (let i = 1; i <= 5000; i++) nc.publish("fcw", data);
+    await nc.flush();
+    const deliver = createInbox();
+    let got = 0;
+    let pendingFc: string | undefined;
+    let stalledHeader = false;
+    let answering = false;
+    nc.subscribe(deliver, {
+      callback: (_e, m) => {
+        const code = m.headers?.code ?? 0;
+        if (code === 100 && m.reply) {
+          if (answering) nc.publish(m.reply, "");
+          else pendingFc = m.reply;
+          return;
+        }
+        if (code === 100) {
+          const stalled = m.headers?.get("Nats-Consumer-Stalled") ?? "";
+          if (stalled !== "") {
+            stalledHeader = true;
+            if (answering) nc.publish(stalled, "");
+          }
+          return;
+        }
+        got++;
+      },
+    });
+    await nc.flush();
+    await api(nc, "$JS.API.CONSUMER.CREATE.FCW.w", { stream_name: "FCW", config: { name: "w", deliver_subject: deliver, flow_control: true, idle_heartbeat: 500_000_000 } });
+    // Delivery comes to a halt without answers: the count stops growing.
+    let last = -1;
+    while (got !== last) {
+      last = got;
+      await new Promise((r) => setTimeout(r, 700));
+    }
+    await waitUntil(() => stalledHeader, 5000, "a heartbeat naming the stalled request");
+    const beforeAnswer = got;
+    answering = true;
+    if (pendingFc !== undefined) nc.publish(pendingFc, "");
+    await waitUntil(() => got >= 5000, 15_000, "the rest after answering");
+    return { beforeAnswer, stalledHeader, total: got };
+  } finally {
+    await nc.close();
+  }
+}
+
+describe("flow control windows", () => {
+  let ours: TestServer;
+  let ref: ReferenceServer | undefined;
+  let refDir: string | undefined;
+  before(async () => {
+    ours = await startTestServer({ jetstream: true });
+    if (referenceMissing() === false) {
+      refDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-fcw-ref-"));
+      ref = await startNatsServer(["-js", "-sd", refDir], undefined, "2.15");
+    }
+  });
+  after(async () => {
+    await ours?.close();
+    await ref?.stop();
+    if (refDir) fs.rmSync(refDir, { recursive: true, force: true });
+  });
+
+  it("an unanswered receiver stops delivery at the first 2 MB window; answering resumes it", async () => {
+    const targets = [ours.url, ...(ref ? [`127.0.0.1:${ref.port}`] : [])];
+    for (const url of targets) {
+      const r = await stallAndResume(url);
+      // 2 MB of ~1.1 KB deliveries: about 1900 before the halt.
+      assert.ok(r.beforeAnswer > 1500 && r.beforeAnswer < 2500, `${url}: stalled after ${r.beforeAnswer}`);
+      assert.equal(r.stalledHeader, true, url);
+      assert.equal(r.total, 5000, url);
+    }
+  });
+});

@@ -46,8 +46,13 @@ interface NextMsg {
 const RUN_BUDGET = 512;
 /** The longest delay Node's setTimeout takes (longer ones fire at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-const FC_WINDOW_BYTES = 1024 * 1024;
-const FC_WINDOW_MSGS = 8 * 1024;
+/**
+ * Flow control as nats-server does it: bytes sent and not yet confirmed may reach a window
+ * that starts at 2 MB and doubles with each confirmation up to 32 MB; a confirmation is
+ * asked for once half the window is out.
+ */
+const FC_MAX_PENDING_BYTES = 32 * 1024 * 1024;
+const FC_START_WINDOW = FC_MAX_PENDING_BYTES / 16;
 const EMPTY = Buffer.alloc(0);
 
 export class Consumer {
@@ -83,8 +88,11 @@ export class Consumer {
   private lastDeliver = Date.now();
   private fcReply: string | undefined;
   private fcCounter = 0;
-  private fcBytes = 0;
-  private fcMsgs = 0;
+  /** Bytes delivered and not confirmed by a flow control reply; the current window. */
+  private fcPending = 0;
+  private fcWindow = FC_START_WINDOW;
+  /** fcPending when the outstanding flow control request went out (what its reply confirms). */
+  private fcAsked = 0;
   private timer: NodeJS.Timeout | undefined;
   private timerAt = 0;
   private runScheduled = false;
@@ -520,7 +528,7 @@ export class Consumer {
   /** Push: someone listens and flow control is not holding delivery back. */
   private pushReady(): boolean {
     if (!this.active) return false;
-    return !(this.fcReply !== undefined && (this.fcBytes >= FC_WINDOW_BYTES || this.fcMsgs >= FC_WINDOW_MSGS));
+    return !(this.cfg.flow_control && this.fcPending > this.fcWindow);
   }
 
   /**
@@ -667,9 +675,10 @@ export class Consumer {
       // The batch is done but bytes were left: say so (nats-server's 409 Batch Completed).
       if (req.n <= 0 && req.b > 0) this.sendStatus(req.reply, "409 Batch Completed", req);
     } else if (this.cfg.flow_control) {
-      this.fcBytes += size;
-      this.fcMsgs++;
-      if (this.fcReply === undefined && (this.fcBytes >= FC_WINDOW_BYTES || this.fcMsgs >= FC_WINDOW_MSGS)) this.sendFlowControl();
+      this.fcPending += size;
+      if (this.fcReply === undefined && this.fcPending > this.fcWindow / 2) this.sendFlowControl();
+      // With a request out, a window's worth beyond it counts towards what its reply confirms.
+      else if (this.fcReply !== undefined && this.fcPending - this.fcAsked >= this.fcWindow) this.fcAsked += size;
       // Acking by flow control: at the pending limit, ask for the acks now.
       else if (this.fcReply === undefined && this.cfg.ack_policy === "flow_control" && this.st.pending.size >= (this.cfg.max_ack_pending ?? 0)) this.sendFlowControl();
     }
@@ -706,8 +715,7 @@ export class Consumer {
 
   private sendFlowControl(): void {
     this.fcReply = `$JS.FC.${this.stream.name}.${this.name}.${++this.fcCounter}`;
-    this.fcBytes = 0;
-    this.fcMsgs = 0;
+    this.fcAsked = this.fcPending;
     const hdr = buildHeaders([], "100 FlowControl Request");
     this.stream.jsa.account.publish(this.cfg.deliver_subject as string, this.fcReply, hdr, EMPTY);
   }
@@ -715,6 +723,10 @@ export class Consumer {
   private onFlowControlReply(subject: string, hdr: Buffer | undefined): void {
     if (subject !== this.fcReply) return;
     this.fcReply = undefined;
+    // Slow start: each confirmation doubles the window, up to the limit.
+    if (this.fcWindow < FC_MAX_PENDING_BYTES) this.fcWindow = Math.min(this.fcWindow * 2, FC_MAX_PENDING_BYTES);
+    this.fcPending = Math.max(0, this.fcPending - this.fcAsked);
+    this.fcAsked = 0;
     // With the flow_control ack policy the reply names what the receiver has (its last
     // stream and consumer sequence): everything up to there is acknowledged.
     if (this.cfg.ack_policy === "flow_control" && hdr !== undefined && hdr.length > 0) {
