@@ -2,6 +2,7 @@
 // config file errors, signals (reload, lame duck, graceful stop), protocol trace lines.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { NATS_FEATURE_VERSION } from "../src/server/version.js";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -57,7 +58,7 @@ test("ports file, monitoring and graceful SIGTERM", async () => {
     assert.match(r.ports.nats[0], /^nats:\/\/127\.0\.0\.1:\d+$/);
     assert.ok(r.ports.monitoring?.[0], "monitoring url in ports file");
     const varz = (await (await fetch(`${r.ports.monitoring?.[0]}/varz`)).json()) as Record<string, unknown>;
-    assert.equal(varz.version, "2.9.10");
+    assert.equal(varz.version, NATS_FEATURE_VERSION);
     const nc = await connect({ servers: r.ports.nats[0] });
     assert.equal(nc.info?.jetstream, true);
     await nc.close();

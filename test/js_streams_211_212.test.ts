@@ -442,3 +442,45 @@ describe("what is stored survives a restart", { skip: CHILD !== undefined }, () 
     });
   }
 });
+
+describe("ingest limit (max_buffered_msgs)", { skip: CHILD !== undefined }, () => {
+  /** Publish `n` messages in one flush; the replies that are 429s, as "<status> <description> | <json>". */
+  async function burst(url: string, n: number): Promise<string[]> {
+    const nc = await connect({ servers: url });
+    try {
+      await req(nc, "$JS.API.STREAM.CREATE.IN", { name: "IN", subjects: ["in.*"] });
+      const replies = await Promise.all(
+        Array.from({ length: n }, (_, i) => nc.request(`in.${i % 3}`, "x", { timeout: 5000 }).then((m) => (m.headers ? `${m.headers.code} ${m.headers.description} | ${m.string()}` : m.string()))),
+      );
+      return replies.filter((r) => r.startsWith("429"));
+    } finally {
+      await nc.close();
+    }
+  }
+
+  it("answers 429 Too Many Requests with JSStreamTooManyRequests once a stream's ingest is full, as nats-server 2.15", async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-ingest-"));
+    try {
+      const s = await startServer({ host: "127.0.0.1", port: -1, jetstream: { storeDir: dir, maxBufferedMsgs: 5 } });
+      try {
+        const refused = await burst(s.url, 200);
+        assert.ok(refused.length > 0, "some messages of the burst were refused");
+        assert.equal(refused[0], '429 Too Many Requests | {"error":{"code":429,"err_code":10167,"description":"too many requests"},"stream":"IN","seq":0}');
+      } finally {
+        await s.close();
+      }
+      const { referenceBinary, startNatsServer } = await import("./helpers/nats_server.js");
+      if (referenceBinary("2.15") === undefined) return t.skip("nats-server 2.15 not available for the reply format");
+      const ref = await startNatsServer(["-js", "-sd", path.join(dir, "ref")], "jetstream { max_buffered_msgs: 1 }\n", "2.15");
+      try {
+        const refused = await burst(`127.0.0.1:${ref.port}`, 2000);
+        if (refused.length === 0) return t.skip("nats-server kept up with the burst: no 429 to compare");
+        assert.equal(refused[0], '429 Too Many Requests | {"error":{"code":429,"err_code":10167,"description":"too many requests"},"stream":"IN","seq":0}');
+      } finally {
+        await ref.stop();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

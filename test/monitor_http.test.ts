@@ -2,6 +2,7 @@
 // connz filters/sorts/pages and keeps closed connections, subsz matches test subjects.
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
+import { NATS_FEATURE_VERSION } from "../src/server/version.js";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -43,7 +44,7 @@ test("varz: identity, configuration and traffic counters", async () => {
   const v0 = await getJson("/varz");
   assert.equal(v0.server_id, srv.server.id);
   assert.equal(v0.server_name, "mon-http");
-  assert.equal(v0.version, "2.9.10");
+  assert.equal(v0.version, NATS_FEATURE_VERSION);
   assert.equal(v0.port, srv.port);
   assert.equal(v0.http_port, Number(new URL(base).port));
   assert.equal(v0.ping_interval, 120_000_000_000);

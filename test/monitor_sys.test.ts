@@ -2,6 +2,7 @@
 // request/reply services, driven by real clients in a SYS and an APP account.
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
+import { NATS_FEATURE_VERSION } from "../src/server/version.js";
 import fs from "node:fs";
 import path from "node:path";
 import { connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
@@ -48,7 +49,7 @@ async function nextMatching(sub: Subscription, pred: (m: Msg) => boolean, timeou
 
 function assertServerInfo(s: J, id: string): void {
   assert.equal(s.id, id);
-  assert.equal(s.ver, "2.9.10");
+  assert.equal(s.ver, NATS_FEATURE_VERSION);
   assert.equal(typeof s.seq, "number");
   assert.equal(typeof s.jetstream, "boolean");
   assert.match(s.time, /Z$/);

@@ -974,6 +974,13 @@ function readJetStream(r: Reader, parent: ConfMap, key: string, opts: ServerOpti
         else throw r.err(m, orig, `Unknown cipher type: ${JSON.stringify(r.str(m, orig, lk))}`);
         break;
       }
+      case "max_buffered_size":
+        js.maxBufferedSize = readStorageSize(r, m, orig, lk);
+        break;
+      case "max_buffered_msgs":
+        if (kindOfEntry(m, orig) !== "int") throw r.err(m, orig, `Expected a parseable size for ${JSON.stringify(orig)}, got ${String(m[orig])}`);
+        js.maxBufferedMsgs = m[orig] as number;
+        break;
       case "sync_interval":
       case "sync": {
         const kk = kindOfEntry(m, orig);

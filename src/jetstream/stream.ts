@@ -53,6 +53,7 @@ import {
 const NATS_KEY = Buffer.from("\r\nNats-", "latin1");
 const EXPECTED_KEY = Buffer.from("\r\nNats-Expected-", "latin1");
 const BATCH_ID_KEY = Buffer.from("\r\nNats-Batch-Id:", "latin1");
+const TOO_MANY_HDR = Buffer.from("NATS/1.0 429 Too Many Requests\r\n\r\n", "latin1");
 const MAX_HDR = 64 * 1024;
 
 /** The operations that change a stream. */
@@ -118,6 +119,11 @@ export class Stream {
   private ackPrefix: string;
   /** Pairs of reply subject and PubAck JSON, sent once the batch is with the kernel. */
   private pendingAcks: string[] = [];
+  /** Headers of the rare acks that carry one (429), by index in pendingAcks. */
+  private pendingAckHdrs: Map<number, Buffer> | undefined;
+  /** What the stream took in during this event-loop turn (its ingest "queue"). */
+  private ingestMsgs = 0;
+  private ingestBytes = 0;
   private acksScheduled = false;
   private kickScheduled = false;
   private republisher: SubjectTransform | undefined;
@@ -216,6 +222,10 @@ export class Stream {
     if (this.closed) return;
     const cfg = this.cfg;
     const wantAck = reply !== "" && !cfg.no_ack;
+    if (!sourced && !this.admitIngest(subject, reply, hdr, payload)) {
+      if (wantAck) this.queueAck(reply, `{"error":${JSON.stringify(jsError("JSStreamTooManyRequests").toJSON())},"stream":${JSON.stringify(cfg.name)},"seq":0}`, TOO_MANY_HDR);
+      return;
+    }
     if (!sourced && hdr !== undefined && hdr.length > 12 && hdr.indexOf(BATCH_ID_KEY) >= 0) {
       const batchId = getHeader(hdr, HDR_BATCH_ID);
       if (batchId !== undefined && batchId !== "") {
@@ -264,6 +274,34 @@ export class Stream {
       if (wantAck) this.queueAck(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(this.cfg.name)},"seq":0}`);
     }
   }
+
+  /**
+   * Ingest limits (max_buffered_msgs / max_buffered_size): nats-server answers 429 when a
+   * stream's ingest queue is full. Here a stream stores as messages arrive, so its "queue"
+   * is what it took in during the current event-loop turn (acks go out at the turn's end).
+   */
+  private admitIngest(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): boolean {
+    const o = this.jsa.service.options;
+    const size = subject.length + reply.length + (hdr?.length ?? 0) + payload.length;
+    if (this.ingestMsgs + 1 > o.maxBufferedMsgs || this.ingestBytes + size > o.maxBufferedSize) {
+      if (!this.ingestRefused) {
+        this.ingestRefused = true;
+        this.jsa.service.log.warn(`Dropping messages due to excessive stream ingest rate on '${this.jsa.account.name}' > '${this.name}': ingest limit reached`);
+      }
+      return false;
+    }
+    if (this.ingestMsgs === 0) queueMicrotask(this.endIngestTurn);
+    this.ingestMsgs++;
+    this.ingestBytes += size;
+    return true;
+  }
+
+  private ingestRefused = false;
+  private readonly endIngestTurn = (): void => {
+    this.ingestMsgs = 0;
+    this.ingestBytes = 0;
+    this.ingestRefused = false;
+  };
 
   /** A message of an atomic batch (batch.ts answers it: empty ack, commit ack or error). */
   private processBatchMsg(batchId: string, subject: string, reply: string, hdr: Buffer, payload: Buffer): void {
@@ -522,7 +560,8 @@ export class Stream {
 
   // ---- acks out ----
 
-  private queueAck(reply: string, json: string): void {
+  private queueAck(reply: string, json: string, hdr?: Buffer): void {
+    if (hdr !== undefined) (this.pendingAckHdrs ??= new Map()).set(this.pendingAcks.length, hdr);
     this.pendingAcks.push(reply, json);
     if (!this.acksScheduled) {
       this.acksScheduled = true;
@@ -533,7 +572,9 @@ export class Stream {
   private flushAcks(): void {
     this.acksScheduled = false;
     const acks = this.pendingAcks;
+    const hdrs = this.pendingAckHdrs;
     this.pendingAcks = [];
+    this.pendingAckHdrs = undefined;
     if (acks.length === 0 || this.closed) return;
     // The message must be with the kernel before the ack leaves (SIGKILL safety); with
     // sync "always" it must be on disk: one fsync covers the whole batch.
@@ -544,18 +585,18 @@ export class Stream {
     }
     if (this.jsa.service.options.syncInterval === "always") {
       this.store.syncPending().then(
-        () => this.sendAcks(acks),
+        () => this.sendAcks(acks, hdrs),
         (err: Error) => this.jsa.service.log.error(`JetStream stream '${this.cfg.name}' sync failed: ${err.message}`),
       );
     } else {
-      this.sendAcks(acks);
+      this.sendAcks(acks, hdrs);
     }
   }
 
-  private sendAcks(acks: string[]): void {
+  private sendAcks(acks: string[], hdrs: Map<number, Buffer> | undefined): void {
     const acc = this.jsa.account;
     for (let i = 0; i < acks.length; i += 2) {
-      acc.publish(acks[i], "", undefined, Buffer.from(acks[i + 1]));
+      acc.publish(acks[i]!, "", hdrs?.get(i), Buffer.from(acks[i + 1]!));
     }
   }
 
@@ -910,8 +951,10 @@ export class Stream {
         // reported by the store's own logger
       }
       const acks = this.pendingAcks;
+      const hdrs = this.pendingAckHdrs;
       this.pendingAcks = [];
-      this.sendAcks(acks);
+      this.pendingAckHdrs = undefined;
+      this.sendAcks(acks, hdrs);
     }
   }
 

@@ -2,7 +2,7 @@
 // features such as CONSUMER.CREATE subjects and Direct Get on it), and tsnats' own.
 import { createRequire } from "node:module";
 
-export const NATS_FEATURE_VERSION = "2.9.10";
+export const NATS_FEATURE_VERSION = "2.10.27";
 
 const require = createRequire(import.meta.url);
 function ownVersion(): string {
