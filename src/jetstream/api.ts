@@ -32,6 +32,7 @@ import {
   RESTORE_SHAPE,
 } from "./json.js";
 import { startRestore, startSnapshot, type SnapshotRequest } from "./snapshot.js";
+import { OFFLINE_ERROR_DELAY_MS, OfflineStream } from "./offline.js";
 import type { AdvisoryClient } from "./advisories.js";
 import type { Stream } from "./stream.js";
 import { storeErrorToApi } from "./stream.js";
@@ -116,6 +117,22 @@ function isEmptyRequest(body: Buffer): boolean {
   } catch {
     return false;
   }
+}
+
+/** An error nats-server answers after a pause (about an offline asset). */
+class OfflineApiError extends ApiError {}
+
+/** An error nats-server sends as an ordinary response (its API error counter stays). */
+class UncountedApiError extends ApiError {}
+
+function closedStreamError(name: "JSStreamGeneralErrorF" | "JSStreamMsgDeleteFailedF"): ApiError {
+  const e = jsError(name, { err: "stream closed" });
+  return new UncountedApiError(e.code, e.errCode, e.description);
+}
+
+function offlineError(name: "JSStreamOfflineReasonErrF" | "JSConsumerOfflineReasonErrF", reason: string): ApiError {
+  const e = jsError(name, { err: reason });
+  return new OfflineApiError(e.code, e.errCode, e.description);
 }
 
 /** Paging as nats-server does it: an offset past the end is clamped to the total. */
@@ -228,6 +245,7 @@ export class Api {
     const type = TYPE + responseType(tokens);
     let resp: Json;
     let failed = false;
+    let delayMs = 0;
     this.requestHdr = hdr;
     this.responseHdr = undefined;
     this.requestClient = origin && {
@@ -245,13 +263,21 @@ export class Api {
       if (r === undefined) return; // not an API we serve: nats-server stays silent
       resp = { type, ...r };
     } catch (err) {
-      failed = true;
+      // nats-server answers some failures as plain responses: not counted as API errors.
+      failed = !(err instanceof UncountedApiError);
       const e = err instanceof ApiError ? err : jsError("JSStreamGeneralErrorF", { err: (err as Error).message ?? String(err) });
+      if (err instanceof OfflineApiError) delayMs = OFFLINE_ERROR_DELAY_MS;
       if (!(err instanceof ApiError)) this.jsa.service.log.error(`JetStream API ${rest}: ${(err as Error).stack ?? String(err)}`);
       resp = { type, error: e.toJSON(), ...errorExtras(tokens) };
     }
     const out = JSON.stringify(resp);
-    this.jsa.account.publish(reply, "", this.responseHdr, Buffer.from(out));
+    if (delayMs > 0) {
+      // nats-server answers requests about offline assets after a pause.
+      const rhdr = this.responseHdr;
+      setTimeout(() => this.jsa.account.publish(reply, "", rhdr, Buffer.from(out)), delayMs).unref();
+    } else {
+      this.jsa.account.publish(reply, "", this.responseHdr, Buffer.from(out));
+    }
     this.requestHdr = undefined;
     this.responseHdr = undefined;
     if (this.unaccounted) {
@@ -356,6 +382,8 @@ export class Api {
     }
     if (t.length !== 3) return undefined;
     const name = t[2];
+    const off = this.jsa.offline.get(name);
+    if (off !== undefined && op !== "CREATE" && op !== "DELETE" && op !== "RESTORE") return this.offlineStreamOp(off, op, body);
     switch (op) {
       case "CREATE":
         return this.streamCreate(name, body, false);
@@ -365,7 +393,7 @@ export class Api {
         return this.streamInfo(name, body);
       case "DELETE": {
         if (!isEmptyRequest(body)) throw jsError("JSNotEmptyRequestErr");
-        this.streamOf(name);
+        if (off === undefined) this.streamOf(name);
         this.jsa.deleteStream(name);
         return { success: true };
       }
@@ -394,6 +422,8 @@ export class Api {
       // nats-server's order: the config is checked on its own first, then against the subject.
       const cfg = normalizeStreamConfig(raw, opts);
       if (cfg.name !== name) throw jsError("JSStreamMismatchErr");
+      const off = this.jsa.offline.get(name);
+      if (off !== undefined) throw offlineError("JSStreamOfflineReasonErrF", off.reason);
       cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
       return this.jsa.updateStream(cfg).infoJson();
     }
@@ -406,6 +436,13 @@ export class Api {
     }
     const cfg = normalizeStreamConfig(raw, opts);
     cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
+    // An offline stream of that name: nats-server finds the same config (metadata aside) and
+    // answers with it, closed; anything else is taken.
+    const off = this.jsa.offline.get(name);
+    if (off !== undefined) {
+      if (!off.sameConfig(cfg)) throw jsError("JSStreamNameExistErr");
+      return { ...off.closedInfoJson(), did_create: true };
+    }
     // nats-server answers did_create: true for a new stream and for an identical re-create.
     const { stream } = this.jsa.createStream(cfg);
     return { ...stream.infoJson(), did_create: true };
@@ -475,17 +512,60 @@ export class Api {
     const req = decodeRequest<{ offset?: number; subject?: string }>(body, LIST_SHAPE, "JSApiStreamListRequest") ?? {};
     const streams = this.filteredStreams(req.subject);
     const offset = pageOffset(req.offset, streams.length);
-    const page = streams.slice(offset, offset + LIST_LIMIT).map((s) => s.infoJson({ dynamic: false }));
-    return { total: streams.length, offset, limit: LIST_LIMIT, streams: page };
+    // Offline streams take no place in the page: they are named under `offline` and `missing`.
+    const page: Json[] = [];
+    const missing: string[] = [];
+    const offline: Record<string, string> = {};
+    for (const s of streams.slice(offset)) {
+      if (s instanceof OfflineStream) {
+        offline[s.name] = s.reason;
+        missing.push(s.name);
+        continue;
+      }
+      page.push(s.infoJson({ dynamic: false }));
+      if (page.length >= LIST_LIMIT) break;
+    }
+    return {
+      total: streams.length,
+      offset,
+      limit: LIST_LIMIT,
+      streams: page,
+      ...(missing.length > 0 ? { missing, offline } : {}),
+    };
   }
 
-  private filteredStreams(subject: string | undefined): Stream[] {
-    const all = [...this.jsa.streams.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  /** The account's streams (offline ones too) by name, those with a subject colliding with `subject` if given. */
+  private filteredStreams(subject: string | undefined): Array<Stream | OfflineStream> {
+    const all: Array<Stream | OfflineStream> = [...this.jsa.streams.values(), ...this.jsa.offline.values()];
+    all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     if (subject === undefined || subject === "") return all;
-    return all.filter((s) => (s.cfg.subjects ?? []).some((x) => subjectsCollide(x, subject)));
+    return all.filter((s) => (s instanceof OfflineStream ? s.subjects : (s.cfg.subjects ?? [])).some((x) => subjectsCollide(x, subject)));
   }
 
-  private msgGet(name: string, body: Buffer): Json {
+  /**
+   * The stream APIs on an offline stream, as nats-server answers them: info and update say
+   * why it is offline (after a pause), the rest find it closed, a message get is not answered.
+   */
+  private offlineStreamOp(off: OfflineStream, op: string | undefined, body: Buffer): Json | undefined {
+    switch (op) {
+      case "INFO":
+        decodeRequest(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest");
+        throw offlineError("JSStreamOfflineReasonErrF", off.reason);
+      case "UPDATE":
+        return this.streamCreate(off.name, body, true);
+      case "PURGE":
+        decodeRequest(body, PURGE_SHAPE, "JSApiStreamPurgeRequest");
+        throw closedStreamError("JSStreamGeneralErrorF");
+      case "SNAPSHOT":
+        if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
+        decodeRequest(body, SNAPSHOT_SHAPE, "JSApiStreamSnapshotRequest");
+        throw jsError("JSStreamSnapshotErrF", { err: "stream closed" });
+      default:
+        return undefined;
+    }
+  }
+
+  private msgGet(name: string, body: Buffer): Json | undefined {
     if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
     const req = decodeRequest<MsgGetRequest>(body, MSG_GET_SHAPE, "JSApiMsgGetRequest", false);
     if (req === undefined) throw jsError("JSBadRequestErr");
@@ -505,6 +585,7 @@ export class Api {
     ) {
       throw jsError("JSBadRequestErr");
     }
+    if (this.jsa.offline.has(name)) return undefined;
     const s = this.streamOf(name);
     const m = s.getMessage(req);
     const message: Json = { subject: m.subject, seq: m.seq };
@@ -520,6 +601,7 @@ export class Api {
     if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
     const req = decodeRequest<{ seq?: number; no_erase?: boolean }>(body, MSG_DELETE_SHAPE, "JSApiMsgDeleteRequest", false);
     if (req === undefined) throw jsError("JSBadRequestErr");
+    if (this.jsa.offline.has(name)) throw closedStreamError("JSStreamMsgDeleteFailedF");
     const s = this.streamOf(name);
     if (s.cfg.sealed) throw jsError("JSStreamSealedErr");
     if (s.cfg.deny_delete) throw jsError("JSStreamMsgDeleteFailedF", { err: "message delete not permitted" });
@@ -558,6 +640,8 @@ export class Api {
       if (t[2] !== "CREATE" || t.length !== 5) return undefined;
       return this.consumerCreate(t[3], t[4], undefined, true, body);
     }
+    const off = t.length >= 3 ? this.jsa.offline.get(t[2]!) : undefined;
+    if (off !== undefined && op !== "CREATE" && op !== "DURABLE") return this.offlineConsumerOp(off, t, body);
     if (op === "NAMES" || op === "LIST") {
       if (t.length !== 3) return undefined;
       const s = this.streamOf(t[2]);
@@ -587,6 +671,33 @@ export class Api {
       default:
         return undefined;
     }
+  }
+
+  /**
+   * The consumer APIs on an offline stream: its unsupported consumers are listed (as missing
+   * and offline), their info says why (after a pause); others are not found; pause and unpin
+   * are not answered. A delete answers success but, as in nats-server (whose stand-in for the
+   * consumer is closed already), leaves the consumer and its files as they are.
+   */
+  private offlineConsumerOp(off: OfflineStream, t: string[], body: Buffer): Json | undefined {
+    const op = t[1];
+    if (op === "NAMES" || op === "LIST") {
+      if (t.length !== 3) return undefined;
+      const req = decodeRequest<{ offset?: number }>(body, CONSUMER_NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
+      const names = [...off.consumers.keys()].sort();
+      const offset = pageOffset(req.offset, names.length);
+      if (op === "NAMES") return { total: names.length, offset, limit: NAMES_LIMIT, consumers: names.slice(offset, offset + NAMES_LIMIT) };
+      const page = names.slice(offset);
+      const offline: Record<string, string> = {};
+      for (const n of page) offline[n] = off.consumers.get(n)!.reason;
+      return { total: names.length, offset, limit: LIST_LIMIT, consumers: [], ...(page.length > 0 ? { missing: page, offline } : {}) };
+    }
+    if (t.length !== 4 || (op !== "INFO" && op !== "DELETE")) return undefined;
+    if (!isEmptyRequest(body)) throw jsError("JSNotEmptyRequestErr");
+    const c = off.consumers.get(t[3]!);
+    if (c === undefined) throw jsError("JSConsumerNotFoundErr");
+    if (op === "INFO") throw offlineError("JSConsumerOfflineReasonErrF", c.reason);
+    return { success: true };
   }
 
   /** CONSUMER.PAUSE: pause until a time (or resume with none); answers the pause state. */
@@ -679,6 +790,8 @@ export class Api {
     }
     // A standalone server has no peers to replicate to.
     if ((raw.num_replicas ?? 0) > 1) throw jsError("JSStreamReplicasNotSupportedErr");
+    const off = this.jsa.offline.get(streamName);
+    if (off !== undefined) throw offlineError("JSStreamOfflineReasonErrF", off.reason);
     const stream = this.streamOf(streamName);
     // The consumer of a mirror or source: its copy names it stably, so each request gets a
     // fresh suffix (an old one may still be winding down); the origin's identity lets the

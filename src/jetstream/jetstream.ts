@@ -21,7 +21,9 @@ import { Stream } from "./stream.js";
 import { checkStreamUpdate, consumersViolatingLimits, subjectsOverlap, type StreamConfig } from "./stream_config.js";
 import { checkSourcingAgainst } from "./source_config.js";
 import { storedConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
-import { listStoredStreams, streamDir } from "./store_factory.js";
+import { listStoredStreams, readStreamMetadata, streamDir } from "./store_factory.js";
+import { FileStore, type StoreEncryption } from "../storage/filestore.js";
+import { OfflineStream, offlineReason, type OfflineConsumer } from "./offline.js";
 import { cipherName } from "../storage/encryption.js";
 import { withStoredLevel } from "./api_level.js";
 import { nowNs, parseRfc3339 } from "../server/time.js";
@@ -42,6 +44,8 @@ function inTier(tier: string, replicas: number): boolean {
 /** The JetStream state of one account. */
 export class JsAccount {
   readonly streams = new Map<string, Stream>();
+  /** Stored streams this server cannot run (ADR-44), by name. */
+  readonly offline = new Map<string, OfflineStream>();
   apiTotal = 0;
   apiErrors = 0;
   readonly advisoryContext: AdvisoryContext;
@@ -68,6 +72,7 @@ export class JsAccount {
     this.api?.uninstall();
     for (const s of this.streams.values()) s.stop();
     this.streams.clear();
+    this.offline.clear();
   }
 
   // ---- recovery ----
@@ -77,6 +82,7 @@ export class JsAccount {
       const dir = path.join(this.dir, name);
       if (!fs.existsSync(path.join(dir, "meta.json"))) continue;
       try {
+        if (this.recoverOffline(dir)) continue;
         const { config, created } = Stream.readMeta(dir, this);
         const stream = new Stream(this, config, created, dir);
         this.streams.set(config.name, stream);
@@ -88,6 +94,44 @@ export class JsAccount {
         this.service.log.error(`JetStream could not restore stream in ${dir}: ${(err as Error).message}`);
       }
     }
+  }
+
+  /**
+   * A stored stream this server cannot run (ADR-44): its config, or one of its consumers',
+   * needs a newer server. It is registered offline instead of started; true when so.
+   */
+  private recoverOffline(dir: string): boolean {
+    const enc = this.storeEncryption(dir);
+    const md = readStreamMetadata(dir, enc);
+    const config = md.config as unknown as Record<string, unknown>;
+    const name = typeof config.name === "string" ? config.name : path.basename(dir);
+    let reason = offlineReason(config, "stream");
+    const unsupported: OfflineConsumer[] = [];
+    const metas = FileStore.readConsumerMetas(dir, enc);
+    for (const m of metas) {
+      const stored = m.config as { config?: Record<string, unknown>; created?: string; name?: string } | undefined;
+      const cfg = stored?.config;
+      const why = offlineReason(cfg, "consumer");
+      if (why === undefined || cfg === undefined) continue;
+      const cname = stored?.name ?? m.name;
+      this.service.log.warn(`  Detected unsupported consumer '${this.account.name} > ${name} > ${cname}': ${why}`);
+      unsupported.push({ name: cname, config: cfg, created: parseRfc3339(stored?.created ?? m.created) ?? nowNs(), reason: why });
+    }
+    if (reason === undefined && unsupported.length === 0) return false;
+    if (reason !== undefined) {
+      this.service.log.warn(`  Detected unsupported stream '${this.account.name} > ${name}': ${reason}`);
+    } else {
+      this.service.log.warn(`  Stopping unsupported stream '${this.account.name} > ${name}'`);
+      reason = `stopped - unsupported consumer ${JSON.stringify(unsupported[0]!.name)}`;
+    }
+    const off = new OfflineStream(name, config, md.created, reason, dir);
+    for (const c of unsupported) off.consumers.set(c.name, c);
+    this.offline.set(name, off);
+    return true;
+  }
+
+  private storeEncryption(dir: string): StoreEncryption {
+    return { config: this.service.options.encryption, account: this.account.name, stream: path.basename(dir) };
   }
 
   private recoverConsumers(stream: Stream): void {
@@ -128,6 +172,15 @@ export class JsAccount {
       }
       consumers += s.publicConsumerCount();
     }
+    // Offline streams count (their bytes are not read), with their offline consumers.
+    for (const o of this.offline.values()) {
+      if (!inTier(tier, o.replicas)) continue;
+      streams++;
+      consumers += o.consumers.size;
+      const reserved = typeof o.config.max_bytes === "number" && o.config.max_bytes > 0 ? o.config.max_bytes : 0;
+      if (o.config.storage === "memory") reservedMemory += reserved;
+      else reservedStorage += reserved;
+    }
     return { memory, storage, reservedMemory, reservedStorage, streams, consumers };
   }
 
@@ -158,6 +211,7 @@ export class JsAccount {
     if (existing === undefined && l.max_streams > 0) {
       let count = 0;
       for (const s of this.streams.values()) if (inTier(tier, s.cfg.num_replicas) && s.cfg.name !== cfg.name) count++;
+      for (const o of this.offline.values()) if (inTier(tier, o.replicas) && o.name !== cfg.name) count++;
       if (count >= l.max_streams) throw jsError("JSMaximumStreamsLimitErr");
     }
     if (cfg.max_consumers > 0 && l.max_consumers > 0 && cfg.max_consumers > l.max_consumers) throw jsError("JSMaximumConsumersLimitErr");
@@ -209,6 +263,7 @@ export class JsAccount {
   // ---- streams ----
 
   createStream(cfg: StreamConfig): { stream: Stream; created: boolean } {
+    if (this.offline.has(cfg.name)) throw jsError("JSStreamNameExistErr");
     const existing = this.streams.get(cfg.name);
     if (existing !== undefined) {
       const resent = { ...cfg, metadata: withStoredLevel(cfg.metadata, existing.cfg.metadata) };
@@ -233,6 +288,9 @@ export class JsAccount {
     for (const s of this.streams.values()) {
       if (subjectsOverlap(s.cfg.subjects ?? [], cfg.subjects ?? [])) throw jsError("JSStreamSubjectOverlapErr");
     }
+    for (const o of this.offline.values()) {
+      if (subjectsOverlap(o.subjects, cfg.subjects ?? [])) throw jsError("JSStreamSubjectOverlapErr");
+    }
     if (cfg.mirror !== undefined || cfg.sources !== undefined) checkSourcingAgainst(cfg, (n) => this.streams.get(n)?.cfg);
   }
 
@@ -255,7 +313,7 @@ export class JsAccount {
 
   /** A stream being restored: it exists (its name is taken) but takes nothing in yet. */
   createStreamForRestore(cfg: StreamConfig, created?: bigint): Stream {
-    if (this.streams.has(cfg.name)) throw jsError("JSStreamNameExistRestoreFailedErr");
+    if (this.streams.has(cfg.name) || this.offline.has(cfg.name)) throw jsError("JSStreamNameExistRestoreFailedErr");
     return this.newStream(cfg, created);
   }
 
@@ -292,6 +350,9 @@ export class JsAccount {
     for (const s of this.streams.values()) {
       if (s !== stream && subjectsOverlap(s.cfg.subjects ?? [], cfg.subjects ?? [])) throw jsError("JSStreamSubjectOverlapErr");
     }
+    for (const o of this.offline.values()) {
+      if (subjectsOverlap(o.subjects, cfg.subjects ?? [])) throw jsError("JSStreamSubjectOverlapErr");
+    }
     if (cfg.mirror !== undefined || cfg.sources !== undefined) checkSourcingAgainst(cfg, (n) => (n === cfg.name ? undefined : this.streams.get(n)?.cfg));
     stream.applyStreamOp({ op: "update", config: cfg });
     adv.streamAction(this.advisoryContext, "modify", cfg.name);
@@ -299,6 +360,13 @@ export class JsAccount {
   }
 
   deleteStream(name: string): void {
+    const off = this.offline.get(name);
+    if (off !== undefined) {
+      this.offline.delete(name);
+      off.delete();
+      adv.streamAction(this.advisoryContext, "delete", name);
+      return;
+    }
     const stream = this.streams.get(name);
     if (stream === undefined) throw jsError("JSStreamNotFoundErr");
     this.streams.delete(name);

@@ -204,6 +204,22 @@ export function checkShape(obj: Record<string, unknown>, shape: Shape, struct: s
 }
 
 /**
+ * Go's error decoding a stored object strictly (json.Decoder with DisallowUnknownFields), as
+ * nats-server reads its meta files at startup: undefined when it decodes, else the text
+ * ("json: unknown field \"x\"", a type error...).
+ */
+export function strictDecodeError(obj: unknown, shape: Shape, struct: string): string | undefined {
+  try {
+    decodeRequest(Buffer.from(JSON.stringify(obj)), shape, struct, true);
+    return undefined;
+  } catch (err) {
+    const e = err as { description?: string };
+    if (typeof e.description === "string") return e.description.replace(/^invalid JSON: /, "");
+    throw err;
+  }
+}
+
+/**
  * Decode one JSON value as json.Unmarshal does into a struct of `shape` (unknown fields
  * ignored): the decoded object, or Go's error text.
  */

@@ -495,6 +495,26 @@ export class FileStore extends StoreBase<FileBlock> {
     return { version: m.version, created: m.created, config, metadata: m.metadata };
   }
 
+  /**
+   * The stored configs of a stream directory's consumers, read without opening the stream
+   * (what recovery checks before it starts a stream). Unreadable ones are left out.
+   */
+  static readConsumerMetas(dir: string, enc?: StoreEncryption): Array<{ name: string; config: unknown; created: string }> {
+    const crypto = FileStore.openCrypto(dir, enc);
+    const out: Array<{ name: string; config: unknown; created: string }> = [];
+    for (const name of listDirs(join(dir, "obs"))) {
+      const p = join(dir, "obs", name, "meta.json");
+      if (!fs.existsSync(p)) continue;
+      try {
+        const m = readMetaFile(p, { crypto, role: `obs/${name}/meta.json` });
+        out.push({ name, config: m.config, created: m.created });
+      } catch {
+        // recovery reports it when it opens the consumer
+      }
+    }
+    return out;
+  }
+
   constructor(opts: FileStoreOptions) {
     const dir = opts.dir;
     const metaPath = join(dir, "meta.json");
