@@ -147,9 +147,10 @@ export interface JetStreamOptions {
   /**
    * Ingest limits per stream (`max_buffered_msgs`, `max_buffered_size`): what a stream takes
    * in within one event-loop turn before answering 429 (nats-server: its ingest queue).
+   * Unset: nats-server's defaults, 100 000 messages and 128 MiB.
    */
-  maxBufferedMsgs: number;
-  maxBufferedSize: number;
+  maxBufferedMsgs?: number;
+  maxBufferedSize?: number;
   /** Encryption at rest of file streams (`cipher`, `key`, `prev_encryption_key`). */
   encryption?: { cipher: "chachapoly" | "aes"; key: string; prevKey?: string };
 }
@@ -458,8 +459,6 @@ export function defaultOptions(): ServerOptions {
       maxMemoryStore: -1,
       maxFileStore: -1,
       syncInterval: 120_000,
-      maxBufferedMsgs: 100_000,
-      maxBufferedSize: 128 * 1024 * 1024,
     },
     debug: false,
     trace: false,

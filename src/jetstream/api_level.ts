@@ -23,6 +23,12 @@ function apiLevelOf(version: string): number {
 
 export const JS_API_LEVEL = apiLevelOf(NATS_FEATURE_VERSION);
 
+/**
+ * The highest level of stored configs this code runs: its config shapes are nats-server
+ * 2.15's. Only assets needing more are offline (ADR-44), whatever level is reported.
+ */
+export const SUPPORTED_API_LEVEL = Math.max(JS_API_LEVEL, 5);
+
 /** The level a stream config needs (what nats-server records in `_nats.req.level`). */
 export function streamRequiredLevel(cfg: {
   allow_msg_ttl?: boolean;
@@ -73,7 +79,7 @@ export function supportsRequiredLevel(metadata: Record<string, string> | undefin
   const l = metadata?.[REQUIRED_LEVEL_KEY];
   if (l === undefined || l === "") return true;
   const n = goAtoi(l);
-  return n !== undefined && n <= JS_API_LEVEL;
+  return n !== undefined && n <= SUPPORTED_API_LEVEL;
 }
 
 /** Does a `Nats-Required-Api-Level` value ask for more than this server has? (unparsable: yes) */

@@ -283,7 +283,7 @@ export class Stream {
   private admitIngest(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): boolean {
     const o = this.jsa.service.options;
     const size = subject.length + reply.length + (hdr?.length ?? 0) + payload.length;
-    if (this.ingestMsgs + 1 > o.maxBufferedMsgs || this.ingestBytes + size > o.maxBufferedSize) {
+    if (this.ingestMsgs + 1 > (o.maxBufferedMsgs ?? 100_000) || this.ingestBytes + size > (o.maxBufferedSize ?? 128 * 1024 * 1024)) {
       if (!this.ingestRefused) {
         this.ingestRefused = true;
         this.jsa.service.log.warn(`Dropping messages due to excessive stream ingest rate on '${this.jsa.account.name}' > '${this.name}': ingest limit reached`);
