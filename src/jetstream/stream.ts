@@ -27,6 +27,7 @@ import { applyCounter, counterStateOf, type CounterState } from "./counter.js";
 import { MessageSchedules } from "./schedules.js";
 import { MsgTrace, activeTrace } from "../server/msg_trace.js";
 import { AtomicBatches } from "./batch.js";
+import { FAST_BATCH_SUFFIX, FastBatches, parseFastBatchReply } from "./fast_batch.js";
 import {
   HDR_BATCH_ID,
   HDR_EXPECTED_LAST_MSG_ID,
@@ -117,6 +118,10 @@ export class Stream {
     return this.lastMsgId;
   }
   private ackPrefix: string;
+  /** The start of this stream's PubAck JSON, up to the sequence. */
+  get pubAckPrefix(): string {
+    return this.ackPrefix;
+  }
   /** Pairs of reply subject and PubAck JSON, sent once the batch is with the kernel. */
   private pendingAcks: string[] = [];
   /** Headers of the rare acks that carry one (429), by index in pendingAcks. */
@@ -133,6 +138,7 @@ export class Stream {
   readonly schedules: MessageSchedules;
   /** Atomic batches being staged (ADR-50). */
   readonly batches: AtomicBatches;
+  readonly fastBatches: FastBatches = new FastBatches(this, (reply, json) => this.queueAck(reply, json));
   /** The stream's subject_transform, applied to a message's subject before anything else. */
   private inputTransform: SubjectTransform | undefined;
   closed = false;
@@ -225,6 +231,14 @@ export class Stream {
     if (!sourced && !this.admitIngest(subject, reply, hdr, payload)) {
       if (wantAck) this.queueAck(reply, `{"error":${JSON.stringify(jsError("JSStreamTooManyRequests").toJSON())},"stream":${JSON.stringify(cfg.name)},"seq":0}`, TOO_MANY_HDR);
       return;
+    }
+    // Fast batch publish: the reply subject says it all (it wins over an atomic batch's headers).
+    if (!sourced && reply.length > 4 && reply.endsWith(FAST_BATCH_SUFFIX)) {
+      const ref = parseFastBatchReply(reply);
+      if (ref !== undefined) {
+        this.fastBatches.process(ref, subject, reply, hdr, payload);
+        return;
+      }
     }
     if (!sourced && hdr !== undefined && hdr.length > 12 && hdr.indexOf(BATCH_ID_KEY) >= 0) {
       const batchId = getHeader(hdr, HDR_BATCH_ID);
@@ -687,6 +701,9 @@ export class Stream {
           this.start();
         }
         this.ackPrefix = this.buildAckPrefix();
+        // Batches in flight end with the feature.
+        if (!op.config.allow_atomic) this.batches.stop();
+        if (!op.config.allow_batched) this.fastBatches.clear();
         this.writeMeta();
         for (const c of this.consumers.values()) c.onStreamPurged();
         return true;
@@ -935,6 +952,7 @@ export class Stream {
     this.closed = true;
     this.schedules.stop();
     this.batches.stop();
+    this.fastBatches.clear();
     this.unsubscribeAll();
     try {
       this.store.stop();
@@ -965,6 +983,7 @@ export class Stream {
     this.closed = true;
     this.schedules.stop();
     this.batches.stop();
+    this.fastBatches.clear();
     this.unsubscribeAll();
     try {
       this.store.delete();
