@@ -760,6 +760,14 @@ max_traced_msg_len: 128
     ]);
   });
 
+  describe("feature_flags", () => {
+    it("reads name: bool pairs, with nats-server's errors", () => {
+      assert.deepEqual(load("feature_flags { js_ack_fc_v2: true, bogus: false }").featureFlags, { js_ack_fc_v2: true, bogus: false });
+      throwsAt(() => load("feature_flags: 1"), "t.conf:1:1: error parsing feature flags: unsupported type int64");
+      assert.throws(() => load('feature_flags { a: "yes" }'), /error parsing feature flag "a": expected bool, got string/);
+    });
+  });
+
   describe("jetstream", () => {
     it("accepts bool, enabled/disabled and blocks", () => {
       assert.equal(load("jetstream: true").jetstream.enabled, true);

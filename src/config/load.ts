@@ -1191,6 +1191,17 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
       case "allow_non_tls":
         opts.allowNonTls = r.bool(m, key, lk);
         break;
+      case "feature_flags": {
+        const kk = kindOfEntry(m, key);
+        if (kk !== "map") throw r.err(m, key, `error parsing feature flags: unsupported type ${goType(kk)}`);
+        const fm = m[key] as ConfMap;
+        for (const name of Object.keys(fm)) {
+          const fk = kindOfEntry(fm, name);
+          if (fk !== "bool") throw r.err(fm, name, `error parsing feature flag ${JSON.stringify(name)}: expected bool, got ${goType(fk)}`);
+          (opts.featureFlags ??= {})[name] = fm[name] as boolean;
+        }
+        break;
+      }
       case "trace_verbose":
         opts.traceVerbose = r.bool(m, key, lk);
         if (opts.traceVerbose) opts.trace = true;

@@ -351,6 +351,8 @@ export interface ServerOptions {
   users: UserConfig[];
   accounts: AccountConfig[];
   systemAccount?: string;
+  /** `feature_flags { name: bool }` (nats-server 2.14+): as configured, unknown names included. */
+  featureFlags?: Record<string, boolean>;
   noSystemAccount: boolean;
   noAuthUser?: string;
   /** `authorization { permissions {...} }`: default permissions for users without their own. */

@@ -14,13 +14,14 @@
 //   $SYS.REQ.USER.INFO                                  the requester's user, account, permissions
 // The services are internal subscriptions in the system account, so only its users reach
 // them; like nats-server, every other account also gets USER.INFO and its own CONNZ/STATZ.
+import { featureFlagsReported, mergedFeatureFlags } from "../server/feature_flags.js";
 import type { Server, ServerService } from "../server/server.js";
 import type { Account } from "../server/account.js";
 import type { Client } from "../server/client.js";
 import type { AuthFailure } from "../auth/auth_result.js";
 import type { Subscription } from "../server/sublist.js";
 import type { ServerOptions } from "../config/options.js";
-import { NATS_FEATURE_VERSION } from "../server/version.js";
+import { featureVersionAtLeast, NATS_FEATURE_VERSION } from "../server/version.js";
 import { monitorOf, type Monitor } from "./monitor.js";
 import { goTime } from "./format.js";
 import {
@@ -206,7 +207,11 @@ export class SystemAccountService implements ServerService {
     const cluster = clusterOf(s);
     if (cluster !== undefined) info.cluster = cluster.clusterName;
     if (s.options.jetstream.domain) info.domain = s.options.jetstream.domain;
-    Object.assign(info, { ver: NATS_FEATURE_VERSION, seq: ++this.seq, jetstream: js, flags: js ? 1 : 0, time: goTime(new Date()) });
+    info.ver = NATS_FEATURE_VERSION;
+    if (featureFlagsReported()) info.feature_flags = mergedFeatureFlags(s.options.featureFlags);
+    // nats-server's capability flags: JetStream, binary stream snapshots, and (2.11+) account NRG.
+    const flags = js ? (featureVersionAtLeast("2.11") ? 7 : 3) : 0;
+    Object.assign(info, { seq: ++this.seq, jetstream: js, flags, time: goTime(new Date()) });
     return info;
   }
 

@@ -1,4 +1,5 @@
 // /varz: the server's configuration and running totals, with nats-server 2.9's field set.
+import { featureFlagsReported, mergedFeatureFlags } from "../server/feature_flags.js";
 import type { Monitor } from "./monitor.js";
 import { compareStrings, goTime, uptime } from "./format.js";
 import { msToNs } from "../server/time.js";
@@ -70,6 +71,7 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     http_req_stats: Object.fromEntries([...m.httpReqStats.entries()].sort(([a], [b]) => compareStrings(a, b))),
     config_load_time: goTime(s.configLoadTime),
   });
+  if (featureFlagsReported()) v.feature_flags = mergedFeatureFlags(s.options.featureFlags);
   if (s.systemAccount !== undefined) v.system_account = s.systemAccount.name;
   v.slow_consumer_stats = { clients: s.slowConsumers, routes: 0, gateways: 0, leafs: 0 };
   return v;

@@ -1,5 +1,6 @@
 // The server: listener, accounts, connections, INFO, lifecycle (start, reload, lame duck,
 // shutdown). Protocol handling is in client.ts, routing in account.ts.
+import { featureFlagLog, featureFlagsReported } from "./feature_flags.js";
 import net from "node:net";
 import fs from "node:fs";
 import path from "node:path";
@@ -215,6 +216,11 @@ export class Server {
     this.log.info(`  Name:     ${this.name}`);
     this.log.info(`  ID:       ${this.id}`);
     if (this.options.configFile) this.log.info(`Using configuration file: ${this.options.configFile}`);
+    if (featureFlagsReported()) {
+      const ff = featureFlagLog(this.options.featureFlags);
+      for (const l of ff.info) this.log.info(l);
+      for (const l of ff.warn) this.log.warn(l);
+    }
     // Before services start: HTTPS monitoring serves with the same context.
     this.tls = ServerTls.fromOptions(this.options.tls);
     const rate = this.options.tls?.rateLimit;
