@@ -196,7 +196,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     payload: Buffer,
     queues: readonly string[],
     origin: string,
-  ): void;
+  ): void | false;
   abstract mayForwardTo(to: RemoteDeliverer, subject: string): boolean;
 
   /** Messages from other servers never reach a subscription of this kind directly. */
@@ -364,7 +364,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   // ---- interest and teardown ----
 
   /** Add the other side's subscription (or update a queue group's weight). */
-  protected addRemoteSub(account: Account, key: string, subject: string, queue: string | undefined, weight: number): Subscription {
+  protected addRemoteSub(account: Account, key: string, subject: string, queue: string | undefined, weight: number, noImports = false): Subscription {
     const old = this.subs.get(key);
     if (old !== undefined) {
       if (queue !== undefined && old.weight !== weight) {
@@ -377,6 +377,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     }
     const sub: Subscription = { subject, queue, sid: key, client: this, max: 0, delivered: 0, closed: false };
     if (queue !== undefined) sub.weight = weight;
+    if (noImports) sub.noImports = true;
     this.subs.set(key, sub);
     account.addSubscription(sub);
     return sub;

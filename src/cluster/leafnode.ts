@@ -22,6 +22,7 @@ import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import { RemoteConnection } from "./connection.js";
 import type { MsgOp, SubOp, UnsubOp } from "./remote_parser.js";
 import type { LeafNodes } from "./leafnodes.js";
+import { isGatewayRoutedSubject, routeRoutedReply } from "./gateway_reply.js";
 
 export const LDS_PREFIX = "$LDS.";
 
@@ -376,6 +377,13 @@ export class LeafConnection extends RemoteConnection {
     const account = this.account;
     const sublist = account.sublist;
     const subject = this.msgSubject;
+    if (isGatewayRoutedSubject(subject)) {
+      // An answer from the leaf to a request of another cluster: on towards that cluster.
+      const hdrLen = this.msgHdr;
+      const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
+      routeRoutedReply(this.server.services, account, subject, this.msgReply, hdr, buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end), this);
+      return;
+    }
     let result = this.lastResult;
     if (subject !== this.lastMatchSubject || sublist.generation !== this.lastGeneration || result === undefined) {
       result = sublist.match(subject);
@@ -401,6 +409,8 @@ export class LeafConnection extends RemoteConnection {
 
   mayForwardTo(to: RemoteDeliverer): boolean {
     if (to.kind === "route") return !this.isSpoke;
+    // Other clusters of the super-cluster get what leaf nodes publish, as nats-server sends them.
+    if (to.kind === "gateway") return true;
     if (to.kind === "leaf") {
       if (to === this) return false;
       const other = to as LeafConnection;

@@ -12,6 +12,7 @@ import { LeafConnection, LDS_PREFIX, credentialsOf, passwordMatches, type LeafCo
 import { LeafInterest } from "./interest.js";
 import { clusterOf } from "./cluster.js";
 import { hostPort, listenUrls } from "./urls.js";
+import type { RoutedReplySender } from "./gateway_reply.js";
 
 /** How long a leaf whose hub reported a loop waits before trying again (nats-server's value). */
 const LOOP_RECONNECT_DELAY_MS = 30_000;
@@ -22,7 +23,7 @@ export function leafNodesOf(server: Server): LeafNodes | undefined {
   return server.services.find((s): s is LeafNodes => s instanceof LeafNodes);
 }
 
-export class LeafNodes implements ServerService {
+export class LeafNodes implements ServerService, RoutedReplySender {
   readonly name = "leafnodes";
   readonly options: LeafNodeOptions;
   readonly interest: LeafInterest;
@@ -220,6 +221,21 @@ export class LeafNodes implements ServerService {
       if (!this.stopping && !this.server.isShuttingDown && !remote.stopped) {
         this.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);
       }
+    }
+  }
+
+  /**
+   * An answer on a routed reply (gateway_reply.ts): to the leaf connections whose other side
+   * asked for routed replies (a hub with gateways announces `_GR_.>`), except where it came from.
+   */
+  sendRoutedReply(account: Account, routed: string, reply: string, hdr: Buffer | undefined, payload: Buffer, from?: unknown): void {
+    const r = account.sublist.match(routed);
+    const done = new Set<LeafConnection>();
+    for (const sub of r.psubs) {
+      const c = sub.client;
+      if (c.kind !== "leaf" || c === from || done.has(c as LeafConnection)) continue;
+      done.add(c as LeafConnection);
+      (c as LeafConnection).sendRouted(account.name, routed, reply, hdr, payload, []);
     }
   }
 

@@ -4,7 +4,7 @@
 // and invalid values raise a ConfigError located at the offending key. Unknown fields are
 // errors, as in nats-server (unless the key was only used as a `$variable`, or
 // `allowUnknownFields` is set, in which case they become warnings). Keys nats-server knows
-// but tsnats does not implement produce a warning; the gateway/mqtt blocks are
+// but tsnats does not implement produce a warning; the mqtt block is
 // kept in `unsupportedBlocks`.
 
 import { existsSync, statSync } from "node:fs";
@@ -16,6 +16,7 @@ import { checkAccountsConfig } from "../server/account_setup.js";
 import { goDuration, msToNs } from "../server/time.js";
 import { readCluster, validateCluster } from "./cluster.js";
 import { readLeafNodes, validateLeafNodes } from "./leafnodes.js";
+import { readGateway, validateGateway } from "./gateway.js";
 import {
   defaultOptions,
   unlimitedJetStream,
@@ -54,10 +55,7 @@ const DEFAULT_HANDSHAKE_FIRST_FALLBACK_MS = 50;
 export const MIN_LAME_DUCK_DURATION_MS = 30_000;
 
 // A Map, not an object literal: config keys such as "constructor" must not hit Object.prototype.
-const UNSUPPORTED_BLOCKS = new Map([
-  ["gateway", "gateway"],
-  ["mqtt", "mqtt"],
-]);
+const UNSUPPORTED_BLOCKS = new Map([["mqtt", "mqtt"]]);
 
 /** Top-level keys nats-server accepts that tsnats parses but does not act on. */
 const IGNORED_TOP_LEVEL = new Set([
@@ -1162,6 +1160,9 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
       case "leaf":
         readLeafNodes(r, m, key, opts);
         break;
+      case "gateway":
+        readGateway(r, m, key, opts);
+        break;
       case "trusted":
       case "trusted_keys": {
         opts.trustedKeys = readStringList(r, m, key, "trusted");
@@ -1266,6 +1267,7 @@ export function validateOptions(o: ServerOptions): void {
   }
   if (o.noAuthUser !== undefined) checkNoAuthUser(o, o.noAuthUser);
   if (o.websocket !== undefined) validateWebsocket(o, o.websocket);
+  validateGateway(o);
   validateCluster(o);
   validateLeafNodes(o);
   const operatorMode = o.operatorJwts.length > 0 || o.trustedKeys.length > 0;

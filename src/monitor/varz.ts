@@ -6,6 +6,7 @@ import { msToNs } from "../server/time.js";
 import { jetStreamSummary } from "./jetstream-stats.js";
 import { clusterOf } from "../cluster/cluster.js";
 import { leafNodesOf } from "../cluster/leafnodes.js";
+import { gatewaysOf } from "../cluster/gateways.js";
 
 export function buildVarz(m: Monitor): Record<string, unknown> {
   const s = m.server;
@@ -43,7 +44,7 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     max_payload: o.maxPayload,
     max_pending: o.maxPending,
     cluster: cluster === undefined ? {} : clusterVarz(cluster),
-    gateway: {},
+    gateway: gatewayVarz(s),
     leaf: leafVarz(s),
     mqtt: {},
     websocket: websocketVarz(m),
@@ -89,6 +90,34 @@ function clusterVarz(c: NonNullable<ReturnType<typeof clusterOf>>): Record<strin
     out.tls_verify = true;
   }
   if (o.poolSize > 0) out.pool_size = o.poolSize;
+  return out;
+}
+
+/** The `gateway` block of /varz (nats-server's GatewayOptsVarz, empty fields left out). */
+function gatewayVarz(s: Parameters<typeof gatewaysOf>[0]): Record<string, unknown> {
+  const gw = gatewaysOf(s);
+  if (gw === undefined) return {};
+  const o = gw.options;
+  const out: Record<string, unknown> = { name: gw.gatewayName, host: o.host, port: gw.port };
+  out.auth_timeout = (o.authTimeoutMs ?? 2000) / 1000;
+  out.tls_timeout = o.tls?.timeout ?? 2;
+  if (o.tls !== undefined) {
+    out.tls_required = true;
+    out.tls_verify = true;
+  }
+  if (o.advertise) out.advertise = o.advertise;
+  if (o.connectRetries > 0) out.connect_retries = o.connectRetries;
+  // The configured remotes, with the URLs known for them now (gossip adds some).
+  out.gateways = o.gateways.map((rg) => {
+    const e: Record<string, unknown> = { name: rg.name };
+    if (rg.tls?.timeout !== undefined) e.tls_timeout = rg.tls.timeout;
+    const urls = rg.name === gw.gatewayName ? gw.ownConfiguredUrls : (gw.remotes.get(rg.name)?.hosts() ?? []);
+    if (urls.length > 0) e.urls = urls;
+    return e;
+  });
+  if (o.rejectUnknown) out.reject_unknown = true;
+  if (o.writeDeadlineMs !== undefined) out.write_deadline = msToNs(o.writeDeadlineMs);
+  if (o.writeTimeout !== "default") out.write_timeout = o.writeTimeout;
   return out;
 }
 
