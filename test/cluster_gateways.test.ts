@@ -453,3 +453,55 @@ describe("gateways and leaf nodes", () => {
     await inA.close();
   });
 });
+
+describe("gateways: write_deadline and write_timeout", { skip: referenceBinary("2.15") === undefined ? "nats-server 2.15 not available" : false }, () => {
+  const members: GwMember[] = [];
+  after(async () => {
+    for (const m of members) if (m.kind !== "tsnats") (m as GwMember & { ref: { proc: { kill(s: string): void } } }).ref.proc.kill("SIGCONT");
+    await stopAll(members);
+  });
+
+  it("a remote that stops reading is dropped once its writes stall past the deadline", async () => {
+    const b = await startRefGw("2.15", "wb", "WB");
+    const a = await startTsGw("wa", "WA", { gateways: [{ name: "WB", urls: [b.gatewayUrl] }], extra: { gateway: { writeDeadlineMs: 300, writeTimeout: "close" } } });
+    members.push(b, a);
+    await waitForSuperCluster(members);
+    const sub = await connect({ servers: b.clientUrl, reconnect: false });
+    sub.subscribe("wd.>", { callback: () => undefined });
+    await sub.flush();
+    const pub = await connect({ servers: a.clientUrl, reconnect: false });
+    await waitForInterest(pub, sub);
+    const gw = gatewaysOfTs(a);
+    const out = gw.out.get("WB");
+    assert.ok(out !== undefined);
+    // The remote server freezes: its socket buffers fill, then our writes stall.
+    (b as GwMember & { ref: { proc: { kill(s: string): void } } }).ref.proc.kill("SIGSTOP");
+    const payload = Buffer.alloc(64 * 1024, 120);
+    const deadline = Date.now() + 15_000;
+    while (!out.closed && Date.now() < deadline) {
+      for (let i = 0; i < 64; i++) pub.publish("wd.x", payload);
+      await pub.flush();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(out.closeReason, "Slow Consumer (Write Deadline)");
+    const varz = (await (await fetch(`http://127.0.0.1:${a.monitorPort}/varz`)).json()) as Record<string, Record<string, number>>;
+    assert.ok(varz.slow_consumer_stats.gateways >= 1);
+    assert.equal((varz.gateway as unknown as Record<string, unknown>).write_timeout, "close");
+    (b as GwMember & { ref: { proc: { kill(s: string): void } } }).ref.proc.kill("SIGCONT");
+    await pub.close();
+    await sub.close().catch(() => undefined);
+  });
+
+  it("write_deadline and write_timeout are read in the cluster, leafnodes and gateway blocks", () => {
+    const o = loadConfig(
+      'cluster { port: -1, write_deadline: "3s", write_timeout: close }\nleafnodes { port: -1, write_deadline: "4s", write_timeout: retry }\ngateway { name: W, port: -1, write_deadline: "5s", write_timeout: default }',
+    );
+    assert.equal(o.cluster?.writeDeadlineMs, 3000);
+    assert.equal(o.cluster?.writeTimeout, "close");
+    assert.equal(o.leafnodes?.writeDeadlineMs, 4000);
+    assert.equal(o.leafnodes?.writeTimeout, "retry");
+    assert.equal(o.gateway?.writeDeadlineMs, 5000);
+    assert.equal(o.gateway?.writeTimeout, "default");
+    assert.throws(() => loadConfig("cluster { port: -1, write_timeout: sometimes }"), /write_timeout must be 'default', 'close' or 'retry'/);
+  });
+});

@@ -69,6 +69,22 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   private pingsOut = 0;
   private pingSentAt = 0;
   private writeStalledSince = 0;
+  /** write_deadline of this kind of connection (the server's unless its block sets one). */
+  protected writeDeadlineMs: number;
+  /**
+   * write_timeout: "close" drops a connection whose writes stall past the deadline; "retry"
+   * (nats-server's default for server connections) only does when nothing at all was written
+   * meanwhile, and otherwise counts a slow consumer and keeps going.
+   */
+  protected writeTimeoutPolicy: "close" | "retry" = "retry";
+  /** Writes the socket completed, and how many had when the current stall began. */
+  private writesDone = 0;
+  private writesAtStall = 0;
+  private readonly onWritten = (): void => {
+    this.writesDone++;
+  };
+  /** Times the write deadline passed while the peer was still reading (retry policy). */
+  slowConsumerEvents = 0;
   /** The socket's backlog passed a quarter of max_pending at the last flush. */
   behind = false;
   private stalledPublishers: Array<{ resumeReading(): void }> | undefined;
@@ -94,7 +110,14 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     this.trace = server.log.traceEnabled;
     const o = server.options;
     this.parser = new RemoteParser(this, o.maxControlLine * 16, Math.max(o.maxPayload, 64 * 1024 * 1024));
+    this.writeDeadlineMs = o.writeDeadlineMs;
     this.attach(socket);
+  }
+
+  /** The block's write_deadline and write_timeout ("default" is retry for server connections). */
+  protected setWriteTimeout(deadlineMs: number | undefined, policy: "default" | "close" | "retry" | undefined): void {
+    if (deadlineMs !== undefined && deadlineMs > 0) this.writeDeadlineMs = deadlineMs;
+    this.writeTimeoutPolicy = policy === "close" ? "close" : "retry";
   }
 
   /** Listen to a socket (again, after it was wrapped in TLS). */
@@ -259,8 +282,11 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     if (this.closed) return;
     const data = this.outbound.take();
     if (data === undefined) return;
-    if (!this.socket.write(data)) {
-      if (this.writeStalledSince === 0) this.writeStalledSince = Date.now();
+    if (!this.socket.write(data, this.onWritten)) {
+      if (this.writeStalledSince === 0) {
+        this.writeStalledSince = Date.now();
+        this.writesAtStall = this.writesDone;
+      }
       this.behind = this.socket.writableLength > this.server.options.maxPending >> 2;
       if (this.socket.writableLength > this.server.options.maxPending) {
         this.error(`Slow Consumer Detected: MaxPending of ${this.server.options.maxPending} Exceeded`);
@@ -272,11 +298,27 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
 
   /** Checked by the owner's housekeeping. */
   checkWriteDeadline(now: number): void {
-    if (this.writeStalledSince > 0 && now - this.writeStalledSince > this.server.options.writeDeadlineMs) {
-      this.error(`Slow Consumer Detected: WriteDeadline of ${this.server.options.writeDeadlineMs}ms Exceeded`);
-      this.outbound.clear();
-      this.close("Slow Consumer (Write Deadline)", true);
+    if (this.writeStalledSince === 0 || now - this.writeStalledSince <= this.writeDeadlineMs) return;
+    if (this.writeTimeoutPolicy === "retry" && this.writesDone !== this.writesAtStall) {
+      // Slow but reading: noted, and the deadline starts over.
+      this.countSlowConsumer();
+      this.info(`Slow Consumer State: WriteDeadline of ${this.writeDeadlineMs}ms exceeded`);
+      this.writeStalledSince = now;
+      this.writesAtStall = this.writesDone;
+      return;
     }
+    this.error(`Slow Consumer Detected: WriteDeadline of ${this.writeDeadlineMs}ms Exceeded`);
+    this.countSlowConsumer();
+    this.outbound.clear();
+    this.close("Slow Consumer (Write Deadline)", true);
+  }
+
+  private countSlowConsumer(): void {
+    this.slowConsumerEvents++;
+    const stats = this.server.remoteSlowConsumers;
+    if (this.kind === "route") stats.routes++;
+    else if (this.kind === "gateway") stats.gateways++;
+    else stats.leafs++;
   }
 
   /**

@@ -145,6 +145,7 @@ export class GatewayConnection extends RemoteConnection {
       this.authTimer.unref();
     }
     this.startPings(gateways.pingIntervalMs, this.server.options.maxPingsOut);
+    this.setWriteTimeout(o.writeDeadlineMs, o.writeTimeout);
   }
 
   protected kindName(): string {

@@ -107,6 +107,7 @@ export class LeafConnection extends RemoteConnection {
       this.authTimer.unref();
     }
     this.startPings(this.server.options.pingIntervalMs, this.server.options.maxPingsOut);
+    this.setWriteTimeout(leafs.options.writeDeadlineMs, leafs.options.writeTimeout);
   }
 
   /** The leaf cluster of messages from this connection, for no-echo across that cluster. */

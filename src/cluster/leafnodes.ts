@@ -36,6 +36,8 @@ export class LeafNodes implements ServerService, RoutedReplySender {
   private listener: net.Server | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopping = false;
+  /** Write deadlines of leaf connections, checked every second. */
+  private housekeeping: NodeJS.Timeout | undefined;
   port = 0;
 
   constructor(readonly server: Server) {
@@ -50,6 +52,11 @@ export class LeafNodes implements ServerService, RoutedReplySender {
 
   async listening(): Promise<void> {
     const o = this.options;
+    this.housekeeping = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.all) c.checkWriteDeadline(now);
+    }, 1000);
+    this.housekeeping.unref();
     if (o.port !== 0) {
       await new Promise<void>((resolve, reject) => {
         const srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
@@ -270,6 +277,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
 
   async shutdown(): Promise<void> {
     this.stopping = true;
+    if (this.housekeeping !== undefined) clearInterval(this.housekeeping);
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const r of this.remotes) r.stopped = true;

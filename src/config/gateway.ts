@@ -2,17 +2,10 @@
 // texts, and its cross-field checks (validateGatewayOptions and the gateway part of
 // validateCluster/validateLeafNodes in nats-server).
 import type { ConfMap, ConfValue } from "./conf_parser.js";
-import { defaultGatewayOptions, type GatewayOptions, type RemoteGatewayOptions, type ServerOptions, type WriteTimeoutPolicy } from "./options.js";
+import { defaultGatewayOptions, type GatewayOptions, type RemoteGatewayOptions, type ServerOptions } from "./options.js";
 import { readListen, readTls } from "./load.js";
 import { kindOfEntry, lowerKeys, type Reader } from "./reader.js";
-import { readUrlList } from "./cluster.js";
-
-/** `write_timeout` of the cluster, gateway and leafnodes blocks. */
-export function readWriteTimeout(r: Reader, m: ConfMap, key: string): WriteTimeoutPolicy {
-  const v = r.str(m, key, key);
-  if (v !== "default" && v !== "close" && v !== "retry") throw r.err(m, key, "write_timeout must be 'default', 'close' or 'retry'");
-  return v;
-}
+import { readUrlList, readWriteTimeout } from "./cluster.js";
 
 function readGatewayAuthorization(r: Reader, parent: ConfMap, key: string, g: GatewayOptions): void {
   const m = r.map(parent, key, "authorization");

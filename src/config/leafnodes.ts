@@ -5,7 +5,7 @@ import type { ConfMap, ConfValue } from "./conf_parser.js";
 import { defaultLeafNodeOptions, type LeafNodeOptions, type LeafRemoteOptions, type ServerOptions } from "./options.js";
 import { readListen } from "./load.js";
 import { kindOfEntry, lowerKeys, type Reader } from "./reader.js";
-import { checkCompressionServable, readCompression } from "./cluster.js";
+import { checkCompressionServable, readCompression, readWriteTimeout } from "./cluster.js";
 
 function strings(r: Reader, m: ConfMap, key: string): string[] {
   const k = kindOfEntry(m, key);
@@ -168,6 +168,12 @@ export function readLeafNodes(r: Reader, parent: ConfMap, key: string, opts: Ser
         break;
       case "tls":
         throw r.err(m, orig, "leafnode TLS is not supported by tsnats yet");
+      case "write_deadline":
+        l.writeDeadlineMs = r.duration(m, orig, lk);
+        break;
+      case "write_timeout":
+        l.writeTimeout = readWriteTimeout(r, m, orig);
+        break;
       default:
         r.unknown(m, orig);
     }

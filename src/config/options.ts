@@ -218,6 +218,9 @@ export interface ClusterOptions {
   permissions?: RoutePermissions;
   pingIntervalMs?: number;
   maxPingsOut?: number;
+  /** write_deadline of routes (the server's when unset). */
+  writeDeadlineMs?: number;
+  writeTimeout?: WriteTimeoutPolicy;
 }
 
 export function defaultClusterOptions(): ClusterOptions {
@@ -310,6 +313,9 @@ export interface LeafNodeOptions {
   compression: string;
   /** Interest from other leaf nodes is not passed on to leaf nodes. */
   isolateLeafnodeInterest: boolean;
+  /** write_deadline of leaf connections (the server's when unset). */
+  writeDeadlineMs?: number;
+  writeTimeout?: WriteTimeoutPolicy;
 }
 
 export function defaultLeafNodeOptions(): LeafNodeOptions {

@@ -67,14 +67,14 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     out_msgs: s.outMsgs,
     in_bytes: s.inBytes,
     out_bytes: s.outBytes,
-    slow_consumers: s.slowConsumers,
+    slow_consumers: s.slowConsumers + s.remoteSlowConsumers.routes + s.remoteSlowConsumers.gateways + s.remoteSlowConsumers.leafs,
     subscriptions: m.totalSubscriptions(),
     http_req_stats: Object.fromEntries([...m.httpReqStats.entries()].sort(([a], [b]) => compareStrings(a, b))),
     config_load_time: goTime(s.configLoadTime),
   });
   if (featureFlagsReported()) v.feature_flags = mergedFeatureFlags(s.options.featureFlags);
   if (s.systemAccount !== undefined) v.system_account = s.systemAccount.name;
-  v.slow_consumer_stats = { clients: s.slowConsumers, routes: 0, gateways: 0, leafs: 0 };
+  v.slow_consumer_stats = { clients: s.slowConsumers, ...s.remoteSlowConsumers };
   return v;
 }
 
@@ -90,6 +90,8 @@ function clusterVarz(c: NonNullable<ReturnType<typeof clusterOf>>): Record<strin
     out.tls_verify = true;
   }
   if (o.poolSize > 0) out.pool_size = o.poolSize;
+  if (o.writeDeadlineMs !== undefined) out.write_deadline = msToNs(o.writeDeadlineMs);
+  if (o.writeTimeout !== undefined && o.writeTimeout !== "default") out.write_timeout = o.writeTimeout;
   return out;
 }
 
@@ -147,5 +149,8 @@ function websocketVarz(m: Monitor): Record<string, unknown> {
 function leafVarz(s: Parameters<typeof leafNodesOf>[0]): Record<string, unknown> {
   const l = leafNodesOf(s);
   if (l === undefined || l.port === 0) return {};
-  return { host: l.options.host, port: l.port, auth_timeout: (l.options.authTimeoutMs ?? 2000) / 1000, tls_timeout: 2 };
+  const out: Record<string, unknown> = { host: l.options.host, port: l.port, auth_timeout: (l.options.authTimeoutMs ?? 2000) / 1000, tls_timeout: 2 };
+  if (l.options.writeDeadlineMs !== undefined) out.write_deadline = msToNs(l.options.writeDeadlineMs);
+  if (l.options.writeTimeout !== undefined && l.options.writeTimeout !== "default") out.write_timeout = l.options.writeTimeout;
+  return out;
 }

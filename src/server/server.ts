@@ -134,6 +134,8 @@ export class Server {
   outMsgs = 0;
   outBytes = 0;
   slowConsumers = 0;
+  /** Slow consumer events of server connections (routes, gateways, leaf nodes), by kind. */
+  readonly remoteSlowConsumers = { routes: 0, gateways: 0, leafs: 0 };
   /** tls { connection_rate_limit }: new TLS client connections per second. */
   private tlsRate: ConnectionRate | undefined;
   /** Bound port, once listening. */
