@@ -706,7 +706,7 @@ max_traced_msg_len: 128
     assert.deepEqual(l.remotes[0].denyImports, ["a.>"]);
     assert.deepEqual(l.remotes[0].denyExports, ["b"]);
     assert.equal(load("leaf { port: 1 }").leafnodes?.port, 1);
-    throwsAt(() => load("leafnodes { tls { cert_file: x } }"), "t.conf:1:13: leafnode TLS is not supported by tsnats yet");
+    throwsAt(() => load("leafnodes { tls { cert_file: x } }"), "t.conf:1:13: missing 'key_file' in TLS configuration");
     throwsAt(() => load("leafnodes { bogus: 1 }"), 't.conf:1:13: unknown field "bogus"');
     assert.throws(() => validateOptions(load("leafnodes { port: 1, compression: s2_fast }")), /leafnode compression "s2_fast" is not supported by tsnats/);
     assert.throws(() => validateOptions(load("leafnodes { remotes: [ { url: nats-leaf://x:1, account: NOPE } ] }")), /leafnode remote account "NOPE" not found/);

@@ -120,17 +120,41 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     this.writeTimeoutPolicy = policy === "close" ? "close" : "retry";
   }
 
-  /** Listen to a socket (again, after it was wrapped in TLS). */
+  private readonly socketListeners = {
+    data: (chunk: Buffer): void => this.onData(chunk),
+    drain: (): void => this.onDrain(),
+    error: (err: Error): void => {
+      this.debug(`${this.kindName()} connection error: ${err.message}`);
+      this.close("Read Error");
+    },
+    close: (): void => this.close("Client Closed"),
+  };
+
+  /** Listen to a socket. */
   protected attach(socket: net.Socket): void {
     this.socket = socket;
     socket.setNoDelay?.(true);
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("drain", () => this.onDrain());
-    socket.on("error", (err) => {
-      this.debug(`${this.kindName()} connection error: ${err.message}`);
-      this.close("Read Error");
-    });
-    socket.on("close", () => this.close("Client Closed"));
+    const l = this.socketListeners;
+    socket.on("data", l.data);
+    socket.on("drain", l.drain);
+    socket.on("error", l.error);
+    socket.on("close", l.close);
+  }
+
+  /**
+   * Go on over another socket wrapping this one (TLS started after the plain-text INFO): what
+   * was queued is written first, then the old socket is only read through the new one.
+   */
+  protected upgradeSocket(next: net.Socket): void {
+    if (this.dirty || this.outbound.size > 0) this.flush();
+    const old = this.socket;
+    const l = this.socketListeners;
+    old.off("data", l.data);
+    old.off("drain", l.drain);
+    old.off("error", l.error);
+    old.off("close", l.close);
+    old.on("error", () => undefined);
+    this.attach(next);
   }
 
   protected abstract kindName(): string;

@@ -13,7 +13,6 @@ import type { Cluster } from "./cluster.js";
 import type { Route } from "./route.js";
 import { LDS_PREFIX, type LeafConnection } from "./leafnode.js";
 import type { LeafNodes } from "./leafnodes.js";
-import { subjectMatches } from "../protocol/subject.js";
 import { isOptimisticSubscription } from "./gateway.js";
 
 /** Subjects a hub with gateways asks its leaf nodes for: routed replies (nats-server's `_GR_.>` and `$GR.*.>`). */
@@ -145,8 +144,8 @@ export class LeafInterest {
       if (kind === "route" || kind === "gateway") return false;
       if (kind === "leaf" && (dst as LeafConnection).isSpoke) return false;
     }
-    const deny = conn.remote?.options.denyImports;
-    if (deny !== undefined && deny.length > 0 && deny.some((d) => subjectMatches(d, sub.subject))) return false;
+    // Denied imports are not asked for (nor what the other side may not send us).
+    if (conn.perms !== undefined && !lds && !conn.perms.canSubscribe(sub.subject, undefined)) return false;
     return true;
   }
 

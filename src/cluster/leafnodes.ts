@@ -4,6 +4,7 @@
 import net from "node:net";
 import { randomBytes } from "node:crypto";
 import type { Server, ServerService } from "../server/server.js";
+import type { ServerOptions } from "../config/options.js";
 import type { Account } from "../server/account.js";
 import type { LeafNodeOptions } from "../config/options.js";
 import { NATS_FEATURE_VERSION } from "../server/version.js";
@@ -12,6 +13,7 @@ import { LeafConnection, LDS_PREFIX, credentialsOf, passwordMatches, type LeafCo
 import { LeafInterest } from "./interest.js";
 import { clusterOf } from "./cluster.js";
 import { hostPort, listenUrls } from "./urls.js";
+import { ServerTls } from "../server/tls.js";
 import type { RoutedReplySender } from "./gateway_reply.js";
 
 /** How long a leaf whose hub reported a loop waits before trying again (nats-server's value). */
@@ -45,7 +47,11 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     this.interest = new LeafInterest(this);
   }
 
+  /** The listener's TLS (reloadable: new connections use the new certificates). */
+  private tls: ServerTls | undefined;
+
   async start(): Promise<void> {
+    if (this.options.port !== 0) this.tls = ServerTls.fromOptions(this.options.tls);
     for (const acc of this.server.accounts.values()) this.interest.attach(acc);
     this.server.events.account.add((acc) => this.interest.attach(acc));
   }
@@ -107,6 +113,10 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     if (cluster !== "") info.cluster = cluster;
     if (s.options.jetstream.domain) info.domain = s.options.jetstream.domain;
     info.leafnode_urls = o.noAdvertise ? [] : listenUrls(o.advertise, o.host, this.port);
+    if (this.tls !== undefined) {
+      info.tls_required = true;
+      if (this.tls.verify) info.tls_verify = true;
+    }
     // No S2 codec: every nats-server leaf accepts "off".
     info.compression = "off";
     info.info_on_connect = true;
@@ -121,13 +131,16 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       return;
     }
     socket.on("error", () => undefined);
-    const conn = new LeafConnection(this, socket, undefined, this.server.globalAccount);
+    const t = this.tls;
+    // With handshake_first, TLS comes before anything else; otherwise INFO goes out in plain text first.
+    const conn = new LeafConnection(this, t?.handshakeFirst === true ? t.wrapClient(socket) : socket, undefined, this.server.globalAccount);
     this.pending.add(conn);
     conn.info("Leafnode connection created");
     conn.nonce = newNonce();
     const info = this.infoObject(conn);
     info.nonce = conn.nonce;
     conn.sendInfo(info);
+    if (t !== undefined) conn.startServerTls(t, !t.handshakeFirst);
   }
 
   /**
@@ -187,7 +200,10 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       }
       remote.delayMs = 0;
       const conn = new LeafConnection(this, socket, remote, account);
+      conn.url = url;
       remote.conn = conn;
+      // handshake_first: TLS right away, the hub's INFO comes over it.
+      if (remote.options.tls?.handshakeFirst === true) conn.startClientTls(() => undefined);
       this.pending.add(conn);
       conn.info(`Leafnode connection created for account: ${account.name}`);
     });
@@ -244,6 +260,11 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       done.add(c as LeafConnection);
       (c as LeafConnection).sendRouted(account.name, routed, reply, hdr, payload, []);
     }
+  }
+
+  /** Reload: new leaf connections use the new TLS certificates (established ones keep their session). */
+  reload(options: ServerOptions): void {
+    if (this.options.port !== 0) this.tls = ServerTls.fromOptions(options.leafnodes?.tls);
   }
 
   /** The loop detection subject of an account: "$LDS." and a random id, made once. */

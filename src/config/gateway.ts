@@ -57,7 +57,7 @@ function readRemoteGateways(r: Reader, m: ConfMap, key: string): RemoteGatewayOp
           g.urls = readUrlList(r, gm, orig, "gateway");
           break;
         case "tls":
-          g.tls = readTls(r, gm, orig, "route");
+          g.tls = readTls(r, gm, orig, "gateway");
           break;
         default:
           r.unknown(gm, orig);
@@ -95,7 +95,7 @@ export function readGateway(r: Reader, parent: ConfMap, key: string, opts: Serve
         readGatewayAuthorization(r, m, orig, g);
         break;
       case "tls":
-        g.tls = readTls(r, m, orig, "route");
+        g.tls = readTls(r, m, orig, "gateway");
         break;
       case "advertise":
         g.advertise = r.str(m, orig, lk);

@@ -84,7 +84,7 @@ const TLS_IGNORED = new Set(["insecure"]);
 /** Windows certificate store options: nats-server refuses `cert_store` on other systems, tsnats everywhere. */
 const TLS_CERT_STORE = new Set(["cert_store", "cert_match", "cert_match_by", "cert_match_skip_invalid", "ca_certs_match"]);
 
-/** Options that route TLS does not apply yet (they would let in peers the operator meant to refuse). */
+/** Options that route, gateway and leafnode TLS do not apply yet (they would let in peers the operator meant to refuse). */
 const ROUTE_TLS_UNSUPPORTED: readonly (keyof TlsOptions)[] = ["verifyAndMap", "pinnedCerts", "rateLimit"];
 
 const JS_IGNORED = new Set(["extension_hint", "max_outstanding_catchup", "limits"]);
@@ -649,7 +649,7 @@ function readTlsList(r: Reader, m: ConfMap, key: string, what: string): [string[
  * A `tls {}` block, with nats-server's keys and errors. `context` is where it applies: the
  * client listeners (top level, websocket) or routes, which take fewer of the options yet.
  */
-export function readTls(r: Reader, parent: ConfMap, key: string, context: "client" | "route" = "client"): TlsOptions {
+export function readTls(r: Reader, parent: ConfMap, key: string, context: "client" | "route" | "gateway" | "leafnode" = "client"): TlsOptions {
   const m = r.map(parent, key, "tls");
   const tls: TlsOptions = {};
   for (const [orig, lk] of lowerKeys(m)) {
@@ -775,10 +775,10 @@ export function readTls(r: Reader, parent: ConfMap, key: string, context: "clien
   if (insecure.length > 0 && !tls.allowInsecureCipherSuites) {
     throw r.err(parent, key, `insecure cipher suites configured without 'allow_insecure_cipher_suites' option set: ${insecure.join(", ")}`);
   }
-  if (context === "route") {
+  if (context !== "client") {
     for (const f of ROUTE_TLS_UNSUPPORTED) {
       if (tls[f] !== undefined && tls[f] !== false) {
-        throw r.err(parent, key, `tls option ${f === "verifyAndMap" ? "verify_and_map" : f === "pinnedCerts" ? "pinned_certs" : "connection_rate_limit"} is not supported by tsnats yet for routes`);
+        throw r.err(parent, key, `tls option ${f === "verifyAndMap" ? "verify_and_map" : f === "pinnedCerts" ? "pinned_certs" : "connection_rate_limit"} is not supported by tsnats yet for ${context}s`);
       }
     }
   }

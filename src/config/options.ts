@@ -292,6 +292,8 @@ export interface LeafRemoteOptions {
   /** Do not pass interest of other leaf nodes to this remote. */
   isolate: boolean;
   compression: string;
+  /** TLS to the hub (also started when the hub requires it, or the URL's scheme is tls://). */
+  tls?: TlsOptions;
 }
 
 /** `leafnodes {}`: accept leaf nodes and/or connect to hubs as one. */
@@ -313,6 +315,8 @@ export interface LeafNodeOptions {
   compression: string;
   /** Interest from other leaf nodes is not passed on to leaf nodes. */
   isolateLeafnodeInterest: boolean;
+  /** TLS of the leafnode listener (INFO goes first in plain text, unless handshake_first). */
+  tls?: TlsOptions;
   /** write_deadline of leaf connections (the server's when unset). */
   writeDeadlineMs?: number;
   writeTimeout?: WriteTimeoutPolicy;

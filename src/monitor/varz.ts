@@ -149,7 +149,12 @@ function websocketVarz(m: Monitor): Record<string, unknown> {
 function leafVarz(s: Parameters<typeof leafNodesOf>[0]): Record<string, unknown> {
   const l = leafNodesOf(s);
   if (l === undefined || l.port === 0) return {};
-  const out: Record<string, unknown> = { host: l.options.host, port: l.port, auth_timeout: (l.options.authTimeoutMs ?? 2000) / 1000, tls_timeout: 2 };
+  const t = l.options.tls;
+  const out: Record<string, unknown> = { host: l.options.host, port: l.port, auth_timeout: (l.options.authTimeoutMs ?? 2000) / 1000, tls_timeout: t?.timeout ?? 2 };
+  if (t !== undefined) {
+    out.tls_required = true;
+    if (t.verify === true) out.tls_verify = true;
+  }
   if (l.options.writeDeadlineMs !== undefined) out.write_deadline = msToNs(l.options.writeDeadlineMs);
   if (l.options.writeTimeout !== undefined && l.options.writeTimeout !== "default") out.write_timeout = l.options.writeTimeout;
   return out;
