@@ -86,6 +86,8 @@ export class Cluster implements ServerService {
   gatewayReply: ((route: Route, acc: Account, subject: string, reply: string, hdr: number, buf: Buffer, start: number, end: number) => boolean) | undefined;
   /** Hook for gateways: this server's gateway URL, announced to peers in the route INFO. */
   gatewayUrl: (() => string) | undefined;
+  /** Hook for leaf nodes: this server's leafnode URL, announced to peers in the route INFO. */
+  leafnodeUrl: (() => string) | undefined;
   /** Hook for gateways: a peer told us about a gateway (it has a connection to it). */
   gatewayInfoFromRoute: ((info: RouteInfo, route: Route) => void) | undefined;
 
@@ -206,6 +208,8 @@ export class Cluster implements ServerService {
     }
     info.lnoc = true;
     info.lnocu = true;
+    const lnUrl = this.leafnodeUrl?.();
+    if (lnUrl !== undefined && lnUrl !== "") info.leafnode_urls = [lnUrl];
     const gwUrl = this.gatewayUrl?.();
     if (gwUrl !== undefined && gwUrl !== "") info.gateway_url = gwUrl;
     if (o.poolSize > 0) info.route_pool_size = o.poolSize;

@@ -50,19 +50,19 @@ export class LeafNodes implements ServerService, RoutedReplySender {
   /** The listener's TLS (reloadable: new connections use the new certificates). */
   private tls: ServerTls | undefined;
 
+  /** This cluster's leafnode URLs (ours and the route peers'), counted per server announcing them. */
+  private readonly clusterUrls = new Map<string, number>();
+  /** Route peer id → the leafnode URL it announced. */
+  private readonly peerUrls = new Map<string, string>();
+  /** Our own leafnode URL as peers and leaf nodes are told ("" without a listener). */
+  ownUrl = "";
+
+  /** The listener starts before the routes, so the route INFO carries our leafnode URL. */
   async start(): Promise<void> {
-    if (this.options.port !== 0) this.tls = ServerTls.fromOptions(this.options.tls);
+    const o = this.options;
+    if (o.port !== 0) this.tls = ServerTls.fromOptions(o.tls);
     for (const acc of this.server.accounts.values()) this.interest.attach(acc);
     this.server.events.account.add((acc) => this.interest.attach(acc));
-  }
-
-  async listening(): Promise<void> {
-    const o = this.options;
-    this.housekeeping = setInterval(() => {
-      const now = Date.now();
-      for (const c of this.all) c.checkWriteDeadline(now);
-    }, 1000);
-    this.housekeeping.unref();
     if (o.port !== 0) {
       await new Promise<void>((resolve, reject) => {
         const srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
@@ -78,7 +78,52 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       });
       const host = o.host === "0.0.0.0" || o.host === "::" ? "127.0.0.1" : o.host;
       this.server.portsFileExtras.leafnodes = [`nats-leaf://${hostPort(host, this.port)}`];
+      this.ownUrl = listenUrls(o.advertise, o.host, this.port)[0] ?? "";
+      for (const u of listenUrls(o.advertise, o.host, this.port)) this.clusterUrls.set(u, 1);
+      const cluster = clusterOf(this.server);
+      if (cluster !== undefined && !o.noAdvertise) {
+        cluster.leafnodeUrl = () => this.ownUrl;
+        cluster.peerListeners.add((peer, up) => this.onPeer(cluster, peer.id, up));
+      }
     }
+  }
+
+  /** A route peer came (its leafnode URL joins the list our leaf nodes may reconnect to) or went. */
+  private onPeer(cluster: NonNullable<ReturnType<typeof clusterOf>>, id: string, up: boolean): void {
+    if (up) {
+      const info = cluster.routes.get(id)?.find((r) => r !== undefined)?.remoteInfo;
+      const urls = info?.leafnode_urls;
+      const u = Array.isArray(urls) && urls.length === 1 && typeof urls[0] === "string" ? urls[0] : undefined;
+      if (u === undefined) return;
+      this.peerUrls.set(id, u);
+      const n = this.clusterUrls.get(u) ?? 0;
+      this.clusterUrls.set(u, n + 1);
+      if (n === 0) this.sendAsyncInfo();
+      return;
+    }
+    const u = this.peerUrls.get(id);
+    if (u === undefined) return;
+    this.peerUrls.delete(id);
+    const n = this.clusterUrls.get(u) ?? 0;
+    if (n <= 1) {
+      this.clusterUrls.delete(u);
+      if (!this.stopping) this.sendAsyncInfo();
+    } else this.clusterUrls.set(u, n - 1);
+  }
+
+  /** The leaf nodes we are the hub of learn the cluster's leafnode URLs (to reconnect elsewhere). */
+  private sendAsyncInfo(): void {
+    for (const c of this.all) if (!c.solicited) c.sendInfo(this.infoObject(c));
+  }
+
+  /** Once every listener is up: connect to the remotes. */
+  async listening(): Promise<void> {
+    const o = this.options;
+    this.housekeeping = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.all) c.checkWriteDeadline(now);
+    }, 1000);
+    this.housekeeping.unref();
     for (const r of o.remotes) {
       const remote: LeafRemote = { options: r, urls: r.urls.map(withDefaultPort), next: 0, delayMs: 0, conn: undefined, stopped: false };
       this.remotes.push(remote);
@@ -112,7 +157,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     const cluster = this.clusterName();
     if (cluster !== "") info.cluster = cluster;
     if (s.options.jetstream.domain) info.domain = s.options.jetstream.domain;
-    info.leafnode_urls = o.noAdvertise ? [] : listenUrls(o.advertise, o.host, this.port);
+    info.leafnode_urls = o.noAdvertise ? [] : [...this.clusterUrls.keys()];
     if (this.tls !== undefined) {
       info.tls_required = true;
       if (this.tls.verify) info.tls_verify = true;
@@ -207,6 +252,11 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       this.pending.add(conn);
       conn.info(`Leafnode connection created for account: ${account.name}`);
     });
+  }
+
+  /** The URLs known for remote `i` (the configured ones, then those its hub told about). */
+  remoteUrls(i: number): string[] {
+    return (this.remotes[i]?.urls ?? []).map((u) => u.host);
   }
 
   /** URLs the hub tells about (its cluster's leafnode listeners) become ours to try. */

@@ -98,3 +98,41 @@ describe("leaf node deny_exports and deny_imports", () => {
     await checkDenies(hub.url, `nats://127.0.0.1:${ref.port}`);
   });
 });
+
+describe("leafnode URLs gossiped through routes", () => {
+  const servers: TestServer[] = [];
+  after(async () => {
+    for (const s of servers) await s.close().catch(() => undefined);
+  });
+
+  it("a leaf learns every hub server's leafnode URL and fails over to another one", async () => {
+    const h1 = await startTestServer({ serverName: "GH1", cluster: { name: "GH", port: -1 }, leafnodes: { port: -1 } });
+    servers.push(h1);
+    const c1 = h1.server.services.find((s) => s.name === "cluster") as unknown as { port: number };
+    const h2 = await startTestServer({ serverName: "GH2", cluster: { name: "GH", port: -1, routes: [`nats://127.0.0.1:${c1.port}`] }, leafnodes: { port: -1 } });
+    servers.push(h2);
+    const p1 = leafNodesOf(h1.server)?.port as number;
+    const p2 = leafNodesOf(h2.server)?.port as number;
+    const leaf = await startTestServer({ serverName: "GLEAF", leafnodes: { remotes: [remote(`nats-leaf://127.0.0.1:${p1}`)], reconnectMs: 100 } });
+    servers.push(leaf);
+    const l = leafNodesOf(leaf.server);
+    await waitUntil(() => (l?.all.size ?? 0) === 1, 10_000, "leaf connected");
+    // h1's INFO (or an update after the route formed) names h2's listener too.
+    await waitUntil(() => [...(l?.all ?? [])][0]?.url !== undefined && l !== undefined && JSON.stringify(l.remoteUrls(0)).includes(`:${p2}`), 10_000, "h2's URL learnt");
+    const nh2 = await connect({ servers: h2.url, reconnect: false });
+    const got: string[] = [];
+    nh2.subscribe("fo.x", { callback: (_e, m) => void got.push(m.string()) });
+    await nh2.flush();
+    await h1.close();
+    servers.splice(servers.indexOf(h1), 1);
+    // The leaf reconnects to h2, which it was never configured with.
+    await waitUntil(() => (leafNodesOf(h2.server)?.all.size ?? 0) === 1, 15_000, "leaf moved to h2");
+    const nl = await connect({ servers: leaf.url, reconnect: false });
+    await waitForInterest(nl, nh2);
+    nl.publish("fo.x", "after failover");
+    await waitUntil(() => got.length === 1, 5000, "message through h2");
+    assert.deepEqual(got, ["after failover"]);
+    await nl.close();
+    await nh2.close();
+  });
+});
