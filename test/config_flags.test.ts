@@ -239,7 +239,7 @@ describe("buildOptions", () => {
     assert.equal(o.debug, true);
     assert.equal(o.logtime, false);
     assert.equal(o.httpPort, 8222);
-    assert.deepEqual(o.jetstream, { enabled: true, storeDir: "/flag/store", maxMemoryStore: 1e9, maxFileStore: -1, syncInterval: 120_000 });
+    assert.deepEqual(o.jetstream, { enabled: true, storeDir: "/flag/store", maxMemoryStore: 1e9, maxFileStore: -1 });
   });
 
   it("a flag can turn off what the config turned on", () => {

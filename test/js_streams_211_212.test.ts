@@ -311,7 +311,7 @@ const CHILD = process.env.TSNATS_BATCH_CRASH_CHILD;
 /**
  * The child process of the kill -9 test: a server on `dir` with stream B, a staged batch of
  * five, and then either no commit ("before") or a commit during which the process kills
- * itself after the second message reached the store ("during").
+ * itself after the second message reached the store's file ("during").
  */
 async function runCrashChild(dir: string, mode: string): Promise<void> {
   setTimeout(() => process.exit(3), 30_000).unref();
@@ -325,7 +325,11 @@ async function runCrashChild(dir: string, mode: string): Promise<void> {
   const commit = stream.commitPrepared.bind(stream);
   stream.commitPrepared = (p, ack) => {
     const r = commit(p, ack);
-    if (++stored === 2) process.kill(process.pid, "SIGKILL");
+    // the store writes a turn's appends at the turn's end: flush so both reach the file first
+    if (++stored === 2) {
+      stream.store.flush();
+      process.kill(process.pid, "SIGKILL");
+    }
     return r;
   };
   for (let i = 1; i <= 5; i++) {

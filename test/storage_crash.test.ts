@@ -1,6 +1,6 @@
-// Crash test: a child process stores messages and prints each sequence once storeMsg has
-// returned (interval mode) or once syncPending() resolved (always mode), and prints
-// removals once removeMsg returned. We SIGKILL it mid-stream, reopen the store here and
+// Crash test: a child process stores messages and prints each sequence once flush() has
+// returned (interval mode: the appends are with the kernel) or once syncPending() resolved
+// (acks and always modes), and prints removals once removeMsg returned. We SIGKILL it mid-stream, reopen the store here and
 // check that every printed message is present with the right content and every printed
 // removal is absent. Several kill/restart rounds run on the same directory.
 //
@@ -30,7 +30,7 @@ async function runChild(dir: string, mode: string): Promise<void> {
     dir,
     config: { name: "CRASH", maxMsgsPerSubject: 100_000 },
     blockSize: 32 * 1024,
-    sync: mode === "always" ? "always" : 120_000,
+    sync: mode === "always" ? "always" : mode === "acks" ? "acks" : 120_000,
     logger: silentLogger,
   });
   const cs = s.createConsumer("C", { durable_name: "C" });
@@ -57,14 +57,17 @@ async function runChild(dir: string, mode: string): Promise<void> {
       const seq = s.state().lastSeq + 1;
       const r = s.storeMsg(subjectFor(seq), headerFor(seq), payloadFor(seq));
       if (r.seq !== seq) throw new Error(`expected seq ${seq}, got ${r.seq}`);
-      if (mode === "always") batch.push(seq);
-      else out(`S ${seq}`);
+      if (mode !== "interval") batch.push(seq);
+      else {
+        s.flush();
+        out(`S ${seq}`);
+      }
       if (seq % 10 === 0 && seq > 5 && s.removeMsg(seq - 5)) {
-        if (mode === "always") removed.push(seq - 5);
+        if (mode !== "interval") removed.push(seq - 5);
         else out(`D ${seq - 5}`);
       }
     }
-    if (mode === "always") {
+    if (mode !== "interval") {
       await s.syncPending();
       for (const q of batch) out(`S ${q}`);
       for (const q of removed) out(`D ${q}`);
@@ -116,7 +119,7 @@ if (childDir) {
   await runChild(childDir, process.env.TSNATS_CRASH_MODE ?? "interval");
 } else {
   describe("filestore: SIGKILL crash", () => {
-    for (const mode of ["interval", "always"]) {
+    for (const mode of ["interval", "acks", "always"]) {
       it(`every acknowledged message survives SIGKILL (sync ${mode})`, { timeout: 120_000 }, async () => {
         const dir = fs.mkdtempSync(join(tmpdir(), `tsnats-crash-${mode}-`));
         try {
@@ -133,7 +136,7 @@ if (childDir) {
             const roundMax = Math.max(...r.stored);
             // the child removes seq-5 right after storing seq (seq % 10 == 0); in always mode
             // the D lines of a batch follow its S lines, batches are 50 messages
-            const window = mode === "always" ? 60 : 5;
+            const window = mode !== "interval" ? 60 : 5;
             for (let q = roundMax - window - 10; q <= roundMax + 60; q++) {
               if (q % 10 === 5 && !removed.has(q)) maybeRemoved.add(q);
             }

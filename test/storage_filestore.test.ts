@@ -45,8 +45,12 @@ function open(dir: string, extra: Partial<FileStoreOptions> = {}): FileStore {
   return new FileStore({ dir, blockSize: 4096, logger: silentLogger, ...extra });
 }
 
-/** Copy a live store directory: that is exactly what a crash (SIGKILL) leaves behind. */
-function crashCopy(dir: string): string {
+/**
+ * Copy a live store directory: that is exactly what a crash (SIGKILL) leaves behind once the
+ * store's turn ended (its appends written: flush() does it now).
+ */
+function crashCopy(dir: string, live?: StreamStore): string {
+  live?.flush();
   const to = `${dir}-crash${++dirN}`;
   fs.cpSync(dir, to, { recursive: true });
   return to;
@@ -153,7 +157,7 @@ describe("filestore: restart recovery", () => {
     for (let i = 2; i <= 200; i += 5) s.removeMsg(i);
     s.purgeEx("f.3");
     const snap = snapshot(s);
-    const crashed = crashCopy(dir);
+    const crashed = crashCopy(dir, s);
     assert.equal(idxFiles(crashed).length, 0);
     const s2 = open(crashed);
     assert.deepEqual(snapshot(s2), snap);
@@ -186,7 +190,7 @@ describe("filestore: restart recovery", () => {
     s = open(dir);
     s.storeMsg("f.new", undefined, b("newer"));
     const snap2 = snapshot(s);
-    const crashed = crashCopy(dir);
+    const crashed = crashCopy(dir, s);
     s.stop();
     const log2 = new CapturedLog();
     const s3 = open(crashed, { logger: log2 });
@@ -202,7 +206,7 @@ describe("filestore: restart recovery", () => {
     s = open(dir);
     s.removeMsg(3); // block 1 has an index on disk: it must be invalidated
     s.removeMsg(99);
-    const crashed = crashCopy(dir);
+    const crashed = crashCopy(dir, s);
     s.stop();
     const s2 = open(crashed);
     assert.equal(s2.loadMsg(3), null);
@@ -215,6 +219,7 @@ describe("filestore: restart recovery", () => {
     const dir = newDir();
     const s = open(dir, { config: { name: "P" } });
     fillStd(s, 200);
+    s.flush();
     const saved = new Map(blkFiles(dir).map((f) => [f, fs.readFileSync(join(dir, "msgs", f))]));
     s.purge();
     s.storeMsg("f.1", undefined, b("x"));
@@ -234,7 +239,7 @@ describe("filestore: restart recovery", () => {
     const c = open(d2, { config: { name: "P2" } });
     fillStd(c, 200);
     c.compact(150);
-    const crashed = crashCopy(d2);
+    const crashed = crashCopy(d2, c);
     c.stop();
     const c2 = open(crashed);
     assert.equal(c2.state().firstSeq, 150);
@@ -270,7 +275,7 @@ describe("filestore: restart recovery", () => {
     const size1 = fs.statSync(join(dir, "msgs", "1.blk")).size;
     assert.ok(size1 < size0 * 0.7, `${size1} vs ${size0}`);
     const snap = snapshot(s);
-    const crashed = crashCopy(dir);
+    const crashed = crashCopy(dir, s);
     s.stop();
     const s2 = open(crashed, { blockSize: 256 * 1024 });
     assert.deepEqual(snapshot(s2), snap);
@@ -287,7 +292,7 @@ describe("filestore: restart recovery", () => {
     const all = blkFiles(dir).map((f) => fs.readFileSync(join(dir, "msgs", f)).toString("latin1")).join("");
     assert.equal(all.includes("TOP-SECRET-PAYLOAD"), false);
     assert.equal(all.includes("keep me"), true);
-    const crashed = crashCopy(dir);
+    const crashed = crashCopy(dir, s);
     s.stop();
     const log = new CapturedLog();
     const s2 = open(crashed, { logger: log });
@@ -311,7 +316,7 @@ describe("filestore: corruption", () => {
     const dir = newDir();
     const s = open(dir, { config: { name: "T" } });
     for (let i = 1; i <= 20; i++) s.storeMsg("t", undefined, b(`message-${i}`));
-    const crashed = crashCopy(dir);
+    const crashed = crashCopy(dir, s);
     s.stop();
     const last = join(crashed, "msgs", blkFiles(crashed).pop()!);
     const len = fs.statSync(last).size;
@@ -336,7 +341,7 @@ describe("filestore: corruption", () => {
     const dir = newDir();
     const s = open(dir, { config: { name: "B" } });
     for (let i = 1; i <= 60; i++) s.storeMsg(`b.${i % 3}`, undefined, b(`body-${String(i).padStart(3, "0")}`));
-    const crashed = crashCopy(dir); // no index files: the blocks get scanned
+    const crashed = crashCopy(dir, s); // no index files: the blocks get scanned
     s.stop();
     let file = "";
     for (const f of blkFiles(crashed)) {
@@ -366,7 +371,7 @@ describe("filestore: corruption", () => {
     const dir = newDir();
     const s = open(dir, { config: { name: "H" }, blockSize: 1 << 20 });
     for (let i = 1; i <= 30; i++) s.storeMsg("h", undefined, b(`hdr-${String(i).padStart(3, "0")}`));
-    const crashed = crashCopy(dir);
+    const crashed = crashCopy(dir, s);
     s.stop();
     const file = join(crashed, "msgs", "1.blk");
     const off = findRecord(file, "hdr-010");
@@ -488,7 +493,7 @@ describe("filestore: sync modes and caching", () => {
       c.update(st);
     }
     await new Promise((r) => setTimeout(r, 60));
-    const crashed = crashCopy(dir);
+    const crashed = crashCopy(dir, s);
     s.stop();
     const decoded = FileConsumerStore.decode(fs.readFileSync(join(crashed, "obs", "d", "o.dat")));
     assert.equal(decoded.delivered.stream_seq, 200);
@@ -513,7 +518,7 @@ describe("filestore: background work", () => {
     const sealed = blkFiles(dir).length - 1;
     assert.ok(idxFiles(dir).length >= sealed, `${idxFiles(dir).length} idx for ${sealed} sealed blocks`);
     assert.deepEqual(snapshot(s), snap);
-    const crashed = crashCopy(dir);
+    const crashed = crashCopy(dir, s);
     s.stop();
     const log = new CapturedLog();
     const s2 = open(crashed, { blockSize: 128 * 1024, logger: log });
@@ -556,7 +561,7 @@ describe("filestore: randomized crash consistency", () => {
       }
       if (step % 150 === 149) {
         const snap = snapshot(s);
-        const crashed = crashCopy(dir);
+        const crashed = crashCopy(dir, s);
         const log = new CapturedLog();
         const c = open(crashed, { blockSize: 3000, logger: log });
         assert.deepEqual(snapshot(c), snap, `step ${step}`);

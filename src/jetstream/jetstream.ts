@@ -21,7 +21,7 @@ import { Stream } from "./stream.js";
 import { checkStreamUpdate, consumersViolatingLimits, subjectsOverlap, type StreamConfig } from "./stream_config.js";
 import { checkSourcingAgainst } from "./source_config.js";
 import { storedConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
-import { listStoredStreams, readStreamMetadata, streamDir } from "./store_factory.js";
+import { listStoredStreams, readStreamMetadata, streamDir, syncDescription } from "./store_factory.js";
 import { FileStore, type StoreEncryption } from "../storage/filestore.js";
 import { OfflineStream, offlineReason, type OfflineConsumer } from "./offline.js";
 import { cipherName } from "../storage/encryption.js";
@@ -441,6 +441,7 @@ export class JetStreamService implements ServerService {
     this.log.info(`  Max Memory:      ${fmtLimit(this.options.maxMemoryStore)}`);
     this.log.info(`  Max Storage:     ${fmtLimit(this.options.maxFileStore)}`);
     this.log.info(`  Store Directory: "${this.storeDir}"`);
+    this.log.info(`  Sync:            ${syncDescription(this.options.syncInterval)}`);
     if (this.options.encryption) this.log.info(`  Encryption:      ${cipherName(this.options.encryption.cipher)}`);
     if (this.options.domain) this.log.info(`  Domain:          ${this.options.domain}`);
     for (const [acc, limits] of this.enabledAccounts()) this.enableAccount(acc, limits);

@@ -5,6 +5,30 @@ import type { ExpiryHandler, StreamStore, StreamStoreConfig, Logger } from "../s
 import { MemStore } from "../storage/memstore.js";
 import { FileStore, listStoredStreams, streamDir, type StoreEncryption } from "../storage/filestore.js";
 import type { StreamConfig } from "./stream_config.js";
+import { goDuration } from "../server/time.js";
+
+/** nats-server's default sync_interval (also how often tsnats fsyncs what no PubAck waits for). */
+export const DEFAULT_SYNC_INTERVAL_MS = 120_000;
+
+/**
+ * The effective sync mode of `jetstream { sync_interval }` (shown in /varz and /jsz):
+ * unset = "fsync_before_ack" (a PubAck leaves once its message is fsynced, group commit),
+ * "always" (the same, and consumer state fsynced on every write), a duration = "interval"
+ * (nats-server's default: PubAcks before the fsync, which comes every interval).
+ */
+export type SyncMode = "fsync_before_ack" | "always" | "interval";
+
+export function syncModeOf(syncInterval: "always" | number | undefined): SyncMode {
+  return syncInterval === undefined ? "fsync_before_ack" : syncInterval === "always" ? "always" : "interval";
+}
+
+/** The start-up line that says when an acknowledged message is on disk. */
+export function syncDescription(syncInterval: "always" | number | undefined): string {
+  if (syncInterval === undefined) return "every PubAck after its message is fsynced (group commit)";
+  if (syncInterval === "always") return "always (every PubAck after fsync; consumer state fsynced on every write)";
+  const d = goDuration(syncInterval * 1_000_000);
+  return `every ${d} (PubAcks before fsync: acknowledged messages of the last ${d} can be lost on power failure)`;
+}
 
 export function storeConfigFor(cfg: StreamConfig): StreamStoreConfig {
   return {
@@ -23,8 +47,8 @@ export function storeConfigFor(cfg: StreamConfig): StreamStoreConfig {
 
 export interface OpenStoreOptions {
   dir: string;
-  syncAlways: boolean;
-  syncIntervalMs: number;
+  /** jetstream sync_interval: unset = fsync before every PubAck (group commit). */
+  syncInterval: "always" | number | undefined;
   logger: Logger;
   onExpire?: ExpiryHandler;
   /** File streams: encryption at rest, with the account and stream names its keys derive from. */
@@ -44,7 +68,7 @@ export function openStreamStore(cfg: StreamConfig, o: OpenStoreOptions, metadata
     dir: o.dir,
     config: sc,
     metadata,
-    sync: o.syncAlways ? "always" : o.syncIntervalMs > 0 ? o.syncIntervalMs : undefined,
+    sync: o.syncInterval === undefined ? "acks" : o.syncInterval,
     logger: o.logger,
     onExpire: o.onExpire,
     encryption: o.encryption,

@@ -4,9 +4,9 @@
 // one ordered entry point that a replication layer can later sit in front of.
 //
 // The publish path does no JSON work: header checks look only at the raw header block,
-// the PubAck is assembled from a pre-built prefix, and acks are sent in one batch per
-// event-loop turn after the store has handed the data to the kernel (or fsynced it when
-// sync_interval is "always").
+// the PubAck is assembled from a pre-built prefix, and acks are sent in batches once the
+// store says the messages are durable (store.whenDurable): by default after the fsync of a
+// group commit, with a sync_interval once they are with the kernel.
 import fs from "node:fs";
 import path from "node:path";
 import type { Subscription } from "../server/sublist.js";
@@ -19,6 +19,7 @@ import type { Consumer } from "./consumer.js";
 import { openStreamStore, readStreamMetadata, saveStreamMetadata, storeConfigFor, type StreamMetadata } from "./store_factory.js";
 import type { StreamConfig } from "./stream_config.js";
 import { SEC_NS, goDuration, nowNs, rfc3339, parseRfc3339 } from "../server/time.js";
+import { writeDecimal } from "./util.js";
 import { appendHeaders, buildHeaders, getHeader, setHeader } from "../protocol/headers.js";
 import { SubjectTransform } from "../server/subject_transform.js";
 import { HDR_STREAM_SOURCE, StreamSourcing } from "./stream_source.js";
@@ -71,6 +72,9 @@ export type StreamOp =
   | { op: "skip_msgs"; seq: number; num: number };
 
 /** A message checked and ready to store (or to answer as a duplicate). */
+/** An answer to a publish on its way out: a plain PubAck as its sequence, anything else as JSON. */
+type PubAckOut = string | number;
+
 export interface Prepared {
   subject: string;
   hdr: Buffer | undefined;
@@ -118,12 +122,15 @@ export class Stream {
     return this.lastMsgId;
   }
   private ackPrefix: string;
+  /** The ack prefix's bytes, followed by room for a sequence: plain PubAcks are encoded here. */
+  private ackBytes: Buffer = Buffer.alloc(0);
+  private ackPrefixLen = 0;
   /** The start of this stream's PubAck JSON, up to the sequence. */
   get pubAckPrefix(): string {
     return this.ackPrefix;
   }
   /** Pairs of reply subject and PubAck JSON, sent once the batch is with the kernel. */
-  private pendingAcks: string[] = [];
+  private pendingAcks: Array<string | number> = [];
   /** Headers of the rare acks that carry one (429), by index in pendingAcks. */
   private pendingAckHdrs: Map<number, Buffer> | undefined;
   /** What the stream took in during this event-loop turn (its ingest "queue"). */
@@ -156,8 +163,7 @@ export class Stream {
       cfg,
       {
         dir,
-        syncAlways: opts.syncInterval === "always",
-        syncIntervalMs: typeof opts.syncInterval === "number" ? opts.syncInterval : 0,
+        syncInterval: opts.syncInterval,
         logger: jsa.service.storeLogger,
         onExpire: (seq, subject, hdr) => this.onExpire(seq, subject, hdr),
         encryption: { config: opts.encryption, account: jsa.account.name, stream: cfg.name },
@@ -168,6 +174,8 @@ export class Stream {
     this.schedules = new MessageSchedules(this);
     this.schedules.recover();
     this.ackPrefix = this.buildAckPrefix();
+    this.ackBytes = Buffer.from(this.ackPrefix + " ".repeat(24));
+    this.ackPrefixLen = Buffer.byteLength(this.ackPrefix);
     this.republisher = republisherFor(cfg);
     this.inputTransform = inputTransformFor(cfg);
     this.rebuildDedup();
@@ -280,7 +288,7 @@ export class Stream {
         return;
       }
       const ack = this.accept(subject, MsgTrace.disabledIn(hdr), payload, false);
-      trace.jetStreamDone(subject, noInterest, ack.includes('"duplicate":true') ? "msgid is duplicate" : undefined);
+      trace.jetStreamDone(subject, noInterest, typeof ack === "string" && ack.includes('"duplicate":true') ? "msgid is duplicate" : undefined);
       if (wantAck) this.queueAck(reply, ack);
     } catch (err) {
       const e = err instanceof ApiError ? err : storeErrorToApi(err);
@@ -340,8 +348,11 @@ export class Stream {
    * `sourced` messages (copies from other streams, the stream's own delete markers and
    * scheduled messages) skip the checks that are about what a client may ask for.
    */
-  private accept(subject: string, hdr: Buffer | undefined, payload: Buffer, sourced: boolean): string {
-    return this.commitPrepared(this.prepare(subject, hdr, payload, sourced, undefined));
+  private accept(subject: string, hdr: Buffer | undefined, payload: Buffer, sourced: boolean): PubAckOut {
+    const p = this.prepare(subject, hdr, payload, sourced, undefined);
+    // The plain PubAck travels as its sequence and is encoded straight into bytes when sent.
+    if (p.duplicateOf === undefined && p.counterValue === undefined) return this.storePrepared(p);
+    return this.commitPrepared(p);
   }
 
   /**
@@ -503,15 +514,17 @@ export class Stream {
   /** Store a prepared message (or answer its duplicate); returns the PubAck JSON. */
   commitPrepared(p: Prepared, batchAck?: string): string {
     if (p.duplicateOf !== undefined) return `${this.ackPrefix}${p.duplicateOf},"duplicate":true}`;
-    // Interest retention keeps nothing nobody is interested in: the sequence is used up.
-    if (this.cfg.retention === "interest" && !this.hasInterestIn(p.subject)) {
-      const seq = this.applyStreamOp({ op: "skip" }) as number;
-      return `${this.ackPrefix}${seq}${batchAck ?? ""}}`;
-    }
-    // The buffers may alias a socket read buffer: both stores copy what they keep.
-    const seq = this.applyStreamOp({ op: "msg", subject: p.subject, hdr: p.hdr, data: p.data, msgId: p.msgId, rollup: p.rollup, ttl: p.ttl }) as number;
+    const seq = this.storePrepared(p);
     if (batchAck !== undefined) return `${this.ackPrefix}${seq}${batchAck}}`;
     return p.counterValue !== undefined ? `${this.ackPrefix}${seq},"val":"${p.counterValue}"}` : `${this.ackPrefix}${seq}}`;
+  }
+
+  /** Store a prepared message that is not a duplicate; returns its sequence. */
+  private storePrepared(p: Prepared): number {
+    // Interest retention keeps nothing nobody is interested in: the sequence is used up.
+    if (this.cfg.retention === "interest" && !this.hasInterestIn(p.subject)) return this.applyStreamOp({ op: "skip" }) as number;
+    // The buffers may alias a socket read buffer: both stores copy what they keep.
+    return this.applyStreamOp({ op: "msg", subject: p.subject, hdr: p.hdr, data: p.data, msgId: p.msgId, rollup: p.rollup, ttl: p.ttl }) as number;
   }
 
   private hasInterestIn(subject: string): boolean {
@@ -574,44 +587,61 @@ export class Stream {
 
   // ---- acks out ----
 
-  private queueAck(reply: string, json: string, hdr?: Buffer): void {
+  /** An answer to a publish: a plain PubAck as its sequence, anything else as JSON. */
+  private queueAck(reply: string, ack: PubAckOut, hdr?: Buffer): void {
     if (hdr !== undefined) (this.pendingAckHdrs ??= new Map()).set(this.pendingAcks.length, hdr);
-    this.pendingAcks.push(reply, json);
+    this.pendingAcks.push(reply, ack);
     if (!this.acksScheduled) {
       this.acksScheduled = true;
-      queueMicrotask(() => this.flushAcks());
+      queueMicrotask(this.flushAcks);
     }
   }
 
-  private flushAcks(): void {
+  private readonly flushAcks = (): void => {
     this.acksScheduled = false;
     const acks = this.pendingAcks;
     const hdrs = this.pendingAckHdrs;
     this.pendingAcks = [];
     this.pendingAckHdrs = undefined;
     if (acks.length === 0 || this.closed) return;
-    // The message must be with the kernel before the ack leaves (SIGKILL safety); with
-    // sync "always" it must be on disk: one fsync covers the whole batch.
+    // A PubAck leaves once its message is durable as the store's policy says (store.whenDurable):
+    // by default fsynced, in one group commit for every message of this turn or of the time
+    // an fsync is in flight; with a sync_interval, written to the kernel (SIGKILL-safe only).
     try {
       this.store.flush();
-    } catch (err) {
-      this.jsa.service.log.error(`JetStream stream '${this.cfg.name}' flush failed: ${(err as Error).message}`);
+    } catch {
+      // whenDurable reports the failure to each publisher
     }
-    if (this.jsa.service.options.syncInterval === "always") {
-      this.store.syncPending().then(
-        () => this.sendAcks(acks, hdrs),
-        (err: Error) => this.jsa.service.log.error(`JetStream stream '${this.cfg.name}' sync failed: ${err.message}`),
-      );
-    } else {
-      this.sendAcks(acks, hdrs);
+    this.store.whenDurable((err) => this.sendAcks(acks, hdrs, err));
+  };
+
+  private sendAcks(acks: Array<string | number>, hdrs: Map<number, Buffer> | undefined, err: Error | null): void {
+    const acc = this.jsa.account;
+    let failed: Buffer | undefined;
+    if (err !== null) {
+      this.jsa.service.log.error(`JetStream stream '${this.cfg.name}' could not make messages durable: ${err.message}`);
+      // The messages may not be on disk: their publishers get an error instead of a PubAck.
+      failed = Buffer.from(`{"error":${JSON.stringify(storeErrorToApi(err).toJSON())},"stream":${JSON.stringify(this.cfg.name)},"seq":0}`);
+    }
+    for (let i = 0; i < acks.length; i += 2) {
+      const ack = acks[i + 1]!;
+      let payload: Buffer;
+      if (typeof ack === "number") payload = failed ?? this.encodeAck(ack);
+      else payload = failed !== undefined && !ack.startsWith('{"error"') ? failed : Buffer.from(ack);
+      // Receivers copy what they keep (as for a payload in a socket's read buffer): the
+      // encoded ack's bytes are reused for the next one.
+      acc.publish(acks[i] as string, "", hdrs?.get(i), payload);
     }
   }
 
-  private sendAcks(acks: string[], hdrs: Map<number, Buffer> | undefined): void {
-    const acc = this.jsa.account;
-    for (let i = 0; i < acks.length; i += 2) {
-      acc.publish(acks[i]!, "", hdrs?.get(i), Buffer.from(acks[i + 1]!));
-    }
+  /** `{"stream":..,"seq":<seq>}` in the stream's reused ack buffer (no string, no new bytes). */
+  private encodeAck(seq: number): Buffer {
+    let b = this.ackBytes;
+    const start = this.ackPrefixLen;
+    if (b.length < start + 24) b = this.ackBytes = Buffer.alloc(start + 24, b.subarray(0, start));
+    const end = writeDecimal(b, start, seq);
+    b[end] = 0x7d; // }
+    return b.subarray(0, end + 1);
   }
 
   // ---- the apply path ----
@@ -701,6 +731,8 @@ export class Stream {
           this.start();
         }
         this.ackPrefix = this.buildAckPrefix();
+    this.ackBytes = Buffer.from(this.ackPrefix + " ".repeat(24));
+    this.ackPrefixLen = Buffer.byteLength(this.ackPrefix);
         // Batches in flight end with the feature.
         if (!op.config.allow_atomic) this.batches.stop();
         if (!op.config.allow_batched) this.fastBatches.clear();
@@ -961,18 +993,19 @@ export class Stream {
     }
   }
 
+  /** On stop: the acks of this turn wait for the store's stop, which fsyncs everything. */
   private flushAcksNow(): void {
     if (this.pendingAcks.length > 0) {
       try {
         this.store.flush();
       } catch {
-        // reported by the store's own logger
+        // reported with the acks
       }
       const acks = this.pendingAcks;
       const hdrs = this.pendingAckHdrs;
       this.pendingAcks = [];
       this.pendingAckHdrs = undefined;
-      this.sendAcks(acks, hdrs);
+      this.store.whenDurable((err) => this.sendAcks(acks, hdrs, err));
     }
   }
 

@@ -723,7 +723,7 @@ export class StreamSourcing {
     }
   }
 
-  /** Run `fn` once what was stored so far is with the kernel (or on disk with sync "always"). */
+  /** Run `fn` once what was stored so far is durable as a PubAck needs it (store.whenDurable). */
   afterStored(fn: () => void): void {
     this.afterStoredQueue.push(fn);
     if (this.afterStoredScheduled) return;
@@ -737,8 +737,9 @@ export class StreamSourcing {
       };
       if (this.stream.closed) return;
       this.stream.store.flush();
-      if (this.stream.jsa.service.options.syncInterval === "always") this.stream.store.syncPending().then(run, () => {});
-      else run();
+      this.stream.store.whenDurable((err) => {
+        if (err === null) run();
+      });
     });
   }
 

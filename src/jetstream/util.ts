@@ -37,3 +37,22 @@ export function randomToken(size = 8): string {
   for (let i = 0; i < size; i++) s += HASH_DIGITS[Math.floor(Math.random() * 62)];
   return s;
 }
+
+// ---- bytes ----
+
+/** Write a non-negative integer (up to 2^53) in decimal at `p`; returns the position after it. */
+export function writeDecimal(buf: Uint8Array, p: number, n: number): number {
+  if (n < 10) {
+    buf[p] = 48 + n;
+    return p + 1;
+  }
+  let len = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) len++;
+  let q = p + len;
+  for (let x = n; x > 0; ) {
+    const d = x % 10;
+    buf[--q] = 48 + d;
+    x = (x - d) / 10;
+  }
+  return p + len;
+}

@@ -5,6 +5,7 @@ import os from "node:os";
 import fs from "node:fs";
 import type { Server } from "../server/server.js";
 import { JetStreamService, type JsAccount } from "../jetstream/jetstream.js";
+import { DEFAULT_SYNC_INTERVAL_MS, syncModeOf } from "../jetstream/store_factory.js";
 
 export interface JetStreamUsage {
   memory: number;
@@ -75,6 +76,8 @@ export interface JetStreamLimits {
   maxStorage: number;
   storeDir: string;
   domain?: string;
+  /** jetstream sync_interval as configured (undefined: the default, fsync before every PubAck). */
+  syncInterval: "always" | number | undefined;
 }
 
 /**
@@ -91,6 +94,7 @@ export function jetStreamLimits(server: Server): JetStreamLimits {
     maxStorage: o.maxFileStore >= 0 ? o.maxFileStore : freeSpace(storeDir || os.tmpdir()),
     storeDir,
     domain: o.domain || undefined,
+    syncInterval: o.syncInterval,
   };
 }
 
@@ -98,6 +102,11 @@ export function limitsJson(l: JetStreamLimits, withStoreDir: boolean): Record<st
   const out: Record<string, unknown> = { max_memory: l.maxMemory, max_storage: l.maxStorage };
   if (withStoreDir) out.store_dir = l.storeDir;
   if (l.domain) out.domain = l.domain;
+  // As nats-server shows them (ns; sync_always with "always"), plus the effective mode: by
+  // default tsnats fsyncs before every PubAck and the interval covers only everything else.
+  out.sync_interval = (typeof l.syncInterval === "number" ? l.syncInterval : DEFAULT_SYNC_INTERVAL_MS) * 1_000_000;
+  if (l.syncInterval === "always") out.sync_always = true;
+  out.sync_mode = syncModeOf(l.syncInterval);
   return out;
 }
 

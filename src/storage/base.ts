@@ -248,6 +248,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
   abstract flush(): void;
   abstract sync(): Promise<void>;
   abstract syncPending(): Promise<void>;
+  abstract whenDurable(cb: (err: Error | null) => void): void;
   abstract createConsumer(name: string, config: unknown): ConsumerStore;
   abstract openConsumer(name: string): ConsumerStore;
   abstract listConsumers(): string[];

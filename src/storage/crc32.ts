@@ -1,5 +1,11 @@
-// CRC-32 (IEEE 802.3, the zlib/PNG polynomial), slice-by-8 table implementation.
-// node's zlib.crc32 only exists from node 22; we support node 20.
+// CRC-32 (IEEE 802.3, the zlib/PNG polynomial). Long ranges go to zlib's native crc32
+// (Node 20.15+ and 22), several times faster on a 1 KiB message; short ones (record headers,
+// small messages) stay with this slice-by-8 table, which beats the call into native code.
+import zlib from "node:zlib";
+
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array, value?: number) => number }).crc32;
+/** From this many bytes the native crc32 is faster. */
+const NATIVE_MIN = 192;
 
 const T = new Int32Array(256 * 8);
 (() => {
@@ -21,6 +27,9 @@ const T = new Int32Array(256 * 8);
  * into the next to checksum non-contiguous ranges. Returns an unsigned 32-bit value.
  */
 export function crc32(buf: Uint8Array, start = 0, end = buf.length, crc = 0): number {
+  if (end - start >= NATIVE_MIN && nativeCrc32 !== undefined) {
+    return nativeCrc32(new Uint8Array(buf.buffer, buf.byteOffset + start, end - start), crc);
+  }
   let c = ~crc | 0;
   let i = start;
   const end8 = end - 8;

@@ -1,18 +1,26 @@
 // File stream store.
 //
 // DURABILITY CONTRACT
-//   On return from storeMsg() (and skipMsg/removeMsg/purge/...) the record has been
-//   written with a synchronous write(2) to the block file: it is in the kernel and
-//   survives a crash or SIGKILL of this process. It is on disk (survives power loss /
-//   kernel crash) after the next fsync: every `sync` ms (default 120000, like
-//   nats-server's sync_interval) or, with `sync: "always"`, once `await
-//   store.syncPending()` resolves. syncPending() is a group commit: every caller in the
-//   same event-loop turn shares one async fsync (the event loop keeps running), so the
-//   JetStream layer does `store.storeMsg(...); await store.syncPending(); ack()`.
+//   storeMsg() (and skipMsg, markers) puts the record in the active block's cache; the
+//   records of one event-loop turn reach the block file in ONE write(2), at the end of the
+//   turn or when flush(), whenDurable(), a read of the file or any other write needs them
+//   first. From then on they survive a crash or SIGKILL of this process. They survive a power
+//   loss or kernel crash once fdatasync'ed, and when that happens is the sync mode:
+//     "acks" (default)  whenDurable(cb) / syncPending() report a message once it is
+//                       fdatasync'ed: a group commit (group_commit.ts), where every caller of
+//                       the same turn, or of the time an fsync is in flight, shares the next
+//                       fsync. The JetStream layer sends a PubAck only from whenDurable, so an
+//                       acknowledged message is on disk. Consumer state, indexes and
+//                       metadata are fsynced every 2 minutes (metadata: at once).
+//     "always"          the same for messages; consumer state is fsynced on each write too.
+//     <ms>              nats-server's sync_interval: everything is fsynced every <ms>;
+//                       whenDurable only writes to the kernel. Acknowledged messages of the
+//                       last interval can be lost on power failure.
 //   Removals caused by limits / max age / TTL are persisted lazily (next event-loop
 //   turn, or flush()); that is safe because recovery re-applies the persisted limits
 //   and expiry before anything else. Explicit removals (removeMsg, eraseMsg, purge*,
-//   compact, truncate) are written before the call returns.
+//   compact, truncate) are written to the kernel before the call returns, fsynced by the
+//   next sync round (sync() or any whenDurable after them).
 //
 // READS   The active block's bytes stay in memory as they are written (the append
 //   buffer doubles as read cache). Sealed blocks: an isolated miss reads just the record
@@ -51,11 +59,13 @@
 //   record is reported (file, offset, seq) and skipped, resynchronizing on the next
 //   valid record so everything else is kept.
 
-import * as fs from "node:fs";
 import { randomFillSync } from "node:crypto";
 import { dirname, join } from "node:path";
 import { IndexBlock, StoreBase, Subj } from "./base.js";
 import { crc32 } from "./crc32.js";
+import { io } from "./file_io.js";
+import { GroupCommit } from "./group_commit.js";
+import { BufferPool, blockBuffers } from "./buffer_pool.js";
 import { s2DecodeBlock, s2DecodedLength, s2EncodeBlock } from "./s2.js";
 import {
   ConsumerState,
@@ -102,6 +112,12 @@ const DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024;
 const DEFAULT_SYNC_MS = 120_000;
 const DEFAULT_CACHE_BLOCKS = 4;
 const DEFAULT_CACHE_EXPIRE_MS = 10_000;
+/**
+ * Group-commit rounds in flight at once: concurrent fdatasyncs share journal commits and
+ * device flushes, so overlapping rounds cut the wait of an ack to about one fsync. Node's
+ * thread pool has 4 threads: one is left for the rest.
+ */
+const SYNC_ROUNDS_IN_FLIGHT = 3;
 /** Marks above this count on one sealed block are applied by rewriting the block. */
 const REWRITE_MARKS = 2048;
 
@@ -117,8 +133,13 @@ export interface FileStoreOptions extends StoreOptions {
   metadata?: unknown;
   /** Roll to a new block file beyond this many bytes (default 8 MiB). */
   blockSize?: number;
-  /** "always" = fsync via syncPending() before acks; a number = fsync interval in ms. */
-  sync?: "always" | number;
+  /**
+   * When what is stored is fsynced (see the DURABILITY CONTRACT above): "acks" (the default)
+   * = before whenDurable()/syncPending() report it, in a group commit; "always" = the same, and
+   * consumer state and metadata fsynced on every write too; a number = every that many ms
+   * (nats-server's lazy sync_interval: acknowledged messages may be lost on power failure).
+   */
+  sync?: "always" | "acks" | number;
   /** Sealed blocks kept in the read cache (default 4). */
   cacheBlocks?: number;
   /** Drop a block's cache / close its file after this much idle time (default 10 s). */
@@ -128,6 +149,9 @@ export interface FileStoreOptions extends StoreOptions {
   /** Encryption at rest (encryption.ts): the configured key and cipher, and the names the keys derive from. */
   encryption?: StoreEncryption;
 }
+
+/** The effective sync policy of a file store. */
+export type FileSyncMode = "acks" | "always" | "interval";
 
 export interface StoreEncryption {
   config: EncryptionConfig | undefined;
@@ -147,7 +171,7 @@ export interface StreamMeta {
 
 function writeFull(fd: number, buf: Uint8Array, off: number, len: number, pos: number): void {
   while (len > 0) {
-    const n = fs.writeSync(fd, buf, off, len, pos);
+    const n = io.writeSync(fd, buf, off, len, pos);
     off += n;
     len -= n;
     pos += n;
@@ -157,7 +181,7 @@ function writeFull(fd: number, buf: Uint8Array, off: number, len: number, pos: n
 function readFull(fd: number, buf: Uint8Array, off: number, len: number, pos: number): number {
   let total = 0;
   while (len > 0) {
-    const n = fs.readSync(fd, buf, off, len, pos);
+    const n = io.readSync(fd, buf, off, len, pos);
     if (n === 0) break;
     off += n;
     len -= n;
@@ -170,27 +194,45 @@ function readFull(fd: number, buf: Uint8Array, off: number, len: number, pos: nu
 function fsyncDir(dir: string): void {
   let fd = -1;
   try {
-    fd = fs.openSync(dir, "r");
-    fs.fsyncSync(fd);
+    fd = io.openSync(dir, "r");
+    io.fsyncSync(fd);
   } catch {
     // some platforms cannot fsync directories
   } finally {
-    if (fd >= 0) fs.closeSync(fd);
+    if (fd >= 0) io.closeSync(fd);
   }
+}
+
+/**
+ * mkdir -p, then fsync the parent of each directory it made: a directory entry is durable
+ * only once its parent is synced (a stream whose messages are on disk must not vanish with
+ * its directory entry on power loss).
+ */
+function mkdirDurable(path: string): void {
+  const made: string[] = [];
+  for (let p = path; !io.existsSync(p); ) {
+    made.push(p);
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  if (made.length === 0) return;
+  io.mkdirSync(path, { recursive: true });
+  for (let k = made.length - 1; k >= 0; k--) fsyncDir(dirname(made[k]!));
 }
 
 /** write temp, (fsync), rename, (fsync dir) */
 export function writeFileAtomic(path: string, data: Buffer | string, durable: boolean): void {
   const tmp = `${path}.tmp`;
   const buf = typeof data === "string" ? Buffer.from(data) : data;
-  const fd = fs.openSync(tmp, "w");
+  const fd = io.openSync(tmp, "w");
   try {
     writeFull(fd, buf, 0, buf.length, 0);
-    if (durable) fs.fsyncSync(fd);
+    if (durable) io.fsyncSync(fd);
   } finally {
-    fs.closeSync(fd);
+    io.closeSync(fd);
   }
-  fs.renameSync(tmp, path);
+  io.renameSync(tmp, path);
   if (durable) fsyncDir(dirname(path));
 }
 
@@ -202,7 +244,7 @@ function popcount32(x: number): number {
 
 function unlinkQuiet(p: string): void {
   try {
-    fs.unlinkSync(p);
+    io.unlinkSync(p);
   } catch {
     // already gone
   }
@@ -241,7 +283,7 @@ function writeMeta(path: string, version: number, created: string, config: unkno
 function readMetaFile(path: string, sealer?: FileSealer): { version: number; created: string; config: unknown; metadata: unknown } {
   let text: string;
   try {
-    text = opened(sealer, path, fs.readFileSync(path)).toString("utf8");
+    text = opened(sealer, path, io.readFileSync(path)).toString("utf8");
   } catch (e) {
     if (e instanceof EncryptionError) throw new ErrCorruptMeta(path, `cannot decrypt: ${e.message}`);
     throw new ErrCorruptMeta(path, `cannot read: ${(e as Error).message}`);
@@ -271,26 +313,14 @@ export function streamDir(storeDir: string, account: string, stream: string): st
   return join(storeDir, account, "streams", stream);
 }
 
-function listDirs(dir: string): string[] {
-  try {
-    return fs
-      .readdirSync(dir, { withFileTypes: true })
-      .filter((d) => d.isDirectory())
-      .map((d) => d.name)
-      .sort();
-  } catch {
-    return [];
-  }
-}
-
 /** Accounts that have a streams directory under storeDir. */
 export function listStoredAccounts(storeDir: string): string[] {
-  return listDirs(storeDir).filter((a) => fs.existsSync(join(storeDir, a, "streams")));
+  return io.listDirs(storeDir).filter((a) => io.existsSync(join(storeDir, a, "streams")));
 }
 
 /** Stream directories of an account. */
 export function listStoredStreams(storeDir: string, account: string): string[] {
-  return listDirs(join(storeDir, account, "streams"));
+  return io.listDirs(join(storeDir, account, "streams"));
 }
 
 // ---------------------------------------------------------------------------
@@ -301,8 +331,10 @@ class FileBlock extends IndexBlock {
   readonly path: string;
   readonly idxPath: string;
   fd = -1;
-  /** File length (= append position). */
+  /** Length including the appends still waiting in the cache (= append position). */
   size = 0;
+  /** Length actually written to the file (size - written bytes wait in the cache, see writePending). */
+  written = 0;
   /** Highest floor marker in this block. */
   floor = 0;
   cache: Buffer | null = null;
@@ -313,9 +345,13 @@ class FileBlock extends IndexBlock {
   /** Cache content written by us (no need to verify checksums on read). */
   cacheTrusted = false;
   lastUse = 0;
+  /** Time of the last read of a message (cache hit or not). */
+  lastRead = 0;
   /** Time of the last cache miss (a second one soon after loads the whole block). */
   lastMiss = 0;
   idxOnDisk = false;
+  /** Written since its last fsync (it is in FileStore.dirty). */
+  syncDirty = false;
   inflight = 0;
   closePending = false;
   released = false;
@@ -438,6 +474,8 @@ export class FileStore extends StoreBase<FileBlock> {
   private readonly metaPath: string;
   private meta: StreamMeta;
   private readonly blockSize: number;
+  /** When acknowledged messages are on disk: see the DURABILITY CONTRACT above. */
+  readonly syncMode: FileSyncMode;
   private readonly syncAlways: boolean;
   private readonly syncMs: number;
   private readonly cacheBlocks: number;
@@ -451,14 +489,18 @@ export class FileStore extends StoreBase<FileBlock> {
   private pmS: number[] = [];
   private markFlushScheduled = false;
 
-  // sync machinery
+  // sync machinery: block files written since their last fsync, and the group commit
   private dirty = new Set<FileBlock>();
+  private spareDirty = new Set<FileBlock>();
   private dirDirty = false;
-  private writeGen = 0;
-  private syncedGen = 0;
-  private syncing = false;
-  private syncScheduled = false;
-  private waiters: { target: number; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readonly commit = new GroupCommit((done) => this.syncRound(done), SYNC_ROUNDS_IN_FLIGHT);
+  /** Blocks and directory fsyncs in flight: a round that starts meanwhile syncs them again (see syncRound). */
+  private syncingBlocks = new Set<FileBlock>();
+  private dirSyncsInFlight = 0;
+  /** Appends of this turn wait in the active block's cache for one write(2) (writePending). */
+  private pendingWrite = false;
+  /** A write(2) of appends failed: retried by the next writePending, reported to the acks waiting. */
+  private writeError: StoreError | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
   private maintTimer: NodeJS.Timeout | null = null;
 
@@ -471,7 +513,7 @@ export class FileStore extends StoreBase<FileBlock> {
   static openCrypto(dir: string, enc: StoreEncryption | undefined): StreamCrypto | undefined {
     let key: Buffer;
     try {
-      key = fs.readFileSync(join(dir, "meta.key"));
+      key = io.readFileSync(join(dir, "meta.key"));
     } catch {
       return undefined;
     }
@@ -502,9 +544,9 @@ export class FileStore extends StoreBase<FileBlock> {
   static readConsumerMetas(dir: string, enc?: StoreEncryption): Array<{ name: string; config: unknown; created: string }> {
     const crypto = FileStore.openCrypto(dir, enc);
     const out: Array<{ name: string; config: unknown; created: string }> = [];
-    for (const name of listDirs(join(dir, "obs"))) {
+    for (const name of io.listDirs(join(dir, "obs"))) {
       const p = join(dir, "obs", name, "meta.json");
-      if (!fs.existsSync(p)) continue;
+      if (!io.existsSync(p)) continue;
       try {
         const m = readMetaFile(p, { crypto, role: `obs/${name}/meta.json` });
         out.push({ name, config: m.config, created: m.created });
@@ -525,7 +567,7 @@ export class FileStore extends StoreBase<FileBlock> {
     let newConfig: StreamStoreConfig | undefined;
     // Keys first: a wrong or missing key stops here, before any file is touched.
     let crypto = FileStore.openCrypto(dir, opts.encryption);
-    if (fs.existsSync(metaPath)) {
+    if (io.existsSync(metaPath)) {
       meta = FileStore.readMeta(dir, opts.encryption, crypto);
       if (opts.config) {
         // applied after recovery: the persisted limits must be re-applied first (limit
@@ -539,7 +581,7 @@ export class FileStore extends StoreBase<FileBlock> {
       }
     } else {
       if (!opts.config) {
-        if (fs.existsSync(msgsDir)) throw new ErrCorruptMeta(metaPath, "missing (message blocks exist)");
+        if (io.existsSync(msgsDir)) throw new ErrCorruptMeta(metaPath, "missing (message blocks exist)");
         throw new StoreError("ErrNotFound", `no stream at ${dir}`, dir);
       }
       meta = {
@@ -548,10 +590,10 @@ export class FileStore extends StoreBase<FileBlock> {
         config: normalizeStoreConfig(opts.config),
         metadata: opts.metadata,
       };
-      created = !fs.existsSync(msgsDir);
+      created = !io.existsSync(msgsDir);
       metaChanged = true;
     }
-    const adopting = !created && !fs.existsSync(metaPath);
+    const adopting = !created && !io.existsSync(metaPath);
     super(meta.config, opts);
     const enc = opts.encryption;
     let keyChanged = crypto?.rekeyed === true;
@@ -564,7 +606,7 @@ export class FileStore extends StoreBase<FileBlock> {
     }
     this.crypto = crypto;
     if (keyChanged && crypto !== undefined && enc?.config !== undefined) {
-      fs.mkdirSync(dir, { recursive: true });
+      mkdirDurable(dir);
       writeFileAtomic(join(dir, "meta.key"), crypto.metaKey(enc.config, enc.account, enc.stream), true);
       metaChanged = true;
     }
@@ -573,13 +615,14 @@ export class FileStore extends StoreBase<FileBlock> {
     this.metaPath = metaPath;
     this.meta = meta;
     this.blockSize = Math.min(Math.max(opts.blockSize ?? DEFAULT_BLOCK_SIZE, 1024), 1 << 30);
-    this.syncAlways = opts.sync === "always";
+    this.syncMode = opts.sync === "always" ? "always" : typeof opts.sync === "number" && opts.sync > 0 ? "interval" : "acks";
+    this.syncAlways = this.syncMode === "always";
     this.syncMs = typeof opts.sync === "number" && opts.sync > 0 ? opts.sync : DEFAULT_SYNC_MS;
     this.cacheBlocks = Math.max(opts.cacheBlocks ?? DEFAULT_CACHE_BLOCKS, 1);
     this.cacheExpireMs = Math.max(opts.cacheExpireMs ?? DEFAULT_CACHE_EXPIRE_MS, 10);
 
-    fs.mkdirSync(msgsDir, { recursive: true });
-    fs.mkdirSync(join(dir, "obs"), { recursive: true });
+    mkdirDurable(msgsDir);
+    mkdirDurable(join(dir, "obs"));
     if (adopting) this.log.warn(`${this.tag()}: ${metaPath} missing, recreating it and adopting existing message blocks`);
     if (metaChanged) this.writeMetaNow();
 
@@ -626,7 +669,7 @@ export class FileStore extends StoreBase<FileBlock> {
     const path = join(this.dir, name);
     let data: Buffer;
     try {
-      data = fs.readFileSync(path);
+      data = io.readFileSync(path);
     } catch {
       return undefined;
     }
@@ -652,7 +695,7 @@ export class FileStore extends StoreBase<FileBlock> {
       writeFull(fd, buf, off, len, pos);
       return;
     }
-    const out = Buffer.allocUnsafe(len);
+    const out = len >= 65536 ? blockBuffers.take(len) : Buffer.allocUnsafe(len);
     let k = 0;
     // The header bytes of an encrypted block hold its nonce, in the clear.
     while (pos + k < BLK_HDR && k < len) {
@@ -665,7 +708,11 @@ export class FileStore extends StoreBase<FileBlock> {
       st.xor(buf, off + k, len - k, out, k);
       b.appendStream = st;
     }
-    writeFull(fd, out, 0, len, pos);
+    try {
+      writeFull(fd, out, 0, len, pos);
+    } finally {
+      blockBuffers.give(out);
+    }
   }
 
   /** read(2) block bytes at `pos` (decrypted, with the plain magic where an encrypted block has its nonce). */
@@ -708,10 +755,11 @@ export class FileStore extends StoreBase<FileBlock> {
     const fd = this.openFd(a);
     if (this.blockNonce(a, fd) !== null) return;
     if (a.n === 0 && a.size <= BLK_HDR) {
-      fs.ftruncateSync(fd, 0);
+      io.ftruncateSync(fd, 0);
       writeFull(fd, this.newBlockHeader(a), 0, BLK_HDR, 0);
       a.size = BLK_HDR;
-      a.cache = null;
+      a.written = BLK_HDR;
+      this.dropCache(a);
       this.markDirty(a);
       return;
     }
@@ -753,7 +801,7 @@ export class FileStore extends StoreBase<FileBlock> {
   private recover(verifyAll: boolean): void {
     let names: string[];
     try {
-      names = fs.readdirSync(this.msgsDir);
+      names = io.readdirSync(this.msgsDir);
     } catch {
       names = [];
     }
@@ -836,8 +884,8 @@ export class FileStore extends StoreBase<FileBlock> {
     let buf: Buffer;
     let size: number;
     try {
-      buf = opened(this.sealer(`msgs/${b.id}.idx`), b.idxPath, fs.readFileSync(b.idxPath));
-      size = fs.statSync(b.path).size;
+      buf = opened(this.sealer(`msgs/${b.id}.idx`), b.idxPath, io.readFileSync(b.idxPath));
+      size = io.statSync(b.path).size;
     } catch {
       return false;
     }
@@ -885,6 +933,7 @@ export class FileStore extends StoreBase<FileBlock> {
       b.subj = tmp.subj;
       b.n = tmp.n;
       b.size = size;
+      b.written = size;
       b.floor = bfloor;
       b.idxOnDisk = true;
       l.names = names;
@@ -907,7 +956,7 @@ export class FileStore extends StoreBase<FileBlock> {
     b.idxOnDisk = false;
     let buf: Buffer;
     try {
-      buf = fs.readFileSync(b.path);
+      buf = io.readFileSync(b.path);
       this.decryptFile(b, buf);
     } catch (e) {
       this.log.error(`${this.tag()}: cannot read block ${b.path}: ${(e as Error).message}`);
@@ -1019,24 +1068,27 @@ export class FileStore extends StoreBase<FileBlock> {
       break;
     }
     b.size = len;
+    b.written = len;
     if (truncateAt >= 0) {
       try {
-        fs.truncateSync(b.path, truncateAt);
+        io.truncateSync(b.path, truncateAt);
         b.size = truncateAt;
+        b.written = truncateAt;
       } catch (e) {
         this.log.error(`${this.tag()}: cannot truncate ${b.path}: ${(e as Error).message}`);
       }
       if (b.size < BLK_HDR) {
         // rewrite a clean header so the block can take appends
         try {
-          const fd = fs.openSync(b.path, "r+");
+          const fd = io.openSync(b.path, "r+");
           try {
-            fs.ftruncateSync(fd, 0);
+            io.ftruncateSync(fd, 0);
             writeFull(fd, this.newBlockHeader(b), 0, BLK_HDR, 0);
           } finally {
-            fs.closeSync(fd);
+            io.closeSync(fd);
           }
           b.size = BLK_HDR;
+          b.written = BLK_HDR;
         } catch (e) {
           this.log.error(`${this.tag()}: cannot rewrite header of ${b.path}: ${(e as Error).message}`);
         }
@@ -1053,13 +1105,14 @@ export class FileStore extends StoreBase<FileBlock> {
   private createBlock(): FileBlock {
     const b = new FileBlock(this.nextId++, this.msgsDir);
     try {
-      b.fd = fs.openSync(b.path, "w+");
+      b.fd = io.openSync(b.path, "w+");
       writeFull(b.fd, this.newBlockHeader(b), 0, BLK_HDR, 0);
     } catch (e) {
-      if (b.fd >= 0) fs.closeSync(b.fd);
+      if (b.fd >= 0) io.closeSync(b.fd);
       throw new StoreError("ErrStoreWrite", `cannot create block ${b.path}: ${(e as Error).message}`, b.path, { cause: e });
     }
     b.size = BLK_HDR;
+    b.written = BLK_HDR;
     b.lastUse = Date.now();
     this.dirDirty = true;
     this.markDirty(b);
@@ -1069,7 +1122,7 @@ export class FileStore extends StoreBase<FileBlock> {
   private openFd(b: FileBlock): number {
     if (b.fd < 0) {
       try {
-        b.fd = fs.openSync(b.path, "r+");
+        b.fd = io.openSync(b.path, "r+");
       } catch (e) {
         throw new StoreError("ErrStoreWrite", `cannot open block ${b.path}: ${(e as Error).message}`, b.path, { cause: e });
       }
@@ -1086,7 +1139,7 @@ export class FileStore extends StoreBase<FileBlock> {
       return;
     }
     try {
-      fs.closeSync(b.fd);
+      io.closeSync(b.fd);
     } catch {
       // ignore
     }
@@ -1094,8 +1147,14 @@ export class FileStore extends StoreBase<FileBlock> {
     b.closePending = false;
   }
 
+  /** A write to b that the next sync round must cover. */
   private markDirty(b: FileBlock): void {
-    this.writeGen++;
+    this.commit.noteWrite();
+    if (!b.syncDirty) this.markSyncDirty(b);
+  }
+
+  private markSyncDirty(b: FileBlock): void {
+    b.syncDirty = true;
     this.dirty.add(b);
   }
 
@@ -1135,11 +1194,11 @@ export class FileStore extends StoreBase<FileBlock> {
     if (rlen > REC_MAX) throw new StoreError("ErrMaxMsgSize", "message too large for the file store");
     let b = this.active;
     if (allowRoll && b.n > 0 && b.size + rlen > this.blockSize) b = this.roll();
-    const fd = this.openFd(b);
-    // the cache must end exactly at the append position
+    // the cache must end exactly at the append position (and hold what waits to be written)
     if (b.cache === null || b.cacheBase + b.cacheLen !== b.size) {
-      const cap = Math.max(65536, rlen);
-      b.cache = Buffer.allocUnsafe(Math.min(cap, Math.max(this.blockSize, rlen)) + BLK_HDR);
+      this.writePending();
+      this.dropCache(b);
+      b.cache = blockBuffers.take(rlen + BLK_HDR);
       b.cacheView = null;
       b.cacheTrusted = true;
       if (b.size === BLK_HDR) {
@@ -1153,9 +1212,11 @@ export class FileStore extends StoreBase<FileBlock> {
       }
     }
     if (b.cache.length - b.cacheLen < rlen) {
-      const cap = Math.max(b.cacheLen + rlen, Math.min(b.cache.length * 2, Math.max(this.blockSize, b.cacheLen + rlen)));
-      const nb = Buffer.allocUnsafe(cap);
+      // double (pooled size classes), up to what the block can hold
+      const need = b.cacheLen + rlen;
+      const nb = blockBuffers.take(Math.max(need, Math.min(b.cache.length * 2, BufferPool.sizeFor(this.blockSize))));
       b.cache.copy(nb, 0, 0, b.cacheLen);
+      blockBuffers.give(b.cache);
       b.cache = nb;
       b.cacheView = null;
     }
@@ -1190,29 +1251,62 @@ export class FileStore extends StoreBase<FileBlock> {
     let c = crc32(buf, p, p + 8);
     c = crc32(buf, p + 12, q, c);
     buf.writeUInt32LE(c, q);
-    try {
-      this.pwrite(b, fd, buf, p, rlen, b.size);
-    } catch (e) {
-      throw new StoreError("ErrStoreWrite", `write to ${b.path} failed: ${(e as Error).message}`, b.path, { cause: e });
-    }
+    // The record waits in the cache: the turn's appends reach the file in one write(2).
     this.lastOff = b.size;
     b.cacheLen += rlen;
     b.size += rlen;
     b.lastUse = Date.now();
     this.markDirty(b);
+    if (!this.pendingWrite) {
+      this.pendingWrite = true;
+      setImmediate(this.writePendingLater);
+    }
     return b;
   }
 
+  private readonly writePendingLater = (): void => {
+    if (this.closed) return;
+    try {
+      this.writePending();
+    } catch (e) {
+      this.log.error(`${this.tag()}: ${(e as Error).message}`);
+    }
+  };
+
+  /**
+   * Write the appends waiting in the active block's cache with one write(2). Everything that
+   * reads the files or writes them elsewhere calls this first. A failed write leaves them
+   * waiting (retried next time) and is thrown.
+   */
+  private writePending(): void {
+    if (!this.pendingWrite) return;
+    const b = this.active;
+    if (b.written < b.size && b.cache !== null) {
+      const off = b.written - b.cacheBase;
+      try {
+        this.pwrite(b, this.openFd(b), b.cache, off, b.size - b.written, b.written);
+      } catch (e) {
+        this.writeError = new StoreError("ErrStoreWrite", `write to ${b.path} failed: ${(e as Error).message}`, b.path, { cause: e });
+        throw this.writeError;
+      }
+      b.written = b.size;
+    }
+    this.pendingWrite = false;
+    this.writeError = null;
+  }
+
   private roll(): FileBlock {
+    this.writePending();
     const old = this.active;
     const b = this.createBlock();
     this.blocks.push(b);
-    // the sealed block is hot (consumers read recent messages): keep its cache in the LRU
+    // A sealed block that consumers read lately stays hot (they read on into it): its cache
+    // goes to the LRU. Nobody reading (a publish-only load): its buffer serves the next block.
     if (old.cache !== null) {
-      if (old.cacheBase === 0 && old.cacheLen === old.size) {
+      if (old.cacheBase === 0 && old.cacheLen === old.size && Date.now() - old.lastRead < this.cacheExpireMs) {
         this.lruTouch(old);
       } else {
-        old.cache = null;
+        this.dropCache(old);
       }
     }
     return b;
@@ -1227,12 +1321,21 @@ export class FileStore extends StoreBase<FileBlock> {
     while (this.lru.size > this.cacheBlocks) {
       const victim = this.lru.keys().next().value as FileBlock;
       this.lru.delete(victim);
-      if (victim !== this.active) victim.cache = null;
+      if (victim !== this.active) this.dropCache(victim);
     }
+  }
+
+  /** Detach a block's cache; its buffer goes back to the pool (nothing else refers to it: reads are copies). */
+  private dropCache(b: FileBlock): void {
+    if (b.cache === null) return;
+    blockBuffers.give(b.cache);
+    b.cache = null;
+    b.cacheView = null;
   }
 
   /** Read one record at off (without caching the block). */
   private preadRecord(b: FileBlock, off: number): Buffer {
+    this.writePending();
     const fd = this.openFd(b);
     const want = Math.min(4096, b.size - off);
     let buf = Buffer.allocUnsafe(Math.max(want, 0));
@@ -1250,14 +1353,16 @@ export class FileStore extends StoreBase<FileBlock> {
   }
 
   private loadCache(b: FileBlock): void {
+    this.writePending();
     const fd = this.openFd(b);
     const size = b.size;
     const isActive = b === this.active;
-    const buf = Buffer.allocUnsafe(isActive ? Math.max(size, this.blockSize) : size);
+    const buf = blockBuffers.take(isActive ? Math.max(size, this.blockSize) : size);
     const got = this.pread(b, fd, buf, 0, size, 0);
     if (got !== size) {
       this.log.error(`${this.tag()}: short read of ${b.path}: ${got} of ${size} bytes`);
     }
+    this.dropCache(b);
     b.cache = buf;
     b.cacheBase = 0;
     b.cacheLen = got;
@@ -1349,6 +1454,7 @@ export class FileStore extends StoreBase<FileBlock> {
       this.lruTouch(b);
     }
     b.lastUse = now;
+    b.lastRead = now;
     const seq = b.seqs[i]!;
     if (!trusted) {
       const c = checkRecord(buf, p, end);
@@ -1399,7 +1505,8 @@ export class FileStore extends StoreBase<FileBlock> {
     b.released = true;
     this.lru.delete(b);
     this.dirty.delete(b);
-    b.cache = null;
+    b.syncDirty = false;
+    this.dropCache(b);
     this.closeFd(b);
     unlinkQuiet(b.path);
     unlinkQuiet(b.idxPath);
@@ -1429,6 +1536,7 @@ export class FileStore extends StoreBase<FileBlock> {
   private flushMarks(): void {
     const n = this.pmB.length;
     if (n === 0) return;
+    this.writePending();
     const B = this.pmB;
     const I = this.pmI;
     const S = this.pmS;
@@ -1469,6 +1577,7 @@ export class FileStore extends StoreBase<FileBlock> {
   private eraseRecord(b: FileBlock, i: number): void {
     const off = b.offs[i]!;
     try {
+      this.writePending();
       const fd = this.openFd(b);
       const head = Buffer.allocUnsafe(8);
       this.pread(b, fd, head, 0, 8, off);
@@ -1539,12 +1648,12 @@ export class FileStore extends StoreBase<FileBlock> {
     }
     try {
       this.invalidateIdx(b);
-      const fd = fs.openSync(tmp, "w");
+      const fd = io.openSync(tmp, "w");
       try {
         writeFull(fd, out, 0, total, 0);
-        fs.fsyncSync(fd);
+        io.fsyncSync(fd);
       } finally {
-        fs.closeSync(fd);
+        io.closeSync(fd);
       }
       this.closeFd(b);
       if (b.fd >= 0) {
@@ -1552,7 +1661,7 @@ export class FileStore extends StoreBase<FileBlock> {
         unlinkQuiet(tmp);
         return false;
       }
-      fs.renameSync(tmp, b.path);
+      io.renameSync(tmp, b.path);
       fsyncDir(this.msgsDir);
     } catch (e) {
       unlinkQuiet(tmp);
@@ -1580,16 +1689,19 @@ export class FileStore extends StoreBase<FileBlock> {
     b.n = m;
     b.lo = 0;
     b.size = total;
+    b.written = total;
     b.floor = 0;
     this.dirty.delete(b);
+    b.syncDirty = false;
     if (nonce !== null) {
       // `out` holds the encrypted bytes: the cache is re-read (and decrypted) on next use.
       b.nonce = nonce;
       b.appendStream = undefined;
-      b.cache = null;
+      this.dropCache(b);
       this.lru.delete(b);
       return true;
     }
+    this.dropCache(b);
     b.cache = out;
     b.cacheBase = 0;
     b.cacheLen = total;
@@ -1599,6 +1711,8 @@ export class FileStore extends StoreBase<FileBlock> {
   }
 
   protected resetStorage(old: FileBlock[]): void {
+    // the old blocks go away: their waiting appends with them
+    this.pendingWrite = false;
     this.pmB = [];
     this.pmI = [];
     this.pmS = [];
@@ -1609,7 +1723,7 @@ export class FileStore extends StoreBase<FileBlock> {
     }
     if (this.syncAlways) {
       try {
-        fs.fsyncSync(nb.fd);
+        io.fsyncSync(nb.fd);
       } catch (e) {
         this.log.error(`${this.tag()}: fsync of ${nb.path} failed: ${(e as Error).message}`);
       }
@@ -1619,6 +1733,7 @@ export class FileStore extends StoreBase<FileBlock> {
   }
 
   protected truncateStorage(seq: number, lastTime: bigint): void {
+    this.writePending();
     this.flushMarks();
     while (this.blocks.length > 1) {
       const b = this.active;
@@ -1637,15 +1752,16 @@ export class FileStore extends StoreBase<FileBlock> {
       const cutOff = b.offs[k]!;
       this.invalidateIdx(b);
       try {
-        fs.ftruncateSync(this.openFd(b), cutOff);
+        io.ftruncateSync(this.openFd(b), cutOff);
       } catch (e) {
         throw new StoreError("ErrStoreWrite", `truncate of ${b.path} failed: ${(e as Error).message}`, b.path, { cause: e });
       }
       b.cut(k);
       b.size = cutOff;
+      b.written = cutOff;
       if (b.cache !== null) {
         if (b.cacheBase <= cutOff && b.cacheBase + b.cacheLen > cutOff) b.cacheLen = cutOff - b.cacheBase;
-        else if (b.cacheBase > cutOff) b.cache = null;
+        else if (b.cacheBase > cutOff) this.dropCache(b);
       }
       this.lru.delete(b);
       this.markDirty(b);
@@ -1708,71 +1824,82 @@ export class FileStore extends StoreBase<FileBlock> {
   // Sync
 
   flush(): void {
-    // messages are already in the kernel when storeMsg returns: only pending delete marks
-    // can be buffered here (cheap when there are none; consumers flush on their own)
+    // the turn's appends and pending delete marks reach the kernel (consumers flush on their own)
     if (this.closed) return;
+    this.writePending();
     this.flushMarks();
   }
 
   sync(): Promise<void> {
     if (this.closed) return Promise.resolve();
+    this.writePending();
     this.flushMarks();
-    return this.requestSync();
+    // also what needs no ack: block files released or created, marks written
+    if (this.dirDirty || this.dirty.size > 0) this.commit.noteWrite();
+    return new Promise<void>((resolve, reject) => this.commit.whenDurable((err) => (err === null ? resolve() : reject(err))));
   }
 
   syncPending(): Promise<void> {
-    if (!this.syncAlways || this.closed) return Promise.resolve();
-    return this.requestSync();
+    return new Promise<void>((resolve, reject) => this.whenDurable((err) => (err === null ? resolve() : reject(err))));
   }
 
-  private requestSync(): Promise<void> {
-    const target = this.writeGen;
-    if (this.syncedGen >= target && !this.dirDirty && this.dirty.size === 0) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ target, resolve, reject });
-      if (!this.syncing && !this.syncScheduled) {
-        this.syncScheduled = true;
-        // coalesce every caller of this event-loop turn into one fsync round
-        setImmediate(() => this.runSync());
+  /**
+   * Call `cb` once what was stored so far may be acknowledged: fsynced (modes "acks" and
+   * "always", in a group commit shared with every other caller of this turn or of the time an
+   * fsync is in flight), or written to the kernel (interval mode, at once). `cb` gets the
+   * error when the write or fsync failed.
+   */
+  whenDurable(cb: (err: Error | null) => void): void {
+    if (this.closed) {
+      cb(null);
+      return;
+    }
+    if (this.syncMode === "interval") {
+      try {
+        this.writePending();
+      } catch (e) {
+        cb(e as Error);
+        return;
       }
-    });
+      cb(null);
+      return;
+    }
+    this.commit.whenDurable(cb);
   }
 
-  private runSync(): void {
-    this.syncScheduled = false;
-    if (this.syncing) return;
-    this.syncing = true;
-    const gen = this.writeGen;
-    const blocks = Array.from(this.dirty);
-    this.dirty.clear();
-    const dir = this.dirDirty;
+  /** fsync rounds run so far (statistics: acknowledged messages per fsync). */
+  get syncRounds(): number {
+    return this.commit.rounds;
+  }
+
+  /**
+   * One group-commit round: write what waits, fdatasync every block written since its last
+   * sync. A block (or the directory) whose fsync from an earlier round is still in flight is
+   * synced again: this round must not report it durable before that fsync is done, and an
+   * fsync covers every write made before it is called.
+   */
+  private syncRound(done: (err: Error | null) => void): void {
+    try {
+      this.writePending();
+    } catch (e) {
+      done(e as Error);
+      return;
+    }
+    const blocks = this.dirty;
+    this.dirty = this.spareDirty;
+    this.spareDirty = blocks;
+    for (const b of this.syncingBlocks) blocks.add(b);
+    const dir = this.dirDirty || this.dirSyncsInFlight > 0;
     this.dirDirty = false;
     let pending = 1;
     let failure: Error | null = null;
-    const done = (): void => {
+    const finish = (): void => {
       if (--pending > 0) return;
-      this.syncing = false;
-      let err: StoreError | null = null;
-      if (failure === null) {
-        if (gen > this.syncedGen) this.syncedGen = gen;
-      } else {
-        this.log.error(`${this.tag()}: fsync failed: ${failure.message}`);
-        err = new StoreError("ErrStoreWrite", `fsync failed: ${failure.message}`);
-      }
-      // settle the callers this round covered; later writers wait for the next round
-      const rest: typeof this.waiters = [];
-      for (const w of this.waiters) {
-        if (w.target > gen) rest.push(w);
-        else if (err === null) w.resolve();
-        else w.reject(err);
-      }
-      this.waiters = rest;
-      if (this.waiters.length > 0 && !this.syncScheduled) {
-        this.syncScheduled = true;
-        setImmediate(() => this.runSync());
-      }
+      if (failure !== null) this.log.error(`${this.tag()}: fsync failed: ${failure.message}`);
+      done(failure === null ? null : new StoreError("ErrStoreWrite", `fsync failed: ${failure.message}`));
     };
     for (const b of blocks) {
+      b.syncDirty = false;
       if (b.released) continue;
       let fd: number;
       try {
@@ -1782,44 +1909,63 @@ export class FileStore extends StoreBase<FileBlock> {
         continue;
       }
       pending++;
-      b.inflight++;
-      fs.fsync(fd, (err) => {
-        b.inflight--;
-        if (b.inflight === 0 && b.closePending) this.closeFd(b);
+      if (b.inflight++ === 0) this.syncingBlocks.add(b);
+      io.fdatasync(fd, (err) => {
+        if (--b.inflight === 0) {
+          this.syncingBlocks.delete(b);
+          if (b.closePending) this.closeFd(b);
+        }
         if (err && !b.released) {
           failure = err;
-          this.dirty.add(b);
+          this.markSyncDirty(b);
         }
-        done();
+        finish();
       });
     }
+    blocks.clear();
     if (dir) {
-      pending++;
-      fs.open(this.msgsDir, "r", (err, fd) => {
-        if (err) return done();
-        fs.fsync(fd, () => fs.close(fd, () => done()));
-      });
+      // new or removed block files: their directory entries
+      let fd = -1;
+      try {
+        fd = io.openSync(this.msgsDir, "r");
+      } catch {
+        // some platforms cannot open directories
+      }
+      if (fd >= 0) {
+        pending++;
+        this.dirSyncsInFlight++;
+        io.fdatasync(fd, () => {
+          this.dirSyncsInFlight--;
+          try {
+            io.closeSync(fd);
+          } catch {
+            // ignore
+          }
+          finish();
+        });
+      }
     }
-    done();
+    finish();
   }
 
   private periodicSync(): void {
     if (this.closed) return;
     try {
+      this.writePending();
       this.flushMarks();
     } catch (e) {
       this.log.error(`${this.tag()}: ${(e as Error).message}`);
     }
-    this.requestSync().then(
-      () => {
-        if (this.closed) return;
-        // sealed blocks modified since their index was written get a fresh index
-        for (const b of this.blocks) {
-          if (b !== this.active && !b.idxOnDisk && !this.dirty.has(b)) this.writeIdx(b);
-        }
-      },
-      () => {},
-    );
+    if (this.dirDirty || this.dirty.size > 0) this.commit.noteWrite();
+    this.commit.whenDurable((err) => {
+      if (this.closed || err !== null) return;
+      // sealed blocks modified since their index was written get a fresh index
+      for (const b of this.blocks) {
+        if (b !== this.active && !b.idxOnDisk && !b.syncDirty) this.writeIdx(b);
+      }
+    });
+    // consumer state written since its last fsync is fsynced now (in "always" mode it always is)
+    if (!this.syncAlways) for (const c of this.consumers.values()) c.syncIfWritten();
   }
 
   private maintenance(): void {
@@ -1829,11 +1975,11 @@ export class FileStore extends StoreBase<FileBlock> {
     let compacted = false;
     for (const b of this.blocks) {
       const idle = now - b.lastUse > this.cacheExpireMs;
-      if (idle && b.cache !== null) {
-        b.cache = null;
+      if (idle && b.cache !== null && b.written === b.size) {
+        this.dropCache(b);
         this.lru.delete(b);
       }
-      if (b !== active && idle && b.fd >= 0 && !this.dirty.has(b) && b.inflight === 0) this.closeFd(b);
+      if (b !== active && idle && b.fd >= 0 && !b.syncDirty && b.inflight === 0) this.closeFd(b);
       // reclaim space of mostly-deleted sealed blocks (one per tick)
       if (!compacted && b !== active && b.alive > 0 && b.size > 65536) {
         const liveBytes = b.aliveBytes + b.alive * 24;
@@ -1841,7 +1987,7 @@ export class FileStore extends StoreBase<FileBlock> {
           this.flushMarks();
           compacted = this.rewriteBlock(b);
           if (compacted && idle) {
-            b.cache = null;
+            this.dropCache(b);
             this.lru.delete(b);
           }
         }
@@ -1867,15 +2013,15 @@ export class FileStore extends StoreBase<FileBlock> {
     }
     let state: ConsumerState = emptyConsumerState();
     let created = rfc3339(nowNs());
-    if (fs.existsSync(join(dir, "meta.json"))) {
+    if (io.existsSync(join(dir, "meta.json"))) {
       const m = readMetaFile(join(dir, "meta.json"), this.sealer(`obs/${name}/meta.json`));
       created = m.created;
       state = FileConsumerStore.readState(dir, this.log, this.sealer(`obs/${name}/o.dat`));
     }
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirDurable(dir);
     writeMeta(join(dir, "meta.json"), META_VERSION, created, config, undefined, this.sealer(`obs/${name}/meta.json`));
     const c = new FileConsumerStore(this, name, dir, config, created, state, this.syncAlways, this.log);
-    if (!fs.existsSync(join(dir, "o.dat"))) c.update(state);
+    if (!io.existsSync(join(dir, "o.dat"))) c.update(state);
     this.consumers.set(name, c);
     return c;
   }
@@ -1886,8 +2032,8 @@ export class FileStore extends StoreBase<FileBlock> {
     if (open) return open;
     const dir = this.consumerDir(name);
     const metaPath = join(dir, "meta.json");
-    if (!fs.existsSync(metaPath)) {
-      if (fs.existsSync(join(dir, "o.dat"))) throw new ErrCorruptMeta(metaPath, "missing (state exists)");
+    if (!io.existsSync(metaPath)) {
+      if (io.existsSync(join(dir, "o.dat"))) throw new ErrCorruptMeta(metaPath, "missing (state exists)");
       throw new StoreError("ErrNotFound", `consumer ${name} not found`, dir);
     }
     const m = readMetaFile(metaPath, this.sealer(`obs/${name}/meta.json`));
@@ -1898,7 +2044,7 @@ export class FileStore extends StoreBase<FileBlock> {
   }
 
   listConsumers(): string[] {
-    return listDirs(join(this.dir, "obs")).filter((n) => fs.existsSync(join(this.dir, "obs", n, "meta.json")));
+    return io.listDirs(join(this.dir, "obs")).filter((n) => io.existsSync(join(this.dir, "obs", n, "meta.json")));
   }
 
   /** @internal */
@@ -1913,6 +2059,7 @@ export class FileStore extends StoreBase<FileBlock> {
     if (this.closed) return;
     for (const c of Array.from(this.consumers.values())) c.stop();
     try {
+      this.writePending();
       this.flushMarks();
     } catch (e) {
       this.log.error(`${this.tag()}: ${(e as Error).message}`);
@@ -1921,26 +2068,25 @@ export class FileStore extends StoreBase<FileBlock> {
     if (this.syncTimer) clearInterval(this.syncTimer);
     if (this.maintTimer) clearInterval(this.maintTimer);
     for (const b of this.blocks) {
-      if (b.fd >= 0 && this.dirty.has(b)) {
+      if (b.fd >= 0 && (b.syncDirty || b.inflight > 0)) {
         try {
-          fs.fsyncSync(b.fd);
+          io.fsyncSync(b.fd);
         } catch (e) {
           this.log.error(`${this.tag()}: fsync of ${b.path} failed: ${(e as Error).message}`);
         }
       }
     }
-    if (this.dirDirty) fsyncDir(this.msgsDir);
+    if (this.dirDirty || this.dirSyncsInFlight > 0) fsyncDir(this.msgsDir);
     this.dirty.clear();
     this.dirDirty = false;
     for (const b of this.blocks) {
       if (!b.idxOnDisk) this.writeIdx(b);
       this.closeFd(b);
-      b.cache = null;
+      this.dropCache(b);
     }
     this.lru.clear();
-    this.syncedGen = this.writeGen;
-    for (const w of this.waiters) w.resolve();
-    this.waiters = [];
+    // everything was fsynced above: acks waiting for it may go
+    this.commit.markAllDurable();
   }
 
   delete(): void {
@@ -1950,11 +2096,10 @@ export class FileStore extends StoreBase<FileBlock> {
       if (this.syncTimer) clearInterval(this.syncTimer);
       if (this.maintTimer) clearInterval(this.maintTimer);
       for (const b of this.blocks) this.closeFd(b);
-      for (const w of this.waiters) w.resolve();
-      this.waiters = [];
+      this.commit.failAll(new StoreError("ErrStoreClosed", "stream store deleted"));
     }
     this.consumers.clear();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    io.rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
@@ -1967,6 +2112,8 @@ export class FileConsumerStore implements ConsumerStore {
   private cur: ConsumerState;
   private cfg: unknown;
   private dirty = false;
+  /** Written without fsync since the last durable write. */
+  private unsynced = false;
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private lastWrite = 0;
   private closed = false;
@@ -2042,7 +2189,7 @@ export class FileConsumerStore implements ConsumerStore {
     const path = join(dir, "o.dat");
     let buf: Buffer;
     try {
-      buf = fs.readFileSync(path);
+      buf = io.readFileSync(path);
     } catch {
       return emptyConsumerState();
     }
@@ -2053,7 +2200,7 @@ export class FileConsumerStore implements ConsumerStore {
       const aside = `${path}.corrupt-${Date.now()}`;
       log.error(`consumer state ${path} unreadable (${(e as Error).message}); moved to ${aside}, starting empty`);
       try {
-        fs.renameSync(path, aside);
+        io.renameSync(path, aside);
       } catch {
         // leave it
       }
@@ -2106,7 +2253,20 @@ export class FileConsumerStore implements ConsumerStore {
     const buf = FileConsumerStore.encode(this.cur);
     writeFileAtomic(this.statePath, sealed(this.parent.sealer(`obs/${this.name}/o.dat`), buf), this.syncAlways);
     this.dirty = false;
+    this.unsynced = !this.syncAlways;
     this.lastWrite = Date.now();
+  }
+
+  /** The stream's periodic sync: state written without fsync since the last one is written durably. */
+  syncIfWritten(): void {
+    if (!this.unsynced || this.closed) return;
+    try {
+      writeFileAtomic(this.statePath, sealed(this.parent.sealer(`obs/${this.name}/o.dat`), FileConsumerStore.encode(this.cur)), true);
+      this.dirty = false;
+      this.unsynced = false;
+    } catch (e) {
+      this.log.error(`consumer ${this.name}: writing state failed: ${(e as Error).message}`);
+    }
   }
 
   async sync(): Promise<void> {
@@ -2145,6 +2305,6 @@ export class FileConsumerStore implements ConsumerStore {
     this.clearTimer();
     this.closed = true;
     this.parent.forgetConsumer(this.name);
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    io.rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -164,6 +164,9 @@ export class MemStore extends StoreBase<MemBlock> {
   syncPending(): Promise<void> {
     return Promise.resolve();
   }
+  whenDurable(cb: (err: Error | null) => void): void {
+    cb(null);
+  }
 
   createConsumer(name: string, config: unknown): ConsumerStore {
     this.checkOpen();

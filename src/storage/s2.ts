@@ -17,8 +17,19 @@
 // too); 0x00: compressed block preceded by the masked CRC-32C of its uncompressed bytes;
 // 0x01: uncompressed bytes preceded by their masked CRC; 0x80-0xfe: skippable (padding,
 // seek index); 0x02-0x7f: reserved, a stream that has one is refused.
-import snappy from "snappy";
-import { crc32c } from "@node-rs/crc32";
+import { createRequire } from "node:module";
+
+// The native codecs load on first use: a server without compressed streams or snapshots does
+// not carry them (each binding costs several MB of resident memory).
+const requireNative = createRequire(import.meta.url);
+let snappyMod: typeof import("snappy") | undefined;
+let crc32cFn: typeof import("@node-rs/crc32").crc32c | undefined;
+function snappy(): typeof import("snappy") {
+  return (snappyMod ??= requireNative("snappy") as typeof import("snappy"));
+}
+function crc32c(data: Uint8Array): number {
+  return (crc32cFn ??= (requireNative("@node-rs/crc32") as typeof import("@node-rs/crc32")).crc32c)(data);
+}
 
 const CHUNK_IDENTIFIER = 0xff;
 const CHUNK_COMPRESSED = 0x00;
@@ -172,7 +183,7 @@ export function s2DecodeBlock(src: Uint8Array, maxLength = S2_MAX_BLOCK): Buffer
 
 /** Encode one block (Snappy-compatible output, which every S2 decoder reads). */
 export function s2EncodeBlock(src: Uint8Array): Buffer {
-  return snappy.compressSync(Buffer.from(src.buffer, src.byteOffset, src.byteLength));
+  return snappy().compressSync(Buffer.from(src.buffer, src.byteOffset, src.byteLength));
 }
 
 // ---------------------------------------------------------------------------

@@ -228,17 +228,21 @@ export interface StreamStore {
   setRemoveHandler(h: RemoveHandler | undefined): void;
 
   /**
-   * Push anything buffered to the kernel. Stored messages already are when storeMsg
-   * returns; this writes pending (lazy) delete marks. Cheap; a no-op once stopped.
-   * Consumer stores flush their own state (ConsumerStore.flush).
+   * Push anything buffered to the kernel: the appends of this turn (the file store writes
+   * them with one write(2) at the end of the turn, or here) and pending (lazy) delete marks.
+   * Cheap; a no-op once stopped. Consumer stores flush their own state (ConsumerStore.flush).
    */
   flush(): void;
   /** fsync everything written so far. */
   sync(): Promise<void>;
   /**
-   * With sync "always": resolves once everything stored so far is fsynced; concurrent
-   * callers share one fsync (group commit). Otherwise resolves immediately.
+   * Call `cb` once everything stored so far may be acknowledged under the store's sync
+   * policy: fsynced by a group commit (file store default and "always": concurrent callers
+   * share one fsync), written to the kernel (file store with a sync interval), or at once
+   * (memory). `cb` gets the error when the data could not be written or synced.
    */
+  whenDurable(cb: (err: Error | null) => void): void;
+  /** whenDurable as a promise. */
   syncPending(): Promise<void>;
 
   /** Create (or reopen, keeping its state) a consumer store and persist its config. */
