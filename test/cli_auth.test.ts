@@ -191,6 +191,17 @@ for (const line of ["tsnats", "2.15"] as const) {
 
         r = await home.exec(["pub", "orders.probe", "x", "--creds", alice], { server: url });
         assert.equal(r.code, 0, "after the push, alice connects: " + r.stderr);
+        // nsc:// locations resolve from the store: as --creds, and as a context's old "nsc" field.
+        r = await home.exec(["pub", "orders.probe", "x", "--creds", `nsc://DEMO/APP/${who}`], { server: url });
+        assert.equal(r.code, 0, "nsc:// credentials: " + r.stderr);
+        const ctxDir = path.join(home.dir, ".config", "nats", "context");
+        fs.mkdirSync(ctxDir, { recursive: true });
+        fs.writeFileSync(path.join(ctxDir, `nsc-${line}.json`), JSON.stringify({ url, nsc: `nsc://DEMO/APP/${who}` }));
+        r = await home.exec(["pub", "orders.probe", "x", "--context", `nsc-${line}`]);
+        assert.equal(r.code, 0, "a context's nsc field: " + r.stderr);
+        r = await home.exec(["pub", "orders.probe", "x", "--creds", "nsc://DEMO/APP/nobody"], { server: url });
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /no user "nobody" in account APP/);
         const nc = await connect({ servers: url, authenticator: credsAuthenticator(new Uint8Array(fs.readFileSync(alice))) });
         const got: string[] = [];
         const sub = nc.subscribe("orders.>", { callback: (_e, m) => void got.push(m.string()) });

@@ -5,13 +5,13 @@
 // server only where the server is slower than the client (see README).
 import fs from "node:fs";
 import { performance } from "node:perf_hooks";
-import { connect, createInbox, headers as newHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
+import { createInbox, headers as newHeaders, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { Command } from "commander";
 import { Option } from "commander";
 import { App, collect } from "./app.js";
-import { connectionOptions, type Session } from "./connection.js";
+import { connectionOptions, dial, type Session } from "./connection.js";
 import { BenchResults, BenchSample, benchLabel } from "./bench_stats.js";
 import { newProgress, type Progress } from "./progress.js";
 import { CliError, logf, println, sleep, type CliIO } from "./runtime.js";
@@ -80,7 +80,7 @@ function subjectFor(p: Plan, client: number, i: number): string {
 }
 
 async function connectClient(s: Session, name: string): Promise<NatsConnection> {
-  return connect({ ...connectionOptions(s.io, s.effective), name });
+  return dial(s.effective, { ...connectionOptions(s.io, s.effective), name });
 }
 
 async function corePublisher(p: Plan, nc: NatsConnection, n: number, client: number, bar: Progress): Promise<BenchSample> {

@@ -4,6 +4,7 @@
 // its environment variable, then the context, then the default.
 import fs from "node:fs";
 import path from "node:path";
+import { fmtCreds } from "@nats-io/jwt";
 import {
   connect,
   credsAuthenticator,
@@ -16,6 +17,9 @@ import {
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { TSNATS_VERSION } from "../server/version.js";
 import { ContextStore, emptyContext, type ContextSettings } from "./context_store.js";
+import { NscStore } from "./nsc_store.js";
+import { connectViaSocks, parseSocksProxy } from "./socks.js";
+import { traceRequests } from "./trace.js";
 import { CliError, homeDir, type CliIO } from "./runtime.js";
 import { parseDurationMs } from "./units.js";
 
@@ -46,6 +50,8 @@ export interface GlobalFlags {
   domain?: string;
   inboxPrefix?: string;
   colors?: string;
+  /** --trace: log API requests and responses on stderr */
+  trace?: boolean;
   /** A context name, or false for --no-context. */
   context?: string | false;
 }
@@ -152,8 +158,9 @@ export function readCredential(io: CliIO, location: string, what: string): Uint8
     const payload = location.slice(comma + 1);
     return meta.endsWith(";base64") ? new Uint8Array(Buffer.from(payload, "base64")) : new TextEncoder().encode(decodeURIComponent(payload));
   }
-  if (location.startsWith("op://") || location.startsWith("nsc://")) {
-    throw new CliError(`${what}: ${location.split(":")[0]}:// credentials are not supported by tsnats`, "export the credentials to a file and give its path");
+  if (location.startsWith("nsc://")) return nscCredentials(io, location, what);
+  if (location.startsWith("op://")) {
+    throw new CliError(`${what}: op:// credentials are read by 1Password's \`op\` CLI, which tsnats does not run`, "export them with `op read op://...` to a file and give its path (or an env:// variable)");
   }
   const file = expandPath(io, location.startsWith("file://") ? location.slice(7) : location);
   try {
@@ -161,6 +168,28 @@ export function readCredential(io: CliIO, location: string, what: string): Uint8
   } catch (err) {
     throw new CliError(`${what}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+}
+
+/**
+ * nsc://<operator>/<account>/<user>: the user's credentials from the nsc store (the layout
+ * `tsnats auth` and nsc write), as `nsc generate profile` would hand them to natscli.
+ */
+export function nscCredentials(io: CliIO, location: string, what: string): Uint8Array {
+  const m = /^nsc:\/\/([^/?#]+)\/([^/?#]+)\/([^/?#]+)\/?$/.exec(location);
+  if (!m) {
+    throw new CliError(`${what}: invalid nsc URL "${location}"`, "give it as nsc://OPERATOR/ACCOUNT/USER (query options of nsc generate profile are not supported)");
+  }
+  const [op, acc, user] = m.slice(1).map(decodeURIComponent);
+  const store = new NscStore(io.env);
+  if (!store.hasOperator(op)) throw new CliError(`${what}: ${location}: no operator "${op}" in the nsc store ${store.storeRoot}`, "list them with `tsnats auth operator ls`");
+  if (!store.hasAccount(op, acc)) throw new CliError(`${what}: ${location}: no account "${acc}" in operator ${op}`, "list them with `tsnats auth account ls`");
+  if (!store.hasUser(op, acc, user)) throw new CliError(`${what}: ${location}: no user "${user}" in account ${acc}`, "list them with `tsnats auth user ls`");
+  const file = store.credsPath(op, acc, user);
+  if (fs.existsSync(file)) return new Uint8Array(fs.readFileSync(file));
+  // No .creds written yet: build them from the user's JWT and its seed in the key store.
+  const { jwt, claims } = store.user(op, acc, user);
+  const kp = store.requireKey(claims.sub, `user ${user}`);
+  return fmtCreds(jwt, kp);
 }
 
 /** "~/x" → "$HOME/x". */
@@ -189,7 +218,6 @@ export function connectionOptions(io: CliIO, eff: Effective): NodeConnectionOpti
     maxReconnectAttempts: 60,
     reconnectTimeWait: 1000,
   };
-  if (c.socks_proxy) throw new CliError("SOCKS proxies are not supported by tsnats", "connect directly, or through an SSH tunnel");
   const auth: Authenticator[] = [];
   if (c.user) {
     if (c.password) {
@@ -199,8 +227,9 @@ export function connectionOptions(io: CliIO, eff: Effective): NodeConnectionOpti
       // natscli: "--user" is "Username or Token".
       opts.token = c.user;
     }
-  } else if (c.creds) {
-    auth.push(credsAuthenticator(readCredential(io, c.creds, "creds")));
+  } else if (c.creds || c.nsc) {
+    // "nsc" is natscli's older context field for an nsc:// location of the credentials.
+    auth.push(credsAuthenticator(readCredential(io, c.creds || c.nsc, "creds")));
   } else if (c.nkey) {
     const seed = new TextDecoder().decode(readCredential(io, c.nkey, "nkey")).trim();
     const line = seed.split(/\r?\n/).find((l) => /^S[A-Z]/.test(l.trim()));
@@ -225,10 +254,17 @@ export function connectionOptions(io: CliIO, eff: Effective): NodeConnectionOpti
   return opts;
 }
 
+/** Open a connection with `opts` (from connectionOptions), through the SOCKS proxy if one is set. */
+export function dial(eff: Effective, opts: NodeConnectionOptions): Promise<NatsConnection> {
+  const proxy = eff.ctx.socks_proxy;
+  return proxy ? connectViaSocks(opts, parseSocksProxy(proxy)) : connect(opts);
+}
+
 /** Turn a connect failure into a message that says what to try. */
 export function explainConnectError(err: unknown, servers: string): CliError {
   const e = err as Error & { code?: string; cause?: Error };
   const msg = `${e.message ?? e}${e.cause ? `: ${e.cause.message}` : ""}`;
+  if (/SOCKS proxy/.test(msg)) return new CliError(`could not connect to ${servers}: ${msg}`, "check --socks-proxy (socks5://host:port) and that the proxy may reach the server");
   if (/authoriz|authentication|auth/i.test(msg)) {
     return new CliError(`could not connect to ${servers}: ${msg}`, "check the credentials: --user/--password, --token, --creds, --nkey or the context's (`tsnats context info`)");
   }
@@ -272,9 +308,15 @@ export class Session {
     if (!this.ncPromise) {
       const opts = connectionOptions(this.io, this.effective);
       const servers = (opts.servers as string[]).join(",");
-      this.ncPromise = connect(opts).catch((err: unknown) => {
-        throw explainConnectError(err, servers);
-      });
+      this.ncPromise = dial(this.effective, opts).then(
+        (nc) => {
+          if (this.flags.trace) traceRequests(nc, this.io);
+          return nc;
+        },
+        (err: unknown) => {
+          throw explainConnectError(err, servers);
+        },
+      );
     }
     return this.ncPromise;
   }

@@ -3,9 +3,8 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { connect } from "@nats-io/transport-node";
 import { App, jsonFlag } from "./app.js";
-import { connectionOptions, expandPath, overridingEnv, type GlobalFlags } from "./connection.js";
+import { connectionOptions, dial, expandPath, overridingEnv, type GlobalFlags } from "./connection.js";
 import { ContextStore, emptyContext, type ContextSettings } from "./context_store.js";
 import { Columns, printJson, printTable } from "./output.js";
 import { askConfirm } from "./prompt.js";
@@ -117,7 +116,7 @@ async function showContext(io: CliIO, store: ContextStore, name: string, json: b
     try {
       // The context alone, as natscli checks it: no flag or environment overrides.
       const eff = { contextName: name, ctx, timeoutMs: 5000, connectionName: `tsnats context check` };
-      const nc = await connect({ ...connectionOptions(io, eff), maxReconnectAttempts: 0 });
+      const nc = await dial(eff, { ...connectionOptions(io, eff), maxReconnectAttempts: 0 });
       await nc.close();
       cols.field("Connection", "OK");
     } catch (err) {

@@ -3,12 +3,12 @@ import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { connect, createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { DeliverPolicy, type ConsumerMessages, type JsMsg, type OrderedConsumerOptions } from "@nats-io/jetstream";
 import { Option } from "commander";
 import { subjectMatches } from "../protocol/subject.js";
 import { App, boolFlag, collect, jsonFlag } from "./app.js";
-import { connectionOptions, type Session } from "./connection.js";
+import { connectionOptions, dial, type Session } from "./connection.js";
 import { fmtNum, parseDurationMs, parseInteger, fmtDuration, fmtTime } from "./units.js";
 import { parseJsAck, printJson, printMessage, printPayload } from "./output.js";
 import { aborted, CliError, logf, println, sleep, type CliIO } from "./runtime.js";
@@ -435,7 +435,7 @@ async function rttAction(s: Session, io: CliIO, o: { json?: boolean }, iteration
     const time = new Date().toISOString();
     let nc: NatsConnection | undefined;
     try {
-      nc = await connect({ ...base, servers: [url], maxReconnectAttempts: 0 });
+      nc = await dial(s.effective, { ...base, servers: [url], maxReconnectAttempts: 0 });
       let total = 0;
       for (let i = 0; i < iterations; i++) {
         // nc.rtt() reports whole milliseconds; a local server answers in microseconds.

@@ -4,13 +4,13 @@
 // A failure to reach the server is a CRITICAL result, never a crash.
 import fs from "node:fs";
 import { performance } from "node:perf_hooks";
-import { connect, createInbox } from "@nats-io/transport-node";
+import { createInbox } from "@nats-io/transport-node";
 import { decode as decodeJwt } from "@nats-io/jwt";
 import { Kvm } from "@nats-io/kv";
 import type { Command } from "commander";
 import { Option } from "commander";
 import { App, collectPairs } from "./app.js";
-import { connectionOptions, type Session } from "./connection.js";
+import { connectionOptions, dial, type Session } from "./connection.js";
 import { renderTable } from "./output.js";
 import { sysRequest } from "./server_cmd.js";
 import { CliError } from "./runtime.js";
@@ -163,7 +163,7 @@ async function checkConnection(s: Session, r: CheckResult, o: Record<string, str
   const t0 = performance.now();
   let nc;
   try {
-    nc = await connect({ ...connectionOptions(s.io, s.effective), maxReconnectAttempts: 0 });
+    nc = await dial(s.effective, { ...connectionOptions(s.io, s.effective), maxReconnectAttempts: 0 });
   } catch (err) {
     r.crit(`connection failed: ${(err as Error).message}`);
     return;

@@ -7,6 +7,7 @@ import { App, collect, jsonFlag } from "./app.js";
 import type { Session } from "./connection.js";
 import { Columns, printJson, printTable } from "./output.js";
 import { registerServerCheck } from "./server_check.js";
+import { traceIn, traceOut } from "./trace.js";
 import { CliError, println, type CliIO } from "./runtime.js";
 import { fmtBytes, fmtDuration, fmtNum, parseInteger } from "./units.js";
 
@@ -39,6 +40,7 @@ export async function sysRequest<T = Record<string, unknown>>(s: Session, subjec
     let idle: NodeJS.Timeout | undefined;
     const sub = nc.subscribe(inbox, {
       callback: (_err, m: Msg) => {
+        if (s.flags.trace) traceIn(s.io, subject, m.string());
         if (m.data.length === 0 && m.headers?.code === 503) {
           noResponders = true;
           return done();
@@ -61,7 +63,9 @@ export async function sysRequest<T = Record<string, unknown>>(s: Session, subjec
       sub.unsubscribe();
       resolve();
     }
-    nc.publish(subject, body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body), { reply: inbox });
+    const text = body === undefined ? "" : typeof body === "string" ? body : JSON.stringify(body);
+    if (s.flags.trace) traceOut(s.io, subject, text);
+    nc.publish(subject, text, { reply: inbox });
   });
   if (noResponders) throw new CliError(`no server answered ${subject} (503 no responders)`, NO_SYSTEM);
   if (out.length === 0) throw new CliError(`no server answered ${subject} within ${fmtDuration(timeoutMs)}`, NO_SYSTEM);
