@@ -11,6 +11,9 @@ import { CliError, println, sleep, type CliIO } from "./runtime.js";
 import { api, configDiff, isInternalStream, pickStream } from "./stream_cmd.js";
 import { editableConfig } from "./stream_config.js";
 import { putConsumer } from "./js_api.js";
+import { addConsumerFilterFlags, consumerFilter, type ConsumerFilterFlags } from "./asset_query.js";
+import { balanceLeaders } from "./balancer.js";
+import { EXPRESSION_HELP } from "./expression.js";
 import { fmtDuration, fmtNanos, fmtNum, fmtTime, parseDurationMs, parseDurationNs, parseInteger, splitList } from "./units.js";
 import fs from "node:fs";
 
@@ -507,6 +510,26 @@ export function registerConsumer(app: App): void {
       }),
     );
 
+  /** Every consumer of a stream, as the server reports them. */
+  const listConsumers = async (session: Session, stream: string): Promise<ConsumerInfo[]> => {
+    const jsm = await session.jsm();
+    const infos: ConsumerInfo[] = [];
+    await api(async () => {
+      for await (const ci of jsm.consumers.list(stream)) infos.push(ci);
+    }, { stream });
+    return infos;
+  };
+
+  addConsumerFilterFlags(jsonFlag(cons.command("find [stream]").alias("query").description("Finds consumers matching certain criteria").addHelpText("after", "\n" + EXPRESSION_HELP.replaceAll("tsnats s find", "tsnats c find STREAM"))), "Display", true).action(
+    app.action<ConsumerFilterFlags & { json?: boolean }>(async ({ session, opts }, streamArg?: string) => {
+      const match = consumerFilter(opts);
+      const stream = await pickStream(session, io, streamArg, showAll());
+      const names = (await listConsumers(session, stream)).filter(match).map((c) => c.name).sort();
+      if (opts.json) return printJson(io, names);
+      for (const n of names) println(io, n);
+    }),
+  );
+
   for (const [cmdName, aliases, stateOnly] of [
     ["info", ["nfo"], false],
     ["state", [], true],
@@ -740,5 +763,19 @@ export function registerConsumer(app: App): void {
         println(io, `Requested leader step-down for consumer ${stream} > ${consumer}`);
       }),
     );
+  addConsumerFilterFlags(cluster.command("balance [stream]").description("Balance consumer leaders"), "Balance", false).action(
+    app.action<ConsumerFilterFlags>(async ({ session, opts }, streamArg?: string) => {
+      const match = consumerFilter(opts);
+      const stream = await pickStream(session, io, streamArg, showAll());
+      const found = (await listConsumers(session, stream)).filter(match);
+      if (found.length === 0) return void println(io, "No matching consumers");
+      const moved = await balanceLeaders(
+        session,
+        io,
+        found.map((ci) => ({ kind: "consumer", name: ci.name, cluster: ci.cluster, stepDownSubject: `CONSUMER.LEADER.STEPDOWN.${stream}.${ci.name}` })),
+      );
+      println(io, `Balanced ${moved} consumers.`);
+    }),
+  );
   void isInternalStream;
 }

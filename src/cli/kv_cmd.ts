@@ -414,6 +414,33 @@ export function registerKv(app: App): void {
     .option("-j, --json", "Produce JSON output")
     .action(app.action<{ json?: boolean }>(({ session, opts }, bucket: string, filter?: string) => listKeys(session, io, bucket, filter, { json: opts.json })));
 
+  kv.command("upgrade <bucket>")
+    .description("Upgrades an early tech-preview bucket to the current format (rollups allowed, discard new)")
+    .option("-j, --json", "Produce JSON output")
+    .action(
+      app.action<{ json?: boolean }>(async ({ session, opts }, bucket: string) => {
+        // Newer natscli dropped this command because nats-server upgrades such buckets on
+        // the client's behalf; it stays here for buckets on servers that do not.
+        const jsm = await session.jsm();
+        const name = `KV_${bucket}`;
+        const si = await api(() => jsm.streams.info(name), { stream: name }).catch(() => {
+          throw new CliError(`bucket "${bucket}" not found`, "list the buckets with `tsnats kv ls`");
+        });
+        if (si.config.allow_rollup_hdrs && si.config.discard === "new") {
+          throw new CliError(`bucket ${bucket} is already using the correct configuration`);
+        }
+        const cfg = { ...(editableConfig(si.config) as unknown as Record<string, unknown>), allow_rollup_hdrs: true, discard: "new" };
+        const updated = await putStream(session, cfg, true);
+        if (!updated.config.allow_rollup_hdrs || updated.config.discard !== "new") {
+          throw new CliError(`configuration upgrade failed, please edit stream ${name} to allow RollUps and have Discard Policy of New`);
+        }
+        const st = await (await openBucket(session, bucket)).status();
+        if (opts.json) return printJson(io, st.streamInfo);
+        println(io, `Bucket ${bucket} has been upgraded\n`);
+        io.stdout.write(renderKvStatus(st));
+      }),
+    );
+
   kv.command("compact <bucket>")
     .description("Reclaim space used by deleted keys")
     .option("-f, --force", "Act without confirmation")

@@ -1,5 +1,10 @@
 // `tsnats stream`: JetStream stream management with natscli's commands, flags and output.
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
+import { addStreamFilterFlags, streamFilter, type StreamFilterFlags } from "./asset_query.js";
+import { balanceLeaders } from "./balancer.js";
+import { EXPRESSION_HELP } from "./expression.js";
+import { newProgress } from "./progress.js";
+import { detectGaps, type Gap } from "./stream_gaps.js";
 import type { JetStreamManager, StreamInfo, StreamSourceInfo, StoredMsg } from "@nats-io/jetstream";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { App, jsonFlag } from "./app.js";
@@ -259,13 +264,57 @@ export function registerStream(app: App): void {
           println(io, showAll() ? "No Streams defined" : "No Streams defined, pass -a to include system streams");
           return;
         }
-        infos.sort((a, b) => a.state.bytes - b.state.bytes);
-        printTable(
-          io,
-          ["Name", "Description", "Created", "Messages", "Size", "Last Message"],
-          infos.map((i) => [i.config.name, i.config.description ?? "", fmtTime(i.created), fmtNum(i.state.messages), fmtBytes(i.state.bytes), fmtAgo(i.state.last_ts)]),
-          opts.subject ? `Streams matching ${opts.subject}` : "Streams",
-        );
+        printStreamTable(io, infos, opts.subject ? `Streams matching ${opts.subject}` : "Streams");
+      }),
+    );
+
+  addStreamFilterFlags(jsonFlag(str.command("find").alias("query").description("Finds streams matching certain criteria").addHelpText("after", "\n" + EXPRESSION_HELP)), "Display", true)
+    .option("-n, --names", "Show just the stream names")
+    .action(
+      app.action<StreamFilterFlags & { json?: boolean; names?: boolean }>(async ({ session, opts }) => {
+        const match = streamFilter(opts);
+        const jsm = await session.jsm();
+        const found = (await api(() => listStreams(jsm))).filter((i) => (showAll() || !isInternalStream(i.config.name)) && match(i));
+        const names = found.map((i) => i.config.name).sort();
+        if (opts.json) return printJson(io, names);
+        if (opts.names) return void names.forEach((n) => println(io, n));
+        if (found.length === 0) return void println(io, "No matching streams");
+        printStreamTable(io, found, "Streams");
+      }),
+    );
+
+  str
+    .command("gaps [stream]")
+    .description("Detect gaps in the stream content that would be reported as deleted messages")
+    .option("-f, --force", "Act without prompting")
+    .option("--no-progress", "Disables the progress bar")
+    .option("--json", "Show detected gaps in JSON format")
+    .addOption(new Option("--walk", "Read the whole stream instead of trusting the deleted list of stream info").hideHelp())
+    .action(
+      app.action<{ force?: boolean; progress: boolean; json?: boolean; walk?: boolean }>(async ({ session, opts }, n?: string) => {
+        const stream = await pickStream(session, io, n, showAll());
+        const jsm = await session.jsm();
+        const info = await api(() => jsm.streams.info(stream), { stream });
+        if (!info.state.num_deleted && !opts.walk) {
+          if (opts.json) return printJson(io, []);
+          println(io, `No deleted messages in ${stream}`);
+          return;
+        }
+        if (!opts.force) {
+          println(io, "WARNING: Detecting gaps in a stream consumes the entire stream and can be resource intensive on the Server, Client and Network.\n");
+          const q = `Really detect gaps in stream ${stream} with ${fmtNum(info.state.messages)} messages and ${fmtBytes(info.state.bytes)}`;
+          if (!(await askConfirm(io, q, false))) return;
+        }
+        const bar = newProgress(io, info.state.last_seq, "Scanning", { enabled: opts.progress && !opts.json });
+        let gaps: Gap[];
+        try {
+          gaps = await detectGaps(session, stream, { walk: opts.walk === true, progress: bar });
+        } finally {
+          bar.stop();
+        }
+        if (opts.json) return printJson(io, gaps);
+        if (gaps.length === 0) return void println(io, `No deleted messages in ${stream}`);
+        printTable(io, ["First Message", "Last Message"], gaps.map(([a, b]) => [fmtNum(a), fmtNum(b)]), gaps.length === 1 ? `1 gap found in Stream ${stream}` : `${fmtNum(gaps.length)} gaps found in Stream ${stream}`);
       }),
     );
 
@@ -608,6 +657,20 @@ export function registerStream(app: App): void {
         println(io, `Requested leader step-down for stream ${stream}`);
       }),
     );
+  addStreamFilterFlags(cluster.command("balance").description("Balance stream leaders"), "Balance", false).action(
+    app.action<StreamFilterFlags>(async ({ session, opts }) => {
+      const match = streamFilter(opts);
+      const jsm = await session.jsm();
+      const found = (await api(() => listStreams(jsm))).filter(match);
+      if (found.length === 0) return void println(io, "No matching streams");
+      const moved = await balanceLeaders(
+        session,
+        io,
+        found.map((si) => ({ kind: "stream", name: si.config.name, cluster: si.cluster, stepDownSubject: `STREAM.LEADER.STEPDOWN.${si.config.name}` })),
+      );
+      println(io, `Balanced ${moved} streams.`);
+    }),
+  );
   cluster
     .command("peer-remove [stream] [peer]")
     .alias("pr")
@@ -625,6 +688,17 @@ export function registerStream(app: App): void {
         println(io, `Removed peer ${peer} from stream ${stream}`);
       }),
     );
+}
+
+/** natscli's stream list table (`stream ls`, `stream find`), smallest first. */
+export function printStreamTable(io: CliIO, infos: StreamInfo[], title: string): void {
+  const sorted = [...infos].sort((a, b) => a.state.bytes - b.state.bytes);
+  printTable(
+    io,
+    ["Name", "Description", "Created", "Messages", "Size", "Last Message"],
+    sorted.map((i) => [i.config.name, i.config.description ?? "", fmtTime(i.created), fmtNum(i.state.messages), fmtBytes(i.state.bytes), fmtAgo(i.state.last_ts)]),
+    title,
+  );
 }
 
 /** "-key: old" / "+key: new" lines for the settings that differ (edit's confirmation). */
