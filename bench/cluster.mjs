@@ -1,5 +1,5 @@
 // Cluster benchmarks side by side: two nats-server 2.15 (A) and two tsnats (B) servers joined by
-// routes (or a hub and its leaf node), the same load on each pair in turn, medians of the
+// routes, a gateway (two clusters of one server) or a leaf connection (a hub and its leaf node), the same load on each pair in turn, medians of the
 // rounds and the ratio B/A. The load generator is bench/clusterbench (Go, official client,
 // built like ../shared/bench's natsbench); publishers sit on one server, subscribers or
 // responders on the other, so every message crosses the route or leaf connection.
@@ -82,13 +82,20 @@ async function startServer(impl, conf) {
   };
 }
 
-/** Two servers joined by a route (topology "route") or a leaf connection (topology "leaf": A is the hub). */
+/** Two servers joined by a route (topology "route"), a gateway ("gateway": clusters A and B) or a leaf connection ("leaf": A is the hub). */
 async function startPair(impl, topology) {
   if (topology === "route") {
     const c1 = await freePort();
     const c2 = await freePort();
     const a = await startServer(impl, `cluster { name: bench, listen: "127.0.0.1:${c1}", routes: ["nats://127.0.0.1:${c2}"] }\n`);
     const b = await startServer(impl, `cluster { name: bench, listen: "127.0.0.1:${c2}", routes: ["nats://127.0.0.1:${c1}"] }\n`);
+    return { a, b };
+  }
+  if (topology === "gateway") {
+    const g1 = await freePort();
+    const g2 = await freePort();
+    const a = await startServer(impl, `gateway { name: A, listen: "127.0.0.1:${g1}", gateways: [ { name: B, url: "nats://127.0.0.1:${g2}" } ] }\n`);
+    const b = await startServer(impl, `gateway { name: B, listen: "127.0.0.1:${g2}", gateways: [ { name: A, url: "nats://127.0.0.1:${g1}" } ] }\n`);
     return { a, b };
   }
   const lp = await freePort();
@@ -106,8 +113,14 @@ const SCENARIOS = [
   ["route-queue16", "route", ["queue", "-pub", "PUB", "-sub", "SUB,PUB", "-n", n(1_000_000), "-size", "16", "-subs", "4"]],
   ["route-reqlat", "route", ["req", "-pub", "PUB", "-sub", "SUB", "-n", n(10_000), "-c", "1"]],
   ["route-reqtput16", "route", ["req", "-pub", "PUB", "-sub", "SUB", "-n", n(50_000), "-c", "16"]],
+  ["gw-pubsub16", "gateway", ["pubsub", "-pub", "PUB", "-sub", "SUB", "-n", n(2_000_000), "-size", "16", "-subs", "1"]],
+  ["gw-pubsub1k", "gateway", ["pubsub", "-pub", "PUB", "-sub", "SUB", "-n", n(500_000), "-size", "1024", "-subs", "1"]],
+  ["gw-fanout16", "gateway", ["pubsub", "-pub", "PUB", "-sub", "SUB", "-n", n(500_000), "-size", "16", "-subs", "4"]],
+  ["gw-reqlat", "gateway", ["req", "-pub", "PUB", "-sub", "SUB", "-n", n(10_000), "-c", "1"]],
+  ["gw-reqtput16", "gateway", ["req", "-pub", "PUB", "-sub", "SUB", "-n", n(50_000), "-c", "16"]],
   ["leaf-pubsub16", "leaf", ["pubsub", "-pub", "SUB", "-sub", "PUB", "-n", n(2_000_000), "-size", "16", "-subs", "1"]],
   ["leaf-reqlat", "leaf", ["req", "-pub", "SUB", "-sub", "PUB", "-n", n(10_000), "-c", "1"]],
+  ["leaf-reqtput16", "leaf", ["req", "-pub", "SUB", "-sub", "PUB", "-n", n(50_000), "-c", "16"]],
 ];
 
 function parse(line) {

@@ -6,10 +6,12 @@
 //   await server.close();
 import {
   defaultClusterOptions,
+  defaultGatewayOptions,
   defaultLeafNodeOptions,
   defaultOptions,
   defaultWebSocketOptions,
   type ClusterOptions,
+  type GatewayOptions,
   type JetStreamOptions,
   type LeafNodeOptions,
   type ServerOptions,
@@ -19,18 +21,20 @@ import { Server } from "./server/server.js";
 import type { Log } from "./server/log.js";
 import { installServices } from "./server/services.js";
 
-export type { ServerOptions, JetStreamOptions, ClusterOptions, WebSocketOptions } from "./config/options.js";
+export type { ServerOptions, JetStreamOptions, ClusterOptions, GatewayOptions, WebSocketOptions } from "./config/options.js";
 export type { Log } from "./server/log.js";
 export { Server } from "./server/server.js";
 export { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./server/version.js";
 
 /** Options of an embedded server: any ServerOptions field, JetStream, cluster, leaf nodes and WebSocket given as partial blocks. */
-export type EmbeddedOptions = Partial<Omit<ServerOptions, "jetstream" | "cluster" | "leafnodes" | "websocket">> & {
+export type EmbeddedOptions = Partial<Omit<ServerOptions, "jetstream" | "cluster" | "leafnodes" | "websocket" | "gateway">> & {
   jetstream?: boolean | Partial<JetStreamOptions>;
   /** `cluster {}`: e.g. `{ port: -1, name: "c1", routes: ["nats://127.0.0.1:6222"] }`. */
   cluster?: Partial<ClusterOptions>;
   /** `leafnodes {}`: e.g. `{ port: -1 }` (a hub) or `{ remotes: [{ urls: [...], ... }] }` (a leaf). */
   leafnodes?: Partial<LeafNodeOptions>;
+  /** `gateway {}`: e.g. `{ name: "east", port: -1, gateways: [{ name: "west", urls: ["nats://127.0.0.1:7222"] }] }`. */
+  gateway?: Partial<GatewayOptions>;
   /** The WebSocket listener, e.g. `{ port: -1, noTls: true }`; unset fields take nats-server's defaults. */
   websocket?: Partial<WebSocketOptions>;
   /** Where log lines go; silent by default. */
@@ -61,10 +65,11 @@ const silent: Log = {
 /** Build complete ServerOptions from a partial set, as the config file would. */
 export function resolveOptions(opts: EmbeddedOptions = {}): ServerOptions {
   const base = defaultOptions();
-  const { jetstream, cluster, leafnodes, websocket, log: _log, ...rest } = opts;
+  const { jetstream, cluster, leafnodes, gateway, websocket, log: _log, ...rest } = opts;
   const merged: ServerOptions = { ...base, host: "127.0.0.1", port: -1, ...rest };
   if (cluster !== undefined) merged.cluster = { ...defaultClusterOptions(), host: "127.0.0.1", port: -1, ...cluster };
   if (leafnodes !== undefined) merged.leafnodes = { ...defaultLeafNodeOptions(), host: "127.0.0.1", ...leafnodes };
+  if (gateway !== undefined) merged.gateway = { ...defaultGatewayOptions(), host: "127.0.0.1", ...gateway };
   if (websocket !== undefined) merged.websocket = { ...defaultWebSocketOptions(), ...websocket };
   if (jetstream !== undefined && jetstream !== false) {
     merged.jetstream = { ...base.jetstream, ...(jetstream === true ? {} : jetstream), enabled: true };

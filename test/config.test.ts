@@ -678,9 +678,10 @@ max_traced_msg_len: 128
     assert.deepEqual(lenient.warnings, ['t.conf:1:1: unknown field "foo"']);
   });
 
-  it("keeps gateway/mqtt blocks with a warning", () => {
+  it("keeps the mqtt block with a warning; reads the gateway block", () => {
     const o = load("gateway { name: g }\nmqtt { port: 1883 }");
-    assert.deepEqual(Object.keys(o.unsupportedBlocks).sort(), ["gateway", "mqtt"]);
+    assert.deepEqual(Object.keys(o.unsupportedBlocks).sort(), ["mqtt"]);
+    assert.equal(o.gateway?.name, "g");
     assert.ok(o.warnings.includes("t.conf:2:1: mqtt configuration parsed, but not served yet by tsnats"));
   });
 
@@ -705,7 +706,7 @@ max_traced_msg_len: 128
     assert.deepEqual(l.remotes[0].denyImports, ["a.>"]);
     assert.deepEqual(l.remotes[0].denyExports, ["b"]);
     assert.equal(load("leaf { port: 1 }").leafnodes?.port, 1);
-    throwsAt(() => load("leafnodes { tls { cert_file: x } }"), "t.conf:1:13: leafnode TLS is not supported by tsnats yet");
+    throwsAt(() => load("leafnodes { tls { cert_file: x } }"), "t.conf:1:13: missing 'key_file' in TLS configuration");
     throwsAt(() => load("leafnodes { bogus: 1 }"), 't.conf:1:13: unknown field "bogus"');
     assert.throws(() => validateOptions(load("leafnodes { port: 1, compression: s2_fast }")), /leafnode compression "s2_fast" is not supported by tsnats/);
     assert.throws(() => validateOptions(load("leafnodes { remotes: [ { url: nats-leaf://x:1, account: NOPE } ] }")), /leafnode remote account "NOPE" not found/);

@@ -82,8 +82,14 @@ export class Cluster implements ServerService {
   private advertisedIp = "";
   /** Told when a peer gets its first route and when it loses its last one. */
   readonly peerListeners = new Set<PeerListener>();
-  /** Hook for gateways: a routed message on a `_GR_.` reply subject. */
+  /** Hook for gateways: a routed message on a `_GR_.` reply subject (true: handled). */
   gatewayReply: ((route: Route, acc: Account, subject: string, reply: string, hdr: number, buf: Buffer, start: number, end: number) => boolean) | undefined;
+  /** Hook for gateways: this server's gateway URL, announced to peers in the route INFO. */
+  gatewayUrl: (() => string) | undefined;
+  /** Hook for leaf nodes: this server's leafnode URL, announced to peers in the route INFO. */
+  leafnodeUrl: (() => string) | undefined;
+  /** Hook for gateways: a peer told us about a gateway (it has a connection to it). */
+  gatewayInfoFromRoute: ((info: RouteInfo, route: Route) => void) | undefined;
 
   constructor(readonly server: Server) {
     const opts = server.options;
@@ -202,6 +208,10 @@ export class Cluster implements ServerService {
     }
     info.lnoc = true;
     info.lnocu = true;
+    const lnUrl = this.leafnodeUrl?.();
+    if (lnUrl !== undefined && lnUrl !== "") info.leafnode_urls = [lnUrl];
+    const gwUrl = this.gatewayUrl?.();
+    if (gwUrl !== undefined && gwUrl !== "") info.gateway_url = gwUrl;
     if (o.poolSize > 0) info.route_pool_size = o.poolSize;
     if (poolIdx > 0) info.route_pool_idx = poolIdx;
     if (accName !== "") info.route_account = accName;
@@ -703,9 +713,10 @@ export class Cluster implements ServerService {
     return out;
   }
 
-  /** Gateways hook in here for INFO about gateways that peers forward. */
+  /** INFO about a gateway a peer connected to: ours to connect to as well, when we have gateways. */
   onGatewayInfoFromRoute(info: RouteInfo, route: Route): void {
-    route.debug(`Received information about gateway ${JSON.stringify(info.gateway)} from ${route.remoteId}, but gateway is not configured`);
+    if (this.gatewayInfoFromRoute !== undefined) this.gatewayInfoFromRoute(info, route);
+    else this.server.log.error(`Received information about gateway ${JSON.stringify(info.gateway)} from ${route.remoteId}, but gateway is not configured`);
   }
 
   /** Number of peers with at least one route. */

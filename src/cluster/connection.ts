@@ -69,6 +69,22 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   private pingsOut = 0;
   private pingSentAt = 0;
   private writeStalledSince = 0;
+  /** write_deadline of this kind of connection (the server's unless its block sets one). */
+  protected writeDeadlineMs: number;
+  /**
+   * write_timeout: "close" drops a connection whose writes stall past the deadline; "retry"
+   * (nats-server's default for server connections) only does when nothing at all was written
+   * meanwhile, and otherwise counts a slow consumer and keeps going.
+   */
+  protected writeTimeoutPolicy: "close" | "retry" = "retry";
+  /** Writes the socket completed, and how many had when the current stall began. */
+  private writesDone = 0;
+  private writesAtStall = 0;
+  private readonly onWritten = (): void => {
+    this.writesDone++;
+  };
+  /** Times the write deadline passed while the peer was still reading (retry policy). */
+  slowConsumerEvents = 0;
   /** The socket's backlog passed a quarter of max_pending at the last flush. */
   behind = false;
   private stalledPublishers: Array<{ resumeReading(): void }> | undefined;
@@ -94,20 +110,51 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     this.trace = server.log.traceEnabled;
     const o = server.options;
     this.parser = new RemoteParser(this, o.maxControlLine * 16, Math.max(o.maxPayload, 64 * 1024 * 1024));
+    this.writeDeadlineMs = o.writeDeadlineMs;
     this.attach(socket);
   }
 
-  /** Listen to a socket (again, after it was wrapped in TLS). */
+  /** The block's write_deadline and write_timeout ("default" is retry for server connections). */
+  protected setWriteTimeout(deadlineMs: number | undefined, policy: "default" | "close" | "retry" | undefined): void {
+    if (deadlineMs !== undefined && deadlineMs > 0) this.writeDeadlineMs = deadlineMs;
+    this.writeTimeoutPolicy = policy === "close" ? "close" : "retry";
+  }
+
+  private readonly socketListeners = {
+    data: (chunk: Buffer): void => this.onData(chunk),
+    drain: (): void => this.onDrain(),
+    error: (err: Error): void => {
+      this.debug(`${this.kindName()} connection error: ${err.message}`);
+      this.close("Read Error");
+    },
+    close: (): void => this.close("Client Closed"),
+  };
+
+  /** Listen to a socket. */
   protected attach(socket: net.Socket): void {
     this.socket = socket;
     socket.setNoDelay?.(true);
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("drain", () => this.onDrain());
-    socket.on("error", (err) => {
-      this.debug(`${this.kindName()} connection error: ${err.message}`);
-      this.close("Read Error");
-    });
-    socket.on("close", () => this.close("Client Closed"));
+    const l = this.socketListeners;
+    socket.on("data", l.data);
+    socket.on("drain", l.drain);
+    socket.on("error", l.error);
+    socket.on("close", l.close);
+  }
+
+  /**
+   * Go on over another socket wrapping this one (TLS started after the plain-text INFO): what
+   * was queued is written first, then the old socket is only read through the new one.
+   */
+  protected upgradeSocket(next: net.Socket): void {
+    if (this.dirty || this.outbound.size > 0) this.flush();
+    const old = this.socket;
+    const l = this.socketListeners;
+    old.off("data", l.data);
+    old.off("drain", l.drain);
+    old.off("error", l.error);
+    old.off("close", l.close);
+    old.on("error", () => undefined);
+    this.attach(next);
   }
 
   protected abstract kindName(): string;
@@ -196,7 +243,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     payload: Buffer,
     queues: readonly string[],
     origin: string,
-  ): void;
+  ): void | false;
   abstract mayForwardTo(to: RemoteDeliverer, subject: string): boolean;
 
   /** Messages from other servers never reach a subscription of this kind directly. */
@@ -259,8 +306,11 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     if (this.closed) return;
     const data = this.outbound.take();
     if (data === undefined) return;
-    if (!this.socket.write(data)) {
-      if (this.writeStalledSince === 0) this.writeStalledSince = Date.now();
+    if (!this.socket.write(data, this.onWritten)) {
+      if (this.writeStalledSince === 0) {
+        this.writeStalledSince = Date.now();
+        this.writesAtStall = this.writesDone;
+      }
       this.behind = this.socket.writableLength > this.server.options.maxPending >> 2;
       if (this.socket.writableLength > this.server.options.maxPending) {
         this.error(`Slow Consumer Detected: MaxPending of ${this.server.options.maxPending} Exceeded`);
@@ -272,11 +322,27 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
 
   /** Checked by the owner's housekeeping. */
   checkWriteDeadline(now: number): void {
-    if (this.writeStalledSince > 0 && now - this.writeStalledSince > this.server.options.writeDeadlineMs) {
-      this.error(`Slow Consumer Detected: WriteDeadline of ${this.server.options.writeDeadlineMs}ms Exceeded`);
-      this.outbound.clear();
-      this.close("Slow Consumer (Write Deadline)", true);
+    if (this.writeStalledSince === 0 || now - this.writeStalledSince <= this.writeDeadlineMs) return;
+    if (this.writeTimeoutPolicy === "retry" && this.writesDone !== this.writesAtStall) {
+      // Slow but reading: noted, and the deadline starts over.
+      this.countSlowConsumer();
+      this.info(`Slow Consumer State: WriteDeadline of ${this.writeDeadlineMs}ms exceeded`);
+      this.writeStalledSince = now;
+      this.writesAtStall = this.writesDone;
+      return;
     }
+    this.error(`Slow Consumer Detected: WriteDeadline of ${this.writeDeadlineMs}ms Exceeded`);
+    this.countSlowConsumer();
+    this.outbound.clear();
+    this.close("Slow Consumer (Write Deadline)", true);
+  }
+
+  private countSlowConsumer(): void {
+    this.slowConsumerEvents++;
+    const stats = this.server.remoteSlowConsumers;
+    if (this.kind === "route") stats.routes++;
+    else if (this.kind === "gateway") stats.gateways++;
+    else stats.leafs++;
   }
 
   /**
@@ -364,7 +430,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   // ---- interest and teardown ----
 
   /** Add the other side's subscription (or update a queue group's weight). */
-  protected addRemoteSub(account: Account, key: string, subject: string, queue: string | undefined, weight: number): Subscription {
+  protected addRemoteSub(account: Account, key: string, subject: string, queue: string | undefined, weight: number, noImports = false): Subscription {
     const old = this.subs.get(key);
     if (old !== undefined) {
       if (queue !== undefined && old.weight !== weight) {
@@ -377,6 +443,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     }
     const sub: Subscription = { subject, queue, sid: key, client: this, max: 0, delivered: 0, closed: false };
     if (queue !== undefined) sub.weight = weight;
+    if (noImports) sub.noImports = true;
     this.subs.set(key, sub);
     account.addSubscription(sub);
     return sub;

@@ -13,7 +13,10 @@ import type { Cluster } from "./cluster.js";
 import type { Route } from "./route.js";
 import { LDS_PREFIX, type LeafConnection } from "./leafnode.js";
 import type { LeafNodes } from "./leafnodes.js";
-import { subjectMatches } from "../protocol/subject.js";
+import { isOptimisticSubscription } from "./gateway.js";
+
+/** Subjects a hub with gateways asks its leaf nodes for: routed replies (nats-server's `_GR_.>` and `$GR.*.>`). */
+const GATEWAY_REPLY_INTEREST = ["_GR_.>", "$GR.*.>"];
 
 /** One announced interest: subject, queue group and leaf origin cluster, with its count. */
 interface Interest {
@@ -132,6 +135,8 @@ export class LeafInterest {
     const dst = sub.client;
     if (dst === conn) return false;
     const kind = dst.kind;
+    // A gateway's optimistic `>` stands for "everything, unless refused": not interest to pass on.
+    if (kind === "gateway" && isOptimisticSubscription(sub)) return false;
     const lds = sub.subject.startsWith(LDS_PREFIX);
     if (kind === "leaf" && conn.isolated && !lds) return false;
     if (sub.origin !== undefined && sub.origin === conn.remoteCluster) return false;
@@ -139,8 +144,8 @@ export class LeafInterest {
       if (kind === "route" || kind === "gateway") return false;
       if (kind === "leaf" && (dst as LeafConnection).isSpoke) return false;
     }
-    const deny = conn.remote?.options.denyImports;
-    if (deny !== undefined && deny.length > 0 && deny.some((d) => subjectMatches(d, sub.subject))) return false;
+    // Denied imports are not asked for (nor what the other side may not send us).
+    if (conn.perms !== undefined && !lds && !conn.perms.canSubscribe(sub.subject, undefined)) return false;
     return true;
   }
 
@@ -166,6 +171,10 @@ export class LeafInterest {
       conn.smap.set(key, (conn.smap.get(key) ?? 0) + (sub.weight ?? 1));
     }
     conn.smap.set(this.leafs.loopSubject(conn.account), 1);
+    if (this.leafs.server.options.gateway !== undefined && this.leafs.server.options.gateway.name !== "") {
+      // Answers to requests from other clusters come back on routed replies: the leaf sends them here.
+      for (const k of GATEWAY_REPLY_INTEREST) conn.smap.set(k, (conn.smap.get(k) ?? 0) + 1);
+    }
     const lines: string[] = [];
     for (const [key, n] of conn.smap) lines.push(key.includes(" ") ? `LS+ ${key} ${n}` : `LS+ ${key}`);
     conn.queue(Buffer.from(lines.join("\r\n") + "\r\n"));

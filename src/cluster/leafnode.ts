@@ -10,7 +10,8 @@
 // Each side announces a "$LDS.<id>" subject per account; seeing its own come back over a leaf
 // connection means a loop, which is refused. Interest from a hub is not passed on to routes
 // (every server of a leaf cluster has its own connection to the hub).
-import type net from "node:net";
+import net from "node:net";
+import tls from "node:tls";
 import fs from "node:fs";
 import { fromSeed } from "@nats-io/nkeys";
 import type { Account } from "../server/account.js";
@@ -18,10 +19,14 @@ import type { Client } from "../server/client.js";
 import type { RemoteDeliverer, SublistResult } from "../server/sublist.js";
 import type { LeafRemoteOptions } from "../config/options.js";
 import { bcryptMatches, isBcryptHash } from "../auth/bcrypt.js";
+import { Permissions } from "../auth/permissions.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import { RemoteConnection } from "./connection.js";
 import type { MsgOp, SubOp, UnsubOp } from "./remote_parser.js";
 import type { LeafNodes } from "./leafnodes.js";
+import { isGatewayRoutedSubject, plainOfRouted, routeRoutedReply } from "./gateway_reply.js";
+import { hasWildcard } from "../protocol/subject.js";
+import { clientTlsContext, type ServerTls } from "../server/tls.js";
 
 export const LDS_PREFIX = "$LDS.";
 
@@ -77,6 +82,12 @@ export class LeafConnection extends RemoteConnection {
   registered = false;
   private infoReceived = false;
   private connectReceived = false;
+  /** TLS is established on this connection. */
+  tlsDone = false;
+  /** deny_exports / deny_imports (and a leaf's deny_pub, on the hub): undefined when nothing is denied. */
+  perms: Permissions | undefined;
+  /** The hub URL this (solicited) connection was made to. */
+  url: URL | undefined;
   /** What we announced to the other side: interest key → count (nats-server's smap). */
   readonly smap = new Map<string, number>();
   private authTimer: NodeJS.Timeout | undefined;
@@ -106,6 +117,24 @@ export class LeafConnection extends RemoteConnection {
       this.authTimer.unref();
     }
     this.startPings(this.server.options.pingIntervalMs, this.server.options.maxPingsOut);
+    this.setWriteTimeout(leafs.options.writeDeadlineMs, leafs.options.writeTimeout);
+    if (remote !== undefined) this.setDenies(remote.options.denyExports, remote.options.denyImports);
+  }
+
+  /**
+   * What may cross this connection (nats-server's leaf permissions): messages on denied exports
+   * are not sent to the other side, nor is its interest in them taken; denied imports are not
+   * asked for, and messages on them from the other side are dropped.
+   */
+  private setDenies(exports: readonly string[], imports: readonly string[]): void {
+    if (exports.length === 0 && imports.length === 0) {
+      this.perms = undefined;
+      return;
+    }
+    this.perms = Permissions.from({
+      ...(exports.length > 0 ? { publish: { deny: [...exports] } } : {}),
+      ...(imports.length > 0 ? { subscribe: { deny: [...imports] } } : {}),
+    });
   }
 
   /** The leaf cluster of messages from this connection, for no-echo across that cluster. */
@@ -151,6 +180,11 @@ export class LeafConnection extends RemoteConnection {
         this.close("Wrong Port");
         return;
       }
+      if (!this.tlsDone && (remote.options.tls !== undefined || this.url?.protocol === "tls:" || info.tls_required === true)) {
+        // TLS starts after the hub's INFO; the rest of it is handled once the handshake is done.
+        this.startClientTls(() => this.onInfo(json));
+        return;
+      }
       this.infoReceived = true;
       this.nonce = typeof info.nonce === "string" ? info.nonce : undefined;
       this.headers = !this.server.options.noHeaderSupport && info.headers === true;
@@ -165,6 +199,90 @@ export class LeafConnection extends RemoteConnection {
     if (Array.isArray(info.leafnode_urls)) this.leafs.learnUrls(remote, info.leafnode_urls as unknown[]);
     if (typeof info.remote_account === "string") this.remoteAccount = info.remote_account;
     if (info.connect_info === true && !this.registered) this.finishConnect();
+  }
+
+  /**
+   * The hub's side of TLS: `wrap` after the plain-text INFO (else the socket is already a TLS
+   * one, handshake_first). A leaf that does not complete the handshake in time, or whose
+   * certificate is refused (verify), is dropped.
+   */
+  startServerTls(t: ServerTls, wrap: boolean): void {
+    let ts: tls.TLSSocket;
+    if (wrap) {
+      this.flush();
+      ts = t.wrapClient(this.socket);
+      this.upgradeSocket(ts);
+    } else ts = this.socket as tls.TLSSocket;
+    let done = false;
+    const fail = (why: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (this.closed) return;
+      this.error(`TLS handshake error: ${why}`);
+      this.close("TLS Handshake Failure", true);
+    };
+    const timer = setTimeout(() => fail("i/o timeout"), t.timeoutMs);
+    timer.unref();
+    ts.prependListener("error", (err: Error) => fail(err.message));
+    ts.once("secure", () => {
+      if (done) return;
+      const problem = t.peerProblem(ts);
+      if (problem !== undefined) {
+        fail(`client certificate not accepted: ${problem}`);
+        return;
+      }
+      done = true;
+      clearTimeout(timer);
+      this.tlsDone = true;
+    });
+  }
+
+  /**
+   * The TLS client handshake with the hub over this connection (after its INFO, or first with
+   * handshake_first): the hub's certificate must chain to the remote's ca_file (else the system
+   * roots) and name the host connected to. Input waits until it is done, then `then` runs.
+   */
+  startClientTls(then: () => void): void {
+    const remote = this.remote as LeafRemote;
+    const t = remote.options.tls;
+    const host = (this.url?.hostname ?? "").replace(/^\[|\]$/g, "");
+    let ts: tls.TLSSocket;
+    try {
+      ts = tls.connect({
+        socket: this.socket,
+        secureContext: clientTlsContext(t),
+        servername: net.isIP(host) === 0 && host !== "" ? host : undefined,
+        host,
+        rejectUnauthorized: true,
+      });
+    } catch (err) {
+      this.error(`TLS handshake error: ${(err as Error).message}`);
+      this.close("TLS Handshake Failure", true);
+      return;
+    }
+    this.parser.held = true;
+    let done = false;
+    const timer = setTimeout(() => fail("i/o timeout"), Math.round((t?.timeout ?? 2) * 1000));
+    timer.unref();
+    const fail = (why: string): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      this.error(`TLS handshake error: ${why}`);
+      this.close("TLS Handshake Failure", true);
+    };
+    ts.prependListener("error", (err: Error) => fail(err.message));
+    ts.once("secureConnect", () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      this.tlsDone = true;
+      this.parser.held = false;
+      then();
+      if (!this.closed) this.parser.resume();
+    });
+    this.upgradeSocket(ts);
   }
 
   private sendConnect(): void {
@@ -193,7 +311,7 @@ export class LeafConnection extends RemoteConnection {
       c.jwt = jwt;
       c.sig = Buffer.from(kp.sign(Buffer.from(this.nonce ?? ""))).toString("base64url");
     }
-    const u = remote.urls[(remote.next + remote.urls.length - 1) % remote.urls.length];
+    const u = this.url;
     if (u !== undefined && u.username !== "") {
       c.user = decodeURIComponent(u.username);
       if (u.password !== "") c.pass = decodeURIComponent(u.password);
@@ -269,6 +387,8 @@ export class LeafConnection extends RemoteConnection {
       return;
     }
     this.account = account;
+    // The leaf's deny_imports: it does not want those, so they are not sent to it.
+    if (Array.isArray(c.deny_pub) && c.deny_pub.length > 0) this.setDenies(c.deny_pub.filter((x): x is string => typeof x === "string"), []);
     this.headers = !this.server.options.noHeaderSupport && c.headers === true;
     this.compression = c.compress_mode === undefined || c.compress_mode === "" ? "not supported" : c.compress_mode;
     this.remoteServer = c.name ?? "";
@@ -312,6 +432,10 @@ export class LeafConnection extends RemoteConnection {
     const subject = args[0];
     if (subject.startsWith(LDS_PREFIX) && subject === this.leafs.loopSubject(this.account)) {
       this.leafs.loopDetected(this, true);
+      return;
+    }
+    if (this.perms !== undefined && !isGatewayRoutedSubject(subject) && !hasWildcard(subject) && !this.perms.canPublish(subject)) {
+      this.debug(`Permissions Violation for Subscription to ${JSON.stringify(subject)}`);
       return;
     }
     const key = queue === undefined ? subject : `${subject} ${queue}`;
@@ -376,6 +500,17 @@ export class LeafConnection extends RemoteConnection {
     const account = this.account;
     const sublist = account.sublist;
     const subject = this.msgSubject;
+    if (this.perms !== undefined && !this.perms.canSubscribe(subject, undefined)) {
+      this.debug(`Not permitted to receive ${JSON.stringify(subject)} from the leafnode connection`);
+      return;
+    }
+    if (isGatewayRoutedSubject(subject)) {
+      // An answer from the leaf to a request of another cluster: on towards that cluster.
+      const hdrLen = this.msgHdr;
+      const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
+      routeRoutedReply(this.server.services, account, subject, this.msgReply, hdr, buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end), this);
+      return;
+    }
     let result = this.lastResult;
     if (subject !== this.lastMatchSubject || sublist.generation !== this.lastGeneration || result === undefined) {
       result = sublist.match(subject);
@@ -394,13 +529,16 @@ export class LeafConnection extends RemoteConnection {
     account.routeTo(result, subject, this.msgReply, hdr, payload, undefined, this, this.msgQueues);
   }
 
-  sendRouted(_account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void {
+  sendRouted(_account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void | false {
+    if (this.perms !== undefined && !this.perms.canPublish(isGatewayRoutedSubject(subject) ? plainOfRouted(subject) : subject)) return false;
     const h = this.headers ? hdr : undefined;
     this.writeMsg(h !== undefined ? "HMSG" : "LMSG", "", subject, reply, queues, h, payload);
   }
 
   mayForwardTo(to: RemoteDeliverer): boolean {
     if (to.kind === "route") return !this.isSpoke;
+    // Other clusters of the super-cluster get what leaf nodes publish, as nats-server sends them.
+    if (to.kind === "gateway") return true;
     if (to.kind === "leaf") {
       if (to === this) return false;
       const other = to as LeafConnection;

@@ -4,6 +4,7 @@
 import net from "node:net";
 import { randomBytes } from "node:crypto";
 import type { Server, ServerService } from "../server/server.js";
+import type { ServerOptions } from "../config/options.js";
 import type { Account } from "../server/account.js";
 import type { LeafNodeOptions } from "../config/options.js";
 import { NATS_FEATURE_VERSION } from "../server/version.js";
@@ -12,6 +13,8 @@ import { LeafConnection, LDS_PREFIX, credentialsOf, passwordMatches, type LeafCo
 import { LeafInterest } from "./interest.js";
 import { clusterOf } from "./cluster.js";
 import { hostPort, listenUrls } from "./urls.js";
+import { ServerTls } from "../server/tls.js";
+import type { RoutedReplySender } from "./gateway_reply.js";
 
 /** How long a leaf whose hub reported a loop waits before trying again (nats-server's value). */
 const LOOP_RECONNECT_DELAY_MS = 30_000;
@@ -22,7 +25,7 @@ export function leafNodesOf(server: Server): LeafNodes | undefined {
   return server.services.find((s): s is LeafNodes => s instanceof LeafNodes);
 }
 
-export class LeafNodes implements ServerService {
+export class LeafNodes implements ServerService, RoutedReplySender {
   readonly name = "leafnodes";
   readonly options: LeafNodeOptions;
   readonly interest: LeafInterest;
@@ -35,6 +38,8 @@ export class LeafNodes implements ServerService {
   private listener: net.Server | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopping = false;
+  /** Write deadlines of leaf connections, checked every second. */
+  private housekeeping: NodeJS.Timeout | undefined;
   port = 0;
 
   constructor(readonly server: Server) {
@@ -42,13 +47,22 @@ export class LeafNodes implements ServerService {
     this.interest = new LeafInterest(this);
   }
 
+  /** The listener's TLS (reloadable: new connections use the new certificates). */
+  private tls: ServerTls | undefined;
+
+  /** This cluster's leafnode URLs (ours and the route peers'), counted per server announcing them. */
+  private readonly clusterUrls = new Map<string, number>();
+  /** Route peer id → the leafnode URL it announced. */
+  private readonly peerUrls = new Map<string, string>();
+  /** Our own leafnode URL as peers and leaf nodes are told ("" without a listener). */
+  ownUrl = "";
+
+  /** The listener starts before the routes, so the route INFO carries our leafnode URL. */
   async start(): Promise<void> {
+    const o = this.options;
+    if (o.port !== 0) this.tls = ServerTls.fromOptions(o.tls);
     for (const acc of this.server.accounts.values()) this.interest.attach(acc);
     this.server.events.account.add((acc) => this.interest.attach(acc));
-  }
-
-  async listening(): Promise<void> {
-    const o = this.options;
     if (o.port !== 0) {
       await new Promise<void>((resolve, reject) => {
         const srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
@@ -64,7 +78,52 @@ export class LeafNodes implements ServerService {
       });
       const host = o.host === "0.0.0.0" || o.host === "::" ? "127.0.0.1" : o.host;
       this.server.portsFileExtras.leafnodes = [`nats-leaf://${hostPort(host, this.port)}`];
+      this.ownUrl = listenUrls(o.advertise, o.host, this.port)[0] ?? "";
+      for (const u of listenUrls(o.advertise, o.host, this.port)) this.clusterUrls.set(u, 1);
+      const cluster = clusterOf(this.server);
+      if (cluster !== undefined && !o.noAdvertise) {
+        cluster.leafnodeUrl = () => this.ownUrl;
+        cluster.peerListeners.add((peer, up) => this.onPeer(cluster, peer.id, up));
+      }
     }
+  }
+
+  /** A route peer came (its leafnode URL joins the list our leaf nodes may reconnect to) or went. */
+  private onPeer(cluster: NonNullable<ReturnType<typeof clusterOf>>, id: string, up: boolean): void {
+    if (up) {
+      const info = cluster.routes.get(id)?.find((r) => r !== undefined)?.remoteInfo;
+      const urls = info?.leafnode_urls;
+      const u = Array.isArray(urls) && urls.length === 1 && typeof urls[0] === "string" ? urls[0] : undefined;
+      if (u === undefined) return;
+      this.peerUrls.set(id, u);
+      const n = this.clusterUrls.get(u) ?? 0;
+      this.clusterUrls.set(u, n + 1);
+      if (n === 0) this.sendAsyncInfo();
+      return;
+    }
+    const u = this.peerUrls.get(id);
+    if (u === undefined) return;
+    this.peerUrls.delete(id);
+    const n = this.clusterUrls.get(u) ?? 0;
+    if (n <= 1) {
+      this.clusterUrls.delete(u);
+      if (!this.stopping) this.sendAsyncInfo();
+    } else this.clusterUrls.set(u, n - 1);
+  }
+
+  /** The leaf nodes we are the hub of learn the cluster's leafnode URLs (to reconnect elsewhere). */
+  private sendAsyncInfo(): void {
+    for (const c of this.all) if (!c.solicited) c.sendInfo(this.infoObject(c));
+  }
+
+  /** Once every listener is up: connect to the remotes. */
+  async listening(): Promise<void> {
+    const o = this.options;
+    this.housekeeping = setInterval(() => {
+      const now = Date.now();
+      for (const c of this.all) c.checkWriteDeadline(now);
+    }, 1000);
+    this.housekeeping.unref();
     for (const r of o.remotes) {
       const remote: LeafRemote = { options: r, urls: r.urls.map(withDefaultPort), next: 0, delayMs: 0, conn: undefined, stopped: false };
       this.remotes.push(remote);
@@ -98,7 +157,11 @@ export class LeafNodes implements ServerService {
     const cluster = this.clusterName();
     if (cluster !== "") info.cluster = cluster;
     if (s.options.jetstream.domain) info.domain = s.options.jetstream.domain;
-    info.leafnode_urls = o.noAdvertise ? [] : listenUrls(o.advertise, o.host, this.port);
+    info.leafnode_urls = o.noAdvertise ? [] : [...this.clusterUrls.keys()];
+    if (this.tls !== undefined) {
+      info.tls_required = true;
+      if (this.tls.verify) info.tls_verify = true;
+    }
     // No S2 codec: every nats-server leaf accepts "off".
     info.compression = "off";
     info.info_on_connect = true;
@@ -113,13 +176,16 @@ export class LeafNodes implements ServerService {
       return;
     }
     socket.on("error", () => undefined);
-    const conn = new LeafConnection(this, socket, undefined, this.server.globalAccount);
+    const t = this.tls;
+    // With handshake_first, TLS comes before anything else; otherwise INFO goes out in plain text first.
+    const conn = new LeafConnection(this, t?.handshakeFirst === true ? t.wrapClient(socket) : socket, undefined, this.server.globalAccount);
     this.pending.add(conn);
     conn.info("Leafnode connection created");
     conn.nonce = newNonce();
     const info = this.infoObject(conn);
     info.nonce = conn.nonce;
     conn.sendInfo(info);
+    if (t !== undefined) conn.startServerTls(t, !t.handshakeFirst);
   }
 
   /**
@@ -179,10 +245,18 @@ export class LeafNodes implements ServerService {
       }
       remote.delayMs = 0;
       const conn = new LeafConnection(this, socket, remote, account);
+      conn.url = url;
       remote.conn = conn;
+      // handshake_first: TLS right away, the hub's INFO comes over it.
+      if (remote.options.tls?.handshakeFirst === true) conn.startClientTls(() => undefined);
       this.pending.add(conn);
       conn.info(`Leafnode connection created for account: ${account.name}`);
     });
+  }
+
+  /** The URLs known for remote `i` (the configured ones, then those its hub told about). */
+  remoteUrls(i: number): string[] {
+    return (this.remotes[i]?.urls ?? []).map((u) => u.host);
   }
 
   /** URLs the hub tells about (its cluster's leafnode listeners) become ours to try. */
@@ -223,6 +297,26 @@ export class LeafNodes implements ServerService {
     }
   }
 
+  /**
+   * An answer on a routed reply (gateway_reply.ts): to the leaf connections whose other side
+   * asked for routed replies (a hub with gateways announces `_GR_.>`), except where it came from.
+   */
+  sendRoutedReply(account: Account, routed: string, reply: string, hdr: Buffer | undefined, payload: Buffer, from?: unknown): void {
+    const r = account.sublist.match(routed);
+    const done = new Set<LeafConnection>();
+    for (const sub of r.psubs) {
+      const c = sub.client;
+      if (c.kind !== "leaf" || c === from || done.has(c as LeafConnection)) continue;
+      done.add(c as LeafConnection);
+      (c as LeafConnection).sendRouted(account.name, routed, reply, hdr, payload, []);
+    }
+  }
+
+  /** Reload: new leaf connections use the new TLS certificates (established ones keep their session). */
+  reload(options: ServerOptions): void {
+    if (this.options.port !== 0) this.tls = ServerTls.fromOptions(options.leafnodes?.tls);
+  }
+
   /** The loop detection subject of an account: "$LDS." and a random id, made once. */
   loopSubject(account: Account): string {
     let s = this.loopSubjects.get(account.name);
@@ -254,6 +348,7 @@ export class LeafNodes implements ServerService {
 
   async shutdown(): Promise<void> {
     this.stopping = true;
+    if (this.housekeeping !== undefined) clearInterval(this.housekeeping);
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const r of this.remotes) r.stopped = true;

@@ -164,6 +164,7 @@ export class Route extends RemoteConnection {
       this.authTimer.unref();
     }
     this.startPings(cluster.pingIntervalMs, c.maxPingsOut ?? this.server.options.maxPingsOut);
+    this.setWriteTimeout(c.writeDeadlineMs, c.writeTimeout);
   }
 
   protected kindName(): string {

@@ -1,7 +1,7 @@
 // The `cluster {}` block and the cluster command-line flags, read into ClusterOptions with
 // nats-server's keys, aliases and error texts.
 import type { ConfMap, ConfValue } from "./conf_parser.js";
-import { defaultClusterOptions, type ClusterOptions, type ServerOptions } from "./options.js";
+import { defaultClusterOptions, type ClusterOptions, type ServerOptions, type WriteTimeoutPolicy } from "./options.js";
 import { readListen, readSubjectPermission, readTls } from "./load.js";
 import { kindOfEntry, lowerKeys, type Reader } from "./reader.js";
 
@@ -51,6 +51,13 @@ export function readCompression(r: Reader, m: ConfMap, key: string, onMode: stri
 export function checkCompressionServable(mode: string, where: string): void {
   if (mode === "off" || mode === "accept") return;
   throw new Error(`${where} compression ${JSON.stringify(mode)} is not supported by tsnats (no S2 codec): use "off" or "accept"`);
+}
+
+/** `write_timeout` of the cluster, gateway and leafnodes blocks. */
+export function readWriteTimeout(r: Reader, m: ConfMap, key: string): WriteTimeoutPolicy {
+  const v = r.str(m, key, key);
+  if (v !== "default" && v !== "close" && v !== "retry") throw r.err(m, key, "write_timeout must be 'default', 'close' or 'retry'");
+  return v;
 }
 
 function readPermissionBlock(r: Reader, m: ConfMap, key: string): { import?: unknown; export?: unknown } {
@@ -214,8 +221,10 @@ export function readCluster(r: Reader, parent: ConfMap, key: string, opts: Serve
         c.maxPingsOut = r.int(m, orig, lk);
         break;
       case "write_deadline":
-        r.duration(m, orig, lk);
-        r.warn(m, orig, `cluster field "write_deadline": routes use the server's write_deadline in tsnats`);
+        c.writeDeadlineMs = r.duration(m, orig, lk);
+        break;
+      case "write_timeout":
+        c.writeTimeout = readWriteTimeout(r, m, orig);
         break;
       default:
         r.unknown(m, orig);

@@ -1,11 +1,11 @@
 // The `leafnodes {}` block (alias `leaf`), read into LeafNodeOptions with nats-server's keys.
-// What tsnats cannot serve yet (leaf TLS, WebSocket remotes, S2 compression) is refused at
-// validation with a clear error rather than accepted and ignored.
+// What tsnats cannot serve yet (WebSocket remotes, S2 compression) is refused at validation
+// with a clear error rather than accepted and ignored.
 import type { ConfMap, ConfValue } from "./conf_parser.js";
 import { defaultLeafNodeOptions, type LeafNodeOptions, type LeafRemoteOptions, type ServerOptions } from "./options.js";
-import { readListen } from "./load.js";
+import { readListen, readTls } from "./load.js";
 import { kindOfEntry, lowerKeys, type Reader } from "./reader.js";
-import { checkCompressionServable, readCompression } from "./cluster.js";
+import { checkCompressionServable, readCompression, readWriteTimeout } from "./cluster.js";
 
 function strings(r: Reader, m: ConfMap, key: string): string[] {
   const k = kindOfEntry(m, key);
@@ -100,7 +100,8 @@ function readRemote(r: Reader, m: ConfMap): LeafRemoteOptions {
         remote.compression = readCompression(r, m, orig, "s2_auto");
         break;
       case "tls":
-        throw r.err(m, orig, "leafnode remote TLS is not supported by tsnats yet");
+        remote.tls = readTls(r, m, orig, "leafnode");
+        break;
       case "ws_compress":
       case "ws_compression":
       case "websocket_compress":
@@ -167,7 +168,14 @@ export function readLeafNodes(r: Reader, parent: ConfMap, key: string, opts: Ser
         l.isolateLeafnodeInterest = r.bool(m, orig, lk);
         break;
       case "tls":
-        throw r.err(m, orig, "leafnode TLS is not supported by tsnats yet");
+        l.tls = readTls(r, m, orig, "leafnode");
+        break;
+      case "write_deadline":
+        l.writeDeadlineMs = r.duration(m, orig, lk);
+        break;
+      case "write_timeout":
+        l.writeTimeout = readWriteTimeout(r, m, orig);
+        break;
       default:
         r.unknown(m, orig);
     }

@@ -4,7 +4,7 @@
 // and invalid values raise a ConfigError located at the offending key. Unknown fields are
 // errors, as in nats-server (unless the key was only used as a `$variable`, or
 // `allowUnknownFields` is set, in which case they become warnings). Keys nats-server knows
-// but tsnats does not implement produce a warning; the gateway/mqtt blocks are
+// but tsnats does not implement produce a warning; the mqtt block is
 // kept in `unsupportedBlocks`.
 
 import { existsSync, statSync } from "node:fs";
@@ -16,6 +16,7 @@ import { checkAccountsConfig } from "../server/account_setup.js";
 import { goDuration, msToNs } from "../server/time.js";
 import { readCluster, validateCluster } from "./cluster.js";
 import { readLeafNodes, validateLeafNodes } from "./leafnodes.js";
+import { readGateway, validateGateway } from "./gateway.js";
 import {
   defaultOptions,
   unlimitedJetStream,
@@ -54,10 +55,7 @@ const DEFAULT_HANDSHAKE_FIRST_FALLBACK_MS = 50;
 export const MIN_LAME_DUCK_DURATION_MS = 30_000;
 
 // A Map, not an object literal: config keys such as "constructor" must not hit Object.prototype.
-const UNSUPPORTED_BLOCKS = new Map([
-  ["gateway", "gateway"],
-  ["mqtt", "mqtt"],
-]);
+const UNSUPPORTED_BLOCKS = new Map([["mqtt", "mqtt"]]);
 
 /** Top-level keys nats-server accepts that tsnats parses but does not act on. */
 const IGNORED_TOP_LEVEL = new Set([
@@ -86,7 +84,7 @@ const TLS_IGNORED = new Set(["insecure"]);
 /** Windows certificate store options: nats-server refuses `cert_store` on other systems, tsnats everywhere. */
 const TLS_CERT_STORE = new Set(["cert_store", "cert_match", "cert_match_by", "cert_match_skip_invalid", "ca_certs_match"]);
 
-/** Options that route TLS does not apply yet (they would let in peers the operator meant to refuse). */
+/** Options that route, gateway and leafnode TLS do not apply yet (they would let in peers the operator meant to refuse). */
 const ROUTE_TLS_UNSUPPORTED: readonly (keyof TlsOptions)[] = ["verifyAndMap", "pinnedCerts", "rateLimit"];
 
 const JS_IGNORED = new Set(["extension_hint", "max_outstanding_catchup", "limits"]);
@@ -651,7 +649,7 @@ function readTlsList(r: Reader, m: ConfMap, key: string, what: string): [string[
  * A `tls {}` block, with nats-server's keys and errors. `context` is where it applies: the
  * client listeners (top level, websocket) or routes, which take fewer of the options yet.
  */
-export function readTls(r: Reader, parent: ConfMap, key: string, context: "client" | "route" = "client"): TlsOptions {
+export function readTls(r: Reader, parent: ConfMap, key: string, context: "client" | "route" | "gateway" | "leafnode" = "client"): TlsOptions {
   const m = r.map(parent, key, "tls");
   const tls: TlsOptions = {};
   for (const [orig, lk] of lowerKeys(m)) {
@@ -777,10 +775,10 @@ export function readTls(r: Reader, parent: ConfMap, key: string, context: "clien
   if (insecure.length > 0 && !tls.allowInsecureCipherSuites) {
     throw r.err(parent, key, `insecure cipher suites configured without 'allow_insecure_cipher_suites' option set: ${insecure.join(", ")}`);
   }
-  if (context === "route") {
+  if (context !== "client") {
     for (const f of ROUTE_TLS_UNSUPPORTED) {
       if (tls[f] !== undefined && tls[f] !== false) {
-        throw r.err(parent, key, `tls option ${f === "verifyAndMap" ? "verify_and_map" : f === "pinnedCerts" ? "pinned_certs" : "connection_rate_limit"} is not supported by tsnats yet for routes`);
+        throw r.err(parent, key, `tls option ${f === "verifyAndMap" ? "verify_and_map" : f === "pinnedCerts" ? "pinned_certs" : "connection_rate_limit"} is not supported by tsnats yet for ${context}s`);
       }
     }
   }
@@ -1162,6 +1160,9 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
       case "leaf":
         readLeafNodes(r, m, key, opts);
         break;
+      case "gateway":
+        readGateway(r, m, key, opts);
+        break;
       case "trusted":
       case "trusted_keys": {
         opts.trustedKeys = readStringList(r, m, key, "trusted");
@@ -1266,6 +1267,7 @@ export function validateOptions(o: ServerOptions): void {
   }
   if (o.noAuthUser !== undefined) checkNoAuthUser(o, o.noAuthUser);
   if (o.websocket !== undefined) validateWebsocket(o, o.websocket);
+  validateGateway(o);
   validateCluster(o);
   validateLeafNodes(o);
   const operatorMode = o.operatorJwts.length > 0 || o.trustedKeys.length > 0;

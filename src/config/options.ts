@@ -223,6 +223,9 @@ export interface ClusterOptions {
   permissions?: RoutePermissions;
   pingIntervalMs?: number;
   maxPingsOut?: number;
+  /** write_deadline of routes (the server's when unset). */
+  writeDeadlineMs?: number;
+  writeTimeout?: WriteTimeoutPolicy;
 }
 
 export function defaultClusterOptions(): ClusterOptions {
@@ -294,6 +297,8 @@ export interface LeafRemoteOptions {
   /** Do not pass interest of other leaf nodes to this remote. */
   isolate: boolean;
   compression: string;
+  /** TLS to the hub (also started when the hub requires it, or the URL's scheme is tls://). */
+  tls?: TlsOptions;
 }
 
 /** `leafnodes {}`: accept leaf nodes and/or connect to hubs as one. */
@@ -315,10 +320,69 @@ export interface LeafNodeOptions {
   compression: string;
   /** Interest from other leaf nodes is not passed on to leaf nodes. */
   isolateLeafnodeInterest: boolean;
+  /** TLS of the leafnode listener (INFO goes first in plain text, unless handshake_first). */
+  tls?: TlsOptions;
+  /** write_deadline of leaf connections (the server's when unset). */
+  writeDeadlineMs?: number;
+  writeTimeout?: WriteTimeoutPolicy;
 }
 
 export function defaultLeafNodeOptions(): LeafNodeOptions {
   return { host: "0.0.0.0", port: 0, noAdvertise: false, users: [], remotes: [], reconnectMs: 1000, compression: "off", isolateLeafnodeInterest: false };
+}
+
+/** One `gateway { gateways: [...] }` entry: a remote cluster this server connects to. */
+export interface RemoteGatewayOptions {
+  name: string;
+  /** nats://[user:pass@]host:port URLs of servers of that cluster. */
+  urls: string[];
+  /** TLS for connections to this gateway (else the block's `tls`). */
+  tls?: TlsOptions;
+}
+
+/** What a server-to-server connection does when a write stalls past its deadline (nats-server's write_timeout). */
+export type WriteTimeoutPolicy = "default" | "close" | "retry";
+
+/** `gateway {}`: connections between clusters of a super-cluster (see src/cluster/gateways.ts). */
+export interface GatewayOptions {
+  /** This cluster's gateway name (every server of the cluster uses the same; it is the cluster name). */
+  name: string;
+  host: string;
+  /** Gateway listen port; -1 = random. */
+  port: number;
+  /** host:port announced to other clusters instead of the listen address. */
+  advertise?: string;
+  /** Remote clusters to connect to (others are learnt from gossip unless rejectUnknown). */
+  gateways: RemoteGatewayOptions[];
+  /** Attempts for implicit (gossiped) gateways; explicit ones retry forever. */
+  connectRetries: number;
+  /** Exponential back-off between connect attempts. */
+  connectBackoff: boolean;
+  username?: string;
+  password?: string;
+  authTimeoutMs?: number;
+  tls?: TlsOptions;
+  /** Refuse gateways of clusters that are not configured here (reject_unknown_cluster). */
+  rejectUnknown: boolean;
+  /** write_deadline of gateway connections (the server's when unset). */
+  writeDeadlineMs?: number;
+  writeTimeout: WriteTimeoutPolicy;
+  /**
+   * Embedding and tests only (not a config key): delay before configured gateways are
+   * solicited, so the cluster can form first (nats-server: 1s).
+   */
+  solicitDelayMs?: number;
+  /**
+   * Embedding and tests only (nats-server's GatewayDoNotForceInterestOnlyMode): false keeps
+   * accounts in optimistic mode on inbound gateways until too many subjects without interest.
+   */
+  forceInterestOnly?: boolean;
+  /** Embedding and tests only: subjects without interest before an account switches to interest-only (nats-server: 1000). */
+  maxNoInterestBeforeSwitch?: number;
+}
+
+export function defaultGatewayOptions(): GatewayOptions {
+  return { name: "", host: "0.0.0.0", port: 0, gateways: [], connectRetries: 0, connectBackoff: false, rejectUnknown: false, writeTimeout: "default" };
 }
 
 export interface ServerOptions {
@@ -388,6 +452,8 @@ export interface ServerOptions {
   cluster?: ClusterOptions;
   /** `leafnodes {}`: undefined = no leaf nodes. */
   leafnodes?: LeafNodeOptions;
+  /** `gateway {}`: undefined = not part of a super-cluster. */
+  gateway?: GatewayOptions;
 
   // Logging
   debug: boolean;
@@ -406,7 +472,7 @@ export interface ServerOptions {
   pidFile?: string;
   portsFileDir?: string;
 
-  /** Parsed but not served yet (mqtt, gateway). */
+  /** Parsed but not served yet (mqtt). */
   unsupportedBlocks: Record<string, unknown>;
 
   /** The config file this came from, for reload. */

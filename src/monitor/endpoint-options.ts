@@ -43,6 +43,17 @@ export interface RoutezOptions {
   subsDetail: boolean;
 }
 
+export interface GatewayzOptions {
+  /** Only this remote gateway. */
+  name: string;
+  /** Per-account interest of each connection. */
+  accounts: boolean;
+  /** Only this account (implies accounts). */
+  account: string;
+  subs: boolean;
+  subsDetail: boolean;
+}
+
 export interface SubszOptions {
   subs: boolean;
   offset: number;
@@ -216,6 +227,19 @@ export function connzOptions(r: OptionReader): ConnzOptions {
 export function routezOptions(r: OptionReader): RoutezOptions {
   const subsDetail = r.subsDetail();
   return { subs: subsDetail || r.bool("subs", "subscriptions"), subsDetail };
+}
+
+/** /gatewayz: gw_name, accs, acc_name, subs (HTTP); name, accounts, account_name, subscriptions[_detail] (JSON). */
+export function gatewayzOptions(r: OptionReader): GatewayzOptions {
+  const subsDetail = r.subsDetail();
+  const account = r.str("acc_name", "account_name");
+  return {
+    name: r.str("gw_name", "name"),
+    accounts: r.bool("accs", "accounts") || account !== "",
+    account,
+    subs: subsDetail || r.bool("subs", "subscriptions"),
+    subsDetail,
+  };
 }
 
 export function subszOptions(r: OptionReader): SubszOptions {

@@ -16,6 +16,7 @@ import {
   jszOptions,
   queryOptions,
   routezOptions,
+  gatewayzOptions,
   subszOptions,
   type OptionReader,
 } from "./endpoint-options.js";
@@ -50,7 +51,7 @@ const ENDPOINTS: Record<string, Endpoint> = {
   "/varz": (m, _o, q) => json(buildVarz(m), q),
   "/connz": (m, o, q) => json(buildConnz(m, connzOptions(o)), q),
   "/routez": (m, o, q) => json(buildRoutez(m, routezOptions(o)), q),
-  "/gatewayz": (m, _o, q) => json(buildGatewayz(m), q),
+  "/gatewayz": (m, o, q) => json(buildGatewayz(m, gatewayzOptions(o)), q),
   "/leafz": (m, o, q) => json(buildLeafz(m, routezOptions(o)), q),
   "/subsz": (m, o, q) => json(buildSubsz(m, subszOptions(o)), q),
   "/subscriptionsz": (m, o, q) => json(buildSubsz(m, subszOptions(o)), q),

@@ -7,6 +7,7 @@ import type { StreamState } from "../storage/store.js";
 import { jetStreamRunning, jetStreamTotals } from "./jetstream-stats.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "../server/version.js";
 import { clusterOf } from "../cluster/cluster.js";
+import { gatewaysOf } from "../cluster/gateways.js";
 
 function num(v: unknown): number {
   return typeof v === "number" && Number.isFinite(v) ? v : 0;
@@ -76,6 +77,20 @@ export function buildMetrics(m: Monitor): string {
   w.family("nats_route_pending_bytes", "gauge", "Bytes queued for the peer and not yet written.", routes.map((r) => [routeLabels(r), r.pendingBytes]));
   w.family("nats_route_subscriptions", "gauge", "The peer's interest held on this route.", routes.map((r) => [routeLabels(r), r.subs.size]));
   w.family("nats_route_rtt_seconds", "gauge", "Last measured round trip time to the peer.", routes.map((r) => [routeLabels(r), r.rttMs / 1000]));
+
+  // ---- gateways ----
+  const gw = gatewaysOf(s);
+  const gwConns = gw === undefined ? [] : [...gw.out.values(), ...gw.in.values()];
+  w.single("nats_server_gateways_outbound", "gauge", "Outbound gateway connections (one per remote cluster).", gw?.out.size ?? 0);
+  w.single("nats_server_gateways_inbound", "gauge", "Inbound gateway connections from servers of other clusters.", gw?.in.size ?? 0);
+  const gwLabels = (c: (typeof gwConns)[number]): Labels => ({ gid: c.cid, gateway: c.name, remote_name: c.remoteName, direction: c.solicited ? "outbound" : "inbound" });
+  w.family("nats_gateway_in_msgs_total", "counter", "Messages received from the remote cluster.", gwConns.map((c) => [gwLabels(c), c.inMsgs]));
+  w.family("nats_gateway_in_bytes_total", "counter", "Bytes received from the remote cluster.", gwConns.map((c) => [gwLabels(c), c.inBytes]));
+  w.family("nats_gateway_out_msgs_total", "counter", "Messages sent to the remote cluster.", gwConns.map((c) => [gwLabels(c), c.outMsgs]));
+  w.family("nats_gateway_out_bytes_total", "counter", "Bytes sent to the remote cluster.", gwConns.map((c) => [gwLabels(c), c.outBytes]));
+  w.family("nats_gateway_pending_bytes", "gauge", "Bytes queued for the remote and not yet written.", gwConns.map((c) => [gwLabels(c), c.pendingBytes]));
+  w.family("nats_gateway_subscriptions", "gauge", "The remote cluster's interest held on this connection.", gwConns.map((c) => [gwLabels(c), c.subs.size]));
+  w.family("nats_gateway_rtt_seconds", "gauge", "Last measured round trip time to the remote.", gwConns.map((c) => [gwLabels(c), c.rttMs / 1000]));
 
   // ---- accounts ----
   const accounts = [...s.accounts.values()].sort((a, b) => compareStrings(a.name, b.name));

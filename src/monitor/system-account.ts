@@ -32,6 +32,7 @@ import {
   jsonOptions,
   jszOptions,
   routezOptions,
+  gatewayzOptions,
   subszOptions,
 } from "./endpoint-options.js";
 import { buildVarz } from "./varz.js";
@@ -41,6 +42,7 @@ import { accountDetail, accountStat, buildAccountz, buildAccstatz } from "./acco
 import { accountJsz, buildJsz } from "./jsz.js";
 import { checkHealth } from "./healthz.js";
 import { buildGatewayz, buildLeafz, buildRoutez } from "./topology.js";
+import { gatewaysOf } from "../cluster/gateways.js";
 import { jetStreamRunning, jetStreamSummary } from "./jetstream-stats.js";
 import { accountConnectionsAdvisory, connectAdvisory, disconnectAdvisory } from "./advisories.js";
 import { userInfo } from "./user-info.js";
@@ -321,6 +323,20 @@ export class SystemAccountService implements ServerService {
         pending: r.pendingBytes,
       }));
     }
+    const gw = gatewaysOf(s);
+    if (gw !== undefined && gw.out.size > 0) {
+      // Per remote cluster: our outbound connection, and what came in from its servers.
+      out.gateways = [...gw.out.values()].map((c) => {
+        const inbound = [...gw.in.values()].filter((i) => i.name === c.name);
+        return {
+          gwid: c.cid,
+          name: c.name,
+          sent: { msgs: c.outMsgs, bytes: c.outBytes },
+          received: { msgs: inbound.reduce((n, i) => n + i.inMsgs, 0), bytes: inbound.reduce((n, i) => n + i.inBytes, 0) },
+          inbound_connections: inbound.length,
+        };
+      });
+    }
     out.active_servers = 1 + (cluster?.numPeers ?? 0);
     if (s.options.jetstream.enabled) out.jetstream = jetStreamSummary(s, false);
     return out;
@@ -367,7 +383,7 @@ export class SystemAccountService implements ServerService {
       case "ROUTEZ":
         return this.wrap(buildRoutez(m, routezOptions(opts)));
       case "GATEWAYZ":
-        return this.wrap(buildGatewayz(m));
+        return this.wrap(buildGatewayz(m, gatewayzOptions(opts)));
       case "LEAFZ":
         return this.wrap(buildLeafz(m));
       case "RELOAD": {

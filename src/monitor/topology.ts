@@ -4,7 +4,9 @@ import { goTime, uptime } from "./format.js";
 import { subDetail } from "./connz.js";
 import { clusterOf, subjectPermissionJson } from "../cluster/cluster.js";
 import { leafNodesOf } from "../cluster/leafnodes.js";
-import type { RoutezOptions } from "./endpoint-options.js";
+import type { GatewayzOptions, RoutezOptions } from "./endpoint-options.js";
+import { gatewaysOf } from "../cluster/gateways.js";
+import type { GatewayConnection } from "../cluster/gateway.js";
 
 /** Go's time.Duration.String() of a round trip in ms ("276µs", "1.2ms"), as /routez shows rtt. */
 export function rttString(ms: number): string {
@@ -66,8 +68,89 @@ function accountOfRouteSub(key: string): string {
   return key.slice(a, key.indexOf(" ", a));
 }
 
-export function buildGatewayz(m: Monitor): Record<string, unknown> {
-  return { server_id: m.server.id, now: goTime(new Date()), outbound_gateways: {}, inbound_gateways: {} };
+const NO_GATEWAYZ_OPTIONS: GatewayzOptions = { name: "", accounts: false, account: "", subs: false, subsDetail: false };
+
+/** nats-server's Gatewayz: outbound connections by remote name, inbound ones (a list per remote). */
+export function buildGatewayz(m: Monitor, opts: GatewayzOptions = NO_GATEWAYZ_OPTIONS): Record<string, unknown> {
+  const now = new Date();
+  const gw = gatewaysOf(m.server);
+  if (gw === undefined) return { server_id: m.server.id, now: goTime(now), outbound_gateways: {}, inbound_gateways: {} };
+  const out: Record<string, unknown> = { server_id: m.server.id, now: goTime(now), name: gw.gatewayName, host: gw.options.host, port: gw.port };
+  const outbound: Record<string, unknown> = {};
+  for (const c of gw.out.values()) {
+    if (opts.name !== "" && c.name !== opts.name) continue;
+    const rgw: Record<string, unknown> = { configured: c.remote !== undefined && !c.remote.implicit, connection: gatewayConnInfo(c, now) };
+    if (opts.accounts) rgw.accounts = outboundAccounts(c, opts);
+    outbound[c.name] = rgw;
+  }
+  const inbound: Record<string, Array<Record<string, unknown>>> = {};
+  for (const c of gw.in.values()) {
+    if (opts.name !== "" && c.name !== opts.name) continue;
+    const rgw: Record<string, unknown> = { configured: false, connection: gatewayConnInfo(c, now) };
+    if (opts.accounts) rgw.accounts = inboundAccounts(c, opts);
+    (inbound[c.name] ??= []).push(rgw);
+  }
+  out.outbound_gateways = outbound;
+  out.inbound_gateways = inbound;
+  return out;
+}
+
+/** The ConnInfo of a gateway connection (nats-server fills the client fields that apply). */
+function gatewayConnInfo(c: GatewayConnection, now: Date): Record<string, unknown> {
+  const ci: Record<string, unknown> = {
+    cid: c.cid,
+    kind: "Gateway",
+    ip: c.host.replace(/^::ffff:/, ""),
+    port: c.port,
+    start: goTime(c.start),
+    last_activity: goTime(new Date(c.lastActivity)),
+  };
+  if (c.rttMs > 0) ci.rtt = rttString(c.rttMs);
+  Object.assign(ci, {
+    uptime: uptime(now.getTime() - c.start.getTime()),
+    idle: uptime(now.getTime() - c.lastActivity),
+    pending_bytes: c.pendingBytes,
+    in_msgs: c.inMsgs,
+    out_msgs: c.outMsgs,
+    in_bytes: c.inBytes,
+    out_bytes: c.outBytes,
+    subscriptions: [...c.subs.keys()].filter((k) => k.startsWith("G ")).length,
+  });
+  if (c.remoteId !== "") ci.name = c.remoteId;
+  return ci;
+}
+
+const INTEREST_ONLY_THRESHOLD_DEFAULT = 1000;
+
+function outboundAccounts(c: GatewayConnection, opts: GatewayzOptions): Array<Record<string, unknown>> {
+  const names = [...c.outsim.keys()].filter((n) => opts.account === "" || n === opts.account).sort();
+  return names.map((name) => {
+    const e = c.outsim.get(name);
+    const a: Record<string, unknown> = { name, interest_mode: e === null || e === undefined ? "Optimistic" : e.mode };
+    if (e !== null && e !== undefined) {
+      if (e.ni !== undefined && e.ni.size > 0) a.no_interest_count = e.ni.size;
+      a.interest_only_threshold = c.gateways.maxNoInterestBeforeSwitch || INTEREST_ONLY_THRESHOLD_DEFAULT;
+      const subs = [...c.subs.values()].filter((sub) => sub.sid.startsWith(`G ${name} `));
+      if (subs.length > 0) a.num_subs = subs.length;
+      if (e.qsubs > 0) a.num_queue_subs = e.qsubs;
+      if (subs.length > 0) {
+        if (opts.subsDetail) a.subscriptions_list_detail = subs.map((sub) => ({ ...subDetail(sub, undefined), sid: "" }));
+        else if (opts.subs) a.subscriptions_list = subs.map((sub) => sub.subject);
+      }
+    } else a.interest_only_threshold = c.gateways.maxNoInterestBeforeSwitch;
+    return a;
+  });
+}
+
+function inboundAccounts(c: GatewayConnection, opts: GatewayzOptions): Array<Record<string, unknown>> {
+  const names = [...c.insim.keys()].filter((n) => opts.account === "" || n === opts.account).sort();
+  return names.map((name) => {
+    const e = c.insim.get(name);
+    const a: Record<string, unknown> = { name, interest_mode: e === null || e === undefined ? "Optimistic" : e.mode };
+    if (e !== null && e !== undefined && e.ni !== undefined && e.ni.size > 0) a.no_interest_count = e.ni.size;
+    a.interest_only_threshold = c.gateways.maxNoInterestBeforeSwitch;
+    return a;
+  });
 }
 
 export function buildLeafz(m: Monitor, opts: RoutezOptions = { subs: false, subsDetail: false }): Record<string, unknown> {

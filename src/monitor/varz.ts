@@ -6,6 +6,7 @@ import { msToNs } from "../server/time.js";
 import { jetStreamSummary } from "./jetstream-stats.js";
 import { clusterOf } from "../cluster/cluster.js";
 import { leafNodesOf } from "../cluster/leafnodes.js";
+import { gatewaysOf } from "../cluster/gateways.js";
 
 export function buildVarz(m: Monitor): Record<string, unknown> {
   const s = m.server;
@@ -43,7 +44,7 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     max_payload: o.maxPayload,
     max_pending: o.maxPending,
     cluster: cluster === undefined ? {} : clusterVarz(cluster),
-    gateway: {},
+    gateway: gatewayVarz(s),
     leaf: leafVarz(s),
     mqtt: {},
     websocket: websocketVarz(m),
@@ -66,14 +67,14 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     out_msgs: s.outMsgs,
     in_bytes: s.inBytes,
     out_bytes: s.outBytes,
-    slow_consumers: s.slowConsumers,
+    slow_consumers: s.slowConsumers + s.remoteSlowConsumers.routes + s.remoteSlowConsumers.gateways + s.remoteSlowConsumers.leafs,
     subscriptions: m.totalSubscriptions(),
     http_req_stats: Object.fromEntries([...m.httpReqStats.entries()].sort(([a], [b]) => compareStrings(a, b))),
     config_load_time: goTime(s.configLoadTime),
   });
   if (featureFlagsReported()) v.feature_flags = mergedFeatureFlags(s.options.featureFlags);
   if (s.systemAccount !== undefined) v.system_account = s.systemAccount.name;
-  v.slow_consumer_stats = { clients: s.slowConsumers, routes: 0, gateways: 0, leafs: 0 };
+  v.slow_consumer_stats = { clients: s.slowConsumers, ...s.remoteSlowConsumers };
   return v;
 }
 
@@ -89,6 +90,36 @@ function clusterVarz(c: NonNullable<ReturnType<typeof clusterOf>>): Record<strin
     out.tls_verify = true;
   }
   if (o.poolSize > 0) out.pool_size = o.poolSize;
+  if (o.writeDeadlineMs !== undefined) out.write_deadline = msToNs(o.writeDeadlineMs);
+  if (o.writeTimeout !== undefined && o.writeTimeout !== "default") out.write_timeout = o.writeTimeout;
+  return out;
+}
+
+/** The `gateway` block of /varz (nats-server's GatewayOptsVarz, empty fields left out). */
+function gatewayVarz(s: Parameters<typeof gatewaysOf>[0]): Record<string, unknown> {
+  const gw = gatewaysOf(s);
+  if (gw === undefined) return {};
+  const o = gw.options;
+  const out: Record<string, unknown> = { name: gw.gatewayName, host: o.host, port: gw.port };
+  out.auth_timeout = (o.authTimeoutMs ?? 2000) / 1000;
+  out.tls_timeout = o.tls?.timeout ?? 2;
+  if (o.tls !== undefined) {
+    out.tls_required = true;
+    out.tls_verify = true;
+  }
+  if (o.advertise) out.advertise = o.advertise;
+  if (o.connectRetries > 0) out.connect_retries = o.connectRetries;
+  // The configured remotes, with the URLs known for them now (gossip adds some).
+  out.gateways = o.gateways.map((rg) => {
+    const e: Record<string, unknown> = { name: rg.name };
+    if (rg.tls?.timeout !== undefined) e.tls_timeout = rg.tls.timeout;
+    const urls = rg.name === gw.gatewayName ? gw.ownConfiguredUrls : (gw.remotes.get(rg.name)?.hosts() ?? []);
+    if (urls.length > 0) e.urls = urls;
+    return e;
+  });
+  if (o.rejectUnknown) out.reject_unknown = true;
+  if (o.writeDeadlineMs !== undefined) out.write_deadline = msToNs(o.writeDeadlineMs);
+  if (o.writeTimeout !== "default") out.write_timeout = o.writeTimeout;
   return out;
 }
 
@@ -118,5 +149,13 @@ function websocketVarz(m: Monitor): Record<string, unknown> {
 function leafVarz(s: Parameters<typeof leafNodesOf>[0]): Record<string, unknown> {
   const l = leafNodesOf(s);
   if (l === undefined || l.port === 0) return {};
-  return { host: l.options.host, port: l.port, auth_timeout: (l.options.authTimeoutMs ?? 2000) / 1000, tls_timeout: 2 };
+  const t = l.options.tls;
+  const out: Record<string, unknown> = { host: l.options.host, port: l.port, auth_timeout: (l.options.authTimeoutMs ?? 2000) / 1000, tls_timeout: t?.timeout ?? 2 };
+  if (t !== undefined) {
+    out.tls_required = true;
+    if (t.verify === true) out.tls_verify = true;
+  }
+  if (l.options.writeDeadlineMs !== undefined) out.write_deadline = msToNs(l.options.writeDeadlineMs);
+  if (l.options.writeTimeout !== undefined && l.options.writeTimeout !== "default") out.write_timeout = l.options.writeTimeout;
+  return out;
 }

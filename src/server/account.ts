@@ -34,6 +34,7 @@ import {
 } from "./imports.js";
 import { MappingTable, newSubjectMapping } from "./mappings.js";
 import { activeTrace, setActiveTrace } from "./msg_trace.js";
+import { isGatewayRoutedSubject, plainOfRouted, routeRoutedReply, routedReplyFor, trackGatewayReply, type GatewayReplyHolder } from "../cluster/gateway_reply.js";
 import type { AccountJetStreamLimits, MappingDestination } from "../config/options.js";
 import type { AccountJwtState } from "../auth/account_jwt.js";
 
@@ -106,13 +107,24 @@ let importedRouting = 0;
  */
 let deliveryTarget: string | undefined;
 
+/**
+ * The gateway-routed reply (`_GR_.<cluster>.<server>.<reply>`) of the message being routed:
+ * routes and gateways carry it as is, local receivers see the plain reply and remember the
+ * routed one for their answer (cluster/gateway_reply.ts).
+ */
+let gatewayReply: { routed: string; plain: string } | undefined;
+
 /** The subject a message is routed by (differs from the shown one during a JetStream delivery). */
 export function routingSubjectOf(shown: string): string {
   return deliveryTarget ?? shown;
 }
 
-export class Account implements ImportRouting {
+export class Account implements ImportRouting, GatewayReplyHolder {
   readonly sublist: Sublist;
+  /** Answers of this account's internal handlers to requests from other clusters (gateway_reply.ts). */
+  gwReplies: GatewayReplyHolder["gwReplies"];
+  /** The server's services (set by the server): where answers on routed replies go out. */
+  services: readonly unknown[] = [];
   readonly clients = new Set<Client>();
   inMsgs = 0;
   inBytes = 0;
@@ -208,6 +220,14 @@ export class Account implements ImportRouting {
 
   /** Publish from inside the server. Returns the number of deliveries. */
   publish(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): number {
+    if (this.gwReplies !== undefined) {
+      // An internal handler answering a request from another cluster: back the way it came.
+      const routed = routedReplyFor(this, subject);
+      if (routed !== undefined) {
+        routeRoutedReply(this.services, this, routed, reply, hdr, payload);
+        return 1;
+      }
+    }
     return this.route(subject, reply, hdr, payload, undefined);
   }
 
@@ -288,6 +308,16 @@ export class Account implements ImportRouting {
     from?: RemoteDeliverer,
     queues?: readonly string[],
   ): number {
+    const r0 = reply.charCodeAt(0);
+    if ((r0 === 95 /* _ */ || r0 === 36) /* $ */ && gatewayReply?.routed !== reply && isGatewayRoutedSubject(reply)) {
+      const prev = gatewayReply;
+      gatewayReply = { routed: reply, plain: plainOfRouted(reply) };
+      try {
+        return this.routeTo(result, subject, reply, hdr, payload, sender, from, queues);
+      } finally {
+        gatewayReply = prev;
+      }
+    }
     this.inMsgs++;
     this.inBytes += payload.length + (hdr?.length ?? 0);
     const psubs = result.psubs;
@@ -324,6 +354,7 @@ export class Account implements ImportRouting {
           // as the fallback when no member in this cluster can take the message.
           const start = n === 1 ? 0 : Math.floor(Math.random() * n);
           let fallback: Subscription | undefined;
+          let gatewayFallback: Subscription | undefined;
           let done = false;
           for (let k = 0; k < n; k++) {
             const sub = group[(start + k) % n];
@@ -338,6 +369,11 @@ export class Account implements ImportRouting {
               continue;
             }
             if (sub.closed || (from !== undefined && !from.mayForwardTo(dst as RemoteDeliverer, subject))) continue;
+            if (dst.kind === "gateway") {
+              // Another cluster only when none of ours has a member: the closest one (lowest RTT).
+              if (gatewayFallback === undefined || (dst as RemoteDeliverer & { rttMs: number }).rttMs < (gatewayFallback.client as RemoteDeliverer & { rttMs: number }).rttMs) gatewayFallback = sub;
+              continue;
+            }
             if (dst.kind === "leaf" || fromRoute) {
               // From a route, only this server's own members take the message (the sender chose
               // this server for them); a leaf member is the way out when there is none.
@@ -348,7 +384,7 @@ export class Account implements ImportRouting {
             done = true;
             break;
           }
-          if (!done && fallback !== undefined) {
+          if (!done && (fallback ??= gatewayFallback) !== undefined) {
             (remote ??= RemoteTargets.acquire()).add(fallback.client as RemoteDeliverer, fallback.queue);
           }
         }
@@ -379,6 +415,12 @@ export class Account implements ImportRouting {
       if (deliveryTarget === undefined) subject = shadow.streamImport.localSubject(subject);
       owner = shadow.shadowOf;
       if (owner.closed) return false;
+    }
+    const gw = gatewayReply;
+    if (gw !== undefined && reply === gw.routed) {
+      // A request from another cluster: the receiver answers on the plain reply, sent back the way it came.
+      reply = gw.plain;
+      trackGatewayReply(sub.client.kind === "client" ? (sub.client as Client) : this, gw.plain, gw.routed);
     }
     const trace = activeTrace;
     if (trace !== undefined && sub.client.kind === "client") {
@@ -673,14 +715,17 @@ class RemoteTargets {
   /** Send to every connection; returns how many connections got the message. */
   send(account: Account, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, origin: string, sender: Client | undefined): number {
     const size = payload.length + (hdr?.length ?? 0);
+    let sent = 0;
     for (let i = 0; i < this.n; i++) {
       const conn = this.conns[i];
-      conn.sendRouted(account.name, subject, reply, hdr, payload, this.queues[i], origin);
+      // A gateway offered a message optimistically may know the other side does not want it.
+      if (conn.sendRouted(account.name, subject, reply, hdr, payload, this.queues[i], origin) === false) continue;
       // A route or leaf connection falling behind slows the publisher down, as a slow subscriber does.
       if (sender !== undefined && conn.behind) conn.stallPublisher(sender);
       account.outMsgs++;
       account.outBytes += size;
+      sent++;
     }
-    return this.n;
+    return sent;
   }
 }

@@ -18,6 +18,7 @@ import { Permissions } from "../auth/permissions.js";
 import { Outbound, copyInto } from "./outbound.js";
 import { AuthFailure, type AuthResult, type JwtUser, type UserLimits } from "../auth/authenticator.js";
 import type { ConnectionType } from "../auth/user_limits.js";
+import { routeRoutedReply, routedReplyFor, type GatewayReplyHolder } from "../cluster/gateway_reply.js";
 
 /**
  * What a Client needs of its connection: a TCP or TLS socket as is, or an adapter such as
@@ -94,7 +95,7 @@ const STALL_MS = 20;
 const MAX_SUBS_CLOSE_DELAY_MS = 20;
 
 
-export class Client implements Deliverer, ParserHandler {
+export class Client implements Deliverer, ParserHandler, GatewayReplyHolder {
   readonly kind = "client" as const;
   readonly start = new Date();
   readonly host: string;
@@ -139,6 +140,8 @@ export class Client implements Deliverer, ParserHandler {
   outBytes = 0;
   lastActivity = Date.now();
   rttMs = 0;
+  /** Requests from other clusters this client received: its answers go back through the gateway (gateway_reply.ts). */
+  gwReplies: GatewayReplyHolder["gwReplies"];
   closed = false;
   closeReason: CloseReason | undefined;
   stop: Date | undefined;
@@ -586,7 +589,7 @@ export class Client implements Deliverer, ParserHandler {
   /** The rest of a PUB once its subject is final: permissions, then routing. */
   private routePub(subject: string, reply: string, hdrLen: number, buf: Buffer, start: number, end: number, size: number): void {
     const account = this.account;
-    if (this.perms !== undefined && !this.perms.canPublish(subject)) {
+    if ((this.perms !== undefined && !this.perms.canPublish(subject)) || isGatewayReplySubject(subject)) {
       // The message is dropped; the connection stays up.
       this.sendErr(`Permissions Violation for Publish to ${JSON.stringify(subject)}`);
       this.server.log.error(`${this.logPrefix()} - Publish Violation - ${this.authUserText()}, Subject ${JSON.stringify(subject)}`);
@@ -600,6 +603,17 @@ export class Client implements Deliverer, ParserHandler {
     }
     // +OK goes out before any delivery, as nats-server orders it.
     if (this.opts.verbose) this.sendOk();
+    if (this.gwReplies !== undefined) {
+      // An answer to a request from another cluster: back the way the request came.
+      const routed = routedReplyFor(this, subject);
+      if (routed !== undefined) {
+        account.inMsgs++;
+        account.inBytes += size;
+        const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
+        routeRoutedReply(this.server.services, account, routed, reply, hdr, buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end));
+        return;
+      }
+    }
     const sublist = account.sublist;
     let result = this.lastResult;
     if (subject !== this.lastSubject || sublist.generation !== this.lastGeneration || result === undefined) {
@@ -911,9 +925,14 @@ function redactSecrets(connectJson: string): string {
 }
 
 /** `_R_.` (service reply mappings) and `$JS.ACK.` replies belong to the server. */
+/** `_GR_.` subjects are the gateways' (routed replies): clients may not publish on them (nats-server's hasGWRoutedReplyPrefix). */
+function isGatewayReplySubject(subject: string): boolean {
+  return subject.charCodeAt(0) === 95 /* _ */ && subject.length > 5 && subject.startsWith("_GR_.");
+}
+
 function isReservedReply(reply: string): boolean {
   const c = reply.charCodeAt(0);
-  if (c === 95 /* _ */) return reply.startsWith("_R_.");
+  if (c === 95 /* _ */) return reply.startsWith("_R_.") || isGatewayReplySubject(reply);
   if (c === 36 /* $ */) return reply.startsWith("$JS.ACK.");
   return false;
 }

@@ -134,6 +134,8 @@ export class Server {
   outMsgs = 0;
   outBytes = 0;
   slowConsumers = 0;
+  /** Slow consumer events of server connections (routes, gateways, leaf nodes), by kind. */
+  readonly remoteSlowConsumers = { routes: 0, gateways: 0, leafs: 0 };
   /** tls { connection_rate_limit }: new TLS client connections per second. */
   private tlsRate: ConnectionRate | undefined;
   /** Bound port, once listening. */
@@ -187,6 +189,7 @@ export class Server {
     if (acc === undefined) {
       acc = new Account(name, !this.options.disableSublistCache);
       acc.log = this.log;
+      acc.services = this.services;
       acc.clusterName = () => (this.services.find((s) => s.name === "cluster") as { clusterName?: string } | undefined)?.clusterName;
       this.accounts.set(name, acc);
       for (const l of this.events.account) l(acc);
@@ -517,6 +520,7 @@ export class Server {
     if (this.websocket === undefined && next.websocket !== undefined && next.websocket.port !== 0) {
       throw new Error("config reload not supported for websocket");
     }
+    if (gatewayChanged(cur, next)) throw new Error("config reload not supported for Gateway");
     if (next.port !== cur.port && next.port !== -1) notApplied.push("port");
     if (next.host !== cur.host) notApplied.push("host");
     if (next.jetstream.storeDir !== cur.jetstream.storeDir && cur.jetstream.enabled) notApplied.push("jetstream.store_dir");
@@ -695,4 +699,15 @@ function afterFirstBytes(socket: net.Socket, ms: number, then: (first: number | 
   }, ms);
   socket.on("data", onData);
   socket.once("close", onClose);
+}
+
+/** A gateway setting other than TLS changed (nats-server refuses such a reload; TLS applies to new connections). */
+function gatewayChanged(cur: ServerOptions, next: ServerOptions): boolean {
+  const strip = (o: ServerOptions): string => {
+    const g = o.gateway;
+    if (g === undefined) return "";
+    const { tls: _tls, solicitDelayMs: _d, forceInterestOnly: _f, maxNoInterestBeforeSwitch: _m, ...rest } = g;
+    return JSON.stringify({ ...rest, gateways: g.gateways.map(({ tls: _t, ...r }) => r) });
+  };
+  return strip(cur) !== strip(next);
 }

@@ -7,6 +7,8 @@ import { JetStreamService } from "../jetstream/jetstream.js";
 import { Cluster } from "../cluster/cluster.js";
 import { ClaimsService } from "../auth/claims_service.js";
 import { LeafNodes } from "../cluster/leafnodes.js";
+import { Gateways } from "../cluster/gateways.js";
+import { gatewayConfigured, validateGateway } from "../config/gateway.js";
 
 export function installServices(server: Server): void {
   if (server.options.httpPort !== 0 || server.options.httpsPort !== 0) server.services.push(new MonitorHttpService(server));
@@ -17,7 +19,11 @@ export function installServices(server: Server): void {
     if (server.jwtAccounts !== undefined) server.services.push(new ClaimsService(server, server.systemAccount, system));
   }
   if (server.options.jetstream.enabled) server.services.push(new JetStreamService(server));
+  // Also for embedded servers (the config path checked it already): the gateway names the cluster.
+  const gateway = gatewayConfigured(server.options);
+  if (gateway) validateGateway(server.options);
   if (server.options.cluster !== undefined && server.options.cluster.port !== 0) server.services.push(new Cluster(server));
   const leaf = server.options.leafnodes;
   if (leaf !== undefined && (leaf.port !== 0 || leaf.remotes.length > 0)) server.services.push(new LeafNodes(server));
+  if (gateway) server.services.push(new Gateways(server));
 }

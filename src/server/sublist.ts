@@ -26,9 +26,9 @@ export interface RemoteDeliverer extends Deliverer {
   readonly kind: "route" | "leaf" | "gateway";
   /**
    * Send one message across; `queues` (not kept) names the queue groups to deliver it to there,
-   * `origin` the leaf node cluster it came from ("" when none).
+   * `origin` the leaf node cluster it came from ("" when none). False: not sent after all.
    */
-  sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[], origin: string): void;
+  sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[], origin: string): void | false;
   /** The leaf node cluster of the message being routed from this connection ("" when none). */
   readonly originCluster?: string;
   /** The socket's backlog is large: a publishing client should pause until it drains. */

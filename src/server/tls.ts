@@ -179,6 +179,27 @@ export class ServerTls {
   }
 }
 
+/**
+ * The context of a connection this server opens (a leaf node to its hub): the certificate is
+ * optional (presented when the other side asks), `ca_file` replaces the system roots the
+ * other side's certificate is checked against.
+ */
+export function clientTlsContext(o: TlsOptions | undefined): tls.SecureContext {
+  const suites = opensslCiphers(o?.cipherSuites);
+  try {
+    return tls.createSecureContext({
+      cert: o?.cert !== undefined ? fs.readFileSync(o.cert) : undefined,
+      key: o?.key !== undefined ? fs.readFileSync(o.key) : undefined,
+      ca: o?.ca !== undefined ? fs.readFileSync(o.ca) : undefined,
+      minVersion: o?.minVersion === "1.3" || !suites.tls12 ? "TLSv1.3" : "TLSv1.2",
+      ciphers: suites.ciphers,
+      ecdhCurve: opensslCurves(o?.curvePreferences, curveAvailable),
+    });
+  } catch (err) {
+    throw new Error(`error loading TLS certificate/key pair: ${(err as Error).message}`);
+  }
+}
+
 /** The pinned key id (sha256 of the public key's SubjectPublicKeyInfo) of `cert`, if it is in `pinned`. */
 export function pinnedKeyOf(cert: X509Certificate | undefined, pinned: ReadonlySet<string>): string | undefined {
   if (cert === undefined) return undefined;
