@@ -1,16 +1,23 @@
 // A leaf node remote's deny_exports and deny_imports, as nats-server applies them: what the
 // leaf may not export never reaches the hub (nor does the hub's interest in it count), what it
 // may not import is neither asked for nor taken; the hub learns the leaf's deny_imports from its
-// CONNECT and does not send them. tsnats as leaf and as hub, each with nats-server 2.15 on the
-// other side too; checked message by message.
+// CONNECT and does not send them. Leafnode URLs gossiped through routes (a leaf fails over to a
+// hub server it was not configured with). Operator mode: a leaf logs in with `.creds`, is bound
+// to its user's account, and the account JWT's `leaf` limit holds. tsnats as leaf and as hub,
+// each with nats-server 2.15 on the other side too; checked message by message.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "@nats-io/transport-node";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { connect, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { waitForInterest, waitUntil } from "./helpers/cluster.js";
 import { freePort, referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { leafNodesOf } from "../src/cluster/leafnodes.js";
+import { CapturedLog } from "./helpers/captured_log.js";
 import type { LeafRemoteOptions } from "../src/config/options.js";
+import { UNLIMITED_ACCOUNT, memoryResolverConfig, newAccount, newOperator, newUser, startFromConfigText } from "./helpers/jwt.js";
 
 function remote(url: string, extra: Partial<LeafRemoteOptions> = {}): LeafRemoteOptions {
   return { urls: [url], hub: false, denyImports: [], denyExports: [], isolate: false, compression: "off", ...extra };
@@ -136,3 +143,105 @@ describe("leafnode URLs gossiped through routes", () => {
     await nh2.close();
   });
 });
+
+describe("leaf nodes in operator (JWT) mode", () => {
+  const servers: TestServer[] = [];
+  const refs: ReferenceServer[] = [];
+  let dir = "";
+  after(async () => {
+    for (const s of servers) await s.close().catch(() => undefined);
+    for (const r of refs) await r.stop().catch(() => undefined);
+    if (dir !== "") fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a leaf logs in with .creds, is bound to the user's account, and the account's `leaf` limit holds", async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-leafjwt-"));
+    const op = await newOperator();
+    const acc = await newAccount(op, "LEAFACC", { limits: { ...UNLIMITED_ACCOUNT, leaf: 1 } });
+    const other = await newAccount(op, "OTHER");
+    const leafUser = await newUser(acc, "leaf");
+    const client = await newUser(acc, "client");
+    const otherClient = await newUser(other, "o");
+    const creds = path.join(dir, "leaf.creds");
+    fs.writeFileSync(creds, leafUser.creds);
+    const hub = await startFromConfigText(memoryResolverConfig(op, [acc, other], "leafnodes { listen: 127.0.0.1:-1 }\n"), { serverName: "JHUB", httpPort: -1 });
+    servers.push(hub);
+    const port = leafNodesOf(hub.server)?.port as number;
+    const leaf1 = await startTestServer({ serverName: "JLEAF1", leafnodes: { remotes: [remote(`nats-leaf://127.0.0.1:${port}`, { credentials: creds })] } });
+    servers.push(leaf1);
+    await waitUntil(() => (leafNodesOf(hub.server)?.all.size ?? 0) === 1, 10_000, "leaf logged in");
+    const leafz = (await (await fetch(`${hub.monitorUrl}/leafz`)).json()) as { leafs: Array<{ account: string }> };
+    assert.equal(leafz.leafs[0].account, acc.pub);
+    // Traffic flows in the account, and only there.
+    const onHub = await connect({ servers: hub.url, authenticator: jwtAuthenticator(client.jwt, client.seed), reconnect: false });
+    const onOther = await connect({ servers: hub.url, authenticator: jwtAuthenticator(otherClient.jwt, otherClient.seed), reconnect: false });
+    const onLeaf = await connect({ servers: leaf1.url, reconnect: false });
+    const got: string[] = [];
+    const gotOther: string[] = [];
+    onHub.subscribe("jl.x", { callback: (_e, m) => void got.push(m.string()) });
+    onOther.subscribe("jl.x", { callback: (_e, m) => void gotOther.push(m.string()) });
+    await waitForInterest(onLeaf, onHub);
+    for (let i = 0; i < 5; i++) onLeaf.publish("jl.x", `m${i}`);
+    await waitUntil(() => got.length === 5, 5000, "5 messages in the account");
+    await waitForInterest(onLeaf, onHub);
+    assert.deepEqual(got, ["m0", "m1", "m2", "m3", "m4"]);
+    assert.deepEqual(gotOther, []);
+    // A second leaf with the same account is over the limit of 1.
+    const log2 = new CapturedLog();
+    const leaf2 = await startTestServer({ serverName: "JLEAF2", log: log2, leafnodes: { remotes: [remote(`nats-leaf://127.0.0.1:${port}`, { credentials: creds })], reconnectMs: 200 } });
+    servers.push(leaf2);
+    await waitUntil(() => log2.has("ERR", /maximum account active connections exceeded/), 10_000, "the hub refuses the second leaf");
+    assert.equal(leafNodesOf(hub.server)?.all.size, 1);
+    assert.equal(leafNodesOf(leaf2.server)?.all.size ?? 0, 0);
+    await Promise.all([onHub, onOther, onLeaf].map((c) => c.close()));
+  });
+
+  it("nats-server 2.15 leaf with .creds to a tsnats operator hub, tsnats leaf with .creds to a nats-server operator hub", { skip: referenceBinary("2.15") === undefined ? "nats-server 2.15 not available" : false }, async () => {
+    const op = await newOperator();
+    const acc = await newAccount(op, "RACC", { limits: { ...UNLIMITED_ACCOUNT, leaf: 1 } });
+    const leafUser = await newUser(acc, "leaf");
+    const client = await newUser(acc, "client");
+    const creds = path.join(dir, "leaf2.creds");
+    fs.writeFileSync(creds, leafUser.creds);
+    // nats-server leaf → tsnats hub.
+    const hub = await startFromConfigText(memoryResolverConfig(op, [acc], "leafnodes { listen: 127.0.0.1:-1 }\n"), { serverName: "JHUB2" });
+    servers.push(hub);
+    const ref = await startNatsServer([], `leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:${leafNodesOf(hub.server)?.port}", credentials: "${creds}" } ] }\n`, "2.15");
+    refs.push(ref);
+    await waitUntil(() => (leafNodesOf(hub.server)?.all.size ?? 0) === 1, 10_000, "nats-server leaf logged in");
+    assert.equal([...(leafNodesOf(hub.server)?.all ?? [])][0].account.name, acc.pub);
+    const a = await connect({ servers: hub.url, authenticator: jwtAuthenticator(client.jwt, client.seed), reconnect: false });
+    const b = await connect({ servers: `nats://127.0.0.1:${ref.port}`, reconnect: false });
+    await checkTwoWay(a, b, "jref");
+    // tsnats leaf → nats-server hub.
+    const lp = await freePort();
+    const refHub = await startNatsServer([], memoryResolverConfig(op, [acc], `leafnodes { listen: "127.0.0.1:${lp}" }\n`), "2.15");
+    refs.push(refHub);
+    const leaf = await startTestServer({ serverName: "JLEAF3", leafnodes: { remotes: [remote(`nats-leaf://127.0.0.1:${lp}`, { credentials: creds })] } });
+    servers.push(leaf);
+    await waitUntil(() => (leafNodesOf(leaf.server)?.all.size ?? 0) === 1, 10_000, "leaf of nats-server logged in");
+    const c = await connect({ servers: `nats://127.0.0.1:${refHub.port}`, authenticator: jwtAuthenticator(client.jwt, client.seed), reconnect: false });
+    const d = await connect({ servers: leaf.url, reconnect: false });
+    await checkTwoWay(c, d, "jrefhub");
+    await Promise.all([a, b, c, d].map((x) => x.close()));
+  });
+});
+
+/** Each side subscribes, the other publishes 5 numbered messages: each arrives once, in order. */
+async function checkTwoWay(a: NatsConnection, b: NatsConnection, prefix: string): Promise<void> {
+  const atA: string[] = [];
+  const atB: string[] = [];
+  a.subscribe(`${prefix}.a`, { callback: (_e, m) => void atA.push(m.string()) });
+  b.subscribe(`${prefix}.b`, { callback: (_e, m) => void atB.push(m.string()) });
+  await waitForInterest(b, a);
+  await waitForInterest(a, b);
+  for (let i = 0; i < 5; i++) {
+    b.publish(`${prefix}.a`, `${i}`);
+    a.publish(`${prefix}.b`, `${i}`);
+  }
+  await waitUntil(() => atA.length === 5 && atB.length === 5, 5000, "both ways");
+  await waitForInterest(b, a);
+  await waitForInterest(a, b);
+  assert.deepEqual(atA, ["0", "1", "2", "3", "4"]);
+  assert.deepEqual(atB, ["0", "1", "2", "3", "4"]);
+}

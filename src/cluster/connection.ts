@@ -41,6 +41,7 @@ export type RemoteCloseReason =
   | "Lame Duck Mode"
   | "Maximum Payload Exceeded"
   | "Leafnode Loop Detected"
+  | "Maximum Account Connections Exceeded"
   | "Configuration Changed";
 
 export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserHandler {

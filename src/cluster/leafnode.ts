@@ -324,6 +324,7 @@ export class LeafConnection extends RemoteConnection {
 
   /** The solicited side is accepted: register and announce our interest. */
   private finishConnect(): void {
+    if (!this.leafs.admit(this)) return;
     this.registered = true;
     this.leafs.register(this);
   }
@@ -396,6 +397,8 @@ export class LeafConnection extends RemoteConnection {
     this.remoteCluster = cluster;
     this.isolated = this.isolated || c.isolate === true;
     if (c.is_hub === true) this.isSpoke = true;
+    // The account's leaf node limit (its JWT's `leaf`, or the config's max_leafnodes).
+    if (!this.leafs.admit(this)) return;
     this.registered = true;
     // Tell the leaf which account it is bound to; it registers when it gets this.
     const info = this.leafs.infoObject(this);

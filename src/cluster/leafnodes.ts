@@ -8,6 +8,7 @@ import type { ServerOptions } from "../config/options.js";
 import type { Account } from "../server/account.js";
 import type { LeafNodeOptions } from "../config/options.js";
 import { NATS_FEATURE_VERSION } from "../server/version.js";
+import { ProtoErr } from "../protocol/errors.js";
 import { newNonce } from "../auth/authenticator.js";
 import { LeafConnection, LDS_PREFIX, credentialsOf, passwordMatches, type LeafConnect, type LeafRemote } from "./leafnode.js";
 import { LeafInterest } from "./interest.js";
@@ -63,6 +64,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     if (o.port !== 0) this.tls = ServerTls.fromOptions(o.tls);
     for (const acc of this.server.accounts.values()) this.interest.attach(acc);
     this.server.events.account.add((acc) => this.interest.attach(acc));
+    this.server.events.accountClaims.add((acc) => this.enforceLimit(acc));
     if (o.port !== 0) {
       await new Promise<void>((resolve, reject) => {
         const srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
@@ -275,6 +277,36 @@ export class LeafNodes implements ServerService, RoutedReplySender {
   }
 
   // ---- registry ----
+
+  /** Leaf connections bound to an account. */
+  private leafsOf(account: Account): LeafConnection[] {
+    return [...this.all].filter((c) => c.account === account);
+  }
+
+  /**
+   * Whether the account may have one more leaf connection (its JWT's `leaf` limit, or the
+   * config's max_leafnodes; -1 = unlimited); refused with nats-server's error otherwise.
+   */
+  admit(conn: LeafConnection): boolean {
+    const max = conn.account.limits.maxLeafNodes;
+    if (max < 0 || this.leafsOf(conn.account).filter((c) => c !== conn).length < max) return true;
+    this.refuseOverLimit(conn);
+    return false;
+  }
+
+  private refuseOverLimit(conn: LeafConnection): void {
+    conn.error(ProtoErr.MaxAccountConnections);
+    conn.sendErr(ProtoErr.MaxAccountConnections);
+    conn.close("Maximum Account Connections Exceeded");
+  }
+
+  /** New account claims lowered the leaf limit: the newest connections over it go. */
+  private enforceLimit(account: Account): void {
+    const max = account.limits.maxLeafNodes;
+    if (max < 0) return;
+    const leafs = this.leafsOf(account).sort((a, b) => a.start.getTime() - b.start.getTime() || a.cid - b.cid);
+    for (const c of leafs.slice(max)) this.refuseOverLimit(c);
+  }
 
   register(conn: LeafConnection): void {
     this.pending.delete(conn);
