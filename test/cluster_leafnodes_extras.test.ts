@@ -4,7 +4,9 @@
 // CONNECT and does not send them. Leafnode URLs gossiped through routes (a leaf fails over to a
 // hub server it was not configured with). Operator mode: a leaf logs in with `.creds`, is bound
 // to its user's account, and the account JWT's `leaf` limit holds. tsnats as leaf and as hub,
-// each with nats-server 2.15 on the other side too; checked message by message.
+// each with nats-server 2.15 on the other side too; checked message by message. JetStream
+// domains across a leaf connection: each side reaches the other's JetStream with
+// jetstream(nc, { domain }), and only its own without one.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -15,6 +17,7 @@ import { waitForInterest, waitUntil } from "./helpers/cluster.js";
 import { freePort, referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { leafNodesOf } from "../src/cluster/leafnodes.js";
+import { AckPolicy, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { CapturedLog } from "./helpers/captured_log.js";
 import type { LeafRemoteOptions } from "../src/config/options.js";
 import { UNLIMITED_ACCOUNT, memoryResolverConfig, newAccount, newOperator, newUser, startFromConfigText } from "./helpers/jwt.js";
@@ -245,3 +248,164 @@ async function checkTwoWay(a: NatsConnection, b: NatsConnection, prefix: string)
   assert.deepEqual(atA, ["0", "1", "2", "3", "4"]);
   assert.deepEqual(atB, ["0", "1", "2", "3", "4"]);
 }
+
+describe("JetStream domains across a leaf connection", () => {
+  const servers: TestServer[] = [];
+  const refs: ReferenceServer[] = [];
+  const conns: NatsConnection[] = [];
+  after(async () => {
+    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+    for (const s of servers) await s.close().catch(() => undefined);
+    for (const r of refs) await r.stop().catch(() => undefined);
+  });
+
+  /**
+   * Clients on the hub (`nh`) and on the leaf (`nl`) each create a stream in the other's domain,
+   * publish to it and consume it; without a domain each reaches its own JetStream only.
+   */
+  async function crossDomains(nh: NatsConnection, nl: NatsConnection, tag: string): Promise<void> {
+    // Each side's own JetStream, without a domain.
+    const ownHub = await jetstreamManager(nh);
+    const ownLeaf = await jetstreamManager(nl);
+    assert.equal((await ownHub.getAccountInfo()).domain, "hub");
+    assert.equal((await ownLeaf.getAccountInfo()).domain, "leaf");
+    for (const [c, domain, name, other] of [
+      [nl, "hub", `H${tag}`, ownHub],
+      [nh, "leaf", `L${tag}`, ownLeaf],
+    ] as const) {
+      const jsm = await jetstreamManager(c, { domain });
+      assert.equal((await jsm.getAccountInfo()).domain, domain);
+      await jsm.streams.add({ name, subjects: [`${name.toLowerCase()}.>`], storage: StorageType.Memory });
+      // The stream lives in the other domain: its own JetStream (no domain) has it.
+      assert.equal((await other.streams.info(name)).config.name, name);
+      const js = jetstream(c, { domain });
+      for (let i = 0; i < 10; i++) {
+        const ack = await js.publish(`${name.toLowerCase()}.x`, `${i}`);
+        assert.equal(ack.stream, name);
+        assert.equal(ack.seq, i + 1);
+        assert.equal(ack.domain, domain);
+      }
+      await jsm.consumers.add(name, { durable_name: "d", ack_policy: AckPolicy.Explicit });
+      const consumer = await js.consumers.get(name, "d");
+      const iter = await consumer.fetch({ max_messages: 10, expires: 3000 });
+      const got: string[] = [];
+      for await (const m of iter) {
+        got.push(m.string());
+        m.ack();
+      }
+      assert.deepEqual(got, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+      for (let i = 0; i < 50; i++) {
+        if ((await jsm.consumers.info(name, "d")).num_ack_pending === 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal((await jsm.consumers.info(name, "d")).num_ack_pending, 0);
+    }
+    // The domains stay apart: neither side's own JetStream has the other's stream.
+    await assert.rejects(ownLeaf.streams.info(`H${tag}`), /stream not found/);
+    await assert.rejects(ownHub.streams.info(`L${tag}`), /stream not found/);
+  }
+
+  it("tsnats hub (domain hub) and tsnats leaf (domain leaf)", async () => {
+    const hub = await startTestServer({ serverName: "DHUB", jetstream: { domain: "hub" }, leafnodes: { port: -1 } });
+    servers.push(hub);
+    const leaf = await startTestServer({ serverName: "DLEAF", jetstream: { domain: "leaf" }, leafnodes: { remotes: [remote(`nats-leaf://127.0.0.1:${leafNodesOf(hub.server)?.port}`)] } });
+    servers.push(leaf);
+    await waitUntil(() => (leafNodesOf(hub.server)?.all.size ?? 0) === 1, 10_000, "leaf");
+    const nh = await connect({ servers: hub.url, reconnect: false });
+    const nl = await connect({ servers: leaf.url, reconnect: false });
+    conns.push(nh, nl);
+    await waitForInterest(nl, nh);
+    await crossDomains(nh, nl, "ts");
+  });
+
+  const skip = referenceBinary("2.15") === undefined ? "nats-server 2.15 not available" : false;
+
+  it("nats-server 2.15 hub (domain hub) and tsnats leaf (domain leaf), and the reverse", { skip }, async () => {
+    const lp = await freePort();
+    const ref = await startNatsServer(["-js", "-sd", fs.mkdtempSync(path.join(os.tmpdir(), "js-dom-"))], `jetstream { domain: hub }\nleafnodes { listen: "127.0.0.1:${lp}" }\n`, "2.15");
+    refs.push(ref);
+    const leaf = await startTestServer({ serverName: "DLEAF2", jetstream: { domain: "leaf" }, leafnodes: { remotes: [remote(`nats-leaf://127.0.0.1:${lp}`)] } });
+    servers.push(leaf);
+    await waitUntil(() => (leafNodesOf(leaf.server)?.all.size ?? 0) === 1, 10_000, "leaf");
+    const nh = await connect({ servers: `nats://127.0.0.1:${ref.port}`, reconnect: false });
+    const nl = await connect({ servers: leaf.url, reconnect: false });
+    conns.push(nh, nl);
+    await waitForInterest(nl, nh);
+    await crossDomains(nh, nl, "refhub");
+
+    const hub = await startTestServer({ serverName: "DHUB3", jetstream: { domain: "hub" }, leafnodes: { port: -1 } });
+    servers.push(hub);
+    const ref2 = await startNatsServer(
+      ["-js", "-sd", fs.mkdtempSync(path.join(os.tmpdir(), "js-dom-"))],
+      `jetstream { domain: leaf }\nleafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:${leafNodesOf(hub.server)?.port}" } ] }\n`,
+      "2.15",
+    );
+    refs.push(ref2);
+    await waitUntil(() => (leafNodesOf(hub.server)?.all.size ?? 0) === 1, 10_000, "nats-server leaf");
+    const nh2 = await connect({ servers: hub.url, reconnect: false });
+    const nl2 = await connect({ servers: `nats://127.0.0.1:${ref2.port}`, reconnect: false });
+    conns.push(nh2, nl2);
+    await waitForInterest(nl2, nh2);
+    await crossDomains(nh2, nl2, "refleaf");
+  });
+});
+
+describe("JetStream deliveries to clients of another server (route, gateway)", () => {
+  const servers: TestServer[] = [];
+  const conns: NatsConnection[] = [];
+  after(async () => {
+    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+    for (const s of servers) await s.close().catch(() => undefined);
+  });
+
+  /** Stream on the JetStream server, client elsewhere: pull and push consumers see each message's own subject, acks count. */
+  async function consumeRemotely(nc: NatsConnection, tag: string): Promise<void> {
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: tag, subjects: [`${tag}.>`], storage: StorageType.Memory });
+    const js = jetstream(nc);
+    for (let i = 0; i < 6; i++) await js.publish(`${tag}.s${i % 3}`, `${i}`);
+    await jsm.consumers.add(tag, { durable_name: "pull", ack_policy: AckPolicy.Explicit });
+    const got: string[] = [];
+    for await (const m of await (await js.consumers.get(tag, "pull")).fetch({ max_messages: 6, expires: 3000 })) {
+      got.push(`${m.subject}:${m.string()}`);
+      m.ack();
+    }
+    assert.deepEqual(got, ["s0:0", "s1:1", "s2:2", "s0:3", "s1:4", "s2:5"].map((x) => `${tag}.${x}`));
+    for (let i = 0; i < 50 && (await jsm.consumers.info(tag, "pull")).num_ack_pending > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await jsm.consumers.info(tag, "pull")).num_ack_pending, 0);
+    // A push consumer delivering to a subject subscribed here.
+    const pushed: string[] = [];
+    const sub = nc.subscribe(`deliver.${tag}`, { callback: (_e, m) => void pushed.push(`${m.subject}:${m.string()}`) });
+    await nc.flush();
+    await jsm.consumers.add(tag, { durable_name: "push", deliver_subject: `deliver.${tag}`, ack_policy: AckPolicy.None });
+    await waitUntil(() => pushed.length >= 6, 10_000, "pushed messages");
+    sub.unsubscribe();
+    assert.deepEqual(pushed, ["s0:0", "s1:1", "s2:2", "s0:3", "s1:4", "s2:5"].map((x) => `${tag}.${x}`));
+  }
+
+  it("over a route", async () => {
+    const a = await startTestServer({ serverName: "JRA", jetstream: true, cluster: { name: "JR", port: -1 } });
+    servers.push(a);
+    const ca = a.server.services.find((s) => s.name === "cluster") as unknown as { port: number };
+    const b = await startTestServer({ serverName: "JRB", cluster: { name: "JR", port: -1, routes: [`nats://127.0.0.1:${ca.port}`] } });
+    servers.push(b);
+    const probe = await connect({ servers: a.url, reconnect: false });
+    const nb = await connect({ servers: b.url, reconnect: false });
+    conns.push(probe, nb);
+    await waitForInterest(nb, probe);
+    await consumeRemotely(nb, "jroute");
+  });
+
+  it("over a gateway", async () => {
+    const a = await startTestServer({ serverName: "JGA", jetstream: true, gateway: { name: "JGA", port: -1, solicitDelayMs: 50 } });
+    servers.push(a);
+    const ga = a.server.services.find((s) => s.name === "gateways") as unknown as { port: number };
+    const b = await startTestServer({ serverName: "JGB", gateway: { name: "JGB", port: -1, solicitDelayMs: 50, gateways: [{ name: "JGA", urls: [`nats://127.0.0.1:${ga.port}`] }] } });
+    servers.push(b);
+    const probe = await connect({ servers: a.url, reconnect: false });
+    const nb = await connect({ servers: b.url, reconnect: false });
+    conns.push(probe, nb);
+    await waitForInterest(nb, probe, 15_000);
+    await consumeRemotely(nb, "jgw");
+  });
+});

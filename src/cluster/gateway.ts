@@ -16,7 +16,7 @@
 // in optimistic mode (sends everything unless told otherwise) is stood for by a `>` subscription
 // and the subjects it said it has no interest in.
 import type net from "node:net";
-import type { Account } from "../server/account.js";
+import { splitDeliveredReply, type Account } from "../server/account.js";
 import type { RemoteDeliverer, Subscription, SublistResult } from "../server/sublist.js";
 import { bcryptMatches, isBcryptHash } from "../auth/bcrypt.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
@@ -761,7 +761,10 @@ export class GatewayConnection extends RemoteConnection {
       account.inBytes += size;
       return;
     }
-    account.routeTo(result, subject, this.msgReply, hdr, payload, undefined, this, queues);
+    const reply = this.msgReply;
+    const js = reply.length > 8 ? splitDeliveredReply(reply) : undefined;
+    if (js !== undefined) account.routeRemoteDelivery(result, subject, js.subject, js.reply, hdr, payload, this, queues);
+    else account.routeTo(result, subject, reply, hdr, payload, undefined, this, queues);
   }
 
   /** Send one message to the remote cluster (outbound connections only). */

@@ -14,7 +14,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { createHash } from "node:crypto";
 import type { Server, ServerService } from "../server/server.js";
-import type { Account } from "../server/account.js";
+import { splitDeliveredReply, type Account } from "../server/account.js";
 import type { GatewayOptions, ServerOptions, TlsOptions } from "../config/options.js";
 import { ServerTls, clientCertificateProblem } from "../server/tls.js";
 import { NATS_FEATURE_VERSION } from "../server/version.js";
@@ -585,7 +585,9 @@ export class Gateways implements ServerService, RoutedReplySender {
     const account = this.server.accounts.get(accName);
     if (account === undefined) return;
     const plain = plainOfRouted(subject);
-    account.routeTo(account.sublist.match(plain), plain, reply, hdr, payload, undefined, from);
+    const js = splitDeliveredReply(reply);
+    if (js !== undefined) account.routeRemoteDelivery(account.sublist.match(plain), plain, js.subject, js.reply, hdr, payload, from, undefined);
+    else account.routeTo(account.sublist.match(plain), plain, reply, hdr, payload, undefined, from);
   }
 
   /** An answer on a routed reply: straight to the cluster the hash names (RoutedReplySender). */

@@ -170,6 +170,12 @@ export class LeafInterest {
       const key = sub.queue === undefined ? sub.subject : `${sub.subject} ${sub.queue}`;
       conn.smap.set(key, (conn.smap.get(key) ?? 0) + (sub.weight ?? 1));
     }
+    // Mapped subjects and imported services are served here whoever subscribes (nats-server's
+    // leaf "ims"): the JetStream domain prefix `$JS.<domain>.API.>` among them.
+    for (const subject of importedAndMapped(conn.account)) {
+      if (conn.perms !== undefined && conn.isSpoke && !conn.perms.canSubscribe(subject, undefined)) continue;
+      conn.smap.set(subject, (conn.smap.get(subject) ?? 0) + 1);
+    }
     conn.smap.set(this.leafs.loopSubject(conn.account), 1);
     if (this.leafs.server.options.gateway !== undefined && this.leafs.server.options.gateway.name !== "") {
       // Answers to requests from other clusters come back on routed replies: the leaf sends them here.
@@ -179,4 +185,12 @@ export class LeafInterest {
     for (const [key, n] of conn.smap) lines.push(key.includes(" ") ? `LS+ ${key} ${n}` : `LS+ ${key}`);
     conn.queue(Buffer.from(lines.join("\r\n") + "\r\n"));
   }
+}
+
+/** The sources of an account's subject mappings and the subjects of its service imports. */
+function importedAndMapped(account: Account): string[] {
+  const out: string[] = [];
+  for (const si of account.serviceImports) out.push(si.from);
+  for (const m of account.mappings?.entries ?? []) out.push(m.src);
+  return out;
 }

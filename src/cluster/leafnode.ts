@@ -14,7 +14,7 @@ import net from "node:net";
 import tls from "node:tls";
 import fs from "node:fs";
 import { fromSeed } from "@nats-io/nkeys";
-import type { Account } from "../server/account.js";
+import { splitDeliveredReply, type Account } from "../server/account.js";
 import type { Client } from "../server/client.js";
 import type { RemoteDeliverer, SublistResult } from "../server/sublist.js";
 import type { LeafRemoteOptions } from "../config/options.js";
@@ -86,6 +86,10 @@ export class LeafConnection extends RemoteConnection {
   tlsDone = false;
   /** deny_exports / deny_imports (and a leaf's deny_pub, on the hub): undefined when nothing is denied. */
   perms: Permissions | undefined;
+  private pubDeny: string[] = [];
+  private subDeny: string[] = [];
+  /** The other side's JetStream domain ("" when it has none). */
+  remoteDomain = "";
   /** The hub URL this (solicited) connection was made to. */
   url: URL | undefined;
   /** What we announced to the other side: interest key → count (nats-server's smap). */
@@ -127,13 +131,26 @@ export class LeafConnection extends RemoteConnection {
    * asked for, and messages on them from the other side are dropped.
    */
   private setDenies(exports: readonly string[], imports: readonly string[]): void {
-    if (exports.length === 0 && imports.length === 0) {
+    this.pubDeny = [...exports];
+    this.subDeny = [...imports];
+    this.rebuildPerms();
+  }
+
+  /** Add denies: `pub` not sent to the other side, `sub` not asked for nor taken from it. */
+  addDenies(pub: readonly string[], sub: readonly string[]): void {
+    for (const d of pub) if (!this.pubDeny.includes(d)) this.pubDeny.push(d);
+    for (const d of sub) if (!this.subDeny.includes(d)) this.subDeny.push(d);
+    this.rebuildPerms();
+  }
+
+  private rebuildPerms(): void {
+    if (this.pubDeny.length === 0 && this.subDeny.length === 0) {
       this.perms = undefined;
       return;
     }
     this.perms = Permissions.from({
-      ...(exports.length > 0 ? { publish: { deny: [...exports] } } : {}),
-      ...(imports.length > 0 ? { subscribe: { deny: [...imports] } } : {}),
+      ...(this.pubDeny.length > 0 ? { publish: { deny: [...this.pubDeny] } } : {}),
+      ...(this.subDeny.length > 0 ? { subscribe: { deny: [...this.subDeny] } } : {}),
     });
   }
 
@@ -190,6 +207,7 @@ export class LeafConnection extends RemoteConnection {
       this.headers = !this.server.options.noHeaderSupport && info.headers === true;
       this.remoteServer = typeof info.server_name === "string" && info.server_name !== "" ? info.server_name : String(info.server_id ?? "");
       this.remoteCluster = typeof info.cluster === "string" ? info.cluster : "";
+      this.remoteDomain = typeof info.domain === "string" ? info.domain : "";
       this.compression = info.compression === undefined ? "not supported" : "off";
       this.leafs.learnUrls(remote, info.leafnode_urls as unknown[]);
       this.sendConnect();
@@ -393,6 +411,7 @@ export class LeafConnection extends RemoteConnection {
     this.headers = !this.server.options.noHeaderSupport && c.headers === true;
     this.compression = c.compress_mode === undefined || c.compress_mode === "" ? "not supported" : c.compress_mode;
     this.remoteServer = c.name ?? "";
+    this.remoteDomain = typeof c.domain === "string" ? c.domain : "";
     this.remoteAccount = c.remote_account ?? "";
     this.remoteCluster = cluster;
     this.isolated = this.isolated || c.isolate === true;
@@ -502,18 +521,22 @@ export class LeafConnection extends RemoteConnection {
     if (!this.registered) return;
     const account = this.account;
     const sublist = account.sublist;
-    const subject = this.msgSubject;
-    if (this.perms !== undefined && !this.perms.canSubscribe(subject, undefined)) {
-      this.debug(`Not permitted to receive ${JSON.stringify(subject)} from the leafnode connection`);
-      return;
-    }
-    if (isGatewayRoutedSubject(subject)) {
+    const wire = this.msgSubject;
+    if (isGatewayRoutedSubject(wire)) {
       // An answer from the leaf to a request of another cluster: on towards that cluster.
       const hdrLen = this.msgHdr;
       const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
-      routeRoutedReply(this.server.services, account, subject, this.msgReply, hdr, buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end), this);
+      routeRoutedReply(this.server.services, account, wire, this.msgReply, hdr, buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end), this);
       return;
     }
+    // A leaf takes from its hub only what it may import (the subject as sent; service replies
+    // and JetStream acks always pass), as nats-server checks it.
+    if (this.perms !== undefined && this.isSpoke && !wire.startsWith("_R_.") && !wire.startsWith("$JS.ACK.") && !this.perms.canSubscribe(wire, undefined)) {
+      this.debug(`Not permitted to receive ${JSON.stringify(wire)} from the leafnode connection`);
+      return;
+    }
+    // Account mappings apply to what leaf nodes publish, as to clients (the JetStream domain prefix among them).
+    const subject = account.mappings !== undefined ? account.mapSubject(wire) : wire;
     let result = this.lastResult;
     if (subject !== this.lastMatchSubject || sublist.generation !== this.lastGeneration || result === undefined) {
       result = sublist.match(subject);
@@ -529,7 +552,10 @@ export class LeafConnection extends RemoteConnection {
       account.inBytes += size;
       return;
     }
-    account.routeTo(result, subject, this.msgReply, hdr, payload, undefined, this, this.msgQueues);
+    const reply = this.msgReply;
+    const js = reply.length > 8 ? splitDeliveredReply(reply) : undefined;
+    if (js !== undefined) account.routeRemoteDelivery(result, subject, js.subject, js.reply, hdr, payload, this, this.msgQueues);
+    else account.routeTo(result, subject, reply, hdr, payload, undefined, this, this.msgQueues);
   }
 
   sendRouted(_account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void | false {

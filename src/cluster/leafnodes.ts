@@ -17,6 +17,11 @@ import { hostPort, listenUrls } from "./urls.js";
 import { ServerTls } from "../server/tls.js";
 import type { RoutedReplySender } from "./gateway_reply.js";
 
+/** The JetStream API a user account never passes over a leaf connection (nats-server's denyAllClientJs). */
+const DENY_CLIENT_JS = ["$JS.API.>", "$KV.>", "$OBJ.>"];
+/** The same plus JetStream's cluster traffic, for a system account that does not extend JetStream (denyAllJs). */
+const DENY_ALL_JS = ["$JSC.>", "$NRG.>", "$JS.API.>", "$KV.>", "$OBJ.>"];
+
 /** How long a leaf whose hub reported a loop waits before trying again (nats-server's value). */
 const LOOP_RECONNECT_DELAY_MS = 30_000;
 const DEFAULT_LEAFNODE_PORT = 7422;
@@ -308,8 +313,36 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     for (const c of leafs.slice(max)) this.refuseOverLimit(c);
   }
 
+  /**
+   * JetStream across a leaf connection, as nats-server decides it: the plain JetStream API
+   * (`$JS.API.>`, `$KV.>`, `$OBJ.>`) never crosses for a user account (its domain's prefix,
+   * `$JS.<domain>.API.>`, does, through the account's domain mappings); the system account
+   * extends JetStream only between servers of the same domain. When the domains differ, requests
+   * for our own domain do not leave through this connection.
+   */
+  private applyJetStreamDenies(conn: LeafConnection): void {
+    const s = this.server;
+    const js = s.options.jetstream;
+    const local = js.domain ?? "";
+    const sys = s.systemAccount;
+    const isSys = conn.account === sys;
+    let blockOutgoing = false;
+    if (local !== conn.remoteDomain || (!js.enabled && local === "") || sys === undefined) {
+      if (isSys) {
+        conn.info(`JetStream not extended, domains differ`);
+        conn.addDenies(DENY_ALL_JS, DENY_ALL_JS);
+      } else {
+        conn.debug(`JetStream using domains: local ${JSON.stringify(local)}, remote ${JSON.stringify(conn.remoteDomain)}`);
+        conn.addDenies(DENY_CLIENT_JS, DENY_CLIENT_JS);
+      }
+      blockOutgoing = true;
+    } else if (!isSys) conn.addDenies(DENY_CLIENT_JS, DENY_CLIENT_JS);
+    if (local !== "" && js.enabled && blockOutgoing) conn.addDenies([`$JS.${local}.API.>`], []);
+  }
+
   register(conn: LeafConnection): void {
     this.pending.delete(conn);
+    this.applyJetStreamDenies(conn);
     this.all.add(conn);
     const who = conn.remoteServer !== "" ? conn.remoteServer : conn.host;
     conn.info(`Leafnode connection to ${who} registered (account ${conn.account.name}${conn.isSpoke ? ", as spoke" : ""})`);

@@ -11,7 +11,7 @@
 // subscribers only (never on to another route): the full mesh delivers each message in one hop.
 // Registration, pooling, gossip and duplicate resolution are the cluster's (cluster.ts).
 import type net from "node:net";
-import type { Account } from "../server/account.js";
+import { splitDeliveredReply, type Account } from "../server/account.js";
 import type { RemoteDeliverer, Subscription, SublistResult } from "../server/sublist.js";
 import { Permissions } from "../auth/permissions.js";
 import { bcryptMatches, isBcryptHash } from "../auth/bcrypt.js";
@@ -574,7 +574,10 @@ export class Route extends RemoteConnection {
       account.inBytes += size;
       return;
     }
-    account.routeTo(result, subject, this.msgReply, hdr, payload, undefined, this, this.msgQueues);
+    const reply = this.msgReply;
+    const js = reply.length > 8 ? splitDeliveredReply(reply) : undefined;
+    if (js !== undefined) account.routeRemoteDelivery(result, subject, js.subject, js.reply, hdr, payload, this, this.msgQueues);
+    else account.routeTo(result, subject, reply, hdr, payload, undefined, this, this.msgQueues);
   }
 
   sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[], origin: string): void {

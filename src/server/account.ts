@@ -114,6 +114,45 @@ let deliveryTarget: string | undefined;
  */
 let gatewayReply: { routed: string; plain: string } | undefined;
 
+/**
+ * The reply of a JetStream delivery sent to another server: the ack reply and, after an `@`, the
+ * message's own subject (the message itself travels by its deliver subject). Only JetStream
+ * ack replies carry it, as in nats-server.
+ */
+export function encodeDeliveredReply(reply: string, subject: string): string {
+  if (!reply.startsWith("$JS.ACK.") || deliveredReplyAt(reply) >= 0) return reply;
+  return `${reply}@${subject}`;
+}
+
+/** Where the `@` of an encoded delivery reply is (after the 8 dots of the ack tokens), or -1. */
+export function deliveredReplyAt(reply: string): number {
+  if (reply.charCodeAt(0) !== 36 /* $ */ || !reply.startsWith("$JS.ACK.")) return -1;
+  let dots = 0;
+  for (let i = 0; i < reply.length; i++) {
+    const c = reply.charCodeAt(i);
+    if (c === 46) dots++;
+    else if (c === 64 && dots >= 8) return i < reply.length - 1 ? i : -1;
+  }
+  return -1;
+}
+
+/**
+ * A JetStream delivery's reply from another server, split into the ack reply and the message's
+ * subject; a gateway-routed prefix stays on the ack reply. Undefined for any other reply.
+ */
+export function splitDeliveredReply(reply: string): { reply: string; subject: string } | undefined {
+  const c = reply.charCodeAt(0);
+  if (c === 36 /* $ */) {
+    const at = deliveredReplyAt(reply);
+    return at < 0 ? undefined : { reply: reply.slice(0, at), subject: reply.slice(at + 1) };
+  }
+  if (c !== 95 /* _ */ || !isGatewayRoutedSubject(reply)) return undefined;
+  const plain = plainOfRouted(reply);
+  const at = deliveredReplyAt(plain);
+  if (at < 0) return undefined;
+  return { reply: reply.slice(0, reply.length - plain.length + at), subject: plain.slice(at + 1) };
+}
+
 /** The subject a message is routed by (differs from the shown one during a JetStream delivery). */
 export function routingSubjectOf(shown: string): string {
   return deliveryTarget ?? shown;
@@ -259,10 +298,33 @@ export class Account implements ImportRouting, GatewayReplyHolder {
    * to the receiver with the stream message's own `subject`.
    */
   routeDelivery(target: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): number {
+    if (this.gwReplies !== undefined) {
+      // The pull request came from another cluster moments ago: deliver back the way it came.
+      const routed = routedReplyFor(this, target);
+      if (routed !== undefined) {
+        routeRoutedReply(this.services, this, routed, encodeDeliveredReply(reply, subject), hdr, payload);
+        return 1;
+      }
+    }
     const prev = deliveryTarget;
     deliveryTarget = target;
     try {
       return this.routeTo(this.sublist.match(target), subject, reply, hdr, payload, undefined);
+    } finally {
+      deliveryTarget = prev;
+    }
+  }
+
+  /**
+   * A JetStream delivery from another server (its ack reply carried the message's subject):
+   * routed by the deliver subject `target`, shown with `subject`, with that connection's
+   * forwarding rules.
+   */
+  routeRemoteDelivery(result: SublistResult, target: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, from: RemoteDeliverer, queues: readonly string[] | undefined): number {
+    const prev = deliveryTarget;
+    deliveryTarget = target;
+    try {
+      return this.routeTo(result, subject, reply, hdr, payload, undefined, from, queues);
     } finally {
       deliveryTarget = prev;
     }
@@ -389,7 +451,15 @@ export class Account implements ImportRouting, GatewayReplyHolder {
           }
         }
       }
-      if (remote !== undefined) count += remote.send(this, subject, reply, hdr, payload, from?.originCluster ?? "", sender);
+      if (remote !== undefined) {
+        const target = deliveryTarget;
+        if (target === undefined || target === subject) count += remote.send(this, subject, reply, hdr, payload, from?.originCluster ?? "", sender);
+        else {
+          // A JetStream delivery crosses by its deliver subject; the message's own subject rides
+          // at the end of the ack reply (nats-server's `$JS.ACK...@<subject>`).
+          count += remote.send(this, target, encodeDeliveredReply(reply, subject), hdr, payload, from?.originCluster ?? "", sender);
+        }
+      }
     } finally {
       if (remote !== undefined) RemoteTargets.release(remote);
       InternalClient.currentOrigin = prevOrigin;

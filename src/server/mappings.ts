@@ -62,7 +62,8 @@ function destination(src: string, subject: string, weight: number): Destination 
     throw new AccountError("invalid subject");
   }
   const refs = /\$\d|\{\{/.test(subject);
-  if (!refs) return { subject, transform: undefined, weight };
+  // A `>` takes the tail the source's `>` matched ("$JS.hub.API.STREAM.>" -> "$JS.API.STREAM.>").
+  if (!refs && !tokens.includes(">")) return { subject, transform: undefined, weight };
   if (refs && !hasWildcard(src)) {
     const bad = tokens.find((t) => /\$\d|\{\{/.test(t));
     throw new AccountError(`invalid mapping destination: wildcard index out of range in ${bad}`);
