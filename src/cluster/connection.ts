@@ -8,7 +8,7 @@ import type net from "node:net";
 import type { Server } from "../server/server.js";
 import type { Account } from "../server/account.js";
 import type { RemoteDeliverer, Subscription } from "../server/sublist.js";
-import { Outbound, copyInto } from "../server/outbound.js";
+import { Outbound, copyInto, stallMarkFor, type Stallable } from "../server/outbound.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { RemoteParser, type MsgOp, type RemoteParserHandler, type SubOp, type UnsubOp } from "./remote_parser.js";
 
@@ -64,31 +64,21 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   readonly subs = new Map<string, Subscription>();
 
   protected readonly parser: RemoteParser;
-  protected readonly outbound = new Outbound();
+  protected readonly outbound: Outbound;
   protected trace: boolean;
   private pingTimer: NodeJS.Timeout | undefined;
   private pingsOut = 0;
   private pingSentAt = 0;
-  private writeStalledSince = 0;
   /** write_deadline of this kind of connection (the server's unless its block sets one). */
   protected writeDeadlineMs: number;
   /**
-   * write_timeout: "close" drops a connection whose writes stall past the deadline; "retry"
-   * (nats-server's default for server connections) only does when nothing at all was written
-   * meanwhile, and otherwise counts a slow consumer and keeps going.
+   * write_timeout: "close" drops a connection whose socket stays full past the deadline;
+   * "retry" (nats-server's default for server connections) only does when the peer took
+   * nothing at all meanwhile, and otherwise counts a slow consumer and keeps going.
    */
   protected writeTimeoutPolicy: "close" | "retry" = "retry";
-  /** Writes the socket completed, and how many had when the current stall began. */
-  private writesDone = 0;
-  private writesAtStall = 0;
-  private readonly onWritten = (): void => {
-    this.writesDone++;
-  };
   /** Times the write deadline passed while the peer was still reading (retry policy). */
   slowConsumerEvents = 0;
-  /** The socket's backlog passed a quarter of max_pending at the last flush. */
-  behind = false;
-  private stalledPublishers: Array<{ resumeReading(): void }> | undefined;
   /** The control line of the last message sent and what it was made of: it often repeats. */
   private lastLine: Buffer | undefined;
   private lastOp = "";
@@ -110,6 +100,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     this.port = socket.remotePort ?? 0;
     this.trace = server.log.traceEnabled;
     const o = server.options;
+    this.outbound = new Outbound(socket, stallMarkFor(o.maxPending));
     this.parser = new RemoteParser(this, o.maxControlLine * 16, Math.max(o.maxPayload, 64 * 1024 * 1024));
     this.writeDeadlineMs = o.writeDeadlineMs;
     this.attach(socket);
@@ -134,6 +125,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   /** Listen to a socket. */
   protected attach(socket: net.Socket): void {
     this.socket = socket;
+    this.outbound.attach(socket);
     socket.setNoDelay?.(true);
     const l = this.socketListeners;
     socket.on("data", l.data);
@@ -147,7 +139,8 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
    * was queued is written first, then the old socket is only read through the new one.
    */
   protected upgradeSocket(next: net.Socket): void {
-    if (this.dirty || this.outbound.size > 0) this.flush();
+    if (this.outbound.size > 0) this.outbound.flushAll();
+    this.dirty = false;
     const old = this.socket;
     const l = this.socketListeners;
     old.off("data", l.data);
@@ -194,20 +187,18 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   }
 
   private onDrain(): void {
-    this.writeStalledSince = 0;
-    this.behind = false;
-    const stalled = this.stalledPublishers;
-    if (stalled !== undefined) {
-      this.stalledPublishers = undefined;
-      for (const p of stalled) p.resumeReading();
-    }
+    if (!this.closed) this.outbound.drained();
   }
 
-  /** Pause a publisher until this connection's socket drains (or briefly, whichever first). */
-  stallPublisher(publisher: { pauseReading(): void; resumeReading(): void }): void {
+  /** Pending bytes passed the stall mark: publishers sending here wait (see outbound.ts). */
+  get behind(): boolean {
+    return this.outbound.behind;
+  }
+
+  /** Hold a publisher back until this connection catches up (or briefly, whichever first). */
+  stallPublisher(publisher: Stallable): void {
     if (this.closed) return;
-    publisher.pauseReading();
-    (this.stalledPublishers ??= []).push(publisher);
+    this.outbound.stall(publisher);
   }
 
   // ---- inbound ----
@@ -305,32 +296,31 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   flush(): void {
     this.dirty = false;
     if (this.closed) return;
-    const data = this.outbound.take();
-    if (data === undefined) return;
-    if (!this.socket.write(data, this.onWritten)) {
-      if (this.writeStalledSince === 0) {
-        this.writeStalledSince = Date.now();
-        this.writesAtStall = this.writesDone;
-      }
-      this.behind = this.socket.writableLength > this.server.options.maxPending >> 2;
-      if (this.socket.writableLength > this.server.options.maxPending) {
-        this.error(`Slow Consumer Detected: MaxPending of ${this.server.options.maxPending} Exceeded`);
-        this.outbound.clear();
-        this.close("Slow Consumer (Pending Bytes)", true);
-      }
+    if (this.outbound.flush() > this.server.options.maxPending) {
+      this.error(`Slow Consumer Detected: MaxPending of ${this.server.options.maxPending} Exceeded`);
+      this.outbound.clear();
+      this.close("Slow Consumer (Pending Bytes)", true);
     }
   }
 
-  /** Checked by the owner's housekeeping. */
+  /**
+   * Checked by the owner's housekeeping: a socket full for longer than write_deadline is cut
+   * when the peer took nothing meanwhile, or under write_timeout "close"; otherwise noted.
+   */
   checkWriteDeadline(now: number): void {
-    if (this.writeStalledSince === 0 || now - this.writeStalledSince <= this.writeDeadlineMs) return;
-    if (this.writeTimeoutPolicy === "retry" && this.writesDone !== this.writesAtStall) {
-      // Slow but reading: noted, and the deadline starts over.
-      this.countSlowConsumer();
-      this.info(`Slow Consumer State: WriteDeadline of ${this.writeDeadlineMs}ms exceeded`);
-      this.writeStalledSince = now;
-      this.writesAtStall = this.writesDone;
-      return;
+    const ob = this.outbound;
+    const deadline = this.writeDeadlineMs;
+    // The peer took nothing for the whole deadline: cut, whatever the policy.
+    const stuck = ob.stuck(now, deadline);
+    if (!stuck) {
+      if (ob.fullFor(now) <= deadline) return;
+      if (this.writeTimeoutPolicy === "retry") {
+        // Slow but reading: noted, and the deadline starts over.
+        this.countSlowConsumer();
+        this.info(`Slow Consumer State: WriteDeadline of ${deadline}ms exceeded`);
+        ob.restartDeadline(now);
+        return;
+      }
     }
     this.error(`Slow Consumer Detected: WriteDeadline of ${this.writeDeadlineMs}ms Exceeded`);
     this.countSlowConsumer();
@@ -464,7 +454,8 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
 
   close(reason: RemoteCloseReason, abort = false): void {
     if (this.closed) return;
-    if (this.dirty || this.outbound.size > 0) this.flush();
+    if (this.outbound.size > 0) this.outbound.flushAll();
+    this.dirty = false;
     this.closed = true;
     this.closeReason = reason;
     this.stop = new Date();
@@ -474,7 +465,6 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
       this.accountOfSub(sub)?.removeSubscription(sub);
     }
     this.subs.clear();
-    this.onDrain();
     this.parser.reset();
     this.outbound.release();
     this.lastLine = undefined;

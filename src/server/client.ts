@@ -3,8 +3,8 @@
 // Outbound messages are encoded straight into a per-connection buffer and written to the
 // socket once per event-loop turn (the server flushes every dirty client in a microtask),
 // so a burst of deliveries costs one syscall. A publisher that outruns a subscriber is
-// paused for a short while (a stall) instead of letting the subscriber's buffer grow; a
-// subscriber whose pending bytes pass max_pending, or whose writes are stuck longer than
+// held back (a stall, see outbound.ts) instead of letting the subscriber's buffer grow; a
+// subscriber whose pending bytes pass max_pending, or whose writes make no progress for
 // write_deadline, is a slow consumer and is disconnected alone.
 import { Parser, type ParserHandler } from "../protocol/parser.js";
 import { MsgTrace, setActiveTrace } from "./msg_trace.js";
@@ -15,7 +15,8 @@ import type { Account } from "./account.js";
 import type { Server } from "./server.js";
 import type { ServerOptions } from "../config/options.js";
 import { Permissions } from "../auth/permissions.js";
-import { Outbound, copyInto } from "./outbound.js";
+import { Outbound, copyInto, stallMarkFor, type Stallable } from "./outbound.js";
+import type { StalledPublisher } from "./stall_queue.js";
 import { AuthFailure, type AuthResult, type JwtUser, type UserLimits } from "../auth/authenticator.js";
 import type { ConnectionType } from "../auth/user_limits.js";
 import { routeRoutedReply, routedReplyFor, type GatewayReplyHolder } from "../cluster/gateway_reply.js";
@@ -32,6 +33,8 @@ export interface ClientTransport {
   readonly writableLength: number;
   setNoDelay(noDelay: boolean): unknown;
   write(data: Buffer): boolean;
+  cork?(): void;
+  uncork?(): void;
   pause(): unknown;
   resume(): unknown;
   end(): unknown;
@@ -89,13 +92,11 @@ const FIRST_CLIENT_PING_MS = 2000;
 const RTT_MEASUREMENT_INTERVAL_MS = 3_600_000;
 const PONG = Buffer.from("PONG\r\n");
 const OK = Buffer.from("+OK\r\n");
-/** How long a fast publisher is paused while a subscriber drains. */
-const STALL_MS = 20;
 /** nats-server lets the "maximum subscriptions exceeded" error out before closing. */
 const MAX_SUBS_CLOSE_DELAY_MS = 20;
 
 
-export class Client implements Deliverer, ParserHandler, GatewayReplyHolder {
+export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Stallable, StalledPublisher {
   readonly kind = "client" as const;
   readonly start = new Date();
   readonly host: string;
@@ -147,14 +148,12 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder {
   stop: Date | undefined;
 
   private readonly parser: Parser;
-  private readonly outbound = new Outbound();
+  private readonly outbound: Outbound;
   dirty = false;
   /** The last PUB's match, reused while the subject and the sublist stay the same. */
   private lastSubject = "";
   private lastGeneration = -1;
   private lastResult: SublistResult | undefined;
-  /** The socket's backlog passed a quarter of max_pending at the last flush: stall publishers. */
-  behind = false;
   private maxPending: number;
   private authTimer: NodeJS.Timeout | undefined;
   /** The next PING check, in the server's shared ping queue (Deadlined). */
@@ -165,9 +164,9 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder {
   private pingSentAt = 0;
   /** When the last PING went out (0: never), for the hourly RTT refresh. */
   private rttStart = 0;
-  private writeStalledSince = 0;
-  private stalledPublishers: Client[] | undefined;
   private paused = false;
+  /** While this client is stalled as a publisher: since when (the server's stall queue owns it). */
+  stalledAt = 0;
   private trace: boolean;
 
   constructor(
@@ -184,6 +183,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder {
     const o = server.options;
     this.trace = server.log.traceEnabled;
     this.maxPending = o.maxPending;
+    this.outbound = new Outbound(socket, stallMarkFor(o.maxPending));
     this.maxSubs = o.maxSubscriptions > 0 ? o.maxSubscriptions : -1;
     this.parser = new Parser(this, { maxControlLine: o.maxControlLine, maxPayload: o.maxPayload });
     socket.setNoDelay(true);
@@ -213,6 +213,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder {
   applyOptions(o: ServerOptions): void {
     this.trace = this.server.log.traceEnabled;
     this.maxPending = o.maxPending;
+    this.outbound.stallAt = stallMarkFor(o.maxPending);
     this.parser.limits = { maxControlLine: o.maxControlLine, maxPayload: o.maxPayload };
     if (this.connectReceived) this.applyAccountLimits(this.userLimits);
   }
@@ -693,41 +694,43 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder {
       this.dirty = true;
       server.markDirty(this);
     }
-    // What this turn produced so far; the socket's own backlog is checked at flush.
-    if (ob.size > this.maxPending) {
-      this.slowConsumer("Slow Consumer (Pending Bytes)", `MaxPending of ${this.maxPending} Exceeded`);
+    // Pending here and in the socket (as of its last write); past the stall mark, publishers
+    // sending here are held back (account.deliverTo asks `behind`).
+    const pending = ob.pending;
+    if (pending > ob.stallAt) {
+      if (pending > this.maxPending) this.slowConsumer("Slow Consumer (Pending Bytes)", `MaxPending of ${this.maxPending} Exceeded`);
+      else ob.behind = true;
     }
   }
 
-  /** Pause `publisher` briefly if this connection is falling behind (see `behind`, set at flush). */
-  stallPublisherIfBehind(publisher: Client): void {
-    if (publisher === this || this.closed) return;
-    publisher.pauseReading();
-    (this.stalledPublishers ??= []).push(publisher);
+  /** This connection's pending bytes passed its stall mark: publishers sending to it wait. */
+  get behind(): boolean {
+    return this.outbound.behind;
   }
 
-  /** Stop reading this publisher's socket for a short while (a subscriber or route is behind). */
+  /** Hold `publisher` back until this connection catches up (or briefly, whichever first). */
+  stallPublisherIfBehind(publisher: Client): void {
+    if (publisher === this || this.closed) return;
+    this.outbound.stall(publisher);
+  }
+
+  /** Stop reading this publisher's socket while a receiver catches up (at most the stall queue's limit). */
   pauseReading(): void {
     if (this.paused || this.closed) return;
     this.paused = true;
     this.socket.pause();
-    setTimeout(() => this.resumeReading(), STALL_MS).unref();
+    this.server.stalls.add(this);
   }
 
   resumeReading(): void {
     if (!this.paused) return;
     this.paused = false;
+    this.server.stalls.remove(this);
     if (!this.closed) this.socket.resume();
   }
 
   private onDrain(): void {
-    this.writeStalledSince = 0;
-    this.behind = false;
-    const stalled = this.stalledPublishers;
-    if (stalled !== undefined) {
-      this.stalledPublishers = undefined;
-      for (const c of stalled) c.resumeReading();
-    }
+    if (!this.closed) this.outbound.drained();
   }
 
   /** Queue raw protocol bytes (PING, PONG, +OK, -ERR, INFO). */
@@ -743,26 +746,18 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder {
     }
   }
 
-  /** Hand everything encoded so far to the socket. Called once per event-loop turn. */
+  /** Hand everything encoded so far to the socket (unless it is full). Called once per event-loop turn. */
   flush(): void {
     this.dirty = false;
     if (this.closed) return;
-    const data = this.outbound.take();
-    if (data === undefined) return;
-    const ok = this.socket.write(data);
-    if (!ok) {
-      if (this.writeStalledSince === 0) this.writeStalledSince = Date.now();
-      const backlog = this.socket.writableLength;
-      this.behind = backlog > this.maxPending >> 2;
-      if (backlog > this.maxPending) {
-        this.slowConsumer("Slow Consumer (Pending Bytes)", `MaxPending of ${this.maxPending} Exceeded`);
-      }
+    if (this.outbound.flush() > this.maxPending) {
+      this.slowConsumer("Slow Consumer (Pending Bytes)", `MaxPending of ${this.maxPending} Exceeded`);
     }
   }
 
-  /** Checked by the server's housekeeping tick. */
+  /** Checked by the server's housekeeping tick: a full socket that took nothing for write_deadline. */
   checkWriteDeadline(now: number): void {
-    if (this.writeStalledSince > 0 && now - this.writeStalledSince > this.server.options.writeDeadlineMs) {
+    if (this.outbound.stuck(now, this.server.options.writeDeadlineMs)) {
       this.slowConsumer("Slow Consumer (Write Deadline)", `Write Deadline of ${this.server.options.writeDeadlineMs}ms Exceeded`);
     }
   }
@@ -884,18 +879,19 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder {
 
   close(reason: CloseReason, abort = false): void {
     if (this.closed) return;
-    if (this.dirty || this.outbound.size > 0) this.flush();
+    if (this.outbound.size > 0) this.outbound.flushAll();
+    this.dirty = false;
     this.closed = true;
     this.closeReason = reason;
     this.stop = new Date();
     this.server.pings.remove(this);
+    this.resumeReading();
     if (this.authTimer !== undefined) clearTimeout(this.authTimer);
     if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
     for (const sub of this.subs.values()) {
       sub.closed = true;
       this.account.removeSubscription(sub);
     }
-    this.onDrain();
     // Closed connections stay in the /connz ring: keep their stats, drop what could pin
     // other objects (a match result references subscribers, e.g. a deleted stream).
     this.lastResult = undefined;

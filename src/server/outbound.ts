@@ -1,11 +1,40 @@
-// Outbound bytes of one connection (client, route, leaf node, gateway), encoded straight into
-// a buffer and handed to the socket once per event-loop turn. When the buffer fills, what it
-// holds is queued and encoding continues in a fresh one, so nothing is ever copied twice
-// before the write.
+// Outbound bytes of one connection (client, route, leaf node, gateway) and their flow control.
+//
+// Messages are encoded straight into a buffer and handed to the socket once per event-loop
+// turn. When the buffer fills, what it holds is queued and encoding continues in a fresh one,
+// so nothing is copied twice before the write.
+//
+// Flow control, as nats-server's: once the socket says it is full (write() returned false),
+// nothing more is handed to it until 'drain'; what is encoded meanwhile waits here and goes
+// out in one write when it drains. So the socket holds one batch at a time, and:
+// - pending bytes (here + in the socket) above the stall mark set `behind`: publishers that
+//   send to this connection are held back (their socket is not read) until it drains below
+//   the mark, or for a short while at most (stall_queue.ts), so one stuck receiver cannot
+//   block a publisher for good;
+// - the write deadline counts from the last progress, not from the first refused write: a
+//   drain, or the kernel taking bytes off the socket's queue. A receiver that reads slowly
+//   but steadily never reaches it; one that stopped reading does.
+// The owner decides what a slow consumer costs (max_pending, write_deadline): see `stuck`.
 
 const INITIAL = 16 * 1024;
 /** Writes up to this size are copied into Node's pooled memory so the buffer can be reused. */
 const SMALL_FLUSH = 4 * 1024;
+/**
+ * At most this much goes to a full socket per drain: the write deadline then measures the
+ * time the peer takes to read a bounded amount, not everything that queued up.
+ */
+const MAX_BATCH = 1024 * 1024;
+
+/**
+ * Pending bytes above which publishers to a connection are stalled: three quarters of
+ * max_pending as in nats-server, but no more than this, which keeps memory in check and is
+ * plenty to keep a receiver busy while its publishers resume.
+ */
+const MAX_STALL_MARK = 4 * 1024 * 1024;
+
+export function stallMarkFor(maxPending: number): number {
+  return Math.min(Math.floor((maxPending / 4) * 3), MAX_STALL_MARK);
+}
 
 /** Copy small buffers with a loop: cheaper than a native call for a few bytes. */
 export function copyInto(src: Buffer, dst: Buffer, at: number): number {
@@ -15,16 +44,55 @@ export function copyInto(src: Buffer, dst: Buffer, at: number): number {
   return at + n;
 }
 
+/** What Outbound needs of a socket (net.Socket, TLSSocket, the WebSocket transport). */
+export interface OutboundSocket {
+  readonly writableLength: number;
+  write(data: Buffer): boolean;
+  cork?(): void;
+  uncork?(): void;
+}
+
+/** A publisher that can be held back: its socket is not read while it is stalled. */
+export interface Stallable {
+  pauseReading(): void;
+  resumeReading(): void;
+}
+
 export class Outbound {
   /** The buffer being filled; bytes [0, pos) are encoded and not yet written. */
   buf: Buffer | undefined;
   pos = 0;
   private queue: Buffer[] = [];
   private queued = 0;
+  /** The socket said it is full: encoded bytes wait here until 'drain'. */
+  private full = false;
+  /** When the socket became full, or the deadline was restarted (ms since the epoch). */
+  private fullSince = 0;
+  /** When the full socket last made progress (ms since the epoch). */
+  private progressAt = 0;
+  /** The kernel write queue size seen at the last progress check (see `unsentBytes`). */
+  private lastUnsent = -1;
+  /** Bytes the socket held after the last write: exact at a write or drain, an upper bound in between. */
+  private inSocket = 0;
+  /** Pending bytes passed the stall mark: publishers sending here are held back. */
+  behind = false;
+  private stalled: Stallable[] | undefined;
+
+  constructor(
+    /** Set by the owner once the socket is known (a TLS upgrade replaces it). */
+    public socket: OutboundSocket | undefined = undefined,
+    /** Pending bytes above which publishers are stalled. */
+    public stallAt = Number.MAX_SAFE_INTEGER,
+  ) {}
 
   /** Bytes encoded and not yet handed to the socket. */
   get size(): number {
     return this.queued + this.pos;
+  }
+
+  /** Bytes not yet sent: encoded here, or queued in the socket. */
+  get pending(): number {
+    return this.queued + this.pos + this.inSocket;
   }
 
   /** Make room for `n` more bytes at `pos`; returns the buffer to write them into. */
@@ -49,26 +117,116 @@ export class Outbound {
     this.pos = copyInto(bytes, buf, this.pos);
   }
 
-  /** Everything encoded so far, as one Buffer to write (undefined when there is nothing). */
-  take(): Buffer | undefined {
-    let data: Buffer | undefined;
-    const pos = this.pos;
-    if (this.queue.length > 0) {
-      if (pos > 0) this.queue.push((this.buf as Buffer).subarray(0, pos));
-      data = this.queue.length === 1 ? this.queue[0] : Buffer.concat(this.queue, this.queued + pos);
-      this.queue = [];
-      this.queued = 0;
-      this.buf = undefined;
-    } else if (pos > 0) {
-      const buf = this.buf as Buffer;
-      if (pos <= SMALL_FLUSH) data = Buffer.from(buf.subarray(0, pos));
-      else {
-        data = buf.subarray(0, pos);
-        this.buf = undefined;
-      }
+  /**
+   * End of a turn: hand the socket what is encoded, unless it is full (then it waits for
+   * 'drain'). Returns the pending bytes left, for the owner's max_pending check.
+   */
+  flush(): number {
+    if (!this.full) this.writeOut(Number.MAX_SAFE_INTEGER);
+    const pending = this.pending;
+    if (pending > this.stallAt) this.behind = true;
+    return pending;
+  }
+
+  /** Everything encoded goes to the socket now, full or not (the connection is closing). */
+  flushAll(): void {
+    this.writeOut(Number.MAX_SAFE_INTEGER);
+  }
+
+  /** The socket drained: progress. The next batch goes out, and stalled publishers may resume. */
+  drained(): void {
+    this.full = false;
+    this.inSocket = 0;
+    this.writeOut(MAX_BATCH);
+    if (this.behind && this.pending <= this.stallAt) this.releaseStalled();
+  }
+
+  /** Hold `publisher` back until this connection drains below the stall mark. */
+  stall(publisher: Stallable): void {
+    publisher.pauseReading();
+    const s = (this.stalled ??= []);
+    if (!s.includes(publisher)) s.push(publisher);
+  }
+
+  /** Let every stalled publisher go (caught up, or closing). */
+  releaseStalled(): void {
+    this.behind = false;
+    const stalled = this.stalled;
+    if (stalled === undefined) return;
+    this.stalled = undefined;
+    for (let i = 0; i < stalled.length; i++) stalled[i].resumeReading();
+  }
+
+  /**
+   * Has the socket been full, without taking anything, for longer than `ms`? Progress is a
+   * drain, or the kernel taking bytes off the socket's write queue since the last check.
+   */
+  stuck(now: number, ms: number): boolean {
+    if (!this.full) return false;
+    const unsent = unsentBytes(this.socket);
+    if (unsent !== undefined && unsent !== this.lastUnsent) {
+      this.lastUnsent = unsent;
+      this.progressAt = now;
+      return false;
     }
+    return now - this.progressAt > ms;
+  }
+
+  /** How long the socket has been full (since it filled up, or `restartDeadline`); 0 when it is not. */
+  fullFor(now: number): number {
+    return this.full ? now - this.fullSince : 0;
+  }
+
+  /** The owner noted a slow peer and keeps going: the deadline counts again from `now`. */
+  restartDeadline(now: number): void {
+    this.fullSince = now;
+  }
+
+  /** Write to `socket` from now on (a TLS upgrade wraps the old one): it starts empty. */
+  attach(socket: OutboundSocket): void {
+    this.socket = socket;
+    this.full = false;
+    this.inSocket = 0;
+  }
+
+  private writeOut(max: number): void {
+    const socket = this.socket;
+    if (socket === undefined || this.queued + this.pos === 0) return;
+    let ok: boolean;
+    const q = this.queue;
+    if (q.length === 0) ok = socket.write(this.takeCurrent());
+    else {
+      // Several buffers: corked, they leave in one writev, without being joined first.
+      socket.cork?.();
+      ok = true;
+      let sent = 0;
+      let i = 0;
+      for (; i < q.length && sent < max; i++) {
+        sent += q[i].length;
+        ok = socket.write(q[i]) && ok;
+      }
+      this.queued -= sent;
+      this.queue = i === q.length ? [] : q.slice(i);
+      if (i === q.length && sent < max && this.pos > 0) ok = socket.write(this.takeCurrent()) && ok;
+      socket.uncork?.();
+    }
+    this.inSocket = socket.writableLength;
+    if (!ok && !this.full) {
+      this.full = true;
+      this.progressAt = this.fullSince = Date.now();
+      this.lastUnsent = -1;
+    }
+  }
+
+  /** The buffer being filled, as one write. */
+  private takeCurrent(): Buffer {
+    const pos = this.pos;
+    const buf = this.buf as Buffer;
     this.pos = 0;
-    return data;
+    // A small write is copied so the buffer is reused; a big one is handed over as is.
+    if (pos <= SMALL_FLUSH) return Buffer.from(buf.subarray(0, pos));
+    this.buf = undefined;
+    return buf.subarray(0, pos);
   }
 
   /** Drop everything not yet written (the peer is gone or too slow to ever get it). */
@@ -78,9 +236,35 @@ export class Outbound {
     this.pos = 0;
   }
 
-  /** Release the buffers of a closed connection. */
+  /** Release the buffers of a closed connection, and the publishers it held back. */
   release(): void {
     this.clear();
     this.buf = undefined;
+    this.releaseStalled();
   }
+}
+
+interface MaybeSocket {
+  _parent?: unknown;
+  rawSocket?: unknown;
+  _handle?: { writeQueueSize?: unknown } | null;
+}
+
+/**
+ * Bytes in the kernel-bound write queue of the TCP handle under `socket` (libuv updates it
+ * as the kernel takes bytes), or undefined when it cannot be seen. A TLS socket's own handle
+ * counts what it encrypted, so the TCP socket under it is asked (`_parent`); the WebSocket
+ * transport names its socket `rawSocket`. Only read once a second for a full socket.
+ */
+function unsentBytes(socket: unknown): number | undefined {
+  let s = socket as MaybeSocket | undefined;
+  for (let depth = 0; s !== undefined && s !== null && depth < 4; depth++) {
+    const inner = (s.rawSocket ?? s._parent) as MaybeSocket | undefined;
+    if (inner === undefined || inner === null) {
+      const q = s._handle?.writeQueueSize;
+      return typeof q === "number" ? q : undefined;
+    }
+    s = inner;
+  }
+  return undefined;
 }

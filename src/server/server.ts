@@ -19,6 +19,7 @@ import { ProtoErr } from "../protocol/errors.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./version.js";
 import { pinnedKeyOf, ServerTls, tlsStateOf } from "./tls.js";
 import { DeadlineQueue } from "./deadline_queue.js";
+import { StallQueue } from "./stall_queue.js";
 import { ConnectionRate } from "./connection_rate.js";
 import { configureAccounts, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, type AccountRegistry } from "./account_setup.js";
 import { WebSocketListener, type CookieCredentials } from "./websocket.js";
@@ -52,6 +53,8 @@ export interface ClosedClient {
 }
 
 const MAX_CLOSED_CLIENTS = 10_000;
+/** The longest a publisher is held back at a time while a receiver catches up (nats-server: 10 ms per read). */
+const MAX_STALL_MS = 10;
 
 export class Server {
   readonly id: string;
@@ -76,6 +79,8 @@ export class Server {
   readonly closedClients: ClosedClient[] = [];
   /** Every connection's next PING check, behind one timer. */
   readonly pings = new DeadlineQueue<Client>((c) => c.onPingTimer());
+  /** Publishers held back while a receiver catches up, behind one timer. */
+  readonly stalls = new StallQueue<Client>(MAX_STALL_MS);
   /**
    * The ServerInfo header of events this server sends (message traces, system events).
    * The system account service installs its own (with the cluster and its sequence).
@@ -648,6 +653,7 @@ export class Server {
     for (const svc of this.services) svc.beforeShutdown?.();
     for (const c of [...this.clients.values()]) c.close("Server Shutdown");
     this.pings.stop();
+    this.stalls.stop();
     for (const svc of [...this.services].reverse()) {
       try {
         await svc.shutdown();

@@ -3,6 +3,7 @@
 // walks at most three branches per token. Cached results are dropped only when an
 // inserted or removed subscription could match the cached subject.
 import { subjectMatches } from "../protocol/subject.js";
+import type { Stallable } from "./outbound.js";
 
 /**
  * Something a matched message can be handed to: a client connection, an internal handler, or a
@@ -31,9 +32,9 @@ export interface RemoteDeliverer extends Deliverer {
   sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[], origin: string): void | false;
   /** The leaf node cluster of the message being routed from this connection ("" when none). */
   readonly originCluster?: string;
-  /** The socket's backlog is large: a publishing client should pause until it drains. */
+  /** Its pending bytes passed the stall mark: a publishing client waits until it catches up. */
   readonly behind: boolean;
-  stallPublisher(publisher: { pauseReading(): void; resumeReading(): void }): void;
+  stallPublisher(publisher: Stallable): void;
   /**
    * Rules against loops and duplicates: may a message that came in on this connection go out on
    * `to` (another server's connection)? Messages from local clients may always go.

@@ -79,6 +79,20 @@ export class WebSocketTransport extends EventEmitter implements ClientTransport 
     return this.ws.bufferedAmount;
   }
 
+  /** The socket under the WebSocket: Outbound reads the progress of a full socket from it. */
+  get rawSocket(): Duplex {
+    return this.raw;
+  }
+
+  /** Messages sent between cork and uncork leave in one write. */
+  cork(): void {
+    this.raw.cork();
+  }
+
+  uncork(): void {
+    this.raw.uncork();
+  }
+
   setNoDelay(noDelay: boolean): void {
     this.raw.setNoDelay?.(noDelay);
   }
