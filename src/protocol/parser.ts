@@ -3,6 +3,8 @@
 // and a payload that is whole in the read buffer is handed on as a zero-copy subarray.
 // Any op may be split at any byte across reads: an incomplete control line is kept and
 // joined with the next read, an incomplete payload is copied into a buffer of its final size.
+// Nothing of a read is kept past parse() without a copy: reads may share one buffer
+// (server/shared_reads.ts).
 import { ProtoErr, ProtocolError } from "./errors.js";
 
 export interface ParserHandler {
@@ -118,7 +120,8 @@ export class Parser {
   /** Parse one read. Throws ProtocolError on a violation; the caller closes the connection. */
   parse(chunk: Buffer): void {
     if (this.held) {
-      this.partial = this.partial === undefined ? chunk : Buffer.concat([this.partial, chunk]);
+      // Kept past this read: copied, since a read may be a view into a shared buffer.
+      this.partial = this.partial === undefined ? Buffer.from(chunk) : Buffer.concat([this.partial, chunk]);
       return;
     }
     let buf = chunk;
@@ -145,7 +148,7 @@ export class Parser {
       if (nl > pos && buf[nl - 1] !== CR && lfStartsArgument(buf, pos, nl)) nl = buf.indexOf(LF, nl + 1);
       if (nl < 0) {
         this.checkPartialLine(buf, pos, len);
-        this.partial = buf.subarray(pos);
+        this.partial = Buffer.from(buf.subarray(pos)); // a copy: see above
         return;
       }
       const lineEnd = lineEndOf(buf, pos, nl);
@@ -177,7 +180,7 @@ export class Parser {
       this.controlOp(buf, pos, lineEnd);
       pos = next;
       if (this.held) {
-        if (pos < len) this.partial = buf.subarray(pos);
+        if (pos < len) this.partial = Buffer.from(buf.subarray(pos));
         return;
       }
     }

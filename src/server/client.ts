@@ -314,7 +314,8 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
 
   // ---- inbound ----
 
-  private onData(chunk: Buffer): void {
+  /** One read from the socket (it may be a view into a shared buffer: see shared_reads.ts). */
+  onData(chunk: Buffer): void {
     if (this.closed) return;
     this.lastActivity = Date.now();
     try {
@@ -900,6 +901,9 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     if (abort) this.socket.destroy();
     else {
       this.socket.end();
+      // Read on (what arrives is ignored) so the peer's FIN is seen and the socket closes; a
+      // socket paused by a stall or a pending CONNECT would otherwise wait for the timer below.
+      this.socket.resume();
       // A peer that never reads must not keep the socket forever.
       setTimeout(() => this.socket.destroy(), 2000).unref();
     }

@@ -16,9 +16,10 @@
 //   but steadily never reaches it; one that stopped reading does.
 // The owner decides what a slow consumer costs (max_pending, write_deadline): see `stuck`.
 
-const INITIAL = 16 * 1024;
-/** Writes up to this size are copied into Node's pooled memory so the buffer can be reused. */
-const SMALL_FLUSH = 4 * 1024;
+/** Size of the encoding buffers, which are shared through a pool (a bigger message gets its own). */
+const BUFFER_SIZE = 64 * 1024;
+/** Spare buffers kept for reuse (all connections together). */
+const POOL_MAX = 64;
 /**
  * At most this much goes to a full socket per drain: the write deadline then measures the
  * time the peer takes to read a bounded amount, not everything that queued up.
@@ -34,6 +35,25 @@ const MAX_STALL_MARK = 4 * 1024 * 1024;
 
 export function stallMarkFor(maxPending: number): number {
   return Math.min(Math.floor((maxPending / 4) * 3), MAX_STALL_MARK);
+}
+
+/**
+ * Encoding buffers that a socket no longer references. A write that the kernel takes at once
+ * (the socket's writableLength is 0 right after it) leaves nothing behind, so its buffers
+ * come back here at once: a connection holds a buffer only while it has bytes to send, and
+ * steady traffic allocates nothing (fresh ArrayBuffers cost V8 full collections under load).
+ */
+const pool: Buffer[] = [];
+
+function takeBuffer(n: number): Buffer {
+  if (n > BUFFER_SIZE) return Buffer.allocUnsafeSlow(n);
+  return pool.pop() ?? Buffer.allocUnsafeSlow(BUFFER_SIZE);
+}
+
+/** Return a buffer (or the pooled buffer a view of it belongs to) once no socket holds it. */
+function recycle(b: Buffer): void {
+  if (pool.length >= POOL_MAX || b.byteOffset !== 0 || b.buffer.byteLength !== BUFFER_SIZE) return;
+  pool.push(b.length === BUFFER_SIZE ? b : Buffer.from(b.buffer, 0, BUFFER_SIZE));
 }
 
 /** Copy small buffers with a loop: cheaper than a native call for a few bytes. */
@@ -100,16 +120,16 @@ export class Outbound {
     const buf = this.buf;
     if (buf === undefined) {
       this.pos = 0;
-      return (this.buf = Buffer.allocUnsafe(Math.max(INITIAL, n)));
+      return (this.buf = takeBuffer(n));
     }
     if (buf.length - this.pos >= n) return buf;
     // Keep what is encoded and continue in a new buffer.
     if (this.pos > 0) {
       this.queue.push(buf.subarray(0, this.pos));
       this.queued += this.pos;
-    }
+    } else recycle(buf);
     this.pos = 0;
-    return (this.buf = Buffer.allocUnsafe(Math.max(INITIAL * 4, n)));
+    return (this.buf = takeBuffer(n));
   }
 
   append(bytes: Buffer): void {
@@ -194,23 +214,38 @@ export class Outbound {
     if (socket === undefined || this.queued + this.pos === 0) return;
     let ok: boolean;
     const q = this.queue;
-    if (q.length === 0) ok = socket.write(this.takeCurrent());
-    else {
+    let written = 0;
+    let current = false;
+    if (q.length === 0) {
+      ok = socket.write((this.buf as Buffer).subarray(0, this.pos));
+      current = true;
+    } else {
       // Several buffers: corked, they leave in one writev, without being joined first.
       socket.cork?.();
       ok = true;
       let sent = 0;
-      let i = 0;
-      for (; i < q.length && sent < max; i++) {
-        sent += q[i].length;
-        ok = socket.write(q[i]) && ok;
+      for (; written < q.length && sent < max; written++) {
+        sent += q[written].length;
+        ok = socket.write(q[written]) && ok;
       }
       this.queued -= sent;
-      this.queue = i === q.length ? [] : q.slice(i);
-      if (i === q.length && sent < max && this.pos > 0) ok = socket.write(this.takeCurrent()) && ok;
+      if (written === q.length && sent < max && this.pos > 0) {
+        ok = socket.write((this.buf as Buffer).subarray(0, this.pos)) && ok;
+        current = true;
+      }
       socket.uncork?.();
     }
-    this.inSocket = socket.writableLength;
+    const inSocket = socket.writableLength;
+    this.inSocket = inSocket;
+    // Nothing left in the socket: it holds no reference to what was written, so the buffers
+    // go back to the pool; otherwise they are the socket's now.
+    for (let i = 0; i < written; i++) if (inSocket === 0) recycle(q[i]);
+    if (written > 0) this.queue = written === q.length ? [] : q.slice(written);
+    if (current) {
+      if (inSocket === 0) recycle(this.buf as Buffer);
+      this.buf = undefined;
+      this.pos = 0;
+    }
     if (!ok && !this.full) {
       this.full = true;
       this.progressAt = this.fullSince = Date.now();
@@ -218,19 +253,9 @@ export class Outbound {
     }
   }
 
-  /** The buffer being filled, as one write. */
-  private takeCurrent(): Buffer {
-    const pos = this.pos;
-    const buf = this.buf as Buffer;
-    this.pos = 0;
-    // A small write is copied so the buffer is reused; a big one is handed over as is.
-    if (pos <= SMALL_FLUSH) return Buffer.from(buf.subarray(0, pos));
-    this.buf = undefined;
-    return buf.subarray(0, pos);
-  }
-
   /** Drop everything not yet written (the peer is gone or too slow to ever get it). */
   clear(): void {
+    for (const b of this.queue) recycle(b); // never handed to the socket
     this.queue = [];
     this.queued = 0;
     this.pos = 0;
@@ -239,6 +264,7 @@ export class Outbound {
   /** Release the buffers of a closed connection, and the publishers it held back. */
   release(): void {
     this.clear();
+    if (this.buf !== undefined) recycle(this.buf);
     this.buf = undefined;
     this.releaseStalled();
   }

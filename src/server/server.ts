@@ -20,6 +20,7 @@ import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./version.js";
 import { pinnedKeyOf, ServerTls, tlsStateOf } from "./tls.js";
 import { DeadlineQueue } from "./deadline_queue.js";
 import { StallQueue } from "./stall_queue.js";
+import { readIntoSharedBuffer } from "./shared_reads.js";
 import { ConnectionRate } from "./connection_rate.js";
 import { configureAccounts, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, type AccountRegistry } from "./account_setup.js";
 import { WebSocketListener, type CookieCredentials } from "./websocket.js";
@@ -369,6 +370,7 @@ export class Server {
   /** A client over plain TCP (no TLS configured, or allow_non_tls and the client chose plain). */
   private startClient(socket: net.Socket, cid: number, nonce: string | undefined, infoSent: boolean): void {
     const client = new Client(this, cid, socket, this.globalAccount);
+    readIntoSharedBuffer(socket, (chunk) => client.onData(chunk));
     client.nonce = nonce;
     if (!infoSent) client.sendInfo(this.infoFor(client));
     if (this.admit(client)) socket.resume();
