@@ -9,6 +9,7 @@ import type { Server } from "../server/server.js";
 import type { Account } from "../server/account.js";
 import type { RemoteDeliverer, Subscription } from "../server/sublist.js";
 import { Outbound, copyInto, stallMarkFor, type Stallable } from "../server/outbound.js";
+import { readIntoSharedBuffer } from "../server/shared_reads.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { RemoteParser, type MsgOp, type RemoteParserHandler, type SubOp, type UnsubOp } from "./remote_parser.js";
 
@@ -129,6 +130,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     socket.setNoDelay?.(true);
     const l = this.socketListeners;
     socket.on("data", l.data);
+    readIntoSharedBuffer(socket, l.data);
     socket.on("drain", l.drain);
     socket.on("error", l.error);
     socket.on("close", l.close);

@@ -97,7 +97,8 @@ export class RemoteParser {
 
   parse(chunk: Buffer): void {
     if (this.held) {
-      this.partial = this.partial === undefined ? chunk : Buffer.concat([this.partial, chunk]);
+      // Kept past this read: copied, since a read may be a view into a shared buffer.
+      this.partial = this.partial === undefined ? Buffer.from(chunk) : Buffer.concat([this.partial, chunk]);
       return;
     }
     let buf = chunk;
@@ -114,7 +115,7 @@ export class RemoteParser {
       const nl = buf.indexOf(LF, pos);
       if (nl < 0) {
         if (len - pos > this.maxControlLine) throw new ProtocolError(ProtoErr.MaxControlLine);
-        this.partial = buf.subarray(pos);
+        this.partial = Buffer.from(buf.subarray(pos)); // a copy: see above
         return;
       }
       if (nl - pos > this.maxControlLine) throw new ProtocolError(ProtoErr.MaxControlLine);
@@ -124,7 +125,7 @@ export class RemoteParser {
       if (size < 0) {
         pos = next;
         if (this.held) {
-          if (pos < len) this.partial = buf.subarray(pos);
+          if (pos < len) this.partial = Buffer.from(buf.subarray(pos));
           return;
         }
         continue;

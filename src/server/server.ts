@@ -388,6 +388,8 @@ export class Server {
     }
     const conn = tls.wrapClient(socket);
     const client = new Client(this, cid, conn, this.globalAccount);
+    // Decrypted bytes land in the shared read buffer too (the TLS socket starts reading on the next tick).
+    readIntoSharedBuffer(conn, (chunk) => client.onData(chunk));
     client.nonce = nonce;
     if (tlsFirst) {
       const info = this.infoFor(client);

@@ -14,9 +14,9 @@
 // TSNATS_POISON_READS=1 overwrites the buffer after every read, so tests catch a violation.
 //
 // Node offers this through the `onread` option of sockets it connects, not of sockets it
-// accepts; the same switch is set here on an accepted socket before its first read (the
-// server accepts with pauseOnConnect). When the socket's internals are not as expected,
-// nothing is changed and the socket reads the usual way.
+// accepts or wraps in TLS; the same switch is set here on such a socket before its first
+// read. When the socket's internals are not as expected, nothing is changed and the socket
+// reads the usual way.
 import net from "node:net";
 
 const READ_SIZE = 64 * 1024;
@@ -25,7 +25,7 @@ const POISON = process.env.TSNATS_POISON_READS === "1";
 let shared: Buffer | undefined;
 
 interface SocketInternals {
-  _handle?: { reading?: boolean; readStop?: () => number; useUserBuffer?: (buf: Uint8Array) => void } | null;
+  _handle?: { reading?: boolean; readStop?: () => number; readStart?: () => number; useUserBuffer?: (buf: Uint8Array) => void } | null;
   [key: symbol]: unknown;
 }
 
@@ -43,22 +43,19 @@ const symbols = ((): { buffer: symbol; callback: symbol } | undefined => {
 })();
 
 /**
- * Have `socket` (just accepted: nothing read yet) read into the shared buffer and call
- * `onData` with each read (a view into that buffer, valid until `onData` returns) instead of
- * emitting 'data'; reading starts at `socket.resume()`. Returns false when it cannot: the
- * socket then emits 'data' as usual.
+ * From its next read on, have `socket` read into the shared buffer and call `onData` with
+ * each read (a view into that buffer, valid until `onData` returns) instead of emitting
+ * 'data'. Returns false when it cannot: the socket then emits 'data' as usual. Nothing may
+ * wait in the socket's readable buffer (it would be delivered by 'data' after newer reads).
  */
 export function readIntoSharedBuffer(socket: net.Socket, onData: (chunk: Buffer) => void): boolean {
   const s = socket as unknown as SocketInternals;
   const handle = s._handle;
   if (symbols === undefined || handle === undefined || handle === null || socket.readableLength > 0) return false;
-  if (typeof handle.useUserBuffer !== "function" || typeof handle.readStop !== "function") return false;
-  // Node starts reading an accepted socket at once; no read has completed yet (that takes an
-  // event-loop turn), so stopping here loses nothing. resume() starts it again.
-  if (handle.reading === true) {
-    if (handle.readStop() !== 0) return false;
-    handle.reading = false;
-  }
+  if (typeof handle.useUserBuffer !== "function" || typeof handle.readStop !== "function" || typeof handle.readStart !== "function") return false;
+  // Switched between reads: a read in progress completes in a later event-loop turn.
+  const reading = handle.reading === true;
+  if (reading && handle.readStop() !== 0) return false;
   const buf = (shared ??= Buffer.allocUnsafe(READ_SIZE));
   s[symbols.buffer] = buf;
   s[symbols.callback] = POISON
@@ -71,5 +68,6 @@ export function readIntoSharedBuffer(socket: net.Socket, onData: (chunk: Buffer)
       }
     : (n: number, b: Buffer): void => onData(b.subarray(0, n));
   handle.useUserBuffer(buf);
+  if (reading && handle.readStart() !== 0) socket.destroy(new Error("read could not resume"));
   return true;
 }
