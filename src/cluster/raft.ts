@@ -1,0 +1,1214 @@
+// A RAFT group member: leader election with pre-vote, log replication with batching and
+// back-pressure, commit, snapshots and compaction, catch-up of a lagging or new member by
+// snapshot plus log, membership changes one member at a time (new members join as learners and
+// are promoted once caught up), leadership transfer.
+//
+// It knows nothing of sockets, timers or files: messages go through a RaftTransport, time and
+// randomness come from a RaftEnv, state lives in a RaftStore (raft_store.ts), and committed
+// entries go to a RaftStateMachine. The server wires it to routes (the `$NRG.` subjects) and
+// real timers; the deterministic tests wire it to a simulated network, clock and disk.
+//
+// Safety beyond the RAFT paper:
+//   - Anything that acknowledges durable state (an append's success, a vote) is sent only after
+//     the store's fsync covering it (group commit: one fsync per batch).
+//   - Every entry carries a CRC32 from the moment its leader made it (checked on receipt, on
+//     disk and on load); the store reports damage instead of trusting it. A damaged member (log
+//     cut by corruption or truncation, snapshot or term/vote lost) neither votes nor campaigns
+//     until a leader has brought its log up to that leader's last index as of first contact:
+//     then it holds every entry committed before its damage. A member whose term and vote were
+//     lost also never votes again in a term it may have voted in (only after the repairing term).
+//   - Each start of a member is a new incarnation, sent with its answers: the leader forgets
+//     what it believed the member had (match index) when the incarnation changes, so an entry is
+//     never counted on a copy that is gone.
+//   - Pre-vote and leader stickiness: a member that hears from a leader grants no (pre-)votes, so
+//     a returning or partitioned member cannot depose a working leader.
+//   - A leader that has not heard from a quorum for an election timeout steps down.
+import {
+  ENTRY_CONFIG,
+  ENTRY_NOOP,
+  ENTRY_NORMAL,
+  decodeConfig,
+  encodeConfig,
+  makeEntry,
+  type RaftConfig,
+  type RaftEntry,
+  type RaftStore,
+  type SnapshotMeta,
+} from "./raft_store.js";
+import { crc32 } from "../storage/crc32.js";
+
+export type { RaftConfig, RaftEntry } from "./raft_store.js";
+
+// ---- messages ----
+
+export type RaftMsg =
+  | { t: "prevote" | "vote"; term: number; lastIndex: number; lastTerm: number; transfer: boolean }
+  | { t: "prevote_resp" | "vote_resp"; term: number; granted: boolean }
+  | { t: "append"; term: number; prevIndex: number; prevTerm: number; commit: number; leaderLast: number; entries: RaftEntry[] }
+  /** `index`: on success the last index now matching the leader's log; on failure where to retry after. */
+  | { t: "append_resp"; term: number; success: boolean; index: number; inc: number }
+  | { t: "snap"; term: number; index: number; snapTerm: number; config: RaftConfig; offset: number; total: number; crc: number; chunk: Buffer }
+  /** `offset`: the next byte wanted; `done` once installed. */
+  | { t: "snap_resp"; term: number; index: number; offset: number; done: boolean; inc: number }
+  | { t: "timeout_now"; term: number };
+
+export interface RaftTransport {
+  send(to: string, msg: RaftMsg): void;
+}
+
+export interface RaftTimer {
+  cancel(): void;
+}
+
+/** Time, timers and randomness: real ones in the server, simulated ones in tests. */
+export interface RaftEnv {
+  /** Milliseconds, monotonic. */
+  now(): number;
+  timer(ms: number, fn: () => void): RaftTimer;
+  /** Run `fn` after the current event (batches everything that happens in one turn). */
+  defer(fn: () => void): void;
+  random(): number;
+}
+
+/** What a group replicates. */
+export interface RaftStateMachine {
+  /** A committed entry, in log order, exactly once per index (again after a restore). */
+  apply(data: Buffer, index: number): void;
+  /**
+   * The state as of the last applied entry. `ready` (optional) resolves once the state it
+   * describes is durable (a stream fsyncs its store): the log is compacted only then.
+   */
+  snapshot(): { data: Buffer; ready?: Promise<void> };
+  /**
+   * Replace the state with a snapshot's: at start from the local snapshot (`fromLeader` false:
+   * the state machine's own durable state is usually ahead of it already), or one a leader sent.
+   */
+  restore(data: Buffer, index: number, fromLeader: boolean): void | Promise<void>;
+}
+
+export type RaftRole = "follower" | "precandidate" | "candidate" | "leader";
+
+export interface RaftObserver {
+  /** Role, leader or term changed. */
+  stateChanged?(role: RaftRole, leader: string, term: number): void;
+  /** The leader has applied everything before its term: it may take requests. */
+  leaderReady?(term: number): void;
+  /** A leader lost its quorum (it steps down). */
+  quorumLost?(term: number): void;
+  /** The membership changed (an entry appended or a snapshot installed). */
+  configChanged?(config: RaftConfig): void;
+  /** The local state was found damaged, and later repaired. */
+  damaged?(reasons: string[]): void;
+  repaired?(): void;
+  /** A safety check failed (tests fail on it). */
+  violation?(what: string): void;
+}
+
+export interface RaftLogger {
+  info(msg: string): void;
+  warn(msg: string): void;
+  debug?(msg: string): void;
+}
+
+export interface RaftOptions {
+  id: string;
+  store: RaftStore;
+  transport: RaftTransport;
+  env: RaftEnv;
+  sm: RaftStateMachine;
+  /** Membership of a group that has neither log nor snapshot yet. */
+  initial: RaftConfig;
+  /** Joining an existing group: wait for its leader before trusting `initial`. */
+  joining?: boolean;
+  electionMinMs?: number;
+  electionMaxMs?: number;
+  heartbeatMs?: number;
+  /** Per append message. */
+  maxAppendEntries?: number;
+  maxAppendBytes?: number;
+  /** Append messages in flight per follower. */
+  maxInflight?: number;
+  /** Back-pressure: proposals are refused while this many bytes are uncommitted. */
+  maxUncommittedBytes?: number;
+  /** Take a snapshot once this many entries or bytes were applied since the last. */
+  snapshotEntries?: number;
+  snapshotBytes?: number;
+  snapshotChunk?: number;
+  observer?: RaftObserver;
+  log?: RaftLogger;
+}
+
+export class RaftError extends Error {
+  constructor(
+    readonly code: "not_leader" | "busy" | "config_pending" | "stopped",
+    msg: string,
+  ) {
+    super(msg);
+  }
+}
+
+interface Progress {
+  match: number;
+  next: number;
+  mode: "probe" | "replicate" | "snapshot";
+  /** Last index of each append in flight (replicate mode). */
+  inflight: number[];
+  /** When the oldest append in flight was sent. */
+  inflightSince: number;
+  lastResp: number;
+  lastSent: number;
+  inc: number;
+  snapOffset: number;
+  snapIndex: number;
+}
+
+const NO_LEADER = "";
+
+export class RaftNode {
+  readonly id: string;
+  role: RaftRole = "follower";
+  term = 0;
+  vote = "";
+  leader = NO_LEADER;
+  commit = 0;
+  applied = 0;
+  config: RaftConfig;
+  damaged = false;
+  stopped = false;
+
+  private readonly store: RaftStore;
+  private readonly env: RaftEnv;
+  private readonly sm: RaftStateMachine;
+  private readonly transport: RaftTransport;
+  private readonly observer: RaftObserver;
+  private readonly log: RaftLogger | undefined;
+  private readonly o: Required<Pick<RaftOptions, "electionMinMs" | "electionMaxMs" | "heartbeatMs" | "maxAppendEntries" | "maxAppendBytes" | "maxInflight" | "maxUncommittedBytes" | "snapshotEntries" | "snapshotBytes" | "snapshotChunk">>;
+
+  /** Config entries in the log (index, config), after the snapshot's. */
+  private configs: Array<{ index: number; config: RaftConfig }> = [];
+  private snapConfig: RaftConfig;
+  private joining: boolean;
+  private electionTimer: RaftTimer | undefined;
+  private heartbeatTimer: RaftTimer | undefined;
+  private lastLeaderContact = -Infinity;
+  private votes = new Set<string>();
+  private readonly progress = new Map<string, Progress>();
+  /** First index of the leader's term (its no-op): applied means the leader is ready. */
+  private termStart = 0;
+  private readyTold = false;
+  private lastQuorumCheck = 0;
+  private pendingAppend: RaftEntry[] = [];
+  private appendScheduled = false;
+  private uncommittedBytes = 0;
+  private durableOut: Array<[string, RaftMsg]> = [];
+  private durableAfter: Array<() => void> = [];
+  private durableScheduled = false;
+  private transfer: { to: string; deadline: number } | undefined;
+  /** Damage repair: the leader's term and last index at first contact. */
+  private repair: { term: number; target: number } | undefined;
+  /** When term and vote were lost: no vote in any term up to this one. */
+  private noVoteUpTo = 0;
+  private restoring = false;
+  private snapshotting = false;
+  private appliedBytesSinceSnap = 0;
+  private incoming: { index: number; term: number; config: RaftConfig; total: number; crc: number; parts: Buffer[]; have: number } | undefined;
+  private applyScheduled = false;
+
+  constructor(opts: RaftOptions) {
+    this.id = opts.id;
+    this.store = opts.store;
+    this.env = opts.env;
+    this.sm = opts.sm;
+    this.transport = opts.transport;
+    this.observer = opts.observer ?? {};
+    this.log = opts.log;
+    this.joining = opts.joining === true;
+    const electionMinMs = opts.electionMinMs ?? 4000;
+    this.o = {
+      electionMinMs,
+      electionMaxMs: opts.electionMaxMs ?? electionMinMs * 2,
+      heartbeatMs: opts.heartbeatMs ?? Math.max(1, Math.floor(electionMinMs / 4)),
+      maxAppendEntries: opts.maxAppendEntries ?? 512,
+      maxAppendBytes: opts.maxAppendBytes ?? 1024 * 1024,
+      maxInflight: opts.maxInflight ?? 8,
+      maxUncommittedBytes: opts.maxUncommittedBytes ?? 64 * 1024 * 1024,
+      snapshotEntries: opts.snapshotEntries ?? 65536,
+      snapshotBytes: opts.snapshotBytes ?? 64 * 1024 * 1024,
+      snapshotChunk: opts.snapshotChunk ?? 256 * 1024,
+    };
+    this.snapConfig = opts.initial;
+    this.config = opts.initial;
+  }
+
+  /** Open the store, restore the snapshot, and start the timers. */
+  async start(): Promise<void> {
+    const damage = this.store.open();
+    const hs = this.store.state;
+    this.term = hs.term;
+    this.vote = hs.vote;
+    const snap = this.store.snapshotMeta;
+    if (snap !== undefined) {
+      this.snapConfig = snap.config;
+      this.joining = false;
+      this.restoring = true;
+      try {
+        const r = this.sm.restore(this.store.snapshotData ?? Buffer.alloc(0), snap.index, false);
+        if (r instanceof Promise) await r;
+      } finally {
+        this.restoring = false;
+      }
+      this.applied = snap.index;
+      this.commit = snap.index;
+    }
+    this.rebuildConfigs();
+    if (this.configs.length > 0) this.joining = false;
+    // A commit index persisted earlier is still committed (it never goes back).
+    this.commit = Math.max(this.commit, Math.min(hs.commit, this.store.lastIndex));
+    if (damage.length > 0) {
+      this.damaged = true;
+      if (damage.some((d) => d.startsWith("term and vote lost"))) this.noVoteUpTo = Number.MAX_SAFE_INTEGER;
+      this.log?.warn(`RAFT member ${this.id}: local state damaged, repairing from the leader: ${damage.join("; ")}`);
+      this.observer.damaged?.(damage);
+    }
+    this.resetElectionTimer();
+    this.scheduleApply();
+  }
+
+  // ---- public API ----
+
+  get isLeader(): boolean {
+    return this.role === "leader";
+  }
+
+  /** Leader that has applied everything of earlier terms. */
+  get leaderReady(): boolean {
+    return this.role === "leader" && this.applied >= this.termStart && this.transfer === undefined;
+  }
+
+  get lastIndex(): number {
+    return this.store.lastIndex;
+  }
+
+  get quorum(): number {
+    return Math.floor(this.config.voters.length / 2) + 1;
+  }
+
+  /**
+   * Propose an entry (leader only). Returns its index; it is applied (everywhere) once
+   * committed. Throws RaftError("not_leader" | "busy").
+   */
+  propose(data: Buffer): number {
+    if (this.role !== "leader" || this.stopped) throw new RaftError("not_leader", "not the leader");
+    if (this.transfer !== undefined) throw new RaftError("not_leader", "leadership transfer in progress");
+    if (this.uncommittedBytes > this.o.maxUncommittedBytes) throw new RaftError("busy", "too many uncommitted entries");
+    return this.appendLocal(ENTRY_NORMAL, data);
+  }
+
+  /** An entry of the log (status and tests). */
+  entryAt(index: number): RaftEntry | undefined {
+    return this.store.entry(index);
+  }
+
+  get snapshotIndex(): number {
+    return this.store.snapshotMeta?.index ?? 0;
+  }
+
+  /** Room for proposals (back-pressure): false while too much is uncommitted. */
+  get canPropose(): boolean {
+    return this.role === "leader" && this.transfer === undefined && this.uncommittedBytes <= this.o.maxUncommittedBytes;
+  }
+
+  /** Add a member (as a learner; promoted to voter once caught up). */
+  addPeer(id: string): number {
+    this.checkConfigChange();
+    if (this.config.voters.includes(id) || this.config.learners.includes(id)) throw new RaftError("config_pending", `${id} is already a member`);
+    return this.appendConfig({ voters: [...this.config.voters], learners: [...this.config.learners, id] });
+  }
+
+  /** Remove a member (the leader itself steps down once the change is committed). */
+  removePeer(id: string): number {
+    this.checkConfigChange();
+    if (!this.config.voters.includes(id) && !this.config.learners.includes(id)) throw new RaftError("config_pending", `${id} is not a member`);
+    const voters = this.config.voters.filter((v) => v !== id);
+    if (voters.length === 0) throw new RaftError("config_pending", "cannot remove the last voter");
+    return this.appendConfig({ voters, learners: this.config.learners.filter((v) => v !== id) });
+  }
+
+  private checkConfigChange(): void {
+    if (this.role !== "leader") throw new RaftError("not_leader", "not the leader");
+    const last = this.configs.length > 0 ? this.configs[this.configs.length - 1].index : 0;
+    // One change at a time, and only once the leader committed in its own term.
+    if (last > this.commit || this.commit < this.termStart) throw new RaftError("config_pending", "a membership change is in progress");
+  }
+
+  private appendConfig(c: RaftConfig): number {
+    const index = this.appendLocal(ENTRY_CONFIG, encodeConfig(c));
+    return index;
+  }
+
+  /**
+   * Step down: hand leadership to `preferred` (or the most up-to-date voter) once it has every
+   * entry. Returns false when there is no one to hand it to.
+   */
+  stepDown(preferred?: string): boolean {
+    if (this.role !== "leader") return false;
+    let to = preferred;
+    if (to !== undefined && (!this.config.voters.includes(to) || to === this.id)) return false;
+    if (to === undefined) {
+      let best = -1;
+      for (const v of this.config.voters) {
+        if (v === this.id) continue;
+        const p = this.progress.get(v);
+        if (p === undefined) continue;
+        const fresh = this.env.now() - p.lastResp < this.o.electionMinMs;
+        const score = (fresh ? 1e15 : 0) + p.match;
+        if (score > best) {
+          best = score;
+          to = v;
+        }
+      }
+    }
+    if (to === undefined) return false;
+    this.transfer = { to, deadline: this.env.now() + this.o.electionMaxMs };
+    this.log?.info(`RAFT member ${this.id}: transferring leadership to ${to}`);
+    const p = this.progress.get(to);
+    if (p !== undefined && p.match >= this.store.lastIndex) this.send(to, { t: "timeout_now", term: this.term });
+    else if (p !== undefined) this.sendAppend(to, p, true);
+    return true;
+  }
+
+  /** Status of the members as the leader sees it (for stream/consumer info). */
+  peerStatus(): Array<{ id: string; voter: boolean; match: number; lag: number; current: boolean; lastSeenMs: number }> {
+    const now = this.env.now();
+    const out = [];
+    for (const id of [...this.config.voters, ...this.config.learners]) {
+      if (id === this.id) continue;
+      const p = this.progress.get(id);
+      const match = p?.match ?? 0;
+      out.push({
+        id,
+        voter: this.config.voters.includes(id),
+        match,
+        lag: Math.max(0, this.store.lastIndex - match),
+        current: p !== undefined && match >= this.commit && now - p.lastResp < this.o.electionMinMs,
+        lastSeenMs: p === undefined || p.lastResp < 0 ? -1 : now - p.lastResp,
+      });
+    }
+    return out;
+  }
+
+  /** Ask for a snapshot now (e.g. before a planned stop), when enough was applied since the last. */
+  snapshotNow(): void {
+    this.maybeSnapshot(true);
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.electionTimer?.cancel();
+    this.heartbeatTimer?.cancel();
+    this.store.close();
+  }
+
+  /** Stop and remove the group's files. */
+  destroy(): void {
+    this.stop();
+    this.store.destroy();
+  }
+
+  // ---- roles ----
+
+  private setRole(role: RaftRole, leader: string): void {
+    const changed = role !== this.role || leader !== this.leader;
+    this.role = role;
+    this.leader = leader;
+    if (changed) this.observer.stateChanged?.(role, leader, this.term);
+  }
+
+  private becomeFollower(term: number, leader: string): void {
+    if (term > this.term) {
+      this.term = term;
+      this.vote = "";
+      this.persist();
+    }
+    if (this.role === "leader") {
+      this.heartbeatTimer?.cancel();
+      this.heartbeatTimer = undefined;
+      this.progress.clear();
+      this.transfer = undefined;
+      this.pendingAppend = [];
+    }
+    this.votes.clear();
+    this.setRole("follower", leader);
+  }
+
+  private persist(): void {
+    this.store.setState({ term: this.term, vote: this.vote, commit: this.commit });
+  }
+
+  private isVoter(id = this.id): boolean {
+    return this.config.voters.includes(id);
+  }
+
+  private resetElectionTimer(): void {
+    this.electionTimer?.cancel();
+    if (this.stopped) return;
+    const span = this.o.electionMaxMs - this.o.electionMinMs;
+    const ms = this.o.electionMinMs + Math.floor(this.env.random() * (span + 1));
+    this.electionTimer = this.env.timer(ms, () => this.electionTimeout());
+  }
+
+  private electionTimeout(): void {
+    if (this.stopped) return;
+    this.resetElectionTimer();
+    if (this.role === "leader") return;
+    if (!this.isVoter() || this.damaged || this.joining || this.restoring || this.incoming !== undefined) {
+      // Not ours to campaign: forget a leader we no longer hear from.
+      if (this.leader !== NO_LEADER && this.env.now() - this.lastLeaderContact >= this.o.electionMinMs) this.setRole("follower", NO_LEADER);
+      return;
+    }
+    this.startPreVote();
+  }
+
+  private startPreVote(): void {
+    this.setRole("precandidate", NO_LEADER);
+    this.votes = new Set([this.id]);
+    if (this.votes.size >= this.quorum) {
+      this.campaign(false);
+      return;
+    }
+    const msg: RaftMsg = { t: "prevote", term: this.term + 1, lastIndex: this.store.lastIndex, lastTerm: this.store.lastTerm, transfer: false };
+    for (const v of this.config.voters) if (v !== this.id) this.send(v, msg);
+  }
+
+  private campaign(transfer: boolean): void {
+    this.term++;
+    this.vote = this.id;
+    this.persist();
+    this.setRole("candidate", NO_LEADER);
+    this.votes = new Set([this.id]);
+    this.resetElectionTimer();
+    if (this.votes.size >= this.quorum) {
+      // Our own vote must be durable before we act on it.
+      this.afterDurable(() => {
+        if (this.role === "candidate" && this.votes.size >= this.quorum) this.becomeLeader();
+      });
+      return;
+    }
+    const msg: RaftMsg = { t: "vote", term: this.term, lastIndex: this.store.lastIndex, lastTerm: this.store.lastTerm, transfer };
+    for (const v of this.config.voters) if (v !== this.id) this.sendDurable(v, msg);
+  }
+
+  private becomeLeader(): void {
+    this.setRole("leader", this.id);
+    this.log?.info(`RAFT member ${this.id}: leader for term ${this.term}`);
+    this.progress.clear();
+    const now = this.env.now();
+    for (const id of [...this.config.voters, ...this.config.learners]) {
+      if (id !== this.id) this.progress.set(id, newProgress(this.store.lastIndex + 1, now));
+    }
+    this.transfer = undefined;
+    this.readyTold = false;
+    this.lastQuorumCheck = now;
+    this.uncommittedBytes = 0;
+    for (let i = this.commit + 1; i <= this.store.lastIndex; i++) this.uncommittedBytes += this.store.entry(i)?.rec.length ?? 0;
+    this.termStart = this.appendLocal(ENTRY_NOOP, Buffer.alloc(0));
+    this.heartbeatTimer?.cancel();
+    const beat = (): void => {
+      if (this.role !== "leader" || this.stopped) return;
+      this.heartbeat();
+      this.heartbeatTimer = this.env.timer(this.o.heartbeatMs, beat);
+    };
+    this.heartbeatTimer = this.env.timer(this.o.heartbeatMs, beat);
+  }
+
+  // ---- the leader's log ----
+
+  private appendLocal(type: number, data: Buffer): number {
+    const index = this.store.lastIndex + this.pendingAppend.length + 1;
+    const e = makeEntry(index, this.term, type, data);
+    this.pendingAppend.push(e);
+    this.uncommittedBytes += e.rec.length;
+    if (!this.appendScheduled) {
+      this.appendScheduled = true;
+      this.env.defer(() => this.flushAppends());
+    }
+    return index;
+  }
+
+  /** The turn's proposals: one write, one fsync, one append message per follower. */
+  private flushAppends(): void {
+    this.appendScheduled = false;
+    if (this.role !== "leader" || this.pendingAppend.length === 0 || this.stopped) {
+      this.pendingAppend = [];
+      return;
+    }
+    const batch = this.pendingAppend;
+    this.pendingAppend = [];
+    this.store.append(batch);
+    for (const e of batch) if (e.type === ENTRY_CONFIG) this.addConfig(e.index, decodeConfig(e.data));
+    const term = this.term;
+    this.store.sync((err) => {
+      if (err !== undefined) {
+        this.log?.warn(`RAFT member ${this.id}: log sync failed: ${err.message}`);
+        return;
+      }
+      if (this.role === "leader" && this.term === term) this.advanceCommit();
+    });
+    for (const [id, p] of this.progress) if (p.mode !== "snapshot") this.sendAppend(id, p, false);
+  }
+
+  private heartbeat(): void {
+    const now = this.env.now();
+    for (const [id, p] of this.progress) {
+      if (p.inflight.length > 0 && now - p.inflightSince > this.o.heartbeatMs * 3) {
+        // Not confirmed for a while: what was in flight is lost; probe again.
+        p.mode = "probe";
+        p.inflight = [];
+        p.next = p.match + 1;
+      }
+      if (p.mode === "snapshot") {
+        if (now - p.lastSent >= this.o.heartbeatMs * 2) this.sendSnapshotChunk(id, p);
+        continue;
+      }
+      this.sendAppend(id, p, true);
+    }
+    if (this.transfer !== undefined && now > this.transfer.deadline) {
+      this.log?.info(`RAFT member ${this.id}: leadership transfer to ${this.transfer.to} timed out`);
+      this.transfer = undefined;
+    }
+    if (now - this.lastQuorumCheck >= this.o.electionMinMs) {
+      let heard = this.isVoter() ? 1 : 0;
+      for (const v of this.config.voters) {
+        if (v === this.id) continue;
+        const p = this.progress.get(v);
+        if (p !== undefined && now - p.lastResp < this.o.electionMinMs) heard++;
+      }
+      this.lastQuorumCheck = now;
+      if (heard < this.quorum) {
+        this.log?.warn(`RAFT member ${this.id}: lost quorum in term ${this.term}, stepping down`);
+        this.observer.quorumLost?.(this.term);
+        this.becomeFollower(this.term, NO_LEADER);
+        this.resetElectionTimer();
+      }
+    }
+  }
+
+  /** Send what a follower is missing (`force`: even an empty heartbeat or a repeated probe). */
+  private sendAppend(id: string, p: Progress, force: boolean): void {
+    if (p.mode === "snapshot") return;
+    const first = this.store.firstIndex;
+    if (p.next < first || (p.next - 1 > 0 && this.store.termAt(p.next - 1) === undefined)) {
+      if (this.store.snapshotMeta !== undefined) {
+        this.startSnapshot(id, p);
+        return;
+      }
+      p.next = first;
+    }
+    const hasMore = p.next <= this.store.lastIndex;
+    if (p.mode === "probe") {
+      // One probe at a time (or per heartbeat).
+      if (!force && p.inflight.length > 0) return;
+    } else if (p.inflight.length >= this.o.maxInflight) {
+      if (!force) return;
+    } else if (!hasMore && !force) return;
+    const room = p.mode === "probe" || p.inflight.length < this.o.maxInflight;
+    const entries = hasMore && room ? this.store.slice(p.next, this.o.maxAppendEntries, this.o.maxAppendBytes) : [];
+    // A heartbeat to a pipelined follower checks what it confirmed, not what is still in flight.
+    const prevIndex = entries.length === 0 && p.mode === "replicate" ? Math.min(p.next - 1, p.match) : p.next - 1;
+    const prevTerm = this.store.termAt(prevIndex) ?? 0;
+    this.send(id, { t: "append", term: this.term, prevIndex, prevTerm, commit: this.commit, leaderLast: this.store.lastIndex, entries });
+    p.lastSent = this.env.now();
+    if (entries.length > 0) {
+      const last = entries[entries.length - 1].index;
+      if (p.inflight.length === 0 || p.mode === "probe") p.inflightSince = p.lastSent;
+      if (p.mode === "replicate") {
+        p.next = last + 1;
+        p.inflight.push(last);
+      } else p.inflight = [last];
+    } else if (p.mode === "probe") {
+      p.inflight = [prevIndex];
+      p.inflightSince = p.lastSent;
+    }
+    // In replicate mode keep the pipe full.
+    if (p.mode === "replicate" && p.next <= this.store.lastIndex && p.inflight.length < this.o.maxInflight) this.sendAppend(id, p, false);
+  }
+
+  private advanceCommit(): void {
+    if (this.role !== "leader") return;
+    const matches: number[] = [];
+    for (const v of this.config.voters) {
+      if (v === this.id) matches.push(this.store.durableIndex);
+      else matches.push(this.progress.get(v)?.match ?? 0);
+    }
+    matches.sort((a, b) => b - a);
+    const n = matches[this.quorum - 1] ?? 0;
+    // Only entries of the current term are committed by counting (RAFT §5.4.2).
+    if (n > this.commit && this.store.termAt(n) === this.term) {
+      for (let i = this.commit + 1; i <= n; i++) this.uncommittedBytes -= this.store.entry(i)?.rec.length ?? 0;
+      if (this.uncommittedBytes < 0) this.uncommittedBytes = 0;
+      this.commit = n;
+      this.scheduleApply();
+      // Followers learn the new commit index with the next append (or now, when idle).
+      for (const [id, p] of this.progress) if (p.mode === "replicate" && p.inflight.length === 0 && p.next > this.store.lastIndex) this.sendAppend(id, p, true);
+      // A leader the committed configuration leaves out steps down.
+      if (!this.committedConfig().voters.includes(this.id)) {
+        this.log?.info(`RAFT member ${this.id}: removed from the group, stepping down`);
+        this.becomeFollower(this.term, NO_LEADER);
+      }
+    }
+  }
+
+  // ---- snapshots sent ----
+
+  private startSnapshot(id: string, p: Progress): void {
+    const meta = this.store.snapshotMeta;
+    if (meta === undefined) return;
+    p.mode = "snapshot";
+    p.snapOffset = 0;
+    p.snapIndex = meta.index;
+    p.inflight = [];
+    this.sendSnapshotChunk(id, p);
+  }
+
+  private sendSnapshotChunk(id: string, p: Progress): void {
+    const meta = this.store.snapshotMeta;
+    const data = this.store.snapshotData;
+    if (meta === undefined || data === undefined) return;
+    if (meta.index !== p.snapIndex) {
+      // A newer snapshot was taken meanwhile: start over with it.
+      p.snapIndex = meta.index;
+      p.snapOffset = 0;
+    }
+    const chunk = data.subarray(p.snapOffset, p.snapOffset + this.o.snapshotChunk);
+    this.send(id, { t: "snap", term: this.term, index: meta.index, snapTerm: meta.term, config: meta.config, offset: p.snapOffset, total: data.length, crc: crc32(data), chunk });
+    p.lastSent = this.env.now();
+  }
+
+  // ---- local snapshots and compaction ----
+
+  private maybeSnapshot(force: boolean): void {
+    if (this.snapshotting || this.restoring || this.stopped) return;
+    const base = this.store.snapshotMeta?.index ?? 0;
+    const entries = this.applied - base;
+    if (entries <= 0) return;
+    if (!force && entries < this.o.snapshotEntries && this.appliedBytesSinceSnap < this.o.snapshotBytes) return;
+    const index = this.applied;
+    const term = this.store.termAt(index);
+    if (term === undefined) return;
+    const meta: SnapshotMeta = { index, term, config: this.configAt(index) };
+    const snap = this.sm.snapshot();
+    this.snapshotting = true;
+    this.appliedBytesSinceSnap = 0;
+    const write = (): void => {
+      if (this.stopped) return;
+      this.store.saveSnapshot(meta, snap.data, (err, saved) => {
+        this.snapshotting = false;
+        if (err !== undefined) {
+          this.log?.warn(`RAFT member ${this.id}: snapshot failed: ${err.message}`);
+          return;
+        }
+        // A newer snapshot (from the leader) was installed meanwhile: it stands.
+        if (saved !== true) return;
+        this.snapConfig = meta.config;
+        this.configs = this.configs.filter((c) => c.index > meta.index);
+        this.store.compact(meta.index);
+      });
+    };
+    if (snap.ready === undefined) write();
+    else
+      snap.ready.then(write, (err: Error) => {
+        this.snapshotting = false;
+        this.log?.warn(`RAFT member ${this.id}: snapshot failed: ${err.message}`);
+      });
+  }
+
+  // ---- configuration ----
+
+  private rebuildConfigs(): void {
+    this.configs = [];
+    for (let i = this.store.firstIndex; i <= this.store.lastIndex; i++) {
+      const e = this.store.entry(i);
+      if (e !== undefined && e.type === ENTRY_CONFIG && i > (this.store.snapshotMeta?.index ?? 0)) this.configs.push({ index: i, config: decodeConfig(e.data) });
+    }
+    this.config = this.configs.length > 0 ? this.configs[this.configs.length - 1].config : this.snapConfig;
+  }
+
+  private addConfig(index: number, c: RaftConfig): void {
+    this.configs.push({ index, config: c });
+    this.config = c;
+    this.joining = false;
+    this.observer.configChanged?.(c);
+    if (this.role === "leader") {
+      const now = this.env.now();
+      for (const id of [...c.voters, ...c.learners]) {
+        if (id !== this.id && !this.progress.has(id)) this.progress.set(id, newProgress(this.store.lastIndex + 1, now));
+      }
+      for (const id of [...this.progress.keys()]) if (!c.voters.includes(id) && !c.learners.includes(id)) this.progress.delete(id);
+    }
+  }
+
+  private configAt(index: number): RaftConfig {
+    let c = this.snapConfig;
+    for (const x of this.configs) if (x.index <= index) c = x.config;
+    return c;
+  }
+
+  private committedConfig(): RaftConfig {
+    return this.configAt(this.commit);
+  }
+
+  // ---- messages in ----
+
+  /** A message from another member. */
+  receive(from: string, msg: RaftMsg): void {
+    if (this.stopped || from === this.id) return;
+    switch (msg.t) {
+      case "prevote":
+        this.onPreVote(from, msg);
+        return;
+      case "vote":
+        this.onVote(from, msg);
+        return;
+      case "prevote_resp":
+      case "vote_resp":
+        this.onVoteResp(from, msg);
+        return;
+      case "append":
+        this.onAppend(from, msg);
+        return;
+      case "append_resp":
+        this.onAppendResp(from, msg);
+        return;
+      case "snap":
+        this.onSnapshot(from, msg);
+        return;
+      case "snap_resp":
+        this.onSnapshotResp(from, msg);
+        return;
+      case "timeout_now":
+        if (msg.term === this.term && from === this.leader && this.isVoter() && !this.damaged) {
+          this.log?.info(`RAFT member ${this.id}: asked to take over leadership`);
+          this.campaign(true);
+        }
+        return;
+    }
+  }
+
+  private logUpToDate(lastIndex: number, lastTerm: number): boolean {
+    const myTerm = this.store.lastTerm;
+    return lastTerm > myTerm || (lastTerm === myTerm && lastIndex >= this.store.lastIndex);
+  }
+
+  /** Heard from a leader within the minimum election timeout: it is alive, keep it. */
+  private leaderAlive(): boolean {
+    if (this.role === "leader") return true;
+    return this.leader !== NO_LEADER && this.env.now() - this.lastLeaderContact < this.o.electionMinMs;
+  }
+
+  private mayVote(term: number): boolean {
+    return !this.damaged && term > this.noVoteUpTo;
+  }
+
+  private onPreVote(from: string, m: { term: number; lastIndex: number; lastTerm: number }): void {
+    const granted = m.term > this.term && !this.leaderAlive() && this.mayVote(m.term) && this.logUpToDate(m.lastIndex, m.lastTerm);
+    this.send(from, { t: "prevote_resp", term: granted ? m.term : this.term, granted });
+  }
+
+  private onVote(from: string, m: { term: number; lastIndex: number; lastTerm: number; transfer: boolean }): void {
+    if (m.term > this.term) {
+      // A disruptive candidate (we hear from a live leader) is ignored, unless the leader asked.
+      if (!m.transfer && this.leaderAlive()) {
+        this.send(from, { t: "vote_resp", term: this.term, granted: false });
+        return;
+      }
+      this.becomeFollower(m.term, NO_LEADER);
+    }
+    if (m.term < this.term) {
+      this.send(from, { t: "vote_resp", term: this.term, granted: false });
+      return;
+    }
+    const granted = (this.vote === "" || this.vote === from) && this.mayVote(m.term) && this.logUpToDate(m.lastIndex, m.lastTerm);
+    if (granted) {
+      this.vote = from;
+      this.persist();
+      this.resetElectionTimer();
+    }
+    this.sendDurable(from, { t: "vote_resp", term: this.term, granted });
+  }
+
+  private onVoteResp(from: string, m: { t: "prevote_resp" | "vote_resp"; term: number; granted: boolean }): void {
+    if (m.term > this.term && !(m.t === "prevote_resp" && m.granted)) {
+      this.becomeFollower(m.term, NO_LEADER);
+      this.resetElectionTimer();
+      return;
+    }
+    if (!m.granted) return;
+    if (m.t === "prevote_resp" && this.role === "precandidate" && m.term === this.term + 1) {
+      this.votes.add(from);
+      if (this.countVotes() >= this.quorum) this.campaign(false);
+    } else if (m.t === "vote_resp" && this.role === "candidate" && m.term === this.term) {
+      this.votes.add(from);
+      if (this.countVotes() >= this.quorum) this.afterDurable(() => {
+        if (this.role === "candidate" && m.term === this.term) this.becomeLeader();
+      });
+    }
+  }
+
+  private countVotes(): number {
+    let n = 0;
+    for (const v of this.votes) if (this.config.voters.includes(v)) n++;
+    return n;
+  }
+
+  private onAppend(from: string, m: Extract<RaftMsg, { t: "append" }>): void {
+    if (m.term < this.term) {
+      this.send(from, { t: "append_resp", term: this.term, success: false, index: this.store.lastIndex, inc: this.store.incarnation });
+      return;
+    }
+    if (m.term === this.term && this.role === "leader") {
+      this.violation(`two leaders in term ${m.term}: ${this.id} and ${from}`);
+      return;
+    }
+    if (m.term > this.term || this.role !== "follower" || this.leader !== from) this.becomeFollower(m.term, from);
+    this.lastLeaderContact = this.env.now();
+    this.resetElectionTimer();
+    if (this.restoring) return;
+    // The leader sends appends again: a snapshot it was sending is abandoned.
+    this.incoming = undefined;
+    if (this.damaged && (this.repair === undefined || this.repair.term !== m.term)) this.repair = { term: m.term, target: Math.max(m.leaderLast, m.commit) };
+    let prevIndex = m.prevIndex;
+    let prevTerm = m.prevTerm;
+    let entries = m.entries;
+    const snap = this.store.snapshotMeta;
+    if (snap !== undefined && prevIndex < snap.index) {
+      // What the snapshot holds is committed, hence the same as the leader's: skip it.
+      entries = entries.filter((e) => e.index > snap.index);
+      if (entries.length === 0 && m.entries.length > 0 && m.entries[m.entries.length - 1].index <= snap.index) {
+        this.ackAppend(from, m.term, Math.min(snap.index, m.entries[m.entries.length - 1].index), m.commit);
+        return;
+      }
+      prevIndex = snap.index;
+      prevTerm = snap.term;
+    }
+    const have = this.store.termAt(prevIndex);
+    if (have === undefined || have !== prevTerm) {
+      this.send(from, { t: "append_resp", term: this.term, success: false, index: this.retryHint(prevIndex, have), inc: this.store.incarnation });
+      return;
+    }
+    let i = 0;
+    for (; i < entries.length; i++) {
+      const e = entries[i];
+      const t = this.store.termAt(e.index);
+      if (t === undefined) break;
+      if (t !== e.term) {
+        if (e.index <= this.commit) {
+          this.violation(`leader ${from} would overwrite committed entry ${e.index}`);
+          return;
+        }
+        this.store.truncateFrom(e.index);
+        this.rebuildConfigsAfterTruncate(e.index);
+        break;
+      }
+    }
+    const fresh = i === 0 ? entries : entries.slice(i);
+    if (fresh.length > 0) {
+      this.store.append(fresh);
+      for (const e of fresh) if (e.type === ENTRY_CONFIG) this.addConfig(e.index, decodeConfig(e.data));
+    }
+    const matched = prevIndex + entries.length;
+    this.ackAppend(from, m.term, matched, m.commit);
+  }
+
+  private ackAppend(from: string, term: number, matched: number, leaderCommit: number): void {
+    const newCommit = Math.min(leaderCommit, matched);
+    if (newCommit > this.commit) {
+      this.commit = newCommit;
+      this.scheduleApply();
+    }
+    this.sendDurable(from, { t: "append_resp", term, success: true, index: matched, inc: this.store.incarnation });
+    this.checkRepaired(from, term, matched);
+  }
+
+  /** A damaged member is repaired once what its leader had at first contact is durable here. */
+  private checkRepaired(from: string, term: number, matched: number): void {
+    if (this.damaged && this.repair !== undefined && this.repair.term === term && matched >= this.repair.target) {
+      const target = this.repair.target;
+      this.afterDurable(() => {
+        if (!this.damaged || this.term !== term) return;
+        this.damaged = false;
+        if (this.noVoteUpTo === Number.MAX_SAFE_INTEGER) this.noVoteUpTo = term;
+        this.repair = undefined;
+        this.log?.info(`RAFT member ${this.id}: repaired from leader ${from} (log up to ${target})`);
+        this.observer.repaired?.();
+      });
+    }
+  }
+
+  /** Where the leader should retry after a mismatch at `prevIndex` (`have`: our term there). */
+  private retryHint(prevIndex: number, have: number | undefined): number {
+    const last = this.store.lastIndex;
+    if (have === undefined) return Math.min(last, prevIndex - 1);
+    // Skip the whole conflicting term (it will be replaced), but not below what is committed.
+    let i = prevIndex - 1;
+    while (i > this.commit && this.store.termAt(i) === have) i--;
+    return Math.max(this.commit, i);
+  }
+
+  private rebuildConfigsAfterTruncate(from: number): void {
+    this.configs = this.configs.filter((c) => c.index < from);
+    this.config = this.configs.length > 0 ? this.configs[this.configs.length - 1].config : this.snapConfig;
+    this.observer.configChanged?.(this.config);
+  }
+
+  private onAppendResp(from: string, m: Extract<RaftMsg, { t: "append_resp" }>): void {
+    if (m.term > this.term) {
+      this.becomeFollower(m.term, NO_LEADER);
+      this.resetElectionTimer();
+      return;
+    }
+    if (this.role !== "leader" || m.term !== this.term) return;
+    const p = this.progress.get(from);
+    if (p === undefined) return;
+    if (m.inc < p.inc) return;
+    if (m.inc > p.inc) {
+      // The member restarted: what it had before is not to be counted on.
+      p.inc = m.inc;
+      p.match = 0;
+      p.inflight = [];
+      if (p.mode !== "snapshot") p.mode = "probe";
+    }
+    p.lastResp = this.env.now();
+    if (p.mode === "snapshot") return;
+    if (m.success) {
+      if (m.index > p.match) p.match = m.index;
+      if (p.next <= p.match) p.next = p.match + 1;
+      if (p.inflight.length > 0 && p.inflight[0] <= m.index) {
+        while (p.inflight.length > 0 && p.inflight[0] <= m.index) p.inflight.shift();
+        // The rest were sent later; count their wait from now.
+        p.inflightSince = this.env.now();
+      }
+      if (p.mode === "probe") {
+        p.mode = "replicate";
+        p.inflight = [];
+        p.next = p.match + 1;
+      }
+      this.advanceCommit();
+      this.maybePromote(from, p);
+      if (this.transfer !== undefined && this.transfer.to === from && p.match >= this.store.lastIndex) this.send(from, { t: "timeout_now", term: this.term });
+      this.sendAppend(from, p, false);
+    } else {
+      p.mode = "probe";
+      p.inflight = [];
+      p.next = Math.max(p.match + 1, Math.min(p.next - 1, m.index + 1));
+      this.sendAppend(from, p, true);
+    }
+  }
+
+  /** A learner that caught up becomes a voter (one change at a time). */
+  private maybePromote(id: string, p: Progress): void {
+    if (!this.config.learners.includes(id) || p.match < this.commit) return;
+    try {
+      this.checkConfigChange();
+    } catch {
+      return;
+    }
+    this.appendConfig({ voters: [...this.config.voters, id], learners: this.config.learners.filter((l) => l !== id) });
+  }
+
+  // ---- snapshots received ----
+
+  private onSnapshot(from: string, m: Extract<RaftMsg, { t: "snap" }>): void {
+    if (m.term < this.term) {
+      this.send(from, { t: "snap_resp", term: this.term, index: m.index, offset: 0, done: false, inc: this.store.incarnation });
+      return;
+    }
+    if (m.term > this.term || this.role !== "follower" || this.leader !== from) this.becomeFollower(m.term, from);
+    this.lastLeaderContact = this.env.now();
+    this.resetElectionTimer();
+    if (this.restoring) return;
+    let inc = this.incoming;
+    if (inc === undefined || inc.index !== m.index || inc.term !== m.snapTerm || inc.crc !== m.crc) {
+      if (m.offset !== 0) {
+        this.send(from, { t: "snap_resp", term: this.term, index: m.index, offset: 0, done: false, inc: this.store.incarnation });
+        return;
+      }
+      inc = { index: m.index, term: m.snapTerm, config: m.config, total: m.total, crc: m.crc, parts: [], have: 0 };
+      this.incoming = inc;
+    }
+    if (m.offset !== inc.have) {
+      this.send(from, { t: "snap_resp", term: this.term, index: m.index, offset: inc.have, done: false, inc: this.store.incarnation });
+      return;
+    }
+    inc.parts.push(Buffer.from(m.chunk));
+    inc.have += m.chunk.length;
+    if (inc.have < inc.total) {
+      this.send(from, { t: "snap_resp", term: this.term, index: m.index, offset: inc.have, done: false, inc: this.store.incarnation });
+      return;
+    }
+    const data = Buffer.concat(inc.parts, inc.total);
+    this.incoming = undefined;
+    if (crc32(data) !== inc.crc) {
+      this.log?.warn(`RAFT member ${this.id}: snapshot from ${from} fails its checksum, asking again`);
+      this.send(from, { t: "snap_resp", term: this.term, index: m.index, offset: 0, done: false, inc: this.store.incarnation });
+      return;
+    }
+    if ((m.index <= this.commit && !this.damaged) || m.index <= this.snapshotIndex) {
+      // Nothing new in it.
+      this.send(from, { t: "snap_resp", term: this.term, index: m.index, offset: inc.total, done: true, inc: this.store.incarnation });
+      return;
+    }
+    const meta: SnapshotMeta = { index: m.index, term: m.snapTerm, config: m.config };
+    const term = this.term;
+    this.restoring = true;
+    this.store.installSnapshot(meta, data, (err) => {
+      if (err !== undefined) {
+        this.restoring = false;
+        this.log?.warn(`RAFT member ${this.id}: could not store snapshot: ${err.message}`);
+        return;
+      }
+      const finish = (): void => {
+        this.restoring = false;
+        if (this.stopped) return;
+        this.snapConfig = meta.config;
+        this.joining = false;
+        this.rebuildConfigs();
+        this.observer.configChanged?.(this.config);
+        // The state is the snapshot's now: entries after it (kept in the log) apply again.
+        this.applied = meta.index;
+        this.commit = Math.max(this.commit, meta.index);
+        this.appliedBytesSinceSnap = 0;
+        if (this.term === term) {
+          this.sendDurable(from, { t: "snap_resp", term, index: meta.index, offset: inc.total, done: true, inc: this.store.incarnation });
+          this.checkRepaired(from, term, meta.index);
+        }
+        this.scheduleApply();
+      };
+      let r: void | Promise<void>;
+      try {
+        r = this.sm.restore(data, meta.index, true);
+      } catch (e) {
+        this.restoring = false;
+        this.log?.warn(`RAFT member ${this.id}: snapshot restore failed: ${(e as Error).message}`);
+        return;
+      }
+      if (r instanceof Promise)
+        r.then(finish, (e: Error) => {
+          this.restoring = false;
+          this.log?.warn(`RAFT member ${this.id}: snapshot restore failed: ${e.message}`);
+        });
+      else finish();
+    });
+  }
+
+  private onSnapshotResp(from: string, m: Extract<RaftMsg, { t: "snap_resp" }>): void {
+    if (m.term > this.term) {
+      this.becomeFollower(m.term, NO_LEADER);
+      this.resetElectionTimer();
+      return;
+    }
+    if (this.role !== "leader" || m.term !== this.term) return;
+    const p = this.progress.get(from);
+    if (p === undefined) return;
+    if (m.inc < p.inc) return;
+    if (m.inc > p.inc) {
+      p.inc = m.inc;
+      p.match = 0;
+    }
+    p.lastResp = this.env.now();
+    if (p.mode !== "snapshot" || m.index !== p.snapIndex) return;
+    if (m.done) {
+      p.match = Math.max(p.match, m.index);
+      p.next = p.match + 1;
+      p.mode = "probe";
+      p.inflight = [];
+      this.advanceCommit();
+      this.sendAppend(from, p, true);
+      return;
+    }
+    p.snapOffset = m.offset;
+    this.sendSnapshotChunk(from, p);
+  }
+
+  // ---- applying ----
+
+  private scheduleApply(): void {
+    if (this.applyScheduled || this.stopped) return;
+    this.applyScheduled = true;
+    this.env.defer(() => {
+      this.applyScheduled = false;
+      this.applyCommitted();
+    });
+  }
+
+  private applyCommitted(): void {
+    if (this.restoring || this.stopped) return;
+    let budget = 1024;
+    while (this.applied < this.commit && budget-- > 0) {
+      const e = this.store.entry(this.applied + 1);
+      if (e === undefined) {
+        this.violation(`entry ${this.applied + 1} committed but not in the log (first ${this.store.firstIndex}, last ${this.store.lastIndex})`);
+        return;
+      }
+      this.applied = e.index;
+      if (e.type === ENTRY_NORMAL) {
+        this.appliedBytesSinceSnap += e.rec.length;
+        this.sm.apply(e.data, e.index);
+        if (this.stopped || this.restoring) return;
+      }
+    }
+    if (this.applied < this.commit) this.scheduleApply();
+    if (this.role === "leader" && !this.readyTold && this.applied >= this.termStart) {
+      this.readyTold = true;
+      this.observer.leaderReady?.(this.term);
+    }
+    this.maybeSnapshot(false);
+  }
+
+  // ---- messages out ----
+
+  private send(to: string, msg: RaftMsg): void {
+    this.transport.send(to, msg);
+  }
+
+  /** Send once everything written so far is durable (group commit). */
+  private sendDurable(to: string, msg: RaftMsg): void {
+    this.durableOut.push([to, msg]);
+    this.scheduleDurable();
+  }
+
+  private afterDurable(fn: () => void): void {
+    this.durableAfter.push(fn);
+    this.scheduleDurable();
+  }
+
+  private scheduleDurable(): void {
+    if (this.durableScheduled) return;
+    this.durableScheduled = true;
+    this.env.defer(() => {
+      this.durableScheduled = false;
+      const out = this.durableOut;
+      const after = this.durableAfter;
+      this.durableOut = [];
+      this.durableAfter = [];
+      if (this.stopped) return;
+      this.store.sync((err) => {
+        if (err !== undefined || this.stopped) {
+          if (err !== undefined) this.log?.warn(`RAFT member ${this.id}: sync failed: ${err.message}`);
+          return;
+        }
+        for (const [to, msg] of out) this.send(to, msg);
+        for (const fn of after) fn();
+      });
+    });
+  }
+
+  private violation(what: string): void {
+    this.log?.warn(`RAFT member ${this.id}: ${what}`);
+    this.observer.violation?.(what);
+  }
+}
+
+function newProgress(next: number, now: number): Progress {
+  return { match: 0, next, mode: "probe", inflight: [], inflightSince: now, lastResp: now, lastSent: -Infinity, inc: 0, snapOffset: 0, snapIndex: 0 };
+}

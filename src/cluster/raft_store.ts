@@ -1,0 +1,738 @@
+// The persistent state of one RAFT group member: its log, its latest snapshot, and its term and
+// vote. Everything carries a checksum, and what cannot be trusted is reported, never used.
+//
+// FILES (in the group's RaftDisk)
+//   seg-<first index, 16 hex>.log   log segments. A segment is preallocated to its full size
+//       (sparse) when created, and that size is made durable before any record goes in, so a
+//       segment that is shorter than its header says was truncated after the fact. Header (64
+//       bytes): "TSNRAFT1", u32 size, u32 0, u64 first index, u32 CRC32 of the 24 bytes before,
+//       4 bytes 0, then two watermark slots of 16 bytes (u64 index, u32 sequence, u32 CRC32 of
+//       those 12 bytes and the first index), written alternately at the start of each sync with
+//       the index the previous sync made durable: the log must reach it, and a record up to it
+//       that fails its checksum was synced (damage), while one after it may be a torn write.
+//       Then records, each (little endian):
+//         0 u32 record length   4 u32 CRC32 of bytes [8, length)
+//         8 u64 index           16 u64 term        24 u8 type, 3 bytes 0     28 data
+//       and zeros after the last one. A full segment ends with a SEAL record (its last index),
+//       written only once the next segment is durable: a sealed segment without a successor,
+//       or an unsealed one that is not the last, is damage.
+//   snapshot.dat   "TSNSNAP1", u32 version, u32 0, u64 index, u64 term, u32 config length,
+//       config (JSON), u32 data length, data, u32 CRC32 of everything before. Replaced
+//       atomically (temp file, fsync, rename, fsync of the directory).
+//   state.a / state.b   term, vote, commit index, incarnation and a sequence number, with a
+//       CRC32. Written alternately: a torn or flipped copy leaves the other one.
+//
+// DURABILITY   append/truncate/setState put bytes in the kernel (pwrite); `sync` makes all of
+//   it durable with one fdatasync per file touched (group commit: callers during a sync share
+//   the next one). The RAFT node answers an append, or grants a vote, only after that.
+//
+// DAMAGE   `open` verifies every record, the segments' sizes and continuity, the snapshot and the
+//   state copies. A record after the watermark that fails its checksum at the very end of the
+//   log, followed by zeros only, is a write torn by a power loss: it was never synced, so never
+//   acknowledged, and is dropped quietly. Anything else that does not verify is damage: the log is cut before it
+//   (a bad snapshot discards the log too, as it has no base) and `damaged` says why. A damaged
+//   member must not vote or lead until a leader has repaired it (raft.ts).
+import { crc32 } from "../storage/crc32.js";
+import type { RaftDisk } from "./raft_disk.js";
+
+export const ENTRY_NORMAL = 0;
+export const ENTRY_NOOP = 1;
+export const ENTRY_CONFIG = 2;
+/** Closes a full segment (never part of the log). */
+const ENTRY_SEAL = 255;
+
+/** Who votes, and who only follows (a new replica catching up before it votes). */
+export interface RaftConfig {
+  voters: string[];
+  learners: string[];
+}
+
+/** One log entry. `rec` is its record, as on disk and on the wire; `data` is a view into it. */
+export interface RaftEntry {
+  readonly index: number;
+  readonly term: number;
+  readonly type: number;
+  readonly data: Buffer;
+  readonly rec: Buffer;
+}
+
+export interface RaftHardState {
+  term: number;
+  vote: string;
+  commit: number;
+}
+
+export interface SnapshotMeta {
+  index: number;
+  term: number;
+  config: RaftConfig;
+}
+
+export const REC_HDR = 28;
+const SEG_HDR = 64;
+const MARK_OFF = 32;
+const SEG_MAGIC = Buffer.from("TSNRAFT1", "latin1");
+const SNAP_MAGIC = Buffer.from("TSNSNAP1", "latin1");
+const STATE_MAGIC = Buffer.from("TSNSTATE", "latin1");
+const STATE_SIZE = 128;
+const MAX_VOTE_LEN = 64;
+const SNAPSHOT_FILE = "snapshot.dat";
+const SNAPSHOT_TMP = "snapshot.tmp";
+const STATE_FILES = ["state.a", "state.b"];
+
+function putU64(b: Buffer, off: number, v: number): void {
+  b.writeUInt32LE(v % 0x1_0000_0000, off);
+  b.writeUInt32LE(Math.floor(v / 0x1_0000_0000), off + 4);
+}
+
+function getU64(b: Buffer, off: number): number {
+  return b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 0x1_0000_0000;
+}
+
+/** A new entry's record (what a leader makes when it appends). */
+export function makeEntry(index: number, term: number, type: number, data: Buffer): RaftEntry {
+  const rec = Buffer.allocUnsafe(REC_HDR + data.length);
+  rec.writeUInt32LE(rec.length, 0);
+  putU64(rec, 8, index);
+  putU64(rec, 16, term);
+  rec.writeUInt32LE(type, 24);
+  data.copy(rec, REC_HDR);
+  rec.writeUInt32LE(crc32(rec, 8, rec.length), 4);
+  return { index, term, type, data: rec.subarray(REC_HDR), rec };
+}
+
+/**
+ * Read the record at `off` of `buf`: the entry (a copy when `copy`), "end" for zeros (no more
+ * records), or "bad" when it does not verify. Used for segments and for entries on the wire.
+ */
+export function readRecord(buf: Buffer, off: number, copy: boolean): RaftEntry | "end" | "bad" {
+  if (off + 4 > buf.length) return off === buf.length ? "end" : "bad";
+  const len = buf.readUInt32LE(off);
+  if (len === 0) return "end";
+  if (len < REC_HDR || off + len > buf.length) return "bad";
+  if (crc32(buf, off + 8, off + len) !== buf.readUInt32LE(off + 4)) return "bad";
+  const rec = copy ? Buffer.from(buf.subarray(off, off + len)) : buf.subarray(off, off + len);
+  return { index: getU64(rec, 8), term: getU64(rec, 16), type: rec.readUInt32LE(24), data: rec.subarray(REC_HDR), rec };
+}
+
+function allZero(buf: Buffer, from: number): boolean {
+  for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+export function encodeConfig(c: RaftConfig): Buffer {
+  return Buffer.from(JSON.stringify({ voters: c.voters, learners: c.learners }));
+}
+
+export function decodeConfig(b: Buffer): RaftConfig {
+  const o = JSON.parse(b.toString()) as { voters?: unknown; learners?: unknown };
+  const list = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : []);
+  return { voters: list(o.voters), learners: list(o.learners) };
+}
+
+interface Segment {
+  name: string;
+  first: number;
+  size: number;
+  /** Where the next record goes. */
+  pos: number;
+  /** The index the next record must have. */
+  next: number;
+  /** Watermark slots: sequence of the last write, and the index last written. */
+  markSeq: number;
+  mark: number;
+}
+
+export interface RaftStoreOptions {
+  /** Bytes per log segment (preallocated, sparse). */
+  segmentSize?: number;
+}
+
+export class RaftStore {
+  readonly segmentSize: number;
+  state: RaftHardState = { term: 0, vote: "", commit: 0 };
+  /** Goes up by one each time the store is opened (and jumps when the count was lost). */
+  incarnation = 0;
+  snapshotMeta: SnapshotMeta | undefined;
+  snapshotData: Buffer | undefined;
+  /** Entries after the snapshot: entries[0] has index `firstIndex`. */
+  private entries: RaftEntry[] = [];
+  private locs: Array<{ seg: Segment; pos: number }> = [];
+  private segments: Segment[] = [];
+  private stateSeq = 0;
+  private readonly dirty = new Set<string>();
+  private syncing = false;
+  private syncWaiters: Array<(err?: Error) => void> = [];
+  private closed = false;
+
+  constructor(
+    readonly disk: RaftDisk,
+    opts: RaftStoreOptions = {},
+  ) {
+    this.segmentSize = opts.segmentSize ?? 4 * 1024 * 1024;
+  }
+
+  /** Index of the first entry held (the one after the snapshot when the log is empty). */
+  get firstIndex(): number {
+    return this.entries.length > 0 ? this.entries[0].index : (this.snapshotMeta?.index ?? 0) + 1;
+  }
+
+  get lastIndex(): number {
+    return this.entries.length > 0 ? this.entries[this.entries.length - 1].index : (this.snapshotMeta?.index ?? 0);
+  }
+
+  get lastTerm(): number {
+    return this.entries.length > 0 ? this.entries[this.entries.length - 1].term : (this.snapshotMeta?.term ?? 0);
+  }
+
+  /** Bytes of the entries held. */
+  logBytes = 0;
+  /** Entries up to here are durable (synced). */
+  durableIndex = 0;
+  /** Lowest truncation point since the running sync started (its entries from there are not the ones synced). */
+  private cutBelow = Infinity;
+
+  entry(index: number): RaftEntry | undefined {
+    const i = index - this.firstIndex;
+    return i >= 0 && i < this.entries.length ? this.entries[i] : undefined;
+  }
+
+  /** The term of an entry (or of the snapshot's last one); undefined when not known here. */
+  termAt(index: number): number | undefined {
+    if (index === 0) return 0;
+    const s = this.snapshotMeta;
+    if (s !== undefined && index === s.index) return s.term;
+    return this.entry(index)?.term;
+  }
+
+  /** Entries from `from`, at most `maxCount` and about `maxBytes` (at least one). */
+  slice(from: number, maxCount: number, maxBytes: number): RaftEntry[] {
+    const out: RaftEntry[] = [];
+    let bytes = 0;
+    for (let i = from - this.firstIndex; i >= 0 && i < this.entries.length && out.length < maxCount; i++) {
+      const e = this.entries[i];
+      if (out.length > 0 && bytes + e.rec.length > maxBytes) break;
+      out.push(e);
+      bytes += e.rec.length;
+    }
+    return out;
+  }
+
+  // ---- open ----
+
+  /** Load and verify everything; returns what was found damaged (empty: all intact). */
+  open(): string[] {
+    const damaged: string[] = [];
+    const files = this.disk.list();
+    const fresh = files.length === 0;
+    // State: the valid copy with the highest sequence.
+    let best: { seq: number; hs: RaftHardState; inc: number } | undefined;
+    let badCopies = 0;
+    for (const f of STATE_FILES) {
+      if (!files.includes(f)) continue;
+      const st = readState(this.disk.read(f));
+      if (st === undefined) badCopies++;
+      else if (best === undefined || st.seq > best.seq) best = st;
+    }
+    // Snapshot.
+    if (files.includes(SNAPSHOT_FILE)) {
+      const snap = readSnapshot(this.disk.read(SNAPSHOT_FILE));
+      if (snap === undefined) damaged.push("snapshot fails its checksum");
+      else {
+        this.snapshotMeta = snap.meta;
+        this.snapshotData = snap.data;
+      }
+    }
+    if (files.includes(SNAPSHOT_TMP)) this.disk.remove(SNAPSHOT_TMP);
+    // Log segments, in order of their first index.
+    const segNames = files.filter((f) => /^seg-[0-9a-f]{16}\.log$/.test(f)).sort();
+    if (damaged.length === 0) this.loadSegments(segNames, damaged);
+    else for (const n of segNames) this.disk.remove(n);
+    if (best !== undefined) {
+      this.state = best.hs;
+      this.stateSeq = best.seq;
+      this.incarnation = best.inc + 1;
+      if (badCopies > 0) {
+        // One copy is enough (the other was torn or flipped); rewrite it below.
+      }
+    } else if (!fresh && (segNames.length > 0 || this.snapshotMeta !== undefined || badCopies > 0)) {
+      damaged.push("term and vote lost (no valid state file)");
+      // The incarnation must still grow: derive it from the clock-free largest term seen.
+      this.incarnation = 1_000_000 + this.lastTerm;
+      this.state = { term: this.lastTerm, vote: "", commit: 0 };
+    } else {
+      this.incarnation = 1;
+    }
+    if (this.state.commit > this.lastIndex) this.state.commit = this.lastIndex;
+    if (this.snapshotMeta !== undefined && this.state.commit < this.snapshotMeta.index) this.state.commit = this.snapshotMeta.index;
+    if (this.state.term < this.lastTerm) this.state.term = this.lastTerm;
+    this.writeState();
+    // What survived in the kernel's cache (a killed process) is made durable before it counts.
+    this.disk.syncNow([...new Set([...this.dirty, ...this.segments.map((s) => s.name)])]);
+    this.dirty.clear();
+    this.durableIndex = this.lastIndex;
+    return damaged;
+  }
+
+  private loadSegments(names: string[], damaged: string[]): void {
+    const snapIndex = this.snapshotMeta?.index ?? 0;
+    let expect = -1; // next index expected (-1: not known yet)
+    let prevSealed = true;
+    let leftovers = false;
+    for (let n = 0; n < names.length; n++) {
+      const name = names[n];
+      if (leftovers || damaged.length > 0) {
+        this.disk.remove(name);
+        continue;
+      }
+      const buf = this.disk.read(name) ?? Buffer.alloc(0);
+      const isLast = n === names.length - 1;
+      const hdr = readSegmentHeader(buf);
+      if (hdr === undefined) {
+        // A segment is made durable (header and size) before anything goes in it: one without
+        // a valid header was being created when the process stopped, unless it is truncated
+        // in the middle of the log.
+        if (isLast && prevSealed && buf.length === 0) {
+          if (this.segments.length > 0) damaged.push(`${name}: empty segment after a sealed one`);
+          this.disk.remove(name);
+          continue;
+        }
+        damaged.push(`${name}: bad segment header`);
+        this.disk.remove(name);
+        continue;
+      }
+      if (!prevSealed) {
+        // The previous segment was cut (truncated log): this one is a leftover the removal of
+        // which did not reach the disk.
+        leftovers = true;
+        this.disk.remove(name);
+        continue;
+      }
+      if (expect !== -1 && hdr.first !== expect) {
+        damaged.push(`${name}: starts at ${hdr.first}, expected ${expect}`);
+        this.disk.remove(name);
+        continue;
+      }
+      const seg: Segment = { name, first: hdr.first, size: hdr.size, pos: SEG_HDR, next: hdr.first, markSeq: 0, mark: 0 };
+      const mark = readMark(buf, hdr.first);
+      seg.markSeq = mark.seq;
+      seg.mark = mark.index;
+      // Only the last segment's watermark matters (earlier ones are sealed and fully checked).
+      const synced = isLast ? mark.index : 0;
+      if (isLast && mark.bad) {
+        damaged.push(`${name}: both watermark slots fail their checksums`);
+      }
+      const truncated = buf.length < hdr.size;
+      let off = SEG_HDR;
+      let next = hdr.first;
+      let sealed = false;
+      let torn = false;
+      let bad = "";
+      for (;;) {
+        const r = readRecord(buf, off, true);
+        if (r === "end") break;
+        if (r === "bad") {
+          const len = off + 4 <= buf.length ? buf.readUInt32LE(off) : 0;
+          const tornTail = isLast && !truncated && next > synced && len >= REC_HDR && off + len <= buf.length && allZero(buf, off + len);
+          if (!tornTail) bad = `${name}: record at offset ${off} (index ${next}) fails its checksum`;
+          else {
+            torn = true;
+            this.cutSegment(seg, off, buf.length);
+          }
+          break;
+        }
+        if (r.type === ENTRY_SEAL) {
+          sealed = true;
+          off += r.rec.length;
+          break;
+        }
+        if (r.index !== next) {
+          bad = `${name}: record at offset ${off} has index ${r.index}, expected ${next}`;
+          break;
+        }
+        if (r.index > snapIndex) {
+          if (this.entries.length === 0 && r.index !== snapIndex + 1) {
+            bad = `${name}: log starts at ${r.index}, snapshot ends at ${snapIndex}`;
+            break;
+          }
+          this.entries.push(r);
+          this.locs.push({ seg, pos: off });
+          this.logBytes += r.rec.length;
+        }
+        off += r.rec.length;
+        next++;
+      }
+      seg.pos = off;
+      seg.next = next;
+      if (bad === "" && !sealed && !torn && !allZero(buf, off)) bad = `${name}: data after the end of the log at offset ${off}`;
+      if (bad === "" && isLast && next - 1 < synced) bad = `${name}: log ends at ${next - 1}, but ${synced} was synced`;
+      if (bad === "" && truncated) bad = `${name}: truncated to ${buf.length} of ${hdr.size} bytes`;
+      if (bad === "" && sealed && isLast) bad = `${name}: sealed, but the next segment is missing`;
+      this.segments.push(seg);
+      if (bad !== "") {
+        damaged.push(bad);
+        // Keep what verified; the rest of this segment is zeroed so appends go on from here.
+        this.cutSegment(seg, off, buf.length);
+        prevSealed = false;
+        continue;
+      }
+      prevSealed = sealed;
+      expect = next;
+    }
+    if (this.entries.length === 0 && snapIndex === 0 && this.segments.length > 0) {
+      // Nothing usable: start over with a clean segment later.
+    }
+  }
+
+  /** Zero a segment from `from` (and restore its full size), making `from` its append point. */
+  private cutSegment(seg: Segment, from: number, have: number): void {
+    if (have < seg.size) this.disk.truncate(seg.name, seg.size);
+    const end = Math.min(have, seg.size);
+    if (end > from) this.disk.writeAt(seg.name, from, Buffer.alloc(end - from));
+    seg.pos = from;
+    this.dirty.add(seg.name);
+  }
+
+  // ---- log changes ----
+
+  /** Append entries (their indexes follow `lastIndex`). In the kernel on return. */
+  append(entries: readonly RaftEntry[]): void {
+    if (entries.length === 0) return;
+    if (entries[0].index !== this.lastIndex + 1) throw new Error(`raft log: append of ${entries[0].index} after ${this.lastIndex}`);
+    let seg = this.segments.length > 0 ? this.segments[this.segments.length - 1] : undefined;
+    if (seg !== undefined && seg.next !== entries[0].index) {
+      // The log was emptied by a snapshot: what the segments hold is all in it.
+      this.clearLog();
+      seg = undefined;
+    }
+    let batch: Buffer[] = [];
+    let batchStart = 0;
+    let batchLen = 0;
+    const flush = (): void => {
+      if (seg === undefined || batch.length === 0) return;
+      this.disk.writeAt(seg.name, batchStart, batch.length === 1 ? batch[0] : Buffer.concat(batch, batchLen));
+      this.dirty.add(seg.name);
+      batch = [];
+      batchLen = 0;
+    };
+    for (const e of entries) {
+      const room = seg === undefined ? -1 : seg.size - seg.pos - REC_HDR; // keep room for a seal
+      if (seg === undefined || e.rec.length > room) {
+        flush();
+        seg = this.newSegment(e.index, e.rec.length, seg);
+      }
+      seg.next = e.index + 1;
+      if (batch.length === 0) batchStart = seg.pos;
+      batch.push(e.rec);
+      batchLen += e.rec.length;
+      this.entries.push(e);
+      this.locs.push({ seg, pos: seg.pos });
+      this.logBytes += e.rec.length;
+      seg.pos += e.rec.length;
+    }
+    flush();
+  }
+
+  /**
+   * Start a segment at `first`: preallocated and made durable before use; then the previous one
+   * is sealed (so a sealed segment always has a durable successor).
+   */
+  private newSegment(first: number, need: number, prev: Segment | undefined): Segment {
+    const size = Math.max(this.segmentSize, SEG_HDR + need + REC_HDR);
+    const name = `seg-${first.toString(16).padStart(16, "0")}.log`;
+    const hdr = Buffer.alloc(SEG_HDR);
+    SEG_MAGIC.copy(hdr, 0);
+    hdr.writeUInt32LE(size, 8);
+    putU64(hdr, 16, first);
+    hdr.writeUInt32LE(crc32(hdr, 0, 24), 24);
+    this.disk.truncate(name, size);
+    this.disk.writeAt(name, 0, hdr);
+    this.disk.syncNow([name]);
+    const seg: Segment = { name, first, size, pos: SEG_HDR, next: first, markSeq: 0, mark: 0 };
+    if (prev !== undefined) {
+      const seal = makeEntry(first - 1, 0, ENTRY_SEAL, Buffer.alloc(0));
+      this.disk.writeAt(prev.name, prev.pos, seal.rec);
+      prev.pos += seal.rec.length;
+      this.dirty.add(prev.name);
+    }
+    this.segments.push(seg);
+    return seg;
+  }
+
+  /** Record in a segment's header that entries up to `index` were synced. */
+  private writeMark(seg: Segment, index: number): void {
+    seg.markSeq++;
+    seg.mark = index;
+    const b = Buffer.alloc(16);
+    putU64(b, 0, index);
+    b.writeUInt32LE(seg.markSeq, 8);
+    const first = Buffer.alloc(8);
+    putU64(first, 0, seg.first);
+    b.writeUInt32LE(crc32(first, 0, 8, crc32(b, 0, 12)), 12);
+    this.disk.writeAt(seg.name, MARK_OFF + (seg.markSeq % 2) * 16, b);
+    this.dirty.add(seg.name);
+  }
+
+  /** Remove entries from `index` on (a follower's log conflicts with its leader's). */
+  truncateFrom(index: number): void {
+    if (index > this.lastIndex) return;
+    const i = Math.max(0, index - this.firstIndex);
+    const loc = this.locs[i];
+    this.durableIndex = Math.min(this.durableIndex, index - 1);
+    this.cutBelow = Math.min(this.cutBelow, index);
+    for (let k = i; k < this.entries.length; k++) this.logBytes -= this.entries[k].rec.length;
+    this.entries.length = i;
+    this.locs.length = i;
+    if (loc === undefined) return;
+    // Later segments go; the one holding `index` is zeroed from there (unsealed: it is the active one again).
+    const at = this.segments.indexOf(loc.seg);
+    for (const s of this.segments.splice(at + 1)) {
+      this.disk.remove(s.name);
+      this.dirty.delete(s.name);
+    }
+    this.disk.writeAt(loc.seg.name, loc.pos, Buffer.alloc(loc.seg.pos - loc.pos));
+    loc.seg.pos = loc.pos;
+    loc.seg.next = index;
+    if (loc.seg.mark > index - 1) this.writeMark(loc.seg, index - 1);
+    this.dirty.add(loc.seg.name);
+  }
+
+  /** Drop entries up to `index` (they are in a durable snapshot): whole segments only. */
+  compact(index: number): void {
+    while (this.segments.length > 1) {
+      const next = this.segments[1];
+      if (next.first - 1 > index) break;
+      const s = this.segments.shift() as Segment;
+      this.disk.remove(s.name);
+      this.dirty.delete(s.name);
+    }
+    const first = this.segments.length > 0 ? this.segments[0].first : this.lastIndex + 1;
+    let drop = 0;
+    while (drop < this.entries.length && this.entries[drop].index < first) drop++;
+    if (drop > 0) {
+      for (let k = 0; k < drop; k++) this.logBytes -= this.entries[k].rec.length;
+      this.entries.splice(0, drop);
+      this.locs.splice(0, drop);
+    }
+  }
+
+  /** Term, vote and commit: written now (to the copy not written last), durable after `sync`. */
+  setState(hs: RaftHardState): void {
+    this.state = { ...hs };
+    this.writeState();
+  }
+
+  private writeState(): void {
+    this.stateSeq++;
+    const name = STATE_FILES[this.stateSeq % 2];
+    const b = Buffer.alloc(STATE_SIZE);
+    STATE_MAGIC.copy(b, 0);
+    putU64(b, 8, this.stateSeq);
+    putU64(b, 16, this.state.term);
+    putU64(b, 24, this.state.commit);
+    putU64(b, 32, this.incarnation);
+    const vote = Buffer.from(this.state.vote);
+    if (vote.length > MAX_VOTE_LEN) throw new Error("raft: peer id too long");
+    b.writeUInt16LE(vote.length, 40);
+    vote.copy(b, 42);
+    b.writeUInt32LE(crc32(b, 0, STATE_SIZE - 4), STATE_SIZE - 4);
+    this.disk.writeAt(name, 0, b);
+    this.dirty.add(name);
+  }
+
+  /**
+   * Make every write so far durable, then call `done`. Calls while a sync runs share the next
+   * one (group commit).
+   */
+  sync(done: (err?: Error) => void): void {
+    if (this.closed) {
+      done(new Error("raft store closed"));
+      return;
+    }
+    this.syncWaiters.push(done);
+    if (!this.syncing) this.startSync();
+  }
+
+  private startSync(): void {
+    this.syncing = true;
+    const batch = this.syncWaiters;
+    this.syncWaiters = [];
+    const active = this.segments.length > 0 ? this.segments[this.segments.length - 1] : undefined;
+    if (active !== undefined && active.mark !== this.durableIndex && this.durableIndex <= this.lastIndex) this.writeMark(active, this.durableIndex);
+    const names = [...this.dirty];
+    this.dirty.clear();
+    const upto = this.lastIndex;
+    this.cutBelow = Infinity;
+    this.disk.sync(names, (err) => {
+      if (err === undefined) this.durableIndex = Math.max(this.durableIndex, Math.min(upto, this.cutBelow - 1));
+      this.syncing = false;
+      // Whoever asked meanwhile shares the next one.
+      if (this.syncWaiters.length > 0 && !this.closed) this.startSync();
+      for (const w of batch) w(err);
+    });
+  }
+
+  // ---- snapshots ----
+
+  /** Snapshot writes waiting for the one running (they share the temp file). */
+  private snapQueue: Array<() => void> = [];
+  private snapWriting = false;
+
+  /**
+   * Write a snapshot durably (atomic replace); `done` after, then the log may be compacted.
+   * Writes run one at a time, in call order; one that is not newer than the snapshot already
+   * held when its turn comes is skipped (`done(undefined, false)`): a local snapshot that was
+   * being written when a newer one arrived from the leader never replaces it.
+   */
+  saveSnapshot(meta: SnapshotMeta, data: Buffer, done: (err?: Error, saved?: boolean) => void): void {
+    this.snapQueue.push(() => this.writeSnapshot(meta, data, (err, saved) => {
+      this.snapWriting = false;
+      const next = this.snapQueue.shift();
+      if (next !== undefined) {
+        this.snapWriting = true;
+        next();
+      }
+      done(err, saved);
+    }));
+    if (!this.snapWriting) {
+      this.snapWriting = true;
+      (this.snapQueue.shift() as () => void)();
+    }
+  }
+
+  private writeSnapshot(meta: SnapshotMeta, data: Buffer, done: (err?: Error, saved?: boolean) => void): void {
+    if (this.closed) return done(new Error("raft store closed"), false);
+    if (this.snapshotMeta !== undefined && meta.index <= this.snapshotMeta.index) return done(undefined, false);
+    const cfg = encodeConfig(meta.config);
+    const b = Buffer.alloc(8 + 8 + 16 + 4 + cfg.length + 4 + data.length + 4);
+    let o = 0;
+    SNAP_MAGIC.copy(b, o);
+    o += 8;
+    b.writeUInt32LE(1, o);
+    o += 8;
+    putU64(b, o, meta.index);
+    putU64(b, o + 8, meta.term);
+    o += 16;
+    b.writeUInt32LE(cfg.length, o);
+    cfg.copy(b, o + 4);
+    o += 4 + cfg.length;
+    b.writeUInt32LE(data.length, o);
+    data.copy(b, o + 4);
+    o += 4 + data.length;
+    b.writeUInt32LE(crc32(b, 0, o), o);
+    this.disk.truncate(SNAPSHOT_TMP, 0);
+    this.disk.writeAt(SNAPSHOT_TMP, 0, b);
+    this.disk.sync([SNAPSHOT_TMP], (err) => {
+      if (err !== undefined || this.closed) return done(err ?? new Error("raft store closed"), false);
+      this.disk.rename(SNAPSHOT_TMP, SNAPSHOT_FILE);
+      this.snapshotMeta = { index: meta.index, term: meta.term, config: meta.config };
+      this.snapshotData = data;
+      this.sync((e) => done(e, e === undefined));
+    });
+  }
+
+  /**
+   * A snapshot from the leader replaces the log up to its index: entries after it are kept only
+   * when the log has the snapshot's last entry (same index and term), else all go.
+   */
+  installSnapshot(meta: SnapshotMeta, data: Buffer, done: (err?: Error) => void): void {
+    // The snapshot is durable before any entry goes: entries this member acknowledged are never
+    // in neither place.
+    this.saveSnapshot(meta, data, (err, saved) => {
+      if (err === undefined && saved !== true) err = new Error(`snapshot ${meta.index} is not newer than the one held`);
+      if (err === undefined) {
+        if (this.entry(meta.index)?.term === meta.term) this.compact(meta.index);
+        else this.clearLog();
+      }
+      done(err);
+    });
+  }
+
+  /** Drop every entry; the next append starts a fresh segment. */
+  private clearLog(): void {
+    for (const s of this.segments) {
+      this.disk.remove(s.name);
+      this.dirty.delete(s.name);
+    }
+    this.segments = [];
+    this.entries = [];
+    this.locs = [];
+    this.logBytes = 0;
+    this.durableIndex = this.snapshotMeta?.index ?? 0;
+    this.cutBelow = 0;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.disk.close();
+  }
+
+  /** Remove everything (the group is gone for good). */
+  destroy(): void {
+    this.closed = true;
+    this.disk.destroy();
+  }
+}
+
+function readSegmentHeader(buf: Buffer): { size: number; first: number } | undefined {
+  if (buf.length < SEG_HDR || !buf.subarray(0, 8).equals(SEG_MAGIC)) return undefined;
+  if (crc32(buf, 0, 24) !== buf.readUInt32LE(24)) return undefined;
+  return { size: buf.readUInt32LE(8), first: getU64(buf, 16) };
+}
+
+/** The valid watermark slot with the highest sequence (zeroed slots: nothing synced yet). */
+function readMark(buf: Buffer, first: number): { index: number; seq: number; bad: boolean } {
+  let best: { index: number; seq: number } | undefined;
+  let bad = 0;
+  const fb = Buffer.alloc(8);
+  putU64(fb, 0, first);
+  for (let k = 0; k < 2; k++) {
+    const off = MARK_OFF + k * 16;
+    if (buf.length < off + 16) {
+      bad++;
+      continue;
+    }
+    if (allZeroRange(buf, off, off + 16)) continue;
+    if (crc32(fb, 0, 8, crc32(buf, off, off + 12)) !== buf.readUInt32LE(off + 12)) {
+      bad++;
+      continue;
+    }
+    const seq = buf.readUInt32LE(off + 8);
+    if (best === undefined || seq > best.seq) best = { index: getU64(buf, off), seq };
+  }
+  return { index: best?.index ?? 0, seq: best?.seq ?? 0, bad: bad === 2 };
+}
+
+function allZeroRange(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i] !== 0) return false;
+  return true;
+}
+
+function readState(b: Buffer | undefined): { seq: number; hs: RaftHardState; inc: number } | undefined {
+  if (b === undefined || b.length < STATE_SIZE || !b.subarray(0, 8).equals(STATE_MAGIC)) return undefined;
+  if (crc32(b, 0, STATE_SIZE - 4) !== b.readUInt32LE(STATE_SIZE - 4)) return undefined;
+  const vlen = b.readUInt16LE(40);
+  if (vlen > MAX_VOTE_LEN) return undefined;
+  return {
+    seq: getU64(b, 8),
+    hs: { term: getU64(b, 16), commit: getU64(b, 24), vote: b.subarray(42, 42 + vlen).toString() },
+    inc: getU64(b, 32),
+  };
+}
+
+function readSnapshot(b: Buffer | undefined): { meta: SnapshotMeta; data: Buffer } | undefined {
+  if (b === undefined || b.length < 40 || !b.subarray(0, 8).equals(SNAP_MAGIC)) return undefined;
+  const end = b.length - 4;
+  if (crc32(b, 0, end) !== b.readUInt32LE(end)) return undefined;
+  try {
+    const index = getU64(b, 16);
+    const term = getU64(b, 24);
+    const clen = b.readUInt32LE(32);
+    const config = decodeConfig(b.subarray(36, 36 + clen));
+    const dlen = b.readUInt32LE(36 + clen);
+    if (40 + clen + dlen !== end) return undefined;
+    return { meta: { index, term, config }, data: Buffer.from(b.subarray(40 + clen, 40 + clen + dlen)) };
+  } catch {
+    return undefined;
+  }
+}

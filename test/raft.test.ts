@@ -1,0 +1,235 @@
+// The RAFT core (src/cluster/raft.ts) under a deterministic simulation: many seeds, each a
+// different mix of delays, reordering, drops, duplicates, partitions, pauses, crashes and power
+// losses, corrupted or truncated files, membership changes and leadership transfers. Each seed
+// checks election safety, log matching, leader completeness, state machine safety, that no
+// damaged member leads, and that every acknowledged entry survives (test/helpers/raft_sim.ts).
+// RAFT_SEEDS=n runs more (a soak by hand). Then the log store on a real directory (checksums,
+// truncation, torn writes, lost state) and the wire codec.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { runSeed } from "./helpers/raft_sim.js";
+import { FsRaftDisk } from "../src/cluster/raft_disk.js";
+import { ENTRY_NORMAL, RaftStore, makeEntry, type RaftEntry } from "../src/cluster/raft_store.js";
+import { decodeRaftMsg, encodeRaftMsg } from "../src/cluster/raft_wire.js";
+import type { RaftMsg } from "../src/cluster/raft.js";
+
+const SEEDS = Number(process.env.RAFT_SEEDS ?? 400);
+const FIRST = Number(process.env.RAFT_FIRST_SEED ?? 1);
+
+test(`raft: ${SEEDS} simulated seeds keep RAFT's safety properties`, async () => {
+  let acked = 0;
+  const kinds = new Map<string, number>();
+  for (let seed = FIRST; seed < FIRST + SEEDS; seed++) {
+    const r = await runSeed(seed);
+    if (r.violations.length > 0) {
+      assert.fail(`seed ${seed}: ${r.violations.join("\n")}\n--- history ---\n${r.log.slice(-60).join("\n")}`);
+    }
+    acked += r.acked;
+    for (const f of r.faults) {
+      const kind = f.startsWith("partition") ? "partition" : f.replace(/ n\d+$/, "").replace(/ at \d+ of .*| to \d+$/, "").replace(/ seg-.*| state\..*| snapshot\..*/, "");
+      kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    }
+  }
+  assert.ok(acked > SEEDS * 20, `only ${acked} entries acknowledged over ${SEEDS} seeds`);
+  // Every kind of fault was exercised (names as raft_sim.ts reports them).
+  const seen = [...kinds.keys()].join(" | ");
+  for (const k of ["kill", "power loss", "partition", "pause", "add", "remove"]) assert.ok(kinds.has(k), `no "${k}" fault in ${SEEDS} seeds: ${seen}`);
+  assert.ok([...kinds.keys()].some((k) => k.includes("flipped a bit")), `no bit flip injected: ${seen}`);
+  assert.ok([...kinds.keys()].some((k) => k.includes("truncated")), `no truncation injected: ${seen}`);
+});
+
+function entries(from: number, n: number, term: number): RaftEntry[] {
+  const out: RaftEntry[] = [];
+  for (let i = 0; i < n; i++) out.push(makeEntry(from + i, term, ENTRY_NORMAL, Buffer.from(`value-${from + i}-${"x".repeat(i % 50)}`)));
+  return out;
+}
+
+function syncStore(s: RaftStore): Promise<void> {
+  return new Promise((resolve, reject) => s.sync((err) => (err === undefined ? resolve() : reject(err))));
+}
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-raft-"));
+  try {
+    await fn(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A store with entries 1..n synced twice (so the segment's watermark covers them). */
+async function filledStore(dir: string, n: number): Promise<void> {
+  const s = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+  assert.deepEqual(s.open(), []);
+  s.setState({ term: 3, vote: "n1", commit: 0 });
+  s.append(entries(1, n, 3));
+  await syncStore(s);
+  await syncStore(s);
+  s.close();
+}
+
+function segments(dir: string): string[] {
+  return fs.readdirSync(dir).filter((f) => f.startsWith("seg-")).sort();
+}
+
+test("raft store: entries, term and vote survive a reopen; several segments, all verified", async () => {
+  await withDir(async (dir) => {
+    await filledStore(dir, 300);
+    assert.ok(segments(dir).length > 1, "the log spans several segments");
+    const s = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.deepEqual(s.open(), []);
+    assert.equal(s.lastIndex, 300);
+    assert.equal(s.lastTerm, 3);
+    assert.deepEqual({ term: s.state.term, vote: s.state.vote }, { term: 3, vote: "n1" });
+    for (let i = 1; i <= 300; i++) assert.equal(s.entry(i)?.data.toString().split("-")[1], String(i));
+    s.close();
+  });
+});
+
+test("raft store: a bit flipped in a synced record is damage; the log is cut before it", async () => {
+  await withDir(async (dir) => {
+    await filledStore(dir, 40);
+    const seg = path.join(dir, segments(dir)[0]);
+    const buf = fs.readFileSync(seg);
+    // Find entry 20's record and flip a bit of its data.
+    const s0 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    s0.open();
+    const rec = s0.entry(20)?.rec as Buffer;
+    s0.close();
+    const at = buf.indexOf(rec);
+    assert.ok(at > 0);
+    buf[at + rec.length - 3] ^= 0x10;
+    fs.writeFileSync(seg, buf);
+    const s = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    const damage = s.open();
+    assert.equal(damage.length, 1, damage.join("; "));
+    assert.match(damage[0], /fails its checksum/);
+    assert.equal(s.lastIndex, 19, "the entries before the flipped one are kept, none after");
+    s.close();
+  });
+});
+
+test("raft store: a truncated segment is damage, a torn unsynced tail is not", async () => {
+  await withDir(async (dir) => {
+    await filledStore(dir, 40);
+    const seg = path.join(dir, segments(dir)[0]);
+    fs.truncateSync(seg, 2000);
+    const s = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    const damage = s.open();
+    assert.ok(damage.length > 0, "truncation detected");
+    assert.ok(s.lastIndex < 40);
+    s.close();
+  });
+  await withDir(async (dir) => {
+    await filledStore(dir, 40);
+    // Entry 41 written but never synced, and torn: its record does not verify.
+    const s1 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.deepEqual(s1.open(), []);
+    const e = entries(41, 1, 3)[0];
+    s1.append([e]);
+    s1.close();
+    const seg = path.join(dir, segments(dir)[segments(dir).length - 1]);
+    const buf = fs.readFileSync(seg);
+    const at = buf.indexOf(e.rec);
+    buf.fill(0, at + 12, at + e.rec.length);
+    fs.writeFileSync(seg, buf);
+    const s = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.deepEqual(s.open(), [], "a torn write after the last sync is dropped quietly");
+    assert.equal(s.lastIndex, 40);
+    s.close();
+  });
+});
+
+test("raft store: one flipped state copy is survived; both lost is damage (no vote in those terms)", async () => {
+  await withDir(async (dir) => {
+    await filledStore(dir, 10);
+    const s1 = new RaftStore(new FsRaftDisk(dir));
+    assert.deepEqual(s1.open(), []);
+    s1.setState({ term: 5, vote: "n2", commit: 4 });
+    await syncStore(s1);
+    s1.close();
+    // The newest copy flipped: the other one (older, still valid) is used.
+    const copies = ["state.a", "state.b"].map((f) => path.join(dir, f));
+    const newest = copies.map((p) => fs.readFileSync(p)).map((b) => b.readUInt32LE(8)).reduce((best, seq, i, a) => (seq > a[best] ? i : best), 0);
+    const b = fs.readFileSync(copies[newest]);
+    b[20] ^= 1;
+    fs.writeFileSync(copies[newest], b);
+    const s2 = new RaftStore(new FsRaftDisk(dir));
+    assert.deepEqual(s2.open(), []);
+    assert.ok(s2.state.term >= 3);
+    s2.close();
+    for (const p of copies) fs.writeFileSync(p, Buffer.alloc(128, 7));
+    const s3 = new RaftStore(new FsRaftDisk(dir));
+    const damage = s3.open();
+    assert.ok(damage.some((d) => d.includes("term and vote lost")), damage.join("; "));
+    s3.close();
+  });
+});
+
+test("raft store: snapshot, compaction, and a corrupt snapshot is damage (never trusted)", async () => {
+  await withDir(async (dir) => {
+    await filledStore(dir, 300);
+    const s1 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.deepEqual(s1.open(), []);
+    const before = segments(dir).length;
+    await new Promise<void>((resolve, reject) =>
+      s1.saveSnapshot({ index: 250, term: 3, config: { voters: ["n1", "n2", "n3"], learners: [] } }, Buffer.from("state at 250"), (err, saved) => (err === undefined && saved === true ? resolve() : reject(err ?? new Error("not saved")))),
+    );
+    s1.compact(250);
+    assert.ok(segments(dir).length < before, "whole segments before the snapshot were removed");
+    // An older snapshot queued after it is skipped.
+    const older = await new Promise<boolean | undefined>((resolve) => s1.saveSnapshot({ index: 100, term: 3, config: { voters: ["n1"], learners: [] } }, Buffer.from("old"), (_e, saved) => resolve(saved)));
+    assert.equal(older, false);
+    s1.close();
+    const s2 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.deepEqual(s2.open(), []);
+    assert.equal(s2.snapshotMeta?.index, 250);
+    assert.equal(s2.snapshotData?.toString(), "state at 250");
+    assert.equal(s2.lastIndex, 300);
+    assert.equal(s2.termAt(250), 3);
+    s2.close();
+    const snap = path.join(dir, "snapshot.dat");
+    const b = fs.readFileSync(snap);
+    b[b.length - 10] ^= 4;
+    fs.writeFileSync(snap, b);
+    const s3 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    const damage = s3.open();
+    assert.ok(damage.some((d) => d.includes("snapshot fails its checksum")), damage.join("; "));
+    assert.equal(s3.snapshotMeta, undefined);
+    assert.equal(s3.lastIndex, 0, "a log without its snapshot base is discarded");
+    s3.close();
+  });
+});
+
+test("raft wire: every message kind round-trips; a corrupted entry or short message is refused", () => {
+  const es = entries(8, 3, 2);
+  const msgs: RaftMsg[] = [
+    { t: "prevote", term: 4, lastIndex: 7, lastTerm: 2, transfer: false },
+    { t: "vote", term: 2 ** 40, lastIndex: 2 ** 35 + 1, lastTerm: 3, transfer: true },
+    { t: "prevote_resp", term: 4, granted: true },
+    { t: "vote_resp", term: 4, granted: false },
+    { t: "append", term: 2, prevIndex: 7, prevTerm: 2, commit: 6, leaderLast: 10, entries: es },
+    { t: "append", term: 2, prevIndex: 7, prevTerm: 2, commit: 6, leaderLast: 10, entries: [] },
+    { t: "append_resp", term: 2, success: true, index: 10, inc: 3 },
+    { t: "snap", term: 2, index: 50, snapTerm: 2, config: { voters: ["a", "b", "c"], learners: ["d"] }, offset: 16, total: 40, crc: 1234, chunk: Buffer.from("chunk of bytes") },
+    { t: "snap_resp", term: 2, index: 50, offset: 30, done: false, inc: 1 },
+    { t: "timeout_now", term: 9 },
+  ];
+  for (const m of msgs) {
+    const bytes = encodeRaftMsg("server-1", m);
+    const d = decodeRaftMsg(bytes);
+    assert.ok(d !== undefined, m.t);
+    assert.equal(d.from, "server-1");
+    const norm = (x: RaftMsg): unknown => JSON.parse(JSON.stringify(x, (k, v: unknown) => (k === "entries" ? (v as RaftEntry[]).map((e) => [e.index, e.term, e.type, e.data.toString()]) : v)));
+    assert.deepEqual(norm(d.msg), norm(m), m.t);
+    assert.equal(decodeRaftMsg(bytes.subarray(0, bytes.length - 1)) === undefined || m.t === "snap", true, `${m.t}: a short message is refused`);
+  }
+  const bytes = encodeRaftMsg("s", msgs[4]);
+  const flipped = Buffer.from(bytes);
+  flipped[flipped.length - 5] ^= 0x40;
+  assert.equal(decodeRaftMsg(flipped), undefined, "an entry failing its checksum is refused");
+  assert.equal(decodeRaftMsg(Buffer.from([42, 0])), undefined, "unknown kind");
+});
