@@ -633,12 +633,14 @@ export class Server {
     const duration = Math.max(0, this.options.lameDuckDurationMs - grace);
     await sleep(Math.min(grace, this.options.lameDuckDurationMs));
     const clients = [...this.clients.values()];
-    if (clients.length > 0) {
-      const step = duration / clients.length;
-      for (const c of clients) {
-        c.close("Lame Duck Mode");
-        if (step >= 1) await sleep(step);
-      }
+    if (clients.length > 0) this.log.info("Closing existing clients");
+    // As nats-server: the closes are spread over the duration, but never more than a second
+    // apart (a few clients need not wait out a 2-minute duration), each pause a random part of
+    // the step so that reconnecting clients do not arrive in lockstep, and none after the last.
+    const step = Math.min(duration / Math.max(clients.length, 1), 1000);
+    for (let i = 0; i < clients.length; i++) {
+      clients[i].close("Lame Duck Mode");
+      if (i < clients.length - 1 && step >= 1) await sleep(step / 2 + Math.random() * (step / 2));
     }
     await this.shutdown();
   }
