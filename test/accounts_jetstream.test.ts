@@ -29,10 +29,9 @@ async function onBoth<T>(conf: (storeDir: string) => string, scenario: (port: nu
     }
     if (referenceBinary("2.15") === undefined) return { ours, theirs: undefined };
     const mport = await freePort();
-    const ns: ReferenceServer = await startNatsServer(["-m", String(mport)], conf(path.join(dir, "theirs")), "2.15");
+    const ns: ReferenceServer = await startNatsServer(["-m", String(mport)], conf(path.join(dir, "theirs")), "2.15", [mport]);
     try {
       const monitor = `http://127.0.0.1:${mport}`;
-      for (let i = 0; i < 100 && !(await fetch(`${monitor}/varz`).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
       return { ours, theirs: await scenario(ns.port, monitor) };
     } finally {
       await ns.stop();

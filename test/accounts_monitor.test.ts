@@ -64,13 +64,8 @@ describe("accounts in monitoring", () => {
     srv = await startConfigServer(CONF, { httpPort: -1 });
     if (referenceBinary("2.15") !== undefined) {
       const mport = await freePort();
-      ns = await startNatsServer(["-m", String(mport)], CONF, "2.15");
+      ns = await startNatsServer(["-m", String(mport)], CONF, "2.15", [mport]);
       nsMonitor = `http://127.0.0.1:${mport}`;
-      // The monitor port opens just after the client port.
-      for (let i = 0; i < 100; i++) {
-        if (await fetch(`${nsMonitor}/varz`).then(() => true, () => false)) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
     }
   });
   after(async () => {

@@ -30,7 +30,7 @@ async function startRefWithRetry(args: (port: number) => string[], conf: (port: 
   for (let attempt = 1; ; attempt++) {
     const p = await freePort();
     try {
-      return { ref: await startNatsServer(args(p), conf(p), line), port: p };
+      return { ref: await startNatsServer(args(p), conf(p), line, [p]), port: p };
     } catch (err) {
       if (attempt < 5 && /address already in use/.test((err as Error).message)) continue;
       throw err;

@@ -180,7 +180,7 @@ describe("routes: handshake rules", () => {
     const bin = referenceBinary("2.15");
     if (bin !== undefined) {
       const cport = await freePort();
-      const ref = await startNatsServer(["--cluster", `nats://127.0.0.1:${cport}`], undefined, "2.15");
+      const ref = await startNatsServer(["--cluster", `nats://127.0.0.1:${cport}`], undefined, "2.15", [cport]);
       toStop.push(ref);
       assert.equal(errLine(await clientOnRoutePort(cport)), errLine(text));
     }

@@ -128,7 +128,7 @@ async function activity(url: string): Promise<{ sys: NatsConnection; app: NatsCo
 
 async function startRef(): Promise<Side> {
   const httpPort = await freePort();
-  const r: ReferenceServer = await startNatsServer([], `${CONFIG}\nhttp: "127.0.0.1:${httpPort}"\nserver_name: shape\n`);
+  const r: ReferenceServer = await startNatsServer([], `${CONFIG}\nhttp: "127.0.0.1:${httpPort}"\nserver_name: shape\n`, "installed", [httpPort]);
   const natsUrl = `nats://127.0.0.1:${r.port}`;
   const { sys, app } = await activity(natsUrl);
   return {
@@ -263,7 +263,7 @@ test("JetStream blocks of varz, jsz and statsz", { skip: !installed && "nats-ser
   const httpPort = await freePort();
   const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-shape-js-"));
   const jsConfig = CONFIG.replace("APP: { users", "APP: { jetstream: enabled, users");
-  const r = await startNatsServer(["-js", "-sd", storeDir], `${jsConfig}\nhttp: "127.0.0.1:${httpPort}"\n`);
+  const r = await startNatsServer(["-js", "-sd", storeDir], `${jsConfig}\nhttp: "127.0.0.1:${httpPort}"\n`, "installed", [httpPort]);
   const jsAccounts = [ACCOUNTS[0], { ...ACCOUNTS[1], jetstream: true }];
   const s = await startTestServer({ httpPort: -1, httpHost: "127.0.0.1", accounts: jsAccounts, systemAccount: "SYS", jetstream: true });
   const sides = [

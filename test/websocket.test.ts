@@ -387,7 +387,7 @@ describe("WebSocket: handshake", () => {
         return;
       }
       const port = await freePort();
-      const ref = await startNatsServer([], `websocket { listen: "127.0.0.1:${port}", no_tls: true, allowed_origins: ["http://example.com"] }`, "2.15");
+      const ref = await startNatsServer([], `websocket { listen: "127.0.0.1:${port}", no_tls: true, allowed_origins: ["http://example.com"] }`, "2.15", [port]);
       try {
         for (const [name, req] of badRequests) {
           assert.equal(ours.get(name), shape(await rawHttp(port, req)), name);

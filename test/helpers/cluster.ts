@@ -70,7 +70,7 @@ export async function startRefMember(
     if (routes.length > 0) args.push("--routes", routes.join(","));
     let ref: ReferenceServer;
     try {
-      ref = await startNatsServer(args, config, line);
+      ref = await startNatsServer(args, config, line, [cport, mport]);
     } catch (err) {
       if (attempt < 5 && /address already in use/.test((err as Error).message)) continue;
       throw err;

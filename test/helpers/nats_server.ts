@@ -62,15 +62,33 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function canConnect(port: number): Promise<boolean> {
+/** Whether `host:port` accepts a TCP connection now. */
+function accepts(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = net.connect(port, "127.0.0.1");
+    const s = net.connect({ host, port });
     s.once("connect", () => {
       s.destroy();
       resolve(true);
     });
     s.once("error", () => resolve(false));
+    s.setTimeout(500, () => {
+      s.destroy();
+      resolve(false);
+    });
   });
+}
+
+/**
+ * Wait until `host:port` accepts TCP connections; throws after `timeoutMs` (a safety net: a
+ * loaded machine can take seconds to start a process), or as soon as `gaveUp()` says so.
+ */
+export async function waitForPort(host: string, port: number, timeoutMs = 30_000, gaveUp: () => boolean = () => false): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await accepts(host, port))) {
+    if (gaveUp()) throw new Error(`${host}:${port}: the process listening there went away`);
+    if (Date.now() > deadline) throw new Error(`${host}:${port} did not accept connections within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
 
 /** This checkout's tsnats-server bin (dist/src/bin), for tests that need it as a process. */
@@ -79,12 +97,15 @@ export const TSNATS_SERVER_BIN = path.resolve(path.dirname(new URL(import.meta.u
 /**
  * Start nats-server with `-a 127.0.0.1 -p <free port>` plus `extraArgs`, or with a config
  * file whose text is `config` (the port is still passed with -p). Resolves once it accepts
- * connections. `line` "tsnats" runs this checkout's tsnats-server the same way.
+ * client connections and, when given, connections on `otherPorts` too (nats-server opens its
+ * route, leafnode, websocket and monitoring listeners after the client one).
+ * `line` "tsnats" runs this checkout's tsnats-server the same way.
  */
 export async function startNatsServer(
   extraArgs: string[] = [],
   config?: string,
   line: ReferenceLine | "installed" | "tsnats" = "installed",
+  otherPorts: number[] = [],
 ): Promise<ReferenceServer> {
   const bin = line === "tsnats" ? process.execPath : line === "installed" ? natsServerBinary() : referenceBinary(line);
   if (bin === undefined) throw new Error(`nats-server ${line} is not available`);
@@ -102,13 +123,12 @@ export async function startNatsServer(
   proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   let exited = false;
   proc.once("exit", () => (exited = true));
-  const deadline = Date.now() + 10_000;
-  while (!(await canConnect(port))) {
-    if (exited || Date.now() > deadline) {
-      proc.kill("SIGKILL");
-      throw new Error(`nats-server did not start: ${stderr.slice(-1000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
+  try {
+    for (const p of [port, ...otherPorts]) await waitForPort("127.0.0.1", p, 30_000, () => exited);
+  } catch (err) {
+    proc.kill("SIGKILL");
+    if (confDir) fs.rmSync(confDir, { recursive: true, force: true });
+    throw new Error(`nats-server did not start (${(err as Error).message}): ${stderr.slice(-1000)}`);
   }
   return {
     port,

@@ -14,9 +14,9 @@
 // ones left by a process that no longer runs are removed on the next create.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { waitForPort } from "./nats_server.js";
 
 let availability: string | undefined | null = null;
 
@@ -182,28 +182,6 @@ export function stopProcess(p: ChildProcess, signal: NodeJS.Signals = "SIGTERM")
       }
     }, 3000).unref();
   });
-}
-
-/** Wait until `host:port` accepts TCP connections (from the root namespace). */
-export async function waitForPort(host: string, port: number, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host, port });
-      s.once("connect", () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once("error", () => resolve(false));
-      s.setTimeout(500, () => {
-        s.destroy();
-        resolve(false);
-      });
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${host}:${port} did not accept connections within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 /**
