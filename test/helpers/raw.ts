@@ -219,6 +219,28 @@ export async function transcript(
   }
 }
 
+/**
+ * `text` without the PING lines the server sent on its own (its first PING comes ~2 s after
+ * CONNECT, later ones every ping_interval), so a test that runs long on a loaded machine can
+ * compare the rest exactly. Payloads are skipped by their length, so a "PING" inside one stays.
+ */
+export function withoutServerPings(text: string): string {
+  let out = "";
+  let pos = 0;
+  while (pos < text.length) {
+    const nl = text.indexOf("\r\n", pos);
+    if (nl < 0) break;
+    const line = text.slice(pos, nl);
+    let end = nl + 2;
+    const parts = line.split(/[ \t]+/);
+    const op = parts[0].toUpperCase();
+    if (op === "MSG" || op === "HMSG") end += Number(parts[parts.length - 1]) + 2;
+    if (op !== "PING") out += text.slice(pos, end);
+    pos = end;
+  }
+  return out + text.slice(pos);
+}
+
 /** Parse MSG/HMSG frames out of received text (latin1). Other lines are returned as `line` entries. */
 export interface Frame {
   op: string;
