@@ -13,6 +13,7 @@ import {
 } from "../src/storage/filestore.js";
 import { StreamStore, isStoreError, silentLogger } from "../src/storage/store.js";
 import { CapturedLog } from "./helpers/captured_log.js";
+import { waitUntil } from "./helpers/server.js";
 import { runStoreSuite } from "./storage_suite.test.js";
 
 const root = fs.mkdtempSync(join(tmpdir(), "tsnats-filestore-"));
@@ -492,7 +493,16 @@ describe("filestore: sync modes and caching", () => {
       st.pending.set(i * 2, { sequence: i, timestamp: 1000 + i });
       c.update(st);
     }
-    await new Promise((r) => setTimeout(r, 60));
+    // Written by a background timer, not by update(): wait until the file holds the last state.
+    const stateFile = join(dir, "obs", "d", "o.dat");
+    const written = (): boolean => {
+      try {
+        return FileConsumerStore.decode(fs.readFileSync(stateFile)).delivered.stream_seq === 200;
+      } catch {
+        return false; // not written yet, or caught mid-write
+      }
+    };
+    await waitUntil(written, 30_000, "consumer state written in the background");
     const crashed = crashCopy(dir, s);
     s.stop();
     const decoded = FileConsumerStore.decode(fs.readFileSync(join(crashed, "obs", "d", "o.dat")));
@@ -512,7 +522,11 @@ describe("filestore: background work", () => {
     const first = fs.statSync(join(dir, "msgs", "1.blk")).size;
     for (let i = 1; i <= 900; i++) if (i % 4 !== 0) s.removeMsg(i);
     const snap = snapshot(s);
-    await new Promise((r) => setTimeout(r, 300));
+    // The background timers (sync every 40 ms, cache expiry after 20 ms) do the work: wait
+    // for its effects rather than for a fixed time.
+    const compacted = (): boolean => fs.statSync(join(dir, "msgs", "1.blk")).size < first / 2;
+    const indexed = (): boolean => idxFiles(dir).length >= blkFiles(dir).length - 1;
+    await waitUntil(() => compacted() && indexed(), 30_000, "block 1 compacted and sealed blocks indexed");
     const after1 = fs.statSync(join(dir, "msgs", "1.blk")).size;
     assert.ok(after1 < first / 2, `block 1 not compacted: ${after1} vs ${first}`);
     const sealed = blkFiles(dir).length - 1;
