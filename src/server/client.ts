@@ -360,6 +360,11 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     // (bcrypt, an account lookup, an auth callout) has its own limits.
     if (this.authTimer !== undefined) clearTimeout(this.authTimer);
     this.authTimer = undefined;
+    // Also as nats-server: every CONNECT, before its credentials are checked, estimates the RTT
+    // (INFO sent to CONNECT received) and brings the first PING forward; a login waiting on a
+    // slow bcrypt check or auth callout is pinged like any other.
+    this.rttMs = Math.max(0.001, performance.timeOrigin + performance.now() - this.start.getTime());
+    this.scheduleFirstPing();
     let raw: Record<string, unknown>;
     try {
       // `null` decodes to "no fields" in Go, so nats-server accepts `CONNECT null`.
@@ -464,9 +469,6 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     this.applyAccountLimits(result.limits);
     if (this.closed) return;
     if (result.expiresAt !== undefined && result.expiresAt > 0) this.setExpiry(result.expiresAt);
-    // First RTT estimate, as nats-server does: INFO sent to CONNECT received.
-    if (this.rttMs === 0) this.rttMs = Math.max(0.001, performance.timeOrigin + performance.now() - this.start.getTime());
-    this.scheduleFirstPing();
     this.server.onClientConnected(this);
     this.checkConnectOptions(noResponders, headers);
   }

@@ -139,9 +139,10 @@ export interface RawLogin {
 export async function rawLogin(port: number, fields: (c: RawConn) => Record<string, unknown>): Promise<RawLogin> {
   const conn = await RawConn.connect(port);
   conn.send(`${connectLine(fields(conn))}PING\r\n`);
-  let out = await conn.waitFor((t) => t.includes("PONG\r\n") || t.includes("-ERR"), 5000, true);
+  // Generous safety deadlines: a login can wait out an auth timeout or a slow callout service.
+  let out = await conn.waitFor((t) => t.includes("PONG\r\n") || t.includes("-ERR"), 30_000, true);
   const ok = out.includes("PONG\r\n");
-  if (!ok) out = await conn.waitClosed(5000);
+  if (!ok) out = await conn.waitClosed(30_000);
   return { conn, ok, out, closed: conn.closed };
 }
 
