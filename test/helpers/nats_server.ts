@@ -12,9 +12,14 @@ export interface ReferenceServer {
   stop(): Promise<void>;
 }
 
-/** Path of the installed nats-server binary (Debian's 2.9.10), or undefined when it is not installed. */
+/**
+ * Path of the installed nats-server binary (Debian's 2.9.10), or undefined when it is not
+ * installed. NATS_SERVER_BIN names another one; NATS_SERVER_BIN=none hides it.
+ */
 export function natsServerBinary(): string | undefined {
-  const candidates = [process.env.NATS_SERVER_BIN, "/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"];
+  const env = process.env.NATS_SERVER_BIN;
+  if (env === "none") return undefined;
+  const candidates = [env, "/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"];
   for (const c of candidates) if (c && fs.existsSync(c)) return c;
   const r = spawnSync("sh", ["-c", "command -v nats-server"], { encoding: "utf8" });
   const p = r.stdout.trim();
@@ -27,21 +32,29 @@ export type ReferenceLine = "2.15" | "2.10" | "2.9";
 const refCache = new Map<ReferenceLine, string | undefined>();
 
 /**
- * Path of a reference nats-server of the given line (default: the current one, 2.15), from
- * `../shared/tools/nats-server-ref.sh` beside the project root (fetched once into a cache);
+ * Path of a reference nats-server of the given line (default: the current one, 2.15), or
  * undefined when it cannot be had, so comparison tests skip.
+ * NATS_SERVER_2_15_BIN (2_10, 2_9) names the binary, or says "none" (unavailable: .ci/run
+ * fetches each line once and says so when the fetch failed). Otherwise
+ * `../shared/tools/nats-server-ref.sh` beside the project root fetches it once into a cache;
+ * test files run in parallel processes, so the calls are serialized with flock: two fetches
+ * at once would write the same cached binary.
  */
 export function referenceBinary(line: ReferenceLine = "2.15"): string | undefined {
   if (refCache.has(line)) return refCache.get(line);
   let found: string | undefined;
-  const envKey = `NATS_SERVER_${line.replace(".", "_")}_BIN`;
-  if (process.env[envKey] && fs.existsSync(process.env[envKey] as string)) found = process.env[envKey];
-  else {
+  const env = process.env[`NATS_SERVER_${line.replace(".", "_")}_BIN`];
+  if (env !== undefined && env !== "") {
+    if (env !== "none" && fs.existsSync(env)) found = env;
+  } else {
     // dist/test/helpers -> project root -> ../shared
     const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..", "..");
     const script = path.resolve(root, "..", "shared", "tools", "nats-server-ref.sh");
     if (fs.existsSync(script)) {
-      const r = spawnSync(script, [line], { encoding: "utf8", timeout: 180_000 });
+      const lock = path.join(os.tmpdir(), "tsnats-nats-server-ref.lock");
+      const haveFlock = spawnSync("flock", ["--version"]).status === 0;
+      const [cmd, args] = haveFlock ? ["flock", [lock, "bash", script, line]] : ["bash", [script, line]];
+      const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 300_000 });
       const p = r.stdout.trim();
       if (r.status === 0 && p && fs.existsSync(p)) found = p;
     }
@@ -95,10 +108,11 @@ export async function waitForPort(host: string, port: number, timeoutMs = 30_000
 export const TSNATS_SERVER_BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..", "src", "bin", "tsnats-server.js");
 
 /**
- * Start nats-server with `-a 127.0.0.1 -p <free port>` plus `extraArgs`, or with a config
- * file whose text is `config` (the port is still passed with -p). Resolves once it accepts
- * client connections and, when given, connections on `otherPorts` too (nats-server opens its
- * route, leafnode, websocket and monitoring listeners after the client one).
+ * Start nats-server on 127.0.0.1 with `extraArgs`, and with a config file whose text is
+ * `config` when given. The server picks its own client port (-p -1: a port chosen here and
+ * released could be taken by another test process before the server binds it) and reports it
+ * in its ports file, which it writes once its client, route, monitoring and websocket
+ * listeners are up; `otherPorts` (a leafnode port, say) are waited for as well.
  * `line` "tsnats" runs this checkout's tsnats-server the same way.
  */
 export async function startNatsServer(
@@ -109,12 +123,10 @@ export async function startNatsServer(
 ): Promise<ReferenceServer> {
   const bin = line === "tsnats" ? process.execPath : line === "installed" ? natsServerBinary() : referenceBinary(line);
   if (bin === undefined) throw new Error(`nats-server ${line} is not available`);
-  const port = await freePort();
-  const args = [...(line === "tsnats" ? [TSNATS_SERVER_BIN] : []), "-a", "127.0.0.1", "-p", String(port), ...extraArgs];
-  let confDir: string | undefined;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nats-ref-"));
+  const args = [...(line === "tsnats" ? [TSNATS_SERVER_BIN] : []), "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", dir, ...extraArgs];
   if (config !== undefined) {
-    confDir = fs.mkdtempSync(path.join(os.tmpdir(), "nats-ref-"));
-    const file = path.join(confDir, "server.conf");
+    const file = path.join(dir, "server.conf");
     fs.writeFileSync(file, config);
     args.push("-c", file);
   }
@@ -123,11 +135,29 @@ export async function startNatsServer(
   proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   let exited = false;
   proc.once("exit", () => (exited = true));
+  let port: number;
   try {
-    for (const p of [port, ...otherPorts]) await waitForPort("127.0.0.1", p, 30_000, () => exited);
+    const portsFile = (): string | undefined => fs.readdirSync(dir).find((f) => f.endsWith(".ports"));
+    const deadline = Date.now() + 30_000; // a safety net: a loaded machine can take seconds to start a process
+    let ports: { nats?: string[] } | undefined;
+    while (ports === undefined) {
+      if (exited) throw new Error("it exited");
+      if (Date.now() > deadline) throw new Error("no ports file within 30 s");
+      const f = portsFile();
+      if (f !== undefined) {
+        try {
+          ports = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as { nats?: string[] };
+        } catch {
+          // caught half-written: read it again
+        }
+      }
+      if (ports === undefined) await new Promise((r) => setTimeout(r, 25));
+    }
+    port = Number(new URL(ports.nats?.[0] ?? "").port);
+    for (const p of otherPorts) await waitForPort("127.0.0.1", p, 30_000, () => exited);
   } catch (err) {
     proc.kill("SIGKILL");
-    if (confDir) fs.rmSync(confDir, { recursive: true, force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
     throw new Error(`nats-server did not start (${(err as Error).message}): ${stderr.slice(-1000)}`);
   }
   return {
@@ -136,7 +166,7 @@ export async function startNatsServer(
     stop: () =>
       new Promise<void>((resolve) => {
         const done = (): void => {
-          if (confDir) fs.rmSync(confDir, { recursive: true, force: true });
+          fs.rmSync(dir, { recursive: true, force: true });
           resolve();
         };
         if (exited) return done();
