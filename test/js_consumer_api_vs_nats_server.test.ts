@@ -38,7 +38,9 @@ const CREATE_FORMS: Step[] = [
   { s: "s.b", b: "2" },
   { s: "s.c.d", b: "3" },
   // filter_subjects (ADR-34)
-  { s: `${C}S.f1`, b: cc("S", { name: "f1", filter_subjects: ["s.a", "s.b"] }) },
+  // f1, f12 and f17 are looked at again below: an explicit inactive threshold keeps these
+  // ephemerals alive that long on a loaded machine (the others show the 5 s default).
+  { s: `${C}S.f1`, b: cc("S", { name: "f1", filter_subjects: ["s.a", "s.b"], inactive_threshold: 300 * SEC }) },
   { s: `${C}S.f2`, b: cc("S", { name: "f2", filter_subjects: ["s.a", "s.*"] }) },
   { s: `${C}S.f3`, b: cc("S", { name: "f3", filter_subjects: ["s.a", ""] }) },
   { s: `${C}S.f4`, b: cc("S", { name: "f4", filter_subjects: ["s.a"], filter_subject: "s.b" }) },
@@ -49,12 +51,12 @@ const CREATE_FORMS: Step[] = [
   { s: `${C}S.f9`, b: cc("S", { name: "f9", filter_subjects: [">"] }) },
   { s: `${C}S.f10`, b: cc("S", { name: "f10", filter_subject: "s..a" }) },
   { s: `${C}S.f11`, b: cc("S", { name: "f11", filter_subjects: ["s.>", "s.c.>"] }) },
-  { s: `${C}S.f12`, b: cc("S", { name: "f12", filter_subjects: ["s.c.*", "s.a"], deliver_policy: "last_per_subject" }) },
+  { s: `${C}S.f12`, b: cc("S", { name: "f12", filter_subjects: ["s.c.*", "s.a"], deliver_policy: "last_per_subject", inactive_threshold: 300 * SEC }) },
   { s: `${C}S.f13`, b: cc("S", { name: "f13", filter_subjects: ["s.*.d", "s.c.*"] }) },
   { s: `${C}S.f14`, b: cc("S", { name: "f14", filter_subjects: ["s.a", "s.>.x"] }) },
   { s: `${C}S.f15`, b: cc("S", { name: "f15", filter_subjects: [] }) },
   { s: `${C}S.f16`, b: cc("S", { name: "f16", filter_subject: "" }) },
-  { s: `${C}S.f17`, b: cc("S", { name: "f17", filter_subjects: ["s.b", "s.a", "s.c.d"], deliver_policy: "last" }) },
+  { s: `${C}S.f17`, b: cc("S", { name: "f17", filter_subjects: ["s.b", "s.a", "s.c.d"], deliver_policy: "last", inactive_threshold: 300 * SEC }) },
   { s: `${C}S.f18`, b: cc("S", { name: "f18", filter_subject: ">" }) },
   { s: "$JS.API.CONSUMER.INFO.S.f1" },
   { s: "$JS.API.CONSUMER.INFO.S.f12" },
@@ -90,7 +92,8 @@ const CREATE_FORMS: Step[] = [
   { s: `${C}S`, b: { stream_name: "S" }, volatile: true },
   { s: `${C}S`, b: cc("S", {}, { pedantic: true }), volatile: true },
   // subject forms and names
-  { s: `${C}S.x1.s.a`, b: cc("S", { name: "x1", filter_subject: "s.a" }) },
+  // x1 is looked at much later: an explicit inactive threshold keeps this ephemeral alive that long on a loaded machine.
+  { s: `${C}S.x1.s.a`, b: cc("S", { name: "x1", filter_subject: "s.a", inactive_threshold: 300 * SEC }) },
   { s: `${C}S.x2.s.*`, b: cc("S", { name: "x2", filter_subject: "s.*" }) },
   { s: `${C}S.x3.s.>`, b: cc("S", { name: "x3" }) },
   { s: `${C}S.x4.s.a`, b: cc("S", { durable_name: "x4", filter_subject: "s.a" }) },

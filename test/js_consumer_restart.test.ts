@@ -42,7 +42,8 @@ async function pull(nc: NatsConnection, stream: string, consumer: string, body: 
 describe("consumer settings across a restart", () => {
   it("pause, priority groups, filter_subjects, metadata and reset come back", async () => {
     const storeDir = path.join(tmp, "store");
-    const resumeAt = new Date(Date.now() + 3000).toISOString();
+    // Far enough ahead that a loaded machine still restarts the server before it (then waited out).
+    const resumeAt = new Date(Date.now() + 15_000).toISOString();
     let s: EmbeddedServer = await startServer({ host: "127.0.0.1", port: -1, jetstream: { storeDir } });
     let nc = await connect({ servers: s.url });
     try {
@@ -75,7 +76,7 @@ describe("consumer settings across a restart", () => {
       const advisories: Json[] = [];
       nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.PAUSE.R.paused", { callback: (_e, m) => void advisories.push(m.json<Json>()) });
       await nc.flush();
-      await waitUntil(() => advisories.length > 0, 10_000, "the resume advisory");
+      await waitUntil(() => advisories.length > 0, 60_000, "the resume advisory");
       assert.equal(advisories[0].paused, false);
       const got = await pull(nc, "R", "paused", { batch: 1, expires: 2_000_000_000 }, 1);
       assert.equal(got[0].string(), "a");
