@@ -8,7 +8,7 @@ import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Objm } from "@nats-io/obj";
-import { CliHome, TSNATS_BIN } from "./helpers/cli.js";
+import { CliHome, PYTHON3_MISSING, TSNATS_BIN } from "./helpers/cli.js";
 import { jetStreamTargets } from "./helpers/cli_targets.js";
 import { waitUntil } from "./helpers/server.js";
 
@@ -121,7 +121,7 @@ for (const t of servers) {
   });
 }
 
-describe("large objects stream through", () => {
+describe("large objects stream through", { skip: PYTHON3_MISSING ?? false }, () => {
   /** Run the bin and return its peak RSS in MB (python's getrusage of the child). */
   // Asynchronous: the tsnats server under test runs in this process and must keep serving.
   function runMeasured(args: string[]): Promise<{ code: number; rssMb: number; stderr: string }> {

@@ -1,7 +1,7 @@
 // Shared test helper: run the tsnats CLI in-process (fast: no node start-up per command) or
 // as a real child process (the bin, exit statuses, a pseudo-terminal for prompts), always
 // with a private HOME/XDG_CONFIG_HOME so tests never read or write the user's contexts.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -9,6 +9,10 @@ import { PassThrough, Readable, Writable } from "node:stream";
 import { runCli } from "../../src/cli/main.js";
 
 export const TSNATS_BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..", "src", "bin", "tsnats.js");
+
+/** Why tests that drive python3 (the pseudo-terminal driver, rusage) must skip; undefined when it is here. */
+export const PYTHON3_MISSING: string | undefined =
+  spawnSync("python3", ["--version"]).status === 0 ? undefined : "python3 is not installed (apt-get install -y python3)";
 
 export interface CliResult {
   code: number;
