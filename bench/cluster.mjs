@@ -82,13 +82,18 @@ async function startServer(impl, conf) {
   };
 }
 
-/** Two servers joined by a route (topology "route"), a gateway ("gateway": clusters A and B) or a leaf connection ("leaf": A is the hub). */
-async function startPair(impl, topology) {
+/**
+ * Two servers joined by a route (topology "route"), a gateway ("gateway": clusters A and B) or a
+ * leaf connection ("leaf": A is the hub). `compression` is the route or leaf compression mode
+ * of both servers (unset: the defaults, accept for routes and s2_auto for leaf connections).
+ */
+async function startPair(impl, topology, compression) {
+  const comp = compression === undefined ? "" : `, compression: ${compression}`;
   if (topology === "route") {
     const c1 = await freePort();
     const c2 = await freePort();
-    const a = await startServer(impl, `cluster { name: bench, listen: "127.0.0.1:${c1}", routes: ["nats://127.0.0.1:${c2}"] }\n`);
-    const b = await startServer(impl, `cluster { name: bench, listen: "127.0.0.1:${c2}", routes: ["nats://127.0.0.1:${c1}"] }\n`);
+    const a = await startServer(impl, `cluster { name: bench, listen: "127.0.0.1:${c1}", routes: ["nats://127.0.0.1:${c2}"]${comp} }\n`);
+    const b = await startServer(impl, `cluster { name: bench, listen: "127.0.0.1:${c2}", routes: ["nats://127.0.0.1:${c1}"]${comp} }\n`);
     return { a, b };
   }
   if (topology === "gateway") {
@@ -99,16 +104,18 @@ async function startPair(impl, topology) {
     return { a, b };
   }
   const lp = await freePort();
-  const a = await startServer(impl, `leafnodes { listen: "127.0.0.1:${lp}" }\n`);
-  const b = await startServer(impl, `leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:${lp}" } ] }\n`);
+  const a = await startServer(impl, `leafnodes { listen: "127.0.0.1:${lp}"${comp} }\n`);
+  const b = await startServer(impl, `leafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:${lp}"${comp} } ] }\n`);
   return { a, b };
 }
 
 const n = (x) => String(Math.max(1000, Math.round(x * SCALE)));
-// name | topology | generator args (PUB/SUB replaced by the servers' URLs)
+// name | topology | generator args (PUB/SUB replaced by the servers' URLs) | compression of both servers
 const SCENARIOS = [
   ["route-pubsub16", "route", ["pubsub", "-pub", "PUB", "-sub", "SUB", "-n", n(2_000_000), "-size", "16", "-subs", "1"]],
   ["route-pubsub1k", "route", ["pubsub", "-pub", "PUB", "-sub", "SUB", "-n", n(500_000), "-size", "1024", "-subs", "1"]],
+  ["route-pubsub1k-s2fast", "route", ["pubsub", "-pub", "PUB", "-sub", "SUB", "-n", n(500_000), "-size", "1024", "-subs", "1"], "s2_fast"],
+  ["route-pubsub1k-s2auto", "route", ["pubsub", "-pub", "PUB", "-sub", "SUB", "-n", n(500_000), "-size", "1024", "-subs", "1"], "s2_auto"],
   ["route-fanout16", "route", ["pubsub", "-pub", "PUB", "-sub", "SUB", "-n", n(500_000), "-size", "16", "-subs", "4"]],
   ["route-queue16", "route", ["queue", "-pub", "PUB", "-sub", "SUB,PUB", "-n", n(1_000_000), "-size", "16", "-subs", "4"]],
   ["route-reqlat", "route", ["req", "-pub", "PUB", "-sub", "SUB", "-n", n(10_000), "-c", "1"]],
@@ -119,6 +126,8 @@ const SCENARIOS = [
   ["gw-reqlat", "gateway", ["req", "-pub", "PUB", "-sub", "SUB", "-n", n(10_000), "-c", "1"]],
   ["gw-reqtput16", "gateway", ["req", "-pub", "PUB", "-sub", "SUB", "-n", n(50_000), "-c", "16"]],
   ["leaf-pubsub16", "leaf", ["pubsub", "-pub", "SUB", "-sub", "PUB", "-n", n(2_000_000), "-size", "16", "-subs", "1"]],
+  ["leaf-pubsub1k-off", "leaf", ["pubsub", "-pub", "SUB", "-sub", "PUB", "-n", n(500_000), "-size", "1024", "-subs", "1"], "off"],
+  ["leaf-pubsub1k-s2fast", "leaf", ["pubsub", "-pub", "SUB", "-sub", "PUB", "-n", n(500_000), "-size", "1024", "-subs", "1"], "s2_fast"],
   ["leaf-reqlat", "leaf", ["req", "-pub", "SUB", "-sub", "PUB", "-n", n(10_000), "-c", "1"]],
   ["leaf-reqtput16", "leaf", ["req", "-pub", "SUB", "-sub", "PUB", "-n", n(50_000), "-c", "16"]],
 ];
@@ -136,11 +145,11 @@ const median = (xs) => {
 
 build();
 const results = {};
-for (const [name, topology, genArgs] of SCENARIOS) {
+for (const [name, topology, genArgs, compression] of SCENARIOS) {
   if (ONLY.length > 0 && !ONLY.includes(name)) continue;
   for (let round = 0; round < ROUNDS; round++) {
     for (const impl of ["ref", "ts"]) {
-      const { a, b } = await startPair(impl, topology);
+      const { a, b } = await startPair(impl, topology, compression);
       const argv = genArgs.map((x) => x.replace("PUB", a.url).replace("SUB", b.url));
       const r = spawnSync(GEN, argv, { encoding: "utf8", timeout: 120_000 });
       await a.stop();

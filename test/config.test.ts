@@ -708,7 +708,12 @@ max_traced_msg_len: 128
     assert.equal(load("leaf { port: 1 }").leafnodes?.port, 1);
     throwsAt(() => load("leafnodes { tls { cert_file: x } }"), "t.conf:1:13: missing 'key_file' in TLS configuration");
     throwsAt(() => load("leafnodes { bogus: 1 }"), 't.conf:1:13: unknown field "bogus"');
-    assert.throws(() => validateOptions(load("leafnodes { port: 1, compression: s2_fast }")), /leafnode compression "s2_fast" is not supported by tsnats/);
+    assert.equal(load("leafnodes { port: 1, compression: s2_fast }").leafnodes?.compression, "s2_fast");
+    // nats-server's defaults: s2_auto for the listener and every remote; "on" means s2_auto here.
+    assert.equal(load("leafnodes { port: 1 }").leafnodes?.compression, "s2_auto");
+    assert.equal(load("leafnodes { remotes: [ { url: nats-leaf://x:1 } ] }").leafnodes?.remotes[0].compression, "s2_auto");
+    assert.equal(load("leafnodes { remotes: [ { url: nats-leaf://x:1, compression: on } ] }").leafnodes?.remotes[0].compression, "s2_auto");
+    assert.deepEqual(load("leafnodes { port: 1, compression: { mode: s2_auto, rtt_thresholds: [0ms, 5ms, 20ms, 0ms] } }").leafnodes?.compressionRttMs, [0, 5, 20]);
     assert.throws(() => validateOptions(load("leafnodes { remotes: [ { url: nats-leaf://x:1, account: NOPE } ] }")), /leafnode remote account "NOPE" not found/);
   });
 
@@ -743,10 +748,23 @@ max_traced_msg_len: 128
     throwsAt(() => load("cluster { authorization { users: [{user: a, password: b}] } }"), "t.conf:1:11: Cluster authorization does not allow multiple users");
     throwsAt(() => load("cluster { authorization { token: t } }"), "t.conf:1:11: Cluster authorization does not support tokens");
     assert.throws(() => load("cluster { permissions { import: a, allow_responses: true } }"), /Cluster permissions do not support dynamic responses/);
-    throwsAt(() => load("cluster { compression: s3 }"), 't.conf:1:11: unsupported compression mode "s3"');
-    // Parsed as nats-server does, refused at validation: tsnats cannot compress.
+    // nats-server checks modes and thresholds at start-up: its messages carry no position.
+    assert.throws(() => load("cluster { compression: s3 }"), /^Error: unsupported compression mode "s3"$/);
+    assert.throws(() => load("cluster { compression: s2_uncompressed }"), /^Error: unsupported compression mode "s2_uncompressed"$/);
+    assert.throws(() => load('cluster { compression: { mode: s2_auto, rtt_thresholds: ["10ms", "5ms"] } }'), /^Error: RTT threshold values \[10ms 5ms\] should be in ascending order$/);
+    assert.throws(
+      () => load('cluster { compression: { mode: s2_auto, rtt_thresholds: ["1ms", "2ms", "3ms", "4ms", "5ms"] } }'),
+      /^Error: compression mode "s2_auto" should have no more than 4 RTT thresholds: \[1ms 2ms 3ms 4ms 5ms\]$/,
+    );
+    assert.throws(() => load('cluster { compression: { mode: s2_auto, rtt_thresholds: ["0ms"] } }'), /^Error: compression mode "s2_auto" requires at least one RTT threshold$/);
+    throwsAt(() => load('cluster { compression: { mode: s2_auto, rtt_thresholds: ["abc"] } }'), 't.conf:1:41: time: invalid duration "abc"');
+    throwsAt(() => load("cluster { compression: { foo: 1 } }"), 't.conf:1:26: unknown field "foo"');
     assert.equal(load("cluster { compression: s2_fast }").cluster?.compression, "s2_fast");
-    assert.throws(() => validateOptions(load("cluster { port: 1, compression: s2_best }")), /cluster compression "s2_best" is not supported by tsnats \(no S2 codec\)/);
+    assert.equal(load("cluster { compression: best }").cluster?.compression, "s2_best");
+    assert.equal(load("cluster { compression: s2_best }").cluster?.compression, "s2_best");
+    // A map without a mode keeps the block's default (accept for routes), thresholds unused.
+    assert.deepEqual(load('cluster { compression: { rtt_thresholds: ["5ms"] } }').cluster?.compression, "accept");
+    assert.deepEqual(load('cluster { compression: { mode: auto, rtt_thresholds: ["5ms", "1s"] } }').cluster?.compressionRttMs, [5, 1000]);
     assert.throws(() => validateOptions(load("cluster { port: 1, pool_size: -1, accounts: [A] }\naccounts { A: {} }")), /pool_size cannot be negative if pinned accounts are specified/);
     assert.throws(() => validateOptions(load("cluster { port: 1, accounts: [A, A] }\naccounts { A: {} }")), /found duplicate account name "A" in pinned accounts list/);
     assert.equal(load("cluster { compression: true }").cluster?.compression, "s2_fast");

@@ -19,6 +19,7 @@ import type { Account } from "../server/account.js";
 import { Route, GOSSIP_DEFAULT, GOSSIP_DISABLED, GOSSIP_OVERRIDE, type RouteInfo, type RouteType } from "./route.js";
 import { RouteInterest } from "./interest.js";
 import { clientConnectUrls, hostPort } from "./urls.js";
+import { COMPRESSION_S2_AUTO, needsCompression } from "./compression.js";
 
 /** nats-server's route timings. */
 const ROUTE_CONNECT_DELAY_MS = 1000;
@@ -170,8 +171,12 @@ export class Cluster implements ServerService {
 
   // ---- route INFO ----
 
-  /** The INFO of a new route (nats-server's generateRouteInitialInfoJSON). */
-  routeInfoJson(accName: string, poolIdx: number, gossipMode: number): string {
+  /**
+   * The INFO of a new route (nats-server's generateRouteInitialInfoJSON). `compression` is the
+   * mode it announces: the configured one by default, the chosen one once negotiated (s2_auto
+   * stays s2_auto: the level is ours to change).
+   */
+  routeInfoJson(accName: string, poolIdx: number, gossipMode: number, compression = this.options.compression): string {
     const s = this.server;
     const o = this.options;
     const info: Record<string, unknown> = {
@@ -200,8 +205,7 @@ export class Cluster implements ServerService {
       const urls = this.ownClientUrls();
       if (urls.length > 0) info.connect_urls = urls;
     }
-    // No S2 codec: "off" is an answer every peer accepts (see checkCompressionServable).
-    info.compression = "off";
+    info.compression = this.options.compression === COMPRESSION_S2_AUTO ? COMPRESSION_S2_AUTO : compression;
     if (o.permissions !== undefined) {
       if (o.permissions.import !== undefined) info.import = subjectPermissionJson(o.permissions.import);
       if (o.permissions.export !== undefined) info.export = subjectPermissionJson(o.permissions.export);
@@ -332,8 +336,9 @@ export class Cluster implements ServerService {
     this.pending.add(route);
     if (this.server.log.debugEnabled) route.debug("Route connect msg sent");
     route.sendConnect(this.clusterName, this.tls !== undefined);
-    // Pooled routes wait for the peer's INFO before sending theirs (it names the pool slot).
-    if (!(accName === "" && this.options.poolSize >= 1)) route.sendInfo(this.routeInfoJson(accName, 0, gossipMode));
+    // Pooled routes wait for the peer's INFO before sending theirs (it names the pool slot), and
+    // so do routes configured for compression (their INFO depends on the peer's mode).
+    if (!(accName === "" && this.options.poolSize >= 1) && !needsCompression(this.options.compression)) route.sendInfo(this.routeInfoJson(accName, 0, gossipMode));
     route.info("Route connection created");
   }
 
@@ -428,7 +433,7 @@ export class Cluster implements ServerService {
     }
     route.connectUrls = Array.isArray(info.connect_urls) ? info.connect_urls.filter((u) => typeof u === "string") : [];
     route.poolIdx = idx;
-    if (sendDelayedInfo) route.sendInfo(this.routeInfoJson("", idx, gossipMode));
+    if (sendDelayedInfo) route.sendInfo(this.routeInfoJson("", idx, gossipMode, route.compression));
     if (pool && idx === 0) this.remotePoolSize.set(id, remotePool);
     conns[idx] = route;
     count++;
@@ -478,7 +483,7 @@ export class Cluster implements ServerService {
       return false;
     }
     conns.set(id, route);
-    if (sendDelayedInfo) route.sendInfo(this.routeInfoJson(accName, 0, gossipMode));
+    if (sendDelayedInfo) route.sendInfo(this.routeInfoJson(accName, 0, gossipMode, route.compression));
     this.pending.delete(route);
     this.all.add(route);
     if (conns.size > 1) this.forwardNewRouteInfo(info, route.routeType, route.didSolicit, gossipMode);
@@ -748,6 +753,13 @@ export class Cluster implements ServerService {
         r.noReconnect = true;
         r.close("Route Removed");
       }
+    }
+    if (next.compression !== this.options.compression || JSON.stringify(next.compressionRttMs) !== JSON.stringify(this.options.compressionRttMs)) {
+      const modeChanged = next.compression !== this.options.compression;
+      this.options.compression = next.compression;
+      this.options.compressionRttMs = next.compressionRttMs;
+      // New thresholds apply at the next PONG; a new mode is negotiated again on new connections.
+      if (modeChanged) for (const r of [...this.all]) r.close("Configuration Changed");
     }
     const authChanged = next.username !== this.options.username || next.password !== this.options.password;
     Object.assign(this.options, { username: next.username, password: next.password, authTimeoutMs: next.authTimeoutMs });

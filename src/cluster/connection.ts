@@ -12,6 +12,16 @@ import { Outbound, copyInto, stallMarkFor, type Stallable } from "../server/outb
 import { readIntoSharedBuffer } from "../server/shared_reads.js";
 import { ProtocolError } from "../protocol/errors.js";
 import { RemoteParser, type MsgOp, type RemoteParserHandler, type SubOp, type UnsubOp } from "./remote_parser.js";
+import { S2Error, S2StreamDecoder } from "../storage/s2.js";
+import {
+  COMPRESSION_S2_AUTO,
+  compressionForInfo,
+  levelForRtt,
+  needsCompression,
+  S2WritingSocket,
+  selectCompressionMode,
+  type CompressionSetting,
+} from "./compression.js";
 
 const PING = Buffer.from("PING\r\n");
 const PONG = Buffer.from("PONG\r\n");
@@ -63,6 +73,21 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   dirty = false;
   /** The other side's interest, by a key unique per account, subject and queue. */
   readonly subs = new Map<string, Subscription>();
+  /**
+   * The compression in use (/routez, /leafz): "off", "not supported" (a peer before 2.10), or
+   * the S2 level this side writes with.
+   */
+  compression = "off";
+  /** Compression was negotiated (or found not to apply): later INFOs do not negotiate again. */
+  protected compressionNegotiated = false;
+  /** Writes go out as an S2 stream through this (between the outbound buffer and the socket). */
+  private compressor: S2WritingSocket | undefined;
+  /** Reads are an S2 stream. */
+  private decompressor: S2StreamDecoder | undefined;
+  /** The INFO just parsed switched reads to S2: what follows it is compressed. */
+  private switchReads = false;
+  /** No PINGs while compression is being negotiated: one could cross the switch to S2. */
+  protected pingsHeld = false;
 
   protected readonly parser: RemoteParser;
   protected readonly outbound: Outbound;
@@ -209,9 +234,12 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     if (this.closed) return;
     this.lastActivity = Date.now();
     try {
-      this.parser.parse(chunk);
+      this.parseInput(chunk);
     } catch (err) {
-      if (err instanceof ProtocolError) {
+      if (err instanceof S2Error) {
+        this.error(`${this.kindName()} decompression error: ${err.message}`);
+        this.close("Read Error", true);
+      } else if (err instanceof ProtocolError) {
         this.error(err.message);
         if (err.text) this.sendErr(err.text);
         this.close("Protocol Violation");
@@ -221,6 +249,68 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
         this.close("Protocol Violation");
       }
     }
+  }
+
+  private parseInput(chunk: Buffer): void {
+    const d = this.decompressor;
+    if (d === undefined) this.parser.parse(chunk);
+    else for (const piece of d.push(chunk)) {
+      if (this.closed) return;
+      this.parser.parse(piece);
+    }
+    if (this.switchReads) this.startDecompressing();
+  }
+
+  /** Go on parsing what was held (an asynchronous check finished); a switch to S2 may follow. */
+  protected resumeInput(): void {
+    this.parser.resume();
+    if (this.switchReads) this.startDecompressing();
+  }
+
+  /** From here on reads are an S2 stream, starting with what followed the switching INFO. */
+  private startDecompressing(): void {
+    this.switchReads = false;
+    this.parser.held = false;
+    this.decompressor = new S2StreamDecoder();
+    const rest = this.parser.takeHeld();
+    if (rest !== undefined && rest.length > 0) this.parseInput(rest);
+  }
+
+  /** Which compression this connection is configured for (its block's, or its remote's). */
+  protected abstract compressionSetting(): CompressionSetting;
+
+  /**
+   * Negotiate compression from the mode the peer's first INFO announced (we are configured for
+   * it). When both sides compress, `sendInfo(mode)` sends our INFO naming the mode: in plain text
+   * before our writes switch to S2 when we solicited, compressed when we accepted (the peer
+   * switches on ours); reads switch right after the INFO being parsed. Returns whether
+   * compression is on (the handshake then goes on with the peer's next INFO). Throws on a mode
+   * we do not know.
+   */
+  protected negotiateCompression(peerMode: string | undefined, sendInfo: (mode: string) => void): boolean {
+    const setting = this.compressionSetting();
+    let mode = selectCompressionMode(setting.mode, peerMode);
+    // s2_auto starts with the time the connection took to get here as its RTT.
+    if (mode === COMPRESSION_S2_AUTO) mode = levelForRtt(Math.max(0.001, Date.now() - this.start.getTime()), setting.rttThresholdsMs);
+    this.compression = mode;
+    if (!needsCompression(mode)) return false;
+    const infoMode = compressionForInfo(setting, mode);
+    if (this.solicited) sendInfo(infoMode);
+    // What is queued so far goes out in plain text (our INFO when we solicited).
+    if (this.outbound.size > 0) this.outbound.flushAll();
+    this.compressor = new S2WritingSocket(this.socket, mode);
+    this.outbound.attach(this.compressor);
+    if (!this.solicited) sendInfo(infoMode);
+    this.switchReads = true;
+    // Input after this INFO is kept for the decompressor.
+    this.parser.held = true;
+    return true;
+  }
+
+  /** Negotiation is over either way: PINGs may go out. */
+  protected compressionDone(): void {
+    this.compressionNegotiated = true;
+    this.pingsHeld = false;
   }
 
   abstract onInfo(json: string): void;
@@ -255,6 +345,18 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     if (this.pingSentAt > 0) {
       this.rttMs = Math.max(0.001, performance.now() - this.pingSentAt);
       this.pingSentAt = 0;
+      // s2_auto follows the RTT: a new level applies from the next flush.
+      if (this.compressor !== undefined) {
+        const setting = this.compressionSetting();
+        if (setting.mode === COMPRESSION_S2_AUTO) {
+          const level = levelForRtt(this.rttMs, setting.rttThresholdsMs);
+          if (level !== this.compression) {
+            this.debug(`Compression level changed from ${this.compression} to ${level} (RTT ${this.rttMs.toFixed(3)}ms)`);
+            this.compression = level;
+            this.compressor.setLevel(level);
+          }
+        }
+      }
     }
   }
 
@@ -404,7 +506,14 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     if (intervalMs <= 0 || this.pingTimer !== undefined) return;
     const tick = (): void => {
       if (this.closed) return;
-      if (Date.now() - this.lastActivity >= intervalMs || this.pingsOut > 0) {
+      if (this.pingsHeld) {
+        // Compression is being negotiated: no PING, but a peer that never finishes is stale.
+        if (Date.now() - this.start.getTime() > intervalMs * maxOut) {
+          this.debug(`Stale ${this.kindName()} Connection - Closing`);
+          this.close("Stale Connection");
+          return;
+        }
+      } else if (Date.now() - this.lastActivity >= intervalMs || this.pingsOut > 0) {
         if (this.pingsOut + 1 > maxOut) {
           this.debug(`Stale ${this.kindName()} Connection - Closing`);
           this.sendErr("Stale Connection");
@@ -468,6 +577,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     }
     this.subs.clear();
     this.parser.reset();
+    this.decompressor = undefined;
     this.outbound.release();
     this.lastLine = undefined;
     if (abort) this.socket.destroy();

@@ -26,6 +26,7 @@ import type { MsgOp, SubOp, UnsubOp } from "./remote_parser.js";
 import type { Gateways, RemoteGateway } from "./gateways.js";
 import { GatewayInterest } from "./gateway_interest.js";
 import { isGatewayRoutedSubject } from "./gateway_reply.js";
+import type { CompressionSetting } from "./compression.js";
 
 /** INFO commands of the gateway protocol. */
 export const GATEWAY_CMD_GOSSIP = 1;
@@ -161,6 +162,11 @@ export class GatewayConnection extends RemoteConnection {
     this.gateways.onGatewayClosed(this);
   }
 
+  /** nats-server does not compress gateways (its gateway block has no compression setting). */
+  protected compressionSetting(): CompressionSetting {
+    return { mode: "off" };
+  }
+
   protected accountOfSub(sub: Subscription): Account | undefined {
     return this.server.accounts.get(accountOfKey(sub.sid));
   }
@@ -193,7 +199,7 @@ export class GatewayConnection extends RemoteConnection {
           this.parser.held = false;
           if (!ok) return this.authFailed();
           this.acceptConnect(c);
-          if (!this.closed) this.parser.resume();
+          if (!this.closed) this.resumeInput();
         });
         return;
       }

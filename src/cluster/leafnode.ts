@@ -27,6 +27,7 @@ import type { LeafNodes } from "./leafnodes.js";
 import { isGatewayRoutedSubject, plainOfRouted, routeRoutedReply } from "./gateway_reply.js";
 import { hasWildcard } from "../protocol/subject.js";
 import { clientTlsContext, type ServerTls } from "../server/tls.js";
+import { COMPRESSION_NOT_SUPPORTED, COMPRESSION_OFF, needsCompression, type CompressionSetting } from "./compression.js";
 
 export const LDS_PREFIX = "$LDS.";
 
@@ -77,7 +78,6 @@ export class LeafConnection extends RemoteConnection {
   remoteCluster = "";
   remoteAccount = "";
   headers = false;
-  compression = "off";
   nonce: string | undefined;
   registered = false;
   private infoReceived = false;
@@ -120,6 +120,8 @@ export class LeafConnection extends RemoteConnection {
       }, leafs.options.authTimeoutMs ?? Math.max(this.server.options.authTimeoutMs, 2000));
       this.authTimer.unref();
     }
+    // With compression configured, PINGs wait until it is negotiated (they would cross the switch).
+    this.pingsHeld = needsCompression(this.compressionSetting().mode);
     this.startPings(this.server.options.pingIntervalMs, this.server.options.maxPingsOut);
     this.setWriteTimeout(leafs.options.writeDeadlineMs, leafs.options.writeTimeout);
     if (remote !== undefined) this.setDenies(remote.options.denyExports, remote.options.denyImports);
@@ -172,6 +174,44 @@ export class LeafConnection extends RemoteConnection {
     this.leafs.onLeafClosed(this);
   }
 
+  protected compressionSetting(): CompressionSetting {
+    const o = this.remote?.options ?? this.leafs.options;
+    return { mode: o.compression, rttThresholdsMs: o.compressionRttMs };
+  }
+
+  /**
+   * Compression from the peer's first INFO (after TLS): false when the handshake goes on with
+   * this INFO, true when it waits for the peer's next one (S2 from now on) or the connection closed.
+   */
+  private negotiateOnFirstInfo(info: Record<string, unknown>): boolean {
+    if (this.compressionNegotiated) return false;
+    this.compressionNegotiated = true;
+    const peerMode = typeof info.compression === "string" ? info.compression : undefined;
+    if (!needsCompression(this.compressionSetting().mode)) {
+      // A server before 2.10 announces nothing.
+      this.compression = peerMode === undefined || peerMode === "" ? COMPRESSION_NOT_SUPPORTED : COMPRESSION_OFF;
+      this.compressionDone();
+      return false;
+    }
+    let compress: boolean;
+    try {
+      compress = this.negotiateCompression(peerMode, (mode) => {
+        const ours = this.leafs.infoObject(this);
+        ours.compression = mode;
+        // The accepting side repeats the nonce the leaf is to sign.
+        if (!this.solicited && this.nonce !== undefined) ours.nonce = this.nonce;
+        this.sendInfo(ours);
+      });
+    } catch (err) {
+      this.error((err as Error).message);
+      this.sendErr((err as Error).message);
+      this.close("Protocol Violation");
+      return true;
+    }
+    this.compressionDone();
+    return compress;
+  }
+
   protected accountOfSub(): Account | undefined {
     return this.account;
   }
@@ -187,8 +227,12 @@ export class LeafConnection extends RemoteConnection {
     } catch (err) {
       throw new ProtocolError("", `leafnode INFO: ${(err as Error).message}`);
     }
-    // The accepting side ignores INFO (a compressing peer would send one first; we never compress).
-    if (!this.solicited) return;
+    // The accepting side reads one INFO only: a leaf configured for compression sends it
+    // before its CONNECT, to negotiate.
+    if (!this.solicited) {
+      if (!this.connectReceived) this.negotiateOnFirstInfo(info);
+      return;
+    }
     const remote = this.remote as LeafRemote;
     if (!this.infoReceived) {
       // Only a leafnode listener sends a client id and leafnode URLs in its first INFO.
@@ -202,13 +246,13 @@ export class LeafConnection extends RemoteConnection {
         this.startClientTls(() => this.onInfo(json));
         return;
       }
+      if (this.negotiateOnFirstInfo(info)) return;
       this.infoReceived = true;
       this.nonce = typeof info.nonce === "string" ? info.nonce : undefined;
       this.headers = !this.server.options.noHeaderSupport && info.headers === true;
       this.remoteServer = typeof info.server_name === "string" && info.server_name !== "" ? info.server_name : String(info.server_id ?? "");
       this.remoteCluster = typeof info.cluster === "string" ? info.cluster : "";
       this.remoteDomain = typeof info.domain === "string" ? info.domain : "";
-      this.compression = info.compression === undefined ? "not supported" : "off";
       this.leafs.learnUrls(remote, info.leafnode_urls as unknown[]);
       this.sendConnect();
       if (info.info_on_connect !== true) this.finishConnect();
@@ -298,7 +342,7 @@ export class LeafConnection extends RemoteConnection {
       this.tlsDone = true;
       this.parser.held = false;
       then();
-      if (!this.closed) this.parser.resume();
+      if (!this.closed) this.resumeInput();
     });
     this.upgradeSocket(ts);
   }
@@ -319,7 +363,7 @@ export class LeafConnection extends RemoteConnection {
     c.headers = !this.server.options.noHeaderSupport;
     if (this.server.options.jetstream.enabled) c.jetstream = true;
     if (o.denyImports.length > 0) c.deny_pub = o.denyImports;
-    c.compress_mode = "off";
+    c.compress_mode = this.compression;
     c.remote_account = this.account.name;
     c.protocol = 1;
     if (this.isolated && o.isolate) c.isolate = true;
@@ -369,7 +413,7 @@ export class LeafConnection extends RemoteConnection {
         if (this.closed) return;
         this.parser.held = false;
         this.acceptConnect(c, acc);
-        if (!this.closed) this.parser.resume();
+        if (!this.closed) this.resumeInput();
       });
       return;
     }
@@ -409,7 +453,11 @@ export class LeafConnection extends RemoteConnection {
     // The leaf's deny_imports: it does not want those, so they are not sent to it.
     if (Array.isArray(c.deny_pub) && c.deny_pub.length > 0) this.setDenies(c.deny_pub.filter((x): x is string => typeof x === "string"), []);
     this.headers = !this.server.options.noHeaderSupport && c.headers === true;
-    this.compression = c.compress_mode === undefined || c.compress_mode === "" ? "not supported" : c.compress_mode;
+    // A leaf that did not negotiate (its compression is off) says what it uses in its CONNECT.
+    if (!this.compressionNegotiated) {
+      this.compression = c.compress_mode === undefined || c.compress_mode === "" ? COMPRESSION_NOT_SUPPORTED : c.compress_mode;
+      this.compressionDone();
+    }
     this.remoteServer = c.name ?? "";
     this.remoteDomain = typeof c.domain === "string" ? c.domain : "";
     this.remoteAccount = c.remote_account ?? "";

@@ -169,8 +169,6 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       info.tls_required = true;
       if (this.tls.verify) info.tls_verify = true;
     }
-    // No S2 codec: every nats-server leaf accepts "off".
-    info.compression = "off";
     info.info_on_connect = true;
     return info;
   }
@@ -191,6 +189,8 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     conn.nonce = newNonce();
     const info = this.infoObject(conn);
     info.nonce = conn.nonce;
+    // Only the first INFO announces our compression mode (the leaf negotiates from it).
+    info.compression = this.options.compression;
     conn.sendInfo(info);
     if (t !== undefined) conn.startServerTls(t, !t.handshakeFirst);
   }
@@ -380,6 +380,27 @@ export class LeafNodes implements ServerService, RoutedReplySender {
   /** Reload: new leaf connections use the new TLS certificates (established ones keep their session). */
   reload(options: ServerOptions): void {
     if (this.options.port !== 0) this.tls = ServerTls.fromOptions(options.leafnodes?.tls);
+    // Compression: new thresholds apply at the next PONG; a new mode is negotiated again, so
+    // the connections it concerns reconnect.
+    const next = options.leafnodes;
+    if (next === undefined) return;
+    const changed = (a: { compression: string; compressionRttMs?: readonly number[] }, b: { compression: string; compressionRttMs?: readonly number[] }): "mode" | "rtt" | undefined =>
+      a.compression !== b.compression ? "mode" : JSON.stringify(a.compressionRttMs) !== JSON.stringify(b.compressionRttMs) ? "rtt" : undefined;
+    const listener = changed(this.options, next);
+    if (listener !== undefined) {
+      this.options.compression = next.compression;
+      this.options.compressionRttMs = next.compressionRttMs;
+      if (listener === "mode") for (const c of [...this.all, ...this.pending]) if (!c.solicited) c.close("Configuration Changed");
+    }
+    this.remotes.forEach((r, i) => {
+      const o = next.remotes[i];
+      if (o === undefined || JSON.stringify(o.urls) !== JSON.stringify(r.options.urls)) return;
+      const what = changed(r.options, o);
+      if (what === undefined) return;
+      r.options.compression = o.compression;
+      r.options.compressionRttMs = o.compressionRttMs;
+      if (what === "mode") r.conn?.close("Configuration Changed");
+    });
   }
 
   /** The loop detection subject of an account: "$LDS." and a random id, made once. */

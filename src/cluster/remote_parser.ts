@@ -90,6 +90,13 @@ export class RemoteParser {
     this.held = false;
   }
 
+  /** What was kept while held, handed over (it will not be parsed here). */
+  takeHeld(): Buffer | undefined {
+    const rest = this.partial;
+    this.partial = undefined;
+    return rest;
+  }
+
   /** Parse what was kept while held (call after clearing `held`). */
   resume(): void {
     this.parse(Buffer.alloc(0));

@@ -20,6 +20,7 @@ import { RemoteConnection } from "./connection.js";
 import type { MsgOp, SubOp, UnsubOp } from "./remote_parser.js";
 import type { Cluster } from "./cluster.js";
 import type { LeafConnection } from "./leafnode.js";
+import { COMPRESSION_NOT_SUPPORTED, COMPRESSION_OFF, needsCompression, type CompressionSetting } from "./compression.js";
 
 /** How a route came to be: configured (retried forever) or learnt from a peer (gossip). */
 export type RouteType = "explicit" | "implicit";
@@ -107,8 +108,6 @@ export class Route extends RemoteConnection {
   remoteInfo: RouteInfo | undefined;
   infoReceived = false;
   private connectReceived = false;
-  /** The peer's compression answer: "off", or "not supported" for a server before 2.10. */
-  compression = "off";
   /** Set when this route lost a duplicate race, so its reconnect is tried even if implicit. */
   retry = false;
   gossipMode: number;
@@ -163,6 +162,8 @@ export class Route extends RemoteConnection {
       }, authTimeout);
       this.authTimer.unref();
     }
+    // With compression configured, PINGs wait until it is negotiated (they would cross the switch).
+    this.pingsHeld = needsCompression(c.compression);
     this.startPings(cluster.pingIntervalMs, c.maxPingsOut ?? this.server.options.maxPingsOut);
     this.setWriteTimeout(c.writeDeadlineMs, c.writeTimeout);
   }
@@ -178,6 +179,11 @@ export class Route extends RemoteConnection {
   protected override onClosed(): void {
     if (this.authTimer !== undefined) clearTimeout(this.authTimer);
     this.cluster.onRouteClosed(this);
+  }
+
+  protected compressionSetting(): CompressionSetting {
+    const c = this.cluster.options;
+    return { mode: c.compression, rttThresholdsMs: c.compressionRttMs };
   }
 
   protected accountOfSub(sub: Subscription): Account | undefined {
@@ -246,7 +252,7 @@ export class Route extends RemoteConnection {
           if (!ok) return this.authFailed();
           try {
             this.acceptConnect(c);
-            this.parser.resume();
+            this.resumeInput();
           } catch (err) {
             this.error((err as Error).message);
             this.close("Protocol Violation");
@@ -342,9 +348,31 @@ export class Route extends RemoteConnection {
       this.close("Duplicate Server Name");
       return;
     }
-    // No S2 codec here: our INFO says "off", which every nats-server mode accepts. A server
-    // before 2.10 sends no compression field at all.
-    this.compression = info.compression === undefined || info.compression === "" ? "not supported" : "off";
+    let sendDelayedInfo: boolean;
+    if (needsCompression(cluster.options.compression)) {
+      if (!this.compressionNegotiated) {
+        this.compressionNegotiated = true;
+        let compress: boolean;
+        try {
+          compress = this.negotiateCompression(info.compression, (mode) => this.sendInfo(cluster.routeInfoJson(this.accName, 0, GOSSIP_DEFAULT, mode)));
+        } catch (err) {
+          this.error((err as Error).message);
+          this.sendErr((err as Error).message);
+          this.close("Protocol Violation");
+          return;
+        }
+        // Compressed from here: the peer's next INFO (over S2) goes on with the handshake.
+        if (compress) return;
+      }
+      this.compressionDone();
+      // A solicited route configured for compression held its INFO back until now.
+      sendDelayedInfo = this.didSolicit;
+    } else {
+      // A server before 2.10 sends no compression field at all.
+      this.compression = info.compression === undefined || info.compression === "" ? COMPRESSION_NOT_SUPPORTED : COMPRESSION_OFF;
+      this.compressionDone();
+      sendDelayedInfo = this.didSolicit && this.accName === "" && cluster.options.poolSize >= 1;
+    }
     this.infoReceived = true;
     this.remoteInfo = info;
     this.headers = !server.options.noHeaderSupport && info.headers === true;
@@ -368,7 +396,6 @@ export class Route extends RemoteConnection {
     else if (!this.didSolicit && typeof info.route_account === "string" && info.route_account !== "") this.accName = info.route_account;
     const gossipMode = this.gossipMode;
     this.gossipMode = GOSSIP_DEFAULT;
-    const sendDelayedInfo = this.didSolicit && this.accName === "" && cluster.options.poolSize >= 1;
     if (cluster.addRoute(this, info, sendDelayedInfo, gossipMode)) {
       this.debug(this.accName !== "" ? `Registering remote route ${JSON.stringify(info.server_id)} for account ${JSON.stringify(this.accName)}` : `Registering remote route ${JSON.stringify(info.server_id)}`);
     } else if (!this.closed) {

@@ -4,53 +4,79 @@ import type { ConfMap, ConfValue } from "./conf_parser.js";
 import { defaultClusterOptions, type ClusterOptions, type ServerOptions, type WriteTimeoutPolicy } from "./options.js";
 import { readListen, readSubjectPermission, readTls } from "./load.js";
 import { kindOfEntry, lowerKeys, type Reader } from "./reader.js";
+import { parseDuration } from "./conf_parser.js";
+import { normaliseRttThresholds, type CompressionSetting } from "../cluster/compression.js";
 
 /** Compression modes nats-server accepts, by the spelling a config may use. */
 const COMPRESSION_MODES = new Map([
+  ["not supported", "not supported"],
+  ["not_supported", "not supported"],
   ["off", "off"],
   ["disabled", "off"],
   ["false", "off"],
   ["accept", "accept"],
   ["auto", "s2_auto"],
   ["s2_auto", "s2_auto"],
-  ["on", "s2_fast"],
-  ["enabled", "s2_fast"],
-  ["true", "s2_fast"],
-  ["s2_uncompressed", "s2_uncompressed"],
+  ["fast", "s2_fast"],
   ["s2_fast", "s2_fast"],
+  ["better", "s2_better"],
   ["s2_better", "s2_better"],
+  ["best", "s2_best"],
   ["s2_best", "s2_best"],
 ]);
 
+/** A duration as Go prints it (nats-server's error texts list thresholds so). */
+function goDuration(ms: number): string {
+  if (ms === 0) return "0s";
+  if (ms < 1) return `${+(ms * 1000).toFixed(3)}µs`;
+  if (ms < 1000) return `${+ms.toFixed(6)}ms`;
+  const totalS = ms / 1000;
+  if (totalS < 60) return `${+totalS.toFixed(9)}s`;
+  const h = Math.floor(totalS / 3600);
+  const m = Math.floor((totalS % 3600) / 60);
+  const sec = +(totalS % 60).toFixed(9);
+  return `${h > 0 ? `${h}h` : ""}${m}m${sec}s`;
+}
+
 /**
- * A compression setting (string, bool or `{ mode, rtt_thresholds }`) normalised to a mode.
- * `onMode` is what "on"/true means in this block (s2_fast for routes, s2_auto for leafnodes).
+ * A compression setting (string, bool or `{ mode, rtt_thresholds }`) normalised to a mode and
+ * s2_auto's thresholds (ms). `onMode` is what "on"/true means in this block (s2_fast for routes,
+ * s2_auto for leafnodes); `dflt` is the block's default, used by a map without `mode`.
  */
-export function readCompression(r: Reader, m: ConfMap, key: string, onMode: string): string {
+export function readCompression(r: Reader, m: ConfMap, key: string, onMode: string, dflt: string): CompressionSetting {
   const k = kindOfEntry(m, key);
   let raw: string;
+  let rtts: number[] | undefined;
+  let shown: string[] = [];
   if (k === "bool") raw = (m[key] as boolean) ? onMode : "off";
   else if (k === "string") raw = m[key] as string;
   else if (k === "map") {
     const cm = m[key] as ConfMap;
-    raw = "s2_auto";
+    raw = dflt;
     for (const [orig, lk] of lowerKeys(cm)) {
       if (lk === "mode") raw = r.str(cm, orig, lk);
-      else if (lk !== "rtt_thresholds" && lk !== "thresholds" && lk !== "rtts" && lk !== "rtt") r.unknown(cm, orig);
+      else if (lk === "rtt_thresholds" || lk === "thresholds" || lk === "rtts" || lk === "rtt") {
+        const list = cm[orig];
+        if (!Array.isArray(list)) throw r.err(cm, orig, `interface conversion: interface {} is ${kindOfEntry(cm, orig)}, not []interface {}`);
+        rtts = [];
+        for (let i = 0; i < list.length; i++) {
+          if (typeof list[i] !== "string") throw r.err(list, i, `interface conversion: interface {} is ${kindOfEntry(list as unknown as ConfMap, String(i))}, not string`);
+          try {
+            rtts.push(parseDuration(list[i] as string));
+          } catch (err) {
+            throw r.err(cm, orig, (err as Error).message);
+          }
+        }
+        shown = rtts.map(goDuration);
+      } else r.unknown(cm, orig);
     }
   } else throw r.err(m, key, `field "${key}" should be a boolean or a structure, got ${k}`);
-  const mode = COMPRESSION_MODES.get(raw.toLowerCase());
-  if (mode === undefined) throw r.err(m, key, `unsupported compression mode ${JSON.stringify(raw)}`);
-  return mode;
-}
-
-/**
- * tsnats has no S2 codec: it negotiates "off" with every peer, which nats-server accepts in any
- * of its modes. A configuration that asks for S2 is refused rather than silently not served.
- */
-export function checkCompressionServable(mode: string, where: string): void {
-  if (mode === "off" || mode === "accept") return;
-  throw new Error(`${where} compression ${JSON.stringify(mode)} is not supported by tsnats (no S2 codec): use "off" or "accept"`);
+  const lower = raw.toLowerCase();
+  const mode = COMPRESSION_MODES.get(lower === "on" || lower === "enabled" || lower === "true" ? onMode : lower);
+  // nats-server checks the mode and thresholds when the server starts (no file position).
+  if (mode === undefined) throw new Error(`unsupported compression mode ${JSON.stringify(raw)}`);
+  if (mode !== "s2_auto" || rtts === undefined) return { mode };
+  return { mode, rttThresholdsMs: normaliseRttThresholds(raw, rtts, shown) };
 }
 
 /** `write_timeout` of the cluster, gateway and leafnodes blocks. */
@@ -212,7 +238,7 @@ export function readCluster(r: Reader, parent: ConfMap, key: string, opts: Serve
         break;
       }
       case "compression":
-        c.compression = readCompression(r, m, orig, "s2_fast");
+        ({ mode: c.compression, rttThresholdsMs: c.compressionRttMs } = readCompression(r, m, orig, "s2_fast", c.compression));
         break;
       case "ping_interval":
         c.pingIntervalMs = r.duration(m, orig, lk);
@@ -276,6 +302,5 @@ export function validateCluster(o: ServerOptions): void {
       seen.add(a);
     }
   }
-  checkCompressionServable(c.compression, "cluster");
   if (c.name !== undefined && c.name.includes(" ")) throw new Error("cluster name cannot contain spaces or new lines");
 }

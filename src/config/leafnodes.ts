@@ -1,11 +1,11 @@
 // The `leafnodes {}` block (alias `leaf`), read into LeafNodeOptions with nats-server's keys.
-// What tsnats cannot serve yet (WebSocket remotes, S2 compression) is refused at validation
+// What tsnats cannot serve yet (WebSocket remotes) is refused at validation
 // with a clear error rather than accepted and ignored.
 import type { ConfMap, ConfValue } from "./conf_parser.js";
 import { defaultLeafNodeOptions, type LeafNodeOptions, type LeafRemoteOptions, type ServerOptions } from "./options.js";
 import { readListen, readTls } from "./load.js";
 import { kindOfEntry, lowerKeys, type Reader } from "./reader.js";
-import { checkCompressionServable, readCompression, readWriteTimeout } from "./cluster.js";
+import { readCompression, readWriteTimeout } from "./cluster.js";
 
 function strings(r: Reader, m: ConfMap, key: string): string[] {
   const k = kindOfEntry(m, key);
@@ -62,8 +62,7 @@ function readLeafAuthorization(r: Reader, parent: ConfMap, key: string, l: LeafN
 }
 
 function readRemote(r: Reader, m: ConfMap): LeafRemoteOptions {
-  // nats-server defaults to s2_auto; tsnats has no S2 codec and negotiates "off" (see checkCompressionServable).
-  const remote: LeafRemoteOptions = { urls: [], hub: false, denyImports: [], denyExports: [], isolate: false, compression: "off" };
+  const remote: LeafRemoteOptions = { urls: [], hub: false, denyImports: [], denyExports: [], isolate: false, compression: "s2_auto" };
   for (const [orig, lk] of lowerKeys(m)) {
     switch (lk) {
       case "url":
@@ -97,7 +96,7 @@ function readRemote(r: Reader, m: ConfMap): LeafRemoteOptions {
         remote.isolate = r.bool(m, orig, lk);
         break;
       case "compression":
-        remote.compression = readCompression(r, m, orig, "s2_auto");
+        ({ mode: remote.compression, rttThresholdsMs: remote.compressionRttMs } = readCompression(r, m, orig, "s2_auto", remote.compression));
         break;
       case "tls":
         remote.tls = readTls(r, m, orig, "leafnode");
@@ -161,7 +160,7 @@ export function readLeafNodes(r: Reader, parent: ConfMap, key: string, opts: Ser
         l.noAdvertise = r.bool(m, orig, lk);
         break;
       case "compression":
-        l.compression = readCompression(r, m, orig, "s2_auto");
+        ({ mode: l.compression, rttThresholdsMs: l.compressionRttMs } = readCompression(r, m, orig, "s2_auto", l.compression));
         break;
       case "isolate_leafnode_interest":
       case "isolate":
@@ -192,8 +191,6 @@ export function validateLeafNodes(o: ServerOptions): void {
     if (acc !== undefined && !known.has(acc)) throw new Error(`${what} account ${JSON.stringify(acc)} not found`);
   };
   check(l.account, "leafnode authorization");
-  checkCompressionServable(l.compression, "leafnode");
-  for (const r of l.remotes) checkCompressionServable(r.compression, "leafnode remote");
   for (const u of l.users) check(u.account, `leafnode user ${JSON.stringify(u.user)}`);
   for (const r of l.remotes) check(r.account, "leafnode remote");
 }

@@ -214,8 +214,10 @@ export interface ClusterOptions {
   poolSize: number;
   /** Accounts with a dedicated route to each peer. */
   pinnedAccounts: string[];
-  /** Route compression mode as configured (only "off"/"accept" can be served: no S2 codec). */
+  /** Route compression mode as configured (normalised: off, accept, s2_auto, s2_fast, s2_better, s2_best). */
   compression: string;
+  /** s2_auto's RTT thresholds (ms); undefined = nats-server's defaults (10, 50, 100). */
+  compressionRttMs?: readonly number[];
   username?: string;
   password?: string;
   authTimeoutMs?: number;
@@ -296,7 +298,9 @@ export interface LeafRemoteOptions {
   denyExports: string[];
   /** Do not pass interest of other leaf nodes to this remote. */
   isolate: boolean;
+  /** S2 compression mode (nats-server's default: s2_auto) and s2_auto's thresholds (ms). */
   compression: string;
+  compressionRttMs?: readonly number[];
   /** TLS to the hub (also started when the hub requires it, or the URL's scheme is tls://). */
   tls?: TlsOptions;
 }
@@ -317,7 +321,9 @@ export interface LeafNodeOptions {
   remotes: LeafRemoteOptions[];
   /** Delay between attempts to reach a remote. */
   reconnectMs: number;
+  /** S2 compression mode (nats-server's default: s2_auto) and s2_auto's thresholds (ms). */
   compression: string;
+  compressionRttMs?: readonly number[];
   /** Interest from other leaf nodes is not passed on to leaf nodes. */
   isolateLeafnodeInterest: boolean;
   /** TLS of the leafnode listener (INFO goes first in plain text, unless handshake_first). */
@@ -328,7 +334,7 @@ export interface LeafNodeOptions {
 }
 
 export function defaultLeafNodeOptions(): LeafNodeOptions {
-  return { host: "0.0.0.0", port: 0, noAdvertise: false, users: [], remotes: [], reconnectMs: 1000, compression: "off", isolateLeafnodeInterest: false };
+  return { host: "0.0.0.0", port: 0, noAdvertise: false, users: [], remotes: [], reconnectMs: 1000, compression: "s2_auto", isolateLeafnodeInterest: false };
 }
 
 /** One `gateway { gateways: [...] }` entry: a remote cluster this server connects to. */

@@ -215,6 +215,9 @@ export class S2StreamDecoder {
       const piece = this.chunk(type, chunk);
       if (piece !== undefined && piece.length > 0) out.push(piece);
     }
+    // What waits for the rest of its chunk must not be a view of the caller's buffer: readers
+    // of sockets reuse theirs.
+    if (this.pendingLen > 0 && this.pending.some((b) => b.buffer === data.buffer)) this.pending = [Buffer.concat(this.pending, this.pendingLen)];
     return out;
   }
 
@@ -336,6 +339,38 @@ export class S2StreamEncoder {
     out.push(head, compressed ? body : Buffer.from(body));
     this.used = 0;
   }
+}
+
+/** The chunk every S2 stream starts with (a stream may repeat it: concatenated streams). */
+export const S2_STREAM_IDENTIFIER: Buffer = (() => {
+  const id = Buffer.allocUnsafe(10);
+  id[0] = CHUNK_IDENTIFIER;
+  id.writeUIntLE(6, 1, 3);
+  S2_MAGIC.copy(id, 4);
+  return id;
+})();
+
+/**
+ * `data` framed as whole stream chunks (no identifier) in one buffer: blocks of at most
+ * 1 MiB, each compressed unless `uncompressed` is asked or compressing does not make it
+ * smaller. For connections that compress each flush (routes, leaf nodes).
+ */
+export function s2FrameChunks(data: Buffer, uncompressed: boolean): Buffer {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for (let at = 0; at < data.length; at += ENCODE_BLOCK) {
+    const raw = data.subarray(at, Math.min(data.length, at + ENCODE_BLOCK));
+    const z = uncompressed ? undefined : s2EncodeBlock(raw);
+    const compressed = z !== undefined && z.length < raw.length;
+    const body = compressed ? (z as Buffer) : raw;
+    const head = Buffer.allocUnsafe(8);
+    head[0] = compressed ? CHUNK_COMPRESSED : CHUNK_UNCOMPRESSED;
+    head.writeUIntLE(body.length + 4, 1, 3);
+    head.writeUInt32LE(maskedCrc(raw), 4);
+    parts.push(head, body);
+    total += 8 + body.length;
+  }
+  return Buffer.concat(parts, total);
 }
 
 /** Encode a whole buffer as an S2 stream. */
