@@ -7,9 +7,9 @@
 //   npm run build && node bench/cluster.mjs [--rounds 3] [--only route-pubsub16,leaf-reqlat]
 import { spawn, spawnSync, execFileSync } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { GEN, buildClusterbench as build, freePort, waitPort, parseResult as parse, median } from "./bench_lib.mjs";
 
 const HERE = path.dirname(new URL(import.meta.url).pathname);
 const ROOT = path.resolve(HERE, "..");
@@ -21,43 +21,9 @@ const opt = (name, def) => {
 const ROUNDS = Number(opt("rounds", "3"));
 const ONLY = opt("only", "")?.split(",").filter(Boolean) ?? [];
 const SCALE = Number(process.env.BENCH_SCALE ?? "1");
-const cache = process.env.BENCH_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), ".cache"), "nats-bench");
-const GEN = path.join(cache, "clusterbench");
-
-function build() {
-  fs.mkdirSync(cache, { recursive: true });
-  execFileSync("go", ["build", "-o", GEN, "."], {
-    cwd: path.join(HERE, "clusterbench"),
-    env: { ...process.env, GO111MODULE: "off", GOPATH: "/usr/share/gocode", GOFLAGS: "" },
-    stdio: "inherit",
-  });
-}
 
 const ref = execFileSync(path.resolve(ROOT, "..", "shared", "tools", "nats-server-ref.sh"), ["2.15"], { encoding: "utf8" }).trim();
 const tsBin = path.join(ROOT, "dist", "src", "bin", "tsnats-server.js");
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const p = s.address().port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
-async function waitPort(port) {
-  for (let i = 0; i < 400; i++) {
-    const ok = await new Promise((r) => {
-      const c = net.connect(port, "127.0.0.1");
-      c.once("connect", () => (c.destroy(), r(true)));
-      c.once("error", () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`port ${port} never opened`);
-}
 
 /** Start one server (impl "ref" or "ts") with a config file; returns its client port and a stopper. */
 async function startServer(impl, conf) {
@@ -131,17 +97,6 @@ const SCENARIOS = [
   ["leaf-reqlat", "leaf", ["req", "-pub", "SUB", "-sub", "PUB", "-n", n(10_000), "-c", "1"]],
   ["leaf-reqtput16", "leaf", ["req", "-pub", "SUB", "-sub", "PUB", "-n", n(50_000), "-c", "16"]],
 ];
-
-function parse(line) {
-  const out = {};
-  for (const m of line.matchAll(/(\w+)=(\S+)/g)) out[m[1]] = Number.isNaN(Number(m[2])) ? m[2] : Number(m[2]);
-  return out;
-}
-
-const median = (xs) => {
-  const s = [...xs].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)];
-};
 
 build();
 const results = {};
