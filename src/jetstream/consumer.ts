@@ -21,6 +21,7 @@ import type { Stream } from "./stream.js";
 import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
 import { appendHeaders, buildHeaders, getHeader } from "../protocol/headers.js";
 import { goDuration } from "../server/time.js";
+import { parseDecimal } from "./util.js";
 
 /** The operations that change a consumer. */
 export type ConsumerOp =
@@ -1025,9 +1026,10 @@ export class Consumer {
     const d2 = d1 < 0 ? -1 : subject.indexOf(".", d1 + 1);
     const d3 = d2 < 0 ? -1 : subject.indexOf(".", d2 + 1);
     if (d3 < 0) return;
-    const dc = Number(subject.substring(p, d1));
-    const sseq = Number(subject.substring(d1 + 1, d2));
-    const dseq = Number(subject.substring(d2 + 1, d3));
+    // read in place (an ack a message: no substring per token); digits only, as nats-server
+    const dc = parseDecimal(subject, p, d1);
+    const sseq = parseDecimal(subject, d1 + 1, d2);
+    const dseq = parseDecimal(subject, d2 + 1, d3);
     if (!Number.isInteger(sseq) || sseq < 0) return;
     this.lastActive = Date.now();
     // The ack kind is read from the payload's bytes: no string per ack. An ack is an empty
@@ -1036,7 +1038,7 @@ export class Consumer {
     const isAck = len === 0 || (len === 4 && startsWithAscii(payload, "+ACK")) || (len === 3 && startsWithAscii(payload, "+OK"));
     if (sseq === 0) {
       // Nothing to act on; nats-server still confirms a plain ack.
-      if (isAck && reply !== "") this.stream.jsa.account.publish(reply, "", undefined, EMPTY);
+      if (isAck && reply !== "") this.stream.jsa.account.publishOnce(reply, undefined, EMPTY);
       return;
     }
     if (isAck) {
@@ -1074,7 +1076,7 @@ export class Consumer {
       }
     }
     // Double-ack: the client waits for an (empty) confirmation.
-    if (reply !== "") this.stream.jsa.account.publish(reply, "", undefined, EMPTY);
+    if (reply !== "") this.stream.jsa.account.publishOnce(reply, undefined, EMPTY);
   }
 
   private ack(sseq: number, dseq: number, dc: number): void {

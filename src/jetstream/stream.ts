@@ -630,7 +630,7 @@ export class Stream {
       else payload = failed !== undefined && !ack.startsWith('{"error"') ? failed : Buffer.from(ack);
       // Receivers copy what they keep (as for a payload in a socket's read buffer): the
       // encoded ack's bytes are reused for the next one.
-      acc.publish(acks[i] as string, "", hdrs?.get(i), payload);
+      acc.publishOnce(acks[i] as string, hdrs?.get(i), payload);
     }
   }
 

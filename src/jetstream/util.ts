@@ -56,3 +56,15 @@ export function writeDecimal(buf: Uint8Array, p: number, n: number): number {
   }
   return p + len;
 }
+
+/** The decimal number in str[start, end) (digits only), NaN when empty or not all digits. */
+export function parseDecimal(str: string, start: number, end: number): number {
+  if (end <= start) return NaN;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const c = str.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return NaN;
+    n = n * 10 + c;
+  }
+  return n;
+}

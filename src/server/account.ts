@@ -275,8 +275,20 @@ export class Account implements ImportRouting, GatewayReplyHolder {
    * matching queue group. Echo is suppressed for senders that asked for it.
    */
   route(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sender: Client | undefined): number {
+    return this.routeFresh(this.sublist.match(subject), subject, reply, hdr, payload, sender);
+  }
+
+  /**
+   * publish() to a subject used once, such as the reply inbox of a JetStream publish (its
+   * PubAck): matched without filling the sublist's cache with it.
+   */
+  publishOnce(subject: string, hdr: Buffer | undefined, payload: Buffer): number {
+    return this.routeFresh(this.sublist.matchOnce(subject), subject, "", hdr, payload, undefined);
+  }
+
+  private routeFresh(result: SublistResult, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sender: Client | undefined): number {
     if (deliveryTarget === undefined && importedRouting === 0 && activeTrace === undefined) {
-      return this.routeTo(this.sublist.match(subject), subject, reply, hdr, payload, sender);
+      return this.routeTo(result, subject, reply, hdr, payload, sender);
     }
     // A fresh message published while another is being delivered: none of that one's routing state applies.
     const prevTarget = deliveryTarget;
@@ -285,7 +297,7 @@ export class Account implements ImportRouting, GatewayReplyHolder {
     deliveryTarget = undefined;
     importedRouting = 0;
     try {
-      return this.routeTo(this.sublist.match(subject), subject, reply, hdr, payload, sender);
+      return this.routeTo(result, subject, reply, hdr, payload, sender);
     } finally {
       deliveryTarget = prevTarget;
       importedRouting = prevImported;

@@ -79,6 +79,7 @@ export interface SublistResult {
 
 const EMPTY_RESULT: SublistResult = Object.freeze({ psubs: [], qsubs: [] }) as SublistResult;
 const CACHE_MAX = 4096;
+const JS_ACK_PREFIX = "$JS.ACK.";
 
 interface Node {
   next: Level | undefined;
@@ -200,10 +201,30 @@ export class Sublist {
     return true;
   }
 
+  /** `match` for a subject used once (a reply inbox): the cache is neither read nor filled. */
+  matchOnce(subject: string): SublistResult {
+    this.matches++;
+    return this.matchTrie(subject);
+  }
+
+  private matchTrie(subject: string): SublistResult {
+    // A subject with an empty token (`a..b`, `.a`, `a.`, ``) matches nothing, as in nats-server.
+    if (subject.length === 0 || subject.charCodeAt(0) === 46 || subject.charCodeAt(subject.length - 1) === 46 || subject.includes("..")) {
+      return EMPTY_RESULT;
+    }
+    const acc: MatchAccumulator = { psubs: [], queues: undefined };
+    matchLevel(this.root, subject, 0, acc);
+    const queues = acc.queues;
+    if (acc.psubs.length === 0 && queues === undefined) return EMPTY_RESULT;
+    return { psubs: acc.psubs, qsubs: queues === undefined ? [] : [...queues.values()] };
+  }
+
   /** All subscriptions whose subject matches the literal subject. */
   match(subject: string): SublistResult {
     this.matches++;
-    const cache = this.cache;
+    // JetStream ack subjects carry the message's sequences: each is used once, so caching
+    // one costs a hash, an insert and an eviction for nothing (and evicts what repeats).
+    const cache = subject.startsWith(JS_ACK_PREFIX) ? undefined : this.cache;
     if (cache !== undefined) {
       const hit = cache.get(subject);
       if (hit !== undefined) {
@@ -211,16 +232,7 @@ export class Sublist {
         return hit;
       }
     }
-    const tokens = subject.split(".");
-    // A subject with an empty token (`a..b`, `.a`, `a.`, ``) matches nothing, as in nats-server.
-    if (tokens.includes("")) return EMPTY_RESULT;
-    const acc: MatchAccumulator = { psubs: [], queues: undefined };
-    matchLevel(this.root, tokens, 0, acc);
-    const queues = acc.queues;
-    let result: SublistResult = EMPTY_RESULT;
-    if (acc.psubs.length > 0 || queues !== undefined) {
-      result = { psubs: acc.psubs, qsubs: queues === undefined ? [] : [...queues.values()] };
-    }
+    const result = this.matchTrie(subject);
     if (cache !== undefined) {
       if (cache.size >= CACHE_MAX) {
         // Drop the oldest quarter; Map keeps insertion order.
@@ -295,17 +307,25 @@ function addNode(n: Node, acc: MatchAccumulator): void {
   }
 }
 
-function matchLevel(level: Level, tokens: string[], i: number, acc: MatchAccumulator): void {
-  const last = i === tokens.length - 1;
+/**
+ * Match the tokens of `subject` from offset `start` against `level`. Tokens are cut out only
+ * where a level has literal children to look them up in: a subject whose tail only a `>`
+ * covers (an ack subject of nine tokens under `$JS.ACK.<stream>.<consumer>.>`, an inbox
+ * reply) is matched without splitting it.
+ */
+function matchLevel(level: Level, subject: string, start: number, acc: MatchAccumulator): void {
+  const dot = subject.indexOf(".", start);
+  const last = dot < 0;
   if (level.fwc !== undefined) addNode(level.fwc, acc);
   if (level.pwc !== undefined) {
     if (last) addNode(level.pwc, acc);
-    else if (level.pwc.next !== undefined) matchLevel(level.pwc.next, tokens, i + 1, acc);
+    else if (level.pwc.next !== undefined) matchLevel(level.pwc.next, subject, dot + 1, acc);
   }
-  const n = level.literal.get(tokens[i]);
+  if (level.literal.size === 0) return;
+  const n = level.literal.get(last ? (start === 0 ? subject : subject.substring(start)) : subject.substring(start, dot));
   if (n !== undefined) {
     if (last) addNode(n, acc);
-    else if (n.next !== undefined) matchLevel(n.next, tokens, i + 1, acc);
+    else if (n.next !== undefined) matchLevel(n.next, subject, dot + 1, acc);
   }
 }
 

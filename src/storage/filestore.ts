@@ -1468,20 +1468,25 @@ export class FileStore extends StoreBase<FileBlock> {
         return null;
       }
     }
-    const r = parseRecord(buf, p);
+    // The record's fields read in place (a delivery path: no parsed-record object).
+    const flags = buf.readUInt16LE(p + 30);
+    const hdrLen = buf.readUInt32LE(p + 32);
+    const start = p + REC_HDR + (flags & F_TTL ? 8 : 0) + buf.readUInt16LE(p + 28);
+    const stop = p + buf.readUInt32LE(p + 4) - 4;
     let out: Buffer;
-    if (r.flags & F_S2) {
-      out = s2DecodeBlock(buf.subarray(r.dataStart, r.dataStart + r.dataLen));
+    if (flags & F_S2) {
+      out = s2DecodeBlock(buf.subarray(start, stop));
     } else {
-      out = Buffer.allocUnsafe(r.hdrLen + r.dataLen);
-      buf.copy(out, 0, r.hdrStart, r.dataStart + r.dataLen);
+      // a copy: the cache's buffer is reused once the block leaves the cache
+      out = Buffer.allocUnsafe(stop - start);
+      buf.copy(out, 0, start, stop);
     }
     return {
       subject: b.subj[i]!.subject,
       seq,
-      time: r.ts,
-      hdr: r.hdrLen > 0 ? out.subarray(0, r.hdrLen) : undefined,
-      data: out.subarray(r.hdrLen),
+      time: b.ts[i]!,
+      hdr: hdrLen > 0 ? out.subarray(0, hdrLen) : undefined,
+      data: hdrLen > 0 ? out.subarray(hdrLen) : out,
     };
   }
 
