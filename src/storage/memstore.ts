@@ -17,41 +17,81 @@ import {
 
 const CHUNK = 4096;
 
+/** A chunk's message bytes start in an arena this big and double as needed. */
+const ARENA_MIN = 64 * 1024;
+
 class MemBlock extends IndexBlock {
-  /** hdr + data in one private buffer per message (null once removed). */
-  bufs: (Buffer | null)[] = [];
+  /**
+   * hdr + data of every message, one after the other in one buffer: no object per message for
+   * the collector to trace (a Buffer each cost ~100 bytes and GC time at 16-byte payloads).
+   * Loads return views into it; a grown or compacted arena is a new buffer, so a view stays
+   * valid (messages never change in place, except an erase, which zeroes them on purpose).
+   */
+  arena: Buffer = EMPTY_ARENA;
+  used = 0;
+  offs: Uint32Array = new Uint32Array(64);
+  lens: Uint32Array = new Uint32Array(64);
   hlens: Uint32Array = new Uint32Array(64);
+  /** Bytes of removed messages still in the arena. */
+  deadBytes = 0;
 
   protected override grow(cap: number): void {
     super.grow(cap);
+    const keep = Math.min(this.n, cap);
+    const o = new Uint32Array(cap);
+    o.set(this.offs.subarray(0, keep));
+    this.offs = o;
+    const l = new Uint32Array(cap);
+    l.set(this.lens.subarray(0, keep));
+    this.lens = l;
     const h = new Uint32Array(cap);
-    h.set(this.hlens.subarray(0, Math.min(this.n, cap)));
+    h.set(this.hlens.subarray(0, keep));
     this.hlens = h;
   }
 
-  /** Drop dead entries from the arrays (positions change). */
+  /** Room for `len` more bytes at `used`. */
+  reserve(len: number): Buffer {
+    if (this.arena.length - this.used < len) {
+      const next = Buffer.allocUnsafeSlow(Math.max(ARENA_MIN, this.arena.length * 2, this.used + len));
+      this.arena.copy(next, 0, 0, this.used);
+      this.arena = next;
+    }
+    return this.arena;
+  }
+
+  /** Drop dead entries from the arrays and their bytes from the arena (positions change). */
   compactEntries(): void {
     let j = 0;
     const n = this.n;
+    let live = 0;
+    for (let i = 0; i < n; i++) if (this.subj[i] !== null) live += this.lens[i]!;
+    const arena = live > 0 ? Buffer.allocUnsafeSlow(Math.max(live, 1)) : EMPTY_ARENA;
+    let used = 0;
     for (let i = 0; i < n; i++) {
       if (this.subj[i] === null) continue;
-      if (i !== j) {
-        this.seqs[j] = this.seqs[i]!;
-        this.sizes[j] = this.sizes[i]!;
-        this.ts[j] = this.ts[i]!;
-        this.subj[j] = this.subj[i]!;
-        this.bufs[j] = this.bufs[i]!;
-        this.hlens[j] = this.hlens[i]!;
-      }
+      const len = this.lens[i]!;
+      this.arena.copy(arena, used, this.offs[i]!, this.offs[i]! + len);
+      this.seqs[j] = this.seqs[i]!;
+      this.sizes[j] = this.sizes[i]!;
+      this.ts[j] = this.ts[i]!;
+      this.subj[j] = this.subj[i]!;
+      this.offs[j] = used;
+      this.lens[j] = len;
+      this.hlens[j] = this.hlens[i]!;
+      used += len;
       j++;
     }
+    this.arena = arena;
+    this.used = used;
+    this.deadBytes = 0;
     this.n = j;
     this.subj.length = j;
-    this.bufs.length = j;
     this.lo = 0;
     if (this.seqs.length > 4 * Math.max(j, 16)) this.grow(Math.max(64, j * 2));
   }
 }
+
+const EMPTY_ARENA = Buffer.alloc(0);
 
 export interface MemStoreOptions extends StoreOptions {}
 
@@ -83,13 +123,17 @@ export class MemStore extends StoreBase<MemBlock> {
       b = new MemBlock(64);
       this.blocks.push(b);
     }
-    // one private copy holding hdr + data (callers may reuse their buffers)
+    // a private copy of hdr + data in the chunk's arena (callers may reuse their buffers)
     const hl = hdr ? hdr.length : 0;
-    const buf = Buffer.allocUnsafe(hl + data.length);
-    if (hdr) hdr.copy(buf, 0);
-    data.copy(buf, hl);
+    const len = hl + data.length;
+    const arena = b.reserve(len);
+    const off = b.used;
+    if (hdr) hdr.copy(arena, off);
+    data.copy(arena, off + hl);
+    b.used = off + len;
     const i = b.push(seq, subj, size, ts);
-    b.bufs.push(buf);
+    b.offs[i] = off;
+    b.lens[i] = len;
     b.hlens[i] = hl;
     return b;
   }
@@ -98,20 +142,21 @@ export class MemStore extends StoreBase<MemBlock> {
   protected appendFloor(_floor: number): void {}
 
   protected readEntry(b: MemBlock, i: number): StoredMsg | null {
-    const buf = b.bufs[i]!;
+    const off = b.offs[i]!;
     const hl = b.hlens[i]!;
+    const end = off + b.lens[i]!;
     return {
       subject: b.subj[i]!.subject,
       seq: b.seqs[i]!,
       time: b.ts[i]!,
-      hdr: hl > 0 ? buf.subarray(0, hl) : undefined,
-      data: hl > 0 ? buf.subarray(hl) : buf,
+      hdr: hl > 0 ? b.arena.subarray(off, off + hl) : undefined,
+      data: b.arena.subarray(off + hl, end),
     };
   }
 
   protected entryRemoved(b: MemBlock, i: number, reason: RemoveReason): void {
-    if (reason === "erase") b.bufs[i]?.fill(0);
-    b.bufs[i] = null;
+    if (reason === "erase") b.arena.fill(0, b.offs[i]!, b.offs[i]! + b.lens[i]!);
+    b.deadBytes += b.lens[i]!;
     this.touched.add(b);
   }
 
@@ -121,7 +166,8 @@ export class MemStore extends StoreBase<MemBlock> {
 
   protected releaseBlock(b: MemBlock): void {
     this.touched.delete(b);
-    b.bufs = [];
+    b.arena = EMPTY_ARENA;
+    b.used = 0;
   }
 
   protected afterRemovals(_durable: boolean): void {
@@ -143,7 +189,7 @@ export class MemStore extends StoreBase<MemBlock> {
       if (b.n > 0 && b.seqs[0]! <= seq) {
         const k = b.lowerBound(seq + 1);
         b.cut(k);
-        b.bufs.length = k;
+        b.used = k > 0 ? b.offs[k - 1]! + b.lens[k - 1]! : 0;
         if (b.n === 0) {
           this.blocks.pop();
           this.releaseBlock(b);
