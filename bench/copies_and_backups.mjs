@@ -31,7 +31,8 @@ const ONLY = arg("only", "copies,backup,compressed,encrypted,big").split(",");
 const refBin = execSync(path.join(root, "..", "shared", "tools", "nats-server-ref.sh")).toString().trim();
 const servers = {
   A: (conf) => [refBin, ["-c", conf]],
-  B: (conf) => [process.execPath, [path.join(root, "dist/src/bin/tsnats-server.js"), "-c", conf]],
+  // TSNATS_NODE_ARGS: extra node flags for tsnats, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof"
+  B: (conf) => [process.execPath, [...(process.env.TSNATS_NODE_ARGS ?? "").split(" ").filter(Boolean), path.join(root, "dist/src/bin/tsnats-server.js"), "-c", conf]],
 };
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
