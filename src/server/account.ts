@@ -259,15 +259,16 @@ export class Account implements ImportRouting, GatewayReplyHolder {
 
   /** Publish from inside the server. Returns the number of deliveries. */
   publish(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): number {
-    if (this.gwReplies !== undefined) {
-      // An internal handler answering a request from another cluster: back the way it came.
-      const routed = routedReplyFor(this, subject);
-      if (routed !== undefined) {
-        routeRoutedReply(this.services, this, routed, reply, hdr, payload);
-        return 1;
-      }
-    }
+    if (this.gwReplies !== undefined && this.answeredAcrossGateway(subject, reply, hdr, payload)) return 1;
     return this.route(subject, reply, hdr, payload, undefined);
+  }
+
+  /** An internal handler answering a request from another cluster: sent back the way it came. */
+  private answeredAcrossGateway(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): boolean {
+    const routed = routedReplyFor(this, subject);
+    if (routed === undefined) return false;
+    routeRoutedReply(this.services, this, routed, reply, hdr, payload);
+    return true;
   }
 
   /**
@@ -283,6 +284,7 @@ export class Account implements ImportRouting, GatewayReplyHolder {
    * PubAck): matched without filling the sublist's cache with it.
    */
   publishOnce(subject: string, hdr: Buffer | undefined, payload: Buffer): number {
+    if (this.gwReplies !== undefined && this.answeredAcrossGateway(subject, "", hdr, payload)) return 1;
     return this.routeFresh(this.sublist.matchOnce(subject), subject, "", hdr, payload, undefined);
   }
 
