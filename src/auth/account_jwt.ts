@@ -10,6 +10,7 @@
 import type { Account } from "../server/account.js";
 import type { Client } from "../server/client.js";
 import type { Server } from "../server/server.js";
+import { isValidLiteralSubject } from "../protocol/subject.js";
 import { jetStreamLimitsFromClaims } from "./jwt_jetstream.js";
 import { isRevoked, type AccountClaims, type ExternalAuthorization, type RevocationList, type SigningKeys, type UserScope } from "./claims.js";
 import { jwtPermissionsToConfig } from "./permissions.js";
@@ -128,6 +129,17 @@ export function applyAccountClaims(server: Server, acc: Account, token: string, 
     }
   }
   state.signingKeys = keys;
+
+  // Message tracing of sampled traceparent headers (nats-server: an invalid destination means
+  // none, a sampling outside 1..100 means all).
+  const t = claims.trace;
+  if (t !== undefined && isValidLiteralSubject(t.dest)) {
+    acc.traceDest = t.dest;
+    acc.traceSampling = t.sampling <= 0 || t.sampling > 100 ? 100 : t.sampling;
+  } else {
+    acc.traceDest = undefined;
+    acc.traceSampling = 0;
+  }
 
   const l = claims.limits;
   acc.limits.maxSubscriptions = l.subs;

@@ -107,11 +107,17 @@ export class Permissions {
 
   /** Publishing to `subject`; consumes one use of a reply grant when that is what allows it. */
   canPublish(subject: string): boolean {
+    let allowed = this.publishRulesAllow(subject);
+    if (!allowed && this.allowResponses) allowed = this.useReply(subject);
+    return allowed;
+  }
+
+  /** The publish allow/deny rules alone (no response grant used up): message trace destinations. */
+  publishRulesAllow(subject: string): boolean {
     const rules = this.pub;
     if (rules === undefined) return true;
     let allowed = rules.allow === undefined || rules.allow.some((f) => subjectMatches(f, subject));
     if (allowed && rules.deny.some((f) => subjectMatches(f, subject))) allowed = false;
-    if (!allowed && this.allowResponses) allowed = this.useReply(subject);
     return allowed;
   }
 
@@ -136,12 +142,16 @@ export class Permissions {
 
   /** A message on `subject` reaching this user through a subscription on `subSubject`. */
   mayDeliver(subSubject: string, subject: string, reply: string): boolean {
-    const deny = this.sub?.deny;
-    if (deny !== undefined && deny.length > 0 && hasWildcard(subSubject)) {
-      if (deny.some((f) => f.queue === undefined && subjectMatches(f.subject, subject))) return false;
-    }
+    if (this.deniesDelivery(subSubject, subject)) return false;
     if (reply !== "" && this.allowResponses) this.grantReply(reply);
     return true;
+  }
+
+  /** A wildcard subscription's message on a subject its subscribe deny rules exclude. */
+  deniesDelivery(subSubject: string, subject: string): boolean {
+    const deny = this.sub?.deny;
+    if (deny === undefined || deny.length === 0 || !hasWildcard(subSubject)) return false;
+    return deny.some((f) => f.queue === undefined && subjectMatches(f.subject, subject));
   }
 
   private grantReply(reply: string): void {

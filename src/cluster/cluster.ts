@@ -14,6 +14,7 @@ import type { ClusterOptions, ServerOptions } from "../config/options.js";
 import { Permissions } from "../auth/permissions.js";
 import { ServerTls, clientCertificateProblem } from "../server/tls.js";
 import { NATS_FEATURE_VERSION } from "../server/version.js";
+import { MSG_TRACE_PROTO } from "../server/msg_trace.js";
 import { newNonce } from "../auth/authenticator.js";
 import type { Account } from "../server/account.js";
 import { Route, GOSSIP_DEFAULT, GOSSIP_DISABLED, GOSSIP_OVERRIDE, type RouteInfo, type RouteType } from "./route.js";
@@ -183,7 +184,7 @@ export class Cluster implements ServerService {
       server_id: s.id,
       server_name: s.name,
       version: NATS_FEATURE_VERSION,
-      proto: 2,
+      proto: MSG_TRACE_PROTO,
       go: `node${process.version}`,
       host: this.advertisedHost,
       port: this.advertisedPort,

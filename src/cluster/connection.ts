@@ -6,11 +6,12 @@
 // (route.ts, leafnode.ts, gateway.ts); they extend this class.
 import type net from "node:net";
 import type { Server } from "../server/server.js";
-import type { Account } from "../server/account.js";
+import { splitDeliveredReply, type Account } from "../server/account.js";
 import type { RemoteDeliverer, Subscription } from "../server/sublist.js";
 import { Outbound, copyInto, stallMarkFor, type Stallable } from "../server/outbound.js";
 import { readIntoSharedBuffer } from "../server/shared_reads.js";
 import { ProtocolError } from "../protocol/errors.js";
+import { MSG_TRACE_PROTO, MsgTrace, TraceKind, setActiveTrace } from "../server/msg_trace.js";
 import { RemoteParser, type MsgOp, type RemoteParserHandler, type SubOp, type UnsubOp } from "./remote_parser.js";
 import { S2Error, S2StreamDecoder } from "../storage/s2.js";
 import {
@@ -105,6 +106,8 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   protected writeTimeoutPolicy: "close" | "retry" = "retry";
   /** Times the write deadline passed while the peer was still reading (retry policy). */
   slowConsumerEvents = 0;
+  /** The other server's protocol level (route and gateway INFO `proto`, leaf node INFO or CONNECT `protocol`). */
+  peerProto = 0;
   /** The control line of the last message sent and what it was made of: it often repeats. */
   private lastLine: Buffer | undefined;
   private lastOp = "";
@@ -319,6 +322,70 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   abstract onUnsub(op: UnsubOp, args: readonly string[], line: string): void;
   abstract onMsgArgs(op: MsgOp, args: readonly string[]): number;
   abstract onMsg(buf: Buffer, start: number, end: number): void;
+
+  // ---- message tracing (ADR-41) ----
+
+  /** How trace events number this kind of connection. */
+  get traceKind(): number {
+    return this.kind === "route" ? TraceKind.route : this.kind === "leaf" ? TraceKind.leaf : TraceKind.gateway;
+  }
+
+  /** How trace events name the other side: its server name. */
+  get traceName(): string {
+    return "";
+  }
+
+  /** The account a leaf node connection is bound to; routes and gateways carry every account. */
+  get traceAccount(): string | undefined {
+    return undefined;
+  }
+
+  /** The other server traces what it receives (it speaks nats-server's MsgTraceProto). */
+  get tracesMessages(): boolean {
+    return this.peerProto >= MSG_TRACE_PROTO;
+  }
+
+  /**
+   * Route a message from the other server whose headers ask for a trace: this server's part
+   * of the trace is an event of its own (ingress from this connection), sent to the
+   * destination in the message's account, which routes it back to whoever listens.
+   */
+  protected routeTraced(account: Account, subject: string, reply: string, hdr: Buffer, payload: Buffer, size: number, queues: readonly string[] | undefined): void {
+    const server = this.server;
+    const t = MsgTrace.start(
+      {
+        kind: this.traceKind,
+        cid: this.cid,
+        name: this.traceName,
+        account,
+        subject,
+        size,
+        mayPublish: () => true,
+        refused: (dest) => this.error(`Publish Violation - Subject ${JSON.stringify(dest)}`),
+        logError: (text) => this.error(text),
+        serverInfo: () => (server.systemAccount !== undefined ? server.eventServerInfo() : undefined),
+      },
+      hdr,
+    );
+    if (t.skip) return;
+    if (t.disable) hdr = MsgTrace.disable(hdr);
+    const result = account.sublist.match(subject);
+    const prev = setActiveTrace(t.trace);
+    try {
+      if (result.psubs.length === 0 && result.qsubs.length === 0) {
+        account.inMsgs++;
+        account.inBytes += size;
+      } else {
+        // A JetStream delivery from another server's consumer carries its subject after the ack reply.
+        const js = reply.length > 8 ? splitDeliveredReply(reply) : undefined;
+        if (js !== undefined) account.routeRemoteDelivery(result, subject, js.subject, js.reply, hdr, payload, this, queues);
+        else account.routeTo(result, subject, reply, hdr, payload, undefined, this, queues);
+      }
+    } finally {
+      setActiveTrace(prev);
+    }
+    t.trace?.send();
+  }
   abstract sendRouted(
     account: string,
     subject: string,

@@ -44,6 +44,7 @@ export class RouteInterest {
    * and services, and leaf nodes it is the hub of (a hub's interest stays off our routes).
    */
   private static isLocal(sub: Subscription): boolean {
+    if (sub.noRoutes === true) return false;
     const kind = sub.client.kind;
     return kind === "client" || kind === "internal" || (kind === "leaf" && !(sub.client as LeafConnection).isSpoke);
   }

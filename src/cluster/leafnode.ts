@@ -15,6 +15,7 @@ import tls from "node:tls";
 import fs from "node:fs";
 import { fromSeed } from "@nats-io/nkeys";
 import { splitDeliveredReply, type Account } from "../server/account.js";
+import { MSG_TRACE_PROTO, MsgTrace } from "../server/msg_trace.js";
 import type { Client } from "../server/client.js";
 import type { RemoteDeliverer, SublistResult } from "../server/sublist.js";
 import type { LeafRemoteOptions } from "../config/options.js";
@@ -251,6 +252,7 @@ export class LeafConnection extends RemoteConnection {
       this.nonce = typeof info.nonce === "string" ? info.nonce : undefined;
       this.headers = !this.server.options.noHeaderSupport && info.headers === true;
       this.remoteServer = typeof info.server_name === "string" && info.server_name !== "" ? info.server_name : String(info.server_id ?? "");
+      this.peerProto = typeof info.proto === "number" ? info.proto : 0;
       this.remoteCluster = typeof info.cluster === "string" ? info.cluster : "";
       this.remoteDomain = typeof info.domain === "string" ? info.domain : "";
       this.leafs.learnUrls(remote, info.leafnode_urls as unknown[]);
@@ -365,7 +367,7 @@ export class LeafConnection extends RemoteConnection {
     if (o.denyImports.length > 0) c.deny_pub = o.denyImports;
     c.compress_mode = this.compression;
     c.remote_account = this.account.name;
-    c.protocol = 1;
+    c.protocol = MSG_TRACE_PROTO;
     if (this.isolated && o.isolate) c.isolate = true;
     if (o.credentials !== undefined) {
       const { jwt, seed } = readCreds(o.credentials);
@@ -460,6 +462,8 @@ export class LeafConnection extends RemoteConnection {
     }
     this.remoteServer = c.name ?? "";
     this.remoteDomain = typeof c.domain === "string" ? c.domain : "";
+    // The accepting side gets no INFO: the protocol level comes with the CONNECT.
+    this.peerProto = typeof c.protocol === "number" ? c.protocol : 0;
     this.remoteAccount = c.remote_account ?? "";
     this.remoteCluster = cluster;
     this.isolated = this.isolated || c.isolate === true;
@@ -595,6 +599,10 @@ export class LeafConnection extends RemoteConnection {
     const hdrLen = this.msgHdr;
     const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
     const payload = buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end);
+    if (hdr !== undefined && hdrLen > 0 && MsgTrace.requested(hdr, account)) {
+      this.routeTraced(account, subject, this.msgReply, hdr, payload, size, this.msgQueues);
+      return;
+    }
     if (result.psubs.length === 0 && result.qsubs.length === 0) {
       account.inMsgs++;
       account.inBytes += size;
@@ -604,6 +612,14 @@ export class LeafConnection extends RemoteConnection {
     const js = reply.length > 8 ? splitDeliveredReply(reply) : undefined;
     if (js !== undefined) account.routeRemoteDelivery(result, subject, js.subject, js.reply, hdr, payload, this, this.msgQueues);
     else account.routeTo(result, subject, reply, hdr, payload, undefined, this, this.msgQueues);
+  }
+
+  override get traceName(): string {
+    return this.remoteServer;
+  }
+
+  override get traceAccount(): string | undefined {
+    return this.account.name;
   }
 
   sendRouted(_account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void | false {

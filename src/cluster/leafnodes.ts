@@ -9,6 +9,7 @@ import type { Account } from "../server/account.js";
 import type { LeafNodeOptions } from "../config/options.js";
 import { NATS_FEATURE_VERSION } from "../server/version.js";
 import { ProtoErr } from "../protocol/errors.js";
+import { MSG_TRACE_PROTO } from "../server/msg_trace.js";
 import { newNonce } from "../auth/authenticator.js";
 import { LeafConnection, LDS_PREFIX, credentialsOf, passwordMatches, type LeafConnect, type LeafRemote } from "./leafnode.js";
 import { LeafInterest } from "./interest.js";
@@ -151,7 +152,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       server_id: s.id,
       server_name: s.name,
       version: NATS_FEATURE_VERSION,
-      proto: 1,
+      proto: MSG_TRACE_PROTO,
       go: `node${process.version}`,
       host: o.host,
       port: this.port,

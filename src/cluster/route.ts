@@ -12,6 +12,7 @@
 // Registration, pooling, gossip and duplicate resolution are the cluster's (cluster.ts).
 import type net from "node:net";
 import { splitDeliveredReply, type Account } from "../server/account.js";
+import { MsgTrace } from "../server/msg_trace.js";
 import type { RemoteDeliverer, Subscription, SublistResult } from "../server/sublist.js";
 import { Permissions } from "../auth/permissions.js";
 import { bcryptMatches, isBcryptHash } from "../auth/bcrypt.js";
@@ -378,6 +379,7 @@ export class Route extends RemoteConnection {
     this.headers = !server.options.noHeaderSupport && info.headers === true;
     this.remoteId = info.server_id;
     this.remoteName = info.server_name ?? "";
+    this.peerProto = typeof info.proto === "number" ? info.proto : 0;
     this.lnoc = info.lnoc === true;
     this.lnocu = info.lnocu === true;
     this.remoteImport = info.import;
@@ -596,6 +598,10 @@ export class Route extends RemoteConnection {
     const hdrLen = this.msgHdr;
     const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
     const payload = buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end);
+    if (hdr !== undefined && hdrLen > 0 && MsgTrace.requested(hdr, account)) {
+      this.routeTraced(account, subject, this.msgReply, hdr, payload, size, this.msgQueues);
+      return;
+    }
     if (result.psubs.length === 0 && result.qsubs.length === 0) {
       account.inMsgs++;
       account.inBytes += size;
@@ -605,6 +611,10 @@ export class Route extends RemoteConnection {
     const js = reply.length > 8 ? splitDeliveredReply(reply) : undefined;
     if (js !== undefined) account.routeRemoteDelivery(result, subject, js.subject, js.reply, hdr, payload, this, this.msgQueues);
     else account.routeTo(result, subject, reply, hdr, payload, undefined, this, this.msgQueues);
+  }
+
+  override get traceName(): string {
+    return this.remoteName;
   }
 
   sendRouted(account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[], origin: string): void {

@@ -7,7 +7,7 @@
 // (src/server/account_setup.ts); those errors carry `where`, the position of the `accounts`
 // block, as nats-server reports them.
 import { entryMeta, parseDuration, type ConfMap, type ConfValue } from "./conf_parser.js";
-import { isValidSubject } from "../protocol/subject.js";
+import { isValidLiteralSubject, isValidSubject } from "../protocol/subject.js";
 import { goType, kindOfEntry, lowerKeys, type Reader } from "./reader.js";
 import type {
   AccountLimitsConfig,
@@ -30,9 +30,59 @@ function stringOf(r: Reader, m: ConfMap, key: string, what: string): string {
   return m[key] as string;
 }
 
-/** `allow_trace` lets message traces cross the account boundary; tsnats has no message tracing. */
-function warnNoTracing(r: Reader, m: ConfMap, key: string): void {
-  r.warn(m, key, "allow_trace: message tracing (Nats-Trace-Dest) is not supported by tsnats, so nothing is traced across this boundary");
+// ---------------------------------------------------------------------------------------
+// message tracing
+
+/**
+ * `msg_trace` (or `trace_dest`): a destination subject, or `{ dest, sampling }` with sampling
+ * an integer or "N%" in 1..100. Where messages carrying a sampled `traceparent` are traced
+ * (ADR-41). A destination without sampling traces all of them; sampling without a
+ * destination is ignored with a warning. nats-server's texts.
+ */
+export function readMsgTrace(r: Reader, parent: ConfMap, key: string): { dest?: string; sampling: number } {
+  const out: { dest?: string; sampling: number } = { sampling: 0 };
+  const dest = (m: ConfMap, k: string, name: string): void => {
+    const kk = kindOfEntry(m, k);
+    if (kk !== "string") throw r.err(m, k, `Field ${JSON.stringify(name)} should be a string, got ${goType(kk)}`);
+    const v = m[k] as string;
+    if (!isValidLiteralSubject(v)) throw r.err(m, k, `Trace destination ${JSON.stringify(v)} is not valid`);
+    out.dest = v;
+  };
+  const sampling = (m: ConfMap, k: string, n: number): void => {
+    if (n <= 0 || n > 100) throw r.err(m, k, `Ttrace destination sampling value ${n} is invalid, needs to be [1..100]`);
+    out.sampling = n;
+  };
+  const kind = kindOfEntry(parent, key);
+  if (kind === "string") dest(parent, key, key);
+  else if (kind === "map") {
+    const m = parent[key] as ConfMap;
+    for (const k of Object.keys(m)) {
+      switch (k.toLowerCase()) {
+        case "dest":
+          dest(m, k, k);
+          break;
+        case "sampling": {
+          const sk = kindOfEntry(m, k);
+          if (sk === "int") sampling(m, k, m[k] as number);
+          else if (sk === "string") {
+            const v = m[k] as string;
+            const t = v.endsWith("%") ? v.slice(0, -1) : v;
+            if (!/^[+-]?\d+$/.test(t)) throw r.err(m, k, `Invalid trace destination sampling value ${JSON.stringify(v)}`);
+            sampling(m, k, Number(t));
+          } else throw r.err(m, k, `Trace destination sampling field ${JSON.stringify(k)} should be an integer or a percentage, got ${goType(sk)}`);
+          break;
+        }
+        default:
+          if (!entryMeta(m, k)?.usedAsVariable) throw r.err(m, k, `Unknown field ${JSON.stringify(k)} parsing account message trace map/struct ${JSON.stringify(key)}`);
+      }
+    }
+  } else throw r.err(parent, key, `Expected account message trace ${JSON.stringify(key)} to be a string or a map/struct, got ${goType(kind)}`);
+  if (out.dest !== undefined && out.sampling === 0) out.sampling = 100;
+  else if (out.sampling > 0 && out.dest === undefined) {
+    r.warn(parent, key, "Trace destination sampling ignored since no destination was set");
+    out.sampling = 0;
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -147,7 +197,6 @@ function readExport(r: Reader, arr: ConfValue[], i: number, where: string): Expo
       case "allow_trace":
         if (isStream) throw r.err(m, orig, "Detected allow_trace directive on non-service");
         e.allowTrace = r.bool(m, orig, lk);
-        warnNoTracing(r, m, orig);
         break;
       default:
         r.unknown(m, orig);
@@ -220,7 +269,6 @@ function readImport(r: Reader, arr: ConfValue[], i: number, where: string): Impo
       case "allow_trace":
         if (!isStream) throw r.err(m, orig, "Detected allow_trace directive on a non-stream");
         im.allowTrace = r.bool(m, orig, lk);
-        warnNoTracing(r, m, orig);
         break;
       default:
         r.unknown(m, orig);

@@ -10,7 +10,7 @@
 import { existsSync, statSync } from "node:fs";
 import { entryMeta, parseConfigFile, parseDuration, type ConfMap, type ConfValue, type ParseOptions } from "./conf_parser.js";
 import { goType, kindName, kindOfEntry, lowerKeys, Reader, readStorageSize, typeError } from "./reader.js";
-import { positionOf, readAccountLimits, readExports, readImports, readMappings } from "./accounts.js";
+import { positionOf, readAccountLimits, readExports, readImports, readMappings, readMsgTrace } from "./accounts.js";
 import { fromPublic } from "@nats-io/nkeys";
 import { checkAccountsConfig } from "../server/account_setup.js";
 import { goDuration, msToNs } from "../server/time.js";
@@ -610,6 +610,13 @@ function readAccounts(r: Reader, parent: ConfMap, key: string, opts: ServerOptio
         case "default_permissions":
           acc.defaultPermissions = readPermissions(r, am, orig);
           break;
+        case "msg_trace":
+        case "trace_dest": {
+          const t = readMsgTrace(r, am, orig);
+          acc.traceDest = t.dest;
+          acc.traceSampling = t.sampling;
+          break;
+        }
         default:
           r.unknown(am, orig);
       }

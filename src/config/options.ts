@@ -112,6 +112,9 @@ export interface AccountConfig {
   mappings?: MappingConfig[];
   limits?: AccountLimitsConfig;
   defaultPermissions?: unknown;
+  /** `msg_trace`: where sampled `traceparent` messages are traced, and the percentage sampled. */
+  traceDest?: string;
+  traceSampling?: number;
 }
 
 /** Where operator mode finds account JWTs (`resolver`). Durations in ms. */

@@ -208,12 +208,14 @@ export class SystemAccountService implements ServerService {
     const info: Json = { name: s.name, host: s.options.host, id: s.id };
     const cluster = clusterOf(s);
     if (cluster !== undefined) info.cluster = cluster.clusterName;
+    // A server that only connects to hubs as a leaf node takes its own name as cluster name (nats-server).
+    else if ((s.options.leafnodes?.remotes.length ?? 0) > 0) info.cluster = s.name;
     if (s.options.jetstream.domain) info.domain = s.options.jetstream.domain;
     info.ver = NATS_FEATURE_VERSION;
     if (featureFlagsReported()) info.feature_flags = mergedFeatureFlags(s.options.featureFlags);
     // nats-server's capability flags: JetStream, binary stream snapshots, and (2.11+) account NRG.
     const flags = js ? (featureVersionAtLeast("2.11") ? 7 : 3) : 0;
-    Object.assign(info, { seq: ++this.seq, jetstream: js, flags, time: goTime(new Date()) });
+    Object.assign(info, { jetstream: js, flags, seq: ++this.seq, time: goTime(new Date()) });
     return info;
   }
 

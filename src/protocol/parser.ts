@@ -24,6 +24,8 @@ export interface ParserHandler {
   beforeOp?(op: string): void;
   /** PUB/HPUB line read, payload not yet: nats-server's pedantic subject check happens here. */
   checkPublish?(subject: string): void;
+  /** An HPUB over the payload limit, with what this read holds of its headers (message tracing reports it). */
+  onMaxPayloadHeaders?(subject: string, size: number, hdr: Buffer): void;
 }
 
 export interface ParserLimits {
@@ -162,7 +164,7 @@ export class Parser {
         if (lineEnd - skipBlanks(buf, pos + (isHpub ? 4 : 3), lineEnd) > this.limits.maxControlLine) {
           throw new ProtocolError(ProtoErr.MaxControlLine);
         }
-        const total = this.pubArgs(buf, pos + (isHpub ? 4 : 3), lineEnd, isHpub);
+        const total = this.pubArgs(buf, pos + (isHpub ? 4 : 3), lineEnd, isHpub, next);
         h.checkPublish?.(this.pendingSubject);
         const need = total + 2;
         if (len - next >= need) {
@@ -217,7 +219,7 @@ export class Parser {
   }
 
   /** Validates PUB/HPUB arguments straight from the bytes and remembers them; returns the payload size. */
-  private pubArgs(buf: Buffer, from: number, to: number, headers: boolean): number {
+  private pubArgs(buf: Buffer, from: number, to: number, headers: boolean, rest: number): number {
     const n = this.scanArgs(buf, from, to);
     const tok = this.tok;
     let hdr = -1;
@@ -236,6 +238,10 @@ export class Parser {
       if (total < 0) throw pubArgError(headers, "Bad or Missing Size", buf, from, to);
     }
     if (total > this.limits.maxPayload) {
+      // What of the headers this read holds may ask for a trace of the refusal (nats-server does the same).
+      if (hdr > 0 && rest < buf.length && this.handler.onMaxPayloadHeaders !== undefined) {
+        this.handler.onMaxPayloadHeaders(this.decodeSubject(buf, tok[0], tok[1]), total, buf.subarray(rest, Math.min(buf.length, rest + hdr)));
+      }
       throw new ProtocolError(ProtoErr.MaxPayload, `maximum payload exceeded: ${total} vs ${this.limits.maxPayload}`);
     }
     this.pendingSubject = this.decodeSubject(buf, tok[0], tok[1]);

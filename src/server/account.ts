@@ -33,7 +33,7 @@ import {
   type StreamImportOptions,
 } from "./imports.js";
 import { MappingTable, newSubjectMapping } from "./mappings.js";
-import { activeTrace, setActiveTrace } from "./msg_trace.js";
+import { TraceError, activeTrace, setActiveTrace } from "./msg_trace.js";
 import { isGatewayRoutedSubject, plainOfRouted, routeRoutedReply, routedReplyFor, trackGatewayReply, type GatewayReplyHolder } from "../cluster/gateway_reply.js";
 import type { AccountJetStreamLimits, MappingDestination } from "../config/options.js";
 import type { AccountJwtState } from "../auth/account_jwt.js";
@@ -201,6 +201,12 @@ export class Account implements ImportRouting, GatewayReplyHolder {
   claims: AccountJwtState | undefined;
   /** The server's system account (set by the server). */
   isSystem = false;
+  /**
+   * `msg_trace { dest, sampling }` (config, or the account JWT's `trace`): where messages with
+   * a sampled `traceparent` header are traced (ADR-41), and the percentage sampled (1-100).
+   */
+  traceDest: string | undefined;
+  traceSampling = 0;
 
   constructor(
     readonly name: string,
@@ -243,8 +249,9 @@ export class Account implements ImportRouting, GatewayReplyHolder {
   }
 
   /** Subscribe import machinery (never shadowed into exporters). */
-  private subscribeDeliverer(subject: string, client: Deliverer): Subscription {
+  private subscribeDeliverer(subject: string, client: Deliverer, noRoutes = false): Subscription {
     const sub: Subscription = { subject, queue: undefined, sid: String(-client.cid), client, max: 0, delivered: 0, closed: false, noImports: true };
+    if (noRoutes) sub.noRoutes = true;
     this.addSubscription(sub);
     return sub;
   }
@@ -410,7 +417,7 @@ export class Account implements ImportRouting, GatewayReplyHolder {
         const dst = sub.client;
         if (dst.kind === "client" || dst.kind === "internal") {
           if (noEcho && dst === sender) {
-            activeTrace?.egress(dst as Client, sub, "Not delivered because of no echo");
+            activeTrace?.egress(dst as Client, sub, TraceError.noEcho);
             continue;
           }
           if (this.deliverTo(sub, subject, reply, hdr, payload, sender)) count++;
@@ -436,7 +443,10 @@ export class Account implements ImportRouting, GatewayReplyHolder {
             const sub = group[(start + k) % n];
             const dst = sub.client;
             if (dst.kind === "client" || dst.kind === "internal") {
-              if (noEcho && dst === sender) continue;
+              if (noEcho && dst === sender) {
+                activeTrace?.egress(dst as Client, sub, TraceError.noEcho);
+                continue;
+              }
               if (this.deliverTo(sub, subject, reply, hdr, payload, sender)) {
                 count++;
                 done = true;
@@ -489,7 +499,10 @@ export class Account implements ImportRouting, GatewayReplyHolder {
     payload: Buffer,
     sender: Client | undefined,
   ): boolean {
-    if (sub.closed) return false;
+    if (sub.closed) {
+      if (activeTrace !== undefined && sub.client.kind === "client") activeTrace.egress(sub.client as Client, sub, TraceError.subClosed);
+      return false;
+    }
     // A shadow delivers for an importer's subscription: counts and auto-unsubscribe are that one's.
     let owner = sub;
     if ((sub as ShadowSubscription).streamImport !== undefined) {
@@ -499,19 +512,60 @@ export class Account implements ImportRouting, GatewayReplyHolder {
       if (deliveryTarget === undefined) subject = shadow.streamImport.localSubject(subject);
       owner = shadow.shadowOf;
       if (owner.closed) return false;
+      const trace = activeTrace;
+      if (trace !== undefined) {
+        trace.streamExport(shadow.streamImport.importer.name, subject);
+        if (!shadow.streamImport.allowTrace) {
+          // The import does not pass traces on: trace-only stops here, a delivery is not traced.
+          if (trace.traceOnly) return true;
+          setActiveTrace(undefined);
+          try {
+            return this.deliverOwned(sub, owner, subject, this.gatewayReplyOf(sub, reply), hdr, payload, sender);
+          } finally {
+            setActiveTrace(trace);
+          }
+        }
+      }
     }
-    const gw = gatewayReply;
-    if (gw !== undefined && reply === gw.routed) {
-      // A request from another cluster: the receiver answers on the plain reply, sent back the way it came.
-      reply = gw.plain;
-      trackGatewayReply(sub.client.kind === "client" ? (sub.client as Client) : this, gw.plain, gw.routed);
-    }
+    reply = this.gatewayReplyOf(sub, reply);
     const trace = activeTrace;
     if (trace !== undefined && sub.client.kind === "client") {
-      // Traced: the subscription is listed; a trace-only message goes no further.
-      trace.egress(sub.client as Client, owner);
-      if (trace.traceOnly) return true;
+      // Traced: the subscription is listed (with why it does not get the message); a trace-only message goes no further.
+      const c = sub.client as Client;
+      if (c.perms !== undefined && c.perms.deniesDelivery(sub.subject, subject)) {
+        trace.egress(c, sub, TraceError.subDeny);
+        return false;
+      }
+      if (trace.traceOnly) {
+        trace.egress(c, sub);
+        return true;
+      }
+      if (c.closed) {
+        trace.egress(c, sub, TraceError.clientClosed);
+        return false;
+      }
+      trace.egress(c, sub);
     }
+    return this.deliverOwned(sub, owner, subject, reply, hdr, payload, sender);
+  }
+
+  /** A request from another cluster: the receiver answers on the plain reply, sent back the way it came. */
+  private gatewayReplyOf(sub: Subscription, reply: string): string {
+    const gw = gatewayReply;
+    if (gw === undefined || reply !== gw.routed) return reply;
+    trackGatewayReply(sub.client.kind === "client" ? (sub.client as Client) : this, gw.plain, gw.routed);
+    return gw.plain;
+  }
+
+  private deliverOwned(
+    sub: Subscription,
+    owner: Subscription,
+    subject: string,
+    reply: string,
+    hdr: Buffer | undefined,
+    payload: Buffer,
+    sender: Client | undefined,
+  ): boolean {
     const n = ++owner.delivered;
     if (owner.max > 0 && n > owner.max) return false;
     if (sub.client.deliver(sub, subject, reply, hdr, payload) === false) return false;
@@ -650,7 +704,8 @@ export class Account implements ImportRouting, GatewayReplyHolder {
       );
     }
     this.serviceImports.push(si);
-    si.sub = this.subscribeDeliverer(si.from, si);
+    // Every server has the import, so a request is taken in where it is published: not announced to routes.
+    si.sub = this.subscribeDeliverer(si.from, si, true);
     return si;
   }
 
@@ -798,16 +853,22 @@ class RemoteTargets {
 
   /** Send to every connection; returns how many connections got the message. */
   send(account: Account, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, origin: string, sender: Client | undefined): number {
-    const size = payload.length + (hdr?.length ?? 0);
+    const trace = activeTrace;
     let sent = 0;
     for (let i = 0; i < this.n; i++) {
       const conn = this.conns[i];
+      let h = hdr;
+      if (trace !== undefined && h !== undefined) {
+        // Each copy carries its hop id, so the other server's trace event can be matched to this one.
+        h = trace.toRemote(conn, h);
+        if (h === undefined) continue;
+      }
       // A gateway offered a message optimistically may know the other side does not want it.
-      if (conn.sendRouted(account.name, subject, reply, hdr, payload, this.queues[i], origin) === false) continue;
+      if (conn.sendRouted(account.name, subject, reply, h, payload, this.queues[i], origin) === false) continue;
       // A route or leaf connection falling behind slows the publisher down, as a slow subscriber does.
       if (sender !== undefined && conn.behind) conn.stallPublisher(sender);
       account.outMsgs++;
-      account.outBytes += size;
+      account.outBytes += payload.length + (h?.length ?? 0);
       sent++;
     }
     return sent;

@@ -76,6 +76,8 @@ export function configureAccounts(options: ServerOptions, reg: AccountRegistry):
     if (l?.maxSubscriptions !== undefined) acc.limits.maxSubscriptions = l.maxSubscriptions;
     if (l?.maxPayload !== undefined) acc.limits.maxPayload = l.maxPayload;
     if (l?.maxLeafNodes !== undefined) acc.limits.maxLeafNodes = l.maxLeafNodes;
+    acc.traceDest = c.traceDest;
+    acc.traceSampling = c.traceSampling ?? 0;
   }
   // Errors found here point at the accounts block; there is one, or nothing would be exported.
   for (const [c, acc] of configured) for (const e of c.exports ?? []) addExport(options, reg, acc, e);

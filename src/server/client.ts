@@ -7,7 +7,7 @@
 // subscriber whose pending bytes pass max_pending, or whose writes make no progress for
 // write_deadline, is a slow consumer and is disconnected alone.
 import { Parser, type ParserHandler } from "../protocol/parser.js";
-import { MsgTrace, setActiveTrace } from "./msg_trace.js";
+import { MsgTrace, TraceKind, activeTrace, setActiveTrace, type TraceIngress } from "./msg_trace.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import type { Deliverer, Subscription, SublistResult } from "./sublist.js";
 import { isValidLiteralSubject, isValidSubject } from "../protocol/subject.js";
@@ -565,10 +565,18 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     let trace: MsgTrace | undefined;
     if (hdrLen > 0) {
       const hdrBlock = buf.subarray(start, start + hdrLen);
-      if (MsgTrace.requested(hdrBlock)) {
-        const t = MsgTrace.start(this, subject, hdrBlock, size, server.eventServerInfo);
+      if (MsgTrace.requested(hdrBlock, account)) {
+        const t = MsgTrace.start(this.traceIngress(subject, size), hdrBlock);
         if (t.skip) return;
         trace = t.trace;
+        if (t.disable) {
+          // Delivered with tracing off, so no other server traces it either.
+          const h = MsgTrace.disable(hdrBlock);
+          buf = Buffer.concat([h, buf.subarray(start + hdrLen, end)]);
+          start = 0;
+          end = buf.length;
+          hdrLen = h.length;
+        }
       }
     }
     // Mappings apply first: permissions and routing see the mapped subject, as in nats-server.
@@ -590,18 +598,50 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     this.routePub(subject, reply, hdrLen, buf, start, end, size);
   }
 
+  /** What a message trace needs of this connection (only for messages that ask for one). */
+  private traceIngress(subject: string, size: number): TraceIngress {
+    const server = this.server;
+    return {
+      kind: TraceKind.client,
+      cid: this.cid,
+      name: this.opts.name,
+      account: this.account,
+      subject,
+      size,
+      mayPublish: (dest) => this.perms === undefined || this.perms.publishRulesAllow(dest),
+      refused: (dest) => this.pubPermissionViolation(dest),
+      logError: (text) => server.log.error(`${this.logPrefix()} - ${text}`),
+      serverInfo: () => (server.systemAccount !== undefined ? server.eventServerInfo() : undefined),
+    };
+  }
+
+  /** A HPUB over the payload limit: a trace it asks for reports the refusal (only the headers already read are looked at). */
+  onMaxPayloadHeaders(subject: string, size: number, hdr: Buffer): void {
+    if (!MsgTrace.requested(hdr, this.account)) return;
+    const t = MsgTrace.start(this.traceIngress(subject, size), hdr, "maximum payload exceeded");
+    t.trace?.send();
+  }
+
+  private pubPermissionViolation(subject: string): void {
+    const text = `Permissions Violation for Publish to ${JSON.stringify(subject)}`;
+    activeTrace?.ingressError(text);
+    // The message is dropped; the connection stays up.
+    this.sendErr(text);
+    this.server.log.error(`${this.logPrefix()} - Publish Violation - ${this.authUserText()}, Subject ${JSON.stringify(subject)}`);
+  }
+
   /** The rest of a PUB once its subject is final: permissions, then routing. */
   private routePub(subject: string, reply: string, hdrLen: number, buf: Buffer, start: number, end: number, size: number): void {
     const account = this.account;
     if ((this.perms !== undefined && !this.perms.canPublish(subject)) || isGatewayReplySubject(subject)) {
-      // The message is dropped; the connection stays up.
-      this.sendErr(`Permissions Violation for Publish to ${JSON.stringify(subject)}`);
-      this.server.log.error(`${this.logPrefix()} - Publish Violation - ${this.authUserText()}, Subject ${JSON.stringify(subject)}`);
+      this.pubPermissionViolation(subject);
       return;
     }
     if (reply !== "" && isReservedReply(reply)) {
       // Reply subjects the server maps itself (service responses, JetStream acks) cannot be forged.
-      this.sendErr(`Permissions Violation for Publish with Reply of ${JSON.stringify(reply)}`);
+      const text = `Permissions Violation for Publish with Reply of ${JSON.stringify(reply)}`;
+      activeTrace?.ingressError(text);
+      this.sendErr(text);
       this.server.log.error(`${this.logPrefix()} - Publish Violation - Reply ${JSON.stringify(reply)}`);
       return;
     }

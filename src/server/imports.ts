@@ -24,6 +24,7 @@ import { clientInfo } from "./client_info.js";
 import { latencyEvent, sampleRequest, type LatencyTracking } from "./service_latency.js";
 import { nowNs } from "./time.js";
 import type { ResponseType } from "../config/options.js";
+import { HDR_TRACE_DEST, MsgTrace, activeTrace, setActiveTrace } from "./msg_trace.js";
 
 /** Header carrying the requester's identity to the service (nats-server's ClientInfoHdr). */
 export const REQUEST_INFO_HEADER = "Nats-Request-Info";
@@ -321,6 +322,8 @@ export class ServiceImport implements Deliverer {
     }
     const to = this.exporter.mapSubject(this.exporterSubject(subject));
     if (origin !== undefined) hdr = this.withRequestInfo(origin, hdr, activeExports.length > 0);
+    const trace = activeTrace;
+    if (trace !== undefined && hdr !== undefined) return this.deliverTraced(trace, subject, to, newReply, response, hdr, payload, origin, keepShown, loopKey);
     activeExports.push(loopKey);
     let delivered: number;
     try {
@@ -332,6 +335,53 @@ export class ServiceImport implements Deliverer {
       this.exporter.responses.remove(response.subject);
       if (response.tracking !== undefined) publishLatency(this.exporter, response.tracking, 503, undefined);
     }
+    return delivered > 0;
+  }
+
+  /**
+   * A traced request (ADR-41): an "si" event, then, when the export allows tracing, routed in
+   * the exporter under the trace, with a reply import that brings other servers' events back
+   * to the trace's destination; otherwise trace-only stops here and a delivery is not traced.
+   */
+  private deliverTraced(
+    trace: MsgTrace,
+    subject: string,
+    to: string,
+    newReply: string,
+    response: ResponseImport | undefined,
+    hdr: Buffer,
+    payload: Buffer,
+    origin: Client | undefined,
+    keepShown: string | undefined,
+    loopKey: ServiceExport | ServiceImport,
+  ): boolean {
+    trace.serviceImport(this.exporter.name, subject, to);
+    const allow = this.exported?.allowTrace === true;
+    if (!allow && trace.traceOnly) {
+      if (response !== undefined) this.exporter.responses.remove(response.subject);
+      return false;
+    }
+    let reply: ResponseImport | undefined;
+    let prevDest = "";
+    const removeReply = (): void => {
+      if (reply !== undefined) this.exporter.responses.remove(reply.subject);
+    };
+    if (allow) {
+      reply = this.exporter.responses.add(this.importer, trace.currentDest, this.responseType, this.exported?.responseThresholdMs, undefined, trace);
+      hdr = setHeader(hdr, HDR_TRACE_DEST, reply.subject);
+      prevDest = trace.enterServiceImport(reply.subject, removeReply);
+    } else hdr = MsgTrace.disable(hdr);
+    activeExports.push(loopKey);
+    const prev = setActiveTrace(allow ? trace : undefined);
+    let delivered: number;
+    try {
+      delivered = this.exporter.routeImported(to, newReply, hdr, payload, origin, keepShown);
+    } finally {
+      setActiveTrace(prev);
+      activeExports.pop();
+      if (allow) trace.leaveServiceImport(prevDest, removeReply);
+    }
+    if (response !== undefined && (delivered === 0 || trace.traceOnly)) this.exporter.responses.remove(response.subject);
     return delivered > 0;
   }
 }
@@ -355,6 +405,8 @@ export interface ResponseImport {
   ts: number;
   /** Set when the request is measured for latency; cleared once reported. */
   tracking: LatencyTracking | undefined;
+  /** A reply import for the trace events of other servers (ADR-41): it stays until they all came back. */
+  readonly trace?: MsgTrace;
 }
 
 /** Publish a latency event in the exporting account, where the export's owner listens for it. */
@@ -410,6 +462,7 @@ export class ResponseTable implements Deliverer {
     responseType: ResponseType,
     thresholdMs: number | undefined,
     tracking?: LatencyTracking,
+    trace?: MsgTrace,
   ): ResponseImport {
     if (this.prefix === undefined) {
       this.prefix = `${SERVICE_REPLY_PREFIX}${randomToken(6)}.`;
@@ -427,6 +480,7 @@ export class ResponseTable implements Deliverer {
       ts: Date.now(),
       // Only a singleton's response can be measured (nats-server tracks singletons only).
       tracking: responseType === "Singleton" ? tracking : undefined,
+      ...(trace !== undefined ? { trace } : {}),
     };
     this.entries.set(subject, r);
     this.scheduleSweep(r.thresholdMs);
@@ -460,6 +514,12 @@ export class ResponseTable implements Deliverer {
       }
     }
     const delivered = r.dest.routeImported(r.reply, newReply, hdr, payload, origin, subject !== shown ? shown : undefined);
+    if (r.trace !== undefined) {
+      // Trace events coming back: counted where they reach the trace's own destination.
+      r.ts = now;
+      if (!r.reply.startsWith(SERVICE_REPLY_PREFIX)) r.trace.replyEventArrived(payload);
+      return delivered > 0;
+    }
     if (delivered > 0 && r.tracking !== undefined && origin !== undefined) {
       publishLatency(this.owner, r.tracking, 200, origin);
       r.tracking = undefined;

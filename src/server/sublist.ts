@@ -2,6 +2,7 @@
 // Literal tokens live in a map per level; `*` and `>` have their own slots so a match
 // walks at most three branches per token. Cached results are dropped only when an
 // inserted or removed subscription could match the cached subject.
+import type { TraceRemote } from "./msg_trace.js";
 import { subjectMatches } from "../protocol/subject.js";
 import type { Stallable } from "./outbound.js";
 
@@ -23,7 +24,7 @@ export interface Deliverer {
  * sublist stand for interest on the other side; a matching message is sent there once per
  * connection, with the queue groups the other side should deliver it to.
  */
-export interface RemoteDeliverer extends Deliverer {
+export interface RemoteDeliverer extends Deliverer, TraceRemote {
   readonly kind: "route" | "leaf" | "gateway";
   /**
    * Send one message across; `queues` (not kept) names the queue groups to deliver it to there,
@@ -67,6 +68,8 @@ export interface Subscription {
   encodedTotal?: number;
   /** Import machinery (service imports, reply mappings): never mirrored into exporters. */
   noImports?: boolean;
+  /** Not announced to routes (nats-server's noForward: service import subscriptions, handled on every server). */
+  noRoutes?: boolean;
   /** Its stand-ins in exporters' sublists, for the account's stream imports. */
   shadows?: Subscription[];
 }

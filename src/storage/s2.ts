@@ -38,6 +38,8 @@ const S2_MAGIC = Buffer.from("S2sTwO", "latin1");
 const SNAPPY_MAGIC = Buffer.from("sNaPpY", "latin1");
 /** S2 streams carry blocks of at most 4 MiB (uncompressed). */
 export const S2_MAX_BLOCK = 4 << 20;
+/** Snappy's framing format limits blocks to 64 KiB. */
+const SNAPPY_MAX_BLOCK = 64 << 10;
 /** What the encoder puts in one block (S2's default). */
 const ENCODE_BLOCK = 1 << 20;
 
@@ -291,7 +293,11 @@ export class S2StreamEncoder {
   private buf: Buffer;
   private used = 0;
 
-  constructor(private readonly blockSize = ENCODE_BLOCK) {
+  constructor(
+    private readonly blockSize = ENCODE_BLOCK,
+    /** Snappy's identifier instead of S2's (blocks of at most 64 KiB): readable by any Snappy framing reader. */
+    private readonly magic = S2_MAGIC,
+  ) {
     this.buf = Buffer.allocUnsafe(blockSize);
   }
 
@@ -322,7 +328,7 @@ export class S2StreamEncoder {
     const id = Buffer.allocUnsafe(10);
     id[0] = CHUNK_IDENTIFIER;
     id.writeUIntLE(6, 1, 3);
-    S2_MAGIC.copy(id, 4);
+    this.magic.copy(id, 4);
     out.push(id);
   }
 
@@ -371,6 +377,12 @@ export function s2FrameChunks(data: Buffer, uncompressed: boolean): Buffer {
     total += 8 + body.length;
   }
   return Buffer.concat(parts, total);
+}
+
+/** Encode a whole buffer in Snappy's framing format (nats-server's "snappy" Content-Encoding: S2's Snappy-compatible writer). */
+export function snappyEncodeStream(data: Uint8Array): Buffer {
+  const e = new S2StreamEncoder(SNAPPY_MAX_BLOCK, SNAPPY_MAGIC);
+  return Buffer.concat([...e.write(data), ...e.flush()]);
 }
 
 /** Encode a whole buffer as an S2 stream. */
