@@ -6,6 +6,7 @@ import fs from "node:fs";
 import type { Server } from "../server/server.js";
 import { JetStreamService, type JsAccount } from "../jetstream/jetstream.js";
 import { DEFAULT_SYNC_INTERVAL_MS, syncModeOf } from "../jetstream/store_factory.js";
+import { JS_API_LEVEL } from "../jetstream/api_level.js";
 
 export interface JetStreamUsage {
   memory: number;
@@ -58,8 +59,13 @@ function serverUsage(accounts: JsAccount[]): JetStreamUsage {
   return total;
 }
 
-/** nats-server's JetStreamStats JSON; `accounts` counts JetStream-enabled accounts (0 in per-account detail). */
-export function usageJson(u: JetStreamUsage, accounts: number): Record<string, unknown> {
+/**
+ * nats-server's JetStreamStats JSON; `accounts` counts JetStream-enabled accounts (0 in
+ * per-account detail). From 2.11 `api` starts with the API level: the server's in its own
+ * totals, 0 in per-account detail and when JetStream is off (as nats-server fills it).
+ */
+export function usageJson(u: JetStreamUsage, accounts: number, serverTotals = false): Record<string, unknown> {
+  const api = JS_API_LEVEL > 0 ? { level: serverTotals ? JS_API_LEVEL : 0, total: u.apiTotal, errors: u.apiErrors } : { total: u.apiTotal, errors: u.apiErrors };
   return {
     memory: u.memory,
     storage: u.storage,
@@ -67,7 +73,7 @@ export function usageJson(u: JetStreamUsage, accounts: number): Record<string, u
     reserved_storage: u.reservedStorage,
     accounts,
     ha_assets: 0, // no clustering, so no replicated assets
-    api: { total: u.apiTotal, errors: u.apiErrors },
+    api,
   };
 }
 
@@ -119,7 +125,7 @@ export function jetStreamTotals(server: Server): { limits: JetStreamLimits; usag
 /** The `jetstream` block of /varz and STATSZ: configured limits and usage. */
 export function jetStreamSummary(server: Server, withStoreDir: boolean): Record<string, unknown> {
   const { limits, usage, accounts } = jetStreamTotals(server);
-  return { config: limitsJson(limits, withStoreDir), stats: usageJson(usage, accounts.length) };
+  return { config: limitsJson(limits, withStoreDir), stats: usageJson(usage, accounts.length, true) };
 }
 
 function freeSpace(dir: string): number {

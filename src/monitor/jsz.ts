@@ -37,7 +37,7 @@ export function buildJsz(m: Monitor, opts: JszOptions): Record<string, unknown> 
   const out: Record<string, unknown> = {
     ...head,
     config: limitsJson(limits, true),
-    ...usageJson(usage, accounts.length),
+    ...usageJson(usage, accounts.length, true),
     streams,
     consumers,
     messages,

@@ -17,6 +17,7 @@ import { releaseAccountClaims } from "../auth/account_jwt.js";
 import { loadConfigFile, validateOptions, validateWebsocket } from "../config/load.js";
 import { ProtoErr } from "../protocol/errors.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./version.js";
+import { JS_API_LEVEL } from "../jetstream/api_level.js";
 import { pinnedKeyOf, ServerTls, tlsStateOf } from "./tls.js";
 import { DeadlineQueue } from "./deadline_queue.js";
 import { StallQueue } from "./stall_queue.js";
@@ -316,6 +317,8 @@ export class Server {
     };
     if (this.auth.required) info.auth_required = true;
     if (o.jetstream.enabled) info.jetstream = true;
+    // nats-server 2.11+ states its JetStream API level to every client, with or without JetStream.
+    if (JS_API_LEVEL > 0) info.api_lvl = JS_API_LEVEL;
     info.xkey = this.xkey;
     if (o.jetstream.domain) info.domain = o.jetstream.domain;
     if (this.connectUrls !== undefined && this.connectUrls.length > 0) info.connect_urls = this.connectUrls;
