@@ -26,7 +26,7 @@ export function natsServerBinary(): string | undefined {
   return r.status === 0 && p ? p : undefined;
 }
 
-/** The release lines `../shared/tools/nats-server-ref.sh` can provide. */
+/** The release lines `.ci/nats-server-ref.sh` can provide. */
 export type ReferenceLine = "2.15" | "2.10" | "2.9";
 
 const refCache = new Map<ReferenceLine, string | undefined>();
@@ -36,7 +36,7 @@ const refCache = new Map<ReferenceLine, string | undefined>();
  * undefined when it cannot be had, so comparison tests skip.
  * NATS_SERVER_2_15_BIN (2_10, 2_9) names the binary, or says "none" (unavailable: .ci/run
  * fetches each line once and says so when the fetch failed). Otherwise
- * `../shared/tools/nats-server-ref.sh` beside the project root fetches it once into a cache;
+ * the project's `.ci/nats-server-ref.sh` fetches it once into a cache;
  * test files run in parallel processes, so the calls are serialized with flock: two fetches
  * at once would write the same cached binary.
  */
@@ -47,9 +47,9 @@ export function referenceBinary(line: ReferenceLine = "2.15"): string | undefine
   if (env !== undefined && env !== "") {
     if (env !== "none" && fs.existsSync(env)) found = env;
   } else {
-    // dist/test/helpers -> project root -> ../shared
+    // dist/test/helpers -> project root
     const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..", "..");
-    const script = path.resolve(root, "..", "shared", "tools", "nats-server-ref.sh");
+    const script = path.join(root, ".ci", "nats-server-ref.sh");
     if (fs.existsSync(script)) {
       const lock = path.join(os.tmpdir(), "tsnats-nats-server-ref.lock");
       const haveFlock = spawnSync("flock", ["--version"]).status === 0;
