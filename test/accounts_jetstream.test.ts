@@ -8,11 +8,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { connect, jwtAuthenticator, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { connect, jwtAuthenticator, type Msg } from "@nats-io/transport-node";
 import { memoryResolverConfig, newAccount, newOperator, newUser } from "./helpers/jwt.js";
 import { startConfigServer } from "./helpers/config_server.js";
 import { freePort, referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { waitUntil } from "./helpers/server.js";
+import { requestJson } from "./helpers/jetstream.js";
 
 type Json = Record<string, unknown>;
 
@@ -41,10 +42,7 @@ async function onBoth<T>(conf: (storeDir: string) => string, scenario: (port: nu
   }
 }
 
-async function req(nc: NatsConnection, subject: string, body?: unknown): Promise<Json> {
-  const m = await nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout: 3000 });
-  return m.json<Json>();
-}
+const req = requestJson;
 
 /** An API answer reduced to what both servers must agree on: the error, or success. */
 function outcome(r: Json): string {

@@ -7,20 +7,12 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { startServer } from "../src/index.js";
 import { compareSteps, startSides } from "./helpers/js_compare.js";
+import { requestJson } from "./helpers/jetstream.js";
 
-type Json = Record<string, any>;
-async function api(nc: NatsConnection, subject: string, body: unknown, hdrs?: Record<string, string>): Promise<Json> {
-  let h;
-  if (hdrs) {
-    h = headers();
-    for (const [k, v] of Object.entries(hdrs)) h.set(k, v);
-  }
-  const m = await nc.request(subject, typeof body === "string" ? body : JSON.stringify(body), { timeout: 3000, headers: h });
-  return m.json<Json>();
-}
+const api = requestJson;
 
 function blockBytes(dir: string): number {
   let n = 0;

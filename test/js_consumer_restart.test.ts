@@ -9,16 +9,14 @@ import path from "node:path";
 import { connect, createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { startServer, type EmbeddedServer } from "../src/index.js";
 import { waitUntil } from "./helpers/server.js";
+import { requestJson } from "./helpers/jetstream.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-consumer-restart-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 type Json = Record<string, unknown>;
 
-async function api(nc: NatsConnection, subject: string, body: unknown = ""): Promise<Json> {
-  const m = await nc.request(subject, typeof body === "string" ? body : JSON.stringify(body), { timeout: 5000 });
-  return m.json<Json>();
-}
+const api = requestJson;
 
 /** A pull request's replies, until a status or `n` messages arrive. */
 async function pull(nc: NatsConnection, stream: string, consumer: string, body: Json, n: number): Promise<Msg[]> {

@@ -6,16 +6,15 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { connect, createInbox, headers, type NatsConnection } from "@nats-io/transport-node";
+import { connect, createInbox, headers } from "@nats-io/transport-node";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { requestJson } from "./helpers/jetstream.js";
 
 type Json = Record<string, unknown>;
 
-async function api(nc: NatsConnection, subject: string, body?: unknown): Promise<Json> {
-  return (await nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout: 5000 })).json<Json>();
-}
+const api = requestJson;
 
 /** Deliver 20 messages through a flow_control-acked consumer with max_ack_pending 5. */
 async function run(url: string): Promise<{ got: number[]; ackFloor: number; pending: number; fcRequests: number }> {

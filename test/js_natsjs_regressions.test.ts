@@ -14,15 +14,11 @@ import { startServer, type EmbeddedServer } from "../src/index.js";
 import { parseConfigString } from "../src/config/conf_parser.js";
 import { optionsFromConfig } from "../src/config/load.js";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
-import { jetStreamFixture } from "./helpers/jetstream.js";
+import { jetStreamFixture, requestJson } from "./helpers/jetstream.js";
 import { compareSteps, startSides, type Step } from "./helpers/js_compare.js";
 import { JS_API_LEVEL } from "../src/jetstream/api_level.js";
 
-/** The raw JSON answer of a $JS.API request (errors included). */
-async function api(nc: NatsConnection, subject: string, body?: unknown): Promise<Record<string, unknown>> {
-  const m = await nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout: 2000 });
-  return m.json<Record<string, unknown>>();
-}
+const api = requestJson;
 
 function errorOf(r: Record<string, unknown>): { code: number; err_code: number; description: string } | undefined {
   return r.error as { code: number; err_code: number; description: string } | undefined;

@@ -15,21 +15,14 @@ import { dumpStream, restoreSnapshot, takeSnapshot } from "./helpers/snapshot.js
 import { s2DecodeStream } from "../src/storage/s2.js";
 import { ArchiveReader } from "../src/storage/archive.js";
 import { prng } from "./helpers/fuzz.js";
+import { requestJson, requestJsonOk } from "./helpers/jetstream.js";
 
 type Json = Record<string, any>;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-snapshot-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function api(nc: NatsConnection, subject: string, body?: unknown): Promise<Json> {
-  const m = await nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout: 5000 });
-  return m.json<Json>();
-}
-
-async function ok(nc: NatsConnection, subject: string, body?: unknown): Promise<Json> {
-  const r = await api(nc, subject, body);
-  assert.equal(r.error, undefined, `${subject}: ${JSON.stringify(r.error)}`);
-  return r;
-}
+const api = requestJson;
+const ok = requestJsonOk;
 
 async function pub(nc: NatsConnection, subject: string, data: string | Uint8Array, hdrs: Record<string, string> = {}): Promise<void> {
   const h = headers();

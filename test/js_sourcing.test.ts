@@ -12,22 +12,15 @@ import { startServer, type EmbeddedServer } from "../src/index.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { referenceBinary, startNatsServer } from "./helpers/nats_server.js";
 import { shortHash } from "../src/jetstream/util.js";
+import { requestJson, requestJsonOk } from "./helpers/jetstream.js";
 
 type Json = Record<string, any>;
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-sourcing-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-async function api(nc: NatsConnection, subject: string, body?: unknown): Promise<Json> {
-  const m = await nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout: 5000 });
-  return m.json<Json>();
-}
-
-async function ok(nc: NatsConnection, subject: string, body?: unknown): Promise<Json> {
-  const r = await api(nc, subject, body);
-  assert.equal(r.error, undefined, `${subject}: ${JSON.stringify(r.error)}`);
-  return r;
-}
+const api = requestJson;
+const ok = requestJsonOk;
 
 async function pub(nc: NatsConnection, subject: string, data: string, hdrs: Record<string, string> = {}): Promise<Json> {
   const h = headers();

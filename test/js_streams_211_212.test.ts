@@ -19,18 +19,9 @@ import { JetStreamService } from "../src/jetstream/jetstream.js";
 import type { Stream } from "../src/jetstream/stream.js";
 import { nextFire } from "../src/jetstream/schedules.js";
 import { nextCronTime, parseCron } from "../src/jetstream/cron.js";
+import { requestJson } from "./helpers/jetstream.js";
 
-type Json = Record<string, any>;
-
-async function req(nc: NatsConnection, subject: string, body: unknown = "", hdrs?: Record<string, string>): Promise<Json> {
-  let h;
-  if (hdrs !== undefined) {
-    h = natsHeaders();
-    for (const [k, v] of Object.entries(hdrs)) h.set(k, v);
-  }
-  const m = await nc.request(subject, typeof body === "string" ? body : JSON.stringify(body), { timeout: 3000, headers: h });
-  return m.string() === "" ? {} : m.json<Json>();
-}
+const req = requestJson;
 
 /** The stream's messages as "seq subject payload | headers" lines (times masked). */
 async function contents(nc: NatsConnection, stream: string): Promise<string[]> {

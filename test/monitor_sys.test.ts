@@ -8,6 +8,7 @@ import path from "node:path";
 import { connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
 import type { SystemAccountService } from "../src/monitor/system-account.js";
+import { requestJson } from "./helpers/jetstream.js";
 
 type J = Record<string, any>;
 
@@ -31,10 +32,7 @@ function sysService(s: TestServer): SystemAccountService {
   return svc as SystemAccountService;
 }
 
-async function request(nc: NatsConnection, subject: string, body: unknown = undefined): Promise<J> {
-  const m = await nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout: 2000 });
-  return m.json<J>();
-}
+const request = requestJson;
 
 /** Collect messages of `sub` until `pred` holds for one of them. */
 async function nextMatching(sub: Subscription, pred: (m: Msg) => boolean, timeoutMs = 5000): Promise<Msg> {
