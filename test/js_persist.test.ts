@@ -6,12 +6,11 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { spawn, type ChildProcess } from "node:child_process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, AckPolicy, StorageType } from "@nats-io/jetstream";
 import { startServer } from "../src/index.js";
-import { waitUntil } from "./helpers/server.js";
+import { startNatsServer, TSNATS_SERVER_BIN, type ReferenceServer } from "./helpers/nats_server.js";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-js-persist-"));
 after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -84,39 +83,20 @@ describe("restart recovery", () => {
 });
 
 describe("crash safety", () => {
-  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../src/bin/tsnats-server.js");
-  const children: ChildProcess[] = [];
-  after(() => {
-    for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
+  const servers: ReferenceServer[] = [];
+  after(async () => {
+    for (const s of servers) await s.stop();
   });
 
-  async function spawnServer(storeDir: string, portsDir: string): Promise<{ child: ChildProcess; url: string }> {
-    fs.rmSync(portsDir, { recursive: true, force: true });
-    fs.mkdirSync(portsDir, { recursive: true });
-    const child = spawn(process.execPath, [bin, "-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", portsDir], { stdio: "ignore" });
-    children.push(child);
-    let url = "";
-    await waitUntil(
-      () => {
-        const f = fs.readdirSync(portsDir).find((n) => n.endsWith(".ports"));
-        if (f === undefined) return false;
-        try {
-          url = (JSON.parse(fs.readFileSync(path.join(portsDir, f), "utf8")) as { nats: string[] }).nats[0];
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      15_000,
-      "server ports file",
-    );
-    return { child, url };
+  async function spawnServer(storeDir: string): Promise<{ child: ChildProcess; url: string }> {
+    const s = await startNatsServer(["-js", "-sd", storeDir], undefined, "tsnats");
+    servers.push(s);
+    return { child: s.proc, url: `nats://127.0.0.1:${s.port}` };
   }
 
-  it("every acknowledged message survives SIGKILL", { skip: !fs.existsSync(bin) && "server binary not built" }, async () => {
+  it("every acknowledged message survives SIGKILL", { skip: !fs.existsSync(TSNATS_SERVER_BIN) && "server binary not built" }, async () => {
     const storeDir = path.join(tmp, "kill");
-    const portsDir = path.join(tmp, "ports");
-    const first = await spawnServer(storeDir, portsDir);
+    const first = await spawnServer(storeDir);
     const acked = new Map<number, string>();
     let nc = await connect({ servers: first.url });
     try {
@@ -149,7 +129,7 @@ describe("crash safety", () => {
     await new Promise<void>((r) => (first.child.exitCode !== null || first.child.signalCode !== null ? r() : first.child.once("exit", () => r())));
     assert.ok(acked.size > 0, "some publishes were acknowledged before the kill");
 
-    const second = await spawnServer(storeDir, portsDir);
+    const second = await spawnServer(storeDir);
     nc = await connect({ servers: second.url });
     try {
       const jsm = await jetstreamManager(nc);

@@ -112,14 +112,15 @@ export const TSNATS_SERVER_BIN = path.resolve(path.dirname(new URL(import.meta.u
  * `config` when given. The server picks its own client port (-p -1: a port chosen here and
  * released could be taken by another test process before the server binds it) and reports it
  * in its ports file, which it writes once its client, route, monitoring and websocket
- * listeners are up; `otherPorts` (a leafnode port, say) are waited for as well.
- * `line` "tsnats" runs this checkout's tsnats-server the same way.
+ * listeners are up; `otherPorts` (a leafnode port, say) are waited for as well. `env` is added
+ * to the process's environment. `line` "tsnats" runs this checkout's tsnats-server the same way.
  */
 export async function startNatsServer(
   extraArgs: string[] = [],
   config?: string,
   line: ReferenceLine | "installed" | "tsnats" = "installed",
   otherPorts: number[] = [],
+  env: Record<string, string> = {},
 ): Promise<ReferenceServer> {
   const bin = line === "tsnats" ? process.execPath : line === "installed" ? natsServerBinary() : referenceBinary(line);
   if (bin === undefined) throw new Error(`nats-server ${line} is not available`);
@@ -130,7 +131,7 @@ export async function startNatsServer(
     fs.writeFileSync(file, config);
     args.push("-c", file);
   }
-  const proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
+  const proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } });
   let stderr = "";
   proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   let exited = false;
