@@ -29,10 +29,15 @@ function skip(why) {
   process.exit(0);
 }
 
-/** nats-server 2.15 through the shared tools when present, else the one on PATH (CI: Debian's 2.9.10). */
+/**
+ * nats-server 2.15: the one .ci/run fetched (NATS_SERVER_2_15_BIN), else fetched by
+ * .ci/nats-server-ref.sh, else the one on PATH (Debian's 2.9.10).
+ */
 function referenceServer() {
-  const tool = path.resolve(ROOT, "..", "shared", "tools", "nats-server-ref.sh");
-  if (fs.existsSync(tool)) {
+  const fetched = process.env.NATS_SERVER_2_15_BIN;
+  if (fetched !== undefined && fetched !== "none" && fs.existsSync(fetched)) return fetched;
+  const tool = path.join(ROOT, ".ci", "nats-server-ref.sh");
+  if (fetched === undefined && fs.existsSync(tool)) {
     try {
       const p = execFileSync(tool, ["2.15"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
       if (p !== "") return p;
