@@ -131,13 +131,17 @@ export async function send(nc: NatsConnection, step: Step): Promise<string> {
   }
 }
 
-/** Run the steps on both sides (reference first); return the differences as readable lines. */
+/**
+ * Run the steps on both sides, each step on the two at once (the servers and connections are
+ * independent: one side waiting for an answer or a clock need not hold the other up); return
+ * the differences as readable lines.
+ */
 export async function compareSteps(sides: Sides, steps: Step[]): Promise<string[]> {
-  if (sides.ncRef === undefined) return [];
+  const ncRef = sides.ncRef;
+  if (ncRef === undefined) return [];
   const diffs: string[] = [];
   for (const [i, step] of steps.entries()) {
-    const a = await send(sides.ncRef, step);
-    const b = await send(sides.ncOurs, step);
+    const [a, b] = await Promise.all([send(ncRef, step), send(sides.ncOurs, step)]);
     if (a !== b) {
       const what = `#${i} ${step.s} ${step.b === undefined ? "" : typeof step.b === "string" ? step.b : JSON.stringify(step.b)}`;
       diffs.push(`${what}\n  nats-server: ${a}\n  tsnats:      ${b}`);
