@@ -11,7 +11,7 @@ import path from "node:path";
 import { connect, jwtAuthenticator, type Msg } from "@nats-io/transport-node";
 import { memoryResolverConfig, newAccount, newOperator, newUser } from "./helpers/jwt.js";
 import { startConfigServer } from "./helpers/config_server.js";
-import { freePort, referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { waitUntil } from "./helpers/server.js";
 import { requestJson } from "./helpers/jetstream.js";
 
@@ -29,11 +29,9 @@ async function onBoth<T>(conf: (storeDir: string) => string, scenario: (port: nu
       await srv.close();
     }
     if (referenceBinary("2.15") === undefined) return { ours, theirs: undefined };
-    const mport = await freePort();
-    const ns: ReferenceServer = await startNatsServer(["-m", String(mport)], conf(path.join(dir, "theirs")), "2.15", [mport]);
+    const ns: ReferenceServer = await startNatsServer(["-m", "-1"], conf(path.join(dir, "theirs")), "2.15");
     try {
-      const monitor = `http://127.0.0.1:${mport}`;
-      return { ours, theirs: await scenario(ns.port, monitor) };
+      return { ours, theirs: await scenario(ns.port, ns.monitorUrl as string) };
     } finally {
       await ns.stop();
     }

@@ -6,7 +6,7 @@ import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import { startConfigServer } from "./helpers/config_server.js";
-import { freePort, referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { waitUntil, type TestServer } from "./helpers/server.js";
 
 const CONF = `
@@ -63,9 +63,8 @@ describe("accounts in monitoring", () => {
   before(async () => {
     srv = await startConfigServer(CONF, { httpPort: -1 });
     if (referenceBinary("2.15") !== undefined) {
-      const mport = await freePort();
-      ns = await startNatsServer(["-m", String(mport)], CONF, "2.15", [mport]);
-      nsMonitor = `http://127.0.0.1:${mport}`;
+      ns = await startNatsServer(["-m", "-1"], CONF, "2.15");
+      nsMonitor = ns.monitorUrl as string;
     }
   });
   after(async () => {

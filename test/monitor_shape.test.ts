@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { natsServerBinary, startNatsServer, freePort, type ReferenceServer } from "./helpers/nats_server.js";
+import { natsServerBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 
 type Kind = "null" | "array" | "object" | "string" | "number" | "boolean";
@@ -109,7 +109,7 @@ let ref: Side;
 let mine: Side;
 
 /** The same client activity on both servers. */
-async function activity(url: string): Promise<{ sys: NatsConnection; app: NatsConnection }> {
+async function activity(url: string, monitor: string): Promise<{ sys: NatsConnection; app: NatsConnection }> {
   const sys = await connect({ servers: url, user: "sys", pass: "sys", name: "shape-sys" });
   const app = await connect({ servers: url, user: "app", pass: "app", name: "shape-app" });
   app.subscribe("shape.*");
@@ -122,17 +122,23 @@ async function activity(url: string): Promise<{ sys: NatsConnection; app: NatsCo
   gone.publish("shape.a", "bye");
   await gone.flush();
   await gone.close();
-  await new Promise((r) => setTimeout(r, 50));
+  // The server notes the close on its side a moment later: wait until it lists it.
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const closed = (await (await fetch(`${monitor}/connz?state=closed`)).json()) as { connections?: Array<{ name?: string }> };
+    if (closed.connections?.some((c) => c.name === "shape-gone")) break;
+    assert.ok(Date.now() < deadline, "the closed connection was never listed");
+    await new Promise((r) => setTimeout(r, 20));
+  }
   return { sys, app };
 }
 
 async function startRef(): Promise<Side> {
-  const httpPort = await freePort();
-  const r: ReferenceServer = await startNatsServer([], `${CONFIG}\nhttp: "127.0.0.1:${httpPort}"\nserver_name: shape\n`, "installed", [httpPort]);
+  const r: ReferenceServer = await startNatsServer(["-m", "-1"], `${CONFIG}\nserver_name: shape\n`, "installed");
   const natsUrl = `nats://127.0.0.1:${r.port}`;
-  const { sys, app } = await activity(natsUrl);
+  const { sys, app } = await activity(natsUrl, r.monitorUrl as string);
   return {
-    monitor: `http://127.0.0.1:${httpPort}`,
+    monitor: r.monitorUrl as string,
     natsUrl,
     sys,
     app,
@@ -146,7 +152,7 @@ async function startRef(): Promise<Side> {
 
 async function startMine(): Promise<Side> {
   const s: TestServer = await startTestServer({ httpPort: -1, httpHost: "127.0.0.1", accounts: ACCOUNTS, systemAccount: "SYS", serverName: "shape" });
-  const { sys, app } = await activity(s.url);
+  const { sys, app } = await activity(s.url, s.monitorUrl as string);
   return {
     monitor: s.monitorUrl as string,
     natsUrl: s.url,
@@ -225,8 +231,8 @@ test("system account services answer in nats-server's shapes", { skip: !installe
   for (const [subject, body] of SYS_REQUESTS) {
     const payload = body === undefined ? "" : JSON.stringify(body);
     const [a, b] = await Promise.all([
-      ref.sys.request(subject, payload, { timeout: 2000 }),
-      mine.sys.request(subject, payload, { timeout: 2000 }),
+      ref.sys.request(subject, payload, { timeout: 10_000 }),
+      mine.sys.request(subject, payload, { timeout: 10_000 }),
     ]);
     assertSameShape(subject, a.json(), b.json());
   }
@@ -260,14 +266,13 @@ test("connect/disconnect events in nats-server's shapes", { skip: !installed && 
 });
 
 test("JetStream blocks of varz, jsz and statsz", { skip: !installed && "nats-server not installed" }, async () => {
-  const httpPort = await freePort();
   const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-shape-js-"));
   const jsConfig = CONFIG.replace("APP: { users", "APP: { jetstream: enabled, users");
-  const r = await startNatsServer(["-js", "-sd", storeDir], `${jsConfig}\nhttp: "127.0.0.1:${httpPort}"\n`, "installed", [httpPort]);
+  const r = await startNatsServer(["-js", "-sd", storeDir, "-m", "-1"], jsConfig, "installed");
   const jsAccounts = [ACCOUNTS[0], { ...ACCOUNTS[1], jetstream: true }];
   const s = await startTestServer({ httpPort: -1, httpHost: "127.0.0.1", accounts: jsAccounts, systemAccount: "SYS", jetstream: true });
   const sides = [
-    { monitor: `http://127.0.0.1:${httpPort}`, url: `nats://127.0.0.1:${r.port}` },
+    { monitor: r.monitorUrl as string, url: `nats://127.0.0.1:${r.port}` },
     { monitor: s.monitorUrl as string, url: s.url },
   ];
   const conns: NatsConnection[] = [];

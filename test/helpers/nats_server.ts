@@ -8,6 +8,8 @@ import path from "node:path";
 
 export interface ReferenceServer {
   readonly port: number;
+  /** The monitoring URL from the ports file, when monitoring is on (`-m -1` picks a free port). */
+  readonly monitorUrl?: string;
   readonly proc: ChildProcess;
   stop(): Promise<void>;
 }
@@ -112,8 +114,9 @@ export const TSNATS_SERVER_BIN = path.resolve(path.dirname(new URL(import.meta.u
  * `config` when given. The server picks its own client port (-p -1: a port chosen here and
  * released could be taken by another test process before the server binds it) and reports it
  * in its ports file, which it writes once its client, route, monitoring and websocket
- * listeners are up; `otherPorts` (a leafnode port, say) are waited for as well. `env` is added
- * to the process's environment. `line` "tsnats" runs this checkout's tsnats-server the same way.
+ * listeners are up (`-m -1`: monitoring on a port it picks, given as `monitorUrl`);
+ * `otherPorts` (a leafnode port, say) are waited for as well. `env` is added to the
+ * process's environment. `line` "tsnats" runs this checkout's tsnats-server the same way.
  */
 export async function startNatsServer(
   extraArgs: string[] = [],
@@ -137,17 +140,18 @@ export async function startNatsServer(
   let exited = false;
   proc.once("exit", () => (exited = true));
   let port: number;
+  let monitorUrl: string | undefined;
   try {
     const portsFile = (): string | undefined => fs.readdirSync(dir).find((f) => f.endsWith(".ports"));
     const deadline = Date.now() + 30_000; // a safety net: a loaded machine can take seconds to start a process
-    let ports: { nats?: string[] } | undefined;
+    let ports: { nats?: string[]; monitoring?: string[] } | undefined;
     while (ports === undefined) {
       if (exited) throw new Error("it exited");
       if (Date.now() > deadline) throw new Error("no ports file within 30 s");
       const f = portsFile();
       if (f !== undefined) {
         try {
-          ports = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as { nats?: string[] };
+          ports = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as { nats?: string[]; monitoring?: string[] };
         } catch {
           // caught half-written: read it again
         }
@@ -155,6 +159,7 @@ export async function startNatsServer(
       if (ports === undefined) await new Promise((r) => setTimeout(r, 25));
     }
     port = Number(new URL(ports.nats?.[0] ?? "").port);
+    monitorUrl = ports.monitoring?.[0];
     for (const p of otherPorts) await waitForPort("127.0.0.1", p, 30_000, () => exited);
   } catch (err) {
     proc.kill("SIGKILL");
@@ -163,6 +168,7 @@ export async function startNatsServer(
   }
   return {
     port,
+    monitorUrl,
     proc,
     stop: () =>
       new Promise<void>((resolve) => {
