@@ -359,7 +359,7 @@ accounts {
         a.publish("ev.1", "x");
         await a.flush();
         await b.flush();
-        const r = await b.request("svc.1", "", { timeout: 1000 }).then(
+        const r = await b.request("svc.1", "", { timeout: 10_000 }).then(
           (m) => m.string(),
           (e: Error) => (/no responders|503/i.test(e.message) ? "503" : e.message),
         );

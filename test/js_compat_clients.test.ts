@@ -360,7 +360,7 @@ describe("acks and counters", () => {
     // A second ack of the same message is confirmed as well (the client itself would not send it).
     const i1 = ms[1].info;
     const ackSubject = `$JS.ACK.${i1.stream}.${i1.consumer}.${i1.deliveryCount}.${i1.streamSequence}.${i1.deliverySequence}.${i1.timestampNanos}.${i1.pending}`;
-    const again2 = await nc.request(ackSubject, "+ACK", { timeout: 1000 });
+    const again2 = await nc.request(ackSubject, "+ACK", { timeout: 10_000 });
     assert.equal(again2.data.length, 0);
     ms[2].term();
     const again = await c.next({ expires: 2000 });

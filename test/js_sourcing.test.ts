@@ -173,7 +173,7 @@ describe("mirrors", () => {
       assert.equal((await api(nc, "$JS.API.STREAM.UPDATE.M", { name: "M", mirror: { name: "O", filter_subject: "o.b" } })).error.err_code, 10055);
       assert.equal((await api(nc, "$JS.API.STREAM.UPDATE.M", { name: "M", subjects: ["m"], mirror: { name: "O" } })).error.err_code, 10034);
       // Nothing can be published into a mirror: it listens on no subject.
-      await assert.rejects(nc.request("M", "x", { timeout: 1000 }), /503|no responders/i);
+      await assert.rejects(nc.request("M", "x", { timeout: 10_000 }), /503|no responders/i);
       const promoted = await ok(nc, "$JS.API.STREAM.UPDATE.M", { name: "M", subjects: ["m.>"] });
       assert.equal(promoted.config.mirror, undefined);
       assert.equal(promoted.mirror, undefined);
