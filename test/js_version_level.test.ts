@@ -6,7 +6,7 @@ import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { RawConn } from "./helpers/raw.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
-import { freePort, referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { JS_API_LEVEL } from "../src/jetstream/api_level.js";
 import { NATS_FEATURE_VERSION } from "../src/server/version.js";
 
@@ -51,12 +51,10 @@ before(async () => {
   ts = await startTestServer({ jetstream: true, httpPort: -1, httpHost: "127.0.0.1" });
   tsNoJs = await startTestServer({ httpPort: -1, httpHost: "127.0.0.1" });
   if (referenceBinary("2.15") !== undefined) {
-    const m1 = await freePort();
-    ref = await startNatsServer(["-js", "-m", String(m1), "-sd", `${ts.dir}/ref`], undefined, "2.15");
-    refMon = `http://127.0.0.1:${m1}`;
-    const m2 = await freePort();
-    refNoJs = await startNatsServer(["-m", String(m2)], undefined, "2.15");
-    refNoJsMon = `http://127.0.0.1:${m2}`;
+    ref = await startNatsServer(["-js", "-m", "-1", "-sd", `${ts.dir}/ref`], undefined, "2.15");
+    refMon = ref.monitorUrl as string;
+    refNoJs = await startNatsServer(["-m", "-1"], undefined, "2.15");
+    refNoJsMon = refNoJs.monitorUrl as string;
   }
 });
 
