@@ -322,7 +322,7 @@ describe("JetStream domains across a leaf connection", () => {
 
   it("nats-server 2.15 hub (domain hub) and tsnats leaf (domain leaf), and the reverse", { skip }, async () => {
     const lp = await freePort();
-    const ref = await startNatsServer(["-js", "-sd", fs.mkdtempSync(path.join(os.tmpdir(), "js-dom-"))], `jetstream { domain: hub }\nleafnodes { listen: "127.0.0.1:${lp}" }\n`, "2.15");
+    const ref = await startNatsServer(["-js"], `jetstream { domain: hub }\nleafnodes { listen: "127.0.0.1:${lp}" }\n`, "2.15");
     refs.push(ref);
     const leaf = await startTestServer({ serverName: "DLEAF2", jetstream: { domain: "leaf" }, leafnodes: { remotes: [remote(`nats-leaf://127.0.0.1:${lp}`)] } });
     servers.push(leaf);

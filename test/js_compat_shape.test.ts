@@ -10,9 +10,6 @@
 //  * VOLATILE_VALUES: values that are clocks, ids, the server's version and API level.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 import { referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
@@ -332,28 +329,27 @@ const skip = referenceBinary("2.15") === undefined ? "nats-server 2.15 is not av
 describe("JetStream API side by side with nats-server 2.15", { skip }, () => {
   let ours: TestServer;
   let ref: ReferenceServer;
-  let refDir: string;
   let ncOurs: NatsConnection;
   let ncRef: NatsConnection;
   const refReplies: Array<Json | "timeout"> = [];
   const ourReplies: Array<Json | "timeout"> = [];
 
   before(async () => {
-    refDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-compat-ref-"));
-    ref = await startNatsServer(["-js", "-sd", refDir], undefined, "2.15");
+    ref = await startNatsServer(["-js"], undefined, "2.15");
     ours = await startTestServer({ jetstream: true });
     ncRef = await connect({ servers: `127.0.0.1:${ref.port}` });
     ncOurs = await connect({ servers: ours.url });
-    // Same sequence against both; the reference runs first, each step waits for its answer.
-    for (const step of STEPS) refReplies.push(withoutNotYet(step, await send(ncRef, step)));
-    for (const step of STEPS) ourReplies.push(withoutNotYet(step, await send(ncOurs, step)));
+    // Same sequence against both at once (independent servers), each step waits for its answer.
+    const sequence = async (nc: NatsConnection, replies: Array<Json | "timeout">): Promise<void> => {
+      for (const step of STEPS) replies.push(withoutNotYet(step, await send(nc, step)));
+    };
+    await Promise.all([sequence(ncRef, refReplies), sequence(ncOurs, ourReplies)]);
   });
   after(async () => {
     await ncRef?.close();
     await ncOurs?.close();
     await ref?.stop();
     await ours?.close();
-    if (refDir) fs.rmSync(refDir, { recursive: true, force: true });
   });
 
   it("the reference answered the sequence as expected", () => {

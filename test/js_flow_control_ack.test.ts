@@ -3,9 +3,6 @@
 // stream/consumer sequence), not by acks. Run against tsnats and nats-server 2.15 alike.
 import { describe, it, after, before } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { connect, createInbox, headers } from "@nats-io/transport-node";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
@@ -71,18 +68,13 @@ async function run(url: string): Promise<{ got: number[]; ackFloor: number; pend
 describe("flow_control ack policy", () => {
   let ours: TestServer;
   let ref: ReferenceServer | undefined;
-  let refDir: string | undefined;
   before(async () => {
     ours = await startTestServer({ jetstream: true });
-    if (referenceMissing() === false) {
-      refDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-fca-ref-"));
-      ref = await startNatsServer(["-js", "-sd", refDir], undefined, "2.15");
-    }
+    if (referenceMissing() === false) ref = await startNatsServer(["-js"], undefined, "2.15");
   });
   after(async () => {
     await ours?.close();
     await ref?.stop();
-    if (refDir) fs.rmSync(refDir, { recursive: true, force: true });
   });
 
   it("flow control replies acknowledge, max_ack_pending is released by them", async () => {
@@ -155,18 +147,13 @@ async function stallAndResume(url: string): Promise<{ beforeAnswer: number; stal
 describe("flow control windows", () => {
   let ours: TestServer;
   let ref: ReferenceServer | undefined;
-  let refDir: string | undefined;
   before(async () => {
     ours = await startTestServer({ jetstream: true });
-    if (referenceMissing() === false) {
-      refDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-fcw-ref-"));
-      ref = await startNatsServer(["-js", "-sd", refDir], undefined, "2.15");
-    }
+    if (referenceMissing() === false) ref = await startNatsServer(["-js"], undefined, "2.15");
   });
   after(async () => {
     await ours?.close();
     await ref?.stop();
-    if (refDir) fs.rmSync(refDir, { recursive: true, force: true });
   });
 
   it("an unanswered receiver stops delivery at the first 2 MB window; answering resumes it", async () => {

@@ -20,7 +20,7 @@ export async function jetStreamTargets(opts: { reference?: boolean } = {}): Prom
   out.push({ name: "tsnats", url: ts.url, tsnats: true, stop: () => ts.close() });
   if (opts.reference !== false) {
     if (referenceBinary("2.15")) {
-      const ref = await startNatsServer(["-js", "-sd", `${ts.dir}/ref-store`], undefined, "2.15");
+      const ref = await startNatsServer(["-js"], undefined, "2.15");
       out.push({ name: "nats-server 2.15", url: `nats://127.0.0.1:${ref.port}`, tsnats: false, stop: () => ref.stop() });
     } else {
       console.log("# nats-server 2.15 not available: these CLI tests run against tsnats only");

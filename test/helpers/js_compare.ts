@@ -2,9 +2,6 @@
 // reference nats-server (2.15 by default), answers compared value by value once clocks,
 // ids and the server's own version/level are masked. Replies with headers (Direct Get,
 // statuses) are compared as "<status> <description> | header=value ... | payload".
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { connect, createInbox, headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { startTestServer, type TestServer } from "./server.js";
 import { referenceBinary, startNatsServer, type ReferenceLine, type ReferenceServer } from "./nats_server.js";
@@ -61,10 +58,8 @@ export async function startSides(line: ReferenceLine = "2.15", refConfig?: strin
   const ncOurs = await connect({ servers: ours.url });
   let ref: ReferenceServer | undefined;
   let ncRef: NatsConnection | undefined;
-  let refDir: string | undefined;
   if (referenceBinary(line) !== undefined) {
-    refDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-ref-"));
-    ref = await startNatsServer(["-js", "-sd", refDir], refConfig, line);
+    ref = await startNatsServer(["-js"], refConfig, line);
     ncRef = await connect({ servers: `127.0.0.1:${ref.port}` });
   }
   return {
@@ -77,7 +72,6 @@ export async function startSides(line: ReferenceLine = "2.15", refConfig?: strin
       await ncRef?.close();
       await ours.close();
       await ref?.stop();
-      if (refDir) fs.rmSync(refDir, { recursive: true, force: true });
     },
   };
 }

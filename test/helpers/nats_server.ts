@@ -116,7 +116,9 @@ export const TSNATS_SERVER_BIN = path.resolve(path.dirname(new URL(import.meta.u
  * in its ports file, which it writes once its client, route, monitoring and websocket
  * listeners are up (`-m -1`: monitoring on a port it picks, given as `monitorUrl`);
  * `otherPorts` (a leafnode port, say) are waited for as well. `env` is added to the
- * process's environment. `line` "tsnats" runs this checkout's tsnats-server the same way.
+ * process's environment. With `-js` and no `-sd`, JetStream stores in the server's own temporary
+ * directory, removed by `stop()` (nats-server's default, $TMPDIR/nats/jetstream, would be shared
+ * by every test process). `line` "tsnats" runs this checkout's tsnats-server the same way.
  */
 export async function startNatsServer(
   extraArgs: string[] = [],
@@ -129,6 +131,7 @@ export async function startNatsServer(
   if (bin === undefined) throw new Error(`nats-server ${line} is not available`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nats-ref-"));
   const args = [...(line === "tsnats" ? [TSNATS_SERVER_BIN] : []), "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", dir, ...extraArgs];
+  if (extraArgs.includes("-js") && !extraArgs.some((a) => a === "-sd" || a === "--store_dir")) args.push("-sd", path.join(dir, "jetstream"));
   if (config !== undefined) {
     const file = path.join(dir, "server.conf");
     fs.writeFileSync(file, config);

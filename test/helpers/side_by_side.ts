@@ -6,9 +6,6 @@
 // (until a terminal status, `n` messages, or `waitMs` of silence). Replies are recorded as
 // plain values (`Observed`) with volatile values (clocks, ids, random names) blanked, so a
 // test can compare them with `deepEqual` or list every difference at once.
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { connect, createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { startTestServer, type TestServer } from "./server.js";
 import { METADATA_IN_ANSWERS } from "../../src/jetstream/consumer_config.js";
@@ -244,8 +241,7 @@ export function referenceMissing(line: ReferenceLine = "2.15"): string | false {
  * Start tsnats (JetStream on) and the reference nats-server with `-js` in a fresh store dir.
  */
 export async function startSideBySide(line: ReferenceLine = "2.15"): Promise<SideBySide> {
-  const refDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-sbs-ref-"));
-  const ref = await startNatsServer(["-js", "-sd", refDir], undefined, line);
+  const ref = await startNatsServer(["-js"], undefined, line);
   const ours = await startTestServer({ jetstream: true });
   const ncRef = await connect({ servers: `127.0.0.1:${ref.port}` });
   const ncOurs = await connect({ servers: ours.url });
@@ -270,7 +266,6 @@ export async function startSideBySide(line: ReferenceLine = "2.15"): Promise<Sid
       await ncOurs.close();
       await ref.stop();
       await ours.close();
-      fs.rmSync(refDir, { recursive: true, force: true });
     },
   };
 }
