@@ -12,6 +12,15 @@ for (const sig of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+// A reader that went away (`tsnats server watch servers | head`) ends the command quietly,
+// as a closed pipe ends any Unix tool, instead of an unhandled EPIPE stack trace.
+for (const out of [process.stdout, process.stderr]) {
+  out.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const code = await runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,

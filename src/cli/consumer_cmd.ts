@@ -14,6 +14,8 @@ import { putConsumer } from "./js_api.js";
 import { addConsumerFilterFlags, consumerFilter, type ConsumerFilterFlags } from "./asset_query.js";
 import { balanceLeaders } from "./balancer.js";
 import { EXPRESSION_HELP } from "./expression.js";
+import { graphArea, plot, Rate, Series } from "./graph.js";
+import { refreshLoop } from "./screen.js";
 import { fmtDuration, fmtNanos, fmtNum, fmtTime, parseDurationMs, parseDurationNs, parseInteger, splitList } from "./units.js";
 import fs from "node:fs";
 
@@ -529,6 +531,46 @@ export function registerConsumer(app: App): void {
       for (const n of names) println(io, n);
     }),
   );
+
+  cons
+    .command("graph [stream] [consumer]")
+    .description("View a graph of consumer activity (on a terminal, until Ctrl-C)")
+    .action(
+      app.action(async ({ session }, streamArg?: string, name?: string) => {
+        let area = graphArea(io);
+        const stream = await pickStream(session, io, streamArg, showAll());
+        const consumer = await pickConsumer(session, io, stream, name);
+        const jsm = await session.jsm();
+        const first = await api(() => jsm.consumers.info(stream, consumer), { stream, consumer });
+        const [pending, waiting, acked, delivered] = [0, 0, 0, 0].map(() => new Series(area.width));
+        const ackRate = new Rate();
+        const deliverRate = new Rate();
+        ackRate.next(first.ack_floor.consumer_seq);
+        deliverRate.next(first.delivered.consumer_seq);
+        await refreshLoop(io, 1000, async () => {
+          area = graphArea(io);
+          for (const s of [pending, waiting, acked, delivered]) s.resize(area.width);
+          const ci = await api(() => jsm.consumers.info(stream, consumer), { stream, consumer });
+          pending.push(ci.num_pending);
+          waiting.push(ci.num_ack_pending);
+          acked.push(ackRate.next(ci.ack_floor.consumer_seq));
+          delivered.push(deliverRate.next(ci.delivered.consumer_seq));
+          const h = Math.floor(area.height / 4) - 2;
+          return [
+            `Consumer Statistics for ${stream} > ${consumer}`,
+            "",
+            plot(pending, "Messages Pending", h),
+            "",
+            plot(waiting, "Messages Waiting for Ack", h),
+            "",
+            plot(acked, "Messages Acknowledged / second", h, 1),
+            "",
+            plot(delivered, "Messages Delivered / second", h, 1),
+            "",
+          ].join("\n");
+        });
+      }),
+    );
 
   for (const [cmdName, aliases, stateOnly] of [
     ["info", ["nfo"], false],

@@ -14,6 +14,7 @@ import { parseJsAck, printJson, printMessage, printPayload } from "./output.js";
 import { aborted, CliError, logf, println, sleep, type CliIO } from "./runtime.js";
 import { expandTemplate, hasTemplate, parseHeaders } from "./template.js";
 import { newProgress } from "./progress.js";
+import { SubGraph, SubjectReport } from "./sub_views.js";
 
 /** Read all of stdin (the body when none is given on the command line). */
 export async function readStdin(io: CliIO): Promise<Uint8Array> {
@@ -125,10 +126,15 @@ interface SubOpts {
   wait?: string;
   timestamp?: boolean;
   deltaTime?: boolean;
+  reportSubjects?: boolean;
+  reportSubscriptions?: boolean;
+  reportTop: string;
+  graph?: boolean;
+  matchReplies?: boolean;
 }
 
 /** Print one received message in the chosen sub format. */
-function showReceived(io: CliIO, o: SubOpts, n: number, subject: string, reply: string | undefined, hdrs: MsgHdrs | undefined, data: Uint8Array, started: number, jsSummary?: string): void {
+function showReceived(io: CliIO, o: SubOpts, n: number, subject: string, reply: string | undefined, hdrs: MsgHdrs | undefined, data: Uint8Array, started: number, jsSummary?: string, matchedReply = false): void {
   if (o.translate) data = translate(data, o.translate, subject);
   if (o.dump !== undefined) {
     const doc = JSON.stringify({
@@ -140,7 +146,7 @@ function showReceived(io: CliIO, o: SubOpts, n: number, subject: string, reply: 
     if (o.dump === "-") io.stdout.write(doc + "\0");
     else {
       const seq = parseJsAck(reply)?.streamSeq ?? n;
-      fs.writeFileSync(path.join(o.dump, `${seq}.json`), doc, { mode: 0o600 });
+      fs.writeFileSync(path.join(o.dump, `${seq}${matchedReply ? "_reply" : ""}.json`), doc, { mode: 0o600 });
     }
     return;
   }
@@ -151,7 +157,8 @@ function showReceived(io: CliIO, o: SubOpts, n: number, subject: string, reply: 
   let ts = "";
   if (o.timestamp) ts = ` @ ${new Date().toISOString()}`;
   else if (o.deltaTime) ts = ` @ ${fmtDuration(performance.now() - started)}`;
-  if (jsSummary) println(io, `[#${n}]${ts} Received JetStream message: ${jsSummary}`);
+  if (matchedReply) println(io, `[#${n}]${ts} Matched reply on "${subject}"`);
+  else if (jsSummary) println(io, `[#${n}]${ts} Received JetStream message: ${jsSummary}`);
   else println(io, `[#${n}]${ts} Received on "${subject}"${reply ? ` with reply "${reply}"` : ""}`);
   if (!o.subjectsOnly) printMessage(io, hdrs, data, o.headersOnly);
 }
@@ -177,6 +184,13 @@ async function subscribeAction(s: Session, io: CliIO, o: SubOpts, subjects: stri
   const cleanups: (() => Promise<void> | void)[] = [];
 
   if (o.inbox) subjects = [createInbox(s.effective.ctx.inbox_prefix || undefined)];
+  if (o.timestamp && o.deltaTime) throw new CliError("timestamp and delta-time flags are mutually exclusive");
+  if (jsMode && o.matchReplies) throw new CliError("cannot enable --match-replies for JetStream streams");
+  if (jsMode && o.graph) throw new CliError("--graph is only supported for core NATS subscriptions", "graph the stream with `tsnats stream graph`");
+  // --report-subscriptions is --report-subjects keyed by the subscription's pattern.
+  const report = o.reportSubjects || o.reportSubscriptions ? new SubjectReport(io, parseInteger(o.reportTop, "--report-top")) : undefined;
+  const graph = !report && o.graph ? new SubGraph(io, subjects) : undefined;
+  const view = report ?? graph;
 
   if (jsMode) {
     const jsm = await s.jsm();
@@ -238,7 +252,8 @@ async function subscribeAction(s: Session, io: CliIO, o: SubOpts, subjects: stri
             continue;
           }
           received++;
-          showReceived(io, o, received, m.subject, undefined, m.headers, m.data, started, jsSummary(m));
+          if (report) report.add(m.subject, m.data.length);
+          else showReceived(io, o, received, m.subject, undefined, m.headers, m.data, started, jsSummary(m));
           if (o.durable || o.ack) m.ack();
           if ((limit > 0 && received >= limit) || (o.terminateAtEnd && m.info.pending === 0)) break;
         }
@@ -250,6 +265,23 @@ async function subscribeAction(s: Session, io: CliIO, o: SubOpts, subjects: stri
   } else {
     if (subjects.length === 0) throw new CliError("no subjects given", "give one or more subjects (wildcards allowed), or --inbox, or --stream NAME");
     const subs: Subscription[] = [];
+    // --match-replies: requests wait (by reply subject) for their answer on the inboxes.
+    const matched = o.matchReplies ? new Map<string, Msg>() : undefined;
+    if (matched) {
+      const prefix = s.effective.ctx.inbox_prefix || "_INBOX";
+      const replies = nc.subscribe(`${prefix}.>`, {
+        callback: (err, r: Msg) => {
+          if (err) return;
+          const request = matched.get(r.subject);
+          if (!request) return;
+          matched.delete(r.subject);
+          showReceived(io, o, received, request.subject, request.reply, request.headers, request.data, started);
+          showReceived(io, o, received, r.subject, r.reply, r.headers, r.data, started, undefined, true);
+          if (limit > 0 && received >= limit && matched.size === 0) finish();
+        },
+      });
+      cleanups.push(() => replies.unsubscribe());
+    }
     for (const subj of subjects) {
       const sub = nc.subscribe(subj, {
         queue: o.queue,
@@ -258,9 +290,16 @@ async function subscribeAction(s: Session, io: CliIO, o: SubOpts, subjects: stri
           lastActivity = Date.now();
           if (isIgnored(m.subject)) return;
           received++;
-          showReceived(io, o, received, m.subject, m.reply, m.headers, m.data, started);
+          if (report) report.add(o.reportSubscriptions ? subj : m.subject, m.data.length);
+          else if (graph) graph.add(subj);
+          else if (matched && m.reply) matched.set(m.reply, m);
+          else showReceived(io, o, received, m.subject, m.reply, m.headers, m.data, started);
           if (o.ack && m.reply && parseJsAck(m.reply)) m.respond(enc.encode("+ACK"));
-          if (limit > 0 && received >= limit) finish();
+          if (limit > 0 && received >= limit) {
+            // With --match-replies, wait for the replies of requests already seen.
+            subs.forEach((x) => x.unsubscribe());
+            if (!matched || matched.size === 0) finish();
+          }
         },
       });
       subs.push(sub);
@@ -272,6 +311,7 @@ async function subscribeAction(s: Session, io: CliIO, o: SubOpts, subjects: stri
     cleanups.push(() => subs.forEach((x) => x.unsubscribe()));
   }
 
+  view?.start();
   let waitTimer: NodeJS.Timeout | undefined;
   if (waitMs > 0) {
     waitTimer = setInterval(() => {
@@ -281,6 +321,7 @@ async function subscribeAction(s: Session, io: CliIO, o: SubOpts, subjects: stri
   await Promise.race([finished, aborted(io)]);
   if (waitTimer) clearInterval(waitTimer);
   for (const c of cleanups) await c();
+  view?.stop();
   if (o.dump && o.dump !== "-" && !o.raw) logf(io, `Dumped ${received} messages to ${o.dump}`);
 }
 
@@ -508,6 +549,11 @@ export function registerCore(app: App): void {
     .option("--wait <duration>", "Unsubscribe after this amount of time without any traffic")
     .option("-t, --timestamp", "Show timestamps in output")
     .option("-d, --delta-time", "Show time since start in output")
+    .option("--match-replies", "Match replies to requests")
+    .option("--report-subjects", "Subscribes to subject patterns and builds a de-duplicated report of active subjects receiving data")
+    .option("--report-subscriptions", "Subscribes to subject patterns and builds a de-duplicated report of active subscriptions receiving data")
+    .option("--report-top <n>", "Number of subjects to show when doing 'report-subjects'", "10")
+    .option("--graph", "Graph the rate of messages received (on a terminal)")
     .action(app.action<SubOpts>(({ session, io, opts }, subjects: string[]) => subscribeAction(session, io, opts, subjects)));
 
   const req = p

@@ -7,6 +7,8 @@ import { App, collect, jsonFlag } from "./app.js";
 import type { Session } from "./connection.js";
 import { Columns, printJson, printTable } from "./output.js";
 import { registerServerCheck } from "./server_check.js";
+import { registerServerGraph } from "./server_graph.js";
+import { registerServerWatch } from "./server_watch.js";
 import { traceIn, traceOut } from "./trace.js";
 import { CliError, println, type CliIO } from "./runtime.js";
 import { fmtBytes, fmtDuration, fmtNum, parseInteger } from "./units.js";
@@ -173,7 +175,7 @@ export function registerServer(app: App): void {
     app.action<{ json?: boolean }>(async ({ session, opts }, server?: string) => {
       let res: SysResponse<Varz>[];
       if (server && /^N[A-Z0-9]{55}$/.test(server)) res = await sysRequest<Varz>(session, `$SYS.REQ.SERVER.${server}.VARZ`, undefined, 1);
-      else res = await sysRequest<Varz>(session, "$SYS.REQ.SERVER.PING.VARZ", server ? { name: server } : undefined, 1);
+      else res = await sysRequest<Varz>(session, "$SYS.REQ.SERVER.PING.VARZ", server ? { server_name: server, exact: true } : undefined, 1);
       const v = res[0].data;
       if (!v) throw new CliError(`no VARZ data in the answer of ${res[0].server.name}`);
       if (opts.json) return printJson(io, v);
@@ -398,5 +400,7 @@ export function registerServer(app: App): void {
     );
 
   registerServerCheck(app, srv);
+  registerServerWatch(app, srv);
+  registerServerGraph(app, srv);
   void io as unknown as CliIO;
 }

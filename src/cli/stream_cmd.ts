@@ -4,6 +4,8 @@ import { addStreamFilterFlags, streamFilter, type StreamFilterFlags } from "./as
 import { balanceLeaders } from "./balancer.js";
 import { EXPRESSION_HELP } from "./expression.js";
 import { newProgress } from "./progress.js";
+import { graphArea, plot, Rate, Series } from "./graph.js";
+import { refreshLoop } from "./screen.js";
 import { detectGaps, type Gap } from "./stream_gaps.js";
 import type { JetStreamManager, StreamInfo, StreamSourceInfo, StoredMsg } from "@nats-io/jetstream";
 import { DeliverPolicy } from "@nats-io/jetstream";
@@ -280,6 +282,35 @@ export function registerStream(app: App): void {
         if (opts.names) return void names.forEach((n) => println(io, n));
         if (found.length === 0) return void println(io, "No matching streams");
         printStreamTable(io, found, "Streams");
+      }),
+    );
+
+  str
+    .command("graph [stream]")
+    .description("View a graph of stream activity (on a terminal, until Ctrl-C)")
+    .action(
+      app.action(async ({ session }, n?: string) => {
+        let area = graphArea(io);
+        const stream = await pickStream(session, io, n, showAll());
+        const jsm = await session.jsm();
+        const first = await api(() => jsm.streams.info(stream), { stream });
+        const stored = new Series(area.width);
+        const removed = new Series(area.width);
+        const added = new Series(area.width);
+        const addRate = new Rate();
+        const removeRate = new Rate();
+        addRate.next(first.state.last_seq);
+        removeRate.next(first.state.first_seq);
+        await refreshLoop(io, 1000, async () => {
+          area = graphArea(io);
+          for (const s of [stored, removed, added]) s.resize(area.width);
+          const st = (await api(() => jsm.streams.info(stream), { stream })).state;
+          stored.push(st.messages);
+          added.push(addRate.next(st.last_seq));
+          removed.push(removeRate.next(st.first_seq));
+          const h = Math.floor(area.height / 3) - 2;
+          return [`Stream Statistics for ${stream}`, "", plot(stored, "Messages Stored", h), "", plot(removed, "Messages Removed / second", h, 1), "", plot(added, "Messages Stored / second", h, 1), ""].join("\n");
+        });
       }),
     );
 

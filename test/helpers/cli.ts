@@ -21,6 +21,9 @@ export interface CliResult {
 }
 
 class Capture extends Writable {
+  isTTY?: boolean;
+  columns?: number;
+  rows?: number;
   text = "";
   bytes: Buffer[] = [];
   override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: () => void): void {
@@ -40,9 +43,13 @@ export class CliHome {
     Object.assign(this.env, extra);
   }
 
-  /** Run in-process; `server` (a URL) is passed as --server unless the args give one. */
-  run(args: string[], opts: { server?: string; stdin?: string | Buffer; env?: Record<string, string>; signal?: AbortSignal } = {}): CliRunning {
+  /**
+   * Run in-process; `server` (a URL) is passed as --server unless the args give one. `tty`
+   * makes stdout claim to be a terminal of that size (for the live views and graphs).
+   */
+  run(args: string[], opts: { server?: string; stdin?: string | Buffer; env?: Record<string, string>; signal?: AbortSignal; tty?: { columns: number; rows: number } } = {}): CliRunning {
     const stdout = new Capture();
+    if (opts.tty) Object.assign(stdout, { isTTY: true, ...opts.tty });
     const stderr = new Capture();
     const stdin = opts.stdin !== undefined ? Readable.from([Buffer.from(opts.stdin)]) : Readable.from([]);
     const controller = new AbortController();
