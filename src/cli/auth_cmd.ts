@@ -11,6 +11,7 @@ import { createAccount, createOperator, createUser } from "@nats-io/nkeys";
 import { App, collect, isSet } from "./app.js";
 import type { Session } from "./connection.js";
 import { NscStore, type Claims } from "./nsc_store.js";
+import { registerAccountSharing, type AccountEditor } from "./auth_account_share.js";
 import { registerNkeyCommands } from "./nkey_cmd.js";
 import { Columns, printJson, printTable } from "./output.js";
 import { askConfirm } from "./prompt.js";
@@ -191,6 +192,16 @@ async function signAccount(store: NscStore, op: string, name: string, accPub: st
   return encodeAccount(name, accPub, nats as Partial<Account>, { signer, ...(expires ? { exp: expires } : {}) });
 }
 
+/** Re-sign an account with edited claims (same expiry; the operator's identity key signs). */
+const editAccount: AccountEditor = async (store, op, acc, edit) => {
+  const { claims } = store.account(op, acc);
+  const nats = structuredClone(claims.nats) as Record<string, any>;
+  delete nats.type;
+  delete nats.version;
+  edit(nats);
+  store.writeAccount(op, acc, await signAccount(store, op, acc, claims.sub, nats, claims.exp));
+};
+
 async function signUser(store: NscStore, op: string, acc: string, name: string, userPub: string, nats: Record<string, any>, expires: number | undefined, key?: string): Promise<string> {
   const ac = store.account(op, acc).claims;
   const accKp = store.requireKey(ac.sub, `account ${acc}`);
@@ -261,6 +272,21 @@ export function renderClaims(c: Claims, title: string): string {
     if (n.bearer_token) cols.field("Bearer Token", true);
     if (n.subs !== undefined) cols.field("Max Subscriptions", n.subs < 0 ? "unlimited" : n.subs);
     if (n.payload !== undefined) cols.field("Max Payload", n.payload < 0 ? "unlimited" : fmtBytes(n.payload));
+  }
+  const exps = (n.exports ?? []) as { name: string; subject: string; type: string }[];
+  const imps = (n.imports ?? []) as { name: string; subject: string; local_subject?: string; type: string; account: string }[];
+  const maps = Object.entries((n.mappings ?? {}) as Record<string, { subject: string; weight?: number }[]>);
+  if (exps.length) {
+    cols.title("Exports");
+    for (const e of exps) cols.field(e.subject, `${e.type === "service" ? "Service" : "Stream"} "${e.name}"`);
+  }
+  if (imps.length) {
+    cols.title("Imports");
+    for (const i of imps) cols.field(i.local_subject || i.subject, `${i.type === "service" ? "Service" : "Stream"} "${i.name}": ${i.subject} from ${i.account}`);
+  }
+  if (maps.length) {
+    cols.title("Subject Mappings");
+    for (const [src, list] of maps) cols.field(src, list.map((m) => `${m.subject} (${m.weight ?? 100}%)`).join(", "));
   }
   const revs = Object.entries((n.revocations ?? {}) as Record<string, number>);
   if (revs.length) {
@@ -603,6 +629,8 @@ export function registerAuth(app: App): void {
       println(io, sk.getPublicKey());
     }),
   );
+
+  registerAccountSharing(app, acct, store, editAccount);
 
   // ---- users
   const user = auth.command("user").aliases(["u", "usr", "users"]).description("Manage Account Users");
