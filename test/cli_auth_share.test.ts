@@ -143,6 +143,91 @@ describe("auth account exports, imports and mappings in the store", () => {
     assert.equal((await ok(["auth", "account", "mappings", "ls", "PROVIDER"])).trim(), "No mappings defined");
   });
 
+  test("scoped signing keys: add with a role and a template, sign users by role, info, ls, rm", async () => {
+    let out = await ok(["auth", "account", "keys", "add", "PROVIDER", "writer", "--pub-allow", "orders.>", "--sub-allow", "_INBOX.>", "--subscriptions", "10", "--connection", "nats", "--description", "order writers"]);
+    assert.match(out, /Scoped Signing Key A[A-Z0-9]{55}/);
+    assert.match(out, /Role: writer/);
+    assert.match(out, /Publish Allow: orders\.>/);
+    const scoped = (claimsOf("PROVIDER").signing_keys as Record<string, any>[]).find((k) => k.role === "writer")!;
+    assert.deepEqual(scoped.template, { subs: 10, data: -1, payload: -1, pub: { allow: ["orders.>"] }, sub: { allow: ["_INBOX.>"] }, allowed_connection_types: ["STANDARD"] });
+    assert.equal(scoped.kind, "user_scope");
+    const plain = (await ok(["auth", "account", "keys", "add", "PROVIDER"])).trim();
+    assert.match(plain, /^A[A-Z0-9]{55}$/);
+
+    out = await ok(["auth", "account", "keys", "ls", "PROVIDER"]);
+    assert.match(out, new RegExp(`^${plain}$`, "m"));
+    assert.match(out, /│ writer +│ A[A-Z0-9]{55} +│ order writers +│ 10 +│ 1 +│ 1 +│/);
+    out = await ok(["auth", "account", "keys", "info", "PROVIDER", "writer", "--json"]);
+    assert.equal(JSON.parse(out).key, scoped.key);
+
+    // A user signed by role carries no permissions: the key's template applies.
+    out = await ok(["auth", "user", "add", "writer1", "PROVIDER", "--key", "writer", "--json"]);
+    const u = JSON.parse(out);
+    assert.equal(u.iss, scoped.key);
+    assert.equal(u.nats.pub, undefined);
+    assert.equal(u.nats.subs, undefined);
+    await fails(["auth", "user", "add", "writer2", "PROVIDER", "--key", "writer", "--pub-allow", "x"], /scoped users require no permissions or limits set/);
+    await fails(["auth", "account", "keys", "add", "PROVIDER", "writer"], /role "writer" already has a signing key/);
+    await fails(["auth", "account", "keys", "add", "PROVIDER", "--pub-allow", "x"], /limits and permissions need a scoped key/);
+    await fails(["auth", "account", "keys", "add", "PROVIDER", "r2", "--connection", "carrier-pigeon"], /--connection: unknown type "carrier-pigeon"/);
+    await fails(["auth", "account", "keys", "info", "PROVIDER", "nope"], /no signing key or role "nope"/);
+    await fails(["auth", "account", "keys", "rm", "PROVIDER", "--key", plain], /pass --force/);
+    out = await ok(["auth", "account", "keys", "rm", "PROVIDER", "--key", plain, "-f"]);
+    assert.match(out, new RegExp(`key "${plain}" removed`));
+    assert.equal((claimsOf("PROVIDER").signing_keys as unknown[]).length, 1);
+  });
+
+  test("operator backup and restore (plain and sealed with a curve key), operator import", async () => {
+    const file = path.join(home.dir, "demo.backup");
+    let out = await ok(["auth", "operator", "backup", "DEMO", file]);
+    assert.match(out, /Backed up operator DEMO: 3 accounts, \d+ users, \d+ seeds to /);
+    assert.equal(fs.statSync(file).mode & 0o777, 0o600, "a backup holds seeds: private");
+    out = await ok(["auth", "operator", "restore", "COPY", file]);
+    assert.match(out, /Accounts: CONSUMER, PROVIDER, SYS/);
+    for (const a of ["PROVIDER", "CONSUMER", "SYS"]) {
+      assert.equal(fs.readFileSync(path.join(stores, "COPY", "accounts", a, `${a}.jwt`), "utf8"), fs.readFileSync(path.join(stores, "DEMO", "accounts", a, `${a}.jwt`), "utf8"));
+    }
+    assert.equal(fs.readFileSync(path.join(dataHome, "nats", "nsc", "keys", "creds", "COPY", "PROVIDER", "prov.creds"), "utf8"), fs.readFileSync(creds("PROVIDER", "prov"), "utf8"), "the creds are rebuilt");
+    await fails(["auth", "operator", "restore", "COPY", file], /operator COPY already exist/);
+
+    const curve = path.join(home.dir, "backup.xk");
+    fs.writeFileSync(curve, (await ok(["nkey", "gen", "curve"])).trim() + "\n");
+    const sealed = path.join(home.dir, "demo.sealed");
+    await ok(["auth", "operator", "backup", "DEMO", sealed, "--key", curve]);
+    assert.doesNotMatch(fs.readFileSync(sealed, "utf8"), /PROVIDER|SA[A-Z2-7]{50}/, "no names or seeds in clear");
+    await fails(["auth", "operator", "restore", "SEALED", sealed], /is not a backup \(an encrypted one needs --key\)/);
+    const other = path.join(home.dir, "other.xk");
+    fs.writeFileSync(other, (await ok(["nkey", "gen", "curve"])).trim() + "\n");
+    await fails(["auth", "operator", "restore", "SEALED", sealed, "--key", other], /open failed/);
+    out = await ok(["auth", "operator", "restore", "SEALED", sealed, "--key", curve]);
+    assert.match(out, /Accounts: CONSUMER, PROVIDER, SYS/);
+    await fails(["auth", "operator", "backup", "NOPE", file], /unknown operator "NOPE"/);
+    fs.writeFileSync(path.join(home.dir, "junk.json"), "{}");
+    await fails(["auth", "operator", "restore", "JUNK", path.join(home.dir, "junk.json")], /is not a tsnats operator backup/);
+
+    // import: an operator JWT and its seed, into another store.
+    const fresh = new CliHome();
+    try {
+      const opJwt = path.join(stores, "DEMO", "DEMO.jwt");
+      const opPub = decode(fs.readFileSync(opJwt, "utf8")).sub;
+      const seedFile = path.join(dataHome, "nats", "nsc", "keys", "keys", "O", opPub.slice(1, 3), `${opPub}.nk`);
+      let r = await fresh.exec(["auth", "operator", "import", opJwt, seedFile]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Operator DEMO/);
+      r = await fresh.exec(["auth", "account", "add", "NEWACC", "--defaults"]);
+      assert.equal(r.code, 0, "the imported seed signs new accounts: " + r.stderr);
+      assert.equal(decode(fs.readFileSync(path.join(fresh.dir, ".local", "share", "nats", "nsc", "stores", "DEMO", "accounts", "NEWACC", "NEWACC.jwt"), "utf8")).iss, opPub);
+      r = await fresh.exec(["auth", "operator", "import", opJwt]);
+      assert.match(r.stderr, /operator "DEMO" already exists/);
+      r = await fresh.exec(["auth", "operator", "import", path.join(stores, "DEMO", "accounts", "SYS", "SYS.jwt")]);
+      assert.match(r.stderr, /is not an operator JWT/);
+      r = await fresh.exec(["auth", "operator", "import", opJwt, curve]);
+      assert.match(r.stderr, /is not a key of operator DEMO/);
+    } finally {
+      fresh.cleanup();
+    }
+  });
+
   for (const line of ["tsnats", "2.15"] as const) {
     test(`pushed to a full resolver (${line === "tsnats" ? "tsnats" : "nats-server 2.15"}), the exports, imports and mappings work`, async (tc) => {
       if (line === "2.15" && !referenceBinary("2.15")) return tc.skip("nats-server 2.15 not available");
@@ -198,6 +283,16 @@ resolver_preload { ${decode(sysJwt).sub}: ${sysJwt} }
         const b = mapped.filter((s) => s === "split.b").length;
         assert.equal(a + b, 40);
         assert.ok(a > 0 && b > 0, `both targets get messages (${a}/${b})`);
+
+        // A user of the scoped key gets the role's permissions: orders.> yes, anything else no.
+        const writer = await as("PROVIDER", "writer1");
+        const seen: string[] = [];
+        prov.subscribe(">", { callback: (_e, m) => void (m.subject.startsWith("_") || m.subject.startsWith("$") ? undefined : seen.push(m.subject)) });
+        await prov.flush();
+        writer.publish("forbidden.x", "no");
+        writer.publish("orders.by-writer", "yes");
+        await waitUntil(() => seen.includes("orders.by-writer"), 10_000, "the scoped user's publish");
+        assert.ok(!seen.includes("forbidden.x"), "the role's permissions apply");
       } finally {
         for (const nc of conns) await nc.close();
         await srv.stop();

@@ -12,6 +12,8 @@ import { App, collect, isSet } from "./app.js";
 import type { Session } from "./connection.js";
 import { NscStore, type Claims } from "./nsc_store.js";
 import { registerAccountSharing, type AccountEditor } from "./auth_account_share.js";
+import { findSigningKey, registerAccountKeys } from "./auth_account_keys.js";
+import { registerOperatorBackup } from "./auth_operator_backup.js";
 import { registerNkeyCommands } from "./nkey_cmd.js";
 import { Columns, printJson, printTable } from "./output.js";
 import { askConfirm } from "./prompt.js";
@@ -153,7 +155,7 @@ function userFlags(cmd: Command): Command {
     .option("--tags <tag>", "Tags to assign to this User (repeatable)", collect)
     .option("--expiry <duration>", "How long the user's JWT is valid for")
     .option("--operator <name>", "Operator holding the Account")
-    .option("--key <public key>", "The account signing key to sign with (default: the account's identity key)")
+    .option("--key <key>", "The account signing key (public key, or role of a scoped key) to sign with (default: the account's identity key)")
     .option("--credential <file>", "Writes credentials to a file")
     .option("-j, --json", "Produce JSON output");
 }
@@ -206,11 +208,15 @@ async function signUser(store: NscStore, op: string, acc: string, name: string, 
   const ac = store.account(op, acc).claims;
   const accKp = store.requireKey(ac.sub, `account ${acc}`);
   if (key && key !== ac.sub) {
-    const sks = ((ac.nats.signing_keys ?? []) as (string | { key: string })[]).map((k) => (typeof k === "string" ? k : k.key));
-    if (!sks.includes(key)) throw new CliError(`${key} is not a signing key of account ${acc}`, "list them with `tsnats auth account keys ls`");
-    const signer = store.requireKey(key, `account ${acc} signing key`);
-    const { issuer_account: _i, ...rest } = nats;
-    return encodeUser(name, userPub, accKp, rest as Partial<User>, { signer, ...(expires ? { exp: expires } : {}) });
+    // A public key or, for scoped keys, a role.
+    const sk = findSigningKey(ac as Record<string, any>, key);
+    if (!sk) throw new CliError(`${key} is not a signing key of account ${acc}`, "list them with `tsnats auth account keys ls`");
+    const scoped = typeof sk !== "string";
+    const signer = store.requireKey(scoped ? sk.key : sk, `account ${acc} signing key`);
+    const { issuer_account: _i, tags, ...rest } = nats;
+    // Servers refuse users of a scoped key that set permissions or limits of their own.
+    if (scoped && Object.keys(rest).length > 0) throw new CliError(`scoped users require no permissions or limits set (the key's role "${sk.role}" sets them)`, "drop the permission and limit flags, or sign with an unscoped key");
+    return encodeUser(name, userPub, accKp, (scoped ? (tags ? { tags } : {}) : { ...rest, ...(tags ? { tags } : {}) }) as Partial<User>, { signer, scopedUser: scoped, ...(expires ? { exp: expires } : {}) });
   }
   const { issuer_account: _i, ...rest } = nats;
   return encodeUser(name, userPub, accKp, rest as Partial<User>, expires ? { exp: expires } : {});
@@ -475,6 +481,11 @@ export function registerAuth(app: App): void {
     }),
   );
 
+  registerOperatorBackup(app, op, store, (s, name) => {
+    io.stdout.write(renderClaims(s.operator(name).claims, `Operator ${name}`));
+    println(io, `\n  Accounts: ${s.accounts(name).join(", ") || "none"}`);
+  });
+
   // ---- accounts
   const acct = auth.command("account").aliases(["a", "acct", "act"]).description("Manage NATS Accounts");
   accountFlags(acct.command("add <account>").aliases(["create", "new"]).description("Adds a new Account")).option("--defaults", "Accept default values without prompting").action(
@@ -605,31 +616,7 @@ export function registerAuth(app: App): void {
         io.stdout.write(renderClaims(claims, `Account ${claims.name} (from the resolver)`));
       }),
     );
-  const accKeys = acct.command("keys").aliases(["sk", "s"]).description("Manage Account Signing Keys");
-  accKeys.command("ls [account]").alias("list").option("--operator <name>", "Operator to act on").action(
-    app.action<{ operator?: string }>(async ({ opts }, name?: string) => {
-      const s = store();
-      const o = s.operatorName(opts.operator);
-      for (const k of (s.account(o, s.accountName(o, name)).claims.nats.signing_keys ?? []) as (string | { key: string })[]) println(io, typeof k === "string" ? k : k.key);
-    }),
-  );
-  accKeys.command("add [account]").aliases(["new", "create"]).option("--operator <name>", "Operator to act on").description("Adds a new Signing Key").action(
-    app.action<{ operator?: string }>(async ({ opts }, name?: string) => {
-      const s = store();
-      const o = s.operatorName(opts.operator);
-      const a = s.accountName(o, name);
-      const { claims } = s.account(o, a);
-      const sk = createAccount();
-      s.storeKey(sk);
-      const nats = structuredClone(claims.nats) as Record<string, any>;
-      delete nats.type;
-      delete nats.version;
-      nats.signing_keys = [...(nats.signing_keys ?? []), sk.getPublicKey()];
-      s.writeAccount(o, a, await signAccount(s, o, a, claims.sub, nats, claims.exp));
-      println(io, sk.getPublicKey());
-    }),
-  );
-
+  registerAccountKeys(app, acct, store, editAccount);
   registerAccountSharing(app, acct, store, editAccount);
 
   // ---- users
