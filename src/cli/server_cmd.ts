@@ -9,13 +9,14 @@ import { Columns, printJson, printTable } from "./output.js";
 import { registerServerCheck } from "./server_check.js";
 import { registerServerGraph } from "./server_graph.js";
 import { registerServerWatch } from "./server_watch.js";
+import { registerServerReportLinks } from "./server_report_links.js";
 import { traceIn, traceOut } from "./trace.js";
 import { CliError, println, type CliIO } from "./runtime.js";
 import { fmtBytes, fmtDuration, fmtNum, parseInteger } from "./units.js";
 
 /** A $SYS.REQ response: the answering server and its data (or an error). */
 export interface SysResponse<T = Record<string, unknown>> {
-  server: { name: string; host: string; id: string; cluster?: string; ver?: string; jetstream?: boolean; tags?: string[] };
+  server: { name: string; host: string; id: string; cluster?: string; domain?: string; ver?: string; jetstream?: boolean; tags?: string[] };
   data?: T;
   statsz?: T;
   error?: { code: number; description?: string };
@@ -347,6 +348,8 @@ export function registerServer(app: App): void {
         );
       }),
     );
+
+  registerServerReportLinks(app, report);
 
   const req = srv
     .command("request")

@@ -43,6 +43,11 @@ export interface RoutezOptions {
   subsDetail: boolean;
 }
 
+export interface LeafzOptions extends RoutezOptions {
+  /** Only the leaf connections bound to this account ("" for all). */
+  account: string;
+}
+
 export interface GatewayzOptions {
   /** Only this remote gateway. */
   name: string;
@@ -227,6 +232,11 @@ export function connzOptions(r: OptionReader): ConnzOptions {
 export function routezOptions(r: OptionReader): RoutezOptions {
   const subsDetail = r.subsDetail();
   return { subs: subsDetail || r.bool("subs", "subscriptions"), subsDetail };
+}
+
+/** /leafz: subs, acc (HTTP); subscriptions, account (JSON). */
+export function leafzOptions(r: OptionReader): LeafzOptions {
+  return { ...routezOptions(r), account: r.str("acc", "account") };
 }
 
 /** /gatewayz: gw_name, accs, acc_name, subs (HTTP); name, accounts, account_name, subscriptions[_detail] (JSON). */

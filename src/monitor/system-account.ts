@@ -32,6 +32,7 @@ import {
   jsonOptions,
   jszOptions,
   routezOptions,
+  leafzOptions,
   gatewayzOptions,
   subszOptions,
 } from "./endpoint-options.js";
@@ -201,15 +202,24 @@ export class SystemAccountService implements ServerService {
     this.subs.push({ account, sub });
   }
 
+  /**
+   * The cluster's name. Without a cluster block nats-server names it after the gateway, and a
+   * server that only connects to hubs as a leaf node takes its own name.
+   */
+  private clusterName(): string | undefined {
+    const s = this.server;
+    const named = clusterOf(s)?.clusterName ?? gatewaysOf(s)?.gatewayName;
+    if (named !== undefined) return named;
+    return (s.options.leafnodes?.remotes.length ?? 0) > 0 ? s.name : undefined;
+  }
+
   /** The ServerInfo header of every message this server sends as the system (also used by the claims service). */
   serverInfo(): Json {
     const s = this.server;
     const js = s.options.jetstream.enabled;
     const info: Json = { name: s.name, host: s.options.host, id: s.id };
-    const cluster = clusterOf(s);
-    if (cluster !== undefined) info.cluster = cluster.clusterName;
-    // A server that only connects to hubs as a leaf node takes its own name as cluster name (nats-server).
-    else if ((s.options.leafnodes?.remotes.length ?? 0) > 0) info.cluster = s.name;
+    const clusterName = this.clusterName();
+    if (clusterName !== undefined) info.cluster = clusterName;
     if (s.options.jetstream.domain) info.domain = s.options.jetstream.domain;
     info.ver = NATS_FEATURE_VERSION;
     if (featureFlagsReported()) info.feature_flags = mergedFeatureFlags(s.options.featureFlags);
@@ -352,7 +362,7 @@ export class SystemAccountService implements ServerService {
     const str = (k: string): string => (typeof filter[k] === "string" ? (filter[k] as string) : "");
     if (str("server_name") !== "" && str("server_name") !== s.name) return false;
     if (str("host") !== "" && str("host") !== s.options.host) return false;
-    if (str("cluster") !== "" && str("cluster") !== (clusterOf(s)?.clusterName ?? "")) return false;
+    if (str("cluster") !== "" && str("cluster") !== (this.clusterName() ?? "")) return false;
     if (str("domain") !== "" && str("domain") !== (s.options.jetstream.domain ?? "")) return false;
     if (Array.isArray(filter.tags) && filter.tags.length > 0) return false; // no server tags
     return true;
@@ -387,7 +397,7 @@ export class SystemAccountService implements ServerService {
       case "GATEWAYZ":
         return this.wrap(buildGatewayz(m, gatewayzOptions(opts)));
       case "LEAFZ":
-        return this.wrap(buildLeafz(m));
+        return this.wrap(buildLeafz(m, leafzOptions(opts)));
       case "RELOAD": {
         if (ping) throw new RequestError(400, "RELOAD must be sent to one server: $SYS.REQ.SERVER.<id>.RELOAD");
         try {
@@ -453,7 +463,7 @@ export class SystemAccountService implements ServerService {
         if (acc === undefined) throw new RequestError(500, `Account ${name} does not exist`);
         return accountConnectionsAdvisory(this.serverInfo(), acc);
       case "LEAFZ":
-        return this.wrap(buildLeafz(m));
+        return this.wrap(buildLeafz(m, { ...leafzOptions(jsonOptions(opts)), ...(all ? {} : { account: acc?.name ?? name }) }));
       default:
         throw new RequestError(400, `unknown account endpoint ${endpoint}`);
     }

@@ -4,7 +4,7 @@ import { goTime, uptime } from "./format.js";
 import { subDetail } from "./connz.js";
 import { clusterOf, subjectPermissionJson } from "../cluster/cluster.js";
 import { leafNodesOf } from "../cluster/leafnodes.js";
-import type { GatewayzOptions, RoutezOptions } from "./endpoint-options.js";
+import type { GatewayzOptions, LeafzOptions, RoutezOptions } from "./endpoint-options.js";
 import { gatewaysOf } from "../cluster/gateways.js";
 import type { GatewayConnection } from "../cluster/gateway.js";
 
@@ -153,8 +153,8 @@ function inboundAccounts(c: GatewayConnection, opts: GatewayzOptions): Array<Rec
   });
 }
 
-export function buildLeafz(m: Monitor, opts: RoutezOptions = { subs: false, subsDetail: false }): Record<string, unknown> {
-  const leafs = [...(leafNodesOf(m.server)?.all ?? [])];
+export function buildLeafz(m: Monitor, opts: LeafzOptions = { subs: false, subsDetail: false, account: "" }): Record<string, unknown> {
+  const leafs = [...(leafNodesOf(m.server)?.all ?? [])].filter((l) => opts.account === "" || l.account.name === opts.account);
   return {
     server_id: m.server.id,
     now: goTime(new Date()),
