@@ -1,7 +1,7 @@
 // Questions asked on a terminal (natscli's survey prompts, done with @inquirer/prompts). When
 // tsnats is not attached to a terminal nothing is asked: the caller's flag (--force,
 // --defaults, the missing argument) is named in the error instead, so scripts never hang.
-import { confirm, input, select } from "@inquirer/prompts";
+import { confirm, input, password, select } from "@inquirer/prompts";
 import { CliError, type CliIO } from "./runtime.js";
 
 function context(io: CliIO): { input: NodeJS.ReadableStream; output: NodeJS.WritableStream; signal: AbortSignal } {
@@ -55,4 +55,10 @@ export async function askInput(
 export async function askSelect(io: CliIO, message: string, choices: string[], def?: string, instead = "give the value with its flag"): Promise<string> {
   if (!io.interactive) throw noTerminal(message, instead);
   return guard(select({ message, choices: choices.map((c) => ({ name: c, value: c })), default: def }, context(io)));
+}
+
+/** A secret typed without echo (at least `minLength` characters). */
+export async function askPassword(io: CliIO, message: string, minLength = 0, instead = "give the value with its flag"): Promise<string> {
+  if (!io.interactive) throw noTerminal(message, instead);
+  return guard(password({ message, mask: true, validate: (v: string) => (v.length >= minLength ? true : `at least ${minLength} characters`) }, context(io)));
 }

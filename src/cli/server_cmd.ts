@@ -10,6 +10,7 @@ import { registerServerCheck } from "./server_check.js";
 import { registerServerGraph } from "./server_graph.js";
 import { registerServerWatch } from "./server_watch.js";
 import { registerServerReportLinks } from "./server_report_links.js";
+import { registerServerAdmin } from "./server_admin.js";
 import { traceIn, traceOut } from "./trace.js";
 import { CliError, println, type CliIO } from "./runtime.js";
 import { fmtBytes, fmtDuration, fmtNum, parseInteger } from "./units.js";
@@ -405,5 +406,6 @@ export function registerServer(app: App): void {
   registerServerCheck(app, srv);
   registerServerWatch(app, srv);
   registerServerGraph(app, srv);
+  registerServerAdmin(app, srv);
   void io as unknown as CliIO;
 }

@@ -3,7 +3,7 @@ import type { Account } from "../server/account.js";
 import type { Server } from "../server/server.js";
 import type { ExportAuth, ServiceLatency } from "../server/exports.js";
 import type { Monitor } from "./monitor.js";
-import { OptionError, type AccountzOptions, type AccstatzOptions } from "./endpoint-options.js";
+import { UnknownAccountError, type AccountzOptions, type AccstatzOptions } from "./endpoint-options.js";
 import { compareStrings, goTime } from "./format.js";
 import { sublistStats } from "./subsz.js";
 import { jetStreamAccount } from "./jetstream-stats.js";
@@ -17,7 +17,7 @@ export function buildAccountz(m: Monitor, opts: AccountzOptions): Record<string,
     return out;
   }
   const acc = s.accounts.get(opts.account);
-  if (acc === undefined) throw new OptionError(`Account ${opts.account} does not exist`);
+  if (acc === undefined) throw new UnknownAccountError(`Account ${opts.account} does not exist`);
   out.account_detail = accountDetail(m, acc);
   return out;
 }

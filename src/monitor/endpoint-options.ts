@@ -89,6 +89,12 @@ export interface AccstatzOptions {
 /** A request the endpoint refuses; `message` is the plain-text body of the 400 answer. */
 export class OptionError extends Error {}
 
+/**
+ * An account an endpoint was asked about does not exist: a bad request over HTTP (400), but
+ * over $SYS.REQ nats-server answers 500, as for any error of the endpoint itself.
+ */
+export class UnknownAccountError extends OptionError {}
+
 /** One name, or several accepted spellings (first found wins; for flags, any set). */
 type Names = string | readonly string[];
 

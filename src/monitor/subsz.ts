@@ -4,7 +4,7 @@ import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
 import { isValidLiteralSubject, subjectMatches } from "../protocol/subject.js";
 import type { Monitor } from "./monitor.js";
-import { OptionError, type SubszOptions } from "./endpoint-options.js";
+import { UnknownAccountError, OptionError, type SubszOptions } from "./endpoint-options.js";
 import { goTime } from "./format.js";
 import { subDetail } from "./connz.js";
 
@@ -60,7 +60,7 @@ export function buildSubsz(m: Monitor, opts: SubszOptions): Record<string, unkno
   let accounts: Account[];
   if (opts.account !== "") {
     const acc = s.accounts.get(opts.account);
-    if (acc === undefined) throw new OptionError(`Account ${opts.account} does not exist`);
+    if (acc === undefined) throw new UnknownAccountError(`Account ${opts.account} does not exist`);
     accounts = [acc];
   } else {
     accounts = [...s.accounts.values()];

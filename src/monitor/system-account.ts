@@ -26,6 +26,7 @@ import { monitorOf, type Monitor } from "./monitor.js";
 import { goTime } from "./format.js";
 import {
   OptionError,
+  UnknownAccountError,
   accountzOptions,
   accstatzOptions,
   connzOptions,
@@ -239,7 +240,7 @@ export class SystemAccountService implements ServerService {
     try {
       msg = build();
     } catch (err) {
-      const code = err instanceof RequestError ? err.code : err instanceof OptionError ? 400 : 500;
+      const code = err instanceof RequestError ? err.code : err instanceof OptionError && !(err instanceof UnknownAccountError) ? 400 : 500;
       if (!(err instanceof RequestError || err instanceof OptionError)) {
         this.server.log.error(`System request failed: ${(err as Error).stack ?? String(err)}`);
       }
