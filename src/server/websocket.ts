@@ -8,10 +8,11 @@
 // extra response headers are handled here; authentication stays in the Authenticator, which
 // knows the connection type (WEBSOCKET).
 import http, { STATUS_CODES } from "node:http";
+import { createRequire } from "node:module";
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
-import { WebSocketServer, type ServerOptions, type WebSocket } from "ws";
+import type { ServerOptions, WebSocket, WebSocketServer } from "ws";
 import type { WebSocketOptions } from "../config/options.js";
 import type { Server } from "./server.js";
 import { ServerTls } from "./tls.js";
@@ -26,6 +27,12 @@ const MAX_MESSAGE_PAYLOAD_MULTIPLE = 8;
 const MAX_MESSAGE_LIMIT = 64 * 1024 * 1024;
 /** The close handshake a peer gets before its socket is dropped (Client also drops after 2 s). */
 const CLOSE_TIMEOUT_MS = 2000;
+
+/**
+ * `ws` is loaded when a websocket listener is configured, not at start-up: it pulls in
+ * node:https and its own modules, about 10 MB of an idle server's RSS that most never use.
+ */
+const requireCjs = createRequire(import.meta.url);
 
 /** Credentials taken from the upgrade request's cookies, for the fields a CONNECT leaves empty. */
 export type CookieCredentials = Partial<Pick<ConnectOptions, "jwt" | "user" | "pass" | "authToken">>;
@@ -117,7 +124,8 @@ export class WebSocketListener {
         ? { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: COMPRESS_THRESHOLD + 1, zlibDeflateOptions: { level: 1 } }
         : false,
     };
-    this.wss = new WebSocketServer(wsOptions);
+    const { WebSocketServer: WsServer } = requireCjs("ws") as typeof import("ws");
+    this.wss = new WsServer(wsOptions);
     this.wss.on("headers", (headers: string[]) => {
       for (const [k, v] of Object.entries(this.options.headers)) headers.push(`${k}: ${v}`);
     });
