@@ -29,7 +29,7 @@ describe("restart recovery", () => {
       await jsm.streams.add({ name: "MEM", subjects: ["mem"], storage: StorageType.Memory });
       for (let i = 1; i <= 100; i++) await js.publish(`keep.${i % 3}`, `v${i}`, { msgID: `id-${i}` });
       await js.publish("mem", "gone after restart");
-      await jsm.consumers.add("KEEP", { durable_name: "d", ack_policy: AckPolicy.Explicit, ack_wait: 1_000_000_000 });
+      await jsm.consumers.add("KEEP", { durable_name: "d", ack_policy: AckPolicy.Explicit, ack_wait: 5_000_000_000 });
       const c = await js.consumers.get("KEEP", "d");
       const ms = [];
       for await (const m of await c.fetch({ max_messages: 10, expires: 1000 })) ms.push(m);
@@ -61,16 +61,18 @@ describe("restart recovery", () => {
       const c = await js.consumers.get("KEEP", "d");
       const ci = await c.info();
       assert.deepEqual([ci.delivered.stream_seq, ci.ack_floor.stream_seq, ci.num_ack_pending, ci.num_pending], [10, 5, 5, 90]);
-      // Delivery continues at 11; the unacked 6..10 come back once their ack_wait is over.
+      // Delivery continues at 11; the unacked 6..10 come back once their ack_wait is over
+      // (5 s: a loaded machine may take a second or two from the restart to this fetch).
       const fresh: number[] = [];
       for await (const m of await c.fetch({ max_messages: 3, expires: 2000 })) {
         fresh.push(m.seq);
         m.ack();
       }
       assert.deepEqual(fresh, [11, 12, 13]);
-      await new Promise((r) => setTimeout(r, 1100)); // ack_wait (1 s) of the recovered pending set
+      // Past the recovered pending set's ack_wait (waiting longer changes nothing): redelivered first.
+      await new Promise((r) => setTimeout(r, 5_500));
       const again: Array<[number, number]> = [];
-      for await (const m of await c.fetch({ max_messages: 5, expires: 4000 })) {
+      for await (const m of await c.fetch({ max_messages: 5, expires: 10_000 })) {
         again.push([m.seq, m.info.deliveryCount]);
         m.ack();
       }

@@ -23,6 +23,7 @@ import { checkSourcingAgainst } from "./source_config.js";
 import { storedConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
 import { listStoredStreams, readStreamMetadata, streamDir, syncDescription } from "./store_factory.js";
 import { FileStore, type StoreEncryption } from "../storage/filestore.js";
+import { MemConsumerStore } from "../storage/memstore.js";
 import { OfflineStream, offlineReason, type OfflineConsumer } from "./offline.js";
 import { cipherName } from "../storage/encryption.js";
 import { withStoredLevel } from "./api_level.js";
@@ -387,8 +388,13 @@ export class JsAccount {
     // their inactive threshold removes them), so an ordered consumer / KV watcher simply
     // resumes on the same consumer once its client has reconnected.
     // Direct consumers live in memory only: their copy recreates them when needed.
+    // A consumer asking for memory storage (ordered consumers, KV watchers) keeps its state in
+    // memory on a file stream too, as nats-server does: nothing on disk (no state file
+    // rewritten every few ms), and it is gone after a restart.
     let cstore;
-    if (stored) {
+    if (stored && cfg.mem_storage === true && stream.cfg.storage === "file") {
+      cstore = new MemConsumerStore(name, { config: cfg, created: "", name });
+    } else if (stored) {
       try {
         cstore = stream.store.createConsumer(name, { config: cfg, created: "", name });
       } catch (err) {
