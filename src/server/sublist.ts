@@ -3,7 +3,7 @@
 // walks at most three branches per token. Cached results are dropped only when an
 // inserted or removed subscription could match the cached subject.
 import type { TraceRemote } from "./msg_trace.js";
-import { subjectMatches } from "../protocol/subject.js";
+import { hasWildcard, subjectMatches } from "../protocol/subject.js";
 import type { Stallable } from "./outbound.js";
 
 /**
@@ -279,6 +279,12 @@ export class Sublist {
   private invalidate(pattern: string): void {
     const cache = this.cache;
     if (cache === undefined || cache.size === 0) return;
+    // A literal subject can only change its own cached result: no scan of the whole cache per
+    // subscribe or unsubscribe (connection churn, a subscription per request).
+    if (!hasWildcard(pattern)) {
+      cache.delete(pattern);
+      return;
+    }
     for (const key of cache.keys()) {
       if (subjectMatches(pattern, key)) cache.delete(key);
     }

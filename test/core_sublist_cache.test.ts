@@ -1,0 +1,89 @@
+// The sublist caches match results per published subject; subscribing or unsubscribing must
+// drop exactly the cached results it changes. A literal subscription changes only its own
+// subject's result, a wildcard one every subject it matches: checked through real clients,
+// publishing before and after each change so the cache is warm when it changes.
+import { describe, it, after, before } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
+
+describe("core: sublist cache invalidation", () => {
+  let srv: TestServer;
+  let pub: NatsConnection;
+  let subConn: NatsConnection;
+  before(async () => {
+    srv = await startTestServer();
+    pub = await connect({ servers: srv.url });
+    subConn = await connect({ servers: srv.url });
+  });
+  after(async () => {
+    await pub.close();
+    await subConn.close();
+    await srv.close();
+  });
+
+  /** Count deliveries per subscription name. */
+  const got = new Map<string, number>();
+  function track(name: string, subject: string, queue?: string): Subscription {
+    got.set(name, 0);
+    return subConn.subscribe(subject, { queue, callback: () => {
+        got.set(name, (got.get(name) ?? 0) + 1);
+      },
+    });
+  }
+  /** Publish `subjects` once each and wait until `expected` deliveries arrived in total. */
+  async function round(subjects: string[], expected: Record<string, number>): Promise<void> {
+    for (const k of got.keys()) got.set(k, 0);
+    await subConn.flush();
+    for (const s of subjects) pub.publish(s, "x");
+    await pub.flush();
+    const want = Object.values(expected).reduce((a, b) => a + b, 0);
+    await waitUntil(() => [...got.values()].reduce((a, b) => a + b, 0) >= want, 5000, `${want} deliveries`);
+    // One more round trip through both connections: nothing further may arrive.
+    await pub.flush();
+    await subConn.flush();
+    assert.deepEqual(Object.fromEntries([...got].filter(([, n]) => n > 0)), expected);
+  }
+
+  it("literal and wildcard subscriptions come and go while results are cached", async () => {
+    const star = track("star", "c.*");
+    await round(["c.a", "c.b", "c.a"], { star: 3 });
+    // A literal subscription on a cached subject: that subject's result changes, c.b's does not.
+    const lit = track("lit", "c.a");
+    await round(["c.a", "c.b"], { star: 2, lit: 1 });
+    // A second literal on another subject, and a queue group on the first.
+    const litB = track("litB", "c.b");
+    const q = track("q", "c.a", "workers");
+    await round(["c.a", "c.b", "c.c"], { star: 3, lit: 1, litB: 1, q: 1 });
+    // Unsubscribing a literal drops only its own result.
+    lit.unsubscribe();
+    await round(["c.a", "c.b"], { star: 2, litB: 1, q: 1 });
+    q.unsubscribe();
+    await round(["c.a", "c.b"], { star: 2, litB: 1 });
+    // A wildcard going away drops every result it was part of.
+    star.unsubscribe();
+    await round(["c.a", "c.b", "c.c"], { litB: 1 });
+    // And a new wildcard joins results cached without it.
+    const full = track("full", "c.>");
+    await round(["c.a", "c.b", "c.c.d"], { litB: 1, full: 3 });
+    litB.unsubscribe();
+    full.unsubscribe();
+    await round(["c.a"], {});
+  });
+
+  it("a closed connection's subscriptions leave the cached results", async () => {
+    const clientsBefore = srv.server.clients.size;
+    const other = await connect({ servers: srv.url });
+    let n = 0;
+    other.subscribe("gone.a", { callback: () => void n++ });
+    other.subscribe("gone.*", { callback: () => void n++ });
+    await other.flush();
+    const watcher = track("watch", "gone.a");
+    await round(["gone.a"], { watch: 1 });
+    assert.equal(n, 2);
+    await other.close();
+    await waitUntil(() => srv.server.clients.size === clientsBefore, 5000, "the connection to close");
+    await round(["gone.a", "gone.a"], { watch: 2 });
+    watcher.unsubscribe();
+  });
+});
