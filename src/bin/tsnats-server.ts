@@ -84,14 +84,9 @@ async function main(): Promise<void> {
   process.on("unhandledRejection", (err) => log.error(`Unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
   const server = new Server(options, log);
   installServices(server);
-  try {
-    await server.startServer();
-  } catch (err) {
-    log.fatal(`Error starting server: ${(err as Error).message}`);
-    log.close();
-    process.exit(1);
-  }
-
+  // Signal handlers first: the ports file and "Server is ready" tell the world to signal us,
+  // and a signal without its handler would take Node's default (SIGUSR1 starts the inspector,
+  // SIGTERM/SIGHUP kill at once), as nats-server installs its handlers before it is ready.
   let stopping = false;
   const stop = async (sig: string): Promise<void> => {
     if (stopping) return;
@@ -118,6 +113,14 @@ async function main(): Promise<void> {
       process.exit(0);
     });
   });
+
+  try {
+    await server.startServer();
+  } catch (err) {
+    log.fatal(`Error starting server: ${(err as Error).message}`);
+    log.close();
+    process.exit(1);
+  }
 }
 
 void main();
