@@ -272,6 +272,10 @@ export class RaftNode {
     }
     this.resetElectionTimer();
     this.scheduleApply();
+    // Alone in the group: nobody to wait for.
+    if (this.config.voters.length === 1 && this.isVoter() && !this.damaged && !this.joining) this.env.defer(() => {
+      if (this.role === "follower" && !this.stopped) this.startPreVote();
+    });
   }
 
   // ---- public API ----

@@ -11,6 +11,7 @@ import { consumerRequiredLevel, pauseUntilUtc, validGroupName, type ConsumerConf
 import { addConsumerWithAction, randomConsumerName, type ConsumerAction } from "./consumer_create.js";
 import type { Consumer } from "./consumer.js";
 import { handleDirectGet } from "./direct_get.js";
+import { PENDING, SKIP } from "./cluster.js";
 import { ApiError, jsError } from "./errors.js";
 import type { JetStreamService, JsAccount } from "./jetstream.js";
 import {
@@ -90,6 +91,7 @@ function responseType(tokens: string[]): string {
     if (b === "DURABLE") return "consumer_create_response";
     return `consumer_${(b ?? "").toLowerCase()}_response`;
   }
+  if (a === "META" && b === "LEADER") return "meta_leader_stepdown_response";
   return "api_response";
 }
 
@@ -214,7 +216,12 @@ export class Api {
     return true;
   }
 
-  private dispatch(rest: string, reply: string, body: Buffer, origin: Client | undefined, hdr?: Buffer): void {
+  /** A request the meta group assigned to this server (cluster.ts): answered when `reply` is set. */
+  execute(rest: string, reply: string, body: Buffer, hdr: Buffer | undefined, gated = false): void {
+    this.dispatch(rest, reply, body, undefined, hdr, !gated);
+  }
+
+  private dispatch(rest: string, reply: string, body: Buffer, origin: Client | undefined, hdr?: Buffer, assigned = false): void {
     const tokens = rest.split(".");
     // Message paths (no JSON response): pull requests and direct gets.
     if (tokens[0] === "CONSUMER" && tokens[1] === "MSG" && tokens[2] === "NEXT") {
@@ -241,7 +248,7 @@ export class Api {
       handleDirectGet(stream, subj, reply, body, hdr);
       return;
     }
-    if (reply === "") return;
+    if (reply === "" && !assigned) return;
     const type = TYPE + responseType(tokens);
     let resp: Json;
     let failed = false;
@@ -259,7 +266,11 @@ export class Api {
     try {
       // Every JSON API refuses a request that needs a higher API level than this server's.
       if (API_AREAS.has(tokens[0]!) && requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
-      const r = this.handle(tokens, body);
+      // In a cluster the meta group decides who answers (cluster.ts).
+      const cluster = assigned ? undefined : this.jsa.service.cluster;
+      const gate = cluster?.intercept(this.jsa, tokens, body, reply, hdr);
+      if (gate === SKIP || gate === PENDING) return;
+      const r = gate ?? this.handle(tokens, body);
       if (r === undefined) return; // not an API we serve: nats-server stays silent
       resp = { type, ...r };
     } catch (err) {
@@ -271,7 +282,9 @@ export class Api {
       resp = { type, error: e.toJSON(), ...errorExtras(tokens) };
     }
     const out = JSON.stringify(resp);
-    if (delayMs > 0) {
+    if (reply === "") {
+      // An assigned request replayed without a requester: nothing to answer.
+    } else if (delayMs > 0) {
       // nats-server answers requests about offline assets after a pause.
       const rhdr = this.responseHdr;
       setTimeout(() => this.jsa.account.publish(reply, "", rhdr, Buffer.from(out)), delayMs).unref();
@@ -425,7 +438,7 @@ export class Api {
       const off = this.jsa.offline.get(name);
       if (off !== undefined) throw offlineError("JSStreamOfflineReasonErrF", off.reason);
       cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
-      return this.jsa.updateStream(cfg).infoJson();
+      return this.withClusterInfo(this.jsa.updateStream(cfg).infoJson());
     }
     // The config must name the stream of the subject (nats-server: no name is a mismatch too).
     if ((raw.name ?? "") !== name) throw jsError("JSStreamMismatchErr");
@@ -445,7 +458,18 @@ export class Api {
     }
     // nats-server answers did_create: true for a new stream and for an identical re-create.
     const { stream } = this.jsa.createStream(cfg);
-    return { ...stream.infoJson(), did_create: true };
+    return { ...this.withClusterInfo(stream.infoJson()), did_create: true };
+  }
+
+  /** Where a stream runs: nats-server names the cluster (when clustered) and the leader. */
+  private clusterInfo(): Json {
+    const cluster = this.jsa.service.cluster;
+    return cluster !== undefined ? { name: cluster.clusterName, leader: this.jsa.service.server.name } : { leader: this.jsa.service.server.name };
+  }
+
+  /** Create and update answers carry `cluster` in a cluster (as nats-server's stream leader sends them). */
+  private withClusterInfo(info: Json): Json {
+    return this.jsa.service.cluster !== undefined ? { ...info, cluster: this.clusterInfo() } : info;
   }
 
   private streamRestore(name: string, body: Buffer): Json {
@@ -463,7 +487,7 @@ export class Api {
   private streamInfo(name: string, body: Buffer): Json {
     const req = decodeRequest<{ deleted_details?: boolean; subjects_filter?: string; offset?: number }>(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest") ?? {};
     const s = this.streamOf(name);
-    const info: Json = { ...s.infoJson(req), cluster: { leader: this.jsa.service.server.name } };
+    const info: Json = { ...s.infoJson(req), cluster: this.clusterInfo() };
     const state = info.state as Json;
     const subjects = state.subjects as Record<string, number> | undefined;
     if (subjects !== undefined) {

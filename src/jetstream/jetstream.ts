@@ -15,6 +15,8 @@ import type { Logger } from "../storage/store.js";
 import type { AdvisoryContext } from "./advisories.js";
 import * as adv from "./advisories.js";
 import { Api } from "./api.js";
+import { JsCluster } from "./cluster.js";
+import type { Cluster } from "../cluster/cluster.js";
 import { Consumer } from "./consumer.js";
 import { jsError } from "./errors.js";
 import { Stream } from "./stream.js";
@@ -67,6 +69,14 @@ export class JsAccount {
     this.recover();
     this.api = new Api(this);
     this.api.install();
+  }
+
+  /**
+   * Run an API request as this server's own (the meta group decided this server answers it), or
+   * (`gated`) decide again who answers it (it waited for a meta leader).
+   */
+  executeApi(rest: string, reply: string, body: Buffer, hdr: Buffer | undefined, gated = false): void {
+    this.api?.execute(rest, reply, body, hdr, gated);
   }
 
   stop(): void {
@@ -433,6 +443,8 @@ export class JetStreamService implements ServerService {
   readonly log: Log;
   readonly storeLogger: Logger;
   private running = false;
+  /** The meta group, when the server is part of a cluster (see cluster.ts). */
+  cluster: JsCluster | undefined;
 
   constructor(readonly server: Server) {
     this.options = server.options.jetstream;
@@ -450,7 +462,10 @@ export class JetStreamService implements ServerService {
     this.log.info(`  Sync:            ${syncDescription(this.options.syncInterval)}`);
     if (this.options.encryption) this.log.info(`  Encryption:      ${cipherName(this.options.encryption.cipher)}`);
     if (this.options.domain) this.log.info(`  Domain:          ${this.options.domain}`);
+    const routes = this.server.services.find((svc) => svc.name === "cluster") as Cluster | undefined;
+    if (routes !== undefined) this.cluster = new JsCluster(this, routes);
     for (const [acc, limits] of this.enabledAccounts()) this.enableAccount(acc, limits);
+    this.cluster?.start();
     // Accounts without JetStream still get an answer: "not enabled for account".
     for (const acc of this.server.accounts.values()) {
       this.installNotEnabled(acc);
@@ -565,6 +580,7 @@ export class JetStreamService implements ServerService {
   async shutdown(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.cluster?.stop();
     this.server.events.account.delete(this.onAccount);
     this.server.events.accountClaims.delete(this.onAccount);
     for (const jsa of this.accounts.values()) {

@@ -19,7 +19,7 @@ export interface JetStreamUsage {
 
 export const NO_USAGE: Readonly<JetStreamUsage> = { memory: 0, storage: 0, reservedMemory: 0, reservedStorage: 0, apiTotal: 0, apiErrors: 0 };
 
-function jetStreamService(server: Server): JetStreamService | undefined {
+export function jetStreamService(server: Server): JetStreamService | undefined {
   if (!server.options.jetstream.enabled) return undefined;
   return server.services.find((svc): svc is JetStreamService => svc instanceof JetStreamService);
 }

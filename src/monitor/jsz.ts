@@ -3,7 +3,7 @@ import type { JsAccount } from "../jetstream/jetstream.js";
 import type { Monitor } from "./monitor.js";
 import type { JszOptions } from "./endpoint-options.js";
 import { compareStrings, goTime } from "./format.js";
-import { NO_USAGE, accountUsage, jetStreamAccount, jetStreamTotals, limitsJson, usageJson } from "./jetstream-stats.js";
+import { NO_USAGE, accountUsage, jetStreamAccount, jetStreamService, jetStreamTotals, limitsJson, usageJson } from "./jetstream-stats.js";
 
 export function buildJsz(m: Monitor, opts: JszOptions): Record<string, unknown> {
   const s = m.server;
@@ -43,6 +43,8 @@ export function buildJsz(m: Monitor, opts: JszOptions): Record<string, unknown> 
     messages,
     bytes,
   };
+  const meta = jetStreamService(s)?.cluster;
+  if (meta !== undefined) out.meta_cluster = meta.metaClusterJson();
   // As nats-server: a named account that exists is the one shown; otherwise all accounts
   // (a page of them) when asked for accounts, or for streams/consumers without naming one.
   const target = opts.account !== "" ? accounts.find((jsa) => jsa.account.name === opts.account) : undefined;

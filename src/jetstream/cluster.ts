@@ -1,0 +1,516 @@
+// JetStream in a cluster: the meta group. Every JetStream server of a cluster is a member of one
+// RAFT group (src/cluster/raft.ts) whose log holds the assignments of streams to servers. Its
+// leader answers the $JS.API requests about the set of streams (create, update, delete, names,
+// list, account info, META.LEADER.STEPDOWN): a create or update is checked, placed on a server
+// and proposed; once committed, every server records the assignment and the chosen server runs
+// the original request through its own Api (the single-server code path) and answers the
+// client. Requests about one stream (info, messages, purge, consumers, pull requests, direct
+// gets, publishes) are answered by the server that holds it; requests about a stream that is
+// not assigned are answered by the meta leader (with "not found").
+//
+// RAFT messages travel as system account messages on `$NRG.TS.<group>.<server name>` (routes
+// carry them like any other); the group's files live in `<store_dir>/_raft/meta`.
+//
+// Not yet: streams and consumers with more than one replica (their own RAFT groups), so a
+// stream lives on one server and is unavailable while that server is down.
+import fs from "node:fs";
+import path from "node:path";
+import { RaftError, RaftNode, type RaftEnv, type RaftStateMachine } from "../cluster/raft.js";
+import { RaftStore } from "../cluster/raft_store.js";
+import { FsRaftDisk } from "../cluster/raft_disk.js";
+import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
+import type { Cluster } from "../cluster/cluster.js";
+import type { Subscription } from "../server/sublist.js";
+import { subjectsCollide } from "../protocol/subject.js";
+import { jsError } from "./errors.js";
+import type { JetStreamService, JsAccount } from "./jetstream.js";
+
+/** A stream's place in the cluster, as the meta group holds it. */
+export interface StreamAssignment {
+  account: string;
+  name: string;
+  /** The server that runs it (R1). */
+  owner: string;
+  subjects: string[];
+  created: string;
+}
+
+/** A meta group entry. Request bodies travel base64 encoded. */
+type MetaOp =
+  | { op: "stream_add" | "stream_update"; account: string; name: string; owner: string; subjects: string[]; created: string; body: string; reply: string; hdr?: string }
+  | { op: "stream_del"; account: string; name: string; body: string; reply: string; hdr?: string };
+
+/** What the gate in the Api decides for one request. */
+export const SKIP = Symbol("another server answers");
+export const PENDING = Symbol("answered once committed");
+export type Intercept = typeof SKIP | typeof PENDING | Record<string, unknown> | undefined;
+
+const GROUP = "meta";
+const ELECTION_MIN_MS = 1500;
+const ELECTION_MAX_MS = 3000;
+const HEARTBEAT_MS = 300;
+/** How long a request waits for a meta leader to be known. */
+const WAIT_FOR_LEADER_MS = 10_000;
+/** How long STREAM.LIST waits for the servers holding the streams. */
+const LIST_GATHER_MS = 2000;
+
+/** Token index of the stream name in a stream-scoped API subject, or -1. */
+function streamToken(t: string[]): number {
+  if (t[0] === "STREAM") {
+    if (t[1] === "MSG" || t[1] === "LEADER" || t[1] === "PEER") return 3;
+    if (t[1] === "NAMES" || t[1] === "LIST") return -1;
+    return 2;
+  }
+  if (t[0] === "CONSUMER") {
+    if (t[1] === "DURABLE" || t[1] === "MSG" || t[1] === "LEADER") return 3;
+    return 2;
+  }
+  if (t[0] === "DIRECT") return 2;
+  return -1;
+}
+
+export class JsCluster implements RaftStateMachine {
+  node: RaftNode | undefined;
+  readonly self: string;
+  /** account → stream name → assignment. */
+  readonly streams = new Map<string, Map<string, StreamAssignment>>();
+  private readonly dir: string;
+  private readonly peers = new Map<string, string>(); // server id → name
+  private sub: Subscription | undefined;
+  private readonly expected: number;
+  /** Entries up to here were applied before this start: replayed, not executed. */
+  private replayUpTo = 0;
+  /** Streams of ours whose deletion was replayed (removed at the end of the replay unless re-added). */
+  private readonly replayedDeletes = new Set<string>();
+  private reconciled = false;
+  /** Requests that came while there was no meta leader. */
+  private waiting: Array<{ jsa: JsAccount; rest: string; body: Buffer; reply: string; hdr: Buffer | undefined; at: number }> = [];
+  private stopped = false;
+  private readonly onPeer = (peer: { id: string; name: string }, up: boolean): void => {
+    if (up) this.peers.set(peer.id, peer.name);
+    else this.peers.delete(peer.id);
+    if (up) this.maybeBootstrap();
+  };
+
+  constructor(
+    readonly service: JetStreamService,
+    readonly cluster: Cluster,
+  ) {
+    this.self = service.server.name;
+    this.dir = path.join(service.storeDir, "_raft", GROUP);
+    // As nats-server: the cluster's size is known from the configured routes (a full mesh of
+    // explicitly listed peers); a restarted server reads the members from its files.
+    this.expected = new Set(service.server.options.cluster?.routes ?? []).size + 1;
+  }
+
+  get clusterName(): string {
+    return this.cluster.clusterName;
+  }
+
+  get isLeader(): boolean {
+    return this.node?.isLeader === true;
+  }
+
+  get leader(): string {
+    return this.node?.leader ?? "";
+  }
+
+  start(): void {
+    // As nats-server's validateJetStreamOptions.
+    if (!this.service.server.options.serverName) throw new Error("jetstream cluster requires `server_name` to be set");
+    if (!this.service.server.options.cluster?.name) throw new Error("jetstream cluster requires `cluster.name` to be set");
+    const sys = this.service.server.systemAccount;
+    if (sys === undefined) throw new Error("jetstream cluster requires the system account");
+    this.sub = sys.subscribeInternal(
+      `$NRG.TS.${GROUP}.${this.self}`,
+      (_s, _r, _h, payload) => {
+        const d = decodeRaftMsg(payload);
+        if (d !== undefined) this.node?.receive(d.from, d.msg);
+      },
+      undefined,
+      "raft-meta",
+    );
+    this.cluster.peerListeners.add(this.onPeer);
+    this.maybeBootstrap();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.cluster.peerListeners.delete(this.onPeer);
+    if (this.sub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.sub);
+    this.node?.stop();
+  }
+
+  /** Start the meta group once its members are known (from the files, or a full mesh). */
+  private maybeBootstrap(): void {
+    if (this.node !== undefined || this.stopped) return;
+    const peersFile = path.join(this.dir, "peers.json");
+    let voters: string[] | undefined;
+    try {
+      voters = (JSON.parse(fs.readFileSync(peersFile, "utf8")) as { voters: string[] }).voters;
+    } catch {
+      voters = undefined;
+    }
+    if (voters === undefined) {
+      const names = new Set([...this.peers.values(), this.self]);
+      if (names.size < this.expected) return;
+      voters = [...names].sort();
+      fs.mkdirSync(this.dir, { recursive: true });
+      fs.writeFileSync(peersFile, JSON.stringify({ voters }));
+    }
+    const sys = this.service.server.systemAccount;
+    const env: RaftEnv = {
+      now: () => performance.now(),
+      timer: (ms, fn) => {
+        const t = setTimeout(fn, ms);
+        t.unref();
+        return { cancel: () => clearTimeout(t) };
+      },
+      defer: (fn) => void setImmediate(fn),
+      random: () => Math.random(),
+    };
+    const log = this.service.log;
+    const node = new RaftNode({
+      id: this.self,
+      store: new RaftStore(new FsRaftDisk(this.dir)),
+      transport: { send: (to, msg) => void sys?.publish(`$NRG.TS.${GROUP}.${to}`, "", undefined, encodeRaftMsg(this.self, msg)) },
+      env,
+      sm: this,
+      initial: { voters, learners: [] },
+      electionMinMs: ELECTION_MIN_MS,
+      electionMaxMs: ELECTION_MAX_MS,
+      heartbeatMs: HEARTBEAT_MS,
+      snapshotEntries: 256,
+      log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
+      observer: {
+        stateChanged: (role, leader) => {
+          if (role === "leader") log.info(`JetStream cluster: this server is the meta leader (${voters?.length} peers)`);
+          else if (leader !== "" && role === "follower") this.drainWaiting();
+        },
+        leaderReady: () => this.drainWaiting(),
+      },
+    });
+    this.node = node;
+    this.replayUpTo = this.readApplied();
+    void node.start().then(() => {
+      this.replayUpTo = Math.max(this.replayUpTo, node.commit);
+      if (node.applied >= this.replayUpTo) this.reconcile();
+    });
+  }
+
+  /** A meta leader is known: decide the requests that waited for one (those too old are dropped: the requester gave up). */
+  private drainWaiting(): void {
+    if (this.waiting.length === 0) return;
+    const waiting = this.waiting;
+    this.waiting = [];
+    const now = Date.now();
+    setImmediate(() => {
+      for (const w of waiting) if (now - w.at < WAIT_FOR_LEADER_MS) w.jsa.executeApi(w.rest, w.reply, w.body, w.hdr, true);
+    });
+  }
+
+  // ---- the state machine ----
+
+  private appliedFile(): string {
+    return path.join(this.dir, "applied");
+  }
+
+  private readApplied(): number {
+    try {
+      return Number(fs.readFileSync(this.appliedFile(), "utf8")) || 0;
+    } catch {
+      return 0;
+    }
+  }
+
+  apply(data: Buffer, index: number): void {
+    let op: MetaOp;
+    try {
+      op = JSON.parse(data.toString()) as MetaOp;
+    } catch {
+      this.service.log.warn(`JetStream cluster: meta entry ${index} does not decode`);
+      return;
+    }
+    const live = index > this.replayUpTo;
+    let accStreams = this.streams.get(op.account);
+    if (accStreams === undefined) {
+      accStreams = new Map();
+      this.streams.set(op.account, accStreams);
+    }
+    const prev = accStreams.get(op.name);
+    if (op.op === "stream_del") {
+      accStreams.delete(op.name);
+      if (prev?.owner === this.self) {
+        if (live) this.execute(op.account, `STREAM.DELETE.${op.name}`, op.body, op.reply, op.hdr);
+        else this.replayedDeletes.add(`${op.account}\u0000${op.name}`);
+      }
+    } else {
+      accStreams.set(op.name, { account: op.account, name: op.name, owner: op.owner, subjects: op.subjects, created: op.created });
+      if (op.owner === this.self && live) this.execute(op.account, `STREAM.${op.op === "stream_add" ? "CREATE" : "UPDATE"}.${op.name}`, op.body, op.reply, op.hdr);
+    }
+    // Ours to remember: what was applied is not executed again after a restart.
+    try {
+      fs.writeFileSync(this.appliedFile(), String(index));
+    } catch {
+      // the directory is gone (stopping)
+    }
+    if (!this.reconciled && this.node !== undefined && index >= this.replayUpTo) this.reconcile();
+  }
+
+  snapshot(): { data: Buffer } {
+    const all: StreamAssignment[] = [];
+    for (const m of this.streams.values()) all.push(...m.values());
+    return { data: Buffer.from(JSON.stringify(all)) };
+  }
+
+  restore(data: Buffer): void {
+    this.streams.clear();
+    for (const sa of JSON.parse(data.toString()) as StreamAssignment[]) {
+      let m = this.streams.get(sa.account);
+      if (m === undefined) {
+        m = new Map();
+        this.streams.set(sa.account, m);
+      }
+      m.set(sa.name, sa);
+    }
+  }
+
+  /** Run a committed request on this server (its owner), answering the client when `reply` is set. */
+  private execute(account: string, rest: string, body: string, reply: string, hdr: string | undefined): void {
+    const jsa = this.service.accounts.get(account);
+    if (jsa === undefined) {
+      this.service.log.warn(`JetStream cluster: account ${account} has no JetStream here, cannot run ${rest}`);
+      return;
+    }
+    jsa.executeApi(rest, reply, Buffer.from(body, "base64"), hdr === undefined ? undefined : Buffer.from(hdr, "base64"));
+  }
+
+  /**
+   * After the replay of the meta log at start: create the streams assigned here that are
+   * missing, remove those whose deletion was committed. A stream held here that the group does
+   * not know is left alone (with a warning): data is never deleted on a possibly stale view.
+   */
+  private reconcile(): void {
+    this.reconciled = true;
+    for (const [account, m] of this.streams) {
+      const jsa = this.service.accounts.get(account);
+      if (jsa === undefined) continue;
+      for (const sa of m.values()) {
+        if (sa.owner !== this.self || jsa.streams.has(sa.name)) continue;
+        this.service.log.warn(`JetStream cluster: stream '${account} > ${sa.name}' is assigned here but missing; it is created empty`);
+        jsa.executeApi(`STREAM.CREATE.${sa.name}`, "", Buffer.from(JSON.stringify({ name: sa.name, subjects: sa.subjects })), undefined);
+      }
+    }
+    for (const key of this.replayedDeletes) {
+      const [account, name] = key.split("\u0000");
+      if (this.streams.get(account)?.has(name)) continue;
+      const jsa = this.service.accounts.get(account);
+      if (jsa?.streams.has(name)) jsa.executeApi(`STREAM.DELETE.${name}`, "", Buffer.alloc(0), undefined);
+    }
+    this.replayedDeletes.clear();
+    for (const jsa of this.service.accounts.values()) {
+      for (const name of jsa.streams.keys()) {
+        if (this.streams.get(jsa.account.name)?.get(name)?.owner !== this.self) this.service.log.warn(`JetStream cluster: stream '${jsa.account.name} > ${name}' is held here but not assigned here by the meta group; left alone`);
+      }
+    }
+  }
+
+  // ---- the API gate ----
+
+  assignment(account: string, name: string): StreamAssignment | undefined {
+    return this.streams.get(account)?.get(name);
+  }
+
+  /**
+   * Decide who answers a JSON API request (tokens after `$JS.API.`): undefined when this server
+   * answers it as a single server would, SKIP when another server does, PENDING when the answer
+   * comes once a proposal is committed, or the answer itself.
+   */
+  intercept(jsa: JsAccount, t: string[], body: Buffer, reply: string, hdr: Buffer | undefined): Intercept {
+    const node = this.node;
+    if (node === undefined || node.leader === "" || (node.isLeader && !node.leaderReady)) {
+      // No meta leader yet (starting, or electing): the request waits for one, then is decided again.
+      this.waiting.push({ jsa, rest: t.join("."), body, reply, hdr, at: Date.now() });
+      return PENDING;
+    }
+    const leader = this.isLeader && node.leaderReady;
+    if (t[0] === "INFO") return leader ? undefined : SKIP;
+    if (t[0] === "META") {
+      if (!leader) return SKIP;
+      if (t[1] === "LEADER" && t[2] === "STEPDOWN" && t.length === 3) return this.stepDown(body);
+      return undefined;
+    }
+    if (t[0] === "SERVER") return leader ? undefined : SKIP;
+    if (t[0] === "ACCOUNT") return leader ? undefined : SKIP;
+    const account = jsa.account.name;
+    if (t[0] === "STREAM" && (t[1] === "NAMES" || t[1] === "LIST")) {
+      if (!leader) return SKIP;
+      return t[1] === "NAMES" ? this.streamNames(account, body) : this.streamList(jsa, body, reply, hdr);
+    }
+    const at = streamToken(t);
+    const name = at >= 0 ? t[at] : undefined;
+    if (name === undefined) return leader ? undefined : SKIP;
+    const sa = this.assignment(account, name);
+    if (t[0] === "STREAM" && (t[1] === "CREATE" || t[1] === "UPDATE" || t[1] === "DELETE")) {
+      // A create of an existing stream is answered by its server (the same config is fine).
+      if (t[1] === "CREATE" && sa !== undefined) return sa.owner === this.self ? undefined : SKIP;
+      if (!leader) return SKIP;
+      if (t[1] !== "CREATE" && sa === undefined) return undefined; // not found, answered here
+      this.propose(account, t[1], name, sa, body, reply, hdr);
+      return PENDING;
+    }
+    if (t[0] === "STREAM" && t[1] === "RESTORE") {
+      if (!leader) return SKIP;
+      throw jsError("JSClusterUnSupportFeatureErr");
+    }
+    if (sa !== undefined) return sa.owner === this.self ? undefined : SKIP;
+    return leader ? undefined : SKIP;
+  }
+
+  private propose(account: string, what: string, name: string, sa: StreamAssignment | undefined, body: Buffer, reply: string, hdr: Buffer | undefined): void {
+    const node = this.node as RaftNode;
+    let op: MetaOp;
+    const common = { account, name, body: body.toString("base64"), reply, hdr: hdr?.toString("base64") };
+    if (what === "DELETE") op = { op: "stream_del", ...common };
+    else {
+      const cfg = parseConfig(body);
+      const subjects = Array.isArray(cfg.subjects) ? cfg.subjects.filter((s): s is string => typeof s === "string") : cfg.subjects === undefined && what === "CREATE" ? [name] : (sa?.subjects ?? []);
+      const replicas = typeof cfg.num_replicas === "number" ? cfg.num_replicas : 1;
+      if (replicas > 1) throw jsError("JSClusterUnSupportFeatureErr"); // replicated streams: not yet
+      this.checkOverlap(account, name, subjects);
+      const owner = sa?.owner ?? this.place(cfg);
+      op = { op: what === "CREATE" ? "stream_add" : "stream_update", ...common, owner, subjects, created: sa?.created ?? new Date().toISOString() };
+    }
+    try {
+      node.propose(Buffer.from(JSON.stringify(op)));
+    } catch (err) {
+      if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
+      throw err;
+    }
+  }
+
+  private checkOverlap(account: string, name: string, subjects: string[]): void {
+    for (const other of this.streams.get(account)?.values() ?? []) {
+      if (other.name === name) continue;
+      for (const a of subjects) for (const b of other.subjects) if (subjectsCollide(a, b)) throw jsError("JSStreamSubjectOverlapErr");
+    }
+  }
+
+  /** Choose the server for a new stream: a current member with the fewest streams. */
+  private place(cfg: Record<string, unknown>): string {
+    const placement = (cfg.placement ?? {}) as { cluster?: unknown; tags?: unknown; preferred?: unknown };
+    if (typeof placement.cluster === "string" && placement.cluster !== "" && placement.cluster !== this.clusterName) {
+      throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement" });
+    }
+    if (Array.isArray(placement.tags) && placement.tags.length > 0) {
+      // No server has tags yet (server_tags is not implemented): nothing can match.
+      throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, tags not matched ['${placement.tags.join("', '")}']` });
+    }
+    const node = this.node as RaftNode;
+    const current = new Set([this.self, ...node.peerStatus().filter((p) => p.current && p.voter).map((p) => p.id)]);
+    const count = new Map<string, number>();
+    for (const id of current) count.set(id, 0);
+    for (const m of this.streams.values()) for (const sa of m.values()) if (count.has(sa.owner)) count.set(sa.owner, (count.get(sa.owner) ?? 0) + 1);
+    if (typeof placement.preferred === "string" && count.has(placement.preferred)) return placement.preferred;
+    let best = this.self;
+    for (const [id, n] of count) {
+      const b = count.get(best) ?? 0;
+      if (n < b || (n === b && id < best)) best = id;
+    }
+    return best;
+  }
+
+  private stepDown(body: Buffer): Record<string, unknown> {
+    const node = this.node as RaftNode;
+    const req = parseConfig(body) as { placement?: { preferred?: unknown; cluster?: unknown; tags?: unknown } };
+    const preferred = typeof req.placement?.preferred === "string" && req.placement.preferred !== "" ? req.placement.preferred : undefined;
+    if (preferred !== undefined && (!node.config.voters.includes(preferred) || preferred === this.self)) {
+      throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${preferred}" not known` });
+    }
+    if (!node.stepDown(preferred)) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
+    return { success: true };
+  }
+
+  private streamNames(account: string, body: Buffer): Record<string, unknown> {
+    const req = parseConfig(body) as { offset?: unknown; subject?: unknown };
+    const filter = typeof req.subject === "string" && req.subject !== "" ? req.subject : undefined;
+    let names = [...(this.streams.get(account)?.values() ?? [])].filter((sa) => filter === undefined || sa.subjects.some((s) => subjectsCollide(s, filter))).map((sa) => sa.name);
+    names.sort();
+    const total = names.length;
+    const offset = Math.min(Math.max(0, typeof req.offset === "number" ? req.offset : 0), total);
+    names = names.slice(offset, offset + 1024);
+    return { total, offset, limit: 1024, streams: names.length > 0 ? names : null };
+  }
+
+  /** STREAM.LIST: ask each stream's server for its info (STREAM.INFO), answer with them all. */
+  private streamList(jsa: JsAccount, body: Buffer, reply: string, hdr: Buffer | undefined): typeof PENDING {
+    void hdr;
+    const req = parseConfig(body) as { offset?: unknown; subject?: unknown };
+    const filter = typeof req.subject === "string" && req.subject !== "" ? req.subject : undefined;
+    const names = [...(this.streams.get(jsa.account.name)?.values() ?? [])].filter((sa) => filter === undefined || sa.subjects.some((s) => subjectsCollide(s, filter))).map((sa) => sa.name).sort();
+    const total = names.length;
+    const offset = Math.min(Math.max(0, typeof req.offset === "number" ? req.offset : 0), total);
+    const page = names.slice(offset, offset + 256);
+    const acc = jsa.account;
+    const inbox = `$JSC.LIST.${this.self}.${Math.random().toString(36).slice(2)}`;
+    const infos = new Map<string, unknown>();
+    const missing: string[] = [];
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      acc.unsubscribeInternal(sub);
+      const streams = page.filter((n) => infos.has(n)).map((n) => infos.get(n));
+      for (const n of page) if (!infos.has(n)) missing.push(n);
+      const out: Record<string, unknown> = { type: "io.nats.jetstream.api.v1.stream_list_response", total, offset, limit: 256, streams };
+      if (missing.length > 0) out.missing = missing;
+      acc.publish(reply, "", undefined, Buffer.from(JSON.stringify(out)));
+    };
+    const sub = acc.subscribeInternal(
+      `${inbox}.*`,
+      (subject, _r, _h, payload) => {
+        const i = Number(subject.substring(inbox.length + 1));
+        try {
+          const info = JSON.parse(payload.toString()) as Record<string, unknown>;
+          if (info.error === undefined) {
+            delete info.type;
+            infos.set(page[i], info);
+          }
+        } catch {
+          // not an answer
+        }
+        if (infos.size === page.length) queueMicrotask(finish);
+      },
+      undefined,
+      "jetstream-cluster-list",
+    );
+    const timer = setTimeout(finish, LIST_GATHER_MS);
+    timer.unref();
+    if (page.length === 0) queueMicrotask(finish);
+    page.forEach((n, i) => acc.publish(`$JS.API.STREAM.INFO.${n}`, `${inbox}.${i}`, undefined, Buffer.alloc(0)));
+    return PENDING;
+  }
+
+  // ---- monitoring ----
+
+  /** /jsz meta_cluster. */
+  metaClusterJson(): Record<string, unknown> {
+    const node = this.node;
+    const out: Record<string, unknown> = { name: this.clusterName, leader: node?.leader ?? "", peer: this.self, cluster_size: node?.config.voters.length ?? this.expected };
+    if (node?.isLeader) {
+      out.replicas = node.peerStatus().map((p) => ({ name: p.id, current: p.current, active: Math.max(0, Math.round(p.lastSeenMs * 1e6)), peer: p.id }));
+    }
+    return out;
+  }
+}
+
+function parseConfig(body: Buffer): Record<string, unknown> {
+  if (body.length === 0) return {};
+  try {
+    const v: unknown = JSON.parse(body.toString());
+    return v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    throw jsError("JSInvalidJSONErr");
+  }
+}

@@ -1,0 +1,93 @@
+// Test helper: a JetStream cluster of tsnats servers on loopback, every server with routes to
+// all the others (as deployments list them: the meta group's size comes from the routes), each
+// with its own store directory that survives a restart of the server.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { startServer, type EmbeddedServer } from "../../src/index.js";
+import { freePort } from "./nats_server.js";
+import { waitUntil } from "./server.js";
+import type { JetStreamService } from "../../src/jetstream/jetstream.js";
+
+export interface JsClusterMember {
+  name: string;
+  port: number;
+  routePort: number;
+  storeDir: string;
+  url: string;
+  srv: EmbeddedServer | undefined;
+}
+
+export class JsTestCluster {
+  private constructor(
+    readonly members: JsClusterMember[],
+    private readonly dir: string,
+    readonly clusterName: string,
+  ) {}
+
+  static async start(size: number, clusterName = "JSC"): Promise<JsTestCluster> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-jsc-"));
+    const members: JsClusterMember[] = [];
+    for (let i = 0; i < size; i++) {
+      const name = `S${i + 1}`;
+      const port = await freePort();
+      members.push({ name, port, routePort: await freePort(), storeDir: path.join(dir, name), url: `nats://127.0.0.1:${port}`, srv: undefined });
+    }
+    const c = new JsTestCluster(members, dir, clusterName);
+    await Promise.all(members.map((m) => c.startMember(m.name)));
+    return c;
+  }
+
+  member(name: string): JsClusterMember {
+    const m = this.members.find((x) => x.name === name);
+    if (m === undefined) throw new Error(`no member ${name}`);
+    return m;
+  }
+
+  async startMember(name: string): Promise<void> {
+    const m = this.member(name);
+    m.srv = await startServer({
+      host: "127.0.0.1",
+      port: m.port,
+      serverName: m.name,
+      httpPort: -1,
+      jetstream: { storeDir: m.storeDir },
+      cluster: { name: this.clusterName, host: "127.0.0.1", port: m.routePort, routes: this.members.filter((x) => x !== m).map((x) => `nats://127.0.0.1:${x.routePort}`) },
+    });
+  }
+
+  async stopMember(name: string): Promise<void> {
+    const m = this.member(name);
+    await m.srv?.close();
+    m.srv = undefined;
+  }
+
+  js(name: string): JetStreamService {
+    const srv = this.member(name).srv;
+    const js = srv?.server.services.find((s) => s.name === "jetstream") as JetStreamService | undefined;
+    if (js === undefined) throw new Error(`${name} runs no JetStream`);
+    return js;
+  }
+
+  /** The meta leader every running member agrees on. */
+  async metaLeader(timeoutMs = 20_000): Promise<string> {
+    let leader = "";
+    await waitUntil(
+      () => {
+        const running = this.members.filter((m) => m.srv !== undefined);
+        const seen = running.map((m) => this.js(m.name).cluster?.leader ?? "");
+        leader = seen[0] ?? "";
+        const ready = running.some((m) => m.name === leader && this.js(m.name).cluster?.node?.leaderReady === true);
+        return leader !== "" && ready && seen.every((l) => l === leader);
+      },
+      timeoutMs,
+      "a meta leader",
+    );
+    return leader;
+  }
+
+  async stop(): Promise<void> {
+    for (const m of this.members) await m.srv?.close();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}

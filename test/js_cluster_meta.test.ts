@@ -1,0 +1,125 @@
+// JetStream in a cluster of three tsnats servers (src/jetstream/cluster.ts): the meta group
+// places streams, the $JS.API answers the same from every server (the meta leader for the set of
+// streams, the stream's server for the rest), META.LEADER.STEPDOWN moves the leadership (to a
+// preferred server too), /jsz shows meta_cluster, and a stream survives a restart of its server.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
+import { JsTestCluster } from "./helpers/js_cluster.js";
+
+async function clients(c: JsTestCluster): Promise<{ ncs: NatsConnection[]; jsms: JetStreamManager[] }> {
+  const ncs = await Promise.all(c.members.map((m) => connect({ servers: m.url })));
+  const jsms = await Promise.all(ncs.map((nc) => jetstreamManager(nc)));
+  return { ncs, jsms };
+}
+
+test("JetStream cluster of 3: placement, the API from every server, stepdown, /jsz meta_cluster, a restart", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  let ncs: NatsConnection[] = [];
+  try {
+    const leader = await c.metaLeader();
+    const conn = await clients(c);
+    ncs = conn.ncs;
+    const { jsms } = conn;
+
+    // Three streams created through three different servers land on three different servers.
+    const owners = new Set<string>();
+    for (let i = 0; i < 3; i++) {
+      const si = await jsms[i].streams.add({ name: `ORDERS${i}`, subjects: [`orders${i}.>`] });
+      assert.equal(si.config.name, `ORDERS${i}`);
+      assert.equal(si.cluster?.name, "JSC");
+      assert.ok(si.cluster?.leader, "the create answer names the stream's server");
+      owners.add(si.cluster?.leader as string);
+    }
+    assert.equal(owners.size, 3, "placement spreads the streams");
+
+    // The same stream name again: the same config is fine, another is refused; overlapping subjects are refused.
+    const again = await jsms[2].streams.add({ name: "ORDERS0", subjects: ["orders0.>"] });
+    assert.equal(again.config.name, "ORDERS0");
+    await assert.rejects(jsms[1].streams.add({ name: "ORDERS0", subjects: ["other.>"] }), (e: unknown) => e instanceof JetStreamApiError && e.code === 10058);
+    await assert.rejects(jsms[1].streams.add({ name: "OVERLAP", subjects: ["orders1.x"] }), (e: unknown) => e instanceof JetStreamApiError && e.code === 10065);
+    // Placement that no server matches.
+    await assert.rejects(jsms[0].streams.add({ name: "ELSEWHERE", subjects: ["else.>"], placement: { cluster: "nope", tags: [] } }), (e: unknown) => e instanceof JetStreamApiError && e.code === 10005);
+
+    // Publish through any server; every server answers info with the same state.
+    const js = jetstream(ncs[0]);
+    for (let i = 0; i < 3; i++) for (let k = 0; k < 5; k++) assert.equal((await js.publish(`orders${i}.new`, `o${k}`)).stream, `ORDERS${i}`);
+    for (const jsm of jsms) {
+      for (let i = 0; i < 3; i++) {
+        const si = await jsm.streams.info(`ORDERS${i}`);
+        assert.equal(si.state.messages, 5);
+      }
+      assert.deepEqual((await jsm.streams.names().next()).sort(), ["ORDERS0", "ORDERS1", "ORDERS2"]);
+      const list = await jsm.streams.list().next();
+      assert.deepEqual(list.map((s) => [s.config.name, s.state.messages]).sort(), [["ORDERS0", 5], ["ORDERS1", 5], ["ORDERS2", 5]]);
+    }
+    await assert.rejects(jsms[1].streams.info("NOPE"), (e: unknown) => e instanceof JetStreamApiError && e.code === 10059);
+
+    // A consumer on any server's client, on a stream held elsewhere.
+    await jsms[2].consumers.add("ORDERS0", { durable_name: "C", ack_policy: "explicit" });
+    const cons = await jetstream(ncs[1]).consumers.get("ORDERS0", "C");
+    const m = await cons.next({ expires: 5000 });
+    assert.equal(m?.string(), "o0");
+    m?.ack();
+
+    // Delete through a server that does not hold it.
+    assert.equal(await jsms[0].streams.delete("ORDERS1"), true);
+    for (const jsm of jsms) assert.deepEqual((await jsm.streams.names().next()).sort(), ["ORDERS0", "ORDERS2"]);
+    await assert.rejects(jsms[2].streams.info("ORDERS1"), (e: unknown) => e instanceof JetStreamApiError && e.code === 10059);
+
+    // /jsz meta_cluster on the leader.
+    const jsz = (await (await fetch(`${c.member(leader).srv?.monitorUrl}/jsz`)).json()) as { meta_cluster: { name: string; leader: string; cluster_size: number; replicas?: Array<{ name: string; current: boolean }> } };
+    assert.equal(jsz.meta_cluster.name, "JSC");
+    assert.equal(jsz.meta_cluster.leader, leader);
+    assert.equal(jsz.meta_cluster.cluster_size, 3);
+    assert.deepEqual(jsz.meta_cluster.replicas?.map((r) => r.name).sort(), c.members.map((x) => x.name).filter((n) => n !== leader).sort());
+
+    // META.LEADER.STEPDOWN from a client of any server; then to a preferred server.
+    const r1 = JSON.parse((await ncs[1].request("$JS.API.META.LEADER.STEPDOWN", "", { timeout: 5000 })).string()) as { type: string; success?: boolean };
+    assert.deepEqual(r1, { type: "io.nats.jetstream.api.v1.meta_leader_stepdown_response", success: true });
+    const second = await waitForNewLeader(c, leader);
+    const preferred = c.members.map((x) => x.name).find((n) => n !== second) as string;
+    const r2 = JSON.parse((await ncs[0].request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred } }), { timeout: 5000 })).string()) as { success?: boolean };
+    assert.equal(r2.success, true);
+    assert.equal(await waitForNewLeader(c, second), preferred);
+    const bad = JSON.parse((await ncs[0].request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred: "NOBODY" } }), { timeout: 5000 })).string()) as { error?: { err_code: number } };
+    assert.equal(bad.error?.err_code, 10005);
+
+    // Replicated streams are not there yet: refused clearly.
+    await assert.rejects(jsms[0].streams.add({ name: "R3", subjects: ["r3.>"], num_replicas: 3 }), (e: unknown) => e instanceof JetStreamApiError && e.code === 10036);
+
+    // Restart the server holding ORDERS2: its messages and the assignment survive.
+    const owner2 = (await jsms[0].streams.info("ORDERS2")).cluster?.leader as string;
+    for (const nc of ncs) await nc.close();
+    ncs = [];
+    await c.stopMember(owner2);
+    await c.startMember(owner2);
+    await c.metaLeader();
+    const again2 = await clients(c);
+    ncs = again2.ncs;
+    const other = c.members.findIndex((x) => x.name !== owner2);
+    // The stream's server answers once it is back (a request before that times out).
+    let info: Awaited<ReturnType<JetStreamManager["streams"]["info"]>> | undefined;
+    const deadline = Date.now() + 20_000;
+    while (info === undefined && Date.now() < deadline) info = await again2.jsms[other].streams.info("ORDERS2").catch(() => undefined);
+    assert.ok(info !== undefined, "ORDERS2 answered after the restart of its server");
+    assert.equal(info.state.messages, 5);
+    assert.equal(info.cluster?.leader, owner2);
+    assert.deepEqual((await again2.jsms[other].streams.names().next()).sort(), ["ORDERS0", "ORDERS2"]);
+  } finally {
+    for (const nc of ncs) await nc.close().catch(() => undefined);
+    await c.stop();
+  }
+});
+
+async function waitForNewLeader(c: JsTestCluster, old: string): Promise<string> {
+  let now = old;
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    now = await c.metaLeader();
+    if (now !== old) return now;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the meta leader stayed ${old}`);
+}
