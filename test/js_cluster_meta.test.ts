@@ -9,8 +9,9 @@ import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamManager }
 import { JsTestCluster } from "./helpers/js_cluster.js";
 
 async function clients(c: JsTestCluster): Promise<{ ncs: NatsConnection[]; jsms: JetStreamManager[] }> {
-  const ncs = await Promise.all(c.members.map((m) => connect({ servers: m.url })));
-  const jsms = await Promise.all(ncs.map((nc) => jetstreamManager(nc)));
+  const ncs = await Promise.all(c.members.map((m) => connect({ servers: m.url, timeout: 20_000 })));
+  // Generous timeouts: on a loaded machine an election may hold requests for a few seconds.
+  const jsms = await Promise.all(ncs.map((nc) => jetstreamManager(nc, { timeout: 20_000 })));
   return { ncs, jsms };
 }
 
@@ -43,7 +44,7 @@ test("JetStream cluster of 3: placement, the API from every server, stepdown, /j
     await assert.rejects(jsms[0].streams.add({ name: "ELSEWHERE", subjects: ["else.>"], placement: { cluster: "nope", tags: [] } }), (e: unknown) => e instanceof JetStreamApiError && e.code === 10005);
 
     // Publish through any server; every server answers info with the same state.
-    const js = jetstream(ncs[0]);
+    const js = jetstream(ncs[0], { timeout: 20_000 });
     for (let i = 0; i < 3; i++) for (let k = 0; k < 5; k++) assert.equal((await js.publish(`orders${i}.new`, `o${k}`)).stream, `ORDERS${i}`);
     for (const jsm of jsms) {
       for (let i = 0; i < 3; i++) {
@@ -58,7 +59,7 @@ test("JetStream cluster of 3: placement, the API from every server, stepdown, /j
 
     // A consumer on any server's client, on a stream held elsewhere.
     await jsms[2].consumers.add("ORDERS0", { durable_name: "C", ack_policy: "explicit" });
-    const cons = await jetstream(ncs[1]).consumers.get("ORDERS0", "C");
+    const cons = await jetstream(ncs[1], { timeout: 20_000 }).consumers.get("ORDERS0", "C");
     const m = await cons.next({ expires: 5000 });
     assert.equal(m?.string(), "o0");
     m?.ack();
@@ -76,14 +77,14 @@ test("JetStream cluster of 3: placement, the API from every server, stepdown, /j
     assert.deepEqual(jsz.meta_cluster.replicas?.map((r) => r.name).sort(), c.members.map((x) => x.name).filter((n) => n !== leader).sort());
 
     // META.LEADER.STEPDOWN from a client of any server; then to a preferred server.
-    const r1 = JSON.parse((await ncs[1].request("$JS.API.META.LEADER.STEPDOWN", "", { timeout: 5000 })).string()) as { type: string; success?: boolean };
+    const r1 = JSON.parse((await ncs[1].request("$JS.API.META.LEADER.STEPDOWN", "", { timeout: 20_000 })).string()) as { type: string; success?: boolean };
     assert.deepEqual(r1, { type: "io.nats.jetstream.api.v1.meta_leader_stepdown_response", success: true });
     const second = await waitForNewLeader(c, leader);
     const preferred = c.members.map((x) => x.name).find((n) => n !== second) as string;
-    const r2 = JSON.parse((await ncs[0].request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred } }), { timeout: 5000 })).string()) as { success?: boolean };
+    const r2 = JSON.parse((await ncs[0].request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred } }), { timeout: 20_000 })).string()) as { success?: boolean };
     assert.equal(r2.success, true);
     assert.equal(await waitForNewLeader(c, second), preferred);
-    const bad = JSON.parse((await ncs[0].request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred: "NOBODY" } }), { timeout: 5000 })).string()) as { error?: { err_code: number } };
+    const bad = JSON.parse((await ncs[0].request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred: "NOBODY" } }), { timeout: 20_000 })).string()) as { error?: { err_code: number } };
     assert.equal(bad.error?.err_code, 10005);
 
     // Replicated streams are not there yet: refused clearly.
@@ -96,17 +97,23 @@ test("JetStream cluster of 3: placement, the API from every server, stepdown, /j
     await c.stopMember(owner2);
     await c.startMember(owner2);
     await c.metaLeader();
-    const again2 = await clients(c);
-    ncs = again2.ncs;
-    const other = c.members.findIndex((x) => x.name !== owner2);
-    // The stream's server answers once it is back (a request before that times out).
+    // The restarted server's routes come up one pool connection at a time (the meta group's
+    // account may be connected before the clients' one): ask until the answers come.
+    const other = c.members.find((x) => x.name !== owner2) as { url: string };
+    const nc = await connect({ servers: other.url, timeout: 20_000 });
+    ncs = [nc];
     let info: Awaited<ReturnType<JetStreamManager["streams"]["info"]>> | undefined;
-    const deadline = Date.now() + 20_000;
-    while (info === undefined && Date.now() < deadline) info = await again2.jsms[other].streams.info("ORDERS2").catch(() => undefined);
+    const deadline = Date.now() + 30_000;
+    while (info === undefined && Date.now() < deadline) {
+      info = await jetstreamManager(nc, { timeout: 2000 })
+        .then((jsm) => jsm.streams.info("ORDERS2"))
+        .catch(() => undefined);
+    }
     assert.ok(info !== undefined, "ORDERS2 answered after the restart of its server");
     assert.equal(info.state.messages, 5);
     assert.equal(info.cluster?.leader, owner2);
-    assert.deepEqual((await again2.jsms[other].streams.names().next()).sort(), ["ORDERS0", "ORDERS2"]);
+    const jsmOther = await jetstreamManager(nc, { timeout: 20_000 });
+    assert.deepEqual((await jsmOther.streams.names().next()).sort(), ["ORDERS0", "ORDERS2"]);
   } finally {
     for (const nc of ncs) await nc.close().catch(() => undefined);
     await c.stop();

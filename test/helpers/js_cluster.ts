@@ -8,6 +8,7 @@ import { startServer, type EmbeddedServer } from "../../src/index.js";
 import { freePort } from "./nats_server.js";
 import { waitUntil } from "./server.js";
 import type { JetStreamService } from "../../src/jetstream/jetstream.js";
+import type { Cluster } from "../../src/cluster/cluster.js";
 
 export interface JsClusterMember {
   name: string;
@@ -69,8 +70,30 @@ export class JsTestCluster {
     return js;
   }
 
-  /** The meta leader every running member agrees on. */
+  /**
+   * Every running member has all its route connections to every other (each pool slot and the
+   * system account's own route): only then does a client's request reach every server.
+   */
+  async fullMesh(timeoutMs = 20_000): Promise<void> {
+    await waitUntil(
+      () => {
+        const running = this.members.filter((m) => m.srv !== undefined);
+        return running.every((m) => {
+          const cl = m.srv?.server.services.find((s) => s.name === "cluster") as Cluster | undefined;
+          if (cl === undefined || cl.routes.size !== running.length - 1) return false;
+          for (const pool of cl.routes.values()) if (pool.some((r) => r === undefined)) return false;
+          for (const byPeer of cl.accRoutes.values()) if (byPeer.size !== running.length - 1) return false;
+          return true;
+        });
+      },
+      timeoutMs,
+      "a full mesh of routes",
+    );
+  }
+
+  /** The meta leader every running member agrees on (once the routes are all up). */
   async metaLeader(timeoutMs = 20_000): Promise<string> {
+    await this.fullMesh(timeoutMs);
     let leader = "";
     await waitUntil(
       () => {
