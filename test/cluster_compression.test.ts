@@ -329,16 +329,14 @@ describe("leaf node compression with nats-server 2.15", { skip: skipRef }, () =>
           if (tsIsHub) {
             ts = await startTestServer({ serverName: "hub", httpPort: -1, leafnodes: { port: -1, ...tsSetting(hubMode) } });
             const lport = leafPort(ts);
-            const mport = await freePort();
-            ref = await startNatsServer(["-n", "leaf", "-m", String(mport)], `leafnodes { remotes: [ { url: "nats://127.0.0.1:${lport}", compression: ${refSetting(leafMode)} } ] }\n`, "2.15");
+            ref = await startNatsServer(["-n", "leaf", "-m", "-1"], `leafnodes { remotes: [ { url: "nats://127.0.0.1:${lport}", compression: ${refSetting(leafMode)} } ] }\n`, "2.15");
             hubMon = ts.monitorUrl as string;
-            leafMon = `http://127.0.0.1:${mport}`;
+            leafMon = ref.ports.monitoring?.[0] ?? "";
           } else {
             const lport = await freePort();
-            const mport = await freePort();
-            ref = await startNatsServer(["-n", "hub", "-m", String(mport)], `leafnodes { listen: "127.0.0.1:${lport}", compression: ${refSetting(hubMode)} }\n`, "2.15");
+            ref = await startNatsServer(["-n", "hub", "-m", "-1"], `leafnodes { listen: "127.0.0.1:${lport}", compression: ${refSetting(hubMode)} }\n`, "2.15", [lport]);
             ts = await startTestServer({ serverName: "leaf", httpPort: -1, leafnodes: { remotes: [remote(`nats://127.0.0.1:${lport}`, tsSetting(leafMode))] } });
-            hubMon = `http://127.0.0.1:${mport}`;
+            hubMon = ref.ports.monitoring?.[0] ?? "";
             leafMon = ts.monitorUrl as string;
           }
           await waitLeafModes(hubMon, hubShows, "hub");

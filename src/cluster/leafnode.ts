@@ -109,6 +109,8 @@ export class LeafConnection extends RemoteConnection {
     socket: net.Socket,
     readonly remote: LeafRemote | undefined,
     account: Account,
+    /** Over WebSocket: "deflate" when per-message deflate was negotiated (then no S2 on top). */
+    readonly websocket?: "deflate" | "plain",
   ) {
     super(leafs.server, socket, remote !== undefined);
     this.account = account;
@@ -188,6 +190,14 @@ export class LeafConnection extends RemoteConnection {
     if (this.compressionNegotiated) return false;
     this.compressionNegotiated = true;
     const peerMode = typeof info.compression === "string" ? info.compression : undefined;
+    if (this.websocket !== undefined && needsCompression(this.compressionSetting().mode)) {
+      // No S2 over WebSocket: with per-message deflate nats-server does not layer it on top
+      // either; without, nats-server would compress around the WebSocket frames, which tsnats
+      // does not do, so it answers "off" (accepted by every hub).
+      this.compression = COMPRESSION_OFF;
+      this.compressionDone();
+      return false;
+    }
     if (!needsCompression(this.compressionSetting().mode)) {
       // A server before 2.10 announces nothing.
       this.compression = peerMode === undefined || peerMode === "" ? COMPRESSION_NOT_SUPPORTED : COMPRESSION_OFF;
@@ -242,7 +252,8 @@ export class LeafConnection extends RemoteConnection {
         this.close("Wrong Port");
         return;
       }
-      if (!this.tlsDone && (remote.options.tls !== undefined || this.url?.protocol === "tls:" || info.tls_required === true)) {
+      // Over WebSocket, TLS is the WebSocket's (wss://).
+      if (this.websocket === undefined && !this.tlsDone && (remote.options.tls !== undefined || this.url?.protocol === "tls:" || info.tls_required === true)) {
         // TLS starts after the hub's INFO; the rest of it is handled once the handshake is done.
         this.startClientTls(() => this.onInfo(json));
         return;

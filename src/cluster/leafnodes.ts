@@ -2,7 +2,10 @@
 // (as a leaf), the registry of leaf connections per account, who may log in as a leaf node and
 // to which account it is bound, and loop detection.
 import net from "node:net";
+import type tls from "node:tls";
 import { randomBytes } from "node:crypto";
+import path from "node:path";
+import WebSocket from "ws";
 import type { Server, ServerService } from "../server/server.js";
 import type { ServerOptions } from "../config/options.js";
 import type { Account } from "../server/account.js";
@@ -17,6 +20,12 @@ import { clusterOf } from "./cluster.js";
 import { hostPort, listenUrls } from "./urls.js";
 import { ServerTls } from "../server/tls.js";
 import type { RoutedReplySender } from "./gateway_reply.js";
+import { WebSocketTransport } from "../server/websocket_transport.js";
+import { clientTlsContext } from "../server/tls.js";
+import { isWebSocketUrl } from "../config/leafnodes.js";
+
+/** The header a leaf sends to ask the hub's WebSocket listener not to require masked frames, and the hub's yes. */
+const WS_NO_MASKING_HEADER = "Nats-No-Masking";
 
 /** The JetStream API a user account never passes over a leaf connection (nats-server's denyAllClientJs). */
 const DENY_CLIENT_JS = ["$JS.API.>", "$KV.>", "$OBJ.>"];
@@ -185,15 +194,35 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     const t = this.tls;
     // With handshake_first, TLS comes before anything else; otherwise INFO goes out in plain text first.
     const conn = new LeafConnection(this, t?.handshakeFirst === true ? t.wrapClient(socket) : socket, undefined, this.server.globalAccount);
+    this.greet(conn, this.options.compression);
+    if (t !== undefined) conn.startServerTls(t, !t.handshakeFirst);
+  }
+
+  /** The hub's first INFO to a new leaf connection (with the nonce it signs and our compression mode). */
+  private greet(conn: LeafConnection, compression: string | undefined): void {
     this.pending.add(conn);
     conn.info("Leafnode connection created");
     conn.nonce = newNonce();
     const info = this.infoObject(conn);
     info.nonce = conn.nonce;
     // Only the first INFO announces our compression mode (the leaf negotiates from it).
-    info.compression = this.options.compression;
+    if (compression !== undefined) info.compression = compression;
     conn.sendInfo(info);
-    if (t !== undefined) conn.startServerTls(t, !t.handshakeFirst);
+  }
+
+  /**
+   * A leaf node came in on the WebSocket listener (path /leafnode). TLS, if any, is the
+   * listener's (wss). No S2 over WebSocket: with per-message deflate the INFO announces no
+   * compression mode (as nats-server's), without it "off" (nats-server would run S2 around
+   * the WebSocket frames, which tsnats does not; "off" is an answer every leaf accepts).
+   */
+  acceptWebSocket(transport: WebSocketTransport, deflate: boolean): void {
+    if (this.stopping || this.server.isShuttingDown) {
+      transport.destroy();
+      return;
+    }
+    const conn = new LeafConnection(this, transport as unknown as net.Socket, undefined, this.server.globalAccount, deflate ? "deflate" : "plain");
+    this.greet(conn, deflate ? undefined : "off");
   }
 
   /**
@@ -236,6 +265,10 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     remote.next = (remote.next + 1) % remote.urls.length;
     const host = url.hostname.replace(/^\[|\]$/g, "");
     const port = Number(url.port === "" ? DEFAULT_LEAFNODE_PORT : url.port);
+    if (isWebSocketUrl(url.href)) {
+      this.connectRemoteWebSocket(remote, account, url, host, port);
+      return;
+    }
     this.server.log.debug(`Trying to connect as leafnode to remote server on ${hostPort(host, port)}`);
     const socket = net.connect({ host, port, noDelay: true });
     const retry = (): void => this.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);
@@ -262,6 +295,74 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     });
   }
 
+  /**
+   * Dial a hub's WebSocket listener as nats-server does: GET <path>/leafnode, per-message
+   * deflate asked for with ws_compression (no context takeover either way), and with
+   * ws_no_masking the Nats-No-Masking header: frames go unmasked only if the hub says yes.
+   */
+  private connectRemoteWebSocket(remote: LeafRemote, account: Account, url: URL, host: string, port: number): void {
+    const o = remote.options;
+    const secure = url.protocol.toLowerCase() === "wss:";
+    const base = url.pathname === "/" ? "" : url.pathname;
+    const target = `${secure ? "wss" : "ws"}://${hostPort(host, port)}${path.posix.join("/", base, "leafnode")}`;
+    let unmasked = false;
+    const headers: Record<string, string> = {};
+    if (o.wsNoMasking === true) headers[WS_NO_MASKING_HEADER] = "true";
+    const opts: WebSocket.ClientOptions = {
+      headers,
+      perMessageDeflate: o.wsCompression === true ? { clientNoContextTakeover: true, serverNoContextTakeover: true } : false,
+      handshakeTimeout: 5000,
+      maxPayload: 0,
+    };
+    if (secure) {
+      // The hub's certificate must chain to the remote's ca_file (else the system roots).
+      const t = opts as WebSocket.ClientOptions & tls.ConnectionOptions;
+      t.secureContext = clientTlsContext(o.tls);
+      t.servername = net.isIP(host) === 0 ? host : undefined;
+      t.rejectUnauthorized = true;
+    }
+    this.server.log.debug(`Trying to connect as leafnode to remote server on ${hostPort(host, port)} (websocket)`);
+    const retry = (): void => this.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(target, opts);
+    } catch (err) {
+      this.server.log.error(`Error trying to connect as leafnode to remote server ${hostPort(host, port)}: ${(err as Error).message}`);
+      retry();
+      return;
+    }
+    let opened = false;
+    ws.on("upgrade", (res) => {
+      unmasked = o.wsNoMasking === true && res.headers[WS_NO_MASKING_HEADER.toLowerCase()] === "true";
+    });
+    ws.once("error", (err) => {
+      if (opened) return;
+      this.server.log.debug(`Error trying to connect as leafnode to remote server ${hostPort(host, port)}: ${err.message}`);
+      ws.terminate();
+      retry();
+    });
+    ws.once("open", () => {
+      opened = true;
+      if (this.stopping) {
+        ws.terminate();
+        return;
+      }
+      remote.delayMs = 0;
+      // The hub granted Nats-No-Masking: our frames go without a mask. `ws` masks what a client
+      // sends and has no option against it; its frames are sent as a server's (unmasked) when
+      // told it is one (only sending looks at this once the connection is open).
+      if (unmasked) (ws as unknown as { _isServer: boolean })._isServer = true;
+      const raw = (ws as unknown as { _socket: net.Socket })._socket;
+      const deflate = ws.extensions.includes("permessage-deflate");
+      const transport = new WebSocketTransport(ws, raw, { compress: deflate, browser: false, noCompressedFragments: false });
+      const conn = new LeafConnection(this, transport as unknown as net.Socket, remote, account, deflate ? "deflate" : "plain");
+      conn.url = url;
+      remote.conn = conn;
+      this.pending.add(conn);
+      conn.info(`Leafnode connection created for account: ${account.name} (websocket, compression=${deflate}, masking=${!unmasked})`);
+    });
+  }
+
   /** The URLs known for remote `i` (the configured ones, then those its hub told about). */
   remoteUrls(i: number): string[] {
     return (this.remotes[i]?.urls ?? []).map((u) => u.host);
@@ -269,6 +370,9 @@ export class LeafNodes implements ServerService, RoutedReplySender {
 
   /** URLs the hub tells about (its cluster's leafnode listeners) become ours to try. */
   learnUrls(remote: LeafRemote, urls: unknown[]): void {
+    // They are leafnode (TCP) listeners: a remote over WebSocket keeps its own URLs (nats-server
+    // takes WebSocket URLs only, which tsnats hubs do not gossip).
+    if (remote.urls.some((u) => isWebSocketUrl(u.href))) return;
     for (const u of urls) {
       if (typeof u !== "string") continue;
       const cred = remote.options.urls[0] !== undefined && URL.canParse(remote.options.urls[0]) ? new URL(remote.options.urls[0]) : undefined;

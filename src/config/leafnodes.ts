@@ -1,6 +1,4 @@
 // The `leafnodes {}` block (alias `leaf`), read into LeafNodeOptions with nats-server's keys.
-// What tsnats cannot serve yet (WebSocket remotes) is refused at validation
-// with a clear error rather than accepted and ignored.
 import type { ConfMap, ConfValue } from "./conf_parser.js";
 import { defaultLeafNodeOptions, type LeafNodeOptions, type LeafRemoteOptions, type ServerOptions } from "./options.js";
 import { readListen, readTls } from "./load.js";
@@ -61,6 +59,11 @@ function readLeafAuthorization(r: Reader, parent: ConfMap, key: string, l: LeafN
   if (l.username !== undefined && l.users.length > 0) throw r.err(parent, key, "can not have a single user/pass and a users array");
 }
 
+/** A leafnode remote URL that is dialed over WebSocket (ws:// or wss://). */
+export function isWebSocketUrl(u: string): boolean {
+  return /^wss?:\/\//i.test(u);
+}
+
 function readRemote(r: Reader, m: ConfMap): LeafRemoteOptions {
   const remote: LeafRemoteOptions = { urls: [], hub: false, denyImports: [], denyExports: [], isolate: false, compression: "s2_auto" };
   for (const [orig, lk] of lowerKeys(m)) {
@@ -105,14 +108,27 @@ function readRemote(r: Reader, m: ConfMap): LeafRemoteOptions {
       case "ws_compression":
       case "websocket_compress":
       case "websocket_compression":
+        remote.wsCompression = r.bool(m, orig, lk);
+        break;
       case "ws_no_masking":
       case "websocket_no_masking":
-        throw r.err(m, orig, "leafnode remotes over WebSocket are not supported by tsnats yet");
+        remote.wsNoMasking = r.bool(m, orig, lk);
+        break;
       default:
         r.unknown(m, orig);
     }
   }
   if (remote.urls.length === 0) throw r.err(m, "url", "leafnode remote needs at least one url");
+  // nats-server's check (its message quotes the URLs, credentials redacted, as Go's %q does).
+  const ws = remote.urls.map(isWebSocketUrl);
+  if (ws.some((x) => x !== ws[0])) {
+    const shown = remote.urls.map((u) => {
+      const p = new URL(u);
+      if (p.password !== "") p.password = "xxxxx";
+      return JSON.stringify(p.toString().replace(/\/$/, ""));
+    });
+    throw new Error(`remote leaf node configuration cannot have a mix of websocket and non-websocket urls: [${shown.join(" ")}]`);
+  }
   return remote;
 }
 

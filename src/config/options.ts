@@ -304,6 +304,9 @@ export interface LeafRemoteOptions {
   /** S2 compression mode (nats-server's default: s2_auto) and s2_auto's thresholds (ms). */
   compression: string;
   compressionRttMs?: readonly number[];
+  /** Over WebSocket (ws:// and wss:// URLs): ask for per-message deflate, and not to mask our frames. */
+  wsCompression?: boolean;
+  wsNoMasking?: boolean;
   /** TLS to the hub (also started when the hub requires it, or the URL's scheme is tls://). */
   tls?: TlsOptions;
 }

@@ -19,6 +19,7 @@ import { ServerTls } from "./tls.js";
 import { WebSocketTransport } from "./websocket_transport.js";
 import { OriginPolicy } from "./websocket_origin.js";
 import type { ConnectOptions } from "./client.js";
+import type { LeafNodes } from "../cluster/leafnodes.js";
 
 /** nats-server compresses only what is larger than this. */
 const COMPRESS_THRESHOLD = 64;
@@ -329,12 +330,20 @@ export class WebSocketListener {
   private onOpen(ws: WebSocket, socket: Duplex, up: Upgrade): void {
     clearTimeout(this.pending.get(socket));
     this.pending.delete(socket);
+    const compress = ws.extensions.includes("permessage-deflate");
     if (up.kind === "leafnode") {
-      this.server.log.error("Not configured to accept leaf node connections");
-      ws.terminate();
+      // A leaf node: accepted when this server accepts leaf nodes at all (a leafnodes listener),
+      // as nats-server does. Its frames must be masked: the `ws` library requires it of
+      // clients, so a leaf's Nats-No-Masking request is not granted.
+      const leafs = this.server.services.find((svc) => svc.name === "leafnodes") as LeafNodes | undefined;
+      if (leafs === undefined || leafs.options.port === 0) {
+        this.server.log.error("Not configured to accept leaf node connections");
+        ws.terminate();
+        return;
+      }
+      leafs.acceptWebSocket(new WebSocketTransport(ws, socket, { compress, browser: false, noCompressedFragments: false }), compress);
       return;
     }
-    const compress = ws.extensions.includes("permessage-deflate");
     const transport = new WebSocketTransport(ws, socket, { compress, browser: up.browser, noCompressedFragments: up.safari });
     const client = this.server.acceptWebSocket(transport, up.cookies);
     if (client !== undefined && this.tls !== undefined) this.tls.recordState(client, socket as TLSSocket);

@@ -6,10 +6,20 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 
+/** The listeners a server's ports file names (nats-server's Ports). */
+export interface PortsFile {
+  nats?: string[];
+  monitoring?: string[];
+  cluster?: string[];
+  websocket?: string[];
+}
+
 export interface ReferenceServer {
   readonly port: number;
   /** The monitoring URL from the ports file, when monitoring is on (`-m -1` picks a free port). */
   readonly monitorUrl?: string;
+  /** Its ports file: use -m -1, a websocket port -1... and find them here. */
+  readonly ports: PortsFile;
   readonly proc: ChildProcess;
   stop(): Promise<void>;
 }
@@ -144,17 +154,18 @@ export async function startNatsServer(
   proc.once("exit", () => (exited = true));
   let port: number;
   let monitorUrl: string | undefined;
+  let portsSeen: PortsFile = {};
   try {
     const portsFile = (): string | undefined => fs.readdirSync(dir).find((f) => f.endsWith(".ports"));
     const deadline = Date.now() + 30_000; // a safety net: a loaded machine can take seconds to start a process
-    let ports: { nats?: string[]; monitoring?: string[] } | undefined;
+    let ports: PortsFile | undefined;
     while (ports === undefined) {
       if (exited) throw new Error("it exited");
       if (Date.now() > deadline) throw new Error("no ports file within 30 s");
       const f = portsFile();
       if (f !== undefined) {
         try {
-          ports = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as { nats?: string[]; monitoring?: string[] };
+          ports = JSON.parse(fs.readFileSync(path.join(dir, f), "utf8")) as PortsFile;
         } catch {
           // caught half-written: read it again
         }
@@ -163,6 +174,7 @@ export async function startNatsServer(
     }
     port = Number(new URL(ports.nats?.[0] ?? "").port);
     monitorUrl = ports.monitoring?.[0];
+    portsSeen = ports;
     for (const p of otherPorts) await waitForPort("127.0.0.1", p, 30_000, () => exited);
   } catch (err) {
     proc.kill("SIGKILL");
@@ -172,6 +184,7 @@ export async function startNatsServer(
   return {
     port,
     monitorUrl,
+    ports: portsSeen,
     proc,
     stop: () =>
       new Promise<void>((resolve) => {
