@@ -104,8 +104,8 @@ export function normaliseRttThresholds(mode: string, thresholdsMs: readonly numb
  * The writing half of a compressed connection, put between the outbound buffer and the socket:
  * each write (a flush's buffers) becomes whole S2 chunks, after the stream identifier. The
  * level may change at any time (s2_auto): chunks are independent. Levels better and best are
- * encoded as fast is (the only encoder at hand is Snappy's, whose blocks are valid S2): the
- * peer reads them all the same, only the ratio differs.
+ * encoded as fast is (storage/s2_block_encoder.ts has one level): the peer reads them all the
+ * same, only the ratio differs.
  */
 export class S2WritingSocket implements OutboundSocket {
   private started = false;

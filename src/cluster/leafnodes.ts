@@ -5,7 +5,8 @@ import net from "node:net";
 import type tls from "node:tls";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
-import WebSocket from "ws";
+import { createRequire } from "node:module";
+import type WebSocket from "ws";
 import type { Server, ServerService } from "../server/server.js";
 import type { ServerOptions } from "../config/options.js";
 import type { Account } from "../server/account.js";
@@ -23,6 +24,9 @@ import type { RoutedReplySender } from "./gateway_reply.js";
 import { WebSocketTransport } from "../server/websocket_transport.js";
 import { clientTlsContext } from "../server/tls.js";
 import { isWebSocketUrl } from "../config/leafnodes.js";
+
+// `ws` is loaded only by a remote that dials over WebSocket (as the WebSocket listener does).
+const requireCjs = createRequire(import.meta.url);
 
 /** The header a leaf sends to ask the hub's WebSocket listener not to require masked frames, and the hub's yes. */
 const WS_NO_MASKING_HEADER = "Nats-No-Masking";
@@ -325,7 +329,8 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     const retry = (): void => this.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);
     let ws: WebSocket;
     try {
-      ws = new WebSocket(target, opts);
+      const { WebSocket: WsClient } = requireCjs("ws") as typeof import("ws");
+      ws = new WsClient(target, opts);
     } catch (err) {
       this.server.log.error(`Error trying to connect as leafnode to remote server ${hostPort(host, port)}: ${(err as Error).message}`);
       retry();

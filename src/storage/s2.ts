@@ -18,6 +18,7 @@
 // 0x01: uncompressed bytes preceded by their masked CRC; 0x80-0xfe: skippable (padding,
 // seek index); 0x02-0x7f: reserved, a stream that has one is refused.
 import { createRequire } from "node:module";
+import { encodeS2Block } from "./s2_block_encoder.js";
 
 // The native codecs load on first use: a server without compressed streams or snapshots does
 // not carry them (each binding costs several MB of resident memory).
@@ -358,15 +359,16 @@ export const S2_STREAM_IDENTIFIER: Buffer = (() => {
 
 /**
  * `data` framed as whole stream chunks (no identifier) in one buffer: blocks of at most
- * 1 MiB, each compressed unless `uncompressed` is asked or compressing does not make it
- * smaller. For connections that compress each flush (routes, leaf nodes).
+ * 1 MiB, each compressed (with s2_block_encoder.ts: faster than the binding, and S2's repeats)
+ * unless `uncompressed` is asked or compressing does not make it smaller. For connections
+ * that compress each flush (routes, leaf nodes).
  */
 export function s2FrameChunks(data: Buffer, uncompressed: boolean): Buffer {
   const parts: Buffer[] = [];
   let total = 0;
   for (let at = 0; at < data.length; at += ENCODE_BLOCK) {
     const raw = data.subarray(at, Math.min(data.length, at + ENCODE_BLOCK));
-    const z = uncompressed ? undefined : s2EncodeBlock(raw);
+    const z = uncompressed ? undefined : encodeS2Block(raw);
     const compressed = z !== undefined && z.length < raw.length;
     const body = compressed ? (z as Buffer) : raw;
     const head = Buffer.allocUnsafe(8);
