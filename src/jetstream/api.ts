@@ -237,7 +237,7 @@ export class Api {
       if (tokens.length !== 4 || reply === "") return;
       const c = this.jsa.streams.get(tokens[2])?.consumers.get(tokens[3]);
       const level = hdr !== undefined ? getHeader(hdr, HDR_REQUIRED_API_LEVEL) : undefined;
-      if (c !== undefined) this.consumerReset(c, reply, body, requiredLevelUnmet(level));
+      if (c !== undefined) this.consumerReset(c, reply, body, hdr, requiredLevelUnmet(level));
       return;
     }
     if (tokens[0] === "DIRECT" && tokens[1] === "GET") {
@@ -747,9 +747,10 @@ export class Api {
   }
 
   /** CONSUMER.RESET (2.14): move the consumer back to its ack floor or to a sequence. */
-  private consumerReset(c: Consumer, reply: string, body: Buffer, levelUnmet: boolean): void {
+  private consumerReset(c: Consumer, reply: string, body: Buffer, hdr: Buffer | undefined, levelUnmet: boolean): void {
     const type = `${TYPE}consumer_reset_response`;
     let resp: Json;
+    let rhdr: Buffer | undefined;
     try {
       if (levelUnmet) throw jsError("JSRequiredApiLevelErr");
       let seq = 0;
@@ -760,11 +761,14 @@ export class Api {
       }
       const resetSeq = c.reset(seq);
       resp = { type, ...c.infoJson(), reset_seq: resetSeq };
+      // A copy reading through this durable asks for the origin's identity, to notice a
+      // deleted and recreated origin (the request is not refused on a mismatch).
+      if (getHeader(hdr, "Nats-Stream-Identity") !== undefined) rhdr = buildHeaders([["Nats-Stream-Identity", streamIdentity(c.stream.created)]]);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       resp = { type, error: err.toJSON(), reset_seq: 0 };
     }
-    this.jsa.account.publish(reply, "", undefined, Buffer.from(JSON.stringify(resp)));
+    this.jsa.account.publish(reply, "", rhdr, Buffer.from(JSON.stringify(resp)));
   }
 
   /** CONSUMER.UNPIN: end the pin of a priority group (ADR-42). */
@@ -817,12 +821,24 @@ export class Api {
     const off = this.jsa.offline.get(streamName);
     if (off !== undefined) throw offlineError("JSStreamOfflineReasonErrF", off.reason);
     const stream = this.streamOf(streamName);
-    // The consumer of a mirror or source: its copy names it stably, so each request gets a
-    // fresh suffix (an old one may still be winding down); the origin's identity lets the
-    // copy notice that the stream was deleted and recreated.
+    // The consumer of a mirror or source: its copy names it stably. On a work-queue or
+    // interest origin it becomes a durable acknowledged by the copy's flow control replies
+    // (2.14 AckFlowControl), so a message leaves the origin only once the copy stored it and
+    // interest survives while the copy is away. Elsewhere each request gets a fresh suffix
+    // (an old one may still be winding down). The origin's identity lets the copy notice
+    // that the stream was deleted and recreated.
     if (raw.direct === true && raw.sourcing === true && raw.name) {
-      consumerName = `${consumerName}-${shortHash(randomConsumerName() + Date.now())}`;
-      raw.name = consumerName;
+      if (stream.cfg.retention !== "limits") {
+        raw.direct = false;
+        raw.durable_name = raw.name;
+        raw.ack_policy = "flow_control";
+        raw.ack_wait = 0;
+        raw.max_deliver = 0;
+        raw.inactive_threshold = 0;
+      } else {
+        consumerName = `${consumerName}-${shortHash(randomConsumerName() + Date.now())}`;
+        raw.name = consumerName;
+      }
     }
     if (raw.direct === true || raw.sourcing === true) {
       const identity = streamIdentity(stream.created);
@@ -835,9 +851,19 @@ export class Api {
     if (existing !== undefined) {
       if (existing.cfg.pause_until !== undefined) raw.pause_until = existing.cfg.pause_until;
       else delete raw.pause_until;
+      // A copy asking again for its durable keeps where that durable started: the reset
+      // below moves it back to its ack floor instead.
+      if (raw.sourcing === true && raw.durable_name) {
+        raw.deliver_policy = existing.cfg.deliver_policy;
+        raw.opt_start_seq = existing.cfg.opt_start_seq;
+        raw.opt_start_time = existing.cfg.opt_start_time;
+      }
     }
     raw.metadata = staticMetadata(raw.metadata ?? undefined, consumerRequiredLevel({ ...raw } as ConsumerConfig));
     const c = addConsumerWithAction(this.jsa, stream, raw, req.action ?? "", req.pedantic === true);
+    // A copy (re)starting on its consumer gets everything above the ack floor again: what it
+    // had not confirmed as stored may have been lost on the way (nats-server does the same).
+    if (c.cfg.sourcing === true) c.reset(0);
     const info = c.infoJson();
     if (c.isPaused()) c.sendPauseAdvisory();
     return info;

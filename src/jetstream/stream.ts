@@ -1010,7 +1010,7 @@ export class Stream {
   }
 
   delete(): void {
-    this.sourcing?.stop(false);
+    this.sourcing?.stop(false, true);
     for (const c of [...this.consumers.values()]) c.stop(true);
     this.consumers.clear();
     this.closed = true;

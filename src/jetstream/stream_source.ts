@@ -8,6 +8,16 @@
 // directly, so the same code works for a stream in this account, another account (through
 // the account's imports) or another JetStream domain.
 //
+// On a work-queue or interest origin the origin turns that request into a durable consumer
+// acknowledged by this copy's flow control replies (2.14 AckFlowControl, ADR-60): a reply
+// names the last origin sequence this copy has stored, so a message leaves the origin only
+// once it is here, and the origin keeps the interest while the copy is away. A source or
+// mirror may also name a durable the user created (`consumer: {name, deliver_subject}`,
+// "durable sourcing"): the copy then only resets it to its ack floor
+// (`$JS.API.CONSUMER.RESET`) and listens on its deliver subject. Asking again (a gap, a
+// restart of either side) repositions such a durable at its ack floor instead of creating a
+// consumer, and what comes again that is already stored is skipped by origin sequence.
+//
 // Exactly-once: every delivery names the origin sequence and the consumer's delivery sequence
 // in its ack reply (`$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>`). A copy
 // moves on only when the delivery sequence is the next one; a gap (a lost message, a missed
@@ -44,6 +54,8 @@ const RETRY_BACKOFF_MS = 5_000;
 const RETRY_MAX_MS = 120_000;
 /** How long a consumer create request may take before it is tried again. */
 const CREATE_TIMEOUT_MS = 30_000;
+/** A user's durable is only repositioned: its reset is given less time. */
+const RESET_TIMEOUT_MS = 5_000;
 /** A mirror answers direct gets for its origin once fewer messages than this are pending. */
 const MIRROR_DIRECT_CAUGHT_UP = 10;
 /** Error code of "consumer's stream identity does not match" (the origin was recreated). */
@@ -132,6 +144,10 @@ export class SourceLink {
   private lastRequest = 0;
   private setupInProgress = false;
   private deliverSub: Subscription | undefined;
+  /** A durable of an old name this copy still has to delete at the origin (see renamed()). */
+  private staleConsumer: string | undefined;
+  /** After a timed-out reset of a user's durable: a delivery seen there cuts the backoff short. */
+  private probeSub: Subscription | undefined;
   private replySub: Subscription | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private createTimer: NodeJS.Timeout | undefined;
@@ -149,7 +165,8 @@ export class SourceLink {
   ) {
     this.iname = sourceIndexName(spec);
     const parts = this.iname.split(" ");
-    this.headerStream = parts[0].replace(/:C=.*$/, "");
+    // The whole stream part, with the durable's ":C=<hash>" when there is one (as nats-server writes it).
+    this.headerStream = parts[0];
     this.headerMiddle = ` ${parts[1]} ${parts[2]} `;
     this.transforms = [];
     this.filters = [];
@@ -224,7 +241,66 @@ export class SourceLink {
     const acc = this.stream.jsa.account;
     if (this.deliverSub !== undefined) acc.unsubscribeInternal(this.deliverSub);
     this.deliverSub = undefined;
+    if (this.probeSub !== undefined) acc.unsubscribeInternal(this.probeSub);
+    this.probeSub = undefined;
     this.cname = "";
+  }
+
+  /** The name of the durable a work-queue/interest origin keeps for this copy. */
+  managedConsumerName(sources?: StreamSourceJson[]): string {
+    return this.mirror ? `JS_MIRROR_${this.owner.stableHash()}` : `JS_SRC_${this.owner.sourceHash(this.spec, sources)}`;
+  }
+
+  /**
+   * This copy no longer reads the origin (source removed, mirror promoted, stream deleted):
+   * ask the origin once to delete the durable it may keep for it (best effort, as nats-server;
+   * a durable the user named is left alone). Only a failure on the durable in use is logged.
+   */
+  deleteManagedConsumer(sources?: StreamSourceJson[]): void {
+    if (this.spec.consumer !== undefined) return;
+    this.deleteOriginConsumer(this.managedConsumerName(sources));
+  }
+
+  /**
+   * Another source of the same origin came or went, which renames this one's durable (its
+   * hash then includes the filters): move to the new name, and delete the old durable once
+   * the new one is in place, so the origin keeps the interest in between.
+   */
+  renamed(oldName: string): void {
+    if (this.spec.consumer !== undefined || oldName === this.managedConsumerName()) return;
+    this.staleConsumer = oldName;
+    this.retry(this.sseq + 1);
+  }
+
+  private deleteOriginConsumer(name: string): void {
+    const inUse = this.cname === name;
+    const acc = this.stream.jsa.account;
+    const log = this.stream.jsa.service.log;
+    const kind = this.mirror ? "mirror" : "source";
+    const what = `Cleanup of ${kind} consumer '${this.spec.name} > ${name}' failed for stream '${acc.name} > ${this.stream.name}'`;
+    const reply = `$JSC.R.${randomToken()}`;
+    let timer: NodeJS.Timeout | undefined;
+    const sub = acc.subscribeInternal(
+      reply,
+      (_s, _r, _h, payload) => {
+        if (timer !== undefined) clearTimeout(timer);
+        acc.unsubscribeInternal(sub);
+        try {
+          const resp = JSON.parse(payload.toString("utf8")) as { error?: { description?: string } };
+          if (resp.error !== undefined && inUse) log.warn(`${what}: ${resp.error.description ?? "error"}`);
+        } catch {
+          // not an API answer (no responders)
+        }
+      },
+      undefined,
+      `stream-source:${this.stream.name}`,
+    );
+    timer = setTimeout(() => {
+      acc.unsubscribeInternal(sub);
+      if (inUse) log.warn(`${what}: timeout`);
+    }, RESET_TIMEOUT_MS);
+    timer.unref();
+    queueMicrotask(() => acc.publish(this.apiSubject(`CONSUMER.DELETE.${this.spec.name}.${name}`), reply, undefined, EMPTY));
   }
 
   private apiSubject(rest: string): string {
@@ -245,7 +321,7 @@ export class SourceLink {
     const stream = this.stream;
     const st = stream.store.state();
     const cfg: Record<string, unknown> = {
-      name: this.mirror ? `JS_MIRROR_${this.owner.stableHash()}` : `JS_SRC_${this.owner.sourceHash(this.spec)}`,
+      name: this.managedConsumerName(),
       deliver_subject: this.deliverSubject(),
       deliver_policy: "all",
       ack_policy: "none",
@@ -304,7 +380,13 @@ export class SourceLink {
     this.cancel();
     this.lastRequest = Date.now();
     const acc = this.stream.jsa.account;
-    const { subject, body } = this.createRequest(seq);
+    // A durable the user named is repositioned at its ack floor, not created.
+    const durable = this.spec.consumer;
+    const { subject, body } =
+      durable !== undefined ? { subject: this.apiSubject(`CONSUMER.RESET.${this.spec.name}.${durable.name}`), body: undefined } : this.createRequest(seq);
+    // Where the deliveries come: what this copy asked for, not what the answer says (an
+    // origin may answer for an existing durable with its config as first created).
+    const deliverSubject = durable !== undefined ? durable.deliver_subject : ((body?.config as Record<string, unknown>).deliver_subject as string);
     const reply = `$JSC.R.${randomToken()}`;
     this.setupInProgress = true;
     this.err = undefined;
@@ -319,23 +401,55 @@ export class SourceLink {
           return; // not a response (e.g. a 503 status): the timeout retries
         }
         this.endRequest();
-        this.onCreated(resp, getHeader(hdr, HDR_STREAM_IDENTITY) ?? "", seq);
+        this.onCreated(resp, getHeader(hdr, HDR_STREAM_IDENTITY) ?? "", seq, deliverSubject);
       },
       undefined,
       `stream-source:${this.stream.name}`,
     );
     this.replySub = replySub;
-    this.createTimer = setTimeout(() => {
-      this.endRequest();
-      this.fails++;
-      this.schedule(seq);
-    }, CREATE_TIMEOUT_MS);
+    this.createTimer = setTimeout(
+      () => {
+        this.endRequest();
+        this.fails++;
+        this.schedule(seq);
+        if (durable !== undefined) this.probe(durable.deliver_subject, seq);
+      },
+      durable !== undefined ? RESET_TIMEOUT_MS : CREATE_TIMEOUT_MS,
+    );
     this.createTimer.unref();
-    const hdr = this.ident !== "" && !this.mirror ? buildHeaders([[HDR_STREAM_IDENTITY, this.ident]]) : undefined;
+    // A source asks for the origin's identity (a reset answers it, a create also checks it).
+    const hdr = !this.mirror && (this.ident !== "" || durable !== undefined) ? buildHeaders([[HDR_STREAM_IDENTITY, this.ident]]) : undefined;
+    const payload = body !== undefined ? Buffer.from(JSON.stringify(body)) : EMPTY;
     // Sent after this turn: the API answers through the account, possibly re-entering here.
+    // Nobody to hear it (the link to another domain's server is down): ask again after the
+    // usual throttle rather than waiting out the answer's timeout.
     queueMicrotask(() => {
-      if (this.replySub === replySub) acc.publish(subject, reply, hdr, Buffer.from(JSON.stringify(body)));
+      if (this.replySub !== replySub) return;
+      if (acc.publish(subject, reply, hdr, payload) > 0) return;
+      this.endRequest();
+      this.schedule(seq);
     });
+  }
+
+  /**
+   * A reset of the user's durable went unanswered (its server may be away): while backing
+   * off, watch its deliver subject, and ask again at once when something arrives there.
+   */
+  private probe(deliverSubject: string, seq: number): void {
+    if (this.stopped || this.probeSub !== undefined || this.deliverSub !== undefined) return;
+    const acc = this.stream.jsa.account;
+    this.probeSub = acc.subscribeInternal(
+      deliverSubject,
+      () => {
+        if (this.stopped || this.setupInProgress || this.fails === 0 || this.retryTimer === undefined) return;
+        clearTimeout(this.retryTimer);
+        this.retryTimer = undefined;
+        this.fails = 0;
+        this.schedule(seq, true);
+      },
+      undefined,
+      `stream-source:${this.stream.name}`,
+    );
   }
 
   private endRequest(): void {
@@ -346,7 +460,7 @@ export class SourceLink {
     this.replySub = undefined;
   }
 
-  private onCreated(resp: Record<string, any>, ident: string, seq: number): void {
+  private onCreated(resp: Record<string, any>, ident: string, seq: number, deliver: string): void {
     if (this.stopped) return;
     const info = resp.error === undefined ? resp : undefined;
     if (info === undefined || typeof info.name !== "string" || info.config === undefined) {
@@ -368,6 +482,13 @@ export class SourceLink {
       this.stream.jsa.service.log.warn(
         `JetStream error response for stream ${this.stream.name} create ${this.mirror ? "mirror" : "source"} consumer ${this.spec.name}: ${this.err.description}`,
       );
+      this.fails++;
+      this.schedule(seq);
+      return;
+    }
+    // Durable sourcing reads only through a durable acknowledged by flow control.
+    if (this.spec.consumer !== undefined && info.config.ack_policy !== "flow_control") {
+      this.err = jsError(this.mirror ? "JSMirrorConsumerRequiresAckFCErr" : "JSSourceConsumerRequiresAckFCErr");
       this.fails++;
       this.schedule(seq);
       return;
@@ -397,10 +518,13 @@ export class SourceLink {
       this.owner.markDirty();
     }
     this.cname = info.name as string;
+    if (this.staleConsumer !== undefined && this.staleConsumer !== this.cname) this.deleteOriginConsumer(this.staleConsumer);
+    this.staleConsumer = undefined;
     this.dseq = 0;
     this.lastSeen = Date.now();
     const acc = this.stream.jsa.account;
-    const deliver = (this.spec.consumer?.deliver_subject ?? info.config.deliver_subject) as string;
+    if (this.probeSub !== undefined) acc.unsubscribeInternal(this.probeSub);
+    this.probeSub = undefined;
     this.deliverSub = acc.subscribeInternal(deliver, (subject, reply, hdr, payload) => this.onDelivery(subject, reply, hdr, payload), undefined, `stream-source:${this.stream.name}`);
   }
 
@@ -584,9 +708,9 @@ export class StreamSourcing {
   }
 
   /** The source consumer's hash: stable, unless the same origin is sourced more than once. */
-  sourceHash(spec: StreamSourceJson): string {
+  sourceHash(spec: StreamSourceJson, sources = this.cfg.sources): string {
     let id = this.stableHash();
-    const same = (this.cfg.sources ?? []).filter((s) => s.name === spec.name).length;
+    const same = (sources ?? []).filter((s) => s.name === spec.name).length;
     if (same > 1) id = `${id} ${sourceIndexName(spec)}`;
     return shortHash(id);
   }
@@ -626,6 +750,7 @@ export class StreamSourcing {
   update(old: StreamConfig, next: StreamConfig): void {
     if (!this.started) return;
     if (old.mirror !== undefined && next.mirror === undefined) {
+      this.mirrorLink?.deleteManagedConsumer();
       this.mirrorLink?.stop();
       this.mirrorLink = undefined;
       this.mirrorDirectReady = false;
@@ -635,10 +760,13 @@ export class StreamSourcing {
     for (const s of next.sources ?? []) {
       const iname = sourceIndexName(s);
       keep.add(iname);
-      if (!this.sources.has(iname)) added.push(s);
+      const l = this.sources.get(iname);
+      if (l === undefined) added.push(s);
+      else l.renamed(l.managedConsumerName(old.sources));
     }
     for (const [iname, l] of this.sources) {
       if (!keep.has(iname)) {
+        l.deleteManagedConsumer(old.sources);
         l.stop();
         this.sources.delete(iname);
         this.dirty = true;
@@ -771,9 +899,14 @@ export class StreamSourcing {
     return [...this.sources.values()].map((l) => l.infoJson());
   }
 
-  stop(save: boolean): void {
+  /** Stop reading the origins; `deleted`: the stream is gone, so are the durables origins keep for it. */
+  stop(save: boolean, deleted = false): void {
     if (this.healthTimer !== undefined) clearInterval(this.healthTimer);
     this.healthTimer = undefined;
+    if (deleted) {
+      this.mirrorLink?.deleteManagedConsumer();
+      for (const l of this.sources.values()) l.deleteManagedConsumer();
+    }
     this.mirrorLink?.stop();
     for (const l of this.sources.values()) l.stop();
     if (save) this.saveState();
