@@ -189,8 +189,7 @@ describe("sourcing work-queue and interest origins side by side with nats-server
     ["durable sourcing through the user's consumers; other ack policies are refused", userDurableScenario],
   ] as const) {
     it(what, async () => {
-      const theirs = await scenario(sbs.ncRef);
-      const ours = await scenario(sbs.ncOurs);
+      const [theirs, ours] = await Promise.all([scenario(sbs.ncRef), scenario(sbs.ncOurs)]);
       assert.deepEqual(ours, theirs);
     });
   }
