@@ -66,6 +66,32 @@ describe("key-value", () => {
   });
 });
 
+describe("key-value watchers and PubAcks", () => {
+  // nats.js' own suite ("kv - initialized watch with modifications") closes the connection as
+  // its watcher sees the last put: the put's PubAck must have come first on that connection,
+  // although by default it waits for the message's fsync.
+  it("a watcher on the publisher's connection gets each put after its PubAck", async () => {
+    const own = await connect({ servers: srv.url });
+    const kv = await new Kvm(own).create("watched");
+    const iter = await kv.watch();
+    const watching = (async () => {
+      for await (const e of iter) {
+        if (e.key === "k49") {
+          await own.close();
+          return;
+        }
+      }
+    })();
+    const puts = (async () => {
+      for (let i = 0; i < 50; i++) {
+        await kv.put(`k${i}`, "v");
+      }
+    })();
+    await watching;
+    await puts; // rejects if the connection closed before the last PubAck arrived
+  });
+});
+
 describe("object store", () => {
   it("stores, lists, reads back and deletes multi-chunk objects", async () => {
     const os = await new Objm(nc).create("files");

@@ -776,18 +776,37 @@ export class Stream {
     }
   }
 
-  /** Tell consumers about a new message. Counting is immediate, delivery waits for the turn's end. */
+  /**
+   * Tell consumers about a new message. Counting is immediate; delivery waits until the
+   * message is durable as a PubAck would (store.whenDurable), and comes after the PubAcks of
+   * the same round: a consumer is not handed a message a power cut could still take away, and
+   * a client that publishes and watches on one connection sees its PubAck first (nats.js' KV
+   * watchers close the connection on the last entry they expect, which must not cut off the
+   * put's PubAck still waiting for its fsync).
+   */
   private signalConsumers(seq: number, subject: string): void {
     if (this.consumers.size === 0) return;
     for (const c of this.consumers.values()) c.onNewMessage(seq, subject);
     if (!this.kickScheduled) {
       this.kickScheduled = true;
-      queueMicrotask(() => {
-        this.kickScheduled = false;
-        for (const c of this.consumers.values()) c.kick();
-      });
+      // Two microtasks: the turn's PubAcks (flushAcks, queued by the publish after this
+      // message was stored) register their wait first, and waiters are called in order.
+      queueMicrotask(this.scheduleKick);
     }
   }
+
+  private readonly scheduleKick = (): void => queueMicrotask(this.waitDurableThenKick);
+
+  private readonly waitDurableThenKick = (): void => {
+    this.kickScheduled = false;
+    if (this.closed) return;
+    // A failed fsync is reported to the publishers; consumers deliver what the store holds.
+    this.store.whenDurable(this.kickConsumers);
+  };
+
+  private readonly kickConsumers = (): void => {
+    for (const c of this.consumers.values()) c.kick();
+  };
 
   private onRemoved(seq: number, subject: string): void {
     for (const c of this.consumers.values()) c.onMessageRemoved(seq, subject);
