@@ -6,11 +6,12 @@ import { createRequire } from "node:module";
  * Raised a line at a time, once every client-visible feature of that line is in (clients
  * switch features on by it, so it never runs ahead of the code): 2.11 (message TTLs and
  * delete markers, consumer pause, priority groups, batched/multi-last direct gets, message
- * tracing, 429 ingest limits) and 2.12 (atomic batches, counters, schedules, prioritized
- * policy, persist_mode, required API level, offline assets) are complete. 2.14 waits on
- * mirror/source through a user's AckFlowControl consumer (ADR-60).
+ * tracing, 429 ingest limits), 2.12 (atomic batches, counters, schedules, prioritized
+ * policy, persist_mode, required API level, offline assets) and 2.14/2.15 (fast batch
+ * publish, cron schedules with time zones, CONSUMER.RESET, the flow_control ack policy and
+ * mirrors/sources through a user's consumer (ADR-60), feature_flags) are complete.
  */
-export const NATS_FEATURE_VERSION = "2.12.0";
+export const NATS_FEATURE_VERSION = "2.15.1";
 
 /** Is the reported nats-server version at least `major.minor` (e.g. "2.14")? */
 export function featureVersionAtLeast(minor: string): boolean {
