@@ -119,6 +119,14 @@ export async function waitForPort(host: string, port: number, timeoutMs = 30_000
 /** This checkout's tsnats-server bin (dist/src/bin), for tests that need it as a process. */
 export const TSNATS_SERVER_BIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..", "src", "bin", "tsnats-server.js");
 
+// Servers a test process started and has not seen exit: killed when that process exits, so a
+// test file that ends without reaching its stop() (a failed before(), a cancelled file) leaves
+// no nats-server running behind it.
+const liveServers = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const p of liveServers) p.kill("SIGKILL");
+});
+
 /**
  * Start nats-server on 127.0.0.1 with `extraArgs`, and with a config file whose text is
  * `config` when given. The server picks its own client port (-p -1: a port chosen here and
@@ -151,7 +159,11 @@ export async function startNatsServer(
   let stderr = "";
   proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   let exited = false;
-  proc.once("exit", () => (exited = true));
+  liveServers.add(proc);
+  proc.once("exit", () => {
+    exited = true;
+    liveServers.delete(proc);
+  });
   let port: number;
   let monitorUrl: string | undefined;
   let portsSeen: PortsFile = {};
