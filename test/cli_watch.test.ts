@@ -8,38 +8,10 @@ import { after, before, describe, test } from "node:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { CliHome, type CliRunning } from "./helpers/cli.js";
-import { referenceBinary, startNatsServer } from "./helpers/nats_server.js";
-import { startTestServer, waitUntil } from "./helpers/server.js";
+import { systemAccountTargets } from "./helpers/cli_targets.js";
+import { waitUntil } from "./helpers/server.js";
 
-interface Target {
-  name: string;
-  serverName: string;
-  url: string;
-  stop(): Promise<void>;
-}
-
-const targets: Target[] = [];
-const ts = await startTestServer({
-  serverName: "ts1",
-  systemAccount: "SYS",
-  jetstream: true,
-  accounts: [
-    { name: "SYS", users: [{ user: "sys", password: "sys" }] },
-    { name: "APP", jetstream: true, users: [{ user: "app", password: "app" }] },
-  ] as never,
-});
-targets.push({ name: "tsnats", serverName: "ts1", url: ts.url, stop: () => ts.close() });
-if (referenceBinary("2.15")) {
-  const conf = `server_name: ref1
-system_account: SYS
-jetstream { store_dir: "${path.join(ts.dir, "ref-store")}" }
-accounts {
-  SYS { users: [{ user: sys, password: sys }] }
-  APP { jetstream: enabled, users: [{ user: app, password: app }] }
-}`;
-  const ref = await startNatsServer([], conf, "2.15");
-  targets.push({ name: "nats-server 2.15", serverName: "ref1", url: `nats://127.0.0.1:${ref.port}`, stop: () => ref.stop() });
-} else console.log("# nats-server 2.15 not available: live view CLI tests run against tsnats only");
+const targets = await systemAccountTargets("live view");
 
 const home = new CliHome();
 after(async () => {

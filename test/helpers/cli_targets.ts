@@ -1,6 +1,7 @@
 // Shared test helper for CLI tests: the servers a CLI test runs against (a tsnats server and,
 // when it can be had, nats-server 2.15), and probes for server features other issues add, so
 // a test of a feature tsnats lacks today skips with the reason and runs once it lands.
+import path from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { referenceBinary, startNatsServer } from "./nats_server.js";
 import { startTestServer } from "./server.js";
@@ -59,4 +60,42 @@ export async function acceptsStream(url: string, cfg: Record<string, unknown>): 
   } finally {
     await nc.close();
   }
+}
+
+/** A server of a system-account test: its name in `server_name`, and how to reach it. */
+export interface SystemTarget {
+  name: string;
+  serverName: string;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A tsnats server ("ts1") and nats-server 2.15 ("ref1", when it can be had) configured alike:
+ * system account SYS (user sys/sys), JetStream account APP (user app/app).
+ */
+export async function systemAccountTargets(what: string): Promise<SystemTarget[]> {
+  const targets: SystemTarget[] = [];
+  const ts = await startTestServer({
+    serverName: "ts1",
+    systemAccount: "SYS",
+    jetstream: true,
+    accounts: [
+      { name: "SYS", users: [{ user: "sys", password: "sys" }] },
+      { name: "APP", jetstream: true, users: [{ user: "app", password: "app" }] },
+    ] as never,
+  });
+  targets.push({ name: "tsnats", serverName: "ts1", url: ts.url, stop: () => ts.close() });
+  if (referenceBinary("2.15")) {
+    const conf = `server_name: ref1
+system_account: SYS
+jetstream { store_dir: "${path.join(ts.dir, "ref-store")}" }
+accounts {
+  SYS { users: [{ user: sys, password: sys }] }
+  APP { jetstream: enabled, users: [{ user: app, password: app }] }
+}`;
+    const ref = await startNatsServer([], conf, "2.15");
+    targets.push({ name: "nats-server 2.15", serverName: "ref1", url: `nats://127.0.0.1:${ref.port}`, stop: () => ref.stop() });
+  } else console.log(`# nats-server 2.15 not available: ${what} CLI tests run against tsnats only`);
+  return targets;
 }
