@@ -316,6 +316,15 @@ describe("resolveStoreDir", () => {
   });
 });
 
+describe("settings tsnats does not build", () => {
+  it("syslog, remote_syslog and the profiling port stop start-up instead of being ignored", () => {
+    assert.throws(() => buildOptions(["-s"]), { message: "syslog is not supported by tsnats: log to stderr or to a file (log_file, -l)" });
+    assert.throws(() => buildOptions(["-r", "udp://localhost:514"]), /^Error: remote_syslog is not supported by tsnats/);
+    assert.throws(() => buildOptions(["--profile", "6060"]), /^Error: prof_port is not supported by tsnats/);
+    assert.equal(buildOptions(["--profile", "0"]).options.profPort, 0, "0 is nats-server's 'off'");
+  });
+});
+
 describe("mergeFlagOptions", () => {
   it("only touches what the flags set", () => {
     const base = defaultOptions();

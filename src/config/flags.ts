@@ -87,8 +87,8 @@ Server Options:
 Logging Options:
     -l, --log <file>                 File to redirect log output
     -T, --logtime                    Timestamp log entries (default: true)
-    -s, --syslog                     Log to syslog (not supported yet: logs to stderr)
-    -r, --remote_syslog <addr>       Syslog server addr (udp://localhost:514)
+    -s, --syslog                     Log to syslog (refused: not supported by tsnats)
+    -r, --remote_syslog <addr>       Syslog server addr (refused: not supported by tsnats)
     -D, --debug                      Enable debugging output
     -V, --trace                      Trace the raw protocol
     -VV                              Verbose trace (traces system account as well)
@@ -123,7 +123,7 @@ Cluster Options:
         --cluster_listen <url>       Cluster url from which members can solicit routes
 
 Profiling Options:
-        --profile <port>             Profiling HTTP port (accepted, not served)
+        --profile <port>             Profiling HTTP port (refused: not supported by tsnats)
 
 Common Options:
     -h, --help                       Show this message

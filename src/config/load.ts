@@ -1267,6 +1267,10 @@ export function validateOptions(o: ServerOptions): void {
       `lame duck grace period (${formatGoDuration(o.lameDuckGracePeriodMs)}) should be strictly lower than lame duck duration (${formatGoDuration(o.lameDuckDurationMs)})`,
     );
   }
+  // Accepted by the parser (nats-server's flags and keys) but not built: refused, never ignored.
+  if (o.syslog) throw new Error("syslog is not supported by tsnats: log to stderr or to a file (log_file, -l)");
+  if (o.remoteSyslog !== undefined && o.remoteSyslog !== "") throw new Error("remote_syslog is not supported by tsnats: log to stderr or to a file (log_file, -l)");
+  if (o.profPort !== undefined && o.profPort > 0) throw new Error("prof_port is not supported by tsnats: profile with node --cpu-prof instead");
   validateOperatorMode(o);
   for (const u of [...o.users, ...o.accounts.flatMap((a) => a.users)]) {
     const unknown = allowedConnectionTypes(u.allowedConnectionTypes).unknown;
