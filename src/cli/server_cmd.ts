@@ -11,6 +11,7 @@ import { registerServerGraph } from "./server_graph.js";
 import { registerServerWatch } from "./server_watch.js";
 import { registerServerReportLinks } from "./server_report_links.js";
 import { registerServerAdmin } from "./server_admin.js";
+import { registerServerCluster } from "./server_cluster.js";
 import { traceIn, traceOut } from "./trace.js";
 import { CliError, println, type CliIO } from "./runtime.js";
 import { fmtBytes, fmtDuration, fmtNum, parseInteger } from "./units.js";
@@ -407,5 +408,6 @@ export function registerServer(app: App): void {
   registerServerWatch(app, srv);
   registerServerGraph(app, srv);
   registerServerAdmin(app, srv);
+  registerServerCluster(app, srv);
   void io as unknown as CliIO;
 }
