@@ -15,6 +15,7 @@ import { aborted, CliError, logf, println, sleep, type CliIO } from "./runtime.j
 import { expandTemplate, hasTemplate, parseHeaders } from "./template.js";
 import { newProgress } from "./progress.js";
 import { SubGraph, SubjectReport } from "./sub_views.js";
+import { publishAtomicBatch, scheduleHeaders, wantsSchedule, withHeaders, type BatchMessage, type ScheduleFlags } from "./pub_jetstream.js";
 
 /** Read all of stdin (the body when none is given on the command line). */
 export async function readStdin(io: CliIO): Promise<Uint8Array> {
@@ -46,7 +47,7 @@ export function translate(data: Uint8Array, command: string, subject: string): U
   return new Uint8Array(r.stdout);
 }
 
-interface PubOpts {
+interface PubOpts extends ScheduleFlags {
   reply?: string;
   header?: string[];
   count: string;
@@ -56,20 +57,28 @@ interface PubOpts {
   quiet?: boolean;
   sendOn: string;
   templates: boolean;
+  atomic?: boolean;
 }
 
 async function publishAction(s: Session, io: CliIO, opts: PubOpts, subject: string, body: string | undefined): Promise<void> {
   const count = parseInteger(opts.count, "--count", 1);
   const sleepMs = opts.sleep ? parseDurationMs(opts.sleep, "--sleep") : 0;
   const nc = await s.nc();
-  const js = opts.jetstream ? await s.js() : undefined;
+  const schedule = wantsSchedule(opts) ? scheduleHeaders(opts) : undefined;
+  // Schedules imply --jetstream (the stream stores them); --atomic collects a batch instead.
+  const js = (opts.jetstream || schedule) && !opts.atomic ? await s.js() : undefined;
+  const batch: BatchMessage[] = [];
   const useTemplates = opts.templates !== false;
   const send = async (subjTemplate: string, bodyText: string | Uint8Array, n: number): Promise<number> => {
     const vars = { count: n };
     const subj = useTemplates ? expandTemplate(subjTemplate, vars) : subjTemplate;
     const data = typeof bodyText === "string" ? enc.encode(useTemplates ? expandTemplate(bodyText, vars) : bodyText) : bodyText;
-    const hdrs = parseHeaders(opts.header, vars);
-    if (js) {
+    let hdrs = parseHeaders(opts.header, vars);
+    if (schedule) hdrs = withHeaders(hdrs, schedule);
+    if (opts.atomic) {
+      batch.push({ subject: subj, data, headers: hdrs });
+      if (!opts.quiet && count <= 20) logf(io, `Adding ${data.length} bytes to batch on subject "${subj}"`);
+    } else if (js) {
       const ack = await js.publish(subj, data, { headers: hdrs, timeout: s.timeoutMs });
       if (!opts.quiet && count <= 20) logf(io, `Published ${data.length} bytes to "${subj}" (stream: ${ack.stream}, sequence: ${ack.seq}${ack.duplicate ? ", duplicate" : ""})`);
     } else {
@@ -83,6 +92,7 @@ async function publishAction(s: Session, io: CliIO, opts: PubOpts, subject: stri
     if (!opts.quiet) logf(io, "Reading payload from STDIN, one message per line");
     let n = 0;
     for await (const line of stdinLines(io)) await send(subject, line, ++n);
+    if (opts.atomic) return commitBatch();
     await nc.flush();
     return;
   }
@@ -99,8 +109,18 @@ async function publishAction(s: Session, io: CliIO, opts: PubOpts, subject: stri
     else if (i % 1000 === 0) await new Promise((r) => setImmediate(r)); // let the socket drain
   }
   bar?.stop();
+  if (opts.atomic) return commitBatch();
   await nc.flush();
   if (count > 20 && !opts.quiet) logf(io, `Published ${fmtNum(count)} messages to "${subject}"`);
+
+  async function commitBatch(): Promise<void> {
+    const ack = await publishAtomicBatch(s, batch);
+    if (opts.quiet) return;
+    let line = `Wrote batch ID: ${ack.batch ?? ""} Messages: ${fmtNum(ack.count ?? batch.length)} Sequence: ${fmtNum(ack.seq)}`;
+    if (ack.domain) line += ` Domain: "${ack.domain}"`;
+    if (ack.val) line += ` Counter Value: ${ack.val}`;
+    logf(io, line);
+  }
 }
 
 interface SubOpts {
@@ -520,6 +540,14 @@ export function registerCore(app: App): void {
     .option("--force-stdin", "Force reading from stdin")
     .option("-J, --jetstream", "Publish messages to JetStream and wait for the acknowledgement")
     .option("-q, --quiet", "Show just the output received")
+    .option("--atomic", "Atomic batch publish to JetStream (implies --jetstream)")
+    .option("--schedule-after <duration>", "Schedule the message after a certain duration (implies --jetstream)")
+    .option("--schedule-at <time>", "Schedule the message at a certain RFC3339 time (implies --jetstream)")
+    .option("--schedule-cron <cron>", "Cron definition for a scheduled message (implies --jetstream)")
+    .option("--schedule-dest <subject>", "Subject the message will publish to when the schedule fires (implies --jetstream)")
+    .option("--schedule-every <duration>", "Schedules the message every interval (implies --jetstream)")
+    .option("--schedule-source <subject>", "Reads a specific subject when scheduling (implies --jetstream)")
+    .option("--schedule-ttl <duration>", "How long generated messages should live in the stream")
     .addOption(new Option("--send-on <when>", "When to send data from stdin: 'eof' or 'newline'").choices(["eof", "newline"]).default("eof"));
   boolFlag(pub, "templates", "Enables template functions in the body and subject (does not affect headers)", true);
   pub.action(app.action<PubOpts>(({ session, io, opts }, subject: string, body?: string) => publishAction(session, io, opts, subject, body)));
