@@ -7,12 +7,13 @@
 import type net from "node:net";
 import type { Server } from "../server/server.js";
 import { splitDeliveredReply, type Account } from "../server/account.js";
-import type { RemoteDeliverer, Subscription } from "../server/sublist.js";
+import type { RemoteDeliverer, Subscription, SublistResult } from "../server/sublist.js";
 import { Outbound, copyInto, stallMarkFor, type Stallable } from "../server/outbound.js";
 import { readIntoSharedBuffer } from "../server/shared_reads.js";
-import { ProtocolError } from "../protocol/errors.js";
+import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import { MSG_TRACE_PROTO, MsgTrace, TraceKind, setActiveTrace } from "../server/msg_trace.js";
 import { RemoteParser, type MsgOp, type RemoteParserHandler, type SubOp, type UnsubOp } from "./remote_parser.js";
+import { parseHandshakeJson, redactPassword } from "./handshake.js";
 import { S2Error, S2StreamDecoder } from "../storage/s2.js";
 import {
   COMPRESSION_S2_AUTO,
@@ -106,6 +107,10 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   protected writeTimeoutPolicy: "close" | "retry" = "retry";
   /** Times the write deadline passed while the peer was still reading (retry policy). */
   slowConsumerEvents = 0;
+  /** An accepted connection's CONNECT was read (it must come before anything else). */
+  protected connectReceived = false;
+  /** Running from acceptance until the CONNECT logged in. */
+  private authTimer: NodeJS.Timeout | undefined;
   /** The other server's protocol level (route and gateway INFO `proto`, leaf node INFO or CONNECT `protocol`). */
   peerProto = 0;
   /** The control line of the last message sent and what it was made of: it often repeats. */
@@ -239,18 +244,23 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     try {
       this.parseInput(chunk);
     } catch (err) {
-      if (err instanceof S2Error) {
-        this.error(`${this.kindName()} decompression error: ${err.message}`);
-        this.close("Read Error", true);
-      } else if (err instanceof ProtocolError) {
-        this.error(err.message);
-        if (err.text) this.sendErr(err.text);
-        this.close("Protocol Violation");
-      } else {
-        // A bug of ours must not take the server down; this connection pays for it alone.
-        this.error(`internal error: ${(err as Error).stack ?? String(err)}`);
-        this.close("Protocol Violation");
-      }
+      this.failOnInput(err);
+    }
+  }
+
+  /** What the other side sent (or a check of it) failed: log why and close. */
+  private failOnInput(err: unknown): void {
+    if (err instanceof S2Error) {
+      this.error(`${this.kindName()} decompression error: ${err.message}`);
+      this.close("Read Error", true);
+    } else if (err instanceof ProtocolError) {
+      this.error(err.message);
+      if (err.text) this.sendErr(err.text);
+      this.close("Protocol Violation");
+    } else {
+      // A bug of ours must not take the server down; this connection pays for it alone.
+      this.error(`internal error: ${(err as Error).stack ?? String(err)}`);
+      this.close("Protocol Violation");
     }
   }
 
@@ -316,6 +326,102 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     this.pingsHeld = false;
   }
 
+  // ---- handshake (the shared steps; handshake.ts has the rest) ----
+
+  /** An accepted connection must log in within `ms`, else it is told and closed. */
+  protected startAuthTimer(ms: number): void {
+    this.authTimer = setTimeout(() => {
+      this.sendErr(ProtoErr.AuthTimeout);
+      this.close("Authentication Timeout");
+    }, ms);
+    this.authTimer.unref();
+  }
+
+  /** The CONNECT logged in: no more auth timeout. */
+  protected stopAuthTimer(): void {
+    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
+    this.authTimer = undefined;
+  }
+
+  /** The peer's INFO: traced and parsed. */
+  protected readInfo<T extends object>(json: string): T {
+    if (this.trace) this.traceIn("INFO", json);
+    return parseHandshakeJson<T>(json, `${this.kindName().toLowerCase()} INFO`);
+  }
+
+  /** The peer's CONNECT: traced without its password, parsed; only once, and only on an accepted connection. */
+  protected readConnect<T extends object>(json: string): T {
+    if (this.trace) this.traceIn("CONNECT", redactPassword(json));
+    if (this.solicited || this.connectReceived) throw new ProtocolError("", `unexpected CONNECT on a ${this.kindName().toLowerCase()} connection`);
+    return parseHandshakeJson<T>(json, `${this.kindName().toLowerCase()} CONNECT`);
+  }
+
+  /**
+   * An INFO on an accepted connection before its CONNECT: refused (the peer must log in first).
+   * Returns whether it was refused.
+   */
+  protected refusedBeforeConnect(): boolean {
+    if (this.solicited || this.connectReceived) return false;
+    this.sendErr(ProtoErr.AuthViolation);
+    this.close("Authentication Failure");
+    return true;
+  }
+
+  sendInfo(json: string): void {
+    if (this.trace) this.traceOut("INFO", json);
+    this.queueString(`INFO ${json}\r\n`);
+  }
+
+  protected sendConnectOp(connect: object): void {
+    const json = JSON.stringify(connect);
+    if (this.trace) this.traceOut("CONNECT", redactPassword(json));
+    this.queueString(`CONNECT ${json}\r\n`);
+  }
+
+  /**
+   * Go on with the handshake once a check of the CONNECT is known: at once, or (a bcrypt
+   * password, an auth callout) with input held until it is, then parsed in order.
+   */
+  protected whenChecked<T>(outcome: T | Promise<T>, then: (value: T) => void): void {
+    if (!(outcome instanceof Promise)) {
+      then(outcome);
+      return;
+    }
+    this.parser.held = true;
+    outcome.then(
+      (value) => {
+        if (this.closed) return;
+        this.parser.held = false;
+        try {
+          then(value);
+          if (!this.closed) this.resumeInput();
+        } catch (err) {
+          this.failOnInput(err);
+        }
+      },
+      (err: unknown) => {
+        if (this.closed) return;
+        this.error(`authentication error: ${(err as Error)?.message ?? String(err)}`);
+        this.sendErr(ProtoErr.AuthViolation);
+        this.close("Authentication Failure");
+      },
+    );
+  }
+
+  /** The CONNECT's credentials were refused. */
+  protected refuseLogin(logText: string): void {
+    this.error(logText);
+    this.sendErr(ProtoErr.AuthViolation);
+    this.close("Authentication Failure");
+  }
+
+  /** Refuse the connection with an error the other side is sent too. */
+  protected reject(text: string, reason: RemoteCloseReason): void {
+    this.error(text);
+    this.sendErr(text);
+    this.close(reason);
+  }
+
   abstract onInfo(json: string): void;
   abstract onConnect(json: string): void;
   abstract onSub(op: SubOp, args: readonly string[], line: string): void;
@@ -372,19 +478,33 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     const result = account.sublist.match(subject);
     const prev = setActiveTrace(t.trace);
     try {
-      if (result.psubs.length === 0 && result.qsubs.length === 0) {
-        account.inMsgs++;
-        account.inBytes += size;
-      } else {
-        // A JetStream delivery from another server's consumer carries its subject after the ack reply.
-        const js = reply.length > 8 ? splitDeliveredReply(reply) : undefined;
-        if (js !== undefined) account.routeRemoteDelivery(result, subject, js.subject, js.reply, hdr, payload, this, queues);
-        else account.routeTo(result, subject, reply, hdr, payload, undefined, this, queues);
-      }
+      this.deliverInbound(account, result, subject, reply, hdr, payload, size, queues);
     } finally {
       setActiveTrace(prev);
     }
     t.trace?.send();
+  }
+
+  /** Hand a message from the other server to the subscriptions it matched here. */
+  protected deliverInbound(
+    account: Account,
+    result: SublistResult,
+    subject: string,
+    reply: string,
+    hdr: Buffer | undefined,
+    payload: Buffer,
+    size: number,
+    queues: readonly string[] | undefined,
+  ): void {
+    if (result.psubs.length === 0 && result.qsubs.length === 0) {
+      account.inMsgs++;
+      account.inBytes += size;
+      return;
+    }
+    // A JetStream delivery from another server's consumer carries its subject after the ack reply.
+    const js = reply.length > 8 ? splitDeliveredReply(reply) : undefined;
+    if (js !== undefined) account.routeRemoteDelivery(result, subject, js.subject, js.reply, hdr, payload, this, queues);
+    else account.routeTo(result, subject, reply, hdr, payload, undefined, this, queues);
   }
   abstract sendRouted(
     account: string,
@@ -638,6 +758,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     this.closeReason = reason;
     this.stop = new Date();
     if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
+    this.stopAuthTimer();
     for (const sub of this.subs.values()) {
       sub.closed = true;
       this.accountOfSub(sub)?.removeSubscription(sub);

@@ -16,12 +16,13 @@
 // in optimistic mode (sends everything unless told otherwise) is stood for by a `>` subscription
 // and the subjects it said it has no interest in.
 import type net from "node:net";
-import { splitDeliveredReply, type Account } from "../server/account.js";
+import type { Account } from "../server/account.js";
 import type { RemoteDeliverer, Subscription, SublistResult } from "../server/sublist.js";
-import { bcryptMatches, isBcryptHash } from "../auth/bcrypt.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import { hasWildcard, subjectIsSubsetOf } from "../protocol/subject.js";
 import { RemoteConnection } from "./connection.js";
+import { authTimeoutMs, credentialsMatch } from "./handshake.js";
+import { RoutedMsg } from "./routed_msg.js";
 import type { MsgOp, SubOp, UnsubOp } from "./remote_parser.js";
 import type { Gateways, RemoteGateway } from "./gateways.js";
 import { GatewayInterest } from "./gateway_interest.js";
@@ -106,25 +107,15 @@ export class GatewayConnection extends RemoteConnection {
   remoteInterestOnly = false;
   registered = false;
   private infoReceived = false;
-  private connectReceived = false;
   /** Outbound: per account, the remote's interest state; null after an A- (no interest at all). */
   readonly outsim = new Map<string, OutAccount | null>();
   /** Inbound: per account, what we announced; null after we sent an A-. */
   readonly insim = new Map<string, InAccount | null>();
   /** A reconnect should not be tried (duplicate, wrong gateway...). */
   noReconnect = false;
-  private authTimer: NodeJS.Timeout | undefined;
-  // Per-message state between the control line and the payload.
+  /** The message being received, between its control line and its payload. */
+  private readonly msg = new RoutedMsg();
   private msgAccount = "";
-  private msgSubject = "";
-  private msgReply = "";
-  private msgHdr = -1;
-  private msgQueues: string[] | undefined;
-  private lastAccName = "";
-  private lastAccount: Account | undefined;
-  private lastMatchSubject = "";
-  private lastGeneration = -1;
-  private lastResult: SublistResult | undefined;
 
   constructor(
     readonly gateways: Gateways,
@@ -137,14 +128,7 @@ export class GatewayConnection extends RemoteConnection {
     this.url = url;
     this.name = remote?.name ?? "";
     const o = gateways.options;
-    if (remote === undefined) {
-      const timeout = o.authTimeoutMs ?? Math.max(this.server.options.authTimeoutMs, o.tls !== undefined ? 2000 : 0);
-      this.authTimer = setTimeout(() => {
-        this.sendErr(ProtoErr.AuthTimeout);
-        this.close("Authentication Timeout");
-      }, timeout);
-      this.authTimer.unref();
-    }
+    if (remote === undefined) this.startAuthTimer(authTimeoutMs(o.authTimeoutMs, this.server.options.authTimeoutMs, o.tls !== undefined));
     this.startPings(gateways.pingIntervalMs, this.server.options.maxPingsOut);
     this.setWriteTimeout(o.writeDeadlineMs, o.writeTimeout);
   }
@@ -158,7 +142,6 @@ export class GatewayConnection extends RemoteConnection {
   }
 
   protected override onClosed(): void {
-    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
     this.gateways.onGatewayClosed(this);
   }
 
@@ -171,57 +154,18 @@ export class GatewayConnection extends RemoteConnection {
     return this.server.accounts.get(accountOfKey(sub.sid));
   }
 
-  sendInfo(json: string): void {
-    if (this.trace) this.traceOut("INFO", json);
-    this.queueString(`INFO ${json}\r\n`);
-  }
-
   // ---- handshake ----
 
   onConnect(json: string): void {
-    if (this.trace) this.traceIn("CONNECT", json.replace(/"pass":"(?:[^"\\]|\\.)*"/, '"pass":"[REDACTED]"'));
-    if (this.solicited || this.connectReceived) throw new ProtocolError("", "unexpected CONNECT on a gateway connection");
-    let c: GatewayConnect;
-    try {
-      c = JSON.parse(json) as GatewayConnect;
-      if (c === null || typeof c !== "object" || Array.isArray(c)) throw new Error("not an object");
-    } catch (err) {
-      throw new ProtocolError("", `gateway CONNECT: ${(err as Error).message}`);
-    }
-    const o = this.gateways.options;
-    if (o.username !== undefined && o.username !== "") {
-      if (c.user !== o.username) return this.authFailed();
-      const want = o.password ?? "";
-      if (isBcryptHash(want)) {
-        this.parser.held = true;
-        void bcryptMatches(c.pass ?? "", want).then((ok) => {
-          if (this.closed) return;
-          this.parser.held = false;
-          if (!ok) return this.authFailed();
-          this.acceptConnect(c);
-          if (!this.closed) this.resumeInput();
-        });
-        return;
-      }
-      if ((c.pass ?? "") !== want) return this.authFailed();
-    }
-    this.acceptConnect(c);
-  }
-
-  private authFailed(): void {
-    this.error("authentication error");
-    this.sendErr(ProtoErr.AuthViolation);
-    this.close("Authentication Failure");
+    const c = this.readConnect<GatewayConnect>(json);
+    this.whenChecked(credentialsMatch(c, this.gateways.options), (ok) => (ok ? this.acceptConnect(c) : this.refuseLogin("authentication error")));
   }
 
   private acceptConnect(c: GatewayConnect): void {
-    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
-    this.authTimer = undefined;
+    this.stopAuthTimer();
     // Clients and routes connecting to the gateway port name no gateway.
     if (typeof c.gateway !== "string" || c.gateway === "") {
-      this.error("attempted to connect to gateway port");
-      this.sendErr("attempted to connect to gateway port");
-      this.close("Wrong Port");
+      this.reject("attempted to connect to gateway port", "Wrong Port");
       return;
     }
     if (this.gateways.options.rejectUnknown && this.gateways.remote(c.gateway) === undefined) {
@@ -234,20 +178,8 @@ export class GatewayConnection extends RemoteConnection {
   }
 
   onInfo(json: string): void {
-    if (this.trace) this.traceIn("INFO", json);
-    let info: GatewayInfo;
-    try {
-      info = JSON.parse(json) as GatewayInfo;
-      if (info === null || typeof info !== "object" || Array.isArray(info)) throw new Error("not an object");
-    } catch (err) {
-      throw new ProtocolError("", `gateway INFO: ${(err as Error).message}`);
-    }
-    if (!this.solicited && !this.connectReceived) {
-      // An inbound connection must send its CONNECT first.
-      this.sendErr(ProtoErr.AuthViolation);
-      this.close("Authentication Failure");
-      return;
-    }
+    const info = this.readInfo<GatewayInfo>(json);
+    if (this.refusedBeforeConnect()) return;
     const first = !this.infoReceived;
     this.infoReceived = true;
     if (first) {
@@ -264,10 +196,7 @@ export class GatewayConnection extends RemoteConnection {
     const gwName = this.name;
     const theirs = typeof info.gateway === "string" ? info.gateway : "";
     if (theirs === "") {
-      const text = `Attempt to connect to gateway ${JSON.stringify(gwName)} using wrong port`;
-      this.error(text);
-      this.sendErr(text);
-      this.close("Wrong Port");
+      this.reject(`Attempt to connect to gateway ${JSON.stringify(gwName)} using wrong port`, "Wrong Port");
       return;
     }
     if (theirs !== gwName) {
@@ -330,7 +259,7 @@ export class GatewayConnection extends RemoteConnection {
       user = decodeURIComponent(u.username);
       pass = decodeURIComponent(u.password);
     }
-    const c: Record<string, unknown> = { echo: false, verbose: false, pedantic: false };
+    const c: GatewayConnect = { echo: false, verbose: false, pedantic: false };
     if (user !== undefined && user !== "") c.user = user;
     if (pass !== undefined && pass !== "") c.pass = pass;
     c.tls_required = this.remote?.tls !== undefined;
@@ -338,9 +267,7 @@ export class GatewayConnection extends RemoteConnection {
     c.name = this.server.id;
     c.cluster = "";
     c.gateway = this.gateways.gatewayName;
-    const json = JSON.stringify(c);
-    if (this.trace) this.traceOut("CONNECT", json.replace(/"pass":"(?:[^"\\]|\\.)*"/, '"pass":"[REDACTED]"'));
-    this.queueString(`CONNECT ${json}\r\n`);
+    this.sendConnectOp(c);
     this.debug(`Gateway connect protocol sent to ${JSON.stringify(this.name)}`);
   }
 
@@ -686,27 +613,9 @@ export class GatewayConnection extends RemoteConnection {
     if (this.trace) this.traceIn(op, args.join(" "));
     if (op === "LMSG") throw new ProtocolError(ProtoErr.UnknownOp, "LMSG on a gateway connection");
     const withHdr = op === "HMSG";
-    const name = withHdr ? "processGatewayHeaderMsgArgs" : "processGatewayMsgArgs";
-    const sizes = withHdr ? 2 : 1;
-    const n = args.length;
-    if (n < 2 + sizes) throw new ProtocolError("", `${name} Parse Error: '[${args.join(" ")}]'`);
-    this.msgAccount = args[0];
-    this.msgSubject = args[1];
-    const rest = n - 2 - sizes;
-    this.msgReply = "";
-    this.msgQueues = undefined;
-    if (rest === 1) this.msgReply = args[2];
-    else if (rest > 1) {
-      if (args[2] === "+") {
-        this.msgReply = args[3];
-        this.msgQueues = args.slice(4, n - sizes) as string[];
-      } else if (args[2] === "|") this.msgQueues = args.slice(3, n - sizes) as string[];
-      else throw new ProtocolError("", `${name} Bad or Missing Reply Indicator: '${args[2]}'`);
-    }
-    const size = parseSize(args[n - 1]);
-    this.msgHdr = withHdr ? parseSize(args[n - 2]) : -1;
-    if (size < 0 || (withHdr && (this.msgHdr < 0 || this.msgHdr > size))) throw new ProtocolError("", `${name} Bad or Missing Size: '[${args.join(" ")}]'`);
-    return size;
+    // account subject ...
+    this.msgAccount = args[0] ?? "";
+    return this.msg.readArgs(args, 1, withHdr, withHdr ? "processGatewayHeaderMsgArgs" : "processGatewayMsgArgs");
   }
 
   onMsg(buf: Buffer, start: number, end: number): void {
@@ -723,35 +632,23 @@ export class GatewayConnection extends RemoteConnection {
       return;
     }
     if (!this.registered) return;
-    const hdrLen = this.msgHdr;
+    const msg = this.msg;
+    const hdrLen = msg.hdr;
     const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
     const payload = buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end);
-    const subject = this.msgSubject;
+    const subject = msg.subject;
     if (isGatewayRoutedSubject(subject)) {
-      this.gateways.handleRoutedReply(this, this.msgAccount, subject, this.msgReply, hdr, payload);
+      this.gateways.handleRoutedReply(this, this.msgAccount, subject, msg.reply, hdr, payload);
       return;
     }
-    let account = this.lastAccount;
-    if (this.msgAccount !== this.lastAccName || account === undefined) {
-      account = server.accounts.get(this.msgAccount);
-      this.lastAccName = this.msgAccount;
-      this.lastAccount = account;
-      this.lastResult = undefined;
-    }
+    const account = msg.accountNamed(server, this.msgAccount);
     if (account === undefined) {
       this.debug(`Unknown account ${JSON.stringify(this.msgAccount)} for gateway message on subject: ${JSON.stringify(subject)}`);
       this.accountNoInterest(this.msgAccount);
       return;
     }
-    const sublist = account.sublist;
-    let result = this.lastResult;
-    if (subject !== this.lastMatchSubject || sublist.generation !== this.lastGeneration || result === undefined) {
-      result = sublist.match(subject);
-      this.lastMatchSubject = subject;
-      this.lastGeneration = sublist.generation;
-      this.lastResult = result;
-    }
-    const queues = this.msgQueues;
+    const result = msg.match(account, subject);
+    const queues = msg.queues;
     const ie = this.insim.get(account.name);
     if ((ie === undefined || ie === null || ie.ni !== undefined) && !hasPlainInterest(result) && !subject.startsWith("_R_.")) {
       // Only while the remote may send optimistically: tell it what we do not want.
@@ -762,15 +659,7 @@ export class GatewayConnection extends RemoteConnection {
         return;
       }
     }
-    if (result.psubs.length === 0 && result.qsubs.length === 0) {
-      account.inMsgs++;
-      account.inBytes += size;
-      return;
-    }
-    const reply = this.msgReply;
-    const js = reply.length > 8 ? splitDeliveredReply(reply) : undefined;
-    if (js !== undefined) account.routeRemoteDelivery(result, subject, js.subject, js.reply, hdr, payload, this, queues);
-    else account.routeTo(result, subject, reply, hdr, payload, undefined, this, queues);
+    this.deliverInbound(account, result, subject, msg.reply, hdr, payload, size, queues);
   }
 
   /** Send one message to the remote cluster (outbound connections only). */
@@ -827,15 +716,4 @@ function accountOfKey(key: string): string {
   const a = key.indexOf(" ") + 1;
   const b = key.indexOf(" ", a);
   return b < 0 ? key.slice(a) : key.slice(a, b);
-}
-
-function parseSize(s: string | undefined): number {
-  if (s === undefined || s.length === 0 || s.length > 12) return -1;
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
-    n = n * 10 + c;
-  }
-  return n;
 }

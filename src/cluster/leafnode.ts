@@ -14,15 +14,16 @@ import net from "node:net";
 import tls from "node:tls";
 import fs from "node:fs";
 import { fromSeed } from "@nats-io/nkeys";
-import { splitDeliveredReply, type Account } from "../server/account.js";
+import type { Account } from "../server/account.js";
 import { MSG_TRACE_PROTO, MsgTrace } from "../server/msg_trace.js";
 import type { Client } from "../server/client.js";
-import type { RemoteDeliverer, SublistResult } from "../server/sublist.js";
+import type { RemoteDeliverer } from "../server/sublist.js";
 import type { LeafRemoteOptions } from "../config/options.js";
-import { bcryptMatches, isBcryptHash } from "../auth/bcrypt.js";
 import { Permissions } from "../auth/permissions.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import { RemoteConnection } from "./connection.js";
+import { authTimeoutMs } from "./handshake.js";
+import { RoutedMsg } from "./routed_msg.js";
 import type { MsgOp, SubOp, UnsubOp } from "./remote_parser.js";
 import type { LeafNodes } from "./leafnodes.js";
 import { isGatewayRoutedSubject, plainOfRouted, routeRoutedReply } from "./gateway_reply.js";
@@ -82,7 +83,6 @@ export class LeafConnection extends RemoteConnection {
   nonce: string | undefined;
   registered = false;
   private infoReceived = false;
-  private connectReceived = false;
   /** TLS is established on this connection. */
   tlsDone = false;
   /** deny_exports / deny_imports (and a leaf's deny_pub, on the hub): undefined when nothing is denied. */
@@ -95,14 +95,8 @@ export class LeafConnection extends RemoteConnection {
   url: URL | undefined;
   /** What we announced to the other side: interest key → count (nats-server's smap). */
   readonly smap = new Map<string, number>();
-  private authTimer: NodeJS.Timeout | undefined;
-  private msgSubject = "";
-  private msgReply = "";
-  private msgHdr = -1;
-  private msgQueues: string[] | undefined;
-  private lastGeneration = -1;
-  private lastMatchSubject = "";
-  private lastResult: SublistResult | undefined;
+  /** The message being received, between its control line and its payload. */
+  private readonly msg = new RoutedMsg();
 
   constructor(
     readonly leafs: LeafNodes,
@@ -116,13 +110,8 @@ export class LeafConnection extends RemoteConnection {
     this.account = account;
     this.isSpoke = remote !== undefined && !remote.options.hub;
     this.isolated = leafs.options.isolateLeafnodeInterest || (remote?.options.isolate ?? false);
-    if (remote === undefined) {
-      this.authTimer = setTimeout(() => {
-        this.sendErr(ProtoErr.AuthTimeout);
-        this.close("Authentication Timeout");
-      }, leafs.options.authTimeoutMs ?? Math.max(this.server.options.authTimeoutMs, 2000));
-      this.authTimer.unref();
-    }
+    // At least 2 s whether or not TLS comes first (nats-server's leafnode default).
+    if (remote === undefined) this.startAuthTimer(authTimeoutMs(leafs.options.authTimeoutMs, this.server.options.authTimeoutMs, true));
     // With compression configured, PINGs wait until it is negotiated (they would cross the switch).
     this.pingsHeld = needsCompression(this.compressionSetting().mode);
     this.startPings(this.server.options.pingIntervalMs, this.server.options.maxPingsOut);
@@ -173,7 +162,6 @@ export class LeafConnection extends RemoteConnection {
   }
 
   protected override onClosed(): void {
-    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
     this.leafs.onLeafClosed(this);
   }
 
@@ -211,7 +199,7 @@ export class LeafConnection extends RemoteConnection {
         ours.compression = mode;
         // The accepting side repeats the nonce the leaf is to sign.
         if (!this.solicited && this.nonce !== undefined) ours.nonce = this.nonce;
-        this.sendInfo(ours);
+        this.sendInfo(JSON.stringify(ours));
       });
     } catch (err) {
       this.error((err as Error).message);
@@ -230,14 +218,7 @@ export class LeafConnection extends RemoteConnection {
   // ---- handshake ----
 
   onInfo(json: string): void {
-    if (this.trace) this.traceIn("INFO", json);
-    let info: Record<string, unknown>;
-    try {
-      info = JSON.parse(json) as Record<string, unknown>;
-      if (info === null || typeof info !== "object") throw new Error("not an object");
-    } catch (err) {
-      throw new ProtocolError("", `leafnode INFO: ${(err as Error).message}`);
-    }
+    const info = this.readInfo<Record<string, unknown>>(json);
     // The accepting side reads one INFO only: a leaf configured for compression sends it
     // before its CONNECT, to negotiate.
     if (!this.solicited) {
@@ -392,9 +373,7 @@ export class LeafConnection extends RemoteConnection {
       if (u.password !== "") c.pass = decodeURIComponent(u.password);
       else c.auth_token = c.user;
     }
-    const json = JSON.stringify(c);
-    if (this.trace) this.traceOut("CONNECT", json.replace(/"pass":"(?:[^"\\]|\\.)*"/, '"pass":"[REDACTED]"'));
-    this.queueString(`CONNECT ${json}\r\n`);
+    this.sendConnectOp(c);
   }
 
   /** The solicited side is accepted: register and announce our interest. */
@@ -405,43 +384,21 @@ export class LeafConnection extends RemoteConnection {
   }
 
   onConnect(json: string): void {
-    if (this.trace) this.traceIn("CONNECT", json.replace(/"pass":"(?:[^"\\]|\\.)*"/, '"pass":"[REDACTED]"'));
-    if (this.solicited || this.connectReceived) throw new ProtocolError("", "unexpected CONNECT on a leafnode connection");
-    let c: LeafConnect;
-    try {
-      c = JSON.parse(json) as LeafConnect;
-      if (c === null || typeof c !== "object" || Array.isArray(c)) throw new Error("not an object");
-    } catch (err) {
-      throw new ProtocolError("", `leafnode CONNECT: ${(err as Error).message}`);
-    }
+    const c = this.readConnect<LeafConnect>(json);
     if (typeof c.lang === "string" && c.lang !== "") {
       this.sendErr("attempted to connect to leafnode port");
       this.close("Wrong Port");
       return;
     }
-    const outcome = this.leafs.authenticate(this, c);
-    if (outcome instanceof Promise) {
-      this.parser.held = true;
-      void outcome.then((acc) => {
-        if (this.closed) return;
-        this.parser.held = false;
-        this.acceptConnect(c, acc);
-        if (!this.closed) this.resumeInput();
-      });
-      return;
-    }
-    this.acceptConnect(c, outcome);
+    this.whenChecked(this.leafs.authenticate(this, c), (account) => this.acceptConnect(c, account));
   }
 
   private acceptConnect(c: LeafConnect, account: Account | undefined): void {
     if (account === undefined) {
-      this.error("authentication error");
-      this.sendErr(ProtoErr.AuthViolation);
-      this.close("Authentication Failure");
+      this.refuseLogin("authentication error");
       return;
     }
-    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
-    this.authTimer = undefined;
+    this.stopAuthTimer();
     this.connectReceived = true;
     const cluster = typeof c.cluster === "string" ? c.cluster : "";
     if (cluster.includes(" ")) {
@@ -456,10 +413,7 @@ export class LeafConnection extends RemoteConnection {
       return;
     }
     if (typeof c.gateway === "string" && c.gateway !== "") {
-      const text = `Rejecting connection from gateway ${JSON.stringify(c.gateway)} on the leafnode port`;
-      this.error(text);
-      this.sendErr(text);
-      this.close("Wrong Gateway");
+      this.reject(`Rejecting connection from gateway ${JSON.stringify(c.gateway)} on the leafnode port`, "Wrong Gateway");
       return;
     }
     this.account = account;
@@ -487,14 +441,8 @@ export class LeafConnection extends RemoteConnection {
     info.remote_account = account.name;
     if (account.isSystem) info.acc_is_sys = true;
     info.connect_info = true;
-    this.sendInfo(info);
+    this.sendInfo(JSON.stringify(info));
     this.leafs.register(this);
-  }
-
-  sendInfo(info: Record<string, unknown>): void {
-    const json = JSON.stringify(info);
-    if (this.trace) this.traceOut("INFO", json);
-    this.queueString(`INFO ${json}\r\n`);
   }
 
   // ---- interest ----
@@ -552,25 +500,8 @@ export class LeafConnection extends RemoteConnection {
     if (this.trace) this.traceIn(op, args.join(" "));
     if (op === "RMSG") throw new ProtocolError(ProtoErr.UnknownOp, "RMSG on a leafnode connection");
     const withHdr = op === "HMSG";
-    const name = withHdr ? "processLeafHeaderMsgArgs" : "processLeafMsgArgs";
-    const sizes = withHdr ? 2 : 1;
-    const n = args.length;
-    if (n < 1 + sizes) throw new ProtocolError("", `${name} Parse Error: '[${args.join(" ")}]'`);
-    this.msgSubject = args[0];
-    const rest = n - 1 - sizes;
-    this.msgReply = "";
-    this.msgQueues = undefined;
-    if (rest === 1) this.msgReply = args[1];
-    else if (rest > 1) {
-      if (args[1] === "+") {
-        this.msgReply = args[2];
-        this.msgQueues = args.slice(3, n - sizes) as string[];
-      } else if (args[1] === "|") this.msgQueues = args.slice(2, n - sizes) as string[];
-      else throw new ProtocolError("", `${name} Bad or Missing Reply Indicator: '${args[1]}'`);
-    }
-    const size = parseSize(args[n - 1]);
-    this.msgHdr = withHdr ? parseSize(args[n - 2]) : -1;
-    if (size < 0 || (withHdr && (this.msgHdr < 0 || this.msgHdr > size))) throw new ProtocolError("", `${name} Bad or Missing Size: '[${args.join(" ")}]'`);
+    // No account: the connection is bound to one.
+    const size = this.msg.readArgs(args, 0, withHdr, withHdr ? "processLeafHeaderMsgArgs" : "processLeafMsgArgs");
     if (size > this.server.options.maxPayload) throw new ProtocolError(ProtoErr.MaxPayload, `maximum payload exceeded: ${size} vs ${this.server.options.maxPayload}`);
     return size;
   }
@@ -583,13 +514,14 @@ export class LeafConnection extends RemoteConnection {
     this.server.inBytes += size;
     if (!this.registered) return;
     const account = this.account;
-    const sublist = account.sublist;
-    const wire = this.msgSubject;
+    const msg = this.msg;
+    const wire = msg.subject;
+    const hdrLen = msg.hdr;
+    const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
+    const payload = buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end);
     if (isGatewayRoutedSubject(wire)) {
       // An answer from the leaf to a request of another cluster: on towards that cluster.
-      const hdrLen = this.msgHdr;
-      const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
-      routeRoutedReply(this.server.services, account, wire, this.msgReply, hdr, buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end), this);
+      routeRoutedReply(this.server.services, account, wire, msg.reply, hdr, payload, this);
       return;
     }
     // A leaf takes from its hub only what it may import (the subject as sent; service replies
@@ -600,29 +532,12 @@ export class LeafConnection extends RemoteConnection {
     }
     // Account mappings apply to what leaf nodes publish, as to clients (the JetStream domain prefix among them).
     const subject = account.mappings !== undefined ? account.mapSubject(wire) : wire;
-    let result = this.lastResult;
-    if (subject !== this.lastMatchSubject || sublist.generation !== this.lastGeneration || result === undefined) {
-      result = sublist.match(subject);
-      this.lastMatchSubject = subject;
-      this.lastGeneration = sublist.generation;
-      this.lastResult = result;
-    }
-    const hdrLen = this.msgHdr;
-    const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
-    const payload = buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end);
+    const result = msg.match(account, subject);
     if (hdr !== undefined && hdrLen > 0 && MsgTrace.requested(hdr, account)) {
-      this.routeTraced(account, subject, this.msgReply, hdr, payload, size, this.msgQueues);
+      this.routeTraced(account, subject, msg.reply, hdr, payload, size, msg.queues);
       return;
     }
-    if (result.psubs.length === 0 && result.qsubs.length === 0) {
-      account.inMsgs++;
-      account.inBytes += size;
-      return;
-    }
-    const reply = this.msgReply;
-    const js = reply.length > 8 ? splitDeliveredReply(reply) : undefined;
-    if (js !== undefined) account.routeRemoteDelivery(result, subject, js.subject, js.reply, hdr, payload, this, this.msgQueues);
-    else account.routeTo(result, subject, reply, hdr, payload, undefined, this, this.msgQueues);
+    this.deliverInbound(account, result, subject, msg.reply, hdr, payload, size, msg.queues);
   }
 
   override get traceName(): string {
@@ -666,17 +581,6 @@ function readCreds(file: string): { jwt: string; seed: string } {
   const blocks = [...text.matchAll(/-{3,}[^\n]*-{3,}\r?\n([\w\-.=]+)\r?\n-{3,}[^\n]*-{3,}/g)].map((m) => m[1]);
   if (blocks.length < 2) throw new Error(`credentials file ${file} malformed`);
   return { jwt: blocks[0], seed: blocks[1] };
-}
-
-function parseSize(s: string | undefined): number {
-  if (s === undefined || !/^\d{1,12}$/.test(s)) return -1;
-  return Number(s);
-}
-
-/** The CONNECT's password against a configured one (plain or bcrypt). */
-export function passwordMatches(given: string, configured: string): boolean | Promise<boolean> {
-  if (isBcryptHash(configured)) return bcryptMatches(given, configured);
-  return given === configured;
 }
 
 /** What the server's client authentication reads of a connection, for leaf nodes that log in as users. */

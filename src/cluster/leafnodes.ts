@@ -15,7 +15,8 @@ import { NATS_FEATURE_VERSION } from "../server/version.js";
 import { ProtoErr } from "../protocol/errors.js";
 import { MSG_TRACE_PROTO } from "../server/msg_trace.js";
 import { newNonce } from "../auth/authenticator.js";
-import { LeafConnection, LDS_PREFIX, credentialsOf, passwordMatches, type LeafConnect, type LeafRemote } from "./leafnode.js";
+import { LeafConnection, LDS_PREFIX, credentialsOf, type LeafConnect, type LeafRemote } from "./leafnode.js";
+import { passwordMatches } from "./handshake.js";
 import { LeafInterest } from "./interest.js";
 import { clusterOf } from "./cluster.js";
 import { hostPort, listenUrls } from "./urls.js";
@@ -134,7 +135,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
 
   /** The leaf nodes we are the hub of learn the cluster's leafnode URLs (to reconnect elsewhere). */
   private sendAsyncInfo(): void {
-    for (const c of this.all) if (!c.solicited) c.sendInfo(this.infoObject(c));
+    for (const c of this.all) if (!c.solicited) c.sendInfo(JSON.stringify(this.infoObject(c)));
   }
 
   /** Once every listener is up: connect to the remotes. */
@@ -211,7 +212,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     info.nonce = conn.nonce;
     // Only the first INFO announces our compression mode (the leaf negotiates from it).
     if (compression !== undefined) info.compression = compression;
-    conn.sendInfo(info);
+    conn.sendInfo(JSON.stringify(info));
   }
 
   /**

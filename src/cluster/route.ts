@@ -11,13 +11,14 @@
 // subscribers only (never on to another route): the full mesh delivers each message in one hop.
 // Registration, pooling, gossip and duplicate resolution are the cluster's (cluster.ts).
 import type net from "node:net";
-import { splitDeliveredReply, type Account } from "../server/account.js";
+import type { Account } from "../server/account.js";
 import { MsgTrace } from "../server/msg_trace.js";
-import type { RemoteDeliverer, Subscription, SublistResult } from "../server/sublist.js";
+import type { RemoteDeliverer, Subscription } from "../server/sublist.js";
 import { Permissions } from "../auth/permissions.js";
-import { bcryptMatches, isBcryptHash } from "../auth/bcrypt.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import { RemoteConnection } from "./connection.js";
+import { authTimeoutMs, credentialsMatch } from "./handshake.js";
+import { parseSize, RoutedMsg } from "./routed_msg.js";
 import type { MsgOp, SubOp, UnsubOp } from "./remote_parser.js";
 import type { Cluster } from "./cluster.js";
 import type { LeafConnection } from "./leafnode.js";
@@ -108,7 +109,6 @@ export class Route extends RemoteConnection {
   connectUrls: string[] = [];
   remoteInfo: RouteInfo | undefined;
   infoReceived = false;
-  private connectReceived = false;
   /** Set when this route lost a duplicate race, so its reconnect is tried even if implicit. */
   retry = false;
   gossipMode: number;
@@ -123,21 +123,11 @@ export class Route extends RemoteConnection {
   didSolicit: boolean;
   /** A reconnect should not be tried (pool full, peer cannot pool an account...). */
   noReconnect = false;
-  private authTimer: NodeJS.Timeout | undefined;
-  // Per-message state between the control line and the payload.
+  /** The message being received, between its control line and its payload. */
+  private readonly msg = new RoutedMsg();
   private msgAccount = "";
-  private msgSubject = "";
-  private msgReply = "";
-  private msgHdr = -1;
-  private msgQueues: string[] | undefined;
   /** The leaf cluster an LMSG came from: it must not go back there. */
   msgOrigin = "";
-  // The last lookups, reused while the same account and subject repeat.
-  private lastAccName = "";
-  private lastAccount: Account | undefined;
-  private lastMatchSubject = "";
-  private lastGeneration = -1;
-  private lastResult: SublistResult | undefined;
 
   constructor(
     readonly cluster: Cluster,
@@ -155,14 +145,7 @@ export class Route extends RemoteConnection {
     this.accName = accName;
     const c = cluster.options;
     if (this.solicited) this.perms = cluster.routePermissions;
-    const authTimeout = c.authTimeoutMs ?? Math.max(this.server.options.authTimeoutMs, c.tls !== undefined ? 2000 : 0);
-    if (!this.solicited && cluster.authRequired) {
-      this.authTimer = setTimeout(() => {
-        this.sendErr(ProtoErr.AuthTimeout);
-        this.close("Authentication Timeout");
-      }, authTimeout);
-      this.authTimer.unref();
-    }
+    if (!this.solicited && cluster.authRequired) this.startAuthTimer(authTimeoutMs(c.authTimeoutMs, this.server.options.authTimeoutMs, c.tls !== undefined));
     // With compression configured, PINGs wait until it is negotiated (they would cross the switch).
     this.pingsHeld = needsCompression(c.compression);
     this.startPings(cluster.pingIntervalMs, c.maxPingsOut ?? this.server.options.maxPingsOut);
@@ -178,7 +161,6 @@ export class Route extends RemoteConnection {
   }
 
   protected override onClosed(): void {
-    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
     this.cluster.onRouteClosed(this);
   }
 
@@ -201,7 +183,7 @@ export class Route extends RemoteConnection {
   /** The first bytes of a solicited route: our CONNECT (the INFO follows the peer's when pooled). */
   sendConnect(clusterName: string, tlsRequired: boolean): void {
     const u = this.url;
-    const connect: Record<string, unknown> = {
+    const connect: RouteConnect = {
       echo: true,
       verbose: false,
       pedantic: false,
@@ -215,71 +197,24 @@ export class Route extends RemoteConnection {
     if (this.cluster.nameDynamic) connect.cluster_dynamic = true;
     connect.lnoc = true;
     connect.lnocu = true;
-    const json = JSON.stringify(connect);
-    if (this.trace) this.traceOut("CONNECT", json.replace(/"pass":"(?:[^"\\]|\\.)*"/, '"pass":"[REDACTED]"'));
-    this.queueString(`CONNECT ${json}\r\n`);
-  }
-
-  sendInfo(json: string): void {
-    if (this.trace) this.traceOut("INFO", json);
-    this.queueString(`INFO ${json}\r\n`);
+    this.sendConnectOp(connect);
   }
 
   onConnect(json: string): void {
-    if (this.trace) this.traceIn("CONNECT", json.replace(/"pass":"(?:[^"\\]|\\.)*"/, '"pass":"[REDACTED]"'));
-    if (this.solicited || this.connectReceived) throw new ProtocolError("", "unexpected CONNECT on a route");
-    let c: RouteConnect;
-    try {
-      c = JSON.parse(json) as RouteConnect;
-      if (c === null || typeof c !== "object" || Array.isArray(c)) throw new Error("not an object");
-    } catch (err) {
-      throw new ProtocolError("", `route CONNECT: ${(err as Error).message}`);
-    }
+    const c = this.readConnect<RouteConnect>(json);
     // Clients name their language, servers do not: a client on the route port is told so.
     if (typeof c.lang === "string" && c.lang !== "") {
       this.sendErr(ProtoErr.RoutePort);
       this.close("Wrong Port");
       return;
     }
-    const o = this.cluster.options;
-    if (o.username !== undefined && o.username !== "") {
-      if (c.user !== o.username) return this.authFailed();
-      const want = o.password ?? "";
-      if (isBcryptHash(want)) {
-        this.parser.held = true;
-        void bcryptMatches(c.pass ?? "", want).then((ok) => {
-          if (this.closed) return;
-          this.parser.held = false;
-          if (!ok) return this.authFailed();
-          try {
-            this.acceptConnect(c);
-            this.resumeInput();
-          } catch (err) {
-            this.error((err as Error).message);
-            this.close("Protocol Violation");
-          }
-        });
-        return;
-      }
-      if ((c.pass ?? "") !== want) return this.authFailed();
-    }
-    this.acceptConnect(c);
-  }
-
-  private authFailed(): void {
-    this.error(`Router authentication failure`);
-    this.sendErr(ProtoErr.AuthViolation);
-    this.close("Authentication Failure");
+    this.whenChecked(credentialsMatch(c, this.cluster.options), (ok) => (ok ? this.acceptConnect(c) : this.refuseLogin("Router authentication failure")));
   }
 
   private acceptConnect(c: RouteConnect): void {
-    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
-    this.authTimer = undefined;
+    this.stopAuthTimer();
     if (typeof c.gateway === "string" && c.gateway !== "") {
-      const text = `Rejecting connection from gateway ${JSON.stringify(c.gateway)} on the Route port`;
-      this.error(text);
-      this.sendErr(text);
-      this.close("Wrong Gateway");
+      this.reject(`Rejecting connection from gateway ${JSON.stringify(c.gateway)} on the Route port`, "Wrong Gateway");
       return;
     }
     const ours = this.cluster.clusterName;
@@ -288,10 +223,7 @@ export class Route extends RemoteConnection {
       if (this.cluster.nameDynamic && (c.cluster_dynamic !== true || ours < theirs)) {
         this.cluster.adoptName(theirs, c.cluster_dynamic === true, c.name ?? "");
       } else {
-        const text = `Rejecting connection, cluster name ${JSON.stringify(theirs)} does not match ${JSON.stringify(ours)}`;
-        this.error(text);
-        this.sendErr(text);
-        this.close("Cluster Name Conflict");
+        this.reject(`Rejecting connection, cluster name ${JSON.stringify(theirs)} does not match ${JSON.stringify(ours)}`, "Cluster Name Conflict");
         return;
       }
     }
@@ -304,20 +236,9 @@ export class Route extends RemoteConnection {
   }
 
   onInfo(json: string): void {
-    if (this.trace) this.traceIn("INFO", json);
-    let info: RouteInfo;
-    try {
-      info = JSON.parse(json) as RouteInfo;
-      if (info === null || typeof info !== "object" || typeof info.server_id !== "string") throw new Error("missing server_id");
-    } catch (err) {
-      throw new ProtocolError("", `route INFO: ${(err as Error).message}`);
-    }
-    if (!this.solicited && !this.connectReceived) {
-      // An accepted route must authenticate with CONNECT before anything else.
-      this.sendErr(ProtoErr.AuthViolation);
-      this.close("Authentication Failure");
-      return;
-    }
+    const info = this.readInfo<RouteInfo>(json);
+    if (typeof info.server_id !== "string") throw new ProtocolError("", "route INFO: missing server_id");
+    if (this.refusedBeforeConnect()) return;
     if (this.infoReceived) {
       this.onAsyncInfo(info);
       return;
@@ -537,33 +458,13 @@ export class Route extends RemoteConnection {
     if (this.trace) this.traceIn(op, args.join(" "));
     const withHdr = op !== "RMSG";
     const name = op === "LMSG" ? "processRoutedOriginClusterMsgArgs" : withHdr ? "processRoutedHeaderMsgArgs" : "processRoutedMsgArgs";
+    // [origin] [account] subject ...: the origin on LMSG, no account on a pinned route.
     let i = 0;
     if (op === "LMSG") this.msgOrigin = args[i++] ?? "";
     else this.msgOrigin = "";
-    const fixed = i + (this.accName !== "" ? 1 : 2); // origin?, account?, subject
-    const sizes = withHdr ? 2 : 1;
-    const n = args.length;
-    if (n < fixed + sizes) throw new ProtocolError("", `${name} Parse Error: '[${args.join(" ")}]'`);
-    this.msgAccount = this.accName !== "" ? this.accName : args[i++];
-    this.msgSubject = args[i++];
-    const rest = n - i - sizes;
-    this.msgQueues = undefined;
-    this.msgReply = "";
-    if (rest === 1) this.msgReply = args[i];
-    else if (rest > 1) {
-      const ind = args[i];
-      if (ind === "+") {
-        this.msgReply = args[i + 1];
-        this.msgQueues = args.slice(i + 2, n - sizes) as string[];
-      } else if (ind === "|") this.msgQueues = args.slice(i + 1, n - sizes) as string[];
-      else throw new ProtocolError("", `${name} Bad or Missing Reply Indicator: '${ind}'`);
-    }
-    const size = parseSize(args[n - 1]);
-    this.msgHdr = withHdr ? parseSize(args[n - 2]) : -1;
-    if (withHdr && this.msgHdr < 0) throw new ProtocolError("", `${name} Bad or Missing Header Size: '${args.join(" ")}'`);
-    if (size < 0) throw new ProtocolError("", `${name} Bad or Missing Size: '[${args.join(" ")}]'`);
-    if (this.msgHdr > size) throw new ProtocolError("", `${name} Header Size larger then TotalSize: '${args.join(" ")}'`);
-    return size;
+    if (this.accName !== "") this.msgAccount = this.accName;
+    else this.msgAccount = args[i++] ?? "";
+    return this.msg.readArgs(args, i, withHdr, name);
   }
 
   onMsg(buf: Buffer, start: number, end: number): void {
@@ -574,43 +475,23 @@ export class Route extends RemoteConnection {
     server.inMsgs++;
     server.inBytes += size;
     if (!this.registered()) return;
-    let account = this.lastAccount;
-    if (this.msgAccount !== this.lastAccName || account === undefined) {
-      account = server.accounts.get(this.msgAccount);
-      this.lastAccName = this.msgAccount;
-      this.lastAccount = account;
-      this.lastResult = undefined;
-    }
+    const msg = this.msg;
+    const subject = msg.subject;
+    const account = msg.accountNamed(server, this.msgAccount);
     if (account === undefined) {
-      this.debug(`Unknown account ${JSON.stringify(this.msgAccount)} for routed message on subject: ${JSON.stringify(this.msgSubject)}`);
+      this.debug(`Unknown account ${JSON.stringify(this.msgAccount)} for routed message on subject: ${JSON.stringify(subject)}`);
       return;
     }
-    const subject = this.msgSubject;
-    if (this.cluster.gatewayReply?.(this, account, subject, this.msgReply, this.msgHdr, buf, start, end) === true) return;
-    const sublist = account.sublist;
-    let result = this.lastResult;
-    if (subject !== this.lastMatchSubject || sublist.generation !== this.lastGeneration || result === undefined) {
-      result = sublist.match(subject);
-      this.lastMatchSubject = subject;
-      this.lastGeneration = sublist.generation;
-      this.lastResult = result;
-    }
-    const hdrLen = this.msgHdr;
+    if (this.cluster.gatewayReply?.(this, account, subject, msg.reply, msg.hdr, buf, start, end) === true) return;
+    const result = msg.match(account, subject);
+    const hdrLen = msg.hdr;
     const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
     const payload = buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end);
     if (hdr !== undefined && hdrLen > 0 && MsgTrace.requested(hdr, account)) {
-      this.routeTraced(account, subject, this.msgReply, hdr, payload, size, this.msgQueues);
+      this.routeTraced(account, subject, msg.reply, hdr, payload, size, msg.queues);
       return;
     }
-    if (result.psubs.length === 0 && result.qsubs.length === 0) {
-      account.inMsgs++;
-      account.inBytes += size;
-      return;
-    }
-    const reply = this.msgReply;
-    const js = reply.length > 8 ? splitDeliveredReply(reply) : undefined;
-    if (js !== undefined) account.routeRemoteDelivery(result, subject, js.subject, js.reply, hdr, payload, this, this.msgQueues);
-    else account.routeTo(result, subject, reply, hdr, payload, undefined, this, this.msgQueues);
+    this.deliverInbound(account, result, subject, msg.reply, hdr, payload, size, msg.queues);
   }
 
   override get traceName(): string {
@@ -662,17 +543,6 @@ function subKey(leaf: boolean, account: string, subject: string, queue: string |
 function accountOfKey(key: string): string {
   const a = key.indexOf(" ") + 1;
   return key.slice(a, key.indexOf(" ", a));
-}
-
-function parseSize(s: string | undefined): number {
-  if (s === undefined || s.length === 0 || s.length > 12) return -1;
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
-    n = n * 10 + c;
-  }
-  return n;
 }
 
 /** A queue weight: the number of members on the other side (at least one). */

@@ -1,0 +1,52 @@
+// The pieces of the INFO/CONNECT handshake that routes, leaf nodes and gateways have in common
+// (nats-server's route.go, leafnode.go and gateway.go each do the same): both ops carry one JSON
+// object, a CONNECT is traced without its password, a block's user and password (plain or
+// bcrypt) decide who may connect, and an accepted connection must log in within its auth
+// timeout. What each kind reads from the objects stays in its own file; the connection-side
+// steps (tracing, sending, holding input during a bcrypt check) are RemoteConnection's.
+import { bcryptMatches, isBcryptHash } from "../auth/bcrypt.js";
+import { ProtocolError } from "../protocol/errors.js";
+
+/** The JSON object of an INFO or CONNECT; anything else is a protocol violation naming `what`. */
+export function parseHandshakeJson<T extends object>(json: string, what: string): T {
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    throw new ProtocolError("", `${what}: ${(err as Error).message}`);
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new ProtocolError("", `${what}: not an object`);
+  return value as T;
+}
+
+/** A CONNECT's JSON as it may be logged: the password replaced. */
+export function redactPassword(json: string): string {
+  return json.replace(/"pass":"(?:[^"\\]|\\.)*"/, '"pass":"[REDACTED]"');
+}
+
+/** The CONNECT's password against a configured one (plain or bcrypt: then asynchronous). */
+export function passwordMatches(given: string, configured: string): boolean | Promise<boolean> {
+  if (isBcryptHash(configured)) return bcryptMatches(given, configured);
+  return given === configured;
+}
+
+/** A block's `authorization { user, password }` (nothing set: no login required). */
+export interface BlockCredentials {
+  username?: string;
+  password?: string;
+}
+
+/** Whether a CONNECT's user and password match the block's. */
+export function credentialsMatch(connect: { user?: string; pass?: string }, block: BlockCredentials): boolean | Promise<boolean> {
+  if (block.username === undefined || block.username === "") return true;
+  if (connect.user !== block.username) return false;
+  return passwordMatches(connect.pass ?? "", block.password ?? "");
+}
+
+/**
+ * How long an accepted connection has to send its CONNECT: the block's `auth_timeout`, else the
+ * server's, at least 2 s when TLS has to be negotiated first (nats-server's defaults).
+ */
+export function authTimeoutMs(blockMs: number | undefined, serverMs: number, withTls: boolean): number {
+  return blockMs ?? Math.max(serverMs, withTls ? 2000 : 0);
+}
