@@ -14,7 +14,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { connect, headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { startServer, type EmbeddedServer } from "../src/index.js";
-import { compareSteps, startSides, type Sides, type Step } from "./helpers/js_compare.js";
+import { differences, referenceMissing, startSideBySide, type SideBySide, type Step } from "./helpers/side_by_side.js";
 import { JetStreamService } from "../src/jetstream/jetstream.js";
 import type { Stream } from "../src/jetstream/stream.js";
 import { nextFire } from "../src/jetstream/schedules.js";
@@ -168,39 +168,39 @@ const DIRECT_GET: Step[] = [
   {"s": "d.a", "b": "3"},
   {"s": "d.c", "b": "4"},
   {"s": "d.b", "b": "5"},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 2}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "batch": 3}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "batch": 10, "next_by_subj": "d.a"}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "batch": 2, "max_bytes": 5}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.*"]}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.a", "d.b"], "up_to_seq": 3}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.*"], "batch": 1}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.x"]}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.*"], "up_to_time": "2000-01-01T00:00:00Z"}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.*"], "up_to_seq": 2, "up_to_time": "2000-01-01T00:00:00Z"}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "no_hdr": true}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"last_by_subj": "d.a", "batch": 2}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"next_by_subj": "d.a", "multi_last": ["d.*"]}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": "x"}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "bogus": true}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": "{}", "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": "notjson", "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": "", "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 99}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 99, "batch": 2}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D.d.a", "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D.d.a", "b": {"seq": 1}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D.d.a", "b": {"no_hdr": true}, "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D.d.zz", "multi": true},
-  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1}, "h": {"Nats-Required-Api-Level": "99"}, "multi": true},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 2}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "batch": 3}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "batch": 10, "next_by_subj": "d.a"}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "batch": 2, "max_bytes": 5}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.*"]}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.a", "d.b"], "up_to_seq": 3}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.*"], "batch": 1}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.x"]}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.*"], "up_to_time": "2000-01-01T00:00:00Z"}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"multi_last": ["d.*"], "up_to_seq": 2, "up_to_time": "2000-01-01T00:00:00Z"}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "no_hdr": true}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"last_by_subj": "d.a", "batch": 2}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"next_by_subj": "d.a", "multi_last": ["d.*"]}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": "x"}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1, "bogus": true}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": "{}", "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": "notjson", "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": "", "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 99}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 99, "batch": 2}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D.d.a", "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D.d.a", "b": {"seq": 1}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D.d.a", "b": {"no_hdr": true}, "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D.d.zz", "expect": "msgs"},
+  {"s": "$JS.API.DIRECT.GET.D", "b": {"seq": 1}, "h": {"Nats-Required-Api-Level": "99"}, "expect": "msgs"},
 ];
 
 // Not in the kill -9 test's child process (it imports this file and kills itself with SIGKILL:
 // a reference server it started would outlive it).
-describe("2.11/2.12 stream features side by side with nats-server 2.15", { skip: process.env.TSNATS_BATCH_CRASH_CHILD !== undefined }, () => {
-  let sides: Sides;
+describe("2.11/2.12 stream features side by side with nats-server 2.15", { skip: process.env.TSNATS_BATCH_CRASH_CHILD !== undefined || referenceMissing() }, () => {
+  let sides: SideBySide;
   before(async () => {
-    sides = await startSides("2.15");
+    sides = await startSideBySide();
   });
   after(async () => {
     await sides.close();
@@ -213,21 +213,19 @@ describe("2.11/2.12 stream features side by side with nats-server 2.15", { skip:
     ["schedules: patterns (@at, @every, cron, predefined), time zones, targets, sources, TTL, rollup, scheduler purge", SCHEDULE_CHECKS],
     ["direct get: single, batches with Nats-Num-Pending and 204 EOB, multi_last with up_to_seq/up_to_time, statuses", DIRECT_GET],
   ] as const) {
-    it(what, async (t) => {
-      if (sides.ref === undefined) return t.skip("nats-server 2.15 not available");
-      assert.deepEqual(await compareSteps(sides, [...steps]), []);
+    it(what, async () => {
+      assert.deepEqual(differences([...steps], await sides.run([...steps])), []);
     });
   }
 
   /** Run the same timed scenario on both servers and compare what the stream holds after it. */
-  async function sameOutcome(t: { skip: (m: string) => void }, scenario: (nc: NatsConnection) => Promise<string[]>): Promise<void> {
-    if (sides.ncRef === undefined) return t.skip("nats-server 2.15 not available");
+  async function sameOutcome(scenario: (nc: NatsConnection) => Promise<string[]>): Promise<void> {
     const [ref, ours] = await Promise.all([scenario(sides.ncRef), scenario(sides.ncOurs)]);
     assert.deepEqual(ours, ref);
   }
 
-  it("subject delete markers: the last message of a subject is replaced by a marker that expires in turn", async (t) => {
-    await sameOutcome(t, async (nc) => {
+  it("subject delete markers: the last message of a subject is replaced by a marker that expires in turn", async () => {
+    await sameOutcome(async (nc) => {
       await req(nc, "$JS.API.STREAM.CREATE.SDM", { name: "SDM", subjects: ["sdm.*"], allow_msg_ttl: true, subject_delete_marker_ttl: 2e9 });
       await req(nc, "sdm.a", "x", { "Nats-TTL": "1" }); // raised to the marker TTL (2 s)
       await req(nc, "sdm.b", "x", { "Nats-TTL": "1" });
@@ -243,8 +241,8 @@ describe("2.11/2.12 stream features side by side with nats-server 2.15", { skip:
     });
   });
 
-  it("max_age with delete markers, and markers for TTL'd messages in a KV-like stream", async (t) => {
-    await sameOutcome(t, async (nc) => {
+  it("max_age with delete markers, and markers for TTL'd messages in a KV-like stream", async () => {
+    await sameOutcome(async (nc) => {
       await req(nc, "$JS.API.STREAM.CREATE.MA", { name: "MA", subjects: ["ma.*"], max_age: 1e9, subject_delete_marker_ttl: 1e9, max_msgs_per_subject: 5 });
       await req(nc, "ma.a", "x");
       await req(nc, "ma.a", "y");
@@ -255,8 +253,8 @@ describe("2.11/2.12 stream features side by side with nats-server 2.15", { skip:
     });
   });
 
-  it("schedules fire: @at once (then purged), @every from a source, with the schedule's TTL", async (t) => {
-    await sameOutcome(t, async (nc) => {
+  it("schedules fire: @at once (then purged), @every from a source, with the schedule's TTL", async () => {
+    await sameOutcome(async (nc) => {
       await req(nc, "$JS.API.STREAM.CREATE.SCH", { name: "SCH", subjects: ["sch.*"], allow_msg_schedules: true, allow_msg_ttl: true });
       const at = new Date(Date.now() + 1500).toISOString().replace(/\.\d+Z/, "Z");
       await req(nc, "sch.src", "src-payload", { "X-A": "1" });

@@ -4,8 +4,9 @@
 // A step is a publish/request on a subject. Its replies are collected on a private inbox:
 // a JSON API answer (one message), or the messages and status replies of a pull request
 // (until a terminal status, `n` messages, or `waitMs` of silence). Replies are recorded as
-// plain values (`Observed`) with volatile values (clocks, ids, random names) blanked, so a
-// test can compare them with `deepEqual` or list every difference at once.
+// plain values (`Observed`) with volatile values (clocks, ids, random names, the server's own
+// version) blanked, so a test can compare them with `deepEqual` or list every difference at
+// once (`differences`). The two servers run the steps at the same time, each in order.
 import { connect, createInbox, headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection } from "@nats-io/transport-node";
 import { startTestServer, type TestServer } from "./server.js";
 import { METADATA_IN_ANSWERS } from "../../src/jetstream/consumer_config.js";
@@ -32,6 +33,8 @@ export interface Step {
   waitMs?: number;
   /** Names in the reply are random: compare everything but them. */
   volatile?: boolean;
+  /** Keys left out of this step's JSON answer on both sides (besides the volatile ones). */
+  ignore?: string[];
   /** A setup step: sent to both, its answers not compared (e.g. parts another area owns). */
   setup?: boolean;
   /** Subscribe to this subject on the step's connection (kept until the run ends), instead of sending. */
@@ -60,13 +63,32 @@ export interface ObservedMsg {
   reply?: string;
 }
 
-export type Observed = { json: unknown } | { msgs: ObservedMsg[] } | { timeout: true } | { sent: true };
+/** What came back; `refused`: the client would not send it (an invalid subject), with its error. */
+export type Observed = { json: unknown } | { msgs: ObservedMsg[] } | { timeout: true } | { sent: true } | { refused: string };
 
 /**
  * Keys whose values are clocks or counters and are replaced by a marker (the key stays, so
  * a missing field is still a difference).
  */
-export const VOLATILE_KEYS = new Set(["created", "ts", "first_ts", "last_ts", "time", "last_active", "pinned_ts", "pause_remaining", "api", "id", "pinned_client_id", "leader"]);
+export const VOLATILE_KEYS = new Set([
+  "created",
+  "ts",
+  "first_ts",
+  "last_ts",
+  "time",
+  "now",
+  "last_active",
+  "pinned_ts",
+  "pause_remaining",
+  "api",
+  "level",
+  "id",
+  "server_id",
+  "pinned_client_id",
+  "leader",
+]);
+/** Headers whose values are clocks. */
+const VOLATILE_HEADERS = new Set(["Nats-Time-Stamp"]);
 /** Metadata keys with the server's own version and API level. */
 const VERSION_META = new Set(["_nats.ver", "_nats.level"]);
 
@@ -77,11 +99,12 @@ const VERSION_META = new Set(["_nats.ver", "_nats.level"]);
  */
 const MASK_SERVER_METADATA = !METADATA_IN_ANSWERS;
 
-export function stableValue(v: unknown, volatileNames = false): unknown {
-  if (Array.isArray(v)) return v.map((x) => stableValue(x, volatileNames));
+export function stableValue(v: unknown, volatileNames = false, ignore?: ReadonlySet<string>): unknown {
+  if (Array.isArray(v)) return v.map((x) => stableValue(x, volatileNames, ignore));
   if (v === null || typeof v !== "object") return v;
   const out: Json = {};
   for (const k of Object.keys(v as Json).sort()) {
+    if (ignore?.has(k) === true) continue;
     let x = (v as Json)[k];
     if (MASK_SERVER_METADATA && k === "metadata" && x !== null && typeof x === "object" && "ack_policy" in (v as Json)) {
       const md = Object.fromEntries(Object.entries(x as Json).filter(([mk]) => !mk.startsWith("_nats.")));
@@ -91,8 +114,8 @@ export function stableValue(v: unknown, volatileNames = false): unknown {
     if (VOLATILE_KEYS.has(k)) out[k] = "<volatile>";
     else if (VERSION_META.has(k)) out[k] = "<version>";
     else if (volatileNames && (k === "name" || k === "consumers" || k === "streams") && (typeof x === "string" || Array.isArray(x))) {
-      out[k] = typeof x === "string" ? "<name>" : stableValue(x, volatileNames);
-    } else out[k] = stableValue(x, volatileNames);
+      out[k] = typeof x === "string" ? "<name>" : stableValue(x, volatileNames, ignore);
+    } else out[k] = stableValue(x, volatileNames, ignore);
   }
   return out;
 }
@@ -106,7 +129,7 @@ function observeMsg(m: Msg): ObservedMsg {
     const hs: Record<string, string[]> = {};
     for (const k of h.keys()) {
       // A pin id is a random nuid: its presence is what must agree.
-      hs[k] = k === "Nats-Pin-Id" ? ["<pin>"] : h.values(k);
+      hs[k] = k === "Nats-Pin-Id" ? ["<pin>"] : VOLATILE_HEADERS.has(k) ? ["<volatile>"] : h.values(k);
     }
     if (Object.keys(hs).length > 0) o.headers = hs;
   }
@@ -131,6 +154,14 @@ const gathered = new WeakMap<NatsConnection, Map<string, { msgs: ObservedMsg[]; 
 
 /** Send one step on a connection and observe what comes back. */
 export async function sendStep(nc: NatsConnection, step: Step): Promise<Observed> {
+  try {
+    return await observeStep(nc, step);
+  } catch (err) {
+    return { refused: (err as Error).message };
+  }
+}
+
+async function observeStep(nc: NatsConnection, step: Step): Promise<Observed> {
   if (step.delayMs !== undefined) await new Promise((r) => setTimeout(r, step.delayMs));
   if (step.collect !== undefined) {
     const g = gathered.get(nc)?.get(step.collect);
@@ -206,13 +237,19 @@ export async function sendStep(nc: NatsConnection, step: Step): Promise<Observed
       },
     });
     arm();
-    nc.publish(step.s, body, { reply: inbox, headers: h });
+    try {
+      nc.publish(step.s, body, { reply: inbox, headers: h });
+    } catch (err) {
+      clearTimeout(timer);
+      sub.unsubscribe();
+      resolve({ refused: (err as Error).message });
+    }
   });
 }
 
 /** Reduce an observation to what must agree between servers. */
 export function comparable(o: Observed, step: Step): unknown {
-  if ("json" in o) return { json: stableValue(o.json, step.volatile === true) };
+  if ("json" in o) return { json: stableValue(o.json, step.volatile === true, step.ignore === undefined ? undefined : new Set(step.ignore)) };
   return o;
 }
 
@@ -238,10 +275,11 @@ export function referenceMissing(line: ReferenceLine = "2.15"): string | false {
 }
 
 /**
- * Start tsnats (JetStream on) and the reference nats-server with `-js` in a fresh store dir.
+ * Start tsnats (JetStream on) and the reference nats-server with `-js` in a fresh store dir
+ * (and `refConfig` as its configuration file, if given).
  */
-export async function startSideBySide(line: ReferenceLine = "2.15"): Promise<SideBySide> {
-  const ref = await startNatsServer(["-js"], undefined, line);
+export async function startSideBySide(line: ReferenceLine = "2.15", refConfig?: string): Promise<SideBySide> {
+  const ref = await startNatsServer(["-js"], refConfig, line);
   const ours = await startTestServer({ jetstream: true });
   const ncRef = await connect({ servers: `127.0.0.1:${ref.port}` });
   const ncOurs = await connect({ servers: ours.url });
