@@ -87,8 +87,8 @@ test("JetStream cluster of 3: placement, the API from every server, stepdown, /j
     const bad = JSON.parse((await ncs[0].request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred: "NOBODY" } }), { timeout: 20_000 })).string()) as { error?: { err_code: number } };
     assert.equal(bad.error?.err_code, 10005);
 
-    // Replicated streams are not there yet: refused clearly.
-    await assert.rejects(jsms[0].streams.add({ name: "R3", subjects: ["r3.>"], num_replicas: 3 }), (e: unknown) => e instanceof JetStreamApiError && e.code === 10036);
+    // More replicas than servers: no placement (as nats-server answers).
+    await assert.rejects(jsms[0].streams.add({ name: "R5", subjects: ["r5.>"], num_replicas: 5 }), (e: unknown) => e instanceof JetStreamApiError && e.code === 10005);
 
     // Restart the server holding ORDERS2: its messages and the assignment survive.
     const owner2 = (await jsms[0].streams.info("ORDERS2")).cluster?.leader as string;

@@ -381,6 +381,16 @@ export class RaftNode {
     return true;
   }
 
+  /**
+   * Start an election now instead of at the next timeout (a new group's preferred leader: its
+   * first leader is known in a round trip, not an election timeout). Pre-vote still applies.
+   */
+  campaignNow(): void {
+    if (this.stopped || this.role !== "follower" || this.leader !== NO_LEADER) return;
+    if (!this.isVoter() || this.damaged || this.joining || this.restoring || this.incoming !== undefined) return;
+    this.startPreVote();
+  }
+
   /** Status of the members as the leader sees it (for stream/consumer info). */
   peerStatus(): Array<{ id: string; voter: boolean; match: number; lag: number; current: boolean; lastSeenMs: number }> {
     const now = this.env.now();

@@ -85,13 +85,17 @@ function responseType(tokens: string[]): string {
   if (a === "INFO") return "account_info_response";
   if (a === "STREAM") {
     if (b === "MSG") return c === "GET" ? "stream_msg_get_response" : "stream_msg_delete_response";
+    if (b === "LEADER") return "stream_leader_stepdown_response";
+    if (b === "PEER") return "stream_remove_peer_response";
     return `stream_${(b ?? "").toLowerCase()}_response`;
   }
   if (a === "CONSUMER") {
     if (b === "DURABLE") return "consumer_create_response";
+    if (b === "LEADER") return "consumer_leader_stepdown_response";
     return `consumer_${(b ?? "").toLowerCase()}_response`;
   }
   if (a === "META" && b === "LEADER") return "meta_leader_stepdown_response";
+  if (a === "SERVER" && b === "REMOVE") return "meta_server_remove_response";
   return "api_response";
 }
 
@@ -207,7 +211,8 @@ export class Api {
   private hasOwnResponder(rest: string): boolean {
     if (rest.startsWith("CONSUMER.MSG.NEXT.")) {
       const t = rest.split(".");
-      return t.length === 5 && this.jsa.streams.get(t[3])?.consumers.get(t[4]) !== undefined;
+      const c = t.length === 5 ? this.jsa.streams.get(t[3])?.consumers.get(t[4]) : undefined;
+      return c !== undefined && !c.standby;
     }
     if (rest.startsWith("DIRECT.GET.")) {
       const end = rest.indexOf(".", 11);
@@ -217,18 +222,20 @@ export class Api {
   }
 
   /** A request the meta group assigned to this server (cluster.ts): answered when `reply` is set. */
-  execute(rest: string, reply: string, body: Buffer, hdr: Buffer | undefined, gated = false): void {
-    this.dispatch(rest, reply, body, undefined, hdr, !gated);
+  execute(rest: string, reply: string, body: Buffer, hdr: Buffer | undefined, gated = false, answer?: (json: string) => void): void {
+    this.dispatch(rest, reply, body, undefined, hdr, !gated, answer);
   }
 
-  private dispatch(rest: string, reply: string, body: Buffer, origin: Client | undefined, hdr?: Buffer, assigned = false): void {
+  /** `answer`: the JSON answer goes there instead of to `reply` (a replicated stream's create answers once its group has a leader). */
+  private dispatch(rest: string, reply: string, body: Buffer, origin: Client | undefined, hdr?: Buffer, assigned = false, answer?: (json: string) => void): void {
     const tokens = rest.split(".");
     // Message paths (no JSON response): pull requests and direct gets.
     if (tokens[0] === "CONSUMER" && tokens[1] === "MSG" && tokens[2] === "NEXT") {
       if (tokens.length !== 5 || reply === "") return;
       const c = this.jsa.streams.get(tokens[3])?.consumers.get(tokens[4]);
       const level = hdr !== undefined ? getHeader(hdr, HDR_REQUIRED_API_LEVEL) : undefined;
-      if (c !== undefined) c.processPullRequest(reply, body, requiredLevelUnmet(level));
+      // A replicated stream's consumer answers on the stream's leader only.
+      if (c !== undefined && !c.standby) c.processPullRequest(reply, body, requiredLevelUnmet(level));
       return;
     }
     if (tokens[0] === "CONSUMER" && tokens[1] === "RESET") {
@@ -237,7 +244,7 @@ export class Api {
       if (tokens.length !== 4 || reply === "") return;
       const c = this.jsa.streams.get(tokens[2])?.consumers.get(tokens[3]);
       const level = hdr !== undefined ? getHeader(hdr, HDR_REQUIRED_API_LEVEL) : undefined;
-      if (c !== undefined) this.consumerReset(c, reply, body, hdr, requiredLevelUnmet(level));
+      if (c !== undefined && !c.standby) this.consumerReset(c, reply, body, hdr, requiredLevelUnmet(level));
       return;
     }
     if (tokens[0] === "DIRECT" && tokens[1] === "GET") {
@@ -248,7 +255,7 @@ export class Api {
       handleDirectGet(stream, subj, reply, body, hdr);
       return;
     }
-    if (reply === "" && !assigned) return;
+    if (reply === "" && !assigned && answer === undefined) return;
     const type = TYPE + responseType(tokens);
     let resp: Json;
     let failed = false;
@@ -282,7 +289,9 @@ export class Api {
       resp = { type, error: e.toJSON(), ...errorExtras(tokens) };
     }
     const out = JSON.stringify(resp);
-    if (reply === "") {
+    if (answer !== undefined) {
+      answer(out);
+    } else if (reply === "") {
       // An assigned request replayed without a requester: nothing to answer.
     } else if (delayMs > 0) {
       // nats-server answers requests about offline assets after a pause.
@@ -316,7 +325,8 @@ export class Api {
    */
   private directGetter(name: string): Stream | undefined {
     const own = this.jsa.streams.get(name);
-    if (own !== undefined && own.cfg.allow_direct) return own;
+    // A replicated stream's leader answers (the others may not have the latest message yet).
+    if (own !== undefined && own.cfg.allow_direct) return own.replica === undefined || own.replica.isLeader ? own : undefined;
     for (const s of this.jsa.streams.values()) {
       if (s.cfg.mirror?.name === name && s.sourcing?.mirrorDirectReady === true && s.cfg.mirror_direct) return s;
     }
@@ -430,7 +440,7 @@ export class Api {
     const raw = decodeRequest<StreamConfigRequest & { pedantic?: boolean }>(body, STREAM_CREATE_SHAPE, "StreamConfigRequest") ?? {};
     const pedantic = raw.pedantic === true;
     delete raw.pedantic;
-    const opts = { clustered: false, pedantic };
+    const opts = { clustered: this.jsa.service.cluster !== undefined, pedantic };
     if (update) {
       // nats-server's order: the config is checked on its own first, then against the subject.
       const cfg = normalizeStreamConfig(raw, opts);
@@ -438,7 +448,8 @@ export class Api {
       const off = this.jsa.offline.get(name);
       if (off !== undefined) throw offlineError("JSStreamOfflineReasonErrF", off.reason);
       cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
-      return this.withClusterInfo(this.jsa.updateStream(cfg).infoJson());
+      const updated = this.jsa.updateStream(cfg);
+      return this.withClusterInfo(updated.infoJson(), updated);
     }
     // The config must name the stream of the subject (nats-server: no name is a mismatch too).
     if ((raw.name ?? "") !== name) throw jsError("JSStreamMismatchErr");
@@ -458,18 +469,19 @@ export class Api {
     }
     // nats-server answers did_create: true for a new stream and for an identical re-create.
     const { stream } = this.jsa.createStream(cfg);
-    return { ...this.withClusterInfo(stream.infoJson()), did_create: true };
+    return { ...this.withClusterInfo(stream.infoJson(), stream), did_create: true };
   }
 
   /** Where a stream runs: nats-server names the cluster (when clustered) and the leader. */
-  private clusterInfo(): Json {
+  private clusterInfo(stream: Stream): Json {
+    if (stream.replica !== undefined) return stream.replica.clusterInfo();
     const cluster = this.jsa.service.cluster;
     return cluster !== undefined ? { name: cluster.clusterName, leader: this.jsa.service.server.name } : { leader: this.jsa.service.server.name };
   }
 
   /** Create and update answers carry `cluster` in a cluster (as nats-server's stream leader sends them). */
-  private withClusterInfo(info: Json): Json {
-    return this.jsa.service.cluster !== undefined ? { ...info, cluster: this.clusterInfo() } : info;
+  private withClusterInfo(info: Json, stream: Stream): Json {
+    return this.jsa.service.cluster !== undefined ? { ...info, cluster: this.clusterInfo(stream) } : info;
   }
 
   private streamRestore(name: string, body: Buffer): Json {
@@ -487,7 +499,7 @@ export class Api {
   private streamInfo(name: string, body: Buffer): Json {
     const req = decodeRequest<{ deleted_details?: boolean; subjects_filter?: string; offset?: number }>(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest") ?? {};
     const s = this.streamOf(name);
-    const info: Json = { ...s.infoJson(req), cluster: this.clusterInfo() };
+    const info: Json = { ...s.infoJson(req), cluster: this.clusterInfo(s) };
     const state = info.state as Json;
     const subjects = state.subjects as Record<string, number> | undefined;
     if (subjects !== undefined) {
@@ -816,8 +828,8 @@ export class Api {
       if (raw.filter_subjects && raw.filter_subjects.length > 0) throw jsError("JSConsumerMultipleFiltersNotAllowed");
       if ((raw.filter_subject ?? "") !== subjFilter) throw jsError("JSConsumerCreateFilterSubjectMismatchErr");
     }
-    // A standalone server has no peers to replicate to.
-    if ((raw.num_replicas ?? 0) > 1) throw jsError("JSStreamReplicasNotSupportedErr");
+    // A standalone server has no peers to replicate to; in a cluster consumers are not replicated yet.
+    if ((raw.num_replicas ?? 0) > 1) throw jsError(this.jsa.service.cluster !== undefined ? "JSClusterUnSupportFeatureErr" : "JSStreamReplicasNotSupportedErr");
     const off = this.jsa.offline.get(streamName);
     if (off !== undefined) throw offlineError("JSStreamOfflineReasonErrF", off.reason);
     const stream = this.streamOf(streamName);

@@ -11,11 +11,12 @@
 // RAFT messages travel as system account messages on `$NRG.TS.<group>.<server name>` (routes
 // carry them like any other); the group's files live in `<store_dir>/_raft/meta`.
 //
-// Not yet: streams and consumers with more than one replica (their own RAFT groups), so a
-// stream lives on one server and is unavailable while that server is down.
+// Streams with num_replicas > 1 are placed on that many servers, each running the stream's own
+// RAFT group (stream_replica.ts); their group's leader answers the requests about them.
 import fs from "node:fs";
 import path from "node:path";
-import { RaftError, RaftNode, type RaftEnv, type RaftStateMachine } from "../cluster/raft.js";
+import { RaftError, RaftNode, type RaftStateMachine } from "../cluster/raft.js";
+import { realRaftEnv } from "../cluster/raft_env.js";
 import { RaftStore } from "../cluster/raft_store.js";
 import { FsRaftDisk } from "../cluster/raft_disk.js";
 import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
@@ -24,20 +25,24 @@ import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
 import { jsError } from "./errors.js";
 import type { JetStreamService, JsAccount } from "./jetstream.js";
+import type { Stream } from "./stream.js";
+import { StreamReplica, type ReplicaHost } from "./stream_replica.js";
 
 /** A stream's place in the cluster, as the meta group holds it. */
 export interface StreamAssignment {
   account: string;
   name: string;
-  /** The server that runs it (R1). */
+  /** The server that answers its creation (and the preferred first leader of its group). */
   owner: string;
+  /** The servers holding it: [owner] for R1, the members of its RAFT group for R3/R5. */
+  peers: string[];
   subjects: string[];
   created: string;
 }
 
 /** A meta group entry. Request bodies travel base64 encoded. */
 type MetaOp =
-  | { op: "stream_add" | "stream_update"; account: string; name: string; owner: string; subjects: string[]; created: string; body: string; reply: string; hdr?: string }
+  | { op: "stream_add" | "stream_update"; account: string; name: string; owner: string; peers?: string[]; subjects: string[]; created: string; body: string; reply: string; hdr?: string }
   | { op: "stream_del"; account: string; name: string; body: string; reply: string; hdr?: string };
 
 /** What the gate in the Api decides for one request. */
@@ -69,7 +74,7 @@ function streamToken(t: string[]): number {
   return -1;
 }
 
-export class JsCluster implements RaftStateMachine {
+export class JsCluster implements RaftStateMachine, ReplicaHost {
   node: RaftNode | undefined;
   readonly self: string;
   /** account → stream name → assignment. */
@@ -159,22 +164,12 @@ export class JsCluster implements RaftStateMachine {
       fs.writeFileSync(peersFile, JSON.stringify({ voters }));
     }
     const sys = this.service.server.systemAccount;
-    const env: RaftEnv = {
-      now: () => performance.now(),
-      timer: (ms, fn) => {
-        const t = setTimeout(fn, ms);
-        t.unref();
-        return { cancel: () => clearTimeout(t) };
-      },
-      defer: (fn) => void setImmediate(fn),
-      random: () => Math.random(),
-    };
     const log = this.service.log;
     const node = new RaftNode({
       id: this.self,
       store: new RaftStore(new FsRaftDisk(this.dir)),
       transport: { send: (to, msg) => void sys?.publish(`$NRG.TS.${GROUP}.${to}`, "", undefined, encodeRaftMsg(this.self, msg)) },
-      env,
+      env: realRaftEnv,
       sm: this,
       initial: { voters, learners: [] },
       electionMinMs: ELECTION_MIN_MS,
@@ -240,13 +235,34 @@ export class JsCluster implements RaftStateMachine {
     const prev = accStreams.get(op.name);
     if (op.op === "stream_del") {
       accStreams.delete(op.name);
-      if (prev?.owner === this.self) {
-        if (live) this.execute(op.account, `STREAM.DELETE.${op.name}`, op.body, op.reply, op.hdr);
+      if (prev !== undefined && peersOf(prev).includes(this.self)) {
+        if (live) this.execute(op.account, `STREAM.DELETE.${op.name}`, op.body, this.answersHere(prev) ? op.reply : "", op.hdr);
         else this.replayedDeletes.add(`${op.account}\u0000${op.name}`);
       }
     } else {
-      accStreams.set(op.name, { account: op.account, name: op.name, owner: op.owner, subjects: op.subjects, created: op.created });
-      if (op.owner === this.self && live) this.execute(op.account, `STREAM.${op.op === "stream_add" ? "CREATE" : "UPDATE"}.${op.name}`, op.body, op.reply, op.hdr);
+      const sa: StreamAssignment = { account: op.account, name: op.name, owner: op.owner, peers: op.peers ?? [op.owner], subjects: op.subjects, created: op.created };
+      accStreams.set(op.name, sa);
+      if (live && prev !== undefined && peersOf(prev).includes(this.self) && peersOf(prev).length > 1 && sa.peers.length === 1) {
+        // Scaled down to one replica: the others drop their copy, the one left stops its group.
+        const stream = this.service.accounts.get(op.account)?.streams.get(op.name);
+        if (!sa.peers.includes(this.self)) {
+          this.execute(op.account, `STREAM.DELETE.${op.name}`, "", "", undefined);
+        } else if (stream?.replica !== undefined) {
+          stream.replica.destroy();
+          stream.replica = undefined;
+        }
+      }
+      if (sa.peers.includes(this.self) && live) {
+        const rest = `STREAM.${op.op === "stream_add" ? "CREATE" : "UPDATE"}.${op.name}`;
+        if (op.op === "stream_add" && sa.peers.length > 1) {
+          // Every member creates it; the owner answers once the new group has a leader (the
+          // client may publish as soon as it has the answer).
+          const answer = op.owner === this.self && op.reply !== "" ? (out: string) => this.answerWhenLed(op.account, op.name, op.reply, out) : undefined;
+          this.execute(op.account, rest, op.body, "", op.hdr, answer);
+        } else {
+          this.execute(op.account, rest, op.body, this.answersHere(sa.peers.length === 1 ? sa : (prev ?? sa)) ? op.reply : "", op.hdr);
+        }
+      }
     }
     // Ours to remember: what was applied is not executed again after a restart.
     try {
@@ -266,6 +282,7 @@ export class JsCluster implements RaftStateMachine {
   restore(data: Buffer): void {
     this.streams.clear();
     for (const sa of JSON.parse(data.toString()) as StreamAssignment[]) {
+      sa.peers ??= [sa.owner];
       let m = this.streams.get(sa.account);
       if (m === undefined) {
         m = new Map();
@@ -276,13 +293,61 @@ export class JsCluster implements RaftStateMachine {
   }
 
   /** Run a committed request on this server (its owner), answering the client when `reply` is set. */
-  private execute(account: string, rest: string, body: string, reply: string, hdr: string | undefined): void {
+  private execute(account: string, rest: string, body: string, reply: string, hdr: string | undefined, answer?: (json: string) => void): void {
     const jsa = this.service.accounts.get(account);
     if (jsa === undefined) {
       this.service.log.warn(`JetStream cluster: account ${account} has no JetStream here, cannot run ${rest}`);
       return;
     }
-    jsa.executeApi(rest, reply, Buffer.from(body, "base64"), hdr === undefined ? undefined : Buffer.from(hdr, "base64"));
+    jsa.executeApi(rest, reply, Buffer.from(body, "base64"), hdr === undefined ? undefined : Buffer.from(hdr, "base64"), false, answer);
+  }
+
+  /** The create answer of a replicated stream, sent once its group has a leader (with that leader in `cluster`). */
+  private answerWhenLed(account: string, name: string, reply: string, out: string): void {
+    const jsa = this.service.accounts.get(account);
+    const replica = jsa?.streams.get(name)?.replica;
+    if (jsa === undefined || replica === undefined) {
+      jsa?.account.publish(reply, "", undefined, Buffer.from(out));
+      return;
+    }
+    replica.whenLeaderKnown(WAIT_FOR_LEADER_MS, () => {
+      let answer = out;
+      try {
+        const r = JSON.parse(out) as Record<string, unknown>;
+        if (r.error === undefined) {
+          r.cluster = replica.clusterInfo();
+          answer = JSON.stringify(r);
+        }
+      } catch {
+        // sent as it is
+      }
+      jsa.account.publish(reply, "", undefined, Buffer.from(answer));
+    });
+  }
+
+  // ---- replicated streams ----
+
+  get raftDir(): string {
+    return path.join(this.service.storeDir, "_raft");
+  }
+
+  /** A stream with num_replicas > 1 was created (fresh) or recovered here: its RAFT group starts. */
+  attachReplica(stream: Stream, fresh: boolean): void {
+    if (stream.cfg.num_replicas <= 1) return;
+    const sa = this.assignment(stream.jsa.account.name, stream.name);
+    const replica = new StreamReplica(stream, this, sa?.peers ?? [this.self], fresh);
+    stream.replica = replica;
+    replica.start(fresh && sa?.owner === this.self);
+  }
+
+  leaderChanged(replica: StreamReplica, leader: string): void {
+    if (leader === this.self) this.service.log.info(`JetStream cluster: this server leads stream '${replica.stream.jsa.account.name} > ${replica.stream.name}'`);
+  }
+
+  /** Does this server answer the requests about this stream: its server (R1), or its group's leader? */
+  private answersHere(sa: StreamAssignment): boolean {
+    if (peersOf(sa).length <= 1) return sa.owner === this.self;
+    return this.service.accounts.get(sa.account)?.streams.get(sa.name)?.replica?.isLeader === true;
   }
 
   /**
@@ -296,7 +361,7 @@ export class JsCluster implements RaftStateMachine {
       const jsa = this.service.accounts.get(account);
       if (jsa === undefined) continue;
       for (const sa of m.values()) {
-        if (sa.owner !== this.self || jsa.streams.has(sa.name)) continue;
+        if (!peersOf(sa).includes(this.self) || jsa.streams.has(sa.name)) continue;
         this.service.log.warn(`JetStream cluster: stream '${account} > ${sa.name}' is assigned here but missing; it is created empty`);
         jsa.executeApi(`STREAM.CREATE.${sa.name}`, "", Buffer.from(JSON.stringify({ name: sa.name, subjects: sa.subjects })), undefined);
       }
@@ -310,7 +375,8 @@ export class JsCluster implements RaftStateMachine {
     this.replayedDeletes.clear();
     for (const jsa of this.service.accounts.values()) {
       for (const name of jsa.streams.keys()) {
-        if (this.streams.get(jsa.account.name)?.get(name)?.owner !== this.self) this.service.log.warn(`JetStream cluster: stream '${jsa.account.name} > ${name}' is held here but not assigned here by the meta group; left alone`);
+        const sa = this.streams.get(jsa.account.name)?.get(name);
+        if (sa === undefined || !peersOf(sa).includes(this.self)) this.service.log.warn(`JetStream cluster: stream '${jsa.account.name} > ${name}' is held here but not assigned here by the meta group; left alone`);
       }
     }
   }
@@ -330,7 +396,10 @@ export class JsCluster implements RaftStateMachine {
     const node = this.node;
     if (node === undefined || node.leader === "" || (node.isLeader && !node.leaderReady)) {
       // No meta leader yet (starting, or electing): the request waits for one, then is decided again.
-      this.waiting.push({ jsa, rest: t.join("."), body, reply, hdr, at: Date.now() });
+      const now = Date.now();
+      // Those the requester gave up on go (the queue stays bounded while no leader can be elected).
+      while (this.waiting.length > 0 && now - this.waiting[0].at >= WAIT_FOR_LEADER_MS) this.waiting.shift();
+      this.waiting.push({ jsa, rest: t.join("."), body, reply, hdr, at: now });
       return PENDING;
     }
     const leader = this.isLeader && node.leaderReady;
@@ -353,7 +422,7 @@ export class JsCluster implements RaftStateMachine {
     const sa = this.assignment(account, name);
     if (t[0] === "STREAM" && (t[1] === "CREATE" || t[1] === "UPDATE" || t[1] === "DELETE")) {
       // A create of an existing stream is answered by its server (the same config is fine).
-      if (t[1] === "CREATE" && sa !== undefined) return sa.owner === this.self ? undefined : SKIP;
+      if (t[1] === "CREATE" && sa !== undefined) return this.answersHere(sa) ? undefined : SKIP;
       if (!leader) return SKIP;
       if (t[1] !== "CREATE" && sa === undefined) return undefined; // not found, answered here
       this.propose(account, t[1], name, sa, body, reply, hdr);
@@ -363,7 +432,22 @@ export class JsCluster implements RaftStateMachine {
       if (!leader) return SKIP;
       throw jsError("JSClusterUnSupportFeatureErr");
     }
-    if (sa !== undefined) return sa.owner === this.self ? undefined : SKIP;
+    if (sa !== undefined) {
+      if (!this.answersHere(sa)) return SKIP;
+      const stream = jsa.streams.get(name);
+      const replica = stream?.replica;
+      if (t[1] === "LEADER" && t[2] === "STEPDOWN") {
+        // A consumer's state is replicated through its stream's group: its leader is the stream's.
+        if (t[0] === "CONSUMER" && stream?.consumers.get(t[4] ?? "") === undefined) throw jsError("JSConsumerNotFoundErr");
+        return this.groupStepDown(replica, body);
+      }
+      if (replica !== undefined && replicatedChange(t, body, stream)) {
+        // A change of a replicated stream: every member runs it once committed, the leader answers.
+        replica.proposeApi(t.join("."), body, reply, hdr);
+        return PENDING;
+      }
+      return undefined;
+    }
     return leader ? undefined : SKIP;
   }
 
@@ -375,11 +459,22 @@ export class JsCluster implements RaftStateMachine {
     else {
       const cfg = parseConfig(body);
       const subjects = Array.isArray(cfg.subjects) ? cfg.subjects.filter((s): s is string => typeof s === "string") : cfg.subjects === undefined && what === "CREATE" ? [name] : (sa?.subjects ?? []);
-      const replicas = typeof cfg.num_replicas === "number" ? cfg.num_replicas : 1;
-      if (replicas > 1) throw jsError("JSClusterUnSupportFeatureErr"); // replicated streams: not yet
+      const replicas = typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1;
+      // Not yet: scaling a stream, and replicated mirrors, sources and batches.
+      let peers = sa !== undefined ? peersOf(sa) : undefined;
+      if (sa !== undefined && peers !== undefined && replicas !== peers.length) {
+        // Down to one replica: the member that leads the group keeps the stream (it has every
+        // committed message). Growing a stream's replicas is not there yet.
+        if (replicas !== 1) throw jsError("JSStreamReplicasNotUpdatableErr");
+        const lead = this.service.accounts.get(account)?.streams.get(name)?.replica?.leader ?? "";
+        if (lead === "" || !peers.includes(lead)) throw jsError("JSClusterNotAvailErr");
+        peers = [lead];
+      }
+      if (replicas > 1 && (cfg.mirror != null || cfg.sources != null || cfg.allow_atomic === true || cfg.allow_batched === true)) throw jsError("JSClusterUnSupportFeatureErr");
       this.checkOverlap(account, name, subjects);
-      const owner = sa?.owner ?? this.place(cfg);
-      op = { op: what === "CREATE" ? "stream_add" : "stream_update", ...common, owner, subjects, created: sa?.created ?? new Date().toISOString() };
+      peers ??= this.place(cfg, Math.min(replicas, 5));
+      const owner = sa !== undefined && peers.includes(sa.owner) ? sa.owner : peers[0];
+      op = { op: what === "CREATE" ? "stream_add" : "stream_update", ...common, owner, peers, subjects, created: sa?.created ?? new Date().toISOString() };
     }
     try {
       node.propose(Buffer.from(JSON.stringify(op)));
@@ -396,8 +491,8 @@ export class JsCluster implements RaftStateMachine {
     }
   }
 
-  /** Choose the server for a new stream: a current member with the fewest streams. */
-  private place(cfg: Record<string, unknown>): string {
+  /** Choose the servers for a new stream: current members with the fewest streams (the first one is its owner). */
+  private place(cfg: Record<string, unknown>, replicas: number): string[] {
     const placement = (cfg.placement ?? {}) as { cluster?: unknown; tags?: unknown; preferred?: unknown };
     if (typeof placement.cluster === "string" && placement.cluster !== "" && placement.cluster !== this.clusterName) {
       throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement" });
@@ -410,14 +505,26 @@ export class JsCluster implements RaftStateMachine {
     const current = new Set([this.self, ...node.peerStatus().filter((p) => p.current && p.voter).map((p) => p.id)]);
     const count = new Map<string, number>();
     for (const id of current) count.set(id, 0);
-    for (const m of this.streams.values()) for (const sa of m.values()) if (count.has(sa.owner)) count.set(sa.owner, (count.get(sa.owner) ?? 0) + 1);
-    if (typeof placement.preferred === "string" && count.has(placement.preferred)) return placement.preferred;
-    let best = this.self;
-    for (const [id, n] of count) {
-      const b = count.get(best) ?? 0;
-      if (n < b || (n === b && id < best)) best = id;
+    for (const m of this.streams.values()) for (const sa of m.values()) for (const p of peersOf(sa)) if (count.has(p)) count.set(p, (count.get(p) ?? 0) + 1);
+    if (count.size < replicas) throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement" });
+    const ranked = [...count.keys()].sort((a, b) => (count.get(a) ?? 0) - (count.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+    if (typeof placement.preferred === "string" && count.has(placement.preferred)) {
+      ranked.splice(ranked.indexOf(placement.preferred), 1);
+      ranked.unshift(placement.preferred);
     }
-    return best;
+    return ranked.slice(0, replicas);
+  }
+
+  /** STREAM/CONSUMER.LEADER.STEPDOWN on the group's leader: hand the leadership over (placement.preferred may name the next). */
+  private groupStepDown(replica: StreamReplica | undefined, body: Buffer): Record<string, unknown> {
+    if (replica === undefined) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
+    const req = parseConfig(body) as { placement?: { preferred?: unknown } };
+    const preferred = typeof req.placement?.preferred === "string" && req.placement.preferred !== "" ? req.placement.preferred : undefined;
+    if (preferred !== undefined && (!replica.peers.includes(preferred) || preferred === this.self)) {
+      throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${preferred}" not known` });
+    }
+    if (!replica.node.stepDown(preferred)) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
+    return { success: true };
   }
 
   private stepDown(body: Buffer): Record<string, unknown> {
@@ -503,6 +610,32 @@ export class JsCluster implements RaftStateMachine {
     }
     return out;
   }
+}
+
+/**
+ * Is this request about a replicated stream one that every member runs (once committed)?
+ * Purges, message deletes, and the creation and deletion of durable consumers (their state is
+ * replicated; ephemeral consumers live on the stream's leader only, as R1 ones).
+ */
+function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined): boolean {
+  if (t[0] === "STREAM") return t[1] === "PURGE" || (t[1] === "MSG" && t[2] === "DELETE");
+  if (t[0] !== "CONSUMER") return false;
+  if (t[1] === "DURABLE" && t[2] === "CREATE") return true;
+  if (t[1] === "DELETE") return stream?.consumers.get(t[3] ?? "")?.durable === true;
+  if (t[1] === "CREATE") {
+    let req: { config?: { durable_name?: unknown } };
+    try {
+      req = parseConfig(body) as typeof req;
+    } catch {
+      return false; // answered as a bad request by the leader
+    }
+    return typeof req.config?.durable_name === "string" && req.config.durable_name !== "";
+  }
+  return false;
+}
+
+function peersOf(sa: StreamAssignment): string[] {
+  return sa.peers ?? [sa.owner];
 }
 
 function parseConfig(body: Buffer): Record<string, unknown> {

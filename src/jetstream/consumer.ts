@@ -377,6 +377,10 @@ export class Consumer {
   // ---- the apply path ----
 
   applyConsumerOp(op: ConsumerOp): void {
+    // A durable of a replicated stream: its leader's changes go to the other members too
+    // (stream_replica.ts), which apply them here without delivering anything themselves.
+    const replica = this.stream.replica;
+    if (replica !== undefined && this.durable && !replica.applying) replica.forwardConsumer(this.name, op);
     const st = this.st;
     switch (op.op) {
       case "deliver": {
@@ -520,6 +524,19 @@ export class Consumer {
 
   // ---- delivery ----
 
+  /** On a member of a replicated stream that does not lead it: the consumer keeps state, delivers nothing. */
+  get standby(): boolean {
+    return this.stream.replica !== undefined && !this.stream.replica.isLeader;
+  }
+
+  /** This member now leads the stream: deliveries and redeliveries resume from the replicated state. */
+  resume(): void {
+    if (this.closed) return;
+    if (this.st.pending.size > 0) this.arm(Date.now() + 1);
+    if (!this.isPull && this.cfg.idle_heartbeat) this.arm(Date.now() + this.cfg.idle_heartbeat / 1e6);
+    this.kick();
+  }
+
   kick(): void {
     if (this.runScheduled || this.closed) return;
     this.runScheduled = true;
@@ -539,7 +556,7 @@ export class Consumer {
    */
   private run(): void {
     this.runScheduled = false;
-    if (this.closed) return;
+    if (this.closed || this.standby) return;
     const now = Date.now();
     let budget = RUN_BUDGET;
     let waitForMsgs = true;
@@ -1019,7 +1036,7 @@ export class Consumer {
   // ---- acks ----
 
   private processAck(subject: string, reply: string, payload: Buffer): void {
-    if (this.closed) return;
+    if (this.closed || this.standby) return;
     // Tokens after the prefix: <delivered>.<sseq>.<cseq>.<ts>.<pending>
     const p = this.ackPrefix.length;
     const d1 = subject.indexOf(".", p);
@@ -1120,7 +1137,7 @@ export class Consumer {
   private onTimer(): void {
     this.timer = undefined;
     this.timerAt = 0;
-    if (this.closed) return;
+    if (this.closed || this.standby) return;
     const now = Date.now();
     let next = Number.MAX_SAFE_INTEGER;
     // Ack wait expiry → redelivery.

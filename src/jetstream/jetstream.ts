@@ -75,8 +75,8 @@ export class JsAccount {
    * Run an API request as this server's own (the meta group decided this server answers it), or
    * (`gated`) decide again who answers it (it waited for a meta leader).
    */
-  executeApi(rest: string, reply: string, body: Buffer, hdr: Buffer | undefined, gated = false): void {
-    this.api?.execute(rest, reply, body, hdr, gated);
+  executeApi(rest: string, reply: string, body: Buffer, hdr: Buffer | undefined, gated = false, answer?: (json: string) => void): void {
+    this.api?.execute(rest, reply, body, hdr, gated, answer);
   }
 
   stop(): void {
@@ -97,6 +97,8 @@ export class JsAccount {
         const { config, created } = Stream.readMeta(dir, this);
         const stream = new Stream(this, config, created, dir);
         this.streams.set(config.name, stream);
+        // A replicated stream takes nothing in before its RAFT group is back.
+        this.service.cluster?.attachReplica(stream, false);
         this.recoverConsumers(stream);
         stream.start();
         for (const c of stream.consumers.values()) c.start();
@@ -283,6 +285,7 @@ export class JsAccount {
       throw jsError("JSStreamNameExistErr");
     }
     const stream = this.newStream(cfg);
+    this.service.cluster?.attachReplica(stream, true);
     stream.start();
     // After the API answer (as nats-server sends it): a stream capturing advisories does not
     // already hold its own creation in the answer.

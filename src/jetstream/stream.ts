@@ -16,6 +16,7 @@ import { hasWildcard, subjectIsSubsetOf } from "../protocol/subject.js";
 import { ApiError, asApiError, jsError } from "./errors.js";
 import type { JsAccount } from "./jetstream.js";
 import type { Consumer } from "./consumer.js";
+import type { StreamReplica } from "./stream_replica.js";
 import { openStreamStore, readStreamMetadata, saveStreamMetadata, storeConfigFor, type StreamMetadata } from "./store_factory.js";
 import type { StreamConfig } from "./stream_config.js";
 import { SEC_NS, goDuration, nowNs, rfc3339, parseRfc3339 } from "../server/time.js";
@@ -149,6 +150,8 @@ export class Stream {
   /** The stream's subject_transform, applied to a message's subject before anything else. */
   private inputTransform: SubjectTransform | undefined;
   closed = false;
+  /** Set when the stream has replicas (num_replicas > 1 in a cluster): its RAFT group. */
+  replica: StreamReplica | undefined;
 
   constructor(
     readonly jsa: JsAccount,
@@ -234,6 +237,11 @@ export class Stream {
    */
   processInbound(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sourced = false): void {
     if (this.closed) return;
+    if (this.replica !== undefined) {
+      // Replicated: the group's leader takes it in (stream_replica.ts), the other members drop it.
+      if (!sourced) this.replica.inbound(subject, reply, hdr, payload);
+      return;
+    }
     const cfg = this.cfg;
     const wantAck = reply !== "" && !cfg.no_ack;
     if (!sourced && !this.admitIngest(subject, reply, hdr, payload)) {
@@ -527,7 +535,7 @@ export class Stream {
     return this.applyStreamOp({ op: "msg", subject: p.subject, hdr: p.hdr, data: p.data, msgId: p.msgId, rollup: p.rollup, ttl: p.ttl }) as number;
   }
 
-  private hasInterestIn(subject: string): boolean {
+  hasInterestIn(subject: string): boolean {
     for (const c of this.consumers.values()) if (c.matchesSubject(subject)) return true;
     return false;
   }
@@ -634,6 +642,11 @@ export class Stream {
     }
   }
 
+  /** Answer one publish now (a replicated stream's leader, once the message is committed). */
+  replyToPublish(reply: string, ack: PubAckOut): void {
+    this.sendAcks([reply, ack], undefined, null);
+  }
+
   /** `{"stream":..,"seq":<seq>}` in the stream's reused ack buffer (no string, no new bytes). */
   private encodeAck(seq: number): Buffer {
     let b = this.ackBytes;
@@ -648,6 +661,11 @@ export class Stream {
 
   /** The single place stream state changes. Returns the sequence for msg/skip, counts for purge. */
   applyStreamOp(op: StreamOp): number | boolean {
+    // A replicated stream's leader proposes the changes its consumers make; every member applies them.
+    if (this.replica !== undefined && !this.replica.applying && (op.op === "remove_acked" || op.op === "purge")) {
+      this.replica.forward(op);
+      return op.op === "purge" ? 0 : true;
+    }
     switch (op.op) {
       case "msg": {
         // Republish needs the subject's previous sequence, before this message (or a rollup) changes it.
@@ -997,6 +1015,7 @@ export class Stream {
 
   stop(): void {
     if (this.closed) return;
+    this.replica?.stop();
     this.sourcing?.stop(true);
     for (const c of this.consumers.values()) c.stop(false);
     this.flushAcksNow();
@@ -1029,6 +1048,7 @@ export class Stream {
   }
 
   delete(): void {
+    this.replica?.destroy();
     this.sourcing?.stop(false, true);
     for (const c of [...this.consumers.values()]) c.stop(true);
     this.consumers.clear();

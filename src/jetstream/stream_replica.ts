@@ -1,0 +1,524 @@
+// A replicated stream (num_replicas > 1): one RAFT group (src/cluster/raft.ts) per stream, its
+// members the servers the meta group placed the stream on (cluster.ts). Every member holds the
+// stream (the same Stream, store and apply path as a single server); only the group's leader
+// takes messages in. The members all subscribe the stream's subjects, so a publish on any
+// server reaches the leader; the others drop it.
+//
+// The leader checks a message exactly as a single server does (Stream.prepare: sizes, expected-*
+// headers, Nats-Msg-Id duplicates, rollups, counters), then proposes it. Once the entry is
+// committed every member, the leader included, applies it through Stream.applyStreamOp. The
+// PubAck goes out when the leader applies it: a quorum of the members has the message in its
+// RAFT log, fsynced (RAFT acknowledges an append only after the fsync covering it; one fsync per
+// event-loop turn covers every message of that turn: group commit).
+//
+// Linearizable checks: messages whose outcome depends on the stream's state (any `Nats-` header:
+// expected-*, msg id, rollup, counters, TTL) are checked only when every earlier proposal is
+// applied, so they see the state they will be applied to; plain messages are pipelined, and later
+// messages queue behind a held one (the order is kept). A new leader takes messages only once it
+// applied every entry of earlier terms (RaftNode.leaderReady): duplicates are caught across
+// leader changes because every member records the ids it applied.
+//
+// Each entry carries the stream sequence the leader gave it: a member applying an entry whose
+// sequence it already has (the replay of the log after a restart: the store is usually ahead of
+// the RAFT snapshot) skips it; a sequence ahead of the store (a message the leader gave a
+// sequence to but that failed to apply) is skipped over on every member alike. Operations other
+// than messages (purge, message delete through the API, removals of acknowledged messages of
+// work-queue and interest streams) remember the last index applied in `<group>/applied`.
+//
+// RAFT messages travel as system account messages on `$NRG.TS.<group>.<server name>`; the group's
+// files are `<store_dir>/_raft/<group>`.
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { RaftError, RaftNode, type RaftStateMachine } from "../cluster/raft.js";
+import { RaftStore } from "../cluster/raft_store.js";
+import { FsRaftDisk } from "../cluster/raft_disk.js";
+import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
+import { realRaftEnv } from "../cluster/raft_env.js";
+import type { Subscription } from "../server/sublist.js";
+import { rfc3339, nowNs } from "../server/time.js";
+import { ApiError, jsError } from "./errors.js";
+import { storeErrorToApi, type Prepared, type Stream, type StreamOp } from "./stream.js";
+import type { ConsumerOp } from "./consumer.js";
+
+const ELECTION_MIN_MS = 1500;
+const ELECTION_MAX_MS = 3000;
+const HEARTBEAT_MS = 300;
+/** Messages a leader holds while it waits for earlier proposals (or for readiness). */
+const MAX_HELD = 100_000;
+/** The headers start of every header the publish checks look at. */
+const NATS_KEY = Buffer.from("\r\nNats-", "latin1");
+
+const KIND_MSG = 1;
+const KIND_SKIP = 2;
+const KIND_OP = 3;
+const MSG_FIXED = 26;
+
+/** Operations other than messages, as entries. `api`: a request run on every member (purge, message delete). */
+type ReplicatedOp =
+  | { op: "stream"; s: StreamOp }
+  | { op: "consumer"; name: string; c: ConsumerOp }
+  | { op: "api"; rest: string; body: string; reply: string; hdr?: string };
+
+/** The name of a stream's RAFT group (a subject token and a directory name). */
+export function streamGroupName(account: string, stream: string): string {
+  return "S-" + crypto.createHash("sha256").update(`${account}\u0000${stream}`).digest("hex").slice(0, 16);
+}
+
+export interface ReplicaHost {
+  readonly self: string;
+  readonly clusterName: string;
+  /** Where the groups' directories are. */
+  readonly raftDir: string;
+  /** Leadership of a stream's group changed (advisories). */
+  leaderChanged(replica: StreamReplica, leader: string): void;
+}
+
+interface Held {
+  subject: string;
+  reply: string;
+  hdr: Buffer | undefined;
+  payload: Buffer;
+}
+
+export class StreamReplica implements RaftStateMachine {
+  readonly node: RaftNode;
+  readonly group: string;
+  /** True while a committed entry is applied (the stream's own changes then go straight to its store). */
+  applying = false;
+  private readonly dir: string;
+  private readonly sub: Subscription | undefined;
+  /** The leader's replies waiting for their entry to be applied, by RAFT index. */
+  private readonly pending = new Map<number, { reply: string; val: string | undefined }>();
+  /** The last index this leader proposed a message at. */
+  private lastProposed = 0;
+  /** The stream sequence the next proposed message gets. */
+  private nextSeq = 0;
+  private held: Held[] = [];
+  private heldHead = 0;
+  /** The last index of an operation other than a message applied here (persisted). */
+  private opsApplied: number;
+  private leaderSinceNs: bigint | undefined;
+  private onReady: Array<() => void> = [];
+
+  constructor(
+    readonly stream: Stream,
+    private readonly host: ReplicaHost,
+    peers: string[],
+    fresh: boolean,
+  ) {
+    const jsa = stream.jsa;
+    this.group = streamGroupName(jsa.account.name, stream.name);
+    this.dir = path.join(host.raftDir, this.group);
+    if (fresh) fs.rmSync(this.dir, { recursive: true, force: true });
+    fs.mkdirSync(this.dir, { recursive: true });
+    const peersFile = path.join(this.dir, "peers.json");
+    let voters = peers;
+    if (fresh || !fs.existsSync(peersFile)) fs.writeFileSync(peersFile, JSON.stringify({ voters: peers }));
+    else {
+      try {
+        voters = (JSON.parse(fs.readFileSync(peersFile, "utf8")) as { voters: string[] }).voters;
+      } catch {
+        // the RAFT log and snapshot hold the membership too
+      }
+    }
+    this.opsApplied = readNumber(path.join(this.dir, "applied"));
+    const sys = jsa.service.server.systemAccount;
+    const log = jsa.service.log;
+    const prefix = `$NRG.TS.${this.group}.`;
+    const self = host.self;
+    this.node = new RaftNode({
+      id: self,
+      store: new RaftStore(new FsRaftDisk(this.dir)),
+      transport: { send: (to, msg) => void sys?.publish(prefix + to, "", undefined, encodeRaftMsg(self, msg)) },
+      env: realRaftEnv,
+      sm: this,
+      initial: { voters, learners: [] },
+      electionMinMs: ELECTION_MIN_MS,
+      electionMaxMs: ELECTION_MAX_MS,
+      heartbeatMs: HEARTBEAT_MS,
+      snapshotEntries: 100_000,
+      log: { info: (m) => log.debug?.(m) ?? undefined, warn: (m) => log.warn(`stream '${jsa.account.name} > ${stream.name}': ${m}`) },
+      observer: {
+        stateChanged: (role, leader) => {
+          if (role !== "leader") this.lostLeadership();
+          this.host.leaderChanged(this, leader);
+        },
+        leaderReady: () => this.becameReady(),
+      },
+    });
+    this.sub = sys?.subscribeInternal(
+      prefix + self,
+      (_s, _r, _h, payload) => {
+        const d = decodeRaftMsg(payload);
+        if (d !== undefined) this.node.receive(d.from, d.msg);
+      },
+      undefined,
+      `raft-${this.group}`,
+    );
+  }
+
+  /** Start the group; `campaign`: this member is the new stream's preferred first leader. */
+  start(campaign: boolean): void {
+    void this.node.start().then(() => {
+      if (campaign) this.node.campaignNow();
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.node.isLeader;
+  }
+
+  get leader(): string {
+    return this.node.leader;
+  }
+
+  get peers(): string[] {
+    return [...this.node.config.voters];
+  }
+
+  /** Run `fn` once a leader of this group is known (or after `ms`). */
+  whenLeaderKnown(ms: number, fn: () => void): void {
+    if (this.node.leader !== "" && (!this.node.isLeader || this.node.leaderReady)) {
+      fn();
+      return;
+    }
+    let done = false;
+    const once = (): void => {
+      if (done) return;
+      done = true;
+      clearInterval(poll);
+      fn();
+    };
+    // A follower learns of the leader by its first append: polled (rare, at creation).
+    const poll = setInterval(() => {
+      if (this.node.leader !== "" && (!this.node.isLeader || this.node.leaderReady)) once();
+    }, 10);
+    poll.unref();
+    setTimeout(once, ms).unref();
+    this.onReady.push(once);
+  }
+
+  stop(): void {
+    this.node.stop();
+    if (this.sub !== undefined) this.stream.jsa.service.server.systemAccount?.unsubscribeInternal(this.sub);
+    this.lostLeadership();
+  }
+
+  /** Stop and remove the group's files (the stream is deleted). */
+  destroy(): void {
+    this.stop();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  // ---- the leader's intake ----
+
+  /** A message published to the stream's subjects (every member gets it; the leader takes it). */
+  inbound(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
+    if (!this.node.isLeader) return;
+    const ordered = hdr !== undefined && hdr.length > 12 && hdr.indexOf(NATS_KEY) >= 0;
+    if (!this.node.leaderReady || this.heldHead < this.held.length || (ordered && this.node.applied < this.lastProposed)) {
+      if (this.held.length - this.heldHead >= MAX_HELD) return; // no ack: the publisher retries
+      // The buffers may alias a socket's read buffer.
+      this.held.push({ subject, reply, hdr: hdr === undefined ? undefined : Buffer.from(hdr), payload: Buffer.from(payload) });
+      return;
+    }
+    this.process(subject, reply, hdr, payload);
+  }
+
+  private process(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
+    const s = this.stream;
+    const wantAck = reply !== "" && !s.cfg.no_ack;
+    try {
+      const p = s.prepare(s.transformedSubject(subject), hdr, payload, false, undefined);
+      if (p.duplicateOf !== undefined) {
+        if (wantAck) s.replyToPublish(reply, `${s.pubAckPrefix}${p.duplicateOf},"duplicate":true}`);
+        return;
+      }
+      const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
+      if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.state().lastSeq + 1;
+      const seq = this.nextSeq++;
+      const index = this.node.propose(skip ? encodeSkip(seq) : encodeMsg(seq, p));
+      this.lastProposed = index;
+      if (wantAck) this.pending.set(index, { reply, val: p.counterValue });
+    } catch (err) {
+      if (!wantAck) return;
+      const e = err instanceof ApiError ? err : err instanceof RaftError ? jsError("JSClusterNotAvailErr") : storeErrorToApi(err);
+      s.replyToPublish(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(s.name)},"seq":0}`);
+    }
+  }
+
+  /** Take the held messages in, up to the next one that must wait for the proposals before it. */
+  private drainHeld(): void {
+    while (this.heldHead < this.held.length && this.node.leaderReady) {
+      const h = this.held[this.heldHead];
+      const ordered = h.hdr !== undefined && h.hdr.length > 12 && h.hdr.indexOf(NATS_KEY) >= 0;
+      if (ordered && this.node.applied < this.lastProposed) return;
+      this.heldHead++;
+      this.process(h.subject, h.reply, h.hdr, h.payload);
+    }
+    if (this.heldHead >= this.held.length) {
+      this.held = [];
+      this.heldHead = 0;
+    }
+  }
+
+  /** A change of the stream other than a message, made on the leader (e.g. an acked work-queue message): proposed. */
+  forward(op: StreamOp): void {
+    if (!this.node.isLeader) return; // only the leader's consumers change the stream
+    this.proposeOp({ op: "stream", s: op });
+  }
+
+  /** A change of a durable consumer's state on the leader (a delivery, an ack): proposed for the other members. */
+  forwardConsumer(name: string, op: ConsumerOp): void {
+    if (!this.node.isLeader) return;
+    try {
+      this.proposeOp({ op: "consumer", name, c: op });
+    } catch {
+      // no room or no longer the leader: the other members miss this change (an ack is redelivered at worst)
+    }
+  }
+
+  /** An API request that changes the stream (purge, message delete): run on every member once committed; the leader answers. */
+  proposeApi(rest: string, body: Buffer, reply: string, hdr: Buffer | undefined): void {
+    this.proposeOp({ op: "api", rest, body: body.toString("base64"), reply, hdr: hdr?.toString("base64") });
+  }
+
+  private proposeOp(op: ReplicatedOp): void {
+    const json = Buffer.from(JSON.stringify(op));
+    const entry = Buffer.allocUnsafe(json.length + 1);
+    entry[0] = KIND_OP;
+    json.copy(entry, 1);
+    try {
+      this.node.propose(entry);
+    } catch (err) {
+      if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
+      throw err;
+    }
+  }
+
+  private becameReady(): void {
+    this.leaderSinceNs = nowNs();
+    this.lastProposed = 0;
+    this.nextSeq = this.stream.store.state().lastSeq + 1;
+    const ready = this.onReady;
+    this.onReady = [];
+    for (const fn of ready) fn();
+    // The consumers' replicated state is current: they deliver from here now.
+    for (const c of this.stream.consumers.values()) c.resume();
+    this.drainHeld();
+  }
+
+  /** Not the leader (anymore): what waited here gets no answer (its publisher retries). */
+  private lostLeadership(): void {
+    this.pending.clear();
+    this.held = [];
+    this.heldHead = 0;
+    this.lastProposed = 0;
+    this.leaderSinceNs = undefined;
+  }
+
+  // ---- the state machine ----
+
+  apply(data: Buffer, index: number): void {
+    this.applying = true;
+    try {
+      if (data[0] === KIND_MSG || data[0] === KIND_SKIP) this.applyMsg(data, index);
+      else if (data[0] === KIND_OP) this.applyOp(data, index);
+    } finally {
+      this.applying = false;
+    }
+    if (this.heldHead < this.held.length && index >= this.lastProposed) this.drainHeld();
+  }
+
+  private applyMsg(data: Buffer, index: number): void {
+    const s = this.stream;
+    const seq = data.readDoubleLE(1);
+    const last = s.store.state().lastSeq;
+    const waiting = this.pending.get(index);
+    if (waiting !== undefined) this.pending.delete(index);
+    // Applied before (a replay after a restart): the store has it already.
+    if (seq <= last) return;
+    let out: string | number;
+    try {
+      // Sequences the leader gave to messages that failed to apply: skipped alike everywhere.
+      if (seq > last + 1) s.applyStreamOp({ op: "skip_msgs", seq: last + 1, num: seq - last - 1 });
+      if (data[0] === KIND_SKIP) {
+        s.applyStreamOp({ op: "skip" });
+        out = seq;
+      } else {
+        const rollup = data[17];
+        const subjLen = data.readUInt16LE(18);
+        const idLen = data.readUInt16LE(20);
+        const hdrLen = data.readUInt32LE(22);
+        let o = MSG_FIXED;
+        const subject = data.toString("utf8", o, o + subjLen);
+        o += subjLen;
+        const msgId = idLen > 0 ? data.toString("utf8", o, o + idLen) : undefined;
+        o += idLen;
+        const hdr = hdrLen > 0 ? data.subarray(o, o + hdrLen) : undefined;
+        o += hdrLen;
+        const stored = s.applyStreamOp({
+          op: "msg",
+          subject,
+          hdr,
+          data: data.subarray(o),
+          msgId,
+          rollup: rollup === 1 ? "sub" : rollup === 2 ? "all" : undefined,
+          ttl: data.readDoubleLE(9),
+        }) as number;
+        out = waiting?.val !== undefined ? `${s.pubAckPrefix}${stored},"val":"${waiting.val}"}` : stored;
+      }
+    } catch (err) {
+      const e = err instanceof ApiError ? err : storeErrorToApi(err);
+      out = `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(s.name)},"seq":0}`;
+    }
+    if (waiting !== undefined && waiting.reply !== "") s.replyToPublish(waiting.reply, out);
+  }
+
+  private applyOp(data: Buffer, index: number): void {
+    // Applied before this start: not again (a purge would take what came after it).
+    if (index <= this.opsApplied) return;
+    let op: ReplicatedOp;
+    try {
+      op = JSON.parse(data.toString("utf8", 1)) as ReplicatedOp;
+    } catch {
+      this.stream.jsa.service.log.warn(`stream '${this.stream.name}': RAFT entry ${index} does not decode`);
+      return;
+    }
+    if (op.op === "stream") {
+      try {
+        // Only operations without Buffers or bigints are forwarded (JSON carries them as they are).
+        this.stream.applyStreamOp(op.s);
+      } catch (err) {
+        this.stream.jsa.service.log.warn(`stream '${this.stream.name}': ${op.s.op} failed: ${(err as Error).message}`);
+      }
+    } else if (op.op === "consumer") {
+      this.stream.consumers.get(op.name)?.applyConsumerOp(op.c);
+      // Remembered lazily (one write per turn): a consumer's own state is written coalesced too,
+      // so after a crash a few of its changes may be missed or repeated (a redelivery at worst).
+      this.opsApplied = index;
+      if (!this.appliedWriteScheduled) {
+        this.appliedWriteScheduled = true;
+        setImmediate(() => {
+          this.appliedWriteScheduled = false;
+          this.writeApplied();
+        });
+      }
+      return;
+    } else {
+      const reply = this.node.isLeader ? op.reply : "";
+      this.stream.jsa.executeApi(op.rest, reply, Buffer.from(op.body, "base64"), op.hdr === undefined ? undefined : Buffer.from(op.hdr, "base64"));
+    }
+    this.opsApplied = index;
+    this.writeApplied();
+  }
+
+  private appliedWriteScheduled = false;
+
+  private writeApplied(): void {
+    try {
+      fs.writeFileSync(path.join(this.dir, "applied"), String(this.opsApplied));
+    } catch {
+      // the group is being removed
+    }
+  }
+
+  /** The stream's state as of the last applied entry; the log is compacted once the store has it on disk. */
+  snapshot(): { data: Buffer; ready: Promise<void> } {
+    const st = this.stream.store.state();
+    return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq })), ready: this.stream.store.syncPending() };
+  }
+
+  restore(data: Buffer, index: number, fromLeader: boolean): void {
+    if (!fromLeader) return; // the store is at or past its own snapshot
+    const st = this.stream.store.state();
+    let snap: { first: number; last: number };
+    try {
+      snap = JSON.parse(data.toString()) as { first: number; last: number };
+    } catch {
+      return;
+    }
+    if (snap.last > st.lastSeq) {
+      // Not yet: copying the messages of a compacted log from the leader. The gap is skipped so
+      // that the entries after the snapshot apply at their sequences.
+      this.stream.jsa.service.log.warn(`stream '${this.stream.name}': behind a compacted log (have ${st.lastSeq}, leader's snapshot ${snap.last} at index ${index}); messages up to ${snap.last} are missing here`);
+      this.applying = true;
+      try {
+        this.stream.applyStreamOp({ op: "skip_msgs", seq: st.lastSeq + 1, num: snap.last - st.lastSeq });
+      } finally {
+        this.applying = false;
+      }
+    }
+  }
+
+  // ---- monitoring ----
+
+  /** `cluster` of stream info, as nats-server's stream leader reports it. */
+  clusterInfo(): Record<string, unknown> {
+    const node = this.node;
+    const out: Record<string, unknown> = { name: this.host.clusterName, raft_group: this.group, leader: node.leader };
+    if (node.isLeader && this.leaderSinceNs !== undefined) out.leader_since = rfc3339(this.leaderSinceNs);
+    const replicas: Array<Record<string, unknown>> = [];
+    if (node.isLeader) {
+      for (const p of node.peerStatus()) {
+        const r: Record<string, unknown> = { name: p.id, current: p.current, active: p.lastSeenMs < 0 ? 0 : Math.round(p.lastSeenMs * 1e6) };
+        if (p.lastSeenMs < 0 || p.lastSeenMs > ELECTION_MAX_MS) r.offline = true;
+        if (p.lag > 0) r.lag = p.lag;
+        r.peer = peerId(p.id);
+        replicas.push(r);
+      }
+    } else {
+      for (const id of node.config.voters) if (id !== node.leader) replicas.push({ name: id, current: id === this.host.self, active: 0, peer: peerId(id) });
+    }
+    if (replicas.length > 0) out.replicas = replicas;
+    return out;
+  }
+
+  /** Members behind the leader (for /healthz): only the leader knows. */
+  notCurrent(): string[] {
+    if (!this.node.isLeader) return [];
+    return this.node.peerStatus().filter((p) => !p.current).map((p) => p.id);
+  }
+}
+
+/** nats-server's peer id: a short hash of the server name. */
+function peerId(name: string): string {
+  return crypto.createHash("sha256").update(name).digest("base64url").slice(0, 8);
+}
+
+function readNumber(file: string): number {
+  try {
+    return Number(fs.readFileSync(file, "utf8")) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+function encodeSkip(seq: number): Buffer {
+  const b = Buffer.allocUnsafe(9);
+  b[0] = KIND_SKIP;
+  b.writeDoubleLE(seq, 1);
+  return b;
+}
+
+/** [kind][seq f64][ttl f64][rollup u8][subject len u16][msg id len u16][hdr len u32] subject, msg id, hdr, data. */
+function encodeMsg(seq: number, p: Prepared): Buffer {
+  const subjLen = Buffer.byteLength(p.subject);
+  const idLen = p.msgId === undefined ? 0 : Buffer.byteLength(p.msgId);
+  const hdrLen = p.hdr === undefined ? 0 : p.hdr.length;
+  const b = Buffer.allocUnsafe(MSG_FIXED + subjLen + idLen + hdrLen + p.data.length);
+  b[0] = KIND_MSG;
+  b.writeDoubleLE(seq, 1);
+  b.writeDoubleLE(p.ttl, 9);
+  b[17] = p.rollup === "sub" ? 1 : p.rollup === "all" ? 2 : 0;
+  b.writeUInt16LE(subjLen, 18);
+  b.writeUInt16LE(idLen, 20);
+  b.writeUInt32LE(hdrLen, 22);
+  let o = MSG_FIXED;
+  o += b.write(p.subject, o, "utf8");
+  if (p.msgId !== undefined) o += b.write(p.msgId, o, "utf8");
+  if (p.hdr !== undefined) o += p.hdr.copy(b, o);
+  p.data.copy(b, o);
+  return b;
+}

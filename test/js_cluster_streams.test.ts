@@ -1,0 +1,199 @@
+// Replicated streams (num_replicas 3) on a cluster of three tsnats servers over real routes:
+// every member holds the stream, the group's leader takes publishes from any server, a PubAck
+// means a quorum has the message, and every member ends with the same messages in the same
+// order, through purges, a stop and restart of the leader, and the deletion of the stream.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
+import { JsTestCluster } from "./helpers/js_cluster.js";
+import { waitUntil } from "./helpers/server.js";
+import type { Stream } from "../src/jetstream/stream.js";
+
+function streamOn(c: JsTestCluster, member: string, name: string): Stream | undefined {
+  if (c.member(member).srv === undefined) return undefined;
+  return c.js(member).accounts.get("$G")?.streams.get(name);
+}
+
+/** Every message of a member's copy of the stream: [seq, subject, payload]. */
+function contents(c: JsTestCluster, member: string, name: string): Array<[number, string, string]> {
+  const s = streamOn(c, member, name);
+  assert.ok(s !== undefined, `${member} holds ${name}`);
+  const out: Array<[number, string, string]> = [];
+  const st = s.store.state();
+  for (let seq = st.firstSeq; seq <= st.lastSeq && st.msgs > 0; seq++) {
+    const m = s.store.loadNextMsg("", seq);
+    if (m === null) break;
+    out.push([m.seq, m.subject, m.data.toString()]);
+    seq = m.seq;
+  }
+  return out;
+}
+
+async function sameEverywhere(c: JsTestCluster, name: string, expect: number): Promise<void> {
+  const running = c.members.filter((m) => m.srv !== undefined).map((m) => m.name);
+  await waitUntil(() => running.every((m) => (streamOn(c, m, name)?.store.state().msgs ?? -1) === expect), 20_000, `${expect} messages on every member`);
+  const first = contents(c, running[0], name);
+  for (const m of running.slice(1)) assert.deepEqual(contents(c, m, name), first, `${m} holds what ${running[0]} holds`);
+}
+
+async function replicaLeader(c: JsTestCluster, name: string, not = ""): Promise<string> {
+  let leader = "";
+  await waitUntil(
+    () => {
+      const running = c.members.filter((m) => m.srv !== undefined);
+      const seen = running.map((m) => streamOn(c, m.name, name)?.replica?.leader ?? "");
+      leader = seen[0];
+      return leader !== "" && leader !== not && seen.every((l) => l === leader) && streamOn(c, leader, name)?.replica?.node.leaderReady === true;
+    },
+    20_000,
+    `a leader of ${name}`,
+  );
+  return leader;
+}
+
+test("R3 stream: created on three servers, publishes from any server go through its leader, replicas identical", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  const ncs: NatsConnection[] = [];
+  try {
+    await c.metaLeader();
+    for (const m of c.members) ncs.push(await connect({ servers: m.url }));
+    const jsm = await jetstreamManager(ncs[0], { timeout: 20_000 });
+    const created = await jsm.streams.add({ name: "R3", subjects: ["r3.>"], num_replicas: 3, duplicate_window: 60_000_000_000 });
+    assert.equal(created.config.num_replicas, 3);
+    assert.equal(created.cluster?.name, "JSC");
+    assert.ok(created.cluster?.leader, "the create answer names the group's leader");
+    for (const m of c.members) assert.ok(streamOn(c, m.name, "R3")?.replica !== undefined, `${m.name} holds a replica`);
+    const leader = await replicaLeader(c, "R3");
+
+    // Publishes from clients of every server, pipelined: every one acknowledged, in one order.
+    const acks = [];
+    for (let i = 0; i < 300; i++) acks.push(jetstream(ncs[i % 3]).publish(`r3.${i % 7}`, `m${i}`));
+    const seqs = (await Promise.all(acks)).map((a) => a.seq).sort((a, b) => a - b);
+    assert.deepEqual(seqs, Array.from({ length: 300 }, (_, i) => i + 1));
+    await sameEverywhere(c, "R3", 300);
+
+    // Info from any server: the leader answers, with its replicas.
+    const info = await (await jetstreamManager(ncs[2], { timeout: 20_000 })).streams.info("R3");
+    assert.equal(info.state.messages, 300);
+    assert.equal(info.cluster?.leader, leader);
+    assert.deepEqual(info.cluster?.replicas?.map((r) => r.name).sort(), c.members.map((m) => m.name).filter((n) => n !== leader).sort());
+    let current = false;
+    for (let i = 0; i < 100 && !current; i++) {
+      current = ((await jsm.streams.info("R3")).cluster?.replicas ?? []).every((r) => r.current);
+      if (!current) await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(current, "every replica current");
+
+    // Checks decided by the leader: duplicates, expected last sequence.
+    const js1 = jetstream(ncs[1]);
+    const a = await js1.publish("r3.id", "x", { msgID: "id-1" });
+    const d = await jetstream(ncs[2]).publish("r3.id", "x", { msgID: "id-1" });
+    assert.equal(d.duplicate, true);
+    assert.equal(d.seq, a.seq);
+    await assert.rejects(js1.publish("r3.x", "y", { expect: { lastSequence: 1 } }), (e: unknown) => e instanceof JetStreamApiError && e.code === 10071);
+    const ok = await js1.publish("r3.x", "y", { expect: { lastSequence: a.seq } });
+    assert.equal(ok.seq, a.seq + 1);
+    const h = headers();
+    h.set("Nats-Expected-Last-Subject-Sequence", String(ok.seq));
+    const ok2 = await js1.publish("r3.x", "z", { headers: h });
+    assert.equal(ok2.seq, ok.seq + 1);
+    await sameEverywhere(c, "R3", 303);
+
+    // Purge and message delete through the group.
+    await jsm.streams.deleteMessage("R3", 1);
+    await sameEverywhere(c, "R3", 302);
+    const purged = await jsm.streams.purge("R3", { filter: "r3.0" });
+    assert.ok(purged.purged > 0);
+    await sameEverywhere(c, "R3", 302 - purged.purged);
+
+    // The leader stops: the two others elect a new one and go on; a duplicate is still caught.
+    const before = 302 - purged.purged;
+    for (const nc of ncs) await nc.close();
+    ncs.length = 0;
+    await c.stopMember(leader);
+    const rest = c.members.filter((m) => m.name !== leader);
+    for (const m of rest) ncs.push(await connect({ servers: m.url }));
+    const second = await replicaLeader(c, "R3", leader);
+    assert.notEqual(second, leader);
+    const js = jetstream(ncs[0], { timeout: 10_000 });
+    const dup = await js.publish("r3.id", "x", { msgID: "id-1" });
+    assert.equal(dup.duplicate, true);
+    for (let i = 0; i < 50; i++) await js.publish("r3.after", `a${i}`);
+    await sameEverywhere(c, "R3", before + 50);
+
+    // The old leader comes back and catches up from the log.
+    await c.startMember(leader);
+    await sameEverywhere(c, "R3", before + 50);
+
+    // Deleted everywhere.
+    const jsm2 = await jetstreamManager(ncs[0], { timeout: 20_000 });
+    assert.equal(await jsm2.streams.delete("R3"), true);
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "R3") === undefined), 20_000, "R3 gone everywhere");
+  } finally {
+    for (const nc of ncs) await nc.close().catch(() => undefined);
+    await c.stop();
+  }
+});
+
+test("R3 durable consumer: its state is replicated, it continues on the new leader without redelivering acked messages", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  const ncs: NatsConnection[] = [];
+  try {
+    await c.metaLeader();
+    for (const m of c.members) ncs.push(await connect({ servers: m.url }));
+    const jsm = await jetstreamManager(ncs[0], { timeout: 20_000 });
+    await jsm.streams.add({ name: "Q", subjects: ["q.>"], num_replicas: 3 });
+    const leader = await replicaLeader(c, "Q");
+    const js = jetstream(ncs[1], { timeout: 10_000 });
+    for (let i = 1; i <= 20; i++) await js.publish("q.x", `m${i}`);
+    await jsm.consumers.add("Q", { durable_name: "D", ack_policy: "explicit", ack_wait: 1_000_000_000 });
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "Q")?.consumers.get("D") !== undefined), 20_000, "D on every member");
+
+    // STREAM.LEADER.STEPDOWN moves the stream (and its consumers) to another member.
+    const sd = JSON.parse((await ncs[2].request("$JS.API.STREAM.LEADER.STEPDOWN.Q", "", { timeout: 10_000 })).string()) as { type: string; success?: boolean };
+    assert.deepEqual(sd, { type: "io.nats.jetstream.api.v1.stream_leader_stepdown_response", success: true });
+    const second = await replicaLeader(c, "Q", leader);
+    assert.notEqual(second, leader);
+
+    // 10 delivered, the first 6 acked (and the acks replicated), through a client of another server.
+    const consumer = await jetstream(ncs[0], { timeout: 10_000 }).consumers.get("Q", "D");
+    const acked = new Set<string>();
+    const batch = await consumer.fetch({ max_messages: 10, expires: 5000 });
+    let n = 0;
+    for await (const m of batch) {
+      n++;
+      if (n <= 6) {
+        await m.ackAck();
+        acked.add(m.string());
+      }
+    }
+    assert.equal(n, 10);
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "Q")?.consumers.get("D")?.infoJson().ack_floor !== undefined && (streamOn(c, m.name, "Q")?.consumers.get("D")?.infoJson().ack_floor as { stream_seq: number }).stream_seq === 6), 20_000, "ack floor 6 on every member");
+
+    // The leader stops: another member's copy of D goes on from the replicated state.
+    for (const nc of ncs) await nc.close();
+    ncs.length = 0;
+    await c.stopMember(second);
+    const rest = c.members.filter((m) => m.name !== second);
+    for (const m of rest) ncs.push(await connect({ servers: m.url }));
+    const third = await replicaLeader(c, "Q", second);
+    assert.notEqual(third, second);
+    const js2 = jetstream(ncs[0], { timeout: 10_000 });
+    const seen: string[] = [];
+    const c2 = await js2.consumers.get("Q", "D");
+    const deadline = Date.now() + 30_000;
+    while (new Set(seen).size < 14 && Date.now() < deadline) {
+      const b = await c2.fetch({ max_messages: 20, expires: 2000 });
+      for await (const m of b) {
+        seen.push(m.string());
+        m.ack();
+      }
+    }
+    for (const s of seen) assert.ok(!acked.has(s), `${s} was acked before the fail-over and came again`);
+    assert.deepEqual([...new Set(seen)].sort(), Array.from({ length: 14 }, (_, i) => `m${i + 7}`).sort());
+  } finally {
+    for (const nc of ncs) await nc.close().catch(() => undefined);
+    await c.stop();
+  }
+});
