@@ -310,6 +310,32 @@ describe("TLS extras", { skip: hasOpenssl ? false : "openssl is not installed" }
     }
   });
 
+  test("routes: pinned_certs of the cluster's tls block admit only the pinned peers' keys", async () => {
+    const spki = (f: string): string =>
+      createHash("sha256")
+        .update(new X509Certificate(fs.readFileSync(f)).publicKey.export({ type: "spki", format: "der" }))
+        .digest("hex");
+    const routeCert = (name: string): CertPair =>
+      signLeaf(pki.dir, "main", name, "/CN=route", "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
+    const a = routeCert("pin-a");
+    const b = routeCert("pin-b");
+    const unpinned = routeCert("pin-c");
+    const log = new CapturedLog();
+    const tlsOf = (c: CertPair, pinned?: string[]) => ({ cert: c.cert, key: c.key, ca: pki.ca, ...(pinned ? { pinnedCerts: pinned } : {}) });
+    const first = await startTsMember("A", "pinc", [], { log, cluster: { tls: tlsOf(a, [spki(b.cert)]) } });
+    const members: Member[] = [first];
+    try {
+      // Same CA for all three: only the pin tells B (admitted) from C (refused).
+      members.push(await startTsMember("B", "pinc", [first.routeUrl], { cluster: { tls: tlsOf(b) } }));
+      await waitForMesh(members);
+      members.push(await startTsMember("C", "pinc", [first.routeUrl], { cluster: { tls: tlsOf(unpinned) } }));
+      await waitUntil(() => log.has("ERR", /TLS route handshake error: client certificate not accepted: certificate not pinned/), 10_000, "refusal logged");
+      assert.equal(await first.peers(), 1);
+    } finally {
+      await stopAll(members);
+    }
+  });
+
   test("settings tsnats cannot honour stop start-up with a clear error; invalid values get nats-server's errors", async (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-tlsx-conf-"));
     const ref = referenceBinary("2.15");

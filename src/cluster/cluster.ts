@@ -12,15 +12,14 @@ import tls from "node:tls";
 import type { Server, ServerService } from "../server/server.js";
 import type { ClusterOptions, ServerOptions } from "../config/options.js";
 import { Permissions } from "../auth/permissions.js";
-import { ServerTls, clientCertificateProblem } from "../server/tls.js";
-import { NATS_FEATURE_VERSION } from "../server/version.js";
-import { MSG_TRACE_PROTO } from "../server/msg_trace.js";
+import { ServerTls } from "../server/tls.js";
 import { newNonce } from "../auth/authenticator.js";
 import type { Account } from "../server/account.js";
 import { Route, GOSSIP_DEFAULT, GOSSIP_DISABLED, GOSSIP_OVERRIDE, type RouteInfo, type RouteType } from "./route.js";
 import { RouteInterest } from "./interest.js";
 import { clientConnectUrls, hostPort } from "./urls.js";
 import { COMPRESSION_S2_AUTO, needsCompression } from "./compression.js";
+import { serverInfoHead } from "./handshake.js";
 
 /** nats-server's route timings. */
 const ROUTE_CONNECT_DELAY_MS = 1000;
@@ -180,16 +179,7 @@ export class Cluster implements ServerService {
   routeInfoJson(accName: string, poolIdx: number, gossipMode: number, compression = this.options.compression): string {
     const s = this.server;
     const o = this.options;
-    const info: Record<string, unknown> = {
-      server_id: s.id,
-      server_name: s.name,
-      version: NATS_FEATURE_VERSION,
-      proto: MSG_TRACE_PROTO,
-      go: `node${process.version}`,
-      host: this.advertisedHost,
-      port: this.advertisedPort,
-      headers: !s.options.noHeaderSupport,
-    };
+    const info = serverInfoHead(s, this.advertisedHost, this.advertisedPort);
     if (this.authRequired) info.auth_required = true;
     if (this.tls !== undefined) {
       info.tls_required = true;
@@ -254,20 +244,7 @@ export class Cluster implements ServerService {
     const tlsConf = this.tls;
     if (tlsConf !== undefined) conn = tlsConf.wrapClient(socket);
     const route = new Route(this, conn, undefined, "implicit", GOSSIP_DEFAULT, "");
-    if (tlsConf !== undefined) {
-      // A bare server TLSSocket leaves the peer certificate's verdict to its owner.
-      const t = conn as tls.TLSSocket;
-      const timer = setTimeout(() => route.close("TLS Handshake Failure", true), tlsConf.timeoutMs);
-      timer.unref();
-      t.once("secure", () => {
-        clearTimeout(timer);
-        const problem = tlsConf.verify ? clientCertificateProblem(t) : undefined;
-        if (problem !== undefined) {
-          route.error(`TLS route handshake error: ${problem}`);
-          route.close("TLS Handshake Failure", true);
-        }
-      });
-    }
+    if (tlsConf !== undefined) route.startServerTls(tlsConf, false, "TLS route handshake error");
     this.pending.add(route);
     route.info(`Route connection created`);
     route.sendInfo(this.routeInfoJson("", 0, GOSSIP_DEFAULT));

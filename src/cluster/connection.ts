@@ -5,6 +5,8 @@
 // The protocol of each kind (handshake, interest ops, message framing) is in its own file
 // (route.ts, leafnode.ts, gateway.ts); they extend this class.
 import type net from "node:net";
+import type tls from "node:tls";
+import type { ServerTls } from "../server/tls.js";
 import type { Server } from "../server/server.js";
 import { splitDeliveredReply, type Account } from "../server/account.js";
 import type { RemoteDeliverer, Subscription, SublistResult } from "../server/sublist.js";
@@ -107,6 +109,8 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   protected writeTimeoutPolicy: "close" | "retry" = "retry";
   /** Times the write deadline passed while the peer was still reading (retry policy). */
   slowConsumerEvents = 0;
+  /** TLS is established on this connection. */
+  tlsDone = false;
   /** An accepted connection's CONNECT was read (it must come before anything else). */
   protected connectReceived = false;
   /** Running from acceptance until the CONNECT logged in. */
@@ -327,6 +331,23 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   }
 
   // ---- handshake (the shared steps; handshake.ts has the rest) ----
+
+  /**
+   * The accepting side of TLS: `wrap` the socket now (after a plain-text INFO), or it is a
+   * TLS one already (TLS first). A peer that does not complete the handshake in time, or whose
+   * certificate is refused (verify, pinned_certs), is dropped; `what` starts the log line.
+   */
+  startServerTls(t: ServerTls, wrap: boolean, what = "TLS handshake error"): void {
+    let ts: tls.TLSSocket;
+    if (wrap) {
+      this.flush();
+      ts = t.wrapClient(this.socket);
+      this.upgradeSocket(ts);
+    } else ts = this.socket as tls.TLSSocket;
+    t.watchPeerHandshake(this, ts, this.server.log, what, () => {
+      this.tlsDone = true;
+    });
+  }
 
   /** An accepted connection must log in within `ms`, else it is told and closed. */
   protected startAuthTimer(ms: number): void {

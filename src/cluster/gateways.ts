@@ -16,8 +16,7 @@ import { createHash } from "node:crypto";
 import type { Server, ServerService } from "../server/server.js";
 import { splitDeliveredReply, type Account } from "../server/account.js";
 import type { GatewayOptions, ServerOptions, TlsOptions } from "../config/options.js";
-import { ServerTls, clientCertificateProblem } from "../server/tls.js";
-import { NATS_FEATURE_VERSION } from "../server/version.js";
+import { ServerTls } from "../server/tls.js";
 import { shortHash } from "../jetstream/util.js";
 import { GatewayConnection, GATEWAY_CMD_GOSSIP, type GatewayInfo } from "./gateway.js";
 import { GatewayInterest, type Tally } from "./gateway_interest.js";
@@ -25,6 +24,7 @@ import { GW_HASH_LEN, GW_REPLY_PREFIX, OLD_GW_REPLY_PREFIX, isGatewayRoutedSubje
 import { clusterOf, type Cluster } from "./cluster.js";
 import type { Route, RouteInfo } from "./route.js";
 import { hostPort, listenUrls } from "./urls.js";
+import { serverInfoHead } from "./handshake.js";
 
 /** nats-server's gateway timings. */
 const DEFAULT_SOLICIT_DELAY_MS = 1000;
@@ -236,16 +236,7 @@ export class Gateways implements ServerService, RoutedReplySender {
     if (this.infoCache !== undefined) return this.infoCache;
     const s = this.server;
     const o = this.options;
-    const info: Record<string, unknown> = {
-      server_id: s.id,
-      server_name: s.name,
-      version: NATS_FEATURE_VERSION,
-      proto: 2,
-      go: "",
-      host: this.infoHost,
-      port: this.infoPort,
-      headers: !s.options.noHeaderSupport,
-    };
+    const info = serverInfoHead(s, this.infoHost, this.infoPort, true);
     if (o.username !== undefined && o.username !== "") info.auth_required = true;
     if (this.serverTls !== undefined) {
       info.tls_required = true;
@@ -401,19 +392,7 @@ export class Gateways implements ServerService, RoutedReplySender {
     const t = this.serverTls;
     if (t !== undefined) conn = t.wrapClient(socket);
     const gw = new GatewayConnection(this, conn, undefined, undefined);
-    if (t !== undefined) {
-      const ts = conn as tls.TLSSocket;
-      const timer = setTimeout(() => gw.close("TLS Handshake Failure", true), t.timeoutMs);
-      timer.unref();
-      ts.once("secure", () => {
-        clearTimeout(timer);
-        const problem = clientCertificateProblem(ts);
-        if (problem !== undefined) {
-          gw.error(`TLS gateway handshake error: ${problem}`);
-          gw.close("TLS Handshake Failure", true);
-        }
-      });
-    }
+    if (t !== undefined) gw.startServerTls(t, false, "TLS gateway handshake error");
     this.pending.add(gw);
     gw.info("Processing inbound gateway connection");
     gw.sendInfo(this.infoJson());

@@ -6,6 +6,27 @@
 // steps (tracing, sending, holding input during a bcrypt check) are RemoteConnection's.
 import { bcryptMatches, isBcryptHash } from "../auth/bcrypt.js";
 import { ProtocolError } from "../protocol/errors.js";
+import type { Server } from "../server/server.js";
+import { MSG_TRACE_PROTO } from "../server/msg_trace.js";
+import { NATS_FEATURE_VERSION } from "../server/version.js";
+
+/**
+ * The fields every server-to-server INFO starts with (nats-server's Info struct): who this
+ * server is, its version and protocol level, where it is reached, header support. Gateways
+ * announce protocol 2 and no Go version, as nats-server's gateway INFO.
+ */
+export function serverInfoHead(server: Server, host: string, port: number, gateway = false): Record<string, unknown> {
+  return {
+    server_id: server.id,
+    server_name: server.name,
+    version: NATS_FEATURE_VERSION,
+    proto: gateway ? 2 : MSG_TRACE_PROTO,
+    go: gateway ? "" : `node${process.version}`,
+    host,
+    port,
+    headers: !server.options.noHeaderSupport,
+  };
+}
 
 /** The JSON object of an INFO or CONNECT; anything else is a protocol violation naming `what`. */
 export function parseHandshakeJson<T extends object>(json: string, what: string): T {

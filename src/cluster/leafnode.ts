@@ -28,7 +28,7 @@ import type { MsgOp, SubOp, UnsubOp } from "./remote_parser.js";
 import type { LeafNodes } from "./leafnodes.js";
 import { isGatewayRoutedSubject, plainOfRouted, routeRoutedReply } from "./gateway_reply.js";
 import { hasWildcard } from "../protocol/subject.js";
-import { clientTlsContext, type ServerTls } from "../server/tls.js";
+import { clientTlsContext } from "../server/tls.js";
 import { COMPRESSION_NOT_SUPPORTED, COMPRESSION_OFF, needsCompression, type CompressionSetting } from "./compression.js";
 
 export const LDS_PREFIX = "$LDS.";
@@ -83,8 +83,6 @@ export class LeafConnection extends RemoteConnection {
   nonce: string | undefined;
   registered = false;
   private infoReceived = false;
-  /** TLS is established on this connection. */
-  tlsDone = false;
   /** deny_exports / deny_imports (and a leaf's deny_pub, on the hub): undefined when nothing is denied. */
   perms: Permissions | undefined;
   private pubDeny: string[] = [];
@@ -255,43 +253,6 @@ export class LeafConnection extends RemoteConnection {
     if (Array.isArray(info.leafnode_urls)) this.leafs.learnUrls(remote, info.leafnode_urls as unknown[]);
     if (typeof info.remote_account === "string") this.remoteAccount = info.remote_account;
     if (info.connect_info === true && !this.registered) this.finishConnect();
-  }
-
-  /**
-   * The hub's side of TLS: `wrap` after the plain-text INFO (else the socket is already a TLS
-   * one, handshake_first). A leaf that does not complete the handshake in time, or whose
-   * certificate is refused (verify), is dropped.
-   */
-  startServerTls(t: ServerTls, wrap: boolean): void {
-    let ts: tls.TLSSocket;
-    if (wrap) {
-      this.flush();
-      ts = t.wrapClient(this.socket);
-      this.upgradeSocket(ts);
-    } else ts = this.socket as tls.TLSSocket;
-    let done = false;
-    const fail = (why: string): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (this.closed) return;
-      this.error(`TLS handshake error: ${why}`);
-      this.close("TLS Handshake Failure", true);
-    };
-    const timer = setTimeout(() => fail("i/o timeout"), t.timeoutMs);
-    timer.unref();
-    ts.prependListener("error", (err: Error) => fail(err.message));
-    ts.once("secure", () => {
-      if (done) return;
-      const problem = t.peerProblem(ts);
-      if (problem !== undefined) {
-        fail(`client certificate not accepted: ${problem}`);
-        return;
-      }
-      done = true;
-      clearTimeout(timer);
-      this.tlsDone = true;
-    });
   }
 
   /**

@@ -11,12 +11,10 @@ import type { Server, ServerService } from "../server/server.js";
 import type { ServerOptions } from "../config/options.js";
 import type { Account } from "../server/account.js";
 import type { LeafNodeOptions } from "../config/options.js";
-import { NATS_FEATURE_VERSION } from "../server/version.js";
 import { ProtoErr } from "../protocol/errors.js";
-import { MSG_TRACE_PROTO } from "../server/msg_trace.js";
 import { newNonce } from "../auth/authenticator.js";
 import { LeafConnection, LDS_PREFIX, credentialsOf, type LeafConnect, type LeafRemote } from "./leafnode.js";
-import { passwordMatches } from "./handshake.js";
+import { passwordMatches, serverInfoHead } from "./handshake.js";
 import { LeafInterest } from "./interest.js";
 import { clusterOf } from "./cluster.js";
 import { hostPort, listenUrls } from "./urls.js";
@@ -162,18 +160,9 @@ export class LeafNodes implements ServerService, RoutedReplySender {
   infoObject(conn: LeafConnection): Record<string, unknown> {
     const s = this.server;
     const o = this.options;
-    const info: Record<string, unknown> = {
-      server_id: s.id,
-      server_name: s.name,
-      version: NATS_FEATURE_VERSION,
-      proto: MSG_TRACE_PROTO,
-      go: `node${process.version}`,
-      host: o.host,
-      port: this.port,
-      headers: !s.options.noHeaderSupport,
-      auth_required: true,
-      max_payload: s.options.maxPayload,
-    };
+    const info = serverInfoHead(s, o.host, this.port);
+    info.auth_required = true;
+    info.max_payload = s.options.maxPayload;
     if (s.options.jetstream.enabled) info.jetstream = true;
     info.client_id = conn.cid;
     const cluster = this.clusterName();

@@ -18,6 +18,13 @@ import { certificateNames } from "../auth/cert_names.js";
 const DEFAULT_TIMEOUT_SECONDS = 2;
 
 /** What /connz shows of a TLS connection, and the client certificate (verify_and_map). */
+/** What watching a handshake needs of the connection being accepted. */
+export interface TlsPeer {
+  readonly closed: boolean;
+  logPrefix(): string;
+  close(reason: "TLS Handshake Failure", abort: boolean): void;
+}
+
 export interface TlsConnectionState {
   version: string;
   cipherSuite: string;
@@ -126,19 +133,31 @@ export class ServerTls {
    * reason ("TLS Handshake Failure"); on success remember version and cipher for /connz.
    */
   watchHandshake(client: Client, socket: tls.TLSSocket, log: Log): void {
+    if (log.debugEnabled) log.debug(`${client.logPrefix()} - Starting TLS client connection handshake`);
+    this.watchPeerHandshake(client, socket, log, "TLS handshake error", () => {
+      this.recordState(client, socket);
+      if (log.debugEnabled) log.debug(`${client.logPrefix()} - TLS handshake complete`);
+    });
+  }
+
+  /**
+   * The accepting side's handshake with any peer (client, route, gateway, leaf node): it must
+   * finish within the timeout, with a certificate this side accepts (verify, pinned_certs),
+   * else the peer is logged (`what`: the line's start) and closed; then `secured` runs.
+   */
+  watchPeerHandshake(peer: TlsPeer, socket: tls.TLSSocket, log: Log, what: string, secured: () => void): void {
     let done = false;
     const fail = (why: string): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
-      if (client.closed) return;
-      log.error(`${client.logPrefix()} - TLS handshake error: ${shortOpensslMessage(why)}`);
-      client.close("TLS Handshake Failure", true);
+      if (peer.closed) return;
+      log.error(`${peer.logPrefix()} - ${what}: ${shortOpensslMessage(why)}`);
+      peer.close("TLS Handshake Failure", true);
     };
     const timer = setTimeout(() => fail("i/o timeout"), this.timeoutMs);
     timer.unref();
-    if (log.debugEnabled) log.debug(`${client.logPrefix()} - Starting TLS client connection handshake`);
-    // Prepended so these run before the client's own error/close handlers, which would
+    // Prepended so these run before the peer's own error/close handlers, which would
     // record a plain read error instead.
     socket.prependListener("error", (err: Error) => fail(err.message));
     socket.prependListener("close", () => fail("EOF"));
@@ -152,8 +171,7 @@ export class ServerTls {
       }
       done = true;
       clearTimeout(timer);
-      this.recordState(client, socket);
-      if (log.debugEnabled) log.debug(`${client.logPrefix()} - TLS handshake complete`);
+      secured();
     });
   }
 
