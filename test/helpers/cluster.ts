@@ -2,6 +2,7 @@
 // and the checks that a cluster carries interest: wait for the full mesh, wait until a
 // subscriber's interest has reached a publisher's server (through a probe request that travels
 // the same route right behind it).
+import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -197,6 +198,34 @@ export async function checkAllToAll(conns: NatsConnection[], subject: string, n 
       }
     }
   });
+}
+
+/**
+ * Users a/a (account A) and b/b (account B) on both members: `n` messages published in each
+ * account on `pubM` on the same subject reach only that account's subscriber on `subM`, each
+ * once and in order.
+ */
+export async function checkAccountIsolation(pubM: Member, subM: Member, subject: string, n: number): Promise<void> {
+  const subA = await connectTo(subM, { user: "a", pass: "a" });
+  const subB = await connectTo(subM, { user: "b", pass: "b" });
+  const pubA = await connectTo(pubM, { user: "a", pass: "a" });
+  const pubB = await connectTo(pubM, { user: "b", pass: "b" });
+  const gotA: string[] = [];
+  const gotB: string[] = [];
+  subA.subscribe(subject, { callback: (_e, m) => void gotA.push(m.string()) });
+  subB.subscribe(subject, { callback: (_e, m) => void gotB.push(m.string()) });
+  await waitForInterest(pubA, subA);
+  await waitForInterest(pubB, subB);
+  for (let i = 0; i < n; i++) {
+    pubA.publish(subject, `a${i}`);
+    pubB.publish(subject, `b${i}`);
+  }
+  await waitUntil(() => gotA.length >= n && gotB.length >= n, 5000, `${n} messages per account`);
+  // Anything that crossed accounts, or came twice, shows up after one more round trip everywhere.
+  for (const c of [pubA, pubB, subA, subB]) await c.flush();
+  assert.deepEqual(gotA, Array.from({ length: n }, (_, i) => `a${i}`));
+  assert.deepEqual(gotB, Array.from({ length: n }, (_, i) => `b${i}`));
+  await Promise.all([subA, subB, pubA, pubB].map((c) => c.close()));
 }
 
 /**
