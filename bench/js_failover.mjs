@@ -6,51 +6,12 @@
 // ratio ts/ref (lower is better for both).
 //
 //   npm run build && node bench/js_failover.mjs [--rounds 3]
-import { spawn, execFileSync } from "node:child_process";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { connect } from "@nats-io/transport-node";
-import { freePort, waitPort, median } from "./bench_lib.mjs";
+import { median } from "./bench_lib.mjs";
+import { agreedMetaLeader as agreed, startCluster, stopCluster } from "./js_cluster_lib.mjs";
 
-const HERE = path.dirname(new URL(import.meta.url).pathname);
-const ROOT = path.resolve(HERE, "..");
 const args = process.argv.slice(2);
 const ROUNDS = Number(args[args.indexOf("--rounds") + 1] || 3) || 3;
-const ref = execFileSync(path.resolve(ROOT, "..", "shared", "tools", "nats-server-ref.sh"), ["2.15"], { encoding: "utf8" }).trim();
-const tsBin = path.join(ROOT, "dist", "src", "bin", "tsnats-server.js");
-
-async function startCluster(impl) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "jsfailover-"));
-  const nodes = [];
-  for (let i = 0; i < 3; i++) nodes.push({ name: `n${i}`, port: await freePort(), route: await freePort(), http: await freePort() });
-  for (const n of nodes) {
-    const routes = nodes.filter((x) => x !== n).map((x) => `"nats://127.0.0.1:${x.route}"`);
-    const conf = path.join(dir, `${n.name}.conf`);
-    fs.writeFileSync(conf, `server_name: ${n.name}\nlisten: "127.0.0.1:${n.port}"\nhttp: "127.0.0.1:${n.http}"\njetstream { store_dir: "${path.join(dir, n.name)}" }\ncluster { name: FO, listen: "127.0.0.1:${n.route}", routes: [${routes.join(", ")}] }\n`);
-    const cmd = impl === "ref" ? [ref, ["-c", conf]] : [process.execPath, [tsBin, "-c", conf]];
-    n.proc = spawn(cmd[0], cmd[1], { stdio: ["ignore", "ignore", fs.openSync(path.join(dir, `${n.name}.log`), "w")] });
-  }
-  for (const n of nodes) await waitPort(n.port);
-  return { dir, nodes };
-}
-
-async function leaderOf(n) {
-  try {
-    const r = await fetch(`http://127.0.0.1:${n.http}/jsz`, { signal: AbortSignal.timeout(500) });
-    return (await r.json()).meta_cluster?.leader ?? "";
-  } catch {
-    return "";
-  }
-}
-
-async function agreed(nodes, not = "") {
-  for (;;) {
-    const seen = await Promise.all(nodes.map(leaderOf));
-    if (seen[0] !== "" && seen[0] !== not && seen.every((x) => x === seen[0])) return seen[0];
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 async function round(impl, k) {
   const c = await startCluster(impl);
@@ -83,9 +44,7 @@ async function round(impl, k) {
     await nc.close();
     return { leaderMs, apiMs };
   } finally {
-    for (const n of c.nodes) n.proc.kill("SIGKILL");
-    await new Promise((r) => setTimeout(r, 300));
-    fs.rmSync(c.dir, { recursive: true, force: true });
+    await stopCluster(c);
   }
 }
 

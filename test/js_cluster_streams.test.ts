@@ -37,6 +37,15 @@ async function sameEverywhere(c: JsTestCluster, name: string, expect: number): P
   for (const m of running.slice(1)) assert.deepEqual(contents(c, m, name), first, `${m} holds what ${running[0]} holds`);
 }
 
+/** waitUntil for conditions that need a request to check. */
+async function pollUntil(cond: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function replicaLeader(c: JsTestCluster, name: string, not = ""): Promise<string> {
   let leader = "";
   await waitUntil(
@@ -192,6 +201,69 @@ test("R3 durable consumer: its state is replicated, it continues on the new lead
     }
     for (const s of seen) assert.ok(!acked.has(s), `${s} was acked before the fail-over and came again`);
     assert.deepEqual([...new Set(seen)].sort(), Array.from({ length: 14 }, (_, i) => `m${i + 7}`).sort());
+  } finally {
+    for (const nc of ncs) await nc.close().catch(() => undefined);
+    await c.stop();
+  }
+});
+
+test("R3 stream: leader-elected advisories, /jsz per-stream cluster, /healthz while a replica is behind", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  const ncs: NatsConnection[] = [];
+  try {
+    await c.metaLeader();
+    for (const m of c.members) ncs.push(await connect({ servers: m.url }));
+    const elected: Array<Record<string, unknown>> = [];
+    const sub = ncs[0].subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.>", { callback: (_e, m) => void elected.push(m.json()) });
+    const consumerElected: Array<Record<string, unknown>> = [];
+    const sub2 = ncs[0].subscribe("$JS.EVENT.ADVISORY.CONSUMER.LEADER_ELECTED.>", { callback: (_e, m) => void consumerElected.push(m.json()) });
+    await ncs[0].flush();
+    const jsm = await jetstreamManager(ncs[0], { timeout: 20_000 });
+    await jsm.streams.add({ name: "A", subjects: ["a.>"], num_replicas: 3 });
+    const leader = await replicaLeader(c, "A");
+    await waitUntil(() => elected.length >= 1, 20_000, "a LEADER_ELECTED advisory");
+    assert.equal(elected[0].type, "io.nats.jetstream.advisory.v1.stream_leader_elected");
+    assert.equal(elected[0].stream, "A");
+    assert.equal(elected[0].leader, leader);
+    assert.ok(typeof elected[0].id === "string" && typeof elected[0].timestamp === "string");
+    assert.deepEqual((elected[0].replicas as Array<{ name: string }>).map((r) => r.name).sort(), c.members.map((m) => m.name).filter((n) => n !== leader).sort());
+    await jsm.consumers.add("A", { durable_name: "D", ack_policy: "explicit" });
+
+    // A stepdown elects another leader: a new advisory names it, for the stream and its durable.
+    const sd = JSON.parse((await ncs[1].request("$JS.API.CONSUMER.LEADER.STEPDOWN.A.D", "", { timeout: 10_000 })).string()) as { type: string; success?: boolean };
+    assert.deepEqual(sd, { type: "io.nats.jetstream.api.v1.consumer_leader_stepdown_response", success: true });
+    const second = await replicaLeader(c, "A", leader);
+    await waitUntil(() => elected.some((e) => e.leader === second) && consumerElected.some((e) => e.leader === second && e.consumer === "D"), 20_000, "advisories for the new leader");
+    const missing = JSON.parse((await ncs[1].request("$JS.API.CONSUMER.LEADER.STEPDOWN.A.NOPE", "", { timeout: 10_000 })).string()) as { error?: { err_code: number } };
+    assert.equal(missing.error?.err_code, 10014);
+
+    // /jsz on the leader: the stream's cluster block names the leader and the replicas.
+    const url = c.member(second).srv?.monitorUrl;
+    assert.ok(url !== undefined);
+    const jsz = (await (await fetch(`${url}/jsz?streams=true`)).json()) as { account_details: Array<{ stream_detail: Array<{ name: string; cluster: { leader: string; replicas: Array<{ name: string }> } }> }> };
+    const sdz = jsz.account_details[0].stream_detail.find((s) => s.name === "A");
+    assert.equal(sdz?.cluster.leader, second);
+    assert.equal(sdz?.cluster.replicas.length, 2);
+
+    // /healthz: ok everywhere once settled; a member that lost its leader (both others stopped) is not current.
+    for (const m of c.members) {
+      await pollUntil(async () => (await fetch(`${c.member(m.name).srv?.monitorUrl}/healthz`)).status === 200, `${m.name} healthy`);
+    }
+    const lone = c.members.find((m) => m.name !== second)?.name as string;
+    for (const nc of ncs) await nc.close();
+    ncs.length = 0;
+    for (const m of c.members) if (m.name !== lone) await c.stopMember(m.name);
+    let body: { status?: string; error?: string } = {};
+    await pollUntil(async () => {
+      const r = await fetch(`${c.member(lone).srv?.monitorUrl}/healthz`);
+      body = (await r.json()) as typeof body;
+      return r.status === 503;
+    }, "the lone member unhealthy");
+    assert.equal(body.error, "JetStream stream '$G > A' is not current");
+    const only = await fetch(`${c.member(lone).srv?.monitorUrl}/healthz?js-enabled-only=true`);
+    assert.equal(only.status, 200);
+    sub.unsubscribe();
+    sub2.unsubscribe();
   } finally {
     for (const nc of ncs) await nc.close().catch(() => undefined);
     await c.stop();

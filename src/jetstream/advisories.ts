@@ -198,3 +198,22 @@ export function groupUnpinned(ctx: AdvisoryContext, stream: string, consumer: st
     reason,
   });
 }
+
+/** A replicated stream's group elected a leader (sent by that leader). */
+export function streamLeaderElected(ctx: AdvisoryContext, stream: string, leader: string, replicas: unknown[]): void {
+  publish(ctx, `${PREFIX}.STREAM.LEADER_ELECTED.${stream}`, `${TYPE}.stream_leader_elected`, { stream, leader, replicas });
+}
+
+/** A replicated stream's leader stopped hearing from a quorum of its group (it steps down). */
+export function streamQuorumLost(ctx: AdvisoryContext, stream: string, replicas: unknown[]): void {
+  publish(ctx, `${PREFIX}.STREAM.QUORUM_LOST.${stream}`, `${TYPE}.stream_quorum_lost`, { stream, replicas });
+}
+
+/** A replicated consumer has a leader (its stream's: consumers are replicated through the stream's group). */
+export function consumerLeaderElected(ctx: AdvisoryContext, stream: string, consumer: string, leader: string, replicas: unknown[]): void {
+  publish(ctx, `${PREFIX}.CONSUMER.LEADER_ELECTED.${stream}.${consumer}`, `${TYPE}.consumer_leader_elected`, { stream, consumer, leader, replicas });
+}
+
+export function consumerQuorumLost(ctx: AdvisoryContext, stream: string, consumer: string, replicas: unknown[]): void {
+  publish(ctx, `${PREFIX}.CONSUMER.QUORUM_LOST.${stream}.${consumer}`, `${TYPE}.consumer_quorum_lost`, { stream, consumer, replicas });
+}

@@ -40,6 +40,7 @@ import { rfc3339, nowNs } from "../server/time.js";
 import { ApiError, jsError } from "./errors.js";
 import { storeErrorToApi, type Prepared, type Stream, type StreamOp } from "./stream.js";
 import type { ConsumerOp } from "./consumer.js";
+import * as adv from "./advisories.js";
 
 const ELECTION_MIN_MS = 1500;
 const ELECTION_MAX_MS = 3000;
@@ -145,6 +146,12 @@ export class StreamReplica implements RaftStateMachine {
           this.host.leaderChanged(this, leader);
         },
         leaderReady: () => this.becameReady(),
+        quorumLost: () => {
+          const replicas = this.replicasJson();
+          const ctx = this.stream.jsa.advisoryContext;
+          adv.streamQuorumLost(ctx, this.stream.name, replicas);
+          for (const c of this.stream.consumers.values()) if (c.durable) adv.consumerQuorumLost(ctx, this.stream.name, c.name, replicas);
+        },
       },
     });
     this.sub = sys?.subscribeInternal(
@@ -306,6 +313,10 @@ export class StreamReplica implements RaftStateMachine {
     for (const fn of ready) fn();
     // The consumers' replicated state is current: they deliver from here now.
     for (const c of this.stream.consumers.values()) c.resume();
+    const replicas = this.replicasJson();
+    const ctx = this.stream.jsa.advisoryContext;
+    adv.streamLeaderElected(ctx, this.stream.name, this.host.self, replicas);
+    for (const c of this.stream.consumers.values()) if (c.durable) adv.consumerLeaderElected(ctx, this.stream.name, c.name, this.host.self, replicas);
     this.drainHeld();
   }
 
@@ -459,6 +470,14 @@ export class StreamReplica implements RaftStateMachine {
     const node = this.node;
     const out: Record<string, unknown> = { name: this.host.clusterName, raft_group: this.group, leader: node.leader };
     if (node.isLeader && this.leaderSinceNs !== undefined) out.leader_since = rfc3339(this.leaderSinceNs);
+    const replicas = this.replicasJson();
+    if (replicas.length > 0) out.replicas = replicas;
+    return out;
+  }
+
+  /** The members other than the leader, as nats-server's PeerInfo (what the leader knows of them). */
+  private replicasJson(): Array<Record<string, unknown>> {
+    const node = this.node;
     const replicas: Array<Record<string, unknown>> = [];
     if (node.isLeader) {
       for (const p of node.peerStatus()) {
@@ -469,16 +488,14 @@ export class StreamReplica implements RaftStateMachine {
         replicas.push(r);
       }
     } else {
-      for (const id of node.config.voters) if (id !== node.leader) replicas.push({ name: id, current: id === this.host.self, active: 0, peer: peerId(id) });
+      for (const id of node.config.voters) if (id !== node.leader) replicas.push({ name: id, current: id === this.host.self && this.current, active: 0, peer: peerId(id) });
     }
-    if (replicas.length > 0) out.replicas = replicas;
-    return out;
+    return replicas;
   }
 
-  /** Members behind the leader (for /healthz): only the leader knows. */
-  notCurrent(): string[] {
-    if (!this.node.isLeader) return [];
-    return this.node.peerStatus().filter((p) => !p.current).map((p) => p.id);
+  /** This member knows its leader and has applied everything committed that it knows of (/healthz). */
+  get current(): boolean {
+    return this.node.leader !== "" && this.node.applied >= this.node.commit && !this.node.damaged;
   }
 }
 

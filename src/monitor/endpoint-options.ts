@@ -282,9 +282,8 @@ export function jszOptions(r: OptionReader): JszOptions {
  * /healthz's flags (js-enabled-only, spelled js-enabled in 2.9, and js-server-only) skip
  * checks a single server does not have; they are validated like nats-server does.
  */
-export function checkHealthzOptions(r: OptionReader): void {
-  r.bool(["js-enabled-only", "js-enabled"]);
-  r.bool("js-server-only");
+export function checkHealthzOptions(r: OptionReader): { jsEnabledOnly: boolean; jsServerOnly: boolean } {
+  return { jsEnabledOnly: r.bool(["js-enabled-only", "js-enabled"]) === true, jsServerOnly: r.bool("js-server-only") === true };
 }
 
 export function accountzOptions(r: OptionReader): AccountzOptions {

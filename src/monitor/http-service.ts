@@ -60,8 +60,7 @@ const ENDPOINTS: Record<string, Endpoint> = {
   "/accstatz": (m, o, q) => json(buildAccstatz(m, accstatzOptions(o)), q),
   "/jsz": (m, o, q) => json(buildJsz(m, jszOptions(o)), q),
   "/healthz": (m, o, q) => {
-    checkHealthzOptions(o);
-    const h = checkHealth(m);
+    const h = checkHealth(m, checkHealthzOptions(o));
     // The 2.9 body is compact JSON.
     return json(h, q, h.status === "ok" ? 200 : 503, 0);
   },

@@ -76,7 +76,7 @@ function accountDetail(m: Monitor, jsa: JsAccount, opts: JszOptions): Record<str
   if (opts.streams || opts.consumers) {
     d.stream_detail = [...jsa.streams.values()].map((stream) => {
       const info = stream.infoJson();
-      const sd: Record<string, unknown> = { name: stream.name, created: info.created, cluster: { leader: m.server.name } };
+      const sd: Record<string, unknown> = { name: stream.name, created: info.created, cluster: stream.replica?.clusterInfo() ?? { leader: m.server.name } };
       if (opts.config) sd.config = info.config;
       sd.state = info.state;
       if (opts.consumers) {

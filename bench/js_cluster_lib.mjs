@@ -1,0 +1,53 @@
+// What the JetStream cluster benchmarks share: a cluster of three servers (nats-server 2.15 "ref"
+// or tsnats "ts"), each listing the other two in `routes`, with monitoring; the meta leader as
+// /jsz reports it.
+import { spawn, execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { freePort, waitPort } from "./bench_lib.mjs";
+
+const HERE = path.dirname(new URL(import.meta.url).pathname);
+const ROOT = path.resolve(HERE, "..");
+const tsBin = path.join(ROOT, "dist", "src", "bin", "tsnats-server.js");
+let refBin;
+
+export async function startCluster(impl, name = "BENCH") {
+  refBin ??= execFileSync(path.resolve(ROOT, "..", "shared", "tools", "nats-server-ref.sh"), ["2.15"], { encoding: "utf8" }).trim();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "jscluster-"));
+  const nodes = [];
+  for (let i = 0; i < 3; i++) nodes.push({ name: `n${i}`, port: await freePort(), route: await freePort(), http: await freePort() });
+  for (const n of nodes) {
+    const routes = nodes.filter((x) => x !== n).map((x) => `"nats://127.0.0.1:${x.route}"`);
+    const conf = path.join(dir, `${n.name}.conf`);
+    fs.writeFileSync(conf, `server_name: ${n.name}\nlisten: "127.0.0.1:${n.port}"\nhttp: "127.0.0.1:${n.http}"\njetstream { store_dir: "${path.join(dir, n.name)}" }\ncluster { name: ${name}, listen: "127.0.0.1:${n.route}", routes: [${routes.join(", ")}] }\n`);
+    const cmd = impl === "ref" ? [refBin, ["-c", conf]] : [process.execPath, [tsBin, "-c", conf]];
+    n.proc = spawn(cmd[0], cmd[1], { stdio: ["ignore", "ignore", fs.openSync(path.join(dir, `${n.name}.log`), "w")] });
+  }
+  for (const n of nodes) await waitPort(n.port);
+  return { dir, nodes };
+}
+
+export async function stopCluster(c) {
+  for (const n of c.nodes) n.proc.kill("SIGKILL");
+  await new Promise((r) => setTimeout(r, 300));
+  fs.rmSync(c.dir, { recursive: true, force: true });
+}
+
+export async function metaLeaderOf(n) {
+  try {
+    const r = await fetch(`http://127.0.0.1:${n.http}/jsz`, { signal: AbortSignal.timeout(500) });
+    return (await r.json()).meta_cluster?.leader ?? "";
+  } catch {
+    return "";
+  }
+}
+
+/** The meta leader every listed node agrees on (other than `not`). */
+export async function agreedMetaLeader(nodes, not = "") {
+  for (;;) {
+    const seen = await Promise.all(nodes.map(metaLeaderOf));
+    if (seen[0] !== "" && seen[0] !== not && seen.every((x) => x === seen[0])) return seen[0];
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
