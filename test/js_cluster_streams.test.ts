@@ -9,6 +9,7 @@ import { jetstream, jetstreamManager, JetStreamApiError } from "@nats-io/jetstre
 import { JsTestCluster } from "./helpers/js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 import type { Stream } from "../src/jetstream/stream.js";
+import { StreamReplica } from "../src/jetstream/stream_replica.js";
 
 function streamOn(c: JsTestCluster, member: string, name: string): Stream | undefined {
   if (c.member(member).srv === undefined) return undefined;
@@ -265,6 +266,45 @@ test("R3 stream: leader-elected advisories, /jsz per-stream cluster, /healthz wh
     sub.unsubscribe();
     sub2.unsubscribe();
   } finally {
+    for (const nc of ncs) await nc.close().catch(() => undefined);
+    await c.stop();
+  }
+});
+
+test("R3 stream: a member that missed entries the leader's log no longer has catches up from a snapshot plus the leader's messages", { timeout: 120_000 }, async () => {
+  const saved = StreamReplica.snapshotEntries;
+  StreamReplica.snapshotEntries = 50;
+  const c = await JsTestCluster.start(3);
+  const ncs: NatsConnection[] = [];
+  try {
+    await c.metaLeader();
+    const jsm = await jetstreamManager(await connect({ servers: c.members[0].url }).then((nc) => (ncs.push(nc), nc)), { timeout: 20_000 });
+    await jsm.streams.add({ name: "C", subjects: ["c.>"], num_replicas: 3, max_msgs_per_subject: 100 });
+    const leader = await replicaLeader(c, "C");
+    const follower = c.members.find((m) => m.name !== leader)?.name as string;
+    const other = c.members.find((m) => m.name !== leader && m.name !== follower)?.name as string;
+    const js = jetstream(ncs[0], { timeout: 10_000 });
+    for (let i = 0; i < 20; i++) await js.publish(`c.${i % 3}`, `before${i}`);
+    await sameEverywhere(c, "C", 20);
+    for (const nc of ncs) await nc.close();
+    ncs.length = 0;
+    await c.stopMember(follower);
+    const nc = await connect({ servers: c.member(leader).url });
+    ncs.push(nc);
+    const js2 = jetstream(nc, { timeout: 10_000 });
+    // Well past the snapshot threshold (the leader's log is compacted), with a limit and a delete in between.
+    for (let i = 0; i < 400; i++) await js2.publish(`c.${i % 3}`, `during${i}`);
+    await (await jetstreamManager(nc, { timeout: 20_000 })).streams.deleteMessage("C", 400);
+    await waitUntil(() => (streamOn(c, leader, "C")?.replica?.node.snapshotIndex ?? 0) > 100, 20_000, "the leader's log compacted");
+    const expected = 300 - 1;
+    await c.startMember(follower);
+    await sameEverywhere(c, "C", expected);
+    assert.deepEqual(contents(c, follower, "C"), contents(c, other, "C"));
+    // It takes part again: a new message reaches it.
+    await js2.publish("c.9", "after");
+    await sameEverywhere(c, "C", expected + 1);
+  } finally {
+    StreamReplica.snapshotEntries = saved;
     for (const nc of ncs) await nc.close().catch(() => undefined);
     await c.stop();
   }

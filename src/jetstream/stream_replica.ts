@@ -25,6 +25,10 @@
 // than messages (purge, message delete through the API, removals of acknowledged messages of
 // work-queue and interest streams) remember the last index applied in `<group>/applied`.
 //
+// A member that missed entries the leader's log no longer holds gets a snapshot (the stream's
+// first and last sequence) and copies the messages up to it from the leader over
+// `$JSC.CATCHUP.<group>.<leader>` (restore).
+//
 // RAFT messages travel as system account messages on `$NRG.TS.<group>.<server name>`; the group's
 // files are `<store_dir>/_raft/<group>`.
 import crypto from "node:crypto";
@@ -49,6 +53,10 @@ const HEARTBEAT_MS = 300;
 const MAX_HELD = 100_000;
 /** The headers start of every header the publish checks look at. */
 const NATS_KEY = Buffer.from("\r\nNats-", "latin1");
+
+/** Bytes of messages per catch-up answer. */
+const CATCHUP_BYTES = 512 * 1024;
+const CATCHUP_TIMEOUT_MS = 5000;
 
 const KIND_MSG = 1;
 const KIND_SKIP = 2;
@@ -83,12 +91,16 @@ interface Held {
 }
 
 export class StreamReplica implements RaftStateMachine {
+  /** Entries applied between two snapshots (tests lower it to exercise catch-up). */
+  static snapshotEntries = 100_000;
   readonly node: RaftNode;
   readonly group: string;
   /** True while a committed entry is applied (the stream's own changes then go straight to its store). */
   applying = false;
   private readonly dir: string;
   private readonly sub: Subscription | undefined;
+  /** Where this member answers another's catch-up requests (it sent that member a snapshot). */
+  private readonly catchupSub: Subscription | undefined;
   /** The leader's replies waiting for their entry to be applied, by RAFT index. */
   private readonly pending = new Map<number, { reply: string; val: string | undefined }>();
   /** The last index this leader proposed a message at. */
@@ -138,7 +150,7 @@ export class StreamReplica implements RaftStateMachine {
       electionMinMs: ELECTION_MIN_MS,
       electionMaxMs: ELECTION_MAX_MS,
       heartbeatMs: HEARTBEAT_MS,
-      snapshotEntries: 100_000,
+      snapshotEntries: StreamReplica.snapshotEntries,
       log: { info: (m) => log.debug?.(m) ?? undefined, warn: (m) => log.warn(`stream '${jsa.account.name} > ${stream.name}': ${m}`) },
       observer: {
         stateChanged: (role, leader) => {
@@ -163,6 +175,7 @@ export class StreamReplica implements RaftStateMachine {
       undefined,
       `raft-${this.group}`,
     );
+    this.catchupSub = sys?.subscribeInternal(`$JSC.CATCHUP.${this.group}.${self}`, (_s, reply, _h, payload) => this.serveCatchup(reply, payload), undefined, `raft-catchup-${this.group}`);
   }
 
   /** Start the group; `campaign`: this member is the new stream's preferred first leader. */
@@ -208,7 +221,9 @@ export class StreamReplica implements RaftStateMachine {
 
   stop(): void {
     this.node.stop();
-    if (this.sub !== undefined) this.stream.jsa.service.server.systemAccount?.unsubscribeInternal(this.sub);
+    const sys = this.stream.jsa.service.server.systemAccount;
+    if (this.sub !== undefined) sys?.unsubscribeInternal(this.sub);
+    if (this.catchupSub !== undefined) sys?.unsubscribeInternal(this.catchupSub);
     this.lostLeadership();
   }
 
@@ -441,26 +456,128 @@ export class StreamReplica implements RaftStateMachine {
     return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq })), ready: this.stream.store.syncPending() };
   }
 
-  restore(data: Buffer, index: number, fromLeader: boolean): void {
-    if (!fromLeader) return; // the store is at or past its own snapshot
-    const st = this.stream.store.state();
+  /**
+   * A snapshot: at start the store is at or past its own (nothing to do); from the leader (this
+   * member missed entries the leader's log no longer has), the messages up to the snapshot's
+   * last sequence are copied from the leader in batches (`$JSC.CATCHUP.<group>.<leader>`), with
+   * their sequences and times; the sequences the leader no longer has are skipped. Rejected (the
+   * leader sends the snapshot again) when the leader does not answer.
+   */
+  async restore(data: Buffer, index: number, fromLeader: boolean): Promise<void> {
+    const s = this.stream;
     let snap: { first: number; last: number };
     try {
       snap = JSON.parse(data.toString()) as { first: number; last: number };
     } catch {
       return;
     }
-    if (snap.last > st.lastSeq) {
-      // Not yet: copying the messages of a compacted log from the leader. The gap is skipped so
-      // that the entries after the snapshot apply at their sequences.
-      this.stream.jsa.service.log.warn(`stream '${this.stream.name}': behind a compacted log (have ${st.lastSeq}, leader's snapshot ${snap.last} at index ${index}); messages up to ${snap.last} are missing here`);
-      this.applying = true;
-      try {
-        this.stream.applyStreamOp({ op: "skip_msgs", seq: st.lastSeq + 1, num: snap.last - st.lastSeq });
-      } finally {
-        this.applying = false;
-      }
+    if (!fromLeader) {
+      if (snap.last > s.store.state().lastSeq) s.jsa.service.log.warn(`stream '${s.name}': the store is behind its RAFT snapshot (${s.store.state().lastSeq} < ${snap.last}); messages in between are missing here`);
+      return;
     }
+    const leader = this.node.leader;
+    this.applying = true;
+    try {
+      let from = s.store.state().lastSeq + 1;
+      if (snap.first > from) {
+        // Gone at the leader too (limits, purges): skipped.
+        s.applyStreamOp({ op: "skip_msgs", seq: from, num: snap.first - from });
+        from = snap.first;
+      }
+      while (from <= snap.last) {
+        this.applying = false;
+        const answer = await this.request(`$JSC.CATCHUP.${this.group}.${leader}`, Buffer.from(JSON.stringify({ from, to: snap.last })));
+        this.applying = true;
+        const next = answer.readDoubleLE(0);
+        for (let o = 8; o < answer.length; ) {
+          const seq = answer.readDoubleLE(o);
+          const time = answer.readBigInt64LE(o + 8);
+          const subjLen = answer.readUInt16LE(o + 16);
+          const hdrLen = answer.readUInt32LE(o + 18);
+          const dataLen = answer.readUInt32LE(o + 22);
+          o += 26;
+          const subject = answer.toString("utf8", o, o + subjLen);
+          o += subjLen;
+          const hdr = hdrLen > 0 ? answer.subarray(o, o + hdrLen) : undefined;
+          o += hdrLen;
+          const msg = answer.subarray(o, o + dataLen);
+          o += dataLen;
+          const last = s.store.state().lastSeq;
+          if (seq <= last) continue;
+          if (seq > last + 1) s.applyStreamOp({ op: "skip_msgs", seq: last + 1, num: seq - last - 1 });
+          s.applyStreamOp({ op: "mirror_msg", subject, hdr, data: msg, seq, time });
+        }
+        if (next <= from) throw new Error(`catch-up from ${leader} made no progress at ${from}`);
+        from = next;
+      }
+      const last = s.store.state().lastSeq;
+      if (last < snap.last) s.applyStreamOp({ op: "skip_msgs", seq: last + 1, num: snap.last - last });
+      s.jsa.service.log.info(`stream '${s.jsa.account.name} > ${s.name}': caught up to ${snap.last} from ${leader} (snapshot at index ${index})`);
+    } finally {
+      this.applying = false;
+    }
+  }
+
+  /** A member catching up asks for messages [from, to]: answered with the next sequence to ask for, then the messages. */
+  private serveCatchup(reply: string, payload: Buffer): void {
+    if (reply === "") return;
+    let req: { from: number; to: number };
+    try {
+      req = JSON.parse(payload.toString()) as { from: number; to: number };
+    } catch {
+      return;
+    }
+    const store = this.stream.store;
+    const parts: Buffer[] = [Buffer.alloc(8)];
+    let bytes = 0;
+    let next = Math.max(1, req.from);
+    while (next <= req.to && bytes < CATCHUP_BYTES) {
+      const m = store.loadNextMsg("", next);
+      if (m === null || m.seq > req.to) {
+        next = req.to + 1;
+        break;
+      }
+      const subjLen = Buffer.byteLength(m.subject);
+      const hdrLen = m.hdr?.length ?? 0;
+      const rec = Buffer.allocUnsafe(26 + subjLen + hdrLen + m.data.length);
+      rec.writeDoubleLE(m.seq, 0);
+      rec.writeBigInt64LE(m.time, 8);
+      rec.writeUInt16LE(subjLen, 16);
+      rec.writeUInt32LE(hdrLen, 18);
+      rec.writeUInt32LE(m.data.length, 22);
+      let o = 26 + rec.write(m.subject, 26, "utf8");
+      if (m.hdr !== undefined) o += m.hdr.copy(rec, o);
+      m.data.copy(rec, o);
+      parts.push(rec);
+      bytes += rec.length;
+      next = m.seq + 1;
+    }
+    parts[0].writeDoubleLE(next, 0);
+    this.stream.jsa.service.server.systemAccount?.publish(reply, "", undefined, Buffer.concat(parts));
+  }
+
+  /** One request over the system account. */
+  private request(subject: string, body: Buffer): Promise<Buffer> {
+    const sys = this.stream.jsa.service.server.systemAccount;
+    if (sys === undefined) return Promise.reject(new Error("no system account"));
+    const inbox = `$JSC.R.${this.group}.${crypto.randomBytes(8).toString("hex")}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        sys.unsubscribeInternal(sub);
+        reject(new Error(`no answer on ${subject}`));
+      }, CATCHUP_TIMEOUT_MS);
+      const sub = sys.subscribeInternal(
+        inbox,
+        (_s, _r, _h, payload) => {
+          clearTimeout(timer);
+          sys.unsubscribeInternal(sub);
+          resolve(Buffer.from(payload));
+        },
+        undefined,
+        "raft-catchup-reply",
+      );
+      sys.publish(subject, inbox, undefined, body);
+    });
   }
 
   // ---- monitoring ----
