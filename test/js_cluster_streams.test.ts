@@ -73,7 +73,8 @@ test("R3 stream: created on three servers, publishes from any server go through 
     assert.equal(created.config.num_replicas, 3);
     assert.equal(created.cluster?.name, "JSC");
     assert.ok(created.cluster?.leader, "the create answer names the group's leader");
-    for (const m of c.members) assert.ok(streamOn(c, m.name, "R3")?.replica !== undefined, `${m.name} holds a replica`);
+    // Each member creates its copy when it applies the meta group's entry (the answer comes from one of them).
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "R3")?.replica !== undefined), 20_000, "a replica on every member");
     const leader = await replicaLeader(c, "R3");
 
     // Publishes from clients of every server, pipelined: every one acknowledged, in one order.
