@@ -20,6 +20,7 @@ import { RouteInterest } from "./interest.js";
 import { clientConnectUrls, hostPort } from "./urls.js";
 import { COMPRESSION_S2_AUTO, needsCompression } from "./compression.js";
 import { serverInfoHead } from "./handshake.js";
+import { ListenerTimers } from "./timers.js";
 
 /** nats-server's route timings. */
 const ROUTE_CONNECT_DELAY_MS = 1000;
@@ -74,7 +75,7 @@ export class Cluster implements ServerService {
   private readonly peerClientUrls = new Map<string, number>();
   private listener: net.Server | undefined;
   private tls: ServerTls | undefined;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new ListenerTimers();
   private stopping = false;
   /** The route port once listening, and the URL peers reach us on. */
   port = 0;
@@ -282,7 +283,7 @@ export class Cluster implements ServerService {
         else this.server.log.debug(msg);
         if (type !== "explicit" && attempts > this.options.connectRetries) return;
         if (this.options.connectBackoff) delay = Math.min(delay * 2, ROUTE_CONNECT_MAX_DELAY_MS);
-        this.later(attempt, delay);
+        this.timers.later(attempt, delay);
       };
       socket.once("error", fail);
       socket.once("connect", () => {
@@ -324,15 +325,6 @@ export class Cluster implements ServerService {
   private configuredUrl(url: URL): URL | undefined {
     const raw = this.options.routes.find((r) => sameUrl(r, url));
     return raw === undefined ? undefined : new URL(raw);
-  }
-
-  private later(fn: () => void, ms: number): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    t.unref();
-    this.timers.add(t);
   }
 
   // ---- registration ----
@@ -529,7 +521,7 @@ export class Cluster implements ServerService {
     if (route.routeType !== "implicit" || retryImplicit) {
       // Both sides may reconnect at once: a random delay makes a repeated tie unlikely.
       const delay = Math.floor(Math.random() * 100) + (route.routeType === "explicit" ? ROUTE_RECONNECT_DELAY_MS : 0);
-      this.later(() => this.connectToRoute(url, route.routeType, false, GOSSIP_DEFAULT, route.accName), delay);
+      this.timers.later(() => this.connectToRoute(url, route.routeType, false, GOSSIP_DEFAULT, route.accName), delay);
     }
   }
 
@@ -763,8 +755,7 @@ export class Cluster implements ServerService {
   async shutdown(): Promise<void> {
     this.stopping = true;
     if (this.housekeeping !== undefined) clearInterval(this.housekeeping);
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.timers.cancelAll();
     const listener = this.listener;
     this.listener = undefined;
     const closed = listener !== undefined ? new Promise<void>((r) => listener.close(() => r())) : Promise.resolve();

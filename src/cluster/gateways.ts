@@ -25,6 +25,7 @@ import { clusterOf, type Cluster } from "./cluster.js";
 import type { Route, RouteInfo } from "./route.js";
 import { hostPort, listenUrls } from "./urls.js";
 import { serverInfoHead } from "./handshake.js";
+import { ListenerTimers } from "./timers.js";
 
 /** nats-server's gateway timings. */
 const DEFAULT_SOLICIT_DELAY_MS = 1000;
@@ -132,8 +133,7 @@ export class Gateways implements ServerService, RoutedReplySender {
   private listener: net.Server | undefined;
   private serverTls: ServerTls | undefined;
   private infoCache: string | undefined;
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly sleepers = new Set<() => void>();
+  private readonly timers = new ListenerTimers();
   private housekeeping: NodeJS.Timeout | undefined;
   private stopping = false;
   private readonly idHashes = new Map<string, string>();
@@ -199,7 +199,7 @@ export class Gateways implements ServerService, RoutedReplySender {
   async listening(): Promise<void> {
     this.housekeeping = setInterval(() => this.tick(), 1000);
     this.housekeeping.unref();
-    this.later(() => {
+    this.timers.later(() => {
       for (const cfg of this.remotes.values()) if (!cfg.implicit) void this.solicit(cfg, true);
     }, this.options.solicitDelayMs ?? DEFAULT_SOLICIT_DELAY_MS);
   }
@@ -433,7 +433,7 @@ export class Gateways implements ServerService, RoutedReplySender {
           return;
         }
       }
-      await this.sleep(delay);
+      await this.timers.sleep(delay);
       if (this.options.connectBackoff) delay = Math.min(delay * 2, CONNECT_MAX_DELAY_MS);
     }
   }
@@ -496,7 +496,7 @@ export class Gateways implements ServerService, RoutedReplySender {
     const cfg = conn.remote;
     if (cfg === undefined || this.remotes.get(cfg.name) !== cfg) return;
     const delay = Math.floor(Math.random() * 100) + (cfg.implicit ? 0 : RECONNECT_DELAY_MS);
-    this.later(() => void this.solicit(cfg, false), delay);
+    this.timers.later(() => void this.solicit(cfg, false), delay);
   }
 
   // ---- interest ----
@@ -603,32 +603,10 @@ export class Gateways implements ServerService, RoutedReplySender {
     this.infoCache = undefined;
   }
 
-  private later(fn: () => void, ms: number): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    t.unref();
-    this.timers.add(t);
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.sleepers.delete(done);
-        resolve();
-      };
-      this.sleepers.add(done);
-      this.later(done, ms);
-    });
-  }
-
   async shutdown(): Promise<void> {
     this.stopping = true;
     if (this.housekeeping !== undefined) clearInterval(this.housekeeping);
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    for (const s of [...this.sleepers]) s();
+    this.timers.cancelAll();
     const listener = this.listener;
     this.listener = undefined;
     const closed = listener !== undefined ? new Promise<void>((r) => listener.close(() => r())) : Promise.resolve();

@@ -23,6 +23,7 @@ import type { RoutedReplySender } from "./gateway_reply.js";
 import { WebSocketTransport } from "../server/websocket_transport.js";
 import { clientTlsContext } from "../server/tls.js";
 import { isWebSocketUrl } from "../config/leafnodes.js";
+import { ListenerTimers } from "./timers.js";
 
 // `ws` is loaded only by a remote that dials over WebSocket (as the WebSocket listener does).
 const requireCjs = createRequire(import.meta.url);
@@ -55,7 +56,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
   /** Per account, the subject whose return over a leaf connection means a loop. */
   private readonly loopSubjects = new Map<string, string>();
   private listener: net.Server | undefined;
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly timers = new ListenerTimers();
   private stopping = false;
   /** Write deadlines of leaf connections, checked every second. */
   private housekeeping: NodeJS.Timeout | undefined;
@@ -265,7 +266,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     }
     this.server.log.debug(`Trying to connect as leafnode to remote server on ${hostPort(host, port)}`);
     const socket = net.connect({ host, port, noDelay: true });
-    const retry = (): void => this.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);
+    const retry = (): void => this.timers.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);
     socket.once("error", (err) => {
       socket.destroy();
       this.server.log.debug(`Error trying to connect as leafnode to remote server ${hostPort(host, port)}: ${err.message}`);
@@ -316,7 +317,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       t.rejectUnauthorized = true;
     }
     this.server.log.debug(`Trying to connect as leafnode to remote server on ${hostPort(host, port)} (websocket)`);
-    const retry = (): void => this.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);
+    const retry = (): void => this.timers.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);
     let ws: WebSocket;
     try {
       const { WebSocket: WsClient } = requireCjs("ws") as typeof import("ws");
@@ -457,7 +458,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     if (remote !== undefined && remote.conn === conn) {
       remote.conn = undefined;
       if (!this.stopping && !this.server.isShuttingDown && !remote.stopped) {
-        this.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);
+        this.timers.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);
       }
     }
   }
@@ -523,20 +524,10 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     conn.close("Leafnode Loop Detected");
   }
 
-  private later(fn: () => void, ms: number): void {
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      fn();
-    }, ms);
-    t.unref();
-    this.timers.add(t);
-  }
-
   async shutdown(): Promise<void> {
     this.stopping = true;
     if (this.housekeeping !== undefined) clearInterval(this.housekeeping);
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.timers.cancelAll();
     for (const r of this.remotes) r.stopped = true;
     const listener = this.listener;
     this.listener = undefined;
