@@ -108,7 +108,7 @@ describe("JetStream meta group faults in network namespaces", { skip }, () => {
     const other = [0, 1, 2].find((i) => i !== li) as number;
     const nc = await connect(clientOpts(lab, other));
     conns.push(nc);
-    const jsm = await jetstreamManager(nc);
+    const jsm = await retry("jsm", () => jetstreamManager(nc));
     const owners = new Map<string, string>();
     for (let k = 0; k < 3; k++) {
       const si = await retry(`create K${k}`, () => jsm.streams.add({ name: `K${k}`, subjects: [`k${k}.>`] }));
@@ -145,7 +145,7 @@ describe("JetStream meta group faults in network namespaces", { skip }, () => {
     const rest = [0, 1, 2].filter((i) => i !== li);
     const nc = await connect(clientOpts(lab, rest[0]));
     conns.push(nc);
-    const jsm = await jetstreamManager(nc);
+    const jsm = await retry("jsm", () => jetstreamManager(nc));
     lab.isolate(li);
     const second = await agreedLeader(lab, rest, leader);
     const created = await retry("create PART", () => jsm.streams.add({ name: "PART", subjects: ["part.>"] }));
