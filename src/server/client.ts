@@ -155,8 +155,11 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   private lastGeneration = -1;
   private lastResult: SublistResult | undefined;
   private maxPending: number;
-  private authTimer: NodeJS.Timeout | undefined;
-  /** The next PING check, in the server's shared ping queue (Deadlined). */
+  /** Until CONNECT arrives when authentication is required: when auth_timeout expires (ms since the epoch; 0 = none). */
+  private authDeadline = 0;
+  /** The next PING check (ms since the epoch; 0 = none). */
+  private pingAt = 0;
+  /** This client's entry in the server's deadline queue: the earlier of authDeadline and pingAt (Deadlined). */
   deadlineIdx = -1;
   deadlineAt = 0;
   private expiryTimer: NodeJS.Timeout | undefined;
@@ -172,7 +175,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   constructor(
     readonly server: Server,
     readonly cid: number,
-    private readonly socket: ClientTransport,
+    private socket: ClientTransport,
     account: Account,
     /** What kind of connection this is (the listener that accepted it says); an input of authentication. */
     readonly connectionType: ConnectionType = "STANDARD",
@@ -187,26 +190,34 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     this.maxSubs = o.maxSubscriptions > 0 ? o.maxSubscriptions : -1;
     this.parser = new Parser(this, { maxControlLine: o.maxControlLine, maxPayload: o.maxPayload });
     socket.setNoDelay(true);
-    socket.on("data", (chunk: Buffer) => this.onData(chunk));
-    socket.on("drain", () => this.onDrain());
-    socket.on("error", (err) => {
-      this.server.log.debug(`${this.logPrefix()} - Client connection error: ${err.message}`);
-      this.close("Read Error");
-    });
-    socket.on("close", () => this.close("Client Closed"));
-    // EOF ends the connection, as in nats-server. Destroyed rather than ended: a TLS socket
-    // over a net.Socket does not reach 'close' after ending once its peer is gone.
-    socket.on("end", () => {
-      if (this.closed) socket.destroy(); // we ended first: both sides are done
-      else this.close("Client Closed", true);
-    });
-    if (server.auth.requiredFor(connectionType)) {
-      this.authTimer = setTimeout(() => {
-        this.sendErr(ProtoErr.AuthTimeout);
-        this.close("Authentication Timeout");
-      }, server.auth.timeoutMsFor(connectionType));
-    }
-    this.schedulePing();
+    // The listeners are shared functions that find this client on the transport: accepting a
+    // connection allocates no closures.
+    (socket as OwnedTransport)[kClient] = this;
+    socket.on("data", onTransportData);
+    socket.on("drain", onTransportDrain);
+    socket.on("error", onTransportError);
+    socket.on("close", onTransportClose);
+    socket.on("end", onTransportEnd);
+    // auth_timeout and the first PING check share this client's one entry in the server's
+    // deadline queue (no timer per connection).
+    const now = Date.now();
+    if (server.auth.requiredFor(connectionType)) this.authDeadline = now + server.auth.timeoutMsFor(connectionType);
+    this.schedulePing(now);
+  }
+
+  /** The transport failed (reset, TLS error). */
+  transportError(err: Error): void {
+    this.server.log.debug(`${this.logPrefix()} - Client connection error: ${err.message}`);
+    this.close("Read Error");
+  }
+
+  /**
+   * EOF ends the connection, as in nats-server. Destroyed rather than ended: a TLS socket over
+   * a net.Socket does not reach 'close' after ending once its peer is gone.
+   */
+  transportEnded(): void {
+    if (this.closed) this.socket.destroy(); // we ended first: both sides are done
+    else this.close("Client Closed", true);
   }
 
   /** Take reloaded limits and logging options. */
@@ -358,8 +369,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     if (this.trace) this.traceIn("CONNECT", redactSecrets(json));
     // As nats-server: the auth timer only waits for the CONNECT; checking its credentials
     // (bcrypt, an account lookup, an auth callout) has its own limits.
-    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
-    this.authTimer = undefined;
+    this.authDeadline = 0;
     // Also as nats-server: every CONNECT, before its credentials are checked, estimates the RTT
     // (INFO sent to CONNECT received) and brings the first PING forward; a login waiting on a
     // slow bcrypt check or auth callout is pinged like any other.
@@ -450,8 +460,6 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
       this.server.onAuthError(this, result);
       throw new ProtocolError(ProtoErr.AuthViolation, "authentication error");
     }
-    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
-    this.authTimer = undefined;
     const acc = result.account;
     this.authorizedUser = result.user;
     this.jwtUser = result.jwt;
@@ -772,7 +780,18 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     if (!this.closed) this.socket.resume();
   }
 
-  private onDrain(): void {
+  /**
+   * The transport is closed: the client (kept a while for /connz) lets go of it, so a ring of
+   * closed connections does not hold their sockets' stream state.
+   */
+  transportClosed(): void {
+    this.close("Client Closed");
+    this.socket = DETACHED;
+    this.outbound.socket = undefined;
+  }
+
+  /** The socket took what it held ('drain'). */
+  transportDrained(): void {
     if (!this.closed) this.outbound.drained();
   }
 
@@ -826,7 +845,11 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   }
 
   sendInfo(info: object): void {
-    this.queue(Buffer.from(`INFO ${JSON.stringify(info)} \r\n`));
+    this.sendInfoJson(JSON.stringify(info));
+  }
+
+  sendInfoJson(json: string): void {
+    this.queue(Buffer.from(`INFO ${json} \r\n`));
     this.flushSoon();
   }
 
@@ -838,10 +861,19 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   }
 
   /** Until CONNECT: a PING check after the full interval (as nats-server). */
-  private schedulePing(): void {
+  private schedulePing(now: number): void {
     const interval = this.pingIntervalMs;
-    if (interval <= 0) return;
-    this.server.pings.add(this, Date.now() + interval);
+    this.pingAt = interval > 0 ? now + interval : 0;
+    this.armDeadline();
+  }
+
+  /** Keep this client's deadline queue entry at the earlier of its auth and PING deadlines. */
+  private armDeadline(): void {
+    let at = this.pingAt;
+    const auth = this.authDeadline;
+    if (auth > 0 && (at === 0 || auth < at)) at = auth;
+    if (at > 0) this.server.pings.add(this, at);
+    else this.server.pings.remove(this);
   }
 
   /**
@@ -855,13 +887,25 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     if (d <= 0) return;
     if (!o.disableShortFirstPing && d > FIRST_CLIENT_PING_MS) d = FIRST_CLIENT_PING_MS;
     d += Math.floor(Math.random() * (d / 5));
-    this.server.pings.add(this, Date.now() + d);
+    this.pingAt = Date.now() + d;
+    this.armDeadline();
   }
 
-  /** Due in the server's ping queue. */
-  onPingTimer(): void {
+  /** Due in the server's deadline queue: auth_timeout, or a PING check. */
+  onDeadline(): void {
     if (this.closed) return;
     const now = Date.now();
+    if (this.authDeadline > 0 && now >= this.authDeadline) {
+      this.authDeadline = 0;
+      this.sendErr(ProtoErr.AuthTimeout);
+      this.close("Authentication Timeout");
+      return;
+    }
+    if (this.pingAt > 0 && now >= this.pingAt) this.pingCheck(now);
+    else this.armDeadline();
+  }
+
+  private pingCheck(now: number): void {
     const interval = this.pingIntervalMs;
     // As nats-server: a client heard from within the interval needs no PING, unless its RTT
     // has not been measured by a PING yet or not for an hour.
@@ -880,7 +924,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
       this.queue(PING);
       this.flushSoon();
     }
-    this.schedulePing();
+    this.schedulePing(now);
   }
 
   // ---- subscriptions and teardown ----
@@ -929,7 +973,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     this.stop = new Date();
     this.server.pings.remove(this);
     this.resumeReading();
-    if (this.authTimer !== undefined) clearTimeout(this.authTimer);
+    this.authDeadline = 0;
     if (this.expiryTimer !== undefined) clearTimeout(this.expiryTimer);
     for (const sub of this.subs.values()) {
       sub.closed = true;
@@ -947,7 +991,8 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
       // socket paused by a stall or a pending CONNECT would otherwise wait for the timer below.
       this.socket.resume();
       // A peer that never reads must not keep the socket forever.
-      setTimeout(() => this.socket.destroy(), 2000).unref();
+      const socket = this.socket;
+      setTimeout(() => socket.destroy(), 2000).unref();
     }
     this.server.onClientClosed(this);
   }
@@ -959,6 +1004,42 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   private traceOut(op: string, arg: string): void {
     this.server.log.trace(`${this.logPrefix()} - ->> [${op}${arg ? " " + arg : ""}]`);
   }
+}
+
+/** What a closed client holds in place of its transport once that closed. */
+const DETACHED: ClientTransport = {
+  writableLength: 0,
+  setNoDelay: () => undefined,
+  write: () => false,
+  pause: () => undefined,
+  resume: () => undefined,
+  end: () => undefined,
+  destroy: () => undefined,
+  on: () => undefined,
+};
+
+/** The client a transport belongs to, so its event listeners need no closure per connection. */
+const kClient = Symbol("tsnats.client");
+interface OwnedTransport {
+  [kClient]?: Client;
+}
+function clientOf(transport: unknown): Client {
+  return (transport as OwnedTransport)[kClient] as Client;
+}
+function onTransportData(this: unknown, chunk: Buffer): void {
+  clientOf(this).onData(chunk);
+}
+function onTransportDrain(this: unknown): void {
+  clientOf(this).transportDrained();
+}
+function onTransportError(this: unknown, err: Error): void {
+  clientOf(this).transportError(err);
+}
+function onTransportClose(this: unknown): void {
+  clientOf(this).transportClosed();
+}
+function onTransportEnd(this: unknown): void {
+  clientOf(this).transportEnded();
 }
 
 /** Credentials never reach the log: nats-server traces CONNECT with secrets redacted. */

@@ -79,8 +79,8 @@ export class Server {
   readonly systemAccount: Account | undefined;
   readonly clients = new Map<number, Client>();
   readonly closedClients: ClosedClient[] = [];
-  /** Every connection's next PING check, behind one timer. */
-  readonly pings = new DeadlineQueue<Client>((c) => c.onPingTimer());
+  /** Every client's next PING check or auth_timeout, behind one timer. */
+  readonly pings = new DeadlineQueue<Client>((c) => c.onDeadline());
   /** Publishers held back while a receiver catches up, behind one timer. */
   readonly stalls = new StallQueue<Client>(MAX_STALL_MS);
   /**
@@ -335,6 +335,26 @@ export class Server {
     return info;
   }
 
+  /** The server's part of the INFO serialized, while `info()` gives the same fields. */
+  private infoCache: { fields: Record<string, unknown>; head: string } | undefined;
+
+  /**
+   * The INFO JSON a plain TCP client gets (what `infoFor` gives, serialized): the server's part
+   * is serialized once and reused while it stays the same, only the client's fields are added.
+   */
+  private infoJsonFor(c: Client): string {
+    const fields = this.info();
+    let cache = this.infoCache;
+    if (cache === undefined || !sameInfoFields(cache.fields, fields)) {
+      const json = JSON.stringify(fields);
+      cache = this.infoCache = { fields, head: json.slice(0, -1) };
+    }
+    let json = `${cache.head},"client_id":${c.cid},"client_ip":${JSON.stringify(c.host)}`;
+    if (c.nonce !== undefined) json += `,"nonce":${JSON.stringify(c.nonce)}`;
+    if (fields.auth_required === undefined && this.auth.requiredFor(c.connectionType)) json += `,"auth_required":true`;
+    return json + "}";
+  }
+
   private infoForConnection(cid: number, host: string, nonce: string | undefined): Record<string, unknown> {
     const info = this.info();
     info.client_id = cid;
@@ -348,7 +368,7 @@ export class Server {
       socket.destroy();
       return;
     }
-    socket.on("error", () => undefined);
+    socket.on("error", ignoreError);
     const cid = this.newCid();
     const tls = this.tls;
     const nonce = this.auth.nonceRequired ? newNonce() : undefined;
@@ -373,9 +393,9 @@ export class Server {
   /** A client over plain TCP (no TLS configured, or allow_non_tls and the client chose plain). */
   private startClient(socket: net.Socket, cid: number, nonce: string | undefined, infoSent: boolean): void {
     const client = new Client(this, cid, socket, this.globalAccount);
-    readIntoSharedBuffer(socket, (chunk) => client.onData(chunk));
+    readIntoSharedBuffer(socket, client);
     client.nonce = nonce;
-    if (!infoSent) client.sendInfo(this.infoFor(client));
+    if (!infoSent) client.sendInfoJson(this.infoJsonFor(client));
     if (this.admit(client)) socket.resume();
   }
 
@@ -392,7 +412,7 @@ export class Server {
     const conn = tls.wrapClient(socket);
     const client = new Client(this, cid, conn, this.globalAccount);
     // Decrypted bytes land in the shared read buffer too (the TLS socket starts reading on the next tick).
-    readIntoSharedBuffer(conn, (chunk) => client.onData(chunk));
+    readIntoSharedBuffer(conn, client);
     client.nonce = nonce;
     if (tlsFirst) {
       const info = this.infoFor(client);
@@ -685,6 +705,23 @@ export class Server {
     return this.shuttingDown;
   }
 }
+
+/** Whether two `Server.info()` results hold the same fields (arrays compared by element). */
+function sameInfoFields(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) {
+    const x = a[k];
+    const y = b[k];
+    if (x === y) continue;
+    if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false;
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  }
+  return true;
+}
+
+/** Errors before a connection has its client (the client's own listener takes over then). */
+function ignoreError(): void {}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

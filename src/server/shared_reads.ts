@@ -42,13 +42,38 @@ const symbols = ((): { buffer: symbol; callback: symbol } | undefined => {
   return buffer !== undefined && callback !== undefined ? { buffer, callback } : undefined;
 })();
 
+/** Whoever handles a socket's reads. */
+export interface ReadTarget {
+  onData(chunk: Buffer): void;
+}
+
+/** Where a socket's reads go: kept on the socket, so one callback serves every socket. */
+const kReadTarget = Symbol("tsnats.readTarget");
+
+interface TargetedSocket {
+  [kReadTarget]: ReadTarget;
+}
+
+// Node calls the `onread` callback as a method of the socket.
+function onSharedRead(this: TargetedSocket, n: number, b: Buffer): void {
+  this[kReadTarget].onData(b.subarray(0, n));
+}
+
+function onSharedReadPoisoned(this: TargetedSocket, n: number, b: Buffer): void {
+  try {
+    this[kReadTarget].onData(b.subarray(0, n));
+  } finally {
+    b.fill(0xee, 0, n);
+  }
+}
+
 /**
- * From its next read on, have `socket` read into the shared buffer and call `onData` with
- * each read (a view into that buffer, valid until `onData` returns) instead of emitting
- * 'data'. Returns false when it cannot: the socket then emits 'data' as usual. Nothing may
- * wait in the socket's readable buffer (it would be delivered by 'data' after newer reads).
+ * From its next read on, have `socket` read into the shared buffer and hand each read (a view
+ * into that buffer, valid until `onData` returns) to `target` instead of emitting 'data'.
+ * Returns false when it cannot: the socket then emits 'data' as usual. Nothing may wait in
+ * the socket's readable buffer (it would be delivered by 'data' after newer reads).
  */
-export function readIntoSharedBuffer(socket: net.Socket, onData: (chunk: Buffer) => void): boolean {
+export function readIntoSharedBuffer(socket: net.Socket, target: ReadTarget | ((chunk: Buffer) => void)): boolean {
   const s = socket as unknown as SocketInternals;
   const handle = s._handle;
   if (symbols === undefined || handle === undefined || handle === null || socket.readableLength > 0) return false;
@@ -58,15 +83,8 @@ export function readIntoSharedBuffer(socket: net.Socket, onData: (chunk: Buffer)
   if (reading && handle.readStop() !== 0) return false;
   const buf = (shared ??= Buffer.allocUnsafe(READ_SIZE));
   s[symbols.buffer] = buf;
-  s[symbols.callback] = POISON
-    ? (n: number, b: Buffer): void => {
-        try {
-          onData(b.subarray(0, n));
-        } finally {
-          b.fill(0xee, 0, n);
-        }
-      }
-    : (n: number, b: Buffer): void => onData(b.subarray(0, n));
+  (socket as unknown as TargetedSocket)[kReadTarget] = typeof target === "function" ? { onData: target } : target;
+  s[symbols.callback] = POISON ? onSharedReadPoisoned : onSharedRead;
   handle.useUserBuffer(buf);
   if (reading && handle.readStart() !== 0) socket.destroy(new Error("read could not resume"));
   return true;
