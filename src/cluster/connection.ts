@@ -12,6 +12,7 @@ import { splitDeliveredReply, type Account } from "../server/account.js";
 import type { RemoteDeliverer, Subscription, SublistResult } from "../server/sublist.js";
 import { Outbound, copyInto, stallMarkFor, type Stallable } from "../server/outbound.js";
 import { readIntoSharedBuffer } from "../server/shared_reads.js";
+import { stallLimitMs } from "../server/stall_queue.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import { MSG_TRACE_PROTO, MsgTrace, TraceKind, setActiveTrace } from "../server/msg_trace.js";
 import { RemoteParser, type MsgOp, type RemoteParserHandler, type SubOp, type UnsubOp } from "./remote_parser.js";
@@ -234,10 +235,32 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     return this.outbound.behind;
   }
 
-  /** Hold a publisher back until this connection catches up (or briefly, whichever first). */
+  /** Hold a publisher back until this connection catches up (or for a while, whichever first: see stall_queue.ts). */
   stallPublisher(publisher: Stallable): void {
-    if (this.closed) return;
-    this.outbound.stall(publisher);
+    if (this.closed || publisher === this) return;
+    this.outbound.stall(publisher, stallLimitMs(publisher, this));
+  }
+
+  /** While this connection's reads are paused for a receiver that is behind: until when at the latest (the server's stall queue owns it). */
+  stalledUntil = 0;
+  private readsPaused = false;
+
+  /**
+   * A local receiver of what this connection delivers is behind: stop reading for `ms` at most,
+   * so the other server holds its messages (back-pressure across the connection).
+   */
+  pauseReading(ms: number): void {
+    if (this.readsPaused || this.closed) return;
+    this.readsPaused = true;
+    this.socket.pause();
+    this.server.stalls.add(this, ms);
+  }
+
+  resumeReading(): void {
+    if (!this.readsPaused) return;
+    this.readsPaused = false;
+    this.server.stalls.remove(this);
+    if (!this.closed) this.socket.resume();
   }
 
   // ---- inbound ----
@@ -778,6 +801,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     this.closed = true;
     this.closeReason = reason;
     this.stop = new Date();
+    this.resumeReading();
     if (this.pingTimer !== undefined) clearTimeout(this.pingTimer);
     this.stopAuthTimer();
     for (const sub of this.subs.values()) {

@@ -8,6 +8,7 @@
 // publish is mapped only when it has mappings, and service imports are plain internal
 // subscriptions that the normal match finds.
 import { Sublist, type Deliverer, type RemoteDeliverer, type Subscription, type SublistResult } from "./sublist.js";
+import type { Stallable } from "./outbound.js";
 import type { Client } from "./client.js";
 import type { Log } from "./log.js";
 import { buildHeaders } from "../protocol/headers.js";
@@ -106,6 +107,11 @@ let importedRouting = 0;
  * to find its mapping, and shadow subscriptions leave the shown subject alone.
  */
 let deliveryTarget: string | undefined;
+/**
+ * The route, leaf node or gateway whose message is being routed (undefined for local
+ * publishers): held back when a receiver is behind, as a publishing client is.
+ */
+let remoteProducer: Stallable | undefined;
 
 /**
  * The gateway-routed reply (`_GR_.<cluster>.<server>.<reply>`) of the message being routed:
@@ -409,6 +415,9 @@ export class Account implements ImportRouting, GatewayReplyHolder {
     const noEcho = sender !== undefined && !sender.opts.echo;
     const prevOrigin = InternalClient.currentOrigin;
     InternalClient.currentOrigin = sender;
+    // What another server sent (and whatever it leads to) holds that connection back when a receiver is behind.
+    const prevRemote = remoteProducer;
+    if (from !== undefined) remoteProducer = from;
     let count = 0;
     let remote: RemoteTargets | undefined;
     try {
@@ -487,6 +496,7 @@ export class Account implements ImportRouting, GatewayReplyHolder {
     } finally {
       if (remote !== undefined) RemoteTargets.release(remote);
       InternalClient.currentOrigin = prevOrigin;
+      remoteProducer = prevRemote;
     }
     return count;
   }
@@ -578,8 +588,11 @@ export class Account implements ImportRouting, GatewayReplyHolder {
       this.outMsgs++;
       this.outBytes += size;
     }
-    if (sender !== undefined && sub.client.kind === "client" && (sub.client as Client).behind) {
-      (sub.client as Client).stallPublisherIfBehind(sender);
+    if (sub.client.kind === "client" && (sub.client as Client).behind) {
+      // The publisher waits while the receiver catches up: a client briefly, a route, leaf node
+      // or gateway until it has (see stall_queue.ts), so the receiver is not cut and loses nothing.
+      const producer = sender ?? remoteProducer;
+      if (producer !== undefined) (sub.client as Client).stallPublisherIfBehind(producer);
     }
     if (owner.max > 0 && n >= owner.max) {
       if (owner.client.kind === "client") (owner.client as Client).removeSub(owner);
@@ -866,7 +879,10 @@ class RemoteTargets {
       // A gateway offered a message optimistically may know the other side does not want it.
       if (conn.sendRouted(account.name, subject, reply, h, payload, this.queues[i], origin) === false) continue;
       // A route or leaf connection falling behind slows the publisher down, as a slow subscriber does.
-      if (sender !== undefined && conn.behind) conn.stallPublisher(sender);
+      if (conn.behind) {
+        const producer = sender ?? remoteProducer;
+        if (producer !== undefined) conn.stallPublisher(producer);
+      }
       account.outMsgs++;
       account.outBytes += payload.length + (h?.length ?? 0);
       sent++;

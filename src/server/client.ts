@@ -16,7 +16,7 @@ import type { Server } from "./server.js";
 import type { ServerOptions } from "../config/options.js";
 import { Permissions } from "../auth/permissions.js";
 import { Outbound, copyInto, stallMarkFor, type Stallable } from "./outbound.js";
-import type { StalledPublisher } from "./stall_queue.js";
+import { stallLimitMs, type StalledPublisher } from "./stall_queue.js";
 import { AuthFailure, type AuthResult, type JwtUser, type UserLimits } from "../auth/authenticator.js";
 import type { ConnectionType } from "../auth/user_limits.js";
 import { routeRoutedReply, routedReplyFor, type GatewayReplyHolder } from "../cluster/gateway_reply.js";
@@ -168,8 +168,8 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   /** When the last PING went out (0: never), for the hourly RTT refresh. */
   private rttStart = 0;
   private paused = false;
-  /** While this client is stalled as a publisher: since when (the server's stall queue owns it). */
-  stalledAt = 0;
+  /** While this client is stalled as a publisher: until when at the latest (the server's stall queue owns it). */
+  stalledUntil = 0;
   private trace: boolean;
 
   constructor(
@@ -759,18 +759,21 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     return this.outbound.behind;
   }
 
-  /** Hold `publisher` back until this connection catches up (or briefly, whichever first). */
-  stallPublisherIfBehind(publisher: Client): void {
+  /**
+   * Hold `publisher` back until this connection catches up, or for a while at most: briefly for
+   * a client, longer for a route, leaf node or gateway (see stall_queue.ts).
+   */
+  stallPublisherIfBehind(publisher: Stallable): void {
     if (publisher === this || this.closed) return;
-    this.outbound.stall(publisher);
+    this.outbound.stall(publisher, stallLimitMs(publisher, this));
   }
 
-  /** Stop reading this publisher's socket while a receiver catches up (at most the stall queue's limit). */
-  pauseReading(): void {
+  /** Stop reading this publisher's socket while a receiver catches up (`ms` at most). */
+  pauseReading(ms: number): void {
     if (this.paused || this.closed) return;
     this.paused = true;
     this.socket.pause();
-    this.server.stalls.add(this);
+    this.server.stalls.add(this, ms);
   }
 
   resumeReading(): void {

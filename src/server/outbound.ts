@@ -74,7 +74,10 @@ export interface OutboundSocket {
 
 /** A publisher that can be held back: its socket is not read while it is stalled. */
 export interface Stallable {
-  pauseReading(): void;
+  /** "client", or the kind of server connection (see stallLimitMs). */
+  readonly kind: string;
+  /** Stop reading for `ms` at most (or until resumed). */
+  pauseReading(ms: number): void;
   resumeReading(): void;
 }
 
@@ -161,9 +164,9 @@ export class Outbound {
     if (this.behind && this.pending <= this.stallAt) this.releaseStalled();
   }
 
-  /** Hold `publisher` back until this connection drains below the stall mark. */
-  stall(publisher: Stallable): void {
-    publisher.pauseReading();
+  /** Hold `publisher` back until this connection drains below the stall mark, `ms` at most. */
+  stall(publisher: Stallable, ms: number): void {
+    publisher.pauseReading(ms);
     const s = (this.stalled ??= []);
     if (!s.includes(publisher)) s.push(publisher);
   }

@@ -20,7 +20,7 @@ import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "./version.js";
 import { JS_API_LEVEL } from "../jetstream/api_level.js";
 import { pinnedKeyOf, ServerTls, tlsStateOf } from "./tls.js";
 import { DeadlineQueue } from "./deadline_queue.js";
-import { StallQueue } from "./stall_queue.js";
+import { StallQueue, type StalledPublisher } from "./stall_queue.js";
 import { readIntoSharedBuffer } from "./shared_reads.js";
 import { ConnectionRate } from "./connection_rate.js";
 import { configureAccounts, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, type AccountRegistry } from "./account_setup.js";
@@ -55,8 +55,6 @@ export interface ClosedClient {
 }
 
 const MAX_CLOSED_CLIENTS = 10_000;
-/** The longest a publisher is held back at a time while a receiver catches up (nats-server: 10 ms per read). */
-const MAX_STALL_MS = 10;
 
 export class Server {
   readonly id: string;
@@ -82,7 +80,7 @@ export class Server {
   /** Every client's next PING check or auth_timeout, behind one timer. */
   readonly pings = new DeadlineQueue<Client>((c) => c.onDeadline());
   /** Publishers held back while a receiver catches up, behind one timer. */
-  readonly stalls = new StallQueue<Client>(MAX_STALL_MS);
+  readonly stalls = new StallQueue<StalledPublisher>();
   /**
    * The ServerInfo header of events this server sends (message traces, system events).
    * The system account service installs its own (with the cluster and its sequence).

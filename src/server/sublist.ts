@@ -24,7 +24,7 @@ export interface Deliverer {
  * sublist stand for interest on the other side; a matching message is sent there once per
  * connection, with the queue groups the other side should deliver it to.
  */
-export interface RemoteDeliverer extends Deliverer, TraceRemote {
+export interface RemoteDeliverer extends Deliverer, TraceRemote, Stallable {
   readonly kind: "route" | "leaf" | "gateway";
   /**
    * Send one message across; `queues` (not kept) names the queue groups to deliver it to there,
