@@ -707,26 +707,32 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     const hlen = useHdr ? hdr.length : 0;
     const total = hlen + payload.length;
     // The control line "MSG <subject> <sid> [reply] <size>\r\n" repeats for a run of messages
-    // on one subject: keep it encoded on the subscription and copy its bytes.
-    let line = sub.encoded;
-    if (
-      line === undefined ||
-      sub.encodedTotal !== total ||
-      sub.encodedSubject !== subject ||
-      sub.encodedReply !== reply ||
-      sub.encodedHdr !== hlen
-    ) {
-      const sizes = useHdr ? `${hlen} ${total}` : `${total}`;
-      line = Buffer.from(`${useHdr ? "HMSG" : "MSG"} ${subject} ${sub.sid} ${reply === "" ? "" : reply + " "}${sizes}\r\n`);
-      sub.encoded = line;
-      sub.encodedSubject = subject;
-      sub.encodedReply = reply;
-      sub.encodedHdr = hlen;
-      sub.encodedTotal = total;
-    }
+    // on one subject: once seen twice in a row it is kept encoded on the subscription and its
+    // bytes are copied. A line that changes with every message (a request's reply subject, a
+    // reply's inbox subject) is encoded straight into the outbound buffer: nothing allocated.
     const ob = this.outbound;
-    const out = ob.reserve(line.length + total + 2);
-    let p = copyInto(line, out, ob.pos);
+    const line = sub.encoded;
+    const same = sub.encodedTotal === total && sub.encodedSubject === subject && sub.encodedReply === reply && sub.encodedHdr === hlen;
+    let out: Buffer;
+    let p: number;
+    if (line !== undefined && same) {
+      out = ob.reserve(line.length + total + 2);
+      p = copyInto(line, out, ob.pos);
+    } else {
+      const sid = sub.sid;
+      // At most 3 bytes per UTF-16 unit, plus "HMSG", spaces, two sizes and CRLF.
+      out = ob.reserve(3 * (subject.length + sid.length + reply.length) + 40 + total + 2);
+      const start = ob.pos;
+      p = encodeMsgLine(out, start, useHdr, subject, sid, reply, hlen, total);
+      if (same) sub.encoded = Buffer.from(out.subarray(start, p));
+      else {
+        sub.encoded = undefined;
+        sub.encodedSubject = subject;
+        sub.encodedReply = reply;
+        sub.encodedHdr = hlen;
+        sub.encodedTotal = total;
+      }
+    }
     if (useHdr) p = copyInto(hdr, out, p);
     p = copyInto(payload, out, p);
     out[p++] = 13;
@@ -1007,6 +1013,55 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   private traceOut(op: string, arg: string): void {
     this.server.log.trace(`${this.logPrefix()} - ->> [${op}${arg ? " " + arg : ""}]`);
   }
+}
+
+/** Write `s` at `p`: ASCII byte by byte (subjects, sids and replies are short), anything else as UTF-8. */
+function writeToken(out: Buffer, p: number, s: string): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return p - i + out.write(s, p - i, "utf8");
+    out[p++] = c;
+  }
+  return p;
+}
+
+/** Write the decimal digits of `n` (a non-negative integer) at `p`. */
+function writeInt(out: Buffer, p: number, n: number): number {
+  if (n < 10) {
+    out[p] = 48 + n;
+    return p + 1;
+  }
+  let digits = 0;
+  for (let v = n; v > 0; v = Math.floor(v / 10)) digits++;
+  let q = p + digits;
+  for (let v = n; v > 0; v = Math.floor(v / 10)) out[--q] = 48 + (v % 10);
+  return p + digits;
+}
+
+/** "MSG <subject> <sid> [reply] <size>\r\n" or "HMSG <subject> <sid> [reply] <hdr> <size>\r\n" at `p`. */
+function encodeMsgLine(out: Buffer, p: number, withHdr: boolean, subject: string, sid: string, reply: string, hlen: number, total: number): number {
+  if (withHdr) out[p++] = 72; /* H */
+  out[p++] = 77; /* M */
+  out[p++] = 83; /* S */
+  out[p++] = 71; /* G */
+  out[p++] = 32;
+  p = writeToken(out, p, subject);
+  out[p++] = 32;
+  p = writeToken(out, p, sid);
+  out[p++] = 32;
+  if (reply !== "") {
+    p = writeToken(out, p, reply);
+    out[p++] = 32;
+  }
+  if (withHdr) {
+    p = writeInt(out, p, hlen);
+    out[p++] = 32;
+  }
+  p = writeInt(out, p, total);
+  out[p++] = 13;
+  out[p++] = 10;
+  return p;
 }
 
 /** What a closed client holds in place of its transport once that closed. */

@@ -112,6 +112,11 @@ function levelIsEmpty(l: Level): boolean {
   return l.literal.size === 0 && l.pwc === undefined && l.fwc === undefined;
 }
 
+/** `_INBOX.<id>.<token>...`: the reply subject of one request (not a bare `_INBOX.<id>`, which may be a long-lived deliver subject). */
+function isRequestReplySubject(subject: string): boolean {
+  return subject.charCodeAt(0) === 95 /* _ */ && subject.startsWith("_INBOX.") && subject.indexOf(".", 7) > 7;
+}
+
 export class Sublist {
   private readonly root: Level = newLevel();
   private readonly cache: Map<string, SublistResult> | undefined;
@@ -225,9 +230,11 @@ export class Sublist {
   /** All subscriptions whose subject matches the literal subject. */
   match(subject: string): SublistResult {
     this.matches++;
-    // JetStream ack subjects carry the message's sequences: each is used once, so caching
-    // one costs a hash, an insert and an eviction for nothing (and evicts what repeats).
-    const cache = subject.startsWith(JS_ACK_PREFIX) ? undefined : this.cache;
+    // JetStream ack subjects carry the message's sequences, and a request's reply subject
+    // (`_INBOX.<id>.<token>`, the clients' shared response inbox) names one request: each is
+    // used once, so caching one costs a hash, an insert and an eviction for nothing (and
+    // evicts what repeats).
+    const cache = subject.startsWith(JS_ACK_PREFIX) || isRequestReplySubject(subject) ? undefined : this.cache;
     if (cache !== undefined) {
       const hit = cache.get(subject);
       if (hit !== undefined) {
