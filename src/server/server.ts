@@ -495,16 +495,24 @@ export class Server {
     this.dirty.push(c);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(() => this.flushDirty());
+      queueMicrotask(this.flushDirty);
     }
   }
 
-  private flushDirty(): void {
+  /** The connections being flushed; the two lists take turns, so a flush allocates nothing. */
+  private flushing: Flushable[] = [];
+
+  private readonly flushDirty = (): void => {
     this.flushScheduled = false;
     const list = this.dirty;
-    this.dirty = [];
-    for (let i = 0; i < list.length; i++) list[i].flush();
-  }
+    this.dirty = this.flushing;
+    this.flushing = list;
+    try {
+      for (let i = 0; i < list.length; i++) list[i].flush();
+    } finally {
+      list.length = 0;
+    }
+  };
 
   private tick(): void {
     const now = Date.now();
