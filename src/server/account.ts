@@ -578,7 +578,17 @@ export class Account implements ImportRouting, GatewayReplyHolder {
   ): boolean {
     const n = ++owner.delivered;
     if (owner.max > 0 && n > owner.max) return false;
-    if (sub.client.deliver(sub, subject, reply, hdr, payload) === false) return false;
+    if (sub.client.kind === "internal" && remoteProducer !== undefined) {
+      // An internal handler (JetStream, services) works on its own: what it then sends to
+      // clients that are behind does not hold back the route the message came from.
+      const prev = remoteProducer;
+      remoteProducer = undefined;
+      try {
+        if (sub.client.deliver(sub, subject, reply, hdr, payload) === false) return false;
+      } finally {
+        remoteProducer = prev;
+      }
+    } else if (sub.client.deliver(sub, subject, reply, hdr, payload) === false) return false;
     if (owner !== sub && sub.client.kind === "client") {
       // A stream import delivery is sent by the exporting account (where it was routed), as in nats-server.
       const size = payload.length + (hdr !== undefined && (sub.client as Client).opts.headers ? hdr.length : 0);
