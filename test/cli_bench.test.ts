@@ -94,6 +94,36 @@ for (const t of servers) {
       assert.equal((await jsm.streams.info("benchstream")).state.messages, 100);
     });
 
+    test("js pub atomic, js get sync and batch", async () => {
+      let r = await cli(["bench", "js", "pub", "atomic", "bench.atomic", "--stream", "benchatomic", "--create", "--storage", "memory", "--msgs", "1050", "--batch", "100", "--clients", "2", "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).msgs, 1050);
+      const si = await jsm.streams.info("benchatomic");
+      assert.equal(si.state.messages, 1050);
+      assert.equal((si.config as { allow_atomic?: boolean }).allow_atomic, true);
+      // Batches above the server's limit of 1000 are refused by the server.
+      r = await cli(["bench", "js", "pub", "batch", "bench.atomic", "--stream", "benchatomic", "--msgs", "1001", "--batch", "1001"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /atomic batch publish failed/);
+      assert.equal((await jsm.streams.info("benchatomic")).state.messages, 1050, "a refused batch stores nothing");
+
+      r = await cli(["bench", "js", "get", "sync", "--stream", "benchatomic", "--msgs", "300", "--clients", "2"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /JetStream synchronous getter aggregated stats/);
+      r = await cli(["bench", "js", "get", "sync", "--stream", "benchatomic", "--msgs", "2000", "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).msgs, 2000, "wraps around the stream");
+      r = await cli(["bench", "js", "get", "batch", "--stream", "benchatomic", "--msgs", "2500", "--batch", "400", "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).msgs, 2500);
+      r = await cli(["bench", "js", "get", "batch", "--stream", "benchatomic", "--msgs", "10", "--filter", "nothing.here", "--timeout", "2s"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /nothing in stream benchatomic matches nothing\.here/);
+      r = await cli(["bench", "js", "get", "sync", "--stream", "nostream", "--msgs", "10"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /not found/);
+    });
+
     test("kv put and get", async () => {
       let r = await cli(["bench", "kv", "get", "--msgs", "10"]);
       assert.equal(r.code, 1);

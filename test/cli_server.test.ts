@@ -75,6 +75,67 @@ for (const t of targets) {
       assert.equal(typeof JSON.parse(r.stdout).num_subscriptions, "number");
     });
 
+    test("report --watch redraws until interrupted", async () => {
+      for (const report of [["jetstream"], ["connections"], ["cpu"]]) {
+        const running = home.run(["server", "report", ...report, "--watch", "1", "--user", "sys", "--password", "sys"], { server: t.url });
+        const frames = (): number => running.stdout.text.split(report[0] === "cpu" ? /CPU Usage|cpu/i : report[0] === "jetstream" ? /JetStream Summary/ : /Connections out of/).length - 1;
+        await waitUntil(() => frames() >= 2, 20_000, `two frames of server report ${report[0]} --watch`);
+        running.abort();
+        const r = await running.done;
+        assert.equal(r.code, 0, r.stderr);
+      }
+      const bad = await sys(["server", "report", "jetstream", "--watch", "0"]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /--watch/);
+    });
+
+    test("request filters: which servers answer, and each endpoint's options", async () => {
+      // --name picks the servers that answer: another name gets no answer at all.
+      let r = await sys(["server", "request", "--name", t.serverName, "variables", "1"]);
+      assert.equal(JSON.parse(r.stdout).server_name, t.serverName);
+      r = await sys(["server", "request", "--name", "no-such-server", "variables", "--timeout", "1s"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /no server answered/);
+      r = await sys(["server", "request", "--cluster", "no-such-cluster", "connections", "--timeout", "1s"]);
+      assert.equal(r.code, 1);
+
+      // connections: one cid, a user, an account, subscriptions, a sort order.
+      const mine = JSON.parse((await sys(["server", "request", "connections", "1", "--filter-account", "APP", "--subscriptions", "--sort", "subs"])).stdout) as { connections: { cid: number }[] };
+      assert.ok(mine.connections.length >= 1);
+      r = await sys(["server", "request", "connections", "1", "--filter-account", "NOPE"]);
+      assert.equal((JSON.parse(r.stdout) as { connections?: unknown[] }).connections?.length ?? 0, 0);
+      const cid = mine.connections[0].cid;
+      r = await sys(["server", "request", "connections", "1", "--filter-cid", String(cid)]);
+      assert.deepEqual(
+        (JSON.parse(r.stdout) as { connections: { cid: number }[] }).connections.map((c) => c.cid),
+        [cid],
+      );
+      r = await sys(["server", "request", "connections", "1", "--filter-user", "app", "--filter-state", "all"]);
+      assert.ok((JSON.parse(r.stdout) as { connections: unknown[] }).connections.length >= 1);
+      r = await sys(["server", "request", "connections", "--sort", "bogus"]);
+      assert.equal(r.code, 2, "an unknown sort is a usage error");
+
+      // jetstream-health with its checks, jetstream with raft groups, accounts of one account.
+      r = await sys(["server", "request", "jetstream-health", "1", "--js-enabled", "--server-only"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).status, "ok");
+      r = await sys(["server", "request", "jetstream-health", "1", "--account", "APP", "--stream", "NOPE"]);
+      assert.equal(r.code, 0, r.stderr);
+      // nats-server checks the named stream; tsnats's healthz does not look at account,
+      // stream or consumer yet (src/monitor/healthz.ts), so it answers ok.
+      if (t.name.includes("nats-server")) assert.notEqual(JSON.parse(r.stdout).status, "ok", "a missing stream is unhealthy");
+      r = await sys(["server", "request", "jetstream", "1", "--raft", "--leader"]);
+      assert.equal(r.code, 0, r.stderr);
+      r = await sys(["server", "request", "accounts", "1", "--account", "APP"]);
+      assert.equal(JSON.parse(r.stdout).account_detail.account_name, "APP");
+      r = await sys(["server", "request", "routes", "1", "--subscriptions"]);
+      assert.equal(r.code, 0, r.stderr);
+      r = await sys(["server", "request", "leafnodes", "1", "--subscriptions"]);
+      assert.equal(r.code, 0, r.stderr);
+      r = await sys(["server", "request", "gateways", "GW", "1", "--filter-account", "APP"]);
+      assert.equal(r.code, 0, r.stderr);
+    });
+
     test("check connection: OK, WARNING and CRITICAL with their exit codes", async () => {
       let r = await app(["server", "check", "connection"]);
       assert.equal(r.code, 0, r.stdout + r.stderr);

@@ -115,6 +115,22 @@ for (const t of servers) {
       r = await cli(["s", "info"]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /not running on a terminal/);
+      r = await cli(["s", "info", "--no-select"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /stream name is required/);
+
+      // --translate runs the data through a command (NATS_SUBJECT in its environment).
+      r = await cli(["s", "get", "ORDERS", "1", "--translate", "tr a-z A-Z"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /ORDER 1/);
+      r = await cli(["s", "get", "ORDERS", "1", "--json", "--translate", "tr a-z A-Z"]);
+      assert.equal(Buffer.from(JSON.parse(r.stdout).data, "base64").toString(), "ORDER 1");
+      r = await cli(["s", "view", "ORDERS", "1", "--raw", "--translate", 'sh -c \'printf "%s:" "$NATS_SUBJECT"; cat\'']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^ORDERS\.received:order 1$/m);
+      r = await cli(["s", "get", "ORDERS", "1", "--translate", "false"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /translate command "false" failed/);
     });
 
     test("stream edit, copy, purge, rmm, seal and rm", async () => {
@@ -129,6 +145,28 @@ for (const t of servers) {
       r = await cli(["s", "edit", "ORDERS", "--max-msgs", "50"]);
       assert.equal(r.code, 1, "needs a terminal or --force");
       assert.match(r.stderr, /--force/);
+
+      // --interactive: the configuration as YAML in $EDITOR (here a sed script), then the diff.
+      const edit = (editor: string, extra: string[] = []) => home.exec(["s", "edit", "ORDERS", "-i", ...extra], { server: t.url, env: { EDITOR: editor } });
+      r = await edit("sed -i -e 's/^max_msgs: 100$/max_msgs: 75/' -e 's/^description: orders$/description: edited/'", ["--dry-run"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /-  description: "orders"\n\+  description: "edited"/);
+      assert.match(r.stdout, /-  max_msgs: 100\n\+  max_msgs: 75/);
+      assert.equal((await jsm.streams.info("ORDERS")).config.max_msgs, 100, "--dry-run changes nothing");
+      r = await edit("sed -i -e 's/^max_msgs: 100$/max_msgs: 75/'", ["-f"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await jsm.streams.info("ORDERS")).config.max_msgs, 75);
+      r = await edit("sed -i -e 's/^max_msgs: 75$/max_msgs: 100/'", ["-f"]);
+      assert.equal((await jsm.streams.info("ORDERS")).config.max_msgs, 100);
+      r = await edit("sed -i -e 's/^max_msgs:.*/max_msgs: [broken/'", ["-f"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /could not parse the edited configuration/);
+      r = await edit("false", ["-f"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /editor "false" failed: exit status 1/);
+      r = await home.exec(["s", "edit", "ORDERS", "-i", "-f"], { server: t.url, env: { EDITOR: "", VISUAL: "" } });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /set EDITOR environment variable/);
 
       r = await cli(["s", "cp", "ORDERS", "ORDERS2", "--subjects", "O2.*"]);
       assert.equal(r.code, 0, r.stderr);

@@ -1,9 +1,12 @@
 // Shared plumbing for command groups: how an action gets its Session, how repeated flags are
 // collected, how exit statuses are set. Each command group file exports one `register*`
 // function that adds its commands to the program through an App.
+import { Writable } from "node:stream";
 import { Command, Option } from "commander";
 import { Session, type GlobalFlags } from "./connection.js";
 import { CliError, type CliIO } from "./runtime.js";
+import { refreshLoop } from "./screen.js";
+import { parseInteger } from "./units.js";
 
 /** What an action returns: nothing (exit 0) or an explicit exit status. */
 export type ActionResult = void | number;
@@ -42,12 +45,42 @@ export class App {
       const session = new Session(this.io, this.globals());
       this.sessions.push(session);
       try {
+        const watch = (opts as { watch?: string }).watch;
+        if (watch !== undefined) {
+          // --watch N (server reports): the report redrawn every N seconds until Ctrl-C.
+          const secs = parseInteger(watch, "--watch", 1);
+          await refreshLoop(this.io, secs * 1000, () => this.captureStdout(() => fn({ session, io: this.io, opts, cmd }, ...args)));
+          return;
+        }
         const code = await fn({ session, io: this.io, opts, cmd }, ...args);
         if (typeof code === "number") this.exitCode = code;
       } finally {
         await session.close();
       }
     };
+  }
+
+  /**
+   * What `run` writes to stdout, as text. Command groups keep the io they were registered
+   * with, so its stdout is swapped for the run (a watch frame) and put back after.
+   */
+  private async captureStdout(run: () => Promise<ActionResult>): Promise<string> {
+    let text = "";
+    const capture = new Writable({
+      write(chunk: Buffer | string, _enc, cb) {
+        text += chunk.toString();
+        cb();
+      },
+    });
+    const io = this.io as { stdout: CliIO["stdout"] };
+    const real = io.stdout;
+    io.stdout = Object.assign(capture, { isTTY: false, columns: real.columns, rows: real.rows });
+    try {
+      await run();
+    } finally {
+      io.stdout = real;
+    }
+    return text.replace(/\n+$/, "");
   }
 
   async closeAll(): Promise<void> {

@@ -1,5 +1,5 @@
 // `tsnats bench`: natscli's benchmark commands (pub, sub, service request/serve, js pub
-// sync/async, js ordered/consume/fetch, kv put/get) with messages/s, MB/s, latency
+// sync/async/atomic, js get sync/batch (bench_js_get.ts), js ordered/consume/fetch, kv put/get) with messages/s, MB/s, latency
 // percentiles, a progress bar, --csv FILE and --json. Every client has its own connection;
 // all clients of one process share Node's single thread, so one process can saturate a
 // server only where the server is slower than the client (see README).
@@ -17,6 +17,7 @@ import { newProgress, type Progress } from "./progress.js";
 import { CliError, logf, println, sleep, type CliIO } from "./runtime.js";
 import { api } from "./stream_cmd.js";
 import { putStream } from "./js_api.js";
+import { jsAtomicPublisher, jsBatchGetter, jsSyncGetter } from "./bench_js_get.js";
 import { editableConfig } from "./stream_config.js";
 import { parseHeaders } from "./template.js";
 import { fmtBytes, fmtNum, parseBytes, parseDurationMs, parseInteger } from "./units.js";
@@ -53,7 +54,7 @@ interface BenchOpts {
 }
 
 /** Everything one run needs, parsed once. */
-interface Plan {
+export interface Plan {
   type: string;
   subject: string;
   clients: number;
@@ -477,6 +478,9 @@ async function prepareStream(s: Session, p: Plan): Promise<void> {
       num_replicas: parseInteger(p.o.replicas, "--replicas", 1),
       max_bytes: parseBytes(p.o.maxbytes, "--maxbytes"),
       duplicate_window: parseDurationMs(p.o.dedupwindow, "--dedupwindow") * 1e6,
+      // Direct gets (bench js get) read a stream the benchmarks filled.
+      allow_direct: true,
+      ...(p.type === "jsatomicpub" ? { allow_atomic: true } : {}),
     };
     await putStream(s, exists ? { ...editableConfig(exists.config), ...cfg } : cfg, exists !== undefined);
   }
@@ -521,12 +525,12 @@ async function runBench(s: Session, io: CliIO, type: string, subject: string, o:
   };
   if (p.headers === undefined && o.header?.length) p.headers = newHeaders();
   await s.nc(); // fail early with a clear connection error
-  if (type === "jssyncpub" || type === "jsasyncpub") await prepareStream(s, p);
-  if (type === "jsordered" || type === "jsfetch" || type === "jsconsume") {
+  if (type === "jssyncpub" || type === "jsasyncpub" || type === "jsatomicpub") await prepareStream(s, p);
+  if (type === "jsordered" || type === "jsfetch" || type === "jsconsume" || type === "jssyncget" || type === "jsbatchget") {
     const jsm = await s.jsm();
     await api(() => jsm.streams.info(o.stream), { stream: o.stream });
     if (o.purge) await api(() => jsm.streams.purge(o.stream), { stream: o.stream });
-    if (type !== "jsordered") await ensureDurable(jsm, p);
+    if (type === "jsfetch" || type === "jsconsume") await ensureDurable(jsm, p);
   }
   if (type === "kvput" || type === "kvget") await prepareBucket(s, p, type === "kvput");
 
@@ -562,6 +566,12 @@ async function runBench(s: Session, io: CliIO, type: string, subject: string, o:
           return jsPublisher(p, nc, n, i, bar, timeout, true);
         case "jsasyncpub":
           return jsPublisher(p, nc, n, i, bar, timeout, false);
+        case "jsatomicpub":
+          return jsAtomicPublisher(p, nc, n, i, subjectFor, bar, timeout);
+        case "jssyncget":
+          return jsSyncGetter(p, nc, n, start, bar, timeout, s.jsApiPrefix());
+        case "jsbatchget":
+          return jsBatchGetter(p, nc, n, bar, timeout, s.jsApiPrefix());
         case "jsordered":
           return jsOrdered(p, nc, n, bar, s.timeoutMs);
         case "jsfetch":
@@ -659,6 +669,12 @@ export function registerBench(app: App): void {
   const jspub = js.command("pub").description("Publish JetStream messages");
   jsFlags(common(jspub.command("sync <subject>").description("Use synchronous JetStream publish"))).action(run("jssyncpub"));
   jsFlags(common(jspub.command("async <subject>").description("Use asynchronous JetStream publish"))).action(run("jsasyncpub"));
+  jsFlags(common(jspub.command("atomic <subject>").alias("batch").description("Use atomic batch JetStream publish (--batch messages per batch, at most 1000)"))).action(run("jsatomicpub"));
+  const jsget = js.command("get").description("Retrieve messages from JetStream using gets");
+  jsFlags(common(jsget.command("sync").description("Use synchronous JetStream get"))).action(run("jssyncget"));
+  jsFlags(common(jsget.command("batch").description("Use batched JetStream direct get (servers 2.11+)")))
+    .option("--filter <subject>", "Filter for the messages (default >)", collect)
+    .action(run("jsbatchget"));
   jsFlags(common(js.command("ordered").description("Consume JetStream messages from a consumer using an ephemeral ordered consumer")))
     .option("--filter <subjects>", "Filter Stream by subjects (repeatable)", collect)
     .action(run("jsordered"));

@@ -53,7 +53,9 @@ const LABELS: Record<string, string> = {
   jsordered: "JetStream ordered ephemeral consumer",
   jsconsume: "JetStream durable consumer (callback)",
   jsfetch: "JetStream durable consumer (fetch)",
-  jsgetdirectsync: "JetStream synchronous getter",
+  jsatomicpub: "JetStream atomic batch publisher",
+  jssyncget: "JetStream synchronous getter",
+  jsbatchget: "JetStream batched direct getter",
   kvput: "KV putter",
   kvget: "KV getter",
 };

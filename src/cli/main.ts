@@ -21,12 +21,15 @@ import { registerTrace } from "./trace_cmd.js";
 import { registerErrors } from "./errors_cmd.js";
 import { registerLatency } from "./latency_cmd.js";
 import { registerCounter } from "./counter_cmd.js";
+import { registerSchema } from "./schema_cmd.js";
+import { registerPlugins } from "./plugins_cmd.js";
+import { registerTraffic } from "./traffic_cmd.js";
 import { CliError, EXIT, eprintln, type CliIO } from "./runtime.js";
 
 export type Registrar = (app: App) => void;
 
-/** Every command group, in the order `tsnats --help` lists them. */
-const GROUPS: Registrar[] = [registerContext, registerCore, registerStream, registerConsumer, registerKv, registerObject, registerCounter, registerServer, registerTop, registerTrace, registerAccount, registerBench, registerLatency, registerAuth, registerEvents, registerMicro, registerErrors, registerCompletion];
+/** Every command group, in the order `tsnats --help` lists them (plugins last: they take the names left). */
+const GROUPS: Registrar[] = [registerContext, registerCore, registerStream, registerConsumer, registerKv, registerObject, registerCounter, registerServer, registerTop, registerTrace, registerAccount, registerBench, registerLatency, registerAuth, registerEvents, registerMicro, registerErrors, registerSchema, registerTraffic, registerCompletion, registerPlugins];
 
 /** Add more groups (each command group file calls this once at import). */
 export function commandGroups(): Registrar[] {

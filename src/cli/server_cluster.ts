@@ -9,7 +9,7 @@ import { printJson } from "./output.js";
 import { askConfirm } from "./prompt.js";
 import { sysRequest } from "./server_cmd.js";
 import { jsRequest } from "./js_api.js";
-import { CliError, eprintln, println, sleep, type CliIO } from "./runtime.js";
+import { CliError, logf, println, sleep } from "./runtime.js";
 
 interface MetaReplica {
   name: string;
@@ -46,12 +46,6 @@ function refuseDomain(s: Session, what: string): void {
   }
 }
 
-function logLine(io: CliIO, text: string): void {
-  const d = new Date();
-  const p = (n: number): string => String(n).padStart(2, "0");
-  eprintln(io, `${d.getFullYear()}/${p(d.getMonth() + 1)}/${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())} ${text}`);
-}
-
 export function registerServerCluster(app: App, srv: Command): void {
   const io = app.io;
   const cluster = srv.command("cluster").aliases(["r", "raft"]).description("Manage JetStream Clustering");
@@ -73,7 +67,7 @@ export function registerServerCluster(app: App, srv: Command): void {
       if (leader === "" && !opts.force) throw new CliError("cluster has no current leader", "pass --force to request an election anyway");
       if (leader === "") leader = "<unknown>";
       if (opts.host || opts.tags?.length) println(io, "WARNING: Using placement tags or node name required NATS Server 2.11 or newer\n");
-      logLine(io, `Requesting leader step down of "${leader}" in a ${(meta.replicas?.length ?? 0) + 1} peer RAFT group`);
+      logf(io, `Requesting leader step down of "${leader}" in a ${(meta.replicas?.length ?? 0) + 1} peer RAFT group`);
       const placement: Record<string, unknown> = {};
       if (opts.cluster) placement.cluster = opts.cluster;
       if (opts.tags?.length) placement.tags = opts.tags;
@@ -86,12 +80,12 @@ export function registerServerCluster(app: App, srv: Command): void {
         try {
           now = await metaGroup(session, "step down");
         } catch (err) {
-          logLine(io, `Failed to retrieve Cluster State: ${(err as Error).message}`);
+          logf(io, `Failed to retrieve Cluster State: ${(err as Error).message}`);
           continue;
         }
         if (now.leader && now.leader !== leader) {
           if (opts.json) printJson(io, { previous_leader: leader, leader: now.leader });
-          logLine(io, `New leader elected "${now.leader}"`);
+          logf(io, `New leader elected "${now.leader}"`);
           return;
         }
       }

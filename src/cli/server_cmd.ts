@@ -3,7 +3,7 @@
 // Nagios-style output live in server_check.ts.
 import { createInbox, type Msg } from "@nats-io/transport-node";
 import { Command, Option } from "commander";
-import { App, collect, jsonFlag } from "./app.js";
+import { App, jsonFlag } from "./app.js";
 import type { Session } from "./connection.js";
 import { Columns, printJson, printTable } from "./output.js";
 import { registerServerCheck } from "./server_check.js";
@@ -12,6 +12,7 @@ import { registerServerWatch } from "./server_watch.js";
 import { registerServerReportLinks } from "./server_report_links.js";
 import { registerServerAdmin } from "./server_admin.js";
 import { registerServerCluster } from "./server_cluster.js";
+import { registerServerRequest } from "./server_request.js";
 import { traceIn, traceOut } from "./trace.js";
 import { CliError, println, type CliIO } from "./runtime.js";
 import { fmtBytes, fmtDuration, fmtNum, parseInteger } from "./units.js";
@@ -126,21 +127,13 @@ function renderVarz(v: Varz): string {
 }
 
 /** CONNZ "state" in $SYS request options is nats-server's ConnState number. */
-const CONN_STATE: Record<string, number> = { open: 0, closed: 1, all: 2 };
+/** --watch N on a report: redrawn every N seconds (App.action runs the loop). */
+export function watchFlag(cmd: Command): Command {
+  return cmd.option("--watch <seconds>", "Display the results and update it every (WATCH) seconds");
+}
 
-/** Request kinds of `server request`: subcommand, aliases, $SYS endpoint. */
-const REQUESTS: [string, string[], string, string][] = [
-  ["variables", ["var", "varz"], "VARZ", "Show runtime variables"],
-  ["connections", ["conn", "connz"], "CONNZ", "Show connection details"],
-  ["subscriptions", ["sub", "subsz"], "SUBSZ", "Show subscription information"],
-  ["routes", ["route", "routez"], "ROUTEZ", "Show route details"],
-  ["gateways", ["gateway", "gwy", "gatewayz"], "GATEWAYZ", "Show gateway details"],
-  ["leafnodes", ["leaf", "leafz"], "LEAFZ", "Show leafnode details"],
-  ["accounts", ["accountz", "acct"], "ACCOUNTZ", "Show account details"],
-  ["jetstream", ["jsz", "js"], "JSZ", "Show JetStream details"],
-  ["jetstream-health", ["healthz"], "HEALTHZ", "Request JetStream health status"],
-  ["raft", ["raftz"], "RAFTZ", "Show RAFT state details"],
-];
+/** ConnState numbers of nats-server (connz `state`). */
+export const CONN_STATE: Record<string, number> = { open: 0, closed: 1, all: 2 };
 
 export function registerServer(app: App): void {
   const io = app.io;
@@ -260,7 +253,7 @@ export function registerServer(app: App): void {
     );
 
   const report = srv.command("report").alias("rep").description("Report on various server metrics");
-  jsonFlag(report.command("connections [limit]").aliases(["conn", "connz", "conns"]).description("Report on connections"))
+  jsonFlag(watchFlag(report.command("connections [limit]").aliases(["conn", "connz", "conns"]).description("Report on connections")))
     .option("--account <account>", "Limit report to a specific account")
     .addOption(new Option("--sort <key>", "Sort by a specific property").choices(["in-bytes", "out-bytes", "in-msgs", "out-msgs", "uptime", "cid", "subs"]).default("subs"))
     .option("--top <n>", "Limit results to the top results", "1000")
@@ -291,7 +284,7 @@ export function registerServer(app: App): void {
       }),
     );
 
-  jsonFlag(report.command("accounts [account] [limit]").alias("acct").description("Report on account activity"))
+  jsonFlag(watchFlag(report.command("accounts [account] [limit]").alias("acct").description("Report on account activity")))
     .addOption(new Option("--sort <key>", "Sort by a specific property").choices(["in-bytes", "out-bytes", "in-msgs", "out-msgs", "conns", "subs"]).default("subs"))
     .option("--top <n>", "Limit results to the top results", "1000")
     .action(
@@ -324,7 +317,7 @@ export function registerServer(app: App): void {
       }),
     );
 
-  jsonFlag(report.command("jetstream [limit]").aliases(["jsz", "js"]).description("Report on JetStream activity"))
+  jsonFlag(watchFlag(report.command("jetstream [limit]").aliases(["jsz", "js"]).description("Report on JetStream activity")))
     .option("--account <account>", "Produce the report for a specific account")
     .action(
       app.action<{ json?: boolean; account?: string }>(async ({ session, opts }, limit?: string) => {
@@ -353,57 +346,7 @@ export function registerServer(app: App): void {
 
   registerServerReportLinks(app, report);
 
-  const req = srv
-    .command("request")
-    .alias("req")
-    .description("Request monitoring data from servers (JSON answers of $SYS.REQ.SERVER.*)")
-    .option("--limit <n>", "Limit the responses to a certain amount of records", "2048")
-    .option("--offset <n>", "Start at a certain record", "0")
-    .option("--name <name>", "Limit to servers matching a server name")
-    .option("--host <host>", "Limit to servers matching a server host name")
-    .option("--cluster <name>", "Limit to servers matching a cluster name")
-    .option("--tags <tag>", "Limit to servers with these configured tags (repeatable)", collect);
-  for (const [name, aliases, endpoint, desc] of REQUESTS) {
-    const c = req.command(`${name} [wait]`).aliases(aliases).description(desc);
-    if (endpoint === "CONNZ") c.option("--subscriptions", "Show subscriptions").option("--filter-account <account>", "Filter on a specific account").option("--filter-state <state>", "open, closed or all", "open");
-    if (endpoint === "SUBSZ") c.option("--detail", "Include detail about all subscriptions").option("--filter-account <account>", "Filter on a specific account").option("--filter-subject <subject>", "Filter based on subscriptions matching this subject");
-    if (endpoint === "JSZ") c.option("--account <account>", "Show statistics scoped to a specific account").option("--accounts", "Include details about accounts").option("--streams", "Include details about Streams").option("--consumer", "Include details about Consumers").option("--config", "Include details about configuration").option("--all", "Include accounts, streams, consumers and configuration");
-    if (endpoint === "ACCOUNTZ") c.option("--account <account>", "Retrieve information for a specific account");
-    c.action(
-      app.action<Record<string, any>>(async ({ session, opts, cmd }, wait?: string) => {
-        const parent = (cmd as Command).parent!.opts() as { limit: string; offset: string; name?: string; host?: string; cluster?: string; tags?: string[] };
-        const body: Record<string, unknown> = { limit: parseInteger(parent.limit, "--limit", 0), offset: parseInteger(parent.offset, "--offset", 0) };
-        if (parent.name) body.server_name = parent.name;
-        if (parent.host) body.host = parent.host;
-        if (parent.cluster) body.cluster = parent.cluster;
-        if (parent.tags) body.tags = parent.tags;
-        if (opts.subscriptions) body.subscriptions = true;
-        if (opts.filterAccount) body.acc = opts.filterAccount;
-        if (opts.filterState) body.state = CONN_STATE[opts.filterState];
-        if (opts.detail) body.subscriptions = true;
-        if (opts.filterSubject) body.test = opts.filterSubject;
-        if (opts.account) body.account = opts.account;
-        if (opts.accounts || opts.all) body.accounts = true;
-        if (opts.streams || opts.all) body.streams = true;
-        if (opts.consumer || opts.all) body.consumer = true;
-        if (opts.config || opts.all) body.config = true;
-        const res = await sysRequest(session, `$SYS.REQ.SERVER.PING.${endpoint}`, body, wait ? parseInteger(wait, "wait", 1) : 0);
-        for (const r of res) printJson(io, r.data ?? r);
-      }),
-    );
-  }
-  req
-    .command("kick <client> <server>")
-    .description("Disconnects a client immediately")
-    .action(
-      app.action(async ({ session }, client: string, server: string) => {
-        const res = await sysRequest(session, `$SYS.REQ.SERVER.${server}.KICK`, { cid: parseInteger(client, "client", 1) }, 1);
-        const r = res[0];
-        if (r.error) throw new CliError(`kick failed: ${r.error.description}`);
-        println(io, `Disconnected client ${client} on ${r.server.name}`);
-      }),
-    );
-
+  registerServerRequest(app, srv);
   registerServerCheck(app, srv);
   registerServerWatch(app, srv);
   registerServerGraph(app, srv);

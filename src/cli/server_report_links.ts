@@ -6,7 +6,7 @@ import type { App } from "./app.js";
 import type { Session } from "./connection.js";
 import { printJson, printTable } from "./output.js";
 import { println, type CliIO } from "./runtime.js";
-import { sysRequest, type SysResponse } from "./server_cmd.js";
+import { sysRequest, watchFlag, type SysResponse } from "./server_cmd.js";
 import { fmtBytes, fmtDuration, fmtNum, parseDurationMs, parseInteger } from "./units.js";
 
 type Json = Record<string, any>;
@@ -29,7 +29,7 @@ function filterBody(o: FilterFlags, extra: Json = {}): Json {
 }
 
 function addFilters(cmd: Command): Command {
-  return cmd
+  return watchFlag(cmd)
     .option("--host <server>", "Limit the report to a specific NATS server")
     .option("--cluster <cluster>", "Limit the report to a specific Cluster")
     .option("--tags <tag>", "Limit the report to nodes matching certain tags (repeatable)", (v: string, prev: string[] = []) => [...prev, v])

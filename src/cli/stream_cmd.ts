@@ -7,6 +7,8 @@ import { newProgress } from "./progress.js";
 import { graphArea, plot, Rate, Series } from "./graph.js";
 import { refreshLoop } from "./screen.js";
 import { detectGaps, type Gap } from "./stream_gaps.js";
+import { SchemaStore } from "./schema_cmd.js";
+import { translate } from "./core_cmd.js";
 import type { JetStreamManager, StreamInfo, StreamSourceInfo, StoredMsg } from "@nats-io/jetstream";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { App, jsonFlag } from "./app.js";
@@ -18,7 +20,11 @@ import { addStreamConfigFlags, applyStreamFlags, buildNewStreamConfig, editableC
 import { backupStream, restoreStream } from "./snapshot.js";
 import { putStream } from "./js_api.js";
 import { fmtAgo, fmtBytes, fmtNanos, fmtNum, fmtTime, parseDurationMs, parseInteger, parseBytes } from "./units.js";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import YAML from "yaml";
 
 /** Streams the CLI hides unless --all: KV buckets, object stores, MQTT and $-prefixed ones. */
 export function isInternalStream(name: string): boolean {
@@ -174,7 +180,7 @@ export async function listStreams(jsm: JetStreamManager, subject?: string): Prom
   return out;
 }
 
-function renderStoredMsg(io: CliIO, stream: string, m: StoredMsg): void {
+function renderStoredMsg(io: CliIO, stream: string, m: StoredMsg, translateWith?: string): void {
   println(io, `Item: ${stream}#${m.seq} received ${fmtTime(m.time)} (${fmtAgo(m.time)}) on Subject ${m.subject}\n`);
   const keys = m.header?.keys() ?? [];
   if (keys.length > 0) {
@@ -182,13 +188,14 @@ function renderStoredMsg(io: CliIO, stream: string, m: StoredMsg): void {
     for (const k of keys) for (const v of m.header.values(k)) println(io, `  ${k}: ${v}`);
     println(io);
   }
-  printMessage(io, undefined, m.data);
+  printMessage(io, undefined, translateWith ? translate(m.data, translateWith, m.subject) : m.data);
 }
 
-/** JSON of a stored message the way natscli's `stream get --json` shows it (data in base64). */
-export function storedMsgJson(m: StoredMsg): Record<string, unknown> {
+/** JSON of a stored message the way natscli's `stream get --json` shows it (data in base64, translated when asked). */
+export function storedMsgJson(m: StoredMsg, translateWith?: string): Record<string, unknown> {
   const hdrs = m.header?.keys().length ? Object.fromEntries(m.header.keys().map((k) => [k, m.header.values(k)])) : undefined;
-  return { subject: m.subject, seq: m.seq, ...(hdrs ? { hdrs } : {}), data: Buffer.from(m.data).toString("base64"), time: m.time.toISOString() };
+  const data = translateWith ? translate(m.data, translateWith, m.subject) : m.data;
+  return { subject: m.subject, seq: m.seq, ...(hdrs ? { hdrs } : {}), data: Buffer.from(data).toString("base64"), time: m.time.toISOString() };
 }
 
 export function registerStream(app: App): void {
@@ -202,10 +209,18 @@ export function registerStream(app: App): void {
   add
     .option("--config <file>", "JSON file to read configuration from")
     .option("--output <file>", "Save configuration instead of creating")
+    .option("--validate", "Only validates the configuration against the official Schema (from the directory TSNATS_SCHEMAS names)")
     .option("--defaults", "Accept default values for all prompts")
     .action(
-      app.action<StreamFlags & { output?: string }>(async ({ session, opts, cmd }, name?: string) => {
+      app.action<StreamFlags & { output?: string; validate?: boolean }>(async ({ session, opts, cmd }, name?: string) => {
         const cfg = await buildNewStreamConfig(io, name, opts, cmd);
+        if (opts.validate) {
+          println(io, JSON.stringify(cfg, null, 2) + "\n");
+          const errs = validateStreamConfig(io, cfg);
+          if (errs.length > 0) throw new CliError(`Validation Failed: ${errs.join("\n\t")}`);
+          println(io, `Configuration is a valid Stream matching ${STREAM_CONFIG_SCHEMA}`);
+          return;
+        }
         if (opts.output) {
           fs.writeFileSync(opts.output, JSON.stringify(cfg, null, 2));
           println(io, `Stream configuration saved to ${opts.output}`);
@@ -224,14 +239,16 @@ export function registerStream(app: App): void {
   edit
     .option("--config <file>", "JSON file to read configuration from")
     .option("-f, --force", "Force edit without prompting")
+    .option("-i, --interactive", "Edit the configuration using your editor ($EDITOR, as YAML)")
     .option("--dry-run", "Only shows differences, do not edit the stream")
     .action(
-      app.action<StreamFlags & { force?: boolean; dryRun?: boolean }>(async ({ session, opts, cmd }, name?: string) => {
+      app.action<StreamFlags & { force?: boolean; dryRun?: boolean; interactive?: boolean }>(async ({ session, opts, cmd }, name?: string) => {
         const stream = await pickStream(session, io, name, showAll());
         const jsm = await session.jsm();
         const current = await api(() => jsm.streams.info(stream), { stream });
         let cfg: Cfg = editableConfig(opts.config ? { ...loadConfigFile(opts.config), name: stream } : (current.config as Cfg));
-        applyStreamFlags(cfg, opts, cmd);
+        if (opts.interactive) cfg = editableConfig(editInEditor(io, cfg) as Cfg);
+        else applyStreamFlags(cfg, opts, cmd);
         cfg = { ...cfg, name: stream };
         const diff = configDiff(editableConfig(current.config) as unknown as Record<string, unknown>, cfg);
         if (diff.length === 0) throw new CliError("no difference in configuration", "give the settings to change as flags, e.g. --max-msgs 1000");
@@ -355,8 +372,10 @@ export function registerStream(app: App): void {
   ] as const) {
     jsonFlag(str.command(`${name} [stream]`).aliases([...aliases]).description(desc))
       .option("--state", "Shows only the stream state")
+      .option("--no-select", "Do not select streams from a list")
       .action(
-        app.action<{ json?: boolean; state?: boolean }>(async ({ session, opts }, n?: string) => {
+        app.action<{ json?: boolean; state?: boolean; select?: boolean }>(async ({ session, opts }, n?: string) => {
+          if (!n && opts.select === false) throw new CliError("stream name is required", `tsnats stream ${name} STREAM`);
           const stream = await pickStream(session, io, n, showAll());
           const jsm = await session.jsm();
           const info = await api(() => jsm.streams.info(stream), { stream });
@@ -465,16 +484,17 @@ export function registerStream(app: App): void {
 
   jsonFlag(str.command("get [stream] [id]").description("Retrieves a specific message from a Stream"))
     .option("-S, --last-for <subject>", "Retrieves the message for a specific subject")
+    .option("--translate <command>", "Translate the message data by running it through the given command before output")
     .action(
-      app.action<{ json?: boolean; lastFor?: string }>(async ({ session, opts }, n?: string, id?: string) => {
+      app.action<{ json?: boolean; lastFor?: string; translate?: string }>(async ({ session, opts }, n?: string, id?: string) => {
         const stream = await pickStream(session, io, n, showAll());
         if (id === undefined && !opts.lastFor) throw new CliError("message sequence or --last-for SUBJECT is required", `tsnats stream get ${stream} SEQUENCE`);
         const jsm = await session.jsm();
         const query = opts.lastFor ? { last_by_subj: opts.lastFor } : { seq: parseInteger(id!, "message sequence", 1) };
         const m = await api(() => jsm.streams.getMessage(stream, query as never), { stream });
         if (!m) throw new CliError("no message found", `check the sequence with \`tsnats stream info ${stream}\``);
-        if (opts.json) return printJson(io, storedMsgJson(m));
-        renderStoredMsg(io, stream, m);
+        if (opts.json) return printJson(io, storedMsgJson(m, opts.translate));
+        renderStoredMsg(io, stream, m, opts.translate);
       }),
     );
 
@@ -485,8 +505,9 @@ export function registerStream(app: App): void {
     .option("--since <duration>", "Delivers messages received since a duration like 1d3h5m2s")
     .option("--raw", "Show the raw data received")
     .option("--subject <subject>", "Filter the stream using a subject")
+    .option("--translate <command>", "Translate the message data by running it through the given command before output")
     .action(
-      app.action<{ id?: string; since?: string; raw?: boolean; subject?: string }>(async ({ session, opts }, n?: string, sizeText?: string) => {
+      app.action<{ id?: string; since?: string; raw?: boolean; subject?: string; translate?: string }>(async ({ session, opts }, n?: string, sizeText?: string) => {
         const stream = await pickStream(session, io, n, showAll());
         let size = parseInteger(sizeText ?? "10", "page size", 1);
         if (size > 25) size = 25;
@@ -515,14 +536,15 @@ export function registerStream(app: App): void {
             for await (const m of batch) {
               shown++;
               pending = m.info.pending;
+              const data = opts.translate ? translate(m.data, opts.translate, m.subject) : m.data;
               if (opts.raw) {
-                io.stdout.write(m.data);
+                io.stdout.write(data);
                 println(io);
                 continue;
               }
               println(io, `[${m.seq}] Subject: ${m.subject} Received: ${fmtTime(new Date(Number(m.info.timestampNanos) / 1e6))}`);
               println(io);
-              printMessage(io, m.headers, m.data);
+              printMessage(io, m.headers, data);
               if (shown >= size) break;
             }
             if (shown === 0 || pending === 0) {
@@ -677,10 +699,17 @@ export function registerStream(app: App): void {
     .aliases(["stepdown", "sd", "elect", "down", "d"])
     .description("Force a new leader election by standing down the current leader")
     .option("--preferred <server>", "Prefer placing the leader on a specific host")
+    .option("-f, --force", "Force leader step down ignoring current leader")
     .action(
-      app.action<{ preferred?: string }>(async ({ session, opts }, n?: string) => {
+      app.action<{ preferred?: string; force?: boolean }>(async ({ session, opts }, n?: string) => {
         const stream = await pickStream(session, io, n, showAll());
         const nc = await session.nc();
+        if (!opts.force) {
+          // natscli refuses a stream that has no leader to step down unless forced.
+          const jsm = await session.jsm();
+          const info = await api(() => jsm.streams.info(stream), { stream });
+          if (!info.cluster?.leader) throw new CliError(`stream ${stream} has no current leader`, "pass --force to request an election anyway");
+        }
         const body = opts.preferred ? JSON.stringify({ placement: { preferred: opts.preferred } }) : "";
         const res = await api(() => nc.request(`${session.jsApiPrefix()}.STREAM.LEADER.STEPDOWN.${stream}`, body, { timeout: session.timeoutMs }), { stream });
         const doc = res.json<{ success?: boolean; error?: { description?: string } }>();
@@ -746,4 +775,44 @@ export function configDiff(a: Record<string, unknown>, b: Record<string, unknown
     if (y !== undefined) out.push(`+  ${k}: ${y}`);
   }
   return out;
+}
+
+const STREAM_CONFIG_SCHEMA = "io.nats.jetstream.api.v1.stream_configuration";
+
+/** `stream add --validate`: the schema's verdict, and jsm.go's check that acknowledged streams do not take '>'. */
+function validateStreamConfig(io: CliIO, cfg: Record<string, unknown>): string[] {
+  if (cfg.no_ack !== true && Array.isArray(cfg.subjects) && cfg.subjects.includes(">")) return ["subjects cannot be '>' when acknowledgement is enabled"];
+  return SchemaStore.fromEnv(io).validate(STREAM_CONFIG_SCHEMA, cfg);
+}
+
+/**
+ * `stream edit --interactive`: the configuration as YAML in a temporary file, opened with
+ * $EDITOR (which may carry arguments: it runs through the shell), read back when it exits.
+ */
+function editInEditor(io: CliIO, cfg: Record<string, unknown>): Record<string, unknown> {
+  const editor = io.env.EDITOR || io.env.VISUAL;
+  if (!editor) throw new CliError("set EDITOR environment variable to your chosen editor", "or give the changes as flags: tsnats stream edit STREAM --max-msgs 1000");
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-edit-"));
+  const file = path.join(dir, `${String(cfg.name ?? "stream")}.yaml`);
+  try {
+    fs.writeFileSync(file, YAML.stringify(cfg), { mode: 0o600 });
+    const r = spawnSync(`${editor} "${file}"`, { shell: true, stdio: "inherit", env: io.env as NodeJS.ProcessEnv });
+    if (r.error || r.status !== 0) throw new CliError(`editor "${editor}" failed: ${r.error?.message ?? `exit status ${r.status}`}`);
+    let edited: unknown;
+    try {
+      edited = YAML.parse(fs.readFileSync(file, "utf8"));
+    } catch (err) {
+      throw new CliError(`could not parse the edited configuration: ${(err as Error).message}`);
+    }
+    if (edited === null || typeof edited !== "object" || Array.isArray(edited)) throw new CliError("the edited configuration is not a YAML mapping");
+    const out = edited as Record<string, unknown>;
+    // Empty lists and maps mean "none", as the server writes them.
+    for (const k of ["sources", "metadata"]) {
+      const v = out[k];
+      if (v === null || (Array.isArray(v) && v.length === 0) || (typeof v === "object" && v !== null && Object.keys(v).length === 0)) delete out[k];
+    }
+    return out;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }

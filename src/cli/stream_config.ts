@@ -19,6 +19,7 @@ export interface StreamFlags {
   compression?: string;
   replicas?: string;
   tag?: string[];
+  tags?: string[];
   cluster?: string;
   ack?: boolean;
   retention?: string;
@@ -69,6 +70,7 @@ export function addStreamConfigFlags(cmd: Command, edit = false): void {
     .addOption(new Option("--compression <alg>", "Compression algorithm to use (file storage only)").choices(["none", "s2"]))
     .option("--replicas <n>", "When clustered, how many replicas of the data to create")
     .option("--tag <tag>", "Place the stream on servers that has specific tags (repeatable)", collect)
+    .addOption(new Option("--tags <tag>", "Backward compatibility only, use --tag").argParser(collect).hideHelp())
     .option("--cluster <name>", "Place the stream on a specific cluster");
   boolFlag(cmd, "ack", "Acknowledge publishes (default true; --no-ack disables)");
   cmd
@@ -181,6 +183,8 @@ export function applyStreamFlags(cfg: Cfg, o: StreamFlags, cmd: Command): void {
   if (o.storage) cfg.storage = (o.storage.startsWith("m") ? "memory" : "file") as never;
   if (o.compression) cfg.compression = o.compression as never;
   if (o.replicas !== undefined) cfg.num_replicas = parseInteger(o.replicas, "--replicas", 1);
+  // --tags is natscli's older spelling of --tag: both add to the same list.
+  if (o.tags) o.tag = [...(o.tag ?? []), ...o.tags];
   if (o.tag || o.cluster) cfg.placement = { ...(cfg.placement ?? {}), ...(o.tag ? { tags: o.tag } : {}), ...(o.cluster ? { cluster: o.cluster } : {}) } as never;
   if (isSet(cmd, "ack")) cfg.no_ack = !o.ack;
   if (o.retention) cfg.retention = RETENTION[o.retention] as never;
