@@ -283,6 +283,18 @@ describe("tsnats pub/sub/request/reply/rtt", async () => {
         r = await home.exec(["request", "svc.cmd.abc", "", "--raw"], { server: t.url });
         assert.equal(r.stdout, "token=abc\n");
         await cmd.done;
+
+        // --send-on newline: a request per stdin line; --no-wait only sends.
+        const lines = home.run(["reply", "svc.lines", "got {{ Request }}", "--count", "3"], { server: t.url });
+        await waitUntil(() => lines.stderr.text.includes("Listening on"), 5000, "reply ready");
+        r = await home.exec(["request", "svc.lines", "--send-on", "newline", "--raw"], { server: t.url, stdin: "a\nb\n" });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "got a\ngot b\n");
+        r = await home.exec(["request", "svc.lines", "c", "--no-wait"], { server: t.url });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "");
+        assert.match(r.stderr, /without waiting for a reply/);
+        assert.equal((await lines.done).code, 0, "the third request reached the service");
       });
 
       test("request --replies collects several answers; no responders is an error", async () => {

@@ -66,6 +66,22 @@ for (const t of targets) {
       assert.equal(doc.consumer, "C");
     });
 
+    test("events --stream reads advisories a stream stored", async () => {
+      const cli = (args: string[]) => home.exec([...args, ...app], { server: t.url });
+      assert.equal((await cli(["stream", "add", "ADVS", "--subjects", "$JS.EVENT.ADVISORY.>", "--defaults", "--no-ack"])).code, 0);
+      assert.equal((await cli(["stream", "add", "EVX", "--subjects", "evx.>", "--defaults"])).code, 0);
+      const r = await cli(["events", "--stream", "ADVS", "--since", "1h", "--filter", '"stream":"EVX"', "--count", "1"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /Listening for Events in stream ADVS since /);
+      assert.match(r.stdout, /\[Stream create\] EVX/);
+      const bad = await cli(["events", "--stream", "ADVS", "--js-advisory"]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /cannot specify both Stream and specific advisories/);
+      const since = await cli(["events", "--since", "1h", "--js-advisory"]);
+      assert.equal(since.code, 1);
+      assert.match(since.stderr, /--since reads a stream/);
+    });
+
     test("events shows client connections to a system account user", async () => {
       const ev = home.run(["events", "--filter", '"client_connect"|client_connect', "--count", "1", ...sys], { server: t.url });
       await waitUntil(() => ev.stderr.text.includes("Client Connection events"), 5000, "events ready");

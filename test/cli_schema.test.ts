@@ -89,6 +89,16 @@ describe("stream add --validate", () => {
   });
 });
 
+describe("consumer add --validate", () => {
+  test("a pull consumer's configuration validates without a server", async (t) => {
+    if (!HAVE) return t.skip(NO_SCHEMAS);
+    const r = await home.exec(["consumer", "add", "ORDERS", "NEW", "--pull", "--ack", "explicit", "--defaults", "--validate", "--server", "nats://127.0.0.1:1"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Configuration is a valid Consumer matching io\.nats\.jetstream\.api\.v1\.consumer_configuration/);
+    assert.equal((JSON.parse(r.stdout.slice(0, r.stdout.indexOf("\n\n"))) as { durable_name?: string }).durable_name, "NEW");
+  });
+});
+
 describe("schema request validates a server's answer", () => {
   let targets: CliTarget[] = [];
   before(async () => {

@@ -8,8 +8,16 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { CliHome } from "./helpers/cli.js";
 import { systemAccountTargets } from "./helpers/cli_targets.js";
 import { waitUntil } from "./helpers/server.js";
+import { compactNames } from "../src/cli/server_report_jetstream.js";
 
 const targets = await systemAccountTargets("server");
+
+test("server names are compacted as natscli does: the shared domain goes", () => {
+  assert.deepEqual(compactNames(["n1.east.example.net", "n2.east.example.net", "n3.west.example.net"]), ["n1.east", "n2.east", "n3.west"]);
+  assert.deepEqual(compactNames(["a.x", "b"]), ["a.x", "b"]);
+  assert.deepEqual(compactNames(["ts1"]), ["ts1"]);
+  assert.deepEqual(compactNames([]), []);
+});
 
 const home = new CliHome();
 after(async () => {
@@ -30,6 +38,10 @@ for (const t of targets) {
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, new RegExp(`^${t.serverName} +rtt=`, "m"));
       assert.match(r.stdout, /1 replies max: [\d.]+ min: [\d.]+ avg: [\d.]+/);
+      r = await sys(["server", "ping", "1", "--graph"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /Responses per 25ms/);
+      assert.match(r.stdout, /1\.00 ┤|1 ┤|┼/);
       r = await sys(["server", "ping", "1", "--json"]);
       assert.equal(JSON.parse(r.stdout)[0].server.name, t.serverName);
       // Waits the whole timeout for the second server: long enough for the first to answer on a loaded machine.
@@ -87,6 +99,49 @@ for (const t of targets) {
       const bad = await sys(["server", "report", "jetstream", "--watch", "0"]);
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /--watch/);
+    });
+
+    test("report downgrade lists the assets a lower API level could not load", async () => {
+      const made = (await nc.request("$JS.API.STREAM.CREATE.DG", JSON.stringify({ name: "DG", subjects: ["dg.>"], allow_msg_ttl: true }), { timeout: 5000 })).json<{ config?: { metadata?: Record<string, string> }; error?: unknown }>();
+      assert.equal(made.error, undefined);
+      assert.equal(made.config?.metadata?.["_nats.req.level"], "1");
+      await nc.request("$JS.API.CONSUMER.CREATE.DG.C1", JSON.stringify({ stream_name: "DG", config: { durable_name: "C1", ack_policy: "explicit" } }), { timeout: 5000 });
+      let r = await sys(["server", "report", "downgrade", "0", "--json", "--all"]);
+      assert.equal(r.code, 0, r.stderr);
+      const doc = JSON.parse(r.stdout) as { streams: { account: string; name: string; api_level: number }[]; consumers: { stream: string; name: string }[] };
+      assert.deepEqual(doc.streams.filter((x) => x.name === "DG"), [{ account: "APP", name: "DG", api_level: 1 }]);
+      assert.ok(doc.consumers.some((c) => c.stream === "DG*" && c.name === "C1"), "--all lists the consumers of an incompatible stream");
+      r = await sys(["server", "report", "downgrade", "0"]);
+      assert.match(r.stdout, /Assets: Streams/);
+      assert.match(r.stdout, /│ APP +│ DG +│ 1 /);
+      r = await sys(["server", "report", "downgrade", "99"]);
+      assert.match(r.stdout, /All assets are compatible with the specified API level\./);
+      await nc.request("$JS.API.STREAM.DELETE.DG", "", { timeout: 5000 });
+    });
+
+    test("report connections --filter and --closed-reason", async () => {
+      let r = await sys(["server", "report", "connections", "1", "--filter", "Conn.Account == 'APP' and conn.subscriptions >= 0", "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      const open = (JSON.parse(r.stdout) as { connections: { account: string }[] }[])[0].connections;
+      assert.ok(open.length >= 1);
+      assert.ok(open.every((c) => c.account === "APP"));
+      const gone = await connect({ servers: t.url, user: "app", pass: "app", name: "short-lived" });
+      await gone.close();
+      // The closed connection shows up in the server's closed list once the close is processed.
+      let closed: { name?: string; reason?: string }[] = [];
+      for (let i = 0; i < 50 && !closed.some((c) => c.name === "short-lived"); i++) {
+        r = await sys(["server", "report", "connections", "1", "--closed-reason", "client closed", "--json"]);
+        assert.equal(r.code, 0, r.stderr);
+        closed = (JSON.parse(r.stdout) as { connections: { name?: string; reason?: string }[] }[])[0].connections;
+      }
+      assert.ok(closed.some((c) => c.name === "short-lived"), JSON.stringify(closed));
+      assert.ok(closed.every((c) => /client closed/.test(String(c.reason).toLowerCase())));
+      r = await sys(["server", "report", "connections", "1", "--closed-reason", "x", "--filter", "true"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /mutually exclusive/);
+      r = await sys(["server", "report", "connections", "1", "--filter", "Conn.InMsgs +"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /invalid expression/);
     });
 
     test("request filters: which servers answer, and each endpoint's options", async () => {

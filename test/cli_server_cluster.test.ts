@@ -102,6 +102,24 @@ for (const line of ["2.15", "tsnats"] as const) {
       home.cleanup();
     });
 
+    test("report jetstream: the meta leader starred, the meta group, sorting and leaders", async (tc) => {
+      if (members.length === 0) return tc.skip(`nats-server ${line} not available`);
+      const leader = await leaderSeen(urls[0]);
+      let r = await home.exec(["server", "report", "jetstream", "3", ...sys()]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /JetStream Summary/);
+      assert.match(r.stdout, new RegExp(`│ ${leader}\\* +│ cc `));
+      assert.match(r.stdout, /RAFT Meta Group Information - Lead cluster: cc/);
+      for (const n of ["n1", "n2", "n3"]) assert.match(r.stdout, new RegExp(`│ ${n} +│ \\S+ +│ ${n === leader ? "yes" : "   "} +│ true +│ true `));
+      r = await home.exec(["server", "report", "jetstream", "3", "--sort", "name", "--reverse", ...sys()]);
+      const order = [...r.stdout.matchAll(/^│ (n\d)\*? +│ cc /gm)].map((m) => m[1]);
+      assert.deepEqual(order, ["n3", "n2", "n1"]);
+      r = await home.exec(["server", "report", "jetstream", "1", "--leaders", "--host", leader, ...sys()]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.doesNotMatch(r.stdout, /RAFT Meta Group Information/, "a filtered report says nothing about the group");
+      assert.match(r.stdout, /No JetStream asset leader data reported|RAFT Leader Report/);
+    });
+
     test("step-down elects another meta leader; refusals", async (tc) => {
       if (members.length === 0) return tc.skip(`nats-server ${line} not available`);
       // Refusals first: they need no JetStream API in the system account.

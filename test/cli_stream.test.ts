@@ -87,8 +87,13 @@ for (const t of servers) {
       assert.match(r.stdout, /│ ORDERS +│/);
       r = await cli(["s", "subjects", "ORDERS", "--json"]);
       assert.deepEqual(JSON.parse(r.stdout), { "ORDERS.received": 3 });
+
       nc.publish("ORDERS.shipped", "s1", { headers: (await import("@nats-io/transport-node")).headers() });
       await cli(["pub", "ORDERS.shipped", "s2", "-H", "Kind:ship"]);
+      r = await cli(["s", "subjects", "ORDERS", "--names"]);
+      assert.equal(r.stdout, "ORDERS.shipped\nORDERS.received\n", "fewest messages first");
+      r = await cli(["s", "subjects", "ORDERS", "--names", "--reverse"]);
+      assert.equal(r.stdout, "ORDERS.received\nORDERS.shipped\n");
       r = await cli(["s", "get", "ORDERS", "--last-for", "ORDERS.shipped", "--json"]);
       const m = JSON.parse(r.stdout);
       assert.equal(Buffer.from(m.data, "base64").toString(), "s2");
@@ -226,6 +231,8 @@ for (const t of servers) {
       assert.equal((await jsm.consumers.info("ORDERS", "NEW2")).config.max_deliver, 5);
       r = await cli(["con", "report", "ORDERS"]);
       assert.match(r.stdout, /Consumer report for ORDERS with 3 consumers/);
+      r = await cli(["con", "report", "ORDERS", "--leaders"]);
+      assert.match(r.stdout, /RAFT Leader Report|No consumer leader data reported/);
       r = await cli(["con", "add", "ORDERS", "BAD.NAME", "--pull", "--defaults"]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /can not contain/);
@@ -241,6 +248,18 @@ for (const t of servers) {
       r = await cli(["con", "info", "ORDERS", "NEW2"]);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /consumer "NEW2" not found/);
+      r = await cli(["con", "info", "ORDERS", "--no-select"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /stream and consumer names are required/);
+
+      // edit --interactive: YAML in $EDITOR.
+      r = await home.exec(["con", "edit", "ORDERS", "NEW", "-i", "-f"], { server: t.url, env: { EDITOR: "sed -i -e 's/^max_deliver: 5$/max_deliver: 7/'" } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await jsm.consumers.info("ORDERS", "NEW")).config.max_deliver, 7);
+      // A standalone server's consumer has no cluster leader: step-down asks for --force.
+      r = await cli(["con", "cluster", "step-down", "ORDERS", "NEW"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /has no current leader|failed/);
     });
 
     test("consumer pause and resume (nats-server 2.11+ API)", async (tc) => {
@@ -360,6 +379,20 @@ for (const t of servers) {
       r = await cli(["s", "info", "REPORT"]);
       assert.match(r.stdout, /Mirror Information:/);
       assert.match(r.stdout, /Lag: 0/);
+      // --dot: the replication topology for GraphViz; --leaders: who leads the streams.
+      const dot = path.join(home.dir, `topology-${t.tsnats ? "ts" : "ref"}.dot`);
+      r = await cli(["s", "report", "--dot", dot]);
+      assert.equal(r.code, 0, r.stderr);
+      const graph = fs.readFileSync(dot, "utf8");
+      assert.match(graph, /^digraph \{/);
+      assert.match(graph, /"ORDERS" -> "ARCHIVE" \[label="source"\];/);
+      assert.match(graph, /"RETURNS" -> "ARCHIVE" \[label="source"\];/);
+      assert.match(graph, /"ARCHIVE" -> "REPORT" \[label="mirror"\];/);
+      r = await cli(["s", "report", "--leaders"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /RAFT Leader Report|No stream leader data reported/);
+      r = await cli(["s", "report", "--cluster", "no-such-cluster"]);
+      assert.match(r.stdout, /No Streams defined/);
       for (const s of ["REPORT", "ARCHIVE", "RETURNS"]) await cli(["s", "rm", s, "-f"]);
     });
   });

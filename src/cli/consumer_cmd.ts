@@ -18,6 +18,11 @@ import { graphArea, plot, Rate, Series } from "./graph.js";
 import { refreshLoop } from "./screen.js";
 import { fmtDuration, fmtNanos, fmtNum, fmtTime, parseDurationMs, parseDurationNs, parseInteger, splitList } from "./units.js";
 import fs from "node:fs";
+import { editInEditor } from "./editor.js";
+import { SchemaStore } from "./schema_cmd.js";
+import { leaderCounts, leaderTable } from "./server_report_jetstream.js";
+
+const CONSUMER_CONFIG_SCHEMA = "io.nats.jetstream.api.v1.consumer_configuration";
 
 type CCfg = Partial<ConsumerConfig> & Record<string, unknown>;
 
@@ -436,11 +441,19 @@ export function registerConsumer(app: App): void {
   add
     .option("--config <file>", "JSON file to read configuration from")
     .option("--output <file>", "Save configuration instead of creating")
+    .option("--validate", "Only validates the configuration against the official Schema (from the directory TSNATS_SCHEMAS names)")
     .option("--defaults", "Accept default values for all prompts")
     .action(
-      app.action<ConsumerFlags>(async ({ session, opts, cmd }, streamArg?: string, name?: string) => {
-        const stream = opts.output && streamArg ? streamArg : await pickStream(session, io, streamArg, showAll());
+      app.action<ConsumerFlags & { validate?: boolean }>(async ({ session, opts, cmd }, streamArg?: string, name?: string) => {
+        const stream = (opts.output || opts.validate) && streamArg ? streamArg : await pickStream(session, io, streamArg, showAll());
         const cfg = await buildNewConsumerConfig(io, name, opts, cmd);
+        if (opts.validate) {
+          println(io, JSON.stringify(cfg, null, 2) + "\n");
+          const errs = SchemaStore.fromEnv(io).validate(CONSUMER_CONFIG_SCHEMA, cfg);
+          if (errs.length > 0) throw new CliError(`Validation Failed: ${errs.join("\n\t")}`);
+          println(io, `Configuration is a valid Consumer matching ${CONSUMER_CONFIG_SCHEMA}`);
+          return;
+        }
         if (opts.output) {
           fs.writeFileSync(opts.output, JSON.stringify(cfg, null, 2));
           println(io, `Consumer configuration saved to ${opts.output}`);
@@ -458,15 +471,17 @@ export function registerConsumer(app: App): void {
   edit
     .option("--config <file>", "JSON file to read configuration from")
     .option("-f, --force", "Force edit without prompting")
+    .option("-i, --interactive", "Edit the configuration using your editor ($EDITOR, as YAML)")
     .option("--dry-run", "Only shows differences, do not edit the consumer")
     .action(
-      app.action<ConsumerFlags & { force?: boolean; dryRun?: boolean }>(async ({ session, opts, cmd }, streamArg?: string, name?: string) => {
+      app.action<ConsumerFlags & { force?: boolean; dryRun?: boolean; interactive?: boolean }>(async ({ session, opts, cmd }, streamArg?: string, name?: string) => {
         const stream = await pickStream(session, io, streamArg, showAll());
         const consumer = await pickConsumer(session, io, stream, name);
         const jsm = await session.jsm();
         const current = await api(() => jsm.consumers.info(stream, consumer), { stream, consumer });
-        const cfg: CCfg = editableConfig(opts.config ? (JSON.parse(fs.readFileSync(opts.config, "utf8")) as CCfg) : (current.config as CCfg));
-        applyConsumerFlags(cfg, opts, cmd);
+        let cfg: CCfg = editableConfig(opts.config ? (JSON.parse(fs.readFileSync(opts.config, "utf8")) as CCfg) : (current.config as CCfg));
+        if (opts.interactive) cfg = editableConfig(editInEditor(io, cfg) as CCfg);
+        else applyConsumerFlags(cfg, opts, cmd);
         const diff = configDiff(editableConfig(current.config) as unknown as Record<string, unknown>, cfg);
         if (diff.length === 0) throw new CliError("no difference in configuration", "give the settings to change as flags, e.g. --max-deliver 5");
         if (opts.dryRun) {
@@ -485,8 +500,10 @@ export function registerConsumer(app: App): void {
 
   jsonFlag(cons.command("ls [stream]").alias("list").description("List known consumers"))
     .option("-n, --names", "Show just the consumer names")
+    .option("--no-select", "Do not select streams from a list")
     .action(
-      app.action<{ json?: boolean; names?: boolean }>(async ({ session, opts }, streamArg?: string) => {
+      app.action<{ json?: boolean; names?: boolean; select?: boolean }>(async ({ session, opts }, streamArg?: string) => {
+        if (!streamArg && opts.select === false) throw new CliError("stream name is required", "tsnats consumer ls STREAM");
         const stream = await pickStream(session, io, streamArg, showAll());
         const jsm = await session.jsm();
         const infos: ConsumerInfo[] = [];
@@ -576,16 +593,19 @@ export function registerConsumer(app: App): void {
     ["info", ["nfo"], false],
     ["state", [], true],
   ] as const) {
-    jsonFlag(cons.command(`${cmdName} [stream] [consumer]`).aliases([...aliases]).description(stateOnly ? "Consumer state" : "Consumer information")).action(
-      app.action<{ json?: boolean }>(async ({ session, opts }, streamArg?: string, name?: string) => {
-        const stream = await pickStream(session, io, streamArg, showAll());
-        const consumer = await pickConsumer(session, io, stream, name);
-        const jsm = await session.jsm();
-        const info = await api(() => jsm.consumers.info(stream, consumer), { stream, consumer });
-        if (opts.json) return printJson(io, info);
-        io.stdout.write(renderConsumerInfo(info, stateOnly));
-      }),
-    );
+    jsonFlag(cons.command(`${cmdName} [stream] [consumer]`).aliases([...aliases]).description(stateOnly ? "Consumer state" : "Consumer information"))
+      .option("--no-select", "Do not select consumers from a list")
+      .action(
+        app.action<{ json?: boolean; select?: boolean }>(async ({ session, opts }, streamArg?: string, name?: string) => {
+          if ((!streamArg || !name) && opts.select === false) throw new CliError("stream and consumer names are required", `tsnats consumer ${cmdName} STREAM CONSUMER`);
+          const stream = await pickStream(session, io, streamArg, showAll());
+          const consumer = await pickConsumer(session, io, stream, name);
+          const jsm = await session.jsm();
+          const info = await api(() => jsm.consumers.info(stream, consumer), { stream, consumer });
+          if (opts.json) return printJson(io, info);
+          io.stdout.write(renderConsumerInfo(info, stateOnly));
+        }),
+      );
   }
 
   cons
@@ -711,8 +731,9 @@ export function registerConsumer(app: App): void {
 
   jsonFlag(cons.command("report [stream]").description("Reports on consumer statistics"))
     .option("-r, --raw", "Show un-formatted numbers")
+    .option("-l, --leaders", "Show details about cluster leaders")
     .action(
-      app.action<{ json?: boolean; raw?: boolean }>(async ({ session, opts }, streamArg?: string) => {
+      app.action<{ json?: boolean; raw?: boolean; leaders?: boolean }>(async ({ session, opts }, streamArg?: string) => {
         const stream = await pickStream(session, io, streamArg, showAll());
         const jsm = await session.jsm();
         const infos: ConsumerInfo[] = [];
@@ -738,6 +759,12 @@ export function registerConsumer(app: App): void {
           ]),
           `Consumer report for ${stream} with ${infos.length} consumers`,
         );
+        if (opts.leaders) {
+          const led = leaderCounts(infos.map((i) => i.cluster));
+          println(io);
+          if (led.length === 0) println(io, "No consumer leader data reported");
+          else io.stdout.write(leaderTable(led, "Consumer Leaders") + "\n");
+        }
       }),
     );
 
@@ -794,12 +821,20 @@ export function registerConsumer(app: App): void {
     .command("step-down [stream] [consumer]")
     .aliases(["elect", "down", "d"])
     .description("Force a new leader election by standing down the current leader")
+    .option("--preferred <server>", "Prefer placing the leader on a specific host")
+    .option("-f, --force", "Force leader step down ignoring current leader")
     .action(
-      app.action(async ({ session }, streamArg?: string, name?: string) => {
+      app.action<{ preferred?: string; force?: boolean }>(async ({ session, opts }, streamArg?: string, name?: string) => {
         const stream = await pickStream(session, io, streamArg, showAll());
         const consumer = await pickConsumer(session, io, stream, name);
+        if (!opts.force) {
+          const jsm = await session.jsm();
+          const info = await api(() => jsm.consumers.info(stream, consumer), { stream, consumer });
+          if (!info.cluster?.leader) throw new CliError(`consumer ${stream} > ${consumer} has no current leader`, "pass --force to request an election anyway");
+        }
         const nc = await session.nc();
-        const res = await nc.request(`${session.jsApiPrefix()}.CONSUMER.LEADER.STEPDOWN.${stream}.${consumer}`, "", { timeout: session.timeoutMs });
+        const body = opts.preferred ? JSON.stringify({ placement: { preferred: opts.preferred } }) : "";
+        const res = await nc.request(`${session.jsApiPrefix()}.CONSUMER.LEADER.STEPDOWN.${stream}.${consumer}`, body, { timeout: session.timeoutMs });
         const doc = res.json<{ error?: { description?: string } }>();
         if (doc.error) throw new CliError(`step-down of consumer ${stream} > ${consumer} failed: ${doc.error.description}`, "only clustered consumers with replicas have a leader to step down");
         println(io, `Requested leader step-down for consumer ${stream} > ${consumer}`);

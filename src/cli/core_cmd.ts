@@ -355,6 +355,8 @@ interface ReqOpts {
   translate?: string;
   forceStdin?: boolean;
   templates: boolean;
+  sendOn: string;
+  wait: boolean;
 }
 
 async function requestAction(s: Session, io: CliIO, o: ReqOpts, subject: string, body: string | undefined): Promise<void> {
@@ -362,17 +364,33 @@ async function requestAction(s: Session, io: CliIO, o: ReqOpts, subject: string,
   const replies = parseInteger(o.replies, "--replies", 0);
   const replyTimeout = parseDurationMs(o.replyTimeout, "--reply-timeout");
   const nc = await s.nc();
+  const useTemplates = o.templates !== false;
+  // --send-on newline: one request per line of stdin (each line its own body).
+  if (body === undefined && o.sendOn === "newline") {
+    if (!o.raw) logf(io, "Reading payload from STDIN, one request per line");
+    let n = 0;
+    for await (const line of stdinLines(io)) await requestOne(line, ++n);
+    return;
+  }
   let payload: string | Uint8Array = body ?? "";
   if (body === undefined && (o.forceStdin || !io.stdin.isTTY)) {
     if (!o.raw) logf(io, "Reading payload from STDIN");
     payload = await readStdin(io);
   }
-  const useTemplates = o.templates !== false;
-  for (let i = 1; i <= count; i++) {
+  for (let i = 1; i <= count; i++) await requestOne(payload, i);
+
+  async function requestOne(payload: string | Uint8Array, i: number): Promise<void> {
     const vars = { count: i };
     const subj = useTemplates ? expandTemplate(subject, vars) : subject;
     const data = typeof payload === "string" ? enc.encode(useTemplates && hasTemplate(payload) ? expandTemplate(payload, vars) : payload) : payload;
     const hdrs = parseHeaders(o.header, vars);
+    if (o.wait === false) {
+      // --no-wait: sent like a request, no reply awaited.
+      nc.publish(subj, data, { headers: hdrs, reply: createInbox(s.effective.ctx.inbox_prefix || undefined) });
+      await nc.flush();
+      if (!o.raw) logf(io, `Sent request on "${subj}" without waiting for a reply`);
+      return;
+    }
     if (!o.raw) logf(io, `Sending request on "${subj}"`);
     const start = performance.now();
     const show = (m: Msg): void => {
@@ -595,7 +613,9 @@ export function registerCore(app: App): void {
     .option("--reply-timeout <duration>", "Maximum time between replies when waiting for more than one", "300ms")
     .option("--wait-for-empty", "Wait for multiple replies until a empty message is received")
     .option("--translate <command>", "Translate the message data by running it through the given command before output")
-    .option("--force-stdin", "Force reading from stdin");
+    .option("--force-stdin", "Force reading from stdin")
+    .addOption(new Option("--send-on <when>", "When to send data from stdin: 'eof' or 'newline' (one request per line)").choices(["eof", "newline"]).default("eof"));
+  boolFlag(req, "wait", "Wait for a reply from a service (default true; --no-wait only sends)", true);
   boolFlag(req, "templates", "Enables template functions in the body and subject (does not affect headers)", true);
   req.action(app.action<ReqOpts>(({ session, io, opts }, subject: string, body?: string) => requestAction(session, io, opts, subject, body)));
 

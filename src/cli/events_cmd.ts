@@ -4,7 +4,9 @@
 import type { Msg } from "@nats-io/transport-node";
 import { App, collect } from "./app.js";
 import { aborted, CliError, println, type CliIO } from "./runtime.js";
-import { fmtBytes, fmtNanos, parseInteger } from "./units.js";
+import { DeliverPolicy } from "@nats-io/jetstream";
+import { api } from "./stream_cmd.js";
+import { fmtBytes, fmtNanos, parseDurationMs, parseInteger } from "./units.js";
 
 type Ev = Record<string, any>;
 
@@ -88,9 +90,11 @@ export function registerEvents(app: App): void {
     .option("--srv-advisory", "Shows NATS Server advisories (default)", true)
     .option("--no-srv-advisory", "Hides NATS Server advisories")
     .option("--subjects <subject>", "Show Advisories and Metrics received on specific subjects (repeatable)", collect)
+    .option("--stream <stream>", "Reads events from a Stream only")
+    .option("--since <duration>", "When reading a Stream reads from a certain duration ago")
     .option("--count <n>", "Stop after this many events")
     .action(
-      app.action<{ all?: boolean; json?: boolean; short?: boolean; filter: string; jsMetric?: boolean; jsAdvisory?: boolean; srvAdvisory: boolean; subjects?: string[]; count?: string }>(async ({ session, opts }) => {
+      app.action<{ all?: boolean; json?: boolean; short?: boolean; filter: string; jsMetric?: boolean; jsAdvisory?: boolean; srvAdvisory: boolean; subjects?: string[]; count?: string; stream?: string; since?: string }>(async ({ session, opts }) => {
         const limit = opts.count ? parseInteger(opts.count, "--count", 1) : 0;
         let filter: RegExp;
         try {
@@ -99,6 +103,9 @@ export function registerEvents(app: App): void {
           throw new CliError(`invalid --filter: ${(err as Error).message}`);
         }
         const ev = session.jsEventPrefix();
+        const picked = opts.all || opts.jsAdvisory || opts.jsMetric || (opts.subjects?.length ?? 0) > 0;
+        if (opts.stream && picked) throw new CliError("cannot specify both Stream and specific advisories or extra subjects");
+        if (opts.since && !opts.stream) throw new CliError("--since reads a stream", "add --stream STREAM (a stream that stores events)");
         const subjects: [string, string][] = [];
         if (opts.all || opts.jsAdvisory) subjects.push([`${ev}.ADVISORY.>`, "JetStream Advisories"]);
         if (opts.all || opts.jsMetric) subjects.push([`${ev}.METRIC.>`, "JetStream Metrics"]);
@@ -106,7 +113,7 @@ export function registerEvents(app: App): void {
           subjects.push(["$SYS.ACCOUNT.*.CONNECT", "Client Connection events"], ["$SYS.ACCOUNT.*.DISCONNECT", "Client Disconnection events"], ["$SYS.SERVER.*.CLIENT.AUTH.ERR", "Authentication Errors events"]);
         }
         for (const s of opts.subjects ?? []) subjects.push([s, "events"]);
-        if (subjects.length === 0) throw new CliError("nothing to listen for", "add --js-advisory, --js-metric, --all or --subjects SUBJECT");
+        if (subjects.length === 0 && !opts.stream) throw new CliError("nothing to listen for", "add --js-advisory, --js-metric, --all or --subjects SUBJECT");
         const nc = await session.nc();
         let seen = 0;
         let finish!: () => void;
@@ -126,6 +133,20 @@ export function registerEvents(app: App): void {
           }
           if (limit > 0 && ++seen >= limit) finish();
         };
+        if (opts.stream) {
+          // Events a stream stored (an ordered consumer from the start, or from --since ago).
+          const js = await session.js();
+          const start = opts.since ? new Date(Date.now() - parseDurationMs(opts.since, "--since")) : undefined;
+          if (!opts.json) io.stderr.write(`Listening for Events in stream ${opts.stream}${start ? ` since ${start.toISOString()}` : ""}\n`);
+          const c = await api(() => js.consumers.get(opts.stream!, start ? { deliver_policy: DeliverPolicy.StartTime, opt_start_time: start.toISOString() } : {}), { stream: opts.stream });
+          const msgs = await c.consume();
+          void (async () => {
+            for await (const m of msgs) show(m as unknown as Msg);
+          })().catch(() => undefined);
+          await Promise.race([finished, aborted(io)]);
+          await msgs.close().catch(() => undefined);
+          return;
+        }
         const subs = subjects.map(([s, label]) => {
           if (!opts.json) io.stderr.write(`Listening for ${label} on ${s}\n`);
           return nc.subscribe(s, { callback: (_e, m) => show(m) });

@@ -26,6 +26,8 @@ function newEvaluator(): Evaluator {
   j.addBinaryOp("contains", 20, (a: unknown, b: unknown) => (Array.isArray(a) ? a.includes(b) : String(a ?? "").includes(String(b))));
   j.addBinaryOp("startsWith", 20, (a: unknown, b: unknown) => String(a ?? "").startsWith(String(b)));
   j.addBinaryOp("endsWith", 20, (a: unknown, b: unknown) => String(a ?? "").endsWith(String(b)));
+  j.addFunction("lower", (v: unknown) => String(v ?? "").toLowerCase());
+  j.addFunction("upper", (v: unknown) => String(v ?? "").toUpperCase());
   j.addFunction("len", (v: unknown) => (Array.isArray(v) || typeof v === "string" ? v.length : v && typeof v === "object" ? Object.keys(v).length : 0));
   return j;
 }
@@ -74,9 +76,14 @@ export class AssetExpression {
 
   /** Does the asset match? `env` has config, state and info (the JSON documents). */
   matches(env: { config: unknown; state: unknown; info: unknown }): boolean {
+    return this.holds({ ...env, Info: goNames(env.info) });
+  }
+
+  /** Does the expression hold with these variables (server report connections' conn/Conn/server/Server)? */
+  holds(vars: Record<string, unknown>): boolean {
     let out: unknown;
     try {
-      out = this.compiled.evalSync({ ...env, Info: goNames(env.info) });
+      out = this.compiled.evalSync(vars);
     } catch (err) {
       throw new CliError(`expression "${this.text}" failed: ${(err as Error).message}`);
     }

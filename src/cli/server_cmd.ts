@@ -13,6 +13,9 @@ import { registerServerReportLinks } from "./server_report_links.js";
 import { registerServerAdmin } from "./server_admin.js";
 import { registerServerCluster } from "./server_cluster.js";
 import { registerServerRequest } from "./server_request.js";
+import { AssetExpression, goNames } from "./expression.js";
+import { plot, Series } from "./graph.js";
+import { compactNames, registerServerReportDowngrade, registerServerReportJetStream } from "./server_report_jetstream.js";
 import { traceIn, traceOut } from "./trace.js";
 import { CliError, println, type CliIO } from "./runtime.js";
 import { fmtBytes, fmtDuration, fmtNum, parseInteger } from "./units.js";
@@ -143,9 +146,10 @@ export function registerServer(app: App): void {
     .command("ping [expect]")
     .description("Ping all servers")
     .option("--id", "Include the Server ID in the output")
+    .option("--graph", "Produce a response distribution graph")
     .option("-j, --json", "Produce JSON output")
     .action(
-      app.action<{ id?: boolean; json?: boolean }>(async ({ session, opts }, expect?: string) => {
+      app.action<{ id?: boolean; json?: boolean; graph?: boolean }>(async ({ session, opts }, expect?: string) => {
         const n = expect ? parseInteger(expect, "expect", 1) : 0;
         const res = await sysRequest(session, "$SYS.REQ.SERVER.PING", undefined, n);
         if (opts.json) {
@@ -163,6 +167,14 @@ export function registerServer(app: App): void {
         const min = Math.min(...times);
         const avg = times.reduce((a, b) => a + b, 0) / times.length;
         println(io, `${times.length} replies max: ${max.toFixed(2)} min: ${min.toFixed(2)} avg: ${avg.toFixed(2)}`);
+        if (opts.graph) {
+          // How many answers came in each 25 ms after the request.
+          const buckets = new Array<number>(Math.floor(max / 25) + 1).fill(0);
+          for (const t of times) buckets[Math.floor(t / 25)]++;
+          const series = new Series(buckets.length);
+          for (const b of buckets) series.push(b);
+          println(io, "\n" + plot(series, "Responses per 25ms", 15));
+        }
         if (n > 0 && res.length < n) return 1;
       }),
     );
@@ -182,8 +194,10 @@ export function registerServer(app: App): void {
   jsonFlag(srv.command("list [expect]").alias("ls").description("List known servers"))
     .addOption(new Option("--sort <key>", "Sort servers by a specific key").choices(["name", "cluster", "conns", "subs", "mem", "cpu", "slow", "uptime", "rtt"]).default("rtt"))
     .option("-R, --reverse", "Reverse sort servers")
+    .option("--compact", "Compact server names (default true)")
+    .option("--no-compact", "Show server names as they are")
     .action(
-      app.action<{ json?: boolean; sort: string; reverse?: boolean }>(async ({ session, opts }, expect?: string) => {
+      app.action<{ json?: boolean; sort: string; reverse?: boolean; compact?: boolean }>(async ({ session, opts }, expect?: string) => {
         const n = expect ? parseInteger(expect, "expect", 1) : 0;
         const res = await sysRequest(session, "$SYS.REQ.SERVER.PING", undefined, n);
         if (opts.json) return printJson(io, res.map(({ rttMs: _r, ...rest }) => rest));
@@ -219,12 +233,13 @@ export function registerServer(app: App): void {
         });
         let conns = 0;
         let subs = 0;
-        const rows = res.map((r) => {
+        const names = opts.compact === false ? res.map((r) => r.server.name) : compactNames(res.map((r) => r.server.name));
+        const rows = res.map((r, i) => {
           const s = st(r);
           conns += s.connections ?? 0;
           subs += s.subscriptions ?? 0;
           return [
-            r.server.name,
+            names[i],
             r.server.cluster ?? "",
             r.server.host,
             r.server.ver ?? "",
@@ -260,15 +275,31 @@ export function registerServer(app: App): void {
     .option("--subject <subject>", "Limits responses only to those connections with matching subscription interest")
     .option("--username <user>", "Limits responses only to those connections for a specific authentication username")
     .addOption(new Option("--state <state>", "Limits responses to connections in a state").choices(["open", "closed", "all"]).default("open"))
+    .option("--closed-reason <reason>", "Filter results based on a closed reason (a regular expression, lower case)")
+    .option("--filter <expression>", "Expression based filter for connections: conn (the JSON), Conn (Go's names), server, Server, e.g. 'Conn.InMsgs > 10'")
     .action(
-      app.action<{ json?: boolean; account?: string; sort: string; top: string; subject?: string; username?: string; state: string }>(async ({ session, opts }, limit?: string) => {
-        const body: Record<string, unknown> = { limit: 10000, subscriptions: true, auth: true, state: CONN_STATE[opts.state] };
+      app.action<{ json?: boolean; account?: string; sort: string; top: string; subject?: string; username?: string; state: string; closedReason?: string; filter?: string }>(async ({ session, opts }, limit?: string) => {
+        if (opts.closedReason && opts.filter) throw new CliError("--closed-reason and --filter are mutually exclusive");
+        // A closed reason only exists on closed connections: ask for them (natscli does too).
+        const state = opts.closedReason && opts.state === "open" ? "closed" : opts.state;
+        const body: Record<string, unknown> = { limit: 10000, subscriptions: true, auth: true, state: CONN_STATE[state] };
         if (opts.account) body.acc = opts.account;
         if (opts.subject) body.filter_subject = opts.subject;
         if (opts.username) body.user = opts.username;
         const res = await sysRequest<{ connections?: Record<string, any>[]; total?: number }>(session, "$SYS.REQ.SERVER.PING.CONNZ", body, limit ? parseInteger(limit, "limit", 1) : 0);
         const conns: (Record<string, any> & { _server: string })[] = [];
-        for (const r of res) for (const c of r.data?.connections ?? []) conns.push({ ...c, _server: r.server.name });
+        const reason = opts.closedReason ? new RegExp(opts.closedReason) : undefined;
+        const expression = opts.filter ? new AssetExpression(opts.filter) : undefined;
+        for (const r of res) {
+          const kept: Record<string, any>[] = [];
+          for (const c of r.data?.connections ?? []) {
+            if (reason && !reason.test(String(c.reason ?? "").toLowerCase())) continue;
+            if (expression && !expression.holds({ conn: c, Conn: goNames(c), conns: c, Conns: goNames(c), server: r.server, Server: goNames(r.server) })) continue;
+            kept.push(c);
+            conns.push({ ...c, _server: r.server.name });
+          }
+          if (r.data && (reason || expression)) r.data.connections = kept;
+        }
         if (opts.json) return printJson(io, res.map((r) => r.data));
         const sortKey: Record<string, string> = { "in-bytes": "in_bytes", "out-bytes": "out_bytes", "in-msgs": "in_msgs", "out-msgs": "out_msgs", cid: "cid", subs: "subscriptions" };
         if (opts.sort === "uptime") conns.sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
@@ -317,33 +348,8 @@ export function registerServer(app: App): void {
       }),
     );
 
-  jsonFlag(watchFlag(report.command("jetstream [limit]").aliases(["jsz", "js"]).description("Report on JetStream activity")))
-    .option("--account <account>", "Produce the report for a specific account")
-    .action(
-      app.action<{ json?: boolean; account?: string }>(async ({ session, opts }, limit?: string) => {
-        const body: Record<string, unknown> = { accounts: true };
-        if (opts.account) body.account = opts.account;
-        const res = await sysRequest<Record<string, any>>(session, "$SYS.REQ.SERVER.PING.JSZ", body, limit ? parseInteger(limit, "limit", 1) : 0);
-        if (opts.json) return printJson(io, res.map((r) => r.data));
-        const rows: (string | number)[][] = [];
-        const tot = { streams: 0, consumers: 0, msgs: 0, bytes: 0, mem: 0, store: 0, api: 0, err: 0 };
-        for (const r of res.sort((a, b) => a.server.name.localeCompare(b.server.name))) {
-          const d = r.data ?? {};
-          if (d.disabled) continue;
-          const v = { streams: d.streams ?? 0, consumers: d.consumers ?? 0, msgs: d.messages ?? 0, bytes: d.bytes ?? 0, mem: d.memory ?? 0, store: d.storage ?? 0, api: d.api?.total ?? 0, err: d.api?.errors ?? 0 };
-          for (const k of Object.keys(tot) as (keyof typeof tot)[]) tot[k] += v[k];
-          rows.push([r.server.name, r.server.cluster ?? "", fmtNum(v.streams), fmtNum(v.consumers), fmtNum(v.msgs), fmtBytes(v.bytes), fmtBytes(v.mem), fmtBytes(v.store), fmtNum(v.api), fmtNum(v.err)]);
-        }
-        printTable(
-          io,
-          ["Server", "Cluster", "Streams", "Consumers", "Messages", "Bytes", "Memory", "File", "API Req", "API Err"],
-          rows,
-          "JetStream Summary",
-          ["", "", fmtNum(tot.streams), fmtNum(tot.consumers), fmtNum(tot.msgs), fmtBytes(tot.bytes), fmtBytes(tot.mem), fmtBytes(tot.store), fmtNum(tot.api), fmtNum(tot.err)],
-        );
-      }),
-    );
-
+  registerServerReportJetStream(app, report);
+  registerServerReportDowngrade(app, report);
   registerServerReportLinks(app, report);
 
   registerServerRequest(app, srv);

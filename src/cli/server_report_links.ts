@@ -11,7 +11,7 @@ import { fmtBytes, fmtDuration, fmtNum, parseDurationMs, parseInteger } from "./
 
 type Json = Record<string, any>;
 
-interface FilterFlags {
+export interface FilterFlags {
   host?: string;
   cluster?: string;
   tags?: string[];
@@ -20,7 +20,7 @@ interface FilterFlags {
 }
 
 /** The servers to ask: --host (a server name), --cluster, --tags (PING event filters). */
-function filterBody(o: FilterFlags, extra: Json = {}): Json {
+export function filterBody(o: FilterFlags, extra: Json = {}): Json {
   const body: Json = { ...extra };
   if (o.host) body.server_name = o.host;
   if (o.cluster) body.cluster = o.cluster;
@@ -28,7 +28,7 @@ function filterBody(o: FilterFlags, extra: Json = {}): Json {
   return body;
 }
 
-function addFilters(cmd: Command): Command {
+export function addFilters(cmd: Command): Command {
   return watchFlag(cmd)
     .option("--host <server>", "Limit the report to a specific NATS server")
     .option("--cluster <cluster>", "Limit the report to a specific Cluster")

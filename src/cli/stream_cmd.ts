@@ -9,6 +9,8 @@ import { refreshLoop } from "./screen.js";
 import { detectGaps, type Gap } from "./stream_gaps.js";
 import { SchemaStore } from "./schema_cmd.js";
 import { translate } from "./core_cmd.js";
+import { editInEditor } from "./editor.js";
+import { leaderCounts, leaderTable } from "./server_report_jetstream.js";
 import type { JetStreamManager, StreamInfo, StreamSourceInfo, StoredMsg } from "@nats-io/jetstream";
 import { DeliverPolicy } from "@nats-io/jetstream";
 import { App, jsonFlag } from "./app.js";
@@ -20,11 +22,7 @@ import { addStreamConfigFlags, applyStreamFlags, buildNewStreamConfig, editableC
 import { backupStream, restoreStream } from "./snapshot.js";
 import { putStream } from "./js_api.js";
 import { fmtAgo, fmtBytes, fmtNanos, fmtNum, fmtTime, parseDurationMs, parseInteger, parseBytes } from "./units.js";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
-import YAML from "yaml";
 
 /** Streams the CLI hides unless --all: KV buckets, object stores, MQTT and $-prefixed ones. */
 export function isInternalStream(name: string): boolean {
@@ -388,8 +386,9 @@ export function registerStream(app: App): void {
   jsonFlag(str.command("subjects [stream] [filter]").alias("subj").description("Query subjects held in a stream"))
     .option("--sort <by>", "Adjusts the sorting order (name, messages)", "messages")
     .option("--names", "List only subject names")
+    .option("-R, --reverse", "Reverse the sort order")
     .action(
-      app.action<{ json?: boolean; sort: string; names?: boolean }>(async ({ session, opts }, n?: string, filter?: string) => {
+      app.action<{ json?: boolean; sort: string; names?: boolean; reverse?: boolean }>(async ({ session, opts }, n?: string, filter?: string) => {
         const stream = await pickStream(session, io, n, showAll());
         const jsm = await session.jsm();
         const info = await api(() => jsm.streams.info(stream, { subjects_filter: filter ?? ">" }), { stream });
@@ -401,6 +400,7 @@ export function registerStream(app: App): void {
           return;
         }
         entries.sort(opts.sort === "name" || opts.sort === "subjects" ? (a, b) => a[0].localeCompare(b[0]) : (a, b) => a[1] - b[1] || a[0].localeCompare(b[0]));
+        if (opts.reverse) entries.reverse();
         if (opts.names) {
           for (const [s] of entries) println(io, s);
           return;
@@ -566,11 +566,19 @@ export function registerStream(app: App): void {
     .option("-n, --name", "Sort by stream name")
     .option("-t, --storage", "Sort by Storage type")
     .option("-r, --raw", "Show un-formatted numbers")
+    .option("--cluster <name>", "Limit report to streams within a specific cluster")
+    .option("--dot <file>", "Produce a GraphViz graph of replication topology")
+    .option("-l, --leaders", "Show details about cluster leaders")
     .action(
-      app.action<{ json?: boolean; subject?: string; consumers?: boolean; messages?: boolean; name?: boolean; storage?: boolean; raw?: boolean }>(async ({ session, opts }) => {
+      app.action<{ json?: boolean; subject?: string; consumers?: boolean; messages?: boolean; name?: boolean; storage?: boolean; raw?: boolean; cluster?: string; dot?: string; leaders?: boolean }>(async ({ session, opts }) => {
         const jsm = await session.jsm();
         if (!opts.json) println(io, "Obtaining Stream stats\n");
-        const infos = (await api(() => listStreams(jsm, opts.subject))).filter((i) => showAll() || !isInternalStream(i.config.name));
+        const infos = (await api(() => listStreams(jsm, opts.subject))).filter((i) => (showAll() || !isInternalStream(i.config.name)) && (!opts.cluster || i.cluster?.name === opts.cluster));
+        if (opts.dot) {
+          fs.writeFileSync(opts.dot, replicationDot(infos));
+          println(io, `Wrote the replication graph of ${infos.length} streams to ${opts.dot}`);
+          return;
+        }
         const key = (i: StreamInfo): number | string =>
           opts.consumers ? i.state.consumer_count : opts.messages ? i.state.messages : opts.name ? i.config.name : opts.storage ? i.config.storage : i.state.bytes;
         infos.sort((a, b) => {
@@ -630,6 +638,12 @@ export function registerStream(app: App): void {
           }
           println(io);
           printTable(io, ["Stream", "Kind", "API Prefix", "Source Stream", "Filters and Transforms", "Active", "Lag", "Error"], rows, "Replication Report");
+        }
+        if (opts.leaders) {
+          const led = leaderCounts(infos.map((i) => i.cluster));
+          println(io);
+          if (led.length === 0) println(io, "No stream leader data reported");
+          else io.stdout.write(leaderTable(led, "Stream Leaders") + "\n");
         }
       }),
     );
@@ -785,34 +799,16 @@ function validateStreamConfig(io: CliIO, cfg: Record<string, unknown>): string[]
   return SchemaStore.fromEnv(io).validate(STREAM_CONFIG_SCHEMA, cfg);
 }
 
-/**
- * `stream edit --interactive`: the configuration as YAML in a temporary file, opened with
- * $EDITOR (which may carry arguments: it runs through the shell), read back when it exits.
- */
-function editInEditor(io: CliIO, cfg: Record<string, unknown>): Record<string, unknown> {
-  const editor = io.env.EDITOR || io.env.VISUAL;
-  if (!editor) throw new CliError("set EDITOR environment variable to your chosen editor", "or give the changes as flags: tsnats stream edit STREAM --max-msgs 1000");
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-edit-"));
-  const file = path.join(dir, `${String(cfg.name ?? "stream")}.yaml`);
-  try {
-    fs.writeFileSync(file, YAML.stringify(cfg), { mode: 0o600 });
-    const r = spawnSync(`${editor} "${file}"`, { shell: true, stdio: "inherit", env: io.env as NodeJS.ProcessEnv });
-    if (r.error || r.status !== 0) throw new CliError(`editor "${editor}" failed: ${r.error?.message ?? `exit status ${r.status}`}`);
-    let edited: unknown;
-    try {
-      edited = YAML.parse(fs.readFileSync(file, "utf8"));
-    } catch (err) {
-      throw new CliError(`could not parse the edited configuration: ${(err as Error).message}`);
-    }
-    if (edited === null || typeof edited !== "object" || Array.isArray(edited)) throw new CliError("the edited configuration is not a YAML mapping");
-    const out = edited as Record<string, unknown>;
-    // Empty lists and maps mean "none", as the server writes them.
-    for (const k of ["sources", "metadata"]) {
-      const v = out[k];
-      if (v === null || (Array.isArray(v) && v.length === 0) || (typeof v === "object" && v !== null && Object.keys(v).length === 0)) delete out[k];
-    }
-    return out;
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+/** `stream report --dot`: streams as nodes, mirrors and sources as edges from where the data comes. */
+export function replicationDot(infos: StreamInfo[]): string {
+  const q = (v: string): string => JSON.stringify(v);
+  const lines = ["digraph {", "  node [shape=box];"];
+  for (const i of infos) lines.push(`  ${q(i.config.name)} [label=${q(`${i.config.name}\n${fmtNum(i.state.messages)} messages`)}];`);
+  for (const i of infos) {
+    const from = (s: { name: string; external?: { api?: string } }): string => (s.external?.api ? `${s.name} (${s.external.api})` : s.name);
+    if (i.config.mirror) lines.push(`  ${q(from(i.config.mirror))} -> ${q(i.config.name)} [label="mirror"];`);
+    for (const src of i.config.sources ?? []) lines.push(`  ${q(from(src))} -> ${q(i.config.name)} [label="source"];`);
   }
+  lines.push("}");
+  return lines.join("\n") + "\n";
 }

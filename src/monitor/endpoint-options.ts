@@ -272,7 +272,7 @@ export function jszOptions(r: OptionReader): JszOptions {
   const account = r.str("acc", ["account", "acc"]);
   const accounts = r.bool("accounts");
   const streams = r.bool("streams");
-  const consumers = r.bool("consumers");
+  const consumers = r.bool("consumers", ["consumer", "consumers"]); // JSON: nats-server's JSzOptions field is "consumer"
   const config = r.bool("config");
   r.bool("leader-only", "leader_only"); // validated only: on a single server this server leads every stream
   return { account, accounts, streams, consumers, config, offset: offset(r), limit: limit(r) };
