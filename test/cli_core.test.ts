@@ -59,6 +59,14 @@ describe("tsnats context", () => {
     r = await home.exec(["context", "info", "copied", "--json"]);
     assert.equal(JSON.parse(r.stdout).url, "nats://x:2");
     assert.equal(JSON.parse(r.stdout).description, "Local Host");
+    // copy --embed: a credentials file given now is stored as data inside the copy.
+    const creds = path.join(home.dir, "copy.creds");
+    fs.writeFileSync(creds, "-----BEGIN NATS USER JWT-----\nx\n------END NATS USER JWT------\n");
+    r = await home.exec(["context", "copy", "local", "embedded", "--creds", creds, "--embed"]);
+    assert.equal(r.code, 0, r.stderr);
+    const stored = JSON.parse(fs.readFileSync(path.join(home.dir, ".config", "nats", "context", "embedded.json"), "utf8")) as { creds: string };
+    assert.match(stored.creds, /^data:/);
+    assert.equal((await home.exec(["context", "rm", "embedded", "-f"])).code, 0);
 
     // The selected context cannot be removed without --force; others need --force off a terminal.
     r = await home.exec(["context", "rm", "local"]);

@@ -9,7 +9,7 @@ import { App, collect, jsonFlag } from "./app.js";
 import { Columns, printJson, printTable } from "./output.js";
 import { askConfirm } from "./prompt.js";
 import { CliError, println } from "./runtime.js";
-import { sysRequest } from "./server_cmd.js";
+import { CONN_STATE, sysRequest } from "./server_cmd.js";
 import { backupStream, META_FILE, restoreStream } from "./snapshot.js";
 import { listStreams } from "./stream_cmd.js";
 import { fmtBytes, fmtDuration, fmtNum, parseInteger } from "./units.js";
@@ -98,13 +98,18 @@ export function registerAccount(app: App): void {
     .option("--subject <subject>", "Limits responses only to those connections with matching subscription interest")
     .option("--username <user>", "Limits responses only to those connections for a specific authentication username")
     .option("-R, --reverse", "Reverse sort connections")
+    .addOption(new Option("--state <state>", "Limits responses only to those connections that are in a specific state (open, closed, all)").choices(["open", "closed", "all"]).default("open"))
+    .option("--closed-reason <reason>", "Filter results based on a closed reason (a regular expression, lower case)")
     .action(
-      app.action<{ json?: boolean; sort: string; top: string; subject?: string; username?: string; reverse?: boolean }>(async ({ session, opts }) => {
-        const body: Record<string, unknown> = { limit: 10000, subscriptions: true, auth: true };
+      app.action<{ json?: boolean; sort: string; top: string; subject?: string; username?: string; reverse?: boolean; state: string; closedReason?: string }>(async ({ session, opts }) => {
+        // A closed reason only exists on closed connections: ask for them.
+        const state = opts.closedReason && opts.state === "open" ? "closed" : opts.state;
+        const body: Record<string, unknown> = { limit: 10000, subscriptions: true, auth: true, state: CONN_STATE[state] };
         if (opts.subject) body.filter_subject = opts.subject;
         if (opts.username) body.user = opts.username;
+        const reason = opts.closedReason ? new RegExp(opts.closedReason) : undefined;
         const res = await sysRequest<{ connections?: Record<string, any>[] }>(session, "$SYS.REQ.ACCOUNT.PING.CONNZ", body);
-        const conns: Record<string, any>[] = res.flatMap((r) => (r.data?.connections ?? []).map((c) => ({ ...c, _server: r.server.name })));
+        const conns: Record<string, any>[] = res.flatMap((r) => (r.data?.connections ?? []).filter((c) => !reason || reason.test(String(c.reason ?? "").toLowerCase())).map((c) => ({ ...c, _server: r.server.name })));
         const key: Record<string, string> = { "in-bytes": "in_bytes", "out-bytes": "out_bytes", "in-msgs": "in_msgs", "out-msgs": "out_msgs", cid: "cid", subs: "subscriptions" };
         if (opts.sort === "uptime") conns.sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
         else conns.sort((a, b) => (b[key[opts.sort]] ?? 0) - (a[key[opts.sort]] ?? 0));

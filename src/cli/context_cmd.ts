@@ -167,14 +167,16 @@ export function registerContext(app: App): void {
     .description("Copies an existing context")
     .option("--description <text>", "Set a friendly description for this context")
     .option("--select", "Select the saved context as the default one")
+    .option("--embed", "Embeds credential content in the body of the context")
     .action(
-      app.action<{ description?: string; select?: boolean }>(async ({ opts }, source: string, name: string) => {
+      app.action<{ description?: string; select?: boolean; embed?: boolean }>(async ({ opts }, source: string, name: string) => {
         const s = store();
         if (!s.exists(source)) throw new CliError(`unknown context "${source}"`, "list the saved contexts with `tsnats context ls`");
         if (s.exists(name)) throw new CliError(`context "${name}" already exist`);
         let ctx = s.load(source);
         ctx = applyFlags(io, ctx, app.globals());
         if (opts.description !== undefined) ctx.description = opts.description;
+        if (opts.embed) embedFiles(io, ctx);
         s.save(name, ctx);
         if (opts.select) s.select(name);
         return showContext(io, s, name, false, false, app.globals());
