@@ -107,6 +107,13 @@ for (const t of servers) {
       assert.match(r.stderr, /atomic batch publish failed/);
       assert.equal((await jsm.streams.info("benchatomic")).state.messages, 1050, "a refused batch stores nothing");
 
+      // --persistasync and random multi-subjects.
+      r = await cli(["bench", "js", "pub", "async", "bench.rnd", "--stream", "benchrnd", "--create", "--persistasync", "--multisubject", "--multisubjectmax", "5", "--multisubjectrandomize", "--msgs", "500", "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      const rnd = await jsm.streams.info("benchrnd", { subjects_filter: ">" });
+      assert.equal(rnd.state.messages, 500);
+      assert.equal((rnd.config as { persist_mode?: string }).persist_mode, "async");
+      assert.ok(Object.keys(rnd.state.subjects ?? {}).every((sub) => /^bench\.rnd\.0\.[0-4]$/.test(sub)), JSON.stringify(rnd.state.subjects));
       r = await cli(["bench", "js", "get", "sync", "--stream", "benchatomic", "--msgs", "300", "--clients", "2"]);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /JetStream synchronous getter aggregated stats/);

@@ -31,6 +31,8 @@ interface BenchOpts {
   json?: boolean;
   multisubject?: boolean;
   multisubjectmax: string;
+  multisubjectrandomize?: boolean;
+  persistasync?: boolean;
   payload?: string;
   header?: string[];
   sleep?: string;
@@ -76,7 +78,8 @@ function share(total: number, clients: number, i: number): number {
 
 function subjectFor(p: Plan, client: number, i: number): string {
   if (!p.multi) return p.subject;
-  const n = p.multiMax > 0 ? i % p.multiMax : i;
+  // --multisubjectrandomize: any of the subjects, not the next one in turn.
+  const n = p.o.multisubjectrandomize ? Math.floor(Math.random() * (p.multiMax > 0 ? p.multiMax : i + 1)) : p.multiMax > 0 ? i % p.multiMax : i;
   return `${p.subject}.${client}.${n}`;
 }
 
@@ -481,6 +484,8 @@ async function prepareStream(s: Session, p: Plan): Promise<void> {
       // Direct gets (bench js get) read a stream the benchmarks filled.
       allow_direct: true,
       ...(p.type === "jsatomicpub" ? { allow_atomic: true } : {}),
+      // --persistasync: acknowledged before the write reaches the disk (R1 streams).
+      ...(p.o.persistasync ? { persist_mode: "async" } : {}),
     };
     await putStream(s, exists ? { ...editableConfig(exists.config), ...cfg } : cfg, exists !== undefined);
   }
@@ -623,6 +628,7 @@ function common(cmd: Command): Command {
     .option("--size <bytes>", "Size of the test messages", "128B")
     .option("--multisubject", "Multi-subject mode, each message is published on a subject that includes the publisher's message sequence number as a token")
     .option("--multisubjectmax <n>", "The maximum number of subjects to use in multi-subject mode (0 means no max)", "100000")
+    .option("--multisubjectrandomize", "Randomize which subjects are being used when in multisubject mode")
     .option("--payload <file>", "File containing a message payload to send")
     .option("-H, --header <K:V>", "Adds headers to the message using K:V format (repeatable)", collect)
     .option("--sleep <duration>", "Sleep for the specified interval between publications");
@@ -638,6 +644,7 @@ function jsFlags(cmd: Command): Command {
     .option("--dedup", "Sets a message id in the header to use JS Publish de-duplication")
     .option("--dedupwindow <duration>", "Sets the duration of the stream's deduplication functionality", "2m")
     .option("--purge", "Purge the stream before running")
+    .option("--persistasync", "Set the persistence mode for the stream to asynchronous (only for R1 streams)")
     .option("--batch <n>", "Outstanding asynchronous publishes / messages buffered per fetch", "500");
 }
 
