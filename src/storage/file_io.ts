@@ -6,6 +6,7 @@
 // power loss (forget every write not yet fsynced) under a running server, which is how the
 // durability contract of the store is checked (test/helpers/power_loss.ts).
 import * as fs from "node:fs";
+import { dirname } from "node:path";
 
 export interface FileIO {
   openSync(path: string, flags: string): number;
@@ -70,4 +71,74 @@ export function setFileIO(next: FileIO): FileIO {
   const prev = io;
   io = next;
   return prev;
+}
+
+// ---------------------------------------------------------------------------
+// Helpers over `io` (so the power-loss layer sees them too)
+
+export function writeFull(fd: number, buf: Uint8Array, off: number, len: number, pos: number): void {
+  while (len > 0) {
+    const n = io.writeSync(fd, buf, off, len, pos);
+    off += n;
+    len -= n;
+    pos += n;
+  }
+}
+
+export function readFull(fd: number, buf: Uint8Array, off: number, len: number, pos: number): number {
+  let total = 0;
+  while (len > 0) {
+    const n = io.readSync(fd, buf, off, len, pos);
+    if (n === 0) break;
+    off += n;
+    len -= n;
+    pos += n;
+    total += n;
+  }
+  return total;
+}
+
+export function fsyncDir(dir: string): void {
+  let fd = -1;
+  try {
+    fd = io.openSync(dir, "r");
+    io.fsyncSync(fd);
+  } catch {
+    // some platforms cannot fsync directories
+  } finally {
+    if (fd >= 0) io.closeSync(fd);
+  }
+}
+
+/**
+ * mkdir -p, then fsync the parent of each directory it made: a directory entry is durable
+ * only once its parent is synced (a stream whose messages are on disk must not vanish with
+ * its directory entry on power loss).
+ */
+export function mkdirDurable(path: string): void {
+  const made: string[] = [];
+  for (let p = path; !io.existsSync(p); ) {
+    made.push(p);
+    const up = dirname(p);
+    if (up === p) break;
+    p = up;
+  }
+  if (made.length === 0) return;
+  io.mkdirSync(path, { recursive: true });
+  for (let k = made.length - 1; k >= 0; k--) fsyncDir(dirname(made[k]!));
+}
+
+/** write temp, (fsync), rename, (fsync dir) */
+export function writeFileAtomic(path: string, data: Buffer | string, durable: boolean): void {
+  const tmp = `${path}.tmp`;
+  const buf = typeof data === "string" ? Buffer.from(data) : data;
+  const fd = io.openSync(tmp, "w");
+  try {
+    writeFull(fd, buf, 0, buf.length, 0);
+    if (durable) io.fsyncSync(fd);
+  } finally {
+    io.closeSync(fd);
+  }
+  io.renameSync(tmp, path);
+  if (durable) fsyncDir(dirname(path));
 }

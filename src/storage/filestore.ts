@@ -37,8 +37,9 @@
 //                       sealed blocks; removed before a block is modified in place;
 //                       rebuilt from the block when missing, stale or corrupt).
 //   obs/<consumer>/meta.json   consumer config (atomic, fsynced).
-//   obs/<consumer>/o.dat       consumer state, binary with CRC32, rewritten atomically
-//                       (temp + rename) at most every 20 ms after update(), and on stop.
+//   obs/<consumer>/o.dat       consumer state, binary with CRC32, appended to an open file
+//                       (state_log.ts: the last valid record counts) at most every 20 ms
+//                       after update(), and on stop; rewritten atomically when it grows.
 //
 // BLOCK FILE   8-byte header "TSNBLK01", then records (little endian):
 //   0  u32 magic 0x52534E54        4  u32 record length (all of it)
@@ -60,11 +61,12 @@
 //   valid record so everything else is kept.
 
 import { randomFillSync } from "node:crypto";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { IndexBlock, StoreBase, Subj } from "./base.js";
 import { crc32 } from "./crc32.js";
-import { io } from "./file_io.js";
+import { fsyncDir, io, mkdirDurable, readFull, writeFileAtomic, writeFull } from "./file_io.js";
 import { GroupCommit } from "./group_commit.js";
+import { StateLog } from "./state_log.js";
 import { BufferPool, blockBuffers } from "./buffer_pool.js";
 import { s2DecodeBlock, s2DecodedLength, s2EncodeBlock } from "./s2.js";
 import {
@@ -164,76 +166,6 @@ export interface StreamMeta {
   created: string;
   config: StreamStoreConfig;
   metadata?: unknown;
-}
-
-// ---------------------------------------------------------------------------
-// Small fs helpers
-
-function writeFull(fd: number, buf: Uint8Array, off: number, len: number, pos: number): void {
-  while (len > 0) {
-    const n = io.writeSync(fd, buf, off, len, pos);
-    off += n;
-    len -= n;
-    pos += n;
-  }
-}
-
-function readFull(fd: number, buf: Uint8Array, off: number, len: number, pos: number): number {
-  let total = 0;
-  while (len > 0) {
-    const n = io.readSync(fd, buf, off, len, pos);
-    if (n === 0) break;
-    off += n;
-    len -= n;
-    pos += n;
-    total += n;
-  }
-  return total;
-}
-
-function fsyncDir(dir: string): void {
-  let fd = -1;
-  try {
-    fd = io.openSync(dir, "r");
-    io.fsyncSync(fd);
-  } catch {
-    // some platforms cannot fsync directories
-  } finally {
-    if (fd >= 0) io.closeSync(fd);
-  }
-}
-
-/**
- * mkdir -p, then fsync the parent of each directory it made: a directory entry is durable
- * only once its parent is synced (a stream whose messages are on disk must not vanish with
- * its directory entry on power loss).
- */
-function mkdirDurable(path: string): void {
-  const made: string[] = [];
-  for (let p = path; !io.existsSync(p); ) {
-    made.push(p);
-    const up = dirname(p);
-    if (up === p) break;
-    p = up;
-  }
-  if (made.length === 0) return;
-  io.mkdirSync(path, { recursive: true });
-  for (let k = made.length - 1; k >= 0; k--) fsyncDir(dirname(made[k]!));
-}
-
-/** write temp, (fsync), rename, (fsync dir) */
-export function writeFileAtomic(path: string, data: Buffer | string, durable: boolean): void {
-  const tmp = `${path}.tmp`;
-  const buf = typeof data === "string" ? Buffer.from(data) : data;
-  const fd = io.openSync(tmp, "w");
-  try {
-    writeFull(fd, buf, 0, buf.length, 0);
-    if (durable) io.fsyncSync(fd);
-  } finally {
-    io.closeSync(fd);
-  }
-  io.renameSync(tmp, path);
-  if (durable) fsyncDir(dirname(path));
 }
 
 function popcount32(x: number): number {
@@ -2117,12 +2049,11 @@ export class FileConsumerStore implements ConsumerStore {
   private cur: ConsumerState;
   private cfg: unknown;
   private dirty = false;
-  /** Written without fsync since the last durable write. */
-  private unsynced = false;
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   private lastWrite = 0;
   private closed = false;
-  private readonly statePath: string;
+  /** o.dat, kept open and appended to. */
+  private readonly stateLog: StateLog;
 
   constructor(
     private readonly parent: FileStore,
@@ -2136,7 +2067,7 @@ export class FileConsumerStore implements ConsumerStore {
   ) {
     this.cfg = config;
     this.cur = state;
-    this.statePath = join(dir, "o.dat");
+    this.stateLog = new StateLog(join(dir, "o.dat"));
   }
 
   static encode(s: ConsumerState): Buffer {
@@ -2189,18 +2120,26 @@ export class FileConsumerStore implements ConsumerStore {
     return s;
   }
 
-  /** Load o.dat; a corrupt file is kept aside (o.dat.corrupt-<ms>) and an empty state returned. */
-  static readState(dir: string, log: { error(m: string): void }, sealer?: FileSealer): ConsumerState {
+  /**
+   * Load o.dat (a state log: the last record that checks out). A file with no valid state is
+   * kept aside (o.dat.corrupt-<ms>) and an empty state returned; a torn or damaged tail is
+   * dropped (the state before it is used) with a warning.
+   */
+  static readState(dir: string, log: { error(m: string): void; warn(m: string): void }, sealer?: FileSealer): ConsumerState {
     const path = join(dir, "o.dat");
-    let buf: Buffer;
+    let content;
     try {
-      buf = io.readFileSync(path);
-    } catch {
+      content = StateLog.read(path);
+    } catch (e) {
+      log.error(`consumer state ${path} unreadable (${(e as Error).message}), starting empty`);
       return emptyConsumerState();
     }
+    if (content === undefined) return emptyConsumerState();
     try {
-      buf = opened(sealer, path, buf);
-      return FileConsumerStore.decode(buf);
+      if (content.payload === undefined) throw new Error("checksum mismatch: no valid record");
+      const st = FileConsumerStore.decode(opened(sealer, path, content.payload));
+      if (content.droppedBytes > 0) log.warn(`consumer state ${path}: dropped a torn or damaged tail of ${content.droppedBytes} bytes after record ${content.records}`);
+      return st;
     } catch (e) {
       const aside = `${path}.corrupt-${Date.now()}`;
       log.error(`consumer state ${path} unreadable (${(e as Error).message}); moved to ${aside}, starting empty`);
@@ -2211,6 +2150,13 @@ export class FileConsumerStore implements ConsumerStore {
       }
       return emptyConsumerState();
     }
+  }
+
+  /** The state a state file holds (tests and tools; throws when it holds none). */
+  static readStateFile(path: string, sealer?: FileSealer): ConsumerState {
+    const content = StateLog.read(path);
+    if (content?.payload === undefined) throw new Error(`${path}: no consumer state`);
+    return FileConsumerStore.decode(opened(sealer, path, content.payload));
   }
 
   config(): unknown {
@@ -2253,22 +2199,24 @@ export class FileConsumerStore implements ConsumerStore {
     return cloneConsumerState(this.cur);
   }
 
-  flush(): void {
-    if (!this.dirty || this.closed) return;
-    const buf = FileConsumerStore.encode(this.cur);
-    writeFileAtomic(this.statePath, sealed(this.parent.sealer(`obs/${this.name}/o.dat`), buf), this.syncAlways);
+  /** Append the current state to o.dat (one write; fsynced in "always" mode). */
+  private writeState(durable: boolean): void {
+    this.stateLog.append(sealed(this.parent.sealer(`obs/${this.name}/o.dat`), FileConsumerStore.encode(this.cur)), durable);
     this.dirty = false;
-    this.unsynced = !this.syncAlways;
     this.lastWrite = Date.now();
   }
 
-  /** The stream's periodic sync: state written without fsync since the last one is written durably. */
+  flush(): void {
+    if (!this.dirty || this.closed) return;
+    this.writeState(this.syncAlways);
+  }
+
+  /** The stream's periodic sync: state written without fsync since the last one is fsynced now. */
   syncIfWritten(): void {
-    if (!this.unsynced || this.closed) return;
+    if (this.closed) return;
     try {
-      writeFileAtomic(this.statePath, sealed(this.parent.sealer(`obs/${this.name}/o.dat`), FileConsumerStore.encode(this.cur)), true);
-      this.dirty = false;
-      this.unsynced = false;
+      if (this.dirty) this.writeState(false);
+      if (this.stateLog.dirty) this.stateLog.sync();
     } catch (e) {
       this.log.error(`consumer ${this.name}: writing state failed: ${(e as Error).message}`);
     }
@@ -2276,11 +2224,7 @@ export class FileConsumerStore implements ConsumerStore {
 
   async sync(): Promise<void> {
     if (this.closed) return;
-    this.dirty = true;
-    const buf = FileConsumerStore.encode(this.cur);
-    writeFileAtomic(this.statePath, sealed(this.parent.sealer(`obs/${this.name}/o.dat`), buf), true);
-    this.dirty = false;
-    this.lastWrite = Date.now();
+    this.writeState(true);
   }
 
   private clearTimer(): void {
@@ -2295,19 +2239,19 @@ export class FileConsumerStore implements ConsumerStore {
     if (this.closed) return;
     this.clearTimer();
     try {
-      if (this.dirty) {
-        writeFileAtomic(this.statePath, sealed(this.parent.sealer(`obs/${this.name}/o.dat`), FileConsumerStore.encode(this.cur)), true);
-        this.dirty = false;
-      }
+      if (this.dirty) this.writeState(true);
+      else if (this.stateLog.dirty) this.stateLog.sync();
     } catch (e) {
       this.log.error(`consumer ${this.name}: writing state failed: ${(e as Error).message}`);
     }
+    this.stateLog.close();
     this.closed = true;
     this.parent.forgetConsumer(this.name);
   }
 
   delete(): void {
     this.clearTimer();
+    this.stateLog.close();
     this.closed = true;
     this.parent.forgetConsumer(this.name);
     io.rmSync(this.dir, { recursive: true, force: true });
