@@ -13,7 +13,7 @@ import {
 } from "../src/storage/filestore.js";
 import { StateLog } from "../src/storage/state_log.js";
 import { setFileIO } from "../src/storage/file_io.js";
-import { StreamStore, isStoreError, silentLogger } from "../src/storage/store.js";
+import { StoredMsg, StreamStore, isStoreError, silentLogger } from "../src/storage/store.js";
 import { PowerLossFS } from "./helpers/power_loss.js";
 import { CapturedLog } from "./helpers/captured_log.js";
 import { waitUntil } from "./helpers/server.js";
@@ -512,6 +512,33 @@ describe("filestore: sync modes and caching", () => {
     assert.equal(decoded.delivered.stream_seq, 200);
     assert.equal(decoded.pending.size, 100);
   });
+});
+
+describe("filestore: borrowed loads", () => {
+  for (const compression of ["none", "s2"] as const) {
+    it(`a borrowed load has the bytes of a copied one; a copy stays intact when the cache is reused (compression ${compression})`, () => {
+      const dir = newDir();
+      const s = open(dir, { config: { name: "BR", compression }, blockSize: 8192, cacheBlocks: 1 });
+      const body = (i: number): Buffer => Buffer.from(`payload ${i} `.repeat(1 + (i % 9)));
+      for (let i = 1; i <= 400; i++) s.storeMsg(`br.${i % 3}`, i % 2 === 0 ? b(`NATS/1.0\r\nI: ${i}\r\n\r\n`) : undefined, body(i));
+      const copies: StoredMsg[] = [];
+      for (let m = s.loadNextMsg("br.1", 0); m; m = s.loadNextMsg("br.1", m.seq + 1)) copies.push(m);
+      let n = 0;
+      for (let m = s.loadNextMsg("br.1", 0, true); m; m = s.loadNextMsg("br.1", m.seq + 1, true), n++) {
+        const c = copies[n]!;
+        assert.equal(m.seq, c.seq);
+        assert.equal(m.subject, c.subject);
+        assert.deepEqual(m.hdr, c.hdr);
+        assert.deepEqual(m.data, c.data);
+        assert.deepEqual(s.loadMsg(m.seq, true)!.data, c.data);
+      }
+      assert.equal(n, copies.length);
+      // reading every block again (one cached block at a time) reuses the cache buffers: copies keep their bytes
+      for (let i = 1; i <= 400; i++) s.loadMsg(i, true);
+      for (const c of copies) assert.deepEqual(c.data, body(c.seq));
+      s.stop();
+    });
+  }
 });
 
 describe("filestore: consumer state log (o.dat)", () => {

@@ -620,7 +620,9 @@ export class Consumer {
     }
     if (this.npc <= 0 && this.filters.length > 0) return undefined;
     const f = this.filters;
-    const msg = f.length === 0 ? store.loadNextMsg("", this.sseq) : f.length === 1 ? store.loadNextMsg(f[0], this.sseq) : store.loadNextMsgMulti(f, this.sseq);
+    // Borrowed: the bytes are encoded into the receiver's outbound buffer before the store is
+    // called again (deliver → routeDelivery), so they need no copy.
+    const msg = f.length === 0 ? store.loadNextMsg("", this.sseq, true) : f.length === 1 ? store.loadNextMsg(f[0], this.sseq, true) : store.loadNextMsgMulti(f, this.sseq, true);
     if (msg === null) return undefined;
     return { msg, dc: 1, kind: "new" };
   }

@@ -222,7 +222,8 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
   /** Persist that the last sequence is now `seq` (skip). */
   protected abstract appendSkip(seq: number, ts: bigint): void;
   /** Read the body of a live entry; null if it turned out to be corrupt (backend calls dropCorrupt). */
-  protected abstract readEntry(b: B, i: number): StoredMsg | null;
+  /** A record as a StoredMsg; `borrow`: hdr/data may be views of the store's buffers (see loadMsg). */
+  protected abstract readEntry(b: B, i: number, borrow?: boolean): StoredMsg | null;
   /** An entry was just marked dead in the index. */
   protected abstract entryRemoved(b: B, i: number, reason: RemoveReason): void;
   /** May this block (no live entries) be released? */
@@ -811,28 +812,28 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
   // ---------------------------------------------------------------------------
   // Loads
 
-  loadMsg(seq: number): StoredMsg | null {
+  loadMsg(seq: number, borrow = false): StoredMsg | null {
     this.checkOpen();
     const i = this.locate(seq);
     if (i < 0) return null;
     const b = this.lb!;
     if (b.subj[i] === null) return null;
-    return this.readEntry(b, i);
+    return this.readEntry(b, i, borrow);
   }
 
-  loadNextMsg(filter: string, startSeq: number): StoredMsg | null {
+  loadNextMsg(filter: string, startSeq: number, borrow = false): StoredMsg | null {
     this.checkOpen();
     let start = startSeq;
     for (;;) {
       const q = this.nextMatch(filter, start);
       if (q === 0) return null;
-      const m = this.loadMsg(q);
+      const m = this.loadMsg(q, borrow);
       if (m) return m;
       start = q + 1; // it was corrupt and got dropped
     }
   }
 
-  loadNextMsgMulti(filters: string[], startSeq: number): StoredMsg | null {
+  loadNextMsgMulti(filters: string[], startSeq: number, borrow = false): StoredMsg | null {
     this.checkOpen();
     let start = startSeq;
     for (;;) {
@@ -843,7 +844,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
         if (best === start) break;
       }
       if (best === 0) return null;
-      const m = this.loadMsg(best);
+      const m = this.loadMsg(best, borrow);
       if (m) return m;
       start = best + 1;
     }

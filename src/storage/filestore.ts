@@ -1354,7 +1354,7 @@ export class FileStore extends StoreBase<FileBlock> {
     }
   }
 
-  protected readEntry(b: FileBlock, i: number): StoredMsg | null {
+  protected readEntry(b: FileBlock, i: number, borrow = false): StoredMsg | null {
     const off = b.offs[i]!;
     let buf = b.cache;
     let p = off - b.cacheBase;
@@ -1408,6 +1408,10 @@ export class FileStore extends StoreBase<FileBlock> {
     let out: Buffer;
     if (flags & F_S2) {
       out = s2DecodeBlock(buf.subarray(start, stop));
+    } else if (borrow) {
+      // a view: the caller encodes it before its next call on this store, which is the
+      // earliest the cache's buffer can go back to the pool
+      out = buf.subarray(start, stop);
     } else {
       // a copy: the cache's buffer is reused once the block leaves the cache
       out = Buffer.allocUnsafe(stop - start);

@@ -183,11 +183,16 @@ export interface StreamStore {
   /** Skip num sequences starting at seq (which must be lastSeq+1); `time` (ns) is the last one's time (default now). */
   skipMsgs(seq: number, num: number, time?: bigint): void;
 
-  loadMsg(seq: number): StoredMsg | null;
-  /** First message with sequence >= startSeq whose subject matches filter ("" or ">" = all). */
-  loadNextMsg(filter: string, startSeq: number): StoredMsg | null;
+  /**
+   * The message with this sequence. `borrow`: its hdr/data may be views of the store's own
+   * buffers, valid only until the next call on this store: for a delivery that encodes the
+   * message at once (no copy per message). Otherwise they are the caller's to keep.
+   */
+  loadMsg(seq: number, borrow?: boolean): StoredMsg | null;
+  /** First message with sequence >= startSeq whose subject matches filter ("" or ">" = all); `borrow` as loadMsg. */
+  loadNextMsg(filter: string, startSeq: number, borrow?: boolean): StoredMsg | null;
   /** Like loadNextMsg with several filters (a message matching any of them). */
-  loadNextMsgMulti(filters: string[], startSeq: number): StoredMsg | null;
+  loadNextMsgMulti(filters: string[], startSeq: number, borrow?: boolean): StoredMsg | null;
   /** Last message whose subject matches filter (may contain wildcards). */
   loadLastMsg(filter: string): StoredMsg | null;
   /** Last message with sequence <= startSeq (optionally matching filter). */
