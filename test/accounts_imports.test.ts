@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { connect, headers as natsHeaders, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { optionsFromText, startConfigServer } from "./helpers/config_server.js";
 import { waitUntil, type TestServer } from "./helpers/server.js";
-import { RawConn } from "./helpers/raw.js";
+import { CONNECT_INFO, RawConn, withoutConnectInfo } from "./helpers/raw.js";
 import { referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 
 const CONF = `
@@ -265,10 +265,10 @@ describe("stream and service imports between config accounts", () => {
   it("clients cannot publish with a server-owned reply subject (_R_., $JS.ACK.)", async () => {
     const raw = await RawConn.connect(srv.port);
     raw.send(`CONNECT {"verbose":false,"user":"b","pass":"b","protocol":1}\r\nPUB x _R_.abc.def 1\r\n1\r\nPUB x $JS.ACK.s.c.1.1.1.1.0 1\r\n1\r\nPING\r\n`);
-    const out = await raw.waitFor("PONG\r\n");
+    const out = await raw.waitFor(CONNECT_INFO);
     raw.socket.destroy();
     assert.equal(
-      out,
+      withoutConnectInfo(out),
       `-ERR 'Permissions Violation for Publish with Reply of "_R_.abc.def"'\r\n` +
         `-ERR 'Permissions Violation for Publish with Reply of "$JS.ACK.s.c.1.1.1.1.0"'\r\n` +
         "PONG\r\n",

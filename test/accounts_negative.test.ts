@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { startConfigServer } from "./helpers/config_server.js";
-import { RawConn } from "./helpers/raw.js";
+import { CONNECT_INFO, RawConn } from "./helpers/raw.js";
 import { referenceBinary, startNatsServer } from "./helpers/nats_server.js";
 
 const CONF = (dir: string): string => `
@@ -44,7 +44,8 @@ type Outcomes = Record<string, unknown>;
 async function raw(port: number, user: string): Promise<RawConn> {
   const c = await RawConn.connect(port);
   c.send(`CONNECT {"verbose":false,"pedantic":false,"user":"${user}","pass":"${user}","protocol":1,"headers":true,"no_responders":true}\r\nPING\r\n`);
-  await c.waitFor("PONG\r\n");
+  // The PONG and the INFO naming the account (connect_info) that follows it on both servers.
+  await c.waitFor(CONNECT_INFO);
   c.take();
   return c;
 }

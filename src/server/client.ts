@@ -115,6 +115,8 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     tlsRequired: false,
   };
   connectReceived = false;
+  /** The first PING after CONNECT was answered (with the connect_info INFO for protocol 1). */
+  private connectInfoSent = false;
   /**
    * Credentials the transport carries (WebSocket cookies), used where the CONNECT leaves the
    * field empty, as nats-server does.
@@ -512,6 +514,12 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     if (this.trace) this.traceIn("PING", "");
     this.queue(PONG);
     if (this.trace) this.traceOut("PONG", "");
+    // nats-server 2.15 answers the first PING after CONNECT with an INFO naming the account the
+    // client is bound to (connect_info), for clients that take async INFO (protocol 1).
+    if (!this.connectInfoSent && this.connectReceived) {
+      this.connectInfoSent = true;
+      if (this.opts.protocol >= 1) this.sendInfo(this.server.connectInfoFor(this));
+    }
     this.flushSoon();
   }
 

@@ -353,6 +353,19 @@ export class Server {
     return json + "}";
   }
 
+  /**
+   * The INFO answering a client's first PING after CONNECT (nats-server 2.15): the server's
+   * INFO with the account the client is bound to; no nonce, it was for the login.
+   */
+  connectInfoFor(c: Client): Record<string, unknown> {
+    const info = this.infoFor(c);
+    delete info.nonce;
+    info.connect_info = true;
+    info.remote_account = c.account.name;
+    if (c.account.isSystem) info.acc_is_sys = true;
+    return info;
+  }
+
   private infoForConnection(cid: number, host: string, nonce: string | undefined): Record<string, unknown> {
     const info = this.info();
     info.client_id = cid;

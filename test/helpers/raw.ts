@@ -191,11 +191,26 @@ export function connectLine(extra: Record<string, unknown> = {}): string {
   return `CONNECT ${JSON.stringify({ verbose: false, pedantic: false, ...extra })}\r\n`;
 }
 
-/** Connect, send CONNECT (quiet by default), PING and wait for PONG. */
+/**
+ * The INFO nats-server 2.15 sends after the PONG answering a protocol 1 client's first PING
+ * after CONNECT (`connect_info`, naming the client's account).
+ */
+export const CONNECT_INFO = /INFO \{[^\r\n]*"connect_info":true[^\r\n]*\} \r\n/;
+
+/** `text` without the connect_info INFO (its ids differ per server and connection). */
+export function withoutConnectInfo(text: string): string {
+  return text.replace(new RegExp(CONNECT_INFO.source, "g"), "");
+}
+
+/**
+ * Connect, send CONNECT (quiet by default), PING and wait for PONG (and for the connect_info
+ * INFO that follows it when the CONNECT says protocol 1), then forget what was received.
+ */
 export async function rawClient(port: number, connect: Record<string, unknown> = {}): Promise<RawConn> {
   const c = await RawConn.connect(port);
   c.send(connectLine(connect));
   await c.ping();
+  if (typeof connect.protocol === "number" && connect.protocol >= 1) await c.waitFor(CONNECT_INFO);
   c.take();
   return c;
 }
