@@ -73,6 +73,8 @@ export class Cluster implements ServerService {
   readonly all = new Set<Route>();
   /** Peers' client URLs, counted per peer that announced them. */
   private readonly peerClientUrls = new Map<string, number>();
+  /** The peers' WebSocket URLs (ws_connect_urls), counted the same way. */
+  private readonly peerWsUrls = new Map<string, number>();
   private listener: net.Server | undefined;
   private tls: ServerTls | undefined;
   private readonly timers = new ListenerTimers();
@@ -196,6 +198,8 @@ export class Cluster implements ServerService {
     if (!o.noAdvertise) {
       const urls = this.ownClientUrls();
       if (urls.length > 0) info.connect_urls = urls;
+      const wsUrls = this.ownWsUrls();
+      if (wsUrls.length > 0) info.ws_connect_urls = wsUrls;
     }
     info.compression = this.options.compression === COMPRESSION_S2_AUTO ? COMPRESSION_S2_AUTO : compression;
     if (o.permissions !== undefined) {
@@ -218,6 +222,11 @@ export class Cluster implements ServerService {
   private ownClientUrls(): string[] {
     // In lame duck mode clients are sent elsewhere: this server stops offering itself.
     return this.lameDuck ? [] : clientConnectUrls(this.server);
+  }
+
+  /** This server's WebSocket URLs (ws_connect_urls), none without a WebSocket listener. */
+  private ownWsUrls(): string[] {
+    return this.lameDuck ? [] : (this.server.websocket?.connectUrls ?? []);
   }
 
   /**
@@ -401,7 +410,8 @@ export class Cluster implements ServerService {
       route.noReconnect = true;
       return false;
     }
-    route.connectUrls = Array.isArray(info.connect_urls) ? info.connect_urls.filter((u) => typeof u === "string") : [];
+    route.connectUrls = stringsOf(info.connect_urls);
+    route.wsConnectUrls = stringsOf(info.ws_connect_urls);
     route.poolIdx = idx;
     if (sendDelayedInfo) route.sendInfo(this.routeInfoJson("", idx, gossipMode, route.compression));
     if (pool && idx === 0) this.remotePoolSize.set(id, remotePool);
@@ -412,7 +422,7 @@ export class Cluster implements ServerService {
     const first = !pool || count === 1;
     if (first) {
       if (this.routes.size > 1) this.forwardNewRouteInfo(info, route.routeType, route.didSolicit, gossipMode);
-      if (!this.options.noAdvertise) this.addPeerClientUrls(route.connectUrls);
+      if (!this.options.noAdvertise) this.addPeerUrls(route);
       if (!exists) {
         this.server.log.info(`${route.logPrefix()} - Route connection to ${info.server_name ?? id} registered`);
         for (const l of this.peerListeners) l({ id, name: route.remoteName }, true);
@@ -495,7 +505,7 @@ export class Cluster implements ServerService {
           lastOfPeer = true;
           this.routes.delete(id);
           this.remotePoolSize.delete(id);
-          if (!this.options.noAdvertise) this.removePeerClientUrls(route.connectUrls);
+          if (!this.options.noAdvertise) this.removePeerUrls(route.connectUrls, route.wsConnectUrls);
         }
       }
     }
@@ -608,42 +618,35 @@ export class Cluster implements ServerService {
     for (const r of [...this.all]) if (r.remoteId !== exceptId) r.close("Cluster Name Conflict");
   }
 
-  // ---- client URLs (connect_urls) ----
+  // ---- client URLs (connect_urls, and ws_connect_urls for WebSocket clients) ----
 
-  private addPeerClientUrls(urls: string[]): void {
-    let changed = false;
-    for (const u of urls) {
-      const n = this.peerClientUrls.get(u) ?? 0;
-      this.peerClientUrls.set(u, n + 1);
-      if (n === 0) changed = true;
-    }
-    if (changed) this.updateClientInfo();
+  private addPeerUrls(route: Route): void {
+    const clients = countUrls(this.peerClientUrls, route.connectUrls, 1);
+    const websocket = countUrls(this.peerWsUrls, route.wsConnectUrls, 1);
+    this.updateClientInfo(clients, websocket);
   }
 
-  private removePeerClientUrls(urls: string[]): void {
-    let changed = false;
-    for (const u of urls) {
-      const n = this.peerClientUrls.get(u);
-      if (n === undefined) continue;
-      if (n <= 1) {
-        this.peerClientUrls.delete(u);
-        changed = true;
-      } else this.peerClientUrls.set(u, n - 1);
-    }
-    if (changed) this.updateClientInfo();
+  private removePeerUrls(clientUrls: string[], wsUrls: string[]): void {
+    const clients = countUrls(this.peerClientUrls, clientUrls, -1);
+    const websocket = countUrls(this.peerWsUrls, wsUrls, -1);
+    this.updateClientInfo(clients, websocket);
   }
 
-  private updateClientInfo(): void {
-    this.server.connectUrls = [...this.ownClientUrls(), ...this.peerClientUrls.keys()];
-    this.server.broadcastInfo();
+  /** New connect URLs for the clients whose list changed (this server's own first), sent to them. */
+  private updateClientInfo(clients: boolean, websocket: boolean): void {
+    if (!clients && !websocket) return;
+    if (clients) this.server.connectUrls = [...this.ownClientUrls(), ...this.peerClientUrls.keys()];
+    if (websocket) this.server.wsConnectUrls = [...this.ownWsUrls(), ...this.peerWsUrls.keys()];
+    this.server.broadcastInfo({ clients, websocket });
   }
 
   /** A peer entered lame duck mode: its clients are about to move, so stop offering its URLs. */
   onPeerLameDuck(route: Route): void {
     if (this.options.noAdvertise) return;
-    const urls = route.connectUrls;
+    const { connectUrls, wsConnectUrls } = route;
     route.connectUrls = [];
-    this.removePeerClientUrls(urls);
+    route.wsConnectUrls = [];
+    this.removePeerUrls(connectUrls, wsConnectUrls);
   }
 
   private lameDuck = false;
@@ -655,6 +658,7 @@ export class Cluster implements ServerService {
   enterLameDuck(): void {
     this.lameDuck = true;
     this.server.connectUrls = this.options.noAdvertise ? [] : [...this.peerClientUrls.keys()];
+    this.server.wsConnectUrls = this.options.noAdvertise ? [] : [...this.peerWsUrls.keys()];
     const info = JSON.parse(this.routeInfoJson("", 0, GOSSIP_DEFAULT)) as Record<string, unknown>;
     delete info.nonce;
     info.ldm = true;
@@ -812,4 +816,29 @@ function redact(u: URL): string {
   const c = new URL(u.href);
   c.password = "xxxxx";
   return c.href;
+}
+
+function stringsOf(v: unknown): string[] {
+  return Array.isArray(v) ? v.filter((u): u is string => typeof u === "string") : [];
+}
+
+/**
+ * Count `urls` in or out of `counts` (several peers, or a peer's pooled routes, may offer one
+ * URL); true when a URL appeared or disappeared.
+ */
+function countUrls(counts: Map<string, number>, urls: string[], delta: 1 | -1): boolean {
+  let changed = false;
+  for (const u of urls) {
+    const n = counts.get(u) ?? 0;
+    if (delta > 0) {
+      counts.set(u, n + 1);
+      if (n === 0) changed = true;
+    } else if (n > 0) {
+      if (n === 1) {
+        counts.delete(u);
+        changed = true;
+      } else counts.set(u, n - 1);
+    }
+  }
+  return changed;
 }

@@ -107,6 +107,8 @@ export class Route extends RemoteConnection {
   headers = false;
   /** The peer's client URLs, for connect_urls in our client INFO. */
   connectUrls: string[] = [];
+  /** The peer's WebSocket URLs, for the connect_urls of our WebSocket clients. */
+  wsConnectUrls: string[] = [];
   remoteInfo: RouteInfo | undefined;
   infoReceived = false;
   /** Set when this route lost a duplicate race, so its reconnect is tried even if implicit. */

@@ -30,6 +30,7 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
   const cluster = clusterOf(s);
   if (s.connectUrls !== undefined && s.connectUrls.length > 0) v.connect_urls = s.connectUrls;
   else if (o.clientAdvertise) v.connect_urls = [o.clientAdvertise];
+  if (s.wsConnectUrls !== undefined && s.wsConnectUrls.length > 0) v.ws_connect_urls = s.wsConnectUrls;
   v.max_connections = o.maxConnections;
   if (o.maxSubscriptions > 0) v.max_subscriptions = o.maxSubscriptions;
   Object.assign(v, {

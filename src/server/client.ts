@@ -115,8 +115,11 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     tlsRequired: false,
   };
   connectReceived = false;
-  /** The first PING after CONNECT was answered (with the connect_info INFO for protocol 1). */
-  private connectInfoSent = false;
+  /**
+   * The first PING after CONNECT was answered (with the connect_info INFO for protocol 1): the
+   * client is registered, async INFO updates reach it from now on.
+   */
+  connectInfoSent = false;
   /**
    * Credentials the transport carries (WebSocket cookies), used where the CONNECT leaves the
    * field empty, as nats-server does.

@@ -121,6 +121,11 @@ export class Server {
    * the cluster once it has peers (undefined: not sent, as nats-server before any route).
    */
   connectUrls: string[] | undefined;
+  /**
+   * The WebSocket URLs of this server and its peers, the `connect_urls` a WebSocket client gets
+   * (nats-server's ws_connect_urls): set by the cluster once a peer gossiped some.
+   */
+  wsConnectUrls: string[] | undefined;
 
   private listener: net.Server | undefined;
   private nextCid = 0;
@@ -534,10 +539,15 @@ export class Server {
     if (refused > 0) this.log.warn(`Rejected ${refused} connections due to TLS rate limiting`);
   }
 
-  /** Send the current INFO to clients that understand async INFO (protocol >= 1). */
-  broadcastInfo(): void {
+  /**
+   * Send the current INFO to clients that understand async INFO (protocol >= 1) once they are
+   * registered (their first PING answered, as nats-server): to TCP clients, WebSocket clients
+   * or both, as their connect URLs changed.
+   */
+  broadcastInfo(to: { clients: boolean; websocket: boolean } = { clients: true, websocket: true }): void {
     for (const c of this.clients.values()) {
-      if (c.opts.protocol >= 1 && c.connectReceived) c.sendInfo(this.infoFor(c));
+      if (c.opts.protocol < 1 || !c.connectInfoSent) continue;
+      if (c.connectionType === "WEBSOCKET" ? to.websocket : to.clients) c.sendInfo(this.infoFor(c));
     }
   }
 

@@ -20,6 +20,7 @@ import { WebSocketTransport } from "./websocket_transport.js";
 import { OriginPolicy } from "./websocket_origin.js";
 import type { ConnectOptions } from "./client.js";
 import type { LeafNodes } from "../cluster/leafnodes.js";
+import { listenUrls } from "../cluster/urls.js";
 
 /** nats-server compresses only what is larger than this. */
 const COMPRESS_THRESHOLD = 64;
@@ -155,6 +156,11 @@ export class WebSocketListener {
   get url(): string {
     const h = this.host === "0.0.0.0" || this.host === "::" ? "127.0.0.1" : this.host;
     return `${this.scheme}://${h.includes(":") ? `[${h}]` : h}:${this.port}`;
+  }
+
+  /** The "host:port" URLs this listener offers to the cluster (ws_connect_urls), as connect_urls are built. */
+  get connectUrls(): string[] {
+    return this.port > 0 ? listenUrls(this.options.advertise, this.host, this.port) : [];
   }
 
   /** The listener's TLS (undefined without one). */
@@ -355,9 +361,11 @@ export class WebSocketListener {
     info.port = this.port;
     delete info.tls_required;
     delete info.tls_available;
-    // connect_urls name the cluster's NATS ports; a WebSocket client gets the peers' WebSocket
-    // URLs in nats-server, which tsnats does not gossip yet: none rather than unusable ones.
-    delete info.connect_urls;
+    // A WebSocket client's connect_urls are the cluster's WebSocket URLs (gossiped over routes
+    // as ws_connect_urls), never the NATS ports; none before a peer told its own.
+    const urls = this.server.wsConnectUrls;
+    if (urls !== undefined && urls.length > 0) info.connect_urls = urls;
+    else delete info.connect_urls;
     if (this.tls !== undefined) {
       info.tls_required = true;
       info.tls_available = true;
