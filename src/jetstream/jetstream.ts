@@ -21,7 +21,7 @@ import { Consumer } from "./consumer.js";
 import { jsError } from "./errors.js";
 import { Stream } from "./stream.js";
 import { checkStreamUpdate, consumersViolatingLimits, subjectsOverlap, type StreamConfig } from "./stream_config.js";
-import { checkSourcingAgainst } from "./source_config.js";
+import { checkSourceFilters, checkSourcingAgainst } from "./source_config.js";
 import { storedConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
 import { listStoredStreams, readStreamMetadata, streamDir, syncDescription } from "./store_factory.js";
 import { FileStore, type StoreEncryption } from "../storage/filestore.js";
@@ -299,6 +299,7 @@ export class JsAccount {
   checkNewStream(cfg: StreamConfig): void {
     if (cfg.sealed) throw jsError("JSStreamInvalidConfigF", { err: "stream configuration for create can not be sealed" });
     this.checkStreamLimits(cfg, undefined);
+    checkSourceFilters(cfg);
     for (const s of this.streams.values()) {
       if (subjectsOverlap(s.cfg.subjects ?? [], cfg.subjects ?? [])) throw jsError("JSStreamSubjectOverlapErr");
     }

@@ -25,8 +25,12 @@ export type FieldType =
   | { go: GoNumber }
   | { list: GoNumber }
   | { object: Shape; name: string }
-  | { array: Shape; name: string }
-  | { oneOf: readonly string[]; unknown?: string; error?: string };
+  | { array: Shape; name: string; pointers?: boolean }
+  /**
+   * An enumeration decoded by the type itself. `viaString`: its UnmarshalJSON reads the value
+   * into a Go string first, so a value that is not a string fails with Go's own type error.
+   */
+  | { oneOf: readonly string[]; unknown?: string; error?: string; viaString?: boolean };
 
 export interface Shape {
   readonly [field: string]: FieldType;
@@ -60,7 +64,7 @@ function goType(t: FieldType): string {
   if ("go" in t) return t.go;
   if ("list" in t) return `[]${t.list}`;
   if ("oneOf" in t) return "string";
-  return "object" in t ? `server.${t.name}` : `[]server.${t.name}`;
+  return "object" in t ? `server.${t.name}` : `[]${t.pointers ? "*" : ""}server.${t.name}`;
 }
 
 /** A request's first failure: type errors are kept and decoding goes on (Go's savedError). */
@@ -115,6 +119,7 @@ function decodeValue(d: Decoding, n: GoNode, t: FieldType, path: Array<string | 
   if (n.kind === "null" && !(typeof t === "object" && "oneOf" in t)) return t === "time" ? undefined : prev;
   if (typeof t === "object" && "oneOf" in t) {
     if (n.kind === "string" && t.oneOf.includes(n.value)) return n.value;
+    if (t.viaString && n.kind !== "string" && n.kind !== "null") abort(`json: cannot unmarshal ${n.kind} into Go value of type string`);
     // Some say so in their own words, some quote the raw JSON (Go's %q), others append it.
     if (t.error !== undefined) abort(t.error);
     abort(t.unknown !== undefined ? `${t.unknown}${n.raw}` : `can not unmarshal ${JSON.stringify(n.raw)}`);
@@ -281,13 +286,12 @@ const subjectTransform: Shape = { src: "string", dest: "string" };
 const externalStream: Shape = { api: "string", deliver: "string" };
 const streamSource: Shape = {
   name: "string",
-  opt_start_seq: "int",
-  opt_start_time: "string",
+  opt_start_seq: { go: "uint64" },
+  opt_start_time: "time",
   filter_subject: "string",
   subject_transforms: { array: subjectTransform, name: "SubjectTransformConfig" },
   external: { object: externalStream, name: "ExternalStream" },
   consumer: { object: { name: "string", deliver_subject: "string" }, name: "StreamConsumerSource" },
-  domain: "string",
 };
 
 export const STREAM_CONFIG_SHAPE: Shape = {
@@ -308,7 +312,7 @@ export const STREAM_CONFIG_SHAPE: Shape = {
   duplicate_window: { go: "time.Duration" },
   placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" },
   mirror: { object: streamSource, name: "StreamSource" },
-  sources: { array: streamSource, name: "StreamSource" },
+  sources: { array: streamSource, name: "StreamSource", pointers: true },
   sealed: "bool",
   deny_delete: "bool",
   deny_purge: "bool",
@@ -318,7 +322,7 @@ export const STREAM_CONFIG_SHAPE: Shape = {
   republish: { object: { src: "string", dest: "string", headers_only: "bool" }, name: "RePublish" },
   discard_new_per_subject: "bool",
   subject_transform: { object: subjectTransform, name: "SubjectTransformConfig" },
-  compression: { oneOf: ["none", "s2"], error: "unknown compression algorithm" },
+  compression: { oneOf: ["none", "s2"], error: "unknown compression algorithm", viaString: true },
   first_seq: "uint",
   metadata: "map",
   consumer_limits: { object: { inactive_threshold: { go: "time.Duration" }, max_ack_pending: { go: "int" } }, name: "StreamConsumerLimits" },

@@ -102,6 +102,11 @@ export function checkSourcingConfig(cfg: StreamConfig, requestedSubjects: string
     if ((cfg.first_seq ?? 0) > 0) throw jsError("JSMirrorWithFirstSeqErr");
     if (requestedSubjects !== undefined && requestedSubjects.length > 0) throw jsError("JSMirrorWithSubjectsErr");
     if (cfg.sources !== undefined && cfg.sources.length > 0) throw jsError("JSMirrorWithSourcesErr");
+    // A mirror's sequence numbers are its origin's: nothing may add messages of its own.
+    if (cfg.allow_msg_counter) throw jsError("JSMirrorWithCountersErr");
+    if (cfg.allow_atomic) throw jsError("JSMirrorWithAtomicPublishErr");
+    if (cfg.allow_batched) throw jsError("JSMirrorWithBatchPublishErr");
+    if (cfg.allow_msg_schedules) throw jsError("JSMirrorWithMsgSchedulesErr");
     checkDurableConsumer("mirror", m);
     if (m.filter_subject && (m.subject_transforms?.length ?? 0) > 0) throw jsError("JSMirrorMultipleFiltersNotAllowed");
     if ((cfg.subject_delete_marker_ttl ?? 0) > 0) throw invalid("subject delete markers forbidden on mirrors");
@@ -132,6 +137,23 @@ export function checkSourcingConfig(cfg: StreamConfig, requestedSubjects: string
     if (ext.api === "") continue;
     if (!isValidLiteralSubject(ext.api)) throw invalid(`stream external api prefix ${JSON.stringify(ext.api)} must be a valid subject without wildcards`);
     if (subjectsCollide(ext.api, JS_API_PREFIX)) throw jsError("JSStreamExternalApiOverlapErrF", { prefix: ext.api, subject: JS_API_PREFIX });
+  }
+}
+
+/**
+ * The filter subjects of a new stream's mirror and sources when they have no transforms (the
+ * transforms' own are checked with the config): nats-server checks them as it adds the stream,
+ * so they fail as a stream creation error (500), in its words.
+ */
+export function checkSourceFilters(cfg: StreamConfig): void {
+  const m = cfg.mirror;
+  if (m !== undefined && (m.subject_transforms?.length ?? 0) === 0 && m.filter_subject && !isValidSubject(m.filter_subject)) {
+    throw jsError("JSStreamCreateErrF", { err: `subject filter '${m.filter_subject}' for the mirror invalid subject` });
+  }
+  for (const s of cfg.sources ?? []) {
+    if ((s.subject_transforms?.length ?? 0) === 0 && s.filter_subject && !isValidSubject(s.filter_subject)) {
+      throw jsError("JSStreamCreateErrF", { err: `subject filter '${s.filter_subject}' for the source: invalid subject` });
+    }
   }
 }
 

@@ -205,15 +205,10 @@ export function normalizeStreamConfig(raw: StreamConfigRequest, opts: { clustere
   }
   const mirror = mirrored ? normalizeSource(raw.mirror!) : undefined;
   const sources = sourced ? raw.sources!.map(normalizeSource) : undefined;
-  if (mirror !== undefined) {
-    if (raw.allow_msg_counter) throw jsError("JSMirrorWithCountersErr");
-    if (raw.allow_atomic) throw jsError("JSMirrorWithAtomicPublishErr");
-    if (raw.allow_batched) throw jsError("JSMirrorWithBatchPublishErr");
-    if (raw.allow_msg_schedules) throw jsError("JSMirrorWithMsgSchedulesErr");
-  }
-  if (sources !== undefined && raw.allow_msg_schedules) throw jsError("JSSourceWithMsgSchedulesErr");
+  if (mirror === undefined && sources !== undefined && raw.allow_msg_schedules) throw jsError("JSSourceWithMsgSchedulesErr");
   if (mirror !== undefined || sources !== undefined) {
-    checkSourcingConfig({ mirror, sources, first_seq: raw.first_seq, subject_delete_marker_ttl: markerTtl } as StreamConfig, raw.subjects ?? undefined);
+    const features = { allow_msg_counter: raw.allow_msg_counter, allow_atomic: raw.allow_atomic, allow_batched: raw.allow_batched, allow_msg_schedules: raw.allow_msg_schedules };
+    checkSourcingConfig({ mirror, sources, first_seq: raw.first_seq, subject_delete_marker_ttl: markerTtl, ...features } as StreamConfig, raw.subjects ?? undefined);
   }
 
   // Subjects: default to the stream name; each valid, no duplicates, API subjects only
@@ -294,6 +289,11 @@ export function normalizeStreamConfig(raw: StreamConfigRequest, opts: { clustere
     const empty = !placement.cluster && (placement.tags === undefined || placement.tags === null) && !placement.preferred;
     if (empty) placement = undefined;
     else if (placement.preferred) throw invalid("preferred server not permitted in placement");
+    else {
+      // Kept, and echoed with Go's omitempty: an empty cluster or tag list is left out.
+      const { cluster, tags } = placement;
+      placement = { ...(cluster ? { cluster } : {}), ...(tags !== undefined && tags !== null && tags.length > 0 ? { tags } : {}) };
+    }
   }
 
   const limits: ConsumerLimits = {};
