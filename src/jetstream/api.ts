@@ -500,6 +500,8 @@ export class Api {
     const req = decodeRequest<{ deleted_details?: boolean; subjects_filter?: string; offset?: number }>(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest") ?? {};
     const s = this.streamOf(name);
     const info: Json = { ...s.infoJson(req), cluster: this.clusterInfo(s) };
+    const alternates = this.jsa.service.cluster?.alternates(this.jsa.account.name, name);
+    if (alternates !== undefined) info.alternates = alternates;
     const state = info.state as Json;
     const subjects = state.subjects as Record<string, number> | undefined;
     if (subjects !== undefined) {

@@ -38,6 +38,8 @@ export interface StreamAssignment {
   peers: string[];
   subjects: string[];
   created: string;
+  /** The stream it mirrors (in this account), if it is a mirror: for the origin's `alternates`. */
+  mirror?: string;
 }
 
 /** A meta group entry. Request bodies travel base64 encoded. */
@@ -204,6 +206,19 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     });
   }
 
+  /**
+   * nats-server's `alternates` of a stream's info in a cluster: the stream and the streams that
+   * mirror it (read replicas a client may prefer), or undefined when it has no mirror.
+   */
+  alternates(account: string, stream: string): Array<{ name: string; domain?: string; cluster: string }> | undefined {
+    const domain = this.service.options.domain;
+    const alts = [...(this.streams.get(account)?.values() ?? [])]
+      .filter((sa) => sa.name === stream || sa.mirror === stream)
+      .sort((a, b) => (a.name === stream ? -1 : b.name === stream ? 1 : 0))
+      .map((sa) => ({ name: sa.name, ...(domain ? { domain } : {}), cluster: this.clusterName }));
+    return alts.length > 1 ? alts : undefined;
+  }
+
   // ---- the state machine ----
 
   private appliedFile(): string {
@@ -241,6 +256,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       }
     } else {
       const sa: StreamAssignment = { account: op.account, name: op.name, owner: op.owner, peers: op.peers ?? [op.owner], subjects: op.subjects, created: op.created };
+      const mirror = mirrorOf(op.body, prev);
+      if (mirror !== undefined) sa.mirror = mirror;
       accStreams.set(op.name, sa);
       if (live && prev !== undefined && peersOf(prev).includes(this.self) && peersOf(prev).length > 1 && sa.peers.length === 1) {
         // Scaled down to one replica: the others drop their copy, the one left stops its group.
@@ -636,6 +653,19 @@ function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined)
 
 function peersOf(sa: StreamAssignment): string[] {
   return sa.peers ?? [sa.owner];
+}
+
+/** The local stream a create/update request mirrors (an update without a body keeps the previous one). */
+function mirrorOf(body64: string, prev: StreamAssignment | undefined): string | undefined {
+  if (body64 === "") return prev?.mirror;
+  let cfg: Record<string, unknown>;
+  try {
+    cfg = parseConfig(Buffer.from(body64, "base64"));
+  } catch {
+    return undefined;
+  }
+  const m = cfg.mirror as { name?: unknown; external?: unknown } | null | undefined;
+  return m !== null && typeof m === "object" && typeof m.name === "string" && m.external == null ? m.name : undefined;
 }
 
 function parseConfig(body: Buffer): Record<string, unknown> {
