@@ -294,8 +294,12 @@ describe("configuration sweep side by side with nats-server 2.15", { skip: refer
     ["consumer types, limits against the stream, option combinations", CONSUMERS],
   ] as const) {
     it(what, async () => {
-      const pairs = await sbs.run(steps);
-      assert.deepEqual(differences(steps, pairs), []);
+      let diffs = differences(steps, await sbs.run(steps));
+      // A loaded nats-server sometimes fails to create a stream's store (500 "error creating
+      // store for stream"): a hiccup of the reference, not an answer to compare. Every step
+      // leaves nothing behind, so the table runs again.
+      if (diffs.some((d) => d.includes("error creating store for stream"))) diffs = differences(steps, await sbs.run(steps));
+      assert.deepEqual(diffs, []);
     });
   }
 });
