@@ -114,6 +114,12 @@ function errorExtras(tokens: string[]): Json {
   return {};
 }
 
+/** The JSON error answer to the API request `rest` (tokens after `$JS.API.`), with its response type and fields. */
+export function errorResponse(rest: string, err: ApiError): string {
+  const tokens = rest.split(".");
+  return JSON.stringify({ type: TYPE + responseType(tokens), error: err.toJSON(), ...errorExtras(tokens) });
+}
+
 /** nats-server's isEmptyRequest: no body, or a JSON object without fields. */
 function isEmptyRequest(body: Buffer): boolean {
   if (body.length === 0) return true;

@@ -23,7 +23,9 @@ import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
 import type { Cluster } from "../cluster/cluster.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
-import { jsError } from "./errors.js";
+import { errorResponse } from "./api.js";
+import { jsError, type ApiError } from "./errors.js";
+import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
 import type { JetStreamService, JsAccount } from "./jetstream.js";
 import type { Stream } from "./stream.js";
 import { StreamReplica, type ReplicaHost } from "./stream_replica.js";
@@ -93,6 +95,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   /** Requests that came while there was no meta leader. */
   private waiting: Array<{ jsa: JsAccount; rest: string; body: Buffer; reply: string; hdr: Buffer | undefined; at: number }> = [];
   private stopped = false;
+  private waitTimer: NodeJS.Timeout | undefined;
   private readonly onPeer = (peer: { id: string; name: string }, up: boolean): void => {
     if (up) this.peers.set(peer.id, peer.name);
     else this.peers.delete(peer.id);
@@ -143,6 +146,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 
   stop(): void {
     this.stopped = true;
+    if (this.waitTimer !== undefined) clearTimeout(this.waitTimer);
     this.cluster.peerListeners.delete(this.onPeer);
     if (this.sub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.sub);
     this.node?.stop();
@@ -193,6 +197,31 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       this.replayUpTo = Math.max(this.replayUpTo, node.commit);
       if (node.applied >= this.replayUpTo) this.reconcile();
     });
+  }
+
+  /**
+   * Requests that waited WAIT_FOR_LEADER_MS for a meta leader in vain are answered "JetStream
+   * system temporarily unavailable" (as nats-server answers when its meta group has no leader):
+   * never silence. The timer re-arms while others still wait.
+   */
+  private expireWaiting(now: number): void {
+    while (this.waiting.length > 0 && now - this.waiting[0].at >= WAIT_FOR_LEADER_MS) {
+      const w = this.waiting.shift()!;
+      this.answerError(w.jsa, w.rest, w.reply, jsError("JSClusterNotAvailErr"));
+    }
+    if (this.waiting.length > 0 && this.waitTimer === undefined && !this.stopped) {
+      this.waitTimer = setTimeout(() => {
+        this.waitTimer = undefined;
+        this.expireWaiting(Date.now());
+      }, Math.max(1, WAIT_FOR_LEADER_MS - (now - this.waiting[0].at)));
+      this.waitTimer.unref();
+    }
+  }
+
+  /** Answer an API request with an error from here (not through the Api: the request was held, or is answered late). */
+  private answerError(jsa: JsAccount, rest: string, reply: string, err: ApiError): void {
+    if (reply === "") return;
+    jsa.account.publish(reply, "", undefined, Buffer.from(errorResponse(rest, err)));
   }
 
   /** A meta leader is known: decide the requests that waited for one (those too old are dropped: the requester gave up). */
@@ -415,8 +444,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       // No meta leader yet (starting, or electing): the request waits for one, then is decided again.
       const now = Date.now();
       // Those the requester gave up on go (the queue stays bounded while no leader can be elected).
-      while (this.waiting.length > 0 && now - this.waiting[0].at >= WAIT_FOR_LEADER_MS) this.waiting.shift();
       this.waiting.push({ jsa, rest: t.join("."), body, reply, hdr, at: now });
+      this.expireWaiting(now);
       return PENDING;
     }
     const leader = this.isLeader && node.leaderReady;
@@ -426,7 +455,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (t[1] === "LEADER" && t[2] === "STEPDOWN" && t.length === 3) return this.stepDown(body);
       return undefined;
     }
-    if (t[0] === "SERVER") return leader ? undefined : SKIP;
+    if (t[0] === "SERVER") {
+      if (!leader) return SKIP;
+      // Removing a server from the meta group by request is not there yet: said, not silent.
+      if (t[1] === "REMOVE" && t.length === 2) throw jsError("JSClusterUnSupportFeatureErr");
+      return undefined;
+    }
     if (t[0] === "ACCOUNT") return leader ? undefined : SKIP;
     const account = jsa.account.name;
     if (t[0] === "STREAM" && (t[1] === "NAMES" || t[1] === "LIST")) {
@@ -445,12 +479,22 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       this.propose(account, t[1], name, sa, body, reply, hdr);
       return PENDING;
     }
+    if (t[0] === "STREAM" && t[1] === "PEER" && t[2] === "REMOVE") {
+      // The meta leader answers (as in nats-server). The request is checked; moving a stream's
+      // replica to another server is not there yet, so a valid one is refused with 10036.
+      if (!leader) return SKIP;
+      if (sa === undefined) throw jsError("JSStreamNotFoundErr");
+      const req = parseConfig(body) as { peer?: unknown };
+      if (typeof req.peer !== "string" || req.peer === "") throw jsError("JSBadRequestErr");
+      if (!peersOf(sa).includes(req.peer)) throw jsError("JSClusterPeerNotMemberErr");
+      throw jsError("JSClusterUnSupportFeatureErr");
+    }
     if (t[0] === "STREAM" && t[1] === "RESTORE") {
       if (!leader) return SKIP;
       throw jsError("JSClusterUnSupportFeatureErr");
     }
     if (sa !== undefined) {
-      if (!this.answersHere(sa)) return SKIP;
+      if (!this.answersHere(sa)) return this.answerLeaderless(jsa, sa, t, body, reply, hdr);
       const stream = jsa.streams.get(name);
       const replica = stream?.replica;
       if (t[1] === "LEADER" && t[2] === "STEPDOWN") {
@@ -466,6 +510,36 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       return undefined;
     }
     return leader ? undefined : SKIP;
+  }
+
+  /**
+   * A request about a stream this server does not answer. Its group's leader answers it; when
+   * the group has none, nats-server answers "JetStream system temporarily unavailable" after a
+   * pause (so a leader that appears meanwhile answers first). Here a member that knows of no
+   * leader does that, and the meta leader does it when no member is reachable at all.
+   */
+  private answerLeaderless(jsa: JsAccount, sa: StreamAssignment, t: string[], body: Buffer, reply: string, hdr: Buffer | undefined): typeof SKIP {
+    if (reply === "" || !this.leaderless(jsa, sa)) return SKIP;
+    const rest = t.join(".");
+    setTimeout(() => {
+      // Decided again: a leader elected here meanwhile answers it itself; one elsewhere, or a
+      // member heard from again, did or will (it saw no leader either, so it waited too).
+      if (jsa.streams.get(sa.name)?.replica?.isLeader === true) jsa.executeApi(rest, reply, body, hdr, true);
+      else if (this.leaderless(jsa, sa)) this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr"));
+    }, OFFLINE_ERROR_DELAY_MS).unref();
+    return SKIP;
+  }
+
+  /** Seen from here, nobody answers for this stream: as its member, its group has no leader; as the meta leader, none of its servers was heard from lately. */
+  private leaderless(jsa: JsAccount, sa: StreamAssignment): boolean {
+    const peers = peersOf(sa);
+    if (peers.includes(this.self)) {
+      const replica = jsa.streams.get(sa.name)?.replica;
+      return replica !== undefined && replica.leader === "";
+    }
+    if (!this.isLeader || this.node === undefined) return false;
+    const heard = new Set(this.node.peerStatus().filter((p) => p.lastSeenMs >= 0 && p.lastSeenMs < ELECTION_MAX_MS).map((p) => p.id));
+    return !peers.some((p) => heard.has(p));
   }
 
   private propose(account: string, what: string, name: string, sa: StreamAssignment | undefined, body: Buffer, reply: string, hdr: Buffer | undefined): void {
@@ -487,7 +561,14 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         if (lead === "" || !peers.includes(lead)) throw jsError("JSClusterNotAvailErr");
         peers = [lead];
       }
-      if (replicas > 1 && (cfg.mirror != null || cfg.sources != null || cfg.allow_atomic === true || cfg.allow_batched === true)) throw jsError("JSClusterUnSupportFeatureErr");
+      // Subject delete markers and message schedules produce messages from timers on one
+      // server: not replicated yet, so refused rather than silently missing on R>1.
+      if (
+        replicas > 1 &&
+        (cfg.mirror != null || cfg.sources != null || cfg.allow_atomic === true || cfg.allow_batched === true || cfg.allow_msg_schedules === true || (typeof cfg.subject_delete_marker_ttl === "number" && cfg.subject_delete_marker_ttl > 0))
+      ) {
+        throw jsError("JSClusterUnSupportFeatureErr");
+      }
       this.checkOverlap(account, name, subjects);
       peers ??= this.place(cfg, Math.min(replicas, 5));
       const owner = sa !== undefined && peers.includes(sa.owner) ? sa.owner : peers[0];

@@ -669,7 +669,8 @@ export class Stream {
     switch (op.op) {
       case "msg": {
         // Republish needs the subject's previous sequence, before this message (or a rollup) changes it.
-        const rp = this.republisher !== undefined && this.republisher.matches(op.subject) ? this.republisher : undefined;
+        // A replicated stream republishes from its leader only (each member applies every message).
+        const rp = this.republisher !== undefined && (this.replica === undefined || this.replica.isLeader) && this.republisher.matches(op.subject) ? this.republisher : undefined;
         const prevOnSubject = rp !== undefined ? this.store.filteredState(0, op.subject).last : 0;
         const r = this.store.storeMsg(op.subject, op.hdr, op.data, op.ttl);
         if (op.msgId !== undefined) {
@@ -706,7 +707,7 @@ export class Stream {
         this.store.storeRawMsg(op.subject, op.hdr, op.data, op.seq, op.time);
         this.lastMsgId = undefined;
         this.signalConsumers(op.seq, op.subject);
-        const rp = this.republisher !== undefined && this.republisher.matches(op.subject) ? this.republisher : undefined;
+        const rp = this.republisher !== undefined && (this.replica === undefined || this.replica.isLeader) && this.republisher.matches(op.subject) ? this.republisher : undefined;
         if (rp !== undefined) this.republish(rp, op.subject, op.hdr, op.data, op.seq, op.time, 0);
         return op.seq;
       }

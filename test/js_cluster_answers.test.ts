@@ -1,0 +1,154 @@
+// Replicated JetStream never leaves a request unanswered and never accepts what it would get
+// wrong: peer and server removal are answered (checked, then refused with 10036 until they are
+// there), R>1 streams with subject delete markers or message schedules are refused (10036),
+// republish fires once (from the group's leader), and requests about a stream whose group has
+// no leader, or whose servers are all gone, or made while the meta group has no leader, get
+// "JetStream system temporarily unavailable" (10008) as nats-server answers them.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type NatsConnection, type Msg } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { JsTestCluster } from "./helpers/js_cluster.js";
+import { waitUntil } from "./helpers/server.js";
+
+interface ApiAnswer {
+  type?: string;
+  error?: { code: number; err_code: number; description: string };
+  [k: string]: unknown;
+}
+
+async function api(nc: NatsConnection, subject: string, body: unknown, timeout = 10_000): Promise<ApiAnswer> {
+  const m = await nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout });
+  return JSON.parse(m.string()) as ApiAnswer;
+}
+
+/** Repeat a request until its answer satisfies `ok` (the cluster notices a stopped server in its own time). */
+async function answerUntil(nc: NatsConnection, subject: string, body: unknown, ok: (a: ApiAnswer) => boolean, what: string, timeoutMs = 30_000, requestMs = 5_000): Promise<ApiAnswer> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let a: ApiAnswer | undefined;
+    try {
+      a = await api(nc, subject, body, requestMs);
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`no answer to ${subject} (${what}): ${(err as Error).message}`);
+      continue;
+    }
+    if (ok(a)) return a;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last answer ${JSON.stringify(a)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+test("replicated JetStream: peer/server remove, unsupported R3 features, republish once, leaderless groups all answered", { timeout: 240_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  const ncs: NatsConnection[] = [];
+  try {
+    const meta = await c.metaLeader();
+    for (const m of c.members) ncs.push(await connect({ servers: m.url }));
+    const nc = ncs[0];
+    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
+    await jsm.streams.add({ name: "G", subjects: ["g.>"], num_replicas: 3 });
+
+    // ---- STREAM.PEER.REMOVE and SERVER.REMOVE: checked and answered by the meta leader ----
+    const other = c.members.map((m) => m.name).find((n) => n !== meta) ?? "";
+    let a = await api(nc, "$JS.API.STREAM.PEER.REMOVE.G", { peer: other });
+    assert.equal(a.type, "io.nats.jetstream.api.v1.stream_remove_peer_response");
+    assert.equal(a.error?.err_code, 10036);
+    a = await api(nc, "$JS.API.STREAM.PEER.REMOVE.G", { peer: "NOPE" });
+    assert.equal(a.error?.err_code, 10040, "not a member of the stream's group");
+    a = await api(nc, "$JS.API.STREAM.PEER.REMOVE.G", undefined);
+    assert.equal(a.error?.err_code, 10003, "no peer named");
+    a = await api(nc, "$JS.API.STREAM.PEER.REMOVE.MISSING", { peer: other });
+    assert.equal(a.error?.err_code, 10059);
+    a = await api(ncs[2], "$JS.API.SERVER.REMOVE", { peer: other });
+    assert.equal(a.type, "io.nats.jetstream.api.v1.meta_server_remove_response");
+    assert.equal(a.error?.err_code, 10036);
+
+    // ---- features R>1 streams do not replicate yet: refused, not accepted and silently missing ----
+    a = await api(nc, "$JS.API.STREAM.CREATE.SCH", { name: "SCH", subjects: ["sch.>"], num_replicas: 3, allow_msg_schedules: true });
+    assert.equal(a.error?.err_code, 10036);
+    a = await api(nc, "$JS.API.STREAM.CREATE.MRK", { name: "MRK", subjects: ["mrk.>"], num_replicas: 3, allow_msg_ttl: true, allow_rollup_hdrs: true, subject_delete_marker_ttl: 5_000_000_000 });
+    assert.equal(a.error?.err_code, 10036);
+    const g = (await jsm.streams.info("G")).config;
+    a = await api(nc, "$JS.API.STREAM.UPDATE.G", { ...g, allow_msg_ttl: true, allow_rollup_hdrs: true, subject_delete_marker_ttl: 5_000_000_000 });
+    assert.equal(a.error?.err_code, 10036, "an update cannot add markers to an R3 stream either");
+    assert.deepEqual((await jsm.streams.names().next()).sort(), ["G"], "nothing was created");
+    // The same configs on R1 streams are fine.
+    a = await api(nc, "$JS.API.STREAM.CREATE.SCH1", { name: "SCH1", subjects: ["sch1.>"], num_replicas: 1, allow_msg_schedules: true });
+    assert.equal(a.error, undefined, JSON.stringify(a.error));
+
+    // ---- republish: once per message, from the group's leader only ----
+    await jsm.streams.add({ name: "RP", subjects: ["rp.>"], num_replicas: 3, republish: { src: "rp.>", dest: "out.>" } });
+    const got: Array<Map<string, number>> = [];
+    const markers: Array<Set<string>> = [];
+    for (const conn of ncs) {
+      const seen = new Map<string, number>();
+      const marks = new Set<string>();
+      got.push(seen);
+      markers.push(marks);
+      conn.subscribe("out.>", {
+        callback: (_e: unknown, m: Msg) => {
+          if (m.subject === "out.marker") marks.add(m.string());
+          else {
+            const seq = m.headers?.get("Nats-Sequence") ?? "?";
+            seen.set(seq, (seen.get(seq) ?? 0) + 1);
+          }
+        },
+      });
+      await conn.flush();
+    }
+    for (let i = 0; i < 20; i++) await jetstream(ncs[i % 3]).publish(`rp.${i}`, `m${i}`);
+    await waitUntil(() => c.members.every((m) => c.js(m.name).accounts.get("$G")?.streams.get("RP")?.store.state().msgs === 20), 20_000, "20 messages on every member");
+    // Every member applied all 20: whatever it republished went out before a marker published through it afterwards.
+    for (const [i, conn] of ncs.entries()) {
+      conn.publish("out.marker", c.members[i].name);
+      await conn.flush();
+    }
+    await waitUntil(() => markers.every((s) => s.size === 3) && got.every((s) => s.size === 20), 20_000, "every republished message and marker");
+    for (const [i, seen] of got.entries()) {
+      const twice = [...seen.entries()].filter(([, n]) => n !== 1);
+      assert.deepEqual(twice, [], `subscriber on ${c.members[i].name} got each republished message once`);
+    }
+
+    // ---- a stream whose group has no leader, or whose only server is gone: 10008 ----
+    const two = await jsm.streams.add({ name: "TWO", subjects: ["two.>"], num_replicas: 2 });
+    const twoPeers = [two.cluster?.leader ?? "", ...(two.cluster?.replicas ?? []).map((r) => r.name)];
+    assert.equal(twoPeers.length, 2);
+    // One member of TWO other than the meta leader stops; the other is left without a quorum.
+    const gone = twoPeers.find((n) => n !== meta) ?? "";
+    const alive = c.members.map((m) => m.name).filter((n) => n !== gone);
+    // An R1 stream on that server (placement goes to the server holding the fewest streams: a few tries land one there).
+    let oneName = "";
+    for (let i = 0; i < 8 && oneName === ""; i++) {
+      const si = await jsm.streams.add({ name: `ONE${i}`, subjects: [`one${i}.>`], num_replicas: 1 });
+      if (si.cluster?.leader === gone) oneName = `ONE${i}`;
+    }
+    assert.notEqual(oneName, "", `an R1 stream placed on ${gone}`);
+    const askVia = ncs[c.members.findIndex((m) => m.name === alive.find((n) => n !== meta))];
+    await c.stopMember(gone);
+    ncs[c.members.findIndex((m) => m.name === gone)].close().catch(() => undefined);
+
+    a = await answerUntil(askVia, "$JS.API.STREAM.INFO.TWO", undefined, (x) => x.error !== undefined, "an error about the leaderless TWO");
+    assert.equal(a.type, "io.nats.jetstream.api.v1.stream_info_response");
+    assert.equal(a.error?.err_code, 10008);
+    a = await api(askVia, "$JS.API.STREAM.PURGE.TWO", undefined);
+    assert.equal(a.error?.err_code, 10008, "a purge of the leaderless stream is answered too");
+    a = await answerUntil(askVia, `$JS.API.STREAM.INFO.${oneName}`, undefined, (x) => x.error !== undefined, "an error about ONE, whose server is gone");
+    assert.equal(a.error?.err_code, 10008);
+    // G (R3) still has a quorum and answers.
+    a = await answerUntil(askVia, "$JS.API.STREAM.INFO.G", undefined, (x) => x.error === undefined, "G's info from its new leader");
+
+    // ---- no meta leader at all (one server of three left): answered 10008 once the wait for a leader ends ----
+    const last = alive.find((n) => n !== meta) ?? "";
+    await c.stopMember(meta);
+    ncs[c.members.findIndex((m) => m.name === meta)].close().catch(() => undefined);
+    const lastNc = ncs[c.members.findIndex((m) => m.name === last)];
+    await waitUntil(() => c.js(last).cluster?.leader === "", 20_000, "no meta leader");
+    a = await api(lastNc, "$JS.API.STREAM.NAMES", undefined, 20_000);
+    assert.equal(a.type, "io.nats.jetstream.api.v1.stream_names_response");
+    assert.equal(a.error?.err_code, 10008);
+  } finally {
+    for (const x of ncs) await x.close().catch(() => undefined);
+    await c.stop();
+  }
+});
