@@ -10,6 +10,7 @@ import { jetStreamFixture } from "./helpers/jetstream.js";
 import { JS_API_LEVEL } from "../src/jetstream/api_level.js";
 import { NATS_FEATURE_VERSION } from "../src/server/version.js";
 import { unlimitedJetStream } from "../src/config/options.js";
+import { referenceBinary, startNatsServer } from "./helpers/nats_server.js";
 
 let nc: NatsConnection;
 let jsm: JetStreamManager;
@@ -394,5 +395,33 @@ describe("purge, get, delete, direct get", () => {
     assert.equal(ai.consumers, 3);
     assert.ok(ai.api.total > 0);
     for (let i = 0; i < 5; i++) await jsm.streams.delete(`PG${i}`);
+  });
+});
+
+describe("replica-group requests outside a cluster", () => {
+  it("stream/consumer leader stepdown and stream peer remove answer 10010, as nats-server 2.15 does", async () => {
+    const subjects = ["$JS.API.STREAM.LEADER.STEPDOWN.RG", "$JS.API.STREAM.PEER.REMOVE.RG", "$JS.API.CONSUMER.LEADER.STEPDOWN.RG.C", "$JS.API.STREAM.LEADER.STEPDOWN.NONE", "$JS.API.CONSUMER.LEADER.STEPDOWN.NONE.X"];
+    const answersOf = async (conn: NatsConnection): Promise<Json[]> => {
+      await conn.request("$JS.API.STREAM.CREATE.RG", JSON.stringify({ name: "RG", subjects: ["rg.>"] }), { timeout: 5000 });
+      await conn.request("$JS.API.CONSUMER.CREATE.RG.C", JSON.stringify({ stream_name: "RG", config: { durable_name: "C" } }), { timeout: 5000 });
+      const out: Json[] = [];
+      for (const s of subjects) out.push((await conn.request(s, JSON.stringify({ peer: "someone" }), { timeout: 5000 })).json<Json>());
+      await conn.request("$JS.API.STREAM.DELETE.RG", "", { timeout: 5000 });
+      return out;
+    };
+    const ours = await answersOf(nc);
+    for (const [i, a] of ours.entries()) {
+      assert.equal(a.error?.err_code, 10010, subjects[i]);
+      assert.equal(a.error?.description, "JetStream clustering support required");
+    }
+    if (referenceBinary("2.15") === undefined) return;
+    const ref = await startNatsServer(["-js"], undefined, "2.15");
+    const rc = await connect({ port: ref.port });
+    try {
+      assert.deepEqual(ours, await answersOf(rc));
+    } finally {
+      await rc.close();
+      await ref.stop();
+    }
   });
 });

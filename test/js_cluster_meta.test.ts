@@ -120,6 +120,25 @@ test("JetStream cluster of 3: placement, the API from every server, stepdown, /j
   }
 });
 
+test("JetStream cluster of 3 whose route lists name every server, itself included (as shared nats-server configs do): a meta group of 3 and an R3 stream", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3, "JSC", { routesIncludeSelf: true });
+  let ncs: NatsConnection[] = [];
+  try {
+    const leader = await c.metaLeader();
+    const conn = await clients(c);
+    ncs = conn.ncs;
+    const jsz = (await (await fetch(`${c.member(leader).srv?.monitorUrl}/jsz`)).json()) as { meta_cluster: { cluster_size: number } };
+    assert.equal(jsz.meta_cluster.cluster_size, 3, "the server's own route is not a peer");
+    const si = await conn.jsms[1].streams.add({ name: "SELFR", subjects: ["selfr.>"], num_replicas: 3 });
+    assert.equal(si.config.num_replicas, 3);
+    const ack = await jetstream(ncs[2], { timeout: 20_000 }).publish("selfr.a", "x");
+    assert.equal(ack.seq, 1);
+  } finally {
+    for (const nc of ncs) await nc.close().catch(() => undefined);
+    await c.stop();
+  }
+});
+
 async function waitForNewLeader(c: JsTestCluster, old: string): Promise<string> {
   let now = old;
   const deadline = Date.now() + 20_000;

@@ -86,6 +86,10 @@ export class Cluster implements ServerService {
   private advertisedIp = "";
   /** Told when a peer gets its first route and when it loses its last one. */
   readonly peerListeners = new Set<PeerListener>();
+  /** Configured route URLs (normalized `href`) found to lead back to this server. */
+  readonly selfRouteUrls = new Set<string>();
+  /** Told when a configured route turns out to be this server itself (the cluster is one smaller). */
+  readonly selfRouteListeners = new Set<() => void>();
   /** Hook for gateways: a routed message on a `_GR_.` reply subject (true: handled). */
   gatewayReply: ((route: Route, acc: Account, subject: string, reply: string, hdr: number, buf: Buffer, start: number, end: number) => boolean) | undefined;
   /** Hook for gateways: this server's gateway URL, announced to peers in the route INFO. */
@@ -641,6 +645,16 @@ export class Cluster implements ServerService {
   }
 
   /** A peer entered lame duck mode: its clients are about to move, so stop offering its URLs. */
+  /**
+   * A configured route reached this server itself: nats-server configs list every member's URL,
+   * the server's own included, so it is not a peer (the JetStream meta group sizes itself on it).
+   */
+  onSelfRoute(url: URL): void {
+    if (this.selfRouteUrls.has(url.href)) return;
+    this.selfRouteUrls.add(url.href);
+    for (const l of this.selfRouteListeners) l();
+  }
+
   onPeerLameDuck(route: Route): void {
     if (this.options.noAdvertise) return;
     const { connectUrls, wsConnectUrls } = route;

@@ -255,6 +255,7 @@ export class Route extends RemoteConnection {
       // A route to ourselves (our own address among the routes, or gossiped back).
       this.remoteId = info.server_id;
       this.noReconnect = true;
+      if (this.didSolicit && this.routeType === "explicit" && this.url !== undefined) cluster.onSelfRoute(this.url);
       this.close("Duplicate Route");
       return;
     }

@@ -99,6 +99,12 @@ function responseType(tokens: string[]): string {
   return "api_response";
 }
 
+/** STREAM.LEADER.STEPDOWN.<s>, STREAM.PEER.REMOVE.<s>, CONSUMER.LEADER.STEPDOWN.<s>.<c>. */
+function isClusterOnlyRequest(t: string[]): boolean {
+  if (t[0] === "STREAM") return t.length === 4 && ((t[1] === "LEADER" && t[2] === "STEPDOWN") || (t[1] === "PEER" && t[2] === "REMOVE"));
+  return t[0] === "CONSUMER" && t.length === 5 && t[1] === "LEADER" && t[2] === "STEPDOWN";
+}
+
 /**
  * Fields nats-server's response structs carry even on errors (they are not omitempty):
  * paged responses keep their paging, a purge its count.
@@ -340,6 +346,8 @@ export class Api {
   }
 
   private handle(t: string[], body: Buffer): Json | undefined {
+    // As nats-server outside a cluster: the replica-group requests are answered, never ignored.
+    if (this.jsa.service.cluster === undefined && isClusterOnlyRequest(t)) throw jsError("JSClusterRequiredErr");
     switch (t[0]) {
       case "INFO":
         return t.length === 1 ? this.accountInfo() : undefined;

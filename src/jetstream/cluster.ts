@@ -86,7 +86,6 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private readonly dir: string;
   private readonly peers = new Map<string, string>(); // server id → name
   private sub: Subscription | undefined;
-  private readonly expected: number;
   /** Entries up to here were applied before this start: replayed, not executed. */
   private replayUpTo = 0;
   /** Streams of ours whose deletion was replayed (removed at the end of the replay unless re-added). */
@@ -108,10 +107,23 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   ) {
     this.self = service.server.name;
     this.dir = path.join(service.storeDir, "_raft", GROUP);
-    // As nats-server: the cluster's size is known from the configured routes (a full mesh of
-    // explicitly listed peers); a restarted server reads the members from its files.
-    this.expected = new Set(service.server.options.cluster?.routes ?? []).size + 1;
   }
+
+  /**
+   * As nats-server: the cluster's size is known from the configured routes (a full mesh of
+   * explicitly listed peers), less those found to be this server's own address; a restarted
+   * server reads the members from its files.
+   */
+  private get expected(): number {
+    const urls = new Set<string>();
+    for (const raw of this.service.server.options.cluster?.routes ?? []) {
+      const href = URL.canParse(raw) ? new URL(raw).href : raw;
+      if (!this.cluster.selfRouteUrls.has(href)) urls.add(href);
+    }
+    return urls.size + 1;
+  }
+
+  private readonly onSelfRoute = (): void => this.maybeBootstrap();
 
   get clusterName(): string {
     return this.cluster.clusterName;
@@ -141,6 +153,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       "raft-meta",
     );
     this.cluster.peerListeners.add(this.onPeer);
+    this.cluster.selfRouteListeners.add(this.onSelfRoute);
     this.maybeBootstrap();
   }
 
@@ -148,6 +161,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.stopped = true;
     if (this.waitTimer !== undefined) clearTimeout(this.waitTimer);
     this.cluster.peerListeners.delete(this.onPeer);
+    this.cluster.selfRouteListeners.delete(this.onSelfRoute);
     if (this.sub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.sub);
     this.node?.stop();
   }

@@ -24,9 +24,11 @@ export class JsTestCluster {
     readonly members: JsClusterMember[],
     private readonly dir: string,
     readonly clusterName: string,
+    /** Each server's routes list its own URL too, as nats-server deployments' shared configs do. */
+    private readonly routesIncludeSelf: boolean,
   ) {}
 
-  static async start(size: number, clusterName = "JSC"): Promise<JsTestCluster> {
+  static async start(size: number, clusterName = "JSC", opts: { routesIncludeSelf?: boolean } = {}): Promise<JsTestCluster> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-jsc-"));
     const members: JsClusterMember[] = [];
     for (let i = 0; i < size; i++) {
@@ -34,7 +36,7 @@ export class JsTestCluster {
       const port = await freePort();
       members.push({ name, port, routePort: await freePort(), storeDir: path.join(dir, name), url: `nats://127.0.0.1:${port}`, srv: undefined });
     }
-    const c = new JsTestCluster(members, dir, clusterName);
+    const c = new JsTestCluster(members, dir, clusterName, opts.routesIncludeSelf === true);
     await Promise.all(members.map((m) => c.startMember(m.name)));
     return c;
   }
@@ -53,7 +55,7 @@ export class JsTestCluster {
       serverName: m.name,
       httpPort: -1,
       jetstream: { storeDir: m.storeDir },
-      cluster: { name: this.clusterName, host: "127.0.0.1", port: m.routePort, routes: this.members.filter((x) => x !== m).map((x) => `nats://127.0.0.1:${x.routePort}`) },
+      cluster: { name: this.clusterName, host: "127.0.0.1", port: m.routePort, routes: this.members.filter((x) => this.routesIncludeSelf || x !== m).map((x) => `nats://127.0.0.1:${x.routePort}`) },
     });
   }
 
