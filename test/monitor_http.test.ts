@@ -11,6 +11,7 @@ import { execFileSync } from "node:child_process";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, StorageType, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
+import { referenceBinary, startNatsServer } from "./helpers/nats_server.js";
 
 
 type J = Record<string, any>;
@@ -425,3 +426,43 @@ function hasOpenssl(): boolean {
     return false;
   }
 }
+
+test("/healthz for one account, stream or consumer answers as nats-server 2.15: 400 for incomplete options, 404 for a missing asset, details as errors", async () => {
+    const queries = [
+      "account=%24G",
+      "account=%24G&stream=S",
+      "account=%24G&stream=S&consumer=C",
+      "account=%24G&stream=NOPE",
+      "account=%24G&stream=S&consumer=NOPE",
+      "account=NOPE",
+      "stream=S",
+      "consumer=C",
+      "account=%24G&consumer=C",
+      "account=%24G&stream=NOPE&details=true",
+      "account=%24G&stream=S&consumer=NOPE&details=1",
+      "js-enabled-only=true&account=%24G&stream=NOPE",
+      "js-server-only=true&account=%24G&stream=NOPE",
+    ];
+    const answers = async (line: "tsnats" | "2.15"): Promise<Array<[number, unknown]>> => {
+      const srv = await startNatsServer(["-js", "-m", "-1"], undefined, line);
+      const nc = await connect({ port: srv.port });
+      try {
+        await nc.request("$JS.API.STREAM.CREATE.S", JSON.stringify({ name: "S", subjects: ["s"] }), { timeout: 5000 });
+        await nc.request("$JS.API.CONSUMER.CREATE.S.C", JSON.stringify({ stream_name: "S", config: { durable_name: "C" } }), { timeout: 5000 });
+        const out: Array<[number, unknown]> = [];
+        for (const q of queries) {
+          const r = await fetch(`${srv.monitorUrl}/healthz?${q}`);
+          out.push([r.status, await r.json()]);
+        }
+        return out;
+      } finally {
+        await nc.close();
+        await srv.stop();
+      }
+    };
+    const ours = await answers("tsnats");
+    assert.deepEqual(ours.map(([code]) => code), [200, 200, 200, 404, 404, 404, 400, 400, 400, 404, 404, 200, 200]);
+    assert.deepEqual(ours[3][1], { status: "unavailable", error: 'JetStream stream "NOPE" not found on account "$G"' });
+    if (referenceBinary("2.15") === undefined) return;
+    assert.deepEqual(ours, await answers("2.15"));
+  });

@@ -4,6 +4,8 @@
 // and types values. Names, defaults and error texts follow nats-server so tools written for
 // it behave the same.
 
+import type { HealthzOptions } from "./healthz.js";
+
 const DEFAULT_LIMIT = 1024;
 
 type ConnState = "open" | "closed" | "all";
@@ -280,10 +282,18 @@ export function jszOptions(r: OptionReader): JszOptions {
 
 /**
  * /healthz's flags (js-enabled-only, spelled js-enabled in 2.9, and js-server-only) skip
- * checks a single server does not have; they are validated like nats-server does.
+ * checks a single server does not have; `account`, `stream` and `consumer` check one asset,
+ * `details` lists every problem. Validated like nats-server does.
  */
-export function checkHealthzOptions(r: OptionReader): { jsEnabledOnly: boolean; jsServerOnly: boolean } {
-  return { jsEnabledOnly: r.bool(["js-enabled-only", "js-enabled"]) === true, jsServerOnly: r.bool("js-server-only") === true };
+export function checkHealthzOptions(r: OptionReader): HealthzOptions {
+  return {
+    jsEnabledOnly: r.bool(["js-enabled-only", "js-enabled"]) === true,
+    jsServerOnly: r.bool("js-server-only") === true,
+    account: r.str("account"),
+    stream: r.str("stream"),
+    consumer: r.str("consumer"),
+    details: r.bool("details") === true,
+  };
 }
 
 export function accountzOptions(r: OptionReader): AccountzOptions {

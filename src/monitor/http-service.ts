@@ -26,7 +26,7 @@ import { buildConnz } from "./connz.js";
 import { buildSubsz } from "./subsz.js";
 import { buildAccountz, buildAccstatz } from "./accountz.js";
 import { buildJsz } from "./jsz.js";
-import { checkHealth } from "./healthz.js";
+import { checkHealthz } from "./healthz.js";
 import { buildGatewayz, buildLeafz, buildRoutez } from "./topology.js";
 import { buildMetrics } from "./metrics.js";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.js";
@@ -60,9 +60,9 @@ const ENDPOINTS: Record<string, Endpoint> = {
   "/accstatz": (m, o, q) => json(buildAccstatz(m, accstatzOptions(o)), q),
   "/jsz": (m, o, q) => json(buildJsz(m, jszOptions(o)), q),
   "/healthz": (m, o, q) => {
-    const h = checkHealth(m, checkHealthzOptions(o));
+    const h = checkHealthz(m, checkHealthzOptions(o));
     // The 2.9 body is compact JSON.
-    return json(h, q, h.status === "ok" ? 200 : 503, 0);
+    return json(h.body, q, h.code, 0);
   },
   "/metrics": (m) => ({ status: 200, type: PROMETHEUS_CONTENT_TYPE, body: buildMetrics(m) }),
 };

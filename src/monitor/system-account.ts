@@ -28,6 +28,7 @@ import {
   OptionError,
   UnknownAccountError,
   accountzOptions,
+  checkHealthzOptions,
   accstatzOptions,
   connzOptions,
   jsonOptions,
@@ -386,7 +387,7 @@ export class SystemAccountService implements ServerService {
       case "JSZ":
         return this.wrap(buildJsz(m, jszOptions(opts)));
       case "HEALTHZ":
-        return this.wrap(checkHealth(m));
+        return this.wrap(checkHealth(m, checkHealthzOptions(opts)));
       case "ACCOUNTZ":
         return this.wrap(buildAccountz(m, accountzOptions(opts)));
       case "ACCSTATZ":
