@@ -6,31 +6,12 @@
 // server. Skips (with the reason) where network namespaces cannot be created.
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
-import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { LabServer, NetnsLab } from "./helpers/netns.js";
+import { NetnsLab, type LabServer } from "./helpers/netns.js";
+import { NetnsJsCluster, retry } from "./helpers/netns_js_cluster.js";
 
 const skip = NetnsLab.unavailable() ?? false;
-
-function config(lab: NetnsLab, i: number, storeDir: string): string {
-  const me = lab.nodes[i].ip;
-  const routes = lab.nodes.filter((n) => n.index !== i).map((n) => `"nats://${n.ip}:6222"`);
-  return `server_name: n${i}
-listen: "${me}:4222"
-http: "${me}:8222"
-jetstream { store_dir: "${storeDir}" }
-cluster {
-  name: JSFAULTS
-  listen: "${me}:6222"
-  routes: [${routes.join(", ")}]
-  ping_interval: "500ms"
-  ping_max: 2
-}
-`;
-}
 
 interface MetaView {
   leader: string;
@@ -59,54 +40,26 @@ async function agreedLeader(lab: NetnsLab, nodes: number[], not = "", timeoutMs 
   throw new Error(`no agreed meta leader among ${nodes.join(",")}: ${seen.join(",")}`);
 }
 
-function clientOpts(lab: NetnsLab, first: number): Parameters<typeof connect>[0] {
-  const order = [first, ...lab.nodes.map((n) => n.index).filter((i) => i !== first)];
-  return { servers: order.map((i) => `${lab.nodes[i].ip}:4222`), noRandomize: true, pingInterval: 500, maxPingOut: 2, reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 2000 };
-}
-
-/** Retry an API call while the cluster settles (a request may get no answer during an election). */
-async function retry<T>(what: string, fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      return await fn();
-    } catch (e) {
-      last = e;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  throw new Error(`${what}: ${(last as Error)?.message ?? String(last)}`);
-}
-
 describe("JetStream meta group faults in network namespaces", { skip }, () => {
+  let cluster: NetnsJsCluster;
   let lab: NetnsLab;
-  const servers: LabServer[] = [];
-  const dirs: string[] = [];
-  const conns: NatsConnection[] = [];
+  let servers: LabServer[];
+  let conns: NatsConnection[];
 
   before(async () => {
-    lab = await NetnsLab.create(3);
-    for (let i = 0; i < 3; i++) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `tsnats-jsf-${i}-`));
-      dirs.push(dir);
-      servers.push(new LabServer(lab, i, config(lab, i, dir)));
-    }
-    await Promise.all(servers.map((s) => s.start()));
+    cluster = await NetnsJsCluster.start({ name: "JSFAULTS", http: true, dirPrefix: "tsnats-jsf" });
+    ({ lab, servers, conns } = cluster);
   });
 
   after(async () => {
-    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
-    await lab?.destroy();
-    for (const s of servers) s.cleanup();
-    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    await cluster?.stop();
   });
 
   it("kill -9 of the meta leader: a new leader answers, the killed server rejoins with its stream intact", async () => {
     const leader = await agreedLeader(lab, [0, 1, 2]);
     const li = Number(leader.slice(1));
     const other = [0, 1, 2].find((i) => i !== li) as number;
-    const nc = await connect(clientOpts(lab, other));
+    const nc = await connect(cluster.clientOpts(other));
     conns.push(nc);
     const jsm = await retry("jsm", () => jetstreamManager(nc));
     const owners = new Map<string, string>();
@@ -130,7 +83,7 @@ describe("JetStream meta group faults in network namespaces", { skip }, () => {
 
     await servers[li].start();
     assert.equal(await agreedLeader(lab, [0, 1, 2]), second, "the restarted server follows the new leader");
-    const nc2 = await connect({ ...clientOpts(lab, li), maxReconnectAttempts: 0 });
+    const nc2 = await connect({ ...cluster.clientOpts(li), maxReconnectAttempts: 0 });
     conns.push(nc2);
     const jsm2: JetStreamManager = await retry("jsm on the restarted server", () => jetstreamManager(nc2));
     assert.deepEqual((await retry("names from the restarted server", () => jsm2.streams.names().next())).sort(), ["AFTER", "K0", "K1", "K2"]);
@@ -143,7 +96,7 @@ describe("JetStream meta group faults in network namespaces", { skip }, () => {
     const leader = await agreedLeader(lab, [0, 1, 2]);
     const li = Number(leader.slice(1));
     const rest = [0, 1, 2].filter((i) => i !== li);
-    const nc = await connect(clientOpts(lab, rest[0]));
+    const nc = await connect(cluster.clientOpts(rest[0]));
     conns.push(nc);
     const jsm = await retry("jsm", () => jetstreamManager(nc));
     lab.isolate(li);
@@ -152,7 +105,7 @@ describe("JetStream meta group faults in network namespaces", { skip }, () => {
     assert.ok(rest.map((i) => `n${i}`).includes(created.cluster?.leader as string));
     lab.rejoin(li);
     assert.equal(await agreedLeader(lab, [0, 1, 2], "", 45_000), second);
-    const nc2 = await connect({ ...clientOpts(lab, li), maxReconnectAttempts: 0 });
+    const nc2 = await connect({ ...cluster.clientOpts(li), maxReconnectAttempts: 0 });
     conns.push(nc2);
     const jsm2 = await retry("jsm on the healed server", () => jetstreamManager(nc2));
     await retry("the healed server sees PART", async () => {

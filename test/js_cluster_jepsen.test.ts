@@ -10,51 +10,16 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { LabServer, NetnsLab } from "./helpers/netns.js";
+import { NetnsLab, type LabServer } from "./helpers/netns.js";
+import { NetnsJsCluster, retry } from "./helpers/netns_js_cluster.js";
 import { openStreamStore, readStreamMetadata } from "../src/jetstream/store_factory.js";
 
 const skip = NetnsLab.unavailable() ?? false;
 
-function config(lab: NetnsLab, i: number, storeDir: string): string {
-  const me = lab.nodes[i].ip;
-  const routes = lab.nodes.filter((n) => n.index !== i).map((n) => `"nats://${n.ip}:6222"`);
-  return `server_name: n${i}
-listen: "${me}:4222"
-jetstream { store_dir: "${storeDir}" }
-cluster {
-  name: JEPSEN
-  listen: "${me}:6222"
-  routes: [${routes.join(", ")}]
-  ping_interval: "500ms"
-  ping_max: 2
-}
-`;
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function clientOpts(lab: NetnsLab, first: number): Parameters<typeof connect>[0] {
-  const order = [first, ...lab.nodes.map((n) => n.index).filter((i) => i !== first)];
-  return { servers: order.map((i) => `${lab.nodes[i].ip}:4222`), noRandomize: true, pingInterval: 500, maxPingOut: 2, reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 2000 };
-}
-
-async function retry<T>(what: string, fn: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      return await fn();
-    } catch (e) {
-      last = e;
-      await sleep(200);
-    }
-  }
-  throw new Error(`${what}: ${(last as Error)?.message ?? String(last)}`);
-}
 
 /** Every file under `dir` whose path matches. */
 function filesUnder(dir: string, match: (p: string) => boolean): string[] {
@@ -91,30 +56,23 @@ function readReplica(storeDir: string, stream: string): Array<[number, string]> 
 }
 
 describe("replicated streams under faults (Jepsen-style checker)", { skip }, () => {
+  let cluster: NetnsJsCluster;
   let lab: NetnsLab;
-  const servers: LabServer[] = [];
-  const dirs: string[] = [];
-  const conns: NatsConnection[] = [];
+  let servers: LabServer[];
+  let dirs: string[];
+  let conns: NatsConnection[];
 
   before(async () => {
-    lab = await NetnsLab.create(3);
-    for (let i = 0; i < 3; i++) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `tsnats-jep-${i}-`));
-      dirs.push(dir);
-      servers.push(new LabServer(lab, i, config(lab, i, dir)));
-    }
-    await Promise.all(servers.map((s) => s.start()));
+    cluster = await NetnsJsCluster.start({ name: "JEPSEN", http: false, dirPrefix: "tsnats-jep" });
+    ({ lab, servers, dirs, conns } = cluster);
   });
 
   after(async () => {
-    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
-    await lab?.destroy();
-    for (const s of servers) s.cleanup();
-    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+    await cluster?.stop();
   });
 
   it("no acknowledged message lost, none duplicated, one order on every replica", { timeout: 300_000 }, async () => {
-    const admin = await connect(clientOpts(lab, 0));
+    const admin = await connect(cluster.clientOpts(0));
     conns.push(admin);
     const jsm = await retry("jsm", () => jetstreamManager(admin, { timeout: 5000 }));
     await retry("create J", () => jsm.streams.add({ name: "J", subjects: ["j.>"], num_replicas: 3, duplicate_window: 300_000_000_000 }), 60_000);
@@ -131,7 +89,7 @@ describe("replicated streams under faults (Jepsen-style checker)", { skip }, () 
     let stop = false;
     let unanswered = 0;
     const publisher = async (node: number): Promise<void> => {
-      const nc = await connect(clientOpts(lab, node));
+      const nc = await connect(cluster.clientOpts(node));
       conns.push(nc);
       const js = jetstream(nc, { timeout: 2000 });
       for (let k = 0; !stop; k++) {
