@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { runSeed } from "./helpers/raft_sim.js";
+import { SimCluster, runSeed } from "./helpers/raft_sim.js";
 import { FsRaftDisk } from "../src/cluster/raft_disk.js";
 import { ENTRY_NORMAL, RaftStore, makeEntry, type RaftEntry } from "../src/cluster/raft_store.js";
 import { decodeRaftMsg, encodeRaftMsg } from "../src/cluster/raft_wire.js";
@@ -39,6 +39,54 @@ test(`raft: ${SEEDS} simulated seeds keep RAFT's safety properties`, async () =>
   for (const k of ["kill", "power loss", "partition", "pause", "add", "remove"]) assert.ok(kinds.has(k), `no "${k}" fault in ${SEEDS} seeds: ${seen}`);
   assert.ok([...kinds.keys()].some((k) => k.includes("flipped a bit")), `no bit flip injected: ${seen}`);
   assert.ok([...kinds.keys()].some((k) => k.includes("truncated")), `no truncation injected: ${seen}`);
+});
+
+// Liveness under a slow machine (the servers of a test cluster share one process and disk): the
+// scenarios are deterministic (fixed seed, simulated clock); each failed before the fix it names.
+
+test("raft: fsyncs slower than an election timeout do not depose a working leader (heartbeats are answered without waiting for them)", async () => {
+  const sim = new SimCluster({ seed: 11, members: 3, spares: 0, durationMs: 0, proposalEveryMs: 20, faults: false, corruption: false, membership: false });
+  try {
+    await sim.startAll();
+    await sim.advance(1000, 20);
+    sim.slowDisks(600); // election timeouts here are 150-300 ms
+    await sim.advance(3000, 20);
+    const terms = sim.leaderTerms;
+    assert.equal(terms.length, 1, `one leader, one term (terms led: ${terms.join(", ")})\n${sim.log.slice(-20).join("\n")}`);
+    const acked = sim.acked.size;
+    assert.ok(acked > 0, "entries were committed");
+    await sim.advance(3000, 20);
+    assert.deepEqual(sim.leaderTerms, terms, `still the same leader\n${sim.log.slice(-20).join("\n")}`);
+    assert.equal(sim.leader()?.term, terms[0], "which still leads");
+    assert.ok(!sim.log.some((l) => l.includes("lost quorum")), `the leader never thought its quorum lost\n${sim.log.join("\n")}`);
+    assert.ok(sim.acked.size > acked, "and it keeps committing");
+    assert.deepEqual(sim.violations, []);
+  } finally {
+    sim.stop();
+  }
+});
+
+test("raft: a pause of the whole process longer than an election timeout changes no leader (late timers wait for what arrived meanwhile)", async () => {
+  const sim = new SimCluster({ seed: 12, members: 3, spares: 0, durationMs: 0, proposalEveryMs: 20, faults: false, corruption: false, membership: false });
+  try {
+    await sim.startAll();
+    await sim.advance(2000, 20);
+    const terms = sim.leaderTerms;
+    assert.equal(terms.length, 1, `one leader elected (terms led: ${terms.join(", ")})`);
+    for (let k = 0; k < 5; k++) {
+      sim.stallAll(1000 + 400 * k); // election timeouts here are 150-300 ms
+      await sim.advance(500, 20);
+    }
+    const acked = sim.acked.size;
+    await sim.advance(1000, 20);
+    assert.deepEqual(sim.leaderTerms, terms, `no new leader after the pauses\n${sim.log.slice(-30).join("\n")}`);
+    assert.equal(sim.leader()?.term, terms[0], "the first leader still leads");
+    assert.ok(!sim.log.some((l) => l.includes("lost quorum")), `the leader never thought its quorum lost\n${sim.log.join("\n")}`);
+    assert.ok(sim.acked.size > acked, "entries are still committed");
+    assert.deepEqual(sim.violations, []);
+  } finally {
+    sim.stop();
+  }
 });
 
 function entries(from: number, n: number, term: number): RaftEntry[] {

@@ -93,6 +93,8 @@ export interface RaftObserver {
   stateChanged?(role: RaftRole, leader: string, term: number): void;
   /** The leader has applied everything before its term: it may take requests. */
   leaderReady?(term: number): void;
+  /** A leadership transfer timed out: this member leads on (and takes requests again). */
+  transferAbandoned?(term: number): void;
   /** A leader lost its quorum (it steps down). */
   quorumLost?(term: number): void;
   /** The membership changed (an entry appended or a snapshot installed). */
@@ -197,6 +199,13 @@ export class RaftNode {
   private termStart = 0;
   private readyTold = false;
   private lastQuorumCheck = 0;
+  /** When the election and heartbeat timers are due (a late one tells of a pause). */
+  private electionDue = 0;
+  private heartbeatDue = 0;
+  /** One late timer was forgiven since the leader was last heard (or the quorum last checked). */
+  private stallForgiven = false;
+  /** When this member last answered an append. */
+  private lastAnswerAt = -Infinity;
   private pendingAppend: RaftEntry[] = [];
   private appendScheduled = false;
   private uncommittedBytes = 0;
@@ -434,6 +443,7 @@ export class RaftNode {
 
   private setRole(role: RaftRole, leader: string): void {
     const changed = role !== this.role || leader !== this.leader;
+    if (role !== this.role) this.stallForgiven = false;
     this.role = role;
     this.leader = leader;
     if (changed) this.observer.stateChanged?.(role, leader, this.term);
@@ -469,13 +479,29 @@ export class RaftNode {
     if (this.stopped) return;
     const span = this.o.electionMaxMs - this.o.electionMinMs;
     const ms = this.o.electionMinMs + Math.floor(this.env.random() * (span + 1));
+    this.electionDue = this.env.now() + ms;
     this.electionTimer = this.env.timer(ms, () => this.electionTimeout());
+  }
+
+  /**
+   * A timer that fires this late means this process did not run meanwhile (a long pause: GC, a
+   * blocking call, an overloaded machine): what the others sent in that time is still unread,
+   * and a runtime runs due timers before it reads sockets. Judging the others now would depose
+   * a working leader (or make a leader with a quorum step down), so the wait starts over, once.
+   */
+  private stalled(due: number): boolean {
+    return this.env.now() - due > this.o.heartbeatMs;
   }
 
   private electionTimeout(): void {
     if (this.stopped) return;
+    const stall = this.stalled(this.electionDue);
     this.resetElectionTimer();
     if (this.role === "leader") return;
+    if (stall && !this.stallForgiven && this.role === "follower" && this.leader !== NO_LEADER) {
+      this.stallForgiven = true;
+      return;
+    }
     if (!this.isVoter() || this.damaged || this.joining || this.restoring || this.incoming !== undefined) {
       // Not ours to campaign: forget a leader we no longer hear from.
       if (this.leader !== NO_LEADER && this.env.now() - this.lastLeaderContact >= this.o.electionMinMs) this.setRole("follower", NO_LEADER);
@@ -531,8 +557,10 @@ export class RaftNode {
     const beat = (): void => {
       if (this.role !== "leader" || this.stopped) return;
       this.heartbeat();
+      this.heartbeatDue = this.env.now() + this.o.heartbeatMs;
       this.heartbeatTimer = this.env.timer(this.o.heartbeatMs, beat);
     };
+    this.heartbeatDue = now + this.o.heartbeatMs;
     this.heartbeatTimer = this.env.timer(this.o.heartbeatMs, beat);
   }
 
@@ -590,8 +618,14 @@ export class RaftNode {
     if (this.transfer !== undefined && now > this.transfer.deadline) {
       this.log?.info(`RAFT member ${this.id}: leadership transfer to ${this.transfer.to} timed out`);
       this.transfer = undefined;
+      this.observer.transferAbandoned?.(this.term);
     }
-    if (now - this.lastQuorumCheck >= this.o.electionMinMs) {
+    if (this.stalled(this.heartbeatDue) && !this.stallForgiven) {
+      // The answers to what was sent before the pause are unread yet: judge the quorum later.
+      this.stallForgiven = true;
+      this.lastQuorumCheck = now;
+    } else if (now - this.lastQuorumCheck >= this.o.electionMinMs) {
+      this.stallForgiven = false;
       let heard = this.isVoter() ? 1 : 0;
       for (const v of this.config.voters) {
         if (v === this.id) continue;
@@ -886,6 +920,7 @@ export class RaftNode {
     }
     if (m.term > this.term || this.role !== "follower" || this.leader !== from) this.becomeFollower(m.term, from);
     this.lastLeaderContact = this.env.now();
+    this.stallForgiven = false;
     this.resetElectionTimer();
     if (this.restoring) return;
     // The leader sends appends again: a snapshot it was sending is abandoned.
@@ -940,7 +975,18 @@ export class RaftNode {
       this.commit = newCommit;
       this.scheduleApply();
     }
-    this.sendDurable(from, { t: "append_resp", term, success: true, index: matched, inc: this.store.incarnation });
+    const resp: RaftMsg = { t: "append_resp", term, success: true, index: matched, inc: this.store.incarnation };
+    // Already durable (a heartbeat, or entries an earlier round synced): answered now.
+    if (matched <= this.store.durableIndex && this.store.stateDurable) this.send(from, resp);
+    else {
+      this.sendDurable(from, resp);
+      // The leader's liveness check must not wait on this member's fsyncs (one that takes longer
+      // than an election timeout on a loaded disk would make a working leader step down): when
+      // nothing was answered for a heartbeat interval, what is durable already is confirmed now.
+      if (this.store.stateDurable && this.env.now() - this.lastAnswerAt >= this.o.heartbeatMs) {
+        this.send(from, { t: "append_resp", term, success: true, index: Math.min(matched, this.store.durableIndex), inc: this.store.incarnation });
+      }
+    }
     this.checkRepaired(from, term, matched);
   }
 
@@ -1182,6 +1228,7 @@ export class RaftNode {
   // ---- messages out ----
 
   private send(to: string, msg: RaftMsg): void {
+    if (msg.t === "append_resp") this.lastAnswerAt = this.env.now();
     this.transport.send(to, msg);
   }
 

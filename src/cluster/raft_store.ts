@@ -69,6 +69,8 @@ export interface SnapshotMeta {
 }
 
 export const REC_HDR = 28;
+/** fdatasync rounds of one store running at once (Node's thread pool has 4 threads, shared). */
+const SYNC_ROUNDS_IN_FLIGHT = 2;
 const SEG_HDR = 64;
 const MARK_OFF = 32;
 const SEG_MAGIC = Buffer.from("TSNRAFT1", "latin1");
@@ -130,6 +132,18 @@ export function decodeConfig(b: Buffer): RaftConfig {
   return { voters: list(o.voters), learners: list(o.learners) };
 }
 
+interface SyncRound {
+  /** The last index when it started. */
+  upto: number;
+  /** Lowest truncation point since it started (its entries from there are not the ones it syncs). */
+  cut: number;
+  /** The state write it covers. */
+  stateSeq: number;
+  waiters: Array<(err?: Error) => void>;
+  done: boolean;
+  err: Error | undefined;
+}
+
 interface Segment {
   name: string;
   first: number;
@@ -160,8 +174,11 @@ export class RaftStore {
   private locs: Array<{ seg: Segment; pos: number }> = [];
   private segments: Segment[] = [];
   private stateSeq = 0;
+  /** The last state write made durable. */
+  private stateSeqSynced = 0;
   private readonly dirty = new Set<string>();
-  private syncing = false;
+  /** Sync rounds in flight, oldest first (completed in this order). */
+  private rounds: SyncRound[] = [];
   private syncWaiters: Array<(err?: Error) => void> = [];
   private closed = false;
 
@@ -189,8 +206,11 @@ export class RaftStore {
   logBytes = 0;
   /** Entries up to here are durable (synced). */
   durableIndex = 0;
-  /** Lowest truncation point since the running sync started (its entries from there are not the ones synced). */
-  private cutBelow = Infinity;
+
+  /** Term, vote and commit as last set are durable (an answer that depends on them may leave). */
+  get stateDurable(): boolean {
+    return this.stateSeqSynced === this.stateSeq;
+  }
 
   entry(index: number): RaftEntry | undefined {
     const i = index - this.firstIndex;
@@ -271,6 +291,7 @@ export class RaftStore {
     this.disk.syncNow([...new Set([...this.dirty, ...this.segments.map((s) => s.name)])]);
     this.dirty.clear();
     this.durableIndex = this.lastIndex;
+    this.stateSeqSynced = this.stateSeq;
     return damaged;
   }
 
@@ -479,7 +500,7 @@ export class RaftStore {
     const i = Math.max(0, index - this.firstIndex);
     const loc = this.locs[i];
     this.durableIndex = Math.min(this.durableIndex, index - 1);
-    this.cutBelow = Math.min(this.cutBelow, index);
+    for (const r of this.rounds) r.cut = Math.min(r.cut, index);
     for (let k = i; k < this.entries.length; k++) this.logBytes -= this.entries[k].rec.length;
     this.entries.length = i;
     this.locs.length = i;
@@ -541,8 +562,13 @@ export class RaftStore {
   }
 
   /**
-   * Make every write so far durable, then call `done`. Calls while a sync runs share the next
-   * one (group commit).
+   * Make every write so far durable, then call `done`. Group commit: the callers of one turn
+   * share a round (one fdatasync per file touched); a round starts while up to
+   * SYNC_ROUNDS_IN_FLIGHT - 1 earlier ones are still running (an fsync covers every write made
+   * before it is called, so a caller waits about one fsync, not the rest of the running one plus
+   * its own); beyond that, callers share the next round. Rounds complete in the order they
+   * started: a round's files are those written since the previous round began, so it reports
+   * durability only once every earlier round did.
    */
   sync(done: (err?: Error) => void): void {
     if (this.closed) {
@@ -550,26 +576,38 @@ export class RaftStore {
       return;
     }
     this.syncWaiters.push(done);
-    if (!this.syncing) this.startSync();
+    if (this.rounds.length < SYNC_ROUNDS_IN_FLIGHT) this.startSync();
   }
 
   private startSync(): void {
-    this.syncing = true;
-    const batch = this.syncWaiters;
-    this.syncWaiters = [];
     const active = this.segments.length > 0 ? this.segments[this.segments.length - 1] : undefined;
     if (active !== undefined && active.mark !== this.durableIndex && this.durableIndex <= this.lastIndex) this.writeMark(active, this.durableIndex);
     const names = [...this.dirty];
     this.dirty.clear();
-    const upto = this.lastIndex;
-    this.cutBelow = Infinity;
+    const round: SyncRound = { upto: this.lastIndex, cut: Infinity, stateSeq: this.stateSeq, waiters: this.syncWaiters, done: false, err: undefined };
+    this.syncWaiters = [];
+    this.rounds.push(round);
     this.disk.sync(names, (err) => {
-      if (err === undefined) this.durableIndex = Math.max(this.durableIndex, Math.min(upto, this.cutBelow - 1));
-      this.syncing = false;
-      // Whoever asked meanwhile shares the next one.
-      if (this.syncWaiters.length > 0 && !this.closed) this.startSync();
-      for (const w of batch) w(err);
+      round.done = true;
+      round.err = err;
+      this.finishRounds();
     });
+  }
+
+  /** Report the rounds done, oldest first, up to the first one still running. */
+  private finishRounds(): void {
+    while (this.rounds.length > 0 && this.rounds[0].done) {
+      const r = this.rounds.shift() as SyncRound;
+      // A failed round leaves the rounds started alongside it unsure (they did not sync its files).
+      if (r.err !== undefined) for (const later of this.rounds) later.err ??= r.err;
+      if (r.err === undefined) {
+        this.durableIndex = Math.max(this.durableIndex, Math.min(r.upto, r.cut - 1));
+        if (r.stateSeq > this.stateSeqSynced) this.stateSeqSynced = r.stateSeq;
+      }
+      for (const w of r.waiters) w(r.err);
+    }
+    // Whoever asked meanwhile shares the next round.
+    if (this.syncWaiters.length > 0 && !this.closed && this.rounds.length < SYNC_ROUNDS_IN_FLIGHT) this.startSync();
   }
 
   // ---- snapshots ----
@@ -659,7 +697,7 @@ export class RaftStore {
     this.locs = [];
     this.logBytes = 0;
     this.durableIndex = this.snapshotMeta?.index ?? 0;
-    this.cutBelow = 0;
+    for (const r of this.rounds) r.cut = 0;
   }
 
   close(): void {

@@ -198,6 +198,8 @@ export class SimDisk implements RaftDisk {
     readonly sched: Scheduler,
     readonly rng: Rng,
     durable?: Files,
+    /** Added to every fsync's duration (a slow or overloaded disk). */
+    public syncExtraMs = 0,
   ) {
     this.durable = durable ?? new Files();
     this.cur = this.durable.clone();
@@ -237,7 +239,7 @@ export class SimDisk implements RaftDisk {
   }
   sync(_names: readonly string[], done: (err?: Error) => void): void {
     const upto = this.opCount;
-    this.sched.at(this.rng.range(0, 4), () => {
+    this.sched.at(this.syncExtraMs + this.rng.range(0, 4), () => {
       if (this.dead) return;
       this.makeDurable(upto);
       this.syncs++;
@@ -354,6 +356,8 @@ export interface SimOptions {
   faults: boolean;
   corruption: boolean;
   membership: boolean;
+  /** Extra duration of every fsync, on every member. */
+  syncExtraMs?: number;
 }
 
 interface Member {
@@ -364,7 +368,8 @@ interface Member {
   sm: SimStateMachine | undefined;
   epoch: number;
   paused: boolean;
-  frozen: Array<() => void>;
+  /** What came due while paused, with the event-loop phase it runs in on resume (0 timers, 1 I/O, 2 deferred). */
+  frozen: Array<{ phase: number; at: number; fn: () => void }>;
   /** Corrupted and not yet repaired. */
   corrupted: boolean;
   joined: boolean;
@@ -412,10 +417,10 @@ export class SimCluster {
   }
 
   /** Run something on behalf of a member: dropped if it died since, held while it is paused. */
-  private onMember(m: Member, epoch: number, fn: () => void): () => void {
+  private onMember(m: Member, epoch: number, fn: () => void, phase = 1): () => void {
     return () => {
       if (m.epoch !== epoch || m.node === undefined) return;
-      if (m.paused) m.frozen.push(fn);
+      if (m.paused) m.frozen.push({ phase, at: this.sched.now, fn });
       else fn();
     };
   }
@@ -425,10 +430,10 @@ export class SimCluster {
     return {
       now: () => this.sched.now,
       timer: (ms: number, fn: () => void): RaftTimer => {
-        const ev = this.sched.at(ms, this.onMember(m, epoch, fn));
+        const ev = this.sched.at(ms, this.onMember(m, epoch, fn, 0));
         return { cancel: () => (ev.dead = true) };
       },
-      defer: (fn: () => void) => void this.sched.at(0, this.onMember(m, epoch, fn)),
+      defer: (fn: () => void) => void this.sched.at(0, this.onMember(m, epoch, fn, 2)),
       random: () => rng.next(),
     };
   }
@@ -439,7 +444,7 @@ export class SimCluster {
     const epoch = m.epoch;
     m.paused = false;
     m.frozen = [];
-    const disk = new SimDisk(this.sched, new Rng(this.rng.int(2 ** 31) + 1), m.files);
+    const disk = new SimDisk(this.sched, new Rng(this.rng.int(2 ** 31) + 1), m.files, this.o.syncExtraMs ?? 0);
     const sm = new SimStateMachine(id, (who, index, value) => this.onApply(who, index, value));
     const node = new RaftNode({
       id,
@@ -614,7 +619,54 @@ export class SimCluster {
     const frozen = m.frozen;
     m.frozen = [];
     this.note(`${m.id}: resumed`);
-    for (const fn of frozen) fn();
+    for (const f of frozen) f.fn();
+  }
+
+  /**
+   * The whole process stops for `ms` (every member: they share one event loop, as the servers of
+   * an in-process test cluster do), then goes on as Node does after a long blocking call: the
+   * timers that came due run first, then what arrived (messages, fsyncs), then deferred work.
+   */
+  stallAll(ms: number): void {
+    const running = [...this.members.values()].filter((m) => m.node !== undefined && !m.paused);
+    for (const m of running) m.paused = true;
+    this.note(`process stalled for ${ms} ms`);
+    this.sched.run(this.sched.now + ms);
+    const frozen: Array<{ phase: number; at: number; fn: () => void; order: number }> = [];
+    let order = 0;
+    for (const m of running) {
+      m.paused = false;
+      for (const f of m.frozen) frozen.push({ ...f, order: order++ });
+      m.frozen = [];
+    }
+    frozen.sort((a, b) => a.phase - b.phase || a.at - b.at || a.order - b.order);
+    for (const f of frozen) f.fn();
+  }
+
+  /** Start the initial members (for scenarios driven step by step). */
+  async startAll(): Promise<void> {
+    for (const id of this.initial.voters) await this.startMember(id, false);
+  }
+
+  /** Run `ms` of simulated time with a proposal every `every` ms to whoever leads, no faults. */
+  async advance(ms: number, every: number): Promise<void> {
+    const end = this.sched.now + ms;
+    while (this.sched.now < end) {
+      this.sched.run(Math.min(end, this.sched.now + every));
+      await Promise.resolve();
+      this.propose();
+    }
+  }
+
+  /** From now on every fsync takes `ms` longer (the disk got slow). */
+  slowDisks(ms: number): void {
+    this.o.syncExtraMs = ms;
+    for (const m of this.members.values()) if (m.disk !== undefined) m.disk.syncExtraMs = ms;
+  }
+
+  /** The terms in which some member led so far. */
+  get leaderTerms(): number[] {
+    return [...this.leaders.keys()];
   }
 
   private changeMembership(): void {
