@@ -173,15 +173,17 @@ export function decodeRaftMsg(buf: Buffer): { from: string; msg: RaftMsg } | und
         const leaderLast = r.u64();
         const n = r.u32();
         const entries: RaftEntry[] = [];
-        let off = r.off;
+        // One copy of all the records (the log keeps them): views into it, not a copy each.
+        const recs = n > 0 ? Buffer.from(buf.subarray(r.off)) : buf.subarray(buf.length);
+        let off = 0;
         for (let i = 0; i < n; i++) {
-          const e = readRecord(buf, off, true);
+          const e = readRecord(recs, off, false);
           if (typeof e === "string") return undefined;
           if (e.index !== prevIndex + 1 + i) return undefined;
           entries.push(e);
           off += e.rec.length;
         }
-        if (off !== buf.length) return undefined;
+        if (off !== recs.length) return undefined;
         msg = { t: "append", term, prevIndex, prevTerm, commit, leaderLast, entries };
         break;
       }

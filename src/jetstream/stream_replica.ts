@@ -67,6 +67,8 @@ const MSG_FIXED = 26;
 type ReplicatedOp =
   | { op: "stream"; s: StreamOp }
   | { op: "consumer"; name: string; c: ConsumerOp }
+  /** The durable consumers' changes of one turn, in order (a fetch's deliveries, a batch of acks). */
+  | { op: "consumers"; list: Array<{ name: string; c: ConsumerOp }> }
   | { op: "api"; rest: string; body: string; reply: string; hdr?: string };
 
 /** The name of a stream's RAFT group (a subject token and a directory name). */
@@ -158,6 +160,8 @@ export class StreamReplica implements RaftStateMachine {
           this.host.leaderChanged(this, leader);
         },
         leaderReady: () => this.becameReady(),
+        // Publishes held while leadership was being handed over are taken in now.
+        transferAbandoned: () => this.drainHeld(),
         quorumLost: () => {
           const replicas = this.replicasJson();
           const ctx = this.stream.jsa.advisoryContext;
@@ -260,6 +264,7 @@ export class StreamReplica implements RaftStateMachine {
       const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
       if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.state().lastSeq + 1;
       const seq = this.nextSeq++;
+      if (this.consumerOps.length > 0) this.flushConsumerOps();
       const index = this.node.propose(skip ? encodeSkip(seq) : encodeMsg(seq, p));
       this.lastProposed = index;
       if (wantAck) this.pending.set(index, { reply, val: p.counterValue });
@@ -291,15 +296,35 @@ export class StreamReplica implements RaftStateMachine {
     this.proposeOp({ op: "stream", s: op });
   }
 
-  /** A change of a durable consumer's state on the leader (a delivery, an ack): proposed for the other members. */
+  /**
+   * A change of a durable consumer's state on the leader (a delivery, an ack): proposed for the
+   * other members, together with the other changes of this turn in one entry (a fetch of 500
+   * is one entry, not 500). Any other proposal first flushes them, so the log keeps their order.
+   */
   forwardConsumer(name: string, op: ConsumerOp): void {
     if (!this.node.isLeader) return;
-    try {
-      this.proposeOp({ op: "consumer", name, c: op });
-    } catch {
-      // no room or no longer the leader: the other members miss this change (an ack is redelivered at worst)
+    this.consumerOps.push({ name, c: op });
+    if (!this.consumerOpsScheduled) {
+      this.consumerOpsScheduled = true;
+      queueMicrotask(this.flushConsumerOps);
     }
   }
+
+  private consumerOps: Array<{ name: string; c: ConsumerOp }> = [];
+  private consumerOpsScheduled = false;
+
+  private readonly flushConsumerOps = (): void => {
+    this.consumerOpsScheduled = false;
+    const list = this.consumerOps;
+    if (list.length === 0) return;
+    this.consumerOps = [];
+    if (!this.node.isLeader) return;
+    try {
+      this.proposeOp(list.length === 1 ? { op: "consumer", name: list[0].name, c: list[0].c } : { op: "consumers", list });
+    } catch {
+      // no room or no longer the leader: the other members miss these changes (an ack is redelivered at worst)
+    }
+  };
 
   /** An API request that changes the stream (purge, message delete): run on every member once committed; the leader answers. */
   proposeApi(rest: string, body: Buffer, reply: string, hdr: Buffer | undefined): void {
@@ -307,6 +332,7 @@ export class StreamReplica implements RaftStateMachine {
   }
 
   private proposeOp(op: ReplicatedOp): void {
+    if (op.op !== "consumer" && op.op !== "consumers" && this.consumerOps.length > 0) this.flushConsumerOps();
     const json = Buffer.from(JSON.stringify(op));
     const entry = Buffer.allocUnsafe(json.length + 1);
     entry[0] = KIND_OP;
@@ -419,8 +445,9 @@ export class StreamReplica implements RaftStateMachine {
       } catch (err) {
         this.stream.jsa.service.log.warn(`stream '${this.stream.name}': ${op.s.op} failed: ${(err as Error).message}`);
       }
-    } else if (op.op === "consumer") {
-      this.stream.consumers.get(op.name)?.applyConsumerOp(op.c);
+    } else if (op.op === "consumer" || op.op === "consumers") {
+      if (op.op === "consumer") this.stream.consumers.get(op.name)?.applyConsumerOp(op.c);
+      else for (const x of op.list) this.stream.consumers.get(x.name)?.applyConsumerOp(x.c);
       // Remembered lazily (one write per turn): a consumer's own state is written coalesced too,
       // so after a crash a few of its changes may be missed or repeated (a redelivery at worst).
       this.opsApplied = index;
