@@ -12,8 +12,17 @@ const ROOT = path.resolve(HERE, "..");
 const tsBin = path.join(ROOT, "dist", "src", "bin", "tsnats-server.js");
 let refBin;
 
+/** The reference server's script: next to the checkout (/work/main) or to the worktrees' parent (/work/wt/<name>). */
+function refScript() {
+  for (const up of [[".."], ["..", ".."]]) {
+    const p = path.resolve(ROOT, ...up, "shared", "tools", "nats-server-ref.sh");
+    if (fs.existsSync(p)) return p;
+  }
+  throw new Error("nats-server-ref.sh not found (../shared/tools or ../../shared/tools)");
+}
+
 export async function startCluster(impl, name = "BENCH") {
-  refBin ??= execFileSync(path.resolve(ROOT, "..", "shared", "tools", "nats-server-ref.sh"), ["2.15"], { encoding: "utf8" }).trim();
+  refBin ??= execFileSync(refScript(), ["2.15"], { encoding: "utf8" }).trim();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "jscluster-"));
   const nodes = [];
   for (let i = 0; i < 3; i++) nodes.push({ name: `n${i}`, port: await freePort(), route: await freePort(), http: await freePort() });
@@ -21,7 +30,9 @@ export async function startCluster(impl, name = "BENCH") {
     const routes = nodes.filter((x) => x !== n).map((x) => `"nats://127.0.0.1:${x.route}"`);
     const conf = path.join(dir, `${n.name}.conf`);
     fs.writeFileSync(conf, `server_name: ${n.name}\nlisten: "127.0.0.1:${n.port}"\nhttp: "127.0.0.1:${n.http}"\njetstream { store_dir: "${path.join(dir, n.name)}" }\ncluster { name: ${name}, listen: "127.0.0.1:${n.route}", routes: [${routes.join(", ")}] }\n`);
-    const cmd = impl === "ref" ? [refBin, ["-c", conf]] : [process.execPath, [tsBin, "-c", conf]];
+    // BENCH_NODE_ARGS: extra node options for the tsnats servers (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
+    const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+    const cmd = impl === "ref" ? [refBin, ["-c", conf]] : [process.execPath, [...nodeArgs, tsBin, "-c", conf]];
     n.proc = spawn(cmd[0], cmd[1], { stdio: ["ignore", "ignore", fs.openSync(path.join(dir, `${n.name}.log`), "w")] });
   }
   for (const n of nodes) await waitPort(n.port);
@@ -29,7 +40,10 @@ export async function startCluster(impl, name = "BENCH") {
 }
 
 export async function stopCluster(c) {
-  for (const n of c.nodes) n.proc.kill("SIGKILL");
+  // SIGINT when profiling (the profile is written at exit), SIGKILL otherwise.
+  const sig = process.env.BENCH_NODE_ARGS ? "SIGINT" : "SIGKILL";
+  for (const n of c.nodes) n.proc.kill(sig);
+  if (sig === "SIGINT") await Promise.all(c.nodes.map((n) => (n.proc.exitCode !== null || n.proc.signalCode !== null ? undefined : new Promise((r) => n.proc.once("exit", r)))));
   await new Promise((r) => setTimeout(r, 300));
   fs.rmSync(c.dir, { recursive: true, force: true });
 }

@@ -1,25 +1,36 @@
 // Replicated streams side by side: a cluster of three nats-server 2.15 (ref) and one of three
-// tsnats (ts), an R3 file stream on each, the load from a nats.js client connected to a server
-// that does not lead the stream (its publishes travel to the leader over a route):
-//   async: 16-byte publishes with up to 256 PubAcks outstanding (msgs/s);
-//   sync:  one publish at a time (msgs/s and the median PubAck latency);
-//   fail-over: the stream's leader killed with -9, the time until a publish (retried with a
-//   250 ms timeout from a client of a surviving server) is acknowledged again.
-// Each round starts a fresh cluster; medians of the rounds and the ratios ts/ref (msgs/s: higher
-// is better; latency and fail-over: lower is better).
+// tsnats (ts), the load from a nats.js client connected to a server that does not lead the
+// stream (its publishes travel to the leader over a route). Scenarios (all R3):
+//   async-file, async-mem: 16-byte publishes with up to 256 PubAcks outstanding (msgs/s);
+//   sync-file, sync-mem:   one publish at a time (msgs/s and the median PubAck latency);
+//   consume: a durable pull consumer (explicit acks) on the file stream reads what async-file
+//            stored, fetching batches of 500 and acknowledging each message (msgs/s);
+//   kv:      KV puts on an R3 bucket, 64 outstanding (puts/s);
+//   failover: the file stream's leader killed with -9, the time until a publish (retried with a
+//            250 ms timeout from a client of a surviving server) is acknowledged again.
+// Each round starts a fresh cluster per server kind (ref, ts, ref, ts ...); medians of the rounds
+// and the ratios ts/ref (msgs/s: higher is better; latency and fail-over: lower is better).
 //
 //   npm run build && node bench/js_r3.mjs [--rounds 3] [--async 20000] [--sync 2000]
+//     [--only ts|ref] [--scenarios async-file,sync-file,...]
+//   BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the tsnats servers.
 import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
 import { median } from "./bench_lib.mjs";
 import { agreedMetaLeader, startCluster, stopCluster } from "./js_cluster_lib.mjs";
 
 const args = process.argv.slice(2);
-const opt = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
-const ROUNDS = opt("--rounds", 3);
-const ASYNC_N = opt("--async", 20000);
-const SYNC_N = opt("--sync", 2000);
+const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
+const ROUNDS = Number(opt("--rounds", 3));
+const ASYNC_N = Number(opt("--async", 20000));
+const SYNC_N = Number(opt("--sync", 2000));
+const KV_N = Number(opt("--kv", 10000));
+const IMPLS = opt("--only", "") === "" ? ["ref", "ts"] : [opt("--only", "")];
+const ALL = ["async-file", "async-mem", "sync-file", "sync-mem", "consume", "kv", "failover"];
+const SCENARIOS = opt("--scenarios", ALL.join(",")).split(",");
 const WINDOW = 256;
+const KV_WINDOW = 64;
 const CAP_MS = 10_000;
 const payload = new Uint8Array(16);
 
@@ -34,90 +45,137 @@ async function retry(fn) {
   }
 }
 
+/** Up to `window` operations outstanding, `n` in all (or CAP_MS); returns operations/s. */
+async function windowed(n, window, op) {
+  let sent = 0;
+  let done = 0;
+  const t0 = performance.now();
+  await new Promise((resolve, reject) => {
+    const pump = () => {
+      while (sent - done < window && sent < n && performance.now() - t0 < CAP_MS) {
+        sent++;
+        op(sent).then(() => {
+          done++;
+          if (done === sent && (sent >= n || performance.now() - t0 >= CAP_MS)) resolve();
+          else pump();
+        }, reject);
+      }
+    };
+    pump();
+  });
+  return done / ((performance.now() - t0) / 1000);
+}
+
+async function syncPublishes(js, subject) {
+  const lat = [];
+  const t1 = performance.now();
+  for (let i = 0; i < SYNC_N && performance.now() - t1 < CAP_MS; i++) {
+    const s = performance.now();
+    await js.publish(subject, payload);
+    lat.push(performance.now() - s);
+  }
+  const rate = lat.length / ((performance.now() - t1) / 1000);
+  lat.sort((a, b) => a - b);
+  return { rate, p50: lat[Math.floor(lat.length / 2)] };
+}
+
+async function streamLeader(jsm, name) {
+  return retry(async () => {
+    const l = (await jsm.streams.info(name)).cluster?.leader;
+    if (!l) throw new Error("no leader yet");
+    return l;
+  });
+}
+
 async function round(impl) {
   const c = await startCluster(impl, "R3BENCH");
+  const out = {};
   try {
     await agreedMetaLeader(c.nodes);
     const admin = await connect({ servers: `127.0.0.1:${c.nodes[0].port}` });
     const jsm = await retry(() => jetstreamManager(admin, { timeout: 5000 }));
     await retry(() => jsm.streams.add({ name: "R3", subjects: ["r3"], num_replicas: 3, storage: "file" }));
-    const leader = await retry(async () => {
-      const l = (await jsm.streams.info("R3")).cluster?.leader;
-      if (!l) throw new Error("no leader yet");
-      return l;
-    });
+    await retry(() => jsm.streams.add({ name: "R3M", subjects: ["r3m"], num_replicas: 3, storage: "memory" }));
+    const leader = await streamLeader(jsm, "R3");
+    await streamLeader(jsm, "R3M");
     const other = c.nodes.find((n) => n.name !== leader);
     const nc = await connect({ servers: `127.0.0.1:${other.port}` });
     const js = jetstream(nc, { timeout: 10_000 });
     for (let i = 0; i < 200; i++) await js.publish("r3", payload); // warm-up
+    for (let i = 0; i < 200; i++) await js.publish("r3m", payload);
 
-    // async
-    let sent = 0;
-    let acked = 0;
-    const t0 = performance.now();
-    await new Promise((resolve, reject) => {
-      const pump = () => {
-        while (sent - acked < WINDOW && sent < ASYNC_N && performance.now() - t0 < CAP_MS) {
-          sent++;
-          js.publish("r3", payload).then(() => {
-            acked++;
-            if (acked === sent && (sent >= ASYNC_N || performance.now() - t0 >= CAP_MS)) resolve();
-            else pump();
-          }, reject);
+    if (SCENARIOS.includes("async-file")) out["async-file"] = await windowed(ASYNC_N, WINDOW, () => js.publish("r3", payload));
+    if (SCENARIOS.includes("async-mem")) out["async-mem"] = await windowed(ASYNC_N, WINDOW, () => js.publish("r3m", payload));
+    if (SCENARIOS.includes("sync-file")) {
+      const r = await syncPublishes(js, "r3");
+      out["sync-file"] = r.rate;
+      out["sync-file-p50"] = r.p50;
+    }
+    if (SCENARIOS.includes("sync-mem")) {
+      const r = await syncPublishes(js, "r3m");
+      out["sync-mem"] = r.rate;
+      out["sync-mem-p50"] = r.p50;
+    }
+    if (SCENARIOS.includes("consume")) {
+      // What the stream holds now (the publishes above), read once with explicit acks.
+      const total = (await jsm.streams.info("R3")).state.messages;
+      await retry(() => jsm.consumers.add("R3", { durable_name: "C", ack_policy: AckPolicy.Explicit, num_replicas: 3 }));
+      const consumer = await js.consumers.get("R3", "C");
+      let got = 0;
+      const t0 = performance.now();
+      while (got < total && performance.now() - t0 < CAP_MS) {
+        const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
+        for await (const m of batch) {
+          m.ack();
+          got++;
         }
-      };
-      pump();
-    });
-    const asyncRate = acked / ((performance.now() - t0) / 1000);
-
-    // sync
-    const lat = [];
-    const t1 = performance.now();
-    for (let i = 0; i < SYNC_N && performance.now() - t1 < CAP_MS; i++) {
-      const s = performance.now();
-      await js.publish("r3", payload);
-      lat.push(performance.now() - s);
+      }
+      await nc.flush();
+      out.consume = got / ((performance.now() - t0) / 1000);
     }
-    const syncRate = lat.length / ((performance.now() - t1) / 1000);
-    lat.sort((a, b) => a - b);
-    const syncP50 = lat[Math.floor(lat.length / 2)];
-
-    // fail-over of the stream leader
-    const victim = c.nodes.find((n) => n.name === leader);
-    const survivor = c.nodes.find((n) => n !== victim && n !== other) ?? other;
-    await nc.close();
-    await admin.close();
-    const nc2 = await connect({ servers: `127.0.0.1:${survivor.port}` });
-    const js2 = jetstream(nc2, { timeout: 250 });
-    await js2.publish("r3", payload);
-    const t2 = performance.now();
-    victim.proc.kill("SIGKILL");
-    for (;;) {
-      const ok = await js2.publish("r3", payload).then(() => true, () => false);
-      if (ok) break;
+    if (SCENARIOS.includes("kv")) {
+      const kv = await retry(() => new Kvm(nc).create("R3KV", { replicas: 3 }));
+      await streamLeader(jsm, "KV_R3KV");
+      for (let i = 0; i < 100; i++) await kv.put(`k${i % 100}`, payload); // warm-up
+      out.kv = await windowed(KV_N, KV_WINDOW, (i) => kv.put(`k${i % 1000}`, payload));
     }
-    const failoverMs = performance.now() - t2;
-    await nc2.close();
-    return { asyncRate, syncRate, syncP50, failoverMs };
+    if (SCENARIOS.includes("failover")) {
+      const victim = c.nodes.find((n) => n.name === leader);
+      const survivor = c.nodes.find((n) => n !== victim && n !== other) ?? other;
+      await nc.close();
+      await admin.close();
+      const nc2 = await connect({ servers: `127.0.0.1:${survivor.port}` });
+      const js2 = jetstream(nc2, { timeout: 250 });
+      await retry(() => js2.publish("r3", payload));
+      const t2 = performance.now();
+      victim.proc.kill("SIGKILL");
+      for (;;) {
+        const ok = await js2.publish("r3", payload).then(() => true, () => false);
+        if (ok) break;
+      }
+      out.failover = performance.now() - t2;
+      await nc2.close();
+    } else {
+      await nc.close();
+      await admin.close();
+    }
+    return out;
   } finally {
     await stopCluster(c);
   }
 }
 
-const results = {};
 const rounds = { ref: [], ts: [] };
-for (let k = 0; k < ROUNDS; k++) for (const impl of ["ref", "ts"]) rounds[impl].push(await round(impl));
-for (const impl of ["ref", "ts"]) {
-  const rs = rounds[impl];
-  results[impl] = {
-    asyncRate: median(rs.map((r) => r.asyncRate)),
-    syncRate: median(rs.map((r) => r.syncRate)),
-    syncP50: median(rs.map((r) => r.syncP50)),
-    failoverMs: median(rs.map((r) => r.failoverMs)),
-  };
-  const r = results[impl];
-  console.log(`${impl}: R3 async ${Math.round(r.asyncRate)} msgs/s, sync ${Math.round(r.syncRate)} msgs/s (p50 ${r.syncP50.toFixed(2)} ms), stream leader fail-over ${Math.round(r.failoverMs)} ms (rounds: ${rs.map((x) => Math.round(x.failoverMs)).join(" ")})`);
+for (let k = 0; k < ROUNDS; k++) for (const impl of IMPLS) rounds[impl].push(await round(impl));
+const results = {};
+const KEYS = [...ALL.flatMap((s) => (s.startsWith("sync") ? [s, `${s}-p50`] : [s]))].filter((k) => rounds[IMPLS[0]][0][k] !== undefined);
+const UNIT = { failover: "ms", "sync-file-p50": "ms p50", "sync-mem-p50": "ms p50", kv: "puts/s" };
+for (const impl of IMPLS) {
+  results[impl] = {};
+  for (const k of KEYS) results[impl][k] = median(rounds[impl].map((r) => r[k]));
+  console.log(`${impl}: ${KEYS.map((k) => `${k} ${results[impl][k] < 100 ? results[impl][k].toFixed(2) : Math.round(results[impl][k])} ${UNIT[k] ?? "msgs/s"}`).join(", ")}`);
 }
-const t = results.ts;
-const f = results.ref;
-console.log(`RESULT scenario=js-r3 async_ratio=${(t.asyncRate / f.asyncRate).toFixed(2)} sync_ratio=${(t.syncRate / f.syncRate).toFixed(2)} sync_p50_ratio=${(t.syncP50 / f.syncP50).toFixed(2)} failover_ratio=${(t.failoverMs / f.failoverMs).toFixed(2)}`);
+if (IMPLS.length === 2) {
+  const ratios = KEYS.map((k) => `${k}=${(results.ts[k] / results.ref[k]).toFixed(2)}`);
+  console.log(`RESULT scenario=js-r3 ${ratios.join(" ")} (msgs/s: higher is better; p50 and failover: lower is better)`);
+}
