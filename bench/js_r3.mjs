@@ -119,7 +119,7 @@ async function round(impl) {
     if (SCENARIOS.includes("consume")) {
       // What the stream holds now (the publishes above), read once with explicit acks.
       const total = (await jsm.streams.info("R3")).state.messages;
-      await retry(() => jsm.consumers.add("R3", { durable_name: "C", ack_policy: AckPolicy.Explicit, num_replicas: 3 }));
+      await retry(() => jsm.consumers.add("R3", { durable_name: "C", ack_policy: AckPolicy.Explicit }));
       const consumer = await js.consumers.get("R3", "C");
       let got = 0;
       const t0 = performance.now();
