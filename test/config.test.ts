@@ -772,11 +772,13 @@ max_traced_msg_len: 128
   });
 
   it("warns about nats-server keys tsnats ignores", () => {
-    const o = load("server_tags: [a, b]\nconnect_error_reports: 5");
-    assert.deepEqual(o.warnings, [
-      't.conf:1:1: "server_tags" is not supported by tsnats yet, ignored',
-      't.conf:2:1: "connect_error_reports" is not supported by tsnats yet, ignored',
-    ]);
+    const o = load("server_tags: [a, b]\nconnect_error_reports: 5\nreconnect_error_reports: 2\ndefault_js_domain: { A: hub }");
+    assert.deepEqual(o.warnings, ['t.conf:1:1: "server_tags" is not supported by tsnats yet, ignored']);
+    // Built now (connect_reports.ts, default_domain.ts): read, not warned about.
+    assert.equal(o.connectErrorReports, 5);
+    assert.equal(o.reconnectErrorReports, 2);
+    assert.deepEqual({ ...o.defaultJsDomain }, { A: "hub" });
+    throwsAt(() => load("default_js_domain: [a]"), "t.conf:1:1: error default_js_domain config: unsupported type []interface {}");
   });
 
   describe("feature_flags", () => {

@@ -21,6 +21,7 @@ import { clientConnectUrls, hostPort } from "./urls.js";
 import { COMPRESSION_S2_AUTO, needsCompression } from "./compression.js";
 import { serverInfoHead } from "./handshake.js";
 import { ListenerTimers } from "./timers.js";
+import { shouldReportConnectError } from "./connect_reports.js";
 
 /** nats-server's route timings. */
 const ROUTE_CONNECT_DELAY_MS = 1000;
@@ -292,7 +293,7 @@ export class Cluster implements ServerService {
         socket.destroy();
         attempts++;
         const msg = `Error trying to connect to route (attempt ${attempts}): ${err.message}`;
-        if (firstConnect && (attempts === 1 || attempts % 60 === 0)) this.server.log.error(msg);
+        if (shouldReportConnectError(this.server.options, firstConnect, attempts)) this.server.log.error(msg);
         else this.server.log.debug(msg);
         if (type !== "explicit" && attempts > this.options.connectRetries) return;
         if (this.options.connectBackoff) delay = Math.min(delay * 2, ROUTE_CONNECT_MAX_DELAY_MS);

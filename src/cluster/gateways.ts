@@ -26,6 +26,7 @@ import type { Route, RouteInfo } from "./route.js";
 import { hostPort, listenUrls } from "./urls.js";
 import { serverInfoHead } from "./handshake.js";
 import { ListenerTimers } from "./timers.js";
+import { shouldReportConnectError } from "./connect_reports.js";
 
 /** nats-server's gateway timings. */
 const DEFAULT_SOLICIT_DELAY_MS = 1000;
@@ -408,7 +409,7 @@ export class Gateways implements ServerService, RoutedReplySender {
       const urls = cfg.shuffled();
       if (urls.length === 0) break;
       attempts++;
-      const report = firstConnect && (attempts === 1 || attempts % 60 === 0);
+      const report = shouldReportConnectError(this.server.options, firstConnect, attempts);
       for (const u of urls) {
         const text = `${type} gateway ${JSON.stringify(cfg.name)} (${u.host}) at ${u.host} (attempt ${attempts})`;
         if (report) log.info(`Connecting to ${text}`);

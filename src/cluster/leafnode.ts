@@ -67,6 +67,10 @@ export interface LeafRemote {
   delayMs: number;
   conn: LeafConnection | undefined;
   stopped: boolean;
+  /** Failed dials since the last success (connect_reports.ts decides which are logged as errors). */
+  failedAttempts: number;
+  /** Reached once: later failures are reconnects (reconnect_error_reports). */
+  everConnected: boolean;
 }
 
 export class LeafConnection extends RemoteConnection {

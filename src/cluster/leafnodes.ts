@@ -24,6 +24,8 @@ import { WebSocketTransport } from "../server/websocket_transport.js";
 import { clientTlsContext } from "../server/tls.js";
 import { isWebSocketUrl } from "../config/leafnodes.js";
 import { ListenerTimers } from "./timers.js";
+import { anyEmptyDefaultDomain, emptyDefaultDomain } from "../jetstream/default_domain.js";
+import { shouldReportConnectError } from "./connect_reports.js";
 
 // `ws` is loaded only by a remote that dials over WebSocket (as the WebSocket listener does).
 const requireCjs = createRequire(import.meta.url);
@@ -146,7 +148,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     }, 1000);
     this.housekeeping.unref();
     for (const r of o.remotes) {
-      const remote: LeafRemote = { options: r, urls: r.urls.map(withDefaultPort), next: 0, delayMs: 0, conn: undefined, stopped: false };
+      const remote: LeafRemote = { options: r, urls: r.urls.map(withDefaultPort), next: 0, delayMs: 0, conn: undefined, stopped: false, failedAttempts: 0, everConnected: false };
       this.remotes.push(remote);
       this.connectRemote(remote);
     }
@@ -249,6 +251,14 @@ export class LeafNodes implements ServerService, RoutedReplySender {
 
   // ---- leaf side ----
 
+  /** A failed dial of a remote: an error on the attempts connect_reports.ts picks, debug otherwise. */
+  private reportConnectError(remote: LeafRemote, where: string, err: Error): void {
+    remote.failedAttempts++;
+    const msg = `Error trying to connect as leafnode to remote server ${JSON.stringify(where)} (attempt ${remote.failedAttempts}): ${err.message}`;
+    if (shouldReportConnectError(this.server.options, !remote.everConnected, remote.failedAttempts)) this.server.log.error(msg);
+    else this.server.log.debug(msg);
+  }
+
   private connectRemote(remote: LeafRemote): void {
     if (this.stopping || remote.stopped) return;
     const account = remote.options.account === undefined ? this.server.globalAccount : this.server.accounts.get(remote.options.account);
@@ -269,7 +279,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     const retry = (): void => this.timers.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);
     socket.once("error", (err) => {
       socket.destroy();
-      this.server.log.debug(`Error trying to connect as leafnode to remote server ${hostPort(host, port)}: ${err.message}`);
+      this.reportConnectError(remote, hostPort(host, port), err);
       retry();
     });
     socket.once("connect", () => {
@@ -280,6 +290,8 @@ export class LeafNodes implements ServerService, RoutedReplySender {
         return;
       }
       remote.delayMs = 0;
+      remote.failedAttempts = 0;
+      remote.everConnected = true;
       const conn = new LeafConnection(this, socket, remote, account);
       conn.url = url;
       remote.conn = conn;
@@ -333,12 +345,14 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     });
     ws.once("error", (err) => {
       if (opened) return;
-      this.server.log.debug(`Error trying to connect as leafnode to remote server ${hostPort(host, port)}: ${err.message}`);
+      this.reportConnectError(remote, hostPort(host, port), err);
       ws.terminate();
       retry();
     });
     ws.once("open", () => {
       opened = true;
+      remote.failedAttempts = 0;
+      remote.everConnected = true;
       if (this.stopping) {
         ws.terminate();
         return;
@@ -428,7 +442,17 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     const sys = s.systemAccount;
     const isSys = conn.account === sys;
     let blockOutgoing = false;
-    if (local !== conn.remoteDomain || (!js.enabled && local === "") || sys === undefined) {
+    // default_js_domain: an account mapped to "" keeps the plain API open (set-ups from before
+    // domains); the system account then does not extend JetStream over leaf nodes.
+    let forceSysDeny = false;
+    if (isSys && anyEmptyDefaultDomain(s.options)) {
+      conn.info(`Not extending remote JetStream domain ${JSON.stringify(conn.remoteDomain)} due to presence of empty default domain`);
+      forceSysDeny = true;
+    } else if (!isSys && emptyDefaultDomain(s.options, conn.account.name)) {
+      conn.debug(`Skipping deny "$JS.API.>" for account ${JSON.stringify(conn.account.name)} due to default domain`);
+      return;
+    }
+    if (local !== conn.remoteDomain || (!js.enabled && local === "") || sys === undefined || forceSysDeny) {
       if (isSys) {
         conn.info(`JetStream not extended, domains differ`);
         conn.addDenies(DENY_ALL_JS, DENY_ALL_JS);

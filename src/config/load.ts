@@ -37,6 +37,7 @@ import { isPublicKey } from "../auth/nkey_keys.js";
 import { allowedConnectionTypes } from "../auth/user_limits.js";
 import { invalidAllowedOrigin, invalidResponseHeader } from "../server/websocket_origin.js";
 import { isCipherSuiteName, isCurveName, isInsecureCipherSuite } from "../server/tls_suites.js";
+import { validateDefaultJsDomain } from "../jetstream/default_domain.js";
 
 export interface LoadOptions {
   /** Options to apply the tree onto (default: defaultOptions()). Mutated and returned. */
@@ -58,12 +59,7 @@ export const MIN_LAME_DUCK_DURATION_MS = 30_000;
 const UNSUPPORTED_BLOCKS = new Map([["mqtt", "mqtt"]]);
 
 /** Top-level keys nats-server accepts that tsnats parses but does not act on. */
-const IGNORED_TOP_LEVEL = new Set([
-  "connect_error_reports",
-  "reconnect_error_reports",
-  "server_tags",
-  "default_js_domain",
-]);
+const IGNORED_TOP_LEVEL = new Set(["server_tags"]);
 
 /**
  * Top-level security settings tsnats does not implement: accepting them would serve without
@@ -1048,6 +1044,8 @@ const INT_OPTIONS = byKey<FieldFor<number>>({
   maxPingsOut: ["ping_max"],
   logSizeLimit: ["logfile_size_limit", "log_size_limit"],
   profPort: ["prof_port"],
+  connectErrorReports: ["connect_error_reports"],
+  reconnectErrorReports: ["reconnect_error_reports"],
 });
 const PORT_OPTIONS = byKey<FieldFor<number>>({
   port: ["port"],
@@ -1097,6 +1095,16 @@ function readScalarOption(r: Reader, m: ConfMap, key: string, lk: string, opts: 
     return true;
   }
   return false;
+}
+
+/** `default_js_domain { ACCOUNT: domain }`: account names to domain names (strings). */
+function readDefaultJsDomain(r: Reader, m: ConfMap, key: string): Record<string, string> {
+  const kk = kindOfEntry(m, key);
+  if (kk !== "map") throw r.err(m, key, `error default_js_domain config: unsupported type ${goType(kk)}`);
+  const dm = m[key] as ConfMap;
+  const out = Object.create(null) as Record<string, string>;
+  for (const acc of Object.keys(dm)) out[acc] = r.str(dm, acc, `default_js_domain.${acc}`);
+  return out;
 }
 
 /**
@@ -1210,6 +1218,9 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
         }
         break;
       }
+      case "default_js_domain":
+        opts.defaultJsDomain = readDefaultJsDomain(r, m, key);
+        break;
       case "trace_verbose":
         opts.traceVerbose = r.bool(m, key, lk);
         if (opts.traceVerbose) opts.trace = true;
@@ -1281,6 +1292,7 @@ export function validateOptions(o: ServerOptions): void {
   validateGateway(o);
   validateCluster(o);
   validateLeafNodes(o);
+  validateDefaultJsDomain(o);
   const operatorMode = o.operatorJwts.length > 0 || o.trustedKeys.length > 0;
   if (o.authCallout !== undefined && !operatorMode) {
     for (const acc of o.authCallout.allowedAccounts) {

@@ -440,6 +440,11 @@ export interface ServerOptions {
   defaultPermissions?: unknown;
   /** Top-level `mappings {}`: subject mappings of the global account. */
   mappings: MappingConfig[];
+  /**
+   * `default_js_domain { ACCOUNT: domain }`: accounts without JetStream here send the plain
+   * JetStream API to that domain (over leaf nodes); "" lets `$JS.API` cross leaf connections.
+   */
+  defaultJsDomain?: Record<string, string>;
   authCallout?: AuthCalloutConfig;
 
   // Operator (JWT) mode
@@ -466,6 +471,11 @@ export interface ServerOptions {
   leafnodes?: LeafNodeOptions;
   /** `gateway {}`: undefined = not part of a super-cluster. */
   gateway?: GatewayOptions;
+
+  /** Log every Nth failed first connection attempt of a route, gateway or leaf node (0/unset: 3600). */
+  connectErrorReports?: number;
+  /** Log every Nth failed reconnection attempt (0/unset: every one). */
+  reconnectErrorReports?: number;
 
   // Logging
   debug: boolean;

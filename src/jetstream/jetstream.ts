@@ -29,6 +29,7 @@ import { MemConsumerStore } from "../storage/memstore.js";
 import { OfflineStream, offlineReason, type OfflineConsumer } from "./offline.js";
 import { cipherName } from "../storage/encryption.js";
 import { withStoredLevel } from "./api_level.js";
+import { jsDomainMappingTable } from "./default_domain.js";
 import { nowNs, parseRfc3339 } from "../server/time.js";
 
 /** An account's JetStream limits (one tier). */
@@ -500,14 +501,7 @@ export class JetStreamService implements ServerService {
   addDomainMappings(acc: Account): void {
     const domain = this.options.domain;
     if (!domain || acc.isSystem) return;
-    const pre = `$JS.${domain}.API`;
-    const table: Array<[string, string]> = [
-      [`${pre}.INFO`, "$JS.API.INFO"],
-      ...["STREAM", "CONSUMER", "DIRECT", "META", "SERVER", "ACCOUNT"].map((t): [string, string] => [`${pre}.${t}.>`, `$JS.API.${t}.>`]),
-      [`${pre}.$KV.>`, "$KV.>"],
-      [`${pre}.$OBJ.>`, "$OBJ.>"],
-    ];
-    for (const [src, dest] of table) {
+    for (const [src, dest] of jsDomainMappingTable(domain)) {
       if (acc.mappings?.entries.some((m) => m.src === src)) continue;
       acc.addMapping(src, [{ subject: dest, weight: 100 }]);
     }

@@ -24,6 +24,7 @@ import { StallQueue, type StalledPublisher } from "./stall_queue.js";
 import { readIntoSharedBuffer } from "./shared_reads.js";
 import { ConnectionRate } from "./connection_rate.js";
 import { configureAccounts, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, type AccountRegistry } from "./account_setup.js";
+import { applyDefaultJsDomain, goMapText } from "../jetstream/default_domain.js";
 import { WebSocketListener, type CookieCredentials } from "./websocket.js";
 import type { WebSocketTransport } from "./websocket_transport.js";
 
@@ -168,6 +169,8 @@ export class Server {
     this.systemAccount = options.noSystemAccount ? undefined : this.registerAccount(sysName);
     if (this.systemAccount !== undefined) this.systemAccount.isSystem = true;
     this.auth = this.newAuthenticator(options);
+    // Account JWTs replace an account's mappings: its default domain's come back after them.
+    this.events.accountClaims.add((acc) => applyDefaultJsDomain(acc, this.options, this.log));
   }
 
   private newAuthenticator(options: ServerOptions): Authenticator {
@@ -223,6 +226,9 @@ export class Server {
 
   async startServer(): Promise<void> {
     for (const w of this.options.warnings) this.log.warn(w);
+    if (Object.keys(this.options.defaultJsDomain ?? {}).length > 0) {
+      this.log.warn("The option `default_js_domain` is a temporary backwards compatibility measure and will be removed");
+    }
     this.log.info(`Starting tsnats-server`);
     this.log.info(`  Version:  ${TSNATS_VERSION} (NATS protocol level ${NATS_FEATURE_VERSION})`);
     this.log.info(`  Node:     ${process.version}`);
@@ -239,6 +245,7 @@ export class Server {
     const rate = this.options.tls?.rateLimit;
     if (rate !== undefined && rate > 0) this.tlsRate = new ConnectionRate(rate);
     await this.resolveSystemAccount();
+    for (const acc of this.accounts.values()) applyDefaultJsDomain(acc, this.options, this.log);
     if (this.options.pidFile) fs.writeFileSync(this.options.pidFile, String(process.pid));
     const ws = this.options.websocket;
     if (ws !== undefined && ws.port !== 0) {
@@ -582,6 +589,9 @@ export class Server {
       throw new Error("config reload not supported for websocket");
     }
     if (gatewayChanged(cur, next)) throw new Error("config reload not supported for Gateway");
+    if (goMapText(cur.defaultJsDomain) !== goMapText(next.defaultJsDomain)) {
+      throw new Error(`config reload not supported for JsAccDefaultDomain: old=${goMapText(cur.defaultJsDomain)}, new=${goMapText(next.defaultJsDomain)}`);
+    }
     if (next.port !== cur.port && next.port !== -1) notApplied.push("port");
     if (next.host !== cur.host) notApplied.push("host");
     if (next.jetstream.storeDir !== cur.jetstream.storeDir && cur.jetstream.enabled) notApplied.push("jetstream.store_dir");
@@ -603,6 +613,7 @@ export class Server {
     this.log.setOptions?.(this.options);
     // Accounts are updated in place: their clients stay, their imports, exports and mappings are replaced.
     configureAccounts(this.options, this.accountRegistry);
+    for (const acc of this.accounts.values()) applyDefaultJsDomain(acc, this.options, this.log);
     this.reloadAccountJwts(next);
     this.auth = this.newAuthenticator(this.options);
     // Clients whose credentials no longer authenticate, or now map to another account, are
