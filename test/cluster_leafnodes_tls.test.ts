@@ -115,12 +115,30 @@ describe("leaf nodes over TLS", { skip: hasOpenssl ? false : "openssl not availa
     }
   });
 
+  it("insecure: a leaf connects to a hub whose certificate it cannot verify, tsnats and nats-server 2.15 leaves alike", async () => {
+    const hub = await startTestServer({ serverName: "IHUB", leafnodes: { port: -1, tls: { cert: cert.cert, key: cert.key } } });
+    servers.push(hub);
+    const port = leafNodesOf(hub.server)?.port;
+    // Trusting another CA only: without insecure this leaf is "blind" (the test above) and never connects.
+    const leaf = await startTestServer({ serverName: "ILEAF", leafnodes: { remotes: [remote(`tls://127.0.0.1:${port}`, { ca: pki.otherCa, insecure: true })] } });
+    servers.push(leaf);
+    await waitUntil(() => leafCount(leaf) === 1 && leafCount(hub) === 1, 10_000, "insecure leaf over TLS");
+    await trafficBoth(hub.url, leaf.url, "ltls.insecure");
+    if (skip !== false) return;
+    const ref = await startNatsServer([], `leafnodes { remotes: [ { url: "tls://127.0.0.1:${port}", tls { ca_file: "${pki.otherCa}", insecure: true } } ] }\n`, "2.15");
+    refs.push(ref);
+    await waitUntil(() => leafCount(hub) === 2, 10_000, "insecure nats-server leaf over TLS");
+    await trafficBoth(hub.url, `nats://127.0.0.1:${ref.port}`, "ltls.insecure.ref");
+  });
+
   it("leafnodes and remotes read tls blocks", () => {
     const o = optionsFromText(
       `leafnodes { port: -1, tls { cert_file: "${cert.cert}", key_file: "${cert.key}", ca_file: "${pki.ca}", verify: true }, remotes: [ { url: "tls://h:7422", tls { ca_file: "${pki.ca}", handshake_first: true } } ] }`,
     );
     assert.equal(o.leafnodes?.tls?.verify, true);
     assert.equal(o.leafnodes?.remotes[0].tls?.handshakeFirst, true);
+    assert.equal(optionsFromText(`leafnodes { remotes: [ { url: "tls://h:7422", tls { insecure: true } } ] }`).leafnodes?.remotes[0].tls?.insecure, true);
+    assert.throws(() => optionsFromText(`leafnodes { remotes: [ { url: "tls://h:7422", tls { insecure: 1 } } ] }`), /error parsing tls config, expected 'insecure' to be a boolean/);
     assert.throws(() => optionsFromText(`leafnodes { port: -1, tls { cert_file: "${cert.cert}", key_file: "${cert.key}", verify_and_map: true } }`), /verify_and_map is not supported by tsnats yet for leafnodes/);
   });
 });

@@ -976,8 +976,11 @@ no_auth_user: a
       throwsAt(() => load("tls { key_file: /x }"), "t.conf:1:1: missing 'cert_file' in TLS configuration");
     });
 
-    it("warns about tls options tsnats ignores", () => {
-      assert.deepEqual(load("tls { insecure: true }").warnings, ['t.conf:1:7: tls field "insecure" is not supported by tsnats yet, ignored']);
+    it("reads insecure (used by solicited connections), as a boolean only", () => {
+      const o = load("tls { insecure: true }");
+      assert.deepEqual(o.warnings, []);
+      assert.equal(o.tls?.insecure, true);
+      throwsAt(() => load('tls { insecure: "yes" }'), "t.conf:1:7: error parsing tls config, expected 'insecure' to be a boolean");
     });
   });
 });

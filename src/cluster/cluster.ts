@@ -322,7 +322,7 @@ export class Cluster implements ServerService {
         socket,
         secureContext: this.tls.context,
         servername: net.isIP(host) === 0 ? host : undefined,
-        rejectUnauthorized: this.options.tls?.ca !== undefined,
+        rejectUnauthorized: this.options.tls?.ca !== undefined && this.options.tls.insecure !== true,
       });
     }
     const route = new Route(this, conn, url, type, gossipMode, accName);

@@ -189,6 +189,9 @@ export class Gateways implements ServerService, RoutedReplySender {
     log.info(`Listening for gateways connections on ${hostPort(o.host, this.port)}`);
     this.setUrl();
     if (this.serverTls !== undefined) log.info("TLS required for gateway connections");
+    if ((o.tls !== undefined && o.tls.insecure === true) || o.gateways.some((g) => g.tls?.insecure === true)) {
+      log.warn("TLS certificate chain and hostname of solicited gateways will not be verified. DO NOT USE IN PRODUCTION!");
+    }
     const cluster = clusterOf(this.server);
     if (cluster !== undefined) this.hookCluster(cluster);
     const x = this.server.portsFileExtras;
@@ -452,7 +455,7 @@ export class Gateways implements ServerService, RoutedReplySender {
         socket,
         secureContext: secure?.context,
         servername: net.isIP(host) === 0 ? host : undefined,
-        rejectUnauthorized: t.ca !== undefined,
+        rejectUnauthorized: t.ca !== undefined && t.insecure !== true,
       });
     }
     const gw = new GatewayConnection(this, conn, cfg, url);

@@ -275,7 +275,7 @@ export class LeafConnection extends RemoteConnection {
         secureContext: clientTlsContext(t),
         servername: net.isIP(host) === 0 && host !== "" ? host : undefined,
         host,
-        rejectUnauthorized: true,
+        rejectUnauthorized: t?.insecure !== true,
       });
     } catch (err) {
       this.error(`TLS handshake error: ${(err as Error).message}`);

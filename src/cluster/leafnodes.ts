@@ -96,6 +96,10 @@ export class LeafNodes implements ServerService, RoutedReplySender {
           this.listener = srv;
           this.port = (srv.address() as net.AddressInfo).port;
           this.server.log.info(`Listening for leafnode connections on ${hostPort(o.host, this.port)}`);
+          // nats-server warns here, for the block's tls (when accepting needs TLS) or any remote's.
+          if ((o.tls !== undefined && o.tls.insecure === true) || o.remotes.some((r) => r.tls?.insecure === true)) {
+            this.server.log.warn("TLS certificate chain and hostname of solicited leafnodes will not be verified. DO NOT USE IN PRODUCTION!");
+          }
           resolve();
         });
       });
@@ -326,7 +330,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       const t = opts as WebSocket.ClientOptions & tls.ConnectionOptions;
       t.secureContext = clientTlsContext(o.tls);
       t.servername = net.isIP(host) === 0 ? host : undefined;
-      t.rejectUnauthorized = true;
+      t.rejectUnauthorized = o.tls?.insecure !== true;
     }
     this.server.log.debug(`Trying to connect as leafnode to remote server on ${hostPort(host, port)} (websocket)`);
     const retry = (): void => this.timers.later(() => this.connectRemote(remote), remote.delayMs > 0 ? remote.delayMs : this.options.reconnectMs);

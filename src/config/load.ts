@@ -74,9 +74,6 @@ const UNSUPPORTED_TOP_LEVEL = new Map([
 /** The spellings nats-server accepts for the trusted operator JWTs. */
 const OPERATOR_KEYS = new Set(["operator", "operators", "roots", "root", "root_operators", "root_operator"]);
 
-/** TLS options without effect on what tsnats accepts (`insecure` only concerns outgoing connections, which it would make less safe). */
-const TLS_IGNORED = new Set(["insecure"]);
-
 /** Windows certificate store options: nats-server refuses `cert_store` on other systems, tsnats everywhere. */
 const TLS_CERT_STORE = new Set(["cert_store", "cert_match", "cert_match_by", "cert_match_skip_invalid", "ca_certs_match"]);
 
@@ -669,6 +666,10 @@ export function readTls(r: Reader, parent: ConfMap, key: string, context: "clien
       case "verify":
         tls.verify = r.bool(m, orig, lk);
         break;
+      case "insecure":
+        if (kindOfEntry(m, orig) !== "bool") throw r.err(m, orig, "error parsing tls config, expected 'insecure' to be a boolean");
+        tls.insecure = m[orig] as boolean;
+        break;
       case "verify_and_map": {
         const on = r.bool(m, orig, lk);
         if (on) tls.verify = true;
@@ -770,8 +771,7 @@ export function readTls(r: Reader, parent: ConfMap, key: string, context: "clien
       default:
         if (lk === "cert_store") throw r.err(parent, key, "cert_store not compatible with current operating system");
         if (TLS_CERT_STORE.has(lk)) throw r.err(m, orig, `tls field ${JSON.stringify(orig)} is not supported by tsnats (it selects from the Windows certificate store)`);
-        if (TLS_IGNORED.has(lk)) r.warn(m, orig, `tls field ${JSON.stringify(orig)} is not supported by tsnats yet, ignored`);
-        else r.unknown(m, orig, "error parsing tls config");
+        r.unknown(m, orig, "error parsing tls config");
     }
   }
   const insecure = (tls.cipherSuites ?? []).filter(isInsecureCipherSuite);

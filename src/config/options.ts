@@ -168,6 +168,12 @@ export interface TlsOptions {
   key?: string;
   ca?: string;
   verify?: boolean;
+  /**
+   * `insecure`: do not check the certificate of the server this one connects to (solicited
+   * routes, gateways and leaf node remotes), as nats-server's InsecureSkipVerify; accepted
+   * connections are not affected.
+   */
+  insecure?: boolean;
   timeout?: number; // seconds
   handshakeFirst?: boolean;
   /**
