@@ -16,8 +16,9 @@ async function clients(c: JsTestCluster): Promise<{ ncs: NatsConnection[]; jsms:
 }
 
 test("JetStream cluster of 3: placement, the API from every server, stepdown, /jsz meta_cluster, a restart", { timeout: 120_000 }, async () => {
-  const c = await JsTestCluster.start(3);
+  const c = await JsTestCluster.start(3, "JSC", { withSystemUser: true });
   let ncs: NatsConnection[] = [];
+  let sysNcs: NatsConnection[] = [];
   try {
     const leader = await c.metaLeader();
     const conn = await clients(c);
@@ -76,16 +77,31 @@ test("JetStream cluster of 3: placement, the API from every server, stepdown, /j
     assert.equal(jsz.meta_cluster.cluster_size, 3);
     assert.deepEqual(jsz.meta_cluster.replicas?.map((r) => r.name).sort(), c.members.map((x) => x.name).filter((n) => n !== leader).sort());
 
-    // META.LEADER.STEPDOWN from a client of any server; then to a preferred server.
-    const r1 = JSON.parse((await ncs[1].request("$JS.API.META.LEADER.STEPDOWN", "", { timeout: 20_000 })).string()) as { type: string; success?: boolean };
+    // META.LEADER.STEPDOWN: from another account nobody answers it (as nats-server); from a
+    // system account client of any server it moves the leadership, then to a preferred server.
+    await assert.rejects(ncs[1].request("$JS.API.META.LEADER.STEPDOWN", "", { timeout: 1000 }), /TIMEOUT/i);
+    sysNcs = await Promise.all(c.members.map((x) => connect({ servers: x.url, user: "sys", pass: "sys", timeout: 20_000 })));
+    const sysInfo = JSON.parse((await sysNcs[2].request("$JS.API.INFO", "", { timeout: 20_000 })).string()) as { type: string; error?: { err_code: number } };
+    assert.deepEqual([sysInfo.type, sysInfo.error?.err_code], ["io.nats.jetstream.api.v1.account_info_response", 10039]);
+    const sysNames = JSON.parse((await sysNcs[0].request("$JS.API.STREAM.NAMES", "", { timeout: 20_000 })).string()) as { type: string; error?: { err_code: number } };
+    assert.deepEqual([sysNames.type, sysNames.error?.err_code], ["io.nats.jetstream.api.v1.system_response", 10039]);
+    const r1 = JSON.parse((await sysNcs[1].request("$JS.API.META.LEADER.STEPDOWN", "", { timeout: 20_000 })).string()) as { type: string; success?: boolean };
     assert.deepEqual(r1, { type: "io.nats.jetstream.api.v1.meta_leader_stepdown_response", success: true });
     const second = await waitForNewLeader(c, leader);
     const preferred = c.members.map((x) => x.name).find((n) => n !== second) as string;
-    const r2 = JSON.parse((await ncs[0].request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred } }), { timeout: 20_000 })).string()) as { success?: boolean };
+    const r2 = JSON.parse((await sysNcs[0].request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred } }), { timeout: 20_000 })).string()) as { success?: boolean };
     assert.equal(r2.success, true);
     assert.equal(await waitForNewLeader(c, second), preferred);
-    const bad = JSON.parse((await ncs[0].request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred: "NOBODY" } }), { timeout: 20_000 })).string()) as { error?: { err_code: number } };
-    assert.equal(bad.error?.err_code, 10005);
+    const bad = JSON.parse((await sysNcs[0].request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred: "NOBODY" } }), { timeout: 20_000 })).string()) as { error?: { err_code: number; description: string } };
+    assert.deepEqual(bad.error, { code: 400, err_code: 10005, description: 'preferred server "NOBODY" not known' });
+    const self = JSON.parse((await sysNcs[0].request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred } }), { timeout: 20_000 })).string()) as { error?: { err_code: number; description: string } };
+    assert.deepEqual(self.error, { code: 400, err_code: 10005, description: `preferred server "${preferred}" is already leader` });
+    const badJson = JSON.parse((await sysNcs[0].request("$JS.API.META.LEADER.STEPDOWN", "{x", { timeout: 20_000 })).string()) as { error?: { err_code: number; description: string } };
+    assert.equal(badJson.error?.description, "invalid JSON: invalid character 'x' looking for beginning of object key string at offset 2");
+    const noTags = JSON.parse((await sysNcs[0].request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { tags: ["zzz"] } }), { timeout: 20_000 })).string()) as { error?: { err_code: number; description: string } };
+    assert.equal(noTags.error?.description, "no replacement peer connected");
+    for (const nc of sysNcs) await nc.close();
+    sysNcs = [];
 
     // More replicas than servers: no placement (as nats-server answers).
     await assert.rejects(jsms[0].streams.add({ name: "R5", subjects: ["r5.>"], num_replicas: 5 }), (e: unknown) => e instanceof JetStreamApiError && e.code === 10005);
@@ -115,7 +131,7 @@ test("JetStream cluster of 3: placement, the API from every server, stepdown, /j
     const jsmOther = await jetstreamManager(nc, { timeout: 20_000 });
     assert.deepEqual((await jsmOther.streams.names().next()).sort(), ["ORDERS0", "ORDERS2"]);
   } finally {
-    for (const nc of ncs) await nc.close().catch(() => undefined);
+    for (const nc of [...ncs, ...sysNcs]) await nc.close().catch(() => undefined);
     await c.stop();
   }
 });

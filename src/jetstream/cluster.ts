@@ -28,7 +28,8 @@ import { jsError, type ApiError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
 import type { JetStreamService, JsAccount } from "./jetstream.js";
 import type { Stream } from "./stream.js";
-import { StreamReplica, type ReplicaHost } from "./stream_replica.js";
+import { StreamReplica, peerId as peerIdOf, type ReplicaHost } from "./stream_replica.js";
+import { decodeRequest, type Shape } from "./json.js";
 
 /** A stream's place in the cluster, as the meta group holds it. */
 export interface StreamAssignment {
@@ -464,17 +465,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }
     const leader = this.isLeader && node.leaderReady;
     if (t[0] === "INFO") return leader ? undefined : SKIP;
-    if (t[0] === "META") {
-      if (!leader) return SKIP;
-      if (t[1] === "LEADER" && t[2] === "STEPDOWN" && t.length === 3) return this.stepDown(body);
-      return undefined;
-    }
-    if (t[0] === "SERVER") {
-      if (!leader) return SKIP;
-      // Removing a server from the meta group by request is not there yet: said, not silent.
-      if (t[1] === "REMOVE" && t.length === 2) throw jsError("JSClusterUnSupportFeatureErr");
-      return undefined;
-    }
+    // META.LEADER.STEPDOWN and SERVER.REMOVE are the system account's (system_api.ts): from
+    // any other account nobody answers them, as in nats-server.
+    if (t[0] === "META" || t[0] === "SERVER") return SKIP;
     if (t[0] === "ACCOUNT") return leader ? undefined : SKIP;
     const account = jsa.account.name;
     if (t[0] === "STREAM" && (t[1] === "NAMES" || t[1] === "LIST")) {
@@ -639,15 +632,84 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return { success: true };
   }
 
-  private stepDown(body: Buffer): Record<string, unknown> {
+  /**
+   * META.LEADER.STEPDOWN from the system account, on the meta leader: hand the leadership to
+   * `placement.preferred`, or to a current member matching `placement.cluster`/`tags`.
+   */
+  metaStepDown(body: Buffer): Record<string, unknown> {
     const node = this.node as RaftNode;
-    const req = parseConfig(body) as { placement?: { preferred?: unknown; cluster?: unknown; tags?: unknown } };
-    const preferred = typeof req.placement?.preferred === "string" && req.placement.preferred !== "" ? req.placement.preferred : undefined;
-    if (preferred !== undefined && (!node.config.voters.includes(preferred) || preferred === this.self)) {
-      throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${preferred}" not known` });
+    let preferred: string | undefined;
+    if (/^[ \t\r\n]*[{[]/.test(body.toString("latin1", 0, Math.min(body.length, 64)))) {
+      const req = decodeRequest<{ placement?: { cluster?: string; tags?: string[]; preferred?: string } }>(body, STEPDOWN_SHAPE, "JSApiLeaderStepdownRequest");
+      const placement = req?.placement;
+      if (placement?.preferred) {
+        if (placement.preferred === this.self) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${placement.preferred}" is already leader` });
+        if (!node.config.voters.includes(placement.preferred)) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${placement.preferred}" not known` });
+        preferred = placement.preferred;
+      } else if (placement !== undefined) {
+        const heard = new Set(node.peerStatus().filter((p) => p.voter && p.lastSeenMs >= 0 && p.lastSeenMs < ELECTION_MAX_MS).map((p) => p.id));
+        const possible = node.config.voters.filter(
+          (id) => id !== this.self && heard.has(id) && (!placement.cluster || placement.cluster === this.clusterName) && (placement.tags ?? []).length === 0, // no server has tags (server_tags is not built)
+        );
+        if (possible.length === 0) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
+        preferred = possible[Math.floor(Math.random() * possible.length)];
+      }
     }
     if (!node.stepDown(preferred)) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
     return { success: true };
+  }
+
+  /** A SERVER.REMOVE this meta leader proposed: answered once the removal is committed. */
+  private serverRemoval: { peer: string; index: number; answer: (json: string) => void } | undefined;
+
+  /**
+   * SERVER.REMOVE from the system account, on the meta leader: the server (by name, `peer`, or
+   * by nats-server's peer id, `peer_id`) leaves the meta group; the answer goes out once that
+   * is committed (undefined is returned then).
+   */
+  serverRemove(body: Buffer, answer: (json: string) => void): Record<string, unknown> | undefined {
+    const node = this.node as RaftNode;
+    if (isEmptyBody(body)) throw jsError("JSBadRequestErr");
+    const req = decodeRequest<{ peer?: string; peer_id?: string }>(body, SERVER_REMOVE_SHAPE, "JSApiMetaServerRemoveRequest") ?? {};
+    if (this.serverRemoval !== undefined) throw jsError("JSClusterServerMemberChangeInflightErr");
+    const members = [...node.config.voters, ...node.config.learners];
+    const found = req.peer_id ? members.find((id) => peerIdOf(id) === req.peer_id) : members.find((id) => id === req.peer);
+    if (found === undefined) throw jsError("JSClusterServerNotMemberErr");
+    let index: number;
+    try {
+      index = node.removePeer(found);
+    } catch (err) {
+      if (err instanceof RaftError && err.code === "config_pending") throw jsError("JSClusterServerMemberChangeInflightErr");
+      if (err instanceof RaftError) throw jsError("JSRaftGeneralErrF", { err: err.message });
+      throw err;
+    }
+    this.serverRemoval = { peer: found, index, answer };
+    this.service.log.info(`JetStream cluster: removing server '${found}' from the meta group`);
+    // Committed (or given up when this server stops leading): polled, a rare request.
+    const poll = setInterval(() => {
+      if (this.stopped || this.serverRemoval?.index !== index) clearInterval(poll);
+      else this.metaConfigChanged();
+    }, 50);
+    poll.unref();
+    return undefined;
+  }
+
+  /** The meta group's membership changed: a committed SERVER.REMOVE is answered. */
+  private metaConfigChanged(): void {
+    const r = this.serverRemoval;
+    const node = this.node;
+    if (r === undefined || node === undefined) return;
+    if (node.commit >= r.index || !node.isLeader) {
+      this.serverRemoval = undefined;
+      const gone = !node.config.voters.includes(r.peer) && !node.config.learners.includes(r.peer);
+      r.answer(
+        JSON.stringify(
+          gone && node.commit >= r.index
+            ? { type: "io.nats.jetstream.api.v1.meta_server_remove_response", success: true }
+            : { type: "io.nats.jetstream.api.v1.meta_server_remove_response", error: jsError("JSClusterNotAvailErr").toJSON() },
+        ),
+      );
+    }
   }
 
   private streamNames(account: string, body: Buffer): Record<string, unknown> {
@@ -716,9 +778,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   /** /jsz meta_cluster. */
   metaClusterJson(): Record<string, unknown> {
     const node = this.node;
-    const out: Record<string, unknown> = { name: this.clusterName, leader: node?.leader ?? "", peer: this.self, cluster_size: node?.config.voters.length ?? this.expected };
+    const out: Record<string, unknown> = { name: this.clusterName, leader: node?.leader ?? "", peer: peerIdOf(this.self), cluster_size: node?.config.voters.length ?? this.expected };
     if (node?.isLeader) {
-      out.replicas = node.peerStatus().map((p) => ({ name: p.id, current: p.current, active: Math.max(0, Math.round(p.lastSeenMs * 1e6)), peer: p.id }));
+      out.replicas = node.peerStatus().map((p) => {
+        const offline = p.lastSeenMs < 0 || p.lastSeenMs > ELECTION_MAX_MS;
+        return { name: p.id, current: p.current, ...(offline ? { offline: true } : {}), active: Math.max(0, Math.round(p.lastSeenMs * 1e6)), peer: peerIdOf(p.id) };
+      });
     }
     return out;
   }
@@ -762,6 +827,20 @@ function mirrorOf(body64: string, prev: StreamAssignment | undefined): string | 
   const m = cfg.mirror as { name?: unknown; external?: unknown } | null | undefined;
   return m !== null && typeof m === "object" && typeof m.name === "string" && m.external == null ? m.name : undefined;
 }
+
+/** nats-server's isEmptyRequest: no body, or a JSON object without fields. */
+function isEmptyBody(body: Buffer): boolean {
+  if (body.length === 0) return true;
+  try {
+    const v: unknown = JSON.parse(body.toString());
+    return v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0;
+  } catch {
+    return false;
+  }
+}
+
+const STEPDOWN_SHAPE: Shape = { placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" } };
+const SERVER_REMOVE_SHAPE: Shape = { peer: "string", peer_id: "string" };
 
 function parseConfig(body: Buffer): Record<string, unknown> {
   if (body.length === 0) return {};

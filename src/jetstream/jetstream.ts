@@ -31,6 +31,7 @@ import { cipherName } from "../storage/encryption.js";
 import { withStoredLevel } from "./api_level.js";
 import { jsDomainMappingTable } from "./default_domain.js";
 import { nowNs, parseRfc3339 } from "../server/time.js";
+import { SystemJsApi } from "./system_api.js";
 
 /** An account's JetStream limits (one tier). */
 export type JsLimits = AccountJetStreamLimits;
@@ -448,6 +449,8 @@ export class JetStreamService implements ServerService {
   readonly log: Log;
   readonly storeLogger: Logger;
   private running = false;
+  /** The system account's view of the API (META.LEADER.STEPDOWN, SERVER.REMOVE). */
+  private systemApi: SystemJsApi | undefined;
   /** The meta group, when the server is part of a cluster (see cluster.ts). */
   cluster: JsCluster | undefined;
 
@@ -471,6 +474,11 @@ export class JetStreamService implements ServerService {
     if (routes !== undefined) this.cluster = new JsCluster(this, routes);
     for (const [acc, limits] of this.enabledAccounts()) this.enableAccount(acc, limits);
     this.cluster?.start();
+    const sys = this.server.systemAccount;
+    if (sys !== undefined) {
+      this.systemApi = new SystemJsApi(sys, this.cluster);
+      this.systemApi.install();
+    }
     // Accounts without JetStream still get an answer: "not enabled for account".
     for (const acc of this.server.accounts.values()) {
       this.installNotEnabled(acc);
@@ -578,6 +586,8 @@ export class JetStreamService implements ServerService {
   async shutdown(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.systemApi?.uninstall();
+    this.systemApi = undefined;
     this.cluster?.stop();
     this.server.events.account.delete(this.onAccount);
     this.server.events.accountClaims.delete(this.onAccount);

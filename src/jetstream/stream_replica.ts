@@ -644,7 +644,7 @@ export class StreamReplica implements RaftStateMachine {
 }
 
 /** nats-server's peer id: a short hash of the server name. */
-function peerId(name: string): string {
+export function peerId(name: string): string {
   return crypto.createHash("sha256").update(name).digest("base64url").slice(0, 8);
 }
 

@@ -4,7 +4,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { startServer, type EmbeddedServer } from "../../src/index.js";
+import { startServer, type EmbeddedOptions, type EmbeddedServer } from "../../src/index.js";
 import { freePort } from "./nats_server.js";
 import { waitUntil } from "./server.js";
 import type { JetStreamService } from "../../src/jetstream/jetstream.js";
@@ -26,9 +26,12 @@ export class JsTestCluster {
     readonly clusterName: string,
     /** Each server's routes list its own URL too, as nats-server deployments' shared configs do. */
     private readonly routesIncludeSelf: boolean,
+    /** More options of every server (users, accounts...). */
+    private readonly extra: EmbeddedOptions,
   ) {}
 
-  static async start(size: number, clusterName = "JSC", opts: { routesIncludeSelf?: boolean } = {}): Promise<JsTestCluster> {
+  /** `withSystemUser`: clients log in as `a`/`a` (or without credentials) in the global account, `sys`/`sys` in the system account. */
+  static async start(size: number, clusterName = "JSC", opts: { routesIncludeSelf?: boolean; withSystemUser?: boolean } = {}): Promise<JsTestCluster> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-jsc-"));
     const members: JsClusterMember[] = [];
     for (let i = 0; i < size; i++) {
@@ -36,7 +39,10 @@ export class JsTestCluster {
       const port = await freePort();
       members.push({ name, port, routePort: await freePort(), storeDir: path.join(dir, name), url: `nats://127.0.0.1:${port}`, srv: undefined });
     }
-    const c = new JsTestCluster(members, dir, clusterName, opts.routesIncludeSelf === true);
+    const extra: EmbeddedOptions = opts.withSystemUser
+      ? { users: [{ user: "a", password: "a" }, { user: "sys", password: "sys", account: "$SYS" }], noAuthUser: "a" }
+      : {};
+    const c = new JsTestCluster(members, dir, clusterName, opts.routesIncludeSelf === true, extra);
     await Promise.all(members.map((m) => c.startMember(m.name)));
     return c;
   }
@@ -50,6 +56,7 @@ export class JsTestCluster {
   async startMember(name: string): Promise<void> {
     const m = this.member(name);
     m.srv = await startServer({
+      ...this.extra,
       host: "127.0.0.1",
       port: m.port,
       serverName: m.name,

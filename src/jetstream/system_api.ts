@@ -1,0 +1,84 @@
+// The JetStream API as the system account sees it. The system account has no JetStream of its
+// own, but it is where nats-server serves the cluster's administrative requests:
+// `$JS.API.META.LEADER.STEPDOWN` and `$JS.API.SERVER.REMOVE` are answered by the meta leader
+// for system account users only (from any other account nobody answers them). Any other request
+// of the system account is answered "JetStream not enabled for account" (10039): `$JS.API.INFO`
+// by the meta leader (or by this server outside a cluster), the rest by the server the client is
+// connected to, as nats-server 2.15 answers.
+import type { Account } from "../server/account.js";
+import type { Subscription } from "../server/sublist.js";
+import { errorResponse } from "./api.js";
+import type { JsCluster } from "./cluster.js";
+import { ApiError, jsError } from "./errors.js";
+
+const PREFIX = "$JS.API.";
+const SYSTEM_RESPONSE = "io.nats.jetstream.api.v1.system_response";
+
+export class SystemJsApi {
+  private subs: Subscription[] = [];
+
+  constructor(
+    private readonly sys: Account,
+    private readonly cluster: JsCluster | undefined,
+  ) {}
+
+  install(): void {
+    // `ACCOUNT.>` (purge, moves) is not served: its requesters get "no responders".
+    for (const area of ["INFO", "META.>", "SERVER.>", "STREAM.>", "CONSUMER.>", "DIRECT.>"]) {
+      this.subs.push(
+        this.sys.subscribeInternal(
+          PREFIX + area,
+          (subject, reply, _hdr, payload, origin) => {
+            if (reply === "") return;
+            const rest = subject.substring(PREFIX.length);
+            const body = Buffer.from(payload);
+            // Answered after the publisher's turn, as the accounts' API is.
+            queueMicrotask(() => this.handle(rest, reply, body, origin !== undefined));
+          },
+          undefined,
+          "jetstream-system-api",
+        ),
+      );
+    }
+  }
+
+  uninstall(): void {
+    for (const sub of this.subs) this.sys.unsubscribeInternal(sub);
+    this.subs = [];
+  }
+
+  private handle(rest: string, reply: string, body: Buffer, fromLocalClient: boolean): void {
+    const cluster = this.cluster;
+    if (rest === "META.LEADER.STEPDOWN" || rest === "SERVER.REMOVE") {
+      // Outside a cluster (or off the meta leader) nobody here answers.
+      if (cluster === undefined || !cluster.isLeader) return;
+      let out: string | undefined;
+      try {
+        const r = rest === "SERVER.REMOVE" ? cluster.serverRemove(body, (answer) => this.answer(reply, answer)) : cluster.metaStepDown(body);
+        if (r !== undefined) out = JSON.stringify({ type: `io.nats.jetstream.api.v1.${rest === "SERVER.REMOVE" ? "meta_server_remove_response" : "meta_leader_stepdown_response"}`, ...r });
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        out = errorResponse(rest, err);
+      }
+      if (out !== undefined) this.answer(reply, out);
+      return;
+    }
+    if (rest === "INFO") {
+      if (cluster !== undefined) {
+        if (cluster.leader === "") {
+          if (fromLocalClient) this.answer(reply, errorResponse(rest, jsError("JSClusterNotAvailErr")));
+          return;
+        }
+        if (!cluster.isLeader) return;
+      }
+      this.answer(reply, JSON.stringify({ type: "io.nats.jetstream.api.v1.account_info_response", error: jsError("JSNotEnabledForAccountErr").toJSON() }));
+      return;
+    }
+    if (!fromLocalClient) return;
+    this.answer(reply, JSON.stringify({ type: SYSTEM_RESPONSE, error: jsError("JSNotEnabledForAccountErr").toJSON() }));
+  }
+
+  private answer(reply: string, json: string): void {
+    this.sys.publish(reply, "", undefined, Buffer.from(json));
+  }
+}
