@@ -646,7 +646,11 @@ export class RaftNode {
   private sendAppend(id: string, p: Progress, force: boolean): void {
     if (p.mode === "snapshot") return;
     const first = this.store.firstIndex;
-    if (p.next < first || (p.next - 1 > 0 && this.store.termAt(p.next - 1) === undefined)) {
+    // A new member that has nothing gets the snapshot even where the log still holds the entries
+    // before it: the state machine's snapshot may hold state no entry carries (a stream scaled
+    // up from one replica has messages from before its group).
+    const fresh = p.match === 0 && p.next <= this.snapshotIndex && this.config.learners.includes(id);
+    if (fresh || p.next < first || (p.next - 1 > 0 && this.store.termAt(p.next - 1) === undefined)) {
       if (this.store.snapshotMeta !== undefined) {
         this.startSnapshot(id, p);
         return;

@@ -24,7 +24,7 @@ import type { Cluster } from "../cluster/cluster.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
 import { errorResponse } from "./api.js";
-import { jsError, type ApiError } from "./errors.js";
+import { ApiError, jsError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
 import type { JetStreamService, JsAccount } from "./jetstream.js";
 import type { Stream } from "./stream.js";
@@ -43,12 +43,16 @@ export interface StreamAssignment {
   created: string;
   /** The stream it mirrors (in this account), if it is a mirror: for the origin's `alternates`. */
   mirror?: string;
+  /** The last create/update request body (base64): a server added to its group creates it from this. */
+  config?: string;
 }
 
 /** A meta group entry. Request bodies travel base64 encoded. */
 type MetaOp =
   | { op: "stream_add" | "stream_update"; account: string; name: string; owner: string; peers?: string[]; subjects: string[]; created: string; body: string; reply: string; hdr?: string }
-  | { op: "stream_del"; account: string; name: string; body: string; reply: string; hdr?: string };
+  | { op: "stream_del"; account: string; name: string; body: string; reply: string; hdr?: string }
+  /** The servers of a stream change (peer removal, server removal); nothing else. */
+  | { op: "stream_peers"; account: string; name: string; peers: string[] };
 
 /** What the gate in the Api decides for one request. */
 export const SKIP = Symbol("another server answers");
@@ -298,12 +302,21 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         if (live) this.execute(op.account, `STREAM.DELETE.${op.name}`, op.body, this.answersHere(prev) ? op.reply : "", op.hdr);
         else this.replayedDeletes.add(`${op.account}\u0000${op.name}`);
       }
+    } else if (op.op === "stream_peers") {
+      if (prev !== undefined) {
+        const sa: StreamAssignment = { ...prev, peers: op.peers, owner: op.peers.includes(prev.owner) ? prev.owner : op.peers[0] };
+        accStreams.set(op.name, sa);
+        if (live) this.peersChanged(prev, sa);
+      }
     } else {
       const sa: StreamAssignment = { account: op.account, name: op.name, owner: op.owner, peers: op.peers ?? [op.owner], subjects: op.subjects, created: op.created };
       const mirror = mirrorOf(op.body, prev);
       if (mirror !== undefined) sa.mirror = mirror;
+      const config = op.body !== "" ? op.body : prev?.config;
+      if (config !== undefined) sa.config = config;
       accStreams.set(op.name, sa);
-      if (live && prev !== undefined && peersOf(prev).includes(this.self) && peersOf(prev).length > 1 && sa.peers.length === 1) {
+      const prevPeers = prev !== undefined ? peersOf(prev) : [];
+      if (live && prev !== undefined && prevPeers.includes(this.self) && prevPeers.length > 1 && sa.peers.length === 1) {
         // Scaled down to one replica: the others drop their copy, the one left stops its group.
         const stream = this.service.accounts.get(op.account)?.streams.get(op.name);
         if (!sa.peers.includes(this.self)) {
@@ -320,8 +333,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           // client may publish as soon as it has the answer).
           const answer = op.owner === this.self && op.reply !== "" ? (out: string) => this.answerWhenLed(op.account, op.name, op.reply, out) : undefined;
           this.execute(op.account, rest, op.body, "", op.hdr, answer);
+        } else if (op.op === "stream_update" && prev !== undefined && !prevPeers.includes(this.self)) {
+          // Added by a scale-up: created here, a member joining the stream's group.
+          this.joinGroup(sa);
         } else {
           this.execute(op.account, rest, op.body, this.answersHere(sa.peers.length === 1 ? sa : (prev ?? sa)) ? op.reply : "", op.hdr);
+          if (op.op === "stream_update" && prev !== undefined && sa.peers.length > 1) this.peersChanged(prev, sa);
         }
       }
     }
@@ -388,17 +405,89 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 
   // ---- replicated streams ----
 
+  /**
+   * The servers of a replicated stream changed (peer removal, scale-up, server removal), seen by
+   * a server of the old or the new group: a server added joins the group (its copy starts empty
+   * and catches up from the leader), a server removed drops its copy (handing the leadership over
+   * first when it leads), the group's leader brings the membership to the new servers.
+   */
+  private peersChanged(prev: StreamAssignment, sa: StreamAssignment): void {
+    const before = peersOf(prev);
+    const after = peersOf(sa);
+    const jsa = this.service.accounts.get(sa.account);
+    const stream = jsa?.streams.get(sa.name);
+    if (after.includes(this.self) && !before.includes(this.self)) {
+      this.joinGroup(sa);
+      return;
+    }
+    if (before.includes(this.self) && !after.includes(this.self)) {
+      if (stream === undefined) return;
+      const replica = stream.replica;
+      const drop = (): void => {
+        // Still not assigned here (a later change may have brought it back).
+        if (this.assignment(sa.account, sa.name)?.peers.includes(this.self) !== true && jsa?.streams.get(sa.name) === stream) {
+          this.service.log.info(`JetStream cluster: stream '${sa.account} > ${sa.name}' moved off this server; its copy here is removed`);
+          this.execute(sa.account, `STREAM.DELETE.${sa.name}`, "", "", undefined);
+        }
+      };
+      if (replica?.isLeader === true && replica.node.stepDown()) {
+        // The leadership goes to a member that stays first (it has every entry), then the copy goes.
+        const deadline = Date.now() + ELECTION_MAX_MS;
+        const poll = setInterval(() => {
+          if (!replica.isLeader || Date.now() > deadline || this.stopped) {
+            clearInterval(poll);
+            if (!this.stopped) drop();
+          }
+        }, 20);
+        poll.unref();
+      } else drop();
+      return;
+    }
+    if (stream === undefined) return;
+    if (stream.replica === undefined && after.length > 1 && stream.cfg.num_replicas > 1) {
+      // Scaled up from one replica: the group starts here, alone, with the messages it has; the
+      // other servers join it.
+      this.attachReplica(stream, true, { alone: true });
+    }
+    stream.replica?.syncMembers();
+  }
+
+  /** Create a stream here as a server added to its group (it joins, waiting for the group's leader). */
+  private joinGroup(sa: StreamAssignment): void {
+    if (sa.config === undefined) {
+      this.service.log.warn(`JetStream cluster: stream '${sa.account} > ${sa.name}' is assigned here but its configuration is not known; not created`);
+      return;
+    }
+    const key = `${sa.account}\u0000${sa.name}`;
+    this.joining.add(key);
+    try {
+      this.execute(sa.account, `STREAM.CREATE.${sa.name}`, sa.config, "", undefined);
+    } finally {
+      this.joining.delete(key);
+    }
+  }
+
+  /** Streams being created here as servers added to an existing group. */
+  private readonly joining = new Set<string>();
+
+  assignedPeers(stream: Stream): string[] | undefined {
+    const sa = this.assignment(stream.jsa.account.name, stream.name);
+    return sa === undefined ? undefined : peersOf(sa);
+  }
+
   get raftDir(): string {
     return path.join(this.service.storeDir, "_raft");
   }
 
   /** A stream with num_replicas > 1 was created (fresh) or recovered here: its RAFT group starts. */
-  attachReplica(stream: Stream, fresh: boolean): void {
+  attachReplica(stream: Stream, fresh: boolean, how: { alone?: boolean } = {}): void {
     if (stream.cfg.num_replicas <= 1) return;
     const sa = this.assignment(stream.jsa.account.name, stream.name);
-    const replica = new StreamReplica(stream, this, sa?.peers ?? [this.self], fresh);
+    const joining = fresh && this.joining.has(`${stream.jsa.account.name}\u0000${stream.name}`);
+    const peers = how.alone === true ? [this.self] : (sa?.peers ?? [this.self]);
+    const replica = new StreamReplica(stream, this, peers, fresh, joining, how.alone === true && stream.store.state().lastSeq > 0);
     stream.replica = replica;
-    replica.start(fresh && sa?.owner === this.self);
+    replica.start(fresh && !joining && (how.alone === true || sa?.owner === this.self));
   }
 
   leaderChanged(replica: StreamReplica, leader: string): void {
@@ -424,7 +513,15 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       for (const sa of m.values()) {
         if (!peersOf(sa).includes(this.self) || jsa.streams.has(sa.name)) continue;
         this.service.log.warn(`JetStream cluster: stream '${account} > ${sa.name}' is assigned here but missing; it is created empty`);
-        jsa.executeApi(`STREAM.CREATE.${sa.name}`, "", Buffer.from(JSON.stringify({ name: sa.name, subjects: sa.subjects })), undefined);
+        const body = sa.config !== undefined ? Buffer.from(sa.config, "base64") : Buffer.from(JSON.stringify({ name: sa.name, subjects: sa.subjects }));
+        // A member of a replicated stream's group rejoins it (its leader catches it up).
+        const key = `${account}\u0000${sa.name}`;
+        if (peersOf(sa).length > 1) this.joining.add(key);
+        try {
+          jsa.executeApi(`STREAM.CREATE.${sa.name}`, "", body, undefined);
+        } finally {
+          this.joining.delete(key);
+        }
       }
     }
     for (const key of this.replayedDeletes) {
@@ -487,14 +584,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       return PENDING;
     }
     if (t[0] === "STREAM" && t[1] === "PEER" && t[2] === "REMOVE") {
-      // The meta leader answers (as in nats-server). The request is checked; moving a stream's
-      // replica to another server is not there yet, so a valid one is refused with 10036.
       if (!leader) return SKIP;
-      if (sa === undefined) throw jsError("JSStreamNotFoundErr");
-      const req = parseConfig(body) as { peer?: unknown };
-      if (typeof req.peer !== "string" || req.peer === "") throw jsError("JSBadRequestErr");
-      if (!peersOf(sa).includes(req.peer)) throw jsError("JSClusterPeerNotMemberErr");
-      throw jsError("JSClusterUnSupportFeatureErr");
+      return this.streamPeerRemove(account, sa, body);
     }
     if (t[0] === "STREAM" && t[1] === "RESTORE") {
       if (!leader) return SKIP;
@@ -560,13 +651,17 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       const replicas = typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1;
       // Not yet: scaling a stream, and replicated mirrors, sources and batches.
       let peers = sa !== undefined ? peersOf(sa) : undefined;
-      if (sa !== undefined && peers !== undefined && replicas !== peers.length) {
-        // Down to one replica: the member that leads the group keeps the stream (it has every
-        // committed message). Growing a stream's replicas is not there yet.
+      if (sa !== undefined && peers !== undefined) this.checkPlacement(cfg);
+      if (sa !== undefined && peers !== undefined && replicas < peers.length) {
+        // Fewer replicas: down to one, the member that leads the group keeps the stream (it has
+        // every committed message).
         if (replicas !== 1) throw jsError("JSStreamReplicasNotUpdatableErr");
         const lead = this.service.accounts.get(account)?.streams.get(name)?.replica?.leader ?? "";
         if (lead === "" || !peers.includes(lead)) throw jsError("JSClusterNotAvailErr");
         peers = [lead];
+      } else if (sa !== undefined && peers !== undefined && replicas > peers.length) {
+        // More replicas: more servers join (the stream's group catches them up).
+        peers = [...peers, ...this.place(cfg, replicas - peers.length, peers)];
       }
       // Subject delete markers and message schedules produce messages from timers on one
       // server: not replicated yet, so refused rather than silently missing on R>1.
@@ -596,18 +691,28 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }
   }
 
-  /** Choose the servers for a new stream: current members with the fewest streams (the first one is its owner). */
-  private place(cfg: Record<string, unknown>, replicas: number): string[] {
-    const placement = (cfg.placement ?? {}) as { cluster?: unknown; tags?: unknown; preferred?: unknown };
+  /** A placement (cluster, tags) the servers of a stream must match. */
+  private checkPlacement(cfg: Record<string, unknown>): void {
+    const placement = (cfg.placement ?? {}) as { cluster?: unknown; tags?: unknown };
     if (typeof placement.cluster === "string" && placement.cluster !== "" && placement.cluster !== this.clusterName) {
       throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement" });
     }
     if (Array.isArray(placement.tags) && placement.tags.length > 0) {
       // No server has tags yet (server_tags is not implemented): nothing can match.
-      throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, tags not matched ['${placement.tags.join("', '")}']` });
+      throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, tags not matched ['${[...placement.tags].sort().join("', '")}']` });
     }
+  }
+
+  /**
+   * Choose servers for a stream: current members with the fewest streams (the first one is its
+   * owner), other than those in `exclude` (the stream's servers already, a server removed).
+   */
+  private place(cfg: Record<string, unknown>, replicas: number, exclude: string[] = []): string[] {
+    this.checkPlacement(cfg);
+    const placement = (cfg.placement ?? {}) as { preferred?: unknown };
     const node = this.node as RaftNode;
     const current = new Set([this.self, ...node.peerStatus().filter((p) => p.current && p.voter).map((p) => p.id)]);
+    for (const id of exclude) current.delete(id);
     const count = new Map<string, number>();
     for (const id of current) count.set(id, 0);
     for (const m of this.streams.values()) for (const sa of m.values()) for (const p of peersOf(sa)) if (count.has(p)) count.set(p, (count.get(p) ?? 0) + 1);
@@ -618,6 +723,44 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       ranked.unshift(placement.preferred);
     }
     return ranked.slice(0, replicas);
+  }
+
+  /**
+   * STREAM.PEER.REMOVE on the meta leader: the server (by name or nats-server's peer id) leaves
+   * the stream's group and another server takes its place (it catches up from the group's
+   * leader). Without a server to take its place nothing changes: "peer remap failed", as
+   * nats-server 2.15 answers this request.
+   */
+  private streamPeerRemove(account: string, sa: StreamAssignment | undefined, body: Buffer): Record<string, unknown> {
+    if (isEmptyBody(body)) throw jsError("JSBadRequestErr");
+    const req = decodeRequest<{ peer?: string }>(body, PEER_REMOVE_SHAPE, "JSApiStreamRemovePeerRequest") ?? {};
+    if (!req.peer) throw jsError("JSBadRequestErr");
+    if (sa === undefined) throw jsError("JSStreamNotFoundErr");
+    const peers = peersOf(sa);
+    const peer = peers.find((p) => peerIdOf(p) === req.peer) ?? peers.find((p) => p === req.peer);
+    if (peer === undefined) throw jsError("JSClusterPeerNotMemberErr");
+    // A single replica has no group to copy its messages from: moving it would lose them.
+    if (peers.length === 1 || sa.config === undefined) throw jsError("JSPeerRemapErr");
+    let replacement: string[];
+    try {
+      replacement = this.place(parseConfig(Buffer.from(sa.config, "base64")), 1, [...peers]);
+    } catch (err) {
+      if (err instanceof ApiError) throw jsError("JSPeerRemapErr");
+      throw err;
+    }
+    this.proposePeers(account, sa.name, [...peers.filter((p) => p !== peer), ...replacement]);
+    this.service.log.info(`JetStream cluster: stream '${account} > ${sa.name}': ${peer} replaced by ${replacement[0]}`);
+    return { success: true };
+  }
+
+  private proposePeers(account: string, name: string, peers: string[]): void {
+    const op: MetaOp = { op: "stream_peers", account, name, peers };
+    try {
+      (this.node as RaftNode).propose(Buffer.from(JSON.stringify(op)));
+    } catch (err) {
+      if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
+      throw err;
+    }
   }
 
   /** STREAM/CONSUMER.LEADER.STEPDOWN on the group's leader: hand the leadership over (placement.preferred may name the next). */
@@ -685,6 +828,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }
     this.serverRemoval = { peer: found, index, answer };
     this.service.log.info(`JetStream cluster: removing server '${found}' from the meta group`);
+    this.moveAssetsOff(found);
     // Committed (or given up when this server stops leading): polled, a rare request.
     const poll = setInterval(() => {
       if (this.stopped || this.serverRemoval?.index !== index) clearInterval(poll);
@@ -692,6 +836,35 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }, 50);
     poll.unref();
     return undefined;
+  }
+
+  /**
+   * A server leaves the cluster: each replicated stream it held gets another server in its place
+   * when one is available, or goes on without it. A single-replica stream held there stays
+   * assigned to it (its messages are only there), with a warning.
+   */
+  private moveAssetsOff(server: string): void {
+    for (const [account, m] of this.streams) {
+      for (const sa of m.values()) {
+        const peers = peersOf(sa);
+        if (!peers.includes(server)) continue;
+        if (peers.length === 1) {
+          this.service.log.warn(`JetStream cluster: stream '${account} > ${sa.name}' has its only replica on removed server '${server}'; left there`);
+          continue;
+        }
+        let replacement: string[] = [];
+        try {
+          if (sa.config !== undefined) replacement = this.place(parseConfig(Buffer.from(sa.config, "base64")), 1, [...peers]);
+        } catch {
+          // no server to take its place: the stream goes on with one replica fewer
+        }
+        try {
+          this.proposePeers(account, sa.name, [...peers.filter((p) => p !== server), ...replacement]);
+        } catch (err) {
+          this.service.log.warn(`JetStream cluster: stream '${account} > ${sa.name}' could not move off '${server}': ${(err as Error).message}`);
+        }
+      }
+    }
   }
 
   /** The meta group's membership changed: a committed SERVER.REMOVE is answered. */
@@ -841,6 +1014,7 @@ function isEmptyBody(body: Buffer): boolean {
 
 const STEPDOWN_SHAPE: Shape = { placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" } };
 const SERVER_REMOVE_SHAPE: Shape = { peer: "string", peer_id: "string" };
+const PEER_REMOVE_SHAPE: Shape = { peer: "string" };
 
 function parseConfig(body: Buffer): Record<string, unknown> {
   if (body.length === 0) return {};

@@ -81,6 +81,8 @@ export interface ReplicaHost {
   readonly clusterName: string;
   /** Where the groups' directories are. */
   readonly raftDir: string;
+  /** The members the meta group assigned this stream to (the group's leader brings its membership there). */
+  assignedPeers(stream: Stream): string[] | undefined;
   /** Leadership of a stream's group changed (advisories). */
   leaderChanged(replica: StreamReplica, leader: string): void;
 }
@@ -121,6 +123,10 @@ export class StreamReplica implements RaftStateMachine {
     private readonly host: ReplicaHost,
     peers: string[],
     fresh: boolean,
+    /** A server added to an existing group: it waits for the group's leader (a snapshot, then the log). */
+    joining = false,
+    /** The group starts on a stream that has messages already (scaled up from one replica): members added later get them by snapshot. */
+    private baseSnapshot = false,
   ) {
     const jsa = stream.jsa;
     this.group = streamGroupName(jsa.account.name, stream.name);
@@ -149,6 +155,7 @@ export class StreamReplica implements RaftStateMachine {
       env: realRaftEnv,
       sm: this,
       initial: { voters, learners: [] },
+      joining,
       electionMinMs: ELECTION_MIN_MS,
       electionMaxMs: ELECTION_MAX_MS,
       heartbeatMs: HEARTBEAT_MS,
@@ -223,7 +230,55 @@ export class StreamReplica implements RaftStateMachine {
     this.onReady.push(once);
   }
 
+  /**
+   * On the group's leader: bring the membership to the assigned peers, one change at a time
+   * (RAFT's rule): a new server joins as a learner (it catches up by snapshot and log and is
+   * promoted once current), and only when no learner is pending is a server no longer assigned
+   * removed, so the group never counts on a member that is not there yet. Checked again until
+   * the membership matches.
+   */
+  syncMembers(): void {
+    if (this.membersTimer !== undefined || this.stopped) return;
+    if (!this.node.isLeader || !this.node.leaderReady) return;
+    const target = this.host.assignedPeers(this.stream);
+    if (target === undefined || target.length === 0) return;
+    const cfg = this.node.config;
+    const members = [...cfg.voters, ...cfg.learners];
+    const add = target.find((p) => !members.includes(p));
+    const remove = cfg.voters.find((p) => !target.includes(p) && p !== this.host.self);
+    if (add === undefined && remove === undefined && cfg.learners.length === 0) return;
+    try {
+      if (add !== undefined && this.baseSnapshot && this.node.snapshotIndex === 0) {
+        // The messages from before the group are in no entry: a snapshot first, so new members copy them.
+        this.node.snapshotNow();
+      } else if (add !== undefined) {
+        this.node.addPeer(add);
+        this.log(`adding ${add} to the group`);
+      } else if (cfg.learners.length === 0 && remove !== undefined) {
+        this.node.removePeer(remove);
+        this.log(`removing ${remove} from the group`);
+      }
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err; // a change in progress: next time
+    }
+    this.membersTimer = setTimeout(() => {
+      this.membersTimer = undefined;
+      this.syncMembers();
+    }, 100);
+    this.membersTimer.unref();
+  }
+
+  private membersTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  private log(msg: string): void {
+    this.stream.jsa.service.log.info(`JetStream cluster: stream '${this.stream.jsa.account.name} > ${this.stream.name}': ${msg}`);
+  }
+
   stop(): void {
+    this.stopped = true;
+    if (this.membersTimer !== undefined) clearTimeout(this.membersTimer);
+    this.membersTimer = undefined;
     this.node.stop();
     const sys = this.stream.jsa.service.server.systemAccount;
     if (this.sub !== undefined) sys?.unsubscribeInternal(this.sub);
@@ -359,6 +414,7 @@ export class StreamReplica implements RaftStateMachine {
     adv.streamLeaderElected(ctx, this.stream.name, this.host.self, replicas);
     for (const c of this.stream.consumers.values()) if (c.durable) adv.consumerLeaderElected(ctx, this.stream.name, c.name, this.host.self, replicas);
     this.drainHeld();
+    this.syncMembers();
   }
 
   /** Not the leader (anymore): what waited here gets no answer (its publisher retries). */
