@@ -701,7 +701,13 @@ export class Api {
       const all = s.publicConsumers().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       const offset = pageOffset(req.offset, all.length);
       if (op === "NAMES") {
-        return { total: all.length, offset, limit: NAMES_LIMIT, consumers: all.slice(offset, offset + NAMES_LIMIT).map((c) => c.name) };
+        // A replicated stream's ephemeral consumers that live on other members are named too.
+        const names = all.map((c) => c.name);
+        const remote = s.replica?.remoteEphemerals() ?? [];
+        names.push(...remote);
+        names.sort();
+        const at = pageOffset(req.offset, names.length);
+        return { total: names.length, offset: at, limit: NAMES_LIMIT, consumers: names.slice(at, at + NAMES_LIMIT) };
       }
       return { total: all.length, offset, limit: LIST_LIMIT, consumers: all.slice(offset, offset + LIST_LIMIT).map((c) => c.infoJson(false)) };
     }

@@ -74,6 +74,14 @@ export function dynamicMetadata(metadata: Record<string, string> | undefined): R
   return { ...(metadata ?? {}), [SERVER_VERSION_KEY]: NATS_FEATURE_VERSION, [SERVER_LEVEL_KEY]: String(JS_API_LEVEL) };
 }
 
+/** Metadata of an answer as it is stored (a LIST item built from another server's INFO answer). */
+export function withoutDynamicMetadata(metadata: Record<string, string>): Record<string, string> {
+  const md = { ...metadata };
+  delete md[SERVER_VERSION_KEY];
+  delete md[SERVER_LEVEL_KEY];
+  return md;
+}
+
 /** Can this server run an asset that records `metadata`? (ADR-44: otherwise it is offline) */
 export function supportsRequiredLevel(metadata: Record<string, string> | undefined): boolean {
   const l = metadata?.[REQUIRED_LEVEL_KEY];

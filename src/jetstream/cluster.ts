@@ -24,6 +24,7 @@ import type { Cluster } from "../cluster/cluster.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
 import { errorResponse } from "./api.js";
+import { withoutDynamicMetadata } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
 import type { JetStreamService, JsAccount } from "./jetstream.js";
@@ -592,6 +593,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       throw jsError("JSClusterUnSupportFeatureErr");
     }
     if (sa !== undefined) {
+      // An ephemeral consumer of a replicated stream is answered for by the member it lives on.
+      const eph = this.ephemeralRequest(jsa, t, name);
+      if (eph !== false) return eph;
       if (!this.answersHere(sa)) return this.answerLeaderless(jsa, sa, t, body, reply, hdr);
       const stream = jsa.streams.get(name);
       const replica = stream?.replica;
@@ -599,6 +603,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         // A consumer's state is replicated through its stream's group: its leader is the stream's.
         if (t[0] === "CONSUMER" && stream?.consumers.get(t[4] ?? "") === undefined) throw jsError("JSConsumerNotFoundErr");
         return this.groupStepDown(replica, body);
+      }
+      if (t[0] === "CONSUMER" && t[1] === "LIST" && t.length === 3 && stream !== undefined && (replica?.remoteEphemerals().length ?? 0) > 0) {
+        return this.consumerList(jsa, stream, body, reply, hdr);
       }
       if (replica !== undefined && replicatedChange(t, body, stream)) {
         // A change of a replicated stream: every member runs it once committed, the leader answers.
@@ -608,6 +615,25 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       return undefined;
     }
     return leader ? undefined : SKIP;
+  }
+
+  /**
+   * A request naming an ephemeral consumer of a replicated stream: ephemeral consumers are R1 and
+   * stay on the member that created them across stream leader changes (nats-server 2.15), so
+   * that member answers (undefined: as a single server would), the others skip it. false: not
+   * such a request, the stream's leader decides.
+   */
+  private ephemeralRequest(jsa: JsAccount, t: string[], streamName: string): Intercept | false {
+    if (t[0] !== "CONSUMER") return false;
+    const consumer = t[1] === "MSG" || t[1] === "LEADER" || t[1] === "DURABLE" ? t[4] : t[1] === "NAMES" || t[1] === "LIST" ? undefined : t[3];
+    if (consumer === undefined || consumer === "") return false;
+    const replica = jsa.streams.get(streamName)?.replica;
+    const host = replica?.ephemeralHost(consumer);
+    if (host === undefined) return false;
+    if (host !== this.self) return SKIP;
+    // An R1 consumer has no other member to hand over to; nats-server answers success.
+    if (t[1] === "LEADER" && t[2] === "STEPDOWN") return { success: true };
+    return undefined;
   }
 
   /**
@@ -894,6 +920,74 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const offset = Math.min(Math.max(0, typeof req.offset === "number" ? req.offset : 0), total);
     names = names.slice(offset, offset + 1024);
     return { total, offset, limit: 1024, streams: names.length > 0 ? names : null };
+  }
+
+  /**
+   * CONSUMER.LIST of a replicated stream whose ephemeral consumers live on other members too:
+   * their info is asked of them (CONSUMER.INFO, answered by the member holding each), then the
+   * list is this member's consumers and theirs, by name, paged as nats-server pages it.
+   */
+  private consumerList(jsa: JsAccount, stream: Stream, body: Buffer, reply: string, hdr: Buffer | undefined): typeof PENDING {
+    const remote = stream.replica?.remoteEphemerals() ?? [];
+    let offset = 0;
+    try {
+      const req = parseConfig(body) as { offset?: unknown };
+      if (typeof req.offset === "number" && req.offset > 0) offset = Math.floor(req.offset);
+    } catch {
+      // the local handler answers the bad request
+    }
+    const acc = jsa.account;
+    const inbox = `$JSC.CLIST.${this.self}.${Math.random().toString(36).slice(2)}`;
+    const infos = new Map<string, Record<string, unknown>>();
+    let answered = 0;
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      acc.unsubscribeInternal(sub);
+      jsa.executeApi(`CONSUMER.LIST.${stream.name}`, "", Buffer.from(JSON.stringify({ offset: 0 })), hdr, false, (out) => {
+        let answer = out;
+        try {
+          const r = JSON.parse(out) as { error?: unknown; consumers?: Array<{ name: string }>; total?: number; offset?: number; limit?: number };
+          if (r.error === undefined && Array.isArray(r.consumers)) {
+            const all = [...r.consumers, ...infos.values()] as Array<{ name: string }>;
+            all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+            const at = Math.min(offset, all.length);
+            const missing = remote.filter((n) => !infos.has(n));
+            answer = JSON.stringify({ ...r, total: all.length, offset: at, consumers: all.slice(at, at + (r.limit ?? 256)), ...(missing.length > 0 ? { missing } : {}) });
+          }
+        } catch {
+          // sent as it is
+        }
+        if (reply !== "") acc.publish(reply, "", undefined, Buffer.from(answer));
+      });
+    };
+    const sub = acc.subscribeInternal(
+      `${inbox}.*`,
+      (subject, _r, _h, payload) => {
+        const name = remote[Number(subject.substring(inbox.length + 1))];
+        try {
+          const info = JSON.parse(payload.toString()) as Record<string, unknown>;
+          if (name !== undefined && info.error === undefined) {
+            delete info.type;
+            // As a LIST item: the stored metadata, without this server's version keys.
+            const cfg = info.config as { metadata?: Record<string, string> } | undefined;
+            if (cfg?.metadata !== undefined) cfg.metadata = withoutDynamicMetadata(cfg.metadata);
+            infos.set(name, info);
+          }
+        } catch {
+          // not an answer
+        }
+        if (++answered === remote.length) queueMicrotask(finish);
+      },
+      undefined,
+      "jetstream-cluster-consumer-list",
+    );
+    const timer = setTimeout(finish, LIST_GATHER_MS);
+    timer.unref();
+    remote.forEach((n, i) => acc.publish(`$JS.API.CONSUMER.INFO.${stream.name}.${n}`, `${inbox}.${i}`, undefined, Buffer.alloc(0)));
+    return PENDING;
   }
 
   /** STREAM.LIST: ask each stream's server for its info (STREAM.INFO), answer with them all. */

@@ -524,9 +524,13 @@ export class Consumer {
 
   // ---- delivery ----
 
-  /** On a member of a replicated stream that does not lead it: the consumer keeps state, delivers nothing. */
+  /**
+   * A durable on a member of a replicated stream that does not lead it: it keeps state, delivers
+   * nothing. Ephemeral consumers are R1 (as nats-server's): they run on the member that created
+   * them whoever leads the stream, from that member's copy of it.
+   */
   get standby(): boolean {
-    return this.stream.replica !== undefined && !this.stream.replica.isLeader;
+    return this.durable && this.stream.replica !== undefined && !this.stream.replica.isLeader;
   }
 
   /** This member now leads the stream: deliveries and redeliveries resume from the replicated state. */
@@ -1225,6 +1229,7 @@ export class Consumer {
       num_pending: Math.max(this.npc, 0),
       ...(!this.isPull && this.active ? { push_bound: true } : {}),
       ...(paused ? { paused: true, pause_remaining: (this.pauseUntilMs - now) * 1e6 } : {}),
+      ...this.clusterJson(),
       ts: rfc3339(nowNs()),
       // nats-server reports the first group (the only one a pin applies to so far).
       ...(groups.length > 0
@@ -1233,6 +1238,20 @@ export class Consumer {
     };
   }
 
+
+  /**
+   * `cluster` of the info in a cluster, as nats-server: a durable of a replicated stream is led
+   * by the stream's leader (its state goes through the stream's group); any other consumer is
+   * R1 on this server.
+   */
+  private clusterJson(): Record<string, unknown> {
+    const service = this.stream.jsa.service;
+    const cluster = service.cluster;
+    if (cluster === undefined) return {};
+    const replica = this.stream.replica;
+    if (replica !== undefined && this.durable) return { cluster: replica.clusterInfo() };
+    return { cluster: { name: cluster.clusterName, leader: service.server.name } };
+  }
 
   /** What goes into the consumer store's config slot (config + creation time). */
   storedConfig(): { config: ConsumerConfig; created: string; name: string } {

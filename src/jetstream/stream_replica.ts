@@ -69,7 +69,9 @@ type ReplicatedOp =
   | { op: "consumer"; name: string; c: ConsumerOp }
   /** The durable consumers' changes of one turn, in order (a fetch's deliveries, a batch of acks). */
   | { op: "consumers"; list: Array<{ name: string; c: ConsumerOp }> }
-  | { op: "api"; rest: string; body: string; reply: string; hdr?: string };
+  | { op: "api"; rest: string; body: string; reply: string; hdr?: string }
+  /** An ephemeral consumer lives on `host` (R1, as nats-server places them), or is gone. */
+  | { op: "eph"; name: string; host: string; gone?: boolean; direct?: boolean };
 
 /** The name of a stream's RAFT group (a subject token and a directory name). */
 export function streamGroupName(account: string, stream: string): string {
@@ -117,6 +119,15 @@ export class StreamReplica implements RaftStateMachine {
   private opsApplied: number;
   private leaderSinceNs: bigint | undefined;
   private onReady: Array<() => void> = [];
+  /**
+   * Where this stream's ephemeral consumers live (name → server). An ephemeral consumer is R1:
+   * it stays on the member that created it across stream leader changes, delivering from that
+   * member's copy, and that member answers the requests about it (as nats-server 2.15).
+   */
+  private readonly ephemerals = new Map<string, { host: string; direct: boolean }>();
+  private ephemeralsAnnounced = false;
+  /** Where a member that hosts an ephemeral consumer tells the leader of it (the leader proposes). */
+  private readonly ephSub: Subscription | undefined;
 
   constructor(
     readonly stream: Stream,
@@ -164,6 +175,11 @@ export class StreamReplica implements RaftStateMachine {
       observer: {
         stateChanged: (role, leader) => {
           if (role !== "leader") this.lostLeadership();
+          if (role === "follower" && leader !== "" && !this.ephemeralsAnnounced) {
+            // Ephemeral consumers recovered here at start: the leader records where they live.
+            this.ephemeralsAnnounced = true;
+            for (const c of this.stream.consumers.values()) if (!c.durable) this.ephemeralChanged(c.name, false);
+          }
           this.host.leaderChanged(this, leader);
         },
         leaderReady: () => this.becameReady(),
@@ -187,6 +203,53 @@ export class StreamReplica implements RaftStateMachine {
       `raft-${this.group}`,
     );
     this.catchupSub = sys?.subscribeInternal(`$JSC.CATCHUP.${this.group}.${self}`, (_s, reply, _h, payload) => this.serveCatchup(reply, payload), undefined, `raft-catchup-${this.group}`);
+    this.ephSub = sys?.subscribeInternal(
+      `$JSC.EPH.${this.group}`,
+      (_s, _r, _h, payload) => {
+        if (!this.node.isLeader) return;
+        try {
+          const e = JSON.parse(payload.toString()) as { name: string; host: string; gone?: boolean; direct?: boolean };
+          if (typeof e.name === "string" && typeof e.host === "string") this.proposeEphemeral(e.name, e.host, e.gone === true, e.direct === true);
+        } catch {
+          // not ours
+        }
+      },
+      undefined,
+      `raft-eph-${this.group}`,
+    );
+  }
+
+  // ---- ephemeral consumers (R1, on the member that created them) ----
+
+  /** The server an ephemeral consumer of this stream lives on: this one when it holds it, else what the group recorded. */
+  ephemeralHost(name: string): string | undefined {
+    const c = this.stream.consumers.get(name);
+    if (c !== undefined && !c.durable) return this.host.self;
+    return this.ephemerals.get(name)?.host;
+  }
+
+  /** The names of the ephemeral consumers other members hold, sources' own readers aside (CONSUMER.NAMES/LIST name them too). */
+  remoteEphemerals(): string[] {
+    const out: string[] = [];
+    for (const [name, e] of this.ephemerals) if (e.host !== this.host.self && !e.direct && !this.stream.consumers.has(name)) out.push(name);
+    return out;
+  }
+
+  /** An ephemeral consumer was created (or is gone) here: the group records where it lives. */
+  ephemeralChanged(name: string, gone: boolean): void {
+    const direct = this.stream.consumers.get(name)?.cfg.direct === true;
+    if (this.node.isLeader) this.proposeEphemeral(name, this.host.self, gone, direct);
+    else this.stream.jsa.service.server.systemAccount?.publish(`$JSC.EPH.${this.group}`, "", undefined, Buffer.from(JSON.stringify({ name, host: this.host.self, gone, direct })));
+  }
+
+  private proposeEphemeral(name: string, host: string, gone: boolean, direct: boolean): void {
+    const known = this.ephemerals.get(name);
+    if (gone ? known === undefined : known?.host === host) return;
+    try {
+      this.proposeOp({ op: "eph", name, host, ...(gone ? { gone: true } : {}), ...(direct ? { direct: true } : {}) });
+    } catch {
+      // no leader now: the next leader learns it again (becameReady)
+    }
   }
 
   /** Start the group; `campaign`: this member is the new stream's preferred first leader. */
@@ -283,6 +346,7 @@ export class StreamReplica implements RaftStateMachine {
     const sys = this.stream.jsa.service.server.systemAccount;
     if (this.sub !== undefined) sys?.unsubscribeInternal(this.sub);
     if (this.catchupSub !== undefined) sys?.unsubscribeInternal(this.catchupSub);
+    if (this.ephSub !== undefined) sys?.unsubscribeInternal(this.ephSub);
     this.lostLeadership();
   }
 
@@ -413,6 +477,10 @@ export class StreamReplica implements RaftStateMachine {
     const ctx = this.stream.jsa.advisoryContext;
     adv.streamLeaderElected(ctx, this.stream.name, this.host.self, replicas);
     for (const c of this.stream.consumers.values()) if (c.durable) adv.consumerLeaderElected(ctx, this.stream.name, c.name, this.host.self, replicas);
+    // The ephemeral consumers held here (recovered after a restart, created while the group had
+    // no leader) are recorded; those recorded here that are gone are dropped.
+    for (const c of this.stream.consumers.values()) if (!c.durable) this.proposeEphemeral(c.name, this.host.self, false, c.cfg.direct === true);
+    for (const [name, e] of this.ephemerals) if (e.host === this.host.self && !this.stream.consumers.has(name)) this.proposeEphemeral(name, e.host, true, e.direct);
     this.drainHeld();
     this.syncMembers();
   }
@@ -485,8 +553,6 @@ export class StreamReplica implements RaftStateMachine {
   }
 
   private applyOp(data: Buffer, index: number): void {
-    // Applied before this start: not again (a purge would take what came after it).
-    if (index <= this.opsApplied) return;
     let op: ReplicatedOp;
     try {
       op = JSON.parse(data.toString("utf8", 1)) as ReplicatedOp;
@@ -494,6 +560,14 @@ export class StreamReplica implements RaftStateMachine {
       this.stream.jsa.service.log.warn(`stream '${this.stream.name}': RAFT entry ${index} does not decode`);
       return;
     }
+    if (op.op === "eph") {
+      // Where an ephemeral lives: a record, applied again on every replay (it is not persisted elsewhere).
+      if (op.gone === true) this.ephemerals.delete(op.name);
+      else this.ephemerals.set(op.name, { host: op.host, direct: op.direct === true });
+      return;
+    }
+    // Applied before this start: not again (a purge would take what came after it).
+    if (index <= this.opsApplied) return;
     if (op.op === "stream") {
       try {
         // Only operations without Buffers or bigints are forwarded (JSON carries them as they are).
@@ -536,7 +610,8 @@ export class StreamReplica implements RaftStateMachine {
   /** The stream's state as of the last applied entry; the log is compacted once the store has it on disk. */
   snapshot(): { data: Buffer; ready: Promise<void> } {
     const st = this.stream.store.state();
-    return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq })), ready: this.stream.store.syncPending() };
+    const eph = Object.fromEntries(this.ephemerals);
+    return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq, eph })), ready: this.stream.store.syncPending() };
   }
 
   /**
@@ -548,12 +623,14 @@ export class StreamReplica implements RaftStateMachine {
    */
   async restore(data: Buffer, index: number, fromLeader: boolean): Promise<void> {
     const s = this.stream;
-    let snap: { first: number; last: number };
+    let snap: { first: number; last: number; eph?: Record<string, { host: string; direct: boolean }> };
     try {
-      snap = JSON.parse(data.toString()) as { first: number; last: number };
+      snap = JSON.parse(data.toString()) as typeof snap;
     } catch {
       return;
     }
+    this.ephemerals.clear();
+    for (const [name, e] of Object.entries(snap.eph ?? {})) if (typeof e?.host === "string") this.ephemerals.set(name, { host: e.host, direct: e.direct === true });
     if (!fromLeader) {
       if (snap.last > s.store.state().lastSeq) s.jsa.service.log.warn(`stream '${s.name}': the store is behind its RAFT snapshot (${s.store.state().lastSeq} < ${snap.last}); messages in between are missing here`);
       return;

@@ -1,0 +1,189 @@
+// Ephemeral consumers of a replicated (R3) stream are R1, as in nats-server 2.15: each lives on
+// the member that created it and stays there when the stream's leader changes, delivering from
+// that member's copy of the stream; that member answers the requests about it, every member's
+// CONSUMER.NAMES/LIST name it, and deleting it removes it (nothing is left behind on any server).
+// The same steps run on a cluster of three nats-server 2.15 servers, and what clients see is
+// compared.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, AckPolicy, type ConsumerInfo } from "@nats-io/jetstream";
+import { JsTestCluster } from "./helpers/js_cluster.js";
+import { startRefJsCluster } from "./helpers/ref_js_cluster.js";
+import { waitUntil } from "./helpers/server.js";
+
+interface Answer {
+  error?: { code: number; err_code: number; description: string };
+  [k: string]: unknown;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A JSON API request, repeated while the cluster answers 503 / not at all (a leader being elected). */
+async function api(nc: NatsConnection, subject: string, body?: unknown): Promise<Answer> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const a = JSON.parse((await nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout: 5000 })).string()) as Answer;
+      if (a.error?.code !== 503 || Date.now() > deadline) return a;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    await sleep(200);
+  }
+}
+
+/** A publish acknowledged by the stream (retried while its group elects a leader). */
+async function publish(nc: NatsConnection, subject: string, data: string): Promise<number> {
+  const js = jetstream(nc, { timeout: 5000 });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return (await js.publish(subject, data, { msgID: data })).seq;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await sleep(200);
+    }
+  }
+}
+
+async function until(cond: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(200);
+  }
+}
+
+/** What clients see; server names are replaced by their index in `names`. */
+async function scenario(urls: string[], names: string[], onDeleted?: (consumer: string) => Promise<void>): Promise<Record<string, unknown>> {
+  const ncs: NatsConnection[] = [];
+  try {
+    for (const u of urls) ncs.push(await connect({ servers: u }));
+    const nc = ncs[0];
+    // Retried until the meta group has a leader (a new nats-server cluster stays silent until then).
+    await until(async () => (await api(nc, "$JS.API.STREAM.CREATE.E", { name: "E", subjects: ["e.>"], num_replicas: 3 })).error === undefined, "the stream");
+    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
+    for (let i = 1; i <= 5; i++) await publish(ncs[i % 3], "e.x", `m${i}`);
+    // Ephemeral pull consumers created from clients of every server.
+    const created: ConsumerInfo[] = [];
+    for (let i = 0; i < 3; i++) created.push((await api(ncs[i], "$JS.API.CONSUMER.CREATE.E", { stream_name: "E", config: { ack_policy: AckPolicy.Explicit, inactive_threshold: 120_000_000_000 } })) as unknown as ConsumerInfo);
+    const hosts = created.map((c) => c.cluster?.leader ?? "");
+    for (const h of hosts) assert.ok(names.includes(h), `an ephemeral consumer lives on a member (${h})`);
+    const clusterKeys = Object.keys(created[0].cluster ?? {}).sort();
+    const firsts: number[] = [];
+    for (const [i, c] of created.entries()) {
+      const m = await (await jetstream(ncs[(i + 1) % 3]).consumers.get("E", c.name)).next({ expires: 5000 });
+      assert.ok(m !== null, "a message before the stepdown");
+      firsts.push(m.seq);
+      m.ack();
+    }
+    // An ordered consumer reads along.
+    const ordered = await jetstream(ncs[2]).consumers.get("E");
+    const orderedSeen: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const m = await ordered.next({ expires: 5000 });
+      if (m !== null) orderedSeen.push(m.seq);
+    }
+
+    const before = ((await api(nc, "$JS.API.STREAM.INFO.E")) as { cluster?: { leader?: string } }).cluster?.leader ?? "";
+    const sd = await api(ncs[1], "$JS.API.STREAM.LEADER.STEPDOWN.E");
+    assert.equal(sd.success, true, JSON.stringify(sd));
+    let after = "";
+    await until(async () => {
+      after = ((await api(nc, "$JS.API.STREAM.INFO.E")) as { cluster?: { leader?: string } }).cluster?.leader ?? "";
+      return after !== "" && after !== before;
+    }, "a new stream leader");
+    for (let i = 6; i <= 8; i++) await publish(ncs[i % 3], "e.x", `m${i}`);
+
+    // Every ephemeral is still where it was, and continues where it left off.
+    const hostsAfter: string[] = [];
+    const rests: number[][] = [];
+    for (const [i, c] of created.entries()) {
+      const info = (await api(ncs[(i + 2) % 3], `$JS.API.CONSUMER.INFO.E.${c.name}`)) as unknown as ConsumerInfo & Answer;
+      assert.equal(info.error, undefined, JSON.stringify(info.error));
+      hostsAfter.push(info.cluster?.leader ?? "");
+      const consumer = await jetstream(ncs[i]).consumers.get("E", c.name);
+      const seqs: number[] = [];
+      while (seqs.length < 7) {
+        const m = await consumer.next({ expires: 5000 });
+        assert.ok(m !== null, `message ${seqs.length + 2} of consumer ${i} after the stepdown`);
+        seqs.push(m.seq);
+        m.ack();
+      }
+      rests.push(seqs);
+    }
+    for (let i = 0; i < 3; i++) {
+      const m = await ordered.next({ expires: 5000 });
+      if (m !== null) orderedSeen.push(m.seq);
+    }
+
+    const namesAnswer = (await api(ncs[2], "$JS.API.CONSUMER.NAMES.E")) as { total?: number; consumers?: string[] };
+    const listAnswer = (await api(ncs[1], "$JS.API.CONSUMER.LIST.E")) as { total?: number; consumers?: ConsumerInfo[]; missing?: string[] };
+    const listed = new Map((listAnswer.consumers ?? []).map((c) => [c.name, c.cluster?.leader ?? ""]));
+
+    // Deleted through a client of a server that is not its host: gone everywhere.
+    const victim = created[0].name;
+    const del = await api(ncs[(names.indexOf(hosts[0]) + 1) % 3], `$JS.API.CONSUMER.DELETE.E.${victim}`);
+    const infoGone = await api(ncs[2], `$JS.API.CONSUMER.INFO.E.${victim}`);
+    await until(async () => !((await api(nc, "$JS.API.CONSUMER.NAMES.E")) as { consumers?: string[] }).consumers?.includes(victim), "the deleted consumer unnamed");
+    if (onDeleted !== undefined) await onDeleted(victim);
+    await jsm.streams.delete("E");
+    return {
+      hostsUnchanged: hosts.every((h, i) => h === hostsAfter[i]),
+      leaderChanged: before !== after && names.includes(after),
+      clusterKeys,
+      firsts,
+      rests,
+      orderedSeen,
+      names: { total: namesAnswer.total, all: created.every((c) => namesAnswer.consumers?.includes(c.name)) },
+      list: { total: listAnswer.total, missing: listAnswer.missing ?? [], hostsListed: created.every((c, i) => listed.get(c.name) === hosts[i]) },
+      deleted: del.success === true,
+      infoGone: infoGone.error?.err_code,
+    };
+  } finally {
+    for (const n of ncs) await n.close();
+  }
+}
+
+test("R3 stream: ephemeral consumers stay on their member across a stream leader change, as nats-server 2.15", { timeout: 300_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  let ours: Record<string, unknown>;
+  try {
+    await c.metaLeader();
+    ours = await scenario(
+      c.members.map((m) => m.url),
+      c.members.map((m) => m.name),
+      // The deleted ephemeral is gone from every member's copy of the stream.
+      (name) => waitUntil(() => c.members.every((m) => c.js(m.name).accounts.get("$G")?.streams.get("E")?.consumers.has(name) === false), 20_000, "the consumer gone everywhere"),
+    );
+    // Nothing left behind: no member holds a consumer of the deleted stream.
+    await waitUntil(() => c.members.every((m) => c.js(m.name).accounts.get("$G")?.streams.get("E") === undefined), 20_000, "the stream removed from every member");
+  } finally {
+    await c.stop();
+  }
+  assert.deepEqual(ours, {
+    hostsUnchanged: true,
+    leaderChanged: true,
+    clusterKeys: ["leader", "name"],
+    firsts: [1, 1, 1],
+    rests: [
+      [2, 3, 4, 5, 6, 7, 8],
+      [2, 3, 4, 5, 6, 7, 8],
+      [2, 3, 4, 5, 6, 7, 8],
+    ],
+    orderedSeen: [1, 2, 3, 4, 5, 6, 7, 8],
+    names: { total: 4, all: true },
+    list: { total: 4, missing: [], hostsListed: true },
+    deleted: true,
+    infoGone: 10014,
+  });
+  const ref = await startRefJsCluster(3);
+  if (ref === undefined) return;
+  try {
+    const theirs = await scenario(ref.urls, ["N1", "N2", "N3"]);
+    assert.deepEqual(ours, theirs, "what clients see is what nats-server 2.15 shows");
+  } finally {
+    await ref.stop();
+  }
+});
