@@ -23,6 +23,7 @@ import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
 import type { Cluster } from "../cluster/cluster.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
+import { parseRfc3339 } from "../server/time.js";
 import { errorResponse } from "./api.js";
 import { withoutDynamicMetadata } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
@@ -486,6 +487,14 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const sa = this.assignment(stream.jsa.account.name, stream.name);
     const joining = fresh && this.joining.has(`${stream.jsa.account.name}\u0000${stream.name}`);
     const peers = how.alone === true ? [this.self] : (sa?.peers ?? [this.self]);
+    // Every member's copy has the creation time the meta group assigned: info answers from
+    // any leader agree, and so does the stream's identity (what its sources check).
+    // (A stream scaled up from R1 keeps its own, as the members joining it later take theirs.)
+    const assigned = fresh && !joining && how.alone !== true && sa !== undefined ? parseRfc3339(sa.created) : undefined;
+    if (assigned !== undefined && assigned !== stream.created) {
+      stream.created = assigned;
+      stream.writeMeta();
+    }
     const replica = new StreamReplica(stream, this, peers, fresh, joining, how.alone === true && stream.store.state().lastSeq > 0);
     stream.replica = replica;
     replica.start(fresh && !joining && (how.alone === true || sa?.owner === this.self));
@@ -675,7 +684,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       const cfg = parseConfig(body);
       const subjects = Array.isArray(cfg.subjects) ? cfg.subjects.filter((s): s is string => typeof s === "string") : cfg.subjects === undefined && what === "CREATE" ? [name] : (sa?.subjects ?? []);
       const replicas = typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1;
-      // Not yet: scaling a stream, and replicated mirrors, sources and batches.
+      // Not yet: scaling a stream up, and replicated batches.
       let peers = sa !== undefined ? peersOf(sa) : undefined;
       if (sa !== undefined && peers !== undefined) this.checkPlacement(cfg);
       if (sa !== undefined && peers !== undefined && replicas < peers.length) {
@@ -693,7 +702,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       // server: not replicated yet, so refused rather than silently missing on R>1.
       if (
         replicas > 1 &&
-        (cfg.mirror != null || cfg.sources != null || cfg.allow_atomic === true || cfg.allow_batched === true || cfg.allow_msg_schedules === true || (typeof cfg.subject_delete_marker_ttl === "number" && cfg.subject_delete_marker_ttl > 0))
+        (cfg.allow_atomic === true || cfg.allow_batched === true || cfg.allow_msg_schedules === true || (typeof cfg.subject_delete_marker_ttl === "number" && cfg.subject_delete_marker_ttl > 0))
       ) {
         throw jsError("JSClusterUnSupportFeatureErr");
       }

@@ -109,7 +109,8 @@ interface DedupEntry {
 
 export class Stream {
   cfg: StreamConfig;
-  readonly created: bigint;
+  /** Set once: at creation (a replicated stream's members take the meta group's time, cluster.ts). */
+  created: bigint;
   readonly store: StreamStore;
   readonly consumers = new Map<string, Consumer>();
   private subs: Subscription[] = [];
@@ -222,7 +223,8 @@ export class Stream {
         acc.subscribeInternal(s, (subject, reply, hdr, payload) => this.processInbound(subject, reply, hdr, payload), undefined, `stream:${this.cfg.name}`),
       );
     }
-    this.sourcing?.start();
+    // A replicated stream's mirror or sources run on its leader only (started when it leads).
+    if (this.replica === undefined) this.sourcing?.start();
   }
 
   private unsubscribeAll(): void {
@@ -239,7 +241,10 @@ export class Stream {
     if (this.closed) return;
     if (this.replica !== undefined) {
       // Replicated: the group's leader takes it in (stream_replica.ts), the other members drop it.
+      // A source's copy is taken in by the leader that runs the sources; a failure is thrown
+      // (the source asks its origin again from there).
       if (!sourced) this.replica.inbound(subject, reply, hdr, payload);
+      else this.replica.inboundSourced(this.transformedSubject(subject), hdr, payload);
       return;
     }
     const cfg = this.cfg;
@@ -666,6 +671,11 @@ export class Stream {
       this.replica.forward(op);
       return op.op === "purge" ? 0 : true;
     }
+    // What a replicated mirror copies (on its leader, which runs the mirror) goes through the group too.
+    if (this.replica !== undefined && !this.replica.applying && (op.op === "mirror_msg" || op.op === "skip_msgs")) {
+      this.replica.proposeCopy(op);
+      return op.op === "mirror_msg" ? op.seq : op.seq + op.num - 1;
+    }
     switch (op.op) {
       case "msg": {
         // Republish needs the subject's previous sequence, before this message (or a rollup) changes it.
@@ -720,6 +730,8 @@ export class Stream {
         return op.seq + op.num - 1;
       }
       case "purge": {
+        // A member that does not run the sources keeps where they got before the headers go.
+        this.sourcing?.keepPositions();
         let n: number;
         if (op.filter === undefined && op.seq === undefined && op.keep === undefined) n = this.store.purge();
         else n = this.store.purgeEx(op.filter ?? "", op.seq ?? 0, op.keep ?? 0);
@@ -739,7 +751,8 @@ export class Stream {
         if (this.sourcing !== undefined) this.sourcing.update(old, op.config);
         else if (StreamSourcing.needed(op.config)) {
           this.sourcing = new StreamSourcing(this);
-          this.sourcing.start();
+          // A replicated stream's sources run on its leader.
+          if (this.replica === undefined || this.replica.isLeader) this.sourcing.start();
         }
         this.republisher = republisherFor(op.config);
         this.inputTransform = inputTransformFor(op.config);
@@ -1049,8 +1062,9 @@ export class Stream {
   }
 
   delete(): void {
-    this.replica?.destroy();
+    // The sources first: their leader asks the origins to drop the durables kept for them.
     this.sourcing?.stop(false, true);
+    this.replica?.destroy();
     for (const c of [...this.consumers.values()]) c.stop(true);
     this.consumers.clear();
     this.closed = true;

@@ -53,6 +53,8 @@ const HEARTBEAT_MS = 300;
 const MAX_HELD = 100_000;
 /** The headers start of every header the publish checks look at. */
 const NATS_KEY = Buffer.from("\r\nNats-", "latin1");
+/** What follows "Nats-" in a source's own header (set by the leader that copies, checked by nothing). */
+const SOURCE_KEY = Buffer.from("Stream-Source:", "latin1");
 
 /** Bytes of messages per catch-up answer. */
 const CATCHUP_BYTES = 512 * 1024;
@@ -61,7 +63,10 @@ const CATCHUP_TIMEOUT_MS = 5000;
 const KIND_MSG = 1;
 const KIND_SKIP = 2;
 const KIND_OP = 3;
+/** A mirror's copy of an origin message, with the origin's sequence and time. */
+const KIND_COPY = 4;
 const MSG_FIXED = 26;
+const COPY_FIXED = 23;
 
 /** Operations other than messages, as entries. `api`: a request run on every member (purge, message delete). */
 type ReplicatedOp =
@@ -94,6 +99,20 @@ interface Held {
   reply: string;
   hdr: Buffer | undefined;
   payload: Buffer;
+  /** A source's copy (checked as such, never answered). */
+  sourced: boolean;
+  /** A source's copy dropped because an earlier one of its source was refused (that source asks again). */
+  dropped?: boolean;
+}
+
+/** Does a message carry a header whose check depends on the stream's state (any `Nats-` header but a source's own)? */
+function checkedAgainstState(hdr: Buffer | undefined): boolean {
+  if (hdr === undefined || hdr.length <= 12) return false;
+  for (let at = hdr.indexOf(NATS_KEY); at >= 0; at = hdr.indexOf(NATS_KEY, at + NATS_KEY.length)) {
+    const from = at + NATS_KEY.length;
+    if (hdr.compare(SOURCE_KEY, 0, SOURCE_KEY.length, from, from + SOURCE_KEY.length) !== 0) return true;
+  }
+  return false;
 }
 
 export class StreamReplica implements RaftStateMachine {
@@ -126,6 +145,8 @@ export class StreamReplica implements RaftStateMachine {
    */
   private readonly ephemerals = new Map<string, { host: string; direct: boolean }>();
   private ephemeralsAnnounced = false;
+  /** Callbacks waiting for an index to be applied here (a source's flow control answer waits for its copies). */
+  private appliedWaiters: Array<{ index: number; fn: () => void }> = [];
   /** Where a member that hosts an ephemeral consumer tells the leader of it (the leader proposes). */
   private readonly ephSub: Subscription | undefined;
 
@@ -361,21 +382,85 @@ export class StreamReplica implements RaftStateMachine {
   /** A message published to the stream's subjects (every member gets it; the leader takes it). */
   inbound(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
     if (!this.node.isLeader) return;
-    const ordered = hdr !== undefined && hdr.length > 12 && hdr.indexOf(NATS_KEY) >= 0;
+    const ordered = checkedAgainstState(hdr);
     if (!this.node.leaderReady || this.heldHead < this.held.length || (ordered && this.node.applied < this.lastProposed)) {
       if (this.held.length - this.heldHead >= MAX_HELD) return; // no ack: the publisher retries
       // The buffers may alias a socket's read buffer.
-      this.held.push({ subject, reply, hdr: hdr === undefined ? undefined : Buffer.from(hdr), payload: Buffer.from(payload) });
+      this.held.push({ subject, reply, hdr: hdr === undefined ? undefined : Buffer.from(hdr), payload: Buffer.from(payload), sourced: false });
       return;
     }
-    this.process(subject, reply, hdr, payload);
+    this.process(subject, reply, hdr, payload, false);
   }
 
-  private process(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
+  /**
+   * A message one of the stream's sources copied (the leader runs them, stream_source.ts):
+   * checked as a single server checks a source's copy and proposed like a publish. Thrown when
+   * it cannot be taken (not the leader, too much held): the source asks its origin again.
+   */
+  inboundSourced(subject: string, hdr: Buffer | undefined, payload: Buffer): void {
+    if (!this.node.isLeader) throw jsError("JSClusterNotAvailErr");
+    const ordered = checkedAgainstState(hdr);
+    if (!this.node.leaderReady || this.heldHead < this.held.length || (ordered && this.node.applied < this.lastProposed)) {
+      if (this.held.length - this.heldHead >= MAX_HELD) throw jsError("JSClusterNotAvailErr");
+      this.held.push({ subject, reply: "", hdr: hdr === undefined ? undefined : Buffer.from(hdr), payload: Buffer.from(payload), sourced: true });
+      return;
+    }
+    this.process(subject, "", hdr, payload, true);
+  }
+
+  /** A mirror's copy (or a skip over origin sequences), made on the leader: proposed, applied by every member by sequence. */
+  proposeCopy(op: Extract<StreamOp, { op: "mirror_msg" } | { op: "skip_msgs" }>): void {
+    if (!this.node.isLeader) throw jsError("JSClusterNotAvailErr");
+    if (op.op === "skip_msgs") {
+      this.proposeOp({ op: "stream", s: op });
+      return;
+    }
+    const subjLen = Buffer.byteLength(op.subject);
+    const hdrLen = op.hdr?.length ?? 0;
+    const b = Buffer.allocUnsafe(COPY_FIXED + subjLen + hdrLen + op.data.length);
+    b[0] = KIND_COPY;
+    b.writeDoubleLE(op.seq, 1);
+    b.writeBigInt64LE(op.time, 9);
+    b.writeUInt16LE(subjLen, 17);
+    b.writeUInt32LE(hdrLen, 19);
+    let o = COPY_FIXED + b.write(op.subject, COPY_FIXED, "utf8");
+    if (op.hdr !== undefined) o += op.hdr.copy(b, o);
+    op.data.copy(b, o);
+    try {
+      // A mirror takes no publishes: its last proposal is its last copy (whenApplied waits for it).
+      this.lastProposed = this.node.propose(b);
+    } catch (err) {
+      if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
+      throw err;
+    }
+  }
+
+  private applyCopy(data: Buffer): void {
+    const s = this.stream;
+    const seq = data.readDoubleLE(1);
+    // Copied before (a replay, or the mirror asked its origin again from a stale position).
+    if (seq <= s.store.state().lastSeq) return;
+    const subjLen = data.readUInt16LE(17);
+    const hdrLen = data.readUInt32LE(19);
+    let o = COPY_FIXED;
+    const subject = data.toString("utf8", o, o + subjLen);
+    o += subjLen;
+    const hdr = hdrLen > 0 ? data.subarray(o, o + hdrLen) : undefined;
+    o += hdrLen;
+    try {
+      const last = s.store.state().lastSeq;
+      if (seq > last + 1 && s.store.state().msgs > 0) s.applyStreamOp({ op: "skip_msgs", seq: last + 1, num: seq - last - 1 });
+      s.applyStreamOp({ op: "mirror_msg", subject, hdr, data: data.subarray(o), seq, time: data.readBigInt64LE(9) });
+    } catch (err) {
+      s.jsa.service.log.warn(`stream '${s.name}': mirror copy ${seq} failed: ${(err as Error).message}`);
+    }
+  }
+
+  private process(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sourced: boolean): void {
     const s = this.stream;
     const wantAck = reply !== "" && !s.cfg.no_ack;
     try {
-      const p = s.prepare(s.transformedSubject(subject), hdr, payload, false, undefined);
+      const p = s.prepare(sourced ? subject : s.transformedSubject(subject), hdr, payload, sourced, undefined);
       if (p.duplicateOf !== undefined) {
         if (wantAck) s.replyToPublish(reply, `${s.pubAckPrefix}${p.duplicateOf},"duplicate":true}`);
         return;
@@ -388,6 +473,10 @@ export class StreamReplica implements RaftStateMachine {
       this.lastProposed = index;
       if (wantAck) this.pending.set(index, { reply, val: p.counterValue });
     } catch (err) {
+      if (sourced) {
+        if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
+        throw err;
+      }
       if (!wantAck) return;
       const e = err instanceof ApiError ? err : err instanceof RaftError ? jsError("JSClusterNotAvailErr") : storeErrorToApi(err);
       s.replyToPublish(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(s.name)},"seq":0}`);
@@ -398,14 +487,27 @@ export class StreamReplica implements RaftStateMachine {
   private drainHeld(): void {
     while (this.heldHead < this.held.length && this.node.leaderReady) {
       const h = this.held[this.heldHead];
-      const ordered = h.hdr !== undefined && h.hdr.length > 12 && h.hdr.indexOf(NATS_KEY) >= 0;
+      const ordered = checkedAgainstState(h.hdr);
       if (ordered && this.node.applied < this.lastProposed) return;
       this.heldHead++;
-      this.process(h.subject, h.reply, h.hdr, h.payload);
+      if (h.dropped === true) continue;
+      try {
+        this.process(h.subject, h.reply, h.hdr, h.payload, h.sourced);
+      } catch {
+        // A held source's copy refused now: its source asks its origin again from this message,
+        // and the copies of that source held behind it go (they come again).
+        const source = this.stream.sourcing?.copyRefused(h.hdr);
+        if (source !== undefined) {
+          for (let i = this.heldHead; i < this.held.length; i++) if (this.held[i].sourced && this.stream.sourcing?.sourceOf(this.held[i].hdr) === source) this.held[i].dropped = true;
+        }
+      }
     }
     if (this.heldHead >= this.held.length) {
       this.held = [];
       this.heldHead = 0;
+      // Waiters that came while messages were held wait for what those became.
+      for (const w of this.appliedWaiters) if (w.index === Number.MAX_SAFE_INTEGER) w.index = this.lastProposed;
+      if (this.appliedWaiters.length > 0) this.runAppliedWaiters(this.node.applied);
     }
   }
 
@@ -483,10 +585,15 @@ export class StreamReplica implements RaftStateMachine {
     for (const [name, e] of this.ephemerals) if (e.host === this.host.self && !this.stream.consumers.has(name)) this.proposeEphemeral(name, e.host, true, e.direct);
     this.drainHeld();
     this.syncMembers();
+    // The mirror or sources run here now, from the positions every member holds (the last
+    // sequence for a mirror, the newest Nats-Stream-Source headers or sources.json for sources).
+    if (!this.stream.closed) this.stream.sourcing?.start();
   }
 
   /** Not the leader (anymore): what waited here gets no answer (its publisher retries). */
   private lostLeadership(): void {
+    this.stream.sourcing?.stop(true);
+    this.appliedWaiters = [];
     this.pending.clear();
     this.held = [];
     this.heldHead = 0;
@@ -501,10 +608,33 @@ export class StreamReplica implements RaftStateMachine {
     try {
       if (data[0] === KIND_MSG || data[0] === KIND_SKIP) this.applyMsg(data, index);
       else if (data[0] === KIND_OP) this.applyOp(data, index);
+      else if (data[0] === KIND_COPY) this.applyCopy(data);
     } finally {
       this.applying = false;
     }
     if (this.heldHead < this.held.length && index >= this.lastProposed) this.drainHeld();
+    if (this.appliedWaiters.length > 0 && index >= this.appliedWaiters[0].index) this.runAppliedWaiters(index);
+  }
+
+  /**
+   * Run `fn` once every message proposed so far (and held before now) is committed and applied
+   * here: what a source's flow control answer confirms to an AckFlowControl origin (which then
+   * drops those messages) is on a quorum. Dropped when this member stops leading.
+   */
+  whenApplied(fn: () => void): void {
+    if (this.heldHead >= this.held.length && this.node.applied >= this.lastProposed) {
+      fn();
+      return;
+    }
+    // Held messages get indexes later: counted by re-checking once they are proposed.
+    const index = this.heldHead < this.held.length ? Number.MAX_SAFE_INTEGER : this.lastProposed;
+    this.appliedWaiters.push({ index, fn });
+  }
+
+  private runAppliedWaiters(index: number): void {
+    const ready = this.appliedWaiters.filter((w) => w.index <= index);
+    this.appliedWaiters = this.appliedWaiters.filter((w) => w.index > index);
+    for (const w of ready) w.fn();
   }
 
   private applyMsg(data: Buffer, index: number): void {

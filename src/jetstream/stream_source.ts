@@ -837,17 +837,35 @@ export class StreamSourcing {
     this.dirty = true;
   }
 
+  /**
+   * A member of a replicated stream that does not lead it runs no sources: before a purge
+   * removes the Nats-Stream-Source headers that tell how far each source got, it keeps those
+   * positions in `sources.json`, so that it resumes from there if it leads later.
+   */
+  keepPositions(): void {
+    if (this.started || (this.cfg.sources ?? []).length === 0) return;
+    const links = (this.cfg.sources ?? []).map((s) => new SourceLink(this, false, s));
+    this.startingSequences(links);
+    this.writeState(links.filter((l) => l.sseq > 0));
+  }
+
   /** Save where the sources are (on stop, after a purge of this stream, and every health check). */
   saveState(): void {
+    if (!this.dirty || this.sources.size === 0) return;
+    if (this.writeState([...this.sources.values()])) this.dirty = false;
+  }
+
+  private writeState(links: SourceLink[]): boolean {
     const store = this.fileStore;
-    if (store === undefined || store.isClosed || !this.dirty || this.sources.size === 0) return;
+    if (store === undefined || store.isClosed || links.length === 0) return false;
     const doc: Record<string, SourceState> = {};
-    for (const [iname, l] of this.sources) doc[iname] = { seq: l.sseq, ident: l.ident };
+    for (const l of links) doc[l.iname] = { seq: l.sseq, ident: l.ident };
     try {
       store.writeAuxFile(SOURCES_STATE_FILE, Buffer.from(JSON.stringify(doc)), false);
-      this.dirty = false;
+      return true;
     } catch (err) {
       this.stream.jsa.service.log.warn(`JetStream stream '${this.cfg.name}': cannot save source positions: ${(err as Error).message}`);
+      return false;
     }
   }
 
@@ -864,11 +882,39 @@ export class StreamSourcing {
         for (const f of fns) f();
       };
       if (this.stream.closed) return;
+      // A replicated stream: once the copies proposed so far are committed (on a quorum).
+      const replica = this.stream.replica;
+      if (replica !== undefined) {
+        replica.whenApplied(run);
+        return;
+      }
       this.stream.store.flush();
       this.stream.store.whenDurable((err) => {
         if (err === null) run();
       });
     });
+  }
+
+  /** The source (index name) a copy came from, by its Nats-Stream-Source header. */
+  sourceOf(hdr: Buffer | undefined): string | undefined {
+    const h = getHeader(hdr, HDR_STREAM_SOURCE);
+    if (h === undefined) return undefined;
+    const f = h.split(" ");
+    return f.length >= 4 ? `${f[0]} ${f[2]} ${f[3]}` : undefined;
+  }
+
+  /**
+   * A replicated stream's leader could not take a copy it had held (stream_replica.ts): that
+   * source asks its origin again from the copy's origin sequence. Returns the source's index name.
+   */
+  copyRefused(hdr: Buffer | undefined): string | undefined {
+    const iname = this.sourceOf(hdr);
+    const link = iname === undefined ? undefined : this.sources.get(iname);
+    if (link === undefined) return iname;
+    const seq = Number((getHeader(hdr, HDR_STREAM_SOURCE) ?? "").split(" ")[1]) || 0;
+    if (seq > 0 && seq - 1 < link.sseq) link.sseq = seq - 1;
+    link.retry(link.sseq + 1);
+    return iname;
   }
 
   /** The stream called `name` in this account was deleted: its consumers went with it. */
@@ -910,5 +956,11 @@ export class StreamSourcing {
     this.mirrorLink?.stop();
     for (const l of this.sources.values()) l.stop();
     if (save) this.saveState();
+    // Started again from the stream's own state (a replicated stream's new leader).
+    this.mirrorLink = undefined;
+    this.sources.clear();
+    this.mirrorDirectReady = false;
+    this.dirty = false;
+    this.started = false;
   }
 }
