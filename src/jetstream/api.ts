@@ -850,11 +850,19 @@ export class Api {
       if (raw.filter_subjects && raw.filter_subjects.length > 0) throw jsError("JSConsumerMultipleFiltersNotAllowed");
       if ((raw.filter_subject ?? "") !== subjFilter) throw jsError("JSConsumerCreateFilterSubjectMismatchErr");
     }
-    // A standalone server has no peers to replicate to; in a cluster consumers are not replicated yet.
-    if ((raw.num_replicas ?? 0) > 1) throw jsError(this.jsa.service.cluster !== undefined ? "JSClusterUnSupportFeatureErr" : "JSStreamReplicasNotSupportedErr");
+    // A standalone server has no peers to replicate to.
+    if ((raw.num_replicas ?? 0) > 1 && this.jsa.service.cluster === undefined) throw jsError("JSStreamReplicasNotSupportedErr");
     const off = this.jsa.offline.get(streamName);
     if (off !== undefined) throw offlineError("JSStreamOfflineReasonErrF", off.reason);
     const stream = this.streamOf(streamName);
+    // In a cluster: more replicas than the stream (or fewer than zero) are refused by the config
+    // checks as nats-server refuses them; a consumer is replicated through its stream's group
+    // (durables with 0 or the stream's replicas) or R1 (1, and ephemerals). Other counts (R2 on
+    // an R3 stream) and replicated ephemerals are not there yet: said, not silently changed.
+    const wanted = raw.num_replicas ?? 0;
+    if (this.jsa.service.cluster !== undefined && wanted > 1 && wanted <= stream.cfg.num_replicas && (wanted !== stream.cfg.num_replicas || !raw.durable_name)) {
+      throw jsError("JSClusterUnSupportFeatureErr");
+    }
     // The consumer of a mirror or source: its copy names it stably. On a work-queue or
     // interest origin it becomes a durable acknowledged by the copy's flow control replies
     // (2.14 AckFlowControl), so a message leaves the origin only once the copy stored it and
@@ -882,6 +890,10 @@ export class Api {
     }
     // An update never moves the pause deadline (CONSUMER.PAUSE does).
     const existing = consumerName !== "" ? stream.consumers.get(consumerName) : undefined;
+    // Moving a consumer between replicated (through the stream's group) and R1 is not there yet.
+    if (existing !== undefined && stream.replica !== undefined && existing.replicated !== (!!raw.durable_name && (raw.num_replicas ?? 0) !== 1)) {
+      throw jsError("JSClusterUnSupportFeatureErr");
+    }
     if (existing !== undefined) {
       if (existing.cfg.pause_until !== undefined) raw.pause_until = existing.cfg.pause_until;
       else delete raw.pause_until;

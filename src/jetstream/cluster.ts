@@ -1073,16 +1073,20 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined): boolean {
   if (t[0] === "STREAM") return t[1] === "PURGE" || (t[1] === "MSG" && t[2] === "DELETE");
   if (t[0] !== "CONSUMER") return false;
-  if (t[1] === "DURABLE" && t[2] === "CREATE") return true;
-  if (t[1] === "DELETE") return stream?.consumers.get(t[3] ?? "")?.durable === true;
-  if (t[1] === "CREATE") {
-    let req: { config?: { durable_name?: unknown } };
+  if (t[1] === "DELETE") return stream?.consumers.get(t[3] ?? "")?.replicated === true;
+  if (t[1] === "CREATE" || (t[1] === "DURABLE" && t[2] === "CREATE")) {
+    // A durable replicated through the stream's group: every member creates it. An R1 one
+    // (num_replicas 1) lives on the member that creates it, as an ephemeral does.
+    const existing = stream?.consumers.get(t[1] === "DURABLE" ? (t[4] ?? "") : (t[3] ?? ""));
+    if (existing !== undefined) return existing.replicated;
+    let req: { config?: { durable_name?: unknown; num_replicas?: unknown } };
     try {
       req = parseConfig(body) as typeof req;
     } catch {
       return false; // answered as a bad request by the leader
     }
-    return typeof req.config?.durable_name === "string" && req.config.durable_name !== "";
+    const durable = t[1] === "DURABLE" || (typeof req.config?.durable_name === "string" && req.config.durable_name !== "");
+    return durable && req.config?.num_replicas !== 1;
   }
   return false;
 }

@@ -380,7 +380,7 @@ export class Consumer {
     // A durable of a replicated stream: its leader's changes go to the other members too
     // (stream_replica.ts), which apply them here without delivering anything themselves.
     const replica = this.stream.replica;
-    if (replica !== undefined && this.durable && !replica.applying) replica.forwardConsumer(this.name, op);
+    if (replica !== undefined && this.replicated && !replica.applying) replica.forwardConsumer(this.name, op);
     const st = this.st;
     switch (op.op) {
       case "deliver": {
@@ -525,12 +525,17 @@ export class Consumer {
   // ---- delivery ----
 
   /**
-   * A durable on a member of a replicated stream that does not lead it: it keeps state, delivers
-   * nothing. Ephemeral consumers are R1 (as nats-server's): they run on the member that created
-   * them whoever leads the stream, from that member's copy of it.
+   * Is this consumer's state replicated through its stream's group (a durable of a replicated
+   * stream with num_replicas 0 or the stream's)? The others are R1 (as nats-server's ephemerals
+   * and R1 durables): they run on the member that created them, whoever leads the stream.
    */
+  get replicated(): boolean {
+    return this.stream.replica !== undefined && this.durable && (this.cfg.num_replicas ?? 0) !== 1;
+  }
+
+  /** A replicated consumer on a member that does not lead the stream: it keeps state, delivers nothing. */
   get standby(): boolean {
-    return this.durable && this.stream.replica !== undefined && !this.stream.replica.isLeader;
+    return this.replicated && !(this.stream.replica?.isLeader ?? true);
   }
 
   /** This member now leads the stream: deliveries and redeliveries resume from the replicated state. */
@@ -1249,7 +1254,7 @@ export class Consumer {
     const cluster = service.cluster;
     if (cluster === undefined) return {};
     const replica = this.stream.replica;
-    if (replica !== undefined && this.durable) return { cluster: replica.clusterInfo() };
+    if (replica !== undefined && this.replicated) return { cluster: replica.clusterInfo() };
     return { cluster: { name: cluster.clusterName, leader: service.server.name } };
   }
 

@@ -422,7 +422,7 @@ export class JsAccount {
     stream.consumers.set(name, c);
     c.start();
     // A replicated stream's group records where its ephemeral consumers live.
-    if (!c.durable) stream.replica?.ephemeralChanged(name, false);
+    if (!c.replicated) stream.replica?.ephemeralChanged(name, false);
     return c;
   }
 
@@ -431,7 +431,7 @@ export class JsAccount {
     if (c === undefined) return false;
     stream.consumers.delete(name);
     c.stop(true);
-    if (!c.durable) stream.replica?.ephemeralChanged(name, true);
+    if (!c.replicated) stream.replica?.ephemeralChanged(name, true);
     adv.consumerAction(this.advisoryContext, "delete", stream.name, name);
     stream.sweepRetention();
     return true;

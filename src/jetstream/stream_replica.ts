@@ -199,7 +199,7 @@ export class StreamReplica implements RaftStateMachine {
           if (role === "follower" && leader !== "" && !this.ephemeralsAnnounced) {
             // Ephemeral consumers recovered here at start: the leader records where they live.
             this.ephemeralsAnnounced = true;
-            for (const c of this.stream.consumers.values()) if (!c.durable) this.ephemeralChanged(c.name, false);
+            for (const c of this.stream.consumers.values()) if (!c.replicated) this.ephemeralChanged(c.name, false);
           }
           this.host.leaderChanged(this, leader);
         },
@@ -210,7 +210,7 @@ export class StreamReplica implements RaftStateMachine {
           const replicas = this.replicasJson();
           const ctx = this.stream.jsa.advisoryContext;
           adv.streamQuorumLost(ctx, this.stream.name, replicas);
-          for (const c of this.stream.consumers.values()) if (c.durable) adv.consumerQuorumLost(ctx, this.stream.name, c.name, replicas);
+          for (const c of this.stream.consumers.values()) if (c.replicated) adv.consumerQuorumLost(ctx, this.stream.name, c.name, replicas);
         },
       },
     });
@@ -245,7 +245,7 @@ export class StreamReplica implements RaftStateMachine {
   /** The server an ephemeral consumer of this stream lives on: this one when it holds it, else what the group recorded. */
   ephemeralHost(name: string): string | undefined {
     const c = this.stream.consumers.get(name);
-    if (c !== undefined && !c.durable) return this.host.self;
+    if (c !== undefined && !c.replicated) return this.host.self;
     return this.ephemerals.get(name)?.host;
   }
 
@@ -578,10 +578,10 @@ export class StreamReplica implements RaftStateMachine {
     const replicas = this.replicasJson();
     const ctx = this.stream.jsa.advisoryContext;
     adv.streamLeaderElected(ctx, this.stream.name, this.host.self, replicas);
-    for (const c of this.stream.consumers.values()) if (c.durable) adv.consumerLeaderElected(ctx, this.stream.name, c.name, this.host.self, replicas);
+    for (const c of this.stream.consumers.values()) if (c.replicated) adv.consumerLeaderElected(ctx, this.stream.name, c.name, this.host.self, replicas);
     // The ephemeral consumers held here (recovered after a restart, created while the group had
     // no leader) are recorded; those recorded here that are gone are dropped.
-    for (const c of this.stream.consumers.values()) if (!c.durable) this.proposeEphemeral(c.name, this.host.self, false, c.cfg.direct === true);
+    for (const c of this.stream.consumers.values()) if (!c.replicated) this.proposeEphemeral(c.name, this.host.self, false, c.cfg.direct === true);
     for (const [name, e] of this.ephemerals) if (e.host === this.host.self && !this.stream.consumers.has(name)) this.proposeEphemeral(name, e.host, true, e.direct);
     this.drainHeld();
     this.syncMembers();
@@ -877,6 +877,9 @@ export class StreamReplica implements RaftStateMachine {
     const node = this.node;
     const out: Record<string, unknown> = { name: this.host.clusterName, raft_group: this.group, leader: node.leader };
     if (node.isLeader && this.leaderSinceNs !== undefined) out.leader_since = rfc3339(this.leaderSinceNs);
+    // The group's traffic goes through the system account (as nats-server reports it).
+    out.system_account = true;
+    out.traffic_account = "$SYS";
     const replicas = this.replicasJson();
     if (replicas.length > 0) out.replicas = replicas;
     return out;
