@@ -323,8 +323,14 @@ describe("filestore: corruption", () => {
     const crashed = crashCopy(dir, s);
     s.stop();
     const last = join(crashed, "msgs", blkFiles(crashed).pop()!);
-    const len = fs.statSync(last).size;
-    fs.truncateSync(last, len - 7);
+    // The active block's file is preallocated (zeros after the last record): cut the last
+    // record short and keep the file's length, as a crash during the append leaves it.
+    const bytes = fs.readFileSync(last);
+    let end = bytes.length;
+    while (end > 0 && bytes[end - 1] === 0) end--;
+    assert.ok(bytes.length > end, "the active block's file is preallocated");
+    fs.truncateSync(last, end - 7);
+    fs.truncateSync(last, bytes.length);
     const log = new CapturedLog();
     const s2 = open(crashed, { logger: log });
     assert.ok(log.has("WRN", /partial record.*truncating/), log.lines.join("\n"));
@@ -338,6 +344,37 @@ describe("filestore: corruption", () => {
     const s3 = open(crashed, { logger: log2 });
     assert.equal(s3.loadMsg(20)!.data.toString(), "message-20b");
     assert.equal(log2.lines.filter((l) => !l.startsWith("INF")).length, 0);
+    s3.stop();
+  });
+
+  it("preallocated block files: a crash's zero tail is dropped quietly, sealed and stopped blocks end at their last record", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "P" }, blockSize: 64 * 1024 });
+    const payload = Buffer.alloc(200, 3);
+    for (let i = 1; i <= 1000; i++) s.storeMsg(`p.${i % 7}`, undefined, payload);
+    const files = blkFiles(dir);
+    assert.ok(files.length >= 3);
+    const active = join(dir, "msgs", files[files.length - 1]!);
+    s.flush();
+    assert.ok(fs.statSync(active).size >= 64 * 1024, "the active block's file is extended ahead of its appends");
+    for (const f of files.slice(0, -1)) {
+      const size = fs.statSync(join(dir, "msgs", f)).size;
+      assert.ok(size < 64 * 1024, `sealed block ${f} trimmed to its last record (${size} bytes)`);
+    }
+    const snap = snapshot(s);
+    const crashed = crashCopy(dir, s);
+    s.stop();
+    const stopped = fs.statSync(active).size;
+    assert.ok(stopped < 64 * 1024, `a stopped store's active block ends at its last record (${stopped} bytes)`);
+    const log = new CapturedLog();
+    const s2 = open(crashed, { blockSize: 64 * 1024, logger: log });
+    assert.deepEqual(snapshot(s2), snap);
+    assert.equal(log.lines.filter((l) => !l.startsWith("INF")).length, 0, log.lines.join("\n"));
+    assert.equal(s2.storeMsg("p.x", undefined, payload).seq, 1001);
+    s2.stop();
+    const s3 = open(crashed, { blockSize: 64 * 1024 });
+    assert.equal(s3.loadMsg(1001)!.subject, "p.x");
+    assert.equal(s3.state().msgs, 1001);
     s3.stop();
   });
 
