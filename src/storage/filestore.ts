@@ -1177,9 +1177,11 @@ export class FileStore extends StoreBase<FileBlock> {
       }
     }
     if (b.cache.length - b.cacheLen < rlen) {
-      // double (pooled size classes), up to what the block can hold
+      // Outgrown its first 64 KiB: straight to what the block can hold. Pages of a fresh
+      // buffer become resident only as they are written, so this costs no memory up front,
+      // and no chain of ever larger copies (each left idle in the pool) is made per block.
       const need = b.cacheLen + rlen;
-      const nb = blockBuffers.take(Math.max(need, Math.min(b.cache.length * 2, BufferPool.sizeFor(this.blockSize))));
+      const nb = blockBuffers.take(Math.max(need, BufferPool.sizeFor(this.blockSize)));
       b.cache.copy(nb, 0, 0, b.cacheLen);
       blockBuffers.give(b.cache);
       b.cache = nb;
