@@ -19,7 +19,13 @@ function blockBytes(dir: string): number {
   const walk = (d: string): void => {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       if (e.isDirectory()) walk(path.join(d, e.name));
-      else if (e.name.endsWith(".blk")) n += fs.statSync(path.join(d, e.name)).size;
+      else if (e.name.endsWith(".blk")) {
+        // the active block's file is preallocated: count up to its last record, not the zeros after
+        const bytes = fs.readFileSync(path.join(d, e.name));
+        let end = bytes.length;
+        while (end > 0 && bytes[end - 1] === 0) end--;
+        n += end;
+      }
     }
   };
   walk(dir);
