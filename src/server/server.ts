@@ -4,7 +4,8 @@ import { featureFlagLog, featureFlagsReported } from "./feature_flags.js";
 import net from "node:net";
 import fs from "node:fs";
 import path from "node:path";
-import { createCurve, createServer as createServerKey, type KeyPair } from "@nats-io/nkeys";
+import type { KeyPair } from "@nats-io/nkeys";
+import { ServerKeys } from "./server_keys.js";
 import { Account } from "./account.js";
 import { Client, type CloseReason } from "./client.js";
 import type { Log } from "./log.js";
@@ -59,11 +60,9 @@ const MAX_CLOSED_CLIENTS = 10_000;
 
 export class Server {
   readonly id: string;
-  /** The server's nkey identity: signs what it sends as the server (auth callout requests). */
-  readonly keyPair: KeyPair;
-  /** The server's curve key: encrypts auth callout requests for services that ask for it. */
-  readonly xkeyPair: KeyPair;
-  /** Its public key, derived once: deriving it costs a curve multiplication (~1 ms) per call. */
+  /** The server's nkey identity and curve key (generated natively, KeyPairs built on use). */
+  private readonly keys = new ServerKeys();
+  /** Its public curve key. */
   readonly xkey: string;
   /** Operator mode: accounts come from JWTs (undefined in config mode). */
   readonly jwtAccounts: JwtAccounts | undefined;
@@ -156,10 +155,8 @@ export class Server {
   constructor(options: ServerOptions, log: Log) {
     this.options = options;
     this.log = log;
-    this.keyPair = createServerKey();
-    this.xkeyPair = createCurve();
-    this.xkey = this.xkeyPair.getPublicKey();
-    this.id = this.keyPair.getPublicKey();
+    this.xkey = this.keys.xkey;
+    this.id = this.keys.id;
     this.name = options.serverName ?? this.id;
     this.globalAccount = this.registerAccount(GLOBAL_ACCOUNT);
     configureAccounts(options, this.accountRegistry);
@@ -171,6 +168,16 @@ export class Server {
     this.auth = this.newAuthenticator(options);
     // Account JWTs replace an account's mappings: its default domain's come back after them.
     this.events.accountClaims.add((acc) => applyDefaultJsDomain(acc, this.options, this.log));
+  }
+
+  /** The server's nkey identity: signs what it sends as the server (auth callout requests). */
+  get keyPair(): KeyPair {
+    return this.keys.keyPair;
+  }
+
+  /** The server's curve key: encrypts auth callout requests for services that ask for it. */
+  get xkeyPair(): KeyPair {
+    return this.keys.xkeyPair;
   }
 
   private newAuthenticator(options: ServerOptions): Authenticator {

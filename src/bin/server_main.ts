@@ -1,0 +1,129 @@
+// tsnats-server's command line, flag-compatible with nats-server (loaded by the entry,
+// tsnats-server.ts, once V8's heap is tuned): options, signals, start and stop.
+import { buildOptions, FlagError, mergeFlagOptions, parseArgs, SIGNALS, USAGE, TLS_USAGE } from "../config/flags.js";
+import { loadConfigFile } from "../config/load.js";
+import { defaultOptions, type ServerOptions } from "../config/options.js";
+import { Logger } from "../server/logger.js";
+import { Server } from "../server/server.js";
+import { installServices } from "../server/services.js";
+import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "../server/version.js";
+import { releaseYoungGeneration } from "./heap_tuning.js";
+
+function fail(msg: string, code = 1): never {
+  process.stderr.write(`tsnats-server: ${msg}\n`);
+  process.exit(code);
+}
+
+/** Pids of running tsnats servers, for `--signal` without a pid (nats-server uses pgrep too). */
+async function findServerPids(): Promise<number[]> {
+  // Loaded here: only `--signal` needs child processes.
+  const { execFileSync } = await import("node:child_process");
+  try {
+    const out = execFileSync("pgrep", ["-f", "tsnats-server"], { encoding: "utf8" });
+    return out
+      .split("\n")
+      .map((s) => Number(s.trim()))
+      .filter((n) => n > 0 && n !== process.pid);
+  } catch {
+    return [];
+  }
+}
+
+async function sendSignal(cmd: keyof typeof SIGNALS, pid: number | undefined): Promise<void> {
+  const pids = pid !== undefined ? [pid] : await findServerPids();
+  if (pids.length === 0) fail("no tsnats-server process found");
+  if (pids.length > 1) fail(`multiple tsnats-server processes running (${pids.join(", ")}); give one: --signal ${cmd}=<pid>`);
+  try {
+    process.kill(pids[0], SIGNALS[cmd]);
+  } catch (err) {
+    fail(`could not signal ${pids[0]}: ${(err as Error).message}`);
+  }
+}
+
+/** Options for a config reload: the file again, then the same flags on top. */
+function reloadOptions(argv: string[], configFile: string | undefined): ServerOptions {
+  if (configFile === undefined) throw new Error("can only reload config when a file is provided using -c or --config");
+  return mergeFlagOptions(loadConfigFile(configFile, { base: defaultOptions() }), parseArgs(argv).flagOptions);
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  let built;
+  try {
+    built = buildOptions(argv);
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`${err.message}\n`);
+      if (err.showUsage) process.stderr.write(USAGE);
+      process.exit(1);
+    }
+    fail((err as Error).message);
+  }
+  switch (built.action) {
+    case "version":
+      process.stdout.write(`tsnats-server: v${TSNATS_VERSION} (nats-server ${NATS_FEATURE_VERSION} compatible)\n`);
+      return;
+    case "help":
+      process.stdout.write(USAGE);
+      return;
+    case "help-tls":
+      process.stdout.write(TLS_USAGE);
+      return;
+    case "signal":
+      await sendSignal(built.signal as keyof typeof SIGNALS, built.pid);
+      return;
+    case "test-config":
+      process.stdout.write(`tsnats-server: configuration file ${built.configFile ?? ""} test is successful\n`);
+      return;
+    case "run":
+      break;
+  }
+  const options = built.options;
+  const log = Logger.fromOptions(options);
+  // Last resort: an error that escaped every handler is logged, and the other clients keep
+  // their server (each connection and internal service already catches its own errors).
+  process.on("uncaughtException", (err) => log.error(`Uncaught exception: ${err.stack ?? String(err)}`));
+  process.on("unhandledRejection", (err) => log.error(`Unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
+  const server = new Server(options, log);
+  installServices(server);
+  // Signal handlers first: the ports file and "Server is ready" tell the world to signal us,
+  // and a signal without its handler would take Node's default (SIGUSR1 starts the inspector,
+  // SIGTERM/SIGHUP kill at once), as nats-server installs its handlers before it is ready.
+  let stopping = false;
+  const stop = async (sig: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`Trapped "${sig}" signal`);
+    await server.shutdown();
+    log.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("interrupt"));
+  process.on("SIGTERM", () => void stop("terminated"));
+  server.configReloader = () => reloadOptions(argv, built.configFile);
+  process.on("SIGHUP", () => {
+    try {
+      server.reloadConfig();
+    } catch (err) {
+      log.error(`Failed to reload server configuration: ${(err as Error).message}`);
+    }
+  });
+  process.on("SIGUSR1", () => log.reopen());
+  process.on("SIGUSR2", () => {
+    void server.enterLameDuckMode().then(() => {
+      log.close();
+      process.exit(0);
+    });
+  });
+
+  try {
+    await server.startServer();
+  } catch (err) {
+    log.fatal(`Error starting server: ${(err as Error).message}`);
+    log.close();
+    process.exit(1);
+  }
+  releaseYoungGeneration();
+}
+
+void main();
