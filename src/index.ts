@@ -80,7 +80,7 @@ export function resolveOptions(opts: EmbeddedOptions = {}): ServerOptions {
 export async function startServer(opts: EmbeddedOptions = {}): Promise<EmbeddedServer> {
   const options = resolveOptions(opts);
   const server = new Server(options, opts.log ?? silent);
-  installServices(server);
+  await installServices(server);
   await server.startServer();
   const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
   return {

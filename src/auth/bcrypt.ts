@@ -5,7 +5,11 @@
 // per login attempt (and any unauthenticated peer could repeat it at will); bcryptjs's async
 // compare only slices the same work into ~100 ms blocking chunks. A worker keeps the event loop
 // free, at the price of CONNECT becoming asynchronous (the client holds its parser meanwhile).
-import { Worker } from "node:worker_threads";
+import { createRequire } from "node:module";
+import type { Worker } from "node:worker_threads";
+
+/** worker_threads, loaded at the first bcrypt check (most servers have no bcrypt secrets). */
+const requireBuiltin = createRequire(import.meta.url);
 
 const BCRYPT_PREFIXES = ["$2a$", "$2b$", "$2x$", "$2y$"];
 
@@ -25,7 +29,8 @@ function failAll(): void {
 
 function getWorker(): Worker {
   if (worker !== undefined) return worker;
-  const w = new Worker(new URL("./bcrypt_worker.js", import.meta.url));
+  const { Worker: WorkerThread } = requireBuiltin("node:worker_threads") as typeof import("node:worker_threads");
+  const w = new WorkerThread(new URL("./bcrypt_worker.js", import.meta.url));
   w.on("message", (m: { id: number; ok: boolean }) => {
     const resolve = pending.get(m.id);
     pending.delete(m.id);

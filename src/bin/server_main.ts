@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   process.on("uncaughtException", (err) => log.error(`Uncaught exception: ${err.stack ?? String(err)}`));
   process.on("unhandledRejection", (err) => log.error(`Unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
   const server = new Server(options, log);
-  installServices(server);
+  await installServices(server);
   // Signal handlers first: the ports file and "Server is ready" tell the world to signal us,
   // and a signal without its handler would take Node's default (SIGUSR1 starts the inspector,
   // SIGTERM/SIGHUP kill at once), as nats-server installs its handlers before it is ready.

@@ -19,7 +19,7 @@ import { Route, GOSSIP_DEFAULT, GOSSIP_DISABLED, GOSSIP_OVERRIDE, type RouteInfo
 import { RouteInterest } from "./interest.js";
 import { clientConnectUrls, hostPort } from "./urls.js";
 import { COMPRESSION_S2_AUTO, needsCompression } from "./compression.js";
-import { serverInfoHead } from "./handshake.js";
+import { serverInfoHead, subjectPermissionJson } from "./handshake.js";
 import { ListenerTimers } from "./timers.js";
 import { shouldReportConnectError } from "./connect_reports.js";
 
@@ -42,10 +42,7 @@ export function routePoolIndex(poolSize: number, account: string): number {
   return h % poolSize;
 }
 
-/** The server's cluster, when it has one. */
-export function clusterOf(server: Server): Cluster | undefined {
-  return server.services.find((s): s is Cluster => s instanceof Cluster);
-}
+export { clusterOf } from "../server/service_lookup.js";
 
 /** A peer (another server of the cluster) came or went: what replicated services watch. */
 export type PeerListener = (peer: { id: string; name: string }, up: boolean) => void;
@@ -797,21 +794,6 @@ function permissionsOf(o: ClusterOptions): Permissions | undefined {
   if (p === undefined) return undefined;
   // Import is what we may receive (a publish right), export what peers may ask of us (a subscribe right).
   return Permissions.from({ publish: p.import, subscribe: p.export });
-}
-
-/** Subject permission as nats-server puts it in INFO: `{ allow: [...], deny: [...] }`. */
-export function subjectPermissionJson(v: unknown): Record<string, string[]> {
-  if (typeof v === "string") return { allow: [v] };
-  if (Array.isArray(v)) return { allow: v.filter((x): x is string => typeof x === "string") };
-  const out: Record<string, string[]> = {};
-  if (v !== null && typeof v === "object") {
-    for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
-      const list = typeof val === "string" ? [val] : Array.isArray(val) ? val.filter((x): x is string => typeof x === "string") : [];
-      if (k.toLowerCase() === "allow") out.allow = list;
-      else if (k.toLowerCase() === "deny") out.deny = list;
-    }
-  }
-  return out;
 }
 
 function parseHostPortLoose(s: string, defPort: number): { host: string; port: number } {

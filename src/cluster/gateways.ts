@@ -41,10 +41,7 @@ const DEFAULT_MAX_NO_INTEREST = 1000;
 /** The TLS handshake timeout when the tls block sets none (seconds, nats-server's default). */
 const DEFAULT_TLS_TIMEOUT_S = 2;
 
-/** The server's gateways, when it has them. */
-export function gatewaysOf(server: Server): Gateways | undefined {
-  return server.services.find((s): s is Gateways => s instanceof Gateways);
-}
+export { gatewaysOf } from "../server/service_lookup.js";
 
 /** nats-server's old (pre 2.2) cluster hash: the first 4 hex digits of sha256(name). */
 function oldHash(name: string): string {

@@ -71,3 +71,18 @@ export function credentialsMatch(connect: { user?: string; pass?: string }, bloc
 export function authTimeoutMs(blockMs: number | undefined, serverMs: number, withTls: boolean): number {
   return blockMs ?? Math.max(serverMs, withTls ? 2000 : 0);
 }
+
+/** Subject permission as nats-server puts it in INFO: `{ allow: [...], deny: [...] }`. */
+export function subjectPermissionJson(v: unknown): Record<string, string[]> {
+  if (typeof v === "string") return { allow: [v] };
+  if (Array.isArray(v)) return { allow: v.filter((x): x is string => typeof x === "string") };
+  const out: Record<string, string[]> = {};
+  if (v !== null && typeof v === "object") {
+    for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
+      const list = typeof val === "string" ? [val] : Array.isArray(val) ? val.filter((x): x is string => typeof x === "string") : [];
+      if (k.toLowerCase() === "allow") out.allow = list;
+      else if (k.toLowerCase() === "deny") out.deny = list;
+    }
+  }
+  return out;
+}

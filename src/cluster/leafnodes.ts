@@ -42,10 +42,7 @@ const DENY_ALL_JS = ["$JSC.>", "$NRG.>", "$JS.API.>", "$KV.>", "$OBJ.>"];
 const LOOP_RECONNECT_DELAY_MS = 30_000;
 const DEFAULT_LEAFNODE_PORT = 7422;
 
-/** The server's leaf nodes service, when it has one. */
-export function leafNodesOf(server: Server): LeafNodes | undefined {
-  return server.services.find((s): s is LeafNodes => s instanceof LeafNodes);
-}
+export { leafNodesOf } from "../server/service_lookup.js";
 
 export class LeafNodes implements ServerService, RoutedReplySender {
   readonly name = "leafnodes";

@@ -4,7 +4,8 @@
 import os from "node:os";
 import fs from "node:fs";
 import type { Server } from "../server/server.js";
-import { JetStreamService, type JsAccount } from "../jetstream/jetstream.js";
+import type { JetStreamService, JsAccount } from "../jetstream/jetstream.js";
+import { jetStreamServiceOf } from "../server/service_lookup.js";
 import { DEFAULT_SYNC_INTERVAL_MS, syncModeOf } from "../jetstream/store_factory.js";
 import { JS_API_LEVEL } from "../jetstream/api_level.js";
 
@@ -20,8 +21,7 @@ export interface JetStreamUsage {
 export const NO_USAGE: Readonly<JetStreamUsage> = { memory: 0, storage: 0, reservedMemory: 0, reservedStorage: 0, apiTotal: 0, apiErrors: 0 };
 
 export function jetStreamService(server: Server): JetStreamService | undefined {
-  if (!server.options.jetstream.enabled) return undefined;
-  return server.services.find((svc): svc is JetStreamService => svc instanceof JetStreamService);
+  return jetStreamServiceOf(server);
 }
 
 /** The JetStream-enabled accounts. */

@@ -6,8 +6,7 @@ import { ExpositionWriter, type Labels } from "./prometheus.js";
 import type { StreamState } from "../storage/store.js";
 import { jetStreamRunning, jetStreamTotals } from "./jetstream-stats.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "../server/version.js";
-import { clusterOf } from "../cluster/cluster.js";
-import { gatewaysOf } from "../cluster/gateways.js";
+import { clusterOf, gatewaysOf } from "../server/service_lookup.js";
 
 function num(v: unknown): number {
   return typeof v === "number" && Number.isFinite(v) ? v : 0;

@@ -45,11 +45,10 @@ import { accountDetail, accountStat, buildAccountz, buildAccstatz } from "./acco
 import { accountJsz, buildJsz } from "./jsz.js";
 import { checkHealth } from "./healthz.js";
 import { buildGatewayz, buildLeafz, buildRoutez } from "./topology.js";
-import { gatewaysOf } from "../cluster/gateways.js";
 import { jetStreamRunning, jetStreamSummary } from "./jetstream-stats.js";
 import { accountConnectionsAdvisory, connectAdvisory, disconnectAdvisory } from "./advisories.js";
 import { userInfo } from "./user-info.js";
-import { clusterOf } from "../cluster/cluster.js";
+import { clusterOf, gatewaysOf } from "../server/service_lookup.js";
 
 const DEFAULT_STATSZ_INTERVAL_MS = 10_000;
 

@@ -2,10 +2,9 @@
 import type { Monitor } from "./monitor.js";
 import { goTime, uptime } from "./format.js";
 import { subDetail } from "./connz.js";
-import { clusterOf, subjectPermissionJson } from "../cluster/cluster.js";
-import { leafNodesOf } from "../cluster/leafnodes.js";
+import { clusterOf, gatewaysOf, leafNodesOf } from "../server/service_lookup.js";
+import { subjectPermissionJson } from "../cluster/handshake.js";
 import type { GatewayzOptions, LeafzOptions, RoutezOptions } from "./endpoint-options.js";
-import { gatewaysOf } from "../cluster/gateways.js";
 import type { GatewayConnection } from "../cluster/gateway.js";
 
 /** Go's time.Duration.String() of a round trip in ms ("276µs", "1.2ms"), as /routez shows rtt. */

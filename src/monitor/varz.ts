@@ -4,9 +4,7 @@ import type { Monitor } from "./monitor.js";
 import { compareStrings, goTime, uptime } from "./format.js";
 import { msToNs } from "../server/time.js";
 import { jetStreamSummary } from "./jetstream-stats.js";
-import { clusterOf } from "../cluster/cluster.js";
-import { leafNodesOf } from "../cluster/leafnodes.js";
-import { gatewaysOf } from "../cluster/gateways.js";
+import { clusterOf, gatewaysOf, leafNodesOf } from "../server/service_lookup.js";
 
 export function buildVarz(m: Monitor): Record<string, unknown> {
   const s = m.server;

@@ -26,7 +26,7 @@ import { readIntoSharedBuffer } from "./shared_reads.js";
 import { ConnectionRate } from "./connection_rate.js";
 import { configureAccounts, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, type AccountRegistry } from "./account_setup.js";
 import { applyDefaultJsDomain, goMapText } from "../jetstream/default_domain.js";
-import { WebSocketListener, type CookieCredentials } from "./websocket.js";
+import type { WebSocketListener, CookieCredentials } from "./websocket.js";
 import type { WebSocketTransport } from "./websocket_transport.js";
 
 /** A part of the server with its own lifecycle (JetStream, monitoring, system events). */
@@ -258,6 +258,8 @@ export class Server {
     if (ws !== undefined && ws.port !== 0) {
       // Checked here too: embedded servers do not go through the command line's validation.
       validateWebsocket(this.options, ws);
+      // Loaded only here: the listener brings node:http and its upgrade handling.
+      const { WebSocketListener } = await import("./websocket.js");
       this.websocket = new WebSocketListener(this, ws);
     }
     for (const svc of this.services) await svc.start();
