@@ -88,6 +88,14 @@ function parseSize(s: string): number {
   return n;
 }
 
+/** Where a kept partial control line and the next read are joined (see Parser.parse). */
+let joinBuffer = Buffer.allocUnsafeSlow(0);
+let joinBusy = false;
+/** Joins larger than this (input held during an asynchronous CONNECT) get their own buffer. */
+const JOIN_MAX = 256 * 1024;
+/** TSNATS_POISON_READS=1: joined input is overwritten after its parse, as shared reads are. */
+const POISON_READS = process.env.TSNATS_POISON_READS === "1";
+
 export class Parser {
   /** Unfinished control line from the previous read. */
   private partial: Buffer | undefined;
@@ -126,15 +134,38 @@ export class Parser {
       this.partial = this.partial === undefined ? Buffer.from(chunk) : Buffer.concat([this.partial, chunk]);
       return;
     }
-    let buf = chunk;
-    let pos = 0;
     if (this.payload !== undefined) {
-      pos = this.continuePayload(chunk);
-      if (pos < 0) return;
-    } else if (this.partial !== undefined) {
-      buf = Buffer.concat([this.partial, chunk]);
+      const pos = this.continuePayload(chunk);
+      if (pos >= 0) this.parseFrom(chunk, pos);
+    } else if (this.partial === undefined) {
+      this.parseFrom(chunk, 0);
+    } else {
+      // A control line cut by the previous read: parse its rest and this read from one copy.
+      // The copy goes to a buffer shared by all connections (parsing never nests, and nothing
+      // keeps a reference into input past its parse, as with shared reads), since a fresh one
+      // per read allocated a read-sized ArrayBuffer for almost every read of a busy publisher.
+      const partial = this.partial;
       this.partial = undefined;
+      const need = partial.length + chunk.length;
+      if (joinBusy || need > JOIN_MAX) {
+        this.parseFrom(Buffer.concat([partial, chunk]), 0);
+        return;
+      }
+      if (joinBuffer.length < need) joinBuffer = Buffer.allocUnsafeSlow(Math.max(need, joinBuffer.length * 2));
+      partial.copy(joinBuffer, 0);
+      chunk.copy(joinBuffer, partial.length);
+      joinBusy = true;
+      try {
+        this.parseFrom(joinBuffer.subarray(0, need), 0);
+      } finally {
+        joinBusy = false;
+        if (POISON_READS) joinBuffer.fill(0xee, 0, need);
+      }
     }
+  }
+
+  /** Parse `buf` from `pos`: whole ops go to the handler, an unfinished one is kept. */
+  private parseFrom(buf: Buffer, pos: number): void {
     const len = buf.length;
     const h = this.handler;
     while (pos < len) {
