@@ -67,6 +67,8 @@ export function resolveOptions(opts: EmbeddedOptions = {}): ServerOptions {
   const base = defaultOptions();
   const { jetstream, cluster, leafnodes, gateway, websocket, log: _log, ...rest } = opts;
   const merged: ServerOptions = { ...base, host: "127.0.0.1", port: -1, ...rest };
+  // Tags as the config file keeps them (lower case, trimmed, once each), so placement compares alike.
+  merged.serverTags = [...new Set(merged.serverTags.map((t) => t.trim().toLowerCase()).filter((t) => t !== ""))];
   if (cluster !== undefined) merged.cluster = { ...defaultClusterOptions(), host: "127.0.0.1", port: -1, ...cluster };
   if (leafnodes !== undefined) merged.leafnodes = { ...defaultLeafNodeOptions(), host: "127.0.0.1", ...leafnodes };
   if (gateway !== undefined) merged.gateway = { ...defaultGatewayOptions(), host: "127.0.0.1", ...gateway };

@@ -771,10 +771,10 @@ max_traced_msg_len: 128
     assert.equal(load("cluster { compression: accept }").cluster?.compression, "accept");
   });
 
-  it("warns about nats-server keys tsnats ignores", () => {
-    const o = load("server_tags: [a, b]\nconnect_error_reports: 5\nreconnect_error_reports: 2\ndefault_js_domain: { A: hub }");
-    assert.deepEqual(o.warnings, ['t.conf:1:1: "server_tags" is not supported by tsnats yet, ignored']);
-    // Built now (connect_reports.ts, default_domain.ts): read, not warned about.
+  it("reads server_tags, connect_error_reports, reconnect_error_reports and default_js_domain without warnings", () => {
+    const o = load("server_tags: [A, b]\nconnect_error_reports: 5\nreconnect_error_reports: 2\ndefault_js_domain: { A: hub }");
+    assert.deepEqual(o.warnings, []);
+    assert.deepEqual(o.serverTags, ["a", "b"]);
     assert.equal(o.connectErrorReports, 5);
     assert.equal(o.reconnectErrorReports, 2);
     assert.deepEqual({ ...o.defaultJsDomain }, { A: "hub" });

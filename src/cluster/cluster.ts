@@ -215,6 +215,7 @@ export class Cluster implements ServerService {
     const gwUrl = this.gatewayUrl?.();
     if (gwUrl !== undefined && gwUrl !== "") info.gateway_url = gwUrl;
     if (o.poolSize > 0) info.route_pool_size = o.poolSize;
+    if (s.options.serverTags.length > 0) info.tags = s.options.serverTags;
     if (poolIdx > 0) info.route_pool_idx = poolIdx;
     if (accName !== "") info.route_account = accName;
     if (gossipMode !== GOSSIP_DEFAULT) info.gossip_mode = gossipMode;
@@ -723,6 +724,16 @@ export class Cluster implements ServerService {
       if (r !== undefined) out.push({ id, name: r.remoteName, url: r.url?.href ?? "" });
     }
     return out;
+  }
+
+  /** A server's `server_tags`, this one's or a peer's from its route INFO; undefined when no route leads to it. */
+  serverTags(name: string): string[] | undefined {
+    if (name === this.server.name) return this.server.options.serverTags;
+    for (const conns of this.routes.values()) {
+      const r = conns.find((c) => c !== undefined);
+      if (r !== undefined && r.remoteName === name) return (r.remoteInfo?.tags ?? []).filter((t): t is string => typeof t === "string");
+    }
+    return undefined;
   }
 
   private housekeeping: NodeJS.Timeout | undefined;

@@ -58,6 +58,8 @@ export interface RouteInfo {
   lnoc?: boolean;
   lnocu?: boolean;
   route_pool_size?: number;
+  /** The server's `server_tags` (JetStream placement reads them). */
+  tags?: string[];
   route_pool_idx?: number;
   route_account?: string;
   route_acc_add_reqid?: string;

@@ -58,9 +58,6 @@ export const MIN_LAME_DUCK_DURATION_MS = 30_000;
 // A Map, not an object literal: config keys such as "constructor" must not hit Object.prototype.
 const UNSUPPORTED_BLOCKS = new Map([["mqtt", "mqtt"]]);
 
-/** Top-level keys nats-server accepts that tsnats parses but does not act on. */
-const IGNORED_TOP_LEVEL = new Set(["server_tags"]);
-
 /**
  * Top-level security settings tsnats does not implement: accepting them would serve without
  * what the operator asked for (a stapled OCSP status, TLS to the account server), so they
@@ -1218,6 +1215,9 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
         }
         break;
       }
+      case "server_tags":
+        opts.serverTags = readServerTags(r, m, key);
+        break;
       case "default_js_domain":
         opts.defaultJsDomain = readDefaultJsDomain(r, m, key);
         break;
@@ -1234,8 +1234,6 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
           readOperators(r, m, key, opts);
         } else if (UNSUPPORTED_TOP_LEVEL.has(lk)) {
           throw r.err(m, key, `${JSON.stringify(key)}: ${UNSUPPORTED_TOP_LEVEL.get(lk) as string}`);
-        } else if (IGNORED_TOP_LEVEL.has(lk)) {
-          r.warn(m, key, `${JSON.stringify(key)} is not supported by tsnats yet, ignored`);
         } else {
           r.unknown(m, key);
         }
@@ -1396,4 +1394,23 @@ export function validateWebsocket(o: ServerOptions, ws: WebSocketOptions): void 
 /** Format milliseconds like Go's time.Duration.String() ("1h0m0s", "2m0s", "500ms"). */
 export function formatGoDuration(ms: number): string {
   return goDuration(msToNs(ms));
+}
+
+/**
+ * `server_tags`: one string or a list of strings, kept as nats-server keeps them (lower case,
+ * trimmed, empty ones and duplicates dropped), so placement compares them as it does.
+ */
+function readServerTags(r: Reader, m: ConfMap, key: string): string[] {
+  const kind = kindOfEntry(m, key);
+  const raw: ConfValue[] = kind === "array" ? (m[key] as ConfValue[]) : [m[key]];
+  const tags: string[] = [];
+  raw.forEach((v, i) => {
+    if (typeof v !== "string") {
+      // nats-server's texts, Go type names included.
+      throw kind === "array" ? r.err(raw, i, "error parsing tags: unsupported type *conf.token where string is expected") : r.err(m, key, `error parsing tags: unsupported type ${goType(kind)}`);
+    }
+    const tag = v.trim().toLowerCase();
+    if (tag !== "" && !tags.includes(tag)) tags.push(tag);
+  });
+  return tags;
 }

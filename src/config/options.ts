@@ -407,6 +407,8 @@ export interface ServerOptions {
   host: string;
   port: number; // -1 = random
   serverName?: string;
+  /** `server_tags`: lower-cased, trimmed, without duplicates (nats-server's tag list); used by JetStream placement. */
+  serverTags: string[];
   clientAdvertise?: string;
 
   /** Monitoring HTTP port; 0 = off, -1 = random. */
@@ -529,6 +531,7 @@ export function defaultOptions(): ServerOptions {
   return {
     host: "0.0.0.0",
     port: DEFAULT_PORT,
+    serverTags: [],
     httpHost: "0.0.0.0",
     httpPort: 0,
     httpsPort: 0,

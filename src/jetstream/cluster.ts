@@ -726,28 +726,42 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }
   }
 
-  /** A placement (cluster, tags) the servers of a stream must match. */
+  /** The placement cluster a stream must be in (this cluster, or none can hold it). */
   private checkPlacement(cfg: Record<string, unknown>): void {
-    const placement = (cfg.placement ?? {}) as { cluster?: unknown; tags?: unknown };
+    const placement = (cfg.placement ?? {}) as { cluster?: unknown };
     if (typeof placement.cluster === "string" && placement.cluster !== "" && placement.cluster !== this.clusterName) {
       throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement" });
     }
-    if (Array.isArray(placement.tags) && placement.tags.length > 0) {
-      // No server has tags yet (server_tags is not implemented): nothing can match.
-      throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, tags not matched ['${[...placement.tags].sort().join("', '")}']` });
-    }
+  }
+
+  /** Does the server carry every tag asked for (tags compare as servers keep them: lower case)? */
+  private hasTags(server: string, wanted: readonly string[]): boolean {
+    if (wanted.length === 0) return true;
+    const tags = this.cluster.serverTags(server) ?? [];
+    return wanted.every((t) => tags.includes(t));
+  }
+
+  /** The value of the server's tag under `jetstream { unique_tag }` (e.g. "az:1"), if it has one. */
+  private uniqueTagOf(server: string, prefix: string): string | undefined {
+    return (this.cluster.serverTags(server) ?? []).find((t) => t.startsWith(prefix));
   }
 
   /**
    * Choose servers for a stream: current members with the fewest streams (the first one is its
    * owner), other than those in `exclude` (the stream's servers already, a server removed).
+   * `staying` are the servers the stream keeps, whose `unique_tag` values are taken already.
    */
-  private place(cfg: Record<string, unknown>, replicas: number, exclude: string[] = []): string[] {
+  private place(cfg: Record<string, unknown>, replicas: number, exclude: string[] = [], staying: string[] = exclude): string[] {
     this.checkPlacement(cfg);
-    const placement = (cfg.placement ?? {}) as { preferred?: unknown };
+    const placement = (cfg.placement ?? {}) as { preferred?: unknown; tags?: unknown };
+    const wanted = Array.isArray(placement.tags) ? placement.tags.filter((t): t is string => typeof t === "string").map((t) => t.trim().toLowerCase()) : [];
     const node = this.node as RaftNode;
     const current = new Set([this.self, ...node.peerStatus().filter((p) => p.current && p.voter).map((p) => p.id)]);
     for (const id of exclude) current.delete(id);
+    for (const id of [...current]) if (!this.hasTags(id, wanted)) current.delete(id);
+    if (wanted.length > 0 && current.size < replicas) {
+      throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, tags not matched ['${wanted.join("', '")}']` });
+    }
     const count = new Map<string, number>();
     for (const id of current) count.set(id, 0);
     for (const m of this.streams.values()) for (const sa of m.values()) for (const p of peersOf(sa)) if (count.has(p)) count.set(p, (count.get(p) ?? 0) + 1);
@@ -757,7 +771,22 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       ranked.splice(ranked.indexOf(placement.preferred), 1);
       ranked.unshift(placement.preferred);
     }
-    return ranked.slice(0, replicas);
+    const prefix = this.service.server.options.jetstream.uniqueTag;
+    // A placement that names a value of the unique tag itself (a zone) asks for that zone only.
+    if (prefix === undefined || prefix === "" || replicas <= 1 || wanted.some((t) => t.startsWith(prefix))) return ranked.slice(0, replicas);
+    // `unique_tag`: the replicas go to servers with different values of that tag (say, one per
+    // availability zone), counting the zones of the servers the stream keeps; a server without the
+    // tag takes no replica.
+    const used = new Set(staying.map((id) => this.uniqueTagOf(id, prefix)).filter((t): t is string => t !== undefined));
+    const chosen: string[] = [];
+    for (const id of ranked) {
+      const value = this.uniqueTagOf(id, prefix);
+      if (value === undefined || used.has(value)) continue;
+      used.add(value);
+      chosen.push(id);
+      if (chosen.length === replicas) return chosen;
+    }
+    throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement, server tag not unique" });
   }
 
   /**
@@ -778,7 +807,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (peers.length === 1 || sa.config === undefined) throw jsError("JSPeerRemapErr");
     let replacement: string[];
     try {
-      replacement = this.place(parseConfig(Buffer.from(sa.config, "base64")), 1, [...peers]);
+      replacement = this.place(parseConfig(Buffer.from(sa.config, "base64")), 1, [...peers], peers.filter((p) => p !== peer));
     } catch (err) {
       if (err instanceof ApiError) throw jsError("JSPeerRemapErr");
       throw err;
@@ -827,7 +856,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       } else if (placement !== undefined) {
         const heard = new Set(node.peerStatus().filter((p) => p.voter && p.lastSeenMs >= 0 && p.lastSeenMs < ELECTION_MAX_MS).map((p) => p.id));
         const possible = node.config.voters.filter(
-          (id) => id !== this.self && heard.has(id) && (!placement.cluster || placement.cluster === this.clusterName) && (placement.tags ?? []).length === 0, // no server has tags (server_tags is not built)
+          (id) => id !== this.self && heard.has(id) && (!placement.cluster || placement.cluster === this.clusterName) && this.hasTags(id, (placement.tags ?? []).map((t) => String(t).trim().toLowerCase())),
         );
         if (possible.length === 0) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
         preferred = possible[Math.floor(Math.random() * possible.length)];
@@ -889,7 +918,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         }
         let replacement: string[] = [];
         try {
-          if (sa.config !== undefined) replacement = this.place(parseConfig(Buffer.from(sa.config, "base64")), 1, [...peers]);
+          if (sa.config !== undefined) replacement = this.place(parseConfig(Buffer.from(sa.config, "base64")), 1, [...peers], peers.filter((p) => p !== server));
         } catch {
           // no server to take its place: the stream goes on with one replica fewer
         }

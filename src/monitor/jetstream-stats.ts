@@ -84,6 +84,8 @@ export interface JetStreamLimits {
   domain?: string;
   /** jetstream sync_interval as configured (undefined: the default, fsync before every PubAck). */
   syncInterval: "always" | number | undefined;
+  /** `unique_tag`: the tag prefix whose values a stream's replicas must not share. */
+  uniqueTag?: string;
 }
 
 /**
@@ -101,6 +103,7 @@ export function jetStreamLimits(server: Server): JetStreamLimits {
     storeDir,
     domain: o.domain || undefined,
     syncInterval: o.syncInterval,
+    uniqueTag: o.uniqueTag || undefined,
   };
 }
 
@@ -113,6 +116,7 @@ export function limitsJson(l: JetStreamLimits, withStoreDir: boolean): Record<st
   out.sync_interval = (typeof l.syncInterval === "number" ? l.syncInterval : DEFAULT_SYNC_INTERVAL_MS) * 1_000_000;
   if (l.syncInterval === "always") out.sync_always = true;
   out.sync_mode = syncModeOf(l.syncInterval);
+  if (l.uniqueTag) out.unique_tag = l.uniqueTag;
   return out;
 }
 

@@ -223,6 +223,7 @@ export class SystemAccountService implements ServerService {
     if (clusterName !== undefined) info.cluster = clusterName;
     if (s.options.jetstream.domain) info.domain = s.options.jetstream.domain;
     info.ver = NATS_FEATURE_VERSION;
+    if (s.options.serverTags.length > 0) info.tags = s.options.serverTags;
     if (featureFlagsReported()) info.feature_flags = mergedFeatureFlags(s.options.featureFlags);
     // nats-server's capability flags: JetStream, binary stream snapshots, and (2.11+) account NRG.
     const flags = js ? (featureVersionAtLeast("2.11") ? 7 : 3) : 0;
@@ -365,7 +366,8 @@ export class SystemAccountService implements ServerService {
     if (str("host") !== "" && str("host") !== s.options.host) return false;
     if (str("cluster") !== "" && str("cluster") !== (this.clusterName() ?? "")) return false;
     if (str("domain") !== "" && str("domain") !== (s.options.jetstream.domain ?? "")) return false;
-    if (Array.isArray(filter.tags) && filter.tags.length > 0) return false; // no server tags
+    // Every tag asked for must be one of this server's (compared as tags are kept: lower case).
+    if (Array.isArray(filter.tags) && !filter.tags.every((t) => typeof t === "string" && s.options.serverTags.includes(t.trim().toLowerCase()))) return false;
     return true;
   }
 

@@ -71,6 +71,7 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     http_req_stats: Object.fromEntries([...m.httpReqStats.entries()].sort(([a], [b]) => compareStrings(a, b))),
     config_load_time: goTime(s.configLoadTime),
   });
+  if (o.serverTags.length > 0) v.tags = o.serverTags;
   if (featureFlagsReported()) v.feature_flags = mergedFeatureFlags(s.options.featureFlags);
   if (s.systemAccount !== undefined) v.system_account = s.systemAccount.name;
   v.slow_consumer_stats = { clients: s.slowConsumers, ...s.remoteSlowConsumers };

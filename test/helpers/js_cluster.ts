@@ -28,10 +28,16 @@ export class JsTestCluster {
     private readonly routesIncludeSelf: boolean,
     /** More options of every server (users, accounts...). */
     private readonly extra: EmbeddedOptions,
+    /** Each server's `server_tags`, by server name, and the `unique_tag` of every server. */
+    private readonly tags: { byServer?: Record<string, string[]>; unique?: string } = {},
   ) {}
 
   /** `withSystemUser`: clients log in as `a`/`a` (or without credentials) in the global account, `sys`/`sys` in the system account. */
-  static async start(size: number, clusterName = "JSC", opts: { routesIncludeSelf?: boolean; withSystemUser?: boolean } = {}): Promise<JsTestCluster> {
+  static async start(
+    size: number,
+    clusterName = "JSC",
+    opts: { routesIncludeSelf?: boolean; withSystemUser?: boolean; serverTags?: Record<string, string[]>; uniqueTag?: string } = {},
+  ): Promise<JsTestCluster> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-jsc-"));
     const members: JsClusterMember[] = [];
     for (let i = 0; i < size; i++) {
@@ -42,7 +48,7 @@ export class JsTestCluster {
     const extra: EmbeddedOptions = opts.withSystemUser
       ? { users: [{ user: "a", password: "a" }, { user: "sys", password: "sys", account: "$SYS" }], noAuthUser: "a" }
       : {};
-    const c = new JsTestCluster(members, dir, clusterName, opts.routesIncludeSelf === true, extra);
+    const c = new JsTestCluster(members, dir, clusterName, opts.routesIncludeSelf === true, extra, { byServer: opts.serverTags, unique: opts.uniqueTag });
     await Promise.all(members.map((m) => c.startMember(m.name)));
     return c;
   }
@@ -60,8 +66,9 @@ export class JsTestCluster {
       host: "127.0.0.1",
       port: m.port,
       serverName: m.name,
+      serverTags: this.tags.byServer?.[m.name] ?? [],
       httpPort: -1,
-      jetstream: { storeDir: m.storeDir },
+      jetstream: { storeDir: m.storeDir, ...(this.tags.unique !== undefined ? { uniqueTag: this.tags.unique } : {}) },
       cluster: { name: this.clusterName, host: "127.0.0.1", port: m.routePort, routes: this.members.filter((x) => this.routesIncludeSelf || x !== m).map((x) => `nats://127.0.0.1:${x.routePort}`) },
     });
   }

@@ -11,14 +11,21 @@ export interface RefJsCluster {
 }
 
 /** undefined when the reference binary is not installed. */
-export async function startRefJsCluster(size = 3, clusterName = "REF"): Promise<RefJsCluster | undefined> {
+export async function startRefJsCluster(size = 3, clusterName = "REF", more: { serverTags?: string[][]; uniqueTag?: string } = {}): Promise<RefJsCluster | undefined> {
   if (referenceBinary("2.15") === undefined) return undefined;
   const routePorts: number[] = [];
   for (let i = 0; i < size; i++) routePorts.push(await freePort());
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
   const servers = await Promise.all(
     routePorts.map((p, i) =>
-      startNatsServer(["-js"], `server_name: N${i + 1}\njetstream { max_mem_store: 256MB, max_file_store: 1GB }\ncluster { name: ${clusterName}, listen: 127.0.0.1:${p}, routes: [${routes}] }\n`, "2.15"),
+      startNatsServer(
+        ["-js"],
+        `server_name: N${i + 1}\n` +
+          (more.serverTags?.[i] !== undefined ? `server_tags: ${JSON.stringify(more.serverTags[i])}\n` : "") +
+          `jetstream { max_mem_store: 256MB, max_file_store: 1GB${more.uniqueTag !== undefined ? `, unique_tag: ${JSON.stringify(more.uniqueTag)}` : ""} }\n` +
+          `cluster { name: ${clusterName}, listen: 127.0.0.1:${p}, routes: [${routes}] }\n`,
+        "2.15",
+      ),
     ),
   );
   return {
