@@ -9,43 +9,13 @@ import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, AckPolicy, type ConsumerInfo } from "@nats-io/jetstream";
 import { JsTestCluster } from "./helpers/js_cluster.js";
+import { clusterApi as api, clusterPublish as publish, type ClusterAnswer } from "./helpers/cluster_retry.js";
 import { startRefJsCluster } from "./helpers/ref_js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 
-interface Answer {
-  error?: { code: number; err_code: number; description: string };
-  [k: string]: unknown;
-}
+type Answer = ClusterAnswer;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** A JSON API request, repeated while the cluster answers 503 / not at all (a leader being elected). */
-async function api(nc: NatsConnection, subject: string, body?: unknown): Promise<Answer> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      const a = JSON.parse((await nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout: 5000 })).string()) as Answer;
-      if (a.error?.code !== 503 || Date.now() > deadline) return a;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-    }
-    await sleep(200);
-  }
-}
-
-/** A publish acknowledged by the stream (retried while its group elects a leader). */
-async function publish(nc: NatsConnection, subject: string, data: string): Promise<number> {
-  const js = jetstream(nc, { timeout: 5000 });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      return (await js.publish(subject, data, { msgID: data })).seq;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(200);
-    }
-  }
-}
 
 async function until(cond: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -4,41 +4,11 @@
 // must see afterwards.
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { clusterApi as api, clusterPublish as publish } from "./cluster_retry.js";
 
-interface Answer {
-  error?: { code: number; err_code: number; description: string };
-  [k: string]: unknown;
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function api(nc: NatsConnection, subject: string, body?: unknown): Promise<Answer> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      const a = JSON.parse((await nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout: 5000 })).string()) as Answer;
-      if (a.error?.code !== 503 || Date.now() > deadline) return a;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-    }
-    await sleep(200);
-  }
-}
-
-async function publish(nc: NatsConnection, subject: string, data: string): Promise<void> {
-  const js = jetstream(nc, { timeout: 5000 });
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    try {
-      await js.publish(subject, data, { msgID: data });
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(200);
-    }
-  }
-}
 
 async function until(cond: () => Promise<boolean>, what: string, timeoutMs = 60_000, last?: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
