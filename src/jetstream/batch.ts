@@ -92,9 +92,11 @@ export class AtomicBatches {
 
   /**
    * One message of a batch. Returns the PubAck JSON to answer ("" for the empty ack of a
-   * staged message), or throws the ApiError to answer. Checks in nats-server's order.
+   * staged message), or throws the ApiError to answer. Checks in nats-server's order. On a
+   * replicated stream's leader the commit is proposed as one entry and answered to `reply`
+   * once applied: null then.
    */
-  process(batchId: string, subject: string, hdr: Buffer, payload: Buffer): string {
+  process(batchId: string, subject: string, hdr: Buffer, payload: Buffer, reply = ""): string | null {
     const stream = this.stream;
     const cfg = stream.cfg;
     if (cfg.sealed) throw jsError("JSStreamSealedErr");
@@ -156,14 +158,14 @@ export class AtomicBatches {
     }
     if (!eob) b.msgs.push(staged);
     if (!commit) return "";
-    return this.commit(b, eob);
+    return this.commit(b, eob, reply);
   }
 
   /**
    * Check every staged message against the stream and what the batch staged before it,
    * then store them all; nothing is stored when any check fails.
    */
-  private commit(b: Batch, eob: boolean): string {
+  private commit(b: Batch, eob: boolean, reply: string): string | null {
     const stream = this.stream;
     if (b.timer !== undefined) clearTimeout(b.timer);
     const diff = newBatchDiff();
@@ -182,8 +184,17 @@ export class AtomicBatches {
       this.drop(b);
       throw err instanceof ApiError ? err : storeErrorToApi(err);
     }
-    let ack = "";
     const suffix = `,"batch":${JSON.stringify(b.id)},"count":${b.msgs.length}`;
+    if (stream.replica !== undefined) {
+      // Replicated: the whole batch is one RAFT entry, applied by every member or by none.
+      try {
+        stream.replica.proposeBatch(prepared, suffix, reply);
+      } finally {
+        this.drop(b);
+      }
+      return null;
+    }
+    let ack = "";
     try {
       for (let i = 0; i < prepared.length; i++) {
         ack = stream.commitPrepared(prepared[i]!, i === prepared.length - 1 ? suffix : undefined);

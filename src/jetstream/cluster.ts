@@ -702,7 +702,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       // server: not replicated yet, so refused rather than silently missing on R>1.
       if (
         replicas > 1 &&
-        (cfg.allow_atomic === true || cfg.allow_batched === true || cfg.allow_msg_schedules === true || (typeof cfg.subject_delete_marker_ttl === "number" && cfg.subject_delete_marker_ttl > 0))
+        (cfg.allow_batched === true || cfg.allow_msg_schedules === true || (typeof cfg.subject_delete_marker_ttl === "number" && cfg.subject_delete_marker_ttl > 0))
       ) {
         throw jsError("JSClusterUnSupportFeatureErr");
       }

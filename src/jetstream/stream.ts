@@ -55,7 +55,7 @@ import {
 // spares the per-key lookups on messages that carry none (most headers are the client's own).
 const NATS_KEY = Buffer.from("\r\nNats-", "latin1");
 const EXPECTED_KEY = Buffer.from("\r\nNats-Expected-", "latin1");
-const BATCH_ID_KEY = Buffer.from("\r\nNats-Batch-Id:", "latin1");
+export const BATCH_ID_KEY = Buffer.from("\r\nNats-Batch-Id:", "latin1");
 const TOO_MANY_HDR = Buffer.from("NATS/1.0 429 Too Many Requests\r\n\r\n", "latin1");
 const MAX_HDR = 64 * 1024;
 
@@ -343,7 +343,7 @@ export class Stream {
     const wantAck = reply !== "" && !this.cfg.no_ack;
     try {
       const ack = this.batches.process(batchId, subject, hdr, payload);
-      if (wantAck) this.queueAck(reply, ack);
+      if (wantAck && ack !== null) this.queueAck(reply, ack);
     } catch (err) {
       if (!wantAck) return;
       const e = err instanceof ApiError ? err : storeErrorToApi(err);

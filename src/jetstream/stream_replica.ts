@@ -42,7 +42,9 @@ import { realRaftEnv } from "../cluster/raft_env.js";
 import type { Subscription } from "../server/sublist.js";
 import { rfc3339, nowNs } from "../server/time.js";
 import { ApiError, jsError } from "./errors.js";
-import { storeErrorToApi, type Prepared, type Stream, type StreamOp } from "./stream.js";
+import { BATCH_ID_KEY, storeErrorToApi, type Prepared, type Stream, type StreamOp } from "./stream.js";
+import { getHeader } from "../protocol/headers.js";
+import { HDR_BATCH_ID } from "./msg_headers.js";
 import type { ConsumerOp } from "./consumer.js";
 import * as adv from "./advisories.js";
 
@@ -65,6 +67,8 @@ const KIND_SKIP = 2;
 const KIND_OP = 3;
 /** A mirror's copy of an origin message, with the origin's sequence and time. */
 const KIND_COPY = 4;
+/** An atomic batch: its messages (each a KIND_MSG or KIND_SKIP entry), applied together. */
+const KIND_BATCH = 5;
 const MSG_FIXED = 26;
 const COPY_FIXED = 23;
 
@@ -127,7 +131,7 @@ export class StreamReplica implements RaftStateMachine {
   /** Where this member answers another's catch-up requests (it sent that member a snapshot). */
   private readonly catchupSub: Subscription | undefined;
   /** The leader's replies waiting for their entry to be applied, by RAFT index. */
-  private readonly pending = new Map<number, { reply: string; val: string | undefined }>();
+  private readonly pending = new Map<number, { reply: string; val: string | undefined; batch?: string }>();
   /** The last index this leader proposed a message at. */
   private lastProposed = 0;
   /** The stream sequence the next proposed message gets. */
@@ -460,6 +464,16 @@ export class StreamReplica implements RaftStateMachine {
     const s = this.stream;
     const wantAck = reply !== "" && !s.cfg.no_ack;
     try {
+      if (!sourced && hdr !== undefined && hdr.length > 12 && hdr.indexOf(BATCH_ID_KEY) >= 0) {
+        const batchId = getHeader(hdr, HDR_BATCH_ID);
+        if (batchId !== undefined && batchId !== "") {
+          // Staged here on the leader (a new leader knows nothing of it: the batch is incomplete
+          // there); the commit is proposed as one entry (proposeBatch) and answered once applied.
+          const ack = s.batches.process(batchId, subject, hdr, payload, wantAck ? reply : "");
+          if (wantAck && ack !== null) s.replyToPublish(reply, ack);
+          return;
+        }
+      }
       const p = s.prepare(sourced ? subject : s.transformedSubject(subject), hdr, payload, sourced, undefined);
       if (p.duplicateOf !== undefined) {
         if (wantAck) s.replyToPublish(reply, `${s.pubAckPrefix}${p.duplicateOf},"duplicate":true}`);
@@ -481,6 +495,36 @@ export class StreamReplica implements RaftStateMachine {
       const e = err instanceof ApiError ? err : err instanceof RaftError ? jsError("JSClusterNotAvailErr") : storeErrorToApi(err);
       s.replyToPublish(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(s.name)},"seq":0}`);
     }
+  }
+
+  /**
+   * An atomic batch checked by the leader (batch.ts, as a single server checks it): proposed as
+   * one entry with the sequences its messages get; `suffix` completes the commit's PubAck.
+   */
+  proposeBatch(prepared: Prepared[], suffix: string, reply: string): void {
+    const s = this.stream;
+    if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.state().lastSeq + 1;
+    const first = this.nextSeq;
+    const parts: Buffer[] = [Buffer.allocUnsafe(5)];
+    parts[0][0] = KIND_BATCH;
+    parts[0].writeUInt32LE(prepared.length, 1);
+    for (let i = 0; i < prepared.length; i++) {
+      const p = prepared[i];
+      const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
+      const entry = skip ? encodeSkip(first + i) : encodeMsg(first + i, p);
+      const len = Buffer.allocUnsafe(4);
+      len.writeUInt32LE(entry.length, 0);
+      parts.push(len, entry);
+    }
+    if (this.consumerOps.length > 0) this.flushConsumerOps();
+    try {
+      this.lastProposed = this.node.propose(Buffer.concat(parts));
+    } catch (err) {
+      if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
+      throw err;
+    }
+    this.nextSeq = first + prepared.length;
+    if (reply !== "") this.pending.set(this.lastProposed, { reply, val: undefined, batch: suffix });
   }
 
   /** Take the held messages in, up to the next one that must wait for the proposals before it. */
@@ -607,6 +651,7 @@ export class StreamReplica implements RaftStateMachine {
     this.applying = true;
     try {
       if (data[0] === KIND_MSG || data[0] === KIND_SKIP) this.applyMsg(data, index);
+      else if (data[0] === KIND_BATCH) this.applyBatch(data, index);
       else if (data[0] === KIND_OP) this.applyOp(data, index);
       else if (data[0] === KIND_COPY) this.applyCopy(data);
     } finally {
@@ -639,47 +684,81 @@ export class StreamReplica implements RaftStateMachine {
 
   private applyMsg(data: Buffer, index: number): void {
     const s = this.stream;
-    const seq = data.readDoubleLE(1);
-    const last = s.store.state().lastSeq;
     const waiting = this.pending.get(index);
     if (waiting !== undefined) this.pending.delete(index);
-    // Applied before (a replay after a restart): the store has it already.
-    if (seq <= last) return;
-    let out: string | number;
+    let out: string | number | undefined;
     try {
-      // Sequences the leader gave to messages that failed to apply: skipped alike everywhere.
-      if (seq > last + 1) s.applyStreamOp({ op: "skip_msgs", seq: last + 1, num: seq - last - 1 });
-      if (data[0] === KIND_SKIP) {
-        s.applyStreamOp({ op: "skip" });
-        out = seq;
-      } else {
-        const rollup = data[17];
-        const subjLen = data.readUInt16LE(18);
-        const idLen = data.readUInt16LE(20);
-        const hdrLen = data.readUInt32LE(22);
-        let o = MSG_FIXED;
-        const subject = data.toString("utf8", o, o + subjLen);
-        o += subjLen;
-        const msgId = idLen > 0 ? data.toString("utf8", o, o + idLen) : undefined;
-        o += idLen;
-        const hdr = hdrLen > 0 ? data.subarray(o, o + hdrLen) : undefined;
-        o += hdrLen;
-        const stored = s.applyStreamOp({
-          op: "msg",
-          subject,
-          hdr,
-          data: data.subarray(o),
-          msgId,
-          rollup: rollup === 1 ? "sub" : rollup === 2 ? "all" : undefined,
-          ttl: data.readDoubleLE(9),
-        }) as number;
-        out = waiting?.val !== undefined ? `${s.pubAckPrefix}${stored},"val":"${waiting.val}"}` : stored;
-      }
+      const seq = this.storeEntry(data);
+      // Applied before (a replay after a restart): the store has it already.
+      if (seq === undefined) return;
+      out = waiting?.val !== undefined ? `${s.pubAckPrefix}${seq},"val":"${waiting.val}"}` : seq;
     } catch (err) {
-      const e = err instanceof ApiError ? err : storeErrorToApi(err);
-      out = `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(s.name)},"seq":0}`;
+      out = this.errorAck(err);
     }
     if (waiting !== undefined && waiting.reply !== "") s.replyToPublish(waiting.reply, out);
+  }
+
+  /**
+   * An atomic batch: every message stored in order (each skipped when the store has it, so the
+   * replay of a batch a crash cut in half completes it); the commit's PubAck names the last.
+   */
+  private applyBatch(data: Buffer, index: number): void {
+    const s = this.stream;
+    const waiting = this.pending.get(index);
+    if (waiting !== undefined) this.pending.delete(index);
+    const n = data.readUInt32LE(1);
+    let last = 0;
+    let out: string;
+    try {
+      for (let i = 0, o = 5; i < n; i++) {
+        const len = data.readUInt32LE(o);
+        last = this.storeEntry(data.subarray(o + 4, o + 4 + len)) ?? data.readDoubleLE(o + 5);
+        o += 4 + len;
+      }
+      out = `${s.pubAckPrefix}${last}${waiting?.batch ?? ""}}`;
+    } catch (err) {
+      out = this.errorAck(err);
+    }
+    if (waiting !== undefined && waiting.reply !== "") s.replyToPublish(waiting.reply, out);
+  }
+
+  private errorAck(err: unknown): string {
+    const e = err instanceof ApiError ? err : storeErrorToApi(err);
+    return `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(this.stream.name)},"seq":0}`;
+  }
+
+  /** Store one KIND_MSG/KIND_SKIP entry; its sequence, or undefined when the store has it already. Throws what the store refuses. */
+  private storeEntry(data: Buffer): number | undefined {
+    const s = this.stream;
+    const seq = data.readDoubleLE(1);
+    const last = s.store.state().lastSeq;
+    if (seq <= last) return undefined;
+    // Sequences the leader gave to messages that failed to apply: skipped alike everywhere.
+    if (seq > last + 1) s.applyStreamOp({ op: "skip_msgs", seq: last + 1, num: seq - last - 1 });
+    if (data[0] === KIND_SKIP) {
+      s.applyStreamOp({ op: "skip" });
+      return seq;
+    }
+    const rollup = data[17];
+    const subjLen = data.readUInt16LE(18);
+    const idLen = data.readUInt16LE(20);
+    const hdrLen = data.readUInt32LE(22);
+    let o = MSG_FIXED;
+    const subject = data.toString("utf8", o, o + subjLen);
+    o += subjLen;
+    const msgId = idLen > 0 ? data.toString("utf8", o, o + idLen) : undefined;
+    o += idLen;
+    const hdr = hdrLen > 0 ? data.subarray(o, o + hdrLen) : undefined;
+    o += hdrLen;
+    return s.applyStreamOp({
+      op: "msg",
+      subject,
+      hdr,
+      data: data.subarray(o),
+      msgId,
+      rollup: rollup === 1 ? "sub" : rollup === 2 ? "all" : undefined,
+      ttl: data.readDoubleLE(9),
+    }) as number;
   }
 
   private applyOp(data: Buffer, index: number): void {
