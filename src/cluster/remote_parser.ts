@@ -11,6 +11,7 @@
 // a message repeats for a run of messages on one subject, so its parsed arguments are reused when
 // its bytes are the same as the previous one's.
 import { ProtocolError, ProtoErr } from "../protocol/errors.js";
+import { type JoinedInputParser, parseJoined } from "../protocol/read_join.js";
 
 export type SubOp = "RS+" | "LS+" | "A+";
 export type UnsubOp = "RS-" | "LS-" | "A-";
@@ -61,7 +62,7 @@ export function splitArgs(line: string): string[] {
   return out;
 }
 
-export class RemoteParser {
+export class RemoteParser implements JoinedInputParser {
   private partial: Buffer | undefined;
   private payload: Buffer | undefined;
   private payloadPos = 0;
@@ -108,15 +109,27 @@ export class RemoteParser {
       this.partial = this.partial === undefined ? Buffer.from(chunk) : Buffer.concat([this.partial, chunk]);
       return;
     }
-    let buf = chunk;
-    let pos = 0;
     if (this.payload !== undefined) {
-      pos = this.continuePayload(chunk);
-      if (pos < 0) return;
-    } else if (this.partial !== undefined) {
-      buf = Buffer.concat([this.partial, chunk]);
+      const pos = this.continuePayload(chunk);
+      if (pos >= 0) this.parseFrom(chunk, pos);
+    } else if (this.partial === undefined) {
+      this.parseFrom(chunk, 0);
+    } else {
+      // A control line cut by the previous read: its rest and this read are parsed from one
+      // copy, in a buffer shared by all connections (read_join.ts).
+      const partial = this.partial;
       this.partial = undefined;
+      parseJoined(partial, chunk, this);
     }
+  }
+
+  /** The previous read's unfinished control line and the next read, joined. */
+  parseJoined(buf: Buffer): void {
+    this.parseFrom(buf, 0);
+  }
+
+  /** Parse `buf` from `pos`: whole ops go to the handler, an unfinished one is copied and kept. */
+  private parseFrom(buf: Buffer, pos: number): void {
     const len = buf.length;
     while (pos < len) {
       const nl = buf.indexOf(LF, pos);

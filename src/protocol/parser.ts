@@ -6,6 +6,7 @@
 // Nothing of a read is kept past parse() without a copy: reads may share one buffer
 // (server/shared_reads.ts).
 import { ProtoErr, ProtocolError } from "./errors.js";
+import { type JoinedInputParser, parseJoined } from "./read_join.js";
 
 export interface ParserHandler {
   onConnect(json: string): void;
@@ -88,15 +89,7 @@ function parseSize(s: string): number {
   return n;
 }
 
-/** Where a kept partial control line and the next read are joined (see Parser.parse). */
-let joinBuffer = Buffer.allocUnsafeSlow(0);
-let joinBusy = false;
-/** Joins larger than this (input held during an asynchronous CONNECT) get their own buffer. */
-const JOIN_MAX = 256 * 1024;
-/** TSNATS_POISON_READS=1: joined input is overwritten after its parse, as shared reads are. */
-const POISON_READS = process.env.TSNATS_POISON_READS === "1";
-
-export class Parser {
+export class Parser implements JoinedInputParser {
   /** Unfinished control line from the previous read. */
   private partial: Buffer | undefined;
   /** Payload being assembled across reads. */
@@ -140,28 +133,17 @@ export class Parser {
     } else if (this.partial === undefined) {
       this.parseFrom(chunk, 0);
     } else {
-      // A control line cut by the previous read: parse its rest and this read from one copy.
-      // The copy goes to a buffer shared by all connections (parsing never nests, and nothing
-      // keeps a reference into input past its parse, as with shared reads), since a fresh one
-      // per read allocated a read-sized ArrayBuffer for almost every read of a busy publisher.
+      // A control line cut by the previous read: parse its rest and this read from one copy
+      // (in a buffer shared by all connections: read_join.ts).
       const partial = this.partial;
       this.partial = undefined;
-      const need = partial.length + chunk.length;
-      if (joinBusy || need > JOIN_MAX) {
-        this.parseFrom(Buffer.concat([partial, chunk]), 0);
-        return;
-      }
-      if (joinBuffer.length < need) joinBuffer = Buffer.allocUnsafeSlow(Math.max(need, joinBuffer.length * 2));
-      partial.copy(joinBuffer, 0);
-      chunk.copy(joinBuffer, partial.length);
-      joinBusy = true;
-      try {
-        this.parseFrom(joinBuffer.subarray(0, need), 0);
-      } finally {
-        joinBusy = false;
-        if (POISON_READS) joinBuffer.fill(0xee, 0, need);
-      }
+      parseJoined(partial, chunk, this);
     }
+  }
+
+  /** The previous read's unfinished control line and the next read, joined. */
+  parseJoined(buf: Buffer): void {
+    this.parseFrom(buf, 0);
   }
 
   /** Parse `buf` from `pos`: whole ops go to the handler, an unfinished one is kept. */
