@@ -399,8 +399,8 @@ describe("purge, get, delete, direct get", () => {
 });
 
 describe("replica-group requests outside a cluster", () => {
-  it("stream/consumer leader stepdown and stream peer remove answer 10010, as nats-server 2.15 does", async () => {
-    const subjects = ["$JS.API.STREAM.LEADER.STEPDOWN.RG", "$JS.API.STREAM.PEER.REMOVE.RG", "$JS.API.CONSUMER.LEADER.STEPDOWN.RG.C", "$JS.API.STREAM.LEADER.STEPDOWN.NONE", "$JS.API.CONSUMER.LEADER.STEPDOWN.NONE.X"];
+  it("stream/consumer leader stepdown, stream peer remove and cancel move answer 10010, as nats-server 2.15 does", async () => {
+    const subjects = ["$JS.API.STREAM.LEADER.STEPDOWN.RG", "$JS.API.STREAM.PEER.REMOVE.RG", "$JS.API.STREAM.CANCEL_MOVE.RG", "$JS.API.CONSUMER.LEADER.STEPDOWN.RG.C", "$JS.API.STREAM.LEADER.STEPDOWN.NONE", "$JS.API.CONSUMER.LEADER.STEPDOWN.NONE.X"];
     const answersOf = async (conn: NatsConnection): Promise<Json[]> => {
       await conn.request("$JS.API.STREAM.CREATE.RG", JSON.stringify({ name: "RG", subjects: ["rg.>"] }), { timeout: 5000 });
       await conn.request("$JS.API.CONSUMER.CREATE.RG.C", JSON.stringify({ stream_name: "RG", config: { durable_name: "C" } }), { timeout: 5000 });

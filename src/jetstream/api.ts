@@ -96,11 +96,13 @@ function responseType(tokens: string[]): string {
   }
   if (a === "META" && b === "LEADER") return "meta_leader_stepdown_response";
   if (a === "SERVER" && b === "REMOVE") return "meta_server_remove_response";
+  if (a === "ACCOUNT" && b === "STREAM") return c === "MOVE" ? "stream_update_response" : "stream_cancel_move_response";
   return "api_response";
 }
 
 /** STREAM.LEADER.STEPDOWN.<s>, STREAM.PEER.REMOVE.<s>, CONSUMER.LEADER.STEPDOWN.<s>.<c>. */
 function isClusterOnlyRequest(t: string[]): boolean {
+  if (t[0] === "STREAM" && t.length === 3 && t[1] === "CANCEL_MOVE") return true;
   if (t[0] === "STREAM") return t.length === 4 && ((t[1] === "LEADER" && t[2] === "STEPDOWN") || (t[1] === "PEER" && t[2] === "REMOVE"));
   return t[0] === "CONSUMER" && t.length === 5 && t[1] === "LEADER" && t[2] === "STEPDOWN";
 }

@@ -47,14 +47,43 @@ export interface StreamAssignment {
   mirror?: string;
   /** The last create/update request body (base64): a server added to its group creates it from this. */
   config?: string;
+  /** A move in progress (a placement update): `peers` holds the servers it leaves and those it goes to meanwhile. */
+  move?: StreamMove;
+}
+
+/**
+ * A stream moving to other servers (nats-server 2.15's "desired" state of a stream's group):
+ * the servers it goes to, and where it came from (a cancel goes back there).
+ */
+export interface StreamMove {
+  peers: string[];
+  created: string;
+  origin: { peers: string[]; replicas: number; placement?: unknown };
 }
 
 /** A meta group entry. Request bodies travel base64 encoded. */
 type MetaOp =
-  | { op: "stream_add" | "stream_update"; account: string; name: string; owner: string; peers?: string[]; subjects: string[]; created: string; body: string; reply: string; hdr?: string }
+  | {
+      op: "stream_add" | "stream_update";
+      account: string;
+      name: string;
+      owner: string;
+      peers?: string[];
+      subjects: string[];
+      created: string;
+      body: string;
+      reply: string;
+      hdr?: string;
+      /** A move starts (or is cancelled: back to its origin); null ends it, absent keeps it. */
+      move?: StreamMove | null;
+      /** The answer's type when not the update's (a cancelled move). */
+      answerType?: string;
+      /** The requester is in the system account (ACCOUNT.STREAM.MOVE / CANCEL_MOVE): answered there. */
+      answerSys?: boolean;
+    }
   | { op: "stream_del"; account: string; name: string; body: string; reply: string; hdr?: string }
   /** The servers of a stream change (peer removal, server removal); nothing else. */
-  | { op: "stream_peers"; account: string; name: string; peers: string[] };
+  | { op: "stream_peers"; account: string; name: string; peers: string[]; move?: StreamMove | null };
 
 /** What the gate in the Api decides for one request. */
 export const SKIP = Symbol("another server answers");
@@ -93,6 +122,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private readonly dir: string;
   private readonly peers = new Map<string, string>(); // server id → name
   private sub: Subscription | undefined;
+  /** Where the meta leader hears that a stream's group reached the servers of its move. */
+  private movedSub: Subscription | undefined;
   /** Entries up to here were applied before this start: replayed, not executed. */
   private replayUpTo = 0;
   /** Streams of ours whose deletion was replayed (removed at the end of the replay unless re-added). */
@@ -159,6 +190,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       undefined,
       "raft-meta",
     );
+    this.movedSub = sys.subscribeInternal("$JSC.MOVED", (_s, _r, _h, payload) => this.onMoveSettled(Buffer.from(payload)), undefined, "jetstream-cluster-moved");
     this.cluster.peerListeners.add(this.onPeer);
     this.cluster.selfRouteListeners.add(this.onSelfRoute);
     this.maybeBootstrap();
@@ -170,6 +202,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.cluster.peerListeners.delete(this.onPeer);
     this.cluster.selfRouteListeners.delete(this.onSelfRoute);
     if (this.sub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.sub);
+    if (this.movedSub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.movedSub);
     this.node?.stop();
   }
 
@@ -307,6 +340,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     } else if (op.op === "stream_peers") {
       if (prev !== undefined) {
         const sa: StreamAssignment = { ...prev, peers: op.peers, owner: op.peers.includes(prev.owner) ? prev.owner : op.peers[0] };
+        if (op.move === null) delete sa.move;
+        else if (op.move !== undefined) sa.move = op.move;
         accStreams.set(op.name, sa);
         if (live) this.peersChanged(prev, sa);
       }
@@ -316,6 +351,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (mirror !== undefined) sa.mirror = mirror;
       const config = op.body !== "" ? op.body : prev?.config;
       if (config !== undefined) sa.config = config;
+      const move = op.move === undefined ? (op.op === "stream_update" ? prev?.move : undefined) : (op.move ?? undefined);
+      if (move !== undefined) sa.move = move;
       accStreams.set(op.name, sa);
       const prevPeers = prev !== undefined ? peersOf(prev) : [];
       if (live && prev !== undefined && prevPeers.includes(this.self) && prevPeers.length > 1 && sa.peers.length === 1) {
@@ -339,7 +376,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           // Added by a scale-up: created here, a member joining the stream's group.
           this.joinGroup(sa);
         } else {
-          this.execute(op.account, rest, op.body, this.answersHere(sa.peers.length === 1 ? sa : (prev ?? sa)) ? op.reply : "", op.hdr);
+          this.execute(op.account, rest, op.body, "", op.hdr, this.updateAnswer(op, sa.peers.length === 1 ? sa : (prev ?? sa)));
           if (op.op === "stream_update" && prev !== undefined && sa.peers.length > 1) this.peersChanged(prev, sa);
         }
       }
@@ -380,6 +417,27 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       return;
     }
     jsa.executeApi(rest, reply, Buffer.from(body, "base64"), hdr === undefined ? undefined : Buffer.from(hdr, "base64"), false, answer);
+  }
+
+  /**
+   * Who sends the answer of a committed update: the stream's server, or its group's leader. A
+   * member that sees no leader (a leadership change, which a move makes) answers if it turns out
+   * to be the leader once one is known: the answer is not lost between the two (a second answer
+   * is dropped by the requester). The answer goes to the system account for its requests.
+   */
+  private updateAnswer(op: Extract<MetaOp, { op: "stream_add" | "stream_update" }>, sa: StreamAssignment): ((out: string) => void) | undefined {
+    if (op.reply === "") return undefined;
+    const to = op.answerSys === true ? this.service.server.systemAccount : this.service.accounts.get(op.account)?.account;
+    const answerType = op.answerType;
+    const send = (out: string): void => {
+      to?.publish(op.reply, "", undefined, Buffer.from(answerType === undefined ? out : out.replace(/^\{"type":"[^"]*"/, `{"type":"${answerType}"`)));
+    };
+    if (this.answersHere(sa)) return send;
+    const replica = this.service.accounts.get(op.account)?.streams.get(op.name)?.replica;
+    if (replica === undefined || replica.leader !== "") return undefined;
+    return (out) => replica.whenLeaderKnown(WAIT_FOR_LEADER_MS, () => {
+      if (replica.isLeader) send(out);
+    });
   }
 
   /** The create answer of a replicated stream, sent once its group has a leader (with that leader in `cluster`). */
@@ -575,8 +633,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     // META.LEADER.STEPDOWN and SERVER.REMOVE are the system account's (system_api.ts): from
     // any other account nobody answers them, as in nats-server.
     if (t[0] === "META" || t[0] === "SERVER") return SKIP;
-    if (t[0] === "ACCOUNT") return leader ? undefined : SKIP;
     const account = jsa.account.name;
+    if (t[0] === "ACCOUNT" && t[1] === "STREAM" && (t[2] === "MOVE" || t[2] === "CANCEL_MOVE") && t.length === 5) {
+      // The system account's stream moves, which an account may ask for its own streams too (as nats-server).
+      if (!leader || t[3] !== account) return SKIP;
+      return t[2] === "MOVE" ? this.systemMove(account, t[4], body, reply, false) : this.cancelMove(account, t[4], reply, "io.nats.jetstream.api.v1.stream_cancel_move_response");
+    }
+    if (t[0] === "ACCOUNT") return leader ? undefined : SKIP;
     if (t[0] === "STREAM" && (t[1] === "NAMES" || t[1] === "LIST")) {
       if (!leader) return SKIP;
       return t[1] === "NAMES" ? this.streamNames(account, body) : this.streamList(jsa, body, reply, hdr);
@@ -596,6 +659,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (t[0] === "STREAM" && t[1] === "PEER" && t[2] === "REMOVE") {
       if (!leader) return SKIP;
       return this.streamPeerRemove(account, sa, body);
+    }
+    if (t[0] === "STREAM" && t[1] === "CANCEL_MOVE") {
+      if (!leader) return SKIP;
+      return this.cancelMove(account, name, reply, "io.nats.jetstream.api.v1.stream_cancel_move_response");
     }
     if (t[0] === "STREAM" && t[1] === "RESTORE") {
       if (!leader) return SKIP;
@@ -684,10 +751,16 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       const cfg = parseConfig(body);
       const subjects = Array.isArray(cfg.subjects) ? cfg.subjects.filter((s): s is string => typeof s === "string") : cfg.subjects === undefined && what === "CREATE" ? [name] : (sa?.subjects ?? []);
       const replicas = typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1;
-      // Not yet: scaling a stream up, and replicated batches.
       let peers = sa !== undefined ? peersOf(sa) : undefined;
       if (sa !== undefined && peers !== undefined) this.checkPlacement(cfg);
-      if (sa !== undefined && peers !== undefined && replicas < peers.length) {
+      let move: StreamMove | undefined;
+      if (sa !== undefined && peers !== undefined && what === "UPDATE") {
+        move = this.moveRequested(sa, cfg, replicas);
+        if (move !== undefined) peers = [...peers, ...move.peers.filter((p) => !peers?.includes(p))];
+      }
+      if (move !== undefined || sa?.move !== undefined) {
+        // Moving: the servers it goes to join its group first, the others leave later (see moveRequested).
+      } else if (sa !== undefined && peers !== undefined && replicas < peers.length) {
         // Fewer replicas: down to one, the member that leads the group keeps the stream (it has
         // every committed message).
         if (replicas !== 1) throw jsError("JSStreamReplicasNotUpdatableErr");
@@ -709,7 +782,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       this.checkOverlap(account, name, subjects);
       peers ??= this.place(cfg, Math.min(replicas, 5));
       const owner = sa !== undefined && peers.includes(sa.owner) ? sa.owner : peers[0];
-      op = { op: what === "CREATE" ? "stream_add" : "stream_update", ...common, owner, peers, subjects, created: sa?.created ?? new Date().toISOString() };
+      op = { op: what === "CREATE" ? "stream_add" : "stream_update", ...common, owner, peers, subjects, created: sa?.created ?? new Date().toISOString(), ...(move !== undefined ? { move } : {}) };
     }
     try {
       node.propose(Buffer.from(JSON.stringify(op)));
@@ -717,6 +790,177 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
       throw err;
     }
+  }
+
+  /**
+   * An update of a replicated stream whose placement changed is a move, as in nats-server 2.15:
+   * the servers the placement picks now (errors as for a create) join the stream's group, and
+   * once they caught up the ones it leaves go (StreamReplica.syncMembers, then `moveSettled`).
+   * A move and a change of replicas in one update are refused, and so is any of the two while a
+   * move is on. undefined: not a move (or the placement picks the servers it is on).
+   */
+  private moveRequested(sa: StreamAssignment, cfg: Record<string, unknown>, replicas: number): StreamMove | undefined {
+    const prevCfg = sa.config !== undefined ? parseConfig(Buffer.from(sa.config, "base64")) : {};
+    const prevReplicas = typeof prevCfg.num_replicas === "number" && prevCfg.num_replicas > 0 ? prevCfg.num_replicas : 1;
+    const placement = normalPlacement(cfg.placement);
+    const moving = placement !== undefined && JSON.stringify(placement) !== JSON.stringify(normalPlacement(prevCfg.placement) ?? null);
+    const scaling = replicas !== prevReplicas;
+    if (moving && scaling) throw jsError("JSStreamMoveAndScaleErr");
+    if (sa.move !== undefined && (moving || scaling)) throw jsError("JSStreamMoveInProgressErr");
+    // A single replica has no group to copy its messages through (not moved yet: it stays).
+    if (!moving || peersOf(sa).length <= 1) return undefined;
+    const to = this.place(cfg, replicas);
+    const from = peersOf(sa);
+    if (to.length === from.length && to.every((p) => from.includes(p))) return undefined;
+    const origin: StreamMove["origin"] = { peers: from, replicas: prevReplicas };
+    const before = normalPlacement(prevCfg.placement);
+    if (before !== undefined) origin.placement = before;
+    this.service.log.info(`JetStream cluster: moving stream '${sa.account} > ${sa.name}' from [${from.join(", ")}] to [${to.join(", ")}]`);
+    return { peers: to, created: new Date().toISOString(), origin };
+  }
+
+  /**
+   * STREAM.CANCEL_MOVE (and ACCOUNT.STREAM.CANCEL_MOVE from the system account) on the meta
+   * leader: the stream goes back to the configuration and servers it had before the move (the
+   * servers it was going to leave its group again); answered by the stream's leader.
+   */
+  cancelMove(account: string, name: string, reply: string, answerAs: string, answerSys = false): typeof PENDING {
+    const sa = this.assignment(account, name);
+    if (sa === undefined) throw jsError("JSStreamNotFoundErr");
+    const m = sa.move;
+    if (m === undefined) throw jsError("JSStreamReconfigureNotInProgressErr");
+    const op: MetaOp = {
+      op: "stream_update",
+      account,
+      name,
+      owner: m.origin.peers.includes(sa.owner) ? sa.owner : m.origin.peers[0],
+      peers: [...m.origin.peers, ...peersOf(sa).filter((p) => !m.origin.peers.includes(p))],
+      subjects: sa.subjects,
+      created: sa.created,
+      body: Buffer.from(JSON.stringify(revertedConfig(sa, m))).toString("base64"),
+      reply,
+      move: { peers: m.origin.peers, created: m.created, origin: m.origin },
+      answerType: answerAs,
+      ...(answerSys ? { answerSys } : {}),
+    };
+    this.service.log.info(`JetStream cluster: move of stream '${account} > ${name}' cancelled: back to [${m.origin.peers.join(", ")}]`);
+    try {
+      (this.node as RaftNode).propose(Buffer.from(JSON.stringify(op)));
+    } catch (err) {
+      if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
+      throw err;
+    }
+    return PENDING;
+  }
+
+  /**
+   * ACCOUNT.STREAM.MOVE.<account>.<stream> from the system account, on the meta leader: one of
+   * the stream's servers (`server`, else its first) is replaced by another that carries the
+   * stream's placement tags and `tags`, as a move (the new server catches up, then the other
+   * leaves); answered with the stream's info by its leader, in the system account.
+   */
+  systemMove(account: string, name: string, body: Buffer, reply: string, answerSys = true): typeof PENDING {
+    const req = decodeRequest<{ server?: string; cluster?: string; domain?: string; tags?: string[] }>(body, STREAM_MOVE_SHAPE, "JSApiMetaServerStreamMoveRequest") ?? {};
+    if (this.service.accounts.get(account) === undefined) throw jsError("JSNoAccountErr");
+    const sa = this.assignment(account, name);
+    if (sa === undefined) throw jsError("JSStreamNotFoundErr");
+    if (sa.move !== undefined) throw jsError("JSStreamMoveInProgressErr");
+    const peers = peersOf(sa);
+    let from = peers[0];
+    if (req.server) {
+      const known = [...(this.node?.config.voters ?? []), ...(this.node?.config.learners ?? [])];
+      if (!known.includes(req.server) || (req.cluster && req.cluster !== this.clusterName)) throw jsError("JSClusterServerNotMemberErr");
+      if (!peers.includes(req.server)) throw jsError("JSClusterPeerNotMemberErr");
+      from = req.server;
+    }
+    // A single replica has no group to copy its messages through (not moved yet).
+    if (peers.length <= 1 || sa.config === undefined) throw jsError("JSPeerRemapErr");
+    const cfg = parseConfig(Buffer.from(sa.config, "base64"));
+    const placement = { ...((cfg.placement as Record<string, unknown> | undefined) ?? {}) };
+    if (req.tags !== undefined && req.tags.length > 0) placement.tags = [...((placement.tags as string[] | undefined) ?? []), ...req.tags];
+    const staying = peers.filter((p) => p !== from);
+    const added = this.place({ ...cfg, placement }, 1, peers, staying);
+    const replicas = typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1;
+    const origin: StreamMove["origin"] = { peers, replicas };
+    const before = normalPlacement(cfg.placement);
+    if (before !== undefined) origin.placement = before;
+    const move: StreamMove = { peers: [...staying, ...added], created: new Date().toISOString(), origin };
+    this.service.log.info(`JetStream cluster: requested move of stream '${account} > ${name}' from [${peers.join(", ")}] to [${move.peers.join(", ")}]`);
+    const op: MetaOp = {
+      op: "stream_update",
+      account,
+      name,
+      owner: sa.owner,
+      peers: [...peers, ...added],
+      subjects: sa.subjects,
+      created: sa.created,
+      body: sa.config,
+      reply,
+      move,
+      ...(answerSys ? { answerSys } : {}),
+    };
+    try {
+      (this.node as RaftNode).propose(Buffer.from(JSON.stringify(op)));
+    } catch (err) {
+      if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
+      throw err;
+    }
+    return PENDING;
+  }
+
+  /** A stream's group has exactly the servers of its move (its leader said so): the move ends. */
+  private readonly onMoveSettled = (payload: Buffer): void => {
+    if (!this.isLeader || this.node?.leaderReady !== true) return;
+    let m: { account?: unknown; name?: unknown; peers?: unknown };
+    try {
+      m = JSON.parse(payload.toString()) as typeof m;
+    } catch {
+      return;
+    }
+    if (typeof m.account !== "string" || typeof m.name !== "string" || !Array.isArray(m.peers)) return;
+    const sa = this.assignment(m.account, m.name);
+    const to = sa?.move?.peers;
+    const peers = m.peers as unknown[];
+    if (sa === undefined || to === undefined || peers.length !== to.length || !to.every((p) => peers.includes(p))) return;
+    const key = `${m.account}\u0000${m.name}\u0000${to.join(",")}`;
+    if (this.settling.has(key)) return;
+    this.settling.add(key);
+    setTimeout(() => this.settling.delete(key), ELECTION_MAX_MS).unref();
+    this.service.log.info(`JetStream cluster: stream '${m.account} > ${m.name}' moved to [${to.join(", ")}]`);
+    try {
+      this.proposePeers(m.account, m.name, [...to], null);
+    } catch {
+      // asked again by the stream's leader
+    }
+  };
+
+  /** Moves whose end was proposed lately (the stream's leader repeats its notice until the end is committed). */
+  private readonly settling = new Set<string>();
+
+  /** The servers a stream moves to, while it moves (the group's leader brings the membership there). */
+  movingTo(stream: Stream): string[] | undefined {
+    return this.assignment(stream.jsa.account.name, stream.name)?.move?.peers;
+  }
+
+  /** The stream's group has the servers of its move: the meta leader ends the move (`$JSC.MOVED`, a system account message). */
+  moveSettled(stream: Stream, peers: string[]): void {
+    this.service.server.systemAccount?.publish("$JSC.MOVED", "", undefined, Buffer.from(JSON.stringify({ account: stream.jsa.account.name, name: stream.name, peers })));
+  }
+
+  /** `desired` of a stream's `cluster` info while it moves, as nats-server 2.15 shows it (status from the group's leader). */
+  moveInfo(stream: Stream, status: { pending: string[]; learners: number } | undefined): Record<string, unknown> | undefined {
+    const m = this.assignment(stream.jsa.account.name, stream.name)?.move;
+    if (m === undefined) return undefined;
+    const origin: Record<string, unknown> = { replicas: m.origin.replicas };
+    if (m.origin.placement !== undefined) origin.placement = m.origin.placement;
+    const out: Record<string, unknown> = { created: m.created, name: this.clusterName, replicas: m.peers.map((p) => ({ name: p, peer: peerIdOf(p) })), origin };
+    if (status !== undefined) {
+      out.status =
+        status.pending.length > 0 || status.learners > 0
+          ? { description: "waiting for peer to catch up before adding it", type: "catchup" }
+          : { description: "waiting for peer set to settle", type: "meta" };
+    }
+    return out;
   }
 
   private checkOverlap(account: string, name: string, subjects: string[]): void {
@@ -817,8 +1061,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return { success: true };
   }
 
-  private proposePeers(account: string, name: string, peers: string[]): void {
-    const op: MetaOp = { op: "stream_peers", account, name, peers };
+  private proposePeers(account: string, name: string, peers: string[], move?: null): void {
+    const op: MetaOp = { op: "stream_peers", account, name, peers, ...(move === null ? { move } : {}) };
     try {
       (this.node as RaftNode).propose(Buffer.from(JSON.stringify(op)));
     } catch (err) {
@@ -1120,6 +1364,25 @@ function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined)
   return false;
 }
 
+/** The stream's configuration with the replicas and placement it had before its move (what a cancel sets). */
+function revertedConfig(sa: StreamAssignment, m: StreamMove): Record<string, unknown> {
+  const cfg = sa.config !== undefined ? parseConfig(Buffer.from(sa.config, "base64")) : { name: sa.name, subjects: sa.subjects };
+  cfg.num_replicas = m.origin.replicas;
+  if (m.origin.placement !== undefined) cfg.placement = m.origin.placement;
+  else delete cfg.placement;
+  return cfg;
+}
+
+/** A placement as a stream's config keeps it (nats-server's): cluster and tags when set, undefined when empty. */
+function normalPlacement(raw: unknown): { cluster?: string; tags?: string[] } | undefined {
+  if (raw === null || typeof raw !== "object") return undefined;
+  const p = raw as { cluster?: unknown; tags?: unknown };
+  const out: { cluster?: string; tags?: string[] } = {};
+  if (typeof p.cluster === "string" && p.cluster !== "") out.cluster = p.cluster;
+  if (Array.isArray(p.tags) && p.tags.length > 0) out.tags = p.tags.filter((t): t is string => typeof t === "string");
+  return out.cluster === undefined && out.tags === undefined ? undefined : out;
+}
+
 function peersOf(sa: StreamAssignment): string[] {
   return sa.peers ?? [sa.owner];
 }
@@ -1151,6 +1414,7 @@ function isEmptyBody(body: Buffer): boolean {
 const STEPDOWN_SHAPE: Shape = { placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" } };
 const SERVER_REMOVE_SHAPE: Shape = { peer: "string", peer_id: "string" };
 const PEER_REMOVE_SHAPE: Shape = { peer: "string" };
+const STREAM_MOVE_SHAPE: Shape = { server: "string", cluster: "string", domain: "string", tags: "strings" };
 
 function parseConfig(body: Buffer): Record<string, unknown> {
   if (body.length === 0) return {};

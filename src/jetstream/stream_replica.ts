@@ -96,6 +96,12 @@ export interface ReplicaHost {
   assignedPeers(stream: Stream): string[] | undefined;
   /** Leadership of a stream's group changed (advisories). */
   leaderChanged(replica: StreamReplica, leader: string): void;
+  /** The servers the stream moves to, while it moves (its group goes there, then the others leave). */
+  movingTo(stream: Stream): string[] | undefined;
+  /** The group has exactly the servers of its move (said by its leader, repeated until the move ends). */
+  moveSettled(stream: Stream, peers: string[]): void;
+  /** `desired` of the stream's cluster info while it moves (`status` known to the group's leader). */
+  moveInfo(stream: Stream, status: { pending: string[]; learners: number } | undefined): Record<string, unknown> | undefined;
 }
 
 interface Held {
@@ -332,9 +338,11 @@ export class StreamReplica implements RaftStateMachine {
     if (target === undefined || target.length === 0) return;
     const cfg = this.node.config;
     const members = [...cfg.voters, ...cfg.learners];
-    const add = target.find((p) => !members.includes(p));
+    const moveTo = this.host.movingTo(this.stream);
+    // While moving, only the servers it goes to join (those it leaves are removed, not added back).
+    const add = (moveTo ?? target).find((p) => !members.includes(p));
     const remove = cfg.voters.find((p) => !target.includes(p) && p !== this.host.self);
-    if (add === undefined && remove === undefined && cfg.learners.length === 0) return;
+    if (add === undefined && remove === undefined && cfg.learners.length === 0 && moveTo === undefined) return;
     try {
       if (add !== undefined && this.baseSnapshot && this.node.snapshotIndex === 0) {
         // The messages from before the group are in no entry: a snapshot first, so new members copy them.
@@ -342,6 +350,8 @@ export class StreamReplica implements RaftStateMachine {
       } else if (add !== undefined) {
         this.node.addPeer(add);
         this.log(`adding ${add} to the group`);
+      } else if (cfg.learners.length === 0 && moveTo !== undefined) {
+        this.moveStep(moveTo);
       } else if (cfg.learners.length === 0 && remove !== undefined) {
         this.node.removePeer(remove);
         this.log(`removing ${remove} from the group`);
@@ -358,6 +368,39 @@ export class StreamReplica implements RaftStateMachine {
 
   private membersTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** When this leader last handed its leadership over, or said its move settled (each repeated only after a while). */
+  private handedOverAt = 0;
+  private settledSaidAt = 0;
+
+  /**
+   * A move, once every server it goes to is a caught-up voter: a leader the move leaves hands
+   * its leadership to one of those servers; a leader that stays removes the servers left behind
+   * one at a time (the group keeps its quorum throughout); when the group has exactly the new
+   * servers the meta leader is told, and it ends the move (the servers left drop their copies).
+   */
+  private moveStep(moveTo: string[]): void {
+    const cfg = this.node.config;
+    const self = this.host.self;
+    const now = Date.now();
+    if (!moveTo.includes(self)) {
+      const to = moveTo.find((p) => cfg.voters.includes(p));
+      if (to !== undefined && now - this.handedOverAt > ELECTION_MAX_MS && this.node.stepDown(to)) {
+        this.handedOverAt = now;
+        this.log(`handing the leadership to ${to} (the stream moves there)`);
+      }
+      return;
+    }
+    const leaving = cfg.voters.find((p) => !moveTo.includes(p) && p !== self);
+    if (leaving !== undefined) {
+      this.node.removePeer(leaving);
+      this.log(`removing ${leaving} from the group (the stream moves off it)`);
+      return;
+    }
+    if (cfg.voters.length === moveTo.length && now - this.settledSaidAt > 1000) {
+      this.settledSaidAt = now;
+      this.host.moveSettled(this.stream, [...cfg.voters]);
+    }
+  }
 
   private log(msg: string): void {
     this.stream.jsa.service.log.info(`JetStream cluster: stream '${this.stream.jsa.account.name} > ${this.stream.name}': ${msg}`);
@@ -960,7 +1003,14 @@ export class StreamReplica implements RaftStateMachine {
     out.system_account = true;
     out.traffic_account = "$SYS";
     const replicas = this.replicasJson();
+    // While the stream moves: the servers it goes to that are not in its group yet, as nats-server 2.15 lists them.
+    const moveTo = this.host.movingTo(this.stream);
+    const members = [...node.config.voters, ...node.config.learners];
+    const pending = moveTo?.filter((p) => !members.includes(p)) ?? [];
+    for (const p of pending) replicas.push({ name: p, current: false, active: 0, peer: peerId(p), pending: true });
     if (replicas.length > 0) out.replicas = replicas;
+    const desired = this.host.moveInfo(this.stream, node.isLeader ? { pending, learners: node.config.learners.length } : undefined);
+    if (desired !== undefined) out.desired = desired;
     return out;
   }
 

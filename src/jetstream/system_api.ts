@@ -23,8 +23,11 @@ export class SystemJsApi {
   ) {}
 
   install(): void {
-    // `ACCOUNT.>` (purge, moves) is not served: its requesters get "no responders".
-    for (const area of ["INFO", "META.>", "SERVER.>", "STREAM.>", "CONSUMER.>", "DIRECT.>"]) {
+    // `ACCOUNT.>` (purge) is not served: its requesters get "no responders". Stream moves are
+    // the meta leader's, in a cluster only (as nats-server subscribes them).
+    const areas = ["INFO", "META.>", "SERVER.>", "STREAM.>", "CONSUMER.>", "DIRECT.>"];
+    if (this.cluster !== undefined) areas.push("ACCOUNT.STREAM.MOVE.*.*", "ACCOUNT.STREAM.CANCEL_MOVE.*.*");
+    for (const area of areas) {
       this.subs.push(
         this.sys.subscribeInternal(
           PREFIX + area,
@@ -61,6 +64,20 @@ export class SystemJsApi {
         out = errorResponse(rest, err);
       }
       if (out !== undefined) this.answer(reply, out);
+      return;
+    }
+    if (rest.startsWith("ACCOUNT.STREAM.")) {
+      // ACCOUNT.STREAM.MOVE|CANCEL_MOVE.<account>.<stream>: answered by the stream's leader once committed.
+      if (cluster === undefined || !cluster.isLeader) return;
+      const t = rest.split(".");
+      const cancel = t[2] === "CANCEL_MOVE";
+      try {
+        if (cancel) cluster.cancelMove(t[3], t[4], reply, "io.nats.jetstream.api.v1.stream_cancel_move_response", true);
+        else cluster.systemMove(t[3], t[4], body, reply);
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        this.answer(reply, JSON.stringify({ type: `io.nats.jetstream.api.v1.${cancel ? "stream_cancel_move_response" : "stream_update_response"}`, error: err.toJSON() }));
+      }
       return;
     }
     if (rest === "INFO") {
