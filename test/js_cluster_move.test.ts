@@ -71,6 +71,17 @@ test("a stream moves to other servers by a placement update; its durable consume
 
     ours = await refusals(nc);
 
+    // ---- a single replica is not moved (not built: refused, not silently left where it is) ----
+    const one = { name: "ONE", subjects: ["one.>"], num_replicas: 1, placement: { tags: ["zone:a"] } };
+    const oneAt = serversOf((await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.ONE", one)).cluster)[0];
+    assert.ok(["S1", "S2"].includes(oneAt));
+    const refused = await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.ONE", { ...one, placement: { tags: ["zone:b"] } });
+    assert.equal(refused.error?.err_code, 10036, JSON.stringify(refused));
+    // A placement its server fits keeps it there.
+    const kept = await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.ONE", { ...one, placement: { cluster: "MOVE", tags: ["zone:a"] } });
+    assert.equal(kept.error, undefined, JSON.stringify(kept.error));
+    assert.equal(serversOf(kept.cluster)[0], oneAt);
+
     // ---- an R2 stream in zone a, 300 acknowledged messages, a durable consumer part-way ----
     const cfg = { name: "M", subjects: ["m.>"], num_replicas: 2, placement: { tags: ["zone:a"] } };
     const created = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.M", cfg);

@@ -807,10 +807,18 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const scaling = replicas !== prevReplicas;
     if (moving && scaling) throw jsError("JSStreamMoveAndScaleErr");
     if (sa.move !== undefined && (moving || scaling)) throw jsError("JSStreamMoveInProgressErr");
-    // A single replica has no group to copy its messages through (not moved yet: it stays).
-    if (!moving || peersOf(sa).length <= 1) return undefined;
-    const to = this.place(cfg, replicas);
+    if (!moving) return undefined;
     const from = peersOf(sa);
+    if (from.length <= 1) {
+      // A single replica has no group to copy its messages and consumers through: it stays when
+      // its server fits the new placement, else the move is refused (not built yet) rather than
+      // the placement recorded and not followed.
+      const wanted = (placement.tags ?? []).map((t) => t.trim().toLowerCase());
+      if (this.hasTags(from[0], wanted)) return undefined;
+      this.place(cfg, replicas); // nats-server's refusal when no server fits
+      throw jsError("JSClusterUnSupportFeatureErr");
+    }
+    const to = this.place(cfg, replicas);
     if (to.length === from.length && to.every((p) => from.includes(p))) return undefined;
     const origin: StreamMove["origin"] = { peers: from, replicas: prevReplicas };
     const before = normalPlacement(prevCfg.placement);
