@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, AckPolicy } from "@nats-io/jetstream";
 import { JsTestCluster } from "./helpers/js_cluster.js";
+import { StreamReplica } from "../src/jetstream/stream_replica.js";
 import { startNatsServer, freePort, referenceBinary, type ReferenceServer } from "./helpers/nats_server.js";
 import { clusterApi, type ClusterAnswer } from "./helpers/cluster_retry.js";
 
@@ -246,3 +247,64 @@ async function startRefCluster(): Promise<{ url: string; stop: () => Promise<voi
   );
   return { url: `nats://127.0.0.1:${servers[0].port}`, stop: async () => void (await Promise.all(servers.map((s) => s.stop()))) };
 }
+
+test("a stream whose group's log was compacted moves with its durable consumers (they travel in the snapshot)", { timeout: 300_000 }, async () => {
+  const saved = StreamReplica.snapshotEntries;
+  // Compacted every 40 entries: the consumer's creation and most of its acks are in no entry the new servers get.
+  StreamReplica.snapshotEntries = 40;
+  const c = await JsTestCluster.start(5, "MOVE", { serverTags: TAGS });
+  let nc: NatsConnection | undefined;
+  try {
+    await c.metaLeader(60_000);
+    nc = await connect({ servers: c.members.map((m) => m.url), timeout: 20_000 });
+    const jsm = await jetstreamManager(nc, { timeout: 30_000 });
+    const js = jetstream(nc, { timeout: 30_000 });
+    const cfg = { name: "C", subjects: ["c.>"], num_replicas: 2, placement: { tags: ["zone:a"] } };
+    assert.equal((await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.C", cfg)).error, undefined);
+    await jsm.consumers.add("C", { durable_name: "D", ack_policy: AckPolicy.Explicit, ack_wait: 2_000_000_000 });
+    const N = 200;
+    for (let i = 1; i <= N; i++) await js.publish("c.x", `c ${i}`);
+    const consumer = await js.consumers.get("C", "D");
+    let seen = 0;
+    for await (const m of await consumer.fetch({ max_messages: 90, expires: 10_000 })) {
+      assert.equal(m.seq, ++seen);
+      // The last ten stay delivered and unacknowledged: redelivered after the move.
+      if (seen <= 80) await m.ackAck();
+      if (seen === 90) break;
+    }
+    await waitUntil(async () => (await jsm.consumers.info("C", "D")).ack_floor.stream_seq === 80, 20_000, "the consumer's acks");
+
+    assert.equal((await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.C", { ...cfg, placement: { tags: ["zone:b"] } })).error, undefined);
+    await waitUntil(
+      async () => {
+        const si = await clusterApi<Info>(nc as NatsConnection, "$JS.API.STREAM.INFO.C");
+        return si.cluster?.desired === undefined && JSON.stringify(serversOf(si.cluster).sort()) === '["S3","S4"]' && si.state?.messages === N;
+      },
+      120_000,
+      "C on S3 and S4 with its messages",
+    );
+    for (const s of ["S3", "S4"]) {
+      const d = c.js(s).accounts.get("$G")?.streams.get("C")?.consumers.get("D");
+      assert.ok(d !== undefined, `${s} has the durable consumer`);
+      assert.ok(d.stateSnapshot().ack_floor.stream_seq >= 80, `${s}: the consumer's acks came along (${JSON.stringify(d.stateSnapshot().ack_floor)})`);
+    }
+    const ci = await jsm.consumers.info("C", "D");
+    assert.equal(ci.ack_floor.stream_seq, 80);
+    // 81..90 come again (delivered, never acknowledged: after their ack wait), and the rest; nothing acknowledged comes again.
+    const got = new Set<number>();
+    const deadline = Date.now() + 60_000;
+    while (got.size < N - 80 && Date.now() < deadline) {
+      for await (const m of await consumer.fetch({ max_messages: 50, expires: 3_000 })) {
+        assert.ok(m.seq > 80, `acknowledged message ${m.seq} delivered again`);
+        assert.equal(m.string(), `c ${m.seq}`);
+        got.add(m.seq);
+        m.ack();
+      }
+    }
+    assert.equal(got.size, N - 80, "every message after the ack floor delivered");
+  } finally {
+    StreamReplica.snapshotEntries = saved;
+    await nc?.close();
+    await c.stop();
+  }
+});

@@ -46,6 +46,9 @@ import { BATCH_ID_KEY, storeErrorToApi, type Prepared, type Stream, type StreamO
 import { getHeader } from "../protocol/headers.js";
 import { HDR_BATCH_ID } from "./msg_headers.js";
 import type { ConsumerOp } from "./consumer.js";
+import type { ConsumerConfig } from "./consumer_config.js";
+import type { ConsumerState, PendingEntry } from "../storage/store.js";
+import { restoreConsumer } from "./snapshot.js";
 import * as adv from "./advisories.js";
 
 const ELECTION_MIN_MS = 1500;
@@ -81,6 +84,14 @@ type ReplicatedOp =
   | { op: "api"; rest: string; body: string; reply: string; hdr?: string }
   /** An ephemeral consumer lives on `host` (R1, as nats-server places them), or is gone. */
   | { op: "eph"; name: string; host: string; gone?: boolean; direct?: boolean };
+
+/** A durable consumer in a stream's snapshot: its config and state (maps as entry lists). */
+interface SnapshotConsumer {
+  name: string;
+  config: ConsumerConfig;
+  created: string;
+  state: { delivered: ConsumerState["delivered"]; ack_floor: ConsumerState["ack_floor"]; pending: Array<[number, PendingEntry]>; redelivered: Array<[number, number]> };
+}
 
 /** The name of a stream's RAFT group (a subject token and a directory name). */
 export function streamGroupName(account: string, stream: string): string {
@@ -863,7 +874,41 @@ export class StreamReplica implements RaftStateMachine {
   snapshot(): { data: Buffer; ready: Promise<void> } {
     const st = this.stream.store.state();
     const eph = Object.fromEntries(this.ephemerals);
-    return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq, eph })), ready: this.stream.store.syncPending() };
+    // The durable consumers with their state: a member that gets the snapshot (a server added
+    // by a move or a scale-up, one far behind) has them too, though their creation and acks are
+    // in entries compacted away.
+    const consumers: SnapshotConsumer[] = [];
+    for (const c of this.stream.consumers.values()) {
+      if (!c.replicated) continue;
+      const cs = c.stateSnapshot();
+      consumers.push({
+        name: c.name,
+        config: c.cfg,
+        created: String(c.created),
+        state: { delivered: cs.delivered, ack_floor: cs.ack_floor, pending: [...cs.pending], redelivered: [...cs.redelivered] },
+      });
+    }
+    return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq, eph, consumers })), ready: this.stream.store.syncPending() };
+  }
+
+  /** The snapshot's durable consumers this member does not have: created with their state (they stand by unless it leads). */
+  private restoreConsumers(list: SnapshotConsumer[] | undefined): void {
+    const s = this.stream;
+    for (const sc of list ?? []) {
+      if (s.consumers.has(sc.name)) continue;
+      try {
+        const state: ConsumerState = {
+          delivered: sc.state.delivered,
+          ack_floor: sc.state.ack_floor,
+          pending: new Map(sc.state.pending),
+          redelivered: new Map(sc.state.redelivered),
+        };
+        restoreConsumer(s, sc.name, sc.config, state, BigInt(sc.created));
+        s.consumers.get(sc.name)?.start();
+      } catch (err) {
+        s.jsa.service.log.warn(`stream '${s.name}': consumer '${sc.name}' from the leader's snapshot not created: ${(err as Error).message}`);
+      }
+    }
   }
 
   /**
@@ -875,7 +920,7 @@ export class StreamReplica implements RaftStateMachine {
    */
   async restore(data: Buffer, index: number, fromLeader: boolean): Promise<void> {
     const s = this.stream;
-    let snap: { first: number; last: number; eph?: Record<string, { host: string; direct: boolean }> };
+    let snap: { first: number; last: number; eph?: Record<string, { host: string; direct: boolean }>; consumers?: SnapshotConsumer[] };
     try {
       snap = JSON.parse(data.toString()) as typeof snap;
     } catch {
@@ -924,6 +969,7 @@ export class StreamReplica implements RaftStateMachine {
       }
       const last = s.store.state().lastSeq;
       if (last < snap.last) s.applyStreamOp({ op: "skip_msgs", seq: last + 1, num: snap.last - last });
+      this.restoreConsumers(snap.consumers);
       s.jsa.service.log.info(`stream '${s.jsa.account.name} > ${s.name}': caught up to ${snap.last} from ${leader} (snapshot at index ${index})`);
     } finally {
       this.applying = false;
