@@ -72,13 +72,10 @@ test("a stream moves to other servers by a placement update; its durable consume
 
     ours = await refusals(nc);
 
-    // ---- a single replica is not moved (not built: refused, not silently left where it is) ----
+    // ---- a single replica whose server fits the new placement stays there ----
     const one = { name: "ONE", subjects: ["one.>"], num_replicas: 1, placement: { tags: ["zone:a"] } };
     const oneAt = serversOf((await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.ONE", one)).cluster)[0];
     assert.ok(["S1", "S2"].includes(oneAt));
-    const refused = await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.ONE", { ...one, placement: { tags: ["zone:b"] } });
-    assert.equal(refused.error?.err_code, 10036, JSON.stringify(refused));
-    // A placement its server fits keeps it there.
     const kept = await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.ONE", { ...one, placement: { cluster: "MOVE", tags: ["zone:a"] } });
     assert.equal(kept.error, undefined, JSON.stringify(kept.error));
     assert.equal(serversOf(kept.cluster)[0], oneAt);
@@ -248,7 +245,7 @@ async function startRefCluster(): Promise<{ url: string; stop: () => Promise<voi
   return { url: `nats://127.0.0.1:${servers[0].port}`, stop: async () => void (await Promise.all(servers.map((s) => s.stop()))) };
 }
 
-test("a stream whose group's log was compacted moves with its durable consumers (they travel in the snapshot)", { timeout: 300_000 }, async () => {
+test("a stream whose group's log was compacted moves with its durable consumers (they travel in the snapshot); a single replica moves by placement and by peer remove", { timeout: 300_000 }, async () => {
   const saved = StreamReplica.snapshotEntries;
   // Compacted every 40 entries: the consumer's creation and most of its acks are in no entry the new servers get.
   StreamReplica.snapshotEntries = 40;
@@ -302,6 +299,54 @@ test("a stream whose group's log was compacted moves with its durable consumers 
       }
     }
     assert.equal(got.size, N - 80, "every message after the ack floor delivered");
+
+    // ---- a single replica moves too: by a placement update, then by STREAM.PEER.REMOVE ----
+    const one = { name: "ONE", subjects: ["one.>"], num_replicas: 1, placement: { tags: ["zone:a"] } };
+    const created = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.ONE", one);
+    const from = serversOf(created.cluster)[0];
+    for (let i = 1; i <= 50; i++) await js.publish("one.x", `one ${i}`);
+    await jsm.consumers.add("ONE", { durable_name: "OD", ack_policy: AckPolicy.Explicit });
+    const od = await js.consumers.get("ONE", "OD");
+    let acked = 0;
+    for await (const m of await od.fetch({ max_messages: 20, expires: 10_000 })) {
+      await m.ackAck();
+      if (++acked === 20) break;
+    }
+    const where = async (): Promise<string[]> => serversOf((await clusterApi<Info>(nc as NatsConnection, "$JS.API.STREAM.INFO.ONE")).cluster);
+    const settled = async (what: string, ok: (servers: string[]) => boolean): Promise<string> => {
+      let at: string[] = [];
+      await waitUntil(
+        async () => {
+          const si = await clusterApi<Info>(nc as NatsConnection, "$JS.API.STREAM.INFO.ONE");
+          at = serversOf(si.cluster);
+          return si.cluster?.desired === undefined && at.length === 1 && ok(at) && si.state?.messages === 50;
+        },
+        120_000,
+        what,
+      );
+      return at[0];
+    };
+    const moved = await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.ONE", { ...one, placement: { tags: ["zone:b"] } });
+    assert.equal(moved.error, undefined, JSON.stringify(moved.error));
+    const to = await settled("ONE on a zone b server", (at) => ["S3", "S4"].includes(at[0]));
+    await waitUntil(() => c.js(from).accounts.get("$G")?.streams.has("ONE") === false, 30_000, `${from} to drop ONE`);
+    assert.equal(c.js(to).accounts.get("$G")?.streams.get("ONE")?.replica, undefined, "a single replica again, without a group");
+    assert.equal((await jsm.consumers.info("ONE", "OD")).ack_floor.stream_seq, 20);
+
+    const removed = await clusterApi(nc, "$JS.API.STREAM.PEER.REMOVE.ONE", { peer: to });
+    assert.deepEqual(removed, { type: "io.nats.jetstream.api.v1.stream_remove_peer_response", success: true });
+    const then = await settled(`ONE off ${to}`, (at) => at[0] !== to && ["S3", "S4"].includes(at[0]));
+    await waitUntil(() => c.js(to).accounts.get("$G")?.streams.has("ONE") === false, 30_000, `${to} to drop ONE`);
+    assert.deepEqual(await where(), [then]);
+    // The consumer followed twice and continues after its ack floor.
+    assert.equal((await jsm.consumers.info("ONE", "OD")).ack_floor.stream_seq, 20);
+    let next = 20;
+    for await (const m of await od.fetch({ max_messages: 30, expires: 20_000 })) {
+      assert.equal(m.seq, ++next);
+      m.ack();
+      if (next === 50) break;
+    }
+    assert.equal(next, 50);
   } finally {
     StreamReplica.snapshotEntries = saved;
     await nc?.close();

@@ -504,10 +504,16 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       return;
     }
     if (stream === undefined) return;
-    if (stream.replica === undefined && after.length > 1 && stream.cfg.num_replicas > 1) {
-      // Scaled up from one replica: the group starts here, alone, with the messages it has; the
-      // other servers join it.
+    if (stream.replica === undefined && after.length > 1 && (stream.cfg.num_replicas > 1 || sa.move !== undefined)) {
+      // Scaled up from one replica (or a single replica moving): the group starts here, alone,
+      // with the messages it has; the other servers join it.
       this.attachReplica(stream, true, { alone: true });
+    }
+    if (stream.replica !== undefined && stream.cfg.num_replicas <= 1 && after.length === 1 && sa.move === undefined) {
+      // A single replica moved here: the group it moved through is not needed anymore.
+      stream.replica.destroy();
+      stream.replica = undefined;
+      return;
     }
     stream.replica?.syncMembers();
   }
@@ -541,8 +547,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 
   /** A stream with num_replicas > 1 was created (fresh) or recovered here: its RAFT group starts. */
   attachReplica(stream: Stream, fresh: boolean, how: { alone?: boolean } = {}): void {
-    if (stream.cfg.num_replicas <= 1) return;
     const sa = this.assignment(stream.jsa.account.name, stream.name);
+    // A single replica runs a group only while it moves (its messages and consumers go through it).
+    if (stream.cfg.num_replicas <= 1 && !(sa?.move !== undefined && peersOf(sa).length > 1)) return;
     const joining = fresh && this.joining.has(`${stream.jsa.account.name}\u0000${stream.name}`);
     const peers = how.alone === true ? [this.self] : (sa?.peers ?? [this.self]);
     // Every member's copy has the creation time the meta group assigned: info answers from
@@ -809,15 +816,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (sa.move !== undefined && (moving || scaling)) throw jsError("JSStreamMoveInProgressErr");
     if (!moving) return undefined;
     const from = peersOf(sa);
-    if (from.length <= 1) {
-      // A single replica has no group to copy its messages and consumers through: it stays when
-      // its server fits the new placement, else the move is refused (not built yet) rather than
-      // the placement recorded and not followed.
-      const wanted = (placement.tags ?? []).map((t) => t.trim().toLowerCase());
-      if (this.hasTags(from[0], wanted)) return undefined;
-      this.place(cfg, replicas); // nats-server's refusal when no server fits
-      throw jsError("JSClusterUnSupportFeatureErr");
-    }
+    // A single replica stays where it is when its server fits the new placement.
+    if (from.length <= 1 && this.hasTags(from[0], (placement.tags ?? []).map((t) => t.trim().toLowerCase()))) return undefined;
     const to = this.place(cfg, replicas);
     if (to.length === from.length && to.every((p) => from.includes(p))) return undefined;
     const origin: StreamMove["origin"] = { peers: from, replicas: prevReplicas };
@@ -881,8 +881,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (!peers.includes(req.server)) throw jsError("JSClusterPeerNotMemberErr");
       from = req.server;
     }
-    // A single replica has no group to copy its messages through (not moved yet).
-    if (peers.length <= 1 || sa.config === undefined) throw jsError("JSPeerRemapErr");
+    if (sa.config === undefined) throw jsError("JSPeerRemapErr");
     const cfg = parseConfig(Buffer.from(sa.config, "base64"));
     const placement = { ...((cfg.placement as Record<string, unknown> | undefined) ?? {}) };
     if (req.tags !== undefined && req.tags.length > 0) placement.tags = [...((placement.tags as string[] | undefined) ?? []), ...req.tags];
@@ -1055,8 +1054,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const peers = peersOf(sa);
     const peer = peers.find((p) => peerIdOf(p) === req.peer) ?? peers.find((p) => p === req.peer);
     if (peer === undefined) throw jsError("JSClusterPeerNotMemberErr");
-    // A single replica has no group to copy its messages from: moving it would lose them.
-    if (peers.length === 1 || sa.config === undefined) throw jsError("JSPeerRemapErr");
+    if (sa.config === undefined) throw jsError("JSPeerRemapErr");
     let replacement: string[];
     try {
       replacement = this.place(parseConfig(Buffer.from(sa.config, "base64")), 1, [...peers], peers.filter((p) => p !== peer));
@@ -1064,13 +1062,22 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (err instanceof ApiError) throw jsError("JSPeerRemapErr");
       throw err;
     }
-    this.proposePeers(account, sa.name, [...peers.filter((p) => p !== peer), ...replacement]);
+    if (peers.length === 1) {
+      // A single replica moves: it runs a group with the new server until that one has every
+      // message and consumer, then leaves (nats-server 2.15 moves it too, without the copy).
+      if (sa.move !== undefined) throw jsError("JSStreamMoveInProgressErr");
+      const cfg = parseConfig(Buffer.from(sa.config, "base64"));
+      const origin: StreamMove["origin"] = { peers, replicas: 1 };
+      const before = normalPlacement(cfg.placement);
+      if (before !== undefined) origin.placement = before;
+      this.proposePeers(account, sa.name, [...peers, ...replacement], { peers: replacement, created: new Date().toISOString(), origin });
+    } else this.proposePeers(account, sa.name, [...peers.filter((p) => p !== peer), ...replacement]);
     this.service.log.info(`JetStream cluster: stream '${account} > ${sa.name}': ${peer} replaced by ${replacement[0]}`);
     return { success: true };
   }
 
-  private proposePeers(account: string, name: string, peers: string[], move?: null): void {
-    const op: MetaOp = { op: "stream_peers", account, name, peers, ...(move === null ? { move } : {}) };
+  private proposePeers(account: string, name: string, peers: string[], move?: StreamMove | null): void {
+    const op: MetaOp = { op: "stream_peers", account, name, peers, ...(move !== undefined ? { move } : {}) };
     try {
       (this.node as RaftNode).propose(Buffer.from(JSON.stringify(op)));
     } catch (err) {
