@@ -5,7 +5,9 @@
 // move meanwhile), its durable consumer follows and continues where it was, a move can be
 // cancelled (STREAM.CANCEL_MOVE: back to the servers it had), the system account moves one
 // server's replica away (ACCOUNT.STREAM.MOVE), and the refusals are 2.15's (compared with a
-// nats-server 2.15 cluster with the same tags when the reference binary is installed).
+// nats-server 2.15 cluster with the same tags when the reference binary is installed). Moves
+// survive a restart of the leader they leave or of a server they go to; a log compacted before
+// the move and single replicas (moved through a temporary group) keep their durable consumers.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -388,6 +390,64 @@ test("a stream whose group's log was compacted moves with its durable consumers 
     assert.equal(next, 50);
   } finally {
     StreamReplica.snapshotEntries = saved;
+    await nc?.close();
+    await c.stop();
+  }
+});
+
+test("a server restarted in the middle of a move: the move ends, nothing acknowledged is lost", { timeout: 300_000 }, async () => {
+  const c = await JsTestCluster.start(5, "MOVE", { serverTags: TAGS });
+  let nc: NatsConnection | undefined;
+  try {
+    await c.metaLeader(60_000);
+    nc = await connect({ servers: c.members.map((m) => m.url), timeout: 20_000, maxReconnectAttempts: -1 });
+    const js = jetstream(nc, { timeout: 30_000 });
+    const cfg = { name: "RS", subjects: ["rs.>"], num_replicas: 2, placement: { tags: ["zone:a"] } };
+    const created = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.RS", cfg);
+    assert.equal(created.error, undefined);
+    const N = 1000;
+    const body = "x".repeat(1000);
+    const acks = [];
+    for (let i = 1; i <= N; i++) acks.push(js.publish("rs.x", `${i} ${body}`));
+    assert.equal((await Promise.all(acks)).length, N);
+    await jetstreamManager(nc).then((jsm) => jsm.consumers.add("RS", { durable_name: "D", ack_policy: AckPolicy.Explicit }));
+
+    const leader = serversOf(created.cluster)[0];
+    assert.equal((await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.RS", { ...cfg, placement: { tags: ["zone:b"] } })).error, undefined);
+    // The stream's leader (it leaves with the move) stops at once, and comes back.
+    await c.stopMember(leader);
+    await c.startMember(leader);
+    let last: Info | undefined;
+    await waitUntil(
+      async () => {
+        last = await clusterApi<Info>(nc as NatsConnection, "$JS.API.STREAM.INFO.RS").catch(() => undefined);
+        return last?.cluster?.desired === undefined && JSON.stringify(serversOf(last?.cluster).sort()) === '["S3","S4"]' && last?.state?.messages === N;
+      },
+      180_000,
+      "RS on S3 and S4 with its messages after the restart",
+      () => JSON.stringify(last?.cluster),
+    );
+    const holds = (server: string): number | undefined => c.js(server).accounts.get("$G")?.streams.get("RS")?.store.state().msgs;
+    await waitUntil(() => holds("S3") === N && holds("S4") === N, 30_000, "both new servers to hold every message");
+    await waitUntil(() => holds("S1") === undefined && holds("S2") === undefined, 60_000, "the old servers to drop RS");
+    for (const server of ["S3", "S4"]) assert.ok(c.js(server).accounts.get("$G")?.streams.get("RS")?.consumers.has("D"), `${server} has the durable`);
+
+    // Back to zone a; this time a server it goes to restarts in the middle.
+    assert.equal((await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.RS", cfg)).error, undefined);
+    await c.stopMember("S1");
+    await c.startMember("S1");
+    await waitUntil(
+      async () => {
+        last = await clusterApi<Info>(nc as NatsConnection, "$JS.API.STREAM.INFO.RS").catch(() => undefined);
+        return last?.cluster?.desired === undefined && JSON.stringify(serversOf(last?.cluster).sort()) === '["S1","S2"]' && last?.state?.messages === N;
+      },
+      180_000,
+      "RS back on S1 and S2",
+      () => JSON.stringify(last?.cluster),
+    );
+    await waitUntil(() => holds("S1") === N && holds("S2") === N, 30_000, "S1 and S2 to hold every message again");
+    await waitUntil(() => holds("S3") === undefined && holds("S4") === undefined, 60_000, "S3 and S4 to drop RS");
+  } finally {
     await nc?.close();
     await c.stop();
   }
