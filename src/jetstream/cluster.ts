@@ -778,12 +778,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         // More replicas: more servers join (the stream's group catches them up).
         peers = [...peers, ...this.place(cfg, replicas - peers.length, peers)];
       }
-      // Subject delete markers and message schedules produce messages from timers on one
-      // server: not replicated yet, so refused rather than silently missing on R>1.
-      if (
-        replicas > 1 &&
-        (cfg.allow_batched === true || cfg.allow_msg_schedules === true || (typeof cfg.subject_delete_marker_ttl === "number" && cfg.subject_delete_marker_ttl > 0))
-      ) {
+      // Message schedules produce messages from timers on one server, fast batches answer flow
+      // control from the store: not replicated yet, so refused rather than silently wrong on R>1.
+      if (replicas > 1 && (cfg.allow_batched === true || cfg.allow_msg_schedules === true)) {
         throw jsError("JSClusterUnSupportFeatureErr");
       }
       this.checkOverlap(account, name, subjects);

@@ -51,6 +51,7 @@ export interface OpenStoreOptions {
   syncInterval: "always" | number | undefined;
   logger: Logger;
   onExpire?: ExpiryHandler;
+  holdExpiry?: () => boolean;
   /** File streams: encryption at rest, with the account and stream names its keys derive from. */
   encryption?: StoreEncryption;
 }
@@ -63,7 +64,7 @@ export interface StreamMetadata {
 
 export function openStreamStore(cfg: StreamConfig, o: OpenStoreOptions, metadata: StreamMetadata): StreamStore {
   const sc = storeConfigFor(cfg);
-  if (cfg.storage === "memory") return new MemStore(sc, { logger: o.logger, onExpire: o.onExpire });
+  if (cfg.storage === "memory") return new MemStore(sc, { logger: o.logger, onExpire: o.onExpire, holdExpiry: o.holdExpiry });
   return new FileStore({
     dir: o.dir,
     config: sc,
@@ -71,6 +72,7 @@ export function openStreamStore(cfg: StreamConfig, o: OpenStoreOptions, metadata
     sync: o.syncInterval === undefined ? "acks" : o.syncInterval,
     logger: o.logger,
     onExpire: o.onExpire,
+    holdExpiry: o.holdExpiry,
     encryption: o.encryption,
   });
 }

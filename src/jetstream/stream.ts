@@ -170,11 +170,16 @@ export class Stream {
         syncInterval: opts.syncInterval,
         logger: jsa.service.storeLogger,
         onExpire: (seq, subject, hdr) => this.onExpire(seq, subject, hdr),
+        holdExpiry: () => this.expiryHeld(),
         encryption: { config: opts.encryption, account: jsa.account.name, stream: cfg.name },
       },
       this.metadata(),
     );
-    this.store.setRemoveHandler((seq, subject) => this.onRemoved(seq, subject));
+    this.store.setRemoveHandler((seq, subject, why) => {
+      this.onRemoved(seq, subject);
+      // A replicated stream's leader decides expiry: the other members remove what it expired.
+      if ((why === "maxAge" || why === "ttl") && this.replica !== undefined) this.replica.expired(seq);
+    });
     this.schedules = new MessageSchedules(this);
     this.schedules.recover();
     this.ackPrefix = this.buildAckPrefix();
@@ -841,6 +846,7 @@ export class Stream {
   };
 
   private onRemoved(seq: number, subject: string): void {
+    if (this.markersProposed.size > 0 && this.markersProposed.get(subject) === seq) this.markersProposed.delete(subject);
     for (const c of this.consumers.values()) c.onMessageRemoved(seq, subject);
     if (this.schedules.size > 0) this.schedules.onRemoved(seq);
   }
@@ -856,6 +862,11 @@ export class Stream {
   private onExpire(seq: number, subject: string, hdr: Buffer | undefined): boolean {
     if ((this.cfg.subject_delete_marker_ttl ?? 0) <= 0) return false;
     if (isDeleteMarker((k) => getHeader(hdr, k))) return false;
+    if (this.replica !== undefined) {
+      // Replicated: the marker is proposed once; its rollup (applied by every member) removes the message.
+      if (this.markersProposed.get(subject) === seq) return true;
+      this.markersProposed.set(subject, seq);
+    }
     if (!this.pendingMarkers.has(subject)) {
       this.pendingMarkers.set(subject, seq);
       if (this.pendingMarkers.size === 1) queueMicrotask(() => this.placeMarkers());
@@ -864,6 +875,17 @@ export class Stream {
   }
 
   private readonly pendingMarkers = new Map<string, number>();
+  /** A replicated stream's leader: the message each proposed marker replaces, by subject (until it is gone). */
+  readonly markersProposed = new Map<string, number>();
+
+  /**
+   * Nothing expires by this member's clock while it does not lead its stream's group (the
+   * leader's expiry and markers come as entries, so every copy stays the same).
+   */
+  private expiryHeld(): boolean {
+    if (this.replica !== undefined) return !(this.replica.isLeader && this.replica.node.leaderReady);
+    return this.cfg.num_replicas > 1 && this.jsa.service.cluster !== undefined;
+  }
 
   private placeMarkers(): void {
     const markers = [...this.pendingMarkers];
@@ -877,7 +899,8 @@ export class Stream {
     ]);
     for (const [subject, seq] of markers) {
       try {
-        this.accept(subject, hdr, EMPTY, true);
+        if (this.replica !== undefined) this.replica.inboundSourced(subject, hdr, EMPTY);
+        else this.accept(subject, hdr, EMPTY, true);
       } catch (err) {
         // No marker (sealed, limits): the message expires plainly rather than staying.
         this.jsa.service.log.warn(`JetStream stream '${this.name}' could not place a delete marker on '${subject}': ${(err as Error).message}`);

@@ -82,6 +82,8 @@ type ReplicatedOp =
   /** The durable consumers' changes of one turn, in order (a fetch's deliveries, a batch of acks). */
   | { op: "consumers"; list: Array<{ name: string; c: ConsumerOp }> }
   | { op: "api"; rest: string; body: string; reply: string; hdr?: string }
+  /** Messages the leader's clock expired (max age, per-message TTL): removed by the others. */
+  | { op: "expired"; seqs: number[] }
   /** An ephemeral consumer lives on `host` (R1, as nats-server places them), or is gone. */
   | { op: "eph"; name: string; host: string; gone?: boolean; direct?: boolean };
 
@@ -131,7 +133,8 @@ function checkedAgainstState(hdr: Buffer | undefined): boolean {
   if (hdr === undefined || hdr.length <= 12) return false;
   for (let at = hdr.indexOf(NATS_KEY); at >= 0; at = hdr.indexOf(NATS_KEY, at + NATS_KEY.length)) {
     const from = at + NATS_KEY.length;
-    if (hdr.compare(SOURCE_KEY, 0, SOURCE_KEY.length, from, from + SOURCE_KEY.length) !== 0) return true;
+    // (A short header block ends before a whole source key could: compare only what is there.)
+    if (from + SOURCE_KEY.length > hdr.length || hdr.compare(SOURCE_KEY, 0, SOURCE_KEY.length, from, from + SOURCE_KEY.length) !== 0) return true;
   }
   return false;
 }
@@ -226,7 +229,10 @@ export class StreamReplica implements RaftStateMachine {
         },
         leaderReady: () => this.becameReady(),
         // Publishes held while leadership was being handed over are taken in now.
-        transferAbandoned: () => this.drainHeld(),
+        transferAbandoned: () => {
+          this.drainHeld();
+          if (!this.stream.closed) this.stream.store.expireNow();
+        },
         quorumLost: () => {
           const replicas = this.replicasJson();
           const ctx = this.stream.jsa.advisoryContext;
@@ -645,6 +651,30 @@ export class StreamReplica implements RaftStateMachine {
     }
   };
 
+  /**
+   * The leader's store expired a message (max age, TTL): the others remove it when the entry
+   * comes (one entry per turn). Lost with a leader change before it commits: the next leader's
+   * own expiry takes the message then.
+   */
+  expired(seq: number): void {
+    if (!this.node.isLeader) return;
+    this.expiredSeqs.push(seq);
+    if (this.expiredSeqs.length === 1) queueMicrotask(this.flushExpired);
+  }
+
+  private expiredSeqs: number[] = [];
+
+  private readonly flushExpired = (): void => {
+    const seqs = this.expiredSeqs;
+    this.expiredSeqs = [];
+    if (seqs.length === 0 || !this.node.isLeader) return;
+    try {
+      this.proposeOp({ op: "expired", seqs });
+    } catch {
+      // no room or not the leader: the next leader's expiry removes them
+    }
+  };
+
   /** An API request that changes the stream (purge, message delete): run on every member once committed; the leader answers. */
   proposeApi(rest: string, body: Buffer, reply: string, hdr: Buffer | undefined): void {
     this.proposeOp({ op: "api", rest, body: body.toString("base64"), reply, hdr: hdr?.toString("base64") });
@@ -683,6 +713,15 @@ export class StreamReplica implements RaftStateMachine {
     for (const [name, e] of this.ephemerals) if (e.host === this.host.self && !this.stream.consumers.has(name)) this.proposeEphemeral(name, e.host, true, e.direct);
     this.drainHeld();
     this.syncMembers();
+    // Expiry is this member's to decide now: what came due while it followed goes (and is proposed).
+    this.stream.markersProposed.clear();
+    if (!this.stream.closed) {
+      try {
+        this.stream.store.expireNow();
+      } catch (err) {
+        this.stream.jsa.service.log.warn(`stream '${this.stream.name}': expiry failed: ${(err as Error).message}`);
+      }
+    }
     // The mirror or sources run here now, from the positions every member holds (the last
     // sequence for a mirror, the newest Nats-Stream-Source headers or sources.json for sources).
     if (!this.stream.closed) this.stream.sourcing?.start();
@@ -827,6 +866,11 @@ export class StreamReplica implements RaftStateMachine {
       // Where an ephemeral lives: a record, applied again on every replay (it is not persisted elsewhere).
       if (op.gone === true) this.ephemerals.delete(op.name);
       else this.ephemerals.set(op.name, { host: op.host, direct: op.direct === true });
+      return;
+    }
+    if (op.op === "expired") {
+      // Removing what is gone already is nothing: applied again on a replay without harm.
+      for (const seq of op.seqs) this.stream.applyStreamOp({ op: "remove_acked", seq });
       return;
     }
     // Applied before this start: not again (a purge would take what came after it).

@@ -179,6 +179,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
   private opDurable = false;
   private onRemoveH: RemoveHandler | undefined;
   private onExpireH: ExpiryHandler | undefined;
+  private holdExpiryH: (() => boolean) | undefined;
   private hookSeq: number[] = [];
   private hookSubj: string[] = [];
   private hookWhy: RemoveReason[] = [];
@@ -195,6 +196,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     this.log = opts?.logger ?? consoleLogger;
     this.onRemoveH = opts?.onRemove;
     this.onExpireH = opts?.onExpire;
+    this.holdExpiryH = opts?.holdExpiry;
   }
 
   // ---------------------------------------------------------------------------
@@ -1235,6 +1237,12 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
 
   expireNow(): number {
     this.checkOpen();
+    if (this.holdExpiryH?.() === true) {
+      // Held: the timer re-arms with the next message that has a TTL; stale heap entries still go.
+      this.clearTimer();
+      if (this.heapT.length > 2 * this.ttlLive + 1024) this.rebuildHeap();
+      return 0;
+    }
     const c = this.cfg;
     let removed = 0;
     let nextAt = 0;

@@ -163,6 +163,11 @@ export interface StoreOptions {
   onRemove?: RemoveHandler;
   /** See ExpiryHandler; given at construction so that expiry during recovery asks too. */
   onExpire?: ExpiryHandler;
+  /**
+   * While it returns true nothing expires by this store's clock (a replicated stream's
+   * follower: its leader decides and the removals come as entries); expireNow then catches up.
+   */
+  holdExpiry?: () => boolean;
 }
 
 export interface StreamStore {
