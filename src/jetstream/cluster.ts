@@ -778,9 +778,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         // More replicas: more servers join (the stream's group catches them up).
         peers = [...peers, ...this.place(cfg, replicas - peers.length, peers)];
       }
-      // Message schedules produce messages from timers on one server, fast batches answer flow
-      // control from the store: not replicated yet, so refused rather than silently wrong on R>1.
-      if (replicas > 1 && (cfg.allow_batched === true || cfg.allow_msg_schedules === true)) {
+      // Fast batches answer flow control from the store: not replicated yet, so refused rather
+      // than silently wrong on R>1.
+      if (replicas > 1 && cfg.allow_batched === true) {
         throw jsError("JSClusterUnSupportFeatureErr");
       }
       this.checkOverlap(account, name, subjects);

@@ -7,6 +7,10 @@
 // (`@at <RFC3339>`) is purged by its own produced message; repeating ones (`@every <dur>`,
 // cron patterns and @hourly..@yearly, optionally in `Nats-Schedule-Time-Zone`) move on.
 //
+// A replicated stream's schedules fire on its group's leader only: every member keeps the
+// schedules (from the applied messages), the leader proposes the produced messages, and a
+// member that becomes leader fires what came due and was not produced yet (`resume`).
+//
 // Nothing is kept besides the stored messages: after a restart the schedules are rebuilt
 // from them (the schedule message's time, then the next times its produced messages
 // recorded), so a schedule that was due while the server was down fires once on start.
@@ -207,6 +211,7 @@ export class MessageSchedules {
       const sched = this.bySubject.get(scheduler);
       if (t !== undefined && sched !== undefined) {
         sched.inflight = false;
+        this.firing.delete(sched);
         this.due.add(sched, Math.max(Number(t / 1_000_000n), this.lastRun + MIN_RUN_INTERVAL_MS));
       }
     }
@@ -244,6 +249,7 @@ export class MessageSchedules {
       this.bySubject.set(subject, s);
     }
     s.inflight = false;
+    this.firing.delete(s);
     this.bySeq.set(seq, s);
     this.due.add(s, at);
   }
@@ -252,6 +258,7 @@ export class MessageSchedules {
     const s = this.bySubject.get(subject);
     if (s === undefined) return;
     this.due.remove(s);
+    this.firing.delete(s);
     this.bySubject.delete(subject);
     this.bySeq.delete(s.seq);
   }
@@ -271,8 +278,29 @@ export class MessageSchedules {
     this.run();
   }
 
+  /** Fires here: a single server, or the leader of a replicated stream's group. */
+  private leads(): boolean {
+    const r = this.stream.replica;
+    return r === undefined || (r.isLeader && r.node.leaderReady);
+  }
+
+  /**
+   * This member leads its stream's group now: what came due and was not produced (by the old
+   * leader, or by this one before its proposal was lost) fires.
+   */
+  resume(): void {
+    for (const s of this.bySubject.values()) {
+      if (!s.inflight) continue;
+      s.inflight = false;
+      this.firing.add(s);
+    }
+    if (this.firing.size > 0) this.kick();
+  }
+
   /** Publish every due schedule's message, in schedule (sequence) order. */
   private run(): void {
+    // A member that does not lead keeps them due: the leader's produced messages move them on.
+    if (!this.leads()) return;
     this.running = true;
     this.lastRun = Date.now();
     try {

@@ -713,8 +713,10 @@ export class StreamReplica implements RaftStateMachine {
     for (const [name, e] of this.ephemerals) if (e.host === this.host.self && !this.stream.consumers.has(name)) this.proposeEphemeral(name, e.host, true, e.direct);
     this.drainHeld();
     this.syncMembers();
-    // Expiry is this member's to decide now: what came due while it followed goes (and is proposed).
+    // Expiry and schedules are this member's to run now: what came due while it followed goes
+    // (and is proposed), schedules due and not produced fire.
     this.stream.markersProposed.clear();
+    if (this.stream.schedules.size > 0) this.stream.schedules.resume();
     if (!this.stream.closed) {
       try {
         this.stream.store.expireNow();
