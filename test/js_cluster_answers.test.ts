@@ -1,5 +1,5 @@
 // Replicated JetStream never leaves a request unanswered and never accepts what it would get
-// wrong: peer removal is answered (refused when no server can take the place), R>1 streams with fast batch publish are refused (10036),
+// wrong: peer removal is answered (refused when no server can take the place),
 // republish fires once (from the group's leader), and requests about a stream whose group has
 // no leader, or whose servers are all gone, or made while the meta group has no leader, get
 // "JetStream system temporarily unavailable" (10008) as nats-server answers them.
@@ -64,19 +64,16 @@ test("replicated JetStream: peer/server remove, unsupported R3 features, republi
     // SERVER.REMOVE is the system account's: from another account nobody answers (as nats-server).
     await assert.rejects(api(ncs[2], "$JS.API.SERVER.REMOVE", { peer: other }, 1000), /TIMEOUT/i);
 
-    // ---- features R>1 streams do not replicate yet: refused, not accepted and silently wrong ----
-    // (fast batch publish: nats-server 2.15 takes it on R3; here its flow control is not replicated yet)
-    a = await api(nc, "$JS.API.STREAM.CREATE.FB", { name: "FB", subjects: ["fb.>"], num_replicas: 3, allow_batched: true });
-    assert.equal(a.error?.err_code, 10036);
-    assert.deepEqual((await jsm.streams.names().next()).sort(), ["G"], "nothing was created");
-    // Subject delete markers and schedules are replicated (js_cluster_features): taken on R3 as nats-server takes them.
-    a = await api(nc, "$JS.API.STREAM.CREATE.MRK", { name: "MRK", subjects: ["mrk.>"], num_replicas: 3, allow_msg_ttl: true, allow_rollup_hdrs: true, subject_delete_marker_ttl: 5_000_000_000 });
-    assert.equal(a.error, undefined, JSON.stringify(a.error));
-    a = await api(nc, "$JS.API.STREAM.CREATE.SCH", { name: "SCH", subjects: ["sch.>"], num_replicas: 3, allow_msg_schedules: true });
-    assert.equal(a.error, undefined, JSON.stringify(a.error));
-    // The refused config on an R1 stream is fine.
-    a = await api(nc, "$JS.API.STREAM.CREATE.FB1", { name: "FB1", subjects: ["fb1.>"], num_replicas: 1, allow_batched: true });
-    assert.equal(a.error, undefined, JSON.stringify(a.error));
+    // ---- the 2.11–2.15 stream features: replicated (js_cluster_features), taken on R3 as nats-server takes them ----
+    for (const [name, extra] of [
+      ["MRK", { allow_msg_ttl: true, allow_rollup_hdrs: true, subject_delete_marker_ttl: 5_000_000_000 }],
+      ["SCH", { allow_msg_schedules: true }],
+      ["ATO", { allow_atomic: true }],
+      ["FB", { allow_batched: true }],
+    ] as const) {
+      a = await api(nc, `$JS.API.STREAM.CREATE.${name}`, { name, subjects: [`${name.toLowerCase()}.>`], num_replicas: 3, ...extra });
+      assert.equal(a.error, undefined, `${name}: ${JSON.stringify(a.error)}`);
+    }
 
     // ---- republish: once per message, from the group's leader only ----
     await jsm.streams.add({ name: "RP", subjects: ["rp.>"], num_replicas: 3, republish: { src: "rp.>", dest: "out.>" } });

@@ -778,11 +778,6 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         // More replicas: more servers join (the stream's group catches them up).
         peers = [...peers, ...this.place(cfg, replicas - peers.length, peers)];
       }
-      // Fast batches answer flow control from the store: not replicated yet, so refused rather
-      // than silently wrong on R>1.
-      if (replicas > 1 && cfg.allow_batched === true) {
-        throw jsError("JSClusterUnSupportFeatureErr");
-      }
       this.checkOverlap(account, name, subjects);
       peers ??= this.place(cfg, Math.min(replicas, 5));
       const owner = sa !== undefined && peers.includes(sa.owner) ? sa.owner : peers[0];

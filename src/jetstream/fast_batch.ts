@@ -13,7 +13,7 @@
 import { getHeader, removeHeaders } from "../protocol/headers.js";
 import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
-import { storeErrorToApi, type Stream } from "./stream.js";
+import { storeErrorToApi, type Prepared, type Stream } from "./stream.js";
 
 export const FAST_BATCH_SUFFIX = ".$FI";
 const MAX_INFLIGHT_PER_STREAM = 1000;
@@ -85,6 +85,8 @@ class FastBatch {
   fseq = 0;
   ackMessages = 1;
   commit = false;
+  /** Replicated: messages proposed and not yet applied. */
+  inflight = 0;
   constructor(
     readonly id: string,
     readonly gapOk: boolean,
@@ -185,43 +187,70 @@ export class FastBatches {
     // The first message answers with the flow settings (unless it commits at once).
     if (ref.seq === 1 && canRespond && !ref.commit) this.send(reply, `{"type":"ack","seq":0,"msgs":${b.ackMessages}}`);
 
-    let ack: string;
+    let p: Prepared;
     try {
-      const p = stream.prepare(stream.transformedSubject(subject), hdr, payload, false, undefined);
-      if (p.duplicateOf !== undefined) {
-        // A duplicate is skipped: it counts as stored for flow control.
-        b.pseq = ref.seq;
-        this.checkFlowControl(b, reply);
-        if (!ref.commit) return;
-        if (!b.gapOk && b.lseq === 1) {
-          // A batch whose first message is its commit is answered like a single publish.
-          this.cleanup(b);
-          if (canRespond) this.send(reply, `${stream.pubAckPrefix}${p.duplicateOf},"duplicate": true,"batch":${JSON.stringify(b.id)},"count":${ref.seq}}`);
-          return;
-        }
-        this.commitBatch(b, reply);
-        return;
-      }
-      ack = stream.commitPrepared(p);
+      p = stream.prepare(stream.transformedSubject(subject), hdr, payload, false, undefined);
     } catch (err) {
-      const e = err instanceof ApiError ? err : storeErrorToApi(err);
+      this.failed(b, ref, reply, canRespond, err);
+      return;
+    }
+    if (p.duplicateOf !== undefined) {
+      // A duplicate is skipped: it counts as stored for flow control.
+      b.pseq = ref.seq;
+      this.checkFlowControl(b, reply);
+      if (!ref.commit) return;
       if (!b.gapOk && b.lseq === 1) {
+        // A batch whose first message is its commit is answered like a single publish.
         this.cleanup(b);
-        respondError(e);
+        if (canRespond) this.send(reply, `${stream.pubAckPrefix}${p.duplicateOf},"duplicate": true,"batch":${JSON.stringify(b.id)},"count":${ref.seq}}`);
         return;
       }
-      this.send(reply, `{"type":"err","seq":${ref.seq},"error":${JSON.stringify(e.toJSON())}}`);
-      if (b.gapOk && !ref.commit) return;
-      b.lseq--;
-      b.pseq = b.lseq;
-      b.commit = false;
       this.commitBatch(b, reply);
       return;
     }
-    // Stored: where the batch is now, then the PubAck (commit) or flow control.
-    b.sseq = storedSeq(ack);
+    if (stream.replica !== undefined) {
+      // Replicated: proposed; the rest follows once it is applied (the leader takes the batch's
+      // next message only then, so nothing else of it runs in between).
+      b.inflight++;
+      stream.replica.proposePrepared(p, (r) => {
+        b.inflight--;
+        if (this.batches.get(b.id) !== b) return;
+        if (typeof r === "number") this.stored(b, r, ref.seq, reply);
+        else this.failed(b, ref, reply, canRespond, r);
+      });
+      return;
+    }
+    let ack: string;
+    try {
+      ack = stream.commitPrepared(p);
+    } catch (err) {
+      this.failed(b, ref, reply, canRespond, err);
+      return;
+    }
+    this.stored(b, storedSeq(ack), ref.seq, reply);
+  }
+
+  /** A message of the batch failed its checks or its store: reported, and the batch goes on (gaps "ok") or ends. */
+  private failed(b: FastBatch, ref: FastBatchRef, reply: string, canRespond: boolean, err: unknown): void {
+    const e = err instanceof ApiError ? err : storeErrorToApi(err);
+    if (!b.gapOk && b.lseq === 1) {
+      this.cleanup(b);
+      if (canRespond) this.send(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(this.stream.cfg.name)},"seq":0}`);
+      return;
+    }
+    this.send(reply, `{"type":"err","seq":${ref.seq},"error":${JSON.stringify(e.toJSON())}}`);
+    if (b.gapOk && !ref.commit) return;
+    b.lseq--;
     b.pseq = b.lseq;
-    if (b.commit) {
+    b.commit = false;
+    this.commitBatch(b, reply);
+  }
+
+  /** Batch message `batchSeq` stored at `seq`: where the batch is now, then the PubAck (commit, once nothing is in flight) or flow control. */
+  private stored(b: FastBatch, seq: number, batchSeq: number, reply: string): void {
+    b.sseq = seq;
+    b.pseq = batchSeq;
+    if (b.commit && b.inflight === 0) {
       this.cleanup(b);
       this.sendPubAck(b, reply);
       return;
@@ -231,6 +260,11 @@ export class FastBatches {
 
   /** End the batch with what was stored: the PubAck with its count. */
   private commitBatch(b: FastBatch, reply: string): void {
+    // Replicated: messages still being applied end the batch (the last one answers).
+    if (b.inflight > 0) {
+      b.commit = true;
+      return;
+    }
     this.cleanup(b);
     this.sendPubAck(b, reply);
   }

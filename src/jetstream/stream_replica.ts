@@ -43,6 +43,7 @@ import type { Subscription } from "../server/sublist.js";
 import { rfc3339, nowNs } from "../server/time.js";
 import { ApiError, jsError } from "./errors.js";
 import { BATCH_ID_KEY, storeErrorToApi, type Prepared, type Stream, type StreamOp } from "./stream.js";
+import { FAST_BATCH_SUFFIX, parseFastBatchReply } from "./fast_batch.js";
 import { getHeader } from "../protocol/headers.js";
 import { HDR_BATCH_ID } from "./msg_headers.js";
 import type { ConsumerOp } from "./consumer.js";
@@ -151,7 +152,7 @@ export class StreamReplica implements RaftStateMachine {
   /** Where this member answers another's catch-up requests (it sent that member a snapshot). */
   private readonly catchupSub: Subscription | undefined;
   /** The leader's replies waiting for their entry to be applied, by RAFT index. */
-  private readonly pending = new Map<number, { reply: string; val: string | undefined; batch?: string }>();
+  private readonly pending = new Map<number, { reply: string; val: string | undefined; batch?: string; done?: (r: number | ApiError) => void }>();
   /** The last index this leader proposed a message at. */
   private lastProposed = 0;
   /** The stream sequence the next proposed message gets. */
@@ -524,6 +525,15 @@ export class StreamReplica implements RaftStateMachine {
     const s = this.stream;
     const wantAck = reply !== "" && !s.cfg.no_ack;
     try {
+      if (!sourced && reply.length > 4 && reply.endsWith(FAST_BATCH_SUFFIX)) {
+        const ref = parseFastBatchReply(reply);
+        if (ref !== undefined) {
+          // A fast batch: checked here message by message (fast_batch.ts), each proposed (pipelined
+          // like any publish) and its flow control answered once applied (proposePrepared).
+          s.fastBatches.process(ref, subject, reply, hdr, payload);
+          return;
+        }
+      }
       if (!sourced && hdr !== undefined && hdr.length > 12 && hdr.indexOf(BATCH_ID_KEY) >= 0) {
         const batchId = getHeader(hdr, HDR_BATCH_ID);
         if (batchId !== undefined && batchId !== "") {
@@ -554,6 +564,25 @@ export class StreamReplica implements RaftStateMachine {
       if (!wantAck) return;
       const e = err instanceof ApiError ? err : err instanceof RaftError ? jsError("JSClusterNotAvailErr") : storeErrorToApi(err);
       s.replyToPublish(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(s.name)},"seq":0}`);
+    }
+  }
+
+  /**
+   * A message checked by the leader (a fast batch's, fast_batch.ts): proposed; `done` gets its
+   * sequence or the error once applied (nothing when this member stops leading first).
+   */
+  proposePrepared(p: Prepared, done: (r: number | ApiError) => void): void {
+    const s = this.stream;
+    try {
+      if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.state().lastSeq + 1;
+      const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
+      const seq = this.nextSeq;
+      if (this.consumerOps.length > 0) this.flushConsumerOps();
+      this.lastProposed = this.node.propose(skip ? encodeSkip(seq) : encodeMsg(seq, p));
+      this.nextSeq++;
+      this.pending.set(this.lastProposed, { reply: "", val: undefined, done });
+    } catch (err) {
+      done(err instanceof RaftError ? jsError("JSClusterNotAvailErr") : err instanceof ApiError ? err : storeErrorToApi(err));
     }
   }
 
@@ -786,8 +815,16 @@ export class StreamReplica implements RaftStateMachine {
       const seq = this.storeEntry(data);
       // Applied before (a replay after a restart): the store has it already.
       if (seq === undefined) return;
+      if (waiting?.done !== undefined) {
+        waiting.done(seq);
+        return;
+      }
       out = waiting?.val !== undefined ? `${s.pubAckPrefix}${seq},"val":"${waiting.val}"}` : seq;
     } catch (err) {
+      if (waiting?.done !== undefined) {
+        waiting.done(err instanceof ApiError ? err : storeErrorToApi(err));
+        return;
+      }
       out = this.errorAck(err);
     }
     if (waiting !== undefined && waiting.reply !== "") s.replyToPublish(waiting.reply, out);
