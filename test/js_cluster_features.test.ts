@@ -12,6 +12,8 @@ import { startRefJsCluster } from "./helpers/ref_js_cluster.js";
 import { clusterApi, type ClusterAnswer } from "./helpers/cluster_retry.js";
 import { waitUntil } from "./helpers/server.js";
 import type { Stream } from "../src/jetstream/stream.js";
+import { StreamReplica } from "../src/jetstream/stream_replica.js";
+import fs from "node:fs";
 
 function streamOn(c: JsTestCluster, member: string, name: string): Stream | undefined {
   if (c.member(member).srv === undefined) return undefined;
@@ -536,6 +538,51 @@ test("R3 fast batch publish: each message through the group, flow control once a
     await nc?.close();
     await rnc?.close();
     await ref?.stop();
+    await c.stop();
+  }
+});
+
+test("R3 memory stream: its RAFT log stays in memory; a restarted member starts empty and catches up from the others", { timeout: 240_000 }, async () => {
+  const snapshotEntries = StreamReplica.snapshotEntries;
+  // Snapshots often: the restarted member gets one (and the messages behind it) as well as log entries.
+  StreamReplica.snapshotEntries = 40;
+  const c = await JsTestCluster.start(3);
+  let nc: NatsConnection | undefined;
+  try {
+    await c.metaLeader();
+    nc = await connect({ servers: c.members[0].url });
+    const created = await clusterApi(nc, "$JS.API.STREAM.CREATE.MEM", { name: "MEM", subjects: ["mem.>"], num_replicas: 3, storage: "memory" });
+    assert.equal(created.error, undefined, JSON.stringify(created.error));
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "MEM")?.replica !== undefined), 20_000, "a replica on every member");
+    const leader = await replicaLeader(c, "MEM");
+    const js = jetstream(nc, { timeout: 10_000 });
+    const acks = [];
+    for (let i = 0; i < 150; i++) acks.push(js.publish(`mem.${i % 5}`, `m${i}`));
+    await Promise.all(acks);
+    await sameEverywhere(c, "MEM");
+    // Nothing of the group but its membership is on disk.
+    for (const m of c.members) {
+      const dir = (streamOn(c, m.name, "MEM")!.replica as unknown as { dir: string }).dir;
+      assert.deepEqual(fs.readdirSync(dir), ["peers.json"], `${m.name}: ${dir}`);
+    }
+    const follower = c.members.find((m) => m.name !== leader && m.srv?.server !== undefined)!.name;
+    await c.stopMember(follower);
+    for (let i = 150; i < 300; i++) acks.push(js.publish(`mem.${i % 5}`, `m${i}`));
+    await Promise.all(acks);
+    await c.startMember(follower);
+    await waitUntil(() => streamOn(c, follower, "MEM")?.replica !== undefined, 30_000, "the restarted member's replica");
+    const all = await sameEverywhere(c, "MEM");
+    assert.equal(all.length, 300);
+    assert.equal(all[299], "300 mem.4 m299");
+    // The leader restarts too: the group goes on with what the others hold.
+    await c.stopMember(leader);
+    await replicaLeader(c, "MEM", leader);
+    await c.startMember(leader);
+    await waitUntil(() => contents(c, leader, "MEM").length === 300, 30_000, "the old leader caught up");
+    assert.deepEqual(await sameEverywhere(c, "MEM"), all);
+  } finally {
+    StreamReplica.snapshotEntries = snapshotEntries;
+    await nc?.close();
     await c.stop();
   }
 });

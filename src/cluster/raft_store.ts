@@ -160,6 +160,12 @@ interface Segment {
 export interface RaftStoreOptions {
   /** Bytes per log segment (preallocated, sparse). */
   segmentSize?: number;
+  /**
+   * The incarnation of a store that opens empty (1 by default). A store whose files do not
+   * outlive the process (MemRaftDisk) gives a number that grows across restarts, so that the
+   * leader forgets what the member held before.
+   */
+  firstIncarnation?: number;
 }
 
 export class RaftStore {
@@ -187,7 +193,10 @@ export class RaftStore {
     opts: RaftStoreOptions = {},
   ) {
     this.segmentSize = opts.segmentSize ?? 4 * 1024 * 1024;
+    this.firstIncarnation = opts.firstIncarnation ?? 1;
   }
+
+  private readonly firstIncarnation: number;
 
   /** Index of the first entry held (the one after the snapshot when the log is empty). */
   get firstIndex(): number {
@@ -281,7 +290,7 @@ export class RaftStore {
       this.incarnation = 1_000_000 + this.lastTerm;
       this.state = { term: this.lastTerm, vote: "", commit: 0 };
     } else {
-      this.incarnation = 1;
+      this.incarnation = this.firstIncarnation;
     }
     if (this.state.commit > this.lastIndex) this.state.commit = this.lastIndex;
     if (this.snapshotMeta !== undefined && this.state.commit < this.snapshotMeta.index) this.state.commit = this.snapshotMeta.index;

@@ -36,7 +36,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { RaftError, RaftNode, type RaftStateMachine } from "../cluster/raft.js";
 import { RaftStore } from "../cluster/raft_store.js";
-import { FsRaftDisk } from "../cluster/raft_disk.js";
+import { FsRaftDisk, MemRaftDisk } from "../cluster/raft_disk.js";
 import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
 import { realRaftEnv } from "../cluster/raft_env.js";
 import type { Subscription } from "../server/sublist.js";
@@ -161,6 +161,8 @@ export class StreamReplica implements RaftStateMachine {
   private heldHead = 0;
   /** The last index of an operation other than a message applied here (persisted). */
   private opsApplied: number;
+  /** A memory stream: its RAFT log and applied index are kept in memory only. */
+  private readonly inMemory: boolean;
   private leaderSinceNs: bigint | undefined;
   private onReady: Array<() => void> = [];
   /**
@@ -200,14 +202,23 @@ export class StreamReplica implements RaftStateMachine {
         // the RAFT log and snapshot hold the membership too
       }
     }
-    this.opsApplied = readNumber(path.join(this.dir, "applied"));
+    // A memory stream's log lives in memory, as its messages (nats-server does the same): no
+    // fsync on the publish path; after a restart the member starts empty and the group's leader
+    // catches it up (log, or snapshot plus messages). Only the membership is kept on disk.
+    this.inMemory = stream.cfg.storage === "memory";
+    if (this.inMemory) {
+      for (const f of fs.readdirSync(this.dir)) if (f !== "peers.json") fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
+    }
+    this.opsApplied = this.inMemory ? 0 : readNumber(path.join(this.dir, "applied"));
     const sys = jsa.service.server.systemAccount;
     const log = jsa.service.log;
     const prefix = `$NRG.TS.${this.group}.`;
     const self = host.self;
     this.node = new RaftNode({
       id: self,
-      store: new RaftStore(new FsRaftDisk(this.dir)),
+      // Each start of a memory member is a new incarnation, later than any before (the clock: a
+      // restarted server recreates the group from nothing), so its leader forgets what it held.
+      store: this.inMemory ? new RaftStore(new MemRaftDisk(), { firstIncarnation: Date.now() }) : new RaftStore(new FsRaftDisk(this.dir)),
       transport: { send: (to, msg) => void sys?.publish(prefix + to, "", undefined, encodeRaftMsg(self, msg)) },
       env: realRaftEnv,
       sm: this,
@@ -946,6 +957,7 @@ export class StreamReplica implements RaftStateMachine {
   private appliedWriteScheduled = false;
 
   private writeApplied(): void {
+    if (this.inMemory) return;
     try {
       fs.writeFileSync(path.join(this.dir, "applied"), String(this.opsApplied));
     } catch {
