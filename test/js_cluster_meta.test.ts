@@ -165,3 +165,34 @@ async function waitForNewLeader(c: JsTestCluster, old: string): Promise<string> 
   }
   throw new Error(`the meta leader stayed ${old}`);
 }
+
+test("The meta leader's server stops: account info and stream names asked of the others at once are answered by the next meta leader, not left unanswered", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  const ncs: NatsConnection[] = [];
+  try {
+    const leader = await c.metaLeader();
+    const others = c.members.filter((m) => m.name !== leader);
+    for (const m of others) ncs.push(await connect({ servers: m.url, timeout: 20_000 }));
+    const before = await jetstreamManager(ncs[0], { timeout: 20_000 });
+    await before.streams.add({ name: "M1", subjects: ["m1.>"], num_replicas: 3 });
+    await c.stopMember(leader);
+    // Sent while the others still count on the stopped leader (their election timeout has not
+    // passed): they hold the requests until a new leader is elected, which answers them.
+    const answers = await Promise.all(
+      ncs.flatMap((nc) => [
+        nc.request("$JS.API.INFO", "", { timeout: 20_000 }).then((m) => m.json<{ streams?: number; error?: unknown }>()),
+        nc.request("$JS.API.STREAM.NAMES", "", { timeout: 20_000 }).then((m) => m.json<{ streams?: string[] | null; error?: unknown }>()),
+      ]),
+    );
+    for (const [i, a] of answers.entries()) {
+      assert.equal(a.error, undefined, `answer ${i} is not an error: ${JSON.stringify(a)}`);
+      if (i % 2 === 0) assert.equal((a as { streams?: number }).streams, 1);
+      else assert.deepEqual((a as { streams?: string[] }).streams, ["M1"]);
+    }
+    const now = c.members.filter((m) => m.srv !== undefined).find((m) => c.js(m.name).cluster?.isLeader === true);
+    assert.ok(now !== undefined && now.name !== leader, "a new meta leader answered");
+  } finally {
+    for (const nc of ncs) await nc.close().catch(() => undefined);
+    await c.stop();
+  }
+});

@@ -272,10 +272,9 @@ test("R3 stream: leader-elected advisories, /jsz per-stream cluster, /healthz wh
   }
 });
 
-// todo (open bug, issue 12): when the stopped member was also the meta leader, the two left elect
-// a new meta leader but JetStream API requests to it (account info) go unanswered in about two
-// runs of three; the catch-up itself is not the part that fails. Runs and reports, does not fail CI.
-test("R3 stream: a member that missed entries the leader's log no longer has catches up from a snapshot plus the leader's messages", { timeout: 120_000, todo: "account info unanswered after the meta leader is stopped (issue 12)" }, async () => {
+// The stopped member may be the meta leader too: the account info asked right after is held by
+// the others until they elect the next one (js_cluster_meta tests that on its own).
+test("R3 stream: a member that missed entries the leader's log no longer has catches up from a snapshot plus the leader's messages", { timeout: 120_000 }, async () => {
   const saved = StreamReplica.snapshotEntries;
   StreamReplica.snapshotEntries = 50;
   const c = await JsTestCluster.start(3);

@@ -136,7 +136,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private readonly onPeer = (peer: { id: string; name: string }, up: boolean): void => {
     if (up) this.peers.set(peer.id, peer.name);
     else this.peers.delete(peer.id);
-    if (up) this.maybeBootstrap();
+    if (up) {
+      this.maybeBootstrap();
+      // The meta leader's route is back: what waited for it goes to it now.
+      this.drainWaiting();
+    }
   };
 
   constructor(
@@ -278,9 +282,22 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     jsa.account.publish(reply, "", undefined, Buffer.from(errorResponse(rest, err)));
   }
 
+  /**
+   * Is there a meta leader that takes requests: this server once it applied everything before its
+   * term, or another one this server has a route to? A follower goes on believing in a leader
+   * whose server stopped until its election timeout; a request it skipped meanwhile (leaving it
+   * to that leader) would go unanswered, so it waits for the next leader instead.
+   */
+  private metaLeaderAnswers(node: RaftNode): boolean {
+    if (node.leader === "") return false;
+    if (node.isLeader) return node.leaderReady;
+    for (const name of this.peers.values()) if (name === node.leader) return true;
+    return false;
+  }
+
   /** A meta leader is known: decide the requests that waited for one (those too old are dropped: the requester gave up). */
   private drainWaiting(): void {
-    if (this.waiting.length === 0) return;
+    if (this.waiting.length === 0 || this.node === undefined || !this.metaLeaderAnswers(this.node)) return;
     const waiting = this.waiting;
     this.waiting = [];
     const now = Date.now();
@@ -627,8 +644,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    */
   intercept(jsa: JsAccount, t: string[], body: Buffer, reply: string, hdr: Buffer | undefined): Intercept {
     const node = this.node;
-    if (node === undefined || node.leader === "" || (node.isLeader && !node.leaderReady)) {
-      // No meta leader yet (starting, or electing): the request waits for one, then is decided again.
+    if (node === undefined || !this.metaLeaderAnswers(node)) {
+      // No meta leader yet (starting, electing, or the leader's server is gone): the request waits for one, then is decided again.
       const now = Date.now();
       // Those the requester gave up on go (the queue stays bounded while no leader can be elected).
       this.waiting.push({ jsa, rest: t.join("."), body, reply, hdr, at: now });
