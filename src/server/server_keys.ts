@@ -3,7 +3,7 @@
 // with Node's native crypto (well under a millisecond); the nkeys library's JavaScript key
 // generation took 70–350 ms of every start-up. The nkeys KeyPair objects, which sign and seal,
 // are built from the same seeds only when something signs or seals (auth callout).
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, type JsonWebKey } from "node:crypto";
 import { fromCurveSeed, fromSeed, type KeyPair } from "@nats-io/nkeys";
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -58,10 +58,16 @@ export function encodeSeed(role: number, seed: Uint8Array): string {
   return encode([PREFIX_SEED | (role >> 5), (role & 31) << 3], seed);
 }
 
-/** A fresh key of Node's native crypto: its 32-byte private seed and 32-byte public key. */
+/**
+ * A fresh key of Node's native crypto: its 32-byte private seed and 32-byte public key. The key
+ * is encoded by the generation itself (privateKeyEncoding), not exported from the KeyObject
+ * afterwards: in Node 20 an export holds the key's mutex while it allocates, and a garbage
+ * collection there that frees the finished generation job locks the same mutex, so the process
+ * hung for good (about once in 10,000 keys; seen as test runs that never ended).
+ */
 function generate(type: "ed25519" | "x25519"): { seed: Buffer; publicKey: Buffer } {
-  const jwk = generateKeyPairSync(type as "ed25519").privateKey.export({ format: "jwk" });
-  return { seed: Buffer.from(jwk.d as string, "base64url"), publicKey: Buffer.from(jwk.x as string, "base64url") };
+  const { privateKey } = generateKeyPairSync(type as "ed25519", { privateKeyEncoding: { format: "jwk" }, publicKeyEncoding: { format: "jwk" } }) as unknown as { privateKey: JsonWebKey };
+  return { seed: Buffer.from(privateKey.d as string, "base64url"), publicKey: Buffer.from(privateKey.x as string, "base64url") };
 }
 
 export class ServerKeys {
