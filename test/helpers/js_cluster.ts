@@ -49,7 +49,14 @@ export class JsTestCluster {
       ? { users: [{ user: "a", password: "a" }, { user: "sys", password: "sys", account: "$SYS" }], noAuthUser: "a" }
       : {};
     const c = new JsTestCluster(members, dir, clusterName, opts.routesIncludeSelf === true, extra, { byServer: opts.serverTags, unique: opts.uniqueTag });
-    await Promise.all(members.map((m) => c.startMember(m.name)));
+    const started = await Promise.allSettled(members.map((m) => c.startMember(m.name)));
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed !== undefined) {
+      // The servers that did start stop too: left running, they would keep the test process
+      // alive after the failure is reported (a run that never ends).
+      await c.stop();
+      throw failed.reason;
+    }
     return c;
   }
 
