@@ -447,6 +447,27 @@ test("a server restarted in the middle of a move: the move ends, nothing acknowl
     );
     await waitUntil(() => holds("S1") === N && holds("S2") === N, 30_000, "S1 and S2 to hold every message again");
     await waitUntil(() => holds("S3") === undefined && holds("S4") === undefined, 60_000, "S3 and S4 to drop RS");
+
+    // A single replica whose server restarts in the middle of its move.
+    const one = { name: "RONE", subjects: ["rone.>"], num_replicas: 1, placement: { tags: ["zone:a"] } };
+    const from = serversOf((await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.RONE", one)).cluster)[0];
+    const oneAcks = [];
+    for (let i = 1; i <= 300; i++) oneAcks.push(js.publish("rone.x", `${i} ${body}`));
+    await Promise.all(oneAcks);
+    assert.equal((await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.RONE", { ...one, placement: { tags: ["zone:b"] } })).error, undefined);
+    await c.stopMember(from);
+    await c.startMember(from);
+    await waitUntil(
+      async () => {
+        last = await clusterApi<Info>(nc as NatsConnection, "$JS.API.STREAM.INFO.RONE").catch(() => undefined);
+        const at = serversOf(last?.cluster);
+        return last?.cluster?.desired === undefined && at.length === 1 && ["S3", "S4"].includes(at[0]) && last?.state?.messages === 300;
+      },
+      180_000,
+      "RONE on a zone b server with its messages after the restart",
+      () => JSON.stringify(last?.cluster),
+    );
+    await waitUntil(() => c.js(from).accounts.get("$G")?.streams.has("RONE") === false, 60_000, `${from} to drop RONE`);
   } finally {
     await nc?.close();
     await c.stop();

@@ -616,6 +616,18 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         }
       }
     }
+    // A single replica in the middle of a move runs the group it moves through again (at
+    // recovery its assignment, hence its move, was not known yet).
+    for (const [account, m] of this.streams) {
+      for (const sa of m.values()) {
+        if (sa.move === undefined || peersOf(sa).length <= 1 || !peersOf(sa).includes(this.self)) continue;
+        const stream = this.service.accounts.get(account)?.streams.get(sa.name);
+        if (stream !== undefined && stream.replica === undefined) this.attachReplica(stream, false);
+      }
+    }
+    // A group that elected this server before its assignment was known (a restart) brings its
+    // membership to the assignment now (a move, scale-up or peer removal in progress goes on).
+    for (const jsa of this.service.accounts.values()) for (const stream of jsa.streams.values()) stream.replica?.syncMembers();
     for (const key of this.replayedDeletes) {
       const [account, name] = key.split("\u0000");
       if (this.streams.get(account)?.has(name)) continue;

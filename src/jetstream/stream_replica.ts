@@ -210,6 +210,11 @@ export class StreamReplica implements RaftStateMachine {
       for (const f of fs.readdirSync(this.dir)) if (f !== "peers.json") fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
     }
     this.opsApplied = this.inMemory ? 0 : readNumber(path.join(this.dir, "applied"));
+    // Remembered on disk: restarted before its first snapshot, such a group must still take one
+    // before a member joins (else the new member would get none of the messages from before it).
+    const baseFile = path.join(this.dir, "base-snapshot");
+    if (this.baseSnapshot) fs.writeFileSync(baseFile, "");
+    else this.baseSnapshot = fs.existsSync(baseFile);
     const sys = jsa.service.server.systemAccount;
     const log = jsa.service.log;
     const prefix = `$NRG.TS.${this.group}.`;
