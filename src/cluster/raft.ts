@@ -122,6 +122,12 @@ export interface RaftOptions {
   initial: RaftConfig;
   /** Joining an existing group: wait for its leader before trusting `initial`. */
   joining?: boolean;
+  /**
+   * The state machine's own state was found damaged, and the group's log and snapshot on this
+   * member were discarded with it (why, as the store reports its own damage): the member is
+   * damaged until a leader repaired it, as when its log is.
+   */
+  damaged?: string[];
   electionMinMs?: number;
   electionMaxMs?: number;
   heartbeatMs?: number;
@@ -190,6 +196,7 @@ export class RaftNode {
   private configs: Array<{ index: number; config: RaftConfig }> = [];
   private snapConfig: RaftConfig;
   private joining: boolean;
+  private readonly stateDamage: string[];
   private electionTimer: RaftTimer | undefined;
   private heartbeatTimer: RaftTimer | undefined;
   private lastLeaderContact = -Infinity;
@@ -232,6 +239,7 @@ export class RaftNode {
     this.observer = opts.observer ?? {};
     this.log = opts.log;
     this.joining = opts.joining === true;
+    this.stateDamage = opts.damaged ?? [];
     const electionMinMs = opts.electionMinMs ?? 4000;
     this.o = {
       electionMinMs,
@@ -251,7 +259,7 @@ export class RaftNode {
 
   /** Open the store, restore the snapshot, and start the timers. */
   async start(): Promise<void> {
-    const damage = this.store.open();
+    const damage = [...this.store.open(), ...this.stateDamage];
     const hs = this.store.state;
     this.term = hs.term;
     this.vote = hs.vote;

@@ -767,7 +767,7 @@ function readState(b: Buffer | undefined): { seq: number; hs: RaftHardState; inc
   };
 }
 
-function readSnapshot(b: Buffer | undefined): { meta: SnapshotMeta; data: Buffer } | undefined {
+export function readSnapshot(b: Buffer | undefined): { meta: SnapshotMeta; data: Buffer } | undefined {
   if (b === undefined || b.length < 40 || !b.subarray(0, 8).equals(SNAP_MAGIC)) return undefined;
   const end = b.length - 4;
   if (crc32(b, 0, end) !== b.readUInt32LE(end)) return undefined;

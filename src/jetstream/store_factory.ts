@@ -74,6 +74,9 @@ export function openStreamStore(cfg: StreamConfig, o: OpenStoreOptions, metadata
     onExpire: o.onExpire,
     holdExpiry: o.holdExpiry,
     encryption: o.encryption,
+    // A replicated stream's member checks every record at start: what fails is repaired from the
+    // group's leader (stream_replica.ts), never served.
+    verifyOnOpen: cfg.num_replicas > 1,
   });
 }
 

@@ -35,8 +35,9 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { RaftError, RaftNode, type RaftStateMachine } from "../cluster/raft.js";
-import { RaftStore } from "../cluster/raft_store.js";
+import { RaftStore, readSnapshot } from "../cluster/raft_store.js";
 import { FsRaftDisk, MemRaftDisk } from "../cluster/raft_disk.js";
+import { FileStore } from "../storage/filestore.js";
 import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
 import { realRaftEnv } from "../cluster/raft_env.js";
 import type { Subscription } from "../server/sublist.js";
@@ -65,6 +66,9 @@ const SOURCE_KEY = Buffer.from("Stream-Source:", "latin1");
 /** Bytes of messages per catch-up answer. */
 const CATCHUP_BYTES = 512 * 1024;
 const CATCHUP_TIMEOUT_MS = 5000;
+
+/** Present while this member's copy is being copied again from the leader after damage. */
+const REPAIR_FILE = "repair";
 
 const KIND_MSG = 1;
 const KIND_SKIP = 2;
@@ -209,6 +213,9 @@ export class StreamReplica implements RaftStateMachine {
     if (this.inMemory) {
       for (const f of fs.readdirSync(this.dir)) if (f !== "peers.json") fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
     }
+    const log = jsa.service.log;
+    const damage = fresh || joining ? [] : this.localDamage();
+    if (damage.length > 0) this.discardForRepair(damage);
     this.opsApplied = this.inMemory ? 0 : readNumber(path.join(this.dir, "applied"));
     // Remembered on disk: restarted before its first snapshot, such a group must still take one
     // before a member joins (else the new member would get none of the messages from before it).
@@ -216,7 +223,6 @@ export class StreamReplica implements RaftStateMachine {
     if (this.baseSnapshot) fs.writeFileSync(baseFile, "");
     else this.baseSnapshot = fs.existsSync(baseFile);
     const sys = jsa.service.server.systemAccount;
-    const log = jsa.service.log;
     const prefix = `$NRG.TS.${this.group}.`;
     const self = host.self;
     this.node = new RaftNode({
@@ -229,6 +235,7 @@ export class StreamReplica implements RaftStateMachine {
       sm: this,
       initial: { voters, learners: [] },
       joining,
+      ...(damage.length > 0 ? { damaged: damage } : {}),
       electionMinMs: ELECTION_MIN_MS,
       electionMaxMs: ELECTION_MAX_MS,
       heartbeatMs: HEARTBEAT_MS,
@@ -245,6 +252,10 @@ export class StreamReplica implements RaftStateMachine {
           this.host.leaderChanged(this, leader);
         },
         leaderReady: () => this.becameReady(),
+        repaired: () => {
+          fs.rmSync(path.join(this.dir, REPAIR_FILE), { force: true });
+          log.info(`stream '${jsa.account.name} > ${stream.name}': repaired from the group's leader`);
+        },
         // Publishes held while leadership was being handed over are taken in now.
         transferAbandoned: () => {
           this.drainHeld();
@@ -282,6 +293,61 @@ export class StreamReplica implements RaftStateMachine {
       undefined,
       `raft-eph-${this.group}`,
     );
+  }
+
+  // ---- local damage ----
+
+  /**
+   * What makes this member's copy untrustworthy at start: records or bytes of its file store that
+   * failed their checksums or were cut (FileStore.recoveryDamage, every block verified at open),
+   * a store that ends before the group's snapshot says it held (only taken once the store had
+   * it on disk), or a repair that a stop interrupted.
+   */
+  private localDamage(): string[] {
+    const store = this.stream.store;
+    if (!(store instanceof FileStore)) return [];
+    const out = [...store.recoveryDamage];
+    if (fs.existsSync(path.join(this.dir, REPAIR_FILE))) out.push("a repair from the leader did not finish");
+    let snap: ReturnType<typeof readSnapshot>;
+    try {
+      snap = readSnapshot(fs.readFileSync(path.join(this.dir, "snapshot.dat")));
+    } catch {
+      snap = undefined;
+    }
+    if (snap !== undefined) {
+      try {
+        const held = (JSON.parse(snap.data.toString()) as { last?: unknown }).last;
+        const last = store.state().lastSeq;
+        if (typeof held === "number" && last < held) out.push(`the store ends at sequence ${last}, before the ${held} of its RAFT snapshot`);
+      } catch {
+        // not a snapshot of ours: the RAFT store reports it
+      }
+    }
+    return out;
+  }
+
+  /**
+   * The copy here is damaged: none of it is served or built on. Its messages go, and with them
+   * this member's RAFT log and snapshot (term and vote stay): the member starts empty and
+   * damaged, votes for nobody, and the group's leader brings it back by snapshot (the messages
+   * copied from the leader) plus log, as a member that missed everything. A marker file keeps
+   * it damaged across a stop until that is done.
+   */
+  private discardForRepair(damage: string[]): void {
+    const s = this.stream;
+    s.jsa.service.log.warn(`stream '${s.jsa.account.name} > ${s.name}': the copy on this server is damaged (${damage.join("; ")}); it is discarded and copied again from the group's leader`);
+    const marker = path.join(this.dir, REPAIR_FILE);
+    const fd = fs.openSync(marker, "w");
+    try {
+      fs.writeSync(fd, damage.join("\n"));
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    for (const f of fs.readdirSync(this.dir)) {
+      if (f === "snapshot.dat" || f === "applied" || /^seg-[0-9a-f]{16}\.log$/.test(f)) fs.rmSync(path.join(this.dir, f), { force: true });
+    }
+    s.store.truncate(0);
   }
 
   // ---- ephemeral consumers (R1, on the member that created them) ----

@@ -597,6 +597,17 @@ export class FileStore extends StoreBase<FileBlock> {
     this.maintTimer.unref();
   }
 
+  /**
+   * What the recovery at open found damaged (records failing their checksums, corrupt or cut
+   * bytes, a block shorter than its index says): empty when every block read back intact. A
+   * replicated stream's member takes none of it on trust (stream_replica.ts repairs it).
+   */
+  get recoveryDamage(): readonly string[] {
+    return this.damageFound;
+  }
+
+  private readonly damageFound: string[] = [];
+
   private tag(): string {
     return `filestore [${this.cfg.name || this.dir}]`;
   }
@@ -787,6 +798,7 @@ export class FileStore extends StoreBase<FileBlock> {
       const l: Loaded = { b, names: [], ttls: new Map(), maxSeq, maxTs };
       let ok = false;
       if (!verifyAll) ok = this.loadIdx(l, maxSeq);
+      else this.checkIdxLength(b);
       if (!ok) this.scanBlock(l, maxSeq);
       if (l.maxSeq > maxSeq) {
         maxSeq = l.maxSeq;
@@ -831,6 +843,19 @@ export class FileStore extends StoreBase<FileBlock> {
     this.finish();
     this.flushMarks();
     for (const b of empty) this.releaseBlock(b);
+  }
+
+  /** A block shorter than its (intact) index says was cut while the store was closed: damage, though what is left may scan clean. */
+  private checkIdxLength(b: FileBlock): void {
+    try {
+      const buf = opened(this.sealer(`msgs/${b.id}.idx`), b.idxPath, io.readFileSync(b.idxPath));
+      if (buf.length < 36 || !buf.subarray(0, 8).equals(IDX_MAGIC) || crc32(buf, 0, buf.length - 4) !== buf.readUInt32LE(buf.length - 4)) return;
+      const size = io.statSync(b.path).size;
+      const fileLen = buf.readDoubleLE(8);
+      if (size < fileLen) this.damageFound.push(`${b.path} is ${size} bytes, its index says ${fileLen}`);
+    } catch {
+      // no index (or unreadable): the scan decides
+    }
   }
 
   private loadIdx(l: Loaded, minSeq: number): boolean {
@@ -983,6 +1008,7 @@ export class FileStore extends StoreBase<FileBlock> {
         if (pos + rlen < len && allZero(buf, pos + rlen, len)) {
           // the last record before the preallocated zeros, written in part: a torn tail
           this.log.warn(`${this.tag()}: ${b.path}: partial record at offset ${pos}, truncating`);
+          this.damageFound.push(`${b.path}: partial record at offset ${pos}`);
           truncateAt = pos;
           break;
         }
@@ -994,6 +1020,7 @@ export class FileStore extends StoreBase<FileBlock> {
           this.log.error(
             `${this.tag()}: ${b.path} offset ${pos}: checksum mismatch in record for seq ${seq} (${rlen} bytes), message lost; skipping it`,
           );
+          this.damageFound.push(`${b.path} offset ${pos}: checksum mismatch (seq ${seq})`);
           if (seq > maxSeq && seq - maxSeq < 1e9) {
             this.lostSeqs.push(seq);
             this.lostBytes += Math.max(rlen - 24, 0);
@@ -1007,10 +1034,12 @@ export class FileStore extends StoreBase<FileBlock> {
         const q = resync(pos + 1);
         if (q >= 0) {
           this.log.error(`${this.tag()}: ${b.path}: skipped corrupt bytes [${pos}, ${q})`);
+          this.damageFound.push(`${b.path}: corrupt bytes [${pos}, ${q})`);
           pos = q;
           continue;
         }
         this.log.warn(`${this.tag()}: ${b.path}: no valid record after offset ${next}, truncating ${len - Math.min(next, len)} trailing bytes`);
+        this.damageFound.push(`${b.path}: no valid record after offset ${next}`);
         truncateAt = Math.min(next, len);
         break;
       }
@@ -1023,12 +1052,14 @@ export class FileStore extends StoreBase<FileBlock> {
       const q = resync(pos + 1);
       if (q >= 0) {
         this.log.error(`${this.tag()}: ${b.path}: corrupt data at offset ${pos}, skipped bytes [${pos}, ${q})`);
+        this.damageFound.push(`${b.path}: corrupt data, bytes [${pos}, ${q})`);
         pos = q;
         continue;
       }
       this.log.warn(
         `${this.tag()}: ${b.path}: ${c === Check.INCOMPLETE ? "partial record" : "garbage"} at offset ${pos} (${len - pos} bytes at the tail), truncating`,
       );
+      this.damageFound.push(`${b.path}: ${c === Check.INCOMPLETE ? "partial record" : "garbage"} at offset ${pos}`);
       truncateAt = pos;
       break;
     }
