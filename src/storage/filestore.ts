@@ -1007,8 +1007,9 @@ export class FileStore extends StoreBase<FileBlock> {
         const rlen = buf.readUInt32LE(pos + 4);
         if (pos + rlen < len && allZero(buf, pos + rlen, len)) {
           // the last record before the preallocated zeros, written in part: a torn tail
+          // (Not damage: a write torn by a power loss was never acknowledged by this store's
+          // fsync; a replicated stream's member gets it again from its RAFT log.)
           this.log.warn(`${this.tag()}: ${b.path}: partial record at offset ${pos}, truncating`);
-          this.damageFound.push(`${b.path}: partial record at offset ${pos}`);
           truncateAt = pos;
           break;
         }
