@@ -134,3 +134,29 @@ test("R3 file stream: a stopped member's block cut short is found at start and r
 test("R3 file stream: a bit flipped in a stopped member's block is repaired from the leader's log (not compacted)", { timeout: 120_000 }, async () => {
   await damagedMemberRepaired("flip", false);
 });
+
+test("R3 file stream: a member stopped cleanly and started again is not taken for damaged (nothing copied again)", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  const ncs: NatsConnection[] = [];
+  try {
+    const meta = await c.metaLeader();
+    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
+    const nc = await connect({ servers: c.members[0].url });
+    ncs.push(nc);
+    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
+    await jsm.streams.add({ name: "K", subjects: ["k.>"], num_replicas: 3 });
+    const leader = await replicaLeader(c, "K");
+    const member = c.members.find((m) => m.name !== leader)?.name as string;
+    const js = jetstream(nc, { timeout: 20_000 });
+    for (let i = 0; i < 100; i++) await js.publish(`k.${i % 3}`, `m${i}`);
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "K")?.store.state().lastSeq === 100), 20_000, "every member holds every message");
+    await c.stopMember(member);
+    await c.startMember(member);
+    const s = streamOn(c, member, "K");
+    assert.equal(s?.replica?.node.damaged, false, "not damaged");
+    assert.equal(s?.store.state().msgs, 100, "its messages are kept, not copied again");
+  } finally {
+    for (const nc of ncs) await nc.close().catch(() => undefined);
+    await c.stop();
+  }
+});
