@@ -214,14 +214,20 @@ export class StreamReplica implements RaftStateMachine {
       for (const f of fs.readdirSync(this.dir)) if (f !== "peers.json") fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
     }
     const log = jsa.service.log;
-    const damage = fresh || joining ? [] : this.localDamage();
-    if (damage.length > 0) this.discardForRepair(damage);
-    this.opsApplied = this.inMemory ? 0 : readNumber(path.join(this.dir, "applied"));
     // Remembered on disk: restarted before its first snapshot, such a group must still take one
     // before a member joins (else the new member would get none of the messages from before it).
     const baseFile = path.join(this.dir, "base-snapshot");
     if (this.baseSnapshot) fs.writeFileSync(baseFile, "");
     else this.baseSnapshot = fs.existsSync(baseFile);
+    let damage = fresh || joining ? [] : this.localDamage();
+    if (damage.length > 0 && (this.baseSnapshot || this.knownMembers(voters) < 2)) {
+      // A group started on this server's own messages (scale-up, a single replica's move) may
+      // have nobody else holding them: what is intact stays, as on a single server.
+      log.warn(`stream '${jsa.account.name} > ${stream.name}': the copy on this server is damaged (${damage.join("; ")}); no other member may hold it, so the intact messages are kept`);
+      damage = [];
+    }
+    if (damage.length > 0) this.discardForRepair(damage);
+    this.opsApplied = this.inMemory ? 0 : readNumber(path.join(this.dir, "applied"));
     const sys = jsa.service.server.systemAccount;
     const prefix = `$NRG.TS.${this.group}.`;
     const self = host.self;
@@ -324,6 +330,18 @@ export class StreamReplica implements RaftStateMachine {
       }
     }
     return out;
+  }
+
+  /** The members this group is known to have had here (its first membership, its snapshot's). */
+  private knownMembers(voters: string[]): number {
+    const known = new Set(voters);
+    try {
+      const snap = readSnapshot(fs.readFileSync(path.join(this.dir, "snapshot.dat")));
+      for (const id of [...(snap?.meta.config.voters ?? []), ...(snap?.meta.config.learners ?? [])]) known.add(id);
+    } catch {
+      // no snapshot
+    }
+    return known.size;
   }
 
   /**
