@@ -1196,14 +1196,19 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           this.service.log.warn(`JetStream cluster: stream '${account} > ${sa.name}' has its only replica on removed server '${server}'; left there`);
           continue;
         }
+        const move = sa.move;
         let replacement: string[] = [];
-        try {
-          if (sa.config !== undefined) replacement = this.place(parseConfig(Buffer.from(sa.config, "base64")), 1, [...peers], peers.filter((p) => p !== server));
-        } catch {
-          // no server to take its place: the stream goes on with one replica fewer
+        // A server the stream is moving off anyway just goes; one it moves to is replaced in the move too.
+        if (move === undefined || move.peers.includes(server)) {
+          try {
+            if (sa.config !== undefined) replacement = this.place(parseConfig(Buffer.from(sa.config, "base64")), 1, [...peers], (move?.peers ?? peers).filter((p) => p !== server));
+          } catch {
+            // no server to take its place: the stream goes on with one replica fewer
+          }
         }
         try {
-          this.proposePeers(account, sa.name, [...peers.filter((p) => p !== server), ...replacement]);
+          const target = move?.peers.includes(server) === true ? { ...move, peers: [...move.peers.filter((p) => p !== server), ...replacement] } : undefined;
+          this.proposePeers(account, sa.name, [...peers.filter((p) => p !== server), ...replacement], target);
         } catch (err) {
           this.service.log.warn(`JetStream cluster: stream '${account} > ${sa.name}' could not move off '${server}': ${(err as Error).message}`);
         }

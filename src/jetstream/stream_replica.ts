@@ -460,11 +460,16 @@ export class StreamReplica implements RaftStateMachine {
     // While moving, only the servers it goes to join (those it leaves are removed, not added back).
     const add = (moveTo ?? target).find((p) => !members.includes(p));
     const remove = cfg.voters.find((p) => !target.includes(p) && p !== this.host.self);
+    const stray = cfg.learners.find((p) => !(moveTo ?? target).includes(p));
     if (add === undefined && remove === undefined && cfg.learners.length === 0 && moveTo === undefined) return;
     try {
       if (add !== undefined && this.baseSnapshot && this.node.snapshotIndex === 0) {
         // The messages from before the group are in no entry: a snapshot first, so new members copy them.
         this.node.snapshotNow();
+      } else if (stray !== undefined) {
+        // A server that was joining but is no longer assigned (removed from the cluster meanwhile).
+        this.node.removePeer(stray);
+        this.log(`removing ${stray} from the group (no longer assigned)`);
       } else if (add !== undefined) {
         this.node.addPeer(add);
         this.log(`adding ${add} to the group`);
