@@ -29,6 +29,7 @@ import { applyCounter, counterStateOf, type CounterState } from "./counter.js";
 import { MessageSchedules } from "./schedules.js";
 import { MsgTrace, activeTrace } from "../server/msg_trace.js";
 import { AtomicBatches } from "./batch.js";
+import { deferToMicrotask } from "../server/microtask.js";
 import { FAST_BATCH_SUFFIX, FastBatches, parseFastBatchReply } from "./fast_batch.js";
 import {
   HDR_BATCH_ID,
@@ -330,7 +331,7 @@ export class Stream {
       }
       return false;
     }
-    if (this.ingestMsgs === 0) queueMicrotask(this.endIngestTurn);
+    if (this.ingestMsgs === 0) deferToMicrotask(this.endIngestTurn);
     this.ingestMsgs++;
     this.ingestBytes += size;
     return true;
@@ -611,7 +612,7 @@ export class Stream {
     this.pendingAcks.push(reply, ack);
     if (!this.acksScheduled) {
       this.acksScheduled = true;
-      queueMicrotask(this.flushAcks);
+      deferToMicrotask(this.flushAcks);
     }
   }
 
@@ -828,11 +829,11 @@ export class Stream {
       this.kickScheduled = true;
       // Two microtasks: the turn's PubAcks (flushAcks, queued by the publish after this
       // message was stored) register their wait first, and waiters are called in order.
-      queueMicrotask(this.scheduleKick);
+      deferToMicrotask(this.scheduleKick);
     }
   }
 
-  private readonly scheduleKick = (): void => queueMicrotask(this.waitDurableThenKick);
+  private readonly scheduleKick = (): void => deferToMicrotask(this.waitDurableThenKick);
 
   private readonly waitDurableThenKick = (): void => {
     this.kickScheduled = false;

@@ -23,6 +23,7 @@ import { pinnedKeyOf, ServerTls, tlsStateOf } from "./tls.js";
 import { DeadlineQueue } from "./deadline_queue.js";
 import { StallQueue, type StalledPublisher } from "./stall_queue.js";
 import { readIntoSharedBuffer } from "./shared_reads.js";
+import { deferToMicrotask } from "./microtask.js";
 import { ConnectionRate } from "./connection_rate.js";
 import { configureAccounts, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, type AccountRegistry } from "./account_setup.js";
 import { applyDefaultJsDomain, goMapText } from "../jetstream/default_domain.js";
@@ -529,7 +530,7 @@ export class Server {
     this.dirty.push(c);
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(this.flushDirty);
+      deferToMicrotask(this.flushDirty);
     }
   }
 
