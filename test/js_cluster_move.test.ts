@@ -519,3 +519,57 @@ test("a server the stream moves to dies and is removed from the cluster in the m
     await c.stop();
   }
 });
+
+test("a move that cannot end (a server it goes to is down) is cancelled: the stream stays where it was, with every message", { timeout: 300_000 }, async () => {
+  const c = await JsTestCluster.start(5, "MOVE", { serverTags: TAGS });
+  let nc: NatsConnection | undefined;
+  try {
+    await c.metaLeader(60_000);
+    nc = await connect({ servers: c.members.map((m) => m.url), timeout: 20_000 });
+    const js = jetstream(nc, { timeout: 30_000 });
+    const cfg = { name: "CM", subjects: ["cm.>"], num_replicas: 2, placement: { tags: ["zone:a"] } };
+    assert.equal((await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.CM", cfg)).error, undefined);
+    const N = 300;
+    const acks = [];
+    for (let i = 1; i <= N; i++) acks.push(js.publish("cm.x", `cm ${i}`));
+    await Promise.all(acks);
+    await c.stopMember("S4");
+    // With S4 down zone b has one server that is current: no room for two replicas there.
+    const refused = await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.CM", { ...cfg, placement: { tags: ["zone:b"] } });
+    assert.equal(refused.error?.err_code, 10005, JSON.stringify(refused.error));
+    await c.startMember("S4");
+    await c.metaLeader(60_000);
+    let moved: Info | undefined;
+    await waitUntil(
+      async () => {
+        moved = await clusterApi<Info>(nc as NatsConnection, "$JS.API.STREAM.UPDATE.CM", { ...cfg, placement: { tags: ["zone:b"] } });
+        return moved.error === undefined;
+      },
+      60_000,
+      "the move to be accepted once S4 is back",
+      () => JSON.stringify(moved?.error),
+    );
+    // S4 goes down again before the move could end: the move waits for it.
+    await c.stopMember("S4");
+    const cancelled = await clusterApi<Info>(nc, "$JS.API.STREAM.CANCEL_MOVE.CM");
+    assert.equal(cancelled.error, undefined, JSON.stringify(cancelled.error));
+    let last: Info | undefined;
+    await waitUntil(
+      async () => {
+        last = await clusterApi<Info>(nc as NatsConnection, "$JS.API.STREAM.INFO.CM").catch(() => undefined);
+        return last?.cluster?.desired === undefined && JSON.stringify(serversOf(last?.cluster).sort()) === '["S1","S2"]' && last?.state?.messages === N;
+      },
+      120_000,
+      "CM back on S1 and S2",
+      () => JSON.stringify(last?.cluster),
+    );
+    await waitUntil(() => c.js("S3").accounts.get("$G")?.streams.has("CM") === false, 30_000, "S3 to drop CM");
+    // S4 comes back: what it had of CM goes.
+    await c.startMember("S4");
+    await waitUntil(() => c.js("S4").accounts.get("$G")?.streams.has("CM") !== true, 60_000, "S4 not to keep CM");
+    assert.equal((await js.publish("cm.x", "after")).seq, N + 1);
+  } finally {
+    await nc?.close();
+    await c.stop();
+  }
+});
