@@ -311,6 +311,14 @@ test("a stream whose group's log was compacted moves with its durable consumers 
       if (seen === 90) break;
     }
     await waitUntil(async () => (await jsm.consumers.info("C", "D")).ack_floor.stream_seq === 80, 20_000, "the consumer's acks");
+    // A single-replica durable lives on one server (the stream's leader here, which the move leaves).
+    await jsm.consumers.add("C", { durable_name: "R1D", ack_policy: AckPolicy.Explicit, num_replicas: 1 });
+    const r1d = await js.consumers.get("C", "R1D");
+    let r1seen = 0;
+    for await (const m of await r1d.fetch({ max_messages: 10, expires: 10_000 })) {
+      await m.ackAck();
+      if (++r1seen === 10) break;
+    }
 
     assert.equal((await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.C", { ...cfg, placement: { tags: ["zone:b"] } })).error, undefined);
     await waitUntil(
@@ -328,6 +336,11 @@ test("a stream whose group's log was compacted moves with its durable consumers 
     }
     const ci = await jsm.consumers.info("C", "D");
     assert.equal(ci.ack_floor.stream_seq, 80);
+    // The single-replica durable was handed to the stream's new leader with its acks.
+    const r1On = (s: string): number | undefined => c.js(s).accounts.get("$G")?.streams.get("C")?.consumers.get("R1D")?.stateSnapshot().ack_floor.stream_seq;
+    await waitUntil(() => r1On("S3") === 10 || r1On("S4") === 10, 30_000, "R1D on a new server with its acks");
+    await waitUntil(async () => (await jsm.consumers.info("C", "R1D").catch(() => undefined))?.ack_floor.stream_seq === 10, 30_000, "R1D's info from its new server");
+    for await (const m of await r1d.fetch({ max_messages: 1, expires: 10_000 })) assert.equal(m.seq, 11);
     // 81..90 come again (delivered, never acknowledged: after their ack wait), and the rest; nothing acknowledged comes again.
     const got = new Set<number>();
     const deadline = Date.now() + 60_000;

@@ -299,6 +299,45 @@ export class StreamReplica implements RaftStateMachine {
       undefined,
       `raft-eph-${this.group}`,
     );
+    this.adoptSub = sys?.subscribeInternal(`$JSC.ADOPT.${this.group}`, (_s, _r, _h, payload) => this.adopt(Buffer.from(payload)), undefined, `raft-adopt-${this.group}`);
+  }
+
+  private readonly adoptSub: Subscription | undefined;
+
+  /**
+   * A member the stream moved off hands over its single-replica durable consumers (they live on
+   * one member only): sent to the group, where its leader takes them in with their state.
+   */
+  handOverSingleReplicaConsumers(): void {
+    const sys = this.stream.jsa.service.server.systemAccount;
+    for (const c of this.stream.consumers.values()) {
+      if (!c.durable || c.replicated || c.cfg.direct === true) continue;
+      const cs = c.stateSnapshot();
+      const sc: SnapshotConsumer = {
+        name: c.name,
+        config: c.cfg,
+        created: String(c.created),
+        state: { delivered: cs.delivered, ack_floor: cs.ack_floor, pending: [...cs.pending], redelivered: [...cs.redelivered] },
+      };
+      sys?.publish(`$JSC.ADOPT.${this.group}`, "", undefined, Buffer.from(JSON.stringify(sc)));
+    }
+  }
+
+  /** On the group's leader: a single-replica durable handed over by a member the stream left, created here (it lives here now). */
+  private adopt(payload: Buffer): void {
+    if (!this.node.isLeader) return;
+    let sc: SnapshotConsumer;
+    try {
+      sc = JSON.parse(payload.toString()) as SnapshotConsumer;
+    } catch {
+      return;
+    }
+    if (typeof sc.name !== "string" || this.stream.consumers.has(sc.name)) return;
+    this.restoreConsumers([sc]);
+    if (this.stream.consumers.has(sc.name)) {
+      this.ephemeralChanged(sc.name, false);
+      this.log(`took in consumer '${sc.name}' from a server the stream moved off`);
+    }
   }
 
   // ---- local damage ----
@@ -538,6 +577,7 @@ export class StreamReplica implements RaftStateMachine {
     if (this.sub !== undefined) sys?.unsubscribeInternal(this.sub);
     if (this.catchupSub !== undefined) sys?.unsubscribeInternal(this.catchupSub);
     if (this.ephSub !== undefined) sys?.unsubscribeInternal(this.ephSub);
+    if (this.adoptSub !== undefined) sys?.unsubscribeInternal(this.adoptSub);
     this.lostLeadership();
   }
 
