@@ -400,10 +400,12 @@ export class RaftNode {
 
   /**
    * Start an election now instead of at the next timeout (a new group's preferred leader: its
-   * first leader is known in a round trip, not an election timeout). Pre-vote still applies.
+   * first leader is known in a round trip, not an election timeout). Pre-vote still applies; a
+   * pre-vote round under way is started again (its requests may have reached members that did
+   * not run the group yet).
    */
   campaignNow(): void {
-    if (this.stopped || this.role !== "follower" || this.leader !== NO_LEADER) return;
+    if (this.stopped || (this.role !== "follower" && this.role !== "precandidate") || this.leader !== NO_LEADER) return;
     if (!this.isVoter() || this.damaged || this.joining || this.restoring || this.incoming !== undefined) return;
     this.startPreVote();
   }

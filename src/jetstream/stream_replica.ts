@@ -67,6 +67,10 @@ const SOURCE_KEY = Buffer.from("Stream-Source:", "latin1");
 const CATCHUP_BYTES = 512 * 1024;
 const CATCHUP_TIMEOUT_MS = 5000;
 
+/** A new group's preferred first leader asks for votes again this often, this many times, until a leader is known. */
+const CAMPAIGN_RETRY_MS = 100;
+const CAMPAIGN_RETRIES = 20;
+
 /** Present while this member's copy is being copied again from the leader after damage. */
 const REPAIR_FILE = "repair";
 
@@ -443,7 +447,17 @@ export class StreamReplica implements RaftStateMachine {
   /** Start the group; `campaign`: this member is the new stream's preferred first leader. */
   start(campaign: boolean): void {
     void this.node.start().then(() => {
-      if (campaign) this.node.campaignNow();
+      if (!campaign) return;
+      this.node.campaignNow();
+      // The other members create the group when they apply its assignment, maybe after this
+      // pre-vote reached them (dropped: nobody listened yet): asked again shortly, for a while,
+      // rather than after an election timeout.
+      let tries = 0;
+      const again = setInterval(() => {
+        if (++tries > CAMPAIGN_RETRIES || this.node.stopped || this.node.leader !== "") clearInterval(again);
+        else this.node.campaignNow();
+      }, CAMPAIGN_RETRY_MS);
+      again.unref();
     });
   }
 
