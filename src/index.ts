@@ -83,7 +83,13 @@ export async function startServer(opts: EmbeddedOptions = {}): Promise<EmbeddedS
   const options = resolveOptions(opts);
   const server = new Server(options, opts.log ?? silent);
   await installServices(server);
-  await server.startServer();
+  try {
+    await server.startServer();
+  } catch (err) {
+    // What did start (listeners, timers, JetStream) stops: a failed start leaves nothing running.
+    await server.shutdown().catch(() => undefined);
+    throw err;
+  }
   const host = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
   return {
     server,

@@ -42,3 +42,36 @@ test("embedded broker keeps its streams in a directory across restarts", async (
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a start that fails (its cluster port taken) stops what it started: the embedding process ends by itself", { timeout: 120_000 }, async () => {
+  // In a child process: left-over listeners or timers would keep it alive (seen here as a killed child).
+  const { spawn } = await import("node:child_process");
+  const script = `
+    import net from "node:net";
+    import os from "node:os";
+    import fs from "node:fs";
+    import path from "node:path";
+    import { startServer } from "tsnats";
+    const blocker = net.createServer();
+    await new Promise((r) => blocker.listen(0, "127.0.0.1", r));
+    const taken = blocker.address().port;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-failed-start-"));
+    let error = "";
+    try {
+      await startServer({ host: "127.0.0.1", port: -1, serverName: "F", jetstream: { storeDir: dir }, cluster: { name: "C", host: "127.0.0.1", port: taken, routes: [] } });
+    } catch (err) {
+      error = err.message;
+    }
+    blocker.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+    console.log(JSON.stringify({ error }));
+  `;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { cwd: path.dirname(new URL(import.meta.url).pathname), stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  const killer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  const code = await new Promise<number | null>((resolve) => child.once("exit", (c) => resolve(c)));
+  clearTimeout(killer);
+  assert.equal(code, 0, "the child ended by itself (killed: something of the failed start kept running)");
+  assert.match((JSON.parse(out.trim()) as { error: string }).error, /address already in use/);
+});
