@@ -46,22 +46,12 @@ import { rfc3339 } from "../server/time.js";
 import { buildHeaders, getHeader } from "../protocol/headers.js";
 import { streamIdentity } from "./stream_source.js";
 import { shortHash } from "./util.js";
-import { HDR_REQUIRED_API_LEVEL, JS_API_LEVEL, requiredLevelUnmet, staticMetadata, streamRequiredLevel } from "./api_level.js";
+import { accountInfoJson } from "./account_info.js";
+import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet, staticMetadata, streamRequiredLevel } from "./api_level.js";
 
 const TYPE = "io.nats.jetstream.api.v1.";
 /** First tokens of the JSON APIs (for the Nats-Required-Api-Level check). */
 const API_AREAS = new Set(["INFO", "STREAM", "CONSUMER", "ACCOUNT", "META", "SERVER"]);
-/** The zero limits nats-server shows at the top of a tiered account's info. */
-const NO_LIMITS = {
-  max_memory: 0,
-  max_storage: 0,
-  max_streams: 0,
-  max_consumers: 0,
-  max_ack_pending: 0,
-  memory_max_stream_bytes: 0,
-  storage_max_stream_bytes: 0,
-  max_bytes_required: false,
-};
 const NAMES_LIMIT = 1024;
 /** Subjects one STREAM.INFO page lists (nats-server's JSMaxSubjectDetails). */
 const SUBJECT_DETAILS_LIMIT = 100_000;
@@ -365,38 +355,7 @@ export class Api {
   // ---- account ----
 
   private accountInfo(): Json {
-    const u = this.jsa.usage();
-    const domain = this.jsa.service.options.domain;
-    const flat = this.jsa.limits.get("");
-    const out: Json = {
-      memory: u.memory,
-      storage: u.storage,
-      reserved_memory: u.reservedMemory,
-      reserved_storage: u.reservedStorage,
-      streams: u.streams,
-      consumers: u.consumers,
-      // Tiered accounts (operator mode) have their limits per tier, none at the top.
-      limits: flat !== undefined ? { ...flat } : { ...NO_LIMITS },
-      ...(domain ? { domain } : {}),
-      api: { level: JS_API_LEVEL, total: this.jsa.apiTotal, errors: this.jsa.apiErrors },
-    };
-    if (flat === undefined) {
-      const tiers: Json = {};
-      for (const [tier, limits] of this.jsa.limits) {
-        const t = this.jsa.usage(tier);
-        tiers[tier] = {
-          memory: t.memory,
-          storage: t.storage,
-          reserved_memory: t.reservedMemory,
-          reserved_storage: t.reservedStorage,
-          streams: t.streams,
-          consumers: t.consumers,
-          limits: { ...limits },
-        };
-      }
-      out.tiers = tiers;
-    }
-    return out;
+    return accountInfoJson(this.jsa, (tier) => this.jsa.usage(tier));
   }
 
   // ---- streams ----

@@ -28,6 +28,7 @@ import { errorResponse } from "./api.js";
 import { withoutDynamicMetadata } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
+import { ClusterUsage, accountInfoJson } from "./account_info.js";
 import type { JetStreamService, JsAccount } from "./jetstream.js";
 import type { Stream } from "./stream.js";
 import { StreamReplica, peerId as peerIdOf, type ReplicaHost } from "./stream_replica.js";
@@ -124,6 +125,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private sub: Subscription | undefined;
   /** Where the meta leader hears that a stream's group reached the servers of its move. */
   private movedSub: Subscription | undefined;
+  /** Account usage across the servers, for account info (account_info.ts). */
+  private readonly usage: ClusterUsage;
   /** Entries up to here were applied before this start: replayed, not executed. */
   private replayUpTo = 0;
   /** Streams of ours whose deletion was replayed (removed at the end of the replay unless re-added). */
@@ -149,6 +152,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   ) {
     this.self = service.server.name;
     this.dir = path.join(service.storeDir, "_raft", GROUP);
+    this.usage = new ClusterUsage(service, this.self);
   }
 
   /**
@@ -194,6 +198,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       undefined,
       "raft-meta",
     );
+    this.usage.start(sys);
     this.movedSub = sys.subscribeInternal("$JSC.MOVED", (_s, _r, _h, payload) => this.onMoveSettled(Buffer.from(payload)), undefined, "jetstream-cluster-moved");
     this.cluster.peerListeners.add(this.onPeer);
     this.cluster.selfRouteListeners.add(this.onSelfRoute);
@@ -207,6 +212,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.cluster.selfRouteListeners.delete(this.onSelfRoute);
     if (this.sub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.sub);
     if (this.movedSub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.movedSub);
+    this.usage.stop(this.service.server.systemAccount);
     this.node?.stop();
   }
 
@@ -667,7 +673,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       return PENDING;
     }
     const leader = this.isLeader && node.leaderReady;
-    if (t[0] === "INFO") return leader ? undefined : SKIP;
+    if (t[0] === "INFO") return !leader ? SKIP : t.length === 1 ? this.accountInfo(jsa, reply) : undefined;
     // META.LEADER.STEPDOWN and SERVER.REMOVE are the system account's (system_api.ts): from
     // any other account nobody answers them, as in nats-server.
     if (t[0] === "META" || t[0] === "SERVER") return SKIP;
@@ -1312,6 +1318,26 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const timer = setTimeout(finish, LIST_GATHER_MS);
     timer.unref();
     remote.forEach((n, i) => acc.publish(`$JS.API.CONSUMER.INFO.${stream.name}.${n}`, `${inbox}.${i}`, undefined, Buffer.alloc(0)));
+    return PENDING;
+  }
+
+  /**
+   * Account info: the whole account's usage (every stream assigned, the bytes of every replica),
+   * gathered from the servers holding its streams; those not connected are not waited for.
+   */
+  private accountInfo(jsa: JsAccount, reply: string): typeof PENDING {
+    const sys = this.service.server.systemAccount;
+    if (sys === undefined) return PENDING;
+    const assigned = [...(this.streams.get(jsa.account.name)?.values() ?? [])].map((sa) => ({ name: sa.name, peers: peersOf(sa), config: sa.config }));
+    const online = new Set([this.self, ...this.peers.values()]);
+    const servers = new Set(assigned.flatMap((sa) => sa.peers).filter((p) => online.has(p)));
+    servers.add(this.self);
+    this.usage.gather(sys, jsa, assigned, [...servers], LIST_GATHER_MS, (usageOf) => {
+      const out = { type: "io.nats.jetstream.api.v1.account_info_response", ...accountInfoJson(jsa, usageOf) };
+      if (reply !== "") jsa.account.publish(reply, "", undefined, Buffer.from(JSON.stringify(out)));
+      // Counted once answered, as on one server (an INFO does not count itself).
+      jsa.apiTotal++;
+    });
     return PENDING;
   }
 

@@ -30,13 +30,15 @@ export class JsTestCluster {
     private readonly extra: EmbeddedOptions,
     /** Each server's `server_tags`, by server name, and the `unique_tag` of every server. */
     private readonly tags: { byServer?: Record<string, string[]>; unique?: string } = {},
+    /** The JetStream domain of every server, if any. */
+    private readonly domain?: string,
   ) {}
 
   /** `withSystemUser`: clients log in as `a`/`a` (or without credentials) in the global account, `sys`/`sys` in the system account. */
   static async start(
     size: number,
     clusterName = "JSC",
-    opts: { routesIncludeSelf?: boolean; withSystemUser?: boolean; serverTags?: Record<string, string[]>; uniqueTag?: string } = {},
+    opts: { routesIncludeSelf?: boolean; withSystemUser?: boolean; serverTags?: Record<string, string[]>; uniqueTag?: string; domain?: string } = {},
   ): Promise<JsTestCluster> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-jsc-"));
     const members: JsClusterMember[] = [];
@@ -48,7 +50,7 @@ export class JsTestCluster {
     const extra: EmbeddedOptions = opts.withSystemUser
       ? { users: [{ user: "a", password: "a" }, { user: "sys", password: "sys", account: "$SYS" }], noAuthUser: "a" }
       : {};
-    const c = new JsTestCluster(members, dir, clusterName, opts.routesIncludeSelf === true, extra, { byServer: opts.serverTags, unique: opts.uniqueTag });
+    const c = new JsTestCluster(members, dir, clusterName, opts.routesIncludeSelf === true, extra, { byServer: opts.serverTags, unique: opts.uniqueTag }, opts.domain);
     const started = await Promise.allSettled(members.map((m) => c.startMember(m.name)));
     const failed = started.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed !== undefined) {
@@ -75,7 +77,7 @@ export class JsTestCluster {
       serverName: m.name,
       serverTags: this.tags.byServer?.[m.name] ?? [],
       httpPort: -1,
-      jetstream: { storeDir: m.storeDir, ...(this.tags.unique !== undefined ? { uniqueTag: this.tags.unique } : {}) },
+      jetstream: { storeDir: m.storeDir, ...(this.tags.unique !== undefined ? { uniqueTag: this.tags.unique } : {}), ...(this.domain !== undefined ? { domain: this.domain } : {}) },
       cluster: { name: this.clusterName, host: "127.0.0.1", port: m.routePort, routes: this.members.filter((x) => this.routesIncludeSelf || x !== m).map((x) => `nats://127.0.0.1:${x.routePort}`) },
     });
   }

@@ -11,7 +11,7 @@ export interface RefJsCluster {
 }
 
 /** undefined when the reference binary is not installed. */
-export async function startRefJsCluster(size = 3, clusterName = "REF", more: { serverTags?: string[][]; uniqueTag?: string } = {}): Promise<RefJsCluster | undefined> {
+export async function startRefJsCluster(size = 3, clusterName = "REF", more: { serverTags?: string[][]; uniqueTag?: string; domain?: string } = {}): Promise<RefJsCluster | undefined> {
   if (referenceBinary("2.15") === undefined) return undefined;
   const routePorts: number[] = [];
   for (let i = 0; i < size; i++) routePorts.push(await freePort());
@@ -22,7 +22,7 @@ export async function startRefJsCluster(size = 3, clusterName = "REF", more: { s
         ["-js"],
         `server_name: N${i + 1}\n` +
           (more.serverTags?.[i] !== undefined ? `server_tags: ${JSON.stringify(more.serverTags[i])}\n` : "") +
-          `jetstream { max_mem_store: 256MB, max_file_store: 1GB${more.uniqueTag !== undefined ? `, unique_tag: ${JSON.stringify(more.uniqueTag)}` : ""} }\n` +
+          `jetstream { max_mem_store: 256MB, max_file_store: 1GB${more.uniqueTag !== undefined ? `, unique_tag: ${JSON.stringify(more.uniqueTag)}` : ""}${more.domain !== undefined ? `, domain: ${JSON.stringify(more.domain)}` : ""} }\n` +
           `cluster { name: ${clusterName}, listen: 127.0.0.1:${p}, routes: [${routes}] }\n`,
         "2.15",
       ),

@@ -1,0 +1,215 @@
+// $JS.API.INFO (account info): the account's usage, limits and API counters. On one server the
+// usage is what this server holds; in a cluster the meta leader answers with the whole
+// account's usage, as nats-server 2.15: streams (from the meta group's assignments) and their
+// consumers, and the bytes of every replica on every server (an R3 stream's bytes count three
+// times). The meta leader asks each server holding a stream of the account what it holds
+// (`$JSC.USAGE`, a system account message every server answers for itself).
+import type { Account } from "../server/account.js";
+import type { Subscription } from "../server/sublist.js";
+import { JS_API_LEVEL } from "./api_level.js";
+import type { JetStreamService, JsAccount } from "./jetstream.js";
+
+export type AccountUsage = ReturnType<JsAccount["usage"]>;
+
+/** The zero limits nats-server shows at the top of a tiered account's info. */
+const NO_LIMITS = {
+  max_memory: 0,
+  max_storage: 0,
+  max_streams: 0,
+  max_consumers: 0,
+  max_ack_pending: 0,
+  memory_max_stream_bytes: 0,
+  storage_max_stream_bytes: 0,
+  max_bytes_required: false,
+};
+
+/** The account info answer (without `type`), with the usage of the account ("") or of one tier from `usageOf`. */
+export function accountInfoJson(jsa: JsAccount, usageOf: (tier: string) => AccountUsage): Record<string, unknown> {
+  const u = usageOf("");
+  const domain = jsa.service.options.domain;
+  const flat = jsa.limits.get("");
+  const out: Record<string, unknown> = {
+    memory: u.memory,
+    storage: u.storage,
+    reserved_memory: u.reservedMemory,
+    reserved_storage: u.reservedStorage,
+    streams: u.streams,
+    consumers: u.consumers,
+    // Tiered accounts (operator mode) have their limits per tier, none at the top.
+    limits: flat !== undefined ? { ...flat } : { ...NO_LIMITS },
+    ...(domain ? { domain } : {}),
+    api: { level: JS_API_LEVEL, total: jsa.apiTotal, errors: jsa.apiErrors },
+  };
+  if (flat === undefined) {
+    const tiers: Record<string, unknown> = {};
+    for (const [tier, limits] of jsa.limits) {
+      const t = usageOf(tier);
+      tiers[tier] = {
+        memory: t.memory,
+        storage: t.storage,
+        reserved_memory: t.reservedMemory,
+        reserved_storage: t.reservedStorage,
+        streams: t.streams,
+        consumers: t.consumers,
+        limits: { ...limits },
+      };
+    }
+    out.tiers = tiers;
+  }
+  return out;
+}
+
+/** What one server holds of one stream of the account. */
+interface HeldStream {
+  bytes: number;
+  memory: boolean;
+  maxBytes: number;
+  replicas: number;
+  /** Its consumers held here, by name, with their replicas (an R1 consumer of an R3 stream is in tier R1). */
+  consumers: Record<string, number>;
+}
+
+/** A server's answer on `$JSC.USAGE`. */
+interface ServerUsage {
+  server: string;
+  streams: Record<string, HeldStream>;
+}
+
+/** A stream of the account as the meta group assigned it: its servers and its last config (base64). */
+export interface AssignedStream {
+  name: string;
+  peers: string[];
+  config?: string;
+}
+
+const USAGE_SUBJECT = "$JSC.USAGE";
+
+function tierOf(replicas: number): string {
+  return `R${Math.max(1, replicas)}`;
+}
+
+/** Usage gathering over the system account: every server answers, the meta leader asks. */
+export class ClusterUsage {
+  private sub: Subscription | undefined;
+
+  constructor(
+    private readonly service: JetStreamService,
+    private readonly self: string,
+  ) {}
+
+  start(sys: Account): void {
+    this.sub = sys.subscribeInternal(
+      USAGE_SUBJECT,
+      (_s, reply, _h, payload) => {
+        if (reply === "") return;
+        let account: unknown;
+        try {
+          account = (JSON.parse(Buffer.from(payload).toString()) as { account?: unknown }).account;
+        } catch {
+          return;
+        }
+        if (typeof account !== "string") return;
+        sys.publish(reply, "", undefined, Buffer.from(JSON.stringify(this.held(account))));
+      },
+      undefined,
+      "jetstream-cluster-usage",
+    );
+  }
+
+  stop(sys: Account | undefined): void {
+    if (this.sub !== undefined) sys?.unsubscribeInternal(this.sub);
+    this.sub = undefined;
+  }
+
+  /** What this server holds of `account`'s streams. */
+  private held(account: string): ServerUsage {
+    const streams: Record<string, HeldStream> = {};
+    const jsa = this.service.accounts.get(account);
+    for (const s of jsa?.streams.values() ?? []) {
+      const consumers: Record<string, number> = {};
+      for (const c of s.consumers.values()) {
+        if (c.cfg.direct === true) continue;
+        consumers[c.name] = c.cfg.num_replicas > 0 ? c.cfg.num_replicas : s.cfg.num_replicas;
+      }
+      streams[s.name] = { bytes: s.state().bytes, memory: s.cfg.storage === "memory", maxBytes: s.cfg.max_bytes, replicas: s.cfg.num_replicas, consumers };
+    }
+    return { server: this.self, streams };
+  }
+
+  /**
+   * Ask `servers` (self included) what they hold of `jsa`'s streams, then call `done` with the
+   * usage of the account's `assigned` streams (by tier). A server that does not answer within
+   * `waitMs` counts for nothing (its streams still count, with their configs as assigned).
+   */
+  gather(sys: Account, jsa: JsAccount, assigned: AssignedStream[], servers: string[], waitMs: number, done: (usageOf: (tier: string) => AccountUsage) => void): void {
+    const inbox = `$JSC.U.${this.self}.${Math.random().toString(36).slice(2)}`;
+    const reports = new Map<string, ServerUsage>();
+    const expected = new Set(servers);
+    let finished = false;
+    const finish = (): void => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      sys.unsubscribeInternal(sub);
+      done((tier) => combine(assigned, [...reports.values()], tier));
+    };
+    const sub = sys.subscribeInternal(
+      inbox,
+      (_s, _r, _h, payload) => {
+        try {
+          const r = JSON.parse(Buffer.from(payload).toString()) as ServerUsage;
+          if (typeof r.server === "string" && typeof r.streams === "object" && r.streams !== null) reports.set(r.server, r);
+        } catch {
+          return;
+        }
+        if ([...expected].every((s) => reports.has(s))) queueMicrotask(finish);
+      },
+      undefined,
+      "jetstream-cluster-usage-gather",
+    );
+    const timer = setTimeout(finish, waitMs);
+    timer.unref();
+    sys.publish(USAGE_SUBJECT, inbox, undefined, Buffer.from(JSON.stringify({ account: jsa.account.name })));
+  }
+}
+
+/** The usage of the assigned streams in `tier` ("" = all), from what the servers reported holding. */
+function combine(assigned: AssignedStream[], reports: ServerUsage[], tier: string): AccountUsage {
+  const u: AccountUsage = { memory: 0, storage: 0, reservedMemory: 0, reservedStorage: 0, streams: 0, consumers: 0 };
+  for (const sa of assigned) {
+    const held = reports.map((r) => r.streams[sa.name]).filter((h): h is HeldStream => h !== undefined);
+    const cfg = held[0] ?? fromConfig(sa);
+    const consumers = new Map<string, number>();
+    for (const h of held) for (const [name, replicas] of Object.entries(h.consumers)) consumers.set(name, replicas);
+    for (const replicas of consumers.values()) if (tier === "" || tierOf(replicas) === tier) u.consumers++;
+    if (tier !== "" && tierOf(cfg.replicas) !== tier) continue;
+    u.streams++;
+    const bytes = held.reduce((n, h) => n + h.bytes, 0);
+    const reserved = cfg.maxBytes > 0 ? cfg.maxBytes : 0;
+    if (cfg.memory) {
+      u.memory += bytes;
+      u.reservedMemory += reserved;
+    } else {
+      u.storage += bytes;
+      u.reservedStorage += reserved;
+    }
+  }
+  return u;
+}
+
+/** A stream no server reported: what its assignment's config says. */
+function fromConfig(sa: AssignedStream): HeldStream {
+  let cfg: { storage?: unknown; max_bytes?: unknown; num_replicas?: unknown } = {};
+  try {
+    if (sa.config !== undefined) cfg = JSON.parse(Buffer.from(sa.config, "base64").toString()) as typeof cfg;
+  } catch {
+    // counted with the defaults
+  }
+  return {
+    bytes: 0,
+    memory: cfg.storage === "memory",
+    maxBytes: typeof cfg.max_bytes === "number" ? cfg.max_bytes : -1,
+    replicas: typeof cfg.num_replicas === "number" ? cfg.num_replicas : sa.peers.length,
+    consumers: {},
+  };
+}
