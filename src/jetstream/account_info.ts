@@ -72,6 +72,7 @@ interface HeldStream {
 /** A server's answer on `$JSC.USAGE`. */
 interface ServerUsage {
   server: string;
+  account: string;
   streams: Record<string, HeldStream>;
 }
 
@@ -83,6 +84,18 @@ export interface AssignedStream {
 }
 
 const USAGE_SUBJECT = "$JSC.USAGE";
+/** The answers go to `<prefix>.<asking server>.<id>`, which every server hears. */
+const REPORTS_PREFIX = "$JSC.U";
+
+function parseReport(payload: Uint8Array): ServerUsage | undefined {
+  try {
+    const r = JSON.parse(Buffer.from(payload).toString()) as ServerUsage;
+    if (typeof r.server === "string" && typeof r.account === "string" && typeof r.streams === "object" && r.streams !== null) return r;
+  } catch {
+    // not a report
+  }
+  return undefined;
+}
 
 function tierOf(replicas: number): string {
   return `R${Math.max(1, replicas)}`;
@@ -91,6 +104,13 @@ function tierOf(replicas: number): string {
 /** Usage gathering over the system account: every server answers, the meta leader asks. */
 export class ClusterUsage {
   private sub: Subscription | undefined;
+  private reportsSub: Subscription | undefined;
+  /**
+   * The last report of each server, by account: a server that is down still counts with what
+   * it held when last heard from (as nats-server keeps the usage its peers last sent). Every
+   * server hears every report, so a new meta leader has them too.
+   */
+  private readonly lastReports = new Map<string, Map<string, ServerUsage>>();
 
   constructor(
     private readonly service: JetStreamService,
@@ -114,11 +134,25 @@ export class ClusterUsage {
       undefined,
       "jetstream-cluster-usage",
     );
+    this.reportsSub = sys.subscribeInternal(
+      `${REPORTS_PREFIX}.>`,
+      (_s, _r, _h, payload) => {
+        const r = parseReport(payload);
+        if (r === undefined) return;
+        let last = this.lastReports.get(r.account);
+        if (last === undefined) this.lastReports.set(r.account, (last = new Map()));
+        last.set(r.server, r);
+      },
+      undefined,
+      "jetstream-cluster-usage-reports",
+    );
   }
 
   stop(sys: Account | undefined): void {
     if (this.sub !== undefined) sys?.unsubscribeInternal(this.sub);
+    if (this.reportsSub !== undefined) sys?.unsubscribeInternal(this.reportsSub);
     this.sub = undefined;
+    this.reportsSub = undefined;
   }
 
   /** What this server holds of `account`'s streams. */
@@ -133,16 +167,17 @@ export class ClusterUsage {
       }
       streams[s.name] = { bytes: s.state().bytes, memory: s.cfg.storage === "memory", maxBytes: s.cfg.max_bytes, replicas: s.cfg.num_replicas, consumers };
     }
-    return { server: this.self, streams };
+    return { server: this.self, account, streams };
   }
 
   /**
    * Ask `servers` (self included) what they hold of `jsa`'s streams, then call `done` with the
    * usage of the account's `assigned` streams (by tier). A server that does not answer within
-   * `waitMs` counts for nothing (its streams still count, with their configs as assigned).
+   * `waitMs` (or is not asked: not connected) counts with its last report, if any, for the
+   * streams still assigned to it; its streams count anyway, with their configs as assigned.
    */
   gather(sys: Account, jsa: JsAccount, assigned: AssignedStream[], servers: string[], waitMs: number, done: (usageOf: (tier: string) => AccountUsage) => void): void {
-    const inbox = `$JSC.U.${this.self}.${Math.random().toString(36).slice(2)}`;
+    const inbox = `${REPORTS_PREFIX}.${this.self}.${Math.random().toString(36).slice(2)}`;
     const reports = new Map<string, ServerUsage>();
     const expected = new Set(servers);
     let finished = false;
@@ -151,17 +186,19 @@ export class ClusterUsage {
       finished = true;
       clearTimeout(timer);
       sys.unsubscribeInternal(sub);
-      done((tier) => combine(assigned, [...reports.values()], tier));
+      const last = this.lastReports.get(jsa.account.name) ?? new Map<string, ServerUsage>();
+      const holders = new Set(assigned.flatMap((sa) => sa.peers));
+      for (const server of last.keys()) if (!holders.has(server)) last.delete(server);
+      const stale: ServerUsage[] = [];
+      for (const [server, r] of last) if (!reports.has(server)) stale.push(staleReport(r, assigned));
+      done((tier) => combine(assigned, [...reports.values(), ...stale], tier));
     };
     const sub = sys.subscribeInternal(
       inbox,
       (_s, _r, _h, payload) => {
-        try {
-          const r = JSON.parse(Buffer.from(payload).toString()) as ServerUsage;
-          if (typeof r.server === "string" && typeof r.streams === "object" && r.streams !== null) reports.set(r.server, r);
-        } catch {
-          return;
-        }
+        const r = parseReport(payload);
+        if (r === undefined) return;
+        reports.set(r.server, r);
         if ([...expected].every((s) => reports.has(s))) queueMicrotask(finish);
       },
       undefined,
@@ -195,6 +232,16 @@ function combine(assigned: AssignedStream[], reports: ServerUsage[], tier: strin
     }
   }
   return u;
+}
+
+/** A server's last report, limited to the streams still assigned to it. */
+function staleReport(r: ServerUsage, assigned: AssignedStream[]): ServerUsage {
+  const streams: Record<string, HeldStream> = {};
+  for (const sa of assigned) {
+    const held = r.streams[sa.name];
+    if (held !== undefined && sa.peers.includes(r.server)) streams[sa.name] = held;
+  }
+  return { server: r.server, account: r.account, streams };
 }
 
 /** A stream no server reported: what its assignment's config says. */
