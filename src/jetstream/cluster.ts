@@ -1036,7 +1036,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const placement = (cfg.placement ?? {}) as { preferred?: unknown; tags?: unknown };
     const wanted = Array.isArray(placement.tags) ? placement.tags.filter((t): t is string => typeof t === "string").map((t) => t.trim().toLowerCase()) : [];
     const node = this.node as RaftNode;
-    const current = new Set([this.self, ...node.peerStatus().filter((p) => p.current && p.voter).map((p) => p.id)]);
+    // Servers heard from lately, as nats-server places on peers not marked offline: a follower a
+    // few entries behind (just after an election, catching up) can hold a new stream too.
+    const current = new Set([this.self, ...node.peerStatus().filter((p) => p.voter && p.lastSeenMs >= 0 && p.lastSeenMs < ELECTION_MAX_MS).map((p) => p.id)]);
     for (const id of exclude) current.delete(id);
     for (const id of [...current]) if (!this.hasTags(id, wanted)) current.delete(id);
     if (wanted.length > 0 && current.size < replicas) {
@@ -1421,13 +1423,16 @@ function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined)
     // (num_replicas 1) lives on the member that creates it, as an ephemeral does.
     const existing = stream?.consumers.get(t[1] === "DURABLE" ? (t[4] ?? "") : (t[3] ?? ""));
     if (existing !== undefined) return existing.replicated;
-    let req: { config?: { durable_name?: unknown; num_replicas?: unknown } };
+    let req: { config?: { durable_name?: unknown; num_replicas?: unknown; sourcing?: unknown; direct?: unknown; name?: unknown } };
     try {
       req = parseConfig(body) as typeof req;
     } catch {
       return false; // answered as a bad request by the leader
     }
-    const durable = t[1] === "DURABLE" || (typeof req.config?.durable_name === "string" && req.config.durable_name !== "");
+    // A mirror's or source's consumer on a work-queue or interest stream becomes a durable
+    // (api.ts: acknowledged by the copy's flow control), replicated like the user's durables.
+    const sourcingDurable = req.config?.sourcing === true && req.config.direct === true && typeof req.config.name === "string" && stream !== undefined && stream.cfg.retention !== "limits";
+    const durable = t[1] === "DURABLE" || sourcingDurable || (typeof req.config?.durable_name === "string" && req.config.durable_name !== "");
     return durable && req.config?.num_replicas !== 1;
   }
   return false;

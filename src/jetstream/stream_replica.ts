@@ -825,6 +825,12 @@ export class StreamReplica implements RaftStateMachine {
 
   private consumerOps: Array<{ name: string; c: ConsumerOp }> = [];
   private consumerOpsScheduled = false;
+  /**
+   * The consumer changes this member proposed as leader, by log index: it applied them when it
+   * made them, so it must not apply them again when they commit (a delivery would count twice).
+   * An entry that another leader wrote at the same index (ours was lost) differs, and is applied.
+   */
+  private readonly ownConsumerEntries = new Map<number, Buffer>();
 
   private readonly flushConsumerOps = (): void => {
     this.consumerOpsScheduled = false;
@@ -833,7 +839,8 @@ export class StreamReplica implements RaftStateMachine {
     this.consumerOps = [];
     if (!this.node.isLeader) return;
     try {
-      this.proposeOp(list.length === 1 ? { op: "consumer", name: list[0].name, c: list[0].c } : { op: "consumers", list });
+      const entry = this.proposeOp(list.length === 1 ? { op: "consumer", name: list[0].name, c: list[0].c } : { op: "consumers", list });
+      this.ownConsumerEntries.set(entry.index, entry.data);
     } catch {
       // no room or no longer the leader: the other members miss these changes (an ack is redelivered at worst)
     }
@@ -868,14 +875,14 @@ export class StreamReplica implements RaftStateMachine {
     this.proposeOp({ op: "api", rest, body: body.toString("base64"), reply, hdr: hdr?.toString("base64") });
   }
 
-  private proposeOp(op: ReplicatedOp): void {
+  private proposeOp(op: ReplicatedOp): { index: number; data: Buffer } {
     if (op.op !== "consumer" && op.op !== "consumers" && this.consumerOps.length > 0) this.flushConsumerOps();
     const json = Buffer.from(JSON.stringify(op));
     const entry = Buffer.allocUnsafe(json.length + 1);
     entry[0] = KIND_OP;
     json.copy(entry, 1);
     try {
-      this.node.propose(entry);
+      return { index: this.node.propose(entry), data: entry };
     } catch (err) {
       if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
       throw err;
@@ -1081,8 +1088,13 @@ export class StreamReplica implements RaftStateMachine {
         this.stream.jsa.service.log.warn(`stream '${this.stream.name}': ${op.s.op} failed: ${(err as Error).message}`);
       }
     } else if (op.op === "consumer" || op.op === "consumers") {
-      if (op.op === "consumer") this.stream.consumers.get(op.name)?.applyConsumerOp(op.c);
-      else for (const x of op.list) this.stream.consumers.get(x.name)?.applyConsumerOp(x.c);
+      const own = this.ownConsumerEntries.get(index);
+      if (own !== undefined) this.ownConsumerEntries.delete(index);
+      if (this.ownConsumerEntries.size > 0) for (const i of this.ownConsumerEntries.keys()) if (i < index) this.ownConsumerEntries.delete(i);
+      if (own === undefined || !own.equals(data)) {
+        if (op.op === "consumer") this.stream.consumers.get(op.name)?.applyConsumerOp(op.c);
+        else for (const x of op.list) this.stream.consumers.get(x.name)?.applyConsumerOp(x.c);
+      }
       // Remembered lazily (one write per turn): a consumer's own state is written coalesced too,
       // so after a crash a few of its changes may be missed or repeated (a redelivery at worst).
       this.opsApplied = index;

@@ -125,8 +125,11 @@ export class JsTestCluster {
         const running = this.members.filter((m) => m.srv !== undefined);
         const seen = running.map((m) => this.js(m.name).cluster?.leader ?? "");
         leader = seen[0] ?? "";
-        const ready = running.some((m) => m.name === leader && this.js(m.name).cluster?.node?.leaderReady === true);
-        return leader !== "" && ready && seen.every((l) => l === leader);
+        const node = running.some((m) => m.name === leader) ? this.js(leader).cluster?.node : undefined;
+        const ready = node?.leaderReady === true;
+        // Every running member answers the leader (a stream placed right after can use them all).
+        const heard = node?.peerStatus().filter((p) => p.lastSeenMs >= 0 && p.lastSeenMs < 1000).length ?? 0;
+        return leader !== "" && ready && seen.every((l) => l === leader) && heard >= running.length - 1;
       },
       timeoutMs,
       "a meta leader",

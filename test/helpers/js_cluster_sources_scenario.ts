@@ -132,7 +132,17 @@ export async function sourcesScenario(urls: string[], eachMember?: (stream: stri
     await until(async () => (await msgs(jsm, "WS")) === 10, "10 work-queue copies");
     await stepDown(ncs[0], "WS");
     for (let i = 11; i <= 20; i++) await publish(ncs[i % 3], "w.x", `w${i}`);
-    await until(async () => (await msgs(jsm, "WS")) === 20 && (await msgs(jsm, "W")) === 0, "20 work-queue copies, the origin emptied");
+    let work = "";
+    await until(
+      async () => {
+        const [ws, w] = [await msgs(jsm, "WS"), await msgs(jsm, "W")];
+        work = `WS ${ws}, W ${w}${debug !== undefined ? ` ${debug()}` : ""}`;
+        return ws === 20 && w === 0;
+      },
+      "20 work-queue copies, the origin emptied",
+      60_000,
+      () => work,
+    );
     await eachMember?.("WS", 20);
     const workCopies = (await read(jsm, "WS")).map((l) => l.split(" ").slice(2).join(" "));
     for (const s of ["M", "SRC", "O", "WS", "W"]) await jsm.streams.delete(s);
