@@ -1036,9 +1036,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const placement = (cfg.placement ?? {}) as { preferred?: unknown; tags?: unknown };
     const wanted = Array.isArray(placement.tags) ? placement.tags.filter((t): t is string => typeof t === "string").map((t) => t.trim().toLowerCase()) : [];
     const node = this.node as RaftNode;
-    // Servers heard from lately, as nats-server places on peers not marked offline: a follower a
-    // few entries behind (just after an election, catching up) can hold a new stream too.
-    const current = new Set([this.self, ...node.peerStatus().filter((p) => p.voter && p.lastSeenMs >= 0 && p.lastSeenMs < ELECTION_MAX_MS).map((p) => p.id)]);
+    // Servers that answered this leader and were heard from lately, as nats-server places on peers
+    // not marked offline: a follower a few entries behind (just after an election, catching up)
+    // can hold a new stream too; one silent since the election (match 0) cannot.
+    const current = new Set([this.self, ...node.peerStatus().filter((p) => p.voter && p.match > 0 && p.lastSeenMs >= 0 && p.lastSeenMs < ELECTION_MAX_MS).map((p) => p.id)]);
     for (const id of exclude) current.delete(id);
     for (const id of [...current]) if (!this.hasTags(id, wanted)) current.delete(id);
     if (wanted.length > 0 && current.size < replicas) {

@@ -127,8 +127,8 @@ export class JsTestCluster {
         leader = seen[0] ?? "";
         const node = running.some((m) => m.name === leader) ? this.js(leader).cluster?.node : undefined;
         const ready = node?.leaderReady === true;
-        // Every running member answers the leader (a stream placed right after can use them all).
-        const heard = node?.peerStatus().filter((p) => p.lastSeenMs >= 0 && p.lastSeenMs < 1000).length ?? 0;
+        // Every running member answered the leader (a stream placed right after can use them all).
+        const heard = node?.peerStatus().filter((p) => p.current).length ?? 0;
         return leader !== "" && ready && seen.every((l) => l === leader) && heard >= running.length - 1;
       },
       timeoutMs,
