@@ -9,45 +9,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { JsTestCluster } from "./helpers/js_cluster.js";
+import { JsTestCluster, copyOf, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
-import type { Stream } from "../src/jetstream/stream.js";
 import { StreamReplica } from "../src/jetstream/stream_replica.js";
 
-function streamOn(c: JsTestCluster, member: string, name: string): Stream | undefined {
-  if (c.member(member).srv === undefined) return undefined;
-  return c.js(member).accounts.get("$G")?.streams.get(name);
-}
 
-/** Every message of a member's copy: [seq, subject, payload]. */
-function contents(c: JsTestCluster, member: string, name: string): Array<[number, string, string]> {
-  const s = streamOn(c, member, name);
-  assert.ok(s !== undefined, `${member} holds ${name}`);
-  const out: Array<[number, string, string]> = [];
-  const st = s.store.state();
-  for (let seq = st.firstSeq; seq <= st.lastSeq && st.msgs > 0; seq++) {
-    const m = s.store.loadNextMsg("", seq);
-    if (m === null) break;
-    out.push([m.seq, m.subject, m.data.toString()]);
-    seq = m.seq;
-  }
-  return out;
-}
-
-async function replicaLeader(c: JsTestCluster, name: string): Promise<string> {
-  let leader = "";
-  await waitUntil(
-    () => {
-      const running = c.members.filter((m) => m.srv !== undefined);
-      const seen = running.map((m) => streamOn(c, m.name, name)?.replica?.leader ?? "");
-      leader = seen[0];
-      return leader !== "" && seen.every((l) => l === leader) && streamOn(c, leader, name)?.replica?.node.leaderReady === true;
-    },
-    20_000,
-    `a leader of ${name}`,
-  );
-  return leader;
-}
 
 /** The block files of a member's copy, oldest first. */
 function blocks(storeDir: string, name: string): string[] {
@@ -81,7 +47,7 @@ async function damagedMemberRepaired(damage: Damage, compacted: boolean): Promis
     // Every message is acknowledged: a quorum has it.
     for (let i = 1; i <= total; i++) await js.publish(`r.${i % 5}`, `payload-${String(i).padStart(4, "0")}-${"x".repeat(40)}`);
     await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "R")?.store.state().lastSeq === total), 20_000, "every member holds every message");
-    const expected = contents(c, leader, "R");
+    const expected = copyOf(c, leader, "R");
     assert.equal(expected.length, total);
     if (compacted) await waitUntil(() => (streamOn(c, victim, "R")?.replica?.node.snapshotIndex ?? 0) > 100, 20_000, "the victim's log compacted");
 
@@ -107,15 +73,15 @@ async function damagedMemberRepaired(damage: Damage, compacted: boolean): Promis
     await c.startMember(victim);
     // Repaired: identical to the leader's copy, every acknowledged message there.
     await waitUntil(() => streamOn(c, victim, "R")?.store.state().lastSeq === total && streamOn(c, victim, "R")?.replica?.node.damaged === false, 30_000, "the damaged member caught up");
-    await waitUntil(() => contents(c, victim, "R").length === total, 20_000, "every message on the repaired member");
-    assert.deepEqual(contents(c, victim, "R"), expected, "the repaired copy is the leader's");
+    await waitUntil(() => copyOf(c, victim, "R").length === total, 20_000, "every message on the repaired member");
+    assert.deepEqual(copyOf(c, victim, "R"), expected, "the repaired copy is the leader's");
     assert.ok(!fs.existsSync(path.join(storeDir, "_raft", group, "repair")), "the repair is finished");
 
     // It takes part again: a new message reaches every member.
     await js.publish("r.new", "after");
     await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "R")?.store.state().lastSeq === total + 1), 20_000, "the new message everywhere");
-    const after = contents(c, leader, "R");
-    for (const m of c.members) assert.deepEqual(contents(c, m.name, "R"), after, `${m.name} holds what the leader holds`);
+    const after = copyOf(c, leader, "R");
+    for (const m of c.members) assert.deepEqual(copyOf(c, m.name, "R"), after, `${m.name} holds what the leader holds`);
   } finally {
     StreamReplica.snapshotEntries = saved;
     for (const nc of ncs) await nc.close().catch(() => undefined);

@@ -6,36 +6,16 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
-import { JsTestCluster } from "./helpers/js_cluster.js";
+import { JsTestCluster, copyOf, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
-import type { Stream } from "../src/jetstream/stream.js";
 import { StreamReplica } from "../src/jetstream/stream_replica.js";
 
-function streamOn(c: JsTestCluster, member: string, name: string): Stream | undefined {
-  if (c.member(member).srv === undefined) return undefined;
-  return c.js(member).accounts.get("$G")?.streams.get(name);
-}
-
-/** Every message of a member's copy of the stream: [seq, subject, payload]. */
-function contents(c: JsTestCluster, member: string, name: string): Array<[number, string, string]> {
-  const s = streamOn(c, member, name);
-  assert.ok(s !== undefined, `${member} holds ${name}`);
-  const out: Array<[number, string, string]> = [];
-  const st = s.store.state();
-  for (let seq = st.firstSeq; seq <= st.lastSeq && st.msgs > 0; seq++) {
-    const m = s.store.loadNextMsg("", seq);
-    if (m === null) break;
-    out.push([m.seq, m.subject, m.data.toString()]);
-    seq = m.seq;
-  }
-  return out;
-}
 
 async function sameEverywhere(c: JsTestCluster, name: string, expect: number): Promise<void> {
   const running = c.members.filter((m) => m.srv !== undefined).map((m) => m.name);
   await waitUntil(() => running.every((m) => (streamOn(c, m, name)?.store.state().msgs ?? -1) === expect), 20_000, `${expect} messages on every member`);
-  const first = contents(c, running[0], name);
-  for (const m of running.slice(1)) assert.deepEqual(contents(c, m, name), first, `${m} holds what ${running[0]} holds`);
+  const first = copyOf(c, running[0], name);
+  for (const m of running.slice(1)) assert.deepEqual(copyOf(c, m, name), first, `${m} holds what ${running[0]} holds`);
 }
 
 /** waitUntil for conditions that need a request to check. */
@@ -47,20 +27,6 @@ async function pollUntil(cond: () => Promise<boolean>, what: string, timeoutMs =
   }
 }
 
-async function replicaLeader(c: JsTestCluster, name: string, not = ""): Promise<string> {
-  let leader = "";
-  await waitUntil(
-    () => {
-      const running = c.members.filter((m) => m.srv !== undefined);
-      const seen = running.map((m) => streamOn(c, m.name, name)?.replica?.leader ?? "");
-      leader = seen[0];
-      return leader !== "" && leader !== not && seen.every((l) => l === leader) && streamOn(c, leader, name)?.replica?.node.leaderReady === true;
-    },
-    20_000,
-    `a leader of ${name}`,
-  );
-  return leader;
-}
 
 test("R3 stream: created on three servers, publishes from any server go through its leader, replicas identical", { timeout: 120_000 }, async () => {
   const c = await JsTestCluster.start(3);
@@ -302,7 +268,7 @@ test("R3 stream: a member that missed entries the leader's log no longer has cat
     const expected = 300 - 1;
     await c.startMember(follower);
     await sameEverywhere(c, "C", expected);
-    assert.deepEqual(contents(c, follower, "C"), contents(c, other, "C"));
+    assert.deepEqual(copyOf(c, follower, "C"), copyOf(c, other, "C"));
     // It takes part again: a new message reaches it.
     await js2.publish("c.9", "after");
     await sameEverywhere(c, "C", expected + 1);

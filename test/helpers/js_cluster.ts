@@ -9,6 +9,7 @@ import { freePort } from "./nats_server.js";
 import { waitUntil } from "./server.js";
 import type { JetStreamService } from "../../src/jetstream/jetstream.js";
 import type { Cluster } from "../../src/cluster/cluster.js";
+import type { Stream } from "../../src/jetstream/stream.js";
 
 export interface JsClusterMember {
   name: string;
@@ -141,4 +142,41 @@ export class JsTestCluster {
     for (const m of this.members) await m.srv?.close();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A member's copy of a stream in the global account (undefined while the member is stopped). */
+export function streamOn(c: JsTestCluster, member: string, name: string): Stream | undefined {
+  if (c.member(member).srv === undefined) return undefined;
+  return c.js(member).accounts.get("$G")?.streams.get(name);
+}
+
+/** Every message of a member's copy: [seq, subject, payload] (the member must hold the stream). */
+export function copyOf(c: JsTestCluster, member: string, name: string): Array<[number, string, string]> {
+  const s = streamOn(c, member, name);
+  if (s === undefined) throw new Error(`${member} does not hold ${name}`);
+  const out: Array<[number, string, string]> = [];
+  const st = s.store.state();
+  for (let seq = st.firstSeq; seq <= st.lastSeq && st.msgs > 0; seq++) {
+    const m = s.store.loadNextMsg("", seq);
+    if (m === null) break;
+    out.push([m.seq, m.subject, m.data.toString()]);
+    seq = m.seq;
+  }
+  return out;
+}
+
+/** The stream group's leader once every running member agrees on it (and it is not `not`). */
+export async function replicaLeader(c: JsTestCluster, name: string, not = ""): Promise<string> {
+  let leader = "";
+  await waitUntil(
+    () => {
+      const running = c.members.filter((m) => m.srv !== undefined);
+      const seen = running.map((m) => streamOn(c, m.name, name)?.replica?.leader ?? "");
+      leader = seen[0];
+      return leader !== "" && leader !== not && seen.every((l) => l === leader) && streamOn(c, leader, name)?.replica?.node.leaderReady === true;
+    },
+    30_000,
+    `a leader of ${name}`,
+  );
+  return leader;
 }

@@ -2,16 +2,12 @@
 // stream, its messages, waiting until every running member holds the same, the group's leader, and
 // a cluster of three tsnats servers beside three nats-server 2.15 ones for the same steps on both.
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { JsTestCluster } from "./js_cluster.js";
+import { JsTestCluster, replicaLeader, streamOn } from "./js_cluster.js";
 import { startRefJsCluster } from "./ref_js_cluster.js";
 import { waitUntil } from "./server.js";
-import type { Stream } from "../../src/jetstream/stream.js";
 
-/** The member's copy of the stream (undefined while the member is stopped). */
-export function streamOn(c: JsTestCluster, member: string, name: string): Stream | undefined {
-  if (c.member(member).srv === undefined) return undefined;
-  return c.js(member).accounts.get("$G")?.streams.get(name);
-}
+// The copy and leader lookups live with the cluster helper; the feature tests import them here.
+export { replicaLeader, streamOn };
 
 /** Every message of a member's copy: "seq subject data [headers that matter]". */
 export function contents(c: JsTestCluster, member: string, name: string): string[] {
@@ -41,22 +37,6 @@ export async function sameEverywhere(c: JsTestCluster, name: string): Promise<st
     `the same messages of ${name} on every member`,
   );
   return first;
-}
-
-/** The stream group's leader once every running member agrees on it (and it is not `not`). */
-export async function replicaLeader(c: JsTestCluster, name: string, not = ""): Promise<string> {
-  let leader = "";
-  await waitUntil(
-    () => {
-      const running = c.members.filter((m) => m.srv !== undefined);
-      const seen = running.map((m) => streamOn(c, m.name, name)?.replica?.leader ?? "");
-      leader = seen[0];
-      return leader !== "" && leader !== not && seen.every((l) => l === leader) && streamOn(c, leader, name)?.replica?.node.leaderReady === true;
-    },
-    30_000,
-    `a leader of ${name}`,
-  );
-  return leader;
 }
 
 /**
