@@ -787,7 +787,6 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   private propose(account: string, what: string, name: string, sa: StreamAssignment | undefined, body: Buffer, reply: string, hdr: Buffer | undefined): void {
-    const node = this.node as RaftNode;
     let op: MetaOp;
     const common = { account, name, body: body.toString("base64"), reply, hdr: hdr?.toString("base64") };
     if (what === "DELETE") op = { op: "stream_del", ...common };
@@ -820,12 +819,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       const owner = sa !== undefined && peers.includes(sa.owner) ? sa.owner : peers[0];
       op = { op: what === "CREATE" ? "stream_add" : "stream_update", ...common, owner, peers, subjects, created: sa?.created ?? new Date().toISOString(), ...(move !== undefined ? { move } : {}) };
     }
-    try {
-      node.propose(Buffer.from(JSON.stringify(op)));
-    } catch (err) {
-      if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
-      throw err;
-    }
+    this.proposeMeta(op);
   }
 
   /**
@@ -881,12 +875,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       ...(answerSys ? { answerSys } : {}),
     };
     this.service.log.info(`JetStream cluster: move of stream '${account} > ${name}' cancelled: back to [${m.origin.peers.join(", ")}]`);
-    try {
-      (this.node as RaftNode).propose(Buffer.from(JSON.stringify(op)));
-    } catch (err) {
-      if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
-      throw err;
-    }
+    this.proposeMeta(op);
     return PENDING;
   }
 
@@ -935,12 +924,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       move,
       ...(answerSys ? { answerSys } : {}),
     };
-    try {
-      (this.node as RaftNode).propose(Buffer.from(JSON.stringify(op)));
-    } catch (err) {
-      if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
-      throw err;
-    }
+    this.proposeMeta(op);
     return PENDING;
   }
 
@@ -1108,14 +1092,19 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return { success: true };
   }
 
-  private proposePeers(account: string, name: string, peers: string[], move?: StreamMove | null): void {
-    const op: MetaOp = { op: "stream_peers", account, name, peers, ...(move !== undefined ? { move } : {}) };
+  /** A change of the meta group's state: proposed by its leader, applied by every server once committed. */
+  private proposeMeta(op: MetaOp): void {
     try {
       (this.node as RaftNode).propose(Buffer.from(JSON.stringify(op)));
     } catch (err) {
       if (err instanceof RaftError) throw jsError("JSClusterNotAvailErr");
       throw err;
     }
+  }
+
+  private proposePeers(account: string, name: string, peers: string[], move?: StreamMove | null): void {
+    const op: MetaOp = { op: "stream_peers", account, name, peers, ...(move !== undefined ? { move } : {}) };
+    this.proposeMeta(op);
   }
 
   /** STREAM/CONSUMER.LEADER.STEPDOWN on the group's leader: hand the leadership over (placement.preferred may name the next). */
