@@ -164,6 +164,8 @@ interface Progress {
   /** When the oldest append in flight was sent. */
   inflightSince: number;
   lastResp: number;
+  /** The peer answered this leader (lastResp starts at the election, as a grace for quorum checks). */
+  answered: boolean;
   lastSent: number;
   inc: number;
   snapOffset: number;
@@ -424,7 +426,7 @@ export class RaftNode {
         match,
         lag: Math.max(0, this.store.lastIndex - match),
         current: p !== undefined && match >= this.commit && now - p.lastResp < this.o.electionMinMs,
-        lastSeenMs: p === undefined || p.lastResp < 0 ? -1 : now - p.lastResp,
+        lastSeenMs: p === undefined || !p.answered ? -1 : now - p.lastResp,
       });
     }
     return out;
@@ -1053,6 +1055,7 @@ export class RaftNode {
       if (p.mode !== "snapshot") p.mode = "probe";
     }
     p.lastResp = this.env.now();
+    p.answered = true;
     if (p.mode === "snapshot") return;
     if (m.success) {
       if (m.index > p.match) p.match = m.index;
@@ -1190,6 +1193,7 @@ export class RaftNode {
       p.match = 0;
     }
     p.lastResp = this.env.now();
+    p.answered = true;
     if (p.mode !== "snapshot" || m.index !== p.snapIndex) return;
     if (m.done) {
       p.match = Math.max(p.match, m.index);
@@ -1285,5 +1289,5 @@ export class RaftNode {
 }
 
 function newProgress(next: number, now: number): Progress {
-  return { match: 0, next, mode: "probe", inflight: [], inflightSince: now, lastResp: now, lastSent: -Infinity, inc: 0, snapOffset: 0, snapIndex: 0 };
+  return { match: 0, next, mode: "probe", inflight: [], inflightSince: now, lastResp: now, answered: false, lastSent: -Infinity, inc: 0, snapOffset: 0, snapIndex: 0 };
 }

@@ -7,7 +7,7 @@ import type { Client } from "../server/client.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
 import * as adv from "./advisories.js";
-import { consumerRequiredLevel, pauseUntilUtc, validGroupName, type ConsumerConfig } from "./consumer_config.js";
+import { consumerRequiredLevel, pauseUntilUtc, sourcingBecomesDurable, validGroupName, type ConsumerConfig } from "./consumer_config.js";
 import { addConsumerWithAction, randomConsumerName, type ConsumerAction } from "./consumer_create.js";
 import type { Consumer } from "./consumer.js";
 import { handleDirectGet } from "./direct_get.js";
@@ -831,7 +831,7 @@ export class Api {
     // (an old one may still be winding down). The origin's identity lets the copy notice
     // that the stream was deleted and recreated.
     if (raw.direct === true && raw.sourcing === true && raw.name) {
-      if (stream.cfg.retention !== "limits") {
+      if (sourcingBecomesDurable(raw, stream.cfg)) {
         raw.direct = false;
         raw.durable_name = raw.name;
         raw.ack_policy = "flow_control";

@@ -33,6 +33,7 @@ import type { JetStreamService, JsAccount } from "./jetstream.js";
 import type { Stream } from "./stream.js";
 import { StreamReplica, peerId as peerIdOf, type ReplicaHost } from "./stream_replica.js";
 import { decodeRequest, type Shape } from "./json.js";
+import { sourcingBecomesDurable } from "./consumer_config.js";
 
 /** A stream's place in the cluster, as the meta group holds it. */
 export interface StreamAssignment {
@@ -782,7 +783,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       return replica !== undefined && replica.leader === "";
     }
     if (!this.isLeader || this.node === undefined) return false;
-    const heard = new Set(this.node.peerStatus().filter((p) => p.lastSeenMs >= 0 && p.lastSeenMs < ELECTION_MAX_MS).map((p) => p.id));
+    const heard = this.heardPeers(false);
     return !peers.some((p) => heard.has(p));
   }
 
@@ -1019,11 +1020,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.checkPlacement(cfg);
     const placement = (cfg.placement ?? {}) as { preferred?: unknown; tags?: unknown };
     const wanted = Array.isArray(placement.tags) ? placement.tags.filter((t): t is string => typeof t === "string").map((t) => t.trim().toLowerCase()) : [];
-    const node = this.node as RaftNode;
-    // Servers that answered this leader and were heard from lately, as nats-server places on peers
-    // not marked offline: a follower a few entries behind (just after an election, catching up)
-    // can hold a new stream too; one silent since the election (match 0) cannot.
-    const current = new Set([this.self, ...node.peerStatus().filter((p) => p.voter && p.match > 0 && p.lastSeenMs >= 0 && p.lastSeenMs < ELECTION_MAX_MS).map((p) => p.id)]);
+    // Servers heard from lately, as nats-server places on peers not marked offline: a follower a
+    // few entries behind (just after an election, catching up) can hold a new stream too.
+    const current = new Set([this.self, ...this.heardPeers(true)]);
     for (const id of exclude) current.delete(id);
     for (const id of [...current]) if (!this.hasTags(id, wanted)) current.delete(id);
     if (wanted.length > 0 && current.size < replicas) {
@@ -1092,6 +1091,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return { success: true };
   }
 
+  /** The meta group's members (only voters, or learners too) that answered this leader within an election timeout. */
+  private heardPeers(votersOnly: boolean): Set<string> {
+    const peers = (this.node as RaftNode).peerStatus().filter((p) => (p.voter || !votersOnly) && p.lastSeenMs >= 0 && p.lastSeenMs < ELECTION_MAX_MS);
+    return new Set(peers.map((p) => p.id));
+  }
+
   /** A change of the meta group's state: proposed by its leader, applied by every server once committed. */
   private proposeMeta(op: MetaOp): void {
     try {
@@ -1134,7 +1139,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         if (!node.config.voters.includes(placement.preferred)) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${placement.preferred}" not known` });
         preferred = placement.preferred;
       } else if (placement !== undefined) {
-        const heard = new Set(node.peerStatus().filter((p) => p.voter && p.lastSeenMs >= 0 && p.lastSeenMs < ELECTION_MAX_MS).map((p) => p.id));
+        const heard = this.heardPeers(true);
         const possible = node.config.voters.filter(
           (id) => id !== this.self && heard.has(id) && (!placement.cluster || placement.cluster === this.clusterName) && this.hasTags(id, (placement.tags ?? []).map((t) => String(t).trim().toLowerCase())),
         );
@@ -1419,10 +1424,10 @@ function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined)
     } catch {
       return false; // answered as a bad request by the leader
     }
-    // A mirror's or source's consumer on a work-queue or interest stream becomes a durable
-    // (api.ts: acknowledged by the copy's flow control), replicated like the user's durables.
-    const sourcingDurable = req.config?.sourcing === true && req.config.direct === true && typeof req.config.name === "string" && stream !== undefined && stream.cfg.retention !== "limits";
-    const durable = t[1] === "DURABLE" || sourcingDurable || (typeof req.config?.durable_name === "string" && req.config.durable_name !== "");
+    // A mirror's or source's consumer on a work-queue or interest stream is a durable there,
+    // replicated like the user's durables.
+    const sourcing = stream !== undefined && sourcingBecomesDurable(req.config, stream.cfg);
+    const durable = t[1] === "DURABLE" || sourcing || (typeof req.config?.durable_name === "string" && req.config.durable_name !== "");
     return durable && req.config?.num_replicas !== 1;
   }
   return false;

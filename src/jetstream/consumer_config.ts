@@ -281,6 +281,14 @@ function applyDefaults(c: Full, stream: StreamConfig, limits: ConsumerLimits, pe
 // ---- checks ----
 
 /** nats-server's isValidAssetName: no whitespace, no `.`, `*`, `>`, no path separators. */
+/**
+ * A mirror's or source's consumer request on a work-queue or interest origin: the origin keeps it
+ * as a durable acknowledged by the copy's flow control (2.14 AckFlowControl), not as an ephemeral.
+ */
+export function sourcingBecomesDurable(cfg: { direct?: unknown; sourcing?: unknown; name?: unknown } | undefined, origin: StreamConfig): boolean {
+  return cfg?.direct === true && cfg.sourcing === true && typeof cfg.name === "string" && cfg.name !== "" && origin.retention !== "limits";
+}
+
 export function isValidAssetName(name: string): boolean {
   return name !== "" && !/[ \t\r\n\f.*>\\/]/.test(name);
 }
