@@ -8,6 +8,7 @@
 // issued by keys of certain roles.
 import { createHash } from "node:crypto";
 import { isPublicKey, verifySignature, type KeyRole } from "./nkey_keys.js";
+import { base32 } from "../server/server_keys.js";
 
 export type ClaimType =
   | "operator"
@@ -202,25 +203,6 @@ export function parseDecoratedJwt(contents: string): string {
 /** Encode base64url without padding (JWT parts, signatures). */
 export function encodeRawUrlBase64(data: Uint8Array | string): string {
   return Buffer.from(data).toString("base64url");
-}
-
-const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-/** RFC 4648 base32 without padding (the form of nats-server's `jti`). */
-function base32(data: Buffer): string {
-  let out = "";
-  let bits = 0;
-  let value = 0;
-  for (const byte of data) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return out;
 }
 
 /**

@@ -22,7 +22,8 @@ function crc16(bytes: Uint8Array): number {
   return crc;
 }
 
-function base32(bytes: Uint8Array): string {
+/** RFC 4648 base32 without padding, as nkeys and JWT ids use it. */
+export function base32(bytes: Uint8Array): string {
   let out = "";
   let value = 0;
   let bits = 0;
