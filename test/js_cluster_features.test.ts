@@ -13,7 +13,7 @@ import { clusterApi, type ClusterAnswer } from "./helpers/cluster_retry.js";
 import { waitUntil } from "./helpers/server.js";
 import { StreamReplica } from "../src/jetstream/stream_replica.js";
 import fs from "node:fs";
-import { streamOn, contents, sameEverywhere, replicaLeader, withReferenceR3 } from "./helpers/js_cluster_features.js";
+import { streamOn, contents, times, sameEverywhere, replicaLeader, withReferenceR3 } from "./helpers/js_cluster_features.js";
 
 /** One message of an atomic batch; the answer's text ("" for a staged message's empty ack, "no answer" on a timeout). */
 async function batchMsg(nc: NatsConnection, subject: string, id: string, seq: number, data: string, more: Record<string, string> = {}): Promise<string> {
@@ -87,6 +87,11 @@ test("R3 atomic batch: one entry on every member, answers as a nats-server 2.15 
     assert.match(ours[4], /"seq":4,"batch":"b1","count":3\}$/);
     const stored = await sameEverywhere(c, "AB");
     assert.ok(stored.length > 0);
+    // Every member stamps a message with the time its leader gave it; a batch has one time.
+    const stamped = times(c, "S1", "AB");
+    for (const m of ["S2", "S3"]) assert.deepEqual(times(c, m, "AB"), stamped, `${m}: the same times as S1`);
+    const batchTimes = new Set(stamped.filter((t) => /^[234]@/.test(t)).map((t) => t.split("@")[1]));
+    assert.equal(batchTimes.size, 1, `one time for the batch: ${JSON.stringify(stamped)}`);
     const rnc = await reference();
     if (rnc !== undefined) {
       const theirs = await batchSteps(rnc);

@@ -62,7 +62,8 @@ const MAX_HDR = 64 * 1024;
 
 /** The operations that change a stream. */
 export type StreamOp =
-  | { op: "msg"; subject: string; hdr: Buffer | undefined; data: Buffer; msgId: string | undefined; rollup: "sub" | "all" | undefined; ttl?: number }
+  // `at`: the sequence and time a replicated stream's leader gave the message (every copy the same).
+  | { op: "msg"; subject: string; hdr: Buffer | undefined; data: Buffer; msgId: string | undefined; rollup: "sub" | "all" | undefined; ttl?: number; at?: { seq: number; time: bigint } }
   | { op: "skip" }
   | { op: "purge"; filter?: string; seq?: number; keep?: number }
   | { op: "delete_msg"; seq: number; erase: boolean }
@@ -688,7 +689,12 @@ export class Stream {
         // A replicated stream republishes from its leader only (each member applies every message).
         const rp = this.republisher !== undefined && (this.replica === undefined || this.replica.isLeader) && this.republisher.matches(op.subject) ? this.republisher : undefined;
         const prevOnSubject = rp !== undefined ? this.store.filteredState(0, op.subject).last : 0;
-        const r = this.store.storeMsg(op.subject, op.hdr, op.data, op.ttl);
+        let r: { seq: number; time: bigint };
+        if (op.at === undefined) r = this.store.storeMsg(op.subject, op.hdr, op.data, op.ttl);
+        else {
+          this.store.storeRawMsg(op.subject, op.hdr, op.data, op.at.seq, op.at.time, op.ttl);
+          r = op.at;
+        }
         if (op.msgId !== undefined) {
           this.lastMsgId = op.msgId;
           if ((this.cfg.duplicate_window ?? 0) > 0) this.recordMsgId(op.msgId, r.seq, Number(r.time / 1_000_000n));

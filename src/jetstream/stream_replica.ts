@@ -82,6 +82,9 @@ const KIND_COPY = 4;
 /** An atomic batch: its messages (each a KIND_MSG or KIND_SKIP entry), applied together. */
 const KIND_BATCH = 5;
 const MSG_FIXED = 26;
+/** A message with the time its leader gave it (what every member stores). */
+const KIND_MSG_T = 6;
+const MSG_T_FIXED = 34;
 const COPY_FIXED = 23;
 
 /** Operations other than messages, as entries. `api`: a request run on every member (purge, message delete). */
@@ -712,7 +715,7 @@ export class StreamReplica implements RaftStateMachine {
       if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.state().lastSeq + 1;
       const seq = this.nextSeq++;
       if (this.consumerOps.length > 0) this.flushConsumerOps();
-      const index = this.node.propose(skip ? encodeSkip(seq) : encodeMsg(seq, p));
+      const index = this.node.propose(skip ? encodeSkip(seq) : encodeMsg(seq, p, nowNs()));
       this.lastProposed = index;
       if (wantAck) this.pending.set(index, { reply, val: p.counterValue });
     } catch (err) {
@@ -737,7 +740,7 @@ export class StreamReplica implements RaftStateMachine {
       const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
       const seq = this.nextSeq;
       if (this.consumerOps.length > 0) this.flushConsumerOps();
-      this.lastProposed = this.node.propose(skip ? encodeSkip(seq) : encodeMsg(seq, p));
+      this.lastProposed = this.node.propose(skip ? encodeSkip(seq) : encodeMsg(seq, p, nowNs()));
       this.nextSeq++;
       this.pending.set(this.lastProposed, { reply: "", val: undefined, done });
     } catch (err) {
@@ -756,10 +759,12 @@ export class StreamReplica implements RaftStateMachine {
     const parts: Buffer[] = [Buffer.allocUnsafe(5)];
     parts[0][0] = KIND_BATCH;
     parts[0].writeUInt32LE(prepared.length, 1);
+    // One time for the whole batch (as nats-server stamps it).
+    const time = nowNs();
     for (let i = 0; i < prepared.length; i++) {
       const p = prepared[i];
       const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
-      const entry = skip ? encodeSkip(first + i) : encodeMsg(first + i, p);
+      const entry = skip ? encodeSkip(first + i) : encodeMsg(first + i, p, time);
       const len = Buffer.allocUnsafe(4);
       len.writeUInt32LE(entry.length, 0);
       parts.push(len, entry);
@@ -940,7 +945,7 @@ export class StreamReplica implements RaftStateMachine {
   apply(data: Buffer, index: number): void {
     this.applying = true;
     try {
-      if (data[0] === KIND_MSG || data[0] === KIND_SKIP) this.applyMsg(data, index);
+      if (data[0] === KIND_MSG_T || data[0] === KIND_MSG || data[0] === KIND_SKIP) this.applyMsg(data, index);
       else if (data[0] === KIND_BATCH) this.applyBatch(data, index);
       else if (data[0] === KIND_OP) this.applyOp(data, index);
       else if (data[0] === KIND_COPY) this.applyCopy(data);
@@ -1041,7 +1046,9 @@ export class StreamReplica implements RaftStateMachine {
     const subjLen = data.readUInt16LE(18);
     const idLen = data.readUInt16LE(20);
     const hdrLen = data.readUInt32LE(22);
-    let o = MSG_FIXED;
+    // Entries written before times were replicated (KIND_MSG) are stamped by this member's clock.
+    const timed = data[0] === KIND_MSG_T;
+    let o = timed ? MSG_T_FIXED : MSG_FIXED;
     const subject = data.toString("utf8", o, o + subjLen);
     o += subjLen;
     const msgId = idLen > 0 ? data.toString("utf8", o, o + idLen) : undefined;
@@ -1056,6 +1063,7 @@ export class StreamReplica implements RaftStateMachine {
       msgId,
       rollup: rollup === 1 ? "sub" : rollup === 2 ? "all" : undefined,
       ttl: data.readDoubleLE(9),
+      at: timed ? { seq, time: data.readBigInt64LE(26) } : undefined,
     }) as number;
   }
 
@@ -1359,20 +1367,21 @@ function encodeSkip(seq: number): Buffer {
   return b;
 }
 
-/** [kind][seq f64][ttl f64][rollup u8][subject len u16][msg id len u16][hdr len u32] subject, msg id, hdr, data. */
-function encodeMsg(seq: number, p: Prepared): Buffer {
+/** [kind][seq f64][ttl f64][rollup u8][subject len u16][msg id len u16][hdr len u32][time i64] subject, msg id, hdr, data. */
+function encodeMsg(seq: number, p: Prepared, time: bigint): Buffer {
   const subjLen = Buffer.byteLength(p.subject);
   const idLen = p.msgId === undefined ? 0 : Buffer.byteLength(p.msgId);
   const hdrLen = p.hdr === undefined ? 0 : p.hdr.length;
-  const b = Buffer.allocUnsafe(MSG_FIXED + subjLen + idLen + hdrLen + p.data.length);
-  b[0] = KIND_MSG;
+  const b = Buffer.allocUnsafe(MSG_T_FIXED + subjLen + idLen + hdrLen + p.data.length);
+  b[0] = KIND_MSG_T;
   b.writeDoubleLE(seq, 1);
   b.writeDoubleLE(p.ttl, 9);
   b[17] = p.rollup === "sub" ? 1 : p.rollup === "all" ? 2 : 0;
   b.writeUInt16LE(subjLen, 18);
   b.writeUInt16LE(idLen, 20);
   b.writeUInt32LE(hdrLen, 22);
-  let o = MSG_FIXED;
+  b.writeBigInt64LE(time, 26);
+  let o = MSG_T_FIXED;
   o += b.write(p.subject, o, "utf8");
   if (p.msgId !== undefined) o += b.write(p.msgId, o, "utf8");
   if (p.hdr !== undefined) o += p.hdr.copy(b, o);

@@ -24,6 +24,20 @@ export function contents(c: JsTestCluster, member: string, name: string): string
   return out;
 }
 
+/** The time of every message of a member's copy, by sequence: "seq@time". */
+export function times(c: JsTestCluster, member: string, name: string): string[] {
+  const s = streamOn(c, member, name);
+  const out: string[] = [];
+  if (s === undefined) return out;
+  for (let seq = s.store.state().firstSeq; s.store.state().msgs > 0 && seq <= s.store.state().lastSeq; seq++) {
+    const m = s.store.loadNextMsg("", seq);
+    if (m === null) break;
+    out.push(`${m.seq}@${m.time}`);
+    seq = m.seq;
+  }
+  return out;
+}
+
 /** Every running member holds the same messages (waited for: followers apply after the leader). */
 export async function sameEverywhere(c: JsTestCluster, name: string): Promise<string[]> {
   const running = c.members.filter((m) => m.srv !== undefined).map((m) => m.name);
