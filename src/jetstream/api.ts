@@ -40,6 +40,7 @@ import { storeErrorToApi } from "./stream.js";
 import {
   checkStreamName,
   normalizeStreamConfig,
+  type StreamConfig,
   type StreamConfigRequest,
 } from "./stream_config.js";
 import { rfc3339 } from "../server/time.js";
@@ -105,11 +106,28 @@ function errorExtras(tokens: string[]): Json {
   const [a, b] = tokens;
   if (a === "STREAM" && b === "INFO") return { total: 0, offset: 0, limit: 0 };
   if (a === "STREAM" && b === "PURGE") return { purged: 0 };
+  if (a === "STREAM" && b === "RESTORE") return { deliver_subject: "" };
   if (a === "STREAM" && b === "NAMES") return { total: 0, offset: 0, limit: 0, streams: null };
   if (a === "STREAM" && b === "LIST") return { total: 0, offset: 0, limit: 0, streams: [] };
   if (a === "CONSUMER" && (b === "NAMES" || b === "LIST")) return { total: 0, offset: 0, limit: 0, consumers: [] };
   if (a === "CONSUMER" && b === "PAUSE") return { paused: false, pause_until: "0001-01-01T00:00:00Z" };
   return {};
+}
+
+/**
+ * A STREAM.RESTORE request's stream config, checked (the single server's restore, and the meta
+ * leader placing a restore in a cluster); `raw`: the config as asked for.
+ */
+export function restoreRequest(name: string, body: Buffer, clustered: boolean): { cfg: StreamConfig; raw: StreamConfigRequest } {
+  if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
+  const req = decodeRequest<{ config?: StreamConfigRequest; state?: unknown }>(body, RESTORE_SHAPE, "JSApiStreamRestoreRequest");
+  const raw = { ...(req?.config ?? {}) };
+  if ((raw.name ?? "") === "") raw.name = name;
+  if (raw.name !== name) throw jsError("JSStreamMismatchErr");
+  if (/[\\/]/.test(name)) throw jsError("JSStreamNameContainsPathSeparatorsErr");
+  const cfg = normalizeStreamConfig(raw, { clustered });
+  cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
+  return { cfg, raw };
 }
 
 /** The JSON error answer to the API request `rest` (tokens after `$JS.API.`), with its response type and fields. */
@@ -460,14 +478,7 @@ export class Api {
   }
 
   private streamRestore(name: string, body: Buffer): Json {
-    if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
-    const req = decodeRequest<{ config?: StreamConfigRequest; state?: unknown }>(body, RESTORE_SHAPE, "JSApiStreamRestoreRequest");
-    const raw = { ...(req?.config ?? {}) };
-    if ((raw.name ?? "") === "") raw.name = name;
-    if (raw.name !== name) throw jsError("JSStreamMismatchErr");
-    if (/[\\/]/.test(name)) throw jsError("JSStreamNameContainsPathSeparatorsErr");
-    const cfg = normalizeStreamConfig(raw, { clustered: false });
-    cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
+    const { cfg } = restoreRequest(name, body, this.jsa.service.cluster !== undefined);
     return startRestore(this.jsa, cfg, this.requestClient);
   }
 

@@ -24,7 +24,7 @@ import type { Cluster } from "../cluster/cluster.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
 import { parseRfc3339 } from "../server/time.js";
-import { errorResponse } from "./api.js";
+import { errorResponse, restoreRequest } from "./api.js";
 import { withoutDynamicMetadata } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
@@ -51,6 +51,12 @@ export interface StreamAssignment {
   config?: string;
   /** A move in progress (a placement update): `peers` holds the servers it leaves and those it goes to meanwhile. */
   move?: StreamMove;
+  /**
+   * Being restored from a backup (STREAM.RESTORE) on its owner, alone: once the backup is in,
+   * the servers its num_replicas asks for join it (as a scale-up from R1); a failed restore
+   * removes the assignment.
+   */
+  restoring?: true;
 }
 
 /**
@@ -82,6 +88,8 @@ type MetaOp =
       answerType?: string;
       /** The requester is in the system account (ACCOUNT.STREAM.MOVE / CANCEL_MOVE): answered there. */
       answerSys?: boolean;
+      /** A STREAM.RESTORE request (base64): its owner restores the backup (`body` is its config). */
+      restore?: string;
     }
   | { op: "stream_del"; account: string; name: string; body: string; reply: string; hdr?: string }
   /** The servers of a stream change (peer removal, server removal); nothing else. */
@@ -100,6 +108,11 @@ const HEARTBEAT_MS = 300;
 const WAIT_FOR_LEADER_MS = 10_000;
 /** How long STREAM.LIST waits for the servers holding the streams. */
 const LIST_GATHER_MS = 2000;
+/** A restore's final answer waits this long at most for its replicas' servers. */
+const RESTORE_ANSWER_WAIT_MS = 4000;
+/** The owner of a restore tells the meta leader it ended every RESTORE_NOTICE_MS, RESTORE_NOTICES times at most. */
+const RESTORE_NOTICE_MS = 1000;
+const RESTORE_NOTICES = 60;
 
 /** Token index of the stream name in a stream-scoped API subject, or -1. */
 function streamToken(t: string[]): number {
@@ -126,6 +139,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private sub: Subscription | undefined;
   /** Where the meta leader hears that a stream's group reached the servers of its move. */
   private movedSub: Subscription | undefined;
+  /** Where the meta leader hears that a restore ended on the stream's owner. */
+  private restoredSub: Subscription | undefined;
   /** Account usage across the servers, for account info (account_info.ts). */
   private readonly usage: ClusterUsage;
   /** Entries up to here were applied before this start: replayed, not executed. */
@@ -201,6 +216,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     );
     this.usage.start(sys);
     this.movedSub = sys.subscribeInternal("$JSC.MOVED", (_s, _r, _h, payload) => this.onMoveSettled(Buffer.from(payload)), undefined, "jetstream-cluster-moved");
+    this.restoredSub = sys.subscribeInternal("$JSC.RESTORED", (_s, _r, _h, payload) => this.onRestored(Buffer.from(payload)), undefined, "jetstream-cluster-restored");
     this.cluster.peerListeners.add(this.onPeer);
     this.cluster.selfRouteListeners.add(this.onSelfRoute);
     this.maybeBootstrap();
@@ -213,6 +229,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.cluster.selfRouteListeners.delete(this.onSelfRoute);
     if (this.sub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.sub);
     if (this.movedSub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.movedSub);
+    if (this.restoredSub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.restoredSub);
+    for (const r of this.restoreAnswers.values()) clearTimeout(r.timer);
+    this.restoreAnswers.clear();
     this.usage.stop(this.service.server.systemAccount);
     this.node?.stop();
   }
@@ -357,7 +376,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const prev = accStreams.get(op.name);
     if (op.op === "stream_del") {
       accStreams.delete(op.name);
-      if (prev !== undefined && peersOf(prev).includes(this.self)) {
+      // A restore refused here at its start: the stream of that name held here is not the restore's.
+      const refused = prev?.restoring === true && this.restoreRefused.delete(`${op.account}\u0000${op.name}`);
+      if (prev !== undefined && peersOf(prev).includes(this.self) && !refused) {
         if (live) this.execute(op.account, `STREAM.DELETE.${op.name}`, op.body, this.answersHere(prev) ? op.reply : "", op.hdr);
         else this.replayedDeletes.add(`${op.account}\u0000${op.name}`);
       }
@@ -366,8 +387,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         const sa: StreamAssignment = { ...prev, peers: op.peers, owner: op.peers.includes(prev.owner) ? prev.owner : op.peers[0] };
         if (op.move === null) delete sa.move;
         else if (op.move !== undefined) sa.move = op.move;
+        // The servers a restored stream's replicas ask for: its restore is over.
+        delete sa.restoring;
         accStreams.set(op.name, sa);
         if (live) this.peersChanged(prev, sa);
+        if (live && prev.restoring === true) this.restoreScaled(sa);
       }
     } else {
       const sa: StreamAssignment = { account: op.account, name: op.name, owner: op.owner, peers: op.peers ?? [op.owner], subjects: op.subjects, created: op.created };
@@ -377,6 +401,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (config !== undefined) sa.config = config;
       const move = op.move === undefined ? (op.op === "stream_update" ? prev?.move : undefined) : (op.move ?? undefined);
       if (move !== undefined) sa.move = move;
+      if (op.op === "stream_add" && op.restore !== undefined) sa.restoring = true;
       accStreams.set(op.name, sa);
       const prevPeers = prev !== undefined ? peersOf(prev) : [];
       if (live && prev !== undefined && prevPeers.includes(this.self) && prevPeers.length > 1 && sa.peers.length === 1) {
@@ -389,7 +414,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           stream.replica = undefined;
         }
       }
-      if (sa.peers.includes(this.self) && live) {
+      if (sa.restoring === true) {
+        // Restored on its owner alone first (the single server's restore), the others join later.
+        if (live && sa.owner === this.self) this.runRestore(op);
+      } else if (sa.peers.includes(this.self) && live) {
         const rest = `STREAM.${op.op === "stream_add" ? "CREATE" : "UPDATE"}.${op.name}`;
         if (op.op === "stream_add" && sa.peers.length > 1) {
           // Every member creates it; the owner answers once the new group has a leader (the
@@ -486,6 +514,152 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       jsa.account.publish(reply, "", undefined, Buffer.from(answer));
     });
   }
+
+  // ---- restores (STREAM.RESTORE in a cluster) ----
+
+  /**
+   * STREAM.RESTORE on the meta leader, checked in nats-server 2.15's order (the request, a name
+   * in use: 10130, servers for its replicas: 10005; subjects overlapping another stream, which
+   * nats-server finds when it creates the stream: a create's answer). It is assigned to one
+   * server, the first of those placed, which restores the backup alone with the single server's
+   * restore and answers the client; once the backup is in, the servers its replicas ask for join
+   * it as a scale-up from R1 does (`$JSC.RESTORED`, then a `stream_peers` entry).
+   */
+  private placeRestore(jsa: JsAccount, name: string, sa: StreamAssignment | undefined, body: Buffer, reply: string, hdr: Buffer | undefined): Intercept {
+    const { cfg, raw } = restoreRequest(name, body, true);
+    if (sa !== undefined) throw jsError("JSStreamNameExistRestoreFailedErr");
+    const peers = this.place(raw as Record<string, unknown>, Math.min(cfg.num_replicas, 5));
+    const account = jsa.account.name;
+    const subjects = cfg.subjects ?? [];
+    try {
+      this.checkOverlap(account, name, subjects);
+    } catch (err) {
+      if (err instanceof ApiError) return { type: "io.nats.jetstream.api.v1.stream_create_response", error: err.toJSON() };
+      throw err;
+    }
+    const owner = peers[0];
+    this.proposeMeta({
+      op: "stream_add",
+      account,
+      name,
+      owner,
+      peers: [owner],
+      subjects,
+      created: new Date().toISOString(),
+      body: Buffer.from(JSON.stringify(raw)).toString("base64"),
+      reply,
+      hdr: hdr?.toString("base64"),
+      restore: body.toString("base64"),
+    });
+    return PENDING;
+  }
+
+  /** On the owner of a committed restore: the single server's restore takes the backup here. */
+  private runRestore(op: Extract<MetaOp, { op: "stream_add" | "stream_update" }>): void {
+    const to = this.service.accounts.get(op.account)?.account;
+    const key = `${op.account}\u0000${op.name}`;
+    if (to === undefined) {
+      this.noticeRestore(op.account, op.name, false);
+      return;
+    }
+    this.execute(op.account, `STREAM.RESTORE.${op.name}`, op.restore ?? "", "", op.hdr, (out) => {
+      if (op.reply !== "") to.publish(op.reply, "", undefined, Buffer.from(out));
+      if (/^\{"type":"[^"]*","error":/.test(out)) {
+        // Refused here (account limits, a stream of that name held here): the assignment goes,
+        // and whatever this server holds under that name stays.
+        this.restoreRefused.add(key);
+        this.noticeRestore(op.account, op.name, false);
+      }
+    });
+  }
+
+  /** Restores refused on this server at their start: the removal of their assignment leaves its stream of that name alone. */
+  private readonly restoreRefused = new Set<string>();
+  /** Final answers of restores done here, sent once the stream's other servers are assigned. */
+  private readonly restoreAnswers = new Map<string, { answer: () => void; timer: NodeJS.Timeout }>();
+
+  /**
+   * A restore ended on this server (snapshot.ts; `answer` sends the client its final answer). The
+   * owner of a restore assigned by the meta group tells the meta leader, and answers a successful
+   * one once the servers of the stream's replicas are assigned (the client's next request finds
+   * them, as after nats-server's restore), or after RESTORE_ANSWER_WAIT_MS.
+   */
+  restoreEnded(account: string, name: string, ok: boolean, answer: () => void): void {
+    const sa = this.assignment(account, name);
+    if (sa?.restoring !== true || sa.owner !== this.self) {
+      answer();
+      return;
+    }
+    this.noticeRestore(account, name, ok);
+    if (!ok) {
+      answer();
+      return;
+    }
+    const key = `${account}\u0000${name}`;
+    const timer = setTimeout(() => {
+      this.restoreAnswers.delete(key);
+      answer();
+    }, RESTORE_ANSWER_WAIT_MS);
+    this.restoreAnswers.set(key, { answer, timer });
+  }
+
+  /** The servers of a restored stream are assigned (seen by each): its owner sends the restore's final answer once the group has a leader. */
+  private restoreScaled(sa: StreamAssignment): void {
+    const key = `${sa.account}\u0000${sa.name}`;
+    const pending = this.restoreAnswers.get(key);
+    if (pending === undefined) return;
+    this.restoreAnswers.delete(key);
+    clearTimeout(pending.timer);
+    const replica = this.service.accounts.get(sa.account)?.streams.get(sa.name)?.replica;
+    if (replica === undefined) pending.answer();
+    else replica.whenLeaderKnown(RESTORE_ANSWER_WAIT_MS, pending.answer);
+  }
+
+  /** Tell the meta leader a restore ended here (repeated while the assignment says it restores: a new meta leader hears it too). */
+  private noticeRestore(account: string, name: string, ok: boolean): void {
+    const send = (): void => void this.service.server.systemAccount?.publish("$JSC.RESTORED", "", undefined, Buffer.from(JSON.stringify({ account, name, ok })));
+    send();
+    let tries = 0;
+    const repeat = setInterval(() => {
+      if (this.stopped || this.assignment(account, name)?.restoring !== true || ++tries > RESTORE_NOTICES) clearInterval(repeat);
+      else send();
+    }, RESTORE_NOTICE_MS);
+    repeat.unref();
+  }
+
+  /** On the meta leader: a restore ended on its owner. Done: the other replicas' servers join; failed: the assignment goes. */
+  private readonly onRestored = (payload: Buffer): void => {
+    if (!this.isLeader || this.node?.leaderReady !== true) return;
+    let m: { account?: unknown; name?: unknown; ok?: unknown };
+    try {
+      m = JSON.parse(payload.toString()) as typeof m;
+    } catch {
+      return;
+    }
+    if (typeof m.account !== "string" || typeof m.name !== "string") return;
+    const sa = this.assignment(m.account, m.name);
+    if (sa?.restoring !== true) return;
+    const key = `${m.account}\u0000${m.name}\u0000restore`;
+    if (this.settling.has(key)) return;
+    this.settling.add(key);
+    setTimeout(() => this.settling.delete(key), ELECTION_MAX_MS).unref();
+    try {
+      if (m.ok !== true) {
+        this.service.log.warn(`JetStream cluster: restore of stream '${m.account} > ${m.name}' failed; its assignment is removed`);
+        this.proposeMeta({ op: "stream_del", account: m.account, name: m.name, body: "", reply: "" });
+        return;
+      }
+      const cfg = sa.config !== undefined ? parseConfig(Buffer.from(sa.config, "base64")) : {};
+      const replicas = Math.min(typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1, 5);
+      const peers = peersOf(sa);
+      const added = replicas > peers.length ? this.place(cfg, replicas - peers.length, peers) : [];
+      if (added.length > 0) this.service.log.info(`JetStream cluster: stream '${m.account} > ${m.name}' restored on ${peers.join(", ")}; its replicas go to ${added.join(", ")}`);
+      this.proposePeers(m.account, m.name, [...peers, ...added]);
+    } catch (err) {
+      // asked again by the owner (no servers for the replicas yet, no quorum)
+      this.service.log.warn(`JetStream cluster: restored stream '${m.account} > ${m.name}': ${(err as Error).message}`);
+    }
+  };
 
   // ---- replicated streams ----
 
@@ -612,6 +786,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       const jsa = this.service.accounts.get(account);
       if (jsa === undefined) continue;
       for (const sa of m.values()) {
+        if (sa.restoring === true && sa.owner === this.self) {
+          // A restore this server was taking when it stopped is lost (its partial copy was never
+          // recovered); one that ended still needs its replicas.
+          this.noticeRestore(account, sa.name, jsa.streams.has(sa.name));
+          continue;
+        }
         if (!peersOf(sa).includes(this.self) || jsa.streams.has(sa.name)) continue;
         this.service.log.warn(`JetStream cluster: stream '${account} > ${sa.name}' is assigned here but missing; it is created empty`);
         const body = sa.config !== undefined ? Buffer.from(sa.config, "base64") : Buffer.from(JSON.stringify({ name: sa.name, subjects: sa.subjects }));
@@ -711,7 +891,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }
     if (t[0] === "STREAM" && t[1] === "RESTORE") {
       if (!leader) return SKIP;
-      throw jsError("JSClusterUnSupportFeatureErr");
+      return this.placeRestore(jsa, name, sa, body, reply, hdr);
     }
     if (sa !== undefined) {
       // An ephemeral consumer of a replicated stream is answered for by the member it lives on.

@@ -429,7 +429,14 @@ class RestoreReceiver {
     log.info(`Completed restore of ${this.total} bytes for stream '${this.jsa.account.name} > ${this.cfg.name}'`);
     adv.restoreComplete(this.jsa.advisoryContext, this.cfg.name, this.started, nowNs(), this.total, this.client);
     const info = { type: "io.nats.jetstream.api.v1.stream_create_response", config: stream.cfg, created: rfc3339(stream.created), state: stream.stateJson(), ts: rfc3339(nowNs()) };
-    this.jsa.account.publish(reply, "", undefined, Buffer.from(JSON.stringify(info)));
+    this.ended(true, () => this.jsa.account.publish(reply, "", undefined, Buffer.from(JSON.stringify(info))));
+  }
+
+  /** In a cluster the meta group hears of the end (cluster.ts) and may hold the answer until the stream's replicas are placed. */
+  private ended(ok: boolean, answer: () => void): void {
+    const cluster = this.jsa.service.cluster;
+    if (cluster === undefined) answer();
+    else cluster.restoreEnded(this.jsa.account.name, this.cfg.name, ok, answer);
   }
 
   private stalled(): void {
@@ -443,10 +450,10 @@ class RestoreReceiver {
     this.close();
     const e = err instanceof ApiError ? err : jsError("JSStreamRestoreErrF", { err: (err as Error).message ?? String(err) });
     this.jsa.service.log.warn(`Restore failed for stream '${this.jsa.account.name} > ${this.cfg.name}': ${e.description}`);
-    if (reply !== "") {
-      const resp = { type: "io.nats.jetstream.api.v1.stream_create_response", error: e.toJSON() };
-      this.jsa.account.publish(reply, "", undefined, Buffer.from(JSON.stringify(resp)));
-    }
+    const resp = { type: "io.nats.jetstream.api.v1.stream_create_response", error: e.toJSON() };
+    this.ended(false, () => {
+      if (reply !== "") this.jsa.account.publish(reply, "", undefined, Buffer.from(JSON.stringify(resp)));
+    });
   }
 
   private close(): void {
