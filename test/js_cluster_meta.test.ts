@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import { JsTestCluster } from "./helpers/js_cluster.js";
+import { waitUntil } from "./helpers/server.js";
 
 async function clients(c: JsTestCluster): Promise<{ ncs: NatsConnection[]; jsms: JetStreamManager[] }> {
   const ncs = await Promise.all(c.members.map((m) => connect({ servers: m.url, timeout: 20_000 })));
@@ -191,6 +192,56 @@ test("The meta leader's server stops: account info and stream names asked of the
     }
     const now = c.members.filter((m) => m.srv !== undefined).find((m) => c.js(m.name).cluster?.isLeader === true);
     assert.ok(now !== undefined && now.name !== leader, "a new meta leader answered");
+  } finally {
+    for (const nc of ncs) await nc.close().catch(() => undefined);
+    await c.stop();
+  }
+});
+
+test("Account info and stream names asked while the meta leadership moves (stepdowns) are all answered", { timeout: 180_000 }, async () => {
+  const c = await JsTestCluster.start(3, "JSC", { withSystemUser: true });
+  const ncs: NatsConnection[] = [];
+  try {
+    await c.metaLeader();
+    for (const m of c.members) ncs.push(await connect({ servers: m.url, user: "a", pass: "a", timeout: 20_000 }));
+    const sys = await connect({ servers: c.members[0].url, user: "sys", pass: "sys", timeout: 20_000 });
+    ncs.push(sys);
+    await (await jetstreamManager(ncs[0], { timeout: 20_000 })).streams.add({ name: "H1", subjects: ["h1.>"], num_replicas: 3 });
+    // Answers counted per reply subject: each request gets one (a read the old leader answered
+    // just before it stepped down, and that a server held meanwhile, may get a second).
+    const counts = new Map<string, number>();
+    const errors: string[] = [];
+    const subs = ncs.slice(0, 3).map((nc, i) => {
+      const sub = nc.subscribe(`held.${i}.>`);
+      void (async () => {
+        for await (const m of sub) {
+          counts.set(m.subject, (counts.get(m.subject) ?? 0) + 1);
+          const err = (m.json<{ error?: unknown }>()).error;
+          if (err !== undefined) errors.push(JSON.stringify(err));
+        }
+      })();
+      return sub;
+    });
+    for (const nc of ncs.slice(0, 3)) await nc.flush();
+    let sent = 0;
+    for (let round = 0; round < 4; round++) {
+      const leader = await c.metaLeader();
+      // Requests before, during and after the stepdown, from clients of every server.
+      const stepdown = sys.request("$JS.API.META.LEADER.STEPDOWN", "", { timeout: 20_000 });
+      for (let k = 0; k < 25; k++) {
+        for (const [i, nc] of ncs.slice(0, 3).entries()) {
+          nc.publish(k % 2 === 0 ? "$JS.API.INFO" : "$JS.API.STREAM.NAMES", "", { reply: `held.${i}.${round}.${k}` });
+          sent++;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      const answer = JSON.parse((await stepdown).string()) as { success?: boolean };
+      assert.equal(answer.success, true);
+      await waitUntil(() => c.js(leader).cluster?.leader !== leader && c.js(leader).cluster?.leader !== "", 20_000, "a new meta leader");
+    }
+    await waitUntil(() => counts.size === sent, 30_000, `every one of ${sent} requests answered`);
+    assert.deepEqual(errors, [], "no error answers");
+    for (const s of subs) s.unsubscribe();
   } finally {
     for (const nc of ncs) await nc.close().catch(() => undefined);
     await c.stop();

@@ -29,11 +29,22 @@ import { withoutDynamicMetadata } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
 import { ClusterUsage, accountInfoJson } from "./account_info.js";
+import { ApiRelay, type RelayedRequest } from "./api_relay.js";
 import type { JetStreamService, JsAccount } from "./jetstream.js";
 import type { Stream } from "./stream.js";
 import { StreamReplica, peerId as peerIdOf, type ReplicaHost } from "./stream_replica.js";
 import { decodeRequest, type Shape } from "./json.js";
 import { sourcingBecomesDurable } from "./consumer_config.js";
+
+/**
+ * The meta leader's requests a held copy is relayed for: reads, and changes that are the same
+ * when repeated (a second delete finds nothing). Others could run twice if the old leader had
+ * answered them; they are left to the requester's retry, as in nats-server.
+ */
+function relayable(t: string[]): boolean {
+  if (t[0] === "INFO") return t.length === 1;
+  return t[0] === "STREAM" && (t[1] === "NAMES" || t[1] === "LIST" || t[1] === "CREATE" || t[1] === "UPDATE" || t[1] === "DELETE");
+}
 
 /** A stream's place in the cluster, as the meta group holds it. */
 export interface StreamAssignment {
@@ -152,6 +163,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private waiting: Array<{ jsa: JsAccount; rest: string; body: Buffer; reply: string; hdr: Buffer | undefined; at: number }> = [];
   private stopped = false;
   private waitTimer: NodeJS.Timeout | undefined;
+  /** Held requests relayed to the new meta leader, answered once (api_relay.ts). */
+  private readonly relay: ApiRelay;
+  /** Set while a held request is decided again (a skip then relays it to the leader). */
+  private retryingHeld = false;
   private readonly onPeer = (peer: { id: string; name: string }, up: boolean): void => {
     if (up) this.peers.set(peer.id, peer.name);
     else this.peers.delete(peer.id);
@@ -169,6 +184,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.self = service.server.name;
     this.dir = path.join(service.storeDir, "_raft", GROUP);
     this.usage = new ClusterUsage(service, this.self);
+    this.relay = new ApiRelay(this.self);
   }
 
   /**
@@ -215,6 +231,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       "raft-meta",
     );
     this.usage.start(sys);
+    this.relay.start(sys, (req) => this.onRelayed(req));
     this.movedSub = sys.subscribeInternal("$JSC.MOVED", (_s, _r, _h, payload) => this.onMoveSettled(Buffer.from(payload)), undefined, "jetstream-cluster-moved");
     this.restoredSub = sys.subscribeInternal("$JSC.RESTORED", (_s, _r, _h, payload) => this.onRestored(Buffer.from(payload)), undefined, "jetstream-cluster-restored");
     this.cluster.peerListeners.add(this.onPeer);
@@ -233,6 +250,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     for (const r of this.restoreAnswers.values()) clearTimeout(r.timer);
     this.restoreAnswers.clear();
     this.usage.stop(this.service.server.systemAccount);
+    this.relay.stop(this.service.server.systemAccount);
     this.node?.stop();
   }
 
@@ -328,8 +346,23 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.waiting = [];
     const now = Date.now();
     setImmediate(() => {
-      for (const w of waiting) if (now - w.at < WAIT_FOR_LEADER_MS) w.jsa.executeApi(w.rest, w.reply, w.body, w.hdr, true);
+      for (const w of waiting) {
+        if (now - w.at >= WAIT_FOR_LEADER_MS) continue;
+        this.retryingHeld = true;
+        try {
+          w.jsa.executeApi(w.rest, w.reply, w.body, w.hdr, true);
+        } finally {
+          this.retryingHeld = false;
+        }
+      }
     });
+  }
+
+  /** A request another server held, relayed here (the meta leader): decided as if it arrived now, unless answered already. */
+  private onRelayed(req: RelayedRequest): void {
+    const jsa = this.service.accounts.get(req.account);
+    if (jsa === undefined || !this.isLeader || this.relay.wasAnswered(req.account, req.reply)) return;
+    jsa.executeApi(req.rest, req.reply, req.body, req.hdr, true);
   }
 
   /**
@@ -853,6 +886,20 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       this.expireWaiting(now);
       return PENDING;
     }
+    const account = jsa.account.name;
+    // A held request this server (a new leader) meanwhile answered as relayed by another.
+    if (this.retryingHeld && this.relay.wasAnswered(account, reply)) return SKIP;
+    const decided = this.decide(jsa, node, t, body, reply, hdr);
+    if (decided !== SKIP) this.relay.noteAnswered(account, reply);
+    else if (this.retryingHeld && reply !== "" && !this.isLeader && node.leader !== "" && relayable(t)) {
+      // The leader may have skipped it when it arrived (it still followed the old one).
+      const sys = this.service.server.systemAccount;
+      if (sys !== undefined) this.relay.relay(sys, node.leader, { account, rest: t.join("."), reply, body, hdr });
+    }
+    return decided;
+  }
+
+  private decide(jsa: JsAccount, node: RaftNode, t: string[], body: Buffer, reply: string, hdr: Buffer | undefined): Intercept {
     const leader = this.isLeader && node.leaderReady;
     if (t[0] === "INFO") return !leader ? SKIP : t.length === 1 ? this.accountInfo(jsa, reply) : undefined;
     // META.LEADER.STEPDOWN and SERVER.REMOVE are the system account's (system_api.ts): from
