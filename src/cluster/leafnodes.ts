@@ -453,7 +453,8 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       conn.debug(`Skipping deny "$JS.API.>" for account ${JSON.stringify(conn.account.name)} due to default domain`);
       return;
     }
-    if (local !== conn.remoteDomain || (!js.enabled && local === "") || sys === undefined || forceSysDeny) {
+    // A server without JetStream extends a JetStream of no domain only when told it will (`extension_hint: will_extend`).
+    if (local !== conn.remoteDomain || (!js.enabled && local === "" && js.extensionHint !== "will_extend") || sys === undefined || forceSysDeny) {
       if (isSys) {
         conn.info(`JetStream not extended, domains differ`);
         conn.addDenies(DENY_ALL_JS, DENY_ALL_JS);

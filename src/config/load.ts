@@ -23,6 +23,7 @@ import {
   defaultWebSocketOptions,
   type AccountConfig,
   type AccountJetStreamLimits,
+  type JetStreamServerLimits,
   type AuthCalloutConfig,
   type ResolverConfig,
   type ServerOptions,
@@ -76,8 +77,6 @@ const TLS_CERT_STORE = new Set(["cert_store", "cert_match", "cert_match_by", "ce
 
 /** Options that route, gateway and leafnode TLS do not apply yet (they would let in peers the operator meant to refuse). */
 const ROUTE_TLS_UNSUPPORTED: readonly (keyof TlsOptions)[] = ["verifyAndMap", "pinnedCerts", "rateLimit"];
-
-const JS_IGNORED = new Set(["extension_hint", "max_outstanding_catchup", "limits"]);
 
 /**
  * Encryption at rest: accepting these and writing plaintext would be a silent security hole,
@@ -990,17 +989,75 @@ function readJetStream(r: Reader, parent: ConfMap, key: string, opts: ServerOpti
         }
         break;
       }
+      case "limits":
+        js.limits = readJetStreamLimits(r, m, orig);
+        break;
+      case "strict":
+        js.strict = r.bool(m, orig, lk);
+        break;
+      case "extension_hint": {
+        const hint = r.str(m, orig, lk).toLowerCase();
+        if (hint !== "will_extend" && hint !== "no_extend" && hint !== "") throw r.err(m, orig, `expected 'no_extend' for string value, got '${hint}'`);
+        js.extensionHint = hint === "" ? undefined : hint;
+        break;
+      }
+      case "max_outstanding_catchup": {
+        const n = readStorageSize(r, m, orig, lk);
+        if (n < 0) throw r.err(m, orig, "jetstream max catchup cannot be negative");
+        js.maxOutstandingCatchup = n;
+        break;
+      }
       default:
         if (JS_UNSUPPORTED.has(lk)) {
           throw r.err(m, orig, `jetstream field ${JSON.stringify(orig)}: keys held in a TPM are not supported by tsnats yet`);
         }
-        if (JS_IGNORED.has(lk)) r.warn(m, orig, `jetstream field ${JSON.stringify(orig)} is not supported by tsnats yet, ignored`);
-        else r.unknown(m, orig);
+        r.unknown(m, orig);
     }
   }
   // A key (from the file or a $VAR) turns encryption on; the cipher defaults to ChaCha20-Poly1305.
   if (encKey !== undefined && encKey !== "") js.encryption = { cipher, key: encKey, ...(prevKey ? { prevKey } : {}) };
   else if (prevKey !== undefined && prevKey !== "") throw r.err(m, "prev_encryption_key", "prev_encryption_key needs the current key as well");
+}
+
+/** jetstream `limits {}` (nats-server's key names; its batch block as `batch {}`). */
+function readJetStreamLimits(r: Reader, parent: ConfMap, key: string): JetStreamServerLimits {
+  const m = r.map(parent, key, "limits");
+  const out: JetStreamServerLimits = {};
+  for (const [orig, lk] of lowerKeys(m)) {
+    switch (lk) {
+      case "max_ack_pending":
+        out.maxAckPending = r.int(m, orig, lk);
+        break;
+      case "max_ha_assets":
+        out.maxHaAssets = r.int(m, orig, lk);
+        break;
+      case "max_request_batch":
+        out.maxRequestBatch = r.int(m, orig, lk);
+        break;
+      case "duplicate_window":
+        out.duplicateWindowMs = r.duration(m, orig, lk);
+        break;
+      case "default_max_consumers":
+        out.defaultMaxConsumers = r.int(m, orig, lk);
+        break;
+      case "batch": {
+        const b = r.map(m, orig, lk);
+        const batch: NonNullable<JetStreamServerLimits["batch"]> = {};
+        for (const [bo, bk] of lowerKeys(b)) {
+          if (bk === "max_inflight_per_stream") batch.maxInflightPerStream = r.int(b, bo, bk);
+          else if (bk === "max_inflight_total") batch.maxInflightTotal = r.int(b, bo, bk);
+          else if (bk === "max_msgs") batch.maxMsgs = r.int(b, bo, bk);
+          else if (bk === "timeout") batch.timeoutMs = r.duration(b, bo, bk);
+          else r.unknown(b, bo);
+        }
+        out.batch = batch;
+        break;
+      }
+      default:
+        r.unknown(m, orig);
+    }
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -161,6 +161,30 @@ export interface JetStreamOptions {
   maxBufferedSize?: number;
   /** Encryption at rest of file streams (`cipher`, `key`, `prev_encryption_key`). */
   encryption?: { cipher: "chachapoly" | "aes"; key: string; prevKey?: string };
+  /** Server-wide bounds of streams and consumers (`limits {}`); unset fields: no bound / the default. */
+  limits?: JetStreamServerLimits;
+  /** `strict` (default true): API requests with unknown fields are refused; false: the fields are ignored (logged). */
+  strict?: boolean;
+  /** `extension_hint`: "will_extend" or "no_extend" (whether a leaf node may extend this JetStream domain). */
+  extensionHint?: "will_extend" | "no_extend";
+  /** `max_outstanding_catchup`: bytes of stream catch-up a server has in flight at once (unset: 64 MiB). */
+  maxOutstandingCatchup?: number;
+}
+
+/** nats-server's JetStream `limits {}` block: bounds every account's streams and consumers. */
+export interface JetStreamServerLimits {
+  /** Consumers' max_ack_pending may not exceed it; unset ones get it when lower than 1000. */
+  maxAckPending?: number;
+  /** Replicated streams (and consumers) a server may hold, besides the meta group. */
+  maxHaAssets?: number;
+  /** Pull consumers' max_batch may not exceed it; unset ones get it. */
+  maxRequestBatch?: number;
+  /** Streams' duplicate_window may not exceed it (ms); unset ones get it when lower than 2m. */
+  duplicateWindowMs?: number;
+  /** Consumers a stream with unlimited max_consumers may have (nats-server 2.15: 1000). */
+  defaultMaxConsumers?: number;
+  /** Atomic batch publishing (`batch {}`). */
+  batch?: { maxInflightPerStream?: number; maxInflightTotal?: number; maxMsgs?: number; timeoutMs?: number };
 }
 
 export interface TlsOptions {

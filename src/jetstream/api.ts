@@ -2,6 +2,7 @@
 // `$JS.API.>` (and `$JS.<domain>.API.>` when a domain is set) that dispatches on the
 // subject's tokens, decodes the request strictly, calls into JsAccount/Stream/Consumer and
 // answers with nats-server's JSON (a `type` field, and `error` on failure).
+import type { JetStreamOptions } from "../config/options.js";
 import type { Account } from "../server/account.js";
 import type { Client } from "../server/client.js";
 import type { Subscription } from "../server/sublist.js";
@@ -9,6 +10,7 @@ import { subjectsCollide } from "../protocol/subject.js";
 import * as adv from "./advisories.js";
 import { consumerRequiredLevel, pauseUntilUtc, sourcingBecomesDurable, validGroupName, type ConsumerConfig } from "./consumer_config.js";
 import { addConsumerWithAction, randomConsumerName, type ConsumerAction } from "./consumer_create.js";
+import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Consumer } from "./consumer.js";
 import { handleDirectGet } from "./direct_get.js";
 import { PENDING, SKIP } from "./cluster.js";
@@ -22,6 +24,7 @@ import {
   CONSUMER_UNPIN_SHAPE,
   unmarshalLenient,
   decodeRequest,
+  type Shape,
   LIST_SHAPE,
   MSG_DELETE_SHAPE,
   MSG_GET_SHAPE,
@@ -118,14 +121,14 @@ function errorExtras(tokens: string[]): Json {
  * A STREAM.RESTORE request's stream config, checked (the single server's restore, and the meta
  * leader placing a restore in a cluster); `raw`: the config as asked for.
  */
-export function restoreRequest(name: string, body: Buffer, clustered: boolean): { cfg: StreamConfig; raw: StreamConfigRequest } {
+export function restoreRequest(name: string, body: Buffer, clustered: boolean, js: JetStreamOptions): { cfg: StreamConfig; raw: StreamConfigRequest } {
   if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
-  const req = decodeRequest<{ config?: StreamConfigRequest; state?: unknown }>(body, RESTORE_SHAPE, "JSApiStreamRestoreRequest");
+  const req = decodeRequest<{ config?: StreamConfigRequest; state?: unknown }>(body, RESTORE_SHAPE, "JSApiStreamRestoreRequest", true, js.strict !== false);
   const raw = { ...(req?.config ?? {}) };
   if ((raw.name ?? "") === "") raw.name = name;
   if (raw.name !== name) throw jsError("JSStreamMismatchErr");
   if (/[\\/]/.test(name)) throw jsError("JSStreamNameContainsPathSeparatorsErr");
-  const cfg = normalizeStreamConfig(raw, { clustered });
+  const cfg = normalizeStreamConfig(raw, { clustered, maxDuplicateWindowNs: maxDuplicateWindowNs(js) });
   cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
   return { cfg, raw };
 }
@@ -418,7 +421,7 @@ export class Api {
       case "SNAPSHOT": {
         if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
         const s = this.streamOf(name);
-        const req = decodeRequest<SnapshotRequest>(body, SNAPSHOT_SHAPE, "JSApiStreamSnapshotRequest") ?? {};
+        const req = this.decode<SnapshotRequest>(body, SNAPSHOT_SHAPE, "JSApiStreamSnapshotRequest") ?? {};
         return startSnapshot(s, req, this.requestClient);
       }
       case "RESTORE":
@@ -428,12 +431,20 @@ export class Api {
     }
   }
 
+  /**
+   * A request's JSON as its struct: strictly (unknown fields refused, nats-server's default), or
+   * with unknown fields ignored under `jetstream { strict: false }`.
+   */
+  private decode<T>(body: Buffer, shape: Shape, struct: string, emptyOk = true): T | undefined {
+    return decodeRequest<T>(body, shape, struct, emptyOk, this.jsa.service.options.strict !== false);
+  }
+
   private streamCreate(name: string, body: Buffer, update: boolean): Json {
     // No body decodes to the zero config (nats-server's decoder sees no input).
-    const raw = decodeRequest<StreamConfigRequest & { pedantic?: boolean }>(body, STREAM_CREATE_SHAPE, "StreamConfigRequest") ?? {};
+    const raw = this.decode<StreamConfigRequest & { pedantic?: boolean }>(body, STREAM_CREATE_SHAPE, "StreamConfigRequest") ?? {};
     const pedantic = raw.pedantic === true;
     delete raw.pedantic;
-    const opts = { clustered: this.jsa.service.cluster !== undefined, pedantic };
+    const opts = { clustered: this.jsa.service.cluster !== undefined, pedantic, maxDuplicateWindowNs: maxDuplicateWindowNs(this.jsa.service.options) };
     if (update) {
       // nats-server's order: the config is checked on its own first, then against the subject.
       const cfg = normalizeStreamConfig(raw, opts);
@@ -478,12 +489,12 @@ export class Api {
   }
 
   private streamRestore(name: string, body: Buffer): Json {
-    const { cfg } = restoreRequest(name, body, this.jsa.service.cluster !== undefined);
+    const { cfg } = restoreRequest(name, body, this.jsa.service.cluster !== undefined, this.jsa.service.options);
     return startRestore(this.jsa, cfg, this.requestClient);
   }
 
   private streamInfo(name: string, body: Buffer): Json {
-    const req = decodeRequest<{ deleted_details?: boolean; subjects_filter?: string; offset?: number }>(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest") ?? {};
+    const req = this.decode<{ deleted_details?: boolean; subjects_filter?: string; offset?: number }>(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest") ?? {};
     const s = this.streamOf(name);
     const info: Json = { ...s.infoJson(req), cluster: this.clusterInfo(s) };
     const alternates = this.jsa.service.cluster?.alternates(this.jsa.account.name, name);
@@ -508,7 +519,7 @@ export class Api {
   }
 
   private streamPurge(name: string, body: Buffer): Json {
-    const req = decodeRequest<{ filter?: string; seq?: number; keep?: number }>(body, PURGE_SHAPE, "JSApiStreamPurgeRequest") ?? {};
+    const req = this.decode<{ filter?: string; seq?: number; keep?: number }>(body, PURGE_SHAPE, "JSApiStreamPurgeRequest") ?? {};
     const s = this.streamOf(name);
     if (s.cfg.sealed) throw jsError("JSStreamSealedErr");
     if (s.cfg.deny_purge) throw jsError("JSStreamPurgeFailedF", { err: "stream purge not permitted" });
@@ -524,7 +535,7 @@ export class Api {
   }
 
   private streamNames(body: Buffer): Json {
-    const req = decodeRequest<{ offset?: number; subject?: string }>(body, NAMES_SHAPE, "JSApiStreamNamesRequest") ?? {};
+    const req = this.decode<{ offset?: number; subject?: string }>(body, NAMES_SHAPE, "JSApiStreamNamesRequest") ?? {};
     const names = this.filteredStreams(req.subject).map((s) => s.name);
     const offset = pageOffset(req.offset, names.length);
     const page = names.slice(offset, offset + NAMES_LIMIT);
@@ -533,7 +544,7 @@ export class Api {
   }
 
   private streamList(body: Buffer): Json {
-    const req = decodeRequest<{ offset?: number; subject?: string }>(body, LIST_SHAPE, "JSApiStreamListRequest") ?? {};
+    const req = this.decode<{ offset?: number; subject?: string }>(body, LIST_SHAPE, "JSApiStreamListRequest") ?? {};
     const streams = this.filteredStreams(req.subject);
     const offset = pageOffset(req.offset, streams.length);
     // Offline streams take no place in the page: they are named under `offline` and `missing`.
@@ -573,16 +584,16 @@ export class Api {
   private offlineStreamOp(off: OfflineStream, op: string | undefined, body: Buffer): Json | undefined {
     switch (op) {
       case "INFO":
-        decodeRequest(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest");
+        this.decode(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest");
         throw offlineError("JSStreamOfflineReasonErrF", off.reason);
       case "UPDATE":
         return this.streamCreate(off.name, body, true);
       case "PURGE":
-        decodeRequest(body, PURGE_SHAPE, "JSApiStreamPurgeRequest");
+        this.decode(body, PURGE_SHAPE, "JSApiStreamPurgeRequest");
         throw closedStreamError("JSStreamGeneralErrorF");
       case "SNAPSHOT":
         if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
-        decodeRequest(body, SNAPSHOT_SHAPE, "JSApiStreamSnapshotRequest");
+        this.decode(body, SNAPSHOT_SHAPE, "JSApiStreamSnapshotRequest");
         throw jsError("JSStreamSnapshotErrF", { err: "stream closed" });
       default:
         return undefined;
@@ -591,7 +602,7 @@ export class Api {
 
   private msgGet(name: string, body: Buffer): Json | undefined {
     if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
-    const req = decodeRequest<MsgGetRequest>(body, MSG_GET_SHAPE, "JSApiMsgGetRequest", false);
+    const req = this.decode<MsgGetRequest>(body, MSG_GET_SHAPE, "JSApiMsgGetRequest", false);
     if (req === undefined) throw jsError("JSBadRequestErr");
     // Batches are Direct Get's; seq, last_by_subj and start_time exclude each other, and
     // next_by_subj may go with seq or start_time (as its starting point).
@@ -623,7 +634,7 @@ export class Api {
 
   private msgDelete(name: string, body: Buffer): Json {
     if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
-    const req = decodeRequest<{ seq?: number; no_erase?: boolean }>(body, MSG_DELETE_SHAPE, "JSApiMsgDeleteRequest", false);
+    const req = this.decode<{ seq?: number; no_erase?: boolean }>(body, MSG_DELETE_SHAPE, "JSApiMsgDeleteRequest", false);
     if (req === undefined) throw jsError("JSBadRequestErr");
     if (this.jsa.offline.has(name)) throw closedStreamError("JSStreamMsgDeleteFailedF");
     const s = this.streamOf(name);
@@ -669,7 +680,7 @@ export class Api {
     if (op === "NAMES" || op === "LIST") {
       if (t.length !== 3) return undefined;
       const s = this.streamOf(t[2]);
-      const req = decodeRequest<{ offset?: number }>(body, CONSUMER_NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
+      const req = this.decode<{ offset?: number }>(body, CONSUMER_NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
       const all = s.publicConsumers().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       const offset = pageOffset(req.offset, all.length);
       if (op === "NAMES") {
@@ -713,7 +724,7 @@ export class Api {
     const op = t[1];
     if (op === "NAMES" || op === "LIST") {
       if (t.length !== 3) return undefined;
-      const req = decodeRequest<{ offset?: number }>(body, CONSUMER_NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
+      const req = this.decode<{ offset?: number }>(body, CONSUMER_NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
       const names = [...off.consumers.keys()].sort();
       const offset = pageOffset(req.offset, names.length);
       if (op === "NAMES") return { total: names.length, offset, limit: NAMES_LIMIT, consumers: names.slice(offset, offset + NAMES_LIMIT) };
@@ -736,7 +747,7 @@ export class Api {
     let pauseUntil: string | undefined;
     const first = body.toString("latin1").trimStart()[0];
     if (first === "{" || first === "[") {
-      const req = decodeRequest<{ pause_until?: string }>(body, CONSUMER_PAUSE_SHAPE, "JSApiConsumerPauseRequest") ?? {};
+      const req = this.decode<{ pause_until?: string }>(body, CONSUMER_PAUSE_SHAPE, "JSApiConsumerPauseRequest") ?? {};
       pauseUntil = req.pause_until;
     }
     const stream = this.streamOf(streamName);
@@ -795,7 +806,7 @@ export class Api {
   private consumerCreate(streamName: string, subjName: string | undefined, subjFilter: string | undefined, legacyDurable: boolean, body: Buffer): Json {
     // No body is the zero request (and then a stream name mismatch), as in nats-server.
     const req =
-      decodeRequest<{ stream_name?: string; config?: Partial<ConsumerConfig> | null; action?: ConsumerAction; pedantic?: boolean }>(
+      this.decode<{ stream_name?: string; config?: Partial<ConsumerConfig> | null; action?: ConsumerAction; pedantic?: boolean }>(
         body,
         CONSUMER_CREATE_SHAPE,
         "CreateConsumerRequest",

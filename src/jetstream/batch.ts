@@ -17,10 +17,11 @@ import { batchAbandoned } from "./advisories.js";
 import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
 import { HDR_BATCH_COMMIT, HDR_BATCH_ID, HDR_BATCH_SEQ, HDR_EXPECTED_LAST_MSG_ID } from "./msg_headers.js";
+import { batchOverrides } from "./server_limits.js";
 import { newBatchDiff, storeErrorToApi, type Prepared, type Stream } from "./stream.js";
 
-/** nats-server's defaults (jetstream limits max_batch_size / inflight / timeout). */
-export const MAX_BATCH_SIZE = 1000;
+/** nats-server's defaults (jetstream `limits { batch {} }` overrides them). */
+const MAX_BATCH_SIZE = 1000;
 const MAX_INFLIGHT_PER_STREAM = 50;
 const MAX_INFLIGHT_TOTAL = 1000;
 const BATCH_TIMEOUT_MS = 10_000;
@@ -113,13 +114,15 @@ export class AtomicBatches {
     const eob = commitText === "eob";
     const commitInvalid = commit && !eob && commitText !== "1";
 
+    const lim = batchOverrides(stream.jsa.service.options);
+    const maxSize = lim.maxMsgs ?? MAX_BATCH_SIZE;
     let b = this.batches.get(batchId);
     if (b === undefined) {
       if (seq !== 1) {
-        if ((eob ? seq - 1 : seq) > MAX_BATCH_SIZE) throw jsError("JSAtomicPublishTooLargeBatchErrF", { size: MAX_BATCH_SIZE });
+        if ((eob ? seq - 1 : seq) > maxSize) throw jsError("JSAtomicPublishTooLargeBatchErrF", { size: maxSize });
         throw jsError("JSAtomicPublishIncompleteBatchErr");
       }
-      if (this.batches.size + 1 > MAX_INFLIGHT_PER_STREAM || inflightTotal + 1 > MAX_INFLIGHT_TOTAL) {
+      if (this.batches.size + 1 > (lim.maxInflightPerStream ?? MAX_INFLIGHT_PER_STREAM) || inflightTotal + 1 > (lim.maxInflightTotal ?? MAX_INFLIGHT_TOTAL)) {
         throw jsError("JSAtomicPublishTooManyInflight");
       }
       b = this.open(batchId);
@@ -143,9 +146,9 @@ export class AtomicBatches {
       this.abandon(b, "incomplete");
       throw jsError("JSAtomicPublishIncompleteBatchErr");
     }
-    if ((eob ? seq - 1 : seq) > MAX_BATCH_SIZE) {
+    if ((eob ? seq - 1 : seq) > maxSize) {
       this.abandon(b, "large");
-      throw jsError("JSAtomicPublishTooLargeBatchErrF", { size: MAX_BATCH_SIZE });
+      throw jsError("JSAtomicPublishTooLargeBatchErrF", { size: maxSize });
     }
     const staged: Staged = { subject, hdr: Buffer.from(hdr), data: Buffer.from(payload) };
     try {
@@ -229,7 +232,7 @@ export class AtomicBatches {
 
   private armTimer(b: Batch): void {
     if (b.timer !== undefined) clearTimeout(b.timer);
-    b.timer = setTimeout(() => this.abandon(b, "timeout"), BATCH_TIMEOUT_MS);
+    b.timer = setTimeout(() => this.abandon(b, "timeout"), batchOverrides(this.stream.jsa.service.options).timeoutMs ?? BATCH_TIMEOUT_MS);
     b.timer.unref();
   }
 

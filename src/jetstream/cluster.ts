@@ -559,7 +559,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    * it as a scale-up from R1 does (`$JSC.RESTORED`, then a `stream_peers` entry).
    */
   private placeRestore(jsa: JsAccount, name: string, sa: StreamAssignment | undefined, body: Buffer, reply: string, hdr: Buffer | undefined): Intercept {
-    const { cfg, raw } = restoreRequest(name, body, true);
+    const { cfg, raw } = restoreRequest(name, body, true, this.service.options);
     if (sa !== undefined) throw jsError("JSStreamNameExistRestoreFailedErr");
     const peers = this.place(raw as Record<string, unknown>, Math.min(cfg.num_replicas, 5));
     const account = jsa.account.name;
@@ -1257,8 +1257,28 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }
     const count = new Map<string, number>();
     for (const id of current) count.set(id, 0);
-    for (const m of this.streams.values()) for (const sa of m.values()) for (const p of peersOf(sa)) if (count.has(p)) count.set(p, (count.get(p) ?? 0) + 1);
-    if (count.size < replicas) throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement" });
+    const ha = new Map<string, number>();
+    for (const m of this.streams.values()) {
+      for (const sa of m.values()) {
+        const peers = peersOf(sa);
+        for (const p of peers) {
+          if (count.has(p)) count.set(p, (count.get(p) ?? 0) + 1);
+          if (peers.length > 1) ha.set(p, (ha.get(p) ?? 0) + 1);
+        }
+      }
+    }
+    // jetstream `limits { max_ha_assets }`: a server that holds that many replicated streams takes no more.
+    const maxHa = this.service.options.limits?.maxHaAssets ?? 0;
+    let haFull = false;
+    if (replicas > 1 && maxHa > 0) {
+      for (const id of [...count.keys()]) {
+        if ((ha.get(id) ?? 0) < maxHa) continue;
+        count.delete(id);
+        haFull = true;
+      }
+    }
+    // nats-server names the reasons peers were passed over ("miscellaneous issue": the HA limit).
+    if (count.size < replicas) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement${haFull ? ", miscellaneous issue" : ""}` });
     const ranked = [...count.keys()].sort((a, b) => (count.get(a) ?? 0) - (count.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
     if (typeof placement.preferred === "string" && count.has(placement.preferred)) {
       ranked.splice(ranked.indexOf(placement.preferred), 1);
@@ -1616,6 +1636,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   // ---- monitoring ----
+
+  /** RAFT groups running here, as nats-server's ha_assets counts them: the meta group and each replicated stream's. */
+  haAssets(): number {
+    let n = this.node !== undefined ? 1 : 0;
+    for (const jsa of this.service.accounts.values()) for (const stream of jsa.streams.values()) if (stream.replica !== undefined) n++;
+    return n;
+  }
 
   /** /jsz meta_cluster. */
   metaClusterJson(): Record<string, unknown> {

@@ -222,6 +222,10 @@ function narrow(c: Full): ConsumerConfig {
 export interface ConsumerLimits {
   /** The account's max_ack_pending (<= 0: none). */
   maxAckPending: number;
+  /** The server's (jetstream `limits { max_ack_pending }`, <= 0 or unset: none). */
+  serverMaxAckPending?: number;
+  /** The server's bound of pull consumers' max_batch (`limits { max_request_batch }`). */
+  serverMaxRequestBatch?: number;
 }
 
 function pedanticErr(err: string): ApiError {
@@ -269,7 +273,17 @@ function applyDefaults(c: Full, stream: StreamConfig, limits: ConsumerLimits, pe
     c.inactive_threshold = streamLimits.inactive_threshold ?? 0;
   }
   if (c.max_ack_pending === 0 && c.ack_policy !== "none") {
-    c.max_ack_pending = limits.maxAckPending > 0 && limits.maxAckPending < DEFAULT_MAX_ACK_PENDING ? limits.maxAckPending : DEFAULT_MAX_ACK_PENDING;
+    // The default, lowered to the server's and then the account's bound.
+    let pending = DEFAULT_MAX_ACK_PENDING;
+    const srv = limits.serverMaxAckPending ?? 0;
+    if (srv > 0 && srv < pending) pending = srv;
+    if (limits.maxAckPending > 0 && limits.maxAckPending < pending) pending = limits.maxAckPending;
+    c.max_ack_pending = pending;
+  }
+  const maxBatch = limits.serverMaxRequestBatch ?? 0;
+  if (c.deliver_subject === "" && c.max_batch === 0 && maxBatch > 0) {
+    if (pedantic) throw pedanticErr("max_request_batch must be set if it's JetStream limits are set");
+    c.max_batch = maxBatch;
   }
   if (c.priority_policy === "pinned_client" && c.priority_timeout === 0) c.priority_timeout = DEFAULT_PINNED_TTL_NS;
   if (c.ack_policy === "flow_control" && !pedantic) {
@@ -353,8 +367,12 @@ function checkConfig(c: Full, stream: StreamConfig, limits: ConsumerLimits): voi
     if (c.idle_heartbeat > 0) throw jsError("JSConsumerHBRequiresPushErr");
     if (c.flow_control) throw jsError("JSConsumerFCRequiresPushErr");
     if (c.max_batch < 0) throw jsError("JSConsumerMaxRequestBatchNegativeErr");
+    const srvBatch = limits.serverMaxRequestBatch ?? 0;
+    if (srvBatch > 0 && c.max_batch > srvBatch) throw jsError("JSConsumerMaxRequestBatchExceededF", { limit: srvBatch });
     if (c.max_expires !== 0 && c.max_expires < MS_NS) throw jsError("JSConsumerMaxRequestExpiresTooSmall");
   }
+  const srvPending = limits.serverMaxAckPending ?? 0;
+  if (srvPending > 0 && c.max_ack_pending > srvPending) throw jsError("JSConsumerMaxPendingAckExcessErrF", { limit: srvPending });
   if (limits.maxAckPending > 0 && c.max_ack_pending > limits.maxAckPending) throw jsError("JSConsumerMaxPendingAckExcessErrF", { limit: limits.maxAckPending });
   const sl = stream.consumer_limits ?? {};
   if ((sl.max_ack_pending ?? 0) > 0 && c.max_ack_pending > (sl.max_ack_pending ?? 0)) throw jsError("JSConsumerMaxPendingAckExcessErrF", { limit: sl.max_ack_pending ?? 0 });

@@ -17,6 +17,7 @@ import {
 } from "./consumer_config.js";
 import { ApiError, jsError } from "./errors.js";
 import type { JsAccount } from "./jetstream.js";
+import { defaultMaxConsumers } from "./server_limits.js";
 import type { Stream } from "./stream.js";
 
 export type ConsumerAction = "" | "create" | "update";
@@ -65,7 +66,8 @@ export function addConsumerWithAction(jsa: JsAccount, stream: Stream, raw: Parti
   const sel = jsa.selectLimits(stream.cfg.num_replicas);
   if (sel === undefined) throw jsError("JSNoLimitsErr");
   const limits = sel.limits;
-  const cfg = normalizeConsumerConfig(raw, stream.cfg, { maxAckPending: limits.max_ack_pending }, pedantic);
+  const srv = jsa.service.options.limits;
+  const cfg = normalizeConsumerConfig(raw, stream.cfg, { maxAckPending: limits.max_ack_pending, serverMaxAckPending: srv?.maxAckPending, serverMaxRequestBatch: srv?.maxRequestBatch }, pedantic);
   const cName = cfg.durable_name || cfg.name || "";
   if (cName !== "") {
     const existing = stream.consumers.get(cName);
@@ -83,8 +85,10 @@ export function addConsumerWithAction(jsa: JsAccount, stream: Stream, raw: Parti
   }
   if (action === "update") throw jsError("JSConsumerDoesNotExist");
 
-  // Limits: the stream's max_consumers, or the account's when that is lower.
+  // Limits: the stream's max_consumers (unlimited: the server's default, 1000 as in
+  // nats-server 2.15), or the account's when that is lower.
   let maxc = stream.cfg.max_consumers;
+  if (maxc <= 0) maxc = defaultMaxConsumers(jsa.service.options);
   const accMax = limits.max_consumers;
   if (maxc <= 0 || (accMax > 0 && accMax < maxc)) maxc = accMax;
   if (maxc > 0 && limitableConsumers(stream) >= maxc) throw jsError("JSMaximumConsumersLimitErr");

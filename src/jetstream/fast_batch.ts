@@ -13,6 +13,7 @@
 import { getHeader, removeHeaders } from "../protocol/headers.js";
 import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
+import { batchOverrides } from "./server_limits.js";
 import { storeErrorToApi, type Prepared, type Stream } from "./stream.js";
 
 export const FAST_BATCH_SUFFIX = ".$FI";
@@ -123,7 +124,8 @@ export class FastBatches {
     let b = this.batches.get(ref.id);
     if (b === undefined) {
       if (ref.seq !== 1) return respondError(jsError("JSBatchPublishUnknownBatchIDErr"));
-      if (this.batches.size + 1 > MAX_INFLIGHT_PER_STREAM || inflightTotal + 1 > MAX_INFLIGHT_TOTAL) {
+      const lim = batchOverrides(this.stream.jsa.service.options);
+      if (this.batches.size + 1 > (lim.maxInflightPerStream ?? MAX_INFLIGHT_PER_STREAM) || inflightTotal + 1 > (lim.maxInflightTotal ?? MAX_INFLIGHT_TOTAL)) {
         return respondError(jsError("JSBatchPublishTooManyInflight"));
       }
       b = new FastBatch(ref.id, ref.gapOk, ref.flow);
@@ -293,7 +295,7 @@ export class FastBatches {
 
   private armTimer(b: FastBatch): void {
     if (b.timer !== undefined) clearTimeout(b.timer);
-    b.timer = setTimeout(() => this.cleanup(b), BATCH_TIMEOUT_MS);
+    b.timer = setTimeout(() => this.cleanup(b), batchOverrides(this.stream.jsa.service.options).timeoutMs ?? BATCH_TIMEOUT_MS);
     b.timer.unref();
   }
 

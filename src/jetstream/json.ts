@@ -254,7 +254,7 @@ export function unmarshalLenient(payload: Buffer, shape: Shape, struct: string):
  * else JSBadRequestErr. Anything else must be JSON objects that satisfy `shape`; `struct` is
  * the Go type's name for messages.
  */
-export function decodeRequest<T>(payload: Buffer, shape: Shape, struct: string, emptyOk = true): T | undefined {
+export function decodeRequest<T>(payload: Buffer, shape: Shape, struct: string, emptyOk = true, strict = true): T | undefined {
   let values: GoNode[];
   try {
     values = readGoJsonValues(payload);
@@ -269,7 +269,7 @@ export function decodeRequest<T>(payload: Buffer, shape: Shape, struct: string, 
     if (v.kind !== "object") {
       throw jsError("JSInvalidJSONErr", { err: `json: cannot unmarshal ${v.kind} into Go value of type server.${struct}` });
     }
-    const d = new Decoding(struct);
+    const d = new Decoding(struct, strict);
     out = decodeObject(d, v, shape, [], out ?? {});
     if (d.saved !== undefined) throw jsError("JSInvalidJSONErr", { err: d.saved });
   }

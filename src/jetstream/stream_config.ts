@@ -5,7 +5,7 @@
 // adjustments, as in nats-server.
 import { isValidSubject, subjectIsSubsetOf, subjectsCollide } from "../protocol/subject.js";
 import { jsError, type ApiError } from "./errors.js";
-import { SEC_NS } from "../server/time.js";
+import { SEC_NS, goDuration } from "../server/time.js";
 import { SubjectTransform, SubjectTransformError, TransformErr } from "../server/subject_transform.js";
 import { checkSourcingConfig, normalizeSource } from "./source_config.js";
 
@@ -108,7 +108,7 @@ export function checkStreamName(name: string): void {
  * Fill nats-server's defaults into a create/update request and check it on its own
  * (checks against other streams, account limits and the old config are the caller's).
  */
-export function normalizeStreamConfig(raw: StreamConfigRequest, opts: { clustered: boolean; pedantic?: boolean }): StreamConfig {
+export function normalizeStreamConfig(raw: StreamConfigRequest, opts: { clustered: boolean; pedantic?: boolean; maxDuplicateWindowNs?: number }): StreamConfig {
   const pedantic = opts.pedantic === true;
   const name = raw.name ?? "";
   if (!isValidAssetName(name)) throw invalid("stream name is required and can not contain '.', '*', '>', '\\', '/'");
@@ -145,16 +145,24 @@ export function normalizeStreamConfig(raw: StreamConfigRequest, opts: { clustere
   const mirrored = raw.mirror !== undefined && raw.mirror !== null;
   const sourced = raw.sources !== undefined && raw.sources !== null && raw.sources.length > 0;
   let window = raw.duplicate_window ?? 0;
+  // The server's bound (jetstream `limits { duplicate_window }`), if any.
+  const windowLimit = opts.maxDuplicateWindowNs ?? 0;
   if (window === 0 && !mirrored && !sourced) {
-    if (maxAge !== 0 && maxAge < DEFAULT_DUPLICATE_WINDOW_NS) {
+    let maxWindow = DEFAULT_DUPLICATE_WINDOW_NS;
+    if (windowLimit > 0 && maxWindow > windowLimit) {
+      if (pedantic) throw pedanticErr("duplicate window limits are higher than current limits");
+      maxWindow = windowLimit;
+    }
+    if (maxAge !== 0 && maxAge < maxWindow) {
       if (pedantic) throw pedanticErr("duplicate window cannot be bigger than max age");
       window = maxAge;
     } else {
-      window = DEFAULT_DUPLICATE_WINDOW_NS;
+      window = maxWindow;
     }
   }
   if (window < 0) throw invalid("duplicates window can not be negative");
   if (maxAge !== 0 && window > maxAge) throw invalid("duplicates window can not be larger then max age");
+  if (windowLimit > 0 && window > windowLimit) throw invalid(`duplicates window can not be larger then server limit of ${goDuration(windowLimit)}`);
   if (window > 0 && window < MIN_WINDOW_NS) throw invalid("duplicates window needs to be >= 100ms");
 
   const discard = raw.discard ?? "old";

@@ -66,6 +66,24 @@ const SOURCE_KEY = Buffer.from("Stream-Source:", "latin1");
 /** Bytes of messages per catch-up answer. */
 const CATCHUP_BYTES = 512 * 1024;
 const CATCHUP_TIMEOUT_MS = 5000;
+/** nats-server's default `max_outstanding_catchup`: bytes a server sends at once to members catching up. */
+const MAX_OUTSTANDING_CATCHUP = 64 * 1024 * 1024;
+
+/**
+ * The members each server is catching up (group and member -> time of its last request): every
+ * one has one answer in flight at a time, so an answer gets its share of the server's
+ * `max_outstanding_catchup`.
+ */
+const catchingUp = new WeakMap<object, Map<string, number>>();
+
+function catchupShare(service: object, key: string, limit: number): number {
+  let members = catchingUp.get(service);
+  if (members === undefined) catchingUp.set(service, (members = new Map()));
+  const now = Date.now();
+  members.set(key, now);
+  for (const [k, at] of members) if (now - at > CATCHUP_TIMEOUT_MS) members.delete(k);
+  return Math.min(CATCHUP_BYTES, Math.floor(limit / members.size));
+}
 
 /** A new group's preferred first leader asks for votes again this often, this many times, until a leader is known. */
 const CAMPAIGN_RETRY_MS = 100;
@@ -1206,7 +1224,7 @@ export class StreamReplica implements RaftStateMachine {
       }
       while (from <= snap.last) {
         this.applying = false;
-        const answer = await this.request(`$JSC.CATCHUP.${this.group}.${leader}`, Buffer.from(JSON.stringify({ from, to: snap.last })));
+        const answer = await this.request(`$JSC.CATCHUP.${this.group}.${leader}`, Buffer.from(JSON.stringify({ from, to: snap.last, by: s.jsa.service.server.name })));
         this.applying = true;
         const next = answer.readDoubleLE(0);
         for (let o = 8; o < answer.length; ) {
@@ -1242,17 +1260,20 @@ export class StreamReplica implements RaftStateMachine {
   /** A member catching up asks for messages [from, to]: answered with the next sequence to ask for, then the messages. */
   private serveCatchup(reply: string, payload: Buffer): void {
     if (reply === "") return;
-    let req: { from: number; to: number };
+    let req: { from: number; to: number; by?: string };
     try {
-      req = JSON.parse(payload.toString()) as { from: number; to: number };
+      req = JSON.parse(payload.toString()) as { from: number; to: number; by?: string };
     } catch {
       return;
     }
+    const service = this.stream.jsa.service;
+    const share = catchupShare(service, `${this.group} ${req.by ?? reply}`, service.options.maxOutstandingCatchup || MAX_OUTSTANDING_CATCHUP);
     const store = this.stream.store;
     const parts: Buffer[] = [Buffer.alloc(8)];
     let bytes = 0;
     let next = Math.max(1, req.from);
-    while (next <= req.to && bytes < CATCHUP_BYTES) {
+    // At least one message per answer, however small the share.
+    while (next <= req.to && (bytes === 0 || bytes < share)) {
       const m = store.loadNextMsg("", next);
       if (m === null || m.seq > req.to) {
         next = req.to + 1;

@@ -8,6 +8,7 @@ import type { JetStreamService, JsAccount } from "../jetstream/jetstream.js";
 import { jetStreamServiceOf } from "../server/service_lookup.js";
 import { DEFAULT_SYNC_INTERVAL_MS, syncModeOf } from "../jetstream/store_factory.js";
 import { JS_API_LEVEL } from "../jetstream/api_level.js";
+import { serverLimitsJson } from "../jetstream/server_limits.js";
 
 export interface JetStreamUsage {
   memory: number;
@@ -16,6 +17,8 @@ export interface JetStreamUsage {
   reservedStorage: number;
   apiTotal: number;
   apiErrors: number;
+  /** RAFT groups this server runs (the meta group and each replicated asset's); server totals only. */
+  haAssets?: number;
 }
 
 export const NO_USAGE: Readonly<JetStreamUsage> = { memory: 0, storage: 0, reservedMemory: 0, reservedStorage: 0, apiTotal: 0, apiErrors: 0 };
@@ -72,7 +75,7 @@ export function usageJson(u: JetStreamUsage, accounts: number, serverTotals = fa
     reserved_memory: u.reservedMemory,
     reserved_storage: u.reservedStorage,
     accounts,
-    ha_assets: 0, // no clustering, so no replicated assets
+    ha_assets: u.haAssets ?? 0,
     api,
   };
 }
@@ -86,6 +89,10 @@ export interface JetStreamLimits {
   syncInterval: "always" | number | undefined;
   /** `unique_tag`: the tag prefix whose values a stream's replicas must not share. */
   uniqueTag?: string;
+  /** `strict` (API requests with unknown fields refused), true unless configured false. */
+  strict: boolean;
+  /** The `limits {}` block as nats-server shows it. */
+  serverLimits: Record<string, number>;
 }
 
 /**
@@ -104,6 +111,8 @@ export function jetStreamLimits(server: Server): JetStreamLimits {
     domain: o.domain || undefined,
     syncInterval: o.syncInterval,
     uniqueTag: o.uniqueTag || undefined,
+    strict: o.strict !== false,
+    serverLimits: serverLimitsJson(o),
   };
 }
 
@@ -117,19 +126,22 @@ export function limitsJson(l: JetStreamLimits, withStoreDir: boolean): Record<st
   if (l.syncInterval === "always") out.sync_always = true;
   out.sync_mode = syncModeOf(l.syncInterval);
   if (l.uniqueTag) out.unique_tag = l.uniqueTag;
+  if (l.strict) out.strict = true;
   return out;
 }
 
 /** Limits and server-wide usage. */
 export function jetStreamTotals(server: Server): { limits: JetStreamLimits; usage: JetStreamUsage; accounts: JsAccount[] } {
   const accounts = jetStreamAccounts(server);
-  return { limits: jetStreamLimits(server), usage: serverUsage(accounts), accounts };
+  const usage = serverUsage(accounts);
+  usage.haAssets = jetStreamService(server)?.cluster?.haAssets() ?? 0;
+  return { limits: jetStreamLimits(server), usage, accounts };
 }
 
 /** The `jetstream` block of /varz and STATSZ: configured limits and usage. */
 export function jetStreamSummary(server: Server, withStoreDir: boolean): Record<string, unknown> {
   const { limits, usage, accounts } = jetStreamTotals(server);
-  return { config: limitsJson(limits, withStoreDir), stats: usageJson(usage, accounts.length, true) };
+  return { config: limitsJson(limits, withStoreDir), stats: usageJson(usage, accounts.length, true), limits: limits.serverLimits };
 }
 
 function freeSpace(dir: string): number {

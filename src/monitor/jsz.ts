@@ -37,11 +37,13 @@ export function buildJsz(m: Monitor, opts: JszOptions): Record<string, unknown> 
   const out: Record<string, unknown> = {
     ...head,
     config: limitsJson(limits, true),
+    limits: limits.serverLimits,
     ...usageJson(usage, accounts.length, true),
     streams,
     consumers,
     messages,
     bytes,
+    total: accounts.length,
   };
   const meta = jetStreamService(s)?.cluster;
   if (meta !== undefined) out.meta_cluster = meta.metaClusterJson();

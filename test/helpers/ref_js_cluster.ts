@@ -10,21 +10,30 @@ export interface RefJsCluster {
   stop(): Promise<void>;
 }
 
-/** undefined when the reference binary is not installed. */
-export async function startRefJsCluster(size = 3, clusterName = "REF", more: { serverTags?: string[][]; uniqueTag?: string; domain?: string } = {}): Promise<RefJsCluster | undefined> {
-  if (referenceBinary("2.15") === undefined) return undefined;
+/**
+ * undefined when the reference binary is not installed. `jetstream`: more settings of every
+ * server's jetstream block; `line` "tsnats" runs this checkout's server the same way (processes
+ * with the same configuration files).
+ */
+export async function startRefJsCluster(
+  size = 3,
+  clusterName = "REF",
+  more: { serverTags?: string[][]; uniqueTag?: string; domain?: string; jetstream?: string; line?: "2.15" | "tsnats" } = {},
+): Promise<RefJsCluster | undefined> {
+  const line = more.line ?? "2.15";
+  if (line === "2.15" && referenceBinary("2.15") === undefined) return undefined;
   const routePorts: number[] = [];
   for (let i = 0; i < size; i++) routePorts.push(await freePort());
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
   const servers = await Promise.all(
     routePorts.map((p, i) =>
       startNatsServer(
-        ["-js"],
+        ["-js", "-m", "-1"],
         `server_name: N${i + 1}\n` +
           (more.serverTags?.[i] !== undefined ? `server_tags: ${JSON.stringify(more.serverTags[i])}\n` : "") +
-          `jetstream { max_mem_store: 256MB, max_file_store: 1GB${more.uniqueTag !== undefined ? `, unique_tag: ${JSON.stringify(more.uniqueTag)}` : ""}${more.domain !== undefined ? `, domain: ${JSON.stringify(more.domain)}` : ""} }\n` +
+          `jetstream { max_mem_store: 256MB, max_file_store: 1GB${more.uniqueTag !== undefined ? `, unique_tag: ${JSON.stringify(more.uniqueTag)}` : ""}${more.domain !== undefined ? `, domain: ${JSON.stringify(more.domain)}` : ""}${more.jetstream !== undefined ? `\n${more.jetstream}\n` : ""} }\n` +
           `cluster { name: ${clusterName}, listen: 127.0.0.1:${p}, routes: [${routes}] }\n`,
-        "2.15",
+        line,
       ),
     ),
   );
