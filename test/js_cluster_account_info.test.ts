@@ -5,10 +5,13 @@
 // field by field (the api counters excepted: each server counts the requests it answered).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, jetstream, JetStreamApiError, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
 import { JsTestCluster } from "./helpers/js_cluster.js";
 import { startRefJsCluster } from "./helpers/ref_js_cluster.js";
+import { referenceBinary } from "./helpers/nats_server.js";
+import { startOperatorCluster } from "./helpers/operator_cluster.js";
+import { memoryResolverConfig, newAccount, newOperator, newUser, type UserFixture } from "./helpers/jwt.js";
 
 const TAGS = [["at:1"], ["at:2"], ["at:3"]];
 const DOMAIN = "AIDOM";
@@ -145,5 +148,75 @@ test("account info in a cluster: the account's usage across every server, as nat
   assert.equal(ours[0]!.memory, MEMORY);
   assert.equal(ours[0]!.reserved_storage, 3_000_000, "max_bytes of THREE and of REP, once (not per replica)");
   if (theirs === undefined) return; // no reference binary here
+  for (let i = 0; i < 3; i++) assert.deepEqual(withoutApiTotals(ours[i]!), withoutApiTotals(theirs[i]!), `account info from the client of server ${i + 1}`);
+});
+
+/** R1 streams on two servers, an R3 one, consumers R3 and R1, then INFO from each server once settled. */
+async function tieredScenario(ports: number[], user: UserFixture, storage: number, memory: number): Promise<Info[]> {
+  const auth = { authenticator: jwtAuthenticator(user.jwt, user.seed) };
+  const clients: NatsConnection[] = [];
+  try {
+    for (const port of ports) clients.push(await connect({ port, ...auth }));
+    const jsm = await managerOf(clients[0]!);
+    const placedTier = async (cfg: Partial<StreamConfig> & { name: string }): Promise<void> => {
+      for (let i = 0; ; i++) {
+        try {
+          await jsm.streams.add(cfg);
+          return;
+        } catch (err) {
+          if (!(err instanceof JetStreamApiError) || err.code !== 10005 || i >= 50) throw err;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    };
+    await placedTier({ name: "ONE", subjects: ["one.>"], num_replicas: 1, placement: { tags: ["at:1"] } as never, max_bytes: 10_000 });
+    await placedTier({ name: "TWO", subjects: ["two.>"], num_replicas: 1, storage: "memory" as never, placement: { tags: ["at:2"] } as never });
+    await placedTier({ name: "REP", subjects: ["rep.>"], num_replicas: 3, max_bytes: 20_000 });
+    const js = jetstream(clients[0]!, { timeout: 20_000 });
+    const payload = Buffer.alloc(100, 0x61);
+    for (let i = 0; i < 10; i++) await js.publish(`one.${i}`, payload);
+    for (let i = 0; i < 5; i++) await js.publish(`two.${i}`, payload);
+    for (let i = 0; i < 7; i++) await js.publish(`rep.${i}`, payload);
+    await jsm.consumers.add("REP", { durable_name: "D3", ack_policy: "explicit" as never });
+    await jsm.consumers.add("REP", { durable_name: "D3R1", ack_policy: "explicit" as never, num_replicas: 1 });
+    await jsm.consumers.add("ONE", { durable_name: "D1", ack_policy: "explicit" as never });
+    let infos: Info[] = [];
+    for (let round = 0; round < 100; round++) {
+      infos = await Promise.all(clients.map((c) => accountInfo(c)));
+      if (infos.every((i) => JSON.stringify(withoutApiTotals(i)) === JSON.stringify(withoutApiTotals(infos[0]!)) && i.storage === storage && i.memory === memory)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return infos;
+  } finally {
+    for (const c of clients) await c.close();
+  }
+}
+
+test("account info of an account with tiered limits (R1, R3) in a cluster, as nats-server 2.15", { timeout: 180_000 }, async () => {
+  const op = await newOperator();
+  const tiers = {
+    R1: { disk_storage: 1_000_000, mem_storage: 1_000_000, streams: 5, consumer: 10 },
+    R3: { disk_storage: 3_000_000, mem_storage: 0, streams: 2, consumer: 4 },
+  };
+  const acc = await newAccount(op, "T", { limits: { tiered_limits: tiers } as never });
+  const user = await newUser(acc, "u");
+  const common = memoryResolverConfig(op, [acc]);
+  const storage = 10 * fileMsg("one.0") + 3 * 7 * fileMsg("rep.0");
+  const memory = 5 * memMsg("two.0");
+  const run = async (line: "2.15" | "tsnats"): Promise<Info[]> => {
+    const servers = (await startOperatorCluster(line, common))!;
+    try {
+      return await tieredScenario(servers.map((s) => s.port), user, storage, memory);
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
+    }
+  };
+  const ours = await run("tsnats");
+  for (const i of ours) assert.deepEqual(withoutApiTotals(i), withoutApiTotals(ours[0]!));
+  const t = ours[0]!.tiers as Record<string, Info>;
+  assert.deepEqual({ streams: t.R1!.streams, consumers: t.R1!.consumers, storage: t.R1!.storage, memory: t.R1!.memory }, { streams: 2, consumers: 2, storage: 10 * fileMsg("one.0"), memory });
+  assert.deepEqual({ streams: t.R3!.streams, consumers: t.R3!.consumers, storage: t.R3!.storage }, { streams: 1, consumers: 1, storage: 3 * 7 * fileMsg("rep.0") });
+  if (referenceBinary("2.15") === undefined) return;
+  const theirs = await run("2.15");
   for (let i = 0; i < 3; i++) assert.deepEqual(withoutApiTotals(ours[i]!), withoutApiTotals(theirs[i]!), `account info from the client of server ${i + 1}`);
 });

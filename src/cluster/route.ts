@@ -402,7 +402,7 @@ export class Route extends RemoteConnection {
     } else if (args.length !== i || subject === undefined || accName === undefined) {
       throw new ProtocolError("", `processRemoteSub Parse Error: '${line}'`);
     }
-    const account = this.server.accounts.get(accName);
+    const account = this.server.accountForPeer(accName);
     if (account === undefined) {
       this.debug(`Unknown account ${JSON.stringify(accName)} for remote subject ${JSON.stringify(subject)}`);
       return;

@@ -222,6 +222,30 @@ export class Server {
     return this.accounts.get(name) ?? this.registerAccount(name);
   }
 
+  /**
+   * The account a route's interest names (nats-server's LookupAccount on RS+). Operator mode
+   * loads accounts on first use, so a peer may announce interest in one this server has not
+   * loaded yet: it is loaded from the resolver now. Dropping the interest instead left this
+   * server's clients of that account unable to reach the peer's subscribers for good (the
+   * peer announces once): `$JS.API` requests to another server of a JetStream cluster timed
+   * out. A resolver that answers later gets a placeholder that holds the interest meanwhile,
+   * completed when the fetch started here returns (a login fetches again if it failed), as
+   * nats-server's incomplete account; a name the memory resolver does not know stays unknown.
+   */
+  accountForPeer(name: string): Account | undefined {
+    const known = this.accounts.get(name);
+    if (known !== undefined || this.jwtAccounts === undefined) return known;
+    let found: Account | Promise<Account>;
+    try {
+      found = this.jwtAccounts.lookup(name);
+    } catch {
+      return undefined;
+    }
+    if (!(found instanceof Promise)) return found;
+    found.catch(() => undefined);
+    return this.registerAccount(name);
+  }
+
 
   /** The accounts as the account model's setup sees them. */
   get accountRegistry(): AccountRegistry {

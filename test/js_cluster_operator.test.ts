@@ -1,0 +1,147 @@
+// A JetStream cluster of three in operator (JWT) mode (operator, system account, memory resolver
+// with the account JWTs preloaded): clients on every server create R1 and R3 streams, publish,
+// create and fetch from consumers, ask stream and account info and delete, round after round,
+// and not one request may go unanswered. The same steps run on nats-server 2.15 and what the
+// clients saw compares line by line. Accounts are loaded on first use in operator mode: a server
+// that had not loaded the account when a peer announced the account's `$JS.API.>` interest used
+// to drop that interest, so its clients' requests never reached the meta leader.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, JetStreamApiError } from "@nats-io/jetstream";
+import { memoryResolverConfig, newAccount, newOperator, newUser, type UserFixture } from "./helpers/jwt.js";
+import { startOperatorCluster, type OperatorClusterKind } from "./helpers/operator_cluster.js";
+
+const ROUNDS = 4;
+const MSGS = 5;
+const TIMEOUT = 10_000;
+
+/** What a request brought: its answer's gist, or LOST when nothing came back in time. */
+async function step(what: string, f: () => Promise<string>): Promise<string> {
+  try {
+    return `${what}: ${await f()}`;
+  } catch (err) {
+    if (err instanceof JetStreamApiError) return `${what}: error ${err.code}`;
+    const e = err as Error;
+    return `${what}: ${/timeout|timed out/i.test(`${e.name} ${e.message}`) ? "LOST" : `failed ${e.message}`}`;
+  }
+}
+
+/** A cluster just started answers nothing until its meta leader is elected and an R3 group can be placed. */
+async function settle(clients: NatsConnection[]): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const answered = await Promise.all(
+      clients.map(async (c) => {
+        try {
+          const jsm = await jetstreamManager(c, { timeout: 2_000 });
+          await jsm.getAccountInfo();
+          return true;
+        } catch {
+          return false;
+        }
+      }),
+    );
+    if (answered.every(Boolean)) break;
+    if (Date.now() > deadline) throw new Error("the cluster answers no JetStream request");
+  }
+  const jsm = await jetstreamManager(clients[0]!, { timeout: TIMEOUT });
+  for (;;) {
+    try {
+      await jsm.streams.add({ name: "PROBE", subjects: ["probe"], num_replicas: 3 });
+      await jsm.streams.delete("PROBE");
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** Every client, round after round: an R1 or R3 stream, publishes, a durable fetched from, infos, delete. */
+async function exercise(ports: number[], user: UserFixture): Promise<string[]> {
+  const clients: NatsConnection[] = [];
+  const seen: string[] = [];
+  try {
+    for (const port of ports) clients.push(await connect({ port, authenticator: jwtAuthenticator(user.jwt, user.seed) }));
+    await settle(clients);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < clients.length; i++) {
+        const nc = clients[i]!;
+        const jsm = await jetstreamManager(nc, { timeout: TIMEOUT, checkAPI: false });
+        const js = jetstream(nc, { timeout: TIMEOUT });
+        const replicas = (round + i) % 2 === 0 ? 3 : 1;
+        const name = `S${round}_${i}`;
+        const at = `round ${round} client ${i}`;
+        seen.push(await step(`${at} create R${replicas}`, async () => `${(await jsm.streams.add({ name, subjects: [`${name}.>`], num_replicas: replicas })).config.num_replicas}`));
+        const seqs: number[] = [];
+        for (let m = 0; m < MSGS; m++) {
+          const r = await step("", async () => `${(await js.publish(`${name}.${m}`, `m${m}`)).seq}`);
+          seqs.push(Number(r.slice(2)) || -1);
+          if (r.endsWith("LOST")) seen.push(`${at} publish ${m}: LOST`);
+        }
+        seen.push(`${at} publish seqs: ${seqs.join(",")}`);
+        seen.push(await step(`${at} durable`, async () => (await jsm.consumers.add(name, { durable_name: "D", ack_policy: "explicit" as never })).name));
+        seen.push(
+          await step(`${at} fetch`, async () => {
+            const consumer = await js.consumers.get(name, "D");
+            const got: string[] = [];
+            const batch = await consumer.fetch({ max_messages: MSGS, expires: TIMEOUT });
+            for await (const m of batch) {
+              got.push(m.string());
+              m.ack();
+              if (got.length === MSGS) break;
+            }
+            return got.join(",");
+          }),
+        );
+        seen.push(await step(`${at} stream info`, async () => `${(await jsm.streams.info(name)).state.messages} messages`));
+        seen.push(await step(`${at} consumer info`, async () => `delivered ${(await jsm.consumers.info(name, "D")).delivered.stream_seq}`));
+        seen.push(await step(`${at} account info`, async () => ((await jsm.getAccountInfo()).streams >= 1 ? "answered" : "no streams")));
+        seen.push(await step(`${at} delete`, async () => `${await jsm.streams.delete(name)}`));
+      }
+    }
+    // A burst: every client asks for account info many times at once.
+    const burst = await Promise.all(
+      clients.map(async (nc, i) => {
+        const jsm = await jetstreamManager(nc, { timeout: TIMEOUT, checkAPI: false });
+        const answers = await Promise.all(Array.from({ length: 30 }, () => step("", async () => `${(await jsm.getAccountInfo()).limits !== undefined}`)));
+        return `burst client ${i}: ${answers.filter((a) => a === ": true").length} of 30 answered`;
+      }),
+    );
+    seen.push(...burst);
+    return seen;
+  } finally {
+    for (const c of clients) await c.close();
+  }
+}
+
+async function run(kind: OperatorClusterKind, common: string, user: UserFixture): Promise<string[] | undefined> {
+  const servers = await startOperatorCluster(kind, common);
+  if (servers === undefined) return undefined;
+  try {
+    return await exercise(
+      servers.map((s) => s.port),
+      user,
+    );
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+}
+
+test("operator mode cluster: requests from clients on every server reach the meta leader and the streams' servers, as nats-server 2.15", { timeout: 300_000 }, async () => {
+  const op = await newOperator();
+  const acc = await newAccount(op, "T", { limits: { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 } as never });
+  const user = await newUser(acc, "u");
+  const common = memoryResolverConfig(op, [acc]);
+  const ours = (await run("tsnats", common, user))!;
+  assert.deepEqual(
+    ours.filter((l) => /LOST|failed|error/.test(l)),
+    [],
+  );
+  assert.equal(ours.filter((l) => l.endsWith("seqs: 1,2,3,4,5")).length, ROUNDS * 3);
+  assert.equal(ours.filter((l) => l.endsWith("fetch: m0,m1,m2,m3,m4")).length, ROUNDS * 3);
+  const theirs = await run("2.15", common, user);
+  if (theirs === undefined) return; // no reference binary here
+  assert.deepEqual(ours, theirs);
+});
