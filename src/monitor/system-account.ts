@@ -64,6 +64,9 @@ class RequestError extends Error {
   }
 }
 
+/** The whole JetStream API, as the system account exports it to accounts in mixed mode. */
+const JS_ALL_API = "$JS.API.>";
+
 export class SystemAccountService implements ServerService {
   readonly name = "system-account";
   private readonly monitor: Monitor;
@@ -109,6 +112,7 @@ export class SystemAccountService implements ServerService {
     this.sys.addServiceExport("$SYS.REQ.ACCOUNT.*.CONNZ", { responseType: "Streamed", accountTokenPosition: 4 });
     this.sys.addServiceExport("$SYS.REQ.ACCOUNT.*.STATZ", { responseType: "Streamed", accountTokenPosition: 4 });
     this.sys.addServiceExport("$SYS.REQ.USER.*.INFO", { accountTokenPosition: 4 });
+    if (this.reachesRemoteJetStream()) this.sys.addServiceExport(JS_ALL_API);
     this.importIntoAccounts();
     this.server.events.connect.add(this.onConnect);
     this.server.events.disconnect.add(this.onDisconnect);
@@ -138,6 +142,10 @@ export class SystemAccountService implements ServerService {
         [`$SYS.REQ.ACCOUNT.${acc.name}.CONNZ`, "$SYS.REQ.ACCOUNT.PING.CONNZ", false],
       );
     }
+    // Mixed mode: without JetStream here, the accounts that have it reach the cluster's JetStream
+    // servers through the system account, as nats-server's servers without JetStream do (the
+    // requester's identity travels in Nats-Request-Info).
+    if (acc !== sys && this.reachesRemoteJetStream() && this.jetStreamAccount(acc)) imports.push([JS_ALL_API, JS_ALL_API, true]);
     for (const [subject, to, share] of imports) {
       if (acc.serviceImports.some((si) => si.exporter === sys && si.from === to)) continue;
       try {
@@ -146,6 +154,22 @@ export class SystemAccountService implements ServerService {
         this.server.log.warn(`System import ${to} into account ${acc.name}: ${(err as Error).message}`);
       }
     }
+  }
+
+  /** No JetStream on this server, but a cluster or super-cluster that may run it (nats-server: not standalone). */
+  private reachesRemoteJetStream(): boolean {
+    const o = this.server.options;
+    return !o.jetstream.enabled && (o.cluster !== undefined || o.gateway !== undefined);
+  }
+
+  /**
+   * An account with JetStream in the cluster: one configured with it (`jetstream: enabled`, JWT
+   * limits) or, when the configuration has no accounts of its own, the global account.
+   */
+  private jetStreamAccount(acc: Account): boolean {
+    if (acc.jetStreamLimits !== undefined) return true;
+    const others = [...this.server.accounts.values()].filter((a) => a !== this.sys && a !== this.server.globalAccount);
+    return acc === this.server.globalAccount && others.length === 0 && this.server.jwtAccounts === undefined;
   }
 
   /** Change how often STATSZ is published (tests, tuning). */

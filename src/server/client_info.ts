@@ -12,6 +12,11 @@ export interface ClientInfoOptions {
   service?: string;
   /** The server's name, for a detailed requestor or responder of a service. */
   server?: string;
+  /**
+   * Where the request entered: this server and its cluster, given even when not detailed (a
+   * request into the system account, as nats-server adds them: JetStream places by them).
+   */
+  origin?: { server: string; cluster?: string };
   /** When the connection ended (disconnect events). */
   withStop?: boolean;
 }
@@ -38,8 +43,11 @@ export function clientInfo(c: Client, o: ClientInfoOptions): Record<string, unkn
     if (c.opts.version) info.ver = c.opts.version;
   }
   if (c.rttMs > 0) info.rtt = msToNs(c.rttMs);
+  if (o.origin !== undefined) {
+    info.server = o.origin.server;
+    if (o.origin.cluster) info.cluster = o.origin.cluster;
+  } else if (o.detailed && o.server !== undefined) info.server = o.server;
   if (o.detailed) {
-    if (o.server !== undefined) info.server = o.server;
     if (o.withStop) info.stop = time(c.stop ?? new Date());
     if (c.opts.jwt) info.jwt = c.opts.jwt;
     const u = c.jwtUser;

@@ -278,7 +278,9 @@ export class ServiceImport implements Deliverer {
   private withRequestInfo(origin: Client, hdr: Buffer | undefined, chained: boolean): Buffer {
     const reusable = hdr === undefined && !chained;
     if (reusable && origin === this.infoFor && origin.rttMs === this.infoRtt && this.infoHdr !== undefined) return this.infoHdr;
-    const info = clientInfo(origin, { detailed: this.share, service: chained ? this.importer.name : undefined, server: origin.server.name });
+    // Into the system account (or shared): this server and its cluster too, as nats-server adds them.
+    const where = this.share || this.exporter === origin.server.systemAccount ? { server: origin.server.name, cluster: this.importer.clusterName?.() } : undefined;
+    const info = clientInfo(origin, { detailed: this.share, service: chained ? this.importer.name : undefined, origin: where });
     const out = setHeader(hdr, REQUEST_INFO_HEADER, JSON.stringify(info));
     if (reusable) {
       this.infoFor = origin;

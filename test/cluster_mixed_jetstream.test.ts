@@ -1,0 +1,109 @@
+// Mixed mode: a tsnats server without JetStream in a cluster of nats-server 2.15 servers that
+// run it. Its clients use the cluster's JetStream (streams, consumers, KV) as clients of a
+// nats-server without JetStream do: their accounts import the JetStream API from the system
+// account, and the requests reach the JetStream servers with the requester's identity.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { Kvm } from "@nats-io/kv";
+import { freePort, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { referenceMissing } from "./helpers/side_by_side.js";
+
+/** Three nats-server 2.15 servers with JetStream and one tsnats without, all routed to each other. */
+async function mixedCluster(accounts: string): Promise<{ ref: ReferenceServer[]; ours: ReferenceServer; stop: () => Promise<void> }> {
+  const routePorts = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
+  const conf = (name: string, port: number, js: boolean): string =>
+    `server_name: ${name}\n${accounts}\n${js ? "jetstream { max_mem_store: 256MB, max_file_store: 1GB }\n" : ""}cluster { name: MIX, listen: 127.0.0.1:${port}, routes: [${routes}] }\n`;
+  const ref = await Promise.all([0, 1, 2].map((i) => startNatsServer(i === 0 ? ["-js"] : ["-js"], conf(`N${i + 1}`, routePorts[i], true), "2.15")));
+  const ours = await startNatsServer([], conf("T4", routePorts[3], false), "tsnats");
+  return {
+    ref,
+    ours,
+    stop: async () => {
+      await ours.stop();
+      await Promise.all(ref.map((s) => s.stop()));
+    },
+  };
+}
+
+async function useJetStream(url: string, user: { user?: string; pass?: string }): Promise<void> {
+  const nc = await connect({ servers: url, ...user });
+  try {
+    // The first request waits for the cluster's meta leader (the servers just started).
+    const deadline = Date.now() + 60_000;
+    let created = false;
+    const jsm = await (async () => {
+      for (;;) {
+        try {
+          return await jetstreamManager(nc, { timeout: 5000 });
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    })();
+    while (!created) {
+      try {
+        const si = await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 });
+        assert.equal(si.cluster?.name, "MIX");
+        assert.ok(["N1", "N2", "N3"].includes(si.cluster?.leader ?? ""), "a nats-server JetStream server leads it");
+        created = true;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    const js = jetstream(nc);
+    for (let i = 1; i <= 20; i++) assert.equal((await js.publish(`orders.${i % 3}`, `o${i}`)).seq, i);
+    await jsm.consumers.add("ORDERS", { durable_name: "worker", ack_policy: "explicit" });
+    const c = await js.consumers.get("ORDERS", "worker");
+    const seen: string[] = [];
+    while (seen.length < 20) {
+      for await (const m of await c.fetch({ max_messages: 20 - seen.length, expires: 2000 })) {
+        seen.push(m.string());
+        m.ack();
+      }
+    }
+    assert.deepEqual(seen, Array.from({ length: 20 }, (_, i) => `o${i + 1}`));
+    const info = await jsm.consumers.info("ORDERS", "worker");
+    assert.equal(info.delivered.consumer_seq, 20);
+    const kv = await new Kvm(nc).create("registry", { replicas: 3 });
+    await kv.put("svc.a", "10.0.0.1");
+    assert.equal((await kv.get("svc.a"))?.string(), "10.0.0.1");
+    const acct = await jsm.getAccountInfo();
+    assert.equal(acct.streams, 2);
+  } finally {
+    await nc.close();
+  }
+}
+
+test("a tsnats server without JetStream in a nats-server 2.15 JetStream cluster: its clients use streams, consumers and KV", { skip: referenceMissing(), timeout: 180_000 }, async () => {
+  const c = await mixedCluster("");
+  try {
+    await useJetStream(`127.0.0.1:${c.ours.port}`, {});
+  } finally {
+    await c.stop();
+  }
+});
+
+test("mixed mode with accounts: an account with JetStream reaches it through the tsnats server, one without is told so", { skip: referenceMissing(), timeout: 180_000 }, async () => {
+  const accounts = `accounts {\n  A: { jetstream: enabled, users: [{ user: a, password: a }] }\n  B: { users: [{ user: b, password: b }] }\n}\n`;
+  const c = await mixedCluster(accounts);
+  try {
+    await useJetStream(`127.0.0.1:${c.ours.port}`, { user: "a", pass: "a" });
+    // B has no JetStream anywhere: a server without JetStream has no import for it, so nobody
+    // answers (a nats-server 2.15 without JetStream answers the same); a JetStream server says so.
+    const answers: string[] = [];
+    for (const port of [c.ours.port, c.ref[0].port]) {
+      const nc = await connect({ servers: `127.0.0.1:${port}`, user: "b", pass: "b" });
+      answers.push(await nc.request("$JS.API.INFO", "", { timeout: 2000 }).then((m) => m.string(), (e: Error) => e.message));
+      await nc.close();
+    }
+    assert.match(answers[0], /no responders/);
+    assert.equal((JSON.parse(answers[1]) as { error: { err_code: number } }).error.err_code, 10039);
+  } finally {
+    await c.stop();
+  }
+});
