@@ -3,8 +3,8 @@
 // num_replicas -1, 0, 1, 2, 3, 5, with and without mem_storage; what is accepted, what is
 // refused with which error, and the `cluster` of the answer (R1: name and leader; replicated:
 // raft group, leader, system account, replicas). tsnats replicates a consumer through its
-// stream's group, so R2 consumers on an R3 stream and replicated ephemerals, which nats-server
-// runs in groups of their own, are refused here (10036) instead of silently made something else.
+// stream's group; R2 consumers of an R3 stream and replicated ephemerals, which nats-server runs
+// in groups of their own, are kept by all of the stream's servers and list their own replicas.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -95,7 +95,8 @@ test("consumer num_replicas and mem_storage in a cluster, as nats-server 2.15", 
   assert.equal(ours.get("S3 durable r=5"), "400 10126 consumer config replica count exceeds parent stream");
   assert.equal(ours.get("S1 durable r=2"), "400 10126 consumer config replica count exceeds parent stream");
   assert.equal(ours.get("S3 durable r=-1"), "400 10133 replicas count cannot be negative");
-  assert.equal(ours.get("S3 durable r=2"), "503 10036 not currently supported in clustered mode");
+  assert.equal(ours.get("S3 durable r=2"), replicated.replace("%R", "2").replace("%M", "false").replace("replicas=2", "replicas=1"));
+  assert.equal(ours.get("S3 ephemeral r=3"), replicated.replace("%R", "3").replace("%M", "false"));
   const ref = await startRefJsCluster(3);
   if (ref === undefined) return;
   let theirs: Map<string, string>;
@@ -104,10 +105,6 @@ test("consumer num_replicas and mem_storage in a cluster, as nats-server 2.15", 
   } finally {
     await ref.stop();
   }
-  // Everything nats-server answers the same, but for what tsnats refuses as not there yet.
-  const notYet = (k: string): boolean => /^S[3M] (durable r=2|ephemeral r=[23])/.test(k);
-  for (const [k, v] of theirs) {
-    if (notYet(k)) assert.match(ours.get(k) ?? "", /^503 10036 /, k);
-    else assert.equal(ours.get(k), v, k);
-  }
+  // Everything nats-server answers the same.
+  for (const [k, v] of theirs) assert.equal(ours.get(k), v, k);
 });

@@ -8,7 +8,7 @@ import type { Client } from "../server/client.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
 import * as adv from "./advisories.js";
-import { consumerRequiredLevel, pauseUntilUtc, sourcingBecomesDurable, validGroupName, type ConsumerConfig } from "./consumer_config.js";
+import { consumerRequiredLevel, pauseUntilUtc, replicatedConsumer, sourcingBecomesDurable, validGroupName, type ConsumerConfig } from "./consumer_config.js";
 import { addConsumerWithAction, randomConsumerName, type ConsumerAction } from "./consumer_create.js";
 import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Consumer } from "./consumer.js";
@@ -839,13 +839,8 @@ export class Api {
     if (off !== undefined) throw offlineError("JSStreamOfflineReasonErrF", off.reason);
     const stream = this.streamOf(streamName);
     // In a cluster: more replicas than the stream (or fewer than zero) are refused by the config
-    // checks as nats-server refuses them; a consumer is replicated through its stream's group
-    // (durables with 0 or the stream's replicas) or R1 (1, and ephemerals). Other counts (R2 on
-    // an R3 stream) and replicated ephemerals are not there yet: said, not silently changed.
-    const wanted = raw.num_replicas ?? 0;
-    if (this.jsa.service.cluster !== undefined && wanted > 1 && wanted <= stream.cfg.num_replicas && (wanted !== stream.cfg.num_replicas || !raw.durable_name)) {
-      throw jsError("JSClusterUnSupportFeatureErr");
-    }
+    // checks as nats-server refuses them; a consumer is replicated through its stream's group or
+    // R1 on the member that creates it (consumer_config.ts replicatedConsumer).
     // The consumer of a mirror or source: its copy names it stably. On a work-queue or
     // interest origin it becomes a durable acknowledged by the copy's flow control replies
     // (2.14 AckFlowControl), so a message leaves the origin only once the copy stored it and
@@ -873,10 +868,9 @@ export class Api {
     }
     // An update never moves the pause deadline (CONSUMER.PAUSE does).
     const existing = consumerName !== "" ? stream.consumers.get(consumerName) : undefined;
-    // Moving a consumer between replicated (through the stream's group) and R1 is not there yet.
-    if (existing !== undefined && stream.replica !== undefined && existing.replicated !== (!!raw.durable_name && (raw.num_replicas ?? 0) !== 1)) {
-      throw jsError("JSClusterUnSupportFeatureErr");
-    }
+    // An update between replicated (through the stream's group) and R1: the group takes its
+    // state in, or the leader keeps it alone (StreamReplica.consumerScaled).
+    const scaled = existing !== undefined && stream.replica !== undefined && existing.replicated !== replicatedConsumer(raw);
     if (existing !== undefined) {
       if (existing.cfg.pause_until !== undefined) raw.pause_until = existing.cfg.pause_until;
       else delete raw.pause_until;
@@ -889,7 +883,8 @@ export class Api {
       }
     }
     raw.metadata = staticMetadata(raw.metadata ?? undefined, consumerRequiredLevel({ ...raw } as ConsumerConfig));
-    const c = addConsumerWithAction(this.jsa, stream, raw, req.action ?? "", req.pedantic === true);
+    const c = addConsumerWithAction(this.jsa, stream, raw, req.action ?? "", req.pedantic === true, stream.replica?.applying === true ? stream.replica.ephemeralName : undefined);
+    if (scaled) stream.replica?.consumerScaled(c);
     // A copy (re)starting on its consumer gets everything above the ack floor again: what it
     // had not confirmed as stored may have been lost on the way (nats-server does the same).
     if (c.cfg.sourcing === true) c.reset(0);

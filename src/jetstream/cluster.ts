@@ -34,7 +34,8 @@ import type { JetStreamService, JsAccount } from "./jetstream.js";
 import type { Stream } from "./stream.js";
 import { StreamReplica, peerId as peerIdOf, type ReplicaHost } from "./stream_replica.js";
 import { decodeRequest, type Shape } from "./json.js";
-import { sourcingBecomesDurable } from "./consumer_config.js";
+import { replicatedConsumer, sourcingBecomesDurable } from "./consumer_config.js";
+import { randomConsumerName } from "./consumer_create.js";
 
 /**
  * The meta leader's requests a held copy is relayed for: reads, and changes that are the same
@@ -955,9 +956,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (t[0] === "CONSUMER" && t[1] === "LIST" && t.length === 3 && stream !== undefined && (replica?.remoteEphemerals().length ?? 0) > 0) {
         return this.consumerList(jsa, stream, body, reply, hdr);
       }
-      if (replica !== undefined && replicatedChange(t, body, stream)) {
+      const change = replica !== undefined ? replicatedChange(t, body, stream) : false;
+      if (replica !== undefined && change !== false) {
         // A change of a replicated stream: every member runs it once committed, the leader answers.
-        replica.proposeApi(t.join("."), body, reply, hdr);
+        replica.proposeApi(t.join("."), body, reply, hdr, change.name);
         return PENDING;
       }
       return undefined;
@@ -1660,18 +1662,19 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 
 /**
  * Is this request about a replicated stream one that every member runs (once committed)?
- * Purges, message deletes, and the creation and deletion of durable consumers (their state is
- * replicated; ephemeral consumers live on the stream's leader only, as R1 ones).
+ * Purges, message deletes, and the creation and deletion of replicated consumers (their state is
+ * replicated; R1 consumers live on the member that created them). `name`: the name chosen here
+ * for an unnamed ephemeral, so that every member creates the same one.
  */
-function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined): boolean {
-  if (t[0] === "STREAM") return t[1] === "PURGE" || (t[1] === "MSG" && t[2] === "DELETE");
+function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined): false | { name?: string } {
+  if (t[0] === "STREAM") return t[1] === "PURGE" || (t[1] === "MSG" && t[2] === "DELETE") ? {} : false;
   if (t[0] !== "CONSUMER") return false;
-  if (t[1] === "DELETE") return stream?.consumers.get(t[3] ?? "")?.replicated === true;
+  if (t[1] === "DELETE") return stream?.consumers.get(t[3] ?? "")?.replicated === true ? {} : false;
   if (t[1] === "CREATE" || (t[1] === "DURABLE" && t[2] === "CREATE")) {
-    // A durable replicated through the stream's group: every member creates it. An R1 one
-    // (num_replicas 1) lives on the member that creates it, as an ephemeral does.
+    // A replicated consumer: every member creates it. An R1 one lives on the member that
+    // creates it.
     const existing = stream?.consumers.get(t[1] === "DURABLE" ? (t[4] ?? "") : (t[3] ?? ""));
-    if (existing !== undefined) return existing.replicated;
+    if (existing !== undefined) return existing.replicated ? {} : false;
     let req: { config?: { durable_name?: unknown; num_replicas?: unknown; sourcing?: unknown; direct?: unknown; name?: unknown } };
     try {
       req = parseConfig(body) as typeof req;
@@ -1682,7 +1685,13 @@ function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined)
     // replicated like the user's durables.
     const sourcing = stream !== undefined && sourcingBecomesDurable(req.config, stream.cfg);
     const durable = t[1] === "DURABLE" || sourcing || (typeof req.config?.durable_name === "string" && req.config.durable_name !== "");
-    return durable && req.config?.num_replicas !== 1;
+    if (!replicatedConsumer({ durable_name: durable ? "durable" : undefined, num_replicas: req.config?.num_replicas })) return false;
+    const named = t.length > 3 || durable || (typeof req.config?.name === "string" && req.config.name !== "");
+    if (named) return {};
+    let name: string;
+    do name = randomConsumerName();
+    while (stream?.consumers.has(name) === true);
+    return { name };
   }
   return false;
 }

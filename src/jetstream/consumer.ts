@@ -13,7 +13,7 @@ import { subjectMatches } from "../protocol/subject.js";
 import type { ConsumerState, ConsumerStore, StoredMsg } from "../storage/store.js";
 import { cloneConsumerState, emptyConsumerState } from "../storage/store.js";
 import * as adv from "./advisories.js";
-import { filtersOf, METADATA_IN_ANSWERS, optStartTimeNs, stampInactiveThreshold, withoutServerMetadata, type ConsumerConfig } from "./consumer_config.js";
+import { filtersOf, METADATA_IN_ANSWERS, optStartTimeNs, replicatedConsumer, stampInactiveThreshold, withoutServerMetadata, type ConsumerConfig } from "./consumer_config.js";
 import { jsError } from "./errors.js";
 import { dynamicMetadata } from "./api_level.js";
 import { parsePullRequest, WaitQueue, type PullRequest } from "./pull_request.js";
@@ -525,12 +525,12 @@ export class Consumer {
   // ---- delivery ----
 
   /**
-   * Is this consumer's state replicated through its stream's group (a durable of a replicated
-   * stream with num_replicas 0 or the stream's)? The others are R1 (as nats-server's ephemerals
-   * and R1 durables): they run on the member that created them, whoever leads the stream.
+   * Is this consumer's state replicated through its stream's group (`replicatedConsumer`)? The
+   * others are R1 (as nats-server's ephemerals and R1 durables): they run on the member that
+   * created them, whoever leads the stream.
    */
   get replicated(): boolean {
-    return this.stream.replica !== undefined && this.durable && (this.cfg.num_replicas ?? 0) !== 1;
+    return this.stream.replica !== undefined && replicatedConsumer(this.cfg);
   }
 
   /** A replicated consumer on a member that does not lead the stream: it keeps state, delivers nothing. */
@@ -541,6 +541,12 @@ export class Consumer {
   /** This member now leads the stream: deliveries and redeliveries resume from the replicated state. */
   resume(): void {
     if (this.closed) return;
+    if (this.replicated) {
+      // Its inactivity counts from now: clients idle towards the old leader get one threshold.
+      this.lastActive = Date.now();
+      if (!this.active) this.inactiveSince = Date.now();
+      this.armInactive();
+    }
     if (this.st.pending.size > 0) this.arm(Date.now() + 1);
     if (!this.isPull && this.cfg.idle_heartbeat) this.arm(Date.now() + this.cfg.idle_heartbeat / 1e6);
     this.kick();
@@ -1190,7 +1196,16 @@ export class Consumer {
       const idleSince = this.isPull ? (this.waiting.length > 0 ? 0 : this.lastActive) : this.active ? 0 : this.inactiveSince;
       if (idleSince > 0) {
         if (now - idleSince >= tm) {
-          this.stream.jsa.deleteConsumer(this.stream, this.name, "inactive");
+          // A replicated consumer is deleted by every member of its group, once committed.
+          const replica = this.stream.replica;
+          if (replica !== undefined && this.replicated) {
+            try {
+              replica.proposeApi(`CONSUMER.DELETE.${this.stream.name}.${this.name}`, Buffer.alloc(0), "", undefined);
+            } catch {
+              // no quorum now: checked again after another threshold
+              this.arm(now + tm);
+            }
+          } else this.stream.jsa.deleteConsumer(this.stream, this.name, "inactive");
           return;
         }
         next = Math.min(next, idleSince + tm);
@@ -1254,7 +1269,18 @@ export class Consumer {
     const cluster = service.cluster;
     if (cluster === undefined) return {};
     const replica = this.stream.replica;
-    if (replica !== undefined && this.replicated) return { cluster: replica.clusterInfo() };
+    if (replica !== undefined && this.replicated) {
+      const info = replica.clusterInfo();
+      // Fewer replicas than the stream's: its leader and the first others (current ones first).
+      const n = this.cfg.num_replicas ?? 0;
+      const others = info.replicas as Array<{ current?: boolean }> | undefined;
+      if (n > 0 && others !== undefined && others.length > n - 1) {
+        const kept = [...others.filter((r) => r.current === true), ...others.filter((r) => r.current !== true)].slice(0, n - 1);
+        if (kept.length > 0) info.replicas = kept;
+        else delete info.replicas;
+      }
+      return { cluster: info };
+    }
     return { cluster: { name: cluster.clusterName, leader: service.server.name } };
   }
 

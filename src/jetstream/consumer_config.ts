@@ -294,6 +294,20 @@ function applyDefaults(c: Full, stream: StreamConfig, limits: ConsumerLimits, pe
 
 // ---- checks ----
 
+/**
+ * Is a consumer of a replicated stream replicated (its state kept by every member of the stream's
+ * group, led by the stream's leader)? Durables unless they ask for one replica, and ephemerals
+ * that ask for more than one (nats-server 2.15 runs those in groups of their own: an R2 consumer
+ * of an R3 stream is kept on all three here, more copies than asked, never fewer). The others are
+ * R1 on the member that created them.
+ */
+export function replicatedConsumer(cfg: { durable_name?: unknown; num_replicas?: unknown } | undefined): boolean {
+  const n = typeof cfg?.num_replicas === "number" ? cfg.num_replicas : 0;
+  const durable = typeof cfg?.durable_name === "string" && cfg.durable_name !== "";
+  return n !== 1 && (durable || n > 1);
+}
+
+
 /** nats-server's isValidAssetName: no whitespace, no `.`, `*`, `>`, no path separators. */
 /**
  * A mirror's or source's consumer request on a work-queue or interest origin: the origin keeps it

@@ -59,9 +59,10 @@ export function randomConsumerName(): string {
 /**
  * Create the consumer `raw` describes on `stream`, or update the existing one of that name.
  * `raw` already carries the name the request decided (durable_name or name) and its
- * versioning metadata.
+ * versioning metadata. `givenName`: the name a replicated stream's leader chose for an unnamed
+ * ephemeral (every member of the group creates it under that name).
  */
-export function addConsumerWithAction(jsa: JsAccount, stream: Stream, raw: Partial<ConsumerConfig>, action: ConsumerAction, pedantic: boolean): Consumer {
+export function addConsumerWithAction(jsa: JsAccount, stream: Stream, raw: Partial<ConsumerConfig>, action: ConsumerAction, pedantic: boolean, givenName?: string): Consumer {
   // The account's limits for the stream's tier (nats-server's selectLimits).
   const sel = jsa.selectLimits(stream.cfg.num_replicas);
   if (sel === undefined) throw jsError("JSNoLimitsErr");
@@ -108,8 +109,11 @@ export function addConsumerWithAction(jsa: JsAccount, stream: Stream, raw: Parti
   let name = cName;
   if (name === "") {
     // A legacy ephemeral: the server names it (its config keeps no name, as in nats-server).
-    do name = randomConsumerName();
-    while (stream.consumers.has(name));
+    if (givenName !== undefined) name = givenName;
+    else {
+      do name = randomConsumerName();
+      while (stream.consumers.has(name));
+    }
   }
   if (!isValidAssetName(name)) throw jsError("JSConsumerBadDurableNameErr");
   // The name is a directory of the stream's store: longer than a file name can be, the

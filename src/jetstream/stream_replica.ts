@@ -47,8 +47,8 @@ import { BATCH_ID_KEY, storeErrorToApi, type Prepared, type Stream, type StreamO
 import { FAST_BATCH_SUFFIX, parseFastBatchReply } from "./fast_batch.js";
 import { getHeader } from "../protocol/headers.js";
 import { HDR_BATCH_ID } from "./msg_headers.js";
-import type { ConsumerOp } from "./consumer.js";
-import type { ConsumerConfig } from "./consumer_config.js";
+import type { Consumer, ConsumerOp } from "./consumer.js";
+import { replicatedConsumer, type ConsumerConfig } from "./consumer_config.js";
 import type { ConsumerState, PendingEntry } from "../storage/store.js";
 import { restoreConsumer } from "./snapshot.js";
 import * as adv from "./advisories.js";
@@ -87,6 +87,8 @@ function catchupShare(service: object, key: string, limit: number): number {
 
 /** A new group's preferred first leader asks for votes again this often, this many times, until a leader is known. */
 const CAMPAIGN_RETRY_MS = 100;
+/** How often a consumer scaled up on a member asks the group's leader again to take it in. */
+const ADOPT_RETRY_MS = 500;
 const CAMPAIGN_RETRIES = 20;
 
 /** Present while this member's copy is being copied again from the leader after damage. */
@@ -111,9 +113,12 @@ type ReplicatedOp =
   | { op: "consumer"; name: string; c: ConsumerOp }
   /** The durable consumers' changes of one turn, in order (a fetch's deliveries, a batch of acks). */
   | { op: "consumers"; list: Array<{ name: string; c: ConsumerOp }> }
-  | { op: "api"; rest: string; body: string; reply: string; hdr?: string }
+  /** `name`: the name the leader gave an unnamed ephemeral consumer (every member creates it under that name). */
+  | { op: "api"; rest: string; body: string; reply: string; hdr?: string; name?: string }
   /** Messages the leader's clock expired (max age, per-message TTL): removed by the others. */
   | { op: "expired"; seqs: number[] }
+  /** A consumer scaled up from R1: every member that lacks it creates it with this state. */
+  | { op: "adopt"; sc: SnapshotConsumer }
   /** An ephemeral consumer lives on `host` (R1, as nats-server places them), or is gone. */
   | { op: "eph"; name: string; host: string; gone?: boolean; direct?: boolean };
 
@@ -337,18 +342,61 @@ export class StreamReplica implements RaftStateMachine {
     const sys = this.stream.jsa.service.server.systemAccount;
     for (const c of this.stream.consumers.values()) {
       if (!c.durable || c.replicated || c.cfg.direct === true) continue;
-      const cs = c.stateSnapshot();
-      const sc: SnapshotConsumer = {
-        name: c.name,
-        config: c.cfg,
-        created: String(c.created),
-        state: { delivered: cs.delivered, ack_floor: cs.ack_floor, pending: [...cs.pending], redelivered: [...cs.redelivered] },
-      };
+      const sc = snapshotConsumerOf(c);
       sys?.publish(`$JSC.ADOPT.${this.group}`, "", undefined, Buffer.from(JSON.stringify(sc)));
     }
   }
 
-  /** On the group's leader: a single-replica durable handed over by a member the stream left, created here (it lives here now). */
+  /**
+   * An update changed whether a consumer is replicated. R1 → replicated (on the member that held
+   * it): its config and state go to every member through the group (an `adopt` entry, proposed
+   * by the leader). Replicated → R1 (run by every member once committed): the leader keeps it
+   * (recorded as living there), the others drop their copy, as nats-server 2.15 scales a
+   * consumer's group down to its leader.
+   */
+  consumerScaled(c: Consumer): void {
+    if (c.replicated) {
+      this.adoptPending.add(c.name);
+      this.sendAdopts();
+    } else if (this.node.isLeader) {
+      this.ephemeralChanged(c.name, false);
+    } else {
+      this.stream.consumers.delete(c.name);
+      c.stop(true);
+    }
+  }
+
+  /** Consumers scaled up here whose `adopt` entry was not applied yet: asked again until it is (the group may have had no leader). */
+  private readonly adoptPending = new Set<string>();
+  private adoptTimer: NodeJS.Timeout | undefined;
+
+  private readonly sendAdopts = (): void => {
+    if (this.adoptTimer !== undefined) clearTimeout(this.adoptTimer);
+    this.adoptTimer = undefined;
+    if (this.stopped) return;
+    for (const name of this.adoptPending) {
+      const c = this.stream.consumers.get(name);
+      if (c === undefined || !c.replicated) {
+        this.adoptPending.delete(name);
+        continue;
+      }
+      const sc = snapshotConsumerOf(c);
+      if (!this.node.isLeader) this.stream.jsa.service.server.systemAccount?.publish(`$JSC.ADOPT.${this.group}`, "", undefined, Buffer.from(JSON.stringify(sc)));
+      else {
+        try {
+          this.proposeOp({ op: "adopt", sc });
+        } catch {
+          // no quorum now: asked again
+        }
+      }
+    }
+    if (this.adoptPending.size > 0) {
+      this.adoptTimer = setTimeout(this.sendAdopts, ADOPT_RETRY_MS);
+      this.adoptTimer.unref();
+    }
+  };
+
+  /** On the group's leader: a single-replica durable handed over by a member the stream left, created here (it lives here now), or a consumer scaled up, proposed to every member. */
   private adopt(payload: Buffer): void {
     if (!this.node.isLeader) return;
     let sc: SnapshotConsumer;
@@ -357,7 +405,16 @@ export class StreamReplica implements RaftStateMachine {
     } catch {
       return;
     }
-    if (typeof sc.name !== "string" || this.stream.consumers.has(sc.name)) return;
+    if (typeof sc.name !== "string") return;
+    if (replicatedConsumer(sc.config)) {
+      try {
+        this.proposeOp({ op: "adopt", sc });
+      } catch {
+        // no quorum: its next update asks again
+      }
+      return;
+    }
+    if (this.stream.consumers.has(sc.name)) return;
     this.restoreConsumers([sc]);
     if (this.stream.consumers.has(sc.name)) {
       this.ephemeralChanged(sc.name, false);
@@ -607,6 +664,8 @@ export class StreamReplica implements RaftStateMachine {
     this.stopped = true;
     if (this.membersTimer !== undefined) clearTimeout(this.membersTimer);
     this.membersTimer = undefined;
+    if (this.adoptTimer !== undefined) clearTimeout(this.adoptTimer);
+    this.adoptTimer = undefined;
     this.node.stop();
     const sys = this.stream.jsa.service.server.systemAccount;
     if (this.sub !== undefined) sys?.unsubscribeInternal(this.sub);
@@ -894,9 +953,12 @@ export class StreamReplica implements RaftStateMachine {
   };
 
   /** An API request that changes the stream (purge, message delete): run on every member once committed; the leader answers. */
-  proposeApi(rest: string, body: Buffer, reply: string, hdr: Buffer | undefined): void {
-    this.proposeOp({ op: "api", rest, body: body.toString("base64"), reply, hdr: hdr?.toString("base64") });
+  proposeApi(rest: string, body: Buffer, reply: string, hdr: Buffer | undefined, name?: string): void {
+    this.proposeOp({ op: "api", rest, body: body.toString("base64"), reply, hdr: hdr?.toString("base64"), ...(name !== undefined ? { name } : {}) });
   }
+
+  /** While a committed consumer create runs: the name the leader gave the unnamed ephemeral it creates. */
+  ephemeralName: string | undefined;
 
   private proposeOp(op: ReplicatedOp): { index: number; data: Buffer } {
     if (op.op !== "consumer" && op.op !== "consumers" && this.consumerOps.length > 0) this.flushConsumerOps();
@@ -1113,6 +1175,12 @@ export class StreamReplica implements RaftStateMachine {
       } catch (err) {
         this.stream.jsa.service.log.warn(`stream '${this.stream.name}': ${op.s.op} failed: ${(err as Error).message}`);
       }
+    } else if (op.op === "adopt") {
+      // It is replicated from here on: no longer recorded as living on one member.
+      this.ephemerals.delete(op.sc.name);
+      this.adoptPending.delete(op.sc.name);
+      this.restoreConsumers([op.sc]);
+      if (this.node.isLeader) this.stream.consumers.get(op.sc.name)?.resume();
     } else if (op.op === "consumer" || op.op === "consumers") {
       const own = this.ownConsumerEntries.get(index);
       if (own !== undefined) this.ownConsumerEntries.delete(index);
@@ -1134,7 +1202,12 @@ export class StreamReplica implements RaftStateMachine {
       return;
     } else {
       const reply = this.node.isLeader ? op.reply : "";
-      this.stream.jsa.executeApi(op.rest, reply, Buffer.from(op.body, "base64"), op.hdr === undefined ? undefined : Buffer.from(op.hdr, "base64"));
+      this.ephemeralName = op.name;
+      try {
+        this.stream.jsa.executeApi(op.rest, reply, Buffer.from(op.body, "base64"), op.hdr === undefined ? undefined : Buffer.from(op.hdr, "base64"));
+      } finally {
+        this.ephemeralName = undefined;
+      }
     }
     this.opsApplied = index;
     this.writeApplied();
@@ -1161,13 +1234,7 @@ export class StreamReplica implements RaftStateMachine {
     const consumers: SnapshotConsumer[] = [];
     for (const c of this.stream.consumers.values()) {
       if (!c.replicated) continue;
-      const cs = c.stateSnapshot();
-      consumers.push({
-        name: c.name,
-        config: c.cfg,
-        created: String(c.created),
-        state: { delivered: cs.delivered, ack_floor: cs.ack_floor, pending: [...cs.pending], redelivered: [...cs.redelivered] },
-      });
+      consumers.push(snapshotConsumerOf(c));
     }
     return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq, eph, consumers })), ready: this.stream.store.syncPending() };
   }
@@ -1366,6 +1433,17 @@ export class StreamReplica implements RaftStateMachine {
   get current(): boolean {
     return this.node.leader !== "" && this.node.applied >= this.node.commit && !this.node.damaged;
   }
+}
+
+/** A consumer's config and state as a group's snapshot (and an `adopt` entry) carry them. */
+function snapshotConsumerOf(c: Consumer): SnapshotConsumer {
+  const cs = c.stateSnapshot();
+  return {
+    name: c.name,
+    config: c.cfg,
+    created: String(c.created),
+    state: { delivered: cs.delivered, ack_floor: cs.ack_floor, pending: [...cs.pending], redelivered: [...cs.redelivered] },
+  };
 }
 
 /** nats-server's peer id: a short hash of the server name. */

@@ -1,0 +1,239 @@
+// Consumers of a replicated stream with a replica count of their own, through @nats-io/jetstream
+// clients, the same steps on a tsnats cluster and on nats-server 2.15: an R2 durable and an R3
+// ephemeral of an R3 stream are accepted (no 10036), their info shows their own replicas,
+// CONSUMER.LEADER.STEPDOWN moves their leadership, and after the server leading them is killed
+// consuming goes on from the ack floor: no acknowledged delivery comes again, none is lost.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { JsTestCluster } from "./helpers/js_cluster.js";
+import { startRefJsCluster } from "./helpers/ref_js_cluster.js";
+import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
+
+interface Info {
+  error?: { code: number; err_code: number; description: string };
+  name?: string;
+  config?: { num_replicas?: number };
+  cluster?: { leader?: string; replicas?: Array<{ name: string }> };
+  ack_floor?: { stream_seq: number };
+  [k: string]: unknown;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The consumer's info once it names a leader (not `not`). */
+async function infoWithLeader(nc: NatsConnection, stream: string, name: string, not = ""): Promise<Info> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const a = await clusterApi<Info>(nc, `$JS.API.CONSUMER.INFO.${stream}.${name}`);
+    const leader = a.cluster?.leader ?? "";
+    if ((a.error === undefined && leader !== "" && leader !== not) || Date.now() > deadline) return a;
+    await sleep(250);
+  }
+}
+
+/** Fetches until `count` messages came (acknowledging each), across leader changes; their stream sequences. */
+async function consume(nc: NatsConnection, stream: string, name: string, count: number): Promise<number[]> {
+  const js = jetstream(nc, { timeout: 5000 });
+  const seqs: number[] = [];
+  const deadline = Date.now() + 90_000;
+  while (seqs.length < count && Date.now() < deadline) {
+    try {
+      const consumer = await js.consumers.get(stream, name);
+      for await (const m of await consumer.fetch({ max_messages: count - seqs.length, expires: 2000 })) {
+        seqs.push(m.seq);
+        await m.ackAck({ timeout: 5000 });
+      }
+    } catch {
+      await sleep(250); // no leader yet: asked again
+    }
+  }
+  return seqs;
+}
+
+interface Observed {
+  create: string[];
+  replicas: Record<string, number>;
+  stepdownMoved: Record<string, boolean>;
+  afterKill: Record<string, { seqs: number[]; ackFloor: number; replicas: number }>;
+}
+
+async function scenario(urls: string[], kill: (server: string) => Promise<void>, afterKill: string[]): Promise<Observed> {
+  const nc = await connect({ servers: urls });
+  const out: Observed = { create: [], replicas: {}, stepdownMoved: {}, afterKill: {} };
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: 5000, checkAPI: false });
+    const s = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.G", { name: "G", subjects: ["g.>"], num_replicas: 3 });
+    assert.equal(s.error, undefined, JSON.stringify(s.error));
+    for (let i = 1; i <= 20; i++) await clusterPublish(nc, "g.x", `m${i}`);
+    const d2 = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.G.D2", { stream_name: "G", config: { durable_name: "D2", ack_policy: "explicit", num_replicas: 2 } });
+    out.create.push(d2.error === undefined ? `D2 ok r=${d2.config?.num_replicas}` : `D2 ${d2.error.err_code}`);
+    let eph = "";
+    try {
+      const ci = await jsm.consumers.add("G", { ack_policy: AckPolicy.Explicit, num_replicas: 3, inactive_threshold: 120_000_000_000 });
+      eph = ci.name;
+      out.create.push(`ephemeral ok r=${ci.config.num_replicas}`);
+    } catch (err) {
+      out.create.push(`ephemeral ${(err as Error).message}`);
+    }
+    if (d2.error !== undefined || eph === "") return out;
+    const names: Record<string, string> = { D2: "D2", E3: eph };
+    for (const [label, name] of Object.entries(names)) {
+      const before = await infoWithLeader(nc, "G", name);
+      out.replicas[label] = before.cluster?.replicas?.length ?? 0;
+      const sd = await clusterApi<Info>(nc, `$JS.API.CONSUMER.LEADER.STEPDOWN.G.${name}`, {});
+      assert.equal(sd.error, undefined, JSON.stringify(sd.error));
+      const after = await infoWithLeader(nc, "G", name, before.cluster?.leader);
+      out.stepdownMoved[label] = after.cluster?.leader !== before.cluster?.leader;
+    }
+    // Ten acknowledged on each, then the server leading each consumer is killed (one at a time).
+    for (const [label, name] of Object.entries(names)) {
+      const first = await consume(nc, "G", name, 10);
+      assert.deepEqual(first, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], label);
+    }
+    // The server leading the R3 ephemeral is killed: it goes on with the two others. (An R2
+    // consumer of nats-server stops when one of its two servers is gone; tsnats keeps it on all
+    // of its stream's servers, so there it goes on too: checked for tsnats only.)
+    await kill((await infoWithLeader(nc, "G", eph)).cluster?.leader ?? "");
+    for (const label of afterKill) {
+      const name = names[label];
+      const rest = await consume(nc, "G", name, 10);
+      const info = await infoWithLeader(nc, "G", name);
+      out.afterKill[label] = { seqs: rest, ackFloor: info.ack_floor?.stream_seq ?? -1, replicas: info.cluster?.replicas?.length ?? 0 };
+    }
+  } finally {
+    await nc.close();
+  }
+  return out;
+}
+
+test("R2 durable and R3 ephemeral of an R3 stream: own replicas, stepdown, leader killed, as nats-server 2.15", { timeout: 600_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  let ours: Observed;
+  try {
+    await c.metaLeader();
+    ours = await scenario(
+      c.members.map((m) => m.url),
+      (server) => c.stopMember(server),
+      ["E3", "D2"],
+    );
+  } finally {
+    await c.stop();
+  }
+  const rest = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
+  assert.deepEqual(ours.create, ["D2 ok r=2", "ephemeral ok r=3"]);
+  assert.deepEqual(ours.replicas, { D2: 1, E3: 2 });
+  assert.deepEqual(ours.stepdownMoved, { D2: true, E3: true });
+  assert.deepEqual(ours.afterKill.D2?.seqs, rest);
+  assert.deepEqual(ours.afterKill.E3?.seqs, rest);
+  assert.equal(ours.afterKill.D2?.ackFloor, 20);
+  assert.equal(ours.afterKill.E3?.ackFloor, 20);
+  const ref = await startRefJsCluster(3);
+  if (ref === undefined) return;
+  let theirs: Observed;
+  try {
+    theirs = await scenario(ref.urls, async (server) => {
+      await ref.servers[Number(server.slice(1)) - 1].stop();
+    }, ["E3"]);
+  } finally {
+    await ref.stop();
+  }
+  // What clients see is the same.
+  assert.deepEqual(ours.create, theirs.create);
+  assert.deepEqual(ours.replicas, theirs.replicas);
+  assert.deepEqual(ours.stepdownMoved, theirs.stepdownMoved);
+  assert.deepEqual(ours.afterKill.E3?.seqs, theirs.afterKill.E3?.seqs);
+  assert.equal(ours.afterKill.E3?.ackFloor, theirs.afterKill.E3?.ackFloor);
+});
+
+interface Scaled {
+  seqs: number[][];
+  infos: string[];
+}
+
+/** An R1 durable scaled up to R3 and back down by updates, consuming between: where each consumes from. */
+async function scaling(urls: string[], held?: (stream: string, name: string) => string[]): Promise<Scaled> {
+  const nc = await connect({ servers: urls });
+  const out: Scaled = { seqs: [], infos: [] };
+  const describe = (a: Info): string =>
+    a.error !== undefined ? `${a.error.err_code}` : `r=${a.config?.num_replicas} replicas=${a.cluster?.replicas?.length ?? 0} floor=${a.ack_floor?.stream_seq}`;
+  try {
+    const s = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.U", { name: "U", subjects: ["u.>"], num_replicas: 3 });
+    assert.equal(s.error, undefined, JSON.stringify(s.error));
+    for (let i = 1; i <= 10; i++) await clusterPublish(nc, "u.x", `m${i}`);
+    const cfg = { durable_name: "C", ack_policy: "explicit" };
+    const created = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.U.C", { stream_name: "U", config: { ...cfg, num_replicas: 1 } });
+    out.infos.push(describe(created));
+    out.seqs.push(await consume(nc, "U", "C", 4));
+    // The stream's leader moves: the R1 consumer stays where it was.
+    const sd = await clusterApi<Info>(nc, "$JS.API.STREAM.LEADER.STEPDOWN.U", {});
+    assert.equal(sd.error, undefined, JSON.stringify(sd.error));
+    const up = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.U.C", { stream_name: "U", action: "update", config: { ...cfg, num_replicas: 3 } });
+    assert.equal(up.error, undefined, JSON.stringify(up.error));
+    const deadline = Date.now() + 60_000;
+    let info = await infoWithLeader(nc, "U", "C");
+    while ((info.cluster?.replicas?.length ?? 0) < 2 && Date.now() < deadline) {
+      await sleep(250);
+      info = await infoWithLeader(nc, "U", "C");
+    }
+    out.infos.push(describe(info));
+    if (held !== undefined) await waitUntilHeld(() => held("U", "C"), 3, "every server holds the scaled-up consumer with its ack floor");
+    out.seqs.push(await consume(nc, "U", "C", 3));
+    const down = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.U.C", { stream_name: "U", action: "update", config: { ...cfg, num_replicas: 1 } });
+    assert.equal(down.error, undefined, JSON.stringify(down.error));
+    info = await infoWithLeader(nc, "U", "C");
+    while ((info.cluster?.replicas?.length ?? 0) > 0 && Date.now() < deadline) {
+      await sleep(250);
+      info = await infoWithLeader(nc, "U", "C");
+    }
+    out.infos.push(describe(info));
+    if (held !== undefined) await waitUntilHeld(() => held("U", "C"), 1, "one server holds the scaled-down consumer");
+    out.seqs.push(await consume(nc, "U", "C", 3));
+    out.infos.push(describe(await infoWithLeader(nc, "U", "C")));
+  } finally {
+    await nc.close();
+  }
+  return out;
+}
+
+async function waitUntilHeld(held: () => string[], count: number, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (held().length !== count) {
+    if (Date.now() > deadline) assert.fail(`${what}: ${held().join(", ")}`);
+    await sleep(100);
+  }
+}
+
+test("an R1 durable scaled up to R3 and down again by updates keeps its ack floor, as nats-server 2.15", { timeout: 600_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  let ours: Scaled;
+  try {
+    await c.metaLeader();
+    ours = await scaling(
+      c.members.map((m) => m.url),
+      (stream, name) =>
+        c.members.flatMap((m) => {
+          const k = m.srv === undefined ? undefined : c.js(m.name).accounts.get("$G")?.streams.get(stream)?.consumers.get(name);
+          return k === undefined ? [] : [`${m.name}:${(k.infoJson() as Info).ack_floor?.stream_seq}`];
+        }),
+    );
+  } finally {
+    await c.stop();
+  }
+  assert.deepEqual(ours.seqs, [
+    [1, 2, 3, 4],
+    [5, 6, 7],
+    [8, 9, 10],
+  ]);
+  assert.deepEqual(ours.infos, ["r=1 replicas=0 floor=0", "r=3 replicas=2 floor=4", "r=1 replicas=0 floor=7", "r=1 replicas=0 floor=10"]);
+  const ref = await startRefJsCluster(3);
+  if (ref === undefined) return;
+  let theirs: Scaled;
+  try {
+    theirs = await scaling(ref.urls);
+  } finally {
+    await ref.stop();
+  }
+  assert.deepEqual(ours, theirs);
+});
