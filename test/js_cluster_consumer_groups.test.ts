@@ -5,6 +5,8 @@
 // consuming goes on from the ack floor: no acknowledged delivery comes again, none is lost.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { JsTestCluster } from "./helpers/js_cluster.js";
@@ -236,4 +238,96 @@ test("an R1 durable scaled up to R3 and down again by updates keeps its ack floo
     await ref.stop();
   }
   assert.deepEqual(ours, theirs);
+});
+
+/** A replicated ephemeral left idle: gone from the cluster after its inactive threshold. */
+async function idleEphemeral(urls: string[]): Promise<{ created: string; gone: string }> {
+  const nc = await connect({ servers: urls });
+  try {
+    const s = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.I", { name: "I", subjects: ["i.>"], num_replicas: 3 });
+    assert.equal(s.error, undefined, JSON.stringify(s.error));
+    const e = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.I", { stream_name: "I", config: { ack_policy: "explicit", num_replicas: 3, inactive_threshold: 2_000_000_000 } });
+    const created = e.error === undefined ? `ok r=${e.config?.num_replicas}` : `${e.error.err_code}`;
+    let gone = "";
+    const deadline = Date.now() + 60_000;
+    while (gone === "" && Date.now() < deadline) {
+      const a = await clusterApi<Info>(nc, `$JS.API.CONSUMER.INFO.I.${e.name}`);
+      if (a.error !== undefined) gone = `${a.error.err_code}`;
+      else await sleep(500);
+    }
+    return { created, gone };
+  } finally {
+    await nc.close();
+  }
+}
+
+test("an idle R3 ephemeral is deleted by every server after its inactive threshold, as nats-server 2.15", { timeout: 300_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  let ours: { created: string; gone: string };
+  try {
+    await c.metaLeader();
+    ours = await idleEphemeral(c.members.map((m) => m.url));
+    const held = (): string[] => c.members.filter((m) => (c.js(m.name).accounts.get("$G")?.streams.get("I")?.consumers.size ?? 0) > 0).map((m) => m.name);
+    await waitUntilHeld(held, 0, "no server keeps the idle ephemeral");
+  } finally {
+    await c.stop();
+  }
+  assert.deepEqual(ours, { created: "ok r=3", gone: "10014" });
+  const ref = await startRefJsCluster(3);
+  if (ref === undefined) return;
+  try {
+    assert.deepEqual(await idleEphemeral(ref.urls), ours);
+  } finally {
+    await ref.stop();
+  }
+});
+
+/** The consumer directories under a server's store (obs/<name>), names only. */
+function storedConsumers(storeDir: string): string[] {
+  const out = new Set<string>();
+  const walk = (dir: string): void => {
+    if (!fs.existsSync(dir)) return;
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      if (e.name === "obs") for (const c of fs.readdirSync(path.join(dir, e.name))) out.add(c);
+      else walk(path.join(dir, e.name));
+    }
+  };
+  walk(storeDir);
+  return [...out].sort();
+}
+
+test("a replicated consumer with mem_storage keeps its state in memory on every server, scaled up from R1 too", { timeout: 300_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  const nc = await connect({ servers: c.members.map((m) => m.url) });
+  try {
+    await c.metaLeader();
+    const s = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.M", { name: "M", subjects: ["m.>"], num_replicas: 3 });
+    assert.equal(s.error, undefined, JSON.stringify(s.error));
+    for (let i = 1; i <= 5; i++) await clusterPublish(nc, "m.x", `m${i}`);
+    const made = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.M.MEM3", { stream_name: "M", config: { durable_name: "MEM3", ack_policy: "explicit", mem_storage: true } });
+    assert.equal(made.error, undefined, JSON.stringify(made.error));
+    const file = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.M.FILE", { stream_name: "M", config: { durable_name: "FILE", ack_policy: "explicit" } });
+    assert.equal(file.error, undefined, JSON.stringify(file.error));
+    const cfg = { durable_name: "MEM1", ack_policy: "explicit", mem_storage: true };
+    const r1 = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.M.MEM1", { stream_name: "M", config: { ...cfg, num_replicas: 1 } });
+    assert.equal(r1.error, undefined, JSON.stringify(r1.error));
+    assert.deepEqual(await consume(nc, "M", "MEM1", 2), [1, 2]);
+    assert.equal((await clusterApi<Info>(nc, "$JS.API.STREAM.LEADER.STEPDOWN.M", {})).error, undefined);
+    const up = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.M.MEM1", { stream_name: "M", action: "update", config: { ...cfg, num_replicas: 3 } });
+    assert.equal(up.error, undefined, JSON.stringify(up.error));
+    const held = (name: string) => (): string[] =>
+      c.members.flatMap((m) => {
+        const k = c.js(m.name).accounts.get("$G")?.streams.get("M")?.consumers.get(name);
+        return k === undefined ? [] : [`${m.name}:${(k.infoJson() as Info).ack_floor?.stream_seq}`];
+      });
+    await waitUntilHeld(held("MEM1"), 3, "every server holds MEM1");
+    await waitUntilHeld(held("MEM3"), 3, "every server holds MEM3");
+    assert.deepEqual(held("MEM1")().map((h) => h.split(":")[1]), ["2", "2", "2"]);
+    for (const m of c.members) assert.deepEqual(storedConsumers(m.storeDir), ["FILE"], m.name);
+    assert.deepEqual(await consume(nc, "M", "MEM1", 3), [3, 4, 5]);
+  } finally {
+    await nc.close();
+    await c.stop();
+  }
 });

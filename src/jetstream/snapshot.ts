@@ -25,6 +25,7 @@ import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
 import { ArchiveReader, ArchiveWriter, ARCHIVE_MAGIC, type ArchiveEntry } from "../storage/archive.js";
 import { S2StreamDecoder, S2StreamEncoder } from "../storage/s2.js";
 import type { ConsumerState } from "../storage/store.js";
+import { MemConsumerStore } from "../storage/memstore.js";
 import { emptyConsumerState, storeMsgSize } from "../storage/store.js";
 import * as adv from "./advisories.js";
 import { Consumer } from "./consumer.js";
@@ -570,9 +571,13 @@ class ArchiveRestore implements RestoreSink {
   }
 }
 
-/** Add a consumer with its delivery and ack state (before the stream starts). */
+/**
+ * Add a consumer with its delivery and ack state (before the stream starts). One asking for
+ * memory storage keeps it in memory on a file stream, as when it was created (JsAccount.addConsumer).
+ */
 export function restoreConsumer(stream: Stream, name: string, cfg: ConsumerConfig, state: ConsumerState, created = nowNs()): void {
-  const cs = stream.store.createConsumer(name, { config: cfg, created: rfc3339(created), name });
+  const stored = { config: cfg, created: rfc3339(created), name };
+  const cs = cfg.mem_storage === true && stream.cfg.storage === "file" ? new MemConsumerStore(name, stored) : stream.store.createConsumer(name, stored);
   cs.update(state);
   const c = new Consumer(stream, name, cfg, created, cs, state);
   cs.updateConfig(c.storedConfig());
