@@ -719,7 +719,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         // Still not assigned here (a later change may have brought it back).
         if (this.assignment(sa.account, sa.name)?.peers.includes(this.self) !== true && jsa?.streams.get(sa.name) === stream) {
           this.service.log.info(`JetStream cluster: stream '${sa.account} > ${sa.name}' moved off this server; its copy here is removed`);
-          // Its single-replica durables live here only: the group's leader takes them over.
+          // Its single-replica consumers live here only: the group's leader takes them over.
           stream.replica?.handOverSingleReplicaConsumers();
           this.execute(sa.account, `STREAM.DELETE.${sa.name}`, "", "", undefined);
         }

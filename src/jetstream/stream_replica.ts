@@ -335,13 +335,14 @@ export class StreamReplica implements RaftStateMachine {
   private readonly adoptSub: Subscription | undefined;
 
   /**
-   * A member the stream moved off hands over its single-replica durable consumers (they live on
-   * one member only): sent to the group, where its leader takes them in with their state.
+   * A member the stream moved off hands over its single-replica consumers, durables and
+   * ephemerals (they live on one member only): sent to the group, where its leader takes them in
+   * with their state (nats-server 2.15 moves ephemerals with their stream too).
    */
   handOverSingleReplicaConsumers(): void {
     const sys = this.stream.jsa.service.server.systemAccount;
     for (const c of this.stream.consumers.values()) {
-      if (!c.durable || c.replicated || c.cfg.direct === true) continue;
+      if (c.replicated || c.cfg.direct === true) continue;
       const sc = snapshotConsumerOf(c);
       sys?.publish(`$JSC.ADOPT.${this.group}`, "", undefined, Buffer.from(JSON.stringify(sc)));
     }
@@ -396,7 +397,7 @@ export class StreamReplica implements RaftStateMachine {
     }
   };
 
-  /** On the group's leader: a single-replica durable handed over by a member the stream left, created here (it lives here now), or a consumer scaled up, proposed to every member. */
+  /** On the group's leader: a single-replica consumer handed over by a member the stream left, created here (it lives here now), or a consumer scaled up, proposed to every member. */
   private adopt(payload: Buffer): void {
     if (!this.node.isLeader) return;
     let sc: SnapshotConsumer;
@@ -495,7 +496,11 @@ export class StreamReplica implements RaftStateMachine {
   ephemeralHost(name: string): string | undefined {
     const c = this.stream.consumers.get(name);
     if (c !== undefined && !c.replicated) return this.host.self;
-    return this.ephemerals.get(name)?.host;
+    const host = this.ephemerals.get(name)?.host;
+    // A server the stream left holds it no more (its hand-over did not reach a leader): the
+    // leader answers for it (not found) instead of nobody.
+    if (host === undefined || (!this.node.config.voters.includes(host) && !this.node.config.learners.includes(host))) return undefined;
+    return host;
   }
 
   /** The names of the ephemeral consumers other members hold, sources' own readers aside (CONSUMER.NAMES/LIST name them too). */
