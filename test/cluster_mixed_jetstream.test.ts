@@ -10,14 +10,18 @@ import { Kvm } from "@nats-io/kv";
 import { freePort, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
 
-/** Three nats-server 2.15 servers with JetStream and one tsnats without, all routed to each other. */
-async function mixedCluster(accounts: string): Promise<{ ref: ReferenceServer[]; ours: ReferenceServer; stop: () => Promise<void> }> {
+/**
+ * Three servers with JetStream and one without, all routed to each other: nats-server 2.15 with
+ * JetStream and tsnats without (`ours` is the fourth), or the other way round.
+ */
+async function mixedCluster(accounts: string, jsLine: "2.15" | "tsnats" = "2.15"): Promise<{ ref: ReferenceServer[]; ours: ReferenceServer; stop: () => Promise<void> }> {
+  const plainLine = jsLine === "2.15" ? "tsnats" : "2.15";
   const routePorts = [await freePort(), await freePort(), await freePort(), await freePort()];
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
   const conf = (name: string, port: number, js: boolean): string =>
     `server_name: ${name}\n${accounts}\n${js ? "jetstream { max_mem_store: 256MB, max_file_store: 1GB }\n" : ""}cluster { name: MIX, listen: 127.0.0.1:${port}, routes: [${routes}] }\n`;
-  const ref = await Promise.all([0, 1, 2].map((i) => startNatsServer(i === 0 ? ["-js"] : ["-js"], conf(`N${i + 1}`, routePorts[i], true), "2.15")));
-  const ours = await startNatsServer([], conf("T4", routePorts[3], false), "tsnats");
+  const ref = await Promise.all([0, 1, 2].map((i) => startNatsServer(["-js"], conf(`N${i + 1}`, routePorts[i], true), jsLine)));
+  const ours = await startNatsServer([], conf("T4", routePorts[3], false), plainLine);
   return {
     ref,
     ours,
@@ -103,6 +107,15 @@ test("mixed mode with accounts: an account with JetStream reaches it through the
     }
     assert.match(answers[0], /no responders/);
     assert.equal((JSON.parse(answers[1]) as { error: { err_code: number } }).error.err_code, 10039);
+  } finally {
+    await c.stop();
+  }
+});
+
+test("the other way round: a nats-server 2.15 without JetStream in a tsnats JetStream cluster: its clients use streams, consumers and KV", { skip: referenceMissing(), timeout: 180_000 }, async () => {
+  const c = await mixedCluster("", "tsnats");
+  try {
+    await useJetStream(`127.0.0.1:${c.ours.port}`, {});
   } finally {
     await c.stop();
   }

@@ -7,19 +7,31 @@
 // connected to, as nats-server 2.15 answers.
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
+import { getHeader } from "../protocol/headers.js";
+import { REQUEST_INFO_HEADER } from "../server/imports.js";
 import { errorResponse } from "./api.js";
 import type { JsCluster } from "./cluster.js";
 import { ApiError, jsError } from "./errors.js";
+import type { JsAccount } from "./jetstream.js";
 
 const PREFIX = "$JS.API.";
 const SYSTEM_RESPONSE = "io.nats.jetstream.api.v1.system_response";
+/**
+ * Answers to an account's request that came in through the system account go to this prefix
+ * plus the system account reply, in the account; each server forwards its own to the system account.
+ */
+const SYSTEM_REPLY_PREFIX = "$JSC.SYSR.";
 
 export class SystemJsApi {
   private subs: Subscription[] = [];
+  /** The accounts whose answers this server forwards to the system account (mixed mode). */
+  private readonly forwarders = new Map<JsAccount, Subscription>();
 
   constructor(
     private readonly sys: Account,
     private readonly cluster: JsCluster | undefined,
+    /** The JetStream of an account, by name (requests of accounts relayed by servers without JetStream). */
+    private readonly accountOf: (name: string) => JsAccount | undefined = () => undefined,
   ) {}
 
   install(): void {
@@ -31,12 +43,15 @@ export class SystemJsApi {
       this.subs.push(
         this.sys.subscribeInternal(
           PREFIX + area,
-          (subject, reply, _hdr, payload, origin) => {
+          (subject, reply, hdr, payload, origin) => {
             if (reply === "") return;
             const rest = subject.substring(PREFIX.length);
             const body = Buffer.from(payload);
+            const h = hdr !== undefined ? Buffer.from(hdr) : undefined;
             // Answered after the publisher's turn, as the accounts' API is.
-            queueMicrotask(() => this.handle(rest, reply, body, origin !== undefined));
+            queueMicrotask(() => {
+              if (!this.relayedForAccount(rest, reply, body, h)) this.handle(rest, reply, body, origin !== undefined);
+            });
           },
           undefined,
           "jetstream-system-api",
@@ -48,6 +63,44 @@ export class SystemJsApi {
   uninstall(): void {
     for (const sub of this.subs) this.sys.unsubscribeInternal(sub);
     this.subs = [];
+    for (const [jsa, sub] of this.forwarders) jsa.account.unsubscribeInternal(sub);
+    this.forwarders.clear();
+  }
+
+  /**
+   * Mixed mode: a server without JetStream hands its clients' requests to the system account,
+   * naming the account in Nats-Request-Info (nats-server's import of `$JS.API.>`). Served as the
+   * account's own request (the cluster decides who answers), the answer going back through the
+   * system account. False when the request is the system account's own.
+   */
+  private relayedForAccount(rest: string, reply: string, body: Buffer, hdr: Buffer | undefined): boolean {
+    const raw = getHeader(hdr, REQUEST_INFO_HEADER);
+    if (raw === undefined) return false;
+    let name: unknown;
+    try {
+      const info = JSON.parse(raw) as { acc?: unknown; svc?: unknown };
+      name = info.svc ?? info.acc;
+    } catch {
+      return false;
+    }
+    if (typeof name !== "string" || name === this.sys.name) return false;
+    const jsa = this.accountOf(name);
+    // An account without JetStream here: the system account's answer (not enabled) stands.
+    if (jsa === undefined) return false;
+    if (!this.forwarders.has(jsa)) {
+      const sub = jsa.account.subscribeInternal(
+        `${SYSTEM_REPLY_PREFIX}>`,
+        (subject, _r, h, payload) => {
+          this.sys.publish(subject.substring(SYSTEM_REPLY_PREFIX.length), "", h !== undefined ? Buffer.from(h) : undefined, Buffer.from(payload));
+        },
+        undefined,
+        "jetstream-system-reply",
+        true,
+      );
+      this.forwarders.set(jsa, sub);
+    }
+    jsa.executeApi(rest, SYSTEM_REPLY_PREFIX + reply, body, hdr, true);
+    return true;
   }
 
   private handle(rest: string, reply: string, body: Buffer, fromLocalClient: boolean): void {

@@ -246,10 +246,11 @@ export class Account implements ImportRouting, GatewayReplyHolder {
     return () => this.interestListeners.delete(listener);
   }
 
-  /** Subscribe an in-process handler. */
-  subscribeInternal(subject: string, handler: InternalHandler, queue?: string, name = "internal"): Subscription {
+  /** Subscribe an in-process handler; `localOnly`: not announced to routes (every server has its own). */
+  subscribeInternal(subject: string, handler: InternalHandler, queue?: string, name = "internal", localOnly = false): Subscription {
     const client = new InternalClient(name, handler, this.log);
     const sub: Subscription = { subject, queue, sid: String(-client.cid), client, max: 0, delivered: 0, closed: false };
+    if (localOnly) sub.noRoutes = true;
     this.addSubscription(sub);
     return sub;
   }
