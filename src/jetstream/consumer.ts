@@ -22,6 +22,7 @@ import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
 import { appendHeaders, buildHeaders, getHeader } from "../protocol/headers.js";
 import { goDuration } from "../server/time.js";
 import { parseDecimal } from "./util.js";
+import { AckReply } from "./ack_reply.js";
 
 /** The operations that change a consumer. */
 export type ConsumerOp =
@@ -80,6 +81,8 @@ export class Consumer {
   private pinnedAtMs = 0;
   private pinTimer: NodeJS.Timeout | undefined;
   private readonly ackPrefix: string;
+  /** The ack reply of the delivery being sent (reused: written into the receiver's buffer). */
+  private readonly ackReply: AckReply;
   private ackSub: Subscription | undefined;
   private fcSub: Subscription | undefined;
   private removeInterestListener: (() => void) | undefined;
@@ -125,6 +128,7 @@ export class Consumer {
     this.isPull = cfg.deliver_subject === undefined;
     this.filters = filtersOf(cfg);
     this.ackPrefix = `$JS.ACK.${stream.name}.${name}.`;
+    this.ackReply = new AckReply(this.ackPrefix);
     this.waiting = new WaitQueue(cfg.max_waiting ?? 512);
     this.sampleRate = parseSample(cfg.sample_freq);
     if (recovered !== undefined) {
@@ -658,7 +662,7 @@ export class Consumer {
     // The ack reply this delivery will carry (the consumer sequence and pending count it
     // names are the ones after this delivery).
     const npcAfter = fresh && this.npc > 0 ? this.npc - 1 : this.npc;
-    const reply = `${this.ackPrefix}${dc}.${msg.seq}.${this.st.delivered.consumer_seq + 1}.${msg.time}.${npcAfter}`;
+    const reply = this.ackReply.set(dc, msg.seq, this.st.delivered.consumer_seq + 1, msg.time, npcAfter);
     // nats-server sizes a delivery as subject + reply + headers + data (pull max_bytes,
     // flow control and rate limits all use it).
     const size = msg.subject.length + reply.length + (hdr?.length ?? 0) + data.length;
@@ -701,7 +705,7 @@ export class Consumer {
     this.applyConsumerOp({ op: "deliver", sseq: msg.seq, dc, now, kind });
     this.lastDeliveredMs = now;
     // Routed by the deliver subject / request inbox, shown with the message's own subject.
-    acc.routeDelivery(target, msg.subject, reply, hdr, data);
+    acc.routeDeliveryWithReply(target, msg.subject, reply, hdr, data);
     this.lastDeliver = now;
     if (this.cfg.replay_policy === "original") this.replayLast = { msgNs: msg.time, wallMs: now };
     if (req !== undefined) {

@@ -9,7 +9,7 @@
 // subscriptions that the normal match finds.
 import { Sublist, type Deliverer, type RemoteDeliverer, type Subscription, type SublistResult } from "./sublist.js";
 import type { Stallable } from "./outbound.js";
-import type { Client } from "./client.js";
+import type { Client, ReplyWriter } from "./client.js";
 import type { Log } from "./log.js";
 import { buildHeaders } from "../protocol/headers.js";
 import { isValidSubject, subjectIsSubsetOf, subjectsCollide } from "../protocol/subject.js";
@@ -325,6 +325,48 @@ export class Account implements ImportRouting, GatewayReplyHolder {
    * JetStream delivery: routed by `target` (deliver subject or pull request inbox), shown
    * to the receiver with the stream message's own `subject`.
    */
+  private lastDeliveryTarget = "";
+  private lastDeliveryGeneration = -1;
+  private lastDeliveryResult: SublistResult | undefined;
+
+  /**
+   * routeDelivery() with an ack reply that writes its own bytes. The common case, one client
+   * subscribed to the target, gets the reply encoded straight into its buffer; anything else
+   * (several receivers, other servers, imports, permissions, traces) takes routeDelivery()
+   * with the reply as text.
+   */
+  routeDeliveryWithReply(target: string, subject: string, reply: ReplyWriter, hdr: Buffer | undefined, payload: Buffer): number {
+    if (this.gwReplies === undefined && activeTrace === undefined && importedRouting === 0) {
+      // A consumer delivers runs of messages to one target: its match is kept for the next one.
+      const sublist = this.sublist;
+      let result = this.lastDeliveryResult;
+      if (target !== this.lastDeliveryTarget || sublist.generation !== this.lastDeliveryGeneration || result === undefined) {
+        result = sublist.match(target);
+        this.lastDeliveryTarget = target;
+        this.lastDeliveryGeneration = sublist.generation;
+        this.lastDeliveryResult = result;
+      }
+      if (result.qsubs.length === 0 && result.psubs.length === 1) {
+        const sub = result.psubs[0];
+        const dst = sub.client;
+        if (dst.kind === "client" && (sub as ShadowSubscription).streamImport === undefined && (dst as Client).perms === undefined) {
+          // What routeTo → deliverTo → deliverOwned do for this one receiver.
+          this.inMsgs++;
+          this.inBytes += payload.length + (hdr?.length ?? 0);
+          if (sub.closed) return 0;
+          const n = ++sub.delivered;
+          if (sub.max > 0 && n > sub.max) return 0;
+          const client = dst as Client;
+          client.deliverWithReply(sub, subject, reply, hdr, payload);
+          if (client.behind && remoteProducer !== undefined) client.stallPublisherIfBehind(remoteProducer);
+          if (sub.max > 0 && n >= sub.max) client.removeSub(sub);
+          return 1;
+        }
+      }
+    }
+    return this.routeDelivery(target, subject, reply.toString(), hdr, payload);
+  }
+
   routeDelivery(target: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): number {
     if (this.gwReplies !== undefined) {
       // The pull request came from another cluster moments ago: deliver back the way it came.

@@ -44,6 +44,15 @@ export interface ClientTransport {
   on(event: "error", listener: (err: Error) => void): unknown;
 }
 
+/** A reply subject that writes its own bytes (see jetstream/ack_reply.ts). */
+export interface ReplyWriter {
+  /** Its length in bytes. */
+  readonly length: number;
+  /** Write it at p; returns the position after it. */
+  writeTo(out: Buffer, p: number): number;
+  toString(): string;
+}
+
 export interface ConnectOptions {
   verbose: boolean;
   pedantic: boolean;
@@ -750,6 +759,53 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     out[p++] = 10;
     if (this.trace) this.traceOut(useHdr ? "HMSG" : "MSG", `${subject} ${sub.sid} ${reply ? reply + " " : ""}${useHdr ? hlen + " " : ""}${total}`);
     ob.pos = p;
+    this.delivered(total);
+  }
+
+  /**
+   * deliver() with a reply that writes its own bytes (a JetStream ack reply, different for
+   * every message): no string is built for it. The caller checked what deliver() would refuse
+   * (permissions, a closed connection) or uses deliver() for those.
+   */
+  deliverWithReply(sub: Subscription, subject: string, reply: ReplyWriter, hdr: Buffer | undefined, payload: Buffer): void {
+    if (this.closed) return;
+    const useHdr = hdr !== undefined && this.opts.headers;
+    const hlen = useHdr ? hdr.length : 0;
+    const total = hlen + payload.length;
+    const ob = this.outbound;
+    const sid = sub.sid;
+    const out = ob.reserve(3 * (subject.length + sid.length) + reply.length + 40 + total + 2);
+    let p = ob.pos;
+    if (useHdr) out[p++] = 72; /* H */
+    out[p++] = 77; /* M */
+    out[p++] = 83; /* S */
+    out[p++] = 71; /* G */
+    out[p++] = 32;
+    p = writeToken(out, p, subject);
+    out[p++] = 32;
+    p = writeToken(out, p, sid);
+    out[p++] = 32;
+    p = reply.writeTo(out, p);
+    out[p++] = 32;
+    if (useHdr) {
+      p = writeInt(out, p, hlen);
+      out[p++] = 32;
+    }
+    p = writeInt(out, p, total);
+    out[p++] = 13;
+    out[p++] = 10;
+    if (useHdr) p = copyInto(hdr, out, p);
+    p = copyInto(payload, out, p);
+    out[p++] = 13;
+    out[p++] = 10;
+    if (this.trace) this.traceOut(useHdr ? "HMSG" : "MSG", `${subject} ${sub.sid} ${reply.toString()} ${useHdr ? hlen + " " : ""}${total}`);
+    ob.pos = p;
+    this.delivered(total);
+  }
+
+  /** Counts and flow control after a message was encoded. */
+  private delivered(total: number): void {
+    const ob = this.outbound;
     this.outMsgs++;
     this.outBytes += total;
     const server = this.server;

@@ -493,12 +493,18 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     if (this.msgs === 0) return 0;
     if (start < 1) start = 1;
     if (isFullWildcard(filter)) return this.nextAlive(start);
-    if (!hasWildcard(filter)) {
-      const s = this.subjects.get(filter);
-      return s ? this.subjNext(s, start) : 0;
+    // A wildcard filter seen before is in the cache (no scan of the filter for wildcards).
+    let set = this.filterCache.get(filter);
+    if (set === undefined) {
+      if (!hasWildcard(filter)) {
+        const s = this.subjects.get(filter);
+        return s ? this.subjNext(s, start) : 0;
+      }
+      set = this.matchSet(filter);
     }
-    const set = this.matchSet(filter);
     if (set.size === 0) return 0;
+    // Every subject stored matches (a consumer filtered on the stream's own subjects): no filtering.
+    if (set.size === this.subjects.size) return this.nextAlive(start);
     if (set.size > 8) {
       // Dense matches are found fastest by walking the sequence space a little.
       let q = this.nextAlive(start);
