@@ -9,6 +9,8 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { freePort, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
+import { startTestServer } from "./helpers/server.js";
+import { waitForInterest, waitUntil } from "./helpers/cluster.js";
 
 /**
  * Three servers with JetStream and one without, all routed to each other: nats-server 2.15 with
@@ -118,5 +120,39 @@ test("the other way round: a nats-server 2.15 without JetStream in a tsnats JetS
     await useJetStream(`127.0.0.1:${c.ours.port}`, {});
   } finally {
     await c.stop();
+  }
+});
+
+test("tsnats with and without JetStream in one cluster: a request from a client of the server without it is served once", { timeout: 60_000 }, async () => {
+  const a = await startTestServer({ serverName: "MA", jetstream: true, cluster: { name: "MM", port: -1 } });
+  const ca = a.server.services.find((s) => s.name === "cluster") as unknown as { port: number };
+  const b = await startTestServer({ serverName: "MB", cluster: { name: "MM", port: -1, routes: [`nats://127.0.0.1:${ca.port}`] } });
+  const probe = await connect({ servers: a.url });
+  const nb = await connect({ servers: b.url });
+  try {
+    await waitForInterest(nb, probe);
+    const jsm = await jetstreamManager(nb);
+    await jsm.streams.add({ name: "ONCE", subjects: ["once.>"] });
+    const js = jetstream(nb);
+    for (let i = 0; i < 4; i++) await js.publish("once.x", `${i}`);
+    // Answers counted on a subscription of our own: one per request (the direct route, not also the system account).
+    const answers: string[] = [];
+    const sub = nb.subscribe("answers.>", { callback: (_e, m) => void answers.push(m.subject) });
+    await nb.flush();
+    nb.publish("$JS.API.INFO", "", { reply: "answers.info" });
+    nb.publish("$JS.API.STREAM.INFO.ONCE", "", { reply: "answers.stream" });
+    await waitUntil(() => answers.length >= 2, 10_000, "two answers");
+    // A round trip through both servers, then nothing more may have come.
+    await jsm.streams.info("ONCE");
+    await nb.flush();
+    assert.deepEqual(answers.sort(), ["answers.info", "answers.stream"]);
+    sub.unsubscribe();
+    const purged = await jsm.streams.purge("ONCE");
+    assert.equal(purged.purged, 4);
+  } finally {
+    await nb.close();
+    await probe.close();
+    await b.close();
+    await a.close();
   }
 });

@@ -67,6 +67,17 @@ class RequestError extends Error {
 /** The whole JetStream API, as the system account exports it to accounts in mixed mode. */
 const JS_ALL_API = "$JS.API.>";
 
+/**
+ * A JetStream request the mixed-mode import leaves alone: pull requests and direct gets, which
+ * consumers and streams subscribe in the account itself (nats-server's special case), and any
+ * request a route already takes to a server serving the account's API there (a tsnats JetStream
+ * server does; through the system account as well it would be served twice).
+ */
+function jetStreamReachedDirectly(acc: Account, subject: string): boolean {
+  if (subject.startsWith("$JS.API.CONSUMER.MSG.NEXT.") || subject.startsWith("$JS.API.DIRECT.GET.")) return true;
+  return acc.sublist.match(subject).psubs.some((sub) => sub.client.kind === "route");
+}
+
 export class SystemAccountService implements ServerService {
   readonly name = "system-account";
   private readonly monitor: Monitor;
@@ -149,17 +160,21 @@ export class SystemAccountService implements ServerService {
     for (const [subject, to, share] of imports) {
       if (acc.serviceImports.some((si) => si.exporter === sys && si.from === to)) continue;
       try {
-        acc.addServiceImport(sys, subject, { to, share, internal: true });
+        acc.addServiceImport(sys, subject, { to, share, internal: true, ...(to === JS_ALL_API ? { skip: (s: string) => jetStreamReachedDirectly(acc, s) } : {}) });
       } catch (err) {
         this.server.log.warn(`System import ${to} into account ${acc.name}: ${(err as Error).message}`);
       }
     }
   }
 
-  /** No JetStream on this server, but a cluster or super-cluster that may run it (nats-server: not standalone). */
+  /**
+   * No JetStream on this server, but a cluster whose other servers may run it. (nats-server
+   * does the same with gateways only; tsnats has no JetStream across gateways, and a tsnats
+   * JetStream server over a gateway is reached through the account directly.)
+   */
   private reachesRemoteJetStream(): boolean {
     const o = this.server.options;
-    return !o.jetstream.enabled && (o.cluster !== undefined || o.gateway !== undefined);
+    return !o.jetstream.enabled && o.cluster !== undefined;
   }
 
   /**

@@ -762,7 +762,7 @@ export class Account implements ImportRouting, GatewayReplyHolder {
       }
     }
     if (serviceImportFormsCycle(this, exporter, untokenizeWildcards(local))) throw new AccountError("import forms a cycle");
-    const si = new ServiceImport(this, exporter, subject, exp, { to: local, share: o.share });
+    const si = new ServiceImport(this, exporter, subject, exp, { to: local, share: o.share, skip: o.skip });
     const dup = this.serviceImports.find((x) => x.exporter === exporter && x.from === si.from);
     if (dup !== undefined) {
       throw new AccountError(

@@ -196,6 +196,8 @@ export interface ServiceImportOptions {
   to?: string;
   /** Share the requester's details with the exporter. */
   share?: boolean;
+  /** Requests (by importer subject) the import leaves alone: they reach their service another way. */
+  skip?: (subject: string) => boolean;
 }
 
 /** The routing an import needs from the account model (implemented by Account). */
@@ -226,6 +228,7 @@ export class ServiceImport implements Deliverer {
   invalid = false;
   /** Its subscription in the importer, once installed. */
   sub: Subscription | undefined;
+  private readonly skip: ((subject: string) => boolean) | undefined;
 
   constructor(
     readonly importer: Account & ImportRouting,
@@ -256,6 +259,7 @@ export class ServiceImport implements Deliverer {
     this.from = from;
     this.to = to;
     this.share = o.share ?? false;
+    this.skip = o.skip;
   }
 
   get responseType(): ResponseType {
@@ -295,6 +299,7 @@ export class ServiceImport implements Deliverer {
     if (this.invalid) return false;
     // A JetStream delivery is routed by its deliver subject but shows the stream's subject.
     const subject = routingSubjectOf(shown);
+    if (this.skip !== undefined && this.skip(subject)) return false;
     const keepShown = subject !== shown ? shown : undefined;
     const loopKey = this.exported ?? this;
     if (activeExports.includes(loopKey)) return false;
