@@ -125,6 +125,8 @@ const PREALLOC_MIN = 64 * 1024;
 const DEFAULT_SYNC_MS = 120_000;
 const DEFAULT_CACHE_BLOCKS = 4;
 const DEFAULT_CACHE_EXPIRE_MS = 10_000;
+/** Largest active-block cache buffer kept (emptied) when nobody reads the block, see shedWriteCache. */
+const WRITE_CACHE_KEEP = 64 * 1024;
 /**
  * Group-commit rounds in flight at once: concurrent fdatasyncs share journal commits and
  * device flushes, so overlapping rounds cut the wait of an ack to about one fsync. Node's
@@ -448,6 +450,11 @@ export class FileStore extends StoreBase<FileBlock> {
   private readonly cacheExpireMs: number;
   private nextId = 1;
   private lru = new Map<FileBlock, true>();
+  /** The block and entry index of the last read (to see a linear scan). */
+  private lastReadBlock: FileBlock | null = null;
+  private lastReadIdx = -1;
+  /** A sealed block a linear scan has read to its end (dropped from the cache at the next read elsewhere). */
+  private scannedOut: FileBlock | null = null;
 
   // pending delete marks (flattened): block, index, seq
   private pmB: FileBlock[] = [];
@@ -1225,7 +1232,8 @@ export class FileStore extends StoreBase<FileBlock> {
       // buffer become resident only as they are written, so this costs no memory up front,
       // and no chain of ever larger copies (each left idle in the pool) is made per block.
       const need = b.cacheLen + rlen;
-      const nb = blockBuffers.take(Math.max(need, BufferPool.sizeFor(this.blockSize)));
+      // A cache of the block's tail only (after shedWriteCache) grows by doubling.
+      const nb = blockBuffers.take(Math.max(need, b.cacheBase > 0 ? 2 * b.cache.length : BufferPool.sizeFor(this.blockSize)));
       b.cache.copy(nb, 0, 0, b.cacheLen);
       blockBuffers.give(b.cache);
       b.cache = nb;
@@ -1279,10 +1287,30 @@ export class FileStore extends StoreBase<FileBlock> {
     if (this.closed) return;
     try {
       this.writePending();
+      this.shedWriteCache(this.active);
     } catch (e) {
       this.log.error(`${this.tag()}: ${(e as Error).message}`);
     }
   };
+
+  /**
+   * After the turn's write: the active block's bytes stay cached for its readers only. Nobody
+   * read it for cacheExpireMs (a publish-only load): the cache restarts empty at the append
+   * position, as nats-server empties its write buffer without load interest. A publish load
+   * then keeps what waits to be written, not the whole block (up to blockSize per stream,
+   * plus the buffer it had grown out of). A reader that comes loads the block (loadCache).
+   */
+  private shedWriteCache(b: FileBlock): void {
+    const buf = b.cache;
+    if (buf === null || b.written !== b.size || this.crypto !== undefined) return;
+    if (b.cacheLen <= BLK_HDR || Date.now() - b.lastRead < this.cacheExpireMs) return;
+    if (buf.length > WRITE_CACHE_KEEP) {
+      this.dropCache(b);
+      return;
+    }
+    b.cacheBase = b.size;
+    b.cacheLen = 0;
+  }
 
   /**
    * Write the appends waiting in the active block's cache with one write(2). Everything that
@@ -1461,6 +1489,18 @@ export class FileStore extends StoreBase<FileBlock> {
   }
 
   protected readEntry(b: FileBlock, i: number, borrow = false): StoredMsg | null {
+    // A sealed block read through to its last message by a linear scan leaves the cache once
+    // the reader is in another block (as nats-server expires it): its buffer serves the next
+    // block's load instead of a second one staying resident. Not before: what the last read
+    // returned may be a view of it until this call.
+    const done = this.scannedOut;
+    if (done !== null && done !== b) {
+      this.scannedOut = null;
+      if (done !== this.active && done.cache !== null) {
+        this.lru.delete(done);
+        this.dropCache(done);
+      }
+    }
     const off = b.offs[i]!;
     let buf = b.cache;
     let p = off - b.cacheBase;
@@ -1493,6 +1533,9 @@ export class FileStore extends StoreBase<FileBlock> {
     }
     b.lastUse = now;
     b.lastRead = now;
+    if (i === b.n - 1 && this.lastReadBlock === b && this.lastReadIdx === i - 1 && b !== this.active) this.scannedOut = b;
+    this.lastReadBlock = b;
+    this.lastReadIdx = i;
     const seq = b.seqs[i]!;
     if (!trusted) {
       const c = checkRecord(buf, p, end);
@@ -1550,6 +1593,8 @@ export class FileStore extends StoreBase<FileBlock> {
 
   protected releaseBlock(b: FileBlock): void {
     b.released = true;
+    if (this.lastReadBlock === b) this.lastReadBlock = null;
+    if (this.scannedOut === b) this.scannedOut = null;
     this.lru.delete(b);
     this.dirty.delete(b);
     b.syncDirty = false;
