@@ -5,6 +5,9 @@
 // clients saw compares line by line. Accounts are loaded on first use in operator mode: a server
 // that had not loaded the account when a peer announced the account's `$JS.API.>` interest used
 // to drop that interest, so its clients' requests never reached the meta leader.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
@@ -76,7 +79,18 @@ async function exercise(ports: number[], user: UserFixture): Promise<string[]> {
         seen.push(await step(`${at} create R${replicas}`, async () => `${(await jsm.streams.add({ name, subjects: [`${name}.>`], num_replicas: replicas })).config.num_replicas}`));
         const seqs: number[] = [];
         for (let m = 0; m < MSGS; m++) {
-          const r = await step("", async () => `${(await js.publish(`${name}.${m}`, `m${m}`)).seq}`);
+          // Right after a create the stream's interest may not have reached the client's server
+          // yet (nats-server 2.15 too: "no responders"): asked again, with the same message id.
+          const r = await step("", async () => {
+            for (let tries = 0; ; tries++) {
+              try {
+                return `${(await js.publish(`${name}.${m}`, `m${m}`, { msgID: `${name}-${m}` })).seq}`;
+              } catch (err) {
+                if (tries >= 20 || !/no responders|503/i.test(`${(err as Error).message}`)) throw err;
+                await new Promise((res) => setTimeout(res, 100));
+              }
+            }
+          });
           seqs.push(Number(r.slice(2)) || -1);
           if (r.endsWith("LOST")) seen.push(`${at} publish ${m}: LOST`);
         }
@@ -116,10 +130,11 @@ async function exercise(ports: number[], user: UserFixture): Promise<string[]> {
   }
 }
 
-async function run(kind: OperatorClusterKind, common: string, user: UserFixture): Promise<string[] | undefined> {
+async function run(kind: OperatorClusterKind, common: string | ((server: number) => string), user: UserFixture, before?: (ports: number[]) => Promise<void>): Promise<string[] | undefined> {
   const servers = await startOperatorCluster(kind, common);
   if (servers === undefined) return undefined;
   try {
+    await before?.(servers.map((s) => s.port));
     return await exercise(
       servers.map((s) => s.port),
       user,
@@ -144,4 +159,50 @@ test("operator mode cluster: requests from clients on every server reach the met
   const theirs = await run("2.15", common, user);
   if (theirs === undefined) return; // no reference binary here
   assert.deepEqual(ours, theirs);
+});
+
+test("full resolver cluster: an account pushed to one server ($SYS.REQ.CLAIMS.UPDATE) works through every server, as nats-server 2.15", { timeout: 300_000 }, async () => {
+  const op = await newOperator();
+  const acc = await newAccount(op, "P", { limits: { mem_storage: -1, disk_storage: -1, streams: -1, consumer: -1 } as never });
+  const user = await newUser(acc, "u");
+  const sysUser = await newUser(op.sys, "sys");
+  const dirs: string[] = [];
+  const common = (): string => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-full-resolver-"));
+    dirs.push(dir);
+    return `operator: ${op.jwt}\nsystem_account: ${op.sys.pub}\nresolver { type: full, dir: "${dir}" }\nresolver_preload { ${op.sys.pub}: ${op.sys.jwt} }\n`;
+  };
+  /** The account is pushed through N1 only; then its users log in on every server. */
+  const push = async (ports: number[]): Promise<void> => {
+    const sys = await connect({ port: ports[0], authenticator: jwtAuthenticator(sysUser.jwt, sysUser.seed) });
+    try {
+      const answer = JSON.parse((await sys.request("$SYS.REQ.CLAIMS.UPDATE", acc.jwt, { timeout: TIMEOUT })).string()) as { data?: { code?: number } };
+      assert.equal(answer.data?.code, 200);
+    } finally {
+      await sys.close();
+    }
+    for (const port of ports) {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        try {
+          await (await connect({ port, authenticator: jwtAuthenticator(user.jwt, user.seed), reconnect: false })).close();
+          break;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    }
+  };
+  try {
+    const ours = (await run("tsnats", common, user, push))!;
+    assert.deepEqual(
+      ours.filter((l) => /LOST|failed|error/.test(l)),
+      [],
+    );
+    const theirs = await run("2.15", common, user, push);
+    if (theirs !== undefined) assert.deepEqual(ours, theirs);
+  } finally {
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  }
 });

@@ -84,6 +84,10 @@ export interface AssignedStream {
 }
 
 const USAGE_SUBJECT = "$JSC.USAGE";
+/** How often a server looks whether what it holds of an account with storage limits changed, and tells the others. */
+const USAGE_PUSH_MS = 250;
+/** A report unchanged this long is sent again (a server that started meanwhile has it). */
+const USAGE_REPUSH_MS = 5000;
 /** The answers go to `<prefix>.<asking server>.<id>`, which every server hears. */
 const REPORTS_PREFIX = "$JSC.U";
 
@@ -117,6 +121,10 @@ export class ClusterUsage {
     private readonly self: string,
   ) {}
 
+  /** The last report this server pushed of each account, and when. */
+  private readonly pushed = new Map<string, { report: string; at: number }>();
+  private pushTimer: NodeJS.Timeout | undefined;
+
   start(sys: Account): void {
     this.sub = sys.subscribeInternal(
       USAGE_SUBJECT,
@@ -146,6 +154,36 @@ export class ClusterUsage {
       undefined,
       "jetstream-cluster-usage-reports",
     );
+    this.pushTimer = setInterval(() => this.pushChanged(sys), USAGE_PUSH_MS);
+    this.pushTimer.unref();
+  }
+
+  /**
+   * Tell the other servers what this one holds of each account with storage limits, when it
+   * changed (as nats-server's servers exchange their accounts' usage): a publish on any server
+   * counts the account's bytes on every server against its limits (`remoteBytes`).
+   */
+  private pushChanged(sys: Account): void {
+    const now = Date.now();
+    for (const jsa of this.service.accounts.values()) {
+      if (!jsa.accountStorageLimited) continue;
+      const name = jsa.account.name;
+      const report = JSON.stringify(this.held(name));
+      const last = this.pushed.get(name);
+      if (last !== undefined && last.report === report && now - last.at < USAGE_REPUSH_MS) continue;
+      this.pushed.set(name, { report, at: now });
+      sys.publish(`${REPORTS_PREFIX}.${this.self}.push`, "", undefined, Buffer.from(report));
+    }
+  }
+
+  /** The bytes the other servers last reported holding of `account`'s streams in `tier` ("" = all), memory or file. */
+  remoteBytes(account: string, tier: string, memory: boolean): number {
+    let n = 0;
+    for (const [server, r] of this.lastReports.get(account) ?? []) {
+      if (server === this.self) continue;
+      for (const h of Object.values(r.streams)) if (h.memory === memory && (tier === "" || tierOf(h.replicas) === tier)) n += h.bytes;
+    }
+    return n;
   }
 
   stop(sys: Account | undefined): void {
@@ -153,6 +191,8 @@ export class ClusterUsage {
     if (this.reportsSub !== undefined) sys?.unsubscribeInternal(this.reportsSub);
     this.sub = undefined;
     this.reportsSub = undefined;
+    if (this.pushTimer !== undefined) clearInterval(this.pushTimer);
+    this.pushTimer = undefined;
   }
 
   /** What this server holds of `account`'s streams. */

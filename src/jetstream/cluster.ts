@@ -30,7 +30,9 @@ import { ApiError, jsError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
 import { ClusterUsage, accountInfoJson } from "./account_info.js";
 import { ApiRelay, type RelayedRequest } from "./api_relay.js";
-import type { JetStreamService, JsAccount } from "./jetstream.js";
+import type { CountedStream, JetStreamService, JsAccount } from "./jetstream.js";
+import { normalizeStreamConfig, type StreamConfig, type StreamConfigRequest } from "./stream_config.js";
+import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Stream } from "./stream.js";
 import { StreamReplica, peerId as peerIdOf, type ReplicaHost } from "./stream_replica.js";
 import { decodeRequest, type Shape } from "./json.js";
@@ -120,6 +122,8 @@ const HEARTBEAT_MS = 300;
 const WAIT_FOR_LEADER_MS = 10_000;
 /** How long STREAM.LIST waits for the servers holding the streams. */
 const LIST_GATHER_MS = 2000;
+/** How long a proposed create counts against the account's stream limit before it is applied (a lost proposal lapses). */
+const PROPOSED_CREATE_MS = 10_000;
 /** A restore's final answer waits this long at most for its replicas' servers. */
 const RESTORE_ANSWER_WAIT_MS = 4000;
 /** The owner of a restore tells the meta leader it ended every RESTORE_NOTICE_MS, RESTORE_NOTICES times at most. */
@@ -408,6 +412,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       this.streams.set(op.account, accStreams);
     }
     const prev = accStreams.get(op.name);
+    this.proposedCreates.delete(`${op.account}\u0000${op.name}`);
     if (op.op === "stream_del") {
       accStreams.delete(op.name);
       // A restore refused here at its start: the stream of that name held here is not the restore's.
@@ -868,6 +873,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 
   // ---- the API gate ----
 
+  /** The bytes the other servers hold of the account's streams in `tier` ("" = all), memory or file, as they last reported. */
+  remoteBytes(account: string, tier: string, memory: boolean): number {
+    return this.usage.remoteBytes(account, tier, memory);
+  }
+
   assignment(account: string, name: string): StreamAssignment | undefined {
     return this.streams.get(account)?.get(name);
   }
@@ -1044,12 +1054,45 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         // More replicas: more servers join (the stream's group catches them up).
         peers = [...peers, ...this.place(cfg, replicas - peers.length, peers)];
       }
+      if (what === "CREATE") this.checkAccountLimits(account, name, body);
       this.checkOverlap(account, name, subjects);
       peers ??= this.place(cfg, Math.min(replicas, 5));
       const owner = sa !== undefined && peers.includes(sa.owner) ? sa.owner : peers[0];
       op = { op: what === "CREATE" ? "stream_add" : "stream_update", ...common, owner, peers, subjects, created: sa?.created ?? new Date().toISOString(), ...(move !== undefined ? { move } : {}) };
     }
     this.proposeMeta(op);
+    if (op.op === "stream_add") this.proposedCreates.set(`${account}\u0000${name}`, Date.now() + PROPOSED_CREATE_MS);
+  }
+
+  /** Creates this meta leader proposed and that are not applied yet, by account and name, with when they lapse (a lost proposal). */
+  private readonly proposedCreates = new Map<string, number>();
+
+  /**
+   * The account's stream count and reservations over every server, checked before a create is
+   * proposed (as nats-server's meta leader does): the meta group's streams of the account and the
+   * creates proposed meanwhile. Each server checked only what it held, so an account could have
+   * max_streams streams on every server, and R1 streams' max_bytes on different servers passed.
+   * A config that does not normalize is left to the stream's server, which answers its error
+   * (nats-server checks the config first).
+   */
+  private checkAccountLimits(account: string, name: string, body: Buffer): void {
+    const jsa = this.service.accounts.get(account);
+    if (jsa === undefined) return;
+    let cfg: StreamConfig;
+    try {
+      cfg = normalizeStreamConfig(parseConfig(body) as StreamConfigRequest, { clustered: true, maxDuplicateWindowNs: maxDuplicateWindowNs(this.service.options) });
+    } catch {
+      return;
+    }
+    const assigned = this.streams.get(account);
+    const now = Date.now();
+    let pending = 0;
+    for (const [key, until] of this.proposedCreates) {
+      const [acc, stream] = key.split("\u0000") as [string, string];
+      if (until < now) this.proposedCreates.delete(key);
+      else if (acc === account && stream !== name && assigned?.has(stream) !== true) pending++;
+    }
+    jsa.checkClusterStreamLimits(cfg, [...(assigned?.values() ?? [])].map(countedOf), pending);
   }
 
   /**
@@ -1713,6 +1756,18 @@ function normalPlacement(raw: unknown): { cluster?: string; tags?: string[] } | 
   if (typeof p.cluster === "string" && p.cluster !== "") out.cluster = p.cluster;
   if (Array.isArray(p.tags) && p.tags.length > 0) out.tags = p.tags.filter((t): t is string => typeof t === "string");
   return out.cluster === undefined && out.tags === undefined ? undefined : out;
+}
+
+/** An assigned stream as the account's limits count it, from its last config. */
+function countedOf(sa: StreamAssignment): CountedStream {
+  let cfg: Record<string, unknown> = {};
+  try {
+    if (sa.config !== undefined) cfg = parseConfig(Buffer.from(sa.config, "base64"));
+  } catch {
+    // counted with the defaults
+  }
+  const replicas = typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1;
+  return { name: sa.name, replicas, memory: cfg.storage === "memory", maxBytes: typeof cfg.max_bytes === "number" ? cfg.max_bytes : -1 };
 }
 
 function peersOf(sa: StreamAssignment): string[] {

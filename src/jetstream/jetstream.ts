@@ -46,6 +46,14 @@ function inTier(tier: string, replicas: number): boolean {
   return tier === "" || tierName(replicas) === tier;
 }
 
+/** A stream as the account's limits count it: replicas, storage and reservation (max_bytes, -1 none). */
+export interface CountedStream {
+  name: string;
+  replicas: number;
+  memory: boolean;
+  maxBytes: number;
+}
+
 /** The JetStream state of one account. */
 export class JsAccount {
   readonly streams = new Map<string, Stream>();
@@ -208,38 +216,41 @@ export class JsAccount {
     return l === undefined ? undefined : { limits: l, tier };
   }
 
-  /** Bytes reserved (max_bytes) by the other streams of the tier with the same storage. */
-  private reserved(tier: string, cfg: StreamConfig): number {
-    let n = 0;
-    for (const s of this.streams.values()) {
-      if (s.cfg.name === cfg.name || s.cfg.max_bytes <= 0 || s.cfg.storage !== cfg.storage) continue;
-      if (inTier(tier, s.cfg.num_replicas)) n += tier === "" && s.cfg.num_replicas > 1 ? s.cfg.num_replicas * s.cfg.max_bytes : s.cfg.max_bytes;
-    }
-    return n;
+  /** This server's streams as the limits count them (an offline stream counts, but reserves nothing here). */
+  private localCounted(): CountedStream[] {
+    const out: CountedStream[] = [];
+    for (const s of this.streams.values()) out.push({ name: s.cfg.name, replicas: s.cfg.num_replicas, memory: s.cfg.storage === "memory", maxBytes: s.cfg.max_bytes });
+    for (const o of this.offline.values()) out.push({ name: o.name, replicas: o.replicas, memory: false, maxBytes: -1 });
+    return out;
   }
 
-  /** nats-server's stream limit checks, in its order and with its errors. */
-  private checkStreamLimits(cfg: StreamConfig, existing: Stream | undefined): void {
+  /**
+   * nats-server's stream limit checks, in its order and with its errors, over `counted` (this
+   * server's streams, or in a cluster the meta group's) and `pending` creates not yet counted;
+   * `onServer` adds this server's own store limits.
+   */
+  private checkStreamLimits(cfg: StreamConfig, existing: Stream | undefined, counted = this.localCounted(), pending = 0, onServer = true): void {
     const sel = this.selectLimits(existing?.cfg.num_replicas ?? cfg.num_replicas) ?? this.selectLimits(cfg.num_replicas);
     if (sel === undefined) throw jsError("JSNoLimitsErr");
     const { limits: l, tier } = sel;
-    if (existing === undefined && l.max_streams > 0) {
-      let count = 0;
-      for (const s of this.streams.values()) if (inTier(tier, s.cfg.num_replicas) && s.cfg.name !== cfg.name) count++;
-      for (const o of this.offline.values()) if (inTier(tier, o.replicas) && o.name !== cfg.name) count++;
-      if (count >= l.max_streams) throw jsError("JSMaximumStreamsLimitErr");
-    }
+    const others = counted.filter((s) => s.name !== cfg.name && inTier(tier, s.replicas));
+    if (existing === undefined && l.max_streams > 0 && others.length + pending >= l.max_streams) throw jsError("JSMaximumStreamsLimitErr");
     if (cfg.max_consumers > 0 && l.max_consumers > 0 && cfg.max_consumers > l.max_consumers) throw jsError("JSMaximumConsumersLimitErr");
     // A stream without max_bytes still reserves a byte: an account limit of 0 allows no stream of that storage.
     const add = cfg.max_bytes < 0 ? 1 : cfg.max_bytes;
     const accountBytes = tier === "" && cfg.num_replicas > 1 ? add * cfg.num_replicas : add;
-    const current = this.reserved(tier, cfg);
+    // What the tier's other streams of that storage reserve (untiered: every replica's).
+    let current = 0;
+    for (const s of others) {
+      if (s.maxBytes <= 0 || s.memory !== (cfg.storage === "memory")) continue;
+      current += tier === "" && s.replicas > 1 ? s.replicas * s.maxBytes : s.maxBytes;
+    }
     const exceeded = cfg.storage === "memory" ? jsError("JSMemoryResourcesExceededErr") : jsError("JSStorageResourcesExceededErr");
     const accLimit = cfg.storage === "memory" ? l.max_memory : l.max_storage;
     if (accLimit >= 0 && (current > accLimit || accountBytes > accLimit - current)) throw exceeded;
     // And the server's own limits, over every account's reservations.
     const srvLimit = cfg.storage === "memory" ? this.service.options.maxMemoryStore : this.service.options.maxFileStore;
-    if (srvLimit > 0) {
+    if (onServer && srvLimit > 0) {
       const srvReserved = this.service.reservedBytes(cfg.storage, cfg.name, this);
       if (srvReserved > srvLimit || add > srvLimit - srvReserved) throw exceeded;
     }
@@ -247,6 +258,15 @@ export class JsAccount {
     if (l.max_bytes_required && cfg.max_bytes <= 0) throw jsError("JSStreamMaxBytesRequired");
     const perStream = cfg.storage === "memory" ? l.memory_max_stream_bytes : l.storage_max_stream_bytes;
     if (perStream > 0 && cfg.max_bytes > perStream) throw jsError("JSStreamMaxStreamBytesExceeded");
+  }
+
+  /**
+   * A new stream against the account's limits over the whole cluster (the meta leader, before it
+   * proposes the create, as nats-server): `assigned` are the meta group's streams of the account,
+   * `pending` the creates proposed and not yet applied. Each server checks its own store limits.
+   */
+  checkClusterStreamLimits(cfg: StreamConfig, assigned: CountedStream[], pending: number): void {
+    this.checkStreamLimits(cfg, undefined, assigned, pending, false);
   }
 
   /** Bytes the streams of this account reserve with `storage` (except `except` in this account). */
@@ -264,7 +284,16 @@ export class JsAccount {
     return false;
   }
 
-  /** Would a message of `size` bytes to a stream with `replicas` push the account over its storage limits? */
+  /** Does the account have a byte limit of its own (whose usage, in a cluster, the servers tell each other)? */
+  get accountStorageLimited(): boolean {
+    for (const l of this.limits.values()) if (l.max_memory >= 0 || l.max_storage >= 0) return true;
+    return false;
+  }
+
+  /**
+   * Would a message of `size` bytes to a stream with `replicas` push the account over its storage
+   * limits? In a cluster the account's bytes on the other servers count too (as they last told).
+   */
   exceedsStorage(storage: "memory" | "file", size: number, replicas = 1): boolean {
     const sel = this.selectLimits(replicas);
     const acc = sel === undefined ? -1 : storage === "memory" ? sel.limits.max_memory : sel.limits.max_storage;
@@ -272,7 +301,10 @@ export class JsAccount {
     if (acc < 0 && srv <= 0) return false;
     const u = this.usage(sel?.tier ?? "");
     const used = (storage === "memory" ? u.memory : u.storage) + size;
-    return (acc >= 0 && used > acc) || (srv > 0 && used > srv);
+    if (srv > 0 && used > srv) return true;
+    if (acc < 0) return false;
+    const elsewhere = this.service.cluster?.remoteBytes(this.account.name, sel?.tier ?? "", storage === "memory") ?? 0;
+    return used + elsewhere > acc;
   }
 
   // ---- streams ----

@@ -1,7 +1,8 @@
 // Test helper: a JetStream cluster of three in operator (JWT) mode, every server from the same
 // config text (operator, system account, resolver, routes to all; servers N1..N3 tagged
 // at:1..at:3): nats-server 2.15 processes, tsnats-server processes, or tsnats servers in this
-// process. `common` is the operator part of the config (e.g. helpers/jwt.ts memoryResolverConfig).
+// process. `common` is the operator part of the config (e.g. helpers/jwt.ts memoryResolverConfig),
+// or a function of the server's index (0..2) for what differs (a resolver's directory).
 import { startConfigServer } from "./config_server.js";
 import { freePort, referenceBinary, startNatsServer } from "./nats_server.js";
 
@@ -13,12 +14,12 @@ export interface OperatorClusterServer {
 }
 
 /** undefined for "2.15" when the reference binary is not installed. */
-export async function startOperatorCluster(kind: OperatorClusterKind, common: string, jetstream = "max_mem_store: 256MB, max_file_store: 1GB"): Promise<OperatorClusterServer[] | undefined> {
+export async function startOperatorCluster(kind: OperatorClusterKind, common: string | ((server: number) => string), jetstream = "max_mem_store: 256MB, max_file_store: 1GB"): Promise<OperatorClusterServer[] | undefined> {
   if (kind === "2.15" && referenceBinary("2.15") === undefined) return undefined;
   const routePorts = [await freePort(), await freePort(), await freePort()];
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
   const conf = (p: number, i: number): string =>
-    `server_name: N${i + 1}\nserver_tags: ["at:${i + 1}"]\n${common}\n` +
+    `server_name: N${i + 1}\nserver_tags: ["at:${i + 1}"]\n${typeof common === "string" ? common : common(i)}\n` +
     `jetstream { ${jetstream} }\n` +
     `cluster { name: OPC, listen: 127.0.0.1:${p}, routes: [${routes}] }\n`;
   const started = await Promise.allSettled(
