@@ -775,25 +775,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     const ob = this.outbound;
     const sid = sub.sid;
     const out = ob.reserve(3 * (subject.length + sid.length) + reply.length + 40 + total + 2);
-    let p = ob.pos;
-    if (useHdr) out[p++] = 72; /* H */
-    out[p++] = 77; /* M */
-    out[p++] = 83; /* S */
-    out[p++] = 71; /* G */
-    out[p++] = 32;
-    p = writeToken(out, p, subject);
-    out[p++] = 32;
-    p = writeToken(out, p, sid);
-    out[p++] = 32;
-    p = reply.writeTo(out, p);
-    out[p++] = 32;
-    if (useHdr) {
-      p = writeInt(out, p, hlen);
-      out[p++] = 32;
-    }
-    p = writeInt(out, p, total);
-    out[p++] = 13;
-    out[p++] = 10;
+    let p = encodeMsgLine(out, ob.pos, useHdr, subject, sid, reply, hlen, total);
     if (useHdr) p = copyInto(hdr, out, p);
     p = copyInto(payload, out, p);
     out[p++] = 13;
@@ -1107,7 +1089,7 @@ function writeInt(out: Buffer, p: number, n: number): number {
 }
 
 /** "MSG <subject> <sid> [reply] <size>\r\n" or "HMSG <subject> <sid> [reply] <hdr> <size>\r\n" at `p`. */
-function encodeMsgLine(out: Buffer, p: number, withHdr: boolean, subject: string, sid: string, reply: string, hlen: number, total: number): number {
+function encodeMsgLine(out: Buffer, p: number, withHdr: boolean, subject: string, sid: string, reply: string | ReplyWriter, hlen: number, total: number): number {
   if (withHdr) out[p++] = 72; /* H */
   out[p++] = 77; /* M */
   out[p++] = 83; /* S */
@@ -1117,7 +1099,10 @@ function encodeMsgLine(out: Buffer, p: number, withHdr: boolean, subject: string
   out[p++] = 32;
   p = writeToken(out, p, sid);
   out[p++] = 32;
-  if (reply !== "") {
+  if (typeof reply !== "string") {
+    p = reply.writeTo(out, p);
+    out[p++] = 32;
+  } else if (reply !== "") {
     p = writeToken(out, p, reply);
     out[p++] = 32;
   }
