@@ -82,8 +82,14 @@ async function untiered(c: NatsConnection[], seen: string[]): Promise<void> {
   await step("R1 on N2 max_bytes 12000", api(b, "STREAM.CREATE.S5", stream("S5", 1, "at:2", { max_bytes: 12000 })));
   await step("R1 on N3 max_bytes 9000 (21000 of 20000)", api(s3, "STREAM.CREATE.S6", stream("S6", 1, "at:3", { max_bytes: 9000 })));
   await step("R1 on N3 max_bytes 8000", api(s3, "STREAM.CREATE.S6", stream("S6", 1, "at:3", { max_bytes: 8000 })));
+  await step("update of S6 to max_bytes 9000 (21000 of 20000)", api(a, "STREAM.UPDATE.S6", stream("S6", 1, "at:3", { max_bytes: 9000 })));
+  await step("update of S6 to max_bytes 7000", api(a, "STREAM.UPDATE.S6", stream("S6", 1, "at:3", { max_bytes: 7000 })));
   await step("delete S5", api(b, "STREAM.DELETE.S5"));
   await step("delete S6", api(s3, "STREAM.DELETE.S6"));
+  // Three creates at once from the three servers, with room for two: which one is refused varies.
+  const creates = await Promise.all(["P1", "P2", "P3"].map((n, i) => api(c[i]!, `STREAM.CREATE.${n}`, stream(n, 1, `at:${i + 1}`))));
+  seen.push(`three creates at once: ${creates.sort().join(" | ")}`);
+  for (const n of ["P1", "P2", "P3"]) await api(a, `STREAM.DELETE.${n}`);
   for (const [i, d] of ["C1", "C2", "C3"].entries()) {
     await step(`durable ${d} of S1 from N${i + 1}`, api(c[i]!, `CONSUMER.CREATE.S1.${d}`, { stream_name: "S1", config: { durable_name: d, ack_policy: "explicit" } }));
   }

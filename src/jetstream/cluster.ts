@@ -31,7 +31,7 @@ import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
 import { ClusterUsage, accountInfoJson } from "./account_info.js";
 import { ApiRelay, type RelayedRequest } from "./api_relay.js";
 import type { CountedStream, JetStreamService, JsAccount } from "./jetstream.js";
-import { normalizeStreamConfig, type StreamConfig, type StreamConfigRequest } from "./stream_config.js";
+import { checkStreamUpdate, normalizeStreamConfig, type StreamConfig, type StreamConfigRequest } from "./stream_config.js";
 import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Stream } from "./stream.js";
 import { StreamReplica, peerId as peerIdOf, type ReplicaHost } from "./stream_replica.js";
@@ -1034,6 +1034,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       const cfg = parseConfig(body);
       const subjects = Array.isArray(cfg.subjects) ? cfg.subjects.filter((s): s is string => typeof s === "string") : cfg.subjects === undefined && what === "CREATE" ? [name] : (sa?.subjects ?? []);
       const replicas = typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1;
+      this.checkAccountLimits(account, name, body, sa);
       let peers = sa !== undefined ? peersOf(sa) : undefined;
       if (sa !== undefined && peers !== undefined) this.checkPlacement(cfg);
       let move: StreamMove | undefined;
@@ -1054,7 +1055,6 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         // More replicas: more servers join (the stream's group catches them up).
         peers = [...peers, ...this.place(cfg, replicas - peers.length, peers)];
       }
-      if (what === "CREATE") this.checkAccountLimits(account, name, body);
       this.checkOverlap(account, name, subjects);
       peers ??= this.place(cfg, Math.min(replicas, 5));
       const owner = sa !== undefined && peers.includes(sa.owner) ? sa.owner : peers[0];
@@ -1068,19 +1068,21 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private readonly proposedCreates = new Map<string, number>();
 
   /**
-   * The account's stream count and reservations over every server, checked before a create is
-   * proposed (as nats-server's meta leader does): the meta group's streams of the account and the
-   * creates proposed meanwhile. Each server checked only what it held, so an account could have
-   * max_streams streams on every server, and R1 streams' max_bytes on different servers passed.
-   * A config that does not normalize is left to the stream's server, which answers its error
-   * (nats-server checks the config first).
+   * The account's stream count and reservations over every server, checked before a create or
+   * an update (of `sa`) is proposed, as nats-server's meta leader does: the meta group's streams
+   * of the account and the creates proposed meanwhile. Each server checked only what it held, so
+   * an account could have max_streams streams on every server, and R1 streams' max_bytes on
+   * different servers passed. A config that does not normalize, or an update its stream does not
+   * allow, is left to the stream's server, which answers its error (nats-server checks those first).
    */
-  private checkAccountLimits(account: string, name: string, body: Buffer): void {
+  private checkAccountLimits(account: string, name: string, body: Buffer, sa: StreamAssignment | undefined): void {
     const jsa = this.service.accounts.get(account);
     if (jsa === undefined) return;
+    const opts = { clustered: true, maxDuplicateWindowNs: maxDuplicateWindowNs(this.service.options) };
     let cfg: StreamConfig;
     try {
-      cfg = normalizeStreamConfig(parseConfig(body) as StreamConfigRequest, { clustered: true, maxDuplicateWindowNs: maxDuplicateWindowNs(this.service.options) });
+      cfg = normalizeStreamConfig(parseConfig(body) as StreamConfigRequest, opts);
+      if (sa?.config !== undefined) checkStreamUpdate(normalizeStreamConfig(parseConfig(Buffer.from(sa.config, "base64")) as StreamConfigRequest, opts), cfg);
     } catch {
       return;
     }
@@ -1092,7 +1094,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (until < now) this.proposedCreates.delete(key);
       else if (acc === account && stream !== name && assigned?.has(stream) !== true) pending++;
     }
-    jsa.checkClusterStreamLimits(cfg, [...(assigned?.values() ?? [])].map(countedOf), pending);
+    jsa.checkClusterStreamLimits(cfg, [...(assigned?.values() ?? [])].map(countedOf), pending, sa !== undefined ? countedOf(sa).replicas : undefined);
   }
 
   /**

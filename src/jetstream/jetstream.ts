@@ -229,12 +229,12 @@ export class JsAccount {
    * server's streams, or in a cluster the meta group's) and `pending` creates not yet counted;
    * `onServer` adds this server's own store limits.
    */
-  private checkStreamLimits(cfg: StreamConfig, existing: Stream | undefined, counted = this.localCounted(), pending = 0, onServer = true): void {
-    const sel = this.selectLimits(existing?.cfg.num_replicas ?? cfg.num_replicas) ?? this.selectLimits(cfg.num_replicas);
+  private checkStreamLimits(cfg: StreamConfig, existingReplicas: number | undefined, counted = this.localCounted(), pending = 0, onServer = true): void {
+    const sel = this.selectLimits(existingReplicas ?? cfg.num_replicas) ?? this.selectLimits(cfg.num_replicas);
     if (sel === undefined) throw jsError("JSNoLimitsErr");
     const { limits: l, tier } = sel;
     const others = counted.filter((s) => s.name !== cfg.name && inTier(tier, s.replicas));
-    if (existing === undefined && l.max_streams > 0 && others.length + pending >= l.max_streams) throw jsError("JSMaximumStreamsLimitErr");
+    if (existingReplicas === undefined && l.max_streams > 0 && others.length + pending >= l.max_streams) throw jsError("JSMaximumStreamsLimitErr");
     if (cfg.max_consumers > 0 && l.max_consumers > 0 && cfg.max_consumers > l.max_consumers) throw jsError("JSMaximumConsumersLimitErr");
     // A stream without max_bytes still reserves a byte: an account limit of 0 allows no stream of that storage.
     const add = cfg.max_bytes < 0 ? 1 : cfg.max_bytes;
@@ -261,12 +261,13 @@ export class JsAccount {
   }
 
   /**
-   * A new stream against the account's limits over the whole cluster (the meta leader, before it
-   * proposes the create, as nats-server): `assigned` are the meta group's streams of the account,
-   * `pending` the creates proposed and not yet applied. Each server checks its own store limits.
+   * A new stream, or an update of one with `existingReplicas`, against the account's limits over
+   * the whole cluster (the meta leader, before it proposes it, as nats-server): `assigned` are the
+   * meta group's streams of the account, `pending` the creates proposed and not yet applied. Each
+   * server checks its own store limits.
    */
-  checkClusterStreamLimits(cfg: StreamConfig, assigned: CountedStream[], pending: number): void {
-    this.checkStreamLimits(cfg, undefined, assigned, pending, false);
+  checkClusterStreamLimits(cfg: StreamConfig, assigned: CountedStream[], pending: number, existingReplicas?: number): void {
+    this.checkStreamLimits(cfg, existingReplicas, assigned, pending, false);
   }
 
   /** Bytes the streams of this account reserve with `storage` (except `except` in this account). */
@@ -395,7 +396,7 @@ export class JsAccount {
       cfg.deny_purge = true;
       cfg.allow_rollup_hdrs = false;
     }
-    this.checkStreamLimits(cfg, stream);
+    this.checkStreamLimits(cfg, stream.cfg.num_replicas);
     for (const s of this.streams.values()) {
       if (s !== stream && subjectsOverlap(s.cfg.subjects ?? [], cfg.subjects ?? [])) throw jsError("JSStreamSubjectOverlapErr");
     }
