@@ -7,7 +7,7 @@
 // streams' reservations on different servers and publishes beyond the account's bytes passed.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, jwtAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { connect, jwtAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import { clusterApi, type ClusterAnswer } from "./helpers/cluster_retry.js";
 import { memoryResolverConfig, newAccount, newOperator, newUser, type UserFixture } from "./helpers/jwt.js";
 import { startOperatorCluster, type OperatorClusterKind } from "./helpers/operator_cluster.js";
@@ -121,18 +121,18 @@ async function tiered(c: NatsConnection[], seen: string[]): Promise<void> {
   await step("a publish of 7000 bytes to T3 on N3", untilRefused(s3, "T3", "T3.x", 7000));
 }
 
-async function run(kind: OperatorClusterKind, common: string, users: UserFixture[]): Promise<string[] | undefined> {
+type Scenario = (c: NatsConnection[], seen: string[]) => Promise<void>;
+
+/** Each scenario with its own clients (one per server, logged in as `login` says). */
+async function run(kind: OperatorClusterKind, common: string, scenarios: Array<[Partial<ConnectionOptions>, Scenario]>): Promise<string[] | undefined> {
   const servers = await startOperatorCluster(kind, common);
   if (servers === undefined) return undefined;
   const seen: string[] = [];
   const clients: NatsConnection[] = [];
   try {
-    for (const [u, scenario] of [
-      [users[0]!, untiered],
-      [users[1]!, tiered],
-    ] as const) {
+    for (const [login, scenario] of scenarios) {
       const c: NatsConnection[] = [];
-      for (const s of servers) c.push(await connect({ port: s.port, authenticator: jwtAuthenticator(u.jwt, u.seed) }));
+      for (const s of servers) c.push(await connect({ port: s.port, ...login }));
       clients.push(...c);
       await scenario(c, seen);
     }
@@ -143,6 +143,8 @@ async function run(kind: OperatorClusterKind, common: string, users: UserFixture
   }
 }
 
+const jwtLogin = (u: UserFixture): Partial<ConnectionOptions> => ({ authenticator: jwtAuthenticator(u.jwt, u.seed) });
+
 test("account limits count the whole cluster: streams, reservations and stored bytes on every server, as nats-server 2.15", { timeout: 300_000 }, async () => {
   const op = await newOperator();
   const flat = await newAccount(op, "L", { limits: { mem_storage: 10_000, disk_storage: 20_000, streams: 3, consumer: 2 } as never });
@@ -151,15 +153,34 @@ test("account limits count the whole cluster: streams, reservations and stored b
     R3: { disk_storage: 30_000, mem_storage: 0, streams: 1, consumer: 2 },
   };
   const tieredAcc = await newAccount(op, "T", { limits: { tiered_limits: tiers } as never });
-  const users = [await newUser(flat, "l"), await newUser(tieredAcc, "t")];
+  const scenarios: Array<[Partial<ConnectionOptions>, Scenario]> = [
+    [jwtLogin(await newUser(flat, "l")), untiered],
+    [jwtLogin(await newUser(tieredAcc, "t")), tiered],
+  ];
   const common = memoryResolverConfig(op, [flat, tieredAcc]);
-  const ours = (await run("tsnats", common, users))!;
-  const theirs = await run("2.15", common, users);
+  const ours = (await run("tsnats", common, scenarios))!;
+  const theirs = await run("2.15", common, scenarios);
   if (theirs === undefined) {
     // No reference binary here: the refusals nats-server 2.15 answers (checked where it is installed).
     assert.ok(ours.includes("S4 R1 on N1, a fourth stream: 10027 400 maximum number of streams reached"));
     assert.ok(ours.includes("R1 on N3 max_bytes 9000 (21000 of 20000): 10047 500 insufficient storage resources available"));
     assert.ok(ours.includes("publish to S7 on N2: 49 stored, then 10002 resource limits exceeded for account"));
+    return;
+  }
+  assert.deepEqual(ours, theirs);
+});
+
+test("an account's jetstream block in the config (max_streams, max_file, max_mem, max_consumers) counts the whole cluster, as nats-server 2.15", { timeout: 300_000 }, async () => {
+  const common =
+    "accounts {\n" +
+    "  L: { jetstream: { max_mem: 10000, max_file: 20000, max_streams: 3, max_consumers: 2 }, users: [{ user: l, password: l }] }\n" +
+    "  SYS: { users: [{ user: sys, password: sys }] }\n" +
+    "}\nsystem_account: SYS\n";
+  const scenarios: Array<[Partial<ConnectionOptions>, Scenario]> = [[{ user: "l", pass: "l" }, untiered]];
+  const ours = (await run("tsnats", common, scenarios))!;
+  const theirs = await run("2.15", common, scenarios);
+  if (theirs === undefined) {
+    assert.ok(ours.includes("S4 R1 on N2, a fourth stream: 10027 400 maximum number of streams reached"));
     return;
   }
   assert.deepEqual(ours, theirs);
