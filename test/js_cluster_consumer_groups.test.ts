@@ -12,7 +12,7 @@ import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { JsTestCluster } from "./helpers/js_cluster.js";
 import { startRefJsCluster } from "./helpers/ref_js_cluster.js";
 import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
-import { TAGS, waitForPlacement } from "./helpers/js_cluster_move.js";
+import { TAGS } from "./helpers/js_cluster_move.js";
 
 interface Info {
   error?: { code: number; err_code: number; description: string };
@@ -333,32 +333,57 @@ test("a replicated consumer with mem_storage keeps its state in memory on every 
   }
 });
 
-/** An R1 ephemeral of an R2 stream moved to other servers by a placement update: its state afterwards and what it delivers. */
-async function ephemeralThroughMove(urls: string[], prefix: string): Promise<{ before: number[]; floor: number; after: number[] }> {
+/** An R1 ephemeral of an R1 and an R2 stream moved to other servers by a placement update: its state afterwards and what it delivers. */
+async function ephemeralThroughMove(urls: string[], prefix: string): Promise<Record<string, { before: number[]; floor: number; after: number[] }>> {
   const nc = await connect({ servers: urls });
+  const out: Record<string, { before: number[]; floor: number; after: number[] }> = {};
   try {
-    const cfg = { name: "MV", subjects: ["mv.>"], num_replicas: 2 };
-    const s = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.MV", { ...cfg, placement: { tags: ["zone:a"] } });
-    assert.equal(s.error, undefined, JSON.stringify(s.error));
-    for (let i = 1; i <= 5; i++) await clusterPublish(nc, "mv.x", `m${i}`);
-    const e = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.MV", { stream_name: "MV", config: { ack_policy: "explicit", inactive_threshold: 600_000_000_000 } });
-    assert.equal(e.error, undefined, JSON.stringify(e.error));
-    const name = e.name ?? "";
-    const before = await consume(nc, "MV", name, 2);
-    const u = await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.MV", { ...cfg, placement: { tags: ["zone:b"] } });
-    assert.equal(u.error, undefined, JSON.stringify(u.error));
-    await waitForPlacement(nc, "MV", [`${prefix}3`, `${prefix}4`], 5, 120_000, "the stream moved to zone b");
-    const info = await infoWithLeader(nc, "MV", name);
-    const after = await consume(nc, "MV", name, 3);
-    return { before, floor: info.ack_floor?.stream_seq ?? -1, after };
+    for (const replicas of [1, 2]) {
+      const name = `MV${replicas}`;
+      const cfg = { name, subjects: [`mv${replicas}.>`], num_replicas: replicas };
+      const s = await clusterApi<Info>(nc, `$JS.API.STREAM.CREATE.${name}`, { ...cfg, placement: { tags: ["zone:a"] } });
+      assert.equal(s.error, undefined, JSON.stringify(s.error));
+      for (let i = 1; i <= 5; i++) await clusterPublish(nc, `mv${replicas}.x`, `m${i}`);
+      const e = await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.${name}`, { stream_name: name, config: { ack_policy: "explicit", inactive_threshold: 600_000_000_000 } });
+      assert.equal(e.error, undefined, JSON.stringify(e.error));
+      const eph = e.name ?? "";
+      const before = await consume(nc, name, eph, 2);
+      const u = await clusterApi<Info>(nc, `$JS.API.STREAM.UPDATE.${name}`, { ...cfg, placement: { tags: ["zone:b"] } });
+      assert.equal(u.error, undefined, JSON.stringify(u.error));
+      const zoneB = [`${prefix}3`, `${prefix}4`];
+      let last = "";
+      await waitForMove(
+        async () => {
+          const a = await clusterApi<MoveInfo>(nc, `$JS.API.STREAM.INFO.${name}`).catch(() => undefined);
+          const servers = [a?.cluster?.leader ?? "", ...(a?.cluster?.replicas ?? []).map((r) => r.name)];
+          last = JSON.stringify(a?.cluster);
+          return a?.cluster?.desired === undefined && servers.length === replicas && servers.every((x) => zoneB.includes(x)) && a?.state?.messages === 5;
+        },
+        () => last,
+      );
+      const info = await infoWithLeader(nc, name, eph);
+      const after = await consume(nc, name, eph, 3);
+      out[name] = { before, floor: info.ack_floor?.stream_seq ?? -1, after };
+    }
   } finally {
     await nc.close();
   }
+  return out;
 }
 
-test("an ephemeral consumer moves with its stream and keeps its ack floor, as nats-server 2.15", { timeout: 600_000 }, async () => {
+type MoveInfo = Info & { cluster?: { leader?: string; replicas?: Array<{ name: string }>; desired?: unknown }; state?: { messages: number } };
+
+async function waitForMove(done: () => Promise<boolean>, seen: () => string): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  while (!(await done())) {
+    if (Date.now() > deadline) assert.fail(`the stream did not move to zone b: ${seen()}`);
+    await sleep(250);
+  }
+}
+
+test("an ephemeral consumer moves with its R1 or R2 stream and keeps its ack floor, as nats-server 2.15", { timeout: 600_000 }, async () => {
   const c = await JsTestCluster.start(5, "JSC", { serverTags: TAGS });
-  let ours: { before: number[]; floor: number; after: number[] };
+  let ours: Record<string, { before: number[]; floor: number; after: number[] }>;
   try {
     await c.metaLeader(60_000);
     ours = await ephemeralThroughMove(
@@ -368,7 +393,8 @@ test("an ephemeral consumer moves with its stream and keeps its ack floor, as na
   } finally {
     await c.stop();
   }
-  assert.deepEqual(ours, { before: [1, 2], floor: 2, after: [3, 4, 5] });
+  const kept = { before: [1, 2], floor: 2, after: [3, 4, 5] };
+  assert.deepEqual(ours, { MV1: kept, MV2: kept });
   const ref = await startRefJsCluster(5, "REF", { serverTags: ["S1", "S2", "S3", "S4", "S5"].map((s) => TAGS[s] ?? []) });
   if (ref === undefined) return;
   try {

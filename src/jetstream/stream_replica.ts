@@ -117,6 +117,8 @@ type ReplicatedOp =
   | { op: "api"; rest: string; body: string; reply: string; hdr?: string; name?: string }
   /** Messages the leader's clock expired (max age, per-message TTL): removed by the others. */
   | { op: "expired"; seqs: number[] }
+  /** A single-replica consumer moves from the server a move leaves to `to`, with this state. */
+  | { op: "handover"; sc: SnapshotConsumer; from: string; to: string }
   /** A consumer scaled up from R1: every member that lacks it creates it with this state. */
   | { op: "adopt"; sc: SnapshotConsumer }
   /** An ephemeral consumer lives on `host` (R1, as nats-server places them), or is gone. */
@@ -345,6 +347,18 @@ export class StreamReplica implements RaftStateMachine {
       if (c.replicated || c.cfg.direct === true) continue;
       const sc = snapshotConsumerOf(c);
       sys?.publish(`$JSC.ADOPT.${this.group}`, "", undefined, Buffer.from(JSON.stringify(sc)));
+    }
+  }
+
+  /** On the leader leaving with a move: its single-replica consumers, with their state, go to `to` (a `handover` entry). */
+  private proposeHandOver(to: string): void {
+    for (const c of this.stream.consumers.values()) {
+      if (c.replicated || c.cfg.direct === true) continue;
+      try {
+        this.proposeOp({ op: "handover", sc: snapshotConsumerOf(c), from: this.host.self, to });
+      } catch {
+        // no quorum: the hand-over when this server drops its copy remains
+      }
     }
   }
 
@@ -643,6 +657,9 @@ export class StreamReplica implements RaftStateMachine {
     const now = Date.now();
     if (!moveTo.includes(self)) {
       const to = moveTo.find((p) => cfg.voters.includes(p));
+      // Its single-replica consumers go with the leadership (committed before it moves, so the
+      // server they go to has them even when the group ends with the move: a single replica's).
+      if (to !== undefined && now - this.handedOverAt > ELECTION_MAX_MS) this.proposeHandOver(to);
       if (to !== undefined && now - this.handedOverAt > ELECTION_MAX_MS && this.node.stepDown(to)) {
         this.handedOverAt = now;
         this.log(`handing the leadership to ${to} (the stream moves there)`);
@@ -1180,6 +1197,18 @@ export class StreamReplica implements RaftStateMachine {
       } catch (err) {
         this.stream.jsa.service.log.warn(`stream '${this.stream.name}': ${op.s.op} failed: ${(err as Error).message}`);
       }
+    } else if (op.op === "handover") {
+      const self = this.host.self;
+      if (self === op.to) this.restoreConsumers([op.sc]);
+      else if (self === op.from) {
+        // It lives on `to` now: this copy stops (its files go with the stream's copy here).
+        const c = this.stream.consumers.get(op.sc.name);
+        if (c !== undefined && !c.replicated) {
+          this.stream.consumers.delete(op.sc.name);
+          c.stop(false);
+        }
+      }
+      this.ephemerals.set(op.sc.name, { host: op.to, direct: false });
     } else if (op.op === "adopt") {
       // It is replicated from here on: no longer recorded as living on one member.
       this.ephemerals.delete(op.sc.name);
