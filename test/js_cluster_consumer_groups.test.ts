@@ -62,16 +62,18 @@ interface Observed {
   afterKill: Record<string, { seqs: number[]; ackFloor: number; replicas: number }>;
 }
 
-async function scenario(urls: string[], kill: (server: string) => Promise<void>, afterKill: string[]): Promise<Observed> {
+/** `sizes`: the stream's replicas and the durable's (fewer); the ephemeral asks for three. */
+async function scenario(urls: string[], kill: (server: string) => Promise<void>, afterKill: string[], sizes = { stream: 3, durable: 2 }): Promise<Observed> {
   const nc = await connect({ servers: urls });
   const out: Observed = { create: [], replicas: {}, stepdownMoved: {}, afterKill: {} };
   try {
     const jsm = await jetstreamManager(nc, { timeout: 5000, checkAPI: false });
-    const s = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.G", { name: "G", subjects: ["g.>"], num_replicas: 3 });
+    const s = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.G", { name: "G", subjects: ["g.>"], num_replicas: sizes.stream });
     assert.equal(s.error, undefined, JSON.stringify(s.error));
     for (let i = 1; i <= 20; i++) await clusterPublish(nc, "g.x", `m${i}`);
-    const d2 = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.G.D2", { stream_name: "G", config: { durable_name: "D2", ack_policy: "explicit", num_replicas: 2 } });
-    out.create.push(d2.error === undefined ? `D2 ok r=${d2.config?.num_replicas}` : `D2 ${d2.error.err_code}`);
+    const dn = `D${sizes.durable}`;
+    const d2 = await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.G.${dn}`, { stream_name: "G", config: { durable_name: dn, ack_policy: "explicit", num_replicas: sizes.durable } });
+    out.create.push(d2.error === undefined ? `${dn} ok r=${d2.config?.num_replicas}` : `${dn} ${d2.error.err_code}`);
     let eph = "";
     try {
       const ci = await jsm.consumers.add("G", { ack_policy: AckPolicy.Explicit, num_replicas: 3, inactive_threshold: 120_000_000_000 });
@@ -81,7 +83,7 @@ async function scenario(urls: string[], kill: (server: string) => Promise<void>,
       out.create.push(`ephemeral ${(err as Error).message}`);
     }
     if (d2.error !== undefined || eph === "") return out;
-    const names: Record<string, string> = { D2: "D2", E3: eph };
+    const names: Record<string, string> = { [dn]: dn, E3: eph };
     for (const [label, name] of Object.entries(names)) {
       const before = await infoWithLeader(nc, "G", name);
       out.replicas[label] = before.cluster?.replicas?.length ?? 0;
@@ -401,5 +403,52 @@ test("an ephemeral consumer moves with its R1 or R2 stream and keeps its ack flo
     assert.deepEqual(await ephemeralThroughMove(ref.urls, "N"), ours);
   } finally {
     await ref.stop();
+  }
+});
+
+test("R3 durable and R3 ephemeral of an R5 stream on five servers: own replicas, stepdown, leader killed, as nats-server 2.15", { timeout: 600_000 }, async () => {
+  const c = await JsTestCluster.start(5);
+  let ours: Observed;
+  try {
+    await c.metaLeader(60_000);
+    ours = await scenario(
+      c.members.map((m) => m.url),
+      (server) => c.stopMember(server),
+      ["E3", "D3"],
+      { stream: 5, durable: 3 },
+    );
+  } finally {
+    await c.stop();
+  }
+  const rest = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
+  assert.deepEqual(ours.create, ["D3 ok r=3", "ephemeral ok r=3"]);
+  assert.deepEqual(ours.replicas, { D3: 2, E3: 2 });
+  assert.deepEqual(ours.stepdownMoved, { D3: true, E3: true });
+  for (const k of ["D3", "E3"]) {
+    assert.deepEqual(ours.afterKill[k]?.seqs, rest, k);
+    assert.equal(ours.afterKill[k]?.ackFloor, 20, k);
+  }
+  const ref = await startRefJsCluster(5);
+  if (ref === undefined) return;
+  let theirs: Observed;
+  try {
+    // Both survive there too: an R3 group loses at most one of its servers.
+    theirs = await scenario(
+      ref.urls,
+      async (server) => {
+        await ref.servers[Number(server.slice(1)) - 1].stop();
+      },
+      ["E3", "D3"],
+      { stream: 5, durable: 3 },
+    );
+  } finally {
+    await ref.stop();
+  }
+  assert.deepEqual(ours.create, theirs.create);
+  assert.deepEqual(ours.replicas, theirs.replicas);
+  assert.deepEqual(ours.stepdownMoved, theirs.stepdownMoved);
+  for (const k of ["D3", "E3"]) {
+    assert.deepEqual(ours.afterKill[k]?.seqs, theirs.afterKill[k]?.seqs, k);
+    assert.equal(ours.afterKill[k]?.ackFloor, theirs.afterKill[k]?.ackFloor, k);
   }
 });
