@@ -130,6 +130,8 @@ interface SnapshotConsumer {
   config: ConsumerConfig;
   created: string;
   state: { delivered: ConsumerState["delivered"]; ack_floor: ConsumerState["ack_floor"]; pending: Array<[number, PendingEntry]>; redelivered: Array<[number, number]> };
+  /** A single-replica consumer handed over by a server a move leaves: that server. */
+  from?: string;
 }
 
 /** The name of a stream's RAFT group (a subject token and a directory name). */
@@ -287,6 +289,8 @@ export class StreamReplica implements RaftStateMachine {
             this.ephemeralsAnnounced = true;
             for (const c of this.stream.consumers.values()) if (!c.replicated) this.ephemeralChanged(c.name, false);
           }
+          // The stream moves off this server and another leads: its single-replica consumers go there.
+          if (role === "follower" && leader !== "" && this.host.movingTo(this.stream)?.includes(this.host.self) === false) this.handOverSingleReplicaConsumers();
           this.host.leaderChanged(this, leader);
         },
         leaderReady: () => this.becameReady(),
@@ -343,12 +347,18 @@ export class StreamReplica implements RaftStateMachine {
    */
   handOverSingleReplicaConsumers(): void {
     const sys = this.stream.jsa.service.server.systemAccount;
-    for (const c of this.stream.consumers.values()) {
+    for (const c of [...this.stream.consumers.values()]) {
       if (c.replicated || c.cfg.direct === true) continue;
-      const sc = snapshotConsumerOf(c);
-      sys?.publish(`$JSC.ADOPT.${this.group}`, "", undefined, Buffer.from(JSON.stringify(sc)));
+      // It stops here at once (two copies would both deliver); sent again on the next call.
+      this.handedOver.set(c.name, { ...snapshotConsumerOf(c), from: this.host.self });
+      this.stream.consumers.delete(c.name);
+      c.stop(false);
     }
+    for (const sc of this.handedOver.values()) sys?.publish(`$JSC.ADOPT.${this.group}`, "", undefined, Buffer.from(JSON.stringify(sc)));
   }
+
+  /** The single-replica consumers this server handed over (a move leaves it), kept to send again. */
+  private readonly handedOver = new Map<string, SnapshotConsumer>();
 
   /** On the leader leaving with a move: its single-replica consumers, with their state, go to `to` (a `handover` entry). */
   private proposeHandOver(to: string): void {
@@ -428,6 +438,16 @@ export class StreamReplica implements RaftStateMachine {
         // no quorum: its next update asks again
       }
       return;
+    }
+    // Recorded elsewhere since (a copy sent again after it was handed over): it stays where it went.
+    const known = this.ephemerals.get(sc.name)?.host;
+    if (this.stream.consumers.has(sc.name) || (known !== undefined && known !== sc.from)) return;
+    // Through the group: this server takes it in, the one it comes from (still a member) stops its copy.
+    try {
+      this.proposeOp({ op: "handover", sc, from: sc.from ?? "", to: this.host.self });
+      return;
+    } catch {
+      // no quorum: taken in here alone
     }
     if (this.stream.consumers.has(sc.name)) return;
     this.restoreConsumers([sc]);
@@ -1200,8 +1220,8 @@ export class StreamReplica implements RaftStateMachine {
     } else if (op.op === "handover") {
       const self = this.host.self;
       if (self === op.to) this.restoreConsumers([op.sc]);
-      else if (self === op.from) {
-        // It lives on `to` now: this copy stops (its files go with the stream's copy here).
+      else {
+        // It lives on `to` now: a copy here stops (its files go with the stream's copy here).
         const c = this.stream.consumers.get(op.sc.name);
         if (c !== undefined && !c.replicated) {
           this.stream.consumers.delete(op.sc.name);
