@@ -121,6 +121,22 @@ async function tiered(c: NatsConnection[], seen: string[]): Promise<void> {
   await step("a publish of 7000 bytes to T3 on N3", untilRefused(s3, "T3", "T3.x", 7000));
 }
 
+/**
+ * Creates refused for their config, asked through a server that holds no stream: answered as by
+ * one server, and nothing is left assigned (STREAM.NAMES lists only the streams there were).
+ */
+async function refusedCreates(c: NatsConnection[], seen: string[]): Promise<void> {
+  const b = c[1]!;
+  const step = async (what: string, r: Promise<string>): Promise<void> => void seen.push(`${what}: ${await r}`);
+  await step("unknown retention", api(b, "STREAM.CREATE.X", { name: "X", subjects: ["x"], retention: "bogus" }));
+  await step("discard new per subject without a limit", api(b, "STREAM.CREATE.Y", { name: "Y", subjects: ["y"], retention: "workqueue", discard: "new", discard_new_per_subject: true }));
+  await step("name mismatch", api(b, "STREAM.CREATE.W", { name: "V", subjects: ["w"] }));
+  await step("unknown field", api(b, "STREAM.CREATE.U", { name: "U", subjects: ["u"], bogus: 1 }));
+  await step("sealed", api(b, "STREAM.CREATE.U", { name: "U", subjects: ["u"], sealed: true }));
+  const names = JSON.parse((await b.request("$JS.API.STREAM.NAMES", "{}", { timeout: 10_000 })).string()) as { streams?: string[] | null };
+  seen.push(`stream names: ${(names.streams ?? []).sort().join(",")}`);
+}
+
 type Scenario = (c: NatsConnection[], seen: string[]) => Promise<void>;
 
 /** Each scenario with its own clients (one per server, logged in as `login` says). */
@@ -170,17 +186,21 @@ test("account limits count the whole cluster: streams, reservations and stored b
   assert.deepEqual(ours, theirs);
 });
 
-test("an account's jetstream block in the config (max_streams, max_file, max_mem, max_consumers) counts the whole cluster, as nats-server 2.15", { timeout: 300_000 }, async () => {
+test("an account's jetstream block in the config (max_streams, max_file, max_mem, max_consumers) counts the whole cluster; creates refused for their config leave nothing assigned; as nats-server 2.15", { timeout: 300_000 }, async () => {
   const common =
     "accounts {\n" +
     "  L: { jetstream: { max_mem: 10000, max_file: 20000, max_streams: 3, max_consumers: 2 }, users: [{ user: l, password: l }] }\n" +
     "  SYS: { users: [{ user: sys, password: sys }] }\n" +
     "}\nsystem_account: SYS\n";
-  const scenarios: Array<[Partial<ConnectionOptions>, Scenario]> = [[{ user: "l", pass: "l" }, untiered]];
+  const scenarios: Array<[Partial<ConnectionOptions>, Scenario]> = [
+    [{ user: "l", pass: "l" }, untiered],
+    [{ user: "l", pass: "l" }, refusedCreates],
+  ];
   const ours = (await run("tsnats", common, scenarios))!;
   const theirs = await run("2.15", common, scenarios);
   if (theirs === undefined) {
     assert.ok(ours.includes("S4 R1 on N2, a fourth stream: 10027 400 maximum number of streams reached"));
+    assert.ok(ours.includes("stream names: S1,S7,S8"));
     return;
   }
   assert.deepEqual(ours, theirs);

@@ -133,6 +133,27 @@ export function restoreRequest(name: string, body: Buffer, clustered: boolean, j
   return { cfg, raw };
 }
 
+/**
+ * A STREAM.CREATE request's stream config, checked in nats-server's order (the stream's server,
+ * and the meta leader of a cluster, which refuses a bad one before it is assigned).
+ */
+export function createRequest(name: string, body: Buffer, clustered: boolean, js: JetStreamOptions): StreamConfig {
+  // No body decodes to the zero config (nats-server's decoder sees no input).
+  const raw = decodeRequest<StreamConfigRequest & { pedantic?: boolean }>(body, STREAM_CREATE_SHAPE, "StreamConfigRequest", true, js.strict !== false) ?? {};
+  const pedantic = raw.pedantic === true;
+  delete raw.pedantic;
+  // The config must name the stream of the subject (nats-server: no name is a mismatch too).
+  if ((raw.name ?? "") !== name) throw jsError("JSStreamMismatchErr");
+  checkStreamName(name);
+  if (raw.sealed) throw jsError("JSStreamInvalidConfigF", { err: "stream configuration for create can not be sealed" });
+  if (raw.mirror_direct && (raw.mirror === undefined || raw.mirror === null)) {
+    throw jsError("JSStreamInvalidConfigF", { err: "stream has no mirror but does have mirror direct" });
+  }
+  const cfg = normalizeStreamConfig(raw, { clustered, pedantic, maxDuplicateWindowNs: maxDuplicateWindowNs(js) });
+  cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
+  return cfg;
+}
+
 /** The JSON error answer to the API request `rest` (tokens after `$JS.API.`), with its response type and fields. */
 export function errorResponse(rest: string, err: ApiError): string {
   const tokens = rest.split(".");
@@ -440,12 +461,13 @@ export class Api {
   }
 
   private streamCreate(name: string, body: Buffer, update: boolean): Json {
-    // No body decodes to the zero config (nats-server's decoder sees no input).
-    const raw = this.decode<StreamConfigRequest & { pedantic?: boolean }>(body, STREAM_CREATE_SHAPE, "StreamConfigRequest") ?? {};
-    const pedantic = raw.pedantic === true;
-    delete raw.pedantic;
-    const opts = { clustered: this.jsa.service.cluster !== undefined, pedantic, maxDuplicateWindowNs: maxDuplicateWindowNs(this.jsa.service.options) };
+    const clustered = this.jsa.service.cluster !== undefined;
     if (update) {
+      // No body decodes to the zero config (nats-server's decoder sees no input).
+      const raw = this.decode<StreamConfigRequest & { pedantic?: boolean }>(body, STREAM_CREATE_SHAPE, "StreamConfigRequest") ?? {};
+      const pedantic = raw.pedantic === true;
+      delete raw.pedantic;
+      const opts = { clustered, pedantic, maxDuplicateWindowNs: maxDuplicateWindowNs(this.jsa.service.options) };
       // nats-server's order: the config is checked on its own first, then against the subject.
       const cfg = normalizeStreamConfig(raw, opts);
       if (cfg.name !== name) throw jsError("JSStreamMismatchErr");
@@ -455,15 +477,7 @@ export class Api {
       const updated = this.jsa.updateStream(cfg);
       return this.withClusterInfo(updated.infoJson(), updated);
     }
-    // The config must name the stream of the subject (nats-server: no name is a mismatch too).
-    if ((raw.name ?? "") !== name) throw jsError("JSStreamMismatchErr");
-    checkStreamName(name);
-    if (raw.sealed) throw jsError("JSStreamInvalidConfigF", { err: "stream configuration for create can not be sealed" });
-    if (raw.mirror_direct && (raw.mirror === undefined || raw.mirror === null)) {
-      throw jsError("JSStreamInvalidConfigF", { err: "stream has no mirror but does have mirror direct" });
-    }
-    const cfg = normalizeStreamConfig(raw, opts);
-    cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
+    const cfg = createRequest(name, body, clustered, this.jsa.service.options);
     // An offline stream of that name: nats-server finds the same config (metadata aside) and
     // answers with it, closed; anything else is taken.
     const off = this.jsa.offline.get(name);

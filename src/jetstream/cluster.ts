@@ -24,7 +24,7 @@ import type { Cluster } from "../cluster/cluster.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
 import { parseRfc3339 } from "../server/time.js";
-import { errorResponse, restoreRequest } from "./api.js";
+import { createRequest, errorResponse, restoreRequest } from "./api.js";
 import { withoutDynamicMetadata } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
@@ -1072,20 +1072,28 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    * an update (of `sa`) is proposed, as nats-server's meta leader does: the meta group's streams
    * of the account and the creates proposed meanwhile. Each server checked only what it held, so
    * an account could have max_streams streams on every server, and R1 streams' max_bytes on
-   * different servers passed. A config that does not normalize, or an update its stream does not
-   * allow, is left to the stream's server, which answers its error (nats-server checks those first).
+   * different servers passed. An update whose config does not normalize, or that its stream does
+   * not allow, is left to the stream's server, which answers its error (nats-server checks those first).
    */
   private checkAccountLimits(account: string, name: string, body: Buffer, sa: StreamAssignment | undefined): void {
     const jsa = this.service.accounts.get(account);
     if (jsa === undefined) return;
     const opts = { clustered: true, maxDuplicateWindowNs: maxDuplicateWindowNs(this.service.options) };
+    // A create's config is checked here as its server would (an error is the answer): refused
+    // there after its assignment was committed, the assignment stayed (STREAM.NAMES listed it).
+    if (sa === undefined) return jsa.checkClusterStreamLimits(createRequest(name, body, true, this.service.options), ...this.countedFor(account, name));
     let cfg: StreamConfig;
     try {
       cfg = normalizeStreamConfig(parseConfig(body) as StreamConfigRequest, opts);
-      if (sa?.config !== undefined) checkStreamUpdate(normalizeStreamConfig(parseConfig(Buffer.from(sa.config, "base64")) as StreamConfigRequest, opts), cfg);
+      if (sa.config !== undefined) checkStreamUpdate(normalizeStreamConfig(parseConfig(Buffer.from(sa.config, "base64")) as StreamConfigRequest, opts), cfg);
     } catch {
       return;
     }
+    jsa.checkClusterStreamLimits(cfg, ...this.countedFor(account, name), countedOf(sa).replicas);
+  }
+
+  /** The account's assigned streams as its limits count them, and the creates proposed meanwhile (other than `name`). */
+  private countedFor(account: string, name: string): [CountedStream[], number] {
     const assigned = this.streams.get(account);
     const now = Date.now();
     let pending = 0;
@@ -1094,7 +1102,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (until < now) this.proposedCreates.delete(key);
       else if (acc === account && stream !== name && assigned?.has(stream) !== true) pending++;
     }
-    jsa.checkClusterStreamLimits(cfg, [...(assigned?.values() ?? [])].map(countedOf), pending, sa !== undefined ? countedOf(sa).replicas : undefined);
+    return [[...(assigned?.values() ?? [])].map(countedOf), pending];
   }
 
   /**
