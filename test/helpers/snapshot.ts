@@ -45,12 +45,28 @@ export async function takeSnapshot(nc: NatsConnection, stream: string, opts: Jso
   return { resp, data: Buffer.concat(parts), status, chunks: parts.length, replies };
 }
 
-/** Restore `data` as stream `config.name`; returns the final answer (stream info or error). */
-export async function restoreSnapshot(nc: NatsConnection, config: Json, data: Buffer, chunkSize = 64 * 1024, state: Json = {}): Promise<Json> {
+/**
+ * Restore `data` as stream `config.name`; returns the final answer (stream info or error).
+ * `firstChunkWaitMs`: for how long the first chunk is sent again while it finds no responder
+ * (nats-server 2.15 clusters answer a restore before the chunk subject's interest reaches every
+ * server; 0, the default, asks a server to take the chunks at once). A chunk that found no
+ * responder was not delivered, so sending it again loses and doubles nothing.
+ */
+export async function restoreSnapshot(nc: NatsConnection, config: Json, data: Buffer, chunkSize = 64 * 1024, state: Json = {}, firstChunkWaitMs = 0): Promise<Json> {
   const r = (await nc.request(`$JS.API.STREAM.RESTORE.${config.name}`, JSON.stringify({ config, state }), { timeout: 10_000 })).json<Json>();
   if (r.error !== undefined) return r;
+  const deadline = Date.now() + firstChunkWaitMs;
   for (let at = 0; at < data.length; at += chunkSize) {
-    const m = await nc.request(r.deliver_subject, data.subarray(at, at + chunkSize), { timeout: 10_000 });
+    let m;
+    for (;;) {
+      try {
+        m = await nc.request(r.deliver_subject, data.subarray(at, at + chunkSize), { timeout: 10_000 });
+        break;
+      } catch (err) {
+        if (at > 0 || Date.now() > deadline || !/no responders/i.test((err as Error).message)) throw err;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    }
     if (m.data.length > 0) return m.json<Json>();
   }
   return (await nc.request(r.deliver_subject, new Uint8Array(0), { timeout: 30_000 })).json<Json>();
