@@ -124,6 +124,8 @@ const WAIT_FOR_LEADER_MS = 10_000;
 const LIST_GATHER_MS = 2000;
 /** How long a proposed create counts against the account's stream limit before it is applied (a lost proposal lapses). */
 const PROPOSED_CREATE_MS = 10_000;
+/** How long at most a server removed from a group stays while the others need it for a quorum. */
+const QUORUM_HOLD_MS = 60_000;
 /** A restore's final answer waits this long at most for its replicas' servers. */
 const RESTORE_ANSWER_WAIT_MS = 4000;
 /** The owner of a restore tells the meta leader it ended every RESTORE_NOTICE_MS, RESTORE_NOTICES times at most. */
@@ -452,6 +454,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           stream.replica.destroy();
           stream.replica = undefined;
         }
+      } else if (live && prev !== undefined && prevPeers.includes(this.self) && !sa.peers.includes(this.self) && op.op === "stream_update") {
+        // Scaled down to fewer replicas (more than one): this server leaves the group and drops its copy.
+        this.peersChanged(prev, sa);
       }
       if (sa.restoring === true) {
         // Restored on its owner alone first (the single server's restore), the others join later.
@@ -729,7 +734,25 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           this.execute(sa.account, `STREAM.DELETE.${sa.name}`, "", "", undefined);
         }
       };
-      if (replica?.isLeader === true && replica.node.stepDown()) {
+      // A voter the others need for a quorum (an R2 group losing one of its two) stays until the
+      // group's leader changed the membership without it (it then hears no leader), else the
+      // group could never commit the change: its learner would never be promoted.
+      const needed = (): boolean => {
+        const r = stream.replica;
+        if (r === undefined || r.isLeader || r.leader === "" || !r.node.config.voters.includes(this.self)) return false;
+        const voters = r.node.config.voters;
+        return voters.filter((v) => v !== this.self && after.includes(v)).length < Math.floor(voters.length / 2) + 1;
+      };
+      if (replica?.isLeader !== true && needed()) {
+        const deadline = Date.now() + QUORUM_HOLD_MS;
+        const poll = setInterval(() => {
+          if (!needed() || Date.now() > deadline || this.stopped) {
+            clearInterval(poll);
+            if (!this.stopped) drop();
+          }
+        }, 50);
+        poll.unref();
+      } else if (replica?.isLeader === true && replica.node.stepDown()) {
         // The leadership goes to a member that stays first (it has every entry), then the copy goes.
         const deadline = Date.now() + ELECTION_MAX_MS;
         const poll = setInterval(() => {
@@ -1046,11 +1069,17 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         // Moving: the servers it goes to join its group first, the others leave later (see moveRequested).
       } else if (sa !== undefined && peers !== undefined && replicas < peers.length) {
         // Fewer replicas: down to one, the member that leads the group keeps the stream (it has
-        // every committed message).
-        if (replicas !== 1) throw jsError("JSStreamReplicasNotUpdatableErr");
+        // every committed message); down to more than one (R3 -> R2, R5 -> R3, as nats-server
+        // 2.15 allows), the leader (when known here) and the first others stay, the rest leave
+        // the group (a leader that leaves hands its leadership over first).
         const lead = this.service.accounts.get(account)?.streams.get(name)?.replica?.leader ?? "";
-        if (lead === "" || !peers.includes(lead)) throw jsError("JSClusterNotAvailErr");
-        peers = [lead];
+        if (replicas === 1) {
+          if (lead === "" || !peers.includes(lead)) throw jsError("JSClusterNotAvailErr");
+          peers = [lead];
+        } else {
+          const kept = peers.includes(lead) ? [lead, ...peers.filter((p) => p !== lead)] : peers;
+          peers = kept.slice(0, replicas);
+        }
       } else if (sa !== undefined && peers !== undefined && replicas > peers.length) {
         // More replicas: more servers join (the stream's group catches them up).
         peers = [...peers, ...this.place(cfg, replicas - peers.length, peers)];
