@@ -8,9 +8,11 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { copyOf, streamOn } from "./helpers/js_cluster.js";
+import { jetstream } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { JsTestCluster, copyOf, streamOn } from "./helpers/js_cluster.js";
 import { withReferenceR3 } from "./helpers/js_cluster_features.js";
-import { clusterApi, type ClusterAnswer } from "./helpers/cluster_retry.js";
+import { clusterApi, clusterPublish, type ClusterAnswer } from "./helpers/cluster_retry.js";
 import { waitUntil } from "./helpers/server.js";
 
 type Json = Record<string, any>;
@@ -28,7 +30,11 @@ async function filled(nc: NatsConnection, name: string, n: number): Promise<stri
   const created = await clusterApi(nc, `$JS.API.STREAM.CREATE.${name}`, { name, subjects: [`${name.toLowerCase()}.>`], num_replicas: 1 });
   if (created.error !== undefined) return `create ${name} ${JSON.stringify(created.error)}`;
   const big = "x".repeat(8000);
-  for (let i = 0; i < n; i++) nc.publish(`${name.toLowerCase()}.${i % 10}`, big);
+  // Acknowledged, 100 at a time (a core publish can be dropped by a busy server).
+  const js = jetstream(nc, { timeout: 20_000 });
+  for (let i = 0; i < n; i += 100) {
+    await Promise.all(Array.from({ length: Math.min(100, n - i) }, (_, k) => js.publish(`${name.toLowerCase()}.${(i + k) % 10}`, big)));
+  }
   let info: Json = {};
   for (let i = 0; i < 100 && info.state?.messages !== n; i++) {
     await sleep(100);
@@ -47,7 +53,7 @@ async function settled(nc: NatsConnection, name: string, others: number): Promis
     await sleep(200);
   }
   if (info.error !== undefined) return `${name} ${JSON.stringify(info.error)}`;
-  return `${name} msgs ${info.state?.messages} replicas ${info.config?.num_replicas} others ${(info.cluster?.replicas ?? []).length} leader ${info.cluster?.leader !== undefined}`;
+  return `${name} msgs ${info.state?.messages} replicas ${info.config?.num_replicas} others ${(info.cluster?.replicas ?? []).length} leader ${info.cluster?.leader !== undefined} desired ${info.cluster?.desired !== undefined}`;
 }
 
 async function steps(nc: NatsConnection, afterCancels: () => Promise<void> = async () => undefined): Promise<string[]> {
@@ -132,7 +138,7 @@ test("a scale-up cancelled by an update or a delete while it copies, and STREAM.
     };
     const ours = await steps(nc, cancelled);
     if (process.env.SHOW_ANSWERS) console.log(ours.join("\n"));
-    assert.equal(ours[4], "A msgs 2000 replicas 1 others 0 leader true");
+    assert.equal(ours[4], "A msgs 2000 replicas 1 others 0 leader true desired false");
     // Scaled down to R2, then one of the two replaced: A is on two servers with every message, and
     // the server that left holds nothing of it (neither copy nor RAFT group).
     await waitUntil(() => c.members.filter((m) => streamOn(c, m.name, "A") !== undefined).length === 2, 20_000, "A on two servers");
@@ -150,4 +156,46 @@ test("a scale-up cancelled by an update or a delete while it copies, and STREAM.
       assert.deepEqual(ours, theirs, "the same answers as nats-server 2.15");
     }
   });
+});
+
+test("a scale-up in progress shows in stream info as desired until its servers are in the group (nats-server 2.15's shape)", { timeout: 180_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  let nc: NatsConnection | undefined;
+  try {
+    await c.metaLeader();
+    // (Connected to S1, which stays.)
+    nc = await connect({ servers: c.members[0].url });
+    const created = await clusterApi(nc, "$JS.API.STREAM.CREATE.D", { name: "D", subjects: ["d.>"], num_replicas: 1 });
+    assert.equal(created.error, undefined, JSON.stringify(created));
+    for (let i = 1; i <= 20; i++) await clusterPublish(nc, "d.x", `m${i}`);
+    const owner = c.members.find((m) => streamOn(c, m.name, "D") !== undefined)!.name;
+    const up = await clusterApi(nc, "$JS.API.STREAM.UPDATE.D", { name: "D", subjects: ["d.>"], num_replicas: 3 });
+    assert.equal(up.error, undefined, JSON.stringify(up));
+    // One of the two new servers stops: the scale-up cannot end while it is away.
+    const away = c.members.find((m) => m.name !== owner && m !== c.members[0])!.name;
+    await c.stopMember(away);
+    let info: Json = {};
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      info = await clusterApi(nc, "$JS.API.STREAM.INFO.D");
+      if (info.cluster?.desired?.status?.type === "catchup") break;
+      await sleep(100);
+    }
+    const desired = info.cluster?.desired as Json;
+    assert.ok(desired !== undefined, `desired while ${away} is away: ${JSON.stringify(info.cluster)}`);
+    assert.deepEqual((desired.replicas as Json[]).map((r) => r.name).sort(), ["S1", "S2", "S3"]);
+    assert.deepEqual(desired.origin, { replicas: 1 });
+    assert.equal(desired.name, "JSC");
+    assert.deepEqual(desired.status, { description: "waiting for peer to catch up before adding it", type: "catchup" });
+    const listed = ((info.cluster?.replicas ?? []) as Json[]).find((r) => r.name === away);
+    assert.equal(listed?.current, false, `${away} listed, not current: ${JSON.stringify(info.cluster?.replicas)}`);
+    // Back: it catches up, and the scale-up is over.
+    await c.startMember(away);
+    const settledInfo = await settled(nc, "D", 2);
+    assert.equal(settledInfo, "D msgs 20 replicas 3 others 2 leader true desired false");
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "D")?.store.state().msgs === 20), 20_000, "20 messages on every member");
+  } finally {
+    await nc?.close();
+    await c.stop();
+  }
 });

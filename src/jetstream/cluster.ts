@@ -71,6 +71,13 @@ export interface StreamAssignment {
    * removes the assignment.
    */
   restoring?: true;
+  /** A scale-up by update (more replicas): when, and the replicas before (nats-server 2.15 shows it as `desired` until the new servers are in). */
+  scale?: StreamScale;
+}
+
+export interface StreamScale {
+  created: string;
+  origin: { replicas: number };
 }
 
 /**
@@ -104,6 +111,8 @@ type MetaOp =
       answerSys?: boolean;
       /** A STREAM.RESTORE request (base64): its owner restores the backup (`body` is its config). */
       restore?: string;
+      /** An update that adds replicas. */
+      scale?: StreamScale;
     }
   | { op: "stream_del"; account: string; name: string; body: string; reply: string; hdr?: string }
   /** The servers of a stream change (peer removal, server removal); nothing else. */
@@ -430,6 +439,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         else if (op.move !== undefined) sa.move = op.move;
         // The servers a restored stream's replicas ask for: its restore is over.
         delete sa.restoring;
+        delete sa.scale;
         accStreams.set(op.name, sa);
         if (live) this.peersChanged(prev, sa);
         if (live && prev.restoring === true) this.restoreScaled(sa);
@@ -443,6 +453,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       const move = op.move === undefined ? (op.op === "stream_update" ? prev?.move : undefined) : (op.move ?? undefined);
       if (move !== undefined) sa.move = move;
       if (op.op === "stream_add" && op.restore !== undefined) sa.restoring = true;
+      // A scale-up stays shown while its servers join, through updates that keep the same servers.
+      const scale = op.scale ?? (op.op === "stream_update" && prev?.scale !== undefined && sameServers(peersOf(prev), sa.peers) ? prev.scale : undefined);
+      if (scale !== undefined) sa.scale = scale;
       accStreams.set(op.name, sa);
       const prevPeers = prev !== undefined ? peersOf(prev) : [];
       if (live && prev !== undefined && prevPeers.includes(this.self) && prevPeers.length > 1 && sa.peers.length === 1) {
@@ -1061,6 +1074,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       let peers = sa !== undefined ? peersOf(sa) : undefined;
       if (sa !== undefined && peers !== undefined) this.checkPlacement(cfg);
       let move: StreamMove | undefined;
+      let scale: StreamScale | undefined;
       if (sa !== undefined && peers !== undefined && what === "UPDATE") {
         move = this.moveRequested(sa, cfg, replicas);
         if (move !== undefined) peers = [...peers, ...move.peers.filter((p) => !peers?.includes(p))];
@@ -1082,12 +1096,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         }
       } else if (sa !== undefined && peers !== undefined && replicas > peers.length) {
         // More replicas: more servers join (the stream's group catches them up).
+        scale = { created: new Date().toISOString(), origin: { replicas: peers.length } };
         peers = [...peers, ...this.place(cfg, replicas - peers.length, peers)];
       }
       this.checkOverlap(account, name, subjects);
       peers ??= this.place(cfg, Math.min(replicas, 5));
       const owner = sa !== undefined && peers.includes(sa.owner) ? sa.owner : peers[0];
-      op = { op: what === "CREATE" ? "stream_add" : "stream_update", ...common, owner, peers, subjects, created: sa?.created ?? new Date().toISOString(), ...(move !== undefined ? { move } : {}) };
+      op = { op: what === "CREATE" ? "stream_add" : "stream_update", ...common, owner, peers, subjects, created: sa?.created ?? new Date().toISOString(), ...(move !== undefined ? { move } : {}), ...(scale !== undefined ? { scale } : {}) };
     }
     this.proposeMeta(op);
     if (op.op === "stream_add") this.proposedCreates.set(`${account}\u0000${name}`, Date.now() + PROPOSED_CREATE_MS);
@@ -1279,9 +1294,23 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.service.server.systemAccount?.publish("$JSC.MOVED", "", undefined, Buffer.from(JSON.stringify({ account: stream.jsa.account.name, name: stream.name, peers })));
   }
 
-  /** `desired` of a stream's `cluster` info while it moves, as nats-server 2.15 shows it (status from the group's leader). */
+  /** The servers of a scale-up (for its cluster info), while its assignment shows one. */
+  scalingTo(stream: Stream): string[] | undefined {
+    const sa = this.assignment(stream.jsa.account.name, stream.name);
+    return sa?.scale !== undefined && sa.move === undefined ? peersOf(sa) : undefined;
+  }
+
+  /**
+   * `desired` of a stream's `cluster` info while it moves, as nats-server 2.15 shows it (status
+   * from the group's leader); also while a scale-up's servers join (nats-server 2.15 shows that
+   * the same way, on the group's leader: gone once they are all in).
+   */
   moveInfo(stream: Stream, status: { pending: string[]; learners: number } | undefined): Record<string, unknown> | undefined {
-    const m = this.assignment(stream.jsa.account.name, stream.name)?.move;
+    const sa = this.assignment(stream.jsa.account.name, stream.name);
+    let m = sa?.move;
+    if (m === undefined && sa?.scale !== undefined && status !== undefined && (status.pending.length > 0 || status.learners > 0)) {
+      m = { peers: peersOf(sa), created: sa.scale.created, origin: { peers: [], replicas: sa.scale.origin.replicas } };
+    }
     if (m === undefined) return undefined;
     const origin: Record<string, unknown> = { replicas: m.origin.replicas };
     if (m.origin.placement !== undefined) origin.placement = m.origin.placement;
@@ -1807,6 +1836,10 @@ function countedOf(sa: StreamAssignment): CountedStream {
   }
   const replicas = typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1;
   return { name: sa.name, replicas, memory: cfg.storage === "memory", maxBytes: typeof cfg.max_bytes === "number" ? cfg.max_bytes : -1 };
+}
+
+function sameServers(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((p) => b.includes(p));
 }
 
 function peersOf(sa: StreamAssignment): string[] {

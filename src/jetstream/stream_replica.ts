@@ -150,9 +150,11 @@ export interface ReplicaHost {
   leaderChanged(replica: StreamReplica, leader: string): void;
   /** The servers the stream moves to, while it moves (its group goes there, then the others leave). */
   movingTo(stream: Stream): string[] | undefined;
+  /** The servers of a scale-up by update (shown in its cluster info until they are all in the group). */
+  scalingTo(stream: Stream): string[] | undefined;
   /** The group has exactly the servers of its move (said by its leader, repeated until the move ends). */
   moveSettled(stream: Stream, peers: string[]): void;
-  /** `desired` of the stream's cluster info while it moves (`status` known to the group's leader). */
+  /** `desired` of the stream's cluster info while it moves or scales up (`status` known to the group's leader). */
   moveInfo(stream: Stream, status: { pending: string[]; learners: number } | undefined): Record<string, unknown> | undefined;
 }
 
@@ -1454,8 +1456,8 @@ export class StreamReplica implements RaftStateMachine {
     out.system_account = true;
     out.traffic_account = "$SYS";
     const replicas = this.replicasJson();
-    // While the stream moves: the servers it goes to that are not in its group yet, as nats-server 2.15 lists them.
-    const moveTo = this.host.movingTo(this.stream);
+    // While the stream moves or scales up: the servers it goes to that are not in its group yet, as nats-server 2.15 lists them.
+    const moveTo = this.host.movingTo(this.stream) ?? this.host.scalingTo(this.stream);
     const members = [...node.config.voters, ...node.config.learners];
     const pending = moveTo?.filter((p) => !members.includes(p)) ?? [];
     for (const p of pending) replicas.push({ name: p, current: false, active: 0, peer: peerId(p), pending: true });
