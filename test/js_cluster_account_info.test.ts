@@ -38,6 +38,22 @@ async function managerOf(nc: NatsConnection): Promise<JetStreamManager> {
   }
 }
 
+/**
+ * Add a stream placed by tags: a cluster just started may not know every server's tags yet, so
+ * placement is refused (10005) until the meta leader heard from that server.
+ */
+async function addPlaced(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await jsm.streams.add(cfg);
+      return;
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || err.code !== 10005 || i >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 async function accountInfo(nc: NatsConnection): Promise<Info> {
   const m = await nc.request("$JS.API.INFO", "", { timeout: 5_000 });
   return JSON.parse(m.string()) as Info;
@@ -50,19 +66,7 @@ async function scenario(urls: string[]): Promise<Info[]> {
   try {
     await managerOf(nc);
     const jsm = await jetstreamManager(nc, { timeout: 20_000 });
-    // A cluster just started may not know every server's tags yet: placement by tag is
-    // refused (10005) until the meta leader heard from that server.
-    const placed = async (cfg: Partial<StreamConfig> & { name: string }): Promise<void> => {
-      for (let i = 0; ; i++) {
-        try {
-          await jsm.streams.add(cfg);
-          return;
-        } catch (err) {
-          if (!(err instanceof JetStreamApiError) || err.code !== 10005 || i >= 50) throw err;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      }
-    };
+    const placed = (cfg: Partial<StreamConfig> & { name: string }): Promise<void> => addPlaced(jsm, cfg);
     await placed({ name: "ONE", subjects: ["one.>"], num_replicas: 1, placement: { tags: ["at:1"] } as never });
     await placed({ name: "TWO", subjects: ["two.>"], num_replicas: 1, storage: "memory" as never, placement: { tags: ["at:2"] } as never });
     await placed({ name: "THREE", subjects: ["three.>"], num_replicas: 1, placement: { tags: ["at:3"] } as never, max_bytes: 1_000_000 });
@@ -158,17 +162,7 @@ async function tieredScenario(ports: number[], user: UserFixture, storage: numbe
   try {
     for (const port of ports) clients.push(await connect({ port, ...auth }));
     const jsm = await managerOf(clients[0]!);
-    const placedTier = async (cfg: Partial<StreamConfig> & { name: string }): Promise<void> => {
-      for (let i = 0; ; i++) {
-        try {
-          await jsm.streams.add(cfg);
-          return;
-        } catch (err) {
-          if (!(err instanceof JetStreamApiError) || err.code !== 10005 || i >= 50) throw err;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      }
-    };
+    const placedTier = (cfg: Partial<StreamConfig> & { name: string }): Promise<void> => addPlaced(jsm, cfg);
     await placedTier({ name: "ONE", subjects: ["one.>"], num_replicas: 1, placement: { tags: ["at:1"] } as never, max_bytes: 10_000 });
     await placedTier({ name: "TWO", subjects: ["two.>"], num_replicas: 1, storage: "memory" as never, placement: { tags: ["at:2"] } as never });
     await placedTier({ name: "REP", subjects: ["rep.>"], num_replicas: 3, max_bytes: 20_000 });
