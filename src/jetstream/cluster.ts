@@ -30,6 +30,7 @@ import { ApiError, jsError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
 import { ClusterUsage, accountInfoJson } from "./account_info.js";
 import { ApiRelay, type RelayedRequest } from "./api_relay.js";
+import { askEach } from "./info_gather.js";
 import type { CountedStream, JetStreamService, JsAccount } from "./jetstream.js";
 import { checkStreamUpdate, normalizeStreamConfig, type StreamConfig, type StreamConfigRequest } from "./stream_config.js";
 import { maxDuplicateWindowNs } from "./server_limits.js";
@@ -961,7 +962,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (t[0] === "ACCOUNT") return leader ? undefined : SKIP;
     if (t[0] === "STREAM" && (t[1] === "NAMES" || t[1] === "LIST")) {
       if (!leader) return SKIP;
-      return t[1] === "NAMES" ? this.streamNames(account, body) : this.streamList(jsa, body, reply, hdr);
+      return t[1] === "NAMES" ? this.streamNames(account, body) : this.streamList(jsa, body, reply);
     }
     const at = streamToken(t);
     const name = at >= 0 ? t[at] : undefined;
@@ -1600,14 +1601,18 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   private streamNames(account: string, body: Buffer): Record<string, unknown> {
+    const { total, offset, page } = this.streamPage(account, body, 1024);
+    return { total, offset, limit: 1024, streams: page.length > 0 ? page : null };
+  }
+
+  /** The account's assigned streams by name (those with a subject colliding with the request's `subject`), the page at its `offset`. */
+  private streamPage(account: string, body: Buffer, limit: number): { total: number; offset: number; page: string[] } {
     const req = parseConfig(body) as { offset?: unknown; subject?: unknown };
     const filter = typeof req.subject === "string" && req.subject !== "" ? req.subject : undefined;
-    let names = [...(this.streams.get(account)?.values() ?? [])].filter((sa) => filter === undefined || sa.subjects.some((s) => subjectsCollide(s, filter))).map((sa) => sa.name);
-    names.sort();
+    const names = [...(this.streams.get(account)?.values() ?? [])].filter((sa) => filter === undefined || sa.subjects.some((s) => subjectsCollide(s, filter))).map((sa) => sa.name).sort();
     const total = names.length;
     const offset = Math.min(Math.max(0, typeof req.offset === "number" ? req.offset : 0), total);
-    names = names.slice(offset, offset + 1024);
-    return { total, offset, limit: 1024, streams: names.length > 0 ? names : null };
+    return { total, offset, page: names.slice(offset, offset + limit) };
   }
 
   /**
@@ -1625,15 +1630,15 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       // the local handler answers the bad request
     }
     const acc = jsa.account;
-    const inbox = `$JSC.CLIST.${this.self}.${Math.random().toString(36).slice(2)}`;
-    const infos = new Map<string, Record<string, unknown>>();
-    let answered = 0;
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      acc.unsubscribeInternal(sub);
+    askEach(acc, this.self, remote.map((n) => `$JS.API.CONSUMER.INFO.${stream.name}.${n}`), LIST_GATHER_MS, (answers) => {
+      const infos = new Map<string, Record<string, unknown>>();
+      answers.forEach((info, i) => {
+        if (info === undefined) return;
+        // As a LIST item: the stored metadata, without this server's version keys.
+        const cfg = info.config as { metadata?: Record<string, string> } | undefined;
+        if (cfg?.metadata !== undefined) cfg.metadata = withoutDynamicMetadata(cfg.metadata);
+        infos.set(remote[i], info);
+      });
       jsa.executeApi(`CONSUMER.LIST.${stream.name}`, "", Buffer.from(JSON.stringify({ offset: 0 })), hdr, false, (out) => {
         let answer = out;
         try {
@@ -1650,31 +1655,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         }
         if (reply !== "") acc.publish(reply, "", undefined, Buffer.from(answer));
       });
-    };
-    const sub = acc.subscribeInternal(
-      `${inbox}.*`,
-      (subject, _r, _h, payload) => {
-        const name = remote[Number(subject.substring(inbox.length + 1))];
-        try {
-          const info = JSON.parse(payload.toString()) as Record<string, unknown>;
-          if (name !== undefined && info.error === undefined) {
-            delete info.type;
-            // As a LIST item: the stored metadata, without this server's version keys.
-            const cfg = info.config as { metadata?: Record<string, string> } | undefined;
-            if (cfg?.metadata !== undefined) cfg.metadata = withoutDynamicMetadata(cfg.metadata);
-            infos.set(name, info);
-          }
-        } catch {
-          // not an answer
-        }
-        if (++answered === remote.length) queueMicrotask(finish);
-      },
-      undefined,
-      "jetstream-cluster-consumer-list",
-    );
-    const timer = setTimeout(finish, LIST_GATHER_MS);
-    timer.unref();
-    remote.forEach((n, i) => acc.publish(`$JS.API.CONSUMER.INFO.${stream.name}.${n}`, `${inbox}.${i}`, undefined, Buffer.alloc(0)));
+    }, "jetstream-cluster-consumer-list");
     return PENDING;
   }
 
@@ -1699,52 +1680,16 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   /** STREAM.LIST: ask each stream's server for its info (STREAM.INFO), answer with them all. */
-  private streamList(jsa: JsAccount, body: Buffer, reply: string, hdr: Buffer | undefined): typeof PENDING {
-    void hdr;
-    const req = parseConfig(body) as { offset?: unknown; subject?: unknown };
-    const filter = typeof req.subject === "string" && req.subject !== "" ? req.subject : undefined;
-    const names = [...(this.streams.get(jsa.account.name)?.values() ?? [])].filter((sa) => filter === undefined || sa.subjects.some((s) => subjectsCollide(s, filter))).map((sa) => sa.name).sort();
-    const total = names.length;
-    const offset = Math.min(Math.max(0, typeof req.offset === "number" ? req.offset : 0), total);
-    const page = names.slice(offset, offset + 256);
+  private streamList(jsa: JsAccount, body: Buffer, reply: string): typeof PENDING {
+    const { total, offset, page } = this.streamPage(jsa.account.name, body, 256);
     const acc = jsa.account;
-    const inbox = `$JSC.LIST.${this.self}.${Math.random().toString(36).slice(2)}`;
-    const infos = new Map<string, unknown>();
-    const missing: string[] = [];
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      acc.unsubscribeInternal(sub);
-      const streams = page.filter((n) => infos.has(n)).map((n) => infos.get(n));
-      for (const n of page) if (!infos.has(n)) missing.push(n);
+    askEach(acc, this.self, page.map((n) => `$JS.API.STREAM.INFO.${n}`), LIST_GATHER_MS, (answers) => {
+      const streams = answers.filter((info) => info !== undefined);
+      const missing = page.filter((_, i) => answers[i] === undefined);
       const out: Record<string, unknown> = { type: "io.nats.jetstream.api.v1.stream_list_response", total, offset, limit: 256, streams };
       if (missing.length > 0) out.missing = missing;
       acc.publish(reply, "", undefined, Buffer.from(JSON.stringify(out)));
-    };
-    const sub = acc.subscribeInternal(
-      `${inbox}.*`,
-      (subject, _r, _h, payload) => {
-        const i = Number(subject.substring(inbox.length + 1));
-        try {
-          const info = JSON.parse(payload.toString()) as Record<string, unknown>;
-          if (info.error === undefined) {
-            delete info.type;
-            infos.set(page[i], info);
-          }
-        } catch {
-          // not an answer
-        }
-        if (infos.size === page.length) queueMicrotask(finish);
-      },
-      undefined,
-      "jetstream-cluster-list",
-    );
-    const timer = setTimeout(finish, LIST_GATHER_MS);
-    timer.unref();
-    if (page.length === 0) queueMicrotask(finish);
-    page.forEach((n, i) => acc.publish(`$JS.API.STREAM.INFO.${n}`, `${inbox}.${i}`, undefined, Buffer.alloc(0)));
+    }, "jetstream-cluster-list");
     return PENDING;
   }
 
