@@ -1,0 +1,208 @@
+// nats-server's RAFT wire (src/cluster/nrg_wire.ts) against real bytes: a nats-server 2.15
+// JetStream cluster of three runs streams and consumers while a system-account client records
+// every `$NRG.` message; every one must decode, re-encode to the same bytes, and say what the
+// cluster did (terms that rise, indexes that follow, the servers' RAFT ids as leaders and voters).
+import { describe, before, after, test } from "node:test";
+import assert from "node:assert/strict";
+import { jetstream, AckPolicy } from "@nats-io/jetstream";
+import {
+  decodeNrgMessage,
+  encodeNrgMessage,
+  decodeNrgPeerState,
+  encodeNrgPeerState,
+  NrgEntryType,
+  NrgDecodeError,
+  parseNrgSubject,
+  type NrgMessage,
+  type NrgAppendEntry,
+} from "../src/cluster/nrg_wire.js";
+import { referenceMissing } from "./helpers/side_by_side.js";
+import { waitUntil } from "./helpers/js_cluster_move.js";
+import { startNrgCaptureCluster, type NrgCaptureCluster, type CapturedNrg } from "./helpers/nrg_capture.js";
+
+interface Jsz {
+  meta_cluster?: { leader?: string };
+}
+
+async function jsz(c: NrgCaptureCluster, i: number): Promise<Jsz> {
+  const res = await fetch(`${c.servers[i].monitorUrl}/jsz`);
+  return (await res.json()) as Jsz;
+}
+
+async function retry<T>(what: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await what();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+describe("nats-server 2.15's RAFT messages, captured from a live cluster", { skip: referenceMissing(), timeout: 240_000 }, () => {
+  let c: NrgCaptureCluster;
+  let decoded: { raw: CapturedNrg; m: NrgMessage }[] = [];
+  let streamLeaderBefore = "";
+  let streamLeaderAfter = "";
+
+  before(async () => {
+    c = await startNrgCaptureCluster();
+    const { jsm, app } = c;
+    await retry(() => jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 }));
+    const js = jetstream(app);
+    for (let i = 1; i <= 10; i++) await retry(() => js.publish(`orders.${i}`, `order ${i}`));
+    await retry(() => jsm.consumers.add("ORDERS", { durable_name: "worker", ack_policy: AckPolicy.Explicit, num_replicas: 3 }));
+    const consumer = await js.consumers.get("ORDERS", "worker");
+    let acked = 0;
+    while (acked < 10) {
+      for await (const m of await consumer.fetch({ max_messages: 10 - acked, expires: 2000 })) {
+        await m.ackAck();
+        acked++;
+      }
+    }
+    streamLeaderBefore = (await jsm.streams.info("ORDERS")).cluster?.leader ?? "";
+    // A stream leader step-down makes the group elect again: vote requests and responses.
+    await retry(() => app.request("$JS.API.STREAM.LEADER.STEPDOWN.ORDERS", "", { timeout: 5000 }));
+    await waitUntil(async () => {
+      const leader = (await jsm.streams.info("ORDERS")).cluster?.leader ?? "";
+      if (leader === "" || leader === streamLeaderBefore) return false;
+      streamLeaderAfter = leader;
+      return true;
+    }, 60_000, "a new stream leader");
+    await retry(() => js.publish("orders.after", "after the election"));
+    await app.flush();
+    // Everything the step-down set off (votes, the new leader's first entries) has arrived once
+    // an append entry of the new term with a Normal entry has been seen.
+    await waitUntil(() => c.captured.some((x) => x.subject.startsWith("$NRG.AE.S-") && x.data.includes("after the election")), 30_000, "the new leader's append");
+    decoded = c.captured.map((raw) => ({ raw, m: decodeNrgMessage(raw.subject, raw.data) }));
+  });
+
+  after(async () => {
+    await c?.stop();
+  });
+
+  test("every captured message decodes, and encoding it again gives the same bytes", () => {
+    assert.ok(decoded.length > 50, `captured ${decoded.length} messages`);
+    for (const { raw, m } of decoded) assert.deepEqual(encodeNrgMessage(m), raw.data, `${raw.subject} ${raw.data.toString("hex")}`);
+    const kinds = new Set(decoded.map((d) => d.m.kind));
+    for (const kind of ["appendEntry", "appendEntryResponse", "voteRequest", "voteResponse"]) assert.ok(kinds.has(kind as NrgMessage["kind"]), `saw no ${kind}`);
+    // Replies are nats-server's inboxes: append entries answer to `$NRG.R.`, votes too.
+    for (const { raw, m } of decoded) {
+      if (m.kind === "appendEntry" && m.group !== undefined) assert.match(raw.reply, /^\$NRG\.R\.[0-9A-Za-z]+$/);
+      if (m.kind === "voteRequest") assert.match(raw.reply, /^\$NRG\.R\.[0-9A-Za-z]+$/);
+    }
+  });
+
+  test("the groups are the meta group, the stream's and the consumer's; leaders and voters are the servers' RAFT ids", async () => {
+    const ids = new Set(c.peerIds.values());
+    const groups = new Set(decoded.flatMap((d) => ("group" in d.m && d.m.group !== undefined ? [d.m.group] : [])));
+    assert.ok(groups.has("_meta_"), [...groups].join());
+    assert.ok([...groups].some((g) => /^S-R3F-[0-9A-Za-z]+$/.test(g)), [...groups].join());
+    assert.ok([...groups].some((g) => /^C-R3F-[0-9A-Za-z]+$/.test(g)), [...groups].join());
+    for (const { m } of decoded) {
+      if (m.kind === "appendEntry") assert.ok(ids.has(m.message.leader), `leader ${m.message.leader}`);
+      if (m.kind === "appendEntryResponse") assert.ok(ids.has(m.message.peer), `peer ${m.message.peer}`);
+      if (m.kind === "voteRequest") assert.ok(ids.has(m.message.candidate), `candidate ${m.message.candidate}`);
+      if (m.kind === "voteResponse") assert.ok(ids.has(m.message.peer), `voter ${m.message.peer}`);
+    }
+    // The meta group's appends come from the meta leader /jsz names.
+    const metaLeader = (await jsz(c, 0)).meta_cluster?.leader ?? "";
+    const metaAppends = decoded.flatMap((d) => (d.m.kind === "appendEntry" && d.m.group === "_meta_" ? [d.m.message] : []));
+    assert.ok(metaAppends.length > 0);
+    assert.equal(metaAppends[metaAppends.length - 1].leader, c.peerIds.get(metaLeader));
+    // The stream group's last appends come from the leader elected after the step-down, and the
+    // election shows as granted votes for it in a higher term.
+    const streamGroup = [...groups].find((g) => g.startsWith("S-"));
+    const streamAppends = decoded.flatMap((d) => (d.m.kind === "appendEntry" && d.m.group === streamGroup ? [d.m.message] : []));
+    const last = streamAppends[streamAppends.length - 1];
+    assert.equal(last.leader, c.peerIds.get(streamLeaderAfter));
+    assert.ok(streamAppends.some((ae) => ae.leader === c.peerIds.get(streamLeaderBefore) && ae.term < last.term), "the old leader led in a lower term");
+    const vote = decoded.find((d) => d.m.kind === "voteRequest" && d.m.group === streamGroup && d.m.message.candidate === last.leader);
+    assert.ok(vote !== undefined && vote.m.kind === "voteRequest");
+    assert.equal(vote.m.message.term, last.term);
+    const granted = decoded.filter((d) => d.m.kind === "voteResponse" && d.raw.subject === vote.raw.reply && d.m.message.granted && d.m.message.term === last.term);
+    assert.ok(granted.length >= 1, "a quorum of three needs one granted vote besides the candidate's own");
+  });
+
+  test("terms never fall and each leader's indexes follow on from its previous append, per group", () => {
+    const byLeader = new Map<string, NrgAppendEntry[]>();
+    for (const { m } of decoded) {
+      if (m.kind !== "appendEntry" || m.group === undefined) continue;
+      const key = `${m.group}/${m.message.leader}`;
+      byLeader.set(key, [...(byLeader.get(key) ?? []), m.message]);
+    }
+    let followed = 0;
+    for (const [key, appends] of byLeader) {
+      for (let i = 1; i < appends.length; i++) {
+        const prev = appends[i - 1];
+        const ae = appends[i];
+        assert.ok(ae.term >= prev.term, `${key}: term ${ae.term} after ${prev.term}`);
+        if (ae.term !== prev.term) continue;
+        // nats-server stores one append entry (all its entries) as one log index: the leader's
+        // next append starts one after a previous one with entries, where a heartbeat was.
+        const step = prev.entries.length > 0 ? 1 : 0;
+        assert.equal(ae.prevIndex, prev.prevIndex + step, `${key}: index gap`);
+        assert.ok(ae.commit >= prev.commit, `${key}: commit fell`);
+        assert.ok(ae.commit <= ae.prevIndex + (ae.entries.length > 0 ? 1 : 0), `${key}: commit beyond the log`);
+        assert.ok(ae.prevTerm <= ae.term, `${key}: previous term beyond the term`);
+        followed++;
+      }
+    }
+    assert.ok(followed > 20, `${followed} successive appends checked`);
+    // A successful response confirms an index the group's appends reached, in the same term.
+    const lastIndex = new Map<string, number>();
+    const replyGroup = new Map<string, string>();
+    for (const { raw, m } of decoded) {
+      if (m.kind === "appendEntry" && m.group !== undefined) {
+        replyGroup.set(raw.reply, m.group);
+        const end = m.message.prevIndex + (m.message.entries.length > 0 ? 1 : 0);
+        lastIndex.set(m.group, Math.max(lastIndex.get(m.group) ?? 0, end));
+      }
+    }
+    let responses = 0;
+    for (const { raw, m } of decoded) {
+      if (m.kind !== "appendEntryResponse" || !m.message.success) continue;
+      const group = replyGroup.get(raw.subject);
+      if (group === undefined) continue;
+      assert.ok(m.message.index <= (lastIndex.get(group) ?? 0), `${group}: response index ${m.message.index}`);
+      responses++;
+    }
+    assert.ok(responses > 20, `${responses} responses checked`);
+  });
+
+  test("a new leader's first append carries the group's peer state: a stream's and a consumer's group know all three servers", () => {
+    const ids = [...c.peerIds.values()].sort();
+    let assetStates = 0;
+    for (const { m } of decoded) {
+      if (m.kind !== "appendEntry" || m.group === undefined) continue;
+      for (const e of m.message.entries) {
+        if (e.type !== NrgEntryType.PeerState) continue;
+        const ps = decodeNrgPeerState(e.data);
+        assert.deepEqual(encodeNrgPeerState(ps), e.data);
+        assert.equal(ps.clusterSize, 3);
+        // The meta group starts with what its leader knows and grows by AddPeer entries.
+        assert.ok(ps.knownPeers.includes(m.message.leader), `${m.group}: the leader is a known peer`);
+        if (m.group === "_meta_") continue;
+        assert.deepEqual([...ps.knownPeers].sort(), ids, m.group);
+        assetStates++;
+      }
+    }
+    assert.ok(assetStates >= 2, `${assetStates} stream/consumer peer states`);
+  });
+
+  test("what is not nats-server's NRG is refused with a reason", () => {
+    assert.equal(parseNrgSubject("$NRG.TS.meta.N1"), undefined);
+    assert.equal(parseNrgSubject("$NRG.AE"), undefined);
+    assert.throws(() => decodeNrgMessage("$NRG.AE._meta_", Buffer.alloc(10)), NrgDecodeError);
+    assert.throws(() => decodeNrgMessage("$NRG.V._meta_", Buffer.alloc(31)), NrgDecodeError);
+    assert.throws(() => decodeNrgMessage("$NRG.R.abc", Buffer.alloc(24)), NrgDecodeError);
+    const ae = decoded.find((d) => d.m.kind === "appendEntry" && d.m.message.entries.length > 0);
+    assert.ok(ae !== undefined);
+    // An entry length running past the end, and garbage after the trailing term.
+    const cut = Buffer.from(ae.raw.data.subarray(0, 46));
+    assert.throws(() => decodeNrgMessage(ae.raw.subject, cut), NrgDecodeError);
+    assert.throws(() => decodeNrgMessage(ae.raw.subject, Buffer.concat([ae.raw.data, Buffer.from([0x80])])), NrgDecodeError);
+  });
+});
