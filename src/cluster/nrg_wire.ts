@@ -345,3 +345,34 @@ export function encodeNrgMessage(m: NrgMessage): Buffer {
     }
   }
 }
+
+/**
+ * A RAFT snapshot as nats-server stores it (`snapshots/snap.<term>.<index>` in the group's
+ * directory): lastTerm(8) lastIndex(8) peerStateLength(4) peerState data checksum(8), the
+ * checksum a HighwayHash-64 keyed by SHA-256 of the group name over everything before it (not
+ * verified here). A catch-up sends the same parts as a Snapshot and a PeerState entry.
+ */
+export interface NrgSnapshotFile {
+  lastTerm: number;
+  lastIndex: number;
+  peerState: NrgPeerState;
+  data: Buffer;
+  /** The bytes the checksum covers, and the checksum. */
+  covered: Buffer;
+  checksum: Buffer;
+}
+
+export function decodeNrgSnapshotFile(buf: Buffer): NrgSnapshotFile {
+  if (buf.length < 28) throw new NrgDecodeError(`snapshot of ${buf.length} bytes is shorter than 28`);
+  const peerStateLength = buf.readUInt32LE(16);
+  if (20 + peerStateLength + 8 > buf.length) throw new NrgDecodeError(`snapshot's peer state of ${peerStateLength} bytes runs past the end`);
+  const end = buf.length - 8;
+  return {
+    lastTerm: readCounter(buf, 0, "last term"),
+    lastIndex: readCounter(buf, 8, "last index"),
+    peerState: decodeNrgPeerState(buf.subarray(20, 20 + peerStateLength)),
+    data: buf.subarray(20 + peerStateLength, end),
+    covered: buf.subarray(0, end),
+    checksum: buf.subarray(end),
+  };
+}

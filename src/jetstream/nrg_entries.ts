@@ -1,0 +1,507 @@
+// What nats-server's JetStream puts in its RAFT entries (issue 12's moonshot: wire compatibility
+// with a nats-server 2.15 JetStream cluster): the meta group's assignments, the stream groups'
+// messages, purges and deletes, the consumer groups' delivered/ack state, and the snapshots
+// each kind of group installs, decoded to typed objects. Facts from nats-server's
+// server/jetstream_cluster.go (entry ops, assignment JSON, stream message layout),
+// consumer.go (delivered/ack updates) and store.go (stream and consumer state encodings).
+// The RAFT layer around them is src/cluster/nrg_wire.ts.
+//
+// A Normal entry's data starts with an op byte. JSON bodies (assignments, purges, deletes) are
+// kept as parsed objects with their raw bytes; binary bodies (messages, consumer updates) are
+// decoded field by field and can be encoded again byte for byte.
+import { NrgEntryType, NrgDecodeError, NRG_ID_LENGTH, decodeNrgPeerState, readUvarint, readVarint, uvarintBytes, varintBytes, type NrgEntry, type NrgPeerState } from "../cluster/nrg_wire.js";
+import { s2DecodeBlock, s2DecodeStream } from "../storage/s2.js";
+
+/** nats-server's entry ops (jetstream_cluster.go entryOp), the first byte of a Normal entry. */
+export enum NrgEntryOp {
+  AssignStream = 0,
+  AssignConsumer = 1,
+  RemoveStream = 2,
+  RemoveConsumer = 3,
+  StreamMsg = 4,
+  PurgeStream = 5,
+  DeleteMsg = 6,
+  UpdateDelivered = 7,
+  UpdateAcks = 8,
+  AssignCompressedConsumer = 9,
+  UpdateSkip = 10,
+  UpdateStream = 11,
+  AddPendingRequest = 12,
+  RemovePendingRequest = 13,
+  CompressedStreamMsg = 14,
+  DeleteRange = 15,
+  BatchMsg = 16,
+  BatchCommitMsg = 17,
+  ResetSeq = 18,
+}
+
+/** A RAFT group as the meta group assigns it (raftGroup's JSON). */
+export interface NrgRaftGroup {
+  name: string;
+  peers: string[];
+  /** "file" or "memory". */
+  store: string;
+  cluster?: string;
+  preferred?: string;
+  [more: string]: unknown;
+}
+
+export interface NrgStreamAssignment {
+  /** The requesting client (ClientInfo), when sent. */
+  client?: Record<string, unknown>;
+  created: string;
+  /** The stream's configuration as nats-server's StreamConfig JSON. */
+  config: Record<string, unknown> & { name: string };
+  group: NrgRaftGroup;
+  sync: string;
+  subject?: string;
+  reply?: string;
+  raw: Buffer;
+}
+
+export interface NrgConsumerAssignment {
+  client?: Record<string, unknown>;
+  created: string;
+  name: string;
+  stream: string;
+  config: Record<string, unknown>;
+  group: NrgRaftGroup;
+  subject?: string;
+  reply?: string;
+  /** The consumer's state, sent with assignments of restored consumers. */
+  state?: Record<string, unknown>;
+  raw: Buffer;
+}
+
+/** One stream of a meta snapshot, with its consumers. */
+export interface NrgMetaSnapshotStream {
+  client?: Record<string, unknown>;
+  created: string;
+  config: Record<string, unknown> & { name: string };
+  group: NrgRaftGroup;
+  sync: string;
+  consumers: { client?: Record<string, unknown>; created: string; name: string; stream: string; config: Record<string, unknown>; group: NrgRaftGroup }[];
+}
+
+/** Entries every kind of group carries: RAFT membership and state, not JetStream's. */
+export type NrgRaftEntry =
+  | { op: "peerState"; state: NrgPeerState }
+  | { op: "addPeer"; peer: string }
+  | { op: "removePeer"; peer: string }
+  | { op: "leaderTransfer"; peer: string };
+
+export type NrgMetaEntry =
+  | NrgRaftEntry
+  | { op: "assignStream" | "updateStream" | "removeStream"; assignment: NrgStreamAssignment }
+  | { op: "assignConsumer" | "removeConsumer"; assignment: NrgConsumerAssignment; compressed: boolean }
+  | { op: "snapshot"; streams: NrgMetaSnapshotStream[] };
+
+/** A message as a stream group replicates it (encodeStreamMsg). */
+export interface NrgStreamMsg {
+  /** The stream's last sequence when the leader proposed it: the message becomes this + 1. */
+  lastSequence: number;
+  /** Nanoseconds since the epoch. */
+  timestamp: bigint;
+  subject: string;
+  reply: string;
+  /** The NATS/1.0 header block, empty when none. */
+  header: Buffer;
+  data: Buffer;
+  /** Copied from a source or mirror (flag bit 1). */
+  sourced: boolean;
+  /** The flags' uvarint, undefined when the entry ends before it (older servers). */
+  flags: bigint | undefined;
+}
+
+/** A stream's replicated state (store.go StreamReplicatedState), what its snapshots hold. */
+export interface NrgStreamState {
+  version: number;
+  messages: number;
+  bytes: number;
+  firstSequence: number;
+  lastSequence: number;
+  failed: number;
+}
+
+export type NrgStreamEntry =
+  | NrgRaftEntry
+  | { op: "msg"; msg: NrgStreamMsg; compressed: boolean }
+  | { op: "batchMsg"; batchId: string; batchSequence: number; commit: boolean; msg: NrgStreamMsg; compressed: boolean }
+  | { op: "purge"; purge: { stream: string; last_seq: number; request?: Record<string, unknown>; [more: string]: unknown }; raw: Buffer }
+  | { op: "deleteMsg"; delete: { stream: string; seq: number; no_erase?: boolean; [more: string]: unknown }; raw: Buffer }
+  | { op: "deleteRange"; first: number; num: number }
+  | { op: "snapshot"; state: NrgStreamState | undefined; data: Buffer };
+
+/** A consumer's state (store.go encodeConsumerState), what its snapshots hold. */
+export interface NrgConsumerState {
+  ackFloor: { consumer: number; stream: number };
+  delivered: { consumer: number; stream: number };
+  pending: number;
+}
+
+export type NrgConsumerEntry =
+  | NrgRaftEntry
+  | { op: "delivered"; deliverySequence: number; streamSequence: number; deliveryCount: number; timestamp: bigint }
+  | { op: "ack"; deliverySequence: number; streamSequence: number }
+  | { op: "skip"; streamSequence: number }
+  | { op: "resetSequence"; streamSequence: number; reply: string }
+  | { op: "addPendingRequest" | "removePendingRequest"; reply: string }
+  | { op: "snapshot"; state: NrgConsumerState };
+
+const STREAM_STATE_MAGIC = 42;
+const CONSUMER_STATE_MAGIC = 22;
+const MSG_FLAG_SOURCED = 1n;
+
+function parseJson(body: Buffer, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString("utf8"));
+  } catch (err) {
+    throw new NrgDecodeError(`${what}: ${(err as Error).message}`);
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new NrgDecodeError(`${what} is not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function groupOf(value: unknown, what: string): NrgRaftGroup {
+  const g = value as NrgRaftGroup | undefined;
+  if (typeof g !== "object" || g === null || typeof g.name !== "string" || !Array.isArray(g.peers)) throw new NrgDecodeError(`${what} has no RAFT group`);
+  return g;
+}
+
+function streamAssignment(body: Buffer): NrgStreamAssignment {
+  const j = parseJson(body, "stream assignment");
+  const config = j.stream as NrgStreamAssignment["config"] | undefined;
+  if (typeof config !== "object" || config === null || typeof config.name !== "string") throw new NrgDecodeError("stream assignment has no stream configuration");
+  return {
+    client: j.client as Record<string, unknown> | undefined,
+    created: String(j.created),
+    config,
+    group: groupOf(j.group, "stream assignment"),
+    sync: String(j.sync ?? ""),
+    subject: j.subject as string | undefined,
+    reply: j.reply as string | undefined,
+    raw: body,
+  };
+}
+
+function consumerAssignment(body: Buffer): NrgConsumerAssignment {
+  const j = parseJson(body, "consumer assignment");
+  if (typeof j.name !== "string" || typeof j.stream !== "string") throw new NrgDecodeError("consumer assignment without a name or stream");
+  return {
+    client: j.client as Record<string, unknown> | undefined,
+    created: String(j.created),
+    name: j.name,
+    stream: j.stream,
+    config: (j.consumer as Record<string, unknown> | undefined) ?? {},
+    group: groupOf(j.group, "consumer assignment"),
+    subject: j.subject as string | undefined,
+    reply: j.reply as string | undefined,
+    state: j.state as Record<string, unknown> | undefined,
+    raw: body,
+  };
+}
+
+function peerIdOf(data: Buffer, what: string): string {
+  if (data.length !== NRG_ID_LENGTH) throw new NrgDecodeError(`${what} of ${data.length} bytes, not ${NRG_ID_LENGTH}`);
+  return data.toString("latin1");
+}
+
+/** The RAFT-level entries, undefined for a Normal or Snapshot entry (the group kind's own). */
+function raftEntry(e: NrgEntry): NrgRaftEntry | undefined {
+  switch (e.type) {
+    case NrgEntryType.PeerState:
+      return { op: "peerState", state: decodeNrgPeerState(e.data) };
+    case NrgEntryType.AddPeer:
+      return { op: "addPeer", peer: peerIdOf(e.data, "added peer") };
+    case NrgEntryType.RemovePeer:
+      return { op: "removePeer", peer: peerIdOf(e.data, "removed peer") };
+    case NrgEntryType.LeaderTransfer:
+      return { op: "leaderTransfer", peer: peerIdOf(e.data, "leader transfer") };
+    case NrgEntryType.Normal:
+    case NrgEntryType.Snapshot:
+      return undefined;
+    default:
+      throw new NrgDecodeError(`entry type ${e.type} is not one a group replicates`);
+  }
+}
+
+/**
+ * A meta snapshot: an S2 block of the JSON array of stream assignments, each with its
+ * consumers (under the Go field name `Consumers`). Empty data: no streams.
+ */
+export function decodeNrgMetaSnapshot(data: Buffer): NrgMetaSnapshotStream[] {
+  if (data.length === 0) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(s2DecodeBlock(data, 256 << 20).toString("utf8"));
+  } catch (err) {
+    throw new NrgDecodeError(`meta snapshot: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(json)) throw new NrgDecodeError("meta snapshot is not a JSON array");
+  return json.map((w: Record<string, unknown>) => {
+    const config = w.stream as NrgMetaSnapshotStream["config"];
+    if (typeof config !== "object" || config === null || typeof config.name !== "string") throw new NrgDecodeError("meta snapshot stream without a configuration");
+    const consumers = ((w.Consumers as Record<string, unknown>[] | null) ?? []).map((c) => ({
+      client: c.client as Record<string, unknown> | undefined,
+      created: String(c.created),
+      name: String(c.name),
+      // nats-server leaves the stream name out of a consumer and fills it in from its stream.
+      stream: typeof c.stream === "string" && c.stream !== "" ? c.stream : config.name,
+      config: (c.consumer as Record<string, unknown> | undefined) ?? {},
+      group: groupOf(c.group, "meta snapshot consumer"),
+    }));
+    return { client: w.client as Record<string, unknown> | undefined, created: String(w.created), config, group: groupOf(w.group, "meta snapshot stream"), sync: String(w.sync ?? ""), consumers };
+  });
+}
+
+export function decodeNrgMetaEntry(e: NrgEntry): NrgMetaEntry {
+  const r = raftEntry(e);
+  if (r !== undefined) return r;
+  if (e.type === NrgEntryType.Snapshot) return { op: "snapshot", streams: decodeNrgMetaSnapshot(e.data) };
+  if (e.data.length === 0) throw new NrgDecodeError("empty meta entry");
+  const body = e.data.subarray(1);
+  switch (e.data[0]) {
+    case NrgEntryOp.AssignStream:
+      return { op: "assignStream", assignment: streamAssignment(body) };
+    case NrgEntryOp.UpdateStream:
+      return { op: "updateStream", assignment: streamAssignment(body) };
+    case NrgEntryOp.RemoveStream:
+      return { op: "removeStream", assignment: streamAssignment(body) };
+    case NrgEntryOp.AssignConsumer:
+      return { op: "assignConsumer", assignment: consumerAssignment(body), compressed: false };
+    case NrgEntryOp.RemoveConsumer:
+      return { op: "removeConsumer", assignment: consumerAssignment(body), compressed: false };
+    case NrgEntryOp.AssignCompressedConsumer: {
+      // An S2 stream (framed), not a block, around the same JSON.
+      let json: Buffer;
+      try {
+        json = s2DecodeStream(body);
+      } catch (err) {
+        throw new NrgDecodeError(`compressed consumer assignment: ${(err as Error).message}`);
+      }
+      return { op: "assignConsumer", assignment: consumerAssignment(json), compressed: true };
+    }
+    default:
+      throw new NrgDecodeError(`unknown meta entry op ${e.data[0]}`);
+  }
+}
+
+function counter(value: bigint, what: string): number {
+  if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw new NrgDecodeError(`${what} ${value} is beyond 2^53`);
+  return Number(value);
+}
+
+/** The body of a streamMsgOp after its op byte. */
+export function decodeNrgStreamMsg(buf: Buffer): NrgStreamMsg {
+  const bad = (why: string): never => {
+    throw new NrgDecodeError(`stream message: ${why}`);
+  };
+  if (buf.length < 26) bad(`${buf.length} bytes are fewer than 26`);
+  let at = 16;
+  const field = (lengthBytes: 2 | 4, what: string): Buffer => {
+    if (buf.length - at < lengthBytes) bad(`cut before the ${what} length`);
+    const length = lengthBytes === 2 ? buf.readUInt16LE(at) : buf.readUInt32LE(at);
+    at += lengthBytes;
+    if (buf.length - at < length) bad(`${what} of ${length} bytes runs past the end`);
+    const out = buf.subarray(at, at + length);
+    at += length;
+    return out;
+  };
+  const subject = field(2, "subject").toString("latin1");
+  const reply = field(2, "reply").toString("latin1");
+  const header = field(2, "header");
+  const data = field(4, "payload");
+  let flags: bigint | undefined;
+  if (at < buf.length) {
+    const f = readUvarint(buf, at);
+    if (f.length === 0 || at + f.length !== buf.length) bad("unexpected bytes after the flags");
+    flags = f.value;
+  }
+  return {
+    lastSequence: counter(buf.readBigUInt64LE(0), "last sequence"),
+    timestamp: buf.readBigInt64LE(8),
+    subject,
+    reply,
+    header,
+    data,
+    sourced: flags !== undefined && (flags & MSG_FLAG_SOURCED) !== 0n,
+    flags,
+  };
+}
+
+/** A stream message entry's bytes (uncompressed streamMsgOp), the op byte included. */
+export function encodeNrgStreamMsg(m: NrgStreamMsg): Buffer {
+  const subject = Buffer.from(m.subject, "latin1");
+  const reply = Buffer.from(m.reply, "latin1");
+  const flags = m.flags === undefined ? Buffer.alloc(0) : uvarintBytes(m.flags);
+  const buf = Buffer.alloc(1 + 16 + 2 + subject.length + 2 + reply.length + 2 + m.header.length + 4 + m.data.length + flags.length);
+  buf[0] = NrgEntryOp.StreamMsg;
+  buf.writeBigUInt64LE(BigInt(m.lastSequence), 1);
+  buf.writeBigInt64LE(m.timestamp, 9);
+  let at = 17;
+  for (const [part, lengthBytes] of [
+    [subject, 2],
+    [reply, 2],
+    [m.header, 2],
+    [m.data, 4],
+  ] as const) {
+    if (lengthBytes === 2) buf.writeUInt16LE(part.length, at);
+    else buf.writeUInt32LE(part.length, at);
+    at += lengthBytes;
+    part.copy(buf, at);
+    at += part.length;
+  }
+  flags.copy(buf, at);
+  return buf;
+}
+
+/** A stream message body that may be S2-compressed (a block, as nats-server does over 8 KiB). */
+function streamMsgBody(op: number, body: Buffer): { msg: NrgStreamMsg; compressed: boolean } {
+  if (op === NrgEntryOp.StreamMsg) return { msg: decodeNrgStreamMsg(body), compressed: false };
+  if (op === NrgEntryOp.CompressedStreamMsg) {
+    let plain: Buffer;
+    try {
+      plain = s2DecodeBlock(body, 64 << 20);
+    } catch (err) {
+      throw new NrgDecodeError(`compressed stream message: ${(err as Error).message}`);
+    }
+    return { msg: decodeNrgStreamMsg(plain), compressed: true };
+  }
+  throw new NrgDecodeError(`op ${op} is not a stream message`);
+}
+
+export function decodeNrgStreamState(data: Buffer): NrgStreamState | undefined {
+  if (data.length < 2 || data[0] !== STREAM_STATE_MAGIC || (data[1] !== 1 && data[1] !== 2)) return undefined;
+  let at = 2;
+  const next = (what: string): number => {
+    const v = readUvarint(data, at);
+    if (v.length === 0) throw new NrgDecodeError(`stream state cut in ${what}`);
+    at += v.length;
+    return counter(v.value, what);
+  };
+  return { version: data[1], messages: next("messages"), bytes: next("bytes"), firstSequence: next("first sequence"), lastSequence: next("last sequence"), failed: next("failed") };
+}
+
+export function decodeNrgStreamEntry(e: NrgEntry): NrgStreamEntry {
+  const r = raftEntry(e);
+  if (r !== undefined) return r;
+  // A stream snapshot is the binary stream state (or, from servers before 2.10.16, JSON).
+  if (e.type === NrgEntryType.Snapshot) return { op: "snapshot", state: decodeNrgStreamState(e.data), data: e.data };
+  if (e.data.length === 0) throw new NrgDecodeError("empty stream entry");
+  const op = e.data[0];
+  const body = e.data.subarray(1);
+  switch (op) {
+    case NrgEntryOp.StreamMsg:
+    case NrgEntryOp.CompressedStreamMsg:
+      return { op: "msg", ...streamMsgBody(op, body) };
+    case NrgEntryOp.BatchMsg:
+    case NrgEntryOp.BatchCommitMsg: {
+      if (body.length < 2) throw new NrgDecodeError("batch message cut before its id");
+      const idLength = body.readUInt16LE(0);
+      if (body.length < 2 + idLength) throw new NrgDecodeError("batch message cut in its id");
+      const batchId = body.toString("latin1", 2, 2 + idLength);
+      const seq = readUvarint(body, 2 + idLength);
+      const innerAt = 2 + idLength + seq.length;
+      if (seq.length === 0 || innerAt >= body.length) throw new NrgDecodeError("batch message cut after its id");
+      return { op: "batchMsg", batchId, batchSequence: counter(seq.value, "batch sequence"), commit: op === NrgEntryOp.BatchCommitMsg, ...streamMsgBody(body[innerAt], body.subarray(innerAt + 1)) };
+    }
+    case NrgEntryOp.PurgeStream:
+      return { op: "purge", purge: parseJson(body, "stream purge") as Extract<NrgStreamEntry, { op: "purge" }>["purge"], raw: body };
+    case NrgEntryOp.DeleteMsg:
+      return { op: "deleteMsg", delete: parseJson(body, "message delete") as Extract<NrgStreamEntry, { op: "deleteMsg" }>["delete"], raw: body };
+    case NrgEntryOp.DeleteRange: {
+      // DeleteRange has no JSON tags: Go's field names.
+      const j = parseJson(body, "delete range");
+      return { op: "deleteRange", first: Number(j.First), num: Number(j.Num) };
+    }
+    default:
+      throw new NrgDecodeError(`unknown stream entry op ${op}`);
+  }
+}
+
+export function decodeNrgConsumerState(data: Buffer): NrgConsumerState {
+  if (data.length < 2 || data[0] !== CONSUMER_STATE_MAGIC) throw new NrgDecodeError("consumer state without its magic byte");
+  let at = 2;
+  const next = (what: string): number => {
+    const v = readUvarint(data, at);
+    if (v.length === 0) throw new NrgDecodeError(`consumer state cut in ${what}`);
+    at += v.length;
+    return counter(v.value, what);
+  };
+  const ackFloor = { consumer: next("ack floor"), stream: next("ack floor") };
+  const delivered = { consumer: next("delivered"), stream: next("delivered") };
+  return { ackFloor, delivered, pending: next("pending count") };
+}
+
+export function decodeNrgConsumerEntry(e: NrgEntry): NrgConsumerEntry {
+  const r = raftEntry(e);
+  if (r !== undefined) return r;
+  if (e.type === NrgEntryType.Snapshot) return { op: "snapshot", state: decodeNrgConsumerState(e.data) };
+  if (e.data.length === 0) throw new NrgDecodeError("empty consumer entry");
+  const body = e.data.subarray(1);
+  let at = 0;
+  const next = (what: string): number => {
+    const v = readUvarint(body, at);
+    if (v.length === 0) throw new NrgDecodeError(`consumer entry cut in ${what}`);
+    at += v.length;
+    return counter(v.value, what);
+  };
+  const done = <T>(entry: T): T => {
+    if (at !== body.length) throw new NrgDecodeError(`consumer entry has ${body.length - at} unexpected trailing bytes`);
+    return entry;
+  };
+  switch (e.data[0]) {
+    case NrgEntryOp.UpdateDelivered: {
+      const deliverySequence = next("delivery sequence");
+      const streamSequence = next("stream sequence");
+      const deliveryCount = next("delivery count");
+      const ts = readVarint(body, at);
+      if (ts.length === 0) throw new NrgDecodeError("consumer entry cut in its timestamp");
+      at += ts.length;
+      return done({ op: "delivered", deliverySequence, streamSequence, deliveryCount, timestamp: ts.value });
+    }
+    case NrgEntryOp.UpdateAcks:
+      return done({ op: "ack", deliverySequence: next("delivery sequence"), streamSequence: next("stream sequence") });
+    case NrgEntryOp.UpdateSkip:
+      if (body.length < 8) throw new NrgDecodeError("skip update shorter than 8 bytes");
+      return { op: "skip", streamSequence: counter(body.readBigUInt64LE(0), "stream sequence") };
+    case NrgEntryOp.ResetSeq:
+      if (body.length < 8) throw new NrgDecodeError("reset shorter than 8 bytes");
+      return { op: "resetSequence", streamSequence: counter(body.readBigUInt64LE(0), "stream sequence"), reply: body.toString("latin1", 8) };
+    case NrgEntryOp.AddPendingRequest:
+      return { op: "addPendingRequest", reply: body.toString("latin1") };
+    case NrgEntryOp.RemovePendingRequest:
+      return { op: "removePendingRequest", reply: body.toString("latin1") };
+    default:
+      throw new NrgDecodeError(`unknown consumer entry op ${e.data[0]}`);
+  }
+}
+
+/** A consumer entry's bytes again (the binary ops; a snapshot or RAFT entry is not encoded here). */
+export function encodeNrgConsumerEntry(entry: NrgConsumerEntry): Buffer {
+  switch (entry.op) {
+    case "delivered":
+      return Buffer.concat([Buffer.from([NrgEntryOp.UpdateDelivered]), uvarintBytes(BigInt(entry.deliverySequence)), uvarintBytes(BigInt(entry.streamSequence)), uvarintBytes(BigInt(entry.deliveryCount)), varintBytes(entry.timestamp)]);
+    case "ack":
+      return Buffer.concat([Buffer.from([NrgEntryOp.UpdateAcks]), uvarintBytes(BigInt(entry.deliverySequence)), uvarintBytes(BigInt(entry.streamSequence))]);
+    case "skip": {
+      const buf = Buffer.alloc(9);
+      buf[0] = NrgEntryOp.UpdateSkip;
+      buf.writeBigUInt64LE(BigInt(entry.streamSequence), 1);
+      return buf;
+    }
+    case "resetSequence": {
+      const buf = Buffer.alloc(9 + Buffer.byteLength(entry.reply, "latin1"));
+      buf[0] = NrgEntryOp.ResetSeq;
+      buf.writeBigUInt64LE(BigInt(entry.streamSequence), 1);
+      buf.write(entry.reply, 9, "latin1");
+      return buf;
+    }
+    case "addPendingRequest":
+    case "removePendingRequest":
+      return Buffer.concat([Buffer.from([entry.op === "addPendingRequest" ? NrgEntryOp.AddPendingRequest : NrgEntryOp.RemovePendingRequest]), Buffer.from(entry.reply, "latin1")]);
+    default:
+      throw new NrgDecodeError(`${entry.op} is not a binary consumer entry`);
+  }
+}
