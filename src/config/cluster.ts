@@ -252,6 +252,9 @@ export function readCluster(r: Reader, parent: ConfMap, key: string, opts: Serve
       case "write_timeout":
         c.writeTimeout = readWriteTimeout(r, m, orig);
         break;
+      case "nrg_follow":
+        c.nrgFollow = r.bool(m, orig, lk);
+        break;
       default:
         r.unknown(m, orig);
     }

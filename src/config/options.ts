@@ -261,6 +261,11 @@ export interface ClusterOptions {
   /** write_deadline of routes (the server's when unset). */
   writeDeadlineMs?: number;
   writeTimeout?: WriteTimeoutPolicy;
+  /**
+   * tsnats only (`nrg_follow: true`): follow a nats-server JetStream cluster's meta group
+   * read-only (src/cluster/nrg_meta_follower.ts), shown in /jsz as `nrg_meta_follow`.
+   */
+  nrgFollow?: boolean;
 }
 
 export function defaultClusterOptions(): ClusterOptions {

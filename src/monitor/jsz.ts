@@ -7,7 +7,9 @@ import { NO_USAGE, accountUsage, jetStreamAccount, jetStreamService, jetStreamTo
 
 export function buildJsz(m: Monitor, opts: JszOptions): Record<string, unknown> {
   const s = m.server;
-  const head = { server_id: s.id, now: goTime(new Date()) };
+  const follower = s.services.find((x) => x.name === "nrg-follow") as { json(): Record<string, unknown> } | undefined;
+  // tsnats only, with `cluster { nrg_follow: true }`: a nats-server cluster's meta group as followed.
+  const head = { server_id: s.id, now: goTime(new Date()), ...(follower !== undefined ? { nrg_meta_follow: follower.json() } : {}) };
   if (!s.options.jetstream.enabled) {
     return {
       ...head,

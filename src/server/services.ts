@@ -30,6 +30,10 @@ export async function installServices(server: Server): Promise<void> {
   if (server.options.cluster !== undefined && server.options.cluster.port !== 0) {
     const { Cluster } = await import("../cluster/cluster.js");
     server.services.push(new Cluster(server));
+    if (server.options.cluster.nrgFollow === true && server.systemAccount !== undefined) {
+      const { NrgMetaFollower } = await import("../cluster/nrg_meta_follower.js");
+      server.services.push(new NrgMetaFollower(server));
+    }
   }
   const leaf = server.options.leafnodes;
   if (leaf !== undefined && (leaf.port !== 0 || leaf.remotes.length > 0)) {

@@ -1,0 +1,233 @@
+// A read-only follower of a nats-server JetStream cluster's meta group (issue 12's moonshot,
+// a first step toward a tsnats server as a peer of a nats-server 2.15 cluster): with
+// `cluster { nrg_follow: true }`, a server routed into such a cluster listens in its system
+// account to the meta leader's append entries (`$NRG.AE._meta_`, nrg_wire.ts) and applies
+// the committed ones (nrg_entries.ts) to its own picture of the cluster: who leads in which
+// term, the meta group's peers, and the streams and consumers assigned. /jsz shows it as
+// `nrg_meta_follow`. It never answers: no append entry responses, no votes, no catch-up
+// request, so nats-server does not count it as a peer. What it missed before it started
+// (entries before the first one it saw, compacted into the leader's snapshot) it cannot know:
+// `complete` says whether it has followed the log from its first index.
+import type { Server, ServerService } from "../server/server.js";
+import type { Subscription } from "../server/sublist.js";
+import { decodeNrgAppendEntry, decodeNrgVoteRequest, nrgSubject, type NrgEntry } from "./nrg_wire.js";
+import { decodeNrgMetaEntry, type NrgConsumerAssignment, type NrgMetaSnapshotStream, type NrgRaftGroup, type NrgStreamAssignment } from "../jetstream/nrg_entries.js";
+import { shortHash } from "../jetstream/util.js";
+import type { PeerListener } from "./cluster.js";
+
+const META_GROUP = "_meta_";
+
+interface FollowedStream {
+  account: string;
+  name: string;
+  config: Record<string, unknown>;
+  group: NrgRaftGroup;
+  created: string;
+}
+
+interface FollowedConsumer {
+  account: string;
+  stream: string;
+  name: string;
+  config: Record<string, unknown>;
+  group: NrgRaftGroup;
+  created: string;
+}
+
+function accountOf(client: Record<string, unknown> | undefined): string {
+  const svc = client?.svc;
+  const acc = client?.acc;
+  return typeof svc === "string" && svc !== "" ? svc : typeof acc === "string" && acc !== "" ? acc : "$G";
+}
+
+export class NrgMetaFollower implements ServerService {
+  readonly name = "nrg-follow";
+  private subs: Subscription[] = [];
+  /** RAFT peer id → server name, from the routes' INFO (the id is the hash of the name). */
+  private readonly names = new Map<string, string>();
+  private term = 0;
+  private leaderId = "";
+  private commit = 0;
+  /** The last index applied; undefined until the first append with entries arrives. */
+  private applied: number | undefined;
+  private firstIndex: number | undefined;
+  /** Entries received but not yet committed, by log index (one append entry = one index). */
+  private readonly pending = new Map<number, NrgEntry[]>();
+  private readonly peers = new Set<string>();
+  private readonly streams = new Map<string, FollowedStream>();
+  private readonly consumers = new Map<string, FollowedConsumer>();
+  private elections = 0;
+  private appends = 0;
+  private undecodable = 0;
+  private lastError = "";
+
+  constructor(private readonly server: Server) {}
+
+  private readonly onPeer: PeerListener = (peer, up) => {
+    if (up && peer.name !== undefined && peer.name !== "") this.names.set(shortHash(peer.name), peer.name);
+  };
+
+  async start(): Promise<void> {
+    const sys = this.server.systemAccount;
+    if (sys === undefined) return;
+    const self = this.server.options.serverName;
+    if (self !== undefined && self !== "") this.names.set(shortHash(self), self);
+    const cluster = this.server.services.find((s) => s.name === "cluster") as { peerListeners?: Set<PeerListener> } | undefined;
+    cluster?.peerListeners?.add(this.onPeer);
+    this.subs.push(sys.subscribeInternal(nrgSubject("appendEntry", META_GROUP), (_s, _r, _h, payload) => this.onAppend(Buffer.from(payload)), undefined, "nrg-follow-append"));
+    this.subs.push(sys.subscribeInternal(nrgSubject("vote", META_GROUP), (_s, _r, _h, payload) => this.onVote(Buffer.from(payload)), undefined, "nrg-follow-vote"));
+  }
+
+  async shutdown(): Promise<void> {
+    const sys = this.server.systemAccount;
+    for (const sub of this.subs) sys?.unsubscribeInternal(sub);
+    this.subs = [];
+    const cluster = this.server.services.find((s) => s.name === "cluster") as { peerListeners?: Set<PeerListener> } | undefined;
+    cluster?.peerListeners?.delete(this.onPeer);
+  }
+
+  private fail(err: unknown): void {
+    this.undecodable++;
+    this.lastError = (err as Error).message;
+  }
+
+  private onVote(payload: Buffer): void {
+    try {
+      const vr = decodeNrgVoteRequest(payload);
+      if (vr.term > this.term) this.elections++;
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private onAppend(payload: Buffer): void {
+    let ae;
+    try {
+      ae = decodeNrgAppendEntry(payload);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    // An append from a deposed leader in an older term changes nothing.
+    if (ae.term < this.term) return;
+    this.appends++;
+    if (ae.term > this.term || ae.leader !== this.leaderId) {
+      this.term = ae.term;
+      this.leaderId = ae.leader;
+    }
+    if (ae.entries.length > 0) {
+      const index = ae.prevIndex + 1;
+      // A new leader may overwrite what an old one sent and never committed.
+      for (const i of this.pending.keys()) if (i >= index) this.pending.delete(i);
+      if (this.applied === undefined) {
+        this.applied = index - 1;
+        this.firstIndex = index;
+      }
+      if (index > this.applied) this.pending.set(index, ae.entries);
+    }
+    if (ae.commit > this.commit) this.commit = ae.commit;
+    this.applyCommitted();
+  }
+
+  private applyCommitted(): void {
+    if (this.applied === undefined) return;
+    while (this.applied < this.commit) {
+      const entries = this.pending.get(this.applied + 1);
+      if (entries === undefined) return; // a gap: wait (entries we never saw stay unknown)
+      this.pending.delete(this.applied + 1);
+      this.applied++;
+      for (const e of entries) {
+        try {
+          this.apply(e);
+        } catch (err) {
+          this.fail(err);
+        }
+      }
+    }
+  }
+
+  private apply(e: NrgEntry): void {
+    const d = decodeNrgMetaEntry(e);
+    switch (d.op) {
+      case "peerState":
+        this.peers.clear();
+        for (const p of d.state.knownPeers) this.peers.add(p);
+        break;
+      case "addPeer":
+        this.peers.add(d.peer);
+        break;
+      case "removePeer":
+        this.peers.delete(d.peer);
+        break;
+      case "leaderTransfer":
+        break;
+      case "assignStream":
+      case "updateStream":
+        this.putStream(d.assignment);
+        break;
+      case "removeStream": {
+        const account = accountOf(d.assignment.client);
+        this.streams.delete(`${account}/${d.assignment.config.name}`);
+        for (const [key, c] of this.consumers) if (c.account === account && c.stream === d.assignment.config.name) this.consumers.delete(key);
+        break;
+      }
+      case "assignConsumer":
+        this.putConsumer(d.assignment);
+        break;
+      case "removeConsumer":
+        this.consumers.delete(`${accountOf(d.assignment.client)}/${d.assignment.stream}/${d.assignment.name}`);
+        break;
+      case "snapshot":
+        this.streams.clear();
+        this.consumers.clear();
+        for (const s of d.streams) this.putSnapshotStream(s);
+        break;
+    }
+  }
+
+  private putStream(a: NrgStreamAssignment): void {
+    const account = accountOf(a.client);
+    this.streams.set(`${account}/${a.config.name}`, { account, name: a.config.name, config: a.config, group: a.group, created: a.created });
+  }
+
+  private putConsumer(a: NrgConsumerAssignment): void {
+    const account = accountOf(a.client);
+    this.consumers.set(`${account}/${a.stream}/${a.name}`, { account, stream: a.stream, name: a.name, config: a.config, group: a.group, created: a.created });
+  }
+
+  private putSnapshotStream(s: NrgMetaSnapshotStream): void {
+    const account = accountOf(s.client);
+    this.streams.set(`${account}/${s.config.name}`, { account, name: s.config.name, config: s.config, group: s.group, created: s.created });
+    for (const c of s.consumers) this.consumers.set(`${account}/${c.stream}/${c.name}`, { account, stream: c.stream, name: c.name, config: c.config, group: c.group, created: c.created });
+  }
+
+  private nameOf(id: string): string {
+    return this.names.get(id) ?? id;
+  }
+
+  /** /jsz's `nrg_meta_follow`. */
+  json(): Record<string, unknown> {
+    const group = (g: NrgRaftGroup): Record<string, unknown> => ({ name: g.name, peers: g.peers.map((p) => this.nameOf(p)), store: g.store });
+    return {
+      leader: this.leaderId === "" ? "" : this.nameOf(this.leaderId),
+      leader_id: this.leaderId,
+      term: this.term,
+      commit: this.commit,
+      applied: this.applied ?? 0,
+      first_index: this.firstIndex ?? 0,
+      // Followed from the log's first index: nothing was compacted away before we listened.
+      complete: this.firstIndex === 1,
+      peers: [...this.peers].map((p) => this.nameOf(p)).sort(),
+      elections_seen: this.elections,
+      appends_seen: this.appends,
+      undecodable: this.undecodable,
+      ...(this.lastError !== "" ? { last_error: this.lastError } : {}),
+      streams: [...this.streams.values()]
+        .sort((a, b) => (a.account + a.name < b.account + b.name ? -1 : 1))
+        .map((s) => ({ account: s.account, name: s.name, subjects: s.config.subjects ?? [], replicas: s.config.num_replicas ?? 1, created: s.created, group: group(s.group) })),
+      consumers: [...this.consumers.values()]
+        .sort((a, b) => (a.account + a.stream + a.name < b.account + b.stream + b.name ? -1 : 1))
+        .map((c) => ({ account: c.account, stream: c.stream, name: c.name, durable: c.config.durable_name !== undefined, created: c.created, group: group(c.group) })),
+    };
+  }
+}

@@ -1,0 +1,140 @@
+// A tsnats server without JetStream, routed into a nats-server 2.15 JetStream cluster of three
+// with `cluster { nrg_follow: true }`, follows the cluster's meta group read-only
+// (src/cluster/nrg_meta_follower.ts): its /jsz shows the meta leader nats-server names, the
+// streams and consumers assigned (created through the tsnats server, as a mixed cluster's
+// clients do), a new leader after a step-down, and a deletion; the cluster keeps its three
+// peers (the follower never answers).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager, AckPolicy, type JetStreamManager } from "@nats-io/jetstream";
+import { freePort, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { referenceMissing } from "./helpers/side_by_side.js";
+import { waitUntil } from "./helpers/js_cluster_move.js";
+
+const ACCOUNTS =
+  "accounts {\n  SYS: { users: [{ user: sys, password: sys }] }\n  APP: { jetstream: enabled, users: [{ user: app, password: app }] }\n}\nsystem_account: SYS\n";
+
+interface Follow {
+  leader: string;
+  term: number;
+  commit: number;
+  applied: number;
+  peers: string[];
+  undecodable: number;
+  streams: { account: string; name: string; subjects: string[]; replicas: number; group: { name: string; peers: string[] } }[];
+  consumers: { account: string; stream: string; name: string; durable: boolean; group: { name: string; peers: string[] } }[];
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  return (await (await fetch(url)).json()) as T;
+}
+
+async function retry<T>(what: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await what();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+test("a tsnats server with nrg_follow follows a nats-server 2.15 cluster's meta group: leader, streams, consumers, a new leader, a deletion", { skip: referenceMissing(), timeout: 240_000 }, async () => {
+  const routePorts = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
+  const conf = (name: string, port: number, js: boolean): string =>
+    `server_name: ${name}\n${ACCOUNTS}${js ? "jetstream { max_mem_store: 256MB, max_file_store: 1GB }\n" : ""}cluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${js ? "" : ", nrg_follow: true"} }\n`;
+  // The follower first: it hears the meta group from its first entry.
+  const servers: ReferenceServer[] = [];
+  try {
+    servers.push(await startNatsServer(["-m", "-1"], conf("T4", routePorts[3], false), "tsnats"));
+    servers.push(...(await Promise.all([0, 1, 2].map((i) => startNatsServer(["-js", "-m", "-1"], conf(`N${i + 1}`, routePorts[i], true), "2.15")))));
+    const [ours, n1] = servers;
+    const follow = async (): Promise<Follow> => (await getJson<{ nrg_meta_follow: Follow }>(`${ours.monitorUrl}/jsz`)).nrg_meta_follow;
+    const metaLeader = async (): Promise<string> => (await getJson<{ meta_cluster?: { leader?: string } }>(`${n1.monitorUrl}/jsz`)).meta_cluster?.leader ?? "";
+
+    const app = await connect({ servers: `127.0.0.1:${ours.port}`, user: "app", pass: "app" });
+    const sys = await connect({ servers: `127.0.0.1:${ours.port}`, user: "sys", pass: "sys" });
+    try {
+      const jsm: JetStreamManager = await retry(() => jetstreamManager(app, { timeout: 5000 }));
+      await retry(() => jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 }));
+      await retry(() => jsm.streams.add({ name: "AUDIT", subjects: ["audit.>"], num_replicas: 1 }));
+      await retry(() => jsm.consumers.add("ORDERS", { durable_name: "worker", ack_policy: AckPolicy.Explicit }));
+
+      // The follower's picture matches what nats-server reports.
+      let f: Follow | undefined;
+      await waitUntil(
+        async () => {
+          f = await follow();
+          return f.streams.length === 2 && f.consumers.length === 1 && f.leader !== "" && f.leader === (await metaLeader());
+        },
+        60_000,
+        "the follower sees both streams, the consumer and the meta leader",
+        () => JSON.stringify(f),
+      );
+      assert.ok(f !== undefined);
+      assert.equal(f.undecodable, 0);
+      assert.deepEqual(f.peers, ["N1", "N2", "N3"], "the meta group's peers, without the follower");
+      const orders = f.streams.find((s) => s.name === "ORDERS");
+      assert.ok(orders !== undefined);
+      assert.equal(orders.account, "APP");
+      assert.deepEqual(orders.subjects, ["orders.>"]);
+      assert.equal(orders.replicas, 3);
+      assert.deepEqual([...orders.group.peers].sort(), ["N1", "N2", "N3"]);
+      const info = await jsm.streams.info("ORDERS");
+      assert.ok(orders.group.peers.includes(info.cluster?.leader ?? "?"));
+      const audit = f.streams.find((s) => s.name === "AUDIT");
+      assert.equal(audit?.replicas, 1);
+      assert.equal(audit?.group.peers.length, 1);
+      assert.deepEqual(
+        f.consumers.map((c) => [c.account, c.stream, c.name, c.durable]),
+        [["APP", "ORDERS", "worker", true]],
+      );
+      assert.ok(f.applied <= f.commit && f.applied > 0);
+
+      // A meta leader step-down: the follower sees the new leader in a higher term.
+      const before = f;
+      await retry(async () => {
+        const r = await sys.request("$JS.API.META.LEADER.STEPDOWN", "", { timeout: 5000 });
+        const body = JSON.parse(r.string()) as { success?: boolean; error?: { description: string } };
+        if (body.success !== true) throw new Error(body.error?.description ?? r.string());
+      });
+      await waitUntil(
+        async () => {
+          f = await follow();
+          const leader = await metaLeader();
+          return f.term > before.term && leader !== "" && leader !== before.leader && f.leader === leader;
+        },
+        60_000,
+        "the follower sees the new meta leader",
+        () => JSON.stringify(f),
+      );
+
+      // Deleting a stream removes it (and nothing else) from the follower's picture.
+      await jsm.streams.delete("AUDIT");
+      await waitUntil(
+        async () => {
+          f = await follow();
+          return f.streams.length === 1;
+        },
+        60_000,
+        "the follower sees AUDIT deleted",
+        () => JSON.stringify(f),
+      );
+      assert.deepEqual(f?.streams.map((s) => s.name), ["ORDERS"]);
+      assert.equal(f?.consumers.length, 1);
+      // The cluster never took the follower for a peer.
+      const metaCluster = (await getJson<{ meta_cluster: { cluster_size: number; replicas?: { name: string }[] } }>(`${n1.monitorUrl}/jsz`)).meta_cluster;
+      assert.equal(metaCluster.cluster_size, 3);
+      assert.ok(!(metaCluster.replicas ?? []).some((r) => r.name === "T4"));
+    } finally {
+      await app.close();
+      await sys.close();
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+});
