@@ -10,7 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
 import { jetstream, AckPolicy } from "@nats-io/jetstream";
-import { decodeNrgMessage, decodeNrgSnapshotFile, NrgEntryType, type NrgEntry } from "../src/cluster/nrg_wire.js";
+import { decodeNrgMessage, decodeNrgSnapshotFile, NrgEntryType, NrgDecodeError, type NrgEntry } from "../src/cluster/nrg_wire.js";
 import {
   decodeNrgMetaEntry,
   decodeNrgStreamEntry,
@@ -24,7 +24,7 @@ import {
   type NrgConsumerEntry,
   type NrgMetaSnapshotStream,
 } from "../src/jetstream/nrg_entries.js";
-import { s2EncodeStream } from "../src/storage/s2.js";
+import { s2EncodeStream, s2EncodeBlock } from "../src/storage/s2.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { highwayHash64 } from "./helpers/highwayhash.js";
@@ -249,6 +249,28 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
     assert.deepEqual(orders.config.subjects, ["orders.>", "more.>"]);
     assert.equal(orders.group.name, streamAssignments("assignStream", "ORDERS")[0].group.name);
     assert.deepEqual(orders.consumers.map((x) => [x.name, x.stream, x.config.durable_name]), [["keeper", "ORDERS", "keeper"]]);
+  });
+
+  test("every captured entry cut at every length decodes or is refused with an NrgDecodeError, never a RangeError or TypeError", () => {
+    let refused = 0;
+    const cutAll = (entry: NrgEntry, decode: (e: NrgEntry) => unknown): void => {
+      for (let cutAt = 0; cutAt < entry.data.length; cutAt++) {
+        try {
+          decode({ type: entry.type, data: entry.data.subarray(0, cutAt) });
+        } catch (err) {
+          assert.ok(err instanceof NrgDecodeError, `entry type ${entry.type} op ${entry.data[0]} cut at ${cutAt}: ${String(err)}`);
+          refused++;
+        }
+      }
+    };
+    for (const { entry } of entries.meta) cutAll(entry, decodeNrgMetaEntry);
+    for (const list of entries.stream.values()) for (const { entry } of list.slice(0, 40)) cutAll(entry, decodeNrgStreamEntry);
+    for (const list of entries.consumer.values()) for (const { entry } of list) cutAll(entry, decodeNrgConsumerEntry);
+    assert.ok(refused > 100, `${refused} refusals`);
+    // A meta snapshot whose JSON is not what nats-server writes is refused too.
+    for (const json of ["[null]", '[{"stream":{"name":"X"},"group":{"name":"S-1","peers":[]},"Consumers":[null]}]', "{}", "[1]"]) {
+      assert.throws(() => decodeNrgMetaSnapshot(s2EncodeBlock(Buffer.from(json))), NrgDecodeError, json);
+    }
   });
 
   test("a compressed consumer assignment (an S2 stream around the same JSON, as a restore sends) decodes as the plain one", () => {

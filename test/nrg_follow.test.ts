@@ -126,6 +126,32 @@ test("a tsnats server with nrg_follow follows a nats-server 2.15 cluster's meta 
       );
       assert.deepEqual(f?.streams.map((s) => s.name), ["ORDERS"]);
       assert.equal(f?.consumers.length, 1);
+      // Garbage on the meta group's subjects is counted and ignored: the follower keeps its
+      // picture and keeps following (nats-server drops such messages as malformed too).
+      const undecodableBefore = f?.undecodable ?? 0;
+      sys.publish("$NRG.AE._meta_", Buffer.from([1, 2, 3]));
+      sys.publish("$NRG.V._meta_", Buffer.from("not a vote"));
+      await sys.flush();
+      await waitUntil(
+        async () => {
+          f = await follow();
+          return f.undecodable === undecodableBefore + 2;
+        },
+        30_000,
+        "the follower counts both malformed messages",
+        () => JSON.stringify(f),
+      );
+      assert.deepEqual(f?.streams.map((s) => s.name), ["ORDERS"]);
+      await retry(() => jsm.streams.add({ name: "LATE", subjects: ["late.>"], num_replicas: 3 }));
+      await waitUntil(
+        async () => {
+          f = await follow();
+          return f.streams.some((s) => s.name === "LATE");
+        },
+        60_000,
+        "the follower still follows",
+        () => JSON.stringify(f),
+      );
       // The cluster never took the follower for a peer.
       const metaCluster = (await getJson<{ meta_cluster: { cluster_size: number; replicas?: { name: string }[] } }>(`${n1.monitorUrl}/jsz`)).meta_cluster;
       assert.equal(metaCluster.cluster_size, 3);

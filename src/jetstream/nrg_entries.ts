@@ -239,10 +239,14 @@ export function decodeNrgMetaSnapshot(data: Buffer): NrgMetaSnapshotStream[] {
     throw new NrgDecodeError(`meta snapshot: ${(err as Error).message}`);
   }
   if (!Array.isArray(json)) throw new NrgDecodeError("meta snapshot is not a JSON array");
-  return json.map((w: Record<string, unknown>) => {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  return json.map((w: unknown) => {
+    if (!isObject(w)) throw new NrgDecodeError("meta snapshot holds a stream that is not an object");
     const config = w.stream as NrgMetaSnapshotStream["config"];
     if (typeof config !== "object" || config === null || typeof config.name !== "string") throw new NrgDecodeError("meta snapshot stream without a configuration");
-    const consumers = ((w.Consumers as Record<string, unknown>[] | null) ?? []).map((c) => ({
+    const listed: unknown = w.Consumers ?? [];
+    if (!Array.isArray(listed) || !listed.every(isObject)) throw new NrgDecodeError(`meta snapshot stream ${config.name} has malformed consumers`);
+    const consumers = listed.map((c) => ({
       client: c.client as Record<string, unknown> | undefined,
       created: String(c.created),
       name: String(c.name),
