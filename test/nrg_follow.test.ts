@@ -11,6 +11,8 @@ import { jetstreamManager, AckPolicy, type JetStreamManager } from "@nats-io/jet
 import { freePort, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
+import { encodeNrgAppendEntry, encodeNrgPeerState, NrgEntryType, type NrgEntry } from "../src/cluster/nrg_wire.js";
+import { NrgEntryOp } from "../src/jetstream/nrg_entries.js";
 
 const ACCOUNTS =
   "accounts {\n  SYS: { users: [{ user: sys, password: sys }] }\n  APP: { jetstream: enabled, users: [{ user: app, password: app }] }\n}\nsystem_account: SYS\n";
@@ -162,5 +164,77 @@ test("a tsnats server with nrg_follow follows a nats-server 2.15 cluster's meta 
     }
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
+  }
+});
+
+test("the meta follower applies only committed entries, takes a new leader's overwrite, ignores a deposed leader, and goes on past a lost entry", { timeout: 120_000 }, async () => {
+  // One tsnats server following; the "leaders" are a system-account client publishing
+  // append entries as nats-server encodes them (nrg_wire.ts), so every step is deterministic.
+  const routePort = await freePort();
+  const ours = await startNatsServer(["-m", "-1"], `server_name: T1\n${ACCOUNTS}cluster { name: NRG, listen: 127.0.0.1:${routePort}, nrg_follow: true }\n`, "tsnats");
+  const sys = await connect({ servers: `127.0.0.1:${ours.port}`, user: "sys", pass: "sys" });
+  try {
+    const [A, B, C] = ["AAAAAAAA", "BBBBBBBB", "CCCCCCCC"];
+    const assign = (op: NrgEntryOp, name: string): NrgEntry => ({
+      type: NrgEntryType.Normal,
+      data: Buffer.concat([
+        Buffer.from([op]),
+        Buffer.from(
+          JSON.stringify({
+            client: { acc: "APP" },
+            created: "2026-12-01T00:00:00Z",
+            stream: { name, subjects: [`${name.toLowerCase()}.>`], num_replicas: 3 },
+            group: { name: `S-R3F-${name}`, peers: [A, B, C], store: "file" },
+            sync: "_INBOX.x",
+          }) + "\n",
+        ),
+      ]),
+    });
+    const send = async (leader: string, term: number, prevIndex: number, commit: number, entries: NrgEntry[]): Promise<void> => {
+      sys.publish("$NRG.AE._meta_", encodeNrgAppendEntry({ leader, term, commit, prevTerm: term, prevIndex, entries, leaderTerm: 0 }), { reply: "$NRG.R.leaderinbox" });
+      await sys.flush();
+    };
+    let f: Follow & { complete: boolean; skipped_entries: number } = (await getJson<{ nrg_meta_follow: Follow & { complete: boolean; skipped_entries: number } }>(`${ours.monitorUrl}/jsz`)).nrg_meta_follow;
+    const follow = async (): Promise<typeof f> => (f = (await getJson<{ nrg_meta_follow: typeof f }>(`${ours.monitorUrl}/jsz`)).nrg_meta_follow);
+    const names = (): string[] => f.streams.map((s) => s.name);
+
+    await send(A, 1, 0, 0, [{ type: NrgEntryType.PeerState, data: encodeNrgPeerState({ clusterSize: 3, knownPeers: [A, B, C], domainExtension: 0 }) }]);
+    await send(A, 1, 1, 1, [assign(NrgEntryOp.AssignStream, "FOO")]);
+    await waitUntil(async () => (await follow()).applied === 1, 10_000, "index 1 applied", () => JSON.stringify(f));
+    assert.deepEqual(f.peers, [A, B, C]);
+    assert.deepEqual(names(), [], "FOO is not committed yet");
+    await send(A, 1, 2, 2, []);
+    await waitUntil(async () => (await follow()).applied === 2, 10_000, "index 2 applied", () => JSON.stringify(f));
+    assert.deepEqual(names(), ["FOO"]);
+    assert.equal(f.leader, A);
+    assert.equal(f.term, 1);
+
+    // A's BAR at index 3 is never committed: B, elected in term 2, puts BAZ there.
+    await send(A, 1, 2, 2, [assign(NrgEntryOp.AssignStream, "BAR")]);
+    await send(B, 2, 2, 2, [assign(NrgEntryOp.AssignStream, "BAZ")]);
+    await send(B, 2, 3, 3, []);
+    // A, deposed, still sends: ignored.
+    await send(A, 1, 3, 3, [assign(NrgEntryOp.RemoveStream, "FOO")]);
+    await waitUntil(async () => (await follow()).applied === 3, 10_000, "index 3 applied", () => JSON.stringify(f));
+    assert.deepEqual(names(), ["BAZ", "FOO"]);
+    assert.equal(f.leader, B);
+    assert.equal(f.term, 2);
+    assert.equal(f.complete, true);
+
+    // Index 4 is lost on the way; once index 5 is committed the follower goes on from it.
+    await send(B, 2, 4, 3, [assign(NrgEntryOp.AssignStream, "QUX")]);
+    await send(B, 2, 5, 5, []);
+    await waitUntil(async () => (await follow()).applied === 5, 10_000, "index 5 applied", () => JSON.stringify(f));
+    assert.deepEqual(names(), ["BAZ", "FOO", "QUX"]);
+    assert.equal(f.skipped_entries, 1);
+    assert.equal(f.complete, false);
+    await send(B, 2, 5, 6, [assign(NrgEntryOp.RemoveStream, "FOO")]);
+    await send(B, 2, 6, 6, []);
+    await waitUntil(async () => (await follow()).applied === 6, 10_000, "index 6 applied", () => JSON.stringify(f));
+    assert.deepEqual(names(), ["BAZ", "QUX"]);
+    assert.equal(f.undecodable, 0);
+  } finally {
+    await sys.close();
+    await ours.stop();
   }
 });

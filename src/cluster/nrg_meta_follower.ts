@@ -7,7 +7,7 @@
 // `nrg_meta_follow`. It never answers: no append entry responses, no votes, no catch-up
 // request, so nats-server does not count it as a peer. What it missed before it started
 // (entries before the first one it saw, compacted into the leader's snapshot) it cannot know:
-// `complete` says whether it has followed the log from its first index.
+// `complete` says whether it has followed the log from its first index without a gap.
 import type { Server, ServerService } from "../server/server.js";
 import type { Subscription } from "../server/sublist.js";
 import { decodeNrgAppendEntry, decodeNrgVoteRequest, nrgSubject, type NrgEntry } from "./nrg_wire.js";
@@ -59,6 +59,8 @@ export class NrgMetaFollower implements ServerService {
   private elections = 0;
   private appends = 0;
   private undecodable = 0;
+  /** Log indexes skipped because they never arrived. */
+  private skipped = 0;
   private lastError = "";
 
   constructor(private readonly server: Server) {}
@@ -130,12 +132,22 @@ export class NrgMetaFollower implements ServerService {
   }
 
   private applyCommitted(): void {
-    if (this.applied === undefined) return;
-    while (this.applied < this.commit) {
-      const entries = this.pending.get(this.applied + 1);
-      if (entries === undefined) return; // a gap: wait (entries we never saw stay unknown)
-      this.pending.delete(this.applied + 1);
-      this.applied++;
+    while (this.applied !== undefined && this.applied < this.commit) {
+      let next: number = this.applied + 1;
+      let entries = this.pending.get(next);
+      if (entries === undefined) {
+        // An index we never received (lost on the way; we cannot ask for a catch-up without
+        // becoming a peer): once a later entry we hold is committed, go on from it, and say
+        // the picture may miss what the skipped entries changed.
+        let have: number | undefined;
+        for (const i of this.pending.keys()) if (i > next && (have === undefined || i < have)) have = i;
+        if (have === undefined || have > this.commit) return;
+        this.skipped += have - next;
+        next = have;
+        entries = this.pending.get(have) as NrgEntry[];
+      }
+      this.pending.delete(next);
+      this.applied = next;
       for (const e of entries) {
         try {
           this.apply(e);
@@ -216,7 +228,8 @@ export class NrgMetaFollower implements ServerService {
       applied: this.applied ?? 0,
       first_index: this.firstIndex ?? 0,
       // Followed from the log's first index: nothing was compacted away before we listened.
-      complete: this.firstIndex === 1,
+      complete: this.firstIndex === 1 && this.skipped === 0,
+      skipped_entries: this.skipped,
       peers: [...this.peers].map((p) => this.nameOf(p)).sort(),
       elections_seen: this.elections,
       appends_seen: this.appends,
