@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
-import { jetstreamManager, AckPolicy, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, AckPolicy, type JetStreamManager } from "@nats-io/jetstream";
 import { freePort, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
@@ -24,7 +24,7 @@ interface Follow {
   applied: number;
   peers: string[];
   undecodable: number;
-  streams: { account: string; name: string; subjects: string[]; replicas: number; group: { name: string; peers: string[] } }[];
+  streams: { account: string; name: string; subjects: string[]; replicas: number; group: { name: string; peers: string[] }; leader?: string; last_seq_seen?: number }[];
   consumers: { account: string; stream: string; name: string; durable: boolean; group: { name: string; peers: string[] } }[];
 }
 
@@ -96,6 +96,23 @@ test("a tsnats server with nrg_follow follows a nats-server 2.15 cluster's meta 
         [["APP", "ORDERS", "worker", true]],
       );
       assert.ok(f.applied <= f.commit && f.applied > 0);
+
+      // The follower listens to ORDERS's group too: its leader and the messages' sequences.
+      const js = jetstream(app);
+      for (let i = 1; i <= 5; i++) await retry(() => js.publish(`orders.${i}`, `order ${i}`));
+      let streamLeader = "";
+      await waitUntil(
+        async () => {
+          f = await follow();
+          streamLeader = (await jsm.streams.info("ORDERS")).cluster?.leader ?? "";
+          const o = f.streams.find((s) => s.name === "ORDERS");
+          return o?.last_seq_seen === 5 && o.leader === streamLeader;
+        },
+        60_000,
+        "the follower sees ORDERS's leader and its five messages",
+        () => JSON.stringify(f),
+      );
+      assert.equal(f.streams.find((s) => s.name === "AUDIT")?.leader, undefined, "an R1 stream runs no group to hear");
 
       // A meta leader step-down: the follower sees the new leader in a higher term.
       const before = f;

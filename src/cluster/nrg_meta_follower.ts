@@ -4,14 +4,16 @@
 // account to the meta leader's append entries (`$NRG.AE._meta_`, nrg_wire.ts) and applies
 // the committed ones (nrg_entries.ts) to its own picture of the cluster: who leads in which
 // term, the meta group's peers, and the streams and consumers assigned. /jsz shows it as
-// `nrg_meta_follow`. It never answers: no append entry responses, no votes, no catch-up
+// `nrg_meta_follow`; it listens to the followed streams' groups too (their leaders and the last
+// message sequence their appends carried: every message of those streams reaches this server).
+// It never answers: no append entry responses, no votes, no catch-up
 // request, so nats-server does not count it as a peer. What it missed before it started
 // (entries before the first one it saw, compacted into the leader's snapshot) it cannot know:
 // `complete` says whether it has followed the log from its first index without a gap.
 import type { Server, ServerService } from "../server/server.js";
 import type { Subscription } from "../server/sublist.js";
 import { decodeNrgAppendEntry, decodeNrgVoteRequest, nrgSubject, type NrgEntry } from "./nrg_wire.js";
-import { decodeNrgMetaEntry, type NrgConsumerAssignment, type NrgMetaSnapshotStream, type NrgRaftGroup, type NrgStreamAssignment } from "../jetstream/nrg_entries.js";
+import { decodeNrgMetaEntry, decodeNrgStreamEntry, type NrgConsumerAssignment, type NrgMetaSnapshotStream, type NrgRaftGroup, type NrgStreamAssignment } from "../jetstream/nrg_entries.js";
 import { shortHash } from "../jetstream/util.js";
 import type { PeerListener } from "./cluster.js";
 
@@ -56,6 +58,11 @@ export class NrgMetaFollower implements ServerService {
   private readonly peers = new Set<string>();
   private readonly streams = new Map<string, FollowedStream>();
   private readonly consumers = new Map<string, FollowedConsumer>();
+  /**
+   * The RAFT groups of the followed streams, listened to as well: who leads each and the last
+   * message sequence its appends carried (R1 streams of nats-server 2.11+ run no group).
+   */
+  private readonly streamGroups = new Map<string, { sub: Subscription; leaderId: string; term: number; lastSeq: number }>();
   private elections = 0;
   private appends = 0;
   private undecodable = 0;
@@ -84,6 +91,8 @@ export class NrgMetaFollower implements ServerService {
     const sys = this.server.systemAccount;
     for (const sub of this.subs) sys?.unsubscribeInternal(sub);
     this.subs = [];
+    for (const g of this.streamGroups.values()) sys?.unsubscribeInternal(g.sub);
+    this.streamGroups.clear();
     const cluster = this.server.services.find((s) => s.name === "cluster") as { peerListeners?: Set<PeerListener> } | undefined;
     cluster?.peerListeners?.delete(this.onPeer);
   }
@@ -155,6 +164,41 @@ export class NrgMetaFollower implements ServerService {
           this.fail(err);
         }
       }
+      this.syncStreamGroups();
+    }
+  }
+
+  /** Listen to the groups of the streams followed, and to no other. */
+  private syncStreamGroups(): void {
+    const sys = this.server.systemAccount;
+    if (sys === undefined || this.subs.length === 0) return;
+    const wanted = new Set([...this.streams.values()].map((s) => s.group.name));
+    for (const [name, g] of this.streamGroups) {
+      if (wanted.has(name)) continue;
+      sys.unsubscribeInternal(g.sub);
+      this.streamGroups.delete(name);
+    }
+    for (const name of wanted) {
+      if (this.streamGroups.has(name)) continue;
+      const sub = sys.subscribeInternal(nrgSubject("appendEntry", name), (_s, _r, _h, payload) => this.onStreamAppend(name, Buffer.from(payload)), undefined, "nrg-follow-stream");
+      this.streamGroups.set(name, { sub, leaderId: "", term: 0, lastSeq: 0 });
+    }
+  }
+
+  private onStreamAppend(group: string, payload: Buffer): void {
+    const g = this.streamGroups.get(group);
+    if (g === undefined) return;
+    try {
+      const ae = decodeNrgAppendEntry(payload);
+      if (ae.term < g.term) return;
+      g.term = ae.term;
+      g.leaderId = ae.leader;
+      for (const e of ae.entries) {
+        const d = decodeNrgStreamEntry(e);
+        if ((d.op === "msg" || d.op === "batchMsg") && d.msg.lastSequence + 1 > g.lastSeq) g.lastSeq = d.msg.lastSequence + 1;
+      }
+    } catch (err) {
+      this.fail(err);
     }
   }
 
@@ -237,7 +281,11 @@ export class NrgMetaFollower implements ServerService {
       ...(this.lastError !== "" ? { last_error: this.lastError } : {}),
       streams: [...this.streams.values()]
         .sort((a, b) => (a.account + a.name < b.account + b.name ? -1 : 1))
-        .map((s) => ({ account: s.account, name: s.name, subjects: s.config.subjects ?? [], replicas: s.config.num_replicas ?? 1, created: s.created, group: group(s.group) })),
+        .map((s) => {
+          const g = this.streamGroups.get(s.group.name);
+          const seen = g !== undefined && g.leaderId !== "" ? { leader: this.nameOf(g.leaderId), term: g.term, last_seq_seen: g.lastSeq } : {};
+          return { account: s.account, name: s.name, subjects: s.config.subjects ?? [], replicas: s.config.num_replicas ?? 1, created: s.created, group: group(s.group), ...seen };
+        }),
       consumers: [...this.consumers.values()]
         .sort((a, b) => (a.account + a.stream + a.name < b.account + b.stream + b.name ? -1 : 1))
         .map((c) => ({ account: c.account, stream: c.stream, name: c.name, durable: c.config.durable_name !== undefined, created: c.created, group: group(c.group) })),
