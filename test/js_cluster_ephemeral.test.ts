@@ -185,3 +185,48 @@ test("R3 stream: ephemeral consumers stay on their member across a stream leader
     await ref.stop();
   }
 });
+
+test("an unnamed ephemeral create held by a member that knew no leader and leads once it decides makes one consumer", { timeout: 120_000 }, async () => {
+  // The member missed its leader's heartbeats (a loaded machine) when the create arrived: it
+  // holds the request for 500 ms in case no leader answers. The leader creates the consumer,
+  // then hands its leadership to that member. Before, the member, now leader, ran the create
+  // again: two consumers for one request (seen 1 run in 22 of the test above at load ~11).
+  const c = await JsTestCluster.start(3);
+  const ncs: NatsConnection[] = [];
+  try {
+    await c.metaLeader();
+    for (const m of c.members) ncs.push(await connect({ servers: m.url }));
+    const made = await api(ncs[0], "$JS.API.STREAM.CREATE.H", { name: "H", subjects: ["h.>"], num_replicas: 3 });
+    assert.equal(made.error, undefined, JSON.stringify(made.error));
+    const replicaOf = (name: string) => c.js(name).accounts.get("$G")?.streams.get("H")?.replica;
+    let leader = "";
+    await waitUntil(() => {
+      leader = c.members.find((m) => replicaOf(m.name)?.isLeader === true)?.name ?? "";
+      return leader !== "" && c.members.every((m) => replicaOf(m.name)?.leader === leader);
+    }, 20_000, "a leader every member knows");
+    const follower = c.members.find((m) => m.name !== leader)!.name;
+    const leaderClient = ncs[c.members.findIndex((m) => m.name === leader)];
+    // Every answer to the request, not only the first a client would take.
+    const inbox = `answers.${Date.now()}`;
+    const answers: Answer[] = [];
+    const sub = leaderClient.subscribe(inbox, { callback: (_e, m) => void answers.push(JSON.parse(m.string()) as Answer) });
+    await leaderClient.flush();
+    // The follower misses a heartbeat: it is a pre-candidate and knows no leader (its next
+    // heartbeat comes within 300 ms; the request reaches it long before).
+    (replicaOf(follower)!.node as unknown as { setRole(role: string, leader: string): void }).setRole("precandidate", "");
+    leaderClient.publish("$JS.API.CONSUMER.CREATE.H", JSON.stringify({ stream_name: "H", config: { ack_policy: AckPolicy.Explicit } }), { reply: inbox });
+    await waitUntil(() => answers.length >= 1, 20_000, "the leader's answer");
+    assert.equal(answers[0].error, undefined, JSON.stringify(answers[0].error));
+    assert.ok(replicaOf(leader)!.node.stepDown(follower), "the leader hands over to the member that held the request");
+    // The member decides after 500 ms: now the leader, it answers (before: a second consumer).
+    await waitUntil(() => answers.length >= 2, 20_000, "the held request decided");
+    sub.unsubscribe();
+    assert.equal(replicaOf(follower)?.isLeader, true, "the member that held the request leads when it decides");
+    assert.equal(answers[1].error?.err_code, 10008, JSON.stringify(answers[1]));
+    const consumers = c.members.flatMap((m) => [...(c.js(m.name).accounts.get("$G")?.streams.get("H")?.consumers.keys() ?? [])]);
+    assert.deepEqual(consumers, [(answers[0] as unknown as ConsumerInfo).name], "one consumer, the one the leader answered");
+  } finally {
+    for (const n of ncs) await n.close();
+    await c.stop();
+  }
+});

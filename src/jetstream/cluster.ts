@@ -1043,10 +1043,15 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (reply === "" || !this.leaderless(jsa, sa)) return SKIP;
     const rest = t.join(".");
     setTimeout(() => {
-      // Decided again: a leader elected here meanwhile answers it itself; one elsewhere, or a
-      // member heard from again, did or will (it saw no leader either, so it waited too).
-      if (jsa.streams.get(sa.name)?.replica?.isLeader === true) jsa.executeApi(rest, reply, body, hdr, true);
-      else if (this.leaderless(jsa, sa)) this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr"));
+      // Decided again: a leader elected here meanwhile answers it itself when running it twice
+      // changes nothing (the old leader may have run it before it lost its leadership: an unnamed
+      // consumer create ran again made a second consumer); otherwise "temporarily unavailable",
+      // as nats-server's leaderless member answers. A leader elsewhere, or a member heard from
+      // again, did or will (it saw no leader either, so it waited too).
+      if (jsa.streams.get(sa.name)?.replica?.isLeader === true) {
+        if (safeToRepeat(t, body)) jsa.executeApi(rest, reply, body, hdr, true);
+        else this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr"));
+      } else if (this.leaderless(jsa, sa)) this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr"));
     }, OFFLINE_ERROR_DELAY_MS).unref();
     return SKIP;
   }
@@ -1722,6 +1727,24 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
  * replicated; R1 consumers live on the member that created them). `name`: the name chosen here
  * for an unnamed ephemeral, so that every member creates the same one.
  */
+/**
+ * A request about a stream (tokens after `$JS.API.`) that, run a second time, changes nothing
+ * and answers the same: reads, and creates of a named consumer (the same config again).
+ */
+function safeToRepeat(t: string[], body: Buffer): boolean {
+  if (t[1] === "INFO" || t[1] === "NAMES" || t[1] === "LIST" || (t[1] === "MSG" && t[2] === "GET")) return true;
+  if (t[0] !== "CONSUMER") return false;
+  if (t[1] === "DURABLE" && t[2] === "CREATE") return true;
+  if (t[1] !== "CREATE") return false;
+  if (t.length > 3) return true;
+  try {
+    const cfg = (parseConfig(body) as { config?: { name?: unknown; durable_name?: unknown } }).config;
+    return (typeof cfg?.name === "string" && cfg.name !== "") || (typeof cfg?.durable_name === "string" && cfg.durable_name !== "");
+  } catch {
+    return true; // answered as a bad request
+  }
+}
+
 function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined): false | { name?: string } {
   if (t[0] === "STREAM") return t[1] === "PURGE" || (t[1] === "MSG" && t[2] === "DELETE") ? {} : false;
   if (t[0] !== "CONSUMER") return false;
