@@ -216,6 +216,8 @@ export class Cluster implements ServerService {
     if (gwUrl !== undefined && gwUrl !== "") info.gateway_url = gwUrl;
     if (o.poolSize > 0) info.route_pool_size = o.poolSize;
     if (s.options.serverTags.length > 0) info.tags = s.options.serverTags;
+    const jsLimits = ownJsLimits(s);
+    if (jsLimits !== undefined) info.js_limits = jsLimits;
     if (poolIdx > 0) info.route_pool_idx = poolIdx;
     if (accName !== "") info.route_account = accName;
     if (gossipMode !== GOSSIP_DEFAULT) info.gossip_mode = gossipMode;
@@ -736,6 +738,16 @@ export class Cluster implements ServerService {
     return undefined;
   }
 
+  /** A server's JetStream store limits (bytes; undefined: none set), this one's or a peer's from its route INFO. */
+  serverJsLimits(name: string): { max_memory?: number; max_storage?: number } | undefined {
+    if (name === this.server.name) return ownJsLimits(this.server);
+    for (const conns of this.routes.values()) {
+      const r = conns.find((c) => c !== undefined);
+      if (r !== undefined && r.remoteName === name) return r.remoteInfo?.js_limits;
+    }
+    return undefined;
+  }
+
   private housekeeping: NodeJS.Timeout | undefined;
 
   reload(options: ServerOptions): void {
@@ -849,4 +861,14 @@ function countUrls(counts: Map<string, number>, urls: string[], delta: 1 | -1): 
     }
   }
   return changed;
+}
+
+/** The JetStream store limits this server's config sets (max_mem_store, max_file_store), for its peers' placement. */
+function ownJsLimits(s: Server): { max_memory?: number; max_storage?: number } | undefined {
+  const js = s.options.jetstream;
+  if (!js.enabled) return undefined;
+  const out: { max_memory?: number; max_storage?: number } = {};
+  if (js.maxMemoryStore > 0) out.max_memory = js.maxMemoryStore;
+  if (js.maxFileStore > 0) out.max_storage = js.maxFileStore;
+  return out.max_memory === undefined && out.max_storage === undefined ? undefined : out;
 }

@@ -60,6 +60,8 @@ export interface RouteInfo {
   route_pool_size?: number;
   /** The server's `server_tags` (JetStream placement reads them). */
   tags?: string[];
+  /** tsnats' own: the server's JetStream store limits when configured (the meta leader places streams where their max_bytes fits; nats-server learns them from STATSZ). */
+  js_limits?: { max_memory?: number; max_storage?: number };
   route_pool_idx?: number;
   route_account?: string;
   route_acc_add_reqid?: string;

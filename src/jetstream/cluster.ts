@@ -126,6 +126,8 @@ export type Intercept = typeof SKIP | typeof PENDING | Record<string, unknown> |
 
 const GROUP = "meta";
 const ELECTION_MIN_MS = 1500;
+/** How long the error answer of a create refused here waits for its assignment's removal. */
+const REFUSED_ANSWER_WAIT_MS = 2000;
 const ELECTION_MAX_MS = 3000;
 const HEARTBEAT_MS = 300;
 /** How long a request waits for a meta leader to be known. */
@@ -169,6 +171,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private movedSub: Subscription | undefined;
   /** Where the meta leader hears that a restore ended on the stream's owner. */
   private restoredSub: Subscription | undefined;
+  private refusedSub: Subscription | undefined;
   /** Account usage across the servers, for account info (account_info.ts). */
   private readonly usage: ClusterUsage;
   /** Entries up to here were applied before this start: replayed, not executed. */
@@ -251,6 +254,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.relay.start(sys, (req) => this.onRelayed(req));
     this.movedSub = sys.subscribeInternal("$JSC.MOVED", (_s, _r, _h, payload) => this.onMoveSettled(Buffer.from(payload)), undefined, "jetstream-cluster-moved");
     this.restoredSub = sys.subscribeInternal("$JSC.RESTORED", (_s, _r, _h, payload) => this.onRestored(Buffer.from(payload)), undefined, "jetstream-cluster-restored");
+    this.refusedSub = sys.subscribeInternal("$JSC.REFUSED", (_s, _r, _h, payload) => this.onCreateRefused(Buffer.from(payload)), undefined, "jetstream-cluster-refused");
     this.cluster.peerListeners.add(this.onPeer);
     this.cluster.selfRouteListeners.add(this.onSelfRoute);
     this.maybeBootstrap();
@@ -264,6 +268,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (this.sub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.sub);
     if (this.movedSub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.movedSub);
     if (this.restoredSub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.restoredSub);
+    if (this.refusedSub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.refusedSub);
     for (const r of this.restoreAnswers.values()) clearTimeout(r.timer);
     this.restoreAnswers.clear();
     this.usage.stop(this.service.server.systemAccount);
@@ -427,8 +432,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.proposedCreates.delete(`${op.account}\u0000${op.name}`);
     if (op.op === "stream_del") {
       accStreams.delete(op.name);
-      // A restore refused here at its start: the stream of that name held here is not the restore's.
-      const refused = prev?.restoring === true && this.restoreRefused.delete(`${op.account}\u0000${op.name}`);
+      // A create or restore refused here at its start: the stream of that name held here (if
+      // any) is not the assignment's.
+      const refused = this.refusedHere.delete(`${op.account}\u0000${op.name}`);
+      if (refused && live) this.answerRefused(`${op.account}\u0000${op.name}`);
       if (prev !== undefined && peersOf(prev).includes(this.self) && !refused) {
         if (live) this.execute(op.account, `STREAM.DELETE.${op.name}`, op.body, this.answersHere(prev) ? op.reply : "", op.hdr);
         else this.replayedDeletes.add(`${op.account}\u0000${op.name}`);
@@ -481,12 +488,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           // Every member creates it; the owner answers once the new group has a leader (the
           // client may publish as soon as it has the answer).
           const answer = op.owner === this.self && op.reply !== "" ? (out: string) => this.answerWhenLed(op.account, op.name, op.reply, out) : undefined;
-          this.execute(op.account, rest, op.body, "", op.hdr, answer);
+          this.execute(op.account, rest, op.body, "", op.hdr, this.noticeCreateRefused(op, answer));
         } else if (op.op === "stream_update" && prev !== undefined && !prevPeers.includes(this.self)) {
           // Added by a scale-up: created here, a member joining the stream's group.
           this.joinGroup(sa);
         } else {
-          this.execute(op.account, rest, op.body, "", op.hdr, this.updateAnswer(op, sa.peers.length === 1 ? sa : (prev ?? sa)));
+          const answer = this.updateAnswer(op, sa.peers.length === 1 ? sa : (prev ?? sa));
+          this.execute(op.account, rest, op.body, "", op.hdr, op.op === "stream_add" ? this.noticeCreateRefused(op, answer) : answer);
           if (op.op === "stream_update" && prev !== undefined && sa.peers.length > 1) this.peersChanged(prev, sa);
         }
       }
@@ -625,14 +633,63 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (/^\{"type":"[^"]*","error":/.test(out)) {
         // Refused here (account limits, a stream of that name held here): the assignment goes,
         // and whatever this server holds under that name stays.
-        this.restoreRefused.add(key);
+        this.refusedHere.add(key);
         this.noticeRestore(op.account, op.name, false);
       }
     });
   }
 
-  /** Restores refused on this server at their start: the removal of their assignment leaves its stream of that name alone. */
-  private readonly restoreRefused = new Set<string>();
+  /**
+   * A committed create this server refuses (a reason its config does not show, which the meta
+   * leader could not check: its own store limits, say) would leave the assignment listed: the
+   * meta leader is told and removes it, as nats-server's meta leader removes an assignment its
+   * server answered an error for. The answer still goes to `answer`.
+   */
+  private noticeCreateRefused(op: Extract<MetaOp, { op: "stream_add" | "stream_update" }>, answer: ((out: string) => void) | undefined): (out: string) => void {
+    return (out) => {
+      if (!/^\{"type":"[^"]*","error":/.test(out)) {
+        answer?.(out);
+        return;
+      }
+      // Answered once the assignment is gone (a STREAM.NAMES right after the answer does not
+      // list it), or after REFUSED_ANSWER_WAIT_MS without a meta leader to remove it.
+      const key = `${op.account}\u0000${op.name}`;
+      this.refusedHere.add(key);
+      const timer = setTimeout(() => this.answerRefused(key), REFUSED_ANSWER_WAIT_MS);
+      timer.unref();
+      this.refusedAnswers.set(key, { send: () => answer?.(out), timer });
+      this.service.server.systemAccount?.publish("$JSC.REFUSED", "", undefined, Buffer.from(JSON.stringify({ account: op.account, name: op.name, created: op.created })));
+    };
+  }
+
+  /** Error answers of creates refused here, sent once their assignment is removed. */
+  private readonly refusedAnswers = new Map<string, { send: () => void; timer: NodeJS.Timeout }>();
+
+  private answerRefused(key: string): void {
+    const pending = this.refusedAnswers.get(key);
+    if (pending === undefined) return;
+    this.refusedAnswers.delete(key);
+    clearTimeout(pending.timer);
+    pending.send();
+  }
+
+  /** On the meta leader: a server refused a committed create; its assignment (that one, not a later create of the name) goes. */
+  private readonly onCreateRefused = (payload: Buffer): void => {
+    if (!this.isLeader || this.node?.leaderReady !== true) return;
+    let m: { account?: unknown; name?: unknown; created?: unknown };
+    try {
+      m = JSON.parse(payload.toString()) as typeof m;
+    } catch {
+      return;
+    }
+    if (typeof m.account !== "string" || typeof m.name !== "string") return;
+    const sa = this.assignment(m.account, m.name);
+    if (sa === undefined || sa.created !== m.created || sa.restoring === true) return;
+    this.proposeMeta({ op: "stream_del", account: m.account, name: m.name, body: "", reply: "" });
+  };
+
+  /** Creates and restores refused on this server at their start: the removal of their assignment leaves its stream of that name alone. */
+  private readonly refusedHere = new Set<string>();
   /** Final answers of restores done here, sent once the stream's other servers are assigned. */
   private readonly restoreAnswers = new Map<string, { answer: () => void; timer: NodeJS.Timeout }>();
 
@@ -1111,11 +1168,21 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       op = { op: what === "CREATE" ? "stream_add" : "stream_update", ...common, owner, peers, subjects, created: sa?.created ?? new Date().toISOString(), ...(move !== undefined ? { move } : {}), ...(scale !== undefined ? { scale } : {}) };
     }
     this.proposeMeta(op);
-    if (op.op === "stream_add") this.proposedCreates.set(`${account}\u0000${name}`, Date.now() + PROPOSED_CREATE_MS);
+    if (op.op === "stream_add") this.proposedCreates.set(`${account}\u0000${name}`, { until: Date.now() + PROPOSED_CREATE_MS, peers: op.peers ?? [], config: op.body });
   }
 
   /** Creates this meta leader proposed and that are not applied yet, by account and name, with when they lapse (a lost proposal). */
-  private readonly proposedCreates = new Map<string, number>();
+  private readonly proposedCreates = new Map<string, { until: number; peers: string[]; config: string }>();
+
+  /** The servers and config (base64) of every stream assigned, and of the creates proposed and not applied yet (placement counts both). */
+  private *placedStreams(): Generator<{ peers: string[]; config: string | undefined }> {
+    for (const m of this.streams.values()) for (const sa of m.values()) yield { peers: peersOf(sa), config: sa.config };
+    const now = Date.now();
+    for (const [key, p] of this.proposedCreates) {
+      const [acc, stream] = key.split("\u0000") as [string, string];
+      if (p.until >= now && this.streams.get(acc)?.has(stream) !== true) yield p;
+    }
+  }
 
   /**
    * The account's stream count and reservations over every server, checked before a create or
@@ -1147,7 +1214,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const assigned = this.streams.get(account);
     const now = Date.now();
     let pending = 0;
-    for (const [key, until] of this.proposedCreates) {
+    for (const [key, { until }] of this.proposedCreates) {
       const [acc, stream] = key.split("\u0000") as [string, string];
       if (until < now) this.proposedCreates.delete(key);
       else if (acc === account && stream !== name && assigned?.has(stream) !== true) pending++;
@@ -1358,6 +1425,31 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   /**
+   * The servers of `candidates` that cannot reserve the stream's max_bytes: their store limit
+   * (max_mem_store or max_file_store, as their route INFO tells) less the max_bytes of the
+   * streams the meta group assigned to them. A stream without max_bytes reserves nothing.
+   */
+  private withoutRoom(cfg: Record<string, unknown>, candidates: Iterable<string>): string[] {
+    const maxBytes = typeof cfg.max_bytes === "number" ? cfg.max_bytes : -1;
+    if (maxBytes <= 0) return [];
+    const memory = cfg.storage === "memory";
+    const out: string[] = [];
+    for (const id of candidates) {
+      const limits = this.cluster.serverJsLimits(id);
+      const limit = memory ? limits?.max_memory : limits?.max_storage;
+      if (limit === undefined) continue;
+      let reserved = 0;
+      for (const placed of this.placedStreams()) {
+        if (placed.config === undefined || !placed.peers.includes(id)) continue;
+        const other = parseConfig(Buffer.from(placed.config, "base64"));
+        if ((other.storage === "memory") === memory && typeof other.max_bytes === "number" && other.max_bytes > 0) reserved += other.max_bytes;
+      }
+      if (reserved + maxBytes > limit) out.push(id);
+    }
+    return out;
+  }
+
+  /**
    * Choose servers for a stream: current members with the fewest streams (the first one is its
    * owner), other than those in `exclude` (the stream's servers already, a server removed).
    * `staying` are the servers the stream keeps, whose `unique_tag` values are taken already.
@@ -1374,16 +1466,17 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (wanted.length > 0 && current.size < replicas) {
       throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, tags not matched ['${wanted.join("', '")}']` });
     }
+    // A server whose store limit the stream's max_bytes does not fit in, beside what the streams
+    // assigned to it reserve, takes no replica (nats-server: "insufficient storage").
+    const roomless = this.withoutRoom(cfg, current);
+    for (const id of roomless) current.delete(id);
     const count = new Map<string, number>();
     for (const id of current) count.set(id, 0);
     const ha = new Map<string, number>();
-    for (const m of this.streams.values()) {
-      for (const sa of m.values()) {
-        const peers = peersOf(sa);
-        for (const p of peers) {
-          if (count.has(p)) count.set(p, (count.get(p) ?? 0) + 1);
-          if (peers.length > 1) ha.set(p, (ha.get(p) ?? 0) + 1);
-        }
+    for (const { peers } of this.placedStreams()) {
+      for (const p of peers) {
+        if (count.has(p)) count.set(p, (count.get(p) ?? 0) + 1);
+        if (peers.length > 1) ha.set(p, (ha.get(p) ?? 0) + 1);
       }
     }
     // jetstream `limits { max_ha_assets }`: a server that holds that many replicated streams takes no more.
@@ -1397,7 +1490,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       }
     }
     // nats-server names the reasons peers were passed over ("miscellaneous issue": the HA limit).
-    if (count.size < replicas) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement${haFull ? ", miscellaneous issue" : ""}` });
+    if (count.size < replicas) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement${roomless.length > 0 ? ", insufficient storage" : ""}${haFull ? ", miscellaneous issue" : ""}` });
     const ranked = [...count.keys()].sort((a, b) => (count.get(a) ?? 0) - (count.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
     if (typeof placement.preferred === "string" && count.has(placement.preferred)) {
       ranked.splice(ranked.indexOf(placement.preferred), 1);
@@ -1852,3 +1945,4 @@ function parseConfig(body: Buffer): Record<string, unknown> {
     throw jsError("JSInvalidJSONErr");
   }
 }
+
