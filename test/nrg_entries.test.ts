@@ -10,7 +10,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
 import { jetstream, AckPolicy } from "@nats-io/jetstream";
-import { decodeNrgMessage, decodeNrgSnapshotFile, NrgEntryType, NrgDecodeError, type NrgEntry } from "../src/cluster/nrg_wire.js";
+import { decodeNrgMessage, decodeNrgSnapshotFile, encodeNrgAppendEntry, NrgEntryType, NrgDecodeError, type NrgEntry, type NrgAppendEntry } from "../src/cluster/nrg_wire.js";
 import {
   decodeNrgMetaEntry,
   decodeNrgStreamEntry,
@@ -59,6 +59,7 @@ function push<T>(m: Map<string, T[]>, key: string, value: T): void {
 describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RAFT traffic", { skip: referenceMissing(), timeout: 240_000 }, () => {
   let c: NrgCaptureCluster;
   const entries: Entries = { meta: [], stream: new Map(), consumer: new Map() };
+  const catchups: { raw: { data: Buffer }; ae: NrgAppendEntry }[] = [];
   let metaSnapshot: { streams: NrgMetaSnapshotStream[]; checksumOk: boolean; lastIndex: number } | undefined;
 
   before(async () => {
@@ -112,6 +113,7 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
     for (const { raw, m } of decoded) {
       if (m.kind !== "appendEntry") continue;
       const group = m.group ?? groupByLeaderInbox.get(raw.reply);
+      if (m.catchupInbox !== undefined) catchups.push({ raw, ae: m.message });
       assert.ok(group !== undefined, `a catch-up of no known group: ${raw.subject}`);
       for (const entry of m.message.entries) {
         if (group === "_meta_") entries.meta.push({ entry, decoded: decodeNrgMetaEntry(entry) });
@@ -216,6 +218,16 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
     assert.ok(added.length >= 2, `added peers: ${added.join()}`);
     const snaps = (entries.stream.get(group) ?? []).flatMap((e) => (e.decoded.op === "snapshot" ? [e.decoded] : []));
     assert.ok(snaps.length >= 1, "no snapshot entry in SMALL's group");
+    // The catch-up's appends travel to the new servers' `$NRG.CR.` inboxes and re-encode byte
+    // for byte. The snapshot goes first, built fresh (trailing leader term 0, its previous
+    // index the snapshot's); stored entries replayed after it carry the leader's current term.
+    assert.ok(catchups.some(({ ae }) => ae.entries.some((e) => e.type === NrgEntryType.Snapshot)), "no catch-up snapshot seen");
+    for (const { raw, ae } of catchups) {
+      assert.deepEqual(encodeNrgAppendEntry(ae), raw.data);
+      const isSnapshot = ae.entries.some((e) => e.type === NrgEntryType.Snapshot);
+      if (isSnapshot) assert.equal(ae.leaderTerm, 0);
+      else assert.ok(ae.leaderTerm !== undefined && ae.leaderTerm >= ae.term, `leader term ${ae.leaderTerm} of a term ${ae.term} entry`);
+    }
     const state = snaps[0].state;
     assert.ok(state !== undefined, "not nats-server's binary stream state");
     assert.equal(state.messages, 3);

@@ -25,7 +25,7 @@ interface Follow {
   peers: string[];
   undecodable: number;
   streams: { account: string; name: string; subjects: string[]; replicas: number; group: { name: string; peers: string[] }; leader?: string; last_seq_seen?: number }[];
-  consumers: { account: string; stream: string; name: string; durable: boolean; group: { name: string; peers: string[] } }[];
+  consumers: { account: string; stream: string; name: string; durable: boolean; group: { name: string; peers: string[] }; leader?: string; delivered_seen?: { consumer_seq: number; stream_seq: number }; acks_seen?: number }[];
 }
 
 async function getJson<T>(url: string): Promise<T> {
@@ -113,6 +113,27 @@ test("a tsnats server with nrg_follow follows a nats-server 2.15 cluster's meta 
         () => JSON.stringify(f),
       );
       assert.equal(f.streams.find((s) => s.name === "AUDIT")?.leader, undefined, "an R1 stream runs no group to hear");
+
+      // And to worker's group (R3 like its stream): its leader, deliveries and acks.
+      const worker = await js.consumers.get("ORDERS", "worker");
+      let acked = 0;
+      while (acked < 3) {
+        for await (const m of await worker.fetch({ max_messages: 3 - acked, expires: 2000 })) {
+          await m.ackAck();
+          acked++;
+        }
+      }
+      await waitUntil(
+        async () => {
+          f = await follow();
+          const leader = (await jsm.consumers.info("ORDERS", "worker")).cluster?.leader ?? "";
+          const w = f.consumers.find((c) => c.name === "worker");
+          return w?.leader === leader && w.delivered_seen?.stream_seq === 3 && w.delivered_seen.consumer_seq === 3 && w.acks_seen === 3;
+        },
+        60_000,
+        "the follower sees worker's leader, its three deliveries and acks",
+        () => JSON.stringify(f),
+      );
 
       // A meta leader step-down: the follower sees the new leader in a higher term.
       const before = f;

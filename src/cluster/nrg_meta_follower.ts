@@ -4,8 +4,9 @@
 // account to the meta leader's append entries (`$NRG.AE._meta_`, nrg_wire.ts) and applies
 // the committed ones (nrg_entries.ts) to its own picture of the cluster: who leads in which
 // term, the meta group's peers, and the streams and consumers assigned. /jsz shows it as
-// `nrg_meta_follow`; it listens to the followed streams' groups too (their leaders and the last
-// message sequence their appends carried: every message of those streams reaches this server).
+// `nrg_meta_follow`; it listens to the followed streams' and consumers' groups too (their
+// leaders, the last message sequence, delivery and acks their appends carried: every message of
+// those streams reaches this server).
 // It never answers: no append entry responses, no votes, no catch-up
 // request, so nats-server does not count it as a peer. What it missed before it started
 // (entries before the first one it saw, compacted into the leader's snapshot) it cannot know:
@@ -13,7 +14,7 @@
 import type { Server, ServerService } from "../server/server.js";
 import type { Subscription } from "../server/sublist.js";
 import { decodeNrgAppendEntry, decodeNrgVoteRequest, nrgSubject, type NrgEntry } from "./nrg_wire.js";
-import { decodeNrgMetaEntry, decodeNrgStreamEntry, type NrgConsumerAssignment, type NrgMetaSnapshotStream, type NrgRaftGroup, type NrgStreamAssignment } from "../jetstream/nrg_entries.js";
+import { decodeNrgMetaEntry, decodeNrgStreamEntry, decodeNrgConsumerEntry, type NrgConsumerAssignment, type NrgMetaSnapshotStream, type NrgRaftGroup, type NrgStreamAssignment } from "../jetstream/nrg_entries.js";
 import { shortHash } from "../jetstream/util.js";
 import type { PeerListener } from "./cluster.js";
 
@@ -63,6 +64,8 @@ export class NrgMetaFollower implements ServerService {
    * message sequence its appends carried (R1 streams of nats-server 2.11+ run no group).
    */
   private readonly streamGroups = new Map<string, { sub: Subscription; leaderId: string; term: number; lastSeq: number }>();
+  /** The groups of the followed consumers: leader, the last delivery and the acks they carried. */
+  private readonly consumerGroups = new Map<string, { sub: Subscription; leaderId: string; term: number; delivered: { consumer: number; stream: number }; acks: number }>();
   private elections = 0;
   private appends = 0;
   private undecodable = 0;
@@ -91,8 +94,9 @@ export class NrgMetaFollower implements ServerService {
     const sys = this.server.systemAccount;
     for (const sub of this.subs) sys?.unsubscribeInternal(sub);
     this.subs = [];
-    for (const g of this.streamGroups.values()) sys?.unsubscribeInternal(g.sub);
+    for (const g of [...this.streamGroups.values(), ...this.consumerGroups.values()]) sys?.unsubscribeInternal(g.sub);
     this.streamGroups.clear();
+    this.consumerGroups.clear();
     const cluster = this.server.services.find((s) => s.name === "cluster") as { peerListeners?: Set<PeerListener> } | undefined;
     cluster?.peerListeners?.delete(this.onPeer);
   }
@@ -182,6 +186,35 @@ export class NrgMetaFollower implements ServerService {
       if (this.streamGroups.has(name)) continue;
       const sub = sys.subscribeInternal(nrgSubject("appendEntry", name), (_s, _r, _h, payload) => this.onStreamAppend(name, Buffer.from(payload)), undefined, "nrg-follow-stream");
       this.streamGroups.set(name, { sub, leaderId: "", term: 0, lastSeq: 0 });
+    }
+    const wantedConsumers = new Set([...this.consumers.values()].map((c) => c.group.name));
+    for (const [name, g] of this.consumerGroups) {
+      if (wantedConsumers.has(name)) continue;
+      sys.unsubscribeInternal(g.sub);
+      this.consumerGroups.delete(name);
+    }
+    for (const name of wantedConsumers) {
+      if (this.consumerGroups.has(name)) continue;
+      const sub = sys.subscribeInternal(nrgSubject("appendEntry", name), (_s, _r, _h, payload) => this.onConsumerAppend(name, Buffer.from(payload)), undefined, "nrg-follow-consumer");
+      this.consumerGroups.set(name, { sub, leaderId: "", term: 0, delivered: { consumer: 0, stream: 0 }, acks: 0 });
+    }
+  }
+
+  private onConsumerAppend(group: string, payload: Buffer): void {
+    const g = this.consumerGroups.get(group);
+    if (g === undefined) return;
+    try {
+      const ae = decodeNrgAppendEntry(payload);
+      if (ae.term < g.term) return;
+      g.term = ae.term;
+      g.leaderId = ae.leader;
+      for (const e of ae.entries) {
+        const d = decodeNrgConsumerEntry(e);
+        if (d.op === "delivered" && d.deliverySequence > g.delivered.consumer) g.delivered = { consumer: d.deliverySequence, stream: d.streamSequence };
+        else if (d.op === "ack") g.acks++;
+      }
+    } catch (err) {
+      this.fail(err);
     }
   }
 
@@ -288,7 +321,11 @@ export class NrgMetaFollower implements ServerService {
         }),
       consumers: [...this.consumers.values()]
         .sort((a, b) => (a.account + a.stream + a.name < b.account + b.stream + b.name ? -1 : 1))
-        .map((c) => ({ account: c.account, stream: c.stream, name: c.name, durable: c.config.durable_name !== undefined, created: c.created, group: group(c.group) })),
+        .map((c) => {
+          const g = this.consumerGroups.get(c.group.name);
+          const seen = g !== undefined && g.leaderId !== "" ? { leader: this.nameOf(g.leaderId), term: g.term, delivered_seen: { consumer_seq: g.delivered.consumer, stream_seq: g.delivered.stream }, acks_seen: g.acks } : {};
+          return { account: c.account, stream: c.stream, name: c.name, durable: c.config.durable_name !== undefined, created: c.created, group: group(c.group), ...seen };
+        }),
     };
   }
 }
