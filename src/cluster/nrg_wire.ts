@@ -161,6 +161,7 @@ export function decodeNrgAppendEntry(msg: Buffer): NrgAppendEntry {
   if (at < msg.length) {
     const lterm = readUvarint(msg, at);
     if (lterm.length === 0 || at + lterm.length !== msg.length) throw new NrgDecodeError(`append entry has ${msg.length - at} unexpected trailing bytes`);
+    if (lterm.value > BigInt(Number.MAX_SAFE_INTEGER)) throw new NrgDecodeError(`leader term ${lterm.value} is beyond 2^53`);
     leaderTerm = Number(lterm.value);
   }
   return {

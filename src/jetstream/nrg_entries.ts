@@ -417,7 +417,8 @@ export function decodeNrgStreamEntry(e: NrgEntry): NrgStreamEntry {
     case NrgEntryOp.DeleteRange: {
       // DeleteRange has no JSON tags: Go's field names.
       const j = parseJson(body, "delete range");
-      return { op: "deleteRange", first: Number(j.First), num: Number(j.Num) };
+      if (typeof j.First !== "number" || typeof j.Num !== "number") throw new NrgDecodeError("delete range without First and Num");
+      return { op: "deleteRange", first: j.First, num: j.Num };
     }
     default:
       throw new NrgDecodeError(`unknown stream entry op ${op}`);
