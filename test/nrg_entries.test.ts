@@ -10,12 +10,13 @@ import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
 import { jetstream, AckPolicy } from "@nats-io/jetstream";
-import { decodeNrgMessage, decodeNrgSnapshotFile, encodeNrgAppendEntry, NrgEntryType, NrgDecodeError, type NrgEntry, type NrgAppendEntry } from "../src/cluster/nrg_wire.js";
+import { decodeNrgMessage, decodeNrgSnapshotFile, encodeNrgAppendEntry, NrgEntryType, NrgDecodeError, type NrgEntry, type NrgAppendEntry, type NrgSnapshotFile } from "../src/cluster/nrg_wire.js";
 import {
   decodeNrgMetaEntry,
   decodeNrgStreamEntry,
   decodeNrgConsumerEntry,
   decodeNrgMetaSnapshot,
+  decodeNrgStreamState,
   encodeNrgStreamMsg,
   encodeNrgConsumerEntry,
   NrgEntryOp,
@@ -60,6 +61,7 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
   let c: NrgCaptureCluster;
   const entries: Entries = { meta: [], stream: new Map(), consumer: new Map() };
   const catchups: { raw: { data: Buffer }; ae: NrgAppendEntry }[] = [];
+  const groupSnapshots = new Map<string, NrgSnapshotFile>();
   let metaSnapshot: { streams: NrgMetaSnapshotStream[]; checksumOk: boolean; lastIndex: number } | undefined;
 
   before(async () => {
@@ -104,6 +106,13 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
     const key = createHash("sha256").update("_meta_").digest();
     metaSnapshot = { streams: decodeNrgMetaSnapshot(file.data), checksumOk: highwayHash64(key, file.covered).equals(file.checksum), lastIndex: file.lastIndex };
     assert.equal(files[0], `snap.${file.lastTerm}.${file.lastIndex}`);
+    // The stream groups (their traffic is the system account's here) store theirs too.
+    const groupsDir = path.join(storeDir, "SYS", "_js_");
+    for (const group of fs.readdirSync(groupsDir).filter((g) => g.startsWith("S-"))) {
+      const dir = path.join(groupsDir, group, "snapshots");
+      const snaps = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.startsWith("snap.")) : [];
+      if (snaps.length === 1) groupSnapshots.set(group, decodeNrgSnapshotFile(fs.readFileSync(path.join(dir, snaps[0]))));
+    }
 
     // A catch-up's appends go to the follower's `$NRG.CR.` inbox: their group is the one whose
     // appends name the same leader inbox as reply.
@@ -282,6 +291,30 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
     // A meta snapshot whose JSON is not what nats-server writes is refused too.
     for (const json of ["[null]", '[{"stream":{"name":"X"},"group":{"name":"S-1","peers":[]},"Consumers":[null]}]', "{}", "[1]"]) {
       assert.throws(() => decodeNrgMetaSnapshot(s2EncodeBlock(Buffer.from(json))), NrgDecodeError, json);
+    }
+  });
+
+  test("the stream snapshot N3 stores at shutdown holds ORDERS's state: 2 to 11, 9 messages, 3 deleted in between", () => {
+    const group = streamAssignments("assignStream", "ORDERS")[0].group.name;
+    const file = groupSnapshots.get(group);
+    assert.ok(file !== undefined, `no snapshot of ${group}: ${[...groupSnapshots.keys()].join()}`);
+    assert.ok(highwayHash64(createHash("sha256").update(group).digest(), file.covered).equals(file.checksum), "checksum keyed by the group's name");
+    assert.deepEqual([...file.peerState.knownPeers].sort(), [...c.peerIds.values()].sort());
+    const state = decodeNrgStreamState(file.data);
+    assert.ok(state !== undefined);
+    assert.equal(state.firstSequence, 2);
+    assert.equal(state.lastSequence, 11);
+    assert.equal(state.messages, 9);
+    assert.equal(state.failed, 0);
+    assert.ok(state.bytes > BIG.length);
+    const deleted = state.deleted.flatMap((b) => (b.kind === "set" ? b.sequences : Array.from({ length: b.count }, (_, i) => b.first + i)));
+    assert.deepEqual(deleted, [3]);
+    for (let cutAt = 0; cutAt < file.data.length; cutAt++) {
+      try {
+        decodeNrgStreamState(file.data.subarray(0, cutAt));
+      } catch (err) {
+        assert.ok(err instanceof NrgDecodeError, `cut at ${cutAt}: ${String(err)}`);
+      }
     }
   });
 

@@ -121,7 +121,14 @@ export interface NrgStreamState {
   firstSequence: number;
   lastSequence: number;
   failed: number;
+  /** Sourcing positions (state version 2): per source index name, the origin's sequence and identity. */
+  sources: { name: string; sequence: number; ident: string }[];
+  /** The deleted sequences between first and last, as nats-server's blocks carry them. */
+  deleted: NrgDeleteBlock[];
 }
+
+/** A block of deleted sequences: a run (first, count) or an explicit set (nats-server's AVL bitmap). */
+export type NrgDeleteBlock = { kind: "range"; first: number; count: number } | { kind: "set"; sequences: number[] };
 
 export type NrgStreamEntry =
   | NrgRaftEntry
@@ -375,6 +382,39 @@ function streamMsgBody(op: number, body: Buffer): { msg: NrgStreamMsg; compresse
   throw new NrgDecodeError(`op ${op} is not a stream message`);
 }
 
+const RUN_LENGTH_MAGIC = 33;
+const SEQUENCE_SET_MAGIC = 22;
+/** nats-server's avl.SequenceSet v2: 32 buckets of 64 bits per node. */
+const SET_BUCKETS = 32;
+const SET_NODE_LENGTH = 8 + SET_BUCKETS * 8 + 2;
+/** Bound on the sequences a set may expand to here (a hostile count must not exhaust memory). */
+const MAX_SET_SEQUENCES = 1 << 20;
+
+/** One avl.SequenceSet (v2) at `at`: the sequences and the bytes it took. */
+function decodeSequenceSet(data: Buffer, at: number): { sequences: number[]; length: number } {
+  if (data.length - at < 10) throw new NrgDecodeError("sequence set cut in its header");
+  if (data[at + 1] !== 2) throw new NrgDecodeError(`sequence set version ${data[at + 1]} is not read here (only 2)`);
+  const nodes = data.readUInt32LE(at + 2);
+  if (nodes > (data.length - at - 10) / SET_NODE_LENGTH) throw new NrgDecodeError(`sequence set of ${nodes} nodes runs past the end`);
+  const sequences: number[] = [];
+  let p = at + 10;
+  for (let n = 0; n < nodes; n++) {
+    const base = counter(data.readBigUInt64LE(p), "sequence set base");
+    p += 8;
+    for (let b = 0; b < SET_BUCKETS; b++, p += 8) {
+      let bits = data.readBigUInt64LE(p);
+      for (let bit = 0; bits !== 0n; bit++, bits >>= 1n) {
+        if ((bits & 1n) === 0n) continue;
+        if (sequences.length >= MAX_SET_SEQUENCES) throw new NrgDecodeError(`sequence set holds more than ${MAX_SET_SEQUENCES} sequences`);
+        sequences.push(base + b * 64 + bit);
+      }
+    }
+    p += 2; // the node's AVL height
+  }
+  sequences.sort((a, b) => a - b);
+  return { sequences, length: p - at };
+}
+
 export function decodeNrgStreamState(data: Buffer): NrgStreamState | undefined {
   if (data.length < 2 || data[0] !== STREAM_STATE_MAGIC || (data[1] !== 1 && data[1] !== 2)) return undefined;
   let at = 2;
@@ -384,7 +424,42 @@ export function decodeNrgStreamState(data: Buffer): NrgStreamState | undefined {
     at += v.length;
     return counter(v.value, what);
   };
-  return { version: data[1], messages: next("messages"), bytes: next("bytes"), firstSequence: next("first sequence"), lastSequence: next("last sequence"), failed: next("failed") };
+  const text = (what: string): string => {
+    const length = next(what);
+    if (data.length - at < length) throw new NrgDecodeError(`stream state's ${what} runs past the end`);
+    at += length;
+    return data.toString("utf8", at - length, at);
+  };
+  const state: NrgStreamState = {
+    version: data[1],
+    messages: next("messages"),
+    bytes: next("bytes"),
+    firstSequence: next("first sequence"),
+    lastSequence: next("last sequence"),
+    failed: next("failed"),
+    sources: [],
+    deleted: [],
+  };
+  // Sources (version 2) come before the delete blocks, which run to the end.
+  if (state.version === 2) {
+    const count = next("source count");
+    for (let i = 0; i < count; i++) state.sources.push({ name: text("source name"), sequence: next("source sequence"), ident: text("source identity") });
+  }
+  if (at === data.length) return state;
+  if (next("deleted count") === 0) return state;
+  while (at < data.length) {
+    if (data[at] === RUN_LENGTH_MAGIC) {
+      at++;
+      state.deleted.push({ kind: "range", first: next("deleted range"), count: next("deleted range") });
+    } else if (data[at] === SEQUENCE_SET_MAGIC) {
+      const set = decodeSequenceSet(data, at);
+      at += set.length;
+      state.deleted.push({ kind: "set", sequences: set.sequences });
+    } else {
+      throw new NrgDecodeError(`stream state has a delete block of unknown kind ${data[at]}`);
+    }
+  }
+  return state;
 }
 
 export function decodeNrgStreamEntry(e: NrgEntry): NrgStreamEntry {
