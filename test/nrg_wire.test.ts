@@ -15,7 +15,9 @@ import {
   parseNrgSubject,
   type NrgMessage,
   type NrgAppendEntry,
+  type NrgAppendEntryResponse,
 } from "../src/cluster/nrg_wire.js";
+import { NrgFollowerLog } from "../src/cluster/nrg_follower_log.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { startNrgCaptureCluster, type NrgCaptureCluster, type CapturedNrg } from "./helpers/nrg_capture.js";
@@ -170,6 +172,49 @@ describe("nats-server 2.15's RAFT messages, captured from a live cluster", { ski
       responses++;
     }
     assert.ok(responses > 20, `${responses} responses checked`);
+  });
+
+  test("the followers of the stream's and consumer's groups answer every append as nats-server's follower rules (nrg_follower_log.ts) predict", () => {
+    // Both groups were created after the capture began: every member starts with an empty log.
+    const groups = new Set(decoded.flatMap((d) => (d.m.kind === "appendEntry" && d.m.group !== undefined && d.m.group !== "_meta_" ? [d.m.group] : [])));
+    assert.ok(groups.size >= 2);
+    let compared = 0;
+    for (const group of groups) {
+      const logs = new Map([...c.peerIds.values()].map((id) => [id, new NrgFollowerLog(id)]));
+      const expected = new Map<string, NrgAppendEntryResponse[]>([...logs.keys()].map((id) => [id, []]));
+      const stopped = new Set<string>();
+      const actual = new Map<string, NrgAppendEntryResponse[]>([...logs.keys()].map((id) => [id, []]));
+      const inboxes = new Set<string>();
+      for (const { raw, m } of decoded) {
+        if (m.kind === "appendEntry" && m.group === group) {
+          inboxes.add(raw.reply);
+          logs.get(m.message.leader)?.sent(m.message);
+          for (const [peer, log] of logs) {
+            if (peer === m.message.leader || stopped.has(peer)) continue;
+            const answer = log.receive(m.message);
+            if (answer.kind === "unmodelled") stopped.add(peer);
+            else expected.get(peer)?.push(answer.response);
+          }
+        } else if (m.kind === "appendEntryResponse" && inboxes.has(raw.subject)) {
+          actual.get(m.message.peer)?.push(m.message);
+        }
+      }
+      for (const [peer, answers] of actual) {
+        const want = expected.get(peer) ?? [];
+        // Every answer sent is one the rules predict, in order. A follower may leave a few
+        // unanswered (an append that reached an old leader before it stepped down, the last ones
+        // still on their way when the capture was read), never more than a handful.
+        let at = 0;
+        for (const [i, a] of answers.entries()) {
+          while (at < want.length && JSON.stringify(want[at]) !== JSON.stringify(a)) at++;
+          assert.ok(at < want.length, `${group}/${peer}: answer ${i} ${JSON.stringify(a)} was not predicted (after ${JSON.stringify(answers.slice(Math.max(0, i - 3), i))})`);
+          at++;
+        }
+        assert.ok(want.length - answers.length <= 5 + want.length / 10, `${group}/${peer}: ${want.length - answers.length} of ${want.length} predicted answers missing`);
+        compared += answers.length;
+      }
+    }
+    assert.ok(compared > 30, `${compared} answers compared`);
   });
 
   test("a new leader's first append carries the group's peer state: a stream's and a consumer's group know all three servers", () => {
