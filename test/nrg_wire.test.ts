@@ -16,6 +16,7 @@ import {
   type NrgMessage,
   type NrgAppendEntry,
   type NrgAppendEntryResponse,
+  type NrgVoteResponse,
 } from "../src/cluster/nrg_wire.js";
 import { NrgFollowerLog } from "../src/cluster/nrg_follower_log.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
@@ -174,11 +175,13 @@ describe("nats-server 2.15's RAFT messages, captured from a live cluster", { ski
     assert.ok(responses > 20, `${responses} responses checked`);
   });
 
-  test("the followers of the stream's and consumer's groups answer every append as nats-server's follower rules (nrg_follower_log.ts) predict", () => {
+  test("the members of the stream's and consumer's groups answer every append and every vote request as nats-server's rules (nrg_follower_log.ts) predict", () => {
     // Both groups were created after the capture began: every member starts with an empty log.
     const groups = new Set(decoded.flatMap((d) => (d.m.kind === "appendEntry" && d.m.group !== undefined && d.m.group !== "_meta_" ? [d.m.group] : [])));
     assert.ok(groups.size >= 2);
     let compared = 0;
+    let votesCompared = 0;
+    const votePredictions = new Map<string, Map<string, NrgVoteResponse>>();
     for (const group of groups) {
       const logs = new Map([...c.peerIds.values()].map((id) => [id, new NrgFollowerLog(id)]));
       const expected = new Map<string, NrgAppendEntryResponse[]>([...logs.keys()].map((id) => [id, []]));
@@ -186,7 +189,15 @@ describe("nats-server 2.15's RAFT messages, captured from a live cluster", { ski
       const actual = new Map<string, NrgAppendEntryResponse[]>([...logs.keys()].map((id) => [id, []]));
       const inboxes = new Set<string>();
       for (const { raw, m } of decoded) {
-        if (m.kind === "appendEntry" && m.group === group) {
+        if (m.kind === "voteRequest" && m.group === group) {
+          logs.get(m.message.candidate)?.campaign(m.message);
+          const predicted = new Map([...logs].map(([peer, log]) => [peer, log.vote(m.message)]));
+          votePredictions.set(raw.reply, predicted);
+        } else if (m.kind === "voteResponse" && votePredictions.has(raw.subject)) {
+          const predicted = votePredictions.get(raw.subject)?.get(m.message.peer);
+          assert.deepEqual(m.message, predicted, `${group}: vote of ${m.message.peer}`);
+          votesCompared++;
+        } else if (m.kind === "appendEntry" && m.group === group) {
           inboxes.add(raw.reply);
           logs.get(m.message.leader)?.sent(m.message);
           for (const [peer, log] of logs) {
@@ -215,6 +226,8 @@ describe("nats-server 2.15's RAFT messages, captured from a live cluster", { ski
       }
     }
     assert.ok(compared > 30, `${compared} answers compared`);
+    // The first election of each group (its members initializing) and the one after the step-down.
+    assert.ok(votesCompared >= 4, `${votesCompared} votes compared`);
   });
 
   test("a new leader's first append carries the group's peer state: a stream's and a consumer's group know all three servers", () => {

@@ -15,7 +15,13 @@
 //   catch-up (a snapshot and the stored entries);
 // - one behind or conflicting (previous index at or below its last, other term) makes it
 //   truncate or ignore: not modelled here (`unmodelled`), as a real peer would need its log.
-import type { NrgAppendEntry, NrgAppendEntryResponse } from "./nrg_wire.js";
+// Votes (processVoteRequest): a request of an older term is refused with ours; a newer term is
+// adopted (forgetting the vote); the vote is granted when this member has not voted for another
+// in the term and the candidate's last term is higher, or equal with a last index at least
+// ours. `empty` says this member's log is empty, except while a new group is initializing (no
+// entry stored yet), so that a new group's first election needs a quorum, not every member:
+// a candidate counts empty votes only once every member has voted.
+import type { NrgAppendEntry, NrgAppendEntryResponse, NrgVoteRequest, NrgVoteResponse } from "./nrg_wire.js";
 
 export type NrgFollowerAnswer =
   | { kind: "success"; response: NrgAppendEntryResponse }
@@ -36,9 +42,17 @@ export class NrgFollowerLog {
     this.lastIndex = lastIndex;
   }
 
+  /** The current term and the candidate voted for in it ("" none). */
+  term = 0;
+  votedFor = "";
+  /** A new group's member that has stored nothing yet. */
+  initializing = true;
+
   /** The leader's own log moves with what it sends. */
   sent(ae: NrgAppendEntry): void {
+    this.term = Math.max(this.term, ae.term);
     if (ae.entries.length > 0 && ae.prevIndex === this.lastIndex) {
+      this.initializing = false;
       this.lastTerm = ae.term;
       this.lastIndex = ae.prevIndex + 1;
     }
@@ -46,8 +60,15 @@ export class NrgFollowerLog {
 
   /** What this follower answers to an append entry on the group's subject. */
   receive(ae: NrgAppendEntry): NrgFollowerAnswer {
+    // A catch-up's entries carry the leader's current term at their end.
+    const leaderTerm = ae.leaderTerm !== undefined && ae.leaderTerm !== 0 ? ae.leaderTerm : ae.term;
+    if (leaderTerm > this.term) {
+      this.term = leaderTerm;
+      this.votedFor = "";
+    }
     if (ae.prevTerm === this.lastTerm && ae.prevIndex === this.lastIndex) {
       if (ae.entries.length > 0) {
+        this.initializing = false;
         this.lastTerm = ae.term;
         this.lastIndex = ae.prevIndex + 1;
       }
@@ -55,5 +76,29 @@ export class NrgFollowerLog {
     }
     if (ae.prevIndex > this.lastIndex) return { kind: "catchup", response: { term: this.lastTerm, index: this.lastIndex, peer: this.peer, success: false } };
     return { kind: "unmodelled", reason: `previous [${ae.prevTerm}:${ae.prevIndex}] against the log's [${this.lastTerm}:${this.lastIndex}]` };
+  }
+
+  /** This member campaigns: a new term, its own vote. */
+  campaign(vr: NrgVoteRequest): void {
+    this.term = vr.term;
+    this.votedFor = this.peer;
+  }
+
+  /** What this member answers to a vote request (the candidate answers its own too). */
+  vote(vr: NrgVoteRequest): NrgVoteResponse {
+    const response: NrgVoteResponse = { term: this.term, peer: this.peer, granted: false, empty: this.lastIndex === 0 };
+    if (vr.term < this.term) return response;
+    if (vr.term > this.term) {
+      this.term = vr.term;
+      this.votedFor = "";
+    }
+    const free = this.votedFor === "" || this.votedFor === vr.candidate;
+    if (free && response.empty && this.initializing) response.empty = false;
+    if (free && (vr.lastTerm > this.lastTerm || (vr.lastTerm === this.lastTerm && vr.lastIndex >= this.lastIndex))) {
+      this.votedFor = vr.candidate;
+      response.granted = true;
+    }
+    response.term = this.term;
+    return response;
   }
 }
