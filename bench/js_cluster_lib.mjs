@@ -36,17 +36,41 @@ export async function startCluster(impl, name = "BENCH") {
     n.proc = spawn(cmd[0], cmd[1], { stdio: ["ignore", "ignore", fs.openSync(path.join(dir, `${n.name}.log`), "w")] });
   }
   for (const n of nodes) await waitPort(n.port);
+  // BENCH_STRACE=<dir>: `strace -f -c` attached to every server, its summary written to <dir>/<impl>-<name> at the stop.
+  if (process.env.BENCH_STRACE) {
+    for (const n of nodes) n.strace = spawn("strace", ["-f", "-c", "-o", path.join(process.env.BENCH_STRACE, `${impl}-${n.name}`), "-p", String(n.proc.pid)], { stdio: "ignore" });
+    await new Promise((r) => setTimeout(r, 500)); // attached
+  }
   return { dir, nodes };
 }
 
 export async function stopCluster(c) {
   // SIGINT when profiling (the profile is written at exit), SIGKILL otherwise.
   const sig = process.env.BENCH_NODE_ARGS ? "SIGINT" : "SIGKILL";
+  const straces = c.nodes.filter((n) => n.strace !== undefined).map((n) => new Promise((r) => n.strace.once("exit", r)));
+  for (const n of c.nodes) n.strace?.kill("SIGINT");
+  await Promise.all(straces);
   for (const n of c.nodes) n.proc.kill(sig);
   if (sig === "SIGINT") await Promise.all(c.nodes.map((n) => (n.proc.exitCode !== null || n.proc.signalCode !== null ? undefined : new Promise((r) => n.proc.once("exit", r)))));
   await new Promise((r) => setTimeout(r, 300));
   fs.rmSync(c.dir, { recursive: true, force: true });
 }
+
+/** CPU time (user + system, ms) the cluster's servers used so far, from /proc (0 where unreadable). */
+export function clusterCpuMs(c) {
+  let ms = 0;
+  for (const n of c.nodes) {
+    try {
+      // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+      const f = fs.readFileSync(`/proc/${n.proc.pid}/stat`, "utf8").split(") ")[1].split(" ");
+      ms += ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK;
+    } catch {
+      // gone
+    }
+  }
+  return ms;
+}
+const CLK_TCK = 100;
 
 export async function metaLeaderOf(n) {
   try {

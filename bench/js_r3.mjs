@@ -8,6 +8,8 @@
 //   kv:      KV puts on an R3 bucket, 64 outstanding (puts/s);
 //   failover: the file stream's leader killed with -9, the time until a publish (retried with a
 //            250 ms timeout from a client of a surviving server) is acknowledged again.
+// For the message scenarios also the CPU time the three servers used per message (`<scenario>-cpu`,
+// µs per message summed over the servers, from /proc): less noisy than rates on a shared machine.
 // Each round starts a fresh cluster per server kind (ref, ts, ref, ts ...); medians of the rounds
 // and the ratios ts/ref (msgs/s: higher is better; latency and fail-over: lower is better).
 //
@@ -18,7 +20,7 @@ import { connect } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { median } from "./bench_lib.mjs";
-import { agreedMetaLeader, startCluster, stopCluster } from "./js_cluster_lib.mjs";
+import { agreedMetaLeader, clusterCpuMs, startCluster, stopCluster } from "./js_cluster_lib.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
@@ -45,7 +47,7 @@ async function retry(fn) {
   }
 }
 
-/** Up to `window` operations outstanding, `n` in all (or CAP_MS); returns operations/s. */
+/** Up to `window` operations outstanding, `n` in all (or CAP_MS); returns operations/s and how many were done. */
 async function windowed(n, window, op) {
   let sent = 0;
   let done = 0;
@@ -63,7 +65,16 @@ async function windowed(n, window, op) {
     };
     pump();
   });
-  return done / ((performance.now() - t0) / 1000);
+  return { rate: done / ((performance.now() - t0) / 1000), n: done };
+}
+
+/** Runs `fn` (returning { rate, n }: operations/s and how many) and records `name` and `name-cpu` in `out`. */
+async function measured(c, out, name, fn) {
+  const cpu0 = clusterCpuMs(c);
+  const r = await fn();
+  out[name] = r.rate;
+  if (r.n > 0) out[`${name}-cpu`] = ((clusterCpuMs(c) - cpu0) * 1000) / r.n;
+  return r;
 }
 
 async function syncPublishes(js, subject) {
@@ -75,8 +86,9 @@ async function syncPublishes(js, subject) {
     lat.push(performance.now() - s);
   }
   const rate = lat.length / ((performance.now() - t1) / 1000);
+  const n = lat.length;
   lat.sort((a, b) => a - b);
-  return { rate, p50: lat[Math.floor(lat.length / 2)] };
+  return { rate, p50: lat[Math.floor(lat.length / 2)], n };
 }
 
 async function streamLeader(jsm, name) {
@@ -104,40 +116,34 @@ async function round(impl) {
     for (let i = 0; i < 200; i++) await js.publish("r3", payload); // warm-up
     for (let i = 0; i < 200; i++) await js.publish("r3m", payload);
 
-    if (SCENARIOS.includes("async-file")) out["async-file"] = await windowed(ASYNC_N, WINDOW, () => js.publish("r3", payload));
-    if (SCENARIOS.includes("async-mem")) out["async-mem"] = await windowed(ASYNC_N, WINDOW, () => js.publish("r3m", payload));
-    if (SCENARIOS.includes("sync-file")) {
-      const r = await syncPublishes(js, "r3");
-      out["sync-file"] = r.rate;
-      out["sync-file-p50"] = r.p50;
-    }
-    if (SCENARIOS.includes("sync-mem")) {
-      const r = await syncPublishes(js, "r3m");
-      out["sync-mem"] = r.rate;
-      out["sync-mem-p50"] = r.p50;
-    }
+    if (SCENARIOS.includes("async-file")) await measured(c, out, "async-file", () => windowed(ASYNC_N, WINDOW, () => js.publish("r3", payload)));
+    if (SCENARIOS.includes("async-mem")) await measured(c, out, "async-mem", () => windowed(ASYNC_N, WINDOW, () => js.publish("r3m", payload)));
+    if (SCENARIOS.includes("sync-file")) out["sync-file-p50"] = (await measured(c, out, "sync-file", () => syncPublishes(js, "r3"))).p50;
+    if (SCENARIOS.includes("sync-mem")) out["sync-mem-p50"] = (await measured(c, out, "sync-mem", () => syncPublishes(js, "r3m"))).p50;
     if (SCENARIOS.includes("consume")) {
       // What the stream holds now (the publishes above), read once with explicit acks.
       const total = (await jsm.streams.info("R3")).state.messages;
       await retry(() => jsm.consumers.add("R3", { durable_name: "C", ack_policy: AckPolicy.Explicit }));
       const consumer = await js.consumers.get("R3", "C");
-      let got = 0;
-      const t0 = performance.now();
-      while (got < total && performance.now() - t0 < CAP_MS) {
-        const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
-        for await (const m of batch) {
-          m.ack();
-          got++;
+      await measured(c, out, "consume", async () => {
+        let got = 0;
+        const t0 = performance.now();
+        while (got < total && performance.now() - t0 < CAP_MS) {
+          const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
+          for await (const m of batch) {
+            m.ack();
+            got++;
+          }
         }
-      }
-      await nc.flush();
-      out.consume = got / ((performance.now() - t0) / 1000);
+        await nc.flush();
+        return { rate: got / ((performance.now() - t0) / 1000), n: got };
+      });
     }
     if (SCENARIOS.includes("kv")) {
       const kv = await retry(() => new Kvm(nc).create("R3KV", { replicas: 3 }));
       await streamLeader(jsm, "KV_R3KV");
       for (let i = 0; i < 100; i++) await kv.put(`k${i % 100}`, payload); // warm-up
-      out.kv = await windowed(KV_N, KV_WINDOW, (i) => kv.put(`k${i % 1000}`, payload));
+      await measured(c, out, "kv", () => windowed(KV_N, KV_WINDOW, (i) => kv.put(`k${i % 1000}`, payload)));
     }
     if (SCENARIOS.includes("failover")) {
       const victim = c.nodes.find((n) => n.name === leader);
@@ -168,8 +174,9 @@ async function round(impl) {
 const rounds = { ref: [], ts: [] };
 for (let k = 0; k < ROUNDS; k++) for (const impl of IMPLS) rounds[impl].push(await round(impl));
 const results = {};
-const KEYS = [...ALL.flatMap((s) => (s.startsWith("sync") ? [s, `${s}-p50`] : [s]))].filter((k) => rounds[IMPLS[0]][0][k] !== undefined);
+const KEYS = [...ALL.flatMap((s) => (s.startsWith("sync") ? [s, `${s}-p50`, `${s}-cpu`] : [s, `${s}-cpu`]))].filter((k) => rounds[IMPLS[0]][0][k] !== undefined);
 const UNIT = { failover: "ms", "sync-file-p50": "ms p50", "sync-mem-p50": "ms p50", kv: "puts/s" };
+for (const k of KEYS) if (k.endsWith("-cpu")) UNIT[k] = "cpu-µs/msg";
 for (const impl of IMPLS) {
   results[impl] = {};
   for (const k of KEYS) results[impl][k] = median(rounds[impl].map((r) => r[k]));
@@ -177,5 +184,5 @@ for (const impl of IMPLS) {
 }
 if (IMPLS.length === 2) {
   const ratios = KEYS.map((k) => `${k}=${(results.ts[k] / results.ref[k]).toFixed(2)}`);
-  console.log(`RESULT scenario=js-r3 ${ratios.join(" ")} (msgs/s: higher is better; p50 and failover: lower is better)`);
+  console.log(`RESULT scenario=js-r3 ${ratios.join(" ")} (msgs/s: higher is better; p50, cpu and failover: lower is better)`);
 }

@@ -138,6 +138,12 @@ export interface RaftOptions {
   maxInflight?: number;
   /** Back-pressure: proposals are refused while this many bytes are uncommitted. */
   maxUncommittedBytes?: number;
+  /**
+   * A follower learns a new commit index with the next append; when none carries it within this
+   * many ms, an append is sent for it alone (0: at once). Under steady load the next append
+   * comes first, so no message (and no answer) is spent on it.
+   */
+  commitNoticeMs?: number;
   /** Take a snapshot once this many entries or bytes were applied since the last. */
   snapshotEntries?: number;
   snapshotBytes?: number;
@@ -167,6 +173,8 @@ interface Progress {
   /** The peer answered this leader (lastResp starts at the election, as a grace for quorum checks). */
   answered: boolean;
   lastSent: number;
+  /** The commit index the last append told it. */
+  commitSent: number;
   inc: number;
   snapOffset: number;
   snapIndex: number;
@@ -192,7 +200,7 @@ export class RaftNode {
   private readonly transport: RaftTransport;
   private readonly observer: RaftObserver;
   private readonly log: RaftLogger | undefined;
-  private readonly o: Required<Pick<RaftOptions, "electionMinMs" | "electionMaxMs" | "heartbeatMs" | "maxAppendEntries" | "maxAppendBytes" | "maxInflight" | "maxUncommittedBytes" | "snapshotEntries" | "snapshotBytes" | "snapshotChunk">>;
+  private readonly o: Required<Pick<RaftOptions, "electionMinMs" | "electionMaxMs" | "heartbeatMs" | "maxAppendEntries" | "maxAppendBytes" | "maxInflight" | "maxUncommittedBytes" | "commitNoticeMs" | "snapshotEntries" | "snapshotBytes" | "snapshotChunk">>;
 
   /** Config entries in the log (index, config), after the snapshot's. */
   private configs: Array<{ index: number; config: RaftConfig }> = [];
@@ -201,6 +209,7 @@ export class RaftNode {
   private readonly stateDamage: string[];
   private electionTimer: RaftTimer | undefined;
   private heartbeatTimer: RaftTimer | undefined;
+  private commitNoticeTimer: RaftTimer | undefined;
   private lastLeaderContact = -Infinity;
   private votes = new Set<string>();
   private readonly progress = new Map<string, Progress>();
@@ -251,6 +260,7 @@ export class RaftNode {
       maxAppendBytes: opts.maxAppendBytes ?? 1024 * 1024,
       maxInflight: opts.maxInflight ?? 8,
       maxUncommittedBytes: opts.maxUncommittedBytes ?? 64 * 1024 * 1024,
+      commitNoticeMs: opts.commitNoticeMs ?? 0,
       snapshotEntries: opts.snapshotEntries ?? 65536,
       snapshotBytes: opts.snapshotBytes ?? 64 * 1024 * 1024,
       snapshotChunk: opts.snapshotChunk ?? 256 * 1024,
@@ -442,6 +452,7 @@ export class RaftNode {
     this.stopped = true;
     this.electionTimer?.cancel();
     this.heartbeatTimer?.cancel();
+    this.commitNoticeTimer?.cancel();
     this.store.close();
   }
 
@@ -470,6 +481,8 @@ export class RaftNode {
     if (this.role === "leader") {
       this.heartbeatTimer?.cancel();
       this.heartbeatTimer = undefined;
+      this.commitNoticeTimer?.cancel();
+      this.commitNoticeTimer = undefined;
       this.progress.clear();
       this.transfer = undefined;
       this.pendingAppend = [];
@@ -683,6 +696,7 @@ export class RaftNode {
     const prevTerm = this.store.termAt(prevIndex) ?? 0;
     this.send(id, { t: "append", term: this.term, prevIndex, prevTerm, commit: this.commit, leaderLast: this.store.lastIndex, entries });
     p.lastSent = this.env.now();
+    p.commitSent = this.commit;
     if (entries.length > 0) {
       const last = entries[entries.length - 1].index;
       if (p.inflight.length === 0 || p.mode === "probe") p.inflightSince = p.lastSent;
@@ -713,14 +727,36 @@ export class RaftNode {
       if (this.uncommittedBytes < 0) this.uncommittedBytes = 0;
       this.commit = n;
       this.scheduleApply();
-      // Followers learn the new commit index with the next append (or now, when idle).
-      for (const [id, p] of this.progress) if (p.mode === "replicate" && p.inflight.length === 0 && p.next > this.store.lastIndex) this.sendAppend(id, p, true);
+      // Followers learn the new commit index with the next append (or by a notice, when idle).
+      this.noticeCommit();
       // A leader the committed configuration leaves out steps down.
       if (!this.committedConfig().voters.includes(this.id)) {
         this.log?.info(`RAFT member ${this.id}: removed from the group, stepping down`);
         this.becomeFollower(this.term, NO_LEADER);
       }
     }
+  }
+
+  /** A follower that has every entry, nothing in flight, and was told an older commit index. */
+  private needsCommitNotice(p: Progress): boolean {
+    return p.mode === "replicate" && p.inflight.length === 0 && p.next > this.store.lastIndex && p.commitSent < this.commit;
+  }
+
+  /** Tell idle followers the commit index: now, or after commitNoticeMs unless an append told them first. */
+  private noticeCommit(): void {
+    if (this.o.commitNoticeMs <= 0) {
+      this.sendCommitNotices();
+      return;
+    }
+    if (this.commitNoticeTimer !== undefined) return;
+    this.commitNoticeTimer = this.env.timer(this.o.commitNoticeMs, () => {
+      this.commitNoticeTimer = undefined;
+      if (this.role === "leader" && !this.stopped) this.sendCommitNotices();
+    });
+  }
+
+  private sendCommitNotices(): void {
+    for (const [id, p] of this.progress) if (this.needsCommitNotice(p)) this.sendAppend(id, p, true);
   }
 
   // ---- snapshots sent ----
@@ -1074,6 +1110,8 @@ export class RaftNode {
       this.maybePromote(from, p);
       if (this.transfer !== undefined && this.transfer.to === from && p.match >= this.store.lastIndex) this.send(from, { t: "timeout_now", term: this.term });
       this.sendAppend(from, p, false);
+      // Idle now, and behind on the commit index (it advanced while this member's appends were in flight).
+      if (this.needsCommitNotice(p)) this.noticeCommit();
     } else {
       p.mode = "probe";
       p.inflight = [];
@@ -1289,5 +1327,5 @@ export class RaftNode {
 }
 
 function newProgress(next: number, now: number): Progress {
-  return { match: 0, next, mode: "probe", inflight: [], inflightSince: now, lastResp: now, answered: false, lastSent: -Infinity, inc: 0, snapOffset: 0, snapIndex: 0 };
+  return { match: 0, next, mode: "probe", inflight: [], inflightSince: now, lastResp: now, answered: false, lastSent: -Infinity, commitSent: 0, inc: 0, snapOffset: 0, snapIndex: 0 };
 }

@@ -56,6 +56,11 @@ import * as adv from "./advisories.js";
 const ELECTION_MIN_MS = 1500;
 const ELECTION_MAX_MS = 3000;
 const HEARTBEAT_MS = 300;
+/**
+ * Followers learn a commit with the next append; when none comes this soon (the stream is idle),
+ * a notice is sent. Under load the next append always comes first: no extra message and answer per batch.
+ */
+const COMMIT_NOTICE_MS = 20;
 /** Messages a leader holds while it waits for earlier proposals (or for readiness). */
 const MAX_HELD = 100_000;
 /** The headers start of every header the publish checks look at. */
@@ -281,6 +286,7 @@ export class StreamReplica implements RaftStateMachine {
       electionMinMs: ELECTION_MIN_MS,
       electionMaxMs: ELECTION_MAX_MS,
       heartbeatMs: HEARTBEAT_MS,
+      commitNoticeMs: COMMIT_NOTICE_MS,
       snapshotEntries: StreamReplica.snapshotEntries,
       log: { info: (m) => log.debug?.(m) ?? undefined, warn: (m) => log.warn(`stream '${jsa.account.name} > ${stream.name}': ${m}`) },
       observer: {

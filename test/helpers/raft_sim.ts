@@ -462,6 +462,7 @@ export class SimCluster {
       maxInflight: this.rng.pick([1, 2, 8]),
       snapshotEntries: this.rng.pick([10, 30, 100]),
       snapshotChunk: this.rng.pick([16, 64, 1024]),
+      commitNoticeMs: this.rng.pick([0, 5, 30]),
       log: { info: () => undefined, warn: (msg: string) => this.note(msg) },
       observer: {
         stateChanged: (role, leader, term) => {
