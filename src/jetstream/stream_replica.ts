@@ -61,6 +61,8 @@ const HEARTBEAT_MS = 300;
  * a notice is sent. Under load the next append always comes first: no extra message and answer per batch.
  */
 const COMMIT_NOTICE_MS = 20;
+/** Bytes of the `applied` file's record: a log index (at most 16 digits), spaces, a newline. */
+const APPLIED_WIDTH = 24;
 /** Messages a leader holds while it waits for earlier proposals (or for readiness). */
 const MAX_HELD = 100_000;
 /** The headers start of every header the publish checks look at. */
@@ -711,12 +713,15 @@ export class StreamReplica implements RaftStateMachine {
   }
 
   stop(): void {
+    // A consumer change's index still to be recorded (its write was deferred to the turn's end).
+    if (this.appliedWriteScheduled) this.writeApplied();
     this.stopped = true;
     if (this.membersTimer !== undefined) clearTimeout(this.membersTimer);
     this.membersTimer = undefined;
     if (this.adoptTimer !== undefined) clearTimeout(this.adoptTimer);
     this.adoptTimer = undefined;
     this.node.stop();
+    this.closeApplied();
     const sys = this.stream.jsa.service.server.systemAccount;
     if (this.sub !== undefined) sys?.unsubscribeInternal(this.sub);
     if (this.catchupSub !== undefined) sys?.unsubscribeInternal(this.catchupSub);
@@ -1276,14 +1281,35 @@ export class StreamReplica implements RaftStateMachine {
   }
 
   private appliedWriteScheduled = false;
+  /** The `applied` file, open while the group runs (written once per turn of consumer changes). */
+  private appliedFd: number | undefined;
+  private readonly appliedBuf = Buffer.alloc(APPLIED_WIDTH);
 
+  /**
+   * One pwrite of a fixed-width record over the file's start (no open, truncate and close per
+   * write): the number padded with spaces, which Number() reads back as before.
+   */
   private writeApplied(): void {
-    if (this.inMemory) return;
+    if (this.inMemory || this.stopped) return;
     try {
-      fs.writeFileSync(path.join(this.dir, "applied"), String(this.opsApplied));
+      this.appliedFd ??= fs.openSync(path.join(this.dir, "applied"), fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
+      this.appliedBuf.fill(0x20);
+      this.appliedBuf.write(String(this.opsApplied), 0, "latin1");
+      this.appliedBuf[APPLIED_WIDTH - 1] = 0x0a;
+      fs.writeSync(this.appliedFd, this.appliedBuf, 0, APPLIED_WIDTH, 0);
     } catch {
       // the group is being removed
     }
+  }
+
+  private closeApplied(): void {
+    if (this.appliedFd === undefined) return;
+    try {
+      fs.closeSync(this.appliedFd);
+    } catch {
+      // closed already
+    }
+    this.appliedFd = undefined;
   }
 
   /** The stream's state as of the last applied entry; the log is compacted once the store has it on disk. */
