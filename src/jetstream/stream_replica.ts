@@ -51,6 +51,7 @@ import type { Consumer, ConsumerOp } from "./consumer.js";
 import { replicatedConsumer, type ConsumerConfig } from "./consumer_config.js";
 import type { ConsumerState, PendingEntry } from "../storage/store.js";
 import { restoreConsumer } from "./snapshot.js";
+import { decodeConsumerOps, encodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
 import * as adv from "./advisories.js";
 
 const ELECTION_MIN_MS = 1500;
@@ -111,6 +112,8 @@ const KIND_BATCH = 5;
 const MSG_FIXED = 26;
 /** A message with the time its leader gave it (what every member stores). */
 const KIND_MSG_T = 6;
+/** The replicated consumers' changes of one turn, as bytes (consumer_ops_wire.ts); KIND_OP's "consumers" JSON before. */
+const KIND_CONSUMERS = 7;
 const MSG_T_FIXED = 34;
 const COPY_FIXED = 23;
 
@@ -976,7 +979,8 @@ export class StreamReplica implements RaftStateMachine {
     this.consumerOps = [];
     if (!this.node.isLeader) return;
     try {
-      const entry = this.proposeOp(list.length === 1 ? { op: "consumer", name: list[0].name, c: list[0].c } : { op: "consumers", list });
+      const bytes = encodeConsumerOps(KIND_CONSUMERS, list);
+      const entry = bytes !== undefined ? { index: this.node.propose(bytes), data: bytes } : this.proposeOp(list.length === 1 ? { op: "consumer", name: list[0].name, c: list[0].c } : { op: "consumers", list });
       this.ownConsumerEntries.set(entry.index, entry.data);
     } catch {
       // no room or no longer the leader: the other members miss these changes (an ack is redelivered at worst)
@@ -1084,6 +1088,7 @@ export class StreamReplica implements RaftStateMachine {
       else if (data[0] === KIND_BATCH) this.applyBatch(data, index);
       else if (data[0] === KIND_OP) this.applyOp(data, index);
       else if (data[0] === KIND_COPY) this.applyCopy(data);
+      else if (data[0] === KIND_CONSUMERS) this.applyConsumerEntry(data, index);
     } finally {
       this.applying = false;
     }
@@ -1249,23 +1254,7 @@ export class StreamReplica implements RaftStateMachine {
       this.restoreConsumers([op.sc]);
       if (this.node.isLeader) this.stream.consumers.get(op.sc.name)?.resume();
     } else if (op.op === "consumer" || op.op === "consumers") {
-      const own = this.ownConsumerEntries.get(index);
-      if (own !== undefined) this.ownConsumerEntries.delete(index);
-      if (this.ownConsumerEntries.size > 0) for (const i of this.ownConsumerEntries.keys()) if (i < index) this.ownConsumerEntries.delete(i);
-      if (own === undefined || !own.equals(data)) {
-        if (op.op === "consumer") this.stream.consumers.get(op.name)?.applyConsumerOp(op.c);
-        else for (const x of op.list) this.stream.consumers.get(x.name)?.applyConsumerOp(x.c);
-      }
-      // Remembered lazily (one write per turn): a consumer's own state is written coalesced too,
-      // so after a crash a few of its changes may be missed or repeated (a redelivery at worst).
-      this.opsApplied = index;
-      if (!this.appliedWriteScheduled) {
-        this.appliedWriteScheduled = true;
-        setImmediate(() => {
-          this.appliedWriteScheduled = false;
-          this.writeApplied();
-        });
-      }
+      this.applyConsumerChanges(op.op === "consumer" ? [{ name: op.name, c: op.c }] : op.list, data, index);
       return;
     } else {
       const reply = this.node.isLeader ? op.reply : "";
@@ -1278,6 +1267,39 @@ export class StreamReplica implements RaftStateMachine {
     }
     this.opsApplied = index;
     this.writeApplied();
+  }
+
+  /** A KIND_CONSUMERS entry: decoded only when this member did not make it as leader. */
+  private applyConsumerEntry(data: Buffer, index: number): void {
+    if (index <= this.opsApplied) return;
+    const own = this.ownConsumerEntries.get(index);
+    let list: NamedConsumerOp[] = [];
+    if (own === undefined || !own.equals(data)) {
+      try {
+        list = decodeConsumerOps(data);
+      } catch {
+        this.stream.jsa.service.log.warn(`stream '${this.stream.name}': RAFT entry ${index} does not decode`);
+      }
+    }
+    this.applyConsumerChanges(list, data, index);
+  }
+
+  /** The replicated consumers' changes of an entry, unless this member applied them as leader when it made them. */
+  private applyConsumerChanges(list: readonly NamedConsumerOp[], data: Buffer, index: number): void {
+    const own = this.ownConsumerEntries.get(index);
+    if (own !== undefined) this.ownConsumerEntries.delete(index);
+    if (this.ownConsumerEntries.size > 0) for (const i of this.ownConsumerEntries.keys()) if (i < index) this.ownConsumerEntries.delete(i);
+    if (own === undefined || !own.equals(data)) for (const x of list) this.stream.consumers.get(x.name)?.applyConsumerOp(x.c);
+    // Remembered lazily (one write per turn): a consumer's own state is written coalesced too,
+    // so after a crash a few of its changes may be missed or repeated (a redelivery at worst).
+    this.opsApplied = index;
+    if (!this.appliedWriteScheduled) {
+      this.appliedWriteScheduled = true;
+      setImmediate(() => {
+        this.appliedWriteScheduled = false;
+        this.writeApplied();
+      });
+    }
   }
 
   private appliedWriteScheduled = false;
