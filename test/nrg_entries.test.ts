@@ -10,7 +10,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { createHash } from "node:crypto";
 import { jetstream, AckPolicy } from "@nats-io/jetstream";
-import { decodeNrgMessage, decodeNrgSnapshotFile, encodeNrgAppendEntry, NrgEntryType, NrgDecodeError, type NrgEntry, type NrgAppendEntry, type NrgSnapshotFile } from "../src/cluster/nrg_wire.js";
+import { decodeNrgMessage, decodeNrgSnapshotFile, encodeNrgAppendEntry, NrgEntryType, NrgDecodeError, type NrgEntry, type NrgAppendEntry, type NrgSnapshotFile, type NrgMessage } from "../src/cluster/nrg_wire.js";
+import { NrgFollowerLog } from "../src/cluster/nrg_follower_log.js";
 import {
   decodeNrgMetaEntry,
   decodeNrgStreamEntry,
@@ -61,6 +62,7 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
   let c: NrgCaptureCluster;
   const entries: Entries = { meta: [], stream: new Map(), consumer: new Map() };
   const catchups: { raw: { data: Buffer }; ae: NrgAppendEntry }[] = [];
+  let traffic: { raw: { subject: string; reply: string; data: Buffer }; m: NrgMessage }[] = [];
   const groupSnapshots = new Map<string, NrgSnapshotFile>();
   let metaSnapshot: { streams: NrgMetaSnapshotStream[]; checksumOk: boolean; lastIndex: number } | undefined;
 
@@ -118,6 +120,7 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
     // appends name the same leader inbox as reply.
     const groupByLeaderInbox = new Map<string, string>();
     const decoded = c.captured.map((raw) => ({ raw, m: decodeNrgMessage(raw.subject, raw.data) }));
+    traffic = decoded;
     for (const { raw, m } of decoded) if (m.kind === "appendEntry" && m.group !== undefined) groupByLeaderInbox.set(raw.reply, m.group);
     for (const { raw, m } of decoded) {
       if (m.kind !== "appendEntry") continue;
@@ -237,6 +240,42 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
       if (isSnapshot) assert.equal(ae.leaderTerm, 0);
       else assert.ok(ae.leaderTerm !== undefined && ae.leaderTerm >= ae.term, `leader term ${ae.leaderTerm} of a term ${ae.term} entry`);
     }
+    // Each new member asked for its catch-up as nats-server's follower rules predict: a failed
+    // response with its (empty) log's last term and index, and a `$NRG.CR.` inbox as reply,
+    // to which the leader then sent the snapshot first.
+    // A member's log exists from the meta entry that puts it in the group (the group starts
+    // with SMALL's one server; the others join by the update that scales it up).
+    const logs = new Map<string, NrgFollowerLog>();
+    const lastAnswer = new Map<string, string>();
+    const inboxOwner = new Map<string, string>();
+    const leaderInboxes = new Set<string>();
+    let requests = 0;
+    for (const { raw, m } of traffic) {
+      if (m.kind === "appendEntry" && m.group === "_meta_") {
+        for (const e of m.message.entries) {
+          const d = e.type === NrgEntryType.Normal ? decodeNrgMetaEntry(e) : undefined;
+          if ((d?.op === "assignStream" || d?.op === "updateStream") && d.assignment.group.name === group) {
+            for (const peer of d.assignment.group.peers) if (!logs.has(peer)) logs.set(peer, new NrgFollowerLog(peer));
+          }
+        }
+      } else if (m.kind === "appendEntry" && m.group === group) {
+        leaderInboxes.add(raw.reply);
+        logs.get(m.message.leader)?.sent(m.message);
+        for (const [peer, log] of logs) if (peer !== m.message.leader) lastAnswer.set(peer, log.receive(m.message).kind);
+      } else if (m.kind === "appendEntryResponse" && leaderInboxes.has(raw.subject) && !m.message.success && raw.reply.startsWith("$NRG.CR.")) {
+        const log = logs.get(m.message.peer);
+        assert.ok(log !== undefined);
+        assert.equal(lastAnswer.get(m.message.peer), "catchup", `${m.message.peer} asked for a catch-up the rules did not predict`);
+        assert.deepEqual([m.message.term, m.message.index], [log.lastTerm, log.lastIndex]);
+        inboxOwner.set(raw.reply.slice("$NRG.CR.".length), m.message.peer);
+        requests++;
+      } else if (m.kind === "appendEntry" && m.catchupInbox !== undefined && inboxOwner.has(m.catchupInbox)) {
+        const log = logs.get(inboxOwner.get(m.catchupInbox) ?? "");
+        if (m.message.entries[0]?.type === NrgEntryType.Snapshot) log?.installSnapshot(m.message.prevTerm, m.message.prevIndex);
+        else log?.receive(m.message);
+      }
+    }
+    assert.ok(requests >= 2, `${requests} catch-up requests`);
     const state = snaps[0].state;
     assert.ok(state !== undefined, "not nats-server's binary stream state");
     assert.equal(state.messages, 3);

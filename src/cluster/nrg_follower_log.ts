@@ -78,6 +78,13 @@ export class NrgFollowerLog {
     return { kind: "unmodelled", reason: `previous [${ae.prevTerm}:${ae.prevIndex}] against the log's [${this.lastTerm}:${this.lastIndex}]` };
   }
 
+  /** A catch-up's first append installs the leader's snapshot: the log starts after it. */
+  installSnapshot(lastTerm: number, lastIndex: number): void {
+    this.lastTerm = lastTerm;
+    this.lastIndex = lastIndex;
+    this.initializing = false;
+  }
+
   /** This member campaigns: a new term, its own vote. */
   campaign(vr: NrgVoteRequest): void {
     this.term = vr.term;
