@@ -271,6 +271,11 @@ test("the meta follower applies only committed entries, takes a new leader's ove
     await waitUntil(async () => (await follow()).applied === 6, 10_000, "index 6 applied", () => JSON.stringify(f));
     assert.deepEqual(names(), ["BAZ", "QUX"]);
     assert.equal(f.undecodable, 0);
+    // The system account's JSZ request answers the same picture.
+    const reply = await sys.request("$SYS.REQ.SERVER.PING.JSZ", "", { timeout: 5000 });
+    const viaSys = (JSON.parse(reply.string()) as { data: { nrg_meta_follow: typeof f } }).data.nrg_meta_follow;
+    assert.deepEqual(viaSys.streams.map((s) => s.name), ["BAZ", "QUX"]);
+    assert.equal(viaSys.leader, B);
   } finally {
     await sys.close();
     await ours.stop();
