@@ -192,10 +192,45 @@ test("a tsnats server with nrg_follow follows a nats-server 2.15 cluster's meta 
         "the follower still follows",
         () => JSON.stringify(f),
       );
-      // The cluster never took the follower for a peer.
+      // A second follower that starts now has missed the meta log's start (compacted or not):
+      // it asks the servers what they hold, then follows from there.
+      const latePort = await freePort();
+      const late = await startNatsServer(["-m", "-1"], `server_name: T5\n${ACCOUNTS}cluster { name: NRG, listen: 127.0.0.1:${latePort}, routes: [${routes}], nrg_follow: true }\n`, "tsnats");
+      servers.push(late);
+      let g: (Follow & { seeded?: { servers: number; streams: number; consumers: number } }) | undefined;
+      const ordersLeader = (await jsm.streams.info("ORDERS")).cluster?.leader ?? "";
+      await waitUntil(
+        async () => {
+          g = (await getJson<{ nrg_meta_follow: NonNullable<typeof g> }>(`${late.monitorUrl}/jsz`)).nrg_meta_follow;
+          return g.seeded !== undefined && g.leader === (await metaLeader()) && g.streams.find((s) => s.name === "ORDERS")?.leader === ordersLeader;
+        },
+        60_000,
+        "the late follower learns the assets and the leaders",
+        () => JSON.stringify(g),
+      );
+      assert.ok(g !== undefined && g.seeded !== undefined);
+      assert.equal(g.seeded.servers, 3);
+      assert.deepEqual(g.streams.map((s) => [s.account, s.name, s.replicas, [...s.group.peers].sort()]), [
+        ["APP", "LATE", 3, ["N1", "N2", "N3"]],
+        ["APP", "ORDERS", 3, ["N1", "N2", "N3"]],
+      ]);
+      assert.equal(g.streams.find((s) => s.name === "ORDERS")?.group.name, f?.streams.find((s) => s.name === "ORDERS")?.group.name);
+      assert.deepEqual(g.consumers.map((c) => [c.stream, c.name, c.group.name]), f?.consumers.map((c) => [c.stream, c.name, c.group.name]));
+      // And it follows from there: a stream deleted now leaves both pictures.
+      await jsm.streams.delete("LATE");
+      await waitUntil(
+        async () => {
+          g = (await getJson<{ nrg_meta_follow: NonNullable<typeof g> }>(`${late.monitorUrl}/jsz`)).nrg_meta_follow;
+          return g.streams.length === 1;
+        },
+        60_000,
+        "the late follower sees LATE deleted",
+        () => JSON.stringify(g),
+      );
+      // The cluster never took the followers for peers.
       const metaCluster = (await getJson<{ meta_cluster: { cluster_size: number; replicas?: { name: string }[] } }>(`${n1.monitorUrl}/jsz`)).meta_cluster;
       assert.equal(metaCluster.cluster_size, 3);
-      assert.ok(!(metaCluster.replicas ?? []).some((r) => r.name === "T4"));
+      assert.ok(!(metaCluster.replicas ?? []).some((r) => r.name === "T4" || r.name === "T5"));
     } finally {
       await app.close();
       await sys.close();

@@ -16,6 +16,7 @@ import type { Subscription } from "../server/sublist.js";
 import { decodeNrgAppendEntry, decodeNrgVoteRequest, nrgSubject, type NrgEntry } from "./nrg_wire.js";
 import { decodeNrgMetaEntry, decodeNrgStreamEntry, decodeNrgConsumerEntry, type NrgConsumerAssignment, type NrgMetaSnapshotStream, type NrgRaftGroup, type NrgStreamAssignment } from "../jetstream/nrg_entries.js";
 import { shortHash } from "../jetstream/util.js";
+import { seedFromJsz, type Seed } from "./nrg_follow_seed.js";
 import type { PeerListener } from "./cluster.js";
 
 const META_GROUP = "_meta_";
@@ -66,6 +67,12 @@ export class NrgMetaFollower implements ServerService {
   private readonly streamGroups = new Map<string, { sub: Subscription; leaderId: string; term: number; lastSeq: number }>();
   /** The groups of the followed consumers: leader, the last delivery and the acks they carried. */
   private readonly consumerGroups = new Map<string, { sub: Subscription; leaderId: string; term: number; delivered: { consumer: number; stream: number }; acks: number }>();
+  /** Asking the servers what they hold (a follower that started late), then what came of it. */
+  private seedTimer: NodeJS.Timeout | undefined;
+  private seeding = false;
+  private seeded: { servers: number; streams: number; consumers: number } | undefined;
+  /** Assets live entries removed while the seed was asked for: not to be brought back by it. */
+  private readonly removedWhileSeeding = new Set<string>();
   private elections = 0;
   private appends = 0;
   private undecodable = 0;
@@ -77,7 +84,42 @@ export class NrgMetaFollower implements ServerService {
 
   private readonly onPeer: PeerListener = (peer, up) => {
     if (up && peer.name !== undefined && peer.name !== "") this.names.set(shortHash(peer.name), peer.name);
+    // Once routed, and unless the meta log is heard from its start by then, learn what was
+    // assigned before we listened from the servers themselves.
+    if (up && this.seedTimer === undefined && this.subs.length > 0) {
+      this.seedTimer = setTimeout(() => this.seed(), 1000);
+      this.seedTimer.unref();
+    }
   };
+
+  private seed(): void {
+    const sys = this.server.systemAccount;
+    if (sys === undefined || this.subs.length === 0 || this.firstIndex === 1) return;
+    this.seeding = true;
+    seedFromJsz(sys, 2000, (seed) => this.applySeed(seed));
+  }
+
+  private applySeed(seed: Seed): void {
+    this.seeding = false;
+    if (this.subs.length === 0) return;
+    let streams = 0;
+    let consumers = 0;
+    for (const s of seed.streams) {
+      const key = `${s.account}/${s.name}`;
+      if (this.streams.has(key) || this.removedWhileSeeding.has(key)) continue;
+      this.streams.set(key, { account: s.account, name: s.name, config: s.config, group: s.group, created: s.created });
+      streams++;
+    }
+    for (const c of seed.consumers) {
+      const key = `${c.account}/${c.stream}/${c.name}`;
+      if (this.consumers.has(key) || this.removedWhileSeeding.has(key) || this.removedWhileSeeding.has(`${c.account}/${c.stream}`)) continue;
+      this.consumers.set(key, { account: c.account, stream: c.stream, name: c.name, config: c.config, group: c.group, created: c.created });
+      consumers++;
+    }
+    this.removedWhileSeeding.clear();
+    this.seeded = { servers: seed.servers, streams, consumers };
+    this.syncStreamGroups();
+  }
 
   async start(): Promise<void> {
     const sys = this.server.systemAccount;
@@ -99,6 +141,7 @@ export class NrgMetaFollower implements ServerService {
     this.consumerGroups.clear();
     const cluster = this.server.services.find((s) => s.name === "cluster") as { peerListeners?: Set<PeerListener> } | undefined;
     cluster?.peerListeners?.delete(this.onPeer);
+    if (this.seedTimer !== undefined) clearTimeout(this.seedTimer);
   }
 
   private fail(err: unknown): void {
@@ -256,6 +299,7 @@ export class NrgMetaFollower implements ServerService {
         break;
       case "removeStream": {
         const account = accountOf(d.assignment.client);
+        if (this.seeding) this.removedWhileSeeding.add(`${account}/${d.assignment.config.name}`);
         this.streams.delete(`${account}/${d.assignment.config.name}`);
         for (const [key, c] of this.consumers) if (c.account === account && c.stream === d.assignment.config.name) this.consumers.delete(key);
         break;
@@ -264,6 +308,7 @@ export class NrgMetaFollower implements ServerService {
         this.putConsumer(d.assignment);
         break;
       case "removeConsumer":
+        if (this.seeding) this.removedWhileSeeding.add(`${accountOf(d.assignment.client)}/${d.assignment.stream}/${d.assignment.name}`);
         this.consumers.delete(`${accountOf(d.assignment.client)}/${d.assignment.stream}/${d.assignment.name}`);
         break;
       case "snapshot":
@@ -307,6 +352,8 @@ export class NrgMetaFollower implements ServerService {
       // Followed from the log's first index: nothing was compacted away before we listened.
       complete: this.firstIndex === 1 && this.skipped === 0,
       skipped_entries: this.skipped,
+      // Assets learnt from the servers' JSZ answers because the follower started late.
+      ...(this.seeded !== undefined ? { seeded: this.seeded } : {}),
       peers: [...this.peers].map((p) => this.nameOf(p)).sort(),
       elections_seen: this.elections,
       appends_seen: this.appends,
