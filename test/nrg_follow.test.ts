@@ -316,3 +316,11 @@ test("the meta follower applies only committed entries, takes a new leader's ove
     await ours.stop();
   }
 });
+
+test("nrg_follow takes a boolean: another value is refused at start-up with the file, line and reason", { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  await assert.rejects(
+    startNatsServer([], `server_name: T1\ncluster {\n  name: NRG\n  listen: 127.0.0.1:${port}\n  nrg_follow: 5\n}\n`, "tsnats"),
+    (err: Error) => /server\.conf:5/.test(err.message) && /nrg_follow/.test(err.message),
+  );
+});
