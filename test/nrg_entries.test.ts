@@ -91,6 +91,21 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
     for (let i = 1; i <= 3; i++) await retry(() => js.publish(`small.${i}`, `s${i}`));
     await retry(() => jsm.streams.update("SMALL", { subjects: ["small.>"], num_replicas: 3 }));
     await waitUntil(async () => (await jsm.streams.info("SMALL")).cluster?.replicas?.filter((r) => r.current).length === 2, 60_000, "SMALL's replicas current");
+    // An R1 consumer with three of six deliveries acked, scaled up to R3: its new group's
+    // leader catches the new members up with the consumer's state as a snapshot entry.
+    await retry(() => jsm.streams.add({ name: "WORK", subjects: ["work.>"], num_replicas: 3 }));
+    for (let i = 1; i <= 10; i++) await retry(() => js.publish(`work.${i}`, `job ${i}`));
+    await retry(() => jsm.consumers.add("WORK", { durable_name: "solo", ack_policy: AckPolicy.Explicit, num_replicas: 1 }));
+    const solo = await js.consumers.get("WORK", "solo");
+    let fetched = 0;
+    while (fetched < 6) {
+      for await (const m of await solo.fetch({ max_messages: 6 - fetched, expires: 2000 })) {
+        if (m.seq % 2 === 1) await m.ackAck();
+        fetched++;
+      }
+    }
+    await retry(() => jsm.consumers.update("WORK", "solo", { num_replicas: 3 }));
+    await waitUntil(async () => (await jsm.consumers.info("WORK", "solo")).cluster?.replicas?.filter((r) => r.current).length === 2, 60_000, "solo's replicas current");
     await jsm.consumers.delete("ORDERS", "worker");
     await jsm.streams.delete("SMALL");
     await app.flush();
@@ -301,11 +316,15 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
     assert.deepEqual([...acked.entries()].sort((a, b) => a[0] - b[0]), [[1, 1], [2, 2], [3, 4], [4, 5], [5, 6]]);
   });
 
-  test("the meta snapshot N3 stores at shutdown holds ORDERS with keeper, not SMALL or worker, under a valid checksum", () => {
+  test("the meta snapshot N3 stores at shutdown holds ORDERS with keeper and WORK with solo, not SMALL or worker, under a valid checksum", () => {
     assert.ok(metaSnapshot !== undefined);
     assert.ok(metaSnapshot.checksumOk, "HighwayHash-64 keyed by SHA-256 of the group name");
-    assert.deepEqual(metaSnapshot.streams.map((s) => s.config.name), ["ORDERS"]);
-    const [orders] = metaSnapshot.streams;
+    // Go writes the assignments in map order: compare by name.
+    assert.deepEqual(metaSnapshot.streams.map((s) => s.config.name).sort(), ["ORDERS", "WORK"]);
+    const orders = metaSnapshot.streams.find((s) => s.config.name === "ORDERS");
+    assert.ok(orders !== undefined);
+    const work = metaSnapshot.streams.find((s) => s.config.name === "WORK");
+    assert.deepEqual(work?.consumers.map((x) => [x.name, x.config.num_replicas, x.group.peers.length]), [["solo", 3, 3]]);
     assert.deepEqual(orders.config.subjects, ["orders.>", "more.>"]);
     assert.equal(orders.group.name, streamAssignments("assignStream", "ORDERS")[0].group.name);
     assert.deepEqual(orders.consumers.map((x) => [x.name, x.stream, x.config.durable_name]), [["keeper", "ORDERS", "keeper"]]);
@@ -354,6 +373,22 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
       } catch (err) {
         assert.ok(err instanceof NrgDecodeError, `cut at ${cutAt}: ${String(err)}`);
       }
+    }
+  });
+
+  test("solo's scale-up to R3 catches its new members up with its state: ack floor 1, delivered 6, pending 2, 4, 6", () => {
+    const groups = entries.meta.flatMap((e) => (e.decoded.op === "assignConsumer" && e.decoded.assignment.name === "solo" ? [e.decoded.assignment.group] : []));
+    const r3 = groups.find((g) => g.peers.length === 3);
+    assert.ok(r3 !== undefined, JSON.stringify(groups));
+    const snaps = (entries.consumer.get(r3.name) ?? []).flatMap((e) => (e.decoded.op === "snapshot" ? [e.decoded.state] : []));
+    assert.ok(snaps.length >= 1, "no consumer snapshot entry");
+    for (const state of snaps) {
+      assert.deepEqual(state.ackFloor, { consumer: 1, stream: 1 });
+      assert.deepEqual(state.delivered, { consumer: 6, stream: 6 });
+      assert.deepEqual(state.pending.map((p) => [p.streamSequence, p.deliverySequence]), [[2, 2], [4, 4], [6, 6]]);
+      const now = Date.now() / 1000;
+      for (const p of state.pending) assert.ok(Math.abs(now - p.timestampSeconds) < 600, `a delivery time of today: ${p.timestampSeconds}`);
+      assert.deepEqual(state.redelivered, []);
     }
   });
 

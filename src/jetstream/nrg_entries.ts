@@ -143,7 +143,10 @@ export type NrgStreamEntry =
 export interface NrgConsumerState {
   ackFloor: { consumer: number; stream: number };
   delivered: { consumer: number; stream: number };
-  pending: number;
+  /** Delivered, not yet acknowledged: by stream sequence, the delivery sequence and time (whole seconds). */
+  pending: { streamSequence: number; deliverySequence: number; timestampSeconds: number }[];
+  /** Delivered more than once: by stream sequence, how many times. */
+  redelivered: { streamSequence: number; count: number }[];
 }
 
 export type NrgConsumerEntry =
@@ -502,6 +505,8 @@ export function decodeNrgStreamEntry(e: NrgEntry): NrgStreamEntry {
 
 export function decodeNrgConsumerState(data: Buffer): NrgConsumerState {
   if (data.length < 2 || data[0] !== CONSUMER_STATE_MAGIC) throw new NrgDecodeError("consumer state without its magic byte");
+  // Version 1 (servers before 2.2) kept no delivery sequences for pending messages.
+  if (data[1] !== 2) throw new NrgDecodeError(`consumer state version ${data[1]} is not read here (only 2)`);
   let at = 2;
   const next = (what: string): number => {
     const v = readUvarint(data, at);
@@ -509,9 +514,35 @@ export function decodeNrgConsumerState(data: Buffer): NrgConsumerState {
     at += v.length;
     return counter(v.value, what);
   };
+  const signed = (what: string): number => {
+    const v = readVarint(data, at);
+    if (v.length === 0) throw new NrgDecodeError(`consumer state cut in ${what}`);
+    at += v.length;
+    return Number(v.value);
+  };
   const ackFloor = { consumer: next("ack floor"), stream: next("ack floor") };
   const delivered = { consumer: next("delivered"), stream: next("delivered") };
-  return { ackFloor, delivered, pending: next("pending count") };
+  const pending: NrgConsumerState["pending"] = [];
+  const pendingCount = next("pending count");
+  if (pendingCount > data.length) throw new NrgDecodeError(`consumer state claims ${pendingCount} pending in ${data.length} bytes`);
+  if (pendingCount > 0) {
+    // Times are whole seconds, each stored as its distance below a base time.
+    const base = signed("pending base time");
+    for (let i = 0; i < pendingCount; i++) {
+      const streamSequence = next("pending stream sequence") + ackFloor.stream;
+      const deliverySequence = next("pending delivery sequence") + ackFloor.consumer;
+      pending.push({ streamSequence, deliverySequence, timestampSeconds: base - signed("pending time") });
+    }
+  }
+  const redelivered: NrgConsumerState["redelivered"] = [];
+  if (at < data.length) {
+    const redeliveredCount = next("redelivered count");
+    if (redeliveredCount > data.length) throw new NrgDecodeError(`consumer state claims ${redeliveredCount} redelivered in ${data.length} bytes`);
+    for (let i = 0; i < redeliveredCount; i++) redelivered.push({ streamSequence: next("redelivered sequence") + ackFloor.stream, count: next("redelivery count") });
+  }
+  pending.sort((a, b) => a.streamSequence - b.streamSequence);
+  redelivered.sort((a, b) => a.streamSequence - b.streamSequence);
+  return { ackFloor, delivered, pending, redelivered };
 }
 
 export function decodeNrgConsumerEntry(e: NrgEntry): NrgConsumerEntry {
