@@ -1022,11 +1022,6 @@ export class RaftNode {
   }
 
   private ackAppend(from: string, term: number, matched: number, leaderCommit: number): void {
-    const newCommit = Math.min(leaderCommit, matched);
-    if (newCommit > this.commit) {
-      this.commit = newCommit;
-      this.scheduleApply();
-    }
     const resp: RaftMsg = { t: "append_resp", term, success: true, index: matched, inc: this.store.incarnation };
     // Already durable (a heartbeat, or entries an earlier round synced): answered now.
     if (matched <= this.store.durableIndex && this.store.stateDurable) this.send(from, resp);
@@ -1038,6 +1033,13 @@ export class RaftNode {
       if (this.store.stateDurable && this.env.now() - this.lastAnswerAt >= this.o.heartbeatMs) {
         this.send(from, { t: "append_resp", term, success: true, index: Math.min(matched, this.store.durableIndex), inc: this.store.incarnation });
       }
+    }
+    // Applied after the answer's fsync was asked for (deferred work runs in order): the fsync
+    // the leader waits on runs while this member applies, instead of after it.
+    const newCommit = Math.min(leaderCommit, matched);
+    if (newCommit > this.commit) {
+      this.commit = newCommit;
+      this.scheduleApply();
     }
     this.checkRepaired(from, term, matched);
   }
