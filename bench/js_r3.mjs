@@ -13,7 +13,7 @@
 // Each round starts a fresh cluster per server kind (ref, ts, ref, ts ...); medians of the rounds
 // and the ratios ts/ref (msgs/s: higher is better; latency and fail-over: lower is better).
 //
-//   npm run build && node bench/js_r3.mjs [--rounds 3] [--async 20000] [--sync 2000]
+//   npm run build && node bench/js_r3.mjs [--rounds 3] [--async 20000] [--sync 2000] [--warmup 0]
 //     [--only ts|ref] [--scenarios async-file,sync-file,...]
 //   BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the tsnats servers.
 import { connect } from "@nats-io/transport-node";
@@ -28,6 +28,7 @@ const ROUNDS = Number(opt("--rounds", 3));
 const ASYNC_N = Number(opt("--async", 20000));
 const SYNC_N = Number(opt("--sync", 2000));
 const KV_N = Number(opt("--kv", 10000));
+const WARMUP = Number(opt("--warmup", 0));
 const IMPLS = opt("--only", "") === "" ? ["ref", "ts"] : [opt("--only", "")];
 const ALL = ["async-file", "async-mem", "sync-file", "sync-mem", "consume", "kv", "failover"];
 const SCENARIOS = opt("--scenarios", ALL.join(",")).split(",");
@@ -115,6 +116,8 @@ async function round(impl) {
     const js = jetstream(nc, { timeout: 10_000 });
     for (let i = 0; i < 200; i++) await js.publish("r3", payload); // warm-up
     for (let i = 0; i < 200; i++) await js.publish("r3m", payload);
+    // --warmup N: N more publishes (256 outstanding) to each stream first, so tsnats' JIT has compiled the hot paths.
+    if (WARMUP > 0) for (const subject of ["r3", "r3m"]) await windowed(WARMUP, WINDOW, () => js.publish(subject, payload));
 
     if (SCENARIOS.includes("async-file")) await measured(c, out, "async-file", () => windowed(ASYNC_N, WINDOW, () => js.publish("r3", payload)));
     if (SCENARIOS.includes("async-mem")) await measured(c, out, "async-mem", () => windowed(ASYNC_N, WINDOW, () => js.publish("r3m", payload)));
