@@ -5,9 +5,11 @@
 import { describe, before, after, test } from "node:test";
 import assert from "node:assert/strict";
 import { jetstream, AckPolicy } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import {
   decodeNrgMessage,
   encodeNrgMessage,
+  encodeNrgAppendEntryResponse,
   decodeNrgPeerState,
   encodeNrgPeerState,
   NrgEntryType,
@@ -276,5 +278,31 @@ describe("nats-server 2.15's RAFT messages, captured from a live cluster", { ski
       }
     }
     assert.ok(refused > 0);
+  });
+  // Last, as it changes the cluster: why a read-only follower must never answer.
+  test("one append entry response from an unknown peer makes the meta leader add it to the meta group (a follower that answers joins)", async () => {
+    const metaAppends = c.captured.filter((x) => x.subject === "$NRG.AE._meta_");
+    const last = metaAppends[metaAppends.length - 1];
+    const ae = decodeNrgMessage(last.subject, last.data);
+    assert.ok(ae.kind === "appendEntry");
+    const sys = await connect({ servers: `127.0.0.1:${c.servers[0].port}`, user: "sys", pass: "sys" });
+    try {
+      sys.publish(last.reply, encodeNrgAppendEntryResponse({ term: ae.message.term, index: 0, peer: "ZZZZZZZZ", success: true }));
+      await sys.flush();
+      await waitUntil(
+        () =>
+          c.captured.some((x) => {
+            if (x.subject !== "$NRG.AE._meta_") return false;
+            const m = decodeNrgMessage(x.subject, x.data);
+            return m.kind === "appendEntry" && m.message.entries.some((e) => e.type === NrgEntryType.AddPeer && e.data.toString() === "ZZZZZZZZ");
+          }),
+        30_000,
+        "an AddPeer entry for the unknown peer",
+      );
+      // Committed: the meta group now counts four members.
+      await waitUntil(async () => ((await (await fetch(`${c.servers[0].monitorUrl}/jsz`)).json()) as { meta_cluster?: { cluster_size?: number } }).meta_cluster?.cluster_size === 4, 30_000, "a meta group of four");
+    } finally {
+      await sys.close();
+    }
   });
 });
