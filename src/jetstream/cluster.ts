@@ -594,8 +594,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private placeRestore(jsa: JsAccount, name: string, sa: StreamAssignment | undefined, body: Buffer, reply: string, hdr: Buffer | undefined): Intercept {
     const { cfg, raw } = restoreRequest(name, body, true, this.service.options);
     if (sa !== undefined) throw jsError("JSStreamNameExistRestoreFailedErr");
-    const peers = this.place(raw as Record<string, unknown>, Math.min(cfg.num_replicas, 5));
     const account = jsa.account.name;
+    // The account's stream count and reservations over the whole cluster, as for a create
+    // (nats-server 2.15 refuses a restore past them at once: 10027, 10047/10028).
+    jsa.checkClusterStreamLimits(cfg, ...this.countedFor(account, name));
+    const peers = this.place(raw as Record<string, unknown>, Math.min(cfg.num_replicas, 5));
     const subjects = cfg.subjects ?? [];
     try {
       this.checkOverlap(account, name, subjects);
@@ -617,6 +620,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       hdr: hdr?.toString("base64"),
       restore: body.toString("base64"),
     });
+    this.proposedCreates.set(`${account}\u0000${name}`, { until: Date.now() + PROPOSED_CREATE_MS, peers: [owner], config: Buffer.from(JSON.stringify(raw)).toString("base64") });
     return PENDING;
   }
 
