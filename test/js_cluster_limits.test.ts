@@ -205,3 +205,53 @@ test("an account's jetstream block in the config (max_streams, max_file, max_mem
   }
   assert.deepEqual(ours, theirs);
 });
+
+/**
+ * Publishes of 2000 bytes to an R3 stream until the account's storage refuses one, each after the
+ * servers told each other their bytes (1 s: how many go in at full speed depends on when those
+ * reports arrive, on either server), then one of 100 bytes through another server.
+ */
+async function replicatedFill(c: NatsConnection[], seen: string[]): Promise<void> {
+  const [a, b] = c as [NatsConnection, NatsConnection];
+  const step = async (what: string, r: Promise<string>): Promise<void> => void seen.push(`${what}: ${await r}`);
+  await step("R3 stream Q", api(a, "STREAM.CREATE.Q", stream("Q", 3, undefined)));
+  let n = 0;
+  let r = "";
+  for (; n < 100; n++) {
+    r = await publish(a, "Q.x", Buffer.alloc(2000, 0x61));
+    if (!r.startsWith("seq")) break;
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+  const info = JSON.parse((await a.request("$JS.API.STREAM.INFO.Q", "", { timeout: 10_000 })).string()) as { state: { bytes: number } };
+  seen.push(`publish to Q on N1: ${n} stored (${info.state.bytes} bytes), then ${r}`);
+  await step("a publish of 100 bytes to Q on N2", publish(b, "Q.y"));
+  await step("delete Q", api(a, "STREAM.DELETE.Q"));
+}
+
+test("publishes to an R3 stream count against the account's storage as nats-server 2.15 counts them: every replica untiered, one in an R3 tier", { timeout: 300_000 }, async () => {
+  const op = await newOperator();
+  const flat = await newAccount(op, "L", { limits: { mem_storage: 10_000, disk_storage: 20_000, streams: 3, consumer: 2 } as never });
+  const tieredAcc = await newAccount(op, "T", { limits: { tiered_limits: { R3: { disk_storage: 30_000, mem_storage: 0, streams: 1, consumer: 2 } } } as never });
+  const scenarios: Array<[Partial<ConnectionOptions>, Scenario]> = [
+    [jwtLogin(await newUser(flat, "l")), replicatedFill],
+    [jwtLogin(await newUser(tieredAcc, "t")), replicatedFill],
+  ];
+  const common = memoryResolverConfig(op, [flat, tieredAcc]);
+  const ours = (await run("tsnats", common, scenarios))!;
+  // Untiered: 3 messages of 2033 bytes on 3 servers are 18297 of 20000, a fourth would be
+  // 24396; 100 bytes more (133 each, 399) still fit. R3 tier: 14 (28462 of 30000) counted once,
+  // and 133 more. Before, the untiered count took the message once (a fourth went in) and the
+  // tier every replica (4 went in).
+  assert.deepEqual(ours, [
+    "R3 stream Q: ok",
+    "publish to Q on N1: 3 stored (6099 bytes), then 10002 resource limits exceeded for account",
+    "a publish of 100 bytes to Q on N2: seq 4",
+    "delete Q: ok",
+    "R3 stream Q: ok",
+    "publish to Q on N1: 14 stored (28462 bytes), then 10002 resource limits exceeded for account",
+    "a publish of 100 bytes to Q on N2: seq 15",
+    "delete Q: ok",
+  ]);
+  const theirs = await run("2.15", common, scenarios);
+  if (theirs !== undefined) assert.deepEqual(ours, theirs, "what clients see is what nats-server 2.15 shows");
+});

@@ -300,12 +300,19 @@ export class JsAccount {
     const acc = sel === undefined ? -1 : storage === "memory" ? sel.limits.max_memory : sel.limits.max_storage;
     const srv = storage === "memory" ? this.service.options.maxMemoryStore : this.service.options.maxFileStore;
     if (acc < 0 && srv <= 0) return false;
-    const u = this.usage(sel?.tier ?? "");
-    const used = (storage === "memory" ? u.memory : u.storage) + size;
-    if (srv > 0 && used > srv) return true;
+    const tier = sel?.tier ?? "";
+    const u = this.usage(tier);
+    const here = storage === "memory" ? u.memory : u.storage;
+    if (srv > 0 && here + size > srv) return true;
     if (acc < 0) return false;
-    const elsewhere = this.service.cluster?.remoteBytes(this.account.name, sel?.tier ?? "", storage === "memory") ?? 0;
-    return used + elsewhere > acc;
+    const elsewhere = this.service.cluster?.remoteBytes(this.account.name, tier, storage === "memory") ?? 0;
+    // As nats-server 2.15 counts an account's bytes over a cluster: untiered, every replica's
+    // bytes and the message once per replica of its stream; in a tier (R1, R3, ...), the bytes of
+    // one replica of each stream (every server's bytes of the tier over its replica count) and
+    // the message once.
+    const tierReplicas = tier === "" ? 1 : Math.max(1, Number(tier.slice(1)) || 1);
+    const used = (here + elsewhere) / tierReplicas;
+    return used + (tier === "" ? size * Math.max(1, replicas) : size) > acc;
   }
 
   // ---- streams ----
