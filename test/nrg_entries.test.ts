@@ -31,6 +31,7 @@ import { referenceMissing } from "./helpers/side_by_side.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { highwayHash64 } from "./helpers/highwayhash.js";
 import { startNrgCaptureCluster, type NrgCaptureCluster } from "./helpers/nrg_capture.js";
+import { takeSnapshot, restoreSnapshot } from "./helpers/snapshot.js";
 
 async function retry<T>(what: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -86,6 +87,14 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
     await jsm.streams.update("ORDERS", { subjects: ["orders.>", "more.>"] });
     await jsm.streams.purge("ORDERS", { filter: "orders.1" });
     await retry(() => jsm.consumers.add("ORDERS", { durable_name: "keeper", ack_policy: AckPolicy.Explicit, num_replicas: 3 }));
+    // A backup of ORDERS (with worker and keeper) restored as RESTORED: its leader hands the
+    // consumers to the meta leader as compressed assignments forwarded over `$NRG.P._meta_`.
+    const backup = await takeSnapshot(app, "ORDERS");
+    assert.equal(backup.resp.error, undefined, JSON.stringify(backup.resp));
+    assert.ok(backup.data.length > 0);
+    const restored = await restoreSnapshot(app, { ...backup.resp.config, name: "RESTORED", subjects: ["restored.>"], num_replicas: 3 }, backup.data, undefined, undefined, 10_000);
+    assert.equal(restored.error, undefined, JSON.stringify(restored));
+    await waitUntil(async () => (await jsm.consumers.list("RESTORED").next()).length === 2, 60_000, "RESTORED's two consumers");
     // An R1 stream scaled up to R3: its leader sends its state as a snapshot entry.
     await retry(() => jsm.streams.add({ name: "SMALL", subjects: ["small.>"], num_replicas: 1 }));
     for (let i = 1; i <= 3; i++) await retry(() => js.publish(`small.${i}`, `s${i}`));
@@ -316,11 +325,13 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
     assert.deepEqual([...acked.entries()].sort((a, b) => a[0] - b[0]), [[1, 1], [2, 2], [3, 4], [4, 5], [5, 6]]);
   });
 
-  test("the meta snapshot N3 stores at shutdown holds ORDERS with keeper and WORK with solo, not SMALL or worker, under a valid checksum", () => {
+  test("the meta snapshot N3 stores at shutdown holds ORDERS with keeper, RESTORED with both, WORK with solo, not SMALL or ORDERS's worker, under a valid checksum", () => {
     assert.ok(metaSnapshot !== undefined);
     assert.ok(metaSnapshot.checksumOk, "HighwayHash-64 keyed by SHA-256 of the group name");
     // Go writes the assignments in map order: compare by name.
-    assert.deepEqual(metaSnapshot.streams.map((s) => s.config.name).sort(), ["ORDERS", "WORK"]);
+    assert.deepEqual(metaSnapshot.streams.map((s) => s.config.name).sort(), ["ORDERS", "RESTORED", "WORK"]);
+    const restored = metaSnapshot.streams.find((s) => s.config.name === "RESTORED");
+    assert.deepEqual(restored?.consumers.map((x) => x.name).sort(), ["keeper", "worker"]);
     const orders = metaSnapshot.streams.find((s) => s.config.name === "ORDERS");
     assert.ok(orders !== undefined);
     const work = metaSnapshot.streams.find((s) => s.config.name === "WORK");
@@ -390,6 +401,22 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
       for (const p of state.pending) assert.ok(Math.abs(now - p.timestampSeconds) < 600, `a delivery time of today: ${p.timestampSeconds}`);
       assert.deepEqual(state.redelivered, []);
     }
+  });
+
+  test("a restore's consumers travel as compressed assignments (an S2 stream around the JSON, with their state) in the meta log, forwarded over $NRG.P._meta_ by a stream leader that does not lead the meta group", () => {
+    const forwarded = traffic.flatMap(({ m }) => (m.kind === "proposal" && m.group === "_meta_" ? [decodeNrgMetaEntry({ type: NrgEntryType.Normal, data: m.data })] : []));
+    const logged = entries.meta.flatMap((e) => (e.decoded.op === "assignConsumer" && e.decoded.compressed ? [e.decoded.assignment] : []));
+    assert.deepEqual([...new Set(logged.map((a) => `${a.stream}/${a.name}`))].sort(), ["RESTORED/keeper", "RESTORED/worker"]);
+    // A stream leader that is not the meta leader forwards them (the meta leader proposes its
+    // own directly): what was forwarded is what the log holds.
+    const compressed = forwarded.flatMap((d) => (d.op === "assignConsumer" && d.compressed ? [d.assignment] : []));
+    for (const a of compressed) assert.ok(logged.some((l) => l.raw.equals(a.raw)), `${a.name} forwarded but not logged`);
+    const worker = logged.find((a) => a.stream === "RESTORED" && a.name === "worker");
+    assert.ok(worker !== undefined, "no compressed assignment of RESTORED's worker in the meta log");
+    // The consumer's state rides along: worker had delivered and acked five messages.
+    const state = worker.state as { delivered?: { consumer_seq?: number }; ack_floor?: { consumer_seq?: number } } | undefined;
+    assert.equal(state?.delivered?.consumer_seq, 5);
+    assert.equal(state?.ack_floor?.consumer_seq, 5);
   });
 
   test("a compressed consumer assignment (an S2 stream around the same JSON, as a restore sends) decodes as the plain one", () => {
