@@ -30,7 +30,9 @@ function failAll(): void {
 function getWorker(): Worker {
   if (worker !== undefined) return worker;
   const { Worker: WorkerThread } = requireBuiltin("node:worker_threads") as typeof import("node:worker_threads");
-  const w = new WorkerThread(new URL("./bcrypt_worker.js", import.meta.url));
+  // Through the auth directory: the path holds from this module (dist/src/auth) and from the
+  // bin's bundle (dist/src/bundle, scripts/bundle.mjs), where this code is inlined.
+  const w = new WorkerThread(new URL("../auth/bcrypt_worker.js", import.meta.url));
   w.on("message", (m: { id: number; ok: boolean }) => {
     const resolve = pending.get(m.id);
     pending.delete(m.id);

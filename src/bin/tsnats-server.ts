@@ -2,7 +2,27 @@
 // tsnats-server: the command-line server's entry. It sets V8's heap flags before anything else
 // is loaded (heap_tuning.ts), then loads the command line (server_main.ts): ES module imports
 // run before a module's own code, so the server's modules are imported dynamically, after it.
+//
+// The command line is loaded from the bundle `npm run build` makes (scripts/bundle.mjs: a few
+// files instead of ~160 modules, a third less start-up time), unless the bundle is missing or
+// older than the last compilation (dist/.tsbuildinfo, which tsc rewrites whenever it emits):
+// after a bare `tsc`, the bin runs the freshly compiled modules, never a stale bundle.
+// TSNATS_UNBUNDLED=1 runs the module tree always (profiles with one file per source).
+import { statSync } from "node:fs";
 import { holdYoungGeneration } from "./heap_tuning.js";
 
+function mtime(relative: string): number | undefined {
+  return statSync(new URL(relative, import.meta.url), { throwIfNoEntry: false })?.mtimeMs;
+}
+
+function bundleIsCurrent(): boolean {
+  if (process.env.TSNATS_UNBUNDLED === "1") return false;
+  const bundle = mtime("../bundle/server_main.js");
+  if (bundle === undefined) return false;
+  const compiled = mtime("../../.tsbuildinfo");
+  return compiled === undefined || bundle >= compiled;
+}
+
 holdYoungGeneration();
-await import("./server_main.js");
+const commandLine: string = bundleIsCurrent() ? "../bundle/server_main.js" : "./server_main.js";
+await import(commandLine);
