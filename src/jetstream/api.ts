@@ -13,7 +13,7 @@ import { addConsumerWithAction, randomConsumerName, type ConsumerAction } from "
 import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Consumer } from "./consumer.js";
 import { handleDirectGet } from "./direct_get.js";
-import { PENDING, SKIP } from "./cluster.js";
+import { PENDING, SKIP } from "./intercept.js";
 import { ApiError, jsError } from "./errors.js";
 import type { JetStreamService, JsAccount } from "./jetstream.js";
 import {

@@ -36,6 +36,7 @@ import { checkStreamUpdate, normalizeStreamConfig, type StreamConfig, type Strea
 import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Stream } from "./stream.js";
 import { StreamReplica, peerId as peerIdOf, type ReplicaHost } from "./stream_replica.js";
+import { SKIP, PENDING, type Intercept } from "./intercept.js";
 import { decodeRequest, type Shape } from "./json.js";
 import { replicatedConsumer, sourcingBecomesDurable } from "./consumer_config.js";
 import { randomConsumerName } from "./consumer_create.js";
@@ -118,11 +119,6 @@ type MetaOp =
   | { op: "stream_del"; account: string; name: string; body: string; reply: string; hdr?: string }
   /** The servers of a stream change (peer removal, server removal); nothing else. */
   | { op: "stream_peers"; account: string; name: string; peers: string[]; move?: StreamMove | null };
-
-/** What the gate in the Api decides for one request. */
-export const SKIP = Symbol("another server answers");
-export const PENDING = Symbol("answered once committed");
-export type Intercept = typeof SKIP | typeof PENDING | Record<string, unknown> | undefined;
 
 const GROUP = "meta";
 const ELECTION_MIN_MS = 1500;

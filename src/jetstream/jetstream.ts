@@ -15,7 +15,7 @@ import type { Logger } from "../storage/store.js";
 import type { AdvisoryContext } from "./advisories.js";
 import * as adv from "./advisories.js";
 import { Api } from "./api.js";
-import { JsCluster } from "./cluster.js";
+import type { JsCluster } from "./cluster.js";
 import type { Cluster } from "../cluster/cluster.js";
 import { Consumer } from "./consumer.js";
 import { jsError } from "./errors.js";
@@ -514,7 +514,12 @@ export class JetStreamService implements ServerService {
     if (this.options.encryption) this.log.info(`  Encryption:      ${cipherName(this.options.encryption.cipher)}`);
     if (this.options.domain) this.log.info(`  Domain:          ${this.options.domain}`);
     const routes = this.server.services.find((svc) => svc.name === "cluster") as Cluster | undefined;
-    if (routes !== undefined) this.cluster = new JsCluster(this, routes);
+    if (routes !== undefined) {
+      // Loaded only here: the meta group, stream replicas and Raft are a third of JetStream's
+      // code, which a server without routes would otherwise compile at every start.
+      const { JsCluster } = await import("./cluster.js");
+      this.cluster = new JsCluster(this, routes);
+    }
     for (const [acc, limits] of this.enabledAccounts()) this.enableAccount(acc, limits);
     this.cluster?.start();
     const sys = this.server.systemAccount;
