@@ -6,12 +6,12 @@
 // configuration asks for them. The module tree under dist/src stays as it is: it is what
 // the package's embedding API and the tests import, and the bin falls back to it when the
 // bundle is older than the last tsc run (see src/bin/tsnats-server.ts).
-import { rmSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { build } from "esbuild";
 
 // Chunk names carry a content hash: a previous build's chunks would otherwise pile up.
 rmSync("dist/src/bundle", { recursive: true, force: true });
-await build({
+const result = await build({
   entryPoints: { server_main: "dist/src/bin/server_main.js" },
   outdir: "dist/src/bundle",
   bundle: true,
@@ -26,4 +26,7 @@ await build({
   chunkNames: "chunk-[hash]",
   sourcemap: "linked",
   logLevel: "warning",
+  metafile: process.env.BUNDLE_META !== undefined,
 });
+// BUNDLE_META=file writes esbuild's metafile (what each chunk holds), for size work.
+if (result.metafile !== undefined) writeFileSync(process.env.BUNDLE_META, JSON.stringify(result.metafile));

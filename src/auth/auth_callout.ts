@@ -10,12 +10,12 @@
 // every user except `auth_users` is decided by the service. Operator mode: accounts whose JWT has
 // `authorization` claims (auth_users, allowed_accounts, xkey); their users connect with a
 // sentinel JWT first.
-import { createUser } from "@nats-io/nkeys";
 import { nuid } from "@nats-io/nuid";
 import type { Account } from "../server/account.js";
 import type { Client } from "../server/client.js";
 import type { Server } from "../server/server.js";
 import { tlsStateOf } from "../server/tls.js";
+import { nkeysLibrary } from "../server/server_keys.js";
 import { buildHeaders } from "../protocol/headers.js";
 import { NATS_FEATURE_VERSION } from "../server/version.js";
 import { AuthFailure, type AuthResult } from "./auth_result.js";
@@ -87,7 +87,7 @@ export class AuthCallout {
   /** Ask the service about `client`; resolves with the login it grants or the reason it does not. */
   run(client: Client, target: CalloutTarget): Promise<AuthResult | AuthFailure> {
     const server = this.server;
-    const ukp = createUser();
+    const ukp = nkeysLibrary().createUser();
     const userKey = ukp.getPublicKey();
     const account = target.account;
     const sealed = target.xkey !== undefined && target.xkey !== "";

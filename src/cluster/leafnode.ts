@@ -13,7 +13,6 @@
 import net from "node:net";
 import tls from "node:tls";
 import fs from "node:fs";
-import { fromSeed } from "@nats-io/nkeys";
 import type { Account } from "../server/account.js";
 import { MSG_TRACE_PROTO, MsgTrace } from "../server/msg_trace.js";
 import type { Client } from "../server/client.js";
@@ -29,6 +28,7 @@ import type { LeafNodes } from "./leafnodes.js";
 import { isGatewayRoutedSubject, plainOfRouted, routeRoutedReply } from "./gateway_reply.js";
 import { hasWildcard } from "../protocol/subject.js";
 import { clientTlsContext } from "../server/tls.js";
+import { nkeysLibrary } from "../server/server_keys.js";
 import { COMPRESSION_NOT_SUPPORTED, COMPRESSION_OFF, needsCompression, type CompressionSetting } from "./compression.js";
 
 export const LDS_PREFIX = "$LDS.";
@@ -328,7 +328,7 @@ export class LeafConnection extends RemoteConnection {
     if (this.isolated && o.isolate) c.isolate = true;
     if (o.credentials !== undefined) {
       const { jwt, seed } = readCreds(o.credentials);
-      const kp = fromSeed(Buffer.from(seed));
+      const kp = nkeysLibrary().fromSeed(Buffer.from(seed));
       c.jwt = jwt;
       c.sig = Buffer.from(kp.sign(Buffer.from(this.nonce ?? ""))).toString("base64url");
     }

@@ -11,7 +11,6 @@ import { existsSync, statSync } from "node:fs";
 import { entryMeta, parseConfigFile, parseDuration, type ConfMap, type ConfValue, type ParseOptions } from "./conf_parser.js";
 import { goType, kindName, kindOfEntry, lowerKeys, Reader, readStorageSize, typeError } from "./reader.js";
 import { positionOf, readAccountLimits, readExports, readImports, readMappings, readMsgTrace } from "./accounts.js";
-import { fromPublic } from "@nats-io/nkeys";
 import { checkAccountsConfig } from "../server/account_setup.js";
 import { goDuration, msToNs } from "../server/time.js";
 import { readCluster, validateCluster } from "./cluster.js";
@@ -620,13 +619,7 @@ function readAccounts(r: Reader, parent: ConfMap, key: string, opts: ServerOptio
 
 /** A public account nkey: base32, starting with "A", 56 characters, valid checksum. */
 function isPublicAccountKey(k: string): boolean {
-  if (!k.startsWith("A") || k.length !== 56) return false;
-  try {
-    fromPublic(k);
-    return true;
-  } catch {
-    return false;
-  }
+  return isPublicKey(k, "A");
 }
 
 /** A TLS field that is a list of strings (cipher_suites, curve_preferences, pinned_certs). */

@@ -4,7 +4,17 @@
 // generation took 70–350 ms of every start-up. The nkeys KeyPair objects, which sign and seal,
 // are built from the same seeds only when something signs or seals (auth callout).
 import { generateKeyPairSync, type JsonWebKey } from "node:crypto";
-import { fromCurveSeed, fromSeed, type KeyPair } from "@nats-io/nkeys";
+import { createRequire } from "node:module";
+import type { KeyPair } from "@nats-io/nkeys";
+
+/**
+ * The nkeys library (CommonJS), loaded at the first signature or seal: its JavaScript ed25519
+ * (tweetnacl) is a tenth of the server's code, compiled at every start for nothing otherwise.
+ */
+const requireCjs = createRequire(import.meta.url);
+export function nkeysLibrary(): typeof import("@nats-io/nkeys") {
+  return requireCjs("@nats-io/nkeys") as typeof import("@nats-io/nkeys");
+}
 
 const BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 /** nkey role bytes (the first base32 character of a public key: N, X; S for seeds). */
@@ -13,7 +23,7 @@ const PREFIX_CURVE = 23 << 3;
 const PREFIX_SEED = 18 << 3;
 
 /** CRC-16/XMODEM (polynomial 0x1021, initial 0), the checksum that ends every nkey. */
-function crc16(bytes: Uint8Array): number {
+export function crc16(bytes: Uint8Array): number {
   let crc = 0;
   for (const b of bytes) {
     crc ^= b << 8;
@@ -92,13 +102,13 @@ export class ServerKeys {
 
   /** The server key as an nkeys KeyPair (signs auth callout requests). */
   get keyPair(): KeyPair {
-    this.signing ??= fromSeed(new TextEncoder().encode(encodeSeed(PREFIX_SERVER, this.signingSeed)));
+    this.signing ??= nkeysLibrary().fromSeed(new TextEncoder().encode(encodeSeed(PREFIX_SERVER, this.signingSeed)));
     return this.signing;
   }
 
   /** The curve key as an nkeys KeyPair (seals and opens auth callout payloads). */
   get xkeyPair(): KeyPair {
-    this.curve ??= fromCurveSeed(new TextEncoder().encode(encodeSeed(PREFIX_CURVE, this.curveSeed)));
+    this.curve ??= nkeysLibrary().fromCurveSeed(new TextEncoder().encode(encodeSeed(PREFIX_CURVE, this.curveSeed)));
     return this.curve;
   }
 }
