@@ -6,13 +6,24 @@
 // SecureContext; a reload builds a new context, which only new connections pick up.
 import { createHash, X509Certificate } from "node:crypto";
 import fs from "node:fs";
-import tls from "node:tls";
+import { createRequire } from "node:module";
+import type tls from "node:tls";
 import type net from "node:net";
 import type { TlsOptions } from "../config/options.js";
 import type { Client } from "./client.js";
 import type { Log } from "./log.js";
 import { opensslCiphers, opensslCurves, opensslSuiteName } from "./tls_suites.js";
 import { certificateNames } from "../auth/cert_names.js";
+
+/**
+ * node:tls, loaded with the first TLS context: a server without TLS never needs it, and an ES
+ * module import of it also builds Node's root certificate list (tls.rootCertificates) at once.
+ */
+const requireBuiltin = createRequire(import.meta.url);
+let tlsModule: typeof tls | undefined;
+function nodeTls(): typeof tls {
+  return (tlsModule ??= requireBuiltin("node:tls") as typeof tls);
+}
 
 /** nats-server's default TLS handshake timeout. */
 const DEFAULT_TIMEOUT_SECONDS = 2;
@@ -84,7 +95,7 @@ export class ServerTls {
       const cert = fs.readFileSync(o.cert);
       leaf = new X509Certificate(cert);
       notAfter = new Date(leaf.validTo);
-      context = tls.createSecureContext({
+      context = nodeTls().createSecureContext({
         cert,
         key: fs.readFileSync(o.key),
         ca: o.ca !== undefined ? fs.readFileSync(o.ca) : undefined,
@@ -115,7 +126,7 @@ export class ServerTls {
 
   /** Wrap an accepted client socket; the handshake starts when the peer's ClientHello arrives. */
   wrapClient(socket: net.Socket): tls.TLSSocket {
-    return new tls.TLSSocket(socket, {
+    return new (nodeTls().TLSSocket)(socket, {
       isServer: true,
       secureContext: this.context,
       requestCert: this.verify,
@@ -125,7 +136,7 @@ export class ServerTls {
 
   /** Wrap an HTTPS monitoring connection: same certificate, but no client certificate asked for (as nats-server). */
   wrapMonitor(socket: net.Socket): tls.TLSSocket {
-    return new tls.TLSSocket(socket, { isServer: true, secureContext: this.context, requestCert: false, rejectUnauthorized: false });
+    return new (nodeTls().TLSSocket)(socket, { isServer: true, secureContext: this.context, requestCert: false, rejectUnauthorized: false });
   }
 
   /**
@@ -205,7 +216,7 @@ export class ServerTls {
 export function clientTlsContext(o: TlsOptions | undefined): tls.SecureContext {
   const suites = opensslCiphers(o?.cipherSuites);
   try {
-    return tls.createSecureContext({
+    return nodeTls().createSecureContext({
       cert: o?.cert !== undefined ? fs.readFileSync(o.cert) : undefined,
       key: o?.key !== undefined ? fs.readFileSync(o.key) : undefined,
       ca: o?.ca !== undefined ? fs.readFileSync(o.ca) : undefined,
@@ -232,7 +243,7 @@ function curveAvailable(openssl: string): boolean {
   let ok = curveCache.get(openssl);
   if (ok === undefined) {
     try {
-      tls.createSecureContext({ ecdhCurve: openssl });
+      nodeTls().createSecureContext({ ecdhCurve: openssl });
       ok = true;
     } catch {
       ok = false;
@@ -251,7 +262,7 @@ function checkAvailable(o: TlsOptions): void {
     const own = opensslSuiteName(name);
     if (own === undefined) continue;
     try {
-      tls.createSecureContext({ ciphers: own });
+      nodeTls().createSecureContext({ ciphers: own });
     } catch {
       throw new Error(`cipher suite ${name} is not available in this build's OpenSSL (${process.versions.openssl})`);
     }
