@@ -7,10 +7,18 @@
 // the package's embedding API and the tests import, and the bin falls back to it when the
 // bundle is older than the last tsc run (see src/bin/tsnats-server.ts).
 import { rmSync, writeFileSync } from "node:fs";
-import { build } from "esbuild";
 
 // Chunk names carry a content hash: a previous build's chunks would otherwise pile up.
 rmSync("dist/src/bundle", { recursive: true, force: true });
+let build;
+try {
+  ({ build } = await import("esbuild"));
+} catch (err) {
+  if (err?.code !== "ERR_MODULE_NOT_FOUND") throw err;
+  // A checkout whose node_modules predate the devDependency: the bin runs the module tree.
+  process.stderr.write("scripts/bundle.mjs: esbuild is not installed (npm install); tsnats-server runs unbundled\n");
+  process.exit(0);
+}
 const result = await build({
   entryPoints: { server_main: "dist/src/bin/server_main.js" },
   outdir: "dist/src/bundle",
