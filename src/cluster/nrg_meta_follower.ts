@@ -219,7 +219,8 @@ export class NrgMetaFollower implements ServerService {
   private syncStreamGroups(): void {
     const sys = this.server.systemAccount;
     if (sys === undefined || this.subs.length === 0) return;
-    const wanted = new Set([...this.streams.values()].map((s) => s.group.name));
+    // A group name learnt from JSZ may be missing (an asset running no group): nothing to hear.
+    const wanted = new Set([...this.streams.values()].map((s) => s.group.name).filter((n) => /^[A-Za-z0-9_-]+$/.test(n)));
     for (const [name, g] of this.streamGroups) {
       if (wanted.has(name)) continue;
       sys.unsubscribeInternal(g.sub);
@@ -230,7 +231,7 @@ export class NrgMetaFollower implements ServerService {
       const sub = sys.subscribeInternal(nrgSubject("appendEntry", name), (_s, _r, _h, payload) => this.onStreamAppend(name, Buffer.from(payload)), undefined, "nrg-follow-stream");
       this.streamGroups.set(name, { sub, leaderId: "", term: 0, lastSeq: 0 });
     }
-    const wantedConsumers = new Set([...this.consumers.values()].map((c) => c.group.name));
+    const wantedConsumers = new Set([...this.consumers.values()].map((c) => c.group.name).filter((n) => /^[A-Za-z0-9_-]+$/.test(n)));
     for (const [name, g] of this.consumerGroups) {
       if (wantedConsumers.has(name)) continue;
       sys.unsubscribeInternal(g.sub);
