@@ -135,6 +135,8 @@ const WRITE_CACHE_KEEP = 64 * 1024;
 const SYNC_ROUNDS_IN_FLIGHT = 3;
 /** Marks above this count on one sealed block are applied by rewriting the block. */
 const REWRITE_MARKS = 2048;
+/** Delete marks at most this far apart in a cached block are written together (the bytes between rewritten as they are). */
+const MARK_RUN_GAP = 4096;
 
 export interface FileStoreOptions extends StoreOptions {
   /** The stream directory, see streamDir(). */
@@ -1646,7 +1648,45 @@ export class FileStore extends StoreBase<FileBlock> {
         if (this.rewriteBlock(b)) rewritten.add(b);
       }
     }
-    const mark = Buffer.alloc(4, 0xff);
+    // Marks close together in a block leave in one write of their span (the bytes between written
+    // as they are: from the block's cache when it holds them, else read first): a KV bucket's puts
+    // remove the previous revisions in order, one write per turn instead of one per message.
+    let runBlock: FileBlock | null = null;
+    let runStart = 0;
+    let runEnd = 0;
+    const runMarks: number[] = [];
+    const writeRun = (): void => {
+      const rb = runBlock;
+      if (rb === null) return;
+      runBlock = null;
+      const len = runEnd - runStart;
+      try {
+        const fd = this.openFd(rb);
+        const cp = runStart - rb.cacheBase;
+        if (rb.cache !== null && cp >= 0 && cp + len <= rb.cacheLen) {
+          for (const off of runMarks) rb.cache.writeUInt32LE(ST_DEL, off - rb.cacheBase);
+          this.pwrite(rb, fd, rb.cache, cp, len, runStart);
+        } else {
+          const span = Buffer.allocUnsafe(len);
+          if (this.pread(rb, fd, span, 0, len, runStart) !== len) throw new Error("short read");
+          for (const off of runMarks) span.writeUInt32LE(ST_DEL, off - runStart);
+          this.pwrite(rb, fd, span, 0, len, runStart);
+          // A cache that holds part of the span gets its marks too.
+          if (rb.cache !== null) {
+            for (const off of runMarks) {
+              const c = off - rb.cacheBase;
+              if (c >= 0 && c + 4 <= rb.cacheLen) rb.cache.writeUInt32LE(ST_DEL, c);
+            }
+          }
+        }
+      } catch (e) {
+        this.log.error(`${this.tag()}: cannot write delete marks in ${rb.path}: ${(e as Error).message}`);
+        return;
+      } finally {
+        runMarks.length = 0;
+      }
+      this.markDirty(rb);
+    };
     for (let k = 0; k < n; k++) {
       const b = B[k]!;
       const i = I[k]!;
@@ -1654,16 +1694,15 @@ export class FileStore extends StoreBase<FileBlock> {
       if (i >= b.n || b.seqs[i] !== S[k] || b.subj[i] !== null) continue;
       this.invalidateIdx(b);
       const off = b.offs[i]! + 8;
-      try {
-        this.pwrite(b, this.openFd(b), mark, 0, 4, off);
-      } catch (e) {
-        this.log.error(`${this.tag()}: cannot write delete mark in ${b.path}: ${(e as Error).message}`);
-        continue;
+      if (runBlock !== b || off < runEnd || off - runEnd > MARK_RUN_GAP) {
+        writeRun();
+        runBlock = b;
+        runStart = off;
       }
-      const cp = off - b.cacheBase;
-      if (b.cache !== null && cp >= 0 && cp + 4 <= b.cacheLen) b.cache.writeUInt32LE(ST_DEL, cp);
-      this.markDirty(b);
+      runEnd = off + 4;
+      runMarks.push(off);
     }
+    writeRun();
   }
 
   private eraseRecord(b: FileBlock, i: number): void {
