@@ -28,22 +28,11 @@ import {
 } from "../src/jetstream/nrg_entries.js";
 import { s2EncodeStream, s2EncodeBlock } from "../src/storage/s2.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
+import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { highwayHash64 } from "./helpers/highwayhash.js";
 import { startNrgCaptureCluster, type NrgCaptureCluster } from "./helpers/nrg_capture.js";
 import { takeSnapshot, restoreSnapshot } from "./helpers/snapshot.js";
-
-async function retry<T>(what: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await what();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
-}
 
 const BIG = Buffer.from("a large order line that S2 squeezes well. ".repeat(500));
 

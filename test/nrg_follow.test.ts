@@ -10,6 +10,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, AckPolicy, type JetStreamManager } from "@nats-io/jetstream";
 import { freePort, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
+import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { encodeNrgAppendEntry, encodeNrgPeerState, NrgEntryType, type NrgEntry } from "../src/cluster/nrg_wire.js";
 import { NrgEntryOp } from "../src/jetstream/nrg_entries.js";
@@ -30,18 +31,6 @@ interface Follow {
 
 async function getJson<T>(url: string): Promise<T> {
   return (await (await fetch(url)).json()) as T;
-}
-
-async function retry<T>(what: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await what();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
 }
 
 test("a tsnats server with nrg_follow follows a nats-server 2.15 cluster's meta group: leader, streams, consumers, a new leader, a deletion", { skip: referenceMissing(), timeout: 240_000 }, async () => {

@@ -22,6 +22,7 @@ import {
 } from "../src/cluster/nrg_wire.js";
 import { NrgFollowerLog } from "../src/cluster/nrg_follower_log.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
+import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { startNrgCaptureCluster, type NrgCaptureCluster, type CapturedNrg } from "./helpers/nrg_capture.js";
 
@@ -32,18 +33,6 @@ interface Jsz {
 async function jsz(c: NrgCaptureCluster, i: number): Promise<Jsz> {
   const res = await fetch(`${c.servers[i].monitorUrl}/jsz`);
   return (await res.json()) as Jsz;
-}
-
-async function retry<T>(what: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await what();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
 }
 
 describe("nats-server 2.15's RAFT messages, captured from a live cluster", { skip: referenceMissing(), timeout: 240_000 }, () => {

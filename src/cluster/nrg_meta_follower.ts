@@ -245,35 +245,29 @@ export class NrgMetaFollower implements ServerService {
   }
 
   private onConsumerAppend(group: string, payload: Buffer): void {
-    const g = this.consumerGroups.get(group);
-    if (g === undefined) return;
-    try {
-      const ae = decodeNrgAppendEntry(payload);
-      if (ae.term < g.term) return;
-      g.term = ae.term;
-      g.leaderId = ae.leader;
-      for (const e of ae.entries) {
-        const d = decodeNrgConsumerEntry(e);
-        if (d.op === "delivered" && d.deliverySequence > g.delivered.consumer) g.delivered = { consumer: d.deliverySequence, stream: d.streamSequence };
-        else if (d.op === "ack") g.acks++;
-      }
-    } catch (err) {
-      this.fail(err);
-    }
+    this.followGroup(this.consumerGroups.get(group), payload, (e, g) => {
+      const d = decodeNrgConsumerEntry(e);
+      if (d.op === "delivered" && d.deliverySequence > g.delivered.consumer) g.delivered = { consumer: d.deliverySequence, stream: d.streamSequence };
+      else if (d.op === "ack") g.acks++;
+    });
   }
 
   private onStreamAppend(group: string, payload: Buffer): void {
-    const g = this.streamGroups.get(group);
+    this.followGroup(this.streamGroups.get(group), payload, (e, g) => {
+      const d = decodeNrgStreamEntry(e);
+      if ((d.op === "msg" || d.op === "batchMsg") && d.msg.lastSequence + 1 > g.lastSeq) g.lastSeq = d.msg.lastSequence + 1;
+    });
+  }
+
+  /** A stream's or consumer's append entry: its leader and term (a deposed leader's late appends are ignored), then each entry. */
+  private followGroup<G extends { leaderId: string; term: number }>(g: G | undefined, payload: Buffer, each: (e: NrgEntry, g: G) => void): void {
     if (g === undefined) return;
     try {
       const ae = decodeNrgAppendEntry(payload);
       if (ae.term < g.term) return;
       g.term = ae.term;
       g.leaderId = ae.leader;
-      for (const e of ae.entries) {
-        const d = decodeNrgStreamEntry(e);
-        if ((d.op === "msg" || d.op === "batchMsg") && d.msg.lastSequence + 1 > g.lastSeq) g.lastSeq = d.msg.lastSequence + 1;
-      }
+      for (const e of ae.entries) each(e, g);
     } catch (err) {
       this.fail(err);
     }

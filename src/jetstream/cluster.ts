@@ -676,13 +676,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   /** On the meta leader: a server refused a committed create; its assignment (that one, not a later create of the name) goes. */
   private readonly onCreateRefused = (payload: Buffer): void => {
     if (!this.isLeader || this.node?.leaderReady !== true) return;
-    let m: { account?: unknown; name?: unknown; created?: unknown };
-    try {
-      m = JSON.parse(payload.toString()) as typeof m;
-    } catch {
-      return;
-    }
-    if (typeof m.account !== "string" || typeof m.name !== "string") return;
+    const m = assetNotice(payload);
+    if (m === undefined) return;
     const sa = this.assignment(m.account, m.name);
     if (sa === undefined || sa.created !== m.created || sa.restoring === true) return;
     this.proposeMeta({ op: "stream_del", account: m.account, name: m.name, body: "", reply: "" });
@@ -745,13 +740,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   /** On the meta leader: a restore ended on its owner. Done: the other replicas' servers join; failed: the assignment goes. */
   private readonly onRestored = (payload: Buffer): void => {
     if (!this.isLeader || this.node?.leaderReady !== true) return;
-    let m: { account?: unknown; name?: unknown; ok?: unknown };
-    try {
-      m = JSON.parse(payload.toString()) as typeof m;
-    } catch {
-      return;
-    }
-    if (typeof m.account !== "string" || typeof m.name !== "string") return;
+    const m = assetNotice(payload);
+    if (m === undefined) return;
     const sa = this.assignment(m.account, m.name);
     if (sa?.restoring !== true) return;
     const key = `${m.account}\u0000${m.name}\u0000restore`;
@@ -1331,13 +1321,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   /** A stream's group has exactly the servers of its move (its leader said so): the move ends. */
   private readonly onMoveSettled = (payload: Buffer): void => {
     if (!this.isLeader || this.node?.leaderReady !== true) return;
-    let m: { account?: unknown; name?: unknown; peers?: unknown };
-    try {
-      m = JSON.parse(payload.toString()) as typeof m;
-    } catch {
-      return;
-    }
-    if (typeof m.account !== "string" || typeof m.name !== "string" || !Array.isArray(m.peers)) return;
+    const m = assetNotice(payload);
+    if (m === undefined || !Array.isArray(m.peers)) return;
     const sa = this.assignment(m.account, m.name);
     const to = sa?.move?.peers;
     const peers = m.peers as unknown[];
@@ -1946,3 +1931,15 @@ function parseConfig(body: Buffer): Record<string, unknown> {
   }
 }
 
+/** A notice about one stream between servers (`$JSC.REFUSED`, `$JSC.RESTORED`, move settled): its account and name, and the rest unchecked. */
+function assetNotice(payload: Buffer): ({ account: string; name: string } & Record<string, unknown>) | undefined {
+  let m: unknown;
+  try {
+    m = JSON.parse(payload.toString());
+  } catch {
+    return undefined;
+  }
+  if (typeof m !== "object" || m === null) return undefined;
+  const n = m as Record<string, unknown>;
+  return typeof n.account === "string" && typeof n.name === "string" ? (n as { account: string; name: string } & Record<string, unknown>) : undefined;
+}

@@ -51,3 +51,16 @@ export async function waitUntil(cond: () => boolean, timeoutMs = 5000, what = "c
     await new Promise((r) => setTimeout(r, 5));
   }
 }
+
+/** Ask again every 250 ms while `what` throws (a request during an election gets no answer), up to `timeoutMs`. */
+export async function retry<T>(what: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await what();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
