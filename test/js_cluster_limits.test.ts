@@ -10,7 +10,8 @@ import assert from "node:assert/strict";
 import { connect, jwtAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
 import { clusterApi, type ClusterAnswer } from "./helpers/cluster_retry.js";
 import { memoryResolverConfig, newAccount, newOperator, newUser, type UserFixture } from "./helpers/jwt.js";
-import { startOperatorCluster, type OperatorClusterKind } from "./helpers/operator_cluster.js";
+import { startOperatorCluster, type OperatorClusterKind, type OperatorClusterServer } from "./helpers/operator_cluster.js";
+import type { JetStreamService } from "../src/jetstream/jetstream.js";
 
 const PAYLOAD = Buffer.alloc(100, 0x61);
 
@@ -137,7 +138,7 @@ async function refusedCreates(c: NatsConnection[], seen: string[]): Promise<void
   seen.push(`stream names: ${(names.streams ?? []).sort().join(",")}`);
 }
 
-type Scenario = (c: NatsConnection[], seen: string[]) => Promise<void>;
+type Scenario = (c: NatsConnection[], seen: string[], servers: OperatorClusterServer[]) => Promise<void>;
 
 /** Each scenario with its own clients (one per server, logged in as `login` says). */
 async function run(kind: OperatorClusterKind, common: string, scenarios: Array<[Partial<ConnectionOptions>, Scenario]>): Promise<string[] | undefined> {
@@ -150,7 +151,7 @@ async function run(kind: OperatorClusterKind, common: string, scenarios: Array<[
       const c: NatsConnection[] = [];
       for (const s of servers) c.push(await connect({ port: s.port, ...login }));
       clients.push(...c);
-      await scenario(c, seen);
+      await scenario(c, seen, servers);
     }
     return seen;
   } finally {
@@ -207,11 +208,37 @@ test("an account's jetstream block in the config (max_streams, max_file, max_mem
 });
 
 /**
- * Publishes of 2000 bytes to an R3 stream until the account's storage refuses one, each after the
- * servers told each other their bytes (1 s: how many go in at full speed depends on when those
- * reports arrive, on either server), then one of 100 bytes through another server.
+ * Wait until the servers told each other the bytes they hold of stream `name` (one copy each of
+ * `bytes`): the account's usage as JetStream account info shows it is every copy, and on tsnats
+ * (in this process) every server counts the two other servers' copies. A publish checked before
+ * the reports arrive counts too few bytes, so how many go in would depend on timing (nats-server
+ * may hold a report back for up to its usage tick under load).
  */
-async function replicatedFill(c: NatsConnection[], seen: string[]): Promise<void> {
+async function reportsHeard(nc: NatsConnection, servers: OperatorClusterServer[], name: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let seen = "";
+  for (;;) {
+    const si = JSON.parse((await nc.request(`$JS.API.STREAM.INFO.${name}`, "", { timeout: 10_000 })).string()) as { state?: { bytes: number } };
+    const bytes = si.state?.bytes ?? -1;
+    const ai = JSON.parse((await nc.request("$JS.API.INFO", "", { timeout: 10_000 })).string()) as { storage?: number };
+    const counted = servers.flatMap((s) => {
+      const js = s.embedded?.server.services.find((x) => x.name === "jetstream") as JetStreamService | undefined;
+      if (js === undefined) return [];
+      const jsa = [...js.accounts.values()].find((a) => a.streams.has(name));
+      return [jsa === undefined ? -1 : (js.cluster?.remoteBytes(jsa.account.name, "", false) ?? -1)];
+    });
+    if (bytes >= 0 && ai.storage === 3 * bytes && counted.every((n) => n === 2 * bytes)) return;
+    seen = `stream ${bytes} bytes, account info ${ai.storage}, others' bytes counted ${counted.join(",")}`;
+    if (Date.now() > deadline) assert.fail(`usage reports of ${name} not heard: ${seen}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+/**
+ * Publishes of 2000 bytes to an R3 stream until the account's storage refuses one, each once
+ * the servers told each other their bytes, then one of 100 bytes through another server.
+ */
+async function replicatedFill(c: NatsConnection[], seen: string[], servers: OperatorClusterServer[]): Promise<void> {
   const [a, b] = c as [NatsConnection, NatsConnection];
   const step = async (what: string, r: Promise<string>): Promise<void> => void seen.push(`${what}: ${await r}`);
   await step("R3 stream Q", api(a, "STREAM.CREATE.Q", stream("Q", 3, undefined)));
@@ -220,7 +247,7 @@ async function replicatedFill(c: NatsConnection[], seen: string[]): Promise<void
   for (; n < 100; n++) {
     r = await publish(a, "Q.x", Buffer.alloc(2000, 0x61));
     if (!r.startsWith("seq")) break;
-    await new Promise((res) => setTimeout(res, 1000));
+    await reportsHeard(a, servers, "Q");
   }
   const info = JSON.parse((await a.request("$JS.API.STREAM.INFO.Q", "", { timeout: 10_000 })).string()) as { state: { bytes: number } };
   seen.push(`publish to Q on N1: ${n} stored (${info.state.bytes} bytes), then ${r}`);

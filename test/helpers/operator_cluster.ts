@@ -5,12 +5,15 @@
 // or a function of the server's index (0..2) for what differs (a resolver's directory).
 import { startConfigServer } from "./config_server.js";
 import { freePort, referenceBinary, startNatsServer } from "./nats_server.js";
+import type { TestServer } from "./server.js";
 
 export type OperatorClusterKind = "2.15" | "tsnats" | "tsnats-process";
 
 export interface OperatorClusterServer {
   port: number;
   stop(): Promise<void>;
+  /** The server itself, for "tsnats" (in this process): what it holds can be read. */
+  embedded?: TestServer;
 }
 
 /** undefined for "2.15" when the reference binary is not installed. */
@@ -27,7 +30,7 @@ export async function startOperatorCluster(kind: OperatorClusterKind, common: st
       if (kind === "2.15") return startNatsServer(["-js"], conf(p, i), "2.15");
       if (kind === "tsnats-process") return startNatsServer(["-js"], conf(p, i), "tsnats");
       const srv = await startConfigServer(conf(p, i));
-      return { port: srv.port, stop: () => srv.close() };
+      return { port: srv.port, stop: () => srv.close(), embedded: srv };
     }),
   );
   const servers = started.filter((r): r is PromiseFulfilledResult<OperatorClusterServer> => r.status === "fulfilled").map((r) => r.value);
