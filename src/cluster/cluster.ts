@@ -22,6 +22,7 @@ import { COMPRESSION_S2_AUTO, needsCompression } from "./compression.js";
 import { serverInfoHead, subjectPermissionJson } from "./handshake.js";
 import { ListenerTimers } from "./timers.js";
 import { shouldReportConnectError } from "./connect_reports.js";
+import { bindHost } from "../server/bind_address.js";
 
 /** nats-server's route timings. */
 const ROUTE_CONNECT_DELAY_MS = 1000;
@@ -132,7 +133,7 @@ export class Cluster implements ServerService {
     await new Promise<void>((resolve, reject) => {
       const srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
       srv.once("error", (err) => reject(new Error(`Error listening on router port: ${this.options.port} - ${err.message}`)));
-      srv.listen({ host: this.options.host, port: this.options.port === -1 ? 0 : this.options.port }, () => {
+      srv.listen({ host: bindHost(this.options.host), port: this.options.port === -1 ? 0 : this.options.port }, () => {
         srv.removeAllListeners("error");
         srv.on("error", (err) => log.error(`Route listener error: ${err.message}`));
         this.listener = srv;

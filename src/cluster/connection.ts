@@ -27,6 +27,7 @@ import {
   selectCompressionMode,
   type CompressionSetting,
 } from "./compression.js";
+import { peerAddress } from "../server/bind_address.js";
 
 const PING = Buffer.from("PING\r\n");
 const PONG = Buffer.from("PONG\r\n");
@@ -135,7 +136,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     readonly solicited: boolean,
   ) {
     this.cid = server.newCid();
-    this.host = socket.remoteAddress ?? "";
+    this.host = peerAddress(socket.remoteAddress);
     this.port = socket.remotePort ?? 0;
     this.trace = server.log.traceEnabled;
     const o = server.options;

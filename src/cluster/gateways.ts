@@ -27,6 +27,7 @@ import { hostPort, listenUrls } from "./urls.js";
 import { serverInfoHead } from "./handshake.js";
 import { ListenerTimers } from "./timers.js";
 import { shouldReportConnectError } from "./connect_reports.js";
+import { bindHost } from "../server/bind_address.js";
 
 /** nats-server's gateway timings. */
 const DEFAULT_SOLICIT_DELAY_MS = 1000;
@@ -174,7 +175,7 @@ export class Gateways implements ServerService, RoutedReplySender {
     await new Promise<void>((resolve, reject) => {
       const srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
       srv.once("error", (err) => reject(new Error(`Error listening on gateway port: ${o.port} - ${err.message}`)));
-      srv.listen({ host: o.host, port: o.port === -1 ? 0 : o.port }, () => {
+      srv.listen({ host: bindHost(o.host), port: o.port === -1 ? 0 : o.port }, () => {
         srv.removeAllListeners("error");
         srv.on("error", (err) => log.error(`Gateway listener error: ${err.message}`));
         this.listener = srv;

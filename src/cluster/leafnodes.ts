@@ -26,6 +26,7 @@ import { isWebSocketUrl } from "../config/leafnodes.js";
 import { ListenerTimers } from "./timers.js";
 import { anyEmptyDefaultDomain, emptyDefaultDomain } from "../jetstream/default_domain.js";
 import { shouldReportConnectError } from "./connect_reports.js";
+import { bindHost } from "../server/bind_address.js";
 
 // `ws` is loaded only by a remote that dials over WebSocket (as the WebSocket listener does).
 const requireCjs = createRequire(import.meta.url);
@@ -87,7 +88,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       await new Promise<void>((resolve, reject) => {
         const srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
         srv.once("error", (err) => reject(new Error(`Error listening on leafnode port: ${o.port} - ${err.message}`)));
-        srv.listen({ host: o.host, port: o.port === -1 ? 0 : o.port }, () => {
+        srv.listen({ host: bindHost(o.host), port: o.port === -1 ? 0 : o.port }, () => {
           srv.removeAllListeners("error");
           srv.on("error", (err) => this.server.log.error(`Leafnode listener error: ${err.message}`));
           this.listener = srv;

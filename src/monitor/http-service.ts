@@ -31,6 +31,7 @@ import { buildGatewayz, buildLeafz, buildRoutez } from "./topology.js";
 import { buildMetrics } from "./metrics.js";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.js";
 import { indexPage } from "./index-page.js";
+import { bindHost } from "../server/bind_address.js";
 
 interface Reply {
   status: number;
@@ -120,7 +121,7 @@ export class MonitorHttpService implements ServerService {
   private listen(srv: net.Server, host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
       srv.once("error", (err) => reject(new Error(`Can't listen to the monitor port: ${(err as Error).message}`)));
-      srv.listen({ host, port: port < 0 ? 0 : port }, () => {
+      srv.listen({ host: bindHost(host), port: port < 0 ? 0 : port }, () => {
         srv.removeAllListeners("error");
         srv.on("error", (err) => this.server.log.error(`Monitoring listener error: ${err.message}`));
         this.listeners.push(srv);

@@ -20,6 +20,7 @@ import { stallLimitMs, type StalledPublisher } from "./stall_queue.js";
 import { AuthFailure, type AuthResult, type JwtUser, type UserLimits } from "../auth/authenticator.js";
 import type { ConnectionType } from "../auth/user_limits.js";
 import { routeRoutedReply, routedReplyFor, type GatewayReplyHolder } from "../cluster/gateway_reply.js";
+import { peerAddress } from "./bind_address.js";
 
 /**
  * What a Client needs of its connection: a TCP or TLS socket as is, or an adapter such as
@@ -195,7 +196,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     readonly connectionType: ConnectionType = "STANDARD",
   ) {
     this.account = account;
-    this.host = socket.remoteAddress ?? "";
+    this.host = peerAddress(socket.remoteAddress);
     this.port = socket.remotePort ?? 0;
     const o = server.options;
     this.trace = server.log.traceEnabled;

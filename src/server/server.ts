@@ -29,6 +29,7 @@ import { configureAccounts, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, type Account
 import { applyDefaultJsDomain, goMapText } from "../jetstream/default_domain.js";
 import type { WebSocketListener, CookieCredentials } from "./websocket.js";
 import type { WebSocketTransport } from "./websocket_transport.js";
+import { bindHost, peerAddress } from "./bind_address.js";
 
 /** A part of the server with its own lifecycle (JetStream, monitoring, system events). */
 export interface ServerService {
@@ -304,7 +305,7 @@ export class Server {
       srv.maxConnections = Number.MAX_SAFE_INTEGER;
       srv.once("error", reject);
       const port = this.options.port === -1 ? 0 : this.options.port;
-      srv.listen({ host: this.options.host, port, backlog: 4096 }, () => {
+      srv.listen({ host: bindHost(this.options.host), port, backlog: 4096 }, () => {
         srv.removeListener("error", reject);
         srv.on("error", (err) => this.log.error(`Client listener error: ${err.message}`));
         const addr = srv.address() as net.AddressInfo;
@@ -437,7 +438,7 @@ export class Server {
     // connection, unless the handshake comes first (INFO then follows over TLS). With a
     // fallback delay, a client that sends nothing in that time gets INFO the usual way.
     const infoFirst = (): void => {
-      socket.write(`INFO ${JSON.stringify(this.infoForConnection(cid, socket.remoteAddress ?? "", nonce))} \r\n`);
+      socket.write(`INFO ${JSON.stringify(this.infoForConnection(cid, peerAddress(socket.remoteAddress), nonce))} \r\n`);
       if (!this.options.allowNonTls) this.startTls(socket, cid, nonce, false);
       // allow_non_tls: the client's first byte says which it chose (0x16 begins a TLS handshake).
       else afterFirstBytes(socket, tls.timeoutMs, (first) => (first === 0x16 ? this.startTls(socket, cid, nonce, false) : this.startClient(socket, cid, nonce, true)));

@@ -21,6 +21,7 @@ import { OriginPolicy } from "./websocket_origin.js";
 import type { ConnectOptions } from "./client.js";
 import type { LeafNodes } from "../cluster/leafnodes.js";
 import { listenUrls } from "../cluster/urls.js";
+import { bindHost, peerAddress } from "./bind_address.js";
 
 /** nats-server compresses only what is larger than this. */
 const COMPRESS_THRESHOLD = 64;
@@ -178,7 +179,7 @@ export class WebSocketListener {
     return new Promise((resolve, reject) => {
       const srv = this.listener;
       srv.once("error", reject);
-      srv.listen({ host: this.host, port: o.port === -1 ? 0 : o.port, backlog: 4096 }, () => {
+      srv.listen({ host: bindHost(this.host), port: o.port === -1 ? 0 : o.port, backlog: 4096 }, () => {
         srv.removeListener("error", reject);
         srv.on("error", (err) => this.server.log.error(`websocket listener error: ${err.message}`));
         this.port = (srv.address() as net.AddressInfo).port;
@@ -255,7 +256,7 @@ export class WebSocketListener {
   }
 
   private tlsFailure(raw: net.Socket, why: string): void {
-    this.server.log.error(`websocket: http: TLS handshake error from ${raw.remoteAddress}:${raw.remotePort}: ${why}`);
+    this.server.log.error(`websocket: http: TLS handshake error from ${peerAddress(raw.remoteAddress)}:${raw.remotePort}: ${why}`);
     raw.destroy();
   }
 
@@ -289,7 +290,7 @@ export class WebSocketListener {
 
   private logHandshakeError(req: http.IncomingMessage, err: HandshakeError): void {
     const s = req.socket;
-    this.server.log.error(`${s.remoteAddress}:${s.remotePort} - websocket handshake error: ${err.message}`);
+    this.server.log.error(`${peerAddress(s.remoteAddress)}:${s.remotePort} - websocket handshake error: ${err.message}`);
   }
 
   /** RFC 6455 section 4.2.1, in nats-server's order and with its messages. */
