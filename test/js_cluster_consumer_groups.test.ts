@@ -3,115 +3,17 @@
 // ephemeral of an R3 stream are accepted (no 10036), their info shows their own replicas,
 // CONSUMER.LEADER.STEPDOWN moves their leadership, and after the server leading them is killed
 // consuming goes on from the ack floor: no acknowledged delivery comes again, none is lost.
+// Also: an R1 durable scaled to R3 and back, an idle R3 ephemeral removed, mem_storage consumers
+// kept in memory. On five servers: js_cluster_consumer_groups_move and _five.test.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { JsTestCluster } from "./helpers/js_cluster.js";
 import { startRefJsCluster } from "./helpers/ref_js_cluster.js";
 import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
-import { TAGS } from "./helpers/js_cluster_move.js";
-
-interface Info {
-  error?: { code: number; err_code: number; description: string };
-  name?: string;
-  config?: { num_replicas?: number };
-  cluster?: { leader?: string; replicas?: Array<{ name: string }> };
-  ack_floor?: { stream_seq: number };
-  [k: string]: unknown;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** The consumer's info once it names a leader (not `not`). */
-async function infoWithLeader(nc: NatsConnection, stream: string, name: string, not = ""): Promise<Info> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const a = await clusterApi<Info>(nc, `$JS.API.CONSUMER.INFO.${stream}.${name}`);
-    const leader = a.cluster?.leader ?? "";
-    if ((a.error === undefined && leader !== "" && leader !== not) || Date.now() > deadline) return a;
-    await sleep(250);
-  }
-}
-
-/** Fetches until `count` messages came (acknowledging each), across leader changes; their stream sequences. */
-async function consume(nc: NatsConnection, stream: string, name: string, count: number): Promise<number[]> {
-  const js = jetstream(nc, { timeout: 5000 });
-  const seqs: number[] = [];
-  const deadline = Date.now() + 90_000;
-  while (seqs.length < count && Date.now() < deadline) {
-    try {
-      const consumer = await js.consumers.get(stream, name);
-      for await (const m of await consumer.fetch({ max_messages: count - seqs.length, expires: 2000 })) {
-        seqs.push(m.seq);
-        await m.ackAck({ timeout: 5000 });
-      }
-    } catch {
-      await sleep(250); // no leader yet: asked again
-    }
-  }
-  return seqs;
-}
-
-interface Observed {
-  create: string[];
-  replicas: Record<string, number>;
-  stepdownMoved: Record<string, boolean>;
-  afterKill: Record<string, { seqs: number[]; ackFloor: number; replicas: number }>;
-}
-
-/** `sizes`: the stream's replicas and the durable's (fewer); the ephemeral asks for three. */
-async function scenario(urls: string[], kill: (server: string) => Promise<void>, afterKill: string[], sizes = { stream: 3, durable: 2 }): Promise<Observed> {
-  const nc = await connect({ servers: urls });
-  const out: Observed = { create: [], replicas: {}, stepdownMoved: {}, afterKill: {} };
-  try {
-    const jsm = await jetstreamManager(nc, { timeout: 5000, checkAPI: false });
-    const s = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.G", { name: "G", subjects: ["g.>"], num_replicas: sizes.stream });
-    assert.equal(s.error, undefined, JSON.stringify(s.error));
-    for (let i = 1; i <= 20; i++) await clusterPublish(nc, "g.x", `m${i}`);
-    const dn = `D${sizes.durable}`;
-    const d2 = await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.G.${dn}`, { stream_name: "G", config: { durable_name: dn, ack_policy: "explicit", num_replicas: sizes.durable } });
-    out.create.push(d2.error === undefined ? `${dn} ok r=${d2.config?.num_replicas}` : `${dn} ${d2.error.err_code}`);
-    let eph = "";
-    try {
-      const ci = await jsm.consumers.add("G", { ack_policy: AckPolicy.Explicit, num_replicas: 3, inactive_threshold: 120_000_000_000 });
-      eph = ci.name;
-      out.create.push(`ephemeral ok r=${ci.config.num_replicas}`);
-    } catch (err) {
-      out.create.push(`ephemeral ${(err as Error).message}`);
-    }
-    if (d2.error !== undefined || eph === "") return out;
-    const names: Record<string, string> = { [dn]: dn, E3: eph };
-    for (const [label, name] of Object.entries(names)) {
-      const before = await infoWithLeader(nc, "G", name);
-      out.replicas[label] = before.cluster?.replicas?.length ?? 0;
-      const sd = await clusterApi<Info>(nc, `$JS.API.CONSUMER.LEADER.STEPDOWN.G.${name}`, {});
-      assert.equal(sd.error, undefined, JSON.stringify(sd.error));
-      const after = await infoWithLeader(nc, "G", name, before.cluster?.leader);
-      out.stepdownMoved[label] = after.cluster?.leader !== before.cluster?.leader;
-    }
-    // Ten acknowledged on each, then the server leading each consumer is killed (one at a time).
-    for (const [label, name] of Object.entries(names)) {
-      const first = await consume(nc, "G", name, 10);
-      assert.deepEqual(first, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], label);
-    }
-    // The server leading the R3 ephemeral is killed: it goes on with the two others. (An R2
-    // consumer of nats-server stops when one of its two servers is gone; tsnats keeps it on all
-    // of its stream's servers, so there it goes on too: checked for tsnats only.)
-    await kill((await infoWithLeader(nc, "G", eph)).cluster?.leader ?? "");
-    for (const label of afterKill) {
-      const name = names[label];
-      const rest = await consume(nc, "G", name, 10);
-      const info = await infoWithLeader(nc, "G", name);
-      out.afterKill[label] = { seqs: rest, ackFloor: info.ack_floor?.stream_seq ?? -1, replicas: info.cluster?.replicas?.length ?? 0 };
-    }
-  } finally {
-    await nc.close();
-  }
-  return out;
-}
+import { consume, infoWithLeader, scenario, sleep, waitUntilHeld, type Info, type Observed } from "./helpers/js_cluster_consumer_groups.js";
 
 test("R2 durable and R3 ephemeral of an R3 stream: own replicas, stepdown, leader killed, as nats-server 2.15", { timeout: 600_000 }, async () => {
   const c = await JsTestCluster.start(3);
@@ -179,7 +81,7 @@ async function scaling(urls: string[], held?: (stream: string, name: string) => 
     const deadline = Date.now() + 60_000;
     let info = await infoWithLeader(nc, "U", "C");
     while ((info.cluster?.replicas?.length ?? 0) < 2 && Date.now() < deadline) {
-      await sleep(250);
+      await sleep(100);
       info = await infoWithLeader(nc, "U", "C");
     }
     out.infos.push(describe(info));
@@ -189,7 +91,7 @@ async function scaling(urls: string[], held?: (stream: string, name: string) => 
     assert.equal(down.error, undefined, JSON.stringify(down.error));
     info = await infoWithLeader(nc, "U", "C");
     while ((info.cluster?.replicas?.length ?? 0) > 0 && Date.now() < deadline) {
-      await sleep(250);
+      await sleep(100);
       info = await infoWithLeader(nc, "U", "C");
     }
     out.infos.push(describe(info));
@@ -200,14 +102,6 @@ async function scaling(urls: string[], held?: (stream: string, name: string) => 
     await nc.close();
   }
   return out;
-}
-
-async function waitUntilHeld(held: () => string[], count: number, what: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (held().length !== count) {
-    if (Date.now() > deadline) assert.fail(`${what}: ${held().join(", ")}`);
-    await sleep(100);
-  }
 }
 
 test("an R1 durable scaled up to R3 and down again by updates keeps its ack floor, as nats-server 2.15", { timeout: 600_000 }, async () => {
@@ -256,7 +150,7 @@ async function idleEphemeral(urls: string[]): Promise<{ created: string; gone: s
     while (gone === "" && Date.now() < deadline) {
       const a = await clusterApi<Info>(nc, `$JS.API.CONSUMER.INFO.I.${e.name}`);
       if (a.error !== undefined) gone = `${a.error.err_code}`;
-      else await sleep(500);
+      else await sleep(200);
     }
     return { created, gone };
   } finally {
@@ -335,120 +229,3 @@ test("a replicated consumer with mem_storage keeps its state in memory on every 
   }
 });
 
-/** An R1 ephemeral of an R1 and an R2 stream moved to other servers by a placement update: its state afterwards and what it delivers. */
-async function ephemeralThroughMove(urls: string[], prefix: string): Promise<Record<string, { before: number[]; floor: number; after: number[] }>> {
-  const nc = await connect({ servers: urls });
-  const out: Record<string, { before: number[]; floor: number; after: number[] }> = {};
-  try {
-    for (const replicas of [1, 2]) {
-      const name = `MV${replicas}`;
-      const cfg = { name, subjects: [`mv${replicas}.>`], num_replicas: replicas };
-      const s = await clusterApi<Info>(nc, `$JS.API.STREAM.CREATE.${name}`, { ...cfg, placement: { tags: ["zone:a"] } });
-      assert.equal(s.error, undefined, JSON.stringify(s.error));
-      for (let i = 1; i <= 5; i++) await clusterPublish(nc, `mv${replicas}.x`, `m${i}`);
-      const e = await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.${name}`, { stream_name: name, config: { ack_policy: "explicit", inactive_threshold: 600_000_000_000 } });
-      assert.equal(e.error, undefined, JSON.stringify(e.error));
-      const eph = e.name ?? "";
-      const before = await consume(nc, name, eph, 2);
-      const u = await clusterApi<Info>(nc, `$JS.API.STREAM.UPDATE.${name}`, { ...cfg, placement: { tags: ["zone:b"] } });
-      assert.equal(u.error, undefined, JSON.stringify(u.error));
-      const zoneB = [`${prefix}3`, `${prefix}4`];
-      let last = "";
-      await waitForMove(
-        async () => {
-          const a = await clusterApi<MoveInfo>(nc, `$JS.API.STREAM.INFO.${name}`).catch(() => undefined);
-          const servers = [a?.cluster?.leader ?? "", ...(a?.cluster?.replicas ?? []).map((r) => r.name)];
-          last = JSON.stringify(a?.cluster);
-          return a?.cluster?.desired === undefined && servers.length === replicas && servers.every((x) => zoneB.includes(x)) && a?.state?.messages === 5;
-        },
-        () => last,
-      );
-      const info = await infoWithLeader(nc, name, eph);
-      const after = await consume(nc, name, eph, 3);
-      out[name] = { before, floor: info.ack_floor?.stream_seq ?? -1, after };
-    }
-  } finally {
-    await nc.close();
-  }
-  return out;
-}
-
-type MoveInfo = Info & { cluster?: { leader?: string; replicas?: Array<{ name: string }>; desired?: unknown }; state?: { messages: number } };
-
-async function waitForMove(done: () => Promise<boolean>, seen: () => string): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  while (!(await done())) {
-    if (Date.now() > deadline) assert.fail(`the stream did not move to zone b: ${seen()}`);
-    await sleep(250);
-  }
-}
-
-test("an ephemeral consumer moves with its R1 or R2 stream and keeps its ack floor, as nats-server 2.15", { timeout: 600_000 }, async () => {
-  const c = await JsTestCluster.start(5, "JSC", { serverTags: TAGS });
-  let ours: Record<string, { before: number[]; floor: number; after: number[] }>;
-  try {
-    await c.metaLeader(60_000);
-    ours = await ephemeralThroughMove(
-      c.members.map((m) => m.url),
-      "S",
-    );
-  } finally {
-    await c.stop();
-  }
-  const kept = { before: [1, 2], floor: 2, after: [3, 4, 5] };
-  assert.deepEqual(ours, { MV1: kept, MV2: kept });
-  const ref = await startRefJsCluster(5, "REF", { serverTags: ["S1", "S2", "S3", "S4", "S5"].map((s) => TAGS[s] ?? []) });
-  if (ref === undefined) return;
-  try {
-    assert.deepEqual(await ephemeralThroughMove(ref.urls, "N"), ours);
-  } finally {
-    await ref.stop();
-  }
-});
-
-test("R3 durable and R3 ephemeral of an R5 stream on five servers: own replicas, stepdown, leader killed, as nats-server 2.15", { timeout: 600_000 }, async () => {
-  const c = await JsTestCluster.start(5);
-  let ours: Observed;
-  try {
-    await c.metaLeader(60_000);
-    ours = await scenario(
-      c.members.map((m) => m.url),
-      (server) => c.stopMember(server),
-      ["E3", "D3"],
-      { stream: 5, durable: 3 },
-    );
-  } finally {
-    await c.stop();
-  }
-  const rest = [11, 12, 13, 14, 15, 16, 17, 18, 19, 20];
-  assert.deepEqual(ours.create, ["D3 ok r=3", "ephemeral ok r=3"]);
-  assert.deepEqual(ours.replicas, { D3: 2, E3: 2 });
-  assert.deepEqual(ours.stepdownMoved, { D3: true, E3: true });
-  for (const k of ["D3", "E3"]) {
-    assert.deepEqual(ours.afterKill[k]?.seqs, rest, k);
-    assert.equal(ours.afterKill[k]?.ackFloor, 20, k);
-  }
-  const ref = await startRefJsCluster(5);
-  if (ref === undefined) return;
-  let theirs: Observed;
-  try {
-    // Both survive there too: an R3 group loses at most one of its servers.
-    theirs = await scenario(
-      ref.urls,
-      async (server) => {
-        await ref.servers[Number(server.slice(1)) - 1].stop();
-      },
-      ["E3", "D3"],
-      { stream: 5, durable: 3 },
-    );
-  } finally {
-    await ref.stop();
-  }
-  assert.deepEqual(ours.create, theirs.create);
-  assert.deepEqual(ours.replicas, theirs.replicas);
-  assert.deepEqual(ours.stepdownMoved, theirs.stepdownMoved);
-  for (const k of ["D3", "E3"]) {
-    assert.deepEqual(ours.afterKill[k]?.seqs, theirs.afterKill[k]?.seqs, k);
-    assert.equal(ours.afterKill[k]?.ackFloor, theirs.afterKill[k]?.ackFloor, k);
-  }
-});
