@@ -1113,8 +1113,12 @@ export class Consumer {
         if (this.stream.cfg.retention !== "limits") this.stream.checkRetention(sseq, undefined);
       }
     }
-    // Double-ack: the client waits for an (empty) confirmation.
-    if (reply !== "") this.stream.jsa.account.publishOnce(reply, undefined, EMPTY);
+    // Double-ack: the client waits for an (empty) confirmation; of a replicated consumer once
+    // the change is committed by the stream's group (a confirmed ack survives this leader's loss).
+    if (reply === "") return;
+    const replica = this.stream.replica;
+    if (replica !== undefined && this.replicated && !replica.applying) replica.confirmAfterCommit(reply);
+    else this.stream.jsa.account.publishOnce(reply, undefined, EMPTY);
   }
 
   private ack(sseq: number, dseq: number, dc: number): void {

@@ -64,6 +64,8 @@ const HEARTBEAT_MS = 300;
 const COMMIT_NOTICE_MS = 20;
 /** Bytes of the `applied` file's record: a log index (at most 16 digits), spaces, a newline. */
 const APPLIED_WIDTH = 24;
+/** The body of an ack confirmation. */
+const NO_BYTES = Buffer.alloc(0);
 /** Messages a leader holds while it waits for earlier proposals (or for readiness). */
 const MAX_HELD = 100_000;
 /** The headers start of every header the publish checks look at. */
@@ -965,6 +967,35 @@ export class StreamReplica implements RaftStateMachine {
 
   private consumerOps: Array<{ name: string; c: ConsumerOp }> = [];
   private consumerOpsScheduled = false;
+
+  /**
+   * Ack confirmations (the empty replies of double acks) of replicated consumers, sent once the
+   * changes made before them commit, as nats-server confirms an ack of a replicated consumer once
+   * replicated: a confirmed ack is not lost with this leader. Those of changes not yet proposed,
+   * then by the log index of the entry carrying them. Dropped when leadership is lost (the
+   * client's ack request times out and it acks again).
+   */
+  private unproposedConfirms: string[] = [];
+  private readonly confirmsAt = new Map<number, string[]>();
+
+  /** Reply to `reply` (an ack confirmation) once this leader's consumer changes so far are committed. */
+  confirmAfterCommit(reply: string): void {
+    if (!this.node.isLeader) return;
+    if (this.consumerOps.length > 0) {
+      this.unproposedConfirms.push(reply);
+      return;
+    }
+    // No change of its own (an ack again): after this leader's last change still uncommitted.
+    let last = -1;
+    for (const i of this.ownConsumerEntries.keys()) if (i > last) last = i;
+    if (last < 0) {
+      this.stream.jsa.account.publishOnce(reply, undefined, NO_BYTES);
+      return;
+    }
+    const list = this.confirmsAt.get(last);
+    if (list === undefined) this.confirmsAt.set(last, [reply]);
+    else list.push(reply);
+  }
   /**
    * The consumer changes this member proposed as leader, by log index: it applied them when it
    * made them, so it must not apply them again when they commit (a delivery would count twice).
@@ -977,11 +1008,14 @@ export class StreamReplica implements RaftStateMachine {
     const list = this.consumerOps;
     if (list.length === 0) return;
     this.consumerOps = [];
+    const confirms = this.unproposedConfirms;
+    this.unproposedConfirms = [];
     if (!this.node.isLeader) return;
     try {
       const bytes = encodeConsumerOps(KIND_CONSUMERS, list);
       const entry = bytes !== undefined ? { index: this.node.propose(bytes), data: bytes } : this.proposeOp(list.length === 1 ? { op: "consumer", name: list[0].name, c: list[0].c } : { op: "consumers", list });
       this.ownConsumerEntries.set(entry.index, entry.data);
+      if (confirms.length > 0) this.confirmsAt.set(entry.index, confirms);
     } catch {
       // no room or no longer the leader: the other members miss these changes (an ack is redelivered at worst)
     }
@@ -1072,6 +1106,8 @@ export class StreamReplica implements RaftStateMachine {
   private lostLeadership(): void {
     this.stream.sourcing?.stop(true);
     this.appliedWaiters = [];
+    this.unproposedConfirms = [];
+    this.confirmsAt.clear();
     this.pending.clear();
     this.held = [];
     this.heldHead = 0;
@@ -1092,6 +1128,7 @@ export class StreamReplica implements RaftStateMachine {
     } finally {
       this.applying = false;
     }
+    if (this.confirmsAt.size > 0) this.sendConfirms(index);
     if (this.heldHead < this.held.length && index >= this.lastProposed) this.drainHeld();
     if (this.appliedWaiters.length > 0 && index >= this.appliedWaiters[0].index) this.runAppliedWaiters(index);
   }
@@ -1299,6 +1336,15 @@ export class StreamReplica implements RaftStateMachine {
         this.appliedWriteScheduled = false;
         this.writeApplied();
       });
+    }
+  }
+
+  /** The ack confirmations waiting for entries up to `index`, now committed. */
+  private sendConfirms(index: number): void {
+    for (const [at, replies] of this.confirmsAt) {
+      if (at > index) continue;
+      this.confirmsAt.delete(at);
+      for (const reply of replies) this.stream.jsa.account.publishOnce(reply, undefined, NO_BYTES);
     }
   }
 
