@@ -215,32 +215,28 @@ export class NrgMetaFollower implements ServerService {
     }
   }
 
-  /** Listen to the groups of the streams followed, and to no other. */
+  /** Listen to the groups of the streams and consumers followed, and to no other. */
   private syncStreamGroups(): void {
     const sys = this.server.systemAccount;
     if (sys === undefined || this.subs.length === 0) return;
+    // Appends are decoded on arrival and not kept: their payload needs no copy.
+    this.syncGroups(sys, this.streamGroups, [...this.streams.values()], "nrg-follow-stream", (name, payload) => this.onStreamAppend(name, payload), () => ({ leaderId: "", term: 0, lastSeq: 0 }));
+    this.syncGroups(sys, this.consumerGroups, [...this.consumers.values()], "nrg-follow-consumer", (name, payload) => this.onConsumerAppend(name, payload), () => ({ leaderId: "", term: 0, delivered: { consumer: 0, stream: 0 }, acks: 0 }));
+  }
+
+  /** Subscribe to the appends of each asset's group, unsubscribe from groups no longer followed. */
+  private syncGroups<G extends { sub: Subscription }>(sys: NonNullable<Server["systemAccount"]>, groups: Map<string, G>, assets: { group: NrgRaftGroup }[], name: string, onAppend: (group: string, payload: Buffer) => void, fresh: () => Omit<G, "sub">): void {
     // A group name learnt from JSZ may be missing (an asset running no group): nothing to hear.
-    const wanted = new Set([...this.streams.values()].map((s) => s.group.name).filter((n) => /^[A-Za-z0-9_-]+$/.test(n)));
-    for (const [name, g] of this.streamGroups) {
-      if (wanted.has(name)) continue;
+    const wanted = new Set(assets.map((a) => a.group.name).filter((n) => /^[A-Za-z0-9_-]+$/.test(n)));
+    for (const [group, g] of groups) {
+      if (wanted.has(group)) continue;
       sys.unsubscribeInternal(g.sub);
-      this.streamGroups.delete(name);
+      groups.delete(group);
     }
-    for (const name of wanted) {
-      if (this.streamGroups.has(name)) continue;
-      const sub = sys.subscribeInternal(nrgSubject("appendEntry", name), (_s, _r, _h, payload) => this.onStreamAppend(name, Buffer.from(payload)), undefined, "nrg-follow-stream");
-      this.streamGroups.set(name, { sub, leaderId: "", term: 0, lastSeq: 0 });
-    }
-    const wantedConsumers = new Set([...this.consumers.values()].map((c) => c.group.name).filter((n) => /^[A-Za-z0-9_-]+$/.test(n)));
-    for (const [name, g] of this.consumerGroups) {
-      if (wantedConsumers.has(name)) continue;
-      sys.unsubscribeInternal(g.sub);
-      this.consumerGroups.delete(name);
-    }
-    for (const name of wantedConsumers) {
-      if (this.consumerGroups.has(name)) continue;
-      const sub = sys.subscribeInternal(nrgSubject("appendEntry", name), (_s, _r, _h, payload) => this.onConsumerAppend(name, Buffer.from(payload)), undefined, "nrg-follow-consumer");
-      this.consumerGroups.set(name, { sub, leaderId: "", term: 0, delivered: { consumer: 0, stream: 0 }, acks: 0 });
+    for (const group of wanted) {
+      if (groups.has(group)) continue;
+      const sub = sys.subscribeInternal(nrgSubject("appendEntry", group), (_s, _r, _h, payload) => onAppend(group, payload), undefined, name);
+      groups.set(group, { ...fresh(), sub } as G);
     }
   }
 

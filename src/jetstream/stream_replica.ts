@@ -361,7 +361,6 @@ export class StreamReplica implements RaftStateMachine {
    * with their state (nats-server 2.15 moves ephemerals with their stream too).
    */
   handOverSingleReplicaConsumers(): void {
-    const sys = this.stream.jsa.service.server.systemAccount;
     for (const c of [...this.stream.consumers.values()]) {
       if (c.replicated || c.cfg.direct === true) continue;
       // It stops here at once (two copies would both deliver); sent again on the next call.
@@ -369,7 +368,12 @@ export class StreamReplica implements RaftStateMachine {
       this.stream.consumers.delete(c.name);
       c.stop(false);
     }
-    for (const sc of this.handedOver.values()) sys?.publish(`$JSC.ADOPT.${this.group}`, "", undefined, Buffer.from(JSON.stringify(sc)));
+    for (const sc of this.handedOver.values()) this.askLeaderToAdopt(sc);
+  }
+
+  /** Ask the group's leader (whichever server it is) to take a consumer in, with its state: `adopt` below. */
+  private askLeaderToAdopt(sc: SnapshotConsumer): void {
+    this.stream.jsa.service.server.systemAccount?.publish(`$JSC.ADOPT.${this.group}`, "", undefined, Buffer.from(JSON.stringify(sc)));
   }
 
   /** The single-replica consumers this server handed over (a move leaves it), kept to send again. */
@@ -421,7 +425,7 @@ export class StreamReplica implements RaftStateMachine {
         continue;
       }
       const sc = snapshotConsumerOf(c);
-      if (!this.node.isLeader) this.stream.jsa.service.server.systemAccount?.publish(`$JSC.ADOPT.${this.group}`, "", undefined, Buffer.from(JSON.stringify(sc)));
+      if (!this.node.isLeader) this.askLeaderToAdopt(sc);
       else {
         try {
           this.proposeOp({ op: "adopt", sc });
