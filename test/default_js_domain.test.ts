@@ -112,7 +112,8 @@ describe("default_js_domain across a leaf connection", () => {
       conns.push(nh);
       // No domain given by the client: the leaf's mappings send the request to the hub's domain.
       // The leaf's interest in replies must have reached the hub first: retry until it has.
-      const jsm = await jetstreamManager(nl, { timeout: 2000 });
+      // checkAPI off: the manager's own account-info probe would not be retried.
+      const jsm = await jetstreamManager(nl, { timeout: 2000, checkAPI: false });
       let info;
       for (let i = 0; info === undefined; i++) {
         try {
@@ -144,7 +145,8 @@ describe("default_js_domain across a leaf connection", () => {
       servers.push(hub);
       const nl = await startLeaf(line, leafNodesOf(hub.server)?.port as number, "");
       await waitUntil(() => (leafNodesOf(hub.server)?.all.size ?? 0) === 1, 20_000, "the leaf connection");
-      const jsm = await jetstreamManager(nl, { timeout: 2000 });
+      // checkAPI off: the manager's own account-info probe would not be retried.
+      const jsm = await jetstreamManager(nl, { timeout: 2000, checkAPI: false });
       let info;
       for (let i = 0; info === undefined; i++) {
         try {
