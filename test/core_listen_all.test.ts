@@ -35,10 +35,22 @@ interface Seen {
   connzIps: string[];
   monitor6: number;
   localOnly6: unknown;
+  /** The ports file's lists, ports left out. */
+  ports: Record<string, string[] | undefined>;
+  localPorts: Record<string, string[] | undefined>;
+}
+
+/** A ports file's URL lists with the (random) ports replaced by "P". */
+function portsShape(ports: Record<string, string[] | undefined>): Record<string, string[] | undefined> {
+  const out: Record<string, string[] | undefined> = {};
+  for (const key of ["nats", "monitoring", "cluster", "websocket"]) out[key] = ports[key]?.map((u) => u.replace(/:\d+$/, ":P"));
+  return out;
 }
 
 async function observe(line: "tsnats" | "2.15"): Promise<Seen> {
-  const all: ReferenceServer = await startNatsServer(["-a", "0.0.0.0", "-m", "-1"], undefined, line);
+  // Routes and websocket on every address too: the ports file lists each interface's addresses.
+  const listeners = 'cluster { name: C, listen: "0.0.0.0:-1" }\nwebsocket { listen: "0.0.0.0:-1", no_tls: true }\n';
+  const all: ReferenceServer = await startNatsServer(["-a", "0.0.0.0", "-m", "-1"], listeners, line);
   const local: ReferenceServer = await startNatsServer([], undefined, line);
   try {
     const info4 = await firstInfo("127.0.0.1", all.port);
@@ -56,6 +68,8 @@ async function observe(line: "tsnats" | "2.15"): Promise<Seen> {
       monitor6: (await fetch(`http://[::1]:${mport}/healthz`)).status,
       // -a 127.0.0.1 stays IPv4 only.
       localOnly6: await firstInfo("::1", local.port),
+      ports: portsShape(all.ports as Record<string, string[]>),
+      localPorts: portsShape(local.ports as Record<string, string[]>),
     };
   } finally {
     await all.stop();
@@ -63,8 +77,13 @@ async function observe(line: "tsnats" | "2.15"): Promise<Seen> {
   }
 }
 
-test("-a 0.0.0.0 takes IPv4 and IPv6 clients on one port and shows IPv4 peers unmapped, as nats-server 2.15", { skip, timeout: 60_000 }, async () => {
+test("-a 0.0.0.0 takes IPv4 and IPv6 clients on one port, shows IPv4 peers unmapped and lists every interface's addresses in the ports file, as nats-server 2.15", { skip, timeout: 60_000 }, async () => {
   const [ts, ref] = await Promise.all([observe("tsnats"), observe("2.15")]);
-  assert.deepEqual(ref, { info4: "127.0.0.1", info6: "::1", connzIps: ["127.0.0.1", "::1"], monitor6: 200, localOnly6: "ECONNREFUSED" });
+  const { ports, localPorts, ...seen } = ref;
+  assert.deepEqual(seen, { info4: "127.0.0.1", info6: "::1", connzIps: ["127.0.0.1", "::1"], monitor6: 200, localOnly6: "ECONNREFUSED" });
+  // Every interface's addresses, loopback first; -a 127.0.0.1 lists that address alone.
+  assert.deepEqual(ports.nats?.slice(0, 2), ["nats://127.0.0.1:P", "nats://[::1]:P"]);
+  assert.deepEqual(ports.websocket?.slice(0, 2), ["ws://127.0.0.1:P", "ws://[::1]:P"]);
+  assert.deepEqual(localPorts, { nats: ["nats://127.0.0.1:P"], monitoring: undefined, cluster: undefined, websocket: undefined });
   assert.deepEqual(ts, ref);
 });

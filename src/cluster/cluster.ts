@@ -17,7 +17,7 @@ import { newNonce } from "../auth/authenticator.js";
 import type { Account } from "../server/account.js";
 import { Route, GOSSIP_DEFAULT, GOSSIP_DISABLED, GOSSIP_OVERRIDE, type RouteInfo, type RouteType } from "./route.js";
 import { RouteInterest } from "./interest.js";
-import { clientConnectUrls, hostPort } from "./urls.js";
+import { clientConnectUrls, hostPort, portsFileUrls } from "./urls.js";
 import { COMPRESSION_S2_AUTO, needsCompression } from "./compression.js";
 import { serverInfoHead, subjectPermissionJson } from "./handshake.js";
 import { ListenerTimers } from "./timers.js";
@@ -241,8 +241,7 @@ export class Cluster implements ServerService {
    */
   private updatePortsFile(): void {
     const x = this.server.portsFileExtras;
-    const host = this.options.host === "0.0.0.0" || this.options.host === "::" ? "127.0.0.1" : this.options.host;
-    x.cluster = [`nats://${hostPort(host, this.port)}`];
+    x.cluster = portsFileUrls("nats", this.options.host, this.port);
     x.cluster_name = [this.clusterName];
     x.cluster_peers = this.peers().map((p) => p.url);
     this.server.writePortsFile();

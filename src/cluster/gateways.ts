@@ -23,7 +23,7 @@ import { GatewayInterest, type Tally } from "./gateway_interest.js";
 import { GW_HASH_LEN, GW_REPLY_PREFIX, OLD_GW_REPLY_PREFIX, isGatewayRoutedSubject, plainOfRouted, type RoutedReplySender } from "./gateway_reply.js";
 import { clusterOf, type Cluster } from "./cluster.js";
 import type { Route, RouteInfo } from "./route.js";
-import { hostPort, listenUrls } from "./urls.js";
+import { hostPort, listenUrls, portsFileUrls } from "./urls.js";
 import { serverInfoHead } from "./handshake.js";
 import { ListenerTimers } from "./timers.js";
 import { shouldReportConnectError } from "./connect_reports.js";
@@ -193,8 +193,7 @@ export class Gateways implements ServerService, RoutedReplySender {
     const cluster = clusterOf(this.server);
     if (cluster !== undefined) this.hookCluster(cluster);
     const x = this.server.portsFileExtras;
-    const host = o.host === "0.0.0.0" || o.host === "::" ? "127.0.0.1" : o.host;
-    x.gateway = [`nats://${hostPort(host, this.port)}`];
+    x.gateway = portsFileUrls("nats", o.host, this.port);
   }
 
   /** Once every listener is up: solicit the configured gateways after a delay (the cluster forms first). */

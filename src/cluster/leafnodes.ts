@@ -17,7 +17,7 @@ import { LeafConnection, LDS_PREFIX, credentialsOf, type LeafConnect, type LeafR
 import { passwordMatches, serverInfoHead } from "./handshake.js";
 import { LeafInterest } from "./interest.js";
 import { clusterOf } from "./cluster.js";
-import { hostPort, listenUrls } from "./urls.js";
+import { hostPort, listenUrls, portsFileUrls } from "./urls.js";
 import { ServerTls } from "../server/tls.js";
 import type { RoutedReplySender } from "./gateway_reply.js";
 import { WebSocketTransport } from "../server/websocket_transport.js";
@@ -101,8 +101,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
           resolve();
         });
       });
-      const host = o.host === "0.0.0.0" || o.host === "::" ? "127.0.0.1" : o.host;
-      this.server.portsFileExtras.leafnodes = [`nats-leaf://${hostPort(host, this.port)}`];
+      this.server.portsFileExtras.leafnodes = portsFileUrls("nats-leaf", o.host, this.port);
       this.ownUrl = listenUrls(o.advertise, o.host, this.port)[0] ?? "";
       for (const u of listenUrls(o.advertise, o.host, this.port)) this.clusterUrls.set(u, 1);
       const cluster = clusterOf(this.server);

@@ -37,6 +37,25 @@ export function listenUrls(advertise: string | undefined, host: string, port: nu
   return [hostPort(host, port)];
 }
 
+/** Whether a listen host means every interface. */
+export function listensEverywhere(host: string): boolean {
+  return host === "" || host === "0.0.0.0" || host === "::";
+}
+
+/**
+ * A listener's URLs as the ports file lists them (nats-server's portsInfo): on every interface,
+ * each address of every interface in the system's order, loopback and link-local included (so
+ * 127.0.0.1 comes first); else the listen host alone.
+ */
+export function portsFileUrls(scheme: string, host: string, port: number): string[] {
+  if (!listensEverywhere(host)) return [`${scheme}://${hostPort(host, port)}`];
+  const out: string[] = [];
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) out.push(`${scheme}://${hostPort(a.address, port)}`);
+  }
+  return out.length > 0 ? out : [`${scheme}://127.0.0.1:${port}`];
+}
+
 /** This server's client URLs (for connect_urls). */
 export function clientConnectUrls(server: Server): string[] {
   return listenUrls(server.options.clientAdvertise, server.options.host, server.port);

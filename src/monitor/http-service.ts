@@ -32,6 +32,7 @@ import { buildMetrics } from "./metrics.js";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.js";
 import { indexPage } from "./index-page.js";
 import { bindHost } from "../server/bind_address.js";
+import { hostPort, portsFileUrls } from "../cluster/urls.js";
 
 interface Reply {
   status: number;
@@ -86,7 +87,7 @@ export class MonitorHttpService implements ServerService {
       const srv = http.createServer((req, res) => this.handle(req, res));
       const port = await this.listen(srv, o.httpHost, o.httpPort);
       this.monitor.httpPort = port;
-      urls.push(`http://${advertisedHost(o.httpHost)}:${port}`);
+      urls.push(...portsFileUrls("http", o.httpHost, port));
       this.server.log.info(`Starting http monitor on ${hostPort(o.httpHost, port)}`);
     }
     if (o.httpsPort !== 0) {
@@ -111,7 +112,7 @@ export class MonitorHttpService implements ServerService {
       });
       const port = await this.listen(srv, o.httpHost, o.httpsPort);
       this.monitor.httpsPort = port;
-      urls.push(`https://${advertisedHost(o.httpHost)}:${port}`);
+      urls.push(...portsFileUrls("https", o.httpHost, port));
       this.server.log.info(`Starting https monitor on ${hostPort(o.httpHost, port)}`);
     }
     // Written into the ports file, which the server writes after services have started.
@@ -185,11 +186,3 @@ export class MonitorHttpService implements ServerService {
   }
 }
 
-function advertisedHost(host: string): string {
-  if (host === "" || host === "0.0.0.0" || host === "::") return "127.0.0.1";
-  return host.includes(":") ? `[${host}]` : host;
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}

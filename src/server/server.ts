@@ -30,6 +30,7 @@ import { applyDefaultJsDomain, goMapText } from "../jetstream/default_domain.js"
 import type { WebSocketListener, CookieCredentials } from "./websocket.js";
 import type { WebSocketTransport } from "./websocket_transport.js";
 import { bindHost, peerAddress } from "./bind_address.js";
+import { portsFileUrls } from "../cluster/urls.js";
 
 /** A part of the server with its own lifecycle (JetStream, monitoring, system events). */
 export interface ServerService {
@@ -332,9 +333,8 @@ export class Server {
   writePortsFile(): void {
     const dir = this.options.portsFileDir;
     if (!dir || !this.listenersReady || this.shuttingDown) return;
-    const advertised = this.options.host === "0.0.0.0" || this.options.host === "::" ? "127.0.0.1" : this.options.host;
-    const data: Record<string, string[]> = { nats: [`nats://${advertised}:${this.port}`], ...this.portsFileExtras };
-    if (this.websocket !== undefined) data.websocket = [this.websocket.url];
+    const data: Record<string, string[]> = { nats: portsFileUrls("nats", this.options.host, this.port), ...this.portsFileExtras };
+    if (this.websocket !== undefined) data.websocket = portsFileUrls(this.websocket.scheme, this.websocket.host, this.websocket.port);
     const base = path.basename(process.argv[1] ?? "nats-server").replace(/\.js$/, "");
     // Client test harnesses look for nats-server_<pid>.ports; keep that name.
     const file = path.join(dir, `${base.startsWith("tsnats") ? "nats-server" : base}_${process.pid}.ports`);
