@@ -269,10 +269,14 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   private onData(chunk: Buffer): void {
     if (this.closed) return;
     this.lastActivity = Date.now();
+    const server = this.server;
+    server.readStarted();
     try {
       this.parseInput(chunk);
     } catch (err) {
       this.failOnInput(err);
+    } finally {
+      server.readDone();
     }
   }
 

@@ -313,7 +313,9 @@ export class Parser implements JoinedInputParser {
     }
     const subject = decodeToken(buf, start, end);
     if (n <= last.length) {
-      buf.copy(last, 0, start, end);
+      // A byte loop: Buffer.copy of a range allocates a view of the source (a new subject per
+      // message when every request has its own reply inbox).
+      for (let i = 0; i < n; i++) last[i] = buf[start + i];
       this.lastSubjectLen = n;
       this.lastSubject = subject;
     }

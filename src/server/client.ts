@@ -344,10 +344,14 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   onData(chunk: Buffer): void {
     if (this.closed) return;
     this.lastActivity = Date.now();
+    const server = this.server;
+    server.readStarted();
     try {
       this.parser.parse(chunk);
     } catch (err) {
       this.onInputError(err);
+    } finally {
+      server.readDone();
     }
   }
 

@@ -220,11 +220,8 @@ export class Sublist {
     if (subject.length === 0 || subject.charCodeAt(0) === 46 || subject.charCodeAt(subject.length - 1) === 46 || subject.includes("..")) {
       return EMPTY_RESULT;
     }
-    const acc: MatchAccumulator = { psubs: [], queues: undefined };
-    matchLevel(this.root, subject, 0, acc);
-    const queues = acc.queues;
-    if (acc.psubs.length === 0 && queues === undefined) return EMPTY_RESULT;
-    return { psubs: acc.psubs, qsubs: queues === undefined ? [] : [...queues.values()] };
+    matchLevel(this.root, subject, 0);
+    return takeFound();
   }
 
   /** All subscriptions whose subject matches the literal subject. */
@@ -298,16 +295,35 @@ export class Sublist {
   }
 }
 
-/** What a match collects; the queue map is only created when a queue group matches. */
-interface MatchAccumulator {
-  psubs: Subscription[];
-  queues: Map<string, Subscription[]> | undefined;
+// What a match collects, kept between matches (matching is synchronous and never nests): the
+// result then allocates only its own object and an array of exactly the subscriptions found,
+// not a collector, a growing array and an empty queue list per match (a request's reply
+// subject is matched afresh every time).
+const found: Subscription[] = [];
+let foundCount = 0;
+/** The queue groups found; created only when one matches. */
+let foundQueues: Map<string, Subscription[]> | undefined;
+/** `qsubs` of the results without queue groups. */
+const NO_QUEUE_GROUPS = Object.freeze([]) as unknown as Subscription[][];
+
+/** The result of the match just made; the collector is emptied for the next one. */
+function takeFound(): SublistResult {
+  const n = foundCount;
+  const queues = foundQueues;
+  if (n === 0 && queues === undefined) return EMPTY_RESULT;
+  const psubs = found.slice(0, n);
+  // Emptied slot by slot (no `length = 0`, which would free the backing store), so the
+  // collector pins no subscription.
+  for (let i = 0; i < n; i++) found[i] = undefined as unknown as Subscription;
+  foundCount = 0;
+  foundQueues = undefined;
+  return { psubs, qsubs: queues === undefined ? NO_QUEUE_GROUPS : [...queues.values()] };
 }
 
-function addNode(n: Node, acc: MatchAccumulator): void {
-  for (const s of n.psubs) acc.psubs.push(s);
+function addNode(n: Node): void {
+  for (const s of n.psubs) found[foundCount++] = s;
   if (n.qsubs.size > 0) {
-    const queues = (acc.queues ??= new Map());
+    const queues = (foundQueues ??= new Map());
     for (const [q, group] of n.qsubs) {
       let arr = queues.get(q);
       if (arr === undefined) {
@@ -329,19 +345,19 @@ function addNode(n: Node, acc: MatchAccumulator): void {
  * covers (an ack subject of nine tokens under `$JS.ACK.<stream>.<consumer>.>`, an inbox
  * reply) is matched without splitting it.
  */
-function matchLevel(level: Level, subject: string, start: number, acc: MatchAccumulator): void {
+function matchLevel(level: Level, subject: string, start: number): void {
   const dot = subject.indexOf(".", start);
   const last = dot < 0;
-  if (level.fwc !== undefined) addNode(level.fwc, acc);
+  if (level.fwc !== undefined) addNode(level.fwc);
   if (level.pwc !== undefined) {
-    if (last) addNode(level.pwc, acc);
-    else if (level.pwc.next !== undefined) matchLevel(level.pwc.next, subject, dot + 1, acc);
+    if (last) addNode(level.pwc);
+    else if (level.pwc.next !== undefined) matchLevel(level.pwc.next, subject, dot + 1);
   }
   if (level.literal.size === 0) return;
   const n = level.literal.get(last ? (start === 0 ? subject : subject.substring(start)) : subject.substring(start, dot));
   if (n !== undefined) {
-    if (last) addNode(n, acc);
-    else if (n.next !== undefined) matchLevel(n.next, subject, dot + 1, acc);
+    if (last) addNode(n);
+    else if (n.next !== undefined) matchLevel(n.next, subject, dot + 1);
   }
 }
 
