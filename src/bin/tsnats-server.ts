@@ -8,7 +8,12 @@
 // older than the last compilation (dist/.tsbuildinfo, which tsc rewrites whenever it emits):
 // after a bare `tsc`, the bin runs the freshly compiled modules, never a stale bundle.
 // TSNATS_UNBUNDLED=1 runs the module tree always (profiles with one file per source).
+//
+// The client port given by flags is bound first of all (server/early_listener.ts): loading
+// the server takes Node a few hundred milliseconds, and clients that connect meanwhile wait
+// for INFO instead of being refused.
 import { statSync } from "node:fs";
+import { openEarlyListener } from "../server/early_listener.js";
 import { holdYoungGeneration } from "./heap_tuning.js";
 
 function mtime(relative: string): number | undefined {
@@ -23,6 +28,7 @@ function bundleIsCurrent(): boolean {
   return compiled === undefined || bundle >= compiled;
 }
 
+openEarlyListener(process.argv.slice(2));
 holdYoungGeneration();
 const commandLine: string = bundleIsCurrent() ? "../bundle/server_main.js" : "./server_main.js";
 await import(commandLine);

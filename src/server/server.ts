@@ -31,6 +31,7 @@ import type { WebSocketListener, CookieCredentials } from "./websocket.js";
 import type { WebSocketTransport } from "./websocket_transport.js";
 import { bindHost, peerAddress } from "./bind_address.js";
 import { portsFileUrls } from "../cluster/urls.js";
+import { adoptEarlyListener } from "./early_listener.js";
 
 /** A part of the server with its own lifecycle (JetStream, monitoring, system events). */
 export interface ServerService {
@@ -304,13 +305,21 @@ export class Server {
     this.log.info("Server is ready");
   }
 
-  private listen(): Promise<void> {
+  private async listen(): Promise<void> {
+    const port = this.options.port === -1 ? 0 : this.options.port;
+    // The command line's entry may have bound this port already (server/early_listener.ts).
+    const early = await adoptEarlyListener(this.options.host, port);
     return new Promise((resolve, reject) => {
-      const srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+      let srv: net.Server;
+      if (early !== undefined) {
+        srv = early.server;
+        srv.on("connection", (socket: net.Socket) => this.accept(socket));
+      } else {
+        srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+      }
       srv.maxConnections = Number.MAX_SAFE_INTEGER;
       srv.once("error", reject);
-      const port = this.options.port === -1 ? 0 : this.options.port;
-      srv.listen({ host: bindHost(this.options.host), port, backlog: 4096 }, () => {
+      const listening = (): void => {
         srv.removeListener("error", reject);
         srv.on("error", (err) => this.log.error(`Client listener error: ${err.message}`));
         const addr = srv.address() as net.AddressInfo;
@@ -326,7 +335,13 @@ export class Server {
           if (firstOnly) this.log.warn('Clients that are not using "TLS Handshake First" option will fail to connect');
         }
         resolve();
-      });
+      };
+      if (early !== undefined) {
+        listening();
+        // Served once port and host are set: their INFO names them.
+        this.log.debug(`Serving the client listener opened at start-up (${early.waiting.length} connection(s) waiting)`);
+        for (const socket of early.waiting) this.accept(socket);
+      } else srv.listen({ host: bindHost(this.options.host), port, backlog: 4096 }, listening);
     });
   }
 

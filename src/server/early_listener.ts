@@ -1,0 +1,118 @@
+// The client port opened by tsnats-server's entry before the server's code is loaded.
+//
+// Node needs a few hundred milliseconds (more under load) to load and start the server, while
+// nats-server listens within tens: client test suites start a server and connect after a short
+// fixed wait or a few connect attempts (nats.c: 11 attempts 200 ms apart, or a 500 ms sleep),
+// and a refused connection fails them. The entry therefore binds the client port named on the
+// command line at once; connections it accepts wait (nothing is read or written) until the
+// server, once started, adopts the listener and serves them as any other: INFO comes when the
+// server is ready, as with nats-server, only the TCP handshake is earlier.
+//
+// The entry and the server may be loaded as separate copies of this module (the server runs
+// from the bundle), so the listener is kept on globalThis under a registered symbol.
+import net from "node:net";
+import { bindHost } from "./bind_address.js";
+
+const KEY = Symbol.for("tsnats.earlyClientListener");
+
+interface EarlyListener {
+  /** The host given to listen() (after bindHost) and the port. */
+  host: string;
+  port: number;
+  server: net.Server;
+  /** Accepted before the server adopted the listener, in order. */
+  waiting: Set<net.Socket>;
+  /** Settles once the bind is done: true when listening, false when it failed. */
+  bound: Promise<boolean>;
+  /** The waiting sockets' own 'error' and 'close' listeners, removed when adopted. */
+  handlers: [(this: net.Socket) => void, (this: net.Socket) => void];
+}
+
+type Holder = { [KEY]?: EarlyListener };
+
+/** Flags (as in nats-server: one or two dashes) after which the entry does not open the port early. */
+const SKIP = /^--?(c|config|tls\w*|v|version|h|help|help_tls|t|sl|signal)(=|$)/;
+const PORT = /^--?(p|port)(=(.*))?$/;
+const ADDR = /^--?(a|addr|net)(=(.*))?$/;
+
+/**
+ * The host and port a command line will listen on for clients, when it says so with flags
+ * only (-p/-a; no config file, no TLS); undefined otherwise or for a random port. A wrong
+ * guess costs nothing: the server closes a listener that does not match its options.
+ */
+export function earlyListenAddress(argv: readonly string[]): { host: string; port: number } | undefined {
+  let host = "0.0.0.0";
+  let port = 4222;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (SKIP.test(arg)) return undefined;
+    const p = PORT.exec(arg) ?? undefined;
+    const a = p === undefined ? (ADDR.exec(arg) ?? undefined) : undefined;
+    const m = p ?? a;
+    if (m === undefined) continue;
+    const value = m[2] !== undefined ? m[3] : argv[++i];
+    if (value === undefined) return undefined;
+    if (p !== undefined) {
+      if (!/^\d+$/.test(value)) return undefined;
+      port = Number(value);
+    } else host = value;
+  }
+  if (port < 1 || port > 65535 || host === "") return undefined;
+  return { host, port };
+}
+
+/** Binds the client port now (see above). A port in use or any other error: nothing is kept. */
+export function openEarlyListener(argv: readonly string[]): void {
+  const at = earlyListenAddress(argv);
+  if (at === undefined) return;
+  const host = bindHost(at.host);
+  const waiting = new Set<net.Socket>();
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    waiting.add(socket);
+    socket.on("error", dropWaiting);
+    socket.on("close", forgetWaiting);
+  });
+  function dropWaiting(this: net.Socket): void {
+    this.destroy();
+  }
+  function forgetWaiting(this: net.Socket): void {
+    waiting.delete(this);
+  }
+  // Never what keeps the process alive (`--version`, a failed start).
+  server.unref();
+  const bound = new Promise<boolean>((resolve) => {
+    server.once("listening", () => resolve(true));
+    server.once("error", () => {
+      server.close();
+      resolve(false);
+    });
+  });
+  server.listen({ host, port: at.port, backlog: 4096 });
+  (globalThis as Holder)[KEY] = { host, port: at.port, server, waiting, bound, handlers: [dropWaiting, forgetWaiting] };
+}
+
+/**
+ * The listener the entry opened, when it listens where the server is about to (`host` as
+ * configured, before bindHost), with the connections it accepted meanwhile; the server takes
+ * it over. Any other early listener is closed first. Undefined when there is none.
+ */
+export async function adoptEarlyListener(host: string, port: number): Promise<{ server: net.Server; waiting: net.Socket[] } | undefined> {
+  const early = (globalThis as Holder)[KEY];
+  if (early === undefined) return undefined;
+  delete (globalThis as Holder)[KEY];
+  const listening = await early.bound;
+  const waiting = [...early.waiting];
+  const [onError, onClose] = early.handlers;
+  if (!listening || early.host !== bindHost(host) || early.port !== port) {
+    // Closed before the server binds: the close of a listening socket is synchronous.
+    early.server.close();
+    for (const s of waiting) s.destroy();
+    return undefined;
+  }
+  early.server.removeAllListeners("connection");
+  early.server.removeAllListeners("error");
+  early.server.removeAllListeners("listening");
+  for (const s of waiting) s.removeListener("error", onError).removeListener("close", onClose);
+  early.server.ref();
+  return { server: early.server, waiting };
+}

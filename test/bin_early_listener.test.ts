@@ -1,0 +1,140 @@
+// tsnats-server binds the client port given by flags before loading the server
+// (src/server/early_listener.ts): client test suites (nats.c's: a 500 ms sleep, or 11 connect
+// attempts 200 ms apart) connect sooner than Node loads the server on a busy machine. A client
+// that connects meanwhile waits for INFO and is then served as any other.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { earlyListenAddress } from "../src/server/early_listener.js";
+import { waitUntil } from "./helpers/server.js";
+import { RawConn } from "./helpers/raw.js";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BIN = path.resolve(here, "../src/bin/tsnats-server.js");
+const ADOPTED = /Serving the client listener opened at start-up \((\d+) connection\(s\) waiting\)/;
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+function spawnServer(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout?.on("data", (d) => (out += d));
+  child.stderr?.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  return { child, output: () => out, exited };
+}
+
+/** A raw client that connects as soon as the port accepts (polled), and waits long for INFO. */
+async function connectWhenAccepting(port: number, child: ChildProcess): Promise<RawConn> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      return await RawConn.connect(port, { timeoutMs: 60_000 });
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test("the command line's client address is read from -p/-a only, as Go's flag package spells them", () => {
+  assert.deepEqual(earlyListenAddress([]), { host: "0.0.0.0", port: 4222 });
+  assert.deepEqual(earlyListenAddress(["-p", "22222"]), { host: "0.0.0.0", port: 22222 });
+  assert.deepEqual(earlyListenAddress(["--port=1222", "--user", "ivan", "--pass", "foo"]), { host: "0.0.0.0", port: 1222 });
+  assert.deepEqual(earlyListenAddress(["-a", "127.0.0.1", "-p", "4222", "-js", "-sd", "/tmp/x"]), { host: "127.0.0.1", port: 4222 });
+  assert.deepEqual(earlyListenAddress(["-addr=::", "-port", "4223", "-DV"]), { host: "::", port: 4223 });
+  assert.deepEqual(earlyListenAddress(["-net", "localhost", "-p", "1", "-p", "2"]), { host: "localhost", port: 2 });
+  // A random port, a config file (it may name the port), TLS, or no server run at all: not early.
+  for (const argv of [
+    ["-p", "-1"],
+    ["-p", "0"],
+    ["-p"],
+    ["-p", "x"],
+    ["-config", "tls.conf"],
+    ["-c=a.conf", "-p", "4222"],
+    ["--tls", "--tlscert", "c.pem", "-p", "4443"],
+    ["-p", "4222", "--version"],
+    ["-h"],
+    ["--signal", "stop"],
+  ]) {
+    assert.equal(earlyListenAddress(argv), undefined, argv.join(" "));
+  }
+});
+
+test("clients that connect while the server starts are served once it is ready", async () => {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-early-"));
+  // -js: JetStream starts before the client listener, the longest start-up there is.
+  const s = spawnServer(["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", dir, "-D"]);
+  const conns: RawConn[] = [];
+  try {
+    const first = await connectWhenAccepting(port, s.child);
+    conns.push(first);
+    // Two more right away: whether they come before or after the server took over the
+    // listener, each gets the same INFO and a working session.
+    conns.push(await RawConn.connect(port, { timeoutMs: 60_000 }), await RawConn.connect(port, { timeoutMs: 60_000 }));
+    const m = ADOPTED.exec(s.output());
+    assert.ok(m, `the server took over the early listener; output:\n${s.output()}`);
+    assert.ok(Number(m[1]) <= 3, `waiting connections: ${m[1]}`);
+    for (const c of conns) {
+      assert.equal(c.info.port, port);
+      assert.equal(c.info.jetstream, true);
+      c.send("CONNECT {\"verbose\":false}\r\nSUB early 1\r\nPUB early 2\r\nhi\r\nPING\r\n");
+      await c.waitFor("PONG\r\n", 30_000);
+      assert.match(c.take(), /^MSG early 1 2\r\nhi\r\nPONG\r\n$/);
+    }
+    assert.match(s.output(), /Server is ready/);
+    assert.doesNotMatch(s.output(), /\[(ERR|FTL)\]/);
+  } finally {
+    for (const c of conns) c.socket.destroy();
+    s.child.kill("SIGINT");
+    assert.equal(await s.exited, 0);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a port in use still fails the start, and --version is not held by the early port", async () => {
+  const taken = net.createServer();
+  await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+  const port = (taken.address() as net.AddressInfo).port;
+  try {
+    const s = spawnServer(["-a", "127.0.0.1", "-p", String(port)]);
+    assert.equal(await s.exited, 1);
+    assert.match(s.output(), /Error starting server: .*EADDRINUSE/);
+  } finally {
+    await new Promise<void>((r) => taken.close(() => r()));
+  }
+  const v = spawnServer(["-p", String(await freePort()), "-v"]);
+  assert.equal(await v.exited, 0);
+  assert.match(v.output(), /^tsnats-server: v/);
+});
+
+test("with a config file the port is bound by the server only", async () => {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-early-"));
+  const conf = path.join(dir, "s.conf");
+  fs.writeFileSync(conf, `port: ${port}\nhost: 127.0.0.1\n`);
+  const s = spawnServer(["-c", conf, "-D"]);
+  try {
+    const c = await connectWhenAccepting(port, s.child);
+    c.socket.destroy();
+    await waitUntil(() => /Server is ready/.test(s.output()), 60_000, "ready");
+    assert.doesNotMatch(s.output(), ADOPTED);
+  } finally {
+    s.child.kill("SIGINT");
+    await s.exited;
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
