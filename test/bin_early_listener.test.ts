@@ -1,4 +1,4 @@
-// tsnats-server binds the client port given by flags before loading the server
+// tsnats-server binds the client port given by flags or its config file before loading the server
 // (src/server/early_listener.ts): client test suites (nats.c's: a 500 ms sleep, or 11 connect
 // attempts 200 ms apart) connect sooner than Node loads the server on a busy machine. A client
 // that connects meanwhile waits for INFO and is then served as any other.
@@ -9,10 +9,12 @@ import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import tls from "node:tls";
 import { fileURLToPath } from "node:url";
 import { earlyListenAddress } from "../src/server/early_listener.js";
 import { waitUntil } from "./helpers/server.js";
 import { RawConn } from "./helpers/raw.js";
+import { hasOpenssl, makePki } from "./helpers/pki.js";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(here, "../src/bin/tsnats-server.js");
@@ -49,21 +51,38 @@ async function connectWhenAccepting(port: number, child: ChildProcess): Promise<
   }
 }
 
-test("the command line's client address is read from -p/-a only, as Go's flag package spells them", () => {
+test("the command line's client address is read from -p/-a over a config file's, as Go's flag package spells them", () => {
   assert.deepEqual(earlyListenAddress([]), { host: "0.0.0.0", port: 4222 });
   assert.deepEqual(earlyListenAddress(["-p", "22222"]), { host: "0.0.0.0", port: 22222 });
   assert.deepEqual(earlyListenAddress(["--port=1222", "--user", "ivan", "--pass", "foo"]), { host: "0.0.0.0", port: 1222 });
   assert.deepEqual(earlyListenAddress(["-a", "127.0.0.1", "-p", "4222", "-js", "-sd", "/tmp/x"]), { host: "127.0.0.1", port: 4222 });
   assert.deepEqual(earlyListenAddress(["-addr=::", "-port", "4223", "-DV"]), { host: "::", port: 4223 });
   assert.deepEqual(earlyListenAddress(["-net", "localhost", "-p", "1", "-p", "2"]), { host: "localhost", port: 2 });
-  // A random port, a config file (it may name the port), TLS, or no server run at all: not early.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-early-"));
+  const conf = (name: string, text: string): string => {
+    fs.writeFileSync(path.join(dir, name), text);
+    return path.join(dir, name);
+  };
+  try {
+    const tlsConf = conf("tls.conf", 'port: 4443\nnet: "0.0.0.0"\ntls {\n  cert_file: "c.pem"\n  key_file: "k.pem"\n}\n');
+    assert.deepEqual(earlyListenAddress(["-config", tlsConf]), { host: "0.0.0.0", port: 4443 });
+    assert.deepEqual(earlyListenAddress(["-c", tlsConf, "-p", "4444", "-a", "127.0.0.1"]), { host: "127.0.0.1", port: 4444 });
+    assert.deepEqual(earlyListenAddress(["-c", conf("l.conf", "LISTEN: 127.0.0.1:5555\n")]), { host: "127.0.0.1", port: 5555 });
+    assert.deepEqual(earlyListenAddress(["--config=" + conf("n.conf", "debug: true\n")]), { host: "0.0.0.0", port: 4222 });
+    // Not early: a random port, TLS handshake first, a config that does not parse or is missing.
+    for (const file of [conf("r.conf", "port: -1\n"), conf("f.conf", "port: 4443\ntls { handshake_first: true }\n"), conf("b.conf", "port: {\n"), path.join(dir, "none.conf")]) {
+      assert.equal(earlyListenAddress(["-c", file]), undefined, fs.existsSync(file) ? fs.readFileSync(file, "utf8") : file);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  // A random port, TLS flags, or no server run at all: not early.
   for (const argv of [
     ["-p", "-1"],
     ["-p", "0"],
     ["-p"],
     ["-p", "x"],
-    ["-config", "tls.conf"],
-    ["-c=a.conf", "-p", "4222"],
+    ["-c"],
     ["--tls", "--tlscert", "c.pem", "-p", "4443"],
     ["-p", "4222", "--version"],
     ["-h"],
@@ -121,20 +140,29 @@ test("a port in use still fails the start, and --version is not held by the earl
   assert.match(v.output(), /^tsnats-server: v/);
 });
 
-test("with a config file the port is bound by the server only", async () => {
+test("a config file's port is bound early too; a TLS client is served once the server is ready", { skip: !hasOpenssl && "needs openssl" }, async () => {
   const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-early-"));
-  const conf = path.join(dir, "s.conf");
-  fs.writeFileSync(conf, `port: ${port}\nhost: 127.0.0.1\n`);
+  const pki = makePki();
+  const conf = path.join(pki.dir, "s.conf");
+  fs.writeFileSync(conf, `port: ${port}\nhost: 127.0.0.1\ntls {\n  cert_file: "${pki.server.cert}"\n  key_file: "${pki.server.key}"\n}\n`);
   const s = spawnServer(["-c", conf, "-D"]);
   try {
     const c = await connectWhenAccepting(port, s.child);
-    c.socket.destroy();
+    assert.equal(c.info.tls_required, true);
+    // The TLS handshake on the socket the entry accepted, then a session over it.
+    const secure = tls.connect({ socket: c.socket, ca: fs.readFileSync(pki.ca), servername: "localhost" });
+    let text = "";
+    secure.on("data", (d: Buffer) => (text += d.toString()));
+    await new Promise<void>((resolve, reject) => secure.once("secureConnect", resolve).once("error", reject));
+    secure.write("CONNECT {\"verbose\":false,\"tls_required\":true}\r\nPING\r\n");
+    await waitUntil(() => text.includes("PONG\r\n"), 30_000, "PONG over TLS");
+    secure.destroy();
     await waitUntil(() => /Server is ready/.test(s.output()), 60_000, "ready");
-    assert.doesNotMatch(s.output(), ADOPTED);
+    assert.match(s.output(), ADOPTED);
+    assert.doesNotMatch(s.output(), /\[(ERR|FTL)\]/);
   } finally {
     s.child.kill("SIGINT");
     await s.exited;
-    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(pki.dir, { recursive: true, force: true });
   }
 });

@@ -9,7 +9,7 @@
 // after a bare `tsc`, the bin runs the freshly compiled modules, never a stale bundle.
 // TSNATS_UNBUNDLED=1 runs the module tree always (profiles with one file per source).
 //
-// The client port given by flags is bound first of all (server/early_listener.ts): loading
+// The client port given by flags or the config file is bound first of all (server/early_listener.ts): loading
 // the server takes Node a few hundred milliseconds, and clients that connect meanwhile wait
 // for INFO instead of being refused.
 import { statSync } from "node:fs";

@@ -4,13 +4,14 @@
 // nats-server listens within tens: client test suites start a server and connect after a short
 // fixed wait or a few connect attempts (nats.c: 11 attempts 200 ms apart, or a 500 ms sleep),
 // and a refused connection fails them. The entry therefore binds the client port named on the
-// command line at once; connections it accepts wait (nothing is read or written) until the
+// command line or in the config file at once; connections it accepts wait (nothing is read or written) until the
 // server, once started, adopts the listener and serves them as any other: INFO comes when the
 // server is ready, as with nats-server, only the TCP handshake is earlier.
 //
 // The entry and the server may be loaded as separate copies of this module (the server runs
 // from the bundle), so the listener is kept on globalThis under a registered symbol.
 import net from "node:net";
+import { parseConfigFile, type ConfMap, type ConfValue } from "../config/conf_parser.js";
 import { bindHost } from "./bind_address.js";
 
 const KEY = Symbol.for("tsnats.earlyClientListener");
@@ -31,33 +32,87 @@ interface EarlyListener {
 type Holder = { [KEY]?: EarlyListener };
 
 /** Flags (as in nats-server: one or two dashes) after which the entry does not open the port early. */
-const SKIP = /^--?(c|config|tls\w*|v|version|h|help|help_tls|t|sl|signal)(=|$)/;
+const SKIP = /^--?(tls\w*|v|version|h|help|help_tls|t|sl|signal)(=|$)/;
+const CONFIG = /^--?(c|config)(=(.*))?$/;
 const PORT = /^--?(p|port)(=(.*))?$/;
 const ADDR = /^--?(a|addr|net)(=(.*))?$/;
 
+/** A map's entry by key, as the config loader reads keys (case-insensitive). */
+function entry(m: ConfMap, key: string): ConfValue | undefined {
+  for (const k of Object.keys(m)) if (k.toLowerCase() === key) return m[k];
+  return undefined;
+}
+
 /**
- * The host and port a command line will listen on for clients, when it says so with flags
- * only (-p/-a; no config file, no TLS); undefined otherwise or for a random port. A wrong
- * guess costs nothing: the server closes a listener that does not match its options.
+ * The client address a config file gives (`port`, `host`/`net`, `listen`), undefined when it
+ * cannot be read here (the server reports why) or asks for TLS handshake first (a client's
+ * first bytes would wait in a socket the TLS layer takes over later).
+ */
+function configAddress(file: string): { host?: string; port?: number } | undefined {
+  let conf: ConfMap;
+  try {
+    conf = parseConfigFile(file);
+  } catch {
+    return undefined;
+  }
+  const tls = entry(conf, "tls");
+  if (tls !== undefined && (typeof tls !== "object" || Array.isArray(tls) || tls instanceof Date || entry(tls, "handshake_first") !== undefined)) return undefined;
+  const out: { host?: string; port?: number } = {};
+  const listen = entry(conf, "listen");
+  if (typeof listen === "number") out.port = listen;
+  else if (typeof listen === "string") {
+    const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d+)$/.exec(listen);
+    if (m === null) return undefined;
+    out.host = m[1] ?? m[2];
+    out.port = Number(m[3]);
+  } else if (listen !== undefined) return undefined;
+  const port = entry(conf, "port");
+  if (port !== undefined) {
+    if (typeof port !== "number") return undefined;
+    out.port = port;
+  }
+  const host = entry(conf, "host") ?? entry(conf, "net");
+  if (host !== undefined) {
+    if (typeof host !== "string") return undefined;
+    out.host = host;
+  }
+  return out;
+}
+
+/**
+ * The host and port a command line will listen on for clients (-p/-a over a config file's
+ * port/host/listen, as the server merges them); undefined for a random port, TLS flags, TLS
+ * handshake first, a config file that does not parse, or a command that runs no server. A
+ * wrong guess costs nothing: the server closes a listener that does not match its options.
  */
 export function earlyListenAddress(argv: readonly string[]): { host: string; port: number } | undefined {
-  let host = "0.0.0.0";
-  let port = 4222;
+  let flagHost: string | undefined;
+  let flagPort: number | undefined;
+  let configFile: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (SKIP.test(arg)) return undefined;
-    const p = PORT.exec(arg) ?? undefined;
-    const a = p === undefined ? (ADDR.exec(arg) ?? undefined) : undefined;
-    const m = p ?? a;
+    const m = PORT.exec(arg) ?? ADDR.exec(arg) ?? CONFIG.exec(arg) ?? undefined;
     if (m === undefined) continue;
     const value = m[2] !== undefined ? m[3] : argv[++i];
     if (value === undefined) return undefined;
-    if (p !== undefined) {
+    if (PORT.test(arg)) {
       if (!/^\d+$/.test(value)) return undefined;
-      port = Number(value);
-    } else host = value;
+      flagPort = Number(value);
+    } else if (ADDR.test(arg)) flagHost = value;
+    else configFile = value;
   }
-  if (port < 1 || port > 65535 || host === "") return undefined;
+  let host = "0.0.0.0";
+  let port = 4222;
+  if (configFile !== undefined) {
+    const conf = configAddress(configFile);
+    if (conf === undefined) return undefined;
+    host = conf.host ?? host;
+    port = conf.port ?? port;
+  }
+  host = flagHost ?? host;
+  port = flagPort ?? port;
+  if (!Number.isInteger(port) || port < 1 || port > 65535 || host === "") return undefined;
   return { host, port };
 }
 
