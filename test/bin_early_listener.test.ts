@@ -58,6 +58,8 @@ test("the command line's client address is read from -p/-a over a config file's,
   assert.deepEqual(earlyListenAddress(["-a", "127.0.0.1", "-p", "4222", "-js", "-sd", "/tmp/x"]), { host: "127.0.0.1", port: 4222 });
   assert.deepEqual(earlyListenAddress(["-addr=::", "-port", "4223", "-DV"]), { host: "::", port: 4223 });
   assert.deepEqual(earlyListenAddress(["-net", "localhost", "-p", "1", "-p", "2"]), { host: "localhost", port: 2 });
+  // A cluster's first server (no routes to solicit) listens early; the ones with -routes do not (below).
+  assert.deepEqual(earlyListenAddress(["-a", "127.0.0.1", "-p", "4222", "-cluster", "nats://127.0.0.1:5222", "-cluster_name", "abc"]), { host: "127.0.0.1", port: 4222 });
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-early-"));
   const conf = (name: string, text: string): string => {
     fs.writeFileSync(path.join(dir, name), text);
@@ -70,7 +72,7 @@ test("the command line's client address is read from -p/-a over a config file's,
     assert.deepEqual(earlyListenAddress(["-c", conf("l.conf", "LISTEN: 127.0.0.1:5555\n")]), { host: "127.0.0.1", port: 5555 });
     assert.deepEqual(earlyListenAddress(["--config=" + conf("n.conf", "debug: true\n")]), { host: "0.0.0.0", port: 4222 });
     // Not early: a random port, TLS handshake first, a config that does not parse or is missing.
-    for (const file of [conf("r.conf", "port: -1\n"), conf("f.conf", "port: 4443\ntls { handshake_first: true }\n"), conf("b.conf", "port: {\n"), path.join(dir, "none.conf")]) {
+    for (const file of [conf("r.conf", "port: -1\n"), conf("f.conf", "port: 4443\ntls { handshake_first: true }\n"), conf("b.conf", "port: {\n"), conf("c.conf", "port: 4222\ncluster { port: 6222, routes: [nats://127.0.0.1:6223] }\n"), path.join(dir, "none.conf")]) {
       assert.equal(earlyListenAddress(["-c", file]), undefined, fs.existsSync(file) ? fs.readFileSync(file, "utf8") : file);
     }
   } finally {
@@ -84,6 +86,7 @@ test("the command line's client address is read from -p/-a over a config file's,
     ["-p", "x"],
     ["-c"],
     ["--tls", "--tlscert", "c.pem", "-p", "4443"],
+    ["-a", "127.0.0.1", "-p", "4223", "-cluster", "nats://127.0.0.1:6223", "-cluster_name", "abc", "-routes", "nats://127.0.0.1:6222"],
     ["-p", "4222", "--version"],
     ["-h"],
     ["--signal", "stop"],

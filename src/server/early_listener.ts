@@ -31,8 +31,15 @@ interface EarlyListener {
 
 type Holder = { [KEY]?: EarlyListener };
 
-/** Flags (as in nats-server: one or two dashes) after which the entry does not open the port early. */
-const SKIP = /^--?(tls\w*|v|version|h|help|help_tls|t|sl|signal)(=|$)/;
+/**
+ * Flags (as in nats-server: one or two dashes) after which the entry does not open the port
+ * early: TLS, commands that run no server, and routes to solicit. A server that joins a cluster
+ * should give its first clients the cluster's URLs: nats-server has its routes up within
+ * milliseconds of accepting clients, tsnats solicits them once started, so its clients are
+ * better refused for those milliseconds than accepted a whole start-up earlier (nats.c's
+ * GetServers connects right after the third server accepts and expects all three URLs).
+ */
+const SKIP = /^--?(tls\w*|v|version|h|help|help_tls|t|sl|signal|routes)(=|$)/;
 const CONFIG = /^--?(c|config)(=(.*))?$/;
 const PORT = /^--?(p|port)(=(.*))?$/;
 const ADDR = /^--?(a|addr|net)(=(.*))?$/;
@@ -45,8 +52,8 @@ function entry(m: ConfMap, key: string): ConfValue | undefined {
 
 /**
  * The client address a config file gives (`port`, `host`/`net`, `listen`), undefined when it
- * cannot be read here (the server reports why) or asks for TLS handshake first (a client's
- * first bytes would wait in a socket the TLS layer takes over later).
+ * cannot be read here (the server reports why), asks for TLS handshake first (a client's
+ * first bytes would wait in a socket the TLS layer takes over later) or has routes (above).
  */
 function configAddress(file: string): { host?: string; port?: number } | undefined {
   let conf: ConfMap;
@@ -57,6 +64,8 @@ function configAddress(file: string): { host?: string; port?: number } | undefin
   }
   const tls = entry(conf, "tls");
   if (tls !== undefined && (typeof tls !== "object" || Array.isArray(tls) || tls instanceof Date || entry(tls, "handshake_first") !== undefined)) return undefined;
+  const cluster = entry(conf, "cluster");
+  if (cluster !== undefined && (typeof cluster !== "object" || Array.isArray(cluster) || cluster instanceof Date || entry(cluster, "routes") !== undefined)) return undefined;
   const out: { host?: string; port?: number } = {};
   const listen = entry(conf, "listen");
   if (typeof listen === "number") out.port = listen;
@@ -82,7 +91,7 @@ function configAddress(file: string): { host?: string; port?: number } | undefin
 /**
  * The host and port a command line will listen on for clients (-p/-a over a config file's
  * port/host/listen, as the server merges them); undefined for a random port, TLS flags, TLS
- * handshake first, a config file that does not parse, or a command that runs no server. A
+ * handshake first, routes, a config file that does not parse, or a command that runs no server. A
  * wrong guess costs nothing: the server closes a listener that does not match its options.
  */
 export function earlyListenAddress(argv: readonly string[]): { host: string; port: number } | undefined {
