@@ -224,7 +224,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
 
   /** Bytes encoded or handed to the socket and not yet sent. */
   get pendingBytes(): number {
-    return this.socket.writableLength + this.outbound.size;
+    return this.outbound.unsent + this.outbound.size;
   }
 
   private onDrain(): void {

@@ -330,7 +330,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   }
 
   get pendingBytes(): number {
-    return this.socket.writableLength + this.outbound.size;
+    return this.outbound.unsent + this.outbound.size;
   }
 
   logPrefix(): string {
