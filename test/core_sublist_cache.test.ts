@@ -71,6 +71,27 @@ describe("core: sublist cache invalidation", () => {
     await round(["c.a"], {});
   });
 
+  it("reply subjects, matched afresh every time, follow the subscriptions of their trie node", async () => {
+    // `_INBOX.<id>.<token>` subjects skip the cache; a match that finds one node's plain
+    // subscriptions alone keeps its result on that node, which must change with them.
+    const a = track("a", "_INBOX.r.*");
+    await round(["_INBOX.r.1", "_INBOX.r.2"], { a: 2 });
+    const b = track("b", "_INBOX.r.*");
+    await round(["_INBOX.r.3"], { a: 1, b: 1 });
+    const all = track("all", "_INBOX.>");
+    await round(["_INBOX.r.4"], { a: 1, b: 1, all: 1 });
+    b.unsubscribe();
+    await round(["_INBOX.r.5"], { a: 1, all: 1 });
+    all.unsubscribe();
+    await round(["_INBOX.r.6", "_INBOX.r.7"], { a: 2 });
+    const lit = track("lit", "_INBOX.r.8");
+    await round(["_INBOX.r.8", "_INBOX.r.9"], { a: 2, lit: 1 });
+    a.unsubscribe();
+    await round(["_INBOX.r.8", "_INBOX.r.9"], { lit: 1 });
+    lit.unsubscribe();
+    await round(["_INBOX.r.8"], {});
+  });
+
   it("a closed connection's subscriptions leave the cached results", async () => {
     const clientsBefore = srv.server.clients.size;
     const other = await connect({ servers: srv.url });

@@ -367,6 +367,33 @@ export class Account implements ImportRouting, GatewayReplyHolder {
     return this.routeDelivery(target, subject, reply.toString(), hdr, payload);
   }
 
+  /**
+   * routeTo() for a client's message without headers that matched one subscription and nothing
+   * else (a request, and its reply, usually): when that is a plain client subscription, the
+   * payload is encoded into the receiver's buffer straight from the publisher's read
+   * (`buf[start, end)`), without a Buffer view of it per message. Returns -1, having done
+   * nothing, when the message needs routeTo() (a trace, imports, a gateway reply, a stream
+   * import's shadow, echo suppression).
+   */
+  routeToSoleClient(sub: Subscription, subject: string, reply: string, buf: Buffer, start: number, end: number, sender: Client): number {
+    const dst = sub.client;
+    if (dst.kind !== "client" || activeTrace !== undefined || importedRouting !== 0 || deliveryTarget !== undefined || gatewayReply !== undefined) return -1;
+    if ((sub as ShadowSubscription).streamImport !== undefined || (dst === sender && !sender.opts.echo)) return -1;
+    const r0 = reply.charCodeAt(0);
+    if ((r0 === 95 /* _ */ || r0 === 36) /* $ */ && isGatewayRoutedSubject(reply)) return -1;
+    // What routeTo → deliverTo → deliverOwned do for this one receiver.
+    this.inMsgs++;
+    this.inBytes += end - start;
+    if (sub.closed) return 0;
+    const n = ++sub.delivered;
+    if (sub.max > 0 && n > sub.max) return 0;
+    const client = dst as Client;
+    client.deliverRange(sub, subject, reply, buf, start, end);
+    if (client.behind) client.stallPublisherIfBehind(sender);
+    if (sub.max > 0 && n >= sub.max) client.removeSub(sub);
+    return 1;
+  }
+
   routeDelivery(target: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): number {
     if (this.gwReplies !== undefined) {
       // The pull request came from another cluster moments ago: deliver back the way it came.

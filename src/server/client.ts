@@ -15,7 +15,7 @@ import type { Account } from "./account.js";
 import type { Server } from "./server.js";
 import type { ServerOptions } from "../config/options.js";
 import { Permissions } from "../auth/permissions.js";
-import { Outbound, copyInto, stallMarkFor, type Stallable } from "./outbound.js";
+import { Outbound, copyInto, copyRange, stallMarkFor, type Stallable } from "./outbound.js";
 import { stallLimitMs, type StalledPublisher } from "./stall_queue.js";
 import { AuthFailure, type AuthResult, type JwtUser, type UserLimits } from "../auth/authenticator.js";
 import type { ConnectionType } from "../auth/user_limits.js";
@@ -705,6 +705,13 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
       account.inBytes += size;
       if (reply !== "" && this.opts.noResponders) account.sendNoResponders(this, subject, reply);
     } else {
+      if (hdrLen < 0 && result.qsubs.length === 0 && result.psubs.length === 1) {
+        const delivered = account.routeToSoleClient(result.psubs[0], subject, reply, buf, start, end, this);
+        if (delivered >= 0) {
+          if (delivered === 0 && reply !== "" && this.opts.noResponders) account.sendNoResponders(this, subject, reply);
+          return;
+        }
+      }
       const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
       const payload = buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end);
       const delivered = account.routeTo(result, subject, reply, hdr, payload, this);
@@ -726,11 +733,20 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
 
   /** Encode one MSG/HMSG for this connection. */
   deliver(sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
+    this.encodeMsg(sub, subject, reply, hdr, payload, 0, payload.length);
+  }
+
+  /** deliver() of a message without headers whose payload is `src[start, end)`. */
+  deliverRange(sub: Subscription, subject: string, reply: string, src: Buffer, start: number, end: number): void {
+    this.encodeMsg(sub, subject, reply, undefined, src, start, end);
+  }
+
+  private encodeMsg(sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, src: Buffer, start: number, end: number): void {
     if (this.closed) return;
     if (this.perms !== undefined && !this.perms.mayDeliver(sub.subject, subject, reply)) return;
     const useHdr = hdr !== undefined && this.opts.headers;
     const hlen = useHdr ? hdr.length : 0;
-    const total = hlen + payload.length;
+    const total = hlen + end - start;
     // The control line "MSG <subject> <sid> [reply] <size>\r\n" repeats for a run of messages
     // on one subject: once seen twice in a row it is kept encoded on the subscription and its
     // bytes are copied. A line that changes with every message (a request's reply subject, a
@@ -759,7 +775,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
       }
     }
     if (useHdr) p = copyInto(hdr, out, p);
-    p = copyInto(payload, out, p);
+    p = copyRange(src, start, end, out, p);
     out[p++] = 13;
     out[p++] = 10;
     if (this.trace) this.traceOut(useHdr ? "HMSG" : "MSG", `${subject} ${sub.sid} ${reply ? reply + " " : ""}${useHdr ? hlen + " " : ""}${total}`);

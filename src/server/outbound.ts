@@ -71,6 +71,14 @@ export function copyInto(src: Buffer, dst: Buffer, at: number): number {
   return at + n;
 }
 
+/** copyInto of `src[start, end)`; a loop for a few bytes, where Buffer.copy would also allocate a view of the range. */
+export function copyRange(src: Buffer, start: number, end: number, dst: Buffer, at: number): number {
+  const n = end - start;
+  if (n > 64) return at + (start === 0 && end === src.length ? src : src.subarray(start, end)).copy(dst, at);
+  for (let i = 0; i < n; i++) dst[at + i] = src[start + i];
+  return at + n;
+}
+
 /** What Outbound needs of a socket (net.Socket, TLSSocket, the WebSocket transport). */
 export interface OutboundSocket {
   readonly writableLength: number;

@@ -88,6 +88,11 @@ interface Node {
   next: Level | undefined;
   psubs: Set<Subscription>;
   qsubs: Map<string, Set<Subscription>>;
+  /**
+   * The result of a match that found this node's plain subscriptions and nothing else (every
+   * reply subject under `_INBOX.<id>.*`): made once, dropped when they change.
+   */
+  alone: SublistResult | undefined;
 }
 
 interface Level {
@@ -101,7 +106,7 @@ function newLevel(): Level {
 }
 
 function newNode(): Node {
-  return { next: undefined, psubs: new Set(), qsubs: new Map() };
+  return { next: undefined, psubs: new Set(), qsubs: new Map(), alone: undefined };
 }
 
 function nodeIsEmpty(n: Node): boolean {
@@ -158,8 +163,10 @@ export class Sublist {
       if (i < tokens.length - 1) level = node.next ??= newLevel();
     }
     const n = node as Node;
-    if (sub.queue === undefined) n.psubs.add(sub);
-    else {
+    if (sub.queue === undefined) {
+      n.psubs.add(sub);
+      n.alone = undefined;
+    } else {
       let group = n.qsubs.get(sub.queue);
       if (group === undefined) {
         group = new Set();
@@ -187,8 +194,10 @@ export class Sublist {
     }
     const n = node as Node;
     let removed: boolean;
-    if (sub.queue === undefined) removed = n.psubs.delete(sub);
-    else {
+    if (sub.queue === undefined) {
+      removed = n.psubs.delete(sub);
+      n.alone = undefined;
+    } else {
       const group = n.qsubs.get(sub.queue);
       removed = group !== undefined && group.delete(sub);
       if (group !== undefined && group.size === 0) n.qsubs.delete(sub.queue);
@@ -303,6 +312,9 @@ const found: Subscription[] = [];
 let foundCount = 0;
 /** The queue groups found; created only when one matches. */
 let foundQueues: Map<string, Subscription[]> | undefined;
+/** Nodes whose plain subscriptions were found, and the last of them. */
+let foundNodes = 0;
+let foundNode: Node | undefined;
 /** `qsubs` of the results without queue groups. */
 const NO_QUEUE_GROUPS = Object.freeze([]) as unknown as Subscription[][];
 
@@ -311,17 +323,31 @@ function takeFound(): SublistResult {
   const n = foundCount;
   const queues = foundQueues;
   if (n === 0 && queues === undefined) return EMPTY_RESULT;
-  const psubs = found.slice(0, n);
+  let result: SublistResult;
+  const node = foundNode;
+  if (queues === undefined && foundNodes === 1 && node !== undefined) result = node.alone ??= { psubs: found.slice(0, n), qsubs: NO_QUEUE_GROUPS };
+  else result = { psubs: found.slice(0, n), qsubs: queues === undefined ? NO_QUEUE_GROUPS : [...queues.values()] };
   // Emptied slot by slot (no `length = 0`, which would free the backing store), so the
   // collector pins no subscription.
   for (let i = 0; i < n; i++) found[i] = undefined as unknown as Subscription;
   foundCount = 0;
   foundQueues = undefined;
-  return { psubs, qsubs: queues === undefined ? NO_QUEUE_GROUPS : [...queues.values()] };
+  foundNodes = 0;
+  foundNode = undefined;
+  return result;
+}
+
+function pushFound(s: Subscription): void {
+  found[foundCount++] = s;
 }
 
 function addNode(n: Node): void {
-  for (const s of n.psubs) found[foundCount++] = s;
+  if (n.psubs.size > 0) {
+    // forEach with a plain function: a for-of over a Set allocates an iterator per match.
+    n.psubs.forEach(pushFound);
+    foundNodes++;
+    foundNode = n;
+  }
   if (n.qsubs.size > 0) {
     const queues = (foundQueues ??= new Map());
     for (const [q, group] of n.qsubs) {
