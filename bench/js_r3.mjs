@@ -5,6 +5,8 @@
 //   sync-file, sync-mem:   one publish at a time (msgs/s and the median PubAck latency);
 //   consume: a durable pull consumer (explicit acks) on the file stream reads what async-file
 //            stored, fetching batches of 500 and acknowledging each message (msgs/s);
+//   consume-away: the same with a second durable whose leader was moved (CONSUMER.LEADER.STEPDOWN
+//            with placement.preferred) to the server that neither leads the stream nor has the client;
 //   kv:      KV puts on an R3 bucket, 64 outstanding (puts/s);
 //   failover: the file stream's leader killed with -9, the time until a publish (retried with a
 //            250 ms timeout from a client of a surviving server) is acknowledged again.
@@ -30,7 +32,7 @@ const SYNC_N = Number(opt("--sync", 2000));
 const KV_N = Number(opt("--kv", 10000));
 const WARMUP = Number(opt("--warmup", 0));
 const IMPLS = opt("--only", "") === "" ? ["ref", "ts"] : [opt("--only", "")];
-const ALL = ["async-file", "async-mem", "sync-file", "sync-mem", "consume", "kv", "failover"];
+const ALL = ["async-file", "async-mem", "sync-file", "sync-mem", "consume", "consume-away", "kv", "failover"];
 const SCENARIOS = opt("--scenarios", ALL.join(",")).split(",");
 const WINDOW = 256;
 const KV_WINDOW = 64;
@@ -123,19 +125,34 @@ async function round(impl) {
     if (SCENARIOS.includes("async-mem")) await measured(c, out, "async-mem", () => windowed(ASYNC_N, WINDOW, () => js.publish("r3m", payload)));
     if (SCENARIOS.includes("sync-file")) out["sync-file-p50"] = (await measured(c, out, "sync-file", () => syncPublishes(js, "r3"))).p50;
     if (SCENARIOS.includes("sync-mem")) out["sync-mem-p50"] = (await measured(c, out, "sync-mem", () => syncPublishes(js, "r3m"))).p50;
-    if (SCENARIOS.includes("consume")) {
+    for (const scenario of ["consume", "consume-away"]) {
+      if (!SCENARIOS.includes(scenario)) continue;
       // What the stream holds now (the publishes above), read once with explicit acks.
       const total = (await jsm.streams.info("R3")).state.messages;
-      await retry(() => jsm.consumers.add("R3", { durable_name: "C", ack_policy: AckPolicy.Explicit }));
-      const consumer = await js.consumers.get("R3", "C");
-      await measured(c, out, "consume", async () => {
+      const durable = scenario === "consume" ? "C" : "CA";
+      await retry(() => jsm.consumers.add("R3", { durable_name: durable, ack_policy: AckPolicy.Explicit }));
+      if (scenario === "consume-away") {
+        const third = c.nodes.find((n) => n.name !== leader && n !== other);
+        await retry(async () => {
+          const now = (await jsm.consumers.info("R3", durable)).cluster?.leader;
+          if (now === third.name) return;
+          await admin.request(`$JS.API.CONSUMER.LEADER.STEPDOWN.R3.${durable}`, JSON.stringify({ placement: { preferred: third.name } }), { timeout: 5000 });
+          throw new Error("not moved yet");
+        });
+      }
+      const consumer = await js.consumers.get("R3", durable);
+      await measured(c, out, scenario, async () => {
         let got = 0;
         const t0 = performance.now();
         while (got < total && performance.now() - t0 < CAP_MS) {
-          const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
-          for await (const m of batch) {
-            m.ack();
-            got++;
+          try {
+            const batch = await consumer.fetch({ max_messages: 500, expires: 2000 });
+            for await (const m of batch) {
+              m.ack();
+              got++;
+            }
+          } catch {
+            // a leader change ended the fetch: asked again
           }
         }
         await nc.flush();

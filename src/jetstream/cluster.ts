@@ -1039,12 +1039,24 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       // An ephemeral consumer of a replicated stream is answered for by the member it lives on.
       const eph = this.ephemeralRequest(jsa, t, name);
       if (eph !== false) return eph;
+      // A pause or unpin acts on the running copy of a replicated consumer: its leader answers.
+      if (t[0] === "CONSUMER" && (t[1] === "PAUSE" || t[1] === "UNPIN") && t.length === 4) {
+        const replica = jsa.streams.get(name)?.replica;
+        const c = jsa.streams.get(name)?.consumers.get(t[3]);
+        if (replica !== undefined && c?.replicated === true && replica.leader !== "" && replica.consumerLeader(c.name) !== replica.leader) {
+          return replica.consumerLeader(c.name) === this.self ? undefined : SKIP;
+        }
+      }
       if (!this.answersHere(sa)) return this.answerLeaderless(jsa, sa, t, body, reply, hdr);
       const stream = jsa.streams.get(name);
       const replica = stream?.replica;
       if (t[1] === "LEADER" && t[2] === "STEPDOWN") {
-        // A consumer's state is replicated through its stream's group: its leader is the stream's.
-        if (t[0] === "CONSUMER" && stream?.consumers.get(t[4] ?? "") === undefined) throw jsError("JSConsumerNotFoundErr");
+        if (t[0] === "CONSUMER") {
+          const c = stream?.consumers.get(t[4] ?? "");
+          if (c === undefined) throw jsError("JSConsumerNotFoundErr");
+          // A replicated consumer has a leader of its own, recorded in its stream's group: only it moves.
+          if (replica !== undefined && c.replicated) return this.consumerStepDown(replica, c.name, body);
+        }
         return this.groupStepDown(replica, body);
       }
       if (t[0] === "CONSUMER" && t[1] === "LIST" && t.length === 3 && stream !== undefined && (replica?.remoteEphemerals().length ?? 0) > 0) {
@@ -1565,6 +1577,14 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${preferred}" not known` });
     }
     if (!replica.node.stepDown(preferred)) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
+    return { success: true };
+  }
+
+  /** CONSUMER.LEADER.STEPDOWN of a replicated consumer, on its stream's leader (placement.preferred may name the next). */
+  private consumerStepDown(replica: StreamReplica, name: string, body: Buffer): Record<string, unknown> {
+    const req = parseConfig(body) as { placement?: { preferred?: unknown } };
+    const preferred = typeof req.placement?.preferred === "string" && req.placement.preferred !== "" ? req.placement.preferred : undefined;
+    replica.consumerStepDown(name, preferred);
     return { success: true };
   }
 

@@ -537,12 +537,13 @@ export class Consumer {
     return this.stream.replica !== undefined && replicatedConsumer(this.cfg);
   }
 
-  /** A replicated consumer on a member that does not lead the stream: it keeps state, delivers nothing. */
+  /** A replicated consumer on a member that does not lead it (stream_replica.ts leadsConsumer): it keeps state, delivers nothing. */
   get standby(): boolean {
-    return this.replicated && !(this.stream.replica?.isLeader ?? true);
+    const replica = this.stream.replica;
+    return replica !== undefined && this.replicated && !replica.leadsConsumer(this.name);
   }
 
-  /** This member now leads the stream: deliveries and redeliveries resume from the replicated state. */
+  /** This member now leads the consumer: deliveries and redeliveries resume from the replicated state. */
   resume(): void {
     if (this.closed) return;
     if (this.replicated) {
@@ -554,6 +555,12 @@ export class Consumer {
     if (this.st.pending.size > 0) this.arm(Date.now() + 1);
     if (!this.isPull && this.cfg.idle_heartbeat) this.arm(Date.now() + this.cfg.idle_heartbeat / 1e6);
     this.kick();
+  }
+
+  /** Another member leads this consumer now: pull requests waiting here learn it (nats-server's 409 Leadership Change) and ask again. */
+  leadershipMoved(): void {
+    if (this.closed) return;
+    for (const r of this.waiting.drain()) this.sendStatus(r.reply, "409 Leadership Change", r);
   }
 
   kick(): void {
@@ -1208,7 +1215,7 @@ export class Consumer {
           const replica = this.stream.replica;
           if (replica !== undefined && this.replicated) {
             try {
-              replica.proposeApi(`CONSUMER.DELETE.${this.stream.name}.${this.name}`, Buffer.alloc(0), "", undefined);
+              replica.proposeConsumerDelete(this.name);
             } catch {
               // no quorum now: checked again after another threshold
               this.arm(now + tm);
@@ -1268,8 +1275,8 @@ export class Consumer {
 
 
   /**
-   * `cluster` of the info in a cluster, as nats-server: a durable of a replicated stream is led
-   * by the stream's leader (its state goes through the stream's group); any other consumer is
+   * `cluster` of the info in a cluster, as nats-server: a replicated consumer shows its own
+   * leader (stream_replica.ts; its state goes through the stream's group); any other consumer is
    * R1 on this server.
    */
   private clusterJson(): Record<string, unknown> {
@@ -1278,7 +1285,7 @@ export class Consumer {
     if (cluster === undefined) return {};
     const replica = this.stream.replica;
     if (replica !== undefined && this.replicated) {
-      const info = replica.clusterInfo();
+      const info = replica.consumerClusterInfo(this.name);
       // Fewer replicas than the stream's: its leader and the first others (current ones first).
       const n = this.cfg.num_replicas ?? 0;
       const others = info.replicas as Array<{ current?: boolean }> | undefined;

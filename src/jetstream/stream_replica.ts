@@ -29,6 +29,15 @@
 // first and last sequence) and copies the messages up to it from the leader over
 // `$JSC.CATCHUP.<group>.<leader>` (restore).
 //
+// Replicated consumers have leaders of their own (as nats-server 2.15 spreads them), recorded in
+// the stream's group by `cleader` entries: the stream's leader gives a new consumer the member
+// leading the fewest, and another one when the recorded leader is not heard from or is stepped
+// down. A consumer without a record (logs from before records) is led by the stream's leader. A
+// consumer led by a member that does not lead the stream delivers from that member's copy
+// (committed messages only: followers store what is committed) and sends its changes to the
+// stream's leader over `$JSC.CO.<group>`, which proposes them only while the sender is still the
+// consumer's recorded leader.
+//
 // RAFT messages travel as system account messages on `$NRG.TS.<group>.<server name>`; the group's
 // files are `<store_dir>/_raft/<group>`.
 import crypto from "node:crypto";
@@ -95,6 +104,12 @@ function catchupShare(service: object, key: string, limit: number): number {
   return Math.min(CATCHUP_BYTES, Math.floor(limit / members.size));
 }
 
+/** How often a stream's leader checks that its consumers' recorded leaders are still heard from. */
+const CONSUMER_LEADERS_CHECK_MS = 1000;
+/** Consumer changes a member sent to the stream's leader and still waits to see committed (more or older ones are forgotten). */
+const MAX_SENT_CONSUMER_ENTRIES = 10_000;
+const SENT_CONSUMER_ENTRY_MS = 10_000;
+
 /** A new group's preferred first leader asks for votes again this often, this many times, until a leader is known. */
 const CAMPAIGN_RETRY_MS = 100;
 /** How often a consumer scaled up on a member asks the group's leader again to take it in. */
@@ -134,7 +149,9 @@ type ReplicatedOp =
   /** A consumer scaled up from R1: every member that lacks it creates it with this state. */
   | { op: "adopt"; sc: SnapshotConsumer }
   /** An ephemeral consumer lives on `host` (R1, as nats-server places them), or is gone. */
-  | { op: "eph"; name: string; host: string; gone?: boolean; direct?: boolean };
+  | { op: "eph"; name: string; host: string; gone?: boolean; direct?: boolean }
+  /** A replicated consumer is led by `leader` (one of the group's members) from here on. */
+  | { op: "cleader"; name: string; leader: string };
 
 /** A durable consumer in a stream's snapshot: its config and state (maps as entry lists). */
 interface SnapshotConsumer {
@@ -228,6 +245,25 @@ export class StreamReplica implements RaftStateMachine {
   private appliedWaiters: Array<{ index: number; fn: () => void }> = [];
   /** Where a member that hosts an ephemeral consumer tells the leader of it (the leader proposes). */
   private readonly ephSub: Subscription | undefined;
+  /**
+   * The replicated consumers' leaders as the group recorded them (`cleader` entries), with when
+   * this member applied the record. A consumer without one is led by the stream's leader.
+   */
+  private readonly consumerLeaders = new Map<string, { leader: string; sinceNs: bigint }>();
+  /** On the stream's leader: records it proposed that are not applied yet (the consumer's leader from then on). */
+  private readonly proposedLeaders = new Map<string, string>();
+  /**
+   * On a member leading consumers without leading the stream: the entries of their changes it
+   * sent to the stream's leader, in order, with the ack confirmations waiting for each. It applied
+   * them when it made them, so it skips them when they commit (recognized by their bytes: it does
+   * not know their log index).
+   */
+  private sentConsumerEntries: Array<{ data: Buffer; confirms: string[]; at: number }> = [];
+  /** Where the stream's leader takes in the changes of consumers other members lead. */
+  private readonly consumerChangesSub: Subscription | undefined;
+  private consumerLeadersTimer: NodeJS.Timeout | undefined;
+  /** When this member became the stream's ready leader (ms): peers it has not heard from since are given time before their consumers move. */
+  private readySinceMs = 0;
 
   constructor(
     readonly stream: Stream,
@@ -299,6 +335,8 @@ export class StreamReplica implements RaftStateMachine {
       observer: {
         stateChanged: (role, leader) => {
           if (role !== "leader") this.lostLeadership();
+          // A stream leader is known again: the consumers led here go on (they stood by without one).
+          if (role === "follower" && leader !== "") this.resumeConsumersLedHere();
           if (role === "follower" && leader !== "" && !this.ephemeralsAnnounced) {
             // Ephemeral consumers recovered here at start: the leader records where they live.
             this.ephemeralsAnnounced = true;
@@ -351,6 +389,7 @@ export class StreamReplica implements RaftStateMachine {
       `raft-eph-${this.group}`,
     );
     this.adoptSub = sys?.subscribeInternal(`$JSC.ADOPT.${this.group}`, (_s, _r, _h, payload) => this.adopt(Buffer.from(payload)), undefined, `raft-adopt-${this.group}`);
+    this.consumerChangesSub = sys?.subscribeInternal(`$JSC.CO.${this.group}.${self}`, (_s, _r, _h, payload) => this.consumerChangesFrom(payload), undefined, `raft-co-${this.group}`);
   }
 
   private readonly adoptSub: Subscription | undefined;
@@ -580,6 +619,267 @@ export class StreamReplica implements RaftStateMachine {
     }
   }
 
+  // ---- consumer leaders ----
+
+  /** The server leading a replicated consumer: the recorded one, else the stream's leader. */
+  consumerLeader(name: string): string {
+    return this.consumerLeaders.get(name)?.leader ?? this.node.leader;
+  }
+
+  /**
+   * Does this member lead the consumer (deliver, take acks and pull requests)? The stream's
+   * leader stops as soon as it proposes another leader and starts only once a record naming it
+   * is applied (the changes of the one before are applied here first); another member leads
+   * while it is recorded and knows a stream leader to send its changes to.
+   */
+  leadsConsumer(name: string): boolean {
+    const self = this.host.self;
+    const recorded = this.consumerLeaders.get(name)?.leader;
+    if (this.node.isLeader) {
+      const proposed = this.proposedLeaders.get(name);
+      return (recorded ?? self) === self && (proposed === undefined || proposed === self);
+    }
+    return recorded === self && this.node.leader !== "";
+  }
+
+  /** On the stream's leader: who leads the consumer once what it proposed is applied. */
+  private intendedConsumerLeader(name: string): string {
+    return this.proposedLeaders.get(name) ?? this.consumerLeaders.get(name)?.leader ?? this.node.leader;
+  }
+
+  /** A `cleader` record applied (undefined: none, as in a snapshot from before records). */
+  private consumerLeaderRecorded(name: string, leader: string | undefined): void {
+    const c = this.stream.consumers.get(name);
+    const before = c !== undefined && c.replicated && !c.standby;
+    if (leader === undefined) this.consumerLeaders.delete(name);
+    else if (this.consumerLeaders.get(name)?.leader !== leader) this.consumerLeaders.set(name, { leader, sinceNs: nowNs() });
+    if (leader !== undefined && this.proposedLeaders.get(name) === leader) this.proposedLeaders.delete(name);
+    if (c === undefined || !c.replicated || before === !c.standby) return;
+    if (before) {
+      c.leadershipMoved();
+      return;
+    }
+    // Led here from now on, from the state every change before the record left.
+    c.resume();
+    if (this.node.leader !== "") adv.consumerLeaderElected(this.stream.jsa.advisoryContext, this.stream.name, name, this.host.self, this.replicasJson());
+  }
+
+  /** A stream leader is known again: the consumers recorded here deliver again (they stood by without one). */
+  private resumeConsumersLedHere(): void {
+    if (this.consumerLeaders.size === 0) return;
+    for (const c of this.stream.consumers.values()) if (c.replicated && this.consumerLeaders.get(c.name)?.leader === this.host.self) c.resume();
+  }
+
+  /** The group's members the stream's leader heard from within an election timeout, itself included. */
+  private heardMembers(): Set<string> {
+    const heard = new Set([this.host.self]);
+    for (const p of this.node.peerStatus()) if (p.voter && p.lastSeenMs >= 0 && p.lastSeenMs <= ELECTION_MAX_MS) heard.add(p.id);
+    return heard;
+  }
+
+  /**
+   * The member to lead consumer `name`: of those heard from (but `avoid`), the one that leads
+   * the fewest of this stream's other replicated consumers; on a tie the stream's leader (its
+   * consumers take no extra hop), then by name.
+   */
+  private pickConsumerLeader(name: string, avoid: string | undefined): string | undefined {
+    const counts = new Map<string, number>();
+    for (const m of this.heardMembers()) if (m !== avoid) counts.set(m, 0);
+    for (const c of this.stream.consumers.values()) {
+      if (!c.replicated || c.name === name) continue;
+      const l = this.intendedConsumerLeader(c.name);
+      const n = counts.get(l);
+      if (n !== undefined) counts.set(l, n + 1);
+    }
+    const self = this.host.self;
+    let best: string | undefined;
+    let fewest = Number.MAX_SAFE_INTEGER;
+    for (const m of [...counts.keys()].sort((a, b) => (a === self ? -1 : b === self ? 1 : a < b ? -1 : a > b ? 1 : 0))) {
+      const n = counts.get(m) as number;
+      if (n < fewest) {
+        best = m;
+        fewest = n;
+      }
+    }
+    return best;
+  }
+
+  /** On the stream's leader: propose `to` as the consumer's leader (thrown without quorum). */
+  private proposeConsumerLeader(name: string, to: string): void {
+    const c = this.stream.consumers.get(name);
+    const led = c !== undefined && !c.standby;
+    this.proposeOp({ op: "cleader", name, leader: to });
+    this.proposedLeaders.set(name, to);
+    if (led && c.standby) c.leadershipMoved();
+  }
+
+  /**
+   * On the stream's leader: a leader for each consumer in `names` (just created or scaled up),
+   * and, with `names` undefined, a new one for each consumer whose recorded leader was not heard
+   * from within an election timeout (or, by a new stream leader, since it leads: a second).
+   */
+  private chooseConsumerLeaders(names: Iterable<string> | undefined): void {
+    if (!this.node.isLeader || !this.node.leaderReady) return;
+    if (names !== undefined) {
+      for (const name of names) {
+        if (this.stream.consumers.get(name)?.replicated !== true || this.proposedLeaders.has(name)) continue;
+        const to = this.pickConsumerLeader(name, undefined);
+        if (to === undefined || to === this.consumerLeaders.get(name)?.leader) continue;
+        try {
+          this.proposeConsumerLeader(name, to);
+        } catch {
+          // no quorum: led by the stream's leader meanwhile
+        }
+      }
+      return;
+    }
+    if (this.consumerLeaders.size === 0) return;
+    const heard = this.heardMembers();
+    // A new leader heard from every live member within a few heartbeats.
+    const settled = Date.now() - this.readySinceMs >= CONSUMER_LEADERS_CHECK_MS;
+    for (const c of this.stream.consumers.values()) {
+      if (!c.replicated) continue;
+      const recorded = this.proposedLeaders.get(c.name) ?? this.consumerLeaders.get(c.name)?.leader;
+      if (recorded === undefined || heard.has(recorded) || (!settled && this.node.config.voters.includes(recorded))) continue;
+      const to = this.pickConsumerLeader(c.name, recorded);
+      if (to === undefined) continue;
+      try {
+        this.proposeConsumerLeader(c.name, to);
+        this.log(`consumer '${c.name}': ${recorded} not heard from, ${to} leads it`);
+      } catch {
+        return; // no quorum: checked again
+      }
+    }
+  }
+
+  private scheduleConsumerLeadersCheck(): void {
+    if (this.consumerLeadersTimer !== undefined || this.stopped) return;
+    this.consumerLeadersTimer = setTimeout(() => {
+      this.consumerLeadersTimer = undefined;
+      if (this.stopped || !this.node.isLeader) return;
+      this.chooseConsumerLeaders(undefined);
+      this.scheduleConsumerLeadersCheck();
+    }, CONSUMER_LEADERS_CHECK_MS);
+    this.consumerLeadersTimer.unref();
+  }
+
+  /**
+   * CONSUMER.LEADER.STEPDOWN on the stream's leader: another member leads the consumer (the
+   * preferred one, else the least loaded other member heard from); the stream's leader stays.
+   */
+  consumerStepDown(name: string, preferred: string | undefined): void {
+    const current = this.intendedConsumerLeader(name);
+    if (preferred !== undefined && (!this.node.config.voters.includes(preferred) || preferred === current)) {
+      throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${preferred}" not known` });
+    }
+    const to = preferred ?? this.pickConsumerLeader(name, current);
+    if (to === undefined || to === current) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
+    this.proposeConsumerLeader(name, to);
+    this.log(`consumer '${name}': leadership handed from ${current} to ${to}`);
+  }
+
+  /** `cluster` of a replicated consumer's info: its own leader, the group's other members as replicas. */
+  consumerClusterInfo(name: string): Record<string, unknown> {
+    const info = this.clusterInfo();
+    const rec = this.consumerLeaders.get(name);
+    const streamLeader = this.node.leader;
+    if (rec === undefined || rec.leader === streamLeader) return info;
+    info.leader = rec.leader;
+    if (info.leader_since !== undefined) info.leader_since = rfc3339(rec.sinceNs);
+    const replicas = ((info.replicas ?? []) as Array<Record<string, unknown>>).filter((r) => r.name !== rec.leader);
+    if (streamLeader !== "") replicas.unshift({ name: streamLeader, current: true, active: 0, peer: peerId(streamLeader) });
+    if (replicas.length > 0) info.replicas = replicas;
+    else delete info.replicas;
+    return info;
+  }
+
+  /**
+   * A consumer led here without the stream: its changes of this turn go to the stream's leader
+   * (one message per turn, as the leader's own make one entry). Lost when there is none: the
+   * other members miss them (a redelivery after a fail-over at worst) and the acks they carry are
+   * not confirmed (the client acks again).
+   */
+  private sendConsumerChanges(list: NamedConsumerOp[], confirms: string[]): void {
+    const entry = encodeConsumerOps(KIND_CONSUMERS, list) ?? opEntry({ op: "consumers", list });
+    if (!this.sendToStreamLeader(entry)) return;
+    const now = Date.now();
+    this.sentConsumerEntries.push({ data: entry, confirms, at: now });
+    // Those not committed by now never will be (the stream's leader dropped them).
+    while (this.sentConsumerEntries.length > MAX_SENT_CONSUMER_ENTRIES || now - this.sentConsumerEntries[0].at > SENT_CONSUMER_ENTRY_MS) this.sentConsumerEntries.shift();
+  }
+
+  /** An entry for the stream's leader to propose (`$JSC.CO.<group>.<leader>`: [sender length u16][sender][entry]). */
+  private sendToStreamLeader(entry: Buffer): boolean {
+    const leader = this.node.leader;
+    const sys = this.stream.jsa.service.server.systemAccount;
+    if (leader === "" || leader === this.host.self || sys === undefined) return false;
+    const from = Buffer.from(this.host.self, "utf8");
+    const msg = Buffer.allocUnsafe(2 + from.length + entry.length);
+    msg.writeUInt16LE(from.length, 0);
+    from.copy(msg, 2);
+    entry.copy(msg, 2 + from.length);
+    sys.publish(`$JSC.CO.${this.group}.${leader}`, "", undefined, msg);
+    return true;
+  }
+
+  /**
+   * On the stream's leader: changes sent by a member leading consumers, proposed as they came,
+   * only when it is still (and is to stay) the leader of every consumer they change. Besides
+   * consumer changes: a consumer's deletion (inactive) and removals of acknowledged messages.
+   */
+  private consumerChangesFrom(payload: Buffer): void {
+    if (!this.node.isLeader || !this.node.leaderReady || payload.length < 3) return;
+    const n = payload.readUInt16LE(0);
+    if (payload.length <= 2 + n) return;
+    const from = payload.toString("utf8", 2, 2 + n);
+    const entry = Buffer.from(payload.subarray(2 + n));
+    const names: string[] = [];
+    try {
+      if (entry[0] === KIND_CONSUMERS) {
+        for (const x of decodeConsumerOps(entry)) names.push(x.name);
+      } else if (entry[0] === KIND_OP) {
+        const op = JSON.parse(entry.toString("utf8", 1)) as ReplicatedOp;
+        if (op.op === "consumers") for (const x of op.list) names.push(x.name);
+        else if (op.op === "api" && op.rest === `CONSUMER.DELETE.${this.stream.name}.${op.name}` && op.reply === "") names.push(op.name ?? "");
+        else if (op.op === "stream" && op.s.op === "remove_acked") {
+          if (![...this.consumerLeaders.values()].some((r) => r.leader === from)) return;
+        } else return;
+      } else return;
+    } catch {
+      return;
+    }
+    for (const name of names) if (typeof name !== "string" || this.intendedConsumerLeader(name) !== from) return;
+    if (this.consumerOps.length > 0) this.flushConsumerOps();
+    try {
+      this.node.propose(entry);
+    } catch {
+      // no room or no longer the leader: lost (see sendConsumerChanges)
+    }
+  }
+
+  /** A consumer led here without the stream: its deletion (inactive) goes through the stream's leader. */
+  proposeConsumerDelete(name: string): void {
+    const rest = `CONSUMER.DELETE.${this.stream.name}.${name}`;
+    if (this.node.isLeader) this.proposeApi(rest, Buffer.alloc(0), "", undefined);
+    else if (!this.sendToStreamLeader(opEntry({ op: "api", rest, body: "", reply: "", name }))) throw jsError("JSClusterNotAvailErr");
+  }
+
+  /** Did this member send the entry to the stream's leader (and not see it committed yet)? */
+  private sentHere(data: Buffer): boolean {
+    if (this.sentConsumerEntries.length === 0) return false;
+    for (const e of this.sentConsumerEntries) if (e.data.equals(data)) return true;
+    return false;
+  }
+
+  /** The sent entry now committed, with those sent before it (lost: they would have come first). */
+  private takeSent(data: Buffer): { data: Buffer; confirms: string[]; at: number } | undefined {
+    const i = this.sentConsumerEntries.findIndex((e) => e.data.equals(data));
+    if (i < 0) return undefined;
+    const e = this.sentConsumerEntries[i];
+    this.sentConsumerEntries.splice(0, i + 1);
+    return e;
+  }
+
   /** Start the group; `campaign`: this member is the new stream's preferred first leader. */
   start(campaign: boolean): void {
     void this.node.start().then(() => {
@@ -736,6 +1036,7 @@ export class StreamReplica implements RaftStateMachine {
     if (this.catchupSub !== undefined) sys?.unsubscribeInternal(this.catchupSub);
     if (this.ephSub !== undefined) sys?.unsubscribeInternal(this.ephSub);
     if (this.adoptSub !== undefined) sys?.unsubscribeInternal(this.adoptSub);
+    if (this.consumerChangesSub !== undefined) sys?.unsubscribeInternal(this.consumerChangesSub);
     this.lostLeadership();
   }
 
@@ -951,7 +1252,13 @@ export class StreamReplica implements RaftStateMachine {
 
   /** A change of the stream other than a message, made on the leader (e.g. an acked work-queue message): proposed. */
   forward(op: StreamOp): void {
-    if (!this.node.isLeader) return; // only the leader's consumers change the stream
+    if (!this.node.isLeader) {
+      // A consumer led here acknowledged it: after that consumer's changes, the stream's leader proposes it.
+      if (op.op !== "remove_acked" || this.consumerLeaders.size === 0) return;
+      if (this.consumerOps.length > 0) this.flushConsumerOps();
+      this.sendToStreamLeader(opEntry({ op: "stream", s: op }));
+      return;
+    }
     this.proposeOp({ op: "stream", s: op });
   }
 
@@ -961,7 +1268,8 @@ export class StreamReplica implements RaftStateMachine {
    * is one entry, not 500). Any other proposal first flushes them, so the log keeps their order.
    */
   forwardConsumer(name: string, op: ConsumerOp): void {
-    if (!this.node.isLeader) return;
+    // A copy standing by changes on its own (e.g. a message removed): every member does the same.
+    if (!this.leadsConsumer(name)) return;
     this.consumerOps.push({ name, c: op });
     if (!this.consumerOpsScheduled) {
       this.consumerOpsScheduled = true;
@@ -984,9 +1292,15 @@ export class StreamReplica implements RaftStateMachine {
 
   /** Reply to `reply` (an ack confirmation) once this leader's consumer changes so far are committed. */
   confirmAfterCommit(reply: string): void {
-    if (!this.node.isLeader) return;
     if (this.consumerOps.length > 0) {
       this.unproposedConfirms.push(reply);
+      return;
+    }
+    if (!this.node.isLeader) {
+      // A consumer led here without the stream: after the last change sent to the stream's leader.
+      const last = this.sentConsumerEntries.at(-1);
+      if (last === undefined) this.stream.jsa.account.publishOnce(reply, undefined, NO_BYTES);
+      else last.confirms.push(reply);
       return;
     }
     // No change of its own (an ack again): after this leader's last change still uncommitted.
@@ -1014,7 +1328,10 @@ export class StreamReplica implements RaftStateMachine {
     this.consumerOps = [];
     const confirms = this.unproposedConfirms;
     this.unproposedConfirms = [];
-    if (!this.node.isLeader) return;
+    if (!this.node.isLeader) {
+      this.sendConsumerChanges(list, confirms);
+      return;
+    }
     try {
       const bytes = encodeConsumerOps(KIND_CONSUMERS, list);
       const entry = bytes !== undefined ? { index: this.node.propose(bytes), data: bytes } : this.proposeOp(list.length === 1 ? { op: "consumer", name: list[0].name, c: list[0].c } : { op: "consumers", list });
@@ -1059,10 +1376,7 @@ export class StreamReplica implements RaftStateMachine {
 
   private proposeOp(op: ReplicatedOp): { index: number; data: Buffer } {
     if (op.op !== "consumer" && op.op !== "consumers" && this.consumerOps.length > 0) this.flushConsumerOps();
-    const json = Buffer.from(JSON.stringify(op));
-    const entry = Buffer.allocUnsafe(json.length + 1);
-    entry[0] = KIND_OP;
-    json.copy(entry, 1);
+    const entry = opEntry(op);
     try {
       return { index: this.node.propose(entry), data: entry };
     } catch (err) {
@@ -1073,17 +1387,19 @@ export class StreamReplica implements RaftStateMachine {
 
   private becameReady(): void {
     this.leaderSinceNs = nowNs();
+    this.readySinceMs = Date.now();
+    this.scheduleConsumerLeadersCheck();
     this.lastProposed = 0;
     this.nextSeq = this.stream.store.state().lastSeq + 1;
     const ready = this.onReady;
     this.onReady = [];
     for (const fn of ready) fn();
-    // The consumers' replicated state is current: they deliver from here now.
-    for (const c of this.stream.consumers.values()) c.resume();
+    // The consumers' replicated state is current: those led here deliver from here now.
+    for (const c of this.stream.consumers.values()) if (!c.standby) c.resume();
     const replicas = this.replicasJson();
     const ctx = this.stream.jsa.advisoryContext;
     adv.streamLeaderElected(ctx, this.stream.name, this.host.self, replicas);
-    for (const c of this.stream.consumers.values()) if (c.replicated) adv.consumerLeaderElected(ctx, this.stream.name, c.name, this.host.self, replicas);
+    for (const c of this.stream.consumers.values()) if (c.replicated && !c.standby) adv.consumerLeaderElected(ctx, this.stream.name, c.name, this.host.self, replicas);
     // The ephemeral consumers held here (recovered after a restart, created while the group had
     // no leader) are recorded; those recorded here that are gone are dropped.
     for (const c of this.stream.consumers.values()) if (!c.replicated) this.proposeEphemeral(c.name, this.host.self, false, c.cfg.direct === true);
@@ -1117,6 +1433,9 @@ export class StreamReplica implements RaftStateMachine {
     this.heldHead = 0;
     this.lastProposed = 0;
     this.leaderSinceNs = undefined;
+    this.proposedLeaders.clear();
+    if (this.consumerLeadersTimer !== undefined) clearTimeout(this.consumerLeadersTimer);
+    this.consumerLeadersTimer = undefined;
   }
 
   // ---- the state machine ----
@@ -1133,6 +1452,7 @@ export class StreamReplica implements RaftStateMachine {
       this.applying = false;
     }
     if (this.confirmsAt.size > 0) this.sendConfirms(index);
+    if (this.ackedElsewhere.length > 0) this.checkAckedElsewhere();
     if (this.heldHead < this.held.length && index >= this.lastProposed) this.drainHeld();
     if (this.appliedWaiters.length > 0 && index >= this.appliedWaiters[0].index) this.runAppliedWaiters(index);
   }
@@ -1262,6 +1582,11 @@ export class StreamReplica implements RaftStateMachine {
       else this.ephemerals.set(op.name, { host: op.host, direct: op.direct === true });
       return;
     }
+    if (op.op === "cleader") {
+      // A record, applied again on every replay (the snapshot keeps the latest).
+      this.consumerLeaderRecorded(op.name, op.leader);
+      return;
+    }
     if (op.op === "expired") {
       // Removing what is gone already is nothing: applied again on a replay without harm.
       for (const seq of op.seqs) this.stream.applyStreamOp({ op: "remove_acked", seq });
@@ -1293,18 +1618,25 @@ export class StreamReplica implements RaftStateMachine {
       this.ephemerals.delete(op.sc.name);
       this.adoptPending.delete(op.sc.name);
       this.restoreConsumers([op.sc]);
-      if (this.node.isLeader) this.stream.consumers.get(op.sc.name)?.resume();
+      if (this.node.isLeader) {
+        this.stream.consumers.get(op.sc.name)?.resume();
+        this.chooseConsumerLeaders([op.sc.name]);
+      }
     } else if (op.op === "consumer" || op.op === "consumers") {
       this.applyConsumerChanges(op.op === "consumer" ? [{ name: op.name, c: op.c }] : op.list, data, index);
       return;
     } else {
       const reply = this.node.isLeader ? op.reply : "";
       this.ephemeralName = op.name;
+      const before = this.node.isLeader ? new Set(this.stream.consumers.keys()) : undefined;
       try {
         this.stream.jsa.executeApi(op.rest, reply, Buffer.from(op.body, "base64"), op.hdr === undefined ? undefined : Buffer.from(op.hdr, "base64"));
       } finally {
         this.ephemeralName = undefined;
       }
+      // Records of consumers deleted (or scaled down to one replica) go; a new one gets a leader.
+      for (const name of this.consumerLeaders.keys()) if (this.stream.consumers.get(name)?.replicated !== true) this.consumerLeaders.delete(name);
+      if (before !== undefined && this.stream.consumers.size > before.size) this.chooseConsumerLeaders([...this.stream.consumers.keys()].filter((n) => !before.has(n)));
     }
     this.opsApplied = index;
     this.writeApplied();
@@ -1315,7 +1647,7 @@ export class StreamReplica implements RaftStateMachine {
     if (index <= this.opsApplied) return;
     const own = this.ownConsumerEntries.get(index);
     let list: NamedConsumerOp[] = [];
-    if (own === undefined || !own.equals(data)) {
+    if ((own === undefined || !own.equals(data)) && !this.sentHere(data)) {
       try {
         list = decodeConsumerOps(data);
       } catch {
@@ -1330,7 +1662,15 @@ export class StreamReplica implements RaftStateMachine {
     const own = this.ownConsumerEntries.get(index);
     if (own !== undefined) this.ownConsumerEntries.delete(index);
     if (this.ownConsumerEntries.size > 0) for (const i of this.ownConsumerEntries.keys()) if (i < index) this.ownConsumerEntries.delete(i);
-    if (own === undefined || !own.equals(data)) for (const x of list) this.stream.consumers.get(x.name)?.applyConsumerOp(x.c);
+    const sent = own === undefined && this.sentConsumerEntries.length > 0 ? this.takeSent(data) : undefined;
+    if (sent !== undefined) for (const reply of sent.confirms) this.stream.jsa.account.publishOnce(reply, undefined, NO_BYTES);
+    else if (own === undefined || !own.equals(data)) {
+      for (const x of list) this.stream.consumers.get(x.name)?.applyConsumerOp(x.c);
+      // Acks of consumers led elsewhere: on an interest or work-queue stream, the stream's leader
+      // checks whether anyone still needs the message (the acking member saw only what was
+      // committed of the others' acks then), once this entry is applied.
+      if (this.node.isLeader && this.stream.cfg.retention !== "limits") for (const x of list) this.noteAckedElsewhere(x.c);
+    }
     // Remembered lazily (one write per turn): a consumer's own state is written coalesced too,
     // so after a crash a few of its changes may be missed or repeated (a redelivery at worst).
     this.opsApplied = index;
@@ -1341,6 +1681,24 @@ export class StreamReplica implements RaftStateMachine {
         this.writeApplied();
       });
     }
+  }
+
+  /** Sequences acknowledged by consumers led on other members, to check for retention (`applying` over). */
+  private ackedElsewhere: number[] = [];
+
+  private noteAckedElsewhere(op: ConsumerOp): void {
+    if (op.op === "ack" || op.op === "term" || op.op === "deliver") this.ackedElsewhere.push(op.sseq);
+    else if (op.op === "ack_all") {
+      const store = this.stream.store;
+      for (let m = store.loadNextMsg("", store.state().firstSeq); m !== null && m.seq <= op.sseq; m = store.loadNextMsg("", m.seq + 1)) this.ackedElsewhere.push(m.seq);
+    }
+  }
+
+  private checkAckedElsewhere(): void {
+    const seqs = this.ackedElsewhere;
+    this.ackedElsewhere = [];
+    if (!this.node.isLeader) return;
+    for (const seq of seqs) this.stream.checkRetention(seq, undefined);
   }
 
   /** The ack confirmations waiting for entries up to `index`, now committed. */
@@ -1396,7 +1754,9 @@ export class StreamReplica implements RaftStateMachine {
       if (!c.replicated) continue;
       consumers.push(snapshotConsumerOf(c));
     }
-    return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq, eph, consumers })), ready: this.stream.store.syncPending() };
+    const cleaders: Record<string, string> = {};
+    for (const [name, r] of this.consumerLeaders) if (this.stream.consumers.get(name)?.replicated === true) cleaders[name] = r.leader;
+    return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq, eph, consumers, cleaders })), ready: this.stream.store.syncPending() };
   }
 
   /** The snapshot's durable consumers this member does not have: created with their state (they stand by unless it leads). */
@@ -1428,7 +1788,7 @@ export class StreamReplica implements RaftStateMachine {
    */
   async restore(data: Buffer, index: number, fromLeader: boolean): Promise<void> {
     const s = this.stream;
-    let snap: { first: number; last: number; eph?: Record<string, { host: string; direct: boolean }>; consumers?: SnapshotConsumer[] };
+    let snap: { first: number; last: number; eph?: Record<string, { host: string; direct: boolean }>; consumers?: SnapshotConsumer[]; cleaders?: Record<string, string> };
     try {
       snap = JSON.parse(data.toString()) as typeof snap;
     } catch {
@@ -1436,6 +1796,10 @@ export class StreamReplica implements RaftStateMachine {
     }
     this.ephemerals.clear();
     for (const [name, e] of Object.entries(snap.eph ?? {})) if (typeof e?.host === "string") this.ephemerals.set(name, { host: e.host, direct: e.direct === true });
+    // A snapshot from before consumer leaders has none: those consumers are led by the stream's leader.
+    const recorded = Object.entries(snap.cleaders ?? {});
+    for (const name of [...this.consumerLeaders.keys()]) if (snap.cleaders?.[name] === undefined) this.consumerLeaderRecorded(name, undefined);
+    for (const [name, leader] of recorded) if (typeof leader === "string") this.consumerLeaderRecorded(name, leader);
     if (!fromLeader) {
       if (snap.last > s.store.state().lastSeq) s.jsa.service.log.warn(`stream '${s.name}': the store is behind its RAFT snapshot (${s.store.state().lastSeq} < ${snap.last}); messages in between are missing here`);
       return;
@@ -1604,6 +1968,15 @@ function snapshotConsumerOf(c: Consumer): SnapshotConsumer {
     created: String(c.created),
     state: { delivered: cs.delivered, ack_floor: cs.ack_floor, pending: [...cs.pending], redelivered: [...cs.redelivered] },
   };
+}
+
+/** An operation as a log entry: KIND_OP, then its JSON. */
+function opEntry(op: ReplicatedOp): Buffer {
+  const json = Buffer.from(JSON.stringify(op));
+  const entry = Buffer.allocUnsafe(json.length + 1);
+  entry[0] = KIND_OP;
+  json.copy(entry, 1);
+  return entry;
 }
 
 /** nats-server's peer id: a short hash of the server name. */

@@ -1,0 +1,217 @@
+// Replicated consumers with leaders of their own, through @nats-io clients, the same steps on three
+// tsnats servers and on three nats-server 2.15: four R3 durables of an R3 stream are led from
+// more than one server; CONSUMER.LEADER.STEPDOWN moves that consumer's leader and leaves the
+// stream's alone; a consumer led away from its stream's leader keeps its leader across a stream
+// leader stepdown, and when its own server is killed another member goes on from its ack floor:
+// no acknowledged message comes again and every other one is delivered at least once.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { JsTestCluster } from "./helpers/js_cluster.js";
+import { startRefJsCluster } from "./helpers/ref_js_cluster.js";
+import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
+import { infoWithLeader, sleep, type Info } from "./helpers/js_cluster_consumer_groups.js";
+
+const durable = (name: string) => ({ durable_name: name, ack_policy: "explicit", num_replicas: 3, ack_wait: 2_000_000_000 });
+
+async function streamLeader(nc: NatsConnection, stream: string, not = ""): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const a = await clusterApi<Info>(nc, `$JS.API.STREAM.INFO.${stream}`);
+    const leader = a.cluster?.leader ?? "";
+    if (leader !== "" && leader !== not) return leader;
+    if (Date.now() > deadline) assert.fail(`no leader of ${stream} other than '${not}'`);
+    await sleep(100);
+  }
+}
+
+/** Moves the consumer's leadership to `to` (CONSUMER.LEADER.STEPDOWN with placement.preferred) and waits until its info says so. */
+async function leadConsumerFrom(nc: NatsConnection, stream: string, name: string, to: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const now = (await infoWithLeader(nc, stream, name)).cluster?.leader;
+    if (now === to) return;
+    if (Date.now() > deadline) assert.fail(`${name} not led from ${to} (${now})`);
+    await clusterApi(nc, `$JS.API.CONSUMER.LEADER.STEPDOWN.${stream}.${name}`, { placement: { preferred: to } });
+    await sleep(300);
+  }
+}
+
+/**
+ * Fetches (acknowledging each with a confirmed ack) until every sequence of `want` came at least
+ * once, across leader changes; every sequence delivered, in order, repeats included.
+ */
+async function consumeAtLeastOnce(nc: NatsConnection, stream: string, name: string, want: number[]): Promise<number[]> {
+  const js = jetstream(nc, { timeout: 5000 });
+  const got: number[] = [];
+  const missing = new Set(want);
+  const deadline = Date.now() + 90_000;
+  while (missing.size > 0 && Date.now() < deadline) {
+    try {
+      const consumer = await js.consumers.get(stream, name);
+      for await (const m of await consumer.fetch({ max_messages: missing.size, expires: 2000 })) {
+        got.push(m.seq);
+        try {
+          await m.ackAck({ timeout: 5000 });
+          missing.delete(m.seq);
+        } catch {
+          // not confirmed: it comes again
+        }
+      }
+    } catch {
+      await sleep(100); // no leader yet: asked again
+    }
+  }
+  return got;
+}
+
+interface Spread {
+  leaders: number;
+  stepdownMovedConsumer: boolean;
+  stepdownKeptStreamLeader: boolean;
+  consumed: number[];
+}
+
+/** Four R3 durables: on how many servers their leaders are; one stepped down; then it is read. */
+async function spreadAndStepdown(urls: string[]): Promise<Spread> {
+  const nc = await connect({ servers: urls });
+  try {
+    const s = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.L", { name: "L", subjects: ["l.>"], num_replicas: 3 });
+    assert.equal(s.error, undefined, JSON.stringify(s.error));
+    for (let i = 1; i <= 5; i++) await clusterPublish(nc, "l.x", `m${i}`);
+    const leaders = new Set<string>();
+    for (const name of ["D1", "D2", "D3", "D4"]) {
+      const a = await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.L.${name}`, { stream_name: "L", config: durable(name) });
+      assert.equal(a.error, undefined, JSON.stringify(a.error));
+    }
+    // Leaders are chosen once the creates are in: read when every consumer names one and they stay.
+    let before = "";
+    for (let round = 0; round < 20; round++) {
+      leaders.clear();
+      for (const name of ["D1", "D2", "D3", "D4"]) leaders.add((await infoWithLeader(nc, "L", name)).cluster?.leader ?? "");
+      const seen = [...leaders].sort().join(",");
+      if (seen === before) break;
+      before = seen;
+      await sleep(300);
+    }
+    const stream = await streamLeader(nc, "L");
+    const d1 = (await infoWithLeader(nc, "L", "D1")).cluster?.leader ?? "";
+    const sd = await clusterApi<Info>(nc, "$JS.API.CONSUMER.LEADER.STEPDOWN.L.D1", {});
+    assert.equal(sd.error, undefined, JSON.stringify(sd.error));
+    const after = (await infoWithLeader(nc, "L", "D1", d1)).cluster?.leader ?? "";
+    const streamAfter = await streamLeader(nc, "L");
+    const consumed = await consumeAtLeastOnce(nc, "L", "D1", [1, 2, 3, 4, 5]);
+    return { leaders: leaders.size, stepdownMovedConsumer: after !== "" && after !== d1, stepdownKeptStreamLeader: streamAfter === stream, consumed };
+  } finally {
+    await nc.close();
+  }
+}
+
+interface Away {
+  ledAway: boolean;
+  first: number[];
+  keptLeaderOverStreamStepdown: boolean;
+  second: number[];
+  afterKill: number[];
+  ackFloor: number;
+  pending: number;
+}
+
+/**
+ * A durable led by a server that does not lead the stream: ten read; the stream's leader
+ * stepped down to the third server (the consumer keeps its leader), five more read; then the
+ * consumer's server is killed and the last five read from the others.
+ */
+async function ledAway(urls: string[], names: string[], kill: (server: string) => Promise<void>): Promise<Away> {
+  const nc = await connect({ servers: urls });
+  try {
+    const s = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.W", { name: "W", subjects: ["w.>"], num_replicas: 3 });
+    assert.equal(s.error, undefined, JSON.stringify(s.error));
+    for (let i = 1; i <= 20; i++) await clusterPublish(nc, "w.x", `m${i}`);
+    const a = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.W.D", { stream_name: "W", config: durable("D") });
+    assert.equal(a.error, undefined, JSON.stringify(a.error));
+    const stream = await streamLeader(nc, "W");
+    const away = names.find((n) => n !== stream) as string;
+    const third = names.find((n) => n !== stream && n !== away) as string;
+    await leadConsumerFrom(nc, "W", "D", away);
+    const ledAway = (await infoWithLeader(nc, "W", "D")).cluster?.leader === away && (await streamLeader(nc, "W")) === stream;
+    const first = await consumeAtLeastOnce(nc, "W", "D", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const sd = await clusterApi<Info>(nc, "$JS.API.STREAM.LEADER.STEPDOWN.W", { placement: { preferred: third } });
+    assert.equal(sd.error, undefined, JSON.stringify(sd.error));
+    await streamLeader(nc, "W", stream);
+    const keptLeaderOverStreamStepdown = (await infoWithLeader(nc, "W", "D")).cluster?.leader === away;
+    const second = await consumeAtLeastOnce(nc, "W", "D", [11, 12, 13, 14, 15]);
+    await kill(away);
+    const afterKill = await consumeAtLeastOnce(nc, "W", "D", [16, 17, 18, 19, 20]);
+    const info = await infoWithLeader(nc, "W", "D", away);
+    return { ledAway, first, keptLeaderOverStreamStepdown, second, afterKill, ackFloor: info.ack_floor?.stream_seq ?? -1, pending: (info.num_ack_pending as number | undefined) ?? -1 };
+  } finally {
+    await nc.close();
+  }
+}
+
+test("four R3 durables are led from more than one server; a consumer stepdown moves its leader only, as nats-server 2.15", { timeout: 600_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  let ours: Spread;
+  try {
+    await c.metaLeader(60_000);
+    ours = await spreadAndStepdown(c.members.map((m) => m.url));
+  } finally {
+    await c.stop();
+  }
+  assert.ok(ours.leaders >= 2, `leaders on ${ours.leaders} server(s)`);
+  assert.equal(ours.stepdownMovedConsumer, true);
+  assert.equal(ours.stepdownKeptStreamLeader, true);
+  assert.deepEqual(ours.consumed, [1, 2, 3, 4, 5]);
+  const ref = await startRefJsCluster(3);
+  if (ref === undefined) return;
+  let theirs: Spread;
+  try {
+    theirs = await spreadAndStepdown(ref.urls);
+  } finally {
+    await ref.stop();
+  }
+  assert.ok(theirs.leaders >= 2, `nats-server: leaders on ${theirs.leaders} server(s)`);
+  assert.equal(ours.stepdownMovedConsumer, theirs.stepdownMovedConsumer);
+  assert.equal(ours.stepdownKeptStreamLeader, theirs.stepdownKeptStreamLeader);
+  assert.deepEqual(ours.consumed, theirs.consumed);
+});
+
+test("a consumer led away from its stream's leader keeps its leader across a stream stepdown and goes on from its ack floor when its server is killed, as nats-server 2.15", { timeout: 600_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  let ours: Away;
+  try {
+    await c.metaLeader(60_000);
+    ours = await ledAway(
+      c.members.map((m) => m.url),
+      c.members.map((m) => m.name),
+      (server) => c.stopMember(server),
+    );
+  } finally {
+    await c.stop();
+  }
+  const check = (o: Away, who: string): void => {
+    assert.equal(o.ledAway, true, who);
+    assert.deepEqual(o.first, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], who);
+    assert.equal(o.keptLeaderOverStreamStepdown, true, who);
+    assert.deepEqual(o.second, [11, 12, 13, 14, 15], who);
+    // Nothing acknowledged comes again; what was delivered but not acknowledged may.
+    assert.ok(o.afterKill.every((s) => s >= 16 && s <= 20), `${who}: ${o.afterKill.join(",")}`);
+    assert.deepEqual([...new Set(o.afterKill)].sort((a, b) => a - b), [16, 17, 18, 19, 20], who);
+    assert.equal(o.ackFloor, 20, who);
+    assert.equal(o.pending, 0, who);
+  };
+  check(ours, "tsnats");
+  const ref = await startRefJsCluster(3);
+  if (ref === undefined) return;
+  let theirs: Away;
+  try {
+    theirs = await ledAway(ref.urls, ["N1", "N2", "N3"], async (server) => {
+      await ref.servers[Number(server.slice(1)) - 1].stop();
+    });
+  } finally {
+    await ref.stop();
+  }
+  check(theirs, "nats-server");
+});
