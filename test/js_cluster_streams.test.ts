@@ -197,11 +197,17 @@ test("R3 stream: leader-elected advisories, /jsz per-stream cluster, /healthz wh
     assert.deepEqual((elected[0].replicas as Array<{ name: string }>).map((r) => r.name).sort(), c.members.map((m) => m.name).filter((n) => n !== leader).sort());
     await jsm.consumers.add("A", { durable_name: "D", ack_policy: "explicit" });
 
-    // A stepdown elects another leader: a new advisory names it, for the stream and its durable.
+    // A consumer stepdown elects another leader of the durable only (it has a leader of its own,
+    // as in nats-server 2.15): an advisory names it, the stream keeps its leader.
     const sd = JSON.parse((await ncs[1].request("$JS.API.CONSUMER.LEADER.STEPDOWN.A.D", "", { timeout: 10_000 })).string()) as { type: string; success?: boolean };
     assert.deepEqual(sd, { type: "io.nats.jetstream.api.v1.consumer_leader_stepdown_response", success: true });
+    await waitUntil(() => consumerElected.some((e) => e.consumer === "D" && e.leader !== leader), 20_000, "an advisory for the durable's new leader");
+    assert.equal(await replicaLeader(c, "A"), leader);
+    // A stream stepdown elects another stream leader: a new advisory names it.
+    const ssd = JSON.parse((await ncs[1].request("$JS.API.STREAM.LEADER.STEPDOWN.A", "", { timeout: 10_000 })).string()) as { type: string; success?: boolean };
+    assert.deepEqual(ssd, { type: "io.nats.jetstream.api.v1.stream_leader_stepdown_response", success: true });
     const second = await replicaLeader(c, "A", leader);
-    await waitUntil(() => elected.some((e) => e.leader === second) && consumerElected.some((e) => e.leader === second && e.consumer === "D"), 20_000, "advisories for the new leader");
+    await waitUntil(() => elected.some((e) => e.leader === second), 20_000, "an advisory for the new leader");
     const missing = JSON.parse((await ncs[1].request("$JS.API.CONSUMER.LEADER.STEPDOWN.A.NOPE", "", { timeout: 10_000 })).string()) as { error?: { err_code: number } };
     assert.equal(missing.error?.err_code, 10014);
 

@@ -670,10 +670,18 @@ export class StreamReplica implements RaftStateMachine {
     for (const c of this.stream.consumers.values()) if (c.replicated && this.consumerLeaders.get(c.name)?.leader === this.host.self) c.resume();
   }
 
-  /** The group's members the stream's leader heard from within an election timeout, itself included. */
+  /**
+   * The members that may lead consumers: those the stream's leader heard from within an election
+   * timeout (itself included) that stay in the group (while the stream moves, those it goes to;
+   * while servers are removed, the assigned ones).
+   */
   private heardMembers(): Set<string> {
-    const heard = new Set([this.host.self]);
-    for (const p of this.node.peerStatus()) if (p.voter && p.lastSeenMs >= 0 && p.lastSeenMs <= ELECTION_MAX_MS) heard.add(p.id);
+    const staying = this.host.movingTo(this.stream) ?? this.host.assignedPeers(this.stream);
+    const heard = new Set<string>();
+    if (staying === undefined || staying.includes(this.host.self)) heard.add(this.host.self);
+    for (const p of this.node.peerStatus()) {
+      if (p.voter && p.lastSeenMs >= 0 && p.lastSeenMs <= ELECTION_MAX_MS && (staying === undefined || staying.includes(p.id))) heard.add(p.id);
+    }
     return heard;
   }
 
