@@ -110,12 +110,33 @@ async function spreadAndStepdown(urls: string[]): Promise<Spread> {
 
 interface Away {
   ledAway: boolean;
+  /** A pull waiting on a consumer led away from the stream's leader shows in its info (num_waiting). */
+  waitingShown: boolean;
   first: number[];
   keptLeaderOverStreamStepdown: boolean;
   second: number[];
   afterKill: number[];
   ackFloor: number;
   pending: number;
+}
+
+/** A durable with nothing to deliver, led from `away`: a pull waits there, and its info (from any server) counts it. */
+async function waitingInInfo(nc: NatsConnection, away: string): Promise<boolean> {
+  const a = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.W.E", { stream_name: "W", config: { ...durable("E"), filter_subject: "w.none" } });
+  assert.equal(a.error, undefined, JSON.stringify(a.error));
+  await leadConsumerFrom(nc, "W", "E", away);
+  const consumer = await jetstream(nc, { timeout: 5000 }).consumers.get("W", "E");
+  const fetching = (async () => {
+    for await (const _m of await consumer.fetch({ max_messages: 1, expires: 4000 })) assert.fail("nothing to deliver");
+  })().catch(() => undefined);
+  let shown = false;
+  const deadline = Date.now() + 3000;
+  while (!shown && Date.now() < deadline) {
+    shown = (await clusterApi<Info>(nc, "$JS.API.CONSUMER.INFO.W.E")).num_waiting === 1;
+    if (!shown) await sleep(100);
+  }
+  await fetching;
+  return shown;
 }
 
 /**
@@ -136,6 +157,7 @@ async function ledAway(urls: string[], names: string[], kill: (server: string) =
     const third = names.find((n) => n !== stream && n !== away) as string;
     await leadConsumerFrom(nc, "W", "D", away);
     const ledAway = (await infoWithLeader(nc, "W", "D")).cluster?.leader === away && (await streamLeader(nc, "W")) === stream;
+    const waitingShown = await waitingInInfo(nc, away);
     const first = await consumeAtLeastOnce(nc, "W", "D", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     const sd = await clusterApi<Info>(nc, "$JS.API.STREAM.LEADER.STEPDOWN.W", { placement: { preferred: third } });
     assert.equal(sd.error, undefined, JSON.stringify(sd.error));
@@ -145,7 +167,7 @@ async function ledAway(urls: string[], names: string[], kill: (server: string) =
     await kill(away);
     const afterKill = await consumeAtLeastOnce(nc, "W", "D", [16, 17, 18, 19, 20]);
     const info = await infoWithLeader(nc, "W", "D", away);
-    return { ledAway, first, keptLeaderOverStreamStepdown, second, afterKill, ackFloor: info.ack_floor?.stream_seq ?? -1, pending: (info.num_ack_pending as number | undefined) ?? -1 };
+    return { ledAway, waitingShown, first, keptLeaderOverStreamStepdown, second, afterKill, ackFloor: info.ack_floor?.stream_seq ?? -1, pending: (info.num_ack_pending as number | undefined) ?? -1 };
   } finally {
     await nc.close();
   }
@@ -193,6 +215,7 @@ test("a consumer led away from its stream's leader keeps its leader across a str
   }
   const check = (o: Away, who: string): void => {
     assert.equal(o.ledAway, true, who);
+    assert.equal(o.waitingShown, true, who);
     assert.deepEqual(o.first, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], who);
     assert.equal(o.keptLeaderOverStreamStepdown, true, who);
     assert.deepEqual(o.second, [11, 12, 13, 14, 15], who);

@@ -1039,8 +1039,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       // An ephemeral consumer of a replicated stream is answered for by the member it lives on.
       const eph = this.ephemeralRequest(jsa, t, name);
       if (eph !== false) return eph;
-      // A pause or unpin acts on the running copy of a replicated consumer: its leader answers.
-      if (t[0] === "CONSUMER" && (t[1] === "PAUSE" || t[1] === "UNPIN") && t.length === 4) {
+      // Info, a pause or an unpin of a replicated consumer led by another member than the
+      // stream's: its leader answers (it holds the waiting pulls and the latest activity, and
+      // runs the pins), as nats-server's consumer leader does.
+      if (t[0] === "CONSUMER" && (t[1] === "INFO" || t[1] === "PAUSE" || t[1] === "UNPIN") && t.length === 4) {
         const replica = jsa.streams.get(name)?.replica;
         const c = jsa.streams.get(name)?.consumers.get(t[3]);
         if (replica !== undefined && c?.replicated === true && replica.leader !== "" && replica.consumerLeader(c.name) !== replica.leader) {

@@ -793,7 +793,7 @@ export class StreamReplica implements RaftStateMachine {
     const streamLeader = this.node.leader;
     if (rec === undefined || rec.leader === streamLeader) return info;
     info.leader = rec.leader;
-    if (info.leader_since !== undefined) info.leader_since = rfc3339(rec.sinceNs);
+    if (info.leader_since !== undefined || rec.leader === this.host.self) info.leader_since = rfc3339(rec.sinceNs);
     const replicas = ((info.replicas ?? []) as Array<Record<string, unknown>>).filter((r) => r.name !== rec.leader);
     if (streamLeader !== "") replicas.unshift({ name: streamLeader, current: true, active: 0, peer: peerId(streamLeader) });
     if (replicas.length > 0) info.replicas = replicas;
