@@ -2,7 +2,7 @@
 // config file errors, signals (reload, lame duck, graceful stop), protocol trace lines.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { NATS_FEATURE_VERSION } from "../src/server/version.js";
+import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "../src/server/version.js";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -91,7 +91,8 @@ test("unknown flags are refused, --version and -t work", () => {
   assert.match(bad.stderr, /flag provided but not defined: -no_such_flag/);
   const ver = spawnSync(process.execPath, [BIN, "--version"], { encoding: "utf8" });
   assert.equal(ver.status, 0);
-  assert.match(ver.stdout, /tsnats-server: v\d+\.\d+\.\d+/);
+  // nats-server's version as INFO reports it, then tsnats' own.
+  assert.equal(ver.stdout, `tsnats-server: v${NATS_FEATURE_VERSION} (tsnats ${TSNATS_VERSION})\n`);
   const dir = tempDir();
   try {
     const conf = path.join(dir, "ok.conf");

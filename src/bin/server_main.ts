@@ -61,7 +61,10 @@ async function main(): Promise<void> {
   }
   switch (built.action) {
     case "version":
-      process.stdout.write(`tsnats-server: v${TSNATS_VERSION} (nats-server ${NATS_FEATURE_VERSION} compatible)\n`);
+      // The version first is the one INFO reports, as nats-server prints it: client test
+      // harnesses read it from `<server> -v` to gate features (nats.c's CI:
+      // NATS_TEST_SERVER_VERSION="$(nats-server -v)", parsed after " v"). tsnats' own follows.
+      process.stdout.write(`tsnats-server: v${NATS_FEATURE_VERSION} (tsnats ${TSNATS_VERSION})\n`);
       return;
     case "help":
       process.stdout.write(USAGE);
