@@ -66,15 +66,18 @@ const DISABLED = process.env.TSNATS_STREAM_WRITES === "1";
 
 /** What a DirectWriter reports to. */
 export interface DirectWriteOwner {
+  /** A queued write completed: libuv no longer reads these buffers. */
+  directWritten(buffers: Buffer | Buffer[]): void;
   /** Every queued write completed: the handle's queue is empty. */
   directDrained(): void;
 }
 
 function onWriteComplete(this: WriteRequest, status: number): void {
   const writer = this.writer;
+  const buffers = this.buffer;
   this.buffer = undefined;
   this.writer = undefined;
-  writer?.completed(status);
+  writer?.completed(status, buffers);
 }
 
 export class DirectWriter {
@@ -106,14 +109,19 @@ export class DirectWriter {
     return this.socket.writableHighWaterMark;
   }
 
-  write(data: Buffer): void {
+  /**
+   * Returns true when the bytes were queued: the request holds the buffers until it completes
+   * (then `directWritten` hands them back); false when they are free again at once.
+   */
+  write(data: Buffer): boolean {
     const req = this.request();
-    this.after(req, req.handle.writeBuffer(req, data), data);
+    return this.after(req, req.handle.writeBuffer(req, data), data);
   }
 
-  writev(chunks: Buffer[]): void {
+  /** write() of several buffers in one writev. */
+  writev(chunks: Buffer[]): boolean {
     const req = this.request();
-    this.after(req, req.handle.writev(req, chunks, true), chunks);
+    return this.after(req, req.handle.writev(req, chunks, true), chunks);
   }
 
   /** The owner writes to another socket from now on: completions of this one are ignored. */
@@ -134,27 +142,29 @@ export class DirectWriter {
     return req;
   }
 
-  private after(req: WriteRequest, err: number, data: Buffer | Buffer[]): void {
+  private after(req: WriteRequest, err: number, data: Buffer | Buffer[]): boolean {
     if (err !== 0) {
       this.socket.destroy(writeError(err));
-      return;
+      return false;
     }
     const b = binding as StreamWrapBinding;
-    if (b.streamBaseState[b.kLastWriteWasAsync] === 0) return; // taken at once: the request is free again
+    if (b.streamBaseState[b.kLastWriteWasAsync] === 0) return false; // taken at once: the request is free again
     // Queued: libuv reads the bytes from these buffers until it completes the request.
     req.buffer = data;
     req.writer = this;
     this.req = undefined;
     this.inFlight++;
+    return true;
   }
 
-  completed(status: number): void {
+  completed(status: number, buffers: Buffer | Buffer[] | undefined): void {
     if (this.inFlight > 0) this.inFlight--;
     if (this.detached || this.socket.destroyed === true) return;
     if (status < 0) {
       this.socket.destroy(writeError(status));
       return;
     }
+    if (buffers !== undefined) this.owner.directWritten(buffers);
     // The completed request is not reused: its native part is gone, the next queued write gets a new one.
     if (this.inFlight === 0) this.owner.directDrained();
   }

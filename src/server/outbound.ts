@@ -117,6 +117,9 @@ export class Outbound implements DirectWriteOwner {
   private stalled: Stallable[] | undefined;
   /** Writes to the socket's handle, bypassing its stream (plain TCP sockets only). */
   private direct: DirectWriter | undefined;
+  /** The last view written of an encoding buffer (`viewOf`), and that buffer. */
+  private viewBuf: Buffer | undefined;
+  private view: Buffer | undefined;
   private _socket: OutboundSocket | undefined;
 
   constructor(
@@ -249,6 +252,16 @@ export class Outbound implements DirectWriteOwner {
     this.inSocket = 0;
   }
 
+  /**
+   * A queued direct write completed: its encoding buffers go back to the pool (through a
+   * stream they could not: nothing tells when the socket lets go of them), so a receiver that
+   * is behind does not make every buffer a fresh ArrayBuffer.
+   */
+  directWritten(buffers: Buffer | Buffer[]): void {
+    if (Array.isArray(buffers)) for (let i = 0; i < buffers.length; i++) recycle(buffers[i]);
+    else recycle(buffers);
+  }
+
   /** The handle took what was queued in it ('drain' of a direct writer): as `drained`, if the socket was full. */
   directDrained(): void {
     if (this.full) this.drained();
@@ -304,13 +317,29 @@ export class Outbound implements DirectWriteOwner {
     }
   }
 
+  /**
+   * The encoded bytes of the current buffer, [0, pos), as a Buffer to write. The view of the
+   * last write is reused when it fits: the pool hands a connection that keeps up the same
+   * buffer turn after turn, and request/reply encodes the same length every time, so most
+   * writes need no new view (about 100 bytes each). A view of a pooled buffer is good for as
+   * long as the buffer is this connection's.
+   */
+  private currentView(): Buffer {
+    const buf = this.buf as Buffer;
+    const v = this.view;
+    if (v !== undefined && this.viewBuf === buf && v.length === this.pos) return v;
+    this.viewBuf = buf;
+    return (this.view = buf.subarray(0, this.pos));
+  }
+
   /** writeOut through the socket's handle. */
   private writeOutDirect(direct: DirectWriter, max: number): void {
     const q = this.queue;
     let written = 0;
     let current = false;
+    let held: boolean;
     if (q.length === 0) {
-      direct.write((this.buf as Buffer).subarray(0, this.pos));
+      held = direct.write(this.currentView());
       current = true;
     } else {
       // Several buffers leave in one writev, without being joined first.
@@ -325,15 +354,16 @@ export class Outbound implements DirectWriteOwner {
         chunks.push((this.buf as Buffer).subarray(0, this.pos));
         current = true;
       }
-      direct.writev(chunks);
+      held = direct.writev(chunks);
     }
-    // What the kernel did not take at once waits in the handle's queue, which holds the buffers.
+    // What the kernel did not take at once waits in the handle's queue: the write request
+    // holds those buffers, and they come back through directWritten once it completes.
     const inSocket = direct.queued;
     this.inSocket = inSocket;
-    for (let i = 0; i < written; i++) if (inSocket === 0) recycle(q[i]);
+    for (let i = 0; i < written; i++) if (!held) recycle(q[i]);
     if (written > 0) this.queue = written === q.length ? [] : q.slice(written);
     if (current) {
-      if (inSocket === 0) recycle(this.buf as Buffer);
+      if (!held) recycle(this.buf as Buffer);
       this.buf = undefined;
       this.pos = 0;
     }
@@ -357,6 +387,7 @@ export class Outbound implements DirectWriteOwner {
     this.clear();
     if (this.buf !== undefined) recycle(this.buf);
     this.buf = undefined;
+    this.view = this.viewBuf = undefined;
     this.releaseStalled();
   }
 }

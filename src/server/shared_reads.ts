@@ -54,14 +54,33 @@ interface TargetedSocket {
   [kReadTarget]: ReadTarget;
 }
 
+/**
+ * Views of the shared buffer's first n bytes, by n, made once: a read hands one to its target
+ * instead of a new Buffer view per read (about 100 bytes each; in request/reply every read has
+ * the same few lengths). A view is valid exactly as long as a new one would be: until the
+ * target returns.
+ */
+const VIEW_CACHE_MAX = 4096;
+const views: Array<Buffer | undefined> = [];
+
+function viewOf(b: Buffer, n: number): Buffer {
+  if (n > VIEW_CACHE_MAX || b !== shared) return b.subarray(0, n);
+  let v = views[n];
+  if (v === undefined) {
+    v = b.subarray(0, n);
+    views[n] = v;
+  }
+  return v;
+}
+
 // Node calls the `onread` callback as a method of the socket.
 function onSharedRead(this: TargetedSocket, n: number, b: Buffer): void {
-  this[kReadTarget].onData(b.subarray(0, n));
+  this[kReadTarget].onData(viewOf(b, n));
 }
 
 function onSharedReadPoisoned(this: TargetedSocket, n: number, b: Buffer): void {
   try {
-    this[kReadTarget].onData(b.subarray(0, n));
+    this[kReadTarget].onData(viewOf(b, n));
   } finally {
     b.fill(0xee, 0, n);
   }
