@@ -3,12 +3,13 @@
 // more than one server; CONSUMER.LEADER.STEPDOWN moves that consumer's leader and leaves the
 // stream's alone; a consumer led away from its stream's leader keeps its leader across a stream
 // leader stepdown, and when its own server is killed another member goes on from its ack floor:
-// no acknowledged message comes again and every other one is delivered at least once.
+// no acknowledged message comes again and every other one is delivered at least once. Work-queue
+// and interest streams drop what consumers led away from the stream's leader acknowledged.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
-import { JsTestCluster } from "./helpers/js_cluster.js";
+import { JsTestCluster, streamOn } from "./helpers/js_cluster.js";
 import { startRefJsCluster } from "./helpers/ref_js_cluster.js";
 import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
 import { infoWithLeader, sleep, type Info } from "./helpers/js_cluster_consumer_groups.js";
@@ -237,4 +238,84 @@ test("a consumer led away from its stream's leader keeps its leader across a str
     await ref.stop();
   }
   check(theirs, "nats-server");
+});
+
+/** Polls the stream's info until it holds `want` messages (or 20 s); what it held last. */
+async function messagesSettle(nc: NatsConnection, stream: string, want: number): Promise<number> {
+  const deadline = Date.now() + 20_000;
+  let held = -1;
+  while (Date.now() < deadline) {
+    held = ((await clusterApi<Info>(nc, `$JS.API.STREAM.INFO.${stream}`)).state as { messages?: number } | undefined)?.messages ?? -1;
+    if (held === want) break;
+    await sleep(200);
+  }
+  return held;
+}
+
+/**
+ * A work-queue stream read by a durable led away from the stream's leader, and an interest
+ * stream read by two durables led from two other servers than each other: once everything is
+ * acknowledged, both streams are empty.
+ */
+async function retention(urls: string[], names: string[]): Promise<{ workQueue: number; interest: number; interestMidway: number }> {
+  const nc = await connect({ servers: urls });
+  try {
+    for (const [name, retention] of [["Q", "workqueue"], ["I", "interest"]]) {
+      const s = await clusterApi<Info>(nc, `$JS.API.STREAM.CREATE.${name}`, { name, subjects: [`${name.toLowerCase()}.>`], num_replicas: 3, retention });
+      assert.equal(s.error, undefined, JSON.stringify(s.error));
+    }
+    const q = await streamLeader(nc, "Q");
+    const qa = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.Q.W", { stream_name: "Q", config: durable("W") });
+    assert.equal(qa.error, undefined, JSON.stringify(qa.error));
+    await leadConsumerFrom(nc, "Q", "W", names.find((n) => n !== q) as string);
+    for (let i = 1; i <= 10; i++) await clusterPublish(nc, "q.x", `q${i}`);
+    await consumeAtLeastOnce(nc, "Q", "W", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const workQueue = await messagesSettle(nc, "Q", 0);
+
+    const i = await streamLeader(nc, "I");
+    const others = names.filter((n) => n !== i);
+    for (const [k, name] of ["I1", "I2"].entries()) {
+      const a = await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.I.${name}`, { stream_name: "I", config: durable(name) });
+      assert.equal(a.error, undefined, JSON.stringify(a.error));
+      await leadConsumerFrom(nc, "I", name, others[k]);
+    }
+    for (let n = 1; n <= 10; n++) await clusterPublish(nc, "i.x", `i${n}`);
+    await consumeAtLeastOnce(nc, "I", "I1", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    // Still needed by I2.
+    const interestMidway = await messagesSettle(nc, "I", 10);
+    await consumeAtLeastOnce(nc, "I", "I2", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    const interest = await messagesSettle(nc, "I", 0);
+    return { workQueue, interest, interestMidway };
+  } finally {
+    await nc.close();
+  }
+}
+
+test("work-queue and interest streams drop what consumers led away from the stream's leader acknowledged, on every server, as nats-server 2.15", { timeout: 600_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  let ours: Awaited<ReturnType<typeof retention>>;
+  try {
+    await c.metaLeader(60_000);
+    ours = await retention(
+      c.members.map((m) => m.url),
+      c.members.map((m) => m.name),
+    );
+    // Every server's copy, not only the leader's.
+    const deadline = Date.now() + 20_000;
+    const held = (): number[] => c.members.flatMap((m) => ["Q", "I"].map((s) => streamOn(c, m.name, s)?.store.state().msgs ?? -1));
+    while (held().some((n) => n !== 0) && Date.now() < deadline) await sleep(100);
+    assert.deepEqual(held(), [0, 0, 0, 0, 0, 0]);
+  } finally {
+    await c.stop();
+  }
+  assert.deepEqual(ours, { workQueue: 0, interest: 0, interestMidway: 10 });
+  const ref = await startRefJsCluster(3);
+  if (ref === undefined) return;
+  let theirs: Awaited<ReturnType<typeof retention>>;
+  try {
+    theirs = await retention(ref.urls, ["N1", "N2", "N3"]);
+  } finally {
+    await ref.stop();
+  }
+  assert.deepEqual(ours, theirs);
 });

@@ -833,7 +833,7 @@ export class StreamReplica implements RaftStateMachine {
   /**
    * On the stream's leader: changes sent by a member leading consumers, proposed as they came,
    * only when it is still (and is to stay) the leader of every consumer they change. Besides
-   * consumer changes: a consumer's deletion (inactive) and removals of acknowledged messages.
+   * consumer changes: a consumer's deletion (inactive).
    */
   private consumerChangesFrom(payload: Buffer): void {
     if (!this.node.isLeader || !this.node.leaderReady || payload.length < 3) return;
@@ -849,9 +849,7 @@ export class StreamReplica implements RaftStateMachine {
         const op = JSON.parse(entry.toString("utf8", 1)) as ReplicatedOp;
         if (op.op === "consumers") for (const x of op.list) names.push(x.name);
         else if (op.op === "api" && op.rest === `CONSUMER.DELETE.${this.stream.name}.${op.name}` && op.reply === "") names.push(op.name ?? "");
-        else if (op.op === "stream" && op.s.op === "remove_acked") {
-          if (![...this.consumerLeaders.values()].some((r) => r.leader === from)) return;
-        } else return;
+        else return;
       } else return;
     } catch {
       return;
@@ -1260,13 +1258,9 @@ export class StreamReplica implements RaftStateMachine {
 
   /** A change of the stream other than a message, made on the leader (e.g. an acked work-queue message): proposed. */
   forward(op: StreamOp): void {
-    if (!this.node.isLeader) {
-      // A consumer led here acknowledged it: after that consumer's changes, the stream's leader proposes it.
-      if (op.op !== "remove_acked" || this.consumerLeaders.size === 0) return;
-      if (this.consumerOps.length > 0) this.flushConsumerOps();
-      this.sendToStreamLeader(opEntry({ op: "stream", s: op }));
-      return;
-    }
+    // Only the leader's consumers change the stream; acks of consumers led by other members are
+    // checked by the leader once it applies them (noteAckedElsewhere).
+    if (!this.node.isLeader) return;
     this.proposeOp({ op: "stream", s: op });
   }
 
