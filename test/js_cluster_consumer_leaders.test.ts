@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { JsTestCluster, streamOn } from "./helpers/js_cluster.js";
+import { StreamReplica } from "../src/jetstream/stream_replica.js";
 import { startRefJsCluster } from "./helpers/ref_js_cluster.js";
 import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
 import { infoWithLeader, sleep, type Info } from "./helpers/js_cluster_consumer_groups.js";
@@ -318,4 +319,41 @@ test("work-queue and interest streams drop what consumers led away from the stre
     await ref.stop();
   }
   assert.deepEqual(ours, theirs);
+});
+
+test("a consumer's recorded leader survives a restart of every server (from the group's snapshot and log), and reading goes on from its ack floor", { timeout: 300_000 }, async () => {
+  const saved = StreamReplica.snapshotEntries;
+  // A snapshot every 20 entries: the record is in a snapshot, later ones in the log.
+  StreamReplica.snapshotEntries = 20;
+  const c = await JsTestCluster.start(3);
+  try {
+    await c.metaLeader(60_000);
+    let nc = await connect({ servers: c.members.map((m) => m.url) });
+    const s = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.R", { name: "R", subjects: ["r.>"], num_replicas: 3 });
+    assert.equal(s.error, undefined, JSON.stringify(s.error));
+    for (let i = 1; i <= 40; i++) await clusterPublish(nc, "r.x", `m${i}`);
+    const a = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.R.D", { stream_name: "R", config: durable("D") });
+    assert.equal(a.error, undefined, JSON.stringify(a.error));
+    const stream = await streamLeader(nc, "R");
+    const away = c.members.map((m) => m.name).find((n) => n !== stream) as string;
+    await leadConsumerFrom(nc, "R", "D", away);
+    assert.deepEqual(await consumeAtLeastOnce(nc, "R", "D", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    // More entries after the record, so that a snapshot holds it.
+    for (let i = 41; i <= 70; i++) await clusterPublish(nc, "r.x", `m${i}`);
+    await nc.close();
+    for (const m of c.members) await c.stopMember(m.name);
+    for (const m of c.members) await c.startMember(m.name);
+    await c.metaLeader(60_000);
+    nc = await connect({ servers: c.members.map((m) => m.url) });
+    try {
+      await streamLeader(nc, "R");
+      assert.equal((await infoWithLeader(nc, "R", "D")).cluster?.leader, away);
+      assert.deepEqual(await consumeAtLeastOnce(nc, "R", "D", [11, 12, 13, 14, 15]), [11, 12, 13, 14, 15]);
+    } finally {
+      await nc.close();
+    }
+  } finally {
+    StreamReplica.snapshotEntries = saved;
+    await c.stop();
+  }
 });
