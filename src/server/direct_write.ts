@@ -99,6 +99,11 @@ export class DirectWriter {
     return !this.detached && s._handle === this.handle && s.writableLength === 0 && s.writableEnded !== true && s.destroyed !== true;
   }
 
+  /** A queued write has not completed yet. */
+  get busy(): boolean {
+    return this.inFlight > 0;
+  }
+
   /** Bytes in the handle's queue: what the kernel has not taken yet. */
   get queued(): number {
     return this.socket._handle === this.handle ? this.handle.writeQueueSize : 0;

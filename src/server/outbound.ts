@@ -191,7 +191,7 @@ export class Outbound implements DirectWriteOwner {
 
   /** Everything encoded goes to the socket now, full or not (the connection is closing). */
   flushAll(): void {
-    this.writeOut(Number.MAX_SAFE_INTEGER);
+    this.writeOut(Number.MAX_SAFE_INTEGER, true);
   }
 
   /** The socket drained: progress. The next batch goes out, and stalled publishers may resume. */
@@ -200,7 +200,11 @@ export class Outbound implements DirectWriteOwner {
     this.inSocket = 0;
     // Batch after batch while the socket takes them at once: nothing else would write what is
     // left once the publishers have stopped.
-    while (!this.full && this.size > 0 && this.socket !== undefined) this.writeOut(MAX_BATCH);
+    while (!this.full && this.size > 0 && this.socket !== undefined) {
+      const before = this.size;
+      this.writeOut(MAX_BATCH);
+      if (this.size === before) break; // a direct write still in flight: its completion goes on
+    }
     if (this.behind && this.pending <= this.stallAt) this.releaseStalled();
   }
 
@@ -265,14 +269,30 @@ export class Outbound implements DirectWriteOwner {
   /** The handle took what was queued in it ('drain' of a direct writer): as `drained`, if the socket was full. */
   directDrained(): void {
     if (this.full) this.drained();
-    else this.inSocket = 0;
+    else {
+      this.inSocket = 0;
+      // What was encoded while the write was in flight leaves now, in one write.
+      if (this.size > 0) this.writeOut(Number.MAX_SAFE_INTEGER);
+    }
   }
 
-  private writeOut(max: number): void {
+  private writeOut(max: number, evenIfBusy = false): void {
     const socket = this._socket;
     if (socket === undefined || this.queued + this.pos === 0) return;
     const direct = this.direct;
     if (direct !== undefined && direct.usable()) {
+      if (direct.busy && !evenIfBusy) {
+        // A write is in flight: what is encoded meanwhile waits here and leaves in one write
+        // when it completes (a stream buffers the same way), instead of one queued write, one
+        // request and one completion callback per turn. Past the high-water mark the socket
+        // counts as full, as a stream's write() would say.
+        if (!this.full && direct.queued + this.size >= direct.highWaterMark) {
+          this.full = true;
+          this.progressAt = this.fullSince = Date.now();
+          this.lastUnsent = -1;
+        }
+        return;
+      }
       this.writeOutDirect(direct, max);
       return;
     }
