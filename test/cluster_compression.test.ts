@@ -1,79 +1,23 @@
-// S2 compression of routes and leaf node connections, negotiated as nats-server 2.10+ does:
-// tsnats with tsnats and with nats-server 2.15 in both roles, in the mode combinations that
-// lead to different outcomes (accept ↔ s2_fast, asymmetric levels, s2_auto by RTT, off on
-// either side). Each pair is checked message by message (in order, headers kept, payloads
-// across several S2 blocks) and /routez or /leafz must show on both sides the mode nats-server
-// would show. s2_auto's re-evaluation is checked through a relay whose latency is raised.
+// S2 compression of routes, negotiated as nats-server 2.10+ does (leaf node connections are in
+// cluster_compression_leaf): tsnats with tsnats and with nats-server 2.15 in both roles, in the
+// mode combinations that lead to different outcomes (accept ↔ s2_fast, asymmetric levels,
+// s2_auto by RTT, off on either side). Each pair is checked message by message (in order,
+// headers kept, payloads across several S2 blocks) and /routez must show on both sides the mode
+// nats-server would show. s2_auto's re-evaluation is checked through a relay whose latency is
+// raised.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
 import net from "node:net";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
-import { checkAllToAll, clusterOf, connectTo, startRefMember, startTsMember, stopAll, waitForMesh, waitUntil, type Member } from "./helpers/cluster.js";
-import { freePort, referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { checkAllToAll, clusterOf, connectTo, startRefMember, startTsMember, stopAll, waitForMesh, type Member } from "./helpers/cluster.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
+import { checkBigPayloads, json, refSetting, skipRef, tsSetting } from "./helpers/compression.js";
 import { levelForRtt, selectCompressionMode } from "../src/cluster/compression.js";
-import type { LeafRemoteOptions } from "../src/config/options.js";
-import { leafNodesOf } from "../src/cluster/leafnodes.js";
-
-function leafPort(ts: TestServer): number {
-  const l = leafNodesOf(ts.server);
-  if (l === undefined) throw new Error("no leafnodes");
-  return l.port;
-}
-
-const skipRef = referenceBinary("2.15") === undefined ? "nats-server 2.15 not available" : false;
-
-async function json(url: string): Promise<Record<string, unknown>> {
-  const r = await fetch(url);
-  return (await r.json()) as Record<string, unknown>;
-}
 
 /** The compression of every route of a member (from its /routez). */
 async function routeModes(m: Member): Promise<string[]> {
   const z = await json(`http://127.0.0.1:${m.monitorPort}/routez`);
   return ((z.routes as Array<{ compression?: string }>) ?? []).map((r) => r.compression ?? "");
-}
-
-/** Large payloads (several per flush, so messages straddle S2 blocks of 1 MiB) arrive whole and in order. */
-async function checkBigPayloads(pub: NatsConnection, sub: NatsConnection, subject: string): Promise<void> {
-  const sizes = [0, 1, 100, 65_536, 900_000, 1_000_000, 1_048_000];
-  const got: Buffer[] = [];
-  const s = sub.subscribe(subject, { callback: (_e, m) => void got.push(Buffer.from(m.data)) });
-  await sub.flush();
-  const want = sizes.map((n, i) => {
-    const b = Buffer.alloc(n);
-    // Compressible and not: a repeating pattern, then noise.
-    for (let k = 0; k < n; k++) b[k] = k < n / 2 ? (k * 7 + i) & 0x3f : (Math.random() * 256) | 0;
-    return b;
-  });
-  const deadline = Date.now() + 10_000;
-  // Interest crosses the connection asynchronously: probe until a message gets through.
-  for (;;) {
-    pub.publish(`${subject}`, Buffer.from("probe"));
-    await pub.flush();
-    await new Promise((r) => setTimeout(r, 20));
-    if (got.length > 0) break;
-    if (Date.now() > deadline) throw new Error("interest never arrived");
-  }
-  got.length = 0;
-  for (const b of want) pub.publish(subject, b);
-  await pub.flush();
-  await waitUntil(() => got.filter((g) => g.toString() !== "probe").length >= want.length, 15_000, "big payloads");
-  const real = got.filter((g) => g.toString() !== "probe");
-  s.unsubscribe();
-  assert.equal(real.length, want.length);
-  real.forEach((g, i) => assert.ok(g.equals(want[i]), `payload ${i} (${want[i].length} bytes) intact`));
-}
-
-/**
- * A mode of the cases below. "auto" is s2_auto with thresholds of 1s/2s/3s, so that a local link
- * is always below the first one (s2_uncompressed) however loaded the machine is.
- */
-function tsSetting(mode: string): { compression: string; compressionRttMs?: number[] } {
-  return mode === "auto" ? { compression: "s2_auto", compressionRttMs: [1000, 2000, 3000] } : { compression: mode };
-}
-function refSetting(mode: string): string {
-  return mode === "auto" ? '{ mode: s2_auto, rtt_thresholds: ["1s", "2s", "3s"] }' : mode;
 }
 
 describe("compression negotiation rules (nats-server's selectCompressionMode and s2_auto levels)", () => {
@@ -287,101 +231,6 @@ describe("s2_auto follows the RTT", () => {
     relay.delayMs = 0;
     await until("s2_uncompressed", "RTT back down");
     await checkAllToAll(conns, "au.again", 100);
-  });
-});
-
-function remote(url: string, extra: Partial<LeafRemoteOptions> = {}): LeafRemoteOptions {
-  return { urls: [url], hub: false, denyImports: [], denyExports: [], isolate: false, compression: "s2_auto", ...extra };
-}
-
-async function leafModes(monitorUrl: string): Promise<string[]> {
-  const z = await json(`${monitorUrl}/leafz`);
-  return ((z.leafs as Array<{ compression?: string }>) ?? []).map((l) => l.compression ?? "");
-}
-
-async function waitLeafModes(monitorUrl: string, want: string, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const m = await leafModes(monitorUrl);
-    if (m.length === 1 && m[0] === want) return;
-    if (Date.now() > deadline) assert.fail(`${what} /leafz: ${JSON.stringify(m)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Leaf pairs: [hub mode, leaf mode, hub shows, leaf shows]. */
-const LEAF_CASES: Array<[string, string, string, string]> = [
-  ["auto", "auto", "s2_uncompressed", "s2_uncompressed"],
-  ["s2_fast", "auto", "s2_fast", "s2_uncompressed"],
-  ["accept", "s2_best", "s2_best", "s2_best"],
-  ["s2_better", "accept", "s2_better", "s2_better"],
-  ["auto", "off", "off", "off"],
-  ["off", "s2_fast", "off", "off"],
-];
-
-describe("leaf node compression with nats-server 2.15", { skip: skipRef }, () => {
-  for (const [hubMode, leafMode, hubShows, leafShows] of LEAF_CASES) {
-    for (const tsIsHub of [true, false]) {
-      it(`hub ${tsIsHub ? "tsnats" : "nats-server"} ${hubMode} ↔ leaf ${tsIsHub ? "nats-server" : "tsnats"} ${leafMode}: ${hubShows} / ${leafShows}`, async () => {
-        let ts: TestServer | undefined;
-        let ref: ReferenceServer | undefined;
-        const conns: NatsConnection[] = [];
-        try {
-          let hubMon: string;
-          let leafMon: string;
-          if (tsIsHub) {
-            ts = await startTestServer({ serverName: "hub", httpPort: -1, leafnodes: { port: -1, ...tsSetting(hubMode) } });
-            const lport = leafPort(ts);
-            ref = await startNatsServer(["-n", "leaf", "-m", "-1"], `leafnodes { remotes: [ { url: "nats://127.0.0.1:${lport}", compression: ${refSetting(leafMode)} } ] }\n`, "2.15");
-            hubMon = ts.monitorUrl as string;
-            leafMon = ref.ports.monitoring?.[0] ?? "";
-          } else {
-            const lport = await freePort();
-            ref = await startNatsServer(["-n", "hub", "-m", "-1"], `leafnodes { listen: "127.0.0.1:${lport}", compression: ${refSetting(hubMode)} }\n`, "2.15", [lport]);
-            ts = await startTestServer({ serverName: "leaf", httpPort: -1, leafnodes: { remotes: [remote(`nats://127.0.0.1:${lport}`, tsSetting(leafMode))] } });
-            hubMon = ref.ports.monitoring?.[0] ?? "";
-            leafMon = ts.monitorUrl as string;
-          }
-          await waitLeafModes(hubMon, hubShows, "hub");
-          await waitLeafModes(leafMon, leafShows, "leaf");
-          const hubConn = await connect({ servers: tsIsHub ? ts.url : `nats://127.0.0.1:${ref.port}` });
-          const leafConn = await connect({ servers: tsIsHub ? `nats://127.0.0.1:${ref.port}` : ts.url });
-          conns.push(hubConn, leafConn);
-          await checkBigPayloads(hubConn, leafConn, "lz.down");
-          await checkBigPayloads(leafConn, hubConn, "lz.up");
-          await checkAllToAll(conns, "lz.all", 200);
-        } finally {
-          await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
-          await ref?.stop();
-          await ts?.close();
-        }
-      });
-    }
-  }
-});
-
-describe("leaf node compression between tsnats servers", () => {
-  it("s2_auto both sides (s2_uncompressed on a local link), s2_best leaf ↔ accept hub; messages intact", async () => {
-    for (const [hubMode, leafMode, hubShows, leafShows] of [
-      ["auto", "auto", "s2_uncompressed", "s2_uncompressed"],
-      ["accept", "s2_best", "s2_best", "s2_best"],
-    ]) {
-      const hub = await startTestServer({ serverName: "hub", httpPort: -1, leafnodes: { port: -1, ...tsSetting(hubMode) } });
-      const lport = leafPort(hub);
-      const leaf = await startTestServer({ serverName: "leaf", httpPort: -1, leafnodes: { remotes: [remote(`nats://127.0.0.1:${lport}`, tsSetting(leafMode))] } });
-      const conns: NatsConnection[] = [];
-      try {
-        await waitLeafModes(hub.monitorUrl as string, hubShows, "hub");
-        await waitLeafModes(leaf.monitorUrl as string, leafShows, "leaf");
-        conns.push(await connect({ servers: hub.url }), await connect({ servers: leaf.url }));
-        await checkBigPayloads(conns[0], conns[1], "tl.down");
-        await checkAllToAll(conns, "tl.all", 200);
-      } finally {
-        await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
-        await leaf.close();
-        await hub.close();
-      }
-    }
   });
 });
 
