@@ -21,6 +21,9 @@
 // ours. `empty` says this member's log is empty, except while a new group is initializing (no
 // entry stored yet), so that a new group's first election needs a quorum, not every member:
 // a candidate counts empty votes only once every member has voted.
+// Order: a member takes append entries and vote requests from two queues and serves whichever is
+// ready (runAsFollower), so the order it applies them in is not always the order they arrived
+// in: a candidate's first appends as leader can be stored before its vote request is answered.
 import type { NrgAppendEntry, NrgAppendEntryResponse, NrgVoteRequest, NrgVoteResponse } from "./nrg_wire.js";
 
 export type NrgFollowerAnswer =
