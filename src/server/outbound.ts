@@ -286,11 +286,7 @@ export class Outbound implements DirectWriteOwner {
         // when it completes (a stream buffers the same way), instead of one queued write, one
         // request and one completion callback per turn. Past the high-water mark the socket
         // counts as full, as a stream's write() would say.
-        if (!this.full && direct.queued + this.size >= direct.highWaterMark) {
-          this.full = true;
-          this.progressAt = this.fullSince = Date.now();
-          this.lastUnsent = -1;
-        }
+        if (!this.full && direct.queued + this.size >= direct.highWaterMark) this.becameFull();
         return;
       }
       this.writeOutDirect(direct, max);
@@ -330,11 +326,14 @@ export class Outbound implements DirectWriteOwner {
       this.buf = undefined;
       this.pos = 0;
     }
-    if (!ok && !this.full) {
-      this.full = true;
-      this.progressAt = this.fullSince = Date.now();
-      this.lastUnsent = -1;
-    }
+    if (!ok && !this.full) this.becameFull();
+  }
+
+  /** The socket took no more: from now on the stall clock runs (see `stuck`). */
+  private becameFull(): void {
+    this.full = true;
+    this.progressAt = this.fullSince = Date.now();
+    this.lastUnsent = -1;
   }
 
   /**
@@ -387,11 +386,7 @@ export class Outbound implements DirectWriteOwner {
       this.buf = undefined;
       this.pos = 0;
     }
-    if (inSocket >= direct.highWaterMark && !this.full) {
-      this.full = true;
-      this.progressAt = this.fullSince = Date.now();
-      this.lastUnsent = -1;
-    }
+    if (inSocket >= direct.highWaterMark && !this.full) this.becameFull();
   }
 
   /** Drop everything not yet written (the peer is gone or too slow to ever get it). */
