@@ -535,7 +535,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     // client is bound to (connect_info), for clients that take async INFO (protocol 1).
     if (!this.connectInfoSent && this.connectReceived) {
       this.connectInfoSent = true;
-      if (this.opts.protocol >= 1) this.sendInfo(this.server.connectInfoFor(this));
+      if (this.opts.protocol >= 1) this.sendInfoJson(this.server.connectInfoJsonFor(this));
     }
     this.flushSoon();
   }

@@ -407,6 +407,11 @@ export class Server {
    * is serialized once and reused while it stays the same, only the client's fields are added.
    */
   private infoJsonFor(c: Client): string {
+    return this.infoJsonWithout(c, true) + "}";
+  }
+
+  /** `infoJsonFor` without its closing brace, and without the nonce unless `withNonce`. */
+  private infoJsonWithout(c: Client, withNonce: boolean): string {
     const fields = this.info();
     let cache = this.infoCache;
     if (cache === undefined || !sameInfoFields(cache.fields, fields)) {
@@ -414,8 +419,20 @@ export class Server {
       cache = this.infoCache = { fields, head: json.slice(0, -1) };
     }
     let json = `${cache.head},"client_id":${c.cid},"client_ip":${JSON.stringify(c.host)}`;
-    if (c.nonce !== undefined) json += `,"nonce":${JSON.stringify(c.nonce)}`;
+    if (withNonce && c.nonce !== undefined) json += `,"nonce":${JSON.stringify(c.nonce)}`;
     if (fields.auth_required === undefined && this.auth.requiredFor(c.connectionType)) json += `,"auth_required":true`;
+    return json;
+  }
+
+  /**
+   * `connectInfoFor` serialized. A plain TCP client's is built on the cached server part, as
+   * its first INFO is (`infoJsonFor`): every connection sends one first PING, so this is part
+   * of each connection's set-up.
+   */
+  connectInfoJsonFor(c: Client): string {
+    if (c.connectionType === "WEBSOCKET") return JSON.stringify(this.connectInfoFor(c));
+    let json = `${this.infoJsonWithout(c, false)},"connect_info":true,"remote_account":${JSON.stringify(c.account.name)}`;
+    if (c.account.isSystem) json += `,"acc_is_sys":true`;
     return json + "}";
   }
 
