@@ -28,6 +28,7 @@ import {
   type CompressionSetting,
 } from "./compression.js";
 import { peerAddress } from "../server/bind_address.js";
+import { DOUBLE_ZERO } from "../server/double_zero.js";
 
 const PING = Buffer.from("PING\r\n");
 const PONG = Buffer.from("PONG\r\n");
@@ -67,12 +68,13 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   readonly start = new Date();
   readonly host: string;
   readonly port: number;
-  inMsgs = 0;
-  inBytes = 0;
-  outMsgs = 0;
-  outBytes = 0;
+  // Counters and times start as double fields (server/double_zero.ts).
+  inMsgs = DOUBLE_ZERO;
+  inBytes = DOUBLE_ZERO;
+  outMsgs = DOUBLE_ZERO;
+  outBytes = DOUBLE_ZERO;
   lastActivity = Date.now();
-  rttMs = 0;
+  rttMs = DOUBLE_ZERO;
   closed = false;
   closeReason: RemoteCloseReason | undefined;
   stop: Date | undefined;
@@ -100,7 +102,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   protected trace: boolean;
   private pingTimer: NodeJS.Timeout | undefined;
   private pingsOut = 0;
-  private pingSentAt = 0;
+  private pingSentAt = DOUBLE_ZERO;
   /** write_deadline of this kind of connection (the server's unless its block sets one). */
   protected writeDeadlineMs: number;
   /**

@@ -38,6 +38,7 @@ import { TraceError, activeTrace, setActiveTrace } from "./msg_trace.js";
 import { isGatewayRoutedSubject, plainOfRouted, routeRoutedReply, routedReplyFor, trackGatewayReply, type GatewayReplyHolder } from "../cluster/gateway_reply.js";
 import type { AccountJetStreamLimits, MappingDestination } from "../config/options.js";
 import type { AccountJwtState } from "../auth/account_jwt.js";
+import { DOUBLE_ZERO } from "./double_zero.js";
 
 /** Handler of an internal subscription. `payload`/`hdr` may alias a read buffer: copy to keep. */
 /** An in-process subscriber; returning false declines the message (it counts as not delivered). */
@@ -171,10 +172,10 @@ export class Account implements ImportRouting, GatewayReplyHolder {
   /** The server's services (set by the server): where answers on routed replies go out. */
   services: readonly unknown[] = [];
   readonly clients = new Set<Client>();
-  inMsgs = 0;
-  inBytes = 0;
-  outMsgs = 0;
-  outBytes = 0;
+  inMsgs = DOUBLE_ZERO;
+  inBytes = DOUBLE_ZERO;
+  outMsgs = DOUBLE_ZERO;
+  outBytes = DOUBLE_ZERO;
   /** Clients of this account disconnected as slow consumers (accstatz, STATSZ). */
   slowConsumers = 0;
   /** Per-account JetStream state, attached by the JetStream layer when enabled. */

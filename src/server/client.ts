@@ -21,6 +21,7 @@ import { AuthFailure, type AuthResult, type JwtUser, type UserLimits } from "../
 import type { ConnectionType } from "../auth/user_limits.js";
 import { routeRoutedReply, routedReplyFor, type GatewayReplyHolder } from "../cluster/gateway_reply.js";
 import { peerAddress } from "./bind_address.js";
+import { DOUBLE_ZERO } from "./double_zero.js";
 
 /**
  * What a Client needs of its connection: a TCP or TLS socket as is, or an adapter such as
@@ -147,15 +148,16 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   /** Subscriptions this connection may hold: the lowest of user, account and server limits; -1 = none. */
   maxSubs = -1;
   /** When the user's credentials expire (JWT `exp`, end of its connect times); 0 = never. */
-  expiresAt = 0;
+  expiresAt = DOUBLE_ZERO;
   readonly subs = new Map<string, Subscription>();
 
-  inMsgs = 0;
-  inBytes = 0;
-  outMsgs = 0;
-  outBytes = 0;
+  // Counters and times start as double fields (double_zero.ts).
+  inMsgs = DOUBLE_ZERO;
+  inBytes = DOUBLE_ZERO;
+  outMsgs = DOUBLE_ZERO;
+  outBytes = DOUBLE_ZERO;
   lastActivity = Date.now();
-  rttMs = 0;
+  rttMs = DOUBLE_ZERO;
   /** Requests from other clusters this client received: its answers go back through the gateway (gateway_reply.ts). */
   gwReplies: GatewayReplyHolder["gwReplies"];
   closed = false;
@@ -171,20 +173,20 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   private lastResult: SublistResult | undefined;
   private maxPending: number;
   /** Until CONNECT arrives when authentication is required: when auth_timeout expires (ms since the epoch; 0 = none). */
-  private authDeadline = 0;
+  private authDeadline = DOUBLE_ZERO;
   /** The next PING check (ms since the epoch; 0 = none). */
-  private pingAt = 0;
+  private pingAt = DOUBLE_ZERO;
   /** This client's entry in the server's deadline queue: the earlier of authDeadline and pingAt (Deadlined). */
   deadlineIdx = -1;
-  deadlineAt = 0;
+  deadlineAt = DOUBLE_ZERO;
   private expiryTimer: NodeJS.Timeout | undefined;
   private pingsOut = 0;
-  private pingSentAt = 0;
+  private pingSentAt = DOUBLE_ZERO;
   /** When the last PING went out (0: never), for the hourly RTT refresh. */
-  private rttStart = 0;
+  private rttStart = DOUBLE_ZERO;
   private paused = false;
   /** While this client is stalled as a publisher: until when at the latest (the server's stall queue owns it). */
-  stalledUntil = 0;
+  stalledUntil = DOUBLE_ZERO;
   private trace: boolean;
 
   constructor(

@@ -22,6 +22,7 @@
 // is the same: "full" is the handle's write queue at the socket's high-water mark, "drain" the
 // completion of the last queued write.
 import { DirectWriter, directWriterFor, type DirectWriteOwner } from "./direct_write.js";
+import { DOUBLE_ZERO } from "./double_zero.js";
 
 /** Size of the encoding buffers, which are shared through a pool (a bigger message gets its own). */
 const BUFFER_SIZE = 64 * 1024;
@@ -105,9 +106,9 @@ export class Outbound implements DirectWriteOwner {
   /** The socket said it is full: encoded bytes wait here until 'drain'. */
   private full = false;
   /** When the socket became full, or the deadline was restarted (ms since the epoch). */
-  private fullSince = 0;
+  private fullSince = DOUBLE_ZERO;
   /** When the full socket last made progress (ms since the epoch). */
-  private progressAt = 0;
+  private progressAt = DOUBLE_ZERO;
   /** The kernel write queue size seen at the last progress check (see `unsentBytes`). */
   private lastUnsent = -1;
   /** Bytes the socket held after the last write: exact at a write or drain, an upper bound in between. */

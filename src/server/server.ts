@@ -32,6 +32,7 @@ import type { WebSocketTransport } from "./websocket_transport.js";
 import { bindHost, peerAddress } from "./bind_address.js";
 import { portsFileUrls } from "../cluster/urls.js";
 import { adoptEarlyListener } from "./early_listener.js";
+import { DOUBLE_ZERO } from "./double_zero.js";
 
 /** A part of the server with its own lifecycle (JetStream, monitoring, system events). */
 export interface ServerService {
@@ -147,10 +148,10 @@ export class Server {
   configLoadTime = new Date();
 
   totalConnections = 0;
-  inMsgs = 0;
-  inBytes = 0;
-  outMsgs = 0;
-  outBytes = 0;
+  inMsgs = DOUBLE_ZERO;
+  inBytes = DOUBLE_ZERO;
+  outMsgs = DOUBLE_ZERO;
+  outBytes = DOUBLE_ZERO;
   slowConsumers = 0;
   /** Slow consumer events of server connections (routes, gateways, leaf nodes), by kind. */
   readonly remoteSlowConsumers = { routes: 0, gateways: 0, leafs: 0 };

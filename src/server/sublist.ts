@@ -5,6 +5,7 @@
 import type { TraceRemote } from "./msg_trace.js";
 import { hasWildcard, subjectMatches } from "../protocol/subject.js";
 import type { Stallable } from "./outbound.js";
+import { DOUBLE_ZERO } from "./double_zero.js";
 
 /**
  * Something a matched message can be handed to: a client connection, an internal handler, or a
@@ -128,8 +129,8 @@ export class Sublist {
   private subCount = 0;
   /** Changes on every insert and remove, so callers may keep a match result while it is equal. */
   generation = 0;
-  matches = 0;
-  cacheHits = 0;
+  matches = DOUBLE_ZERO;
+  cacheHits = DOUBLE_ZERO;
   inserts = 0;
   removes = 0;
 
