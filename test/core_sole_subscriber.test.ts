@@ -91,4 +91,39 @@ describe("core: a message with one subscriber", () => {
       pub.close();
     }
   });
+  it("a responder's PUB to the reply it was just sent reaches the requester; one whose bytes only match that reply's characters is its own subject", async () => {
+    // The parser reuses the reply string of the last message a connection received when its
+    // next PUB names the same subject; a reply with non-ASCII characters must not be matched
+    // by their latin1 bytes. "\xc3\x83\xc2\xa9" is the UTF-8 of "Ã©"; "\xc3\xa9" is the UTF-8 of "é".
+    const requester: RawConn = await rawClient(srv.port);
+    const responder: RawConn = await rawClient(srv.port);
+    const others: RawConn = await rawClient(srv.port);
+    try {
+      requester.send("SUB _INBOX.hint.* 1\r\n");
+      await requester.ping();
+      responder.send("SUB hint.req 9\r\n");
+      await responder.ping();
+      others.send("SUB \xc3\xa9 21\r\nSUB \xc3\x83\xc2\xa9 22\r\n");
+      await others.ping();
+      requester.send("PUB hint.req _INBOX.hint.1 2\r\nhi\r\n");
+      await responder.waitFor("_INBOX.hint.1 2\r\nhi");
+      responder.send("PUB _INBOX.hint.1 2\r\nok\r\n");
+      await requester.waitFor("MSG _INBOX.hint.1 1 2\r\nok");
+      requester.send("PUB hint.req \xc3\x83\xc2\xa9 2\r\nhi\r\n");
+      await responder.waitFor("hint.req 9 \xc3\x83\xc2\xa9 2\r\nhi");
+      responder.send("PUB \xc3\xa9 4\r\nmine\r\n");
+      await responder.ping();
+      await others.waitFor("MSG \xc3\xa9 21 4\r\nmine");
+      await others.ping();
+      const frames = parseFrames(others.text()).frames.filter((f) => f.op === "MSG");
+      assert.deepEqual(
+        frames.map((f) => f.args),
+        [["\xc3\xa9", "21", "4"]],
+      );
+    } finally {
+      requester.close();
+      responder.close();
+      others.close();
+    }
+  });
 });

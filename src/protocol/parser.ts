@@ -21,6 +21,11 @@ export interface ParserHandler {
   onPong(): void;
   onInfo(json: string): void;
   onClientErr(text: string): void;
+  /**
+   * The reply subject of the last message this connection received ("" for none). A responder
+   * publishes to the reply it was just sent: decodeSubject then reuses that string.
+   */
+  readonly lastReplyDelivered?: string;
   /** Called for every complete op, before it is processed (auth gating, tracing). */
   beforeOp?(op: string): void;
   /** PUB/HPUB line read, payload not yet: nats-server's pedantic subject check happens here. */
@@ -64,6 +69,15 @@ function decodeToken(buf: Buffer, start: number, end: number): string {
     if (buf[i] >= 0x80) return buf.toString("utf8", start, end);
   }
   return (buf as Latin1Buffer).latin1Slice(start, end);
+}
+
+/** Are buf[start, start + s.length) the ASCII characters of `s`? (Bytes above 0x7f never match: they decode as UTF-8.) */
+function sameAscii(buf: Buffer, start: number, s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = buf[start + i];
+    if (c >= 0x80 || c !== s.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 function parseSizeBytes(buf: Buffer, start: number, end: number): number {
@@ -311,7 +325,10 @@ export class Parser implements JoinedInputParser {
       while (i < n && buf[start + i] === last[i]) i++;
       if (i === n) return this.lastSubject;
     }
-    const subject = decodeToken(buf, start, end);
+    // A reply to the message just delivered: the same subject as its reply, already a string
+    // (request/reply would otherwise decode every reply inbox twice, once per side).
+    const hint = this.handler.lastReplyDelivered;
+    const subject = hint !== undefined && hint.length === n && sameAscii(buf, start, hint) ? hint : decodeToken(buf, start, end);
     if (n <= last.length) {
       // A byte loop: Buffer.copy of a range allocates a view of the source (a new subject per
       // message when every request has its own reply inbox).

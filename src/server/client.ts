@@ -167,6 +167,8 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   private readonly parser: Parser;
   private readonly outbound: Outbound;
   dirty = false;
+  /** The reply subject of the last message delivered here (the parser's hint for a responder's PUB). */
+  lastReplyDelivered = "";
   /** The last PUB's match, reused while the subject and the sublist stay the same. */
   private lastSubject = "";
   private lastGeneration = -1;
@@ -782,6 +784,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     out[p++] = 10;
     if (this.trace) this.traceOut(useHdr ? "HMSG" : "MSG", `${subject} ${sub.sid} ${reply ? reply + " " : ""}${useHdr ? hlen + " " : ""}${total}`);
     ob.pos = p;
+    if (reply !== "") this.lastReplyDelivered = reply;
     this.delivered(total);
   }
 
