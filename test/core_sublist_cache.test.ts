@@ -71,6 +71,38 @@ describe("core: sublist cache invalidation", () => {
     await round(["c.a"], {});
   });
 
+  it("a level's literal tokens are found as they grow past a few and shrink back, on every level", async () => {
+    // Up to four literal tokens of a level are compared in place, more are looked up by a cut
+    // token: both ways must find the same subscriptions, at the first, a middle and the last
+    // token, for subjects that share a prefix with a sibling ("ab" next to "abc").
+    const names = ["ab", "abc", "b", "ba", "c", "d"];
+    const subs = names.map((n) => track(`last.${n}`, `few.x.${n}`));
+    const mids = names.map((n) => track(`mid.${n}`, `few.${n}.y`));
+    const firsts = names.slice(0, 2).map((n) => track(`first.${n}`, `${n}.few`));
+    const all = (ns: string[]): Record<string, number> => Object.fromEntries(ns.flatMap((n) => [[`last.${n}`, 1], [`mid.${n}`, 1]]));
+    const published = (ns: string[]): string[] => ns.flatMap((n) => [`few.x.${n}`, `few.${n}.y`]).concat(["few.x.a", "few.a.y", "few.x.abcd", "few.abcd.y"]);
+    await round(published(names).concat(["ab.few", "abc.few", "a.few"]), { ...all(names), "first.ab": 1, "first.abc": 1 });
+    // Six literals on the level: two go, four are left (in place again), then two more.
+    for (const i of [5, 4]) {
+      subs[i].unsubscribe();
+      mids[i].unsubscribe();
+    }
+    await round(published(names), all(names.slice(0, 4)));
+    for (const i of [0, 2]) {
+      subs[i].unsubscribe();
+      mids[i].unsubscribe();
+    }
+    await round(published(names), all(["abc", "ba"]));
+    firsts[1].unsubscribe();
+    await round(["ab.few", "abc.few"], { "first.ab": 1 });
+    for (const i of [1, 3]) {
+      subs[i].unsubscribe();
+      mids[i].unsubscribe();
+    }
+    firsts[0].unsubscribe();
+    await round(published(names), {});
+  });
+
   it("reply subjects, matched afresh every time, follow the subscriptions of their trie node", async () => {
     // `_INBOX.<id>.<token>` subjects skip the cache; a match that finds one node's plain
     // subscriptions alone keeps its result on that node, which must change with them.

@@ -98,12 +98,25 @@ interface Node {
 
 interface Level {
   literal: Map<string, Node>;
+  /**
+   * The literal tokens while there are at most FEW_LITERALS of them (undefined above): a match
+   * compares them in place instead of cutting the subject's token out as a new string to look
+   * up (`_INBOX` and a client's inbox id at every reply).
+   */
+  few: string[] | undefined;
   pwc: Node | undefined;
   fwc: Node | undefined;
 }
 
+const FEW_LITERALS = 4;
+
 function newLevel(): Level {
-  return { literal: new Map(), pwc: undefined, fwc: undefined };
+  return { literal: new Map(), few: [], pwc: undefined, fwc: undefined };
+}
+
+/** Keep `few` equal to the literal tokens (a subscription was added or removed: rare next to matches). */
+function literalsChanged(level: Level): void {
+  level.few = level.literal.size <= FEW_LITERALS ? [...level.literal.keys()] : undefined;
 }
 
 function newNode(): Node {
@@ -159,6 +172,7 @@ export class Sublist {
         if (node === undefined) {
           node = newNode();
           level.literal.set(t, node);
+          literalsChanged(level);
         }
       }
       if (i < tokens.length - 1) level = node.next ??= newLevel();
@@ -210,7 +224,10 @@ export class Sublist {
       if (!nodeIsEmpty(p.node)) break;
       if (p.token === "*") p.level.pwc = undefined;
       else if (p.token === ">") p.level.fwc = undefined;
-      else p.level.literal.delete(p.token);
+      else {
+        p.level.literal.delete(p.token);
+        literalsChanged(p.level);
+      }
     }
     this.subCount--;
     this.removes++;
@@ -381,7 +398,18 @@ function matchLevel(level: Level, subject: string, start: number): void {
     else if (level.pwc.next !== undefined) matchLevel(level.pwc.next, subject, dot + 1);
   }
   if (level.literal.size === 0) return;
-  const n = level.literal.get(last ? (start === 0 ? subject : subject.substring(start)) : subject.substring(start, dot));
+  let n: Node | undefined;
+  const few = level.few;
+  if (few !== undefined) {
+    const len = (last ? subject.length : dot) - start;
+    for (let i = 0; i < few.length; i++) {
+      const t = few[i];
+      if (t.length === len && subject.startsWith(t, start)) {
+        n = level.literal.get(t);
+        break;
+      }
+    }
+  } else n = level.literal.get(last ? (start === 0 ? subject : subject.substring(start)) : subject.substring(start, dot));
   if (n !== undefined) {
     if (last) addNode(n);
     else if (n.next !== undefined) matchLevel(n.next, subject, dot + 1);
