@@ -466,6 +466,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         // Scaled down to one replica: the others drop their copy, the one left stops its group.
         const stream = this.service.accounts.get(op.account)?.streams.get(op.name);
         if (!sa.peers.includes(this.self)) {
+          if (stream !== undefined) stream.leftGroup = true;
           this.execute(op.account, `STREAM.DELETE.${op.name}`, "", "", undefined);
         } else if (stream?.replica !== undefined) {
           stream.replica.destroy();
@@ -792,6 +793,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           this.service.log.info(`JetStream cluster: stream '${sa.account} > ${sa.name}' moved off this server; its copy here is removed`);
           // Its single-replica consumers live here only: the group's leader takes them over.
           stream.replica?.handOverSingleReplicaConsumers();
+          stream.leftGroup = true;
           this.execute(sa.account, `STREAM.DELETE.${sa.name}`, "", "", undefined);
         }
       };
@@ -804,20 +806,31 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         const voters = r.node.config.voters;
         return voters.filter((v) => v !== this.self && after.includes(v)).length < Math.floor(voters.length / 2) + 1;
       };
-      if (replica?.isLeader !== true && needed()) {
+      // A replicated consumer led here is led by a member that stays first (the group's leader
+      // records it before this member leaves): the copy waits until it applied that record.
+      const leadsConsumers = (): boolean => stream.replica?.leadsAnyConsumer() === true;
+      if (replica?.isLeader !== true && (needed() || leadsConsumers())) {
         const deadline = Date.now() + QUORUM_HOLD_MS;
+        const consumersDeadline = Date.now() + 2 * ELECTION_MAX_MS;
         const poll = setInterval(() => {
-          if (!needed() || Date.now() > deadline || this.stopped) {
+          if ((!needed() && (!leadsConsumers() || Date.now() > consumersDeadline)) || Date.now() > deadline || this.stopped) {
             clearInterval(poll);
             if (!this.stopped) drop();
           }
         }, 50);
         poll.unref();
-      } else if (replica?.isLeader === true && replica.node.stepDown()) {
-        // The leadership goes to a member that stays first (it has every entry), then the copy goes.
-        const deadline = Date.now() + ELECTION_MAX_MS;
+      } else if (replica?.isLeader === true) {
+        // Its consumers are led from members that stay, then the leadership goes to one of them
+        // (it has every entry), then the copy goes.
+        const consumersDeadline = Date.now() + ELECTION_MAX_MS;
+        let deadline = Infinity;
         const poll = setInterval(() => {
-          if (!replica.isLeader || Date.now() > deadline || this.stopped) {
+          let done = !replica.isLeader || Date.now() > deadline || this.stopped;
+          if (!done && deadline === Infinity && (replica.consumersLeaveFor(after) || Date.now() > consumersDeadline)) {
+            deadline = Date.now() + ELECTION_MAX_MS;
+            done = !replica.node.stepDown();
+          }
+          if (done) {
             clearInterval(poll);
             if (!this.stopped) drop();
           }

@@ -232,8 +232,13 @@ export class Consumer {
     });
   }
 
-  /** Stop delivering. `deleted` sends 409 to waiting pulls and removes stored state. */
-  stop(deleted: boolean): void {
+  /**
+   * Stop delivering. `deleted` sends 409 to waiting pulls and removes stored state. `left`: this
+   * server's copy goes because the server leaves the stream's group (a move, a scale-down, a
+   * peer removal): the consumer lives on elsewhere, so waiting pulls get no status, as from
+   * nats-server 2.15 (the client's pull expires and it asks again, reaching the new leader).
+   */
+  stop(deleted: boolean, left = false): void {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
@@ -248,6 +253,7 @@ export class Consumer {
     this.pinTimer = undefined;
     // Waiting pulls learn why nothing more comes (a shutdown says what they still wanted).
     for (const r of this.waiting.drain()) {
+      if (left) continue;
       if (deleted) this.sendStatus(r.reply, "409 Consumer Deleted");
       else this.sendStatus(r.reply, "409 Server Shutdown", r);
     }
@@ -557,10 +563,16 @@ export class Consumer {
     this.kick();
   }
 
-  /** Another member leads this consumer now: pull requests waiting here learn it (nats-server's 409 Leadership Change) and ask again. */
-  leadershipMoved(): void {
+  /**
+   * Another member leads this consumer now: pull requests waiting here learn it (nats-server's
+   * 409 Leadership Change, sent on CONSUMER.LEADER.STEPDOWN) and ask again. `leaving`: this server
+   * leaves the stream's group (a move): they are dropped without a status, as by nats-server
+   * 2.15 in a move, and expire at the client.
+   */
+  leadershipMoved(leaving = false): void {
     if (this.closed) return;
-    for (const r of this.waiting.drain()) this.sendStatus(r.reply, "409 Leadership Change", r);
+    // (Without Nats-Pending-* headers, as nats-server 2.15 sends it.)
+    for (const r of this.waiting.drain()) if (!leaving) this.sendStatus(r.reply, "409 Leadership Change");
   }
 
   kick(): void {

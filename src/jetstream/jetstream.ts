@@ -427,9 +427,11 @@ export class JsAccount {
     const stream = this.streams.get(name);
     if (stream === undefined) throw jsError("JSStreamNotFoundErr");
     this.streams.delete(name);
-    for (const c of stream.consumers.values()) adv.consumerAction(this.advisoryContext, "delete", name, c.name);
+    // A copy the server leaves with its group is no deletion (nats-server 2.15 advises none in a move).
+    const deleted = !stream.leftGroup;
+    if (deleted) for (const c of stream.consumers.values()) adv.consumerAction(this.advisoryContext, "delete", name, c.name);
     stream.delete();
-    adv.streamAction(this.advisoryContext, "delete", name);
+    if (deleted) adv.streamAction(this.advisoryContext, "delete", name);
     for (const s of this.streams.values()) s.sourcing?.originDeleted(name);
   }
 

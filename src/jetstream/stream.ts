@@ -153,6 +153,12 @@ export class Stream {
   /** The stream's subject_transform, applied to a message's subject before anything else. */
   private inputTransform: SubjectTransform | undefined;
   closed = false;
+  /**
+   * This server's copy is removed because the server leaves the stream's group (a move, a
+   * scale-down, a peer removal): the stream and its consumers live on elsewhere, so the removal
+   * tells nobody they were deleted (no 409 Consumer Deleted, no delete advisories).
+   */
+  leftGroup = false;
   /** Set when the stream has replicas (num_replicas > 1 in a cluster): its RAFT group. */
   replica: StreamReplica | undefined;
 
@@ -1095,7 +1101,7 @@ export class Stream {
     // The sources first: their leader asks the origins to drop the durables kept for them.
     this.sourcing?.stop(false, true);
     this.replica?.destroy();
-    for (const c of [...this.consumers.values()]) c.stop(true);
+    for (const c of [...this.consumers.values()]) c.stop(true, this.leftGroup);
     this.consumers.clear();
     this.closed = true;
     this.schedules.stop();

@@ -249,7 +249,7 @@ export class StreamReplica implements RaftStateMachine {
    * The replicated consumers' leaders as the group recorded them (`cleader` entries), with when
    * this member applied the record. A consumer without one is led by the stream's leader.
    */
-  private readonly consumerLeaders = new Map<string, { leader: string; sinceNs: bigint }>();
+  private readonly consumerLeaders = new Map<string, { leader: string; sinceNs: bigint; from: string; appliedMs: number }>();
   /** On the stream's leader: records it proposed that are not applied yet (the consumer's leader from then on). */
   private readonly proposedLeaders = new Map<string, string>();
   /**
@@ -651,12 +651,13 @@ export class StreamReplica implements RaftStateMachine {
   private consumerLeaderRecorded(name: string, leader: string | undefined): void {
     const c = this.stream.consumers.get(name);
     const before = c !== undefined && c.replicated && !c.standby;
+    const prev = this.consumerLeaders.get(name)?.leader;
     if (leader === undefined) this.consumerLeaders.delete(name);
-    else if (this.consumerLeaders.get(name)?.leader !== leader) this.consumerLeaders.set(name, { leader, sinceNs: nowNs() });
+    else if (prev !== leader) this.consumerLeaders.set(name, { leader, sinceNs: nowNs(), from: prev ?? this.node.leader, appliedMs: Date.now() });
     if (leader !== undefined && this.proposedLeaders.get(name) === leader) this.proposedLeaders.delete(name);
     if (c === undefined || !c.replicated || before === !c.standby) return;
     if (before) {
-      c.leadershipMoved();
+      c.leadershipMoved(this.leavingGroup());
       return;
     }
     // Led here from now on, from the state every change before the record left.
@@ -718,7 +719,60 @@ export class StreamReplica implements RaftStateMachine {
     const led = c !== undefined && !c.standby;
     this.proposeOp({ op: "cleader", name, leader: to });
     this.proposedLeaders.set(name, to);
-    if (led && c.standby) c.leadershipMoved();
+    if (led && c.standby) c.leadershipMoved(this.leavingGroup());
+  }
+
+  /** Is this server leaving the stream's group (not among the servers a move goes to, or no longer assigned)? */
+  private leavingGroup(): boolean {
+    const staying = this.host.movingTo(this.stream) ?? this.host.assignedPeers(this.stream);
+    return staying !== undefined && !staying.includes(this.host.self);
+  }
+
+  /**
+   * On the stream's leader, before a member leaves the group (a move, a scale-down, a peer
+   * removal, this leader's own leaving): every replicated consumer led (or about to be led) by a
+   * member outside `staying` gets a leader that stays. True once each such record is applied
+   * here and the member it was taken from answered since (its copy applies the record with that
+   * commit and stops leading before it goes), or an election timeout passed since the record.
+   */
+  consumersLeaveFor(staying: string[]): boolean {
+    if (!this.node.isLeader || !this.node.leaderReady) return false;
+    let done = true;
+    const now = Date.now();
+    const heardAgo = new Map(this.node.peerStatus().map((p) => [p.id, p.lastSeenMs]));
+    for (const c of this.stream.consumers.values()) {
+      if (!c.replicated) continue;
+      const intended = this.intendedConsumerLeader(c.name);
+      if (!staying.includes(intended)) {
+        done = false;
+        const to = this.pickConsumerLeader(c.name, intended);
+        if (to === undefined || !staying.includes(to)) continue;
+        try {
+          this.proposeConsumerLeader(c.name, to);
+          this.log(`consumer '${c.name}': ${intended} leaves the group, ${to} leads it`);
+        } catch {
+          return false; // no quorum: asked again
+        }
+        continue;
+      }
+      if (this.proposedLeaders.has(c.name)) {
+        done = false;
+        continue;
+      }
+      const rec = this.consumerLeaders.get(c.name);
+      if (rec === undefined || staying.includes(rec.from) || rec.from === this.host.self) continue;
+      const ago = heardAgo.get(rec.from);
+      const sinceRecord = now - rec.appliedMs;
+      // (A member no longer in the group is not waited for.)
+      if (ago !== undefined && sinceRecord < ELECTION_MAX_MS && (ago < 0 || ago >= sinceRecord)) done = false;
+    }
+    return done;
+  }
+
+  /** Does this member lead a replicated consumer now (its copy stays until another member does)? */
+  leadsAnyConsumer(): boolean {
+    for (const c of this.stream.consumers.values()) if (c.replicated && !c.standby) return true;
+    return false;
   }
 
   /**
@@ -970,7 +1024,7 @@ export class StreamReplica implements RaftStateMachine {
         this.log(`adding ${add} to the group`);
       } else if (cfg.learners.length === 0 && moveTo !== undefined) {
         this.moveStep(moveTo);
-      } else if (cfg.learners.length === 0 && remove !== undefined) {
+      } else if (cfg.learners.length === 0 && remove !== undefined && this.consumersLeaveFor(target)) {
         this.node.removePeer(remove);
         this.log(`removing ${remove} from the group`);
       }
@@ -1000,6 +1054,9 @@ export class StreamReplica implements RaftStateMachine {
     const cfg = this.node.config;
     const self = this.host.self;
     const now = Date.now();
+    // Replicated consumers are led from the servers it goes to before any member leaves (else
+    // a copy that goes would take their leadership, and the pulls waiting there, with it).
+    if (!this.consumersLeaveFor(moveTo)) return;
     if (!moveTo.includes(self)) {
       const to = moveTo.find((p) => cfg.voters.includes(p));
       // Its single-replica consumers go with the leadership (committed before it moves, so the
