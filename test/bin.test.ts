@@ -28,8 +28,8 @@ function tempDir(): string {
 }
 
 /** Start the binary the way the nats.js/nats.go harnesses do and wait for its ports file. */
-async function runServer(args: string[], dir = tempDir()): Promise<Running> {
-  const child = spawn(process.execPath, [BIN, ...args, "--ports_file_dir", dir], { stdio: ["ignore", "pipe", "pipe"] });
+async function runServer(args: string[], dir = tempDir(), nodeArgs: string[] = []): Promise<Running> {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args, "--ports_file_dir", dir], { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout?.on("data", (d) => (out += d));
   child.stderr?.on("data", (d) => (out += d));
@@ -67,6 +67,39 @@ test("ports file, monitoring and graceful SIGTERM", async () => {
     assert.equal(await r.exited, 0);
     assert.match(r.output(), /Server Exiting/);
     assert.equal(fs.readdirSync(r.dir).filter((f) => f.endsWith(".ports")).length, 0, "ports file removed at exit");
+  } finally {
+    await stop(r);
+  }
+});
+
+test("the young generation held during start-up grows with the traffic once the server is ready", async () => {
+  // The bin holds it before loading the server from the bundle, which releases it: both must
+  // act on the same state (they once did not, and it stayed at 2 x 1 MB for good). A script
+  // preloaded into the server's process reports V8's new space size.
+  const dir = tempDir();
+  const probe = path.join(dir, "heap_probe.cjs");
+  fs.writeFileSync(
+    probe,
+    'setInterval(() => { const s = require("node:v8").getHeapSpaceStatistics().find((x) => x.space_name === "new_space");' +
+      ' process.stderr.write("new_space " + s.space_size + "\\n"); }, 100).unref();\n',
+  );
+  const r = await runServer(["-p", "-1", "-a", "127.0.0.1"], dir, ["-r", probe]);
+  try {
+    const largest = (): number => Math.max(0, ...[...r.output().matchAll(/new_space (\d+)/g)].map((m) => Number(m[1])));
+    const initial = 2 * 1024 * 1024;
+    const nc = await connect({ servers: r.ports.nats[0] });
+    const sub = nc.subscribe("heap.>");
+    void (async () => {
+      for await (const _ of sub) void _;
+    })();
+    const payload = new Uint8Array(1024);
+    const deadline = Date.now() + 90_000;
+    while (largest() <= initial && Date.now() < deadline) {
+      for (let i = 0; i < 20_000; i++) nc.publish(`heap.${i % 64}`, payload);
+      await nc.flush();
+    }
+    await nc.close();
+    assert.ok(largest() > initial, `new space grew past its initial ${initial} bytes: largest seen ${largest()}`);
   } finally {
     await stop(r);
   }

@@ -29,12 +29,25 @@ function userChoseHeapFlags(): boolean {
   return /semi[-_]space/.test(given);
 }
 
-let held = false;
-let growthFactor = DEFAULT_GROWTH_FACTOR;
+/** What this process has told V8 so far. */
+interface TuningState {
+  held: boolean;
+  growthFactor: number;
+}
+
+// Process-wide, not module-wide: the bin holds the young generation from its own copy of this
+// module, and the server it then loads from the bundle (scripts/bundle.mjs) releases it from
+// the bundle's copy. With a state per copy the release saw nothing held, and the young
+// generation stayed at its initial size for the server's whole life.
+const STATE_KEY = Symbol.for("tsnats.heapTuning");
+const state: TuningState = ((globalThis as Record<symbol, TuningState | undefined>)[STATE_KEY] ??= {
+  held: false,
+  growthFactor: DEFAULT_GROWTH_FACTOR,
+});
 
 function setGrowthFactor(factor: number): void {
-  if (factor === growthFactor) return;
-  growthFactor = factor;
+  if (factor === state.growthFactor) return;
+  state.growthFactor = factor;
   setFlagsFromString(`--semi-space-growth-factor=${factor}`);
 }
 
@@ -42,7 +55,7 @@ function setGrowthFactor(factor: number): void {
 export function holdYoungGeneration(): void {
   if (userChoseHeapFlags()) return;
   setGrowthFactor(1);
-  held = true;
+  state.held = true;
 }
 
 function youngGenerationSize(): number {
@@ -57,8 +70,8 @@ function capYoungGeneration(): void {
 
 /** The server is ready: the young generation may grow with the traffic again, up to the cap. */
 export function releaseYoungGeneration(): void {
-  if (!held) return;
-  held = false;
+  if (!state.held) return;
+  state.held = false;
   capYoungGeneration();
   new PerformanceObserver(capYoungGeneration).observe({ entryTypes: ["gc"] });
 }
