@@ -11,7 +11,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { SimCluster, runSeed } from "./helpers/raft_sim.js";
-import { FsRaftDisk } from "../src/cluster/raft_disk.js";
+import { FsRaftDisk, MemRaftDisk } from "../src/cluster/raft_disk.js";
 import { ENTRY_NORMAL, RaftStore, makeEntry, type RaftEntry } from "../src/cluster/raft_store.js";
 import { decodeRaftMsg, encodeRaftMsg } from "../src/cluster/raft_wire.js";
 import type { RaftMsg } from "../src/cluster/raft.js";
@@ -135,6 +135,57 @@ test("raft store: entries, term and vote survive a reopen; several segments, all
     for (let i = 1; i <= 300; i++) assert.equal(s.entry(i)?.data.toString().split("-")[1], String(i));
     s.close();
   });
+});
+
+test("raft store: a follower's truncation inside an earlier segment, then new entries, survives a reopen (batches written with writev)", async () => {
+  await withDir(async (dir) => {
+    const s = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.deepEqual(s.open(), []);
+    s.setState({ term: 3, vote: "n1", commit: 0 });
+    // Batches of many records: each goes to the segment in one writev.
+    for (let i = 1; i <= 300; i += 60) s.append(entries(i, 60, 3));
+    await syncStore(s);
+    assert.ok(segments(dir).length > 2, "the log spans several segments");
+    // A conflict at 100 (in an early segment): 100.. go, later segments with them.
+    s.truncateFrom(100);
+    assert.equal(s.lastIndex, 99);
+    s.append(entries(100, 50, 4));
+    await syncStore(s);
+    // And one at the last segment's first entries' neighbourhood: 140.. go again.
+    s.truncateFrom(140);
+    s.append(entries(140, 5, 5));
+    await syncStore(s);
+    await syncStore(s);
+    s.close();
+    const r = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.deepEqual(r.open(), []);
+    assert.equal(r.lastIndex, 144);
+    for (let i = 1; i <= 144; i++) {
+      const e = r.entry(i);
+      assert.equal(e?.term, i < 100 ? 3 : i < 140 ? 4 : 5, `term of ${i}`);
+      assert.equal(e?.data.toString().split("-")[1], String(i));
+    }
+    r.close();
+  });
+});
+
+test("raft store: a volatile memory disk keeps sizes, not bytes; the store serves its entries from memory", async () => {
+  const disk = new MemRaftDisk({ volatile: true });
+  const s = new RaftStore(disk, { segmentSize: 8192 });
+  assert.deepEqual(s.open(), []);
+  s.setState({ term: 2, vote: "n2", commit: 0 });
+  s.append(entries(1, 200, 2));
+  await syncStore(s);
+  assert.equal(s.durableIndex, 200);
+  s.truncateFrom(150);
+  s.append(entries(150, 10, 3));
+  assert.equal(s.lastIndex, 159);
+  for (let i = 1; i <= 159; i++) assert.equal(s.entry(i)?.data.toString().split("-")[1], String(i));
+  assert.equal(s.entry(155)?.term, 3);
+  const segs = disk.list().filter((f) => f.startsWith("seg-"));
+  assert.ok(segs.length > 0 && segs.every((f) => disk.size(f) > 0), "segments have their sizes");
+  assert.ok(segs.every((f) => (disk.read(f) as Buffer).every((b) => b === 0)), "no bytes kept");
+  s.close();
 });
 
 test("raft store: a bit flipped in a synced record is damage; the log is cut before it", async () => {

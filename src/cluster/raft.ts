@@ -219,6 +219,8 @@ export class RaftNode {
   private lastQuorumCheck = 0;
   /** When the election and heartbeat timers are due (a late one tells of a pause). */
   private electionDue = 0;
+  /** When the armed election timer fires (never after electionDue). */
+  private electionTimerAt = 0;
   private heartbeatDue = 0;
   /** One late timer was forgiven since the leader was last heard (or the quorum last checked). */
   private stallForgiven = false;
@@ -499,12 +501,27 @@ export class RaftNode {
     return this.config.voters.includes(id);
   }
 
+  /**
+   * The election timeout starts over (a leader was heard, a vote given...). Only `electionDue`
+   * moves: the timer armed earlier fires first and arms itself again for what is left, so a
+   * follower does not cancel and create a timer for every append it gets (each a new timer list
+   * in Node, its durations being random). A timer is armed anew only when the new due time comes
+   * before the armed one's.
+   */
   private resetElectionTimer(): void {
-    this.electionTimer?.cancel();
-    if (this.stopped) return;
+    if (this.stopped) {
+      this.electionTimer?.cancel();
+      return;
+    }
     const span = this.o.electionMaxMs - this.o.electionMinMs;
     const ms = this.o.electionMinMs + Math.floor(this.env.random() * (span + 1));
     this.electionDue = this.env.now() + ms;
+    if (this.electionTimer === undefined || this.electionTimerAt > this.electionDue) this.armElectionTimer(ms);
+  }
+
+  private armElectionTimer(ms: number): void {
+    this.electionTimer?.cancel();
+    this.electionTimerAt = this.env.now() + ms;
     this.electionTimer = this.env.timer(ms, () => this.electionTimeout());
   }
 
@@ -520,6 +537,13 @@ export class RaftNode {
 
   private electionTimeout(): void {
     if (this.stopped) return;
+    this.electionTimer = undefined;
+    // Reset since this timer was armed: wait for the rest.
+    const left = this.electionDue - this.env.now();
+    if (left > 0) {
+      this.armElectionTimer(Math.ceil(left));
+      return;
+    }
     const stall = this.stalled(this.electionDue);
     this.resetElectionTimer();
     if (this.role === "leader") return;

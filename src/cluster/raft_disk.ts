@@ -16,6 +16,8 @@ export interface RaftDisk {
   readAt(name: string, pos: number, len: number): Buffer;
   /** Write at a position (the file is created when missing). In the kernel on return, durable after `sync`. */
   writeAt(name: string, pos: number, data: Buffer): void;
+  /** writeAt of `bufs` one after the other (`len` bytes in all), without joining them first. */
+  writevAt?(name: string, pos: number, bufs: readonly Buffer[], len: number): void;
   /** Set a file's length (zero-filled when it grows). */
   truncate(name: string, size: number): void;
   remove(name: string): void;
@@ -29,6 +31,9 @@ export interface RaftDisk {
   /** Remove the whole directory (the group is deleted). */
   destroy(): void;
 }
+
+/** Buffers per writev(2) call (IOV_MAX is 1024 on Linux). */
+const WRITEV_MAX = 1024;
 
 /** A group's directory on the file system. */
 export class FsRaftDisk implements RaftDisk {
@@ -84,6 +89,21 @@ export class FsRaftDisk implements RaftDisk {
     const fd = this.fd(name);
     let off = 0;
     while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off, pos + off);
+  }
+
+  writevAt(name: string, pos: number, bufs: readonly Buffer[], len: number): void {
+    const fd = this.fd(name);
+    let done = 0;
+    for (let i = 0; i < bufs.length; i += WRITEV_MAX) {
+      const part = bufs.length <= WRITEV_MAX ? (bufs as Buffer[]) : bufs.slice(i, i + WRITEV_MAX);
+      let partLen = 0;
+      for (const b of part) partLen += b.length;
+      const n = fs.writevSync(fd, part, pos + done);
+      // A short write (rare on a regular file): the rest the plain way.
+      if (n < partLen) this.writeAt(name, pos + done + n, Buffer.concat(part, partLen).subarray(n));
+      done += partLen;
+    }
+    if (done !== len) throw new Error(`raft disk: writev of ${done} bytes, ${len} expected`);
   }
 
   truncate(name: string, size: number): void {
@@ -175,9 +195,15 @@ export class FsRaftDisk implements RaftDisk {
 /**
  * Files in memory: for groups whose data lives in memory anyway. `sync` completes at once. A
  * file has a logical size and the bytes written so far (a preallocated segment costs nothing).
+ * `volatile`: the bytes are not kept, only the sizes (reads give zeros). For a store that is
+ * opened once, on an empty disk, and never reads back (a memory stream's group starts from
+ * nothing each time): the RAFT store holds its entries in memory anyway, so keeping every
+ * record a second time here cost a copy per entry and the memory of the log twice.
  */
 export class MemRaftDisk implements RaftDisk {
   protected readonly files = new Map<string, { data: Buffer; used: number; size: number }>();
+
+  constructor(private readonly opts: { volatile?: boolean } = {}) {}
 
   list(): string[] {
     return [...this.files.keys()];
@@ -208,6 +234,10 @@ export class MemRaftDisk implements RaftDisk {
       this.files.set(name, f);
     }
     const end = pos + data.length;
+    if (this.opts.volatile === true) {
+      f.size = Math.max(f.size, end);
+      return;
+    }
     if (f.data.length < end) {
       const g = Buffer.alloc(Math.max(end, Math.min(f.data.length * 2, end + (1 << 20))));
       f.data.copy(g, 0, 0, f.used);
@@ -216,6 +246,18 @@ export class MemRaftDisk implements RaftDisk {
     data.copy(f.data, pos);
     f.used = Math.max(f.used, end);
     f.size = Math.max(f.size, end);
+  }
+
+  writevAt(name: string, pos: number, bufs: readonly Buffer[], len: number): void {
+    if (this.opts.volatile === true) {
+      this.writeAt(name, pos + len, Buffer.alloc(0));
+      return;
+    }
+    let at = pos;
+    for (const b of bufs) {
+      this.writeAt(name, at, b);
+      at += b.length;
+    }
   }
 
   truncate(name: string, size: number): void {

@@ -91,6 +91,24 @@ function getU64(b: Buffer, off: number): number {
   return b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 0x1_0000_0000;
 }
 
+/**
+ * An entry as the log keeps it: its record, with index, term and type read out. `data` is a view
+ * made when asked (on apply): a log holds tens of thousands of entries until its next snapshot,
+ * and every object each keeps is copied by the young-generation GC and then promoted.
+ */
+class LogEntry implements RaftEntry {
+  constructor(
+    readonly index: number,
+    readonly term: number,
+    readonly type: number,
+    readonly rec: Buffer,
+  ) {}
+
+  get data(): Buffer {
+    return this.rec.subarray(REC_HDR);
+  }
+}
+
 /** A new entry's record (what a leader makes when it appends). */
 export function makeEntry(index: number, term: number, type: number, data: Buffer): RaftEntry {
   const rec = Buffer.allocUnsafe(REC_HDR + data.length);
@@ -100,7 +118,7 @@ export function makeEntry(index: number, term: number, type: number, data: Buffe
   rec.writeUInt32LE(type, 24);
   data.copy(rec, REC_HDR);
   rec.writeUInt32LE(crc32(rec, 8, rec.length), 4);
-  return { index, term, type, data: rec.subarray(REC_HDR), rec };
+  return new LogEntry(index, term, type, rec);
 }
 
 /**
@@ -114,7 +132,7 @@ export function readRecord(buf: Buffer, off: number, copy: boolean): RaftEntry |
   if (len < REC_HDR || off + len > buf.length) return "bad";
   if (crc32(buf, off + 8, off + len) !== buf.readUInt32LE(off + 4)) return "bad";
   const rec = copy ? Buffer.from(buf.subarray(off, off + len)) : buf.subarray(off, off + len);
-  return { index: getU64(rec, 8), term: getU64(rec, 16), type: rec.readUInt32LE(24), data: rec.subarray(REC_HDR), rec };
+  return new LogEntry(getU64(rec, 8), getU64(rec, 16), rec.readUInt32LE(24), rec);
 }
 
 function allZero(buf: Buffer, from: number): boolean {
@@ -177,7 +195,8 @@ export class RaftStore {
   snapshotData: Buffer | undefined;
   /** Entries after the snapshot: entries[0] has index `firstIndex`. */
   private entries: RaftEntry[] = [];
-  private locs: Array<{ seg: Segment; pos: number }> = [];
+  /** Where each entry's record starts in its segment (numbers, not an object per entry). */
+  private positions: number[] = [];
   private segments: Segment[] = [];
   private stateSeq = 0;
   /** The last state write made durable. */
@@ -386,7 +405,7 @@ export class RaftStore {
             break;
           }
           this.entries.push(r);
-          this.locs.push({ seg, pos: off });
+          this.positions.push(off);
           this.logBytes += r.rec.length;
         }
         off += r.rec.length;
@@ -440,7 +459,9 @@ export class RaftStore {
     let batchLen = 0;
     const flush = (): void => {
       if (seg === undefined || batch.length === 0) return;
-      this.disk.writeAt(seg.name, batchStart, batch.length === 1 ? batch[0] : Buffer.concat(batch, batchLen));
+      if (batch.length === 1) this.disk.writeAt(seg.name, batchStart, batch[0]);
+      else if (this.disk.writevAt !== undefined) this.disk.writevAt(seg.name, batchStart, batch, batchLen);
+      else this.disk.writeAt(seg.name, batchStart, Buffer.concat(batch, batchLen));
       this.dirty.add(seg.name);
       batch = [];
       batchLen = 0;
@@ -456,7 +477,7 @@ export class RaftStore {
       batch.push(e.rec);
       batchLen += e.rec.length;
       this.entries.push(e);
-      this.locs.push({ seg, pos: seg.pos });
+      this.positions.push(seg.pos);
       this.logBytes += e.rec.length;
       seg.pos += e.rec.length;
     }
@@ -507,12 +528,12 @@ export class RaftStore {
   truncateFrom(index: number): void {
     if (index > this.lastIndex) return;
     const i = Math.max(0, index - this.firstIndex);
-    const loc = this.locs[i];
+    const loc = this.locate(i);
     this.durableIndex = Math.min(this.durableIndex, index - 1);
     for (const r of this.rounds) r.cut = Math.min(r.cut, index);
     for (let k = i; k < this.entries.length; k++) this.logBytes -= this.entries[k].rec.length;
     this.entries.length = i;
-    this.locs.length = i;
+    this.positions.length = i;
     if (loc === undefined) return;
     // Later segments go; the one holding `index` is zeroed from there (unsealed: it is the active one again).
     const at = this.segments.indexOf(loc.seg);
@@ -525,6 +546,14 @@ export class RaftStore {
     loc.seg.next = index;
     if (loc.seg.mark > index - 1) this.writeMark(loc.seg, index - 1);
     this.dirty.add(loc.seg.name);
+  }
+
+  /** The segment holding entries[i] (the last one starting at or before it) and the record's position in it. */
+  private locate(i: number): { seg: Segment; pos: number } | undefined {
+    const e = this.entries[i];
+    if (e === undefined) return undefined;
+    for (let k = this.segments.length - 1; k >= 0; k--) if (this.segments[k].first <= e.index) return { seg: this.segments[k], pos: this.positions[i] };
+    return undefined;
   }
 
   /** Drop entries up to `index` (they are in a durable snapshot): whole segments only. */
@@ -542,7 +571,7 @@ export class RaftStore {
     if (drop > 0) {
       for (let k = 0; k < drop; k++) this.logBytes -= this.entries[k].rec.length;
       this.entries.splice(0, drop);
-      this.locs.splice(0, drop);
+      this.positions.splice(0, drop);
     }
   }
 
@@ -703,7 +732,7 @@ export class RaftStore {
     }
     this.segments = [];
     this.entries = [];
-    this.locs = [];
+    this.positions = [];
     this.logBytes = 0;
     this.durableIndex = this.snapshotMeta?.index ?? 0;
     for (const r of this.rounds) r.cut = 0;

@@ -72,7 +72,37 @@ class Reader {
   }
 }
 
+/**
+ * The last append encoded: a leader sends the same append (same entries, same position) to each
+ * follower that is caught up, in one go; those get the same bytes instead of a copy each of
+ * every entry. Receivers copy what they keep (decodeRaftMsg), nothing writes into it.
+ */
+let lastAppend: { from: string; m: Extract<RaftMsg, { t: "append" }>; bytes: Buffer } | undefined;
+
+function sameAppend(a: Extract<RaftMsg, { t: "append" }>, b: Extract<RaftMsg, { t: "append" }>): boolean {
+  const n = a.entries.length;
+  return (
+    n === b.entries.length &&
+    a.term === b.term &&
+    a.prevIndex === b.prevIndex &&
+    a.prevTerm === b.prevTerm &&
+    a.commit === b.commit &&
+    a.leaderLast === b.leaderLast &&
+    (n === 0 || (a.entries[0] === b.entries[0] && a.entries[n - 1] === b.entries[n - 1]))
+  );
+}
+
 export function encodeRaftMsg(from: string, m: RaftMsg): Buffer {
+  if (m.t === "append" && m.entries.length > 0) {
+    if (lastAppend !== undefined && lastAppend.from === from && sameAppend(lastAppend.m, m)) return lastAppend.bytes;
+    const bytes = encodeUncached(from, m);
+    lastAppend = { from, m, bytes };
+    return bytes;
+  }
+  return encodeUncached(from, m);
+}
+
+function encodeUncached(from: string, m: RaftMsg): Buffer {
   const id = Buffer.from(from);
   if (id.length > 255) throw new Error("raft: member id too long");
   let size = 2 + id.length;

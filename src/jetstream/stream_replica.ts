@@ -319,7 +319,7 @@ export class StreamReplica implements RaftStateMachine {
       id: self,
       // Each start of a memory member is a new incarnation, later than any before (the clock: a
       // restarted server recreates the group from nothing), so its leader forgets what it held.
-      store: this.inMemory ? new RaftStore(new MemRaftDisk(), { firstIncarnation: Date.now() }) : new RaftStore(new FsRaftDisk(this.dir)),
+      store: this.inMemory ? new RaftStore(new MemRaftDisk({ volatile: true }), { firstIncarnation: Date.now() }) : new RaftStore(new FsRaftDisk(this.dir)),
       transport: { send: (to, msg) => void sys?.publish(prefix + to, "", undefined, encodeRaftMsg(self, msg)) },
       env: realRaftEnv,
       sm: this,
@@ -1217,7 +1217,7 @@ export class StreamReplica implements RaftStateMachine {
         return;
       }
       const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
-      if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.state().lastSeq + 1;
+      if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.lastSequence() + 1;
       const seq = this.nextSeq++;
       if (this.consumerOps.length > 0) this.flushConsumerOps();
       const index = this.node.propose(skip ? encodeSkip(seq) : encodeMsg(seq, p, nowNs()));
@@ -1241,7 +1241,7 @@ export class StreamReplica implements RaftStateMachine {
   proposePrepared(p: Prepared, done: (r: number | ApiError) => void): void {
     const s = this.stream;
     try {
-      if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.state().lastSeq + 1;
+      if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.lastSequence() + 1;
       const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
       const seq = this.nextSeq;
       if (this.consumerOps.length > 0) this.flushConsumerOps();
@@ -1259,7 +1259,7 @@ export class StreamReplica implements RaftStateMachine {
    */
   proposeBatch(prepared: Prepared[], suffix: string, reply: string): void {
     const s = this.stream;
-    if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.state().lastSeq + 1;
+    if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.lastSequence() + 1;
     const first = this.nextSeq;
     const parts: Buffer[] = [Buffer.allocUnsafe(5)];
     parts[0][0] = KIND_BATCH;
@@ -1594,7 +1594,7 @@ export class StreamReplica implements RaftStateMachine {
   private storeEntry(data: Buffer): number | undefined {
     const s = this.stream;
     const seq = data.readDoubleLE(1);
-    const last = s.store.state().lastSeq;
+    const last = s.store.lastSequence();
     if (seq <= last) return undefined;
     // Sequences the leader gave to messages that failed to apply: skipped alike everywhere.
     if (seq > last + 1) s.applyStreamOp({ op: "skip_msgs", seq: last + 1, num: seq - last - 1 });

@@ -1063,6 +1063,11 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
   // ---------------------------------------------------------------------------
   // State
 
+  lastSequence(): number {
+    this.checkOpen();
+    return this.lastSeq;
+  }
+
   state(includeDeleted = false): StreamState {
     this.checkOpen();
     if (this.firstDirty) this.recomputeFirst();

@@ -223,6 +223,8 @@ export interface StreamStore {
   truncate(seq: number): void;
 
   state(includeDeleted?: boolean): StreamState;
+  /** state().lastSeq without building the state (a replicated stream asks it per message). */
+  lastSequence(): number;
   filteredState(startSeq: number, filter: string): SimpleState;
   subjectsState(filter: string): Map<string, SimpleState>;
   subjectsTotals(filter: string): Map<string, number>;
