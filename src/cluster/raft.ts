@@ -29,6 +29,7 @@ import {
   ENTRY_NORMAL,
   decodeConfig,
   encodeConfig,
+  entryOfRecord,
   makeEntry,
   type RaftConfig,
   type RaftEntry,
@@ -339,6 +340,17 @@ export class RaftNode {
     return this.appendLocal(ENTRY_NORMAL, data);
   }
 
+  /**
+   * propose() of a record the caller built: `rec` holds the entry's data from REC_HDR on (its
+   * first REC_HDR bytes are filled here), so the data is not copied. `rec` is the log's now.
+   */
+  proposeRecord(rec: Buffer): number {
+    if (this.role !== "leader" || this.stopped) throw new RaftError("not_leader", "not the leader");
+    if (this.transfer !== undefined) throw new RaftError("not_leader", "leadership transfer in progress");
+    if (this.uncommittedBytes > this.o.maxUncommittedBytes) throw new RaftError("busy", "too many uncommitted entries");
+    return this.appendEntry(entryOfRecord(this.store.lastIndex + this.pendingAppend.length + 1, this.term, ENTRY_NORMAL, rec));
+  }
+
   /** An entry of the log (status and tests). */
   entryAt(index: number): RaftEntry | undefined {
     return this.store.entry(index);
@@ -616,8 +628,11 @@ export class RaftNode {
   // ---- the leader's log ----
 
   private appendLocal(type: number, data: Buffer): number {
-    const index = this.store.lastIndex + this.pendingAppend.length + 1;
-    const e = makeEntry(index, this.term, type, data);
+    return this.appendEntry(makeEntry(this.store.lastIndex + this.pendingAppend.length + 1, this.term, type, data));
+  }
+
+  private appendEntry(e: RaftEntry): number {
+    const index = e.index;
     this.pendingAppend.push(e);
     this.uncommittedBytes += e.rec.length;
     if (!this.appendScheduled) {

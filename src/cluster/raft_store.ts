@@ -112,11 +112,19 @@ class LogEntry implements RaftEntry {
 /** A new entry's record (what a leader makes when it appends). */
 export function makeEntry(index: number, term: number, type: number, data: Buffer): RaftEntry {
   const rec = Buffer.allocUnsafe(REC_HDR + data.length);
+  data.copy(rec, REC_HDR);
+  return entryOfRecord(index, term, type, rec);
+}
+
+/**
+ * A new entry from a record whose data the proposer wrote at REC_HDR (its first REC_HDR bytes
+ * are this header's): no copy of the data. The record belongs to the log from here on.
+ */
+export function entryOfRecord(index: number, term: number, type: number, rec: Buffer): RaftEntry {
   rec.writeUInt32LE(rec.length, 0);
   putU64(rec, 8, index);
   putU64(rec, 16, term);
   rec.writeUInt32LE(type, 24);
-  data.copy(rec, REC_HDR);
   rec.writeUInt32LE(crc32(rec, 8, rec.length), 4);
   return new LogEntry(index, term, type, rec);
 }

@@ -44,7 +44,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { RaftError, RaftNode, type RaftStateMachine } from "../cluster/raft.js";
-import { RaftStore, readSnapshot } from "../cluster/raft_store.js";
+import { REC_HDR, RaftStore, readSnapshot } from "../cluster/raft_store.js";
 import { FsRaftDisk, MemRaftDisk } from "../cluster/raft_disk.js";
 import { FileStore } from "../storage/filestore.js";
 import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
@@ -1220,7 +1220,7 @@ export class StreamReplica implements RaftStateMachine {
       if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.lastSequence() + 1;
       const seq = this.nextSeq++;
       if (this.consumerOps.length > 0) this.flushConsumerOps();
-      const index = this.node.propose(skip ? encodeSkip(seq) : encodeMsg(seq, p, nowNs()));
+      const index = skip ? this.node.propose(encodeSkip(seq)) : this.node.proposeRecord(encodeMsg(seq, p, nowNs(), REC_HDR));
       this.lastProposed = index;
       if (wantAck) this.pending.set(index, { reply, val: p.counterValue });
     } catch (err) {
@@ -1245,7 +1245,7 @@ export class StreamReplica implements RaftStateMachine {
       const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
       const seq = this.nextSeq;
       if (this.consumerOps.length > 0) this.flushConsumerOps();
-      this.lastProposed = this.node.propose(skip ? encodeSkip(seq) : encodeMsg(seq, p, nowNs()));
+      this.lastProposed = skip ? this.node.propose(encodeSkip(seq)) : this.node.proposeRecord(encodeMsg(seq, p, nowNs(), REC_HDR));
       this.nextSeq++;
       this.pending.set(this.lastProposed, { reply: "", val: undefined, done });
     } catch (err) {
@@ -2059,11 +2059,13 @@ function encodeSkip(seq: number): Buffer {
 }
 
 /** [kind][seq f64][ttl f64][rollup u8][subject len u16][msg id len u16][hdr len u32][time i64] subject, msg id, hdr, data. */
-function encodeMsg(seq: number, p: Prepared, time: bigint): Buffer {
+/** A message's entry; `reserve` bytes are left free before it (a RAFT record's header: proposeRecord). */
+function encodeMsg(seq: number, p: Prepared, time: bigint, reserve = 0): Buffer {
   const subjLen = Buffer.byteLength(p.subject);
   const idLen = p.msgId === undefined ? 0 : Buffer.byteLength(p.msgId);
   const hdrLen = p.hdr === undefined ? 0 : p.hdr.length;
-  const b = Buffer.allocUnsafe(MSG_T_FIXED + subjLen + idLen + hdrLen + p.data.length);
+  const all = Buffer.allocUnsafe(reserve + MSG_T_FIXED + subjLen + idLen + hdrLen + p.data.length);
+  const b = reserve === 0 ? all : all.subarray(reserve);
   b[0] = KIND_MSG_T;
   b.writeDoubleLE(seq, 1);
   b.writeDoubleLE(p.ttl, 9);
@@ -2077,5 +2079,5 @@ function encodeMsg(seq: number, p: Prepared, time: bigint): Buffer {
   if (p.msgId !== undefined) o += b.write(p.msgId, o, "utf8");
   if (p.hdr !== undefined) o += p.hdr.copy(b, o);
   p.data.copy(b, o);
-  return b;
+  return all;
 }
