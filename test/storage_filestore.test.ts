@@ -378,6 +378,99 @@ describe("filestore: corruption", () => {
     s3.stop();
   });
 
+  /** Bytes a file occupies on disk (holes take none). */
+  const onDisk = (file: string): number => fs.statSync(file).blocks * 512;
+  /** End of the last record of a block file (its zero tail stripped). */
+  const dataEnd = (file: string): number => {
+    const bytes = fs.readFileSync(file);
+    let end = bytes.length;
+    while (end > 0 && bytes[end - 1] === 0) end--;
+    return end;
+  };
+
+  it("zeros written ahead of a busy active block (fsynced acks): on disk past the last record, not stored bytes, cut when stopped; none for a tiny stream or in interval mode", () => {
+    const payload = Buffer.alloc(1000, 7);
+    const fill = (s: FileStore, n: number): void => {
+      for (let i = 1; i <= n; i++) s.storeMsg(`z.${i % 3}`, undefined, payload);
+      s.flush();
+    };
+    const busyDir = newDir();
+    const busy = open(busyDir, { config: { name: "Z" }, blockSize: 1024 * 1024 });
+    fill(busy, 300);
+    const active = join(busyDir, "msgs", blkFiles(busyDir).pop()!);
+    const end = dataEnd(active);
+    // ~300 KB of records: a 256 KiB window, kept at least half a window ahead
+    assert.ok(onDisk(active) >= end + 128 * 1024, `zeros written ahead: ${onDisk(active)} bytes on disk, records end at ${end}`);
+    const lazyDir = newDir();
+    const lazy = open(lazyDir, { config: { name: "Z" }, blockSize: 1024 * 1024, sync: 120_000 });
+    fill(lazy, 300);
+    const lazyActive = join(lazyDir, "msgs", blkFiles(lazyDir).pop()!);
+    assert.ok(onDisk(lazyActive) < dataEnd(lazyActive) + 64 * 1024, `interval mode: no zeros written ahead (${onDisk(lazyActive)} bytes on disk)`);
+    // the zeros are not stored bytes: both stores report the same
+    assert.deepEqual(busy.state().bytes, lazy.state().bytes);
+    assert.ok(busy.state().bytes < end);
+    const tinyDir = newDir();
+    const tiny = open(tinyDir, { config: { name: "Z" }, blockSize: 1024 * 1024 });
+    fill(tiny, 5);
+    const tinyActive = join(tinyDir, "msgs", blkFiles(tinyDir).pop()!);
+    assert.ok(onDisk(tinyActive) <= 16 * 1024, `a tiny stream's block takes ${onDisk(tinyActive)} bytes on disk`);
+    for (const s of [busy, lazy, tiny]) s.stop();
+    assert.equal(fs.statSync(active).size, end, "a stopped store's active block ends at its last record");
+    assert.ok(onDisk(active) < end + 8192, `zeros freed on stop (${onDisk(active)} bytes on disk for ${end})`);
+  });
+
+  it("zeros written ahead: recovery after a crash (SIGKILL copy) ends the block at its last record; a torn last record is cut with a warning", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "ZR" }, blockSize: 1024 * 1024 });
+    const payload = Buffer.alloc(1000, 9);
+    for (let i = 1; i <= 300; i++) s.storeMsg(`zr.${i % 4}`, undefined, payload);
+    s.storeMsg("zr.last", undefined, b("the last one"));
+    const snap = snapshot(s);
+    const crashed = crashCopy(dir, s);
+    const torn = crashCopy(dir, s);
+    const tornHalf = crashCopy(dir, s);
+    s.stop();
+    const activeOf = (d: string): string => join(d, "msgs", blkFiles(d).pop()!);
+    assert.ok(fs.statSync(activeOf(crashed)).size > dataEnd(activeOf(crashed)) + 64 * 1024, "the copy ends in the zeros");
+    // a crash: the zero tail is the end, quietly
+    const log = new CapturedLog();
+    const s2 = open(crashed, { blockSize: 1024 * 1024, logger: log });
+    assert.deepEqual(snapshot(s2), snap);
+    assert.equal(log.lines.filter((l) => !l.startsWith("INF")).length, 0, log.lines.join("\n"));
+    assert.equal(s2.storeMsg("zr.next", undefined, b("after the crash")).seq, 302);
+    s2.stop();
+    const s3 = open(crashed, { blockSize: 1024 * 1024 });
+    assert.equal(s3.loadMsg(302)!.data.toString(), "after the crash");
+    assert.equal(s3.loadMsg(301)!.data.toString(), "the last one");
+    assert.equal(s3.state().msgs, 302);
+    s3.stop();
+    // torn writes of the last record over the zeros: its end never reached the disk (cut short,
+    // the zeros still there), or only its first bytes did
+    const end = dataEnd(activeOf(torn));
+    const recLen = 36 + "zr.last".length + "the last one".length + 4;
+    const cuts: [string, number][] = [
+      [torn, end - 5],
+      [tornHalf, end - recLen + 12],
+    ];
+    for (const [d, from] of cuts) {
+      const fd = fs.openSync(activeOf(d), "r+");
+      fs.writeSync(fd, Buffer.alloc(end - from), 0, end - from, from);
+      fs.closeSync(fd);
+      const tlog = new CapturedLog();
+      const t = open(d, { blockSize: 1024 * 1024, logger: tlog });
+      assert.ok(tlog.has("WRN", /partial record.*truncating/), tlog.lines.join("\n"));
+      assert.equal(tlog.lines.filter((l) => l.startsWith("ERR")).length, 0, tlog.lines.join("\n"));
+      assert.equal(t.state().msgs, 300);
+      assert.equal(t.state().lastSeq, 300);
+      assert.equal(t.storeMsg("zr.again", undefined, b("again")).seq, 301);
+      t.stop();
+      const t2 = open(d, { blockSize: 1024 * 1024 });
+      assert.equal(t2.loadMsg(301)!.data.toString(), "again");
+      assert.equal(t2.loadMsg(300)!.data.length, 1000);
+      t2.stop();
+    }
+  });
+
   it("bit flip found by the recovery scan: exactly that message is missing, reported, the rest kept", () => {
     const dir = newDir();
     const s = open(dir, { config: { name: "B" } });

@@ -122,6 +122,24 @@ const DEFAULT_BLOCK_SIZE = 8 * 1024 * 1024;
  */
 const PREALLOC_MAX = 4 * 1024 * 1024;
 const PREALLOC_MIN = 64 * 1024;
+/**
+ * A busy active block also gets zeros WRITTEN ahead of its appends (modes "acks"/"always"):
+ * an append into a hole (the ftruncate above) still allocates its 4 KiB file system block, and
+ * that allocation makes the fdatasync commit the journal too (2 device flushes instead of 1):
+ * once per 4 KiB of messages, i.e. every ~4th ack of 1 KB messages. Measured on a dedicated
+ * ext4 (bench/fsync_micro.mjs, device requests per 1.1 KB append + fdatasync): append 2.0
+ * flushes, ftruncate-ahead 1.27, fallocate 1.27, zeros written ahead 1.00. The zeros are
+ * written (page cache, from the event loop, so an append can never race them) at most a
+ * window ahead that grows with the data the block holds (no more zeros than data, at most
+ * ZERO_AHEAD_MAX); the next fdatasync allocates them once for the window. A block holding
+ * less than ZERO_AHEAD_MIN_DATA gets none (tiny streams keep sparse files). Like the sparse
+ * zeros, they are cut off when the block is sealed or the store stops, and recovery takes a
+ * zero tail as the end of the block; they are never counted as stored bytes.
+ */
+const ZERO_AHEAD_MIN_DATA = 16 * 1024;
+const ZERO_AHEAD_MAX = 1024 * 1024;
+const FS_BLOCK = 4096;
+let zeroPage: Buffer | undefined;
 const DEFAULT_SYNC_MS = 120_000;
 const DEFAULT_CACHE_BLOCKS = 4;
 const DEFAULT_CACHE_EXPIRE_MS = 10_000;
@@ -287,6 +305,8 @@ class FileBlock extends IndexBlock {
    * ever larger than `written` while the block is active; trimmed to `size` when sealed.
    */
   allocated = 0;
+  /** End of the zeros written ahead of the appends (see ZERO_AHEAD_MAX); 0 = none. */
+  zeroed = 0;
   /** Highest floor marker in this block. */
   floor = 0;
   cache: Buffer | null = null;
@@ -447,6 +467,8 @@ export class FileStore extends StoreBase<FileBlock> {
   /** When acknowledged messages are on disk: see the DURABILITY CONTRACT above. */
   readonly syncMode: FileSyncMode;
   private readonly syncAlways: boolean;
+  /** Write zeros ahead of a busy active block's appends (acks are fsynced: see ZERO_AHEAD_MAX). */
+  private readonly zeroAhead: boolean;
   private readonly syncMs: number;
   private readonly cacheBlocks: number;
   private readonly cacheExpireMs: number;
@@ -592,6 +614,7 @@ export class FileStore extends StoreBase<FileBlock> {
     this.blockSize = Math.min(Math.max(opts.blockSize ?? DEFAULT_BLOCK_SIZE, 1024), 1 << 30);
     this.syncMode = opts.sync === "always" ? "always" : typeof opts.sync === "number" && opts.sync > 0 ? "interval" : "acks";
     this.syncAlways = this.syncMode === "always";
+    this.zeroAhead = this.syncMode !== "interval";
     this.syncMs = typeof opts.sync === "number" && opts.sync > 0 ? opts.sync : DEFAULT_SYNC_MS;
     this.cacheBlocks = Math.max(opts.cacheBlocks ?? DEFAULT_CACHE_BLOCKS, 1);
     this.cacheExpireMs = Math.max(opts.cacheExpireMs ?? DEFAULT_CACHE_EXPIRE_MS, 10);
@@ -1333,6 +1356,7 @@ export class FileStore extends StoreBase<FileBlock> {
         throw this.writeError;
       }
       b.written = b.size;
+      if (b.allocated > 0 && this.zeroAhead && b.size - BLK_HDR >= ZERO_AHEAD_MIN_DATA) this.writeZerosAhead(b);
     }
     this.pendingWrite = false;
     this.writeError = null;
@@ -1346,8 +1370,34 @@ export class FileStore extends StoreBase<FileBlock> {
     b.allocated = len;
   }
 
+  /**
+   * Keep zeros written at least half a window ahead of the appends (see ZERO_AHEAD_MAX). Not
+   * synced here: the next fdatasync of the block (a group commit) allocates them. A failure
+   * (e.g. the disk is full) only costs the speed-up: the appends go into the sparse end.
+   */
+  private writeZerosAhead(b: FileBlock): void {
+    let window = ZERO_AHEAD_MAX;
+    const data = b.size - BLK_HDR;
+    while (window > data) window >>>= 1;
+    if (b.zeroed - b.size >= window >>> 1) return;
+    const from = Math.max(b.zeroed, Math.ceil(b.size / FS_BLOCK) * FS_BLOCK);
+    // past the preallocated length the zeros extend the file (nothing past the block's size)
+    const to = Math.min(this.blockSize, Math.ceil((b.size + window) / FS_BLOCK) * FS_BLOCK);
+    if (to <= from) return;
+    zeroPage ??= Buffer.alloc(ZERO_AHEAD_MAX);
+    try {
+      writeFull(this.openFd(b), zeroPage, 0, to - from, from);
+      b.zeroed = to;
+      if (to > b.allocated) b.allocated = to;
+    } catch (e) {
+      b.zeroed = Math.max(b.allocated, this.blockSize);
+      this.log.warn(`${this.tag()}: cannot write zeros ahead in ${b.path}: ${(e as Error).message}`);
+    }
+  }
+
   /** Cut the preallocated zeros off a block's file: a sealed or closed block ends at its last record. */
   private trimAllocated(b: FileBlock): void {
+    b.zeroed = 0;
     if (b.allocated <= b.written || b.released) {
       b.allocated = 0;
       return;
@@ -1822,6 +1872,7 @@ export class FileStore extends StoreBase<FileBlock> {
     b.size = total;
     b.written = total;
     b.allocated = 0;
+    b.zeroed = 0;
     b.floor = 0;
     this.dirty.delete(b);
     b.syncDirty = false;
@@ -1892,6 +1943,7 @@ export class FileStore extends StoreBase<FileBlock> {
       b.size = cutOff;
       b.written = cutOff;
       b.allocated = 0;
+      b.zeroed = 0;
       if (b.cache !== null) {
         if (b.cacheBase <= cutOff && b.cacheBase + b.cacheLen > cutOff) b.cacheLen = cutOff - b.cacheBase;
         else if (b.cacheBase > cutOff) this.dropCache(b);
