@@ -419,6 +419,28 @@ describe("filestore: corruption", () => {
     assert.ok(onDisk(active) < end + 8192, `zeros freed on stop (${onDisk(active)} bytes on disk for ${end})`);
   });
 
+  it("zeros written ahead are given back when the stream goes idle; appends go on", async () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "ZI" }, blockSize: 1024 * 1024, cacheExpireMs: 30 });
+    const payload = Buffer.alloc(1000, 5);
+    for (let i = 1; i <= 100; i++) s.storeMsg("zi", undefined, payload);
+    s.flush();
+    const active = join(dir, "msgs", blkFiles(dir).pop()!);
+    const end = dataEnd(active);
+    assert.ok(onDisk(active) >= end + 32 * 1024, `zeros written ahead (${onDisk(active)} bytes on disk for ${end})`);
+    await waitUntil(() => fs.statSync(active).size === end, 30_000, "idle active block trimmed to its last record");
+    assert.ok(onDisk(active) < end + 8192, `${onDisk(active)} bytes on disk for ${end}`);
+    for (let i = 101; i <= 200; i++) s.storeMsg("zi", undefined, payload);
+    s.flush();
+    assert.ok(onDisk(active) >= dataEnd(active) + 32 * 1024, "busy again: zeros written ahead again");
+    assert.equal(s.state().msgs, 200);
+    s.stop();
+    const s2 = open(dir, { blockSize: 1024 * 1024 });
+    assert.equal(s2.state().msgs, 200);
+    assert.equal(s2.loadMsg(200)!.data.length, 1000);
+    s2.stop();
+  });
+
   it("zeros written ahead: recovery after a crash (SIGKILL copy) ends the block at its last record; a torn last record is cut with a warning", () => {
     const dir = newDir();
     const s = open(dir, { config: { name: "ZR" }, blockSize: 1024 * 1024 });

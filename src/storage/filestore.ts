@@ -33,8 +33,9 @@
 //                       (temp file, fsync, rename, fsync dir). Never deleted on error.
 //   msgs/<id>.blk       append-only block files; a new block is started when the current
 //                       one would exceed `blockSize` (default 8 MiB). The active block's
-//                       file is extended with zeros ahead of its appends (PREALLOC_MAX),
-//                       trimmed to its last record when sealed or on stop.
+//                       file is extended with zeros ahead of its appends (PREALLOC_MAX;
+//                       written zeros when busy and acks are fsynced: ZERO_AHEAD_MAX),
+//                       trimmed to its last record when sealed, idle or on stop.
 //   msgs/<id>.idx       index of a block (written on clean stop and periodically for
 //                       sealed blocks; removed before a block is modified in place;
 //                       rebuilt from the block when missing, stale or corrupt).
@@ -2165,6 +2166,8 @@ export class FileStore extends StoreBase<FileBlock> {
         this.lru.delete(b);
       }
       if (b !== active && idle && b.fd >= 0 && !b.syncDirty && b.inflight === 0) this.closeFd(b);
+      // a stream no longer busy gives its written zeros back (appends extend the file again)
+      if (b === active && idle && b.zeroed > 0 && !this.pendingWrite) this.trimAllocated(b);
       // reclaim space of mostly-deleted sealed blocks (one per tick)
       if (!compacted && b !== active && b.alive > 0 && b.size > 65536) {
         const liveBytes = b.aliveBytes + b.alive * 24;
