@@ -419,6 +419,22 @@ describe("filestore: corruption", () => {
     assert.ok(onDisk(active) < end + 8192, `zeros freed on stop (${onDisk(active)} bytes on disk for ${end})`);
   });
 
+  it("no zeros written ahead while sync rounds are large (many publishes per fsync)", async () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "ZL" }, blockSize: 4 * 1024 * 1024 });
+    const payload = Buffer.alloc(1000, 6);
+    for (let r = 0; r < 12; r++) {
+      for (let i = 0; i < 60; i++) s.storeMsg("zl", undefined, payload);
+      await s.syncPending();
+    }
+    const active = join(dir, "msgs", blkFiles(dir).pop()!);
+    const end = dataEnd(active);
+    assert.ok(end > 700_000);
+    assert.ok(onDisk(active) < end + 16 * 1024, `${onDisk(active)} bytes on disk for ${end}`);
+    assert.equal(s.state().msgs, 720);
+    s.stop();
+  });
+
   it("zeros written ahead are given back when the stream goes idle; appends go on", async () => {
     const dir = newDir();
     const s = open(dir, { config: { name: "ZI" }, blockSize: 1024 * 1024, cacheExpireMs: 30 });
