@@ -380,7 +380,9 @@ export class Account implements ImportRouting, GatewayReplyHolder {
     const dst = sub.client;
     if (dst.kind !== "client" || activeTrace !== undefined || importedRouting !== 0 || deliveryTarget !== undefined || gatewayReply !== undefined) return -1;
     if ((sub as ShadowSubscription).streamImport !== undefined || (dst === sender && !sender.opts.echo)) return -1;
-    const r0 = reply.charCodeAt(0);
+    // Length first: charCodeAt(0) of an empty reply reads out of bounds, which throws away this
+    // function's optimized code the first time (every reply message has an empty reply).
+    const r0 = reply.length > 0 ? reply.charCodeAt(0) : 0;
     if ((r0 === 95 /* _ */ || r0 === 36) /* $ */ && isGatewayRoutedSubject(reply)) return -1;
     // What routeTo → deliverTo → deliverOwned do for this one receiver.
     this.inMsgs++;
@@ -468,7 +470,7 @@ export class Account implements ImportRouting, GatewayReplyHolder {
     from?: RemoteDeliverer,
     queues?: readonly string[],
   ): number {
-    const r0 = reply.charCodeAt(0);
+    const r0 = reply.length > 0 ? reply.charCodeAt(0) : 0; // length first, as in routeToSoleClient
     if ((r0 === 95 /* _ */ || r0 === 36) /* $ */ && gatewayReply?.routed !== reply && isGatewayRoutedSubject(reply)) {
       const prev = gatewayReply;
       gatewayReply = { routed: reply, plain: plainOfRouted(reply) };

@@ -83,7 +83,7 @@ export class Server {
   readonly clients = new Map<number, Client>();
   readonly closedClients: ClosedClient[] = [];
   /** Every client's next PING check or auth_timeout, behind one timer. */
-  readonly pings = new DeadlineQueue<Client>((c) => c.onDeadline());
+  readonly pings = new DeadlineQueue<Client>((c) => this.clientDeadline(c));
   /** Publishers held back while a receiver catches up, behind one timer. */
   readonly stalls = new StallQueue<StalledPublisher>();
   /**
@@ -607,6 +607,21 @@ export class Server {
    */
   readStarted(): void {
     this.readDepth++;
+  }
+
+  /**
+   * A client's PING check or auth_timeout is due. What it writes is flushed at its end, as a
+   * read's writes are: no microtask per timer turn, and the same write path as replies (the
+   * first PING, 2 s after CONNECT, otherwise took markDirty's microtask branch for the first
+   * time and deoptimized it).
+   */
+  private clientDeadline(c: Client): void {
+    this.readStarted();
+    try {
+      c.onDeadline();
+    } finally {
+      this.readDone();
+    }
   }
 
   /** The read that readStarted announced is handled: flush what it made dirty. */
