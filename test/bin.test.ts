@@ -105,6 +105,40 @@ test("the young generation held during start-up grows with the traffic once the 
   }
 });
 
+/** Does the bin load the bundle (built by `npm run build`, newer than the last tsc run) with its code cache? */
+function bundleWithCodeCache(): boolean {
+  const mtime = (f: string): number | undefined => fs.statSync(path.resolve(here, f), { throwIfNoEntry: false })?.mtimeMs;
+  const bundle = mtime("../src/bundle/server_main.cjs");
+  const compiled = mtime("../.tsbuildinfo") ?? 0;
+  return bundle !== undefined && bundle >= compiled && mtime("../src/bundle/server_main.cache") !== undefined;
+}
+
+test("the server is compiled from the V8 code cache the build made; other V8 flags compile it from source", async (t) => {
+  if (!bundleWithCodeCache()) {
+    t.skip("no current bundle with a code cache: built by npm run build, not a bare tsc");
+    return;
+  }
+  const cached = await runServer(["-p", "-1", "-a", "127.0.0.1", "-D"]);
+  try {
+    await waitUntil(() => /Server is ready/.test(cached.output()), 60_000, "ready");
+    assert.match(cached.output(), /\[DBG\] Server code compiled from the V8 code cache/);
+  } finally {
+    await stop(cached);
+  }
+  // V8 rejects a cache made under other flags: the bundle is compiled from its source, silently.
+  const rejected = await runServer(["-p", "-1", "-a", "127.0.0.1", "-D"], tempDir(), ["--max-semi-space-size=4"]);
+  try {
+    const nc = await connect({ servers: rejected.ports.nats[0] });
+    await nc.flush();
+    await nc.close();
+    await waitUntil(() => /Server is ready/.test(rejected.output()), 60_000, "ready");
+    assert.doesNotMatch(rejected.output(), /code cache/);
+    assert.doesNotMatch(rejected.output(), /\[(ERR|WRN|FTL)\]/);
+  } finally {
+    await stop(rejected);
+  }
+});
+
 test("a bad config file stops start-up with file, line and reason", () => {
   const dir = tempDir();
   try {

@@ -75,3 +75,15 @@ export function releaseYoungGeneration(): void {
   capYoungGeneration();
   new PerformanceObserver(capYoungGeneration).observe({ entryTypes: ["gc"] });
 }
+
+/**
+ * Sets the heap flags the server starts under (held young generation) until the returned
+ * function is called: V8 keys a code cache by its flags (src/bin/code_cache.ts), and the cache
+ * is written at exit, when the server has changed them.
+ */
+export function startUpHeapFlags(): () => void {
+  if (userChoseHeapFlags()) return () => {};
+  const before = state.growthFactor;
+  setGrowthFactor(1);
+  return () => setGrowthFactor(before);
+}

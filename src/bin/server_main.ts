@@ -7,6 +7,7 @@ import { Logger } from "../server/logger.js";
 import { Server } from "../server/server.js";
 import { installServices } from "../server/services.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "../server/version.js";
+import { startedFromCodeCache } from "./code_cache.js";
 import { releaseYoungGeneration } from "./heap_tuning.js";
 
 function fail(msg: string, code = 1): never {
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
   }
   const options = built.options;
   const log = Logger.fromOptions(options);
+  if (startedFromCodeCache()) log.debug("Server code compiled from the V8 code cache");
   // Last resort: an error that escaped every handler is logged, and the other clients keep
   // their server (each connection and internal service already catches its own errors).
   process.on("uncaughtException", (err) => log.error(`Uncaught exception: ${err.stack ?? String(err)}`));
