@@ -35,6 +35,10 @@ const result = await build({
   // (ws, snappy, ...) and files found relative to it (the bcrypt worker) are resolved from here
   // exactly as from the module tree: dist/src/bundle is a sibling of dist/src/server.
   define: { "import.meta.url": "__importMetaUrl" },
+  // import() of what stays outside (built-ins) becomes require(): V8 does not restore a
+  // script's dynamic import handler for functions it takes from a code cache
+  // (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING).
+  supported: { "dynamic-import": false },
   banner: { js: 'var __importMetaUrl = require("node:url").pathToFileURL(__filename).href;' },
   sourcemap: "linked",
   logLevel: "warning",

@@ -122,6 +122,9 @@ test("the server is compiled from the V8 code cache the build made; other V8 fla
   try {
     await waitUntil(() => /Server is ready/.test(cached.output()), 60_000, "ready");
     assert.match(cached.output(), /\[DBG\] Server code compiled from the V8 code cache/);
+    // Functions V8 takes from a cache have no dynamic import handler: the bundle has no import().
+    const bundle = fs.readFileSync(path.resolve(here, "../src/bundle/server_main.cjs"), "latin1");
+    assert.doesNotMatch(bundle, /[^\w.$]import\(/);
   } finally {
     await stop(cached);
   }

@@ -56,8 +56,8 @@ export function runBundle(bundleUrl: URL, cacheFile: URL, flagsAtLoad: () => () 
   const script = new vm.Script(Module.wrap(source), {
     filename,
     cachedData,
-    // import() of built-ins inside the bundle goes through Node's own loader.
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+    // No import handler: the bundle has no import() (scripts/bundle.mjs), and V8 would not
+    // give one to the functions it takes from the cache.
   });
   state().fromCache = cachedData !== undefined && !script.cachedDataRejected;
   if (writeTo) {
