@@ -436,6 +436,11 @@ export class RaftNode {
     this.startPreVote();
   }
 
+  /** The term of the entry at `index` in this member's log (undefined: not there, e.g. compacted). */
+  termAt(index: number): number | undefined {
+    return this.store.termAt(index);
+  }
+
   /** Status of the members as the leader sees it (for stream/consumer info). */
   peerStatus(): Array<{ id: string; voter: boolean; match: number; lag: number; current: boolean; lastSeenMs: number }> {
     const now = this.env.now();

@@ -394,6 +394,10 @@ export class Consumer {
     const st = this.st;
     switch (op.op) {
       case "deliver": {
+        // The same delivery once more (a change sent to a new stream leader again after it was
+        // committed after all): nothing changes.
+        const known = this.cfg.ack_policy === "none" ? undefined : st.pending.get(op.sseq);
+        if (known !== undefined && known.timestamp === op.now && (st.redelivered.get(op.sseq) ?? 0) === op.dc - 1) return;
         const dseq = ++st.delivered.consumer_seq;
         if (op.kind === "new") {
           st.delivered.stream_seq = Math.max(st.delivered.stream_seq, op.sseq);

@@ -36,7 +36,7 @@
 // consumer led by a member that does not lead the stream delivers from that member's copy
 // (committed messages only: followers store what is committed) and sends its changes to the
 // stream's leader over `$JSC.CO.<group>`, which proposes them only while the sender is still the
-// consumer's recorded leader.
+// consumer's recorded leader; those a stream leader change lost are sent again to the next one.
 //
 // RAFT messages travel as system account messages on `$NRG.TS.<group>.<server name>`; the group's
 // files are `<store_dir>/_raft/<group>`.
@@ -109,6 +109,8 @@ const CONSUMER_LEADERS_CHECK_MS = 1000;
 /** Consumer changes a member sent to the stream's leader and still waits to see committed (more or older ones are forgotten). */
 const MAX_SENT_CONSUMER_ENTRIES = 10_000;
 const SENT_CONSUMER_ENTRY_MS = 10_000;
+/** How often a member that sent consumer changes to a former stream leader checks whether it applied the new leader's first entry. */
+const LOST_CHANGES_CHECK_MS = 20;
 
 /** A new group's preferred first leader asks for votes again this often, this many times, until a leader is known. */
 const CAMPAIGN_RETRY_MS = 100;
@@ -256,9 +258,18 @@ export class StreamReplica implements RaftStateMachine {
    * On a member leading consumers without leading the stream: the entries of their changes it
    * sent to the stream's leader, in order, with the ack confirmations waiting for each. It applied
    * them when it made them, so it skips them when they commit (recognized by their bytes: it does
-   * not know their log index).
+   * not know their log index). `sent` false: held back until it knows which of those sent to a
+   * former stream leader were lost (they go first, the order is kept).
    */
-  private sentConsumerEntries: Array<{ data: Buffer; confirms: string[]; at: number }> = [];
+  private sentConsumerEntries: Array<{ data: Buffer; confirms: string[]; at: number; sent: boolean }> = [];
+  /**
+   * The term of a stream leader this member learned of while changes it sent were not seen
+   * committed (0: none). Once it applied an entry of that term, every earlier entry that
+   * survived the change is applied here too: those still not seen were lost, and are sent again.
+   */
+  private lostChangesTerm = 0;
+  private lostChangesTimer: NodeJS.Timeout | undefined;
+  private lostChangesDeadline = 0;
   /** Where the stream's leader takes in the changes of consumers other members lead. */
   private readonly consumerChangesSub: Subscription | undefined;
   private consumerLeadersTimer: NodeJS.Timeout | undefined;
@@ -333,10 +344,13 @@ export class StreamReplica implements RaftStateMachine {
       snapshotEntries: StreamReplica.snapshotEntries,
       log: { info: (m) => log.debug?.(m) ?? undefined, warn: (m) => log.warn(`stream '${jsa.account.name} > ${stream.name}': ${m}`) },
       observer: {
-        stateChanged: (role, leader) => {
+        stateChanged: (role, leader, term) => {
+          if (leader === "") this.leaderUnknownSinceMs = Date.now();
           if (role !== "leader") this.lostLeadership();
           // A stream leader is known again: the consumers led here go on (they stood by without one).
           if (role === "follower" && leader !== "") this.resumeConsumersLedHere();
+          // Changes sent to the leader before may be lost with it: found out, then sent again.
+          if (role === "follower" && leader !== "") this.awaitLostConsumerChanges(term);
           if (role === "follower" && leader !== "" && !this.ephemeralsAnnounced) {
             // Ephemeral consumers recovered here at start: the leader records where they live.
             this.ephemeralsAnnounced = true;
@@ -639,8 +653,13 @@ export class StreamReplica implements RaftStateMachine {
       const proposed = this.proposedLeaders.get(name);
       return (recorded ?? self) === self && (proposed === undefined || proposed === self);
     }
-    return recorded === self && this.node.leader !== "";
+    // Through a stream leader election (an election timeout at most) it goes on: its changes
+    // are held and sent to the next leader (awaitLostConsumerChanges).
+    return recorded === self && (this.node.leader !== "" || Date.now() - this.leaderUnknownSinceMs < ELECTION_MAX_MS);
   }
+
+  /** When this member last saw the stream's leader become unknown (ms). */
+  private leaderUnknownSinceMs = 0;
 
   /** On the stream's leader: who leads the consumer once what it proposed is applied. */
   private intendedConsumerLeader(name: string): string {
@@ -857,15 +876,25 @@ export class StreamReplica implements RaftStateMachine {
 
   /**
    * A consumer led here without the stream: its changes of this turn go to the stream's leader
-   * (one message per turn, as the leader's own make one entry). Lost when there is none: the
-   * other members miss them (a redelivery after a fail-over at worst) and the acks they carry are
-   * not confirmed (the client acks again).
+   * (one message per turn, as the leader's own make one entry). Kept until seen committed: those
+   * a former stream leader never proposed, or sent while none was known, go to the next one
+   * (awaitLostConsumerChanges). Only those not committed within SENT_CONSUMER_ENTRY_MS are lost:
+   * the other members miss them (a redelivery after a fail-over at worst) and the acks they carry
+   * are not confirmed (the client acks again).
    */
   private sendConsumerChanges(list: NamedConsumerOp[], confirms: string[]): void {
     const entry = encodeConsumerOps(KIND_CONSUMERS, list) ?? opEntry({ op: "consumers", list });
-    if (!this.sendToStreamLeader(entry)) return;
+    // A stream leader of whose term this member applied nothing yet may not be ready (it drops
+    // changes until it applied the entries of earlier terms): held until this member applied its first.
+    const node = this.node;
+    const unsure = this.lostChangesTerm === 0 && !node.isLeader && (node.termAt(node.applied) ?? 0) < node.term;
+    // Held back too while earlier ones may have to be sent again, or while no stream leader takes
+    // them (held ones are always the last: the order is kept).
+    const hold = unsure || this.lostChangesTerm > 0 || node.isLeader || this.sentConsumerEntries.at(-1)?.sent === false;
+    const sent = !hold && this.sendToStreamLeader(entry);
     const now = Date.now();
-    this.sentConsumerEntries.push({ data: entry, confirms, at: now });
+    this.sentConsumerEntries.push({ data: entry, confirms, at: now, sent });
+    if (unsure) this.awaitLostConsumerChanges(node.term);
     // Those not committed by now never will be (the stream's leader dropped them).
     while (this.sentConsumerEntries.length > MAX_SENT_CONSUMER_ENTRIES || now - this.sentConsumerEntries[0].at > SENT_CONSUMER_ENTRY_MS) this.sentConsumerEntries.shift();
   }
@@ -882,6 +911,54 @@ export class StreamReplica implements RaftStateMachine {
     entry.copy(msg, 2 + from.length);
     sys.publish(`$JSC.CO.${this.group}.${leader}`, "", undefined, msg);
     return true;
+  }
+
+  /**
+   * A new stream leader (term `term`) is known while changes this member sent are not seen
+   * committed: checked until this member applied an entry of that term (the new leader's first),
+   * then those still not seen are sent again (held ones after them).
+   */
+  private awaitLostConsumerChanges(term: number): void {
+    if (this.sentConsumerEntries.length === 0 || this.stopped) return;
+    this.lostChangesTerm = term;
+    this.lostChangesDeadline = Date.now() + SENT_CONSUMER_ENTRY_MS;
+    if (this.lostChangesTimer !== undefined) return;
+    this.lostChangesTimer = setInterval(this.checkLostConsumerChanges, LOST_CHANGES_CHECK_MS);
+    this.lostChangesTimer.unref();
+  }
+
+  private readonly checkLostConsumerChanges = (): void => {
+    const node = this.node;
+    const expired = Date.now() > this.lostChangesDeadline;
+    const done = this.stopped || this.lostChangesTerm === 0 || node.isLeader;
+    if (!done && !expired && (node.leader === "" || (node.termAt(node.applied) ?? 0) < this.lostChangesTerm)) return;
+    if (this.lostChangesTimer !== undefined) clearInterval(this.lostChangesTimer);
+    this.lostChangesTimer = undefined;
+    this.lostChangesTerm = 0;
+    if (this.stopped || node.isLeader) return; // a leader proposes them when ready (becameReady)
+    // Not found out in time (e.g. the log was compacted under it): those sent count as lost for good.
+    if (expired) this.sentConsumerEntries = this.sentConsumerEntries.filter((e) => !e.sent);
+    this.sendConsumerChangesAgain();
+  };
+
+  /**
+   * The consumer changes not seen committed (lost with a former stream leader) and those held
+   * back meanwhile: sent to the stream's leader again, in order, or proposed when this member
+   * leads the stream now. Matched by their bytes when they commit, as when first sent.
+   */
+  private sendConsumerChangesAgain(): void {
+    const now = Date.now();
+    for (const e of this.sentConsumerEntries) {
+      if (this.node.isLeader) {
+        try {
+          this.node.propose(e.data);
+        } catch {
+          break; // no room or no longer the leader: the next leader is told again
+        }
+      } else if (!this.sendToStreamLeader(e.data)) break;
+      e.sent = true;
+      e.at = now;
+    }
   }
 
   /**
@@ -932,7 +1009,7 @@ export class StreamReplica implements RaftStateMachine {
   }
 
   /** The sent entry now committed, with those sent before it (lost: they would have come first). */
-  private takeSent(data: Buffer): { data: Buffer; confirms: string[]; at: number } | undefined {
+  private takeSent(data: Buffer): { data: Buffer; confirms: string[]; at: number; sent: boolean } | undefined {
     const i = this.sentConsumerEntries.findIndex((e) => e.data.equals(data));
     if (i < 0) return undefined;
     const e = this.sentConsumerEntries[i];
@@ -1092,6 +1169,8 @@ export class StreamReplica implements RaftStateMachine {
     this.membersTimer = undefined;
     if (this.adoptTimer !== undefined) clearTimeout(this.adoptTimer);
     this.adoptTimer = undefined;
+    if (this.lostChangesTimer !== undefined) clearInterval(this.lostChangesTimer);
+    this.lostChangesTimer = undefined;
     this.node.stop();
     this.closeApplied();
     const sys = this.stream.jsa.service.server.systemAccount;
@@ -1355,7 +1434,7 @@ export class StreamReplica implements RaftStateMachine {
       this.unproposedConfirms.push(reply);
       return;
     }
-    if (!this.node.isLeader) {
+    if (!this.node.isLeader || (!this.node.leaderReady && this.sentConsumerEntries.length > 0)) {
       // A consumer led here without the stream: after the last change sent to the stream's leader.
       const last = this.sentConsumerEntries.at(-1);
       if (last === undefined) this.stream.jsa.account.publishOnce(reply, undefined, NO_BYTES);
@@ -1387,7 +1466,8 @@ export class StreamReplica implements RaftStateMachine {
     this.consumerOps = [];
     const confirms = this.unproposedConfirms;
     this.unproposedConfirms = [];
-    if (!this.node.isLeader) {
+    // (A new stream leader that sent changes to the one before proposes them first, when ready.)
+    if (!this.node.isLeader || (!this.node.leaderReady && this.sentConsumerEntries.length > 0)) {
       this.sendConsumerChanges(list, confirms);
       return;
     }
@@ -1445,6 +1525,9 @@ export class StreamReplica implements RaftStateMachine {
   }
 
   private becameReady(): void {
+    // Changes of consumers led here that the stream's former leader did not commit: everything
+    // of earlier terms is applied, so those not seen are lost; proposed now, before anything new.
+    if (this.sentConsumerEntries.length > 0) this.sendConsumerChangesAgain();
     this.leaderSinceNs = nowNs();
     this.readySinceMs = Date.now();
     this.scheduleConsumerLeadersCheck();
