@@ -5,7 +5,7 @@
 // compiled meanwhile at its exit. If it fails, the build goes on: the bin then compiles the
 // bundle from source, as it does whenever V8 rejects the cache.
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -38,7 +38,6 @@ const code = await new Promise((resolve) => child.on("exit", (c, signal) => reso
 clearTimeout(timeout);
 rmSync(storeDir, { recursive: true, force: true });
 if (stopped && code === 0 && existsSync(partial)) {
-  const { renameSync } = await import("node:fs");
   renameSync(partial, cache);
 } else {
   rmSync(partial, { force: true });
