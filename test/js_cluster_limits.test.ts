@@ -27,10 +27,22 @@ async function api(nc: NatsConnection, rest: string, body?: unknown): Promise<st
   return a.error !== undefined ? `${a.error.err_code} ${a.error.code} ${a.error.description}` : "ok";
 }
 
-/** A publish's answer: its sequence, or the error's codes. */
+/**
+ * A publish's answer: its sequence, or the error's codes. Asked again while nobody listens on
+ * the subject (nothing was stored): the create of a replicated stream is answered before every
+ * server heard of its subjects' interest, on nats-server too (seen in a full run at load ~2).
+ */
 async function publish(nc: NatsConnection, subject: string, data: Buffer = PAYLOAD): Promise<string> {
-  const a = JSON.parse((await nc.request(subject, data, { timeout: 10_000 })).string()) as ClusterAnswer & { seq?: number };
-  return a.error !== undefined ? `${a.error.err_code} ${a.error.description}` : `seq ${a.seq}`;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      const a = JSON.parse((await nc.request(subject, data, { timeout: 10_000 })).string()) as ClusterAnswer & { seq?: number };
+      return a.error !== undefined ? `${a.error.err_code} ${a.error.description}` : `seq ${a.seq}`;
+    } catch (err) {
+      if (!/no responders/i.test((err as Error).message) || Date.now() > deadline) throw err;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
 }
 
 /** Publishes of 100 bytes until one is refused (at most `max`): how many went in, and the refusal. */
