@@ -103,7 +103,7 @@ interface Level {
    * compares them in place instead of cutting the subject's token out as a new string to look
    * up (`_INBOX` and a client's inbox id at every reply).
    */
-  few: string[] | undefined;
+  few: Array<{ token: string; node: Node }> | undefined;
   pwc: Node | undefined;
   fwc: Node | undefined;
 }
@@ -116,7 +116,7 @@ function newLevel(): Level {
 
 /** Keep `few` equal to the literal tokens (a subscription was added or removed: rare next to matches). */
 function literalsChanged(level: Level): void {
-  level.few = level.literal.size <= FEW_LITERALS ? [...level.literal.keys()] : undefined;
+  level.few = level.literal.size <= FEW_LITERALS ? [...level.literal].map(([token, node]) => ({ token, node })) : undefined;
 }
 
 function newNode(): Node {
@@ -403,9 +403,9 @@ function matchLevel(level: Level, subject: string, start: number): void {
   if (few !== undefined) {
     const len = (last ? subject.length : dot) - start;
     for (let i = 0; i < few.length; i++) {
-      const t = few[i];
+      const t = few[i].token;
       if (t.length === len && subject.startsWith(t, start)) {
-        n = level.literal.get(t);
+        n = few[i].node;
         break;
       }
     }
