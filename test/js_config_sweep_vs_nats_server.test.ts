@@ -178,6 +178,14 @@ const STREAM_UPDATES: Step[] = [
   ...tryUpdate("U23", { subjects: ["u23"] }, { subjects: ["u23"], placement: { cluster: "other" } }),
   ...tryUpdate("U24", { subjects: ["u24"] }, { subjects: ["u24"], allow_batched: true }),
   ...tryUpdate("U25", { subjects: ["u25"] }, { subjects: ["u25"], compression: "bogus" }),
+  // replicas on a standalone server: a missing stream is "not found" before replicas are refused
+  { s: "$JS.API.STREAM.UPDATE.U26", b: { name: "U26", subjects: ["u26"], num_replicas: 3 }, note: "update of a missing stream, R3" },
+  ...tryUpdate("U27", { subjects: ["u27"] }, { subjects: ["u27"], num_replicas: 3, storage: "memory" }),
+  // first_seq 1 (file and memory) makes an empty stream start at 1; a mirror's filter is not in its source info
+  ...tryCreate("U28", { subjects: ["u28"], first_seq: 1 }),
+  ...tryCreate("U29", { subjects: ["u29"], first_seq: 1, storage: "memory" }),
+  ...tryCreate("U30", { mirror: { name: "OV", filter_subject: "ov.a" } }),
+  ...tryCreate("U31", { sources: [{ name: "OV", filter_subject: "ov.a" }] }),
 ];
 
 const cc = (stream: string, config: Json | null, extra: Json = {}): Json => ({ stream_name: stream, config, ...extra });

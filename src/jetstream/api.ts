@@ -467,7 +467,9 @@ export class Api {
       const raw = this.decode<StreamConfigRequest & { pedantic?: boolean }>(body, STREAM_CREATE_SHAPE, "StreamConfigRequest") ?? {};
       const pedantic = raw.pedantic === true;
       delete raw.pedantic;
-      const opts = { clustered, pedantic, maxDuplicateWindowNs: maxDuplicateWindowNs(this.jsa.service.options) };
+      // Replicas on a standalone server are refused only once the stream is found (updateStream),
+      // as nats-server does: an update of a missing stream answers "stream not found".
+      const opts = { clustered: true, pedantic, maxDuplicateWindowNs: maxDuplicateWindowNs(this.jsa.service.options) };
       // nats-server's order: the config is checked on its own first, then against the subject.
       const cfg = normalizeStreamConfig(raw, opts);
       if (cfg.name !== name) throw jsError("JSStreamMismatchErr");

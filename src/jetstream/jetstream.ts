@@ -392,6 +392,7 @@ export class JsAccount {
   updateStream(cfg: StreamConfig): Stream {
     const stream = this.streams.get(cfg.name);
     if (stream === undefined) throw jsError("JSStreamNotFoundErr");
+    if (cfg.num_replicas > 1 && this.service.cluster === undefined) throw jsError("JSStreamReplicasNotSupportedErr");
     checkStreamUpdate(stream.cfg, cfg);
     const violating = consumersViolatingLimits(stream.cfg, cfg, stream.consumers.values());
     if (violating.length > 0) throw jsError("JSStreamUpdateErrF", { err: `change to limits violates consumers: ${violating.join(", ")}` });

@@ -193,7 +193,8 @@ export class SourceLink {
     if (this.sseq > 0 && !this.mirror) out.seq = this.sseq;
     out.active = this.lastSeen === 0 ? -1 : Math.max(0, Date.now() - this.lastSeen) * 1_000_000;
     if (this.err !== undefined) out.error = this.err.toJSON();
-    if (this.spec.filter_subject) out.filter_subject = this.spec.filter_subject;
+    // nats-server reports a mirror's filter only through its config, not in its source info.
+    if (this.spec.filter_subject && !this.mirror) out.filter_subject = this.spec.filter_subject;
     if (this.spec.subject_transforms !== undefined && this.spec.subject_transforms.length > 0) {
       out.subject_transforms = this.spec.subject_transforms.map((t) => ({ src: t.src, dest: t.dest }));
     }

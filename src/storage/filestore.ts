@@ -633,7 +633,7 @@ export class FileStore extends StoreBase<FileBlock> {
 
     this.recover(!!opts.verifyOnOpen);
     this.encryptActiveBlock();
-    if (created && this.cfg.firstSeq > 1 && this.lastSeq === 0) {
+    if (created && this.cfg.firstSeq > 0 && this.lastSeq === 0) {
       this.lastSeq = this.cfg.firstSeq - 1;
       this.firstSeq = this.cfg.firstSeq;
       this.writeFloorRecord(this.cfg.firstSeq, 0n, true);

@@ -103,7 +103,7 @@ export class MemStore extends StoreBase<MemBlock> {
   constructor(cfg: Partial<StreamStoreConfig>, opts?: MemStoreOptions) {
     super(cfg, opts);
     const f = this.cfg.firstSeq;
-    if (f > 1) {
+    if (f > 0) {
       this.firstSeq = f;
       this.lastSeq = f - 1;
     }
