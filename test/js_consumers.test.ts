@@ -125,6 +125,30 @@ describe("pull consumers", () => {
 });
 
 describe("acks and redelivery", () => {
+  it("a pending message deleted from the stream counts as acknowledged and is reported terminated (as nats-server 2.15)", async () => {
+    await fill("DELP", "delp.a", 3);
+    await jsm.consumers.add("DELP", { durable_name: "d", ack_policy: AckPolicy.Explicit });
+    const c = await js.consumers.get("DELP", "d");
+    const ms = [];
+    for await (const m of await c.fetch({ max_messages: 3, expires: 2000 })) ms.push(m);
+    assert.equal(ms.length, 3);
+    assert.equal((await c.info()).ack_floor.last_active, undefined);
+    const termed = nc.subscribe("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.DELP.d", { max: 1 });
+    await jsm.streams.deleteMessage("DELP", 2);
+    for await (const m of termed) {
+      const a = m.json<Record<string, unknown>>();
+      assert.deepEqual(
+        { type: a.type, stream: a.stream, consumer: a.consumer, consumer_seq: a.consumer_seq, stream_seq: a.stream_seq, deliveries: a.deliveries, reason: a.reason },
+        { type: "io.nats.jetstream.advisory.v1.terminated", stream: "DELP", consumer: "d", consumer_seq: 2, stream_seq: 2, deliveries: 1, reason: "Unacknowledged message was deleted" },
+      );
+    }
+    const info = await c.info();
+    assert.equal(info.num_ack_pending, 2);
+    assert.deepEqual([info.ack_floor.consumer_seq, info.ack_floor.stream_seq], [0, 0]);
+    assert.equal(typeof info.ack_floor.last_active, "string");
+    await jsm.streams.delete("DELP");
+  });
+
   it("nak, term, working, redelivery after ack_wait, ackAll", async () => {
     await fill("ACK", "ack.a", 4, StorageType.Memory);
     await jsm.consumers.add("ACK", { durable_name: "a", ack_policy: AckPolicy.Explicit, ack_wait: 400_000_000 });

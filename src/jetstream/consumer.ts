@@ -358,7 +358,16 @@ export class Consumer {
 
   onMessageRemoved(seq: number, subject: string): void {
     if (seq >= this.sseq && this.npc > 0 && this.matchesSubject(subject)) this.npc--;
-    if (this.st.pending.has(seq)) this.applyConsumerOp({ op: "gone", sseq: seq });
+    const p = this.st.pending.get(seq);
+    if (p === undefined) return;
+    // As nats-server: a pending message that leaves the stream counts as acknowledged (ack
+    // floor's last_active) and is reported as terminated.
+    const dc = 1 + (this.st.redelivered.get(seq) ?? 0);
+    this.lastAckMs = Date.now();
+    this.applyConsumerOp({ op: "gone", sseq: seq });
+    if (!this.standby && !this.closed) {
+      adv.msgTerminated(this.stream.jsa.advisoryContext, this.stream.name, this.name, p.sequence, seq, dc, "Unacknowledged message was deleted");
+    }
   }
 
   /** After a purge or config change of the stream: re-derive position and counts. */
