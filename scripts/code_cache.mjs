@@ -1,13 +1,17 @@
 // Makes the V8 code cache of the server's bundle (dist/src/bundle/server_main.cache, read by
 // src/bin/code_cache.ts), run by `npm run build` after scripts/bundle.mjs: starts the built bin
 // once (JetStream and monitoring on, ports chosen by the system, store in a temporary
-// directory), waits for "Server is ready", stops it with SIGTERM; the bin writes the code V8
-// compiled meanwhile at its exit. If it fails, the build goes on: the bin then compiles the
-// bundle from source, as it does whenever V8 rejects the cache.
+// directory), waits for "Server is ready", sends it the clients' usual traffic
+// (code_cache_training.mjs: so the publish, request, JetStream and monitoring paths are in the
+// cache too, not only start-up), stops it with SIGTERM; the bin writes the code V8 compiled
+// meanwhile at its exit. If it fails, the build goes on: the bin then compiles the bundle from
+// source, as it does whenever V8 rejects the cache. If only the traffic fails, the cache is
+// made all the same (with less in it) and the build says so.
 import { spawn } from "node:child_process";
 import { existsSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { trainServer } from "./code_cache_training.mjs";
 
 const bundle = "dist/src/bundle/server_main.cjs";
 const cache = "dist/src/bundle/server_main.cache";
@@ -31,7 +35,13 @@ child.stderr.on("data", (chunk) => {
   log += chunk;
   if (!stopped && log.includes("Server is ready")) {
     stopped = true;
-    child.kill("SIGTERM");
+    const port = Number(/Listening for client connections on [^\s]*:(\d+)/.exec(log)?.[1]);
+    const monitorPort = Number(/Starting http monitor on [^\s]*:(\d+)/.exec(log)?.[1]);
+    const trained = port ? trainServer(port, monitorPort) : Promise.resolve("no client port in the log");
+    trained.then((problem) => {
+      if (problem) process.stderr.write(`scripts/code_cache.mjs: the code cache misses some paths (its traffic failed: ${problem})\n`);
+      child.kill("SIGTERM");
+    });
   }
 });
 const code = await new Promise((resolve) => child.on("exit", (c, signal) => resolve(c ?? signal)));
