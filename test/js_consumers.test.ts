@@ -149,6 +149,33 @@ describe("acks and redelivery", () => {
     await jsm.streams.delete("DELP");
   });
 
+  it("ack policy all: a TERM or a deleted pending message acknowledges everything before it (as nats-server 2.15)", async () => {
+    for (const retention of [RetentionPolicy.Limits, RetentionPolicy.Interest]) {
+      const name = `AA${retention}`;
+      await jsm.streams.add({ name, subjects: [`${name}.>`], retention });
+      await jsm.consumers.add(name, { durable_name: "d", ack_policy: AckPolicy.All });
+      await jsm.consumers.add(name, { durable_name: "e", ack_policy: AckPolicy.All });
+      for (let i = 0; i < 5; i++) await js.publish(`${name}.a`, "x");
+      const d = await js.consumers.get(name, "d");
+      const e = await js.consumers.get(name, "e");
+      const ds = [];
+      for await (const m of await d.fetch({ max_messages: 5, expires: 2000 })) ds.push(m);
+      for await (const _m of await e.fetch({ max_messages: 5, expires: 2000 })) void _m;
+      assert.equal(ds.length, 5);
+      ds[2].term();
+      await waitUntil(async () => (await d.info()).ack_floor.stream_seq === 3);
+      assert.equal((await d.info()).num_ack_pending, 2);
+      assert.equal((await jsm.streams.info(name)).state.messages, 5, "e still needs them all");
+      await jsm.streams.deleteMessage(name, 4);
+      await waitUntil(async () => (await e.info()).ack_floor.stream_seq === 4);
+      const [di, ei] = [await d.info(), await e.info()];
+      assert.deepEqual([di.ack_floor.stream_seq, di.num_ack_pending, ei.ack_floor.stream_seq, ei.num_ack_pending], [4, 1, 4, 1]);
+      // interest: 1-3 acknowledged by both and 4 deleted leave only 5; limits keep all but 4
+      await waitUntil(async () => (await jsm.streams.info(name)).state.messages === (retention === RetentionPolicy.Interest ? 1 : 4));
+      await jsm.streams.delete(name);
+    }
+  });
+
   it("nak, term, working, redelivery after ack_wait, ackAll", async () => {
     await fill("ACK", "ack.a", 4, StorageType.Memory);
     await jsm.consumers.add("ACK", { durable_name: "a", ack_policy: AckPolicy.Explicit, ack_wait: 400_000_000 });

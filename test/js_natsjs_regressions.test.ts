@@ -357,12 +357,15 @@ describe("nats.js regressions", () => {
       await jsm.streams.delete("RU1");
     });
 
-    it("purge with seq 1 purges everything, as nats-server's stores do", async () => {
+    it("purge with seq 1 (up to but not including 1) removes nothing, as nats-server 2.15's stores do", async () => {
       for (const storage of ["file", "memory"] as const) {
         await jsm.streams.add({ name: "P1", subjects: ["p1.*"], storage });
         const js = jetstream(nc);
         for (const s of ["p1.a", "p1.b", "p1.a"]) await js.publish(s);
-        assert.deepEqual(await api(nc, "$JS.API.STREAM.PURGE.P1", { seq: 1 }), { type: "io.nats.jetstream.api.v1.stream_purge_response", success: true, purged: 3 });
+        assert.deepEqual(await api(nc, "$JS.API.STREAM.PURGE.P1", { seq: 1 }), { type: "io.nats.jetstream.api.v1.stream_purge_response", success: true, purged: 0 });
+        assert.deepEqual(await api(nc, "$JS.API.STREAM.PURGE.P1", { seq: 1, filter: "p1.a" }), { type: "io.nats.jetstream.api.v1.stream_purge_response", success: true, purged: 0 });
+        assert.equal((await jsm.streams.info("P1")).state.messages, 3);
+        assert.deepEqual(await api(nc, "$JS.API.STREAM.PURGE.P1", { seq: 0, filter: "p1.a" }), { type: "io.nats.jetstream.api.v1.stream_purge_response", success: true, purged: 2 });
         await jsm.streams.delete("P1");
       }
     });

@@ -364,7 +364,15 @@ export class Consumer {
     // floor's last_active) and is reported as terminated.
     const dc = 1 + (this.st.redelivered.get(seq) ?? 0);
     this.lastAckMs = Date.now();
-    this.applyConsumerOp({ op: "gone", sseq: seq });
+    if (this.cfg.ack_policy === "all") {
+      // Taken as an ack, and with ack policy all an ack covers everything before it. Messages
+      // no consumer needs any more leave after the store's removal is done.
+      const below = this.stream.cfg.retention === "limits" ? [] : [...this.st.pending.keys()].filter((q) => q < seq);
+      this.applyConsumerOp({ op: "ack_all", sseq: seq });
+      if (below.length > 0 && !this.standby) queueMicrotask(() => this.checkRetentionOf(below));
+    } else {
+      this.applyConsumerOp({ op: "gone", sseq: seq });
+    }
     if (!this.standby && !this.closed) {
       adv.msgTerminated(this.stream.jsa.advisoryContext, this.stream.name, this.name, p.sequence, seq, dc, "Unacknowledged message was deleted");
     }
@@ -813,7 +821,12 @@ export class Consumer {
     const acked: number[] = [];
     if (this.stream.cfg.retention !== "limits") for (const k of this.st.pending.keys()) if (k <= sseq) acked.push(k);
     this.applyConsumerOp({ op: "ack_all", sseq });
-    for (const s of acked) this.stream.checkRetention(s, undefined);
+    this.checkRetentionOf(acked);
+  }
+
+  private checkRetentionOf(seqs: readonly number[]): void {
+    if (this.closed) return;
+    for (const s of seqs) this.stream.checkRetention(s, undefined);
   }
 
   /** An idle heartbeat to the deliver subject or a pull request's inbox, with the cursor. */
@@ -1138,11 +1151,16 @@ export class Consumer {
       return; // the reply gets messages, not an ack confirmation
     } else if (startsWithAscii(payload, "+TERM")) {
       const had = this.st.pending.has(sseq);
-      this.applyConsumerOp({ op: "term", sseq });
+      // nats-server takes a TERM as an ack: with ack policy all, of everything before it too.
+      if (this.cfg.ack_policy === "all") {
+        if (had) this.ackUpTo(sseq);
+      } else {
+        this.applyConsumerOp({ op: "term", sseq });
+        if (had && this.stream.cfg.retention !== "limits") this.stream.checkRetention(sseq, undefined);
+      }
       if (had) {
         const reason = payload.toString("utf8", 5).trim();
         adv.msgTerminated(this.stream.jsa.advisoryContext, this.stream.name, this.name, dseq, sseq, dc, reason);
-        if (this.stream.cfg.retention !== "limits") this.stream.checkRetention(sseq, undefined);
       }
     }
     // Double-ack: the client waits for an (empty) confirmation; of a replicated consumer once

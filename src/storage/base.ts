@@ -976,9 +976,10 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     this.checkOpen();
     seq = seq || 0;
     keep = keep || 0;
+    // "Up to but not including 1" removes nothing (nats-server 2.15; older servers purged all).
+    if (seq === 1) return 0;
     if (isFullWildcard(subject)) {
-      // nats-server: a sequence of 0 or 1 (nothing below it) means "everything".
-      if (keep === 0 && seq <= 1) return this.purge();
+      if (keep === 0 && seq === 0) return this.purge();
       if (seq > 1) return this.compact(seq);
       if (keep > 0) {
         if (keep >= this.msgs) return 0;
