@@ -255,6 +255,9 @@ export function readCluster(r: Reader, parent: ConfMap, key: string, opts: Serve
       case "nrg_follow":
         c.nrgFollow = r.bool(m, orig, lk);
         break;
+      case "nrg_peer":
+        c.nrgPeer = r.bool(m, orig, lk);
+        break;
       default:
         r.unknown(m, orig);
     }

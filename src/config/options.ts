@@ -266,6 +266,12 @@ export interface ClusterOptions {
    * read-only (src/cluster/nrg_meta_follower.ts), shown in /jsz as `nrg_meta_follow`.
    */
   nrgFollow?: boolean;
+  /**
+   * tsnats only, experimental (`nrg_peer: true`, JetStream on): be a voting, never campaigning
+   * member of a nats-server JetStream cluster's meta group (src/cluster/nrg_meta_peer.ts),
+   * shown in /jsz as `nrg_meta_peer`. tsnats's own JetStream does not run then.
+   */
+  nrgPeer?: boolean;
 }
 
 export function defaultClusterOptions(): ClusterOptions {

@@ -9,7 +9,9 @@ export function buildJsz(m: Monitor, opts: JszOptions): Record<string, unknown> 
   const s = m.server;
   const follower = s.services.find((x) => x.name === "nrg-follow") as { json(): Record<string, unknown> } | undefined;
   // tsnats only, with `cluster { nrg_follow: true }`: a nats-server cluster's meta group as followed.
-  const head = { server_id: s.id, now: goTime(new Date()), ...(follower !== undefined ? { nrg_meta_follow: follower.json() } : {}) };
+  // tsnats only, with `cluster { nrg_peer: true }`: its membership of a nats-server cluster's meta group.
+  const nrgPeer = s.services.find((x) => x.name === "nrg-peer") as { json(): Record<string, unknown> } | undefined;
+  const head = { server_id: s.id, now: goTime(new Date()), ...(follower !== undefined ? { nrg_meta_follow: follower.json() } : {}), ...(nrgPeer !== undefined ? { nrg_meta_peer: nrgPeer.json() } : {}) };
   if (!s.options.jetstream.enabled) {
     return {
       ...head,

@@ -170,11 +170,12 @@ export class SystemAccountService implements ServerService {
   /**
    * No JetStream on this server, but a cluster whose other servers may run it. (nats-server
    * does the same with gateways only; tsnats has no JetStream across gateways, and a tsnats
-   * JetStream server over a gateway is reached through the account directly.)
+   * JetStream server over a gateway is reached through the account directly.) A meta-group
+   * peer of a nats-server cluster (cluster.nrg_peer) runs no JetStream of its own either.
    */
   private reachesRemoteJetStream(): boolean {
     const o = this.server.options;
-    return !o.jetstream.enabled && o.cluster !== undefined;
+    return (!o.jetstream.enabled || o.cluster?.nrgPeer === true) && o.cluster !== undefined;
   }
 
   /**
@@ -391,7 +392,9 @@ export class SystemAccountService implements ServerService {
       });
     }
     out.active_servers = 1 + (cluster?.numPeers ?? 0);
-    if (s.options.jetstream.enabled) out.jetstream = jetStreamSummary(s, false);
+    // A meta-group peer of a nats-server cluster (cluster.nrg_peer) runs no streams: without
+    // JetStream config and stats nats-server never places one on it.
+    if (s.options.jetstream.enabled && s.options.cluster?.nrgPeer !== true) out.jetstream = jetStreamSummary(s, false);
     return out;
   }
 

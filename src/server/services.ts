@@ -20,7 +20,15 @@ export async function installServices(server: Server): Promise<void> {
       server.services.push(new ClaimsService(server, server.systemAccount, system));
     }
   }
-  if (server.options.jetstream.enabled) {
+  // An experimental peer of a nats-server cluster's meta group runs instead of tsnats's own
+  // JetStream: one RAFT dialect per cluster (src/cluster/nrg_meta_peer.ts).
+  const nrgPeer = server.options.cluster?.nrgPeer === true;
+  if (nrgPeer) {
+    const { nrgPeerRefusal } = await import("../cluster/nrg_meta_peer.js");
+    const refusal = nrgPeerRefusal(server);
+    if (refusal !== undefined) throw new Error(refusal);
+  }
+  if (server.options.jetstream.enabled && !nrgPeer) {
     const { JetStreamService } = await import("../jetstream/jetstream.js");
     server.services.push(new JetStreamService(server));
   }
@@ -33,6 +41,10 @@ export async function installServices(server: Server): Promise<void> {
     if (server.options.cluster.nrgFollow === true && server.systemAccount !== undefined) {
       const { NrgMetaFollower } = await import("../cluster/nrg_meta_follower.js");
       server.services.push(new NrgMetaFollower(server));
+    }
+    if (nrgPeer) {
+      const { NrgMetaPeer } = await import("../cluster/nrg_meta_peer.js");
+      server.services.push(new NrgMetaPeer(server));
     }
   }
   const leaf = server.options.leafnodes;

@@ -1,0 +1,292 @@
+// A voting member of one nats-server RAFT group that never campaigns (issue 12's moonshot,
+// `cluster { nrg_peer: true }`): the decisions of nats-server's follower (raft.go
+// processAppendEntry, processVoteRequest; modelled and checked against real traffic in
+// nrg_follower_log.ts) over a durable log (nrg_peer_log.ts). It is an observer in nats-server's
+// sense: it stores and acknowledges append entries and grants votes, but its election timer
+// never makes it a candidate, and a LeaderTransfer naming it is not acted on (raft.go's
+// observer does the same: "Not switching to candidate, observer only").
+// Pure of sockets and timers: each call returns the answer to send, if any, and the service
+// (nrg_meta_peer.ts) sends it. Safety rules that go beyond nats-server, all "do not answer":
+// - after a storage error the member answers nothing until restarted (nats-server's werr);
+// - a position it cannot place (its last entry missing where the leader's previous term
+//   differs) resets its log and asks for a catch-up instead of relabelling the position.
+import { decodeNrgAppendEntry, decodeNrgPeerState, NrgEntryType, type NrgAppendEntry, type NrgAppendEntryResponse, type NrgVoteRequest, type NrgVoteResponse } from "./nrg_wire.js";
+import type { NrgPeerLog } from "./nrg_peer_log.js";
+
+/** What to send after handling an append entry: an append entry response, maybe with a catch-up inbox as its reply. */
+export interface NrgPeerAnswer {
+  response: NrgAppendEntryResponse;
+  /** Reply subject of the response: the `$NRG.CR.` inbox the leader is to send the catch-up to. */
+  catchupInbox?: string;
+}
+
+interface Catchup {
+  inbox: string;
+  /** The leader's position that started it: caught up once the log reaches it. */
+  cterm: number;
+  cindex: number;
+  /** Our position when last seen moving, and when (stall detection). */
+  pindex: number;
+  active: number;
+}
+
+/** nats-server's catch-up stall time (raft.go catchupStalled). */
+const CATCHUP_STALL_MS = 2000;
+
+export class NrgPeer {
+  /** The leader's id as last seen in this term ("" none). */
+  leader = "";
+  commit: number;
+  /** A member that has stored nothing yet (a new group's first election counts its vote as non-empty). */
+  initializing: boolean;
+  /** The group's peers and size as the applied membership entries say. */
+  peers = new Set<string>();
+  clusterSize = 0;
+  catchup: Catchup | undefined;
+  /** A storage error: the member is silent from then on. */
+  writeError: string | undefined;
+  counters = { appends: 0, stored: 0, acked: 0, catchups: 0, snapshots: 0, truncations: 0, resets: 0, ignored: 0, votesGranted: 0, votesRefused: 0 };
+
+  constructor(
+    readonly id: string,
+    readonly log: NrgPeerLog,
+    private readonly newInbox: () => string,
+    private readonly now: () => number = Date.now,
+  ) {
+    // What the log holds is at least as committed as its snapshot.
+    this.commit = log.snapshot?.lastIndex ?? 0;
+    this.initializing = log.empty;
+    if (log.snapshot !== undefined) this.applyPeerState(log.snapshot.peerState);
+    for (const e of log.entries()) {
+      try {
+        this.applyMembership(decodeNrgAppendEntry(e.appendEntry));
+      } catch {
+        // Stored bytes decoded when they arrived; nothing else to learn from them.
+      }
+    }
+  }
+
+  private failed(err: unknown): undefined {
+    this.writeError = (err as Error).message;
+    return undefined;
+  }
+
+  private setTerm(term: number, vote: string): boolean {
+    try {
+      this.log.setTermVote(term, vote);
+      return true;
+    } catch (err) {
+      this.failed(err);
+      return false;
+    }
+  }
+
+  private cancelCatchup(): void {
+    this.catchup = undefined;
+  }
+
+  private startCatchup(ae: NrgAppendEntry): NrgPeerAnswer {
+    this.counters.catchups++;
+    this.catchup = { inbox: this.newInbox(), cterm: ae.prevTerm, cindex: ae.prevIndex, pindex: this.log.lastIndex, active: this.now() };
+    return { response: this.failure(this.log.lastTerm), catchupInbox: this.catchup.inbox };
+  }
+
+  private failure(term: number): NrgAppendEntryResponse {
+    return { term, index: this.log.lastIndex, peer: this.id, success: false };
+  }
+
+  /**
+   * An append entry from the group's subject (`viaCatchupInbox` undefined: a new one) or from a
+   * catch-up inbox. Returns what to answer, or undefined for silence.
+   */
+  receiveAppend(ae: NrgAppendEntry, raw: Buffer, viaCatchupInbox?: string): NrgPeerAnswer | undefined {
+    if (this.writeError !== undefined) return undefined;
+    this.counters.appends++;
+    const log = this.log;
+    const isNew = viaCatchupInbox === undefined;
+    const lterm = ae.leaderTerm !== undefined && ae.leaderTerm !== 0 ? ae.leaderTerm : ae.term;
+    let catchingUp = this.catchup !== undefined;
+    // Only the current catch-up inbox is listened to (nats-server also takes entries from an old
+    // one when they carry the leader's term and do not go back: stricter here, nothing lost).
+    if (!isNew && (!catchingUp || this.catchup?.inbox !== viaCatchupInbox)) {
+      this.counters.ignored++;
+      return undefined;
+    }
+    if (lterm > log.term) {
+      if (!this.setTerm(lterm, "")) return undefined;
+    } else if (lterm < log.term && (isNew || (ae.leaderTerm ?? 0) !== 0)) {
+      this.counters.ignored++;
+      if (!isNew) return undefined;
+      // A deposed leader: tell it our term.
+      return { response: { term: log.term, index: log.lastIndex, peer: this.id, success: false } };
+    }
+    if (catchingUp && this.catchup !== undefined) {
+      const cs = this.catchup;
+      if (log.lastTerm >= cs.cterm && log.lastIndex >= cs.cindex) {
+        this.cancelCatchup();
+        catchingUp = false;
+      } else if (isNew) {
+        // New entries wait while catching up; a catch-up that stopped moving is asked for again.
+        if (cs.pindex !== log.lastIndex) {
+          cs.pindex = log.lastIndex;
+          cs.active = this.now();
+          return undefined;
+        }
+        if (this.now() - cs.active <= CATCHUP_STALL_MS) return undefined;
+        return this.startCatchup(ae);
+      }
+    }
+    if (isNew && this.leader !== ae.leader) this.leader = ae.leader;
+
+    if (ae.prevTerm !== log.lastTerm || ae.prevIndex !== log.lastIndex) {
+      if (ae.prevIndex <= log.lastIndex) {
+        // Behind or conflicting: repair the log, never answer (a success here could give the
+        // leader a quorum this log does not hold).
+        const repaired = this.repair(ae, isNew);
+        if (repaired !== "store") {
+          // Unless the entry was already held, a catch-up in progress is abandoned.
+          if (repaired === "silent") this.cancelCatchup();
+          return undefined;
+        }
+        // Repaired to the append's previous position: store it below.
+      } else if (catchingUp) {
+        // The first entry of a catch-up the leader's WAL could not serve: its snapshot.
+        return this.installSnapshot(ae);
+      } else {
+        return this.startCatchup(ae);
+      }
+    }
+
+    if (ae.entries.length > 0) {
+      try {
+        log.append(ae.term, ae.prevIndex + 1, raw);
+      } catch (err) {
+        return this.failed(err);
+      }
+      this.counters.stored++;
+      this.initializing = false;
+      this.applyMembership(ae);
+    }
+    if (ae.commit > this.commit) this.commit = Math.min(ae.commit, log.lastIndex);
+    // Only new entries are acknowledged: a catch-up's entries never give the leader a quorum.
+    if (!isNew) return undefined;
+    this.counters.acked++;
+    return { response: { term: log.lastTerm, index: log.lastIndex, peer: this.id, success: true } };
+  }
+
+  /**
+   * processAppendEntry's "pindex less than or equal to ours": "store" when the log now ends at
+   * the append's previous position, "held" when it is an entry this log already has (silence),
+   * "silent" otherwise.
+   */
+  private repair(ae: NrgAppendEntry, viaNew: boolean): "store" | "held" | "silent" {
+    const log = this.log;
+    const at = (term: number, index: number): "store" | "silent" => (log.lastTerm === term && log.lastIndex === index ? "store" : "silent");
+    if (ae.prevIndex < this.commit) return "held";
+    const stored = log.entryAt(ae.prevIndex);
+    try {
+      if (stored === undefined) {
+        const snap = log.snapshot;
+        if (snap !== undefined && snap.lastIndex === ae.prevIndex && snap.lastTerm === ae.prevTerm) {
+          this.counters.truncations++;
+          log.truncate(snap.lastTerm, snap.lastIndex);
+          return at(ae.prevTerm, ae.prevIndex);
+        }
+        if (ae.prevTerm === log.lastTerm && viaNew) return "held";
+        // A position we cannot place (nats-server relabels it at our last index): start over.
+        this.counters.resets++;
+        log.reset();
+        this.commit = 0;
+        return "silent";
+      }
+      const entry = decodeNrgAppendEntry(stored);
+      // The append's own entry is held already in its term (a late copy): keeping what follows
+      // it is safe, truncating could drop entries this member acknowledged.
+      const next = ae.entries.length > 0 ? log.entryAt(ae.prevIndex + 1) : undefined;
+      if (entry.term === ae.prevTerm && next !== undefined && decodeNrgAppendEntry(next).term === ae.term) return "held";
+      if (entry.term === ae.prevTerm) {
+        this.counters.truncations++;
+        log.truncate(ae.prevTerm, ae.prevIndex);
+        return at(ae.prevTerm, ae.prevIndex);
+      }
+      // Our entry at that index is another term's: drop it and everything after it.
+      if (entry.prevIndex < this.commit) return "held";
+      this.counters.truncations++;
+      log.truncate(entry.prevTerm, entry.prevIndex);
+      return "silent";
+    } catch (err) {
+      this.failed(err);
+      return "silent";
+    }
+  }
+
+  /** A catch-up's first append when the leader sends its snapshot: [Snapshot, PeerState]. */
+  private installSnapshot(ae: NrgAppendEntry): undefined {
+    if (ae.entries.length !== 2 || ae.entries[0].type !== NrgEntryType.Snapshot || ae.entries[1].type !== NrgEntryType.PeerState) {
+      this.cancelCatchup();
+      return undefined;
+    }
+    try {
+      decodeNrgPeerState(ae.entries[1].data);
+    } catch {
+      this.cancelCatchup();
+      return undefined;
+    }
+    try {
+      this.log.installSnapshot({ lastTerm: ae.prevTerm, lastIndex: ae.prevIndex, peerState: Buffer.from(ae.entries[1].data), data: Buffer.from(ae.entries[0].data) });
+    } catch (err) {
+      return this.failed(err);
+    }
+    this.counters.snapshots++;
+    this.applyPeerState(ae.entries[1].data);
+    this.commit = ae.prevIndex;
+    this.initializing = false;
+    return undefined;
+  }
+
+  private applyPeerState(data: Buffer): void {
+    try {
+      const ps = decodeNrgPeerState(data);
+      this.peers = new Set(ps.knownPeers);
+      this.clusterSize = ps.clusterSize;
+    } catch {
+      // A snapshot's peer state is checked before it is stored.
+    }
+  }
+
+  /** Membership as the stored entries say (nats-server applies it at store time too). */
+  private applyMembership(ae: NrgAppendEntry): void {
+    for (const e of ae.entries) {
+      if (e.type === NrgEntryType.PeerState) this.applyPeerState(e.data);
+      else if (e.type === NrgEntryType.AddPeer && e.data.length === 8) this.peers.add(e.data.toString("latin1"));
+      else if (e.type === NrgEntryType.RemovePeer && e.data.length === 8) this.peers.delete(e.data.toString("latin1"));
+    }
+  }
+
+  /** A vote request: the answer (nats-server's processVoteRequest), or undefined for silence. */
+  receiveVote(vr: NrgVoteRequest): NrgVoteResponse | undefined {
+    if (this.writeError !== undefined) return undefined;
+    const log = this.log;
+    const response: NrgVoteResponse = { term: log.term, peer: this.id, granted: false, empty: log.lastIndex === 0 };
+    if (vr.term < log.term) {
+      this.counters.votesRefused++;
+      return response;
+    }
+    if (vr.term > log.term) {
+      this.cancelCatchup();
+      if (!this.setTerm(vr.term, "")) return undefined;
+      this.leader = "";
+    }
+    const free = log.vote === "" || log.vote === vr.candidate;
+    if (free && response.empty && this.initializing) response.empty = false;
+    if (free && (vr.lastTerm > log.lastTerm || (vr.lastTerm === log.lastTerm && vr.lastIndex >= log.lastIndex))) {
+      // Stored before it is granted.
+      if (this.setTerm(vr.term, vr.candidate)) response.granted = true;
+      else return undefined;
+    }
+    if (response.granted) this.counters.votesGranted++;
+    else this.counters.votesRefused++;
+    response.term = log.term;
+    return response;
+  }
+}
