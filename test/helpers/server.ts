@@ -44,9 +44,9 @@ export async function startTestServer(opts: EmbeddedOptions = {}): Promise<TestS
 }
 
 /** Poll `cond` until it holds; throws with `what` after `timeoutMs`. */
-export async function waitUntil(cond: () => boolean, timeoutMs = 5000, what = "condition"): Promise<void> {
+export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs = 5000, what = "condition"): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 5));
   }
