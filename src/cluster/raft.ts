@@ -68,6 +68,11 @@ export interface RaftEnv {
   timer(ms: number, fn: () => void): RaftTimer;
   /** Run `fn` after the current event (batches everything that happens in one turn). */
   defer(fn: () => void): void;
+  /**
+   * Run `fn` once the current event's work is done, before the loop reads more (a microtask),
+   * in call order with other `soon` work. Without it, `defer`.
+   */
+  soon?(fn: () => void): void;
   random(): number;
 }
 
@@ -303,7 +308,7 @@ export class RaftNode {
       this.observer.damaged?.(damage);
     }
     this.resetElectionTimer();
-    this.scheduleApply();
+    this.scheduleApply(true);
     // Alone in the group: nobody to wait for.
     if (this.config.voters.length === 1 && this.isVoter() && !this.damaged && !this.joining) this.env.defer(() => {
       if (this.role === "follower" && !this.stopped) this.startPreVote();
@@ -1243,7 +1248,7 @@ export class RaftNode {
           this.sendDurable(from, { t: "snap_resp", term, index: meta.index, offset: inc.total, done: true, inc: this.store.incarnation });
           this.checkRepaired(from, term, meta.index);
         }
-        this.scheduleApply();
+        this.scheduleApply(true);
       };
       let r: void | Promise<void>;
       try {
@@ -1294,13 +1299,20 @@ export class RaftNode {
 
   // ---- applying ----
 
-  private scheduleApply(): void {
+  /**
+   * Apply what is committed once the current event is handled (the leader's PubAcks leave in the
+   * turn the commit was learned, not a check phase later); `later`: after the loop read again
+   * (the rest of a long backlog, so applying does not starve I/O).
+   */
+  private scheduleApply(later = false): void {
     if (this.applyScheduled || this.stopped) return;
     this.applyScheduled = true;
-    this.env.defer(() => {
+    const run = (): void => {
       this.applyScheduled = false;
       this.applyCommitted();
-    });
+    };
+    if (!later && this.env.soon !== undefined) this.env.soon(run);
+    else this.env.defer(run);
   }
 
   private applyCommitted(): void {
@@ -1319,7 +1331,7 @@ export class RaftNode {
         if (this.stopped || this.restoring) return;
       }
     }
-    if (this.applied < this.commit) this.scheduleApply();
+    if (this.applied < this.commit) this.scheduleApply(true);
     if (this.role === "leader" && !this.readyTold && this.applied >= this.termStart) {
       this.readyTold = true;
       this.observer.leaderReady?.(this.term);
@@ -1348,7 +1360,9 @@ export class RaftNode {
   private scheduleDurable(): void {
     if (this.durableScheduled) return;
     this.durableScheduled = true;
-    this.env.defer(() => {
+    // At the end of the current event (the read that brought the entries): the fsync the leader
+    // waits on starts before the loop handles other sockets.
+    const run = (): void => {
       this.durableScheduled = false;
       const out = this.durableOut;
       const after = this.durableAfter;
@@ -1363,7 +1377,9 @@ export class RaftNode {
         for (const [to, msg] of out) this.send(to, msg);
         for (const fn of after) fn();
       });
-    });
+    };
+    if (this.env.soon !== undefined) this.env.soon(run);
+    else this.env.defer(run);
   }
 
   private violation(what: string): void {
