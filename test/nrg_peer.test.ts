@@ -3,7 +3,8 @@
 // nats-server 2.15 servers: the meta leader lists it as a current peer of four; with one
 // nats-server stopped, meta elections and stream creates (3 of 4) need its vote and its acks;
 // restarted, it keeps its log and term and catches up; a step-down elects a nats-server with
-// its vote; garbage and truncated appends do not crash it.
+// its vote; garbage and truncated appends do not crash it; a second tsnats peer joining late is
+// caught up from the leader's snapshot.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -47,7 +48,7 @@ async function getJson<T>(url: string): Promise<T> {
   return (await (await fetch(url)).json()) as T;
 }
 
-test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta group: joins, acks, votes, restarts, survives garbage", { skip: referenceMissing(), timeout: 400_000 }, async () => {
+test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta group: joins, acks, votes, restarts, survives garbage; a late peer installs the snapshot", { skip: referenceMissing(), timeout: 400_000 }, async () => {
   const routePorts = [await freePort(), await freePort(), await freePort(), await freePort()];
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
   const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-peer-"));
@@ -56,6 +57,8 @@ test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta g
   const startOurs = (): Promise<ReferenceServer> => startNatsServer(["-m", "-1"], conf("T4", routePorts[3], true), "tsnats");
   const nats: (ReferenceServer | undefined)[] = [];
   let ours: ReferenceServer | undefined;
+  let late: ReferenceServer | undefined;
+  const lateStoreDir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-peer-late-"));
   const conns: NatsConnection[] = [];
   try {
     ours = await startOurs();
@@ -208,7 +211,7 @@ test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta g
       () => JSON.stringify({ meta: view?.meta, p }),
     );
 
-        // 5. Garbage and truncated appends and votes: counted, never a crash, still current.
+    // 5. Garbage and truncated appends and votes: counted, never a crash, still current.
     const sys4 = await sysOn(ours);
     const ae = encodeNrgAppendEntry({ leader: "ABCDEFGH", term: p.term + 100, commit: 9, prevTerm: p.term, prevIndex: p.last_index, entries: [{ type: NrgEntryType.Normal, data: Buffer.from("x") }], leaderTerm: 0 });
     for (let cut = 1; cut < ae.length; cut += 7) sys4.publish("$NRG.AE._meta_", ae.subarray(0, cut), { reply: "$NRG.R.garbage" });
@@ -227,10 +230,30 @@ test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta g
     assert.equal(p.write_error, undefined);
     await retry(() => jsm2.streams.add({ name: "SIX", subjects: ["six.>"], num_replicas: 1 }), 90_000);
     await waitUntil(async () => t4Current((await leaderView())?.meta), 60_000, "T4 still current after the garbage");
+
+    // 6. A second tsnats peer joining late, its log empty: the meta leader compacted its log into
+    // a snapshot when T4 was added, so the catch-up starts with that snapshot, installed.
+    const t5Route = await freePort();
+    late = await startNatsServer(["-m", "-1"], conf("T5", t5Route, true).replace(storeDir, lateStoreDir), "tsnats");
+    const lateUrl = late.monitorUrl;
+    let q: PeerJson | undefined;
+    await waitUntil(
+      async () => {
+        view = await leaderView();
+        q = (await getJson<{ nrg_meta_peer: PeerJson }>(`${lateUrl}/jsz`)).nrg_meta_peer;
+        return view !== undefined && view.meta.cluster_size === 5 && view.meta.replicas?.some((r) => r.name === "T5" && r.current) === true && !q.catching_up;
+      },
+      120_000,
+      "T5 joins as a current peer of five",
+      () => JSON.stringify({ meta: view?.meta, q }),
+    );
+    assert.ok(q !== undefined && q.counters.snapshots >= 1, `T5 installed the leader's snapshot: ${JSON.stringify(q)}`);
+    assert.ok(q.peers.includes("T5") && q.peers.includes("T4"), JSON.stringify(q.peers));
   } finally {
     for (const c of conns) await c.close().catch(() => undefined);
-    await Promise.all([...nats, ours].map((s) => s?.stop()));
+    await Promise.all([...nats, ours, late].map((s) => s?.stop()));
     fs.rmSync(storeDir, { recursive: true, force: true });
+    fs.rmSync(lateStoreDir, { recursive: true, force: true });
   }
 });
 
