@@ -62,6 +62,10 @@ test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta g
   const conns: NatsConnection[] = [];
   try {
     ours = await startOurs();
+    // Alone, it has no meta leader: unhealthy, as a nats-server without one.
+    const alone = await fetch(`${ours.monitorUrl}/healthz`);
+    assert.equal(alone.status, 503);
+    assert.equal(((await alone.json()) as { error?: string }).error, "JetStream has not established contact with a meta leader");
     nats.push(...(await Promise.all([0, 1, 2].map((i) => startNatsServer(["-js", "-m", "-1"], conf(`N${i + 1}`, routePorts[i], false), "2.15")))));
     const peerJson = async (): Promise<PeerJson> => (await getJson<{ nrg_meta_peer: PeerJson }>(`${ours?.monitorUrl}/jsz`)).nrg_meta_peer;
     const live = (): ReferenceServer[] => nats.filter((s): s is ReferenceServer => s !== undefined);
@@ -96,6 +100,10 @@ test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta g
     assert.equal(p.write_error, undefined);
     assert.ok(p.last_index > 0 && p.term > 0, JSON.stringify(p));
     assert.ok(p.peers.includes("T4"), `T4 is among the peers its log holds: ${JSON.stringify(p.peers)}`);
+    // Its health is its membership's: current with the meta leader.
+    const health = await fetch(`${ours.monitorUrl}/healthz`);
+    assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { status: "ok" });
 
     // Clients of the tsnats server use the cluster's JetStream through the routes.
     const app = await connect({ servers: `127.0.0.1:${ours.port}`, user: "app", pass: "app" });

@@ -135,6 +135,20 @@ export class NrgMetaPeer implements ServerService {
     this.server.systemAccount?.publish(reply, "", undefined, encodeNrgVoteResponse(answer));
   }
 
+  /**
+   * Why /healthz reports this server unavailable, or undefined when it is healthy: the meta
+   * layer checks of nats-server's healthz (a write error, no leader, not current with it).
+   */
+  healthError(): string | undefined {
+    const p = this.peer;
+    if (p === undefined) return "JetStream meta layer is not running";
+    if (p.writeError !== undefined) return `JetStream meta layer write error: ${p.writeError}`;
+    if (p.leader === "") return "JetStream has not established contact with a meta leader";
+    // Not heard from the leader within nats-server's lost-quorum interval (10 heartbeats), or catching up.
+    if (p.catchup !== undefined || Date.now() - p.leaderSeenAt > 10_000) return "JetStream is not current with the meta leader";
+    return undefined;
+  }
+
   private nameOf(id: string): string {
     return this.names.get(id) ?? id;
   }

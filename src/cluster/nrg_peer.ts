@@ -34,8 +34,9 @@ interface Catchup {
 const CATCHUP_STALL_MS = 2000;
 
 export class NrgPeer {
-  /** The leader's id as last seen in this term ("" none). */
+  /** The leader's id as last seen in this term ("" none), and when it was last heard from. */
   leader = "";
+  leaderSeenAt = 0;
   commit: number;
   /** A member that has stored nothing yet (a new group's first election counts its vote as non-empty). */
   initializing: boolean;
@@ -137,6 +138,7 @@ export class NrgPeer {
       }
     }
     if (isNew && this.leader !== ae.leader) this.leader = ae.leader;
+    if (isNew && ae.leader !== "" && ae.leader === this.leader) this.leaderSeenAt = this.now();
 
     if (ae.prevTerm !== log.lastTerm || ae.prevIndex !== log.lastIndex) {
       if (ae.prevIndex <= log.lastIndex) {
