@@ -2,7 +2,7 @@
 // operator helpers. passwd hashes with bcrypt (bcryptjs) for `password:` in a server config;
 // mappings tests a subject transform with the server's own engine (nothing is sent);
 // config reload is $SYS.REQ.SERVER.<id>.RELOAD; account info reads ACCOUNTZ of one account;
-// account purge is $JS.API.ACCOUNT.PURGE.<account> (JetStream clusters only).
+// account purge is $JS.API.ACCOUNT.PURGE.<account>.
 import { randomBytes } from "node:crypto";
 import bcrypt from "bcryptjs";
 import type { Command } from "commander";
@@ -196,7 +196,7 @@ export function registerServerAdmin(app: App, srv: Command): void {
         }
         const nc = await session.nc();
         const m = await nc.request(`$JS.API.ACCOUNT.PURGE.${name}`, "", { timeout: session.timeoutMs }).catch((err: Error) => {
-          throw new CliError(`purge failed: ${err.message}`, "use a system account user of a JetStream cluster");
+          throw new CliError(`purge failed: ${err.message}`, "use a system account user of a JetStream server");
         });
         const reply = m.json<Json>();
         if (reply.error) throw new CliError(`purge failed: ${reply.error.description} (${reply.error.err_code})`);

@@ -1569,6 +1569,17 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   /** A change of the meta group's state: proposed by its leader, applied by every server once committed. */
+  /**
+   * ACCOUNT.PURGE on the meta leader: every stream of the account (and with it its consumers)
+   * is deleted through the meta log. Returns how many deletions were proposed.
+   */
+  purgeAccount(account: string): number {
+    const names = [...(this.streams.get(account)?.keys() ?? [])];
+    for (const name of names) this.proposeMeta({ op: "stream_del", account, name, body: "", reply: "" });
+    this.service.log.info(`Purge request for account ${account} (streams: ${names.length}, hasAccount: ${names.length > 0})`);
+    return names.length;
+  }
+
   private proposeMeta(op: MetaOp): void {
     try {
       (this.node as RaftNode).propose(Buffer.from(JSON.stringify(op)));

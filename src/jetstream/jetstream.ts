@@ -527,7 +527,7 @@ export class JetStreamService implements ServerService {
     this.cluster?.start();
     const sys = this.server.systemAccount;
     if (sys !== undefined) {
-      this.systemApi = new SystemJsApi(sys, this.cluster, (name) => this.accounts.get(name));
+      this.systemApi = new SystemJsApi(sys, this.cluster, (name) => this.accounts.get(name), this.storeDir, this.log);
       this.systemApi.install();
     }
     // Accounts without JetStream still get an answer: "not enabled for account".

@@ -1,15 +1,20 @@
 // The JetStream API as the system account sees it. The system account has no JetStream of its
 // own, but it is where nats-server serves the cluster's administrative requests:
-// `$JS.API.META.LEADER.STEPDOWN` and `$JS.API.SERVER.REMOVE` are answered by the meta leader
-// for system account users only (from any other account nobody answers them). Any other request
+// `$JS.API.META.LEADER.STEPDOWN`, `$JS.API.SERVER.REMOVE` and `$JS.API.ACCOUNT.PURGE.<account>`
+// are answered by the meta leader (a purge also outside a cluster) for system account users only
+// (from any other account nobody answers them). Any other request
 // of the system account is answered "JetStream not enabled for account" (10039): `$JS.API.INFO`
 // by the meta leader (or by this server outside a cluster), the rest by the server the client is
 // connected to, as nats-server 2.15 answers.
+import fs from "node:fs";
+import path from "node:path";
 import type { Account } from "../server/account.js";
+import type { Log } from "../server/log.js";
 import type { Subscription } from "../server/sublist.js";
 import { getHeader } from "../protocol/headers.js";
 import { REQUEST_INFO_HEADER } from "../server/imports.js";
 import { errorResponse } from "./api.js";
+import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "./api_level.js";
 import type { JsCluster } from "./cluster.js";
 import { ApiError, jsError } from "./errors.js";
 import type { JsAccount } from "./jetstream.js";
@@ -32,12 +37,14 @@ export class SystemJsApi {
     private readonly cluster: JsCluster | undefined,
     /** The JetStream of an account, by name (requests of accounts relayed by servers without JetStream). */
     private readonly accountOf: (name: string) => JsAccount | undefined = () => undefined,
+    /** The JetStream store directory (account purges remove `<storeDir>/<account>`). */
+    private readonly storeDir = "",
+    private readonly log?: Log,
   ) {}
 
   install(): void {
-    // `ACCOUNT.>` (purge) is not served: its requesters get "no responders". Stream moves are
-    // the meta leader's, in a cluster only (as nats-server subscribes them).
-    const areas = ["INFO", "META.>", "SERVER.>", "STREAM.>", "CONSUMER.>", "DIRECT.>"];
+    // Stream moves are the meta leader's, in a cluster only (as nats-server subscribes them).
+    const areas = ["INFO", "META.>", "SERVER.>", "STREAM.>", "CONSUMER.>", "DIRECT.>", "ACCOUNT.PURGE.*"];
     if (this.cluster !== undefined) areas.push("ACCOUNT.STREAM.MOVE.*.*", "ACCOUNT.STREAM.CANCEL_MOVE.*.*");
     for (const area of areas) {
       this.subs.push(
@@ -50,7 +57,7 @@ export class SystemJsApi {
             const h = hdr !== undefined ? Buffer.from(hdr) : undefined;
             // Answered after the publisher's turn, as the accounts' API is.
             queueMicrotask(() => {
-              if (!this.relayedForAccount(rest, reply, body, h)) this.handle(rest, reply, body, origin !== undefined);
+              if (!this.relayedForAccount(rest, reply, body, h)) this.handle(rest, reply, body, h, origin !== undefined);
             });
           },
           undefined,
@@ -103,7 +110,7 @@ export class SystemJsApi {
     return true;
   }
 
-  private handle(rest: string, reply: string, body: Buffer, fromLocalClient: boolean): void {
+  private handle(rest: string, reply: string, body: Buffer, hdr: Buffer | undefined, fromLocalClient: boolean): void {
     const cluster = this.cluster;
     if (rest === "META.LEADER.STEPDOWN" || rest === "SERVER.REMOVE") {
       // Outside a cluster (or off the meta leader) nobody here answers.
@@ -117,6 +124,10 @@ export class SystemJsApi {
         out = errorResponse(rest, err);
       }
       if (out !== undefined) this.answer(reply, out);
+      return;
+    }
+    if (rest.startsWith("ACCOUNT.PURGE.")) {
+      this.purgeAccount(rest.substring("ACCOUNT.PURGE.".length), reply, hdr);
       return;
     }
     if (rest.startsWith("ACCOUNT.STREAM.")) {
@@ -146,6 +157,49 @@ export class SystemJsApi {
     }
     if (!fromLocalClient) return;
     this.answer(reply, JSON.stringify({ type: SYSTEM_RESPONSE, error: jsError("JSNotEnabledForAccountErr").toJSON() }));
+  }
+
+  /**
+   * ACCOUNT.PURGE.<account>: all of the account's JetStream goes, for good. Outside a cluster
+   * this server deletes the streams and the account's store directory; in a cluster the meta
+   * leader deletes them through the meta log. Answered `initiated` either way, as nats-server.
+   */
+  private purgeAccount(name: string, reply: string, hdr: Buffer | undefined): void {
+    const type = "io.nats.jetstream.api.v1.account_purge_response";
+    // A name that is a path step would remove another directory than the account's.
+    if (/[\\/]/.test(name) || name === "." || name === "..") {
+      this.answer(reply, JSON.stringify({ type, error: jsError("JSStreamGeneralErrorF", { err: "account name can not contain path separators" }).toJSON() }));
+      return;
+    }
+    const cluster = this.cluster;
+    if (cluster !== undefined) {
+      if (!cluster.isLeader) return;
+      if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) {
+        this.answer(reply, JSON.stringify({ type, error: jsError("JSRequiredApiLevelErr").toJSON() }));
+        return;
+      }
+      try {
+        cluster.purgeAccount(name);
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+        this.answer(reply, JSON.stringify({ type, error: err.toJSON() }));
+        return;
+      }
+      this.answer(reply, JSON.stringify({ type, initiated: true }));
+      return;
+    }
+    const jsa = this.accountOf(name);
+    const streams = jsa !== undefined ? [...jsa.streams.keys()] : [];
+    this.log?.info(`Purge request for account ${name} (streams: ${streams.length}, hasAccount: ${jsa !== undefined})`);
+    try {
+      for (const s of streams) jsa?.deleteStream(s);
+      if (this.storeDir !== "") fs.rmSync(path.join(this.storeDir, name), { recursive: true, force: true });
+    } catch (err) {
+      const e = err instanceof ApiError ? err : jsError("JSStreamGeneralErrorF", { err: (err as Error).message });
+      this.answer(reply, JSON.stringify({ type, error: e.toJSON() }));
+      return;
+    }
+    this.answer(reply, JSON.stringify({ type, initiated: true }));
   }
 
   private answer(reply: string, json: string): void {
