@@ -89,6 +89,10 @@ const cases: string[] = [
   'CONNECT {"name":5}\r\n',
   'CONNECT {"unknown":5}\r\n',
   'CONNECT {"Verbose":false}\r\n',
+  // Names differing only in case: the last one counts, a null keeps the value before it.
+  'CONNECT {"Verbose":true,"verbose":null}\r\nPING\r\n',
+  'CONNECT {"verbose":true,"VERBOSE":false}\r\nPING\r\n',
+  'CONNECT {"VERBOSE":"yes"}\r\n',
   'CONNECT {"account":"A"}\r\n',
   'CONNECT {"verbose":false}\r\nCONNECT {}\r\n',
   'CONNECT {"verbose":false} extra\r\n',

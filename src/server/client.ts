@@ -409,37 +409,28 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     // Decoded the way nats-server's typed JSON decoding does it: keys match case-insensitively, a
     // known field of the wrong type fails the CONNECT (silent close), null or absent fields keep
     // their current value (so a second CONNECT changes only what it names).
-    const fields = new Map<string, unknown>();
-    for (const [k, v] of Object.entries(raw)) if (v !== null) fields.set(k.toLowerCase(), v);
-    const typed = <T>(k: string, type: string, cur: T): T => {
-      const v = fields.get(k);
-      if (v === undefined) return cur;
-      if (typeof v !== type || (type === "number" && !Number.isInteger(v))) {
-        throw new ProtocolError("", `CONNECT: field ${k} must be a ${type === "number" ? "integer" : type}`);
-      }
-      return v as T;
-    };
+    const fields = lowerCaseKeys(raw);
     const prev = this.opts;
-    const headersRequested = typed("headers", "boolean", prev.headers);
+    const headersRequested = connectField(fields, "headers", "boolean", prev.headers);
     const headers = headersRequested && !this.server.options.noHeaderSupport;
-    const noResponders = typed("no_responders", "boolean", prev.noResponders);
+    const noResponders = connectField(fields, "no_responders", "boolean", prev.noResponders);
     this.opts = {
-      verbose: typed("verbose", "boolean", prev.verbose),
-      pedantic: typed("pedantic", "boolean", prev.pedantic),
-      echo: typed("echo", "boolean", prev.echo),
+      verbose: connectField(fields, "verbose", "boolean", prev.verbose),
+      pedantic: connectField(fields, "pedantic", "boolean", prev.pedantic),
+      echo: connectField(fields, "echo", "boolean", prev.echo),
       headers,
       noResponders,
-      protocol: typed("protocol", "number", prev.protocol),
-      name: typed("name", "string", prev.name),
-      lang: typed("lang", "string", prev.lang),
-      version: typed("version", "string", prev.version),
-      user: typed<string | undefined>("user", "string", prev.user),
-      pass: typed<string | undefined>("pass", "string", prev.pass),
-      authToken: typed<string | undefined>("auth_token", "string", prev.authToken),
-      nkey: typed<string | undefined>("nkey", "string", prev.nkey),
-      jwt: typed<string | undefined>("jwt", "string", prev.jwt),
-      sig: typed<string | undefined>("sig", "string", prev.sig),
-      tlsRequired: typed("tls_required", "boolean", prev.tlsRequired),
+      protocol: connectField(fields, "protocol", "number", prev.protocol),
+      name: connectField(fields, "name", "string", prev.name),
+      lang: connectField(fields, "lang", "string", prev.lang),
+      version: connectField(fields, "version", "string", prev.version),
+      user: connectField<string | undefined>(fields, "user", "string", prev.user),
+      pass: connectField<string | undefined>(fields, "pass", "string", prev.pass),
+      authToken: connectField<string | undefined>(fields, "auth_token", "string", prev.authToken),
+      nkey: connectField<string | undefined>(fields, "nkey", "string", prev.nkey),
+      jwt: connectField<string | undefined>(fields, "jwt", "string", prev.jwt),
+      sig: connectField<string | undefined>(fields, "sig", "string", prev.sig),
+      tlsRequired: connectField(fields, "tls_required", "boolean", prev.tlsRequired),
     };
     const d = this.connectDefaults;
     if (d !== undefined) {
@@ -450,7 +441,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
       if (!o.authToken) o.authToken = d.authToken;
     }
     // nats-server rejects a client that names an account itself (a retired sandbox feature).
-    const namesAccount = typed("account", "string", "") !== "" || typed("new_account", "boolean", false);
+    const namesAccount = connectField(fields, "account", "string", "") !== "" || connectField(fields, "new_account", "boolean", false);
     if (!this.connectReceived) {
       const outcome = namesAccount ? undefined : this.server.auth.authenticate(this);
       if (outcome instanceof Promise) {
@@ -1176,6 +1167,38 @@ function onTransportClose(this: unknown): void {
 }
 function onTransportEnd(this: unknown): void {
   clientOf(this).transportEnded();
+}
+
+type FieldType = "boolean" | "number" | "string";
+
+/**
+ * CONNECT's fields under lower-case names, the last of names differing only in case winning,
+ * nulls left out (a null keeps the current value). Clients send lower-case names: the parsed
+ * object is then used as it is (no copy per connection).
+ */
+function lowerCaseKeys(raw: Record<string, unknown>): Record<string, unknown> {
+  let lower = true;
+  for (const k in raw) {
+    if (!Object.hasOwn(raw, k)) continue;
+    if (k.toLowerCase() !== k) {
+      lower = false;
+      break;
+    }
+  }
+  if (lower) return raw;
+  const fields: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  for (const [k, v] of Object.entries(raw)) if (v !== null) fields[k.toLowerCase()] = v;
+  return fields;
+}
+
+/** A known CONNECT field: `cur` when absent or null; of the wrong type, the CONNECT fails. */
+function connectField<T>(fields: Record<string, unknown>, k: string, type: FieldType, cur: T): T {
+  const v = Object.hasOwn(fields, k) ? fields[k] : undefined;
+  if (v === undefined || v === null) return cur;
+  if (typeof v !== type || (type === "number" && !Number.isInteger(v))) {
+    throw new ProtocolError("", `CONNECT: field ${k} must be a ${type === "number" ? "integer" : type}`);
+  }
+  return v as T;
 }
 
 /** Credentials never reach the log: nats-server traces CONNECT with secrets redacted. */
