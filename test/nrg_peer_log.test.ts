@@ -218,6 +218,43 @@ test("a new leader's entry replaces a deposed leader's uncommitted one; a depose
   }
 });
 
+test("the WAL is compacted up to the commit index: the entries after it are kept, and the log's position and answers do not change, across restarts", () => {
+  const dir = tmpDir();
+  try {
+    const p = new NrgPeer(ME, new NrgPeerLog(dir), () => "$NRG.CR.x", Date.now, { entries: 3, bytes: 1 << 30 });
+    const peerState = encodeNrgPeerState({ clusterSize: 3, knownPeers: [LEADER, OTHER], domainExtension: undefined });
+    send(p, { leader: LEADER, term: 1, commit: 0, prevTerm: 0, prevIndex: 0, entries: [{ type: NrgEntryType.PeerState, data: peerState }], leaderTerm: 0 });
+    send(p, { leader: LEADER, term: 1, commit: 1, prevTerm: 1, prevIndex: 1, entries: [{ type: NrgEntryType.AddPeer, data: Buffer.from(ME) }], leaderTerm: 0 });
+    // Commits lag one behind: index 3 and 4 arrive with commit 2 and 3.
+    send(p, ae(1, 1, 2, 2, "3"));
+    assert.equal(p.counters.compactions, 0);
+    const a4 = send(p, ae(1, 1, 3, 3, "4"));
+    assert.deepEqual(a4, { response: { term: 1, index: 4, peer: ME, success: true } });
+    assert.equal(p.counters.compactions, 1);
+    assert.equal(p.log.snapshot?.lastIndex, 3);
+    assert.equal(p.log.firstIndex, 4);
+    assert.equal(p.log.entryCount, 1);
+    assert.equal(p.log.lastIndex, 4);
+    // A late copy of the entry at 4, whose predecessor was compacted: held, nothing truncated.
+    assert.equal(send(p, ae(1, 1, 3, 3, "4")), undefined);
+    assert.equal(p.log.lastIndex, 4);
+    assert.deepEqual(send(p, ae(1, 1, 4, 4, "5")), { response: { term: 1, index: 5, peer: ME, success: true } });
+    p.log.close();
+    const again = new NrgPeer(ME, new NrgPeerLog(dir), () => "$NRG.CR.x", Date.now, { entries: 3, bytes: 1 << 30 });
+    assert.equal(again.log.lastIndex, 5);
+    assert.equal(again.log.snapshot?.lastIndex, 3);
+    assert.deepEqual([...again.log.entries()].map((e) => e.index), [4, 5]);
+    assert.deepEqual([...again.peers].sort(), [LEADER, ME, OTHER], "membership kept through the snapshot");
+    // Votes still judge by the last entry: a candidate behind is refused.
+    assert.equal(again.receiveVote({ term: 2, lastTerm: 1, lastIndex: 4, candidate: OTHER })?.granted, false);
+    assert.equal(again.receiveVote({ term: 2, lastTerm: 1, lastIndex: 5, candidate: OTHER })?.granted, true);
+    assert.deepEqual(send(again, ae(2, 1, 5, 5, "6", 0, OTHER)), { response: { term: 2, index: 6, peer: ME, success: true } });
+    again.log.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a storage error makes the member silent: no vote and no acknowledgement it could not store", () => {
   const dir = tmpDir();
   const p = member(dir);

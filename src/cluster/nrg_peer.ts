@@ -10,7 +10,7 @@
 // - after a storage error the member answers nothing until restarted (nats-server's werr);
 // - a position it cannot place (its last entry missing where the leader's previous term
 //   differs) resets its log and asks for a catch-up instead of relabelling the position.
-import { decodeNrgAppendEntry, decodeNrgPeerState, NrgEntryType, type NrgAppendEntry, type NrgAppendEntryResponse, type NrgVoteRequest, type NrgVoteResponse } from "./nrg_wire.js";
+import { decodeNrgAppendEntry, decodeNrgPeerState, encodeNrgPeerState, NrgEntryType, type NrgAppendEntry, type NrgAppendEntryResponse, type NrgVoteRequest, type NrgVoteResponse } from "./nrg_wire.js";
 import type { NrgPeerLog } from "./nrg_peer_log.js";
 
 /** What to send after handling an append entry: an append entry response, maybe with a catch-up inbox as its reply. */
@@ -33,6 +33,18 @@ interface Catchup {
 /** nats-server's catch-up stall time (raft.go catchupStalled). */
 const CATCHUP_STALL_MS = 2000;
 
+/**
+ * When the WAL is compacted up to the commit index (it would grow forever otherwise): this many
+ * entries or bytes (nats-server's meta layer compacts its own at 8 MB, and whenever a peer is
+ * added or removed). The snapshot left holds the membership only: this member never leads, so
+ * it never sends a snapshot, and it applies no meta state.
+ */
+export interface NrgCompaction {
+  entries: number;
+  bytes: number;
+}
+const DEFAULT_COMPACTION: NrgCompaction = { entries: 8192, bytes: 8 * 1024 * 1024 };
+
 export class NrgPeer {
   /** The leader's id as last seen in this term ("" none), and when it was last heard from. */
   leader = "";
@@ -46,13 +58,14 @@ export class NrgPeer {
   catchup: Catchup | undefined;
   /** A storage error: the member is silent from then on. */
   writeError: string | undefined;
-  counters = { appends: 0, stored: 0, acked: 0, catchups: 0, snapshots: 0, truncations: 0, resets: 0, ignored: 0, votesGranted: 0, votesRefused: 0 };
+  counters = { appends: 0, stored: 0, acked: 0, catchups: 0, snapshots: 0, truncations: 0, resets: 0, ignored: 0, votesGranted: 0, votesRefused: 0, compactions: 0 };
 
   constructor(
     readonly id: string,
     readonly log: NrgPeerLog,
     private readonly newInbox: () => string,
     private readonly now: () => number = Date.now,
+    private readonly compaction: NrgCompaction = DEFAULT_COMPACTION,
   ) {
     // What the log holds is at least as committed as its snapshot.
     this.commit = log.snapshot?.lastIndex ?? 0;
@@ -170,6 +183,14 @@ export class NrgPeer {
       this.applyMembership(ae);
     }
     if (ae.commit > this.commit) this.commit = Math.min(ae.commit, log.lastIndex);
+    if ((log.entryCount > this.compaction.entries || log.walBytes > this.compaction.bytes) && log.firstIndex !== undefined && this.commit >= log.firstIndex) {
+      try {
+        log.compact(this.commit, encodeNrgPeerState({ clusterSize: this.clusterSize, knownPeers: [...this.peers], domainExtension: undefined }), Buffer.alloc(0));
+        this.counters.compactions++;
+      } catch (err) {
+        return this.failed(err);
+      }
+    }
     // Only new entries are acknowledged: a catch-up's entries never give the leader a quorum.
     if (!isNew) return undefined;
     this.counters.acked++;
@@ -185,8 +206,15 @@ export class NrgPeer {
     const log = this.log;
     const at = (term: number, index: number): "store" | "silent" => (log.lastTerm === term && log.lastIndex === index ? "store" : "silent");
     if (ae.prevIndex < this.commit) return "held";
-    const stored = log.entryAt(ae.prevIndex);
     try {
+      // The append's own entry is held already at that position in its term (a late copy):
+      // keeping what follows it is safe, truncating could drop entries this member acknowledged.
+      const next = ae.entries.length > 0 ? log.entryAt(ae.prevIndex + 1) : undefined;
+      if (next !== undefined) {
+        const held = decodeNrgAppendEntry(next);
+        if (held.term === ae.term && held.prevTerm === ae.prevTerm) return "held";
+      }
+      const stored = log.entryAt(ae.prevIndex);
       if (stored === undefined) {
         const snap = log.snapshot;
         if (snap !== undefined && snap.lastIndex === ae.prevIndex && snap.lastTerm === ae.prevTerm) {
@@ -202,10 +230,6 @@ export class NrgPeer {
         return "silent";
       }
       const entry = decodeNrgAppendEntry(stored);
-      // The append's own entry is held already in its term (a late copy): keeping what follows
-      // it is safe, truncating could drop entries this member acknowledged.
-      const next = ae.entries.length > 0 ? log.entryAt(ae.prevIndex + 1) : undefined;
-      if (entry.term === ae.prevTerm && next !== undefined && decodeNrgAppendEntry(next).term === ae.term) return "held";
       if (entry.term === ae.prevTerm) {
         this.counters.truncations++;
         log.truncate(ae.prevTerm, ae.prevIndex);

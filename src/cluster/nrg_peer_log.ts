@@ -270,9 +270,39 @@ export class NrgPeerLog {
     this.lastIndex = snapshot.lastIndex;
   }
 
-  private newGeneration(snapshot: NrgLogSnapshot | undefined): void {
+  /** The WAL's bytes: how much compaction would give back. */
+  get walBytes(): number {
+    return this.size;
+  }
+
+  /**
+   * Compacts the WAL: entries up to `index` (which must be held and committed) give way to a
+   * snapshot at that position with this peer state and data; the entries after it are kept.
+   */
+  compact(index: number, peerState: Buffer, data: Buffer): void {
+    const p = this.position(index);
+    if (p === undefined) throw new NrgLogError(`cannot compact at ${index}: not in the WAL`);
+    const kept = this.records.filter((r) => r.index > index);
+    const tail = Buffer.alloc(this.size - (p.offset + p.length));
+    if (tail.length > 0) fs.readSync(this.fd, tail, 0, tail.length, p.offset + p.length);
+    const lastTerm = this.lastTerm;
+    const lastIndex = this.lastIndex;
+    this.newGeneration({ lastTerm: p.term, lastIndex: index, peerState, data }, tail);
+    // The records kept moved to the front of the new WAL.
+    const shift = p.offset + p.length;
+    this.records = kept.map((r) => ({ ...r, offset: r.offset - shift }));
+    this.size = tail.length;
+    this.lastTerm = lastTerm;
+    this.lastIndex = lastIndex;
+  }
+
+  private newGeneration(snapshot: NrgLogSnapshot | undefined, walStart?: Buffer): void {
     const generation = this.generation + 1;
     const fd = fs.openSync(this.walPath(generation), "w+");
+    if (walStart !== undefined && walStart.length > 0) {
+      let written = 0;
+      while (written < walStart.length) written += fs.writeSync(fd, walStart, written, walStart.length - written, written);
+    }
     fs.fsyncSync(fd);
     syncDir(this.dir);
     const head = Buffer.alloc(9);
