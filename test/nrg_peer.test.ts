@@ -4,7 +4,7 @@
 // nats-server stopped, meta elections and stream creates (3 of 4) need its vote and its acks;
 // restarted, it keeps its log and term and catches up; a step-down elects a nats-server with
 // its vote; garbage and truncated appends do not crash it; a second tsnats peer joining late is
-// caught up from the leader's snapshot.
+// caught up from the leader's snapshot, and answers no more once removed from the cluster.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -48,7 +48,7 @@ async function getJson<T>(url: string): Promise<T> {
   return (await (await fetch(url)).json()) as T;
 }
 
-test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta group: joins, acks, votes, restarts, survives garbage; a late peer installs the snapshot", { skip: referenceMissing(), timeout: 400_000 }, async () => {
+test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta group: joins, acks, votes, restarts, survives garbage; a late peer installs the snapshot and is removed", { skip: referenceMissing(), timeout: 400_000 }, async () => {
   const routePorts = [await freePort(), await freePort(), await freePort(), await freePort()];
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
   const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-peer-"));
@@ -257,6 +257,27 @@ test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta g
     );
     assert.ok(q !== undefined && q.counters.snapshots >= 1, `T5 installed the leader's snapshot: ${JSON.stringify(q)}`);
     assert.ok(q.peers.includes("T5") && q.peers.includes("T4"), JSON.stringify(q.peers));
+
+    // 7. T5 removed from the cluster (SERVER.REMOVE): once the removal commits it answers no
+    // more (as nats-server disables JetStream on a removed server), and the group is four again.
+    const sysN = await sysOn(live()[0]);
+    await retry(async () => {
+      const r = (await sysN.request("$JS.API.SERVER.REMOVE", JSON.stringify({ peer: "T5" }), { timeout: 5000 })).json<{ success?: boolean; error?: unknown }>();
+      if (r.success !== true) throw new Error(JSON.stringify(r));
+    });
+    await waitUntil(
+      async () => {
+        view = await leaderView();
+        q = (await getJson<{ nrg_meta_peer: PeerJson & { removed?: boolean } }>(`${lateUrl}/jsz`)).nrg_meta_peer;
+        return (q as { removed?: boolean }).removed === true && view !== undefined && view.meta.cluster_size === 4 && !(view.meta.replicas ?? []).some((r) => r.name === "T5");
+      },
+      90_000,
+      "T5 is out of the meta group and knows it",
+      () => JSON.stringify({ meta: view?.meta, q }),
+    );
+    assert.equal((await fetch(`${lateUrl}/healthz`)).status, 503);
+    await retry(() => jsm2.streams.add({ name: "SEVEN", subjects: ["seven.>"], num_replicas: 1 }), 90_000);
+    await waitUntil(async () => t4Current((await leaderView())?.meta), 60_000, "T4 still current with T5 gone");
   } finally {
     for (const c of conns) await c.close().catch(() => undefined);
     await Promise.all([...nats, ours, late].map((s) => s?.stop()));

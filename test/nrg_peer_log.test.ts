@@ -255,6 +255,31 @@ test("the WAL is compacted up to the commit index: the entries after it are kept
   }
 });
 
+test("a member whose removal is committed answers nothing more; a removal truncated away before its commit does not count", () => {
+  const dir = tmpDir();
+  try {
+    const p = member(dir);
+    const remove = (term: number, prevTerm: number, prevIndex: number, commit: number, leader = LEADER): NrgAppendEntry => ({ leader, term, commit, prevTerm, prevIndex, entries: [{ type: NrgEntryType.RemovePeer, data: Buffer.from(ME) }], leaderTerm: 0 });
+    send(p, ae(1, 0, 0, 0, "a"));
+    // A removal the deposed leader never committed, replaced by the new leader's entry.
+    assert.equal(send(p, remove(1, 1, 1, 1))?.response.success, true);
+    assert.equal(p.removalIndex, 2);
+    assert.equal(send(p, ae(2, 1, 1, 1, "b", 0, OTHER))?.response.success, true);
+    assert.equal(p.removalIndex, undefined);
+    assert.equal(p.removed, false);
+    // A removal stored and then committed: silent from then on.
+    assert.equal(send(p, remove(2, 2, 2, 2, OTHER))?.response.success, true);
+    assert.equal(p.removed, false);
+    assert.equal(send(p, ae(2, 2, 3, 3, undefined, 0, OTHER)), undefined);
+    assert.equal(p.removed, true);
+    assert.equal(send(p, ae(2, 2, 3, 3, undefined, 0, OTHER)), undefined);
+    assert.equal(p.receiveVote({ term: 3, lastTerm: 2, lastIndex: 3, candidate: OTHER }), undefined);
+    p.log.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a storage error makes the member silent: no vote and no acknowledgement it could not store", () => {
   const dir = tmpDir();
   const p = member(dir);

@@ -99,8 +99,10 @@ export class NrgMetaPeer implements ServerService {
       return;
     }
     const inboxBefore = peer.catchup?.inbox;
+    const wasRemoved = peer.removed;
     const answer = peer.receiveAppend(ae, payload, viaCatchupInbox);
     this.syncCatchupSub(inboxBefore);
+    if (peer.removed && !wasRemoved) this.server.log.error("NRG peer: our server was removed from the nats-server cluster's meta group; it answers no more (restart to join again)");
     // An answer goes only where a leader asked for it.
     if (answer === undefined || !reply.startsWith("$NRG.R.")) return;
     this.server.systemAccount?.publish(reply, answer.catchupInbox ?? "", undefined, encodeNrgAppendEntryResponse(answer.response));
@@ -143,6 +145,7 @@ export class NrgMetaPeer implements ServerService {
     const p = this.peer;
     if (p === undefined) return "JetStream meta layer is not running";
     if (p.writeError !== undefined) return `JetStream meta layer write error: ${p.writeError}`;
+    if (p.removed) return "JetStream meta layer: this server was removed from the meta group";
     if (p.leader === "") return "JetStream has not established contact with a meta leader";
     // Not heard from the leader within nats-server's lost-quorum interval (10 heartbeats), or catching up.
     if (p.catchup !== undefined || Date.now() - p.leaderSeenAt > 10_000) return "JetStream is not current with the meta leader";
@@ -173,6 +176,7 @@ export class NrgMetaPeer implements ServerService {
       entries: log.entryCount,
       ...(log.snapshot !== undefined ? { snapshot: { last_term: log.snapshot.lastTerm, last_index: log.snapshot.lastIndex, bytes: log.snapshot.data.length } } : {}),
       catching_up: p.catchup !== undefined,
+      ...(p.removed ? { removed: true } : {}),
       peers: [...p.peers].map((id) => this.nameOf(id)).sort(),
       cluster_size: p.clusterSize,
       counters: { ...p.counters },

@@ -58,6 +58,13 @@ export class NrgPeer {
   catchup: Catchup | undefined;
   /** A storage error: the member is silent from then on. */
   writeError: string | undefined;
+  /**
+   * The log index of a stored RemovePeer naming this member; once it is committed the member
+   * is out of the group and silent (nats-server disables JetStream on a server removed from the
+   * meta group: it must not answer, or the leader would add it back as a new peer).
+   */
+  removalIndex: number | undefined;
+  removed = false;
   counters = { appends: 0, stored: 0, acked: 0, catchups: 0, snapshots: 0, truncations: 0, resets: 0, ignored: 0, votesGranted: 0, votesRefused: 0, compactions: 0 };
 
   constructor(
@@ -73,7 +80,7 @@ export class NrgPeer {
     if (log.snapshot !== undefined) this.applyPeerState(log.snapshot.peerState);
     for (const e of log.entries()) {
       try {
-        this.applyMembership(decodeNrgAppendEntry(e.appendEntry));
+        this.applyMembership(decodeNrgAppendEntry(e.appendEntry), e.index);
       } catch {
         // Stored bytes decoded when they arrived; nothing else to learn from them.
       }
@@ -114,7 +121,7 @@ export class NrgPeer {
    * catch-up inbox. Returns what to answer, or undefined for silence.
    */
   receiveAppend(ae: NrgAppendEntry, raw: Buffer, viaCatchupInbox?: string): NrgPeerAnswer | undefined {
-    if (this.writeError !== undefined) return undefined;
+    if (this.writeError !== undefined || this.removed) return undefined;
     this.counters.appends++;
     const log = this.log;
     const isNew = viaCatchupInbox === undefined;
@@ -172,6 +179,7 @@ export class NrgPeer {
       }
     }
 
+    if (this.removalIndex !== undefined && this.removalIndex > log.lastIndex) this.removalIndex = undefined; // truncated away
     if (ae.entries.length > 0) {
       try {
         log.append(ae.term, ae.prevIndex + 1, raw);
@@ -180,9 +188,13 @@ export class NrgPeer {
       }
       this.counters.stored++;
       this.initializing = false;
-      this.applyMembership(ae);
+      this.applyMembership(ae, log.lastIndex);
     }
     if (ae.commit > this.commit) this.commit = Math.min(ae.commit, log.lastIndex);
+    if (this.removalIndex !== undefined && this.commit >= this.removalIndex) {
+      this.removed = true;
+      return undefined;
+    }
     if ((log.entryCount > this.compaction.entries || log.walBytes > this.compaction.bytes) && log.firstIndex !== undefined && this.commit >= log.firstIndex) {
       try {
         log.compact(this.commit, encodeNrgPeerState({ clusterSize: this.clusterSize, knownPeers: [...this.peers], domainExtension: undefined }), Buffer.alloc(0));
@@ -264,6 +276,8 @@ export class NrgPeer {
       return this.failed(err);
     }
     this.counters.snapshots++;
+    // The log it was read from is gone: the snapshot's peer state says who is in.
+    this.removalIndex = undefined;
     this.applyPeerState(ae.entries[1].data);
     this.commit = ae.prevIndex;
     this.initializing = false;
@@ -281,17 +295,24 @@ export class NrgPeer {
   }
 
   /** Membership as the stored entries say (nats-server applies it at store time too). */
-  private applyMembership(ae: NrgAppendEntry): void {
+  private applyMembership(ae: NrgAppendEntry, index: number): void {
     for (const e of ae.entries) {
       if (e.type === NrgEntryType.PeerState) this.applyPeerState(e.data);
-      else if (e.type === NrgEntryType.AddPeer && e.data.length === 8) this.peers.add(e.data.toString("latin1"));
-      else if (e.type === NrgEntryType.RemovePeer && e.data.length === 8) this.peers.delete(e.data.toString("latin1"));
+      else if (e.type === NrgEntryType.AddPeer && e.data.length === 8) {
+        const peer = e.data.toString("latin1");
+        this.peers.add(peer);
+        if (peer === this.id) this.removalIndex = undefined;
+      } else if (e.type === NrgEntryType.RemovePeer && e.data.length === 8) {
+        const peer = e.data.toString("latin1");
+        this.peers.delete(peer);
+        if (peer === this.id) this.removalIndex = index;
+      }
     }
   }
 
   /** A vote request: the answer (nats-server's processVoteRequest), or undefined for silence. */
   receiveVote(vr: NrgVoteRequest): NrgVoteResponse | undefined {
-    if (this.writeError !== undefined) return undefined;
+    if (this.writeError !== undefined || this.removed) return undefined;
     const log = this.log;
     const response: NrgVoteResponse = { term: log.term, peer: this.id, granted: false, empty: log.lastIndex === 0 };
     if (vr.term < log.term) {
