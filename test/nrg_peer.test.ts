@@ -112,6 +112,14 @@ test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta g
     await retry(() => jsm.streams.add({ name: "ONE", subjects: ["one.>"], num_replicas: 1 }));
     const placed = (await jsm.streams.info("ONE")).cluster?.leader ?? "";
     assert.ok(["N1", "N2", "N3"].includes(placed), `a stream is never placed on T4 (placed on ${placed})`);
+    // Seen as a JetStream server (route INFO and STATSZ say so), but its STATSZ carries no
+    // JetStream config and stats: nats-server never selects it for a stream or consumer.
+    const sysT4 = await connect({ servers: `127.0.0.1:${ours.port}`, user: "sys", pass: "sys" });
+    conns.push(sysT4);
+    const statsz = (await sysT4.request("$SYS.REQ.SERVER.PING.STATSZ", JSON.stringify({ server_name: "T4" }), { timeout: 5000 })).json<{ server: { name: string; jetstream: boolean }; statsz: Record<string, unknown> }>();
+    assert.equal(statsz.server.name, "T4");
+    assert.equal(statsz.server.jetstream, true);
+    assert.equal(statsz.statsz.jetstream, undefined);
 
     // 2. A step-down elects a nats-server, T4 granting its vote in the new term.
     const sysOn = async (s: ReferenceServer): Promise<NatsConnection> => {

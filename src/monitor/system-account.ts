@@ -175,7 +175,12 @@ export class SystemAccountService implements ServerService {
    */
   private reachesRemoteJetStream(): boolean {
     const o = this.server.options;
-    return (!o.jetstream.enabled || o.cluster?.nrgPeer === true) && o.cluster !== undefined;
+    return (!o.jetstream.enabled || this.runsNrgPeer()) && o.cluster !== undefined;
+  }
+
+  /** The server runs as a meta-group peer of a nats-server cluster (fixed for the process: a reload cannot turn it on or off). */
+  private runsNrgPeer(): boolean {
+    return this.server.services.some((svc) => svc.name === "nrg-peer");
   }
 
   /**
@@ -394,7 +399,7 @@ export class SystemAccountService implements ServerService {
     out.active_servers = 1 + (cluster?.numPeers ?? 0);
     // A meta-group peer of a nats-server cluster (cluster.nrg_peer) runs no streams: without
     // JetStream config and stats nats-server never places one on it.
-    if (s.options.jetstream.enabled && s.options.cluster?.nrgPeer !== true) out.jetstream = jetStreamSummary(s, false);
+    if (s.options.jetstream.enabled && !this.runsNrgPeer()) out.jetstream = jetStreamSummary(s, false);
     return out;
   }
 
