@@ -1,6 +1,6 @@
 // How a nats-server RAFT follower answers the append entries it receives, as a pure state
-// machine over its log position (issue 12's moonshot: the answering half a tsnats peer of a
-// nats-server 2.15 cluster will need; nothing runs it yet). Facts from nats-server's
+// machine over its log position (issue 12's moonshot: the answering half of a tsnats peer of a
+// nats-server 2.15 cluster; nrg_peer.ts applies the same rules over a durable log). Facts from nats-server's
 // server/raft.go processAppendEntry, checked against the answers real followers sent
 // (test/nrg_wire.test.ts replays captured traffic through it).
 //
