@@ -158,10 +158,11 @@ test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta g
       return retry(() => jetstreamManager(c, { timeout: 5000 }));
     };
 
-    // 3. T4 stopped: the three nats-servers go on without it (3 of 4). Restarted, it keeps its
-    // log and term and is caught up over a `$NRG.CR.` inbox.
+    // 3. T4 killed (SIGKILL: no shutdown path runs): the three nats-servers go on without it (3
+    // of 4). Restarted, it keeps its log and term and is caught up over a `$NRG.CR.` inbox.
     const termAtStop = p.term;
     const indexAtStop = p.last_index;
+    ours.proc.kill("SIGKILL");
     await ours.stop();
     ours = undefined;
     const jsmN = await appN(live()[0]);
