@@ -149,8 +149,10 @@ test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta g
     );
     assert.ok(["N1", "N2", "N3"].includes(p.leader), p.leader);
     assert.notEqual(before, "");
-    assert.equal(p.last_vote_granted?.term, p.term, `T4 voted in the new term: ${JSON.stringify(p)}`);
-    assert.equal(p.last_vote_granted?.candidate, p.leader, "for the leader elected");
+    // T4 took part: it granted a vote in the election (with all four up, a split vote in one
+    // term can elect the other candidate without T4's vote, so not necessarily the winner's).
+    assert.ok((p.last_vote_granted?.term ?? 0) > termBefore, `T4 voted in the election: ${JSON.stringify(p)}`);
+    assert.ok(["N1", "N2", "N3"].includes(p.last_vote_granted?.candidate ?? ""), JSON.stringify(p.last_vote_granted));
 
     const appN = async (s: ReferenceServer): Promise<JetStreamManager> => {
       const c = await connect({ servers: `127.0.0.1:${s.port}`, user: "app", pass: "app" });
@@ -201,6 +203,7 @@ test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta g
       "the two nats-servers left elect a leader, T4 following it",
       () => JSON.stringify({ meta: view?.meta, p }),
     );
+    // With three members up, every winner needs T4's vote: the last one it granted is the leader's.
     assert.equal(p.last_vote_granted?.candidate, view?.meta.leader, "T4 voted for the new leader");
     assert.equal(p.last_vote_granted?.term, p.term);
     const indexBefore = p.last_index;
