@@ -2,6 +2,7 @@
 // connz filters/sorts/pages and keeps closed connections, subsz matches test subjects.
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
+import net from "node:net";
 import { NATS_FEATURE_VERSION } from "../src/server/version.js";
 import fs from "node:fs";
 import os from "node:os";
@@ -80,6 +81,12 @@ test("varz: identity, configuration and traffic counters", async () => {
     assert.equal(v.in_bytes - before.in_bytes, 100);
     assert.equal(v.out_msgs - before.out_msgs, 10);
     assert.equal(v.out_bytes - before.out_bytes, 100);
+    // no routes here: everything came from and went to clients (2.15's *_client_* counters)
+    assert.equal(v.in_client_msgs - before.in_client_msgs, 10);
+    assert.equal(v.in_client_bytes - before.in_client_bytes, 100);
+    assert.equal(v.out_client_msgs - before.out_client_msgs, 10);
+    assert.equal(v.out_client_bytes - before.out_client_bytes, 100);
+    assert.equal(v.config_digest, "", "no config file");
     assert.equal(v.subscriptions, before.subscriptions);
     assert.equal(v.http_req_stats["/varz"], 3);
   } finally {
@@ -88,6 +95,39 @@ test("varz: identity, configuration and traffic counters", async () => {
   }
   await waitUntil(() => srv.server.clients.size === 0, 5000, "clients to go");
   assert.equal((await getJson("/varz")).connections, 0);
+});
+
+test("varz: a client that leaves PINGs unanswered is counted as a stale connection", async () => {
+  const s2 = await startTestServer({ httpPort: -1, httpHost: "127.0.0.1", pingIntervalMs: 100, maxPingsOut: 1 });
+  try {
+    const mon = s2.monitorUrl as string;
+    const sock = net.connect(s2.port, "127.0.0.1");
+    sock.on("error", () => undefined);
+    sock.resume(); // read and drop INFO, PING and the -ERR, so the close is seen
+    sock.write("CONNECT {\"verbose\":false}\r\n");
+    const closed = new Promise<void>((r) => sock.once("close", () => r()));
+    await closed;
+    const v = (await (await fetch(`${mon}/varz`)).json()) as J;
+    assert.equal(v.stale_connections, 1);
+    assert.deepEqual(v.stale_connection_stats, { clients: 1, routes: 0, gateways: 0, leafs: 0 });
+  } finally {
+    await s2.close();
+  }
+});
+
+test("varz: config_digest is a sha256 of what the config file says (as nats-server 2.15)", async () => {
+  const digests: string[] = [];
+  for (const conf of ["max_payload: 1000\n", "max_payload: 1000 # same settings\n", "max_payload: 2000\n"]) {
+    const s = await startNatsServer(["-m", "-1"], conf, "tsnats");
+    try {
+      digests.push(((await (await fetch(`${s.monitorUrl}/varz`)).json()) as J).config_digest);
+    } finally {
+      await s.stop();
+    }
+  }
+  assert.match(digests[0], /^sha256:[0-9a-f]{64}$/);
+  assert.equal(digests[1], digests[0], "a comment changes nothing");
+  assert.notEqual(digests[2], digests[0]);
 });
 
 test("connz: client details, subscriptions, sorting and paging", async () => {
@@ -144,7 +184,9 @@ test("connz: client details, subscriptions, sorting and paging", async () => {
     const subs = await getJson("/connz?subs=1&auth=1");
     const beta = subs.connections.find((c: J) => c.name === "beta");
     assert.deepEqual([...beta.subscriptions_list].sort(), ["beta.0", "beta.1", "beta.2"]);
-    assert.equal(beta.account, "$G");
+    // as nats-server 2.15: the global account is not named, only tagged
+    assert.equal(beta.account, undefined);
+    assert.equal(beta.name_tag, "$G");
     const detail = await getJson("/connz?subs=detail");
     const bd = detail.connections.find((c: J) => c.name === "beta").subscriptions_list_detail;
     const q = bd.find((d: J) => d.subject === "beta.1");
@@ -226,6 +268,7 @@ test("subsz: statistics, listing, test subject and paging", async () => {
     const q = t.subscriptions_list.find((x: J) => x.subject === "orders.new");
     assert.equal(q.qgroup, "q");
     assert.equal(q.account, "$G");
+    assert.equal(q.account_tag, "$G");
     assert.equal(q.msgs, 1);
     const star = t.subscriptions_list.find((x: J) => x.subject === "orders.*");
     assert.equal(star.msgs, 1);

@@ -1,7 +1,7 @@
 // The JSON of every monitoring endpoint and system-account service has nats-server
-// 2.9.10's shape: the same requests go to a reference nats-server and to tsnats set up
+// 2.15's shape: the same requests go to a reference nats-server and to tsnats set up
 // alike, with the same client activity, and every field nats-server sends must be in
-// our answer with the same JSON type. Skipped when nats-server is not installed.
+// our answer with the same JSON type. Skipped when nats-server 2.15 is not available.
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -9,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { natsServerBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
 
 type Kind = "null" | "array" | "object" | "string" | "number" | "boolean";
@@ -104,7 +104,7 @@ interface Side {
   stop(): Promise<void>;
 }
 
-const installed = natsServerBinary() !== undefined;
+const installed = referenceBinary("2.15") !== undefined;
 let ref: Side;
 let mine: Side;
 
@@ -134,7 +134,7 @@ async function activity(url: string, monitor: string): Promise<{ sys: NatsConnec
 }
 
 async function startRef(): Promise<Side> {
-  const r: ReferenceServer = await startNatsServer(["-m", "-1"], `${CONFIG}\nserver_name: shape\n`, "installed");
+  const r: ReferenceServer = await startNatsServer(["-m", "-1"], `${CONFIG}\nserver_name: shape\n`, "2.15");
   const natsUrl = `nats://127.0.0.1:${r.port}`;
   const { sys, app } = await activity(natsUrl, r.monitorUrl as string);
   return {
@@ -268,7 +268,7 @@ test("connect/disconnect events in nats-server's shapes", { skip: !installed && 
 test("JetStream blocks of varz, jsz and statsz", { skip: !installed && "nats-server not installed" }, async () => {
   const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-shape-js-"));
   const jsConfig = CONFIG.replace("APP: { users", "APP: { jetstream: enabled, users");
-  const r = await startNatsServer(["-js", "-sd", storeDir, "-m", "-1"], jsConfig, "installed");
+  const r = await startNatsServer(["-js", "-sd", storeDir, "-m", "-1"], jsConfig, "2.15");
   const jsAccounts = [ACCOUNTS[0], { ...ACCOUNTS[1], jetstream: true }];
   const s = await startTestServer({ httpPort: -1, httpHost: "127.0.0.1", accounts: jsAccounts, systemAccount: "SYS", jetstream: true });
   const sides = [

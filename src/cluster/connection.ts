@@ -734,10 +734,19 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     this.outBytes += total;
     this.server.outMsgs++;
     this.server.outBytes += total;
+    this.server.outRemoteMsgs++;
+    this.server.outRemoteBytes += total;
     this.flushSoon();
   }
 
   // ---- liveness ----
+
+  private countStale(): void {
+    const stale = this.server.staleConnections;
+    if (this.kind === "route") stale.routes++;
+    else if (this.kind === "leaf") stale.leafs++;
+    else stale.gateways++;
+  }
 
   /** PING every `intervalMs`; close as stale after `maxOut` unanswered. */
   protected startPings(intervalMs: number, maxOut: number): void {
@@ -748,12 +757,14 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
         // Compression is being negotiated: no PING, but a peer that never finishes is stale.
         if (Date.now() - this.start.getTime() > intervalMs * maxOut) {
           this.debug(`Stale ${this.kindName()} Connection - Closing`);
+          this.countStale();
           this.close("Stale Connection");
           return;
         }
       } else if (Date.now() - this.lastActivity >= intervalMs || this.pingsOut > 0) {
         if (this.pingsOut + 1 > maxOut) {
           this.debug(`Stale ${this.kindName()} Connection - Closing`);
+          this.countStale();
           this.sendErr("Stale Connection");
           this.close("Stale Connection");
           return;

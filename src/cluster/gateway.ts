@@ -625,6 +625,8 @@ export class GatewayConnection extends RemoteConnection {
     const server = this.server;
     server.inMsgs++;
     server.inBytes += size;
+    server.inRemoteMsgs++;
+    server.inRemoteBytes += size;
     if (this.solicited) {
       // Messages only come on inbound connections.
       this.error("Received a message on an outbound gateway connection");

@@ -477,6 +477,8 @@ export class LeafConnection extends RemoteConnection {
     this.inBytes += size;
     this.server.inMsgs++;
     this.server.inBytes += size;
+    this.server.inRemoteMsgs++;
+    this.server.inRemoteBytes += size;
     if (!this.registered) return;
     const account = this.account;
     const msg = this.msg;

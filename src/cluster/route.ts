@@ -481,6 +481,8 @@ export class Route extends RemoteConnection {
     const server = this.server;
     server.inMsgs++;
     server.inBytes += size;
+    server.inRemoteMsgs++;
+    server.inRemoteBytes += size;
     if (!this.registered()) return;
     const msg = this.msg;
     const subject = msg.subject;

@@ -7,6 +7,7 @@
 // but tsnats does not implement produce a warning; the mqtt block is
 // kept in `unsupportedBlocks`.
 
+import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
 import { entryMeta, parseConfigFile, parseDuration, type ConfMap, type ConfValue, type ParseOptions } from "./conf_parser.js";
 import { goType, kindName, kindOfEntry, lowerKeys, Reader, readStorageSize, typeError } from "./reader.js";
@@ -1310,7 +1311,27 @@ function applyOperatorDefaults(opts: ServerOptions): void {
 /** Parse a config file and turn it into ServerOptions (relative paths stay as written). */
 export function loadConfigFile(path: string, lo: LoadOptions & ParseOptions = {}): ServerOptions {
   const tree = parseConfigFile(path, lo);
-  return optionsFromConfig(tree, path, lo);
+  const opts = optionsFromConfig(tree, path, lo);
+  opts.configDigest = configDigest(tree);
+  return opts;
+}
+
+/**
+ * /varz `config_digest`: "sha256:" and the hash of the parsed configuration (includes and
+ * variables resolved, keys sorted), so it changes only when what the file says changes.
+ */
+export function configDigest(tree: ConfMap): string {
+  const canonical = (v: ConfValue): unknown => {
+    if (Array.isArray(v)) return v.map(canonical);
+    if (v instanceof Date) return v.toISOString();
+    if (v !== null && typeof v === "object") {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) out[k] = canonical(v[k]!);
+      return out;
+    }
+    return v;
+  };
+  return `sha256:${createHash("sha256").update(JSON.stringify(canonical(tree))).digest("hex")}`;
 }
 
 /**

@@ -542,6 +542,8 @@ export interface ServerOptions {
 
   /** The config file this came from, for reload. */
   configFile?: string;
+  /** A hash of the config file's parsed contents (/varz config_digest). */
+  configDigest?: string;
   /** Warnings collected while reading config (printed at start-up). */
   warnings: string[];
 }

@@ -7,6 +7,7 @@ import type { ConnzOptions, SortOption } from "./endpoint-options.js";
 import { compareStrings, goTime, uptime } from "./format.js";
 import { goDuration } from "../server/time.js";
 import { tlsStateOf } from "../server/tls.js";
+import { GLOBAL_ACCOUNT } from "../server/account_setup.js";
 
 interface Row {
   client: Client;
@@ -108,7 +109,11 @@ function connInfo(r: Row, opts: ConnzOptions, now: number): Record<string, unkno
   }
   if (opts.auth) {
     if (c.authorizedUser) info.authorized_user = c.authorizedUser;
-    info.account = c.account.name;
+    // As nats-server: the global account is not named; its tag shows only for open connections.
+    const acc = c.account;
+    const global = acc.name === GLOBAL_ACCOUNT;
+    if (!global) info.account = acc.name;
+    if (!global || !r.closed) info.name_tag = acc.claims?.nameTag || acc.name;
   }
   if (opts.subsDetail) {
     info.subscriptions_list_detail = [...c.subs.values()].map((sub) => subDetail(sub, undefined));
@@ -118,10 +123,11 @@ function connInfo(r: Row, opts: ConnzOptions, now: number): Record<string, unkno
   return info;
 }
 
-/** One subscription as /subsz and /connz?subs=detail list it. */
-export function subDetail(sub: Subscription, account: string | undefined): Record<string, unknown> {
+/** One subscription as /subsz and /connz?subs=detail list it (`accountTag`: the account's JWT name). */
+export function subDetail(sub: Subscription, account: string | undefined, accountTag?: string): Record<string, unknown> {
   const d: Record<string, unknown> = {};
   if (account !== undefined) d.account = account;
+  if (accountTag !== undefined && accountTag !== "") d.account_tag = accountTag;
   d.subject = sub.subject;
   if (sub.queue !== undefined) d.qgroup = sub.queue;
   d.sid = sub.sid;

@@ -73,12 +73,18 @@ export function checkHealthz(m: Monitor, opts: HealthzOptions = {}): { body: Hea
   return { body: { status: "ok" }, code: 200 };
 }
 
+/**
+ * The verdict as `$SYS.REQ.SERVER.PING.HEALTHZ` answers it: with its status code in the body
+ * (nats-server leaves the code out of the HTTP body only, where the response status carries it).
+ */
 export function checkHealth(m: Monitor, opts: HealthzOptions = {}): HealthStatus {
-  return checkHealthz(m, opts).body;
+  const { body, code } = checkHealthz(m, opts);
+  const { status, ...rest } = body;
+  return { status, status_code: code, ...rest };
 }
 
 function unavailable(error: string): { body: HealthStatus; code: number } {
-  return { body: { status: "unavailable", status_code: 503, error }, code: 503 };
+  return { body: { status: "unavailable", error }, code: 503 };
 }
 
 function badRequest(error: string): { body: HealthStatus; code: number } {

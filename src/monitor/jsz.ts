@@ -4,6 +4,7 @@ import type { Monitor } from "./monitor.js";
 import type { JszOptions } from "./endpoint-options.js";
 import { compareStrings, goTime } from "./format.js";
 import { NO_USAGE, accountUsage, jetStreamAccount, jetStreamService, jetStreamTotals, limitsJson, usageJson } from "./jetstream-stats.js";
+import { withoutDynamicMetadata } from "../jetstream/api_level.js";
 
 export function buildJsz(m: Monitor, opts: JszOptions): Record<string, unknown> {
   const s = m.server;
@@ -22,6 +23,7 @@ export function buildJsz(m: Monitor, opts: JszOptions): Record<string, unknown> 
       consumers: 0,
       messages: 0,
       bytes: 0,
+      total: 0,
     };
   }
   const { limits, usage, accounts } = jetStreamTotals(s);
@@ -83,12 +85,14 @@ function accountDetail(m: Monitor, jsa: JsAccount, opts: JszOptions): Record<str
     d.stream_detail = [...jsa.streams.values()].map((stream) => {
       const info = stream.infoJson();
       const sd: Record<string, unknown> = { name: stream.name, created: info.created, cluster: stream.replica?.clusterInfo() ?? { leader: m.server.name } };
-      if (opts.config) sd.config = info.config;
+      // /jsz shows the configs as stored (nats-server adds its version and level only in API answers).
+      if (opts.config) sd.config = storedConfig(info.config);
       sd.state = info.state;
       if (opts.consumers) {
         const cd = stream.publicConsumers().map((c) => {
           const ci = c.infoJson();
           if (!opts.config) delete ci.config;
+          else ci.config = storedConfig(ci.config);
           return ci;
         });
         if (cd.length > 0) sd.consumer_detail = cd;
@@ -104,4 +108,10 @@ function accountDetail(m: Monitor, jsa: JsAccount, opts: JszOptions): Record<str
 /** A Go int64 printed as uint64 (nats-server converts limits so): -1 becomes 2^64-1. */
 function asUint64(n: number): number {
   return n < 0 ? 2 ** 64 + n : n;
+}
+
+function storedConfig(config: unknown): unknown {
+  const c = config as { metadata?: Record<string, string> } | undefined;
+  if (c?.metadata === undefined) return config;
+  return { ...c, metadata: withoutDynamicMetadata(c.metadata) };
 }

@@ -69,12 +69,12 @@ export function buildSubsz(m: Monitor, opts: SubszOptions): Record<string, unkno
     throw new OptionError(`invalid test subject, must be valid publish subject: ${opts.test}`);
   }
   const out: Record<string, unknown> = { server_id: s.id, now: goTime(new Date()), ...sublistStats(accounts) };
-  let list: Array<{ sub: Subscription; account: string }> = [];
+  let list: Array<{ sub: Subscription; account: Account }> = [];
   if (opts.subs) {
     for (const acc of accounts) {
       for (const sub of acc.sublist.all()) {
         if (opts.test !== "" && !subjectMatches(sub.subject, opts.test)) continue;
-        list.push({ sub, account: acc.name });
+        list.push({ sub, account: acc });
       }
     }
     list = list.slice(opts.offset, opts.offset + opts.limit);
@@ -83,6 +83,6 @@ export function buildSubsz(m: Monitor, opts: SubszOptions): Record<string, unkno
   out.total = list.length;
   out.offset = opts.offset;
   out.limit = opts.limit;
-  if (opts.subs) out.subscriptions_list = list.map((e) => subDetail(e.sub, e.account));
+  if (opts.subs) out.subscriptions_list = list.map((e) => subDetail(e.sub, e.account.name, e.account.claims?.nameTag || e.account.name));
   return out;
 }

@@ -369,9 +369,22 @@ export class SystemAccountService implements ServerService {
       active_accounts: active,
       subscriptions: m.totalSubscriptions(),
       sent: { msgs: s.outMsgs, bytes: s.outBytes },
+      sent_to_clients: { msgs: s.outMsgs - s.outRemoteMsgs, bytes: s.outBytes - s.outRemoteBytes },
       received: { msgs: s.inMsgs, bytes: s.inBytes },
+      received_from_clients: { msgs: s.inMsgs - s.inRemoteMsgs, bytes: s.inBytes - s.inRemoteBytes },
       slow_consumers: s.slowConsumers,
     };
+    // As nats-server: the by-kind stats only once one of them is not zero.
+    const slow = { clients: s.slowConsumers, ...s.remoteSlowConsumers };
+    if (Object.values(slow).some((n) => n !== 0)) out.slow_consumer_stats = slow;
+    const stale = s.staleConnections;
+    const staleTotal = stale.clients + stale.routes + stale.gateways + stale.leafs;
+    if (staleTotal > 0) {
+      out.stale_connections = staleTotal;
+      out.stale_connection_stats = { ...stale };
+    }
+    if (s.stalledClients > 0) out.stalled_clients = s.stalledClients;
+    out.gomaxprocs = m.process.cores();
     const cluster = clusterOf(s);
     if (cluster !== undefined && cluster.all.size > 0) {
       out.routes = [...cluster.all].map((r) => ({

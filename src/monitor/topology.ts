@@ -158,8 +158,8 @@ export function buildLeafz(m: Monitor, opts: LeafzOptions = { subs: false, subsD
     server_id: m.server.id,
     now: goTime(new Date()),
     leafnodes: leafs.length,
-    // nats-server's empty list is a nil slice: null.
-    leafs: leafs.length === 0 ? null : leafs.map((l) => {
+    // nats-server 2.15 lists none as [] (2.9 gave null).
+    leafs: leafs.map((l) => {
       const li: Record<string, unknown> = { id: l.cid, name: l.remoteServer, is_spoke: l.isSpoke };
       if (l.isolated) li.is_isolated = true;
       Object.assign(li, { account: l.account.name, ip: l.host.replace(/^::ffff:/, ""), port: l.port });

@@ -66,15 +66,26 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     out_msgs: s.outMsgs,
     in_bytes: s.inBytes,
     out_bytes: s.outBytes,
+    in_client_msgs: s.inMsgs - s.inRemoteMsgs,
+    in_client_bytes: s.inBytes - s.inRemoteBytes,
+    out_client_msgs: s.outMsgs - s.outRemoteMsgs,
+    out_client_bytes: s.outBytes - s.outRemoteBytes,
     slow_consumers: s.slowConsumers + s.remoteSlowConsumers.routes + s.remoteSlowConsumers.gateways + s.remoteSlowConsumers.leafs,
+    stale_connections: s.staleConnections.clients + s.staleConnections.routes + s.staleConnections.gateways + s.staleConnections.leafs,
+    stalled_clients: s.stalledClients,
     subscriptions: m.totalSubscriptions(),
     http_req_stats: Object.fromEntries([...m.httpReqStats.entries()].sort(([a], [b]) => compareStrings(a, b))),
     config_load_time: goTime(s.configLoadTime),
+    config_digest: s.options.configDigest ?? "",
   });
   if (o.serverTags.length > 0) v.tags = o.serverTags;
   if (featureFlagsReported()) v.feature_flags = mergedFeatureFlags(s.options.featureFlags);
   if (s.systemAccount !== undefined) v.system_account = s.systemAccount.name;
   v.slow_consumer_stats = { clients: s.slowConsumers, ...s.remoteSlowConsumers };
+  v.stale_connection_stats = { ...s.staleConnections };
+  // nats-server limits concurrent disk I/O and counts the waits for a slot; tsnats hands every
+  // file operation to libuv's pool with no such limit, so nothing ever waits here.
+  v.disk_io_wait_stats = { waiters: 0, waits: 0, wait_time: 0, max_wait_time: 0 };
   return v;
 }
 

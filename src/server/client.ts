@@ -844,6 +844,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   pauseReading(ms: number): void {
     if (this.paused || this.closed) return;
     this.paused = true;
+    this.server.stalledClients++;
     this.socket.pause();
     this.server.stalls.add(this, ms);
   }
@@ -988,6 +989,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     if (needRtt || now - this.lastActivity >= interval) {
       if (this.pingsOut + 1 > this.server.options.maxPingsOut) {
         this.server.log.debug(`${this.logPrefix()} - Stale Client Connection - Closing`);
+        this.server.staleConnections.clients++;
         this.sendErr(ProtoErr.StaleConnection);
         this.close("Stale Connection");
         return;

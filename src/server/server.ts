@@ -152,9 +152,18 @@ export class Server {
   inBytes = DOUBLE_ZERO;
   outMsgs = DOUBLE_ZERO;
   outBytes = DOUBLE_ZERO;
+  /** The part of the four counts above that routes, gateways and leaf nodes carried (/varz *_client_* is the rest). */
+  inRemoteMsgs = DOUBLE_ZERO;
+  inRemoteBytes = DOUBLE_ZERO;
+  outRemoteMsgs = DOUBLE_ZERO;
+  outRemoteBytes = DOUBLE_ZERO;
   slowConsumers = 0;
   /** Slow consumer events of server connections (routes, gateways, leaf nodes), by kind. */
   readonly remoteSlowConsumers = { routes: 0, gateways: 0, leafs: 0 };
+  /** Connections closed as stale (PINGs unanswered), by kind. */
+  readonly staleConnections = { clients: 0, routes: 0, gateways: 0, leafs: 0 };
+  /** Times a client publisher was held back for a slow receiver (/varz stalled_clients). */
+  stalledClients = 0;
   /** tls { connection_rate_limit }: new TLS client connections per second. */
   private tlsRate: ConnectionRate | undefined;
   /** Bound port, once listening. */
