@@ -328,6 +328,15 @@ async function jetStreamTraffic(requester) {
   await requester.request("$JS.API.DIRECT.GET.KV_TRAIN", JSON.stringify({ last_by_subj: "$KV.TRAIN.key2" }));
   await requester.request("$KV.TRAIN.key0", "", { "KV-Operation": "DEL" });
   await requester.api("$JS.API.STREAM.NAMES", {});
+
+  // Error answers, purge and delete (clients and tools clear a stream before they use it).
+  const missing = await requester.request("$JS.API.STREAM.INFO.TRAIN_MISSING", "");
+  JSON.parse(missing.data.toString("utf8"));
+  await requester.api("$JS.API.STREAM.CREATE.TRAIN_GONE", { name: "TRAIN_GONE", subjects: ["train.gone.>"], storage: "file", num_replicas: 1 });
+  for (let i = 0; i < 5; i++) await requester.jsPublish("train.gone.x", `m${i}`);
+  await requester.api("$JS.API.STREAM.PURGE.TRAIN_GONE", {});
+  await requester.jsPublish("train.gone.x", "after purge");
+  await requester.api("$JS.API.STREAM.DELETE.TRAIN_GONE");
 }
 
 async function monitoring(monitorPort) {

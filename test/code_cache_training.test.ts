@@ -3,8 +3,8 @@
 // the current server, or the cache silently misses the paths it is there for. Checked here
 // against a test server: it reports no problem, and the server saw every kind of traffic the
 // cache is meant to hold (publishes and deliveries, many connections, JetStream stores in file
-// and memory, acked pulls, an ordered push consumer, a KV bucket, the monitoring endpoints), and
-// it leaves no connection open.
+// and memory, acked pulls, an ordered push consumer, a KV bucket, purge and delete, the
+// monitoring endpoints), and it leaves no connection open.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { startTestServer, waitUntil } from "./helpers/server.js";
@@ -50,6 +50,7 @@ test("the code cache's training traffic runs clean and reaches every path it is 
       assert.ok(pushed, `${name} ordered push consumer`);
       assert.equal(pushed.delivered.stream_seq, 113, `${name} ordered consumer delivered all`);
     }
+    assert.equal(streams.has("TRAIN_GONE"), false, "the purged stream was deleted");
     const kv = streams.get("KV_TRAIN");
     assert.ok(kv, "KV bucket stream");
     // 3 keys, one of them deleted (a delete marker is the key's last message).
