@@ -242,6 +242,45 @@ test("raft store: a truncated segment is damage, a torn unsynced tail is not", a
   });
 });
 
+test("raft store: damage stays reported at the next opens (the cut log verifies then) until repaired; lost term and vote with it", async () => {
+  await withDir(async (dir) => {
+    await filledStore(dir, 10);
+    assert.equal(segments(dir).length, 1);
+    // The only segment's header is garbage: the segment goes, and with it the whole log.
+    const seg = path.join(dir, segments(dir)[0]);
+    const b = fs.readFileSync(seg);
+    b.fill(0x55, 0, 8);
+    fs.writeFileSync(seg, b);
+    const s1 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.ok(s1.open().some((d) => d.includes("bad segment header")));
+    const cutTo = s1.lastIndex;
+    assert.equal(cutTo, 0);
+    s1.close();
+    // Restarted before a leader repaired it: the shorter log verifies, the member is still damaged.
+    const s2 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.deepEqual(s2.open(), ["a repair from the leader did not finish"]);
+    assert.equal(s2.lastIndex, cutTo);
+    s2.repaired();
+    s2.close();
+    const s3 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.deepEqual(s3.open(), [], "repaired: nothing reported any more");
+    s3.close();
+  });
+  await withDir(async (dir) => {
+    await filledStore(dir, 10);
+    for (const f of ["state.a", "state.b"]) fs.writeFileSync(path.join(dir, f), Buffer.alloc(128, 7));
+    const s1 = new RaftStore(new FsRaftDisk(dir));
+    assert.ok(s1.open().some((d) => d.startsWith("term and vote lost")));
+    s1.close();
+    // The state files are valid again (rewritten at open): the loss is still reported until repaired.
+    const s2 = new RaftStore(new FsRaftDisk(dir));
+    const damage = s2.open();
+    assert.ok(damage.includes("a repair from the leader did not finish"), damage.join("; "));
+    assert.ok(damage.some((d) => d.startsWith("term and vote lost")), damage.join("; "));
+    s2.close();
+  });
+});
+
 test("raft store: one flipped state copy is survived; both lost is damage (no vote in those terms)", async () => {
   await withDir(async (dir) => {
     await filledStore(dir, 10);

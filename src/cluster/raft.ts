@@ -303,6 +303,8 @@ export class RaftNode {
     this.commit = Math.max(this.commit, Math.min(hs.commit, this.store.lastIndex));
     if (damage.length > 0) {
       this.damaged = true;
+      // The state machine's damage too: kept across a restart until repaired.
+      this.store.markRepairPending(damage);
       if (damage.some((d) => d.startsWith("term and vote lost"))) this.noVoteUpTo = Number.MAX_SAFE_INTEGER;
       this.log?.warn(`RAFT member ${this.id}: local state damaged, repairing from the leader: ${damage.join("; ")}`);
       this.observer.damaged?.(damage);
@@ -1100,6 +1102,7 @@ export class RaftNode {
       this.afterDurable(() => {
         if (!this.damaged || this.term !== term) return;
         this.damaged = false;
+        this.store.repaired();
         if (this.noVoteUpTo === Number.MAX_SAFE_INTEGER) this.noVoteUpTo = term;
         this.repair = undefined;
         this.log?.info(`RAFT member ${this.id}: repaired from leader ${from} (log up to ${target})`);

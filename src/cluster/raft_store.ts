@@ -81,6 +81,13 @@ const MAX_VOTE_LEN = 64;
 const SNAPSHOT_FILE = "snapshot.dat";
 const SNAPSHOT_TMP = "snapshot.tmp";
 const STATE_FILES = ["state.a", "state.b"];
+/**
+ * Present while this member is damaged and not yet repaired by a leader. `open` cuts a damaged
+ * log (and removes what follows the damage), so the next open would find a shorter log that
+ * verifies: without this mark a member restarted before its repair could vote, and lead, without
+ * entries it had acknowledged. Written durably before anything damaged is removed or cut.
+ */
+const REPAIR_MARK = "repair.pending";
 
 function putU64(b: Buffer, off: number, v: number): void {
   b.writeUInt32LE(v % 0x1_0000_0000, off);
@@ -281,6 +288,13 @@ export class RaftStore {
     const damaged: string[] = [];
     const files = this.disk.list();
     const fresh = files.length === 0;
+    if (files.includes(REPAIR_MARK)) {
+      // Damaged at an earlier start (its log may verify now: it was cut), never repaired since.
+      this.repairReasons = (this.disk.read(REPAIR_MARK) ?? Buffer.alloc(0)).toString().split("\n").filter((r) => r !== "");
+      damaged.push("a repair from the leader did not finish");
+      // Lost term and vote keep their consequence (no vote in a term it may have voted in).
+      for (const r of this.repairReasons) if (r.startsWith("term and vote lost")) damaged.push(r);
+    }
     // State: the valid copy with the highest sequence.
     let best: { seq: number; hs: RaftHardState; inc: number } | undefined;
     let badCopies = 0;
@@ -293,7 +307,7 @@ export class RaftStore {
     // Snapshot.
     if (files.includes(SNAPSHOT_FILE)) {
       const snap = readSnapshot(this.disk.read(SNAPSHOT_FILE));
-      if (snap === undefined) damaged.push("snapshot fails its checksum");
+      if (snap === undefined) this.damageFound(damaged, "snapshot fails its checksum");
       else {
         this.snapshotMeta = snap.meta;
         this.snapshotData = snap.data;
@@ -302,7 +316,7 @@ export class RaftStore {
     if (files.includes(SNAPSHOT_TMP)) this.disk.remove(SNAPSHOT_TMP);
     // Log segments, in order of their first index.
     const segNames = files.filter((f) => /^seg-[0-9a-f]{16}\.log$/.test(f)).sort();
-    if (damaged.length === 0) this.loadSegments(segNames, damaged);
+    if (!this.snapshotBad) this.loadSegments(segNames, damaged);
     else for (const n of segNames) this.disk.remove(n);
     if (best !== undefined) {
       this.state = best.hs;
@@ -312,7 +326,7 @@ export class RaftStore {
         // One copy is enough (the other was torn or flipped); rewrite it below.
       }
     } else if (!fresh && (segNames.length > 0 || this.snapshotMeta !== undefined || badCopies > 0)) {
-      damaged.push("term and vote lost (no valid state file)");
+      this.damageFound(damaged, "term and vote lost (no valid state file)");
       // The incarnation must still grow: derive it from the clock-free largest term seen.
       this.incarnation = 1_000_000 + this.lastTerm;
       this.state = { term: this.lastTerm, vote: "", commit: 0 };
@@ -331,6 +345,38 @@ export class RaftStore {
     return damaged;
   }
 
+  /** Damage found by `open`: the repair mark goes to disk before anything is cut or removed. */
+  private damageFound(damaged: string[], what: string): void {
+    damaged.push(what);
+    if (what === "snapshot fails its checksum") this.snapshotBad = true;
+    else this.damagedHere = true;
+    this.markRepairPending([what]);
+  }
+
+  private snapshotBad = false;
+  private damagedHere = false;
+  /** Why this member is damaged, as in REPAIR_MARK; undefined: not marked. */
+  private repairReasons: string[] | undefined;
+
+  /** Keep this member damaged across restarts until `repaired` (see REPAIR_MARK); durable on return. */
+  markRepairPending(reasons: readonly string[]): void {
+    const have = this.repairReasons ?? [];
+    const add = reasons.filter((r) => !have.includes(r));
+    if (this.repairReasons !== undefined && add.length === 0) return;
+    this.repairReasons = [...have, ...add];
+    const text = Buffer.from(this.repairReasons.join("\n") + "\n");
+    this.disk.truncate(REPAIR_MARK, 0);
+    this.disk.writeAt(REPAIR_MARK, 0, text);
+    this.disk.syncNow([REPAIR_MARK]);
+  }
+
+  /** A leader repaired this member (what it had at first contact is durable here). */
+  repaired(): void {
+    if (this.repairReasons === undefined) return;
+    this.repairReasons = undefined;
+    this.disk.remove(REPAIR_MARK);
+  }
+
   private loadSegments(names: string[], damaged: string[]): void {
     const snapIndex = this.snapshotMeta?.index ?? 0;
     let expect = -1; // next index expected (-1: not known yet)
@@ -338,7 +384,7 @@ export class RaftStore {
     let leftovers = false;
     for (let n = 0; n < names.length; n++) {
       const name = names[n];
-      if (leftovers || damaged.length > 0) {
+      if (leftovers || this.damagedHere) {
         this.disk.remove(name);
         continue;
       }
@@ -350,11 +396,11 @@ export class RaftStore {
         // a valid header was being created when the process stopped, unless it is truncated
         // in the middle of the log.
         if (isLast && prevSealed && buf.length === 0) {
-          if (this.segments.length > 0) damaged.push(`${name}: empty segment after a sealed one`);
+          if (this.segments.length > 0) this.damageFound(damaged, `${name}: empty segment after a sealed one`);
           this.disk.remove(name);
           continue;
         }
-        damaged.push(`${name}: bad segment header`);
+        this.damageFound(damaged, `${name}: bad segment header`);
         this.disk.remove(name);
         continue;
       }
@@ -366,7 +412,7 @@ export class RaftStore {
         continue;
       }
       if (expect !== -1 && hdr.first !== expect) {
-        damaged.push(`${name}: starts at ${hdr.first}, expected ${expect}`);
+        this.damageFound(damaged, `${name}: starts at ${hdr.first}, expected ${expect}`);
         this.disk.remove(name);
         continue;
       }
@@ -377,7 +423,7 @@ export class RaftStore {
       // Only the last segment's watermark matters (earlier ones are sealed and fully checked).
       const synced = isLast ? mark.index : 0;
       if (isLast && mark.bad) {
-        damaged.push(`${name}: both watermark slots fail their checksums`);
+        this.damageFound(damaged, `${name}: both watermark slots fail their checksums`);
       }
       const truncated = buf.length < hdr.size;
       let off = SEG_HDR;
@@ -427,7 +473,7 @@ export class RaftStore {
       if (bad === "" && sealed && isLast) bad = `${name}: sealed, but the next segment is missing`;
       this.segments.push(seg);
       if (bad !== "") {
-        damaged.push(bad);
+        this.damageFound(damaged, bad);
         // Keep what verified; the rest of this segment is zeroed so appends go on from here.
         this.cutSegment(seg, off, buf.length);
         prevSealed = false;
