@@ -21,6 +21,8 @@
 //       atomically (temp file, fsync, rename, fsync of the directory).
 //   state.a / state.b   term, vote, commit index, incarnation and a sequence number, with a
 //       CRC32. Written alternately: a torn or flipped copy leaves the other one.
+//   repair.pending   present while the member is damaged and not yet repaired (the reasons, one
+//       a line): made durable before a damaged log is cut, reported again at every open.
 //
 // DURABILITY   append/truncate/setState put bytes in the kernel (pwrite); `sync` makes all of
 //   it durable with one fdatasync per file touched (group commit: callers during a sync share
