@@ -186,6 +186,8 @@ const STREAM_UPDATES: Step[] = [
   ...tryCreate("U29", { subjects: ["u29"], first_seq: 1, storage: "memory" }),
   ...tryCreate("U30", { mirror: { name: "OV", filter_subject: "ov.a" } }),
   ...tryCreate("U31", { sources: [{ name: "OV", filter_subject: "ov.a" }] }),
+  // a purge asking for both seq and keep is a bad request before its stream is looked up
+  { s: "$JS.API.STREAM.PURGE.U32", b: { seq: 3, keep: 1 }, note: "purge seq+keep of a missing stream" },
 ];
 
 const cc = (stream: string, config: Json | null, extra: Json = {}): Json => ({ stream_name: stream, config, ...extra });

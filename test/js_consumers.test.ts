@@ -3,7 +3,7 @@
 // pull request statuses, interest and workqueue retention, and the ack metadata clients parse.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { createInbox, type NatsConnection, type Msg } from "@nats-io/transport-node";
+import { createInbox, headers, type NatsConnection, type Msg } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, type JetStreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { connect as connectV2, consumerOpts } from "nats";
 import { waitUntil, type TestServer } from "./helpers/server.js";
@@ -147,6 +147,34 @@ describe("acks and redelivery", () => {
     assert.deepEqual([info.ack_floor.consumer_seq, info.ack_floor.stream_seq], [0, 0]);
     assert.equal(typeof info.ack_floor.last_active, "string");
     await jsm.streams.delete("DELP");
+  });
+
+  it("a rollup moves consumers on as a purge does (values as nats-server 2.15 gives them)", async () => {
+    await jsm.streams.add({ name: "RU", subjects: ["ru.>"], allow_rollup_hdrs: true });
+    await jsm.consumers.add("RU", { durable_name: "d", ack_policy: AckPolicy.Explicit });
+    await jsm.consumers.add("RU", { durable_name: "k", ack_policy: AckPolicy.Explicit, filter_subject: "ru.k" });
+    for (const s of ["ru.a", "ru.k", "ru.a", "ru.k"]) await js.publish(s, "x");
+    const d = await js.consumers.get("RU", "d");
+    const k = await js.consumers.get("RU", "k");
+    const got = [];
+    for await (const m of await d.fetch({ max_messages: 2, expires: 2000 })) got.push(m);
+    assert.equal(got.length, 2);
+    const gist = async (c: typeof d): Promise<number[]> => {
+      const i = await c.info();
+      return [i.delivered.stream_seq, i.ack_floor.stream_seq, i.num_pending, i.num_ack_pending];
+    };
+    const sub = headers();
+    sub.set("Nats-Rollup", "sub");
+    await js.publish("ru.k", "r", { headers: sub });
+    // k reads only ru.k: it moves on to the rollup message; d (all subjects) keeps its place
+    assert.deepEqual(await gist(d), [2, 0, 2, 1]);
+    assert.deepEqual(await gist(k), [4, 4, 1, 0]);
+    const all = headers();
+    all.set("Nats-Rollup", "all");
+    await js.publish("ru.a", "r", { headers: all });
+    assert.deepEqual(await gist(d), [5, 5, 1, 0]);
+    assert.deepEqual(await gist(k), [5, 5, 0, 0]);
+    await jsm.streams.delete("RU");
   });
 
   it("ack policy all: a TERM or a deleted pending message acknowledges everything before it (as nats-server 2.15)", async () => {

@@ -536,10 +536,11 @@ export class Api {
 
   private streamPurge(name: string, body: Buffer): Json {
     const req = this.decode<{ filter?: string; seq?: number; keep?: number }>(body, PURGE_SHAPE, "JSApiStreamPurgeRequest") ?? {};
+    // nats-server's order: the request on its own, then the stream.
+    if ((req.seq ?? 0) > 0 && (req.keep ?? 0) > 0) throw jsError("JSBadRequestErr");
     const s = this.streamOf(name);
     if (s.cfg.sealed) throw jsError("JSStreamSealedErr");
     if (s.cfg.deny_purge) throw jsError("JSStreamPurgeFailedF", { err: "stream purge not permitted" });
-    if ((req.seq ?? 0) > 0 && (req.keep ?? 0) > 0) throw jsError("JSBadRequestErr");
     const hasOpts = (req.filter !== undefined && req.filter !== "") || (req.seq ?? 0) > 0 || (req.keep ?? 0) > 0;
     let purged: number;
     try {

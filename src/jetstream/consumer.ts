@@ -9,7 +9,7 @@
 // it coalesced, so durable consumers come back after a restart where they left off.
 import type { Subscription } from "../server/sublist.js";
 import { nuid } from "@nats-io/nuid";
-import { subjectMatches } from "../protocol/subject.js";
+import { subjectIsSubsetOf, subjectMatches } from "../protocol/subject.js";
 import type { ConsumerState, ConsumerStore, StoredMsg } from "../storage/store.js";
 import { cloneConsumerState, emptyConsumerState } from "../storage/store.js";
 import * as adv from "./advisories.js";
@@ -356,14 +356,19 @@ export class Consumer {
     if (seq >= this.sseq && this.matchesSubject(subject)) this.npc++;
   }
 
-  onMessageRemoved(seq: number, subject: string): void {
+  /** A message left the stream; `settled`: not as an ack (a purge or rollup, which onStreamPurged settles; a truncation). */
+  onMessageRemoved(seq: number, subject: string, settled: boolean): void {
     if (seq >= this.sseq && this.npc > 0 && this.matchesSubject(subject)) this.npc--;
     const p = this.st.pending.get(seq);
     if (p === undefined) return;
+    this.lastAckMs = Date.now();
+    if (settled) {
+      this.applyConsumerOp({ op: "gone", sseq: seq });
+      return;
+    }
     // As nats-server: a pending message that leaves the stream counts as acknowledged (ack
     // floor's last_active) and is reported as terminated.
     const dc = 1 + (this.st.redelivered.get(seq) ?? 0);
-    this.lastAckMs = Date.now();
     if (this.cfg.ack_policy === "all") {
       // Taken as an ack, and with ack policy all an ack covers everything before it. Messages
       // no consumer needs any more leave after the store's removal is done.
@@ -378,9 +383,18 @@ export class Consumer {
     }
   }
 
-  /** After a purge or config change of the stream: re-derive position and counts. */
-  onStreamPurged(): void {
-    const first = this.stream.store.state().firstSeq;
+  /**
+   * After a purge (of `subject`, if given) or config change of the stream: re-derive position
+   * and counts. A consumer that reads only within the purged subject moves on to that subject's
+   * first message left (or past the stream's end), as nats-server's purge does.
+   */
+  onStreamPurged(subject = ""): void {
+    const store = this.stream.store;
+    let first = store.state().firstSeq;
+    if (subject !== "" && this.filters.length > 0 && this.filters.every((f) => subjectIsSubsetOf(f, subject))) {
+      const ss = store.filteredState(first, subject);
+      first = ss.msgs > 0 ? ss.first : store.state().lastSeq + 1;
+    }
     if (this.sseq < first) this.applyConsumerOp({ op: "reset_start", sseq: first });
     for (const seq of [...this.st.pending.keys()]) {
       if (seq < first || this.stream.store.loadMsg(seq) === null) this.applyConsumerOp({ op: "gone", sseq: seq });

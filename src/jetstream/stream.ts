@@ -10,7 +10,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Subscription } from "../server/sublist.js";
-import type { StoredMsg, StreamStore, StreamState } from "../storage/store.js";
+import type { RemoveReason, StoredMsg, StreamStore, StreamState } from "../storage/store.js";
 import { isStoreError, storeMsgSize } from "../storage/store.js";
 import { hasWildcard, subjectIsSubsetOf } from "../protocol/subject.js";
 import { ApiError, asApiError, jsError } from "./errors.js";
@@ -184,7 +184,7 @@ export class Stream {
       this.metadata(),
     );
     this.store.setRemoveHandler((seq, subject, why) => {
-      this.onRemoved(seq, subject);
+      this.onRemoved(seq, subject, why);
       // A replicated stream's leader decides expiry: the other members remove what it expired.
       if ((why === "maxAge" || why === "ttl") && this.replica !== undefined) this.replica.expired(seq);
     });
@@ -709,8 +709,7 @@ export class Stream {
         }
         // A rollup keeps just this message (keep 1, as nats-server does: "below r.seq" would
         // mean "everything" when the rollup is the stream's first message).
-        if (op.rollup === "sub") this.store.purgeEx(op.subject, 0, 1);
-        else if (op.rollup === "all") this.store.purgeEx("", 0, 1);
+        if (op.rollup !== undefined) this.store.purgeEx(op.rollup === "sub" ? op.subject : "", 0, 1);
         if (op.hdr !== undefined && this.cfg.allow_msg_schedules) {
           // A one-shot schedule's produced message purges the schedule; any stored message
           // may start, replace, end or move on a schedule.
@@ -723,6 +722,8 @@ export class Stream {
           this.schedules.onStored(r.seq, op.subject, op.hdr, r.time);
         }
         this.signalConsumers(r.seq, op.subject);
+        // A rollup is a purge for the consumers too (nats-server's purgeLocked), once they counted the new message.
+        if (op.rollup !== undefined) for (const c of this.consumers.values()) c.onStreamPurged(op.rollup === "sub" ? op.subject : "");
         if (rp !== undefined) this.republish(rp, op.subject, op.hdr, op.data, r.seq, r.time, prevOnSubject);
         return r.seq;
       }
@@ -753,7 +754,7 @@ export class Stream {
         let n: number;
         if (op.filter === undefined && op.seq === undefined && op.keep === undefined) n = this.store.purge();
         else n = this.store.purgeEx(op.filter ?? "", op.seq ?? 0, op.keep ?? 0);
-        for (const c of this.consumers.values()) c.onStreamPurged();
+        for (const c of this.consumers.values()) c.onStreamPurged(op.filter ?? "");
         // The headers that told how far each source got may be gone now.
         this.sourcing?.markDirty();
         this.sourcing?.saveState();
@@ -858,9 +859,13 @@ export class Stream {
     for (const c of this.consumers.values()) c.kick();
   };
 
-  private onRemoved(seq: number, subject: string): void {
+  private onRemoved(seq: number, subject: string, why: RemoveReason): void {
     if (this.markersProposed.size > 0 && this.markersProposed.get(subject) === seq) this.markersProposed.delete(subject);
-    for (const c of this.consumers.values()) c.onMessageRemoved(seq, subject);
+    // nats-server takes a message deleted, expired or dropped by a limit as acknowledged by its
+    // consumers; a purge (or rollup) moves them on as a whole, and a truncation or a corrupt
+    // record is no one's decision.
+    const settled = why === "purge" || why === "truncate" || why === "corrupt";
+    for (const c of this.consumers.values()) c.onMessageRemoved(seq, subject, settled);
     if (this.schedules.size > 0) this.schedules.onRemoved(seq);
   }
 
