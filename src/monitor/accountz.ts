@@ -45,7 +45,7 @@ export function accountDetail(m: Monitor, acc: Account): Record<string, unknown>
   if (exports.length > 0) d.exports = exports;
   const imports = importsJson(acc, jetStreamImport(s, acc));
   if (imports.length > 0) d.imports = imports;
-  d.name_tag = acc.claims?.nameTag || acc.name;
+  d.name_tag = acc.nameTag;
   d.sublist_stats = sublistStats([acc]);
   return d;
 }
@@ -132,7 +132,7 @@ export function accountStat(acc: Account): Record<string, unknown> {
   const none = { msgs: 0, bytes: 0 };
   return {
     acc: acc.name,
-    name: acc.claims?.nameTag || acc.name,
+    name: acc.nameTag,
     conns: acc.clients.size,
     leafnodes: 0,
     total_conns: acc.clients.size,

@@ -113,7 +113,7 @@ function connInfo(r: Row, opts: ConnzOptions, now: number): Record<string, unkno
     const acc = c.account;
     const global = acc.name === GLOBAL_ACCOUNT;
     if (!global) info.account = acc.name;
-    if (!global || !r.closed) info.name_tag = acc.claims?.nameTag || acc.name;
+    if (!global || !r.closed) info.name_tag = acc.nameTag;
   }
   if (opts.subsDetail) {
     info.subscriptions_list_detail = [...c.subs.values()].map((sub) => subDetail(sub, undefined));

@@ -83,6 +83,6 @@ export function buildSubsz(m: Monitor, opts: SubszOptions): Record<string, unkno
   out.total = list.length;
   out.offset = opts.offset;
   out.limit = opts.limit;
-  if (opts.subs) out.subscriptions_list = list.map((e) => subDetail(e.sub, e.account.name, e.account.claims?.nameTag || e.account.name));
+  if (opts.subs) out.subscriptions_list = list.map((e) => subDetail(e.sub, e.account.name, e.account.nameTag));
   return out;
 }

@@ -359,6 +359,7 @@ export class SystemAccountService implements ServerService {
     const m = this.monitor;
     let active = 0;
     for (const acc of s.accounts.values()) if (acc.clients.size > 0) active++;
+    const clients = s.clientTraffic();
     const out: Json = {
       start: goTime(s.start),
       mem: m.process.rss(),
@@ -369,19 +370,17 @@ export class SystemAccountService implements ServerService {
       active_accounts: active,
       subscriptions: m.totalSubscriptions(),
       sent: { msgs: s.outMsgs, bytes: s.outBytes },
-      sent_to_clients: { msgs: s.outMsgs - s.outRemoteMsgs, bytes: s.outBytes - s.outRemoteBytes },
+      sent_to_clients: { msgs: clients.outMsgs, bytes: clients.outBytes },
       received: { msgs: s.inMsgs, bytes: s.inBytes },
-      received_from_clients: { msgs: s.inMsgs - s.inRemoteMsgs, bytes: s.inBytes - s.inRemoteBytes },
+      received_from_clients: { msgs: clients.inMsgs, bytes: clients.inBytes },
       slow_consumers: s.slowConsumers,
     };
     // As nats-server: the by-kind stats only once one of them is not zero.
     const slow = { clients: s.slowConsumers, ...s.remoteSlowConsumers };
     if (Object.values(slow).some((n) => n !== 0)) out.slow_consumer_stats = slow;
-    const stale = s.staleConnections;
-    const staleTotal = stale.clients + stale.routes + stale.gateways + stale.leafs;
-    if (staleTotal > 0) {
-      out.stale_connections = staleTotal;
-      out.stale_connection_stats = { ...stale };
+    if (s.staleConnectionsTotal > 0) {
+      out.stale_connections = s.staleConnectionsTotal;
+      out.stale_connection_stats = { ...s.staleConnections };
     }
     if (s.stalledClients > 0) out.stalled_clients = s.stalledClients;
     out.gomaxprocs = m.process.cores();

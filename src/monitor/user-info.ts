@@ -70,7 +70,7 @@ function durationNs(v: unknown): number {
  */
 export function userInfo(c: Client): Record<string, unknown> {
   const out: Record<string, unknown> = { user: c.authorizedUser ?? "", account: c.account.name };
-  out.account_name = c.account.claims?.nameTag || c.account.name;
+  out.account_name = c.account.nameTag;
   const userName = c.jwtUser?.name ?? "";
   if (userName !== "") out.user_name = userName;
   const perms = permissionsJson(c.permissionsSource);

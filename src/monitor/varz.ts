@@ -11,6 +11,7 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
   const o = s.options;
   const info = s.info();
   const now = new Date();
+  const clients = s.clientTraffic();
   const v: Record<string, unknown> = {
     server_id: s.id,
     server_name: s.name,
@@ -66,12 +67,12 @@ export function buildVarz(m: Monitor): Record<string, unknown> {
     out_msgs: s.outMsgs,
     in_bytes: s.inBytes,
     out_bytes: s.outBytes,
-    in_client_msgs: s.inMsgs - s.inRemoteMsgs,
-    in_client_bytes: s.inBytes - s.inRemoteBytes,
-    out_client_msgs: s.outMsgs - s.outRemoteMsgs,
-    out_client_bytes: s.outBytes - s.outRemoteBytes,
+    in_client_msgs: clients.inMsgs,
+    in_client_bytes: clients.inBytes,
+    out_client_msgs: clients.outMsgs,
+    out_client_bytes: clients.outBytes,
     slow_consumers: s.slowConsumers + s.remoteSlowConsumers.routes + s.remoteSlowConsumers.gateways + s.remoteSlowConsumers.leafs,
-    stale_connections: s.staleConnections.clients + s.staleConnections.routes + s.staleConnections.gateways + s.staleConnections.leafs,
+    stale_connections: s.staleConnectionsTotal,
     stalled_clients: s.stalledClients,
     subscriptions: m.totalSubscriptions(),
     http_req_stats: Object.fromEntries([...m.httpReqStats.entries()].sort(([a], [b]) => compareStrings(a, b))),

@@ -206,6 +206,12 @@ export class Account implements ImportRouting, GatewayReplyHolder {
   readonly responses: ResponseTable;
   /** Operator mode: what the account's JWT says (signing keys, revocations, expiry...). */
   claims: AccountJwtState | undefined;
+
+  /** The name monitoring shows as `name_tag`: the account JWT's name, else the account's own. */
+  get nameTag(): string {
+    return this.claims?.nameTag || this.name;
+  }
+
   /** The server's system account (set by the server). */
   isSystem = false;
   /**

@@ -52,7 +52,7 @@ export function clientInfo(c: Client, o: ClientInfoOptions): Record<string, unkn
     if (c.opts.jwt) info.jwt = c.opts.jwt;
     const u = c.jwtUser;
     if (u !== undefined) info.issuer_key = u.signingKey !== "" ? u.signingKey : c.account.name;
-    info.name_tag = c.account.claims?.nameTag || c.account.name;
+    info.name_tag = c.account.nameTag;
     if (u !== undefined && u.tags.length > 0) info.tags = u.tags;
     info.kind = "Client";
     info.client_type = "nats";

@@ -164,6 +164,16 @@ export class Server {
   readonly staleConnections = { clients: 0, routes: 0, gateways: 0, leafs: 0 };
   /** Times a client publisher was held back for a slow receiver (/varz stalled_clients). */
   stalledClients = 0;
+
+  /** Traffic with clients only: the totals less what routes, gateways and leaf nodes carried. */
+  clientTraffic(): { inMsgs: number; inBytes: number; outMsgs: number; outBytes: number } {
+    return { inMsgs: this.inMsgs - this.inRemoteMsgs, inBytes: this.inBytes - this.inRemoteBytes, outMsgs: this.outMsgs - this.outRemoteMsgs, outBytes: this.outBytes - this.outRemoteBytes };
+  }
+
+  get staleConnectionsTotal(): number {
+    const s = this.staleConnections;
+    return s.clients + s.routes + s.gateways + s.leafs;
+  }
   /** tls { connection_rate_limit }: new TLS client connections per second. */
   private tlsRate: ConnectionRate | undefined;
   /** Bound port, once listening. */
