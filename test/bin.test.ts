@@ -299,3 +299,18 @@ test("--signal sends the signal to the pid given", async () => {
     await stop(r);
   }
 });
+
+test("a server that cannot start its services exits with status 1 and says why", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-bin-fatal-"));
+  try {
+    // The system account is disabled: the nrg_peer service refuses when the server builds it
+    // (the config checks alone cannot tell), before any listener opens.
+    const conf = path.join(dir, "s.conf");
+    fs.writeFileSync(conf, "no_sys_acc: true\njetstream { store_dir: \"" + path.join(dir, "js") + "\" }\ncluster { name: C, listen: 127.0.0.1:-1, nrg_peer: true }\n");
+    const r = spawnSync(process.execPath, [BIN, "-c", conf, "-a", "127.0.0.1", "-p", "-1"], { encoding: "utf8", timeout: 30_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /Error starting server: cluster\.nrg_peer needs a system account/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

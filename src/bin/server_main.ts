@@ -90,7 +90,13 @@ async function main(): Promise<void> {
   process.on("uncaughtException", (err) => log.error(`Uncaught exception: ${err.stack ?? String(err)}`));
   process.on("unhandledRejection", (err) => log.error(`Unhandled rejection: ${(err as Error)?.stack ?? String(err)}`));
   const server = new Server(options, log);
-  await installServices(server);
+  // A start-up failure (services refused, listeners...) stops the process with status 1.
+  const fatal = (err: unknown): never => {
+    log.fatal(`Error starting server: ${(err as Error).message}`);
+    log.close();
+    process.exit(1);
+  };
+  await installServices(server).catch(fatal);
   // Signal handlers first: the ports file and "Server is ready" tell the world to signal us,
   // and a signal without its handler would take Node's default (SIGUSR1 starts the inspector,
   // SIGTERM/SIGHUP kill at once), as nats-server installs its handlers before it is ready.
@@ -121,13 +127,7 @@ async function main(): Promise<void> {
     });
   });
 
-  try {
-    await server.startServer();
-  } catch (err) {
-    log.fatal(`Error starting server: ${(err as Error).message}`);
-    log.close();
-    process.exit(1);
-  }
+  await server.startServer().catch(fatal);
   releaseYoungGeneration();
 }
 

@@ -22,6 +22,7 @@ import { NrgPeerLog } from "./nrg_peer_log.js";
 import { NrgPeer } from "./nrg_peer.js";
 import { shortHash } from "../jetstream/util.js";
 import { resolveStoreDir } from "../config/flags.js";
+import { nrgPeerOptionsRefusal } from "../config/cluster.js";
 
 const META_GROUP = "_meta_";
 
@@ -29,8 +30,8 @@ const META_GROUP = "_meta_";
 export function nrgPeerRefusal(server: Server): string | undefined {
   const o = server.options;
   if (o.cluster?.nrgPeer !== true) return undefined;
-  if (!o.jetstream.enabled) return "cluster.nrg_peer needs JetStream enabled (it stores the meta group's log under the store directory)";
-  if (o.cluster.nrgFollow === true) return "cluster.nrg_peer and cluster.nrg_follow cannot both be set";
+  const refusal = nrgPeerOptionsRefusal(o);
+  if (refusal !== undefined) return refusal;
   if (server.systemAccount === undefined) return "cluster.nrg_peer needs a system account (the meta group's traffic runs in it)";
   return undefined;
 }

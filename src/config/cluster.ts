@@ -296,10 +296,20 @@ export function applyClusterListenFlag(c: ClusterOptions, listen: string): void 
   }
 }
 
+/** Why the options cannot run `cluster { nrg_peer: true }`, or undefined. */
+export function nrgPeerOptionsRefusal(o: ServerOptions): string | undefined {
+  if (o.cluster?.nrgPeer !== true) return undefined;
+  if (!o.jetstream.enabled) return "cluster.nrg_peer needs JetStream enabled (it stores the meta group's log under the store directory)";
+  if (o.cluster.nrgFollow === true) return "cluster.nrg_peer and cluster.nrg_follow cannot both be set";
+  return undefined;
+}
+
 /** Cross-field checks of the cluster block (nats-server's validateCluster). */
 export function validateCluster(o: ServerOptions): void {
   const c = o.cluster;
   if (c === undefined) return;
+  const nrgPeer = nrgPeerOptionsRefusal(o);
+  if (nrgPeer !== undefined) throw new Error(nrgPeer);
   if (c.pinnedAccounts.length > 0) {
     if (c.poolSize < 0) throw new Error("pool_size cannot be negative if pinned accounts are specified");
     const seen = new Set<string>();
