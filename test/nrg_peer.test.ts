@@ -36,6 +36,7 @@ interface PeerJson {
   counters: Record<string, number>;
   undecodable: number;
   write_error?: string;
+  streams?: { account: string; name: string; group: string; peers: string[] }[];
 }
 
 interface MetaCluster {
@@ -112,6 +113,16 @@ test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta g
     await retry(() => jsm.streams.add({ name: "ONE", subjects: ["one.>"], num_replicas: 1 }));
     const placed = (await jsm.streams.info("ONE")).cluster?.leader ?? "";
     assert.ok(["N1", "N2", "N3"].includes(placed), `a stream is never placed on T4 (placed on ${placed})`);
+    // The committed assignment is in T4's meta state, placed where the stream is.
+    await waitUntil(
+      async () => {
+        p = await peerJson();
+        return p.streams?.some((s) => s.account === "APP" && s.name === "ONE" && s.peers.includes(placed)) === true;
+      },
+      30_000,
+      "T4's meta state holds the assignment of ONE",
+      () => JSON.stringify(p.streams),
+    );
     // Seen as a JetStream server (route INFO and STATSZ say so), but its STATSZ carries no
     // JetStream config and stats: nats-server never selects it for a stream or consumer.
     const sysT4 = await connect({ servers: `127.0.0.1:${ours.port}`, user: "sys", pass: "sys" });
@@ -185,6 +196,17 @@ test("a tsnats server with nrg_peer votes in a nats-server 2.15 cluster's meta g
       () => JSON.stringify({ meta: view?.meta, p }),
     );
     assert.ok(p.counters.catchups >= 1, `caught up through a catch-up: ${JSON.stringify(p.counters)}`);
+    // Its meta state is rebuilt from its snapshot and log, and has what it missed.
+    await waitUntil(
+      async () => {
+        p = await peerJson();
+        const names = (p.streams ?? []).map((s) => s.name);
+        return ["ONE", "TWO", "THREE"].every((n) => names.includes(n));
+      },
+      30_000,
+      "the restarted T4's meta state holds ONE, TWO and THREE",
+      () => JSON.stringify(p.streams),
+    );
 
     // 4. The meta leader stopped: two nats-servers and T4 (3 of 4) elect a new leader, and a
     // create commits with T4's acknowledgement; without T4 too (2 of 4) none can.

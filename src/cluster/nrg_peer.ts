@@ -45,6 +45,19 @@ export interface NrgCompaction {
 }
 const DEFAULT_COMPACTION: NrgCompaction = { entries: 8192, bytes: 8 * 1024 * 1024 };
 
+/**
+ * What a group's committed entries build (the meta state, a stream's store): entries are
+ * applied in index order once committed, never before. A snapshot (the leader's, or our own
+ * compaction's after a restart) replaces the state; its data is what `snapshot()` returns.
+ */
+export interface NrgApplier {
+  apply(index: number, ae: NrgAppendEntry): void;
+  install(data: Buffer, index: number): void;
+  /** The log was reset: nothing applied is known to be in it any more. */
+  reset(): void;
+  snapshot(): Buffer;
+}
+
 export class NrgPeer {
   /** The leader's id as last seen in this term ("" none), and when it was last heard from. */
   leader = "";
@@ -65,7 +78,12 @@ export class NrgPeer {
    */
   removalIndex: number | undefined;
   removed = false;
-  counters = { appends: 0, stored: 0, acked: 0, catchups: 0, snapshots: 0, truncations: 0, resets: 0, ignored: 0, votesGranted: 0, votesRefused: 0, compactions: 0 };
+  counters = { appends: 0, stored: 0, acked: 0, catchups: 0, snapshots: 0, truncations: 0, resets: 0, ignored: 0, votesGranted: 0, votesRefused: 0, compactions: 0, applyErrors: 0 };
+  /** The last index applied (always <= commit). */
+  applied: number;
+  lastApplyError: string | undefined;
+  /** Entries stored but not applied yet, decoded when they arrived (read back from the WAL otherwise). */
+  private readonly unapplied = new Map<number, NrgAppendEntry>();
 
   constructor(
     readonly id: string,
@@ -73,11 +91,17 @@ export class NrgPeer {
     private readonly newInbox: () => string,
     private readonly now: () => number = Date.now,
     private readonly compaction: NrgCompaction = DEFAULT_COMPACTION,
+    private readonly applier?: NrgApplier,
   ) {
-    // What the log holds is at least as committed as its snapshot.
+    // What the log holds is at least as committed as its snapshot; the entries after it are
+    // applied once a leader says they are committed.
     this.commit = log.snapshot?.lastIndex ?? 0;
+    this.applied = this.commit;
     this.initializing = log.empty;
-    if (log.snapshot !== undefined) this.applyPeerState(log.snapshot.peerState);
+    if (log.snapshot !== undefined) {
+      this.applyPeerState(log.snapshot.peerState);
+      this.applier?.install(log.snapshot.data, log.snapshot.lastIndex);
+    }
     for (const e of log.entries()) {
       try {
         this.applyMembership(decodeNrgAppendEntry(e.appendEntry), e.index);
@@ -189,15 +213,17 @@ export class NrgPeer {
       this.counters.stored++;
       this.initializing = false;
       this.applyMembership(ae, log.lastIndex);
+      if (this.applier !== undefined) this.unapplied.set(log.lastIndex, ae);
     }
     if (ae.commit > this.commit) this.commit = Math.min(ae.commit, log.lastIndex);
     if (this.removalIndex !== undefined && this.commit >= this.removalIndex) {
       this.removed = true;
       return undefined;
     }
-    if ((log.entryCount > this.compaction.entries || log.walBytes > this.compaction.bytes) && log.firstIndex !== undefined && this.commit >= log.firstIndex) {
+    this.applyCommitted();
+    if ((log.entryCount > this.compaction.entries || log.walBytes > this.compaction.bytes) && log.firstIndex !== undefined && this.applied >= log.firstIndex) {
       try {
-        log.compact(this.commit, encodeNrgPeerState({ clusterSize: this.clusterSize, knownPeers: [...this.peers], domainExtension: undefined }), Buffer.alloc(0));
+        log.compact(this.applied, encodeNrgPeerState({ clusterSize: this.clusterSize, knownPeers: [...this.peers], domainExtension: undefined }), this.applier?.snapshot() ?? Buffer.alloc(0));
         this.counters.compactions++;
       } catch (err) {
         return this.failed(err);
@@ -232,6 +258,7 @@ export class NrgPeer {
         if (snap !== undefined && snap.lastIndex === ae.prevIndex && snap.lastTerm === ae.prevTerm) {
           this.counters.truncations++;
           log.truncate(snap.lastTerm, snap.lastIndex);
+          this.truncated();
           return at(ae.prevTerm, ae.prevIndex);
         }
         if (ae.prevTerm === log.lastTerm && viaNew) return "held";
@@ -239,22 +266,68 @@ export class NrgPeer {
         this.counters.resets++;
         log.reset();
         this.commit = 0;
+        this.applied = 0;
+        this.unapplied.clear();
+        this.applier?.reset();
         return "silent";
       }
       const entry = decodeNrgAppendEntry(stored);
       if (entry.term === ae.prevTerm) {
         this.counters.truncations++;
         log.truncate(ae.prevTerm, ae.prevIndex);
+        this.truncated();
         return at(ae.prevTerm, ae.prevIndex);
       }
       // Our entry at that index is another term's: drop it and everything after it.
       if (entry.prevIndex < this.commit) return "held";
       this.counters.truncations++;
       log.truncate(entry.prevTerm, entry.prevIndex);
+      this.truncated();
       return "silent";
     } catch (err) {
       this.failed(err);
       return "silent";
+    }
+  }
+
+  /** After a truncation: entries gone are not applied; a truncation that reset the log starts the state over. */
+  private truncated(): void {
+    for (const index of this.unapplied.keys()) if (index > this.log.lastIndex) this.unapplied.delete(index);
+    if (this.applied > this.log.lastIndex) {
+      this.applied = 0;
+      this.commit = Math.min(this.commit, this.log.lastIndex);
+      this.applier?.reset();
+    }
+  }
+
+  /** Applies the committed entries not applied yet, in index order. */
+  private applyCommitted(): void {
+    const applier = this.applier;
+    if (applier === undefined) {
+      this.applied = this.commit;
+      return;
+    }
+    while (this.applied < this.commit) {
+      const index = this.applied + 1;
+      let ae = this.unapplied.get(index);
+      if (ae === undefined) {
+        const raw = this.log.entryAt(index);
+        if (raw === undefined) break; // not held (cannot happen: commit never passes the log's end)
+        try {
+          ae = decodeNrgAppendEntry(raw);
+        } catch {
+          break;
+        }
+      }
+      this.unapplied.delete(index);
+      this.applied = index;
+      try {
+        applier.apply(index, ae);
+      } catch (err) {
+        // The applier keeps its own state consistent (a stream halts); the log goes on.
+        this.counters.applyErrors++;
+        this.lastApplyError = (err as Error).message;
+      }
     }
   }
 
@@ -280,7 +353,10 @@ export class NrgPeer {
     this.removalIndex = undefined;
     this.applyPeerState(ae.entries[1].data);
     this.commit = ae.prevIndex;
+    this.applied = ae.prevIndex;
+    this.unapplied.clear();
     this.initializing = false;
+    this.applier?.install(ae.entries[0].data, ae.prevIndex);
     return undefined;
   }
 

@@ -1,0 +1,141 @@
+// One RAFT group of a nats-server cluster that a tsnats server is a voting, never-campaigning
+// member of (issue 12's moonshot, `cluster { nrg_peer: true }`): the `_meta_` group, and with
+// `nrg_peer_streams` the stream and consumer groups placed on it. In the system account it
+// listens to the group's append entries (`$NRG.AE.<group>`) and vote requests
+// (`$NRG.V.<group>`), and answers as nats-server's follower would (nrg_peer.ts) from a durable
+// log in its own directory (nrg_peer_log.ts); committed entries go to the group's applier (the
+// meta state, a stream's store). Answers go only to a leader's `$NRG.R.` reply subject.
+import { randomBytes } from "node:crypto";
+import type { Account } from "../server/account.js";
+import type { Subscription } from "../server/sublist.js";
+import { decodeNrgAppendEntry, decodeNrgVoteRequest, encodeNrgAppendEntryResponse, encodeNrgVoteResponse, nrgSubject } from "./nrg_wire.js";
+import { NrgPeerLog } from "./nrg_peer_log.js";
+import { NrgPeer, type NrgApplier, type NrgCompaction } from "./nrg_peer.js";
+
+/** A group name nats-server makes (`_meta_`, `S-R3F-x`, `C-R3F-x`): one subject token, one directory name. */
+export function plainGroupName(name: string): boolean {
+  return /^[A-Za-z0-9_-]{1,64}$/.test(name);
+}
+
+export class NrgGroupMember {
+  readonly peer: NrgPeer;
+  private subs: Subscription[] = [];
+  private catchupSub: Subscription | undefined;
+  undecodable = 0;
+  lastError = "";
+  votedIn: { term: number; candidate: string } | undefined;
+  /** Called after an append was handled (the service reacts to removal, catch-up state...). */
+  onAppended: (() => void) | undefined;
+
+  constructor(
+    private readonly sys: Account,
+    readonly group: string,
+    readonly id: string,
+    dir: string,
+    applier?: NrgApplier,
+    compaction?: NrgCompaction,
+  ) {
+    if (!plainGroupName(group)) throw new Error(`RAFT group name "${group}" is not a plain token`);
+    const log = new NrgPeerLog(dir);
+    try {
+      this.peer = new NrgPeer(id, log, () => `$NRG.CR.${randomBytes(12).toString("base64url").replace(/[-_]/g, "x")}`, Date.now, compaction, applier);
+    } catch (err) {
+      log.close();
+      throw err;
+    }
+  }
+
+  start(): void {
+    // Payloads are copied: the raw bytes of a stored append entry outlive the delivery.
+    this.subs.push(this.sys.subscribeInternal(nrgSubject("appendEntry", this.group), (_s, reply, _h, payload) => this.onAppend(Buffer.from(payload), reply, undefined), undefined, "nrg-peer-append"));
+    this.subs.push(this.sys.subscribeInternal(nrgSubject("vote", this.group), (_s, reply, _h, payload) => this.onVote(Buffer.from(payload), reply), undefined, "nrg-peer-vote"));
+  }
+
+  stop(): void {
+    for (const sub of this.subs) this.sys.unsubscribeInternal(sub);
+    this.subs = [];
+    if (this.catchupSub !== undefined) this.sys.unsubscribeInternal(this.catchupSub);
+    this.catchupSub = undefined;
+    this.peer.log.close();
+  }
+
+  private fail(err: unknown): void {
+    this.undecodable++;
+    this.lastError = (err as Error).message;
+  }
+
+  private onAppend(payload: Buffer, reply: string, viaCatchupInbox: string | undefined): void {
+    const peer = this.peer;
+    let ae;
+    try {
+      ae = decodeNrgAppendEntry(payload);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    const inboxBefore = peer.catchup?.inbox;
+    const answer = peer.receiveAppend(ae, payload, viaCatchupInbox);
+    this.syncCatchupSub(inboxBefore);
+    this.onAppended?.();
+    // An answer goes only where a leader asked for it.
+    if (answer === undefined || !reply.startsWith("$NRG.R.")) return;
+    this.sys.publish(reply, answer.catchupInbox ?? "", undefined, encodeNrgAppendEntryResponse(answer.response));
+  }
+
+  /** Subscribe to the catch-up inbox the member asked for; drop one it no longer waits on. */
+  private syncCatchupSub(before: string | undefined): void {
+    const now = this.peer.catchup?.inbox;
+    if (now === before) return;
+    if (this.catchupSub !== undefined) this.sys.unsubscribeInternal(this.catchupSub);
+    this.catchupSub = undefined;
+    if (now !== undefined) this.catchupSub = this.sys.subscribeInternal(now, (_s, reply, _h, payload) => this.onAppend(Buffer.from(payload), reply, now), undefined, "nrg-peer-catchup");
+  }
+
+  private onVote(payload: Buffer, reply: string): void {
+    const peer = this.peer;
+    let vr;
+    try {
+      vr = decodeNrgVoteRequest(payload);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (!reply.startsWith("$NRG.R.")) return;
+    const inboxBefore = peer.catchup?.inbox;
+    const answer = peer.receiveVote(vr);
+    this.syncCatchupSub(inboxBefore);
+    if (answer === undefined) return;
+    if (answer.granted) this.votedIn = { term: answer.term, candidate: vr.candidate };
+    this.sys.publish(reply, "", undefined, encodeNrgVoteResponse(answer));
+  }
+
+  /** /jsz's picture of the member (peer ids shown as names where known). */
+  json(nameOf: (id: string) => string): Record<string, unknown> {
+    const p = this.peer;
+    const log = p.log;
+    return {
+      group: this.group,
+      observer: true,
+      term: log.term,
+      vote: log.vote === "" ? "" : nameOf(log.vote),
+      ...(this.votedIn !== undefined ? { last_vote_granted: { term: this.votedIn.term, candidate: nameOf(this.votedIn.candidate) } } : {}),
+      leader: p.leader === "" ? "" : nameOf(p.leader),
+      last_term: log.lastTerm,
+      last_index: log.lastIndex,
+      commit: p.commit,
+      applied: p.applied,
+      first_index: log.firstIndex ?? 0,
+      entries: log.entryCount,
+      ...(log.snapshot !== undefined ? { snapshot: { last_term: log.snapshot.lastTerm, last_index: log.snapshot.lastIndex, bytes: log.snapshot.data.length } } : {}),
+      catching_up: p.catchup !== undefined,
+      ...(p.removed ? { removed: true } : {}),
+      peers: [...p.peers].map(nameOf).sort(),
+      cluster_size: p.clusterSize,
+      counters: { ...p.counters },
+      undecodable: this.undecodable,
+      ...(this.lastError !== "" ? { last_error: this.lastError } : {}),
+      ...(p.lastApplyError !== undefined ? { last_apply_error: p.lastApplyError } : {}),
+      ...(p.writeError !== undefined ? { write_error: p.writeError } : {}),
+    };
+  }
+}

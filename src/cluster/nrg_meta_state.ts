@@ -1,0 +1,162 @@
+// The meta state a tsnats member of a nats-server cluster's `_meta_` group keeps (issue 12's
+// moonshot, `cluster { nrg_peer: true }`): the stream and consumer assignments of the committed
+// meta log, applied in order, as nats-server's followers apply them (jetstream_cluster.go
+// applyMetaEntries: assign/update/remove stream, assign/remove consumer, the meta snapshot).
+// Its compaction snapshot is nats-server's meta snapshot format (an S2 block of the JSON array
+// of stream assignments, each with its `Consumers`), so a leader's snapshot and our own are
+// installed by the same code. Pure: no sockets, no timers.
+import { decodeNrgMetaEntry, decodeNrgMetaSnapshot, type NrgMetaSnapshotStream, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
+import { NrgEntryType, type NrgAppendEntry } from "./nrg_wire.js";
+import { s2EncodeBlock } from "../storage/s2.js";
+import type { NrgApplier } from "./nrg_peer.js";
+
+export interface NrgMetaConsumer {
+  client?: Record<string, unknown>;
+  created: string;
+  name: string;
+  stream: string;
+  config: Record<string, unknown>;
+  group: NrgRaftGroup;
+}
+
+export interface NrgMetaStream {
+  account: string;
+  client?: Record<string, unknown>;
+  created: string;
+  config: Record<string, unknown> & { name: string };
+  group: NrgRaftGroup;
+  /** The subject its leader answers catch-up requests on (`$JSC.SYNC.<sync>`). */
+  sync: string;
+  consumers: Map<string, NrgMetaConsumer>;
+}
+
+/** The account an assignment belongs to: nats-server's ClientInfo.serviceAccount(). */
+export function assignmentAccount(client: Record<string, unknown> | undefined): string {
+  const svc = client?.svc;
+  if (typeof svc === "string" && svc !== "") return svc;
+  const acc = client?.acc;
+  return typeof acc === "string" && acc !== "" ? acc : "$G";
+}
+
+function key(account: string, stream: string): string {
+  return `${account} > ${stream}`;
+}
+
+export class NrgMetaState implements NrgApplier {
+  readonly streams = new Map<string, NrgMetaStream>();
+  /** Meta entries applied, and those that could not be (undecodable; nats-server would stop on them). */
+  applied = 0;
+  failed = 0;
+  lastError = "";
+  /** Called after every change (the stream replicas follow the assignments naming this server). */
+  onChange: (() => void) | undefined;
+
+  stream(account: string, name: string): NrgMetaStream | undefined {
+    return this.streams.get(key(account, name));
+  }
+
+  apply(_index: number, ae: NrgAppendEntry): void {
+    let changed = false;
+    for (const e of ae.entries) {
+      if (e.type !== NrgEntryType.Normal && e.type !== NrgEntryType.Snapshot) continue;
+      let m;
+      try {
+        m = decodeNrgMetaEntry(e);
+      } catch (err) {
+        this.failed++;
+        this.lastError = (err as Error).message;
+        continue;
+      }
+      this.applied++;
+      changed = true;
+      switch (m.op) {
+        case "assignStream":
+        case "updateStream": {
+          const a = m.assignment;
+          const account = assignmentAccount(a.client);
+          const existing = this.stream(account, a.config.name);
+          this.streams.set(key(account, a.config.name), { account, client: a.client, created: a.created, config: a.config, group: a.group, sync: a.sync, consumers: existing?.consumers ?? new Map() });
+          break;
+        }
+        case "removeStream":
+          this.streams.delete(key(assignmentAccount(m.assignment.client), m.assignment.config.name));
+          break;
+        case "assignConsumer": {
+          const a = m.assignment;
+          const s = this.stream(assignmentAccount(a.client), a.stream);
+          // nats-server ignores a consumer of a stream it does not know.
+          if (s !== undefined) s.consumers.set(a.name, { client: a.client, created: a.created, name: a.name, stream: a.stream, config: a.config, group: a.group });
+          break;
+        }
+        case "removeConsumer":
+          this.stream(assignmentAccount(m.assignment.client), m.assignment.stream)?.consumers.delete(m.assignment.name);
+          break;
+        case "snapshot":
+          this.load(m.streams);
+          break;
+        default:
+          break; // membership: the RAFT layer's
+      }
+    }
+    if (changed) this.onChange?.();
+  }
+
+  private load(streams: NrgMetaSnapshotStream[]): void {
+    this.streams.clear();
+    for (const w of streams) {
+      const account = assignmentAccount(w.client);
+      const consumers = new Map<string, NrgMetaConsumer>();
+      for (const c of w.consumers) consumers.set(c.name, { ...c });
+      this.streams.set(key(account, w.config.name), { account, client: w.client, created: w.created, config: w.config, group: w.group, sync: w.sync, consumers });
+    }
+  }
+
+  install(data: Buffer): void {
+    // A snapshot that does not decode leaves nothing trustworthy: an empty picture, counted.
+    try {
+      this.load(decodeNrgMetaSnapshot(data));
+    } catch (err) {
+      this.streams.clear();
+      this.failed++;
+      this.lastError = (err as Error).message;
+    }
+    this.onChange?.();
+  }
+
+  reset(): void {
+    this.streams.clear();
+    this.onChange?.();
+  }
+
+  /** nats-server's meta snapshot of this state (empty data: no streams). */
+  snapshot(): Buffer {
+    if (this.streams.size === 0) return Buffer.alloc(0);
+    const list = [...this.streams.values()].map((s) => ({
+      ...(s.client !== undefined ? { client: s.client } : {}),
+      created: s.created,
+      stream: s.config,
+      group: s.group,
+      sync: s.sync,
+      ...(s.consumers.size > 0
+        ? { Consumers: [...s.consumers.values()].map((c) => ({ ...(c.client !== undefined ? { client: c.client } : {}), created: c.created, name: c.name, stream: c.stream, consumer: c.config, group: c.group })) }
+        : {}),
+    }));
+    return s2EncodeBlock(Buffer.from(JSON.stringify(list)));
+  }
+
+  /** /jsz's picture, with peer ids shown as names where known. */
+  json(nameOf: (id: string) => string): Record<string, unknown>[] {
+    return [...this.streams.values()]
+      .sort((a, b) => key(a.account, a.config.name).localeCompare(key(b.account, b.config.name)))
+      .map((s) => ({
+        account: s.account,
+        name: s.config.name,
+        ...(Array.isArray(s.config.subjects) ? { subjects: s.config.subjects } : {}),
+        replicas: s.config.num_replicas ?? 1,
+        storage: s.group.store,
+        group: s.group.name,
+        peers: s.group.peers.map(nameOf),
+        consumers: [...s.consumers.values()].map((c) => ({ name: c.name, group: c.group.name, peers: c.group.peers.map(nameOf) })),
+      }));
+  }
+}
