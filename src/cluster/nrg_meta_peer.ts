@@ -19,6 +19,8 @@ import type { Server, ServerService } from "../server/server.js";
 import type { PeerListener } from "./cluster.js";
 import { NrgGroupMember } from "./nrg_group_member.js";
 import { NrgMetaState } from "./nrg_meta_state.js";
+import { NrgStreamPeers } from "./nrg_stream_peer.js";
+import { jetStreamSummary } from "../monitor/jetstream-stats.js";
 import { shortHash } from "../jetstream/util.js";
 import { resolveStoreDir } from "../config/flags.js";
 import { nrgPeerOptionsRefusal } from "../config/cluster.js";
@@ -39,6 +41,8 @@ export class NrgMetaPeer implements ServerService {
   readonly name = "nrg-peer";
   private member: NrgGroupMember | undefined;
   readonly metaState = new NrgMetaState();
+  /** With `nrg_peer_streams`: the stream and consumer groups placed on this server. */
+  private streamPeers: NrgStreamPeers | undefined;
   private readonly names = new Map<string, string>();
 
   constructor(private readonly server: Server) {}
@@ -56,7 +60,14 @@ export class NrgMetaPeer implements ServerService {
     if (sys === undefined) return;
     const self = this.server.options.serverName ?? this.server.id;
     this.names.set(shortHash(self), self);
-    const dir = path.join(resolveStoreDir(this.server.options), "nrg_peer", META_GROUP);
+    const base = path.join(resolveStoreDir(this.server.options), "nrg_peer");
+    const dir = path.join(base, META_GROUP);
+    if (this.server.options.cluster?.nrgPeerStreams === true) {
+      const peers = new NrgStreamPeers(sys, this.id, base, this.server.log);
+      this.streamPeers = peers;
+      this.metaState.onStreamRemoved = (s) => peers.removed(s.group.name);
+      this.metaState.onChange = () => peers.reconcile(this.metaState);
+    }
     const member = new NrgGroupMember(sys, META_GROUP, this.id, dir, this.metaState);
     this.member = member;
     const log = member.peer.log;
@@ -76,6 +87,8 @@ export class NrgMetaPeer implements ServerService {
     cluster?.peerListeners?.delete(this.onPeer);
     this.member?.stop();
     this.member = undefined;
+    this.streamPeers?.close();
+    this.streamPeers = undefined;
   }
 
   /**
@@ -93,6 +106,19 @@ export class NrgMetaPeer implements ServerService {
     return undefined;
   }
 
+  /**
+   * STATSZ's `jetstream` block, only while stream replicas run (`nrg_peer_streams`): with
+   * JetStream config and stats nats-server's placement may select this server.
+   */
+  statszJetStream(): Record<string, unknown> | undefined {
+    const peers = this.streamPeers;
+    if (peers === undefined) return undefined;
+    const summary = jetStreamSummary(this.server, false);
+    const usage = peers.usage();
+    const stats = { ...(summary.stats as Record<string, unknown>), storage: usage.storage, accounts: usage.accounts, ha_assets: usage.groups + 1 };
+    return { ...summary, stats };
+  }
+
   nameOf(id: string): string {
     return this.names.get(id) ?? id;
   }
@@ -108,6 +134,7 @@ export class NrgMetaPeer implements ServerService {
       ...m.json(nameOf),
       meta_state: { applied: ms.applied, failed: ms.failed, ...(ms.lastError !== "" ? { last_error: ms.lastError } : {}) },
       streams: ms.json(nameOf),
+      ...(this.streamPeers !== undefined ? { groups: this.streamPeers.json(nameOf) } : {}),
     };
   }
 }

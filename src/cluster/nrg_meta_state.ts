@@ -50,6 +50,8 @@ export class NrgMetaState implements NrgApplier {
   lastError = "";
   /** Called after every change (the stream replicas follow the assignments naming this server). */
   onChange: (() => void) | undefined;
+  /** Called when a committed entry removes a stream (its replica's data may go). */
+  onStreamRemoved: ((stream: NrgMetaStream) => void) | undefined;
 
   stream(account: string, name: string): NrgMetaStream | undefined {
     return this.streams.get(key(account, name));
@@ -78,9 +80,13 @@ export class NrgMetaState implements NrgApplier {
           this.streams.set(key(account, a.config.name), { account, client: a.client, created: a.created, config: a.config, group: a.group, sync: a.sync, consumers: existing?.consumers ?? new Map() });
           break;
         }
-        case "removeStream":
-          this.streams.delete(key(assignmentAccount(m.assignment.client), m.assignment.config.name));
+        case "removeStream": {
+          const k = key(assignmentAccount(m.assignment.client), m.assignment.config.name);
+          const gone = this.streams.get(k);
+          this.streams.delete(k);
+          if (gone !== undefined) this.onStreamRemoved?.(gone);
           break;
+        }
         case "assignConsumer": {
           const a = m.assignment;
           const s = this.stream(assignmentAccount(a.client), a.stream);

@@ -56,6 +56,8 @@ export interface NrgApplier {
   /** The log was reset: nothing applied is known to be in it any more. */
   reset(): void;
   snapshot(): Buffer;
+  /** True while applying waits (a stream fetching what a snapshot said it lacks); `resumeApply` goes on. */
+  holding?(): boolean;
 }
 
 export class NrgPeer {
@@ -300,6 +302,11 @@ export class NrgPeer {
     }
   }
 
+  /** Applies what was held back while the applier was holding. */
+  resumeApply(): void {
+    if (this.writeError === undefined) this.applyCommitted();
+  }
+
   /** Applies the committed entries not applied yet, in index order. */
   private applyCommitted(): void {
     const applier = this.applier;
@@ -308,6 +315,7 @@ export class NrgPeer {
       return;
     }
     while (this.applied < this.commit) {
+      if (applier.holding?.() === true) break;
       const index = this.applied + 1;
       let ae = this.unapplied.get(index);
       if (ae === undefined) {

@@ -258,6 +258,9 @@ export function readCluster(r: Reader, parent: ConfMap, key: string, opts: Serve
       case "nrg_peer":
         c.nrgPeer = r.bool(m, orig, lk);
         break;
+      case "nrg_peer_streams":
+        c.nrgPeerStreams = r.bool(m, orig, lk);
+        break;
       default:
         r.unknown(m, orig);
     }
@@ -304,11 +307,18 @@ export function nrgPeerOptionsRefusal(o: ServerOptions): string | undefined {
   return undefined;
 }
 
+/** Why the options cannot run `cluster { nrg_peer_streams: true }`, or undefined. */
+export function nrgPeerStreamsOptionsRefusal(o: ServerOptions): string | undefined {
+  if (o.cluster?.nrgPeerStreams !== true) return undefined;
+  if (o.cluster.nrgPeer !== true) return "cluster.nrg_peer_streams needs cluster.nrg_peer (the streams placed on this server come from the meta group it is a member of)";
+  return undefined;
+}
+
 /** Cross-field checks of the cluster block (nats-server's validateCluster). */
 export function validateCluster(o: ServerOptions): void {
   const c = o.cluster;
   if (c === undefined) return;
-  const nrgPeer = nrgPeerOptionsRefusal(o);
+  const nrgPeer = nrgPeerOptionsRefusal(o) ?? nrgPeerStreamsOptionsRefusal(o);
   if (nrgPeer !== undefined) throw new Error(nrgPeer);
   if (c.pinnedAccounts.length > 0) {
     if (c.poolSize < 0) throw new Error("pool_size cannot be negative if pinned accounts are specified");

@@ -272,6 +272,12 @@ export interface ClusterOptions {
    * shown in /jsz as `nrg_meta_peer`. tsnats's own JetStream does not run then.
    */
   nrgPeer?: boolean;
+  /**
+   * tsnats only, experimental (`nrg_peer_streams: true`, with nrg_peer): also announce JetStream
+   * config and stats in STATSZ, so nats-server places streams on this server, and hold a replica
+   * of each stream placed on it (src/cluster/nrg_stream_peer.ts).
+   */
+  nrgPeerStreams?: boolean;
 }
 
 export function defaultClusterOptions(): ClusterOptions {

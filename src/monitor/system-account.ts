@@ -412,6 +412,12 @@ export class SystemAccountService implements ServerService {
     // A meta-group peer of a nats-server cluster (cluster.nrg_peer) runs no streams: without
     // JetStream config and stats nats-server never places one on it.
     if (s.options.jetstream.enabled && !this.runsNrgPeer()) out.jetstream = jetStreamSummary(s, false);
+    else if (s.options.jetstream.enabled) {
+      // Unless it holds stream replicas too (cluster.nrg_peer_streams, fixed for the process).
+      const nrgPeer = s.services.find((svc) => svc.name === "nrg-peer") as { statszJetStream?(): Record<string, unknown> | undefined } | undefined;
+      const js = nrgPeer?.statszJetStream?.();
+      if (js !== undefined) out.jetstream = js;
+    }
     return out;
   }
 

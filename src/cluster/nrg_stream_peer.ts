@@ -1,0 +1,499 @@
+// Replicas of nats-server streams held by a tsnats server (issue 12's moonshot, experimental:
+// `cluster { nrg_peer: true, nrg_peer_streams: true }`). For each stream assignment of the meta
+// state (nrg_meta_state.ts) whose RAFT group names this server, the server creates the stream
+// in a store of its own and joins the stream's group as a voting, never-campaigning member
+// (nrg_group_member.ts: stores before it acknowledges, stores term and vote before granting).
+// Committed entries are applied as nats-server's followers apply them (jetstream_cluster.go
+// applyStreamEntries / applyStreamMsgOp, stream.go processJetStreamMsg):
+// - a message is stored at the stream's next sequence when the entry's last sequence (lseq)
+//   minus the failed count (clfs) is the store's last; one below is already held (skipped, as on
+//   a replay); lseq 0 is only the first message; an empty message is a skipped sequence; a
+//   flow-control reply is not stored;
+// - purge (bounded by the leader's stamped last sequence, as nats-server does on replay), message
+//   delete/erase, delete range (skipped sequences);
+// - a leader's snapshot (the binary stream state): the first sequence and deleted sequences are
+//   taken over, and when the snapshot is ahead of the store the missing messages are fetched
+//   from the stream leader over `$JSC.SYNC` (a receiver only: this server never leads, so never
+//   serves a catch-up), applying the committed entries only after it.
+// Safety first: a sequence gap it cannot explain (an entry ahead of the store; nats-server counts
+// failed proposals in clfs by re-running the leader's checks, which are not reproduced here)
+// halts the replica's applying (shown in /jsz): the RAFT member keeps storing and acknowledging
+// (its log is durable and correct), but the store is not written past what it can vouch for.
+// The groups of consumers placed on this server are joined the same way, as RAFT members only:
+// their entries are stored, acknowledged and voted on, never applied (it never leads them).
+import fs from "node:fs";
+import path from "node:path";
+import { randomBytes } from "node:crypto";
+import type { Account } from "../server/account.js";
+import type { Subscription } from "../server/sublist.js";
+import type { NrgAppendEntry } from "./nrg_wire.js";
+import { NrgEntryType } from "./nrg_wire.js";
+import type { NrgApplier } from "./nrg_peer.js";
+import { NrgGroupMember, plainGroupName } from "./nrg_group_member.js";
+import type { NrgMetaState, NrgMetaStream } from "./nrg_meta_state.js";
+import { decodeNrgStreamEntry, decodeNrgStreamMsg, NrgEntryOp, type NrgStreamMsg, type NrgStreamState } from "../jetstream/nrg_entries.js";
+import { FileStore } from "../storage/filestore.js";
+import { s2DecodeBlock } from "../storage/s2.js";
+import type { StreamStore, StreamStoreConfig } from "../storage/store.js";
+
+/** nats-server's catch-up timings (jetstream_cluster.go streamCatchupStartInterval/ActivityInterval), and its retries. */
+const CATCHUP_START_MS = 5_000;
+const CATCHUP_ACTIVITY_MS = 10_000;
+const CATCHUP_RETRIES = 3;
+const CATCHUP_RETRY_WAIT_MS = 2_000;
+/** Deleted sequences a snapshot may name that are walked one by one here. */
+const MAX_SNAPSHOT_DELETES = 1 << 20;
+
+/** The store limits of a nats-server StreamConfig (JSON). */
+export function nrgStoreConfig(config: Record<string, unknown> & { name: string }): Partial<StreamStoreConfig> {
+  const num = (k: string, dflt: number): number => (typeof config[k] === "number" && Number.isFinite(config[k]) ? (config[k] as number) : dflt);
+  return {
+    name: config.name,
+    maxMsgs: num("max_msgs", -1),
+    maxBytes: num("max_bytes", -1),
+    // nats-server's durations are nanoseconds.
+    maxAgeMs: Math.floor(num("max_age", 0) / 1e6),
+    maxMsgsPerSubject: num("max_msgs_per_subject", -1),
+    maxMsgSize: num("max_msg_size", -1),
+    discard: config.discard === "new" ? "new" : "old",
+    discardNewPerSubject: config.discard_new_per_subject === true,
+    firstSeq: num("first_seq", 0),
+    compression: config.compression === "s2" ? "s2" : "none",
+  };
+}
+
+/** A control message (flow control, idle heartbeat): status 100 in the header's first line. */
+function isControlHeader(hdr: Buffer): boolean {
+  return hdr.length >= 12 && hdr.toString("latin1", 0, 12) === "NATS/1.0 100";
+}
+
+interface SyncCatchup {
+  inbox: string;
+  sub: Subscription;
+  target: number;
+  index: number;
+  retries: number;
+  sentAt: number;
+  activeAt: number;
+  timer: NodeJS.Timeout;
+}
+
+/** One stream replica: the applier of its group's committed entries into its store. */
+export class NrgStreamReplica implements NrgApplier {
+  readonly store: StreamStore;
+  /** Failed proposals as the leader counted them (from its snapshots; see the header). */
+  clfs = 0;
+  halted: string | undefined;
+  counters = { msgs: 0, skipped: 0, purges: 0, deletes: 0, deleteRanges: 0, snapshots: 0, catchups: 0, catchupMsgs: 0 };
+  private catchup: SyncCatchup | undefined;
+  /** Called once a catch-up finished (the member applies the entries held back meanwhile). */
+  onResume: (() => void) | undefined;
+  /** Entries at or below this index were in the log when it was opened: replays. */
+  recoveredThrough = 0;
+
+  constructor(
+    private readonly sys: Account,
+    readonly stream: NrgMetaStream,
+    readonly peerId: string,
+    dir: string,
+    private readonly log: (msg: string) => void,
+  ) {
+    this.store = new FileStore({ dir, config: nrgStoreConfig(stream.config), metadata: { nrg_peer: true, config: stream.config } });
+  }
+
+  get catchingUp(): boolean {
+    return this.catchup !== undefined;
+  }
+
+  holding(): boolean {
+    return this.catchup !== undefined;
+  }
+
+  private halt(why: string): void {
+    if (this.halted !== undefined) return;
+    this.halted = why;
+    this.log(`NRG stream replica '${this.stream.account} > ${this.stream.config.name}' stops applying: ${why}`);
+  }
+
+  apply(index: number, ae: NrgAppendEntry): void {
+    for (const e of ae.entries) {
+      if (e.type !== NrgEntryType.Normal || this.halted !== undefined) continue;
+      const entry = decodeNrgStreamEntry(e);
+      switch (entry.op) {
+        case "msg":
+          this.applyMsg(entry.msg);
+          break;
+        case "batchMsg":
+          // Atomic batches need the whole batch before any of it is applied: not built here.
+          this.halt(`atomic batch ${entry.batchId} (not applied by this server)`);
+          break;
+        case "purge": {
+          const req = entry.purge.request ?? {};
+          const filter = typeof req.filter === "string" ? req.filter : "";
+          let seq = typeof req.seq === "number" ? req.seq : 0;
+          const keep = typeof req.keep === "number" ? req.keep : 0;
+          // Bounded by the leader's stamped last sequence, so a replay never removes later messages.
+          if (seq === 0) {
+            if (keep !== 0 && index <= this.recoveredThrough) break;
+            if (keep === 0) seq = entry.purge.last_seq + 1;
+          }
+          this.store.purgeEx(filter, seq, keep);
+          this.counters.purges++;
+          break;
+        }
+        case "deleteMsg":
+          if (entry.delete.no_erase === true) this.store.removeMsg(entry.delete.seq);
+          else this.store.eraseMsg(entry.delete.seq);
+          this.counters.deletes++;
+          break;
+        case "deleteRange":
+          this.skipRange(entry.first, entry.num);
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  private skipRange(first: number, num: number): void {
+    const last = this.store.lastSequence();
+    const end = first + num - 1;
+    if (num === 0 || end <= last) return;
+    const from = Math.max(first, last + 1);
+    if (from !== last + 1) {
+      this.halt(`delete range from ${first} leaves a gap after the store's last ${last}`);
+      return;
+    }
+    this.store.skipMsgs(from, end - from + 1);
+    this.counters.deleteRanges++;
+  }
+
+  private applyMsg(m: NrgStreamMsg): void {
+    // Flow-control replies go through the group; nothing is stored for them.
+    if (m.data.length === 0 && m.header.length > 0 && m.reply !== "" && isControlHeader(m.header)) return;
+    const last = this.store.lastSequence();
+    const lseq = m.lastSequence;
+    if (lseq - this.clfs < last) {
+      this.counters.skipped++;
+      return;
+    }
+    if (lseq === 0 && last !== 0) return;
+    if (lseq !== last + this.clfs) {
+      // A new store takes the leader's starting point; anything else is a gap.
+      if (last === 0 && this.store.state().msgs === 0) this.store.compact(lseq - this.clfs + 1);
+      else {
+        this.halt(`message after sequence ${lseq} (failed ${this.clfs}) does not follow the store's last ${last}`);
+        return;
+      }
+    }
+    const seq = this.store.lastSequence() + 1;
+    if (m.subject === "" && m.timestamp === 0n && m.data.length === 0 && m.header.length === 0) {
+      this.store.skipMsg(seq);
+    } else {
+      try {
+        this.store.storeRawMsg(m.subject, m.header.length > 0 ? m.header : undefined, m.data, seq, m.timestamp);
+      } catch (err) {
+        this.halt(`storing sequence ${seq}: ${(err as Error).message}`);
+        return;
+      }
+    }
+    this.counters.msgs++;
+  }
+
+  /** A snapshot: the leader's (binary stream state), or our own compaction's (empty: the store holds it). */
+  install(data: Buffer, index: number): void {
+    if (data.length === 0) return;
+    this.counters.snapshots++;
+    const entry = decodeNrgStreamEntry({ type: NrgEntryType.Snapshot, data });
+    const snap = entry.op === "snapshot" ? entry.state : undefined;
+    if (snap === undefined) {
+      this.halt("a stream snapshot that is not the binary stream state");
+      return;
+    }
+    this.applySnapshotDeletes(snap);
+    this.clfs = snap.failed;
+    if (this.store.lastSequence() < snap.lastSequence) this.startCatchup(snap.lastSequence, index);
+  }
+
+  private applySnapshotDeletes(snap: NrgStreamState): void {
+    const state = this.store.state();
+    if (snap.firstSequence > state.firstSeq) this.store.compact(snap.firstSequence);
+    const last = this.store.lastSequence();
+    let walked = 0;
+    for (const block of snap.deleted) {
+      const seqs = block.kind === "set" ? block.sequences : undefined;
+      if (seqs !== undefined) {
+        for (const s of seqs) if (s <= last) this.store.removeMsg(s);
+        continue;
+      }
+      if (block.kind !== "range") continue;
+      for (let s = block.first; s < block.first + block.count && s <= last; s++) {
+        if (++walked > MAX_SNAPSHOT_DELETES) {
+          this.halt(`snapshot names more than ${MAX_SNAPSHOT_DELETES} deleted sequences`);
+          return;
+        }
+        this.store.removeMsg(s);
+      }
+    }
+  }
+
+  reset(): void {
+    // The store stays: entries replayed into it are recognized by their sequences.
+  }
+
+  snapshot(): Buffer {
+    // The store is durable itself; what it holds is pushed to the kernel before the WAL forgets it.
+    this.store.flush();
+    return Buffer.alloc(0);
+  }
+
+  // ---- catch-up over $JSC.SYNC (receiver) ----
+
+  private startCatchup(target: number, index: number): void {
+    this.stopCatchup();
+    const inbox = `$JSC.R.${randomBytes(12).toString("base64url").replace(/[-_]/g, "x")}`;
+    const sub = this.sys.subscribeInternal(inbox, (_s, reply, _h, payload) => this.onCatchupMsg(Buffer.from(payload), reply), undefined, "nrg-stream-catchup");
+    const now = Date.now();
+    this.catchup = { inbox, sub, target, index, retries: 0, sentAt: now, activeAt: now, timer: setInterval(() => this.checkCatchup(), 1000) };
+    this.catchup.timer.unref?.();
+    this.counters.catchups++;
+    this.requestSync();
+  }
+
+  private requestSync(): void {
+    const c = this.catchup;
+    if (c === undefined) return;
+    const sync = this.stream.sync;
+    if (sync === "" || !sync.startsWith("$JSC.SYNC.")) {
+      this.endCatchup(`no catch-up subject in the assignment ("${sync}")`);
+      return;
+    }
+    c.sentAt = Date.now();
+    c.activeAt = c.sentAt;
+    const req = { peer: this.peerId, first_seq: this.store.lastSequence() + 1, last_seq: c.target, delete_ranges: true, min_applied: c.index };
+    this.sys.publish(sync, c.inbox, undefined, Buffer.from(JSON.stringify(req)));
+  }
+
+  private retry(why: string): void {
+    const c = this.catchup;
+    if (c === undefined) return;
+    if (++c.retries > CATCHUP_RETRIES) {
+      this.endCatchup(`catch-up failed: ${why}`);
+      return;
+    }
+    this.log(`NRG stream replica '${this.stream.account} > ${this.stream.config.name}' catch-up retry: ${why}`);
+    // Not sooner than nats-server's minimum wait after the request.
+    c.activeAt = Date.now() + CATCHUP_RETRY_WAIT_MS;
+    setTimeout(() => {
+      if (this.catchup === c) this.requestSync();
+    }, Math.max(0, CATCHUP_RETRY_WAIT_MS - (Date.now() - c.sentAt))).unref?.();
+  }
+
+  private checkCatchup(): void {
+    const c = this.catchup;
+    if (c === undefined) return;
+    const quiet = Date.now() - c.activeAt;
+    if (quiet > (c.activeAt === c.sentAt ? CATCHUP_START_MS : CATCHUP_ACTIVITY_MS)) this.retry("stalled");
+  }
+
+  private onCatchupMsg(msg: Buffer, reply: string): void {
+    const c = this.catchup;
+    if (c === undefined) return;
+    c.activeAt = Date.now();
+    if (msg.length === 0) {
+      // The leader's end of the catch-up.
+      if (this.store.lastSequence() >= c.target) this.endCatchup(undefined);
+      else this.retry(`ended at ${this.store.lastSequence()} before ${c.target}`);
+      return;
+    }
+    try {
+      this.storeCatchupMsg(msg);
+    } catch (err) {
+      if (reply !== "") this.sys.publish(reply, "", undefined, Buffer.from((err as Error).message));
+      this.retry((err as Error).message);
+      return;
+    }
+    this.counters.catchupMsgs++;
+    if (reply !== "") this.sys.publish(reply, "", undefined, Buffer.alloc(0));
+  }
+
+  private storeCatchupMsg(msg: Buffer): void {
+    const op = msg[0];
+    const body = msg.subarray(1);
+    if (op === NrgEntryOp.DeleteRange) {
+      const entry = decodeNrgStreamEntry({ type: NrgEntryType.Normal, data: msg });
+      if (entry.op !== "deleteRange") throw new Error("bad delete range");
+      if (entry.first !== this.store.lastSequence() + 1) throw new Error(`delete range at ${entry.first} after ${this.store.lastSequence()}`);
+      if (entry.num > 0) this.store.skipMsgs(entry.first, entry.num);
+      return;
+    }
+    let m: NrgStreamMsg;
+    if (op === NrgEntryOp.StreamMsg) m = decodeNrgStreamMsg(body);
+    else if (op === NrgEntryOp.CompressedStreamMsg) m = decodeNrgStreamMsg(s2DecodeBlock(body, 64 << 20));
+    else throw new Error(`catch-up message op ${op}`);
+    // In a catch-up the sequence field is the message's own sequence.
+    const seq = m.lastSequence;
+    if (m.subject === "" && m.timestamp === 0n) this.store.skipMsg(seq);
+    else this.store.storeRawMsg(m.subject, m.header.length > 0 ? m.header : undefined, m.data, seq, m.timestamp);
+  }
+
+  private endCatchup(failure: string | undefined): void {
+    this.stopCatchup();
+    if (failure !== undefined) {
+      this.halt(failure);
+      return;
+    }
+    this.store.flush();
+    this.log(`NRG stream replica '${this.stream.account} > ${this.stream.config.name}' caught up to ${this.store.lastSequence()}`);
+    this.onResume?.();
+  }
+
+  private stopCatchup(): void {
+    const c = this.catchup;
+    if (c === undefined) return;
+    clearInterval(c.timer);
+    this.sys.unsubscribeInternal(c.sub);
+    this.catchup = undefined;
+  }
+
+  close(): void {
+    this.stopCatchup();
+    this.store.stop();
+  }
+
+  json(): Record<string, unknown> {
+    const st = this.store.state();
+    return {
+      messages: st.msgs,
+      bytes: st.bytes,
+      first_seq: st.firstSeq,
+      last_seq: st.lastSeq,
+      ...(this.clfs !== 0 ? { clfs: this.clfs } : {}),
+      counters: { ...this.counters },
+      catching_up: this.catchingUp,
+      ...(this.halted !== undefined ? { halted: this.halted } : {}),
+    };
+  }
+}
+
+interface RunningGroup {
+  kind: "stream" | "consumer";
+  account: string;
+  stream: string;
+  consumer?: string;
+  member: NrgGroupMember;
+  replica?: NrgStreamReplica;
+  configJson?: string;
+}
+
+/** The stream and consumer groups placed on this server, following the meta state. */
+export class NrgStreamPeers {
+  private readonly groups = new Map<string, RunningGroup>();
+  private closed = false;
+
+  constructor(
+    private readonly sys: Account,
+    private readonly peerId: string,
+    private readonly baseDir: string,
+    private readonly log: { info(m: string): void; warn(m: string): void; error(m: string): void },
+  ) {}
+
+  /** A committed stream removal: its replica's data goes with it. */
+  removed(group: string): void {
+    const g = this.groups.get(group);
+    if (g !== undefined) this.stopGroup(group, g);
+    if (plainGroupName(group)) fs.rmSync(path.join(this.baseDir, group), { recursive: true, force: true });
+  }
+
+  /** Start the groups the meta state places on this server; stop those it no longer does (their data stays). */
+  reconcile(meta: NrgMetaState): void {
+    if (this.closed) return;
+    const wanted = new Map<string, { kind: "stream" | "consumer"; stream: NrgMetaStream; consumer?: string }>();
+    for (const s of meta.streams.values()) {
+      if (!s.group.peers.includes(this.peerId)) continue;
+      wanted.set(s.group.name, { kind: "stream", stream: s });
+      for (const c of s.consumers.values()) if (c.group.peers.includes(this.peerId) && c.group.peers.length > 1) wanted.set(c.group.name, { kind: "consumer", stream: s, consumer: c.name });
+    }
+    for (const [name, g] of this.groups) if (!wanted.has(name)) this.stopGroup(name, g);
+    for (const [name, w] of wanted) {
+      const running = this.groups.get(name);
+      if (running !== undefined) {
+        const cfg = JSON.stringify(w.stream.config);
+        if (running.replica !== undefined && running.configJson !== cfg) {
+          running.configJson = cfg;
+          try {
+            running.replica.store.updateConfig(nrgStoreConfig(w.stream.config));
+          } catch (err) {
+            this.log.warn(`NRG stream replica '${w.stream.account} > ${w.stream.config.name}': new limits not applied: ${(err as Error).message}`);
+          }
+        }
+        continue;
+      }
+      if (!plainGroupName(name)) {
+        this.log.warn(`NRG peer: group "${name}" of '${w.stream.account} > ${w.stream.config.name}' is not a plain name; not joined`);
+        continue;
+      }
+      try {
+        this.startGroup(name, w.kind, w.stream, w.consumer);
+      } catch (err) {
+        this.log.error(`NRG peer: cannot join group ${name} of '${w.stream.account} > ${w.stream.config.name}': ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private startGroup(name: string, kind: "stream" | "consumer", stream: NrgMetaStream, consumer: string | undefined): void {
+    const dir = path.join(this.baseDir, name);
+    let replica: NrgStreamReplica | undefined;
+    if (kind === "stream") replica = new NrgStreamReplica(this.sys, stream, this.peerId, path.join(dir, "store"), (m) => this.log.warn(m));
+    let member: NrgGroupMember;
+    try {
+      member = new NrgGroupMember(this.sys, name, this.peerId, dir, replica);
+    } catch (err) {
+      replica?.close();
+      throw err;
+    }
+    if (replica !== undefined) {
+      replica.recoveredThrough = member.peer.log.lastIndex;
+      const m = member;
+      replica.onResume = () => m.peer.resumeApply();
+    }
+    member.start();
+    this.groups.set(name, { kind, account: stream.account, stream: stream.config.name, consumer, member, replica, configJson: JSON.stringify(stream.config) });
+    this.log.info(`NRG peer: joined ${kind} group ${name} of '${stream.account} > ${stream.config.name}${consumer !== undefined ? ` > ${consumer}` : ""}' at [${member.peer.log.lastTerm}:${member.peer.log.lastIndex}]`);
+  }
+
+  private stopGroup(name: string, g: RunningGroup): void {
+    this.groups.delete(name);
+    g.member.stop();
+    g.replica?.close();
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const [name, g] of this.groups) this.stopGroup(name, g);
+  }
+
+  /** Bytes and groups held, for STATSZ's JetStream stats. */
+  usage(): { storage: number; groups: number; accounts: number } {
+    let storage = 0;
+    const accounts = new Set<string>();
+    for (const g of this.groups.values()) {
+      accounts.add(g.account);
+      if (g.replica !== undefined) storage += g.replica.store.state().bytes;
+    }
+    return { storage, groups: this.groups.size, accounts: accounts.size };
+  }
+
+  json(nameOf: (id: string) => string): Record<string, unknown>[] {
+    return [...this.groups.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([, g]) => ({
+        kind: g.kind,
+        account: g.account,
+        stream: g.stream,
+        ...(g.consumer !== undefined ? { consumer: g.consumer } : {}),
+        ...g.member.json(nameOf),
+        ...(g.replica !== undefined ? { replica: g.replica.json() } : {}),
+      }));
+  }
+}

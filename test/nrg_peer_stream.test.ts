@@ -1,0 +1,239 @@
+// A tsnats server holding a replica of an R3 stream in a nats-server 2.15 cluster
+// (`cluster { nrg_peer: true, nrg_peer_streams: true }`, src/cluster/nrg_stream_peer.ts), live
+// against two real nats-server 2.15 servers: its STATSZ makes it selectable, so an R3 stream is
+// placed on all three; publishes are acknowledged; with the stream's leader stopped, the other
+// nats-server is elected with T3's vote and publishes commit with T3's acknowledgement; T3's
+// copy holds exactly the acknowledged messages in order (a deleted one gone); killed with
+// SIGKILL while more are published, restarted, it catches up.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { freePort, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { referenceMissing } from "./helpers/side_by_side.js";
+import { retry } from "./helpers/server.js";
+import { waitUntil } from "./helpers/js_cluster_move.js";
+import { FileStore } from "../src/storage/filestore.js";
+
+const ACCOUNTS =
+  "accounts {\n  SYS: { users: [{ user: sys, password: sys }] }\n  APP: { jetstream: enabled, users: [{ user: app, password: app }] }\n}\nsystem_account: SYS\n";
+
+interface GroupJson {
+  kind: string;
+  account: string;
+  stream: string;
+  consumer?: string;
+  group: string;
+  term: number;
+  leader: string;
+  last_index: number;
+  commit: number;
+  applied: number;
+  catching_up: boolean;
+  counters: Record<string, number>;
+  replica?: { messages: number; last_seq: number; first_seq: number; counters: Record<string, number>; catching_up: boolean; halted?: string };
+}
+
+interface PeerJson {
+  streams?: { account: string; name: string; peers: string[] }[];
+  groups?: GroupJson[];
+  last_vote_granted?: { term: number; candidate: string };
+}
+
+interface MetaCluster {
+  leader?: string;
+  cluster_size?: number;
+  replicas?: { name: string; current: boolean }[];
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  return (await (await fetch(url)).json()) as T;
+}
+
+/** What the replica's store holds, read from its files with the server stopped: seq → subject and payload. */
+function readReplica(dir: string): Map<number, string> {
+  const store = new FileStore({ dir });
+  try {
+    const out = new Map<number, string>();
+    const st = store.state();
+    for (let seq = st.firstSeq; seq <= st.lastSeq; seq++) {
+      const m = store.loadMsg(seq);
+      if (m !== null) out.set(seq, `${m.subject} ${m.data.toString()}`);
+    }
+    return out;
+  } finally {
+    store.stop();
+  }
+}
+
+test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a nats-server 2.15 cluster: placed, acks when a nats-server is down, holds exactly the acknowledged messages, catches up after SIGKILL", { skip: referenceMissing(), timeout: 400_000 }, async () => {
+  const routePorts = [await freePort(), await freePort(), await freePort()];
+  const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
+  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-peer-stream-"));
+  const conf = (name: string, port: number, ours: boolean): string =>
+    `server_name: ${name}\n${ACCOUNTS}jetstream { max_mem_store: 256MB, max_file_store: 1GB${ours ? `, store_dir: "${storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? ", nrg_peer: true, nrg_peer_streams: true" : ""} }\n`;
+  const startOurs = (): Promise<ReferenceServer> => startNatsServer(["-m", "-1"], conf("T3", routePorts[2], true), "tsnats");
+  const startN = (i: number): Promise<ReferenceServer> => startNatsServer(["-js", "-m", "-1"], conf(`N${i + 1}`, routePorts[i], false), "2.15");
+  const nats: (ReferenceServer | undefined)[] = [];
+  let ours: ReferenceServer | undefined;
+  const conns: NatsConnection[] = [];
+  try {
+    ours = await startOurs();
+    nats.push(...(await Promise.all([0, 1].map(startN))));
+    const peerJson = async (): Promise<PeerJson> => (await getJson<{ nrg_meta_peer: PeerJson }>(`${ours?.monitorUrl}/jsz`)).nrg_meta_peer;
+    const live = (): ReferenceServer[] => nats.filter((s): s is ReferenceServer => s !== undefined);
+    const metaOf = async (s: ReferenceServer): Promise<MetaCluster> => (await getJson<{ meta_cluster?: MetaCluster }>(`${s.monitorUrl}/jsz`)).meta_cluster ?? {};
+    let meta: MetaCluster = {};
+    await waitUntil(
+      async () => {
+        for (const s of live()) {
+          meta = await metaOf(s);
+          if (meta.cluster_size === 3 && meta.replicas?.some((r) => r.name === "T3" && r.current) === true) return true;
+        }
+        return false;
+      },
+      90_000,
+      "the meta leader lists T3 as a current peer of three",
+      () => JSON.stringify(meta),
+    );
+
+    const appOn = async (s: ReferenceServer): Promise<NatsConnection> => {
+      const c = await connect({ servers: `127.0.0.1:${s.port}`, user: "app", pass: "app" });
+      conns.push(c);
+      return c;
+    };
+    const nc = await appOn(live()[0]);
+    const jsm: JetStreamManager = await retry(() => jetstreamManager(nc, { timeout: 5000 }));
+    // Placement needs T3's STATSZ with JetStream config and stats: R3 on three servers fails until then.
+    await retry(() => jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 }), 90_000);
+    let info = await jsm.streams.info("ORDERS");
+    const placedOn = [info.cluster?.leader ?? "", ...(info.cluster?.replicas ?? []).map((r) => r.name)].sort();
+    assert.deepEqual(placedOn, ["N1", "N2", "T3"], "the R3 stream is placed on both nats-servers and T3");
+    assert.ok(["N1", "N2"].includes(info.cluster?.leader ?? ""), "a nats-server leads it (T3 never campaigns)");
+
+    const acked = new Map<number, string>();
+    const publish = async (c: NatsConnection, i: number): Promise<void> => {
+      const js = jetstream(c, { timeout: 5000 });
+      // A message id: a publish retried after a lost PubAck is not stored twice.
+      const ack = await retry(() => js.publish(`orders.${i}`, `order ${i}`, { msgID: `order-${i}` }), 90_000);
+      acked.set(ack.seq, `orders.${i} order ${i}`);
+    };
+    for (let i = 1; i <= 5; i++) await publish(nc, i);
+    // A deleted message leaves the replica too.
+    assert.equal(await jsm.streams.deleteMessage("ORDERS", 2), true);
+    acked.delete(2);
+
+    const group = async (): Promise<GroupJson | undefined> => (await peerJson()).groups?.find((g) => g.kind === "stream" && g.stream === "ORDERS");
+    let g: GroupJson | undefined;
+    await waitUntil(
+      async () => {
+        g = await group();
+        return g?.replica?.last_seq === 5 && g.replica.messages === 4 && g.replica.counters.deletes === 1;
+      },
+      60_000,
+      "T3's replica holds messages 1-5 without 2",
+      () => JSON.stringify(g),
+    );
+    const groupName = g?.group ?? "";
+    assert.match(groupName, /^S-R3F-/);
+    // A durable consumer is placed with the stream: T3 is a RAFT member of its group (stores,
+    // acknowledges and votes; applies nothing, as it never leads it).
+    await jsm.consumers.add("ORDERS", { durable_name: "worker", ack_policy: AckPolicy.Explicit });
+    const consumer = async (): Promise<GroupJson | undefined> => (await peerJson()).groups?.find((x) => x.kind === "consumer" && x.consumer === "worker");
+    let cg: GroupJson | undefined;
+    await waitUntil(
+      async () => {
+        cg = await consumer();
+        return cg !== undefined && cg.commit > 0 && cg.leader !== "";
+      },
+      60_000,
+      "T3 is a member of the consumer's group",
+      () => JSON.stringify(cg),
+    );
+
+    // The stream's leader stopped: the other nats-server needs T3's vote to lead, and T3's
+    // acknowledgement to commit (2 of 3).
+    const leaderName = info.cluster?.leader ?? "";
+    const stopped = Number(leaderName.slice(1)) - 1;
+    await nats[stopped]?.stop();
+    nats[stopped] = undefined;
+    const other = live()[0];
+    const nc2 = await appOn(other);
+    for (let i = 6; i <= 10; i++) await publish(nc2, i);
+    const jsm2 = await retry(() => jetstreamManager(nc2, { timeout: 5000 }));
+    info = await retry(() => jsm2.streams.info("ORDERS"));
+    assert.equal(info.cluster?.leader, `N${2 - stopped}`, "the remaining nats-server leads the stream");
+    assert.equal(info.state.last_seq, 10);
+    await waitUntil(
+      async () => {
+        g = await group();
+        return g?.replica?.last_seq === 10;
+      },
+      60_000,
+      "T3's replica holds messages up to 10",
+      () => JSON.stringify(g),
+    );
+    assert.equal(g?.replica?.halted, undefined);
+    assert.equal((await peerJson()).last_vote_granted !== undefined, true, "T3 granted a vote");
+    // The consumer's group keeps its quorum with T3: fetches and acks go on.
+    const commitBefore = (await consumer())?.commit ?? 0;
+    const js2 = jetstream(nc2, { timeout: 5000 });
+    const fetched: number[] = [];
+    await retry(async () => {
+      const c = await js2.consumers.get("ORDERS", "worker");
+      const batch = await c.fetch({ max_messages: 3, expires: 2000 });
+      for await (const m of batch) {
+        fetched.push(m.seq);
+        await m.ackAck();
+      }
+      if (fetched.length < 3) throw new Error(`fetched ${JSON.stringify(fetched)}`);
+    }, 90_000);
+    assert.deepEqual(fetched.slice(0, 3), [1, 3, 4]);
+    await waitUntil(async () => ((cg = await consumer())?.commit ?? 0) > commitBefore, 60_000, "T3 stores the consumer's new entries", () => JSON.stringify(cg));
+
+    // SIGKILL T3; the stopped nats-server back, more publishes commit without T3.
+    ours.proc.kill("SIGKILL");
+    await ours.stop();
+    ours = undefined;
+    const replicaDir = path.join(storeDir, "jetstream", "nrg_peer", groupName, "store");
+    assert.deepEqual([...readReplica(replicaDir).entries()], [...acked.entries()].sort((a, b) => a[0] - b[0]), "T3's copy holds exactly the acknowledged messages, in order");
+    nats[stopped] = await startN(stopped);
+    for (let i = 11; i <= 15; i++) await publish(nc2, i);
+
+    // Restarted, T3 catches up.
+    ours = await startOurs();
+    await waitUntil(
+      async () => {
+        g = await group();
+        return g?.replica?.last_seq === 15 && !g.catching_up && g.replica.catching_up === false;
+      },
+      120_000,
+      "the restarted T3 catches up to 15",
+      () => JSON.stringify(g),
+    );
+    assert.equal(g?.replica?.halted, undefined);
+    assert.ok((g?.counters.catchups ?? 0) >= 1, `caught up through the group's RAFT catch-up: ${JSON.stringify(g?.counters)}`);
+    await ours.stop();
+    ours = undefined;
+    assert.deepEqual([...readReplica(replicaDir).entries()], [...acked.entries()].sort((a, b) => a[0] - b[0]), "after the catch-up too");
+  } finally {
+    for (const c of conns) await c.close().catch(() => undefined);
+    await Promise.all([...nats, ours].map((s) => s?.stop()));
+    fs.rmSync(storeDir, { recursive: true, force: true });
+  }
+});
+
+test("nrg_peer_streams is refused at start-up without nrg_peer, or with a value that is not a boolean (file, line, reason)", { timeout: 60_000 }, async () => {
+  const port = await freePort();
+  await assert.rejects(
+    startNatsServer(["-js"], `server_name: T1\ncluster {\n  name: NRG\n  listen: 127.0.0.1:${port}\n  nrg_peer_streams: true\n}\n`, "tsnats"),
+    (err: Error) => /nrg_peer_streams needs cluster.nrg_peer/.test(err.message),
+  );
+  await assert.rejects(
+    startNatsServer(["-js"], `server_name: T1\ncluster {\n  name: NRG\n  listen: 127.0.0.1:${port}\n  nrg_peer: true\n  nrg_peer_streams: "yes"\n}\n`, "tsnats"),
+    (err: Error) => /server\.conf:6/.test(err.message) && /nrg_peer_streams/.test(err.message),
+  );
+});
