@@ -65,7 +65,7 @@ export class NrgMetaPeer implements ServerService {
     if (this.server.options.cluster?.nrgPeerStreams === true) {
       const peers = new NrgStreamPeers(sys, this.id, base, this.server.log);
       this.streamPeers = peers;
-      this.metaState.onStreamRemoved = (s) => peers.removed(s.group.name);
+      this.metaState.onGroupRemoved = (group) => peers.removed(group);
       this.metaState.onChange = () => peers.reconcile(this.metaState);
     }
     const member = new NrgGroupMember(sys, META_GROUP, this.id, dir, this.metaState);

@@ -50,8 +50,8 @@ export class NrgMetaState implements NrgApplier {
   lastError = "";
   /** Called after every change (the stream replicas follow the assignments naming this server). */
   onChange: (() => void) | undefined;
-  /** Called when a committed entry removes a stream (its replica's data may go). */
-  onStreamRemoved: ((stream: NrgMetaStream) => void) | undefined;
+  /** Called with a RAFT group's name when a committed entry removes its stream or consumer (a replica's data may go). */
+  onGroupRemoved: ((group: string) => void) | undefined;
 
   stream(account: string, name: string): NrgMetaStream | undefined {
     return this.streams.get(key(account, name));
@@ -84,7 +84,10 @@ export class NrgMetaState implements NrgApplier {
           const k = key(assignmentAccount(m.assignment.client), m.assignment.config.name);
           const gone = this.streams.get(k);
           this.streams.delete(k);
-          if (gone !== undefined) this.onStreamRemoved?.(gone);
+          if (gone !== undefined) {
+            for (const c of gone.consumers.values()) this.onGroupRemoved?.(c.group.name);
+            this.onGroupRemoved?.(gone.group.name);
+          }
           break;
         }
         case "assignConsumer": {
@@ -94,9 +97,13 @@ export class NrgMetaState implements NrgApplier {
           if (s !== undefined) s.consumers.set(a.name, { client: a.client, created: a.created, name: a.name, stream: a.stream, config: a.config, group: a.group });
           break;
         }
-        case "removeConsumer":
-          this.stream(assignmentAccount(m.assignment.client), m.assignment.stream)?.consumers.delete(m.assignment.name);
+        case "removeConsumer": {
+          const consumers = this.stream(assignmentAccount(m.assignment.client), m.assignment.stream)?.consumers;
+          const gone = consumers?.get(m.assignment.name);
+          consumers?.delete(m.assignment.name);
+          if (gone !== undefined) this.onGroupRemoved?.(gone.group.name);
           break;
+        }
         case "snapshot":
           this.load(m.streams);
           break;

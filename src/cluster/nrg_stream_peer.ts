@@ -398,11 +398,12 @@ export class NrgStreamPeers {
     private readonly log: { info(m: string): void; warn(m: string): void; error(m: string): void },
   ) {}
 
-  /** A committed stream removal: its replica's data goes with it. */
+  /** A committed stream or consumer removal: its group's data goes with it. */
   removed(group: string): void {
     const g = this.groups.get(group);
     if (g !== undefined) this.stopGroup(group, g);
-    if (plainGroupName(group)) fs.rmSync(path.join(this.baseDir, group), { recursive: true, force: true });
+    // Never the meta group's own directory.
+    if (plainGroupName(group) && group !== "_meta_") fs.rmSync(path.join(this.baseDir, group), { recursive: true, force: true });
   }
 
   /** Start the groups the meta state places on this server; stop those it no longer does (their data stays). */
@@ -429,7 +430,7 @@ export class NrgStreamPeers {
         }
         continue;
       }
-      if (!plainGroupName(name)) {
+      if (!plainGroupName(name) || name === "_meta_") {
         this.log.warn(`NRG peer: group "${name}" of '${w.stream.account} > ${w.stream.config.name}' is not a plain name; not joined`);
         continue;
       }
