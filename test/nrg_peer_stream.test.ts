@@ -20,6 +20,7 @@ import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { FileStore } from "../src/storage/filestore.js";
+import { parseRfc3339 } from "../src/server/time.js";
 
 const ACCOUNTS =
   "accounts {\n  SYS: { users: [{ user: sys, password: sys }] }\n  APP: { jetstream: enabled, users: [{ user: app, password: app }] }\n}\nsystem_account: SYS\n";
@@ -58,6 +59,22 @@ async function getJson<T>(url: string): Promise<T> {
 
 function digest(data: Uint8Array): string {
   return createHash("sha256").update(data).digest("hex").slice(0, 16);
+}
+
+/** The replica's messages whole (subject, header bytes, payload, time in ns), read with the server stopped. */
+function readReplicaWhole(dir: string): { seq: number; subject: string; hdr: string; data: string; time: bigint }[] {
+  const store = new FileStore({ dir });
+  try {
+    const out: { seq: number; subject: string; hdr: string; data: string; time: bigint }[] = [];
+    const st = store.state();
+    for (let seq = st.firstSeq; seq <= st.lastSeq; seq++) {
+      const m = store.loadMsg(seq);
+      if (m !== null) out.push({ seq, subject: m.subject, hdr: (m.hdr ?? Buffer.alloc(0)).toString("base64"), data: digest(m.data), time: m.time });
+    }
+    return out;
+  } finally {
+    store.stop();
+  }
 }
 
 /** What the replica's store holds, read from its files with the server stopped: seq → subject and payload. */
@@ -146,6 +163,16 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
     );
     const groupName = g?.group ?? "";
     assert.match(groupName, /^S-R3F-/);
+    // The stream's leader reports T3 as a current replica.
+    await waitUntil(
+      async () => {
+        info = await jsm.streams.info("ORDERS");
+        return info.cluster?.replicas?.some((r) => r.name === "T3" && r.current) === true;
+      },
+      60_000,
+      "the stream's leader reports T3 current",
+      () => JSON.stringify(info.cluster),
+    );
     // A durable consumer is placed with the stream: T3 is a RAFT member of its group (stores,
     // acknowledges and votes; applies nothing, as it never leads it).
     // (A new group whose preferred peer is T3 waits for an election timeout, 4-9 s, before a
@@ -238,6 +265,15 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
     await ours.stop();
     ours = undefined;
     assert.deepEqual([...readReplica(replicaDir).entries()], [...acked.entries()].sort((a, b) => a[0] - b[0]), `after the catch-up too (snapshot and $JSC.SYNC: ${viaSync})`);
+    // Byte for byte what the stream's leader holds: subject, header block, payload and time.
+    for (const mine of readReplicaWhole(replicaDir)) {
+      const theirs = await retry(() => jsm2.streams.getMessage("ORDERS", { seq: mine.seq }));
+      const raw = (theirs as unknown as { smr: { message: { subject: string; hdrs?: string; data?: string; time: string } } }).smr.message;
+      assert.deepEqual(
+        { seq: mine.seq, subject: mine.subject, hdr: mine.hdr, data: mine.data, time: mine.time },
+        { seq: mine.seq, subject: raw.subject, hdr: raw.hdrs ?? "", data: digest(Buffer.from(raw.data ?? "", "base64")), time: parseRfc3339(raw.time) },
+      );
+    }
 
     // A deleted stream: its replica and its consumer's group go, files and all.
     ours = await startOurs();
