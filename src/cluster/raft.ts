@@ -665,7 +665,17 @@ export class RaftNode {
     this.pendingAppend = [];
     this.store.append(batch);
     for (const e of batch) if (e.type === ENTRY_CONFIG) this.addConfig(e.index, decodeConfig(e.data));
+    for (const [id, p] of this.progress) if (p.mode !== "snapshot") this.sendAppend(id, p, false);
+    // The leader's own fsync is asked for once the appends are on their way (the server writes
+    // them to the routes at the end of this job, before this microtask): the followers' fsyncs,
+    // one of which every commit waits for, start without waiting on the thread-pool hand-off.
     const term = this.term;
+    if (this.env.soon !== undefined) this.env.soon(() => this.syncLeaderLog(term));
+    else this.syncLeaderLog(term);
+  }
+
+  private syncLeaderLog(term: number): void {
+    if (this.stopped) return;
     this.store.sync((err) => {
       if (err !== undefined) {
         this.log?.warn(`RAFT member ${this.id}: log sync failed: ${err.message}`);
@@ -673,7 +683,6 @@ export class RaftNode {
       }
       if (this.role === "leader" && this.term === term) this.advanceCommit();
     });
-    for (const [id, p] of this.progress) if (p.mode !== "snapshot") this.sendAppend(id, p, false);
   }
 
   private heartbeat(): void {
