@@ -4,7 +4,8 @@
 // store starting at the leader's sequence), flow-control replies not stored, deletes, delete
 // ranges, purges bounded by the leader's stamped last sequence (a replay after a restart
 // removes nothing newer), a purge with `keep` not replayed, and a gap it cannot explain halting
-// the applying while the RAFT member still stores and acknowledges. The live half is
+// the applying while the RAFT member still stores and acknowledges; the WAL is compacted only
+// up to what the store has fsynced; a message's Nats-TTL is kept. The live half is
 // test/nrg_peer_stream.test.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -21,7 +22,8 @@ import { encodeNrgStreamMsg, NrgEntryOp } from "../src/jetstream/nrg_entries.js"
 
 const LEADER = "LEADER01";
 const ME = "MEMBER03";
-const T0 = 1_700_000_000_000_000_000n;
+// Now: a message with a TTL is not expired on arrival.
+const T0 = BigInt(Date.now()) * 1_000_000n;
 
 const stream: NrgMetaStream = {
   account: "APP",
@@ -45,10 +47,13 @@ class Group {
   replica: NrgStreamReplica;
   logs: string[] = [];
   index: number;
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    compaction?: { entries: number; bytes: number },
+  ) {
     // The catch-up account is only used after a leader's snapshot, which this test does not send.
     this.replica = new NrgStreamReplica(undefined as unknown as Account, stream, ME, path.join(dir, "store"), (m) => this.logs.push(m));
-    this.peer = new NrgPeer(ME, new NrgPeerLog(dir), () => "$NRG.CR.x", Date.now, undefined, this.replica);
+    this.peer = new NrgPeer(ME, new NrgPeerLog(dir), () => "$NRG.CR.x", Date.now, compaction, this.replica);
     this.replica.recoveredThrough = this.peer.log.lastIndex;
     this.index = this.peer.log.lastIndex;
   }
@@ -147,6 +152,38 @@ test("a new replica starts at the leader's sequence; an atomic batch halts it", 
     assert.match(g.replica.halted ?? "", /atomic batch batch-1/);
     assert.deepEqual(g.held(), ["101:orders.x:hundred-one"]);
     g.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the WAL is compacted only up to what the replica's store has made durable; a message's TTL is kept", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-stream-replica-"));
+  try {
+    const g = new Group(dir, { entries: 2, bytes: 1 << 30 });
+    for (let i = 0; i < 4; i++) g.send(msg(i, `orders.${i + 1}`, `m${i + 1}`));
+    // Applied, not yet fsynced by the store (its group commit runs after this turn): kept in the WAL.
+    assert.equal(g.peer.applied, 4);
+    assert.equal(g.peer.counters.compactions, 0);
+    const deadline = Date.now() + 10_000;
+    while (g.replica.durableIndex() < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(g.replica.durableIndex(), 4);
+    g.send(msg(4, "orders.5", "m5", "NATS/1.0\r\nNats-TTL: 1h\r\n\r\n"));
+    assert.equal(g.peer.counters.compactions, 1);
+    assert.ok((g.peer.log.snapshot?.lastIndex ?? 0) >= 4 && (g.peer.log.snapshot?.lastIndex ?? 0) <= g.replica.durableIndex(), JSON.stringify(g.peer.log.snapshot?.lastIndex));
+    assert.deepEqual(g.held(), ["1:orders.1:m1", "2:orders.2:m2", "3:orders.3:m3", "4:orders.4:m4", "5:orders.5:m5"]);
+    // The TTL goes to the store: a message whose 1 s TTL is over expires; the 1 h one stays.
+    g.send(encodeNrgStreamMsg({ lastSequence: 5, timestamp: T0 - 10_000_000_000n, subject: "orders.6", reply: "", header: Buffer.from("NATS/1.0\r\nNats-TTL: 1s\r\n\r\n"), data: Buffer.from("m6"), sourced: false, flags: undefined }));
+    g.replica.store.expireNow();
+    assert.deepEqual(g.held(), ["1:orders.1:m1", "2:orders.2:m2", "3:orders.3:m3", "4:orders.4:m4", "5:orders.5:m5"]);
+    assert.equal(g.replica.store.lastSequence(), 6);
+    g.close();
+    // Reopened: the snapshot stands for what the store holds; nothing is lost or doubled.
+    const again = new Group(dir, { entries: 2, bytes: 1 << 30 });
+    again.heartbeat();
+    assert.deepEqual(again.held(), ["1:orders.1:m1", "2:orders.2:m2", "3:orders.3:m3", "4:orders.4:m4", "5:orders.5:m5"]);
+    assert.equal(again.replica.store.lastSequence(), 6);
+    again.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

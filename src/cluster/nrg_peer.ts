@@ -58,6 +58,11 @@ export interface NrgApplier {
   snapshot(): Buffer;
   /** True while applying waits (a stream fetching what a snapshot said it lacks); `resumeApply` goes on. */
   holding?(): boolean;
+  /**
+   * The last applied index whose effects are durable (a stream's store fsyncs on its own
+   * schedule): the WAL is not compacted past it. Without it, applied means durable.
+   */
+  durableIndex?(): number;
 }
 
 export class NrgPeer {
@@ -223,9 +228,10 @@ export class NrgPeer {
       return undefined;
     }
     this.applyCommitted();
-    if ((log.entryCount > this.compaction.entries || log.walBytes > this.compaction.bytes) && log.firstIndex !== undefined && this.applied >= log.firstIndex) {
+    const compactAt = Math.min(this.applied, this.applier?.durableIndex?.() ?? this.applied);
+    if ((log.entryCount > this.compaction.entries || log.walBytes > this.compaction.bytes) && log.firstIndex !== undefined && compactAt >= log.firstIndex) {
       try {
-        log.compact(this.applied, encodeNrgPeerState({ clusterSize: this.clusterSize, knownPeers: [...this.peers], domainExtension: undefined }), this.applier?.snapshot() ?? Buffer.alloc(0));
+        log.compact(compactAt, encodeNrgPeerState({ clusterSize: this.clusterSize, knownPeers: [...this.peers], domainExtension: undefined }), this.applier?.snapshot() ?? Buffer.alloc(0));
         this.counters.compactions++;
       } catch (err) {
         return this.failed(err);

@@ -35,6 +35,8 @@ import { decodeNrgStreamEntry, decodeNrgStreamMsg, NrgEntryOp, type NrgStreamMsg
 import { FileStore } from "../storage/filestore.js";
 import { s2DecodeBlock } from "../storage/s2.js";
 import type { StreamStore, StreamStoreConfig } from "../storage/store.js";
+import { getHeader } from "../protocol/headers.js";
+import { HDR_TTL, parseMessageTTL } from "../jetstream/msg_headers.js";
 
 /** nats-server's catch-up timings (jetstream_cluster.go streamCatchupStartInterval/ActivityInterval), and its retries. */
 const CATCHUP_START_MS = 5_000;
@@ -60,6 +62,15 @@ export function nrgStoreConfig(config: Record<string, unknown> & { name: string 
     firstSeq: num("first_seq", 0),
     compression: config.compression === "s2" ? "s2" : "none",
   };
+}
+
+/** A message's TTL in seconds as its store keeps it (nats-server's getMessageTTL; an invalid one: none). */
+function messageTTL(hdr: Buffer): number | undefined {
+  if (hdr.length === 0) return undefined;
+  const v = getHeader(hdr, HDR_TTL);
+  if (v === undefined) return undefined;
+  const ttl = parseMessageTTL(v);
+  return ttl === "invalid" || ttl === 0 ? undefined : ttl;
 }
 
 /** A control message (flow control, idle heartbeat): status 100 in the header's first line. */
@@ -90,6 +101,10 @@ export class NrgStreamReplica implements NrgApplier {
   onResume: (() => void) | undefined;
   /** Entries at or below this index were in the log when it was opened: replays. */
   recoveredThrough = 0;
+  /** The last index applied, and the last one the store has made durable (fsynced). */
+  private appliedIndex = 0;
+  private durable = 0;
+  private durableAsked = false;
 
   constructor(
     private readonly sys: Account,
@@ -115,7 +130,29 @@ export class NrgStreamReplica implements NrgApplier {
     this.log(`NRG stream replica '${this.stream.account} > ${this.stream.config.name}' stops applying: ${why}`);
   }
 
+  durableIndex(): number {
+    return this.durable;
+  }
+
+  /** Ask the store once at a time to report when what it holds is fsynced. */
+  private askDurable(): void {
+    if (this.durableAsked || this.store.isClosed) return;
+    this.durableAsked = true;
+    const upTo = this.appliedIndex;
+    this.store.whenDurable((err) => {
+      this.durableAsked = false;
+      if (err !== null) {
+        this.halt(`store not durable: ${err.message}`);
+        return;
+      }
+      this.durable = Math.max(this.durable, upTo);
+      if (this.appliedIndex > this.durable) this.askDurable();
+    });
+  }
+
   apply(index: number, ae: NrgAppendEntry): void {
+    this.appliedIndex = index;
+    this.askDurable();
     for (const e of ae.entries) {
       if (e.type !== NrgEntryType.Normal || this.halted !== undefined) continue;
       const entry = decodeNrgStreamEntry(e);
@@ -191,7 +228,7 @@ export class NrgStreamReplica implements NrgApplier {
       this.store.skipMsg(seq);
     } else {
       try {
-        this.store.storeRawMsg(m.subject, m.header.length > 0 ? m.header : undefined, m.data, seq, m.timestamp);
+        this.store.storeRawMsg(m.subject, m.header.length > 0 ? m.header : undefined, m.data, seq, m.timestamp, messageTTL(m.header));
       } catch (err) {
         this.halt(`storing sequence ${seq}: ${(err as Error).message}`);
         return;
@@ -202,6 +239,9 @@ export class NrgStreamReplica implements NrgApplier {
 
   /** A snapshot: the leader's (binary stream state), or our own compaction's (empty: the store holds it). */
   install(data: Buffer, index: number): void {
+    // What a snapshot covers was durable when it was taken (ours), or is fetched again (a leader's).
+    this.appliedIndex = Math.max(this.appliedIndex, index);
+    this.durable = Math.max(this.durable, index);
     if (data.length === 0) return;
     this.counters.snapshots++;
     const entry = decodeNrgStreamEntry({ type: NrgEntryType.Snapshot, data });
@@ -242,8 +282,7 @@ export class NrgStreamReplica implements NrgApplier {
   }
 
   snapshot(): Buffer {
-    // The store is durable itself; what it holds is pushed to the kernel before the WAL forgets it.
-    this.store.flush();
+    // The store is durable itself: the WAL is compacted only up to what it has fsynced (durableIndex).
     return Buffer.alloc(0);
   }
 
@@ -334,7 +373,7 @@ export class NrgStreamReplica implements NrgApplier {
     // In a catch-up the sequence field is the message's own sequence.
     const seq = m.lastSequence;
     if (m.subject === "" && m.timestamp === 0n) this.store.skipMsg(seq);
-    else this.store.storeRawMsg(m.subject, m.header.length > 0 ? m.header : undefined, m.data, seq, m.timestamp);
+    else this.store.storeRawMsg(m.subject, m.header.length > 0 ? m.header : undefined, m.data, seq, m.timestamp, messageTTL(m.header));
   }
 
   private endCatchup(failure: string | undefined): void {
