@@ -10,7 +10,8 @@
 import type { Subscription } from "../server/sublist.js";
 import { nuid } from "@nats-io/nuid";
 import { subjectIsSubsetOf, subjectMatches } from "../protocol/subject.js";
-import type { ConsumerState, ConsumerStore, StoredMsg } from "../storage/store.js";
+import { parseDuration } from "../config/conf_parser.js";
+import type { ConsumerState, ConsumerStore, PendingEntry, StoredMsg } from "../storage/store.js";
 import { cloneConsumerState, emptyConsumerState } from "../storage/store.js";
 import * as adv from "./advisories.js";
 import { filtersOf, METADATA_IN_ANSWERS, optStartTimeNs, replicatedConsumer, stampInactiveThreshold, withoutServerMetadata, type ConsumerConfig } from "./consumer_config.js";
@@ -136,13 +137,27 @@ export class Consumer {
       this.sseq = recovered.delivered.stream_seq + 1;
     } else {
       this.st = emptyConsumerState();
-      this.sseq = this.startSequence();
+      this.sseq = this.clampStart(this.startSequence());
       // As nats-server reports a fresh consumer: delivered and the ack floor are just below
       // the start (for last-per-subject: below the first message of its start set).
-      this.st.delivered.stream_seq = (this.lpsQueue.length > 0 ? this.lpsQueue[0] : this.sseq) - 1;
+      this.st.delivered.stream_seq = (this.cfg.deliver_policy === "last_per_subject" ? this.lastPerSubjectStart() : this.sseq) - 1;
       this.st.ack_floor.stream_seq = this.st.delivered.stream_seq;
     }
     this.recountPending();
+  }
+
+  /**
+   * nats-server's bounds on a new consumer's start: an empty stream delivers from 1, a start
+   * past the stream's end comes back to just after it (unless asked for by sequence), and one
+   * before the stream's first message moves up to it.
+   */
+  private clampStart(start: number): number {
+    const state = this.stream.store.state();
+    const byOptSeq = (this.cfg.opt_start_seq ?? 0) > 0;
+    if (state.firstSeq === 0 && !byOptSeq) return 1;
+    if (start > state.lastSeq && !byOptSeq) return state.lastSeq + 1;
+    if (start < state.firstSeq) return state.firstSeq;
+    return start;
   }
 
   /** Where a new consumer starts, from its deliver policy. */
@@ -162,7 +177,8 @@ export class Consumer {
           const m = store.loadLastMsg(f);
           if (m !== null && m.seq > best) best = m.seq;
         }
-        return best > 0 ? best : state.lastSeq + 1;
+        // No message matches yet: from the first (nats-server), which skips nothing that matters.
+        return best > 0 ? best : first;
       }
       case "by_start_sequence":
         return Math.max(this.cfg.opt_start_seq ?? 1, 1);
@@ -177,6 +193,20 @@ export class Consumer {
         return state.lastSeq + 1;
       }
     }
+  }
+
+  /**
+   * Where nats-server says a last-per-subject consumer starts: the first message of its start
+   * set, the stream's last one when nothing matches, the stream's first when every subject
+   * keeps one message (then it is a plain consumer), kept within the stream.
+   */
+  private lastPerSubjectStart(): number {
+    const state = this.stream.store.state();
+    if (state.firstSeq === 0 && state.lastSeq === 0) return 1;
+    let start = this.stream.cfg.max_msgs_per_subject === 1 ? state.firstSeq : this.lpsQueue.length > 0 ? this.lpsQueue[0] : state.lastSeq;
+    if (start > state.lastSeq) start = state.lastSeq + 1;
+    else if (start < state.firstSeq) start = state.firstSeq;
+    return start;
   }
 
   private recountPending(): void {
@@ -356,18 +386,30 @@ export class Consumer {
     if (seq >= this.sseq && this.matchesSubject(subject)) this.npc++;
   }
 
-  /** A message left the stream; `settled`: not as an ack (a purge or rollup, which onStreamPurged settles; a truncation). */
-  onMessageRemoved(seq: number, subject: string, settled: boolean): void {
+  /**
+   * A message left the stream; `settled`: not as an ack (a truncation, a corrupt record, or a
+   * purge or rollup: `purged`, which onStreamPurged settles as a whole afterwards).
+   */
+  onMessageRemoved(seq: number, subject: string, settled: boolean, purged = false): void {
     if (seq >= this.sseq && this.npc > 0 && this.matchesSubject(subject)) this.npc--;
+    if (purged) return;
     const p = this.st.pending.get(seq);
     if (p === undefined) return;
-    this.lastAckMs = Date.now();
     if (settled) {
+      this.lastAckMs = Date.now();
       this.applyConsumerOp({ op: "gone", sseq: seq });
       return;
     }
-    // As nats-server: a pending message that leaves the stream counts as acknowledged (ack
-    // floor's last_active) and is reported as terminated.
+    this.settleDeleted(seq, p);
+  }
+
+  /**
+   * As nats-server: a pending message that left the stream (deleted, expired, dropped by a
+   * limit; or found gone when due for redelivery) counts as acknowledged (ack floor's
+   * last_active) and is reported as terminated.
+   */
+  private settleDeleted(seq: number, p: PendingEntry): void {
+    this.lastAckMs = Date.now();
     const dc = 1 + (this.st.redelivered.get(seq) ?? 0);
     if (this.cfg.ack_policy === "all") {
       // Taken as an ack, and with ack policy all an ack covers everything before it. Messages
@@ -384,24 +426,58 @@ export class Consumer {
   }
 
   /**
-   * After a purge (of `subject`, if given) or config change of the stream: re-derive position
-   * and counts. A consumer that reads only within the purged subject moves on to that subject's
-   * first message left (or past the stream's end), as nats-server's purge does.
+   * After a purge (of `subject`, if given; a rollup is one too) or a config change of the
+   * stream: position, ack floor and pending as nats-server's consumer purge leaves them.
+   * A purge of everything, or of a subject the consumer reads only within, moves a consumer
+   * behind the new start (the stream's first message, or the purged subject's first one left)
+   * up to it and settles what was pending below it. A consumer that reads more than the purged
+   * subject is moved only when the stream's first message passed its ack floor, and then also
+   * loses the pending messages the purge removed; otherwise they stay pending until their
+   * redelivery finds them gone. Consumers reading none of it keep everything.
    */
   onStreamPurged(subject = ""): void {
     const store = this.stream.store;
-    let first = store.state().firstSeq;
-    if (subject !== "" && this.filters.length > 0 && this.filters.every((f) => subjectIsSubsetOf(f, subject))) {
-      const ss = store.filteredState(first, subject);
-      first = ss.msgs > 0 ? ss.first : store.state().lastSeq + 1;
+    const state = store.state();
+    const filters = this.filters;
+    let start = -1;
+    let wider = false;
+    if (subject === "") start = state.firstSeq;
+    else if (filters.some((f) => subjectIsSubsetOf(f, subject))) {
+      const ss = store.filteredState(state.firstSeq, subject);
+      start = ss.msgs > 0 ? ss.first : state.lastSeq + 1;
+    } else if (filters.length === 0 || filters.some((f) => subjectIsSubsetOf(subject, f))) {
+      wider = true;
+      start = state.firstSeq;
     }
-    if (this.sseq < first) this.applyConsumerOp({ op: "reset_start", sseq: first });
-    for (const seq of [...this.st.pending.keys()]) {
-      if (seq < first || this.stream.store.loadMsg(seq) === null) this.applyConsumerOp({ op: "gone", sseq: seq });
-    }
-    if (this.lpsQueue.length > 0) this.lpsQueue = this.lpsQueue.filter((s) => s >= first);
+    if (start > 0) this.settlePurged(start, wider);
+    if (this.lpsQueue.length > 0) this.lpsQueue = this.lpsQueue.filter((s) => s >= state.firstSeq && store.loadMsg(s) !== null);
     this.recountPending();
     this.kick();
+  }
+
+  private settlePurged(start: number, wider: boolean): void {
+    const st = this.st;
+    if (this.sseq < start) {
+      this.sseq = start;
+      if (st.delivered.stream_seq < start - 1) st.delivered.stream_seq = start - 1;
+    }
+    if (st.ack_floor.stream_seq < start) {
+      st.ack_floor.stream_seq = start - 1;
+      const store = this.stream.store;
+      for (const [seq, p] of [...st.pending]) {
+        if (seq >= start && (!wider || store.loadMsg(seq) !== null)) continue;
+        if (p.sequence > st.ack_floor.consumer_seq) st.ack_floor.consumer_seq = p.sequence;
+        st.pending.delete(seq);
+        st.redelivered.delete(seq);
+        this.nakUntil.delete(seq);
+        this.lastAckMs = Date.now();
+      }
+    }
+    if (st.pending.size === 0) {
+      st.ack_floor.consumer_seq = st.delivered.consumer_seq;
+      st.ack_floor.stream_seq = this.sseq - 1;
+    }
+    this.persist();
   }
 
   /** Does this consumer still need the message? (interest/workqueue retention) */
@@ -453,10 +529,12 @@ export class Consumer {
       case "term":
       case "gone":
       case "max_delivered": {
-        if (!st.pending.delete(op.sseq)) return;
+        const p = st.pending.get(op.sseq);
+        if (p === undefined) return;
+        st.pending.delete(op.sseq);
         st.redelivered.delete(op.sseq);
         this.nakUntil.delete(op.sseq);
-        this.advanceFloor();
+        this.moveFloorPast(p.sequence, op.sseq);
         break;
       }
       case "ack_all": {
@@ -475,8 +553,11 @@ export class Consumer {
       }
       case "nak": {
         if (!st.pending.has(op.sseq)) return;
-        if (op.delayMs > 0) this.nakUntil.set(op.sseq, Date.now() + op.delayMs);
-        else this.queueRedelivery(op.sseq);
+        if (op.delayMs > 0) {
+          // A delay replaces an earlier NAK's place in the redelivery queue.
+          this.rdqSet.delete(op.sseq);
+          this.nakUntil.set(op.sseq, Date.now() + op.delayMs);
+        } else this.queueRedelivery(op.sseq);
         return; // nothing persisted changes
       }
       case "progress": {
@@ -531,6 +612,40 @@ export class Consumer {
       }
     }
     this.persist();
+  }
+
+  /**
+   * The floor after the pending message (dseq, sseq) is settled, by nats-server's rule: it moves
+   * only when that message was the next above the floor, to just below the next pending message
+   * after it (an out-of-order ack leaves the floor where it is, even though nothing below the
+   * lowest pending message is outstanding).
+   */
+  private moveFloorPast(dseq: number, sseq: number): void {
+    const st = this.st;
+    if (st.pending.size === 0) {
+      st.ack_floor.consumer_seq = st.delivered.consumer_seq;
+      st.ack_floor.stream_seq = st.delivered.stream_seq;
+      return;
+    }
+    if (dseq !== st.ack_floor.consumer_seq + 1) return;
+    st.ack_floor.consumer_seq = dseq;
+    st.ack_floor.stream_seq = sseq;
+    let next = -1;
+    if (this.sseq - sseq <= st.pending.size * 2 + 16) {
+      for (let s = sseq + 1; s < this.sseq; s++) {
+        if (st.pending.has(s)) {
+          next = s;
+          break;
+        }
+      }
+    } else {
+      for (const k of st.pending.keys()) if (k > sseq && (next < 0 || k < next)) next = k;
+    }
+    const p = next < 0 ? undefined : st.pending.get(next);
+    if (p !== undefined && p.sequence > 0) {
+      st.ack_floor.consumer_seq = p.sequence - 1;
+      st.ack_floor.stream_seq = next - 1;
+    }
   }
 
   /** Move the ack floor up to just below the lowest pending message. */
@@ -642,10 +757,9 @@ export class Consumer {
         this.kick();
         break;
       }
-      const atLimit = this.cfg.ack_policy !== "none" && (this.cfg.max_ack_pending ?? 0) > 0 && this.st.pending.size >= (this.cfg.max_ack_pending as number);
-      const next = this.nextMessage(atLimit);
+      const next = this.nextMessage(this.atAckPendingLimit());
       if (next === undefined) {
-        ackPendingStall = atLimit;
+        ackPendingStall = this.atAckPendingLimit();
         break;
       }
       const r = this.deliver(next, now);
@@ -659,20 +773,27 @@ export class Consumer {
     if (this.isPull && waitForMsgs) this.processWaiting(!ackPendingStall, now);
   }
 
+  private atAckPendingLimit(): boolean {
+    const max = this.cfg.max_ack_pending ?? 0;
+    return this.cfg.ack_policy !== "none" && max > 0 && this.st.pending.size >= max;
+  }
+
   /** Redeliveries first, then last-per-subject start set, then new messages. */
   private nextMessage(atLimit: boolean): NextMsg | undefined {
     const store = this.stream.store;
     while (this.rdqHead < this.rdq.length) {
       const seq = this.rdq[this.rdqHead++];
-      this.rdqSet.delete(seq);
+      // Taken off the queue meanwhile (a NAK with a delay): skipped.
+      if (!this.rdqSet.delete(seq)) continue;
       if (this.rdqHead > 1024 && this.rdqHead * 2 > this.rdq.length) {
         this.rdq = this.rdq.slice(this.rdqHead);
         this.rdqHead = 0;
       }
-      if (!this.st.pending.has(seq)) continue;
+      const pending = this.st.pending.get(seq);
+      if (pending === undefined) continue;
       const msg = store.loadMsg(seq);
       if (msg === null) {
-        this.applyConsumerOp({ op: "gone", sseq: seq });
+        this.settleDeleted(seq, pending);
         continue;
       }
       const dc = 2 + (this.st.redelivered.get(seq) ?? 0);
@@ -684,7 +805,8 @@ export class Consumer {
       }
       return { msg, dc, kind: "re" };
     }
-    if (atLimit) return undefined;
+    // Redeliveries past max_deliver just left pending: the limit may be clear again.
+    if (atLimit && this.atAckPendingLimit()) return undefined;
     while (this.lpsQueue.length > 0) {
       const seq = this.lpsQueue.shift() as number;
       const msg = store.loadMsg(seq);
@@ -824,14 +946,16 @@ export class Consumer {
     // stream and consumer sequence): everything up to there is acknowledged.
     if (this.cfg.ack_policy === "flow_control" && hdr !== undefined && hdr.length > 0) {
       const lastStream = Number(getHeader(hdr, "Nats-Last-Stream") ?? "0");
-      if (Number.isSafeInteger(lastStream) && lastStream > 0) this.ackUpTo(lastStream);
+      if (Number.isSafeInteger(lastStream) && lastStream > 0 && lastStream > this.st.ack_floor.stream_seq) {
+        this.lastAckMs = Date.now();
+        this.ackUpTo(lastStream);
+      }
     }
     this.kick();
   }
 
   /** Acknowledge every pending message up to `sseq` (ack policy all / flow_control). */
   private ackUpTo(sseq: number): void {
-    this.lastAckMs = Date.now();
     const acked: number[] = [];
     if (this.stream.cfg.retention !== "limits") for (const k of this.st.pending.keys()) if (k <= sseq) acked.push(k);
     this.applyConsumerOp({ op: "ack_all", sseq });
@@ -921,7 +1045,7 @@ export class Consumer {
     // A full queue first drops what has expired (at most once a second).
     if (this.waiting.isFull() && now - this.lastWaitingCheck > 1000) this.processWaiting(false, now);
     if (p.noWait) {
-      const msgsPending = Math.max(this.npc, 0) + (this.rdq.length - this.rdqHead);
+      const msgsPending = Math.max(this.npc, 0) + this.rdqSet.size;
       if (msgsPending === 0 && p.expiresNs === 0) {
         this.waiting.last = now;
         this.sendStatus(reply, "404 No Messages");
@@ -1143,19 +1267,13 @@ export class Consumer {
       if (sseq >= this.sseq && !this.cfg.flow_control) return;
       this.ack(sseq, dseq, dc);
     } else if (startsWithAscii(payload, "-NAK")) {
-      let delayMs = 0;
-      const rest = payload.toString("utf8", 4).trim();
-      if (rest.startsWith("{")) {
-        try {
-          const j = JSON.parse(rest) as { delay?: number };
-          if (typeof j.delay === "number" && j.delay > 0) delayMs = j.delay / 1e6;
-        } catch {
-          // a malformed delay is a plain NAK
-        }
+      // nats-server ignores a NAK of what is not pending, at or below the ack floor, or not yet delivered.
+      if (this.st.pending.has(sseq) && dseq > this.st.ack_floor.consumer_seq && dseq <= this.st.delivered.consumer_seq + 1) {
+        const delayMs = nakDelayMs(payload.toString("utf8", 4).trim());
+        this.applyConsumerOp({ op: "nak", sseq, delayMs });
+        if (delayMs > 0) this.arm(Date.now() + delayMs);
+        adv.msgNaked(this.stream.jsa.advisoryContext, this.stream.name, this.name, dseq, sseq, dc);
       }
-      this.applyConsumerOp({ op: "nak", sseq, delayMs });
-      if (delayMs > 0) this.arm(Date.now() + delayMs);
-      adv.msgNaked(this.stream.jsa.advisoryContext, this.stream.name, this.name, dseq, sseq, dc);
     } else if (len === 4 && startsWithAscii(payload, "+WPI")) {
       this.applyConsumerOp({ op: "progress", sseq, now: Date.now() });
     } else if (startsWithAscii(payload, "+NXT")) {
@@ -1165,6 +1283,8 @@ export class Consumer {
       return; // the reply gets messages, not an ack confirmation
     } else if (startsWithAscii(payload, "+TERM")) {
       const had = this.st.pending.has(sseq);
+      // A TERM is taken as an ack (nats-server's processTerm), above what was delivered it is ignored.
+      if (sseq < this.sseq) this.noteAckActivity(sseq, dseq);
       // nats-server takes a TERM as an ack: with ack policy all, of everything before it too.
       if (this.cfg.ack_policy === "all") {
         if (had) this.ackUpTo(sseq);
@@ -1189,7 +1309,7 @@ export class Consumer {
     const policy = this.cfg.ack_policy;
     if (policy === "none") return;
     const p = this.st.pending.get(sseq);
-    this.lastAckMs = this.lastActive;
+    this.noteAckActivity(sseq, dseq);
     if (policy === "all" || policy === "flow_control") {
       this.ackUpTo(sseq);
     } else {
@@ -1203,6 +1323,18 @@ export class Consumer {
     // Room under max_ack_pending may let more flow.
     if (this.cfg.max_ack_pending !== undefined && this.st.pending.size === this.cfg.max_ack_pending - 1) this.kick();
     else if (this.isPull ? this.waiting.length > 0 : this.active) this.kick();
+  }
+
+  /**
+   * The ack floor's last_active moves as in nats-server: with any ack (or TERM) of an explicit
+   * consumer's delivered message, pending or not; with ack policy all only when it is above the
+   * floor (below it the ack changes nothing).
+   */
+  private noteAckActivity(sseq: number, dseq: number): void {
+    const policy = this.cfg.ack_policy;
+    if (policy === "none") return;
+    if ((policy === "all" || policy === "flow_control") && (sseq <= this.st.ack_floor.stream_seq || dseq <= this.st.ack_floor.consumer_seq)) return;
+    this.lastAckMs = this.lastActive;
   }
 
   // ---- timers: ack wait, nak delays, heartbeats, request expiry, inactivity ----
@@ -1382,4 +1514,22 @@ function startsWithAscii(b: Buffer, prefix: string): boolean {
   if (b.length < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (b[i] !== prefix.charCodeAt(i)) return false;
   return true;
+}
+
+/**
+ * The delay of a NAK (the text after "-NAK"), in ms: `{"delay": <ns>}` or a Go duration
+ * ("5s"), as nats-server reads it; 0 (redeliver now) when there is none, it is not positive,
+ * or it does not parse (nats-server then warns and takes a plain NAK).
+ */
+function nakDelayMs(arg: string): number {
+  if (arg === "") return 0;
+  try {
+    if (arg.startsWith("{")) {
+      const j = JSON.parse(arg) as { delay?: unknown };
+      return typeof j.delay === "number" && j.delay > 0 ? j.delay / 1e6 : 0;
+    }
+    return Math.max(0, parseDuration(arg));
+  } catch {
+    return 0;
+  }
 }

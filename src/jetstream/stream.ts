@@ -715,7 +715,10 @@ export class Stream {
           // may start, replace, end or move on a schedule.
           if (this.cfg.allow_rollup_hdrs && !this.cfg.deny_purge && getHeader(op.hdr, HDR_SCHEDULE_NEXT) === SCHEDULE_NEXT_PURGE) {
             const scheduler = getHeader(op.hdr, HDR_SCHEDULER);
-            if (scheduler !== undefined && scheduler !== "") this.store.purgeEx(scheduler, 0, 0);
+            if (scheduler !== undefined && scheduler !== "") {
+              this.store.purgeEx(scheduler, 0, 0);
+              for (const c of this.consumers.values()) c.onStreamPurged(scheduler);
+            }
           }
           this.schedules.onStored(r.seq, op.subject, op.hdr, r.time);
         } else if (this.schedules.size > 0) {
@@ -865,7 +868,8 @@ export class Stream {
     // consumers; a purge (or rollup) moves them on as a whole, and a truncation or a corrupt
     // record is no one's decision.
     const settled = why === "purge" || why === "truncate" || why === "corrupt";
-    for (const c of this.consumers.values()) c.onMessageRemoved(seq, subject, settled);
+    const purged = why === "purge";
+    for (const c of this.consumers.values()) c.onMessageRemoved(seq, subject, settled, purged);
     if (this.schedules.size > 0) this.schedules.onRemoved(seq);
   }
 

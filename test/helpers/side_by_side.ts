@@ -48,6 +48,13 @@ export interface Step {
   collect?: string;
   /** Wait this long before sending (for clocks the step depends on). */
   delayMs?: number;
+  /**
+   * Send `b` to the ack reply of a message this connection received last (in the latest "msgs"
+   * step that delivered any): the `ack`-th one, counted modulo how many there were. With
+   * `expect` "msgs" it goes as a request (an ack that asks for a confirmation). Nothing is sent
+   * when no message has been received yet.
+   */
+  ack?: number;
   /** A label for reports. */
   note?: string;
 }
@@ -129,7 +136,8 @@ function observeMsg(m: Msg): ObservedMsg {
     const hs: Record<string, string[]> = {};
     for (const k of h.keys()) {
       // A pin id is a random nuid: its presence is what must agree.
-      hs[k] = k === "Nats-Pin-Id" ? ["<pin>"] : VOLATILE_HEADERS.has(k) ? ["<volatile>"] : h.values(k);
+      // A no-responders answer to an ack names the ack subject, with its timestamp.
+      hs[k] = k === "Nats-Pin-Id" ? ["<pin>"] : VOLATILE_HEADERS.has(k) ? ["<volatile>"] : k === "Nats-Subject" ? h.values(k).map((v) => (v.startsWith("$JS.ACK.") ? blankAckTimestamp(v) : v)) : h.values(k);
     }
     if (Object.keys(hs).length > 0) o.headers = hs;
   }
@@ -149,8 +157,11 @@ function isTerminalStatus(m: ObservedMsg): boolean {
   return m.status !== undefined && !m.status.startsWith("100");
 }
 
+/** The ack replies of the messages each connection received in its latest "msgs" step that had any. */
+const lastAckReplies = new WeakMap<NatsConnection, string[]>();
+
 /** Replies gathered for `async` steps, per connection and label. */
-const gathered = new WeakMap<NatsConnection, Map<string, { msgs: ObservedMsg[]; done: boolean; last: number }>>();
+const gathered = new WeakMap<NatsConnection, Map<string, { msgs: ObservedMsg[]; acks: string[]; done: boolean; last: number }>>();
 
 /** Send one step on a connection and observe what comes back. */
 export async function sendStep(nc: NatsConnection, step: Step): Promise<Observed> {
@@ -168,6 +179,7 @@ async function observeStep(nc: NatsConnection, step: Step): Promise<Observed> {
     if (g === undefined) return { msgs: [] };
     const quiet = step.waitMs ?? 300;
     while (!g.done && Date.now() - g.last < quiet) await new Promise((r) => setTimeout(r, 10));
+    if (g.acks.length > 0) lastAckReplies.set(nc, g.acks);
     return { msgs: g.msgs };
   }
   const body = step.b === undefined ? "" : typeof step.b === "string" ? step.b : JSON.stringify(step.b);
@@ -177,6 +189,17 @@ async function observeStep(nc: NatsConnection, step: Step): Promise<Observed> {
     for (const [k, v] of Object.entries(step.h)) h.set(k, v);
   }
   const mode = step.expect ?? "json";
+  if (step.ack !== undefined) {
+    const replies = lastAckReplies.get(nc) ?? [];
+    if (replies.length === 0) return { sent: true };
+    const target = replies[step.ack % replies.length];
+    if (mode !== "msgs") {
+      nc.publish(target, body);
+      await nc.flush();
+      return { sent: true };
+    }
+    step = { ...step, s: target };
+  }
   if (step.sub !== undefined) {
     nc.subscribe(step.sub, { callback: () => undefined });
     await nc.flush();
@@ -191,12 +214,13 @@ async function observeStep(nc: NatsConnection, step: Step): Promise<Observed> {
   if (step.async !== undefined) {
     let labels = gathered.get(nc);
     if (labels === undefined) gathered.set(nc, (labels = new Map()));
-    const g = { msgs: [] as ObservedMsg[], done: false, last: Date.now() };
+    const g = { msgs: [] as ObservedMsg[], acks: [] as string[], done: false, last: Date.now() };
     labels.set(step.async, g);
     nc.subscribe(inbox, {
       callback: (_err, m) => {
         const o = observeMsg(m);
         g.msgs.push(o);
+        if (m.reply?.startsWith("$JS.ACK.") === true) g.acks.push(m.reply);
         g.last = Date.now();
         if (isTerminalStatus(o)) g.done = true;
       },
@@ -209,9 +233,11 @@ async function observeStep(nc: NatsConnection, step: Step): Promise<Observed> {
   const quiet = step.waitMs ?? (mode === "json" ? 2000 : 300);
   return await new Promise<Observed>((resolve) => {
     let timer: NodeJS.Timeout | undefined;
+    const acks: string[] = [];
     const finish = (): void => {
       if (timer !== undefined) clearTimeout(timer);
       sub.unsubscribe();
+      if (acks.length > 0) lastAckReplies.set(nc, acks);
       if (mode === "json") {
         if (got.length === 0) return resolve({ timeout: true });
         try {
@@ -232,6 +258,7 @@ async function observeStep(nc: NatsConnection, step: Step): Promise<Observed> {
       callback: (_err, m) => {
         const o = observeMsg(m);
         got.push(o);
+        if (m.reply?.startsWith("$JS.ACK.") === true) acks.push(m.reply);
         if (mode === "json" || isTerminalStatus(o) || (step.n !== undefined && got.length >= step.n)) finish();
         else arm();
       },
