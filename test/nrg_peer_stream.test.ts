@@ -130,10 +130,10 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
       return c;
     };
     const nc = await appOn(live()[0]);
-    const jsm: JetStreamManager = await retry(() => jetstreamManager(nc, { timeout: 5000 }));
+    const jsm: JetStreamManager = await retry(() => jetstreamManager(nc, { timeout: 10_000 }));
     // Placement needs T3's STATSZ with JetStream config and stats: R3 on three servers fails until then.
     await retry(() => jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 }), 90_000);
-    let info = await jsm.streams.info("ORDERS");
+    let info = await retry(() => jsm.streams.info("ORDERS"), 90_000);
     const placedOn = [info.cluster?.leader ?? "", ...(info.cluster?.replicas ?? []).map((r) => r.name)].sort();
     assert.deepEqual(placedOn, ["N1", "N2", "T3"], "the R3 stream is placed on both nats-servers and T3");
     assert.ok(["N1", "N2"].includes(info.cluster?.leader ?? ""), "a nats-server leads it (T3 never campaigns)");
@@ -166,7 +166,7 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
     // The stream's leader reports T3 as a current replica.
     await waitUntil(
       async () => {
-        info = await jsm.streams.info("ORDERS");
+        info = await jsm.streams.info("ORDERS").catch(() => info);
         return info.cluster?.replicas?.some((r) => r.name === "T3" && r.current) === true;
       },
       60_000,
@@ -199,7 +199,7 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
     const other = live()[0];
     const nc2 = await appOn(other);
     for (let i = 6; i <= 10; i++) await publish(nc2, i);
-    const jsm2 = await retry(() => jetstreamManager(nc2, { timeout: 5000 }));
+    const jsm2 = await retry(() => jetstreamManager(nc2, { timeout: 10_000 }));
     info = await retry(() => jsm2.streams.info("ORDERS"));
     assert.equal(info.cluster?.leader, `N${2 - stopped}`, "the remaining nats-server leads the stream");
     assert.equal(info.state.last_seq, 10);
@@ -257,6 +257,8 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
     );
     assert.equal(g?.replica?.halted, undefined);
     assert.ok((g?.counters.catchups ?? 0) >= 1, `caught up through the group's RAFT catch-up: ${JSON.stringify(g?.counters)}`);
+    // Healthy: the meta group and every group placed on T3 are current.
+    await waitUntil(async () => (await fetch(`${ours?.monitorUrl}/healthz`)).status === 200, 30_000, "T3 healthy after its catch-up", () => "");
     // Whether the leader's snapshot came first (then the messages came over $JSC.SYNC) is the
     // leader's choice of timing; when it did, the replica says so.
     const viaSync = (g?.counters.snapshots ?? 0) >= 1;

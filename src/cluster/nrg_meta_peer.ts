@@ -93,9 +93,11 @@ export class NrgMetaPeer implements ServerService {
 
   /**
    * Why /healthz reports this server unavailable, or undefined when it is healthy: the meta
-   * layer checks of nats-server's healthz (a write error, no leader, not current with it).
+   * layer checks of nats-server's healthz (a write error, no leader, not current with it), then
+   * (unless `metaOnly`, nats-server's js-server-only) each stream replica and consumer group
+   * placed on this server.
    */
-  healthError(): string | undefined {
+  healthError(metaOnly = false): string | undefined {
     const p = this.member?.peer;
     if (p === undefined) return "JetStream meta layer is not running";
     if (p.writeError !== undefined) return `JetStream meta layer write error: ${p.writeError}`;
@@ -103,7 +105,7 @@ export class NrgMetaPeer implements ServerService {
     if (p.leader === "") return "JetStream has not established contact with a meta leader";
     // Not heard from the leader within nats-server's lost-quorum interval (10 heartbeats), or catching up.
     if (p.catchup !== undefined || Date.now() - p.leaderSeenAt > 10_000) return "JetStream is not current with the meta leader";
-    return undefined;
+    return metaOnly ? undefined : this.streamPeers?.healthError();
   }
 
   /**

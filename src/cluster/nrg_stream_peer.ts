@@ -513,6 +513,20 @@ export class NrgStreamPeers {
     for (const [name, g] of this.groups) this.stopGroup(name, g);
   }
 
+  /**
+   * The first stream or consumer group that is not current (nats-server's healthz texts): its
+   * member catching up or unable to store, or its replica catching up or halted.
+   */
+  healthError(): string | undefined {
+    for (const g of this.groups.values()) {
+      const p = g.member.peer;
+      const current = p.writeError === undefined && p.catchup === undefined && g.replica?.catchingUp !== true && g.replica?.halted === undefined;
+      if (current) continue;
+      return g.kind === "stream" ? `JetStream stream '${g.account} > ${g.stream}' is not current` : `JetStream consumer '${g.account} > ${g.stream} > ${g.consumer ?? ""}' is not current`;
+    }
+    return undefined;
+  }
+
   /** Bytes and groups held, for STATSZ's JetStream stats. */
   usage(): { storage: number; groups: number; accounts: number } {
     let storage = 0;

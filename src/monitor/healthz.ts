@@ -39,9 +39,9 @@ export function checkHealthz(m: Monitor, opts: HealthzOptions = {}): { body: Hea
   if (s.isShuttingDown) return unavailable("server is shutting down");
   if (s.lameDuck) return unavailable("server is in lame duck mode");
   // A meta-group peer of a nats-server cluster (cluster.nrg_peer) runs no JetStream of its own: its health is its membership's.
-  const nrgPeer = s.services.find((svc) => svc.name === "nrg-peer") as { healthError(): string | undefined } | undefined;
+  const nrgPeer = s.services.find((svc) => svc.name === "nrg-peer") as { healthError(metaOnly?: boolean): string | undefined } | undefined;
   if (nrgPeer !== undefined) {
-    const error = opts.jsEnabledOnly === true ? undefined : nrgPeer.healthError();
+    const error = opts.jsEnabledOnly === true ? undefined : nrgPeer.healthError(opts.jsServerOnly === true);
     return error === undefined ? { body: { status: "ok" }, code: 200 } : unavailable(error);
   }
   if (s.options.jetstream.enabled && !jetStreamRunning(s)) return unavailable("JetStream is not enabled");
