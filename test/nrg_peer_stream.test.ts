@@ -190,6 +190,32 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
       () => JSON.stringify(cg),
     );
 
+    // R1 streams and consumers are placed at random, T3 included; T3 refuses them at once
+    // (insufficient resources) instead of leaving them unserved. The others land on a nats-server.
+    const refusals = { stream: 0, consumer: 0 };
+    for (let i = 0; i < 40 && (refusals.stream === 0 || refusals.consumer === 0); i++) {
+      if (refusals.stream === 0) {
+        try {
+          const si = await jsm.streams.add({ name: `SINGLE${i}`, subjects: [`single${i}.>`], num_replicas: 1 });
+          assert.ok(["N1", "N2"].includes(si.cluster?.leader ?? ""), JSON.stringify(si.cluster));
+        } catch (err) {
+          assert.match((err as Error).message, /insufficient resources/);
+          refusals.stream++;
+          await waitUntil(async () => (await jsm.streams.info(`SINGLE${i}`).then(() => "exists", (e: Error) => e.message)).includes("not found"), 30_000, `the refused SINGLE${i} is not kept`);
+        }
+      }
+      if (refusals.consumer === 0) {
+        try {
+          const ci = await jsm.consumers.add("ORDERS", { name: `single${i}`, ack_policy: AckPolicy.Explicit, num_replicas: 1 });
+          assert.ok(["N1", "N2"].includes(ci.cluster?.leader ?? ""), JSON.stringify(ci.cluster));
+        } catch (err) {
+          assert.match((err as Error).message, /insufficient resources/);
+          refusals.consumer++;
+        }
+      }
+    }
+    assert.deepEqual(refusals, { stream: 1, consumer: 1 }, "an R1 stream and an R1 consumer placed on T3 were refused");
+
     // The stream's leader stopped: the other nats-server needs T3's vote to lead, and T3's
     // acknowledgement to commit (2 of 3).
     const leaderName = info.cluster?.leader ?? "";

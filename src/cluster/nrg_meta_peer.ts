@@ -67,6 +67,7 @@ export class NrgMetaPeer implements ServerService {
       this.streamPeers = peers;
       this.metaState.onGroupRemoved = (group) => peers.removed(group);
       this.metaState.onChange = () => peers.reconcile(this.metaState);
+      this.metaState.onAssigned = (kind, account, stream, consumer, group, created) => this.refuseSingle(kind, account, stream, consumer, group, created);
     }
     const member = new NrgGroupMember(sys, META_GROUP, this.id, dir, this.metaState);
     this.member = member;
@@ -106,6 +107,28 @@ export class NrgMetaPeer implements ServerService {
     // Not heard from the leader within nats-server's lost-quorum interval (10 heartbeats), or catching up.
     if (p.catchup !== undefined || Date.now() - p.leaderSeenAt > 10_000) return "JetStream is not current with the meta leader";
     return metaOnly ? undefined : this.streamPeers?.healthError();
+  }
+
+  /**
+   * An R1 stream or consumer placed on this server alone: it holds replicas, never leads, so it
+   * could never serve it. Refused as nats-server's members refuse an assignment they cannot
+   * create (`$SYS.JSC.STREAM/CONSUMER.ASSIGNMENT.RESULT`, insufficient resources): the meta
+   * leader answers the client with the error, and a stream's assignment is deleted. Only fresh
+   * assignments (the leader acts on results within seconds), never a replayed one.
+   */
+  private refuseSingle(kind: "stream" | "consumer", account: string, stream: string, consumer: string | undefined, group: { peers: string[] }, created: string): void {
+    if (group.peers.length !== 1 || group.peers[0] !== this.id) return;
+    const age = Date.now() - Date.parse(created);
+    if (!(age < 10_000)) return;
+    const sys = this.server.systemAccount;
+    if (sys === undefined) return;
+    const error = { code: 503, err_code: 10023, description: "insufficient resources" };
+    this.server.log.warn(`NRG peer: refusing the R1 ${kind} '${account} > ${stream}${consumer !== undefined ? ` > ${consumer}` : ""}' placed on this server (it holds replicas only)`);
+    if (kind === "stream") {
+      sys.publish("$SYS.JSC.STREAM.ASSIGNMENT.RESULT", "", undefined, Buffer.from(JSON.stringify({ account, stream, create_response: { type: "io.nats.jetstream.api.v1.stream_create_response", error } })));
+    } else {
+      sys.publish("$SYS.JSC.CONSUMER.ASSIGNMENT.RESULT", "", undefined, Buffer.from(JSON.stringify({ account, stream, consumer, response: { type: "io.nats.jetstream.api.v1.consumer_create_response", error } })));
+    }
   }
 
   /**

@@ -50,6 +50,8 @@ export class NrgMetaState implements NrgApplier {
   lastError = "";
   /** Called after every change (the stream replicas follow the assignments naming this server). */
   onChange: (() => void) | undefined;
+  /** Called for each committed new assignment (not an update): the server may refuse one it cannot hold. */
+  onAssigned: ((kind: "stream" | "consumer", account: string, stream: string, consumer: string | undefined, group: NrgRaftGroup, created: string) => void) | undefined;
   /** Called with a RAFT group's name when a committed entry removes its stream or consumer (a replica's data may go). */
   onGroupRemoved: ((group: string) => void) | undefined;
 
@@ -78,6 +80,7 @@ export class NrgMetaState implements NrgApplier {
           const account = assignmentAccount(a.client);
           const existing = this.stream(account, a.config.name);
           this.streams.set(key(account, a.config.name), { account, client: a.client, created: a.created, config: a.config, group: a.group, sync: a.sync, consumers: existing?.consumers ?? new Map() });
+          if (m.op === "assignStream" && existing === undefined) this.onAssigned?.("stream", account, a.config.name, undefined, a.group, a.created);
           break;
         }
         case "removeStream": {
@@ -94,7 +97,11 @@ export class NrgMetaState implements NrgApplier {
           const a = m.assignment;
           const s = this.stream(assignmentAccount(a.client), a.stream);
           // nats-server ignores a consumer of a stream it does not know.
-          if (s !== undefined) s.consumers.set(a.name, { client: a.client, created: a.created, name: a.name, stream: a.stream, config: a.config, group: a.group });
+          if (s !== undefined) {
+            const existing = s.consumers.get(a.name);
+            s.consumers.set(a.name, { client: a.client, created: a.created, name: a.name, stream: a.stream, config: a.config, group: a.group });
+            if (existing === undefined) this.onAssigned?.("consumer", s.account, a.stream, a.name, a.group, a.created);
+          }
           break;
         }
         case "removeConsumer": {

@@ -454,7 +454,18 @@ export class NrgStreamPeers {
       wanted.set(s.group.name, { kind: "stream", stream: s });
       for (const c of s.consumers.values()) if (c.group.peers.includes(this.peerId) && c.group.peers.length > 1) wanted.set(c.group.name, { kind: "consumer", stream: s, consumer: c.name });
     }
-    for (const [name, g] of this.groups) if (!wanted.has(name)) this.stopGroup(name, g);
+    for (const [name, g] of this.groups) {
+      if (wanted.has(name)) continue;
+      // The stream is still assigned, to a group without this server (a committed scale-down or
+      // move): the data goes, as on nats-server. Gone altogether (a snapshot being installed, a
+      // log reset): stopped, the data kept until a committed removal says otherwise.
+      const still = meta.stream(g.account, g.stream);
+      const movedAway = still !== undefined && (g.kind === "stream" ? !still.group.peers.includes(this.peerId) || still.group.name !== name : g.consumer !== undefined && (still.consumers.get(g.consumer)?.group.peers.includes(this.peerId) !== true || still.consumers.get(g.consumer)?.group.name !== name));
+      if (movedAway) {
+        this.log.info(`NRG peer: group ${name} of '${g.account} > ${g.stream}${g.consumer !== undefined ? ` > ${g.consumer}` : ""}' no longer includes this server; its data is removed`);
+        this.removed(name);
+      } else this.stopGroup(name, g);
+    }
     for (const [name, w] of wanted) {
       const running = this.groups.get(name);
       if (running !== undefined) {
