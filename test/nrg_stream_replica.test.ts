@@ -136,13 +136,18 @@ test("committed stream entries apply as nats-server's followers apply them; a re
   }
 });
 
-test("a new replica starts at the leader's sequence; an atomic batch halts it", () => {
+test("a replica without messages starts at the leader's sequence; an atomic batch halts it", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-stream-replica-"));
   try {
     const g = new Group(dir);
     g.send(msg(100, "orders.x", "hundred-one"));
     assert.deepEqual(g.held(), ["101:orders.x:hundred-one"]);
-    const inner = msg(101, "orders.y", "batched");
+    // Emptied by a purge, then a message from further on (a leader whose snapshot moved past): re-based too.
+    g.send(json(NrgEntryOp.PurgeStream, { stream: "ORDERS", last_seq: 101 }));
+    g.send(msg(150, "orders.z", "hundred-fifty-one"));
+    assert.deepEqual(g.held(), ["151:orders.z:hundred-fifty-one"]);
+    assert.equal(g.replica.halted, undefined);
+    const inner = msg(151, "orders.y", "batched");
     const id = Buffer.from("batch-1");
     const head = Buffer.alloc(3 + id.length);
     head[0] = NrgEntryOp.BatchCommitMsg;
@@ -150,7 +155,7 @@ test("a new replica starts at the leader's sequence; an atomic batch halts it", 
     id.copy(head, 3);
     g.send(Buffer.concat([head, Buffer.from([1]), inner]));
     assert.match(g.replica.halted ?? "", /atomic batch batch-1/);
-    assert.deepEqual(g.held(), ["101:orders.x:hundred-one"]);
+    assert.deepEqual(g.held(), ["151:orders.z:hundred-fifty-one"]);
     g.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

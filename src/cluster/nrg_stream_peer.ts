@@ -216,8 +216,9 @@ export class NrgStreamReplica implements NrgApplier {
     }
     if (lseq === 0 && last !== 0) return;
     if (lseq !== last + this.clfs) {
-      // A new store takes the leader's starting point; anything else is a gap.
-      if (last === 0 && this.store.state().msgs === 0) this.store.compact(lseq - this.clfs + 1);
+      // A store without messages takes the leader's starting point (nats-server compacts to
+      // lseq+1 and retries); anything else is a gap.
+      if (this.store.state().msgs === 0 && this.clfs === 0) this.store.compact(lseq + 1);
       else {
         this.halt(`message after sequence ${lseq} (failed ${this.clfs}) does not follow the store's last ${last}`);
         return;
