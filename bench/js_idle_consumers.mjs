@@ -4,8 +4,8 @@
 // given runs its own build (its bench/js_cluster_lib.mjs starts its dist/), alternately, so the
 // ratios come from one run on a shared machine.
 //
-//   node bench/js_idle_consumers.mjs [--consumers 1000] [--idle 10] [--rounds 2] [<checkout> ...]
-//   (default checkout: this one)
+//   node bench/js_idle_consumers.mjs [--consumers 1000] [--idle 10] [--rounds 2] [--ref] [<checkout> ...]
+//   (default checkout: this one; --ref: nats-server 2.15 too, as the first)
 import path from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
@@ -17,6 +17,7 @@ const IDLE_S = Number(opt("--idle", 10));
 const ROUNDS = Number(opt("--rounds", 2));
 const roots = args.filter((a, i) => !a.startsWith("--") && (i === 0 || !args[i - 1].startsWith("--")));
 if (roots.length === 0) roots.push(path.resolve(path.dirname(new URL(import.meta.url).pathname), ".."));
+if (args.includes("--ref")) roots.unshift("ref");
 
 async function retry(fn) {
   for (let i = 0; ; i++) {
@@ -30,8 +31,9 @@ async function retry(fn) {
 }
 
 async function once(root) {
-  const lib = await import(path.join(root, "bench", "js_cluster_lib.mjs"));
-  const c = await lib.startCluster("ts", "IDLE");
+  const ref = root === "ref";
+  const lib = await import(path.join(ref ? roots[1] : root, "bench", "js_cluster_lib.mjs"));
+  const c = await lib.startCluster(ref ? "ref" : "ts", "IDLE");
   try {
     await lib.agreedMetaLeader(c.nodes);
     const nc = await connect({ servers: c.nodes.map((n) => `127.0.0.1:${n.port}`) });

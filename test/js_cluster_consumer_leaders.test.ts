@@ -5,14 +5,19 @@
 // leader stepdown, and when its own server is killed another member goes on from its ack floor:
 // no acknowledged message comes again and every other one is delivered at least once. Work-queue
 // and interest streams drop what consumers led away from the stream's leader acknowledged.
+import fs from "node:fs";
+import path from "node:path";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { JsTestCluster, streamOn } from "./helpers/js_cluster.js";
 import { StreamReplica } from "../src/jetstream/stream_replica.js";
+import { ConsumerGroup } from "../src/jetstream/consumer_group.js";
 import { startRefJsCluster } from "./helpers/ref_js_cluster.js";
 import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
+import { waitUntil } from "./helpers/server.js";
+import { encodeConsumerOps } from "../src/jetstream/consumer_ops_wire.js";
 import { infoWithLeader, sleep, type Info } from "./helpers/js_cluster_consumer_groups.js";
 
 const durable = (name: string) => ({ durable_name: name, ack_policy: "explicit", num_replicas: 3, ack_wait: 2_000_000_000 });
@@ -321,10 +326,12 @@ test("work-queue and interest streams drop what consumers led away from the stre
   assert.deepEqual(ours, theirs);
 });
 
-test("a consumer's recorded leader survives a restart of every server (from the group's snapshot and log), and reading goes on from its ack floor", { timeout: 300_000 }, async () => {
+test("a consumer's group survives a restart of every server (from its snapshot and log), elects a leader and reading goes on from its ack floor", { timeout: 300_000 }, async () => {
   const saved = StreamReplica.snapshotEntries;
-  // A snapshot every 20 entries: the record is in a snapshot, later ones in the log.
+  const savedConsumer = ConsumerGroup.snapshotEntries;
+  // A snapshot every few entries: the consumer's state is in a snapshot, later changes in the log.
   StreamReplica.snapshotEntries = 20;
+  ConsumerGroup.snapshotEntries = 4;
   const c = await JsTestCluster.start(3);
   try {
     await c.metaLeader(60_000);
@@ -347,13 +354,70 @@ test("a consumer's recorded leader survives a restart of every server (from the 
     nc = await connect({ servers: c.members.map((m) => m.url) });
     try {
       await streamLeader(nc, "R");
-      assert.equal((await infoWithLeader(nc, "R", "D")).cluster?.leader, away);
+      const leader = (await infoWithLeader(nc, "R", "D")).cluster?.leader;
+      assert.ok(c.members.some((m) => m.name === leader), `consumer leader ${leader}`);
       assert.deepEqual(await consumeAtLeastOnce(nc, "R", "D", [11, 12, 13, 14, 15]), [11, 12, 13, 14, 15]);
     } finally {
       await nc.close();
     }
   } finally {
     StreamReplica.snapshotEntries = saved;
+    ConsumerGroup.snapshotEntries = savedConsumer;
+    await c.stop();
+  }
+});
+
+test("a store from before consumer groups (a `cleader` record in the stream's log, no group of the consumer's own) starts: the consumer gets its group and reading goes on from its ack floor", { timeout: 300_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  try {
+    await c.metaLeader(60_000);
+    let nc = await connect({ servers: c.members.map((m) => m.url) });
+    const s = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.M", { name: "M", subjects: ["m.>"], num_replicas: 3 });
+    assert.equal(s.error, undefined, JSON.stringify(s.error));
+    for (let i = 1; i <= 20; i++) await clusterPublish(nc, "m.x", `m${i}`);
+    const a = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.M.D", { stream_name: "M", config: durable("D") });
+    assert.equal(a.error, undefined, JSON.stringify(a.error));
+    assert.deepEqual(await consumeAtLeastOnce(nc, "M", "D", [1, 2, 3, 4, 5, 6, 7, 8]), [1, 2, 3, 4, 5, 6, 7, 8]);
+    // What the stream's log of the former code holds: a consumer leader's record.
+    const leader = await streamLeader(nc, "M");
+    const replica = streamOn(c, leader, "M")?.replica;
+    assert.ok(replica !== undefined);
+    const other = c.members.map((m) => m.name).find((n) => n !== leader) as string;
+    const json = Buffer.from(JSON.stringify({ op: "cleader", name: "D", leader: other }));
+    replica.node.propose(Buffer.concat([Buffer.from([3]), json]));
+    // And consumer changes as the former code wrote them into the stream's log: message 9 delivered and acknowledged.
+    const changes = encodeConsumerOps(7, [
+      { name: "D", c: { op: "deliver", sseq: 9, dc: 1, now: Date.now(), kind: "new" } },
+      { name: "D", c: { op: "ack", sseq: 9 } },
+    ]);
+    assert.ok(changes !== undefined);
+    replica.node.propose(changes);
+    const held = (name: string): string => {
+      const k = streamOn(c, name, "M")?.consumers.get("D")?.infoJson() as { ack_floor: { stream_seq: number } } | undefined;
+      return k === undefined ? "none" : String(k.ack_floor.stream_seq);
+    };
+    await waitUntil(() => c.members.every((m) => (streamOn(c, m.name, "M")?.replica?.node.applied ?? 0) >= replica.node.lastIndex && held(m.name) === "9"), 20_000, "the record and the changes applied everywhere");
+    await nc.close();
+    for (const m of c.members) await c.stopMember(m.name);
+    // The consumer's own group is not there (as in a store written before consumer groups).
+    for (const m of c.members) {
+      const raft = path.join(m.storeDir, "jetstream", "_raft");
+      for (const d of fs.readdirSync(raft)) if (d.startsWith("C-")) fs.rmSync(path.join(raft, d), { recursive: true, force: true });
+    }
+    for (const m of c.members) await c.startMember(m.name);
+    await c.metaLeader(60_000);
+    nc = await connect({ servers: c.members.map((m) => m.url) });
+    try {
+      await streamLeader(nc, "M");
+      const consumerLeader = (await infoWithLeader(nc, "M", "D")).cluster?.leader;
+      assert.ok(c.members.some((m) => m.name === consumerLeader), `consumer leader ${consumerLeader}`);
+      assert.deepEqual(await consumeAtLeastOnce(nc, "M", "D", [10, 11, 12, 13]), [10, 11, 12, 13]);
+      // Every member has the consumer's group, with the same state.
+      await waitUntil(() => c.members.every((m) => held(m.name) === "13" && streamOn(c, m.name, "M")?.replica?.consumerGroup("D") !== undefined), 20_000, `ack floors ${c.members.map((m) => held(m.name)).join(", ")}`);
+    } finally {
+      await nc.close();
+    }
+  } finally {
     await c.stop();
   }
 });

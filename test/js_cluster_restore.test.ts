@@ -241,6 +241,16 @@ test("a standalone server's backup restored as R3: every member has it, the dura
     assert.equal(info.cluster?.replicas?.length, 2);
     assert.deepEqual(await fetchSeqs(nc, "S", "W", 5), [11, 12, 13, 14, 15]);
     await waitUntil(() => c.members.every((m) => (streamOn(c, m.name, "S")?.consumers.get("W")?.infoJson() as Json | undefined)?.ack_floor.stream_seq === 15), 20_000, "ack floor 15 on every member");
+    // (A learner has that state too: every member is a voter of the durable's group, which thus survives a member's loss.)
+    await waitUntil(
+      () =>
+        c.members.every((m) => {
+          const cfg = streamOn(c, m.name, "S")?.replica?.consumerGroup("W")?.node.config;
+          return cfg !== undefined && cfg.learners.length === 0 && c.members.every((o) => cfg.voters.includes(o.name));
+        }),
+      20_000,
+      "every member a voter of the durable's group",
+    );
 
     // The restored stream's leader stops: another leads it with every message and the durable.
     await c.stopMember(leader);

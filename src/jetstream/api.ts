@@ -258,7 +258,7 @@ export class Api {
     if (rest.startsWith("CONSUMER.MSG.NEXT.")) {
       const t = rest.split(".");
       const c = t.length === 5 ? this.jsa.streams.get(t[3])?.consumers.get(t[4]) : undefined;
-      return c !== undefined && !c.standby;
+      return c !== undefined && (!c.standby || c.electedHere);
     }
     if (rest.startsWith("DIRECT.GET.")) {
       const end = rest.indexOf(".", 11);
@@ -280,8 +280,8 @@ export class Api {
       if (tokens.length !== 5 || reply === "") return;
       const c = this.jsa.streams.get(tokens[3])?.consumers.get(tokens[4]);
       const level = hdr !== undefined ? getHeader(hdr, HDR_REQUIRED_API_LEVEL) : undefined;
-      // A replicated stream's consumer answers on the stream's leader only.
-      if (c !== undefined && !c.standby) c.processPullRequest(reply, body, requiredLevelUnmet(level));
+      // A replicated consumer answers on its leader only (held while just elected: consumer.ts pullRequest).
+      if (c !== undefined) c.pullRequest(reply, body, requiredLevelUnmet(level));
       return;
     }
     if (tokens[0] === "CONSUMER" && tokens[1] === "RESET") {

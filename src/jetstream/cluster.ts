@@ -1058,9 +1058,16 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (t[0] === "CONSUMER" && (t[1] === "INFO" || t[1] === "PAUSE" || t[1] === "UNPIN") && t.length === 4) {
         const replica = jsa.streams.get(name)?.replica;
         const c = jsa.streams.get(name)?.consumers.get(t[3]);
-        if (replica !== undefined && c?.replicated === true && replica.leader !== "" && replica.consumerLeader(c.name) !== replica.leader) {
-          return replica.consumerLeader(c.name) === this.self ? undefined : SKIP;
-        }
+        const led = replica !== undefined && c?.replicated === true ? replica.consumerLeader(c.name) : "";
+        if (led !== "" && led !== replica?.leader) return led === this.self ? undefined : SKIP;
+      }
+      // CONSUMER.LEADER.STEPDOWN of a replicated consumer: its group's leader hands it over.
+      if (t[0] === "CONSUMER" && t[1] === "LEADER" && t[2] === "STEPDOWN" && t.length === 5) {
+        const replica = jsa.streams.get(name)?.replica;
+        const c = jsa.streams.get(name)?.consumers.get(t[4]);
+        const led = replica !== undefined && c?.replicated === true ? replica.consumerLeader(c.name) : "";
+        if (led === this.self && replica !== undefined) return this.consumerStepDown(replica, t[4], body);
+        if (led !== "") return SKIP;
       }
       if (!this.answersHere(sa)) return this.answerLeaderless(jsa, sa, t, body, reply, hdr);
       const stream = jsa.streams.get(name);
@@ -1069,7 +1076,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         if (t[0] === "CONSUMER") {
           const c = stream?.consumers.get(t[4] ?? "");
           if (c === undefined) throw jsError("JSConsumerNotFoundErr");
-          // A replicated consumer has a leader of its own, recorded in its stream's group: only it moves.
+          // A replicated consumer whose group has no leader known here: not available.
           if (replica !== undefined && c.replicated) return this.consumerStepDown(replica, c.name, body);
         }
         return this.groupStepDown(replica, body);
@@ -1606,7 +1613,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return { success: true };
   }
 
-  /** CONSUMER.LEADER.STEPDOWN of a replicated consumer, on its stream's leader (placement.preferred may name the next). */
+  /** CONSUMER.LEADER.STEPDOWN of a replicated consumer, on its group's leader (placement.preferred may name the next). */
   private consumerStepDown(replica: StreamReplica, name: string, body: Buffer): Record<string, unknown> {
     const req = parseConfig(body) as { placement?: { preferred?: unknown } };
     const preferred = typeof req.placement?.preferred === "string" && req.placement.preferred !== "" ? req.placement.preferred : undefined;

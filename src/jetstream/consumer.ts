@@ -237,6 +237,8 @@ export class Consumer {
     this.armInactive();
     if (this.st.pending.size > 0) this.arm(Date.now() + 1);
     this.persist();
+    // A replicated consumer runs its own RAFT group (consumer_group.ts): joined or started now.
+    if (this.replicated) this.stream.replica?.consumerStarted(this);
     this.kick();
   }
 
@@ -281,6 +283,7 @@ export class Consumer {
     this.removeInterestListener?.();
     if (this.pinTimer !== undefined) clearTimeout(this.pinTimer);
     this.pinTimer = undefined;
+    if (this.stream.replica?.consumerGroup(this.name) !== undefined) this.stream.replica.consumerStopped(this.name, deleted || left);
     // Waiting pulls learn why nothing more comes (a shutdown says what they still wanted).
     for (const r of this.waiting.drain()) {
       if (left) continue;
@@ -494,8 +497,8 @@ export class Consumer {
   // ---- the apply path ----
 
   applyConsumerOp(op: ConsumerOp): void {
-    // A durable of a replicated stream: its leader's changes go to the other members too
-    // (stream_replica.ts), which apply them here without delivering anything themselves.
+    // A replicated consumer: its leader's changes go to the other members through its group
+    // (consumer_group.ts), which apply them here without delivering anything themselves.
     const replica = this.stream.replica;
     if (replica !== undefined && this.replicated && !replica.applying) replica.forwardConsumer(this.name, op);
     const st = this.st;
@@ -685,7 +688,7 @@ export class Consumer {
   // ---- delivery ----
 
   /**
-   * Is this consumer's state replicated through its stream's group (`replicatedConsumer`)? The
+   * Is this consumer's state replicated by a RAFT group of its own (`replicatedConsumer`, consumer_group.ts)? The
    * others are R1 (as nats-server's ephemerals and R1 durables): they run on the member that
    * created them, whoever leads the stream.
    */
@@ -693,10 +696,27 @@ export class Consumer {
     return this.stream.replica !== undefined && replicatedConsumer(this.cfg);
   }
 
-  /** A replicated consumer on a member that does not lead it (stream_replica.ts leadsConsumer): it keeps state, delivers nothing. */
+  /** A replicated consumer on a member that does not lead its group (stream_replica.ts leadsConsumer): it keeps state, delivers nothing. */
   get standby(): boolean {
     const replica = this.stream.replica;
     return replica !== undefined && this.replicated && !replica.leadsConsumer(this.name);
+  }
+
+  /** Is this copy's group leader elected here, applying what came before (it leads once done)? */
+  get electedHere(): boolean {
+    return this.replicated && this.stream.replica?.consumerGroup(this.name)?.node.isLeader === true;
+  }
+
+  /**
+   * A pull request reached this copy: served when it leads; held while its group just elected it
+   * and it applies the entries before (the create is answered once a leader is known, and the
+   * client's first pull may come before that leader is ready); dropped by the others.
+   */
+  pullRequest(reply: string, body: Buffer, unmet: boolean): void {
+    if (!this.standby) this.processPullRequest(reply, body, unmet);
+    else if (this.electedHere) this.stream.replica?.consumerGroup(this.name)?.whenLeading(() => {
+      if (!this.closed && !this.standby) this.processPullRequest(reply, body, unmet);
+    });
   }
 
   /** This member now leads the consumer: deliveries and redeliveries resume from the replicated state. */
@@ -1298,10 +1318,10 @@ export class Consumer {
       }
     }
     // Double-ack: the client waits for an (empty) confirmation; of a replicated consumer once
-    // the change is committed by the stream's group (a confirmed ack survives this leader's loss).
+    // the change is committed by the consumer's group (a confirmed ack survives this leader's loss).
     if (reply === "") return;
     const replica = this.stream.replica;
-    if (replica !== undefined && this.replicated && !replica.applying) replica.confirmAfterCommit(reply);
+    if (replica !== undefined && this.replicated && !replica.applying) replica.confirmAfterCommit(this.name, reply);
     else this.stream.jsa.account.publishOnce(reply, undefined, EMPTY);
   }
 
@@ -1465,10 +1485,10 @@ export class Consumer {
 
   /**
    * `cluster` of the info in a cluster, as nats-server: a replicated consumer shows its own
-   * leader (stream_replica.ts; its state goes through the stream's group); any other consumer is
+   * leader (its group's, consumer_group.ts); any other consumer is
    * R1 on this server.
    */
-  private clusterJson(): Record<string, unknown> {
+  clusterJson(): Record<string, unknown> {
     const service = this.stream.jsa.service;
     const cluster = service.cluster;
     if (cluster === undefined) return {};
@@ -1496,6 +1516,28 @@ export class Consumer {
   /** A copy of the delivery and ack state (for backups). */
   stateSnapshot(): ConsumerState {
     return cloneConsumerState(this.st);
+  }
+
+  /**
+   * The state its group's leader has (a snapshot to a member that missed compacted entries, or
+   * the first leader's state for a group started on copies that may differ): replaces this
+   * copy's; deliveries resume from it when this member leads.
+   */
+  replaceState(state: ConsumerState): void {
+    const st = this.st;
+    st.delivered = { ...state.delivered };
+    st.ack_floor = { ...state.ack_floor };
+    st.pending.clear();
+    for (const [seq, p] of state.pending) st.pending.set(seq, p);
+    st.redelivered.clear();
+    for (const [seq, n] of state.redelivered) st.redelivered.set(seq, n);
+    this.nakUntil.clear();
+    this.rdq = [];
+    this.rdqHead = 0;
+    this.rdqSet.clear();
+    this.sseq = st.delivered.stream_seq + 1;
+    this.recountPending();
+    this.persist();
   }
 
   get ackPending(): number {

@@ -29,14 +29,13 @@
 // first and last sequence) and copies the messages up to it from the leader over
 // `$JSC.CATCHUP.<group>.<leader>` (restore).
 //
-// Replicated consumers have leaders of their own (as nats-server 2.15 spreads them), recorded in
-// the stream's group by `cleader` entries: the stream's leader gives a new consumer the member
-// leading the fewest, and another one when the recorded leader is not heard from or is stepped
-// down. A consumer without a record (logs from before records) is led by the stream's leader. A
-// consumer led by a member that does not lead the stream delivers from that member's copy
-// (committed messages only: followers store what is committed) and sends its changes to the
-// stream's leader over `$JSC.CO.<group>`, which proposes them only while the sender is still the
-// consumer's recorded leader; those a stream leader change lost are sent again to the next one.
+// Replicated consumers run RAFT groups of their own (consumer_group.ts): this group commits their
+// creation (naming the consumer group's members and first leader), deletion and scaling; their
+// changes and leaders are their groups'. A consumer led by a member that does not lead the
+// stream delivers from that member's copy (committed messages only: followers store what is
+// committed); this group's leader, a member of every consumer's group, removes what their acks
+// free on interest and work-queue streams. Consumer changes and `cleader` records in logs from
+// before consumer groups are applied as changes / ignored.
 //
 // RAFT messages travel as system account messages on `$NRG.TS.<group>.<server name>`; the group's
 // files are `<store_dir>/_raft/<group>`.
@@ -60,7 +59,8 @@ import type { Consumer, ConsumerOp } from "./consumer.js";
 import { replicatedConsumer, type ConsumerConfig } from "./consumer_config.js";
 import type { ConsumerState, PendingEntry } from "../storage/store.js";
 import { restoreConsumer } from "./snapshot.js";
-import { decodeConsumerOps, encodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
+import { decodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
+import { ConsumerGroup, consumerGroupName, type ConsumerGroupHost } from "./consumer_group.js";
 import * as adv from "./advisories.js";
 
 const ELECTION_MIN_MS = 1500;
@@ -104,14 +104,6 @@ function catchupShare(service: object, key: string, limit: number): number {
   return Math.min(CATCHUP_BYTES, Math.floor(limit / members.size));
 }
 
-/** How often a stream's leader checks that its consumers' recorded leaders are still heard from. */
-const CONSUMER_LEADERS_CHECK_MS = 1000;
-/** Consumer changes a member sent to the stream's leader and still waits to see committed (more or older ones are forgotten). */
-const MAX_SENT_CONSUMER_ENTRIES = 10_000;
-const SENT_CONSUMER_ENTRY_MS = 10_000;
-/** How often a member that sent consumer changes to a former stream leader checks whether it applied the new leader's first entry. */
-const LOST_CHANGES_CHECK_MS = 20;
-
 /** A new group's preferred first leader asks for votes again this often, this many times, until a leader is known. */
 const CAMPAIGN_RETRY_MS = 100;
 /** How often a consumer scaled up on a member asks the group's leader again to take it in. */
@@ -143,7 +135,7 @@ type ReplicatedOp =
   /** The durable consumers' changes of one turn, in order (a fetch's deliveries, a batch of acks). */
   | { op: "consumers"; list: Array<{ name: string; c: ConsumerOp }> }
   /** `name`: the name the leader gave an unnamed ephemeral consumer (every member creates it under that name). */
-  | { op: "api"; rest: string; body: string; reply: string; hdr?: string; name?: string }
+  | { op: "api"; rest: string; body: string; reply: string; hdr?: string; name?: string; cpeers?: string[] }
   /** Messages the leader's clock expired (max age, per-message TTL): removed by the others. */
   | { op: "expired"; seqs: number[] }
   /** A single-replica consumer moves from the server a move leaves to `to`, with this state. */
@@ -163,6 +155,8 @@ interface SnapshotConsumer {
   state: { delivered: ConsumerState["delivered"]; ack_floor: ConsumerState["ack_floor"]; pending: Array<[number, PendingEntry]>; redelivered: Array<[number, number]> };
   /** A single-replica consumer handed over by a server a move leaves: that server. */
   from?: string;
+  /** The voters of the consumer's group where the snapshot was taken (a member catching up that is one of them starts as a voter). */
+  voters?: string[];
 }
 
 /** The name of a stream's RAFT group (a subject token and a directory name). */
@@ -211,7 +205,7 @@ function checkedAgainstState(hdr: Buffer | undefined): boolean {
   return false;
 }
 
-export class StreamReplica implements RaftStateMachine {
+export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /** Entries applied between two snapshots (tests lower it to exercise catch-up). */
   static snapshotEntries = 100_000;
   readonly node: RaftNode;
@@ -247,35 +241,6 @@ export class StreamReplica implements RaftStateMachine {
   private appliedWaiters: Array<{ index: number; fn: () => void }> = [];
   /** Where a member that hosts an ephemeral consumer tells the leader of it (the leader proposes). */
   private readonly ephSub: Subscription | undefined;
-  /**
-   * The replicated consumers' leaders as the group recorded them (`cleader` entries), with when
-   * this member applied the record. A consumer without one is led by the stream's leader.
-   */
-  private readonly consumerLeaders = new Map<string, { leader: string; sinceNs: bigint; from: string; appliedMs: number }>();
-  /** On the stream's leader: records it proposed that are not applied yet (the consumer's leader from then on). */
-  private readonly proposedLeaders = new Map<string, string>();
-  /**
-   * On a member leading consumers without leading the stream: the entries of their changes it
-   * sent to the stream's leader, in order, with the ack confirmations waiting for each. It applied
-   * them when it made them, so it skips them when they commit (recognized by their bytes: it does
-   * not know their log index). `sent` false: held back until it knows which of those sent to a
-   * former stream leader were lost (they go first, the order is kept).
-   */
-  private sentConsumerEntries: Array<{ data: Buffer; confirms: string[]; at: number; sent: boolean }> = [];
-  /**
-   * The term of a stream leader this member learned of while changes it sent were not seen
-   * committed (0: none). Once it applied an entry of that term, every earlier entry that
-   * survived the change is applied here too: those still not seen were lost, and are sent again.
-   */
-  private lostChangesTerm = 0;
-  private lostChangesTimer: NodeJS.Timeout | undefined;
-  private lostChangesDeadline = 0;
-  /** Where the stream's leader takes in the changes of consumers other members lead. */
-  private readonly consumerChangesSub: Subscription | undefined;
-  private consumerLeadersTimer: NodeJS.Timeout | undefined;
-  /** When this member became the stream's ready leader (ms): peers it has not heard from since are given time before their consumers move. */
-  private readySinceMs = 0;
-
   constructor(
     readonly stream: Stream,
     private readonly host: ReplicaHost,
@@ -286,6 +251,7 @@ export class StreamReplica implements RaftStateMachine {
     /** The group starts on a stream that has messages already (scaled up from one replica): members added later get them by snapshot. */
     private baseSnapshot = false,
   ) {
+    this.joinedLate = joining;
     const jsa = stream.jsa;
     this.group = streamGroupName(jsa.account.name, stream.name);
     this.dir = path.join(host.raftDir, this.group);
@@ -344,13 +310,8 @@ export class StreamReplica implements RaftStateMachine {
       snapshotEntries: StreamReplica.snapshotEntries,
       log: { info: (m) => log.debug?.(m) ?? undefined, warn: (m) => log.warn(`stream '${jsa.account.name} > ${stream.name}': ${m}`) },
       observer: {
-        stateChanged: (role, leader, term) => {
-          if (leader === "") this.leaderUnknownSinceMs = Date.now();
+        stateChanged: (role, leader) => {
           if (role !== "leader") this.lostLeadership();
-          // A stream leader is known again: the consumers led here go on (they stood by without one).
-          if (role === "follower" && leader !== "") this.resumeConsumersLedHere();
-          // Changes sent to the leader before may be lost with it: found out, then sent again.
-          if (role === "follower" && leader !== "") this.awaitLostConsumerChanges(term);
           if (role === "follower" && leader !== "" && !this.ephemeralsAnnounced) {
             // Ephemeral consumers recovered here at start: the leader records where they live.
             this.ephemeralsAnnounced = true;
@@ -407,6 +368,12 @@ export class StreamReplica implements RaftStateMachine {
   }
 
   private readonly adoptSub: Subscription | undefined;
+  /** This server was added to an existing group: consumers it gets without a committed create join their groups. */
+  private readonly joinedLate: boolean;
+  /** Where the stream's leader takes in a consumer leader's request to delete its consumer (inactive). */
+  private readonly consumerChangesSub: Subscription | undefined;
+  /** While consumers come with a leader's snapshot: their groups are joined, not started. */
+  private catchingUpNow = false;
 
   /**
    * A member the stream moved off hands over its single-replica consumers, durables and
@@ -633,270 +600,218 @@ export class StreamReplica implements RaftStateMachine {
     }
   }
 
-  // ---- consumer leaders ----
+  // ---- replicated consumers' groups ----
 
-  /** The server leading a replicated consumer: the recorded one, else the stream's leader. */
-  consumerLeader(name: string): string {
-    return this.consumerLeaders.get(name)?.leader ?? this.node.leader;
+  /** The RAFT group of each replicated consumer this member holds (consumer_group.ts). */
+  private readonly consumerGroups = new Map<string, ConsumerGroup>();
+  /** While a committed entry creates consumers: how their groups start (the members the stream's leader chose, the first leader first). */
+  private groupStart: { peers: string[]; campaign: string; fresh: boolean } | undefined;
+
+  get self(): string {
+    return this.host.self;
+  }
+
+  get raftDir(): string {
+    return this.host.raftDir;
+  }
+
+  get clusterName(): string {
+    return this.host.clusterName;
+  }
+
+  /** The group of a replicated consumer held here (undefined: none, e.g. an R1 consumer). */
+  consumerGroup(name: string): ConsumerGroup | undefined {
+    return this.consumerGroups.get(name);
   }
 
   /**
-   * Does this member lead the consumer (deliver, take acks and pull requests)? The stream's
-   * leader stops as soon as it proposes another leader and starts only once a record naming it
-   * is applied (the changes of the one before are applied here first); another member leads
-   * while it is recorded and knows a stream leader to send its changes to.
+   * A consumer started here (created, recovered, restored from a snapshot, adopted): a
+   * replicated one joins (or starts) its group. Without a committed entry naming its members:
+   * a group on disk is opened; none (a consumer from before consumer groups) is started on the
+   * stream's voters, and its first leader gives every member its state.
    */
-  leadsConsumer(name: string): boolean {
-    const self = this.host.self;
-    const recorded = this.consumerLeaders.get(name)?.leader;
-    if (this.node.isLeader) {
-      const proposed = this.proposedLeaders.get(name);
-      return (recorded ?? self) === self && (proposed === undefined || proposed === self);
-    }
-    // Through a stream leader election (an election timeout at most) it goes on: its changes
-    // are held and sent to the next leader (awaitLostConsumerChanges).
-    return recorded === self && (this.node.leader !== "" || Date.now() - this.leaderUnknownSinceMs < ELECTION_MAX_MS);
-  }
-
-  /** When this member last saw the stream's leader become unknown (ms). */
-  private leaderUnknownSinceMs = 0;
-
-  /** On the stream's leader: who leads the consumer once what it proposed is applied. */
-  private intendedConsumerLeader(name: string): string {
-    return this.proposedLeaders.get(name) ?? this.consumerLeaders.get(name)?.leader ?? this.node.leader;
-  }
-
-  /** A `cleader` record applied (undefined: none, as in a snapshot from before records). */
-  private consumerLeaderRecorded(name: string, leader: string | undefined): void {
-    const c = this.stream.consumers.get(name);
-    const before = c !== undefined && c.replicated && !c.standby;
-    const prev = this.consumerLeaders.get(name)?.leader;
-    if (leader === undefined) this.consumerLeaders.delete(name);
-    else if (prev !== leader) this.consumerLeaders.set(name, { leader, sinceNs: nowNs(), from: prev ?? this.node.leader, appliedMs: Date.now() });
-    if (leader !== undefined && this.proposedLeaders.get(name) === leader) this.proposedLeaders.delete(name);
-    if (c === undefined || !c.replicated || before === !c.standby) return;
-    if (before) {
-      c.leadershipMoved(this.leavingGroup());
-      return;
-    }
-    // Led here from now on, from the state every change before the record left.
-    c.resume();
-    if (this.node.leader !== "") adv.consumerLeaderElected(this.stream.jsa.advisoryContext, this.stream.name, name, this.host.self, this.replicasJson());
-  }
-
-  /** A stream leader is known again: the consumers recorded here deliver again (they stood by without one). */
-  private resumeConsumersLedHere(): void {
-    if (this.consumerLeaders.size === 0) return;
-    for (const c of this.stream.consumers.values()) if (c.replicated && this.consumerLeaders.get(c.name)?.leader === this.host.self) c.resume();
-  }
-
-  /**
-   * The members that may lead consumers: those the stream's leader heard from within an election
-   * timeout (itself included) that stay in the group (while the stream moves, those it goes to;
-   * while servers are removed, the assigned ones).
-   */
-  private heardMembers(): Set<string> {
-    const staying = this.host.movingTo(this.stream) ?? this.host.assignedPeers(this.stream);
-    const heard = new Set<string>();
-    if (staying === undefined || staying.includes(this.host.self)) heard.add(this.host.self);
-    for (const p of this.node.peerStatus()) {
-      if (p.voter && p.lastSeenMs >= 0 && p.lastSeenMs <= ELECTION_MAX_MS && (staying === undefined || staying.includes(p.id))) heard.add(p.id);
-    }
-    return heard;
-  }
-
-  /**
-   * The member to lead consumer `name`: of those heard from (but `avoid`), the one that leads
-   * the fewest of this stream's other replicated consumers; on a tie the stream's leader (its
-   * consumers take no extra hop), then by name.
-   */
-  private pickConsumerLeader(name: string, avoid: string | undefined): string | undefined {
-    const counts = new Map<string, number>();
-    for (const m of this.heardMembers()) if (m !== avoid) counts.set(m, 0);
-    for (const c of this.stream.consumers.values()) {
-      if (!c.replicated || c.name === name) continue;
-      const l = this.intendedConsumerLeader(c.name);
-      const n = counts.get(l);
-      if (n !== undefined) counts.set(l, n + 1);
-    }
-    const self = this.host.self;
-    let best: string | undefined;
-    let fewest = Number.MAX_SAFE_INTEGER;
-    for (const m of [...counts.keys()].sort((a, b) => (a === self ? -1 : b === self ? 1 : a < b ? -1 : a > b ? 1 : 0))) {
-      const n = counts.get(m) as number;
-      if (n < fewest) {
-        best = m;
-        fewest = n;
+  consumerStarted(c: Consumer): void {
+    if (!c.replicated || this.consumerGroups.has(c.name) || this.stopped) return;
+    const g = this.groupStart;
+    let group: ConsumerGroup;
+    let campaign = false;
+    let patient = false;
+    if (g !== undefined) {
+      const member = g.peers.includes(this.host.self);
+      group = new ConsumerGroup(this, c.name, g.peers, { fresh: true, joining: !member });
+      campaign = g.campaign === this.host.self;
+      group.preferred = g.campaign;
+    } else {
+      const dir = path.join(this.host.raftDir, consumerGroupName(this.stream.jsa.account.name, this.stream.name, c.name));
+      const known = this.snapshotGroupVoters?.get(c.name);
+      if (fs.existsSync(path.join(dir, "peers.json"))) group = new ConsumerGroup(this, c.name, [], { fresh: false, joining: false });
+      else if (known !== undefined && known.includes(this.host.self)) {
+        // A voter of its group already (started on every assigned server at once): it votes and
+        // may lead, its state coming from the group's log (or snapshot).
+        group = new ConsumerGroup(this, c.name, known, { fresh: true, joining: false });
+      } else if (this.joinedLate || this.catchingUpNow) group = new ConsumerGroup(this, c.name, [...this.node.config.voters].sort(), { fresh: true, joining: true });
+      else {
+        group = new ConsumerGroup(this, c.name, this.bootstrapVoters(), { fresh: true, joining: false, bootstrap: true });
+        // The stream's group starting alone (restore, scale-up): this server leads the stream, and
+        // its consumers too once another member is there (its copies are the ones a backup takes).
+        if (this.node.config.voters.length === 1) {
+          campaign = true;
+          patient = true;
+          group.preferred = this.host.self;
+        }
       }
     }
-    return best;
+    this.consumerGroups.set(c.name, group);
+    group.start(campaign, patient);
   }
 
-  /** On the stream's leader: propose `to` as the consumer's leader (thrown without quorum). */
-  private proposeConsumerLeader(name: string, to: string): void {
-    const c = this.stream.consumers.get(name);
-    const led = c !== undefined && !c.standby;
-    this.proposeOp({ op: "cleader", name, leader: to });
-    this.proposedLeaders.set(name, to);
-    if (led && c.standby) c.leadershipMoved(this.leavingGroup());
+  /** While consumers come with a leader's snapshot: the voters of their groups it names. */
+  private snapshotGroupVoters: Map<string, string[]> | undefined;
+
+  /**
+   * The members of a group started for a consumer the stream had before its group (a restore or
+   * a scale-up from one replica, where the stream's group starts alone; a store from before
+   * consumer groups): every server the stream is assigned to, at once, as nats-server starts a
+   * consumer's group on all its peers. (Grown one member at a time instead, a leader stopped
+   * before the last one was promoted left the group without a quorum.) The servers that join
+   * the stream later are voters of it from their start (the snapshot they catch up from says so).
+   */
+  private bootstrapVoters(): string[] {
+    const voters = [...this.node.config.voters];
+    const staying = this.host.movingTo(this.stream) ?? this.host.assignedPeers(this.stream);
+    if (staying !== undefined && staying.includes(this.host.self)) for (const p of staying) if (!voters.includes(p)) voters.push(p);
+    return voters.sort();
+  }
+
+  /** A consumer stopped here: its group stops; `gone` (deleted, scaled down, this copy removed): its files go too. */
+  consumerStopped(name: string, gone: boolean): void {
+    const group = this.consumerGroups.get(name);
+    if (group === undefined) return;
+    this.consumerGroups.delete(name);
+    if (gone) group.destroy();
+    else group.stop();
+  }
+
+  /** Answer `reply` once the groups of `names` have leaders (at most an election timeout). */
+  private answerWhenLed(names: string[], reply: string, json: string): void {
+    const deadline = Date.now() + ELECTION_MAX_MS;
+    const check = (): void => {
+      const waiting = names.some((n) => {
+        const g = this.consumerGroups.get(n);
+        return g !== undefined && (g.leader === "" || (g.leader === this.host.self && !g.leads));
+      });
+      if (waiting && Date.now() < deadline && !this.stopped) {
+        setTimeout(check, 5).unref();
+        return;
+      }
+      // Its `cluster` as of now (the leader known), not as of the create.
+      let out = json;
+      const c = names.length === 1 ? this.stream.consumers.get(names[0]) : undefined;
+      if (c !== undefined) {
+        try {
+          const a = JSON.parse(json) as Record<string, unknown>;
+          if (a.cluster !== undefined) out = JSON.stringify({ ...a, ...c.clusterJson() });
+        } catch {
+          // answered as it was
+        }
+      }
+      this.stream.jsa.account.publish(reply, "", undefined, Buffer.from(out));
+    };
+    check();
+  }
+
+  /** The members a new replicated consumer's group gets: the stream's voters, the one leading the fewest consumers first (the stream's leader on a tie). */
+  private newConsumerPeers(): string[] {
+    const voters = [...this.node.config.voters];
+    const counts = new Map<string, number>(voters.map((v) => [v, 0]));
+    for (const g of this.consumerGroups.values()) {
+      const leader = g.leader !== "" ? g.leader : g.preferred;
+      const n = counts.get(leader);
+      if (n !== undefined) counts.set(leader, n + 1);
+    }
+    const heard = new Set([this.host.self, ...this.node.peerStatus().filter((p) => p.lastSeenMs >= 0 && p.lastSeenMs <= ELECTION_MAX_MS).map((p) => p.id)]);
+    const self = this.host.self;
+    voters.sort((a, b) => {
+      const ha = heard.has(a) ? 0 : 1;
+      const hb = heard.has(b) ? 0 : 1;
+      if (ha !== hb) return ha - hb;
+      const d = (counts.get(a) as number) - (counts.get(b) as number);
+      if (d !== 0) return d;
+      return a === self ? -1 : b === self ? 1 : a < b ? -1 : a > b ? 1 : 0;
+    });
+    return voters;
+  }
+
+  /** The server leading a replicated consumer (its group's leader; "" while unknown here). */
+  consumerLeader(name: string): string {
+    return this.consumerGroups.get(name)?.leader ?? "";
+  }
+
+  /** Does this member lead the consumer (deliver, take acks and pull requests)? Its group's ready leader. */
+  leadsConsumer(name: string): boolean {
+    return this.consumerGroups.get(name)?.leads === true;
+  }
+
+  /** Members of a consumer's group from now on: the stream group's members that stay (while it moves, those it goes to). */
+  consumerMembers(): string[] | undefined {
+    const staying = this.host.movingTo(this.stream) ?? this.host.assignedPeers(this.stream);
+    const members = [...this.node.config.voters, ...this.node.config.learners];
+    const out = staying === undefined ? members : members.filter((m) => staying.includes(m));
+    return out.length > 0 ? out : undefined;
+  }
+
+  stayingServers(): string[] | undefined {
+    return this.host.movingTo(this.stream) ?? this.host.assignedPeers(this.stream);
   }
 
   /** Is this server leaving the stream's group (not among the servers a move goes to, or no longer assigned)? */
-  private leavingGroup(): boolean {
+  leavingGroup(): boolean {
     const staying = this.host.movingTo(this.stream) ?? this.host.assignedPeers(this.stream);
     return staying !== undefined && !staying.includes(this.host.self);
   }
 
   /**
+   * A member applied changes of a consumer's leader: on an interest or work-queue stream the
+   * stream's leader checks whether anyone still needs the messages acknowledged.
+   */
+  consumerChangesApplied(list: readonly NamedConsumerOp[]): void {
+    if (!this.node.isLeader || this.stream.cfg.retention === "limits") return;
+    for (const x of list) this.noteAckedElsewhere(x.c);
+    if (this.ackedElsewhere.length > 0) this.checkAckedElsewhere();
+  }
+
+  /**
    * On the stream's leader, before a member leaves the group (a move, a scale-down, a peer
-   * removal, this leader's own leaving): every replicated consumer led (or about to be led) by a
-   * member outside `staying` gets a leader that stays. True once each such record is applied
-   * here and the member it was taken from answered since (its copy applies the record with that
-   * commit and stops leading before it goes), or an election timeout passed since the record.
+   * removal, this leader's own leaving): true once every replicated consumer's group has the
+   * `staying` servers as voters and a leader among them (each group's leader brings its
+   * membership there itself).
    */
   consumersLeaveFor(staying: string[]): boolean {
     if (!this.node.isLeader || !this.node.leaderReady) return false;
-    let done = true;
-    const now = Date.now();
-    const heardAgo = new Map(this.node.peerStatus().map((p) => [p.id, p.lastSeenMs]));
-    for (const c of this.stream.consumers.values()) {
-      if (!c.replicated) continue;
-      const intended = this.intendedConsumerLeader(c.name);
-      if (!staying.includes(intended)) {
-        done = false;
-        const to = this.pickConsumerLeader(c.name, intended);
-        if (to === undefined || !staying.includes(to)) continue;
-        try {
-          this.proposeConsumerLeader(c.name, to);
-          this.log(`consumer '${c.name}': ${intended} leaves the group, ${to} leads it`);
-        } catch {
-          return false; // no quorum: asked again
-        }
-        continue;
-      }
-      if (this.proposedLeaders.has(c.name)) {
-        done = false;
-        continue;
-      }
-      const rec = this.consumerLeaders.get(c.name);
-      if (rec === undefined || staying.includes(rec.from) || rec.from === this.host.self) continue;
-      const ago = heardAgo.get(rec.from);
-      const sinceRecord = now - rec.appliedMs;
-      // (A member no longer in the group is not waited for.)
-      if (ago !== undefined && sinceRecord < ELECTION_MAX_MS && (ago < 0 || ago >= sinceRecord)) done = false;
-    }
-    return done;
+    for (const g of this.consumerGroups.values()) if (!g.settledOn(staying)) return false;
+    return true;
   }
 
   /** Does this member lead a replicated consumer now (its copy stays until another member does)? */
   leadsAnyConsumer(): boolean {
-    for (const c of this.stream.consumers.values()) if (c.replicated && !c.standby) return true;
+    for (const g of this.consumerGroups.values()) if (g.node.isLeader) return true;
     return false;
   }
 
-  /**
-   * On the stream's leader: a leader for each consumer in `names` (just created or scaled up),
-   * and, with `names` undefined, a new one for each consumer whose recorded leader was not heard
-   * from within an election timeout (or, by a new stream leader, since it leads: a second).
-   */
-  private chooseConsumerLeaders(names: Iterable<string> | undefined): void {
-    if (!this.node.isLeader || !this.node.leaderReady) return;
-    if (names !== undefined) {
-      for (const name of names) {
-        if (this.stream.consumers.get(name)?.replicated !== true || this.proposedLeaders.has(name)) continue;
-        const to = this.pickConsumerLeader(name, undefined);
-        if (to === undefined || to === this.consumerLeaders.get(name)?.leader) continue;
-        try {
-          this.proposeConsumerLeader(name, to);
-        } catch {
-          // no quorum: led by the stream's leader meanwhile
-        }
-      }
-      return;
-    }
-    if (this.consumerLeaders.size === 0) return;
-    const heard = this.heardMembers();
-    // A new leader heard from every live member within a few heartbeats.
-    const settled = Date.now() - this.readySinceMs >= CONSUMER_LEADERS_CHECK_MS;
-    for (const c of this.stream.consumers.values()) {
-      if (!c.replicated) continue;
-      const recorded = this.proposedLeaders.get(c.name) ?? this.consumerLeaders.get(c.name)?.leader;
-      if (recorded === undefined || heard.has(recorded) || (!settled && this.node.config.voters.includes(recorded))) continue;
-      const to = this.pickConsumerLeader(c.name, recorded);
-      if (to === undefined) continue;
-      try {
-        this.proposeConsumerLeader(c.name, to);
-        this.log(`consumer '${c.name}': ${recorded} not heard from, ${to} leads it`);
-      } catch {
-        return; // no quorum: checked again
-      }
-    }
-  }
-
-  private scheduleConsumerLeadersCheck(): void {
-    if (this.consumerLeadersTimer !== undefined || this.stopped) return;
-    this.consumerLeadersTimer = setTimeout(() => {
-      this.consumerLeadersTimer = undefined;
-      if (this.stopped || !this.node.isLeader) return;
-      this.chooseConsumerLeaders(undefined);
-      this.scheduleConsumerLeadersCheck();
-    }, CONSUMER_LEADERS_CHECK_MS);
-    this.consumerLeadersTimer.unref();
-  }
-
-  /**
-   * CONSUMER.LEADER.STEPDOWN on the stream's leader: another member leads the consumer (the
-   * preferred one, else the least loaded other member heard from); the stream's leader stays.
-   */
+  /** CONSUMER.LEADER.STEPDOWN on the consumer's leader: the preferred member, else the most up-to-date other one, leads it. */
   consumerStepDown(name: string, preferred: string | undefined): void {
-    const current = this.intendedConsumerLeader(name);
-    if (preferred !== undefined && (!this.node.config.voters.includes(preferred) || preferred === current)) {
+    const g = this.consumerGroups.get(name);
+    if (g === undefined || !g.node.isLeader) throw jsError("JSClusterNotAvailErr");
+    if (preferred !== undefined && (!g.node.config.voters.includes(preferred) || preferred === this.host.self)) {
       throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${preferred}" not known` });
     }
-    const to = preferred ?? this.pickConsumerLeader(name, current);
-    if (to === undefined || to === current) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
-    this.proposeConsumerLeader(name, to);
-    this.log(`consumer '${name}': leadership handed from ${current} to ${to}`);
+    if (!g.stepDown(preferred)) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
+    this.log(`consumer '${name}': leadership handed over${preferred !== undefined ? ` to ${preferred}` : ""}`);
   }
 
-  /** `cluster` of a replicated consumer's info: its own leader, the group's other members as replicas. */
+  /** `cluster` of a replicated consumer's info: its group's leader and members. */
   consumerClusterInfo(name: string): Record<string, unknown> {
-    const info = this.clusterInfo();
-    const rec = this.consumerLeaders.get(name);
-    const streamLeader = this.node.leader;
-    if (rec === undefined || rec.leader === streamLeader) return info;
-    info.leader = rec.leader;
-    if (info.leader_since !== undefined || rec.leader === this.host.self) info.leader_since = rfc3339(rec.sinceNs);
-    const replicas = ((info.replicas ?? []) as Array<Record<string, unknown>>).filter((r) => r.name !== rec.leader);
-    if (streamLeader !== "") replicas.unshift({ name: streamLeader, current: true, active: 0, peer: peerId(streamLeader) });
-    if (replicas.length > 0) info.replicas = replicas;
-    else delete info.replicas;
-    return info;
-  }
-
-  /**
-   * A consumer led here without the stream: its changes of this turn go to the stream's leader
-   * (one message per turn, as the leader's own make one entry). Kept until seen committed: those
-   * a former stream leader never proposed, or sent while none was known, go to the next one
-   * (awaitLostConsumerChanges). Only those not committed within SENT_CONSUMER_ENTRY_MS are lost:
-   * the other members miss them (a redelivery after a fail-over at worst) and the acks they carry
-   * are not confirmed (the client acks again).
-   */
-  private sendConsumerChanges(list: NamedConsumerOp[], confirms: string[]): void {
-    const entry = encodeConsumerOps(KIND_CONSUMERS, list) ?? opEntry({ op: "consumers", list });
-    // A stream leader of whose term this member applied nothing yet may not be ready (it drops
-    // changes until it applied the entries of earlier terms): held until this member applied its first.
-    const node = this.node;
-    const unsure = this.lostChangesTerm === 0 && !node.isLeader && (node.termAt(node.applied) ?? 0) < node.term;
-    // Held back too while earlier ones may have to be sent again, or while no stream leader takes
-    // them (held ones are always the last: the order is kept).
-    const hold = unsure || this.lostChangesTerm > 0 || node.isLeader || this.sentConsumerEntries.at(-1)?.sent === false;
-    const sent = !hold && this.sendToStreamLeader(entry);
-    const now = Date.now();
-    this.sentConsumerEntries.push({ data: entry, confirms, at: now, sent });
-    if (unsure) this.awaitLostConsumerChanges(node.term);
-    // Those not committed by now never will be (the stream's leader dropped them).
-    while (this.sentConsumerEntries.length > MAX_SENT_CONSUMER_ENTRIES || now - this.sentConsumerEntries[0].at > SENT_CONSUMER_ENTRY_MS) this.sentConsumerEntries.shift();
+    return this.consumerGroups.get(name)?.clusterInfo() ?? this.clusterInfo();
   }
 
   /** An entry for the stream's leader to propose (`$JSC.CO.<group>.<leader>`: [sender length u16][sender][entry]). */
@@ -913,112 +828,42 @@ export class StreamReplica implements RaftStateMachine {
     return true;
   }
 
-  /**
-   * A new stream leader (term `term`) is known while changes this member sent are not seen
-   * committed: checked until this member applied an entry of that term (the new leader's first),
-   * then those still not seen are sent again (held ones after them).
-   */
-  private awaitLostConsumerChanges(term: number): void {
-    if (this.sentConsumerEntries.length === 0 || this.stopped) return;
-    this.lostChangesTerm = term;
-    this.lostChangesDeadline = Date.now() + SENT_CONSUMER_ENTRY_MS;
-    if (this.lostChangesTimer !== undefined) return;
-    this.lostChangesTimer = setInterval(this.checkLostConsumerChanges, LOST_CHANGES_CHECK_MS);
-    this.lostChangesTimer.unref();
-  }
-
-  private readonly checkLostConsumerChanges = (): void => {
-    const node = this.node;
-    const expired = Date.now() > this.lostChangesDeadline;
-    const done = this.stopped || this.lostChangesTerm === 0 || node.isLeader;
-    if (!done && !expired && (node.leader === "" || (node.termAt(node.applied) ?? 0) < this.lostChangesTerm)) return;
-    if (this.lostChangesTimer !== undefined) clearInterval(this.lostChangesTimer);
-    this.lostChangesTimer = undefined;
-    this.lostChangesTerm = 0;
-    if (this.stopped || node.isLeader) return; // a leader proposes them when ready (becameReady)
-    // Not found out in time (e.g. the log was compacted under it): those sent count as lost for good.
-    if (expired) this.sentConsumerEntries = this.sentConsumerEntries.filter((e) => !e.sent);
-    this.sendConsumerChangesAgain();
-  };
-
-  /**
-   * The consumer changes not seen committed (lost with a former stream leader) and those held
-   * back meanwhile: sent to the stream's leader again, in order, or proposed when this member
-   * leads the stream now. Matched by their bytes when they commit, as when first sent.
-   */
-  private sendConsumerChangesAgain(): void {
-    const now = Date.now();
-    for (const e of this.sentConsumerEntries) {
-      if (this.node.isLeader) {
-        try {
-          this.node.propose(e.data);
-        } catch {
-          break; // no room or no longer the leader: the next leader is told again
-        }
-      } else if (!this.sendToStreamLeader(e.data)) break;
-      e.sent = true;
-      e.at = now;
-    }
-  }
-
-  /**
-   * On the stream's leader: changes sent by a member leading consumers, proposed as they came,
-   * only when it is still (and is to stay) the leader of every consumer they change. Besides
-   * consumer changes: a consumer's deletion (inactive).
-   */
+  /** On the stream's leader: a consumer's leader asks for its deletion (inactive), proposed while the sender still leads it. */
   private consumerChangesFrom(payload: Buffer): void {
     if (!this.node.isLeader || !this.node.leaderReady || payload.length < 3) return;
     const n = payload.readUInt16LE(0);
     if (payload.length <= 2 + n) return;
     const from = payload.toString("utf8", 2, 2 + n);
     const entry = Buffer.from(payload.subarray(2 + n));
-    const names: string[] = [];
+    if (entry[0] !== KIND_OP) return;
+    let op: ReplicatedOp;
     try {
-      if (entry[0] === KIND_CONSUMERS) {
-        for (const x of decodeConsumerOps(entry)) names.push(x.name);
-      } else if (entry[0] === KIND_OP) {
-        const op = JSON.parse(entry.toString("utf8", 1)) as ReplicatedOp;
-        if (op.op === "consumers") for (const x of op.list) names.push(x.name);
-        else if (op.op === "api" && op.rest === `CONSUMER.DELETE.${this.stream.name}.${op.name}` && op.reply === "") names.push(op.name ?? "");
-        else return;
-      } else return;
+      op = JSON.parse(entry.toString("utf8", 1)) as ReplicatedOp;
     } catch {
       return;
     }
-    for (const name of names) if (typeof name !== "string" || this.intendedConsumerLeader(name) !== from) return;
-    if (this.consumerOps.length > 0) this.flushConsumerOps();
+    if (op.op !== "api" || op.rest !== `CONSUMER.DELETE.${this.stream.name}.${op.name}` || op.reply !== "") return;
+    const leader = this.consumerLeader(op.name ?? "");
+    if (leader !== "" && leader !== from) return;
     try {
       this.node.propose(entry);
     } catch {
-      // no room or no longer the leader: lost (see sendConsumerChanges)
+      // no room or no longer the leader: asked again after another threshold
     }
   }
 
-  /** A consumer led here without the stream: its deletion (inactive) goes through the stream's leader. */
+  /** A consumer led here: its deletion (inactive) goes through the stream's leader. */
   proposeConsumerDelete(name: string): void {
     const rest = `CONSUMER.DELETE.${this.stream.name}.${name}`;
     if (this.node.isLeader) this.proposeApi(rest, Buffer.alloc(0), "", undefined);
     else if (!this.sendToStreamLeader(opEntry({ op: "api", rest, body: "", reply: "", name }))) throw jsError("JSClusterNotAvailErr");
   }
 
-  /** Did this member send the entry to the stream's leader (and not see it committed yet)? */
-  private sentHere(data: Buffer): boolean {
-    if (this.sentConsumerEntries.length === 0) return false;
-    for (const e of this.sentConsumerEntries) if (e.data.equals(data)) return true;
-    return false;
-  }
-
-  /** The sent entry now committed, with those sent before it (lost: they would have come first). */
-  private takeSent(data: Buffer): { data: Buffer; confirms: string[]; at: number; sent: boolean } | undefined {
-    const i = this.sentConsumerEntries.findIndex((e) => e.data.equals(data));
-    if (i < 0) return undefined;
-    const e = this.sentConsumerEntries[i];
-    this.sentConsumerEntries.splice(0, i + 1);
-    return e;
-  }
-
   /** Start the group; `campaign`: this member is the new stream's preferred first leader. */
   start(campaign: boolean): void {
+    // Replicated consumers the stream had before its group (scaled up from one replica, restored
+    // alone): their groups start here on this group's members, and take in those it adds.
+    for (const c of this.stream.consumers.values()) if (c.replicated && !c.closed) this.consumerStarted(c);
     void this.node.start().then(() => {
       if (!campaign) return;
       this.node.campaignNow();
@@ -1169,8 +1014,8 @@ export class StreamReplica implements RaftStateMachine {
     this.membersTimer = undefined;
     if (this.adoptTimer !== undefined) clearTimeout(this.adoptTimer);
     this.adoptTimer = undefined;
-    if (this.lostChangesTimer !== undefined) clearInterval(this.lostChangesTimer);
-    this.lostChangesTimer = undefined;
+    for (const g of this.consumerGroups.values()) g.stop();
+    this.consumerGroups.clear();
     this.node.stop();
     this.closeApplied();
     const sys = this.stream.jsa.service.server.systemAccount;
@@ -1184,6 +1029,8 @@ export class StreamReplica implements RaftStateMachine {
 
   /** Stop and remove the group's files (the stream is deleted). */
   destroy(): void {
+    for (const g of this.consumerGroups.values()) g.destroy();
+    this.consumerGroups.clear();
     this.stop();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
@@ -1298,7 +1145,6 @@ export class StreamReplica implements RaftStateMachine {
       const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
       if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.lastSequence() + 1;
       const seq = this.nextSeq++;
-      if (this.consumerOps.length > 0) this.flushConsumerOps();
       const index = skip ? this.node.propose(encodeSkip(seq)) : this.node.proposeRecord(encodeMsg(seq, p, nowNs(), REC_HDR));
       this.lastProposed = index;
       if (wantAck) this.pending.set(index, { reply, val: p.counterValue });
@@ -1323,7 +1169,6 @@ export class StreamReplica implements RaftStateMachine {
       if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.lastSequence() + 1;
       const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
       const seq = this.nextSeq;
-      if (this.consumerOps.length > 0) this.flushConsumerOps();
       this.lastProposed = skip ? this.node.propose(encodeSkip(seq)) : this.node.proposeRecord(encodeMsg(seq, p, nowNs(), REC_HDR));
       this.nextSeq++;
       this.pending.set(this.lastProposed, { reply: "", val: undefined, done });
@@ -1353,7 +1198,6 @@ export class StreamReplica implements RaftStateMachine {
       len.writeUInt32LE(entry.length, 0);
       parts.push(len, entry);
     }
-    if (this.consumerOps.length > 0) this.flushConsumerOps();
     try {
       this.lastProposed = this.node.propose(Buffer.concat(parts));
     } catch (err) {
@@ -1401,85 +1245,21 @@ export class StreamReplica implements RaftStateMachine {
   }
 
   /**
-   * A change of a durable consumer's state on the leader (a delivery, an ack): proposed for the
-   * other members, together with the other changes of this turn in one entry (a fetch of 500
-   * is one entry, not 500). Any other proposal first flushes them, so the log keeps their order.
+   * A change of a replicated consumer's state on its leader (a delivery, an ack): proposed in
+   * the consumer's own group, with the other changes of this turn in one entry.
    */
   forwardConsumer(name: string, op: ConsumerOp): void {
     // A copy standing by changes on its own (e.g. a message removed): every member does the same.
-    if (!this.leadsConsumer(name)) return;
-    this.consumerOps.push({ name, c: op });
-    if (!this.consumerOpsScheduled) {
-      this.consumerOpsScheduled = true;
-      queueMicrotask(this.flushConsumerOps);
-    }
+    const g = this.consumerGroups.get(name);
+    if (g !== undefined && g.leads) g.forward(op);
   }
 
-  private consumerOps: Array<{ name: string; c: ConsumerOp }> = [];
-  private consumerOpsScheduled = false;
-
-  /**
-   * Ack confirmations (the empty replies of double acks) of replicated consumers, sent once the
-   * changes made before them commit, as nats-server confirms an ack of a replicated consumer once
-   * replicated: a confirmed ack is not lost with this leader. Those of changes not yet proposed,
-   * then by the log index of the entry carrying them. Dropped when leadership is lost (the
-   * client's ack request times out and it acks again).
-   */
-  private unproposedConfirms: string[] = [];
-  private readonly confirmsAt = new Map<number, string[]>();
-
-  /** Reply to `reply` (an ack confirmation) once this leader's consumer changes so far are committed. */
-  confirmAfterCommit(reply: string): void {
-    if (this.consumerOps.length > 0) {
-      this.unproposedConfirms.push(reply);
-      return;
-    }
-    if (!this.node.isLeader || (!this.node.leaderReady && this.sentConsumerEntries.length > 0)) {
-      // A consumer led here without the stream: after the last change sent to the stream's leader.
-      const last = this.sentConsumerEntries.at(-1);
-      if (last === undefined) this.stream.jsa.account.publishOnce(reply, undefined, NO_BYTES);
-      else last.confirms.push(reply);
-      return;
-    }
-    // No change of its own (an ack again): after this leader's last change still uncommitted.
-    let last = -1;
-    for (const i of this.ownConsumerEntries.keys()) if (i > last) last = i;
-    if (last < 0) {
-      this.stream.jsa.account.publishOnce(reply, undefined, NO_BYTES);
-      return;
-    }
-    const list = this.confirmsAt.get(last);
-    if (list === undefined) this.confirmsAt.set(last, [reply]);
-    else list.push(reply);
+  /** Reply to `reply` (an ack confirmation) once the consumer's changes so far are committed by its group. */
+  confirmAfterCommit(name: string, reply: string): void {
+    const g = this.consumerGroups.get(name);
+    if (g !== undefined) g.confirmAfterCommit(reply);
+    else this.stream.jsa.account.publishOnce(reply, undefined, NO_BYTES);
   }
-  /**
-   * The consumer changes this member proposed as leader, by log index: it applied them when it
-   * made them, so it must not apply them again when they commit (a delivery would count twice).
-   * An entry that another leader wrote at the same index (ours was lost) differs, and is applied.
-   */
-  private readonly ownConsumerEntries = new Map<number, Buffer>();
-
-  private readonly flushConsumerOps = (): void => {
-    this.consumerOpsScheduled = false;
-    const list = this.consumerOps;
-    if (list.length === 0) return;
-    this.consumerOps = [];
-    const confirms = this.unproposedConfirms;
-    this.unproposedConfirms = [];
-    // (A new stream leader that sent changes to the one before proposes them first, when ready.)
-    if (!this.node.isLeader || (!this.node.leaderReady && this.sentConsumerEntries.length > 0)) {
-      this.sendConsumerChanges(list, confirms);
-      return;
-    }
-    try {
-      const bytes = encodeConsumerOps(KIND_CONSUMERS, list);
-      const entry = bytes !== undefined ? { index: this.node.propose(bytes), data: bytes } : this.proposeOp(list.length === 1 ? { op: "consumer", name: list[0].name, c: list[0].c } : { op: "consumers", list });
-      this.ownConsumerEntries.set(entry.index, entry.data);
-      if (confirms.length > 0) this.confirmsAt.set(entry.index, confirms);
-    } catch {
-      // no room or no longer the leader: the other members miss these changes (an ack is redelivered at worst)
-    }
-  };
 
   /**
    * The leader's store expired a message (max age, TTL): the others remove it when the entry
@@ -1507,14 +1287,15 @@ export class StreamReplica implements RaftStateMachine {
 
   /** An API request that changes the stream (purge, message delete): run on every member once committed; the leader answers. */
   proposeApi(rest: string, body: Buffer, reply: string, hdr: Buffer | undefined, name?: string): void {
-    this.proposeOp({ op: "api", rest, body: body.toString("base64"), reply, hdr: hdr?.toString("base64"), ...(name !== undefined ? { name } : {}) });
+    // A consumer create names the members of the consumer's group, its first leader first.
+    const creates = rest.startsWith("CONSUMER.CREATE.") || rest.startsWith("CONSUMER.DURABLE.CREATE.");
+    this.proposeOp({ op: "api", rest, body: body.toString("base64"), reply, hdr: hdr?.toString("base64"), ...(name !== undefined ? { name } : {}), ...(creates ? { cpeers: this.newConsumerPeers() } : {}) });
   }
 
   /** While a committed consumer create runs: the name the leader gave the unnamed ephemeral it creates. */
   ephemeralName: string | undefined;
 
   private proposeOp(op: ReplicatedOp): { index: number; data: Buffer } {
-    if (op.op !== "consumer" && op.op !== "consumers" && this.consumerOps.length > 0) this.flushConsumerOps();
     const entry = opEntry(op);
     try {
       return { index: this.node.propose(entry), data: entry };
@@ -1525,23 +1306,17 @@ export class StreamReplica implements RaftStateMachine {
   }
 
   private becameReady(): void {
-    // Changes of consumers led here that the stream's former leader did not commit: everything
-    // of earlier terms is applied, so those not seen are lost; proposed now, before anything new.
-    if (this.sentConsumerEntries.length > 0) this.sendConsumerChangesAgain();
     this.leaderSinceNs = nowNs();
-    this.readySinceMs = Date.now();
-    this.scheduleConsumerLeadersCheck();
     this.lastProposed = 0;
     this.nextSeq = this.stream.store.state().lastSeq + 1;
     const ready = this.onReady;
     this.onReady = [];
     for (const fn of ready) fn();
-    // The consumers' replicated state is current: those led here deliver from here now.
-    for (const c of this.stream.consumers.values()) if (!c.standby) c.resume();
+    // The single-replica consumers held here deliver (replicated ones follow their own groups).
+    for (const c of this.stream.consumers.values()) if (!c.replicated) c.resume();
     const replicas = this.replicasJson();
     const ctx = this.stream.jsa.advisoryContext;
     adv.streamLeaderElected(ctx, this.stream.name, this.host.self, replicas);
-    for (const c of this.stream.consumers.values()) if (c.replicated && !c.standby) adv.consumerLeaderElected(ctx, this.stream.name, c.name, this.host.self, replicas);
     // The ephemeral consumers held here (recovered after a restart, created while the group had
     // no leader) are recorded; those recorded here that are gone are dropped.
     for (const c of this.stream.consumers.values()) if (!c.replicated) this.proposeEphemeral(c.name, this.host.self, false, c.cfg.direct === true);
@@ -1568,16 +1343,11 @@ export class StreamReplica implements RaftStateMachine {
   private lostLeadership(): void {
     this.stream.sourcing?.stop(true);
     this.appliedWaiters = [];
-    this.unproposedConfirms = [];
-    this.confirmsAt.clear();
     this.pending.clear();
     this.held = [];
     this.heldHead = 0;
     this.lastProposed = 0;
     this.leaderSinceNs = undefined;
-    this.proposedLeaders.clear();
-    if (this.consumerLeadersTimer !== undefined) clearTimeout(this.consumerLeadersTimer);
-    this.consumerLeadersTimer = undefined;
   }
 
   // ---- the state machine ----
@@ -1593,7 +1363,6 @@ export class StreamReplica implements RaftStateMachine {
     } finally {
       this.applying = false;
     }
-    if (this.confirmsAt.size > 0) this.sendConfirms(index);
     if (this.ackedElsewhere.length > 0) this.checkAckedElsewhere();
     if (this.heldHead < this.held.length && index >= this.lastProposed) this.drainHeld();
     if (this.appliedWaiters.length > 0 && index >= this.appliedWaiters[0].index) this.runAppliedWaiters(index);
@@ -1724,11 +1493,8 @@ export class StreamReplica implements RaftStateMachine {
       else this.ephemerals.set(op.name, { host: op.host, direct: op.direct === true });
       return;
     }
-    if (op.op === "cleader") {
-      // A record, applied again on every replay (the snapshot keeps the latest).
-      this.consumerLeaderRecorded(op.name, op.leader);
-      return;
-    }
+    // Consumer leaders recorded in the stream's group (before consumers had groups of their own): their groups elect them now.
+    if (op.op === "cleader") return;
     if (op.op === "expired") {
       // Removing what is gone already is nothing: applied again on a replay without harm.
       for (const seq of op.seqs) this.stream.applyStreamOp({ op: "remove_acked", seq });
@@ -1759,62 +1525,61 @@ export class StreamReplica implements RaftStateMachine {
       // It is replicated from here on: no longer recorded as living on one member.
       this.ephemerals.delete(op.sc.name);
       this.adoptPending.delete(op.sc.name);
-      this.restoreConsumers([op.sc]);
-      if (this.node.isLeader) {
-        this.stream.consumers.get(op.sc.name)?.resume();
-        this.chooseConsumerLeaders([op.sc.name]);
+      // Its group starts on the stream's voters, led first by the stream's leader (it held the consumer before, or got it from the one that did).
+      this.groupStart = { peers: [...this.node.config.voters].sort(), campaign: this.node.leader, fresh: true };
+      try {
+        this.restoreConsumers([op.sc]);
+        const c = this.stream.consumers.get(op.sc.name);
+        if (c !== undefined && c.replicated) this.consumerStarted(c);
+      } finally {
+        this.groupStart = undefined;
       }
     } else if (op.op === "consumer" || op.op === "consumers") {
-      this.applyConsumerChanges(op.op === "consumer" ? [{ name: op.name, c: op.c }] : op.list, data, index);
+      this.applyConsumerChanges(op.op === "consumer" ? [{ name: op.name, c: op.c }] : op.list, index);
       return;
     } else {
       const reply = this.node.isLeader ? op.reply : "";
       this.ephemeralName = op.name;
-      const before = this.node.isLeader ? new Set(this.stream.consumers.keys()) : undefined;
+      // A consumer it creates starts its group on the members the stream's leader named (older entries name none: the stream's voters).
+      this.groupStart = { peers: op.cpeers ?? [...this.node.config.voters].sort(), campaign: op.cpeers?.[0] ?? this.node.leader, fresh: true };
+      const waits = op.cpeers !== undefined && reply !== "";
+      let answer: string | undefined;
       try {
-        this.stream.jsa.executeApi(op.rest, reply, Buffer.from(op.body, "base64"), op.hdr === undefined ? undefined : Buffer.from(op.hdr, "base64"));
+        this.stream.jsa.executeApi(op.rest, reply, Buffer.from(op.body, "base64"), op.hdr === undefined ? undefined : Buffer.from(op.hdr, "base64"), false, waits ? (json) => (answer = json) : undefined);
       } finally {
         this.ephemeralName = undefined;
+        this.groupStart = undefined;
       }
-      // Records of consumers deleted (or scaled down to one replica) go; a new one gets a leader.
-      for (const name of this.consumerLeaders.keys()) if (this.stream.consumers.get(name)?.replicated !== true) this.consumerLeaders.delete(name);
-      if (before !== undefined && this.stream.consumers.size > before.size) this.chooseConsumerLeaders([...this.stream.consumers.keys()].filter((n) => !before.has(n)));
+      // A replicated consumer's create (or the same create again) is answered once its group has a
+      // leader (as nats-server's consumer leader answers its creation).
+      if (waits && answer !== undefined) {
+        const t = op.rest.split(".");
+        const name = op.name ?? (t[1] === "DURABLE" ? t[4] : t[3]);
+        this.answerWhenLed(name !== undefined && this.consumerGroups.has(name) ? [name] : [], reply, answer);
+      }
+      // Groups of consumers deleted or scaled down to one replica go.
+      for (const name of [...this.consumerGroups.keys()]) if (this.stream.consumers.get(name)?.replicated !== true) this.consumerStopped(name, true);
     }
     this.opsApplied = index;
     this.writeApplied();
   }
 
-  /** A KIND_CONSUMERS entry: decoded only when this member did not make it as leader. */
+  /** A KIND_CONSUMERS entry of a log from before consumers had groups of their own: applied as it was then. */
   private applyConsumerEntry(data: Buffer, index: number): void {
     if (index <= this.opsApplied) return;
-    const own = this.ownConsumerEntries.get(index);
     let list: NamedConsumerOp[] = [];
-    if ((own === undefined || !own.equals(data)) && !this.sentHere(data)) {
-      try {
-        list = decodeConsumerOps(data);
-      } catch {
-        this.stream.jsa.service.log.warn(`stream '${this.stream.name}': RAFT entry ${index} does not decode`);
-      }
+    try {
+      list = decodeConsumerOps(data);
+    } catch {
+      this.stream.jsa.service.log.warn(`stream '${this.stream.name}': RAFT entry ${index} does not decode`);
     }
-    this.applyConsumerChanges(list, data, index);
+    this.applyConsumerChanges(list, index);
   }
 
-  /** The replicated consumers' changes of an entry, unless this member applied them as leader when it made them. */
-  private applyConsumerChanges(list: readonly NamedConsumerOp[], data: Buffer, index: number): void {
-    const own = this.ownConsumerEntries.get(index);
-    if (own !== undefined) this.ownConsumerEntries.delete(index);
-    if (this.ownConsumerEntries.size > 0) for (const i of this.ownConsumerEntries.keys()) if (i < index) this.ownConsumerEntries.delete(i);
-    const sent = own === undefined && this.sentConsumerEntries.length > 0 ? this.takeSent(data) : undefined;
-    if (sent !== undefined) for (const reply of sent.confirms) this.stream.jsa.account.publishOnce(reply, undefined, NO_BYTES);
-    else if (own === undefined || !own.equals(data)) {
-      for (const x of list) this.stream.consumers.get(x.name)?.applyConsumerOp(x.c);
-      // Acks of consumers led elsewhere: on an interest or work-queue stream, the stream's leader
-      // checks whether anyone still needs the message (the acking member saw only what was
-      // committed of the others' acks then), once this entry is applied.
-      if (this.node.isLeader && this.stream.cfg.retention !== "limits") for (const x of list) this.noteAckedElsewhere(x.c);
-    }
-    // Remembered lazily (one write per turn): a consumer's own state is written coalesced too,
-    // so after a crash a few of its changes may be missed or repeated (a redelivery at worst).
+  /** Consumer changes carried by the stream's group (logs from before consumer groups, replayed at start): applied to every copy. */
+  private applyConsumerChanges(list: readonly NamedConsumerOp[], index: number): void {
+    for (const x of list) this.stream.consumers.get(x.name)?.applyConsumerOp(x.c);
+    if (this.node.isLeader && this.stream.cfg.retention !== "limits") for (const x of list) this.noteAckedElsewhere(x.c);
     this.opsApplied = index;
     if (!this.appliedWriteScheduled) {
       this.appliedWriteScheduled = true;
@@ -1841,15 +1606,6 @@ export class StreamReplica implements RaftStateMachine {
     this.ackedElsewhere = [];
     if (!this.node.isLeader) return;
     for (const seq of seqs) this.stream.checkRetention(seq, undefined);
-  }
-
-  /** The ack confirmations waiting for entries up to `index`, now committed. */
-  private sendConfirms(index: number): void {
-    for (const [at, replies] of this.confirmsAt) {
-      if (at > index) continue;
-      this.confirmsAt.delete(at);
-      for (const reply of replies) this.stream.jsa.account.publishOnce(reply, undefined, NO_BYTES);
-    }
   }
 
   private appliedWriteScheduled = false;
@@ -1894,11 +1650,12 @@ export class StreamReplica implements RaftStateMachine {
     const consumers: SnapshotConsumer[] = [];
     for (const c of this.stream.consumers.values()) {
       if (!c.replicated) continue;
-      consumers.push(snapshotConsumerOf(c));
+      const sc = snapshotConsumerOf(c);
+      const g = this.consumerGroups.get(c.name);
+      if (g !== undefined) sc.voters = [...g.node.config.voters];
+      consumers.push(sc);
     }
-    const cleaders: Record<string, string> = {};
-    for (const [name, r] of this.consumerLeaders) if (this.stream.consumers.get(name)?.replicated === true) cleaders[name] = r.leader;
-    return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq, eph, consumers, cleaders })), ready: this.stream.store.syncPending() };
+    return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq, eph, consumers })), ready: this.stream.store.syncPending() };
   }
 
   /** The snapshot's durable consumers this member does not have: created with their state (they stand by unless it leads). */
@@ -1930,7 +1687,7 @@ export class StreamReplica implements RaftStateMachine {
    */
   async restore(data: Buffer, index: number, fromLeader: boolean): Promise<void> {
     const s = this.stream;
-    let snap: { first: number; last: number; eph?: Record<string, { host: string; direct: boolean }>; consumers?: SnapshotConsumer[]; cleaders?: Record<string, string> };
+    let snap: { first: number; last: number; eph?: Record<string, { host: string; direct: boolean }>; consumers?: SnapshotConsumer[] };
     try {
       snap = JSON.parse(data.toString()) as typeof snap;
     } catch {
@@ -1938,10 +1695,7 @@ export class StreamReplica implements RaftStateMachine {
     }
     this.ephemerals.clear();
     for (const [name, e] of Object.entries(snap.eph ?? {})) if (typeof e?.host === "string") this.ephemerals.set(name, { host: e.host, direct: e.direct === true });
-    // A snapshot from before consumer leaders has none: those consumers are led by the stream's leader.
-    const recorded = Object.entries(snap.cleaders ?? {});
-    for (const name of [...this.consumerLeaders.keys()]) if (snap.cleaders?.[name] === undefined) this.consumerLeaderRecorded(name, undefined);
-    for (const [name, leader] of recorded) if (typeof leader === "string") this.consumerLeaderRecorded(name, leader);
+    // (`cleaders` of snapshots from before consumer groups: their groups elect the leaders now.)
     if (!fromLeader) {
       if (snap.last > s.store.state().lastSeq) s.jsa.service.log.warn(`stream '${s.name}': the store is behind its RAFT snapshot (${s.store.state().lastSeq} < ${snap.last}); messages in between are missing here`);
       return;
@@ -1983,7 +1737,16 @@ export class StreamReplica implements RaftStateMachine {
       }
       const last = s.store.state().lastSeq;
       if (last < snap.last) s.applyStreamOp({ op: "skip_msgs", seq: last + 1, num: snap.last - last });
-      this.restoreConsumers(snap.consumers);
+      // Their groups are joined (their leaders add this server).
+      this.catchingUpNow = true;
+      this.snapshotGroupVoters = new Map();
+      for (const sc of snap.consumers ?? []) if (Array.isArray(sc.voters)) this.snapshotGroupVoters.set(sc.name, sc.voters);
+      try {
+        this.restoreConsumers(snap.consumers);
+      } finally {
+        this.catchingUpNow = false;
+        this.snapshotGroupVoters = undefined;
+      }
       s.jsa.service.log.info(`stream '${s.jsa.account.name} > ${s.name}': caught up to ${snap.last} from ${leader} (snapshot at index ${index})`);
     } finally {
       this.applying = false;

@@ -1,0 +1,567 @@
+// A replicated consumer's own RAFT group (as nats-server's `C-<hash>` groups): its members are
+// the servers of its stream's group, its log carries the consumer's changes (deliveries, acks,
+// naks... the bytes of consumer_ops_wire.ts, a config update as JSON), its snapshot is the
+// consumer's state, and its leader is the consumer's leader: the one copy that delivers and
+// takes acks and pull requests. The stream's group carries only the consumer's creation,
+// deletion and scaling (`api`/`adopt` entries), and the stream's leader removes the messages
+// acknowledged on interest and work-queue streams when it applies the acks (it is a member).
+//
+// The leader applies its changes when it makes them, so it skips its own entries (by index) when
+// they commit; an ack's confirmation (double ack) is sent once the entry carrying it commits.
+// The other members apply committed entries through the same `applyConsumerOp`. The last index
+// applied is remembered in `<group>/applied` (lazily, as the consumer's own state is written), so
+// the replay of the log after a restart does not apply a change twice.
+//
+// Membership follows the stream's group: the consumer's leader adds the servers the stream's
+// group has (learners, caught up by snapshot plus log), removes those it no longer has (one at
+// a time), and hands its leadership to a staying member when its own server leaves.
+//
+// RAFT messages travel as system account messages on `$NRG.TS.<group>.<server name>`; the
+// group's files are `<store_dir>/_raft/<group>`.
+import crypto from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { RaftError, RaftNode, type RaftStateMachine } from "../cluster/raft.js";
+import { RaftStore } from "../cluster/raft_store.js";
+import { FsRaftDisk, MemRaftDisk } from "../cluster/raft_disk.js";
+import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
+import { realRaftEnv } from "../cluster/raft_env.js";
+import type { Subscription } from "../server/sublist.js";
+import { rfc3339, nowNs } from "../server/time.js";
+import type { Consumer, ConsumerOp } from "./consumer.js";
+import type { Stream } from "./stream.js";
+import type { ConsumerState, PendingEntry } from "../storage/store.js";
+import { decodeConsumerOps, encodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
+import * as adv from "./advisories.js";
+
+/**
+ * Slower than a stream's group (1.5-3 s, 300 ms): every member of every replicated consumer sends
+ * or answers a heartbeat each HEARTBEAT_MS, idle or not (1000 idle R3 durables: 11.4x the idle CPU
+ * of consumers without groups at 500 ms). nats-server's groups: 1 s heartbeats, 4-9 s elections.
+ */
+const ELECTION_MIN_MS = 3000;
+const ELECTION_MAX_MS = 6000;
+const HEARTBEAT_MS = 1000;
+const COMMIT_NOTICE_MS = 20;
+/** Bytes of the `applied` file's record: a log index, spaces, a newline. */
+const APPLIED_WIDTH = 24;
+const NO_BYTES = Buffer.alloc(0);
+/** How often the group's leader brings the membership to the stream's. */
+const MEMBERS_CHECK_MS = 250;
+const CAMPAIGN_RETRY_MS = 100;
+const CAMPAIGN_RETRIES = 20;
+/** A first leader waiting for the others to start asks this often (below the election timeout: it is the one elected). */
+const PATIENT_CAMPAIGN_RETRY_MS = 250;
+/** Pull requests held while a new leader gets ready. */
+const MAX_HELD_PULLS = 1024;
+
+/** Entry kinds: the same byte as the stream group's consumer entries, JSON for changes the bytes cannot carry, a whole state. */
+const KIND_JSON = 3;
+const KIND_CONSUMERS = 7;
+/** The whole state of the consumer (a group started on copies that may differ: its leader's state for all). */
+const KIND_STATE = 8;
+
+/** A consumer's state as JSON (maps as entry lists). */
+interface StateJson {
+  delivered: ConsumerState["delivered"];
+  ack_floor: ConsumerState["ack_floor"];
+  pending: Array<[number, PendingEntry]>;
+  redelivered: Array<[number, number]>;
+}
+
+/** What a consumer's group needs from its stream's replica. */
+export interface ConsumerGroupHost {
+  readonly self: string;
+  readonly raftDir: string;
+  readonly clusterName: string;
+  readonly stream: Stream;
+  /** True while a committed change is applied (the consumer then does not propose it again). */
+  applying: boolean;
+  /** A member applied changes the consumer's leader made (the stream's leader checks retention). */
+  consumerChangesApplied(list: readonly NamedConsumerOp[]): void;
+  /** The servers the consumer's group should have now (the stream group's members that stay); undefined: unknown. */
+  consumerMembers(): string[] | undefined;
+  /** The servers the stream stays on (those a move goes to, else those assigned); undefined: unknown. */
+  stayingServers(): string[] | undefined;
+  /** Is this server leaving the stream's group (a move, a removal)? */
+  leavingGroup(): boolean;
+}
+
+/** The name of a replicated consumer's RAFT group. */
+export function consumerGroupName(account: string, stream: string, consumer: string): string {
+  return "C-" + crypto.createHash("sha256").update(`${account}\u0000${stream}\u0000${consumer}`).digest("hex").slice(0, 16);
+}
+
+/** Encode a consumer's state (group snapshot, KIND_STATE entry). */
+export function stateJson(st: ConsumerState): StateJson {
+  return { delivered: st.delivered, ack_floor: st.ack_floor, pending: [...st.pending], redelivered: [...st.redelivered] };
+}
+
+function stateOf(j: StateJson): ConsumerState {
+  return {
+    delivered: { ...j.delivered },
+    ack_floor: { ...j.ack_floor },
+    pending: new Map(j.pending),
+    redelivered: new Map(j.redelivered),
+  };
+}
+
+export class ConsumerGroup implements RaftStateMachine {
+  readonly node: RaftNode;
+  readonly group: string;
+  private readonly dir: string;
+  private readonly sub: Subscription | undefined;
+  private readonly inMemory: boolean;
+  private stopped = false;
+  private leaderSinceNs: bigint | undefined;
+  /** This turn's changes, proposed as one entry at its end. */
+  private ops: ConsumerOp[] = [];
+  private opsScheduled = false;
+  /** Ack confirmations of changes not proposed yet, then by the index of the entry carrying them. */
+  private unproposedConfirms: string[] = [];
+  private readonly confirmsAt = new Map<number, string[]>();
+  /** Entries this member proposed as leader (applied when made), by index: skipped when they commit. */
+  private readonly ownEntries = new Map<number, Buffer>();
+  /** The last index applied here (persisted lazily). */
+  private applied: number;
+  private appliedWriteScheduled = false;
+  private appliedFd: number | undefined;
+  private readonly appliedBuf = Buffer.alloc(APPLIED_WIDTH);
+  private membersTimer: NodeJS.Timeout | undefined;
+  /** Started on copies that may differ (migration): its first leader proposes its state for all. */
+  private readonly bootstrapped: boolean;
+  private stateProposed = false;
+
+  /** The member asked to lead first (counted as the leader until one is known). */
+  preferred = "";
+
+  constructor(
+    private readonly host: ConsumerGroupHost,
+    readonly name: string,
+    peers: string[],
+    how: { fresh: boolean; joining: boolean; bootstrap?: boolean },
+  ) {
+    const stream = host.stream;
+    const jsa = stream.jsa;
+    this.group = consumerGroupName(jsa.account.name, stream.name, name);
+    this.dir = path.join(host.raftDir, this.group);
+    if (how.fresh) fs.rmSync(this.dir, { recursive: true, force: true });
+    fs.mkdirSync(this.dir, { recursive: true });
+    const bootFile = path.join(this.dir, "bootstrap");
+    if (how.bootstrap === true) fs.writeFileSync(bootFile, "");
+    this.bootstrapped = fs.existsSync(bootFile);
+    const peersFile = path.join(this.dir, "peers.json");
+    let voters = peers;
+    if (how.fresh || !fs.existsSync(peersFile)) fs.writeFileSync(peersFile, JSON.stringify({ voters: peers }));
+    else {
+      try {
+        voters = (JSON.parse(fs.readFileSync(peersFile, "utf8")) as { voters: string[] }).voters;
+      } catch {
+        // the RAFT log and snapshot hold the membership too
+      }
+    }
+    this.inMemory = stream.cfg.storage === "memory";
+    if (this.inMemory) {
+      for (const f of fs.readdirSync(this.dir)) if (f !== "peers.json" && f !== "bootstrap") fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
+    }
+    this.applied = this.inMemory ? 0 : readNumber(path.join(this.dir, "applied"));
+    const log = jsa.service.log;
+    const sys = jsa.service.server.systemAccount;
+    const prefix = `$NRG.TS.${this.group}.`;
+    const self = host.self;
+    this.node = new RaftNode({
+      id: self,
+      store: this.inMemory ? new RaftStore(new MemRaftDisk({ volatile: true }), { firstIncarnation: Date.now() }) : new RaftStore(new FsRaftDisk(this.dir)),
+      transport: { send: (to, msg) => void sys?.publish(prefix + to, "", undefined, encodeRaftMsg(self, msg)) },
+      env: realRaftEnv,
+      sm: this,
+      initial: { voters, learners: [] },
+      joining: how.joining,
+      electionMinMs: ELECTION_MIN_MS,
+      electionMaxMs: ELECTION_MAX_MS,
+      heartbeatMs: HEARTBEAT_MS,
+      commitNoticeMs: COMMIT_NOTICE_MS,
+      snapshotEntries: ConsumerGroup.snapshotEntries,
+      log: { info: (m) => log.debug?.(m) ?? undefined, warn: (m) => log.warn(`consumer '${jsa.account.name} > ${stream.name} > ${name}': ${m}`) },
+      observer: {
+        stateChanged: (role) => {
+          if (role !== "leader") this.lostLeadership();
+        },
+        leaderReady: () => this.becameReady(),
+        transferAbandoned: () => this.becameReady(),
+        quorumLost: () => {
+          const ctx = stream.jsa.advisoryContext;
+          adv.consumerQuorumLost(ctx, stream.name, name, this.replicasJson());
+        },
+      },
+    });
+    this.sub = sys?.subscribeInternal(
+      prefix + self,
+      (_s, _r, _h, payload) => {
+        const d = decodeRaftMsg(payload);
+        if (d !== undefined) this.node.receive(d.from, d.msg);
+      },
+      undefined,
+      `raft-${this.group}`,
+    );
+  }
+
+  /** Entries applied between two snapshots (tests lower it). */
+  static snapshotEntries = 4096;
+
+  private get consumer(): Consumer | undefined {
+    const c = this.host.stream.consumers.get(this.name);
+    return c !== undefined && !c.closed ? c : undefined;
+  }
+
+  /**
+   * Start the group; `campaign`: this member is the consumer's preferred first leader (it asks
+   * for votes at once and again for a while); `patient`: until a leader is known, however long
+   * the others take to start (a group started before its other members have the consumer).
+   */
+  start(campaign: boolean, patient = false): void {
+    void this.node.start().then(() => {
+      if (!campaign) return;
+      this.node.campaignNow();
+      let tries = 0;
+      const again = setInterval(
+        () => {
+          if ((!patient && ++tries > CAMPAIGN_RETRIES) || this.node.stopped || this.stopped || this.node.leader !== "") clearInterval(again);
+          else this.node.campaignNow();
+        },
+        patient ? PATIENT_CAMPAIGN_RETRY_MS : CAMPAIGN_RETRY_MS,
+      );
+      again.unref();
+    });
+  }
+
+  /** Does this member lead the consumer (deliver, take acks and pulls)? Only once its group's earlier entries are applied here. */
+  get leads(): boolean {
+    return this.node.isLeader && this.node.leaderReady && !this.stopped;
+  }
+
+  get leader(): string {
+    return this.node.leader;
+  }
+
+  // ---- the leader's changes ----
+
+  /** A change the consumer made as leader: proposed with the other changes of this turn as one entry. */
+  forward(op: ConsumerOp): void {
+    this.ops.push(op);
+    if (!this.opsScheduled) {
+      this.opsScheduled = true;
+      queueMicrotask(this.flush);
+    }
+  }
+
+  /** An ack's confirmation, sent once the changes made before it are committed (a confirmed ack survives this leader's loss). */
+  confirmAfterCommit(reply: string): void {
+    if (this.ops.length > 0) {
+      this.unproposedConfirms.push(reply);
+      return;
+    }
+    let last = -1;
+    for (const i of this.ownEntries.keys()) if (i > last) last = i;
+    if (last < 0 || !this.node.isLeader) {
+      if (last < 0) this.host.stream.jsa.account.publishOnce(reply, undefined, NO_BYTES);
+      return;
+    }
+    const list = this.confirmsAt.get(last);
+    if (list === undefined) this.confirmsAt.set(last, [reply]);
+    else list.push(reply);
+  }
+
+  private readonly flush = (): void => {
+    this.opsScheduled = false;
+    const ops = this.ops;
+    if (ops.length === 0) return;
+    this.ops = [];
+    const confirms = this.unproposedConfirms;
+    this.unproposedConfirms = [];
+    const list = ops.map((c) => ({ name: this.name, c }));
+    const entry = encodeConsumerOps(KIND_CONSUMERS, list) ?? jsonEntry(KIND_JSON, { list: ops });
+    try {
+      const index = this.node.propose(entry);
+      this.ownEntries.set(index, entry);
+      if (confirms.length > 0) this.confirmsAt.set(index, confirms);
+    } catch {
+      // no longer the leader (or no room): the other members miss these changes (a redelivery at worst), the acks are not confirmed
+    }
+  };
+
+  // ---- leadership ----
+
+  private becameReady(): void {
+    if (!this.node.isLeader || this.stopped) return;
+    this.leaderSinceNs = nowNs();
+    const c = this.consumer;
+    if (c === undefined) return;
+    // A group started on each member's own copy (from before consumers had groups): this leader's state for all.
+    if (this.bootstrapped && !this.stateProposed) {
+      try {
+        // (Its own: not applied here again when it commits, which would undo the changes made meanwhile.)
+        const entry = jsonEntry(KIND_STATE, stateJson(c.stateSnapshot()));
+        this.ownEntries.set(this.node.propose(entry), entry);
+        this.stateProposed = true;
+      } catch {
+        // proposed by the next leader
+      }
+    }
+    this.wasLeading = true;
+    c.resume();
+    const held = this.heldPulls;
+    this.heldPulls = [];
+    for (const fn of held) fn();
+    const stream = this.host.stream;
+    const ctx = stream.jsa.advisoryContext;
+    const replicas = this.replicasJson();
+    adv.consumerLeaderElected(ctx, stream.name, this.name, this.host.self, replicas);
+    this.scheduleMembersCheck();
+  }
+
+  private wasLeading = false;
+  /** Pull requests that reached this member while it was elected and not yet ready (served once it leads). */
+  private heldPulls: Array<() => void> = [];
+
+  /** Run `fn` once this elected member leads (dropped if it loses the election's outcome first). */
+  whenLeading(fn: () => void): void {
+    if (this.heldPulls.length < MAX_HELD_PULLS) this.heldPulls.push(fn);
+  }
+
+  private lostLeadership(): void {
+    this.heldPulls = [];
+    this.ops = [];
+    this.unproposedConfirms = [];
+    this.confirmsAt.clear();
+    this.leaderSinceNs = undefined;
+    if (this.membersTimer !== undefined) clearTimeout(this.membersTimer);
+    this.membersTimer = undefined;
+    // Waiting pulls learn the leader moved (409 Leadership Change; none when this server leaves).
+    const c = this.consumer;
+    if (c !== undefined && this.wasLeading) c.leadershipMoved(this.host.leavingGroup());
+    this.wasLeading = false;
+  }
+
+  /** CONSUMER.LEADER.STEPDOWN on the consumer's leader: `preferred`, else the most up-to-date member, leads. False: nobody to hand it to. */
+  stepDown(preferred: string | undefined): boolean {
+    return this.node.stepDown(preferred);
+  }
+
+  private scheduleMembersCheck(): void {
+    if (this.membersTimer !== undefined || this.stopped) return;
+    this.membersTimer = setTimeout(() => {
+      this.membersTimer = undefined;
+      if (this.stopped || !this.node.isLeader) return;
+      this.syncMembers();
+      this.scheduleMembersCheck();
+    }, MEMBERS_CHECK_MS);
+    this.membersTimer.unref();
+  }
+
+  /**
+   * On the group's leader: the membership goes toward the stream's (one change at a time):
+   * servers the stream has are added (learners until caught up), those it left removed; this
+   * leader hands its leadership over first when its own server leaves.
+   */
+  syncMembers(): void {
+    const node = this.node;
+    if (!node.isLeader || !node.leaderReady) return;
+    const want = this.host.consumerMembers();
+    if (want === undefined || want.length === 0) return;
+    const have = [...node.config.voters, ...node.config.learners];
+    try {
+      const add = want.find((p) => !have.includes(p));
+      if (add !== undefined) {
+        node.addPeer(add);
+        return;
+      }
+      if (node.config.learners.length > 0) return; // promoted once caught up
+      if (!want.includes(this.host.self)) {
+        const to = want.find((p) => node.config.voters.includes(p));
+        if (to !== undefined) node.stepDown(to);
+        return;
+      }
+      // (A member the stream stays on is kept though it is not in the stream's group yet: a group
+      // started on every assigned server at once has it before the stream's group does.)
+      const staying = this.host.stayingServers() ?? want;
+      const remove = have.find((p) => !want.includes(p) && !staying.includes(p));
+      if (remove !== undefined) node.removePeer(remove);
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      // a change in progress: the next check goes on
+    }
+  }
+
+  /** Do the group's voters include every `staying` server, with a leader among them? */
+  settledOn(staying: string[]): boolean {
+    const node = this.node;
+    return node.leader !== "" && staying.includes(node.leader) && staying.every((p) => node.config.voters.includes(p));
+  }
+
+  // ---- the state machine ----
+
+  apply(data: Buffer, index: number): void {
+    const own = this.ownEntries.get(index);
+    if (own !== undefined) this.ownEntries.delete(index);
+    if (this.ownEntries.size > 0) for (const i of this.ownEntries.keys()) if (i < index) this.ownEntries.delete(i);
+    if (this.confirmsAt.size > 0) this.sendConfirms(index);
+    if (index <= this.applied) return; // applied before this start
+    if (own === undefined || !own.equals(data)) this.applyEntry(data, index);
+    this.applied = index;
+    if (!this.appliedWriteScheduled) {
+      this.appliedWriteScheduled = true;
+      setImmediate(() => {
+        this.appliedWriteScheduled = false;
+        this.writeApplied();
+      });
+    }
+  }
+
+  private applyEntry(data: Buffer, index: number): void {
+    const c = this.consumer;
+    const stream = this.host.stream;
+    let list: NamedConsumerOp[];
+    try {
+      if (data[0] === KIND_CONSUMERS) list = decodeConsumerOps(data);
+      else if (data[0] === KIND_JSON) list = (JSON.parse(data.toString("utf8", 1)) as { list: ConsumerOp[] }).list.map((op) => ({ name: this.name, c: op }));
+      else if (data[0] === KIND_STATE) {
+        c?.replaceState(stateOf(JSON.parse(data.toString("utf8", 1)) as StateJson));
+        return;
+      } else return;
+    } catch {
+      stream.jsa.service.log.warn(`consumer '${stream.name} > ${this.name}': RAFT entry ${index} does not decode`);
+      return;
+    }
+    if (c === undefined) return;
+    this.host.applying = true;
+    try {
+      for (const x of list) c.applyConsumerOp(x.c);
+    } finally {
+      this.host.applying = false;
+    }
+    this.host.consumerChangesApplied(list);
+  }
+
+  private sendConfirms(index: number): void {
+    for (const [at, replies] of this.confirmsAt) {
+      if (at > index) continue;
+      this.confirmsAt.delete(at);
+      for (const reply of replies) this.host.stream.jsa.account.publishOnce(reply, undefined, NO_BYTES);
+    }
+  }
+
+  snapshot(): { data: Buffer } {
+    const c = this.consumer;
+    return { data: Buffer.from(JSON.stringify(c === undefined ? {} : stateJson(c.stateSnapshot()))) };
+  }
+
+  /** At start the consumer's own store is at or past the snapshot; from the leader (this member missed compacted entries) its state replaces this copy's. */
+  restore(data: Buffer, index: number, fromLeader: boolean): void {
+    // (At start the consumer's store holds at least what the snapshot does: entries up to it are not applied again.)
+    if (!fromLeader) {
+      this.applied = Math.max(this.applied, index);
+      return;
+    }
+    try {
+      const j = JSON.parse(data.toString()) as StateJson;
+      if (j.delivered !== undefined) this.consumer?.replaceState(stateOf(j));
+    } catch {
+      this.host.stream.jsa.service.log.warn(`consumer '${this.host.stream.name} > ${this.name}': the leader's snapshot does not decode`);
+    }
+    this.applied = index;
+    this.writeApplied();
+  }
+
+  private writeApplied(): void {
+    if (this.inMemory || this.stopped) return;
+    try {
+      this.appliedFd ??= fs.openSync(path.join(this.dir, "applied"), fs.constants.O_WRONLY | fs.constants.O_CREAT, 0o644);
+      this.appliedBuf.fill(0x20);
+      this.appliedBuf.write(String(this.applied), 0, "latin1");
+      this.appliedBuf[APPLIED_WIDTH - 1] = 0x0a;
+      fs.writeSync(this.appliedFd, this.appliedBuf, 0, APPLIED_WIDTH, 0);
+    } catch {
+      // the group is being removed
+    }
+  }
+
+  // ---- info ----
+
+  /** `cluster` of the consumer's info: its group's leader and the other members. */
+  clusterInfo(): Record<string, unknown> {
+    const node = this.node;
+    const out: Record<string, unknown> = { name: this.host.clusterName, raft_group: this.group, leader: node.leader };
+    if (node.isLeader && this.leaderSinceNs !== undefined) out.leader_since = rfc3339(this.leaderSinceNs);
+    out.system_account = true;
+    out.traffic_account = "$SYS";
+    const replicas = this.replicasJson();
+    if (replicas.length > 0) out.replicas = replicas;
+    return out;
+  }
+
+  private replicasJson(): Array<Record<string, unknown>> {
+    const node = this.node;
+    const replicas: Array<Record<string, unknown>> = [];
+    if (node.isLeader) {
+      for (const p of node.peerStatus()) {
+        const r: Record<string, unknown> = { name: p.id, current: p.current, active: p.lastSeenMs < 0 ? 0 : Math.round(p.lastSeenMs * 1e6) };
+        if (p.lastSeenMs < 0 || p.lastSeenMs > ELECTION_MAX_MS) r.offline = true;
+        if (p.lag > 0) r.lag = p.lag;
+        r.peer = peerIdOf(p.id);
+        replicas.push(r);
+      }
+    } else {
+      const current = node.leader !== "" && node.applied >= node.commit;
+      for (const id of node.config.voters) if (id !== node.leader) replicas.push({ name: id, current: id === this.host.self && current, active: 0, peer: peerIdOf(id) });
+    }
+    return replicas;
+  }
+
+  // ---- lifetime ----
+
+  stop(): void {
+    if (this.stopped) return;
+    if (this.appliedWriteScheduled) this.writeApplied();
+    this.lostLeadership();
+    this.stopped = true;
+    this.node.stop();
+    if (this.appliedFd !== undefined) {
+      try {
+        fs.closeSync(this.appliedFd);
+      } catch {
+        // closed already
+      }
+      this.appliedFd = undefined;
+    }
+    const sys = this.host.stream.jsa.service.server.systemAccount;
+    if (this.sub !== undefined) sys?.unsubscribeInternal(this.sub);
+  }
+
+  /** Stop and remove the group's files (the consumer is deleted, scaled down or gone from this server). */
+  destroy(): void {
+    this.stop();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function jsonEntry(kind: number, v: unknown): Buffer {
+  const json = Buffer.from(JSON.stringify(v));
+  const entry = Buffer.allocUnsafe(json.length + 1);
+  entry[0] = kind;
+  json.copy(entry, 1);
+  return entry;
+}
+
+function peerIdOf(name: string): string {
+  return crypto.createHash("sha256").update(name).digest("base64url").slice(0, 8);
+}
+
+function readNumber(file: string): number {
+  try {
+    const n = Number(fs.readFileSync(file, "utf8").trim());
+    return Number.isFinite(n) ? n : 0;
+  } catch {
+    return 0;
+  }
+}
