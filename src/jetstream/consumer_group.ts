@@ -16,17 +16,15 @@
 // group has (learners, caught up by snapshot plus log), removes those it no longer has (one at
 // a time), and hands its leadership to a staying member when its own server leaves.
 //
-// RAFT messages travel as system account messages on `$NRG.TS.<group>.<server name>`; the
-// group's files are `<store_dir>/_raft/<group>`.
+// RAFT messages travel batched with the other consumer groups' messages to the same server, on
+// `$NRG.TSB.<server name>` (consumer_group_wire.ts); the group's files are `<store_dir>/_raft/<group>`.
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { RaftError, RaftNode, type RaftStateMachine } from "../cluster/raft.js";
+import { RaftError, RaftNode, type RaftMsg, type RaftStateMachine } from "../cluster/raft.js";
 import { RaftStore } from "../cluster/raft_store.js";
 import { FsRaftDisk, MemRaftDisk } from "../cluster/raft_disk.js";
-import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
-import { realRaftEnv } from "../cluster/raft_env.js";
-import type { Subscription } from "../server/sublist.js";
+import { coarseRaftEnv, consumerGroupWire, type ConsumerGroupWire } from "./consumer_group_wire.js";
 import { rfc3339, nowNs } from "../server/time.js";
 import type { Consumer, ConsumerOp } from "./consumer.js";
 import type { Stream } from "./stream.js";
@@ -35,13 +33,15 @@ import { decodeConsumerOps, encodeConsumerOps, type NamedConsumerOp } from "./co
 import * as adv from "./advisories.js";
 
 /**
- * Slower than a stream's group (1.5-3 s, 300 ms): every member of every replicated consumer sends
- * or answers a heartbeat each HEARTBEAT_MS, idle or not (1000 idle R3 durables: 11.4x the idle CPU
- * of consumers without groups at 500 ms). nats-server's groups: 1 s heartbeats, 4-9 s elections.
+ * The stream groups' election timing (nats-server's consumer groups: 4-9 s), so a consumer's
+ * failover is as fast as its stream's; heartbeats every 500 ms (streams: 300; nats-server's
+ * consumers: 1 s), three per shortest election timeout: every member of every replicated
+ * consumer sends or answers one each interval, idle or not, and that is the idle cost of many
+ * durables (batched per server, consumer_group_wire.ts).
  */
-const ELECTION_MIN_MS = 3000;
-const ELECTION_MAX_MS = 6000;
-const HEARTBEAT_MS = 1000;
+const ELECTION_MIN_MS = 1500;
+const ELECTION_MAX_MS = 3000;
+const HEARTBEAT_MS = 500;
 const COMMIT_NOTICE_MS = 20;
 /** Bytes of the `applied` file's record: a log index, spaces, a newline. */
 const APPLIED_WIDTH = 24;
@@ -110,7 +110,8 @@ export class ConsumerGroup implements RaftStateMachine {
   readonly node: RaftNode;
   readonly group: string;
   private readonly dir: string;
-  private readonly sub: Subscription | undefined;
+  private readonly wire: ConsumerGroupWire;
+  private readonly receiver = { receive: (from: string, msg: RaftMsg): void => this.node.receive(from, msg) };
   private readonly inMemory: boolean;
   private stopped = false;
   private leaderSinceNs: bigint | undefined;
@@ -167,13 +168,15 @@ export class ConsumerGroup implements RaftStateMachine {
     this.applied = this.inMemory ? 0 : readNumber(path.join(this.dir, "applied"));
     const log = jsa.service.log;
     const sys = jsa.service.server.systemAccount;
-    const prefix = `$NRG.TS.${this.group}.`;
     const self = host.self;
+    const wire = consumerGroupWire(jsa.service, sys, self);
+    this.wire = wire;
+    const group = this.group;
     this.node = new RaftNode({
       id: self,
       store: this.inMemory ? new RaftStore(new MemRaftDisk({ volatile: true }), { firstIncarnation: Date.now() }) : new RaftStore(new FsRaftDisk(this.dir)),
-      transport: { send: (to, msg) => void sys?.publish(prefix + to, "", undefined, encodeRaftMsg(self, msg)) },
-      env: realRaftEnv,
+      transport: { send: (to, msg) => wire.send(to, group, msg) },
+      env: coarseRaftEnv,
       sm: this,
       initial: { voters, learners: [] },
       joining: how.joining,
@@ -195,15 +198,7 @@ export class ConsumerGroup implements RaftStateMachine {
         },
       },
     });
-    this.sub = sys?.subscribeInternal(
-      prefix + self,
-      (_s, _r, _h, payload) => {
-        const d = decodeRaftMsg(payload);
-        if (d !== undefined) this.node.receive(d.from, d.msg);
-      },
-      undefined,
-      `raft-${this.group}`,
-    );
+    wire.register(group, this.receiver);
   }
 
   /** Entries applied between two snapshots (tests lower it). */
@@ -534,8 +529,7 @@ export class ConsumerGroup implements RaftStateMachine {
       }
       this.appliedFd = undefined;
     }
-    const sys = this.host.stream.jsa.service.server.systemAccount;
-    if (this.sub !== undefined) sys?.unsubscribeInternal(this.sub);
+    this.wire.unregister(this.group, this.receiver);
   }
 
   /** Stop and remove the group's files (the consumer is deleted, scaled down or gone from this server). */
