@@ -63,6 +63,44 @@ const SCENARIOS: Record<string, Step[]> = {
   "subject purge under a wider consumer": [stream(), pub("d.a"), pub("d.b"), pub("d.a"), consumer({ ack_policy: "explicit" }), pull({ batch: 3, no_wait: true }), { s: "$JS.API.STREAM.PURGE.D", b: { filter: "d.a" }, note: "purge d.a" }, info, pub("d.b"), pull({ batch: 3, no_wait: true }), info, end],
   // ...and settles those of a consumer that reads only within it.
   "subject purge under a narrower consumer": [stream(), pub("d.a.1"), pub("d.b"), pub("d.a.2"), consumer({ ack_policy: "explicit", filter_subject: "d.a.*" }), pull({ batch: 3, no_wait: true }), { s: "$JS.API.STREAM.PURGE.D", b: { filter: "d.a.>" }, note: "purge d.a.>" }, info, end],
+  // With two filters a purge of one of them takes the wider path (nothing moves unless the stream's first message passed the floor).
+  "subject purge under a two-filter consumer": [
+    stream(),
+    pub("d.a"),
+    pub("d.b"),
+    pub("d.a"),
+    consumer({ ack_policy: "explicit", filter_subjects: ["d.b", "d.x"] }),
+    pull({ batch: 1, no_wait: true }),
+    pub("d.c"),
+    { s: "$JS.API.STREAM.PURGE.D", b: { filter: "d.b" }, note: "purge d.b" },
+    info,
+    end,
+  ],
+  "subject purge of the other filter": [stream(), pub("d.a"), pub("d.b"), pub("d.a"), consumer({ ack_policy: "explicit", filter_subjects: ["d.a", "d.b"] }), pull({ batch: 1, no_wait: true }), { s: "$JS.API.STREAM.PURGE.D", b: { filter: "d.b" }, note: "purge d.b" }, info, end],
+  // A push consumer with a deliver group is active only with a member of that queue group on
+  // exactly its deliver subject; a plain subscription does not make it deliver.
+  "push deliver group needs its queue group": [
+    stream(),
+    pub("d.a"),
+    { s: "", sub: "push.P", async: "push", note: "plain subscription" },
+    consumer({ ack_policy: "explicit", deliver_subject: "push.P", deliver_group: "g" }),
+    info,
+    { s: "", collect: "push", delayMs: 200, waitMs: 150, note: "delivered" },
+    end,
+  ],
+  // A TERM that frees room under max_ack_pending lets a push consumer deliver at once.
+  "push: term frees max_ack_pending": [
+    stream(),
+    pub("d.a"),
+    pub("d.a"),
+    { s: "", sub: "push.P", async: "push", note: "subscription" },
+    consumer({ ack_policy: "explicit", deliver_subject: "push.P", max_ack_pending: 1 }),
+    { s: "", collect: "push", delayMs: 200, waitMs: 150, note: "delivered" },
+    ack(0, "+TERM"),
+    { s: "", collect: "push", delayMs: 200, waitMs: 150, note: "delivered after the TERM" },
+    info,
+    end,
+  ],
   // A NAK past max_deliver frees room under max_ack_pending for the same pull.
   "nak past max_deliver frees max_ack_pending": [
     stream(),

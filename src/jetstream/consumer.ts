@@ -247,13 +247,13 @@ export class Consumer {
     const acc = this.stream.jsa.account;
     const ds = this.cfg.deliver_subject as string;
     this.removeInterestListener?.();
-    this.active = acc.sublist.hasInterest(ds);
+    this.active = this.deliveryInterest();
     if (this.active) this.inactiveSince = 0;
     else if (this.inactiveSince === 0) this.inactiveSince = Date.now();
     this.removeInterestListener = acc.onInterestChange((sub) => {
-      if (this.closed || !subjectMatches(sub.subject, ds)) return;
+      if (this.closed || sub.subject !== ds) return;
       const was = this.active;
-      this.active = acc.sublist.hasInterest(ds);
+      this.active = this.deliveryInterest();
       if (this.active && !was) {
         this.inactiveSince = 0;
         this.kick();
@@ -312,7 +312,25 @@ export class Consumer {
   /** Does someone listen on the push deliver subject right now? (an update may not move it then) */
   deliverSubjectBound(): boolean {
     const ds = this.cfg.deliver_subject;
-    return ds !== undefined && ds !== "" && this.stream.jsa.account.sublist.hasInterest(ds);
+    return ds !== undefined && ds !== "" && this.deliveryInterest();
+  }
+
+  /**
+   * What makes a push consumer active, as in nats-server (its sublist notifications): a
+   * subscription on exactly the deliver subject, a plain one without deliver_group, a member of
+   * that queue group with it. Wildcard subscriptions and other queue groups do not count.
+   */
+  private deliveryInterest(): boolean {
+    const ds = this.cfg.deliver_subject;
+    if (ds === undefined || ds === "") return false;
+    const group = this.cfg.deliver_group ?? "";
+    const r = this.stream.jsa.account.sublist.match(ds);
+    if (group === "") {
+      for (const sub of r.psubs) if (sub.subject === ds) return true;
+      return false;
+    }
+    for (const members of r.qsubs) for (const sub of members) if (sub.subject === ds && sub.queue === group) return true;
+    return false;
   }
 
   /**
@@ -431,7 +449,7 @@ export class Consumer {
   /**
    * After a purge (of `subject`, if given; a rollup is one too) or a config change of the
    * stream: position, ack floor and pending as nats-server's consumer purge leaves them.
-   * A purge of everything, or of a subject the consumer reads only within, moves a consumer
+   * A purge of everything, or of a subject its one filter lies within, moves a consumer
    * behind the new start (the stream's first message, or the purged subject's first one left)
    * up to it and settles what was pending below it. A consumer that reads more than the purged
    * subject is moved only when the stream's first message passed its ack floor, and then also
@@ -445,7 +463,9 @@ export class Consumer {
     let start = -1;
     let wider = false;
     if (subject === "") start = state.firstSeq;
-    else if (filters.some((f) => subjectIsSubsetOf(f, subject))) {
+    else if (filters.length === 1 && subjectIsSubsetOf(filters[0], subject)) {
+      // nats-server 2.15 moves only a single-filter consumer so (seen side by side: with two
+      // filters, one of them the purged subject, it takes the wider path below).
       const ss = store.filteredState(state.firstSeq, subject);
       start = ss.msgs > 0 ? ss.first : state.lastSeq + 1;
     } else if (filters.length === 0 || filters.some((f) => subjectIsSubsetOf(subject, f))) {
@@ -1315,6 +1335,7 @@ export class Consumer {
       if (had) {
         const reason = payload.toString("utf8", 5).trim();
         adv.msgTerminated(this.stream.jsa.advisoryContext, this.stream.name, this.name, dseq, sseq, dc, reason);
+        this.kickAfterSettle();
       }
     }
     // Double-ack: the client waits for an (empty) confirmation; of a replicated consumer once
@@ -1340,7 +1361,11 @@ export class Consumer {
     if (p !== undefined && this.sampleRate > 0 && Math.random() * 100 < this.sampleRate) {
       adv.ackMetric(this.stream.jsa.advisoryContext, this.stream.name, this.name, dseq, sseq, (Date.now() - p.timestamp) * 1e6, dc);
     }
-    // Room under max_ack_pending may let more flow.
+    this.kickAfterSettle();
+  }
+
+  /** Room under max_ack_pending may let more flow. */
+  private kickAfterSettle(): void {
     if (this.cfg.max_ack_pending !== undefined && this.st.pending.size === this.cfg.max_ack_pending - 1) this.kick();
     else if (this.isPull ? this.waiting.length > 0 : this.active) this.kick();
   }

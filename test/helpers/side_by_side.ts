@@ -37,7 +37,10 @@ export interface Step {
   ignore?: string[];
   /** A setup step: sent to both, its answers not compared (e.g. parts another area owns). */
   setup?: boolean;
-  /** Subscribe to this subject on the step's connection (kept until the run ends), instead of sending. */
+  /**
+   * Subscribe to this subject on the step's connection (kept until the run ends), instead of
+   * sending; with `async`, what arrives is gathered under that label for `collect` steps.
+   */
   sub?: string;
   /**
    * Send as a request whose replies are gathered in the background under this label (the
@@ -160,8 +163,32 @@ function isTerminalStatus(m: ObservedMsg): boolean {
 /** The ack replies of the messages each connection received in its latest "msgs" step that had any. */
 const lastAckReplies = new WeakMap<NatsConnection, string[]>();
 
-/** Replies gathered for `async` steps, per connection and label. */
-const gathered = new WeakMap<NatsConnection, Map<string, { msgs: ObservedMsg[]; acks: string[]; done: boolean; last: number }>>();
+/** Replies gathered for `async` steps (requests, or subscriptions: `incremental`), per connection and label. */
+interface Gathered {
+  msgs: ObservedMsg[];
+  acks: string[];
+  done: boolean;
+  last: number;
+  incremental: boolean;
+}
+const gathered = new WeakMap<NatsConnection, Map<string, Gathered>>();
+
+function gatheredFor(nc: NatsConnection, label: string, incremental: boolean): Gathered {
+  let labels = gathered.get(nc);
+  if (labels === undefined) gathered.set(nc, (labels = new Map()));
+  const g: Gathered = { msgs: [], acks: [], done: false, last: Date.now(), incremental };
+  labels.set(label, g);
+  return g;
+}
+
+function gatherInto(g: Gathered, m: Msg): void {
+  const o = observeMsg(m);
+  g.msgs.push(o);
+  if (m.reply?.startsWith("$JS.ACK.") === true) g.acks.push(m.reply);
+  g.last = Date.now();
+  // A subscription's gathering never ends; a request's ends with its terminal status.
+  if (!g.incremental && isTerminalStatus(o)) g.done = true;
+}
 
 /** Send one step on a connection and observe what comes back. */
 export async function sendStep(nc: NatsConnection, step: Step): Promise<Observed> {
@@ -180,7 +207,12 @@ async function observeStep(nc: NatsConnection, step: Step): Promise<Observed> {
     const quiet = step.waitMs ?? 300;
     while (!g.done && Date.now() - g.last < quiet) await new Promise((r) => setTimeout(r, 10));
     if (g.acks.length > 0) lastAckReplies.set(nc, g.acks);
-    return { msgs: g.msgs };
+    const msgs = g.msgs;
+    if (g.incremental) {
+      g.msgs = [];
+      g.acks = [];
+    }
+    return { msgs };
   }
   const body = step.b === undefined ? "" : typeof step.b === "string" ? step.b : JSON.stringify(step.b);
   let h: MsgHdrs | undefined;
@@ -201,7 +233,12 @@ async function observeStep(nc: NatsConnection, step: Step): Promise<Observed> {
     step = { ...step, s: target };
   }
   if (step.sub !== undefined) {
-    nc.subscribe(step.sub, { callback: () => undefined });
+    if (step.async === undefined) nc.subscribe(step.sub, { callback: () => undefined });
+    else {
+      // What arrives is gathered under the label; each `collect` takes what came since the last.
+      const g = gatheredFor(nc, step.async, true);
+      nc.subscribe(step.sub, { callback: (_err, m) => gatherInto(g, m) });
+    }
     await nc.flush();
     return { sent: true };
   }
@@ -212,19 +249,8 @@ async function observeStep(nc: NatsConnection, step: Step): Promise<Observed> {
   }
   const inbox = createInbox();
   if (step.async !== undefined) {
-    let labels = gathered.get(nc);
-    if (labels === undefined) gathered.set(nc, (labels = new Map()));
-    const g = { msgs: [] as ObservedMsg[], acks: [] as string[], done: false, last: Date.now() };
-    labels.set(step.async, g);
-    nc.subscribe(inbox, {
-      callback: (_err, m) => {
-        const o = observeMsg(m);
-        g.msgs.push(o);
-        if (m.reply?.startsWith("$JS.ACK.") === true) g.acks.push(m.reply);
-        g.last = Date.now();
-        if (isTerminalStatus(o)) g.done = true;
-      },
-    });
+    const g = gatheredFor(nc, step.async, false);
+    nc.subscribe(inbox, { callback: (_err, m) => gatherInto(g, m) });
     nc.publish(step.s, body, { reply: inbox, headers: h });
     await nc.flush();
     return { sent: true };
