@@ -678,11 +678,14 @@ max_traced_msg_len: 128
     assert.deepEqual(lenient.warnings, ['t.conf:1:1: unknown field "foo"']);
   });
 
-  it("keeps the mqtt block with a warning; reads the gateway block", () => {
-    const o = load("gateway { name: g }\nmqtt { port: 1883 }");
+  it("keeps a disabled mqtt block with a warning, refuses one that enables MQTT; reads the gateway block", () => {
+    const o = load("gateway { name: g }\nmqtt { port: 0 }");
     assert.deepEqual(Object.keys(o.unsupportedBlocks).sort(), ["mqtt"]);
     assert.equal(o.gateway?.name, "g");
     assert.ok(o.warnings.includes("t.conf:2:1: mqtt configuration parsed, but not served yet by tsnats"));
+    // nats-server serves MQTT on a non-zero port: tsnats cannot, so it says so where the port is.
+    throwsAt(() => load("mqtt {\n  port: 1883\n}"), "t.conf:2:3: mqtt: MQTT is not supported by tsnats (this block enables an MQTT listener)");
+    throwsAt(() => load("mqtt { listen: 127.0.0.1:-1 }"), "t.conf:1:8: mqtt: MQTT is not supported by tsnats (this block enables an MQTT listener)");
   });
 
   it("reads the leafnodes block (alias leaf) and refuses what tsnats cannot serve", () => {

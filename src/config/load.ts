@@ -4,8 +4,8 @@
 // and invalid values raise a ConfigError located at the offending key. Unknown fields are
 // errors, as in nats-server (unless the key was only used as a `$variable`, or
 // `allowUnknownFields` is set, in which case they become warnings). Keys nats-server knows
-// but tsnats does not implement produce a warning; the mqtt block is
-// kept in `unsupportedBlocks`.
+// but tsnats does not implement are refused with the reason; a disabled mqtt block (no port)
+// is kept in `unsupportedBlocks` with a warning, one that enables MQTT is refused.
 
 import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
@@ -68,6 +68,23 @@ const UNSUPPORTED_TOP_LEVEL = new Map([
   ["ocsp", "OCSP stapling is not supported by tsnats"],
   ["resolver_tls", "TLS settings for the URL account resolver are not supported by tsnats yet"],
 ]);
+
+/**
+ * An mqtt block with a port (or listen address) other than 0 makes nats-server serve MQTT;
+ * tsnats has no MQTT listener, so such a block stops start-up with the reason instead of
+ * leaving MQTT clients without a server. A block without a port is disabled in nats-server
+ * too: it stays accepted (with the "not served" warning).
+ */
+function refuseEnabledMqtt(r: Reader, m: ConfMap, key: string): void {
+  if (kindOfEntry(m, key) !== "map") return;
+  const block = m[key] as ConfMap;
+  for (const field of Object.keys(block)) {
+    const lf = field.toLowerCase();
+    if (lf !== "port" && lf !== "listen") continue;
+    const { port } = readListen(r, block, field);
+    if (port !== 0) throw r.err(block, field, "mqtt: MQTT is not supported by tsnats (this block enables an MQTT listener)");
+  }
+}
 
 /** The spellings nats-server accepts for the trusted operator JWTs. */
 const OPERATOR_KEYS = new Set(["operator", "operators", "roots", "root", "root_operators", "root_operator"]);
@@ -1279,6 +1296,7 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
       default: {
         const block = UNSUPPORTED_BLOCKS.get(lk);
         if (block !== undefined) {
+          refuseEnabledMqtt(r, m, key);
           opts.unsupportedBlocks[block] = m[key];
           r.warn(m, key, `${block} configuration parsed, but not served yet by tsnats`);
         } else if (OPERATOR_KEYS.has(lk)) {
