@@ -678,6 +678,15 @@ max_traced_msg_len: 128
     assert.deepEqual(lenient.warnings, ['t.conf:1:1: unknown field "foo"']);
   });
 
+  it("refuses syslog, remote_syslog and prof_port where the config sets them (file/line/reason); off stays accepted", () => {
+    throwsAt(() => load("port: 4222\nsyslog: true"), "t.conf:2:1: syslog is not supported by tsnats: log to stderr or to a file (log_file, -l)");
+    throwsAt(() => load("remote_syslog: 'udp://localhost:514'"), "t.conf:1:1: remote_syslog is not supported by tsnats: log to stderr or to a file (log_file, -l)");
+    throwsAt(() => load("port: 4222\n\nprof_port: 6060"), "t.conf:3:1: prof_port is not supported by tsnats: profile with node --cpu-prof instead");
+    const off = load("syslog: false\nremote_syslog: ''\nprof_port: 0");
+    assert.equal(off.syslog, false);
+    assert.equal(off.profPort, 0);
+  });
+
   it("keeps a disabled mqtt block with a warning, refuses one that enables MQTT; reads the gateway block", () => {
     const o = load("gateway { name: g }\nmqtt { port: 0 }");
     assert.deepEqual(Object.keys(o.unsupportedBlocks).sort(), ["mqtt"]);

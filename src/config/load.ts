@@ -1132,6 +1132,23 @@ const BOOL_OPTIONS = byKey<FieldFor<boolean>>({
   syslog: ["syslog"],
 });
 
+/** Scalar keys nats-server serves and tsnats only parses: set to anything but off, they are refused. */
+const UNBUILT_SCALARS = ["syslog", "remote_syslog", "prof_port"] as const;
+
+/** Why the unbuilt scalar `key` (one of UNBUILT_SCALARS), as `o` has it, stops start-up; undefined when off. */
+function unbuiltScalarRefusal(o: ServerOptions, key: string): string | undefined {
+  switch (key) {
+    case "syslog":
+      return o.syslog ? "syslog is not supported by tsnats: log to stderr or to a file (log_file, -l)" : undefined;
+    case "remote_syslog":
+      return o.remoteSyslog !== undefined && o.remoteSyslog !== "" ? "remote_syslog is not supported by tsnats: log to stderr or to a file (log_file, -l)" : undefined;
+    case "prof_port":
+      return o.profPort !== undefined && o.profPort > 0 ? "prof_port is not supported by tsnats: profile with node --cpu-prof instead" : undefined;
+    default:
+      return undefined;
+  }
+}
+
 /** Reads `key` if it is one of the table-driven scalar options; false if it is not. */
 function readScalarOption(r: Reader, m: ConfMap, key: string, lk: string, opts: ServerOptions): boolean {
   const str = STRING_OPTIONS.get(lk);
@@ -1183,7 +1200,11 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
   const seenUsers = new Map<string, true>();
   const m = tree;
   for (const [key, lk] of lowerKeys(m)) {
-    if (readScalarOption(r, m, key, lk, opts)) continue;
+    if (readScalarOption(r, m, key, lk, opts)) {
+      const why = unbuiltScalarRefusal(opts, lk);
+      if (why !== undefined) throw r.err(m, key, why);
+      continue;
+    }
     switch (lk) {
       case "listen": {
         const hp = readListen(r, m, key);
@@ -1366,9 +1387,11 @@ export function validateOptions(o: ServerOptions): void {
     );
   }
   // Accepted by the parser (nats-server's flags and keys) but not built: refused, never ignored.
-  if (o.syslog) throw new Error("syslog is not supported by tsnats: log to stderr or to a file (log_file, -l)");
-  if (o.remoteSyslog !== undefined && o.remoteSyslog !== "") throw new Error("remote_syslog is not supported by tsnats: log to stderr or to a file (log_file, -l)");
-  if (o.profPort !== undefined && o.profPort > 0) throw new Error("prof_port is not supported by tsnats: profile with node --cpu-prof instead");
+  // (A config file's keys are refused where they stand, by optionsFromConfig; this catches flags.)
+  for (const key of UNBUILT_SCALARS) {
+    const why = unbuiltScalarRefusal(o, key);
+    if (why !== undefined) throw new Error(why);
+  }
   validateOperatorMode(o);
   for (const u of [...o.users, ...o.accounts.flatMap((a) => a.users)]) {
     const unknown = allowedConnectionTypes(u.allowedConnectionTypes).unknown;
