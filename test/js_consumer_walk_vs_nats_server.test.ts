@@ -9,23 +9,10 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { differences, referenceMissing, startSideBySide, type SideBySide, type Step } from "./helpers/side_by_side.js";
+import { Walk } from "./helpers/seeded_walk.js";
 
 type Json = Record<string, unknown>;
 const SEC = 1e9;
-
-class Walk {
-  constructor(private seed: number) {}
-  next(): number {
-    this.seed = (this.seed * 1103515245 + 12345) & 0x7fffffff;
-    return this.seed / 0x7fffffff;
-  }
-  pick<T>(a: readonly T[]): T {
-    return a[Math.floor(this.next() * a.length)]!;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-}
 
 const stream = (cfg: Json = {}): Step => ({ s: "$JS.API.STREAM.CREATE.D", b: { name: "D", subjects: ["d.>"], ...cfg }, note: `stream ${JSON.stringify(cfg)}` });
 const consumer = (cfg: Json): Step => ({ s: "$JS.API.CONSUMER.CREATE.D.P", b: { stream_name: "D", config: { durable_name: "P", ack_wait: 60 * SEC, ...cfg } }, note: `consumer ${JSON.stringify(cfg)}` });

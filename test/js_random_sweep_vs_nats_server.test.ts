@@ -10,23 +10,9 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { differences, referenceMissing, startSideBySide, type SideBySide, type Step } from "./helpers/side_by_side.js";
+import { Walk } from "./helpers/seeded_walk.js";
 
 type Json = Record<string, unknown>;
-
-/** A small deterministic generator (the same seed gives the same steps on every run). */
-class Walk {
-  constructor(private seed: number) {}
-  next(): number {
-    this.seed = (this.seed * 1103515245 + 12345) & 0x7fffffff;
-    return this.seed / 0x7fffffff;
-  }
-  pick<T>(a: readonly T[]): T {
-    return a[Math.floor(this.next() * a.length)]!;
-  }
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-}
 
 const PLAIN_STREAMS: Json[] = [
   {},
