@@ -291,3 +291,29 @@ test("a storage error makes the member silent: no vote and no acknowledgement it
   assert.equal(p.receiveVote({ term: 6, lastTerm: 1, lastIndex: 1, candidate: OTHER }), undefined);
   p.log.close();
 });
+
+test("coalesced fsyncs: appends are written without their own fsync and the log says so until syncWal; entries leaving the log bump the epoch", () => {
+  const dir = tmpDir();
+  try {
+    const p = member(dir);
+    p.coalesceSync = true;
+    assert.equal(send(p, ae(1, 0, 0, 0, "one"))?.response.success, true);
+    assert.equal(p.log.dirty, true, "an answer given now must wait for syncWal");
+    assert.equal(send(p, ae(1, 1, 1, 1, "two"))?.response.success, true);
+    const epoch = p.epoch;
+    p.log.syncWal();
+    assert.equal(p.log.dirty, false);
+    // A new leader's entry replaces the uncommitted one at 2: the epoch moves, so a success
+    // answer for the old entry 2 still waiting would be dropped.
+    assert.deepEqual(send(p, ae(2, 1, 1, 1, "two-b", 0, OTHER)), { response: { term: 2, index: 2, peer: ME, success: true } });
+    assert.ok(p.epoch > epoch);
+    assert.equal(p.log.dirty, true);
+    p.log.syncWal();
+    p.log.close();
+    const again = member(dir);
+    assert.deepEqual([...again.log.entries()].map((e) => e.term), [1, 2]);
+    again.log.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -26,6 +26,10 @@ export class NrgGroupMember {
   votedIn: { term: number; candidate: string } | undefined;
   /** Called after an append was handled (the service reacts to removal, catch-up state...). */
   onAppended: (() => void) | undefined;
+  /** With coalesced fsyncs: answers waiting for the WAL's fsync after the read that brought them, in order. */
+  private outbox: { reply: string; inbox: string; payload: Buffer; epoch: number; success: boolean }[] = [];
+  private flushScheduled = false;
+  private stopped = false;
 
   constructor(
     private readonly sys: Account,
@@ -34,11 +38,14 @@ export class NrgGroupMember {
     dir: string,
     applier?: NrgApplier,
     compaction?: NrgCompaction,
+    /** One fsync per read for all the appends it brought (stream and consumer groups), not one per append. */
+    coalesceSync = false,
   ) {
     if (!plainGroupName(group)) throw new Error(`RAFT group name "${group}" is not a plain token`);
     const log = new NrgPeerLog(dir);
     try {
       this.peer = new NrgPeer(id, log, () => `$NRG.CR.${randomBytes(12).toString("base64url").replace(/[-_]/g, "x")}`, Date.now, compaction, applier);
+      this.peer.coalesceSync = coalesceSync;
     } catch (err) {
       log.close();
       throw err;
@@ -52,6 +59,8 @@ export class NrgGroupMember {
   }
 
   stop(): void {
+    this.stopped = true;
+    this.outbox = [];
     for (const sub of this.subs) this.sys.unsubscribeInternal(sub);
     this.subs = [];
     if (this.catchupSub !== undefined) this.sys.unsubscribeInternal(this.catchupSub);
@@ -79,7 +88,38 @@ export class NrgGroupMember {
     this.onAppended?.();
     // An answer goes only where a leader asked for it.
     if (answer === undefined || !reply.startsWith("$NRG.R.")) return;
-    this.sys.publish(reply, answer.catchupInbox ?? "", undefined, encodeNrgAppendEntryResponse(answer.response));
+    const response = encodeNrgAppendEntryResponse(answer.response);
+    // Written, not yet fsynced (or answers already waiting, kept in order): sent after the fsync.
+    if (peer.log.dirty || this.outbox.length > 0) {
+      this.outbox.push({ reply, inbox: answer.catchupInbox ?? "", payload: response, epoch: peer.epoch, success: answer.response.success });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // After the read that brought them is handled (its appends all written), before any I/O.
+        queueMicrotask(() => this.flushOutbox());
+      }
+      return;
+    }
+    this.sys.publish(reply, answer.catchupInbox ?? "", undefined, response);
+  }
+
+  /** One fsync for the turn's appends, then their answers; a success naming an entry gone since is dropped. */
+  private flushOutbox(): void {
+    this.flushScheduled = false;
+    if (this.stopped) return;
+    const peer = this.peer;
+    const batch = this.outbox;
+    this.outbox = [];
+    try {
+      peer.log.syncWal();
+    } catch (err) {
+      peer.storageFailed(err);
+      return;
+    }
+    for (const e of batch) {
+      if (peer.writeError !== undefined) return;
+      if (e.success && e.epoch !== peer.epoch) continue;
+      this.sys.publish(e.reply, e.inbox, undefined, e.payload);
+    }
   }
 
   /** Subscribe to the catch-up inbox the member asked for; drop one it no longer waits on. */

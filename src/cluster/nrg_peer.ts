@@ -86,6 +86,16 @@ export class NrgPeer {
   removalIndex: number | undefined;
   removed = false;
   counters = { appends: 0, stored: 0, acked: 0, catchups: 0, snapshots: 0, truncations: 0, resets: 0, ignored: 0, votesGranted: 0, votesRefused: 0, compactions: 0, applyErrors: 0 };
+  /**
+   * Appends are written without their own fsync; the caller makes the WAL durable (`log.syncWal`)
+   * before it sends any answer given while `log.dirty` (several appends of one turn, one fsync).
+   */
+  coalesceSync = false;
+  /**
+   * Bumped whenever entries leave the log (truncation, reset, a snapshot installed): a success
+   * answer given in an earlier epoch may name an entry no longer held, and must not be sent.
+   */
+  epoch = 0;
   /** The last index applied (always <= commit). */
   applied: number;
   lastApplyError: string | undefined;
@@ -116,6 +126,11 @@ export class NrgPeer {
         // Stored bytes decoded when they arrived; nothing else to learn from them.
       }
     }
+  }
+
+  /** A storage error found outside this class (the WAL's coalesced fsync): silent from now on. */
+  storageFailed(err: unknown): void {
+    this.failed(err);
   }
 
   private failed(err: unknown): undefined {
@@ -213,7 +228,7 @@ export class NrgPeer {
     if (this.removalIndex !== undefined && this.removalIndex > log.lastIndex) this.removalIndex = undefined; // truncated away
     if (ae.entries.length > 0) {
       try {
-        log.append(ae.term, ae.prevIndex + 1, raw);
+        log.append(ae.term, ae.prevIndex + 1, raw, !this.coalesceSync);
       } catch (err) {
         return this.failed(err);
       }
@@ -273,6 +288,7 @@ export class NrgPeer {
         // A position we cannot place (nats-server relabels it at our last index): start over.
         this.counters.resets++;
         log.reset();
+        this.epoch++;
         this.commit = 0;
         this.applied = 0;
         this.unapplied.clear();
@@ -300,6 +316,7 @@ export class NrgPeer {
 
   /** After a truncation: entries gone are not applied; a truncation that reset the log starts the state over. */
   private truncated(): void {
+    this.epoch++;
     for (const index of this.unapplied.keys()) if (index > this.log.lastIndex) this.unapplied.delete(index);
     if (this.applied > this.log.lastIndex) {
       this.applied = 0;
@@ -363,6 +380,7 @@ export class NrgPeer {
       return this.failed(err);
     }
     this.counters.snapshots++;
+    this.epoch++;
     // The log it was read from is gone: the snapshot's peer state says who is in.
     this.removalIndex = undefined;
     this.applyPeerState(ae.entries[1].data);

@@ -193,8 +193,14 @@ export class NrgPeerLog {
     this.vote = vote;
   }
 
-  /** Stores one append entry as the next index (its previous index must be the log's last) and fsyncs. */
-  append(term: number, index: number, appendEntry: Buffer): void {
+  /** Written appends not yet fsynced (appends with `sync` false). */
+  dirty = false;
+
+  /**
+   * Stores one append entry as the next index (its previous index must be the log's last) and
+   * fsyncs, or with `sync` false leaves the fsync to `syncWal` (several appends, one fsync).
+   */
+  append(term: number, index: number, appendEntry: Buffer, sync = true): void {
     if (index !== this.lastIndex + 1) throw new NrgLogError(`append at ${index} after ${this.lastIndex}`);
     const head = Buffer.alloc(16);
     head.writeBigUInt64LE(BigInt(index), 0);
@@ -206,11 +212,21 @@ export class NrgPeerLog {
     appendEntry.copy(record, 4 + CHECKSUM_LENGTH + 16);
     let written = 0;
     while (written < record.length) written += fs.writeSync(this.fd, record, written, record.length - written, this.size + written);
-    fs.fdatasyncSync(this.fd);
+    if (sync) {
+      fs.fdatasyncSync(this.fd);
+      this.dirty = false;
+    } else this.dirty = true;
     this.records.push({ index, term, offset: this.size, length: record.length });
     this.size += record.length;
     this.lastIndex = index;
     this.lastTerm = term;
+  }
+
+  /** Makes every written append durable. */
+  syncWal(): void {
+    if (!this.dirty) return;
+    fs.fdatasyncSync(this.fd);
+    this.dirty = false;
   }
 
   private position(index: number): RecordPosition | undefined {
@@ -250,6 +266,7 @@ export class NrgPeerLog {
     const size = keep.length === 0 ? 0 : keep[keep.length - 1].offset + keep[keep.length - 1].length;
     fs.ftruncateSync(this.fd, size);
     fs.fsyncSync(this.fd);
+    this.dirty = false;
     this.records = keep;
     this.size = size;
     this.lastTerm = term;
@@ -325,6 +342,7 @@ export class NrgPeerLog {
     const old = this.generation;
     fs.closeSync(this.fd);
     this.fd = fd;
+    this.dirty = false;
     this.generation = generation;
     this.records = [];
     this.size = 0;

@@ -499,7 +499,7 @@ export class NrgStreamPeers {
     if (kind === "stream") replica = new NrgStreamReplica(this.sys, stream, this.peerId, path.join(dir, "store"), (m) => this.log.warn(m));
     let member: NrgGroupMember;
     try {
-      member = new NrgGroupMember(this.sys, name, this.peerId, dir, replica);
+      member = new NrgGroupMember(this.sys, name, this.peerId, dir, replica, undefined, true);
     } catch (err) {
       replica?.close();
       throw err;
