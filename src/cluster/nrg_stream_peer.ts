@@ -409,6 +409,9 @@ export class NrgStreamReplica implements NrgApplier {
       first_seq: st.firstSeq,
       last_seq: st.lastSeq,
       ...(this.clfs !== 0 ? { clfs: this.clfs } : {}),
+      // Consumers' acknowledgements are not applied here: such a replica keeps acknowledged
+      // messages until a leader's snapshot names them deleted.
+      ...(this.stream.config.retention === "workqueue" || this.stream.config.retention === "interest" ? { acks_not_applied: true } : {}),
       counters: { ...this.counters },
       catching_up: this.catchingUp,
       ...(this.halted !== undefined ? { halted: this.halted } : {}),
