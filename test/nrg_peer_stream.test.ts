@@ -20,6 +20,7 @@ import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { FileStore } from "../src/storage/filestore.js";
+import { encodeNrgAppendEntry, NrgEntryType } from "../src/cluster/nrg_wire.js";
 import { parseRfc3339 } from "../src/server/time.js";
 
 const ACCOUNTS =
@@ -38,6 +39,8 @@ interface GroupJson {
   applied: number;
   catching_up: boolean;
   counters: Record<string, number>;
+  undecodable: number;
+  write_error?: string;
   replica?: { messages: number; last_seq: number; first_seq: number; counters: Record<string, number>; catching_up: boolean; halted?: string };
 }
 
@@ -189,6 +192,18 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
       "T3 is a member of the consumer's group",
       () => JSON.stringify(cg),
     );
+
+    // Garbage and every truncation of an append on the stream group's subjects: counted, no
+    // crash, nothing stored or answered; the replica goes on.
+    const sysT3 = await connect({ servers: `127.0.0.1:${ours.port}`, user: "sys", pass: "sys" });
+    conns.push(sysT3);
+    const bogus = encodeNrgAppendEntry({ leader: "ABCDEFGH", term: 1_000_000, commit: 1, prevTerm: 1, prevIndex: 1, entries: [{ type: NrgEntryType.Normal, data: Buffer.from([4, 1, 2, 3]) }], leaderTerm: 0 });
+    for (let cut = 1; cut < bogus.length; cut += 5) sysT3.publish(`$NRG.AE.${groupName}`, bogus.subarray(0, cut), { reply: "$NRG.R.garbage" });
+    sysT3.publish(`$NRG.V.${groupName}`, Buffer.from("short"), { reply: "$NRG.R.garbage" });
+    await sysT3.flush();
+    await waitUntil(async () => ((g = await group())?.undecodable ?? 0) >= 3, 30_000, "the garbage is counted", () => JSON.stringify(g));
+    assert.equal(g?.write_error, undefined);
+    assert.equal(g?.replica?.halted, undefined);
 
     // R1 streams and consumers are placed at random, T3 included; T3 refuses them at once
     // (insufficient resources) instead of leaving them unserved. The others land on a nats-server.
