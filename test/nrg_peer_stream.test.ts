@@ -321,6 +321,18 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
     // A deleted stream: its replica and its consumer's group go, files and all.
     ours = await startOurs();
     await waitUntil(async () => (await group())?.replica?.last_seq === last, 60_000, "T3 back with its replica");
+    // A committed config update reaches the replica's store: max_msgs 50 keeps the last 50 there too.
+    const cfg = (await retry(() => jsm2.streams.info("ORDERS"))).config;
+    await retry(() => jsm2.streams.update("ORDERS", { ...cfg, max_msgs: 50 }));
+    await waitUntil(
+      async () => {
+        g = await group();
+        return g?.replica?.messages === 50 && g.replica.first_seq === last - 49;
+      },
+      60_000,
+      "T3's replica keeps the last 50",
+      () => JSON.stringify(g?.replica),
+    );
     await retry(() => jsm2.streams.delete("ORDERS"));
     await waitUntil(async () => (await peerJson()).groups?.length === 0 && !fs.existsSync(path.join(storeDir, "jetstream", "nrg_peer", groupName)), 60_000, "the replica is gone", () => String(fs.readdirSync(path.join(storeDir, "jetstream", "nrg_peer"))));
   } finally {
