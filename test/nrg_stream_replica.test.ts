@@ -182,12 +182,26 @@ test("the WAL is compacted only up to what the replica's store has made durable;
     g.replica.store.expireNow();
     assert.deepEqual(g.held(), ["1:orders.1:m1", "2:orders.2:m2", "3:orders.3:m3", "4:orders.4:m4", "5:orders.5:m5"]);
     assert.equal(g.replica.store.lastSequence(), 6);
+    // Halted by a gap: the entries it did not apply stay in the WAL however long it grows.
+    const haltedAt = g.index + 1;
+    g.send(msg(40, "orders.41", "gap"));
+    assert.ok(g.replica.halted !== undefined);
+    for (let i = 0; i < 5; i++) g.send(msg(41 + i, `orders.${42 + i}`, "after"));
+    // The store fsyncs all of it (without the halt, the next append would compact past it).
+    for (let i = 0; i < 3; i++) {
+      await g.replica.store.syncPending();
+      await new Promise((r) => setImmediate(r));
+    }
+    g.send(msg(46, "orders.47", "after"));
+    assert.ok((g.peer.log.snapshot?.lastIndex ?? 0) < haltedAt, `compacted to ${g.peer.log.snapshot?.lastIndex}, halted at ${haltedAt}`);
+    assert.ok(g.peer.log.entryAt(haltedAt) !== undefined, "the entry that halted it is kept");
     g.close();
     // Reopened: the snapshot stands for what the store holds; nothing is lost or doubled.
     const again = new Group(dir, { entries: 2, bytes: 1 << 30 });
     again.heartbeat();
     assert.deepEqual(again.held(), ["1:orders.1:m1", "2:orders.2:m2", "3:orders.3:m3", "4:orders.4:m4", "5:orders.5:m5"]);
     assert.equal(again.replica.store.lastSequence(), 6);
+    assert.ok(again.replica.halted !== undefined, "the same gap halts it again after the restart");
     again.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -105,6 +105,9 @@ export class NrgStreamReplica implements NrgApplier {
   private appliedIndex = 0;
   private durable = 0;
   private durableAsked = false;
+  /** The index being applied, and the last one applied before the applying halted. */
+  private applyingIndex = 0;
+  private haltedAfter = 0;
 
   constructor(
     private readonly sys: Account,
@@ -127,11 +130,13 @@ export class NrgStreamReplica implements NrgApplier {
   private halt(why: string): void {
     if (this.halted !== undefined) return;
     this.halted = why;
+    this.haltedAfter = this.applyingIndex - 1;
     this.log(`NRG stream replica '${this.stream.account} > ${this.stream.config.name}' stops applying: ${why}`);
   }
 
+  /** Halted, the entries it did not apply stay in the WAL (a restart, or a later repair, may still need them). */
   durableIndex(): number {
-    return this.durable;
+    return this.halted !== undefined ? Math.min(this.durable, this.haltedAfter) : this.durable;
   }
 
   /** Ask the store once at a time to report when what it holds is fsynced. */
@@ -151,8 +156,17 @@ export class NrgStreamReplica implements NrgApplier {
   }
 
   apply(index: number, ae: NrgAppendEntry): void {
-    this.appliedIndex = index;
-    this.askDurable();
+    this.applyingIndex = index;
+    try {
+      this.applyEntries(index, ae);
+    } finally {
+      // Asked after the entry's effects are written: the store's fsync then covers them.
+      this.appliedIndex = index;
+      this.askDurable();
+    }
+  }
+
+  private applyEntries(index: number, ae: NrgAppendEntry): void {
     for (const e of ae.entries) {
       if (e.type !== NrgEntryType.Normal || this.halted !== undefined) continue;
       const entry = decodeNrgStreamEntry(e);
@@ -240,6 +254,7 @@ export class NrgStreamReplica implements NrgApplier {
 
   /** A snapshot: the leader's (binary stream state), or our own compaction's (empty: the store holds it). */
   install(data: Buffer, index: number): void {
+    this.applyingIndex = index + 1;
     // What a snapshot covers was durable when it was taken (ours), or is fetched again (a leader's).
     this.appliedIndex = Math.max(this.appliedIndex, index);
     this.durable = Math.max(this.durable, index);
