@@ -348,14 +348,15 @@ export class RaftNode {
   }
 
   /**
-   * propose() of a record the caller built: `rec` holds the entry's data from REC_HDR on (its
-   * first REC_HDR bytes are filled here), so the data is not copied. `rec` is the log's now.
+   * propose() of a record the caller built: the record is `len` bytes at `off` of `rec`, its
+   * data from REC_HDR on (its first REC_HDR bytes are filled here), so the data is not copied.
+   * Those bytes are the log's now (the rest of `rec` may hold other records).
    */
-  proposeRecord(rec: Buffer): number {
+  proposeRecord(rec: Buffer, off = 0, len = rec.length - off): number {
     if (this.role !== "leader" || this.stopped) throw new RaftError("not_leader", "not the leader");
     if (this.transfer !== undefined) throw new RaftError("not_leader", "leadership transfer in progress");
     if (this.uncommittedBytes > this.o.maxUncommittedBytes) throw new RaftError("busy", "too many uncommitted entries");
-    return this.appendEntry(entryOfRecord(this.store.lastIndex + this.pendingAppend.length + 1, this.term, ENTRY_NORMAL, rec));
+    return this.appendEntry(entryOfRecord(this.store.lastIndex + this.pendingAppend.length + 1, this.term, ENTRY_NORMAL, rec, off, len));
   }
 
   /** An entry of the log (status and tests). */
@@ -624,7 +625,7 @@ export class RaftNode {
     this.readyTold = false;
     this.lastQuorumCheck = now;
     this.uncommittedBytes = 0;
-    for (let i = this.commit + 1; i <= this.store.lastIndex; i++) this.uncommittedBytes += this.store.entry(i)?.rec.length ?? 0;
+    for (let i = this.commit + 1; i <= this.store.lastIndex; i++) this.uncommittedBytes += this.store.entry(i)?.size ?? 0;
     this.termStart = this.appendLocal(ENTRY_NOOP, Buffer.alloc(0));
     this.heartbeatTimer?.cancel();
     const beat = (): void => {
@@ -646,7 +647,7 @@ export class RaftNode {
   private appendEntry(e: RaftEntry): number {
     const index = e.index;
     this.pendingAppend.push(e);
-    this.uncommittedBytes += e.rec.length;
+    this.uncommittedBytes += e.size;
     if (!this.appendScheduled) {
       this.appendScheduled = true;
       this.env.defer(() => this.flushAppends());
@@ -783,7 +784,7 @@ export class RaftNode {
     const n = matches[this.quorum - 1] ?? 0;
     // Only entries of the current term are committed by counting (RAFT §5.4.2).
     if (n > this.commit && this.store.termAt(n) === this.term) {
-      for (let i = this.commit + 1; i <= n; i++) this.uncommittedBytes -= this.store.entry(i)?.rec.length ?? 0;
+      for (let i = this.commit + 1; i <= n; i++) this.uncommittedBytes -= this.store.entry(i)?.size ?? 0;
       if (this.uncommittedBytes < 0) this.uncommittedBytes = 0;
       this.commit = n;
       this.scheduleApply();
@@ -1338,7 +1339,7 @@ export class RaftNode {
       }
       this.applied = e.index;
       if (e.type === ENTRY_NORMAL) {
-        this.appliedBytesSinceSnap += e.rec.length;
+        this.appliedBytesSinceSnap += e.size;
         this.sm.apply(e.data, e.index);
         if (this.stopped || this.restoring) return;
       }

@@ -18,6 +18,11 @@ export interface RaftDisk {
   writeAt(name: string, pos: number, data: Buffer): void;
   /** writeAt of `bufs` one after the other (`len` bytes in all), without joining them first. */
   writevAt?(name: string, pos: number, bufs: readonly Buffer[], len: number): void;
+  /**
+   * false: the disk keeps sizes only (nothing is read back), and writevAt is given the length
+   * alone (no buffers). Otherwise every byte written is kept.
+   */
+  readonly keepsBytes?: boolean;
   /** Set a file's length (zero-filled when it grows). */
   truncate(name: string, size: number): void;
   remove(name: string): void;
@@ -31,6 +36,8 @@ export interface RaftDisk {
   /** Remove the whole directory (the group is deleted). */
   destroy(): void;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** Buffers per writev(2) call (IOV_MAX is 1024 on Linux). */
 const WRITEV_MAX = 1024;
@@ -203,7 +210,11 @@ export class FsRaftDisk implements RaftDisk {
 export class MemRaftDisk implements RaftDisk {
   protected readonly files = new Map<string, { data: Buffer; used: number; size: number }>();
 
-  constructor(private readonly opts: { volatile?: boolean } = {}) {}
+  readonly keepsBytes: boolean;
+
+  constructor(private readonly opts: { volatile?: boolean } = {}) {
+    this.keepsBytes = opts.volatile !== true;
+  }
 
   list(): string[] {
     return [...this.files.keys()];
@@ -250,7 +261,7 @@ export class MemRaftDisk implements RaftDisk {
 
   writevAt(name: string, pos: number, bufs: readonly Buffer[], len: number): void {
     if (this.opts.volatile === true) {
-      this.writeAt(name, pos + len, Buffer.alloc(0));
+      this.writeAt(name, pos + len, EMPTY);
       return;
     }
     let at = pos;

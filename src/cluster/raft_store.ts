@@ -56,6 +56,10 @@ export interface RaftEntry {
   readonly type: number;
   readonly data: Buffer;
   readonly rec: Buffer;
+  /** The record's length (rec.length, without making the view). */
+  readonly size: number;
+  /** Copy the record into `dst` at `at`; returns the position after it. */
+  copyRec(dst: Buffer, at: number): number;
 }
 
 export interface RaftHardState {
@@ -71,6 +75,7 @@ export interface SnapshotMeta {
 }
 
 export const REC_HDR = 28;
+const NO_BUFFERS: readonly Buffer[] = Object.freeze([]);
 /** fdatasync rounds of one store running at once (Node's thread pool has 4 threads, shared). */
 const SYNC_ROUNDS_IN_FLIGHT = 2;
 const SEG_HDR = 64;
@@ -110,11 +115,22 @@ class LogEntry implements RaftEntry {
     readonly index: number,
     readonly term: number,
     readonly type: number,
-    readonly rec: Buffer,
+    /** Holds the record at [off, off + size): the leader's own record, or a follower's received append (shared by its entries). */
+    private readonly buf: Buffer,
+    private readonly off: number,
+    readonly size: number,
   ) {}
 
+  get rec(): Buffer {
+    return this.off === 0 && this.size === this.buf.length ? this.buf : this.buf.subarray(this.off, this.off + this.size);
+  }
+
   get data(): Buffer {
-    return this.rec.subarray(REC_HDR);
+    return this.buf.subarray(this.off + REC_HDR, this.off + this.size);
+  }
+
+  copyRec(dst: Buffer, at: number): number {
+    return at + this.buf.copy(dst, at, this.off, this.off + this.size);
   }
 }
 
@@ -127,15 +143,16 @@ export function makeEntry(index: number, term: number, type: number, data: Buffe
 
 /**
  * A new entry from a record whose data the proposer wrote at REC_HDR (its first REC_HDR bytes
- * are this header's): no copy of the data. The record belongs to the log from here on.
+ * are this header's): no copy of the data. The record, `len` bytes at `off` of `rec` (several
+ * records may share one buffer), belongs to the log from here on.
  */
-export function entryOfRecord(index: number, term: number, type: number, rec: Buffer): RaftEntry {
-  rec.writeUInt32LE(rec.length, 0);
-  putU64(rec, 8, index);
-  putU64(rec, 16, term);
-  rec.writeUInt32LE(type, 24);
-  rec.writeUInt32LE(crc32(rec, 8, rec.length), 4);
-  return new LogEntry(index, term, type, rec);
+export function entryOfRecord(index: number, term: number, type: number, rec: Buffer, off = 0, len = rec.length - off): RaftEntry {
+  rec.writeUInt32LE(len, off);
+  putU64(rec, off + 8, index);
+  putU64(rec, off + 16, term);
+  rec.writeUInt32LE(type, off + 24);
+  rec.writeUInt32LE(crc32(rec, off + 8, off + len), off + 4);
+  return new LogEntry(index, term, type, rec, off, len);
 }
 
 /**
@@ -148,8 +165,9 @@ export function readRecord(buf: Buffer, off: number, copy: boolean): RaftEntry |
   if (len === 0) return "end";
   if (len < REC_HDR || off + len > buf.length) return "bad";
   if (crc32(buf, off + 8, off + len) !== buf.readUInt32LE(off + 4)) return "bad";
-  const rec = copy ? Buffer.from(buf.subarray(off, off + len)) : buf.subarray(off, off + len);
-  return new LogEntry(getU64(rec, 8), getU64(rec, 16), rec.readUInt32LE(24), rec);
+  if (copy) return new LogEntry(getU64(buf, off + 8), getU64(buf, off + 16), buf.readUInt32LE(off + 24), Buffer.from(buf.subarray(off, off + len)), 0, len);
+  // No view per entry: the entry keeps `buf` and its position (one object per entry, not two).
+  return new LogEntry(getU64(buf, off + 8), getU64(buf, off + 16), buf.readUInt32LE(off + 24), buf, off, len);
 }
 
 function allZero(buf: Buffer, from: number): boolean {
@@ -276,9 +294,9 @@ export class RaftStore {
     let bytes = 0;
     for (let i = from - this.firstIndex; i >= 0 && i < this.entries.length && out.length < maxCount; i++) {
       const e = this.entries[i];
-      if (out.length > 0 && bytes + e.rec.length > maxBytes) break;
+      if (out.length > 0 && bytes + e.size > maxBytes) break;
       out.push(e);
-      bytes += e.rec.length;
+      bytes += e.size;
     }
     return out;
   }
@@ -448,7 +466,7 @@ export class RaftStore {
         }
         if (r.type === ENTRY_SEAL) {
           sealed = true;
-          off += r.rec.length;
+          off += r.size;
           break;
         }
         if (r.index !== next) {
@@ -462,9 +480,9 @@ export class RaftStore {
           }
           this.entries.push(r);
           this.positions.push(off);
-          this.logBytes += r.rec.length;
+          this.logBytes += r.size;
         }
-        off += r.rec.length;
+        off += r.size;
         next++;
       }
       seg.pos = off;
@@ -510,32 +528,37 @@ export class RaftStore {
       this.clearLog();
       seg = undefined;
     }
+    // A disk that keeps no bytes (a memory stream's group) is told the lengths only: no view of each record.
+    const sizesOnly = this.disk.keepsBytes === false;
     let batch: Buffer[] = [];
+    let batchCount = 0;
     let batchStart = 0;
     let batchLen = 0;
     const flush = (): void => {
-      if (seg === undefined || batch.length === 0) return;
-      if (batch.length === 1) this.disk.writeAt(seg.name, batchStart, batch[0]);
+      if (seg === undefined || batchCount === 0) return;
+      if (sizesOnly) this.disk.writevAt?.(seg.name, batchStart, NO_BUFFERS, batchLen);
+      else if (batch.length === 1) this.disk.writeAt(seg.name, batchStart, batch[0]);
       else if (this.disk.writevAt !== undefined) this.disk.writevAt(seg.name, batchStart, batch, batchLen);
       else this.disk.writeAt(seg.name, batchStart, Buffer.concat(batch, batchLen));
       this.dirty.add(seg.name);
       batch = [];
+      batchCount = 0;
       batchLen = 0;
     };
     for (const e of entries) {
       const room = seg === undefined ? -1 : seg.size - seg.pos - REC_HDR; // keep room for a seal
-      if (seg === undefined || e.rec.length > room) {
+      if (seg === undefined || e.size > room) {
         flush();
-        seg = this.newSegment(e.index, e.rec.length, seg);
+        seg = this.newSegment(e.index, e.size, seg);
       }
       seg.next = e.index + 1;
-      if (batch.length === 0) batchStart = seg.pos;
-      batch.push(e.rec);
-      batchLen += e.rec.length;
+      if (batchCount++ === 0) batchStart = seg.pos;
+      if (!sizesOnly) batch.push(e.rec);
+      batchLen += e.size;
       this.entries.push(e);
       this.positions.push(seg.pos);
-      this.logBytes += e.rec.length;
-      seg.pos += e.rec.length;
+      this.logBytes += e.size;
+      seg.pos += e.size;
     }
     flush();
   }
@@ -587,7 +610,7 @@ export class RaftStore {
     const loc = this.locate(i);
     this.durableIndex = Math.min(this.durableIndex, index - 1);
     for (const r of this.rounds) r.cut = Math.min(r.cut, index);
-    for (let k = i; k < this.entries.length; k++) this.logBytes -= this.entries[k].rec.length;
+    for (let k = i; k < this.entries.length; k++) this.logBytes -= this.entries[k].size;
     this.entries.length = i;
     this.positions.length = i;
     if (loc === undefined) return;
@@ -625,7 +648,7 @@ export class RaftStore {
     let drop = 0;
     while (drop < this.entries.length && this.entries[drop].index < first) drop++;
     if (drop > 0) {
-      for (let k = 0; k < drop; k++) this.logBytes -= this.entries[k].rec.length;
+      for (let k = 0; k < drop; k++) this.logBytes -= this.entries[k].size;
       this.entries.splice(0, drop);
       this.positions.splice(0, drop);
     }

@@ -110,7 +110,7 @@ function encodeUncached(from: string, m: RaftMsg): Buffer {
   switch (m.t) {
     case "append":
       size += 44;
-      for (const e of m.entries) size += e.rec.length;
+      for (const e of m.entries) size += e.size;
       break;
     case "snap":
       cfg = encodeConfig(m.config);
@@ -143,7 +143,7 @@ function encodeUncached(from: string, m: RaftMsg): Buffer {
       w.u64(m.commit);
       w.u64(m.leaderLast);
       w.u32(m.entries.length);
-      for (const e of m.entries) w.bytes(e.rec);
+      for (const e of m.entries) w.off = e.copyRec(w.buf, w.off);
       break;
     case "append_resp":
       w.u64(m.term);
@@ -211,7 +211,7 @@ export function decodeRaftMsg(buf: Buffer): { from: string; msg: RaftMsg } | und
           if (typeof e === "string") return undefined;
           if (e.index !== prevIndex + 1 + i) return undefined;
           entries.push(e);
-          off += e.rec.length;
+          off += e.size;
         }
         if (off !== recs.length) return undefined;
         msg = { t: "append", term, prevIndex, prevTerm, commit, leaderLast, entries };

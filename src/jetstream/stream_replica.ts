@@ -126,6 +126,8 @@ const KIND_MSG_T = 6;
 /** The replicated consumers' changes of one turn, as bytes (consumer_ops_wire.ts); KIND_OP's "consumers" JSON before. */
 const KIND_CONSUMERS = 7;
 const MSG_T_FIXED = 34;
+/** Bytes of the buffers the leader encodes its records into (a larger record gets its own). */
+const REC_SLAB_SIZE = 64 * 1024;
 const COPY_FIXED = 23;
 
 /** Operations other than messages, as entries. `api`: a request run on every member (purge, message delete). */
@@ -222,6 +224,9 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   private lastProposed = 0;
   /** The stream sequence the next proposed message gets. */
   private nextSeq = 0;
+  /** Where the leader encodes the records it proposes (proposeMsg); a record once proposed is never rewritten. */
+  private recSlab: Buffer | undefined;
+  private recSlabUsed = 0;
   private held: Held[] = [];
   private heldHead = 0;
   /** The last index of an operation other than a message applied here (persisted). */
@@ -1145,7 +1150,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
       if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.lastSequence() + 1;
       const seq = this.nextSeq++;
-      const index = skip ? this.node.propose(encodeSkip(seq)) : this.node.proposeRecord(encodeMsg(seq, p, nowNs(), REC_HDR));
+      const index = skip ? this.node.propose(encodeSkip(seq)) : this.proposeMsg(seq, p, nowNs());
       this.lastProposed = index;
       if (wantAck) this.pending.set(index, { reply, val: p.counterValue });
     } catch (err) {
@@ -1169,7 +1174,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.lastSequence() + 1;
       const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
       const seq = this.nextSeq;
-      this.lastProposed = skip ? this.node.propose(encodeSkip(seq)) : this.node.proposeRecord(encodeMsg(seq, p, nowNs(), REC_HDR));
+      this.lastProposed = skip ? this.node.propose(encodeSkip(seq)) : this.proposeMsg(seq, p, nowNs());
       this.nextSeq++;
       this.pending.set(this.lastProposed, { reply: "", val: undefined, done });
     } catch (err) {
@@ -1206,6 +1211,30 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     }
     this.nextSeq = first + prepared.length;
     if (reply !== "") this.pending.set(this.lastProposed, { reply, val: undefined, batch: suffix });
+  }
+
+  /**
+   * Propose a message: its entry is encoded straight into its RAFT record (REC_HDR bytes left for
+   * the header), in a slab shared with the records proposed before it. The log keeps every record
+   * until the next snapshot: one object per entry (the log's), not a buffer of its own as well.
+   */
+  private proposeMsg(seq: number, p: Prepared, time: bigint): number {
+    const size = REC_HDR + msgEntrySize(p);
+    if (size > REC_SLAB_SIZE / 8) {
+      const rec = Buffer.allocUnsafe(size);
+      writeMsgEntry(rec, REC_HDR, seq, p, time);
+      return this.node.proposeRecord(rec);
+    }
+    if (this.recSlab === undefined || this.recSlabUsed + size > this.recSlab.length) {
+      this.recSlab = Buffer.allocUnsafeSlow(REC_SLAB_SIZE);
+      this.recSlabUsed = 0;
+    }
+    const at = this.recSlabUsed;
+    writeMsgEntry(this.recSlab, at + REC_HDR, seq, p, time);
+    // Taken only once proposed: a refused proposal leaves its room to the next.
+    const index = this.node.proposeRecord(this.recSlab, at, size);
+    this.recSlabUsed = at + size;
+    return index;
   }
 
   /** Take the held messages in, up to the next one that must wait for the proposals before it. */
@@ -1905,25 +1934,32 @@ function encodeSkip(seq: number): Buffer {
 }
 
 /** [kind][seq f64][ttl f64][rollup u8][subject len u16][msg id len u16][hdr len u32][time i64] subject, msg id, hdr, data. */
-/** A message's entry; `reserve` bytes are left free before it (a RAFT record's header: proposeRecord). */
-function encodeMsg(seq: number, p: Prepared, time: bigint, reserve = 0): Buffer {
-  const subjLen = Buffer.byteLength(p.subject);
-  const idLen = p.msgId === undefined ? 0 : Buffer.byteLength(p.msgId);
-  const hdrLen = p.hdr === undefined ? 0 : p.hdr.length;
-  const all = Buffer.allocUnsafe(reserve + MSG_T_FIXED + subjLen + idLen + hdrLen + p.data.length);
-  const b = reserve === 0 ? all : all.subarray(reserve);
-  b[0] = KIND_MSG_T;
-  b.writeDoubleLE(seq, 1);
-  b.writeDoubleLE(p.ttl, 9);
-  b[17] = p.rollup === "sub" ? 1 : p.rollup === "all" ? 2 : 0;
-  b.writeUInt16LE(subjLen, 18);
-  b.writeUInt16LE(idLen, 20);
-  b.writeUInt32LE(hdrLen, 22);
-  b.writeBigInt64LE(time, 26);
-  let o = MSG_T_FIXED;
-  o += b.write(p.subject, o, "utf8");
-  if (p.msgId !== undefined) o += b.write(p.msgId, o, "utf8");
+function msgEntrySize(p: Prepared): number {
+  return MSG_T_FIXED + Buffer.byteLength(p.subject) + (p.msgId === undefined ? 0 : Buffer.byteLength(p.msgId)) + (p.hdr === undefined ? 0 : p.hdr.length) + p.data.length;
+}
+
+/** A message's entry, written at `at` of `b` (room checked by the caller, msgEntrySize); returns where it ends. */
+function writeMsgEntry(b: Buffer, at: number, seq: number, p: Prepared, time: bigint): number {
+  b[at] = KIND_MSG_T;
+  b.writeDoubleLE(seq, at + 1);
+  b.writeDoubleLE(p.ttl, at + 9);
+  b[at + 17] = p.rollup === "sub" ? 1 : p.rollup === "all" ? 2 : 0;
+  b.writeUInt32LE(p.hdr === undefined ? 0 : p.hdr.length, at + 22);
+  b.writeBigInt64LE(time, at + 26);
+  let o = at + MSG_T_FIXED;
+  const subjLen = b.write(p.subject, o, "utf8");
+  b.writeUInt16LE(subjLen, at + 18);
+  o += subjLen;
+  const idLen = p.msgId === undefined ? 0 : b.write(p.msgId, o, "utf8");
+  b.writeUInt16LE(idLen, at + 20);
+  o += idLen;
   if (p.hdr !== undefined) o += p.hdr.copy(b, o);
-  p.data.copy(b, o);
-  return all;
+  return o + p.data.copy(b, o);
+}
+
+/** A message's entry in a buffer of its own. */
+function encodeMsg(seq: number, p: Prepared, time: bigint): Buffer {
+  const b = Buffer.allocUnsafe(msgEntrySize(p));
+  writeMsgEntry(b, 0, seq, p, time);
+  return b;
 }
