@@ -248,6 +248,8 @@ export class RaftNode {
   private appliedBytesSinceSnap = 0;
   private incoming: { index: number; term: number; config: RaftConfig; total: number; crc: number; parts: Buffer[]; have: number } | undefined;
   private applyScheduled = false;
+  /** advanceCommit's working array. */
+  private readonly matchScratch: number[] = [];
 
   constructor(opts: RaftOptions) {
     this.id = opts.id;
@@ -775,12 +777,18 @@ export class RaftNode {
 
   private advanceCommit(): void {
     if (this.role !== "leader") return;
-    const matches: number[] = [];
-    for (const v of this.config.voters) {
-      if (v === this.id) matches.push(this.store.durableIndex);
-      else matches.push(this.progress.get(v)?.match ?? 0);
+    // Called for every answer and every fsync of the leader: the voters' durable indexes sorted
+    // high to low in place, in an array kept for it (no array and no sort callback per call).
+    const matches = this.matchScratch;
+    const voters = this.config.voters;
+    matches.length = voters.length;
+    for (let i = 0; i < voters.length; i++) {
+      const v = voters[i];
+      const m = v === this.id ? this.store.durableIndex : (this.progress.get(v)?.match ?? 0);
+      let j = i - 1;
+      for (; j >= 0 && matches[j] < m; j--) matches[j + 1] = matches[j];
+      matches[j + 1] = m;
     }
-    matches.sort((a, b) => b - a);
     const n = matches[this.quorum - 1] ?? 0;
     // Only entries of the current term are committed by counting (RAFT §5.4.2).
     if (n > this.commit && this.store.termAt(n) === this.term) {
