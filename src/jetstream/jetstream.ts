@@ -281,15 +281,22 @@ export class JsAccount {
   get storageLimited(): boolean {
     const o = this.service.options;
     if (o.maxMemoryStore > 0 || o.maxFileStore > 0) return true;
-    for (const l of this.limits.values()) if (l.max_memory >= 0 || l.max_storage >= 0) return true;
-    return false;
+    return this.accountStorageLimited;
   }
 
   /** Does the account have a byte limit of its own (whose usage, in a cluster, the servers tell each other)? */
   get accountStorageLimited(): boolean {
-    for (const l of this.limits.values()) if (l.max_memory >= 0 || l.max_storage >= 0) return true;
-    return false;
+    // Asked on every publish: worked out again only when the limits are replaced (enableAccount).
+    if (this.limitsSeen !== this.limits) {
+      this.limitsSeen = this.limits;
+      this.limitsCapBytes = false;
+      for (const l of this.limits.values()) if (l.max_memory >= 0 || l.max_storage >= 0) this.limitsCapBytes = true;
+    }
+    return this.limitsCapBytes;
   }
+
+  private limitsSeen: ReadonlyMap<string, JsLimits> | undefined;
+  private limitsCapBytes = false;
 
   /**
    * Would a message of `size` bytes to a stream with `replicas` push the account over its storage
