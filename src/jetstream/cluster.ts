@@ -35,7 +35,8 @@ import type { CountedStream, JetStreamService, JsAccount } from "./jetstream.js"
 import { checkStreamUpdate, normalizeStreamConfig, type StreamConfig, type StreamConfigRequest } from "./stream_config.js";
 import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Stream } from "./stream.js";
-import { StreamReplica, peerId as peerIdOf, type ReplicaHost } from "./stream_replica.js";
+import { StreamReplica, type ReplicaHost } from "./stream_replica.js";
+import { peerId as peerIdOf } from "./group_common.js";
 import { SKIP, PENDING, type Intercept } from "./intercept.js";
 import { decodeRequest, type Shape } from "./json.js";
 import { replicatedConsumer, sourcingBecomesDurable } from "./consumer_config.js";

@@ -31,6 +31,7 @@ import type { Stream } from "./stream.js";
 import type { ConsumerState, PendingEntry } from "../storage/store.js";
 import { decodeConsumerOps, encodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
 import * as adv from "./advisories.js";
+import { groupReplicasJson, kindJsonEntry, readNumberFile } from "./group_common.js";
 
 /**
  * The stream groups' election timing (nats-server's consumer groups: 4-9 s), so a consumer's
@@ -165,7 +166,7 @@ export class ConsumerGroup implements RaftStateMachine {
     if (this.inMemory) {
       for (const f of fs.readdirSync(this.dir)) if (f !== "peers.json" && f !== "bootstrap") fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
     }
-    this.applied = this.inMemory ? 0 : readNumber(path.join(this.dir, "applied"));
+    this.applied = this.inMemory ? 0 : readNumberFile(path.join(this.dir, "applied"));
     const log = jsa.service.log;
     const sys = jsa.service.server.systemAccount;
     const self = host.self;
@@ -275,7 +276,7 @@ export class ConsumerGroup implements RaftStateMachine {
     const confirms = this.unproposedConfirms;
     this.unproposedConfirms = [];
     const list = ops.map((c) => ({ name: this.name, c }));
-    const entry = encodeConsumerOps(KIND_CONSUMERS, list) ?? jsonEntry(KIND_JSON, { list: ops });
+    const entry = encodeConsumerOps(KIND_CONSUMERS, list) ?? kindJsonEntry(KIND_JSON, { list: ops });
     try {
       const index = this.node.propose(entry);
       this.ownEntries.set(index, entry);
@@ -296,7 +297,7 @@ export class ConsumerGroup implements RaftStateMachine {
     if (this.bootstrapped && !this.stateProposed) {
       try {
         // (Its own: not applied here again when it commits, which would undo the changes made meanwhile.)
-        const entry = jsonEntry(KIND_STATE, stateJson(c.stateSnapshot()));
+        const entry = kindJsonEntry(KIND_STATE, stateJson(c.stateSnapshot()));
         this.ownEntries.set(this.node.propose(entry), entry);
         this.stateProposed = true;
       } catch {
@@ -497,20 +498,7 @@ export class ConsumerGroup implements RaftStateMachine {
 
   private replicasJson(): Array<Record<string, unknown>> {
     const node = this.node;
-    const replicas: Array<Record<string, unknown>> = [];
-    if (node.isLeader) {
-      for (const p of node.peerStatus()) {
-        const r: Record<string, unknown> = { name: p.id, current: p.current, active: p.lastSeenMs < 0 ? 0 : Math.round(p.lastSeenMs * 1e6) };
-        if (p.lastSeenMs < 0 || p.lastSeenMs > ELECTION_MAX_MS) r.offline = true;
-        if (p.lag > 0) r.lag = p.lag;
-        r.peer = peerIdOf(p.id);
-        replicas.push(r);
-      }
-    } else {
-      const current = node.leader !== "" && node.applied >= node.commit;
-      for (const id of node.config.voters) if (id !== node.leader) replicas.push({ name: id, current: id === this.host.self && current, active: 0, peer: peerIdOf(id) });
-    }
-    return replicas;
+    return groupReplicasJson(node, this.host.self, node.leader !== "" && node.applied >= node.commit, ELECTION_MAX_MS);
   }
 
   // ---- lifetime ----
@@ -539,23 +527,5 @@ export class ConsumerGroup implements RaftStateMachine {
   }
 }
 
-function jsonEntry(kind: number, v: unknown): Buffer {
-  const json = Buffer.from(JSON.stringify(v));
-  const entry = Buffer.allocUnsafe(json.length + 1);
-  entry[0] = kind;
-  json.copy(entry, 1);
-  return entry;
-}
 
-function peerIdOf(name: string): string {
-  return crypto.createHash("sha256").update(name).digest("base64url").slice(0, 8);
-}
 
-function readNumber(file: string): number {
-  try {
-    const n = Number(fs.readFileSync(file, "utf8").trim());
-    return Number.isFinite(n) ? n : 0;
-  } catch {
-    return 0;
-  }
-}

@@ -62,6 +62,7 @@ import { restoreConsumer } from "./snapshot.js";
 import { decodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
 import { ConsumerGroup, consumerGroupName, type ConsumerGroupHost } from "./consumer_group.js";
 import * as adv from "./advisories.js";
+import { groupReplicasJson, kindJsonEntry, peerId, readNumberFile } from "./group_common.js";
 
 const ELECTION_MIN_MS = 1500;
 const ELECTION_MAX_MS = 3000;
@@ -293,7 +294,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       damage = [];
     }
     if (damage.length > 0) this.discardForRepair(damage);
-    this.opsApplied = this.inMemory ? 0 : readNumber(path.join(this.dir, "applied"));
+    this.opsApplied = this.inMemory ? 0 : readNumberFile(path.join(this.dir, "applied"));
     const sys = jsa.service.server.systemAccount;
     const prefix = `$NRG.TS.${this.group}.`;
     const self = host.self;
@@ -1871,20 +1872,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
 
   /** The members other than the leader, as nats-server's PeerInfo (what the leader knows of them). */
   private replicasJson(): Array<Record<string, unknown>> {
-    const node = this.node;
-    const replicas: Array<Record<string, unknown>> = [];
-    if (node.isLeader) {
-      for (const p of node.peerStatus()) {
-        const r: Record<string, unknown> = { name: p.id, current: p.current, active: p.lastSeenMs < 0 ? 0 : Math.round(p.lastSeenMs * 1e6) };
-        if (p.lastSeenMs < 0 || p.lastSeenMs > ELECTION_MAX_MS) r.offline = true;
-        if (p.lag > 0) r.lag = p.lag;
-        r.peer = peerId(p.id);
-        replicas.push(r);
-      }
-    } else {
-      for (const id of node.config.voters) if (id !== node.leader) replicas.push({ name: id, current: id === this.host.self && this.current, active: 0, peer: peerId(id) });
-    }
-    return replicas;
+    return groupReplicasJson(this.node, this.host.self, this.current, ELECTION_MAX_MS);
   }
 
   /** This member knows its leader and has applied everything committed that it knows of (/healthz). */
@@ -1906,25 +1894,10 @@ function snapshotConsumerOf(c: Consumer): SnapshotConsumer {
 
 /** An operation as a log entry: KIND_OP, then its JSON. */
 function opEntry(op: ReplicatedOp): Buffer {
-  const json = Buffer.from(JSON.stringify(op));
-  const entry = Buffer.allocUnsafe(json.length + 1);
-  entry[0] = KIND_OP;
-  json.copy(entry, 1);
-  return entry;
+  return kindJsonEntry(KIND_OP, op);
 }
 
-/** nats-server's peer id: a short hash of the server name. */
-export function peerId(name: string): string {
-  return crypto.createHash("sha256").update(name).digest("base64url").slice(0, 8);
-}
 
-function readNumber(file: string): number {
-  try {
-    return Number(fs.readFileSync(file, "utf8")) || 0;
-  } catch {
-    return 0;
-  }
-}
 
 function encodeSkip(seq: number): Buffer {
   const b = Buffer.allocUnsafe(9);

@@ -1,0 +1,50 @@
+// What the RAFT groups of streams (stream_replica.ts) and of consumers (consumer_group.ts) share:
+// how they report their members (nats-server's PeerInfo), their log entries of one kind byte
+// and JSON, and the number files they keep next to their logs.
+import crypto from "node:crypto";
+import fs from "node:fs";
+import type { RaftNode } from "../cluster/raft.js";
+
+/** nats-server's peer id: a short hash of the server name. */
+export function peerId(name: string): string {
+  return crypto.createHash("sha256").update(name).digest("base64url").slice(0, 8);
+}
+
+/**
+ * The members other than the leader, as nats-server's PeerInfo: what the leader knows of them
+ * (silent longer than `offlineAfterMs`: offline); a follower only knows itself (`selfCurrent`).
+ */
+export function groupReplicasJson(node: RaftNode, self: string, selfCurrent: boolean, offlineAfterMs: number): Array<Record<string, unknown>> {
+  const replicas: Array<Record<string, unknown>> = [];
+  if (node.isLeader) {
+    for (const p of node.peerStatus()) {
+      const r: Record<string, unknown> = { name: p.id, current: p.current, active: p.lastSeenMs < 0 ? 0 : Math.round(p.lastSeenMs * 1e6) };
+      if (p.lastSeenMs < 0 || p.lastSeenMs > offlineAfterMs) r.offline = true;
+      if (p.lag > 0) r.lag = p.lag;
+      r.peer = peerId(p.id);
+      replicas.push(r);
+    }
+  } else {
+    for (const id of node.config.voters) if (id !== node.leader) replicas.push({ name: id, current: id === self && selfCurrent, active: 0, peer: peerId(id) });
+  }
+  return replicas;
+}
+
+/** A log entry: its kind byte, then `v` as JSON. */
+export function kindJsonEntry(kind: number, v: unknown): Buffer {
+  const json = Buffer.from(JSON.stringify(v));
+  const entry = Buffer.allocUnsafe(json.length + 1);
+  entry[0] = kind;
+  json.copy(entry, 1);
+  return entry;
+}
+
+/** A number kept in a file (0 when the file is missing or holds no number). */
+export function readNumberFile(file: string): number {
+  try {
+    const n = Number(fs.readFileSync(file, "utf8").trim());
+    return Number.isFinite(n) ? n : 0;
+  } catch {
+    return 0;
+  }
+}
