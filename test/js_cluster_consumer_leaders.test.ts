@@ -201,7 +201,9 @@ test("four R3 durables are led from more than one server; a consumer stepdown mo
   } finally {
     await ref.stop();
   }
-  assert.ok(theirs.leaders >= 2, `nats-server: leaders on ${theirs.leaders} server(s)`);
+  // Where nats-server's consumer leaders land is not checked: each of its consumer groups elects
+  // whichever member times out first, and on a loaded machine all four went to one server in
+  // about one run of ten (the stepdown and delivery below are what must agree).
   assert.equal(ours.stepdownMovedConsumer, theirs.stepdownMovedConsumer);
   assert.equal(ours.stepdownKeptStreamLeader, theirs.stepdownKeptStreamLeader);
   assert.deepEqual(ours.consumed, theirs.consumed);

@@ -84,6 +84,8 @@ export interface ConsumerGroupHost {
   consumerMembers(): string[] | undefined;
   /** The servers the stream stays on (those a move goes to, else those assigned); undefined: unknown. */
   stayingServers(): string[] | undefined;
+  /** The stream group's members (voters and learners) as this server knows them. */
+  streamMembers(): string[];
   /** Is this server leaving the stream's group (a move, a removal)? */
   leavingGroup(): boolean;
 }
@@ -379,9 +381,13 @@ export class ConsumerGroup implements RaftStateMachine {
         return;
       }
       // (A member the stream stays on is kept though it is not in the stream's group yet: a group
-      // started on every assigned server at once has it before the stream's group does.)
+      // started on every assigned server at once has it before the stream's group does. A member
+      // the stream leaves is kept until the stream's group removed it: the stream's leader, which
+      // waits for the consumers to be led from the servers that stay before it removes anyone,
+      // learns that from its own copy of this group, which stops hearing once removed.)
       const staying = this.host.stayingServers() ?? want;
-      const remove = have.find((p) => !want.includes(p) && !staying.includes(p));
+      const streamMembers = this.host.streamMembers();
+      const remove = have.find((p) => !want.includes(p) && !staying.includes(p) && !streamMembers.includes(p));
       if (remove !== undefined) node.removePeer(remove);
     } catch (err) {
       if (!(err instanceof RaftError)) throw err;

@@ -766,6 +766,10 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     return out.length > 0 ? out : undefined;
   }
 
+  streamMembers(): string[] {
+    return [...this.node.config.voters, ...this.node.config.learners];
+  }
+
   stayingServers(): string[] | undefined {
     return this.host.movingTo(this.stream) ?? this.host.assignedPeers(this.stream);
   }
