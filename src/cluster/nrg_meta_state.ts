@@ -5,19 +5,13 @@
 // Its compaction snapshot is nats-server's meta snapshot format (an S2 block of the JSON array
 // of stream assignments, each with its `Consumers`), so a leader's snapshot and our own are
 // installed by the same code. Pure: no sockets, no timers.
-import { decodeNrgMetaEntry, decodeNrgMetaSnapshot, type NrgMetaSnapshotStream, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
+import { decodeNrgMetaEntry, decodeNrgMetaSnapshot, type NrgConsumerAssignment, type NrgMetaSnapshotStream, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
 import { NrgEntryType, type NrgAppendEntry } from "./nrg_wire.js";
 import { s2EncodeBlock } from "../storage/s2.js";
 import type { NrgApplier } from "./nrg_peer.js";
 
-export interface NrgMetaConsumer {
-  client?: Record<string, unknown>;
-  created: string;
-  name: string;
-  stream: string;
-  config: Record<string, unknown>;
-  group: NrgRaftGroup;
-}
+/** A consumer assignment as the meta state keeps it: the assignment's own fields, not its envelope. */
+export type NrgMetaConsumer = Pick<NrgConsumerAssignment, "client" | "created" | "name" | "stream" | "config" | "group">;
 
 export interface NrgMetaStream {
   account: string;

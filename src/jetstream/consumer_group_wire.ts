@@ -12,7 +12,7 @@
 // turn, hence in the same batches, and the followers' answers go back batched too.
 import type { RaftEnv, RaftMsg } from "../cluster/raft.js";
 import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
-import { deferToMicrotask } from "../server/microtask.js";
+import { realRaftEnv } from "../cluster/raft_env.js";
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
 
@@ -185,14 +185,6 @@ function wheelTimerOf(ms: number, fn: () => void): { cancel(): void } {
  * of their own.
  */
 export const coarseRaftEnv: RaftEnv = {
-  now: () => performance.now(),
-  timer: (ms, fn) => {
-    if (ms >= WHEEL_MIN_MS) return wheelTimerOf(ms, fn);
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return { cancel: () => clearTimeout(t) };
-  },
-  defer: (fn) => void setImmediate(fn),
-  soon: deferToMicrotask,
-  random: () => Math.random(),
+  ...realRaftEnv,
+  timer: (ms, fn) => (ms >= WHEEL_MIN_MS ? wheelTimerOf(ms, fn) : realRaftEnv.timer(ms, fn)),
 };
