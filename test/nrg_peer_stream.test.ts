@@ -6,15 +6,17 @@
 // copy holds exactly the acknowledged messages in order (a deleted one gone); killed with
 // SIGKILL while more are published (over 8 MB: the leader compacts its log into a snapshot),
 // restarted, it installs the leader's snapshot and fetches the messages over `$JSC.SYNC`;
-// a deleted stream takes its replica's files with it.
+// a deleted stream takes its replica's files with it. Second test: atomic batches applied whole;
+// a replica whose store lost messages resets its log and is caught up byte for byte; a memory
+// stream held in memory and caught up after a restart.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createHash, randomBytes } from "node:crypto";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, jetstream, jetstreamManager, StorageType, type JetStreamManager } from "@nats-io/jetstream";
 import { freePort, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
@@ -41,7 +43,8 @@ interface GroupJson {
   counters: Record<string, number>;
   undecodable: number;
   write_error?: string;
-  replica?: { messages: number; last_seq: number; first_seq: number; counters: Record<string, number>; catching_up: boolean; halted?: string };
+  snapshot?: { last_index: number };
+  replica?: { messages: number; last_seq: number; first_seq: number; storage: string; counters: Record<string, number>; catching_up: boolean; halted?: string; last_reset?: string };
 }
 
 interface PeerJson {
@@ -80,6 +83,21 @@ function readReplicaWhole(dir: string): { seq: number; subject: string; hdr: str
   }
 }
 
+/** Byte for byte what the stream's leader holds (subject, header block, payload and time), every message the replica holds; the count of the leader's too. */
+async function assertSameAsLeader(jsm: JetStreamManager, stream: string, replicaDir: string): Promise<void> {
+  const mine = readReplicaWhole(replicaDir);
+  for (const m of mine) {
+    const theirs = await retry(() => jsm.streams.getMessage(stream, { seq: m.seq }));
+    const raw = (theirs as unknown as { smr: { message: { subject: string; hdrs?: string; data?: string; time: string } } }).smr.message;
+    assert.deepEqual(
+      { seq: m.seq, subject: m.subject, hdr: m.hdr, data: m.data, time: m.time },
+      { seq: m.seq, subject: raw.subject, hdr: raw.hdrs ?? "", data: digest(Buffer.from(raw.data ?? "", "base64")), time: parseRfc3339(raw.time) },
+    );
+  }
+  const info = await retry(() => jsm.streams.info(stream));
+  assert.equal(mine.length, info.state.messages, `${stream}: the replica holds as many messages as the leader`);
+}
+
 /** What the replica's store holds, read from its files with the server stopped: seq → subject and payload. */
 function readReplica(dir: string): Map<number, string> {
   const store = new FileStore({ dir });
@@ -96,27 +114,41 @@ function readReplica(dir: string): Map<number, string> {
   }
 }
 
-test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a nats-server 2.15 cluster: placed, acks when a nats-server is down, holds exactly the acknowledged messages, catches up after SIGKILL", { skip: referenceMissing(), timeout: 400_000 }, async (t) => {
-  const routePorts = [await freePort(), await freePort(), await freePort()];
-  const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
-  const storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-peer-stream-"));
-  const conf = (name: string, port: number, ours: boolean): string =>
-    `server_name: ${name}\n${ACCOUNTS}jetstream { max_mem_store: 256MB, max_file_store: 1GB${ours ? `, store_dir: "${storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? ", nrg_peer: true, nrg_peer_streams: true" : ""} }\n`;
-  const startOurs = (): Promise<ReferenceServer> => startNatsServer(["-m", "-1"], conf("T3", routePorts[2], true), "tsnats");
-  const startN = (i: number): Promise<ReferenceServer> => startNatsServer(["-js", "-m", "-1"], conf(`N${i + 1}`, routePorts[i], false), "2.15");
-  const nats: (ReferenceServer | undefined)[] = [];
-  let ours: ReferenceServer | undefined;
-  const conns: NatsConnection[] = [];
-  try {
-    ours = await startOurs();
-    nats.push(...(await Promise.all([0, 1].map(startN))));
-    const peerJson = async (): Promise<PeerJson> => (await getJson<{ nrg_meta_peer: PeerJson }>(`${ours?.monitorUrl}/jsz`)).nrg_meta_peer;
-    const live = (): ReferenceServer[] => nats.filter((s): s is ReferenceServer => s !== undefined);
+/** Two nats-server 2.15 (N1, N2) and T3, a tsnats server with nrg_peer and nrg_peer_streams, routed together. */
+class NrgCluster {
+  readonly storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-peer-stream-"));
+  readonly nats: (ReferenceServer | undefined)[] = [];
+  ours: ReferenceServer | undefined;
+  readonly conns: NatsConnection[] = [];
+
+  private constructor(private readonly routePorts: number[]) {}
+
+  static async create(): Promise<NrgCluster> {
+    return new NrgCluster([await freePort(), await freePort(), await freePort()]);
+  }
+
+  private conf(name: string, port: number, ours: boolean): string {
+    const routes = this.routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
+    return `server_name: ${name}\n${ACCOUNTS}jetstream { max_mem_store: 256MB, max_file_store: 1GB${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? ", nrg_peer: true, nrg_peer_streams: true" : ""} }\n`;
+  }
+
+  startOurs(): Promise<ReferenceServer> {
+    return startNatsServer(["-m", "-1"], this.conf("T3", this.routePorts[2], true), "tsnats");
+  }
+
+  startN(i: number): Promise<ReferenceServer> {
+    return startNatsServer(["-js", "-m", "-1"], this.conf(`N${i + 1}`, this.routePorts[i], false), "2.15");
+  }
+
+  /** All three up, T3 a current member of the meta group. */
+  async up(): Promise<void> {
+    this.ours = await this.startOurs();
+    this.nats.push(...(await Promise.all([0, 1].map((i) => this.startN(i)))));
     const metaOf = async (s: ReferenceServer): Promise<MetaCluster> => (await getJson<{ meta_cluster?: MetaCluster }>(`${s.monitorUrl}/jsz`)).meta_cluster ?? {};
     let meta: MetaCluster = {};
     await waitUntil(
       async () => {
-        for (const s of live()) {
+        for (const s of this.live()) {
           meta = await metaOf(s);
           if (meta.cluster_size === 3 && meta.replicas?.some((r) => r.name === "T3" && r.current) === true) return true;
         }
@@ -126,13 +158,39 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
       "the meta leader lists T3 as a current peer of three",
       () => JSON.stringify(meta),
     );
+  }
 
-    const appOn = async (s: ReferenceServer): Promise<NatsConnection> => {
-      const c = await connect({ servers: `127.0.0.1:${s.port}`, user: "app", pass: "app" });
-      conns.push(c);
-      return c;
-    };
-    const nc = await appOn(live()[0]);
+  live(): ReferenceServer[] {
+    return this.nats.filter((s): s is ReferenceServer => s !== undefined);
+  }
+
+  async peerJson(): Promise<PeerJson> {
+    return (await getJson<{ nrg_meta_peer: PeerJson }>(`${this.ours?.monitorUrl}/jsz`)).nrg_meta_peer;
+  }
+
+  /** T3's group of this stream (or of this consumer). */
+  async group(stream: string, consumer?: string): Promise<GroupJson | undefined> {
+    return (await this.peerJson()).groups?.find((g) => g.stream === stream && (consumer === undefined ? g.kind === "stream" : g.consumer === consumer));
+  }
+
+  async appOn(s: ReferenceServer): Promise<NatsConnection> {
+    const nc = await connect({ servers: `127.0.0.1:${s.port}`, user: "app", pass: "app" });
+    this.conns.push(nc);
+    return nc;
+  }
+
+  async stop(): Promise<void> {
+    for (const nc of this.conns) await nc.close().catch(() => undefined);
+    await Promise.all([...this.nats, this.ours].map((s) => s?.stop()));
+    fs.rmSync(this.storeDir, { recursive: true, force: true });
+  }
+}
+
+test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a nats-server 2.15 cluster: placed, acks when a nats-server is down, holds exactly the acknowledged messages, catches up after SIGKILL", { skip: referenceMissing(), timeout: 400_000 }, async (t) => {
+  const c = await NrgCluster.create();
+  try {
+    await c.up();
+    const nc = await c.appOn(c.live()[0]);
     const jsm: JetStreamManager = await retry(() => jetstreamManager(nc, { timeout: 10_000 }));
     // Placement needs T3's STATSZ with JetStream config and stats: R3 on three servers fails until then.
     await retry(() => jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 }), 90_000);
@@ -153,7 +211,7 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
     assert.equal(await jsm.streams.deleteMessage("ORDERS", 2), true);
     acked.delete(2);
 
-    const group = async (): Promise<GroupJson | undefined> => (await peerJson()).groups?.find((g) => g.kind === "stream" && g.stream === "ORDERS");
+    const group = async (): Promise<GroupJson | undefined> => (await c.peerJson()).groups?.find((g) => g.kind === "stream" && g.stream === "ORDERS");
     let g: GroupJson | undefined;
     await waitUntil(
       async () => {
@@ -181,7 +239,7 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
     // (A new group whose preferred peer is T3 waits for an election timeout, 4-9 s, before a
     // nats-server campaigns: T3 never does. The create is retried, the same config each time.)
     await retry(() => jsm.consumers.add("ORDERS", { durable_name: "worker", ack_policy: AckPolicy.Explicit }), 90_000);
-    const consumer = async (): Promise<GroupJson | undefined> => (await peerJson()).groups?.find((x) => x.kind === "consumer" && x.consumer === "worker");
+    const consumer = async (): Promise<GroupJson | undefined> => (await c.peerJson()).groups?.find((x) => x.kind === "consumer" && x.consumer === "worker");
     let cg: GroupJson | undefined;
     await waitUntil(
       async () => {
@@ -195,8 +253,8 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
 
     // Garbage and every truncation of an append on the stream group's subjects: counted, no
     // crash, nothing stored or answered; the replica goes on.
-    const sysT3 = await connect({ servers: `127.0.0.1:${ours.port}`, user: "sys", pass: "sys" });
-    conns.push(sysT3);
+    const sysT3 = await connect({ servers: `127.0.0.1:${c.ours?.port}`, user: "sys", pass: "sys" });
+    c.conns.push(sysT3);
     const bogus = encodeNrgAppendEntry({ leader: "ABCDEFGH", term: 1_000_000, commit: 1, prevTerm: 1, prevIndex: 1, entries: [{ type: NrgEntryType.Normal, data: Buffer.from([4, 1, 2, 3]) }], leaderTerm: 0 });
     for (let cut = 1; cut < bogus.length; cut += 5) sysT3.publish(`$NRG.AE.${groupName}`, bogus.subarray(0, cut), { reply: "$NRG.R.garbage" });
     sysT3.publish(`$NRG.V.${groupName}`, Buffer.from("short"), { reply: "$NRG.R.garbage" });
@@ -235,10 +293,10 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
     // acknowledgement to commit (2 of 3).
     const leaderName = info.cluster?.leader ?? "";
     const stopped = Number(leaderName.slice(1)) - 1;
-    await nats[stopped]?.stop();
-    nats[stopped] = undefined;
-    const other = live()[0];
-    const nc2 = await appOn(other);
+    await c.nats[stopped]?.stop();
+    c.nats[stopped] = undefined;
+    const other = c.live()[0];
+    const nc2 = await c.appOn(other);
     for (let i = 6; i <= 10; i++) await publish(nc2, i);
     const jsm2 = await retry(() => jetstreamManager(nc2, { timeout: 10_000 }));
     info = await retry(() => jsm2.streams.info("ORDERS"));
@@ -254,7 +312,7 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
       () => JSON.stringify(g),
     );
     assert.equal(g?.replica?.halted, undefined);
-    assert.equal((await peerJson()).last_vote_granted !== undefined, true, "T3 granted a vote");
+    assert.equal((await c.peerJson()).last_vote_granted !== undefined, true, "T3 granted a vote");
     // The consumer's group keeps its quorum with T3: fetches and acks go on.
     const commitBefore = (await consumer())?.commit ?? 0;
     const js2 = jetstream(nc2, { timeout: 5000 });
@@ -272,12 +330,12 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
     await waitUntil(async () => ((cg = await consumer())?.commit ?? 0) > commitBefore, 60_000, "T3 stores the consumer's new entries", () => JSON.stringify(cg));
 
     // SIGKILL T3; the stopped nats-server back, more publishes commit without T3.
-    ours.proc.kill("SIGKILL");
-    await ours.stop();
-    ours = undefined;
-    const replicaDir = path.join(storeDir, "jetstream", "nrg_peer", groupName, "store");
+    c.ours?.proc.kill("SIGKILL");
+    await c.ours?.stop();
+    c.ours = undefined;
+    const replicaDir = path.join(c.storeDir, "jetstream", "nrg_peer", groupName, "store");
     assert.deepEqual([...readReplica(replicaDir).entries()], [...acked.entries()].sort((a, b) => a[0] - b[0]), "T3's copy holds exactly the acknowledged messages, in order");
-    nats[stopped] = await startN(stopped);
+    c.nats[stopped] = await c.startN(stopped);
     for (let i = 11; i <= 15; i++) await publish(nc2, i);
     // Over 8 MB of log: the stream's leader compacts it into a snapshot, so the restarted T3's
     // RAFT catch-up starts with that snapshot and the messages come over $JSC.SYNC.
@@ -286,7 +344,7 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
     const last = 15 + BIG;
 
     // Restarted, T3 catches up.
-    ours = await startOurs();
+    c.ours = await c.startOurs();
     await waitUntil(
       async () => {
         g = await group();
@@ -299,27 +357,19 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
     assert.equal(g?.replica?.halted, undefined);
     assert.ok((g?.counters.catchups ?? 0) >= 1, `caught up through the group's RAFT catch-up: ${JSON.stringify(g?.counters)}`);
     // Healthy: the meta group and every group placed on T3 are current.
-    await waitUntil(async () => (await fetch(`${ours?.monitorUrl}/healthz`)).status === 200, 30_000, "T3 healthy after its catch-up", () => "");
+    await waitUntil(async () => (await fetch(`${c.ours?.monitorUrl}/healthz`)).status === 200, 30_000, "T3 healthy after its catch-up", () => "");
     // Whether the leader's snapshot came first (then the messages came over $JSC.SYNC) is the
     // leader's choice of timing; when it did, the replica says so.
     const viaSync = (g?.counters.snapshots ?? 0) >= 1;
     t.diagnostic(`T3's catch-up: RAFT ${JSON.stringify(g?.counters)}, replica ${JSON.stringify(g?.replica)}`);
     if (viaSync) assert.ok((g?.replica?.counters.catchups ?? 0) >= 1 && (g?.replica?.counters.catchupMsgs ?? 0) > 0, JSON.stringify(g?.replica));
-    await ours.stop();
-    ours = undefined;
+    await c.ours?.stop();
+    c.ours = undefined;
     assert.deepEqual([...readReplica(replicaDir).entries()], [...acked.entries()].sort((a, b) => a[0] - b[0]), `after the catch-up too (snapshot and $JSC.SYNC: ${viaSync})`);
-    // Byte for byte what the stream's leader holds: subject, header block, payload and time.
-    for (const mine of readReplicaWhole(replicaDir)) {
-      const theirs = await retry(() => jsm2.streams.getMessage("ORDERS", { seq: mine.seq }));
-      const raw = (theirs as unknown as { smr: { message: { subject: string; hdrs?: string; data?: string; time: string } } }).smr.message;
-      assert.deepEqual(
-        { seq: mine.seq, subject: mine.subject, hdr: mine.hdr, data: mine.data, time: mine.time },
-        { seq: mine.seq, subject: raw.subject, hdr: raw.hdrs ?? "", data: digest(Buffer.from(raw.data ?? "", "base64")), time: parseRfc3339(raw.time) },
-      );
-    }
+    await assertSameAsLeader(jsm2, "ORDERS", replicaDir);
 
     // A deleted stream: its replica and its consumer's group go, files and all.
-    ours = await startOurs();
+    c.ours = await c.startOurs();
     await waitUntil(async () => (await group())?.replica?.last_seq === last, 60_000, "T3 back with its replica");
     // A committed config update reaches the replica's store: max_msgs 50 keeps the last 50 there too.
     const cfg = (await retry(() => jsm2.streams.info("ORDERS"))).config;
@@ -334,11 +384,9 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
       () => JSON.stringify(g?.replica),
     );
     await retry(() => jsm2.streams.delete("ORDERS"));
-    await waitUntil(async () => (await peerJson()).groups?.length === 0 && !fs.existsSync(path.join(storeDir, "jetstream", "nrg_peer", groupName)), 60_000, "the replica is gone", () => String(fs.readdirSync(path.join(storeDir, "jetstream", "nrg_peer"))));
+    await waitUntil(async () => (await c.peerJson()).groups?.length === 0 && !fs.existsSync(path.join(c.storeDir, "jetstream", "nrg_peer", groupName)), 60_000, "the replica is gone", () => String(fs.readdirSync(path.join(c.storeDir, "jetstream", "nrg_peer"))));
   } finally {
-    for (const c of conns) await c.close().catch(() => undefined);
-    await Promise.all([...nats, ours].map((s) => s?.stop()));
-    fs.rmSync(storeDir, { recursive: true, force: true });
+    await c.stop();
   }
 });
 
@@ -352,4 +400,81 @@ test("nrg_peer_streams is refused at start-up without nrg_peer, or with a value 
     startNatsServer(["-js"], `server_name: T1\ncluster {\n  name: NRG\n  listen: 127.0.0.1:${port}\n  nrg_peer: true\n  nrg_peer_streams: "yes"\n}\n`, "tsnats"),
     (err: Error) => /server\.conf:6/.test(err.message) && /nrg_peer_streams/.test(err.message),
   );
+});
+
+/** One message of an atomic batch, published as a request (the commit's answer is the PubAck). */
+async function batchMsg(nc: NatsConnection, subject: string, id: string, seq: number, commit: boolean): Promise<string> {
+  const h = headers();
+  h.set("Nats-Batch-Id", id);
+  h.set("Nats-Batch-Sequence", String(seq));
+  if (commit) h.set("Nats-Batch-Commit", "1");
+  return (await nc.request(subject, `${id}-${seq}`, { headers: h, timeout: 10_000 })).string();
+}
+
+test("a tsnats replica of nats-server 2.15 streams never halts: atomic batches are applied whole; a store that lost messages resets its log and is caught up again, byte for byte; a memory stream is held in memory and caught up after a restart", { skip: referenceMissing(), timeout: 400_000 }, async () => {
+  const c = await NrgCluster.create();
+  try {
+    await c.up();
+    const nc = await c.appOn(c.live()[0]);
+    const jsm = await retry(() => jetstreamManager(nc, { timeout: 10_000 }));
+    const batched = { name: "BATCHED", subjects: ["b.>"], num_replicas: 3, allow_atomic: true } as Parameters<JetStreamManager["streams"]["add"]>[0];
+    await retry(() => jsm.streams.add(batched), 90_000);
+    await retry(() => jsm.streams.add({ name: "MEM", subjects: ["mem.>"], num_replicas: 3, storage: StorageType.Memory }), 90_000);
+    const js = jetstream(nc, { timeout: 10_000 });
+    const pub = (subject: string, payload: Uint8Array | string = subject): Promise<unknown> => retry(() => js.publish(subject, payload), 90_000);
+    await pub("b.plain.1");
+    // Two atomic batches: nats-server proposes each message as its own entry, the last the commit.
+    for (const id of ["one", "two"]) {
+      for (let i = 1; i <= 4; i++) {
+        const answer = await retry(() => batchMsg(nc, `b.batch.${id}`, id, i, i === 4), 90_000);
+        if (i === 4) assert.match(answer, new RegExp(`"batch":"${id}","count":4`));
+      }
+    }
+    await pub("b.plain.2");
+    for (let i = 1; i <= 5; i++) await pub(`mem.${i}`);
+    let g: GroupJson | undefined;
+    await waitUntil(async () => (g = await c.group("BATCHED"))?.replica?.last_seq === 10, 60_000, "T3 holds both batches", () => JSON.stringify(g));
+    assert.equal(g?.replica?.counters.batches, 2);
+    assert.equal(g?.replica?.halted, undefined);
+    let mg: GroupJson | undefined;
+    await waitUntil(async () => (mg = await c.group("MEM"))?.replica?.messages === 5, 60_000, "T3 holds the memory stream", () => JSON.stringify(mg));
+    assert.equal(mg?.replica?.storage, "memory");
+    const groupName = g?.group ?? "";
+
+    // Over 8 MB: T3 compacts the group's log past what it applied.
+    for (let i = 1; i <= 96; i++) await pub(`b.big.${i}`, randomBytes(100 * 1024));
+    await waitUntil(async () => ((g = await c.group("BATCHED"))?.replica?.last_seq === 106 && (g?.snapshot?.last_index ?? 0) > 0), 60_000, "T3 compacted its log", () => JSON.stringify(g));
+
+    // T3 stopped; its copy loses everything after sequence 20 (a damaged store), its log stays.
+    await c.ours?.stop();
+    c.ours = undefined;
+    const replicaDir = path.join(c.storeDir, "jetstream", "nrg_peer", groupName, "store");
+    const damaged = new FileStore({ dir: replicaDir });
+    damaged.truncate(20);
+    damaged.stop();
+    c.ours = await c.startOurs();
+    for (let i = 1; i <= 5; i++) await pub(`b.after.${i}`);
+    for (let i = 6; i <= 8; i++) await pub(`mem.${i}`);
+    // What T3 replays, or the next message, does not follow its store: the log is reset and the
+    // leader catches it up (its log, or its snapshot and $JSC.SYNC).
+    await waitUntil(
+      async () => {
+        g = await c.group("BATCHED");
+        return g?.replica?.last_seq === 111 && g.replica.counters.resets >= 1 && !g.catching_up && !g.replica.catching_up;
+      },
+      120_000,
+      "T3 reset its log and was caught up to 111",
+      () => JSON.stringify(g),
+    );
+    assert.match(g?.replica?.last_reset ?? "", /does not follow the store's last 20/);
+    assert.equal(g?.replica?.halted, undefined);
+    // The memory stream's replica started empty with a new log, and was caught up.
+    await waitUntil(async () => (mg = await c.group("MEM"))?.replica?.messages === 8 && mg?.replica?.last_seq === 8, 60_000, "T3 caught up the memory stream", () => JSON.stringify(mg));
+    await waitUntil(async () => (await fetch(`${c.ours?.monitorUrl}/healthz`)).status === 200, 30_000, "T3 healthy", () => "");
+    await c.ours.stop();
+    c.ours = undefined;
+    await assertSameAsLeader(jsm, "BATCHED", replicaDir);
+  } finally {
+    await c.stop();
+  }
 });

@@ -3,10 +3,12 @@
 // nats-server-encoded stream entries: messages by the lseq rule (a replayed one skipped, a new
 // store starting at the leader's sequence), flow-control replies not stored, deletes, delete
 // ranges, purges bounded by the leader's stamped last sequence (a replay after a restart
-// removes nothing newer), a purge with `keep` not replayed, and a gap it cannot explain halting
-// the applying while the RAFT member still stores and acknowledges; the WAL is compacted only
-// up to what the store has fsynced; a message's Nats-TTL is kept. The live half is
-// test/nrg_peer_stream.test.ts.
+// removes nothing newer), a purge with `keep` not replayed, a gap it cannot explain resetting
+// the log (the leader's catch-up fills it); atomic batches applied at their commit, failed
+// proposals counted (abandoned batches, store limits, expected last msg id), rollups; an entry
+// that does not decode halting the applying while the RAFT member still stores and
+// acknowledges; the WAL is compacted only up to what the store has fsynced; a message's Nats-TTL
+// is kept. The live half is test/nrg_peer_stream.test.ts.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -47,12 +49,15 @@ class Group {
   replica: NrgStreamReplica;
   logs: string[] = [];
   index: number;
+  /** The leader's log as this test sent it (index i at i-1), for a catch-up. */
+  readonly leaderLog: NrgAppendEntry[] = [];
   constructor(
     readonly dir: string,
     compaction?: { entries: number; bytes: number },
+    readonly s: NrgMetaStream = stream,
   ) {
     // The catch-up account is only used after a leader's snapshot, which this test does not send.
-    this.replica = new NrgStreamReplica(undefined as unknown as Account, stream, ME, path.join(dir, "store"), (m) => this.logs.push(m));
+    this.replica = new NrgStreamReplica(undefined as unknown as Account, s, ME, path.join(dir, "store"), (m) => this.logs.push(m));
     this.peer = new NrgPeer(ME, new NrgPeerLog(dir), () => "$NRG.CR.x", Date.now, compaction, this.replica);
     this.replica.recoveredThrough = this.peer.log.lastIndex;
     this.index = this.peer.log.lastIndex;
@@ -60,10 +65,19 @@ class Group {
   /** Appends one entry and commits it (and everything before it). */
   send(data: Buffer): ReturnType<NrgPeer["receiveAppend"]> {
     const ae: NrgAppendEntry = { leader: LEADER, term: 1, commit: this.index, prevTerm: this.index === 0 ? 0 : 1, prevIndex: this.index, entries: [{ type: NrgEntryType.Normal, data }], leaderTerm: 0 };
+    this.leaderLog.push(ae);
     const answer = this.peer.receiveAppend(ae, encodeNrgAppendEntry(ae));
     this.index++;
     this.heartbeat();
     return answer;
+  }
+  /** The leader's catch-up of a member that asked on `inbox`: its whole log again, then a commit. */
+  catchUp(inbox: string): void {
+    for (const ae of this.leaderLog) {
+      const again = { ...ae, commit: this.index };
+      this.peer.receiveAppend(again, encodeNrgAppendEntry(again), inbox);
+    }
+    this.heartbeat();
   }
   heartbeat(): void {
     const hb: NrgAppendEntry = { leader: LEADER, term: 1, commit: this.index, prevTerm: this.index === 0 ? 0 : 1, prevIndex: this.index, entries: [], leaderTerm: 0 };
@@ -84,7 +98,7 @@ class Group {
   }
 }
 
-test("committed stream entries apply as nats-server's followers apply them; a replay after a restart changes nothing; a gap halts the applying, not the member", () => {
+test("committed stream entries apply as nats-server's followers apply them; a replay after a restart changes nothing; a gap resets the log and the leader's catch-up fills it", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-stream-replica-"));
   try {
     const g = new Group(dir);
@@ -116,27 +130,38 @@ test("committed stream entries apply as nats-server's followers apply them; a re
 
     // Restart: every entry of the WAL is applied again once committed; nothing changes.
     const again = new Group(dir);
+    again.leaderLog.push(...g.leaderLog);
     assert.equal(again.peer.applied, 0);
     again.heartbeat();
     assert.equal(again.peer.applied, again.peer.log.lastIndex);
     assert.deepEqual(again.held(), ["9:orders.9:nine", "10:orders.10:ten"], "a replayed purge removes nothing newer than its stamp");
     assert.equal(again.replica.halted, undefined);
-    // A message whose lseq is ahead of the store (a failed proposal this server did not count):
-    // the applying halts; the member still stores and acknowledges.
-    const answer = again.send(msg(20, "orders.21", "twenty-one"));
+    // The store lost its last message (10 gone: a damaged copy); the next message's lseq is
+    // ahead of it: stored and acknowledged, and once committed the log is reset (the store kept),
+    // nothing applied past the gap.
+    again.replica.store.truncate(9);
+    const answer = again.send(msg(10, "orders.11", "eleven"));
     assert.equal(answer?.response.success, true);
-    assert.match(again.replica.halted ?? "", /does not follow the store's last 10/);
-    const ack = again.send(msg(10, "orders.11", "eleven"));
-    assert.equal(ack?.response.success, true);
-    assert.deepEqual(again.held(), ["9:orders.9:nine", "10:orders.10:ten"], "nothing applied past the gap");
-    assert.equal(again.logs.length, 1);
+    assert.equal(again.peer.log.lastIndex, 0);
+    assert.equal(again.replica.store.lastSequence(), 9);
+    assert.equal(again.replica.counters.resets, 1);
+    assert.match(again.replica.lastReset ?? "", /does not follow the store's last 9/);
+    assert.equal(again.replica.halted, undefined);
+    // The leader's next append asks for a catch-up; the leader sends its log again: the gap is filled.
+    const ask = again.send(msg(11, "orders.12", "twelve"));
+    assert.equal(ask?.response.success, false);
+    assert.equal(ask?.response.index, 0);
+    again.catchUp(ask?.catchupInbox ?? "");
+    assert.equal(again.peer.applied, again.index);
+    assert.deepEqual(again.held(), ["9:orders.9:nine", "10:orders.10:ten", "11:orders.11:eleven", "12:orders.12:twelve"]);
+    assert.equal(again.replica.halted, undefined);
     again.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
 
-test("a replica without messages starts at the leader's sequence; an atomic batch halts it", () => {
+test("a replica without messages starts at the leader's sequence", () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-stream-replica-"));
   try {
     const g = new Group(dir);
@@ -147,15 +172,57 @@ test("a replica without messages starts at the leader's sequence; an atomic batc
     g.send(msg(150, "orders.z", "hundred-fifty-one"));
     assert.deepEqual(g.held(), ["151:orders.z:hundred-fifty-one"]);
     assert.equal(g.replica.halted, undefined);
-    const inner = msg(151, "orders.y", "batched");
-    const id = Buffer.from("batch-1");
-    const head = Buffer.alloc(3 + id.length);
-    head[0] = NrgEntryOp.BatchCommitMsg;
-    head.writeUInt16LE(id.length, 1);
-    id.copy(head, 3);
-    g.send(Buffer.concat([head, Buffer.from([1]), inner]));
-    assert.match(g.replica.halted ?? "", /atomic batch batch-1/);
-    assert.deepEqual(g.held(), ["151:orders.z:hundred-fifty-one"]);
+    assert.equal(g.replica.halted, undefined);
+    g.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A batch entry as nats-server encodes it: op, id length and id, batch sequence, the stream message entry. */
+function batchMsg(id: string, batchSeq: number, commit: boolean, inner: Buffer): Buffer {
+  const idb = Buffer.from(id);
+  const head = Buffer.alloc(3 + idb.length);
+  head[0] = commit ? NrgEntryOp.BatchCommitMsg : NrgEntryOp.BatchMsg;
+  head.writeUInt16LE(idb.length, 1);
+  idb.copy(head, 3);
+  return Buffer.concat([head, Buffer.from([batchSeq]), inner]);
+}
+
+test("atomic batches are applied whole at their commit; an abandoned one counts its entries as failed proposals; store limits and expected last msg ids count too; rollups apply", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-stream-replica-"));
+  try {
+    const limited: NrgMetaStream = { ...stream, config: { ...stream.config, max_msgs_per_subject: 1, discard: "new", discard_new_per_subject: true, allow_rollup_hdrs: true } };
+    const g = new Group(dir, undefined, limited);
+    g.send(msg(0, "orders.a", "a"));
+    // A batch of three over three entries: nothing before the commit, all three at it.
+    g.send(batchMsg("b1", 1, false, msg(1, "orders.b", "b")));
+    g.send(batchMsg("b1", 2, false, msg(2, "orders.c", "c")));
+    assert.deepEqual(g.held(), ["1:orders.a:a"]);
+    assert.equal(g.replica.durableIndex() <= 1, true, "the WAL keeps an open batch from its start");
+    g.send(batchMsg("b1", 3, true, msg(3, "orders.d", "d")));
+    assert.deepEqual(g.held(), ["1:orders.a:a", "2:orders.b:b", "3:orders.c:c", "4:orders.d:d"]);
+    assert.equal(g.replica.counters.batches, 1);
+    // A batch abandoned by a plain message: its two entries are failed proposals (clfs 2), so the
+    // plain message proposed after them (lseq 6) follows the store's last 4.
+    g.send(batchMsg("b2", 1, false, msg(4, "orders.e", "e")));
+    g.send(batchMsg("b2", 2, false, msg(5, "orders.f", "f")));
+    g.send(msg(6, "orders.g", "g"));
+    assert.equal(g.replica.clfs, 2);
+    assert.deepEqual(g.held().slice(-1), ["5:orders.g:g"]);
+    // Discard new per subject: a second orders.g is refused by every member, a failed proposal.
+    g.send(msg(7, "orders.g", "g2"));
+    assert.equal(g.replica.clfs, 3);
+    g.send(msg(8, "orders.h", "h", "NATS/1.0\r\nNats-Msg-Id: id-h\r\n\r\n"));
+    // Expected last msg id: right, then wrong (failed).
+    g.send(msg(9, "orders.i", "i", "NATS/1.0\r\nNats-Expected-Last-Msg-Id: id-h\r\n\r\n"));
+    g.send(msg(10, "orders.j", "j", "NATS/1.0\r\nNats-Expected-Last-Msg-Id: id-h\r\n\r\n"));
+    assert.equal(g.replica.clfs, 4);
+    // A rollup of everything keeps the rollup message only.
+    g.send(msg(11, "orders.k", "k", "NATS/1.0\r\nNats-Rollup: all\r\n\r\n"));
+    assert.deepEqual(g.held(), ["8:orders.k:k"]);
+    assert.equal(g.replica.halted, undefined);
+    assert.equal(g.replica.counters.resets, 0);
     g.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -182,9 +249,10 @@ test("the WAL is compacted only up to what the replica's store has made durable;
     g.replica.store.expireNow();
     assert.deepEqual(g.held(), ["1:orders.1:m1", "2:orders.2:m2", "3:orders.3:m3", "4:orders.4:m4", "5:orders.5:m5"]);
     assert.equal(g.replica.store.lastSequence(), 6);
-    // Halted by a gap: the entries it did not apply stay in the WAL however long it grows.
+    // Halted by an entry no server could decode (nats-server stops such a stream too): the
+    // entries it did not apply stay in the WAL however long it grows.
     const haltedAt = g.index + 1;
-    g.send(msg(40, "orders.41", "gap"));
+    g.send(Buffer.from([99, 1, 2]));
     assert.ok(g.replica.halted !== undefined);
     for (let i = 0; i < 5; i++) g.send(msg(41 + i, `orders.${42 + i}`, "after"));
     // The store fsyncs all of it (without the halt, the next append would compact past it).
@@ -201,7 +269,7 @@ test("the WAL is compacted only up to what the replica's store has made durable;
     again.heartbeat();
     assert.deepEqual(again.held(), ["1:orders.1:m1", "2:orders.2:m2", "3:orders.3:m3", "4:orders.4:m4", "5:orders.5:m5"]);
     assert.equal(again.replica.store.lastSequence(), 6);
-    assert.ok(again.replica.halted !== undefined, "the same gap halts it again after the restart");
+    assert.ok(again.replica.halted !== undefined, "the same entry halts it again after the restart");
     again.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -63,6 +63,12 @@ export interface NrgApplier {
    * schedule): the WAL is not compacted past it. Without it, applied means durable.
    */
   durableIndex?(): number;
+  /**
+   * Why the applier cannot go on from its log (a stream whose store and log disagree): the log
+   * is reset and the leader catches the member up again (nats-server's resetClusteredState,
+   * which deletes the group's RAFT state and keeps the store). Asked after each applying run.
+   */
+  resetWanted?(): string | undefined;
 }
 
 export class NrgPeer {
@@ -242,7 +248,10 @@ export class NrgPeer {
       this.removed = true;
       return undefined;
     }
+    const epoch = this.epoch;
     this.applyCommitted();
+    // The applier had the log reset: nothing of this append is held any more.
+    if (this.epoch !== epoch) return undefined;
     const compactAt = Math.min(this.applied, this.applier?.durableIndex?.() ?? this.applied);
     if ((log.entryCount > this.compaction.entries || log.walBytes > this.compaction.bytes) && log.firstIndex !== undefined && compactAt >= log.firstIndex) {
       try {
@@ -286,13 +295,7 @@ export class NrgPeer {
         }
         if (ae.prevTerm === log.lastTerm && viaNew) return "held";
         // A position we cannot place (nats-server relabels it at our last index): start over.
-        this.counters.resets++;
-        log.reset();
-        this.epoch++;
-        this.commit = 0;
-        this.applied = 0;
-        this.unapplied.clear();
-        this.applier?.reset();
+        this.resetLog();
         return "silent";
       }
       const entry = decodeNrgAppendEntry(stored);
@@ -360,6 +363,25 @@ export class NrgPeer {
         this.lastApplyError = (err as Error).message;
       }
     }
+    if (applier.resetWanted?.() !== undefined) this.resetLog();
+  }
+
+  /** Starts the log over (term and vote kept): the leader's next append finds it empty and catches it up. */
+  private resetLog(): void {
+    try {
+      this.log.reset();
+    } catch (err) {
+      this.failed(err);
+      return;
+    }
+    this.counters.resets++;
+    this.epoch++;
+    this.commit = 0;
+    this.applied = 0;
+    this.unapplied.clear();
+    this.cancelCatchup();
+    this.removalIndex = undefined;
+    this.applier?.reset();
   }
 
   /** A catch-up's first append when the leader sends its snapshot: [Snapshot, PeerState]. */

@@ -15,10 +15,17 @@
 //   taken over, and when the snapshot is ahead of the store the missing messages are fetched
 //   from the stream leader over `$JSC.SYNC` (a receiver only: this server never leads, so never
 //   serves a catch-up), applying the committed entries only after it.
-// Safety first: a sequence gap it cannot explain (an entry ahead of the store; nats-server counts
-// failed proposals in clfs by re-running the leader's checks, which are not reproduced here)
-// halts the replica's applying (shown in /jsz): the RAFT member keeps storing and acknowledging
-// (its log is durable and correct), but the store is not written past what it can vouch for.
+// - failed proposals (clfs) counted as nats-server's followers count them at apply time: a store
+//   limit refusing the message (discard new), a Nats-Expected-Last-Msg-Id that is not the last
+//   stored message's id, a rejected atomic batch (nrg_stream_batch.ts); rollups applied;
+// - a sequence gap it cannot explain (an entry ahead of the store), or a leader's snapshot it
+//   cannot read, resets the group's log with the store kept, as nats-server's
+//   resetClusteredState does: the leader then catches the member up by its log, or by its
+//   snapshot and `$JSC.SYNC`; a catch-up that fails is asked for again. Only a write error
+//   (storage failing, an entry that does not decode) stops the applying, as nats-server stops
+//   such a stream; the RAFT member still stores and acknowledges.
+// A memory stream's replica is held in memory and its group's log started over at each start
+// (nats-server keeps a memory stream's RAFT log in memory).
 // The groups of consumers placed on this server are joined the same way, as RAFT members only:
 // their entries are stored, acknowledged and voted on, never applied (it never leads them).
 import fs from "node:fs";
@@ -31,20 +38,22 @@ import { NrgEntryType } from "./nrg_wire.js";
 import type { NrgApplier } from "./nrg_peer.js";
 import { NrgGroupMember, plainGroupName } from "./nrg_group_member.js";
 import type { NrgMetaState, NrgMetaStream } from "./nrg_meta_state.js";
-import { decodeNrgStreamEntry, decodeNrgStreamMsg, NrgEntryOp, type NrgStreamMsg, type NrgStreamState } from "../jetstream/nrg_entries.js";
+import { decodeNrgStreamEntry, decodeNrgStreamMsg, NrgEntryOp, type NrgStreamEntry, type NrgStreamMsg, type NrgStreamState } from "../jetstream/nrg_entries.js";
+import { NrgBatchBuffer } from "./nrg_stream_batch.js";
 import { FileStore } from "../storage/filestore.js";
+import { MemStore } from "../storage/memstore.js";
 import { s2DecodeBlock } from "../storage/s2.js";
-import type { StreamStore, StreamStoreConfig } from "../storage/store.js";
+import { isStoreError, type StreamStore, type StreamStoreConfig } from "../storage/store.js";
 import { getHeader } from "../protocol/headers.js";
-import { HDR_TTL, parseMessageTTL } from "../jetstream/msg_headers.js";
+import { HDR_EXPECTED_LAST_MSG_ID, HDR_MSG_ID, HDR_ROLLUP, HDR_SCHEDULE_NEXT, HDR_SCHEDULER, HDR_TTL, parseMessageTTL } from "../jetstream/msg_headers.js";
 
 /** nats-server's catch-up timings (jetstream_cluster.go streamCatchupStartInterval/ActivityInterval), and its retries. */
 const CATCHUP_START_MS = 5_000;
 const CATCHUP_ACTIVITY_MS = 10_000;
 const CATCHUP_RETRIES = 3;
 const CATCHUP_RETRY_WAIT_MS = 2_000;
-/** Deleted sequences a snapshot may name that are walked one by one here. */
-const MAX_SNAPSHOT_DELETES = 1 << 20;
+/** After the retries, the pause before a catch-up is asked for again from the start. */
+const CATCHUP_RESTART_MS = 10_000;
 
 /** The store limits of a nats-server StreamConfig (JSON). */
 export function nrgStoreConfig(config: Record<string, unknown> & { name: string }): Partial<StreamStoreConfig> {
@@ -89,13 +98,19 @@ interface SyncCatchup {
   timer: NodeJS.Timeout;
 }
 
+/** Store errors nats-server counts as a failed proposal (clfs) instead of stopping the stream. */
+const FAILED_PROPOSAL_ERRORS = new Set(["ErrMaxMsgs", "ErrMaxBytes", "ErrMaxMsgsPerSubject", "ErrMaxMsgSize"]);
+
 /** One stream replica: the applier of its group's committed entries into its store. */
 export class NrgStreamReplica implements NrgApplier {
   readonly store: StreamStore;
-  /** Failed proposals as the leader counted them (from its snapshots; see the header). */
+  /** Failed proposals as nats-server counts them (see the header). */
   clfs = 0;
+  /** A write error (storage failed, or an entry no server could decode): nats-server stops such a stream too. */
   halted: string | undefined;
-  counters = { msgs: 0, skipped: 0, purges: 0, deletes: 0, deleteRanges: 0, snapshots: 0, catchups: 0, catchupMsgs: 0 };
+  counters = { msgs: 0, skipped: 0, failed: 0, rollups: 0, purges: 0, deletes: 0, deleteRanges: 0, batches: 0, batchesRejected: 0, snapshots: 0, catchups: 0, catchupMsgs: 0, catchupRestarts: 0, resets: 0 };
+  /** Why the log was last reset (a gap, a snapshot it could not read). */
+  lastReset: string | undefined;
   private catchup: SyncCatchup | undefined;
   /** Called once a catch-up finished (the member applies the entries held back meanwhile). */
   onResume: (() => void) | undefined;
@@ -105,9 +120,16 @@ export class NrgStreamReplica implements NrgApplier {
   private appliedIndex = 0;
   private durable = 0;
   private durableAsked = false;
+  /** Bumped by a reset: a durability report asked for before it names the old log's indexes. */
+  private generation = 0;
   /** The index being applied, and the last one applied before the applying halted. */
   private applyingIndex = 0;
   private haltedAfter = 0;
+  /** Set while applying: the log is to be reset (asked by the member after the applying run). */
+  private resetReason: string | undefined;
+  /** The Nats-Msg-Id of the last message stored ("" none): Nats-Expected-Last-Msg-Id is checked against it. */
+  private lmsgId = "";
+  private readonly batch = new NrgBatchBuffer();
 
   constructor(
     private readonly sys: Account,
@@ -116,7 +138,9 @@ export class NrgStreamReplica implements NrgApplier {
     dir: string,
     private readonly log: (msg: string) => void,
   ) {
-    this.store = new FileStore({ dir, config: nrgStoreConfig(stream.config), metadata: { nrg_peer: true, config: stream.config } });
+    const config = nrgStoreConfig(stream.config);
+    // A memory stream is held in memory, as nats-server does (its group's log is started over with it).
+    this.store = stream.config.storage === "memory" ? new MemStore(config) : new FileStore({ dir, config, metadata: { nrg_peer: true, config: stream.config } });
   }
 
   get catchingUp(): boolean {
@@ -124,7 +148,11 @@ export class NrgStreamReplica implements NrgApplier {
   }
 
   holding(): boolean {
-    return this.catchup !== undefined;
+    return this.catchup !== undefined || this.resetReason !== undefined;
+  }
+
+  resetWanted(): string | undefined {
+    return this.resetReason;
   }
 
   private halt(why: string): void {
@@ -134,9 +162,28 @@ export class NrgStreamReplica implements NrgApplier {
     this.log(`NRG stream replica '${this.stream.account} > ${this.stream.config.name}' stops applying: ${why}`);
   }
 
-  /** Halted, the entries it did not apply stay in the WAL (a restart, or a later repair, may still need them). */
+  /** The store and the log disagree: start the log over and be caught up by the leader (the store stays). */
+  private wantReset(why: string): void {
+    if (this.resetReason !== undefined) return;
+    this.resetReason = why;
+    this.lastReset = why;
+    this.counters.resets++;
+    this.log(`NRG stream replica '${this.stream.account} > ${this.stream.config.name}' resets its log to be caught up again: ${why}`);
+  }
+
+  /** Applying stops for this run: halted, or a reset asked for. */
+  private get stopped(): boolean {
+    return this.halted !== undefined || this.resetReason !== undefined;
+  }
+
+  /**
+   * Halted, the entries it did not apply stay in the WAL (a restart may still need them); an
+   * atomic batch not yet committed keeps its entries too (applied only whole, after a restart as well).
+   */
   durableIndex(): number {
-    return this.halted !== undefined ? Math.min(this.durable, this.haltedAfter) : this.durable;
+    let upTo = this.halted !== undefined ? Math.min(this.durable, this.haltedAfter) : this.durable;
+    if (this.batch.open && this.batch.startIndex > 0) upTo = Math.min(upTo, this.batch.startIndex - 1);
+    return upTo;
   }
 
   /** Ask the store once at a time to report when what it holds is fsynced. */
@@ -144,8 +191,10 @@ export class NrgStreamReplica implements NrgApplier {
     if (this.durableAsked || this.store.isClosed) return;
     this.durableAsked = true;
     const upTo = this.appliedIndex;
+    const generation = this.generation;
     this.store.whenDurable((err) => {
       this.durableAsked = false;
+      if (generation !== this.generation) return;
       if (err !== null) {
         this.halt(`store not durable: ${err.message}`);
         return;
@@ -159,6 +208,9 @@ export class NrgStreamReplica implements NrgApplier {
     this.applyingIndex = index;
     try {
       this.applyEntries(index, ae);
+    } catch (err) {
+      // An entry that does not decode: nats-server stops the stream on it too (setWriteErr).
+      this.halt(`entry ${index}: ${(err as Error).message}`);
     } finally {
       // Asked after the entry's effects are written: the store's fsync then covers them.
       this.appliedIndex = index;
@@ -168,15 +220,20 @@ export class NrgStreamReplica implements NrgApplier {
 
   private applyEntries(index: number, ae: NrgAppendEntry): void {
     for (const e of ae.entries) {
-      if (e.type !== NrgEntryType.Normal || this.halted !== undefined) continue;
+      if (this.stopped) return;
+      if (e.type !== NrgEntryType.Normal) {
+        // Any other entry abandons a batch that has not committed.
+        if (this.batch.open) this.rejectBatch(this.batch.abandon());
+        continue;
+      }
       const entry = decodeNrgStreamEntry(e);
+      if (entry.op !== "batchMsg" && this.batch.open) this.rejectBatch(this.batch.abandon());
       switch (entry.op) {
         case "msg":
           this.applyMsg(entry.msg);
           break;
         case "batchMsg":
-          // Atomic batches need the whole batch before any of it is applied: not built here.
-          this.halt(`atomic batch ${entry.batchId} (not applied by this server)`);
+          this.applyBatchEntry(index, entry);
           break;
         case "purge": {
           const req = entry.purge.request ?? {};
@@ -206,13 +263,35 @@ export class NrgStreamReplica implements NrgApplier {
     }
   }
 
+  private rejectBatch(failed: number): void {
+    if (failed === 0) return;
+    this.clfs += failed;
+    this.counters.batchesRejected++;
+  }
+
+  private applyBatchEntry(index: number, entry: Extract<NrgStreamEntry, { op: "batchMsg" }>): void {
+    // Replayed after a restart from inside a batch already applied: its messages are held.
+    if (!this.batch.open && entry.batchSequence > 1 && index <= this.recoveredThrough && entry.msg.lastSequence - this.clfs < this.store.lastSequence()) {
+      this.counters.skipped++;
+      return;
+    }
+    const step = this.batch.add(index, entry);
+    this.rejectBatch(step.failed);
+    if (step.commit === undefined) return;
+    for (const m of step.commit) {
+      this.applyMsg(m);
+      if (this.stopped) return;
+    }
+    this.counters.batches++;
+  }
+
   private skipRange(first: number, num: number): void {
     const last = this.store.lastSequence();
     const end = first + num - 1;
     if (num === 0 || end <= last) return;
     const from = Math.max(first, last + 1);
     if (from !== last + 1) {
-      this.halt(`delete range from ${first} leaves a gap after the store's last ${last}`);
+      this.wantReset(`delete range from ${first} leaves a gap after the store's last ${last}`);
       return;
     }
     this.store.skipMsgs(from, end - from + 1);
@@ -229,32 +308,61 @@ export class NrgStreamReplica implements NrgApplier {
       return;
     }
     if (lseq === 0 && last !== 0) return;
+    // A skipped sequence takes the next one, as nats-server's SkipMsg does.
+    if (m.subject === "" && m.timestamp === 0n && m.data.length === 0 && m.header.length === 0) {
+      this.store.skipMsg(last + 1);
+      this.counters.msgs++;
+      return;
+    }
     if (lseq !== last + this.clfs) {
       // A store without messages takes the leader's starting point (nats-server compacts to
-      // lseq+1 and retries); anything else is a gap.
-      if (this.store.state().msgs === 0 && this.clfs === 0) this.store.compact(lseq + 1);
+      // lseq+1 and retries); anything else is a gap only the leader can fill.
+      if (this.store.state().msgs === 0) this.store.compact(lseq + 1 - this.clfs);
       else {
-        this.halt(`message after sequence ${lseq} (failed ${this.clfs}) does not follow the store's last ${last}`);
+        this.wantReset(`message after sequence ${lseq} (failed ${this.clfs}) does not follow the store's last ${last}`);
         return;
       }
+    }
+    const hdr = m.header.length > 0 ? m.header : undefined;
+    const expectedLastMsgId = getHeader(hdr, HDR_EXPECTED_LAST_MSG_ID);
+    // Checked by every member at apply time (nats-server's processJetStreamMsg), the failure counted.
+    if (expectedLastMsgId !== undefined && expectedLastMsgId !== "" && expectedLastMsgId !== this.lmsgId) {
+      this.clfs++;
+      this.counters.failed++;
+      return;
     }
     const seq = this.store.lastSequence() + 1;
-    if (m.subject === "" && m.timestamp === 0n && m.data.length === 0 && m.header.length === 0) {
-      this.store.skipMsg(seq);
-    } else {
-      try {
-        this.store.storeRawMsg(m.subject, m.header.length > 0 ? m.header : undefined, m.data, seq, m.timestamp, messageTTL(m.header));
-      } catch (err) {
-        this.halt(`storing sequence ${seq}: ${(err as Error).message}`);
+    try {
+      this.store.storeRawMsg(m.subject, hdr, m.data, seq, m.timestamp, messageTTL(m.header));
+    } catch (err) {
+      if (isStoreError(err) && FAILED_PROPOSAL_ERRORS.has(err.code)) {
+        this.clfs++;
+        this.counters.failed++;
         return;
       }
+      this.halt(`storing sequence ${seq}: ${(err as Error).message}`);
+      return;
     }
+    this.lmsgId = getHeader(hdr, HDR_MSG_ID) ?? "";
     this.counters.msgs++;
+    this.applyRollup(m.subject, hdr);
+  }
+
+  /** A rollup (Nats-Rollup: sub or all) or a schedule purge the stored message asks for, as nats-server's followers apply it. */
+  private applyRollup(subject: string, hdr: Buffer | undefined): void {
+    if (hdr === undefined || this.stream.config.allow_rollup_hdrs !== true || this.stream.config.deny_purge === true) return;
+    const rollup = getHeader(hdr, HDR_ROLLUP)?.toLowerCase();
+    if (rollup === "sub") this.store.purgeEx(subject, 0, 1);
+    else if (rollup === "all") this.store.purgeEx("", 0, 1);
+    if (rollup === "sub" || rollup === "all") this.counters.rollups++;
+    const scheduler = getHeader(hdr, HDR_SCHEDULER);
+    if (getHeader(hdr, HDR_SCHEDULE_NEXT) === "purge" && scheduler !== undefined && scheduler !== "") this.store.purgeEx(scheduler, 0, 0);
   }
 
   /** A snapshot: the leader's (binary stream state), or our own compaction's (empty: the store holds it). */
   install(data: Buffer, index: number): void {
     this.applyingIndex = index + 1;
+    this.batch.clear();
     // What a snapshot covers was durable when it was taken (ours), or is fetched again (a leader's).
     this.appliedIndex = Math.max(this.appliedIndex, index);
     this.durable = Math.max(this.durable, index);
@@ -263,7 +371,8 @@ export class NrgStreamReplica implements NrgApplier {
     const entry = decodeNrgStreamEntry({ type: NrgEntryType.Snapshot, data });
     const snap = entry.op === "snapshot" ? entry.state : undefined;
     if (snap === undefined) {
-      this.halt("a stream snapshot that is not the binary stream state");
+      // Started over, the leader sends its snapshot again (or its log).
+      this.wantReset("a stream snapshot that is not the binary stream state");
       return;
     }
     this.applySnapshotDeletes(snap);
@@ -274,27 +383,31 @@ export class NrgStreamReplica implements NrgApplier {
   private applySnapshotDeletes(snap: NrgStreamState): void {
     const state = this.store.state();
     if (snap.firstSequence > state.firstSeq) this.store.compact(snap.firstSequence);
+    const first = Math.max(state.firstSeq, snap.firstSequence);
     const last = this.store.lastSequence();
-    let walked = 0;
     for (const block of snap.deleted) {
-      const seqs = block.kind === "set" ? block.sequences : undefined;
-      if (seqs !== undefined) {
-        for (const s of seqs) if (s <= last) this.store.removeMsg(s);
+      if (block.kind === "set") {
+        for (const s of block.sequences) if (s >= first && s <= last) this.store.removeMsg(s);
         continue;
       }
-      if (block.kind !== "range") continue;
-      for (let s = block.first; s < block.first + block.count && s <= last; s++) {
-        if (++walked > MAX_SNAPSHOT_DELETES) {
-          this.halt(`snapshot names more than ${MAX_SNAPSHOT_DELETES} deleted sequences`);
-          return;
-        }
-        this.store.removeMsg(s);
-      }
+      // Only the sequences this store holds are walked.
+      const end = Math.min(block.first + block.count - 1, last);
+      for (let s = Math.max(block.first, first); s <= end; s++) this.store.removeMsg(s);
     }
   }
 
+  /** The log was started over (by us, or by the member): the store stays, what came from the old log goes. */
   reset(): void {
-    // The store stays: entries replayed into it are recognized by their sequences.
+    this.resetReason = undefined;
+    this.stopCatchup();
+    this.batch.clear();
+    this.clfs = 0;
+    this.lmsgId = "";
+    this.generation++;
+    this.appliedIndex = 0;
+    this.durable = 0;
+    this.applyingIndex = 0;
+    this.recoveredThrough = 0;
   }
 
   snapshot(): Buffer {
@@ -320,7 +433,7 @@ export class NrgStreamReplica implements NrgApplier {
     if (c === undefined) return;
     const sync = this.stream.sync;
     if (sync === "" || !sync.startsWith("$JSC.SYNC.")) {
-      this.endCatchup(`no catch-up subject in the assignment ("${sync}")`);
+      this.restartLater(`no catch-up subject in the assignment ("${sync}")`);
       return;
     }
     c.sentAt = Date.now();
@@ -333,7 +446,7 @@ export class NrgStreamReplica implements NrgApplier {
     const c = this.catchup;
     if (c === undefined) return;
     if (++c.retries > CATCHUP_RETRIES) {
-      this.endCatchup(`catch-up failed: ${why}`);
+      this.restartLater(why);
       return;
     }
     this.log(`NRG stream replica '${this.stream.account} > ${this.stream.config.name}' catch-up retry: ${why}`);
@@ -342,6 +455,22 @@ export class NrgStreamReplica implements NrgApplier {
     setTimeout(() => {
       if (this.catchup === c) this.requestSync();
     }, Math.max(0, CATCHUP_RETRY_WAIT_MS - (Date.now() - c.sentAt))).unref?.();
+  }
+
+  /**
+   * Too many retries: nats-server's follower replays the leader's snapshot and asks again
+   * (DrainAndReplaySnapshot); here the catch-up starts over after a pause, the applying held meanwhile.
+   */
+  private restartLater(why: string): void {
+    const c = this.catchup;
+    if (c === undefined) return;
+    this.counters.catchupRestarts++;
+    this.log(`NRG stream replica '${this.stream.account} > ${this.stream.config.name}' catch-up failed (${why}); asking again in ${CATCHUP_RESTART_MS} ms`);
+    c.retries = 0;
+    c.activeAt = Date.now() + CATCHUP_RESTART_MS;
+    setTimeout(() => {
+      if (this.catchup === c) this.requestSync();
+    }, CATCHUP_RESTART_MS).unref?.();
   }
 
   private checkCatchup(): void {
@@ -357,7 +486,7 @@ export class NrgStreamReplica implements NrgApplier {
     c.activeAt = Date.now();
     if (msg.length === 0) {
       // The leader's end of the catch-up.
-      if (this.store.lastSequence() >= c.target) this.endCatchup(undefined);
+      if (this.store.lastSequence() >= c.target) this.endCatchup();
       else this.retry(`ended at ${this.store.lastSequence()} before ${c.target}`);
       return;
     }
@@ -392,12 +521,8 @@ export class NrgStreamReplica implements NrgApplier {
     else this.store.storeRawMsg(m.subject, m.header.length > 0 ? m.header : undefined, m.data, seq, m.timestamp, messageTTL(m.header));
   }
 
-  private endCatchup(failure: string | undefined): void {
+  private endCatchup(): void {
     this.stopCatchup();
-    if (failure !== undefined) {
-      this.halt(failure);
-      return;
-    }
     this.store.flush();
     this.log(`NRG stream replica '${this.stream.account} > ${this.stream.config.name}' caught up to ${this.store.lastSequence()}`);
     this.onResume?.();
@@ -419,6 +544,7 @@ export class NrgStreamReplica implements NrgApplier {
   json(): Record<string, unknown> {
     const st = this.store.state();
     return {
+      storage: this.store.type,
       messages: st.msgs,
       bytes: st.bytes,
       first_seq: st.firstSeq,
@@ -429,6 +555,7 @@ export class NrgStreamReplica implements NrgApplier {
       ...(this.stream.config.retention === "workqueue" || this.stream.config.retention === "interest" ? { acks_not_applied: true } : {}),
       counters: { ...this.counters },
       catching_up: this.catchingUp,
+      ...(this.lastReset !== undefined ? { last_reset: this.lastReset } : {}),
       ...(this.halted !== undefined ? { halted: this.halted } : {}),
     };
   }
@@ -513,6 +640,8 @@ export class NrgStreamPeers {
 
   private startGroup(name: string, kind: "stream" | "consumer", stream: NrgMetaStream, consumer: string | undefined): void {
     const dir = path.join(this.baseDir, name);
+    // Its messages did not outlive the last stop: neither does its log (it is caught up as a new member).
+    if (kind === "stream" && stream.config.storage === "memory") fs.rmSync(dir, { recursive: true, force: true });
     let replica: NrgStreamReplica | undefined;
     if (kind === "stream") replica = new NrgStreamReplica(this.sys, stream, this.peerId, path.join(dir, "store"), (m) => this.log.warn(m));
     let member: NrgGroupMember;
