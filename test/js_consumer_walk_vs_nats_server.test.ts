@@ -88,6 +88,20 @@ const SCENARIOS: Record<string, Step[]> = {
     info,
     end,
   ],
+  // A redelivered message keeps its first consumer sequence: acking it moves the ack floor.
+  "ack of a redelivery moves the floor": [
+    stream(),
+    pub("d.a"),
+    pub("d.a"),
+    pub("d.a"),
+    consumer({ ack_policy: "explicit" }),
+    pull({ batch: 3, no_wait: true }),
+    ack(0, "-NAK"),
+    pull({ batch: 1, no_wait: true }),
+    ack(0, "+ACK", true),
+    info,
+    end,
+  ],
   // A NAK past max_deliver frees room under max_ack_pending for the same pull.
   "nak past max_deliver frees max_ack_pending": [
     stream(),

@@ -541,9 +541,11 @@ export class Consumer {
           st.ack_floor.consumer_seq = st.delivered.consumer_seq;
           st.ack_floor.stream_seq = st.delivered.stream_seq;
         } else {
-          // Re-insert so the pending map stays ordered by delivery time.
+          // Re-insert so the pending map stays ordered by delivery time. A redelivery keeps the
+          // first delivery's consumer sequence (nats-server's trackPending): the ack floor moves
+          // by it, so taking the new one would hold the floor back until pending empties.
           st.pending.delete(op.sseq);
-          st.pending.set(op.sseq, { sequence: dseq, timestamp: op.now });
+          st.pending.set(op.sseq, { sequence: known?.sequence ?? dseq, timestamp: op.now });
           if (op.dc > 1) st.redelivered.set(op.sseq, op.dc - 1);
         }
         break;
