@@ -7,6 +7,7 @@ import { NATS_FEATURE_VERSION } from "../src/server/version.js";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import http from "node:http";
 import https from "node:https";
 import { execFileSync } from "node:child_process";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -509,3 +510,54 @@ test("/healthz for one account, stream or consumer answers as nats-server 2.15: 
     if (referenceBinary("2.15") === undefined) return;
     assert.deepEqual(ours, await answers("2.15"));
   });
+
+/** Status and Location of a raw request path (sent as written: fetch would clean it first). */
+function rawGet(url: string, target: string): Promise<{ status: number; location: string | undefined; body: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: u.hostname, port: Number(u.port), path: target }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, location: res.headers.location, body }));
+    });
+    req.on("error", reject);
+  });
+}
+
+test("request paths are read as nats-server 2.15 reads them: clean-path redirects, exact matches, bad escapes, base path, debugging endpoints", async () => {
+  const plain = ["/", "//", "/varz/", "//varz?a=1&b=2", "/a/../connz", "/./varz", "/%zz", "/varz%2F", "/%76arz", "/VARZ", "/healthz/", "/foo", "/subscriptionsz", "/debug/vars", "/stacksz", "/ipqueuesz", "/ipqueuesz?all=1", "/ipqueuesz?all=x", "/ipqueuesz?queues=nothing-matches", "/raftz"];
+  const based = ["/mon", "/mon/", "/mon/varz", "/varz", "/mon//varz", "/mon/../varz", "/monvarz", "/mon/varz/", "/"];
+  const answers = async (line: "tsnats" | "2.15", conf: string | undefined, paths: string[]): Promise<string[]> => {
+    const s = await startNatsServer(["-m", "-1"], conf, line);
+    try {
+      const out: string[] = [];
+      for (const p of paths) {
+        const r = await rawGet(s.monitorUrl as string, p);
+        out.push(`${p} -> ${r.status}${r.location === undefined ? "" : ` ${r.location}`}`);
+      }
+      return out;
+    } finally {
+      await s.stop();
+    }
+  };
+  const ours = await answers("tsnats", undefined, plain);
+  assert.ok(ours.includes("//varz?a=1&b=2 -> 301 /varz?a=1&b=2"), ours.join("\n"));
+  assert.ok(ours.includes("/varz/ -> 404"));
+  assert.ok(ours.includes("/%zz -> 400"));
+  const oursBased = await answers("tsnats", 'http_base_path: "/mon"\n', based);
+  assert.ok(oursBased.includes("/varz -> 404") && oursBased.includes("/mon/varz -> 200"), oursBased.join("\n"));
+
+  // What the debugging endpoints hold on tsnats.
+  const ipq = JSON.parse((await rawGet(base, "/ipqueuesz?all=1")).body) as J;
+  assert.deepEqual(ipq["Stalled publishers"], { pending: 0 });
+  assert.deepEqual(JSON.parse((await rawGet(base, "/ipqueuesz")).body), {}, "only queues with something pending unless all=1");
+  const vars = JSON.parse((await rawGet(base, "/debug/vars")).body) as J;
+  assert.ok(Array.isArray(vars.cmdline) && vars.memstats.Sys > 1_000_000 && vars.memstats.HeapAlloc > 0, JSON.stringify(vars));
+  const stacks = (await rawGet(base, "/stacksz")).body;
+  assert.match(stacks, /Event loop handles \(\d+\):\n(.*\n)*  tcp \(active\)/);
+
+  if (referenceBinary("2.15") === undefined) return;
+  assert.deepEqual(ours, await answers("2.15", undefined, plain));
+  assert.deepEqual(oursBased, await answers("2.15", 'http_base_path: "/mon"\n', based));
+});

@@ -31,6 +31,8 @@ import { buildGatewayz, buildLeafz, buildRoutez } from "./topology.js";
 import { buildMetrics } from "./metrics.js";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.js";
 import { indexPage } from "./index-page.js";
+import { buildExpvar, buildIpqueuesz, buildStacksz } from "./debugz.js";
+import { cleanRequestPath, normalizeBasePath, redirectLocation, splitTarget, underBase } from "./http_path.js";
 import { bindHost } from "../server/bind_address.js";
 import { hostPort, portsFileUrls } from "../cluster/urls.js";
 
@@ -38,7 +40,13 @@ interface Reply {
   status: number;
   type: string;
   body: string;
+  location?: string;
 }
+
+const TEXT = "text/plain; charset=utf-8";
+/** Debugging endpoints nats-server leaves out of /varz http_req_stats. */
+const UNCOUNTED = new Set(["/stacksz", "/ipqueuesz", "/debug/vars"]);
+const NOT_FOUND: Reply = { status: 404, type: TEXT, body: "404 page not found\n" };
 
 type Endpoint = (m: Monitor, opts: OptionReader, q: URLSearchParams) => Reply;
 
@@ -67,6 +75,9 @@ const ENDPOINTS: Record<string, Endpoint> = {
     return json(h.body, q, h.code, 0);
   },
   "/metrics": (m) => ({ status: 200, type: PROMETHEUS_CONTENT_TYPE, body: buildMetrics(m) }),
+  "/stacksz": (m) => ({ status: 200, type: TEXT, body: buildStacksz(m) }),
+  "/ipqueuesz": (m, o, q) => json(buildIpqueuesz(m, o), q, 200, 3),
+  "/debug/vars": () => ({ status: 200, type: "application/json; charset=utf-8", body: buildExpvar() }),
 };
 
 export class MonitorHttpService implements ServerService {
@@ -133,40 +144,46 @@ export class MonitorHttpService implements ServerService {
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     let reply: Reply;
+    const target = splitTarget(req.url ?? "/");
+    if (target === undefined) {
+      // Go's server refuses a request target it cannot parse before any handler runs.
+      res.writeHead(400, { "Content-Type": TEXT, Connection: "close" });
+      res.end("400 Bad Request");
+      return;
+    }
     try {
-      const url = new URL(req.url ?? "/", "http://monitor");
-      const path = this.stripBasePath(url.pathname);
-      reply = this.route(path, url.searchParams);
+      reply = this.route(target.path, target.query);
     } catch (err) {
-      if (err instanceof OptionError) reply = { status: 400, type: "text/plain; charset=utf-8", body: err.message };
+      if (err instanceof OptionError) reply = { status: 400, type: TEXT, body: err.message };
       else {
         this.server.log.error(`Monitoring request ${req.url ?? ""} failed: ${(err as Error).stack ?? String(err)}`);
-        reply = { status: 500, type: "text/plain; charset=utf-8", body: (err as Error).message };
+        reply = { status: 500, type: TEXT, body: (err as Error).message };
       }
     }
-    res.writeHead(reply.status, { "Content-Type": reply.type, "Content-Length": Buffer.byteLength(reply.body) });
+    const headers: Record<string, string | number> = { "Content-Type": reply.type, "Content-Length": Buffer.byteLength(reply.body) };
+    if (reply.location !== undefined) headers.Location = reply.location;
+    res.writeHead(reply.status, headers);
     res.end(req.method === "HEAD" ? undefined : reply.body);
   }
 
-  private stripBasePath(path: string): string {
-    let base = this.server.options.httpBasePath;
-    if (!base || base === "/") return path;
-    if (!base.startsWith("/")) base = "/" + base;
-    base = base.replace(/\/+$/, "");
-    if (path === base) return "/";
-    if (path.startsWith(base + "/")) return path.slice(base.length);
-    return "\0not-found";
-  }
-
-  private route(path: string, q: URLSearchParams): Reply {
-    if (path === "/") {
+  private route(path: string, rawQuery: string): Reply {
+    const clean = cleanRequestPath(path);
+    if (clean !== path) {
+      const location = redirectLocation(clean, rawQuery);
+      return { status: 301, type: "text/html; charset=utf-8", body: `<a href="${location.replace(/&/g, "&amp;").replace(/"/g, "&#34;")}">Moved Permanently</a>.\n\n`, location };
+    }
+    const base = normalizeBasePath(this.server.options.httpBasePath);
+    if (path === base) {
       this.monitor.countHttpRequest("/");
       return { status: 200, type: "text/html; charset=utf-8", body: indexPage(String(this.server.info().version)) };
     }
-    const key = path.length > 1 ? path.replace(/\/+$/, "") : path;
+    const prefix = base === "/" ? "" : base;
+    if (!path.startsWith(prefix + "/")) return NOT_FOUND;
+    const key = path.slice(prefix.length);
     const endpoint = ENDPOINTS[key];
-    if (endpoint === undefined) return { status: 404, type: "text/plain; charset=utf-8", body: "404 page not found\n" };
-    this.monitor.countHttpRequest(key);
+    if (endpoint === undefined || underBase(base, key) !== path) return NOT_FOUND;
+    if (!UNCOUNTED.has(key)) this.monitor.countHttpRequest(key === "/subscriptionsz" ? "/subsz" : key);
+    const q = new URLSearchParams(rawQuery);
     return endpoint(this.monitor, queryOptions(q), q);
   }
 
