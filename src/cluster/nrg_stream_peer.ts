@@ -26,8 +26,10 @@
 //   such a stream; the RAFT member still stores and acknowledges.
 // A memory stream's replica is held in memory and its group's log started over at each start
 // (nats-server keeps a memory stream's RAFT log in memory).
-// The groups of consumers placed on this server are joined the same way, as RAFT members only:
-// their entries are stored, acknowledged and voted on, never applied (it never leads them).
+// The groups of consumers placed on this server are joined the same way, their entries applied
+// to a copy of the consumer's state (nrg_consumer_replica.ts). An interest stream's replica does
+// not store a message no consumer held here wants (nats-server's noInterest: the sequence is
+// used); acknowledged messages leave through the stream group's deletes, proposed by its leader.
 import fs from "node:fs";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
@@ -40,6 +42,8 @@ import { NrgGroupMember, plainGroupName } from "./nrg_group_member.js";
 import type { NrgMetaState, NrgMetaStream } from "./nrg_meta_state.js";
 import { decodeNrgStreamEntry, decodeNrgStreamMsg, NrgEntryOp, type NrgStreamEntry, type NrgStreamMsg, type NrgStreamState } from "../jetstream/nrg_entries.js";
 import { NrgBatchBuffer } from "./nrg_stream_batch.js";
+import { NrgConsumerReplica } from "./nrg_consumer_replica.js";
+import { subjectMatches } from "../protocol/subject.js";
 import { FileStore } from "../storage/filestore.js";
 import { MemStore } from "../storage/memstore.js";
 import { s2DecodeBlock } from "../storage/s2.js";
@@ -108,7 +112,7 @@ export class NrgStreamReplica implements NrgApplier {
   clfs = 0;
   /** A write error (storage failed, or an entry no server could decode): nats-server stops such a stream too. */
   halted: string | undefined;
-  counters = { msgs: 0, skipped: 0, failed: 0, rollups: 0, purges: 0, deletes: 0, deleteRanges: 0, batches: 0, batchesRejected: 0, snapshots: 0, catchups: 0, catchupMsgs: 0, catchupRestarts: 0, resets: 0 };
+  counters = { msgs: 0, skipped: 0, noInterest: 0, failed: 0, rollups: 0, purges: 0, deletes: 0, deleteRanges: 0, batches: 0, batchesRejected: 0, snapshots: 0, catchups: 0, catchupMsgs: 0, catchupRestarts: 0, resets: 0 };
   /** Why the log was last reset (a gap, a snapshot it could not read). */
   lastReset: string | undefined;
   private catchup: SyncCatchup | undefined;
@@ -130,6 +134,8 @@ export class NrgStreamReplica implements NrgApplier {
   /** The Nats-Msg-Id of the last message stored ("" none): Nats-Expected-Last-Msg-Id is checked against it. */
   private lmsgId = "";
   private readonly batch = new NrgBatchBuffer();
+  /** Whether a consumer held on this server wants a subject (an interest stream stores nothing else). */
+  interest: ((subject: string) => boolean) | undefined;
 
   constructor(
     private readonly sys: Account,
@@ -332,6 +338,14 @@ export class NrgStreamReplica implements NrgApplier {
       return;
     }
     const seq = this.store.lastSequence() + 1;
+    if (this.stream.config.retention === "interest" && this.interest?.(m.subject) !== true) {
+      // Nobody here wants it: the sequence is used, the message not stored (nats-server's SkipMsgNoInterest).
+      this.store.skipMsg(seq);
+      this.lmsgId = getHeader(hdr, HDR_MSG_ID) ?? "";
+      this.counters.noInterest++;
+      this.applyRollup(m.subject, hdr, 0);
+      return;
+    }
     try {
       this.store.storeRawMsg(m.subject, hdr, m.data, seq, m.timestamp, messageTTL(m.header));
     } catch (err) {
@@ -345,15 +359,15 @@ export class NrgStreamReplica implements NrgApplier {
     }
     this.lmsgId = getHeader(hdr, HDR_MSG_ID) ?? "";
     this.counters.msgs++;
-    this.applyRollup(m.subject, hdr);
+    this.applyRollup(m.subject, hdr, 1);
   }
 
   /** A rollup (Nats-Rollup: sub or all) or a schedule purge the stored message asks for, as nats-server's followers apply it. */
-  private applyRollup(subject: string, hdr: Buffer | undefined): void {
+  private applyRollup(subject: string, hdr: Buffer | undefined, keep: number): void {
     if (hdr === undefined || this.stream.config.allow_rollup_hdrs !== true || this.stream.config.deny_purge === true) return;
     const rollup = getHeader(hdr, HDR_ROLLUP)?.toLowerCase();
-    if (rollup === "sub") this.store.purgeEx(subject, 0, 1);
-    else if (rollup === "all") this.store.purgeEx("", 0, 1);
+    if (rollup === "sub") this.store.purgeEx(subject, 0, keep);
+    else if (rollup === "all") this.store.purgeEx("", 0, keep);
     if (rollup === "sub" || rollup === "all") this.counters.rollups++;
     const scheduler = getHeader(hdr, HDR_SCHEDULER);
     if (getHeader(hdr, HDR_SCHEDULE_NEXT) === "purge" && scheduler !== undefined && scheduler !== "") this.store.purgeEx(scheduler, 0, 0);
@@ -550,9 +564,6 @@ export class NrgStreamReplica implements NrgApplier {
       first_seq: st.firstSeq,
       last_seq: st.lastSeq,
       ...(this.clfs !== 0 ? { clfs: this.clfs } : {}),
-      // Consumers' acknowledgements are not applied here: such a replica keeps acknowledged
-      // messages until a leader's snapshot names them deleted.
-      ...(this.stream.config.retention === "workqueue" || this.stream.config.retention === "interest" ? { acks_not_applied: true } : {}),
       counters: { ...this.counters },
       catching_up: this.catchingUp,
       ...(this.lastReset !== undefined ? { last_reset: this.lastReset } : {}),
@@ -568,13 +579,22 @@ interface RunningGroup {
   consumer?: string;
   member: NrgGroupMember;
   replica?: NrgStreamReplica;
+  consumerReplica?: NrgConsumerReplica;
   configJson?: string;
+}
+
+/** Whether a consumer's filters take this subject (none: every subject). */
+function consumerWants(config: Record<string, unknown>, subject: string): boolean {
+  const filters = Array.isArray(config.filter_subjects) ? config.filter_subjects.filter((f): f is string => typeof f === "string" && f !== "") : [];
+  if (typeof config.filter_subject === "string" && config.filter_subject !== "") filters.push(config.filter_subject);
+  return filters.length === 0 || filters.some((f) => subjectMatches(f, subject));
 }
 
 /** The stream and consumer groups placed on this server, following the meta state. */
 export class NrgStreamPeers {
   private readonly groups = new Map<string, RunningGroup>();
   private closed = false;
+  private meta: NrgMetaState | undefined;
 
   constructor(
     private readonly sys: Account,
@@ -594,6 +614,7 @@ export class NrgStreamPeers {
   /** Start the groups the meta state places on this server; stop those it no longer does (their data stays). */
   reconcile(meta: NrgMetaState): void {
     if (this.closed) return;
+    this.meta = meta;
     const wanted = new Map<string, { kind: "stream" | "consumer"; stream: NrgMetaStream; consumer?: string }>();
     for (const s of meta.streams.values()) {
       if (!s.group.peers.includes(this.peerId)) continue;
@@ -643,10 +664,16 @@ export class NrgStreamPeers {
     // Its messages did not outlive the last stop: neither does its log (it is caught up as a new member).
     if (kind === "stream" && stream.config.storage === "memory") fs.rmSync(dir, { recursive: true, force: true });
     let replica: NrgStreamReplica | undefined;
-    if (kind === "stream") replica = new NrgStreamReplica(this.sys, stream, this.peerId, path.join(dir, "store"), (m) => this.log.warn(m));
+    let consumerReplica: NrgConsumerReplica | undefined;
+    const current = (): NrgMetaStream | undefined => this.meta?.stream(stream.account, stream.config.name);
+    if (kind === "stream") {
+      replica = new NrgStreamReplica(this.sys, stream, this.peerId, path.join(dir, "store"), (m) => this.log.warn(m));
+      // An interest stream's followers skip what no consumer held on this server wants (nats-server's noInterest).
+      replica.interest = (subject) => [...(current()?.consumers.values() ?? [])].some((c) => c.group.peers.includes(this.peerId) && consumerWants(c.config, subject));
+    } else if (consumer !== undefined) consumerReplica = new NrgConsumerReplica(() => current()?.consumers.get(consumer));
     let member: NrgGroupMember;
     try {
-      member = new NrgGroupMember(this.sys, name, this.peerId, dir, replica, undefined, true);
+      member = new NrgGroupMember(this.sys, name, this.peerId, dir, replica ?? consumerReplica, undefined, true);
     } catch (err) {
       replica?.close();
       throw err;
@@ -657,7 +684,7 @@ export class NrgStreamPeers {
       replica.onResume = () => m.peer.resumeApply();
     }
     member.start();
-    this.groups.set(name, { kind, account: stream.account, stream: stream.config.name, consumer, member, replica, configJson: JSON.stringify(stream.config) });
+    this.groups.set(name, { kind, account: stream.account, stream: stream.config.name, consumer, member, replica, consumerReplica, configJson: JSON.stringify(stream.config) });
     this.log.info(`NRG peer: joined ${kind} group ${name} of '${stream.account} > ${stream.config.name}${consumer !== undefined ? ` > ${consumer}` : ""}' at [${member.peer.log.lastTerm}:${member.peer.log.lastIndex}]`);
   }
 
@@ -707,6 +734,7 @@ export class NrgStreamPeers {
         ...(g.consumer !== undefined ? { consumer: g.consumer } : {}),
         ...g.member.json(nameOf),
         ...(g.replica !== undefined ? { replica: g.replica.json() } : {}),
+        ...(g.consumerReplica !== undefined ? { consumer_state: g.consumerReplica.json() } : {}),
       }));
   }
 }

@@ -545,6 +545,36 @@ export function decodeNrgConsumerState(data: Buffer): NrgConsumerState {
   return { ackFloor, delivered, pending, redelivered };
 }
 
+/**
+ * A consumer's state in nats-server's encoding (version 2): times in whole seconds below a base
+ * of `nowSeconds` (nats-server takes the current time rounded to seconds).
+ */
+export function encodeNrgConsumerState(state: NrgConsumerState, nowSeconds: number): Buffer {
+  const parts: Buffer[] = [Buffer.from([CONSUMER_STATE_MAGIC, 2])];
+  const u = (n: number): void => {
+    parts.push(uvarintBytes(BigInt(n)));
+  };
+  u(state.ackFloor.consumer);
+  u(state.ackFloor.stream);
+  u(state.delivered.consumer);
+  u(state.delivered.stream);
+  u(state.pending.length);
+  if (state.pending.length > 0) {
+    parts.push(varintBytes(BigInt(nowSeconds)));
+    for (const p of state.pending) {
+      u(p.streamSequence - state.ackFloor.stream);
+      u(p.deliverySequence - state.ackFloor.consumer);
+      parts.push(varintBytes(BigInt(nowSeconds - p.timestampSeconds)));
+    }
+  }
+  u(state.redelivered.length);
+  for (const r of state.redelivered) {
+    u(r.streamSequence - state.ackFloor.stream);
+    u(r.count);
+  }
+  return Buffer.concat(parts);
+}
+
 export function decodeNrgConsumerEntry(e: NrgEntry): NrgConsumerEntry {
   const r = raftEntry(e);
   if (r !== undefined) return r;
