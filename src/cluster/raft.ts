@@ -217,6 +217,8 @@ export class RaftNode {
   private heartbeatTimer: RaftTimer | undefined;
   private commitNoticeTimer: RaftTimer | undefined;
   private lastLeaderContact = -Infinity;
+  /** Wall-clock ms when the current leader became known (0: none). */
+  private leaderSince = 0;
   private votes = new Set<string>();
   private readonly progress = new Map<string, Progress>();
   /** First index of the leader's term (its no-op): applied means the leader is ready. */
@@ -471,6 +473,36 @@ export class RaftNode {
     return out;
   }
 
+  /** The log and leadership figures /raftz shows (nats-server's RaftzGroup). */
+  raftzStatus(): {
+    firstIndex: number;
+    lastIndex: number;
+    lastTerm: number;
+    entries: number;
+    bytes: number;
+    leaderSince: number;
+    leaderContactAgoMs: number;
+    /** Proposals not yet in the log, answers waiting for an fsync, committed entries not yet applied. */
+    proposalsQueued: number;
+    answersQueued: number;
+    applyQueued: number;
+  } {
+    const s = this.store;
+    const now = this.env.now();
+    return {
+      firstIndex: s.firstIndex,
+      lastIndex: s.lastIndex,
+      lastTerm: s.lastTerm,
+      entries: s.lastIndex - s.firstIndex + 1,
+      bytes: s.logBytes,
+      leaderSince: this.leaderSince,
+      leaderContactAgoMs: this.lastLeaderContact === -Infinity ? -1 : now - this.lastLeaderContact,
+      proposalsQueued: this.pendingAppend.length,
+      answersQueued: this.durableOut.length,
+      applyQueued: Math.max(0, this.commit - this.applied),
+    };
+  }
+
   /** Ask for a snapshot now (e.g. before a planned stop), when enough was applied since the last. */
   snapshotNow(): void {
     this.maybeSnapshot(true);
@@ -497,6 +529,7 @@ export class RaftNode {
     const changed = role !== this.role || leader !== this.leader;
     if (role !== this.role) this.stallForgiven = false;
     this.role = role;
+    if (leader !== this.leader) this.leaderSince = leader === NO_LEADER ? 0 : Date.now();
     this.leader = leader;
     if (changed) this.observer.stateChanged?.(role, leader, this.term);
   }

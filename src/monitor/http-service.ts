@@ -32,6 +32,7 @@ import { buildMetrics } from "./metrics.js";
 import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.js";
 import { indexPage } from "./index-page.js";
 import { buildExpvar, buildIpqueuesz, buildStacksz } from "./debugz.js";
+import { buildRaftz } from "./raftz.js";
 import { cleanRequestPath, normalizeBasePath, redirectLocation, splitTarget, underBase } from "./http_path.js";
 import { bindHost } from "../server/bind_address.js";
 import { hostPort, portsFileUrls } from "../cluster/urls.js";
@@ -45,7 +46,7 @@ interface Reply {
 
 const TEXT = "text/plain; charset=utf-8";
 /** Debugging endpoints nats-server leaves out of /varz http_req_stats. */
-const UNCOUNTED = new Set(["/stacksz", "/ipqueuesz", "/debug/vars"]);
+const UNCOUNTED = new Set(["/stacksz", "/ipqueuesz", "/raftz", "/debug/vars"]);
 const NOT_FOUND: Reply = { status: 404, type: TEXT, body: "404 page not found\n" };
 
 type Endpoint = (m: Monitor, opts: OptionReader, q: URLSearchParams) => Reply;
@@ -77,6 +78,10 @@ const ENDPOINTS: Record<string, Endpoint> = {
   "/metrics": (m) => ({ status: 200, type: PROMETHEUS_CONTENT_TYPE, body: buildMetrics(m) }),
   "/stacksz": (m) => ({ status: 200, type: TEXT, body: buildStacksz(m) }),
   "/ipqueuesz": (m, o, q) => json(buildIpqueuesz(m, o), q, 200, 3),
+  "/raftz": (m, _o, q) => {
+    const r = buildRaftz(m, q);
+    return r.status === 200 ? json(r.body, q, 200, 3) : { status: r.status, type: TEXT, body: r.text };
+  },
   "/debug/vars": () => ({ status: 200, type: "application/json; charset=utf-8", body: buildExpvar() }),
 };
 

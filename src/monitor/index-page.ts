@@ -11,7 +11,9 @@ const LINKS: Array<[string, string]> = [
   ["routez", "Routes"],
   ["leafz", "LeafNodes"],
   ["gatewayz", "Gateways"],
+  ["raftz", "Raft Groups"],
   ["healthz", "Health Probe"],
+  ["debug/vars", "Expvar"],
   ["metrics", "Prometheus Metrics"],
 ];
 
