@@ -14,6 +14,7 @@ import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Consumer } from "./consumer.js";
 import { handleDirectGet } from "./direct_get.js";
 import { PENDING, SKIP } from "./intercept.js";
+import { peerRemapKind } from "./peer_remap.js";
 import { ApiError, jsError } from "./errors.js";
 import type { JetStreamService, JsAccount } from "./jetstream.js";
 import {
@@ -80,24 +81,28 @@ function responseType(tokens: string[]): string {
   if (a === "STREAM") {
     if (b === "MSG") return c === "GET" ? "stream_msg_get_response" : "stream_msg_delete_response";
     if (b === "LEADER") return "stream_leader_stepdown_response";
-    if (b === "PEER") return "stream_remove_peer_response";
+    if (b === "PEER") return c === "EVACUATE" ? "stream_evacuate_peer_response" : "stream_remove_peer_response";
     return `stream_${(b ?? "").toLowerCase()}_response`;
   }
   if (a === "CONSUMER") {
     if (b === "DURABLE") return "consumer_create_response";
     if (b === "LEADER") return "consumer_leader_stepdown_response";
+    if (b === "PEER") return c === "EVACUATE" ? "consumer_evacuate_peer_response" : "consumer_remove_peer_response";
     return `consumer_${(b ?? "").toLowerCase()}_response`;
   }
   if (a === "META" && b === "LEADER") return "meta_leader_stepdown_response";
   if (a === "SERVER" && b === "REMOVE") return "meta_server_remove_response";
+  if (a === "SERVER" && b === "EVACUATE") return "meta_server_evacuate_response";
+  if (a === "META" && b === "RESCUE") return "meta_rescue_response";
   if (a === "ACCOUNT" && b === "STREAM") return c === "MOVE" ? "stream_update_response" : "stream_cancel_move_response";
   return "api_response";
 }
 
-/** STREAM.LEADER.STEPDOWN.<s>, STREAM.PEER.REMOVE.<s>, CONSUMER.LEADER.STEPDOWN.<s>.<c>. */
+/** STREAM.LEADER.STEPDOWN.<s>, STREAM.PEER.REMOVE|EVACUATE.<s>, CONSUMER.PEER.REMOVE|EVACUATE.<s>.<c>, CONSUMER.LEADER.STEPDOWN.<s>.<c>. */
 function isClusterOnlyRequest(t: string[]): boolean {
   if (t[0] === "STREAM" && t.length === 3 && t[1] === "CANCEL_MOVE") return true;
-  if (t[0] === "STREAM") return t.length === 4 && ((t[1] === "LEADER" && t[2] === "STEPDOWN") || (t[1] === "PEER" && t[2] === "REMOVE"));
+  if (peerRemapKind(t) !== undefined) return true;
+  if (t[0] === "STREAM") return t.length === 4 && t[1] === "LEADER" && t[2] === "STEPDOWN";
   return t[0] === "CONSUMER" && t.length === 5 && t[1] === "LEADER" && t[2] === "STEPDOWN";
 }
 
@@ -161,7 +166,7 @@ export function errorResponse(rest: string, err: ApiError): string {
 }
 
 /** nats-server's isEmptyRequest: no body, or a JSON object without fields. */
-function isEmptyRequest(body: Buffer): boolean {
+export function isEmptyRequest(body: Buffer): boolean {
   if (body.length === 0) return true;
   try {
     const v: unknown = JSON.parse(body.toString("utf8"));

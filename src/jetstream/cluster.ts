@@ -24,7 +24,7 @@ import type { Cluster } from "../cluster/cluster.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
 import { parseRfc3339 } from "../server/time.js";
-import { createRequest, errorResponse, restoreRequest } from "./api.js";
+import { createRequest, errorResponse, isEmptyRequest, restoreRequest } from "./api.js";
 import { withoutDynamicMetadata } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
@@ -38,6 +38,7 @@ import type { Stream } from "./stream.js";
 import { StreamReplica, type ReplicaHost } from "./stream_replica.js";
 import { peerId as peerIdOf } from "./group_common.js";
 import { SKIP, PENDING, type Intercept } from "./intercept.js";
+import { consumerPeerRemap, memberNamed, peerRemapKind, requestedPeer } from "./peer_remap.js";
 import { decodeRequest, type Shape } from "./json.js";
 import { replicatedConsumer, sourcingBecomesDurable } from "./consumer_config.js";
 import { randomConsumerName } from "./consumer_create.js";
@@ -149,7 +150,7 @@ function streamToken(t: string[]): number {
     return 2;
   }
   if (t[0] === "CONSUMER") {
-    if (t[1] === "DURABLE" || t[1] === "MSG" || t[1] === "LEADER") return 3;
+    if (t[1] === "DURABLE" || t[1] === "MSG" || t[1] === "LEADER" || t[1] === "PEER") return 3;
     return 2;
   }
   if (t[0] === "DIRECT") return 2;
@@ -1037,10 +1038,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       this.propose(account, t[1], name, sa, body, reply, hdr);
       return PENDING;
     }
-    if (t[0] === "STREAM" && t[1] === "PEER" && t[2] === "REMOVE") {
+    const remap = peerRemapKind(t);
+    if (t[0] === "STREAM" && remap !== undefined) {
       if (!leader) return SKIP;
-      return this.streamPeerRemove(account, sa, body);
+      return this.streamPeerRemap(account, sa, body, remap);
     }
+    if (t[0] === "CONSUMER" && remap !== undefined) return this.consumerPeerRemap(jsa, sa, t, body, reply, hdr, remap, leader);
     if (t[0] === "STREAM" && t[1] === "CANCEL_MOVE") {
       if (!leader) return SKIP;
       return this.cancelMove(account, name, reply, "io.nats.jetstream.api.v1.stream_cancel_move_response");
@@ -1325,23 +1328,14 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       from = req.server;
     }
     if (sa.config === undefined) throw jsError("JSPeerRemapErr");
-    const cfg = parseConfig(Buffer.from(sa.config, "base64"));
-    const placement = { ...((cfg.placement as Record<string, unknown> | undefined) ?? {}) };
-    if (req.tags !== undefined && req.tags.length > 0) placement.tags = [...((placement.tags as string[] | undefined) ?? []), ...req.tags];
-    const staying = peers.filter((p) => p !== from);
-    const added = this.place({ ...cfg, placement }, 1, peers, staying);
-    const replicas = typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1;
-    const origin: StreamMove["origin"] = { peers, replicas };
-    const before = normalPlacement(cfg.placement);
-    if (before !== undefined) origin.placement = before;
-    const move: StreamMove = { peers: [...staying, ...added], created: new Date().toISOString(), origin };
+    const { peers: during, move } = this.moveOff(sa, from, req.tags ?? []);
     this.service.log.info(`JetStream cluster: requested move of stream '${account} > ${name}' from [${peers.join(", ")}] to [${move.peers.join(", ")}]`);
     const op: MetaOp = {
       op: "stream_update",
       account,
       name,
       owner: sa.owner,
-      peers: [...peers, ...added],
+      peers: during,
       subjects: sa.subjects,
       created: sa.created,
       body: sa.config,
@@ -1535,39 +1529,71 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   /**
-   * STREAM.PEER.REMOVE on the meta leader: the server (by name or nats-server's peer id) leaves
-   * the stream's group and another server takes its place (it catches up from the group's
-   * leader). Without a server to take its place nothing changes: "peer remap failed", as
-   * nats-server 2.15 answers this request.
+   * STREAM.PEER.REMOVE|EVACUATE on the meta leader: the server (by name or nats-server's peer id)
+   * leaves the stream's group and another server takes its place. REMOVE takes it out at once
+   * (the new one catches up from the group's leader); EVACUATE is a move: the new server joins,
+   * and the evacuated one leaves once it caught up. A single replica always moves that way (its
+   * messages are only there). Without a server to take its place nothing changes: "peer remap
+   * failed", as nats-server 2.15 answers these requests.
    */
-  private streamPeerRemove(account: string, sa: StreamAssignment | undefined, body: Buffer): Record<string, unknown> {
-    if (isEmptyBody(body)) throw jsError("JSBadRequestErr");
-    const req = decodeRequest<{ peer?: string }>(body, PEER_REMOVE_SHAPE, "JSApiStreamRemovePeerRequest") ?? {};
-    if (!req.peer) throw jsError("JSBadRequestErr");
+  private streamPeerRemap(account: string, sa: StreamAssignment | undefined, body: Buffer, kind: "REMOVE" | "EVACUATE"): Record<string, unknown> {
+    const req = requestedPeer(body, kind === "REMOVE" ? "JSApiStreamRemovePeerRequest" : "JSApiStreamEvacuatePeerRequest");
     if (sa === undefined) throw jsError("JSStreamNotFoundErr");
     const peers = peersOf(sa);
-    const peer = peers.find((p) => peerIdOf(p) === req.peer) ?? peers.find((p) => p === req.peer);
+    const peer = memberNamed(peers, req);
     if (peer === undefined) throw jsError("JSClusterPeerNotMemberErr");
     if (sa.config === undefined) throw jsError("JSPeerRemapErr");
-    let replacement: string[];
+    let off: { peers: string[]; move: StreamMove };
     try {
-      replacement = this.place(parseConfig(Buffer.from(sa.config, "base64")), 1, [...peers], peers.filter((p) => p !== peer));
+      off = this.moveOff(sa, peer);
     } catch (err) {
       if (err instanceof ApiError) throw jsError("JSPeerRemapErr");
       throw err;
     }
-    if (peers.length === 1) {
-      // A single replica moves: it runs a group with the new server until that one has every
-      // message and consumer, then leaves (nats-server 2.15 moves it too, without the copy).
+    if (peers.length === 1 || kind === "EVACUATE") {
+      // nats-server 2.15 moves a single replica at once, without the copy.
       if (sa.move !== undefined) throw jsError("JSStreamMoveInProgressErr");
-      const cfg = parseConfig(Buffer.from(sa.config, "base64"));
-      const origin: StreamMove["origin"] = { peers, replicas: 1 };
-      const before = normalPlacement(cfg.placement);
-      if (before !== undefined) origin.placement = before;
-      this.proposePeers(account, sa.name, [...peers, ...replacement], { peers: replacement, created: new Date().toISOString(), origin });
-    } else this.proposePeers(account, sa.name, [...peers.filter((p) => p !== peer), ...replacement]);
-    this.service.log.info(`JetStream cluster: stream '${account} > ${sa.name}': ${peer} replaced by ${replacement[0]}`);
+      this.proposePeers(account, sa.name, off.peers, off.move);
+    } else this.proposePeers(account, sa.name, off.move.peers);
+    this.service.log.info(`JetStream cluster: stream '${account} > ${sa.name}': ${peer} replaced by ${off.move.peers[off.move.peers.length - 1]}`);
     return { success: true };
+  }
+
+  /**
+   * A move of a stream off `from`: its servers meanwhile (those it has and the one taking the
+   * place of `from`) and the move (where it goes, where it came from for a cancel). Throws
+   * when no server can take the place of `from`.
+   */
+  private moveOff(sa: StreamAssignment, from: string, tags: string[] = []): { peers: string[]; move: StreamMove } {
+    const peers = peersOf(sa);
+    const cfg = parseConfig(Buffer.from(sa.config ?? "", "base64"));
+    const placement = { ...((cfg.placement as Record<string, unknown> | undefined) ?? {}) };
+    if (tags.length > 0) placement.tags = [...((placement.tags as string[] | undefined) ?? []), ...tags];
+    const staying = peers.filter((p) => p !== from);
+    const added = this.place({ ...cfg, placement }, 1, [...peers], staying);
+    const replicas = typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1;
+    const origin: StreamMove["origin"] = { peers, replicas };
+    const before = normalPlacement(cfg.placement);
+    if (before !== undefined) origin.placement = before;
+    return { peers: [...peers, ...added], move: { peers: [...staying, ...added], created: new Date().toISOString(), origin } };
+  }
+
+  /**
+   * CONSUMER.PEER.REMOVE|EVACUATE: answered by the server that holds the consumer's state (the
+   * member holding a single-replica consumer, else the stream's leader), or by the meta leader
+   * when the stream does not exist.
+   */
+  private consumerPeerRemap(jsa: JsAccount, sa: StreamAssignment | undefined, t: string[], body: Buffer, reply: string, hdr: Buffer | undefined, kind: "REMOVE" | "EVACUATE", leader: boolean): Intercept {
+    if (sa === undefined) {
+      if (!leader) return SKIP;
+      requestedPeer(body, kind === "REMOVE" ? "JSApiConsumerRemovePeerRequest" : "JSApiConsumerEvacuatePeerRequest");
+      throw jsError("JSStreamNotFoundErr");
+    }
+    const stream = jsa.streams.get(sa.name);
+    const host = stream?.replica?.ephemeralHost(t[4]);
+    if (host !== undefined && host !== this.self) return SKIP;
+    if (host === undefined && !this.answersHere(sa)) return this.answerLeaderless(jsa, sa, t, body, reply, hdr);
+    return consumerPeerRemap(stream, t[4], this.self, body, kind);
   }
 
   /** The meta group's members (only voters, or learners too) that answered this leader within an election timeout. */
@@ -1659,7 +1685,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    */
   serverRemove(body: Buffer, answer: (json: string) => void): Record<string, unknown> | undefined {
     const node = this.node as RaftNode;
-    if (isEmptyBody(body)) throw jsError("JSBadRequestErr");
+    if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
     const req = decodeRequest<{ peer?: string; peer_id?: string }>(body, SERVER_REMOVE_SHAPE, "JSApiMetaServerRemoveRequest") ?? {};
     if (this.serverRemoval !== undefined) throw jsError("JSClusterServerMemberChangeInflightErr");
     const members = [...node.config.voters, ...node.config.learners];
@@ -1686,17 +1712,36 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   /**
-   * A server leaves the cluster: each replicated stream it held gets another server in its place
-   * when one is available, or goes on without it. A single-replica stream held there stays
-   * assigned to it (its messages are only there), with a warning.
+   * A server leaves the cluster (removed), or is evacuated (it stays): each replicated stream it
+   * held gets another server in its place when one is available, or goes on without it. Evacuated,
+   * a stream moves there (the new server joins, the evacuated one leaves once it caught up), a
+   * single-replica stream too; removed, a single-replica stream stays assigned to it (its messages
+   * are only there), with a warning.
    */
-  private moveAssetsOff(server: string): void {
+  private moveAssetsOff(server: string, evacuate = false): void {
     for (const [account, m] of this.streams) {
       for (const sa of m.values()) {
         const peers = peersOf(sa);
         if (!peers.includes(server)) continue;
+        if (evacuate && sa.move === undefined && sa.config !== undefined) {
+          let off: { peers: string[]; move: StreamMove } | undefined;
+          try {
+            off = this.moveOff(sa, server);
+          } catch {
+            // no server to take its place: a replicated stream goes on without it, below
+          }
+          try {
+            if (off !== undefined) {
+              this.proposePeers(account, sa.name, off.peers, off.move);
+              continue;
+            }
+          } catch (err) {
+            this.service.log.warn(`JetStream cluster: stream '${account} > ${sa.name}' could not move off '${server}': ${(err as Error).message}`);
+            continue;
+          }
+        }
         if (peers.length === 1) {
-          this.service.log.warn(`JetStream cluster: stream '${account} > ${sa.name}' has its only replica on removed server '${server}'; left there`);
+          this.service.log.warn(`JetStream cluster: stream '${account} > ${sa.name}' has its only replica on ${evacuate ? "evacuated" : "removed"} server '${server}'; left there`);
           continue;
         }
         const move = sa.move;
@@ -1717,6 +1762,23 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         }
       }
     }
+  }
+
+  /**
+   * SERVER.EVACUATE from the system account, on the meta leader: every stream the server (by
+   * name, `peer`, or by nats-server's peer id, `peer_id`) holds moves off it, with its
+   * consumers; the server stays in the meta group. Answered once the moves are proposed.
+   */
+  serverEvacuate(body: Buffer): Record<string, unknown> {
+    const node = this.node as RaftNode;
+    if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
+    const req = decodeRequest<{ peer?: string; peer_id?: string }>(body, SERVER_REMOVE_SHAPE, "JSApiMetaServerRemoveRequest") ?? {};
+    const members = [...node.config.voters, ...node.config.learners];
+    const found = req.peer_id ? members.find((id) => peerIdOf(id) === req.peer_id) : members.find((id) => id === req.peer);
+    if (found === undefined) throw jsError("JSClusterServerNotMemberErr");
+    this.service.log.info(`JetStream cluster: evacuating server '${found}'`);
+    this.moveAssetsOff(found, true);
+    return { success: true };
   }
 
   /** The meta group's membership changed: a committed SERVER.REMOVE is answered. */
@@ -1959,20 +2021,8 @@ function mirrorOf(body64: string, prev: StreamAssignment | undefined): string | 
   return m !== null && typeof m === "object" && typeof m.name === "string" && m.external == null ? m.name : undefined;
 }
 
-/** nats-server's isEmptyRequest: no body, or a JSON object without fields. */
-function isEmptyBody(body: Buffer): boolean {
-  if (body.length === 0) return true;
-  try {
-    const v: unknown = JSON.parse(body.toString());
-    return v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0;
-  } catch {
-    return false;
-  }
-}
-
 const STEPDOWN_SHAPE: Shape = { placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" } };
 const SERVER_REMOVE_SHAPE: Shape = { peer: "string", peer_id: "string" };
-const PEER_REMOVE_SHAPE: Shape = { peer: "string" };
 const STREAM_MOVE_SHAPE: Shape = { server: "string", cluster: "string", domain: "string", tags: "strings" };
 
 function parseConfig(body: Buffer): Record<string, unknown> {

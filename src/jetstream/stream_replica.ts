@@ -158,6 +158,8 @@ interface SnapshotConsumer {
   state: { delivered: ConsumerState["delivered"]; ack_floor: ConsumerState["ack_floor"]; pending: Array<[number, PendingEntry]>; redelivered: Array<[number, number]> };
   /** A single-replica consumer handed over by a server a move leaves: that server. */
   from?: string;
+  /** The member it goes to when not the group's leader (CONSUMER.PEER.REMOVE/EVACUATE). */
+  to?: string;
   /** The voters of the consumer's group where the snapshot was taken (a member catching up that is one of them starts as a voter). */
   voters?: string[];
 }
@@ -402,6 +404,32 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     this.stream.jsa.service.server.systemAccount?.publish(`$JSC.ADOPT.${this.group}`, "", undefined, Buffer.from(JSON.stringify(sc)));
   }
 
+  /**
+   * CONSUMER.PEER.REMOVE/EVACUATE of a single-replica consumer held here: it goes with its state
+   * to `to` (a `handover` entry, proposed by the group's leader); this copy delivers until that
+   * is committed (a redelivery at worst, never two copies for long).
+   */
+  moveSingleReplicaConsumer(name: string, to: string): void {
+    const c = this.stream.consumers.get(name);
+    if (c === undefined || c.replicated) return;
+    const sc: SnapshotConsumer = { ...snapshotConsumerOf(c), from: this.host.self };
+    if (this.node.isLeader) this.proposeOp({ op: "handover", sc, from: this.host.self, to });
+    else this.askLeaderToAdopt({ ...sc, to });
+  }
+
+  /**
+   * Where a single-replica consumer held here can go: the other voters (on the leader, those it
+   * heard from lately), holding the fewest single-replica consumers first.
+   */
+  singleReplicaTargets(): string[] {
+    const heard = this.node.isLeader ? new Set(this.node.peerStatus().filter((p) => p.lastSeenMs >= 0 && p.lastSeenMs <= ELECTION_MAX_MS).map((p) => p.id)) : undefined;
+    const held = new Map<string, number>();
+    for (const e of this.ephemerals.values()) held.set(e.host, (held.get(e.host) ?? 0) + 1);
+    return this.node.config.voters
+      .filter((v) => v !== this.host.self && (heard === undefined || heard.has(v)))
+      .sort((a, b) => (held.get(a) ?? 0) - (held.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+  }
+
   /** The single-replica consumers this server handed over (a move leaves it), kept to send again. */
   private readonly handedOver = new Map<string, SnapshotConsumer>();
 
@@ -487,12 +515,15 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     // Recorded elsewhere since (a copy sent again after it was handed over): it stays where it went.
     const known = this.ephemerals.get(sc.name)?.host;
     if (this.stream.consumers.has(sc.name) || (known !== undefined && known !== sc.from)) return;
-    // Through the group: this server takes it in, the one it comes from (still a member) stops its copy.
+    // Through the group: this server (or the member it was asked to go to) takes it in, the one it comes from (still a member) stops its copy.
+    const to = sc.to ?? this.host.self;
+    delete sc.to;
     try {
-      this.proposeOp({ op: "handover", sc, from: sc.from ?? "", to: this.host.self });
+      this.proposeOp({ op: "handover", sc, from: sc.from ?? "", to });
       return;
     } catch {
-      // no quorum: taken in here alone
+      // no quorum: taken in here alone (a move asked for stays where it is)
+      if (to !== this.host.self) return;
     }
     if (this.stream.consumers.has(sc.name)) return;
     this.restoreConsumers([sc]);

@@ -1,6 +1,6 @@
 // The JetStream API as the system account sees it. The system account has no JetStream of its
 // own, but it is where nats-server serves the cluster's administrative requests:
-// `$JS.API.META.LEADER.STEPDOWN`, `$JS.API.SERVER.REMOVE` and `$JS.API.ACCOUNT.PURGE.<account>`
+// `$JS.API.META.LEADER.STEPDOWN`, `$JS.API.SERVER.REMOVE|EVACUATE` and `$JS.API.ACCOUNT.PURGE.<account>`
 // are answered by the meta leader (a purge also outside a cluster) for system account users only
 // (from any other account nobody answers them). Any other request
 // of the system account is answered "JetStream not enabled for account" (10039): `$JS.API.INFO`
@@ -21,6 +21,12 @@ import type { JsAccount } from "./jetstream.js";
 
 const PREFIX = "$JS.API.";
 const SYSTEM_RESPONSE = "io.nats.jetstream.api.v1.system_response";
+/** The meta leader's system requests and their answers' types. */
+const SYSTEM_TYPES: Record<string, string> = {
+  "META.LEADER.STEPDOWN": "meta_leader_stepdown_response",
+  "SERVER.REMOVE": "meta_server_remove_response",
+  "SERVER.EVACUATE": "meta_server_evacuate_response",
+};
 /**
  * Answers to an account's request that came in through the system account go to this prefix
  * plus the system account reply, in the account; each server forwards its own to the system account.
@@ -112,13 +118,14 @@ export class SystemJsApi {
 
   private handle(rest: string, reply: string, body: Buffer, hdr: Buffer | undefined, fromLocalClient: boolean): void {
     const cluster = this.cluster;
-    if (rest === "META.LEADER.STEPDOWN" || rest === "SERVER.REMOVE") {
+    if (rest === "META.LEADER.STEPDOWN" || rest === "SERVER.REMOVE" || rest === "SERVER.EVACUATE") {
       // Outside a cluster (or off the meta leader) nobody here answers.
       if (cluster === undefined || !cluster.isLeader) return;
       let out: string | undefined;
       try {
-        const r = rest === "SERVER.REMOVE" ? cluster.serverRemove(body, (answer) => this.answer(reply, answer)) : cluster.metaStepDown(body);
-        if (r !== undefined) out = JSON.stringify({ type: `io.nats.jetstream.api.v1.${rest === "SERVER.REMOVE" ? "meta_server_remove_response" : "meta_leader_stepdown_response"}`, ...r });
+        const r =
+          rest === "SERVER.REMOVE" ? cluster.serverRemove(body, (answer) => this.answer(reply, answer)) : rest === "SERVER.EVACUATE" ? cluster.serverEvacuate(body) : cluster.metaStepDown(body);
+        if (r !== undefined) out = JSON.stringify({ type: `io.nats.jetstream.api.v1.${SYSTEM_TYPES[rest]}`, ...r });
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
         out = errorResponse(rest, err);

@@ -13,12 +13,12 @@ export interface RefJsCluster {
 /**
  * undefined when the reference binary is not installed. `jetstream`: more settings of every
  * server's jetstream block; `line` "tsnats" runs this checkout's server the same way (processes
- * with the same configuration files).
+ * with the same configuration files); `config`: more top-level configuration (accounts...).
  */
 export async function startRefJsCluster(
   size = 3,
   clusterName = "REF",
-  more: { serverTags?: string[][]; uniqueTag?: string; domain?: string; jetstream?: string; line?: "2.15" | "tsnats" } = {},
+  more: { serverTags?: string[][]; uniqueTag?: string; domain?: string; jetstream?: string; line?: "2.15" | "tsnats"; config?: string } = {},
 ): Promise<RefJsCluster | undefined> {
   const line = more.line ?? "2.15";
   if (line === "2.15" && referenceBinary("2.15") === undefined) return undefined;
@@ -32,7 +32,8 @@ export async function startRefJsCluster(
         `server_name: N${i + 1}\n` +
           (more.serverTags?.[i] !== undefined ? `server_tags: ${JSON.stringify(more.serverTags[i])}\n` : "") +
           `jetstream { max_mem_store: 256MB, max_file_store: 1GB${more.uniqueTag !== undefined ? `, unique_tag: ${JSON.stringify(more.uniqueTag)}` : ""}${more.domain !== undefined ? `, domain: ${JSON.stringify(more.domain)}` : ""}${more.jetstream !== undefined ? `\n${more.jetstream}\n` : ""} }\n` +
-          `cluster { name: ${clusterName}, listen: 127.0.0.1:${p}, routes: [${routes}] }\n`,
+          `cluster { name: ${clusterName}, listen: 127.0.0.1:${p}, routes: [${routes}] }\n` +
+          (more.config ?? ""),
         line,
       ),
     ),
