@@ -536,6 +536,22 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     t.trace?.send();
   }
 
+  /** A message from the other server counted as received by its account (accstatz), by kind. */
+  protected countReceived(account: Account, size: number): void {
+    account.inMsgs++;
+    account.inBytes += size;
+    if (this.kind === "route") {
+      account.inRouteMsgs++;
+      account.inRouteBytes += size;
+    } else if (this.kind === "gateway") {
+      account.inGatewayMsgs++;
+      account.inGatewayBytes += size;
+    } else {
+      account.inLeafMsgs++;
+      account.inLeafBytes += size;
+    }
+  }
+
   /** Hand a message from the other server to the subscriptions it matched here. */
   protected deliverInbound(
     account: Account,
@@ -547,11 +563,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     size: number,
     queues: readonly string[] | undefined,
   ): void {
-    if (result.psubs.length === 0 && result.qsubs.length === 0) {
-      account.inMsgs++;
-      account.inBytes += size;
-      return;
-    }
+    if (result.psubs.length === 0 && result.qsubs.length === 0) return;
     // A JetStream delivery from another server's consumer carries its subject after the ack reply.
     const js = reply.length > 8 ? splitDeliveredReply(reply) : undefined;
     if (js !== undefined) account.routeRemoteDelivery(result, subject, js.subject, js.reply, hdr, payload, this, queues);

@@ -649,17 +649,14 @@ export class GatewayConnection extends RemoteConnection {
       this.accountNoInterest(this.msgAccount);
       return;
     }
+    this.countReceived(account, size);
     const result = msg.match(account, subject);
     const queues = msg.queues;
     const ie = this.insim.get(account.name);
     if ((ie === undefined || ie === null || ie.ni !== undefined) && !hasPlainInterest(result) && !subject.startsWith("_R_.")) {
       // Only while the remote may send optimistically: tell it what we do not want.
       this.subjectNoInterest(account, subject);
-      if (queues === undefined || queues.length === 0) {
-        account.inMsgs++;
-        account.inBytes += size;
-        return;
-      }
+      if (queues === undefined || queues.length === 0) return;
     }
     this.deliverInbound(account, result, subject, msg.reply, hdr, payload, size, queues);
   }

@@ -578,8 +578,7 @@ export class Gateways implements ServerService, RoutedReplySender {
       const cfg = c.remote;
       if (cfg === undefined || (old ? cfg.oldHash : cfg.hash) !== hash) continue;
       c.writeRouted(account.name, routed, reply, hdr, payload, []);
-      account.outMsgs++;
-      account.outBytes += payload.length + (hdr?.length ?? 0);
+      account.countSentRemote("gateway", payload.length + (hdr?.length ?? 0));
     }
   }
 

@@ -481,6 +481,7 @@ export class LeafConnection extends RemoteConnection {
     this.server.inRemoteBytes += size;
     if (!this.registered) return;
     const account = this.account;
+    this.countReceived(account, size);
     const msg = this.msg;
     const wire = msg.subject;
     const hdrLen = msg.hdr;

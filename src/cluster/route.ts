@@ -492,6 +492,7 @@ export class Route extends RemoteConnection {
       return;
     }
     if (this.cluster.gatewayReply?.(this, account, subject, msg.reply, msg.hdr, buf, start, end) === true) return;
+    this.countReceived(account, size);
     const result = msg.match(account, subject);
     const hdrLen = msg.hdr;
     const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;

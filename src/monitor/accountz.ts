@@ -128,8 +128,7 @@ function importsJson(acc: Account, jsImport: Record<string, unknown> | undefined
 
 /** One account's connection and traffic counts (accstatz, STATZ, CONNS events). */
 export function accountStat(acc: Account): Record<string, unknown> {
-  // Traffic by connection kind, as nats-server 2.15 splits it (no gateways or leaf nodes here).
-  const none = { msgs: 0, bytes: 0 };
+  // Traffic by connection kind, as nats-server 2.15 splits it.
   return {
     acc: acc.name,
     name: acc.nameTag,
@@ -137,8 +136,20 @@ export function accountStat(acc: Account): Record<string, unknown> {
     leafnodes: 0,
     total_conns: acc.clients.size,
     num_subscriptions: acc.sublist.count,
-    sent: { msgs: acc.outMsgs, bytes: acc.outBytes, gateways: none, routes: none, leafs: none },
-    received: { msgs: acc.inMsgs, bytes: acc.inBytes, gateways: none, routes: none, leafs: none },
+    sent: {
+      msgs: acc.outMsgs,
+      bytes: acc.outBytes,
+      gateways: { msgs: acc.outGatewayMsgs, bytes: acc.outGatewayBytes },
+      routes: { msgs: acc.outRouteMsgs, bytes: acc.outRouteBytes },
+      leafs: { msgs: acc.outLeafMsgs, bytes: acc.outLeafBytes },
+    },
+    received: {
+      msgs: acc.inMsgs,
+      bytes: acc.inBytes,
+      gateways: { msgs: acc.inGatewayMsgs, bytes: acc.inGatewayBytes },
+      routes: { msgs: acc.inRouteMsgs, bytes: acc.inRouteBytes },
+      leafs: { msgs: acc.inLeafMsgs, bytes: acc.inLeafBytes },
+    },
     slow_consumers: acc.slowConsumers,
   };
 }

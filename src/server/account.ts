@@ -172,10 +172,45 @@ export class Account implements ImportRouting, GatewayReplyHolder {
   /** The server's services (set by the server): where answers on routed replies go out. */
   services: readonly unknown[] = [];
   readonly clients = new Set<Client>();
+  /**
+   * Messages received into this account from its connections, as nats-server counts them: what
+   * clients publish and what routes, gateways and leaf nodes bring (those also by kind), counted
+   * once as they come in; internal publishes (API answers, advisories, deliveries of streams)
+   * are not received from anyone.
+   */
   inMsgs = DOUBLE_ZERO;
   inBytes = DOUBLE_ZERO;
+  inRouteMsgs = DOUBLE_ZERO;
+  inRouteBytes = DOUBLE_ZERO;
+  inGatewayMsgs = DOUBLE_ZERO;
+  inGatewayBytes = DOUBLE_ZERO;
+  inLeafMsgs = DOUBLE_ZERO;
+  inLeafBytes = DOUBLE_ZERO;
+  /** Messages this account's subscribers were sent, those to routes, gateways and leaf nodes also by kind. */
   outMsgs = DOUBLE_ZERO;
   outBytes = DOUBLE_ZERO;
+  outRouteMsgs = DOUBLE_ZERO;
+  outRouteBytes = DOUBLE_ZERO;
+  outGatewayMsgs = DOUBLE_ZERO;
+  outGatewayBytes = DOUBLE_ZERO;
+  outLeafMsgs = DOUBLE_ZERO;
+  outLeafBytes = DOUBLE_ZERO;
+  /** A message sent across to another server: counted in the total and by kind. */
+  countSentRemote(kind: "route" | "leaf" | "gateway", size: number): void {
+    this.outMsgs++;
+    this.outBytes += size;
+    if (kind === "route") {
+      this.outRouteMsgs++;
+      this.outRouteBytes += size;
+    } else if (kind === "gateway") {
+      this.outGatewayMsgs++;
+      this.outGatewayBytes += size;
+    } else {
+      this.outLeafMsgs++;
+      this.outLeafBytes += size;
+    }
+  }
+
   /** Clients of this account disconnected as slow consumers (accstatz, STATSZ). */
   slowConsumers = 0;
   /** Per-account JetStream state, attached by the JetStream layer when enabled. */
@@ -358,8 +393,6 @@ export class Account implements ImportRouting, GatewayReplyHolder {
         const dst = sub.client;
         if (dst.kind === "client" && (sub as ShadowSubscription).streamImport === undefined && (dst as Client).perms === undefined) {
           // What routeTo → deliverTo → deliverOwned do for this one receiver.
-          this.inMsgs++;
-          this.inBytes += payload.length + (hdr?.length ?? 0);
           if (sub.closed) return 0;
           const n = ++sub.delivered;
           if (sub.max > 0 && n > sub.max) return 0;
@@ -391,8 +424,6 @@ export class Account implements ImportRouting, GatewayReplyHolder {
     const r0 = reply.length > 0 ? reply.charCodeAt(0) : 0;
     if ((r0 === 95 /* _ */ || r0 === 36) /* $ */ && isGatewayRoutedSubject(reply)) return -1;
     // What routeTo → deliverTo → deliverOwned do for this one receiver.
-    this.inMsgs++;
-    this.inBytes += end - start;
     if (sub.closed) return 0;
     const n = ++sub.delivered;
     if (sub.max > 0 && n > sub.max) return 0;
@@ -439,10 +470,7 @@ export class Account implements ImportRouting, GatewayReplyHolder {
   /** Route a message that came through an import (a request, or a response going back). */
   routeImported(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, origin: Client | undefined, shown?: string): number {
     importedRouting++;
-    // nats-server counts a message as received once, in the publisher's account; what it
-    // delivers here is counted as sent by this account (below, per delivery).
-    this.inMsgs--;
-    this.inBytes -= payload.length + (hdr?.length ?? 0);
+    // What this account delivers of it is counted as sent by this account (below, per delivery).
     try {
       if (shown !== undefined) {
         const prev = deliveryTarget;
@@ -486,8 +514,6 @@ export class Account implements ImportRouting, GatewayReplyHolder {
         gatewayReply = prev;
       }
     }
-    this.inMsgs++;
-    this.inBytes += payload.length + (hdr?.length ?? 0);
     const psubs = result.psubs;
     const qsubs = result.qsubs;
     if (psubs.length === 0 && qsubs.length === 0) return 0;
@@ -972,8 +998,7 @@ class RemoteTargets {
         const producer = sender ?? remoteProducer;
         if (producer !== undefined) conn.stallPublisher(producer);
       }
-      account.outMsgs++;
-      account.outBytes += payload.length + (h?.length ?? 0);
+      account.countSentRemote(conn.kind, payload.length + (h?.length ?? 0));
       sent++;
     }
     return sent;

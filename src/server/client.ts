@@ -589,6 +589,8 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     server.inMsgs++;
     server.inBytes += size;
     const account = this.account;
+    account.inMsgs++;
+    account.inBytes += size;
     // A message that asks for a trace (ADR-41) is followed through its routing.
     let trace: MsgTrace | undefined;
     if (hdrLen > 0) {
@@ -679,8 +681,6 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
       // An answer to a request from another cluster: back the way the request came.
       const routed = routedReplyFor(this, subject);
       if (routed !== undefined) {
-        account.inMsgs++;
-        account.inBytes += size;
         const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
         routeRoutedReply(this.server.services, account, routed, reply, hdr, buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end));
         return;
@@ -695,9 +695,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
       this.lastResult = result;
     }
     if (result.psubs.length === 0 && result.qsubs.length === 0) {
-      // Nobody receives it: count it and skip building Buffers for it.
-      account.inMsgs++;
-      account.inBytes += size;
+      // Nobody receives it: skip building Buffers for it.
       if (reply !== "" && this.opts.noResponders) account.sendNoResponders(this, subject, reply);
     } else {
       if (hdrLen < 0 && result.qsubs.length === 0 && result.psubs.length === 1) {
