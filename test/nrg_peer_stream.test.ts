@@ -8,7 +8,9 @@
 // restarted, it installs the leader's snapshot and fetches the messages over `$JSC.SYNC`;
 // a deleted stream takes its replica's files with it. Second test: atomic batches applied whole;
 // a replica whose store lost messages resets its log and is caught up byte for byte; a memory
-// stream held in memory and caught up after a restart.
+// stream held in memory and caught up after a restart. Third: work-queue and interest streams,
+// T3's consumer state equal to the leaders'. Fourth: with nrg_peer_campaign, T3 elected leader of
+// a stream group, its first entry committed by the nats-server followers, the leadership handed back.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
@@ -121,15 +123,19 @@ class NrgCluster {
   ours: ReferenceServer | undefined;
   readonly conns: NatsConnection[] = [];
 
-  private constructor(private readonly routePorts: number[]) {}
+  private constructor(
+    private readonly routePorts: number[],
+    private readonly campaign: boolean,
+  ) {}
 
-  static async create(): Promise<NrgCluster> {
-    return new NrgCluster([await freePort(), await freePort(), await freePort()]);
+  /** `campaign`: T3 runs with nrg_peer_campaign. */
+  static async create(campaign = false): Promise<NrgCluster> {
+    return new NrgCluster([await freePort(), await freePort(), await freePort()], campaign);
   }
 
   private conf(name: string, port: number, ours: boolean): string {
     const routes = this.routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
-    return `server_name: ${name}\n${ACCOUNTS}jetstream { max_mem_store: 256MB, max_file_store: 1GB${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? ", nrg_peer: true, nrg_peer_streams: true" : ""} }\n`;
+    return `server_name: ${name}\n${ACCOUNTS}jetstream { max_mem_store: 256MB, max_file_store: 1GB${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}` : ""} }\n`;
   }
 
   startOurs(): Promise<ReferenceServer> {
@@ -390,7 +396,7 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
   }
 });
 
-test("nrg_peer_streams is refused at start-up without nrg_peer, or with a value that is not a boolean (file, line, reason)", { timeout: 60_000 }, async () => {
+test("nrg_peer_streams is refused at start-up without nrg_peer, or with a value that is not a boolean (file, line, reason); nrg_peer_campaign without nrg_peer_streams", { timeout: 60_000 }, async () => {
   const port = await freePort();
   await assert.rejects(
     startNatsServer(["-js"], `server_name: T1\ncluster {\n  name: NRG\n  listen: 127.0.0.1:${port}\n  nrg_peer_streams: true\n}\n`, "tsnats"),
@@ -399,6 +405,10 @@ test("nrg_peer_streams is refused at start-up without nrg_peer, or with a value 
   await assert.rejects(
     startNatsServer(["-js"], `server_name: T1\ncluster {\n  name: NRG\n  listen: 127.0.0.1:${port}\n  nrg_peer: true\n  nrg_peer_streams: "yes"\n}\n`, "tsnats"),
     (err: Error) => /server\.conf:6/.test(err.message) && /nrg_peer_streams/.test(err.message),
+  );
+  await assert.rejects(
+    startNatsServer(["-js"], `server_name: T1\ncluster {\n  name: NRG\n  listen: 127.0.0.1:${port}\n  nrg_peer: true\n  nrg_peer_campaign: true\n}\n`, "tsnats"),
+    (err: Error) => /nrg_peer_campaign needs cluster.nrg_peer_streams/.test(err.message),
   );
 });
 
@@ -559,6 +569,62 @@ test("a tsnats replica of nats-server 2.15 work-queue and interest streams and t
     }, 90_000);
     await sameAsLeaders("INT", "ia");
     assert.equal((await jsm.streams.info("INT")).state.messages, 0);
+  } finally {
+    await c.stop();
+  }
+});
+
+test("with nrg_peer_campaign, T3 is elected leader of a nats-server 2.15 stream group (a stepdown preferring it), its appends are stored by the nats-server followers and committed, and it hands the leadership back to one of them", { skip: referenceMissing(), timeout: 400_000 }, async (t) => {
+  const c = await NrgCluster.create(true);
+  try {
+    await c.up();
+    const nc = await c.appOn(c.live()[0]);
+    const jsm = await retry(() => jetstreamManager(nc, { timeout: 10_000 }));
+    const js = jetstream(nc, { timeout: 10_000 });
+    await retry(() => jsm.streams.add({ name: "CAMP", subjects: ["camp.>"], num_replicas: 3 }), 90_000);
+    for (let i = 1; i <= 3; i++) await retry(() => js.publish(`camp.${i}`, `c${i}`), 90_000);
+    let info = await retry(() => jsm.streams.info("CAMP"));
+    // T3 may have won an election already (it campaigns like any member); either way it hands over.
+    let g: (GroupJson & { campaign?: { role: string; counters: Record<string, number>; last_led?: { term: number; firstIndex: number; committed: number } } }) | undefined;
+    const campaignOf = async (): Promise<typeof g> => (await c.group("CAMP")) as typeof g;
+    const electedBefore = (await campaignOf())?.campaign?.counters.elected ?? 0;
+    // The stream's leader steps down preferring T3: a LeaderTransfer entry naming it, T3 campaigns at once.
+    await waitUntil(
+      async () => {
+        info = await jsm.streams.info("CAMP").catch(() => info);
+        if (!["N1", "N2"].includes(info.cluster?.leader ?? "")) return false;
+        const answer = await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.CAMP", JSON.stringify({ placement: { preferred: "T3" } }), { timeout: 10_000 }).catch((e: Error) => e);
+        return !(answer instanceof Error) && answer.string().includes('"success":true');
+      },
+      90_000,
+      "the stream's leader steps down preferring T3",
+      () => JSON.stringify(info.cluster),
+    );
+    await waitUntil(
+      async () => {
+        g = await campaignOf();
+        const led = g?.campaign?.last_led;
+        return (g?.campaign?.counters.elected ?? 0) > electedBefore && led !== undefined && led.committed >= led.firstIndex && (g?.campaign?.counters.transfers ?? 0) >= 1;
+      },
+      60_000,
+      "T3 elected, its first entry committed, the leadership handed over",
+      () => JSON.stringify(g),
+    );
+    // A nats-server leads again, and the stream goes on, T3 a follower holding every message.
+    await waitUntil(
+      async () => {
+        info = await jsm.streams.info("CAMP").catch(() => info);
+        return ["N1", "N2"].includes(info.cluster?.leader ?? "") && info.cluster?.replicas?.every((r) => r.current) === true;
+      },
+      60_000,
+      "a nats-server leads CAMP again, every replica current",
+      () => JSON.stringify(info.cluster),
+    );
+    for (let i = 4; i <= 6; i++) await retry(() => js.publish(`camp.${i}`, `c${i}`), 90_000);
+    await waitUntil(async () => (g = await campaignOf())?.replica?.last_seq === 6 && g?.campaign?.role === "follower", 60_000, "T3 follows and holds 6", () => JSON.stringify(g));
+    t.diagnostic(`T3's campaign: ${JSON.stringify(g?.campaign)}, RAFT ${JSON.stringify(g?.counters)}`);
+    assert.equal(g?.replica?.halted, undefined);
+    assert.equal(g?.write_error, undefined);
   } finally {
     await c.stop();
   }

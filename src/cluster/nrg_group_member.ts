@@ -8,9 +8,20 @@
 import { randomBytes } from "node:crypto";
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
-import { decodeNrgAppendEntry, decodeNrgVoteRequest, encodeNrgAppendEntryResponse, encodeNrgVoteResponse, nrgSubject } from "./nrg_wire.js";
+import { decodeNrgAppendEntry, decodeNrgAppendEntryResponse, decodeNrgVoteRequest, decodeNrgVoteResponse, encodeNrgAppendEntryResponse, encodeNrgVoteRequest, encodeNrgVoteResponse, nrgSubject } from "./nrg_wire.js";
 import { NrgPeerLog } from "./nrg_peer_log.js";
 import { NrgPeer, type NrgApplier, type NrgCompaction } from "./nrg_peer.js";
+import { NrgCampaign } from "./nrg_campaign.js";
+
+/** nats-server's election timeout range and leader heartbeat (raft.go minElectionTimeoutDefault, maxElectionTimeoutDefault, hbIntervalDefault). */
+const ELECTION_MIN_MS = 4_000;
+const ELECTION_MAX_MS = 9_000;
+const HEARTBEAT_MS = 1_000;
+const TICK_MS = 100;
+
+function newInbox(): string {
+  return `$NRG.R.${randomBytes(12).toString("base64url").replace(/[-_]/g, "x")}`;
+}
 
 /** A group name nats-server makes (`_meta_`, `S-R3F-x`, `C-R3F-x`): one subject token, one directory name. */
 export function plainGroupName(name: string): boolean {
@@ -30,6 +41,15 @@ export class NrgGroupMember {
   private outbox: { reply: string; inbox: string; payload: Buffer; epoch: number; success: boolean }[] = [];
   private flushScheduled = false;
   private stopped = false;
+  /** With `nrg_peer_campaign`: the member's elections and leadership (nrg_campaign.ts), its inboxes and timer. */
+  campaign: NrgCampaign | undefined;
+  private voteInbox = "";
+  private appendInbox = "";
+  private timer: NodeJS.Timeout | undefined;
+  private electionTimeout = 0;
+  private campaignedAt = 0;
+  private lastSent = 0;
+  private readonly startedAt = Date.now();
 
   constructor(
     private readonly sys: Account,
@@ -58,8 +78,104 @@ export class NrgGroupMember {
     this.subs.push(this.sys.subscribeInternal(nrgSubject("vote", this.group), (_s, reply, _h, payload) => this.onVote(Buffer.from(payload), reply), undefined, "nrg-peer-vote"));
   }
 
+  /**
+   * Campaign as nats-server's followers do (a random 4-9 s without a leader, or at once when a
+   * LeaderTransfer names this member), lead in nats-server's dialect, and hand the leadership
+   * over once its first entry is committed (see nrg_campaign.ts).
+   */
+  enableCampaign(): void {
+    if (this.campaign !== undefined) return;
+    this.campaign = new NrgCampaign(this.peer);
+    this.voteInbox = newInbox();
+    this.appendInbox = newInbox();
+    this.subs.push(this.sys.subscribeInternal(this.voteInbox, (_s, _r, _h, payload) => this.onVoteResponse(Buffer.from(payload)), undefined, "nrg-peer-votes"));
+    this.subs.push(this.sys.subscribeInternal(this.appendInbox, (_s, reply, _h, payload) => this.onAppendResponse(Buffer.from(payload), reply), undefined, "nrg-peer-responses"));
+    this.newElectionTimeout();
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref?.();
+  }
+
+  private newElectionTimeout(): void {
+    this.electionTimeout = ELECTION_MIN_MS + Math.floor(Math.random() * (ELECTION_MAX_MS - ELECTION_MIN_MS));
+  }
+
+  private tick(): void {
+    const c = this.campaign;
+    const p = this.peer;
+    if (c === undefined || this.stopped) return;
+    const now = Date.now();
+    if (p.role === "leader") {
+      const handover = c.transfer();
+      if (handover !== undefined) {
+        this.sendAppend(handover);
+        this.newElectionTimeout();
+        this.campaignedAt = now;
+        return;
+      }
+      if (now - this.lastSent >= HEARTBEAT_MS) {
+        const hb = c.heartbeat();
+        if (hb !== undefined) this.sendAppend(hb);
+      }
+      return;
+    }
+    if (p.transferToMe) {
+      p.transferToMe = false;
+      this.startCampaign(now);
+      return;
+    }
+    const quietSince = p.role === "candidate" ? this.campaignedAt : Math.max(p.leaderSeenAt, p.voteGrantedAt, this.campaignedAt, this.startedAt);
+    if (now - quietSince > this.electionTimeout) this.startCampaign(now);
+  }
+
+  private startCampaign(now: number): void {
+    this.campaignedAt = now;
+    this.newElectionTimeout();
+    const before = this.peer.catchup?.inbox;
+    const vr = this.campaign?.campaign();
+    this.syncCatchupSub(before);
+    if (vr !== undefined) this.sys.publish(nrgSubject("vote", this.group), this.voteInbox, undefined, encodeNrgVoteRequest(vr));
+  }
+
+  private onVoteResponse(payload: Buffer): void {
+    const c = this.campaign;
+    if (c === undefined) return;
+    let vr;
+    try {
+      vr = decodeNrgVoteResponse(payload);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    if (!c.receiveVoteResponse(vr)) return;
+    const first = c.becomeLeader();
+    if (first !== undefined) this.sendAppend(first);
+  }
+
+  private onAppendResponse(payload: Buffer, reply: string): void {
+    const c = this.campaign;
+    if (c === undefined) return;
+    let ar;
+    try {
+      ar = decodeNrgAppendEntryResponse(payload);
+    } catch (err) {
+      this.fail(err);
+      return;
+    }
+    const entries = c.receiveAppendResponse(ar);
+    // A follower behind answers with its catch-up inbox as the reply subject.
+    if (entries === undefined || !reply.startsWith("$NRG.CR.")) return;
+    for (const raw of entries) this.sys.publish(reply, this.appendInbox, undefined, raw);
+  }
+
+  private sendAppend(raw: Buffer): void {
+    this.lastSent = Date.now();
+    this.sys.publish(nrgSubject("appendEntry", this.group), this.appendInbox, undefined, raw);
+  }
+
   stop(): void {
     this.stopped = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
     this.outbox = [];
     for (const sub of this.subs) this.sys.unsubscribeInternal(sub);
     this.subs = [];
@@ -155,7 +271,7 @@ export class NrgGroupMember {
     const log = p.log;
     return {
       group: this.group,
-      observer: true,
+      observer: this.campaign === undefined,
       term: log.term,
       vote: log.vote === "" ? "" : nameOf(log.vote),
       ...(this.votedIn !== undefined ? { last_vote_granted: { term: this.votedIn.term, candidate: nameOf(this.votedIn.candidate) } } : {}),
@@ -168,6 +284,7 @@ export class NrgGroupMember {
       entries: log.entryCount,
       ...(log.snapshot !== undefined ? { snapshot: { last_term: log.snapshot.lastTerm, last_index: log.snapshot.lastIndex, bytes: log.snapshot.data.length } } : {}),
       catching_up: p.catchup !== undefined,
+      ...(this.campaign !== undefined ? { campaign: this.campaign.json() } : {}),
       ...(p.removed ? { removed: true } : {}),
       peers: [...p.peers].map(nameOf).sort(),
       cluster_size: p.clusterSize,

@@ -1,5 +1,6 @@
-// A voting member of one nats-server RAFT group that never campaigns (issue 12's moonshot,
-// `cluster { nrg_peer: true }`): the decisions of nats-server's follower (raft.go
+// A voting member of one nats-server RAFT group that never campaigns unless told to (issue 12's
+// moonshot, `cluster { nrg_peer: true }`; `nrg_peer_campaign` lets stream groups' members run
+// elections and lead briefly, nrg_campaign.ts): the decisions of nats-server's follower (raft.go
 // processAppendEntry, processVoteRequest; modelled and checked against real traffic in
 // nrg_follower_log.ts) over a durable log (nrg_peer_log.ts). It is an observer in nats-server's
 // sense: it stores and acknowledges append entries and grants votes, but its election timer
@@ -102,6 +103,15 @@ export class NrgPeer {
    * answer given in an earlier epoch may name an entry no longer held, and must not be sent.
    */
   epoch = 0;
+  /**
+   * Follower unless this member campaigns (`nrg_peer_campaign`, nrg_campaign.ts): a candidate or
+   * the leader. Any append from another leader in its term or later makes it a follower again.
+   */
+  role: "follower" | "candidate" | "leader" = "follower";
+  /** A new append named this member in a LeaderTransfer entry: it is to campaign at once (raft.go xferCampaign). */
+  transferToMe = false;
+  /** When a vote was last granted (the election timer starts over then, as nats-server's). */
+  voteGrantedAt = 0;
   /** The last index applied (always <= commit). */
   applied: number;
   lastApplyError: string | undefined;
@@ -209,6 +219,8 @@ export class NrgPeer {
         return this.startCatchup(ae);
       }
     }
+    if (isNew && ae.leader === this.id) return undefined; // our own append, heard back
+    if (isNew && this.role !== "follower" && lterm >= log.term) this.role = "follower";
     if (isNew && this.leader !== ae.leader) this.leader = ae.leader;
     if (isNew && ae.leader !== "" && ae.leader === this.leader) this.leaderSeenAt = this.now();
 
@@ -242,6 +254,7 @@ export class NrgPeer {
       this.initializing = false;
       this.applyMembership(ae, log.lastIndex);
       if (this.applier !== undefined) this.unapplied.set(log.lastIndex, ae);
+      if (isNew && ae.entries.some((e) => e.type === NrgEntryType.LeaderTransfer && e.data.toString("latin1") === this.id)) this.transferToMe = true;
     }
     if (ae.commit > this.commit) this.commit = Math.min(ae.commit, log.lastIndex);
     if (this.removalIndex !== undefined && this.commit >= this.removalIndex) {
@@ -440,9 +453,50 @@ export class NrgPeer {
     }
   }
 
+  // ---- for a campaigning member (nrg_campaign.ts) ----
+
+  /** A new term with our own vote, stored before any vote request leaves. */
+  startTerm(): boolean {
+    this.cancelCatchup();
+    this.leader = "";
+    return this.setTerm(this.log.term + 1, this.id);
+  }
+
+  /** A higher term seen in an answer: a follower of it, without a vote yet. */
+  adoptTerm(term: number): void {
+    if (term <= this.log.term) return;
+    this.role = "follower";
+    this.leader = "";
+    this.setTerm(term, "");
+  }
+
+  /** An append entry this member leads with: stored (fsynced) before it is sent. */
+  storeOwn(ae: NrgAppendEntry, raw: Buffer): boolean {
+    try {
+      this.log.append(ae.term, ae.prevIndex + 1, raw, true);
+    } catch (err) {
+      this.failed(err);
+      return false;
+    }
+    this.counters.stored++;
+    this.initializing = false;
+    this.applyMembership(ae, this.log.lastIndex);
+    if (this.applier !== undefined) this.unapplied.set(this.log.lastIndex, ae);
+    return true;
+  }
+
+  /** The leader's commit index moved (a quorum stored up to it): apply up to there. */
+  commitTo(index: number): void {
+    if (index <= this.commit || index > this.log.lastIndex) return;
+    this.commit = index;
+    this.applyCommitted();
+  }
+
   /** A vote request: the answer (nats-server's processVoteRequest), or undefined for silence. */
   receiveVote(vr: NrgVoteRequest): NrgVoteResponse | undefined {
     if (this.writeError !== undefined || this.removed) return undefined;
+    // Our own request, heard back.
+    if (vr.candidate === this.id) return undefined;
     const log = this.log;
     const response: NrgVoteResponse = { term: log.term, peer: this.id, granted: false, empty: log.lastIndex === 0 };
     if (vr.term < log.term) {
@@ -453,6 +507,7 @@ export class NrgPeer {
       this.cancelCatchup();
       if (!this.setTerm(vr.term, "")) return undefined;
       this.leader = "";
+      this.role = "follower";
     }
     const free = log.vote === "" || log.vote === vr.candidate;
     if (free && response.empty && this.initializing) response.empty = false;
@@ -461,7 +516,10 @@ export class NrgPeer {
       if (this.setTerm(vr.term, vr.candidate)) response.granted = true;
       else return undefined;
     }
-    if (response.granted) this.counters.votesGranted++;
+    if (response.granted) {
+      this.counters.votesGranted++;
+      this.voteGrantedAt = this.now();
+    }
     else this.counters.votesRefused++;
     response.term = log.term;
     return response;

@@ -601,6 +601,8 @@ export class NrgStreamPeers {
     private readonly peerId: string,
     private readonly baseDir: string,
     private readonly log: { info(m: string): void; warn(m: string): void; error(m: string): void },
+    /** `nrg_peer_campaign`: the stream groups' members campaign (nrg_campaign.ts). */
+    private readonly campaign = false,
   ) {}
 
   /** A committed stream or consumer removal: its group's data goes with it. */
@@ -684,6 +686,7 @@ export class NrgStreamPeers {
       replica.onResume = () => m.peer.resumeApply();
     }
     member.start();
+    if (this.campaign && kind === "stream") member.enableCampaign();
     this.groups.set(name, { kind, account: stream.account, stream: stream.config.name, consumer, member, replica, consumerReplica, configJson: JSON.stringify(stream.config) });
     this.log.info(`NRG peer: joined ${kind} group ${name} of '${stream.account} > ${stream.config.name}${consumer !== undefined ? ` > ${consumer}` : ""}' at [${member.peer.log.lastTerm}:${member.peer.log.lastIndex}]`);
   }

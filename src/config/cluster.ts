@@ -261,6 +261,9 @@ export function readCluster(r: Reader, parent: ConfMap, key: string, opts: Serve
       case "nrg_peer_streams":
         c.nrgPeerStreams = r.bool(m, orig, lk);
         break;
+      case "nrg_peer_campaign":
+        c.nrgPeerCampaign = r.bool(m, orig, lk);
+        break;
       default:
         r.unknown(m, orig);
     }
@@ -314,11 +317,18 @@ export function nrgPeerStreamsOptionsRefusal(o: ServerOptions): string | undefin
   return undefined;
 }
 
+/** Why the options cannot run `cluster { nrg_peer_campaign: true }`, or undefined. */
+export function nrgPeerCampaignOptionsRefusal(o: ServerOptions): string | undefined {
+  if (o.cluster?.nrgPeerCampaign !== true) return undefined;
+  if (o.cluster.nrgPeerStreams !== true) return "cluster.nrg_peer_campaign needs cluster.nrg_peer_streams (it campaigns in the stream groups placed on this server)";
+  return undefined;
+}
+
 /** Cross-field checks of the cluster block (nats-server's validateCluster). */
 export function validateCluster(o: ServerOptions): void {
   const c = o.cluster;
   if (c === undefined) return;
-  const nrgPeer = nrgPeerOptionsRefusal(o) ?? nrgPeerStreamsOptionsRefusal(o);
+  const nrgPeer = nrgPeerOptionsRefusal(o) ?? nrgPeerStreamsOptionsRefusal(o) ?? nrgPeerCampaignOptionsRefusal(o);
   if (nrgPeer !== undefined) throw new Error(nrgPeer);
   if (c.pinnedAccounts.length > 0) {
     if (c.poolSize < 0) throw new Error("pool_size cannot be negative if pinned accounts are specified");

@@ -278,6 +278,12 @@ export interface ClusterOptions {
    * of each stream placed on it (src/cluster/nrg_stream_peer.ts).
    */
   nrgPeerStreams?: boolean;
+  /**
+   * tsnats only, experimental (`nrg_peer_campaign: true`, with nrg_peer_streams): campaign in the
+   * stream groups placed on this server, lead in nats-server's RAFT dialect, and hand the
+   * leadership to a nats-server member once its first entry is committed (src/cluster/nrg_campaign.ts).
+   */
+  nrgPeerCampaign?: boolean;
 }
 
 export function defaultClusterOptions(): ClusterOptions {

@@ -1,0 +1,165 @@
+// A tsnats member of a nats-server stream group that campaigns (issue 12's moonshot, step 4,
+// experimental: `cluster { nrg_peer_campaign: true }` with nrg_peer_streams). The RAFT half of
+// leading, in nats-server's dialect (raft.go switchToCandidate, requestVote, runAsCandidate,
+// switchToLeader, sendAppendEntry, processAppendEntryResponse, StepDown):
+// - a candidate takes the next term and votes for itself (stored first), asks the group for
+//   votes on `$NRG.V.<group>`, and wins with a quorum of granted votes from non-empty logs (or
+//   with every member's vote); a higher term in an answer makes it a follower of that term;
+// - elected, it appends its peer state (nats-server's no-op of a new leader), sends heartbeats,
+//   counts the followers' acknowledgements into the commit index (an entry of its own term
+//   stored by a quorum), and catches up a follower that answers behind with the entries of its
+//   log, re-sent under its own leadership;
+// - tsnats does not run a stream leader's JetStream half (it answers no publish), so once its
+//   first entry is committed (its appends accepted by a quorum of nats-server followers) it
+//   hands its leadership to an up-to-date follower with a LeaderTransfer entry, as
+//   nats-server's StepDown(preferred) does, and follows again.
+// Pure: the group member (nrg_group_member.ts) runs its timers and sends what it returns.
+import { encodeNrgAppendEntry, encodeNrgPeerState, decodeNrgAppendEntry, NrgEntryType, type NrgAppendEntry, type NrgAppendEntryResponse, type NrgEntry, type NrgVoteRequest, type NrgVoteResponse } from "./nrg_wire.js";
+import type { NrgPeer } from "./nrg_peer.js";
+
+export class NrgCampaign {
+  private readonly votes = new Set<string>();
+  private readonly emptyVotes = new Set<string>();
+  /** Followers' acknowledged last index, this term. */
+  private readonly match = new Map<string, number>();
+  /** The index of this leadership's first entry: once committed, followers took our appends. */
+  leadStartIndex = 0;
+  /** The term this member last led and the commit it reached in it (for /jsz). */
+  lastLed: { term: number; firstIndex: number; committed: number } | undefined;
+  counters = { campaigns: 0, elected: 0, heartbeats: 0, catchupEntries: 0, transfers: 0 };
+
+  constructor(private readonly peer: NrgPeer) {}
+
+  /** Majority of the group as its membership says (nats-server's quorum). */
+  private quorum(): number {
+    return Math.floor(this.size() / 2) + 1;
+  }
+
+  private size(): number {
+    return Math.max(this.peer.clusterSize, this.peer.peers.size, 1);
+  }
+
+  /** Start an election: the vote request to send, or undefined when this member may not run now. */
+  campaign(): NrgVoteRequest | undefined {
+    const p = this.peer;
+    // nats-server does not campaign behind on applies, nor outside its group's peer set.
+    if (p.writeError !== undefined || p.removed || p.catchup !== undefined || p.applied < p.commit || (p.peers.size > 0 && !p.peers.has(p.id))) return undefined;
+    if (!p.startTerm()) return undefined;
+    p.role = "candidate";
+    this.votes.clear();
+    this.emptyVotes.clear();
+    this.votes.add(p.id);
+    this.counters.campaigns++;
+    return { term: p.log.term, lastTerm: p.log.lastTerm, lastIndex: p.log.lastIndex, candidate: p.id };
+  }
+
+  /** A vote answer: true when it makes this candidate the leader (then `becomeLeader`). */
+  receiveVoteResponse(vr: NrgVoteResponse): boolean {
+    const p = this.peer;
+    if (p.role !== "candidate") return false;
+    if (vr.term > p.log.term) {
+      p.adoptTerm(vr.term);
+      return false;
+    }
+    if (!vr.granted || vr.term !== p.log.term) return false;
+    (vr.empty ? this.emptyVotes : this.votes).add(vr.peer);
+    return this.votes.size >= this.quorum() || this.votes.size + this.emptyVotes.size >= this.size();
+  }
+
+  /** Elected: our peer state as this term's first entry, stored; the append to send. */
+  becomeLeader(): Buffer | undefined {
+    const p = this.peer;
+    p.role = "leader";
+    p.leader = p.id;
+    this.match.clear();
+    const state = encodeNrgPeerState({ clusterSize: this.size(), knownPeers: [...new Set([...p.peers, p.id])], domainExtension: undefined });
+    const raw = this.append([{ type: NrgEntryType.PeerState, data: state }]);
+    if (raw === undefined) return undefined;
+    this.counters.elected++;
+    this.leadStartIndex = p.log.lastIndex;
+    this.lastLed = { term: p.log.term, firstIndex: this.leadStartIndex, committed: p.commit };
+    return raw;
+  }
+
+  /** An append entry of ours: stored first when it has entries. */
+  private append(entries: NrgEntry[]): Buffer | undefined {
+    const p = this.peer;
+    const log = p.log;
+    const ae: NrgAppendEntry = { leader: p.id, term: log.term, commit: p.commit, prevTerm: log.lastTerm, prevIndex: log.lastIndex, entries, leaderTerm: log.term };
+    const raw = encodeNrgAppendEntry(ae);
+    if (entries.length > 0 && !p.storeOwn(ae, raw)) {
+      p.role = "follower";
+      p.leader = "";
+      return undefined;
+    }
+    return raw;
+  }
+
+  heartbeat(): Buffer | undefined {
+    if (this.peer.role !== "leader") return undefined;
+    this.counters.heartbeats++;
+    return this.append([]);
+  }
+
+  /**
+   * A follower's answer to our appends: counted toward the commit when it stored them; a
+   * follower behind gets the entries of our log after its position (undefined: nothing to send).
+   */
+  receiveAppendResponse(ar: NrgAppendEntryResponse): Buffer[] | undefined {
+    const p = this.peer;
+    if (p.role !== "leader") return undefined;
+    if (ar.term > p.log.term) {
+      p.adoptTerm(ar.term);
+      return undefined;
+    }
+    if (ar.success) {
+      if (ar.index > (this.match.get(ar.peer) ?? 0)) this.match.set(ar.peer, ar.index);
+      this.advanceCommit();
+      return undefined;
+    }
+    if (ar.index >= p.log.lastIndex) return undefined;
+    const out: Buffer[] = [];
+    for (let index = ar.index + 1; index <= p.log.lastIndex; index++) {
+      const stored = p.log.entryAt(index);
+      // Compacted away: a follower this far behind needs a snapshot, which this member does not send.
+      if (stored === undefined) return out.length > 0 ? out : undefined;
+      const ae = decodeNrgAppendEntry(stored);
+      out.push(encodeNrgAppendEntry({ ...ae, leader: p.id, commit: p.commit, leaderTerm: p.log.term }));
+    }
+    this.counters.catchupEntries += out.length;
+    return out;
+  }
+
+  /** The highest index a quorum (this member included) has stored, if it is of this term, becomes the commit. */
+  private advanceCommit(): void {
+    const p = this.peer;
+    const stored = [p.log.lastIndex, ...[...this.match.entries()].filter(([peer]) => peer !== p.id).map(([, index]) => index)].sort((a, b) => b - a);
+    const n = stored[this.quorum() - 1];
+    if (n === undefined || n <= p.commit) return;
+    const raw = p.log.entryAt(n);
+    if (raw === undefined || decodeNrgAppendEntry(raw).term !== p.log.term) return;
+    p.commitTo(n);
+    if (this.lastLed !== undefined) this.lastLed.committed = p.commit;
+  }
+
+  /**
+   * Once this leadership's first entry is committed: a LeaderTransfer to an up-to-date follower
+   * (stored and to be sent), and this member follows again. Undefined while it must wait.
+   */
+  transfer(): Buffer | undefined {
+    const p = this.peer;
+    if (p.role !== "leader" || p.commit < this.leadStartIndex) return undefined;
+    let to: string | undefined;
+    for (const [peer, index] of this.match) if (peer !== p.id && index >= p.log.lastIndex && (to === undefined || peer < to)) to = peer;
+    if (to === undefined) return undefined;
+    const raw = this.append([{ type: NrgEntryType.LeaderTransfer, data: Buffer.from(to, "latin1") }]);
+    p.role = "follower";
+    p.leader = "";
+    if (raw !== undefined) this.counters.transfers++;
+    return raw;
+  }
+
+  json(): Record<string, unknown> {
+    return { role: this.peer.role, counters: { ...this.counters }, ...(this.lastLed !== undefined ? { last_led: { ...this.lastLed } } : {}) };
+  }
+}
