@@ -58,3 +58,26 @@ export const median = (xs) => {
   const s = [...xs].sort((x, y) => x - y);
   return s[Math.floor(s.length / 2)];
 };
+
+/** `fn` until it succeeds (a cluster still electing), `tries` times at most, `ms` apart. */
+export async function retry(fn, tries = 100, ms = 200) {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (i >= tries) throw e;
+      await new Promise((r) => setTimeout(r, ms));
+    }
+  }
+}
+
+/**
+ * The checkouts a comparison runs (each with its own dist/), from the arguments that are not
+ * options or their values: this one when none is given, "ref" (nats-server 2.15) first with --ref.
+ */
+export function checkoutRoots(args) {
+  const roots = args.filter((a, i) => !a.startsWith("--") && (i === 0 || !args[i - 1].startsWith("--")));
+  if (roots.length === 0) roots.push(path.resolve(HERE, ".."));
+  if (args.includes("--ref")) roots.unshift("ref");
+  return roots;
+}

@@ -41,6 +41,26 @@ test(`raft: ${SEEDS} simulated seeds keep RAFT's safety properties`, async () =>
   assert.ok([...kinds.keys()].some((k) => k.includes("truncated")), `no truncation injected: ${seen}`);
 });
 
+test(`raft: ${Math.ceil(SEEDS / 2)} simulated seeds of groups started in their first leader's term (no election) keep RAFT's safety properties`, async () => {
+  // As a replicated consumer's group: every member starts (at its own time) in the term its
+  // creation names, its vote given to the named leader, which leads at once; crashes and power
+  // losses begin while they start. Nobody else may lead that term, and a restarted first leader
+  // must not lead it again.
+  let firstLed = 0;
+  let acked = 0;
+  for (let seed = FIRST; seed < FIRST + Math.ceil(SEEDS / 2); seed++) {
+    const r = await runSeed(seed, { firstTerm: { term: 65536, leader: "n0" } });
+    if (r.violations.length > 0) assert.fail(`seed ${seed}: ${r.violations.join("\n")}\n--- history ---\n${r.log.slice(-60).join("\n")}`);
+    if (r.firstLeader !== undefined) {
+      assert.equal(r.firstLeader, "n0", `seed ${seed}: the first term is the named leader's`);
+      firstLed++;
+    }
+    acked += r.acked;
+  }
+  assert.ok(firstLed > SEEDS / 4, `the named leader led its first term in only ${firstLed} seeds`);
+  assert.ok(acked > SEEDS * 10, `only ${acked} entries acknowledged`);
+});
+
 // Liveness under a slow machine (the servers of a test cluster share one process and disk): the
 // scenarios are deterministic (fixed seed, simulated clock); each failed before the fix it names.
 

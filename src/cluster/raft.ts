@@ -129,6 +129,13 @@ export interface RaftOptions {
   /** Joining an existing group: wait for its leader before trusting `initial`. */
   joining?: boolean;
   /**
+   * A new group's members all start in `term` with their vote in it given to `leader` (named by
+   * an entry every member applies): that voter leads at once, without an election, and nobody
+   * else can win `term`, every vote in it being spent. Only for a store with no term, log or
+   * snapshot yet (a restart keeps the stored term and vote: a leader is never made twice).
+   */
+  firstTerm?: { term: number; leader: string };
+  /**
    * The state machine's own state was found damaged, and the group's log and snapshot on this
    * member were discarded with it (why, as the store reports its own damage): the member is
    * damaged until a leader repaired it, as when its log is.
@@ -212,6 +219,7 @@ export class RaftNode {
   private configs: Array<{ index: number; config: RaftConfig }> = [];
   private snapConfig: RaftConfig;
   private joining: boolean;
+  private readonly firstTerm: { term: number; leader: string } | undefined;
   private readonly stateDamage: string[];
   private electionTimer: RaftTimer | undefined;
   private heartbeatTimer: RaftTimer | undefined;
@@ -262,6 +270,7 @@ export class RaftNode {
     this.observer = opts.observer ?? {};
     this.log = opts.log;
     this.joining = opts.joining === true;
+    this.firstTerm = opts.firstTerm;
     this.stateDamage = opts.damaged ?? [];
     const electionMinMs = opts.electionMinMs ?? 4000;
     this.o = {
@@ -312,6 +321,19 @@ export class RaftNode {
       if (damage.some((d) => d.startsWith("term and vote lost"))) this.noVoteUpTo = Number.MAX_SAFE_INTEGER;
       this.log?.warn(`RAFT member ${this.id}: local state damaged, repairing from the leader: ${damage.join("; ")}`);
       this.observer.damaged?.(damage);
+    }
+    const first = this.firstTerm;
+    if (first !== undefined && first.term > 0 && hs.term === 0 && snap === undefined && this.store.lastIndex === 0 && !this.damaged && this.isVoter(first.leader)) {
+      this.term = first.term;
+      this.vote = first.leader;
+      this.persist();
+      if (first.leader === this.id) {
+        this.setRole("candidate", NO_LEADER);
+        // Its vote (the term's only leader) durable before it acts as the leader.
+        this.afterDurable(() => {
+          if (this.role === "candidate" && this.term === first.term && !this.stopped) this.becomeLeader();
+        });
+      }
     }
     this.resetElectionTimer();
     this.scheduleApply(true);

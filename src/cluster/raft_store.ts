@@ -357,10 +357,14 @@ export class RaftStore {
     if (this.snapshotMeta !== undefined && this.state.commit < this.snapshotMeta.index) this.state.commit = this.snapshotMeta.index;
     if (this.state.term < this.lastTerm) this.state.term = this.lastTerm;
     this.writeState();
+    this.durableIndex = this.lastIndex;
+    // A new store (no state, log or snapshot found) has nothing to lose: its state file is made
+    // durable by its first sync (a replicated consumer's group starts on each member with every
+    // consumer created: no blocking fsync each).
+    if (best === undefined && badCopies === 0 && segNames.length === 0 && this.snapshotMeta === undefined && damaged.length === 0) return damaged;
     // What survived in the kernel's cache (a killed process) is made durable before it counts.
     this.disk.syncNow([...new Set([...this.dirty, ...this.segments.map((s) => s.name)])]);
     this.dirty.clear();
-    this.durableIndex = this.lastIndex;
     this.stateSeqSynced = this.stateSeq;
     return damaged;
   }

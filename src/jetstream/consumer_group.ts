@@ -90,6 +90,19 @@ export interface ConsumerGroupHost {
   leavingGroup(): boolean;
 }
 
+/**
+ * The term a consumer's group created by the stream group's entry at `index` starts in, its
+ * first leader (named by the entry) leading it at once (RaftOptions.firstTerm). Every member
+ * that applies the entry starts there with its vote given, so nobody else wins that term; one
+ * that got the consumer otherwise (a stream snapshot) starts at 0 and could only reach it
+ * through 65536 elections per entry of the stream's log. Terms of an earlier group of the same
+ * name (a consumer deleted and created again) are below it, so that group's late messages are
+ * refused.
+ */
+export function firstTermOf(index: number): number {
+  return index * 65536;
+}
+
 /** The name of a replicated consumer's RAFT group. */
 export function consumerGroupName(account: string, stream: string, consumer: string): string {
   return "C-" + crypto.createHash("sha256").update(`${account}\u0000${stream}\u0000${consumer}`).digest("hex").slice(0, 16);
@@ -143,7 +156,7 @@ export class ConsumerGroup implements RaftStateMachine {
     private readonly host: ConsumerGroupHost,
     readonly name: string,
     peers: string[],
-    how: { fresh: boolean; joining: boolean; bootstrap?: boolean },
+    how: { fresh: boolean; joining: boolean; bootstrap?: boolean; firstTerm?: { term: number; leader: string } },
   ) {
     const stream = host.stream;
     const jsa = stream.jsa;
@@ -183,6 +196,7 @@ export class ConsumerGroup implements RaftStateMachine {
       sm: this,
       initial: { voters, learners: [] },
       joining: how.joining,
+      firstTerm: how.firstTerm,
       electionMinMs: ELECTION_MIN_MS,
       electionMaxMs: ELECTION_MAX_MS,
       heartbeatMs: HEARTBEAT_MS,
@@ -219,6 +233,8 @@ export class ConsumerGroup implements RaftStateMachine {
    */
   start(campaign: boolean, patient = false): void {
     void this.node.start().then(() => {
+      // What its members sent before this server had the group (its first leader's appends).
+      this.wire.release(this.group);
       if (!campaign) return;
       this.node.campaignNow();
       let tries = 0;

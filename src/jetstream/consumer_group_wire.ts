@@ -23,6 +23,13 @@ const MAX_BATCH_BYTES = 256 * 1024;
 /** The shared clock's tick: timers of at least WHEEL_MIN_MS fire on the next tick at or after they are due. */
 const WHEEL_TICK_MS = 100;
 const WHEEL_MIN_MS = 200;
+/**
+ * Messages for a group this server does not run (yet) are kept this long: a new consumer's
+ * group starts on each member when that member applies the stream's entry creating it, and its
+ * first leader's appends (it leads from its start) usually arrive before the others did.
+ */
+const HOLD_MS = 2000;
+const MAX_HELD = 16384;
 
 /** A member of a consumer group on this server: takes the messages sent to it. */
 export interface GroupReceiver {
@@ -40,6 +47,10 @@ export class ConsumerGroupWire {
   private readonly out = new Map<string, Outgoing>();
   private flushScheduled = false;
   private sub: Subscription | undefined;
+  /** Messages for groups not registered here, by group, with when the first came. */
+  private readonly held = new Map<string, { since: number; msgs: Buffer[] }>();
+  private heldCount = 0;
+  private heldTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly sys: Account | undefined,
@@ -50,6 +61,49 @@ export class ConsumerGroupWire {
     this.groups.set(group, receiver);
     if (this.sub === undefined && this.sys !== undefined) this.sub = this.sys.subscribeInternal(BATCH_PREFIX + this.self, (_s, _r, _h, payload) => this.arrived(payload), undefined, "raft-consumer-groups");
   }
+
+  /** A registered group has started: the messages that came for it before are handed over, in order. */
+  release(group: string): void {
+    const h = this.held.get(group);
+    if (h === undefined) return;
+    this.held.delete(group);
+    this.heldCount -= h.msgs.length;
+    const receiver = this.groups.get(group);
+    if (receiver === undefined) return;
+    for (const rec of h.msgs) {
+      const d = decodeRaftMsg(rec);
+      if (d !== undefined) receiver.receive(d.from, d.msg);
+    }
+  }
+
+  /** (A copy: the batch's bytes may be a read buffer used again.) */
+  private hold(group: string, rec: Buffer): void {
+    if (this.heldCount >= MAX_HELD) return;
+    let h = this.held.get(group);
+    if (h === undefined) {
+      h = { since: performance.now(), msgs: [] };
+      this.held.set(group, h);
+    }
+    h.msgs.push(Buffer.from(rec));
+    this.heldCount++;
+    if (this.heldTimer === undefined) {
+      this.heldTimer = setInterval(this.dropExpired, HOLD_MS);
+      this.heldTimer.unref();
+    }
+  }
+
+  private readonly dropExpired = (): void => {
+    const before = performance.now() - HOLD_MS;
+    for (const [group, h] of this.held) {
+      if (h.since > before) continue;
+      this.held.delete(group);
+      this.heldCount -= h.msgs.length;
+    }
+    if (this.held.size === 0 && this.heldTimer !== undefined) {
+      clearInterval(this.heldTimer);
+      this.heldTimer = undefined;
+    }
+  };
 
   unregister(group: string, receiver: GroupReceiver): void {
     if (this.groups.get(group) === receiver) this.groups.delete(group);
@@ -92,7 +146,7 @@ export class ConsumerGroupWire {
     this.sys?.publish(BATCH_PREFIX + to, "", undefined, payload);
   }
 
-  /** A batch from another server: each record to its group (records of unknown groups, or that do not decode, are dropped). */
+  /** A batch from another server: each record to its group (records that do not decode are dropped, those of unknown groups held a while). */
   private arrived(payload: Buffer): void {
     let o = 0;
     while (o + 6 <= payload.length) {
@@ -107,7 +161,7 @@ export class ConsumerGroupWire {
       if (receiver !== undefined) {
         const d = decodeRaftMsg(payload.subarray(o, o + len));
         if (d !== undefined) receiver.receive(d.from, d.msg);
-      }
+      } else this.hold(group, payload.subarray(o, o + len));
       o += len;
     }
   }

@@ -22,7 +22,7 @@ import { jsError } from "./errors.js";
 import { Stream } from "./stream.js";
 import { checkStreamUpdate, consumersViolatingLimits, subjectsOverlap, type StreamConfig } from "./stream_config.js";
 import { checkSourceFilters, checkSourcingAgainst } from "./source_config.js";
-import { storedConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
+import { stampInactiveThreshold, storedConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
 import { listStoredStreams, readStreamMetadata, streamDir, syncDescription } from "./store_factory.js";
 import { FileStore, type StoreEncryption } from "../storage/filestore.js";
 import { MemConsumerStore } from "../storage/memstore.js";
@@ -30,7 +30,7 @@ import { OfflineStream, offlineReason, type OfflineConsumer } from "./offline.js
 import { cipherName } from "../storage/encryption.js";
 import { withStoredLevel } from "./api_level.js";
 import { jsDomainMappingTable } from "./default_domain.js";
-import { nowNs, parseRfc3339 } from "../server/time.js";
+import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
 import { SystemJsApi } from "./system_api.js";
 
 /** An account's JetStream limits (one tier). */
@@ -457,18 +457,19 @@ export class JsAccount {
     // A consumer asking for memory storage (ordered consumers, KV watchers) keeps its state in
     // memory on a file stream too, as nats-server does: nothing on disk (no state file
     // rewritten every few ms), and it is gone after a restart.
+    // What the Consumer stores as its config (Consumer.storedConfig), written once.
+    const storedCfg = { config: stampInactiveThreshold(cfg), created: rfc3339(created), name };
     let cstore;
     if (stored && cfg.mem_storage === true && stream.cfg.storage === "file") {
-      cstore = new MemConsumerStore(name, { config: cfg, created: "", name });
+      cstore = new MemConsumerStore(name, storedCfg);
     } else if (stored) {
       try {
-        cstore = stream.store.createConsumer(name, { config: cfg, created: "", name });
+        cstore = stream.store.createConsumer(name, storedCfg);
       } catch (err) {
         throw jsError("JSConsumerStoreFailedErrF", { err: (err as Error).message });
       }
     }
     const c = new Consumer(stream, name, cfg, created, cstore, undefined);
-    cstore?.updateConfig(c.storedConfig());
     stream.consumers.set(name, c);
     c.start();
     // A replicated stream's group records where its ephemeral consumers live.

@@ -60,7 +60,7 @@ import { replicatedConsumer, type ConsumerConfig } from "./consumer_config.js";
 import type { ConsumerState, PendingEntry } from "../storage/store.js";
 import { restoreConsumer } from "./snapshot.js";
 import { decodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
-import { ConsumerGroup, consumerGroupName, type ConsumerGroupHost } from "./consumer_group.js";
+import { ConsumerGroup, consumerGroupName, firstTermOf, type ConsumerGroupHost } from "./consumer_group.js";
 import * as adv from "./advisories.js";
 import { groupReplicasJson, kindJsonEntry, peerId, readNumberFile } from "./group_common.js";
 
@@ -642,7 +642,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /** The RAFT group of each replicated consumer this member holds (consumer_group.ts). */
   private readonly consumerGroups = new Map<string, ConsumerGroup>();
   /** While a committed entry creates consumers: how their groups start (the members the stream's leader chose, the first leader first). */
-  private groupStart: { peers: string[]; campaign: string; fresh: boolean } | undefined;
+  private groupStart: { peers: string[]; campaign: string; fresh: boolean; firstTerm?: number } | undefined;
 
   get self(): string {
     return this.host.self;
@@ -675,8 +675,10 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     let patient = false;
     if (g !== undefined) {
       const member = g.peers.includes(this.host.self);
-      group = new ConsumerGroup(this, c.name, g.peers, { fresh: true, joining: !member });
-      campaign = g.campaign === this.host.self;
+      const firstTerm = g.firstTerm !== undefined ? { term: g.firstTerm, leader: g.campaign } : undefined;
+      group = new ConsumerGroup(this, c.name, g.peers, { fresh: true, joining: !member, firstTerm });
+      // (Named by the entry: it leads from its start, no election.)
+      campaign = g.campaign === this.host.self && firstTerm === undefined;
       group.preferred = g.campaign;
     } else {
       const dir = path.join(this.host.raftDir, consumerGroupName(this.stream.jsa.account.name, this.stream.name, c.name));
@@ -1606,7 +1608,10 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       const reply = this.node.isLeader ? op.reply : "";
       this.ephemeralName = op.name;
       // A consumer it creates starts its group on the members the stream's leader named (older entries name none: the stream's voters).
-      this.groupStart = { peers: op.cpeers ?? [...this.node.config.voters].sort(), campaign: op.cpeers?.[0] ?? this.node.leader, fresh: true };
+      this.groupStart =
+        op.cpeers !== undefined
+          ? { peers: op.cpeers, campaign: op.cpeers[0], fresh: true, firstTerm: firstTermOf(index) }
+          : { peers: [...this.node.config.voters].sort(), campaign: this.node.leader, fresh: true };
       const waits = op.cpeers !== undefined && reply !== "";
       let answer: string | undefined;
       try {

@@ -358,6 +358,12 @@ export interface SimOptions {
   membership: boolean;
   /** Extra duration of every fsync, on every member. */
   syncExtraMs?: number;
+  /**
+   * Every member starts in this term with its vote given to this leader (RaftOptions.firstTerm,
+   * as a replicated consumer's group), each at a random time in the first 50 ms, and the faults
+   * begin within them (a crash or power loss while the group starts).
+   */
+  firstTerm?: { term: number; leader: string };
 }
 
 interface Member {
@@ -454,6 +460,7 @@ export class SimCluster {
       sm,
       initial: this.initial,
       joining,
+      firstTerm: this.o.firstTerm,
       electionMinMs: 150,
       electionMaxMs: 300,
       heartbeatMs: 40,
@@ -562,6 +569,7 @@ export class SimCluster {
   private async fault(): Promise<void> {
     const r = this.rng;
     const all = [...this.members.values()].filter((m) => m.joined);
+    if (all.length === 0) return; // (firstTerm: nobody started yet)
     const m = r.pick(all);
     const choice = r.int(10);
     const damagedElsewhere = all.some((x) => x.corrupted && x !== m);
@@ -670,6 +678,11 @@ export class SimCluster {
     return [...this.leaders.keys()];
   }
 
+  /** Who led `term` (undefined: nobody). */
+  leaderOf(term: number): string | undefined {
+    return this.leaders.get(term);
+  }
+
   private changeMembership(): void {
     const l = this.leader();
     if (l === undefined) return;
@@ -701,10 +714,18 @@ export class SimCluster {
   private finished = false;
 
   async run(): Promise<void> {
-    for (const id of this.initial.voters) await this.startMember(id, false);
     const o = this.o;
+    if (o.firstTerm === undefined) for (const id of this.initial.voters) await this.startMember(id, false);
+    else {
+      for (const id of this.initial.voters) {
+        const m = this.members.get(id) as Member;
+        this.sched.at(this.rng.range(0, 50), () => {
+          if (!m.joined) void this.startMember(id, false);
+        });
+      }
+    }
     let nextProposal = 0;
-    let nextFault = o.faults ? this.rng.range(200, 600) : Infinity;
+    let nextFault = o.faults ? (o.firstTerm !== undefined ? this.rng.range(0, 50) : this.rng.range(200, 600)) : Infinity;
     const end = o.durationMs;
     while (this.sched.now < end) {
       const t = Math.min(nextProposal, nextFault, end);
@@ -817,7 +838,10 @@ export class SimCluster {
 }
 
 /** Run one seed; returns what went wrong (empty: nothing). */
-export async function runSeed(seed: number, overrides: Partial<SimOptions> = {}): Promise<{ violations: string[]; log: string[]; acked: number; faults: string[]; events: number }> {
+export async function runSeed(
+  seed: number,
+  overrides: Partial<SimOptions> = {},
+): Promise<{ violations: string[]; log: string[]; acked: number; faults: string[]; events: number; firstLeader: string | undefined }> {
   const r = new Rng(seed * 7919 + 1);
   const members = r.chance(0.7) ? 3 : 5;
   const o: SimOptions = {
@@ -837,5 +861,6 @@ export async function runSeed(seed: number, overrides: Partial<SimOptions> = {})
   } finally {
     sim.stop();
   }
-  return { violations: sim.violations, log: sim.log, acked: sim.acked.size, faults: sim.faultsDone, events: sim.sched.events };
+  const firstLeader = o.firstTerm !== undefined ? sim.leaderOf(o.firstTerm.term) : undefined;
+  return { violations: sim.violations, log: sim.log, acked: sim.acked.size, faults: sim.faultsDone, events: sim.sched.events, firstLeader };
 }
