@@ -167,7 +167,7 @@ export interface RaftOptions {
 
 export class RaftError extends Error {
   constructor(
-    readonly code: "not_leader" | "busy" | "config_pending" | "stopped",
+    readonly code: "not_leader" | "busy" | "config_pending" | "stopped" | "rescue",
     msg: string,
   ) {
     super(msg);
@@ -240,6 +240,8 @@ export class RaftNode {
   private heartbeatDue = 0;
   /** One late timer was forgiven since the leader was last heard (or the quorum last checked). */
   private stallForgiven = false;
+  /** An unsafe quorum rescue (rescueQuorum): the lowered quorum, until its timer ends it. */
+  private rescue: { quorum: number; timer: RaftTimer } | undefined;
   /** When this member last answered an append. */
   private lastAnswerAt = -Infinity;
   private pendingAppend: RaftEntry[] = [];
@@ -359,7 +361,38 @@ export class RaftNode {
   }
 
   get quorum(): number {
-    return Math.floor(this.config.voters.length / 2) + 1;
+    const natural = Math.floor(this.config.voters.length / 2) + 1;
+    return this.rescue !== undefined && this.rescue.quorum < natural ? this.rescue.quorum : natural;
+  }
+
+  /**
+   * Unsafely lower the quorum for `forMs` (nats-server's META.RESCUE): the disaster recovery of a
+   * group that lost for good so many members that it cannot elect a leader, so that the members
+   * left elect one and remove the lost ones. Only on a voting member with a log, while no leader
+   * is known; the quorum may only go down. It ends when its time is up or once the members left
+   * need no more. Throws RaftError("rescue") with nats-server's reasons.
+   */
+  rescueQuorum(quorum: number, forMs: number): { prev: number; cur: number } {
+    if (this.stopped) throw new RaftError("stopped", "raft: node is closed");
+    const prev = this.quorum;
+    if (!Number.isInteger(quorum) || quorum < 1 || quorum > prev) throw new RaftError("rescue", "raft: rescue quorum must be between 1 and current quorum");
+    if (this.leader !== "") throw new RaftError("rescue", "raft: leader is known");
+    if (!this.config.voters.includes(this.id)) throw new RaftError("rescue", "raft: not a voting member");
+    // A member without a log could be elected by the others' votes while the lost members hold the only copies.
+    if (this.store.lastIndex === 0) throw new RaftError("rescue", "raft: log is empty");
+    this.rescue?.timer.cancel();
+    const rescue: { quorum: number; timer: RaftTimer } = {
+      quorum,
+      timer: this.env.timer(forMs, () => {
+        if (this.rescue !== rescue) return;
+        this.rescue = undefined;
+        this.log?.warn(`RAFT member ${this.id}: unsafe quorum rescue expired, quorum restored to ${this.quorum}`);
+      }),
+    };
+    this.rescue = rescue;
+    this.log?.warn(`RAFT member ${this.id}: unsafe quorum rescue applied, quorum lowered ${prev} -> ${quorum} for ${Math.round(forMs / 1000)}s`);
+    this.resetElectionTimer();
+    return { prev, cur: quorum };
   }
 
   /**
@@ -536,6 +569,7 @@ export class RaftNode {
     this.electionTimer?.cancel();
     this.heartbeatTimer?.cancel();
     this.commitNoticeTimer?.cancel();
+    this.rescue?.timer.cancel();
     this.store.close();
   }
 
@@ -961,6 +995,12 @@ export class RaftNode {
   private addConfig(index: number, c: RaftConfig): void {
     this.configs.push({ index, config: c });
     this.config = c;
+    if (this.rescue !== undefined && Math.floor(c.voters.length / 2) + 1 <= this.rescue.quorum) {
+      // The members left need no more than the rescue's quorum: it has done its work.
+      this.rescue.timer.cancel();
+      this.rescue = undefined;
+      this.log?.warn(`RAFT member ${this.id}: unsafe quorum rescue stopped, quorum updated to ${this.quorum}`);
+    }
     this.joining = false;
     this.observer.configChanged?.(c);
     if (this.role === "leader") {

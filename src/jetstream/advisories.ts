@@ -217,3 +217,8 @@ export function consumerLeaderElected(ctx: AdvisoryContext, stream: string, cons
 export function consumerQuorumLost(ctx: AdvisoryContext, stream: string, consumer: string, replicas: unknown[]): void {
   publish(ctx, `${PREFIX}.CONSUMER.QUORUM_LOST.${stream}.${consumer}`, `${TYPE}.consumer_quorum_lost`, { stream, consumer, replicas });
 }
+
+/** A server unsafely lowered the meta group's quorum (META.RESCUE), in the system account. */
+export function metaRescue(ctx: AdvisoryContext, body: { server: string; server_id: string; prev_quorum: number; new_quorum: number; cluster: string }): void {
+  publish(ctx, `${PREFIX}.SERVER.META_RESCUE`, `${TYPE}.meta_rescue`, body);
+}

@@ -221,6 +221,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 
   private readonly onSelfRoute = (): void => this.maybeBootstrap();
 
+  /** The JetStream domain, if any. */
+  get domain(): string | undefined {
+    return this.service.options.domain;
+  }
+
   get clusterName(): string {
     return this.cluster.clusterName;
   }
@@ -1781,6 +1786,38 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return { success: true };
   }
 
+  /**
+   * META.RESCUE from the system account, on every server (each answers for itself): unsafely
+   * lower the meta group's quorum to `quorum_needed` for five minutes, so the servers left after
+   * a disaster elect a leader and remove the lost ones (SERVER.REMOVE). Only while no meta
+   * leader is known, on a voting member with a log (RaftNode.rescueQuorum). The answer, and on
+   * success the system account's advisory.
+   */
+  metaRescue(body: Buffer): { answer: Record<string, unknown>; advisory?: { server: string; server_id: string; prev_quorum: number; new_quorum: number; cluster: string } } {
+    const server = this.service.server;
+    const who = { server: this.self, server_id: server.id };
+    try {
+      if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
+      const req = decodeRequest<{ quorum_needed?: number }>(body, RESCUE_SHAPE, "JSApiMetaRescueRequest") ?? {};
+      const node = this.node;
+      if (node === undefined) throw jsError("JSClusterNotAvailErr");
+      let r: { prev: number; cur: number };
+      try {
+        r = node.rescueQuorum(req.quorum_needed ?? 0, RESCUE_MS);
+      } catch (err) {
+        if (err instanceof RaftError) throw jsError("JSClusterRescueErr", { err: err.message });
+        throw err;
+      }
+      return {
+        answer: { ...who, prev_quorum: r.prev, new_quorum: r.cur },
+        advisory: { ...who, prev_quorum: r.prev, new_quorum: r.cur, cluster: this.clusterName },
+      };
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      return { answer: { error: err.toJSON(), ...who } };
+    }
+  }
+
   /** The meta group's membership changed: a committed SERVER.REMOVE is answered. */
   private metaConfigChanged(): void {
     const r = this.serverRemoval;
@@ -2023,6 +2060,9 @@ function mirrorOf(body64: string, prev: StreamAssignment | undefined): string | 
 
 const STEPDOWN_SHAPE: Shape = { placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" } };
 const SERVER_REMOVE_SHAPE: Shape = { peer: "string", peer_id: "string" };
+const RESCUE_SHAPE: Shape = { quorum_needed: "int" };
+/** How long a META.RESCUE lowers the meta group's quorum (nats-server's five minutes). */
+const RESCUE_MS = 5 * 60_000;
 const STREAM_MOVE_SHAPE: Shape = { server: "string", cluster: "string", domain: "string", tags: "strings" };
 
 function parseConfig(body: Buffer): Record<string, unknown> {

@@ -14,6 +14,7 @@ import type { Subscription } from "../server/sublist.js";
 import { getHeader } from "../protocol/headers.js";
 import { REQUEST_INFO_HEADER } from "../server/imports.js";
 import { errorResponse } from "./api.js";
+import * as adv from "./advisories.js";
 import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "./api_level.js";
 import type { JsCluster } from "./cluster.js";
 import { ApiError, jsError } from "./errors.js";
@@ -131,6 +132,14 @@ export class SystemJsApi {
         out = errorResponse(rest, err);
       }
       if (out !== undefined) this.answer(reply, out);
+      return;
+    }
+    if (rest === "META.RESCUE") {
+      // Every server of the cluster answers for itself (outside a cluster nobody does).
+      if (cluster === undefined) return;
+      const r = cluster.metaRescue(body);
+      if (r.advisory !== undefined) adv.metaRescue({ account: this.sys, domain: cluster.domain, serverName: r.advisory.server }, r.advisory);
+      this.answer(reply, JSON.stringify({ type: "io.nats.jetstream.api.v1.meta_rescue_response", ...r.answer }));
       return;
     }
     if (rest.startsWith("ACCOUNT.PURGE.")) {
