@@ -2,6 +2,7 @@
 // group -> figures, the meta group in the system account, a replicated stream's and consumer's
 // groups under their account with `acc`), the same field names, filters and answers without a
 // cluster; tsnats' figures agree with its own stream info and with each other (one leader).
+// /jsz's raft and stream-leader-only options on the same clusters.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
@@ -31,7 +32,38 @@ function layout(body: J): string[] {
 }
 
 /** An R3 stream with an R3 durable and a few messages; /raftz of every server once all is settled. */
-async function observe(line: "tsnats" | "2.15"): Promise<{ all: J[]; assets: J[]; filters: Array<[number, string]>; streamGroup: string; consumerGroup: string }> {
+interface JszRaft {
+  /** Sums over the servers of /jsz?raft=1's streams_leader and consumers_leader. */
+  leaders: [number, number];
+  /** Per server: the stream's raft group and its consumers' groups, as named by the stream's and consumer's info. */
+  groups: Array<[boolean, string]>;
+  /** How many servers list the stream with stream-leader-only. */
+  leaderListings: number;
+  badOptions: Array<[number, string]>;
+}
+
+async function jszRaft(urls: string[], streamGroup: string, consumerGroup: string): Promise<JszRaft> {
+  const get = async (u: string, q: string): Promise<J> => (await (await fetch(`${u}/jsz?${q}`)).json()) as J;
+  let leaders: [number, number] = [0, 0];
+  const groups: Array<[boolean, string]> = [];
+  let leaderListings = 0;
+  for (const u of urls) {
+    const top = await get(u, "raft=1");
+    leaders = [leaders[0] + (top.streams_leader ?? 0), leaders[1] + (top.consumers_leader ?? 0)];
+    const sd = (await get(u, "acc=%24G&streams=1&consumers=1&raft=1")).account_details[0].stream_detail[0] as J;
+    groups.push([sd.stream_raft_group === streamGroup, JSON.stringify(sd.consumer_raft_groups).replace(consumerGroup, "<consumer group>")]);
+    const only = (await get(u, "acc=%24G&streams=1&stream-leader-only=1")).account_details[0].stream_detail ?? [];
+    leaderListings += only.length;
+  }
+  const badOptions: Array<[number, string]> = [];
+  for (const q of ["raft=x", "stream-leader-only=maybe", "direct-consumers=2"]) {
+    const r = await fetch(`${urls[0]}/jsz?${q}`);
+    badOptions.push([r.status, await r.text()]);
+  }
+  return { leaders, groups, leaderListings, badOptions };
+}
+
+async function observe(line: "tsnats" | "2.15"): Promise<{ all: J[]; assets: J[]; filters: Array<[number, string]>; streamGroup: string; consumerGroup: string; jsz: JszRaft }> {
   const c = (await startRefJsCluster(3, "RZ", { line })) as RefJsCluster;
   try {
     const nc = await connect({ servers: c.urls[0] });
@@ -64,7 +96,9 @@ async function observe(line: "tsnats" | "2.15"): Promise<{ all: J[]; assets: J[]
         const r = await raftz(urls[0], q);
         filters.push([r.status, r.text.replace(/\s+/g, "")]);
       }
-      return { all, assets, filters, streamGroup: info.cluster.raft_group as string, consumerGroup: ci.cluster.raft_group as string };
+      const streamGroup = info.cluster.raft_group as string;
+      const consumerGroup = ci.cluster.raft_group as string;
+      return { all, assets, filters, streamGroup, consumerGroup, jsz: await jszRaft(urls, streamGroup, consumerGroup) };
     } finally {
       await nc.close();
     }
@@ -73,7 +107,7 @@ async function observe(line: "tsnats" | "2.15"): Promise<{ all: J[]; assets: J[]
   }
 }
 
-test("/raftz shows the meta, stream and consumer groups as nats-server 2.15 does", async () => {
+test("/raftz shows the meta, stream and consumer groups as nats-server 2.15 does, and /jsz names them with raft=1", async () => {
   const ours = await observe("tsnats");
   // The meta group on every server, in the system account, with one leader they agree on.
   const metas = ours.all.map((b) => b.$SYS._meta_ as J);
@@ -95,6 +129,10 @@ test("/raftz shows the meta, stream and consumer groups as nats-server 2.15 does
     if (sg.state === "LEADER") for (const p of Object.values(sg.peers as J)) assert.equal(p.last_replicated_index, sg.pindex);
   }
   assert.equal(ours.assets.filter((a) => a.$G[ours.streamGroup].state === "LEADER").length, 1);
+  // /jsz with raft: one leader of each, the groups named as their info names them.
+  assert.deepEqual(ours.jsz.leaders, [1, 1]);
+  assert.deepEqual(ours.jsz.groups, Array(3).fill([true, '[{"name":"D","raft_group":"<consumer group>"}]']));
+  assert.equal(ours.jsz.leaderListings, 1);
   assert.deepEqual(ours.filters, [
     [200, "{}"],
     [200, "{}"],
@@ -114,6 +152,7 @@ test("/raftz shows the meta, stream and consumer groups as nats-server 2.15 does
   assert.deepEqual(layout(ours.assets[0]), layout(ref.assets[0]));
   assert.deepEqual(layout(ours.all[0]), layout(ref.all[0]));
   assert.deepEqual(ours.filters, ref.filters);
+  assert.deepEqual(ours.jsz, ref.jsz);
   const refSingle = await startNatsServer(["-js", "-m", "-1"], undefined, "2.15");
   try {
     assert.deepEqual(await raftz(refSingle.monitorUrl as string), { status: 404, text: "No Raft nodes registered" });

@@ -77,6 +77,10 @@ export interface JszOptions {
   config: boolean;
   offset: number;
   limit: number;
+  /** `raft`: the stream's and consumers' RAFT group names, and how many of them this server leads. */
+  raft: boolean;
+  /** `stream-leader-only`: only the streams this server leads. */
+  streamLeaderOnly: boolean;
 }
 
 export interface AccountzOptions {
@@ -277,7 +281,12 @@ export function jszOptions(r: OptionReader): JszOptions {
   const consumers = r.bool("consumers", ["consumer", "consumers"]); // JSON: nats-server's JSzOptions field is "consumer"
   const config = r.bool("config");
   r.bool("leader-only", "leader_only"); // validated only: on a single server this server leads every stream
-  return { account, accounts, streams, consumers, config, offset: offset(r), limit: limit(r) };
+  // Validated only: tsnats copies mirrors and sources without consumers on the origin, so
+  // there are no direct consumers to list.
+  r.bool("direct-consumers", "direct_consumer");
+  const raft = r.bool("raft");
+  const streamLeaderOnly = r.bool("stream-leader-only", "stream_leader_only");
+  return { account, accounts, streams, consumers, config, offset: offset(r), limit: limit(r), raft, streamLeaderOnly };
 }
 
 /**

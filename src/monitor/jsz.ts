@@ -31,6 +31,9 @@ export function buildJsz(m: Monitor, opts: JszOptions): Record<string, unknown> 
   let consumers = 0;
   let messages = 0;
   let bytes = 0;
+  // With `raft`: how many streams and consumers this server leads (an unreplicated one: all).
+  let streamsLeader = 0;
+  let consumersLeader = 0;
   for (const jsa of accounts) {
     for (const stream of jsa.streams.values()) {
       const state = stream.state();
@@ -38,6 +41,15 @@ export function buildJsz(m: Monitor, opts: JszOptions): Record<string, unknown> 
       messages += state.msgs;
       bytes += state.bytes;
       consumers += stream.consumers.size;
+      if (opts.raft) {
+        const replica = stream.replica;
+        if (replica === undefined || replica.node.isLeader) streamsLeader++;
+        for (const c of stream.publicConsumers()) {
+          const group = replica?.consumerGroup(c.name);
+          // One without a group of its own (R1) runs on this server only.
+          if (group === undefined || group.node.isLeader) consumersLeader++;
+        }
+      }
     }
   }
   const out: Record<string, unknown> = {
@@ -46,7 +58,9 @@ export function buildJsz(m: Monitor, opts: JszOptions): Record<string, unknown> 
     limits: limits.serverLimits,
     ...usageJson(usage, accounts.length, true),
     streams,
+    ...(streamsLeader > 0 ? { streams_leader: streamsLeader } : {}),
     consumers,
+    ...(consumersLeader > 0 ? { consumers_leader: consumersLeader } : {}),
     messages,
     bytes,
     total: accounts.length,
@@ -82,7 +96,8 @@ function accountDetail(m: Monitor, jsa: JsAccount, opts: JszOptions): Record<str
   d.reserved_memory = flat !== undefined ? asUint64(flat.max_memory) : 0;
   d.reserved_storage = flat !== undefined ? asUint64(flat.max_storage) : 0;
   if (opts.streams || opts.consumers) {
-    d.stream_detail = [...jsa.streams.values()].map((stream) => {
+    const listed = opts.streamLeaderOnly ? [...jsa.streams.values()].filter((st) => st.replica === undefined || st.replica.node.isLeader) : [...jsa.streams.values()];
+    d.stream_detail = listed.map((stream) => {
       const info = stream.infoJson();
       const sd: Record<string, unknown> = { name: stream.name, created: info.created, cluster: stream.replica?.clusterInfo() ?? { leader: m.server.name } };
       // /jsz shows the configs as stored (nats-server adds its version and level only in API answers).
@@ -99,6 +114,18 @@ function accountDetail(m: Monitor, jsa: JsAccount, opts: JszOptions): Record<str
       }
       if (info.mirror !== undefined) sd.mirror = info.mirror;
       if (info.sources !== undefined) sd.sources = info.sources;
+      const replica = stream.replica;
+      if (opts.raft && replica !== undefined) {
+        sd.stream_raft_group = replica.group;
+        const groups: Array<Record<string, string>> = [];
+        if (opts.consumers) {
+          for (const c of stream.publicConsumers()) {
+            const group = replica.consumerGroup(c.name);
+            if (group !== undefined) groups.push({ name: c.name, raft_group: group.group });
+          }
+        }
+        sd.consumer_raft_groups = groups;
+      }
       return sd;
     });
   }
