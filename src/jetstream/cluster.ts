@@ -478,6 +478,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         } else if (stream?.replica !== undefined) {
           stream.replica.destroy();
           stream.replica = undefined;
+          stream.syncSubjects();
         }
       } else if (live && prev !== undefined && prevPeers.includes(this.self) && !sa.peers.includes(this.self) && op.op === "stream_update") {
         // Scaled down to fewer replicas (more than one): this server leaves the group and drops its copy.
@@ -856,6 +857,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       // A single replica moved here: the group it moved through is not needed anymore.
       stream.replica.destroy();
       stream.replica = undefined;
+      stream.syncSubjects();
       return;
     }
     stream.replica?.syncMembers();

@@ -116,6 +116,8 @@ export class Stream {
   readonly store: StreamStore;
   readonly consumers = new Map<string, Consumer>();
   private subs: Subscription[] = [];
+  /** start() was called: the stream takes publishes in (recovery attaches the group first). */
+  private started = false;
   private readonly dedup = new Map<string, DedupEntry>();
   private dedupOrder: string[] = [];
   private dedupHead = 0;
@@ -228,16 +230,34 @@ export class Stream {
 
   // ---- capture ----
 
-  /** Subscribe the stream's subjects in its account. */
+  /** Take in publishes from now on (subscribed where that is this server's part: syncSubjects). */
   start(): void {
+    this.started = true;
+    this.syncSubjects();
+    // A replicated stream's mirror or sources run on its leader only (started when it leads).
+    if (this.replica === undefined) this.sourcing?.start();
+  }
+
+  /**
+   * Subscribed to the stream's subjects in its account where publishes are taken in: a single
+   * replica always, a replicated stream on its group's leader only (as nats-server). Subscribed
+   * followers only drop what they get, and their interest made every publish from a client of
+   * another server cross a route to each of them as well as to the leader. Called again when
+   * this member's role in the group changes and when the group goes (scaled down to one).
+   */
+  syncSubjects(): void {
+    const want = this.started && !this.closed && (this.replica === undefined || this.replica.isLeader);
+    if (!want) {
+      if (this.subs.length > 0) this.unsubscribeAll();
+      return;
+    }
+    if (this.subs.length > 0) return;
     const acc = this.jsa.account;
     for (const s of this.cfg.subjects ?? []) {
       this.subs.push(
         acc.subscribeInternal(s, (subject, reply, hdr, payload) => this.processInbound(subject, reply, hdr, payload), undefined, `stream:${this.cfg.name}`),
       );
     }
-    // A replicated stream's mirror or sources run on its leader only (started when it leads).
-    if (this.replica === undefined) this.sourcing?.start();
   }
 
   private unsubscribeAll(): void {

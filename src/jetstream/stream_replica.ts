@@ -320,6 +320,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       observer: {
         stateChanged: (role, leader) => {
           if (role !== "leader") this.lostLeadership();
+          this.stream.syncSubjects();
           if (role === "follower" && leader !== "" && !this.ephemeralsAnnounced) {
             // Ephemeral consumers recovered here at start: the leader records where they live.
             this.ephemeralsAnnounced = true;
