@@ -275,6 +275,12 @@ test("subsz: statistics, listing, test subject and paging", async () => {
     assert.equal(star.msgs, 1);
     const paged = await getJson("/subsz?subs=1&test=orders.new&offset=1&limit=1");
     assert.equal(paged.subscriptions_list.length, 1);
+    assert.equal(paged.total, 3, "every match counted, as nats-server 2.15");
+    const none = await getJson("/subsz?subs=1&test=nobody.listens");
+    assert.equal(none.subscriptions_list, undefined);
+    assert.equal(none.total, 0);
+    const unknown = await getJson("/subsz?acc=nope&subs=1");
+    assert.equal(unknown.num_subscriptions, 0, "an account that does not exist has none (200, as nats-server)");
     assert.equal(paged.offset, 1);
     assert.equal(paged.limit, 1);
     const alias = await getJson("/subscriptionsz?subs=1&test=other.thing");

@@ -4,7 +4,7 @@ import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
 import { isValidLiteralSubject, subjectMatches } from "../protocol/subject.js";
 import type { Monitor } from "./monitor.js";
-import { UnknownAccountError, OptionError, type SubszOptions } from "./endpoint-options.js";
+import { OptionError, type SubszOptions } from "./endpoint-options.js";
 import { goTime } from "./format.js";
 import { subDetail } from "./connz.js";
 
@@ -59,9 +59,9 @@ export function buildSubsz(m: Monitor, opts: SubszOptions): Record<string, unkno
   const s = m.server;
   let accounts: Account[];
   if (opts.account !== "") {
+    // An account that does not exist has no subscriptions (nats-server answers so, not an error).
     const acc = s.accounts.get(opts.account);
-    if (acc === undefined) throw new UnknownAccountError(`Account ${opts.account} does not exist`);
-    accounts = [acc];
+    accounts = acc === undefined ? [] : [acc];
   } else {
     accounts = [...s.accounts.values()];
   }
@@ -77,12 +77,13 @@ export function buildSubsz(m: Monitor, opts: SubszOptions): Record<string, unkno
         list.push({ sub, account: acc });
       }
     }
-    list = list.slice(opts.offset, opts.offset + opts.limit);
   }
-  // As in nats-server, `total` counts the subscriptions on this page.
+  // As nats-server 2.15: `total` counts every subscription that matched, the list holds the
+  // page of them, and an empty list is left out (2.9 counted the page only).
   out.total = list.length;
   out.offset = opts.offset;
   out.limit = opts.limit;
-  if (opts.subs) out.subscriptions_list = list.map((e) => subDetail(e.sub, e.account.name, e.account.nameTag));
+  const page = list.slice(opts.offset, opts.offset + opts.limit);
+  if (page.length > 0) out.subscriptions_list = page.map((e) => subDetail(e.sub, e.account.name, e.account.nameTag));
   return out;
 }
