@@ -255,8 +255,19 @@ test("STREAM.PEER.EVACUATE and SERVER.EVACUATE as nats-server 2.15 answers them:
       // The durable had delivered and acknowledged 2 before the stream moved.
       for (let i = 1; i <= 2; i++) assert.equal(await pullOne(s.nc, "E", "C"), i, s.label);
       const from = (await info(s.nc, "$JS.API.STREAM.INFO.E")).cluster?.leader ?? "";
+      // The account hears that the stream changed (io.nats.jetstream.advisory.v1.stream_action, modify).
+      const updated: string[] = [];
+      const advSub = s.nc.subscribe("$JS.EVENT.ADVISORY.STREAM.UPDATED.E", {
+        callback: (_e, m) => {
+          updated.push((JSON.parse(m.string()) as { action?: string }).action ?? "");
+        },
+      });
+      await s.nc.flush();
       assert.deepEqual(await ask(s.nc, `${subj}.E`, { peer: from }), { type: "io.nats.jetstream.api.v1.stream_evacuate_peer_response", success: true }, s.label);
       const now = await waitOff(s, "E", from, 3);
+      await waitUntil(() => updated.length > 0, 30_000, `${s.label}: a STREAM.UPDATED advisory of E`);
+      assert.equal(updated[0], "modify", s.label);
+      advSub.unsubscribe();
       assert.equal(now.state?.messages, 10, s.label);
       await waitConsumerOn(s, "E", "C", serversOf(now));
       assert.equal(await pullOne(s.nc, "E", "C"), 3, `${s.label}: E > C delivers from where it was`);

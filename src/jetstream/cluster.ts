@@ -37,6 +37,7 @@ import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Stream } from "./stream.js";
 import { StreamReplica, type ReplicaHost } from "./stream_replica.js";
 import { peerId as peerIdOf } from "./group_common.js";
+import * as adv from "./advisories.js";
 import { SKIP, PENDING, type Intercept } from "./intercept.js";
 import { consumerPeerRemap, memberNamed, peerRemapKind, requestedPeer } from "./peer_remap.js";
 import { decodeRequest, type Shape } from "./json.js";
@@ -788,6 +789,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const after = peersOf(sa);
     const jsa = this.service.accounts.get(sa.account);
     const stream = jsa?.streams.get(sa.name);
+    // Its leader tells the account the stream changed, as nats-server's does for every change of its assignment.
+    if (jsa !== undefined && stream !== undefined && this.answersHere(prev)) adv.streamAction(jsa.advisoryContext, "modify", sa.name);
     if (after.includes(this.self) && !before.includes(this.self)) {
       this.joinGroup(sa);
       return;
