@@ -167,6 +167,12 @@ test("$SYS.REQ.SERVER.PING and PING.<endpoint>", async () => {
   assert.equal(jsz.data.disabled, true);
   const routez = await request(sys, "$SYS.REQ.SERVER.PING.ROUTEZ");
   assert.equal(routez.data.num_routes, 0);
+  // nats-server 2.15's debugging services (answers of the same shape, seen side by side).
+  assert.deepEqual((await request(sys, "$SYS.REQ.SERVER.PING.RAFTZ")).data, {}, "no JetStream cluster: no RAFT groups");
+  assert.deepEqual((await request(sys, "$SYS.REQ.SERVER.PING.IPQUEUESZ", { all: true })).data, { "Stalled publishers": { pending: 0 } });
+  assert.deepEqual((await request(sys, "$SYS.REQ.SERVER.PING.IPQUEUESZ")).data, {});
+  const expvarz = await request(sys, "$SYS.REQ.SERVER.PING.EXPVARZ");
+  assert.ok(Array.isArray(expvarz.data.cmdline) && expvarz.data.memstats.Sys > 1_000_000, JSON.stringify(expvarz.data));
 
   // Options travel in the body.
   const app = await connect({ servers: srv.url, user: "app2", pass: "app2", name: "worker" });

@@ -7,7 +7,6 @@
 // Sys is the resident size, the heap figures are V8's).
 import v8 from "node:v8";
 import type { Monitor } from "./monitor.js";
-import type { OptionReader } from "./endpoint-options.js";
 
 interface ReportHandle {
   type?: string;
@@ -51,9 +50,8 @@ export function buildStacksz(m: Monitor): string {
   return lines.join("\n");
 }
 
-export function buildIpqueuesz(m: Monitor, o: OptionReader): Record<string, { pending: number; in_progress?: number }> {
-  const all = o.bool("all");
-  const filter = o.str("queues");
+/** `all`: queues with nothing pending too; `filter`: names containing it (HTTP `queues=`). */
+export function buildIpqueuesz(m: Monitor, all: boolean, filter: string): Record<string, { pending: number; in_progress?: number }> {
   const queues: Array<[string, number]> = [["Stalled publishers", m.server.stalls.size]];
   const out: Record<string, { pending: number; in_progress?: number }> = {};
   for (const [name, pending] of queues) {
@@ -64,11 +62,11 @@ export function buildIpqueuesz(m: Monitor, o: OptionReader): Record<string, { pe
   return out;
 }
 
-/** Go's expvar output: one line per variable, sorted by name, values compact. */
-export function buildExpvar(): string {
+/** Go's expvar variables: the command line and memory figures. */
+export function expvars(): { cmdline: string[]; memstats: Record<string, number> } {
   const mem = process.memoryUsage();
   const heap = v8.getHeapStatistics();
-  const vars: Record<string, unknown> = {
+  return {
     cmdline: process.argv,
     memstats: {
       Alloc: mem.heapUsed,
@@ -81,6 +79,11 @@ export function buildExpvar(): string {
       HeapLimit: heap.heap_size_limit,
     },
   };
+}
+
+/** /debug/vars as Go's expvar handler writes it: one line per variable, sorted by name, values compact. */
+export function buildExpvar(): string {
+  const vars: Record<string, unknown> = expvars();
   const body = Object.keys(vars)
     .sort()
     .map((k) => `${JSON.stringify(k)}: ${JSON.stringify(vars[k])}`)

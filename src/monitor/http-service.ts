@@ -77,10 +77,10 @@ const ENDPOINTS: Record<string, Endpoint> = {
   },
   "/metrics": (m) => ({ status: 200, type: PROMETHEUS_CONTENT_TYPE, body: buildMetrics(m) }),
   "/stacksz": (m) => ({ status: 200, type: TEXT, body: buildStacksz(m) }),
-  "/ipqueuesz": (m, o, q) => json(buildIpqueuesz(m, o), q, 200, 3),
+  "/ipqueuesz": (m, o, q) => json(buildIpqueuesz(m, o.bool("all"), o.str("queues")), q, 200, 3),
   "/raftz": (m, _o, q) => {
-    const r = buildRaftz(m, q);
-    return r.status === 200 ? json(r.body, q, 200, 3) : { status: r.status, type: TEXT, body: r.text };
+    const r = buildRaftz(m, { account: q.get("acc") ?? "", group: q.get("group") ?? "" });
+    return r !== undefined ? json(r, q, 200, 3) : { status: 404, type: TEXT, body: "No Raft nodes registered" };
   },
   "/debug/vars": () => ({ status: 200, type: "application/json; charset=utf-8", body: buildExpvar() }),
 };

@@ -14,7 +14,8 @@ import { goTime } from "./format.js";
 const META_GROUP = "_meta_";
 const GO_ZERO_TIME = "0001-01-01T00:00:00Z";
 
-export type RaftzReply = { status: 200; body: Record<string, Record<string, unknown>> } | { status: 404; text: string };
+/** account -> group -> figures; undefined when this server runs no RAFT group (no JetStream cluster). */
+export type RaftzStatus = Record<string, Record<string, unknown>>;
 
 interface Group {
   account: string;
@@ -96,17 +97,19 @@ function groupJson(n: RaftNode, sys: string): Record<string, unknown> {
   return out;
 }
 
-/** `acc` picks the account (default: the system account's groups), `group` one group by name. */
-export function buildRaftz(m: Monitor, q: URLSearchParams): RaftzReply {
+/**
+ * `account` picks the account (default: the system account's groups), `group` one group by
+ * name (HTTP: `acc` and `group`; $SYS.REQ.SERVER.*.RAFTZ: `account` and `group`).
+ */
+export function buildRaftz(m: Monitor, filter: { account: string; group: string }): RaftzStatus | undefined {
   const groups = groupsOf(m);
-  if (groups === undefined) return { status: 404, text: "No Raft nodes registered" };
+  if (groups === undefined) return undefined;
   const sys = m.server.systemAccount?.name ?? "$SYS";
-  const account = q.get("acc") || sys;
-  const only = q.get("group") ?? "";
-  const body: Record<string, Record<string, unknown>> = {};
+  const account = filter.account || sys;
+  const body: RaftzStatus = {};
   for (const g of groups) {
-    if (g.account !== account || (only !== "" && g.name !== only)) continue;
+    if (g.account !== account || (filter.group !== "" && g.name !== filter.group)) continue;
     (body[g.account] ??= {})[g.name] = groupJson(g.node, sys);
   }
-  return { status: 200, body };
+  return body;
 }

@@ -9,7 +9,7 @@
 //   $SYS.SERVER.<id>.SHUTDOWN                           the server is going away
 // Services (request/reply; JSON options in the request body):
 //   $SYS.REQ.SERVER.PING[.<EP>], $SYS.REQ.SERVER.<id>.<EP>   EP: STATSZ VARZ CONNZ SUBSZ JSZ
-//        HEALTHZ ACCOUNTZ ACCSTATZ IDZ ROUTEZ GATEWAYZ LEAFZ (and RELOAD by id)
+//        HEALTHZ ACCOUNTZ ACCSTATZ IDZ ROUTEZ GATEWAYZ LEAFZ RAFTZ IPQUEUESZ EXPVARZ (and RELOAD by id)
 //   $SYS.REQ.ACCOUNT.<acc>.<EP>                         EP: INFO CONNZ SUBSZ JSZ STATZ CONNS LEAFZ
 //   $SYS.REQ.USER.INFO                                  the requester's user, account, permissions
 // The services are internal subscriptions in the system account, so only its users reach
@@ -49,6 +49,8 @@ import { jetStreamRunning, jetStreamSummary } from "./jetstream-stats.js";
 import { accountConnectionsAdvisory, connectAdvisory, disconnectAdvisory } from "./advisories.js";
 import { userInfo } from "./user-info.js";
 import { clusterOf, gatewaysOf } from "../server/service_lookup.js";
+import { buildRaftz } from "./raftz.js";
+import { buildIpqueuesz, expvars } from "./debugz.js";
 
 const DEFAULT_STATSZ_INTERVAL_MS = 10_000;
 
@@ -466,6 +468,13 @@ export class SystemAccountService implements ServerService {
         return this.wrap(buildGatewayz(m, gatewayzOptions(opts)));
       case "LEAFZ":
         return this.wrap(buildLeafz(m, leafzOptions(opts)));
+      case "RAFTZ":
+        // No groups (no JetStream cluster): the same empty map nats-server sends.
+        return this.wrap(buildRaftz(m, { account: opts.str("account"), group: opts.str("group") }) ?? {});
+      case "IPQUEUESZ":
+        return this.wrap(buildIpqueuesz(m, opts.bool("all"), opts.str("filter")));
+      case "EXPVARZ":
+        return this.wrap(expvars());
       case "RELOAD": {
         if (ping) throw new RequestError(400, "RELOAD must be sent to one server: $SYS.REQ.SERVER.<id>.RELOAD");
         try {
