@@ -54,6 +54,14 @@ interface Side {
   urls: string[];
   names: string[];
   stopServer: (i: number) => Promise<void>;
+  /** The monitoring URL of the server left after the disaster (the third). */
+  monitorUrl: string;
+}
+
+/** /jsz meta_cluster's quorum_needed and rescue. */
+async function metaQuorum(monitorUrl: string): Promise<{ quorum_needed?: number; rescue?: boolean }> {
+  const jsz = (await (await fetch(`${monitorUrl}/jsz`)).json()) as { meta_cluster?: { quorum_needed?: number; rescue?: boolean } };
+  return { quorum_needed: jsz.meta_cluster?.quorum_needed, rescue: jsz.meta_cluster?.rescue };
 }
 
 async function scenario(side: Side): Promise<Record<string, unknown>> {
@@ -97,6 +105,7 @@ async function scenario(side: Side): Promise<Record<string, unknown>> {
       }, 60_000, `${side.label}: the server left no longer knowing a meta leader`, () => JSON.stringify(answer));
       assert.equal(answer?.server, side.names[2], side.label);
       seen.rescued = anonymous(answer as RescueAnswer);
+      seen.jszRescued = await metaQuorum(side.monitorUrl);
       await waitUntil(() => advisories.length > 0, 30_000, `${side.label}: the meta_rescue advisory`);
       const a = advisories[0] as Record<string, unknown>;
       seen.advisory = Object.keys(a);
@@ -112,6 +121,9 @@ async function scenario(side: Side): Promise<Record<string, unknown>> {
       const removed = [];
       for (const lost of side.names.slice(0, 2)) removed.push(JSON.parse((await rsys.request("$JS.API.SERVER.REMOVE", JSON.stringify({ peer: lost }), { timeout: 20_000 })).string()));
       seen.removed = removed;
+      // Alone in the meta group, the server needs no more than the rescue's quorum: the rescue is over.
+      await waitUntil(async () => (await metaQuorum(side.monitorUrl)).rescue === undefined, 30_000, `${side.label}: the rescue over`);
+      seen.jszAlone = await metaQuorum(side.monitorUrl);
       const created = JSON.parse((await rnc.request("$JS.API.STREAM.CREATE.AFTER", JSON.stringify({ name: "AFTER", subjects: ["after"] }), { timeout: 20_000 })).string()) as { error?: unknown };
       seen.created = created.error ?? "ok";
       await advSub.unsubscribe();
@@ -133,11 +145,19 @@ test("META.RESCUE as nats-server 2.15 answers it, and the server left after a di
   try {
     c = await JsTestCluster.start(3, "JSC", { withSystemUser: true });
     const tsnats = c;
-    const ours = await scenario({ label: "tsnats", urls: tsnats.members.map((m) => m.url), names: tsnats.members.map((m) => m.name), stopServer: (i) => tsnats.stopMember(tsnats.members[i].name) });
-    const theirs = await scenario({ label: "nats-server", urls: ref.urls, names: ["N1", "N2", "N3"], stopServer: (i) => ref.servers[i].stop() });
+    const ours = await scenario({
+      label: "tsnats",
+      urls: tsnats.members.map((m) => m.url),
+      names: tsnats.members.map((m) => m.name),
+      stopServer: (i) => tsnats.stopMember(tsnats.members[i].name),
+      monitorUrl: tsnats.members[2].srv?.monitorUrl ?? "",
+    });
+    const theirs = await scenario({ label: "nats-server", urls: ref.urls, names: ["N1", "N2", "N3"], stopServer: (i) => ref.servers[i].stop(), monitorUrl: ref.servers[2].monitorUrl ?? "" });
     assert.deepEqual(ours, theirs);
     assert.deepEqual(ours.rescued, { type: "io.nats.jetstream.api.v1.meta_rescue_response", prev_quorum: 2, new_quorum: 1 });
     assert.equal(ours.created, "ok");
+    assert.deepEqual(ours.jszRescued, { quorum_needed: 1, rescue: true });
+    assert.deepEqual(ours.jszAlone, { quorum_needed: 1, rescue: undefined });
   } finally {
     await c?.stop();
     await ref.stop();

@@ -365,6 +365,11 @@ export class RaftNode {
     return this.rescue !== undefined && this.rescue.quorum < natural ? this.rescue.quorum : natural;
   }
 
+  /** Is an unsafe quorum rescue (rescueQuorum) on? */
+  get inRescue(): boolean {
+    return this.rescue !== undefined;
+  }
+
   /**
    * Unsafely lower the quorum for `forMs` (nats-server's META.RESCUE): the disaster recovery of a
    * group that lost for good so many members that it cannot elect a leader, so that the members

@@ -1946,7 +1946,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   /** /jsz meta_cluster. */
   metaClusterJson(): Record<string, unknown> {
     const node = this.node;
-    const out: Record<string, unknown> = { name: this.clusterName, leader: node?.leader ?? "", peer: peerIdOf(this.self), cluster_size: node?.config.voters.length ?? this.expected };
+    const size = node?.config.voters.length ?? this.expected;
+    const out: Record<string, unknown> = { name: this.clusterName, leader: node?.leader ?? "", peer: peerIdOf(this.self), cluster_size: size };
+    // This server's quorum now (lowered while a META.RESCUE is on), as nats-server 2.15 shows it.
+    out.quorum_needed = node?.quorum ?? Math.floor(size / 2) + 1;
+    if (node?.inRescue === true) out.rescue = true;
     if (node?.isLeader) {
       out.replicas = node.peerStatus().map((p) => {
         const offline = p.lastSeenMs < 0 || p.lastSeenMs > ELECTION_MAX_MS;
