@@ -421,7 +421,7 @@ async function batchMsg(nc: NatsConnection, subject: string, id: string, seq: nu
   return (await nc.request(subject, `${id}-${seq}`, { headers: h, timeout: 10_000 })).string();
 }
 
-test("a tsnats replica of nats-server 2.15 streams never halts: atomic batches are applied whole; a store that lost messages resets its log and is caught up again, byte for byte; a memory stream is held in memory and caught up after a restart", { skip: referenceMissing(), timeout: 400_000 }, async () => {
+test("a tsnats replica of nats-server 2.15 streams never halts: atomic batches are applied whole; a store that lost messages resets its log and is caught up again, byte for byte; a memory stream is held in memory and caught up after a restart; a Nats-TTL below the delete marker TTL is raised as on nats-server", { skip: referenceMissing(), timeout: 400_000 }, async () => {
   const c = await NrgCluster.create();
   try {
     await c.up();
@@ -442,6 +442,13 @@ test("a tsnats replica of nats-server 2.15 streams never halts: atomic batches a
     }
     await pub("b.plain.2");
     for (let i = 1; i <= 5; i++) await pub(`mem.${i}`);
+    // A message TTL below the stream's delete marker TTL: raised in the stored header, on T3 as on nats-server.
+    const marked = { name: "MARK", subjects: ["mark.>"], num_replicas: 3, allow_msg_ttl: true, subject_delete_marker_ttl: 60_000_000_000 } as Parameters<JetStreamManager["streams"]["add"]>[0];
+    await retry(() => jsm.streams.add(marked), 90_000);
+    await retry(() => js.publish("mark.1", "short", { ttl: "5s" }), 90_000);
+    await retry(() => js.publish("mark.2", "plain"), 90_000);
+    let markGroup: GroupJson | undefined;
+    await waitUntil(async () => (markGroup = await c.group("MARK"))?.replica?.last_seq === 2, 60_000, "T3 holds MARK's two", () => JSON.stringify(markGroup));
     let g: GroupJson | undefined;
     await waitUntil(async () => (g = await c.group("BATCHED"))?.replica?.last_seq === 10, 60_000, "T3 holds both batches", () => JSON.stringify(g));
     assert.equal(g?.replica?.counters.batches, 2);
@@ -484,6 +491,7 @@ test("a tsnats replica of nats-server 2.15 streams never halts: atomic batches a
     await c.ours.stop();
     c.ours = undefined;
     await assertSameAsLeader(jsm, "BATCHED", replicaDir);
+    await assertSameAsLeader(jsm, "MARK", path.join(c.storeDir, "jetstream", "nrg_peer", markGroup?.group ?? "", "store"));
   } finally {
     await c.stop();
   }
@@ -588,26 +596,23 @@ test("with nrg_peer_campaign, T3 is elected leader of a nats-server 2.15 stream 
     let g: (GroupJson & { campaign?: { role: string; counters: Record<string, number>; last_led?: { term: number; firstIndex: number; committed: number } } }) | undefined;
     const campaignOf = async (): Promise<typeof g> => (await c.group("CAMP")) as typeof g;
     const electedBefore = (await campaignOf())?.campaign?.counters.elected ?? 0;
-    // The stream's leader steps down preferring T3: a LeaderTransfer entry naming it, T3 campaigns at once.
-    await waitUntil(
-      async () => {
-        info = await jsm.streams.info("CAMP").catch(() => info);
-        if (!["N1", "N2"].includes(info.cluster?.leader ?? "")) return false;
-        const answer = await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.CAMP", JSON.stringify({ placement: { preferred: "T3" } }), { timeout: 10_000 }).catch((e: Error) => e);
-        return !(answer instanceof Error) && answer.string().includes('"success":true');
-      },
-      90_000,
-      "the stream's leader steps down preferring T3",
-      () => JSON.stringify(info.cluster),
-    );
+    // The stream's leader steps down preferring T3: a LeaderTransfer entry naming it, T3 campaigns
+    // at once. (A leader that finds T3 not current, e.g. still catching up on a loaded machine,
+    // steps down without naming it and another election follows: then it is asked again.)
+    let askedAt = 0;
     await waitUntil(
       async () => {
         g = await campaignOf();
         const led = g?.campaign?.last_led;
-        return (g?.campaign?.counters.elected ?? 0) > electedBefore && led !== undefined && led.committed >= led.firstIndex && (g?.campaign?.counters.transfers ?? 0) >= 1;
+        if ((g?.campaign?.counters.elected ?? 0) > electedBefore && led !== undefined && led.committed >= led.firstIndex && (g?.campaign?.counters.transfers ?? 0) >= 1) return true;
+        info = await jsm.streams.info("CAMP").catch(() => info);
+        if (!["N1", "N2"].includes(info.cluster?.leader ?? "") || Date.now() - askedAt < 10_000) return false;
+        askedAt = Date.now();
+        await nc.request("$JS.API.STREAM.LEADER.STEPDOWN.CAMP", JSON.stringify({ placement: { preferred: "T3" } }), { timeout: 10_000 }).catch(() => undefined);
+        return false;
       },
-      60_000,
-      "T3 elected, its first entry committed, the leadership handed over",
+      150_000,
+      "T3 elected, its first entry committed by the nats-server followers, the leadership handed over",
       () => JSON.stringify(g),
     );
     // A nats-server leads again, and the stream goes on, T3 a follower holding every message.

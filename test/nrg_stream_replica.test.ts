@@ -275,3 +275,34 @@ test("the WAL is compacted only up to what the replica's store has made durable;
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the failed count survives a restart in the WAL's compaction snapshot (no reset); a Nats-TTL below the delete marker TTL is raised as nats-server stores it", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-stream-replica-"));
+  try {
+    const limited: NrgMetaStream = { ...stream, config: { ...stream.config, max_msgs_per_subject: 2, discard: "new", discard_new_per_subject: true, allow_msg_ttl: true, subject_delete_marker_ttl: 60_000_000_000 } };
+    const g = new Group(dir, { entries: 3, bytes: 1 << 30 }, limited);
+    g.send(msg(0, "orders.a", "a"));
+    g.send(msg(1, "orders.a", "a2"));
+    g.send(msg(2, "orders.a", "a3")); // refused by discard new per subject: failed 1
+    g.send(msg(3, "orders.b", "b"));
+    assert.equal(g.replica.clfs, 1);
+    assert.deepEqual(g.held(), ["1:orders.a:a", "2:orders.a:a2", "3:orders.b:b"]);
+    const deadline = Date.now() + 10_000;
+    while (g.replica.durableIndex() < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    g.send(msg(4, "orders.c", "c", "NATS/1.0\r\nNats-TTL: 5s\r\n\r\n"));
+    g.send(msg(5, "orders.d", "d"));
+    assert.ok(g.peer.counters.compactions >= 1, "the WAL was compacted past the failed proposal");
+    assert.equal(g.replica.store.loadMsg(4)?.hdr?.toString(), "NATS/1.0\r\nNats-TTL: 60\r\n\r\n");
+    g.close();
+    const again = new Group(dir, { entries: 3, bytes: 1 << 30 }, limited);
+    again.leaderLog.push(...g.leaderLog);
+    again.heartbeat();
+    assert.equal(again.replica.clfs, 1, "from the compaction snapshot");
+    again.send(msg(6, "orders.e", "e"));
+    assert.equal(again.replica.counters.resets, 0);
+    assert.deepEqual(again.held(), ["1:orders.a:a", "2:orders.a:a2", "3:orders.b:b", "4:orders.c:c", "5:orders.d:d", "6:orders.e:e"]);
+    again.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

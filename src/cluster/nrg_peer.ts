@@ -56,7 +56,8 @@ export interface NrgApplier {
   install(data: Buffer, index: number): void;
   /** The log was reset: nothing applied is known to be in it any more. */
   reset(): void;
-  snapshot(): Buffer;
+  /** `index`: the log position the snapshot stands for (at most the last applied). */
+  snapshot(index: number): Buffer;
   /** True while applying waits (a stream fetching what a snapshot said it lacks); `resumeApply` goes on. */
   holding?(): boolean;
   /**
@@ -268,7 +269,7 @@ export class NrgPeer {
     const compactAt = Math.min(this.applied, this.applier?.durableIndex?.() ?? this.applied);
     if ((log.entryCount > this.compaction.entries || log.walBytes > this.compaction.bytes) && log.firstIndex !== undefined && compactAt >= log.firstIndex) {
       try {
-        log.compact(compactAt, encodeNrgPeerState({ clusterSize: this.clusterSize, knownPeers: [...this.peers], domainExtension: undefined }), this.applier?.snapshot() ?? Buffer.alloc(0));
+        log.compact(compactAt, encodeNrgPeerState({ clusterSize: this.clusterSize, knownPeers: [...this.peers], domainExtension: undefined }), this.applier?.snapshot(compactAt) ?? Buffer.alloc(0));
         this.counters.compactions++;
       } catch (err) {
         return this.failed(err);

@@ -48,7 +48,7 @@ import { FileStore } from "../storage/filestore.js";
 import { MemStore } from "../storage/memstore.js";
 import { s2DecodeBlock } from "../storage/s2.js";
 import { isStoreError, type StreamStore, type StreamStoreConfig } from "../storage/store.js";
-import { getHeader } from "../protocol/headers.js";
+import { getHeader, setHeader } from "../protocol/headers.js";
 import { HDR_EXPECTED_LAST_MSG_ID, HDR_MSG_ID, HDR_ROLLUP, HDR_SCHEDULE_NEXT, HDR_SCHEDULER, HDR_TTL, parseMessageTTL } from "../jetstream/msg_headers.js";
 
 /** nats-server's catch-up timings (jetstream_cluster.go streamCatchupStartInterval/ActivityInterval), and its retries. */
@@ -102,6 +102,16 @@ interface SyncCatchup {
   timer: NodeJS.Timeout;
 }
 
+/** Our own compaction snapshot's marker (a leader's is the binary stream state, magic 42). */
+const OWN_SNAPSHOT = Buffer.from("tsnats-nrg-clfs:");
+
+/** The failed count of our own compaction snapshot; undefined for a leader's snapshot. */
+function ownSnapshotFailed(data: Buffer): number | undefined {
+  if (data.length <= OWN_SNAPSHOT.length || !data.subarray(0, OWN_SNAPSHOT.length).equals(OWN_SNAPSHOT)) return undefined;
+  const n = Number(data.toString("latin1", OWN_SNAPSHOT.length));
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
 /** Store errors nats-server counts as a failed proposal (clfs) instead of stopping the stream. */
 const FAILED_PROPOSAL_ERRORS = new Set(["ErrMaxMsgs", "ErrMaxBytes", "ErrMaxMsgsPerSubject", "ErrMaxMsgSize"]);
 
@@ -134,6 +144,9 @@ export class NrgStreamReplica implements NrgApplier {
   /** The Nats-Msg-Id of the last message stored ("" none): Nats-Expected-Last-Msg-Id is checked against it. */
   private lmsgId = "";
   private readonly batch = new NrgBatchBuffer();
+  /** The failed count after each entry that changed it, since the one the last snapshot stands for (`failedBase`). */
+  private failedLog: [number, number][] = [];
+  private failedBase = 0;
   /** Whether a consumer held on this server wants a subject (an interest stream stores nothing else). */
   interest: ((subject: string) => boolean) | undefined;
 
@@ -271,7 +284,7 @@ export class NrgStreamReplica implements NrgApplier {
 
   private rejectBatch(failed: number): void {
     if (failed === 0) return;
-    this.clfs += failed;
+    this.addFailed(failed);
     this.counters.batchesRejected++;
   }
 
@@ -329,13 +342,20 @@ export class NrgStreamReplica implements NrgApplier {
         return;
       }
     }
-    const hdr = m.header.length > 0 ? m.header : undefined;
+    let hdr = m.header.length > 0 ? m.header : undefined;
     const expectedLastMsgId = getHeader(hdr, HDR_EXPECTED_LAST_MSG_ID);
     // Checked by every member at apply time (nats-server's processJetStreamMsg), the failure counted.
     if (expectedLastMsgId !== undefined && expectedLastMsgId !== "" && expectedLastMsgId !== this.lmsgId) {
-      this.clfs++;
+      this.addFailed(1);
       this.counters.failed++;
       return;
+    }
+    // With delete markers a message lives at least as long as a marker would (nats-server raises its Nats-TTL when storing).
+    let ttl = messageTTL(m.header);
+    const markerTtl = typeof this.stream.config.subject_delete_marker_ttl === "number" ? Math.trunc(this.stream.config.subject_delete_marker_ttl / 1e9) : 0;
+    if (ttl !== undefined && ttl > 0 && markerTtl > 0 && this.stream.config.max_msgs_per_subject !== 1 && ttl < markerTtl) {
+      ttl = markerTtl;
+      hdr = setHeader(hdr, HDR_TTL, String(ttl));
     }
     const seq = this.store.lastSequence() + 1;
     if (this.stream.config.retention === "interest" && this.interest?.(m.subject) !== true) {
@@ -347,10 +367,10 @@ export class NrgStreamReplica implements NrgApplier {
       return;
     }
     try {
-      this.store.storeRawMsg(m.subject, hdr, m.data, seq, m.timestamp, messageTTL(m.header));
+      this.store.storeRawMsg(m.subject, hdr, m.data, seq, m.timestamp, ttl);
     } catch (err) {
       if (isStoreError(err) && FAILED_PROPOSAL_ERRORS.has(err.code)) {
-        this.clfs++;
+        this.addFailed(1);
         this.counters.failed++;
         return;
       }
@@ -381,6 +401,12 @@ export class NrgStreamReplica implements NrgApplier {
     this.appliedIndex = Math.max(this.appliedIndex, index);
     this.durable = Math.max(this.durable, index);
     if (data.length === 0) return;
+    const own = ownSnapshotFailed(data);
+    if (own !== undefined) {
+      // Our own compaction's: the store holds the messages, the snapshot the failed count.
+      this.setFailed(own);
+      return;
+    }
     this.counters.snapshots++;
     const entry = decodeNrgStreamEntry({ type: NrgEntryType.Snapshot, data });
     const snap = entry.op === "snapshot" ? entry.state : undefined;
@@ -390,7 +416,7 @@ export class NrgStreamReplica implements NrgApplier {
       return;
     }
     this.applySnapshotDeletes(snap);
-    this.clfs = snap.failed;
+    this.setFailed(snap.failed);
     if (this.store.lastSequence() < snap.lastSequence) this.startCatchup(snap.lastSequence, index);
   }
 
@@ -415,7 +441,7 @@ export class NrgStreamReplica implements NrgApplier {
     this.resetReason = undefined;
     this.stopCatchup();
     this.batch.clear();
-    this.clfs = 0;
+    this.setFailed(0);
     this.lmsgId = "";
     this.generation++;
     this.appliedIndex = 0;
@@ -424,9 +450,29 @@ export class NrgStreamReplica implements NrgApplier {
     this.recoveredThrough = 0;
   }
 
-  snapshot(): Buffer {
-    // The store is durable itself: the WAL is compacted only up to what it has fsynced (durableIndex).
-    return Buffer.alloc(0);
+  /**
+   * Our compaction's snapshot at `index`: the store is durable itself (the WAL is compacted only
+   * up to what it has fsynced, durableIndex), so only the failed count as it stood after that
+   * entry is kept; the entries after it are replayed at a restart and count theirs again.
+   */
+  snapshot(index: number): Buffer {
+    let failed = this.failedBase;
+    while (this.failedLog.length > 0 && this.failedLog[0][0] <= index) failed = this.failedBase = (this.failedLog.shift() as [number, number])[1];
+    return Buffer.concat([OWN_SNAPSHOT, Buffer.from(String(failed))]);
+  }
+
+  /** Failed proposals counted while applying the current entry. */
+  private addFailed(n: number): void {
+    if (n === 0) return;
+    this.clfs += n;
+    this.failedLog.push([this.applyingIndex, this.clfs]);
+  }
+
+  /** The failed count taken from a snapshot (or started over): nothing before it is to be replayed. */
+  private setFailed(n: number): void {
+    this.clfs = n;
+    this.failedBase = n;
+    this.failedLog = [];
   }
 
   // ---- catch-up over $JSC.SYNC (receiver) ----
