@@ -393,7 +393,7 @@ export class NrgStreamReplica implements NrgApplier {
     if (getHeader(hdr, HDR_SCHEDULE_NEXT) === "purge" && scheduler !== undefined && scheduler !== "") this.store.purgeEx(scheduler, 0, 0);
   }
 
-  /** A snapshot: the leader's (binary stream state), or our own compaction's (empty: the store holds it). */
+  /** A snapshot: the leader's (binary stream state), or our own compaction's (the failed count: the store holds the rest). */
   install(data: Buffer, index: number): void {
     this.applyingIndex = index + 1;
     this.batch.clear();
