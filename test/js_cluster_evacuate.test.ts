@@ -6,7 +6,7 @@
 // on both.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { JsTestCluster } from "./helpers/js_cluster.js";
 import { startRefJsCluster, type RefJsCluster } from "./helpers/ref_js_cluster.js";
@@ -286,6 +286,21 @@ test("STREAM.PEER.EVACUATE and SERVER.EVACUATE as nats-server 2.15 answers them:
     await same(sides, "sys", "$JS.API.SERVER.EVACUATE", "{x", "SERVER.EVACUATE with bad JSON");
     await same(sides, "sys", "$JS.API.SERVER.EVACUATE", { peer: "NOPE" }, "SERVER.EVACUATE of an unknown server");
     await same(sides, "sys", "$JS.API.SERVER.EVACUATE", { peer_id: "NOPE" }, "SERVER.EVACUATE of an unknown peer id");
+    // A request that needs a higher API level than the server's: tsnats' meta leader refuses it
+    // (412, 10185, as nats-server's source means to); nats-server 2.15.1 answers no system
+    // request that carries headers at all.
+    for (const s of sides) {
+      for (const subject of ["$JS.API.SERVER.EVACUATE", "$JS.API.SERVER.REMOVE", "$JS.API.META.LEADER.STEPDOWN"]) {
+        const h = headers();
+        h.set("Nats-Required-Api-Level", "99");
+        const answer = await s.sys
+          .request(subject, JSON.stringify({ peer: s.servers[0] }), { timeout: 3000, headers: h })
+          .then((m) => JSON.parse(m.string()) as Answer)
+          .catch(() => undefined);
+        if (s.label === "tsnats") assert.deepEqual(answer?.error, { code: 412, err_code: 10185, description: "JetStream minimum api level required" }, subject);
+        else assert.equal(answer, undefined, `${s.label}: ${subject} with headers`);
+      }
+    }
     for (const s of sides) {
       const x = (await info(s.nc, "$JS.API.STREAM.INFO.F")).cluster?.leader ?? "";
       assert.deepEqual(await ask(s.sys, "$JS.API.SERVER.EVACUATE", { peer: x }), { type: "io.nats.jetstream.api.v1.meta_server_evacuate_response", success: true }, s.label);

@@ -1796,12 +1796,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    * lower the meta group's quorum to `quorum_needed` for five minutes, so the servers left after
    * a disaster elect a leader and remove the lost ones (SERVER.REMOVE). Only while no meta
    * leader is known, on a voting member with a log (RaftNode.rescueQuorum). The answer, and on
-   * success the system account's advisory.
+   * success the system account's advisory. `levelUnmet`: the request needs a higher API level.
    */
-  metaRescue(body: Buffer): { answer: Record<string, unknown>; advisory?: { server: string; server_id: string; prev_quorum: number; new_quorum: number; cluster: string } } {
+  metaRescue(body: Buffer, levelUnmet = false): { answer: Record<string, unknown>; advisory?: { server: string; server_id: string; prev_quorum: number; new_quorum: number; cluster: string } } {
     const server = this.service.server;
     const who = { server: this.self, server_id: server.id };
     try {
+      if (levelUnmet) throw jsError("JSRequiredApiLevelErr");
       if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
       const req = decodeRequest<{ quorum_needed?: number }>(body, RESCUE_SHAPE, "JSApiMetaRescueRequest") ?? {};
       const node = this.node;

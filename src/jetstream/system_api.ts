@@ -124,6 +124,7 @@ export class SystemJsApi {
       if (cluster === undefined || !cluster.isLeader) return;
       let out: string | undefined;
       try {
+        if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
         const r =
           rest === "SERVER.REMOVE" ? cluster.serverRemove(body, (answer) => this.answer(reply, answer)) : rest === "SERVER.EVACUATE" ? cluster.serverEvacuate(body) : cluster.metaStepDown(body);
         if (r !== undefined) out = JSON.stringify({ type: `io.nats.jetstream.api.v1.${SYSTEM_TYPES[rest]}`, ...r });
@@ -137,7 +138,7 @@ export class SystemJsApi {
     if (rest === "META.RESCUE") {
       // Every server of the cluster answers for itself (outside a cluster nobody does).
       if (cluster === undefined) return;
-      const r = cluster.metaRescue(body);
+      const r = cluster.metaRescue(body, requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL)));
       if (r.advisory !== undefined) adv.metaRescue({ account: this.sys, domain: cluster.domain, serverName: r.advisory.server }, r.advisory);
       this.answer(reply, JSON.stringify({ type: "io.nats.jetstream.api.v1.meta_rescue_response", ...r.answer }));
       return;
