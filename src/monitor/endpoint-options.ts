@@ -149,12 +149,16 @@ export function queryOptions(q: URLSearchParams): OptionReader {
       const v = q.get(name);
       if (v === null || v === "") return dflt;
       if (!/^[+-]?\d+$/.test(v)) throw new OptionError(`Error decoding int for '${name}': strconv.Atoi: parsing "${v}": invalid syntax`);
+      // Go's int is 64 bits here.
+      const big = BigInt(v);
+      if (big > 2n ** 63n - 1n || big < -(2n ** 63n)) throw new OptionError(`Error decoding int for '${name}': strconv.Atoi: parsing "${v}": value out of range`);
       return Number(v);
     },
     uint(name) {
       const v = q.get(name);
       if (v === null || v === "") return 0;
       if (!/^\d+$/.test(v)) throw new OptionError(`Error decoding uint64 for '${name}': strconv.ParseUint: parsing "${v}": invalid syntax`);
+      if (BigInt(v) > 2n ** 64n - 1n) throw new OptionError(`Error decoding uint64 for '${name}': strconv.ParseUint: parsing "${v}": value out of range`);
       return Number(v);
     },
     connState() {
@@ -221,17 +225,22 @@ function limit(r: OptionReader): number {
 }
 
 export function connzOptions(r: OptionReader): ConnzOptions {
-  const state = r.connState();
+  // Read in nats-server's order, so the first bad option is the one reported.
+  const auth = r.bool("auth");
   const subsDetail = r.subsDetail();
   const subs = subsDetail || r.bool("subs", "subscriptions");
+  const off = offset(r);
+  const lim = limit(r);
+  const cid = r.uint("cid");
+  const state = r.connState();
   const opts: ConnzOptions = {
     sort: parseSort(r.str("sort"), state),
-    auth: r.bool("auth"),
+    auth,
     subs,
     subsDetail,
-    offset: offset(r),
-    limit: limit(r),
-    cid: r.uint("cid"),
+    offset: off,
+    limit: lim,
+    cid,
     state,
     user: r.str("user"),
     account: r.str("acc", ["acc", "account"]),
@@ -246,9 +255,9 @@ export function routezOptions(r: OptionReader): RoutezOptions {
   return { subs: subsDetail || r.bool("subs", "subscriptions"), subsDetail };
 }
 
-/** /leafz: subs, acc (HTTP); subscriptions, account (JSON). */
+/** /leafz: subs (a flag: no `detail` here, as nats-server), acc (HTTP); subscriptions, account (JSON). */
 export function leafzOptions(r: OptionReader): LeafzOptions {
-  return { ...routezOptions(r), account: r.str("acc", "account") };
+  return { subs: r.bool("subs", "subscriptions"), subsDetail: false, account: r.str("acc", "account") };
 }
 
 /** /gatewayz: gw_name, accs, acc_name, subs (HTTP); name, accounts, account_name, subscriptions[_detail] (JSON). */
@@ -275,18 +284,20 @@ export function subszOptions(r: OptionReader): SubszOptions {
 }
 
 export function jszOptions(r: OptionReader): JszOptions {
-  const account = r.str("acc", ["account", "acc"]);
+  // Read in nats-server's order, so the first bad option is the one reported.
   const accounts = r.bool("accounts");
   const streams = r.bool("streams");
   const consumers = r.bool("consumers", ["consumer", "consumers"]); // JSON: nats-server's JSzOptions field is "consumer"
-  const config = r.bool("config");
-  r.bool("leader-only", "leader_only"); // validated only: on a single server this server leads every stream
   // Validated only: tsnats copies mirrors and sources without consumers on the origin, so
   // there are no direct consumers to list.
   r.bool("direct-consumers", "direct_consumer");
+  const config = r.bool("config");
+  const off = offset(r);
+  const lim = limit(r);
+  r.bool("leader-only", "leader_only"); // validated only: on a single server this server leads every stream
   const raft = r.bool("raft");
   const streamLeaderOnly = r.bool("stream-leader-only", "stream_leader_only");
-  return { account, accounts, streams, consumers, config, offset: offset(r), limit: limit(r), raft, streamLeaderOnly };
+  return { account: r.str("acc", ["account", "acc"]), accounts, streams, consumers, config, offset: off, limit: lim, raft, streamLeaderOnly };
 }
 
 /**
@@ -295,14 +306,13 @@ export function jszOptions(r: OptionReader): JszOptions {
  * `details` lists every problem. Validated like nats-server does.
  */
 export function checkHealthzOptions(r: OptionReader): HealthzOptions {
-  return {
-    jsEnabledOnly: r.bool(["js-enabled-only", "js-enabled"]) === true,
-    jsServerOnly: r.bool("js-server-only") === true,
-    account: r.str("account"),
-    stream: r.str("stream"),
-    consumer: r.str("consumer"),
-    details: r.bool("details") === true,
-  };
+  // Read in nats-server's order (js-enabled, the 2.9 spelling, first).
+  const jsEnabled = r.bool("js-enabled");
+  const jsEnabledOnly = r.bool("js-enabled-only") || jsEnabled;
+  const jsServerOnly = r.bool("js-server-only");
+  const jsMetaOnly = r.bool("js-meta-only", "js-meta-only");
+  const details = r.bool("details");
+  return { jsEnabledOnly, jsServerOnly, jsMetaOnly, account: r.str("account"), stream: r.str("stream"), consumer: r.str("consumer"), details };
 }
 
 export function accountzOptions(r: OptionReader): AccountzOptions {

@@ -12,6 +12,8 @@ import type { JetStreamService } from "../jetstream/jetstream.js";
 export interface HealthzOptions {
   jsEnabledOnly?: boolean;
   jsServerOnly?: boolean;
+  /** js-meta-only: the meta layer only, not each stream and consumer. */
+  jsMetaOnly?: boolean;
   account?: string;
   stream?: string;
   consumer?: string;

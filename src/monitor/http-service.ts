@@ -1,5 +1,6 @@
 // The monitoring HTTP(S) listener (`-m`/`http:` and `-ms`/`https:`): routes each path to
-// its endpoint, counts requests per path, answers JSON (or JSONP with `callback=`), and
+// its endpoint, counts requests per path, answers JSON (any origin may read it; no JSONP: 2.15
+// dropped `callback=`), and
 // plain-text 400s for bad options, as nats-server does. Ports are fixed at start (as in
 // nats-server), so there is nothing to reload; the endpoints read live options. HTTPS uses the
 // server's TLS context (src/server/tls.ts), so reloaded certificates apply here too.
@@ -33,7 +34,7 @@ import { PROMETHEUS_CONTENT_TYPE } from "./prometheus.js";
 import { indexPage } from "./index-page.js";
 import { buildExpvar, buildIpqueuesz, buildStacksz } from "./debugz.js";
 import { buildRaftz } from "./raftz.js";
-import { cleanRequestPath, normalizeBasePath, redirectLocation, splitTarget, underBase } from "./http_path.js";
+import { cleanRequestPath, goQuery, normalizeBasePath, redirectLocation, splitTarget, underBase } from "./http_path.js";
 import { bindHost } from "../server/bind_address.js";
 import { hostPort, portsFileUrls } from "../cluster/urls.js";
 
@@ -42,45 +43,46 @@ interface Reply {
   type: string;
   body: string;
   location?: string;
+  /** Access-Control-Allow-Origin: * (nats-server sends it with every JSON answer). */
+  cors?: boolean;
+  /** X-Content-Type-Options: nosniff (Go's 404). */
+  nosniff?: boolean;
 }
 
 const TEXT = "text/plain; charset=utf-8";
 /** Debugging endpoints nats-server leaves out of /varz http_req_stats. */
 const UNCOUNTED = new Set(["/stacksz", "/ipqueuesz", "/raftz", "/debug/vars"]);
-const NOT_FOUND: Reply = { status: 404, type: TEXT, body: "404 page not found\n" };
+const NOT_FOUND: Reply = { status: 404, type: TEXT, body: "404 page not found\n", nosniff: true };
 
 type Endpoint = (m: Monitor, opts: OptionReader, q: URLSearchParams) => Reply;
 
-/** JSON, pretty-printed unless `indent` is 0, or JSONP when the query names a `callback`. */
-function json(obj: unknown, q: URLSearchParams, status = 200, indent = 2): Reply {
-  const text = JSON.stringify(obj, null, indent);
-  const callback = q.get("callback");
-  if (callback) return { status, type: "application/javascript", body: `${callback}(${text})` };
-  return { status, type: "application/json", body: text };
+/** JSON, pretty-printed unless `indent` is 0, readable from any origin (nats-server's CORS header). */
+function json(obj: unknown, status = 200, indent = 2): Reply {
+  return { status, type: "application/json", body: JSON.stringify(obj, null, indent), cors: true };
 }
 
 const ENDPOINTS: Record<string, Endpoint> = {
-  "/varz": (m, _o, q) => json(buildVarz(m), q),
-  "/connz": (m, o, q) => json(buildConnz(m, connzOptions(o)), q),
-  "/routez": (m, o, q) => json(buildRoutez(m, routezOptions(o)), q),
-  "/gatewayz": (m, o, q) => json(buildGatewayz(m, gatewayzOptions(o)), q),
-  "/leafz": (m, o, q) => json(buildLeafz(m, leafzOptions(o)), q),
-  "/subsz": (m, o, q) => json(buildSubsz(m, subszOptions(o)), q),
-  "/subscriptionsz": (m, o, q) => json(buildSubsz(m, subszOptions(o)), q),
-  "/accountz": (m, o, q) => json(buildAccountz(m, accountzOptions(o)), q),
-  "/accstatz": (m, o, q) => json(buildAccstatz(m, accstatzOptions(o)), q),
-  "/jsz": (m, o, q) => json(buildJsz(m, jszOptions(o)), q),
-  "/healthz": (m, o, q) => {
+  "/varz": (m) => json(buildVarz(m)),
+  "/connz": (m, o) => json(buildConnz(m, connzOptions(o))),
+  "/routez": (m, o) => json(buildRoutez(m, routezOptions(o))),
+  "/gatewayz": (m, o) => json(buildGatewayz(m, gatewayzOptions(o))),
+  "/leafz": (m, o) => json(buildLeafz(m, leafzOptions(o))),
+  "/subsz": (m, o) => json(buildSubsz(m, subszOptions(o))),
+  "/subscriptionsz": (m, o) => json(buildSubsz(m, subszOptions(o))),
+  "/accountz": (m, o) => json(buildAccountz(m, accountzOptions(o))),
+  "/accstatz": (m, o) => json(buildAccstatz(m, accstatzOptions(o))),
+  "/jsz": (m, o) => json(buildJsz(m, jszOptions(o))),
+  "/healthz": (m, o) => {
     const h = checkHealthz(m, checkHealthzOptions(o));
     // The 2.9 body is compact JSON.
-    return json(h.body, q, h.code, 0);
+    return json(h.body, h.code, 0);
   },
   "/metrics": (m) => ({ status: 200, type: PROMETHEUS_CONTENT_TYPE, body: buildMetrics(m) }),
   "/stacksz": (m) => ({ status: 200, type: TEXT, body: buildStacksz(m) }),
-  "/ipqueuesz": (m, o, q) => json(buildIpqueuesz(m, o.bool("all"), o.str("queues")), q, 200, 3),
+  "/ipqueuesz": (m, o) => json(buildIpqueuesz(m, o.bool("all"), o.str("queues")), 200, 3),
   "/raftz": (m, _o, q) => {
     const r = buildRaftz(m, { account: q.get("acc") ?? "", group: q.get("group") ?? "" });
-    return r !== undefined ? json(r, q, 200, 3) : { status: 404, type: TEXT, body: "No Raft nodes registered" };
+    return r !== undefined ? json(r, 200, 3) : { status: 404, type: TEXT, body: "No Raft nodes registered" };
   },
   "/debug/vars": () => ({ status: 200, type: "application/json; charset=utf-8", body: buildExpvar() }),
 };
@@ -167,6 +169,8 @@ export class MonitorHttpService implements ServerService {
     }
     const headers: Record<string, string | number> = { "Content-Type": reply.type, "Content-Length": Buffer.byteLength(reply.body) };
     if (reply.location !== undefined) headers.Location = reply.location;
+    if (reply.cors === true) headers["Access-Control-Allow-Origin"] = "*";
+    if (reply.nosniff === true) headers["X-Content-Type-Options"] = "nosniff";
     res.writeHead(reply.status, headers);
     res.end(req.method === "HEAD" ? undefined : reply.body);
   }
@@ -188,7 +192,7 @@ export class MonitorHttpService implements ServerService {
     const endpoint = ENDPOINTS[key];
     if (endpoint === undefined || underBase(base, key) !== path) return NOT_FOUND;
     if (!UNCOUNTED.has(key)) this.monitor.countHttpRequest(key === "/subscriptionsz" ? "/subsz" : key);
-    const q = new URLSearchParams(rawQuery);
+    const q = goQuery(rawQuery);
     return endpoint(this.monitor, queryOptions(q), q);
   }
 

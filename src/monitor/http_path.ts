@@ -9,8 +9,7 @@ export function splitTarget(target: string): { path: string; query: string } | u
   // The absolute form (a request sent as to a proxy) carries scheme and host first.
   const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/.exec(t);
   if (scheme !== null) t = t.slice(scheme[0].length);
-  const hash = t.indexOf("#");
-  if (hash >= 0) t = t.slice(0, hash);
+  // A request target has no fragment: Go reads a '#' as part of the path.
   const q = t.indexOf("?");
   const rawPath = q < 0 ? t : t.slice(0, q);
   const query = q < 0 ? "" : t.slice(q + 1);
@@ -34,6 +33,24 @@ function percentDecode(s: string): string | undefined {
     }
   }
   return Buffer.from(bytes).toString("utf8");
+}
+
+/**
+ * The query as Go's url.ParseQuery reads it: pairs split on '&' only, '+' is a space, and a
+ * pair with a bad %-escape or a ';' is dropped (not an error); a leading '?' is part of the
+ * first key (URLSearchParams would drop it).
+ */
+export function goQuery(raw: string): URLSearchParams {
+  const q = new URLSearchParams();
+  for (const part of raw.split("&")) {
+    if (part === "" || part.includes(";")) continue;
+    const eq = part.indexOf("=");
+    const key = percentDecode((eq < 0 ? part : part.slice(0, eq)).replace(/\+/g, " "));
+    const value = percentDecode((eq < 0 ? "" : part.slice(eq + 1)).replace(/\+/g, " "));
+    if (key === undefined || value === undefined) continue;
+    q.append(key, value);
+  }
+  return q;
 }
 
 /** Go's path.Clean for a rooted path: no empty, "." or ".." elements; "/" at least. */
