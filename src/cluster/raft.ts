@@ -1490,6 +1490,7 @@ export class RaftNode {
       this.durableOut = [];
       this.durableAfter = [];
       if (this.stopped) return;
+      // A follower's answers wait on nothing but this fdatasync: run inline (RaftStore.sync).
       this.store.sync((err) => {
         if (err !== undefined || this.stopped) {
           if (err !== undefined) this.log?.warn(`RAFT member ${this.id}: sync failed: ${err.message}`);
@@ -1497,7 +1498,7 @@ export class RaftNode {
         }
         for (const [to, msg] of out) this.send(to, msg);
         for (const fn of after) fn();
-      });
+      }, this.role !== "leader");
     };
     if (this.env.soon !== undefined) this.env.soon(run);
     else this.env.defer(run);

@@ -78,6 +78,9 @@ export const REC_HDR = 28;
 const NO_BUFFERS: readonly Buffer[] = Object.freeze([]);
 /** fdatasync rounds of one store running at once (Node's thread pool has 4 threads, shared). */
 const SYNC_ROUNDS_IN_FLIGHT = 2;
+/** A follower's fdatasync slower than this (ms) is not run on the event loop for a while (RaftStore.startSync). */
+const INLINE_SYNC_MAX_MS = 2;
+const INLINE_SYNC_BACKOFF = 64;
 const SEG_HDR = 64;
 const MARK_OFF = 32;
 const SEG_MAGIC = Buffer.from("TSNRAFT1", "latin1");
@@ -240,6 +243,8 @@ export class RaftStore {
   /** Sync rounds in flight, oldest first (completed in this order). */
   private rounds: SyncRound[] = [];
   private syncWaiters: Array<(err?: Error) => void> = [];
+  /** Inline-eligible rounds still to send to the thread pool after a slow inline fdatasync. */
+  private inlineBackoff = 0;
   private closed = false;
 
   constructor(
@@ -691,16 +696,23 @@ export class RaftStore {
    * started: a round's files are those written since the previous round began, so it reports
    * durability only once every earlier round did.
    */
-  sync(done: (err?: Error) => void): void {
+  sync(done: (err?: Error) => void, inline = false): void {
     if (this.closed) {
       done(new Error("raft store closed"));
       return;
     }
     this.syncWaiters.push(done);
-    if (this.rounds.length < SYNC_ROUNDS_IN_FLIGHT) this.startSync();
+    if (this.rounds.length < SYNC_ROUNDS_IN_FLIGHT) this.startSync(inline);
   }
 
-  private startSync(): void {
+  /**
+   * `inline` (a follower's answer waits on it, nothing else would run meanwhile): with no round
+   * running, the fdatasync runs here on the event loop and `done` is called before sync returns.
+   * The thread pool's hand-off adds two wake-ups to every answer (a worker's, then the loop's by
+   * its completion), and on a busy machine each of them waits for a CPU. A disk whose fdatasync took longer than INLINE_SYNC_MAX_MS would
+   * stall the server's other work that long: the next INLINE_SYNC_BACKOFF rounds go to the pool.
+   */
+  private startSync(inline = false): void {
     const active = this.segments.length > 0 ? this.segments[this.segments.length - 1] : undefined;
     if (active !== undefined && active.mark !== this.durableIndex && this.durableIndex <= this.lastIndex) this.writeMark(active, this.durableIndex);
     const names = [...this.dirty];
@@ -708,6 +720,19 @@ export class RaftStore {
     const round: SyncRound = { upto: this.lastIndex, cut: Infinity, stateSeq: this.stateSeq, waiters: this.syncWaiters, done: false, err: undefined };
     this.syncWaiters = [];
     this.rounds.push(round);
+    if (inline && this.rounds.length === 1 && this.inlineBackoff-- <= 0) {
+      this.inlineBackoff = 0;
+      const t0 = performance.now();
+      try {
+        this.disk.syncNow(names);
+      } catch (err) {
+        round.err = err as Error;
+      }
+      if (performance.now() - t0 > INLINE_SYNC_MAX_MS) this.inlineBackoff = INLINE_SYNC_BACKOFF;
+      round.done = true;
+      this.finishRounds();
+      return;
+    }
     this.disk.sync(names, (err) => {
       round.done = true;
       round.err = err;
