@@ -53,6 +53,8 @@ const CAMPAIGN_RETRY_MS = 100;
 const CAMPAIGN_RETRIES = 20;
 /** A first leader waiting for the others to start asks this often (below the election timeout: it is the one elected). */
 const PATIENT_CAMPAIGN_RETRY_MS = 250;
+/** Changes held while the leader's last entry is not committed, at most (then proposed anyway). */
+const MAX_HELD_OPS = 8192;
 /** Pull requests held while a new leader gets ready. */
 const MAX_HELD_PULLS = 1024;
 
@@ -131,9 +133,11 @@ export class ConsumerGroup implements RaftStateMachine {
   private readonly inMemory: boolean;
   private stopped = false;
   private leaderSinceNs: bigint | undefined;
-  /** This turn's changes, proposed as one entry at its end. */
+  /** Changes not proposed yet: this turn's, or those made while the last entry was not committed. */
   private ops: ConsumerOp[] = [];
   private opsScheduled = false;
+  /** The index of this leader's last entry of changes while it is not committed (0: none). */
+  private inflight = 0;
   /** Ack confirmations of changes not proposed yet, then by the index of the entry carrying them. */
   private unproposedConfirms: string[] = [];
   private readonly confirmsAt = new Map<number, string[]>();
@@ -260,10 +264,15 @@ export class ConsumerGroup implements RaftStateMachine {
 
   // ---- the leader's changes ----
 
-  /** A change the consumer made as leader: proposed with the other changes of this turn as one entry. */
+  /**
+   * A change the consumer made as leader: proposed with the other changes of this turn as one
+   * entry, or, while its last entry is not committed, with those made until it is (one entry in
+   * flight: under load, each delivery and ack an entry of its own cost every member an append,
+   * a write and an answer; nothing waits on these entries but double acks).
+   */
   forward(op: ConsumerOp): void {
     this.ops.push(op);
-    if (!this.opsScheduled) {
+    if (!this.opsScheduled && (this.inflight === 0 || this.ops.length >= MAX_HELD_OPS)) {
       this.opsScheduled = true;
       queueMicrotask(this.flush);
     }
@@ -298,6 +307,7 @@ export class ConsumerGroup implements RaftStateMachine {
     try {
       const index = this.node.propose(entry);
       this.ownEntries.set(index, entry);
+      this.inflight = index;
       if (confirms.length > 0) this.confirmsAt.set(index, confirms);
     } catch {
       // no longer the leader (or no room): the other members miss these changes (a redelivery at worst), the acks are not confirmed
@@ -346,6 +356,7 @@ export class ConsumerGroup implements RaftStateMachine {
   private lostLeadership(): void {
     this.heldPulls = [];
     this.ops = [];
+    this.inflight = 0;
     this.unproposedConfirms = [];
     this.confirmsAt.clear();
     this.leaderSinceNs = undefined;
@@ -422,6 +433,14 @@ export class ConsumerGroup implements RaftStateMachine {
   apply(data: Buffer, index: number): void {
     const own = this.ownEntries.get(index);
     if (own !== undefined) this.ownEntries.delete(index);
+    if (this.inflight !== 0 && index >= this.inflight) {
+      // The changes made meanwhile go now.
+      this.inflight = 0;
+      if (this.ops.length > 0 && !this.opsScheduled) {
+        this.opsScheduled = true;
+        queueMicrotask(this.flush);
+      }
+    }
     if (this.ownEntries.size > 0) for (const i of this.ownEntries.keys()) if (i < index) this.ownEntries.delete(i);
     if (this.confirmsAt.size > 0) this.sendConfirms(index);
     if (index <= this.applied) return; // applied before this start
