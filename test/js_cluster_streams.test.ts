@@ -233,7 +233,16 @@ test("R3 stream: leader-elected advisories, /jsz per-stream cluster, /healthz wh
       body = (await r.json()) as typeof body;
       return r.status === 503;
     }, "the lone member unhealthy");
-    assert.equal(body.error, "JetStream stream '$G > A' is not current");
+    // First what lost its leader first (the stream's or the consumer's group), then, as nats-server
+    // says it once the meta group has no leader either, the meta layer.
+    assert.match(body.error ?? "", /^JetStream (stream '\$G > A'|consumer '\$G > A > D') is not current: group node unhealthy$|^JetStream has not established contact with a meta leader$/);
+    await pollUntil(async () => {
+      const r = await fetch(`${c.member(lone).srv?.monitorUrl}/healthz`);
+      body = (await r.json()) as typeof body;
+      return body.error === "JetStream has not established contact with a meta leader";
+    }, "the lone member has no meta leader");
+    const detailed = (await (await fetch(`${c.member(lone).srv?.monitorUrl}/healthz?details=true`)).json()) as { status: string; errors: Array<{ type: string }> };
+    assert.deepEqual(detailed, { status: "error", errors: [{ type: "JETSTREAM", error: "JetStream has not established contact with a meta leader" }] });
     const only = await fetch(`${c.member(lone).srv?.monitorUrl}/healthz?js-enabled-only=true`);
     assert.equal(only.status, 200);
     sub.unsubscribe();

@@ -1,13 +1,16 @@
-// /healthz: is this server able to serve? Checks that it is not shutting down and, when
-// JetStream is configured, that JetStream is up and (in a cluster, unless js-enabled-only or
-// js-server-only) that every replicated stream held here is current: it knows its group's
-// leader and has applied what is committed (nats-server's "JetStream stream '<account> >
-// <stream>' is not current"). `account`, `stream` and `consumer` narrow the JetStream check to
-// one asset that must exist, as nats-server 2.15 does (404 when it does not, 400 when the
-// options are incomplete); `details` lists the problems as `errors`.
+// /healthz: is this server able to serve? As nats-server 2.15 decides it, in its order: the
+// options (400 when `stream` lacks `account` or `consumer` lacks `stream`), the server itself
+// (shutting down, lame duck), JetStream configured and running; in a JetStream cluster the meta
+// layer (a meta leader is known and this server has applied what it committed), then every
+// replicated stream and consumer group held here (nats-server's "JetStream stream '<account> >
+// <stream>' is not current: ..."). `account`, `stream` and `consumer` narrow the JetStream check
+// to one asset that must exist (404 when it does not); js-server-only and js-enabled-only stop
+// before JetStream's assets, js-meta-only after the meta layer. `details` lists every problem
+// as `errors` (with their kind) instead of the first one as `error`.
 import type { Monitor } from "./monitor.js";
 import { jetStreamRunning } from "./jetstream-stats.js";
 import type { JetStreamService } from "../jetstream/jetstream.js";
+import type { RaftNode } from "../cluster/raft.js";
 
 export interface HealthzOptions {
   jsEnabledOnly?: boolean;
@@ -20,9 +23,11 @@ export interface HealthzOptions {
   details?: boolean;
 }
 
+type IssueKind = "CONNECTION" | "BAD_REQUEST" | "JETSTREAM" | "ACCOUNT" | "STREAM" | "CONSUMER";
+
 interface HealthIssue {
-  type: "STREAM" | "CONSUMER" | "ACCOUNT";
-  account: string;
+  type: IssueKind;
+  account?: string;
   stream?: string;
   consumer?: string;
   error: string;
@@ -35,44 +40,122 @@ export interface HealthStatus {
   errors?: HealthIssue[];
 }
 
+type Verdict = { body: HealthStatus; code: number };
+
+/** Collects problems: the first one decides without `details`, all are listed with it. */
+class Findings {
+  private readonly issues: HealthIssue[] = [];
+  private code = 0;
+
+  constructor(private readonly details: boolean) {}
+
+  /** Records a problem; true when the check ends here (always without details). */
+  add(issue: HealthIssue, code = 503): boolean {
+    this.issues.push(issue);
+    if (this.code === 0) this.code = code;
+    return !this.details;
+  }
+
+  verdict(): Verdict {
+    const code = this.code !== 0 ? this.code : 200;
+    if (this.details) return { body: this.issues.length > 0 ? { status: "error", errors: this.issues } : { status: "ok" }, code };
+    const first = this.issues[0];
+    if (first === undefined) return { body: { status: "ok" }, code };
+    return { body: { status: first.type === "BAD_REQUEST" ? "error" : "unavailable", error: first.error }, code };
+  }
+}
+
+/** A RAFT group member in step with its group: it knows a leader and has applied what is committed. */
+function inStep(node: RaftNode): boolean {
+  return !node.stopped && !node.damaged && node.leader !== "" && node.applied >= node.commit;
+}
+
 /** The health verdict and the HTTP status it is served with. */
-export function checkHealthz(m: Monitor, opts: HealthzOptions = {}): { body: HealthStatus; code: number } {
+export function checkHealthz(m: Monitor, opts: HealthzOptions = {}): Verdict {
   const s = m.server;
-  if (s.isShuttingDown) return unavailable("server is shutting down");
-  if (s.lameDuck) return unavailable("server is in lame duck mode");
+  const found = new Findings(opts.details === true);
+  const account = opts.account ?? "";
+  const stream = opts.stream ?? "";
+  const consumer = opts.consumer ?? "";
+  if (stream !== "" && account === "") {
+    found.add({ type: "BAD_REQUEST", error: '"account" must not be empty when checking stream health' }, 400);
+    return found.verdict();
+  }
+  if (consumer !== "" && stream === "") {
+    found.add({ type: "BAD_REQUEST", error: '"stream" must not be empty when checking consumer health' }, 400);
+    return found.verdict();
+  }
+  if (s.isShuttingDown || s.lameDuck) {
+    found.add({ type: "CONNECTION", error: s.isShuttingDown ? "server is shutting down" : "server is in lame duck mode" });
+    return found.verdict();
+  }
   // A meta-group peer of a nats-server cluster (cluster.nrg_peer) runs no JetStream of its own: its health is its membership's.
   const nrgPeer = s.services.find((svc) => svc.name === "nrg-peer") as { healthError(metaOnly?: boolean): string | undefined } | undefined;
   if (nrgPeer !== undefined) {
     const error = opts.jsEnabledOnly === true ? undefined : nrgPeer.healthError(opts.jsServerOnly === true);
-    return error === undefined ? { body: { status: "ok" }, code: 200 } : unavailable(error);
+    if (error !== undefined) found.add({ type: "JETSTREAM", error });
+    return found.verdict();
   }
-  if (s.options.jetstream.enabled && !jetStreamRunning(s)) return unavailable("JetStream is not enabled");
-  if (!s.options.jetstream.enabled || opts.jsEnabledOnly === true || opts.jsServerOnly === true) return { body: { status: "ok" }, code: 200 };
-  const account = opts.account ?? "";
-  const stream = opts.stream ?? "";
-  const consumer = opts.consumer ?? "";
-  if (consumer !== "" && stream === "") return badRequest('"stream" must not be empty when checking consumer health');
-  if (stream !== "" && account === "") return badRequest('"account" must not be empty when checking stream health');
+  if (opts.jsServerOnly === true || !s.options.jetstream.enabled) return found.verdict();
+  if (!jetStreamRunning(s)) {
+    found.add({ type: "JETSTREAM", error: "JetStream not enabled (10076)" });
+    return found.verdict();
+  }
+  if (opts.jsEnabledOnly === true) return found.verdict();
   const js = s.services.find((svc) => svc.name === "jetstream") as JetStreamService | undefined;
+  const cluster = js?.cluster;
+  if (cluster !== undefined) {
+    const meta = cluster.node;
+    if (meta === undefined || meta.leader === "" || meta.stopped) {
+      found.add({ type: "JETSTREAM", error: "JetStream has not established contact with a meta leader" });
+      return found.verdict();
+    }
+    if (!inStep(meta)) {
+      found.add({ type: "JETSTREAM", error: "JetStream is not current with the meta leader" });
+      return found.verdict();
+    }
+    if (opts.jsMetaOnly === true) return found.verdict();
+  }
+  const accounts = [...(js?.accounts.values() ?? [])];
   if (account !== "") {
-    const jsa = [...(js?.accounts.values() ?? [])].find((a) => a.account.name === account);
-    if (jsa === undefined) return notFound(opts, { type: "ACCOUNT", account, error: `JetStream account ${JSON.stringify(account)} not found` });
+    const jsa = accounts.find((a) => a.account.name === account);
+    if (jsa === undefined) {
+      found.add({ type: "ACCOUNT", account, error: `JetStream account ${JSON.stringify(account)} not found` }, 404);
+      return found.verdict();
+    }
     if (stream !== "") {
       const st = jsa.streams.get(stream);
-      if (st === undefined) return notFound(opts, { type: "STREAM", account, stream, error: `JetStream stream ${JSON.stringify(stream)} not found on account ${JSON.stringify(account)}` });
+      if (st === undefined) {
+        found.add({ type: "STREAM", account, stream, error: `JetStream stream ${JSON.stringify(stream)} not found on account ${JSON.stringify(account)}` }, 404);
+        return found.verdict();
+      }
       if (consumer !== "" && !st.consumers.has(consumer)) {
-        return notFound(opts, { type: "CONSUMER", account, stream, consumer, error: `JetStream consumer ${JSON.stringify(consumer)} not found for stream ${JSON.stringify(stream)} on account ${JSON.stringify(account)}` });
+        found.add({ type: "CONSUMER", account, stream, consumer, error: `JetStream consumer ${JSON.stringify(consumer)} not found for stream ${JSON.stringify(stream)} on account ${JSON.stringify(account)}` }, 404);
+        return found.verdict();
       }
     }
   }
-  for (const jsa of js?.accounts.values() ?? []) {
-    if (account !== "" && jsa.account.name !== account) continue;
+  for (const jsa of accounts) {
+    const acc = jsa.account.name;
+    if (account !== "" && acc !== account) continue;
     for (const st of jsa.streams.values()) {
       if (stream !== "" && st.name !== stream) continue;
-      if (st.replica !== undefined && !st.replica.current) return unavailable(`JetStream stream '${jsa.account.name} > ${st.name}' is not current`);
+      const replica = st.replica;
+      if (replica === undefined) continue;
+      if (!inStep(replica.node)) {
+        if (found.add({ type: "STREAM", account: acc, stream: st.name, error: `JetStream stream '${acc} > ${st.name}' is not current: group node unhealthy` })) return found.verdict();
+        continue;
+      }
+      for (const name of st.consumers.keys()) {
+        if (consumer !== "" && name !== consumer) continue;
+        const group = replica.consumerGroup(name);
+        if (group === undefined || inStep(group.node)) continue;
+        const issue: HealthIssue = { type: "CONSUMER", account: acc, stream: st.name, consumer: name, error: `JetStream consumer '${acc} > ${st.name} > ${name}' is not current: group node unhealthy` };
+        if (found.add(issue)) return found.verdict();
+      }
     }
   }
-  return { body: { status: "ok" }, code: 200 };
+  return found.verdict();
 }
 
 /**
@@ -83,17 +166,4 @@ export function checkHealth(m: Monitor, opts: HealthzOptions = {}): HealthStatus
   const { body, code } = checkHealthz(m, opts);
   const { status, ...rest } = body;
   return { status, status_code: code, ...rest };
-}
-
-function unavailable(error: string): { body: HealthStatus; code: number } {
-  return { body: { status: "unavailable", error }, code: 503 };
-}
-
-function badRequest(error: string): { body: HealthStatus; code: number } {
-  return { body: { status: "error", error }, code: 400 };
-}
-
-function notFound(opts: HealthzOptions, issue: HealthIssue): { body: HealthStatus; code: number } {
-  if (opts.details === true) return { body: { status: "error", errors: [issue] }, code: 404 };
-  return { body: { status: "unavailable", error: issue.error }, code: 404 };
 }
