@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, type JsMsg } from "@nats-io/jetstream";
 import { JsTestCluster } from "./helpers/js_cluster.js";
 import { startRefJsCluster, type RefJsCluster } from "./helpers/ref_js_cluster.js";
 import { startTestServer } from "./helpers/server.js";
@@ -60,21 +60,28 @@ function serversOf(a: Answer | undefined): string[] {
   return c === undefined ? [] : [c.leader ?? "", ...(c.replicas ?? []).map((r) => r.name)].filter((n) => n !== "").sort();
 }
 
-/** A pull of one message of a durable, acknowledged (and the acknowledgement confirmed): its stream sequence. */
+/**
+ * A pull of one message of a durable, then its acknowledgement until confirmed (sent again while
+ * the consumer's leadership settles): its stream sequence.
+ */
 async function pullOne(nc: NatsConnection, stream: string, consumer: string): Promise<number> {
-  let seq = 0;
+  // nats.js's messages have their $JS.ACK reply subject at runtime, not in the JsMsg type.
+  let msg: (JsMsg & { reply?: string }) | undefined;
   await waitUntil(async () => {
     try {
       const c = await jetstream(nc, { timeout: 5000 }).consumers.get(stream, consumer);
-      const m = await c.next({ expires: 5000 });
-      if (m === null) return false;
-      seq = m.seq;
-      return await m.ackAck({ timeout: 5000 });
+      msg = (await c.next({ expires: 5000 })) ?? undefined;
+      return msg !== undefined;
     } catch {
       return false;
     }
   }, 60_000, `a message of ${stream} > ${consumer}`);
-  return seq;
+  const m = msg as JsMsg & { reply?: string };
+  const reply = m.reply ?? "";
+  assert.ok(reply.startsWith("$JS.ACK."), reply);
+  // The acknowledgement as a request, which the server confirms (JsMsg.ackAck sends it once only).
+  await waitUntil(() => nc.request(reply, "+ACK", { timeout: 5000 }).then(() => true, () => false), 60_000, `the acknowledgement of ${reply}`);
+  return m.seq;
 }
 
 async function startSides(): Promise<{ sides: Side[]; stop: () => Promise<void> } | undefined> {
