@@ -1561,7 +1561,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       throw err;
     }
     if (peers.length === 1 || kind === "EVACUATE") {
-      // nats-server 2.15 moves a single replica at once, without the copy.
+      // A move: the new server joins the group and catches up (a single replica's messages are
+      // only on the server it leaves), then the old one leaves. nats-server 2.15 moves a single
+      // replica at once, without the copy.
       if (sa.move !== undefined) throw jsError("JSStreamMoveInProgressErr");
       this.proposePeers(account, sa.name, off.peers, off.move);
     } else this.proposePeers(account, sa.name, off.move.peers);
