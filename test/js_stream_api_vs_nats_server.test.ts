@@ -205,6 +205,18 @@ const OPS: Step[] = [
   { s: "o.a", b: "r", h: { "Nats-Expected-Last-Sequence": "x" } },
   { s: "o.a", b: "r", h: { "Nats-Expected-Stream": "O" } },
   { s: "o.a", b: "r", h: { "Nats-TTL": "1s" } },
+  // Optional options are read only from a JSON object or array: other bodies count as none.
+  { s: "$JS.API.STREAM.INFO.O", b: "true" },
+  { s: "$JS.API.STREAM.INFO.O", b: "\u0000" },
+  { s: "$JS.API.STREAM.INFO.NOPE", b: "1" },
+  { s: "$JS.API.STREAM.INFO.O", b: "[1]" },
+  { s: "$JS.API.STREAM.NAMES", b: "true" },
+  { s: "$JS.API.STREAM.LIST", b: " 7" },
+  { s: "$JS.API.STREAM.PURGE.NOPE", b: "true" },
+  { s: "$JS.API.CONSUMER.NAMES.O", b: "1" },
+  { s: "$JS.API.CONSUMER.LIST.O", b: "\"x\"" },
+  { s: "$JS.API.CONSUMER.LIST.O", b: "[]" },
+  { s: "$JS.API.CONSUMER.PAUSE.O.NOPE", b: "false" },
   // delete
   { s: "$JS.API.STREAM.DELETE.O", b: { x: 1 } },
   { s: "$JS.API.STREAM.DELETE.NOPE" },

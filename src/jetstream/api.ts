@@ -176,6 +176,17 @@ export function isEmptyRequest(body: Buffer): boolean {
   }
 }
 
+/**
+ * nats-server's isJSONObjectOrArray: the requests whose options are optional (names, lists,
+ * info, purge, pause) read a body only when it starts, after JSON whitespace, with '{' or '[';
+ * anything else ("true", "1", a stray byte) counts as no options, not as bad JSON.
+ */
+export function isJsonObjectOrArray(body: Buffer): boolean {
+  let i = 0;
+  while (i < body.length && (body[i] === 0x20 || body[i] === 0x09 || body[i] === 0x0a || body[i] === 0x0d)) i++;
+  return i < body.length && (body[i] === 0x7b || body[i] === 0x5b);
+}
+
 /** An error nats-server answers after a pause (about an offline asset). */
 class OfflineApiError extends ApiError {}
 
@@ -465,6 +476,11 @@ export class Api {
     return decodeRequest<T>(body, shape, struct, emptyOk, this.jsa.service.options.strict !== false);
   }
 
+  /** Optional options: read only from a JSON object or array (isJsonObjectOrArray). */
+  private decodeOptions<T>(body: Buffer, shape: Shape, struct: string): T | undefined {
+    return isJsonObjectOrArray(body) ? this.decode<T>(body, shape, struct) : undefined;
+  }
+
   private streamCreate(name: string, body: Buffer, update: boolean): Json {
     const clustered = this.jsa.service.cluster !== undefined;
     if (update) {
@@ -515,7 +531,7 @@ export class Api {
   }
 
   private streamInfo(name: string, body: Buffer): Json {
-    const req = this.decode<{ deleted_details?: boolean; subjects_filter?: string; offset?: number }>(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest") ?? {};
+    const req = this.decodeOptions<{ deleted_details?: boolean; subjects_filter?: string; offset?: number }>(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest") ?? {};
     const s = this.streamOf(name);
     const info: Json = { ...s.infoJson(req), cluster: this.clusterInfo(s) };
     const alternates = this.jsa.service.cluster?.alternates(this.jsa.account.name, name);
@@ -540,7 +556,7 @@ export class Api {
   }
 
   private streamPurge(name: string, body: Buffer): Json {
-    const req = this.decode<{ filter?: string; seq?: number; keep?: number }>(body, PURGE_SHAPE, "JSApiStreamPurgeRequest") ?? {};
+    const req = this.decodeOptions<{ filter?: string; seq?: number; keep?: number }>(body, PURGE_SHAPE, "JSApiStreamPurgeRequest") ?? {};
     // nats-server's order: the request on its own, then the stream.
     if ((req.seq ?? 0) > 0 && (req.keep ?? 0) > 0) throw jsError("JSBadRequestErr");
     const s = this.streamOf(name);
@@ -557,7 +573,7 @@ export class Api {
   }
 
   private streamNames(body: Buffer): Json {
-    const req = this.decode<{ offset?: number; subject?: string }>(body, NAMES_SHAPE, "JSApiStreamNamesRequest") ?? {};
+    const req = this.decodeOptions<{ offset?: number; subject?: string }>(body, NAMES_SHAPE, "JSApiStreamNamesRequest") ?? {};
     const names = this.filteredStreams(req.subject).map((s) => s.name);
     const offset = pageOffset(req.offset, names.length);
     const page = names.slice(offset, offset + NAMES_LIMIT);
@@ -566,7 +582,7 @@ export class Api {
   }
 
   private streamList(body: Buffer): Json {
-    const req = this.decode<{ offset?: number; subject?: string }>(body, LIST_SHAPE, "JSApiStreamListRequest") ?? {};
+    const req = this.decodeOptions<{ offset?: number; subject?: string }>(body, LIST_SHAPE, "JSApiStreamListRequest") ?? {};
     const streams = this.filteredStreams(req.subject);
     const offset = pageOffset(req.offset, streams.length);
     // Offline streams take no place in the page: they are named under `offline` and `missing`.
@@ -606,12 +622,12 @@ export class Api {
   private offlineStreamOp(off: OfflineStream, op: string | undefined, body: Buffer): Json | undefined {
     switch (op) {
       case "INFO":
-        this.decode(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest");
+        this.decodeOptions(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest");
         throw offlineError("JSStreamOfflineReasonErrF", off.reason);
       case "UPDATE":
         return this.streamCreate(off.name, body, true);
       case "PURGE":
-        this.decode(body, PURGE_SHAPE, "JSApiStreamPurgeRequest");
+        this.decodeOptions(body, PURGE_SHAPE, "JSApiStreamPurgeRequest");
         throw closedStreamError("JSStreamGeneralErrorF");
       case "SNAPSHOT":
         if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
@@ -702,7 +718,7 @@ export class Api {
     if (op === "NAMES" || op === "LIST") {
       if (t.length !== 3) return undefined;
       const s = this.streamOf(t[2]);
-      const req = this.decode<{ offset?: number }>(body, CONSUMER_NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
+      const req = this.decodeOptions<{ offset?: number }>(body, CONSUMER_NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
       const all = s.publicConsumers().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
       const offset = pageOffset(req.offset, all.length);
       if (op === "NAMES") {
@@ -746,7 +762,7 @@ export class Api {
     const op = t[1];
     if (op === "NAMES" || op === "LIST") {
       if (t.length !== 3) return undefined;
-      const req = this.decode<{ offset?: number }>(body, CONSUMER_NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
+      const req = this.decodeOptions<{ offset?: number }>(body, CONSUMER_NAMES_SHAPE, "JSApiConsumersRequest") ?? {};
       const names = [...off.consumers.keys()].sort();
       const offset = pageOffset(req.offset, names.length);
       if (op === "NAMES") return { total: names.length, offset, limit: NAMES_LIMIT, consumers: names.slice(offset, offset + NAMES_LIMIT) };
@@ -769,7 +785,7 @@ export class Api {
     let pauseUntil: string | undefined;
     const first = body.toString("latin1").trimStart()[0];
     if (first === "{" || first === "[") {
-      const req = this.decode<{ pause_until?: string }>(body, CONSUMER_PAUSE_SHAPE, "JSApiConsumerPauseRequest") ?? {};
+      const req = this.decodeOptions<{ pause_until?: string }>(body, CONSUMER_PAUSE_SHAPE, "JSApiConsumerPauseRequest") ?? {};
       pauseUntil = req.pause_until;
     }
     const stream = this.streamOf(streamName);
