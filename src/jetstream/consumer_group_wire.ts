@@ -29,7 +29,9 @@ const WHEEL_MIN_MS = 200;
  * first leader's appends (it leads from its start) usually arrive before the others did.
  */
 const HOLD_MS = 2000;
+/** At most this many messages, and bytes, are held (a snapshot's chunks for a group not run here must not pile up). */
 const MAX_HELD = 16384;
+const MAX_HELD_BYTES = 8 * 1024 * 1024;
 
 /** A member of a consumer group on this server: takes the messages sent to it. */
 export interface GroupReceiver {
@@ -50,6 +52,7 @@ export class ConsumerGroupWire {
   /** Messages for groups not registered here, by group, with when the first came. */
   private readonly held = new Map<string, { since: number; msgs: Buffer[] }>();
   private heldCount = 0;
+  private heldBytes = 0;
   private heldTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -66,8 +69,7 @@ export class ConsumerGroupWire {
   release(group: string): void {
     const h = this.held.get(group);
     if (h === undefined) return;
-    this.held.delete(group);
-    this.heldCount -= h.msgs.length;
+    this.forget(group, h);
     const receiver = this.groups.get(group);
     if (receiver === undefined) return;
     for (const rec of h.msgs) {
@@ -78,7 +80,7 @@ export class ConsumerGroupWire {
 
   /** (A copy: the batch's bytes may be a read buffer used again.) */
   private hold(group: string, rec: Buffer): void {
-    if (this.heldCount >= MAX_HELD) return;
+    if (this.heldCount >= MAX_HELD || this.heldBytes + rec.length > MAX_HELD_BYTES) return;
     let h = this.held.get(group);
     if (h === undefined) {
       h = { since: performance.now(), msgs: [] };
@@ -86,18 +88,24 @@ export class ConsumerGroupWire {
     }
     h.msgs.push(Buffer.from(rec));
     this.heldCount++;
+    this.heldBytes += rec.length;
     if (this.heldTimer === undefined) {
       this.heldTimer = setInterval(this.dropExpired, HOLD_MS);
       this.heldTimer.unref();
     }
   }
 
+  private forget(group: string, h: { msgs: Buffer[] }): void {
+    this.held.delete(group);
+    this.heldCount -= h.msgs.length;
+    for (const rec of h.msgs) this.heldBytes -= rec.length;
+  }
+
   private readonly dropExpired = (): void => {
     const before = performance.now() - HOLD_MS;
     for (const [group, h] of this.held) {
       if (h.since > before) continue;
-      this.held.delete(group);
-      this.heldCount -= h.msgs.length;
+      this.forget(group, h);
     }
     if (this.held.size === 0 && this.heldTimer !== undefined) {
       clearInterval(this.heldTimer);
