@@ -99,10 +99,12 @@ export interface ConsumerGroupHost {
  * that got the consumer otherwise (a stream snapshot) starts at 0 and could only reach it
  * through 65536 elections per entry of the stream's log. Terms of an earlier group of the same
  * name (a consumer deleted and created again) are below it, so that group's late messages are
- * refused.
+ * refused. Undefined for a stream log too long for that (2^36 entries).
  */
-export function firstTermOf(index: number): number {
-  return index * 65536;
+export function firstTermOf(index: number): number | undefined {
+  const term = index * 65536;
+  // (Past 2^52 a term could not grow exactly: such a group elects its first leader instead.)
+  return term <= 2 ** 52 ? term : undefined;
 }
 
 /** The name of a replicated consumer's RAFT group. */
