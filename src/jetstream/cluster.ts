@@ -24,7 +24,7 @@ import type { Cluster } from "../cluster/cluster.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
 import { parseRfc3339 } from "../server/time.js";
-import { createRequest, errorResponse, isEmptyRequest, restoreRequest } from "./api.js";
+import { createRequest, errorResponse, isEmptyRequest, isJsonObjectOrArray, restoreRequest } from "./api.js";
 import { withoutDynamicMetadata } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
@@ -40,7 +40,7 @@ import { peerId as peerIdOf } from "./group_common.js";
 import * as adv from "./advisories.js";
 import { SKIP, PENDING, type Intercept } from "./intercept.js";
 import { consumerPeerRemap, memberNamed, peerRemapKind, requestedPeer } from "./peer_remap.js";
-import { decodeRequest, type Shape } from "./json.js";
+import { decodeRequest, LIST_SHAPE, NAMES_SHAPE, type Shape } from "./json.js";
 import { replicatedConsumer, sourcingBecomesDurable } from "./consumer_config.js";
 import { randomConsumerName } from "./consumer_create.js";
 
@@ -1092,6 +1092,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           if (c === undefined) throw jsError("JSConsumerNotFoundErr");
           // A replicated consumer whose group has no leader known here: not available.
           if (replica !== undefined && c.replicated) return this.consumerStepDown(replica, c.name, body);
+          // A single replica has no group of its own: nothing to hand over (the stream's leader stays).
+          return { success: true };
         }
         return this.groupStepDown(replica, body);
       }
@@ -1105,6 +1107,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         return PENDING;
       }
       return undefined;
+    }
+    // A snapshot is answered by the stream's leader only: of a stream nobody holds, by no one (as nats-server).
+    if (t[0] === "STREAM" && t[1] === "SNAPSHOT") return SKIP;
+    // A leader stepdown or info of a stream nobody holds: the meta leader says so, before it reads the request.
+    if ((t[1] === "LEADER" && t[2] === "STEPDOWN") || (t[0] === "STREAM" && t[1] === "INFO" && t.length === 3)) {
+      if (!leader) return SKIP;
+      throw jsError("JSStreamNotFoundErr");
     }
     return leader ? undefined : SKIP;
   }
@@ -1610,8 +1619,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 
   /** The meta group's members (only voters, or learners too) that answered this leader within an election timeout. */
   private heardPeers(votersOnly: boolean): Set<string> {
-    const peers = (this.node as RaftNode).peerStatus().filter((p) => (p.voter || !votersOnly) && p.lastSeenMs >= 0 && p.lastSeenMs < ELECTION_MAX_MS);
-    return new Set(peers.map((p) => p.id));
+    return heardIn(this.node as RaftNode, votersOnly);
   }
 
   /** A change of the meta group's state: proposed by its leader, applied by every server once committed. */
@@ -1640,23 +1648,23 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.proposeMeta(op);
   }
 
-  /** STREAM/CONSUMER.LEADER.STEPDOWN on the group's leader: hand the leadership over (placement.preferred may name the next). */
+  /**
+   * STREAM/CONSUMER.LEADER.STEPDOWN on the group's leader: hand the leadership over (placement
+   * may name the next). A single replica has no group: nothing to hand over, which nats-server
+   * answers as a success before it reads the request.
+   */
   private groupStepDown(replica: StreamReplica | undefined, body: Buffer): Record<string, unknown> {
-    if (replica === undefined) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
-    const req = parseConfig(body) as { placement?: { preferred?: unknown } };
-    const preferred = typeof req.placement?.preferred === "string" && req.placement.preferred !== "" ? req.placement.preferred : undefined;
-    if (preferred !== undefined && (!replica.peers.includes(preferred) || preferred === this.self)) {
-      throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${preferred}" not known` });
-    }
+    if (replica === undefined) return { success: true };
+    const preferred = this.stepDownTarget(replica.node, body);
     if (!replica.node.stepDown(preferred)) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
     return { success: true };
   }
 
-  /** CONSUMER.LEADER.STEPDOWN of a replicated consumer, on its group's leader (placement.preferred may name the next). */
+  /** CONSUMER.LEADER.STEPDOWN of a replicated consumer, on its group's leader (placement may name the next). */
   private consumerStepDown(replica: StreamReplica, name: string, body: Buffer): Record<string, unknown> {
-    const req = parseConfig(body) as { placement?: { preferred?: unknown } };
-    const preferred = typeof req.placement?.preferred === "string" && req.placement.preferred !== "" ? req.placement.preferred : undefined;
-    replica.consumerStepDown(name, preferred);
+    const group = replica.consumerGroupNode(name);
+    if (group === undefined) throw jsError("JSClusterNotAvailErr");
+    replica.consumerStepDown(name, this.stepDownTarget(group, body));
     return { success: true };
   }
 
@@ -1666,25 +1674,32 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    */
   metaStepDown(body: Buffer): Record<string, unknown> {
     const node = this.node as RaftNode;
-    let preferred: string | undefined;
-    if (/^[ \t\r\n]*[{[]/.test(body.toString("latin1", 0, Math.min(body.length, 64)))) {
-      const req = decodeRequest<{ placement?: { cluster?: string; tags?: string[]; preferred?: string } }>(body, STEPDOWN_SHAPE, "JSApiLeaderStepdownRequest");
-      const placement = req?.placement;
-      if (placement?.preferred) {
-        if (placement.preferred === this.self) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${placement.preferred}" is already leader` });
-        if (!node.config.voters.includes(placement.preferred)) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${placement.preferred}" not known` });
-        preferred = placement.preferred;
-      } else if (placement !== undefined) {
-        const heard = this.heardPeers(true);
-        const possible = node.config.voters.filter(
-          (id) => id !== this.self && heard.has(id) && (!placement.cluster || placement.cluster === this.clusterName) && this.hasTags(id, (placement.tags ?? []).map((t) => String(t).trim().toLowerCase())),
-        );
-        if (possible.length === 0) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
-        preferred = possible[Math.floor(Math.random() * possible.length)];
-      }
-    }
+    const preferred = this.stepDownTarget(node, body);
     if (!node.stepDown(preferred)) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
     return { success: true };
+  }
+
+  /**
+   * The next leader a LEADER.STEPDOWN asks for, among the voters of a group this server leads:
+   * `placement.preferred`, or a member it hears from matching `placement.cluster`/`tags`;
+   * undefined: any. Options are read only from a JSON object or array, as nats-server does.
+   */
+  private stepDownTarget(group: RaftNode, body: Buffer): string | undefined {
+    const voters = group.config.voters;
+    if (!isJsonObjectOrArray(body)) return undefined;
+    const placement = decodeRequest<{ placement?: { cluster?: string; tags?: string[]; preferred?: string } }>(body, STEPDOWN_SHAPE, "JSApiLeaderStepdownRequest")?.placement;
+    if (placement === undefined) return undefined;
+    if (placement.preferred) {
+      if (placement.preferred === this.self) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${placement.preferred}" is already leader` });
+      if (!voters.includes(placement.preferred)) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${placement.preferred}" not known` });
+      return placement.preferred;
+    }
+    const heard = heardIn(group, true);
+    const possible = voters.filter(
+      (id) => id !== this.self && heard.has(id) && (!placement.cluster || placement.cluster === this.clusterName) && this.hasTags(id, (placement.tags ?? []).map((t) => String(t).trim().toLowerCase())),
+    );
+    if (possible.length === 0) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
+    return possible[Math.floor(Math.random() * possible.length)];
   }
 
   /** A SERVER.REMOVE this meta leader proposed: answered once the removal is committed. */
@@ -1851,7 +1866,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 
   /** The account's assigned streams by name (those with a subject colliding with the request's `subject`), the page at its `offset`. */
   private streamPage(account: string, body: Buffer, limit: number): { total: number; offset: number; page: string[] } {
-    const req = parseConfig(body) as { offset?: unknown; subject?: unknown };
+    // Options only from a JSON object or array, decoded as the request's struct (as on one server).
+    const [shape, struct] = limit === 1024 ? [NAMES_SHAPE, "JSApiStreamNamesRequest"] : [LIST_SHAPE, "JSApiStreamListRequest"];
+    const req = (isJsonObjectOrArray(body) ? decodeRequest<{ offset?: number; subject?: string }>(body, shape, struct, true, this.service.options.strict !== false) : undefined) ?? {};
     const filter = typeof req.subject === "string" && req.subject !== "" ? req.subject : undefined;
     const names = [...(this.streams.get(account)?.values() ?? [])].filter((sa) => filter === undefined || sa.subjects.some((s) => subjectsCollide(s, filter))).map((sa) => sa.name).sort();
     const total = names.length;
@@ -1928,7 +1945,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const { total, offset, page } = this.streamPage(jsa.account.name, body, 256);
     const acc = jsa.account;
     askEach(acc, this.self, page.map((n) => `$JS.API.STREAM.INFO.${n}`), LIST_GATHER_MS, (answers) => {
-      const streams = answers.filter((info) => info !== undefined);
+      const streams = answers.filter((info) => info !== undefined).map(listedInfo);
       const missing = page.filter((_, i) => answers[i] === undefined);
       const out: Record<string, unknown> = { type: "io.nats.jetstream.api.v1.stream_list_response", total, offset, limit: 256, streams };
       if (missing.length > 0) out.missing = missing;
@@ -2051,6 +2068,27 @@ function countedOf(sa: StreamAssignment): CountedStream {
 
 function sameServers(a: string[], b: string[]): boolean {
   return a.length === b.length && a.every((p) => b.includes(p));
+}
+
+/**
+ * A stream's STREAM.INFO answer as an entry of a clustered STREAM.LIST: nats-server lists what
+ * each stream's leader reports, the bare stream info (no paging fields of an info answer, no
+ * server version or level in the config's metadata: they are added only to direct answers).
+ */
+function listedInfo(info: Record<string, unknown>): Record<string, unknown> {
+  const { total: _t, offset: _o, limit: _l, ...entry } = info;
+  const config = entry.config as { metadata?: Record<string, string> } | undefined;
+  if (config?.metadata !== undefined) {
+    const metadata = withoutDynamicMetadata(config.metadata);
+    entry.config = { ...config, metadata: Object.keys(metadata).length > 0 ? metadata : undefined };
+  }
+  return entry;
+}
+
+/** The members of a group its leader heard from lately (`votersOnly`: not its learners). */
+function heardIn(node: RaftNode, votersOnly: boolean): Set<string> {
+  const peers = node.peerStatus().filter((p) => (p.voter || !votersOnly) && p.lastSeenMs >= 0 && p.lastSeenMs < ELECTION_MAX_MS);
+  return new Set(peers.map((p) => p.id));
 }
 
 function peersOf(sa: StreamAssignment): string[] {

@@ -787,6 +787,11 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     return this.consumerGroups.get(name)?.leader ?? "";
   }
 
+  /** A replicated consumer's RAFT node here (none while it has no group here). */
+  consumerGroupNode(name: string): RaftNode | undefined {
+    return this.consumerGroups.get(name)?.node;
+  }
+
   /** Does this member lead the consumer (deliver, take acks and pull requests)? Its group's ready leader. */
   leadsConsumer(name: string): boolean {
     return this.consumerGroups.get(name)?.leads === true;
