@@ -57,6 +57,7 @@ export type RemoteCloseReason =
   | "TLS Handshake Failure"
   | "Missing Account"
   | "Lame Duck Mode"
+  | "Kicked"
   | "Maximum Payload Exceeded"
   | "Leafnode Loop Detected"
   | "Maximum Account Connections Exceeded"

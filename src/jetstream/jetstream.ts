@@ -503,6 +503,11 @@ export class JetStreamService implements ServerService {
   readonly log: Log;
   readonly storeLogger: Logger;
   private running = false;
+
+  /** Started and not stopped (it may serve no account yet: none has JetStream). */
+  get isRunning(): boolean {
+    return this.running;
+  }
   /** The system account's view of the API (META.LEADER.STEPDOWN, SERVER.REMOVE). */
   private systemApi: SystemJsApi | undefined;
   /** The meta group, when the server is part of a cluster (see cluster.ts). */

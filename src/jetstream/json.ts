@@ -30,7 +30,9 @@ export type FieldType =
    * An enumeration decoded by the type itself. `viaString`: its UnmarshalJSON reads the value
    * into a Go string first, so a value that is not a string fails with Go's own type error.
    */
-  | { oneOf: readonly string[]; unknown?: string; error?: string; viaString?: boolean };
+  | { oneOf: readonly string[]; unknown?: string; error?: string; viaString?: boolean }
+  /** A Go type named over a string or an int (server.SortOpt, server.ConnState): decoded as its base, named in errors. */
+  | { named: string; base: "string" | "int" };
 
 export interface Shape {
   readonly [field: string]: FieldType;
@@ -62,6 +64,7 @@ function goType(t: FieldType): string {
     }
   }
   if ("go" in t) return t.go;
+  if ("named" in t) return t.named;
   if ("list" in t) return `[]${t.list}`;
   if ("oneOf" in t) return "string";
   return "object" in t ? `server.${t.name}` : `[]${t.pointers ? "*" : ""}server.${t.name}`;
@@ -123,6 +126,12 @@ function decodeValue(d: Decoding, n: GoNode, t: FieldType, path: Array<string | 
     // Some say so in their own words, some quote the raw JSON (Go's %q), others append it.
     if (t.error !== undefined) abort(t.error);
     abort(t.unknown !== undefined ? `${t.unknown}${n.raw}` : `can not unmarshal ${JSON.stringify(n.raw)}`);
+  }
+  if (typeof t === "object" && "named" in t) {
+    if (t.base === "string") return n.kind === "string" ? n.value : (d.typeError(n, path, t.named), prev);
+    if (n.kind !== "number") return d.typeError(n, path, t.named), prev;
+    const v = goNumber(n, "int");
+    return v === undefined ? (d.typeError(n, path, t.named, true), prev) : v;
   }
   if (typeof t === "object" && ("go" in t || "list" in t)) {
     if ("list" in t) {

@@ -37,9 +37,9 @@ export function jetStreamAccount(server: Server, name: string): JsAccount | unde
   return jetStreamService(server)?.accounts.get(name);
 }
 
-/** JetStream is configured and serves at least one account. */
+/** JetStream is configured and its service runs (serving any account or none yet). */
 export function jetStreamRunning(server: Server): boolean {
-  return (jetStreamService(server)?.accounts.size ?? 0) > 0;
+  return jetStreamService(server)?.isRunning === true;
 }
 
 /** Bytes stored, bytes reserved by streams with a max_bytes limit, and API counts of one account. */

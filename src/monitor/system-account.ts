@@ -9,7 +9,8 @@
 //   $SYS.SERVER.<id>.SHUTDOWN                           the server is going away
 // Services (request/reply; JSON options in the request body):
 //   $SYS.REQ.SERVER.PING[.<EP>], $SYS.REQ.SERVER.<id>.<EP>   EP: STATSZ VARZ CONNZ SUBSZ JSZ
-//        HEALTHZ ACCOUNTZ ACCSTATZ IDZ ROUTEZ GATEWAYZ LEAFZ RAFTZ IPQUEUESZ EXPVARZ (and RELOAD by id)
+//        HEALTHZ ACCOUNTZ IDZ ROUTEZ GATEWAYZ LEAFZ RAFTZ IPQUEUESZ EXPVARZ PROFILEZ (and RELOAD,
+//        KICK, LDM by id); an endpoint that does not exist finds no responders
 //   $SYS.REQ.ACCOUNT.<acc>.<EP>                         EP: INFO CONNZ SUBSZ JSZ STATZ CONNS LEAFZ
 //   $SYS.REQ.USER.INFO                                  the requester's user, account, permissions
 // The services are internal subscriptions in the system account, so only its users reach
@@ -26,7 +27,6 @@ import { monitorOf, type Monitor } from "./monitor.js";
 import { goTime } from "./format.js";
 import {
   OptionError,
-  UnknownAccountError,
   accountzOptions,
   checkHealthzOptions,
   accstatzOptions,
@@ -45,26 +45,22 @@ import { accountDetail, accountStat, buildAccountz, buildAccstatz } from "./acco
 import { accountJsz, buildJsz } from "./jsz.js";
 import { checkHealth } from "./healthz.js";
 import { buildGatewayz, buildLeafz, buildRoutez } from "./topology.js";
-import { jetStreamRunning, jetStreamSummary } from "./jetstream-stats.js";
+import { jetStreamAccount, jetStreamRunning, jetStreamSummary } from "./jetstream-stats.js";
 import { accountConnectionsAdvisory, connectAdvisory, disconnectAdvisory } from "./advisories.js";
 import { userInfo } from "./user-info.js";
-import { clusterOf, gatewaysOf } from "../server/service_lookup.js";
+import { clusterOf, gatewaysOf, leafNodesOf } from "../server/service_lookup.js";
 import { buildRaftz } from "./raftz.js";
 import { buildIpqueuesz, expvars } from "./debugz.js";
+import { ACCOUNT_ENDPOINTS, SERVER_ENDPOINTS, SystemRequestError, decodeEventOptions, selectsServer } from "./system_request_options.js";
+import { unmarshalLenient, type Shape } from "../jetstream/json.js";
 
 const DEFAULT_STATSZ_INTERVAL_MS = 10_000;
 
 /** A JSON message body; request handlers return the whole answer to send back. */
 type Json = Record<string, unknown>;
 
-class RequestError extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** An error of a request service, answered with its status. */
+const RequestError = SystemRequestError;
 
 /** The whole JetStream API, as the system account exports it to accounts in mixed mode. */
 const JS_ALL_API = "$JS.API.>";
@@ -108,16 +104,26 @@ export class SystemAccountService implements ServerService {
     this.subscribe(this.sys, "$SYS.REQ.SERVER.PING", (subject, body, origin, reply) =>
       this.answer(this.sys, reply, () => this.serverRequest("STATSZ", body, true)),
     );
-    this.subscribe(this.sys, "$SYS.REQ.SERVER.PING.*", (subject, body, _origin, reply) =>
-      this.answer(this.sys, reply, () => this.serverRequest(lastToken(subject), body, true)),
-    );
-    this.subscribe(this.sys, `$SYS.REQ.SERVER.${id}.*`, (subject, body, _origin, reply) =>
-      this.answer(this.sys, reply, () => this.serverRequest(lastToken(subject), body, false)),
-    );
-    this.subscribe(this.sys, "$SYS.REQ.ACCOUNT.*.*", (subject, body, _origin, reply) => {
-      const tokens = subject.split(".");
-      this.answer(this.sys, reply, () => this.accountRequest(tokens[3], tokens[4], body, undefined));
-    });
+    // One subscription per endpoint, as nats-server has them: a request to an endpoint that
+    // does not exist finds no responders.
+    for (const ep of Object.keys(SERVER_ENDPOINTS)) {
+      for (const [subject, ping] of [[`$SYS.REQ.SERVER.PING.${ep}`, true], [`$SYS.REQ.SERVER.${id}.${ep}`, false]] as const) {
+        this.subscribe(this.sys, subject, (_subject, body, _origin, reply) => this.answer(this.sys, reply, () => this.serverRequest(ep, body, ping)));
+      }
+    }
+    for (const subject of ["$SYS.REQ.SERVER.PING.IDZ", `$SYS.REQ.SERVER.${id}.IDZ`]) {
+      // IDZ takes no options: the server's name, host and id, bare.
+      this.subscribe(this.sys, subject, (_subject, _body, _origin, reply) => this.answer(this.sys, reply, () => ({ name: this.server.name, host: this.server.options.host, id: this.server.id })));
+    }
+    this.subscribe(this.sys, `$SYS.REQ.SERVER.${id}.RELOAD`, (_subject, body, _origin, reply) => this.answer(this.sys, reply, () => this.reloadRequest(body)));
+    for (const op of ["KICK", "LDM"] as const) {
+      this.subscribe(this.sys, `$SYS.REQ.SERVER.${id}.${op}`, (_subject, body, _origin, reply) => this.answer(this.sys, reply, () => this.clientRequest(op, body)));
+    }
+    for (const ep of [...Object.keys(ACCOUNT_ENDPOINTS), "CONNS"]) {
+      this.subscribe(this.sys, `$SYS.REQ.ACCOUNT.*.${ep}`, (subject, body, _origin, reply) => {
+        this.answer(this.sys, reply, () => this.accountRequest(subject.split(".")[3], ep, body, undefined));
+      });
+    }
     this.subscribe(this.sys, "$SYS.REQ.USER.*.INFO", (_subject, _body, origin, reply) =>
       this.answer(this.sys, reply, () => this.userInfoRequest(origin)),
     );
@@ -288,11 +294,13 @@ export class SystemAccountService implements ServerService {
     try {
       msg = build();
     } catch (err) {
-      const code = err instanceof RequestError ? err.code : err instanceof OptionError && !(err instanceof UnknownAccountError) ? 400 : 500;
-      if (!(err instanceof RequestError || err instanceof OptionError)) {
+      // Options that decoded but that the endpoint refuses are its failure (500), as in nats-server's zReq.
+      const code = err instanceof SystemRequestError ? err.code : 500;
+      if (!(err instanceof SystemRequestError || err instanceof OptionError)) {
         this.server.log.error(`System request failed: ${(err as Error).stack ?? String(err)}`);
       }
-      msg = { server: this.serverInfo(), error: { code, description: (err as Error).message } };
+      // An endpoint's own failure (500) comes with its empty result, as nats-server's typed nil.
+      msg = { server: this.serverInfo(), ...(code === 500 ? { data: null } : {}), error: { code, description: (err as Error).message } };
     }
     if (msg === undefined) return; // filtered out: another server is meant
     account.publish(reply, "", undefined, Buffer.from(JSON.stringify(msg)));
@@ -425,22 +433,15 @@ export class SystemAccountService implements ServerService {
 
   // ---- services ----
 
-  /** Does a PING's filter (server_name, host, cluster, domain, tags) select this server? */
-  private selected(filter: Json): boolean {
-    const s = this.server;
-    const str = (k: string): string => (typeof filter[k] === "string" ? (filter[k] as string) : "");
-    if (str("server_name") !== "" && str("server_name") !== s.name) return false;
-    if (str("host") !== "" && str("host") !== s.options.host) return false;
-    if (str("cluster") !== "" && str("cluster") !== (this.clusterName() ?? "")) return false;
-    if (str("domain") !== "" && str("domain") !== (s.options.jetstream.domain ?? "")) return false;
-    // Every tag asked for must be one of this server's (compared as tags are kept: lower case).
-    if (Array.isArray(filter.tags) && !filter.tags.every((t) => typeof t === "string" && s.options.serverTags.includes(t.trim().toLowerCase()))) return false;
-    return true;
+  /** Is this request meant for this server? Its options, decoded (400 when they do not), and its filter. */
+  private optionsFor(body: Buffer, endpoint: { struct: string; shape: Shape }): Json | undefined {
+    const filter = decodeEventOptions(body, endpoint);
+    return selectsServer(this.server, this.clusterName() ?? "", filter) ? filter : undefined;
   }
 
-  private serverRequest(endpoint: string, body: Buffer, ping: boolean): Json | undefined {
-    const filter = parseBody(body);
-    if (ping && !this.selected(filter)) return undefined;
+  private serverRequest(endpoint: string, body: Buffer, _ping: boolean): Json | undefined {
+    const filter = this.optionsFor(body, SERVER_ENDPOINTS[endpoint]);
+    if (filter === undefined) return undefined;
     const opts = jsonOptions(filter);
     const m = this.monitor;
     switch (endpoint) {
@@ -458,10 +459,11 @@ export class SystemAccountService implements ServerService {
         return this.wrap(checkHealth(m, checkHealthzOptions(opts)));
       case "ACCOUNTZ":
         return this.wrap(buildAccountz(m, accountzOptions(opts)));
-      case "ACCSTATZ":
-        return this.wrap(buildAccstatz(m, accstatzOptions(opts)));
-      case "IDZ":
-        return this.wrap({ name: this.server.name, host: this.server.options.host, id: this.server.id });
+      case "PROFILEZ": {
+        // nats-server's profiles are Go's (pprof): a Node process has none of them.
+        const name = opts.str("name");
+        return this.wrap({ profile: null, error: name === "" ? "Profile name not specified" : `Profile ${JSON.stringify(name)} not found` });
+      }
       case "ROUTEZ":
         return this.wrap(buildRoutez(m, routezOptions(opts)));
       case "GATEWAYZ":
@@ -475,19 +477,49 @@ export class SystemAccountService implements ServerService {
         return this.wrap(buildIpqueuesz(m, opts.bool("all"), opts.str("filter")));
       case "EXPVARZ":
         return this.wrap(expvars());
-      case "RELOAD": {
-        if (ping) throw new RequestError(400, "RELOAD must be sent to one server: $SYS.REQ.SERVER.<id>.RELOAD");
-        try {
-          const notApplied = this.server.reloadConfig();
-          return this.wrap({ config_load_time: goTime(this.server.configLoadTime), not_applied: notApplied });
-        } catch (err) {
-          this.server.log.error(`Failed to reload server configuration: ${(err as Error).message}`);
-          throw new RequestError(500, (err as Error).message);
-        }
-      }
       default:
         throw new RequestError(400, `unknown endpoint ${endpoint}`);
     }
+  }
+
+  /** $SYS.REQ.SERVER.<id>.RELOAD: re-read the configuration file. */
+  private reloadRequest(body: Buffer): Json | undefined {
+    if (this.optionsFor(body, { struct: "EventFilterOptions", shape: {} }) === undefined) return undefined;
+    try {
+      const notApplied = this.server.reloadConfig();
+      return this.wrap({ config_load_time: goTime(this.server.configLoadTime), not_applied: notApplied });
+    } catch (err) {
+      this.server.log.error(`Failed to reload server configuration: ${(err as Error).message}`);
+      throw new RequestError(500, (err as Error).message);
+    }
+  }
+
+  /**
+   * $SYS.REQ.SERVER.<id>.KICK and LDM: close one client (or leaf node) connection, or tell one
+   * client the server is in lame duck mode (an INFO with ldm), by its id `cid`. A body that is
+   * not such a request is not answered, as nats-server does.
+   */
+  private clientRequest(op: "KICK" | "LDM", body: Buffer): Json | undefined {
+    const req = unmarshalLenient(body, { cid: "uint" }, op === "KICK" ? "KickClientReq" : "LDMClientReq");
+    if (typeof req === "string") return undefined;
+    if (this.optionsFor(body, { struct: "EventFilterOptions", shape: { cid: "uint" } }) === undefined) return undefined;
+    const cid = typeof req.cid === "number" ? req.cid : 0;
+    const client = this.server.clients.get(cid);
+    if (op === "KICK") {
+      if (client !== undefined) client.close("Kicked");
+      else {
+        const leaf = [...(leafNodesOf(this.server)?.all ?? [])].find((l) => l.cid === cid);
+        if (leaf === undefined) throw new RequestError(500, "no such client or leafnode id");
+        leaf.close("Kicked");
+      }
+      return { server: this.serverInfo() };
+    }
+    if (client === undefined) throw new RequestError(500, "no such client id");
+    if (!client.connectReceived || client.opts.protocol < 1) throw new RequestError(500, "client does not support Lame Duck Mode or is not ready to receive the notification");
+    const info = this.server.infoFor(client);
+    delete info.nonce;
+    client.sendInfo({ ...info, ldm: true });
+    return { server: this.serverInfo() };
   }
 
   /**
@@ -495,7 +527,9 @@ export class SystemAccountService implements ServerService {
    * system account) or, through an import, the requesting account (`scope`).
    */
   private accountRequest(name: string, endpoint: string, body: Buffer, scope: Account | undefined): Json | undefined {
-    const opts = parseBody(body);
+    const spec = ACCOUNT_ENDPOINTS[endpoint];
+    const opts = spec === undefined ? parseBody(body) : this.optionsFor(body, spec);
+    if (opts === undefined) return undefined;
     const s = this.server;
     const m = this.monitor;
     const all = name === "PING" && scope === undefined;
@@ -524,6 +558,8 @@ export class SystemAccountService implements ServerService {
         if (acc === undefined) return this.wrap(buildJsz(m, { ...o, accounts: true }));
         // nats-server 2.15 answers a server without JetStream so.
         if (!jetStreamRunning(s)) throw new RequestError(500, "jetstream not enabled");
+        // An account without JetStream: no data, and why (nats-server sends both fields).
+        if (jetStreamAccount(s, acc.name) === undefined) return { server: this.serverInfo(), data: null, error: { code: 500, description: `account ${JSON.stringify(acc.name)} not jetstream enabled` } };
         return this.wrap(accountJsz(m, acc.name, o));
       }
       case "STATZ": {
@@ -552,9 +588,6 @@ export class SystemAccountService implements ServerService {
   }
 }
 
-function lastToken(subject: string): string {
-  return subject.slice(subject.lastIndexOf(".") + 1);
-}
 
 function parseBody(body: Buffer): Json {
   const text = body.toString("utf8").trim();
