@@ -70,6 +70,7 @@ const CASES: Array<[string, string]> = [
   ["$JS.API.STREAM.SNAPSHOT.NOPE", JSON.stringify({ deliver_subject: "x" })],
   ["$JS.API.STREAM.LIST", ""],
   ["$JS.API.STREAM.NAMES", "[]"],
+  ["$JS.API.STREAM.NAMES", JSON.stringify({ offset: 5 })],
   ["$JS.API.STREAM.INFO.NOPE", JSON.stringify({ placement: {} })],
 ];
 /** Stepdowns that move a leader (any member heard from may lead next): sent last. */
@@ -84,10 +85,14 @@ async function run(line: "tsnats" | "2.15"): Promise<Json> {
   const seen: Json = {};
   try {
     const nc0 = await connect({ servers: c.urls[0] });
-    await clusterApi(nc0, "$JS.API.STREAM.CREATE.S", { name: "S", subjects: ["s.>"], num_replicas: 3 });
-    await clusterApi(nc0, "$JS.API.STREAM.CREATE.T", { name: "T", subjects: ["t.>"], num_replicas: 1 });
-    await clusterApi(nc0, "$JS.API.CONSUMER.CREATE.S.C", { stream_name: "S", config: { durable_name: "C", ack_policy: "explicit", num_replicas: 3 } });
-    await clusterApi(nc0, "$JS.API.CONSUMER.CREATE.S.D", { stream_name: "S", config: { durable_name: "D", ack_policy: "explicit", num_replicas: 1 } });
+    const setup: Array<[string, unknown]> = [
+      ["$JS.API.STREAM.CREATE.S", { name: "S", subjects: ["s.>"], num_replicas: 3 }],
+      ["$JS.API.STREAM.CREATE.T", { name: "T", subjects: ["t.>"], num_replicas: 1 }],
+      ["$JS.API.CONSUMER.CREATE.S.C", { stream_name: "S", config: { durable_name: "C", ack_policy: "explicit", num_replicas: 3 } }],
+      ["$JS.API.CONSUMER.CREATE.S.D", { stream_name: "S", config: { durable_name: "D", ack_policy: "explicit", num_replicas: 1 } }],
+    ];
+    for (const [s, b] of setup) assert.equal((await clusterApi(nc0, s, b)).error, undefined, `${line}: ${s}`);
+    await leaderOf(nc0, "T");
     for (const [s, d] of [["s.a", "1"], ["s.b", "2"], ["t.a", "3"]]) await clusterPublish(nc0, s, d);
     const leader = await leaderOf(nc0, "S");
     await nc0.close();
@@ -118,6 +123,7 @@ test("cluster API answers as nats-server 2.15's cluster, from a server not leadi
   assert.equal(ref[`11 ${CASES[11][0]} ${CASES[11][1]}`], "no answer");
   for (const [s, b] of MOVES) assert.equal((ref[`${s} ${b}`] as Json).success, true);
   assert.match(String(((ref["preferred is the leader"] as Json).error as Json).description), /is already leader/);
+  assert.deepEqual((ref[`14 ${CASES[14][0]} ${CASES[14][1]}`] as Json).streams, []);
   for (const s of (ref[`12 ${CASES[12][0]} ${CASES[12][1]}`] as { streams: Json[] }).streams) {
     assert.equal("total" in s, false);
     assert.deepEqual(Object.keys((s.config as { metadata: Json }).metadata), ["_nats.req.level"]);

@@ -1861,7 +1861,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 
   private streamNames(account: string, body: Buffer): Record<string, unknown> {
     const { total, offset, page } = this.streamPage(account, body, 1024);
-    return { total, offset, limit: 1024, streams: page.length > 0 ? page : null };
+    // nats-server's cluster lists null only when the account has no stream at all: a page past the end is [].
+    return { total, offset, limit: 1024, streams: total > 0 ? page : null };
   }
 
   /** The account's assigned streams by name (those with a subject colliding with the request's `subject`), the page at its `offset`. */
