@@ -539,18 +539,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
 
   /** A message from the other server counted as received by its account (accstatz), by kind. */
   protected countReceived(account: Account, size: number): void {
-    account.inMsgs++;
-    account.inBytes += size;
-    if (this.kind === "route") {
-      account.inRouteMsgs++;
-      account.inRouteBytes += size;
-    } else if (this.kind === "gateway") {
-      account.inGatewayMsgs++;
-      account.inGatewayBytes += size;
-    } else {
-      account.inLeafMsgs++;
-      account.inLeafBytes += size;
-    }
+    account.countReceivedRemote(this.kind, size);
   }
 
   /** Hand a message from the other server to the subscriptions it matched here. */

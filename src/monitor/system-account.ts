@@ -102,13 +102,13 @@ export class SystemAccountService implements ServerService {
     // Message traces and other server events carry the same ServerInfo as system events.
     this.server.eventServerInfo = () => this.serverInfo();
     this.subscribe(this.sys, "$SYS.REQ.SERVER.PING", (subject, body, origin, reply) =>
-      this.answer(this.sys, reply, () => this.serverRequest("STATSZ", body, true)),
+      this.answer(this.sys, reply, () => this.serverRequest("STATSZ", body)),
     );
     // One subscription per endpoint, as nats-server has them: a request to an endpoint that
     // does not exist finds no responders.
     for (const ep of Object.keys(SERVER_ENDPOINTS)) {
-      for (const [subject, ping] of [[`$SYS.REQ.SERVER.PING.${ep}`, true], [`$SYS.REQ.SERVER.${id}.${ep}`, false]] as const) {
-        this.subscribe(this.sys, subject, (_subject, body, _origin, reply) => this.answer(this.sys, reply, () => this.serverRequest(ep, body, ping)));
+      for (const subject of [`$SYS.REQ.SERVER.PING.${ep}`, `$SYS.REQ.SERVER.${id}.${ep}`]) {
+        this.subscribe(this.sys, subject, (_subject, body, _origin, reply) => this.answer(this.sys, reply, () => this.serverRequest(ep, body)));
       }
     }
     for (const subject of ["$SYS.REQ.SERVER.PING.IDZ", `$SYS.REQ.SERVER.${id}.IDZ`]) {
@@ -439,7 +439,7 @@ export class SystemAccountService implements ServerService {
     return selectsServer(this.server, this.clusterName() ?? "", filter) ? filter : undefined;
   }
 
-  private serverRequest(endpoint: string, body: Buffer, _ping: boolean): Json | undefined {
+  private serverRequest(endpoint: string, body: Buffer): Json | undefined {
     const filter = this.optionsFor(body, SERVER_ENDPOINTS[endpoint]);
     if (filter === undefined) return undefined;
     const opts = jsonOptions(filter);

@@ -195,6 +195,22 @@ export class Account implements ImportRouting, GatewayReplyHolder {
   outGatewayBytes = DOUBLE_ZERO;
   outLeafMsgs = DOUBLE_ZERO;
   outLeafBytes = DOUBLE_ZERO;
+  /** A message received from another server: counted in the total and by kind. */
+  countReceivedRemote(kind: "route" | "leaf" | "gateway", size: number): void {
+    this.inMsgs++;
+    this.inBytes += size;
+    if (kind === "route") {
+      this.inRouteMsgs++;
+      this.inRouteBytes += size;
+    } else if (kind === "gateway") {
+      this.inGatewayMsgs++;
+      this.inGatewayBytes += size;
+    } else {
+      this.inLeafMsgs++;
+      this.inLeafBytes += size;
+    }
+  }
+
   /** A message sent across to another server: counted in the total and by kind. */
   countSentRemote(kind: "route" | "leaf" | "gateway", size: number): void {
     this.outMsgs++;
