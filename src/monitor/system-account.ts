@@ -59,8 +59,6 @@ const DEFAULT_STATSZ_INTERVAL_MS = 10_000;
 /** A JSON message body; request handlers return the whole answer to send back. */
 type Json = Record<string, unknown>;
 
-/** An error of a request service, answered with its status. */
-const RequestError = SystemRequestError;
 
 /** The whole JetStream API, as the system account exports it to accounts in mixed mode. */
 const JS_ALL_API = "$JS.API.>";
@@ -478,7 +476,7 @@ export class SystemAccountService implements ServerService {
       case "EXPVARZ":
         return this.wrap(expvars());
       default:
-        throw new RequestError(400, `unknown endpoint ${endpoint}`);
+        throw new SystemRequestError(400, `unknown endpoint ${endpoint}`);
     }
   }
 
@@ -490,7 +488,7 @@ export class SystemAccountService implements ServerService {
       return this.wrap({ config_load_time: goTime(this.server.configLoadTime), not_applied: notApplied });
     } catch (err) {
       this.server.log.error(`Failed to reload server configuration: ${(err as Error).message}`);
-      throw new RequestError(500, (err as Error).message);
+      throw new SystemRequestError(500, (err as Error).message);
     }
   }
 
@@ -509,13 +507,13 @@ export class SystemAccountService implements ServerService {
       if (client !== undefined) client.close("Kicked");
       else {
         const leaf = [...(leafNodesOf(this.server)?.all ?? [])].find((l) => l.cid === cid);
-        if (leaf === undefined) throw new RequestError(500, "no such client or leafnode id");
+        if (leaf === undefined) throw new SystemRequestError(500, "no such client or leafnode id");
         leaf.close("Kicked");
       }
       return { server: this.serverInfo() };
     }
-    if (client === undefined) throw new RequestError(500, "no such client id");
-    if (!client.connectReceived || client.opts.protocol < 1) throw new RequestError(500, "client does not support Lame Duck Mode or is not ready to receive the notification");
+    if (client === undefined) throw new SystemRequestError(500, "no such client id");
+    if (!client.connectReceived || client.opts.protocol < 1) throw new SystemRequestError(500, "client does not support Lame Duck Mode or is not ready to receive the notification");
     const info = this.server.infoFor(client);
     delete info.nonce;
     client.sendInfo({ ...info, ldm: true });
@@ -540,8 +538,8 @@ export class SystemAccountService implements ServerService {
     const unknown = acc === undefined && !all;
     switch (endpoint) {
       case "INFO":
-        if (all) throw new RequestError(400, "INFO needs an account name");
-        if (acc === undefined) throw new RequestError(500, `Account ${name} does not exist`);
+        if (all) throw new SystemRequestError(400, "INFO needs an account name");
+        if (acc === undefined) throw new SystemRequestError(500, `Account ${name} does not exist`);
         return this.wrap(accountDetail(m, acc));
       case "CONNZ": {
         const o = connzOptions(jsonOptions(opts));
@@ -557,7 +555,7 @@ export class SystemAccountService implements ServerService {
         const o = jszOptions(jsonOptions(opts));
         if (acc === undefined) return this.wrap(buildJsz(m, { ...o, accounts: true }));
         // nats-server 2.15 answers a server without JetStream so.
-        if (!jetStreamRunning(s)) throw new RequestError(500, "jetstream not enabled");
+        if (!jetStreamRunning(s)) throw new SystemRequestError(500, "jetstream not enabled");
         // An account without JetStream: no data, and why (nats-server sends both fields).
         if (jetStreamAccount(s, acc.name) === undefined) return { server: this.serverInfo(), data: null, error: { code: 500, description: `account ${JSON.stringify(acc.name)} not jetstream enabled` } };
         return this.wrap(accountJsz(m, acc.name, o));
@@ -572,18 +570,18 @@ export class SystemAccountService implements ServerService {
         return this.wrap(buildAccstatz(m, accstatzOptions(jsonOptions(opts))));
       }
       case "CONNS":
-        if (all) throw new RequestError(400, "CONNS needs an account name");
-        if (acc === undefined) throw new RequestError(500, `Account ${name} does not exist`);
+        if (all) throw new SystemRequestError(400, "CONNS needs an account name");
+        if (acc === undefined) throw new SystemRequestError(500, `Account ${name} does not exist`);
         return accountConnectionsAdvisory(this.serverInfo(), acc);
       case "LEAFZ":
         return this.wrap(buildLeafz(m, { ...leafzOptions(jsonOptions(opts)), ...(all ? {} : { account: acc?.name ?? name }) }));
       default:
-        throw new RequestError(400, `unknown account endpoint ${endpoint}`);
+        throw new SystemRequestError(400, `unknown account endpoint ${endpoint}`);
     }
   }
 
   private userInfoRequest(origin: Client | undefined): Json {
-    if (origin === undefined) throw new RequestError(400, "USER.INFO answers client connections only");
+    if (origin === undefined) throw new SystemRequestError(400, "USER.INFO answers client connections only");
     return this.wrap(userInfo(origin));
   }
 }
@@ -596,8 +594,8 @@ function parseBody(body: Buffer): Json {
   try {
     v = JSON.parse(text);
   } catch (err) {
-    throw new RequestError(400, `invalid request: ${(err as Error).message}`);
+    throw new SystemRequestError(400, `invalid request: ${(err as Error).message}`);
   }
-  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new RequestError(400, "invalid request: expected a JSON object");
+  if (v === null || typeof v !== "object" || Array.isArray(v)) throw new SystemRequestError(400, "invalid request: expected a JSON object");
   return v as Json;
 }
