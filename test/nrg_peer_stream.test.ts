@@ -14,183 +14,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from "@nats-io/jetstream";
-import { freePort, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { freePort, startNatsServer } from "./helpers/nats_server.js";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { FileStore } from "../src/storage/filestore.js";
 import { encodeNrgAppendEntry, NrgEntryType } from "../src/cluster/nrg_wire.js";
-import { parseRfc3339 } from "../src/server/time.js";
-
-const ACCOUNTS =
-  "accounts {\n  SYS: { users: [{ user: sys, password: sys }] }\n  APP: { jetstream: enabled, users: [{ user: app, password: app }] }\n}\nsystem_account: SYS\n";
-
-interface GroupJson {
-  kind: string;
-  account: string;
-  stream: string;
-  consumer?: string;
-  group: string;
-  term: number;
-  leader: string;
-  last_index: number;
-  commit: number;
-  applied: number;
-  catching_up: boolean;
-  counters: Record<string, number>;
-  undecodable: number;
-  write_error?: string;
-  snapshot?: { last_index: number };
-  replica?: { messages: number; last_seq: number; first_seq: number; storage: string; counters: Record<string, number>; catching_up: boolean; halted?: string; last_reset?: string };
-}
-
-interface PeerJson {
-  streams?: { account: string; name: string; peers: string[] }[];
-  groups?: GroupJson[];
-  last_vote_granted?: { term: number; candidate: string };
-}
-
-interface MetaCluster {
-  leader?: string;
-  cluster_size?: number;
-  replicas?: { name: string; current: boolean }[];
-}
-
-async function getJson<T>(url: string): Promise<T> {
-  return (await (await fetch(url)).json()) as T;
-}
-
-function digest(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex").slice(0, 16);
-}
-
-/** The replica's messages whole (subject, header bytes, payload, time in ns), read with the server stopped. */
-function readReplicaWhole(dir: string): { seq: number; subject: string; hdr: string; data: string; time: bigint }[] {
-  const store = new FileStore({ dir });
-  try {
-    const out: { seq: number; subject: string; hdr: string; data: string; time: bigint }[] = [];
-    const st = store.state();
-    for (let seq = st.firstSeq; seq <= st.lastSeq; seq++) {
-      const m = store.loadMsg(seq);
-      if (m !== null) out.push({ seq, subject: m.subject, hdr: (m.hdr ?? Buffer.alloc(0)).toString("base64"), data: digest(m.data), time: m.time });
-    }
-    return out;
-  } finally {
-    store.stop();
-  }
-}
-
-/** Byte for byte what the stream's leader holds (subject, header block, payload and time), every message the replica holds; the count of the leader's too. */
-async function assertSameAsLeader(jsm: JetStreamManager, stream: string, replicaDir: string): Promise<void> {
-  const mine = readReplicaWhole(replicaDir);
-  for (const m of mine) {
-    const theirs = await retry(() => jsm.streams.getMessage(stream, { seq: m.seq }));
-    const raw = (theirs as unknown as { smr: { message: { subject: string; hdrs?: string; data?: string; time: string } } }).smr.message;
-    assert.deepEqual(
-      { seq: m.seq, subject: m.subject, hdr: m.hdr, data: m.data, time: m.time },
-      { seq: m.seq, subject: raw.subject, hdr: raw.hdrs ?? "", data: digest(Buffer.from(raw.data ?? "", "base64")), time: parseRfc3339(raw.time) },
-    );
-  }
-  const info = await retry(() => jsm.streams.info(stream));
-  assert.equal(mine.length, info.state.messages, `${stream}: the replica holds as many messages as the leader`);
-}
-
-/** What the replica's store holds, read from its files with the server stopped: seq → subject and payload. */
-function readReplica(dir: string): Map<number, string> {
-  const store = new FileStore({ dir });
-  try {
-    const out = new Map<number, string>();
-    const st = store.state();
-    for (let seq = st.firstSeq; seq <= st.lastSeq; seq++) {
-      const m = store.loadMsg(seq);
-      if (m !== null) out.set(seq, `${m.subject} ${digest(m.data)}`);
-    }
-    return out;
-  } finally {
-    store.stop();
-  }
-}
-
-/** Two nats-server 2.15 (N1, N2) and T3, a tsnats server with nrg_peer and nrg_peer_streams, routed together. */
-class NrgCluster {
-  readonly storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-peer-stream-"));
-  readonly nats: (ReferenceServer | undefined)[] = [];
-  ours: ReferenceServer | undefined;
-  readonly conns: NatsConnection[] = [];
-
-  private constructor(
-    private readonly routePorts: number[],
-    private readonly campaign: boolean,
-  ) {}
-
-  /** `campaign`: T3 runs with nrg_peer_campaign. */
-  static async create(campaign = false): Promise<NrgCluster> {
-    return new NrgCluster([await freePort(), await freePort(), await freePort()], campaign);
-  }
-
-  private conf(name: string, port: number, ours: boolean): string {
-    const routes = this.routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
-    return `server_name: ${name}\n${ACCOUNTS}jetstream { max_mem_store: 256MB, max_file_store: 1GB${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}` : ""} }\n`;
-  }
-
-  startOurs(): Promise<ReferenceServer> {
-    return startNatsServer(["-m", "-1"], this.conf("T3", this.routePorts[2], true), "tsnats");
-  }
-
-  startN(i: number): Promise<ReferenceServer> {
-    return startNatsServer(["-js", "-m", "-1"], this.conf(`N${i + 1}`, this.routePorts[i], false), "2.15");
-  }
-
-  /** All three up, T3 a current member of the meta group. */
-  async up(): Promise<void> {
-    this.ours = await this.startOurs();
-    this.nats.push(...(await Promise.all([0, 1].map((i) => this.startN(i)))));
-    const metaOf = async (s: ReferenceServer): Promise<MetaCluster> => (await getJson<{ meta_cluster?: MetaCluster }>(`${s.monitorUrl}/jsz`)).meta_cluster ?? {};
-    let meta: MetaCluster = {};
-    await waitUntil(
-      async () => {
-        for (const s of this.live()) {
-          meta = await metaOf(s);
-          if (meta.cluster_size === 3 && meta.replicas?.some((r) => r.name === "T3" && r.current) === true) return true;
-        }
-        return false;
-      },
-      90_000,
-      "the meta leader lists T3 as a current peer of three",
-      () => JSON.stringify(meta),
-    );
-  }
-
-  live(): ReferenceServer[] {
-    return this.nats.filter((s): s is ReferenceServer => s !== undefined);
-  }
-
-  async peerJson(): Promise<PeerJson> {
-    return (await getJson<{ nrg_meta_peer: PeerJson }>(`${this.ours?.monitorUrl}/jsz`)).nrg_meta_peer;
-  }
-
-  /** T3's group of this stream (or of this consumer). */
-  async group(stream: string, consumer?: string): Promise<GroupJson | undefined> {
-    return (await this.peerJson()).groups?.find((g) => g.stream === stream && (consumer === undefined ? g.kind === "stream" : g.consumer === consumer));
-  }
-
-  async appOn(s: ReferenceServer): Promise<NatsConnection> {
-    const nc = await connect({ servers: `127.0.0.1:${s.port}`, user: "app", pass: "app" });
-    this.conns.push(nc);
-    return nc;
-  }
-
-  async stop(): Promise<void> {
-    for (const nc of this.conns) await nc.close().catch(() => undefined);
-    await Promise.all([...this.nats, this.ours].map((s) => s?.stop()));
-    fs.rmSync(this.storeDir, { recursive: true, force: true });
-  }
-}
+import { assertSameAsLeader, digest, NrgCluster, readReplica, type GroupJson } from "./helpers/nrg_cluster.js";
 
 test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a nats-server 2.15 cluster: placed, acks when a nats-server is down, holds exactly the acknowledged messages, catches up after SIGKILL", { skip: referenceMissing(), timeout: 400_000 }, async (t) => {
   const c = await NrgCluster.create();
@@ -396,7 +230,7 @@ test("a tsnats server with nrg_peer_streams holds a replica of an R3 stream of a
   }
 });
 
-test("nrg_peer_streams is refused at start-up without nrg_peer, or with a value that is not a boolean (file, line, reason); nrg_peer_campaign without nrg_peer_streams", { timeout: 60_000 }, async () => {
+test("nrg_peer_streams is refused at start-up without nrg_peer, or with a value that is not a boolean (file, line, reason); nrg_peer_campaign without nrg_peer_streams, nrg_peer_lead without nrg_peer_campaign", { timeout: 60_000 }, async () => {
   const port = await freePort();
   await assert.rejects(
     startNatsServer(["-js"], `server_name: T1\ncluster {\n  name: NRG\n  listen: 127.0.0.1:${port}\n  nrg_peer_streams: true\n}\n`, "tsnats"),
@@ -409,6 +243,10 @@ test("nrg_peer_streams is refused at start-up without nrg_peer, or with a value 
   await assert.rejects(
     startNatsServer(["-js"], `server_name: T1\ncluster {\n  name: NRG\n  listen: 127.0.0.1:${port}\n  nrg_peer: true\n  nrg_peer_campaign: true\n}\n`, "tsnats"),
     (err: Error) => /nrg_peer_campaign needs cluster.nrg_peer_streams/.test(err.message),
+  );
+  await assert.rejects(
+    startNatsServer(["-js"], `server_name: T1\ncluster {\n  name: NRG\n  listen: 127.0.0.1:${port}\n  nrg_peer: true\n  nrg_peer_streams: true\n  nrg_peer_lead: true\n}\n`, "tsnats"),
+    (err: Error) => /nrg_peer_lead needs cluster.nrg_peer_campaign/.test(err.message),
   );
 });
 

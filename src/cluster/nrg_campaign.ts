@@ -12,7 +12,9 @@
 // - tsnats does not run a stream leader's JetStream half (it answers no publish), so once its
 //   first entry is committed (its appends accepted by a quorum of nats-server followers) it
 //   hands its leadership to an up-to-date follower with a LeaderTransfer entry, as
-//   nats-server's StepDown(preferred) does, and follows again.
+//   nats-server's StepDown(preferred) does, and follows again; unless `keep` says this member
+//   runs the group's leader half (`nrg_peer_lead`, nrg_stream_leader.ts): then it stays leader
+//   and proposes that half's entries (`propose`).
 // Pure: the group member (nrg_group_member.ts) runs its timers and sends what it returns.
 import { encodeNrgAppendEntry, encodeNrgPeerState, decodeNrgAppendEntry, NrgEntryType, type NrgAppendEntry, type NrgAppendEntryResponse, type NrgEntry, type NrgVoteRequest, type NrgVoteResponse } from "./nrg_wire.js";
 import type { NrgPeer } from "./nrg_peer.js";
@@ -26,9 +28,28 @@ export class NrgCampaign {
   leadStartIndex = 0;
   /** The term this member last led and the commit it reached in it (for /jsz). */
   lastLed: { term: number; firstIndex: number; committed: number } | undefined;
-  counters = { campaigns: 0, elected: 0, heartbeats: 0, catchupEntries: 0, transfers: 0 };
+  counters = { campaigns: 0, elected: 0, heartbeats: 0, catchupEntries: 0, transfers: 0, proposals: 0 };
+  /** True while this member may keep the leadership (it runs the group's leader half). */
+  keep: () => boolean = () => false;
 
   constructor(private readonly peer: NrgPeer) {}
+
+  /**
+   * Leading with everything of earlier terms applied: nats-server's leader tells its upper
+   * layer only once its first entry is applied (raft.go aflr), so its state is the last leader's.
+   */
+  get leading(): boolean {
+    const p = this.peer;
+    return p.role === "leader" && this.leadStartIndex > 0 && p.applied >= this.leadStartIndex;
+  }
+
+  /** Entries of the leader half as one append of ours (stored first); undefined when not leading or on a write error. */
+  propose(entries: NrgEntry[]): Buffer | undefined {
+    if (this.peer.role !== "leader" || entries.length === 0) return undefined;
+    const raw = this.append(entries);
+    if (raw !== undefined) this.counters.proposals += entries.length;
+    return raw;
+  }
 
   /** Majority of the group as its membership says (nats-server's quorum). */
   private quorum(): number {
@@ -148,7 +169,7 @@ export class NrgCampaign {
    */
   transfer(): Buffer | undefined {
     const p = this.peer;
-    if (p.role !== "leader" || p.commit < this.leadStartIndex) return undefined;
+    if (p.role !== "leader" || p.commit < this.leadStartIndex || this.keep()) return undefined;
     let to: string | undefined;
     for (const [peer, index] of this.match) if (peer !== p.id && index >= p.log.lastIndex && (to === undefined || peer < to)) to = peer;
     if (to === undefined) return undefined;

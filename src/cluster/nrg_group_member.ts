@@ -8,7 +8,7 @@
 import { randomBytes } from "node:crypto";
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
-import { decodeNrgAppendEntry, decodeNrgAppendEntryResponse, decodeNrgVoteRequest, decodeNrgVoteResponse, encodeNrgAppendEntryResponse, encodeNrgVoteRequest, encodeNrgVoteResponse, nrgSubject } from "./nrg_wire.js";
+import { decodeNrgAppendEntry, decodeNrgAppendEntryResponse, decodeNrgVoteRequest, decodeNrgVoteResponse, encodeNrgAppendEntryResponse, encodeNrgVoteRequest, encodeNrgVoteResponse, NrgEntryType, nrgSubject, type NrgEntry } from "./nrg_wire.js";
 import { NrgPeerLog } from "./nrg_peer_log.js";
 import { NrgPeer, type NrgApplier, type NrgCompaction } from "./nrg_peer.js";
 import { NrgCampaign } from "./nrg_campaign.js";
@@ -50,6 +50,14 @@ export class NrgGroupMember {
   private campaignedAt = 0;
   private lastSent = 0;
   private readonly startedAt = Date.now();
+  /** The leader half's entries waiting for this turn's append (nrg_stream_leader.ts). */
+  private proposals: NrgEntry[] = [];
+  private proposeScheduled = false;
+  /** The commit index the last append we sent carried: a higher one is told to the followers at once. */
+  private commitSent = 0;
+  private wasLeading = false;
+  /** Called when this member starts or stops leading with its state current (`NrgCampaign.leading`). */
+  onLeadChange: ((leading: boolean) => void) | undefined;
 
   constructor(
     private readonly sys: Account,
@@ -104,6 +112,7 @@ export class NrgGroupMember {
     const p = this.peer;
     if (c === undefined || this.stopped) return;
     const now = Date.now();
+    this.checkLead();
     if (p.role === "leader") {
       const handover = c.transfer();
       if (handover !== undefined) {
@@ -149,6 +158,40 @@ export class NrgGroupMember {
     if (!c.receiveVoteResponse(vr)) return;
     const first = c.becomeLeader();
     if (first !== undefined) this.sendAppend(first);
+    this.checkLead();
+  }
+
+  /** Tell the leader half when leading starts or stops (polled after anything that may change it). */
+  private checkLead(): void {
+    const leading = this.campaign?.leading === true && !this.stopped;
+    if (leading === this.wasLeading) return;
+    this.wasLeading = leading;
+    if (!leading) this.proposals = [];
+    this.onLeadChange?.(leading);
+  }
+
+  /**
+   * One entry of the leader half (a stream message...), sent with the others of this turn as
+   * one append, stored first. False when this member does not lead (the entry is dropped).
+   */
+  propose(data: Buffer): boolean {
+    if (this.campaign?.leading !== true || this.stopped) return false;
+    this.proposals.push({ type: NrgEntryType.Normal, data });
+    if (!this.proposeScheduled) {
+      this.proposeScheduled = true;
+      setImmediate(() => this.flushProposals());
+    }
+    return true;
+  }
+
+  private flushProposals(): void {
+    this.proposeScheduled = false;
+    const entries = this.proposals;
+    this.proposals = [];
+    if (entries.length === 0 || this.stopped) return;
+    const raw = this.campaign?.propose(entries);
+    if (raw !== undefined) this.sendAppend(raw);
+    this.checkLead();
   }
 
   private onAppendResponse(payload: Buffer, reply: string): void {
@@ -162,6 +205,13 @@ export class NrgGroupMember {
       return;
     }
     const entries = c.receiveAppendResponse(ar);
+    this.checkLead();
+    // A new commit goes to the followers with the next append; without one coming this turn, at
+    // once in a heartbeat (they apply, and answer reads, only what they know is committed).
+    if (this.peer.role === "leader" && this.peer.commit > this.commitSent && !this.proposeScheduled) {
+      const hb = c.heartbeat();
+      if (hb !== undefined) this.sendAppend(hb);
+    }
     // A follower behind answers with its catch-up inbox as the reply subject.
     if (entries === undefined || !reply.startsWith("$NRG.CR.")) return;
     for (const raw of entries) this.sys.publish(reply, this.appendInbox, undefined, raw);
@@ -169,11 +219,13 @@ export class NrgGroupMember {
 
   private sendAppend(raw: Buffer): void {
     this.lastSent = Date.now();
+    this.commitSent = Math.max(this.commitSent, this.peer.commit);
     this.sys.publish(nrgSubject("appendEntry", this.group), this.appendInbox, undefined, raw);
   }
 
   stop(): void {
     this.stopped = true;
+    this.checkLead();
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     this.outbox = [];
@@ -201,6 +253,7 @@ export class NrgGroupMember {
     const inboxBefore = peer.catchup?.inbox;
     const answer = peer.receiveAppend(ae, payload, viaCatchupInbox);
     this.syncCatchupSub(inboxBefore);
+    this.checkLead();
     this.onAppended?.();
     // An answer goes only where a leader asked for it.
     if (answer === undefined || !reply.startsWith("$NRG.R.")) return;
@@ -260,6 +313,7 @@ export class NrgGroupMember {
     const inboxBefore = peer.catchup?.inbox;
     const answer = peer.receiveVote(vr);
     this.syncCatchupSub(inboxBefore);
+    this.checkLead();
     if (answer === undefined) return;
     if (answer.granted) this.votedIn = { term: answer.term, candidate: vr.candidate };
     this.sys.publish(reply, "", undefined, encodeNrgVoteResponse(answer));

@@ -43,6 +43,7 @@ import type { NrgMetaState, NrgMetaStream } from "./nrg_meta_state.js";
 import { decodeNrgStreamEntry, decodeNrgStreamMsg, NrgEntryOp, type NrgStreamEntry, type NrgStreamMsg, type NrgStreamState } from "../jetstream/nrg_entries.js";
 import { NrgBatchBuffer } from "./nrg_stream_batch.js";
 import { NrgConsumerReplica } from "./nrg_consumer_replica.js";
+import { nrgLeadRefusal, NrgStreamLeader } from "./nrg_stream_leader.js";
 import { subjectMatches } from "../protocol/subject.js";
 import { FileStore } from "../storage/filestore.js";
 import { MemStore } from "../storage/memstore.js";
@@ -149,6 +150,11 @@ export class NrgStreamReplica implements NrgApplier {
   private failedBase = 0;
   /** Whether a consumer held on this server wants a subject (an interest stream stores nothing else). */
   interest: ((subject: string) => boolean) | undefined;
+  /**
+   * The leader half (nrg_stream_leader.ts) hears each message applied: stored at `seq`, or
+   * refused at apply time (`error`: the text nats-server's leader answers the publisher with).
+   */
+  onApplied: ((m: NrgStreamMsg, outcome: { seq: number } | { error: "lastMsgId"; lastMsgId: string } | { error: "store"; text: string }) => void) | undefined;
 
   constructor(
     private readonly sys: Account,
@@ -168,6 +174,11 @@ export class NrgStreamReplica implements NrgApplier {
 
   holding(): boolean {
     return this.catchup !== undefined || this.resetReason !== undefined;
+  }
+
+  /** The Nats-Msg-Id of the last message stored ("" none). */
+  get lastMsgId(): string {
+    return this.lmsgId;
   }
 
   resetWanted(): string | undefined {
@@ -348,6 +359,7 @@ export class NrgStreamReplica implements NrgApplier {
     if (expectedLastMsgId !== undefined && expectedLastMsgId !== "" && expectedLastMsgId !== this.lmsgId) {
       this.addFailed(1);
       this.counters.failed++;
+      this.onApplied?.(m, { error: "lastMsgId", lastMsgId: this.lmsgId });
       return;
     }
     // With delete markers a message lives at least as long as a marker would (nats-server raises its Nats-TTL when storing).
@@ -364,6 +376,7 @@ export class NrgStreamReplica implements NrgApplier {
       this.lmsgId = getHeader(hdr, HDR_MSG_ID) ?? "";
       this.counters.noInterest++;
       this.applyRollup(m.subject, hdr, 0);
+      this.onApplied?.(m, { seq });
       return;
     }
     try {
@@ -372,6 +385,7 @@ export class NrgStreamReplica implements NrgApplier {
       if (isStoreError(err) && FAILED_PROPOSAL_ERRORS.has(err.code)) {
         this.addFailed(1);
         this.counters.failed++;
+        this.onApplied?.(m, { error: "store", text: err.message });
         return;
       }
       this.halt(`storing sequence ${seq}: ${(err as Error).message}`);
@@ -380,6 +394,7 @@ export class NrgStreamReplica implements NrgApplier {
     this.lmsgId = getHeader(hdr, HDR_MSG_ID) ?? "";
     this.counters.msgs++;
     this.applyRollup(m.subject, hdr, 1);
+    this.onApplied?.(m, { seq });
   }
 
   /** A rollup (Nats-Rollup: sub or all) or a schedule purge the stored message asks for, as nats-server's followers apply it. */
@@ -627,6 +642,14 @@ interface RunningGroup {
   replica?: NrgStreamReplica;
   consumerReplica?: NrgConsumerReplica;
   configJson?: string;
+  /** With `nrg_peer_lead`: the stream leader's half while this member leads the group. */
+  leader?: NrgStreamLeader;
+}
+
+/** `nrg_peer_lead`: what the leader half needs from the server. */
+export interface NrgLeadOptions {
+  account(name: string): Account;
+  domain: string | undefined;
 }
 
 /** Whether a consumer's filters take this subject (none: every subject). */
@@ -649,6 +672,8 @@ export class NrgStreamPeers {
     private readonly log: { info(m: string): void; warn(m: string): void; error(m: string): void },
     /** `nrg_peer_campaign`: the stream groups' members campaign (nrg_campaign.ts). */
     private readonly campaign = false,
+    /** `nrg_peer_lead`: elected, they stay leader of the streams whose features they run (nrg_stream_leader.ts). */
+    private readonly lead?: NrgLeadOptions,
   ) {}
 
   /** A committed stream or consumer removal: its group's data goes with it. */
@@ -733,12 +758,33 @@ export class NrgStreamPeers {
     }
     member.start();
     if (this.campaign && kind === "stream") member.enableCampaign();
-    this.groups.set(name, { kind, account: stream.account, stream: stream.config.name, consumer, member, replica, consumerReplica, configJson: JSON.stringify(stream.config) });
+    const running: RunningGroup = { kind, account: stream.account, stream: stream.config.name, consumer, member, replica, consumerReplica, configJson: JSON.stringify(stream.config) };
+    if (this.lead !== undefined && replica !== undefined && member.campaign !== undefined) this.enableLead(running, member, replica, this.lead);
+    this.groups.set(name, running);
     this.log.info(`NRG peer: joined ${kind} group ${name} of '${stream.account} > ${stream.config.name}${consumer !== undefined ? ` > ${consumer}` : ""}' at [${member.peer.log.lastTerm}:${member.peer.log.lastIndex}]`);
+  }
+
+  /** The leader half runs while the member leads a stream it can lead (otherwise it hands the leadership back). */
+  private enableLead(g: RunningGroup, member: NrgGroupMember, replica: NrgStreamReplica, lead: NrgLeadOptions): void {
+    const campaign = member.campaign;
+    if (campaign === undefined) return;
+    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined;
+    campaign.keep = leadable;
+    member.onLeadChange = (leading) => {
+      g.leader?.stop();
+      g.leader = undefined;
+      if (!leading || !leadable()) return;
+      const leader = new NrgStreamLeader(lead.account(g.account), replica, member, lead.domain);
+      g.leader = leader;
+      leader.start();
+      this.log.info(`NRG peer: leading stream '${g.account} > ${g.stream}' (group ${member.group}, term ${member.peer.log.term}) from sequence ${replica.store.lastSequence()}`);
+    };
   }
 
   private stopGroup(name: string, g: RunningGroup): void {
     this.groups.delete(name);
+    g.leader?.stop();
+    g.leader = undefined;
     g.member.stop();
     g.replica?.close();
   }
@@ -783,6 +829,7 @@ export class NrgStreamPeers {
         ...(g.consumer !== undefined ? { consumer: g.consumer } : {}),
         ...g.member.json(nameOf),
         ...(g.replica !== undefined ? { replica: g.replica.json() } : {}),
+        ...(g.leader !== undefined ? { stream_leader: g.leader.json() } : {}),
         ...(g.consumerReplica !== undefined ? { consumer_state: g.consumerReplica.json() } : {}),
       }));
   }

@@ -264,6 +264,9 @@ export function readCluster(r: Reader, parent: ConfMap, key: string, opts: Serve
       case "nrg_peer_campaign":
         c.nrgPeerCampaign = r.bool(m, orig, lk);
         break;
+      case "nrg_peer_lead":
+        c.nrgPeerLead = r.bool(m, orig, lk);
+        break;
       default:
         r.unknown(m, orig);
     }
@@ -324,11 +327,18 @@ export function nrgPeerCampaignOptionsRefusal(o: ServerOptions): string | undefi
   return undefined;
 }
 
+/** Why the options cannot run `cluster { nrg_peer_lead: true }`, or undefined. */
+export function nrgPeerLeadOptionsRefusal(o: ServerOptions): string | undefined {
+  if (o.cluster?.nrgPeerLead !== true) return undefined;
+  if (o.cluster.nrgPeerCampaign !== true) return "cluster.nrg_peer_lead needs cluster.nrg_peer_campaign (it leads the stream groups it is elected in)";
+  return undefined;
+}
+
 /** Cross-field checks of the cluster block (nats-server's validateCluster). */
 export function validateCluster(o: ServerOptions): void {
   const c = o.cluster;
   if (c === undefined) return;
-  const nrgPeer = nrgPeerOptionsRefusal(o) ?? nrgPeerStreamsOptionsRefusal(o) ?? nrgPeerCampaignOptionsRefusal(o);
+  const nrgPeer = nrgPeerOptionsRefusal(o) ?? nrgPeerStreamsOptionsRefusal(o) ?? nrgPeerCampaignOptionsRefusal(o) ?? nrgPeerLeadOptionsRefusal(o);
   if (nrgPeer !== undefined) throw new Error(nrgPeer);
   if (c.pinnedAccounts.length > 0) {
     if (c.poolSize < 0) throw new Error("pool_size cannot be negative if pinned accounts are specified");

@@ -284,6 +284,12 @@ export interface ClusterOptions {
    * leadership to a nats-server member once its first entry is committed (src/cluster/nrg_campaign.ts).
    */
   nrgPeerCampaign?: boolean;
+  /**
+   * tsnats only, experimental (`nrg_peer_lead: true`, with nrg_peer_campaign): elected in a
+   * stream group whose features it runs, stay its leader and run the stream leader's half
+   * (publishes checked, proposed and acknowledged; src/cluster/nrg_stream_leader.ts).
+   */
+  nrgPeerLead?: boolean;
 }
 
 export function defaultClusterOptions(): ClusterOptions {

@@ -1,0 +1,332 @@
+// The stream leader's half of a tsnats member leading a nats-server stream group (issue 12's
+// moonshot, experimental: `cluster { nrg_peer_lead: true }` with nrg_peer_campaign). In a
+// nats-server cluster only a stream's leader subscribes to the stream's subjects (stream.go
+// setLeader → subscribeToStream; followers unsubscribe), so publishes anywhere in the cluster
+// reach the leader over the routes. The leader checks each message as nats-server's clustered
+// path does before proposing it (jetstream_cluster.go processClusteredInboundMsg,
+// jetstream_batching.go checkMsgHeadersPreClusteredProposal: sealed, message size, then the
+// headers in that order, then discard-new limits counting what is in flight), proposes it as a
+// stream message entry whose last sequence is the clustered sequence (the store's last + the
+// failed count + the proposals in flight: every member's lseq/clfs rule places it), and answers
+// the PubAck once the entry is committed and applied to its own copy (processJetStreamMsg's
+// leader answer; a failure counted at apply time, a store limit, is answered as the error it is).
+// One check goes before the proposal where nats-server makes it at apply time: a wrong
+// Nats-Expected-Last-Msg-Id. nats-server 2.15.1's members stop an R3 stream on it ("critical
+// write error: last msgid mismatch", leader and followers alike); here it is refused with the
+// same answer and never proposed, against the id the last message proposed will leave.
+// Only the streams whose features this half runs are led (`nrgLeadRefusal`); for the others
+// the member hands its leadership back to a nats-server member as before.
+import type { Account } from "../server/account.js";
+import type { Subscription } from "../server/sublist.js";
+import { nowNs } from "../server/time.js";
+import { getHeader } from "../protocol/headers.js";
+import { storeMsgSize } from "../storage/store.js";
+import { s2EncodeBlock } from "../storage/s2.js";
+import { jsError, type ApiError } from "../jetstream/errors.js";
+import { encodeNrgStreamMsg, NrgEntryOp, type NrgStreamMsg } from "../jetstream/nrg_entries.js";
+import {
+  HDR_BATCH_ID,
+  HDR_EXPECTED_LAST_MSG_ID,
+  HDR_EXPECTED_LAST_SEQ,
+  HDR_EXPECTED_LAST_SUBJ_SEQ,
+  HDR_EXPECTED_LAST_SUBJ_SEQ_SUBJ,
+  HDR_EXPECTED_STREAM,
+  HDR_INCR,
+  HDR_MSG_ID,
+  HDR_ROLLUP,
+  HDR_SCHEDULE,
+  HDR_SCHEDULE_NEXT,
+  HDR_SCHEDULER,
+  HDR_TTL,
+  parseIncrement,
+  parseMessageTTL,
+} from "../jetstream/msg_headers.js";
+import type { NrgGroupMember } from "./nrg_group_member.js";
+import type { NrgStreamReplica } from "./nrg_stream_peer.js";
+
+/** nats-server's stream source header (only a source or mirror may carry it). */
+const HDR_STREAM_SOURCE = "Nats-Stream-Source";
+/** nats-server compresses a stream message entry above this size (jetstream_cluster.go compressThreshold). */
+const COMPRESS_THRESHOLD = 8192;
+/** Messages read back at the start of a leadership to rebuild the duplicate window. */
+const DEDUPE_REBUILD_LIMIT = 1_000_000;
+/** A stream's duplicate window when its config has none (nats-server's StreamDefaultDuplicatesWindow, ns). */
+const DEFAULT_DUPLICATE_WINDOW_NS = 120_000_000_000;
+
+/** Why this server does not lead a stream with this config (it hands the leadership back), or undefined. */
+export function nrgLeadRefusal(config: Record<string, unknown>): string | undefined {
+  const on = (k: string): boolean => config[k] === true;
+  if (config.retention !== undefined && config.retention !== "limits") return `${String(config.retention)} retention`;
+  if (config.mirror !== undefined && config.mirror !== null) return "a mirror";
+  if (Array.isArray(config.sources) && config.sources.length > 0) return "sources";
+  for (const k of ["allow_msg_counter", "allow_msg_schedules", "allow_atomic", "allow_batched"]) if (on(k)) return k;
+  if (config.subject_transform !== undefined && config.subject_transform !== null) return "a subject transform";
+  if (config.republish !== undefined && config.republish !== null) return "republish";
+  return undefined;
+}
+
+interface InFlight {
+  ops: number;
+  bytes: number;
+}
+
+/** The leader half of one stream group while this member leads it with its state current. */
+export class NrgStreamLeader {
+  private subs: Subscription[] = [];
+  /** The last sequence the next proposal carries (nats-server's clseq). */
+  private clseq = 0;
+  /** Proposed, not yet applied: per subject (expected-per-subject and discard-new checks). */
+  private readonly inflight = new Map<string, InFlight>();
+  private inflightOps = 0;
+  private inflightBytes = 0;
+  /** Message ids in the duplicate window: sequence (0 while proposed, not applied) and when seen (ns). */
+  private readonly msgIds = new Map<string, { seq: number; ts: bigint }>();
+  /** The Nats-Msg-Id the last message proposed leaves as the stream's last ("" none); undefined: the store's. */
+  private lastProposedId: string | undefined;
+  counters = { proposed: 0, acked: 0, refused: 0, duplicates: 0, failedAtApply: 0 };
+
+  constructor(
+    private readonly account: Account,
+    private readonly replica: NrgStreamReplica,
+    private readonly member: NrgGroupMember,
+    /** This server's JetStream domain, named in PubAcks as nats-server does. */
+    private readonly domain: string | undefined,
+  ) {}
+
+  private get config(): Record<string, unknown> & { name: string } {
+    return this.replica.stream.config;
+  }
+
+  /** Leading with a current state: rebuild what the leader tracks, then take the stream's publishes. */
+  start(): void {
+    const store = this.replica.store;
+    this.clseq = store.lastSequence() + this.replica.clfs;
+    this.rebuildDedupe();
+    this.replica.onApplied = (m, outcome) => this.applied(m, outcome);
+    const subjects = Array.isArray(this.config.subjects) && this.config.subjects.length > 0 ? (this.config.subjects as unknown[]).filter((s): s is string => typeof s === "string") : [this.config.name];
+    for (const subject of subjects) this.subs.push(this.account.subscribeInternal(subject, (subj, reply, hdr, payload) => this.onPublish(subj, reply, hdr === undefined ? undefined : Buffer.from(hdr), Buffer.from(payload)), undefined, "nrg-stream-leader"));
+  }
+
+  stop(): void {
+    for (const sub of this.subs) this.account.unsubscribeInternal(sub);
+    this.subs = [];
+    if (this.replica.onApplied !== undefined) this.replica.onApplied = undefined;
+    this.inflight.clear();
+    this.inflightOps = 0;
+    this.inflightBytes = 0;
+    this.lastProposedId = undefined;
+    this.msgIds.clear();
+  }
+
+  private get windowNs(): bigint {
+    const w = this.config.duplicate_window;
+    return BigInt(typeof w === "number" && Number.isSafeInteger(w) && w >= 0 ? w : DEFAULT_DUPLICATE_WINDOW_NS);
+  }
+
+  /** The ids of the messages stored within the duplicate window (nats-server's rebuildDedupe). */
+  private rebuildDedupe(): void {
+    const window = this.windowNs;
+    if (window === 0n) return;
+    const cutoff = nowNs() - window;
+    const store = this.replica.store;
+    const first = store.state().firstSeq;
+    const found: [string, { seq: number; ts: bigint }][] = [];
+    for (let seq = store.lastSequence(), n = 0; seq >= first && seq > 0 && n < DEDUPE_REBUILD_LIMIT; seq--, n++) {
+      const m = store.loadMsg(seq);
+      if (m === null) continue;
+      if (m.time < cutoff) break;
+      const id = getHeader(m.hdr, HDR_MSG_ID);
+      if (id !== undefined && id !== "") found.push([id, { seq, ts: m.time }]);
+    }
+    // Oldest first, so pruning walks the map from its start.
+    for (let i = found.length - 1; i >= 0; i--) if (!this.msgIds.has(found[i][0])) this.msgIds.set(found[i][0], found[i][1]);
+  }
+
+  private pruneDedupe(now: bigint): void {
+    const cutoff = now - this.windowNs;
+    for (const [id, e] of this.msgIds) {
+      if (e.ts >= cutoff) break;
+      if (e.seq !== 0) this.msgIds.delete(id);
+    }
+  }
+
+  private respond(reply: string, body: string): void {
+    if (reply === "" || this.config.no_ack === true) return;
+    this.account.publish(reply, "", undefined, Buffer.from(body));
+  }
+
+  private pubAckPrefix(): string {
+    return `{"stream":${JSON.stringify(this.config.name)},${this.domain !== undefined && this.domain !== "" ? `"domain":${JSON.stringify(this.domain)},` : ""}"seq":`;
+  }
+
+  private refuse(reply: string, err: ApiError): void {
+    this.counters.refused++;
+    this.respond(reply, `{"error":${JSON.stringify(err.toJSON())},"stream":${JSON.stringify(this.config.name)},"seq":0}`);
+  }
+
+  private onPublish(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
+    if (this.subs.length === 0) return;
+    const err = isAtomicBatch(hdr) ? jsError("JSAtomicPublishDisabledErr") : this.check(subject, hdr, payload);
+    if (typeof err === "number") {
+      // nats-server's duplicate answer, its spacing included.
+      this.respond(reply, `${this.pubAckPrefix()}${err},"duplicate": true}`);
+      return;
+    }
+    if (err !== undefined) {
+      this.refuse(reply, err);
+      return;
+    }
+    const ts = nowNs();
+    const m: NrgStreamMsg = { lastSequence: this.clseq, timestamp: ts, subject, reply, header: hdr ?? Buffer.alloc(0), data: payload, sourced: false, flags: 0n };
+    if (!this.member.propose(encodeEntry(m))) {
+      this.refuse(reply, jsError("JSClusterNotLeaderErr"));
+      return;
+    }
+    this.counters.proposed++;
+    this.clseq++;
+    const size = storeMsgSize(this.replica.store.type, subject, hdr, payload);
+    const f = this.inflight.get(subject) ?? { ops: 0, bytes: 0 };
+    f.ops++;
+    f.bytes += size;
+    this.inflight.set(subject, f);
+    this.inflightOps++;
+    this.inflightBytes += size;
+    const id = getHeader(hdr, HDR_MSG_ID);
+    this.lastProposedId = id ?? "";
+    if (id !== undefined && id !== "" && this.windowNs > 0n) this.msgIds.set(id, { seq: 0, ts });
+  }
+
+  /**
+   * nats-server's checks before a proposal, in its order: an error to answer, the sequence of
+   * the message this one duplicates, or undefined to propose.
+   */
+  private check(subject: string, hdr: Buffer | undefined, payload: Buffer): ApiError | number | undefined {
+    const cfg = this.config;
+    if (cfg.sealed === true) return jsError("JSStreamSealedErr");
+    const maxMsgSize = typeof cfg.max_msg_size === "number" ? cfg.max_msg_size : -1;
+    const hlen = hdr?.length ?? 0;
+    if (maxMsgSize >= 0 && (hlen > maxMsgSize || payload.length > maxMsgSize - hlen)) return jsError("JSStreamMessageExceedsMaximumErr");
+    if (hdr !== undefined && hlen > 0) {
+      if (hlen > 0xffff) return jsError("JSStreamHeaderExceedsMaximumErr");
+      const incr = getHeader(hdr, HDR_INCR);
+      if (incr !== undefined && incr !== "") return parseIncrement(incr) === undefined ? jsError("JSMessageIncrInvalidErr") : jsError("JSMessageIncrDisabledErr");
+      const expStream = getHeader(hdr, HDR_EXPECTED_STREAM);
+      if (expStream !== undefined && expStream !== "" && expStream !== cfg.name) return jsError("JSStreamNotMatchErr");
+      const ttl = getHeader(hdr, HDR_TTL);
+      if (ttl !== undefined && ttl !== "") {
+        const t = parseMessageTTL(ttl);
+        if (t !== 0 && cfg.allow_msg_ttl !== true) return jsError("JSMessageTTLDisabledErr");
+        if (t === "invalid") return jsError("JSMessageTTLInvalidErr");
+      }
+      const id = getHeader(hdr, HDR_MSG_ID);
+      if (id !== undefined && id !== "" && this.windowNs > 0n) {
+        const now = nowNs();
+        this.pruneDedupe(now);
+        const dup = this.msgIds.get(id);
+        if (dup !== undefined && dup.ts >= now - this.windowNs) {
+          if (dup.seq === 0) return jsError("JSStreamDuplicateMessageConflict");
+          this.counters.duplicates++;
+          return dup.seq;
+        }
+      }
+      if (getHeader(hdr, HDR_STREAM_SOURCE) !== undefined) return jsError("JSMessageSourceHdrNotAllowedErr");
+      const expLast = getHeader(hdr, HDR_EXPECTED_LAST_SEQ);
+      if (expLast !== undefined) {
+        const last = this.clseq - this.replica.clfs;
+        if (Number(expLast) !== last) return jsError("JSStreamWrongLastSequenceErrF", { seq: last });
+      }
+      const expSubj = getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ);
+      const forSubject = getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ_SUBJ);
+      if (expSubj !== undefined) {
+        const checked = forSubject !== undefined && forSubject !== "" ? forSubject : subject;
+        // A message in flight on the subject: its last sequence is not known yet.
+        if (this.inflight.has(checked)) return jsError("JSStreamWrongLastSequenceConstantErr");
+        const last = this.replica.store.loadLastMsg(checked)?.seq ?? 0;
+        if (Number(expSubj) !== last) return jsError("JSStreamWrongLastSequenceErrF", { seq: last });
+      } else if (forSubject !== undefined && forSubject !== "") return jsError("JSStreamExpectedLastSeqPerSubjectInvalid");
+      // Schedules are not run on a stream this server leads (nrgLeadRefusal).
+      const schedule = getHeader(hdr, HDR_SCHEDULE);
+      if (schedule !== undefined && schedule !== "") return jsError("JSMessageSchedulesDisabledErr");
+      const next = getHeader(hdr, HDR_SCHEDULE_NEXT);
+      const scheduler = getHeader(hdr, HDR_SCHEDULER);
+      if (next !== undefined && next !== "") {
+        if (next !== "purge" || scheduler === undefined || scheduler === "" || scheduler === subject) return jsError("JSMessageSchedulesSchedulerInvalidErr");
+        return jsError("JSMessageSchedulesDisabledErr");
+      }
+      if (scheduler !== undefined && scheduler !== "") return jsError("JSMessageSchedulesSchedulerInvalidErr");
+      const expLastId = getHeader(hdr, HDR_EXPECTED_LAST_MSG_ID);
+      if (expLastId !== undefined && expLastId !== "") {
+        const last = this.inflightOps > 0 && this.lastProposedId !== undefined ? this.lastProposedId : this.replica.lastMsgId;
+        if (expLastId !== last) return jsError("JSStreamWrongLastMsgIDErrF", { id: last });
+      }
+      const rollup = getHeader(hdr, HDR_ROLLUP);
+      if (rollup !== undefined && rollup !== "") {
+        if (cfg.allow_rollup_hdrs !== true || cfg.deny_purge === true) return jsError("JSStreamRollupFailedF", { err: "rollup not permitted" });
+        if (rollup !== "sub" && rollup !== "all") return jsError("JSStreamRollupFailedF", { err: `rollup value invalid: ${JSON.stringify(rollup)}` });
+      }
+    }
+    if (cfg.discard === "new") {
+      const store = this.replica.store;
+      const maxMsgs = typeof cfg.max_msgs === "number" ? cfg.max_msgs : -1;
+      const maxBytes = typeof cfg.max_bytes === "number" ? cfg.max_bytes : -1;
+      const size = storeMsgSize(store.type, subject, hdr, payload);
+      if (maxMsgs > 0 || maxBytes > 0) {
+        const st = store.state();
+        if (maxMsgs > 0 && st.msgs + this.inflightOps + 1 > maxMsgs) return jsError("JSStreamStoreFailedF", { err: "maximum messages exceeded" });
+        if (maxBytes > 0 && st.bytes + this.inflightBytes + size > maxBytes) return jsError("JSStreamStoreFailedF", { err: "maximum bytes exceeded" });
+      }
+      const maxPer = typeof cfg.max_msgs_per_subject === "number" ? cfg.max_msgs_per_subject : -1;
+      if (cfg.discard_new_per_subject === true && maxPer > 0 && getHeader(hdr, HDR_ROLLUP) === undefined) {
+        const held = (store.subjectsTotals(subject).get(subject) ?? 0) + (this.inflight.get(subject)?.ops ?? 0) + 1;
+        if (held > maxPer) return jsError("JSStreamStoreFailedF", { err: "maximum messages per subject exceeded" });
+      }
+    }
+    return undefined;
+  }
+
+  /** A message of ours applied to our copy: it leaves the in-flight counts, and its publisher gets the answer. */
+  private applied(m: NrgStreamMsg, outcome: { seq: number } | { error: "lastMsgId"; lastMsgId: string } | { error: "store"; text: string }): void {
+    const f = this.inflight.get(m.subject);
+    if (f !== undefined) {
+      const size = storeMsgSize(this.replica.store.type, m.subject, m.header.length > 0 ? m.header : undefined, m.data);
+      f.ops--;
+      f.bytes -= size;
+      this.inflightOps = Math.max(0, this.inflightOps - 1);
+      this.inflightBytes = Math.max(0, this.inflightBytes - size);
+      if (f.ops <= 0) this.inflight.delete(m.subject);
+    }
+    const id = m.header.length > 0 ? getHeader(m.header, HDR_MSG_ID) : undefined;
+    if ("seq" in outcome) {
+      if (id !== undefined && id !== "" && this.windowNs > 0n) {
+        this.msgIds.delete(id);
+        this.msgIds.set(id, { seq: outcome.seq, ts: m.timestamp });
+      }
+      this.counters.acked++;
+      this.respond(m.reply, `${this.pubAckPrefix()}${outcome.seq}}`);
+      return;
+    }
+    if (id !== undefined && this.msgIds.get(id)?.seq === 0) this.msgIds.delete(id);
+    this.counters.failedAtApply++;
+    const err = outcome.error === "lastMsgId" ? jsError("JSStreamWrongLastMsgIDErrF", { id: outcome.lastMsgId }) : jsError("JSStreamStoreFailedF", { err: outcome.text });
+    this.respond(m.reply, `{"error":${JSON.stringify(err.toJSON())},"stream":${JSON.stringify(this.config.name)},"seq":0}`);
+  }
+
+  json(): Record<string, unknown> {
+    return { subjects: this.subs.map((s) => s.subject), clseq: this.clseq, in_flight: this.inflightOps, counters: { ...this.counters } };
+  }
+}
+
+/** A stream message entry as nats-server's leader encodes it: S2-compressed above 8 KiB when that is smaller. */
+function encodeEntry(m: NrgStreamMsg): Buffer {
+  const plain = encodeNrgStreamMsg(m);
+  if (Buffer.byteLength(m.subject, "latin1") + Buffer.byteLength(m.reply, "latin1") + m.header.length + m.data.length <= COMPRESS_THRESHOLD) return plain;
+  const z = s2EncodeBlock(plain.subarray(1));
+  if (z.length + 1 >= plain.length) return plain;
+  return Buffer.concat([Buffer.from([NrgEntryOp.CompressedStreamMsg]), z]);
+}
+
+/** Whether a publish carries an atomic batch (a stream this server leads does not allow them). */
+function isAtomicBatch(hdr: Buffer | undefined): boolean {
+  const id = getHeader(hdr, HDR_BATCH_ID);
+  return id !== undefined && id !== "";
+}

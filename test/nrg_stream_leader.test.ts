@@ -1,0 +1,144 @@
+// A tsnats server leading a stream group of a nats-server 2.15 cluster (`cluster { nrg_peer_lead:
+// true }`, src/cluster/nrg_stream_leader.ts), live against two nats-server 2.15 followers: asked
+// to take the leadership (a stepdown preferring it), T3 stays leader; publishes from clients of
+// either nats-server reach it (only the leader subscribes to the stream's subjects), are checked
+// as nats-server's leader checks them (duplicate ids, expected last sequence, expected last
+// subject sequence, expected stream, discard-new limits, and a wrong Nats-Expected-Last-Msg-Id,
+// which nats-server checks when applying and on which its members stop the stream), proposed as nats-server's stream message entries and acknowledged once
+// committed; both nats-server followers apply them: their stream state equals T3's copy, and
+// each one's direct get answers every message with the subject, payload and time T3 stored.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { referenceMissing } from "./helpers/side_by_side.js";
+import { retry } from "./helpers/server.js";
+import { waitUntil } from "./helpers/js_cluster_move.js";
+import { digest, getJson, NrgCluster, readReplicaWhole, type GroupJson } from "./helpers/nrg_cluster.js";
+import type { ReferenceServer } from "./helpers/nats_server.js";
+import { parseRfc3339 } from "../src/server/time.js";
+
+interface LeaderGroup extends GroupJson {
+  stream_leader?: { subjects: string[]; clseq: number; in_flight: number; counters: Record<string, number> };
+  campaign?: { role: string; counters: Record<string, number> };
+}
+
+interface StreamState {
+  messages: number;
+  bytes: number;
+  first_seq: number;
+  last_seq: number;
+}
+
+/** One nats-server's own copy of the stream (its /jsz), not the leader's answer. */
+async function stateOn(s: ReferenceServer, stream: string): Promise<StreamState | undefined> {
+  const jsz = await getJson<{ account_details?: { name: string; stream_detail?: { name: string; state: StreamState }[] }[] }>(`${s.monitorUrl}/jsz?accounts=true&streams=true`);
+  return jsz.account_details?.find((a) => a.name === "APP")?.stream_detail?.find((d) => d.name === stream)?.state;
+}
+
+/** A publish answered by whoever leads: the PubAck's JSON. */
+async function publish(nc: NatsConnection, subject: string, payload: string, hdrs?: Record<string, string>): Promise<{ stream?: string; seq?: number; duplicate?: boolean; error?: { code: number; err_code: number; description: string } }> {
+  const h = headers();
+  for (const [k, v] of Object.entries(hdrs ?? {})) h.set(k, v);
+  const m = await nc.request(subject, payload, { timeout: 10_000, headers: hdrs === undefined ? undefined : h });
+  return m.json();
+}
+
+/** One message as a server's direct get answers it: subject, payload digest, time (ns). */
+async function directGet(nc: NatsConnection, stream: string, seq: number): Promise<{ seq: number; subject: string; data: string; time: bigint }> {
+  const m = await nc.request(`$JS.API.DIRECT.GET.${stream}`, JSON.stringify({ seq }), { timeout: 10_000 });
+  const h = m.headers;
+  assert.ok(h !== undefined && h.get("Nats-Sequence") === String(seq), `direct get of ${seq}: ${h?.code} ${h?.description}`);
+  return { seq, subject: h.get("Nats-Subject"), data: digest(m.data), time: parseRfc3339(h.get("Nats-Time-Stamp")) ?? 0n };
+}
+
+test("with nrg_peer_lead, T3 leads a nats-server 2.15 stream group: publishes from clients of both nats-servers are checked, proposed and acknowledged by T3, and both nats-server followers hold the same messages", { skip: referenceMissing(), timeout: 400_000 }, async (t) => {
+  const c = await NrgCluster.create(true, true);
+  try {
+    await c.up();
+    const [n1, n2] = c.live();
+    const nc1 = await c.appOn(n1);
+    const nc2 = await c.appOn(n2);
+    const jsm: JetStreamManager = await retry(() => jetstreamManager(nc1, { timeout: 10_000 }));
+    await retry(() => jsm.streams.add({ name: "LEAD", subjects: ["lead.>"], num_replicas: 3, allow_direct: true, max_msgs_per_subject: 3, discard_new_per_subject: true, discard: "new" as never }), 90_000);
+    for (let i = 1; i <= 3; i++) await retry(() => publish(nc1, `lead.a`, `before ${i}`).then((a) => (a.seq === undefined ? Promise.reject(new Error(JSON.stringify(a))) : a)), 90_000);
+
+    // Asked to take the leadership until it leads with its state current.
+    let g: LeaderGroup | undefined;
+    let askedAt = 0;
+    await waitUntil(
+      async () => {
+        g = (await c.group("LEAD")) as LeaderGroup | undefined;
+        if (g?.stream_leader !== undefined) return true;
+        if (Date.now() - askedAt < 10_000) return false;
+        askedAt = Date.now();
+        await nc1.request("$JS.API.STREAM.LEADER.STEPDOWN.LEAD", JSON.stringify({ placement: { preferred: "T3" } }), { timeout: 10_000 }).catch(() => undefined);
+        return false;
+      },
+      150_000,
+      "T3 leads LEAD with its leader half running",
+      () => JSON.stringify(g),
+    );
+    assert.deepEqual(g?.stream_leader?.subjects, ["lead.>"]);
+    assert.equal(g?.stream_leader?.clseq, 3, "the clustered sequence starts at the store's last");
+
+    // Publishes from clients of either nats-server reach T3 (the followers no longer take them).
+    const acked: number[] = [];
+    for (let i = 1; i <= 6; i++) {
+      const nc = i % 2 === 0 ? nc2 : nc1;
+      const ack = await retry(() => publish(nc, `lead.b.${i}`, `after ${i}`, { "Nats-Msg-Id": `m-${i}` }).then((a) => (a.seq === undefined ? Promise.reject(new Error(JSON.stringify(a))) : a)), 60_000);
+      assert.deepEqual(ack, { stream: "LEAD", seq: 3 + i });
+      acked.push(ack.seq ?? 0);
+    }
+    // The checks nats-server's leader runs before it proposes.
+    assert.deepEqual(await publish(nc2, "lead.b.2", "again", { "Nats-Msg-Id": "m-2" }), { stream: "LEAD", seq: 5, duplicate: true });
+    assert.deepEqual((await publish(nc1, "lead.c", "x", { "Nats-Expected-Last-Sequence": "4" })).error, { code: 400, err_code: 10071, description: "wrong last sequence: 9" });
+    assert.deepEqual(await publish(nc1, "lead.c", "x", { "Nats-Expected-Last-Sequence": "9" }), { stream: "LEAD", seq: 10 });
+    assert.deepEqual((await publish(nc2, "lead.c", "y", { "Nats-Expected-Last-Subject-Sequence": "3" })).error, { code: 400, err_code: 10071, description: "wrong last sequence: 10" });
+    assert.deepEqual(await publish(nc2, "lead.c", "y", { "Nats-Expected-Last-Subject-Sequence": "10" }), { stream: "LEAD", seq: 11 });
+    assert.deepEqual((await publish(nc1, "lead.d", "z", { "Nats-Expected-Stream": "OTHER" })).error, { code: 400, err_code: 10060, description: "expected stream does not match" });
+    // lead.a holds 3 already: discard new per subject refuses a fourth before proposing it.
+    assert.deepEqual((await publish(nc1, "lead.a", "fourth")).error, { code: 503, err_code: 10077, description: "maximum messages per subject exceeded" });
+    // Refused before it is proposed (nats-server 2.15.1 checks it when applying, and its members
+    // stop the stream on a mismatch: proposed, it would stop both followers).
+    assert.deepEqual((await publish(nc2, "lead.e", "w", { "Nats-Expected-Last-Msg-Id": "nope" })).error, { code: 400, err_code: 10070, description: "wrong last msg ID: " });
+    assert.deepEqual(await publish(nc2, "lead.e", "w", { "Nats-Msg-Id": "m-7" }), { stream: "LEAD", seq: 12 });
+    assert.deepEqual(await publish(nc1, "lead.e", "v", { "Nats-Expected-Last-Msg-Id": "m-7" }), { stream: "LEAD", seq: 13 });
+
+    // Both nats-server followers apply what T3 committed: their own copies equal T3's.
+    g = (await c.group("LEAD")) as LeaderGroup;
+    assert.equal(g.leader, "T3");
+    const mine = g.replica;
+    let states: (StreamState | undefined)[] = [];
+    await waitUntil(
+      async () => {
+        g = (await c.group("LEAD")) as LeaderGroup;
+        states = await Promise.all([n1, n2].map((s) => stateOn(s, "LEAD")));
+        return states.every((st) => st?.last_seq === 13 && st.messages === 13 && st.messages === g?.replica?.messages && st.first_seq === g?.replica?.first_seq);
+      },
+      60_000,
+      "N1 and N2 hold messages 1-13, as T3 does",
+      () => JSON.stringify({ states, mine: g?.replica }),
+    );
+    assert.equal(states[0]?.bytes, states[1]?.bytes);
+    t.diagnostic(`T3 leader half: ${JSON.stringify(g?.stream_leader)}; replica ${JSON.stringify(mine)}`);
+    assert.equal(g?.stream_leader?.counters.refused, 5, "every refusal was answered before a proposal");
+
+    // Each nats-server's direct get (its own copy) answers what T3 stored, time included.
+    const n1Copy = await Promise.all(Array.from({ length: 13 }, (_, i) => directGet(nc1, "LEAD", i + 1)));
+    const n2Copy = await Promise.all(Array.from({ length: 13 }, (_, i) => directGet(nc2, "LEAD", i + 1)));
+    assert.deepEqual(n2Copy, n1Copy);
+    const groupDir = path.join(c.storeDir, "jetstream", "nrg_peer", g?.group ?? "", "store");
+    await c.ours?.stop();
+    c.ours = undefined;
+    const t3Copy = readReplicaWhole(groupDir).map((m) => ({ seq: m.seq, subject: m.subject, data: m.data, time: m.time }));
+    assert.deepEqual(t3Copy, n1Copy, "T3's copy is the nats-servers' copy");
+  } catch (err) {
+    // What T3's /jsz says of the group, for the failure's report.
+    t.diagnostic(`T3's LEAD group: ${JSON.stringify(await c.group("LEAD").catch(() => undefined))}`);
+    throw err;
+  } finally {
+    await c.stop();
+  }
+});
