@@ -7,6 +7,9 @@
 // which nats-server checks when applying and on which its members stop the stream), proposed as nats-server's stream message entries and acknowledged once
 // committed; both nats-server followers apply them: their stream state equals T3's copy, and
 // each one's direct get answers every message with the subject, payload and time T3 stored.
+// T3 answers what a stream leader answers: STREAM.INFO (from clients of any server: its leader,
+// replicas current, state, subjects), the meta leader's $JSC.SI for STREAM.LIST, the leader
+// elected advisory, and STREAM.LEADER.STEPDOWN (N1 preferred: it leads, T3 follows it).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -64,6 +67,14 @@ test("with nrg_peer_lead, T3 leads a nats-server 2.15 stream group: publishes fr
     await retry(() => jsm.streams.add({ name: "LEAD", subjects: ["lead.>"], num_replicas: 3, allow_direct: true, max_msgs_per_subject: 3, discard_new_per_subject: true, discard: "new" as never }), 90_000);
     for (let i = 1; i <= 3; i++) await retry(() => publish(nc1, `lead.a`, `before ${i}`).then((a) => (a.seq === undefined ? Promise.reject(new Error(JSON.stringify(a))) : a)), 90_000);
 
+    // A nats-server leader's STREAM.INFO answer, to compare T3's with.
+    const rawInfo = async (): Promise<Record<string, unknown>> => (await nc1.request("$JS.API.STREAM.INFO.LEAD", "", { timeout: 10_000 })).json();
+    let natsInfo = await rawInfo();
+    await waitUntil(async () => ((natsInfo = await rawInfo()).cluster as { replicas?: { current: boolean }[] } | undefined)?.replicas?.every((r) => r.current) === true, 60_000, "a nats-server leader reports both replicas current", () => JSON.stringify(natsInfo.cluster));
+    // The leader elected advisory comes from T3 once it leads.
+    const advisories: { leader: string; stream: string; replicas: { name: string }[] }[] = [];
+    const advSub = nc2.subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.LEAD", { callback: (_e, m) => void advisories.push(m.json()) });
+    await nc2.flush();
     // Asked to take the leadership until it leads with its state current.
     let g: LeaderGroup | undefined;
     let askedAt = 0;
@@ -125,9 +136,58 @@ test("with nrg_peer_lead, T3 leads a nats-server 2.15 stream group: publishes fr
     t.diagnostic(`T3 leader half: ${JSON.stringify(g?.stream_leader)}; replica ${JSON.stringify(mine)}`);
     assert.equal(g?.stream_leader?.counters.refused, 5, "every refusal was answered before a proposal");
 
+    // T3 answers STREAM.INFO as the stream's leader (clients of either nats-server and its own).
+    const ncT3 = await c.appOn(c.ours as ReferenceServer);
+    for (const nc of [nc1, nc2, ncT3]) {
+      const jsmOf = await jetstreamManager(nc, { timeout: 10_000 });
+      let info = await jsmOf.streams.info("LEAD");
+      assert.equal(info.cluster?.leader, "T3");
+      assert.deepEqual([info.state.messages, info.state.first_seq, info.state.last_seq, info.state.bytes], [13, 1, 13, states[0]?.bytes]);
+      assert.equal(info.config.max_msgs_per_subject, 3);
+      await waitUntil(
+        async () => (info = await jsmOf.streams.info("LEAD")).cluster?.replicas?.filter((r) => r.current).length === 2,
+        30_000,
+        "T3 reports N1 and N2 current",
+        () => JSON.stringify(info.cluster),
+      );
+      assert.deepEqual(info.cluster?.replicas?.map((r) => r.name).sort(), ["N1", "N2"]);
+    }
+    // Side by side with the nats-server leader's answer: the same fields, the same config.
+    const ours = await rawInfo();
+    const shape = (info: Record<string, unknown>): unknown => {
+      const cluster = info.cluster as Record<string, unknown>;
+      return {
+        top: Object.keys(info).sort(),
+        state: Object.keys(info.state as object).sort(),
+        cluster: Object.keys(cluster).sort(),
+        replicas: (cluster.replicas as Record<string, unknown>[]).map((r) => Object.keys(r).filter((k) => k !== "lag").sort()),
+        config: { ...(info.config as Record<string, unknown>), metadata: undefined },
+        created: info.created,
+        type: info.type,
+      };
+    };
+    assert.deepEqual(shape(ours), shape(natsInfo));
+    const withSubjects = await jsm.streams.info("LEAD", { subjects_filter: "lead.b.>" });
+    assert.equal(Object.keys(withSubjects.state.subjects ?? {}).length, 6);
+    // The meta leader's STREAM.LIST gathers it from T3 ($JSC.SI).
+    const listed = await jsm.streams.list().next();
+    assert.equal(listed.find((i) => i.config.name === "LEAD")?.cluster?.leader, "T3");
+    assert.ok(advisories.some((a) => a.stream === "LEAD" && a.leader === "T3"), JSON.stringify(advisories));
+    advSub.unsubscribe();
+
+    // Asked to step down preferring N1: answered by T3, N1 leads, publishes go on, T3 follows.
+    assert.equal((await jsm.streams.info("LEAD")).cluster?.leader, "T3");
+    const down = (await nc1.request("$JS.API.STREAM.LEADER.STEPDOWN.LEAD", JSON.stringify({ placement: { preferred: "N1" } }), { timeout: 10_000 })).json<{ success?: boolean }>();
+    assert.equal(down.success, true, JSON.stringify(down));
+    let leaderNow = "";
+    await waitUntil(async () => (leaderNow = (await jsm.streams.info("LEAD").catch(() => undefined))?.cluster?.leader ?? "") === "N1", 60_000, "N1 leads LEAD", () => leaderNow);
+    assert.deepEqual(await retry(() => publish(nc2, "lead.f", "after stepdown").then((a) => (a.seq === undefined ? Promise.reject(new Error(JSON.stringify(a))) : a)), 60_000), { stream: "LEAD", seq: 14 });
+    await waitUntil(async () => (g = (await c.group("LEAD")) as LeaderGroup)?.replica?.last_seq === 14 && g.stream_leader === undefined, 60_000, "T3 follows N1 and holds 14", () => JSON.stringify(g));
+    states = await Promise.all([n1, n2].map((s) => stateOn(s, "LEAD")));
+
     // Each nats-server's direct get (its own copy) answers what T3 stored, time included.
-    const n1Copy = await Promise.all(Array.from({ length: 13 }, (_, i) => directGet(nc1, "LEAD", i + 1)));
-    const n2Copy = await Promise.all(Array.from({ length: 13 }, (_, i) => directGet(nc2, "LEAD", i + 1)));
+    const n1Copy = await Promise.all(Array.from({ length: 14 }, (_, i) => directGet(nc1, "LEAD", i + 1)));
+    const n2Copy = await Promise.all(Array.from({ length: 14 }, (_, i) => directGet(nc2, "LEAD", i + 1)));
     assert.deepEqual(n2Copy, n1Copy);
     const groupDir = path.join(c.storeDir, "jetstream", "nrg_peer", g?.group ?? "", "store");
     await c.ours?.stop();

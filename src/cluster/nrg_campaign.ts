@@ -24,6 +24,10 @@ export class NrgCampaign {
   private readonly emptyVotes = new Set<string>();
   /** Followers' acknowledged last index, this term. */
   private readonly match = new Map<string, number>();
+  /** When each follower last answered this term (ms). */
+  private readonly seen = new Map<string, number>();
+  /** When this member last became leader (ns), for stream info's leader_since. */
+  leaderSinceNs = 0n;
   /** The index of this leadership's first entry: once committed, followers took our appends. */
   leadStartIndex = 0;
   /** The term this member last led and the commit it reached in it (for /jsz). */
@@ -93,6 +97,8 @@ export class NrgCampaign {
     p.role = "leader";
     p.leader = p.id;
     this.match.clear();
+    this.seen.clear();
+    this.leaderSinceNs = BigInt(Date.now()) * 1_000_000n;
     const state = encodeNrgPeerState({ clusterSize: this.size(), knownPeers: [...new Set([...p.peers, p.id])], domainExtension: undefined });
     const raw = this.append([{ type: NrgEntryType.PeerState, data: state }]);
     if (raw === undefined) return undefined;
@@ -133,6 +139,7 @@ export class NrgCampaign {
       p.adoptTerm(ar.term);
       return undefined;
     }
+    this.seen.set(ar.peer, Date.now());
     if (ar.success) {
       if (ar.index > (this.match.get(ar.peer) ?? 0)) this.match.set(ar.peer, ar.index);
       this.advanceCommit();
@@ -174,6 +181,40 @@ export class NrgCampaign {
     for (const [peer, index] of this.match) if (peer !== p.id && index >= p.log.lastIndex && (to === undefined || peer < to)) to = peer;
     if (to === undefined) return undefined;
     const raw = this.append([{ type: NrgEntryType.LeaderTransfer, data: Buffer.from(to, "latin1") }]);
+    p.role = "follower";
+    p.leader = "";
+    if (raw !== undefined) this.counters.transfers++;
+    return raw;
+  }
+
+  /**
+   * What the leader knows of each other member (nats-server's Peer: current once it has stored
+   * what is committed and answered within the lost-quorum interval; lag in entries; last answer).
+   */
+  followers(members: string[], lostQuorumMs: number): { id: string; current: boolean; lag: number; lastSeenMs: number | undefined }[] {
+    const p = this.peer;
+    const now = Date.now();
+    return members
+      .filter((id) => id !== p.id)
+      .map((id) => {
+        const index = this.match.get(id) ?? 0;
+        const seen = this.seen.get(id);
+        const lastSeenMs = seen === undefined ? undefined : now - seen;
+        return { id, current: seen !== undefined && index >= p.commit && lastSeenMs !== undefined && lastSeenMs <= lostQuorumMs, lag: Math.max(0, p.log.lastIndex - index), lastSeenMs };
+      });
+  }
+
+  /**
+   * nats-server's StepDown(preferred): a LeaderTransfer to the preferred member when it is up to
+   * date (else to another that is), stored and to be sent; without one up to date, just a follower.
+   */
+  stepDown(preferred: string | undefined): Buffer | undefined {
+    const p = this.peer;
+    if (p.role !== "leader") return undefined;
+    const upToDate = (peer: string): boolean => peer !== p.id && (this.match.get(peer) ?? 0) >= p.log.lastIndex;
+    let to = preferred !== undefined && upToDate(preferred) ? preferred : undefined;
+    if (to === undefined) for (const peer of [...this.match.keys()].sort()) if (upToDate(peer)) to = to ?? peer;
+    const raw = to === undefined ? undefined : this.append([{ type: NrgEntryType.LeaderTransfer, data: Buffer.from(to, "latin1") }]);
     p.role = "follower";
     p.leader = "";
     if (raw !== undefined) this.counters.transfers++;

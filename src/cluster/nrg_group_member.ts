@@ -170,6 +170,18 @@ export class NrgGroupMember {
     this.onLeadChange?.(leading);
   }
 
+  /** Hand the leadership over (a stream leader's STEPDOWN request): to `preferred` when it is up to date. */
+  stepDown(preferred: string | undefined): void {
+    const c = this.campaign;
+    if (c === undefined) return;
+    this.proposals = [];
+    const raw = c.stepDown(preferred);
+    if (raw !== undefined) this.sendAppend(raw);
+    this.campaignedAt = Date.now();
+    this.newElectionTimeout();
+    this.checkLead();
+  }
+
   /**
    * One entry of the leader half (a stream message...), sent with the others of this turn as
    * one append, stored first. False when this member does not lead (the entry is dropped).

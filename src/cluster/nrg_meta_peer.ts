@@ -63,7 +63,16 @@ export class NrgMetaPeer implements ServerService {
     const base = path.join(resolveStoreDir(this.server.options), "nrg_peer");
     const dir = path.join(base, META_GROUP);
     if (this.server.options.cluster?.nrgPeerStreams === true) {
-      const lead = this.server.options.cluster?.nrgPeerLead === true ? { account: (name: string) => this.server.lookupAccount(name), domain: this.server.options.jetstream.domain } : undefined;
+      const lead =
+        this.server.options.cluster?.nrgPeerLead === true
+          ? {
+              account: (name: string) => this.server.lookupAccount(name),
+              domain: this.server.options.jetstream.domain,
+              serverName: self,
+              clusterName: () => this.server.options.cluster?.name ?? "",
+              nameOf: (id: string) => this.nameOf(id),
+            }
+          : undefined;
       const peers = new NrgStreamPeers(sys, this.id, base, this.server.log, this.server.options.cluster?.nrgPeerCampaign === true, lead);
       this.streamPeers = peers;
       this.metaState.onGroupRemoved = (group) => peers.removed(group);

@@ -44,6 +44,7 @@ import { decodeNrgStreamEntry, decodeNrgStreamMsg, NrgEntryOp, type NrgStreamEnt
 import { NrgBatchBuffer } from "./nrg_stream_batch.js";
 import { NrgConsumerReplica } from "./nrg_consumer_replica.js";
 import { nrgLeadRefusal, NrgStreamLeader } from "./nrg_stream_leader.js";
+import { NrgLeaderApi } from "./nrg_stream_leader_api.js";
 import { subjectMatches } from "../protocol/subject.js";
 import { FileStore } from "../storage/filestore.js";
 import { MemStore } from "../storage/memstore.js";
@@ -642,14 +643,19 @@ interface RunningGroup {
   replica?: NrgStreamReplica;
   consumerReplica?: NrgConsumerReplica;
   configJson?: string;
-  /** With `nrg_peer_lead`: the stream leader's half while this member leads the group. */
+  /** With `nrg_peer_lead`: the stream leader's half while this member leads the group, and its API answers. */
   leader?: NrgStreamLeader;
+  leaderApi?: NrgLeaderApi;
 }
 
 /** `nrg_peer_lead`: what the leader half needs from the server. */
 export interface NrgLeadOptions {
   account(name: string): Account;
   domain: string | undefined;
+  serverName: string;
+  clusterName(): string;
+  /** A peer id's server name (the id when unknown). */
+  nameOf(id: string): string;
 }
 
 /** Whether a consumer's filters take this subject (none: every subject). */
@@ -771,20 +777,41 @@ export class NrgStreamPeers {
     const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined;
     campaign.keep = leadable;
     member.onLeadChange = (leading) => {
-      g.leader?.stop();
-      g.leader = undefined;
+      this.stopLead(g);
       if (!leading || !leadable()) return;
-      const leader = new NrgStreamLeader(lead.account(g.account), replica, member, lead.domain);
+      const account = lead.account(g.account);
+      const leader = new NrgStreamLeader(account, replica, member, lead.domain);
       g.leader = leader;
       leader.start();
+      g.leaderApi = new NrgLeaderApi(
+        {
+          sys: this.sys,
+          account,
+          serverName: lead.serverName,
+          clusterName: lead.clusterName(),
+          domain: lead.domain,
+          nameOf: lead.nameOf,
+          idOf: (name) => replica.stream.group.peers.find((id) => lead.nameOf(id) === name),
+          stepDown: (preferred) => member.stepDown(preferred),
+        },
+        replica,
+        campaign,
+      );
+      g.leaderApi.start();
       this.log.info(`NRG peer: leading stream '${g.account} > ${g.stream}' (group ${member.group}, term ${member.peer.log.term}) from sequence ${replica.store.lastSequence()}`);
     };
   }
 
-  private stopGroup(name: string, g: RunningGroup): void {
-    this.groups.delete(name);
+  private stopLead(g: RunningGroup): void {
     g.leader?.stop();
     g.leader = undefined;
+    g.leaderApi?.stop();
+    g.leaderApi = undefined;
+  }
+
+  private stopGroup(name: string, g: RunningGroup): void {
+    this.groups.delete(name);
+    this.stopLead(g);
     g.member.stop();
     g.replica?.close();
   }

@@ -1,0 +1,204 @@
+// What a stream leader answers in a nats-server 2.15 cluster, for a tsnats member leading a stream
+// group (`nrg_peer_lead`, nrg_stream_leader.ts). Every server takes `$JS.API.>` in the system
+// account (the accounts import it), and for an assigned stream with a leader only that leader
+// answers (jetstream_api.go jsStreamInfoRequest, jsStreamLeaderStepDownRequest): so the tsnats
+// leader subscribes, while it leads, to
+// - `$JS.API.STREAM.INFO.<stream>`: the stream info response (config with the server's dynamic
+//   metadata, created, state, cluster with the leader and what it knows of each replica);
+// - `$JS.API.STREAM.LEADER.STEPDOWN.<stream>`: success, then the leadership goes to the
+//   preferred member (or another up-to-date one) with a LeaderTransfer, as StepDown(preferred);
+// - `$JSC.SI.<account>.<stream>`: the bare StreamInfo the meta leader gathers for lists
+//   (processClusterStreamInfoRequest; every member subscribes, the leader answers).
+// A request names its account in the Nats-Request-Info header (the service import's ClientInfo:
+// `svc`, else `acc`); a request about another account's stream of the same name is not ours.
+import type { Account } from "../server/account.js";
+import type { Subscription } from "../server/sublist.js";
+import { nowNs, rfc3339 } from "../server/time.js";
+import { getHeader } from "../protocol/headers.js";
+import { jsError, ApiError } from "../jetstream/errors.js";
+import { decodeRequest, STREAM_INFO_SHAPE, type Shape } from "../jetstream/json.js";
+import { isJsonObjectOrArray } from "../jetstream/api.js";
+import { dynamicMetadata, HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "../jetstream/api_level.js";
+import { streamLeaderElected } from "../jetstream/advisories.js";
+import type { NrgCampaign } from "./nrg_campaign.js";
+import type { NrgStreamReplica } from "./nrg_stream_peer.js";
+
+const HDR_REQUEST_INFO = "Nats-Request-Info";
+/** nats-server's lostQuorumInterval: a replica not heard from for longer is not current. */
+const LOST_QUORUM_MS = 10_000;
+/** nats-server's JSMaxSubjectDetails: at most this many subjects in one stream info answer. */
+const MAX_SUBJECT_DETAILS = 100_000;
+const STEPDOWN_SHAPE: Shape = { placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" } };
+
+/** What the leader's answers need from the server. */
+export interface NrgLeaderServer {
+  sys: Account;
+  account: Account;
+  serverName: string;
+  clusterName: string;
+  domain: string | undefined;
+  /** A peer id's server name (the id itself when unknown). */
+  nameOf(id: string): string;
+  /** A server name's peer id among the group's members, or undefined. */
+  idOf(name: string): string | undefined;
+  /** Hand the leadership over (StepDown with a preferred member). */
+  stepDown(preferred: string | undefined): void;
+}
+
+export class NrgLeaderApi {
+  private subs: Subscription[] = [];
+
+  constructor(
+    private readonly srv: NrgLeaderServer,
+    private readonly replica: NrgStreamReplica,
+    private readonly campaign: NrgCampaign,
+  ) {}
+
+  private get name(): string {
+    return this.replica.stream.config.name;
+  }
+
+  start(): void {
+    const sys = this.srv.sys;
+    const on = (subject: string, handler: (reply: string, hdr: Buffer | undefined, body: Buffer) => void): void => {
+      this.subs.push(
+        sys.subscribeInternal(
+          subject,
+          (_s, reply, hdr, payload) => {
+            if (reply === "") return;
+            handler(reply, hdr === undefined ? undefined : Buffer.from(hdr), Buffer.from(payload));
+          },
+          undefined,
+          "nrg-stream-leader-api",
+        ),
+      );
+    };
+    on(`$JS.API.STREAM.INFO.${this.name}`, (reply, hdr, body) => this.info(reply, hdr, body));
+    on(`$JS.API.STREAM.LEADER.STEPDOWN.${this.name}`, (reply, hdr, body) => this.leaderStepDown(reply, hdr, body));
+    on(`$JSC.SI.${this.replica.stream.account}.${this.name}`, (reply) => this.send(reply, this.streamInfo(false, {})));
+    streamLeaderElected({ account: this.srv.account, domain: this.srv.domain, serverName: this.srv.serverName }, this.name, this.srv.serverName, this.replicas());
+  }
+
+  stop(): void {
+    for (const sub of this.subs) this.srv.sys.unsubscribeInternal(sub);
+    this.subs = [];
+  }
+
+  /** The request is about our stream: its account (Nats-Request-Info's svc, else acc) is the stream's. */
+  private ours(hdr: Buffer | undefined): boolean {
+    const text = getHeader(hdr, HDR_REQUEST_INFO);
+    if (text === undefined) return false;
+    try {
+      const ci = JSON.parse(text) as { acc?: unknown; svc?: unknown };
+      const acc = typeof ci.svc === "string" && ci.svc !== "" ? ci.svc : ci.acc;
+      return acc === this.replica.stream.account;
+    } catch {
+      return false;
+    }
+  }
+
+  private send(reply: string, body: Record<string, unknown>): void {
+    this.srv.sys.publish(reply, "", undefined, Buffer.from(JSON.stringify(body)));
+  }
+
+  private error(reply: string, type: string, err: unknown): void {
+    const e = err instanceof ApiError ? err : jsError("JSInvalidJSONErr", { err: (err as Error).message });
+    this.send(reply, { type, error: e.toJSON() });
+  }
+
+  private info(reply: string, hdr: Buffer | undefined, body: Buffer): void {
+    if (!this.ours(hdr)) return;
+    const type = getHeader(hdr, "Nats-Response-Type") === "io.nats.jetstream.api.v1.stream_create_response" ? "io.nats.jetstream.api.v1.stream_create_response" : "io.nats.jetstream.api.v1.stream_info_response";
+    if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) {
+      this.error(reply, type, jsError("JSRequiredApiLevelErr"));
+      return;
+    }
+    let req: { deleted_details?: boolean; subjects_filter?: string; offset?: number } = {};
+    try {
+      if (isJsonObjectOrArray(body)) req = decodeRequest(body, STREAM_INFO_SHAPE, "JSApiStreamInfoRequest") ?? {};
+    } catch (err) {
+      this.error(reply, type, err);
+      return;
+    }
+    const paged = { total: 0, offset: 0, limit: 0 };
+    const info = this.streamInfo(true, req, paged);
+    this.send(reply, { type, ...paged, ...info });
+  }
+
+  private leaderStepDown(reply: string, hdr: Buffer | undefined, body: Buffer): void {
+    if (!this.ours(hdr)) return;
+    const type = "io.nats.jetstream.api.v1.stream_leader_stepdown_response";
+    if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) {
+      this.error(reply, type, jsError("JSRequiredApiLevelErr"));
+      return;
+    }
+    let preferred: string | undefined;
+    try {
+      const placement = isJsonObjectOrArray(body) ? decodeRequest<{ placement?: { preferred?: string } }>(body, STEPDOWN_SHAPE, "JSApiLeaderStepdownRequest")?.placement : undefined;
+      if (placement?.preferred !== undefined && placement.preferred !== "") {
+        if (placement.preferred === this.srv.serverName) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${placement.preferred}" is already leader` });
+        preferred = this.srv.idOf(placement.preferred);
+        if (preferred === undefined) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${placement.preferred}" not known` });
+      } else if (placement !== undefined && this.replicas().length === 0) {
+        throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
+      }
+    } catch (err) {
+      this.error(reply, type, err);
+      return;
+    }
+    this.send(reply, { type, success: true });
+    this.srv.stepDown(preferred);
+  }
+
+  /** The replicas as nats-server's leader reports them (PeerInfo, the leader left out). */
+  private replicas(): Record<string, unknown>[] {
+    return this.campaign.followers(this.replica.stream.group.peers, LOST_QUORUM_MS).map((f) => ({
+      name: this.srv.nameOf(f.id),
+      current: f.current,
+      active: f.lastSeenMs === undefined ? 0 : f.lastSeenMs * 1_000_000,
+      ...(f.lag > 0 ? { lag: f.lag } : {}),
+      peer: f.id,
+    }));
+  }
+
+  /** StreamInfo as nats-server's leader builds it; `dynamic`: the config with the server's version metadata (a single stream's answer). */
+  private streamInfo(dynamic: boolean, req: { deleted_details?: boolean; subjects_filter?: string; offset?: number }, paged?: { total: number; offset: number; limit: number }): Record<string, unknown> {
+    const s = this.replica.stream;
+    const config = dynamic ? { ...s.config, metadata: dynamicMetadata(s.config.metadata as Record<string, string> | undefined) } : s.config;
+    const st = this.replica.store.state(req.deleted_details === true);
+    const state: Record<string, unknown> = { messages: st.msgs, bytes: st.bytes, first_seq: st.firstSeq, first_ts: rfc3339(st.firstTime), last_seq: st.lastSeq, last_ts: rfc3339(st.lastTime) };
+    if (st.numSubjects > 0) state.num_subjects = st.numSubjects;
+    if (req.subjects_filter !== undefined && req.subjects_filter !== "" && paged !== undefined) {
+      const totals = [...this.replica.store.subjectsTotals(req.subjects_filter).entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      if (totals.length > 0) {
+        const offset = Math.min(Math.max(req.offset ?? 0, 0), totals.length);
+        paged.total = totals.length;
+        paged.offset = Math.max(req.offset ?? 0, 0);
+        paged.limit = MAX_SUBJECT_DETAILS;
+        const page = totals.slice(offset, offset + MAX_SUBJECT_DETAILS);
+        if (page.length > 0) state.subjects = Object.fromEntries(page);
+      }
+    }
+    if (st.numDeleted > 0) state.num_deleted = st.numDeleted;
+    if (req.deleted_details === true && st.deleted !== undefined && st.deleted.length > 0) state.deleted = st.deleted;
+    state.consumer_count = s.consumers.size;
+    const cluster: Record<string, unknown> = {
+      name: this.srv.clusterName,
+      raft_group: s.group.name,
+      leader: this.srv.serverName,
+      ...(this.campaign.leaderSinceNs > 0n ? { leader_since: rfc3339(this.campaign.leaderSinceNs) } : {}),
+      system_account: true,
+      traffic_account: this.srv.sys.name,
+    };
+    const replicas = this.replicas();
+    if (replicas.length > 0) cluster.replicas = replicas;
+    return {
+      config,
+      created: s.created,
+      state,
+      ...(this.srv.domain !== undefined && this.srv.domain !== "" ? { domain: this.srv.domain } : {}),
+      cluster,
+      ts: rfc3339(nowNs()),
+    };
+  }
+}
