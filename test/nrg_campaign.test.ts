@@ -86,3 +86,28 @@ test("a LeaderTransfer naming this member in a new append asks it to campaign", 
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a member of a new group that has stored no membership yet counts its quorum over the assigned members, never over itself alone", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-campaign-"));
+  try {
+    const peer = new NrgPeer(ME, new NrgPeerLog(dir), () => "$NRG.CR.x");
+    const c = new NrgCampaign(peer);
+    assert.equal(c.campaign(), undefined, "no known membership: it does not run");
+    c.members = () => [A, B, ME];
+    const vr = c.campaign();
+    assert.deepEqual(vr, { term: 1, lastTerm: 0, lastIndex: 0, candidate: ME });
+    assert.equal(peer.role, "candidate", "its own vote is not a quorum of three");
+    assert.equal(c.receiveVoteResponse({ term: 1, peer: A, granted: true, empty: false }), true);
+    const first = decodeNrgAppendEntry(c.becomeLeader() ?? Buffer.alloc(0));
+    assert.equal(first.entries[0].type, NrgEntryType.PeerState);
+    // Its first entry commits only once a follower stored it.
+    assert.equal(peer.commit, 0);
+    assert.equal(c.leading, false);
+    c.receiveAppendResponse({ term: 1, index: 1, peer: B, success: true });
+    assert.equal(peer.commit, 1);
+    assert.equal(c.leading, true);
+    peer.log.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

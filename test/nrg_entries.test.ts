@@ -18,7 +18,9 @@ import {
   decodeNrgConsumerEntry,
   decodeNrgMetaSnapshot,
   decodeNrgStreamState,
+  encodeNrgDeleteRange,
   encodeNrgStreamMsg,
+  encodeNrgStreamState,
   encodeNrgConsumerEntry,
   NrgEntryOp,
   type NrgMetaEntry,
@@ -417,4 +419,23 @@ describe("nats-server 2.15's JetStream entries, decoded from a live cluster's RA
     assert.equal(d.assignment.name, "keeper");
     assert.deepEqual(d.assignment.group, plain.decoded.assignment.group);
   });
+});
+
+test("a stream state as a tsnats leader's snapshot encodes it (version 1, deleted runs as run-length blocks) and a delete range entry decode back", () => {
+  const state = decodeNrgStreamState(encodeNrgStreamState({ messages: 6, bytes: 321, firstSequence: 2, lastSequence: 11, failed: 1, deleted: [9, 4, 3, 5] }));
+  assert.deepEqual(state, {
+    version: 1,
+    messages: 6,
+    bytes: 321,
+    firstSequence: 2,
+    lastSequence: 11,
+    failed: 1,
+    sources: [],
+    deleted: [
+      { kind: "range", first: 3, count: 3 },
+      { kind: "range", first: 9, count: 1 },
+    ],
+  });
+  assert.deepEqual(decodeNrgStreamState(encodeNrgStreamState({ messages: 0, bytes: 0, firstSequence: 0, lastSequence: 0, failed: 0, deleted: [] }))?.deleted, []);
+  assert.deepEqual(decodeNrgStreamEntry({ type: NrgEntryType.Normal, data: encodeNrgDeleteRange(12, 30) }), { op: "deleteRange", first: 12, num: 30 });
 });

@@ -32,7 +32,15 @@ export class NrgCampaign {
   leadStartIndex = 0;
   /** The term this member last led and the commit it reached in it (for /jsz). */
   lastLed: { term: number; firstIndex: number; committed: number } | undefined;
-  counters = { campaigns: 0, elected: 0, heartbeats: 0, catchupEntries: 0, transfers: 0, proposals: 0 };
+  counters = { campaigns: 0, elected: 0, heartbeats: 0, catchupEntries: 0, transfers: 0, proposals: 0, snapshotsSent: 0 };
+  /** The leader half's state as a snapshot for a follower behind our compacted log (undefined: none to send). */
+  snapshotData: (() => Buffer | undefined) | undefined;
+  /**
+   * The group's members as its assignment names them (nats-server starts a group with that peer
+   * set): before any membership entry is stored, the quorum is counted over them, never over
+   * this member alone.
+   */
+  members: () => string[] = () => [];
   /** True while this member may keep the leadership (it runs the group's leader half). */
   keep: () => boolean = () => false;
 
@@ -61,14 +69,15 @@ export class NrgCampaign {
   }
 
   private size(): number {
-    return Math.max(this.peer.clusterSize, this.peer.peers.size, 1);
+    return Math.max(this.peer.clusterSize, this.peer.peers.size, this.members().length, 1);
   }
 
   /** Start an election: the vote request to send, or undefined when this member may not run now. */
   campaign(): NrgVoteRequest | undefined {
     const p = this.peer;
     // nats-server does not campaign behind on applies, nor outside its group's peer set.
-    if (p.writeError !== undefined || p.removed || p.catchup !== undefined || p.applied < p.commit || (p.peers.size > 0 && !p.peers.has(p.id))) return undefined;
+    const inGroup = p.peers.size > 0 ? p.peers.has(p.id) : this.members().includes(p.id);
+    if (p.writeError !== undefined || p.removed || p.catchup !== undefined || p.applied < p.commit || !inGroup) return undefined;
     if (!p.startTerm()) return undefined;
     p.role = "candidate";
     this.votes.clear();
@@ -99,7 +108,7 @@ export class NrgCampaign {
     this.match.clear();
     this.seen.clear();
     this.leaderSinceNs = BigInt(Date.now()) * 1_000_000n;
-    const state = encodeNrgPeerState({ clusterSize: this.size(), knownPeers: [...new Set([...p.peers, p.id])], domainExtension: undefined });
+    const state = encodeNrgPeerState({ clusterSize: this.size(), knownPeers: [...new Set([...(p.peers.size > 0 ? p.peers : this.members()), p.id])], domainExtension: undefined });
     const raw = this.append([{ type: NrgEntryType.PeerState, data: state }]);
     if (raw === undefined) return undefined;
     this.counters.elected++;
@@ -147,15 +156,40 @@ export class NrgCampaign {
     }
     if (ar.index >= p.log.lastIndex) return undefined;
     const out: Buffer[] = [];
-    for (let index = ar.index + 1; index <= p.log.lastIndex; index++) {
+    let from = ar.index + 1;
+    const first = p.log.firstIndex;
+    if ((first === undefined || from < first) && p.log.entryAt(from) === undefined) {
+      // Compacted away: the group's state as of what we applied, then our log after it.
+      const snap = this.snapshotAt();
+      if (snap === undefined) return undefined;
+      out.push(snap);
+      this.counters.snapshotsSent++;
+      from = p.applied + 1;
+    }
+    for (let index = from; index <= p.log.lastIndex; index++) {
       const stored = p.log.entryAt(index);
-      // Compacted away: a follower this far behind needs a snapshot, which this member does not send.
       if (stored === undefined) return out.length > 0 ? out : undefined;
       const ae = decodeNrgAppendEntry(stored);
       out.push(encodeNrgAppendEntry({ ...ae, leader: p.id, commit: p.commit, leaderTerm: p.log.term }));
     }
     this.counters.catchupEntries += out.length;
     return out;
+  }
+
+  /**
+   * A catch-up's first append for a follower behind our compacted log (raft.go sendSnapshotToFollower):
+   * [Snapshot, PeerState] at our applied index, the snapshot the leader half's state there.
+   */
+  private snapshotAt(): Buffer | undefined {
+    const p = this.peer;
+    const data = this.snapshotData?.();
+    if (data === undefined) return undefined;
+    const at = p.applied;
+    const stored = p.log.entryAt(at);
+    const term = stored !== undefined ? decodeNrgAppendEntry(stored).term : p.log.snapshot?.lastIndex === at ? p.log.snapshot.lastTerm : undefined;
+    if (term === undefined) return undefined;
+    const state = encodeNrgPeerState({ clusterSize: this.size(), knownPeers: [...new Set([...p.peers, p.id])], domainExtension: undefined });
+    return encodeNrgAppendEntry({ leader: p.id, term: p.log.term, commit: p.commit, prevTerm: term, prevIndex: at, entries: [{ type: NrgEntryType.Snapshot, data }, { type: NrgEntryType.PeerState, data: state }], leaderTerm: p.log.term });
   }
 
   /** The highest index a quorum (this member included) has stored, if it is of this term, becomes the commit. */

@@ -266,15 +266,7 @@ export class NrgPeer {
     this.applyCommitted();
     // The applier had the log reset: nothing of this append is held any more.
     if (this.epoch !== epoch) return undefined;
-    const compactAt = Math.min(this.applied, this.applier?.durableIndex?.() ?? this.applied);
-    if ((log.entryCount > this.compaction.entries || log.walBytes > this.compaction.bytes) && log.firstIndex !== undefined && compactAt >= log.firstIndex) {
-      try {
-        log.compact(compactAt, encodeNrgPeerState({ clusterSize: this.clusterSize, knownPeers: [...this.peers], domainExtension: undefined }), this.applier?.snapshot(compactAt) ?? Buffer.alloc(0));
-        this.counters.compactions++;
-      } catch (err) {
-        return this.failed(err);
-      }
-    }
+    if (!this.compactIfDue()) return undefined;
     // Only new entries are acknowledged: a catch-up's entries never give the leader a quorum.
     if (!isNew) return undefined;
     this.counters.acked++;
@@ -340,6 +332,26 @@ export class NrgPeer {
       this.commit = Math.min(this.commit, this.log.lastIndex);
       this.applier?.reset();
     }
+  }
+
+  /**
+   * Compacts the WAL up to what is applied and durable once it holds more than the compaction
+   * bounds (a follower's, and a leader's: a follower that needs what was compacted gets a
+   * snapshot). False on a storage error (the member is silent from then on).
+   */
+  private compactIfDue(): boolean {
+    const log = this.log;
+    const compactAt = Math.min(this.applied, this.applier?.durableIndex?.() ?? this.applied);
+    if ((log.entryCount > this.compaction.entries || log.walBytes > this.compaction.bytes) && log.firstIndex !== undefined && compactAt >= log.firstIndex) {
+      try {
+        log.compact(compactAt, encodeNrgPeerState({ clusterSize: this.clusterSize, knownPeers: [...this.peers], domainExtension: undefined }), this.applier?.snapshot(compactAt) ?? Buffer.alloc(0));
+        this.counters.compactions++;
+      } catch (err) {
+        this.failed(err);
+        return false;
+      }
+    }
+    return true;
   }
 
   /** Applies what was held back while the applier was holding. */
@@ -491,6 +503,7 @@ export class NrgPeer {
     if (index <= this.commit || index > this.log.lastIndex) return;
     this.commit = index;
     this.applyCommitted();
+    this.compactIfDue();
   }
 
   /** A vote request: the answer (nats-server's processVoteRequest), or undefined for silence. */

@@ -40,11 +40,12 @@ import { NrgEntryType } from "./nrg_wire.js";
 import type { NrgApplier } from "./nrg_peer.js";
 import { NrgGroupMember, plainGroupName } from "./nrg_group_member.js";
 import type { NrgMetaState, NrgMetaStream } from "./nrg_meta_state.js";
-import { decodeNrgStreamEntry, decodeNrgStreamMsg, NrgEntryOp, type NrgStreamEntry, type NrgStreamMsg, type NrgStreamState } from "../jetstream/nrg_entries.js";
+import { decodeNrgStreamEntry, decodeNrgStreamMsg, encodeNrgStreamState, NrgEntryOp, type NrgStreamEntry, type NrgStreamMsg, type NrgStreamState } from "../jetstream/nrg_entries.js";
 import { NrgBatchBuffer } from "./nrg_stream_batch.js";
 import { NrgConsumerReplica } from "./nrg_consumer_replica.js";
 import { nrgLeadRefusal, NrgStreamLeader } from "./nrg_stream_leader.js";
 import { NrgLeaderApi } from "./nrg_stream_leader_api.js";
+import { NrgCatchupServer } from "./nrg_stream_catchup.js";
 import { subjectMatches } from "../protocol/subject.js";
 import { FileStore } from "../storage/filestore.js";
 import { MemStore } from "../storage/memstore.js";
@@ -175,6 +176,12 @@ export class NrgStreamReplica implements NrgApplier {
 
   holding(): boolean {
     return this.catchup !== undefined || this.resetReason !== undefined;
+  }
+
+  /** The store's state as a leader's snapshot carries it (nats-server's binary stream state, the failed count included). */
+  stateSnapshot(): Buffer {
+    const st = this.store.state(true);
+    return encodeNrgStreamState({ messages: st.msgs, bytes: st.bytes, firstSequence: st.firstSeq, lastSequence: st.lastSeq, failed: this.clfs, deleted: st.deleted ?? [] });
   }
 
   /** The Nats-Msg-Id of the last message stored ("" none). */
@@ -646,6 +653,7 @@ interface RunningGroup {
   /** With `nrg_peer_lead`: the stream leader's half while this member leads the group, and its API answers. */
   leader?: NrgStreamLeader;
   leaderApi?: NrgLeaderApi;
+  catchupServer?: NrgCatchupServer;
 }
 
 /** `nrg_peer_lead`: what the leader half needs from the server. */
@@ -763,7 +771,11 @@ export class NrgStreamPeers {
       replica.onResume = () => m.peer.resumeApply();
     }
     member.start();
-    if (this.campaign && kind === "stream") member.enableCampaign();
+    if (this.campaign && kind === "stream") {
+      member.enableCampaign();
+      // Its quorum is counted over the assigned members until the group's membership is stored.
+      if (member.campaign !== undefined) member.campaign.members = () => current()?.group.peers ?? stream.group.peers;
+    }
     const running: RunningGroup = { kind, account: stream.account, stream: stream.config.name, consumer, member, replica, consumerReplica, configJson: JSON.stringify(stream.config) };
     if (this.lead !== undefined && replica !== undefined && member.campaign !== undefined) this.enableLead(running, member, replica, this.lead);
     this.groups.set(name, running);
@@ -776,6 +788,8 @@ export class NrgStreamPeers {
     if (campaign === undefined) return;
     const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined;
     campaign.keep = leadable;
+    // A follower behind our compacted log gets the stream's state as nats-server's snapshot (then asks $JSC.SYNC).
+    campaign.snapshotData = () => (g.leader === undefined ? undefined : replica.stateSnapshot());
     member.onLeadChange = (leading) => {
       this.stopLead(g);
       if (!leading || !leadable()) return;
@@ -798,6 +812,8 @@ export class NrgStreamPeers {
         campaign,
       );
       g.leaderApi.start();
+      g.catchupServer = new NrgCatchupServer(this.sys, replica, () => ({ lastIndex: member.peer.log.lastIndex, applied: member.peer.applied }), () => member.stepDown(undefined));
+      g.catchupServer.start();
       this.log.info(`NRG peer: leading stream '${g.account} > ${g.stream}' (group ${member.group}, term ${member.peer.log.term}) from sequence ${replica.store.lastSequence()}`);
     };
   }
@@ -807,6 +823,8 @@ export class NrgStreamPeers {
     g.leader = undefined;
     g.leaderApi?.stop();
     g.leaderApi = undefined;
+    g.catchupServer?.stop();
+    g.catchupServer = undefined;
   }
 
   private stopGroup(name: string, g: RunningGroup): void {
@@ -856,7 +874,7 @@ export class NrgStreamPeers {
         ...(g.consumer !== undefined ? { consumer: g.consumer } : {}),
         ...g.member.json(nameOf),
         ...(g.replica !== undefined ? { replica: g.replica.json() } : {}),
-        ...(g.leader !== undefined ? { stream_leader: g.leader.json() } : {}),
+        ...(g.leader !== undefined ? { stream_leader: { ...g.leader.json(), ...(g.catchupServer !== undefined ? { catchups: g.catchupServer.json() } : {}) } } : {}),
         ...(g.consumerReplica !== undefined ? { consumer_state: g.consumerReplica.json() } : {}),
       }));
   }

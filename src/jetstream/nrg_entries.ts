@@ -465,6 +465,28 @@ export function decodeNrgStreamState(data: Buffer): NrgStreamState | undefined {
   return state;
 }
 
+/**
+ * A stream state as a leader's snapshot carries it (filestore EncodedStreamState, version 1: no
+ * sourcing positions), its deleted sequences as run-length blocks.
+ */
+export function encodeNrgStreamState(state: { messages: number; bytes: number; firstSequence: number; lastSequence: number; failed: number; deleted: number[] }): Buffer {
+  const parts: Buffer[] = [Buffer.from([STREAM_STATE_MAGIC, 1])];
+  for (const v of [state.messages, state.bytes, state.firstSequence, state.lastSequence, state.failed, state.deleted.length]) parts.push(uvarintBytes(BigInt(v)));
+  const sorted = [...state.deleted].sort((a, b) => a - b);
+  for (let i = 0; i < sorted.length; ) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    parts.push(Buffer.from([RUN_LENGTH_MAGIC]), uvarintBytes(BigInt(sorted[i])), uvarintBytes(BigInt(j - i + 1)));
+    i = j + 1;
+  }
+  return Buffer.concat(parts);
+}
+
+/** A delete range entry's bytes (op byte and Go's field names: DeleteRange has no JSON tags). */
+export function encodeNrgDeleteRange(first: number, num: number): Buffer {
+  return Buffer.concat([Buffer.from([NrgEntryOp.DeleteRange]), Buffer.from(JSON.stringify({ First: first, Num: num }))]);
+}
+
 export function decodeNrgStreamEntry(e: NrgEntry): NrgStreamEntry {
   const r = raftEntry(e);
   if (r !== undefined) return r;
