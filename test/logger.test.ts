@@ -96,6 +96,15 @@ describe("Logger: format and levels", () => {
     assert.equal(formatLogTime(FIXED), "2026/11/21 23:57:42.123456");
     assert.equal(formatRotateStamp(FIXED), "2026.11.21.23.57.42.123456000");
   });
+
+  it("writes UTC timestamps with logtime_utc", () => {
+    const at = Date.UTC(2026, 0, 2, 3, 4, 5, 6);
+    assert.equal(formatLogTime(at, true), "2026/01/02 03:04:05.006000");
+    const lines: string[] = [];
+    const log = Logger.fromOptions({ ...defaultOptions(), logtimeUtc: true }, { pid: 1, now: () => at, sink: (l) => lines.push(l) });
+    log.info("x");
+    assert.deepEqual(lines, ["[1] 2026/01/02 03:04:05.006000 [INF] x\n"]);
+  });
 });
 
 describe("Logger: files", () => {
@@ -140,6 +149,24 @@ describe("Logger: files", () => {
       const size = statSync(join(sub, b)).size;
       assert.ok(size >= 200 && size < 200 + 120, `${b} has ${size} bytes`);
     }
+  });
+
+  it("keeps log_max_num files, the current one included, purging the oldest backups", () => {
+    const sub = join(dir, "purge");
+    mkdirSync(sub);
+    const file = join(sub, "p.log");
+    writeFileSync(join(sub, "p.log.unrelated"), "kept\n");
+    const log = new Logger({ logFile: file, logSizeLimit: 200, logMaxFiles: 3, pid: 5 });
+    for (let i = 0; i < 30; i++) log.info(`message number ${String(i).padStart(3, "0")}`);
+    log.close();
+    const names = readdirSync(sub).sort();
+    const backups = names.filter((n) => /^p\.log\.\d{4}(\.\d+){6}$/.test(n));
+    assert.equal(backups.length, 2, names.join(", "));
+    assert.ok(names.includes("p.log.unrelated"), "only rotated files are purged");
+    // the newest messages are still there, and the purge is logged as nats-server logs it
+    const kept = [file, ...backups.map((b) => join(sub, b))].map((f) => readFileSync(f, "utf8")).join("");
+    assert.ok(kept.includes("[INF] message number 029\n"));
+    assert.match(kept, /\[INF\] Purged log file "p\.log\.\d{4}(\.\d+){6}"\n/);
   });
 
   it("reopens the file after an external rotation (SIGUSR1)", () => {

@@ -1,7 +1,7 @@
 // tsnats-server's command line, flag-compatible with nats-server (loaded by the entry,
 // tsnats-server.ts, once V8's heap is tuned): options, signals, start and stop.
 import { buildOptions, FlagError, mergeFlagOptions, parseArgs, SIGNALS, USAGE, TLS_USAGE } from "../config/flags.js";
-import { loadConfigFile } from "../config/load.js";
+import { isNotServedWarning, loadConfigFile } from "../config/load.js";
 import { defaultOptions, type ServerOptions } from "../config/options.js";
 import { Logger } from "../server/logger.js";
 import { Server } from "../server/server.js";
@@ -76,9 +76,15 @@ async function main(): Promise<void> {
     case "signal":
       await sendSignal(built.signal as keyof typeof SIGNALS, built.pid);
       return;
-    case "test-config":
-      process.stdout.write(`tsnats-server: configuration file ${built.configFile ?? ""} test is successful\n`);
+    case "test-config": {
+      // As nats-server: a warning fails the check (the file says something it should not),
+      // and the answer names the digest /varz will show. tsnats' own notes (a block it does
+      // not serve) are not the file's fault.
+      const warnings = built.options.warnings.filter((w) => !isNotServedWarning(w));
+      if (warnings.length > 0) fail(`${warnings.join("\n")}\n`);
+      process.stderr.write(`tsnats-server: configuration file ${built.configFile ?? ""} is valid (${built.options.configDigest ?? ""})\n`);
       return;
+    }
     case "run":
       break;
   }

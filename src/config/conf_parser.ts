@@ -25,7 +25,7 @@
 //  - the whole file may be wrapped in `{ }`; stray `}` at the top level are ignored.
 
 import { readFileSync } from "node:fs";
-import { dirname, resolve as resolvePath, isAbsolute } from "node:path";
+import { dirname, join as joinPath, resolve as resolvePath, isAbsolute } from "node:path";
 
 export type ConfValue = string | number | boolean | Date | ConfValue[] | ConfMap;
 export interface ConfMap {
@@ -58,13 +58,34 @@ export class ConfigError extends Error {
   readonly line: number;
   readonly column: number;
   readonly reason: string;
-  constructor(file: string, line: number, column: number, reason: string) {
-    super(`${file}:${line}:${column}: ${reason}`);
+  /**
+   * `message` is the text shown: "file:line:col: reason" by default. nats-server names no
+   * position for syntax errors ("Parse error on line N: '...'"), variables and includes.
+   */
+  constructor(file: string, line: number, column: number, reason: string, message = `${file}:${line}:${column}: ${reason}`) {
+    super(message);
     this.name = "ConfigError";
     this.file = file;
     this.line = line;
     this.column = column;
     this.reason = reason;
+  }
+}
+
+/**
+ * Several errors in one file (nats-server reports every top-level key that fails, with the
+ * warnings first). Located at the first error, so callers that want one position get one.
+ */
+export class ConfigErrors extends ConfigError {
+  readonly errors: ConfigError[];
+  readonly warnings: string[];
+  constructor(errors: ConfigError[], warnings: string[]) {
+    const first = errors[0];
+    super(first.file, first.line, first.column, first.reason);
+    this.name = "ConfigErrors";
+    this.errors = errors;
+    this.warnings = warnings;
+    this.message = [...warnings, ...errors.map((e) => e.message)].join("\n");
   }
 }
 
@@ -119,7 +140,7 @@ export function parseConfigFile(path: string, opts: ParseOptions = {}): ConfMap 
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new ConfigError(path, 0, 0, `error opening config file: ${(e as Error).message}`);
+    throw new ConfigError(path, 0, 0, `error opening config file: ${(e as Error).message}`, openError(path, e));
   }
   return parseConfigString(text, path, opts);
 }
@@ -225,6 +246,18 @@ const BOOLS: Record<string, boolean> = { true: true, yes: true, on: true, false:
 
 const MAX_INCLUDE_DEPTH = 32;
 
+/** nats-server's text for a syntax error: the line, not the column, and the reason quoted. */
+function parseErrorText(line: number, reason: string): string {
+  return `Parse error on line ${line}: '${reason}'`;
+}
+
+/** Go's os.Open error text ("open f: no such file or directory"), as nats-server shows it. */
+function openError(path: string, e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  const why = err.code === "ENOENT" ? "no such file or directory" : err.code === "EACCES" ? "permission denied" : err.code === "EISDIR" ? "is a directory" : err.message;
+  return `${err.code === "EISDIR" ? "read" : "open"} ${path}: ${why}`;
+}
+
 function isSpace(c: string): boolean {
   return c === " " || c === "\t" || c === "\r" || c === "\f" || c === "\v";
 }
@@ -269,16 +302,19 @@ class Parser {
       if (this.lineStarts[mid] <= offset) lo = mid;
       else hi = mid - 1;
     }
-    return { file: this.file, line: lo + 1, column: offset - this.lineStarts[lo] + 1 };
+    // nats-server's lexer counts columns from the previous new line: 0-based on a file's
+    // first line, 1-based after it. Its errors say so, and so do ours.
+    return { file: this.file, line: lo + 1, column: offset - this.lineStarts[lo] + (lo === 0 ? 0 : 1) };
   }
 
   private fail(reason: string, offset = this.pos): never {
     if (this.envRef) {
       const p = this.envRef.pos;
-      throw new ConfigError(p.file, p.line, p.column, `variable reference for '${this.envRef.name}' on line ${p.line} could not be parsed: ${reason}`);
+      const why = `variable reference for '${this.envRef.name}' on line ${p.line} could not be parsed: ${reason}`;
+      throw new ConfigError(p.file, p.line, p.column, why, `variable reference for '${this.envRef.name}' on line ${p.line} could not be parsed: ${parseErrorText(this.posAt(offset).line, reason)}`);
     }
     const p = this.posAt(offset);
-    throw new ConfigError(p.file, p.line, p.column, reason);
+    throw new ConfigError(p.file, p.line, p.column, reason, parseErrorText(p.line, reason));
   }
 
   private peek(off = 0): string {
@@ -325,7 +361,7 @@ class Parser {
       this.skipBlank();
       const c = this.peek();
       if (c === "") {
-        if (ctx === "map") this.fail("Unexpected EOF processing map.");
+        if (ctx === "map") this.fail("Unexpected EOF processing map.", this.src.length);
         return;
       }
       if (c === "}") {
@@ -362,7 +398,8 @@ class Parser {
       }
       key = this.src.slice(keyStart, this.pos);
     }
-    const keyPos = this.posAt(keyStart);
+    // A quoted key is where its text starts, after the quote (as nats-server reports it).
+    const keyPos = this.posAt(quotedKey ? keyStart + 1 : keyStart);
 
     if (!quotedKey && key === "include" && (isSpace(this.peek()) || this.peek() === "\n" || this.peek() === "")) {
       this.parseInclude(map, ctx);
@@ -375,7 +412,8 @@ class Parser {
       this.pos++;
       this.skipSpaces();
       const n = this.peek();
-      if (n === "\n" || n === "") this.fail(`Expected value but found ${describeChar(n)}`);
+      // nats-server's lexer has taken the new line when it complains: the error is on the next line.
+      if (n === "\n") this.fail(`Expected value but found ${describeChar(n)}`, this.pos + 1);
     } else {
       // whitespace-separated: the value may even be on a following line
       while (isSpace(this.peek()) || this.peek() === "\n") this.pos++;
@@ -401,6 +439,8 @@ class Parser {
   private valueEnd(ctx: Ctx): void {
     this.skipSpaces();
     const c = this.peek();
+    // nats-server's lexer reads EOF as a NUL rune where a map or array wants its terminator.
+    if (c === "" && ctx !== "top") this.terminatorExpected(ctx, "\0");
     if (c === "" || c === "\n") {
       if (c === "\n") this.pos++;
       return;
@@ -419,6 +459,10 @@ class Parser {
     }
     if (c === "}" && ctx !== "array") return; // parseBody consumes it
     if (c === "]" && ctx === "array") return;
+    this.terminatorExpected(ctx, c);
+  }
+
+  private terminatorExpected(ctx: Ctx, c: string): never {
     if (ctx === "top") this.fail(`Expected a top-level value to end with a new line, comment or EOF, but got '${c}' instead.`);
     if (ctx === "map") this.fail(`Expected a map value terminator "," or a map terminator "}", but got '${c}' instead.`);
     this.fail(`Expected an array value terminator "," or an array terminator "]", but got '${c}' instead.`);
@@ -429,9 +473,11 @@ class Parser {
   private parseValue(ctx: Ctx): ParsedValue {
     const c = this.peek();
     switch (c) {
-      case "": 
+      case "":
+        // `key:` at the end of the file: nats-server reads an empty string.
+        return { value: "", quoted: false, kind: "string" };
       case "\n":
-        this.fail(`Expected value but found ${describeChar(c)}`);
+        this.fail(`Expected value but found ${describeChar(c)}`, this.pos + 1);
       case "{": {
         this.pos++;
         const m: ConfMap = {};
@@ -455,7 +501,7 @@ class Parser {
           if (ctx === "array" && c === ",") this.fail("Unexpected array value terminator ','.");
           this.fail(`Expected value but found '${c}'`);
         }
-        return this.readBare();
+        return this.readBare(ctx);
     }
   }
 
@@ -465,7 +511,7 @@ class Parser {
     for (;;) {
       this.skipBlank();
       const c = this.peek();
-      if (c === "") this.fail("Unexpected EOF processing array.");
+      if (c === "") this.terminatorExpected("array", "\0");
       if (c === "]") {
         this.pos++;
         return arr;
@@ -481,10 +527,10 @@ class Parser {
   }
 
   /** A bare token: up to whitespace, newline, ',', ';', '}', ']'; escapes processed. */
-  private readBare(): ParsedValue {
+  private readBare(ctx: Ctx): ParsedValue {
     const start = this.pos;
     let hasEscape = false;
-    while (!isBareTerminator(this.peek())) {
+    while (!isBareTerminator(this.peek()) || this.digitsThenBracket(start)) {
       if (this.peek() === "\\") {
         hasEscape = true;
         this.pos += 2;
@@ -497,7 +543,20 @@ class Parser {
     if (hasEscape) return { value: this.unescape(raw, start), quoted: false, kind: "string" };
     const v = classifyBare(raw);
     if (typeof v === "string") this.fail(v, start);
+    if ("endsAt" in v) {
+      // nats-server's lexer ended the number there and wants the value's terminator.
+      this.pos = start + v.endsAt;
+      this.terminatorExpected(ctx, raw[v.endsAt]);
+    }
     return v;
+  }
+
+  /**
+   * nats-server's lexer does not end a number at ']': digits followed by ']' become a string
+   * that goes on to the next terminator, so `[1]` is a string "1]" in an unclosed array.
+   */
+  private digitsThenBracket(start: number): boolean {
+    return this.peek() === "]" && this.pos > start && /^[0-9]+$/.test(this.src.slice(start, this.pos));
   }
 
   private readDoubleQuoted(): string {
@@ -505,7 +564,7 @@ class Parser {
     this.pos++; // opening quote
     for (;;) {
       const c = this.peek();
-      if (c === "") this.fail("Unexpected EOF in quoted string.", start);
+      if (c === "") this.fail("Unexpected EOF.", this.src.length);
       if (c === "\\") {
         this.pos += 2;
         continue;
@@ -521,7 +580,7 @@ class Parser {
   private readSingleQuoted(): string {
     const start = this.pos;
     const end = this.src.indexOf("'", start + 1);
-    if (end < 0) this.fail("Unexpected EOF in quoted string.", start);
+    if (end < 0) this.fail("Unexpected EOF.", this.src.length);
     this.pos = end + 1;
     return this.src.slice(start + 1, end);
   }
@@ -532,7 +591,7 @@ class Parser {
     let i = start + 1;
     for (;;) {
       const nl = this.src.indexOf("\n)", i);
-      if (nl < 0) this.fail("Unexpected EOF processing block.", start);
+      if (nl < 0) this.fail("Unexpected EOF processing block.", this.src.length);
       const after = this.src[nl + 2];
       if (after === undefined || after === "\n" || after === "\r") {
         this.pos = nl + 2;
@@ -618,7 +677,8 @@ class Parser {
     const envVal = this.shared.env[name];
     if (envVal !== undefined) {
       if (this.shared.envStack.includes(name)) {
-        throw new ConfigError(refPos.file, refPos.line, refPos.column, `variable reference for '${name}' on line ${refPos.line} is recursive`);
+        const why = `variable reference for '${name}' on line ${refPos.line} is recursive`;
+        throw new ConfigError(refPos.file, refPos.line, refPos.column, why, why);
       }
       if (envVal === "") return { value: "", quoted: false, kind: "string" };
       this.shared.envStack.push(name);
@@ -635,7 +695,8 @@ class Parser {
         this.shared.envStack.pop();
       }
     }
-    throw new ConfigError(refPos.file, refPos.line, refPos.column, `variable reference for '${name}' on line ${refPos.line} can not be found`);
+    const why = `variable reference for '${name}' on line ${refPos.line} can not be found`;
+    throw new ConfigError(refPos.file, refPos.line, refPos.column, why, why);
   }
 
   // -- include --------------------------------------------------------------------------
@@ -644,7 +705,7 @@ class Parser {
     const at = this.pos - "include".length;
     this.skipSpaces();
     const c = this.peek();
-    if (c === "\n" || c === "") this.fail(`Expected include value but found ${describeChar(c)}`);
+    if (c === "\n" || c === "") this.fail(`Expected include value but found ${describeChar(c)}`, c === "\n" ? this.pos + 1 : this.pos);
     let path: string;
     if (c === '"') path = this.readDoubleQuoted();
     else if (c === "'") path = this.readSingleQuoted();
@@ -656,7 +717,8 @@ class Parser {
     const full = isAbsolute(path) ? path : resolvePath(this.dir, path);
     const where = this.posAt(at);
     const inc = (reason: string): never => {
-      throw new ConfigError(where.file, where.line, where.column, `error parsing include file '${path}', ${reason}`);
+      const why = `error parsing include file '${path}', ${reason}`;
+      throw new ConfigError(where.file, where.line, where.column, why, why);
     };
     if (this.shared.includeStack.includes(full)) inc("include cycle detected");
     if (this.shared.includeStack.length >= MAX_INCLUDE_DEPTH) inc("too many nested includes");
@@ -665,13 +727,18 @@ class Parser {
       text = readFileSync(full, "utf8");
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      inc(err.code === "ENOENT" ? `open ${path}: no such file or directory` : err.message);
+      // Named as nats-server opens it: joined to the including file's directory, cleaned.
+      inc(openError(joinPath(dirname(this.file), path), err));
     }
     this.shared.includeStack.push(full);
     let sub: ConfMap;
     try {
       // Included files are parsed independently (they do not see our variables).
       sub = new Parser(text!, full, { ...this.shared, envStack: [] }).parseDocument();
+    } catch (e) {
+      // nats-server names the include and what went wrong in it, not where.
+      if (e instanceof ConfigError) inc(e.message);
+      throw e;
     } finally {
       this.shared.includeStack.pop();
     }
@@ -694,9 +761,10 @@ interface ParsedValue {
  * Classify an unquoted token. Tokens that start like a number follow nats-server's
  * lexer: they must be an integer (optionally with a size suffix), a float, an IP-like
  * value (digits, dots, colons, dashes), a full Zulu datetime, or digits followed by
- * something that makes them a string (`12ab`, `1:2`, `1/2`); other shapes are errors.
+ * something that makes them a string (`12ab`, `1:2`, `1k2`); a float ends where letters
+ * start (`1.5GB` is a float and a stray 'G'); other shapes are errors.
  */
-function classifyBare(raw: string): ParsedValue | string {
+function classifyBare(raw: string): ParsedValue | string | { endsAt: number } {
   const lower = raw.toLowerCase();
   if (Object.prototype.hasOwnProperty.call(BOOLS, lower)) return { value: BOOLS[lower], quoted: false, kind: "bool" };
   const c0 = raw[0];
@@ -729,14 +797,14 @@ function classifyBare(raw: string): ParsedValue | string {
     const after = raw[fm[0].length];
     if (after === undefined) return { value: Number(raw), quoted: false, kind: "float" };
     if (after === "." && /^[0-9.:-]*$/.test(raw)) return { value: raw, quoted: false, kind: "string" };
-    return `Invalid number '${raw}'`;
+    return { endsAt: fm[0].length };
   }
   if (/[a-zA-Z]/.test(next)) {
     const sm = /^(\d+)([a-zA-Z]+)$/.exec(raw);
     if (sm && SIZE_SUFFIXES[sm[2].toLowerCase()] !== undefined) {
       return { value: Number(sm[1]) * SIZE_SUFFIXES[sm[2].toLowerCase()], quoted: false, kind: "int" };
     }
-    if (/^\d+[kKmMgGtTpPeE][a-zA-Z]*\d/.test(raw)) return `Invalid size '${raw}'`;
   }
+  // Anything else that starts with digits is a string (`1k2`, `1e3`, `12ab`), as nats-server reads it.
   return { value: raw, quoted: false, kind: "string" };
 }

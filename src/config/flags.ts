@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join, normalize } from "node:path";
 import type { ParseOptions } from "./conf_parser.js";
-import { loadConfigFile, validateOptions } from "./load.js";
+import { loadConfigFile, notServedWarning, validateOptions } from "./load.js";
 import { defaultClusterOptions, defaultOptions, type JetStreamOptions, type ServerOptions, type TlsOptions } from "./options.js";
 import { applyClusterListenFlag } from "./cluster.js";
 
@@ -87,6 +87,7 @@ Server Options:
 Logging Options:
     -l, --log <file>                 File to redirect log output
     -T, --logtime                    Timestamp log entries (default: true)
+        --logtime_utc                Timestamps in UTC instead of local timezone (default: false)
     -s, --syslog                     Log to syslog (refused: not supported by tsnats)
     -r, --remote_syslog <addr>       Syslog server addr (refused: not supported by tsnats)
     -D, --debug                      Enable debugging output
@@ -207,6 +208,7 @@ def(["DVV"], "bool", (s, v) => {
   s.f.traceVerbose = v as boolean;
 });
 def(["T", "logtime"], "bool", (s, v) => (s.f.logtime = v as boolean));
+def(["logtime_utc"], "bool", (s, v) => (s.f.logtimeUtc = v as boolean));
 def(["l", "log"], "string", (s, v) => (s.f.logFile = v as string));
 def(["log_size_limit"], "int", (s, v) => (s.f.logSizeLimit = v as number));
 def(["max_traced_msg_len"], "int", (s, v) => (s.f.maxTracedMsgLen = v as number));
@@ -395,7 +397,7 @@ export function mergeFlagOptions(base: ServerOptions, f: FlagOptions): ServerOpt
     for (const [name, block] of Object.entries(unsupportedBlocks)) {
       const cur = base.unsupportedBlocks[name];
       base.unsupportedBlocks[name] = cur && typeof cur === "object" && !Array.isArray(cur) ? { ...(cur as object), ...block } : block;
-      base.warnings.push(`${name} configuration parsed, but not served yet by tsnats`);
+      base.warnings.push(notServedWarning(name));
     }
   }
   return base;
@@ -408,7 +410,7 @@ export interface BuiltOptions extends ParsedArgs {
 
 /**
  * Parse the command line and build the server options. The config file is only read for
- * the "run" and "test-config" actions; cross-field validation runs for those too.
+ * the "run" and "test-config" actions; cross-field validation runs for "run".
  * Throws FlagError for command-line problems, ConfigError for config file problems and
  * Error for invalid option combinations.
  */
@@ -417,6 +419,9 @@ export function buildOptions(argv: string[], po: ParseOptions = {}): BuiltOption
   let options = defaultOptions();
   if (parsed.action !== "run" && parsed.action !== "test-config") return { ...parsed, options };
   if (parsed.configFile !== undefined) options = loadConfigFile(parsed.configFile, { ...po, base: options });
+  // -t checks the file alone, as nats-server: flags and cross-field rules are the server's
+  // business at start-up (a max_payload above max_pending is a valid file).
+  if (parsed.action === "test-config") return { ...parsed, options };
   mergeFlagOptions(options, parsed.flagOptions);
   validateOptions(options);
   return { ...parsed, options };

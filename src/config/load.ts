@@ -9,7 +9,7 @@
 
 import { createHash } from "node:crypto";
 import { existsSync, statSync } from "node:fs";
-import { entryMeta, parseConfigFile, parseDuration, type ConfMap, type ConfValue, type ParseOptions } from "./conf_parser.js";
+import { ConfigError, ConfigErrors, entryMeta, parseConfigFile, parseDuration, type ConfMap, type ConfValue, type ParseOptions } from "./conf_parser.js";
 import { goType, kindName, kindOfEntry, lowerKeys, Reader, readStorageSize, typeError } from "./reader.js";
 import { positionOf, readAccountLimits, readExports, readImports, readMappings, readMsgTrace } from "./accounts.js";
 import { checkAccountsConfig } from "../server/account_setup.js";
@@ -86,6 +86,15 @@ function refuseEnabledMqtt(r: Reader, m: ConfMap, key: string): void {
   }
 }
 
+/** The warning for a block tsnats reads but does not serve (nats-server would serve it). */
+export function notServedWarning(block: string): string {
+  return `${block} configuration parsed, but not served yet by tsnats`;
+}
+
+export function isNotServedWarning(w: string): boolean {
+  return w.endsWith(", but not served yet by tsnats");
+}
+
 /** The spellings nats-server accepts for the trusted operator JWTs. */
 const OPERATOR_KEYS = new Set(["operator", "operators", "roots", "root", "root_operators", "root_operator"]);
 
@@ -129,23 +138,17 @@ export function parseHostPort(s: string): HostPort {
   return { host, port: Number(portStr) };
 }
 
-function checkPort(r: Reader, m: ConfMap, key: string, port: number): number {
-  if (!Number.isInteger(port) || port < -1 || port > 65535) throw r.err(m, key, `invalid port ${port} for "${key}" (must be -1..65535)`);
-  return port;
-}
-
 /** host:port string or a bare port number. */
 export function readListen(r: Reader, m: ConfMap, key: string): { host?: string; port: number } {
   const k = kindOfEntry(m, key);
-  if (k === "int") return { port: checkPort(r, m, key, m[key] as number) };
-  if (k !== "string") throw typeError(m, key, key, "host:port or a port number", k, r.file);
+  if (k === "int") return { port: m[key] as number };
+  if (k !== "string") throw r.err(m, key, `expected port or host:port, got ${goType(k)}`);
   let hp: HostPort;
   try {
     hp = parseHostPort(m[key] as string);
   } catch (e) {
     throw r.err(m, key, (e as Error).message);
   }
-  checkPort(r, m, key, hp.port);
   return { host: hp.host === "" ? undefined : hp.host, port: hp.port };
 }
 
@@ -847,7 +850,7 @@ function readWebsocket(r: Reader, parent: ConfMap, key: string): WebSocketOption
         break;
       }
       case "port":
-        ws.port = checkPort(r, m, orig, r.int(m, orig, lk));
+        ws.port = r.int(m, orig, lk);
         break;
       case "host":
       case "net":
@@ -1108,6 +1111,7 @@ const INT_OPTIONS = byKey<FieldFor<number>>({
   maxTracedMsgLen: ["max_traced_msg_len"],
   maxPingsOut: ["ping_max"],
   logSizeLimit: ["logfile_size_limit", "log_size_limit"],
+  logMaxFiles: ["logfile_max_num", "log_max_num"],
   profPort: ["prof_port"],
   connectErrorReports: ["connect_error_reports"],
   reconnectErrorReports: ["reconnect_error_reports"],
@@ -1129,6 +1133,7 @@ const BOOL_OPTIONS = byKey<FieldFor<boolean>>({
   debug: ["debug"],
   trace: ["trace"],
   logtime: ["logtime"],
+  logtimeUtc: ["logtime_utc"],
   syslog: ["syslog"],
 });
 
@@ -1163,7 +1168,7 @@ function readScalarOption(r: Reader, m: ConfMap, key: string, lk: string, opts: 
   }
   const port = PORT_OPTIONS.get(lk);
   if (port !== undefined) {
-    opts[port] = checkPort(r, m, key, r.int(m, key, lk));
+    opts[port] = r.int(m, key, lk);
     return true;
   }
   const dur = DURATION_OPTIONS.get(lk);
@@ -1199,139 +1204,171 @@ export function optionsFromConfig(tree: ConfMap, file?: string, lo: LoadOptions 
   const r = new Reader(opts.warnings, file, lo.allowUnknownFields ?? false);
   const seenUsers = new Map<string, true>();
   const m = tree;
+  if (file !== undefined && Object.keys(m).length === 0) opts.warnings.push(`${file}: config has no values or is empty`);
+  // Each top-level key is read on its own and every failure reported, as nats-server does.
+  const errors: ConfigError[] = [];
   for (const [key, lk] of lowerKeys(m)) {
-    if (readScalarOption(r, m, key, lk, opts)) {
-      const why = unbuiltScalarRefusal(opts, lk);
-      if (why !== undefined) throw r.err(m, key, why);
-      continue;
+    try {
+      readTopLevel(r, m, key, lk, opts, seenUsers);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      errors.push(e);
     }
-    switch (lk) {
-      case "listen": {
-        const hp = readListen(r, m, key);
-        if (hp.host !== undefined) opts.host = hp.host;
-        opts.port = hp.port;
-        break;
+  }
+  // With the file's own warnings, not tsnats' notes on what it does not serve.
+  const warnings = opts.warnings.filter((w) => !isNotServedWarning(w));
+  if (errors.length === 1 && warnings.length === 0) throw errors[0];
+  if (errors.length > 0) throw new ConfigErrors(errors, warnings);
+  applyOperatorDefaults(opts);
+  return opts;
+}
+
+/** Top-level scalars nats-server checks beyond their type, with its texts. */
+function checkScalarOption(r: Reader, m: ConfMap, key: string, lk: string, opts: ServerOptions): void {
+  switch (lk) {
+    case "server_name":
+      if (opts.serverName?.includes(" ")) throw r.err(m, key, "server name cannot contain spaces");
+      break;
+    case "max_payload":
+    case "max_control_line":
+      // Kept in 32 bits by nats-server: the key as written names the refusal.
+      if ((m[key] as number) > 2 ** 31 - 1) throw r.err(m, key, `${key} value is too big`);
+      break;
+  }
+}
+
+function readTopLevel(r: Reader, m: ConfMap, key: string, lk: string, opts: ServerOptions, seenUsers: Map<string, true>): void {
+  if ((lk === "system_account" || lk === "system") && kindOfEntry(m, key) !== "string") throw r.err(m, key, "system account name must be a string");
+  if (readScalarOption(r, m, key, lk, opts)) {
+    checkScalarOption(r, m, key, lk, opts);
+    const why = unbuiltScalarRefusal(opts, lk);
+    if (why !== undefined) throw r.err(m, key, why);
+    return;
+  }
+  switch (lk) {
+    case "listen": {
+      const hp = readListen(r, m, key);
+      if (hp.host !== undefined) opts.host = hp.host;
+      opts.port = hp.port;
+      break;
+    }
+    case "http": {
+      const hp = readListen(r, m, key);
+      if (hp.host !== undefined) opts.httpHost = hp.host;
+      opts.httpPort = hp.port;
+      break;
+    }
+    case "https": {
+      const hp = readListen(r, m, key);
+      if (hp.host !== undefined) opts.httpHost = hp.host;
+      opts.httpsPort = hp.port;
+      break;
+    }
+    case "lame_duck_duration": {
+      const ms = r.durationString(m, key, lk);
+      if (ms < MIN_LAME_DUCK_DURATION_MS) {
+        throw r.err(m, key, `invalid lame_duck_duration of ${formatGoDuration(ms)}, minimum is ${MIN_LAME_DUCK_DURATION_MS / 1000} seconds`);
       }
-      case "http": {
-        const hp = readListen(r, m, key);
-        if (hp.host !== undefined) opts.httpHost = hp.host;
-        opts.httpPort = hp.port;
-        break;
+      opts.lameDuckDurationMs = ms;
+      break;
+    }
+    case "lame_duck_grace_period": {
+      const ms = r.durationString(m, key, lk);
+      if (ms < 0) throw r.err(m, key, "invalid lame_duck_grace_period, needs to be positive");
+      opts.lameDuckGracePeriodMs = ms;
+      break;
+    }
+    case "authorization":
+      readAuthorization(r, m, key, opts, seenUsers);
+      break;
+    case "accounts":
+      readAccounts(r, m, key, opts, seenUsers);
+      break;
+    case "mappings":
+    case "maps":
+      opts.mappings = readMappings(r, m, key);
+      break;
+    case "tls":
+      opts.tls = readTls(r, m, key);
+      break;
+    case "jetstream":
+      readJetStream(r, m, key, opts);
+      break;
+    case "cluster":
+      readCluster(r, m, key, opts);
+      break;
+    case "leafnodes":
+    case "leaf":
+      readLeafNodes(r, m, key, opts);
+      break;
+    case "gateway":
+      readGateway(r, m, key, opts);
+      break;
+    case "trusted":
+    case "trusted_keys": {
+      opts.trustedKeys = readStringList(r, m, key, "trusted");
+      for (const k of opts.trustedKeys) {
+        if (!isPublicKey(k, "O")) throw r.err(m, key, `trust key ${JSON.stringify(k)} required to be a valid public operator nkey`);
       }
-      case "https": {
-        const hp = readListen(r, m, key);
-        if (hp.host !== undefined) opts.httpHost = hp.host;
-        opts.httpsPort = hp.port;
-        break;
+      break;
+    }
+    case "resolver":
+    case "account_resolver":
+    case "accounts_resolver":
+      opts.resolver = readResolver(r, m, key);
+      break;
+    case "resolver_preload":
+      opts.resolverPreload = readResolverPreload(r, m, key);
+      break;
+    case "resolver_pinned_accounts":
+      opts.resolverPinnedAccounts = readStringList(r, m, key, "resolver_pinned_accounts");
+      break;
+    case "default_sentinel":
+      opts.defaultSentinel = r.str(m, key, lk);
+      break;
+    case "websocket":
+    case "ws":
+      opts.websocket = readWebsocket(r, m, key);
+      break;
+    case "allow_non_tls":
+      opts.allowNonTls = r.bool(m, key, lk);
+      break;
+    case "feature_flags": {
+      const kk = kindOfEntry(m, key);
+      if (kk !== "map") throw r.err(m, key, `error parsing feature flags: unsupported type ${goType(kk)}`);
+      const fm = m[key] as ConfMap;
+      for (const name of Object.keys(fm)) {
+        const fk = kindOfEntry(fm, name);
+        if (fk !== "bool") throw r.err(fm, name, `error parsing feature flag ${JSON.stringify(name)}: expected bool, got ${goType(fk)}`);
+        (opts.featureFlags ??= {})[name] = fm[name] as boolean;
       }
-      case "lame_duck_duration": {
-        const ms = r.duration(m, key, lk);
-        if (ms < MIN_LAME_DUCK_DURATION_MS) {
-          throw r.err(m, key, `invalid lame_duck_duration of ${String(m[key])}, minimum is ${MIN_LAME_DUCK_DURATION_MS / 1000} seconds`);
-        }
-        opts.lameDuckDurationMs = ms;
-        break;
-      }
-      case "lame_duck_grace_period": {
-        const ms = r.duration(m, key, lk);
-        if (ms < 0) throw r.err(m, key, "invalid lame_duck_grace_period, needs to be positive");
-        opts.lameDuckGracePeriodMs = ms;
-        break;
-      }
-      case "authorization":
-        readAuthorization(r, m, key, opts, seenUsers);
-        break;
-      case "accounts":
-        readAccounts(r, m, key, opts, seenUsers);
-        break;
-      case "mappings":
-      case "maps":
-        opts.mappings = readMappings(r, m, key);
-        break;
-      case "tls":
-        opts.tls = readTls(r, m, key);
-        break;
-      case "jetstream":
-        readJetStream(r, m, key, opts);
-        break;
-      case "cluster":
-        readCluster(r, m, key, opts);
-        break;
-      case "leafnodes":
-      case "leaf":
-        readLeafNodes(r, m, key, opts);
-        break;
-      case "gateway":
-        readGateway(r, m, key, opts);
-        break;
-      case "trusted":
-      case "trusted_keys": {
-        opts.trustedKeys = readStringList(r, m, key, "trusted");
-        for (const k of opts.trustedKeys) {
-          if (!isPublicKey(k, "O")) throw r.err(m, key, `trust key ${JSON.stringify(k)} required to be a valid public operator nkey`);
-        }
-        break;
-      }
-      case "resolver":
-      case "account_resolver":
-      case "accounts_resolver":
-        opts.resolver = readResolver(r, m, key);
-        break;
-      case "resolver_preload":
-        opts.resolverPreload = readResolverPreload(r, m, key);
-        break;
-      case "resolver_pinned_accounts":
-        opts.resolverPinnedAccounts = readStringList(r, m, key, "resolver_pinned_accounts");
-        break;
-      case "default_sentinel":
-        opts.defaultSentinel = r.str(m, key, lk);
-        break;
-      case "websocket":
-      case "ws":
-        opts.websocket = readWebsocket(r, m, key);
-        break;
-      case "allow_non_tls":
-        opts.allowNonTls = r.bool(m, key, lk);
-        break;
-      case "feature_flags": {
-        const kk = kindOfEntry(m, key);
-        if (kk !== "map") throw r.err(m, key, `error parsing feature flags: unsupported type ${goType(kk)}`);
-        const fm = m[key] as ConfMap;
-        for (const name of Object.keys(fm)) {
-          const fk = kindOfEntry(fm, name);
-          if (fk !== "bool") throw r.err(fm, name, `error parsing feature flag ${JSON.stringify(name)}: expected bool, got ${goType(fk)}`);
-          (opts.featureFlags ??= {})[name] = fm[name] as boolean;
-        }
-        break;
-      }
-      case "server_tags":
-        opts.serverTags = readServerTags(r, m, key);
-        break;
-      case "default_js_domain":
-        opts.defaultJsDomain = readDefaultJsDomain(r, m, key);
-        break;
-      case "trace_verbose":
-        opts.traceVerbose = r.bool(m, key, lk);
-        if (opts.traceVerbose) opts.trace = true;
-        break;
-      default: {
-        const block = UNSUPPORTED_BLOCKS.get(lk);
-        if (block !== undefined) {
-          refuseEnabledMqtt(r, m, key);
-          opts.unsupportedBlocks[block] = m[key];
-          r.warn(m, key, `${block} configuration parsed, but not served yet by tsnats`);
-        } else if (OPERATOR_KEYS.has(lk)) {
-          readOperators(r, m, key, opts);
-        } else if (UNSUPPORTED_TOP_LEVEL.has(lk)) {
-          throw r.err(m, key, `${JSON.stringify(key)}: ${UNSUPPORTED_TOP_LEVEL.get(lk) as string}`);
-        } else {
-          r.unknown(m, key);
-        }
+      break;
+    }
+    case "server_tags":
+      opts.serverTags = readServerTags(r, m, key);
+      break;
+    case "default_js_domain":
+      opts.defaultJsDomain = readDefaultJsDomain(r, m, key);
+      break;
+    case "trace_verbose":
+      opts.traceVerbose = r.bool(m, key, lk);
+      if (opts.traceVerbose) opts.trace = true;
+      break;
+    default: {
+      const block = UNSUPPORTED_BLOCKS.get(lk);
+      if (block !== undefined) {
+        refuseEnabledMqtt(r, m, key);
+        opts.unsupportedBlocks[block] = m[key];
+        r.warn(m, key, notServedWarning(block));
+      } else if (OPERATOR_KEYS.has(lk)) {
+        readOperators(r, m, key, opts);
+      } else if (UNSUPPORTED_TOP_LEVEL.has(lk)) {
+        throw r.err(m, key, `${JSON.stringify(key)}: ${UNSUPPORTED_TOP_LEVEL.get(lk) as string}`);
+      } else {
+        r.unknown(m, key);
       }
     }
   }
-  applyOperatorDefaults(opts);
-  return opts;
 }
 
 /**
@@ -1356,13 +1393,15 @@ export function loadConfigFile(path: string, lo: LoadOptions & ParseOptions = {}
 }
 
 /**
- * /varz `config_digest`: "sha256:" and the hash of the parsed configuration (includes and
- * variables resolved, keys sorted), so it changes only when what the file says changes.
+ * /varz `config_digest` and `-t`'s answer: "sha256:" and the hash of the parsed configuration
+ * (includes and variables resolved) as nats-server computes it, so the two servers agree on
+ * the digest of the same file: Go's JSON encoding of the tree (keys sorted, `<`, `>`, `&`,
+ * U+2028 and U+2029 escaped, dates in RFC 3339, a final newline).
  */
 export function configDigest(tree: ConfMap): string {
   const canonical = (v: ConfValue): unknown => {
     if (Array.isArray(v)) return v.map(canonical);
-    if (v instanceof Date) return v.toISOString();
+    if (v instanceof Date) return v.toISOString().replace(/\.?0+Z$/, "Z");
     if (v !== null && typeof v === "object") {
       const out: Record<string, unknown> = {};
       for (const k of Object.keys(v).sort()) out[k] = canonical(v[k]!);
@@ -1370,7 +1409,8 @@ export function configDigest(tree: ConfMap): string {
     }
     return v;
   };
-  return `sha256:${createHash("sha256").update(JSON.stringify(canonical(tree))).digest("hex")}`;
+  const json = JSON.stringify(canonical(tree)).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return `sha256:${createHash("sha256").update(`${json}\n`).digest("hex")}`;
 }
 
 /**
@@ -1519,7 +1559,7 @@ function readServerTags(r: Reader, m: ConfMap, key: string): string[] {
   raw.forEach((v, i) => {
     if (typeof v !== "string") {
       // nats-server's texts, Go type names included.
-      throw kind === "array" ? r.err(raw, i, "error parsing tags: unsupported type *conf.token where string is expected") : r.err(m, key, `error parsing tags: unsupported type ${goType(kind)}`);
+      throw r.err(m, key, kind === "array" ? "error parsing tags: unsupported type *conf.token where string is expected" : `error parsing tags: unsupported type ${goType(kind)}`);
     }
     const tag = v.trim().toLowerCase();
     if (tag !== "" && !tags.includes(tag)) tags.push(tag);

@@ -543,6 +543,10 @@ export interface ServerOptions {
   trace: boolean;
   traceVerbose: boolean;
   logtime: boolean;
+  /** Log timestamps in UTC (logtime_utc, --logtime_utc). */
+  logtimeUtc?: boolean;
+  /** Log files kept when rotating, the current one included (log_max_num; 0 = all). */
+  logMaxFiles?: number;
   logFile?: string;
   logSizeLimit: number;
   syslog: boolean;

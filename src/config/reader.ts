@@ -43,6 +43,14 @@ export function typeError(m: object, key: string | number, name: string, want: s
   return errorAt(m, key, `invalid value for "${name}": expected ${want}, got ${kindName(kind)}`, fb);
 }
 
+/**
+ * nats-server reads most values with a bare Go type assertion: a value of another type is
+ * the recovered panic's text, at the key.
+ */
+export function conversionError(m: object, key: string | number, kind: ValueKind, want: "int64" | "string" | "bool" | "map[string]interface {}" | "[]interface {}", fb: string | undefined): ConfigError {
+  return errorAt(m, key, `interface conversion: interface {} is ${goType(kind)}, not ${want}`, fb);
+}
+
 export class Reader {
   readonly warnings: string[];
   readonly file: string | undefined;
@@ -68,25 +76,25 @@ export class Reader {
 
   int(m: ConfMap, key: string, name = key): number {
     const k = kindOfEntry(m, key);
-    if (k !== "int") throw typeError(m, key, name, "an integer", k, this.file);
+    if (k !== "int") throw conversionError(m, key, k, "int64", this.file);
     return m[key] as number;
   }
 
   str(m: ConfMap, key: string, name = key): string {
     const k = kindOfEntry(m, key);
-    if (k !== "string") throw typeError(m, key, name, "a string", k, this.file);
+    if (k !== "string") throw conversionError(m, key, k, "string", this.file);
     return m[key] as string;
   }
 
   bool(m: ConfMap, key: string, name = key): boolean {
     const k = kindOfEntry(m, key);
-    if (k !== "bool") throw typeError(m, key, name, "a boolean", k, this.file);
+    if (k !== "bool") throw conversionError(m, key, k, "bool", this.file);
     return m[key] as boolean;
   }
 
   map(m: ConfMap, key: string, name = key): ConfMap {
     const k = kindOfEntry(m, key);
-    if (k !== "map") throw typeError(m, key, name, "a map", k, this.file);
+    if (k !== "map") throw conversionError(m, key, k, "map[string]interface {}", this.file);
     return m[key] as ConfMap;
   }
 
@@ -98,18 +106,21 @@ export class Reader {
     throw typeError(m, key, name, "a number of seconds or a duration", k, this.file);
   }
 
-  /** A duration string; integers are accepted as seconds with a warning (as nats-server). */
+  /**
+   * A duration string; anything else is taken for seconds with a warning and must then be
+   * an integer (as nats-server's parseDuration).
+   */
   duration(m: ConfMap, key: string, name = key): number {
     const k = kindOfEntry(m, key);
     if (k === "string") return this.durationString(m, key, name);
-    if (k === "int") {
-      this.warn(m, key, `invalid use of field "${name}": ${name} should be converted to a duration`);
-      return (m[key] as number) * 1000;
-    }
-    throw typeError(m, key, name, "a duration", k, this.file);
+    this.warn(m, key, `invalid use of field "${name}": ${name} should be converted to a duration`);
+    if (k !== "int") throw conversionError(m, key, k, "int64", this.file);
+    return (m[key] as number) * 1000;
   }
 
-  private durationString(m: ConfMap, key: string, name: string): number {
+  /** A duration that must be a string (nats-server's time.ParseDuration(v.(string))). */
+  durationString(m: ConfMap, key: string, name: string): number {
+    this.str(m, key, name);
     try {
       return parseDuration(m[key] as string);
     } catch (e) {

@@ -27,3 +27,11 @@ export function peerAddress(addr: string | undefined): string {
   if (addr === undefined) return "";
   return addr.startsWith("::ffff:") && addr.includes(".") ? addr.slice(7) : addr;
 }
+
+/**
+ * Go's refusal of a port a listener cannot have (nats-server takes any integer from its
+ * options and lets net.Listen refuse it): its text, or undefined for a usable port (-1 is any).
+ */
+export function invalidListenPort(port: number): string | undefined {
+  return port !== -1 && (port < 0 || port > 65535) ? `listen tcp: address ${port}: invalid port` : undefined;
+}

@@ -10,6 +10,7 @@
 // process exits, and a logger must not lose the lines printed just before a fatal exit.
 
 import * as fs from "node:fs";
+import * as path from "node:path";
 import type { ServerOptions } from "../config/options.js";
 import type { Log } from "./log.js";
 
@@ -22,6 +23,10 @@ export interface LoggerOptions {
   traceVerbose?: boolean;
   /** Prefix lines with a timestamp (default true). */
   logtime?: boolean;
+  /** Timestamps in UTC instead of local time (logtime_utc). */
+  logtimeUtc?: boolean;
+  /** Keep this many log files, the current one included, when rotating (0 = all). */
+  logMaxFiles?: number;
   /** Log to this file instead of stderr. */
   logFile?: string;
   /** Rotate the log file once it reaches this many bytes (0 = never). */
@@ -61,16 +66,25 @@ function preciseNow(): number {
   return performance.timeOrigin + performance.now();
 }
 
-/** "2026/11/21 23:57:42.123456" in local time. */
-export function formatLogTime(ms: number): string {
+/** "2026/11/21 23:57:42.123456" in local time (or UTC). */
+export function formatLogTime(ms: number, utc = false): string {
   const totalMicros = Math.round(ms * 1000);
   const d = new Date(Math.floor(totalMicros / 1000));
   const micros = ((totalMicros % 1_000_000) + 1_000_000) % 1_000_000;
+  if (utc) {
+    return (
+      `${d.getUTCFullYear()}/${pad(d.getUTCMonth() + 1, 2)}/${pad(d.getUTCDate(), 2)} ` +
+      `${pad(d.getUTCHours(), 2)}:${pad(d.getUTCMinutes(), 2)}:${pad(d.getUTCSeconds(), 2)}.${pad(micros, 6)}`
+    );
+  }
   return (
     `${d.getFullYear()}/${pad(d.getMonth() + 1, 2)}/${pad(d.getDate(), 2)} ` +
     `${pad(d.getHours(), 2)}:${pad(d.getMinutes(), 2)}:${pad(d.getSeconds(), 2)}.${pad(micros, 6)}`
   );
 }
+
+/** A rotated log file's suffix (formatRotateStamp's shape). */
+const ROTATE_STAMP = /^\d{4}\.\d{2}\.\d{2}\.\d{2}\.\d{2}\.\d{2}\.\d{1,9}$/;
 
 /**
  * "2026.11.21.23.57.42.123456000" (local time; nine fraction digits like nats-server,
@@ -92,8 +106,10 @@ export class Logger implements Log {
   traceEnabled: boolean;
   traceVerbose: boolean;
   logtime: boolean;
+  logtimeUtc: boolean;
 
   private readonly pid: number;
+  private readonly maxFiles: number;
   private readonly now: () => number;
   private readonly sink?: (line: string) => void;
   private readonly file?: string;
@@ -108,6 +124,8 @@ export class Logger implements Log {
     this.traceVerbose = o.traceVerbose ?? false;
     this.traceEnabled = (o.trace ?? false) || this.traceVerbose;
     this.logtime = o.logtime ?? true;
+    this.logtimeUtc = o.logtimeUtc ?? false;
+    this.maxFiles = o.logMaxFiles ?? 0;
     this.pid = o.pid ?? process.pid;
     this.now = o.now ?? preciseNow;
     this.sink = o.sink;
@@ -124,6 +142,8 @@ export class Logger implements Log {
       trace: opts.trace,
       traceVerbose: opts.traceVerbose,
       logtime: opts.logtime,
+      logtimeUtc: opts.logtimeUtc,
+      logMaxFiles: opts.logMaxFiles,
       logFile: opts.logFile,
       logSizeLimit: opts.logSizeLimit,
       ...extra,
@@ -172,7 +192,7 @@ export class Logger implements Log {
   /** Format and write one line at `level` regardless of the debug/trace switches. */
   log(level: LogLevel, msg: string): void {
     const line = this.logtime
-      ? `[${this.pid}] ${formatLogTime(this.now())} [${level}] ${msg}\n`
+      ? `[${this.pid}] ${formatLogTime(this.now(), this.logtimeUtc)} [${level}] ${msg}\n`
       : `[${this.pid}] [${level}] ${msg}\n`;
     this.write(line);
   }
@@ -238,6 +258,30 @@ export class Logger implements Log {
     }
   }
 
+  /** Remove the oldest rotated files beyond log_max_num (the current file counts as one). */
+  private purgeBackups(file: string): void {
+    const dir = path.dirname(file);
+    const base = path.basename(file);
+    let names: string[];
+    try {
+      names = fs.readdirSync(dir);
+    } catch (e) {
+      this.error(`Unable to read directory ${JSON.stringify(dir)} for log purge (${(e as Error).message}), will attempt next rotation`);
+      return;
+    }
+    // Stamps sort as they were written: oldest first.
+    const backups = names.filter((n) => n.startsWith(`${base}.`) && ROTATE_STAMP.test(n.slice(base.length + 1))).sort();
+    for (const name of backups.slice(0, Math.max(0, backups.length - (this.maxFiles - 1)))) {
+      try {
+        fs.rmSync(path.join(dir, name));
+      } catch (e) {
+        this.error(`Unable to remove backup log file ${JSON.stringify(name)} (${(e as Error).message}), will attempt next rotation`);
+        return;
+      }
+      this.info(`Purged log file ${JSON.stringify(name)}`);
+    }
+  }
+
   private rotate(): void {
     const file = this.file!;
     this.rotating = true;
@@ -258,6 +302,7 @@ export class Logger implements Log {
       }
       this.openFile();
       this.info(`Rotated log, backup saved as ${JSON.stringify(backup)}`);
+      if (this.maxFiles > 0) this.purgeBackups(file);
     } finally {
       this.rotating = false;
     }

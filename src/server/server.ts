@@ -29,7 +29,7 @@ import { configureAccounts, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, type Account
 import { applyDefaultJsDomain, goMapText } from "../jetstream/default_domain.js";
 import type { WebSocketListener, CookieCredentials } from "./websocket.js";
 import type { WebSocketTransport } from "./websocket_transport.js";
-import { bindHost, peerAddress } from "./bind_address.js";
+import { bindHost, invalidListenPort, peerAddress } from "./bind_address.js";
 import { portsFileUrls } from "../cluster/urls.js";
 import { adoptEarlyListener } from "./early_listener.js";
 import { DOUBLE_ZERO } from "./double_zero.js";
@@ -326,6 +326,8 @@ export class Server {
   }
 
   private async listen(): Promise<void> {
+    const invalid = invalidListenPort(this.options.port);
+    if (invalid !== undefined) throw new Error(`Error listening on port: ${this.options.host}:${this.options.port}, "${invalid}"`);
     const port = this.options.port === -1 ? 0 : this.options.port;
     // The command line's entry may have bound this port already (server/early_listener.ts).
     const early = await adoptEarlyListener(this.options.host, port);
