@@ -182,6 +182,27 @@ test("with nrg_peer_lead, T3 leads a nats-server 2.15 stream group: publishes fr
     assert.ok(advisories.some((a) => a.stream === "LEAD" && a.leader === "T3"), JSON.stringify(advisories));
     advSub.unsubscribe();
 
+    // MSG.GET, MSG.DELETE and PURGE answered by T3, the deletes applied by every member.
+    const got = await jsm.streams.getMessage("LEAD", { seq: 5 });
+    assert.deepEqual([got?.subject, got?.seq, got?.string()], ["lead.b.2", 5, "after 2"]);
+    assert.equal((await jsm.streams.getMessage("LEAD", { last_by_subj: "lead.c" }))?.seq, 11);
+    assert.equal((await nc2.request("$JS.API.STREAM.MSG.GET.LEAD", JSON.stringify({ next_by_subj: "lead.e", seq: 1 }), { timeout: 10_000 })).json<{ message: { seq: number } }>().message.seq, 12);
+    assert.deepEqual((await nc2.request("$JS.API.STREAM.MSG.GET.LEAD", JSON.stringify({ seq: 99 }), { timeout: 10_000 })).json(), { type: "io.nats.jetstream.api.v1.stream_msg_get_response", error: { code: 404, err_code: 10037, description: "no message found" } });
+    assert.equal(await jsm.streams.deleteMessage("LEAD", 2), true);
+    assert.deepEqual((await nc2.request("$JS.API.STREAM.MSG.DELETE.LEAD", JSON.stringify({ seq: 2 }), { timeout: 10_000 })).json(), { type: "io.nats.jetstream.api.v1.stream_msg_delete_response", error: { code: 400, err_code: 10043, description: "sequence 2 not found" } });
+    assert.deepEqual((await nc2.request("$JS.API.STREAM.MSG.DELETE.LEAD", JSON.stringify({ seq: 99 }), { timeout: 10_000 })).json(), { type: "io.nats.jetstream.api.v1.stream_msg_delete_response", error: { code: 500, err_code: 10057, description: "stream store EOF" } });
+    const purged = await jsm.streams.purge("LEAD", { filter: "lead.e" });
+    assert.deepEqual([purged.success, purged.purged], [true, 2]);
+    await waitUntil(
+      async () => {
+        states = await Promise.all([n1, n2].map((s) => stateOn(s, "LEAD")));
+        return states.every((st) => st?.messages === 10 && st.last_seq === 13);
+      },
+      60_000,
+      "N1 and N2 applied the delete and the purge",
+      () => JSON.stringify(states),
+    );
+
     // Asked to step down preferring N1: answered by T3, N1 leads, publishes go on, T3 follows.
     assert.equal((await jsm.streams.info("LEAD")).cluster?.leader, "T3");
     const down = (await nc1.request("$JS.API.STREAM.LEADER.STEPDOWN.LEAD", JSON.stringify({ placement: { preferred: "N1" } }), { timeout: 10_000 })).json<{ success?: boolean }>();
@@ -193,8 +214,10 @@ test("with nrg_peer_lead, T3 leads a nats-server 2.15 stream group: publishes fr
     states = await Promise.all([n1, n2].map((s) => stateOn(s, "LEAD")));
 
     // Each nats-server's direct get (its own copy) answers what T3 stored, time included.
-    const n1Copy = await Promise.all(Array.from({ length: 14 }, (_, i) => directGet(nc1, "LEAD", i + 1)));
-    const n2Copy = await Promise.all(Array.from({ length: 14 }, (_, i) => directGet(nc2, "LEAD", i + 1)));
+    // (2 deleted, 12 and 13 purged.)
+    const held = [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14];
+    const n1Copy = await Promise.all(held.map((seq) => directGet(nc1, "LEAD", seq)));
+    const n2Copy = await Promise.all(held.map((seq) => directGet(nc2, "LEAD", seq)));
     assert.deepEqual(n2Copy, n1Copy);
     const groupDir = path.join(c.storeDir, "jetstream", "nrg_peer", g?.group ?? "", "store");
     await c.ours?.stop();

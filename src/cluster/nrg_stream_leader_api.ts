@@ -8,7 +8,13 @@
 // - `$JS.API.STREAM.LEADER.STEPDOWN.<stream>`: success, then the leadership goes to the
 //   preferred member (or another up-to-date one) with a LeaderTransfer, as StepDown(preferred);
 // - `$JSC.SI.<account>.<stream>`: the bare StreamInfo the meta leader gathers for lists
-//   (processClusterStreamInfoRequest; every member subscribes, the leader answers).
+//   (processClusterStreamInfoRequest; every member subscribes, the leader answers);
+// - `$JS.API.STREAM.MSG.GET.<stream>`: a message by sequence, last or next by subject, or time,
+//   read from its copy;
+// - `$JS.API.STREAM.MSG.DELETE.<stream>` and `$JS.API.STREAM.PURGE.<stream>`: checked (sealed,
+//   deny_delete / deny_purge, the request), proposed as nats-server's delete / purge entries (the
+//   request's reply, subject and ClientInfo inside, a purge stamped with the last sequence) and
+//   answered when applied (jsClusteredMsgDeleteRequest, jsClusteredStreamPurgeRequest).
 // A request names its account in the Nats-Request-Info header (the service import's ClientInfo:
 // `svc`, else `acc`); a request about another account's stream of the same name is not ours.
 import type { Account } from "../server/account.js";
@@ -16,8 +22,10 @@ import type { Subscription } from "../server/sublist.js";
 import { nowNs, rfc3339 } from "../server/time.js";
 import { getHeader } from "../protocol/headers.js";
 import { jsError, ApiError } from "../jetstream/errors.js";
-import { decodeRequest, STREAM_INFO_SHAPE, type Shape } from "../jetstream/json.js";
-import { isJsonObjectOrArray } from "../jetstream/api.js";
+import { decodeRequest, MSG_DELETE_SHAPE, MSG_GET_SHAPE, PURGE_SHAPE, STREAM_INFO_SHAPE, type Shape } from "../jetstream/json.js";
+import { isEmptyRequest, isJsonObjectOrArray } from "../jetstream/api.js";
+import { NrgEntryOp } from "../jetstream/nrg_entries.js";
+import { parseRfc3339 } from "../server/time.js";
 import { dynamicMetadata, HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "../jetstream/api_level.js";
 import { streamLeaderElected } from "../jetstream/advisories.js";
 import type { NrgCampaign } from "./nrg_campaign.js";
@@ -43,6 +51,8 @@ export interface NrgLeaderServer {
   idOf(name: string): string | undefined;
   /** Hand the leadership over (StepDown with a preferred member). */
   stepDown(preferred: string | undefined): void;
+  /** A stream entry of ours (false: not leading). */
+  propose(data: Buffer): boolean;
 }
 
 export class NrgLeaderApi {
@@ -76,12 +86,118 @@ export class NrgLeaderApi {
     on(`$JS.API.STREAM.INFO.${this.name}`, (reply, hdr, body) => this.info(reply, hdr, body));
     on(`$JS.API.STREAM.LEADER.STEPDOWN.${this.name}`, (reply, hdr, body) => this.leaderStepDown(reply, hdr, body));
     on(`$JSC.SI.${this.replica.stream.account}.${this.name}`, (reply) => this.send(reply, this.streamInfo(false, {})));
+    on(`$JS.API.STREAM.MSG.GET.${this.name}`, (reply, hdr, body) => this.msgGet(reply, hdr, body));
+    on(`$JS.API.STREAM.MSG.DELETE.${this.name}`, (reply, hdr, body) => this.msgDelete(reply, hdr, body));
+    on(`$JS.API.STREAM.PURGE.${this.name}`, (reply, hdr, body) => this.purge(reply, hdr, body));
+    this.replica.onApiApplied = (op) => this.applied(op);
     streamLeaderElected({ account: this.srv.account, domain: this.srv.domain, serverName: this.srv.serverName }, this.name, this.srv.serverName, this.replicas());
   }
 
   stop(): void {
     for (const sub of this.subs) this.srv.sys.unsubscribeInternal(sub);
     this.subs = [];
+    this.replica.onApiApplied = undefined;
+  }
+
+  /** The request's ClientInfo (Nats-Request-Info), as a delete or purge entry carries it. */
+  private clientInfo(hdr: Buffer | undefined): Record<string, unknown> | undefined {
+    try {
+      return JSON.parse(getHeader(hdr, HDR_REQUEST_INFO) ?? "") as Record<string, unknown>;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private msgGet(reply: string, hdr: Buffer | undefined, body: Buffer): void {
+    if (!this.ours(hdr)) return;
+    const type = "io.nats.jetstream.api.v1.stream_msg_get_response";
+    try {
+      if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
+      if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
+      const req = decodeRequest<{ seq?: number; last_by_subj?: string; next_by_subj?: string; start_time?: string; batch?: number; max_bytes?: number; no_hdr?: boolean }>(body, MSG_GET_SHAPE, "JSApiMsgGetRequest", false);
+      if (req === undefined) throw jsError("JSBadRequestErr");
+      const seq = req.seq ?? 0;
+      const last = req.last_by_subj ?? "";
+      const next = req.next_by_subj ?? "";
+      const time = req.start_time;
+      // Batches are Direct Get's; seq, last_by_subj and start_time exclude each other.
+      if ((req.batch ?? 0) > 0 || (req.max_bytes ?? 0) > 0 || (seq > 0 && last !== "") || (seq === 0 && last === "" && next === "" && time === undefined) || (seq > 0 && time !== undefined) || (time !== undefined && last !== "") || (last !== "" && next !== "")) {
+        throw jsError("JSBadRequestErr");
+      }
+      const store = this.replica.store;
+      const from = time !== undefined ? store.getSeqFromTime(parseRfc3339(time) ?? 0n) : seq;
+      const m = last !== "" ? store.loadLastMsg(last) : next !== "" || time !== undefined ? store.loadNextMsg(next, Math.max(from, 1)) : store.loadMsg(seq);
+      if (m === null) throw jsError("JSNoMessageFoundErr");
+      const message: Record<string, unknown> = { subject: m.subject, seq: m.seq };
+      if (req.no_hdr !== true && m.hdr !== undefined && m.hdr.length > 0) message.hdrs = m.hdr.toString("base64");
+      if (m.data.length > 0) message.data = m.data.toString("base64");
+      message.time = rfc3339(m.time);
+      this.send(reply, { type, message });
+    } catch (err) {
+      this.error(reply, type, err);
+    }
+  }
+
+  private msgDelete(reply: string, hdr: Buffer | undefined, body: Buffer): void {
+    if (!this.ours(hdr)) return;
+    const type = "io.nats.jetstream.api.v1.stream_msg_delete_response";
+    try {
+      if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
+      if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
+      const req = decodeRequest<{ seq?: number; no_erase?: boolean }>(body, MSG_DELETE_SHAPE, "JSApiMsgDeleteRequest", false) ?? {};
+      const cfg = this.replica.stream.config;
+      if (cfg.sealed === true) throw jsError("JSStreamSealedErr");
+      if (cfg.deny_delete === true) throw jsError("JSStreamMsgDeleteFailedF", { err: "message delete not permitted" });
+      const md = { ...(this.clientInfo(hdr) !== undefined ? { client: this.clientInfo(hdr) } : {}), stream: this.name, seq: req.seq ?? 0, ...(req.no_erase === true ? { no_erase: true } : {}), subject: `$JS.API.STREAM.MSG.DELETE.${this.name}`, reply };
+      if (!this.srv.propose(Buffer.concat([Buffer.from([NrgEntryOp.DeleteMsg]), Buffer.from(JSON.stringify(md))]))) throw jsError("JSClusterNotLeaderErr");
+    } catch (err) {
+      this.error(reply, type, err);
+    }
+  }
+
+  private purge(reply: string, hdr: Buffer | undefined, body: Buffer): void {
+    if (!this.ours(hdr)) return;
+    const type = "io.nats.jetstream.api.v1.stream_purge_response";
+    try {
+      if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
+      let request: { filter?: string; seq?: number; keep?: number } | undefined;
+      if (isJsonObjectOrArray(body)) {
+        request = decodeRequest<{ filter?: string; seq?: number; keep?: number }>(body, PURGE_SHAPE, "JSApiStreamPurgeRequest") ?? {};
+        if ((request.seq ?? 0) > 0 && (request.keep ?? 0) > 0) throw jsError("JSBadRequestErr");
+      }
+      const cfg = this.replica.stream.config;
+      if (cfg.sealed === true) throw jsError("JSStreamSealedErr");
+      if (cfg.deny_purge === true) throw jsError("JSStreamPurgeFailedF", { err: "stream purge not permitted" });
+      // Stamped with our last sequence: a replay never purges what came after.
+      const sp = { ...(this.clientInfo(hdr) !== undefined ? { client: this.clientInfo(hdr) } : {}), stream: this.name, last_seq: this.replica.store.lastSequence(), subject: `$JS.API.STREAM.PURGE.${this.name}`, reply, ...(request !== undefined ? { request } : {}) };
+      if (!this.srv.propose(Buffer.concat([Buffer.from([NrgEntryOp.PurgeStream]), Buffer.from(JSON.stringify(sp))]))) throw jsError("JSClusterNotLeaderErr");
+    } catch (err) {
+      this.error(reply, type, err);
+    }
+  }
+
+  /** A delete or purge applied to our copy: its requester gets the answer. */
+  private applied(op: { purge: Record<string, unknown>; purged: number } | { delete: Record<string, unknown>; removed: boolean }): void {
+    if ("purge" in op) {
+      const reply = op.purge.reply;
+      if (typeof reply === "string" && reply !== "") this.send(reply, { type: "io.nats.jetstream.api.v1.stream_purge_response", success: true, purged: op.purged });
+      return;
+    }
+    const reply = op.delete.reply;
+    if (typeof reply !== "string" || reply === "") return;
+    const type = "io.nats.jetstream.api.v1.stream_msg_delete_response";
+    if (op.removed) {
+      this.send(reply, { type, success: true });
+      return;
+    }
+    // nats-server's file store fails outside the range it holds (past the end: EOF; before the
+    // first message: not found); a gap inside it, and any miss of its memory store, is "not removed".
+    const seq = typeof op.delete.seq === "number" ? op.delete.seq : 0;
+    const st = this.replica.store.state();
+    const file = this.replica.store.type === "file";
+    if (file && seq > st.lastSeq) this.error(reply, type, jsError("JSStreamMsgDeleteFailedF", { err: "stream store EOF" }));
+    else if (file && (seq === 0 || seq < st.firstSeq)) this.error(reply, type, jsError("JSStreamMsgDeleteFailedF", { err: "no message found" }));
+    else this.error(reply, type, jsError("JSSequenceNotFoundErrF", { seq }));
   }
 
   /** The request is about our stream: its account (Nats-Request-Info's svc, else acc) is the stream's. */

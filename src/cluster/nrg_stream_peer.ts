@@ -157,6 +157,8 @@ export class NrgStreamReplica implements NrgApplier {
    * refused at apply time (`error`: the text nats-server's leader answers the publisher with).
    */
   onApplied: ((m: NrgStreamMsg, outcome: { seq: number } | { error: "lastMsgId"; lastMsgId: string } | { error: "store"; text: string }) => void) | undefined;
+  /** The leader half hears each purge and message delete applied (their requests are answered by the leader). */
+  onApiApplied: ((op: { purge: Record<string, unknown>; purged: number } | { delete: Record<string, unknown>; removed: boolean }) => void) | undefined;
 
   constructor(
     private readonly sys: Account,
@@ -283,15 +285,17 @@ export class NrgStreamReplica implements NrgApplier {
             if (keep !== 0 && index <= this.recoveredThrough) break;
             if (keep === 0) seq = entry.purge.last_seq + 1;
           }
-          this.store.purgeEx(filter, seq, keep);
+          const purged = this.store.purgeEx(filter, seq, keep);
           this.counters.purges++;
+          this.onApiApplied?.({ purge: entry.purge, purged });
           break;
         }
-        case "deleteMsg":
-          if (entry.delete.no_erase === true) this.store.removeMsg(entry.delete.seq);
-          else this.store.eraseMsg(entry.delete.seq);
+        case "deleteMsg": {
+          const removed = entry.delete.no_erase === true ? this.store.removeMsg(entry.delete.seq) : this.store.eraseMsg(entry.delete.seq);
           this.counters.deletes++;
+          this.onApiApplied?.({ delete: entry.delete, removed });
           break;
+        }
         case "deleteRange":
           this.skipRange(entry.first, entry.num);
           break;
@@ -807,6 +811,7 @@ export class NrgStreamPeers {
           nameOf: lead.nameOf,
           idOf: (name) => replica.stream.group.peers.find((id) => lead.nameOf(id) === name),
           stepDown: (preferred) => member.stepDown(preferred),
+          propose: (data) => member.propose(data),
         },
         replica,
         campaign,
