@@ -33,7 +33,9 @@ export async function startCluster(impl, name = "BENCH") {
     // BENCH_NODE_ARGS: extra node options for the tsnats servers (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
     const cmd = impl === "ref" ? [refBin, ["-c", conf]] : [process.execPath, [...nodeArgs, tsBin, "-c", conf]];
-    n.proc = spawn(cmd[0], cmd[1], { stdio: ["ignore", "ignore", fs.openSync(path.join(dir, `${n.name}.log`), "w")] });
+    // BENCH_STDOUT=<dir>: the servers' standard output (V8's --trace-* options) kept in <dir>/<impl>-<server>.out.
+    const stdout = process.env.BENCH_STDOUT ? fs.openSync(path.join(process.env.BENCH_STDOUT, `${impl}-${n.name}.out`), "w") : "ignore";
+    n.proc = spawn(cmd[0], cmd[1], { stdio: ["ignore", stdout, fs.openSync(path.join(dir, `${n.name}.log`), "w")] });
   }
   for (const n of nodes) await waitPort(n.port);
   // BENCH_STRACE=<dir>: `strace -f -c` attached to every server, its summary written to <dir>/<impl>-<name> at the stop.

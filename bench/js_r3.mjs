@@ -17,7 +17,11 @@
 //
 //   npm run build && node bench/js_r3.mjs [--rounds 3] [--async 20000] [--sync 2000] [--kv 10000] [--warmup 0]
 //     [--only ts|ref] [--scenarios async-file,sync-file,...]
-//   BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the tsnats servers.
+//   BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the tsnats servers;
+//   BENCH_PERF=<dir>, BENCH_SYSCALLS=<dir>: perf or strace on the servers while each scenario runs.
+import { spawn } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -71,12 +75,35 @@ async function windowed(n, window, op) {
   return { rate: done / ((performance.now() - t0) / 1000), n: done };
 }
 
+/**
+ * Tools attached to the three servers while one scenario runs (not during set-up and warm-up):
+ * BENCH_PERF=<dir> `perf record -g` (<impl>-<scenario>.data; run tsnats with
+ * BENCH_NODE_ARGS=--perf-basic-prof for JavaScript's names), BENCH_SYSCALLS=<dir> `strace -f -c`
+ * per server (<impl>-<scenario>-<server>). <impl>-<scenario>.json names the servers' pids.
+ */
+async function attachTools(c, impl, name) {
+  const procs = [];
+  const tag = `${impl}-${name}`;
+  const pids = c.nodes.map((n) => n.proc.pid);
+  for (const dir of [process.env.BENCH_PERF, process.env.BENCH_SYSCALLS]) if (dir) fs.writeFileSync(path.join(dir, `${tag}.json`), JSON.stringify({ pids: Object.fromEntries(c.nodes.map((n) => [n.proc.pid, n.name])), roles: c.roles }));
+  if (process.env.BENCH_PERF) procs.push(spawn("perf", ["record", "-F", "999", "-g", "-o", path.join(process.env.BENCH_PERF, `${tag}.data`), "-p", pids.join(",")], { stdio: "ignore" }));
+  if (process.env.BENCH_SYSCALLS) for (const n of c.nodes) procs.push(spawn("strace", ["-f", "-c", "-o", path.join(process.env.BENCH_SYSCALLS, `${tag}-${n.name}`), "-p", String(n.proc.pid)], { stdio: "ignore" }));
+  if (procs.length > 0) await new Promise((r) => setTimeout(r, 500)); // attached
+  return async () => {
+    const exits = procs.map((p) => new Promise((r) => (p.exitCode !== null ? r() : p.once("exit", r))));
+    for (const p of procs) p.kill("SIGINT");
+    await Promise.all(exits);
+  };
+}
+
 /** Runs `fn` (returning { rate, n }: operations/s and how many) and records `name` and `name-cpu` in `out`. */
 async function measured(c, out, name, fn) {
+  const detach = await attachTools(c, c.impl, name);
   const cpu0 = clusterCpuMs(c);
   const r = await fn();
   out[name] = r.rate;
   if (r.n > 0) out[`${name}-cpu`] = ((clusterCpuMs(c) - cpu0) * 1000) / r.n;
+  await detach();
   return r;
 }
 
@@ -104,6 +131,7 @@ async function streamLeader(jsm, name) {
 
 async function round(impl) {
   const c = await startCluster(impl, "R3BENCH");
+  c.impl = impl;
   const out = {};
   try {
     await agreedMetaLeader(c.nodes);
@@ -114,6 +142,7 @@ async function round(impl) {
     const leader = await streamLeader(jsm, "R3");
     await streamLeader(jsm, "R3M");
     const other = c.nodes.find((n) => n.name !== leader);
+    c.roles = { leader, client: other.name };
     const nc = await connect({ servers: `127.0.0.1:${other.port}` });
     const js = jetstream(nc, { timeout: 10_000 });
     for (let i = 0; i < 200; i++) await js.publish("r3", payload); // warm-up
@@ -161,7 +190,7 @@ async function round(impl) {
     }
     if (SCENARIOS.includes("kv")) {
       const kv = await retry(() => new Kvm(nc).create("R3KV", { replicas: 3 }));
-      await streamLeader(jsm, "KV_R3KV");
+      c.roles.kvLeader = await streamLeader(jsm, "KV_R3KV");
       for (let i = 0; i < 100; i++) await kv.put(`k${i % 100}`, payload); // warm-up
       // --warmup N: the bucket too (64 outstanding): a new stream's first messages run code the
       // JIT compiled for the streams before it, part of which it compiles again.
