@@ -6,7 +6,7 @@
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startTestServer, type TestServer } from "./helpers/server.js";
-import { natsServerBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
+import { natsServerBinary, referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
 import { RawConn, withoutConnectInfo } from "./helpers/raw.js";
 import { prng, ProtoFuzzer } from "./helpers/fuzz.js";
 
@@ -253,4 +253,44 @@ describe("core vs nats-server 2.9.10", { skip }, () => {
     assert.ok(n >= 100, `ran ${n} cases`);
     assert.equal(diffs.length, 0, `${diffs.length} of ${n} differ:\n${diffs.slice(0, 10).join("\n")}`);
   });
+});
+
+// Found by a random sweep of the client protocol against nats-server 2.15.1 (ops well- and
+// ill-formed, split reads, CONNECT options, auth): transcripts where tsnats answered otherwise.
+const cases215: { conf?: string; input: string }[] = [
+  // sizes of more than 9 digits are bad sizes (silent close), not max payload violations
+  { input: "PUB foo 9999999999\r\n" },
+  { input: "PUB foo 0000000001\r\na\r\n" },
+  { input: "PUB foo 000000001\r\na\r\n" },
+  { input: 'CONNECT {"headers":true}\r\nHPUB foo 2 9999999999\r\n' },
+  { input: "SUB foo 1\r\nUNSUB 1 0000000001\r\nPUB foo 1\r\na\r\nPUB foo 1\r\nb\r\n" },
+  // a second CONNECT drops the subscriptions made since the first, and is authenticated again
+  { input: 'CONNECT {"verbose":false}\r\nSUB foo 1\r\nCONNECT {"verbose":false}\r\nPUB foo 2\r\nhi\r\n' },
+  { input: 'SUB foo 1\r\nCONNECT {"verbose":false}\r\nPUB foo 2\r\nhi\r\n' },
+  { input: 'CONNECT {}\r\nSUB foo 1\r\nCONNECT {}\r\nSUB foo 1\r\nPUB foo 2\r\nhi\r\n' },
+  { input: 'CONNECT {"verbose":false}\r\nCONNECT {"account":"A"}\r\n' },
+  { conf: "authorization { user: u, password: p }\n", input: 'CONNECT {"user":"u","pass":"p"}\r\nCONNECT {"pass":""}\r\n' },
+  { conf: "authorization { user: u, password: p }\n", input: 'CONNECT {"user":"u","pass":"p"}\r\nCONNECT {"user":"u","pass":"x"}\r\n' },
+  { conf: "authorization { user: u, password: p }\n", input: 'CONNECT {"user":"u","pass":"p"}\r\nSUB foo 1\r\nCONNECT {"verbose":false}\r\nPUB foo 2\r\nhi\r\n' },
+];
+
+describe("core vs nats-server 2.15", { skip: referenceBinary("2.15") === undefined ? "no nats-server 2.15 reference" : undefined }, () => {
+  for (const conf of [...new Set(cases215.map((c) => c.conf))]) {
+    it(`answers as nats-server 2.15 does${conf === undefined ? "" : ` with ${JSON.stringify(conf.trim())}`}`, async () => {
+      const [mine, ref] = await Promise.all([startNatsServer([], conf, "tsnats"), startNatsServer([], conf, "2.15")]);
+      try {
+        const diffs: string[] = [];
+        for (const { input } of cases215.filter((c) => c.conf === conf)) {
+          const [a, b] = await Promise.all([exchange(mine.port, input), exchange(ref.port, input)]);
+          if (a.out !== b.out || a.closed !== b.closed) {
+            diffs.push(`${JSON.stringify(input)}\n   tsnats:      ${JSON.stringify(a.out)} closed=${a.closed}\n   nats-server: ${JSON.stringify(b.out)} closed=${b.closed}`);
+          }
+        }
+        assert.equal(diffs.length, 0, `transcripts that differ:\n${diffs.join("\n")}`);
+      } finally {
+        await mine.stop();
+        await ref.stop();
+      }
+    });
+  }
 });

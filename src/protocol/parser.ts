@@ -80,8 +80,14 @@ function sameAscii(buf: Buffer, start: number, s: string): boolean {
   return true;
 }
 
+/**
+ * nats-server reads sizes of at most 9 digits (999M): a longer one, even 0000000001 or one
+ * that only a max_payload refusal would stop, is a bad size and closes the connection silently.
+ */
+const MAX_SIZE_DIGITS = 9;
+
 function parseSizeBytes(buf: Buffer, start: number, end: number): number {
-  if (end - start === 0 || end - start > 12) return -1;
+  if (end - start === 0 || end - start > MAX_SIZE_DIGITS) return -1;
   let n = 0;
   for (let i = start; i < end; i++) {
     const c = buf[i] - 48;
@@ -93,7 +99,7 @@ function parseSizeBytes(buf: Buffer, start: number, end: number): number {
 
 function parseSize(s: string): number {
   // Digits only, like nats-server's parseSize; anything else is -1.
-  if (s.length === 0 || s.length > 12) return -1;
+  if (s.length === 0 || s.length > MAX_SIZE_DIGITS) return -1;
   let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i) - 48;

@@ -442,33 +442,36 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     }
     // nats-server rejects a client that names an account itself (a retired sandbox feature).
     const namesAccount = connectField(fields, "account", "string", "") !== "" || connectField(fields, "new_account", "boolean", false);
-    if (!this.connectReceived) {
-      const outcome = namesAccount ? undefined : this.server.auth.authenticate(this);
-      if (outcome instanceof Promise) {
-        // A bcrypt check runs off the main thread: nothing after this CONNECT is processed until
-        // it answers, as nats-server handles a connection's CONNECT before its next op.
-        this.parser.held = true;
-        this.socket.pause();
-        void outcome.then((result) => {
-          if (this.closed) return;
-          this.parser.held = false;
-          try {
-            this.finishConnect(result, noResponders, headers);
-            this.parser.parse(Buffer.alloc(0));
-          } catch (err) {
-            this.onInputError(err);
-          }
-          if (!this.paused && !this.closed) this.socket.resume();
-        });
-        return;
-      }
-      this.finishConnect(outcome, noResponders, headers);
+    const first = !this.connectReceived;
+    if (!first) {
+      // As nats-server 2.15: every CONNECT is authenticated (a second one with other credentials
+      // fails, or binds the client to another account), and the subscriptions made since the
+      // first one are dropped before, so none is left behind in the account it leaves.
+      for (const sub of [...this.subs.values()]) this.removeSub(sub);
+    }
+    const outcome = namesAccount ? undefined : this.server.auth.authenticate(this);
+    if (outcome instanceof Promise) {
+      // A bcrypt check runs off the main thread: nothing after this CONNECT is processed until
+      // it answers, as nats-server handles a connection's CONNECT before its next op.
+      this.parser.held = true;
+      this.socket.pause();
+      void outcome.then((result) => {
+        if (this.closed) return;
+        this.parser.held = false;
+        try {
+          this.finishConnect(result, noResponders, headers, first);
+          this.parser.parse(Buffer.alloc(0));
+        } catch (err) {
+          this.onInputError(err);
+        }
+        if (!this.paused && !this.closed) this.socket.resume();
+      });
       return;
     }
-    this.checkConnectOptions(noResponders, headers);
+    this.finishConnect(outcome, noResponders, headers, first);
   }
 
-  private finishConnect(result: AuthResult | AuthFailure | undefined, noResponders: boolean, headers: boolean): void {
+  private finishConnect(result: AuthResult | AuthFailure | undefined, noResponders: boolean, headers: boolean, first: boolean): void {
     if (result === undefined || result instanceof AuthFailure) {
       if (result !== undefined && this.server.log.debugEnabled) this.server.log.debug(`${this.logPrefix()} - ${result.reason}`);
       this.server.onAuthError(this, result);
@@ -480,6 +483,10 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     this.permissionsSource = result.permissions;
     this.perms = Permissions.from(result.permissions);
     if (acc !== this.account) this.server.moveClient(this, acc);
+    if (!first) {
+      this.checkConnectOptions(noResponders, headers);
+      return;
+    }
     // As nats-server: registered with the account first, so the AUTH.ERR event names it.
     const maxConns = acc.limits.maxConnections;
     if (maxConns >= 0 && acc.clients.size > maxConns) {
