@@ -224,6 +224,35 @@ const OPS: Step[] = [
   { s: "$JS.API.STREAM.DELETE.O" },
 ];
 
+// discard "new" and max_bytes (nats-server 2.14+): a message is refused when its whole record
+// (file: 22 + subject + 4 + headers + data + 8 bytes; memory: subject + headers + data + 16)
+// would take the stream's bytes past max_bytes; reaching it exactly is allowed. A message that
+// replaces its subject's oldest (max_msgs_per_subject) needs that one to be at least as large.
+const X50 = "x".repeat(50);
+const boundary = (name: string, subject: string, storage: string, maxBytes: number, h?: Record<string, string>): Step[] => [
+  create(name, { subjects: [subject], storage, discard: "new", max_bytes: maxBytes }),
+  ...[1, 2, 3].map((): Step => ({ s: subject, b: X50, h })),
+  del(name),
+];
+const MAX_BYTES: Step[] = [
+  ...boundary("DF1", "dn.f", "file", 2 * 84),
+  ...boundary("DF2", "dn.f", "file", 2 * 84 - 1),
+  ...boundary("DF3", "dn.f", "file", 106, { A: "b" }),
+  ...boundary("DF4", "dn.f", "file", 105, { A: "b" }),
+  ...boundary("DM1", "dn.m", "memory", 2 * 70),
+  ...boundary("DM2", "dn.m", "memory", 2 * 70 - 1),
+  ...boundary("DM3", "dn.m", "memory", 88, { A: "b" }),
+  create("DP", { subjects: ["dn.p.*"], discard: "new", max_bytes: 2 * 86, max_msgs_per_subject: 1 }),
+  { s: "dn.p.a", b: X50 },
+  { s: "dn.p.b", b: X50 },
+  { s: "dn.p.a", b: X50 },
+  { s: "dn.p.a", b: X50 + "y" },
+  { s: "dn.p.b", b: "short" },
+  { s: "dn.p.b", b: X50 },
+  { s: "$JS.API.STREAM.INFO.DP" },
+  del("DP"),
+];
+
 describe("stream API side by side with nats-server 2.15", { skip: referenceMissing() }, () => {
   let sbs: SideBySide;
   before(async () => {
@@ -233,6 +262,7 @@ describe("stream API side by side with nats-server 2.15", { skip: referenceMissi
   for (const [what, steps] of [
     ["stream creation: names, subjects, limits, policies, duplicates", CREATE],
     ["updates, info, names/list, message get/delete, purge, publish checks, delete", OPS],
+    ["discard new: max_bytes counts whole records, reaching it is allowed", MAX_BYTES],
   ] as const) {
     it(what, async () => {
       const pairs = await sbs.run(steps);

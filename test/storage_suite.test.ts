@@ -367,25 +367,16 @@ export function runStoreSuite(f: StoreFactory): void {
       assert.equal(s.state().lastSeq, 2);
 
       const sz = msgSize("a", undefined, Buffer.alloc(10));
-      if (!f.persistent) {
-        const s2 = mk({ maxBytes: sz * 3, discard: "new" });
-        s2.storeMsg("a", undefined, Buffer.alloc(10));
-        s2.storeMsg("a", undefined, Buffer.alloc(10));
-        // nats-server's memory store: rejected when the new total would reach maxBytes
-        assert.throws(() => s2.storeMsg("a", undefined, Buffer.alloc(10)), ErrMaxBytes);
-        assert.equal(s2.state().msgs, 2);
-      } else {
-        // nats-server 2.9's file store admits by headers + data (rejected when the total plus
-        // those would reach maxBytes) and trims the oldest when its accounted total passes it.
-        const s2 = mk({ maxBytes: sz * 3, discard: "new" });
-        for (let i = 0; i < 3; i++) s2.storeMsg("a", undefined, Buffer.alloc(10));
-        assert.equal(s2.state().bytes, sz * 3);
-        assert.throws(() => s2.storeMsg("a", undefined, Buffer.alloc(10)), ErrMaxBytes);
-        const s4 = mk({ maxBytes: sz * 2 + 15, discard: "new" });
-        for (let i = 0; i < 5; i++) s4.storeMsg("a", undefined, Buffer.alloc(10));
-        const st4 = s4.state();
-        assert.deepEqual([st4.msgs, st4.firstSeq, st4.lastSeq, st4.bytes], [2, 4, 5, sz * 2]);
-      }
+      // nats-server 2.14+ (both stores): refused when the record would take the total past
+      // maxBytes; reaching it exactly is allowed.
+      const s2 = mk({ maxBytes: sz * 3, discard: "new" });
+      for (let i = 0; i < 3; i++) s2.storeMsg("a", undefined, Buffer.alloc(10));
+      assert.equal(s2.state().bytes, sz * 3);
+      assert.throws(() => s2.storeMsg("a", undefined, Buffer.alloc(10)), ErrMaxBytes);
+      const s4 = mk({ maxBytes: sz * 3 - 1, discard: "new" });
+      for (let i = 0; i < 2; i++) s4.storeMsg("a", undefined, Buffer.alloc(10));
+      assert.throws(() => s4.storeMsg("a", undefined, Buffer.alloc(10)), ErrMaxBytes);
+      assert.deepEqual([s4.state().msgs, s4.state().bytes], [2, sz * 2]);
 
       const s3 = mk({ maxMsgSize: 8 });
       s3.storeMsg("a", b("1234"), b("1234"));

@@ -202,15 +202,6 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
   // ---------------------------------------------------------------------------
   // Backend hooks
 
-  /**
-   * The size a discard-"new" store checks against maxBytes before accepting a message
-   * (`size` is its accounted size). nats-server's memory store checks the accounted size;
-   * its file store checks only headers + data (FileStore overrides this).
-   */
-  protected discardNewSize(_hdr: Buffer | undefined, _data: Buffer, size: number): number {
-    return size;
-  }
-
   /** Persist a message and push its index entry (alive counters are the core's job). */
   protected abstract appendMsg(
     seq: number,
@@ -740,12 +731,12 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     if (c.discard === "new") {
       if (asl && c.discardNewPerSubject) throw new ErrMaxMsgsPerSubject();
       if (c.maxMsgs > 0 && this.msgs >= c.maxMsgs && !asl) throw new ErrMaxMsgs();
-      // nats-server semantics: reject when the new total would reach maxBytes
-      const admit = this.discardNewSize(hdr, data, size);
-      if (c.maxBytes > 0 && this.bytes + admit >= c.maxBytes) {
+      // As nats-server 2.14+: refused when the record would take the total past maxBytes, unless
+      // it replaces a subject's oldest record (at its per-subject limit) at least as large.
+      if (c.maxBytes > 0 && this.bytes + size > c.maxBytes) {
         if (!asl) throw new ErrMaxBytes();
         const i = this.locate(s!.first());
-        if (i < 0 || this.lb!.sizes[i]! < admit) throw new ErrMaxBytes();
+        if (i < 0 || this.lb!.sizes[i]! < size) throw new ErrMaxBytes();
       }
     }
     const isNew = s === undefined;
@@ -784,8 +775,8 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     if (c.discard === "old" && c.maxMsgs > 0) {
       while (this.msgs > c.maxMsgs && this.removeFirst("limits")) removed = true;
     }
-    // Also with discard "new": a file store admits by payload size (discardNewSize), so the
-    // accounted total may still pass maxBytes; like nats-server, the oldest then make room.
+    // Also with discard "new": a record admitted in place of a subject's oldest may still take
+    // the total past maxBytes; like nats-server, the oldest then make room.
     if (c.maxBytes > 0) {
       while (this.bytes > c.maxBytes && this.removeFirst("limits")) removed = true;
     }

@@ -1499,11 +1499,6 @@ export class FileStore extends StoreBase<FileBlock> {
   // ---------------------------------------------------------------------------
   // Backend hooks
 
-  /** nats-server 2.9's file store admits a discard-new message by headers + data only. */
-  protected override discardNewSize(hdr: Buffer | undefined, data: Buffer, _size: number): number {
-    return (hdr !== undefined ? hdr.length : 0) + data.length;
-  }
-
   protected appendMsg(
     seq: number,
     subj: Subj,
