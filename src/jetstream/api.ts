@@ -908,7 +908,7 @@ export class Api {
     const existing = consumerName !== "" ? stream.consumers.get(consumerName) : undefined;
     // An update between replicated (through the stream's group) and R1: the group takes its
     // state in, or the leader keeps it alone (StreamReplica.consumerScaled).
-    const scaled = existing !== undefined && stream.replica !== undefined && existing.replicated !== replicatedConsumer(raw);
+    const scaled = existing !== undefined && stream.replica !== undefined && existing.replicated !== replicatedConsumer(raw, stream.cfg.retention);
     if (existing !== undefined) {
       if (existing.cfg.pause_until !== undefined) raw.pause_until = existing.cfg.pause_until;
       else delete raw.pause_until;

@@ -908,7 +908,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       stream.created = assigned;
       stream.writeMeta();
     }
-    const replica = new StreamReplica(stream, this, peers, fresh, joining, how.alone === true && stream.store.state().lastSeq > 0);
+    // Started alone on what this server holds (a scale-up from one replica): the members that join
+    // copy its messages and consumers from a first snapshot (none in any entry), even when it has
+    // consumers and no messages yet.
+    const holds = stream.store.state().lastSeq > 0 || stream.consumers.size > 0;
+    const replica = new StreamReplica(stream, this, peers, fresh, joining, how.alone === true && holds);
     stream.replica = replica;
     replica.start(fresh && !joining && (how.alone === true || sa?.owner === this.self));
   }
@@ -1172,7 +1176,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return !peers.some((p) => heard.has(p));
   }
 
-  private propose(account: string, what: string, name: string, sa: StreamAssignment | undefined, body: Buffer, reply: string, hdr: Buffer | undefined): void {
+  private propose(account: string, what: string, name: string, sa: StreamAssignment | undefined, body: Buffer, reply: string, hdr: Buffer | undefined, streamLeader?: string): void {
     let op: MetaOp;
     const common = { account, name, body: body.toString("base64"), reply, hdr: hdr?.toString("base64") };
     if (what === "DELETE") op = { op: "stream_del", ...common };
@@ -1196,8 +1200,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         // every committed message); down to more than one (R3 -> R2, R5 -> R3, as nats-server
         // 2.15 allows), the leader (when known here) and the first others stay, the rest leave
         // the group (a leader that leaves hands its leadership over first).
-        const lead = this.service.accounts.get(account)?.streams.get(name)?.replica?.leader ?? "";
+        const lead = streamLeader ?? this.service.accounts.get(account)?.streams.get(name)?.replica?.leader ?? "";
         if (replicas === 1) {
+          // Not a member (an earlier scale-down left this meta leader out): its leader says who it is.
+          if (streamLeader === undefined && !peers.includes(this.self)) return this.proposeWithStreamLeader(account, what, name, body, reply, hdr);
           if (lead === "" || !peers.includes(lead)) throw jsError("JSClusterNotAvailErr");
           peers = [lead];
         } else {
@@ -1216,6 +1222,27 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }
     this.proposeMeta(op);
     if (op.op === "stream_add") this.proposedCreates.set(`${account}\u0000${name}`, { until: Date.now() + PROPOSED_CREATE_MS, peers: op.peers ?? [], config: op.body });
+  }
+
+  /**
+   * A scale-down to one replica of a stream this meta leader holds no copy of: its info, answered
+   * by its leader, names the member that keeps it (as nats-server's meta leader asks the stream's
+   * leader), then the update is proposed.
+   */
+  private proposeWithStreamLeader(account: string, what: string, name: string, body: Buffer, reply: string, hdr: Buffer | undefined): void {
+    const jsa = this.service.accounts.get(account);
+    if (jsa === undefined) return;
+    askEach(jsa.account, this.self, [`$JS.API.STREAM.INFO.${name}`], LIST_GATHER_MS, ([info]) => {
+      const leader = (info?.cluster as { leader?: unknown } | undefined)?.leader;
+      try {
+        if (!this.isLeader) throw jsError("JSClusterNotAvailErr");
+        const sa = this.assignment(account, name);
+        if (sa === undefined) throw jsError("JSStreamNotFoundErr");
+        this.propose(account, what, name, sa, body, reply, hdr, typeof leader === "string" ? leader : "");
+      } catch (err) {
+        this.answerError(jsa, `STREAM.${what}.${name}`, reply, err instanceof ApiError ? err : jsError("JSClusterNotAvailErr"));
+      }
+    }, "jetstream-cluster-scale-leader");
   }
 
   /** Creates this meta leader proposed and that are not applied yet, by account and name, with when they lapse (a lost proposal). */
@@ -2011,7 +2038,8 @@ function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined)
   if (t[0] !== "CONSUMER") return false;
   if (t[1] === "DELETE") return stream?.consumers.get(t[3] ?? "")?.replicated === true ? {} : false;
   if (t[1] === "CREATE" || (t[1] === "DURABLE" && t[2] === "CREATE")) {
-    // A replicated consumer: every member creates it. An R1 one lives on the member that
+    // A replicated consumer (on an interest or work-queue stream, every consumer but a mirror's
+    // or source's direct reader): every member creates it. An R1 one lives on the member that
     // creates it.
     const existing = stream?.consumers.get(t[1] === "DURABLE" ? (t[4] ?? "") : (t[3] ?? ""));
     if (existing !== undefined) return existing.replicated ? {} : false;
@@ -2025,7 +2053,8 @@ function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined)
     // replicated like the user's durables.
     const sourcing = stream !== undefined && sourcingBecomesDurable(req.config, stream.cfg);
     const durable = t[1] === "DURABLE" || sourcing || (typeof req.config?.durable_name === "string" && req.config.durable_name !== "");
-    if (!replicatedConsumer({ durable_name: durable ? "durable" : undefined, num_replicas: req.config?.num_replicas })) return false;
+    const direct = !sourcing && req.config?.direct === true;
+    if (!replicatedConsumer({ durable_name: durable ? "durable" : undefined, num_replicas: req.config?.num_replicas, direct }, stream?.cfg.retention ?? "limits")) return false;
     const named = t.length > 3 || durable || (typeof req.config?.name === "string" && req.config.name !== "");
     if (named) return {};
     let name: string;

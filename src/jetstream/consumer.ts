@@ -715,7 +715,7 @@ export class Consumer {
    * created them, whoever leads the stream.
    */
   get replicated(): boolean {
-    return this.stream.replica !== undefined && replicatedConsumer(this.cfg);
+    return this.stream.replica !== undefined && replicatedConsumer(this.cfg, this.stream.cfg.retention);
   }
 
   /** A replicated consumer on a member that does not lead its group (stream_replica.ts leadsConsumer): it keeps state, delivers nothing. */

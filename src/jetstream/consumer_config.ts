@@ -295,20 +295,36 @@ function applyDefaults(c: Full, stream: StreamConfig, limits: ConsumerLimits, pe
 // ---- checks ----
 
 /**
- * Is a consumer of a replicated stream replicated (its state kept by every member of the stream's
- * group, led by the stream's leader)? Durables unless they ask for one replica, and ephemerals
- * that ask for more than one (nats-server 2.15 runs those in groups of their own: an R2 consumer
- * of an R3 stream is kept on all three here, more copies than asked, never fewer). The others are
- * R1 on the member that created them.
+ * Is a consumer of a replicated stream replicated (its state kept by a RAFT group of its own,
+ * consumer_group.ts)? As nats-server's ConsumerConfig.replicas: durables unless they ask for one
+ * replica, ephemerals that ask for more than one, and on an interest or work-queue stream every
+ * consumer (nats-server refuses fewer replicas than the stream there; an ephemeral asking for
+ * none gets the stream's, so every member drops a message once the consumers acked it). An R2
+ * consumer of an R3 stream is kept on all three here, more copies than asked, never fewer. The
+ * others are R1 on the member that created them.
  */
-export function replicatedConsumer(cfg: { durable_name?: unknown; num_replicas?: unknown } | undefined): boolean {
+export function replicatedConsumer(cfg: { durable_name?: unknown; num_replicas?: unknown; direct?: unknown } | undefined, retention: StreamConfig["retention"]): boolean {
   const n = typeof cfg?.num_replicas === "number" ? cfg.num_replicas : 0;
   const durable = typeof cfg?.durable_name === "string" && cfg.durable_name !== "";
-  return n !== 1 && (durable || n > 1);
+  // (A mirror's or source's direct reader lives on the stream's leader, outside of any group.)
+  return n !== 1 && (durable || n > 1 || (retention !== "limits" && cfg?.direct !== true));
 }
 
+/**
+ * A consumer's num_replicas once its stream's replicas or retention changed, as nats-server 2.15
+ * rewrites it (undefined: unchanged). 0 (the stream's) stays 0. On a limits stream a consumer keeps
+ * its count unless the stream now has fewer (it gets the stream's: an R1 stream's consumers are
+ * all R1, and stay so when the stream grows again); on an interest or work-queue stream every
+ * consumer has the stream's (a retention change to one scales its consumers up too).
+ */
+export function replicasAfterStreamChange(cfg: ConsumerConfig, old: StreamConfig, next: StreamConfig): number | undefined {
+  const n = cfg.num_replicas ?? 0;
+  if (n === 0 || cfg.direct === true) return undefined;
+  if (old.num_replicas === next.num_replicas && old.retention === next.retention) return undefined;
+  const want = next.retention !== "limits" || n > next.num_replicas ? next.num_replicas : n;
+  return want !== n ? want : undefined;
+}
 
-/** nats-server's isValidAssetName: no whitespace, no `.`, `*`, `>`, no path separators. */
 /**
  * A mirror's or source's consumer request on a work-queue or interest origin: the origin keeps it
  * as a durable acknowledged by the copy's flow control (2.14 AckFlowControl), not as an ephemeral.
@@ -317,6 +333,7 @@ export function sourcingBecomesDurable(cfg: { direct?: unknown; sourcing?: unkno
   return cfg?.direct === true && cfg.sourcing === true && typeof cfg.name === "string" && cfg.name !== "" && origin.retention !== "limits";
 }
 
+/** nats-server's isValidAssetName: no whitespace, no `.`, `*`, `>`, no path separators. */
 export function isValidAssetName(name: string): boolean {
   return name !== "" && !/[ \t\r\n\f.*>\\/]/.test(name);
 }

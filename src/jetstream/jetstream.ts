@@ -22,7 +22,7 @@ import { jsError } from "./errors.js";
 import { Stream } from "./stream.js";
 import { checkStreamUpdate, consumersViolatingLimits, subjectsOverlap, type StreamConfig } from "./stream_config.js";
 import { checkSourceFilters, checkSourcingAgainst } from "./source_config.js";
-import { stampInactiveThreshold, storedConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
+import { replicasAfterStreamChange, stampInactiveThreshold, storedConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
 import { listStoredStreams, readStreamMetadata, streamDir, syncDescription } from "./store_factory.js";
 import { FileStore, type StoreEncryption } from "../storage/filestore.js";
 import { MemConsumerStore } from "../storage/memstore.js";
@@ -419,7 +419,17 @@ export class JsAccount {
       if (subjectsOverlap(o.subjects, cfg.subjects ?? [])) throw jsError("JSStreamSubjectOverlapErr");
     }
     if (cfg.mirror !== undefined || cfg.sources !== undefined) checkSourcingAgainst(cfg, (n) => (n === cfg.name ? undefined : this.streams.get(n)?.cfg));
+    const old = stream.cfg;
+    const wasReplicated = new Map([...stream.consumers.values()].map((c) => [c, c.replicated]));
     stream.applyStreamOp({ op: "update", config: cfg });
+    // Its consumers follow its replicas and retention as nats-server's do (every member of the
+    // stream applies the update to its own copies alike); one that becomes replicated (or stops
+    // being) on a stream with a group goes through the group's scaling.
+    for (const [c, was] of wasReplicated) {
+      const n = replicasAfterStreamChange(c.cfg, old, cfg);
+      if (n !== undefined) c.updateConfig({ ...c.cfg, num_replicas: n });
+      if (c.replicated !== was) stream.replica?.consumerScaled(c);
+    }
     adv.streamAction(this.advisoryContext, "modify", cfg.name);
     return stream;
   }

@@ -505,7 +505,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       return;
     }
     if (typeof sc.name !== "string") return;
-    if (replicatedConsumer(sc.config)) {
+    if (replicatedConsumer(sc.config, this.stream.cfg.retention)) {
       try {
         this.proposeOp({ op: "adopt", sc });
       } catch {

@@ -1,0 +1,198 @@
+// Consumers with fewer replicas than their stream, side by side with a cluster of three
+// nats-server 2.15 servers (both run as processes from the same configuration files):
+// - on a limits stream, R1/R2 durables and ephemerals keep their count; an update of
+//   num_replicas scales them; the stream's scale-down gives every consumer with more replicas
+//   than the stream the stream's count (in its config too), and a scale-up leaves them there
+//   (those asking for 0 follow the stream both ways);
+// - on interest and work-queue streams every consumer has the stream's replicas: fewer are
+//   refused, an ephemeral asking for none gets the stream's, and a retention change from limits
+//   scales the consumers up; every server drops a message once the consumers acked it.
+// What is compared: each answer's error or config.num_replicas and number of servers in its
+// `cluster` (leader and replicas: where they are placed is each implementation's choice), and
+// each server's copy of the interest and work-queue streams at the end (/jsz).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { clusterApi } from "./helpers/cluster_retry.js";
+import { consume, sleep } from "./helpers/js_cluster_consumer_groups.js";
+import { startRefJsCluster, type RefJsCluster } from "./helpers/ref_js_cluster.js";
+import { referenceBinary } from "./helpers/nats_server.js";
+import { waitUntil } from "./helpers/server.js";
+
+interface Answer extends Record<string, unknown> {
+  error?: { code: number; err_code: number; description: string };
+  config?: { num_replicas?: number };
+  cluster?: { leader?: string; replicas?: Array<{ name: string; current?: boolean }> };
+  [k: string]: unknown;
+}
+
+function shape(a: Answer): string {
+  if (a.error !== undefined) return `${a.error.code} ${a.error.err_code} ${a.error.description}`;
+  const servers = (a.cluster?.leader ? 1 : 0) + (a.cluster?.replicas?.length ?? 0);
+  return `r=${a.config?.num_replicas} servers=${servers}`;
+}
+
+/** A consumer's info once its group has a leader and `servers` members (or what it is after 30 s). */
+async function settled(nc: NatsConnection, stream: string, name: string, servers: number): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const a = await clusterApi<Answer>(nc, `$JS.API.CONSUMER.INFO.${stream}.${name}`);
+    const s = shape(a);
+    const ready = a.error === undefined && a.cluster?.leader !== undefined && a.cluster.leader !== "" && (a.cluster.replicas ?? []).every((r) => r.current === true);
+    if ((ready && s.endsWith(`servers=${servers}`)) || Date.now() > deadline) return s;
+    await sleep(250);
+  }
+}
+
+/** Each server's copy of the streams (messages, first sequence) and its consumers, by /jsz. */
+async function copies(cluster: RefJsCluster, streams: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const [i, s] of cluster.servers.entries()) {
+    const j = (await (await fetch(`${s.monitorUrl}/jsz?accounts=true&streams=true&consumers=true`)).json()) as {
+      account_details?: Array<{ stream_detail?: Array<{ name: string; state: { messages: number; first_seq: number }; consumer_detail?: Array<{ name: string }> }> }>;
+    };
+    for (const acc of j.account_details ?? []) {
+      for (const sd of acc.stream_detail ?? []) {
+        if (!streams.includes(sd.name)) continue;
+        const cs = (sd.consumer_detail ?? []).map((c) => c.name).sort();
+        out.push(`N${i + 1} ${sd.name} msgs=${sd.state.messages} first=${sd.state.first_seq} consumers=${cs.join(",")}`);
+      }
+    }
+  }
+  return out.sort();
+}
+
+async function scaleStream(nc: NatsConnection, name: string, change: Record<string, unknown>): Promise<string> {
+  const si = await clusterApi<Answer>(nc, `$JS.API.STREAM.INFO.${name}`);
+  const a = await clusterApi<Answer>(nc, `$JS.API.STREAM.UPDATE.${name}`, { ...(si.config as object), ...change });
+  return a.error === undefined ? "ok" : shape(a);
+}
+
+const LONG = 600_000_000_000; // ephemerals outlive the scenario (inactive_threshold, ns)
+
+async function scenario(cluster: RefJsCluster): Promise<{ answers: string[]; copies: string[] }> {
+  const nc = await connect({ servers: cluster.urls });
+  const answers: string[] = [];
+  const note = (what: string, s: string): void => {
+    answers.push(`${what}: ${s}`);
+  };
+  try {
+    const create = async (stream: string, name: string, cfg: Record<string, unknown>): Promise<void> =>
+      note(`create ${stream}.${name}`, shape(await clusterApi<Answer>(nc, `$JS.API.CONSUMER.CREATE.${stream}.${name}`, { stream_name: stream, config: { ack_policy: "explicit", ...cfg } })));
+    const infos = async (stream: string, want: Record<string, number>): Promise<void> => {
+      for (const [name, servers] of Object.entries(want)) note(`  info ${stream}.${name} on ${servers}`, await settled(nc, stream, name, servers));
+    };
+
+    // A limits stream: consumers keep the count they ask for; updates scale them.
+    note("create L", shape(await clusterApi<Answer>(nc, "$JS.API.STREAM.CREATE.L", { name: "L", subjects: ["l.>"], num_replicas: 3 })));
+    await create("L", "D1", { durable_name: "D1", num_replicas: 1 });
+    await create("L", "D2", { durable_name: "D2", num_replicas: 2 });
+    await create("L", "D3", { durable_name: "D3", num_replicas: 3, deliver_subject: "push.d3" });
+    await create("L", "A0", { durable_name: "A0" });
+    await create("L", "E0", { name: "E0", inactive_threshold: LONG });
+    await create("L", "E2", { name: "E2", num_replicas: 2, inactive_threshold: LONG });
+    await create("L", "M0", { durable_name: "M0", mem_storage: true });
+    await infos("L", { D1: 1, D2: 2, D3: 3, A0: 3, E0: 1, E2: 2, M0: 3 });
+    for (const [name, r] of [["D1", 2], ["D2", 1]] as const) {
+      const a = await clusterApi<Answer>(nc, `$JS.API.CONSUMER.CREATE.L.${name}`, { stream_name: "L", config: { durable_name: name, ack_policy: "explicit", num_replicas: r } });
+      note(`update L.${name} to ${r}`, a.error === undefined ? `r=${a.config?.num_replicas}` : shape(a));
+    }
+    await infos("L", { D1: 2, D2: 1 });
+    // Scaled down, then up: consumers with more replicas than the stream get its count, and keep it.
+    note("L to R2", await scaleStream(nc, "L", { num_replicas: 2 }));
+    await infos("L", { D1: 2, D2: 1, D3: 2, A0: 2, E0: 1, E2: 2, M0: 2 });
+    note("L to R1", await scaleStream(nc, "L", { num_replicas: 1 }));
+    await infos("L", { D1: 1, D2: 1, D3: 1, A0: 1, E0: 1, E2: 1, M0: 1 });
+    note("L to R3", await scaleStream(nc, "L", { num_replicas: 3 }));
+    await infos("L", { D1: 1, D2: 1, D3: 1, A0: 3, E0: 1, E2: 1, M0: 3 });
+
+    // Interest and work-queue streams: every consumer has the stream's replicas.
+    for (const [name, retention] of [["I", "interest"], ["W", "workqueue"]] as const) {
+      const s = name.toLowerCase();
+      note(`create ${name}`, shape(await clusterApi<Answer>(nc, `$JS.API.STREAM.CREATE.${name}`, { name, subjects: [`${s}.>`], num_replicas: 3, retention })));
+      await create(name, "D1", { durable_name: "D1", num_replicas: 1 });
+      await create(name, "D2", { durable_name: "D2", num_replicas: 2 });
+      await create(name, "E1", { name: "E1", num_replicas: 1 });
+      await create(name, "E0", { name: "E0", inactive_threshold: LONG, filter_subject: `${s}.e` });
+      await create(name, "P0", { name: "P0", inactive_threshold: LONG, filter_subject: `${s}.p`, deliver_subject: `push.${s}` });
+      await create(name, "DD", { durable_name: "DD", filter_subject: `${s}.d` });
+      await infos(name, { E0: 3, P0: 3, DD: 3 });
+    }
+    // A limits stream becoming an interest stream: its consumers get the stream's replicas.
+    note("create R", shape(await clusterApi<Answer>(nc, "$JS.API.STREAM.CREATE.R", { name: "R", subjects: ["r.>"], num_replicas: 3 })));
+    await create("R", "D1", { durable_name: "D1", num_replicas: 1 });
+    await create("R", "D2", { durable_name: "D2", num_replicas: 2 });
+    await create("R", "E0", { name: "E0", inactive_threshold: LONG });
+    await infos("R", { D1: 1, D2: 2, E0: 1 });
+    note("R to interest", await scaleStream(nc, "R", { retention: "interest" }));
+    await infos("R", { D1: 3, D2: 3, E0: 3 });
+    // An R1 interest stream scaled up: its consumers with it.
+    note("create I1", shape(await clusterApi<Answer>(nc, "$JS.API.STREAM.CREATE.I1", { name: "I1", subjects: ["i1.>"], num_replicas: 1, retention: "interest" })));
+    await create("I1", "D1", { durable_name: "D1", num_replicas: 1, filter_subject: "i1.d" });
+    await create("I1", "E0", { name: "E0", inactive_threshold: LONG, filter_subject: "i1.e" });
+    note("I1 to R3", await scaleStream(nc, "I1", { num_replicas: 3 }));
+    await infos("I1", { D1: 3, E0: 3 });
+
+    // Messages: each server drops them once the consumers that need them acked them.
+    const js = jetstream(nc);
+    for (let i = 0; i < 10; i++) {
+      for (const s of ["i", "w"]) for (const k of ["e", "d"]) await js.publish(`${s}.${k}`, `${s}${k}${i}`);
+      await js.publish("r.x", `r${i}`);
+    }
+    for (const s of ["I", "W"]) {
+      await consume(nc, s, "E0", 10);
+      await consume(nc, s, "DD", 10);
+    }
+    await consume(nc, "R", "D1", 10);
+    await consume(nc, "R", "D2", 5);
+    await consume(nc, "R", "E0", 10);
+    // R: five messages still wanted by D2 on every server; the others empty.
+    const want = (line: string): boolean => (line.includes(" R ") ? line.includes("msgs=5 first=6") : line.includes("msgs=0 first=21"));
+    let seen: string[] = [];
+    await waitUntil(
+      async () => {
+        seen = await copies(cluster, ["I", "W", "R"]);
+        return seen.length === 9 && seen.every(want);
+      },
+      60_000,
+      "every server's copies cleared",
+    ).catch(() => undefined);
+    return { answers, copies: seen };
+  } finally {
+    await nc.close();
+  }
+}
+
+test("consumers with fewer replicas than their stream, as nats-server 2.15 places and scales them", { timeout: 600_000 }, async (t) => {
+  const ours = await startRefJsCluster(3, "R", { line: "tsnats" });
+  assert.ok(ours !== undefined);
+  let mine: Awaited<ReturnType<typeof scenario>>;
+  try {
+    mine = await scenario(ours);
+  } finally {
+    await ours.stop();
+  }
+  t.diagnostic(`tsnats: ${mine.answers.join(" | ")}`);
+  const expected = [
+    ...["N1", "N2", "N3"].flatMap((n) => [`${n} I msgs=0 first=21 consumers=DD,E0,P0`, `${n} R msgs=5 first=6 consumers=D1,D2,E0`, `${n} W msgs=0 first=21 consumers=DD,E0,P0`]),
+  ].sort();
+  assert.deepEqual(mine.copies, expected);
+  // Every consumer settled on as many servers as nats-server places it on.
+  for (const line of mine.answers) {
+    const m = /^ {2}info \S+ on (\d): (.*)$/.exec(line);
+    if (m !== null) assert.match(m[2], new RegExp(`^r=\\d servers=${m[1]}$`), line);
+  }
+  if (referenceBinary("2.15") === undefined) return;
+  const ref = await startRefJsCluster(3, "R");
+  assert.ok(ref !== undefined);
+  let theirs: Awaited<ReturnType<typeof scenario>>;
+  try {
+    theirs = await scenario(ref);
+  } finally {
+    await ref.stop();
+  }
+  t.diagnostic(`nats-server: ${theirs.answers.join(" | ")}`);
+  assert.deepEqual(mine.answers, theirs.answers);
+  assert.deepEqual(mine.copies, theirs.copies);
+});
