@@ -9,7 +9,8 @@
 // each one's direct get answers every message with the subject, payload and time T3 stored.
 // T3 answers what a stream leader answers: STREAM.INFO (from clients of any server: its leader,
 // replicas current, state, subjects), the meta leader's $JSC.SI for STREAM.LIST, the leader
-// elected advisory, and STREAM.LEADER.STEPDOWN (N1 preferred: it leads, T3 follows it).
+// elected advisory, MSG.GET, MSG.DELETE, PURGE, a config update's answer (and its new subject's
+// publishes), and STREAM.LEADER.STEPDOWN (N1 preferred: it leads, T3 follows it).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
@@ -85,6 +86,11 @@ test("with nrg_peer_lead, T3 leads a nats-server 2.15 stream group: publishes fr
     const nc1 = await c.appOn(n1);
     const nc2 = await c.appOn(n2);
     const jsm: JetStreamManager = await retry(() => jetstreamManager(nc1, { timeout: 10_000 }));
+    // The leader elected advisory comes from T3 once it leads (it may win the group's first
+    // election: nats-server's members wait for the preferred member, which may be T3).
+    const advisories: { leader: string; stream: string; replicas: { name: string }[] }[] = [];
+    const advSub = nc2.subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.LEAD", { callback: (_e, m) => void advisories.push(m.json()) });
+    await nc2.flush();
     await retry(() => jsm.streams.add({ name: "LEAD", subjects: ["lead.>"], num_replicas: 3, allow_direct: true, max_msgs_per_subject: 3, discard_new_per_subject: true, discard: "new" as never }), 90_000);
     for (let i = 1; i <= 3; i++) await retry(() => publish(nc1, `lead.a`, `before ${i}`).then((a) => (a.seq === undefined ? Promise.reject(new Error(JSON.stringify(a))) : a)), 90_000);
 
@@ -92,10 +98,6 @@ test("with nrg_peer_lead, T3 leads a nats-server 2.15 stream group: publishes fr
     const rawInfo = async (): Promise<Record<string, unknown>> => (await nc1.request("$JS.API.STREAM.INFO.LEAD", "", { timeout: 10_000 })).json();
     let natsInfo = await rawInfo();
     await waitUntil(async () => ((natsInfo = await rawInfo()).cluster as { replicas?: { current: boolean }[] } | undefined)?.replicas?.every((r) => r.current) === true, 60_000, "a nats-server leader reports both replicas current", () => JSON.stringify(natsInfo.cluster));
-    // The leader elected advisory comes from T3 once it leads.
-    const advisories: { leader: string; stream: string; replicas: { name: string }[] }[] = [];
-    const advSub = nc2.subscribe("$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.LEAD", { callback: (_e, m) => void advisories.push(m.json()) });
-    await nc2.flush();
     // Asked to take the leadership until it leads with its state current.
     let g: LeaderGroup | undefined = await leadOnT3(c, nc1, "LEAD");
     assert.deepEqual(g?.stream_leader?.subjects, ["lead.>"]);
@@ -203,19 +205,26 @@ test("with nrg_peer_lead, T3 leads a nats-server 2.15 stream group: publishes fr
       () => JSON.stringify(states),
     );
 
+    // An update (committed by the meta leader) is answered by T3, the stream's leader, which
+    // then takes the new subject's publishes too.
+    const before = await jsm.streams.info("LEAD");
+    const updated = await jsm.streams.update("LEAD", { ...before.config, subjects: ["lead.>", "more.>"] });
+    assert.deepEqual([updated.config.subjects, updated.cluster?.leader, updated.state.last_seq], [["lead.>", "more.>"], "T3", 13]);
+    assert.deepEqual(await retry(() => publish(nc1, "more.x", "new subject").then((a) => (a.seq === undefined ? Promise.reject(new Error(JSON.stringify(a))) : a)), 30_000), { stream: "LEAD", seq: 14 });
+
     // Asked to step down preferring N1: answered by T3, N1 leads, publishes go on, T3 follows.
     assert.equal((await jsm.streams.info("LEAD")).cluster?.leader, "T3");
     const down = (await nc1.request("$JS.API.STREAM.LEADER.STEPDOWN.LEAD", JSON.stringify({ placement: { preferred: "N1" } }), { timeout: 10_000 })).json<{ success?: boolean }>();
     assert.equal(down.success, true, JSON.stringify(down));
     let leaderNow = "";
     await waitUntil(async () => (leaderNow = (await jsm.streams.info("LEAD").catch(() => undefined))?.cluster?.leader ?? "") === "N1", 60_000, "N1 leads LEAD", () => leaderNow);
-    assert.deepEqual(await retry(() => publish(nc2, "lead.f", "after stepdown").then((a) => (a.seq === undefined ? Promise.reject(new Error(JSON.stringify(a))) : a)), 60_000), { stream: "LEAD", seq: 14 });
-    await waitUntil(async () => (g = (await c.group("LEAD")) as LeaderGroup)?.replica?.last_seq === 14 && g.stream_leader === undefined, 60_000, "T3 follows N1 and holds 14", () => JSON.stringify(g));
+    assert.deepEqual(await retry(() => publish(nc2, "lead.f", "after stepdown").then((a) => (a.seq === undefined ? Promise.reject(new Error(JSON.stringify(a))) : a)), 60_000), { stream: "LEAD", seq: 15 });
+    await waitUntil(async () => (g = (await c.group("LEAD")) as LeaderGroup)?.replica?.last_seq === 15 && g.stream_leader === undefined, 60_000, "T3 follows N1 and holds 15", () => JSON.stringify(g));
     states = await Promise.all([n1, n2].map((s) => stateOn(s, "LEAD")));
 
     // Each nats-server's direct get (its own copy) answers what T3 stored, time included.
     // (2 deleted, 12 and 13 purged.)
-    const held = [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14];
+    const held = [1, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 15];
     const n1Copy = await Promise.all(held.map((seq) => directGet(nc1, "LEAD", seq)));
     const n2Copy = await Promise.all(held.map((seq) => directGet(nc2, "LEAD", seq)));
     assert.deepEqual(n2Copy, n1Copy);

@@ -81,6 +81,12 @@ export class NrgMetaPeer implements ServerService {
     }
     const member = new NrgGroupMember(sys, META_GROUP, this.id, dir, this.metaState);
     this.member = member;
+    // An update replayed from our log after a restart was answered before.
+    const recoveredThrough = member.peer.log.lastIndex;
+    const peers = this.streamPeers;
+    if (peers !== undefined) this.metaState.onUpdated = (index, account, stream, reply) => {
+      if (index > recoveredThrough) peers.updated(account, stream, reply);
+    };
     const log = member.peer.log;
     this.server.log.info(`NRG peer of the nats-server meta group: id ${this.id}, term ${log.term}, log at [${log.lastTerm}:${log.lastIndex}] in ${dir}`);
     const cluster = this.server.services.find((s) => s.name === "cluster") as { peerListeners?: Set<PeerListener> } | undefined;

@@ -46,6 +46,8 @@ export class NrgMetaState implements NrgApplier {
   onChange: (() => void) | undefined;
   /** Called for each committed new assignment (not an update): the server may refuse one it cannot hold. */
   onAssigned: ((kind: "stream" | "consumer", account: string, stream: string, consumer: string | undefined, group: NrgRaftGroup, created: string) => void) | undefined;
+  /** Called for each committed stream update, with the index of its entry and the request's reply (its stream's leader answers it). */
+  onUpdated: ((index: number, account: string, stream: string, reply: string) => void) | undefined;
   /** Called with a RAFT group's name when a committed entry removes its stream or consumer (a replica's data may go). */
   onGroupRemoved: ((group: string) => void) | undefined;
 
@@ -53,7 +55,7 @@ export class NrgMetaState implements NrgApplier {
     return this.streams.get(key(account, name));
   }
 
-  apply(_index: number, ae: NrgAppendEntry): void {
+  apply(index: number, ae: NrgAppendEntry): void {
     let changed = false;
     for (const e of ae.entries) {
       if (e.type !== NrgEntryType.Normal && e.type !== NrgEntryType.Snapshot) continue;
@@ -75,6 +77,7 @@ export class NrgMetaState implements NrgApplier {
           const existing = this.stream(account, a.config.name);
           this.streams.set(key(account, a.config.name), { account, client: a.client, created: a.created, config: a.config, group: a.group, sync: a.sync, consumers: existing?.consumers ?? new Map() });
           if (m.op === "assignStream" && existing === undefined) this.onAssigned?.("stream", account, a.config.name, undefined, a.group, a.created);
+          if (m.op === "updateStream" && typeof a.reply === "string" && a.reply !== "") this.onUpdated?.(index, account, a.config.name, a.reply);
           break;
         }
         case "removeStream": {

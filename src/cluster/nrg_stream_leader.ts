@@ -103,6 +103,13 @@ export class NrgStreamLeader {
     this.clseq = store.lastSequence() + this.replica.clfs;
     this.rebuildDedupe();
     this.replica.onApplied = (m, outcome) => this.applied(m, outcome);
+    this.resubscribe();
+  }
+
+  /** Subscribe to the stream's subjects as its config names them now (again after an update). */
+  resubscribe(): void {
+    for (const sub of this.subs) this.account.unsubscribeInternal(sub);
+    this.subs = [];
     const subjects = Array.isArray(this.config.subjects) && this.config.subjects.length > 0 ? (this.config.subjects as unknown[]).filter((s): s is string => typeof s === "string") : [this.config.name];
     for (const subject of subjects) this.subs.push(this.account.subscribeInternal(subject, (subj, reply, hdr, payload) => this.onPublish(subj, reply, hdr === undefined ? undefined : Buffer.from(hdr), Buffer.from(payload)), undefined, "nrg-stream-leader"));
   }

@@ -99,6 +99,12 @@ export class NrgLeaderApi {
     this.replica.onApiApplied = undefined;
   }
 
+  /** A committed update of our stream: its requester gets the stream's info (processClusterUpdateStream's answer). */
+  answerUpdate(reply: string): void {
+    if (this.subs.length === 0) return;
+    this.send(reply, { type: "io.nats.jetstream.api.v1.stream_update_response", ...this.streamInfo(true, {}) });
+  }
+
   /** The request's ClientInfo (Nats-Request-Info), as a delete or purge entry carries it. */
   private clientInfo(hdr: Buffer | undefined): Record<string, unknown> | undefined {
     try {

@@ -162,7 +162,8 @@ export class NrgStreamReplica implements NrgApplier {
 
   constructor(
     private readonly sys: Account,
-    readonly stream: NrgMetaStream,
+    /** The stream's assignment as last committed (replaced on each update). */
+    public stream: NrgMetaStream,
     readonly peerId: string,
     dir: string,
     private readonly log: (msg: string) => void,
@@ -702,6 +703,16 @@ export class NrgStreamPeers {
     if (plainGroupName(group) && group !== "_meta_") fs.rmSync(path.join(this.baseDir, group), { recursive: true, force: true });
   }
 
+  /**
+   * A committed stream update: the stream's leader answers it (processClusterUpdateStream), after
+   * the meta state's change reached the replica (its limits, the leader's subjects).
+   */
+  updated(account: string, stream: string, reply: string): void {
+    setImmediate(() => {
+      for (const g of this.groups.values()) if (g.kind === "stream" && g.account === account && g.stream === stream) g.leaderApi?.answerUpdate(reply);
+    });
+  }
+
   /** Start the groups the meta state places on this server; stop those it no longer does (their data stays). */
   reconcile(meta: NrgMetaState): void {
     if (this.closed) return;
@@ -727,9 +738,12 @@ export class NrgStreamPeers {
     for (const [name, w] of wanted) {
       const running = this.groups.get(name);
       if (running !== undefined) {
+        if (running.replica !== undefined) running.replica.stream = w.stream;
         const cfg = JSON.stringify(w.stream.config);
         if (running.replica !== undefined && running.configJson !== cfg) {
           running.configJson = cfg;
+          // The leader takes the stream's subjects as they are now.
+          running.leader?.resubscribe();
           try {
             running.replica.store.updateConfig(nrgStoreConfig(w.stream.config));
           } catch (err) {
