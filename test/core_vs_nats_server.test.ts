@@ -257,6 +257,7 @@ describe("core vs nats-server 2.9.10", { skip }, () => {
 
 // Found by a random sweep of the client protocol against nats-server 2.15.1 (ops well- and
 // ill-formed, split reads, CONNECT options, auth): transcripts where tsnats answered otherwise.
+const PERMS = 'authorization { users: [{user: u, password: p, permissions: {publish: {deny: "foo.>"}, subscribe: {allow: ["foo", "_INBOX.>"]}}}] }\n';
 const cases215: { conf?: string; input: string }[] = [
   // sizes of more than 9 digits are bad sizes (silent close), not max payload violations
   { input: "PUB foo 9999999999\r\n" },
@@ -272,6 +273,14 @@ const cases215: { conf?: string; input: string }[] = [
   { conf: "authorization { user: u, password: p }\n", input: 'CONNECT {"user":"u","pass":"p"}\r\nCONNECT {"pass":""}\r\n' },
   { conf: "authorization { user: u, password: p }\n", input: 'CONNECT {"user":"u","pass":"p"}\r\nCONNECT {"user":"u","pass":"x"}\r\n' },
   { conf: "authorization { user: u, password: p }\n", input: 'CONNECT {"user":"u","pass":"p"}\r\nSUB foo 1\r\nCONNECT {"verbose":false}\r\nPUB foo 2\r\nhi\r\n' },
+  // SUB: permissions first ("_sys_" is nats-server's own queue), then a sid in use, then the subject
+  { input: "SUB foo _sys_ 1\r\n" },
+  { input: "SUB foo 1\r\nSUB a..b 1\r\n" },
+  { input: "SUB foo q 1\r\nSUB a..b q 2\r\n" },
+  { conf: PERMS, input: 'CONNECT {"user":"u","pass":"p","pedantic":true}\r\nsUB a.>.b  >\t\r\n' },
+  // subjects in permission violations are quoted as Go's %q does
+  { conf: PERMS, input: 'CONNECT {"user":"u","pass":"p"}\r\nSUb \u0001 q* -1 \r\n' },
+  { conf: PERMS, input: 'CONNECT {"user":"u","pass":"p"}\r\nPUB foo.\u0007 1\r\na\r\n' },
 ];
 
 describe("core vs nats-server 2.15", { skip: referenceBinary("2.15") === undefined ? "no nats-server 2.15 reference" : undefined }, () => {

@@ -6,6 +6,7 @@
 // held back (a stall, see outbound.ts) instead of letting the subscriber's buffer grow; a
 // subscriber whose pending bytes pass max_pending, or whose writes make no progress for
 // write_deadline, is a slow consumer and is disconnected alone.
+import { goQuote } from "./go_quote.js";
 import { Parser, type ParserHandler } from "../protocol/parser.js";
 import { MsgTrace, TraceKind, activeTrace, setActiveTrace, type TraceIngress } from "./msg_trace.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
@@ -553,21 +554,24 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
 
   onSub(subject: string, queue: string | undefined, sid: string): void {
     if (this.trace) this.traceIn("SUB", this.parser.argText);
-    if (!isValidSubject(subject) || (queue !== undefined && !isValidQueue(queue))) {
-      this.sendErr(ProtoErr.InvalidSubject);
+    // nats-server's order: permissions (the internal "_sys_" queue is never a client's), the
+    // subscription limit, a sid already in use (+OK, whatever the subject), and only then the
+    // subject's validity, which its sublist checks on insert.
+    if (queue === SYS_QUEUE || (this.perms !== undefined && !this.perms.canSubscribe(subject, queue))) {
+      this.subPermissionViolation(subject, queue, sid);
       return;
     }
-    if (this.perms !== undefined && !this.perms.canSubscribe(subject, queue)) {
-      this.subPermissionViolation(subject, queue, sid);
+    const max = this.maxSubs;
+    if (max !== -1 && this.subs.size >= max) {
+      this.maxSubsExceeded();
       return;
     }
     if (this.subs.has(sid)) {
       if (this.opts.verbose) this.sendOk();
       return;
     }
-    const max = this.maxSubs;
-    if (max !== -1 && this.subs.size >= max) {
-      this.maxSubsExceeded();
+    if (!isValidSubject(subject) || (queue !== undefined && !isValidQueue(queue))) {
+      this.sendErr(ProtoErr.InvalidSubject);
       return;
     }
     const sub: Subscription = { subject, queue, sid, client: this, max: 0, delivered: 0, closed: false };
@@ -660,11 +664,11 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   }
 
   private pubPermissionViolation(subject: string): void {
-    const text = `Permissions Violation for Publish to ${JSON.stringify(subject)}`;
+    const text = `Permissions Violation for Publish to ${goQuote(subject)}`;
     activeTrace?.ingressError(text);
     // The message is dropped; the connection stays up.
     this.sendErr(text);
-    this.server.log.error(`${this.logPrefix()} - Publish Violation - ${this.authUserText()}, Subject ${JSON.stringify(subject)}`);
+    this.server.log.error(`${this.logPrefix()} - Publish Violation - ${this.authUserText()}, Subject ${goQuote(subject)}`);
   }
 
   /** The rest of a PUB once its subject is final: permissions, then routing. */
@@ -676,10 +680,10 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     }
     if (reply !== "" && isReservedReply(reply)) {
       // Reply subjects the server maps itself (service responses, JetStream acks) cannot be forged.
-      const text = `Permissions Violation for Publish with Reply of ${JSON.stringify(reply)}`;
+      const text = `Permissions Violation for Publish with Reply of ${goQuote(reply)}`;
       activeTrace?.ingressError(text);
       this.sendErr(text);
-      this.server.log.error(`${this.logPrefix()} - Publish Violation - Reply ${JSON.stringify(reply)}`);
+      this.server.log.error(`${this.logPrefix()} - Publish Violation - Reply ${goQuote(reply)}`);
       return;
     }
     // +OK goes out before any delivery, as nats-server orders it.
@@ -1017,11 +1021,11 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   }
 
   private subPermissionViolation(subject: string, queue: string | undefined, sid: string): void {
-    const q = queue !== undefined ? ` using queue ${JSON.stringify(queue)}` : "";
-    this.sendErr(`Permissions Violation for Subscription to ${JSON.stringify(subject)}${q}`);
-    const lq = queue !== undefined ? `, Queue: ${JSON.stringify(queue)}` : "";
+    const q = queue !== undefined ? ` using queue ${goQuote(queue)}` : "";
+    this.sendErr(`Permissions Violation for Subscription to ${goQuote(subject)}${q}`);
+    const lq = queue !== undefined ? `, Queue: ${goQuote(queue)}` : "";
     this.server.log.error(
-      `${this.logPrefix()} - Subscription Violation - ${this.authUserText()}, Subject ${JSON.stringify(subject)}${lq}, SID ${sid}`,
+      `${this.logPrefix()} - Subscription Violation - ${this.authUserText()}, Subject ${goQuote(subject)}${lq}, SID ${sid}`,
     );
   }
 
@@ -1225,6 +1229,9 @@ function isReservedReply(reply: string): boolean {
   if (c === 36 /* $ */) return reply.startsWith("$JS.ACK.");
   return false;
 }
+
+/** The queue group nats-server keeps for its own subscriptions: refused to clients. */
+const SYS_QUEUE = "_sys_";
 
 function isValidQueue(q: string): boolean {
   for (let i = 0; i < q.length; i++) {
