@@ -63,6 +63,16 @@ async function copies(cluster: RefJsCluster, streams: string[]): Promise<string[
   return out.sort();
 }
 
+/** A stream create, asked again while a cluster just started does not know all its servers yet ("no suitable peers"). */
+async function createStream(nc: NatsConnection, cfg: { name: string } & Record<string, unknown>): Promise<Answer> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const a = await clusterApi<Answer>(nc, `$JS.API.STREAM.CREATE.${cfg.name}`, cfg);
+    if (a.error?.err_code !== 10005 || Date.now() > deadline) return a;
+    await sleep(250);
+  }
+}
+
 async function scaleStream(nc: NatsConnection, name: string, change: Record<string, unknown>): Promise<string> {
   const si = await clusterApi<Answer>(nc, `$JS.API.STREAM.INFO.${name}`);
   const a = await clusterApi<Answer>(nc, `$JS.API.STREAM.UPDATE.${name}`, { ...(si.config as object), ...change });
@@ -71,21 +81,26 @@ async function scaleStream(nc: NatsConnection, name: string, change: Record<stri
 
 const LONG = 600_000_000_000; // ephemerals outlive the scenario (inactive_threshold, ns)
 
-async function scenario(cluster: RefJsCluster): Promise<{ answers: string[]; copies: string[] }> {
+async function scenario(cluster: RefJsCluster): Promise<{ answers: string[]; own: string[]; copies: string[] }> {
   const nc = await connect({ servers: cluster.urls });
   const answers: string[] = [];
+  const own: string[] = [];
   const note = (what: string, s: string): void => {
     answers.push(`${what}: ${s}`);
   };
   try {
     const create = async (stream: string, name: string, cfg: Record<string, unknown>): Promise<void> =>
       note(`create ${stream}.${name}`, shape(await clusterApi<Answer>(nc, `$JS.API.CONSUMER.CREATE.${stream}.${name}`, { stream_name: stream, config: { ack_policy: "explicit", ...cfg } })));
-    const infos = async (stream: string, want: Record<string, number>): Promise<void> => {
-      for (const [name, servers] of Object.entries(want)) note(`  info ${stream}.${name} on ${servers}`, await settled(nc, stream, name, servers));
+    // `alone`: checked on tsnats only (nats-server's answer varies from run to run).
+    const infos = async (stream: string, want: Record<string, number>, alone = false): Promise<void> => {
+      for (const [name, servers] of Object.entries(want)) {
+        const line = `  info ${stream}.${name} on ${servers}: ${await settled(nc, stream, name, servers)}`;
+        (alone ? own : answers).push(line);
+      }
     };
 
     // A limits stream: consumers keep the count they ask for; updates scale them.
-    note("create L", shape(await clusterApi<Answer>(nc, "$JS.API.STREAM.CREATE.L", { name: "L", subjects: ["l.>"], num_replicas: 3 })));
+    note("create L", shape(await createStream(nc, { name: "L", subjects: ["l.>"], num_replicas: 3 })));
     await create("L", "D1", { durable_name: "D1", num_replicas: 1 });
     await create("L", "D2", { durable_name: "D2", num_replicas: 2 });
     await create("L", "D3", { durable_name: "D3", num_replicas: 3, deliver_subject: "push.d3" });
@@ -94,23 +109,33 @@ async function scenario(cluster: RefJsCluster): Promise<{ answers: string[]; cop
     await create("L", "E2", { name: "E2", num_replicas: 2, inactive_threshold: LONG });
     await create("L", "M0", { durable_name: "M0", mem_storage: true });
     await infos("L", { D1: 1, D2: 2, D3: 3, A0: 3, E0: 1, E2: 2, M0: 3 });
-    for (const [name, r] of [["D1", 2], ["D2", 1]] as const) {
+    // An update scales a consumer (two of their own: nats-server's count after a stream's scale-down
+    // is its group's size then, which for one scaled up just before depends on where it placed it).
+    await create("L", "U1", { durable_name: "U1", num_replicas: 1 });
+    await create("L", "U2", { durable_name: "U2", num_replicas: 2 });
+    for (const [name, r] of [["U1", 2], ["U2", 1]] as const) {
       const a = await clusterApi<Answer>(nc, `$JS.API.CONSUMER.CREATE.L.${name}`, { stream_name: "L", config: { durable_name: name, ack_policy: "explicit", num_replicas: r } });
       note(`update L.${name} to ${r}`, a.error === undefined ? `r=${a.config?.num_replicas}` : shape(a));
     }
-    await infos("L", { D1: 2, D2: 1 });
+    await infos("L", { U1: 2, U2: 1 });
+    for (const name of ["U1", "U2"]) note(`delete L.${name}`, (await clusterApi(nc, `$JS.API.CONSUMER.DELETE.L.${name}`)).error === undefined ? "ok" : "error");
     // Scaled down, then up: consumers with more replicas than the stream get its count, and keep it.
     note("L to R2", await scaleStream(nc, "L", { num_replicas: 2 }));
-    await infos("L", { D1: 2, D2: 1, D3: 2, A0: 2, E0: 1, E2: 2, M0: 2 });
+    await infos("L", { D1: 1, D2: 2, D3: 2, A0: 2, E0: 1, E2: 2, M0: 2 });
     note("L to R1", await scaleStream(nc, "L", { num_replicas: 1 }));
-    await infos("L", { D1: 1, D2: 1, D3: 1, A0: 1, E0: 1, E2: 1, M0: 1 });
+    await infos("L", { D1: 1, D3: 1, A0: 1, E0: 1, M0: 1 });
+    // (nats-server 2.15.1 leaves an R2 consumer's num_replicas at 2 on the R1 stream in some runs,
+    // at 1 in others: its count is rewritten from its group's size, which the scale-down to R2 may
+    // still be changing.)
+    await infos("L", { D2: 1, E2: 1 }, true);
     note("L to R3", await scaleStream(nc, "L", { num_replicas: 3 }));
-    await infos("L", { D1: 1, D2: 1, D3: 1, A0: 3, E0: 1, E2: 1, M0: 3 });
+    await infos("L", { D1: 1, D3: 1, A0: 3, E0: 1, M0: 3 });
+    await infos("L", { D2: 1, E2: 1 }, true);
 
     // Interest and work-queue streams: every consumer has the stream's replicas.
     for (const [name, retention] of [["I", "interest"], ["W", "workqueue"]] as const) {
       const s = name.toLowerCase();
-      note(`create ${name}`, shape(await clusterApi<Answer>(nc, `$JS.API.STREAM.CREATE.${name}`, { name, subjects: [`${s}.>`], num_replicas: 3, retention })));
+      note(`create ${name}`, shape(await createStream(nc, { name, subjects: [`${s}.>`], num_replicas: 3, retention })));
       await create(name, "D1", { durable_name: "D1", num_replicas: 1 });
       await create(name, "D2", { durable_name: "D2", num_replicas: 2 });
       await create(name, "E1", { name: "E1", num_replicas: 1 });
@@ -120,7 +145,7 @@ async function scenario(cluster: RefJsCluster): Promise<{ answers: string[]; cop
       await infos(name, { E0: 3, P0: 3, DD: 3 });
     }
     // A limits stream becoming an interest stream: its consumers get the stream's replicas.
-    note("create R", shape(await clusterApi<Answer>(nc, "$JS.API.STREAM.CREATE.R", { name: "R", subjects: ["r.>"], num_replicas: 3 })));
+    note("create R", shape(await createStream(nc, { name: "R", subjects: ["r.>"], num_replicas: 3 })));
     await create("R", "D1", { durable_name: "D1", num_replicas: 1 });
     await create("R", "D2", { durable_name: "D2", num_replicas: 2 });
     await create("R", "E0", { name: "E0", inactive_threshold: LONG });
@@ -128,7 +153,7 @@ async function scenario(cluster: RefJsCluster): Promise<{ answers: string[]; cop
     note("R to interest", await scaleStream(nc, "R", { retention: "interest" }));
     await infos("R", { D1: 3, D2: 3, E0: 3 });
     // An R1 interest stream scaled up: its consumers with it.
-    note("create I1", shape(await clusterApi<Answer>(nc, "$JS.API.STREAM.CREATE.I1", { name: "I1", subjects: ["i1.>"], num_replicas: 1, retention: "interest" })));
+    note("create I1", shape(await createStream(nc, { name: "I1", subjects: ["i1.>"], num_replicas: 1, retention: "interest" })));
     await create("I1", "D1", { durable_name: "D1", num_replicas: 1, filter_subject: "i1.d" });
     await create("I1", "E0", { name: "E0", inactive_threshold: LONG, filter_subject: "i1.e" });
     note("I1 to R3", await scaleStream(nc, "I1", { num_replicas: 3 }));
@@ -158,7 +183,7 @@ async function scenario(cluster: RefJsCluster): Promise<{ answers: string[]; cop
       60_000,
       "every server's copies cleared",
     ).catch(() => undefined);
-    return { answers, copies: seen };
+    return { answers, own, copies: seen };
   } finally {
     await nc.close();
   }
@@ -179,7 +204,7 @@ test("consumers with fewer replicas than their stream, as nats-server 2.15 place
   ].sort();
   assert.deepEqual(mine.copies, expected);
   // Every consumer settled on as many servers as nats-server places it on.
-  for (const line of mine.answers) {
+  for (const line of [...mine.answers, ...mine.own]) {
     const m = /^ {2}info \S+ on (\d): (.*)$/.exec(line);
     if (m !== null) assert.match(m[2], new RegExp(`^r=\\d servers=${m[1]}$`), line);
   }
