@@ -16,7 +16,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
@@ -144,6 +144,20 @@ test("with nrg_peer_lead, T3 leads a nats-server 2.15 stream group: publishes fr
     assert.equal(states[0]?.bytes, states[1]?.bytes);
     t.diagnostic(`T3 leader half: ${JSON.stringify(g?.stream_leader)}; replica ${JSON.stringify(mine)}`);
     assert.equal(g?.stream_leader?.counters.refused, 5, "every refusal was answered before a proposal");
+
+    // A durable consumer of the stream T3 leads (its group led by a nats-server, which delivers
+    // from its own copy): it gets the 13 messages T3 acknowledged, in order.
+    await retry(() => jsm.consumers.add("LEAD", { durable_name: "reader", ack_policy: AckPolicy.Explicit }), 90_000);
+    const consumer = await jetstream(nc1).consumers.get("LEAD", "reader");
+    const seen: number[] = [];
+    while (seen.length < 13) {
+      const batch = await consumer.fetch({ max_messages: 13 - seen.length, expires: 5_000 });
+      for await (const m of batch) {
+        seen.push(m.seq);
+        m.ack();
+      }
+    }
+    assert.deepEqual(seen, Array.from({ length: 13 }, (_, i) => i + 1));
 
     // T3 answers STREAM.INFO as the stream's leader (clients of either nats-server and its own).
     const ncT3 = await c.appOn(c.ours as ReferenceServer);
