@@ -59,6 +59,14 @@ const DEFAULT_STATSZ_INTERVAL_MS = 10_000;
 /** A JSON message body; request handlers return the whole answer to send back. */
 type Json = Record<string, unknown>;
 
+/** The subjects of an account's connection events. */
+interface AccountEventSubjects {
+  readonly connect: string;
+  readonly disconnect: string;
+  readonly conns: string;
+  readonly serverConns: string;
+}
+
 
 /** The whole JetStream API, as the system account exports it to accounts in mixed mode. */
 const JS_ALL_API = "$JS.API.>";
@@ -82,6 +90,7 @@ export class SystemAccountService implements ServerService {
   private statszTimer: NodeJS.Timeout | undefined;
   private statszIntervalMs = DEFAULT_STATSZ_INTERVAL_MS;
   private stopping = false;
+  private readonly eventSubjects = new WeakMap<Account, AccountEventSubjects>();
   private readonly onConnect = (c: Client): void => this.clientConnected(c);
   private readonly onDisconnect = (c: Client): void => this.clientDisconnected(c);
   private readonly onAuthError = (c: Client, failure: AuthFailure | undefined): void => this.authFailed(c, failure);
@@ -305,29 +314,51 @@ export class SystemAccountService implements ServerService {
   }
 
   private publishEvent(subject: string, build: () => Json): void {
-    const sys = this.sys;
-    if (this.stopping || !sys.sublist.hasInterest(subject)) return;
-    sys.publish(subject, "", undefined, Buffer.from(JSON.stringify(build())));
+    if (this.wanted(subject)) this.publishJson(subject, build());
   }
 
   // ---- events ----
 
+  // Every client's connect and disconnect runs these, usually with nobody listening: the
+  // subjects are made once per account and the advisory only when a subscriber wants it.
   private clientConnected(c: Client): void {
-    const acc = c.account;
-    this.publishEvent(`$SYS.ACCOUNT.${acc.name}.CONNECT`, () => connectAdvisory(this.serverInfo(), c));
-    this.publishAccountConns(acc);
+    const subjects = this.accountEventSubjects(c.account);
+    if (this.wanted(subjects.connect)) this.publishJson(subjects.connect, connectAdvisory(this.serverInfo(), c));
+    this.publishAccountConns(c.account, subjects);
   }
 
   private clientDisconnected(c: Client): void {
-    const acc = c.account;
-    this.publishEvent(`$SYS.ACCOUNT.${acc.name}.DISCONNECT`, () => disconnectAdvisory(this.serverInfo(), c, c.closeReason ?? "Client Closed"));
-    this.publishAccountConns(acc);
+    const subjects = this.accountEventSubjects(c.account);
+    if (this.wanted(subjects.disconnect)) this.publishJson(subjects.disconnect, disconnectAdvisory(this.serverInfo(), c, c.closeReason ?? "Client Closed"));
+    this.publishAccountConns(c.account, subjects);
   }
 
-  private publishAccountConns(acc: Account): void {
-    for (const subject of [`$SYS.ACCOUNT.${acc.name}.SERVER.CONNS`, `$SYS.SERVER.ACCOUNT.${acc.name}.CONNS`]) {
-      this.publishEvent(subject, () => accountConnectionsAdvisory(this.serverInfo(), acc));
+  private publishAccountConns(acc: Account, subjects: AccountEventSubjects): void {
+    if (this.wanted(subjects.conns)) this.publishJson(subjects.conns, accountConnectionsAdvisory(this.serverInfo(), acc));
+    if (this.wanted(subjects.serverConns)) this.publishJson(subjects.serverConns, accountConnectionsAdvisory(this.serverInfo(), acc));
+  }
+
+  private accountEventSubjects(acc: Account): AccountEventSubjects {
+    let subjects = this.eventSubjects.get(acc);
+    if (subjects === undefined) {
+      const name = acc.name;
+      subjects = {
+        connect: `$SYS.ACCOUNT.${name}.CONNECT`,
+        disconnect: `$SYS.ACCOUNT.${name}.DISCONNECT`,
+        conns: `$SYS.ACCOUNT.${name}.SERVER.CONNS`,
+        serverConns: `$SYS.SERVER.ACCOUNT.${name}.CONNS`,
+      };
+      this.eventSubjects.set(acc, subjects);
     }
+    return subjects;
+  }
+
+  private wanted(subject: string): boolean {
+    return !this.stopping && this.sys.sublist.hasInterest(subject);
+  }
+
+  private publishJson(subject: string, msg: Json): void {
+    this.sys.publish(subject, "", undefined, Buffer.from(JSON.stringify(msg)));
   }
 
   private authFailed(c: Client, failure: AuthFailure | undefined): void {

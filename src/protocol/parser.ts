@@ -39,18 +39,20 @@ export interface ParserLimits {
   maxPayload: number;
 }
 
+/** Longest PUB subject the parser remembers to reuse its string. */
+const LAST_SUBJECT_MAX = 128;
 const CR = 13;
 const LF = 10;
 const SPACE = 32;
 const TAB = 9;
 
-/** Split the argument part of a control line on runs of spaces and tabs. */
+/** Split the argument part of a SUB/UNSUB line on runs of blanks, CR and LF (as nats-server; PUB only on blanks). */
 function splitArgs(line: string): string[] {
   const out: string[] = [];
   let start = -1;
   for (let i = 0; i < line.length; i++) {
     const c = line.charCodeAt(i);
-    if (c === SPACE || c === TAB) {
+    if (c === SPACE || c === TAB || c === CR || c === LF) {
       if (start >= 0) {
         out.push(line.substring(start, i));
         start = -1;
@@ -123,8 +125,8 @@ export class Parser implements JoinedInputParser {
   argText = "";
   /** Set by the handler while an op completes asynchronously (CONNECT awaiting auth): input is kept, not parsed. */
   held = false;
-  /** The last PUB subject, as bytes and string: publishers tend to repeat subjects. */
-  private readonly lastSubjectBytes = Buffer.allocUnsafe(128);
+  /** The last PUB subject, as bytes and string: publishers tend to repeat subjects. Made at the first PUB (most connections of a big server never publish). */
+  private lastSubjectBytes: Buffer | undefined;
   private lastSubjectLen = -1;
   private lastSubject = "";
 
@@ -325,7 +327,7 @@ export class Parser implements JoinedInputParser {
   /** Returns the same string object for a repeated subject, which keeps map lookups cheap downstream. */
   private decodeSubject(buf: Buffer, start: number, end: number): string {
     const n = end - start;
-    const last = this.lastSubjectBytes;
+    const last = (this.lastSubjectBytes ??= Buffer.allocUnsafe(LAST_SUBJECT_MAX));
     if (n === this.lastSubjectLen) {
       let i = 0;
       while (i < n && buf[start + i] === last[i]) i++;
@@ -392,13 +394,7 @@ export class Parser implements JoinedInputParser {
       return;
     }
     if (matchWord(buf, start, end, "+OK")) return;
-    let op: string | undefined;
-    for (const w of ["CONNECT", "INFO", "SUB", "UNSUB", "-ERR"]) {
-      if (matchWord(buf, start, end, w) && (w === "CONNECT" || w === "INFO" || isBlank(buf[start + w.length]))) {
-        op = w;
-        break;
-      }
-    }
+    const op = controlWord(buf, start, end);
     if (op === undefined) {
       // Before CONNECT, an auth-requiring server answers anything but a C... line with an auth violation.
       if ((buf[start] | 0x20) !== 0x63) h.beforeOp?.("?");
@@ -409,17 +405,16 @@ export class Parser implements JoinedInputParser {
     if (end - argStart > this.limits.maxControlLine) throw new ProtocolError(ProtoErr.MaxControlLine);
     switch (op) {
       case "SUB": {
-        this.argText = buf.toString("utf8", argStart, end);
-        // nats-server splits SUB/UNSUB arguments on CR and LF too (PUB only on blanks).
-        const args = splitArgs(this.argText.replace(/[\r\n]/g, " "));
+        this.argText = decodeToken(buf, argStart, end);
+        const args = splitArgs(this.argText);
         if (args.length === 2) h.onSub(args[0], undefined, args[1]);
         else if (args.length === 3) h.onSub(args[0], args[1], args[2]);
         else throw new ProtocolError("", `processSub Parse Error: ${JSON.stringify(args.join(" "))}`);
         return;
       }
       case "UNSUB": {
-        this.argText = buf.toString("utf8", argStart, end);
-        const args = splitArgs(this.argText.replace(/[\r\n]/g, " "));
+        this.argText = decodeToken(buf, argStart, end);
+        const args = splitArgs(this.argText);
         if (args.length === 1) h.onUnsub(args[0], 0);
         else if (args.length === 2) {
           // nats-server ignores a max that is not a number.
@@ -480,6 +475,27 @@ function isBlank(c: number | undefined): boolean {
 function skipBlanks(buf: Buffer, from: number, end: number): number {
   while (from < end && isBlank(buf[from])) from++;
   return from;
+}
+
+/**
+ * The op of a control line other than PING, PONG and +OK, by its first letter: CONNECT and INFO
+ * take what follows their name, SUB, UNSUB and -ERR need a blank after it.
+ */
+function controlWord(buf: Buffer, start: number, end: number): "CONNECT" | "INFO" | "SUB" | "UNSUB" | "-ERR" | undefined {
+  switch (buf[start] | 0x20) {
+    case 0x63 /* c */:
+      return matchWord(buf, start, end, "CONNECT") ? "CONNECT" : undefined;
+    case 0x69 /* i */:
+      return matchWord(buf, start, end, "INFO") ? "INFO" : undefined;
+    case 0x73 /* s */:
+      return matchWord(buf, start, end, "SUB") && isBlank(buf[start + 3]) ? "SUB" : undefined;
+    case 0x75 /* u */:
+      return matchWord(buf, start, end, "UNSUB") && isBlank(buf[start + 5]) ? "UNSUB" : undefined;
+    case 0x2d /* - */:
+      return matchWord(buf, start, end, "-ERR") && isBlank(buf[start + 4]) ? "-ERR" : undefined;
+    default:
+      return undefined;
+  }
 }
 
 /** Case-insensitive: does buf[start, end) begin with `word`? (letters folded, other bytes exact) */

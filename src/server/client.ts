@@ -6,6 +6,7 @@
 // held back (a stall, see outbound.ts) instead of letting the subscriber's buffer grow; a
 // subscriber whose pending bytes pass max_pending, or whose writes make no progress for
 // write_deadline, is a slow consumer and is disconnected alone.
+import net from "node:net";
 import { goQuote } from "./go_quote.js";
 import { Parser, type ParserHandler } from "../protocol/parser.js";
 import { MsgTrace, TraceKind, activeTrace, setActiveTrace, type TraceIngress } from "./msg_trace.js";
@@ -22,6 +23,7 @@ import { AuthFailure, type AuthResult, type JwtUser, type UserLimits } from "../
 import type { ConnectionType } from "../auth/user_limits.js";
 import { routeRoutedReply, routedReplyFor, type GatewayReplyHolder } from "../cluster/gateway_reply.js";
 import { peerAddress } from "./bind_address.js";
+import { readIntoSharedBuffer } from "./shared_reads.js";
 import { DOUBLE_ZERO } from "./double_zero.js";
 
 /**
@@ -213,7 +215,9 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     // The listeners are shared functions that find this client on the transport: accepting a
     // connection allocates no closures.
     (socket as OwnedTransport)[kClient] = this;
-    socket.on("data", onTransportData);
+    // A TCP or TLS socket reads into the shared buffer, which hands each read to onData
+    // directly: no 'data' listener, whose flowing-mode machinery each connection would pay for.
+    if (!(socket instanceof net.Socket) || !readIntoSharedBuffer(socket, this)) socket.on("data", onTransportData);
     socket.on("drain", onTransportDrain);
     socket.on("error", onTransportError);
     socket.on("close", onTransportClose);
@@ -934,7 +938,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   }
 
   sendInfoJson(json: string): void {
-    this.queue(Buffer.from(`INFO ${json} \r\n`));
+    if (!this.closed) this.outbound.appendString(`INFO ${json} \r\n`);
     this.flushSoon();
   }
 

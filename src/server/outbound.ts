@@ -179,6 +179,13 @@ export class Outbound implements DirectWriteOwner {
     this.pos = copyInto(bytes, buf, this.pos);
   }
 
+  /** `text` as UTF-8, encoded in place (no Buffer of its own). */
+  appendString(text: string): void {
+    const n = Buffer.byteLength(text);
+    const buf = this.reserve(n);
+    this.pos += buf.write(text, this.pos, n, "utf8");
+  }
+
   /**
    * End of a turn: hand the socket what is encoded, unless it is full (then it waits for
    * 'drain'). Returns the pending bytes left, for the owner's max_pending check.

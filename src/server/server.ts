@@ -22,7 +22,6 @@ import { JS_API_LEVEL } from "../jetstream/api_level.js";
 import { pinnedKeyOf, ServerTls, tlsStateOf } from "./tls.js";
 import { DeadlineQueue } from "./deadline_queue.js";
 import { StallQueue, type StalledPublisher } from "./stall_queue.js";
-import { readIntoSharedBuffer } from "./shared_reads.js";
 import { deferToMicrotask } from "./microtask.js";
 import { ConnectionRate } from "./connection_rate.js";
 import { configureAccounts, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, type AccountRegistry } from "./account_setup.js";
@@ -484,14 +483,15 @@ export class Server {
       socket.destroy();
       return;
     }
-    socket.on("error", ignoreError);
     const cid = this.newCid();
     const tls = this.tls;
     const nonce = this.auth.nonceRequired ? newNonce() : undefined;
     if (tls === undefined) {
+      // The client's own error listener is on before any error can be emitted (they come on a later tick).
       this.startClient(socket, cid, nonce, false);
       return;
     }
+    socket.on("error", ignoreError);
     // With TLS, INFO goes out in plain text and the client then starts the handshake on this
     // connection, unless the handshake comes first (INFO then follows over TLS). With a
     // fallback delay, a client that sends nothing in that time gets INFO the usual way.
@@ -509,10 +509,10 @@ export class Server {
   /** A client over plain TCP (no TLS configured, or allow_non_tls and the client chose plain). */
   private startClient(socket: net.Socket, cid: number, nonce: string | undefined, infoSent: boolean): void {
     const client = new Client(this, cid, socket, this.globalAccount);
-    readIntoSharedBuffer(socket, client);
     client.nonce = nonce;
     if (!infoSent) client.sendInfoJson(this.infoJsonFor(client));
-    if (this.admit(client)) socket.resume();
+    // A socket reads from its creation on; only one that afterFirstBytes paused needs resuming.
+    if (this.admit(client) && socket.isPaused()) socket.resume();
   }
 
   /** A client whose TLS handshake starts now; `tlsFirst`: its INFO goes out over TLS. */
@@ -526,9 +526,8 @@ export class Server {
       return;
     }
     const conn = tls.wrapClient(socket);
-    const client = new Client(this, cid, conn, this.globalAccount);
     // Decrypted bytes land in the shared read buffer too (the TLS socket starts reading on the next tick).
-    readIntoSharedBuffer(conn, client);
+    const client = new Client(this, cid, conn, this.globalAccount);
     client.nonce = nonce;
     if (tlsFirst) {
       const info = this.infoFor(client);
