@@ -156,9 +156,15 @@ test("a bad config file stops start-up with file, line and reason", () => {
 });
 
 test("unknown flags are refused, --version and -t work", () => {
+  // As nats-server (Go's flag package and its usage function): the error on stderr, the
+  // usage on stdout, status 0; an error that is not the flag package's is status 1.
   const bad = spawnSync(process.execPath, [BIN, "--no_such_flag"], { encoding: "utf8" });
-  assert.notEqual(bad.status, 0);
-  assert.match(bad.stderr, /flag provided but not defined: -no_such_flag/);
+  assert.equal(bad.status, 0);
+  assert.equal(bad.stderr, "flag provided but not defined: -no_such_flag\n");
+  assert.match(bad.stdout, /^\nUsage: tsnats-server \[options\]\n/);
+  const cmd = spawnSync(process.execPath, [BIN, "foo"], { encoding: "utf8" });
+  assert.equal(cmd.status, 1);
+  assert.equal(cmd.stderr, 'tsnats-server: unrecognized command: "foo"\n');
   const ver = spawnSync(process.execPath, [BIN, "--version"], { encoding: "utf8" });
   assert.equal(ver.status, 0);
   // nats-server's version as INFO reports it, then tsnats' own.

@@ -145,8 +145,12 @@ describe("parseArgs: nats-server's flags", () => {
     assert.deepEqual(parseArgs(["--profile", "6060"]).flagOptions, { profPort: 6060 });
   });
 
-  it("TLS flags take effect with --tls or --tlsverify", () => {
-    assert.deepEqual(parseArgs(["--tlscert", "c", "--tlskey", "k"]).flagOptions, {});
+  it("any --tls* flag turns TLS on (as nats-server), unless -tls=false", () => {
+    assert.deepEqual(parseArgs(["--tlscert", "c", "--tlskey", "k"]).flagOptions, { tls: { verify: false, cert: "c", key: "k" } });
+    assert.deepEqual(parseArgs(["--tlscert", "c", "--tlskey", "k", "-tls=false"]).flagOptions, {});
+    assert.throws(() => buildOptions(["--tlscacert", "ca"]), /^Error: TLS Server certificate must be present and valid$/);
+    assert.throws(() => buildOptions(["--tlscert", "c"]), /^Error: TLS Server private key must be present and valid$/);
+    assert.throws(() => buildOptions(["--routes", "nats://a:1"]), /^Error: solicited routes require cluster capabilities, e.g. --cluster$/);
     assert.deepEqual(parseArgs(["--tls", "--tlscert", "c", "--tlskey", "k"]).flagOptions, { tls: { verify: false, cert: "c", key: "k" } });
     assert.deepEqual(parseArgs(["--tlsverify", "--tlscert", "c", "--tlskey", "k", "--tlscacert", "ca"]).flagOptions, {
       tls: { verify: true, cert: "c", key: "k", ca: "ca" },

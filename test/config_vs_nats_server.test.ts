@@ -103,3 +103,42 @@ describe("config files: nats-server -t and tsnats-server -t agree", { skip: REF 
     });
   }
 });
+
+/**
+ * A command line both servers refuse: exit status, stderr (log prefixes and the program's
+ * name left out) and the first line of stdout (the usage after a flag error).
+ */
+function refusal(cmd: string, args: string[]): { status: number | null; stderr: string[]; stdout: string } {
+  const r = spawnSync(cmd, [...args, "-a", "127.0.0.1"], { cwd: tmpdir(), encoding: "utf8", timeout: 60_000 });
+  const stderr = r.stderr
+    .split("\n")
+    .filter((l) => l !== "" && !/\[(INF|WRN|DBG)\]/.test(l))
+    .map((l) => l.replace(/^\[\d+\] \S+ \S+ /, "").replace(/^(ts)?nats-server: /, ""));
+  return { status: r.status, stderr, stdout: r.stdout.split("\n").slice(0, 2).join("\n").replace("tsnats-server", "nats-server") };
+}
+
+describe("command-line flags: nats-server and tsnats-server refuse alike", { skip: REF === undefined ? "no nats-server 2.15 reference" : false }, () => {
+  const cases: string[][] = [
+    ["--xyz"],
+    ["-p", "x"],
+    ["---p", "1"],
+    ["-js=maybe"],
+    ["foo"],
+    ["-t"],
+    ["-p", "-1", "--cluster", "bad"],
+    ["-p", "-1", "--cluster", "127.0.0.1:6222"],
+    ["-p", "-1", "--cluster", "nats://:x"],
+    ["-p", "-1", "--cluster", "nats://127.0.0.1"],
+    ["-p", "-1", "--tlscacert", "/nonexistent-ca.pem"],
+    ["-p", "-1", "--tlscert", "/nonexistent.pem"],
+    ["-p", "-1", "--tlsverify"],
+    ["-p", "-1", "--routes", "nats://127.0.0.1:1"],
+    ["-p", "-1", "-m", "70000"],
+    ["-p", "70000"],
+  ];
+  for (const args of cases) {
+    it(args.join(" "), () => {
+      assert.deepEqual(refusal(process.execPath, [BIN, ...args]), refusal(REF!, args));
+    });
+  }
+});

@@ -4,6 +4,7 @@ import { buildOptions, FlagError, mergeFlagOptions, parseArgs, SIGNALS, USAGE, T
 import { isNotServedWarning, loadConfigFile } from "../config/load.js";
 import { defaultOptions, type ServerOptions } from "../config/options.js";
 import { Logger } from "../server/logger.js";
+import { StartError } from "../server/bind_address.js";
 import { Server } from "../server/server.js";
 import { installServices } from "../server/services.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "../server/version.js";
@@ -54,9 +55,12 @@ async function main(): Promise<void> {
     built = buildOptions(argv);
   } catch (err) {
     if (err instanceof FlagError) {
+      if (!err.showUsage) fail(err.message);
+      // Go's flag package, as nats-server sets it up: the error on stderr, then the usage on
+      // stdout, and status 0 (its usage function exits before the flag package would).
       process.stderr.write(`${err.message}\n`);
-      if (err.showUsage) process.stderr.write(USAGE);
-      process.exit(1);
+      process.stdout.write(`${USAGE}\n`);
+      return;
     }
     fail((err as Error).message);
   }
@@ -68,7 +72,8 @@ async function main(): Promise<void> {
       process.stdout.write(`tsnats-server: v${NATS_FEATURE_VERSION} (tsnats ${TSNATS_VERSION})\n`);
       return;
     case "help":
-      process.stdout.write(USAGE);
+      // nats-server prints its usage text and a new line.
+      process.stdout.write(`${USAGE}\n`);
       return;
     case "help-tls":
       process.stdout.write(TLS_USAGE);
@@ -98,7 +103,7 @@ async function main(): Promise<void> {
   const server = new Server(options, log);
   // A start-up failure (services refused, listeners...) stops the process with status 1.
   const fatal = (err: unknown): never => {
-    log.fatal(`Error starting server: ${(err as Error).message}`);
+    log.fatal(err instanceof StartError ? err.message : `Error starting server: ${(err as Error).message}`);
     log.close();
     process.exit(1);
   };

@@ -1,5 +1,6 @@
 // The `cluster {}` block and the cluster command-line flags, read into ClusterOptions with
 // nats-server's keys, aliases and error texts.
+import { goQuote } from "../server/go_quote.js";
 import type { ConfMap, ConfValue } from "./conf_parser.js";
 import { defaultClusterOptions, type ClusterOptions, type ServerOptions, type WriteTimeoutPolicy } from "./options.js";
 import { readListen, readSubjectPermission, readTls } from "./load.js";
@@ -279,6 +280,13 @@ export function readCluster(r: Reader, parent: ConfMap, key: string, opts: Serve
  * cluster credentials from the URL's user info (a user without password is refused).
  */
 export function applyClusterListenFlag(c: ClusterOptions, listen: string): void {
+  // An empty --cluster turns the route listener off, as nats-server.
+  if (listen === "") {
+    c.port = 0;
+    return;
+  }
+  const goError = goUrlError(listen.endsWith(":-1") ? `${listen.slice(0, -3)}:0` : listen);
+  if (goError !== undefined) throw new Error(goError);
   let s = listen;
   let random = false;
   if (s.endsWith(":-1")) {
@@ -303,6 +311,27 @@ export function applyClusterListenFlag(c: ClusterOptions, listen: string): void 
     c.username = undefined;
     c.password = undefined;
   }
+}
+
+/**
+ * What Go's url.Parse and net.SplitHostPort say of a --cluster value nats-server cannot use,
+ * in their words: no scheme, a port that is not a number, no port.
+ */
+function goUrlError(s: string): string | undefined {
+  const scheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:/.exec(s);
+  if (scheme === null) {
+    if (s.split("/")[0].includes(":")) return `parse ${goQuote(s)}: first path segment in URL cannot contain colon`;
+    return "missing port in address";
+  }
+  const rest = s.slice(scheme[0].length);
+  if (!rest.startsWith("//")) return "missing port in address";
+  const authority = rest.slice(2).split(/[/?#]/)[0];
+  const hostport = authority.slice(authority.lastIndexOf("@") + 1);
+  const colon = hostport.lastIndexOf(":");
+  const port = colon >= 0 && !hostport.slice(colon).includes("]") ? hostport.slice(colon) : "";
+  if (port !== "" && !/^:\d*$/.test(port)) return `parse ${goQuote(s)}: invalid port ${goQuote(port)} after host`;
+  if (port === "") return hostport === "" ? "missing port in address" : `address ${hostport}: missing port in address`;
+  return undefined;
 }
 
 /** Why the options cannot run `cluster { nrg_peer: true }`, or undefined. */

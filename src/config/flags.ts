@@ -54,6 +54,8 @@ export interface ParsedArgs {
   /** Only the options the command line set. */
   flagOptions: FlagOptions;
   configFile?: string;
+  /** TLS comes from --tls* flags: they must name a certificate and a key. */
+  tlsFromFlags?: boolean;
 }
 
 export class FlagError extends Error {
@@ -169,6 +171,8 @@ interface State {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  /** Some --tls* flag was given (nats-server then builds TLS from the flags, unless -tls=false). */
+  tlsTouched?: boolean;
 }
 
 interface FlagDef {
@@ -227,11 +231,11 @@ def(["profile"], "int", (s, v) => (s.f.profPort = v as number));
 def(["client_advertise"], "string", (s, v) => (s.f.clientAdvertise = v as string));
 def(["js", "jetstream"], "bool", (s, v) => (js(s).enabled = v as boolean));
 def(["sd", "store_dir"], "string", (s, v) => (js(s).storeDir = v as string));
-def(["tls"], "bool", (s, v) => (s.tls = v as boolean));
-def(["tlsverify"], "bool", (s, v) => (s.tlsVerify = v as boolean));
-def(["tlscert"], "string", (s, v) => (s.tlsCert = v as string));
-def(["tlskey"], "string", (s, v) => (s.tlsKey = v as string));
-def(["tlscacert"], "string", (s, v) => (s.tlsCa = v as string));
+def(["tls"], "bool", (s, v) => ((s.tls = v as boolean), (s.tlsTouched = true)));
+def(["tlsverify"], "bool", (s, v) => ((s.tlsVerify = v as boolean), (s.tlsTouched = true)));
+def(["tlscert"], "string", (s, v) => ((s.tlsCert = v as string), (s.tlsTouched = true)));
+def(["tlskey"], "string", (s, v) => ((s.tlsKey = v as string), (s.tlsTouched = true)));
+def(["tlscacert"], "string", (s, v) => ((s.tlsCa = v as string), (s.tlsTouched = true)));
 def(["routes"], "string", (s, v) => {
   cluster(s).routes = (v as string)
     .split(",")
@@ -330,15 +334,18 @@ export function parseArgs(argv: string[]): ParsedArgs {
   }
   const rest = argv.slice(i);
 
-  // TLS flags only take effect with --tls or --tlsverify, as in nats-server.
-  if (s.tls || s.tlsVerify) {
+  // Any --tls* flag turns TLS on from the flags, as in nats-server, unless -tls=false says
+  // otherwise (whatever its place on the command line).
+  const tlsFromFlags = s.tlsTouched === true && s.tls !== false;
+  if (tlsFromFlags) {
     s.f.tls = { verify: s.tlsVerify === true };
-    if (s.tlsCert !== undefined) s.f.tls.cert = s.tlsCert;
-    if (s.tlsKey !== undefined) s.f.tls.key = s.tlsKey;
-    if (s.tlsCa !== undefined) s.f.tls.ca = s.tlsCa;
+    if (s.tlsCert !== undefined && s.tlsCert !== "") s.f.tls.cert = s.tlsCert;
+    if (s.tlsKey !== undefined && s.tlsKey !== "") s.f.tls.key = s.tlsKey;
+    if (s.tlsCa !== undefined && s.tlsCa !== "") s.f.tls.ca = s.tlsCa;
   }
 
   const out: ParsedArgs = { action: "run", flagOptions: s.f };
+  if (tlsFromFlags) out.tlsFromFlags = true;
   if (s.configFile !== undefined) out.configFile = s.configFile;
   if (s.version) return { ...out, action: "version" };
   if (s.help) return { ...out, action: "help" };
@@ -403,6 +410,18 @@ export function mergeFlagOptions(base: ServerOptions, f: FlagOptions): ServerOpt
   return base;
 }
 
+/** nats-server's checks of what the flags ask for, against the config file's options (before they merge). */
+function checkFlagCombinations(parsed: ParsedArgs, fromFile: ServerOptions): void {
+  if (parsed.tlsFromFlags) {
+    if (parsed.flagOptions.tls?.cert === undefined) throw new Error("TLS Server certificate must be present and valid");
+    if (parsed.flagOptions.tls.key === undefined) throw new Error("TLS Server private key must be present and valid");
+  }
+  const c = parsed.flagOptions.cluster;
+  if (c?.routes !== undefined && c.routes.length > 0 && c.listen === undefined && (fromFile.cluster === undefined || fromFile.cluster.port === 0)) {
+    throw new Error("solicited routes require cluster capabilities, e.g. --cluster");
+  }
+}
+
 export interface BuiltOptions extends ParsedArgs {
   /** Complete options: defaults <- config file (-c) <- flags. */
   options: ServerOptions;
@@ -422,6 +441,7 @@ export function buildOptions(argv: string[], po: ParseOptions = {}): BuiltOption
   // -t checks the file alone, as nats-server: flags and cross-field rules are the server's
   // business at start-up (a max_payload above max_pending is a valid file).
   if (parsed.action === "test-config") return { ...parsed, options };
+  checkFlagCombinations(parsed, options);
   mergeFlagOptions(options, parsed.flagOptions);
   validateOptions(options);
   return { ...parsed, options };

@@ -35,7 +35,7 @@ import { indexPage } from "./index-page.js";
 import { buildExpvar, buildIpqueuesz, buildStacksz } from "./debugz.js";
 import { buildRaftz } from "./raftz.js";
 import { cleanRequestPath, goQuery, normalizeBasePath, redirectLocation, splitTarget, underBase } from "./http_path.js";
-import { bindHost, invalidListenPort } from "../server/bind_address.js";
+import { bindHost, goListenError, invalidListenPort, StartError } from "../server/bind_address.js";
 import { hostPort, portsFileUrls } from "../cluster/urls.js";
 
 interface Reply {
@@ -139,9 +139,11 @@ export class MonitorHttpService implements ServerService {
 
   private listen(srv: net.Server, host: string, port: number): Promise<number> {
     return new Promise((resolve, reject) => {
+      // nats-server's words, in the fatal line as they are.
+      const refused = (why: string): StartError => new StartError(`Can't start monitoring: can't listen to the monitor port: ${why}`);
       const invalid = invalidListenPort(port);
-      if (invalid !== undefined) return reject(new Error(`Can't listen to the monitor port: ${invalid}`));
-      srv.once("error", (err) => reject(new Error(`Can't listen to the monitor port: ${(err as Error).message}`)));
+      if (invalid !== undefined) return reject(refused(invalid));
+      srv.once("error", (err: NodeJS.ErrnoException) => reject(refused(goListenError(host, port === -1 ? 0 : port, err))));
       srv.listen({ host: bindHost(host), port: port === -1 ? 0 : port }, () => {
         srv.removeAllListeners("error");
         srv.on("error", (err) => this.server.log.error(`Monitoring listener error: ${err.message}`));

@@ -29,6 +29,30 @@ export function peerAddress(addr: string | undefined): string {
 }
 
 /**
+ * A start-up failure nats-server logs in its own words ("Error listening on port: ...",
+ * "Can't start monitoring: ..."): the fatal line shows it as is.
+ */
+export class StartError extends Error {}
+
+/** Go's net.Listen error text for what Node's listen() reported (nats-server quotes it). */
+export function goListenError(host: string, port: number, err: NodeJS.ErrnoException): string {
+  const at = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  switch (err.code) {
+    case "EADDRINUSE":
+      return `listen tcp ${at}: bind: address already in use`;
+    case "EACCES":
+      return `listen tcp ${at}: bind: permission denied`;
+    case "EADDRNOTAVAIL":
+      return `listen tcp ${at}: bind: cannot assign requested address`;
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `listen tcp: lookup ${host}: no such host`;
+    default:
+      return err.message;
+  }
+}
+
+/**
  * Go's refusal of a port a listener cannot have (nats-server takes any integer from its
  * options and lets net.Listen refuse it): its text, or undefined for a usable port (-1 is any).
  */

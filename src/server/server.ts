@@ -28,7 +28,7 @@ import { configureAccounts, DEFAULT_SYSTEM_ACCOUNT, GLOBAL_ACCOUNT, type Account
 import { applyDefaultJsDomain, goMapText } from "../jetstream/default_domain.js";
 import type { WebSocketListener, CookieCredentials } from "./websocket.js";
 import type { WebSocketTransport } from "./websocket_transport.js";
-import { bindHost, invalidListenPort, peerAddress } from "./bind_address.js";
+import { bindHost, goListenError, invalidListenPort, peerAddress, StartError } from "./bind_address.js";
 import { portsFileUrls } from "../cluster/urls.js";
 import { adoptEarlyListener } from "./early_listener.js";
 import { DOUBLE_ZERO } from "./double_zero.js";
@@ -325,9 +325,11 @@ export class Server {
   }
 
   private async listen(): Promise<void> {
-    const invalid = invalidListenPort(this.options.port);
-    if (invalid !== undefined) throw new Error(`Error listening on port: ${this.options.host}:${this.options.port}, "${invalid}"`);
     const port = this.options.port === -1 ? 0 : this.options.port;
+    // nats-server's words when the listener cannot be had, the port as it tried it (-1 is 0).
+    const refused = (why: string): StartError => new StartError(`Error listening on port: ${this.options.host}:${port}, ${JSON.stringify(why)}`);
+    const invalid = invalidListenPort(this.options.port);
+    if (invalid !== undefined) throw refused(invalid);
     // The command line's entry may have bound this port already (server/early_listener.ts).
     const early = await adoptEarlyListener(this.options.host, port);
     return new Promise((resolve, reject) => {
@@ -339,9 +341,10 @@ export class Server {
         srv = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
       }
       srv.maxConnections = Number.MAX_SAFE_INTEGER;
-      srv.once("error", reject);
+      const failed = (err: NodeJS.ErrnoException): void => reject(refused(goListenError(this.options.host, port, err)));
+      srv.once("error", failed);
       const listening = (): void => {
-        srv.removeListener("error", reject);
+        srv.removeListener("error", failed);
         srv.on("error", (err) => this.log.error(`Client listener error: ${err.message}`));
         const addr = srv.address() as net.AddressInfo;
         this.port = addr.port;
