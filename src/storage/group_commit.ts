@@ -1,14 +1,16 @@
 // Group commit: many writers share one fsync.
 //
 // A writer notes each write it needs made durable (`noteWrite`) and asks to be told once it
-// is (`whenDurable`). The first request of an event-loop turn starts a sync round at the end
-// of that turn (setImmediate), so every write of the turn rides on the same fsync. Rounds may
-// overlap (up to `maxInFlight`): a round started while another is in flight covers what was
-// written since, and the kernel folds concurrent fsyncs of one file system into the same
-// journal commit and device flush, so a writer waits about one fsync, not the rest of the
-// round in flight plus its own. Beyond `maxInFlight`, writers wait for the next round, which
-// starts when one ends and covers everything written meanwhile. Under load each round makes
-// a batch of writes durable: the fsync is paid per batch, not per write.
+// is (`whenDurable`). A request while no round is in flight starts one at once (the disk is
+// idle: the fsync runs in the thread pool while the turn goes on); a request while rounds are
+// in flight starts the next one at the end of the turn (setImmediate), so every later write
+// of the turn rides on the same fsync. Rounds may overlap (up to `maxInFlight`): a round
+// started while another is in flight covers what was written since, and the kernel folds
+// concurrent fsyncs of one file system into the same journal commit and device flush, so a
+// writer waits about one fsync, not the rest of the round in flight plus its own. Beyond
+// `maxInFlight`, writers wait for the next round, which starts when one ends and covers
+// everything written meanwhile. Under load each round makes a batch of writes durable: the
+// fsync is paid per batch, not per write.
 //
 // A round that completes makes durable everything noted before it started (an fsync covers
 // every write issued before it), whatever the other rounds do; the round itself (which files
@@ -64,7 +66,13 @@ export class GroupCommit {
     }
     this.targets.push(this.written);
     this.callbacks.push(cb);
-    if (this.written > this.started) this.schedule();
+    if (this.written <= this.started) return;
+    // Nothing in flight: the round starts now rather than at the end of the turn. A turn
+    // that reads a window of publishes in several chunks has the first chunk's fsync running
+    // while it parses the rest (which ride on the next round): the first acks go out a round
+    // earlier, and the publisher sends on while the server works.
+    if (this.inFlight === 0) this.run();
+    else this.schedule();
   }
 
   /** Everything noted counts as durable (the owner synced it some other way, e.g. on close); waiters are told. */
@@ -87,6 +95,10 @@ export class GroupCommit {
   private readonly start = (): void => {
     this.scheduled = false;
     if (this.inFlight >= this.maxInFlight || this.written <= this.started) return;
+    this.run();
+  };
+
+  private run(): void {
     this.inFlight++;
     this.rounds++;
     const gen = this.written;
@@ -106,7 +118,7 @@ export class GroupCommit {
       const t = this.targets;
       if (t.length > 0 && t[t.length - 1]! > this.started) this.schedule();
     });
-  };
+  }
 
   /** Call the waiters whose generation is covered by `gen` (in order). */
   private settle(gen: number, err: Error | null): void {
