@@ -160,6 +160,9 @@ const cases: string[] = [
   'CONNECT {"headers":true}\r\nHPUB foo x 2\r\nab\r\n',
   'CONNECT {"headers":true,"no_responders":true,"verbose":false}\r\nSUB reply 1\r\nPUB req reply 0\r\n\r\n',
   'CONNECT {"headers":true,"no_responders":true,"verbose":false}\r\nSUB reply 1\r\nSUB req 2\r\nPUB req reply 0\r\n\r\n',
+  // The 503 goes to a plain subscription of the requester on the reply subject, never a queue one.
+  'CONNECT {"headers":true,"no_responders":true,"verbose":false}\r\nSUB reply q 1\r\nPUB req reply 0\r\n\r\n',
+  'CONNECT {"headers":true,"no_responders":true,"verbose":false}\r\nSUB rep* q 1\r\nSUB reply 2\r\nPUB req reply 0\r\n\r\n',
   // limits
   `SUB ${A5000} 1\r\n`,
   `SUB ${A5000}`,

@@ -63,21 +63,17 @@ describe("stream config fields", () => {
       assert.deepEqual([st.messages, st.first_seq, st.last_seq, st.bytes], file ? [3, 8, 10, 189] : [4, 7, 10, 196]);
       await jsm.streams.update(name, { max_bytes: 100 });
       assert.equal((await jsm.streams.info(name)).state.messages, file ? 1 : 2, "a lower limit applies at once");
-      // Discard new, 40-byte payloads: the memory store admits by accounted size (4 + 40 +
-      // 16 = 60: two fit in 130, a third does not); nats-server 2.9's file store admits by
-      // payload size and then trims the oldest (74 bytes a message), so it never refuses here.
+      // Discard new, 40-byte payloads: a message is refused when its whole record would take the
+      // stream past max_bytes (nats-server 2.14+): 22 + 4 + 40 + 8 = 74 bytes in a file stream
+      // (one fits in 130), 4 + 40 + 16 = 60 in a memory stream (two fit).
       await jsm.streams.add({ name: `${name}N`, subjects: [`mbn${storage[0]}`], max_bytes: 130, discard: DiscardPolicy.New, storage });
       await js.publish(`mbn${storage[0]}`, "x".repeat(40));
-      await js.publish(`mbn${storage[0]}`, "x".repeat(40));
-      const third = (await nc.request(`mbn${storage[0]}`, "x".repeat(40))).json<Json>();
-      if (file) {
-        assert.equal(third.seq, 3);
-        const sn = (await jsm.streams.info(`${name}N`)).state;
-        assert.deepEqual([sn.messages, sn.bytes], [1, 74]);
-      } else {
-        assert.equal(third.error.err_code, 10077);
-        assert.equal(third.error.description, "maximum bytes exceeded");
-      }
+      if (!file) await js.publish(`mbn${storage[0]}`, "x".repeat(40));
+      const refused = (await nc.request(`mbn${storage[0]}`, "x".repeat(40))).json<Json>();
+      assert.equal(refused.error.err_code, 10077);
+      assert.equal(refused.error.description, "maximum bytes exceeded");
+      const sn = (await jsm.streams.info(`${name}N`)).state;
+      assert.deepEqual([sn.messages, sn.bytes], file ? [1, 74] : [2, 120]);
       await jsm.streams.delete(name);
       await jsm.streams.delete(`${name}N`);
     });

@@ -141,17 +141,31 @@ export class Permissions {
   }
 
   /** A message on `subject` reaching this user through a subscription on `subSubject`. */
-  mayDeliver(subSubject: string, subject: string, reply: string): boolean {
-    if (this.deniesDelivery(subSubject, subject)) return false;
-    if (reply !== "" && this.allowResponses) this.grantReply(reply);
+  mayDeliver(subSubject: string, subject: string, reply: string, queue?: string): boolean {
+    if (this.deniesDelivery(subSubject, subject, queue)) return false;
+    // As nats-server: a reply subject is (re)granted only when publishing to it is not allowed
+    // already, and that check uses up a grant still live for it (so each delivery of a request
+    // with the same reply counts as one of its max responses).
+    if (reply !== "" && this.allowResponses && !this.canPublish(reply)) this.grantReply(reply);
     return true;
   }
 
-  /** A wildcard subscription's message on a subject its subscribe deny rules exclude. */
-  deniesDelivery(subSubject: string, subject: string): boolean {
+  /**
+   * A message its subscription may not get: the subscription was allowed (a wildcard, or a
+   * queue subscription) but the message's subject is under a subscribe deny rule — for a
+   * queue subscription also a "subject queue" rule naming its group. Literal subscriptions a
+   * rule denies are refused at SUB, so they are never checked here.
+   */
+  deniesDelivery(subSubject: string, subject: string, queue?: string): boolean {
     const deny = this.sub?.deny;
-    if (deny === undefined || deny.length === 0 || !hasWildcard(subSubject)) return false;
-    return deny.some((f) => f.queue === undefined && subjectMatches(f.subject, subject));
+    if (deny === undefined || deny.length === 0) return false;
+    if (queue === undefined && !hasWildcard(subSubject)) return false;
+    for (const f of deny) {
+      if (!subjectMatches(f.subject, subject)) continue;
+      if (f.queue === undefined) return hasWildcard(subSubject);
+      if (queue !== undefined && queueMatches(f.queue, queue)) return true;
+    }
+    return false;
   }
 
   private grantReply(reply: string): void {

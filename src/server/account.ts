@@ -441,9 +441,10 @@ export class Account implements ImportRouting, GatewayReplyHolder {
     if ((r0 === 95 /* _ */ || r0 === 36) /* $ */ && isGatewayRoutedSubject(reply)) return -1;
     // What routeTo → deliverTo → deliverOwned do for this one receiver.
     if (sub.closed) return 0;
+    const client = dst as Client;
+    if (client.perms !== undefined && client.perms.deniesDelivery(sub.subject, subject, sub.queue)) return 0;
     const n = ++sub.delivered;
     if (sub.max > 0 && n > sub.max) return 0;
-    const client = dst as Client;
     client.deliverRange(sub, subject, reply, buf, start, end);
     if (client.behind) client.stallPublisherIfBehind(sender);
     if (sub.max > 0 && n >= sub.max) client.removeSub(sub);
@@ -663,7 +664,7 @@ export class Account implements ImportRouting, GatewayReplyHolder {
     if (trace !== undefined && sub.client.kind === "client") {
       // Traced: the subscription is listed (with why it does not get the message); a trace-only message goes no further.
       const c = sub.client as Client;
-      if (c.perms !== undefined && c.perms.deniesDelivery(sub.subject, subject)) {
+      if (c.perms !== undefined && c.perms.deniesDelivery(sub.subject, subject, sub.queue)) {
         trace.egress(c, sub, TraceError.subDeny);
         return false;
       }
@@ -697,6 +698,9 @@ export class Account implements ImportRouting, GatewayReplyHolder {
     payload: Buffer,
     sender: Client | undefined,
   ): boolean {
+    // Refused by the receiver's subscribe deny rules: not delivered, not counted (nats-server).
+    const dst = sub.client;
+    if (dst.kind === "client" && (dst as Client).perms !== undefined && (dst as Client).perms!.deniesDelivery(sub.subject, subject, sub.queue)) return false;
     const n = ++owner.delivered;
     if (owner.max > 0 && n > owner.max) return false;
     if (sub.client.kind === "internal" && remoteProducer !== undefined) {
@@ -735,16 +739,12 @@ export class Account implements ImportRouting, GatewayReplyHolder {
 
   /** The 503 status a requester gets when nothing is subscribed to the request subject. */
   sendNoResponders(requester: Client, subject: string, reply: string): void {
-    const r = this.sublist.match(reply);
+    // As nats-server: to the requester's first plain subscription on the reply subject only
+    // (a queue subscription of its own on it gets nothing).
+    const sub = this.sublist.match(reply).psubs.find((s) => s.client === requester);
+    if (sub === undefined) return;
     const hdr = buildHeaders([["Nats-Subject", subject]], "503");
-    const empty = Buffer.alloc(0);
-    for (const sub of r.psubs) {
-      if (sub.client === requester) this.deliverTo(sub, reply, "", hdr, empty, undefined);
-    }
-    for (const group of r.qsubs) {
-      const sub = group.find((s) => s.client === requester);
-      if (sub !== undefined) this.deliverTo(sub, reply, "", hdr, empty, undefined);
-    }
+    this.deliverTo(sub, reply, "", hdr, Buffer.alloc(0), undefined);
   }
 
   // ---- mappings ----
