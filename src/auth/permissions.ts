@@ -140,14 +140,14 @@ export class Permissions {
     return allowed;
   }
 
-  /** A message on `subject` reaching this user through a subscription on `subSubject`. */
-  mayDeliver(subSubject: string, subject: string, reply: string, queue?: string): boolean {
-    if (this.deniesDelivery(subSubject, subject, queue)) return false;
-    // As nats-server: a reply subject is (re)granted only when publishing to it is not allowed
-    // already, and that check uses up a grant still live for it (so each delivery of a request
-    // with the same reply counts as one of its max responses).
+  /**
+   * A message with a reply subject was delivered to this user (its subscribe deny rules were
+   * checked before: deniesDelivery). As nats-server: the reply subject is (re)granted only when
+   * publishing to it is not allowed already, and that check uses up a grant still live for it
+   * (so each delivery of a request with the same reply counts as one of its max responses).
+   */
+  delivered(reply: string): void {
     if (reply !== "" && this.allowResponses && !this.canPublish(reply)) this.grantReply(reply);
-    return true;
   }
 
   /**

@@ -751,7 +751,8 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
 
   private encodeMsg(sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, src: Buffer, start: number, end: number): void {
     if (this.closed) return;
-    if (this.perms !== undefined && !this.perms.mayDeliver(sub.subject, subject, reply, sub.queue)) return;
+    // Its subscribe deny rules were checked where the delivery was counted (Account).
+    if (this.perms !== undefined) this.perms.delivered(reply);
     const useHdr = hdr !== undefined && this.opts.headers;
     const hlen = useHdr ? hdr.length : 0;
     const total = hlen + end - start;
