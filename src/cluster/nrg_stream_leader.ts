@@ -22,18 +22,23 @@ import { nowNs } from "../server/time.js";
 import { getHeader } from "../protocol/headers.js";
 import { storeMsgSize } from "../storage/store.js";
 import { s2EncodeBlock } from "../storage/s2.js";
-import { jsError, type ApiError } from "../jetstream/errors.js";
+import { ApiError, jsError } from "../jetstream/errors.js";
+import {
+  checkDiscardNew,
+  checkExpectedLastMsgId,
+  checkExpectedLastSeq,
+  checkExpectedLastSubjectSeq,
+  checkExpectedStream,
+  checkRollup,
+  checkSealedAndSize,
+  type PendingWrites,
+  type PublishCheckConfig,
+} from "../jetstream/publish_checks.js";
 import { encodeNrgStreamMsg, NrgEntryOp, type NrgStreamMsg } from "../jetstream/nrg_entries.js";
 import {
   HDR_BATCH_ID,
-  HDR_EXPECTED_LAST_MSG_ID,
-  HDR_EXPECTED_LAST_SEQ,
-  HDR_EXPECTED_LAST_SUBJ_SEQ,
-  HDR_EXPECTED_LAST_SUBJ_SEQ_SUBJ,
-  HDR_EXPECTED_STREAM,
   HDR_INCR,
   HDR_MSG_ID,
-  HDR_ROLLUP,
   HDR_SCHEDULE,
   HDR_SCHEDULE_NEXT,
   HDR_SCHEDULER,
@@ -77,8 +82,6 @@ export class NrgStreamLeader {
   private clseq = 0;
   /** Proposed, not yet applied: per subject (expected-per-subject and discard-new checks). */
   private readonly inflight = new Map<string, InFlight>();
-  private inflightOps = 0;
-  private inflightBytes = 0;
   /** Message ids in the duplicate window: sequence (0 while proposed, not applied) and when seen (ns). */
   private readonly msgIds = new Map<string, { seq: number; ts: bigint }>();
   /** The Nats-Msg-Id the last message proposed leaves as the stream's last ("" none); undefined: the store's. */
@@ -96,6 +99,21 @@ export class NrgStreamLeader {
   private get config(): Record<string, unknown> & { name: string } {
     return this.replica.stream.config;
   }
+
+  private checked: { from: Record<string, unknown>; cfg: PublishCheckConfig } | undefined;
+  /** The config as the shared publish checks read it (read again after an update replaced it). */
+  private get checkConfig(): PublishCheckConfig {
+    const from = this.config;
+    if (this.checked?.from !== from) this.checked = { from, cfg: publishCheckConfig(from) };
+    return this.checked.cfg;
+  }
+
+  /** The proposals in flight, as the publish checks count pending writes. */
+  private readonly pending: PendingWrites = {
+    count: 0,
+    bytes: 0,
+    onSubject: (subject) => this.inflight.get(subject)?.ops ?? 0,
+  };
 
   /** Leading with a current state: rebuild what the leader tracks, then take the stream's publishes. */
   start(): void {
@@ -119,8 +137,8 @@ export class NrgStreamLeader {
     this.subs = [];
     if (this.replica.onApplied !== undefined) this.replica.onApplied = undefined;
     this.inflight.clear();
-    this.inflightOps = 0;
-    this.inflightBytes = 0;
+    this.pending.count = 0;
+    this.pending.bytes = 0;
     this.lastProposedId = undefined;
     this.msgIds.clear();
   }
@@ -196,8 +214,8 @@ export class NrgStreamLeader {
     f.ops++;
     f.bytes += size;
     this.inflight.set(subject, f);
-    this.inflightOps++;
-    this.inflightBytes += size;
+    this.pending.count++;
+    this.pending.bytes += size;
     const id = getHeader(hdr, HDR_MSG_ID);
     this.lastProposedId = id ?? "";
     if (id !== undefined && id !== "" && this.windowNs > 0n) this.msgIds.set(id, { seq: 0, ts });
@@ -208,21 +226,21 @@ export class NrgStreamLeader {
    * the message this one duplicates, or undefined to propose.
    */
   private check(subject: string, hdr: Buffer | undefined, payload: Buffer): ApiError | number | undefined {
-    const cfg = this.config;
-    if (cfg.sealed === true) return jsError("JSStreamSealedErr");
-    const maxMsgSize = typeof cfg.max_msg_size === "number" ? cfg.max_msg_size : -1;
-    const hlen = hdr?.length ?? 0;
-    if (maxMsgSize >= 0 && (hlen > maxMsgSize || payload.length > maxMsgSize - hlen)) return jsError("JSStreamMessageExceedsMaximumErr");
-    if (hdr !== undefined && hlen > 0) {
-      if (hlen > 0xffff) return jsError("JSStreamHeaderExceedsMaximumErr");
+    const cfg = this.checkConfig;
+    const sizeErr = checkSealedAndSize(cfg, hdr, payload);
+    if (sizeErr !== undefined) return sizeErr;
+    let rollup = false;
+    if (hdr !== undefined && hdr.length > 0) {
       const incr = getHeader(hdr, HDR_INCR);
       if (incr !== undefined && incr !== "") return parseIncrement(incr) === undefined ? jsError("JSMessageIncrInvalidErr") : jsError("JSMessageIncrDisabledErr");
-      const expStream = getHeader(hdr, HDR_EXPECTED_STREAM);
-      if (expStream !== undefined && expStream !== "" && expStream !== cfg.name) return jsError("JSStreamNotMatchErr");
+      const expStreamErr = checkExpectedStream(cfg, hdr);
+      if (expStreamErr !== undefined) return expStreamErr;
+      // The clustered path differs from a single server's (checkTtlAllowed): an unreadable TTL
+      // is "disabled" on a stream without TTLs, and refused at once, not after the resource checks.
       const ttl = getHeader(hdr, HDR_TTL);
       if (ttl !== undefined && ttl !== "") {
         const t = parseMessageTTL(ttl);
-        if (t !== 0 && cfg.allow_msg_ttl !== true) return jsError("JSMessageTTLDisabledErr");
+        if (t !== 0 && !cfg.allow_msg_ttl) return jsError("JSMessageTTLDisabledErr");
         if (t === "invalid") return jsError("JSMessageTTLInvalidErr");
       }
       const id = getHeader(hdr, HDR_MSG_ID);
@@ -237,20 +255,11 @@ export class NrgStreamLeader {
         }
       }
       if (getHeader(hdr, HDR_STREAM_SOURCE) !== undefined) return jsError("JSMessageSourceHdrNotAllowedErr");
-      const expLast = getHeader(hdr, HDR_EXPECTED_LAST_SEQ);
-      if (expLast !== undefined) {
-        const last = this.clseq - this.replica.clfs;
-        if (Number(expLast) !== last) return jsError("JSStreamWrongLastSequenceErrF", { seq: last });
-      }
-      const expSubj = getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ);
-      const forSubject = getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ_SUBJ);
-      if (expSubj !== undefined) {
-        const checked = forSubject !== undefined && forSubject !== "" ? forSubject : subject;
-        // A message in flight on the subject: its last sequence is not known yet.
-        if (this.inflight.has(checked)) return jsError("JSStreamWrongLastSequenceConstantErr");
-        const last = this.replica.store.loadLastMsg(checked)?.seq ?? 0;
-        if (Number(expSubj) !== last) return jsError("JSStreamWrongLastSequenceErrF", { seq: last });
-      } else if (forSubject !== undefined && forSubject !== "") return jsError("JSStreamExpectedLastSeqPerSubjectInvalid");
+      const lastErr = checkExpectedLastSeq(hdr, this.clseq - this.replica.clfs);
+      if (lastErr !== undefined) return lastErr;
+      // A message in flight on the subject: its last sequence is not known yet.
+      const subjErr = checkExpectedLastSubjectSeq(hdr, subject, this.replica.store, this.pending);
+      if (subjErr !== undefined) return subjErr;
       // Schedules are not run on a stream this server leads (nrgLeadRefusal).
       const schedule = getHeader(hdr, HDR_SCHEDULE);
       if (schedule !== undefined && schedule !== "") return jsError("JSMessageSchedulesDisabledErr");
@@ -261,34 +270,13 @@ export class NrgStreamLeader {
         return jsError("JSMessageSchedulesDisabledErr");
       }
       if (scheduler !== undefined && scheduler !== "") return jsError("JSMessageSchedulesSchedulerInvalidErr");
-      const expLastId = getHeader(hdr, HDR_EXPECTED_LAST_MSG_ID);
-      if (expLastId !== undefined && expLastId !== "") {
-        const last = this.inflightOps > 0 && this.lastProposedId !== undefined ? this.lastProposedId : this.replica.lastMsgId;
-        if (expLastId !== last) return jsError("JSStreamWrongLastMsgIDErrF", { id: last });
-      }
-      const rollup = getHeader(hdr, HDR_ROLLUP);
-      if (rollup !== undefined && rollup !== "") {
-        if (cfg.allow_rollup_hdrs !== true || cfg.deny_purge === true) return jsError("JSStreamRollupFailedF", { err: "rollup not permitted" });
-        if (rollup !== "sub" && rollup !== "all") return jsError("JSStreamRollupFailedF", { err: `rollup value invalid: ${JSON.stringify(rollup)}` });
-      }
+      const lastIdErr = checkExpectedLastMsgId(hdr, this.pending.count > 0 && this.lastProposedId !== undefined ? this.lastProposedId : this.replica.lastMsgId);
+      if (lastIdErr !== undefined) return lastIdErr;
+      const r = checkRollup(cfg, hdr, false);
+      if (r instanceof ApiError) return r;
+      rollup = r !== undefined;
     }
-    if (cfg.discard === "new") {
-      const store = this.replica.store;
-      const maxMsgs = typeof cfg.max_msgs === "number" ? cfg.max_msgs : -1;
-      const maxBytes = typeof cfg.max_bytes === "number" ? cfg.max_bytes : -1;
-      const size = storeMsgSize(store.type, subject, hdr, payload);
-      if (maxMsgs > 0 || maxBytes > 0) {
-        const st = store.state();
-        if (maxMsgs > 0 && st.msgs + this.inflightOps + 1 > maxMsgs) return jsError("JSStreamStoreFailedF", { err: "maximum messages exceeded" });
-        if (maxBytes > 0 && st.bytes + this.inflightBytes + size > maxBytes) return jsError("JSStreamStoreFailedF", { err: "maximum bytes exceeded" });
-      }
-      const maxPer = typeof cfg.max_msgs_per_subject === "number" ? cfg.max_msgs_per_subject : -1;
-      if (cfg.discard_new_per_subject === true && maxPer > 0 && getHeader(hdr, HDR_ROLLUP) === undefined) {
-        const held = (store.subjectsTotals(subject).get(subject) ?? 0) + (this.inflight.get(subject)?.ops ?? 0) + 1;
-        if (held > maxPer) return jsError("JSStreamStoreFailedF", { err: "maximum messages per subject exceeded" });
-      }
-    }
-    return undefined;
+    return checkDiscardNew(cfg, this.replica.store, subject, storeMsgSize(this.replica.store.type, subject, hdr, payload), rollup, this.pending);
   }
 
   /** A message of ours applied to our copy: it leaves the in-flight counts, and its publisher gets the answer. */
@@ -298,8 +286,8 @@ export class NrgStreamLeader {
       const size = storeMsgSize(this.replica.store.type, m.subject, m.header.length > 0 ? m.header : undefined, m.data);
       f.ops--;
       f.bytes -= size;
-      this.inflightOps = Math.max(0, this.inflightOps - 1);
-      this.inflightBytes = Math.max(0, this.inflightBytes - size);
+      this.pending.count = Math.max(0, this.pending.count - 1);
+      this.pending.bytes = Math.max(0, this.pending.bytes - size);
       if (f.ops <= 0) this.inflight.delete(m.subject);
     }
     const id = m.header.length > 0 ? getHeader(m.header, HDR_MSG_ID) : undefined;
@@ -319,7 +307,7 @@ export class NrgStreamLeader {
   }
 
   json(): Record<string, unknown> {
-    return { subjects: this.subs.map((s) => s.subject), clseq: this.clseq, in_flight: this.inflightOps, counters: { ...this.counters } };
+    return { subjects: this.subs.map((s) => s.subject), clseq: this.clseq, in_flight: this.pending.count, counters: { ...this.counters } };
   }
 }
 
@@ -330,6 +318,24 @@ function encodeEntry(m: NrgStreamMsg): Buffer {
   const z = s2EncodeBlock(plain.subarray(1));
   if (z.length + 1 >= plain.length) return plain;
   return Buffer.concat([Buffer.from([NrgEntryOp.CompressedStreamMsg]), z]);
+}
+
+/** A nats-server assignment's stream config as the publish checks read it (absent fields: nats-server's defaults). */
+function publishCheckConfig(c: Record<string, unknown>): PublishCheckConfig {
+  const num = (k: string): number => (typeof c[k] === "number" ? (c[k] as number) : -1);
+  return {
+    name: String(c.name),
+    sealed: c.sealed === true,
+    max_msg_size: num("max_msg_size"),
+    allow_msg_ttl: c.allow_msg_ttl === true,
+    allow_rollup_hdrs: c.allow_rollup_hdrs === true,
+    deny_purge: c.deny_purge === true,
+    discard: typeof c.discard === "string" ? c.discard : "old",
+    max_msgs: num("max_msgs"),
+    max_bytes: num("max_bytes"),
+    max_msgs_per_subject: num("max_msgs_per_subject"),
+    discard_new_per_subject: c.discard_new_per_subject === true,
+  };
 }
 
 /** Whether a publish carries an atomic batch (a stream this server leads does not allow them). */

@@ -32,6 +32,17 @@ import { AtomicBatches } from "./batch.js";
 import { deferToMicrotask } from "../server/microtask.js";
 import { FAST_BATCH_SUFFIX, FastBatches, parseFastBatchReply } from "./fast_batch.js";
 import {
+  checkDiscardNew,
+  checkExpectedLastMsgId,
+  checkExpectedLastSeq,
+  checkExpectedLastSubjectSeq,
+  checkExpectedStream,
+  checkRollup,
+  checkSealedAndSize,
+  checkTtlAllowed,
+  type PendingWrites,
+} from "./publish_checks.js";
+import {
   HDR_BATCH_ID,
   HDR_EXPECTED_LAST_MSG_ID,
   HDR_EXPECTED_LAST_SEQ,
@@ -58,7 +69,6 @@ const NATS_KEY = Buffer.from("\r\nNats-", "latin1");
 const EXPECTED_KEY = Buffer.from("\r\nNats-Expected-", "latin1");
 export const BATCH_ID_KEY = Buffer.from("\r\nNats-Batch-Id:", "latin1");
 const TOO_MANY_HDR = Buffer.from("NATS/1.0 429 Too Many Requests\r\n\r\n", "latin1");
-const MAX_HDR = 64 * 1024;
 
 /** The operations that change a stream. */
 export type StreamOp =
@@ -98,6 +108,11 @@ export interface BatchDiff {
   subjects: Map<string, number>;
   /** Running counter totals per subject. */
   counters: Map<string, CounterState>;
+}
+
+/** A batch's staged messages as the pending writes the publish checks count. */
+function batchPending(batch: BatchDiff): PendingWrites {
+  return { count: batch.count, bytes: batch.bytes, onSubject: (s) => batch.subjects.get(s) ?? 0 };
 }
 
 export function newBatchDiff(): BatchDiff {
@@ -410,12 +425,8 @@ export class Stream {
    */
   prepare(subject: string, hdr: Buffer | undefined, payload: Buffer, sourced: boolean, batch: BatchDiff | undefined): Prepared {
     const cfg = this.cfg;
-    if (cfg.sealed) throw jsError("JSStreamSealedErr");
-    const hlen = hdr === undefined ? 0 : hdr.length;
-    if (cfg.max_msg_size > 0 && (hlen > cfg.max_msg_size || payload.length > cfg.max_msg_size - hlen)) {
-      throw jsError("JSStreamMessageExceedsMaximumErr");
-    }
-    if (hlen > MAX_HDR) throw jsError("JSStreamHeaderExceedsMaximumErr");
+    const sizeErr = checkSealedAndSize(cfg, hdr, payload);
+    if (sizeErr !== undefined) throw sizeErr;
     let msgId: string | undefined;
     let rollup: "sub" | "all" | undefined;
     let incr: bigint | undefined;
@@ -433,35 +444,22 @@ export class Stream {
           if (getHeader(hdr, HDR_ROLLUP) || (expecting && counterConflicts(hdr))) throw jsError("JSMessageIncrInvalidErr");
         }
       }
-      const expStream = expecting ? getHeader(hdr, HDR_EXPECTED_STREAM) : undefined;
-      if (expStream !== undefined && expStream !== "" && expStream !== cfg.name) throw jsError("JSStreamNotMatchErr");
+      const pending = batch === undefined ? undefined : batchPending(batch);
+      const expStreamErr = expecting ? checkExpectedStream(cfg, hdr) : undefined;
+      if (expStreamErr !== undefined) throw expStreamErr;
       ttlText = getHeader(hdr, HDR_TTL);
       if (ttlText === "") ttlText = undefined;
-      if (!sourced && ttlText !== undefined && !cfg.allow_msg_ttl) {
-        const t = parseMessageTTL(ttlText);
-        if (t !== "invalid" && t !== 0) throw jsError("JSMessageTTLDisabledErr");
-      }
+      const ttlErr = sourced ? undefined : checkTtlAllowed(cfg, ttlText);
+      if (ttlErr !== undefined) throw ttlErr;
       if (expecting) {
-        const expSubjSeq = getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ);
-        const forSubject = getHeader(hdr, HDR_EXPECTED_LAST_SUBJ_SEQ_SUBJ);
-        if (expSubjSeq !== undefined) {
-          const checked = forSubject !== undefined && forSubject !== "" ? forSubject : subject;
-          // Within a batch a subject the batch already writes has no checkable last sequence.
-          if (batch !== undefined && batch.subjects.has(checked)) throw jsError("JSStreamWrongLastSequenceConstantErr");
-          const lm = this.store.loadLastMsg(checked);
-          const last = lm === null ? 0 : lm.seq;
-          if (Number(expSubjSeq) !== last) throw jsError("JSStreamWrongLastSequenceErrF", { seq: last });
-        } else if (forSubject !== undefined && forSubject !== "") {
-          throw jsError("JSStreamExpectedLastSeqPerSubjectInvalid");
-        }
-        const expLastSeq = getHeader(hdr, HDR_EXPECTED_LAST_SEQ);
-        if (expLastSeq !== undefined) {
-          // In a batch the stream stands where the messages staged before this one put it.
-          const last = this.store.state().lastSeq + (batch?.count ?? 0);
-          if (Number(expLastSeq) !== last) throw jsError("JSStreamWrongLastSequenceErrF", { seq: last });
-          // Only a batch's first message may say where the stream should stand.
-          if (batch !== undefined && batch.count > 0) throw jsError("JSStreamWrongLastSequenceConstantErr");
-        }
+        // Within a batch a subject the batch already writes has no checkable last sequence.
+        const subjErr = checkExpectedLastSubjectSeq(hdr, subject, this.store, pending);
+        if (subjErr !== undefined) throw subjErr;
+        // In a batch the stream stands where the messages staged before this one put it.
+        const lastErr = checkExpectedLastSeq(hdr, this.store.state().lastSeq + (batch?.count ?? 0));
+        if (lastErr !== undefined) throw lastErr;
+        // Only a batch's first message may say where the stream should stand.
+        if (batch !== undefined && batch.count > 0 && getHeader(hdr, HDR_EXPECTED_LAST_SEQ) !== undefined) throw jsError("JSStreamWrongLastSequenceConstantErr");
       }
       if (!sourced) hdr = this.schedules.checkPublish(subject, hdr);
       // Only a source may say where a message came from (2.15).
@@ -477,16 +475,12 @@ export class Stream {
           return { subject, hdr, data: payload, msgId, rollup, ttl: 0, duplicateOf: dup };
         }
       }
-      const expLastId = expecting ? getHeader(hdr, HDR_EXPECTED_LAST_MSG_ID) : undefined;
-      if (expLastId !== undefined && expLastId !== "" && expLastId !== (this.lastMsgId ?? "")) {
-        throw jsError("JSStreamWrongLastMsgIDErrF", { id: this.lastMsgId ?? "" });
-      }
-      const r = getHeader(hdr, HDR_ROLLUP);
-      if (r !== undefined && r !== "") {
-        if (!sourced && (!cfg.allow_rollup_hdrs || cfg.deny_purge)) throw jsError("JSStreamRollupFailedF", { err: "rollup not permitted" });
-        if (r === "sub") rollup = "sub";
-        else if (r === "all") rollup = "all";
-        else throw jsError("JSStreamRollupFailedF", { err: `rollup value invalid: ${JSON.stringify(r)}` });
+      const lastIdErr = expecting ? checkExpectedLastMsgId(hdr, this.lastMsgId ?? "") : undefined;
+      if (lastIdErr !== undefined) throw lastIdErr;
+      const r = checkRollup(cfg, hdr, sourced);
+      if (r instanceof ApiError) throw r;
+      if (r !== undefined) {
+        rollup = r;
         // In a batch a subject rolls up where it first appears, the stream only at the start.
         if (batch !== undefined && rollup === "sub" && batch.subjects.has(subject)) throw jsError("JSStreamRollupFailedF", { err: "batch rollup sub invalid" });
         if (batch !== undefined && rollup === "all" && batch.count > 0) throw jsError("JSStreamRollupFailedF", { err: "batch rollup all invalid" });
@@ -542,19 +536,8 @@ export class Stream {
    * (nats-server refuses the batch rather than storing part of it).
    */
   private checkBatchLimits(batch: BatchDiff, subject: string, size: number, rollup: "sub" | "all" | undefined): void {
-    const cfg = this.cfg;
-    if (cfg.discard !== "new") return;
-    if (cfg.max_msgs > 0 || cfg.max_bytes > 0) {
-      const st = this.store.state();
-      if (cfg.max_msgs > 0 && st.msgs + batch.count + 1 > cfg.max_msgs) throw jsError("JSStreamStoreFailedF", { err: "maximum messages exceeded" });
-      if (cfg.max_bytes > 0 && st.bytes + batch.bytes + size > cfg.max_bytes) throw jsError("JSStreamStoreFailedF", { err: "maximum bytes exceeded" });
-    }
-    if (cfg.discard_new_per_subject && cfg.max_msgs_per_subject > 0 && rollup === undefined) {
-      const stored = this.store.subjectsTotals(subject).get(subject) ?? 0;
-      if (stored + (batch.subjects.get(subject) ?? 0) + 1 > cfg.max_msgs_per_subject) {
-        throw jsError("JSStreamStoreFailedF", { err: "maximum messages per subject exceeded" });
-      }
-    }
+    const err = checkDiscardNew(this.cfg, this.store, subject, size, rollup !== undefined, batchPending(batch));
+    if (err !== undefined) throw err;
   }
 
   /** Store a prepared message (or answer its duplicate); returns the PubAck JSON. */
