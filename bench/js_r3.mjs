@@ -99,12 +99,30 @@ async function attachTools(c, impl, name) {
 /** Runs `fn` (returning { rate, n }: operations/s and how many) and records `name` and `name-cpu` in `out`. */
 async function measured(c, out, name, fn) {
   const detach = await attachTools(c, c.impl, name);
+  const marks0 = stdoutMarks(c);
   const cpu0 = clusterCpuMs(c);
   const r = await fn();
   out[name] = r.rate;
   if (r.n > 0) out[`${name}-cpu`] = ((clusterCpuMs(c) - cpu0) * 1000) / r.n;
+  if (process.env.BENCH_STDOUT) {
+    const marks1 = stdoutMarks(c);
+    const marks = Object.fromEntries(c.nodes.map((n) => [n.name, [marks0[n.name], marks1[n.name]]]));
+    fs.writeFileSync(path.join(process.env.BENCH_STDOUT, `${c.impl}-${name}.marks.json`), JSON.stringify(marks));
+  }
   await detach();
   return r;
+}
+
+/**
+ * With BENCH_STDOUT, how far each server's standard output had got: <impl>-<scenario>.marks.json
+ * gives the byte range written while the scenario ran (V8 buffers its traces, so a few lines
+ * either side may belong to the neighbours), for trace_opt.mjs.
+ */
+function stdoutMarks(c) {
+  const m = {};
+  if (!process.env.BENCH_STDOUT) return m;
+  for (const n of c.nodes) m[n.name] = fs.statSync(path.join(process.env.BENCH_STDOUT, `${c.impl}-${n.name}.out`)).size;
+  return m;
 }
 
 async function syncPublishes(js, subject) {
