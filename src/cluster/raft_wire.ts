@@ -77,9 +77,9 @@ class Reader {
  * follower that is caught up, in one go; those get the same bytes instead of a copy each of
  * every entry. Receivers copy what they keep (decodeRaftMsg), nothing writes into it.
  */
-let lastAppend: { from: string; m: Extract<RaftMsg, { t: "append" }>; bytes: Buffer } | undefined;
+let lastAppend: { from: string; m: Msg<"append">; bytes: Buffer } | undefined;
 
-function sameAppend(a: Extract<RaftMsg, { t: "append" }>, b: Extract<RaftMsg, { t: "append" }>): boolean {
+function sameAppend(a: Msg<"append">, b: Msg<"append">): boolean {
   const n = a.entries.length;
   return (
     n === b.entries.length &&
@@ -92,88 +92,133 @@ function sameAppend(a: Extract<RaftMsg, { t: "append" }>, b: Extract<RaftMsg, { 
   );
 }
 
-export function encodeRaftMsg(from: string, m: RaftMsg): Buffer {
-  if (m.t === "append" && m.entries.length > 0) {
-    if (lastAppend !== undefined && lastAppend.from === from && sameAppend(lastAppend.m, m)) return lastAppend.bytes;
-    const bytes = encodeUncached(from, m);
-    lastAppend = { from, m, bytes };
-    return bytes;
-  }
-  return encodeUncached(from, m);
-}
+type Msg<T extends RaftMsg["t"]> = Extract<RaftMsg, { t: T }>;
 
-function encodeUncached(from: string, m: RaftMsg): Buffer {
-  const id = Buffer.from(from);
-  if (id.length > 255) throw new Error("raft: member id too long");
-  let size = 2 + id.length;
-  let cfg: Buffer | undefined;
+/**
+ * One encoder and one decoder per kind, each seeing one shape of message: a leader's steady
+ * stream of appends and their responses runs code V8 optimized for those two shapes alone, and a
+ * vote or a snapshot in another group (a new stream's election) does not throw that code away.
+ */
+export function encodeRaftMsg(from: string, m: RaftMsg): Buffer {
   switch (m.t) {
     case "append":
-      size += 44;
-      for (const e of m.entries) size += e.size;
-      break;
-    case "snap":
-      cfg = encodeConfig(m.config);
-      size += 48 + cfg.length + m.chunk.length;
-      break;
-    default:
-      size += 40;
-  }
-  const w = new Writer(size);
-  w.u8(KIND[m.t]);
-  w.u8(id.length);
-  w.bytes(id);
-  switch (m.t) {
+      return m.entries.length > 0 ? encodeAppendCached(from, m) : encodeAppend(from, m);
+    case "append_resp":
+      return encodeAppendResp(from, m);
     case "prevote":
     case "vote":
-      w.u64(m.term);
-      w.u64(m.lastIndex);
-      w.u64(m.lastTerm);
-      w.u8(m.transfer ? 1 : 0);
-      break;
+      return encodeVote(from, m);
     case "prevote_resp":
     case "vote_resp":
-      w.u64(m.term);
-      w.u8(m.granted ? 1 : 0);
-      break;
-    case "append":
-      w.u64(m.term);
-      w.u64(m.prevIndex);
-      w.u64(m.prevTerm);
-      w.u64(m.commit);
-      w.u64(m.leaderLast);
-      w.u32(m.entries.length);
-      for (const e of m.entries) w.off = e.copyRec(w.buf, w.off);
-      break;
-    case "append_resp":
-      w.u64(m.term);
-      w.u8(m.success ? 1 : 0);
-      w.u64(m.index);
-      w.u64(m.inc);
-      break;
+      return encodeVoteResp(from, m);
     case "snap":
-      w.u64(m.term);
-      w.u64(m.index);
-      w.u64(m.snapTerm);
-      w.u64(m.offset);
-      w.u64(m.total);
-      w.u32(m.crc);
-      w.u32((cfg as Buffer).length);
-      w.bytes(cfg as Buffer);
-      w.bytes(m.chunk);
-      break;
+      return encodeSnap(from, m);
     case "snap_resp":
-      w.u64(m.term);
-      w.u64(m.index);
-      w.u64(m.offset);
-      w.u8(m.done ? 1 : 0);
-      w.u64(m.inc);
-      break;
+      return encodeSnapResp(from, m);
     case "timeout_now":
-      w.u64(m.term);
-      break;
+      return encodeTimeoutNow(from, m);
   }
-  return w.off === w.buf.length ? w.buf : w.buf.subarray(0, w.off);
+}
+
+/** The sender's id as bytes: a server sends as one member id, made once, not per message. */
+let lastFrom = "";
+let lastFromBytes = Buffer.alloc(0);
+function senderBytes(from: string): Buffer {
+  if (from !== lastFrom) {
+    const id = Buffer.from(from);
+    if (id.length > 255) throw new Error("raft: member id too long");
+    lastFrom = from;
+    lastFromBytes = id;
+  }
+  return lastFromBytes;
+}
+
+/** A writer holding the kind and sender, with room for `body` more bytes. */
+function header(kind: number, from: string, body: number): Writer {
+  const id = senderBytes(from);
+  const w = new Writer(2 + id.length + body);
+  w.u8(kind);
+  w.u8(id.length);
+  w.bytes(id);
+  return w;
+}
+
+function encodeAppendCached(from: string, m: Msg<"append">): Buffer {
+  if (lastAppend !== undefined && lastAppend.from === from && sameAppend(lastAppend.m, m)) return lastAppend.bytes;
+  const bytes = encodeAppend(from, m);
+  lastAppend = { from, m, bytes };
+  return bytes;
+}
+
+function encodeAppend(from: string, m: Msg<"append">): Buffer {
+  const entries = m.entries;
+  let size = 44;
+  for (let i = 0; i < entries.length; i++) size += entries[i].size;
+  const w = header(KIND.append, from, size);
+  w.u64(m.term);
+  w.u64(m.prevIndex);
+  w.u64(m.prevTerm);
+  w.u64(m.commit);
+  w.u64(m.leaderLast);
+  w.u32(entries.length);
+  for (let i = 0; i < entries.length; i++) w.off = entries[i].copyRec(w.buf, w.off);
+  return w.buf;
+}
+
+function encodeAppendResp(from: string, m: Msg<"append_resp">): Buffer {
+  const w = header(KIND.append_resp, from, 25);
+  w.u64(m.term);
+  w.u8(m.success ? 1 : 0);
+  w.u64(m.index);
+  w.u64(m.inc);
+  return w.buf;
+}
+
+function encodeVote(from: string, m: Msg<"prevote" | "vote">): Buffer {
+  const w = header(KIND[m.t], from, 25);
+  w.u64(m.term);
+  w.u64(m.lastIndex);
+  w.u64(m.lastTerm);
+  w.u8(m.transfer ? 1 : 0);
+  return w.buf;
+}
+
+function encodeVoteResp(from: string, m: Msg<"prevote_resp" | "vote_resp">): Buffer {
+  const w = header(KIND[m.t], from, 9);
+  w.u64(m.term);
+  w.u8(m.granted ? 1 : 0);
+  return w.buf;
+}
+
+function encodeSnap(from: string, m: Msg<"snap">): Buffer {
+  const cfg = encodeConfig(m.config);
+  const w = header(KIND.snap, from, 48 + cfg.length + m.chunk.length);
+  w.u64(m.term);
+  w.u64(m.index);
+  w.u64(m.snapTerm);
+  w.u64(m.offset);
+  w.u64(m.total);
+  w.u32(m.crc);
+  w.u32(cfg.length);
+  w.bytes(cfg);
+  w.bytes(m.chunk);
+  return w.buf;
+}
+
+function encodeSnapResp(from: string, m: Msg<"snap_resp">): Buffer {
+  const w = header(KIND.snap_resp, from, 33);
+  w.u64(m.term);
+  w.u64(m.index);
+  w.u64(m.offset);
+  w.u8(m.done ? 1 : 0);
+  w.u64(m.inc);
+  return w.buf;
+}
+
+function encodeTimeoutNow(from: string, m: Msg<"timeout_now">): Buffer {
+  const w = header(KIND.timeout_now, from, 8);
+  w.u64(m.term);
+  return w.buf;
 }
 
 /**
@@ -185,65 +230,87 @@ export function decodeRaftMsg(buf: Buffer): { from: string; msg: RaftMsg } | und
     const r = new Reader(buf);
     const kind = r.u8();
     const from = r.bytes(r.u8()).toString();
-    let msg: RaftMsg;
+    let msg: RaftMsg | undefined;
     switch (kind) {
-      case 1:
-      case 2:
-        msg = { t: kind === 1 ? "prevote" : "vote", term: r.u64(), lastIndex: r.u64(), lastTerm: r.u64(), transfer: r.u8() === 1 };
+      case KIND.append:
+        msg = decodeAppend(r);
         break;
-      case 3:
-      case 4:
-        msg = { t: kind === 3 ? "prevote_resp" : "vote_resp", term: r.u64(), granted: r.u8() === 1 };
+      case KIND.append_resp:
+        msg = decodeAppendResp(r);
         break;
-      case 5: {
-        const term = r.u64();
-        const prevIndex = r.u64();
-        const prevTerm = r.u64();
-        const commit = r.u64();
-        const leaderLast = r.u64();
-        const n = r.u32();
-        const entries: RaftEntry[] = [];
-        // One copy of all the records (the log keeps them): views into it, not a copy each.
-        const recs = n > 0 ? Buffer.from(buf.subarray(r.off)) : buf.subarray(buf.length);
-        let off = 0;
-        for (let i = 0; i < n; i++) {
-          const e = readRecord(recs, off, false);
-          if (typeof e === "string") return undefined;
-          if (e.index !== prevIndex + 1 + i) return undefined;
-          entries.push(e);
-          off += e.size;
-        }
-        if (off !== recs.length) return undefined;
-        msg = { t: "append", term, prevIndex, prevTerm, commit, leaderLast, entries };
+      case KIND.prevote:
+      case KIND.vote:
+        msg = decodeVote(r, kind === KIND.prevote ? "prevote" : "vote");
         break;
-      }
-      case 6:
-        msg = { t: "append_resp", term: r.u64(), success: r.u8() === 1, index: r.u64(), inc: r.u64() };
+      case KIND.prevote_resp:
+      case KIND.vote_resp:
+        msg = decodeVoteResp(r, kind === KIND.prevote_resp ? "prevote_resp" : "vote_resp");
         break;
-      case 7: {
-        const term = r.u64();
-        const index = r.u64();
-        const snapTerm = r.u64();
-        const offset = r.u64();
-        const total = r.u64();
-        const crc = r.u32();
-        const config = decodeConfig(r.bytes(r.u32()));
-        const chunk = Buffer.from(buf.subarray(r.off));
-        msg = { t: "snap", term, index, snapTerm, config, offset, total, crc, chunk };
+      case KIND.snap:
+        msg = decodeSnap(r);
         break;
-      }
-      case 8:
-        msg = { t: "snap_resp", term: r.u64(), index: r.u64(), offset: r.u64(), done: r.u8() === 1, inc: r.u64() };
+      case KIND.snap_resp:
+        msg = decodeSnapResp(r);
         break;
-      case 9:
+      case KIND.timeout_now:
         msg = { t: "timeout_now", term: r.u64() };
         break;
-      default:
-        return undefined;
     }
-    if (kind !== 5 && kind !== 7 && r.off !== buf.length) return undefined;
+    // Appends and snapshots take the rest of the message; the others end where their fields do.
+    if (msg === undefined || (kind !== KIND.append && kind !== KIND.snap && r.off !== buf.length)) return undefined;
     return { from, msg };
   } catch {
     return undefined;
   }
+}
+
+function decodeAppend(r: Reader): Msg<"append"> | undefined {
+  const term = r.u64();
+  const prevIndex = r.u64();
+  const prevTerm = r.u64();
+  const commit = r.u64();
+  const leaderLast = r.u64();
+  const n = r.u32();
+  const entries: RaftEntry[] = [];
+  const buf = r.buf;
+  // One copy of all the records (the log keeps them): views into it, not a copy each.
+  const recs = n > 0 ? Buffer.from(buf.subarray(r.off)) : buf.subarray(buf.length);
+  let off = 0;
+  for (let i = 0; i < n; i++) {
+    const e = readRecord(recs, off, false);
+    if (typeof e === "string") return undefined;
+    if (e.index !== prevIndex + 1 + i) return undefined;
+    entries.push(e);
+    off += e.size;
+  }
+  if (off !== recs.length) return undefined;
+  return { t: "append", term, prevIndex, prevTerm, commit, leaderLast, entries };
+}
+
+function decodeAppendResp(r: Reader): Msg<"append_resp"> {
+  return { t: "append_resp", term: r.u64(), success: r.u8() === 1, index: r.u64(), inc: r.u64() };
+}
+
+function decodeVote(r: Reader, t: "prevote" | "vote"): Msg<"prevote" | "vote"> {
+  return { t, term: r.u64(), lastIndex: r.u64(), lastTerm: r.u64(), transfer: r.u8() === 1 };
+}
+
+function decodeVoteResp(r: Reader, t: "prevote_resp" | "vote_resp"): Msg<"prevote_resp" | "vote_resp"> {
+  return { t, term: r.u64(), granted: r.u8() === 1 };
+}
+
+function decodeSnap(r: Reader): Msg<"snap"> {
+  const term = r.u64();
+  const index = r.u64();
+  const snapTerm = r.u64();
+  const offset = r.u64();
+  const total = r.u64();
+  const crc = r.u32();
+  const config = decodeConfig(r.bytes(r.u32()));
+  const chunk = Buffer.from(r.buf.subarray(r.off));
+  return { t: "snap", term, index, snapTerm, config, offset, total, crc, chunk };
+}
+
+function decodeSnapResp(r: Reader): Msg<"snap_resp"> {
+  return { t: "snap_resp", term: r.u64(), index: r.u64(), offset: r.u64(), done: r.u8() === 1, inc: r.u64() };
 }
