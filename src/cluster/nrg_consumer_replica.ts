@@ -19,7 +19,7 @@ import type { NrgAppendEntry } from "./nrg_wire.js";
 import { NrgEntryType } from "./nrg_wire.js";
 import type { NrgApplier } from "./nrg_peer.js";
 import type { NrgMetaConsumer } from "./nrg_meta_state.js";
-import { decodeNrgConsumerEntry, decodeNrgConsumerState, encodeNrgConsumerState, type NrgConsumerState } from "../jetstream/nrg_entries.js";
+import { decodeNrgConsumerEntry, decodeNrgConsumerState, encodeNrgConsumerState, type NrgConsumerEntry, type NrgConsumerState } from "../jetstream/nrg_entries.js";
 
 interface Pending {
   deliverySequence: number;
@@ -36,6 +36,8 @@ export class NrgConsumerReplica implements NrgApplier {
   readonly redelivered = new Map<number, number>();
   counters = { delivered: 0, acks: 0, skips: 0, resets: 0, snapshots: 0, ignored: 0 };
   lastError: string | undefined;
+  /** Told of each delivered or ack entry once applied (the leader half sends what waited for the commit). */
+  onApplied: ((entry: NrgConsumerEntry) => void) | undefined;
 
   /** `consumer()` is the current assignment (its config may be updated). */
   constructor(private readonly consumer: () => NrgMetaConsumer | undefined) {}
@@ -76,6 +78,7 @@ export class NrgConsumerReplica implements NrgApplier {
         default:
           break;
       }
+      if (entry.op === "delivered" || entry.op === "ack") this.onApplied?.(entry);
     }
   }
 

@@ -55,6 +55,45 @@ export interface NrgLeaderServer {
   propose(data: Buffer): boolean;
 }
 
+/** The account a request through `$JS.API` names in its Nats-Request-Info header (the ClientInfo's svc, else acc). */
+export function requestAccount(hdr: Buffer | undefined): string | undefined {
+  const text = getHeader(hdr, HDR_REQUEST_INFO);
+  if (text === undefined) return undefined;
+  try {
+    const ci = JSON.parse(text) as { acc?: unknown; svc?: unknown };
+    const acc = typeof ci.svc === "string" && ci.svc !== "" ? ci.svc : ci.acc;
+    return typeof acc === "string" ? acc : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A group's replicas as nats-server's leader reports them (PeerInfo, the leader left out). */
+export function nrgReplicas(campaign: NrgCampaign, peers: string[], nameOf: (id: string) => string): Record<string, unknown>[] {
+  return campaign.followers(peers, LOST_QUORUM_MS).map((f) => ({
+    name: nameOf(f.id),
+    current: f.current,
+    active: f.lastSeenMs === undefined ? 0 : f.lastSeenMs * 1_000_000,
+    ...(f.lag > 0 ? { lag: f.lag } : {}),
+    peer: f.id,
+  }));
+}
+
+/** A group's ClusterInfo as its nats-server leader reports it (js.clusterInfo), this server leading. */
+export function nrgClusterInfo(srv: NrgLeaderServer, campaign: NrgCampaign, group: string, peers: string[]): Record<string, unknown> {
+  const cluster: Record<string, unknown> = {
+    name: srv.clusterName,
+    raft_group: group,
+    leader: srv.serverName,
+    ...(campaign.leaderSinceNs > 0n ? { leader_since: rfc3339(campaign.leaderSinceNs) } : {}),
+    system_account: true,
+    traffic_account: srv.sys.name,
+  };
+  const replicas = nrgReplicas(campaign, peers, srv.nameOf);
+  if (replicas.length > 0) cluster.replicas = replicas;
+  return cluster;
+}
+
 export class NrgLeaderApi {
   private subs: Subscription[] = [];
 
@@ -208,15 +247,7 @@ export class NrgLeaderApi {
 
   /** The request is about our stream: its account (Nats-Request-Info's svc, else acc) is the stream's. */
   private ours(hdr: Buffer | undefined): boolean {
-    const text = getHeader(hdr, HDR_REQUEST_INFO);
-    if (text === undefined) return false;
-    try {
-      const ci = JSON.parse(text) as { acc?: unknown; svc?: unknown };
-      const acc = typeof ci.svc === "string" && ci.svc !== "" ? ci.svc : ci.acc;
-      return acc === this.replica.stream.account;
-    } catch {
-      return false;
-    }
+    return requestAccount(hdr) === this.replica.stream.account;
   }
 
   private send(reply: string, body: Record<string, unknown>): void {
@@ -272,15 +303,8 @@ export class NrgLeaderApi {
     this.srv.stepDown(preferred);
   }
 
-  /** The replicas as nats-server's leader reports them (PeerInfo, the leader left out). */
   private replicas(): Record<string, unknown>[] {
-    return this.campaign.followers(this.replica.stream.group.peers, LOST_QUORUM_MS).map((f) => ({
-      name: this.srv.nameOf(f.id),
-      current: f.current,
-      active: f.lastSeenMs === undefined ? 0 : f.lastSeenMs * 1_000_000,
-      ...(f.lag > 0 ? { lag: f.lag } : {}),
-      peer: f.id,
-    }));
+    return nrgReplicas(this.campaign, this.replica.stream.group.peers, this.srv.nameOf);
   }
 
   /** StreamInfo as nats-server's leader builds it; `dynamic`: the config with the server's version metadata (a single stream's answer). */
@@ -304,16 +328,7 @@ export class NrgLeaderApi {
     if (st.numDeleted > 0) state.num_deleted = st.numDeleted;
     if (req.deleted_details === true && st.deleted !== undefined && st.deleted.length > 0) state.deleted = st.deleted;
     state.consumer_count = s.consumers.size;
-    const cluster: Record<string, unknown> = {
-      name: this.srv.clusterName,
-      raft_group: s.group.name,
-      leader: this.srv.serverName,
-      ...(this.campaign.leaderSinceNs > 0n ? { leader_since: rfc3339(this.campaign.leaderSinceNs) } : {}),
-      system_account: true,
-      traffic_account: this.srv.sys.name,
-    };
-    const replicas = this.replicas();
-    if (replicas.length > 0) cluster.replicas = replicas;
+    const cluster = nrgClusterInfo(this.srv, this.campaign, s.group.name, s.group.peers);
     return {
       config,
       created: s.created,

@@ -39,13 +39,14 @@ import type { NrgAppendEntry } from "./nrg_wire.js";
 import { NrgEntryType } from "./nrg_wire.js";
 import type { NrgApplier } from "./nrg_peer.js";
 import { NrgGroupMember, plainGroupName } from "./nrg_group_member.js";
-import type { NrgMetaState, NrgMetaStream } from "./nrg_meta_state.js";
+import type { NrgMetaConsumer, NrgMetaState, NrgMetaStream } from "./nrg_meta_state.js";
 import { decodeNrgStreamEntry, decodeNrgStreamMsg, encodeNrgStreamState, NrgEntryOp, type NrgStreamEntry, type NrgStreamMsg, type NrgStreamState } from "../jetstream/nrg_entries.js";
 import { NrgBatchBuffer } from "./nrg_stream_batch.js";
 import { NrgConsumerReplica } from "./nrg_consumer_replica.js";
 import { nrgLeadRefusal, NrgStreamLeader } from "./nrg_stream_leader.js";
-import { NrgLeaderApi } from "./nrg_stream_leader_api.js";
+import { NrgLeaderApi, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 import { NrgCatchupServer } from "./nrg_stream_catchup.js";
+import { nrgConsumerLeadRefusal, NrgConsumerLeader } from "./nrg_consumer_leader.js";
 import { subjectMatches } from "../protocol/subject.js";
 import { FileStore } from "../storage/filestore.js";
 import { MemStore } from "../storage/memstore.js";
@@ -159,6 +160,8 @@ export class NrgStreamReplica implements NrgApplier {
   onApplied: ((m: NrgStreamMsg, outcome: { seq: number } | { error: "lastMsgId"; lastMsgId: string } | { error: "store"; text: string }) => void) | undefined;
   /** The leader half hears each purge and message delete applied (their requests are answered by the leader). */
   onApiApplied: ((op: { purge: Record<string, unknown>; purged: number } | { delete: Record<string, unknown>; removed: boolean }) => void) | undefined;
+  /** Told after each applied entry and each catch-up (a consumer leader on this server delivers what arrived). */
+  readonly appliedWatchers = new Set<() => void>();
 
   constructor(
     private readonly sys: Account,
@@ -256,6 +259,7 @@ export class NrgStreamReplica implements NrgApplier {
       // Asked after the entry's effects are written: the store's fsync then covers them.
       this.appliedIndex = index;
       this.askDurable();
+      for (const w of this.appliedWatchers) w();
     }
   }
 
@@ -613,6 +617,7 @@ export class NrgStreamReplica implements NrgApplier {
     this.stopCatchup();
     this.store.flush();
     this.log(`NRG stream replica '${this.stream.account} > ${this.stream.config.name}' caught up to ${this.store.lastSequence()}`);
+    for (const w of this.appliedWatchers) w();
     this.onResume?.();
   }
 
@@ -659,6 +664,8 @@ interface RunningGroup {
   leader?: NrgStreamLeader;
   leaderApi?: NrgLeaderApi;
   catchupServer?: NrgCatchupServer;
+  /** With `nrg_peer_lead`: the consumer leader's half while this member leads the consumer's group. */
+  consumerLeader?: NrgConsumerLeader;
 }
 
 /** `nrg_peer_lead`: what the leader half needs from the server. */
@@ -793,9 +800,14 @@ export class NrgStreamPeers {
       member.enableCampaign();
       // Its quorum is counted over the assigned members until the group's membership is stored.
       if (member.campaign !== undefined) member.campaign.members = () => current()?.group.peers ?? stream.group.peers;
+    } else if (this.lead !== undefined && consumer !== undefined) {
+      // Consumer groups campaign only where this server can also lead them.
+      member.enableCampaign();
+      if (member.campaign !== undefined) member.campaign.members = () => current()?.consumers.get(consumer)?.group.peers ?? stream.consumers.get(consumer)?.group.peers ?? [];
     }
     const running: RunningGroup = { kind, account: stream.account, stream: stream.config.name, consumer, member, replica, consumerReplica, configJson: JSON.stringify(stream.config) };
     if (this.lead !== undefined && replica !== undefined && member.campaign !== undefined) this.enableLead(running, member, replica, this.lead);
+    if (this.lead !== undefined && consumerReplica !== undefined && consumer !== undefined && member.campaign !== undefined) this.enableConsumerLead(running, member, consumerReplica, consumer, this.lead);
     this.groups.set(name, running);
     this.log.info(`NRG peer: joined ${kind} group ${name} of '${stream.account} > ${stream.config.name}${consumer !== undefined ? ` > ${consumer}` : ""}' at [${member.peer.log.lastTerm}:${member.peer.log.lastIndex}]`);
   }
@@ -815,21 +827,7 @@ export class NrgStreamPeers {
       const leader = new NrgStreamLeader(account, replica, member, lead.domain);
       g.leader = leader;
       leader.start();
-      g.leaderApi = new NrgLeaderApi(
-        {
-          sys: this.sys,
-          account,
-          serverName: lead.serverName,
-          clusterName: lead.clusterName(),
-          domain: lead.domain,
-          nameOf: lead.nameOf,
-          idOf: (name) => replica.stream.group.peers.find((id) => lead.nameOf(id) === name),
-          stepDown: (preferred) => member.stepDown(preferred),
-          propose: (data) => member.propose(data),
-        },
-        replica,
-        campaign,
-      );
+      g.leaderApi = new NrgLeaderApi(this.leaderServer(lead, account, member, () => replica.stream.group.peers), replica, campaign);
       g.leaderApi.start();
       g.catchupServer = new NrgCatchupServer(this.sys, replica, () => ({ lastIndex: member.peer.log.lastIndex, applied: member.peer.applied }), () => member.stepDown(undefined));
       g.catchupServer.start();
@@ -837,7 +835,68 @@ export class NrgStreamPeers {
     };
   }
 
+  /** What a leader half answers with and proposes through: this server, the group's member and its peers. */
+  private leaderServer(lead: NrgLeadOptions, account: Account, member: NrgGroupMember, peers: () => string[]): NrgLeaderServer {
+    return {
+      sys: this.sys,
+      account,
+      serverName: lead.serverName,
+      clusterName: lead.clusterName(),
+      domain: lead.domain,
+      nameOf: lead.nameOf,
+      idOf: (name) => peers().find((id) => lead.nameOf(id) === name),
+      stepDown: (preferred) => member.stepDown(preferred),
+      propose: (data) => member.propose(data),
+    };
+  }
+
+  /** This server's copy of a stream (its stream group's replica), if it holds one. */
+  private replicaOf(account: string, stream: string): NrgStreamReplica | undefined {
+    for (const g of this.groups.values()) if (g.kind === "stream" && g.account === account && g.stream === stream) return g.replica;
+    return undefined;
+  }
+
+  /**
+   * The consumer leader's half runs while the member leads a consumer it can lead, delivering
+   * from this server's copy of the stream (current, not halted); otherwise it hands the leadership back.
+   */
+  private enableConsumerLead(g: RunningGroup, member: NrgGroupMember, state: NrgConsumerReplica, consumer: string, lead: NrgLeadOptions): void {
+    const campaign = member.campaign;
+    if (campaign === undefined) return;
+    const assignment = (): { stream: NrgMetaStream; consumer: NrgMetaConsumer } | undefined => {
+      const s = this.meta?.stream(g.account, g.stream);
+      const c = s?.consumers.get(consumer);
+      return s === undefined || c === undefined ? undefined : { stream: s, consumer: c };
+    };
+    const leadable = (): boolean => {
+      const a = assignment();
+      const copy = this.replicaOf(g.account, g.stream);
+      return a !== undefined && copy !== undefined && copy.halted === undefined && !copy.catchingUp && nrgConsumerLeadRefusal(a.consumer.config, a.stream.config) === undefined;
+    };
+    campaign.keep = leadable;
+    campaign.snapshotData = () => (g.consumerLeader === undefined ? undefined : state.snapshot());
+    member.onLeadChange = (leading) => {
+      g.consumerLeader?.stop();
+      g.consumerLeader = undefined;
+      const copy = this.replicaOf(g.account, g.stream);
+      if (!leading || !leadable() || copy === undefined) return;
+      const account = lead.account(g.account);
+      g.consumerLeader = new NrgConsumerLeader(
+        this.leaderServer(lead, account, member, () => assignment()?.consumer.group.peers ?? []),
+        copy,
+        state,
+        campaign,
+        assignment,
+        consumer,
+      );
+      g.consumerLeader.start();
+      this.log.info(`NRG peer: leading consumer '${g.account} > ${g.stream} > ${consumer}' (group ${member.group}, term ${member.peer.log.term})`);
+    };
+  }
+
   private stopLead(g: RunningGroup): void {
+    g.consumerLeader?.stop();
+    g.consumerLeader = undefined;
     g.leader?.stop();
     g.leader = undefined;
     g.leaderApi?.stop();
@@ -895,6 +954,7 @@ export class NrgStreamPeers {
         ...(g.replica !== undefined ? { replica: g.replica.json() } : {}),
         ...(g.leader !== undefined ? { stream_leader: { ...g.leader.json(), ...(g.catchupServer !== undefined ? { catchups: g.catchupServer.json() } : {}) } } : {}),
         ...(g.consumerReplica !== undefined ? { consumer_state: g.consumerReplica.json() } : {}),
+        ...(g.consumerLeader !== undefined ? { consumer_leader: g.consumerLeader.json() } : {}),
       }));
   }
 }

@@ -1590,7 +1590,7 @@ function startsWithAscii(b: Buffer, prefix: string): boolean {
  * ("5s"), as nats-server reads it; 0 (redeliver now) when there is none, it is not positive,
  * or it does not parse (nats-server then warns and takes a plain NAK).
  */
-function nakDelayMs(arg: string): number {
+export function nakDelayMs(arg: string): number {
   if (arg === "") return 0;
   try {
     if (arg.startsWith("{")) {

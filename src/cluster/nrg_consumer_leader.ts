@@ -1,0 +1,662 @@
+// The consumer leader's half of a tsnats member leading a nats-server consumer group (issue 12's
+// moonshot, experimental: `cluster { nrg_peer_lead: true }` with nrg_peer_campaign). In a
+// nats-server cluster only a consumer's leader subscribes to its pull request subject
+// (`$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`) and its ack subject (`$JS.ACK.<stream>.
+// <consumer>.>`), and answers CONSUMER.INFO and the meta leader's `$JSC.CI` (consumer.go
+// setLeader). The leader delivers from this server's copy of the stream and keeps what
+// nats-server's leader keeps in memory (the next stream and delivery sequences, what is pending
+// with its delivery sequence and time, delivery counts, the redelivery queue, waiting pull
+// requests); every change goes to the group as nats-server's consumer entries
+// (updateDeliveredOp, updateAcksOp, updateSkipOp), which every member, this one included
+// (nrg_consumer_replica.ts), applies once committed. As nats-server 2.12+ does for a replicated
+// consumer with acks, a message is sent only once its delivery is committed
+// (replicateDeliveries), and an ack's confirmation (a double ack's reply) once the ack is.
+// Led here: pull consumers with explicit, all or no acks, without priority groups, pauses,
+// back-off, rate limits, headers-only or replay at the original rate (`nrgConsumerLeadRefusal`);
+// for others the member hands its leadership back to a nats-server member.
+import type { Account } from "../server/account.js";
+import type { Subscription } from "../server/sublist.js";
+import { nowNs, rfc3339 } from "../server/time.js";
+import { buildHeaders, getHeader } from "../protocol/headers.js";
+import { parsePullRequest, WaitQueue, type PullRequest } from "../jetstream/pull_request.js";
+import { nakDelayMs } from "../jetstream/consumer.js";
+import { jsError, ApiError } from "../jetstream/errors.js";
+import { dynamicMetadata, HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "../jetstream/api_level.js";
+import { consumerLeaderElected } from "../jetstream/advisories.js";
+import { goDuration } from "../server/time.js";
+import { encodeNrgConsumerEntry, type NrgConsumerEntry } from "../jetstream/nrg_entries.js";
+import type { StoredMsg } from "../storage/store.js";
+import type { NrgMetaConsumer, NrgMetaStream } from "./nrg_meta_state.js";
+import type { NrgConsumerReplica } from "./nrg_consumer_replica.js";
+import type { NrgStreamReplica } from "./nrg_stream_peer.js";
+import type { NrgCampaign } from "./nrg_campaign.js";
+import { nrgClusterInfo, nrgReplicas, requestAccount, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
+
+const EMPTY = Buffer.alloc(0);
+/** nats-server's default ack wait (30 s, ns) when a consumer's config has none. */
+const DEFAULT_ACK_WAIT_NS = 30_000_000_000;
+/** nats-server's default max_waiting for a pull consumer. */
+const DEFAULT_MAX_WAITING = 512;
+/** At most this long between two looks at expired requests, due heartbeats and ack waits. */
+const TICK_MS = 1000;
+
+/** Why this server does not lead a consumer with this config (it hands the leadership back), or undefined. */
+export function nrgConsumerLeadRefusal(config: Record<string, unknown>, stream: Record<string, unknown>): string | undefined {
+  if (typeof config.deliver_subject === "string" && config.deliver_subject !== "") return "a push consumer";
+  const ack = config.ack_policy;
+  if (ack !== undefined && ack !== "explicit" && ack !== "all" && ack !== "none") return `ack policy ${String(ack)}`;
+  if (Array.isArray(config.priority_groups) && config.priority_groups.length > 0) return "priority groups";
+  if (typeof config.priority_policy === "string" && config.priority_policy !== "none") return "a priority policy";
+  if (config.pause_until !== undefined && config.pause_until !== null && config.pause_until !== "0001-01-01T00:00:00Z") return "a pause";
+  if (Array.isArray(config.backoff) && config.backoff.length > 0) return "back-off";
+  if (typeof config.rate_limit_bps === "number" && config.rate_limit_bps > 0) return "a rate limit";
+  if (config.headers_only === true) return "headers only";
+  if (config.replay_policy === "original") return "replay at the original rate";
+  if (config.deliver_policy === "last_per_subject") return "deliver last per subject";
+  if (stream.retention !== undefined && stream.retention !== "limits") return `a stream with ${String(stream.retention)} retention`;
+  return undefined;
+}
+
+interface Pending {
+  dseq: number;
+  /** When delivered (ns), or when the ack wait starts again. */
+  ts: bigint;
+}
+
+/** A delivery proposed, sent once its entry is committed. */
+interface Outgoing {
+  target: string;
+  msg: StoredMsg;
+  ackReply: string;
+}
+
+export class NrgConsumerLeader {
+  private subs: Subscription[] = [];
+  private sysSubs: Subscription[] = [];
+  /** The next stream sequence to look at and the next delivery sequence (nats-server's o.sseq, o.dseq). */
+  private sseq = 1;
+  private dseq = 1;
+  private ackFloor = { consumer: 0, stream: 0 };
+  private readonly pending = new Map<number, Pending>();
+  /** Stream sequence -> times delivered, for those delivered more than once. */
+  private readonly rdc = new Map<number, number>();
+  /** Stream sequences to deliver again, in order. */
+  private rdq: number[] = [];
+  private waiting = new WaitQueue(DEFAULT_MAX_WAITING);
+  /** Proposed deliveries by delivery sequence, sent when committed. */
+  private readonly outgoing = new Map<number, Outgoing>();
+  /** Double-ack confirmations by stream sequence, sent when the ack is committed. */
+  private readonly ackReplies = new Map<number, string>();
+  private timer: NodeJS.Timeout | undefined;
+  private lastActiveNs = 0n;
+  private lastAckNs = 0n;
+  private kickScheduled = false;
+  private readonly onStored = (): void => this.kick();
+  counters = { delivered: 0, redelivered: 0, acks: 0, naks: 0, terms: 0, requests: 0 };
+
+  constructor(
+    private readonly srv: NrgLeaderServer,
+    private readonly stream: NrgStreamReplica,
+    private readonly replica: NrgConsumerReplica,
+    private readonly campaign: NrgCampaign,
+    private readonly assignment: () => { stream: NrgMetaStream; consumer: NrgMetaConsumer } | undefined,
+    private readonly name: string,
+  ) {}
+
+  private get config(): Record<string, unknown> {
+    return this.assignment()?.consumer.config ?? {};
+  }
+
+  private get streamName(): string {
+    return this.stream.stream.config.name;
+  }
+
+  private get ackPolicy(): string {
+    return typeof this.config.ack_policy === "string" ? this.config.ack_policy : "none";
+  }
+
+  private num(key: string): number {
+    const v = this.config[key];
+    return typeof v === "number" ? v : 0;
+  }
+
+  private get filters(): string[] {
+    const c = this.config;
+    const list = Array.isArray(c.filter_subjects) ? c.filter_subjects.filter((f): f is string => typeof f === "string" && f !== "") : [];
+    if (typeof c.filter_subject === "string" && c.filter_subject !== "") list.push(c.filter_subject);
+    return list;
+  }
+
+  /** Leading with a current state: take the committed state, then the consumer's subjects. */
+  start(): void {
+    const r = this.replica;
+    this.dseq = r.delivered.consumer + 1;
+    this.ackFloor = { ...r.ackFloor };
+    for (const [sseq, p] of r.pending) this.pending.set(sseq, { dseq: p.deliverySequence, ts: p.timestamp });
+    for (const [sseq, n] of r.redelivered) this.rdc.set(sseq, n + 1);
+    const maxWaiting = this.num("max_waiting");
+    this.waiting = new WaitQueue(maxWaiting > 0 ? maxWaiting : DEFAULT_MAX_WAITING);
+    if (r.delivered.consumer === 0 && r.delivered.stream === 0 && r.ackFloor.stream === 0) {
+      // No state yet: where the config says to start, proposed to the group (updateSkipped).
+      this.sseq = this.startingSequence();
+      this.propose({ op: "skip", streamSequence: this.sseq });
+    } else this.sseq = r.delivered.stream + 1;
+    // Everything pending whose ack wait ran out while another leader held it is due again.
+    this.checkAckWait();
+    this.replica.onApplied = (e) => this.applied(e);
+    this.stream.appliedWatchers.add(this.onStored);
+    const acc = this.srv.account;
+    const on = (subject: string, handler: (subject: string, reply: string, hdr: Buffer | undefined, body: Buffer) => void): void => {
+      this.subs.push(acc.subscribeInternal(subject, (s, reply, hdr, payload) => handler(s, reply, hdr === undefined ? undefined : Buffer.from(hdr), Buffer.from(payload)), undefined, "nrg-consumer-leader"));
+    };
+    on(`$JS.API.CONSUMER.MSG.NEXT.${this.streamName}.${this.name}`, (_s, reply, hdr, body) => this.nextRequest(reply, hdr, body));
+    if (this.ackPolicy !== "none") on(`$JS.ACK.${this.streamName}.${this.name}.*.*.*.*.*`, (s, reply, _hdr, body) => this.onAck(s, reply, body));
+    const sys = this.srv.sys;
+    const onSys = (subject: string, handler: (reply: string, hdr: Buffer | undefined, body: Buffer) => void): void => {
+      this.sysSubs.push(sys.subscribeInternal(subject, (_s, reply, hdr, payload) => reply !== "" && handler(reply, hdr === undefined ? undefined : Buffer.from(hdr), Buffer.from(payload)), undefined, "nrg-consumer-leader-api"));
+    };
+    onSys(`$JS.API.CONSUMER.INFO.${this.streamName}.${this.name}`, (reply, hdr) => this.infoRequest(reply, hdr));
+    onSys(`$JS.API.CONSUMER.LEADER.STEPDOWN.${this.streamName}.${this.name}`, (reply, hdr, body) => this.stepDownRequest(reply, hdr, body));
+    onSys(`$JSC.CI.${this.stream.stream.account}.${this.streamName}.${this.name}`, (reply) => this.send(sys, reply, this.info()));
+    consumerLeaderElected({ account: acc, domain: this.srv.domain, serverName: this.srv.serverName }, this.streamName, this.name, this.srv.serverName, this.replicas());
+    this.arm();
+    this.kick();
+  }
+
+  stop(): void {
+    for (const sub of this.subs) this.srv.account.unsubscribeInternal(sub);
+    for (const sub of this.sysSubs) this.srv.sys.unsubscribeInternal(sub);
+    this.subs = [];
+    this.sysSubs = [];
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.replica.onApplied = undefined;
+    this.stream.appliedWatchers.delete(this.onStored);
+    // Waiting requests are no longer ours to answer (nats-server drops them on a leader change).
+    this.waiting.drain();
+    this.outgoing.clear();
+    this.ackReplies.clear();
+  }
+
+  /** Where a consumer without state starts (nats-server's selectStartingSeqNo). */
+  private startingSequence(): number {
+    const store = this.stream.store;
+    const st = store.state();
+    const policy = this.config.deliver_policy;
+    if (policy === "new") return st.lastSeq + 1;
+    if (policy === "by_start_sequence") return Math.max(1, this.num("opt_start_seq"));
+    if (policy === "by_start_time" && typeof this.config.opt_start_time === "string") {
+      const ns = BigInt(Date.parse(this.config.opt_start_time)) * 1_000_000n;
+      return store.getSeqFromTime(ns);
+    }
+    if (policy === "last") {
+      const filters = this.filters;
+      if (filters.length === 0) return Math.max(st.lastSeq, 1);
+      let last = 0;
+      for (const f of filters) last = Math.max(last, store.loadLastMsg(f)?.seq ?? 0);
+      return last > 0 ? last : st.lastSeq + 1;
+    }
+    return Math.max(st.firstSeq, 1);
+  }
+
+  private propose(e: NrgConsumerEntry): boolean {
+    return this.srv.propose(encodeNrgConsumerEntry(e));
+  }
+
+  private send(acc: Account, reply: string, body: Record<string, unknown>): void {
+    acc.publish(reply, "", undefined, Buffer.from(JSON.stringify(body)));
+  }
+
+  private sendStatus(reply: string, status: string, req?: PullRequest): void {
+    const pairs: Array<[string, string]> = [];
+    if (req !== undefined) pairs.push(["Nats-Pending-Messages", String(req.n)], ["Nats-Pending-Bytes", String(req.b)]);
+    this.srv.account.publish(reply, "", buildHeaders(pairs, status), EMPTY);
+  }
+
+  /** The messages from the next stream sequence on that the consumer's filters take (nats-server's num_pending). */
+  private numPending(): number {
+    const store = this.stream.store;
+    const filters = this.filters;
+    if (this.sseq > store.lastSequence()) return 0;
+    if (filters.length <= 1) return store.numPending(this.sseq, filters[0] ?? "", false);
+    return store.numPendingMulti(this.sseq, filters);
+  }
+
+  // ---- pull requests ----
+
+  /** A CONSUMER.MSG.NEXT request, as nats-server's processNextMsgRequest checks and queues it. */
+  private nextRequest(reply: string, hdr: Buffer | undefined, body: Buffer): void {
+    if (reply === "") return;
+    this.counters.requests++;
+    if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) {
+      this.sendStatus(reply, "412 Required Api Level");
+      return;
+    }
+    const p = parsePullRequest(body);
+    if (typeof p === "string") {
+      this.sendStatus(reply, `400 Bad Request - ${p}`);
+      return;
+    }
+    const maxBatch = this.num("max_batch");
+    if (maxBatch > 0 && p.batch > maxBatch) {
+      this.sendStatus(reply, `409 Exceeded MaxRequestBatch of ${maxBatch}`);
+      return;
+    }
+    const maxExpires = this.num("max_expires");
+    if (p.expiresNs > 0 && maxExpires > 0 && p.expiresNs > maxExpires) {
+      this.sendStatus(reply, `409 Exceeded MaxRequestExpires of ${goDuration(maxExpires)}`);
+      return;
+    }
+    const maxBytes = this.num("max_bytes");
+    if (p.maxBytes > 0 && maxBytes > 0 && p.maxBytes > maxBytes) {
+      this.sendStatus(reply, `409 Exceeded MaxRequestMaxBytes of ${maxBytes}`);
+      return;
+    }
+    const g = p.group;
+    if (g !== undefined) {
+      if (g.minPending !== 0 || g.minAckPending !== 0) {
+        this.sendStatus(reply, "400 Bad Request - Not a Overflow Priority consumer");
+        return;
+      }
+      if (g.id !== "") {
+        this.sendStatus(reply, "400 Bad Request - Not a Pinned Client Priority consumer");
+        return;
+      }
+      if (g.priority < 0 || g.priority > 9) {
+        this.sendStatus(reply, "400 Bad Request - Priority must be between 0 and 9");
+        return;
+      }
+    }
+    const now = Date.now();
+    if (p.noWait) {
+      const available = this.numPending() + this.rdq.length;
+      if (available === 0 && p.expiresNs === 0) {
+        this.sendStatus(reply, "404 No Messages");
+        return;
+      }
+    }
+    const hbMs = p.hbNs / 1e6;
+    const req: PullRequest = { reply, n: p.batch, d: 0, b: p.maxBytes, expiresAt: p.expiresNs > 0 ? now + p.expiresNs / 1e6 : 0, noWait: p.noWait, hbMs, hbAt: hbMs > 0 ? now + hbMs : 0, received: now, group: g };
+    if (!this.waiting.add(req)) {
+      if (hbMs === 0) this.sendStatus(reply, "409 Exceeded MaxWaiting");
+      return;
+    }
+    this.lastActiveNs = nowNs();
+    this.arm();
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.kickScheduled || this.subs.length === 0) return;
+    this.kickScheduled = true;
+    setImmediate(() => {
+      this.kickScheduled = false;
+      if (this.subs.length > 0) this.deliver();
+    });
+  }
+
+  /** The next message to deliver: a redelivery first, then the next the filters take. */
+  private nextMsg(): { msg: StoredMsg; dc: number } | undefined {
+    const store = this.stream.store;
+    while (this.rdq.length > 0) {
+      const seq = this.rdq[0];
+      const p = this.pending.get(seq);
+      const msg = p === undefined ? null : store.loadMsg(seq);
+      if (p === undefined || msg === null) {
+        // Acknowledged meanwhile, or gone from the stream: nothing to deliver again.
+        this.rdq.shift();
+        if (p !== undefined) this.dropPending(seq);
+        continue;
+      }
+      const dc = (this.rdc.get(seq) ?? 1) + 1;
+      const maxDeliver = this.num("max_deliver");
+      if (maxDeliver > 0 && dc > maxDeliver) {
+        // Delivered as often as allowed: it leaves pending (the members drop it with this delivery count).
+        this.rdq.shift();
+        this.pending.delete(seq);
+        this.propose({ op: "delivered", deliverySequence: p.dseq, streamSequence: seq, deliveryCount: dc, timestamp: p.ts });
+        continue;
+      }
+      return { msg, dc };
+    }
+    const filters = this.filters;
+    if (this.sseq > store.lastSequence()) return undefined;
+    const msg = filters.length <= 1 ? store.loadNextMsg(filters[0] ?? "", this.sseq) : store.loadNextMsgMulti(filters, this.sseq);
+    if (msg === null) {
+      // Nothing more the filters take: the members skip ahead too (nats-server's updateSkipped at EOF).
+      this.sseq = store.lastSequence() + 1;
+      this.propose({ op: "skip", streamSequence: this.sseq });
+      return undefined;
+    }
+    return { msg, dc: 1 };
+  }
+
+  private dropPending(seq: number): void {
+    this.pending.delete(seq);
+    this.rdc.delete(seq);
+  }
+
+  /** Serve the waiting requests while there are messages and room under max_ack_pending. */
+  private deliver(): void {
+    const now = Date.now();
+    this.expireRequests(now);
+    const maxAckPending = this.num("max_ack_pending");
+    const acks = this.ackPolicy !== "none";
+    while (this.waiting.length > 0) {
+      if (acks && maxAckPending > 0 && this.pending.size >= maxAckPending && this.rdq.length === 0) break;
+      const next = this.nextMsg();
+      if (next === undefined) break;
+      const { msg, dc } = next;
+      const wr = this.nextWaiting(msg);
+      if (wr === undefined) break;
+      if (dc > 1) {
+        this.rdq.shift();
+        this.rdc.set(msg.seq, dc);
+        this.counters.redelivered++;
+      } else this.sseq = msg.seq + 1;
+      const dseq = this.dseq++;
+      const ts = nowNs();
+      const ackReply = `$JS.ACK.${this.streamName}.${this.name}.${dc}.${msg.seq}.${dseq}.${msg.time}.${this.numPending()}`;
+      if (acks) {
+        const p = this.pending.get(msg.seq);
+        // A redelivery keeps the delivery sequence of the first delivery in the members' state.
+        if (p === undefined) this.pending.set(msg.seq, { dseq, ts });
+        else p.ts = ts;
+        this.outgoing.set(dseq, { target: wr.reply, msg, ackReply });
+      } else {
+        this.ackFloor = { consumer: dseq, stream: msg.seq };
+        this.srv.account.routeDelivery(wr.reply, msg.subject, ackReply, msg.hdr, msg.data);
+      }
+      this.counters.delivered++;
+      this.lastActiveNs = ts;
+      this.propose({ op: "delivered", deliverySequence: dseq, streamSequence: msg.seq, deliveryCount: dc, timestamp: ts });
+    }
+    // A no_wait request with nothing more to get ends now.
+    if (this.waiting.length > 0 && this.nextMsgAvailable() === false) this.endNoWait();
+  }
+
+  private nextMsgAvailable(): boolean {
+    return this.rdq.length > 0 || this.numPending() > 0;
+  }
+
+  /** The request the next message goes to (nats-server's nextWaiting, without priority groups). */
+  private nextWaiting(msg: StoredMsg): PullRequest | undefined {
+    const wq = this.waiting;
+    const size = msg.subject.length + (msg.hdr?.length ?? 0) + msg.data.length;
+    for (let wr = wq.peek(); wr !== undefined; wr = wq.peek()) {
+      if (wr.expiresAt > 0 && Date.now() >= wr.expiresAt) {
+        this.sendStatus(wr.reply, "408 Request Timeout", wr);
+        wq.removeHead();
+        continue;
+      }
+      if (wr.b > 0) {
+        if (size <= wr.b) {
+          wr.b -= size;
+          if (wr.b === 0) wr.n = 1;
+        } else {
+          this.sendStatus(wr.reply, "409 Message Size Exceeds MaxBytes", wr);
+          wq.removeHead();
+          continue;
+        }
+      }
+      if (this.srv.account.sublist.hasInterest(wr.reply)) return wq.pop(false);
+      wq.removeHead();
+    }
+    return undefined;
+  }
+
+  private endNoWait(): void {
+    for (const wr of [...this.waiting.all()]) {
+      if (!wr.noWait) continue;
+      if (wr.expiresAt === 0 || wr.d > 0) {
+        this.sendStatus(wr.reply, "404 No Messages");
+        this.waiting.remove(wr);
+      }
+    }
+  }
+
+  /** 408 to expired requests, idle heartbeats to those due one. */
+  private expireRequests(now: number): void {
+    for (const wr of [...this.waiting.all()]) {
+      if (wr.expiresAt > 0 && now >= wr.expiresAt) {
+        this.sendStatus(wr.reply, "408 Request Timeout", wr);
+        this.waiting.remove(wr);
+        continue;
+      }
+      if (wr.hbAt > 0 && now >= wr.hbAt) {
+        const pairs: Array<[string, string]> = [
+          ["Nats-Last-Consumer", String(this.dseq - 1)],
+          ["Nats-Last-Stream", String(this.sseq - 1)],
+        ];
+        this.srv.account.publish(wr.reply, "", buildHeaders(pairs, "100 Idle Heartbeat"), EMPTY);
+        wr.hbAt = now + wr.hbMs;
+      }
+    }
+  }
+
+  /** The next look at requests and ack waits: the earliest due, at most a second away. */
+  private arm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    let due = Date.now() + TICK_MS;
+    for (const wr of this.waiting.all()) {
+      if (wr.expiresAt > 0) due = Math.min(due, wr.expiresAt);
+      if (wr.hbAt > 0) due = Math.min(due, wr.hbAt);
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      if (this.subs.length === 0) return;
+      this.checkAckWait();
+      this.deliver();
+      this.arm();
+    }, Math.max(0, due - Date.now()));
+    this.timer.unref();
+  }
+
+  /** Pending messages whose ack wait ran out go to the redelivery queue (nats-server's checkPending). */
+  private checkAckWait(): void {
+    if (this.ackPolicy === "none") return;
+    const waitNs = BigInt(this.num("ack_wait") > 0 ? this.num("ack_wait") : DEFAULT_ACK_WAIT_NS);
+    const now = nowNs();
+    const queued = new Set(this.rdq);
+    const due = [...this.pending.entries()].filter(([seq, p]) => !queued.has(seq) && now - p.ts >= waitNs).map(([seq]) => seq);
+    if (due.length === 0) return;
+    this.rdq.push(...due.sort((a, b) => a - b));
+    this.kick();
+  }
+
+  // ---- committed entries ----
+
+  /** One of the group's entries applied to this member's state: a committed delivery goes out, a committed ack is confirmed. */
+  private applied(e: NrgConsumerEntry): void {
+    if (e.op === "delivered") {
+      const out = this.outgoing.get(e.deliverySequence);
+      if (out === undefined) return;
+      this.outgoing.delete(e.deliverySequence);
+      // Acknowledged or past max_deliver meanwhile: not sent.
+      if (!this.pending.has(out.msg.seq)) return;
+      this.srv.account.routeDelivery(out.target, out.msg.subject, out.ackReply, out.msg.hdr, out.msg.data);
+    } else if (e.op === "ack") {
+      const reply = this.ackReplies.get(e.streamSequence);
+      if (reply === undefined) return;
+      this.ackReplies.delete(e.streamSequence);
+      this.srv.account.publish(reply, "", undefined, EMPTY);
+    }
+  }
+
+  // ---- acks ----
+
+  /** `$JS.ACK.<stream>.<consumer>.<dc>.<sseq>.<dseq>.<ts>.<pending>` with an ack body (nats-server's processAck). */
+  private onAck(subject: string, reply: string, body: Buffer): void {
+    const t = subject.split(".");
+    const dc = Number(t[4]);
+    const sseq = Number(t[5]);
+    const dseq = Number(t[6]);
+    if (![dc, sseq, dseq].every((n) => Number.isSafeInteger(n) && n >= 0)) return;
+    const text = body.toString("latin1");
+    let confirm = reply !== "";
+    if (text === "" || text === "+ACK" || text === "+OK") confirm = !this.ack(sseq, dseq, reply) && confirm;
+    else if (text.startsWith("+NXT")) {
+      this.ack(sseq, dseq, "");
+      confirm = false;
+      if (reply !== "") this.nextRequest(reply, undefined, body.subarray(4));
+    } else if (text.startsWith("-NAK")) this.nak(sseq, dseq, text.slice(4).trim());
+    else if (text === "+WPI") this.progress(sseq);
+    else if (text.startsWith("+TERM")) {
+      this.counters.terms++;
+      confirm = !this.ack(sseq, dseq, reply) && confirm;
+    }
+    if (confirm) this.srv.account.publish(reply, "", undefined, EMPTY);
+  }
+
+  /**
+   * An ack (or a TERM): the pending message leaves, the change is proposed; true when its
+   * confirmation waits for the commit (nats-server's updateAcks with a reply).
+   */
+  private ack(sseq: number, dseq: number, reply: string): boolean {
+    // Above what this leader delivered: another leader's delivery it does not know (ignored, as nats-server).
+    if (sseq >= this.sseq) return false;
+    this.lastAckNs = nowNs();
+    const policy = this.ackPolicy;
+    if (policy === "explicit") {
+      const p = this.pending.get(sseq);
+      this.rdc.delete(sseq);
+      this.rdq = this.rdq.filter((s) => s !== sseq);
+      if (p === undefined) return false;
+      this.pending.delete(sseq);
+      this.counters.acks++;
+      this.moveAckFloor(p.dseq, sseq);
+      this.propose({ op: "ack", deliverySequence: p.dseq, streamSequence: sseq });
+    } else if (policy === "all") {
+      if (dseq <= this.ackFloor.consumer || sseq <= this.ackFloor.stream) return false;
+      this.ackFloor = { consumer: dseq, stream: sseq };
+      for (const seq of [...this.pending.keys()]) if (seq <= sseq) this.dropPending(seq);
+      this.rdq = this.rdq.filter((s) => s > sseq);
+      this.counters.acks++;
+      this.propose({ op: "ack", deliverySequence: dseq, streamSequence: sseq });
+    } else return false;
+    this.kick();
+    if (reply === "") return false;
+    this.ackReplies.set(sseq, reply);
+    return true;
+  }
+
+  /** The ack floor after an explicit ack: up to just below the oldest still pending. */
+  private moveAckFloor(dseq: number, sseq: number): void {
+    if (this.pending.size === 0) {
+      this.ackFloor = { consumer: this.dseq - 1, stream: this.sseq - 1 };
+      return;
+    }
+    if (dseq !== this.ackFloor.consumer + 1) return;
+    let lowest: number | undefined;
+    for (const s of this.pending.keys()) if (lowest === undefined || s < lowest) lowest = s;
+    const p = lowest === undefined ? undefined : this.pending.get(lowest);
+    if (lowest !== undefined && p !== undefined) this.ackFloor = { consumer: p.dseq - 1, stream: lowest - 1 };
+    else this.ackFloor = { consumer: dseq, stream: sseq };
+  }
+
+  private nak(sseq: number, dseq: number, arg: string): void {
+    const p = this.pending.get(sseq);
+    if (p === undefined || dseq <= this.ackFloor.consumer) return;
+    this.counters.naks++;
+    const delayMs = nakDelayMs(arg);
+    if (delayMs > 0) {
+      // Due again once the delay has passed: its ack wait restarts so that it ends then.
+      const waitNs = BigInt(this.num("ack_wait") > 0 ? this.num("ack_wait") : DEFAULT_ACK_WAIT_NS);
+      p.ts = nowNs() + BigInt(Math.round(delayMs * 1e6)) - waitNs;
+      return;
+    }
+    if (!this.rdq.includes(sseq)) this.rdq.push(sseq);
+    this.kick();
+  }
+
+  /** +WPI: the ack wait starts again, and the members hear of it (an updateDelivered with the same delivery). */
+  private progress(sseq: number): void {
+    const p = this.pending.get(sseq);
+    if (p === undefined) return;
+    p.ts = nowNs();
+    this.propose({ op: "delivered", deliverySequence: p.dseq, streamSequence: sseq, deliveryCount: 1, timestamp: p.ts });
+  }
+
+  // ---- API answers ----
+
+  private ours(hdr: Buffer | undefined): boolean {
+    return requestAccount(hdr) === this.stream.stream.account;
+  }
+
+  private replicas(): Record<string, unknown>[] {
+    const peers = this.assignment()?.consumer.group.peers ?? [];
+    return nrgReplicas(this.campaign, peers, (id) => this.srv.nameOf(id));
+  }
+
+  /** ConsumerInfo as nats-server's leader answers it. */
+  info(): Record<string, unknown> {
+    const a = this.assignment();
+    const cfg = this.config;
+    const lastActive = this.lastActiveNs > 0n ? { last_active: rfc3339(this.lastActiveNs) } : {};
+    const lastAck = this.lastAckNs > 0n ? { last_active: rfc3339(this.lastAckNs) } : {};
+    const cluster = nrgClusterInfo(this.srv, this.campaign, a?.consumer.group.name ?? "", a?.consumer.group.peers ?? []);
+    const r = this.replica;
+    const committed = r.delivered.consumer > 0 || r.delivered.stream > 0 || r.ackFloor.stream > 0;
+    return {
+      stream_name: this.streamName,
+      name: this.name,
+      created: a?.consumer.created,
+      config: { ...cfg, metadata: dynamicMetadata(cfg.metadata as Record<string, string> | undefined) },
+      // Delivered and the ack floor as committed (nats-server reads them from its store), the
+      // leader's own sequences only while nothing is committed yet.
+      delivered: { consumer_seq: committed ? r.delivered.consumer : this.dseq - 1, stream_seq: committed ? r.delivered.stream : this.sseq - 1, ...lastActive },
+      ack_floor: { consumer_seq: r.ackFloor.consumer, stream_seq: r.ackFloor.stream, ...lastAck },
+      num_ack_pending: this.pending.size,
+      num_redelivered: this.num("max_deliver") === 1 ? 0 : this.rdc.size,
+      num_waiting: this.waiting.length,
+      num_pending: this.numPending(),
+      cluster,
+      ts: rfc3339(nowNs()),
+    };
+  }
+
+  private infoRequest(reply: string, hdr: Buffer | undefined): void {
+    if (!this.ours(hdr)) return;
+    const type = "io.nats.jetstream.api.v1.consumer_info_response";
+    if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) {
+      this.send(this.srv.sys, reply, { type, error: jsError("JSRequiredApiLevelErr").toJSON() });
+      return;
+    }
+    this.send(this.srv.sys, reply, { type, ...this.info() });
+  }
+
+  private stepDownRequest(reply: string, hdr: Buffer | undefined, body: Buffer): void {
+    if (!this.ours(hdr)) return;
+    const type = "io.nats.jetstream.api.v1.consumer_leader_stepdown_response";
+    let preferred: string | undefined;
+    try {
+      if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
+      const text = body.toString("utf8").trim();
+      const placement = text.startsWith("{") ? (JSON.parse(text) as { placement?: { preferred?: unknown } }).placement : undefined;
+      const name = typeof placement?.preferred === "string" ? placement.preferred : "";
+      if (name !== "") {
+        if (name === this.srv.serverName) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${name}" is already leader` });
+        preferred = this.srv.idOf(name);
+        if (preferred === undefined) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${name}" not known` });
+      }
+    } catch (err) {
+      const e = err instanceof ApiError ? err : jsError("JSInvalidJSONErr", { err: (err as Error).message });
+      this.send(this.srv.sys, reply, { type, error: e.toJSON() });
+      return;
+    }
+    this.send(this.srv.sys, reply, { type, success: true });
+    this.srv.stepDown(preferred);
+  }
+
+  json(): Record<string, unknown> {
+    return {
+      next_stream_seq: this.sseq,
+      next_delivery_seq: this.dseq,
+      ack_floor: { ...this.ackFloor },
+      pending: this.pending.size,
+      redelivery_queue: this.rdq.length,
+      waiting: this.waiting.length,
+      counters: { ...this.counters },
+    };
+  }
+}

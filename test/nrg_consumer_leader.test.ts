@@ -1,0 +1,191 @@
+// A tsnats server leading a consumer group of a nats-server 2.15 cluster (`cluster { nrg_peer_lead:
+// true }`, src/cluster/nrg_consumer_leader.ts), live against two nats-server 2.15 followers: asked
+// to take the leadership of a durable pull consumer's group (a stepdown preferring it), T3 stays
+// leader; pull requests from clients of either nats-server reach it (only the leader subscribes),
+// it delivers from its copy of the stream once each delivery is committed, takes acks, a double
+// ack (confirmed once committed) and a NAK (delivered again with its delivery count), and proposes
+// each change as nats-server's consumer entries: both nats-server followers hold the same
+// delivered sequences, ack floor and pending count as T3 answers in CONSUMER.INFO (asked from
+// clients of every server; the same fields as a nats-server leader's answer), and the meta
+// leader's CONSUMER.LIST gathers T3's info over $JSC.CI. Stepped down preferring N1, N1 leads
+// from that state: the next message it delivers is the next one in the stream.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, jetstream, jetstreamManager, type JsMsg } from "@nats-io/jetstream";
+import { referenceMissing } from "./helpers/side_by_side.js";
+import { retry } from "./helpers/server.js";
+import { waitUntil } from "./helpers/js_cluster_move.js";
+import { getJson, NrgCluster, type GroupJson } from "./helpers/nrg_cluster.js";
+import type { ReferenceServer } from "./helpers/nats_server.js";
+
+interface ConsumerGroup extends GroupJson {
+  consumer_leader?: { next_stream_seq: number; next_delivery_seq: number; pending: number; counters: Record<string, number> };
+  consumer_state?: { delivered: Seqs; ack_floor: Seqs; num_ack_pending: number };
+}
+
+interface Seqs {
+  consumer_seq: number;
+  stream_seq: number;
+}
+
+interface ConsumerInfoJson {
+  name: string;
+  delivered: Seqs;
+  ack_floor: Seqs;
+  num_ack_pending: number;
+  num_redelivered: number;
+  num_pending: number;
+  num_waiting: number;
+  config: Record<string, unknown>;
+  cluster?: { leader?: string; replicas?: { name: string; current: boolean }[] } & Record<string, unknown>;
+  error?: unknown;
+}
+
+/** Ask the consumer's leader to step down preferring T3 until T3 leads it with its leader half running. */
+async function leadOnT3(c: NrgCluster, nc: NatsConnection, stream: string, consumer: string): Promise<ConsumerGroup> {
+  let g: ConsumerGroup | undefined;
+  let askedAt = 0;
+  await waitUntil(
+    async () => {
+      g = (await c.group(stream, consumer)) as ConsumerGroup | undefined;
+      if (g?.consumer_leader !== undefined) return true;
+      if (Date.now() - askedAt < 10_000) return false;
+      askedAt = Date.now();
+      await nc.request(`$JS.API.CONSUMER.LEADER.STEPDOWN.${stream}.${consumer}`, JSON.stringify({ placement: { preferred: "T3" } }), { timeout: 10_000 }).catch(() => undefined);
+      return false;
+    },
+    150_000,
+    `T3 leads ${stream} > ${consumer} with its leader half running`,
+    () => JSON.stringify(g),
+  );
+  return g as ConsumerGroup;
+}
+
+/** One nats-server's own copy of the consumer's state (its /jsz), not the leader's answer. */
+async function consumerOn(s: ReferenceServer, stream: string, consumer: string): Promise<ConsumerInfoJson | undefined> {
+  const jsz = await getJson<{ account_details?: { name: string; stream_detail?: { name: string; consumer_detail?: ConsumerInfoJson[] }[] }[] }>(`${s.monitorUrl}/jsz?accounts=true&streams=true&consumers=true`);
+  return jsz.account_details
+    ?.find((a) => a.name === "APP")
+    ?.stream_detail?.find((d) => d.name === stream)
+    ?.consumer_detail?.find((d) => d.name === consumer);
+}
+
+async function rawInfo(nc: NatsConnection, stream: string, consumer: string): Promise<ConsumerInfoJson> {
+  return (await nc.request(`$JS.API.CONSUMER.INFO.${stream}.${consumer}`, "", { timeout: 10_000 })).json();
+}
+
+/** Pull `n` messages (a fetch may end early: asked again until all came). */
+async function pull(nc: NatsConnection, stream: string, consumer: string, n: number): Promise<JsMsg[]> {
+  const cons = await jetstream(nc).consumers.get(stream, consumer);
+  const got: JsMsg[] = [];
+  const deadline = Date.now() + 60_000;
+  while (got.length < n && Date.now() < deadline) {
+    const batch = await cons.fetch({ max_messages: n - got.length, expires: 5_000 });
+    for await (const m of batch) got.push(m);
+  }
+  return got;
+}
+
+const keys = (o: Record<string, unknown> | undefined): string[] => Object.keys(o ?? {}).sort();
+
+test("with nrg_peer_lead, T3 leads a nats-server 2.15 consumer group: pull requests from clients of both nats-servers are served, acks and naks taken, and both nats-server followers hold T3's consumer state", { skip: referenceMissing(), timeout: 400_000 }, async (t) => {
+  const c = await NrgCluster.create(true, true);
+  try {
+    await c.up();
+    const [n1, n2] = c.live();
+    const nc1 = await c.appOn(n1);
+    const nc2 = await c.appOn(n2);
+    const jsm = await retry(() => jetstreamManager(nc1, { timeout: 10_000 }));
+    await retry(() => jsm.streams.add({ name: "CL", subjects: ["cl.>"], num_replicas: 3 }), 90_000);
+    const js1 = jetstream(nc1, { timeout: 10_000 });
+    for (let i = 1; i <= 10; i++) await retry(() => js1.publish(`cl.${i % 2 === 0 ? "even" : "odd"}`, `m${i}`), 60_000);
+    await retry(() => jsm.consumers.add("CL", { durable_name: "work", ack_policy: AckPolicy.Explicit, ack_wait: 120_000_000_000 }), 90_000);
+
+    // A nats-server leader's CONSUMER.INFO answer, to compare T3's with.
+    let natsInfo = await retry(() => rawInfo(nc1, "CL", "work"), 30_000);
+    await waitUntil(async () => (natsInfo = await rawInfo(nc1, "CL", "work")).cluster?.replicas?.every((r) => r.current) === true, 60_000, "a nats-server leader reports both replicas current", () => JSON.stringify(natsInfo.cluster));
+    assert.notEqual(natsInfo.cluster?.leader, "T3");
+
+    await leadOnT3(c, nc1, "CL", "work");
+
+    // Pull requests from a client of N2 reach T3 (only the leader subscribes to them).
+    const first = await pull(nc2, "CL", "work", 4);
+    assert.deepEqual(
+      first.map((m) => [m.seq, m.info.deliveryCount, m.info.deliverySequence, m.subject, m.string()]),
+      [1, 2, 3, 4].map((i) => [i, 1, i, `cl.${i % 2 === 0 ? "even" : "odd"}`, `m${i}`]),
+    );
+    assert.deepEqual(first.map((m) => m.info.pending), [9, 8, 7, 6], "each ack reply counts what is left after its message");
+    // A double ack is confirmed (once the ack is committed), a plain one taken, a NAK delivered again.
+    assert.equal(await first[0].ackAck({ timeout: 10_000 }), true);
+    first[1].ack();
+    first[2].nak();
+    const second = await pull(nc1, "CL", "work", 2);
+    assert.deepEqual(
+      second.map((m) => [m.seq, m.info.deliveryCount, m.info.deliverySequence]),
+      [
+        [3, 2, 5],
+        [5, 1, 6],
+      ],
+    );
+    assert.equal(await second[0].ackAck({ timeout: 10_000 }), true);
+    assert.equal(await second[1].ackAck({ timeout: 10_000 }), true);
+
+    // T3 answers CONSUMER.INFO (from clients of every server) with the state it committed.
+    const ncT3 = await c.appOn(c.ours as ReferenceServer);
+    const expected = { delivered: { consumer_seq: 6, stream_seq: 5 }, ack_floor: { consumer_seq: 3, stream_seq: 3 }, num_ack_pending: 1, num_redelivered: 0, num_pending: 5 };
+    for (const nc of [nc1, nc2, ncT3]) {
+      const info = await rawInfo(nc, "CL", "work");
+      assert.equal(info.cluster?.leader, "T3");
+      assert.deepEqual(
+        { delivered: { consumer_seq: info.delivered.consumer_seq, stream_seq: info.delivered.stream_seq }, ack_floor: { consumer_seq: info.ack_floor.consumer_seq, stream_seq: info.ack_floor.stream_seq }, num_ack_pending: info.num_ack_pending, num_redelivered: info.num_redelivered, num_pending: info.num_pending },
+        expected,
+      );
+    }
+    let t3Info = await rawInfo(nc2, "CL", "work");
+    await waitUntil(async () => (t3Info = await rawInfo(nc2, "CL", "work")).cluster?.replicas?.filter((r) => r.current).length === 2, 30_000, "T3 reports N1 and N2 current", () => JSON.stringify(t3Info.cluster));
+    // The same fields as a nats-server leader's answer.
+    assert.deepEqual(keys(t3Info as unknown as Record<string, unknown>), keys(natsInfo as unknown as Record<string, unknown>));
+    assert.deepEqual(keys(t3Info.config), keys(natsInfo.config));
+    assert.deepEqual(keys(t3Info.cluster), keys(natsInfo.cluster));
+    // (nats-server's answer came before any delivery: its delivered and ack floor have no last_active yet.)
+
+    // Both nats-server followers applied T3's entries: their own state is T3's.
+    let states: (ConsumerInfoJson | undefined)[] = [];
+    await waitUntil(
+      async () => {
+        states = await Promise.all([n1, n2].map((s) => consumerOn(s, "CL", "work")));
+        return states.every((s) => s !== undefined && s.delivered.consumer_seq === 6 && s.delivered.stream_seq === 5 && s.ack_floor.consumer_seq === 3 && s.ack_floor.stream_seq === 3 && s.num_ack_pending === 1);
+      },
+      60_000,
+      "N1 and N2 hold delivered 6/5, ack floor 3/3 and one message pending, as T3",
+      () => JSON.stringify(states),
+    );
+
+    // The meta leader's CONSUMER.LIST gathers T3's info ($JSC.CI).
+    const listed = await (async () => {
+      const out = [];
+      for await (const ci of jsm.consumers.list("CL")) out.push(ci);
+      return out;
+    })();
+    assert.deepEqual(
+      listed.map((ci) => [ci.name, ci.delivered.stream_seq, ci.ack_floor.stream_seq, ci.num_ack_pending, ci.cluster?.leader]),
+      [["work", 5, 3, 1, "T3"]],
+    );
+    const g = (await c.group("CL", "work")) as ConsumerGroup;
+    t.diagnostic(`T3 consumer leader: ${JSON.stringify(g.consumer_leader)}`);
+
+    // Stepped down preferring N1: N1 leads from the state T3 committed and delivers the next message.
+    const down = (await nc1.request("$JS.API.CONSUMER.LEADER.STEPDOWN.CL.work", JSON.stringify({ placement: { preferred: "N1" } }), { timeout: 10_000 })).json<{ success?: boolean }>();
+    assert.equal(down.success, true);
+    let after: ConsumerInfoJson | undefined;
+    await waitUntil(async () => (after = await rawInfo(nc2, "CL", "work").catch(() => undefined))?.cluster?.leader === "N1", 60_000, "N1 leads the consumer", () => JSON.stringify(after?.cluster));
+    const third = await pull(nc2, "CL", "work", 1);
+    assert.deepEqual(
+      third.map((m) => [m.seq, m.info.deliveryCount, m.info.deliverySequence]),
+      [[6, 1, 7]],
+    );
+  } finally {
+    await c.stop();
+  }
+});
