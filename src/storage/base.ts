@@ -74,14 +74,21 @@ export class IndexBlock {
   seqs: Float64Array;
   sizes: Uint32Array;
   ts: BigInt64Array;
-  subj: (Subj | null)[] = [];
+  /** Entries [0, n) are valid; it may be longer (room made ahead, see the constructor). */
+  subj: (Subj | null)[];
   /** seq -> per-message ttl (seconds, -1 = never) for messages stored with a TTL. */
   ttls: Map<number, number> | null = null;
 
+  /**
+   * `cap` entries are made room for at once: a block whose size is known ahead (a file block
+   * after one filled up) never grows its arrays, and every growth leaves the old ones behind
+   * as garbage until the next full collection (megabytes per block of small messages).
+   */
   constructor(cap = 64) {
     this.seqs = new Float64Array(cap);
     this.sizes = new Uint32Array(cap);
     this.ts = new BigInt64Array(cap);
+    this.subj = new Array<Subj | null>(cap);
   }
 
   get first(): number {
@@ -110,7 +117,8 @@ export class IndexBlock {
     this.seqs[i] = seq;
     this.sizes[i] = size;
     this.ts[i] = ts;
-    this.subj.push(subj);
+    // i <= subj.length: within the room made ahead, or appended (V8 grows it)
+    this.subj[i] = subj;
     return i;
   }
 

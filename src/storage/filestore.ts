@@ -1150,8 +1150,9 @@ export class FileStore extends StoreBase<FileBlock> {
   // ---------------------------------------------------------------------------
   // Block files
 
-  private createBlock(): FileBlock {
-    const b = new FileBlock(this.nextId++, this.msgsDir);
+  /** A new active block, with index room for `entries` records (see IndexBlock). */
+  private createBlock(entries = 64): FileBlock {
+    const b = new FileBlock(this.nextId++, this.msgsDir, entries);
     try {
       b.fd = io.openSync(b.path, "w+");
       writeFull(b.fd, this.newBlockHeader(b), 0, BLK_HDR, 0);
@@ -1424,7 +1425,8 @@ export class FileStore extends StoreBase<FileBlock> {
     this.writePending();
     const old = this.active;
     this.trimAllocated(old);
-    const b = this.createBlock();
+    // The next block most likely holds about as many records as the one that just filled up.
+    const b = this.createBlock(Math.max(64, old.n + (old.n >>> 3)));
     this.blocks.push(b);
     // A sealed block that consumers read lately stays hot (they read on into it): its cache
     // goes to the LRU. Nobody reading (a publish-only load): its buffer serves the next block.
