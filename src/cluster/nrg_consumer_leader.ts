@@ -3,7 +3,8 @@
 // nats-server cluster only a consumer's leader subscribes to its pull request subject
 // (`$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`) and its ack subject (`$JS.ACK.<stream>.
 // <consumer>.>`), and answers CONSUMER.INFO and the meta leader's `$JSC.CI` (consumer.go
-// setLeader). The leader delivers from this server's copy of the stream and keeps what
+// setLeader); a push consumer's leader delivers to its deliver subject while someone listens
+// there (here or across a route), with idle heartbeats. The leader delivers from this server's copy of the stream and keeps what
 // nats-server's leader keeps in memory (the next stream and delivery sequences, what is pending
 // with its delivery sequence and time, delivery counts, the redelivery queue, waiting pull
 // requests); every change goes to the group as nats-server's consumer entries
@@ -11,9 +12,10 @@
 // (nrg_consumer_replica.ts), applies once committed. As nats-server 2.12+ does for a replicated
 // consumer with acks, a message is sent only once its delivery is committed
 // (replicateDeliveries), and an ack's confirmation (a double ack's reply) once the ack is.
-// Led here: pull consumers with explicit, all or no acks, without priority groups, pauses,
-// back-off, rate limits, headers-only or replay at the original rate (`nrgConsumerLeadRefusal`);
-// for others the member hands its leadership back to a nats-server member.
+// Led here: pull and push consumers with explicit, all or no acks, without flow control,
+// priority groups, pauses, back-off, rate limits, headers-only, replay at the original rate or
+// deliver last per subject, of limits streams (`nrgConsumerLeadRefusal`); for others the member
+// hands its leadership back to a nats-server member.
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
 import { nowNs, rfc3339 } from "../server/time.js";
@@ -42,7 +44,7 @@ const TICK_MS = 1000;
 
 /** Why this server does not lead a consumer with this config (it hands the leadership back), or undefined. */
 export function nrgConsumerLeadRefusal(config: Record<string, unknown>, stream: Record<string, unknown>): string | undefined {
-  if (typeof config.deliver_subject === "string" && config.deliver_subject !== "") return "a push consumer";
+  if (config.flow_control === true) return "flow control";
   const ack = config.ack_policy;
   if (ack !== undefined && ack !== "explicit" && ack !== "all" && ack !== "none") return `ack policy ${String(ack)}`;
   if (Array.isArray(config.priority_groups) && config.priority_groups.length > 0) return "priority groups";
@@ -91,6 +93,9 @@ export class NrgConsumerLeader {
   private lastActiveNs = 0n;
   private lastAckNs = 0n;
   private kickScheduled = false;
+  private lastDeliveryMs = 0;
+  private lastHeartbeatMs = 0;
+  private removeInterestListener: (() => void) | undefined;
   private readonly onStored = (): void => this.kick();
   counters = { delivered: 0, redelivered: 0, acks: 0, naks: 0, terms: 0, requests: 0 };
 
@@ -158,6 +163,13 @@ export class NrgConsumerLeader {
     onSys(`$JS.API.CONSUMER.INFO.${this.streamName}.${this.name}`, (reply, hdr) => this.infoRequest(reply, hdr));
     onSys(`$JS.API.CONSUMER.LEADER.STEPDOWN.${this.streamName}.${this.name}`, (reply, hdr, body) => this.stepDownRequest(reply, hdr, body));
     onSys(`$JSC.CI.${this.stream.stream.account}.${this.streamName}.${this.name}`, (reply) => this.send(sys, reply, this.info()));
+    const ds = this.deliverSubject;
+    if (ds !== undefined) {
+      this.lastDeliveryMs = Date.now();
+      this.removeInterestListener = acc.onInterestChange((sub, added) => {
+        if (added && sub.subject === ds) this.kick();
+      });
+    }
     consumerLeaderElected({ account: acc, domain: this.srv.domain, serverName: this.srv.serverName }, this.streamName, this.name, this.srv.serverName, this.replicas());
     this.arm();
     this.kick();
@@ -172,6 +184,8 @@ export class NrgConsumerLeader {
     this.timer = undefined;
     this.replica.onApplied = undefined;
     this.stream.appliedWatchers.delete(this.onStored);
+    this.removeInterestListener?.();
+    this.removeInterestListener = undefined;
     // Waiting requests are no longer ours to answer (nats-server drops them on a leader change).
     this.waiting.drain();
     this.outgoing.clear();
@@ -228,6 +242,10 @@ export class NrgConsumerLeader {
   private nextRequest(reply: string, hdr: Buffer | undefined, body: Buffer): void {
     if (reply === "") return;
     this.counters.requests++;
+    if (this.deliverSubject !== undefined) {
+      this.sendStatus(reply, "409 Consumer is push based");
+      return;
+    }
     if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) {
       this.sendStatus(reply, "412 Required Api Level");
       return;
@@ -342,13 +360,14 @@ export class NrgConsumerLeader {
     this.expireRequests(now);
     const maxAckPending = this.num("max_ack_pending");
     const acks = this.ackPolicy !== "none";
-    while (this.waiting.length > 0) {
+    const push = this.deliverSubject;
+    while (push !== undefined ? this.pushActive() : this.waiting.length > 0) {
       if (acks && maxAckPending > 0 && this.pending.size >= maxAckPending && this.rdq.length === 0) break;
       const next = this.nextMsg();
       if (next === undefined) break;
       const { msg, dc } = next;
-      const wr = this.nextWaiting(msg);
-      if (wr === undefined) break;
+      const target = push ?? this.nextWaiting(msg)?.reply;
+      if (target === undefined) break;
       if (dc > 1) {
         this.rdq.shift();
         this.rdc.set(msg.seq, dc);
@@ -362,17 +381,47 @@ export class NrgConsumerLeader {
         // A redelivery keeps the delivery sequence of the first delivery in the members' state.
         if (p === undefined) this.pending.set(msg.seq, { dseq, ts });
         else p.ts = ts;
-        this.outgoing.set(dseq, { target: wr.reply, msg, ackReply });
+        this.outgoing.set(dseq, { target, msg, ackReply });
       } else {
         this.ackFloor = { consumer: dseq, stream: msg.seq };
-        this.srv.account.routeDelivery(wr.reply, msg.subject, ackReply, msg.hdr, msg.data);
+        this.srv.account.routeDelivery(target, msg.subject, ackReply, msg.hdr, msg.data);
       }
       this.counters.delivered++;
       this.lastActiveNs = ts;
+      this.lastDeliveryMs = now;
       this.propose({ op: "delivered", deliverySequence: dseq, streamSequence: msg.seq, deliveryCount: dc, timestamp: ts });
     }
     // A no_wait request with nothing more to get ends now.
     if (this.waiting.length > 0 && this.nextMsgAvailable() === false) this.endNoWait();
+  }
+
+  /** A push consumer's deliver subject, undefined for a pull consumer. */
+  private get deliverSubject(): string | undefined {
+    const ds = this.config.deliver_subject;
+    return typeof ds === "string" && ds !== "" ? ds : undefined;
+  }
+
+  /** A push consumer delivers while someone (here or across a route) listens on its deliver subject. */
+  private pushActive(): boolean {
+    const ds = this.deliverSubject;
+    return ds !== undefined && this.srv.account.sublist.hasInterest(ds);
+  }
+
+  /** A push consumer's idle heartbeat, with where it stands (Nats-Last-Consumer / Nats-Last-Stream). */
+  private pushHeartbeat(now: number): void {
+    const ds = this.deliverSubject;
+    const hbMs = this.num("idle_heartbeat") / 1e6;
+    if (ds === undefined || hbMs <= 0 || now - this.lastDeliveryMs < hbMs || now - this.lastHeartbeatMs < hbMs) return;
+    this.lastHeartbeatMs = now;
+    this.heartbeat(ds);
+  }
+
+  private heartbeat(subject: string): void {
+    const pairs: Array<[string, string]> = [
+      ["Nats-Last-Consumer", String(this.dseq - 1)],
+      ["Nats-Last-Stream", String(this.sseq - 1)],
+    ];
+    this.srv.account.publish(subject, "", buildHeaders(pairs, "100 Idle Heartbeat"), EMPTY);
   }
 
   private nextMsgAvailable(): boolean {
@@ -424,11 +473,7 @@ export class NrgConsumerLeader {
         continue;
       }
       if (wr.hbAt > 0 && now >= wr.hbAt) {
-        const pairs: Array<[string, string]> = [
-          ["Nats-Last-Consumer", String(this.dseq - 1)],
-          ["Nats-Last-Stream", String(this.sseq - 1)],
-        ];
-        this.srv.account.publish(wr.reply, "", buildHeaders(pairs, "100 Idle Heartbeat"), EMPTY);
+        this.heartbeat(wr.reply);
         wr.hbAt = now + wr.hbMs;
       }
     }
@@ -438,6 +483,8 @@ export class NrgConsumerLeader {
   private arm(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     let due = Date.now() + TICK_MS;
+    const hbMs = this.deliverSubject !== undefined ? this.num("idle_heartbeat") / 1e6 : 0;
+    if (hbMs > 0) due = Math.min(due, Math.max(this.lastDeliveryMs, this.lastHeartbeatMs) + hbMs);
     for (const wr of this.waiting.all()) {
       if (wr.expiresAt > 0) due = Math.min(due, wr.expiresAt);
       if (wr.hbAt > 0) due = Math.min(due, wr.hbAt);
@@ -447,6 +494,7 @@ export class NrgConsumerLeader {
       if (this.subs.length === 0) return;
       this.checkAckWait();
       this.deliver();
+      this.pushHeartbeat(Date.now());
       this.arm();
     }, Math.max(0, due - Date.now()));
     this.timer.unref();
