@@ -18,8 +18,8 @@
 // the member hands its leadership back to a nats-server member as before.
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
-import { nowNs } from "../server/time.js";
-import { getHeader } from "../protocol/headers.js";
+import { goDuration, nowNs } from "../server/time.js";
+import { buildHeaders, getHeader } from "../protocol/headers.js";
 import { storeMsgSize } from "../storage/store.js";
 import { s2EncodeBlock } from "../storage/s2.js";
 import { ApiError, jsError } from "../jetstream/errors.js";
@@ -38,12 +38,15 @@ import { encodeNrgStreamMsg, NrgEntryOp, type NrgStreamMsg } from "../jetstream/
 import {
   HDR_BATCH_ID,
   HDR_INCR,
+  HDR_MARKER_REASON,
   HDR_MSG_ID,
+  HDR_ROLLUP,
   HDR_SCHEDULE,
   HDR_SCHEDULE_NEXT,
   HDR_SCHEDULER,
   HDR_TTL,
   parseIncrement,
+  MARKER_REASON_MAX_AGE,
   parseMessageTTL,
 } from "../jetstream/msg_headers.js";
 import type { NrgGroupMember } from "./nrg_group_member.js";
@@ -87,6 +90,8 @@ export class NrgStreamLeader {
   /** The Nats-Msg-Id the last message proposed leaves as the stream's last ("" none); undefined: the store's. */
   private lastProposedId: string | undefined;
   counters = { proposed: 0, acked: 0, refused: 0, duplicates: 0, failedAtApply: 0 };
+  /** Subject delete markers proposed: subject -> the expired message's sequence. */
+  private readonly markers = new Map<string, number>();
 
   constructor(
     private readonly account: Account,
@@ -121,6 +126,10 @@ export class NrgStreamLeader {
     this.clseq = store.lastSequence() + this.replica.clfs;
     this.rebuildDedupe();
     this.replica.onApplied = (m, outcome) => this.applied(m, outcome);
+    this.replica.expiryLeader = { lastExpired: (seq, subject) => this.placeMarker(seq, subject) };
+    this.replica.store.setRemoveHandler((seq, _subject, reason) => {
+      if (reason === "maxAge" || reason === "ttl") this.expired(seq);
+    });
     this.resubscribe();
   }
 
@@ -136,6 +145,9 @@ export class NrgStreamLeader {
     for (const sub of this.subs) this.account.unsubscribeInternal(sub);
     this.subs = [];
     if (this.replica.onApplied !== undefined) this.replica.onApplied = undefined;
+    this.replica.expiryLeader = undefined;
+    this.replica.store.setRemoveHandler(undefined);
+    this.markers.clear();
     this.inflight.clear();
     this.pending.count = 0;
     this.pending.bytes = 0;
@@ -201,12 +213,14 @@ export class NrgStreamLeader {
       this.refuse(reply, err);
       return;
     }
+    if (!this.proposeMsg(subject, reply, hdr, payload, false)) this.refuse(reply, jsError("JSClusterNotLeaderErr"));
+  }
+
+  /** A stream message entry at the clustered sequence, counted in flight until applied; false when not leading. */
+  private proposeMsg(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sourced: boolean): boolean {
     const ts = nowNs();
-    const m: NrgStreamMsg = { lastSequence: this.clseq, timestamp: ts, subject, reply, header: hdr ?? Buffer.alloc(0), data: payload, sourced: false, flags: 0n };
-    if (!this.member.propose(encodeEntry(m))) {
-      this.refuse(reply, jsError("JSClusterNotLeaderErr"));
-      return;
-    }
+    const m: NrgStreamMsg = { lastSequence: this.clseq, timestamp: ts, subject, reply, header: hdr ?? Buffer.alloc(0), data: payload, sourced, flags: 0n };
+    if (!this.member.propose(encodeEntry(m))) return false;
     this.counters.proposed++;
     this.clseq++;
     const size = storeMsgSize(this.replica.store.type, subject, hdr, payload);
@@ -219,6 +233,36 @@ export class NrgStreamLeader {
     const id = getHeader(hdr, HDR_MSG_ID);
     this.lastProposedId = id ?? "";
     if (id !== undefined && id !== "" && this.windowNs > 0n) this.msgIds.set(id, { seq: 0, ts });
+    return true;
+  }
+
+  private get markerTtlSeconds(): number {
+    const ttl = this.config.subject_delete_marker_ttl;
+    return typeof ttl === "number" && ttl > 0 ? Math.trunc(ttl / 1e9) : 0;
+  }
+
+  /**
+   * The last message of a subject expired (subject delete markers on): a marker is proposed once,
+   * as nats-server's leader does (a sourced message: Nats-Marker-Reason MaxAge, Nats-TTL, a
+   * subject rollup that removes the expired message on every member). Kept until then.
+   */
+  private placeMarker(seq: number, subject: string): boolean {
+    if (this.markers.get(subject) === seq) return true;
+    this.markers.set(subject, seq);
+    const hdr = buildHeaders([
+      [HDR_MARKER_REASON, MARKER_REASON_MAX_AGE],
+      [HDR_TTL, goDuration(this.markerTtlSeconds * 1e9)],
+      [HDR_ROLLUP, "sub"],
+    ]);
+    if (!this.proposeMsg(subject, "", hdr, Buffer.alloc(0), true)) this.markers.delete(subject);
+    return true;
+  }
+
+  /** A message our store expired (subject delete markers on): the members remove it when the leader says so. */
+  private expired(seq: number): void {
+    if (this.markerTtlSeconds <= 0) return;
+    const md = { stream: this.config.name, seq, no_erase: true, subject: "", reply: "" };
+    this.member.propose(Buffer.concat([Buffer.from([NrgEntryOp.DeleteMsg]), Buffer.from(JSON.stringify(md))]));
   }
 
   /**

@@ -53,7 +53,7 @@ import { MemStore } from "../storage/memstore.js";
 import { s2DecodeBlock } from "../storage/s2.js";
 import { isStoreError, type StreamStore, type StreamStoreConfig } from "../storage/store.js";
 import { getHeader, setHeader } from "../protocol/headers.js";
-import { HDR_EXPECTED_LAST_MSG_ID, HDR_MSG_ID, HDR_ROLLUP, HDR_SCHEDULE_NEXT, HDR_SCHEDULER, HDR_TTL, parseMessageTTL } from "../jetstream/msg_headers.js";
+import { HDR_EXPECTED_LAST_MSG_ID, HDR_MSG_ID, HDR_ROLLUP, HDR_SCHEDULE_NEXT, HDR_SCHEDULER, HDR_TTL, isDeleteMarker, parseMessageTTL } from "../jetstream/msg_headers.js";
 
 /** nats-server's catch-up timings (jetstream_cluster.go streamCatchupStartInterval/ActivityInterval), and its retries. */
 const CATCHUP_START_MS = 5_000;
@@ -172,9 +172,26 @@ export class NrgStreamReplica implements NrgApplier {
     private readonly log: (msg: string) => void,
   ) {
     const config = nrgStoreConfig(stream.config);
+    const onExpire = (seq: number, subject: string, hdr: Buffer | undefined): boolean => this.keepExpired(seq, subject, hdr);
     // A memory stream is held in memory, as nats-server does (its group's log is started over with it).
-    this.store = stream.config.storage === "memory" ? new MemStore(config) : new FileStore({ dir, config, metadata: { nrg_peer: true, config: stream.config } });
+    this.store = stream.config.storage === "memory" ? new MemStore(config, { onExpire }) : new FileStore({ dir, config, metadata: { nrg_peer: true, config: stream.config }, onExpire });
   }
+
+  /**
+   * With subject delete markers (subject_delete_marker_ttl), the leader places a marker when the
+   * last message of a subject expires (its rollup removes the message on every member) and
+   * proposes the removal of every other expired message; a member keeps what the leader removes
+   * (nats-server's stores hand expiry to the stream then: only its leader acts).
+   */
+  private keepExpired(seq: number, subject: string, hdr: Buffer | undefined): boolean {
+    const ttl = this.stream.config.subject_delete_marker_ttl;
+    if (typeof ttl !== "number" || ttl <= 0) return false;
+    if (isDeleteMarker((k) => getHeader(hdr, k))) return false;
+    return this.expiryLeader === undefined ? true : this.expiryLeader.lastExpired(seq, subject);
+  }
+
+  /** While this member leads with subject delete markers: it places the markers and proposes the removals. */
+  expiryLeader: { lastExpired(seq: number, subject: string): boolean } | undefined;
 
   get catchingUp(): boolean {
     return this.catchup !== undefined;
@@ -392,7 +409,7 @@ export class NrgStreamReplica implements NrgApplier {
       this.store.skipMsg(seq);
       this.lmsgId = getHeader(hdr, HDR_MSG_ID) ?? "";
       this.counters.noInterest++;
-      this.applyRollup(m.subject, hdr, 0);
+      this.applyRollup(m.subject, hdr, 0, m.sourced);
       this.onApplied?.(m, { seq });
       return;
     }
@@ -410,13 +427,17 @@ export class NrgStreamReplica implements NrgApplier {
     }
     this.lmsgId = getHeader(hdr, HDR_MSG_ID) ?? "";
     this.counters.msgs++;
-    this.applyRollup(m.subject, hdr, 1);
+    this.applyRollup(m.subject, hdr, 1, m.sourced);
     this.onApplied?.(m, { seq });
   }
 
-  /** A rollup (Nats-Rollup: sub or all) or a schedule purge the stored message asks for, as nats-server's followers apply it. */
-  private applyRollup(subject: string, hdr: Buffer | undefined, keep: number): void {
-    if (hdr === undefined || this.stream.config.allow_rollup_hdrs !== true || this.stream.config.deny_purge === true) return;
+  /**
+   * A rollup (Nats-Rollup: sub or all) or a schedule purge the stored message asks for, as
+   * nats-server's followers apply it; a sourced message's (a subject delete marker) whatever the
+   * stream allows.
+   */
+  private applyRollup(subject: string, hdr: Buffer | undefined, keep: number, sourced: boolean): void {
+    if (hdr === undefined || (!sourced && (this.stream.config.allow_rollup_hdrs !== true || this.stream.config.deny_purge === true))) return;
     const rollup = getHeader(hdr, HDR_ROLLUP)?.toLowerCase();
     if (rollup === "sub") this.store.purgeEx(subject, 0, keep);
     else if (rollup === "all") this.store.purgeEx("", 0, keep);
