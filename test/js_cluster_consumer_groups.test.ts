@@ -206,23 +206,29 @@ test("a replicated consumer with mem_storage keeps its state in memory on every 
     assert.equal(made.error, undefined, JSON.stringify(made.error));
     const file = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.M.FILE", { stream_name: "M", config: { durable_name: "FILE", ack_policy: "explicit" } });
     assert.equal(file.error, undefined, JSON.stringify(file.error));
-    const cfg = { durable_name: "MEM1", ack_policy: "explicit", mem_storage: true };
-    const r1 = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.M.MEM1", { stream_name: "M", config: { ...cfg, num_replicas: 1 } });
-    assert.equal(r1.error, undefined, JSON.stringify(r1.error));
-    assert.deepEqual(await consume(nc, "M", "MEM1", 2), [1, 2]);
-    assert.equal((await clusterApi<Info>(nc, "$JS.API.STREAM.LEADER.STEPDOWN.M", {})).error, undefined);
-    const up = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.M.MEM1", { stream_name: "M", action: "update", config: { ...cfg, num_replicas: 3 } });
-    assert.equal(up.error, undefined, JSON.stringify(up.error));
+    // R1 durables (each placed on any member), each scaled up right after the stream's leader
+    // stepped down: the new leader knows where each lives (the placement is committed in the
+    // stream's group before the create is answered, and a new leader decides about consumers
+    // once it applied its group's earlier entries).
+    const names = ["MEM1", "MEM1B", "MEM1C"];
+    for (const name of names) {
+      const cfg = { durable_name: name, ack_policy: "explicit", mem_storage: true };
+      const r1 = await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.M.${name}`, { stream_name: "M", config: { ...cfg, num_replicas: 1 } });
+      assert.equal(r1.error, undefined, JSON.stringify(r1.error));
+      assert.deepEqual(await consume(nc, "M", name, 2), [1, 2]);
+      assert.equal((await clusterApi<Info>(nc, "$JS.API.STREAM.LEADER.STEPDOWN.M", {})).error, undefined);
+      const up = await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.M.${name}`, { stream_name: "M", action: "update", config: { ...cfg, num_replicas: 3 } });
+      assert.equal(up.error, undefined, `${name}: ${JSON.stringify(up.error)}`);
+    }
     const held = (name: string) => (): string[] =>
       c.members.flatMap((m) => {
         const k = c.js(m.name).accounts.get("$G")?.streams.get("M")?.consumers.get(name);
         return k === undefined ? [] : [`${m.name}:${(k.infoJson() as Info).ack_floor?.stream_seq}`];
       });
-    await waitUntilHeld(held("MEM1"), 3, "every server holds MEM1");
-    await waitUntilHeld(held("MEM3"), 3, "every server holds MEM3");
-    assert.deepEqual(held("MEM1")().map((h) => h.split(":")[1]), ["2", "2", "2"]);
+    for (const name of [...names, "MEM3"]) await waitUntilHeld(held(name), 3, `every server holds ${name}`);
+    for (const name of names) assert.deepEqual(held(name)().map((h) => h.split(":")[1]), ["2", "2", "2"], name);
     for (const m of c.members) assert.deepEqual(storedConsumers(m.storeDir), ["FILE"], m.name);
-    assert.deepEqual(await consume(nc, "M", "MEM1", 3), [3, 4, 5]);
+    for (const name of names) assert.deepEqual(await consume(nc, "M", name, 3), [3, 4, 5], name);
   } finally {
     await nc.close();
     await c.stop();

@@ -12,7 +12,7 @@
 // each server's copy of the interest and work-queue streams at the end (/jsz).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { clusterApi } from "./helpers/cluster_retry.js";
 import { consume, sleep } from "./helpers/js_cluster_consumer_groups.js";
@@ -220,4 +220,116 @@ test("consumers with fewer replicas than their stream, as nats-server 2.15 place
   t.diagnostic(`nats-server: ${theirs.answers.join(" | ")}`);
   assert.deepEqual(mine.answers, theirs.answers);
   assert.deepEqual(mine.copies, theirs.copies);
+});
+
+/**
+ * Where single-replica consumers of an R3 stream live, and how they are reached, on both:
+ * each is placed on one of the stream's servers (at random: some off the stream's leader, which
+ * a client never needs to know), its info shows that server as its leader and nothing else; its
+ * info, pull requests and acks are answered through every server of the cluster; stream info
+ * counts every consumer wherever it lives; a replicated consumer scaled down to one replica
+ * stays with its group's leader. What is compared: the shapes of the answers, and facts about
+ * each placement (never which server was picked).
+ */
+async function placementScenario(cluster: RefJsCluster): Promise<string[]> {
+  const nc = await connect({ servers: cluster.urls });
+  const each = await Promise.all(cluster.urls.map((u) => connect({ servers: u, reconnect: false })));
+  const out: string[] = [];
+  try {
+    out.push(`create P: ${shape(await createStream(nc, { name: "P", subjects: ["p.>"], num_replicas: 3 }))}`);
+    const js = jetstream(nc);
+    for (let i = 1; i <= 6; i++) await js.publish("p.x", `p${i}`);
+    const si = await clusterApi<Answer>(nc, "$JS.API.STREAM.INFO.P");
+    const streamServers = [si.cluster?.leader ?? "", ...(si.cluster?.replicas ?? []).map((r) => r.name)];
+    const hosts = new Map<string, string>();
+    const kinds: Array<[string, Record<string, unknown>]> = [];
+    for (let i = 0; i < 4; i++) {
+      kinds.push([`D${i}`, { durable_name: `D${i}`, num_replicas: 1 }]);
+      kinds.push([`E${i}`, { name: `E${i}`, inactive_threshold: LONG }]);
+      kinds.push([`H${i}`, { durable_name: `H${i}`, num_replicas: 1, deliver_subject: `push.p${i}` }]);
+      kinds.push([`M${i}`, { durable_name: `M${i}`, num_replicas: 1, mem_storage: true }]);
+    }
+    for (const [name, cfg] of kinds) {
+      const a = await clusterApi<Answer>(nc, `$JS.API.CONSUMER.CREATE.P.${name}`, { stream_name: "P", config: { ack_policy: "explicit", ...cfg } });
+      const keys = Object.keys(a.cluster ?? {}).sort().join(",");
+      hosts.set(name, a.cluster?.leader ?? "");
+      out.push(`create P.${name}: ${shape(a)} cluster=${keys} on a stream server: ${streamServers.includes(a.cluster?.leader ?? "")}`);
+    }
+    // 16 placed at random on 3 servers: all on the stream's leader once in 43 million runs.
+    out.push(`some off the stream's leader: ${[...hosts.values()].some((h) => h !== streamServers[0])}`);
+    const count = await clusterApi<Answer>(nc, "$JS.API.STREAM.INFO.P");
+    out.push(`stream info consumers: ${(count.state as { consumer_count?: number } | undefined)?.consumer_count}`);
+    const names = await clusterApi<Answer & { consumers?: string[]; total?: number }>(nc, "$JS.API.CONSUMER.NAMES.P");
+    out.push(`names: ${names.total} ${(names.consumers ?? []).length}`);
+    // A pull durable reached through each server: info, a pull request and its ack.
+    const host = hosts.get("D0") ?? "";
+    const through: string[] = [];
+    for (const [i, c] of each.entries()) {
+      const a = await clusterApi<Answer>(c, "$JS.API.CONSUMER.INFO.P.D0");
+      through.push(`info P.D0 through ${`N${i + 1}` === host ? "its server" : "another"}: ${shape(a)} leader is its server: ${a.cluster?.leader === host}`);
+    }
+    out.push(...through.sort());
+    const via = each[cluster.urls.findIndex((_u, i) => `N${i + 1}` !== host)];
+    const inbox = createInbox();
+    const sub = via.subscribe(inbox, { max: 1 });
+    via.publish("$JS.API.CONSUMER.MSG.NEXT.P.D0", JSON.stringify({ batch: 1, expires: 10_000_000_000 }), { reply: inbox });
+    let ackReply = "";
+    for await (const m of sub) {
+      out.push(`next P.D0 through another: ${m.string()}`);
+      ackReply = m.reply ?? "";
+    }
+    const acked = await via.request(ackReply, "+ACK", { timeout: 5000 });
+    out.push(`ack answered: ${JSON.stringify(acked.string())}`);
+    const after = await clusterApi<Answer & { ack_floor?: { stream_seq: number } }>(via, "$JS.API.CONSUMER.INFO.P.D0");
+    out.push(`ack floor: ${after.ack_floor?.stream_seq}`);
+    // A push consumer placed anywhere delivers to a subscriber on any server.
+    const push = via.subscribe("push.p0", { max: 1 });
+    for await (const m of push) out.push(`push P.H0 through another: ${m.string()}`);
+    // R3 -> R1: the consumer stays where its group's leader is (made one that is not the stream's leader).
+    const k = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.P.K3", { stream_name: "P", config: { durable_name: "K3", ack_policy: "explicit" } });
+    out.push(`create P.K3: ${shape(k)}`);
+    await settled(nc, "P", "K3", 3);
+    const target = streamServers[1];
+    let led = "";
+    const deadline = Date.now() + 60_000;
+    while (led !== target && Date.now() < deadline) {
+      await clusterApi(nc, "$JS.API.CONSUMER.LEADER.STEPDOWN.P.K3", { placement: { preferred: target } });
+      await settled(nc, "P", "K3", 3);
+      led = (await clusterApi<Answer>(nc, "$JS.API.CONSUMER.INFO.P.K3")).cluster?.leader ?? "";
+    }
+    out.push(`K3 led off the stream's leader: ${led === target}`);
+    const down = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.P.K3", { stream_name: "P", config: { durable_name: "K3", ack_policy: "explicit", num_replicas: 1 } });
+    out.push(`K3 to R1: ${down.error === undefined ? `r=${down.config?.num_replicas}` : shape(down)}`);
+    const kept = await settled(nc, "P", "K3", 1);
+    const where = (await clusterApi<Answer>(nc, "$JS.API.CONSUMER.INFO.P.K3")).cluster?.leader;
+    out.push(`  info P.K3 on 1: ${kept} kept by its leader: ${where === target}`);
+    return out;
+  } finally {
+    await nc.close();
+    for (const c of each) await c.close();
+  }
+}
+
+test("single-replica consumers placed on any of the stream's servers, reached through every server, as nats-server 2.15 does", { timeout: 600_000 }, async (t) => {
+  const ours = await startRefJsCluster(3, "P", { line: "tsnats" });
+  assert.ok(ours !== undefined);
+  let mine: string[];
+  try {
+    mine = await placementScenario(ours);
+  } finally {
+    await ours.stop();
+  }
+  t.diagnostic(`tsnats: ${mine.join(" | ")}`);
+  for (const line of mine) assert.doesNotMatch(line, /: false$|on a stream server: false/, line);
+  if (referenceBinary("2.15") === undefined) return;
+  const ref = await startRefJsCluster(3, "P");
+  assert.ok(ref !== undefined);
+  let theirs: string[];
+  try {
+    theirs = await placementScenario(ref);
+  } finally {
+    await ref.stop();
+  }
+  t.diagnostic(`nats-server: ${theirs.join(" | ")}`);
+  assert.deepEqual(mine, theirs);
 });

@@ -135,6 +135,8 @@ const WAIT_FOR_LEADER_MS = 10_000;
 const LIST_GATHER_MS = 2000;
 /** How long a proposed create counts against the account's stream limit before it is applied (a lost proposal lapses). */
 const PROPOSED_CREATE_MS = 10_000;
+/** How long at most a stream scaled down to one replica waits for the single-replica consumers of the servers it left. */
+const HANDOVER_WAIT_MS = 10_000;
 /** How long at most a server removed from a group stays while the others need it for a quorum. */
 const QUORUM_HOLD_MS = 60_000;
 /** A restore's final answer waits this long at most for its replicas' servers. */
@@ -474,13 +476,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         // Scaled down to one replica: the others drop their copy, the one left stops its group.
         const stream = this.service.accounts.get(op.account)?.streams.get(op.name);
         if (!sa.peers.includes(this.self)) {
-          if (stream !== undefined) stream.leftGroup = true;
+          if (stream !== undefined) {
+            stream.leftGroup = true;
+            // Its single-replica consumers live here only: the server that keeps the stream takes them over.
+            stream.replica?.handOverSingleReplicaConsumers();
+          }
           this.execute(op.account, `STREAM.DELETE.${op.name}`, "", "", undefined);
-        } else if (stream?.replica !== undefined) {
-          stream.replica.destroy();
-          stream.replica = undefined;
-          stream.syncSubjects();
-        }
+        } else if (stream !== undefined) this.endGroupAlone(stream);
       } else if (live && prev !== undefined && prevPeers.includes(this.self) && !sa.peers.includes(this.self) && op.op === "stream_update") {
         // Scaled down to fewer replicas (more than one): this server leaves the group and drops its copy.
         this.peersChanged(prev, sa);
@@ -858,12 +860,33 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }
     if (stream.replica !== undefined && stream.cfg.num_replicas <= 1 && after.length === 1 && sa.move === undefined) {
       // A single replica moved here: the group it moved through is not needed anymore.
-      stream.replica.destroy();
-      stream.replica = undefined;
-      stream.syncSubjects();
+      this.endGroupAlone(stream);
       return;
     }
     stream.replica?.syncMembers();
+  }
+
+  /**
+   * A stream kept by this server alone now (scaled down to one replica, a single replica moved
+   * here): its group ends once the single-replica consumers of the servers it left came here
+   * (handed over through the group, or taken in directly: StreamReplica.adopt), for a while at most.
+   */
+  private endGroupAlone(stream: Stream): void {
+    const replica = stream.replica;
+    if (replica === undefined) return;
+    const deadline = Date.now() + HANDOVER_WAIT_MS;
+    const end = (): void => {
+      if (stream.replica !== replica || this.stopped) return;
+      replica.takeInAlone();
+      if (replica.remoteEphemerals().length > 0 && Date.now() < deadline) {
+        setTimeout(end, 50).unref();
+        return;
+      }
+      replica.destroy();
+      stream.replica = undefined;
+      stream.syncSubjects();
+    };
+    end();
   }
 
   /** Create a stream here as a server added to its group (it joins, waiting for the group's leader). */
@@ -1067,7 +1090,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       return this.placeRestore(jsa, name, sa, body, reply, hdr);
     }
     if (sa !== undefined) {
-      // An ephemeral consumer of a replicated stream is answered for by the member it lives on.
+      // A new leader of the stream's group decides about its consumers once it applied the
+      // group's earlier entries: until then it may not know where a single-replica one lives.
+      const r = t[0] === "CONSUMER" ? jsa.streams.get(name)?.replica : undefined;
+      if (r !== undefined && r.isLeader && !r.leaderReady) return this.whenLeaderReady(jsa, r, t, body, reply, hdr);
+      // A single-replica consumer of a replicated stream is answered for by the member it lives on.
       const eph = this.ephemeralRequest(jsa, t, name);
       if (eph !== false) return eph;
       // Info, a pause or an unpin of a replicated consumer led by another member than the
@@ -1107,7 +1134,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       const change = replica !== undefined ? replicatedChange(t, body, stream) : false;
       if (replica !== undefined && change !== false) {
         // A change of a replicated stream: every member runs it once committed, the leader answers.
-        replica.proposeApi(t.join("."), body, reply, hdr, change.name);
+        replica.proposeApi(t.join("."), body, reply, hdr, change);
         return PENDING;
       }
       return undefined;
@@ -1122,9 +1149,19 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return leader ? undefined : SKIP;
   }
 
+  /** Decide a request again once this server's stream group leadership is ready (or answer that it is not available). */
+  private whenLeaderReady(jsa: JsAccount, replica: StreamReplica, t: string[], body: Buffer, reply: string, hdr: Buffer | undefined): typeof PENDING {
+    const rest = t.join(".");
+    replica.whenLeaderKnown(ELECTION_MAX_MS, () => {
+      if (replica.isLeader && !replica.leaderReady) this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr"));
+      else jsa.executeApi(rest, reply, body, hdr, true);
+    });
+    return PENDING;
+  }
+
   /**
-   * A request naming an ephemeral consumer of a replicated stream: ephemeral consumers are R1 and
-   * stay on the member that created them across stream leader changes (nats-server 2.15), so
+   * A request naming a single-replica consumer (durable or ephemeral) of a replicated stream: it
+   * lives on the member it was placed on, across stream leader changes (nats-server 2.15), so
    * that member answers (undefined: as a single server would), the others skip it. false: not
    * such a request, the stream's leader decides.
    */
@@ -2010,12 +2047,6 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 }
 
 /**
- * Is this request about a replicated stream one that every member runs (once committed)?
- * Purges, message deletes, and the creation and deletion of replicated consumers (their state is
- * replicated; R1 consumers live on the member that created them). `name`: the name chosen here
- * for an unnamed ephemeral, so that every member creates the same one.
- */
-/**
  * A request about a stream (tokens after `$JS.API.`) that, run a second time, changes nothing
  * and answers the same: reads, and creates of a named consumer (the same config again).
  */
@@ -2033,34 +2064,47 @@ function safeToRepeat(t: string[], body: Buffer): boolean {
   }
 }
 
-function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined): false | { name?: string } {
+/**
+ * Is this request about a replicated stream one that goes through its group (once committed)?
+ * Purges, message deletes, and the creation and deletion of replicated consumers (their state is
+ * replicated: every member runs them), and the creation of a single-replica consumer (`single`:
+ * its name; the member it is placed on runs it, the others record where it lives). `name`: the
+ * name chosen here for an unnamed ephemeral, so that every member knows the same one.
+ */
+function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined): false | { name?: string; single?: string; keep?: string } {
   if (t[0] === "STREAM") return t[1] === "PURGE" || (t[1] === "MSG" && t[2] === "DELETE") ? {} : false;
   if (t[0] !== "CONSUMER") return false;
   if (t[1] === "DELETE") return stream?.consumers.get(t[3] ?? "")?.replicated === true ? {} : false;
   if (t[1] === "CREATE" || (t[1] === "DURABLE" && t[2] === "CREATE")) {
     // A replicated consumer (on an interest or work-queue stream, every consumer but a mirror's
-    // or source's direct reader): every member creates it. An R1 one lives on the member that
-    // creates it.
+    // or source's direct reader): every member creates it. A new R1 one is placed on one member
+    // through the group (every member knows where); a direct reader lives on the leader.
     const existing = stream?.consumers.get(t[1] === "DURABLE" ? (t[4] ?? "") : (t[3] ?? ""));
-    if (existing !== undefined) return existing.replicated ? {} : false;
+    if (existing !== undefined && !existing.replicated) return false;
     let req: { config?: { durable_name?: unknown; num_replicas?: unknown; sourcing?: unknown; direct?: unknown; name?: unknown } };
     try {
       req = parseConfig(body) as typeof req;
     } catch {
-      return false; // answered as a bad request by the leader
+      return existing !== undefined ? {} : false; // answered as a bad request
+    }
+    if (existing !== undefined) {
+      // Scaled down to one replica: it stays with its group's leader (as nats-server keeps it).
+      const keep = !replicatedConsumer({ ...req.config, durable_name: existing.cfg.durable_name }, existing.stream.cfg.retention) ? stream?.replica?.consumerLeader(existing.name) : undefined;
+      return keep !== undefined && keep !== "" ? { keep } : {};
     }
     // A mirror's or source's consumer on a work-queue or interest stream is a durable there,
     // replicated like the user's durables.
     const sourcing = stream !== undefined && sourcingBecomesDurable(req.config, stream.cfg);
     const durable = t[1] === "DURABLE" || sourcing || (typeof req.config?.durable_name === "string" && req.config.durable_name !== "");
     const direct = !sourcing && req.config?.direct === true;
-    if (!replicatedConsumer({ durable_name: durable ? "durable" : undefined, num_replicas: req.config?.num_replicas, direct }, stream?.cfg.retention ?? "limits")) return false;
-    const named = t.length > 3 || durable || (typeof req.config?.name === "string" && req.config.name !== "");
-    if (named) return {};
+    const replicated = replicatedConsumer({ durable_name: durable ? "durable" : undefined, num_replicas: req.config?.num_replicas, direct }, stream?.cfg.retention ?? "limits");
+    if (!replicated && (direct || stream === undefined)) return false;
+    const given = t[1] === "DURABLE" ? t[4] : t.length > 3 ? t[3] : typeof req.config?.durable_name === "string" && req.config.durable_name !== "" ? req.config.durable_name : typeof req.config?.name === "string" ? req.config.name : "";
+    if (given !== undefined && given !== "") return replicated ? {} : { single: given };
     let name: string;
     do name = randomConsumerName();
-    while (stream?.consumers.has(name) === true);
-    return { name };
+    while (stream?.consumers.has(name) === true || stream?.replica?.ephemeralHost(name) !== undefined);
+    return replicated ? { name } : { name, single: name };
   }
   return false;
 }

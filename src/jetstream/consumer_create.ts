@@ -44,7 +44,8 @@ function partitionUnique(stream: Stream, name: string, filters: string[]): boole
 function limitableConsumers(stream: Stream): number {
   let n = 0;
   for (const c of stream.consumers.values()) if (!c.cfg.sourcing) n++;
-  return n;
+  // A replicated stream's single-replica consumers placed on its other members count too.
+  return n + (stream.replica?.remoteEphemerals().length ?? 0);
 }
 
 const NAME_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

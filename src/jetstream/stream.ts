@@ -984,7 +984,8 @@ export class Stream {
   publicConsumerCount(): number {
     let n = 0;
     for (const c of this.consumers.values()) if (c.cfg.direct !== true) n++;
-    return n;
+    // A replicated stream's single-replica consumers placed on its other members: counted by every member (nats-server counts the assignments).
+    return n + (this.replica?.remoteEphemerals().length ?? 0);
   }
 
   state(): StreamState {

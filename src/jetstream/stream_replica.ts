@@ -138,7 +138,7 @@ type ReplicatedOp =
   /** The durable consumers' changes of one turn, in order (a fetch's deliveries, a batch of acks). */
   | { op: "consumers"; list: Array<{ name: string; c: ConsumerOp }> }
   /** `name`: the name the leader gave an unnamed ephemeral consumer (every member creates it under that name). */
-  | { op: "api"; rest: string; body: string; reply: string; hdr?: string; name?: string; cpeers?: string[] }
+  | { op: "api"; rest: string; body: string; reply: string; hdr?: string; name?: string; cpeers?: string[]; single?: string; keep?: string }
   /** Messages the leader's clock expired (max age, per-message TTL): removed by the others. */
   | { op: "expired"; seqs: number[] }
   /** A single-replica consumer moves from the server a move leaves to `to`, with this state. */
@@ -457,7 +457,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     if (c.replicated) {
       this.adoptPending.add(c.name);
       this.sendAdopts();
-    } else if (this.node.isLeader) {
+    } else if (this.scaleKeeper !== undefined ? this.scaleKeeper === this.host.self : this.node.isLeader) {
       this.ephemeralChanged(c.name, false);
     } else {
       this.stream.consumers.delete(c.name);
@@ -519,6 +519,11 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     // Through the group: this server (or the member it was asked to go to) takes it in, the one it comes from (still a member) stops its copy.
     const to = sc.to ?? this.host.self;
     delete sc.to;
+    if (to === this.host.self) {
+      this.takingIn.set(sc.name, sc);
+      // The stream is this server's alone now (scaled down to one replica): no group to go through.
+      if (this.takeInAlone()) return;
+    }
     try {
       this.proposeOp({ op: "handover", sc, from: sc.from ?? "", to });
       return;
@@ -532,6 +537,25 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       this.ephemeralChanged(sc.name, false);
       this.log(`took in consumer '${sc.name}' from a server the stream moved off`);
     }
+  }
+
+  /** Single-replica consumers handed over to this server whose `handover` entry was not applied yet. */
+  private readonly takingIn = new Map<string, SnapshotConsumer>();
+
+  /**
+   * When the stream is kept by this server alone (scaled down to one replica, the others' copies
+   * dropped, so the group may never commit another entry): the consumers handed over to it are
+   * taken in directly. True when it is so.
+   */
+  takeInAlone(): boolean {
+    const assigned = this.host.assignedPeers(this.stream);
+    if (assigned?.length !== 1 || assigned[0] !== this.host.self) return false;
+    for (const sc of this.takingIn.values()) {
+      this.restoreConsumers([sc]);
+      if (this.stream.consumers.has(sc.name)) this.ephemerals.set(sc.name, { host: this.host.self, direct: false });
+    }
+    this.takingIn.clear();
+    return true;
   }
 
   // ---- local damage ----
@@ -630,7 +654,8 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
 
   private proposeEphemeral(name: string, host: string, gone: boolean, direct: boolean): void {
     const known = this.ephemerals.get(name);
-    if (gone ? known === undefined : known?.host === host) return;
+    // (A gone from a server it no longer lives on is stale.)
+    if (gone ? known === undefined || known.host !== host : known?.host === host) return;
     try {
       this.proposeOp({ op: "eph", name, host, ...(gone ? { gone: true } : {}), ...(direct ? { direct: true } : {}) });
     } catch {
@@ -934,6 +959,11 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
 
   get leader(): string {
     return this.node.leader;
+  }
+
+  /** Leading, with every entry of earlier terms applied here (where each consumer lives is known). */
+  get leaderReady(): boolean {
+    return this.node.isLeader && this.node.leaderReady;
   }
 
   get peers(): string[] {
@@ -1358,15 +1388,42 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     }
   };
 
-  /** An API request that changes the stream (purge, message delete): run on every member once committed; the leader answers. */
-  proposeApi(rest: string, body: Buffer, reply: string, hdr: Buffer | undefined, name?: string): void {
+  /**
+   * An API request that changes the stream (purge, message delete): run on every member once
+   * committed; the leader answers. `single`: the create of a single-replica consumer named so
+   * (durable or ephemeral): it is placed on one member, and every member records where before
+   * that member creates it and answers. `keep`: a replicated consumer scaled down to one replica
+   * stays on that member (its group's leader), which answers.
+   */
+  proposeApi(rest: string, body: Buffer, reply: string, hdr: Buffer | undefined, change: { name?: string; single?: string; keep?: string } = {}): void {
+    const { name, single, keep } = change;
     // A consumer create names the members of the consumer's group, its first leader first.
     const creates = rest.startsWith("CONSUMER.CREATE.") || rest.startsWith("CONSUMER.DURABLE.CREATE.");
-    this.proposeOp({ op: "api", rest, body: body.toString("base64"), reply, hdr: hdr?.toString("base64"), ...(name !== undefined ? { name } : {}), ...(creates ? { cpeers: this.newConsumerPeers() } : {}) });
+    const cpeers = single !== undefined ? [this.singleReplicaHost()] : creates ? this.newConsumerPeers() : undefined;
+    this.proposeOp({
+      op: "api",
+      rest,
+      body: body.toString("base64"),
+      reply,
+      hdr: hdr?.toString("base64"),
+      ...(name !== undefined ? { name } : {}),
+      ...(cpeers !== undefined ? { cpeers } : {}),
+      ...(single !== undefined ? { single } : {}),
+      ...(keep !== undefined ? { keep } : {}),
+    });
+  }
+
+  /** Where a new single-replica consumer goes: any member heard from lately, at random (as nats-server picks among the stream's active peers). */
+  private singleReplicaHost(): string {
+    const heard = [this.host.self, ...this.node.peerStatus().filter((p) => p.voter && p.lastSeenMs >= 0 && p.lastSeenMs <= ELECTION_MAX_MS).map((p) => p.id)];
+    const live = [...new Set(heard)].filter((p) => this.node.config.voters.includes(p));
+    return live[Math.floor(Math.random() * live.length)] ?? this.host.self;
   }
 
   /** While a committed consumer create runs: the name the leader gave the unnamed ephemeral it creates. */
   ephemeralName: string | undefined;
+  /** While a committed scale-down to one replica runs: the member that keeps the consumer (its group's leader when proposed). */
+  private scaleKeeper: string | undefined;
 
   private proposeOp(op: ReplicatedOp): { index: number; data: Buffer } {
     const entry = opEntry(op);
@@ -1562,12 +1619,20 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     }
     if (op.op === "eph") {
       // Where an ephemeral lives: a record, applied again on every replay (it is not persisted elsewhere).
-      if (op.gone === true) this.ephemerals.delete(op.name);
-      else this.ephemerals.set(op.name, { host: op.host, direct: op.direct === true });
+      if (op.gone === true) {
+        this.ephemerals.delete(op.name);
+        // Created here again since its deletion (the same name): recorded again.
+        const c = this.stream.consumers.get(op.name);
+        if (op.host === this.host.self && c !== undefined && !c.replicated && !c.closed) this.ephemeralChanged(op.name, false);
+      } else this.ephemerals.set(op.name, { host: op.host, direct: op.direct === true });
       return;
     }
     // Consumer leaders recorded in the stream's group (before consumers had groups of their own): their groups elect them now.
     if (op.op === "cleader") return;
+    if (op.op === "api" && op.single !== undefined) {
+      this.applySingleCreate(op, index);
+      return;
+    }
     if (op.op === "expired") {
       // Removing what is gone already is nothing: applied again on a replay without harm.
       for (const seq of op.seqs) this.stream.applyStreamOp({ op: "remove_acked", seq });
@@ -1584,6 +1649,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       }
     } else if (op.op === "handover") {
       const self = this.host.self;
+      this.takingIn.delete(op.sc.name);
       if (self === op.to) this.restoreConsumers([op.sc]);
       else {
         // It lives on `to` now: a copy here stops (its files go with the stream's copy here).
@@ -1611,8 +1677,13 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       this.applyConsumerChanges(op.op === "consumer" ? [{ name: op.name, c: op.c }] : op.list, index);
       return;
     } else {
-      const reply = this.node.isLeader ? op.reply : "";
+      // (A scale-down to one replica is answered by the member keeping the consumer.)
+      const reply = (op.keep !== undefined ? op.keep === this.host.self : this.node.isLeader) ? op.reply : "";
+      const t = op.rest.split(".");
+      const named = op.name ?? (t[1] === "DURABLE" ? t[4] : t[3]);
+      const wasReplicated = named !== undefined && this.stream.consumers.get(named)?.replicated === true;
       this.ephemeralName = op.name;
+      this.scaleKeeper = op.keep;
       // A consumer it creates starts its group on the members the stream's leader named (older entries name none: the stream's voters).
       this.groupStart =
         op.cpeers !== undefined
@@ -1625,19 +1696,46 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       } finally {
         this.ephemeralName = undefined;
         this.groupStart = undefined;
+        this.scaleKeeper = undefined;
+      }
+      // Scaled down to one replica: every member records where it stays.
+      if (op.keep !== undefined && wasReplicated && named !== undefined && this.stream.consumers.get(named)?.replicated !== true) {
+        this.ephemerals.set(named, { host: op.keep, direct: false });
       }
       // A replicated consumer's create (or the same create again) is answered once its group has a
       // leader (as nats-server's consumer leader answers its creation).
       if (waits && answer !== undefined) {
-        const t = op.rest.split(".");
-        const name = op.name ?? (t[1] === "DURABLE" ? t[4] : t[3]);
-        this.answerWhenLed(name !== undefined && this.consumerGroups.has(name) ? [name] : [], reply, answer);
+        this.answerWhenLed(named !== undefined && this.consumerGroups.has(named) ? [named] : [], reply, answer);
       }
       // Groups of consumers deleted or scaled down to one replica go.
       for (const name of [...this.consumerGroups.keys()]) if (this.stream.consumers.get(name)?.replicated !== true) this.consumerStopped(name, true);
     }
     this.opsApplied = index;
     this.writeApplied();
+  }
+
+  /**
+   * The create of a single-replica consumer placed on one member (`cpeers[0]`): every member
+   * records where it lives (again on every replay, as `eph` entries), so whoever leads the
+   * stream next routes its requests there; that member creates it and answers. A create it
+   * refuses drops the record again.
+   */
+  private applySingleCreate(op: Extract<ReplicatedOp, { op: "api" }>, index: number): void {
+    const name = op.single as string;
+    const host = op.cpeers?.[0] ?? "";
+    // (One of that name held here already, created meanwhile by another request, stays recorded here.)
+    if (!this.stream.consumers.has(name)) this.ephemerals.set(name, { host, direct: false });
+    if (index <= this.opsApplied) return;
+    this.opsApplied = index;
+    this.writeApplied();
+    if (host !== this.host.self) return;
+    this.ephemeralName = op.name;
+    try {
+      this.stream.jsa.executeApi(op.rest, op.reply, Buffer.from(op.body, "base64"), op.hdr === undefined ? undefined : Buffer.from(op.hdr, "base64"), false);
+    } finally {
+      this.ephemeralName = undefined;
+    }
+    if (!this.stream.consumers.has(name) && this.ephemerals.get(name)?.host === host) this.ephemeralChanged(name, true);
   }
 
   /** A KIND_CONSUMERS entry of a log from before consumers had groups of their own: applied as it was then. */
