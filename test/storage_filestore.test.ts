@@ -169,6 +169,25 @@ describe("filestore: restart recovery", () => {
     s.stop();
   });
 
+  it("subjects in any script come back from the records themselves (crash: no index files)", () => {
+    const dir = newDir();
+    const s = open(dir, { config: { name: "U" } });
+    // ASCII is copied byte by byte, anything else is encoded as UTF-8 (writeRecord)
+    const subjects = ["orders.eu.1", "bestellungen.müller", "注文.東京", "emoji.😀.x", "a", "mix.é"];
+    for (let i = 0; i < 60; i++) s.storeMsg(subjects[i % subjects.length]!, undefined, b(`m${i}`));
+    const crashed = crashCopy(dir, s);
+    const s2 = open(crashed);
+    for (let seq = 1; seq <= 60; seq++) {
+      const m = s2.loadMsg(seq);
+      assert.equal(m?.subject, subjects[(seq - 1) % subjects.length]);
+      assert.equal(m?.data.toString(), `m${seq - 1}`);
+    }
+    assert.equal(s2.filteredState(1, "bestellungen.müller").msgs, 10);
+    assert.equal(s2.filteredState(1, "emoji.😀.x").msgs, 10);
+    s2.stop();
+    s.stop();
+  });
+
   it("rebuilds a deleted, stale or corrupt index from its block", () => {
     const dir = newDir();
     let s = open(dir, { config: { name: "I" } });
