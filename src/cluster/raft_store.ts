@@ -34,6 +34,7 @@
 //   acknowledged, and is dropped quietly. Anything else that does not verify is damage: the log is cut before it
 //   (a bad snapshot discards the log too, as it has no base) and `damaged` says why. A damaged
 //   member must not vote or lead until a leader has repaired it (raft.ts).
+import { readU64LE } from "../server/small_int.js";
 import { crc32 } from "../storage/crc32.js";
 import type { RaftDisk } from "./raft_disk.js";
 
@@ -104,9 +105,6 @@ function putU64(b: Buffer, off: number, v: number): void {
   b.writeUInt32LE(Math.floor(v / 0x1_0000_0000), off + 4);
 }
 
-function getU64(b: Buffer, off: number): number {
-  return b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 0x1_0000_0000;
-}
 
 /**
  * An entry as the log keeps it: its record, with index, term and type read out. `data` is a view
@@ -168,9 +166,9 @@ export function readRecord(buf: Buffer, off: number, copy: boolean): RaftEntry |
   if (len === 0) return "end";
   if (len < REC_HDR || off + len > buf.length) return "bad";
   if (crc32(buf, off + 8, off + len) !== buf.readUInt32LE(off + 4)) return "bad";
-  if (copy) return new LogEntry(getU64(buf, off + 8), getU64(buf, off + 16), buf.readUInt32LE(off + 24), Buffer.from(buf.subarray(off, off + len)), 0, len);
+  if (copy) return new LogEntry(readU64LE(buf, off + 8), readU64LE(buf, off + 16), buf.readUInt32LE(off + 24), Buffer.from(buf.subarray(off, off + len)), 0, len);
   // No view per entry: the entry keeps `buf` and its position (one object per entry, not two).
-  return new LogEntry(getU64(buf, off + 8), getU64(buf, off + 16), buf.readUInt32LE(off + 24), buf, off, len);
+  return new LogEntry(readU64LE(buf, off + 8), readU64LE(buf, off + 16), buf.readUInt32LE(off + 24), buf, off, len);
 }
 
 function allZero(buf: Buffer, from: number): boolean {
@@ -861,7 +859,7 @@ export class RaftStore {
 function readSegmentHeader(buf: Buffer): { size: number; first: number } | undefined {
   if (buf.length < SEG_HDR || !buf.subarray(0, 8).equals(SEG_MAGIC)) return undefined;
   if (crc32(buf, 0, 24) !== buf.readUInt32LE(24)) return undefined;
-  return { size: buf.readUInt32LE(8), first: getU64(buf, 16) };
+  return { size: buf.readUInt32LE(8), first: readU64LE(buf, 16) };
 }
 
 /** The valid watermark slot with the highest sequence (zeroed slots: nothing synced yet). */
@@ -882,7 +880,7 @@ function readMark(buf: Buffer, first: number): { index: number; seq: number; bad
       continue;
     }
     const seq = buf.readUInt32LE(off + 8);
-    if (best === undefined || seq > best.seq) best = { index: getU64(buf, off), seq };
+    if (best === undefined || seq > best.seq) best = { index: readU64LE(buf, off), seq };
   }
   return { index: best?.index ?? 0, seq: best?.seq ?? 0, bad: bad === 2 };
 }
@@ -898,9 +896,9 @@ function readState(b: Buffer | undefined): { seq: number; hs: RaftHardState; inc
   const vlen = b.readUInt16LE(40);
   if (vlen > MAX_VOTE_LEN) return undefined;
   return {
-    seq: getU64(b, 8),
-    hs: { term: getU64(b, 16), commit: getU64(b, 24), vote: b.subarray(42, 42 + vlen).toString() },
-    inc: getU64(b, 32),
+    seq: readU64LE(b, 8),
+    hs: { term: readU64LE(b, 16), commit: readU64LE(b, 24), vote: b.subarray(42, 42 + vlen).toString() },
+    inc: readU64LE(b, 32),
   };
 }
 
@@ -909,8 +907,8 @@ export function readSnapshot(b: Buffer | undefined): { meta: SnapshotMeta; data:
   const end = b.length - 4;
   if (crc32(b, 0, end) !== b.readUInt32LE(end)) return undefined;
   try {
-    const index = getU64(b, 16);
-    const term = getU64(b, 24);
+    const index = readU64LE(b, 16);
+    const term = readU64LE(b, 24);
     const clen = b.readUInt32LE(32);
     const config = decodeConfig(b.subarray(36, 36 + clen));
     const dlen = b.readUInt32LE(36 + clen);

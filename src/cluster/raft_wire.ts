@@ -14,6 +14,7 @@
 //   8 snap_resp    u64 term, u64 index, u64 offset, u8 done, u64 incarnation
 //   9 timeout_now  u64 term
 import type { RaftMsg } from "./raft.js";
+import { readU64LE } from "../server/small_int.js";
 import { decodeConfig, encodeConfig, readRecord, type RaftEntry } from "./raft_store.js";
 
 const KIND = { prevote: 1, vote: 2, prevote_resp: 3, vote_resp: 4, append: 5, append_resp: 6, snap: 7, snap_resp: 8, timeout_now: 9 } as const;
@@ -60,7 +61,7 @@ class Reader {
   }
   u64(): number {
     this.need(8);
-    const v = this.buf.readUInt32LE(this.off) + this.buf.readUInt32LE(this.off + 4) * 0x1_0000_0000;
+    const v = readU64LE(this.buf, this.off);
     this.off += 8;
     return v;
   }

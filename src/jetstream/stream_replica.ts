@@ -51,6 +51,7 @@ import { realRaftEnv } from "../cluster/raft_env.js";
 import type { Subscription } from "../server/sublist.js";
 import { rfc3339, nowNs } from "../server/time.js";
 import { ApiError, jsError } from "./errors.js";
+import { smallInt } from "../server/small_int.js";
 import { BATCH_ID_KEY, storeErrorToApi, type Prepared, type Stream, type StreamOp } from "./stream.js";
 import { FAST_BATCH_SUFFIX, parseFastBatchReply } from "./fast_batch.js";
 import { getHeader } from "../protocol/headers.js";
@@ -1174,7 +1175,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
 
   private applyCopy(data: Buffer): void {
     const s = this.stream;
-    const seq = data.readDoubleLE(1);
+    const seq = smallInt(data.readDoubleLE(1));
     // Copied before (a replay, or the mirror asked its origin again from a stale position).
     if (seq <= s.store.state().lastSeq) return;
     const subjLen = data.readUInt16LE(17);
@@ -1557,7 +1558,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     try {
       for (let i = 0, o = 5; i < n; i++) {
         const len = data.readUInt32LE(o);
-        last = this.storeEntry(data.subarray(o + 4, o + 4 + len)) ?? data.readDoubleLE(o + 5);
+        last = this.storeEntry(data.subarray(o + 4, o + 4 + len)) ?? smallInt(data.readDoubleLE(o + 5));
         o += 4 + len;
       }
       out = `${s.pubAckPrefix}${last}${waiting?.batch ?? ""}}`;
@@ -1575,7 +1576,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /** Store one KIND_MSG/KIND_SKIP entry; its sequence, or undefined when the store has it already. Throws what the store refuses. */
   private storeEntry(data: Buffer): number | undefined {
     const s = this.stream;
-    const seq = data.readDoubleLE(1);
+    const seq = smallInt(data.readDoubleLE(1));
     const last = s.store.lastSequence();
     if (seq <= last) return undefined;
     // Sequences the leader gave to messages that failed to apply: skipped alike everywhere.
@@ -1604,7 +1605,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       data: data.subarray(o),
       msgId,
       rollup: rollup === 1 ? "sub" : rollup === 2 ? "all" : undefined,
-      ttl: data.readDoubleLE(9),
+      ttl: smallInt(data.readDoubleLE(9)),
       at: timed ? { seq, time: data.readBigInt64LE(26) } : undefined,
     }) as number;
   }
@@ -1887,9 +1888,9 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
         this.applying = false;
         const answer = await this.request(`$JSC.CATCHUP.${this.group}.${leader}`, Buffer.from(JSON.stringify({ from, to: snap.last, by: s.jsa.service.server.name })));
         this.applying = true;
-        const next = answer.readDoubleLE(0);
+        const next = smallInt(answer.readDoubleLE(0));
         for (let o = 8; o < answer.length; ) {
-          const seq = answer.readDoubleLE(o);
+          const seq = smallInt(answer.readDoubleLE(o));
           const time = answer.readBigInt64LE(o + 8);
           const subjLen = answer.readUInt16LE(o + 16);
           const hdrLen = answer.readUInt32LE(o + 18);
