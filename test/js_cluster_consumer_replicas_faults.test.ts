@@ -70,3 +70,50 @@ test("an R1 durable's server stops and comes back; an interest stream's ephemera
     await c.stop();
   }
 });
+
+// R1 durables live on any member of their stream (placed at random, as nats-server places them):
+// a scale-down of the stream to one replica hands those of the servers it leaves, with their
+// state, to the server that keeps it.
+test("a stream scaled down to one replica keeps the R1 durables of the servers it leaves, with their ack floors", { timeout: 300_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  const names = c.members.map((m) => m.name);
+  const nc = await connect({ servers: c.members.map((m) => m.url) });
+  try {
+    await c.metaLeader();
+    const created = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.S", { name: "S", subjects: ["s.>"], num_replicas: 3 });
+    assert.equal(created.error, undefined, JSON.stringify(created.error));
+    for (let i = 1; i <= 20; i++) await clusterPublish(nc, "s.x", `m${i}`);
+    // R1 durables until every member holds one (each placed on one of three at random).
+    const hosts = new Map<string, string>();
+    for (let k = 0; k < 60 && new Set(hosts.values()).size < 3; k++) {
+      const d = await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.S.D${k}`, { stream_name: "S", config: { durable_name: `D${k}`, ack_policy: "explicit", num_replicas: 1 } });
+      assert.equal(d.error, undefined, JSON.stringify(d.error));
+      hosts.set(`D${k}`, d.cluster?.leader ?? "");
+    }
+    assert.deepEqual([...new Set(hosts.values())].sort(), [...names].sort());
+    // Each acknowledges as many messages as its number, plus one.
+    const floors = new Map<string, number>();
+    for (const [i, name] of [...hosts.keys()].entries()) {
+      const n = (i % 5) + 1;
+      assert.deepEqual(await consume(nc, "S", name, n), Array.from({ length: n }, (_, k) => k + 1), name);
+      floors.set(name, n);
+    }
+    const si = await clusterApi<Info & { config?: Record<string, unknown> }>(nc, "$JS.API.STREAM.INFO.S");
+    const down = await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.S", { ...si.config, num_replicas: 1 });
+    assert.equal(down.error, undefined, JSON.stringify(down.error));
+    const kept = down.cluster?.leader ?? "";
+    assert.ok(names.includes(kept), kept);
+    await waitUntil(() => [...hosts.keys()].every((n) => streamOn(c, kept, "S")?.consumers.has(n) === true), 30_000, "the kept server holding every durable");
+    for (const [name, floor] of floors) {
+      const info = await clusterApi<Info>(nc, `$JS.API.CONSUMER.INFO.S.${name}`);
+      assert.equal(info.cluster?.leader, kept, name);
+      assert.equal(info.ack_floor?.stream_seq, floor, name);
+      assert.deepEqual(await consume(nc, "S", name, 1), [floor + 1], name);
+    }
+    const count = await clusterApi<Info & { state?: { consumer_count?: number } }>(nc, "$JS.API.STREAM.INFO.S");
+    assert.equal(count.state?.consumer_count, hosts.size);
+  } finally {
+    await nc.close();
+    await c.stop();
+  }
+});
