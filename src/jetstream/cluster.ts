@@ -1974,7 +1974,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
             all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
             const at = Math.min(offset, all.length);
             const missing = remote.filter((n) => !infos.has(n));
-            answer = JSON.stringify({ ...r, total: all.length, offset: at, consumers: all.slice(at, at + (r.limit ?? 256)), ...(missing.length > 0 ? { missing } : {}) });
+            // (nats-server's total counts every consumer of the stream, those missing too.)
+            answer = JSON.stringify({ ...r, total: all.length + missing.length, offset: at, consumers: all.slice(at, at + (r.limit ?? 256)), ...(missing.length > 0 ? { missing } : {}) });
           }
         } catch {
           // sent as it is
