@@ -102,7 +102,7 @@ describe("user permissions", () => {
     c.take();
     const next = users.map((u) => (u.user === "free" ? { ...u, permissions: { subscribe: { deny: "news.>" } } } : u));
     srv.server.reload({ ...srv.server.options, users: next });
-    await c.waitFor(`-ERR 'Permissions Violation for Subscription to "news.today"'\r\n`);
+    await c.waitFor(`-ERR 'Permissions Violation for Subscription to "news.today" (sid "1")'\r\n`);
     c.take();
     srv.server.reload({ ...srv.server.options, users });
     c.send("PING\r\n");

@@ -272,10 +272,15 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     const payload = lowest(user?.payload, lim.maxPayload, o.maxPayload > 0 ? o.maxPayload : undefined);
     this.parser.limits = { maxControlLine: o.maxControlLine, maxPayload: payload < 0 ? Number.MAX_SAFE_INTEGER : payload };
     this.maxSubs = lowest(user?.subs, lim.maxSubscriptions, o.maxSubscriptions > 0 ? o.maxSubscriptions : undefined);
-    // A connection already holding more subscriptions than it now may is told and closed.
+    // A connection already holding more subscriptions than it now may is told and closed, after
+    // what is under way (nats-server does this on a goroutine of its own): a claim update that
+    // also revokes the user closes it first, with only the revocation's error.
     if (this.maxSubs >= 0 && this.subs.size >= this.maxSubs && this.connectReceived) {
-      this.maxSubsExceeded();
-      setTimeout(() => this.close("Maximum Subscriptions Exceeded"), MAX_SUBS_CLOSE_DELAY_MS).unref();
+      setImmediate(() => {
+        if (this.closed) return;
+        this.maxSubsExceeded();
+        setTimeout(() => this.close("Maximum Subscriptions Exceeded"), MAX_SUBS_CLOSE_DELAY_MS).unref();
+      });
     }
   }
 
@@ -1043,7 +1048,10 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     for (const sub of [...this.subs.values()]) {
       if (!perms.canSubscribe(sub.subject, sub.queue)) {
         this.removeSub(sub);
-        this.subPermissionViolation(sub.subject, sub.queue, sub.sid);
+        // Unlike a refused SUB, the error names the sid: the client did nothing just now.
+        const q = sub.queue !== undefined ? ` using queue ${goQuote(sub.queue)}` : "";
+        this.sendErr(`Permissions Violation for Subscription to ${goQuote(sub.subject)}${q} (sid ${goQuote(sub.sid)})`);
+        this.server.log.info(`Removed sub ${goQuote(sub.subject)}${q} (sid ${goQuote(sub.sid)}) for ${this.authUserText() || 'User "N/A"'} - not authorized`);
       }
     }
   }

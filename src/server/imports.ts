@@ -23,6 +23,7 @@ import { setHeader } from "../protocol/headers.js";
 import { clientInfo } from "./client_info.js";
 import { latencyEvent, sampleRequest, type LatencyTracking } from "./service_latency.js";
 import { nowNs } from "./time.js";
+import { shortHash } from "../jetstream/util.js";
 import type { ResponseType } from "../config/options.js";
 import { HDR_TRACE_DEST, MsgTrace, activeTrace, setActiveTrace } from "./msg_trace.js";
 
@@ -475,8 +476,11 @@ export class ResponseTable implements Deliverer {
       this.prefix = `${SERVICE_REPLY_PREFIX}${randomToken(6)}.`;
       this.sub = this.subscribe(`${this.prefix}>`, this);
     }
+    // A request measured for latency shows it in its reply, as nats-server's do: the server's
+    // hash and a `T` after the random token.
+    const suffix = tracking !== undefined ? `.${shortHash(tracking.requestor.server.name)}.T` : "";
     let subject: string;
-    do subject = this.prefix + randomToken(6);
+    do subject = this.prefix + randomToken(6) + suffix;
     while (this.entries.has(subject));
     const r: ResponseImport = {
       subject,
