@@ -15,60 +15,21 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { randomBytes } from "node:crypto";
-import { headers, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
-import { digest, getJson, NrgCluster, readReplicaWhole, type GroupJson } from "./helpers/nrg_cluster.js";
+import { digest, NrgCluster, publishRequest as publish, readReplicaWhole, streamStateOn, type LeaderGroup, type StreamState } from "./helpers/nrg_cluster.js";
 import type { ReferenceServer } from "./helpers/nats_server.js";
 import { parseRfc3339 } from "../src/server/time.js";
 
-interface LeaderGroup extends GroupJson {
-  stream_leader?: { subjects: string[]; clseq: number; in_flight: number; counters: Record<string, number>; catchups?: { requests: number; served: number; refused: number } };
-  campaign?: { role: string; counters: Record<string, number> };
-}
-
-/** Ask the stream's leader to step down preferring T3 until T3 leads it with its leader half running. */
+/** T3 leads the stream's group with its leader half running. */
 async function leadOnT3(c: NrgCluster, nc: NatsConnection, stream: string): Promise<LeaderGroup> {
-  let g: LeaderGroup | undefined;
-  let askedAt = 0;
-  await waitUntil(
-    async () => {
-      g = (await c.group(stream)) as LeaderGroup | undefined;
-      if (g?.stream_leader !== undefined) return true;
-      if (Date.now() - askedAt < 10_000) return false;
-      askedAt = Date.now();
-      await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, JSON.stringify({ placement: { preferred: "T3" } }), { timeout: 10_000 }).catch(() => undefined);
-      return false;
-    },
-    150_000,
-    `T3 leads ${stream} with its leader half running`,
-    () => JSON.stringify(g),
-  );
-  return g as LeaderGroup;
+  return (await c.leadOnT3(nc, stream)) as LeaderGroup;
 }
 
-interface StreamState {
-  messages: number;
-  bytes: number;
-  first_seq: number;
-  last_seq: number;
-}
-
-/** One nats-server's own copy of the stream (its /jsz), not the leader's answer. */
-async function stateOn(s: ReferenceServer, stream: string): Promise<StreamState | undefined> {
-  const jsz = await getJson<{ account_details?: { name: string; stream_detail?: { name: string; state: StreamState }[] }[] }>(`${s.monitorUrl}/jsz?accounts=true&streams=true`);
-  return jsz.account_details?.find((a) => a.name === "APP")?.stream_detail?.find((d) => d.name === stream)?.state;
-}
-
-/** A publish answered by whoever leads: the PubAck's JSON. */
-async function publish(nc: NatsConnection, subject: string, payload: string, hdrs?: Record<string, string>): Promise<{ stream?: string; seq?: number; duplicate?: boolean; error?: { code: number; err_code: number; description: string } }> {
-  const h = headers();
-  for (const [k, v] of Object.entries(hdrs ?? {})) h.set(k, v);
-  const m = await nc.request(subject, payload, { timeout: 10_000, headers: hdrs === undefined ? undefined : h });
-  return m.json();
-}
+const stateOn = streamStateOn;
 
 /** One message as a server's direct get answers it: subject, payload digest, time (ns). */
 async function directGet(nc: NatsConnection, stream: string, seq: number): Promise<{ seq: number; subject: string; data: string; time: bigint }> {
@@ -335,67 +296,6 @@ test("with nrg_peer_lead, T3 leading a stream catches up a nats-server follower 
   } catch (err) {
     t.diagnostic(`T3's CATCH group: ${JSON.stringify(await c.group("CATCH").catch(() => undefined))}`);
     throw err;
-  } finally {
-    await c.stop();
-  }
-});
-
-test("with nrg_peer_lead, messages expire (max age, Nats-TTL) on T3 and both nats-server followers while T3 leads; with subject delete markers T3 places the markers and has the followers remove what expired", { skip: referenceMissing(), timeout: 400_000 }, async (t) => {
-  const c = await NrgCluster.create(true, true);
-  try {
-    await c.up();
-    const [n1, n2] = c.live();
-    const nc1 = await c.appOn(n1);
-    const nc2 = await c.appOn(n2);
-    const jsm = await retry(() => jetstreamManager(nc1, { timeout: 10_000 }));
-    const ok = (a: { seq?: number }): Promise<{ seq?: number }> | { seq?: number } => (a.seq === undefined ? Promise.reject(new Error(JSON.stringify(a))) : a);
-    const sameOnAll = async (stream: string, want: (s: StreamState) => boolean, what: string): Promise<StreamState[]> => {
-      let states: (StreamState | undefined)[] = [];
-      let mine: GroupJson["replica"];
-      await waitUntil(
-        async () => {
-          mine = (await c.group(stream))?.replica;
-          states = await Promise.all([n1, n2].map((s) => stateOn(s, stream)));
-          return mine !== undefined && states.every((s) => s !== undefined && want(s) && s.messages === mine?.messages && s.first_seq === mine.first_seq && s.last_seq === mine.last_seq);
-        },
-        90_000,
-        what,
-        () => JSON.stringify({ states, mine }),
-      );
-      return states as StreamState[];
-    };
-
-    // Max age and per-message TTLs: every member's store expires them (nats-server's do too); a
-    // message whose TTL is "never" stays.
-    await retry(() => jsm.streams.add({ name: "AGE", subjects: ["age.>"], num_replicas: 3, max_age: 2_000_000_000, allow_msg_ttl: true }), 90_000);
-    await leadOnT3(c, nc1, "AGE");
-    await retry(() => publish(nc1, "age.a", "one").then(ok), 60_000);
-    await retry(() => publish(nc2, "age.b", "two", { "Nats-TTL": "1s" }).then(ok), 60_000);
-    await retry(() => publish(nc1, "age.c", "kept", { "Nats-TTL": "never" }).then(ok), 60_000);
-    const [age] = await sameOnAll("AGE", (s) => s.last_seq === 3 && s.messages === 1 && s.first_seq === 3, "N1, N2 and T3 expired 1 and 2, and keep 3");
-    assert.equal(age.messages, 1);
-    assert.equal(((await c.group("AGE")) as LeaderGroup).leader, "T3");
-
-    // Subject delete markers: T3 proposes the removal of age.x's older message and a marker for
-    // the last message of each subject (sourced, Nats-Marker-Reason MaxAge, its rollup removes
-    // the message on every member).
-    await retry(() => jsm.streams.add({ name: "SDM", subjects: ["sdm.>"], num_replicas: 3, max_age: 2_000_000_000, allow_msg_ttl: true, subject_delete_marker_ttl: 60_000_000_000, allow_direct: true }), 90_000);
-    await leadOnT3(c, nc1, "SDM");
-    await retry(() => publish(nc1, "sdm.x", "x1").then(ok), 60_000);
-    await retry(() => publish(nc2, "sdm.x", "x2").then(ok), 60_000);
-    await retry(() => publish(nc1, "sdm.y", "y1").then(ok), 60_000);
-    await sameOnAll("SDM", (s) => s.last_seq === 5 && s.messages === 2 && s.first_seq === 4, "N1, N2 and T3 hold only the two markers (4 and 5)");
-    const markers = await Promise.all([4, 5].map((seq) => nc2.request("$JS.API.DIRECT.GET.SDM", JSON.stringify({ seq }), { timeout: 10_000 })));
-    assert.deepEqual(
-      markers.map((m) => [m.headers?.get("Nats-Subject"), m.headers?.get("Nats-Marker-Reason"), m.headers?.get("Nats-TTL"), m.data.length]).sort(),
-      [
-        ["sdm.x", "MaxAge", "1m0s", 0],
-        ["sdm.y", "MaxAge", "1m0s", 0],
-      ],
-    );
-    const g = (await c.group("SDM")) as LeaderGroup;
-    assert.equal(g.leader, "T3");
-    t.diagnostic(`T3 SDM leader: ${JSON.stringify(g.stream_leader)}`);
   } finally {
     await c.stop();
   }

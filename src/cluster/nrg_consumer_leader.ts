@@ -14,8 +14,10 @@
 // (replicateDeliveries), and an ack's confirmation (a double ack's reply) once the ack is.
 // Led here: pull and push consumers with explicit, all or no acks, without flow control,
 // priority groups, pauses, back-off, rate limits, headers-only, replay at the original rate or
-// deliver last per subject, of limits streams (`nrgConsumerLeadRefusal`); for others the member
-// hands its leadership back to a nats-server member.
+// deliver last per subject (`nrgConsumerLeadRefusal`); for others the member hands its
+// leadership back to a nats-server member. Of an interest or work-queue stream, the acks it
+// proposes reach the stream's leader as any consumer leader's do (its member of the consumer's
+// group applies them and proposes the removals), and without acks each delivery is proposed as an ack too.
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
 import { nowNs, rfc3339 } from "../server/time.js";
@@ -43,7 +45,7 @@ const DEFAULT_MAX_WAITING = 512;
 const TICK_MS = 1000;
 
 /** Why this server does not lead a consumer with this config (it hands the leadership back), or undefined. */
-export function nrgConsumerLeadRefusal(config: Record<string, unknown>, stream: Record<string, unknown>): string | undefined {
+export function nrgConsumerLeadRefusal(config: Record<string, unknown>): string | undefined {
   if (config.flow_control === true) return "flow control";
   const ack = config.ack_policy;
   if (ack !== undefined && ack !== "explicit" && ack !== "all" && ack !== "none") return `ack policy ${String(ack)}`;
@@ -55,7 +57,6 @@ export function nrgConsumerLeadRefusal(config: Record<string, unknown>, stream: 
   if (config.headers_only === true) return "headers only";
   if (config.replay_policy === "original") return "replay at the original rate";
   if (config.deliver_policy === "last_per_subject") return "deliver last per subject";
-  if (stream.retention !== undefined && stream.retention !== "limits") return `a stream with ${String(stream.retention)} retention`;
   return undefined;
 }
 
@@ -386,10 +387,13 @@ export class NrgConsumerLeader {
         this.ackFloor = { consumer: dseq, stream: msg.seq };
         this.srv.account.routeDelivery(target, msg.subject, ackReply, msg.hdr, msg.data);
       }
+      // Without acks, an interest or work-queue stream hears of the delivery as an ack (nats-server's deliverMsg).
+      const noAckRetention = !acks && this.stream.stream.config.retention !== undefined && this.stream.stream.config.retention !== "limits";
       this.counters.delivered++;
       this.lastActiveNs = ts;
       this.lastDeliveryMs = now;
       this.propose({ op: "delivered", deliverySequence: dseq, streamSequence: msg.seq, deliveryCount: dc, timestamp: ts });
+      if (noAckRetention) this.propose({ op: "ack", deliverySequence: dseq, streamSequence: msg.seq });
     }
     // A no_wait request with nothing more to get ends now.
     if (this.waiting.length > 0 && this.nextMsgAvailable() === false) this.endNoWait();
@@ -661,6 +665,12 @@ export class NrgConsumerLeader {
       cluster,
       ts: rfc3339(nowNs()),
     };
+  }
+
+  /** A committed create or update of the consumer this server leads: the requester gets its info. */
+  answerCreate(reply: string): void {
+    if (this.subs.length === 0) return;
+    this.send(this.srv.sys, reply, { type: "io.nats.jetstream.api.v1.consumer_create_response", ...this.info() });
   }
 
   private infoRequest(reply: string, hdr: Buffer | undefined): void {

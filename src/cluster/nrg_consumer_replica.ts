@@ -19,6 +19,7 @@ import type { NrgAppendEntry } from "./nrg_wire.js";
 import { NrgEntryType } from "./nrg_wire.js";
 import type { NrgApplier } from "./nrg_peer.js";
 import type { NrgMetaConsumer } from "./nrg_meta_state.js";
+import { subjectMatches } from "../protocol/subject.js";
 import { decodeNrgConsumerEntry, decodeNrgConsumerState, encodeNrgConsumerState, type NrgConsumerEntry, type NrgConsumerState } from "../jetstream/nrg_entries.js";
 
 interface Pending {
@@ -38,6 +39,12 @@ export class NrgConsumerReplica implements NrgApplier {
   lastError: string | undefined;
   /** Told of each delivered or ack entry once applied (the leader half sends what waited for the commit). */
   onApplied: ((entry: NrgConsumerEntry) => void) | undefined;
+  /**
+   * Told of the stream sequences an applied ack covers (with ack policy all, what was pending
+   * below it too): the stream's leader on this server removes what no consumer needs any more
+   * from an interest or work-queue stream (nats-server's processReplicatedAck → ackMsg).
+   */
+  onAcked: ((seqs: number[]) => void) | undefined;
 
   /** `consumer()` is the current assignment (its config may be updated). */
   constructor(private readonly consumer: () => NrgMetaConsumer | undefined) {}
@@ -60,9 +67,13 @@ export class NrgConsumerReplica implements NrgApplier {
         case "delivered":
           this.updateDelivered(entry.deliverySequence, entry.streamSequence, entry.deliveryCount, entry.timestamp);
           break;
-        case "ack":
+        case "ack": {
+          // What ack policy all takes along, from the state before the ack (nats-server reads it first too).
+          const below = this.onAcked !== undefined && this.ackPolicy !== "explicit" && this.ackPolicy !== "none" ? [...this.pending.keys()].filter((s) => s < entry.streamSequence) : [];
           this.updateAcks(entry.deliverySequence, entry.streamSequence);
+          this.onAcked?.([entry.streamSequence, ...below]);
           break;
+        }
         case "skip":
           this.counters.skips++;
           this.updateStarting(entry.streamSequence - 1);
@@ -152,6 +163,19 @@ export class NrgConsumerReplica implements NrgApplier {
     }
   }
 
+  /**
+   * Whether this consumer still needs a stream message (nats-server's needAck from a follower's
+   * stored state): past its ack floor, and not yet delivered, or pending, or redelivered.
+   */
+  needAck(sseq: number, subject: string): boolean {
+    const config = this.consumer()?.config;
+    if (config === undefined || !consumerWants(config, subject)) return false;
+    let need = false;
+    const policy = this.ackPolicy;
+    if (sseq > this.ackFloor.stream) need = policy !== "explicit" || sseq > this.delivered.stream || this.pending.has(sseq);
+    return need || this.redelivered.has(sseq);
+  }
+
   private updateStarting(sseq: number): void {
     if (sseq <= this.delivered.stream) return;
     this.delivered.stream = sseq;
@@ -222,4 +246,11 @@ export class NrgConsumerReplica implements NrgApplier {
       ...(this.lastError !== undefined ? { last_error: this.lastError } : {}),
     };
   }
+}
+
+/** Whether a consumer's filters take this subject (none: every subject). */
+export function consumerWants(config: Record<string, unknown>, subject: string): boolean {
+  const filters = Array.isArray(config.filter_subjects) ? config.filter_subjects.filter((f): f is string => typeof f === "string" && f !== "") : [];
+  if (typeof config.filter_subject === "string" && config.filter_subject !== "") filters.push(config.filter_subject);
+  return filters.length === 0 || filters.some((f) => subjectMatches(f, subject));
 }

@@ -84,8 +84,8 @@ export class NrgMetaPeer implements ServerService {
     // An update replayed from our log after a restart was answered before.
     const recoveredThrough = member.peer.log.lastIndex;
     const peers = this.streamPeers;
-    if (peers !== undefined) this.metaState.onUpdated = (index, account, stream, reply) => {
-      if (index > recoveredThrough) peers.updated(account, stream, reply);
+    if (peers !== undefined) this.metaState.onUpdated = (index, account, stream, reply, consumer) => {
+      if (index > recoveredThrough) peers.updated(account, stream, reply, consumer);
     };
     const log = member.peer.log;
     this.server.log.info(`NRG peer of the nats-server meta group: id ${this.id}, term ${log.term}, log at [${log.lastTerm}:${log.lastIndex}] in ${dir}`);

@@ -11,7 +11,7 @@ import { s2EncodeBlock } from "../storage/s2.js";
 import type { NrgApplier } from "./nrg_peer.js";
 
 /** A consumer assignment as the meta state keeps it: the assignment's own fields, not its envelope. */
-export type NrgMetaConsumer = Pick<NrgConsumerAssignment, "client" | "created" | "name" | "stream" | "config" | "group">;
+export type NrgMetaConsumer = Pick<NrgConsumerAssignment, "client" | "created" | "name" | "stream" | "config" | "group" | "reply">;
 
 export interface NrgMetaStream {
   account: string;
@@ -21,6 +21,8 @@ export interface NrgMetaStream {
   group: NrgRaftGroup;
   /** The subject its leader answers catch-up requests on (`$JSC.SYNC.<sync>`). */
   sync: string;
+  /** Where the create (or update) request that wrote this assignment wants its answer. */
+  reply?: string;
   consumers: Map<string, NrgMetaConsumer>;
 }
 
@@ -47,7 +49,7 @@ export class NrgMetaState implements NrgApplier {
   /** Called for each committed new assignment (not an update): the server may refuse one it cannot hold. */
   onAssigned: ((kind: "stream" | "consumer", account: string, stream: string, consumer: string | undefined, group: NrgRaftGroup, created: string) => void) | undefined;
   /** Called for each committed stream update, with the index of its entry and the request's reply (its stream's leader answers it). */
-  onUpdated: ((index: number, account: string, stream: string, reply: string) => void) | undefined;
+  onUpdated: ((index: number, account: string, stream: string, reply: string, consumer?: string) => void) | undefined;
   /** Called with a RAFT group's name when a committed entry removes its stream or consumer (a replica's data may go). */
   onGroupRemoved: ((group: string) => void) | undefined;
 
@@ -75,7 +77,7 @@ export class NrgMetaState implements NrgApplier {
           const a = m.assignment;
           const account = assignmentAccount(a.client);
           const existing = this.stream(account, a.config.name);
-          this.streams.set(key(account, a.config.name), { account, client: a.client, created: a.created, config: a.config, group: a.group, sync: a.sync, consumers: existing?.consumers ?? new Map() });
+          this.streams.set(key(account, a.config.name), { account, client: a.client, created: a.created, config: a.config, group: a.group, sync: a.sync, consumers: existing?.consumers ?? new Map(), ...(m.op === "assignStream" && typeof a.reply === "string" && a.reply !== "" ? { reply: a.reply } : {}) });
           if (m.op === "assignStream" && existing === undefined) this.onAssigned?.("stream", account, a.config.name, undefined, a.group, a.created);
           if (m.op === "updateStream" && typeof a.reply === "string" && a.reply !== "") this.onUpdated?.(index, account, a.config.name, a.reply);
           break;
@@ -96,8 +98,9 @@ export class NrgMetaState implements NrgApplier {
           // nats-server ignores a consumer of a stream it does not know.
           if (s !== undefined) {
             const existing = s.consumers.get(a.name);
-            s.consumers.set(a.name, { client: a.client, created: a.created, name: a.name, stream: a.stream, config: a.config, group: a.group });
+            s.consumers.set(a.name, { client: a.client, created: a.created, name: a.name, stream: a.stream, config: a.config, group: a.group, ...(typeof a.reply === "string" && a.reply !== "" ? { reply: a.reply } : {}) });
             if (existing === undefined) this.onAssigned?.("consumer", s.account, a.stream, a.name, a.group, a.created);
+            else if (typeof a.reply === "string" && a.reply !== "") this.onUpdated?.(index, s.account, a.stream, a.reply, a.name);
           }
           break;
         }

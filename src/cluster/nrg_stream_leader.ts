@@ -64,7 +64,6 @@ const DEFAULT_DUPLICATE_WINDOW_NS = 120_000_000_000;
 /** Why this server does not lead a stream with this config (it hands the leadership back), or undefined. */
 export function nrgLeadRefusal(config: Record<string, unknown>): string | undefined {
   const on = (k: string): boolean => config[k] === true;
-  if (config.retention !== undefined && config.retention !== "limits") return `${String(config.retention)} retention`;
   if (config.mirror !== undefined && config.mirror !== null) return "a mirror";
   if (Array.isArray(config.sources) && config.sources.length > 0) return "sources";
   for (const k of ["allow_msg_counter", "allow_msg_schedules", "allow_atomic", "allow_batched"]) if (on(k)) return k;
@@ -260,7 +259,11 @@ export class NrgStreamLeader {
 
   /** A message our store expired (subject delete markers on): the members remove it when the leader says so. */
   private expired(seq: number): void {
-    if (this.markerTtlSeconds <= 0) return;
+    if (this.markerTtlSeconds > 0) this.proposeRemoval(seq);
+  }
+
+  /** A message the stream no longer keeps (expired, or acknowledged by every consumer that needs it), as nats-server's leader proposes its removal. */
+  proposeRemoval(seq: number): void {
     const md = { stream: this.config.name, seq, no_erase: true, subject: "", reply: "" };
     this.member.propose(Buffer.concat([Buffer.from([NrgEntryOp.DeleteMsg]), Buffer.from(JSON.stringify(md))]));
   }

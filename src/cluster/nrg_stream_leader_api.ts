@@ -144,6 +144,12 @@ export class NrgLeaderApi {
     this.send(reply, { type: "io.nats.jetstream.api.v1.stream_update_response", ...this.streamInfo(true, {}) });
   }
 
+  /** A new stream's first leader answers its create (processStreamLeaderChange). */
+  answerCreate(reply: string): void {
+    if (this.subs.length === 0) return;
+    this.send(reply, { type: "io.nats.jetstream.api.v1.stream_create_response", ...this.streamInfo(true, {}), did_create: true });
+  }
+
   /** The request's ClientInfo (Nats-Request-Info), as a delete or purge entry carries it. */
   private clientInfo(hdr: Buffer | undefined): Record<string, unknown> | undefined {
     try {

@@ -42,12 +42,11 @@ import { NrgGroupMember, plainGroupName } from "./nrg_group_member.js";
 import type { NrgMetaConsumer, NrgMetaState, NrgMetaStream } from "./nrg_meta_state.js";
 import { decodeNrgStreamEntry, decodeNrgStreamMsg, encodeNrgStreamState, NrgEntryOp, type NrgStreamEntry, type NrgStreamMsg, type NrgStreamState } from "../jetstream/nrg_entries.js";
 import { NrgBatchBuffer } from "./nrg_stream_batch.js";
-import { NrgConsumerReplica } from "./nrg_consumer_replica.js";
+import { consumerWants, NrgConsumerReplica } from "./nrg_consumer_replica.js";
 import { nrgLeadRefusal, NrgStreamLeader } from "./nrg_stream_leader.js";
 import { NrgLeaderApi, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 import { NrgCatchupServer } from "./nrg_stream_catchup.js";
 import { nrgConsumerLeadRefusal, NrgConsumerLeader } from "./nrg_consumer_leader.js";
-import { subjectMatches } from "../protocol/subject.js";
 import { FileStore } from "../storage/filestore.js";
 import { MemStore } from "../storage/memstore.js";
 import { s2DecodeBlock } from "../storage/s2.js";
@@ -699,16 +698,11 @@ export interface NrgLeadOptions {
   nameOf(id: string): string;
 }
 
-/** Whether a consumer's filters take this subject (none: every subject). */
-function consumerWants(config: Record<string, unknown>, subject: string): boolean {
-  const filters = Array.isArray(config.filter_subjects) ? config.filter_subjects.filter((f): f is string => typeof f === "string" && f !== "") : [];
-  if (typeof config.filter_subject === "string" && config.filter_subject !== "") filters.push(config.filter_subject);
-  return filters.length === 0 || filters.some((f) => subjectMatches(f, subject));
-}
-
 /** The stream and consumer groups placed on this server, following the meta state. */
 export class NrgStreamPeers {
   private readonly groups = new Map<string, RunningGroup>();
+  /** Consumer assignments whose create this server answered as their leader. */
+  private readonly answeredCreates = new WeakSet<NrgMetaConsumer | NrgMetaStream>();
   private closed = false;
   private meta: NrgMetaState | undefined;
 
@@ -735,9 +729,13 @@ export class NrgStreamPeers {
    * A committed stream update: the stream's leader answers it (processClusterUpdateStream), after
    * the meta state's change reached the replica (its limits, the leader's subjects).
    */
-  updated(account: string, stream: string, reply: string): void {
+  updated(account: string, stream: string, reply: string, consumer?: string): void {
     setImmediate(() => {
-      for (const g of this.groups.values()) if (g.kind === "stream" && g.account === account && g.stream === stream) g.leaderApi?.answerUpdate(reply);
+      for (const g of this.groups.values()) {
+        if (g.account !== account || g.stream !== stream) continue;
+        if (consumer === undefined && g.kind === "stream") g.leaderApi?.answerUpdate(reply);
+        else if (consumer !== undefined && g.consumer === consumer) g.consumerLeader?.answerCreate(reply);
+      }
     });
   }
 
@@ -803,7 +801,10 @@ export class NrgStreamPeers {
       replica = new NrgStreamReplica(this.sys, stream, this.peerId, path.join(dir, "store"), (m) => this.log.warn(m));
       // An interest stream's followers skip what no consumer held on this server wants (nats-server's noInterest).
       replica.interest = (subject) => [...(current()?.consumers.values() ?? [])].some((c) => c.group.peers.includes(this.peerId) && consumerWants(c.config, subject));
-    } else if (consumer !== undefined) consumerReplica = new NrgConsumerReplica(() => current()?.consumers.get(consumer));
+    } else if (consumer !== undefined) {
+      consumerReplica = new NrgConsumerReplica(() => current()?.consumers.get(consumer));
+      consumerReplica.onAcked = (seqs) => this.consumerAcked(stream.account, stream.config.name, seqs);
+    }
     let member: NrgGroupMember;
     try {
       member = new NrgGroupMember(this.sys, name, this.peerId, dir, replica ?? consumerReplica, undefined, true);
@@ -850,6 +851,12 @@ export class NrgStreamPeers {
       leader.start();
       g.leaderApi = new NrgLeaderApi(this.leaderServer(lead, account, member, () => replica.stream.group.peers), replica, campaign);
       g.leaderApi.start();
+      // The first leader this server sees of a new assignment answers its create.
+      const s = replica.stream;
+      if (s.reply !== undefined && !this.answeredCreates.has(s)) {
+        this.answeredCreates.add(s);
+        g.leaderApi.answerCreate(s.reply);
+      }
       g.catchupServer = new NrgCatchupServer(this.sys, replica, () => ({ lastIndex: member.peer.log.lastIndex, applied: member.peer.applied }), () => member.stepDown(undefined));
       g.catchupServer.start();
       this.log.info(`NRG peer: leading stream '${g.account} > ${g.stream}' (group ${member.group}, term ${member.peer.log.term}) from sequence ${replica.store.lastSequence()}`);
@@ -869,6 +876,31 @@ export class NrgStreamPeers {
       stepDown: (preferred) => member.stepDown(preferred),
       propose: (data) => member.propose(data),
     };
+  }
+
+  /**
+   * A consumer's ack applied here: leading an interest or work-queue stream, this server proposes
+   * the removal of each acknowledged message none of the stream's consumers on it still needs
+   * (nats-server's ackMsg: only the stream's leader proposes).
+   */
+  private consumerAcked(account: string, stream: string, seqs: number[]): void {
+    let leader: NrgStreamLeader | undefined;
+    let copy: NrgStreamReplica | undefined;
+    const consumers: NrgConsumerReplica[] = [];
+    for (const g of this.groups.values()) {
+      if (g.account !== account || g.stream !== stream) continue;
+      if (g.kind === "stream") {
+        leader = g.leader;
+        copy = g.replica;
+      } else if (g.consumerReplica !== undefined) consumers.push(g.consumerReplica);
+    }
+    const retention = copy?.stream.config.retention;
+    if (leader === undefined || copy === undefined || (retention !== "interest" && retention !== "workqueue")) return;
+    for (const seq of seqs) {
+      const m = copy.store.loadMsg(seq);
+      if (m === null || consumers.some((c) => c.needAck(seq, m.subject))) continue;
+      leader.proposeRemoval(seq);
+    }
   }
 
   /** This server's copy of a stream (its stream group's replica), if it holds one. */
@@ -892,7 +924,7 @@ export class NrgStreamPeers {
     const leadable = (): boolean => {
       const a = assignment();
       const copy = this.replicaOf(g.account, g.stream);
-      return a !== undefined && copy !== undefined && copy.halted === undefined && !copy.catchingUp && nrgConsumerLeadRefusal(a.consumer.config, a.stream.config) === undefined;
+      return a !== undefined && copy !== undefined && copy.halted === undefined && !copy.catchingUp && nrgConsumerLeadRefusal(a.consumer.config) === undefined;
     };
     campaign.keep = leadable;
     campaign.snapshotData = () => (g.consumerLeader === undefined ? undefined : state.snapshot());
@@ -911,6 +943,12 @@ export class NrgStreamPeers {
         consumer,
       );
       g.consumerLeader.start();
+      // The first leader this server sees of a new assignment answers its create (processConsumerLeaderChange).
+      const a = assignment();
+      if (a?.consumer.reply !== undefined && !this.answeredCreates.has(a.consumer)) {
+        this.answeredCreates.add(a.consumer);
+        g.consumerLeader.answerCreate(a.consumer.reply);
+      }
       this.log.info(`NRG peer: leading consumer '${g.account} > ${g.stream} > ${consumer}' (group ${member.group}, term ${member.peer.log.term})`);
     };
   }

@@ -6,8 +6,8 @@ import os from "node:os";
 import path from "node:path";
 import { createHash } from "node:crypto";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { JetStreamManager } from "@nats-io/jetstream";
+import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { freePort, startNatsServer, type ReferenceServer } from "./nats_server.js";
 import { retry } from "./server.js";
 import { waitUntil } from "./js_cluster_move.js";
@@ -103,6 +103,33 @@ export function readReplica(dir: string): Map<number, string> {
   }
 }
 
+export interface StreamState {
+  messages: number;
+  bytes: number;
+  first_seq: number;
+  last_seq: number;
+}
+
+/** One nats-server's own copy of a stream of account APP (its /jsz), not the leader's answer. */
+export async function streamStateOn(s: ReferenceServer, stream: string): Promise<StreamState | undefined> {
+  const jsz = await getJson<{ account_details?: { name: string; stream_detail?: { name: string; state: StreamState }[] }[] }>(`${s.monitorUrl}/jsz?accounts=true&streams=true`);
+  return jsz.account_details?.find((a) => a.name === "APP")?.stream_detail?.find((d) => d.name === stream)?.state;
+}
+
+/** T3's stream group while it leads, with its leader half (its /jsz). */
+export interface LeaderGroup extends GroupJson {
+  stream_leader?: { subjects: string[]; clseq: number; in_flight: number; counters: Record<string, number>; catchups?: { requests: number; served: number; refused: number } };
+  campaign?: { role: string; counters: Record<string, number> };
+}
+
+/** A publish answered by whoever leads: the PubAck's JSON. */
+export async function publishRequest(nc: NatsConnection, subject: string, payload: string, hdrs?: Record<string, string>): Promise<{ stream?: string; seq?: number; duplicate?: boolean; error?: { code: number; err_code: number; description: string } }> {
+  const h = headers();
+  for (const [k, v] of Object.entries(hdrs ?? {})) h.set(k, v);
+  const m = await nc.request(subject, payload, { timeout: 10_000, headers: hdrs === undefined ? undefined : h });
+  return m.json();
+}
+
 /** Two nats-server 2.15 (N1, N2) and T3, a tsnats server with nrg_peer and nrg_peer_streams, routed together. */
 export class NrgCluster {
   readonly storeDir = fs.mkdtempSync(path.join(os.tmpdir(), "nrg-peer-stream-"));
@@ -154,6 +181,33 @@ export class NrgCluster {
     );
   }
 
+  /** All three up, with an APP client of each nats-server and a JetStream manager on N1's. */
+  async upWithClients(): Promise<{ n1: ReferenceServer; n2: ReferenceServer; nc1: NatsConnection; nc2: NatsConnection; jsm: JetStreamManager }> {
+    await this.up();
+    const [n1, n2] = this.live();
+    const nc1 = await this.appOn(n1);
+    const nc2 = await this.appOn(n2);
+    const jsm = await retry(() => jetstreamManager(nc1, { timeout: 10_000 }));
+    return { n1, n2, nc1, nc2, jsm };
+  }
+
+  /** Until N1's and N2's own copies of a stream are as `want` says and hold T3's range; their states. */
+  async sameOnAll(stream: string, want: (s: StreamState) => boolean, what: string): Promise<StreamState[]> {
+    let states: (StreamState | undefined)[] = [];
+    let mine: GroupJson["replica"];
+    await waitUntil(
+      async () => {
+        mine = (await this.group(stream))?.replica;
+        states = await Promise.all(this.live().map((s) => streamStateOn(s, stream)));
+        return mine !== undefined && states.every((s) => s !== undefined && want(s) && s.messages === mine?.messages && s.first_seq === mine.first_seq && s.last_seq === mine.last_seq);
+      },
+      90_000,
+      what,
+      () => JSON.stringify({ states, mine }),
+    );
+    return states as StreamState[];
+  }
+
   live(): ReferenceServer[] {
     return this.nats.filter((s): s is ReferenceServer => s !== undefined);
   }
@@ -165,6 +219,32 @@ export class NrgCluster {
   /** T3's group of this stream (or of this consumer). */
   async group(stream: string, consumer?: string): Promise<GroupJson | undefined> {
     return (await this.peerJson()).groups?.find((g) => g.stream === stream && (consumer === undefined ? g.kind === "stream" : g.consumer === consumer));
+  }
+
+  /**
+   * Ask the leader of a stream's group (or of one of its consumer's) to step down preferring T3,
+   * again every 10 s, until T3 leads it with its leader half running (`stream_leader` or
+   * `consumer_leader` in its /jsz); T3's group then.
+   */
+  async leadOnT3(nc: NatsConnection, stream: string, consumer?: string): Promise<GroupJson & Record<string, unknown>> {
+    let g: (GroupJson & Record<string, unknown>) | undefined;
+    let askedAt = 0;
+    const half = consumer === undefined ? "stream_leader" : "consumer_leader";
+    const subject = consumer === undefined ? `$JS.API.STREAM.LEADER.STEPDOWN.${stream}` : `$JS.API.CONSUMER.LEADER.STEPDOWN.${stream}.${consumer}`;
+    await waitUntil(
+      async () => {
+        g = (await this.group(stream, consumer)) as (GroupJson & Record<string, unknown>) | undefined;
+        if (g?.[half] !== undefined) return true;
+        if (Date.now() - askedAt < 10_000) return false;
+        askedAt = Date.now();
+        await nc.request(subject, JSON.stringify({ placement: { preferred: "T3" } }), { timeout: 10_000 }).catch(() => undefined);
+        return false;
+      },
+      150_000,
+      `T3 leads ${stream}${consumer !== undefined ? ` > ${consumer}` : ""} with its leader half running`,
+      () => JSON.stringify(g),
+    );
+    return g as GroupJson & Record<string, unknown>;
   }
 
   async appOn(s: ReferenceServer): Promise<NatsConnection> {
