@@ -126,6 +126,17 @@ test("with nrg_peer_lead, T3 leads a nats-server 2.15 consumer group: pull reque
       third.map((m) => [m.seq, m.info.deliveryCount, m.info.deliverySequence]),
       [[6, 1, 7]],
     );
+
+    // A consumer with an inactivity threshold, kept active by a waiting pull request until T3
+    // leads it: idle under T3, T3 has the meta leader remove it (nats-server's deleteNotActive).
+    await retry(() => jsm.consumers.add("CL", { durable_name: "idle", ack_policy: AckPolicy.Explicit, inactive_threshold: 5_000_000_000 }), 90_000);
+    const inbox = nc2.subscribe("idle.inbox");
+    nc2.publish("$JS.API.CONSUMER.MSG.NEXT.CL.idle", JSON.stringify({ batch: 1, expires: 120_000_000_000 }), { reply: "idle.inbox" });
+    await leadOnT3(c, nc1, "CL", "idle");
+    inbox.unsubscribe();
+    let gone: ConsumerInfoJson | undefined;
+    await waitUntil(async () => ((gone = await rawInfo(nc2, "CL", "idle").catch(() => undefined))?.error as { err_code?: number } | undefined)?.err_code === 10014, 60_000, "the idle consumer removed", () => JSON.stringify(gone));
+    await waitUntil(async () => (await Promise.all([n1, n2].map((s) => consumerOn(s, "CL", "idle")))).every((x) => x === undefined), 30_000, "N1 and N2 removed it too");
   } finally {
     await c.stop();
   }

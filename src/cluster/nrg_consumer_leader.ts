@@ -28,7 +28,7 @@ import { jsError, ApiError } from "../jetstream/errors.js";
 import { dynamicMetadata, HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "../jetstream/api_level.js";
 import { consumerLeaderElected } from "../jetstream/advisories.js";
 import { goDuration } from "../server/time.js";
-import { encodeNrgConsumerEntry, type NrgConsumerEntry } from "../jetstream/nrg_entries.js";
+import { encodeNrgConsumerEntry, NrgEntryOp, type NrgConsumerEntry } from "../jetstream/nrg_entries.js";
 import type { StoredMsg } from "../storage/store.js";
 import type { NrgMetaConsumer, NrgMetaStream } from "./nrg_meta_state.js";
 import type { NrgConsumerReplica } from "./nrg_consumer_replica.js";
@@ -95,6 +95,9 @@ export class NrgConsumerLeader {
   private lastAckNs = 0n;
   private kickScheduled = false;
   private lastDeliveryMs = 0;
+  /** The last pull request, ack or delivery (ms): the inactivity threshold counts from it. */
+  private lastActivityMs = Date.now();
+  private deleteForwarded = false;
   private lastHeartbeatMs = 0;
   private removeInterestListener: (() => void) | undefined;
   private readonly onStored = (): void => this.kick();
@@ -301,6 +304,7 @@ export class NrgConsumerLeader {
       return;
     }
     this.lastActiveNs = nowNs();
+    this.lastActivityMs = Date.now();
     this.arm();
     this.kick();
   }
@@ -392,6 +396,7 @@ export class NrgConsumerLeader {
       this.counters.delivered++;
       this.lastActiveNs = ts;
       this.lastDeliveryMs = now;
+      this.lastActivityMs = now;
       this.propose({ op: "delivered", deliverySequence: dseq, streamSequence: msg.seq, deliveryCount: dc, timestamp: ts });
       if (noAckRetention) this.propose({ op: "ack", deliverySequence: dseq, streamSequence: msg.seq });
     }
@@ -499,9 +504,34 @@ export class NrgConsumerLeader {
       this.checkAckWait();
       this.deliver();
       this.pushHeartbeat(Date.now());
+      this.checkInactive(Date.now());
       this.arm();
     }, Math.max(0, due - Date.now()));
     this.timer.unref();
+  }
+
+  /**
+   * Inactive past its inactive_threshold (no pull request waiting or listener on the deliver
+   * subject, none since the threshold, and every pending message's ack wait plus the threshold
+   * over), the consumer asks the meta leader to remove it, as nats-server's leader does
+   * (deleteNotActive: its assignment, reply cleared, as a removal forwarded to the meta leader).
+   */
+  private checkInactive(now: number): void {
+    const thresholdMs = this.num("inactive_threshold") / 1e6;
+    if (thresholdMs <= 0 || this.deleteForwarded) return;
+    if (this.deliverSubject !== undefined ? this.pushActive() : this.waiting.length > 0) {
+      this.lastActivityMs = now;
+      return;
+    }
+    if (now - this.lastActivityMs < thresholdMs) return;
+    const ackWaitMs = (this.num("ack_wait") > 0 ? this.num("ack_wait") : DEFAULT_ACK_WAIT_NS) / 1e6;
+    for (const p of this.pending.values()) if (Number(p.ts / 1_000_000n) + ackWaitMs + thresholdMs > now) return;
+    const a = this.assignment();
+    if (a === undefined) return;
+    this.deleteForwarded = true;
+    const c = a.consumer;
+    const ca = { client: c.client, created: c.created, name: c.name, stream: c.stream, consumer: c.config, group: c.group };
+    this.srv.forwardMeta(Buffer.concat([Buffer.from([NrgEntryOp.RemoveConsumer]), Buffer.from(JSON.stringify(ca))]));
   }
 
   /** Pending messages whose ack wait ran out go to the redelivery queue (nats-server's checkPending). */
@@ -568,6 +598,7 @@ export class NrgConsumerLeader {
     // Above what this leader delivered: another leader's delivery it does not know (ignored, as nats-server).
     if (sseq >= this.sseq) return false;
     this.lastAckNs = nowNs();
+    this.lastActivityMs = Date.now();
     const policy = this.ackPolicy;
     if (policy === "explicit") {
       const p = this.pending.get(sseq);

@@ -53,6 +53,8 @@ export interface NrgLeaderServer {
   stepDown(preferred: string | undefined): void;
   /** A stream entry of ours (false: not leading). */
   propose(data: Buffer): boolean;
+  /** An entry for the meta group, forwarded to its leader (raft.go ForwardProposal: `$NRG.P._meta_`). */
+  forwardMeta(entry: Buffer): void;
 }
 
 /** The account a request through `$JS.API` names in its Nats-Request-Info header (the ClientInfo's svc, else acc). */

@@ -875,6 +875,7 @@ export class NrgStreamPeers {
       idOf: (name) => peers().find((id) => lead.nameOf(id) === name),
       stepDown: (preferred) => member.stepDown(preferred),
       propose: (data) => member.propose(data),
+      forwardMeta: (entry) => this.sys.publish("$NRG.P._meta_", "", undefined, entry),
     };
   }
 
