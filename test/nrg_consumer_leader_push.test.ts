@@ -71,6 +71,33 @@ test("with nrg_peer_lead, T3 leads a nats-server 2.15 push consumer's group: it 
     await js2.publish("cp.6", "p6");
     await waitUntil(async () => got.some((g) => g.seq === 6), 30_000, "message 6 delivered", () => JSON.stringify(got));
     sub.unsubscribe();
+
+    // Flow control: 3 MiB to deliver, more than the first window (2 MiB): T3 asks for flow control
+    // past half of it and goes on once the subscriber answers.
+    await retry(() => jsm.streams.add({ name: "CF", subjects: ["cf.>"], num_replicas: 3 }), 90_000);
+    const big = new Uint8Array(100 * 1024).fill(7);
+    for (let i = 1; i <= 30; i++) await retry(() => js2.publish(`cf.${i}`, big), 60_000);
+    await retry(() => jsm.consumers.add("CF", { durable_name: "fc", deliver_subject: "fc.in", ack_policy: AckPolicy.None, flow_control: true, idle_heartbeat: 1_000_000_000 }), 90_000);
+    await leadOnT3(c, nc1, "CF", "fc");
+    const fcSeqs: number[] = [];
+    let fcRequests = 0;
+    const fcSub = nc1.subscribe("fc.in", {
+      callback: (_e, m) => {
+        if (m.headers?.code === 100) {
+          if (m.headers.description === "FlowControl Request") {
+            fcRequests++;
+            m.respond();
+          }
+          return;
+        }
+        fcSeqs.push(Number((m.reply ?? "").split(".")[5]));
+      },
+    });
+    await nc1.flush();
+    await waitUntil(async () => fcSeqs.length >= 30, 60_000, "30 messages delivered under flow control", () => JSON.stringify({ fcSeqs, fcRequests }));
+    assert.deepEqual(fcSeqs, Array.from({ length: 30 }, (_, i) => i + 1));
+    assert.ok(fcRequests >= 1, "flow control was asked for");
+    fcSub.unsubscribe();
   } finally {
     await c.stop();
   }

@@ -12,8 +12,8 @@
 // (nrg_consumer_replica.ts), applies once committed. As nats-server 2.12+ does for a replicated
 // consumer with acks, a message is sent only once its delivery is committed
 // (replicateDeliveries), and an ack's confirmation (a double ack's reply) once the ack is.
-// Led here: pull and push consumers with explicit, all or no acks, without flow control,
-// priority groups, pauses, back-off, rate limits, headers-only, replay at the original rate or
+// Led here: pull and push consumers (flow control included: a push consumer's window, its
+// `$JS.FC` requests and their answers) with explicit, all or no acks, without priority groups, pauses, back-off, rate limits, headers-only, replay at the original rate or
 // deliver last per subject (`nrgConsumerLeadRefusal`); for others the member hands its
 // leadership back to a nats-server member. Of an interest or work-queue stream, the acks it
 // proposes reach the stream's leader as any consumer leader's do (its member of the consumer's
@@ -37,16 +37,18 @@ import type { NrgCampaign } from "./nrg_campaign.js";
 import { nrgClusterInfo, nrgReplicas, requestAccount, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 
 const EMPTY = Buffer.alloc(0);
+const FC_REQUEST = Buffer.from("NATS/1.0 100 FlowControl Request\r\n\r\n", "latin1");
 /** nats-server's default ack wait (30 s, ns) when a consumer's config has none. */
 const DEFAULT_ACK_WAIT_NS = 30_000_000_000;
 /** nats-server's default max_waiting for a pull consumer. */
 const DEFAULT_MAX_WAITING = 512;
 /** At most this long between two looks at expired requests, due heartbeats and ack waits. */
 const TICK_MS = 1000;
+/** Flow control: the most a push consumer has in flight (nats-server's JsFlowControlMaxPending); it starts at a sixteenth. */
+const FC_MAX_PENDING = 32 * 1024 * 1024;
 
 /** Why this server does not lead a consumer with this config (it hands the leadership back), or undefined. */
 export function nrgConsumerLeadRefusal(config: Record<string, unknown>): string | undefined {
-  if (config.flow_control === true) return "flow control";
   const ack = config.ack_policy;
   if (ack !== undefined && ack !== "explicit" && ack !== "all" && ack !== "none") return `ack policy ${String(ack)}`;
   if (Array.isArray(config.priority_groups) && config.priority_groups.length > 0) return "priority groups";
@@ -95,6 +97,8 @@ export class NrgConsumerLeader {
   private lastAckNs = 0n;
   private kickScheduled = false;
   private lastDeliveryMs = 0;
+  /** Flow control (push, flow_control): bytes sent and not yet answered, the window, the request out ("" none) and what it covers. */
+  private fc = { pbytes: 0, maxpb: FC_MAX_PENDING / 16, id: "", size: 0 };
   /** The last pull request, ack or delivery (ms): the inactivity threshold counts from it. */
   private lastActivityMs = Date.now();
   private deleteForwarded = false;
@@ -160,6 +164,7 @@ export class NrgConsumerLeader {
     };
     on(`$JS.API.CONSUMER.MSG.NEXT.${this.streamName}.${this.name}`, (_s, reply, hdr, body) => this.nextRequest(reply, hdr, body));
     if (this.ackPolicy !== "none") on(`$JS.ACK.${this.streamName}.${this.name}.*.*.*.*.*`, (s, reply, _hdr, body) => this.onAck(s, reply, body));
+    if (this.config.flow_control === true) on(`$JS.FC.${this.streamName}.${this.name}.*`, (s) => this.onFlowControl(s));
     const sys = this.srv.sys;
     const onSys = (subject: string, handler: (reply: string, hdr: Buffer | undefined, body: Buffer) => void): void => {
       this.sysSubs.push(sys.subscribeInternal(subject, (_s, reply, hdr, payload) => reply !== "" && handler(reply, hdr === undefined ? undefined : Buffer.from(hdr), Buffer.from(payload)), undefined, "nrg-consumer-leader-api"));
@@ -366,7 +371,8 @@ export class NrgConsumerLeader {
     const maxAckPending = this.num("max_ack_pending");
     const acks = this.ackPolicy !== "none";
     const push = this.deliverSubject;
-    while (push !== undefined ? this.pushActive() : this.waiting.length > 0) {
+    const flowControl = push !== undefined && this.config.flow_control === true;
+    while (push !== undefined ? this.pushActive() && !(flowControl && this.fc.pbytes > this.fc.maxpb) : this.waiting.length > 0) {
       if (acks && maxAckPending > 0 && this.pending.size >= maxAckPending && this.rdq.length === 0) break;
       const next = this.nextMsg();
       if (next === undefined) break;
@@ -383,13 +389,15 @@ export class NrgConsumerLeader {
       const ackReply = `$JS.ACK.${this.streamName}.${this.name}.${dc}.${msg.seq}.${dseq}.${msg.time}.${this.numPending()}`;
       if (acks) {
         const p = this.pending.get(msg.seq);
-        // A redelivery keeps the delivery sequence of the first delivery in the members' state.
         if (p === undefined) this.pending.set(msg.seq, { dseq, ts });
         else p.ts = ts;
-        this.outgoing.set(dseq, { target, msg, ackReply });
-      } else {
-        this.ackFloor = { consumer: dseq, stream: msg.seq };
+      }
+      if (!acks) this.ackFloor = { consumer: dseq, stream: msg.seq };
+      // Without acks, or with flow control, sent at once (nats-server replicates neither first).
+      if (acks && !flowControl) this.outgoing.set(dseq, { target, msg, ackReply });
+      else {
         this.srv.account.routeDelivery(target, msg.subject, ackReply, msg.hdr, msg.data);
+        if (flowControl) this.flowControl(target, target.length + ackReply.length + (msg.hdr?.length ?? 0) + msg.data.length);
       }
       // Without acks, an interest or work-queue stream hears of the delivery as an ack (nats-server's deliverMsg).
       const noAckRetention = !acks && this.stream.stream.config.retention !== undefined && this.stream.stream.config.retention !== "limits";
@@ -402,6 +410,32 @@ export class NrgConsumerLeader {
     }
     // A no_wait request with nothing more to get ends now.
     if (this.waiting.length > 0 && this.nextMsgAvailable() === false) this.endNoWait();
+  }
+
+  /**
+   * Flow control of a push consumer (nats-server's needFlowControl / sendFlowControl): past half
+   * its window a "100 FlowControl Request" goes to the deliver subject with a `$JS.FC` reply;
+   * past the whole window delivery waits for that answer.
+   */
+  private flowControl(target: string, size: number): void {
+    const fc = this.fc;
+    fc.pbytes += size;
+    if (fc.id === "" && fc.pbytes > fc.maxpb / 2) {
+      fc.id = `$JS.FC.${this.streamName}.${this.name}.${Math.random().toString(36).slice(2, 6).padEnd(4, "0")}`;
+      fc.size = fc.pbytes;
+      this.srv.account.publish(target, fc.id, FC_REQUEST, EMPTY);
+    } else if (fc.id !== "" && fc.pbytes - fc.size >= fc.maxpb) fc.size += size;
+  }
+
+  /** The answer to our latest flow control request: the window grows (up to its limit), what it covered is no longer in flight. */
+  private onFlowControl(subject: string): void {
+    const fc = this.fc;
+    if (subject !== fc.id) return;
+    fc.maxpb = Math.min(fc.maxpb * 2, FC_MAX_PENDING);
+    fc.pbytes = Math.max(0, fc.pbytes - fc.size);
+    fc.id = "";
+    fc.size = 0;
+    this.kick();
   }
 
   /** A push consumer's deliver subject, undefined for a pull consumer. */
@@ -430,6 +464,8 @@ export class NrgConsumerLeader {
       ["Nats-Last-Consumer", String(this.dseq - 1)],
       ["Nats-Last-Stream", String(this.sseq - 1)],
     ];
+    // A flow control request unanswered: the client is told which one (it may have been lost).
+    if (this.fc.id !== "" && this.deliverSubject === subject) pairs.push(["Nats-Consumer-Stalled", this.fc.id]);
     this.srv.account.publish(subject, "", buildHeaders(pairs, "100 Idle Heartbeat"), EMPTY);
   }
 
