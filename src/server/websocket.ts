@@ -57,6 +57,11 @@ class HandshakeError extends Error {
   }
 }
 
+/** An HTTP/1.1 request without any Host header, which Go's server refuses before nats-server sees it. */
+function missingHost(req: http.IncomingMessage): boolean {
+  return req.httpVersion !== "1.0" && req.headersDistinct.host === undefined;
+}
+
 /** Does any value of header `name` hold the comma-separated token `value` (case-insensitive)? */
 function headerContains(req: http.IncomingMessage, name: string, value: string): boolean {
   const values = req.headersDistinct[name];
@@ -81,17 +86,53 @@ function requestCookies(req: http.IncomingMessage): Map<string, string> {
   return out;
 }
 
-/** Go's http.Error answer with nats-server's extra header, so tools see the same bytes. */
-function httpErrorResponse(status: number, httpVersion: string): string {
+/** The request's HTTP version and Connection tokens: what Go's server answers depends on them. */
+interface RequestHead {
+  httpVersion: string;
+  connection: string[];
+}
+
+function headOf(req: http.IncomingMessage): RequestHead {
+  return { httpVersion: req.httpVersion, connection: connectionTokens(req.headersDistinct.connection ?? []) };
+}
+
+function connectionTokens(values: string[]): string[] {
+  return values.flatMap((v) => v.split(",").map((t) => t.trim().toLowerCase()));
+}
+
+/**
+ * Go's http.Error answer with nats-server's extra header, so tools see the same bytes; Go's
+ * server adds `Connection: close` when an HTTP/1.1 request asked for it, and
+ * `Connection: keep-alive` when an HTTP/1.0 one asked to be kept alive.
+ */
+function httpErrorResponse(status: number, head: RequestHead): string {
   const text = STATUS_CODES[status] ?? "Error";
+  const v10 = head.httpVersion === "1.0";
+  const connection = v10 ? (head.connection.includes("keep-alive") ? "Connection: keep-alive\r\n" : "") : head.connection.includes("close") ? "Connection: close\r\n" : "";
   return (
-    `HTTP/${httpVersion === "1.0" ? "1.0" : "1.1"} ${status} ${text}\r\n` +
+    `HTTP/${v10 ? "1.0" : "1.1"} ${status} ${text}\r\n` +
+    connection +
     "Content-Type: text/plain; charset=utf-8\r\n" +
     "Sec-Websocket-Version: 13\r\n" +
     "X-Content-Type-Options: nosniff\r\n" +
     `Date: ${new Date().toUTCString()}\r\n` +
     `Content-Length: ${text.length + 1}\r\n\r\n${text}\n`
   );
+}
+
+/** Go's server answers an HTTP/1.1 request without a Host header itself, before any handler. */
+const MISSING_HOST_RESPONSE = "HTTP/1.1 400 Bad Request: missing required Host header\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request: missing required Host header";
+
+/** Header values of a raw request head (names lowercased), for requests Node's parser refuses. */
+function rawHeaders(lines: string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const line of lines) {
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    out.set(name, [...(out.get(name) ?? []), line.slice(colon + 1).trim()]);
+  }
+  return out;
 }
 
 export class WebSocketListener {
@@ -130,15 +171,26 @@ export class WebSocketListener {
     const { WebSocketServer: WsServer } = requireCjs("ws") as typeof import("ws");
     this.wss = new WsServer(wsOptions);
     this.wss.on("headers", (headers: string[]) => {
+      // Compression is always without context takeover both ways: nats-server says so in
+      // these words, whichever parameters the client offered.
+      const ext = headers.findIndex((h) => h.toLowerCase().startsWith("sec-websocket-extensions: permessage-deflate"));
+      if (ext >= 0) headers[ext] = "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover";
       for (const [k, v] of Object.entries(this.options.headers)) headers.push(`${k}: ${v}`);
     });
-    this.http = http.createServer();
+    // Go answers a request without Host itself (missingHost), not Node: its answer differs.
+    this.http = http.createServer({ requireHostHeader: false });
     this.http.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
     this.http.on("request", (req: http.IncomingMessage, res: http.ServerResponse) => this.onPlainRequest(req, res));
-    this.http.on("clientError", (_err: Error, socket: Duplex) => {
+    this.http.on("clientError", (err: Error & { code?: string; rawPacket?: Buffer }, socket: Duplex) => {
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      // Go's server takes any token as a method (Node's parser only the known, upper-case
+      // ones): such a request reaches nats-server's handler, which refuses it.
+      const answer = err.code === "HPE_INVALID_METHOD" && err.rawPacket !== undefined ? this.refuseOddMethod(err.rawPacket, socket) : undefined;
       // What Go's HTTP server answers to a request it cannot parse.
-      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request");
-      else socket.destroy();
+      socket.end(answer ?? "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n400 Bad Request");
     });
     this.listener = net.createServer({ noDelay: true }, (socket) => this.onConnection(socket));
     this.listener.maxConnections = Number.MAX_SAFE_INTEGER;
@@ -260,8 +312,33 @@ export class WebSocketListener {
     raw.destroy();
   }
 
+  /**
+   * The answer to a request whose method Node's parser refused (`get`, `FOO`), as Go's server
+   * and nats-server's handler give it: a missing Host first, then the /mqtt path, then the
+   * method. Undefined when the request line is not one Go would read either.
+   */
+  private refuseOddMethod(raw: Buffer, socket: Duplex): string | undefined {
+    const text = raw.toString("latin1");
+    const end = text.indexOf("\r\n\r\n");
+    const lines = (end < 0 ? text : text.slice(0, end)).split("\r\n");
+    const m = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ (\S+) HTTP\/1\.([01])$/.exec(lines[0] ?? "");
+    if (m === null) return undefined;
+    const headers = rawHeaders(lines.slice(1));
+    const head: RequestHead = { httpVersion: `1.${m[2]}`, connection: connectionTokens(headers.get("connection") ?? []) };
+    if (head.httpVersion === "1.1" && headers.get("host") === undefined) return MISSING_HOST_RESPONSE;
+    const mqtt = m[1]!.split("?")[0]!.endsWith("/mqtt");
+    const error = mqtt ? new HandshakeError(404, "mqtt websocket endpoint not enabled") : new HandshakeError(405, "request method must be GET");
+    const s = socket as net.Socket;
+    this.server.log.error(`${peerAddress(s.remoteAddress)}:${s.remotePort} - websocket handshake error: ${error.message}`);
+    return httpErrorResponse(error.status, head);
+  }
+
   /** A request without `Connection: Upgrade`: always a bad handshake, answered like nats-server. */
   private onPlainRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (missingHost(req)) {
+      res.socket?.end(MISSING_HOST_RESPONSE);
+      return;
+    }
     let error: HandshakeError;
     try {
       this.checkUpgrade(req);
@@ -271,10 +348,14 @@ export class WebSocketListener {
     }
     this.logHandshakeError(req, error);
     // Written on the socket itself: Node's response object would answer HTTP/1.1 to HTTP/1.0.
-    res.socket?.end(httpErrorResponse(error.status, req.httpVersion));
+    res.socket?.end(httpErrorResponse(error.status, headOf(req)));
   }
 
   private onUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (missingHost(req)) {
+      socket.end(MISSING_HOST_RESPONSE);
+      return;
+    }
     let up: Upgrade;
     try {
       up = this.checkUpgrade(req);
@@ -282,9 +363,13 @@ export class WebSocketListener {
     } catch (err) {
       const e = err instanceof HandshakeError ? err : new HandshakeError(400, (err as Error).message);
       this.logHandshakeError(req, e);
-      socket.end(httpErrorResponse(e.status, req.httpVersion));
+      socket.end(httpErrorResponse(e.status, headOf(req)));
       return;
     }
+    // Checked above as nats-server checks them (a token among others will do); the `ws`
+    // library wants them alone.
+    req.headers.upgrade = "websocket";
+    req.headers["sec-websocket-version"] = "13";
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, socket, up));
   }
 
