@@ -349,3 +349,64 @@ describe("WebSocket side by side with nats-server 2.15 (random handshakes and fr
     });
   }
 });
+
+describe("WebSocket: a refused frame closes with nats-server 2.15's status and reason", { skip }, () => {
+  // Each frame is the last thing the client sends and is read whole before it is refused, so no
+  // reset takes the close frame away. nats-server at times closes the connection before its
+  // close frame is written: its reason is compared when it came, tsnats must always send it.
+  const bad: Array<[string, Frame[], string]> = [
+    ["unmasked", [{ op: 2, fin: true, rsv: 0, masked: false, payload: Buffer.alloc(0) }], "mask bit missing"],
+    ["RSV2", [{ op: 2, fin: true, rsv: 2, masked: true, payload: Buffer.alloc(0) }], "RSV2 and RSV3 must be clear"],
+    ["RSV1 without compression", [{ op: 2, fin: true, rsv: 4, masked: true, payload: Buffer.alloc(0) }], "compressed frame received without negotiated permessage-deflate"],
+    ["opcode 3", [{ op: 3, fin: true, rsv: 0, masked: true, payload: Buffer.alloc(0) }], "unknown opcode 3"],
+    ["continuation first", [{ op: 0, fin: true, rsv: 0, masked: true, payload: Buffer.alloc(0) }], "invalid continuation frame"],
+    ["fragmented ping", [{ op: 9, fin: false, rsv: 0, masked: true, payload: Buffer.alloc(0) }], "control frame does not have final bit set"],
+    [
+      "new message inside a fragmented one",
+      [
+        { op: 2, fin: false, rsv: 0, masked: true, payload: Buffer.from("PI") },
+        { op: 2, fin: true, rsv: 0, masked: true, payload: Buffer.alloc(0) },
+      ],
+      "new message started before final frame for previous message was received",
+    ],
+    ["close with one byte", [{ op: 8, fin: true, rsv: 0, masked: true, payload: Buffer.from([3]) }], "close frame payload cannot be 1 byte"],
+    ["close with status 999", [{ op: 8, fin: true, rsv: 0, masked: true, payload: Buffer.from([999 >> 8, 999 & 0xff]) }], "invalid close status code 999"],
+  ];
+
+  /** The close frame the server answered `frames` with, or undefined when the connection just closed. */
+  async function closeOf(port: number, frames: Frame[]): Promise<string | undefined> {
+    const c = await Tcp.open(port);
+    try {
+      c.socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${KEYS[0]}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+      const frameText = (): string => serverFrames(c.bytes.subarray(c.bytes.indexOf("\r\n\r\n") + 4));
+      await c.until(() => frameText().includes("INFO"));
+      c.socket.write(encodeFrame({ op: 2, fin: true, rsv: 0, masked: true, payload: Buffer.from('CONNECT {"verbose":false}\r\nPING\r\n') }));
+      await c.until(() => frameText().includes("PONG"));
+      c.socket.write(Buffer.concat(frames.map(encodeFrame)));
+      await c.until(() => / close \d+/.test(frameText()));
+      return /close .*$/.exec(frameText())?.[0];
+    } finally {
+      c.socket.destroy();
+    }
+  }
+
+  it("for each kind of refused frame", async () => {
+    const [refPort, tsPort] = [await freePort(), await freePort()];
+    const config = (port: number): string => `websocket { listen: "127.0.0.1:${port}", no_tls: true }\n`;
+    const servers: ReferenceServer[] = [];
+    try {
+      servers.push(await startNatsServer([], config(refPort), "2.15", [refPort]));
+      servers.push(await startNatsServer([], config(tsPort), "tsnats", [tsPort]));
+      const diffs: string[] = [];
+      for (const [name, frames, reason] of bad) {
+        const want = `close 1002 ${JSON.stringify(reason)}`;
+        const [a, b] = await Promise.all([closeOf(refPort, frames), closeOf(tsPort, frames)]);
+        if (a !== undefined && a !== want) diffs.push(`${name}: nats-server ${a}, expected ${want}`);
+        if (b !== want) diffs.push(`${name}: tsnats ${b ?? "no close frame"}, expected ${want}`);
+      }
+      assert.deepEqual(diffs, []);
+    } finally {
+      for (const x of servers) await x.stop();
+    }
+  });
+});

@@ -40,6 +40,36 @@ export function closeStatusFor(reason: CloseReason | undefined): number {
   }
 }
 
+/**
+ * nats-server's reason text for a frame the `ws` library refused (its error code and message
+ * name the problem in other words); undefined keeps the library's own close.
+ */
+export function protocolErrorText(err: Error & { code?: string }, compressed: boolean): string | undefined {
+  const n = /(\d+)$/.exec(err.message)?.[1];
+  switch (err.code) {
+    case "WS_ERR_UNEXPECTED_RSV_2_3":
+      return "RSV2 and RSV3 must be clear";
+    case "WS_ERR_UNEXPECTED_RSV_1":
+      return compressed ? "control frame must not be compressed" : "compressed frame received without negotiated permessage-deflate";
+    case "WS_ERR_EXPECTED_MASK":
+      return "mask bit missing";
+    case "WS_ERR_EXPECTED_FIN":
+      return "control frame does not have final bit set";
+    case "WS_ERR_INVALID_CONTROL_PAYLOAD_LENGTH":
+      return n === "1" ? "close frame payload cannot be 1 byte" : "control frame length bigger than maximum allowed of 125 bytes";
+    case "WS_ERR_INVALID_CLOSE_CODE":
+      return `invalid close status code ${n ?? ""}`;
+    case "WS_ERR_INVALID_OPCODE":
+      // A continuation with nothing to continue, a new message inside a fragmented one, or an
+      // opcode RFC 6455 does not define.
+      if (n === "0") return "invalid continuation frame";
+      if (n === "1" || n === "2") return "new message started before final frame for previous message was received";
+      return `unknown opcode ${n ?? ""}`;
+    default:
+      return undefined;
+  }
+}
+
 export interface WebSocketTransportOptions {
   /** Compression was negotiated: messages above the threshold are deflated. */
   compress: boolean;
@@ -70,6 +100,13 @@ export class WebSocketTransport extends EventEmitter implements ClientTransport 
     ws.binaryType = "nodebuffer";
     ws.on("message", (data: Buffer) => this.emit("data", data));
     ws.on("error", (err: Error) => this.emit("error", err));
+    // A refused frame: the library closes with the status only, when its receiver reports the
+    // error; closing first, with nats-server's words as the reason, leaves that close a no-op.
+    const receiver = (ws as unknown as { _receiver?: EventEmitter })._receiver;
+    receiver?.prependListener("error", (err: Error & { code?: string }) => {
+      const text = protocolErrorText(err, o.compress);
+      if (text !== undefined) ws.close(1002, text);
+    });
     ws.on("close", () => this.emit("close"));
     raw.on("drain", () => this.emit("drain"));
   }
