@@ -127,6 +127,17 @@ test("with nrg_peer_lead, T3 leads a nats-server 2.15 consumer group: pull reque
       [[6, 1, 7]],
     );
 
+    // Headers only, with back-off: T3 leads it, sends each message's size instead of its payload,
+    // and delivers again what was not acknowledged (delivery counts 2 and 3, the back-off's waits).
+    await retry(() => jsm.consumers.add("CL", { durable_name: "heads", ack_policy: AckPolicy.Explicit, headers_only: true, backoff: [1_000_000_000, 2_000_000_000], max_deliver: 4 }), 90_000);
+    await leadOnT3(c, nc1, "CL", "heads");
+    const heads = await pull(nc2, "CL", "heads", 10);
+    assert.deepEqual(heads[0] && [heads[0].seq, heads[0].data.length, heads[0].headers?.get("Nats-Msg-Size"), heads[0].info.deliveryCount], [1, 0, "2", 1]);
+    assert.deepEqual(heads.map((m) => m.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    for (const m of heads.slice(1)) assert.equal(await m.ackAck({ timeout: 10_000 }), true);
+    // Only 1 is left to deliver: again after each back-off wait.
+    for (const dc of [2, 3]) assert.deepEqual((await pull(nc2, "CL", "heads", 1)).map((m) => [m.seq, m.info.deliveryCount]), [[1, dc]]);
+
     // A consumer with an inactivity threshold, kept active by a waiting pull request until T3
     // leads it: idle under T3, T3 has the meta leader remove it (nats-server's deleteNotActive).
     await retry(() => jsm.consumers.add("CL", { durable_name: "idle", ack_policy: AckPolicy.Explicit, inactive_threshold: 5_000_000_000 }), 90_000);

@@ -13,7 +13,8 @@
 // consumer with acks, a message is sent only once its delivery is committed
 // (replicateDeliveries), and an ack's confirmation (a double ack's reply) once the ack is.
 // Led here: pull and push consumers (flow control included: a push consumer's window, its
-// `$JS.FC` requests and their answers) with explicit, all or no acks, without priority groups, pauses, back-off, rate limits, headers-only, replay at the original rate or
+// `$JS.FC` requests and their answers) with explicit, all or no acks (back-off and headers only
+// included), without priority groups, pauses, rate limits, replay at the original rate or
 // deliver last per subject (`nrgConsumerLeadRefusal`); for others the member hands its
 // leadership back to a nats-server member. Of an interest or work-queue stream, the acks it
 // proposes reach the stream's leader as any consumer leader's do (its member of the consumer's
@@ -21,7 +22,7 @@
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
 import { nowNs, rfc3339 } from "../server/time.js";
-import { buildHeaders, getHeader } from "../protocol/headers.js";
+import { buildHeaders, getHeader, setHeader } from "../protocol/headers.js";
 import { parsePullRequest, WaitQueue, type PullRequest } from "../jetstream/pull_request.js";
 import { nakDelayMs } from "../jetstream/consumer.js";
 import { jsError, ApiError } from "../jetstream/errors.js";
@@ -54,9 +55,7 @@ export function nrgConsumerLeadRefusal(config: Record<string, unknown>): string 
   if (Array.isArray(config.priority_groups) && config.priority_groups.length > 0) return "priority groups";
   if (typeof config.priority_policy === "string" && config.priority_policy !== "none") return "a priority policy";
   if (config.pause_until !== undefined && config.pause_until !== null && config.pause_until !== "0001-01-01T00:00:00Z") return "a pause";
-  if (Array.isArray(config.backoff) && config.backoff.length > 0) return "back-off";
   if (typeof config.rate_limit_bps === "number" && config.rate_limit_bps > 0) return "a rate limit";
-  if (config.headers_only === true) return "headers only";
   if (config.replay_policy === "original") return "replay at the original rate";
   if (config.deliver_policy === "last_per_subject") return "deliver last per subject";
   return undefined;
@@ -376,7 +375,8 @@ export class NrgConsumerLeader {
       if (acks && maxAckPending > 0 && this.pending.size >= maxAckPending && this.rdq.length === 0) break;
       const next = this.nextMsg();
       if (next === undefined) break;
-      const { msg, dc } = next;
+      let { msg } = next;
+      const { dc } = next;
       const target = push ?? this.nextWaiting(msg)?.reply;
       if (target === undefined) break;
       if (dc > 1) {
@@ -387,6 +387,8 @@ export class NrgConsumerLeader {
       const dseq = this.dseq++;
       const ts = nowNs();
       const ackReply = `$JS.ACK.${this.streamName}.${this.name}.${dc}.${msg.seq}.${dseq}.${msg.time}.${this.numPending()}`;
+      // Headers only: the payload's size in Nats-Msg-Size instead of the payload (nats-server's convertToHeadersOnly).
+      if (this.config.headers_only === true) msg = { ...msg, hdr: setHeader(msg.hdr, "Nats-Msg-Size", String(msg.data.length)), data: EMPTY };
       if (acks) {
         const p = this.pending.get(msg.seq);
         if (p === undefined) this.pending.set(msg.seq, { dseq, ts });
@@ -570,13 +572,19 @@ export class NrgConsumerLeader {
     this.srv.forwardMeta(Buffer.concat([Buffer.from([NrgEntryOp.RemoveConsumer]), Buffer.from(JSON.stringify(ca))]));
   }
 
+  /** A pending message's ack wait: with back-off, the entry for the times it was delivered (the last one past the list's end). */
+  private ackWaitNs(seq: number): bigint {
+    const backoff = Array.isArray(this.config.backoff) ? this.config.backoff.filter((b): b is number => typeof b === "number") : [];
+    if (backoff.length > 0) return BigInt(backoff[Math.min((this.rdc.get(seq) ?? 1) - 1, backoff.length - 1)]);
+    return BigInt(this.num("ack_wait") > 0 ? this.num("ack_wait") : DEFAULT_ACK_WAIT_NS);
+  }
+
   /** Pending messages whose ack wait ran out go to the redelivery queue (nats-server's checkPending). */
   private checkAckWait(): void {
     if (this.ackPolicy === "none") return;
-    const waitNs = BigInt(this.num("ack_wait") > 0 ? this.num("ack_wait") : DEFAULT_ACK_WAIT_NS);
     const now = nowNs();
     const queued = new Set(this.rdq);
-    const due = [...this.pending.entries()].filter(([seq, p]) => !queued.has(seq) && now - p.ts >= waitNs).map(([seq]) => seq);
+    const due = [...this.pending.entries()].filter(([seq, p]) => !queued.has(seq) && now - p.ts >= this.ackWaitNs(seq)).map(([seq]) => seq);
     if (due.length === 0) return;
     this.rdq.push(...due.sort((a, b) => a - b));
     this.kick();
@@ -680,8 +688,7 @@ export class NrgConsumerLeader {
     const delayMs = nakDelayMs(arg);
     if (delayMs > 0) {
       // Due again once the delay has passed: its ack wait restarts so that it ends then.
-      const waitNs = BigInt(this.num("ack_wait") > 0 ? this.num("ack_wait") : DEFAULT_ACK_WAIT_NS);
-      p.ts = nowNs() + BigInt(Math.round(delayMs * 1e6)) - waitNs;
+      p.ts = nowNs() + BigInt(Math.round(delayMs * 1e6)) - this.ackWaitNs(sseq);
       return;
     }
     if (!this.rdq.includes(sseq)) this.rdq.push(sseq);
