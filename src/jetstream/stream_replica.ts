@@ -1454,6 +1454,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     for (const [name, e] of this.ephemerals) if (e.host === this.host.self && !this.stream.consumers.has(name)) this.proposeEphemeral(name, e.host, true, e.direct);
     this.drainHeld();
     this.syncMembers();
+    this.sweepAckedAfterElection();
     // Expiry and schedules are this member's to run now: what came due while it followed goes
     // (and is proposed), schedules due and not produced fire.
     this.stream.markersProposed.clear();
@@ -1774,6 +1775,33 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       const store = this.stream.store;
       for (let m = store.loadNextMsg("", store.state().firstSeq); m !== null && m.seq <= op.sseq; m = store.loadNextMsg("", m.seq + 1)) this.ackedElsewhere.push(m.seq);
     }
+  }
+
+  /**
+   * A new leader of an interest or work-queue stream: acks its member applied while another
+   * member led the stream were the old leader's to turn into removals (consumerChangesApplied
+   * runs on the leader only), and that leader may have stopped before it did. Every message
+   * is checked once, a thousand per turn, while this member leads. What a lagging copy of a
+   * consumer does not know yet it still needs, so nothing is removed early.
+   */
+  private sweepAckedAfterElection(): void {
+    const stream = this.stream;
+    if (stream.cfg.retention === "limits" || stream.consumers.size === 0) return;
+    const workQueue = stream.cfg.retention === "workqueue";
+    let seq = stream.store.state().firstSeq;
+    const step = (): void => {
+      if (this.stopped || stream.closed || !this.node.isLeader) return;
+      for (let n = 0; n < 1000; n++) {
+        const m = stream.store.loadNextMsg("", seq);
+        if (m === null) return;
+        seq = m.seq + 1;
+        // Work nobody's filter takes stays on a work-queue stream.
+        if (workQueue && ![...stream.consumers.values()].some((c) => c.matchesSubject(m.subject))) continue;
+        stream.checkRetention(m.seq, m.subject);
+      }
+      setImmediate(step);
+    };
+    step();
   }
 
   private checkAckedElsewhere(): void {
