@@ -10,7 +10,7 @@ import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { NrgCluster } from "./helpers/nrg_cluster.js";
-import { consumerOn, leadOnT3, rawInfo, type ConsumerInfoJson } from "./helpers/nrg_consumer.js";
+import { consumerOn, leadOnT3, pull, rawInfo, type ConsumerInfoJson } from "./helpers/nrg_consumer.js";
 
 test("with nrg_peer_lead, T3 leads a nats-server 2.15 push consumer's group: it delivers to the deliver subject while a client of N1 listens, redelivers what was not acknowledged within the ack wait, and both nats-server followers hold its state", { skip: referenceMissing(), timeout: 400_000 }, async () => {
   const c = await NrgCluster.create(true, true);
@@ -98,6 +98,20 @@ test("with nrg_peer_lead, T3 leads a nats-server 2.15 push consumer's group: it 
     assert.deepEqual(fcSeqs, Array.from({ length: 30 }, (_, i) => i + 1));
     assert.ok(fcRequests >= 1, "flow control was asked for");
     fcSub.unsubscribe();
+
+    // A paused pull consumer led by T3 delivers nothing (its requests expire: 408) until resumed
+    // (CONSUMER.PAUSE without a time, committed by the meta leader).
+    const pauseUntil = new Date(Date.now() + 3_600_000).toISOString();
+    await retry(() => jsm.consumers.add("CP", { durable_name: "paused", ack_policy: AckPolicy.Explicit, pause_until: pauseUntil }), 90_000);
+    await leadOnT3(c, nc1, "CP", "paused");
+    const pausedInfo = (await rawInfo(nc2, "CP", "paused")) as ConsumerInfoJson & { paused?: boolean; pause_remaining?: number };
+    assert.equal(pausedInfo.paused, true);
+    assert.ok((pausedInfo.pause_remaining ?? 0) > 0);
+    const expired = await nc2.request("$JS.API.CONSUMER.MSG.NEXT.CP.paused", JSON.stringify({ batch: 1, expires: 2_000_000_000 }), { timeout: 10_000 });
+    assert.equal(expired.headers?.code, 408);
+    const resumed = (await nc1.request("$JS.API.CONSUMER.PAUSE.CP.paused", "{}", { timeout: 10_000 })).json<{ paused?: boolean; error?: unknown }>();
+    assert.equal(resumed.error, undefined);
+    assert.deepEqual((await pull(nc2, "CP", "paused", 1)).map((m) => m.seq), [1]);
   } finally {
     await c.stop();
   }

@@ -13,8 +13,8 @@
 // consumer with acks, a message is sent only once its delivery is committed
 // (replicateDeliveries), and an ack's confirmation (a double ack's reply) once the ack is.
 // Led here: pull and push consumers (flow control included: a push consumer's window, its
-// `$JS.FC` requests and their answers) with explicit, all or no acks (back-off and headers only
-// included), without priority groups, pauses, rate limits, replay at the original rate or
+// `$JS.FC` requests and their answers) with explicit, all or no acks (back-off, headers only and
+// pauses included), without priority groups, rate limits, replay at the original rate or
 // deliver last per subject (`nrgConsumerLeadRefusal`); for others the member hands its
 // leadership back to a nats-server member. Of an interest or work-queue stream, the acks it
 // proposes reach the stream's leader as any consumer leader's do (its member of the consumer's
@@ -54,7 +54,6 @@ export function nrgConsumerLeadRefusal(config: Record<string, unknown>): string 
   if (ack !== undefined && ack !== "explicit" && ack !== "all" && ack !== "none") return `ack policy ${String(ack)}`;
   if (Array.isArray(config.priority_groups) && config.priority_groups.length > 0) return "priority groups";
   if (typeof config.priority_policy === "string" && config.priority_policy !== "none") return "a priority policy";
-  if (config.pause_until !== undefined && config.pause_until !== null && config.pause_until !== "0001-01-01T00:00:00Z") return "a pause";
   if (typeof config.rate_limit_bps === "number" && config.rate_limit_bps > 0) return "a rate limit";
   if (config.replay_policy === "original") return "replay at the original rate";
   if (config.deliver_policy === "last_per_subject") return "deliver last per subject";
@@ -367,6 +366,8 @@ export class NrgConsumerLeader {
   private deliver(): void {
     const now = Date.now();
     this.expireRequests(now);
+    // Paused: requests wait (and expire), nothing is delivered until the pause ends.
+    if (this.pausedUntilMs() > now) return;
     const maxAckPending = this.num("max_ack_pending");
     const acks = this.ackPolicy !== "none";
     const push = this.deliverSubject;
@@ -438,6 +439,13 @@ export class NrgConsumerLeader {
     fc.id = "";
     fc.size = 0;
     this.kick();
+  }
+
+  /** When the consumer's pause (pause_until) ends, in ms since the epoch (0: not paused). */
+  private pausedUntilMs(): number {
+    const p = this.config.pause_until;
+    const ms = typeof p === "string" ? Date.parse(p) : NaN;
+    return Number.isFinite(ms) && ms > 0 ? ms : 0;
   }
 
   /** A push consumer's deliver subject, undefined for a pull consumer. */
@@ -530,6 +538,8 @@ export class NrgConsumerLeader {
   private arm(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     let due = Date.now() + TICK_MS;
+    const pause = this.pausedUntilMs();
+    if (pause > Date.now()) due = Math.min(due, pause);
     const hbMs = this.deliverSubject !== undefined ? this.num("idle_heartbeat") / 1e6 : 0;
     if (hbMs > 0) due = Math.min(due, Math.max(this.lastDeliveryMs, this.lastHeartbeatMs) + hbMs);
     for (const wr of this.waiting.all()) {
@@ -736,6 +746,7 @@ export class NrgConsumerLeader {
       num_redelivered: this.num("max_deliver") === 1 ? 0 : this.rdc.size,
       num_waiting: this.waiting.length,
       num_pending: this.numPending(),
+      ...this.pauseInfo(),
       cluster,
       ts: rfc3339(nowNs()),
     };
@@ -745,6 +756,12 @@ export class NrgConsumerLeader {
   answerCreate(reply: string): void {
     if (this.subs.length === 0) return;
     this.send(this.srv.sys, reply, { type: "io.nats.jetstream.api.v1.consumer_create_response", ...this.info() });
+  }
+
+  /** nats-server's paused / pause_remaining (ns), while a pause lasts. */
+  private pauseInfo(): Record<string, unknown> {
+    const remaining = this.pausedUntilMs() - Date.now();
+    return remaining > 0 ? { paused: true, pause_remaining: remaining * 1_000_000 } : {};
   }
 
   private infoRequest(reply: string, hdr: Buffer | undefined): void {
