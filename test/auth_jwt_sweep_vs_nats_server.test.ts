@@ -3,12 +3,15 @@
 // revocations, plain and scoped signing keys whose templates use {{name()}}, {{subject()}},
 // {{tag(..)}} and {{account-name()}}) and six users (permissions with allow/deny/resp, subs,
 // payload and src limits, time ranges, bearer tokens, allowed connection types, expiry, tags),
-// all preloaded in the memory resolver. Every user logs in (the -ERR text and the close must
+// all preloaded in the memory resolver (odd seeds) or the full resolver (even seeds). Every user logs in (the -ERR text and the close must
 // agree), then a random sequence of SUB, UNSUB, PUB and HPUB over the open connections, and
 // claim updates pushed on $SYS.REQ.ACCOUNT.<id>.CLAIMS.UPDATE (new limits, revocations, default
 // permissions) whose answers and effects on live connections are compared as well.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { createAccount, createOperator, createUser, type KeyPair } from "@nats-io/nkeys";
 import { encodeAccount, type Account, type Permissions, type User } from "@nats-io/jwt";
 import { referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
@@ -209,10 +212,12 @@ async function userFixture(s: Scenario, u: UserPlan): Promise<UserFixture> {
   return newUser(accFixture, u.name, u.claims, { signer, scoped: u.signer === "scoped", exp: u.exp, nbf: u.nbf, kp: u.kp });
 }
 
-async function config(s: Scenario): Promise<string> {
+/** The memory resolver, or with `dir` the full (NATS-based) resolver storing there. */
+async function config(s: Scenario, dir?: string): Promise<string> {
   const preload = [`  ${s.op.sys.pub}: ${s.op.sys.jwt}`];
   for (const a of s.accounts) preload.push(`  ${a.kp.getPublicKey()}: ${await accountJwt(s.op, a, a.claims)}`);
-  return `operator: ${s.op.jwt}\nsystem_account: ${s.op.sys.pub}\nresolver: MEMORY\nresolver_preload: {\n${preload.join("\n")}\n}\n`;
+  const resolver = dir === undefined ? "resolver: MEMORY" : `resolver: { type: full, dir: "${dir}", allow_delete: true }`;
+  return `operator: ${s.op.jwt}\nsystem_account: ${s.op.sys.pub}\n${resolver}\nresolver_preload: {\n${preload.join("\n")}\n}\n`;
 }
 
 function wire(op: Exclude<Op, { t: "update" }>): string {
@@ -342,11 +347,12 @@ describe("operator mode side by side with nats-server 2.15 (random JWTs, logins,
   for (const seed of [...Array.from({ length: 8 }, (_, i) => i + 1), 19, 21]) {
     it(`seed ${seed}`, async () => {
       const s = await scenario(seed, 40);
-      const conf = await config(s);
+      // Even seeds use the full resolver, each server with its own directory.
+      const dirs = seed % 2 === 0 ? [fs.mkdtempSync(path.join(os.tmpdir(), "jwt-sweep-")), fs.mkdtempSync(path.join(os.tmpdir(), "jwt-sweep-"))] : [];
       const fixtures = await Promise.all(s.users.map((u) => userFixture(s, u)));
       const jwts = updates(s);
-      const ref = await startNatsServer([], conf, "2.15");
-      const ts = await startNatsServer([], conf, "tsnats");
+      const ref = await startNatsServer([], await config(s, dirs[0]), "2.15");
+      const ts = await startNatsServer([], await config(s, dirs[1]), "tsnats");
       try {
         const [a, b] = await Promise.all([run(ref, s, fixtures, jwts), run(ts, s, fixtures, jwts)]);
         const diffs: string[] = [];
@@ -357,6 +363,7 @@ describe("operator mode side by side with nats-server 2.15 (random JWTs, logins,
         assert.deepEqual(diffs, [], userSummary(s));
       } finally {
         await Promise.all([ref.stop(), ts.stop()]);
+        for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
       }
     });
   }
