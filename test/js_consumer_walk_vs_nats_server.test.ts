@@ -14,7 +14,7 @@ import { Walk } from "./helpers/seeded_walk.js";
 type Json = Record<string, unknown>;
 const SEC = 1e9;
 
-const stream = (cfg: Json = {}): Step => ({ s: "$JS.API.STREAM.CREATE.D", b: { name: "D", subjects: ["d.>"], ...cfg }, note: `stream ${JSON.stringify(cfg)}` });
+const stream = (cfg: Json = {}): Step => ({ s: "$JS.API.STREAM.CREATE.D", b: { name: "D", subjects: ["d.>"], ...cfg }, retryOnErrCode: 10049, note: `stream ${JSON.stringify(cfg)}` });
 const consumer = (cfg: Json): Step => ({ s: "$JS.API.CONSUMER.CREATE.D.P", b: { stream_name: "D", config: { durable_name: "P", ack_wait: 60 * SEC, ...cfg } }, note: `consumer ${JSON.stringify(cfg)}` });
 const pub = (subject: string, body = "x"): Step => ({ s: subject, b: body, note: "publish" });
 const pull = (req: Json): Step => ({ s: "$JS.API.CONSUMER.MSG.NEXT.D.P", b: req, expect: "msgs", waitMs: 300, delayMs: 100, note: `pull ${JSON.stringify(req)}` });

@@ -52,6 +52,12 @@ export interface Step {
   /** Wait this long before sending (for clocks the step depends on). */
   delayMs?: number;
   /**
+   * A JSON answer with this err_code is asked again (every 200 ms, up to 3 s): a condition of
+   * the server that is not the step's subject (nats-server 2.15 removes a deleted stream's
+   * files in the background, and a create of the same name meanwhile can fail with 10049).
+   */
+  retryOnErrCode?: number;
+  /**
    * Send `b` to the ack reply of a message this connection received last (in the latest "msgs"
    * step that delivered any): the `ack`-th one, counted modulo how many there were. With
    * `expect` "msgs" it goes as a request (an ack that asks for a confirmation). Nothing is sent
@@ -190,10 +196,19 @@ function gatherInto(g: Gathered, m: Msg): void {
   if (!g.incremental && isTerminalStatus(o)) g.done = true;
 }
 
+function errCodeOf(o: Observed): unknown {
+  return "json" in o ? ((o.json as { error?: { err_code?: unknown } } | null)?.error?.err_code) : undefined;
+}
+
 /** Send one step on a connection and observe what comes back. */
 export async function sendStep(nc: NatsConnection, step: Step): Promise<Observed> {
   try {
-    return await observeStep(nc, step);
+    let o = await observeStep(nc, step);
+    for (let i = 0; i < 15 && step.retryOnErrCode !== undefined && errCodeOf(o) === step.retryOnErrCode; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      o = await observeStep(nc, step);
+    }
+    return o;
   } catch (err) {
     return { refused: (err as Error).message };
   }
