@@ -163,6 +163,10 @@ async function round(impl) {
     c.roles = { leader, client: other.name };
     const nc = await connect({ servers: `127.0.0.1:${other.port}` });
     const js = jetstream(nc, { timeout: 10_000 });
+    // The first publishes are asked again until the client's server knows the leaders' interest
+    // in the subjects (a create is answered before every server heard of it, on nats-server too).
+    await retry(() => js.publish("r3", payload));
+    await retry(() => js.publish("r3m", payload));
     for (let i = 0; i < 200; i++) await js.publish("r3", payload); // warm-up
     for (let i = 0; i < 200; i++) await js.publish("r3m", payload);
     // --warmup N: N more publishes (256 outstanding) to each stream first, so tsnats' JIT has compiled the hot paths.

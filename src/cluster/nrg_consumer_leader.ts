@@ -23,7 +23,7 @@ import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
 import { nowNs, rfc3339 } from "../server/time.js";
 import { buildHeaders, getHeader, setHeader } from "../protocol/headers.js";
-import { parsePullRequest, WaitQueue, type PullRequest } from "../jetstream/pull_request.js";
+import { parsePullRequest, takeMaxBytes, WaitQueue, type PullRequest } from "../jetstream/pull_request.js";
 import { nakDelayMs } from "../jetstream/consumer.js";
 import { jsError, ApiError } from "../jetstream/errors.js";
 import { dynamicMetadata, HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "../jetstream/api_level.js";
@@ -493,15 +493,10 @@ export class NrgConsumerLeader {
         wq.removeHead();
         continue;
       }
-      if (wr.b > 0) {
-        if (size <= wr.b) {
-          wr.b -= size;
-          if (wr.b === 0) wr.n = 1;
-        } else {
-          this.sendStatus(wr.reply, "409 Message Size Exceeds MaxBytes", wr);
-          wq.removeHead();
-          continue;
-        }
+      if (!takeMaxBytes(wr, size)) {
+        this.sendStatus(wr.reply, "409 Message Size Exceeds MaxBytes", wr);
+        wq.removeHead();
+        continue;
       }
       if (this.srv.account.sublist.hasInterest(wr.reply)) return wq.pop(false);
       wq.removeHead();

@@ -17,7 +17,7 @@ import * as adv from "./advisories.js";
 import { filtersOf, METADATA_IN_ANSWERS, optStartTimeNs, replicatedConsumer, stampInactiveThreshold, withoutServerMetadata, type ConsumerConfig } from "./consumer_config.js";
 import { jsError } from "./errors.js";
 import { dynamicMetadata } from "./api_level.js";
-import { parsePullRequest, WaitQueue, type PullRequest } from "./pull_request.js";
+import { parsePullRequest, takeMaxBytes, WaitQueue, type PullRequest } from "./pull_request.js";
 import type { Stream } from "./stream.js";
 import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
 import { appendHeaders, buildHeaders, getHeader } from "../protocol/headers.js";
@@ -1170,17 +1170,11 @@ export class Consumer {
           continue;
         }
       }
-      if (wr.b > 0) {
-        if (size <= wr.b) {
-          wr.b -= size;
-          // Exactly used up: this message is the last one for the request.
-          if (wr.b === 0) wr.n = 1;
-        } else {
-          this.sendStatus(wr.reply, "409 Message Size Exceeds MaxBytes", wr);
-          if (assignedPin) this.unassignPin();
-          wq.removeHead();
-          continue;
-        }
+      if (!takeMaxBytes(wr, size)) {
+        this.sendStatus(wr.reply, "409 Message Size Exceeds MaxBytes", wr);
+        if (assignedPin) this.unassignPin();
+        wq.removeHead();
+        continue;
       }
       if (this.stream.jsa.account.sublist.hasInterest(wr.reply)) return wq.pop(policy === "prioritized");
       // Nobody listens for the answer any more.

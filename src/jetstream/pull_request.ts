@@ -34,6 +34,19 @@ export interface PullRequest {
   group: PriorityRequest | undefined;
 }
 
+/**
+ * Counts a message of `size` bytes against a request's max_bytes (none: always fits). False when
+ * it does not fit: nats-server answers that request 409 "Message Size Exceeds MaxBytes".
+ */
+export function takeMaxBytes(wr: PullRequest, size: number): boolean {
+  if (wr.b <= 0) return true;
+  if (size > wr.b) return false;
+  wr.b -= size;
+  // Exactly used up: this message is the last one for the request.
+  if (wr.b === 0) wr.n = 1;
+  return true;
+}
+
 export interface ParsedPull {
   batch: number;
   expiresNs: number;

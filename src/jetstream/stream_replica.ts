@@ -1791,12 +1791,13 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     let seq = stream.store.state().firstSeq;
     const step = (): void => {
       if (this.stopped || stream.closed || !this.node.isLeader) return;
+      const consumers = [...stream.consumers.values()];
       for (let n = 0; n < 1000; n++) {
         const m = stream.store.loadNextMsg("", seq);
         if (m === null) return;
         seq = m.seq + 1;
         // Work nobody's filter takes stays on a work-queue stream.
-        if (workQueue && ![...stream.consumers.values()].some((c) => c.matchesSubject(m.subject))) continue;
+        if (workQueue && !consumers.some((c) => c.matchesSubject(m.subject))) continue;
         stream.checkRetention(m.seq, m.subject);
       }
       setImmediate(step);
