@@ -23,12 +23,11 @@ import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
 import { nowNs, rfc3339 } from "../server/time.js";
 import { buildHeaders, getHeader, setHeader } from "../protocol/headers.js";
-import { parsePullRequest, takeMaxBytes, WaitQueue, type PullRequest } from "../jetstream/pull_request.js";
+import { parsePullRequest, pullRequestRefusal, takeMaxBytes, WaitQueue, type PullRequest } from "../jetstream/pull_request.js";
 import { nakDelayMs } from "../jetstream/consumer.js";
 import { jsError, ApiError } from "../jetstream/errors.js";
 import { dynamicMetadata, HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "../jetstream/api_level.js";
 import { consumerLeaderElected } from "../jetstream/advisories.js";
-import { goDuration } from "../server/time.js";
 import { encodeNrgConsumerEntry, NrgEntryOp, type NrgConsumerEntry } from "../jetstream/nrg_entries.js";
 import type { StoredMsg } from "../storage/store.js";
 import type { NrgMetaConsumer, NrgMetaStream } from "./nrg_meta_state.js";
@@ -262,35 +261,11 @@ export class NrgConsumerLeader {
       this.sendStatus(reply, `400 Bad Request - ${p}`);
       return;
     }
-    const maxBatch = this.num("max_batch");
-    if (maxBatch > 0 && p.batch > maxBatch) {
-      this.sendStatus(reply, `409 Exceeded MaxRequestBatch of ${maxBatch}`);
+    // Priority groups are handed back (nrgConsumerLeadRefusal): this consumer's policy is none.
+    const refusal = pullRequestRefusal(p, { maxBatch: this.num("max_batch"), maxExpiresNs: this.num("max_expires"), maxBytes: this.num("max_bytes"), priorityPolicy: "none" });
+    if (refusal !== undefined) {
+      this.sendStatus(reply, refusal);
       return;
-    }
-    const maxExpires = this.num("max_expires");
-    if (p.expiresNs > 0 && maxExpires > 0 && p.expiresNs > maxExpires) {
-      this.sendStatus(reply, `409 Exceeded MaxRequestExpires of ${goDuration(maxExpires)}`);
-      return;
-    }
-    const maxBytes = this.num("max_bytes");
-    if (p.maxBytes > 0 && maxBytes > 0 && p.maxBytes > maxBytes) {
-      this.sendStatus(reply, `409 Exceeded MaxRequestMaxBytes of ${maxBytes}`);
-      return;
-    }
-    const g = p.group;
-    if (g !== undefined) {
-      if (g.minPending !== 0 || g.minAckPending !== 0) {
-        this.sendStatus(reply, "400 Bad Request - Not a Overflow Priority consumer");
-        return;
-      }
-      if (g.id !== "") {
-        this.sendStatus(reply, "400 Bad Request - Not a Pinned Client Priority consumer");
-        return;
-      }
-      if (g.priority < 0 || g.priority > 9) {
-        this.sendStatus(reply, "400 Bad Request - Priority must be between 0 and 9");
-        return;
-      }
     }
     const now = Date.now();
     if (p.noWait) {
@@ -301,7 +276,7 @@ export class NrgConsumerLeader {
       }
     }
     const hbMs = p.hbNs / 1e6;
-    const req: PullRequest = { reply, n: p.batch, d: 0, b: p.maxBytes, expiresAt: p.expiresNs > 0 ? now + p.expiresNs / 1e6 : 0, noWait: p.noWait, hbMs, hbAt: hbMs > 0 ? now + hbMs : 0, received: now, group: g };
+    const req: PullRequest = { reply, n: p.batch, d: 0, b: p.maxBytes, expiresAt: p.expiresNs > 0 ? now + p.expiresNs / 1e6 : 0, noWait: p.noWait, hbMs, hbAt: hbMs > 0 ? now + hbMs : 0, received: now, group: p.group };
     if (!this.waiting.add(req)) {
       if (hbMs === 0) this.sendStatus(reply, "409 Exceeded MaxWaiting");
       return;

@@ -17,11 +17,10 @@ import * as adv from "./advisories.js";
 import { filtersOf, METADATA_IN_ANSWERS, optStartTimeNs, replicatedConsumer, stampInactiveThreshold, withoutServerMetadata, type ConsumerConfig } from "./consumer_config.js";
 import { jsError } from "./errors.js";
 import { dynamicMetadata } from "./api_level.js";
-import { parsePullRequest, takeMaxBytes, WaitQueue, type PullRequest } from "./pull_request.js";
+import { parsePullRequest, pullRequestRefusal, takeMaxBytes, WaitQueue, type PullRequest } from "./pull_request.js";
 import type { Stream } from "./stream.js";
 import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
 import { appendHeaders, buildHeaders, getHeader } from "../protocol/headers.js";
-import { goDuration } from "../server/time.js";
 import { parseDecimal } from "./util.js";
 import { AckReply } from "./ack_reply.js";
 
@@ -1039,33 +1038,14 @@ export class Consumer {
     }
     const cfg = this.cfg;
     const now = Date.now();
-    if ((cfg.max_batch ?? 0) > 0 && p.batch > (cfg.max_batch as number)) {
-      this.sendStatus(reply, `409 Exceeded MaxRequestBatch of ${cfg.max_batch}`);
-      return;
-    }
-    if (p.expiresNs > 0 && (cfg.max_expires ?? 0) > 0 && p.expiresNs > (cfg.max_expires as number)) {
-      this.sendStatus(reply, `409 Exceeded MaxRequestExpires of ${goDuration(cfg.max_expires as number)}`);
-      return;
-    }
-    if (p.maxBytes > 0 && (cfg.max_bytes ?? 0) > 0 && p.maxBytes > (cfg.max_bytes as number)) {
-      this.sendStatus(reply, `409 Exceeded MaxRequestMaxBytes of ${cfg.max_bytes}`);
-      return;
-    }
     const policy = cfg.priority_policy ?? "none";
+    const refusal = pullRequestRefusal(p, { maxBatch: cfg.max_batch ?? 0, maxExpiresNs: cfg.max_expires ?? 0, maxBytes: cfg.max_bytes ?? 0, priorityPolicy: policy });
+    if (refusal !== undefined) {
+      this.sendStatus(reply, refusal);
+      return;
+    }
     const g = p.group;
     if (g !== undefined) {
-      if ((g.minPending !== 0 || g.minAckPending !== 0) && policy !== "overflow") {
-        this.sendStatus(reply, "400 Bad Request - Not a Overflow Priority consumer");
-        return;
-      }
-      if (g.id !== "" && policy !== "pinned_client") {
-        this.sendStatus(reply, "400 Bad Request - Not a Pinned Client Priority consumer");
-        return;
-      }
-      if (g.priority < 0 || g.priority > 9) {
-        this.sendStatus(reply, "400 Bad Request - Priority must be between 0 and 9");
-        return;
-      }
       if (policy !== "none") {
         if (g.group === "") {
           this.sendStatus(reply, "400 Bad Request - Priority Group missing");

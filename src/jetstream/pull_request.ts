@@ -4,6 +4,7 @@
 // with more to get goes to the back), as nats-server's waitQueue does; with the
 // "prioritized" policy it is kept ordered by priority (0 first), FIFO within a priority.
 import { PULL_REQUEST_SHAPE, unmarshalLenient } from "./json.js";
+import { goDuration } from "../server/time.js";
 
 /** The priority-group part of a pull request (ADR-42). */
 export interface PriorityRequest {
@@ -54,6 +55,31 @@ export interface ParsedPull {
   noWait: boolean;
   hbNs: number;
   group: PriorityRequest | undefined;
+}
+
+/** The consumer settings a pull request is checked against (0: no limit). */
+export interface PullLimits {
+  maxBatch: number;
+  maxExpiresNs: number;
+  maxBytes: number;
+  priorityPolicy: string;
+}
+
+/**
+ * nats-server's checks of a parsed request against the consumer's limits and its priority
+ * policy, in its order: the status to answer when one fails. The checks a policy's own groups
+ * add (group named and configured) are the consumer's.
+ */
+export function pullRequestRefusal(p: ParsedPull, l: PullLimits): string | undefined {
+  if (l.maxBatch > 0 && p.batch > l.maxBatch) return `409 Exceeded MaxRequestBatch of ${l.maxBatch}`;
+  if (p.expiresNs > 0 && l.maxExpiresNs > 0 && p.expiresNs > l.maxExpiresNs) return `409 Exceeded MaxRequestExpires of ${goDuration(l.maxExpiresNs)}`;
+  if (p.maxBytes > 0 && l.maxBytes > 0 && p.maxBytes > l.maxBytes) return `409 Exceeded MaxRequestMaxBytes of ${l.maxBytes}`;
+  const g = p.group;
+  if (g === undefined) return undefined;
+  if ((g.minPending !== 0 || g.minAckPending !== 0) && l.priorityPolicy !== "overflow") return "400 Bad Request - Not a Overflow Priority consumer";
+  if (g.id !== "" && l.priorityPolicy !== "pinned_client") return "400 Bad Request - Not a Pinned Client Priority consumer";
+  if (g.priority < 0 || g.priority > 9) return "400 Bad Request - Priority must be between 0 and 9";
+  return undefined;
 }
 
 interface PullJson {
