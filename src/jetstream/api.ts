@@ -227,7 +227,13 @@ export class Api {
           (subject, reply, hdr, payload, origin) => {
             // Pull requests and direct gets are for a consumer / stream that subscribes itself in
             // nats-server: without one nobody listens, and a requester gets 503 no responders.
-            if (!this.hasOwnResponder(subject.substring(prefix.length))) return false;
+            if (!this.hasOwnResponder(subject.substring(prefix.length))) {
+              // (In a cluster every server's API subscription takes it: a client of this server
+              // asking a consumer whose server is down gets that 503 from here.)
+              if (origin === undefined || reply === "" || !this.unanswerablePull(subject.substring(prefix.length))) return false;
+              if (origin.opts.noResponders) acc.sendNoResponders(origin, subject, reply);
+              return true;
+            }
             // Keep what we need (the read buffer is reused) and answer after the publisher's turn.
             const body = Buffer.from(payload);
             const h = hdr !== undefined && hdr.length > 0 ? Buffer.from(hdr) : undefined;
@@ -281,6 +287,14 @@ export class Api {
       return this.directGetter(end < 0 ? rest.substring(11) : rest.substring(11, end)) !== undefined;
     }
     return true;
+  }
+
+  /** A pull request for a consumer no server of the cluster can answer now (cluster.ts pullUnanswerable). */
+  private unanswerablePull(rest: string): boolean {
+    const cluster = this.jsa.service.cluster;
+    if (cluster === undefined || !rest.startsWith("CONSUMER.MSG.NEXT.")) return false;
+    const t = rest.split(".");
+    return t.length === 5 && cluster.pullUnanswerable(this.jsa, t[3], t[4]);
   }
 
   /** A request the meta group assigned to this server (cluster.ts): answered when `reply` is set. */

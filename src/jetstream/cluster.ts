@@ -1095,7 +1095,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       const r = t[0] === "CONSUMER" ? jsa.streams.get(name)?.replica : undefined;
       if (r !== undefined && r.isLeader && !r.leaderReady) return this.whenLeaderReady(jsa, r, t, body, reply, hdr);
       // A single-replica consumer of a replicated stream is answered for by the member it lives on.
-      const eph = this.ephemeralRequest(jsa, t, name);
+      const eph = this.ephemeralRequest(jsa, t, name, reply);
       if (eph !== false) return eph;
       // Info, a pause or an unpin of a replicated consumer led by another member than the
       // stream's: its leader answers (it holds the waiting pulls and the latest activity, and
@@ -1165,17 +1165,43 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    * that member answers (undefined: as a single server would), the others skip it. false: not
    * such a request, the stream's leader decides.
    */
-  private ephemeralRequest(jsa: JsAccount, t: string[], streamName: string): Intercept | false {
+  private ephemeralRequest(jsa: JsAccount, t: string[], streamName: string, reply: string): Intercept | false {
     if (t[0] !== "CONSUMER") return false;
     const consumer = t[1] === "MSG" || t[1] === "LEADER" || t[1] === "DURABLE" ? t[4] : t[1] === "NAMES" || t[1] === "LIST" ? undefined : t[3];
     if (consumer === undefined || consumer === "") return false;
     const replica = jsa.streams.get(streamName)?.replica;
     const host = replica?.ephemeralHost(consumer);
     if (host === undefined) return false;
-    if (host !== this.self) return SKIP;
+    if (host !== this.self) {
+      // Its server is down: its info and its updates are answered "consumer is offline" by the
+      // stream's leader, half a second later (nats-server's meta leader answers so; the update
+      // is not applied when that server returns).
+      const offlineAnswered = t[1] === "INFO" || t[1] === "CREATE" || t[1] === "DURABLE";
+      if (offlineAnswered && reply !== "" && replica?.isLeader === true && !this.reachable(host)) {
+        const rest = t.join(".");
+        setTimeout(() => this.answerError(jsa, rest, reply, jsError("JSConsumerOfflineErr")), OFFLINE_ERROR_DELAY_MS).unref();
+      }
+      return SKIP;
+    }
     // An R1 consumer has no other member to hand over to; nats-server answers success.
     if (t[1] === "LEADER" && t[2] === "STEPDOWN") return { success: true };
     return undefined;
+  }
+
+  /** Is `server` this one or one a route leads to now (a server stopped or cut off is not)? */
+  private reachable(server: string): boolean {
+    return server === this.self || this.cluster.peers().some((p) => p.name === server);
+  }
+
+  /**
+   * A pull request from a client of this server for a single-replica consumer of a stream this
+   * server is a member of, held by a server no route leads to now: nobody can answer it. In
+   * nats-server only the consumer subscribes to its pull subject, so the requester gets 503 no
+   * responders at once (here every server's API subscription takes it: it would wait for nothing).
+   */
+  pullUnanswerable(jsa: JsAccount, stream: string, consumer: string): boolean {
+    const host = jsa.streams.get(stream)?.replica?.ephemeralHost(consumer);
+    return host !== undefined && !this.reachable(host);
   }
 
   /**

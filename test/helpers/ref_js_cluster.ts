@@ -1,12 +1,18 @@
 // Test helper: a JetStream cluster of reference nats-server processes on loopback (every server
 // with routes to all, itself included, as shared configs list them), to run the same steps on
 // nats-server as on a tsnats cluster (JsTestCluster) and compare what clients see.
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { startNatsServer, freePort, referenceBinary, type ReferenceServer } from "./nats_server.js";
 
 export interface RefJsCluster {
   servers: ReferenceServer[];
-  /** Client URLs, in server order (server names N1, N2, ...). */
+  /** Client URLs, in server order (server names N1, N2, ...); a restarted server's changes. */
   urls: string[];
+  /** Stop server `i` (0-based), keeping its store: `startServer(i)` brings it back with it. */
+  stopServer(i: number): Promise<void>;
+  startServer(i: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -25,24 +31,40 @@ export async function startRefJsCluster(
   const routePorts: number[] = [];
   for (let i = 0; i < size; i++) routePorts.push(await freePort());
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
-  const servers = await Promise.all(
-    routePorts.map((p, i) =>
-      startNatsServer(
-        ["-js", "-m", "-1"],
-        `server_name: N${i + 1}\n` +
-          (more.serverTags?.[i] !== undefined ? `server_tags: ${JSON.stringify(more.serverTags[i])}\n` : "") +
-          `jetstream { max_mem_store: 256MB, max_file_store: 1GB${more.uniqueTag !== undefined ? `, unique_tag: ${JSON.stringify(more.uniqueTag)}` : ""}${more.domain !== undefined ? `, domain: ${JSON.stringify(more.domain)}` : ""}${more.jetstream !== undefined ? `\n${more.jetstream}\n` : ""} }\n` +
-          `cluster { name: ${clusterName}, listen: 127.0.0.1:${p}, routes: [${routes}] }\n` +
-          (more.config ?? ""),
-        line,
-      ),
-    ),
-  );
-  return {
+  // Each server's store outlives its process (a restart finds it), removed by stop().
+  const stores = fs.mkdtempSync(path.join(os.tmpdir(), "nats-ref-stores-"));
+  const start = (i: number): Promise<ReferenceServer> =>
+    startNatsServer(
+      ["-js", "-m", "-1", "-sd", path.join(stores, `N${i + 1}`)],
+      `server_name: N${i + 1}\n` +
+        (more.serverTags?.[i] !== undefined ? `server_tags: ${JSON.stringify(more.serverTags[i])}\n` : "") +
+        `jetstream { max_mem_store: 256MB, max_file_store: 1GB${more.uniqueTag !== undefined ? `, unique_tag: ${JSON.stringify(more.uniqueTag)}` : ""}${more.domain !== undefined ? `, domain: ${JSON.stringify(more.domain)}` : ""}${more.jetstream !== undefined ? `\n${more.jetstream}\n` : ""} }\n` +
+        `cluster { name: ${clusterName}, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes}] }\n` +
+        (more.config ?? ""),
+      line,
+    );
+  let servers: ReferenceServer[];
+  try {
+    servers = await Promise.all(routePorts.map((_p, i) => start(i)));
+  } catch (err) {
+    fs.rmSync(stores, { recursive: true, force: true });
+    throw err;
+  }
+  const cluster: RefJsCluster = {
     servers,
     urls: servers.map((s) => `nats://127.0.0.1:${s.port}`),
+    stopServer: async (i) => {
+      await cluster.servers[i].stop();
+    },
+    startServer: async (i) => {
+      const s = await start(i);
+      cluster.servers[i] = s;
+      cluster.urls[i] = `nats://127.0.0.1:${s.port}`;
+    },
     stop: async () => {
-      await Promise.all(servers.map((s) => s.stop()));
+      await Promise.all(cluster.servers.map((s) => s.stop()));
+      fs.rmSync(stores, { recursive: true, force: true });
     },
   };
+  return cluster;
 }

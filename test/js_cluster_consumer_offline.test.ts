@@ -1,0 +1,148 @@
+// A single-replica consumer of an R3 stream whose server is down, side by side with a cluster of
+// three nats-server 2.15 servers (both run as processes from the same configuration files): a
+// client of another server asking it for messages gets 503 no responders at once (nobody
+// subscribes to its pull subject), its info and an update of it are answered "consumer is
+// offline" (10119), the stream still counts and names it; back, it has the config it had (the
+// update was refused, not kept for later) and its state: reading goes on from its ack floor.
+// What is compared: each answer's status or error, and the consumer's config and state after.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
+import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
+import { sleep, type Info } from "./helpers/js_cluster_consumer_groups.js";
+import { startRefJsCluster, type RefJsCluster } from "./helpers/ref_js_cluster.js";
+import { referenceBinary } from "./helpers/nats_server.js";
+import { waitUntil } from "./helpers/server.js";
+
+interface ConsumerAnswer extends Info {
+  config?: { num_replicas?: number; max_ack_pending?: number; description?: string };
+  num_pending?: number;
+  state?: { consumer_count?: number };
+  total?: number;
+}
+
+function said(a: ConsumerAnswer): string {
+  return a.error !== undefined ? `${a.error.code} ${a.error.err_code} ${a.error.description}` : "ok";
+}
+
+/** One pull request of one message; its status ("503", "408"...), or the sequence of the message it got (acknowledged, the ack confirmed). */
+async function pullOnce(nc: NatsConnection, stream: string, consumer: string): Promise<string> {
+  const inbox = createInbox();
+  const sub = nc.subscribe(inbox, { max: 1, timeout: 10_000 });
+  nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify({ batch: 1, expires: 3_000_000_000 }), { reply: inbox });
+  try {
+    for await (const m of sub) {
+      const code = m.headers?.code ?? 0;
+      if (code !== 0) return `${code}`;
+      const seq = /\.(\d+)\.\d+\.\d+\.\d+$/.exec(m.reply ?? "")?.[1];
+      await nc.request(m.reply ?? "", "+ACK", { timeout: 10_000 });
+      return `seq ${seq}`;
+    }
+  } catch {
+    return "no answer";
+  }
+  return "no answer";
+}
+
+async function scenario(cluster: RefJsCluster): Promise<string[]> {
+  const nc = await connect({ servers: cluster.urls });
+  const out: string[] = [];
+  let via: NatsConnection | undefined;
+  try {
+    let created: ConsumerAnswer;
+    // (Asked again while a cluster just started does not know all its servers yet: "no suitable peers".)
+    for (const deadline = Date.now() + 30_000; ; await sleep(250)) {
+      created = await clusterApi<ConsumerAnswer>(nc, "$JS.API.STREAM.CREATE.O", { name: "O", subjects: ["o.>"], num_replicas: 3 });
+      if (created.error?.err_code !== 10005 || Date.now() > deadline) break;
+    }
+    out.push(`create O: ${said(created)}`);
+    for (let i = 1; i <= 5; i++) await clusterPublish(nc, "o.x", `o${i}`);
+    const d1 = await clusterApi<ConsumerAnswer>(nc, "$JS.API.CONSUMER.CREATE.O.D1", { stream_name: "O", config: { durable_name: "D1", ack_policy: "explicit", num_replicas: 1 } });
+    out.push(`create O.D1: ${said(d1)}`);
+    const host = d1.cluster?.leader ?? "";
+    const hostIndex = Number(host.slice(1)) - 1;
+    // A client of the other two servers.
+    via = await connect({ servers: cluster.urls.filter((_u, i) => i !== hostIndex) });
+    out.push(`pull: ${await pullOnce(via, "O", "D1")}`, `pull: ${await pullOnce(via, "O", "D1")}`);
+
+    await cluster.stopServer(hostIndex);
+    // Once the others know its server is gone (its routes closed): a pull request is refused at once.
+    let pulled = "";
+    await waitUntil(
+      async () => {
+        pulled = await pullOnce(via as NatsConnection, "O", "D1");
+        return pulled === "503";
+      },
+      30_000,
+      "a pull request refused",
+    ).catch(() => undefined);
+    out.push(`pull while its server is down: ${pulled}`);
+    out.push(`info while down: ${said(await clusterApi<ConsumerAnswer>(via, "$JS.API.CONSUMER.INFO.O.D1"))}`);
+    const update = { stream_name: "O", config: { durable_name: "D1", ack_policy: "explicit", num_replicas: 1, max_ack_pending: 7, description: "changed" } };
+    out.push(`update while down: ${said(await clusterApi<ConsumerAnswer>(via, "$JS.API.CONSUMER.CREATE.O.D1", update))}`);
+    out.push(`durable update while down: ${said(await clusterApi<ConsumerAnswer>(via, "$JS.API.CONSUMER.DURABLE.CREATE.O.D1", update))}`);
+    const si = await clusterApi<ConsumerAnswer>(via, "$JS.API.STREAM.INFO.O");
+    out.push(`stream info while down: ${said(si)} consumers=${si.state?.consumer_count}`);
+    const names = await clusterApi<ConsumerAnswer & { consumers?: string[] }>(via, "$JS.API.CONSUMER.NAMES.O");
+    out.push(`names while down: ${names.total} ${(names.consumers ?? []).join(",")}`);
+
+    await cluster.startServer(hostIndex);
+    // Back: its config as it was, reading on from its ack floor.
+    let back: ConsumerAnswer = {};
+    await waitUntil(
+      async () => {
+        back = await clusterApi<ConsumerAnswer>(via as NatsConnection, "$JS.API.CONSUMER.INFO.O.D1");
+        return back.error === undefined;
+      },
+      60_000,
+      "its info answered again",
+    ).catch(() => undefined);
+    out.push(`info back: ${said(back)} max_ack_pending=${back.config?.max_ack_pending} description=${back.config?.description} ack_floor=${back.ack_floor?.stream_seq} pending=${back.num_pending} on ${back.cluster?.leader === host ? "its server" : back.cluster?.leader}`);
+    out.push(`pull back: ${await pullOnce(via, "O", "D1")}`);
+    const after = await clusterApi<ConsumerAnswer>(via, "$JS.API.CONSUMER.INFO.O.D1");
+    out.push(`ack floor after: ${after.ack_floor?.stream_seq}`);
+    return out;
+  } finally {
+    await via?.close();
+    await nc.close();
+  }
+}
+
+test("a single-replica consumer whose server is down: pulls refused at once, info and updates 'consumer is offline', back as it was, as nats-server 2.15", { timeout: 300_000 }, async (t) => {
+  const ours = await startRefJsCluster(3, "O", { line: "tsnats" });
+  assert.ok(ours !== undefined);
+  let mine: string[];
+  try {
+    mine = await scenario(ours);
+  } finally {
+    await ours.stop();
+  }
+  t.diagnostic(`tsnats: ${mine.join(" | ")}`);
+  const expected = [
+    "create O: ok",
+    "create O.D1: ok",
+    "pull: seq 1",
+    "pull: seq 2",
+    "pull while its server is down: 503",
+    "info while down: 500 10119 consumer is offline",
+    "update while down: 500 10119 consumer is offline",
+    "durable update while down: 500 10119 consumer is offline",
+    "stream info while down: ok consumers=1",
+    "names while down: 1 D1",
+    "info back: ok max_ack_pending=1000 description=undefined ack_floor=2 pending=3 on its server",
+    "pull back: seq 3",
+    "ack floor after: 3",
+  ];
+  assert.deepEqual(mine, expected);
+  if (referenceBinary("2.15") === undefined) return;
+  const ref = await startRefJsCluster(3, "O");
+  assert.ok(ref !== undefined);
+  let theirs: string[];
+  try {
+    theirs = await scenario(ref);
+  } finally {
+    await ref.stop();
+  }
+  t.diagnostic(`nats-server: ${theirs.join(" | ")}`);
+  assert.deepEqual(mine, theirs);
+});
