@@ -88,7 +88,8 @@ export class NrgStreamLeader {
   private readonly msgIds = new Map<string, { seq: number; ts: bigint }>();
   /** The Nats-Msg-Id the last message proposed leaves as the stream's last ("" none); undefined: the store's. */
   private lastProposedId: string | undefined;
-  counters = { proposed: 0, acked: 0, refused: 0, duplicates: 0, failedAtApply: 0 };
+  /** swept: removals the sweep at election proposed (nats-server's checkInterestState). */
+  counters = { proposed: 0, acked: 0, refused: 0, duplicates: 0, failedAtApply: 0, swept: 0 };
   /** Subject delete markers proposed: subject -> the expired message's sequence. */
   private readonly markers = new Map<string, number>();
 

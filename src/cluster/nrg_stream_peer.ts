@@ -48,6 +48,7 @@ import { NrgLeaderApi, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 import { NrgCatchupServer } from "./nrg_stream_catchup.js";
 import { nrgConsumerLeadRefusal, NrgConsumerLeader } from "./nrg_consumer_leader.js";
 import { FileStore } from "../storage/filestore.js";
+import { sweepRetention } from "../jetstream/retention_sweep.js";
 import { MemStore } from "../storage/memstore.js";
 import { s2DecodeBlock } from "../storage/s2.js";
 import { isStoreError, type StreamStore, type StreamStoreConfig } from "../storage/store.js";
@@ -859,6 +860,7 @@ export class NrgStreamPeers {
       }
       g.catchupServer = new NrgCatchupServer(this.sys, replica, () => ({ lastIndex: member.peer.log.lastIndex, applied: member.peer.applied }), () => member.stepDown(undefined));
       g.catchupServer.start();
+      this.sweepAfterElection(g);
       this.log.info(`NRG peer: leading stream '${g.account} > ${g.stream}' (group ${member.group}, term ${member.peer.log.term}) from sequence ${replica.store.lastSequence()}`);
     };
   }
@@ -880,11 +882,32 @@ export class NrgStreamPeers {
   }
 
   /**
-   * A consumer's ack applied here: leading an interest or work-queue stream, this server proposes
-   * the removal of each acknowledged message none of the stream's consumers on it still needs
-   * (nats-server's ackMsg: only the stream's leader proposes).
+   * A consumer's ack applied here, for each acknowledged message none of the stream's consumers
+   * on this server still needs (nats-server's ackMsg): leading the stream, this server proposes
+   * its removal (only the leader proposes); following an interest stream, it removes the stream's
+   * first message itself (nats-server's followers raise their first sequence so: the stream
+   * leader's removals come later, or never if it stopped first).
    */
   private consumerAcked(account: string, stream: string, seqs: number[]): void {
+    const r = this.retention(account, stream);
+    if (r === undefined) return;
+    const interest = r.copy.stream.config.retention === "interest";
+    for (const seq of seqs) {
+      const m = r.copy.store.loadMsg(seq);
+      if (m === null || r.needed(seq, m.subject)) continue;
+      if (r.leader !== undefined) r.leader.proposeRemoval(seq);
+      else if (interest && seq === r.copy.store.state().firstSeq) r.copy.store.removeMsg(seq);
+    }
+  }
+
+  /**
+   * An interest or work-queue stream held here with every consumer assigned to it: its leader
+   * half (while leading), its copy, whether some consumer's filter takes a subject, and whether
+   * one of those consumers still needs a message (nats-server's noInterest over the stream's
+   * consumers on the server). A consumer held elsewhere, or not joined yet, could still need
+   * what this server cannot see: nothing is checked then.
+   */
+  private retention(account: string, stream: string): { leader: NrgStreamLeader | undefined; copy: NrgStreamReplica; takes: (subject: string) => boolean; needed: (seq: number, subject: string) => boolean } | undefined {
     let leader: NrgStreamLeader | undefined;
     let copy: NrgStreamReplica | undefined;
     const consumers: NrgConsumerReplica[] = [];
@@ -896,12 +919,37 @@ export class NrgStreamPeers {
       } else if (g.consumerReplica !== undefined) consumers.push(g.consumerReplica);
     }
     const retention = copy?.stream.config.retention;
-    if (leader === undefined || copy === undefined || (retention !== "interest" && retention !== "workqueue")) return;
-    for (const seq of seqs) {
-      const m = copy.store.loadMsg(seq);
-      if (m === null || consumers.some((c) => c.needAck(seq, m.subject))) continue;
-      leader.proposeRemoval(seq);
-    }
+    if (copy === undefined || (retention !== "interest" && retention !== "workqueue")) return undefined;
+    const assigned = this.meta?.stream(account, stream)?.consumers;
+    if (assigned === undefined || consumers.length !== assigned.size) return undefined;
+    return {
+      leader,
+      copy,
+      takes: (subject) => [...assigned.values()].some((c) => consumerWants(c.config, subject)),
+      needed: (seq, subject) => consumers.some((c) => c.needAck(seq, subject)),
+    };
+  }
+
+  /**
+   * Elected leader of an interest or work-queue stream: acks this server's consumer groups applied
+   * while no leader turned them into removals (a nats-server leader stopped first) are swept once
+   * (nats-server's checkInterestState at setLeader).
+   */
+  private sweepAfterElection(g: RunningGroup): void {
+    const leader = g.leader;
+    const r = this.retention(g.account, g.stream);
+    if (leader === undefined || r === undefined) return;
+    sweepRetention({
+      store: r.copy.store,
+      keepUntaken: true,
+      alive: () => !this.closed && g.leader === leader && this.groups.get(g.member.group) === g,
+      takes: () => r.takes,
+      check: (seq, subject) => {
+        if (r.needed(seq, subject)) return;
+        leader.proposeRemoval(seq);
+        leader.counters.swept++;
+      },
+    });
   }
 
   /** This server's copy of a stream (its stream group's replica), if it holds one. */

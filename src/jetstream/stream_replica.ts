@@ -64,6 +64,7 @@ import { decodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js"
 import { ConsumerGroup, consumerGroupName, firstTermOf, type ConsumerGroupHost } from "./consumer_group.js";
 import * as adv from "./advisories.js";
 import { groupReplicasJson, kindJsonEntry, peerId, readNumberFile } from "./group_common.js";
+import { sweepRetention } from "./retention_sweep.js";
 
 const ELECTION_MIN_MS = 1500;
 const ELECTION_MAX_MS = 3000;
@@ -1787,22 +1788,16 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   private sweepAckedAfterElection(): void {
     const stream = this.stream;
     if (stream.cfg.retention === "limits" || stream.consumers.size === 0) return;
-    const workQueue = stream.cfg.retention === "workqueue";
-    let seq = stream.store.state().firstSeq;
-    const step = (): void => {
-      if (this.stopped || stream.closed || !this.node.isLeader) return;
-      const consumers = [...stream.consumers.values()];
-      for (let n = 0; n < 1000; n++) {
-        const m = stream.store.loadNextMsg("", seq);
-        if (m === null) return;
-        seq = m.seq + 1;
-        // Work nobody's filter takes stays on a work-queue stream.
-        if (workQueue && !consumers.some((c) => c.matchesSubject(m.subject))) continue;
-        stream.checkRetention(m.seq, m.subject);
-      }
-      setImmediate(step);
-    };
-    step();
+    sweepRetention({
+      store: stream.store,
+      keepUntaken: stream.cfg.retention === "workqueue",
+      alive: () => !this.stopped && !stream.closed && this.node.isLeader,
+      takes: () => {
+        const consumers = [...stream.consumers.values()];
+        return (subject) => consumers.some((c) => c.matchesSubject(subject));
+      },
+      check: (seq, subject) => stream.checkRetention(seq, subject),
+    });
   }
 
   private checkAckedElsewhere(): void {

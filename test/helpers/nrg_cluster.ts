@@ -247,6 +247,33 @@ export class NrgCluster {
     return g as GroupJson & Record<string, unknown>;
   }
 
+  /**
+   * Ask a stream's (or consumer's) leader to step down preferring a nats-server (N1, N2), again
+   * every 10 s, until the group's info names it leader.
+   */
+  async leadOn(nc: NatsConnection, server: string, stream: string, consumer?: string): Promise<void> {
+    let leader: string | undefined;
+    let askedAt = 0;
+    const api = consumer === undefined ? `STREAM.%s.${stream}` : `CONSUMER.%s.${stream}.${consumer}`;
+    await waitUntil(
+      async () => {
+        const info = await nc
+          .request(`$JS.API.${api.replace("%s", "INFO")}`, "", { timeout: 10_000 })
+          .then((m) => m.json<{ cluster?: { leader?: string } }>())
+          .catch(() => undefined);
+        leader = info?.cluster?.leader;
+        if (leader === server) return true;
+        if (Date.now() - askedAt < 10_000) return false;
+        askedAt = Date.now();
+        await nc.request(`$JS.API.${api.replace("%s", "LEADER.STEPDOWN")}`, JSON.stringify({ placement: { preferred: server } }), { timeout: 10_000 }).catch(() => undefined);
+        return false;
+      },
+      150_000,
+      `${server} leads ${stream}${consumer !== undefined ? ` > ${consumer}` : ""}`,
+      () => String(leader),
+    );
+  }
+
   async appOn(s: ReferenceServer): Promise<NatsConnection> {
     const nc = await connect({ servers: `127.0.0.1:${s.port}`, user: "app", pass: "app" });
     this.conns.push(nc);
