@@ -37,6 +37,7 @@ import {
   type SnapshotMeta,
 } from "./raft_store.js";
 import { crc32 } from "../storage/crc32.js";
+import { DOUBLE_ZERO } from "../server/double_zero.js";
 
 export type { RaftConfig, RaftEntry } from "./raft_store.js";
 
@@ -226,18 +227,22 @@ export class RaftNode {
   private commitNoticeTimer: RaftTimer | undefined;
   private lastLeaderContact = -Infinity;
   /** Wall-clock ms when the current leader became known (0: none). */
-  private leaderSince = 0;
+  private leaderSince = DOUBLE_ZERO;
   private votes = new Set<string>();
   private readonly progress = new Map<string, Progress>();
   /** First index of the leader's term (its no-op): applied means the leader is ready. */
   private termStart = 0;
   private readyTold = false;
-  private lastQuorumCheck = 0;
-  /** When the election and heartbeat timers are due (a late one tells of a pause). */
-  private electionDue = 0;
+  private lastQuorumCheck = DOUBLE_ZERO;
+  /**
+   * When the election and heartbeat timers are due (a late one tells of a pause). These times
+   * start as double fields (server/double_zero.ts): the first clock value stored would otherwise
+   * change the shape of every member and throw away their optimized code.
+   */
+  private electionDue = DOUBLE_ZERO;
   /** When the armed election timer fires (never after electionDue). */
-  private electionTimerAt = 0;
-  private heartbeatDue = 0;
+  private electionTimerAt = DOUBLE_ZERO;
+  private heartbeatDue = DOUBLE_ZERO;
   /** One late timer was forgiven since the leader was last heard (or the quorum last checked). */
   private stallForgiven = false;
   /** An unsafe quorum rescue (rescueQuorum): the lowered quorum, until its timer ends it. */
@@ -1511,5 +1516,5 @@ export class RaftNode {
 }
 
 function newProgress(next: number, now: number): Progress {
-  return { match: 0, next, mode: "probe", inflight: [], inflightSince: now, lastResp: now, answered: false, lastSent: -Infinity, commitSent: 0, inc: 0, snapOffset: 0, snapIndex: 0 };
+  return { match: 0, next, mode: "probe", inflight: [], inflightSince: now, lastResp: now, answered: false, lastSent: -Infinity, commitSent: 0, inc: DOUBLE_ZERO, snapOffset: 0, snapIndex: 0 };
 }

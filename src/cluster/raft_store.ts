@@ -35,6 +35,7 @@
 //   (a bad snapshot discards the log too, as it has no base) and `damaged` says why. A damaged
 //   member must not vote or lead until a leader has repaired it (raft.ts).
 import { readU64LE } from "../server/small_int.js";
+import { DOUBLE_ZERO } from "../server/double_zero.js";
 import { crc32 } from "../storage/crc32.js";
 import type { RaftDisk } from "./raft_disk.js";
 
@@ -225,8 +226,11 @@ export interface RaftStoreOptions {
 export class RaftStore {
   readonly segmentSize: number;
   state: RaftHardState = { term: 0, vote: "", commit: 0 };
-  /** Goes up by one each time the store is opened (and jumps when the count was lost). */
-  incarnation = 0;
+  /**
+   * Goes up by one each time the store is opened (and jumps when the count was lost). A double
+   * field from the start (server/double_zero.ts): memory groups start at Date.now().
+   */
+  incarnation = DOUBLE_ZERO;
   snapshotMeta: SnapshotMeta | undefined;
   snapshotData: Buffer | undefined;
   /** Entries after the snapshot: entries[0] has index `firstIndex`. */

@@ -121,7 +121,13 @@ function decodeValue(d: Decoding, n: GoNode, t: FieldType, path: Array<string | 
   // Go leaves the previous (zero) value for null, except where a type decodes itself.
   if (n.kind === "null" && !(typeof t === "object" && "oneOf" in t)) return t === "time" ? undefined : prev;
   if (typeof t === "object" && "oneOf" in t) {
-    if (n.kind === "string" && t.oneOf.includes(n.value)) return n.value;
+    if (n.kind === "string") {
+      // The list's own string (a constant V8 interned), not the one parsed: hot paths compare
+      // these with literals (discard === "new"), and optimized code built on interned strings is
+      // thrown away at the first parsed one it meets.
+      const i = t.oneOf.indexOf(n.value);
+      if (i >= 0) return t.oneOf[i];
+    }
     if (t.viaString && n.kind !== "string" && n.kind !== "null") abort(`json: cannot unmarshal ${n.kind} into Go value of type string`);
     // Some say so in their own words, some quote the raw JSON (Go's %q), others append it.
     if (t.error !== undefined) abort(t.error);

@@ -165,8 +165,10 @@ export function normalizeStreamConfig(raw: StreamConfigRequest, opts: { clustere
   if (windowLimit > 0 && window > windowLimit) throw invalid(`duplicates window can not be larger then server limit of ${goDuration(windowLimit)}`);
   if (window > 0 && window < MIN_WINDOW_NS) throw invalid("duplicates window needs to be >= 100ms");
 
-  const discard = raw.discard ?? "old";
-  const retention = raw.retention ?? "limits";
+  // Policies as the literals here (interned strings; the request decoder has checked them): hot
+  // paths compare them with literals, and a parsed string there throws away their optimized code.
+  const discard = raw.discard === "new" ? "new" : "old";
+  const retention = raw.retention === "interest" ? "interest" : raw.retention === "workqueue" ? "workqueue" : "limits";
   let allowRollup = raw.allow_rollup_hdrs === true;
   let denyPurge = raw.deny_purge === true;
   let allowTtl = raw.allow_msg_ttl === true;
@@ -205,7 +207,7 @@ export function normalizeStreamConfig(raw: StreamConfigRequest, opts: { clustere
       denyPurge = false;
     }
   }
-  const storage = raw.storage ?? "file";
+  const storage = raw.storage === "memory" ? "memory" : "file";
   if (raw.persist_mode === "async") {
     if (storage !== "file") throw invalid("async persist mode is only supported on file storage");
     if (replicas > 1) throw invalid("async persist mode is not supported on replicated streams");

@@ -44,6 +44,7 @@ import {
   storeMsgSize,
 } from "./store.js";
 import { nowNs } from "../server/time.js";
+import { smallInt } from "../server/small_int.js";
 import { hasWildcard, isFullWildcard, subjectMatches } from "../protocol/subject.js";
 
 /** Per-subject state: ascending sequences with lazy deletion. */
@@ -92,10 +93,20 @@ export class IndexBlock {
   }
 
   get first(): number {
-    return this.seqs[0]!;
+    return smallInt(this.seqs[0]!);
   }
   get last(): number {
-    return this.seqs[this.n - 1]!;
+    return smallInt(this.seqs[this.n - 1]!);
+  }
+
+  /**
+   * The sequence at `i` as a small integer where it fits: read from the Float64Array it is a
+   * heap number, and the first one stored into a field that held small integers (the store's
+   * firstSeq, once the first message is removed) changes the shape of every store and throws
+   * away the optimized code of the publish path mid-run (server/small_int.ts).
+   */
+  seqAt(i: number): number {
+    return smallInt(this.seqs[i]!);
   }
 
   protected grow(cap: number): void {
@@ -345,7 +356,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
       if (i < n) {
         this.lb = b;
         this.li = i;
-        return b.seqs[i]!;
+        return b.seqAt(i);
       }
     }
     return 0;
@@ -363,7 +374,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
       if (i >= b.lo && i >= 0) {
         this.lb = b;
         this.li = i;
-        return b.seqs[i]!;
+        return b.seqAt(i);
       }
     }
     return 0;
@@ -518,7 +529,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
         while (i < b.n && b.subj[i] === null) i++;
         if (i < b.n) {
           this.li = i;
-          q = b.seqs[i]!;
+          q = b.seqAt(i);
         } else {
           q = this.nextAlive(b.seqs[b.n - 1]! + 1);
         }
@@ -557,7 +568,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
   protected removeAt(b: B, i: number, reason: RemoveReason): void {
     const s = b.subj[i];
     if (!s) return;
-    const seq = b.seqs[i]!;
+    const seq = b.seqAt(i);
     const size = b.sizes[i]!;
     b.subj[i] = null;
     b.alive--;
@@ -603,7 +614,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
   protected dropCorrupt(b: B, i: number): void {
     const s = b.subj[i];
     if (!s) return;
-    this.lostSeqs.push(b.seqs[i]!);
+    this.lostSeqs.push(b.seqAt(i));
     this.lostBytes += b.sizes[i]!;
     this.removeAt(b, i, "corrupt");
     this.finish();
@@ -681,7 +692,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
         for (let i = 0; i < b.n; i++) {
           const s = b.subj[i];
           if (s) {
-            this.hookSeq.push(b.seqs[i]!);
+            this.hookSeq.push(b.seqAt(i));
             this.hookSubj.push(s.subject);
             this.hookWhy.push(reason);
           }
@@ -1307,7 +1318,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     const h = this.onExpireH;
     const s = b.subj[i];
     if (h === undefined || s === null || s === undefined || s.msgs !== 1) return false;
-    const seq = b.seqs[i]!;
+    const seq = b.seqAt(i);
     const m = this.readEntry(b, i);
     if (m === null) return false;
     return h(seq, s.subject, m.hdr);
@@ -1411,7 +1422,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
       this.subjects.set(subject, s);
     }
     b.subj[i] = s;
-    s.seqs.push(b.seqs[i]!);
+    s.seqs.push(b.seqAt(i));
     s.msgs++;
     b.alive++;
     b.aliveBytes += b.sizes[i]!;

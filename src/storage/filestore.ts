@@ -89,6 +89,7 @@ import {
   normalizeStoreConfig,
 } from "./store.js";
 import { nowNs, rfc3339 } from "../server/time.js";
+import { DOUBLE_ZERO } from "../server/double_zero.js";
 import { EncryptionError, isSealed, StreamCrypto, type BlockStream, type EncryptionConfig } from "./encryption.js";
 
 const BLK_MAGIC = Buffer.from("TSNBLK01", "latin1");
@@ -320,11 +321,12 @@ class FileBlock extends IndexBlock {
   cacheLen = 0;
   /** Cache content written by us (no need to verify checksums on read). */
   cacheTrusted = false;
-  lastUse = 0;
+  /** Times (Date.now()) start as double fields (server/double_zero.ts): no shape change at the first. */
+  lastUse = DOUBLE_ZERO;
   /** Time of the last read of a message (cache hit or not). */
-  lastRead = 0;
+  lastRead = DOUBLE_ZERO;
   /** Time of the last cache miss (a second one soon after loads the whole block). */
-  lastMiss = 0;
+  lastMiss = DOUBLE_ZERO;
   idxOnDisk = false;
   /** Written since its last fsync (it is in FileStore.dirty). */
   syncDirty = false;
@@ -873,7 +875,7 @@ export class FileStore extends StoreBase<FileBlock> {
       for (let i = 0; i < b.n; i++) {
         const name = nm[i];
         if (name === null || name === undefined) continue;
-        const seq = b.seqs[i]!;
+        const seq = b.seqAt(i);
         if (seq < floor) {
           // removed by a purge/compact whose marks did not all reach the disk
           this.pmB.push(b);
@@ -1601,7 +1603,7 @@ export class FileStore extends StoreBase<FileBlock> {
     if (i === b.n - 1 && this.lastReadBlock === b && this.lastReadIdx === i - 1 && b !== this.active) this.scannedOut = b;
     this.lastReadBlock = b;
     this.lastReadIdx = i;
-    const seq = b.seqs[i]!;
+    const seq = b.seqAt(i);
     if (!trusted) {
       const c = checkRecord(buf, p, end);
       const bad = c !== Check.OK || recordSeq(buf, p) !== seq;
@@ -1648,7 +1650,7 @@ export class FileStore extends StoreBase<FileBlock> {
     }
     this.pmB.push(b);
     this.pmI.push(i);
-    this.pmS.push(b.seqs[i]!);
+    this.pmS.push(b.seqAt(i));
   }
 
   protected canDropBlock(b: FileBlock): boolean {
@@ -1796,7 +1798,7 @@ export class FileStore extends StoreBase<FileBlock> {
       this.log.error(`${this.tag()}: erase of seq ${b.seqs[i]} in ${b.path} failed (${(e as Error).message}); marking deleted`);
       this.pmB.push(b);
       this.pmI.push(i);
-      this.pmS.push(b.seqs[i]!);
+      this.pmS.push(b.seqAt(i));
     }
   }
 
@@ -1870,7 +1872,7 @@ export class FileStore extends StoreBase<FileBlock> {
     const subj: (Subj | null)[] = [];
     for (let k = 0; k < m; k++) {
       const i = live[k]!;
-      seqs[k] = b.seqs[i]!;
+      seqs[k] = b.seqAt(i);
       sizes[k] = b.sizes[i]!;
       ts[k] = b.ts[i]!;
       subj.push(b.subj[i]!);
@@ -2000,7 +2002,7 @@ export class FileStore extends StoreBase<FileBlock> {
     }
     for (let i = 0; i < b.n; i++, p += IDX_ENTRY) {
       const s = b.subj[i];
-      const seq = b.seqs[i]!;
+      const seq = b.seqAt(i);
       buf.writeDoubleLE(seq, p);
       buf.writeUInt32LE(b.offs[i]!, p + 8);
       buf.writeUInt32LE(b.sizes[i]!, p + 12);

@@ -147,7 +147,7 @@ export class MemStore extends StoreBase<MemBlock> {
     const end = off + b.lens[i]!;
     return {
       subject: b.subj[i]!.subject,
-      seq: b.seqs[i]!,
+      seq: b.seqAt(i),
       time: b.ts[i]!,
       hdr: hl > 0 ? b.arena.subarray(off, off + hl) : undefined,
       data: b.arena.subarray(off + hl, end),

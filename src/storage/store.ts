@@ -68,11 +68,15 @@ export function normalizeStoreConfig(cfg: Partial<StreamStoreConfig> | undefined
       throw new StoreError("ErrBadConfig", `invalid ${k}: ${String(v)}`);
     }
   }
-  if (c.discard !== "old" && c.discard !== "new") {
-    throw new StoreError("ErrBadConfig", `invalid discard policy: ${String(c.discard)}`);
-  }
+  // The literals themselves (interned): a policy read from JSON would throw away the optimized
+  // code of the store path that compared interned ones before (jetstream/json.ts).
+  if (c.discard === "old") c.discard = "old";
+  else if (c.discard === "new") c.discard = "new";
+  else throw new StoreError("ErrBadConfig", `invalid discard policy: ${String(c.discard)}`);
   if (c.firstSeq < 0) throw new StoreError("ErrBadConfig", `invalid firstSeq: ${c.firstSeq}`);
-  if (c.compression !== "none" && c.compression !== "s2") throw new StoreError("ErrBadConfig", `invalid compression: ${String(c.compression)}`);
+  if (c.compression === "none") c.compression = "none";
+  else if (c.compression === "s2") c.compression = "s2";
+  else throw new StoreError("ErrBadConfig", `invalid compression: ${String(c.compression)}`);
   c.discardNewPerSubject = !!c.discardNewPerSubject;
   c.name = String(c.name ?? "");
   return c;
