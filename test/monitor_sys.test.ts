@@ -9,6 +9,7 @@ import { connect, type Msg, type NatsConnection, type Subscription } from "@nats
 import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
 import type { SystemAccountService } from "../src/monitor/system-account.js";
 import { requestJson } from "./helpers/jetstream.js";
+import { startConfigServer } from "./helpers/config_server.js";
 
 type J = Record<string, any>;
 
@@ -324,4 +325,41 @@ test("no system account: no $SYS services", async () => {
     await s.close();
   }
   await waitUntil(() => true);
+});
+
+test("no account CONNS events for the global account (as nats-server's accConnsUpdate)", async () => {
+  const conf = `
+authorization { users: [{user: g, password: g}] }
+accounts {
+  SYS: { users: [{user: sys, password: sys}] }
+  APP: { users: [{user: app, password: app}] }
+}
+system_account: SYS
+`;
+  const s = await startConfigServer(conf);
+  const watcher = await connect({ servers: s.url, user: "sys", pass: "sys" });
+  try {
+    const seen: string[] = [];
+    const sub = watcher.subscribe("$SYS.ACCOUNT.*.SERVER.CONNS");
+    const appSeen = (async () => {
+      for await (const m of sub) {
+        seen.push(m.json<J>().acc);
+        if (m.json<J>().acc === "APP") return;
+      }
+    })();
+    await watcher.flush();
+    // A client of the global account comes and goes, then one of APP: events of one server are
+    // published in order, so once APP's arrived, one for $G would have come before it.
+    const g = await connect({ servers: s.url, user: "g", pass: "g" });
+    await g.flush();
+    await g.close();
+    await waitUntil(() => s.server.clients.size === 1, 10_000, "the $G client gone");
+    const app = await connect({ servers: s.url, user: "app", pass: "app" });
+    await appSeen;
+    await app.close();
+    assert.deepEqual(seen, ["APP"]);
+  } finally {
+    await watcher.close();
+    await s.close();
+  }
 });

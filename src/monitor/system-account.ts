@@ -334,6 +334,9 @@ export class SystemAccountService implements ServerService {
   }
 
   private publishAccountConns(acc: Account, subjects: AccountEventSubjects): void {
+    // As nats-server (accConnsUpdate): never for the global account, whose clients come and go
+    // without an update; $SYS.REQ.ACCOUNT.$G.CONNS still answers for it.
+    if (acc === this.server.globalAccount) return;
     if (this.wanted(subjects.conns)) this.publishJson(subjects.conns, accountConnectionsAdvisory(this.serverInfo(), acc));
     if (this.wanted(subjects.serverConns)) this.publishJson(subjects.serverConns, accountConnectionsAdvisory(this.serverInfo(), acc));
   }
