@@ -293,12 +293,14 @@ describe("consumer options", () => {
   });
 
   it("rate_limit_bps slows a push consumer down", async () => {
-    await jsm.streams.add({ name: "RL", subjects: ["rl"], storage: StorageType.Memory });
+    // nats-server's budget holds the stream's max_msg_size and starts full: the first ~560 byte
+    // delivery goes at once, the other three wait for it to refill.
+    await jsm.streams.add({ name: "RL", subjects: ["rl"], storage: StorageType.Memory, max_msg_size: 600 });
     for (let i = 0; i < 4; i++) await js.publish("rl", "x".repeat(500));
     const deliver = createInbox();
     const sub = nc.subscribe(deliver);
     const t0 = Date.now();
-    // 8000 bits/s = 1000 bytes/s: four ~500 byte messages take well over a second
+    // 8000 bits/s = 1000 bytes/s: three ~560 byte deliveries past the burst take well over a second
     await jsm.consumers.add("RL", { durable_name: "slow", deliver_subject: deliver, ack_policy: AckPolicy.None, rate_limit_bps: 8000 });
     let n = 0;
     for await (const m of sub) {

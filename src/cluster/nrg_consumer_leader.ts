@@ -13,9 +13,9 @@
 // consumer with acks, a message is sent only once its delivery is committed
 // (replicateDeliveries), and an ack's confirmation (a double ack's reply) once the ack is.
 // Led here: pull and push consumers (flow control included: a push consumer's window, its
-// `$JS.FC` requests and their answers) with explicit, all or no acks (back-off, headers only and
-// pauses included), without priority groups, rate limits, replay at the original rate or
-// deliver last per subject (`nrgConsumerLeadRefusal`); for others the member hands its
+// `$JS.FC` requests and their answers) with explicit, all or no acks (back-off, headers only,
+// pauses, rate limits, replay at the original rate and deliver last per subject included),
+// without priority groups (`nrgConsumerLeadRefusal`); for others the member hands its
 // leadership back to a nats-server member. Of an interest or work-queue stream, the acks it
 // proposes reach the stream's leader as any consumer leader's do (its member of the consumer's
 // group applies them and proposes the removals), and without acks each delivery is proposed as an ack too.
@@ -25,6 +25,7 @@ import { nowNs, rfc3339 } from "../server/time.js";
 import { buildHeaders, getHeader, setHeader } from "../protocol/headers.js";
 import { parsePullRequest, pullRequestRefusal, takeMaxBytes, WaitQueue, type PullRequest } from "../jetstream/pull_request.js";
 import { nakDelayMs } from "../jetstream/consumer.js";
+import { DeliveryPacer, rateBurst } from "../jetstream/delivery_pace.js";
 import { jsError, ApiError } from "../jetstream/errors.js";
 import { dynamicMetadata, HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "../jetstream/api_level.js";
 import { consumerLeaderElected } from "../jetstream/advisories.js";
@@ -53,9 +54,6 @@ export function nrgConsumerLeadRefusal(config: Record<string, unknown>): string 
   if (ack !== undefined && ack !== "explicit" && ack !== "all" && ack !== "none") return `ack policy ${String(ack)}`;
   if (Array.isArray(config.priority_groups) && config.priority_groups.length > 0) return "priority groups";
   if (typeof config.priority_policy === "string" && config.priority_policy !== "none") return "a priority policy";
-  if (typeof config.rate_limit_bps === "number" && config.rate_limit_bps > 0) return "a rate limit";
-  if (config.replay_policy === "original") return "replay at the original rate";
-  if (config.deliver_policy === "last_per_subject") return "deliver last per subject";
   return undefined;
 }
 
@@ -102,6 +100,14 @@ export class NrgConsumerLeader {
   private lastHeartbeatMs = 0;
   private removeInterestListener: (() => void) | undefined;
   private readonly onStored = (): void => this.kick();
+  /** Deliver last per subject, while its start set lasts: those sequences, then on from `resume` (nats-server's lastSeqSkipList). */
+  private lss: { seqs: number[]; resume: number } | undefined;
+  /** replay_policy original and rate_limit_bps; `paceDue`: when a held-back delivery may go (ms, 0 none). */
+  private readonly pacer = new DeliveryPacer(
+    () => this.config,
+    () => rateBurst(this.stream.stream.config.max_msg_size, this.srv.account.limits.maxPayload, this.srv.maxPayload),
+  );
+  private paceDue = 0;
   counters = { delivered: 0, redelivered: 0, acks: 0, naks: 0, terms: 0, requests: 0 };
 
   constructor(
@@ -198,13 +204,30 @@ export class NrgConsumerLeader {
     this.ackReplies.clear();
   }
 
-  /** Where a consumer without state starts (nats-server's selectStartingSeqNo). */
+  /** Where a consumer without state starts (nats-server's selectStartingSeqNo), within the stream as it clamps it. */
   private startingSequence(): number {
+    const st = this.stream.store.state();
+    const optStart = this.num("opt_start_seq");
+    const seq = this.unclampedStart();
+    if (st.firstSeq === 0 && optStart === 0) return 1;
+    if (seq > st.lastSeq && optStart === 0) return st.lastSeq + 1;
+    return Math.max(seq, st.firstSeq);
+  }
+
+  private unclampedStart(): number {
     const store = this.stream.store;
     const st = store.state();
     const policy = this.config.deliver_policy;
     if (policy === "new") return st.lastSeq + 1;
     if (policy === "by_start_sequence") return Math.max(1, this.num("opt_start_seq"));
+    if (policy === "last_per_subject") {
+      // A stream keeping one message per subject: a plain consumer from the first.
+      if (this.stream.stream.config.max_msgs_per_subject === 1) return st.firstSeq;
+      const filters = this.filters;
+      const seqs = store.multiLastSeqs(filters.length > 0 ? filters : [">"], 0, Number.MAX_SAFE_INTEGER);
+      this.lss = seqs.length > 0 ? { seqs, resume: st.lastSeq } : undefined;
+      return seqs.length > 0 ? seqs[0] : st.lastSeq;
+    }
     if (policy === "by_start_time" && typeof this.config.opt_start_time === "string") {
       const ns = BigInt(Date.parse(this.config.opt_start_time)) * 1_000_000n;
       return store.getSeqFromTime(ns);
@@ -233,12 +256,12 @@ export class NrgConsumerLeader {
     this.srv.account.publish(reply, "", buildHeaders(pairs, status), EMPTY);
   }
 
-  /** The messages from the next stream sequence on that the consumer's filters take (nats-server's num_pending). */
+  /** The messages from the next stream sequence on that the consumer's filters take (nats-server's num_pending; last per subject: the subjects' last ones). */
   private numPending(): number {
     const store = this.stream.store;
     const filters = this.filters;
     if (this.sseq > store.lastSequence()) return 0;
-    if (filters.length <= 1) return store.numPending(this.sseq, filters[0] ?? "", false);
+    if (filters.length <= 1) return store.numPending(this.sseq, filters[0] ?? "", this.config.deliver_policy === "last_per_subject");
     return store.numPendingMulti(this.sseq, filters);
   }
 
@@ -296,8 +319,8 @@ export class NrgConsumerLeader {
     });
   }
 
-  /** The next message to deliver: a redelivery first, then the next the filters take. */
-  private nextMsg(): { msg: StoredMsg; dc: number } | undefined {
+  /** The next message to deliver: a redelivery first, then the start set of last per subject, then the next the filters take. */
+  private nextMsg(): { msg: StoredMsg; dc: number; lps?: true } | undefined {
     const store = this.stream.store;
     while (this.rdq.length > 0) {
       const seq = this.rdq[0];
@@ -320,6 +343,12 @@ export class NrgConsumerLeader {
       }
       return { msg, dc };
     }
+    while (this.lss !== undefined) {
+      const msg = store.loadMsg(this.lss.seqs[0]);
+      if (msg !== null) return { msg, dc: 1, lps: true };
+      // Gone from the stream meanwhile.
+      if (this.takeLss()) this.propose({ op: "skip", streamSequence: this.sseq - 1 });
+    }
     const filters = this.filters;
     if (this.sseq > store.lastSequence()) return undefined;
     const msg = filters.length <= 1 ? store.loadNextMsg(filters[0] ?? "", this.sseq) : store.loadNextMsgMulti(filters, this.sseq);
@@ -330,6 +359,24 @@ export class NrgConsumerLeader {
       return undefined;
     }
     return { msg, dc: 1 };
+  }
+
+  /**
+   * The start set's next sequence is taken: the next one after it, or past the set's last, on
+   * from where the stream ended when the consumer started; true then (the members are to skip
+   * there: nats-server's updateSkipped at the set's end).
+   */
+  private takeLss(): boolean {
+    const lss = this.lss;
+    if (lss === undefined) return false;
+    const seq = lss.seqs.shift() as number;
+    if (lss.seqs.length > 0) {
+      this.sseq = seq + 1;
+      return false;
+    }
+    this.lss = undefined;
+    this.sseq = lss.resume + 1;
+    return true;
   }
 
   private dropPending(seq: number): void {
@@ -353,18 +400,35 @@ export class NrgConsumerLeader {
       if (next === undefined) break;
       let { msg } = next;
       const { dc } = next;
-      const target = push ?? this.nextWaiting(msg)?.reply;
-      if (target === undefined) break;
+      // The next sequence as it will be once this one is taken (the ack reply's pending count).
+      const sseqBefore = this.sseq;
+      const lssBefore = this.lss === undefined ? undefined : { seqs: [...this.lss.seqs], resume: this.lss.resume };
+      const lssEnded = next.lps === true && this.takeLss();
+      if (next.lps !== true && dc === 1) this.sseq = msg.seq + 1;
+      const ackReply = `$JS.ACK.${this.streamName}.${this.name}.${dc}.${msg.seq}.${this.dseq}.${msg.time}.${this.numPending()}`;
+      // Headers only: the payload's size in Nats-Msg-Size instead of the payload (nats-server's convertToHeadersOnly).
+      if (this.config.headers_only === true) msg = { ...msg, hdr: setHeader(msg.hdr, "Nats-Msg-Size", String(msg.data.length)), data: EMPTY };
+      const due = this.pacer.due(msg.time, msg.subject.length + ackReply.length + (msg.hdr?.length ?? 0) + msg.data.length, dc === 1, now);
+      const target = due > 0 ? undefined : (push ?? this.nextWaiting(msg)?.reply);
+      if (target === undefined) {
+        // Not now: taken again next time (nats-server's o.sseq-- when no request takes it).
+        this.sseq = sseqBefore;
+        if (lssBefore !== undefined) this.lss = lssBefore;
+        if (due > 0) {
+          this.paceDue = due;
+          this.arm();
+        }
+        break;
+      }
+      this.pacer.sent(msg.time, now);
+      if (lssEnded) this.propose({ op: "skip", streamSequence: this.sseq - 1 });
       if (dc > 1) {
         this.rdq.shift();
         this.rdc.set(msg.seq, dc);
         this.counters.redelivered++;
-      } else this.sseq = msg.seq + 1;
+      }
       const dseq = this.dseq++;
       const ts = nowNs();
-      const ackReply = `$JS.ACK.${this.streamName}.${this.name}.${dc}.${msg.seq}.${dseq}.${msg.time}.${this.numPending()}`;
-      // Headers only: the payload's size in Nats-Msg-Size instead of the payload (nats-server's convertToHeadersOnly).
-      if (this.config.headers_only === true) msg = { ...msg, hdr: setHeader(msg.hdr, "Nats-Msg-Size", String(msg.data.length)), data: EMPTY };
       if (acks) {
         const p = this.pending.get(msg.seq);
         if (p === undefined) this.pending.set(msg.seq, { dseq, ts });
@@ -510,6 +574,7 @@ export class NrgConsumerLeader {
     let due = Date.now() + TICK_MS;
     const pause = this.pausedUntilMs();
     if (pause > Date.now()) due = Math.min(due, pause);
+    if (this.paceDue > 0) due = Math.min(due, this.paceDue);
     const hbMs = this.deliverSubject !== undefined ? this.num("idle_heartbeat") / 1e6 : 0;
     if (hbMs > 0) due = Math.min(due, Math.max(this.lastDeliveryMs, this.lastHeartbeatMs) + hbMs);
     for (const wr of this.waiting.all()) {
@@ -519,6 +584,7 @@ export class NrgConsumerLeader {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.subs.length === 0) return;
+      if (this.paceDue > 0 && Date.now() >= this.paceDue) this.paceDue = 0;
       this.checkAckWait();
       this.deliver();
       this.pushHeartbeat(Date.now());

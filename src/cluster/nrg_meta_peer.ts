@@ -70,6 +70,7 @@ export class NrgMetaPeer implements ServerService {
               domain: this.server.options.jetstream.domain,
               serverName: self,
               clusterName: () => this.server.options.cluster?.name ?? "",
+              maxPayload: this.server.options.maxPayload,
               nameOf: (id: string) => this.nameOf(id),
             }
           : undefined;

@@ -44,6 +44,8 @@ export interface NrgLeaderServer {
   account: Account;
   serverName: string;
   clusterName: string;
+  /** This server's max_payload. */
+  maxPayload: number;
   domain: string | undefined;
   /** A peer id's server name (the id itself when unknown). */
   nameOf(id: string): string;

@@ -695,6 +695,7 @@ export interface NrgLeadOptions {
   domain: string | undefined;
   serverName: string;
   clusterName(): string;
+  maxPayload: number;
   /** A peer id's server name (the id when unknown). */
   nameOf(id: string): string;
 }
@@ -828,6 +829,9 @@ export class NrgStreamPeers {
       member.enableCampaign();
       if (member.campaign !== undefined) member.campaign.members = () => current()?.consumers.get(consumer)?.group.peers ?? stream.consumers.get(consumer)?.group.peers ?? [];
     }
+    // The assignment's preferred member of a new group campaigns at once (nats-server's createRaftGroup: CampaignImmediately at term 0).
+    const group = consumer === undefined ? stream.group : stream.consumers.get(consumer)?.group;
+    if (member.campaign !== undefined && group?.preferred === this.peerId && member.peer.log.term === 0) member.peer.transferToMe = true;
     const running: RunningGroup = { kind, account: stream.account, stream: stream.config.name, consumer, member, replica, consumerReplica, configJson: JSON.stringify(stream.config) };
     if (this.lead !== undefined && replica !== undefined && member.campaign !== undefined) this.enableLead(running, member, replica, this.lead);
     if (this.lead !== undefined && consumerReplica !== undefined && consumer !== undefined && member.campaign !== undefined) this.enableConsumerLead(running, member, consumerReplica, consumer, this.lead);
@@ -872,6 +876,7 @@ export class NrgStreamPeers {
       account,
       serverName: lead.serverName,
       clusterName: lead.clusterName(),
+      maxPayload: lead.maxPayload,
       domain: lead.domain,
       nameOf: lead.nameOf,
       idOf: (name) => peers().find((id) => lead.nameOf(id) === name),

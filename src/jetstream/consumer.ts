@@ -23,6 +23,7 @@ import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
 import { appendHeaders, buildHeaders, getHeader } from "../protocol/headers.js";
 import { parseDecimal } from "./util.js";
 import { AckReply } from "./ack_reply.js";
+import { DeliveryPacer, rateBurst } from "./delivery_pace.js";
 
 /** The operations that change a consumer. */
 export type ConsumerOp =
@@ -106,9 +107,10 @@ export class Consumer {
   /** When something was last delivered / acknowledged (ms, 0 = never), for info's last_active. */
   private lastDeliveredMs = 0;
   private lastAckMs = 0;
-  private replayLast: { msgNs: bigint; wallMs: number } | undefined;
-  private rateTokens = 0;
-  private rateLast = Date.now();
+  private readonly pacer = new DeliveryPacer(
+    () => this.cfg,
+    () => rateBurst(this.stream.cfg.max_msg_size, this.stream.jsa.account.limits.maxPayload, this.stream.jsa.service.server.options.maxPayload),
+  );
   private sampleRate = 0;
   closed = false;
 
@@ -883,26 +885,12 @@ export class Consumer {
     // nats-server sizes a delivery as subject + reply + headers + data (pull max_bytes,
     // flow control and rate limits all use it).
     const size = msg.subject.length + reply.length + (hdr?.length ?? 0) + data.length;
-    // Replay at the original pace.
-    if (this.cfg.replay_policy === "original" && fresh && this.replayLast !== undefined) {
-      const gapMs = Number((msg.time - this.replayLast.msgNs) / 1_000_000n);
-      const due = this.replayLast.wallMs + gapMs;
-      if (due > now) {
-        this.unshift(next);
-        this.arm(due);
-        return "wait";
-      }
-    }
-    if (this.cfg.rate_limit_bps) {
-      const bytesPerMs = this.cfg.rate_limit_bps / 8 / 1000;
-      this.rateTokens = Math.min(this.rateTokens + (now - this.rateLast) * bytesPerMs, Math.max(size, this.cfg.rate_limit_bps / 8));
-      this.rateLast = now;
-      if (this.rateTokens < size) {
-        this.unshift(next);
-        this.arm(now + Math.ceil((size - this.rateTokens) / bytesPerMs));
-        return "wait";
-      }
-      this.rateTokens -= size;
+    // Replay at the original pace, and the rate limit.
+    const due = this.pacer.due(msg.time, size, fresh, now);
+    if (due > 0) {
+      this.unshift(next);
+      this.arm(due);
+      return "wait";
     }
     const acc = this.stream.jsa.account;
     let req: PullRequest | undefined;
@@ -924,7 +912,7 @@ export class Consumer {
     // Routed by the deliver subject / request inbox, shown with the message's own subject.
     acc.routeDeliveryWithReply(target, msg.subject, reply, hdr, data);
     this.lastDeliver = now;
-    if (this.cfg.replay_policy === "original") this.replayLast = { msgNs: msg.time, wallMs: now };
+    this.pacer.sent(msg.time, now);
     if (req !== undefined) {
       this.lastActive = now;
       if (req.n > 0 && req.hbMs > 0) req.hbAt = now + req.hbMs;

@@ -1,0 +1,161 @@
+// The consumer kinds a tsnats server leads in a nats-server 2.15 cluster (`nrg_peer_lead`,
+// src/cluster/nrg_consumer_leader.ts) side by side with a nats-server leader of the same kind:
+// two consumers with one config on one stream, "<x>t" led by T3 from its creation and "<x>n" by
+// N1 or N2 (a consumer created again until the leader the test wants won its group's first
+// election: the assignment's preferred member campaigns at once), their CONSUMER.INFO and
+// deliveries compared. Deliver last per subject (the subjects' last messages, then new ones),
+// replay at the original rate (the stored gaps kept), a rate limit (nats-server's budget: the
+// stream's max_msg_size at once, then bits per second).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createInbox, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, DeliverPolicy, jetstream, ReplayPolicy, type ConsumerConfig, type JetStreamManager } from "@nats-io/jetstream";
+import { referenceMissing } from "./helpers/side_by_side.js";
+import { retry } from "./helpers/server.js";
+import { waitUntil } from "./helpers/js_cluster_move.js";
+import { NrgCluster } from "./helpers/nrg_cluster.js";
+import { pull, rawInfo, type ConsumerInfoJson } from "./helpers/nrg_consumer.js";
+
+/** Create a consumer again until its group's first leader is T3 (`t3`) or a nats-server (not). */
+async function createLedBy(jsm: JetStreamManager, nc: NatsConnection, stream: string, cfg: Partial<ConsumerConfig> & { durable_name: string }, t3: boolean): Promise<void> {
+  let leader: string | undefined;
+  await waitUntil(
+    async () => {
+      await retry(() => jsm.consumers.add(stream, cfg), 90_000);
+      let info: ConsumerInfoJson | undefined;
+      await waitUntil(async () => (leader = (info = await rawInfo(nc, stream, cfg.durable_name).catch(() => undefined))?.cluster?.leader) !== undefined && leader !== "", 60_000, `${cfg.durable_name} has a leader`, () => JSON.stringify(info));
+      if ((leader === "T3") === t3) return true;
+      // (A delete whose answer was lost and that is asked again finds nothing.)
+      await retry(() => jsm.consumers.delete(stream, cfg.durable_name).catch((e: unknown) => String(e).includes("consumer not found") || Promise.reject(e)), 60_000);
+      await waitUntil(async () => (await rawInfo(nc, stream, cfg.durable_name).catch(() => undefined))?.error !== undefined, 60_000, `${cfg.durable_name} removed`);
+      return false;
+    },
+    300_000,
+    `${cfg.durable_name} led by ${t3 ? "T3" : "a nats-server"} from its creation`,
+    () => String(leader),
+  );
+}
+
+/** What both leaders must answer alike. */
+function infoState(i: ConsumerInfoJson): unknown {
+  const seqs = (s: { consumer_seq: number; stream_seq: number }): number[] => [s.consumer_seq, s.stream_seq];
+  return { delivered: seqs(i.delivered), ack_floor: seqs(i.ack_floor), num_ack_pending: i.num_ack_pending, num_pending: i.num_pending, num_redelivered: i.num_redelivered };
+}
+
+async function sameInfo(nc: NatsConnection, stream: string, t: string, n: string, what: string): Promise<ConsumerInfoJson> {
+  let a: ConsumerInfoJson | undefined;
+  let b: ConsumerInfoJson | undefined;
+  await waitUntil(
+    async () => {
+      a = await rawInfo(nc, stream, t);
+      b = await rawInfo(nc, stream, n);
+      return a.cluster?.leader === "T3" && JSON.stringify(infoState(a)) === JSON.stringify(infoState(b));
+    },
+    30_000,
+    what,
+    () => JSON.stringify({ t3: a === undefined ? a : infoState(a), nats: b === undefined ? b : infoState(b), leader: a?.cluster?.leader }),
+  );
+  return a as ConsumerInfoJson;
+}
+
+test("with nrg_peer_lead, T3 leads deliver last per subject, replay original and rate-limited consumers of a nats-server 2.15 cluster as a nats-server leader does", { skip: referenceMissing(), timeout: 900_000 }, async () => {
+  const c = await NrgCluster.create(true, true);
+  try {
+    const { nc2, jsm } = await c.upWithClients();
+    const js2 = jetstream(nc2, { timeout: 10_000 });
+
+    // Deliver last per subject: 3, 4 and 5 are the last of a, c and b; then what comes after.
+    await retry(() => jsm.streams.add({ name: "LPS", subjects: ["lps.>"], num_replicas: 3 }), 90_000);
+    for (const s of ["a", "b", "a", "c", "b"]) await retry(() => js2.publish(`lps.${s}`, s), 60_000);
+        // (nats-server asks last per subject for a filter.)
+for (const [filter, suffix] of [["lps.>", ""], ["lps.a", "f"]] as const) {
+      const cfg = { ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.LastPerSubject, filter_subject: filter };
+      await createLedBy(jsm, nc2, "LPS", { durable_name: `l${suffix}t`, ...cfg }, true);
+      await createLedBy(jsm, nc2, "LPS", { durable_name: `l${suffix}n`, ...cfg }, false);
+      await sameInfo(nc2, "LPS", `l${suffix}t`, `l${suffix}n`, `${suffix} created: the same start`);
+    }
+    const gotAll = async (name: string, n: number): Promise<unknown[]> => {
+      const got = await pull(nc2, "LPS", name, n);
+      for (const m of got) assert.equal(await m.ackAck({ timeout: 10_000 }), true);
+      return got.map((m) => [m.seq, m.subject, m.info.pending, m.info.deliverySequence]);
+    };
+    const lt = await gotAll("lt", 3);
+    assert.deepEqual(lt, await gotAll("ln", 3));
+    assert.deepEqual(
+      lt.map((x) => (x as unknown[])[0]),
+      [3, 4, 5],
+    );
+    await sameInfo(nc2, "LPS", "lt", "ln", "the start set delivered and acknowledged");
+    assert.deepEqual(await gotAll("lft", 1), await gotAll("lfn", 1));
+    await sameInfo(nc2, "LPS", "lft", "lfn", "filtered: the start set delivered");
+    for (const s of ["d", "a"]) await retry(() => js2.publish(`lps.${s}`, s), 60_000);
+    const after = await gotAll("lt", 2);
+    assert.deepEqual(after, await gotAll("ln", 2));
+    assert.deepEqual(
+      after.map((x) => (x as unknown[])[0]),
+      [6, 7],
+    );
+    await sameInfo(nc2, "LPS", "lt", "ln", "then new messages");
+    assert.deepEqual(await gotAll("lft", 1), await gotAll("lfn", 1));
+    await sameInfo(nc2, "LPS", "lft", "lfn", "filtered: then new messages");
+
+    // Replay at the original rate: three messages 600 ms apart come about 600 ms apart.
+    await retry(() => jsm.streams.add({ name: "RP", subjects: ["rp.>"], num_replicas: 3 }), 90_000);
+    for (let i = 1; i <= 3; i++) {
+      await retry(() => js2.publish(`rp.${i}`, `r${i}`), 60_000);
+      if (i < 3) await new Promise((r) => setTimeout(r, 600));
+    }
+    const stored: number[] = [];
+    for (let i = 1; i <= 3; i++) stored.push((await jsm.streams.getMessage("RP", { seq: i }))?.time.getTime() ?? 0);
+    const replayed = async (name: string): Promise<number[]> => {
+      const cons = await jetstream(nc2).consumers.get("RP", name);
+      const at: number[] = [];
+      const seqs: number[] = [];
+      const batch = await cons.fetch({ max_messages: 3, expires: 20_000 });
+      for await (const m of batch) {
+        at.push(Date.now());
+        seqs.push(m.seq);
+        m.ack();
+        if (seqs.length === 3) break;
+      }
+      assert.deepEqual(seqs, [1, 2, 3], `${name}: 1-3 replayed`);
+      return at;
+    };
+    const rcfg = { ack_policy: AckPolicy.Explicit, replay_policy: ReplayPolicy.Original };
+    await createLedBy(jsm, nc2, "RP", { durable_name: "rt", ...rcfg }, true);
+    await createLedBy(jsm, nc2, "RP", { durable_name: "rn", ...rcfg }, false);
+    for (const name of ["rt", "rn"]) {
+      const at = await replayed(name);
+      // Never sooner than the stored gap (less a margin for the clocks' granularity).
+      for (let i = 1; i < 3; i++) assert.ok(at[i] - at[i - 1] >= stored[i] - stored[i - 1] - 50, `${name}: delivery ${i + 1} came ${at[i] - at[i - 1]} ms after the one before; stored ${stored[i] - stored[i - 1]} ms apart`);
+    }
+    await sameInfo(nc2, "RP", "rt", "rn", "replayed and acknowledged");
+
+    // A rate limit of 8000 bits/s on a stream whose max_msg_size is 600: the first ~560 byte
+    // delivery goes at once, each of the other three after about half a second.
+    await retry(() => jsm.streams.add({ name: "RL", subjects: ["rl"], num_replicas: 3, max_msg_size: 600 }), 90_000);
+    for (let i = 0; i < 4; i++) await retry(() => js2.publish("rl", "x".repeat(500)), 60_000);
+    const limited = async (name: string, deliver: string): Promise<number> => {
+      const sub = nc2.subscribe(deliver);
+      const t0 = Date.now();
+      let n = 0;
+      let first = 0;
+      for await (const m of sub) {
+        if (m.headers?.code !== undefined) continue;
+        if (++n === 1) first = Date.now() - t0;
+        if (n === 4) break;
+      }
+      const took = Date.now() - t0;
+      assert.ok(took - first >= 1200, `${name}: three ~560 byte deliveries at 1000 B/s took ${took - first} ms`);
+      return took;
+    };
+    for (const [name, t3] of [["bt", true], ["bn", false]] as const) {
+      const deliver = createInbox();
+      await createLedBy(jsm, nc2, "RL", { durable_name: name, ack_policy: AckPolicy.None, deliver_subject: deliver, rate_limit_bps: 8000 }, t3);
+      await limited(name, deliver);
+    }
+    await sameInfo(nc2, "RL", "bt", "bn", "rate limited: all four delivered");
+  } finally {
+    await c.stop();
+  }
+});
