@@ -140,7 +140,7 @@ class LogEntry implements RaftEntry {
 export function makeEntry(index: number, term: number, type: number, data: Buffer): RaftEntry {
   const rec = Buffer.allocUnsafe(REC_HDR + data.length);
   data.copy(rec, REC_HDR);
-  return entryOfRecord(index, term, type, rec);
+  return entryOfRecord(index, term, type, rec, 0, rec.length);
 }
 
 /**
@@ -301,9 +301,12 @@ export class RaftStore {
     let bytes = 0;
     for (let i = from - this.firstIndex; i >= 0 && i < this.entries.length && out.length < maxCount; i++) {
       const e = this.entries[i];
-      if (out.length > 0 && bytes + e.size > maxBytes) break;
+      // The sum is taken for the first entry too: its first use would otherwise be the first
+      // slice of two entries, which throws away the leader's optimized append path (no feedback).
+      const next = bytes + e.size;
+      if (next > maxBytes && out.length > 0) break;
       out.push(e);
-      bytes += e.size;
+      bytes = next;
     }
     return out;
   }

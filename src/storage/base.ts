@@ -89,7 +89,10 @@ export class IndexBlock {
     this.seqs = new Float64Array(cap);
     this.sizes = new Uint32Array(cap);
     this.ts = new BigInt64Array(cap);
-    this.subj = new Array<Subj | null>(cap);
+    // Filled, so every block's array holds objects from the start: a new block's first entry
+    // would otherwise change its array's kind (small integers to objects) and throw away the
+    // optimized push that had only seen arrays already changed.
+    this.subj = new Array<Subj | null>(cap).fill(null);
   }
 
   get first(): number {
