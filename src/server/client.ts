@@ -547,7 +547,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     // client is bound to (connect_info), for clients that take async INFO (protocol 1).
     if (!this.connectInfoSent && this.connectReceived) {
       this.connectInfoSent = true;
-      if (this.opts.protocol >= 1) this.sendInfoJson(this.server.connectInfoJsonFor(this));
+      if (this.opts.protocol >= 1) this.server.sendConnectInfo(this);
     }
     this.flushSoon();
   }
@@ -945,6 +945,15 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
 
   sendInfoJson(json: string): void {
     if (!this.closed) this.outbound.appendString(`INFO ${json} \r\n`);
+    this.flushSoon();
+  }
+
+  /** An INFO whose bytes start with `head` (the server's part, encoded once) and go on with `rest`. */
+  sendInfoParts(head: Buffer, rest: string): void {
+    if (!this.closed) {
+      this.outbound.append(head);
+      this.outbound.appendString(`${rest} \r\n`);
+    }
     this.flushSoon();
   }
 

@@ -423,41 +423,52 @@ export class Server {
     return info;
   }
 
-  /** The server's part of the INFO serialized, while `info()` gives the same fields. */
-  private infoCache: { fields: Record<string, unknown>; head: string } | undefined;
+  /**
+   * The server's part of the INFO, encoded as `INFO {...` without the closing brace, while
+   * `info()` gives the same fields.
+   */
+  private infoCache: { fields: Record<string, unknown>; head: Buffer } | undefined;
 
   /**
-   * The INFO JSON a plain TCP client gets (what `infoFor` gives, serialized): the server's part
-   * is serialized once and reused while it stays the same, only the client's fields are added.
+   * The bytes every plain TCP client's INFO begins with: the server's part is serialized and
+   * encoded once and reused while it stays the same; a client's INFO adds only its own fields
+   * (`clientInfoTail`), so each connection encodes a few dozen bytes instead of the whole INFO.
    */
-  private infoJsonFor(c: Client): string {
-    return this.infoJsonWithout(c, true) + "}";
-  }
-
-  /** `infoJsonFor` without its closing brace, and without the nonce unless `withNonce`. */
-  private infoJsonWithout(c: Client, withNonce: boolean): string {
+  private infoHead(): Buffer {
     const fields = this.info();
     let cache = this.infoCache;
     if (cache === undefined || !sameInfoFields(cache.fields, fields)) {
       const json = JSON.stringify(fields);
-      cache = this.infoCache = { fields, head: json.slice(0, -1) };
+      cache = this.infoCache = { fields, head: Buffer.from(`INFO ${json.slice(0, -1)}`) };
     }
-    let json = `${cache.head},"client_id":${c.cid},"client_ip":${JSON.stringify(c.host)}`;
+    return cache.head;
+  }
+
+  /** The client's own INFO fields after the server's part, without the closing brace; the nonce unless `withNonce` is false. */
+  private clientInfoTail(c: Client, withNonce: boolean): string {
+    let json = `,"client_id":${c.cid},"client_ip":${JSON.stringify(c.host)}`;
     if (withNonce && c.nonce !== undefined) json += `,"nonce":${JSON.stringify(c.nonce)}`;
-    if (fields.auth_required === undefined && this.auth.requiredFor(c.connectionType)) json += `,"auth_required":true`;
+    if (!this.auth.required && this.auth.requiredFor(c.connectionType)) json += `,"auth_required":true`;
     return json;
   }
 
+  /** Queue the INFO a plain TCP client gets on connecting (what `infoFor` gives). */
+  private sendClientInfo(c: Client): void {
+    c.sendInfoParts(this.infoHead(), `${this.clientInfoTail(c, true)}}`);
+  }
+
   /**
-   * `connectInfoFor` serialized. A plain TCP client's is built on the cached server part, as
-   * its first INFO is (`infoJsonFor`): every connection sends one first PING, so this is part
-   * of each connection's set-up.
+   * Queue the INFO answering a client's first PING after CONNECT (`connectInfoFor`): every
+   * connection sends one first PING, so this is part of each connection's set-up.
    */
-  connectInfoJsonFor(c: Client): string {
-    if (c.connectionType === "WEBSOCKET") return JSON.stringify(this.connectInfoFor(c));
-    let json = `${this.infoJsonWithout(c, false)},"connect_info":true,"remote_account":${JSON.stringify(c.account.name)}`;
-    if (c.account.isSystem) json += `,"acc_is_sys":true`;
-    return json + "}";
+  sendConnectInfo(c: Client): void {
+    if (c.connectionType === "WEBSOCKET") {
+      c.sendInfo(this.connectInfoFor(c));
+      return;
+    }
+    let tail = `${this.clientInfoTail(c, false)},"connect_info":true,"remote_account":${JSON.stringify(c.account.name)}`;
+    if (c.account.isSystem) tail += `,"acc_is_sys":true`;
+    c.sendInfoParts(this.infoHead(), `${tail}}`);
   }
 
   /**
@@ -513,7 +524,7 @@ export class Server {
   private startClient(socket: net.Socket, cid: number, nonce: string | undefined, infoSent: boolean): void {
     const client = new Client(this, cid, socket, this.globalAccount);
     client.nonce = nonce;
-    if (!infoSent) client.sendInfoJson(this.infoJsonFor(client));
+    if (!infoSent) this.sendClientInfo(client);
     // A socket reads from its creation on; only one that afterFirstBytes paused needs resuming.
     if (this.admit(client) && socket.isPaused()) socket.resume();
   }
