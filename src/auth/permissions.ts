@@ -68,6 +68,32 @@ function durationMs(v: unknown): number {
   return total;
 }
 
+/** A subject permission as nats-server writes it in INFO: allow (absent: everything) and deny. */
+export interface SubjectPermission {
+  allow?: string[];
+  deny?: string[];
+}
+
+/** The publish and subscribe rules of a permissions block as configured, each absent when not given. */
+export function permissionRules(raw: unknown): { publish?: SubjectPermission; subscribe?: SubjectPermission } {
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) return {};
+  const m = raw as Record<string, unknown>;
+  const rules = (v: unknown): SubjectPermission | undefined => {
+    const r = readRules(v);
+    if (r === undefined) return undefined;
+    return { ...(r.allow !== undefined ? { allow: r.allow } : {}), ...(r.deny.length > 0 ? { deny: r.deny } : {}) };
+  };
+  const publish = rules(pick(m, "publish", "pub"));
+  const subscribe = rules(pick(m, "subscribe", "sub"));
+  return { ...(publish !== undefined ? { publish } : {}), ...(subscribe !== undefined ? { subscribe } : {}) };
+}
+
+/** Whether `rules` let a literal subject through (allow list, when there is one, then deny). */
+export function rulesAllow(rules: SubjectPermission, subject: string): boolean {
+  if (rules.allow !== undefined && !rules.allow.some((a) => subjectMatches(a, subject))) return false;
+  return !(rules.deny ?? []).some((d) => subjectMatches(d, subject));
+}
+
 export class Permissions {
   private readonly pub: SubjectRules<string> | undefined;
   private readonly sub: SubjectRules<Filter> | undefined;

@@ -338,8 +338,13 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   protected negotiateCompression(peerMode: string | undefined, sendInfo: (mode: string) => void): boolean {
     const setting = this.compressionSetting();
     let mode = selectCompressionMode(setting.mode, peerMode);
-    // s2_auto starts with the time the connection took to get here as its RTT.
-    if (mode === COMPRESSION_S2_AUTO) mode = levelForRtt(Math.max(0.001, Date.now() - this.start.getTime()), setting.rttThresholdsMs);
+    // s2_auto starts with the time the connection took to get here as its RTT, which is then
+    // the connection's RTT (shown by /leafz, /routez) until a PONG measures one.
+    if (mode === COMPRESSION_S2_AUTO) {
+      const rtt = Math.max(0.001, performance.timeOrigin + performance.now() - this.start.getTime());
+      if (this.pingSentAt === 0) this.rttMs = rtt;
+      mode = levelForRtt(rtt, setting.rttThresholdsMs);
+    }
     this.compression = mode;
     if (!needsCompression(mode)) return false;
     const infoMode = compressionForInfo(setting, mode);

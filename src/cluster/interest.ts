@@ -153,6 +153,7 @@ export class LeafInterest {
   private onChange(account: Account, sub: Subscription, added: boolean): void {
     for (const conn of this.leafs.all) {
       if (conn.account !== account || !LeafInterest.wanted(conn, sub)) continue;
+      if (added) conn.noteSubscription(sub.subject, false);
       const key = sub.queue === undefined ? sub.subject : `${sub.subject} ${sub.queue}`;
       const n = conn.smap.get(key) ?? 0;
       const next = n + (added ? (sub.weight ?? 1) : -(sub.weight ?? 1));
@@ -168,6 +169,7 @@ export class LeafInterest {
     conn.smap.clear();
     for (const sub of conn.account.sublist.all()) {
       if (!LeafInterest.wanted(conn, sub)) continue;
+      conn.noteSubscription(sub.subject, false);
       const key = sub.queue === undefined ? sub.subject : `${sub.subject} ${sub.queue}`;
       conn.smap.set(key, (conn.smap.get(key) ?? 0) + (sub.weight ?? 1));
     }

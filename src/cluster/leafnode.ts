@@ -18,15 +18,16 @@ import { MSG_TRACE_PROTO, MsgTrace } from "../server/msg_trace.js";
 import type { Client } from "../server/client.js";
 import type { RemoteDeliverer } from "../server/sublist.js";
 import type { LeafRemoteOptions } from "../config/options.js";
-import { Permissions } from "../auth/permissions.js";
+import { Permissions, permissionRules, rulesAllow, type SubjectPermission } from "../auth/permissions.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import { RemoteConnection } from "./connection.js";
-import { authTimeoutMs } from "./handshake.js";
+import { authTimeoutMs, subjectPermissionJson } from "./handshake.js";
+import type { LeafLogin } from "./leafnodes.js";
 import { RoutedMsg } from "./routed_msg.js";
 import type { MsgOp, SubOp, UnsubOp } from "./remote_parser.js";
 import type { LeafNodes } from "./leafnodes.js";
 import { isGatewayRoutedSubject, plainOfRouted, routeRoutedReply } from "./gateway_reply.js";
-import { hasWildcard } from "../protocol/subject.js";
+import { hasWildcard, subjectMatches, subjectsCollide } from "../protocol/subject.js";
 import { clientTlsContext } from "../server/tls.js";
 import { nkeysLibrary } from "../server/server_keys.js";
 import { COMPRESSION_NOT_SUPPORTED, COMPRESSION_OFF, needsCompression, type CompressionSetting } from "./compression.js";
@@ -91,6 +92,28 @@ export class LeafConnection extends RemoteConnection {
   perms: Permissions | undefined;
   private pubDeny: string[] = [];
   private subDeny: string[] = [];
+  /**
+   * The permissions of the user the leaf logged in as, in this connection's directions: on the
+   * hub, what the user may subscribe to is what may be sent to the leaf (`send`), what it may
+   * publish is what the hub asks it for (`take`); the hub tells the leaf in its INFO (import,
+   * export), and the leaf keeps to them.
+   */
+  private userSend: SubjectPermission | undefined;
+  private userTake: SubjectPermission | undefined;
+  /** The user's subscribe denies: part of the delivery filter's denies, on both sides. */
+  private userDeliveryDeny: string[] = [];
+  /** On the hub, the user's publish permissions, checked on every message the leaf sends. */
+  private userExport: SubjectPermission | undefined;
+  /** On the hub, the user's permissions as the INFO names them (import: subscribe, export: publish). */
+  private userInfo: { import?: SubjectPermission; export?: SubjectPermission } | undefined;
+  /**
+   * nats-server's delivery-time deny filter (its mperms): turned on, for good, by the first
+   * wildcard subscription (or queue subscription the other side asks for) that overlaps a
+   * subscribe deny; from then on no message whose subject a subscribe deny matches is sent over
+   * this connection, whatever subscription it is for. On a leaf the subscribe denies are its
+   * deny_imports (and JetStream's), so they then hold back what it would export too.
+   */
+  private deliveryFilter = false;
   /** The other side's JetStream domain ("" when it has none). */
   remoteDomain = "";
   /** The hub URL this (solicited) connection was made to. */
@@ -140,14 +163,59 @@ export class LeafConnection extends RemoteConnection {
   }
 
   private rebuildPerms(): void {
-    if (this.pubDeny.length === 0 && this.subDeny.length === 0) {
-      this.perms = undefined;
-      return;
-    }
-    this.perms = Permissions.from({
-      ...(this.pubDeny.length > 0 ? { publish: { deny: [...this.pubDeny] } } : {}),
-      ...(this.subDeny.length > 0 ? { subscribe: { deny: [...this.subDeny] } } : {}),
-    });
+    const merged = (rules: SubjectPermission | undefined, denies: readonly string[]): SubjectPermission | undefined =>
+      rules === undefined && denies.length === 0 ? undefined : { ...(rules?.allow !== undefined ? { allow: rules.allow } : {}), deny: [...(rules?.deny ?? []), ...denies] };
+    const publish = merged(this.userSend, this.pubDeny);
+    const subscribe = merged(this.userTake, this.subDeny);
+    this.perms = publish === undefined && subscribe === undefined ? undefined : Permissions.from({ ...(publish ? { publish } : {}), ...(subscribe ? { subscribe } : {}) });
+  }
+
+  /**
+   * The hub: the leaf logged in as a user with these permissions (as configured). nats-server
+   * reverses them for the leaf connection and tells the leaf (INFO import/export).
+   */
+  private setUserPermissions(raw: unknown): void {
+    const { publish, subscribe } = permissionRules(raw);
+    if (publish === undefined && subscribe === undefined) return;
+    this.userSend = subscribe;
+    this.userTake = publish;
+    this.userExport = publish;
+    this.userDeliveryDeny = subscribe?.deny ?? [];
+    this.userInfo = { ...(subscribe !== undefined ? { import: subscribe } : {}), ...(publish !== undefined ? { export: publish } : {}) };
+    this.rebuildPerms();
+  }
+
+  /** The leaf: the hub's INFO named the permissions it holds us to (import: what we may take, export: what we may send). */
+  private takeHubPermissions(info: Record<string, unknown>): void {
+    if (info.import === undefined && info.export === undefined) return;
+    const rules = (v: unknown): SubjectPermission | undefined => (v === undefined || v === null ? undefined : subjectPermissionJson(v));
+    this.userSend = rules(info.export);
+    this.userTake = rules(info.import);
+    this.userDeliveryDeny = this.userTake?.deny ?? [];
+    this.deliveryFilter = false;
+    this.rebuildPerms();
+  }
+
+  /** A subscription carried over this connection, either way: does it turn the delivery filter on? */
+  noteSubscription(subject: string, queue: boolean): void {
+    if (this.deliveryFilter || (!queue && !hasWildcard(subject))) return;
+    const collides = (d: string): boolean => subjectsCollide(denySubject(d), subject);
+    this.deliveryFilter = this.userDeliveryDeny.some(collides) || this.subDeny.some(collides);
+  }
+
+  private deliveryDenied(subject: string): boolean {
+    const matches = (d: string): boolean => !d.includes(" ") && subjectMatches(d, subject);
+    return this.userDeliveryDeny.some(matches) || this.subDeny.some(matches);
+  }
+
+  /**
+   * The hub's answer to a leaf breaking its user's permissions (it was told them): an error to
+   * the leaf, one in our log, and the connection closed, as nats-server does.
+   */
+  private permissionViolation(publish: boolean, subject: string): void {
+    this.sendErr(`Permissions Violation for ${publish ? "Publish" : "Subscription"} to ${JSON.stringify(subject)}`);
+    this.error(`${publish ? "Publish" : "Subscription"} Violation on ${JSON.stringify(subject)} - Check other side configuration`);
+    this.close("Protocol Violation");
   }
 
   /** The leaf cluster of messages from this connection, for no-echo across that cluster. */
@@ -256,6 +324,7 @@ export class LeafConnection extends RemoteConnection {
     }
     if (Array.isArray(info.leafnode_urls)) this.leafs.learnUrls(remote, info.leafnode_urls as unknown[]);
     if (typeof info.remote_account === "string") this.remoteAccount = info.remote_account;
+    this.takeHubPermissions(info);
     if (info.connect_info === true && !this.registered) this.finishConnect();
   }
 
@@ -358,11 +427,12 @@ export class LeafConnection extends RemoteConnection {
     this.whenChecked(this.leafs.authenticate(this, c), (account) => this.acceptConnect(c, account));
   }
 
-  private acceptConnect(c: LeafConnect, account: Account | undefined): void {
-    if (account === undefined) {
+  private acceptConnect(c: LeafConnect, login: LeafLogin | undefined): void {
+    if (login === undefined) {
       this.refuseLogin("authentication error");
       return;
     }
+    const account = login.account;
     this.stopAuthTimer();
     this.connectReceived = true;
     const cluster = typeof c.cluster === "string" ? c.cluster : "";
@@ -384,6 +454,7 @@ export class LeafConnection extends RemoteConnection {
     this.account = account;
     // The leaf's deny_imports: it does not want those, so they are not sent to it.
     if (Array.isArray(c.deny_pub) && c.deny_pub.length > 0) this.setDenies(c.deny_pub.filter((x): x is string => typeof x === "string"), []);
+    this.setUserPermissions(login.permissions);
     this.headers = !this.server.options.noHeaderSupport && c.headers === true;
     // A leaf that did not negotiate (its compression is off) says what it uses in its CONNECT.
     if (!this.compressionNegotiated) {
@@ -403,6 +474,8 @@ export class LeafConnection extends RemoteConnection {
     this.registered = true;
     // Tell the leaf which account it is bound to; it registers when it gets this.
     const info = this.leafs.infoObject(this);
+    if (this.userInfo?.import !== undefined) info.import = this.userInfo.import;
+    if (this.userInfo?.export !== undefined) info.export = this.userInfo.export;
     info.remote_account = account.name;
     if (account.isSystem) info.acc_is_sys = true;
     info.connect_info = true;
@@ -432,10 +505,13 @@ export class LeafConnection extends RemoteConnection {
       this.leafs.loopDetected(this, true);
       return;
     }
-    if (this.perms !== undefined && !isGatewayRoutedSubject(subject) && !hasWildcard(subject) && !this.perms.canPublish(subject)) {
+    if (this.perms !== undefined && !subject.startsWith(LDS_PREFIX) && !isGatewayRoutedSubject(subject) && !hasWildcard(subject) && !this.perms.canPublish(subject)) {
+      // A leaf keeps to what it was told; a hub cuts one that does not.
+      if (!this.isSpoke) this.permissionViolation(false, subject);
       this.debug(`Permissions Violation for Subscription to ${JSON.stringify(subject)}`);
       return;
     }
+    if (!subject.startsWith(LDS_PREFIX) && !isGatewayRoutedSubject(subject)) this.noteSubscription(subject, queue !== undefined);
     const key = queue === undefined ? subject : `${subject} ${queue}`;
     const sub = this.addRemoteSub(this.account, key, subject, queue, weight);
     if (this.remoteCluster !== "") sub.origin = this.remoteCluster;
@@ -492,6 +568,11 @@ export class LeafConnection extends RemoteConnection {
       routeRoutedReply(this.server.services, account, wire, msg.reply, hdr, payload, this);
       return;
     }
+    // The hub holds a leaf to its user's publish permissions (not to JetStream's denies).
+    if (this.userExport !== undefined && !this.isSpoke && !rulesAllow(this.userExport, wire)) {
+      this.permissionViolation(true, wire);
+      return;
+    }
     // A leaf takes from its hub only what it may import (the subject as sent; service replies
     // and JetStream acks always pass), as nats-server checks it.
     if (this.perms !== undefined && this.isSpoke && !wire.startsWith("_R_.") && !wire.startsWith("$JS.ACK.") && !this.perms.canSubscribe(wire, undefined)) {
@@ -518,6 +599,7 @@ export class LeafConnection extends RemoteConnection {
 
   sendRouted(_account: string, subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, queues: readonly string[]): void | false {
     if (this.perms !== undefined && !this.perms.canPublish(isGatewayRoutedSubject(subject) ? plainOfRouted(subject) : subject)) return false;
+    if (this.deliveryFilter && this.deliveryDenied(subject)) return false;
     const h = this.headers ? hdr : undefined;
     this.writeMsg(h !== undefined ? "HMSG" : "LMSG", "", subject, reply, queues, h, payload);
   }
@@ -541,6 +623,12 @@ export class LeafConnection extends RemoteConnection {
     }
     super.onErr(text);
   }
+}
+
+/** The subject of a deny entry, which may name a queue group after a blank ("foo.* workers"). */
+function denySubject(d: string): string {
+  const i = d.indexOf(" ");
+  return i < 0 ? d : d.slice(0, i);
 }
 
 /** The user JWT and the seed of a .creds file. */

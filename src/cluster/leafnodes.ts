@@ -41,6 +41,12 @@ const DENY_ALL_JS = ["$JSC.>", "$NRG.>", "$JS.API.>", "$KV.>", "$OBJ.>"];
 
 /** How long a leaf whose hub reported a loop waits before trying again (nats-server's value). */
 const LOOP_RECONNECT_DELAY_MS = 30_000;
+
+/** Who a leaf logged in as: the account it is bound to and, when it logged in as a user, that user's permissions as configured. */
+export interface LeafLogin {
+  account: Account;
+  permissions?: unknown;
+}
 const DEFAULT_LEAFNODE_PORT = 7422;
 
 export { leafNodesOf } from "../server/service_lookup.js";
@@ -199,7 +205,8 @@ export class LeafNodes implements ServerService, RoutedReplySender {
   /** The hub's first INFO to a new leaf connection (with the nonce it signs and our compression mode). */
   private greet(conn: LeafConnection, compression: string | undefined): void {
     this.pending.add(conn);
-    conn.info("Leafnode connection created");
+    // nats-server's line ends with the peer's name from its CONNECT, not known yet: a blank.
+    conn.info("Leafnode connection created ");
     conn.nonce = newNonce();
     const info = this.infoObject(conn);
     info.nonce = conn.nonce;
@@ -225,12 +232,16 @@ export class LeafNodes implements ServerService, RoutedReplySender {
 
   /**
    * The account a connecting leaf node is bound to: from `leafnodes { authorization }` when
-   * configured, else as a client of this server would log in (its users and accounts).
+   * configured, else as a client of this server would log in (its users and accounts), then
+   * with that user's permissions too.
    */
-  authenticate(conn: LeafConnection, c: LeafConnect): Account | undefined | Promise<Account | undefined> {
+  authenticate(conn: LeafConnection, c: LeafConnect): LeafLogin | undefined | Promise<LeafLogin | undefined> {
     const o = this.options;
-    const lookup = (name: string | undefined): Account | undefined => (name === undefined ? this.server.globalAccount : this.server.accounts.get(name));
-    const check = (want: string, account: string | undefined): Account | undefined | Promise<Account | undefined> => {
+    const lookup = (name: string | undefined): LeafLogin | undefined => {
+      const account = name === undefined ? this.server.globalAccount : this.server.accounts.get(name);
+      return account === undefined ? undefined : { account };
+    };
+    const check = (want: string, account: string | undefined): LeafLogin | undefined | Promise<LeafLogin | undefined> => {
       const ok = passwordMatches(c.pass ?? "", want);
       if (typeof ok === "boolean") return ok ? lookup(account) : undefined;
       return ok.then((yes) => (yes ? lookup(account) : undefined));
@@ -244,10 +255,13 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       return u === undefined ? undefined : check(u.password, u.account);
     }
     const outcome = this.server.auth.authenticate(credentialsOf(conn, c));
-    const accountOf = (r: unknown): Account | undefined =>
-      r !== undefined && r !== null && typeof r === "object" && "account" in r ? ((r as { account: Account }).account ?? undefined) : undefined;
-    if (outcome instanceof Promise) return outcome.then(accountOf);
-    return accountOf(outcome);
+    const loginOf = (r: unknown): LeafLogin | undefined => {
+      if (r === undefined || r === null || typeof r !== "object" || !("account" in r)) return undefined;
+      const { account, permissions } = r as { account?: Account; permissions?: unknown };
+      return account === undefined ? undefined : { account, permissions };
+    };
+    if (outcome instanceof Promise) return outcome.then(loginOf);
+    return loginOf(outcome);
   }
 
   // ---- leaf side ----
@@ -299,7 +313,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       // handshake_first: TLS right away, the hub's INFO comes over it.
       if (remote.options.tls?.handshakeFirst === true) conn.startClientTls(() => undefined);
       this.pending.add(conn);
-      conn.info(`Leafnode connection created for account: ${account.name}`);
+      conn.info(`Leafnode connection created for account: ${account.name} `);
     });
   }
 
@@ -370,7 +384,8 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       conn.url = url;
       remote.conn = conn;
       this.pending.add(conn);
-      conn.info(`Leafnode connection created for account: ${account.name} (websocket, compression=${deflate}, masking=${!unmasked})`);
+      conn.info(`Leafnode connection created for account: ${account.name} `);
+      conn.debug(`Leafnode over websocket, compression=${deflate}, masking=${!unmasked}`);
     });
   }
 
@@ -459,7 +474,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
         conn.info(`JetStream not extended, domains differ`);
         conn.addDenies(DENY_ALL_JS, DENY_ALL_JS);
       } else {
-        conn.debug(`JetStream using domains: local ${JSON.stringify(local)}, remote ${JSON.stringify(conn.remoteDomain)}`);
+        conn.info(`JetStream using domains: local ${JSON.stringify(local)}, remote ${JSON.stringify(conn.remoteDomain)}`);
         conn.addDenies(DENY_CLIENT_JS, DENY_CLIENT_JS);
       }
       blockOutgoing = true;
@@ -472,14 +487,15 @@ export class LeafNodes implements ServerService, RoutedReplySender {
     this.applyJetStreamDenies(conn);
     this.all.add(conn);
     const who = conn.remoteServer !== "" ? conn.remoteServer : conn.host;
-    conn.info(`Leafnode connection to ${who} registered (account ${conn.account.name}${conn.isSpoke ? ", as spoke" : ""})`);
+    conn.debug(`Leafnode connection to ${who} registered (account ${conn.account.name}${conn.isSpoke ? ", as spoke" : ""})`);
     this.interest.sendAllTo(conn);
   }
 
   onLeafClosed(conn: LeafConnection): void {
     this.pending.delete(conn);
     this.all.delete(conn);
-    conn.debug(`Leafnode connection closed: ${conn.closeReason}`);
+    // A notice, as its creation was (nats-server's line, naming the peer once its CONNECT or INFO did).
+    conn.info(`Leafnode connection closed: ${conn.closeReason}${conn.remoteServer !== "" ? ` - Remote: ${conn.remoteServer}` : ""}`);
     const remote = conn.remote;
     if (remote !== undefined && remote.conn === conn) {
       remote.conn = undefined;

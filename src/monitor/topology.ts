@@ -163,7 +163,8 @@ export function buildLeafz(m: Monitor, opts: LeafzOptions = { subs: false, subsD
       const li: Record<string, unknown> = { id: l.cid, name: l.remoteServer, is_spoke: l.isSpoke };
       if (l.isolated) li.is_isolated = true;
       Object.assign(li, { account: l.account.name, ip: l.host.replace(/^::ffff:/, ""), port: l.port });
-      if (l.rttMs > 0) li.rtt = rttString(l.rttMs);
+      // Always there, "0s" until measured (nats-server's getRTT().String()).
+      li.rtt = rttString(l.rttMs);
       Object.assign(li, { in_msgs: l.inMsgs, out_msgs: l.outMsgs, in_bytes: l.inBytes, out_bytes: l.outBytes, subscriptions: l.subs.size });
       if (opts.subs && l.subs.size > 0) li.subscriptions_list = [...l.subs.values()].map((sub) => sub.subject);
       li.compression = l.compression;

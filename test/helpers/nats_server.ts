@@ -21,6 +21,8 @@ export interface ReferenceServer {
   /** Its ports file: use -m -1, a websocket port -1... and find them here. */
   readonly ports: PortsFile;
   readonly proc: ChildProcess;
+  /** What it wrote to stderr so far (its log). */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -223,6 +225,7 @@ export async function startNatsServer(
     monitorUrl,
     ports: portsSeen,
     proc,
+    log: () => stderr,
     stop: () =>
       new Promise<void>((resolve) => {
         const done = (): void => {
