@@ -20,6 +20,7 @@ import { dynamicMetadata } from "./api_level.js";
 import { parsePullRequest, pullRequestRefusal, takeMaxBytes, WaitQueue, type PullRequest } from "./pull_request.js";
 import type { Stream } from "./stream.js";
 import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
+import { DOUBLE_ZERO } from "../server/double_zero.js";
 import { appendHeaders, buildHeaders, getHeader } from "../protocol/headers.js";
 import { parseDecimal } from "./util.js";
 import { AckReply } from "./ack_reply.js";
@@ -76,7 +77,9 @@ export class Consumer {
   private readonly nakUntil = new Map<number, number>();
   private lpsQueue: number[] = [];
   private readonly waiting: WaitQueue;
-  private lastWaitingCheck = 0;
+  // Times (ms) start as double fields (server/double_zero.ts): the first Date.now() stored would
+  // otherwise replace every consumer's shape mid-run and throw away the delivery path's optimized code.
+  private lastWaitingCheck = DOUBLE_ZERO;
   /** The pinned client's id for the (first) priority group ("" = none), since when, and its expiry. */
   private pinId = "";
   private pinnedAtMs = 0;
@@ -99,14 +102,14 @@ export class Consumer {
   /** fcPending when the outstanding flow control request went out (what its reply confirms). */
   private fcAsked = 0;
   private timer: NodeJS.Timeout | undefined;
-  private timerAt = 0;
+  private timerAt = DOUBLE_ZERO;
   private runScheduled = false;
   /** pause_until in ms (0: not paused), and the timer that resumes at that moment. */
   private pauseUntilMs = 0;
   private pauseTimer: NodeJS.Timeout | undefined;
   /** When something was last delivered / acknowledged (ms, 0 = never), for info's last_active. */
-  private lastDeliveredMs = 0;
-  private lastAckMs = 0;
+  private lastDeliveredMs = DOUBLE_ZERO;
+  private lastAckMs = DOUBLE_ZERO;
   private readonly pacer = new DeliveryPacer(
     () => this.cfg,
     () => rateBurst(this.stream.cfg.max_msg_size, this.stream.jsa.account.limits.maxPayload, this.stream.jsa.service.server.options.maxPayload),

@@ -5,6 +5,7 @@
 // "prioritized" policy it is kept ordered by priority (0 first), FIFO within a priority.
 import { PULL_REQUEST_SHAPE, unmarshalLenient } from "./json.js";
 import { goDuration } from "../server/time.js";
+import { DOUBLE_ZERO } from "../server/double_zero.js";
 
 /** The priority-group part of a pull request (ADR-42). */
 export interface PriorityRequest {
@@ -174,8 +175,8 @@ export function parsePullRequest(body: Buffer): ParsedPull | string {
 /** nats-server's waitQueue: at most `max` requests, served in turn. */
 export class WaitQueue {
   private items: PullRequest[] = [];
-  /** When a request last arrived (ms). */
-  last = 0;
+  /** When a request last arrived (ms; a double field from the start, server/double_zero.ts). */
+  last = DOUBLE_ZERO;
 
   constructor(public max: number) {}
 

@@ -141,7 +141,7 @@ export class IndexBlock {
     const n = this.n;
     if (n === 0) return -1;
     const seqs = this.seqs;
-    const g = seq - seqs[0]!;
+    const g = seq - this.seqAt(0);
     if (g >= 0 && g < n && seqs[g] === seq) return g;
     const i = this.lowerBound(seq);
     return i < n && seqs[i] === seq ? i : -1;

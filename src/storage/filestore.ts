@@ -2318,7 +2318,7 @@ export class FileConsumerStore implements ConsumerStore {
   private cfg: unknown;
   private dirty = false;
   private timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
-  private lastWrite = 0;
+  private lastWrite = DOUBLE_ZERO;
   private closed = false;
   /** o.dat, kept open and appended to. */
   private readonly stateLog: StateLog;
