@@ -14,8 +14,9 @@
 // (replicateDeliveries), and an ack's confirmation (a double ack's reply) once the ack is.
 // Led here: pull and push consumers (flow control included: a push consumer's window, its
 // `$JS.FC` requests and their answers) with explicit, all or no acks (back-off, headers only,
-// pauses, rate limits, replay at the original rate and deliver last per subject included),
-// without priority groups (`nrgConsumerLeadRefusal`); for others the member hands its
+// pauses, rate limits, replay at the original rate, deliver last per subject, pinned-client and
+// overflow priority groups included), not the prioritized policy (`nrgConsumerLeadRefusal`);
+// for others the member hands its
 // leadership back to a nats-server member. Of an interest or work-queue stream, the acks it
 // proposes reach the stream's leader as any consumer leader's do (its member of the consumer's
 // group applies them and proposes the removals), and without acks each delivery is proposed as an ack too.
@@ -23,12 +24,14 @@ import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
 import { nowNs, rfc3339 } from "../server/time.js";
 import { buildHeaders, getHeader, setHeader } from "../protocol/headers.js";
-import { parsePullRequest, pullRequestRefusal, takeMaxBytes, WaitQueue, type PullRequest } from "../jetstream/pull_request.js";
+import { parsePullRequest, pullRequestRefusal, WaitQueue, type PullRequest } from "../jetstream/pull_request.js";
 import { nakDelayMs } from "../jetstream/consumer.js";
 import { DeliveryPacer, rateBurst } from "../jetstream/delivery_pace.js";
 import { jsError, ApiError } from "../jetstream/errors.js";
 import { dynamicMetadata, HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "../jetstream/api_level.js";
-import { consumerLeaderElected } from "../jetstream/advisories.js";
+import { consumerLeaderElected, groupPinned, groupUnpinned, type AdvisoryContext } from "../jetstream/advisories.js";
+import { PriorityGroups } from "../jetstream/priority_groups.js";
+import { parseUnpinGroup } from "../jetstream/api.js";
 import { encodeNrgConsumerEntry, NrgEntryOp, type NrgConsumerEntry } from "../jetstream/nrg_entries.js";
 import type { StoredMsg } from "../storage/store.js";
 import type { NrgMetaConsumer, NrgMetaStream } from "./nrg_meta_state.js";
@@ -52,8 +55,7 @@ const FC_MAX_PENDING = 32 * 1024 * 1024;
 export function nrgConsumerLeadRefusal(config: Record<string, unknown>): string | undefined {
   const ack = config.ack_policy;
   if (ack !== undefined && ack !== "explicit" && ack !== "all" && ack !== "none") return `ack policy ${String(ack)}`;
-  if (Array.isArray(config.priority_groups) && config.priority_groups.length > 0) return "priority groups";
-  if (typeof config.priority_policy === "string" && config.priority_policy !== "none") return "a priority policy";
+  if (config.priority_policy === "prioritized") return "the prioritized priority policy";
   return undefined;
 }
 
@@ -108,6 +110,15 @@ export class NrgConsumerLeader {
     () => rateBurst(this.stream.stream.config.max_msg_size, this.srv.account.limits.maxPayload, this.srv.maxPayload),
   );
   private paceDue = 0;
+  /** Priority groups: the pinned client (kept on the leader only, as nats-server does), overflow's thresholds. */
+  private readonly priority = new PriorityGroups({
+    policy: () => (typeof this.config.priority_policy === "string" ? this.config.priority_policy : "none"),
+    groups: () => (Array.isArray(this.config.priority_groups) ? this.config.priority_groups.filter((g): g is string => typeof g === "string") : []),
+    timeoutMs: () => this.num("priority_timeout") / 1e6,
+    pinned: (group, id) => groupPinned(this.advisoryContext, this.streamName, this.name, group, id),
+    unpinned: (group, reason) => groupUnpinned(this.advisoryContext, this.streamName, this.name, group, reason),
+    kick: () => this.kick(),
+  });
   counters = { delivered: 0, redelivered: 0, acks: 0, naks: 0, terms: 0, requests: 0 };
 
   constructor(
@@ -121,6 +132,10 @@ export class NrgConsumerLeader {
 
   private get config(): Record<string, unknown> {
     return this.assignment()?.consumer.config ?? {};
+  }
+
+  private get advisoryContext(): AdvisoryContext {
+    return { account: this.srv.account, domain: this.srv.domain, serverName: this.srv.serverName };
   }
 
   private get streamName(): string {
@@ -174,6 +189,7 @@ export class NrgConsumerLeader {
     };
     onSys(`$JS.API.CONSUMER.INFO.${this.streamName}.${this.name}`, (reply, hdr) => this.infoRequest(reply, hdr));
     onSys(`$JS.API.CONSUMER.LEADER.STEPDOWN.${this.streamName}.${this.name}`, (reply, hdr, body) => this.stepDownRequest(reply, hdr, body));
+    onSys(`$JS.API.CONSUMER.UNPIN.${this.streamName}.${this.name}`, (reply, hdr, body) => this.unpinRequest(reply, hdr, body));
     onSys(`$JSC.CI.${this.stream.stream.account}.${this.streamName}.${this.name}`, (reply) => this.send(sys, reply, this.info()));
     const ds = this.deliverSubject;
     if (ds !== undefined) {
@@ -182,7 +198,7 @@ export class NrgConsumerLeader {
         if (added && sub.subject === ds) this.kick();
       });
     }
-    consumerLeaderElected({ account: acc, domain: this.srv.domain, serverName: this.srv.serverName }, this.streamName, this.name, this.srv.serverName, this.replicas());
+    consumerLeaderElected(this.advisoryContext, this.streamName, this.name, this.srv.serverName, this.replicas());
     this.arm();
     this.kick();
   }
@@ -200,6 +216,7 @@ export class NrgConsumerLeader {
     this.removeInterestListener = undefined;
     // Waiting requests are no longer ours to answer (nats-server drops them on a leader change).
     this.waiting.drain();
+    this.priority.stop();
     this.outgoing.clear();
     this.ackReplies.clear();
   }
@@ -284,8 +301,8 @@ export class NrgConsumerLeader {
       this.sendStatus(reply, `400 Bad Request - ${p}`);
       return;
     }
-    // Priority groups are handed back (nrgConsumerLeadRefusal): this consumer's policy is none.
-    const refusal = pullRequestRefusal(p, { maxBatch: this.num("max_batch"), maxExpiresNs: this.num("max_expires"), maxBytes: this.num("max_bytes"), priorityPolicy: "none" });
+    const policy = typeof this.config.priority_policy === "string" ? this.config.priority_policy : "none";
+    const refusal = pullRequestRefusal(p, { maxBatch: this.num("max_batch"), maxExpiresNs: this.num("max_expires"), maxBytes: this.num("max_bytes"), priorityPolicy: policy }) ?? this.priority.arrival(p.group);
     if (refusal !== undefined) {
       this.sendStatus(reply, refusal);
       return;
@@ -409,7 +426,7 @@ export class NrgConsumerLeader {
       // Headers only: the payload's size in Nats-Msg-Size instead of the payload (nats-server's convertToHeadersOnly).
       if (this.config.headers_only === true) msg = { ...msg, hdr: setHeader(msg.hdr, "Nats-Msg-Size", String(msg.data.length)), data: EMPTY };
       const due = this.pacer.due(msg.time, msg.subject.length + ackReply.length + (msg.hdr?.length ?? 0) + msg.data.length, dc === 1, now);
-      const target = due > 0 ? undefined : (push ?? this.nextWaiting(msg)?.reply);
+      const target = due > 0 ? undefined : (push ?? this.nextWaiting(msg, ackReply.length, dc === 1 ? this.numPending() : undefined)?.reply);
       if (target === undefined) {
         // Not now: taken again next time (nats-server's o.sseq-- when no request takes it).
         this.sseq = sseqBefore;
@@ -421,6 +438,8 @@ export class NrgConsumerLeader {
         break;
       }
       this.pacer.sent(msg.time, now);
+      // A pinned client's deliveries carry its pin (nats-server's Nats-Pin-Id).
+      if (push === undefined && this.priority.pinId !== "" && this.config.priority_policy === "pinned_client") msg = { ...msg, hdr: setHeader(msg.hdr, "Nats-Pin-Id", this.priority.pinId) };
       if (lssEnded) this.propose({ op: "skip", streamSequence: this.sseq - 1 });
       if (dc > 1) {
         this.rdq.shift();
@@ -522,25 +541,21 @@ export class NrgConsumerLeader {
     return this.rdq.length > 0 || this.numPending() > 0;
   }
 
-  /** The request the next message goes to (nats-server's nextWaiting, without priority groups). */
-  private nextWaiting(msg: StoredMsg): PullRequest | undefined {
-    const wq = this.waiting;
-    const size = msg.subject.length + (msg.hdr?.length ?? 0) + msg.data.length;
-    for (let wr = wq.peek(); wr !== undefined; wr = wq.peek()) {
-      if (wr.expiresAt > 0 && Date.now() >= wr.expiresAt) {
-        this.sendStatus(wr.reply, "408 Request Timeout", wr);
-        wq.removeHead();
-        continue;
-      }
-      if (!takeMaxBytes(wr, size)) {
-        this.sendStatus(wr.reply, "409 Message Size Exceeds MaxBytes", wr);
-        wq.removeHead();
-        continue;
-      }
-      if (this.srv.account.sublist.hasInterest(wr.reply)) return wq.pop(false);
-      wq.removeHead();
-    }
-    return undefined;
+  /**
+   * The request the next message goes to (nats-server's nextWaiting: pins and overflow's
+   * thresholds applied). `npc`: the messages pending once a new one is taken (undefined: a
+   * redelivery, the count as it is).
+   */
+  private nextWaiting(msg: StoredMsg, replyLength: number, npc: number | undefined): PullRequest | undefined {
+    return this.priority.nextWaiting(this.waiting, {
+      size: msg.subject.length + replyLength + (msg.hdr?.length ?? 0) + msg.data.length,
+      npc: npc ?? this.numPending(),
+      ackPending: this.pending.size,
+      now: Date.now(),
+      prioritized: false,
+      status: (wr, status) => this.sendStatus(wr.reply, status, wr),
+      listening: (reply) => this.srv.account.sublist.hasInterest(reply),
+    });
   }
 
   private endNoWait(): void {
@@ -783,6 +798,7 @@ export class NrgConsumerLeader {
       num_waiting: this.waiting.length,
       num_pending: this.numPending(),
       ...this.pauseInfo(),
+      ...this.priority.infoJson(),
       cluster,
       ts: rfc3339(nowNs()),
     };
@@ -831,6 +847,25 @@ export class NrgConsumerLeader {
     }
     this.send(this.srv.sys, reply, { type, success: true });
     this.srv.stepDown(preferred);
+  }
+
+  /** CONSUMER.UNPIN while this server leads (nats-server's jsConsumerUnpinRequest on the consumer's leader). */
+  private unpinRequest(reply: string, hdr: Buffer | undefined, body: Buffer): void {
+    if (!this.ours(hdr)) return;
+    // nats-server answers nothing to a request needing a newer API level.
+    if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) return;
+    const type = "io.nats.jetstream.api.v1.consumer_unpin_response";
+    let group: string;
+    try {
+      group = parseUnpinGroup(body);
+      if (!Array.isArray(this.config.priority_groups) || !this.config.priority_groups.includes(group)) throw jsError("JSConsumerInvalidPriorityGroupErr");
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      this.send(this.srv.sys, reply, { type, error: err.toJSON() });
+      return;
+    }
+    this.priority.unpin(group);
+    this.send(this.srv.sys, reply, { type });
   }
 
   json(): Record<string, unknown> {

@@ -74,6 +74,16 @@ interface MsgGetRequest {
   no_hdr?: boolean;
 }
 
+/** A CONSUMER.UNPIN request's group, checked in nats-server's order (also read by the nrg consumer leader). */
+export function parseUnpinGroup(body: Buffer): string {
+  const req = unmarshalLenient(body, CONSUMER_UNPIN_SHAPE, "JSApiConsumerUnpinRequest");
+  if (typeof req === "string") throw jsError("JSInvalidJSONErr", { err: req });
+  const group = (req.group as string | undefined) ?? "";
+  if (group === "") throw jsError("JSInvalidJSONErr", { err: "consumer group not specified" });
+  if (!validGroupName(group)) throw jsError("JSConsumerInvalidGroupNameErr");
+  return group;
+}
+
 /** Response type names by API, for error replies too. */
 function responseType(tokens: string[]): string {
   const [a, b, c] = tokens;
@@ -842,11 +852,7 @@ export class Api {
 
   /** CONSUMER.UNPIN: end the pin of a priority group (ADR-42). */
   private consumerUnpin(streamName: string, consumerName: string, body: Buffer): Json {
-    const req = unmarshalLenient(body, CONSUMER_UNPIN_SHAPE, "JSApiConsumerUnpinRequest");
-    if (typeof req === "string") throw jsError("JSInvalidJSONErr", { err: req });
-    const group = (req.group as string | undefined) ?? "";
-    if (group === "") throw jsError("JSInvalidJSONErr", { err: "consumer group not specified" });
-    if (!validGroupName(group)) throw jsError("JSConsumerInvalidGroupNameErr");
+    const group = parseUnpinGroup(body);
     const stream = this.streamOf(streamName);
     const c = stream.consumers.get(consumerName);
     if (c === undefined) throw jsError("JSConsumerNotFoundErr");

@@ -8,7 +8,6 @@
 // through `applyConsumerOp`; the state object is handed to the ConsumerStore, which writes
 // it coalesced, so durable consumers come back after a restart where they left off.
 import type { Subscription } from "../server/sublist.js";
-import { nuid } from "@nats-io/nuid";
 import { subjectIsSubsetOf, subjectMatches } from "../protocol/subject.js";
 import { parseDuration } from "../config/conf_parser.js";
 import type { ConsumerState, ConsumerStore, PendingEntry, StoredMsg } from "../storage/store.js";
@@ -17,7 +16,7 @@ import * as adv from "./advisories.js";
 import { filtersOf, METADATA_IN_ANSWERS, optStartTimeNs, replicatedConsumer, stampInactiveThreshold, withoutServerMetadata, type ConsumerConfig } from "./consumer_config.js";
 import { jsError } from "./errors.js";
 import { dynamicMetadata } from "./api_level.js";
-import { parsePullRequest, pullRequestRefusal, takeMaxBytes, WaitQueue, type PullRequest } from "./pull_request.js";
+import { parsePullRequest, pullRequestRefusal, WaitQueue, type PullRequest } from "./pull_request.js";
 import type { Stream } from "./stream.js";
 import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
 import { DOUBLE_ZERO } from "../server/double_zero.js";
@@ -25,6 +24,7 @@ import { appendHeaders, buildHeaders, getHeader } from "../protocol/headers.js";
 import { parseDecimal } from "./util.js";
 import { AckReply } from "./ack_reply.js";
 import { DeliveryPacer, rateBurst } from "./delivery_pace.js";
+import { PriorityGroups } from "./priority_groups.js";
 
 /** The operations that change a consumer. */
 export type ConsumerOp =
@@ -80,10 +80,17 @@ export class Consumer {
   // Times (ms) start as double fields (server/double_zero.ts): the first Date.now() stored would
   // otherwise replace every consumer's shape mid-run and throw away the delivery path's optimized code.
   private lastWaitingCheck = DOUBLE_ZERO;
-  /** The pinned client's id for the (first) priority group ("" = none), since when, and its expiry. */
-  private pinId = "";
-  private pinnedAtMs = 0;
-  private pinTimer: NodeJS.Timeout | undefined;
+  /** Priority groups: the pinned client of the (first) group, overflow's thresholds. */
+  private readonly priority = new PriorityGroups({
+    policy: () => this.cfg.priority_policy ?? "none",
+    groups: () => this.cfg.priority_groups ?? [],
+    timeoutMs: () => (this.cfg.priority_timeout ?? 0) / 1e6,
+    pinned: (group, id) => adv.groupPinned(this.stream.jsa.advisoryContext, this.stream.name, this.name, group, id),
+    unpinned: (group, reason) => adv.groupUnpinned(this.stream.jsa.advisoryContext, this.stream.name, this.name, group, reason),
+    kick: () => {
+      if (!this.closed) this.kick();
+    },
+  });
   private readonly ackPrefix: string;
   /** The ack reply of the delivery being sent (reused: written into the receiver's buffer). */
   private readonly ackReply: AckReply;
@@ -285,8 +292,7 @@ export class Consumer {
     if (this.ackSub !== undefined) acc.unsubscribeInternal(this.ackSub);
     if (this.fcSub !== undefined) acc.unsubscribeInternal(this.fcSub);
     this.removeInterestListener?.();
-    if (this.pinTimer !== undefined) clearTimeout(this.pinTimer);
-    this.pinTimer = undefined;
+    this.priority.stop();
     if (this.stream.replica?.consumerGroup(this.name) !== undefined) this.stream.replica.consumerStopped(this.name, deleted || left);
     // Waiting pulls learn why nothing more comes (a shutdown says what they still wanted).
     for (const r of this.waiting.drain()) {
@@ -905,7 +911,7 @@ export class Consumer {
         return "none";
       }
       target = req.reply;
-      if (this.cfg.priority_policy === "pinned_client") hdr = appendHeaders(hdr, [["Nats-Pin-Id", this.pinId]]);
+      if (this.cfg.priority_policy === "pinned_client") hdr = appendHeaders(hdr, [["Nats-Pin-Id", this.priority.pinId]]);
     } else {
       target = this.cfg.deliver_subject as string;
     }
@@ -1036,24 +1042,10 @@ export class Consumer {
       return;
     }
     const g = p.group;
-    if (g !== undefined) {
-      if (policy !== "none") {
-        if (g.group === "") {
-          this.sendStatus(reply, "400 Bad Request - Priority Group missing");
-          return;
-        }
-        if (!(cfg.priority_groups ?? []).includes(g.group)) {
-          this.sendStatus(reply, "400 Bad Request - Invalid Priority Group");
-          return;
-        }
-        if (this.pinId !== "") {
-          if (g.id === this.pinId) this.armPinTimer(g.group);
-          else if (g.id !== "") {
-            this.sendStatus(reply, "423 Nats-Pin-Id mismatch");
-            return;
-          }
-        }
-      }
+    const groupRefusal = this.priority.arrival(g);
+    if (groupRefusal !== undefined) {
+      this.sendStatus(reply, groupRefusal);
+      return;
     }
     // A full queue first drops what has expired (at most once a second).
     if (this.waiting.isFull() && now - this.lastWaitingCheck > 1000) this.processWaiting(false, now);
@@ -1101,57 +1093,15 @@ export class Consumer {
    * not fit), requests nobody listens to any more are dropped.
    */
   private nextWaiting(size: number, npc: number, now: number): PullRequest | undefined {
-    const wq = this.waiting;
-    const policy = this.cfg.priority_policy ?? "none";
-    const needNewPin = this.pinId === "" && policy === "pinned_client";
-    let cycled = 0;
-    for (let wr = wq.peek(); wr !== undefined; wr = wq.peek()) {
-      if (wr.expiresAt > 0 && now >= wr.expiresAt) {
-        this.sendStatus(wr.reply, "408 Request Timeout", wr);
-        wq.removeHead();
-        continue;
-      }
-      let assignedPin = false;
-      if (needNewPin) {
-        if (wr.group === undefined || wr.group.id === "") {
-          assignedPin = this.assignPin(wr, now);
-        } else {
-          // It holds an old pin id.
-          this.sendStatus(wr.reply, "423 Nats-Wrong-Pin-Id", wr);
-          wq.removeHead();
-          continue;
-        }
-      } else if (this.pinId !== "") {
-        if (wr.group === undefined || wr.group.id === "") {
-          wq.cycle();
-          if (++cycled >= wq.length) return undefined;
-          continue;
-        }
-        if (wr.group.id !== this.pinId) {
-          this.sendStatus(wr.reply, "423 Nats-Wrong-Pin-Id", wr);
-          wq.removeHead();
-          continue;
-        }
-      }
-      if (policy === "overflow" && wr.group !== undefined && (wr.group.minPending > 0 || wr.group.minAckPending > 0)) {
-        const met = (wr.group.minPending > 0 && wr.group.minPending <= npc + 1) || (wr.group.minAckPending > 0 && wr.group.minAckPending <= this.st.pending.size);
-        if (!met) {
-          wq.cycle();
-          if (++cycled >= wq.length) return undefined;
-          continue;
-        }
-      }
-      if (!takeMaxBytes(wr, size)) {
-        this.sendStatus(wr.reply, "409 Message Size Exceeds MaxBytes", wr);
-        if (assignedPin) this.unassignPin();
-        wq.removeHead();
-        continue;
-      }
-      if (this.stream.jsa.account.sublist.hasInterest(wr.reply)) return wq.pop(policy === "prioritized");
-      // Nobody listens for the answer any more.
-      wq.removeHead();
-    }
-    return undefined;
+    return this.priority.nextWaiting(this.waiting, {
+      size,
+      npc,
+      ackPending: this.st.pending.size,
+      now,
+      prioritized: this.cfg.priority_policy === "prioritized",
+      status: (wr, status) => this.sendStatus(wr.reply, status, wr),
+      listening: (reply) => this.stream.jsa.account.sublist.hasInterest(reply),
+    });
   }
 
   /**
@@ -1205,43 +1155,9 @@ export class Consumer {
 
   // ---- priority groups: pinned client (ADR-42) ----
 
-  /** Pin the group to this request's client: a new id, the timer, the advisory. */
-  private assignPin(wr: PullRequest, now: number): boolean {
-    if (wr.group === undefined || wr.group.group === "") return false;
-    this.pinId = nuid.next();
-    this.pinnedAtMs = now;
-    wr.group.id = this.pinId;
-    this.armPinTimer(wr.group.group);
-    adv.groupPinned(this.stream.jsa.advisoryContext, this.stream.name, this.name, wr.group.group, this.pinId);
-    return true;
-  }
-
-  private unassignPin(): void {
-    this.pinId = "";
-    this.pinnedAtMs = 0;
-    if (this.pinTimer !== undefined) clearTimeout(this.pinTimer);
-    this.pinTimer = undefined;
-  }
-
-  /** (Re)start the pin's expiry: without a pull from the pinned client within priority_timeout, it ends. */
-  private armPinTimer(group: string, due = Date.now() + (this.cfg.priority_timeout ?? 0) / 1e6): void {
-    if (this.pinTimer !== undefined) clearTimeout(this.pinTimer);
-    this.pinTimer = setTimeout(() => {
-      this.pinTimer = undefined;
-      if (this.closed || this.pinId === "") return;
-      if (Date.now() < due) return this.armPinTimer(group, due);
-      this.unassignPin();
-      adv.groupUnpinned(this.stream.jsa.advisoryContext, this.stream.name, this.name, group, "timeout");
-      this.kick();
-    }, Math.min(Math.max(0, due - Date.now()), MAX_TIMER_MS));
-    this.pinTimer.unref();
-  }
-
   /** CONSUMER.UNPIN: the group's pin ends now; the next request gets a new one. */
   unpin(group: string): void {
-    this.unassignPin();
-    adv.groupUnpinned(this.stream.jsa.advisoryContext, this.stream.name, this.name, group, "admin");
-    this.kick();
+    this.priority.unpin(group);
   }
 
   // ---- acks ----
@@ -1443,7 +1359,6 @@ export class Consumer {
     const paused = this.pauseUntilMs > 0 && now < this.pauseUntilMs;
     // As nats-server: expired and abandoned requests are not counted as waiting.
     if (this.isPull && !this.closed) this.processWaiting(false, now);
-    const groups = this.cfg.priority_groups ?? [];
     return {
       stream_name: this.stream.name,
       name: this.name,
@@ -1467,10 +1382,7 @@ export class Consumer {
       ...(paused ? { paused: true, pause_remaining: (this.pauseUntilMs - now) * 1e6 } : {}),
       ...this.clusterJson(),
       ts: rfc3339(nowNs()),
-      // nats-server reports the first group (the only one a pin applies to so far).
-      ...(groups.length > 0
-        ? { priority_groups: [{ group: groups[0], ...(this.pinId !== "" ? { pinned_client_id: this.pinId } : {}), pinned_ts: rfc3339(this.pinnedAtMs * 1e6) }] }
-        : {}),
+      ...this.priority.infoJson(),
     };
   }
 

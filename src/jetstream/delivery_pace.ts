@@ -6,6 +6,8 @@
 // server's consumer (consumer.ts) and by a tsnats member leading a nats-server consumer group
 // (src/cluster/nrg_consumer_leader.ts), so both pace alike.
 
+import { DOUBLE_ZERO } from "../server/double_zero.js";
+
 export interface PaceConfig {
   replay_policy?: unknown;
   rate_limit_bps?: unknown;
@@ -15,7 +17,8 @@ export class DeliveryPacer {
   private replayLast: { msgNs: bigint; wallMs: number } | undefined;
   /** The rate budget in bytes (undefined: full, not used yet) and when it was last refilled (ms). */
   private rateTokens: number | undefined;
-  private rateLast = 0;
+  /** A double field from the start (server/double_zero.ts): it holds Date.now(). */
+  private rateLast = DOUBLE_ZERO;
 
   constructor(
     private readonly cfg: () => PaceConfig,
