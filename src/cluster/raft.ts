@@ -38,6 +38,7 @@ import {
 } from "./raft_store.js";
 import { crc32 } from "../storage/crc32.js";
 import { DOUBLE_ZERO } from "../server/double_zero.js";
+import { objectArray } from "../server/object_array.js";
 
 export type { RaftConfig, RaftEntry } from "./raft_store.js";
 
@@ -249,11 +250,11 @@ export class RaftNode {
   private rescue: { quorum: number; timer: RaftTimer } | undefined;
   /** When this member last answered an append. */
   private lastAnswerAt = -Infinity;
-  private pendingAppend: RaftEntry[] = [];
+  private pendingAppend: RaftEntry[] = objectArray();
   private appendScheduled = false;
   private uncommittedBytes = 0;
-  private durableOut: Array<[string, RaftMsg]> = [];
-  private durableAfter: Array<() => void> = [];
+  private durableOut: Array<[string, RaftMsg]> = objectArray();
+  private durableAfter: Array<() => void> = objectArray();
   private durableScheduled = false;
   private transfer: { to: string; deadline: number } | undefined;
   /** Damage repair: the leader's term and last index at first contact. */
@@ -764,7 +765,7 @@ export class RaftNode {
       return;
     }
     const batch = this.pendingAppend;
-    this.pendingAppend = [];
+    this.pendingAppend = objectArray();
     this.store.append(batch);
     for (const e of batch) if (e.type === ENTRY_CONFIG) this.addConfig(e.index, decodeConfig(e.data));
     for (const [id, p] of this.progress) if (p.mode !== "snapshot") this.sendAppend(id, p, false);
@@ -1492,8 +1493,8 @@ export class RaftNode {
       this.durableScheduled = false;
       const out = this.durableOut;
       const after = this.durableAfter;
-      this.durableOut = [];
-      this.durableAfter = [];
+      this.durableOut = objectArray();
+      this.durableAfter = objectArray();
       if (this.stopped) return;
       // A follower's answers wait on nothing but this fdatasync: run inline (RaftStore.sync).
       this.store.sync((err) => {

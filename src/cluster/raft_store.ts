@@ -36,6 +36,7 @@
 //   member must not vote or lead until a leader has repaired it (raft.ts).
 import { readU64LE } from "../server/small_int.js";
 import { DOUBLE_ZERO } from "../server/double_zero.js";
+import { objectArray } from "../server/object_array.js";
 import { crc32 } from "../storage/crc32.js";
 import type { RaftDisk } from "./raft_disk.js";
 
@@ -234,17 +235,17 @@ export class RaftStore {
   snapshotMeta: SnapshotMeta | undefined;
   snapshotData: Buffer | undefined;
   /** Entries after the snapshot: entries[0] has index `firstIndex`. */
-  private entries: RaftEntry[] = [];
+  private entries: RaftEntry[] = objectArray();
   /** Where each entry's record starts in its segment (numbers, not an object per entry). */
   private positions: number[] = [];
-  private segments: Segment[] = [];
+  private segments: Segment[] = objectArray();
   private stateSeq = 0;
   /** The last state write made durable. */
   private stateSeqSynced = 0;
   private readonly dirty = new Set<string>();
   /** Sync rounds in flight, oldest first (completed in this order). */
-  private rounds: SyncRound[] = [];
-  private syncWaiters: Array<(err?: Error) => void> = [];
+  private rounds: SyncRound[] = objectArray();
+  private syncWaiters: Array<(err?: Error) => void> = objectArray();
   /** Inline-eligible rounds still to send to the thread pool after a slow inline fdatasync. */
   private inlineBackoff = 0;
   private closed = false;
@@ -723,7 +724,7 @@ export class RaftStore {
     const names = [...this.dirty];
     this.dirty.clear();
     const round: SyncRound = { upto: this.lastIndex, cut: Infinity, stateSeq: this.stateSeq, waiters: this.syncWaiters, done: false, err: undefined };
-    this.syncWaiters = [];
+    this.syncWaiters = objectArray();
     this.rounds.push(round);
     if (inline && this.rounds.length === 1 && this.inlineBackoff-- <= 0) {
       this.inlineBackoff = 0;
@@ -843,8 +844,8 @@ export class RaftStore {
       this.disk.remove(s.name);
       this.dirty.delete(s.name);
     }
-    this.segments = [];
-    this.entries = [];
+    this.segments = objectArray();
+    this.entries = objectArray();
     this.positions = [];
     this.logBytes = 0;
     this.durableIndex = this.snapshotMeta?.index ?? 0;
