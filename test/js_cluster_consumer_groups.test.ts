@@ -23,7 +23,7 @@ test("R2 durable and R3 ephemeral of an R3 stream: own replicas, stepdown, leade
     ours = await scenario(
       c.members.map((m) => m.url),
       (server) => c.stopMember(server),
-      ["E3", "D2"],
+      ["E3"],
     );
   } finally {
     await c.stop();
@@ -32,9 +32,7 @@ test("R2 durable and R3 ephemeral of an R3 stream: own replicas, stepdown, leade
   assert.deepEqual(ours.create, ["D2 ok r=2", "ephemeral ok r=3"]);
   assert.deepEqual(ours.replicas, { D2: 1, E3: 2 });
   assert.deepEqual(ours.stepdownMoved, { D2: true, E3: true });
-  assert.deepEqual(ours.afterKill.D2?.seqs, rest);
   assert.deepEqual(ours.afterKill.E3?.seqs, rest);
-  assert.equal(ours.afterKill.D2?.ackFloor, 20);
   assert.equal(ours.afterKill.E3?.ackFloor, 20);
   const ref = await startRefJsCluster(3);
   if (ref === undefined) return;

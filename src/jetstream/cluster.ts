@@ -815,6 +815,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       // group could never commit the change: its learner would never be promoted.
       const needed = (): boolean => {
         const r = stream.replica;
+        // (So is a voter of a consumer's group of two: the group's leader replaces it first.)
+        if (r?.consumersNeedThis(after) === true) return true;
         if (r === undefined || r.isLeader || r.leader === "" || !r.node.config.voters.includes(this.self)) return false;
         const voters = r.node.config.voters;
         return voters.filter((v) => v !== this.self && after.includes(v)).length < Math.floor(voters.length / 2) + 1;
@@ -1103,6 +1105,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (t[0] === "CONSUMER" && (t[1] === "INFO" || t[1] === "PAUSE" || t[1] === "UNPIN") && t.length === 4) {
         const replica = jsa.streams.get(name)?.replica;
         const c = jsa.streams.get(name)?.consumers.get(t[3]);
+        // (A server outside a consumer's group, the stream's leader too, leaves it to its members.)
+        if (c?.replicated === true && replica?.holdsConsumer(c.name) === false) return SKIP;
         const led = replica !== undefined && c?.replicated === true ? replica.consumerLeader(c.name) : "";
         if (led !== "" && led !== replica?.leader) return led === this.self ? undefined : SKIP;
       }
@@ -1110,6 +1114,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (t[0] === "CONSUMER" && t[1] === "LEADER" && t[2] === "STEPDOWN" && t.length === 5) {
         const replica = jsa.streams.get(name)?.replica;
         const c = jsa.streams.get(name)?.consumers.get(t[4]);
+        if (c?.replicated === true && replica?.holdsConsumer(c.name) === false) return SKIP;
         const led = replica !== undefined && c?.replicated === true ? replica.consumerLeader(c.name) : "";
         if (led === this.self && replica !== undefined) return this.consumerStepDown(replica, t[4], body);
         if (led !== "") return SKIP;
@@ -1128,7 +1133,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         }
         return this.groupStepDown(replica, body);
       }
-      if (t[0] === "CONSUMER" && t[1] === "LIST" && t.length === 3 && stream !== undefined && (replica?.remoteEphemerals().length ?? 0) > 0) {
+      if (t[0] === "CONSUMER" && t[1] === "LIST" && t.length === 3 && stream !== undefined && ((replica?.remoteEphemerals().length ?? 0) > 0 || (replica?.consumersHeldElsewhere().length ?? 0) > 0)) {
         return this.consumerList(jsa, stream, body, reply, hdr);
       }
       const change = replica !== undefined ? replicatedChange(t, body, stream) : false;
@@ -1973,7 +1978,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    * list is this member's consumers and theirs, by name, paged as nats-server pages it.
    */
   private consumerList(jsa: JsAccount, stream: Stream, body: Buffer, reply: string, hdr: Buffer | undefined): typeof PENDING {
-    const remote = stream.replica?.remoteEphemerals() ?? [];
+    // Single-replica consumers on other members, and those whose group does not include this
+    // server (its copy's state is not theirs): their own servers tell.
+    const elsewhere = new Set(stream.replica?.consumersHeldElsewhere() ?? []);
+    const remote = [...(stream.replica?.remoteEphemerals() ?? []), ...elsewhere];
     let offset = 0;
     try {
       const req = parseConfig(body) as { offset?: unknown };
@@ -1996,7 +2004,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         try {
           const r = JSON.parse(out) as { error?: unknown; consumers?: Array<{ name: string }>; total?: number; offset?: number; limit?: number };
           if (r.error === undefined && Array.isArray(r.consumers)) {
-            const all = [...r.consumers, ...infos.values()] as Array<{ name: string }>;
+            const all = [...r.consumers.filter((c) => !elsewhere.has(c.name)), ...infos.values()] as Array<{ name: string }>;
             all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
             const at = Math.min(offset, all.length);
             const missing = remote.filter((n) => !infos.has(n));
@@ -2098,7 +2106,7 @@ function safeToRepeat(t: string[], body: Buffer): boolean {
  * its name; the member it is placed on runs it, the others record where it lives). `name`: the
  * name chosen here for an unnamed ephemeral, so that every member knows the same one.
  */
-function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined): false | { name?: string; single?: string; keep?: string } {
+function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined): false | { name?: string; single?: string; keep?: string; replicas?: number } {
   if (t[0] === "STREAM") return t[1] === "PURGE" || (t[1] === "MSG" && t[2] === "DELETE") ? {} : false;
   if (t[0] !== "CONSUMER") return false;
   if (t[1] === "DELETE") return stream?.consumers.get(t[3] ?? "")?.replicated === true ? {} : false;
@@ -2116,7 +2124,7 @@ function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined)
     }
     if (existing !== undefined) {
       // Scaled down to one replica: it stays with its group's leader (as nats-server keeps it).
-      const keep = !replicatedConsumer({ ...req.config, durable_name: existing.cfg.durable_name }, existing.stream.cfg.retention) ? stream?.replica?.consumerLeader(existing.name) : undefined;
+      const keep = !replicatedConsumer({ ...req.config, durable_name: existing.cfg.durable_name }, existing.stream.cfg.retention) ? stream?.replica?.consumerKeeper(existing.name) : undefined;
       return keep !== undefined && keep !== "" ? { keep } : {};
     }
     // A mirror's or source's consumer on a work-queue or interest stream is a durable there,
@@ -2127,11 +2135,13 @@ function replicatedChange(t: string[], body: Buffer, stream: Stream | undefined)
     const replicated = replicatedConsumer({ durable_name: durable ? "durable" : undefined, num_replicas: req.config?.num_replicas, direct }, stream?.cfg.retention ?? "limits");
     if (!replicated && (direct || stream === undefined)) return false;
     const given = t[1] === "DURABLE" ? t[4] : t.length > 3 ? t[3] : typeof req.config?.durable_name === "string" && req.config.durable_name !== "" ? req.config.durable_name : typeof req.config?.name === "string" ? req.config.name : "";
-    if (given !== undefined && given !== "") return replicated ? {} : { single: given };
+    // Fewer replicas than the stream (R2 of R3): its group gets that many of the stream's servers.
+    const replicas = replicated && typeof req.config?.num_replicas === "number" && req.config.num_replicas > 1 ? { replicas: req.config.num_replicas } : {};
+    if (given !== undefined && given !== "") return replicated ? replicas : { single: given };
     let name: string;
     do name = randomConsumerName();
     while (stream?.consumers.has(name) === true || stream?.replica?.ephemeralHost(name) !== undefined);
-    return replicated ? { name } : { name, single: name };
+    return replicated ? { name, ...replicas } : { name, single: name };
   }
   return false;
 }

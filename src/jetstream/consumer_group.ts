@@ -397,6 +397,10 @@ export class ConsumerGroup implements RaftStateMachine {
     const want = this.host.consumerMembers();
     if (want === undefined || want.length === 0) return;
     const have = [...node.config.voters, ...node.config.learners];
+    if (this.replicasWanted(want.length) < want.length) {
+      this.syncFewer(want, have);
+      return;
+    }
     try {
       const add = want.find((p) => !have.includes(p));
       if (add !== undefined) {
@@ -424,10 +428,76 @@ export class ConsumerGroup implements RaftStateMachine {
     }
   }
 
-  /** Do the group's voters include every `staying` server, with a leader among them? */
+  /** How many servers the group should have when the stream stays on `servers`: the consumer's num_replicas when it asks for fewer (R2 of R3). */
+  private replicasWanted(servers: number): number {
+    const n = this.consumer?.cfg.num_replicas ?? 0;
+    return n > 0 && n < servers ? n : servers;
+  }
+
+  /**
+   * The membership of a consumer with fewer replicas than its stream (nats-server: a group of
+   * that many of the stream's servers): a staying server is added while fewer of them are
+   * voters (one that is heard from first), a server the stream leaves is removed once the
+   * stream's group removed it. (Scaled down by an update, R3 -> R2, it keeps its members: a
+   * member removed from a group is never told, and its copy would stand for election.)
+   */
+  private syncFewer(want: string[], have: string[]): void {
+    const node = this.node;
+    const n = this.replicasWanted(want.length);
+    const self = this.host.self;
+    try {
+      if (node.config.learners.length > 0) return; // promoted once caught up
+      const kept = node.config.voters.filter((p) => want.includes(p));
+      const heard = new Set(node.peerStatus().filter((p) => p.current).map((p) => p.id));
+      if (kept.length < n) {
+        const add = [...want.filter((p) => !have.includes(p))].sort((a, b) => (heard.has(a) ? 0 : 1) - (heard.has(b) ? 0 : 1))[0];
+        if (add !== undefined) node.addPeer(add);
+        return;
+      }
+      if (!want.includes(self)) {
+        node.stepDown(kept[0]);
+        return;
+      }
+      const staying = this.host.stayingServers() ?? want;
+      const streamMembers = this.host.streamMembers();
+      const leaving = have.find((p) => !want.includes(p) && !staying.includes(p) && !streamMembers.includes(p));
+      if (leaving !== undefined) {
+        node.removePeer(leaving);
+        return;
+      }
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      // a change in progress: the next check goes on
+    }
+  }
+
+  /** Is this server a member of the group (a voter or a learner)? A copy of a consumer with fewer replicas than its stream on another server is not. */
+  get holds(): boolean {
+    const cfg = this.node.config;
+    return cfg.voters.includes(this.host.self) || cfg.learners.includes(this.host.self);
+  }
+
+  /**
+   * Do the group's voters include every `staying` server (as many of them as the consumer asks
+   * for, if fewer), with a leader among them? A server outside the group cannot tell: true
+   * (a member the stream leaves waits until the group does not need it, cluster.ts).
+   */
   settledOn(staying: string[]): boolean {
     const node = this.node;
-    return node.leader !== "" && staying.includes(node.leader) && staying.every((p) => node.config.voters.includes(p));
+    if (!this.holds) return true;
+    const n = this.replicasWanted(staying.length);
+    return node.leader !== "" && staying.includes(node.leader) && node.config.voters.filter((p) => staying.includes(p)).length >= n;
+  }
+
+  /**
+   * Does the group need this server for a quorum once the servers not in `after` are gone (a
+   * voter, the others there too few)? Not once it hears no leader: removed (a removed member is
+   * never told), or the group has no quorum anyway.
+   */
+  needsForQuorum(after: string[]): boolean {
+    const voters = this.node.config.voters;
+    if (!voters.includes(this.host.self) || this.node.leader === "") return false;
+    return voters.filter((v) => v !== this.host.self && after.includes(v)).length < Math.floor(voters.length / 2) + 1;
   }
 
   // ---- the state machine ----

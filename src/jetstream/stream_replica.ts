@@ -787,8 +787,13 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     check();
   }
 
-  /** The members a new replicated consumer's group gets: the stream's voters, the one leading the fewest consumers first (the stream's leader on a tie). */
-  private newConsumerPeers(): string[] {
+  /**
+   * The members a new replicated consumer's group gets: the stream's voters, the one leading the
+   * fewest consumers first (the stream's leader on a tie); one asking for fewer `replicas` than
+   * the stream has gets that many of them at random among those heard from lately (as
+   * nats-server shuffles the stream's active peers).
+   */
+  private newConsumerPeers(replicas?: number): string[] {
     const voters = [...this.node.config.voters];
     const counts = new Map<string, number>(voters.map((v) => [v, 0]));
     for (const g of this.consumerGroups.values()) {
@@ -806,7 +811,14 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       if (d !== 0) return d;
       return a === self ? -1 : b === self ? 1 : a < b ? -1 : a > b ? 1 : 0;
     });
-    return voters;
+    if (replicas === undefined || replicas <= 1 || replicas >= voters.length) return voters;
+    const live = voters.filter((v) => heard.has(v));
+    for (let i = live.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [live[i], live[j]] = [live[j], live[i]];
+    }
+    const chosen = new Set([...live, ...voters.filter((v) => !heard.has(v))].slice(0, replicas));
+    return voters.filter((v) => chosen.has(v));
   }
 
   /** The server leading a replicated consumer (its group's leader; "" while unknown here). */
@@ -817,6 +829,55 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /** A replicated consumer's RAFT node here (none while it has no group here). */
   consumerGroupNode(name: string): RaftNode | undefined {
     return this.consumerGroups.get(name)?.node;
+  }
+
+  /**
+   * Is this server a member of a replicated consumer's group? Not for a consumer with fewer
+   * replicas than the stream placed on other members: its copy here only keeps the config for
+   * a scale-up (it is neither counted nor shown as this server's, nor answers for it).
+   */
+  holdsConsumer(name: string): boolean {
+    return this.consumerGroups.get(name)?.holds !== false;
+  }
+
+  /**
+   * Who keeps a replicated consumer scaled down to one replica: its group's leader; seen from a
+   * server outside its group (which hears nothing of it), the first of its members as known here.
+   */
+  consumerKeeper(name: string): string {
+    const g = this.consumerGroups.get(name);
+    if (g === undefined) return "";
+    return g.holds ? g.leader : (g.node.config.voters[0] ?? "");
+  }
+
+  /** Replicated consumers whose group is on other members (copies here keep only their config). */
+  consumersHeldElsewhere(): string[] {
+    const out: string[] = [];
+    for (const [name, g] of this.consumerGroups) if (!g.holds) out.push(name);
+    return out;
+  }
+
+  /** Does a consumer group need this server for a quorum once the servers not in `after` are gone (a pair it is one of)? */
+  consumersNeedThis(after: string[]): boolean {
+    for (const g of this.consumerGroups.values()) if (g.needsForQuorum(after)) return true;
+    return false;
+  }
+
+  /**
+   * Who answers a committed change of a replicated consumer: the stream's leader when it is a
+   * member of the consumer's group (`peers` for a new one), else the consumer's own leader (the
+   * first of `peers` for a new one), as nats-server's consumer leader answers.
+   */
+  private answersConsumerChange(name: string | undefined, peers: string[] | undefined): boolean {
+    const g = name !== undefined ? this.consumerGroups.get(name) : undefined;
+    const leader = this.node.leader;
+    if (g !== undefined) {
+      const cfg = g.node.config;
+      if (leader === "" || cfg.voters.includes(leader) || cfg.learners.includes(leader)) return this.node.isLeader;
+      return g.leader === this.host.self;
+    }
+    if (peers === undefined || peers.length === 0 || leader === "" || peers.includes(leader)) return this.node.isLeader;
+    return peers[0] === this.host.self;
   }
 
   /** Does this member lead the consumer (deliver, take acks and pull requests)? Its group's ready leader. */
@@ -1397,11 +1458,11 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
    * that member creates it and answers. `keep`: a replicated consumer scaled down to one replica
    * stays on that member (its group's leader), which answers.
    */
-  proposeApi(rest: string, body: Buffer, reply: string, hdr: Buffer | undefined, change: { name?: string; single?: string; keep?: string } = {}): void {
+  proposeApi(rest: string, body: Buffer, reply: string, hdr: Buffer | undefined, change: { name?: string; single?: string; keep?: string; replicas?: number } = {}): void {
     const { name, single, keep } = change;
     // A consumer create names the members of the consumer's group, its first leader first.
     const creates = rest.startsWith("CONSUMER.CREATE.") || rest.startsWith("CONSUMER.DURABLE.CREATE.");
-    const cpeers = single !== undefined ? [this.singleReplicaHost()] : creates ? this.newConsumerPeers() : undefined;
+    const cpeers = single !== undefined ? [this.singleReplicaHost()] : creates ? this.newConsumerPeers(change.replicas) : undefined;
     this.proposeOp({
       op: "api",
       rest,
@@ -1681,9 +1742,10 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       return;
     } else {
       // (A scale-down to one replica is answered by the member keeping the consumer.)
-      const reply = (op.keep !== undefined ? op.keep === this.host.self : this.node.isLeader) ? op.reply : "";
       const t = op.rest.split(".");
       const named = op.name ?? (t[1] === "DURABLE" ? t[4] : t[3]);
+      const consumerChange = t[0] === "CONSUMER" && named !== undefined && (this.consumerGroups.has(named) || op.cpeers !== undefined);
+      const reply = (op.keep !== undefined ? op.keep === this.host.self : consumerChange ? this.answersConsumerChange(named, op.cpeers) : this.node.isLeader) ? op.reply : "";
       const wasReplicated = named !== undefined && this.stream.consumers.get(named)?.replicated === true;
       this.ephemeralName = op.name;
       this.scaleKeeper = op.keep;

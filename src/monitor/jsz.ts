@@ -40,11 +40,13 @@ export function buildJsz(m: Monitor, opts: JszOptions): Record<string, unknown> 
       streams++;
       messages += state.msgs;
       bytes += state.bytes;
-      consumers += stream.consumers.size;
+      // (A copy kept for a consumer whose group of fewer replicas is on other members is not this server's.)
+      for (const c of stream.consumers.values()) if (stream.replica?.holdsConsumer(c.name) !== false) consumers++;
       if (opts.raft) {
         const replica = stream.replica;
         if (replica === undefined || replica.node.isLeader) streamsLeader++;
         for (const c of stream.publicConsumers()) {
+          if (replica?.holdsConsumer(c.name) === false) continue;
           const group = replica?.consumerGroup(c.name);
           // One without a group of its own (R1) runs on this server only.
           if (group === undefined || group.node.isLeader) consumersLeader++;
@@ -104,7 +106,7 @@ function accountDetail(m: Monitor, jsa: JsAccount, opts: JszOptions): Record<str
       if (opts.config) sd.config = storedConfig(info.config);
       sd.state = info.state;
       if (opts.consumers) {
-        const cd = stream.publicConsumers().map((c) => {
+        const cd = stream.publicConsumers().filter((c) => stream.replica?.holdsConsumer(c.name) !== false).map((c) => {
           const ci = c.infoJson();
           if (!opts.config) delete ci.config;
           else ci.config = storedConfig(ci.config);
@@ -121,7 +123,7 @@ function accountDetail(m: Monitor, jsa: JsAccount, opts: JszOptions): Record<str
         if (opts.consumers) {
           for (const c of stream.publicConsumers()) {
             const group = replica.consumerGroup(c.name);
-            if (group !== undefined) groups.push({ name: c.name, raft_group: group.group });
+            if (group !== undefined && group.holds) groups.push({ name: c.name, raft_group: group.group });
           }
         }
         sd.consumer_raft_groups = groups;

@@ -91,8 +91,7 @@ export async function scenario(urls: string[], kill: (server: string) => Promise
       assert.deepEqual(first, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], label);
     }
     // The server leading the R3 ephemeral is killed: it goes on with the two others. (An R2
-    // consumer of nats-server stops when one of its two servers is gone; tsnats keeps it on all
-    // of its stream's servers, so there it goes on too: checked for tsnats only.)
+    // consumer stops when one of its two servers is gone: not read on after the kill.)
     await kill((await infoWithLeader(nc, "G", eph)).cluster?.leader ?? "");
     for (const label of afterKill) {
       const name = names[label];

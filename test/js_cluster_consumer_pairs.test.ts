@@ -1,0 +1,204 @@
+// Consumers asking for two replicas of an R3 stream, side by side with a cluster of three
+// nats-server 2.15 servers (both run as processes from the same configuration files): each runs
+// on two of the stream's servers picked at random (nats-server's createGroupForConsumer: a
+// shuffled pair of the stream's active peers), and only those two show it (/jsz); a client of the
+// third server reads and acknowledges through it; scaled to three by an update, the third server
+// gets it with its state (ack floor); the stream scaled down to two servers takes its R2 consumers
+// (and an R3 one scaled to two) there. What is compared: each answer, and facts
+// about each server's consumers (never which servers were picked).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
+import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
+import { sleep, type Info } from "./helpers/js_cluster_consumer_groups.js";
+import { startRefJsCluster, type RefJsCluster } from "./helpers/ref_js_cluster.js";
+import { referenceBinary } from "./helpers/nats_server.js";
+import { waitUntil } from "./helpers/server.js";
+
+interface Answer extends Info {
+  config?: { num_replicas?: number };
+  cluster?: { leader?: string; replicas?: Array<{ name: string; current?: boolean }> };
+}
+
+function said(a: Answer): string {
+  return a.error !== undefined ? `${a.error.code} ${a.error.err_code} ${a.error.description}` : `ok r=${a.config?.num_replicas}`;
+}
+
+/** Each server's consumers of `stream` (by /jsz), with their ack floors: name -> server -> ack floor. */
+async function holders(cluster: RefJsCluster, stream: string): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  for (const [i, s] of cluster.servers.entries()) {
+    const j = (await (await fetch(`${s.monitorUrl}/jsz?accounts=true&streams=true&consumers=true`)).json()) as {
+      account_details?: Array<{ stream_detail?: Array<{ name: string; consumer_detail?: Array<{ name: string; ack_floor?: { stream_seq?: number } }> }> }>;
+    };
+    for (const acc of j.account_details ?? []) {
+      for (const sd of acc.stream_detail ?? []) {
+        if (sd.name !== stream) continue;
+        for (const c of sd.consumer_detail ?? []) {
+          const byServer = out.get(c.name) ?? new Map<string, number>();
+          byServer.set(`N${i + 1}`, c.ack_floor?.stream_seq ?? 0);
+          out.set(c.name, byServer);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The consumer's info once it has a leader and every other member is current (or after 30 s). */
+async function settledInfo(nc: NatsConnection, stream: string, name: string, servers: number): Promise<Answer> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const a = await clusterApi<Answer>(nc, `$JS.API.CONSUMER.INFO.${stream}.${name}`);
+    const others = a.cluster?.replicas ?? [];
+    if ((a.error === undefined && (a.cluster?.leader ?? "") !== "" && others.length === servers - 1 && others.every((r) => r.current === true)) || Date.now() > deadline) return a;
+    await sleep(200);
+  }
+}
+
+/** Waits until /jsz shows each of `names` on `servers` servers with ack floor `floor` (or 60 s); the holders then. */
+async function heldOn(cluster: RefJsCluster, stream: string, names: string[], servers: number, floor?: number): Promise<Map<string, Map<string, number>>> {
+  let seen = new Map<string, Map<string, number>>();
+  await waitUntil(
+    async () => {
+      seen = await holders(cluster, stream);
+      return names.every((n) => seen.get(n)?.size === servers && (floor === undefined || [...(seen.get(n)?.values() ?? [])].every((f) => f === floor)));
+    },
+    60_000,
+    `${names.join(",")} on ${servers} servers`,
+  ).catch(() => undefined);
+  return seen;
+}
+
+async function scenario(cluster: RefJsCluster): Promise<string[]> {
+  const nc = await connect({ servers: cluster.urls });
+  const out: string[] = [];
+  const conns: NatsConnection[] = [];
+  try {
+    let created: Answer;
+    // (Asked again while a cluster just started does not know all its servers yet: "no suitable peers".)
+    for (const deadline = Date.now() + 30_000; ; await sleep(250)) {
+      created = await clusterApi<Answer>(nc, "$JS.API.STREAM.CREATE.P", { name: "P", subjects: ["p.>"], num_replicas: 3 });
+      if (created.error?.err_code !== 10005 || Date.now() > deadline) break;
+    }
+    out.push(`create P: ${said(created)}`);
+    for (let i = 1; i <= 6; i++) await clusterPublish(nc, "p.x", `p${i}`);
+    const kinds: Array<[string, Record<string, unknown>]> = [];
+    for (let i = 0; i < 4; i++) {
+      kinds.push([`D${i}`, { durable_name: `D${i}` }]);
+      kinds.push([`E${i}`, { name: `E${i}`, inactive_threshold: 600_000_000_000 }]);
+      kinds.push([`H${i}`, { durable_name: `H${i}`, deliver_subject: `push.p${i}` }]);
+    }
+    const names = kinds.map(([n]) => n);
+    for (const [name, cfg] of kinds) {
+      const a = await clusterApi<Answer>(nc, `$JS.API.CONSUMER.CREATE.P.${name}`, { stream_name: "P", config: { ack_policy: "explicit", num_replicas: 2, ...cfg } });
+      out.push(`create P.${name}: ${said(a)}`);
+    }
+    // Each on two servers: those its info names, the only ones showing it.
+    const held = await heldOn(cluster, "P", names, 2);
+    const pairs = new Set<string>();
+    for (const name of names) {
+      const a = await settledInfo(nc, "P", name, 2);
+      const named = [a.cluster?.leader ?? "", ...(a.cluster?.replicas ?? []).map((r) => r.name)].sort().join(",");
+      const shown = [...(held.get(name)?.keys() ?? [])].sort().join(",");
+      pairs.add(shown);
+      out.push(`P.${name}: ${said(a)} on ${held.get(name)?.size} servers, those its info names: ${named === shown}`);
+    }
+    // 12 pairs picked at random among 3: all the same once in 177147 runs.
+    out.push(`pairs differ: ${pairs.size > 1}`);
+    const si = await clusterApi<Answer & { state?: { consumer_count?: number } }>(nc, "$JS.API.STREAM.INFO.P");
+    out.push(`stream info consumers: ${si.state?.consumer_count}`);
+
+    // Read and acknowledged through the server outside D0's pair.
+    const third = cluster.urls.findIndex((_u, i) => !(held.get("D0")?.has(`N${i + 1}`) ?? true));
+    const via = await connect({ servers: cluster.urls[third], reconnect: false });
+    conns.push(via);
+    const info = await clusterApi<Answer>(via, "$JS.API.CONSUMER.INFO.P.D0");
+    out.push(`info P.D0 through the third server: ${said(info)}`);
+    const inbox = createInbox();
+    const sub = via.subscribe(inbox, { max: 1, timeout: 10_000 });
+    via.publish("$JS.API.CONSUMER.MSG.NEXT.P.D0", JSON.stringify({ batch: 1, expires: 5_000_000_000 }), { reply: inbox });
+    for await (const m of sub) {
+      out.push(`next P.D0 through the third server: ${m.string()}`);
+      const acked = await via.request(m.reply ?? "", "+ACK", { timeout: 10_000 });
+      out.push(`ack confirmed: ${JSON.stringify(acked.string())}`);
+    }
+    // Listed with each consumer's own state (whichever server answers).
+    let listed = "";
+    await waitUntil(
+      async () => {
+        const l = await clusterApi<Answer & { total?: number; consumers?: Answer[] }>(nc, "$JS.API.CONSUMER.LIST.P");
+        const d0 = (l.consumers ?? []).find((c) => c.name === "D0");
+        const led = (l.consumers ?? []).every((c) => (c.cluster?.leader ?? "") !== "");
+        listed = `list: total=${l.total} entries=${l.consumers?.length} D0 ack floor=${d0?.ack_floor?.stream_seq} all led: ${led}`;
+        return d0?.ack_floor?.stream_seq === 1 && led;
+      },
+      30_000,
+      "D0 listed with its ack floor",
+    ).catch(() => undefined);
+    out.push(listed);
+    // Scaled to three: the third server has it, with its ack floor.
+    const up = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.P.D0", { stream_name: "P", config: { durable_name: "D0", ack_policy: "explicit", num_replicas: 3 } });
+    out.push(`P.D0 to R3: ${said(up)}`);
+    const d0 = await heldOn(cluster, "P", ["D0"], 3, 1);
+    out.push(`P.D0 on ${d0.get("D0")?.size} servers, ack floors ${[...(d0.get("D0")?.values() ?? [])].join(",")}`);
+    out.push(`  info: ${said(await settledInfo(nc, "P", "D0", 3))}`);
+    // An R3 one scaled to two. (nats-server's leaves one server; tsnats keeps its three members
+    // until the stream's servers change: a member removed from a RAFT group is never told so, and
+    // its copy would stand for election. Its info shows two either way.)
+    const k = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.P.K", { stream_name: "P", config: { durable_name: "K", ack_policy: "explicit" } });
+    out.push(`create P.K: ${said(k)}`);
+    await heldOn(cluster, "P", ["K"], 3);
+    const down = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.P.K", { stream_name: "P", config: { durable_name: "K", ack_policy: "explicit", num_replicas: 2 } });
+    out.push(`P.K to R2: ${said(down)}`);
+    out.push(`  info: ${said(await settledInfo(nc, "P", "K", 2))}`);
+
+    // The stream scaled down to two servers: its R2 consumers run on those two.
+    const cfg = (await clusterApi<Answer & { config?: Record<string, unknown> }>(nc, "$JS.API.STREAM.INFO.P")).config;
+    const scaled = await clusterApi<Answer>(nc, "$JS.API.STREAM.UPDATE.P", { ...cfg, num_replicas: 2 });
+    out.push(`P to R2: ${scaled.error === undefined ? "ok" : said(scaled)}`);
+    const two = [...names.filter((n) => n !== "D0"), "K"];
+    let streamServers = "";
+    await waitUntil(
+      async () => {
+        const s = await clusterApi<Answer>(nc, "$JS.API.STREAM.INFO.P");
+        streamServers = [s.cluster?.leader ?? "", ...(s.cluster?.replicas ?? []).map((r) => r.name)].sort().join(",");
+        return (s.cluster?.replicas ?? []).length === 1;
+      },
+      60_000,
+      "the stream on two servers",
+    ).catch(() => undefined);
+    const after = await heldOn(cluster, "P", [...two, "D0"], 2);
+    const onStreamServers = [...two, "D0"].filter((n) => [...(after.get(n)?.keys() ?? [])].sort().join(",") === streamServers);
+    out.push(`consumers on the stream's two servers: ${onStreamServers.length} of ${two.length + 1}`);
+    for (const name of ["D1", "E1", "H1", "K", "D0"]) out.push(`  info P.${name}: ${said(await settledInfo(nc, "P", name, 2))}`);
+    return out;
+  } finally {
+    for (const c of conns) await c.close();
+    await nc.close();
+  }
+}
+
+test("consumers with two replicas of an R3 stream run on a random pair of its servers, as nats-server 2.15 places them", { timeout: 600_000 }, async (t) => {
+  const ours = await startRefJsCluster(3, "P", { line: "tsnats" });
+  assert.ok(ours !== undefined);
+  let mine: string[];
+  try {
+    mine = await scenario(ours);
+  } finally {
+    await ours.stop();
+  }
+  t.diagnostic(`tsnats: ${mine.join(" | ")}`);
+  for (const line of mine) assert.doesNotMatch(line, /: false$/, line);
+  if (referenceBinary("2.15") === undefined) return;
+  const ref = await startRefJsCluster(3, "P");
+  assert.ok(ref !== undefined);
+  let theirs: string[];
+  try {
+    theirs = await scenario(ref);
+  } finally {
+    await ref.stop();
+  }
+  t.diagnostic(`nats-server: ${theirs.join(" | ")}`);
+  assert.deepEqual(mine, theirs);
+});
