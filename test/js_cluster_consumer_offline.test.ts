@@ -2,8 +2,9 @@
 // three nats-server 2.15 servers (both run as processes from the same configuration files): a
 // client of another server asking it for messages gets 503 no responders at once (nobody
 // subscribes to its pull subject), its info and an update of it are answered "consumer is
-// offline" (10119), the stream still counts and names it; back, it has the config it had (the
-// update was refused, not kept for later) and its state: reading goes on from its ack floor.
+// offline" (10119), the stream still counts and names it; another one there is deleted at once;
+// back, it has the config it had (the update was refused, not kept for later) and its state:
+// reading goes on from its ack floor; the deleted one is gone from that server too.
 // What is compared: each answer's status or error, and the consumer's config and state after.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -61,6 +62,14 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     out.push(`create O.D1: ${said(d1)}`);
     const host = d1.cluster?.leader ?? "";
     const hostIndex = Number(host.slice(1)) - 1;
+    // A second one on the same server (placed at random: those placed elsewhere are deleted).
+    let z = "";
+    for (let i = 0; i < 40 && z === ""; i++) {
+      const a = await clusterApi<ConsumerAnswer>(nc, `$JS.API.CONSUMER.CREATE.O.Z${i}`, { stream_name: "O", config: { durable_name: `Z${i}`, ack_policy: "explicit", num_replicas: 1 } });
+      if (a.cluster?.leader === host) z = `Z${i}`;
+      else await clusterApi(nc, `$JS.API.CONSUMER.DELETE.O.Z${i}`);
+    }
+    out.push(`a second one on its server: ${z !== ""}`);
     // A client of the other two servers.
     via = await connect({ servers: cluster.urls.filter((_u, i) => i !== hostIndex) });
     out.push(`pull: ${await pullOnce(via, "O", "D1")}`, `pull: ${await pullOnce(via, "O", "D1")}`);
@@ -81,6 +90,8 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     const update = { stream_name: "O", config: { durable_name: "D1", ack_policy: "explicit", num_replicas: 1, max_ack_pending: 7, description: "changed" } };
     out.push(`update while down: ${said(await clusterApi<ConsumerAnswer>(via, "$JS.API.CONSUMER.CREATE.O.D1", update))}`);
     out.push(`durable update while down: ${said(await clusterApi<ConsumerAnswer>(via, "$JS.API.CONSUMER.DURABLE.CREATE.O.D1", update))}`);
+    // A delete is done at once; its server drops its copy when it returns.
+    out.push(`delete the second while down: ${said(await clusterApi<ConsumerAnswer>(via, `$JS.API.CONSUMER.DELETE.O.${z}`))}`);
     const si = await clusterApi<ConsumerAnswer>(via, "$JS.API.STREAM.INFO.O");
     out.push(`stream info while down: ${said(si)} consumers=${si.state?.consumer_count}`);
     const names = await clusterApi<ConsumerAnswer & { consumers?: string[] }>(via, "$JS.API.CONSUMER.NAMES.O");
@@ -99,6 +110,19 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     ).catch(() => undefined);
     out.push(`info back: ${said(back)} max_ack_pending=${back.config?.max_ack_pending} description=${back.config?.description} ack_floor=${back.ack_floor?.stream_seq} pending=${back.num_pending} on ${back.cluster?.leader === host ? "its server" : back.cluster?.leader}`);
     out.push(`pull back: ${await pullOnce(via, "O", "D1")}`);
+    let held: string[] = [];
+    await waitUntil(
+      async () => {
+        const j = (await (await fetch(`${cluster.servers[hostIndex].monitorUrl}/jsz?accounts=true&streams=true&consumers=true`)).json()) as {
+          account_details?: Array<{ stream_detail?: Array<{ consumer_detail?: Array<{ name: string }> }> }>;
+        };
+        held = (j.account_details ?? []).flatMap((a) => (a.stream_detail ?? []).flatMap((sd) => (sd.consumer_detail ?? []).map((c) => c.name)));
+        return !held.includes(z);
+      },
+      30_000,
+      "the deleted one gone from its server",
+    ).catch(() => undefined);
+    out.push(`its server holds: ${held.sort().join(",")}`);
     const after = await clusterApi<ConsumerAnswer>(via, "$JS.API.CONSUMER.INFO.O.D1");
     out.push(`ack floor after: ${after.ack_floor?.stream_seq}`);
     return out;
@@ -121,16 +145,19 @@ test("a single-replica consumer whose server is down: pulls refused at once, inf
   const expected = [
     "create O: ok",
     "create O.D1: ok",
+    "a second one on its server: true",
     "pull: seq 1",
     "pull: seq 2",
     "pull while its server is down: 503",
     "info while down: 500 10119 consumer is offline",
     "update while down: 500 10119 consumer is offline",
     "durable update while down: 500 10119 consumer is offline",
+    "delete the second while down: ok",
     "stream info while down: ok consumers=1",
     "names while down: 1 D1",
     "info back: ok max_ack_pending=1000 description=undefined ack_floor=2 pending=3 on its server",
     "pull back: seq 3",
+    "its server holds: D1",
     "ack floor after: 3",
   ];
   assert.deepEqual(mine, expected);

@@ -1182,6 +1182,23 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       // stream's leader, half a second later (nats-server's meta leader answers so; the update
       // is not applied when that server returns).
       const offlineAnswered = t[1] === "INFO" || t[1] === "CREATE" || t[1] === "DURABLE";
+      // A delete is done at once (that server drops its copy when it returns).
+      if (t[1] === "DELETE" && replica?.isLeader === true && !this.reachable(host)) {
+        if (!replica.deleteOffline(consumer, host)) throw jsError("JSClusterNotAvailErr");
+        // Answered once the record is applied here (the stream's names leave it out from then on).
+        const deadline = Date.now() + ELECTION_MAX_MS;
+        const answer = (): void => {
+          if (replica.ephemeralHost(consumer) === host && Date.now() < deadline && !this.stopped) {
+            setTimeout(answer, 5).unref();
+            return;
+          }
+          const gone = replica.ephemeralHost(consumer) !== host;
+          const json = gone ? JSON.stringify({ type: "io.nats.jetstream.api.v1.consumer_delete_response", success: true }) : errorResponse(t.join("."), jsError("JSClusterNotAvailErr"));
+          if (reply !== "") jsa.account.publish(reply, "", undefined, Buffer.from(json));
+        };
+        answer();
+        return PENDING;
+      }
       if (offlineAnswered && reply !== "" && replica?.isLeader === true && !this.reachable(host)) {
         const rest = t.join(".");
         setTimeout(() => this.answerError(jsa, rest, reply, jsError("JSConsumerOfflineErr")), OFFLINE_ERROR_DELAY_MS).unref();

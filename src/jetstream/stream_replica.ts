@@ -148,7 +148,7 @@ type ReplicatedOp =
   /** A consumer scaled up from R1: every member that lacks it creates it with this state. */
   | { op: "adopt"; sc: SnapshotConsumer }
   /** An ephemeral consumer lives on `host` (R1, as nats-server places them), or is gone. */
-  | { op: "eph"; name: string; host: string; gone?: boolean; direct?: boolean }
+  | { op: "eph"; name: string; host: string; gone?: boolean; direct?: boolean; deleted?: string }
   /** A replicated consumer is led by `leader` (one of the group's members) from here on. */
   | { op: "cleader"; name: string; leader: string };
 
@@ -645,6 +645,21 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     const out: string[] = [];
     for (const [name, e] of this.ephemerals) if (e.host !== this.host.self && !e.direct && !this.stream.consumers.has(name)) out.push(name);
     return out;
+  }
+
+  /**
+   * On the stream's leader: a single-replica consumer whose server is down is deleted (as
+   * nats-server's meta leader deletes its assignment): the group records it gone, and that
+   * server drops its copy when it applies the record. False: not proposed (no longer leading).
+   */
+  deleteOffline(name: string, host: string): boolean {
+    if (this.ephemerals.get(name)?.host !== host) return false;
+    try {
+      this.proposeOp({ op: "eph", name, host, gone: true, deleted: String(nowNs()) });
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** An ephemeral consumer was created (or is gone) here: the group records where it lives. */
@@ -1685,9 +1700,12 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       // Where an ephemeral lives: a record, applied again on every replay (it is not persisted elsewhere).
       if (op.gone === true) {
         this.ephemerals.delete(op.name);
-        // Created here again since its deletion (the same name): recorded again.
         const c = this.stream.consumers.get(op.name);
-        if (op.host === this.host.self && c !== undefined && !c.replicated && !c.closed) this.ephemeralChanged(op.name, false);
+        if (op.deleted !== undefined && op.host === this.host.self && c !== undefined && !c.replicated && !c.closed && c.created <= BigInt(op.deleted)) {
+          // Deleted while this server was down: its copy goes now (one created since stays).
+          this.stream.jsa.executeApi(`CONSUMER.DELETE.${this.stream.name}.${op.name}`, "", Buffer.alloc(0), undefined, false);
+        } else if (op.host === this.host.self && c !== undefined && !c.replicated && !c.closed) this.ephemeralChanged(op.name, false);
+        // (Created here again since its deletion, the same name: recorded again.)
       } else this.ephemerals.set(op.name, { host: op.host, direct: op.direct === true });
       return;
     }
