@@ -9,10 +9,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
-import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
-import { sleep, type Info } from "./helpers/js_cluster_consumer_groups.js";
-import { startRefJsCluster, type RefJsCluster } from "./helpers/ref_js_cluster.js";
-import { referenceBinary } from "./helpers/nats_server.js";
+import { clusterApi, clusterPublish, createStreamWhenPlaced } from "./helpers/cluster_retry.js";
+import type { Info } from "./helpers/js_cluster_consumer_groups.js";
+import { onRefJsCluster, type RefJsCluster } from "./helpers/ref_js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 
 interface ConsumerAnswer extends Info {
@@ -50,12 +49,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
   const out: string[] = [];
   let via: NatsConnection | undefined;
   try {
-    let created: ConsumerAnswer;
-    // (Asked again while a cluster just started does not know all its servers yet: "no suitable peers".)
-    for (const deadline = Date.now() + 30_000; ; await sleep(250)) {
-      created = await clusterApi<ConsumerAnswer>(nc, "$JS.API.STREAM.CREATE.O", { name: "O", subjects: ["o.>"], num_replicas: 3 });
-      if (created.error?.err_code !== 10005 || Date.now() > deadline) break;
-    }
+    const created = await createStreamWhenPlaced<ConsumerAnswer>(nc, { name: "O", subjects: ["o.>"], num_replicas: 3 });
     out.push(`create O: ${said(created)}`);
     for (let i = 1; i <= 5; i++) await clusterPublish(nc, "o.x", `o${i}`);
     const d1 = await clusterApi<ConsumerAnswer>(nc, "$JS.API.CONSUMER.CREATE.O.D1", { stream_name: "O", config: { durable_name: "D1", ack_policy: "explicit", num_replicas: 1 } });
@@ -133,14 +127,8 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
 }
 
 test("a single-replica consumer whose server is down: pulls refused at once, info and updates 'consumer is offline', back as it was, as nats-server 2.15", { timeout: 300_000 }, async (t) => {
-  const ours = await startRefJsCluster(3, "O", { line: "tsnats" });
-  assert.ok(ours !== undefined);
-  let mine: string[];
-  try {
-    mine = await scenario(ours);
-  } finally {
-    await ours.stop();
-  }
+  const mine = await onRefJsCluster(3, "O", "tsnats", scenario);
+  assert.ok(mine !== undefined);
   t.diagnostic(`tsnats: ${mine.join(" | ")}`);
   const expected = [
     "create O: ok",
@@ -161,15 +149,8 @@ test("a single-replica consumer whose server is down: pulls refused at once, inf
     "ack floor after: 3",
   ];
   assert.deepEqual(mine, expected);
-  if (referenceBinary("2.15") === undefined) return;
-  const ref = await startRefJsCluster(3, "O");
-  assert.ok(ref !== undefined);
-  let theirs: string[];
-  try {
-    theirs = await scenario(ref);
-  } finally {
-    await ref.stop();
-  }
+  const theirs = await onRefJsCluster(3, "O", "2.15", scenario);
+  if (theirs === undefined) return;
   t.diagnostic(`nats-server: ${theirs.join(" | ")}`);
   assert.deepEqual(mine, theirs);
 });

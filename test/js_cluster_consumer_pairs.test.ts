@@ -9,10 +9,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
-import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
+import { clusterApi, clusterPublish, createStreamWhenPlaced } from "./helpers/cluster_retry.js";
 import { sleep, type Info } from "./helpers/js_cluster_consumer_groups.js";
-import { startRefJsCluster, type RefJsCluster } from "./helpers/ref_js_cluster.js";
-import { referenceBinary } from "./helpers/nats_server.js";
+import { onRefJsCluster, type RefJsCluster } from "./helpers/ref_js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 
 interface Answer extends Info {
@@ -75,12 +74,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
   const out: string[] = [];
   const conns: NatsConnection[] = [];
   try {
-    let created: Answer;
-    // (Asked again while a cluster just started does not know all its servers yet: "no suitable peers".)
-    for (const deadline = Date.now() + 30_000; ; await sleep(250)) {
-      created = await clusterApi<Answer>(nc, "$JS.API.STREAM.CREATE.P", { name: "P", subjects: ["p.>"], num_replicas: 3 });
-      if (created.error?.err_code !== 10005 || Date.now() > deadline) break;
-    }
+    const created = await createStreamWhenPlaced<Answer>(nc, { name: "P", subjects: ["p.>"], num_replicas: 3 });
     out.push(`create P: ${said(created)}`);
     for (let i = 1; i <= 6; i++) await clusterPublish(nc, "p.x", `p${i}`);
     const kinds: Array<[string, Record<string, unknown>]> = [];
@@ -180,25 +174,12 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
 }
 
 test("consumers with two replicas of an R3 stream run on a random pair of its servers, as nats-server 2.15 places them", { timeout: 600_000 }, async (t) => {
-  const ours = await startRefJsCluster(3, "P", { line: "tsnats" });
-  assert.ok(ours !== undefined);
-  let mine: string[];
-  try {
-    mine = await scenario(ours);
-  } finally {
-    await ours.stop();
-  }
+  const mine = await onRefJsCluster(3, "P", "tsnats", scenario);
+  assert.ok(mine !== undefined);
   t.diagnostic(`tsnats: ${mine.join(" | ")}`);
   for (const line of mine) assert.doesNotMatch(line, /: false$/, line);
-  if (referenceBinary("2.15") === undefined) return;
-  const ref = await startRefJsCluster(3, "P");
-  assert.ok(ref !== undefined);
-  let theirs: string[];
-  try {
-    theirs = await scenario(ref);
-  } finally {
-    await ref.stop();
-  }
+  const theirs = await onRefJsCluster(3, "P", "2.15", scenario);
+  if (theirs === undefined) return;
   t.diagnostic(`nats-server: ${theirs.join(" | ")}`);
   assert.deepEqual(mine, theirs);
 });

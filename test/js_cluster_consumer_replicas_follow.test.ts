@@ -14,7 +14,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
-import { clusterApi } from "./helpers/cluster_retry.js";
+import { clusterApi, createStreamWhenPlaced } from "./helpers/cluster_retry.js";
 import { consume, sleep } from "./helpers/js_cluster_consumer_groups.js";
 import { startRefJsCluster, type RefJsCluster } from "./helpers/ref_js_cluster.js";
 import { referenceBinary } from "./helpers/nats_server.js";
@@ -63,15 +63,7 @@ async function copies(cluster: RefJsCluster, streams: string[]): Promise<string[
   return out.sort();
 }
 
-/** A stream create, asked again while a cluster just started does not know all its servers yet ("no suitable peers"). */
-async function createStream(nc: NatsConnection, cfg: { name: string } & Record<string, unknown>): Promise<Answer> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const a = await clusterApi<Answer>(nc, `$JS.API.STREAM.CREATE.${cfg.name}`, cfg);
-    if (a.error?.err_code !== 10005 || Date.now() > deadline) return a;
-    await sleep(250);
-  }
-}
+const createStream = (nc: NatsConnection, cfg: { name: string } & Record<string, unknown>): Promise<Answer> => createStreamWhenPlaced<Answer>(nc, cfg);
 
 async function scaleStream(nc: NatsConnection, name: string, change: Record<string, unknown>): Promise<string> {
   const si = await clusterApi<Answer>(nc, `$JS.API.STREAM.INFO.${name}`);

@@ -38,3 +38,13 @@ export async function clusterPublish(nc: NatsConnection, subject: string, data: 
     }
   }
 }
+
+/** A stream create, asked again while a cluster just started does not know all its servers yet ("no suitable peers", 10005). */
+export async function createStreamWhenPlaced<T extends ClusterAnswer = ClusterAnswer>(nc: NatsConnection, cfg: { name: string } & Record<string, unknown>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const a = await clusterApi<T>(nc, `$JS.API.STREAM.CREATE.${cfg.name}`, cfg);
+    if (a.error?.err_code !== 10005 || Date.now() > deadline) return a;
+    await sleep(250);
+  }
+}

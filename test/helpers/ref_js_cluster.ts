@@ -68,3 +68,17 @@ export async function startRefJsCluster(
   };
   return cluster;
 }
+
+/**
+ * Runs `scenario` on a fresh cluster of `size` servers (`line` "tsnats": this checkout's, else
+ * nats-server 2.15's), which is stopped after; undefined when nats-server 2.15 is not installed.
+ */
+export async function onRefJsCluster<T>(size: number, clusterName: string, line: "2.15" | "tsnats", scenario: (c: RefJsCluster) => Promise<T>): Promise<T | undefined> {
+  const c = await startRefJsCluster(size, clusterName, { line });
+  if (c === undefined) return undefined;
+  try {
+    return await scenario(c);
+  } finally {
+    await c.stop();
+  }
+}
