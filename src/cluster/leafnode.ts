@@ -228,7 +228,8 @@ export class LeafConnection extends RemoteConnection {
   }
 
   protected idTag(): string {
-    return "lid";
+    // nats-server tags a leaf connection over WebSocket apart in its log lines.
+    return this.websocket !== undefined ? "lid_ws" : "lid";
   }
 
   protected override onClosed(): void {

@@ -168,6 +168,7 @@ export function buildLeafz(m: Monitor, opts: LeafzOptions = { subs: false, subsD
       Object.assign(li, { in_msgs: l.inMsgs, out_msgs: l.outMsgs, in_bytes: l.inBytes, out_bytes: l.outBytes, subscriptions: l.subs.size });
       if (opts.subs && l.subs.size > 0) li.subscriptions_list = [...l.subs.values()].map((sub) => sub.subject);
       li.compression = l.compression;
+      if (l.websocket !== undefined) li.websocket = true;
       return li;
     }),
   };
