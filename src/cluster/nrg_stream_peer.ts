@@ -843,7 +843,7 @@ export class NrgStreamPeers {
   private enableLead(g: RunningGroup, member: NrgGroupMember, replica: NrgStreamReplica, lead: NrgLeadOptions): void {
     const campaign = member.campaign;
     if (campaign === undefined) return;
-    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined;
+    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined && !this.sourcedFrom(g.stream);
     campaign.keep = leadable;
     // A follower behind our compacted log gets the stream's state as nats-server's snapshot (then asks $JSC.SYNC).
     campaign.snapshotData = () => (g.leader === undefined ? undefined : replica.stateSnapshot());
@@ -867,6 +867,23 @@ export class NrgStreamPeers {
       this.sweepAfterElection(g);
       this.log.info(`NRG peer: leading stream '${g.account} > ${g.stream}' (group ${member.group}, term ${member.peer.log.term}) from sequence ${replica.store.lastSequence()}`);
     };
+  }
+
+  /**
+   * Whether some stream of the cluster mirrors or sources a stream of this name (any account: an
+   * external source names no account). Its nats-server leader creates its sourcing consumer on
+   * the origin's leader directly (a Direct consumer create, not through the meta group), which
+   * this server does not serve: it hands such a stream's leadership back (checked again while
+   * it leads, so a mirror created later moves the leadership too).
+   */
+  private sourcedFrom(stream: string): boolean {
+    for (const s of this.meta?.streams.values() ?? []) {
+      const c = s.config;
+      const mirror = c.mirror as { name?: unknown } | null | undefined;
+      if (mirror?.name === stream) return true;
+      if (Array.isArray(c.sources) && c.sources.some((src) => (src as { name?: unknown } | null)?.name === stream)) return true;
+    }
+    return false;
   }
 
   /** What a leader half answers with and proposes through: this server, the group's member and its peers. */
