@@ -906,19 +906,24 @@ export class NrgStreamPeers {
   /**
    * A consumer's ack applied here, for each acknowledged message none of the stream's consumers
    * on this server still needs (nats-server's ackMsg): leading the stream, this server proposes
-   * its removal (only the leader proposes); following an interest stream, it removes the stream's
-   * first message itself (nats-server's followers raise their first sequence so: the stream
-   * leader's removals come later, or never if it stopped first).
+   * its removal (only the leader proposes). Following an interest stream, it removes from the
+   * stream's head what none of them needs: nats-server's followers raise their first sequence so
+   * (ackMsg on the first message; checkInterestState's walk and Compact at the end of a
+   * recovery or catch-up and every two minutes), and the stream leader's removals come later,
+   * or never if it had removed those messages itself first.
    */
   private consumerAcked(account: string, stream: string, seqs: number[]): void {
     const r = this.retention(account, stream);
     if (r === undefined) return;
-    const interest = r.copy.stream.config.retention === "interest";
+    if (r.leader === undefined) {
+      if (r.copy.stream.config.retention !== "interest") return;
+      const store = r.copy.store;
+      for (let m = store.loadNextMsg("", store.state().firstSeq); m !== null && !r.needed(m.seq, m.subject); m = store.loadNextMsg("", m.seq + 1)) store.removeMsg(m.seq);
+      return;
+    }
     for (const seq of seqs) {
       const m = r.copy.store.loadMsg(seq);
-      if (m === null || r.needed(seq, m.subject)) continue;
-      if (r.leader !== undefined) r.leader.proposeRemoval(seq);
-      else if (interest && seq === r.copy.store.state().firstSeq) r.copy.store.removeMsg(seq);
+      if (m !== null && !r.needed(seq, m.subject)) r.leader.proposeRemoval(seq);
     }
   }
 
