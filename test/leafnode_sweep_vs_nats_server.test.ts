@@ -7,7 +7,8 @@
 // publishes with reply subjects and headers, JetStream API requests with and without a domain). The same seed runs on nats-server hub and leaf, on tsnats
 // hub and leaf, and on the two mixed pairs; after each operation every client's frames (queue
 // deliveries counted per side and group, not per member) must agree, and so must /leafz and the
-// operator's leafnode log lines.
+// operator's leafnode log lines. Links the hub refuses (same cluster name, wrong password): the
+// log lines of the first attempt on both sides.
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { freePort, referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
@@ -428,6 +429,55 @@ describe("leaf nodes side by side with nats-server 2.15 (random configs and oper
     it(`seed ${seed}`, async () => {
       const diffs = await sweepSeed(seed);
       assert.deepEqual(diffs, []);
+    });
+  }
+});
+
+/** The lines of a log up to the second "connection created": the first attempt's story. */
+function firstAttempt(lines: string[]): string[] {
+  const second = lines.findIndex((l, i) => l.includes("connection created") && lines.slice(0, i).some((x) => x.includes("connection created")));
+  return second < 0 ? lines : lines.slice(0, second);
+}
+
+// A link the hub refuses: what the operator reads on both sides about the first attempt (the
+// errors, the close reasons, the leaf's delay before trying again).
+const REFUSED: Array<{ name: string; hub: (lp: number) => string; leaf: (lp: number) => string; done: (hub: string, leaf: string) => boolean }> = [
+  {
+    name: "the leaf has the hub's cluster name",
+    hub: (lp) => `server_name: HUB\ncluster { name: C, listen: "127.0.0.1:-1" }\nleafnodes { listen: "127.0.0.1:${lp}" }\n`,
+    leaf: (lp) => `server_name: LEAF\ncluster { name: C, listen: "127.0.0.1:-1" }\nleafnodes { remotes: [ { url: "nats-leaf://127.0.0.1:${lp}" } ] }\n`,
+    done: (hub, leaf) => /has same cluster name\n/.test(hub) && /Leafnode connection closed/.test(leaf),
+  },
+  {
+    name: "a wrong password",
+    hub: (lp) => `server_name: HUB\nleafnodes { listen: "127.0.0.1:${lp}", authorization { user: u, password: p } }\n`,
+    leaf: (lp) => `server_name: LEAF\nleafnodes { remotes: [ { url: "nats-leaf://u:wrong@127.0.0.1:${lp}" } ] }\n`,
+    done: (hub, leaf) => /Leafnode connection closed/.test(hub) && /Leafnode connection closed/.test(leaf),
+  },
+];
+
+describe("leaf links a nats-server 2.15 hub refuses, side by side", { skip }, () => {
+  for (const c of REFUSED) {
+    it(c.name, async () => {
+      const seen = new Map<string, unknown>();
+      for (const [h, l] of [["2.15", "2.15"], ...PAIRS] as Array<[Impl, Impl]>) {
+        const lp = await freePort();
+        const hub = await startNatsServer([], c.hub(lp), h);
+        const leaf = await startNatsServer([], c.leaf(lp), l);
+        try {
+          const deadline = Date.now() + 30_000;
+          while (!c.done(hub.log(), leaf.log())) {
+            if (Date.now() > deadline) throw new Error(`no refusal seen (${h} hub, ${l} leaf)\n${hub.log()}\n${leaf.log()}`);
+            await new Promise((r) => setTimeout(r, 20));
+          }
+          seen.set(`${h} hub, ${l} leaf`, { hub: firstAttempt(leafLogLines(hub.log())), leaf: firstAttempt(leafLogLines(leaf.log())) });
+        } finally {
+          await leaf.stop();
+          await hub.stop();
+        }
+      }
+      const ref = seen.get("2.15 hub, 2.15 leaf");
+      for (const [k, v] of seen) assert.deepEqual(v, ref, k);
     });
   }
 });

@@ -60,6 +60,7 @@ export type RemoteCloseReason =
   | "Kicked"
   | "Maximum Payload Exceeded"
   | "Leafnode Loop Detected"
+  | "Cluster Names Identical"
   | "Maximum Account Connections Exceeded"
   | "Configuration Changed";
 

@@ -444,8 +444,11 @@ export class LeafConnection extends RemoteConnection {
     }
     const ours = this.leafs.clusterName();
     if (ours !== "" && cluster !== "" && cluster === ours) {
-      this.sendErr("remote leafnode has same cluster name");
-      this.close("Protocol Violation");
+      // nats-server's lines: the error sent and logged, the close, the handshake's failure.
+      this.sendErr(SAME_CLUSTER_NAME);
+      this.error(`${SAME_CLUSTER_NAME} - Account:${login.account.name}`);
+      this.close("Cluster Names Identical");
+      this.error(SAME_CLUSTER_NAME);
       return;
     }
     if (typeof c.gateway === "string" && c.gateway !== "") {
@@ -617,14 +620,27 @@ export class LeafConnection extends RemoteConnection {
     return false;
   }
 
+  /**
+   * A -ERR from the other side: logged, and the connection left for the other side to close (as
+   * nats-server does on leaf connections); a hub with our cluster name has us wait before trying again.
+   */
   override onErr(text: string): void {
     if (/Loop detected/i.test(text)) {
       this.leafs.loopDetected(this, false);
       return;
     }
-    super.onErr(text);
+    if (this.trace) this.traceIn("-ERR", text);
+    this.error(`Leafnode Error ${text}`);
+    if (text.includes(SAME_CLUSTER_NAME) && this.remote !== undefined) {
+      this.remote.delayMs = SAME_CLUSTER_RECONNECT_DELAY_MS;
+      this.error(`Leafnode connection dropped with same cluster name error. Delaying attempt to reconnect for ${SAME_CLUSTER_RECONNECT_DELAY_MS / 1000}s`);
+    }
   }
 }
+
+const SAME_CLUSTER_NAME = "remote leafnode has same cluster name";
+/** How long a leaf whose hub has its cluster name waits before trying again (nats-server's value). */
+const SAME_CLUSTER_RECONNECT_DELAY_MS = 30_000;
 
 /** The subject of a deny entry, which may name a queue group after a blank ("foo.* workers"). */
 function denySubject(d: string): string {
