@@ -88,12 +88,6 @@ export function permissionRules(raw: unknown): { publish?: SubjectPermission; su
   return { ...(publish !== undefined ? { publish } : {}), ...(subscribe !== undefined ? { subscribe } : {}) };
 }
 
-/** Whether `rules` let a literal subject through (allow list, when there is one, then deny). */
-export function rulesAllow(rules: SubjectPermission, subject: string): boolean {
-  if (rules.allow !== undefined && !rules.allow.some((a) => subjectMatches(a, subject))) return false;
-  return !(rules.deny ?? []).some((d) => subjectMatches(d, subject));
-}
-
 export class Permissions {
   private readonly pub: SubjectRules<string> | undefined;
   private readonly sub: SubjectRules<Filter> | undefined;

@@ -18,7 +18,7 @@ import { MSG_TRACE_PROTO, MsgTrace } from "../server/msg_trace.js";
 import type { Client } from "../server/client.js";
 import type { RemoteDeliverer } from "../server/sublist.js";
 import type { LeafRemoteOptions } from "../config/options.js";
-import { Permissions, permissionRules, rulesAllow, type SubjectPermission } from "../auth/permissions.js";
+import { Permissions, permissionRules, type SubjectPermission } from "../auth/permissions.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
 import { RemoteConnection } from "./connection.js";
 import { authTimeoutMs, subjectPermissionJson } from "./handshake.js";
@@ -103,7 +103,7 @@ export class LeafConnection extends RemoteConnection {
   /** The user's subscribe denies: part of the delivery filter's denies, on both sides. */
   private userDeliveryDeny: string[] = [];
   /** On the hub, the user's publish permissions, checked on every message the leaf sends. */
-  private userExport: SubjectPermission | undefined;
+  private userExport: Permissions | undefined;
   /** On the hub, the user's permissions as the INFO names them (import: subscribe, export: publish). */
   private userInfo: { import?: SubjectPermission; export?: SubjectPermission } | undefined;
   /**
@@ -179,7 +179,7 @@ export class LeafConnection extends RemoteConnection {
     if (publish === undefined && subscribe === undefined) return;
     this.userSend = subscribe;
     this.userTake = publish;
-    this.userExport = publish;
+    this.userExport = publish === undefined ? undefined : Permissions.from({ publish });
     this.userDeliveryDeny = subscribe?.deny ?? [];
     this.userInfo = { ...(subscribe !== undefined ? { import: subscribe } : {}), ...(publish !== undefined ? { export: publish } : {}) };
     this.rebuildPerms();
@@ -573,7 +573,7 @@ export class LeafConnection extends RemoteConnection {
       return;
     }
     // The hub holds a leaf to its user's publish permissions (not to JetStream's denies).
-    if (this.userExport !== undefined && !this.isSpoke && !rulesAllow(this.userExport, wire)) {
+    if (this.userExport !== undefined && !this.isSpoke && !this.userExport.publishRulesAllow(wire)) {
       this.permissionViolation(true, wire);
       return;
     }
