@@ -10,6 +10,7 @@
 // from a gateway reaches this cluster's subscribers, routes and leaf nodes, never another
 // gateway. Reply subjects that may outrun their interest are routed back with `_GR_.` (see
 // gateway_reply.ts).
+import { shuffleInPlace } from "../server/shuffle.js";
 import net from "node:net";
 import tls from "node:tls";
 import { createHash } from "node:crypto";
@@ -87,12 +88,7 @@ export class RemoteGateway {
 
   /** URLs in random order, to try one after the other. */
   shuffled(): URL[] {
-    const a = [...this.urls.values()];
-    for (let i = a.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [a[i], a[j]] = [a[j], a[i]];
-    }
-    return a;
+    return shuffleInPlace([...this.urls.values()]);
   }
 
   hosts(): string[] {

@@ -39,6 +39,7 @@
 //
 // RAFT messages travel as system account messages on `$NRG.TS.<group>.<server name>`; the group's
 // files are `<store_dir>/_raft/<group>`.
+import { shuffleInPlace } from "../server/shuffle.js";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -827,11 +828,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       return a === self ? -1 : b === self ? 1 : a < b ? -1 : a > b ? 1 : 0;
     });
     if (replicas === undefined || replicas <= 1 || replicas >= voters.length) return voters;
-    const live = voters.filter((v) => heard.has(v));
-    for (let i = live.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [live[i], live[j]] = [live[j], live[i]];
-    }
+    const live = shuffleInPlace(voters.filter((v) => heard.has(v)));
     const chosen = new Set([...live, ...voters.filter((v) => !heard.has(v))].slice(0, replicas));
     return voters.filter((v) => chosen.has(v));
   }
