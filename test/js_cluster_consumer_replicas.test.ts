@@ -2,7 +2,7 @@
 // nats-server 2.15 servers: on R3 (file and memory) and R1 streams, durables and ephemerals with
 // num_replicas -1, 0, 1, 2, 3, 5, with and without mem_storage; what is accepted, what is
 // refused with which error, and the `cluster` of the answer (R1: name and leader; replicated:
-// raft group, leader, system account, replicas). tsnats replicates a consumer through its
+// raft group, leader and leader_since, whichever member answers, system account, replicas). tsnats replicates a consumer through its
 // stream's group; R2 consumers of an R3 stream and replicated ephemerals, which nats-server runs
 // in groups of their own, are kept by all of the stream's servers and list their own replicas.
 import { test } from "node:test";
@@ -36,7 +36,6 @@ async function api(nc: NatsConnection, subject: string, body?: unknown): Promise
 function shape(a: Answer): string {
   if (a.error !== undefined) return `${a.error.code} ${a.error.err_code} ${a.error.description}`;
   const keys = Object.keys(a.cluster ?? {})
-    .filter((k) => k !== "leader_since")
     .sort()
     .join(",");
   return `ok r=${a.config?.num_replicas} mem=${a.config?.mem_storage === true} cluster=${keys} replicas=${a.cluster?.replicas?.length ?? 0}`;
@@ -86,7 +85,7 @@ test("consumer num_replicas and mem_storage in a cluster, as nats-server 2.15", 
   } finally {
     await c.stop();
   }
-  const replicated = "ok r=%R mem=%M cluster=leader,name,raft_group,replicas,system_account,traffic_account replicas=2";
+  const replicated = "ok r=%R mem=%M cluster=leader,leader_since,name,raft_group,replicas,system_account,traffic_account replicas=2";
   const r1 = "ok r=%R mem=%M cluster=leader,name replicas=0";
   assert.equal(ours.get("S3 durable r=0"), replicated.replace("%R", "0").replace("%M", "false"));
   assert.equal(ours.get("S3 durable r=3 mem"), replicated.replace("%R", "3").replace("%M", "true"));

@@ -602,6 +602,13 @@ export class ConsumerGroup implements RaftStateMachine {
     const node = this.node;
     const out: Record<string, unknown> = { name: this.host.clusterName, raft_group: this.group, leader: node.leader };
     if (node.isLeader && this.leaderSinceNs !== undefined) out.leader_since = rfc3339(this.leaderSinceNs);
+    else if (!node.isLeader && node.leader !== "") {
+      // A member answering for a consumer another member leads (the stream's leader answers its
+      // create): since it heard of that leader, which was elected about then (nats-server's
+      // consumer leader answers, with its own).
+      const heardMs = node.raftzStatus().leaderSince;
+      if (heardMs > 0) out.leader_since = rfc3339(BigInt(heardMs) * 1_000_000n);
+    }
     out.system_account = true;
     out.traffic_account = "$SYS";
     const replicas = this.replicasJson();
