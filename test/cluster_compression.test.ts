@@ -7,7 +7,7 @@
 // raised.
 import { describe, it, after } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
+import { startRelay, type Relay } from "./helpers/relay.js";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { checkAllToAll, clusterOf, connectTo, startRefMember, startTsMember, stopAll, waitForMesh, type Member } from "./helpers/cluster.js";
 import { startTestServer, type TestServer } from "./helpers/server.js";
@@ -156,41 +156,10 @@ describe("route compression between tsnats servers", () => {
   });
 });
 
-/**
- * A TCP relay with adjustable latency: each chunk is forwarded `delayMs` after it arrived (in
- * order), so the round trip seen by the two servers grows by twice that.
- */
-async function startRelay(targetPort: number): Promise<{ port: number; delayMs: number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  const relay = { port: 0, delayMs: 0, close: async (): Promise<void> => undefined };
-  const server = net.createServer((inbound) => {
-    const outbound = net.connect({ host: "127.0.0.1", port: targetPort });
-    sockets.add(inbound).add(outbound);
-    const pipe = (from: net.Socket, to: net.Socket): void => {
-      let chain = Promise.resolve();
-      from.on("data", (d) => {
-        const delay = relay.delayMs;
-        chain = chain.then(() => (delay > 0 ? new Promise((r) => setTimeout(r, delay)) : undefined)).then(() => void (to.destroyed || to.write(d)));
-      });
-      from.on("close", () => void chain.then(() => to.destroy()));
-      from.on("error", () => to.destroy());
-    };
-    pipe(inbound, outbound);
-    pipe(outbound, inbound);
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  relay.port = (server.address() as net.AddressInfo).port;
-  relay.close = async () => {
-    for (const s of sockets) s.destroy();
-    await new Promise<void>((r) => server.close(() => r()));
-  };
-  return relay;
-}
-
 describe("s2_auto follows the RTT", () => {
   let a: TestServer | undefined;
   let b: TestServer | undefined;
-  let relay: Awaited<ReturnType<typeof startRelay>> | undefined;
+  let relay: Relay | undefined;
   const conns: NatsConnection[] = [];
   after(async () => {
     await Promise.all(conns.map((c) => c.close().catch(() => undefined)));

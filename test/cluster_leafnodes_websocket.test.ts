@@ -1,16 +1,18 @@
 // Leaf nodes over WebSocket, in both roles: a remote with a ws:// URL dials the hub's websocket
 // listener (path /leafnode), and a hub accepts leaf nodes there, as nats-server does; with
 // tsnats and nats-server 2.15 on either side. Per-message deflate (ws_compression, the hub's
-// websocket compression) may compress; S2 is "off" on WebSocket leaf connections (nats-server
-// would wrap S2 around the WebSocket frames without deflate; tsnats answers "off", which it
-// accepts). ws_no_masking: nats-server grants it (our frames then go unmasked), tsnats does not
-// (the leaf masks). Traffic is checked message by message both ways.
+// websocket compression) may compress; then S2 is "off", and without deflate S2 is negotiated
+// as on a TCP link and runs beneath the WebSocket frames (nats-server's way: the bytes on the
+// connection are an S2 stream of the frames). ws_no_masking: nats-server grants it (our frames
+// then go unmasked), tsnats does not (the leaf masks). Traffic is checked message by message
+// both ways.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { checkAllToAll } from "./helpers/cluster.js";
+import { checkAllToAll, waitForInterest } from "./helpers/cluster.js";
 import { referenceBinary, startNatsServer, type ReferenceServer } from "./helpers/nats_server.js";
-import { startTestServer, type TestServer } from "./helpers/server.js";
+import { startTestServer, waitUntil, type TestServer } from "./helpers/server.js";
+import { startRelay, type Relay } from "./helpers/relay.js";
 import WebSocket from "ws";
 import { hasOpenssl, makePki, signLeaf, type CertPair, type Pki } from "./helpers/pki.js";
 import { loadConfigFile } from "../src/config/load.js";
@@ -76,8 +78,9 @@ describe("leaf nodes over WebSocket between tsnats servers", () => {
         const atLeaf = await waitLeaf(leaf.monitorUrl as string, "leaf");
         assert.equal(atHub.name, "wsleaf");
         assert.equal(atLeaf.name, "wshub");
-        assert.equal(atHub.compression, "off");
-        assert.equal(atLeaf.compression, "off");
+        // s2_auto below its first threshold (1 s): S2 framing without compression.
+        assert.equal(atHub.compression, deflate ? "off" : "s2_uncompressed");
+        assert.equal(atLeaf.compression, deflate ? "off" : "s2_uncompressed");
         conns.push(await connect({ servers: hub.url }), await connect({ servers: leaf.url }));
         await checkTraffic(conns[0], conns[1]);
       } finally {
@@ -135,8 +138,8 @@ describe("leaf nodes over WebSocket with nats-server 2.15", { skip: skipRef }, (
         const atHub = await waitLeaf(monitor, "nats-server hub");
         const atLeaf = await waitLeaf(leaf.monitorUrl as string, "tsnats leaf");
         assert.equal(atHub.name, "tsleaf");
-        assert.equal(atHub.compression, "off");
-        assert.equal(atLeaf.compression, "off");
+        assert.equal(atHub.compression, deflate ? "off" : "s2_uncompressed");
+        assert.equal(atLeaf.compression, deflate ? "off" : "s2_uncompressed");
         conns.push(await connect({ servers: `nats://127.0.0.1:${ref.port}` }), await connect({ servers: leaf.url }));
         await checkTraffic(conns[0], conns[1]);
       } finally {
@@ -160,8 +163,8 @@ describe("leaf nodes over WebSocket with nats-server 2.15", { skip: skipRef }, (
         const atHub = await waitLeaf(hub.monitorUrl as string, "tsnats hub");
         const atLeaf = await waitLeaf(ref.ports.monitoring?.[0] ?? "", "nats-server leaf");
         assert.equal(atHub.name, "refleaf");
-        assert.equal(atHub.compression, "off");
-        assert.equal(atLeaf.compression, "off");
+        assert.equal(atHub.compression, deflate ? "off" : "s2_uncompressed");
+        assert.equal(atLeaf.compression, deflate ? "off" : "s2_uncompressed");
         conns.push(await connect({ servers: hub.url }), await connect({ servers: `nats://127.0.0.1:${ref.port}` }));
         await checkTraffic(conns[0], conns[1]);
       } finally {
@@ -171,6 +174,106 @@ describe("leaf nodes over WebSocket with nats-server 2.15", { skip: skipRef }, (
       }
     });
   }
+});
+
+/**
+ * 40 messages of 64 KiB of text each way (2.5 MiB, each as compressible as a log): all
+ * arrive intact, and the relay saw well under half of them on the wire each way.
+ */
+async function checkCompressedBulk(hub: NatsConnection, leaf: NatsConnection, relay: Relay): Promise<void> {
+  const line = "2026-12-03T01:00:00Z [INF] leaf node over websocket, compressed beneath the frames\n";
+  const body = (i: number): string => `${i}:` + line.repeat(Math.ceil(65536 / line.length)).slice(0, 65536);
+  const n = 40;
+  for (const [from, to, subject] of [
+    [leaf, hub, "wsl.bulk.up"],
+    [hub, leaf, "wsl.bulk.down"],
+  ] as const) {
+    const before = { up: relay.toTarget, down: relay.fromTarget };
+    const got: string[] = [];
+    const sub = to.subscribe(subject, { callback: (_e, m) => void got.push(m.string()) });
+    await to.flush();
+    // Interest crosses the link in order: once a later probe's has, this one's has too.
+    await waitForInterest(from, to);
+    for (let i = 0; i < n; i++) from.publish(subject, body(i));
+    await from.flush();
+    await waitUntil(() => got.length >= n, 15_000, `${subject}: ${n} messages`);
+    sub.unsubscribe();
+    assert.equal(got.length, n);
+    got.forEach((m, i) => assert.equal(m, body(i), `${subject}: message ${i} intact`));
+    const wire = subject.endsWith("up") ? relay.toTarget - before.up : relay.fromTarget - before.down;
+    assert.ok(wire < (n * 65536) / 2, `${subject}: ${wire} bytes on the wire for ${n * 65536} of payload`);
+  }
+}
+
+describe("S2 beneath the WebSocket frames of a leaf link (no per-message deflate)", () => {
+  it("tsnats leaf → tsnats hub, s2_best and s2_fast", async () => {
+    const hub = await startTestServer({ serverName: "s2hub", httpPort: -1, websocket: PLAIN_WS, leafnodes: { port: -1, compression: "s2_best" } });
+    let leaf: TestServer | undefined;
+    const relay = await startRelay(hub.server.websocket?.port ?? 0);
+    const conns: NatsConnection[] = [];
+    try {
+      leaf = await startTestServer({ serverName: "s2leaf", httpPort: -1, leafnodes: { remotes: [remote(`ws://127.0.0.1:${relay.port}`, { compression: "s2_fast" })] } });
+      // Each side writes at its own level.
+      assert.equal((await waitLeaf(hub.monitorUrl as string, "hub")).compression, "s2_best");
+      assert.equal((await waitLeaf(leaf.monitorUrl as string, "leaf")).compression, "s2_fast");
+      conns.push(await connect({ servers: hub.url }), await connect({ servers: leaf.url }));
+      await checkTraffic(conns[0], conns[1]);
+      await checkCompressedBulk(conns[0], conns[1], relay);
+    } finally {
+      await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+      await leaf?.close();
+      await hub.close();
+      await relay.close();
+    }
+  });
+
+  it("tsnats leaf → nats-server 2.15 hub, s2_fast", { skip: skipRef }, async () => {
+    let ref: ReferenceServer | undefined;
+    let leaf: TestServer | undefined;
+    let relay: Relay | undefined;
+    const conns: NatsConnection[] = [];
+    try {
+      ref = await startNatsServer(["-n", "refs2hub", "-m", "-1"], `websocket { listen: "127.0.0.1:-1", no_tls: true }\nleafnodes { listen: "127.0.0.1:-1", compression: s2_fast }\n`, "2.15");
+      relay = await startRelay(Number(new URL(ref.ports.websocket?.[0] ?? "").port));
+      leaf = await startTestServer({ serverName: "tss2leaf", httpPort: -1, leafnodes: { remotes: [remote(`ws://127.0.0.1:${relay.port}`, { compression: "s2_fast" })] } });
+      assert.equal((await waitLeaf(ref.ports.monitoring?.[0] ?? "", "nats-server hub")).compression, "s2_fast");
+      assert.equal((await waitLeaf(leaf.monitorUrl as string, "tsnats leaf")).compression, "s2_fast");
+      conns.push(await connect({ servers: `nats://127.0.0.1:${ref.port}` }), await connect({ servers: leaf.url }));
+      await checkTraffic(conns[0], conns[1]);
+      await checkCompressedBulk(conns[0], conns[1], relay);
+    } finally {
+      await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+      await leaf?.close();
+      await ref?.stop();
+      await relay?.close();
+    }
+  });
+
+  it("nats-server 2.15 leaf → tsnats hub, s2_better (masked and unmasked frames)", { skip: skipRef }, async () => {
+    for (const noMasking of [false, true]) {
+      let ref: ReferenceServer | undefined;
+      const hub = await startTestServer({ serverName: "tss2hub", httpPort: -1, websocket: PLAIN_WS, leafnodes: { port: -1, compression: "s2_better" } });
+      const relay = await startRelay(hub.server.websocket?.port ?? 0);
+      const conns: NatsConnection[] = [];
+      try {
+        ref = await startNatsServer(
+          ["-n", "refs2leaf", "-m", "-1"],
+          `leafnodes { remotes: [ { url: "ws://127.0.0.1:${relay.port}", ws_no_masking: ${noMasking}, compression: s2_better } ] }\n`,
+          "2.15",
+        );
+        assert.equal((await waitLeaf(hub.monitorUrl as string, "tsnats hub")).compression, "s2_better");
+        assert.equal((await waitLeaf(ref.ports.monitoring?.[0] ?? "", "nats-server leaf")).compression, "s2_better");
+        conns.push(await connect({ servers: hub.url }), await connect({ servers: `nats://127.0.0.1:${ref.port}` }));
+        await checkTraffic(conns[0], conns[1]);
+        await checkCompressedBulk(conns[0], conns[1], relay);
+      } finally {
+        await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+        await ref?.stop();
+        await hub.close();
+        await relay.close();
+      }
+    }
+  });
 });
 
 describe("leaf WebSocket remote configuration", () => {

@@ -196,8 +196,6 @@ function stableLeafz(z: Record<string, unknown>): unknown {
         else if (k === "subscriptions_list") o[k] = [...(v as string[])].filter((x) => !x.startsWith("$LDS.") && !/^\$JS\.(\w+\.)?API\.>$/.test(x)).sort();
         else if (k === "subscriptions") o[k] = "number";
         // s2_auto's level follows the time the handshake took (over 10 ms is s2_fast): timing.
-        // tsnats does not run S2 over WebSocket frames (nats-server does, without deflate): "off".
-        else if (k === "compression" && l.websocket === true) o[k] = "<over websocket>";
         else if (k === "compression" && typeof v === "string" && v.startsWith("s2_") && v !== "s2_auto") o[k] = "s2_<by rtt>";
         else o[k] = v;
       }

@@ -128,13 +128,13 @@ export class S2WritingSocket implements OutboundSocket {
   }
 
   /** The socket gets a compressed copy: `data` is not referenced once this returns. */
-  write(data: Buffer): boolean {
+  write(data: Buffer, cb?: (err?: Error | null) => void): boolean {
     let framed = s2FrameChunks(data, this.uncompressed);
     if (!this.started) {
       this.started = true;
       framed = Buffer.concat([S2_STREAM_IDENTIFIER, framed]);
     }
-    return this.rawSocket.write(framed);
+    return this.rawSocket.write(framed, cb);
   }
 
   cork(): void {

@@ -90,8 +90,8 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   compression = "off";
   /** Compression was negotiated (or found not to apply): later INFOs do not negotiate again. */
   protected compressionNegotiated = false;
-  /** Writes go out as an S2 stream through this (between the outbound buffer and the socket). */
-  private compressor: S2WritingSocket | undefined;
+  /** Writes go out as an S2 stream through this (between the outbound buffer and the socket, or beneath a WebSocket's frames). */
+  private compressor: { setLevel(level: string): void } | undefined;
   /** Reads are an S2 stream. */
   private decompressor: S2StreamDecoder | undefined;
   /** The INFO just parsed switched reads to S2: what follows it is compressed. */
@@ -352,13 +352,30 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     if (this.solicited) sendInfo(infoMode);
     // What is queued so far goes out in plain text (our INFO when we solicited).
     if (this.outbound.size > 0) this.outbound.flushAll();
-    this.compressor = new S2WritingSocket(this.socket, mode);
-    this.outbound.attach(this.compressor);
+    const beneath = this.compressBeneath(mode);
+    if (beneath !== undefined) {
+      // The transport decompresses what it reads itself, from its next read on.
+      this.compressor = beneath;
+      if (!this.solicited) sendInfo(infoMode);
+      return true;
+    }
+    const compressor = new S2WritingSocket(this.socket, mode);
+    this.compressor = compressor;
+    this.outbound.attach(compressor);
     if (!this.solicited) sendInfo(infoMode);
     this.switchReads = true;
     // Input after this INFO is kept for the decompressor.
     this.parser.held = true;
     return true;
+  }
+
+  /**
+   * A transport that carries S2 itself, beneath its own framing (a leaf node over WebSocket),
+   * switches to `level` here and returns the level's setter; undefined: S2 goes between the
+   * outbound buffer and the socket.
+   */
+  protected compressBeneath(_level: string): { setLevel(level: string): void } | undefined {
+    return undefined;
   }
 
   /** Negotiation is over either way: PINGs may go out. */

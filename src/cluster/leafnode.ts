@@ -31,6 +31,7 @@ import { hasWildcard, subjectMatches, subjectsCollide } from "../protocol/subjec
 import { clientTlsContext } from "../server/tls.js";
 import { nkeysLibrary } from "../server/server_keys.js";
 import { COMPRESSION_NOT_SUPPORTED, COMPRESSION_OFF, needsCompression, type CompressionSetting } from "./compression.js";
+import type { WebSocketTransport } from "../server/websocket_transport.js";
 
 export const LDS_PREFIX = "$LDS.";
 
@@ -128,7 +129,7 @@ export class LeafConnection extends RemoteConnection {
     socket: net.Socket,
     readonly remote: LeafRemote | undefined,
     account: Account,
-    /** Over WebSocket: "deflate" when per-message deflate was negotiated (then no S2 on top). */
+    /** Over WebSocket: "deflate" when per-message deflate was negotiated (then no S2), else "plain" (S2 beneath the frames). */
     readonly websocket?: "deflate" | "plain",
   ) {
     super(leafs.server, socket, remote !== undefined);
@@ -236,6 +237,10 @@ export class LeafConnection extends RemoteConnection {
     this.leafs.onLeafClosed(this);
   }
 
+  protected override compressBeneath(level: string): { setLevel(level: string): void } | undefined {
+    return this.websocket === "plain" ? (this.socket as unknown as WebSocketTransport).compressBeneath(level) : undefined;
+  }
+
   protected compressionSetting(): CompressionSetting {
     const o = this.remote?.options ?? this.leafs.options;
     return { mode: o.compression, rttThresholdsMs: o.compressionRttMs };
@@ -249,10 +254,9 @@ export class LeafConnection extends RemoteConnection {
     if (this.compressionNegotiated) return false;
     this.compressionNegotiated = true;
     const peerMode = typeof info.compression === "string" ? info.compression : undefined;
-    if (this.websocket !== undefined && needsCompression(this.compressionSetting().mode)) {
-      // No S2 over WebSocket: with per-message deflate nats-server does not layer it on top
-      // either; without, nats-server would compress around the WebSocket frames, which tsnats
-      // does not do, so it answers "off" (accepted by every hub).
+    if (this.websocket === "deflate" && needsCompression(this.compressionSetting().mode)) {
+      // No S2 on top of per-message deflate (nats-server's rule); without deflate S2 runs
+      // beneath the WebSocket frames (compressBeneath).
       this.compression = COMPRESSION_OFF;
       this.compressionDone();
       return false;

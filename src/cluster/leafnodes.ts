@@ -217,9 +217,9 @@ export class LeafNodes implements ServerService, RoutedReplySender {
 
   /**
    * A leaf node came in on the WebSocket listener (path /leafnode). TLS, if any, is the
-   * listener's (wss). No S2 over WebSocket: with per-message deflate the INFO announces no
-   * compression mode (as nats-server's), without it "off" (nats-server would run S2 around
-   * the WebSocket frames, which tsnats does not; "off" is an answer every leaf accepts).
+   * listener's (wss). With per-message deflate the INFO announces no compression mode (as
+   * nats-server's: no S2 on top of deflate); without it, the configured one (S2 then runs
+   * beneath the WebSocket frames).
    */
   acceptWebSocket(transport: WebSocketTransport, deflate: boolean): void {
     if (this.stopping || this.server.isShuttingDown) {
@@ -227,7 +227,7 @@ export class LeafNodes implements ServerService, RoutedReplySender {
       return;
     }
     const conn = new LeafConnection(this, transport as unknown as net.Socket, undefined, this.server.globalAccount, deflate ? "deflate" : "plain");
-    this.greet(conn, deflate ? undefined : "off");
+    this.greet(conn, deflate ? undefined : this.options.compression);
   }
 
   /**

@@ -6,7 +6,9 @@
 import { EventEmitter } from "node:events";
 import type { Duplex } from "node:stream";
 import type { WebSocket } from "ws";
+import type net from "node:net";
 import type { ClientTransport, CloseReason } from "./client.js";
+import { S2BeneathWebSocket } from "./websocket_s2.js";
 
 /** nats-server limits frames to browsers to this size: browsers handle big frames badly. */
 const BROWSER_FRAME_SIZE = 4096;
@@ -86,6 +88,8 @@ export class WebSocketTransport extends EventEmitter implements ClientTransport 
   closeReason: () => CloseReason | undefined = () => undefined;
   private readonly whole: { binary: true; compress: boolean; fin: true };
   private readonly fragmentSize: number;
+  /** A leaf node connection negotiated S2: it runs beneath the frames (websocket_s2.ts). */
+  private s2: S2BeneathWebSocket | undefined;
 
   constructor(
     private readonly ws: WebSocket,
@@ -121,13 +125,25 @@ export class WebSocketTransport extends EventEmitter implements ClientTransport 
     return this.raw;
   }
 
-  /** Messages sent between cork and uncork leave in one write. */
+  /** Messages sent between cork and uncork leave in one write (and one S2 chunk). */
   cork(): void {
     this.raw.cork();
+    this.s2?.cork();
   }
 
   uncork(): void {
+    this.s2?.uncork();
     this.raw.uncork();
+  }
+
+  /**
+   * From now on the bytes on the socket are an S2 stream of the frames, both ways (nats-server's
+   * leaf node compression over WebSocket without deflate). Returns the level's setter (s2_auto).
+   */
+  compressBeneath(level: string): { setLevel(level: string): void } {
+    const s2 = new S2BeneathWebSocket(this.ws, this.raw as net.Socket, level, (err) => this.emit("error", err));
+    this.s2 = s2;
+    return s2;
   }
 
   setNoDelay(noDelay: boolean): void {
