@@ -120,12 +120,15 @@ export class NrgConsumerLeader {
     kick: () => this.kick(),
   });
   counters = { delivered: 0, redelivered: 0, acks: 0, naks: 0, terms: 0, requests: 0 };
+  /** A Direct consumer idle past its inactive_threshold: removed where it runs (it has no assignment to remove). */
+  onInactive: (() => void) | undefined;
 
   constructor(
     private readonly srv: NrgLeaderServer,
     private readonly stream: NrgStreamReplica,
     private readonly replica: NrgConsumerReplica,
-    private readonly campaign: NrgCampaign,
+    /** Undefined for a Direct consumer (a mirror's or source's on its origin's leader): no group, no API of its own. */
+    private readonly campaign: NrgCampaign | undefined,
     private readonly assignment: () => { stream: NrgMetaStream; consumer: NrgMetaConsumer } | undefined,
     private readonly name: string,
   ) {}
@@ -183,6 +186,14 @@ export class NrgConsumerLeader {
     on(`$JS.API.CONSUMER.MSG.NEXT.${this.streamName}.${this.name}`, (_s, reply, hdr, body) => this.nextRequest(reply, hdr, body));
     if (this.ackPolicy !== "none") on(`$JS.ACK.${this.streamName}.${this.name}.*.*.*.*.*`, (s, reply, _hdr, body) => this.onAck(s, reply, body));
     if (this.config.flow_control === true) on(`$JS.FC.${this.streamName}.${this.name}.*`, (s) => this.onFlowControl(s));
+    this.watchDeliverSubject();
+    // A Direct consumer is no group's: no API answers, no leader advisory (nats-server's are the assignment's).
+    if (this.campaign !== undefined) this.startApi();
+    this.arm();
+    this.kick();
+  }
+
+  private startApi(): void {
     const sys = this.srv.sys;
     const onSys = (subject: string, handler: (reply: string, hdr: Buffer | undefined, body: Buffer) => void): void => {
       this.sysSubs.push(sys.subscribeInternal(subject, (_s, reply, hdr, payload) => reply !== "" && handler(reply, hdr === undefined ? undefined : Buffer.from(hdr), Buffer.from(payload)), undefined, "nrg-consumer-leader-api"));
@@ -191,16 +202,17 @@ export class NrgConsumerLeader {
     onSys(`$JS.API.CONSUMER.LEADER.STEPDOWN.${this.streamName}.${this.name}`, (reply, hdr, body) => this.stepDownRequest(reply, hdr, body));
     onSys(`$JS.API.CONSUMER.UNPIN.${this.streamName}.${this.name}`, (reply, hdr, body) => this.unpinRequest(reply, hdr, body));
     onSys(`$JSC.CI.${this.stream.stream.account}.${this.streamName}.${this.name}`, (reply) => this.send(sys, reply, this.info()));
+    consumerLeaderElected(this.advisoryContext, this.streamName, this.name, this.srv.serverName, this.replicas());
+  }
+
+  private watchDeliverSubject(): void {
     const ds = this.deliverSubject;
     if (ds !== undefined) {
       this.lastDeliveryMs = Date.now();
-      this.removeInterestListener = acc.onInterestChange((sub, added) => {
+      this.removeInterestListener = this.srv.account.onInterestChange((sub, added) => {
         if (added && sub.subject === ds) this.kick();
       });
     }
-    consumerLeaderElected(this.advisoryContext, this.streamName, this.name, this.srv.serverName, this.replicas());
-    this.arm();
-    this.kick();
   }
 
   stop(): void {
@@ -625,6 +637,11 @@ export class NrgConsumerLeader {
     if (now - this.lastActivityMs < thresholdMs) return;
     const ackWaitMs = (this.num("ack_wait") > 0 ? this.num("ack_wait") : DEFAULT_ACK_WAIT_NS) / 1e6;
     for (const p of this.pending.values()) if (Number(p.ts / 1_000_000n) + ackWaitMs + thresholdMs > now) return;
+    if (this.onInactive !== undefined) {
+      this.deleteForwarded = true;
+      this.onInactive();
+      return;
+    }
     const a = this.assignment();
     if (a === undefined) return;
     this.deleteForwarded = true;
@@ -772,7 +789,7 @@ export class NrgConsumerLeader {
 
   private replicas(): Record<string, unknown>[] {
     const peers = this.assignment()?.consumer.group.peers ?? [];
-    return nrgReplicas(this.campaign, peers, (id) => this.srv.nameOf(id));
+    return this.campaign === undefined ? [] : nrgReplicas(this.campaign, peers, (id) => this.srv.nameOf(id));
   }
 
   /** ConsumerInfo as nats-server's leader answers it. */
@@ -781,7 +798,8 @@ export class NrgConsumerLeader {
     const cfg = this.config;
     const lastActive = this.lastActiveNs > 0n ? { last_active: rfc3339(this.lastActiveNs) } : {};
     const lastAck = this.lastAckNs > 0n ? { last_active: rfc3339(this.lastAckNs) } : {};
-    const cluster = nrgClusterInfo(this.srv, this.campaign, a?.consumer.group.name ?? "", a?.consumer.group.peers ?? []);
+    // A Direct consumer's info has no cluster (nats-server's: it belongs to no group).
+    const cluster = this.campaign === undefined ? undefined : nrgClusterInfo(this.srv, this.campaign, a?.consumer.group.name ?? "", a?.consumer.group.peers ?? []);
     const r = this.replica;
     const committed = r.delivered.consumer > 0 || r.delivered.stream > 0 || r.ackFloor.stream > 0;
     return {
@@ -799,7 +817,7 @@ export class NrgConsumerLeader {
       num_pending: this.numPending(),
       ...this.pauseInfo(),
       ...this.priority.infoJson(),
-      cluster,
+      ...(cluster !== undefined ? { cluster } : {}),
       ts: rfc3339(nowNs()),
     };
   }

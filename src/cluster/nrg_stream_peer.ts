@@ -47,6 +47,7 @@ import { nrgLeadRefusal, NrgStreamLeader } from "./nrg_stream_leader.js";
 import { NrgLeaderApi, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 import { NrgCatchupServer } from "./nrg_stream_catchup.js";
 import { nrgConsumerLeadRefusal, NrgConsumerLeader } from "./nrg_consumer_leader.js";
+import { NrgDirectConsumers } from "./nrg_direct_consumers.js";
 import { FileStore } from "../storage/filestore.js";
 import { sweepRetention } from "../jetstream/retention_sweep.js";
 import { MemStore } from "../storage/memstore.js";
@@ -687,6 +688,8 @@ interface RunningGroup {
   catchupServer?: NrgCatchupServer;
   /** With `nrg_peer_lead`: the consumer leader's half while this member leads the consumer's group. */
   consumerLeader?: NrgConsumerLeader;
+  /** With `nrg_peer_lead`: the Direct consumers (of mirrors and sources) created while this member led the stream. */
+  direct?: NrgDirectConsumers;
 }
 
 /** `nrg_peer_lead`: what the leader half needs from the server. */
@@ -843,8 +846,10 @@ export class NrgStreamPeers {
   private enableLead(g: RunningGroup, member: NrgGroupMember, replica: NrgStreamReplica, lead: NrgLeadOptions): void {
     const campaign = member.campaign;
     if (campaign === undefined) return;
-    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined && !this.sourcedFrom(g.stream);
+    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined && !this.sourcedFromByMeta(replica.stream);
     campaign.keep = leadable;
+    const direct = new NrgDirectConsumers(replica, (m) => this.log.info(m));
+    g.direct = direct;
     // A follower behind our compacted log gets the stream's state as nats-server's snapshot (then asks $JSC.SYNC).
     campaign.snapshotData = () => (g.leader === undefined ? undefined : replica.stateSnapshot());
     member.onLeadChange = (leading) => {
@@ -854,7 +859,8 @@ export class NrgStreamPeers {
       const leader = new NrgStreamLeader(account, replica, member, lead.domain);
       g.leader = leader;
       leader.start();
-      g.leaderApi = new NrgLeaderApi(this.leaderServer(lead, account, member, () => replica.stream.group.peers), replica, campaign);
+      const srv = this.leaderServer(lead, account, member, () => replica.stream.group.peers);
+      g.leaderApi = new NrgLeaderApi(srv, replica, campaign);
       g.leaderApi.start();
       // The first leader this server sees of a new assignment answers its create.
       const s = replica.stream;
@@ -864,19 +870,25 @@ export class NrgStreamPeers {
       }
       g.catchupServer = new NrgCatchupServer(this.sys, replica, () => ({ lastIndex: member.peer.log.lastIndex, applied: member.peer.applied }), () => member.stepDown(undefined));
       g.catchupServer.start();
+      direct.lead(srv);
       this.sweepAfterElection(g);
       this.log.info(`NRG peer: leading stream '${g.account} > ${g.stream}' (group ${member.group}, term ${member.peer.log.term}) from sequence ${replica.store.lastSequence()}`);
     };
   }
 
   /**
-   * Whether some stream of the cluster mirrors or sources a stream of this name (any account: an
-   * external source names no account). Its nats-server leader creates its sourcing consumer on
-   * the origin's leader directly (a Direct consumer create, not through the meta group), which
-   * this server does not serve: it hands such a stream's leadership back (checked again while
-   * it leads, so a mirror created later moves the leadership too).
+   * Whether some stream of the cluster mirrors or sources this work-queue or interest stream (any
+   * account: an external source names no account). Their nats-server leaders ask for the sourcing
+   * consumer as on a limits origin, a Direct create, but on such an origin the meta leader answers
+   * it with a replicated durable acknowledged by flow control, which this server does not lead or
+   * weigh in its retention: it hands such a stream's leadership back (checked again while it
+   * leads, so a source created later moves the leadership too). A limits origin's Direct
+   * consumers it serves itself (nrg_direct_consumers.ts).
    */
-  private sourcedFrom(stream: string): boolean {
+  private sourcedFromByMeta(origin: NrgMetaStream): boolean {
+    const retention = origin.config.retention;
+    if (retention === undefined || retention === "limits") return false;
+    const stream = origin.config.name;
     for (const s of this.meta?.streams.values() ?? []) {
       const c = s.config;
       const mirror = c.mirror as { name?: unknown } | null | undefined;
@@ -1030,6 +1042,7 @@ export class NrgStreamPeers {
   }
 
   private stopLead(g: RunningGroup): void {
+    g.direct?.follow();
     g.consumerLeader?.stop();
     g.consumerLeader = undefined;
     g.leader?.stop();
@@ -1043,6 +1056,7 @@ export class NrgStreamPeers {
   private stopGroup(name: string, g: RunningGroup): void {
     this.groups.delete(name);
     this.stopLead(g);
+    g.direct?.close();
     g.member.stop();
     g.replica?.close();
   }
@@ -1090,6 +1104,7 @@ export class NrgStreamPeers {
         ...(g.leader !== undefined ? { stream_leader: { ...g.leader.json(), ...(g.catchupServer !== undefined ? { catchups: g.catchupServer.json() } : {}) } } : {}),
         ...(g.consumerReplica !== undefined ? { consumer_state: g.consumerReplica.json() } : {}),
         ...(g.consumerLeader !== undefined ? { consumer_leader: g.consumerLeader.json() } : {}),
+        ...(g.direct !== undefined && g.direct.counters.created > 0 ? { direct_consumers: g.direct.json() } : {}),
       }));
   }
 }

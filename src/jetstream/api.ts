@@ -8,8 +8,8 @@ import type { Client } from "../server/client.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
 import * as adv from "./advisories.js";
-import { consumerRequiredLevel, pauseUntilUtc, replicatedConsumer, sourcingBecomesDurable, validGroupName, type ConsumerConfig } from "./consumer_config.js";
-import { addConsumerWithAction, randomConsumerName, type ConsumerAction } from "./consumer_create.js";
+import { consumerRequiredLevel, pauseUntilUtc, replicatedConsumer, validGroupName, type ConsumerConfig } from "./consumer_config.js";
+import { addConsumerWithAction, createRequestConfig, sourcingConsumer, type ConsumerAction } from "./consumer_create.js";
 import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Consumer } from "./consumer.js";
 import { handleDirectGet } from "./direct_get.js";
@@ -50,7 +50,6 @@ import {
 import { rfc3339 } from "../server/time.js";
 import { buildHeaders, getHeader } from "../protocol/headers.js";
 import { streamIdentity } from "./stream_source.js";
-import { shortHash } from "./util.js";
 import { accountInfoJson } from "./account_info.js";
 import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet, staticMetadata, streamRequiredLevel } from "./api_level.js";
 
@@ -869,28 +868,8 @@ export class Api {
         CONSUMER_CREATE_SHAPE,
         "CreateConsumerRequest",
       ) ?? {};
-    // nats-server's order of checks: names in the subject vs the request first, the stream last.
-    if ((req.stream_name ?? "") !== streamName) throw jsError("JSStreamMismatchErr");
-    // A missing config is the zero config: all defaults.
-    const raw: Partial<ConsumerConfig> = req.config ?? {};
-    let consumerName = subjName ?? raw.name ?? "";
-    if (consumerName !== "" && /[\\/]/.test(consumerName)) throw jsError("JSConsumerNameContainsPathSeparatorsErr");
-    // Reconcile the name in the subject with durable_name / name in the config.
-    if (legacyDurable) {
-      if (!raw.durable_name) throw jsError("JSConsumerDurableNameNotSetErr");
-      if (raw.durable_name !== consumerName) throw jsError("JSConsumerDurableNameNotMatchSubjectErr");
-      raw.name = consumerName;
-    } else if (subjName !== undefined) {
-      if (raw.durable_name && raw.durable_name !== subjName) throw jsError("JSConsumerDurableNameNotMatchSubjectErr");
-      // The subject names the consumer; a different config name is overridden (nats-server does the same).
-      raw.name = subjName;
-    } else if (raw.durable_name) {
-      throw jsError("JSConsumerEphemeralWithDurableNameErr");
-    }
-    if (subjFilter !== undefined && subjFilter !== "") {
-      if (raw.filter_subjects && raw.filter_subjects.length > 0) throw jsError("JSConsumerMultipleFiltersNotAllowed");
-      if ((raw.filter_subject ?? "") !== subjFilter) throw jsError("JSConsumerCreateFilterSubjectMismatchErr");
-    }
+    const { raw, name } = createRequestConfig(req, streamName, subjName, subjFilter, legacyDurable);
+    let consumerName = name;
     // A standalone server has no peers to replicate to.
     if ((raw.num_replicas ?? 0) > 1 && this.jsa.service.cluster === undefined) throw jsError("JSStreamReplicasNotSupportedErr");
     const off = this.jsa.offline.get(streamName);
@@ -899,30 +878,10 @@ export class Api {
     // In a cluster: more replicas than the stream (or fewer than zero) are refused by the config
     // checks as nats-server refuses them; a consumer is replicated through its stream's group or
     // R1 on the member that creates it (consumer_config.ts replicatedConsumer).
-    // The consumer of a mirror or source: its copy names it stably. On a work-queue or
-    // interest origin it becomes a durable acknowledged by the copy's flow control replies
-    // (2.14 AckFlowControl), so a message leaves the origin only once the copy stored it and
-    // interest survives while the copy is away. Elsewhere each request gets a fresh suffix
-    // (an old one may still be winding down). The origin's identity lets the copy notice
-    // that the stream was deleted and recreated.
-    if (raw.direct === true && raw.sourcing === true && raw.name) {
-      if (sourcingBecomesDurable(raw, stream.cfg)) {
-        raw.direct = false;
-        raw.durable_name = raw.name;
-        raw.ack_policy = "flow_control";
-        raw.ack_wait = 0;
-        raw.max_deliver = 0;
-        raw.inactive_threshold = 0;
-      } else {
-        consumerName = `${consumerName}-${shortHash(randomConsumerName() + Date.now())}`;
-        raw.name = consumerName;
-      }
-    }
     if (raw.direct === true || raw.sourcing === true) {
-      const identity = streamIdentity(stream.created);
-      const expected = getHeader(this.requestHdr, "Nats-Stream-Identity");
-      if (expected !== undefined && expected !== "" && expected !== identity) throw jsError("JSConsumerStreamIdentityMismatchF", { msg: identity });
-      this.responseHdr = buildHeaders([["Nats-Stream-Identity", identity]]);
+      const sourcing = sourcingConsumer(raw, consumerName, stream.cfg, streamIdentity(stream.created), this.requestHdr);
+      consumerName = sourcing.name;
+      this.responseHdr = sourcing.responseHdr;
     }
     // An update never moves the pause deadline (CONSUMER.PAUSE does).
     const existing = consumerName !== "" ? stream.consumers.get(consumerName) : undefined;

@@ -6,6 +6,7 @@
 import { subjectsCollide } from "../protocol/subject.js";
 import * as adv from "./advisories.js";
 import type { Consumer } from "./consumer.js";
+import { buildHeaders, getHeader } from "../protocol/headers.js";
 import {
   checkConsumerUpdate,
   differsForCreate,
@@ -13,12 +14,15 @@ import {
   isValidAssetName,
   MAX_NAME_LEN,
   normalizeConsumerConfig,
+  sourcingBecomesDurable,
   type ConsumerConfig,
 } from "./consumer_config.js";
 import { ApiError, jsError } from "./errors.js";
 import type { JsAccount } from "./jetstream.js";
 import { defaultMaxConsumers } from "./server_limits.js";
 import type { Stream } from "./stream.js";
+import type { StreamConfig } from "./stream_config.js";
+import { shortHash } from "./util.js";
 
 export type ConsumerAction = "" | "create" | "update";
 
@@ -55,6 +59,69 @@ export function randomConsumerName(): string {
   let s = "";
   for (let i = 0; i < 8; i++) s += NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)];
   return s;
+}
+
+/**
+ * A CONSUMER.CREATE request's config with the names in its subject reconciled, in nats-server's
+ * order of checks (jsConsumerCreateRequest: the subject against the request, before the stream
+ * is looked up). A missing config is the zero config; `name` is "" for an unnamed ephemeral.
+ */
+export function createRequestConfig(
+  req: { stream_name?: string; config?: Partial<ConsumerConfig> | null },
+  streamName: string,
+  subjName: string | undefined,
+  subjFilter: string | undefined,
+  legacyDurable: boolean,
+): { raw: Partial<ConsumerConfig>; name: string } {
+  if ((req.stream_name ?? "") !== streamName) throw jsError("JSStreamMismatchErr");
+  const raw: Partial<ConsumerConfig> = req.config ?? {};
+  const name = subjName ?? raw.name ?? "";
+  if (name !== "" && /[\\/]/.test(name)) throw jsError("JSConsumerNameContainsPathSeparatorsErr");
+  if (legacyDurable) {
+    if (!raw.durable_name) throw jsError("JSConsumerDurableNameNotSetErr");
+    if (raw.durable_name !== name) throw jsError("JSConsumerDurableNameNotMatchSubjectErr");
+    raw.name = name;
+  } else if (subjName !== undefined) {
+    if (raw.durable_name && raw.durable_name !== subjName) throw jsError("JSConsumerDurableNameNotMatchSubjectErr");
+    // The subject names the consumer; a different config name is overridden (nats-server does the same).
+    raw.name = subjName;
+  } else if (raw.durable_name) {
+    throw jsError("JSConsumerEphemeralWithDurableNameErr");
+  }
+  if (subjFilter !== undefined && subjFilter !== "") {
+    if (raw.filter_subjects && raw.filter_subjects.length > 0) throw jsError("JSConsumerMultipleFiltersNotAllowed");
+    if ((raw.filter_subject ?? "") !== subjFilter) throw jsError("JSConsumerCreateFilterSubjectMismatchErr");
+  }
+  return { raw, name };
+}
+
+/**
+ * The consumer a mirror or source asks its origin for (a direct or sourcing create). Its copy
+ * names it stably: on a work-queue or interest origin it becomes a durable acknowledged by the
+ * copy's flow control replies (2.14 AckFlowControl), so a message leaves the origin only once the
+ * copy stored it and interest survives while the copy is away; elsewhere each request gets a
+ * fresh suffix (an old one may still be winding down). The origin's identity (`identity`, of its
+ * creation time) lets the copy notice that the stream was deleted and recreated: a request
+ * expecting another is refused, the answer names it. `raw` is changed in place; the consumer's
+ * name and the answer's header are returned.
+ */
+export function sourcingConsumer(raw: Partial<ConsumerConfig>, name: string, origin: StreamConfig, identity: string, requestHdr: Buffer | undefined): { name: string; responseHdr: Buffer } {
+  if (raw.direct === true && raw.sourcing === true && raw.name) {
+    if (sourcingBecomesDurable(raw, origin)) {
+      raw.direct = false;
+      raw.durable_name = raw.name;
+      raw.ack_policy = "flow_control";
+      raw.ack_wait = 0;
+      raw.max_deliver = 0;
+      raw.inactive_threshold = 0;
+    } else {
+      name = `${name}-${shortHash(randomConsumerName() + Date.now())}`;
+      raw.name = name;
+    }
+  }
+  const expected = getHeader(requestHdr, "Nats-Stream-Identity");
+  if (expected !== undefined && expected !== "" && expected !== identity) throw jsError("JSConsumerStreamIdentityMismatchF", { msg: identity });
+  return { name, responseHdr: buildHeaders([["Nats-Stream-Identity", identity]]) };
 }
 
 /**
