@@ -7,6 +7,7 @@
 // (server/shared_reads.ts).
 import { ProtoErr, ProtocolError } from "./errors.js";
 import { type JoinedInputParser, parseJoined } from "./read_join.js";
+import { clientParseError, MSG_END_N, MSG_END_R, payloadEndError, unknownOpError } from "./parse_error.js";
 
 export interface ParserHandler {
   onConnect(json: string): void;
@@ -114,6 +115,8 @@ function parseSize(s: string): number {
 export class Parser implements JoinedInputParser {
   /** Unfinished control line from the previous read. */
   private partial: Buffer | undefined;
+  /** While a joined input is parsed: how many of its bytes came in earlier reads (error offsets are the read's). */
+  private readStart = 0;
   /** Payload being assembled across reads. */
   private payload: Buffer | undefined;
   private payloadPos = 0;
@@ -159,7 +162,12 @@ export class Parser implements JoinedInputParser {
       // (in a buffer shared by all connections: read_join.ts).
       const partial = this.partial;
       this.partial = undefined;
-      parseJoined(partial, chunk, this);
+      this.readStart = partial.length;
+      try {
+        parseJoined(partial, chunk, this);
+      } finally {
+        this.readStart = 0;
+      }
     }
   }
 
@@ -348,7 +356,7 @@ export class Parser implements JoinedInputParser {
   }
 
   private checkPayloadEnd(buf: Buffer, at: number): void {
-    if (buf[at] !== CR || buf[at + 1] !== LF) throw new ProtocolError(ProtoErr.UnknownOp, "Client parser ERROR: payload not followed by CRLF");
+    if (buf[at] !== CR || buf[at + 1] !== LF) throw payloadEndError(buf, at, this.readStart);
   }
 
   /** Continues a payload split across reads; returns the offset after it, or -1 if still incomplete. */
@@ -357,13 +365,15 @@ export class Parser implements JoinedInputParser {
     const want = p.length - this.payloadPos;
     const n = Math.min(want, chunk.length);
     chunk.copy(p, this.payloadPos, 0, n);
+    // The payload's end is checked in the assembled copy, reported at its offset in this read.
+    const offset = this.payloadPos;
     this.payloadPos += n;
+    const total = p.length - 2;
     // A wrong byte where the payload's CR belongs is an error now, not after more reads.
-    if (this.payloadPos > p.length - 2 && p[p.length - 2] !== CR) this.checkPayloadEnd(p, p.length - 2);
+    if (this.payloadPos > total && p[total] !== CR) throw clientParseError(MSG_END_R, chunk, total - offset);
     if (this.payloadPos < p.length) return -1;
     this.payload = undefined;
-    const total = p.length - 2;
-    this.checkPayloadEnd(p, total);
+    if (p[total + 1] !== LF) throw clientParseError(MSG_END_N, chunk, total + 1 - offset);
     this.handler.onPub(this.pendingSubject, this.pendingReply, this.pendingHdr, p, 0, total);
     return n;
   }
@@ -373,9 +383,7 @@ export class Parser implements JoinedInputParser {
    * impossible op at once, so do the same with the bytes seen so far; and bound the line's size.
    */
   private checkPartialLine(buf: Buffer, pos: number, len: number): void {
-    if (!couldStartOp(buf, pos, len)) {
-      throw new ProtocolError(ProtoErr.UnknownOp, `unknown op ${JSON.stringify(buf.toString("latin1", pos, Math.min(len, pos + 32)))}`);
-    }
+    if (!couldStartOp(buf, pos, len)) throw unknownOpError(buf, pos, this.readStart);
     if (len - pos > this.limits.maxControlLine) throw new ProtocolError(ProtoErr.MaxControlLine);
   }
 
@@ -398,7 +406,7 @@ export class Parser implements JoinedInputParser {
     if (op === undefined) {
       // Before CONNECT, an auth-requiring server answers anything but a C... line with an auth violation.
       if ((buf[start] | 0x20) !== 0x63) h.beforeOp?.("?");
-      throw new ProtocolError(ProtoErr.UnknownOp, `unknown op ${JSON.stringify(buf.toString("latin1", start, Math.min(end, start + 32)))}`);
+      throw unknownOpError(buf, start, this.readStart);
     }
     h.beforeOp?.(op);
     const argStart = skipBlanks(buf, start + op.length, end);

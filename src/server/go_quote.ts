@@ -19,14 +19,44 @@ const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S} ]$/u;
 
 export function goQuote(s: string): string {
   let out = '"';
-  for (const ch of s) {
-    const r = ch.codePointAt(0)!;
-    const short = SHORT_ESCAPES.get(r);
-    if (short !== undefined) out += short;
-    else if (r < 0x20 || r === 0x7f) out += `\\x${r.toString(16).padStart(2, "0")}`;
-    else if (PRINTABLE.test(ch)) out += ch;
-    else if (r < 0x10000) out += `\\u${r.toString(16).padStart(4, "0")}`;
-    else out += `\\U${r.toString(16).padStart(8, "0")}`;
+  for (const ch of s) out += quoteRune(ch);
+  return `${out}"`;
+}
+
+function quoteRune(ch: string): string {
+  const r = ch.codePointAt(0)!;
+  const short = SHORT_ESCAPES.get(r);
+  if (short !== undefined) return short;
+  if (r < 0x20 || r === 0x7f) return `\\x${r.toString(16).padStart(2, "0")}`;
+  if (PRINTABLE.test(ch)) return ch;
+  if (r < 0x10000) return `\\u${r.toString(16).padStart(4, "0")}`;
+  return `\\U${r.toString(16).padStart(8, "0")}`;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** %q of a []byte: as its UTF-8 text, each byte that is no part of a valid sequence as \xNN. */
+export function goQuoteBytes(b: Uint8Array): string {
+  let out = '"';
+  for (let i = 0; i < b.length; ) {
+    const c = b[i];
+    const n = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+    let ch: string | undefined;
+    if (n === 1) ch = String.fromCharCode(c);
+    else if (n > 1 && i + n <= b.length) {
+      try {
+        ch = utf8.decode(b.subarray(i, i + n));
+      } catch {
+        ch = undefined;
+      }
+    }
+    if (ch === undefined) {
+      out += `\\x${c.toString(16).padStart(2, "0")}`;
+      i++;
+    } else {
+      out += quoteRune(ch);
+      i += n;
+    }
   }
   return `${out}"`;
 }
