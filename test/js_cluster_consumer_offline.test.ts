@@ -2,8 +2,9 @@
 // three nats-server 2.15 servers (both run as processes from the same configuration files): a
 // client of another server asking it for messages gets 503 no responders at once (nobody
 // subscribes to its pull subject), its info and an update of it are answered "consumer is
-// offline" (10119), the stream still counts and names it; another one there is deleted at once;
-// back, it has the config it had (the update was refused, not kept for later) and its state:
+// offline" (10119), the stream still counts and names it; a pause (or a resume) is answered at
+// once; another one there is deleted at once; back, it has the config it had (the update was
+// refused, not kept for later) but paused as asked while it was down, and its state: resumed,
 // reading goes on from its ack floor; the deleted one is gone from that server too.
 // What is compared: each answer's status or error, and the consumer's config and state after.
 import { test } from "node:test";
@@ -15,10 +16,25 @@ import { onRefJsCluster, type RefJsCluster } from "./helpers/ref_js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 
 interface ConsumerAnswer extends Info {
-  config?: { num_replicas?: number; max_ack_pending?: number; description?: string };
+  config?: { num_replicas?: number; max_ack_pending?: number; description?: string; pause_until?: string };
+  paused?: boolean;
   num_pending?: number;
   state?: { consumer_count?: number };
   total?: number;
+}
+
+interface PauseAnswer extends Info {
+  type?: string;
+  paused?: boolean;
+  pause_until?: string;
+  pause_remaining?: number;
+}
+
+/** A pause answer: paused or not, until the time asked (`until`) or the zero time, a remaining time or none. */
+function pauseSaid(a: PauseAnswer, until: string): string {
+  const at = a.pause_until === until ? "the time asked" : a.pause_until;
+  const left = a.pause_remaining === undefined ? "none" : a.pause_remaining > 3_000_000_000_000 ? "near an hour" : String(a.pause_remaining);
+  return `${a.type ?? ""} ${a.error !== undefined ? `${a.error.code} ${a.error.err_code} ${a.error.description} ` : ""}paused=${a.paused} until ${at} remaining ${left}`;
 }
 
 function said(a: ConsumerAnswer): string {
@@ -84,6 +100,13 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     const update = { stream_name: "O", config: { durable_name: "D1", ack_policy: "explicit", num_replicas: 1, max_ack_pending: 7, description: "changed" } };
     out.push(`update while down: ${said(await clusterApi<ConsumerAnswer>(via, "$JS.API.CONSUMER.CREATE.O.D1", update))}`);
     out.push(`durable update while down: ${said(await clusterApi<ConsumerAnswer>(via, "$JS.API.CONSUMER.DURABLE.CREATE.O.D1", update))}`);
+    // A pause is answered at once (resumed by a body that is not JSON, paused again), applied by its server when it returns.
+    const until = new Date(Date.now() + 3_600_000).toISOString();
+    const paused = await clusterApi<PauseAnswer>(via, "$JS.API.CONSUMER.PAUSE.O.D1", { pause_until: until });
+    out.push(`pause while down: ${pauseSaid(paused, until)}`);
+    out.push(`resume while down: ${pauseSaid(await clusterApi<PauseAnswer>(via, "$JS.API.CONSUMER.PAUSE.O.D1"), until)}`);
+    out.push(`pause again while down: ${pauseSaid(await clusterApi<PauseAnswer>(via, "$JS.API.CONSUMER.PAUSE.O.D1", { pause_until: until }), until)}`);
+    out.push(`bad pause while down: ${pauseSaid(await clusterApi<PauseAnswer>(via, "$JS.API.CONSUMER.PAUSE.O.D1", { pause_until: 7 }), until)}`);
     // A delete is done at once; its server drops its copy when it returns.
     out.push(`delete the second while down: ${said(await clusterApi<ConsumerAnswer>(via, `$JS.API.CONSUMER.DELETE.O.${z}`))}`);
     const si = await clusterApi<ConsumerAnswer>(via, "$JS.API.STREAM.INFO.O");
@@ -97,12 +120,20 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     await waitUntil(
       async () => {
         back = await clusterApi<ConsumerAnswer>(via as NatsConnection, "$JS.API.CONSUMER.INFO.O.D1");
-        return back.error === undefined;
+        return back.error === undefined && back.paused === true;
       },
       60_000,
-      "its info answered again",
+      "its info answered again, paused",
     ).catch(() => undefined);
     out.push(`info back: ${said(back)} max_ack_pending=${back.config?.max_ack_pending} description=${back.config?.description} ack_floor=${back.ack_floor?.stream_seq} pending=${back.num_pending} on ${back.cluster?.leader === host ? "its server" : back.cluster?.leader}`);
+    out.push(`  paused=${back.paused} until the time asked: ${back.config?.pause_until === until}`);
+    out.push(`resume back: ${pauseSaid(await clusterApi<PauseAnswer>(via, "$JS.API.CONSUMER.PAUSE.O.D1", {}), until)}`);
+    // (nats-server's meta leader answers before the consumer applies it.)
+    await waitUntil(
+      async () => (await clusterApi<ConsumerAnswer>(via as NatsConnection, "$JS.API.CONSUMER.INFO.O.D1")).paused === false,
+      30_000,
+      "resumed",
+    ).catch(() => undefined);
     out.push(`pull back: ${await pullOnce(via, "O", "D1")}`);
     let held: string[] = [];
     await waitUntil(
@@ -126,7 +157,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
   }
 }
 
-test("a single-replica consumer whose server is down: pulls refused at once, info and updates 'consumer is offline', back as it was, as nats-server 2.15", { timeout: 300_000 }, async (t) => {
+test("a single-replica consumer whose server is down: pulls refused at once, info and updates 'consumer is offline', a pause answered and applied on its return, back as it was, as nats-server 2.15", { timeout: 300_000 }, async (t) => {
   const mine = await onRefJsCluster(3, "O", "tsnats", scenario);
   assert.ok(mine !== undefined);
   t.diagnostic(`tsnats: ${mine.join(" | ")}`);
@@ -140,10 +171,16 @@ test("a single-replica consumer whose server is down: pulls refused at once, inf
     "info while down: 500 10119 consumer is offline",
     "update while down: 500 10119 consumer is offline",
     "durable update while down: 500 10119 consumer is offline",
+    "pause while down: io.nats.jetstream.api.v1.consumer_pause_response paused=true until the time asked remaining near an hour",
+    "resume while down: io.nats.jetstream.api.v1.consumer_pause_response paused=false until 0001-01-01T00:00:00Z remaining none",
+    "pause again while down: io.nats.jetstream.api.v1.consumer_pause_response paused=true until the time asked remaining near an hour",
+    "bad pause while down: io.nats.jetstream.api.v1.consumer_pause_response 400 10025 invalid JSON: json: cannot unmarshal number into Go struct field JSApiConsumerPauseRequest.pause_until of type time.Time paused=false until 0001-01-01T00:00:00Z remaining none",
     "delete the second while down: ok",
     "stream info while down: ok consumers=1",
     "names while down: 1 D1",
     "info back: ok max_ack_pending=1000 description=undefined ack_floor=2 pending=3 on its server",
+    "  paused=true until the time asked: true",
+    "resume back: io.nats.jetstream.api.v1.consumer_pause_response paused=false until 0001-01-01T00:00:00Z remaining none",
     "pull back: seq 3",
     "its server holds: D1",
     "ack floor after: 3",

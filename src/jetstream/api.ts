@@ -83,6 +83,20 @@ export function parseUnpinGroup(body: Buffer): string {
   return group;
 }
 
+/** A consumer paused until `until` (UTC), or resumed (undefined): CONSUMER.PAUSE, or a pause recorded while its server was down. */
+export function applyPause(c: Consumer, until: string | undefined): void {
+  const next: ConsumerConfig = { ...c.cfg };
+  if (until === undefined) delete next.pause_until;
+  else next.pause_until = until;
+  next.metadata = staticMetadata(next.metadata, consumerRequiredLevel(next));
+  c.updateConfig(next);
+}
+
+/** CONSUMER.PAUSE's answer: paused until `until` (undefined: resumed), `remainingNs` from now. */
+export function pauseAnswer(until: string | undefined, remainingNs: number): Record<string, unknown> {
+  return { paused: remainingNs > 0, pause_until: until ?? "0001-01-01T00:00:00Z", ...(remainingNs > 0 ? { pause_remaining: remainingNs } : {}) };
+}
+
 /** Response type names by API, for error replies too. */
 function responseType(tokens: string[]): string {
   const [a, b, c] = tokens;
@@ -804,24 +818,26 @@ export class Api {
 
   /** CONSUMER.PAUSE: pause until a time (or resume with none); answers the pause state. */
   private consumerPause(streamName: string, consumerName: string, body: Buffer): Json {
-    // Only a JSON object (or array) is read; any other body means "resume".
+    const until = this.pauseUntilOf(body);
+    const stream = this.streamOf(streamName);
+    const c = stream.consumers.get(consumerName);
+    if (c === undefined) throw jsError("JSConsumerNotFoundErr");
+    applyPause(c, until);
+    return pauseAnswer(until, c.pauseRemainingNs());
+  }
+
+  /**
+   * The time a CONSUMER.PAUSE request asks to pause until, in UTC (undefined: resume). Only a
+   * JSON object (or array) is read; any other body means "resume". Throws its decoding errors.
+   */
+  pauseUntilOf(body: Buffer): string | undefined {
     let pauseUntil: string | undefined;
     const first = body.toString("latin1").trimStart()[0];
     if (first === "{" || first === "[") {
       const req = this.decodeOptions<{ pause_until?: string }>(body, CONSUMER_PAUSE_SHAPE, "JSApiConsumerPauseRequest") ?? {};
       pauseUntil = req.pause_until;
     }
-    const stream = this.streamOf(streamName);
-    const c = stream.consumers.get(consumerName);
-    if (c === undefined) throw jsError("JSConsumerNotFoundErr");
-    const until = pauseUntilUtc(pauseUntil !== undefined && !pauseUntil.startsWith("0001-01-01T00:00:00") ? pauseUntil : undefined);
-    const next: ConsumerConfig = { ...c.cfg };
-    if (until === undefined) delete next.pause_until;
-    else next.pause_until = until;
-    next.metadata = staticMetadata(next.metadata, consumerRequiredLevel(next));
-    c.updateConfig(next);
-    const remaining = c.pauseRemainingNs();
-    return { paused: remaining > 0, pause_until: until ?? "0001-01-01T00:00:00Z", ...(remaining > 0 ? { pause_remaining: remaining } : {}) };
+    return pauseUntilUtc(pauseUntil !== undefined && !pauseUntil.startsWith("0001-01-01T00:00:00") ? pauseUntil : undefined);
   }
 
   /** CONSUMER.RESET (2.14): move the consumer back to its ack floor or to a sequence. */

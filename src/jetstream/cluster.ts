@@ -24,7 +24,7 @@ import type { Cluster } from "../cluster/cluster.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
 import { parseRfc3339 } from "../server/time.js";
-import { createRequest, errorResponse, isEmptyRequest, isJsonObjectOrArray, restoreRequest } from "./api.js";
+import { createRequest, errorResponse, isEmptyRequest, isJsonObjectOrArray, pauseAnswer, restoreRequest } from "./api.js";
 import { withoutDynamicMetadata } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
@@ -1097,7 +1097,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       const r = t[0] === "CONSUMER" ? jsa.streams.get(name)?.replica : undefined;
       if (r !== undefined && r.isLeader && !r.leaderReady) return this.whenLeaderReady(jsa, r, t, body, reply, hdr);
       // A single-replica consumer of a replicated stream is answered for by the member it lives on.
-      const eph = this.ephemeralRequest(jsa, t, name, reply);
+      const eph = this.ephemeralRequest(jsa, t, name, reply, body);
       if (eph !== false) return eph;
       // Info, a pause or an unpin of a replicated consumer led by another member than the
       // stream's: its leader answers (it holds the waiting pulls and the latest activity, and
@@ -1170,7 +1170,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    * that member answers (undefined: as a single server would), the others skip it. false: not
    * such a request, the stream's leader decides.
    */
-  private ephemeralRequest(jsa: JsAccount, t: string[], streamName: string, reply: string): Intercept | false {
+  private ephemeralRequest(jsa: JsAccount, t: string[], streamName: string, reply: string, body: Buffer): Intercept | false {
     if (t[0] !== "CONSUMER") return false;
     const consumer = t[1] === "MSG" || t[1] === "LEADER" || t[1] === "DURABLE" ? t[4] : t[1] === "NAMES" || t[1] === "LIST" ? undefined : t[3];
     if (consumer === undefined || consumer === "") return false;
@@ -1198,6 +1198,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         };
         answer();
         return PENDING;
+      }
+      // A pause is recorded and answered at once (that server applies it when it returns).
+      if (t[1] === "PAUSE" && t.length === 4 && replica?.isLeader === true && !this.reachable(host)) {
+        const until = jsa.pauseUntilOf(body);
+        if (!replica.pauseOffline(consumer, host, until)) throw jsError("JSClusterNotAvailErr");
+        const leftMs = until === undefined ? 0 : Number((parseRfc3339(until) ?? 0n) / 1_000_000n) - Date.now();
+        return pauseAnswer(until, leftMs > 0 ? leftMs * 1e6 : 0);
       }
       if (offlineAnswered && reply !== "" && replica?.isLeader === true && !this.reachable(host)) {
         const rest = t.join(".");

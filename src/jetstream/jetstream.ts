@@ -89,6 +89,11 @@ export class JsAccount {
     this.api?.execute(rest, reply, body, hdr, gated, answer);
   }
 
+  /** The time a CONSUMER.PAUSE request asks to pause until, in UTC (undefined: resume); throws its decoding errors. */
+  pauseUntilOf(body: Buffer): string | undefined {
+    return this.api?.pauseUntilOf(body);
+  }
+
   stop(): void {
     this.api?.uninstall();
     for (const s of this.streams.values()) s.stop();

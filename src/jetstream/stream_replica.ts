@@ -61,6 +61,7 @@ import type { Consumer, ConsumerOp } from "./consumer.js";
 import { replicatedConsumer, type ConsumerConfig } from "./consumer_config.js";
 import type { ConsumerState, PendingEntry } from "../storage/store.js";
 import { restoreConsumer } from "./snapshot.js";
+import { applyPause } from "./api.js";
 import { decodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
 import { ConsumerGroup, consumerGroupName, firstTermOf, type ConsumerGroupHost } from "./consumer_group.js";
 import * as adv from "./advisories.js";
@@ -150,6 +151,8 @@ type ReplicatedOp =
   | { op: "adopt"; sc: SnapshotConsumer }
   /** An ephemeral consumer lives on `host` (R1, as nats-server places them), or is gone. */
   | { op: "eph"; name: string; host: string; gone?: boolean; direct?: boolean; deleted?: string }
+  /** A single-replica consumer on `host` paused (`until`, UTC) or resumed (none) while that server was down, at `at` (ns): it applies it when it catches up. */
+  | { op: "pause"; name: string; host: string; until?: string; at: string }
   /** A replicated consumer is led by `leader` (one of the group's members) from here on. */
   | { op: "cleader"; name: string; leader: string };
 
@@ -657,6 +660,22 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     if (this.ephemerals.get(name)?.host !== host) return false;
     try {
       this.proposeOp({ op: "eph", name, host, gone: true, deleted: String(nowNs()) });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * On the stream's leader: CONSUMER.PAUSE of a single-replica consumer whose server is down (as
+   * nats-server's meta leader records it in the consumer's assignment): the group records it,
+   * and that server pauses (or resumes) its copy when it applies the record. False: not
+   * proposed (no longer leading).
+   */
+  pauseOffline(name: string, host: string, until: string | undefined): boolean {
+    if (this.ephemerals.get(name)?.host !== host) return false;
+    try {
+      this.proposeOp({ op: "pause", name, host, ...(until !== undefined ? { until } : {}), at: String(nowNs()) });
       return true;
     } catch {
       return false;
@@ -1739,6 +1758,10 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
         }
       }
       this.ephemerals.set(op.sc.name, { host: op.to, direct: false });
+    } else if (op.op === "pause") {
+      // Paused while this server was down (once: entries applied before a restart are not again).
+      const c = this.stream.consumers.get(op.name);
+      if (op.host === this.host.self && c !== undefined && !c.replicated && !c.closed && c.created <= BigInt(op.at)) applyPause(c, op.until);
     } else if (op.op === "adopt") {
       // It is replicated from here on: no longer recorded as living on one member.
       this.ephemerals.delete(op.sc.name);
