@@ -1157,9 +1157,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   /** Decide a request again once this server's stream group leadership is ready (or answer that it is not available). */
   private whenLeaderReady(jsa: JsAccount, replica: StreamReplica, t: string[], body: Buffer, reply: string, hdr: Buffer | undefined): typeof PENDING {
     const rest = t.join(".");
+    const term = replica.term;
     replica.whenLeaderKnown(ELECTION_MAX_MS, () => {
-      if (replica.isLeader && !replica.leaderReady) this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr"));
-      else jsa.executeApi(rest, reply, body, hdr, true);
+      // Run only by the leadership it came to: once that is lost, a member that saw no leader
+      // may have answered "unavailable" and the client may have asked again and gone on (the
+      // old request run then would undo what came after it, e.g. scale a consumer back).
+      if (replica.isLeader && replica.leaderReady && replica.term === term) jsa.executeApi(rest, reply, body, hdr, true);
+      else this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr"));
     });
     return PENDING;
   }
@@ -1242,14 +1246,23 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private answerLeaderless(jsa: JsAccount, sa: StreamAssignment, t: string[], body: Buffer, reply: string, hdr: Buffer | undefined): typeof SKIP {
     if (reply === "" || !this.leaderless(jsa, sa)) return SKIP;
     const rest = t.join(".");
+    const seen = jsa.streams.get(sa.name)?.replica;
+    const epoch = seen?.leaderEpoch;
+    const term = seen?.term ?? 0;
     setTimeout(() => {
-      // Decided again: a leader elected here meanwhile answers it itself when running it twice
-      // changes nothing (the old leader may have run it before it lost its leadership: an unnamed
-      // consumer create ran again made a second consumer); otherwise "temporarily unavailable",
-      // as nats-server's leaderless member answers. A leader elsewhere, or a member heard from
-      // again, did or will (it saw no leader either, so it waited too).
-      if (jsa.streams.get(sa.name)?.replica?.isLeader === true) {
-        if (safeToRepeat(t, body)) jsa.executeApi(rest, reply, body, hdr, true);
+      // Decided again: a leader elected here meanwhile, the first leader since the request came,
+      // answers it itself when running it twice changes nothing (the old leader may have run it
+      // before it lost its leadership: an unnamed consumer create ran again made a second
+      // consumer). After another leader it is not run: that leader may have answered it and the
+      // client gone on (a consumer create run again then undid the update that followed it).
+      // Otherwise "temporarily unavailable", as nats-server's leaderless member answers. A
+      // leader elsewhere, or a member heard from again, did or will (it saw no leader either,
+      // so it waited too).
+      const replica = jsa.streams.get(sa.name)?.replica;
+      if (replica?.isLeader === true) {
+        // (A term skipped: a leader this member never heard of may have been in it.)
+        const firstLeaderSince = epoch !== undefined && replica.leaderEpoch === epoch + 1 && replica.term <= term + 1;
+        if (firstLeaderSince && safeToRepeat(t, body)) jsa.executeApi(rest, reply, body, hdr, true);
         else this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr"));
       } else if (this.leaderless(jsa, sa)) this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr"));
     }, OFFLINE_ERROR_DELAY_MS).unref();

@@ -325,6 +325,8 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       log: { info: (m) => log.debug?.(m) ?? undefined, warn: (m) => log.warn(`stream '${jsa.account.name} > ${stream.name}': ${m}`) },
       observer: {
         stateChanged: (role, leader) => {
+          if (leader !== "" && leader !== this.lastLeaderKnown) this.leaderEpoch++;
+          this.lastLeaderKnown = leader;
           if (role !== "leader") this.lostLeadership();
           this.stream.syncSubjects();
           if (role === "follower" && leader !== "" && !this.ephemeralsAnnounced) {
@@ -1054,6 +1056,19 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   get leader(): string {
     return this.node.leader;
   }
+
+  /** The group's current term (as this member knows it). */
+  get term(): number {
+    return this.node.term;
+  }
+
+  /**
+   * How many times a leader became known here (one more at each election this member learns
+   * of): a request decided later than it came checks that no other leader came in between,
+   * which may have answered it already (and the client moved on).
+   */
+  leaderEpoch = 0;
+  private lastLeaderKnown = "";
 
   /** Leading, with every entry of earlier terms applied here (where each consumer lives is known). */
   get leaderReady(): boolean {
