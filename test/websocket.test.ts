@@ -290,7 +290,7 @@ describe("WebSocket: messaging", () => {
       await raw.waitFor(/-ERR 'Maximum Payload Violation'\r\n/);
       await waitUntil(() => raw.closed, 5000, "close");
       assert.equal(raw.closeCode, 1009);
-      assert.equal(raw.closeReason, "Maximum Payload Exceeded");
+      assert.equal(raw.closeReason, "Maximum Message Payload Exceeded");
     });
   });
 

@@ -58,7 +58,7 @@ export type RemoteCloseReason =
   | "Missing Account"
   | "Lame Duck Mode"
   | "Kicked"
-  | "Maximum Payload Exceeded"
+  | "Maximum Message Payload Exceeded"
   | "Leafnode Loop Detected"
   | "Cluster Names Identical"
   | "Maximum Account Connections Exceeded"

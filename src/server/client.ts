@@ -87,7 +87,8 @@ export type CloseReason =
   | "Authentication Timeout"
   | "Protocol Violation"
   | "Parse Error"
-  | "Maximum Payload Exceeded"
+  | "Maximum Message Payload Exceeded"
+  | "Maximum Control Line Exceeded"
   | "Maximum Connections Exceeded"
   | "Maximum Account Connections Exceeded"
   | "Lame Duck Mode"
@@ -349,7 +350,8 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
 
   logPrefix(): string {
     const name = this.opts.name ? ` - "${this.opts.lang ? `v${this.opts.version}:${this.opts.lang}` : ""}:${this.opts.name}"` : "";
-    return `${this.host}:${this.port} - cid:${this.cid}${name}`;
+    // nats-server tags a WebSocket client's lines wid:, a plain one's cid:.
+    return `${this.host}:${this.port} - ${this.connectionType === "WEBSOCKET" ? "wid" : "cid"}:${this.cid}${name}`;
   }
 
   // ---- inbound ----
@@ -371,12 +373,31 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
 
   private onInputError(err: unknown): void {
     if (err instanceof ProtocolError) {
-      this.server.log.error(`${this.logPrefix()} - ${err.message}`);
+      // nats-server's WebSocket read loop takes what its parser returns as a read error, once
+      // the errors that close the connection themselves are out of the way: logged so, and the
+      // connection dropped with nothing more written (no -ERR, no close frame).
+      if (this.connectionType === "WEBSOCKET" && (err.text === "" || err.text === ProtoErr.UnknownOp)) {
+        this.server.log.error(`${this.logPrefix()} - read error: ${err.message}`);
+        this.close("Read Error", true);
+        return;
+      }
+      const ws = this.connectionType === "WEBSOCKET";
+      // The control line's error is logged by nats-server's read loop, after it closed.
+      const logAfter = err.text === ProtoErr.MaxControlLine;
+      if (!logAfter) this.server.log.error(`${this.logPrefix()} - ${err.message}`);
       if (err.text) this.sendErr(err.text);
       // nats-server's closed states for these errors (/connz reason, WebSocket close status).
       const reason: CloseReason =
-        err.text === ProtoErr.MaxPayload ? "Maximum Payload Exceeded" : err.text === ProtoErr.AuthViolation ? "Authentication Failure" : "Protocol Violation";
+        err.text === ProtoErr.MaxPayload
+          ? "Maximum Message Payload Exceeded"
+          : err.text === ProtoErr.AuthViolation
+            ? "Authentication Failure"
+            : err.text === ProtoErr.MaxControlLine
+              ? "Maximum Control Line Exceeded"
+              : "Protocol Violation";
       this.close(reason);
+      if (logAfter) this.server.log.error(`${this.logPrefix()} - ${ws ? "read error: " : ""}${err.message}`);
+      else if (ws && err.text === ProtoErr.MaxPayload) this.server.log.error(`${this.logPrefix()} - read error: maximum payload exceeded`);
     } else {
       // A bug of ours must not take the server down; this client pays for it alone.
       this.server.log.error(`${this.logPrefix()} - internal error: ${(err as Error).stack ?? String(err)}`);
@@ -1074,7 +1095,8 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
 
   close(reason: CloseReason, abort = false): void {
     if (this.closed) return;
-    if (this.outbound.size > 0) this.outbound.flushAll();
+    // After a read error nothing more is written (nats-server's skipFlush).
+    if (this.outbound.size > 0 && reason !== "Read Error") this.outbound.flushAll();
     this.dirty = false;
     this.closed = true;
     this.closeReason = reason;

@@ -24,11 +24,12 @@ export function closeStatusFor(reason: CloseReason | undefined): number {
     case "Slow Consumer (Pending Bytes)":
     case "Slow Consumer (Write Deadline)":
     case "Maximum Connections Exceeded":
+    case "Maximum Control Line Exceeded":
       return 1008; // policy violation
     case "Parse Error":
     case "Protocol Violation":
       return 1002; // protocol error
-    case "Maximum Payload Exceeded":
+    case "Maximum Message Payload Exceeded":
       return 1009; // message too big
     case "Read Error":
     case "Write Error":
@@ -72,6 +73,11 @@ export function protocolErrorText(err: Error & { code?: string }, compressed: bo
   }
 }
 
+/** The `ws` library's sender.close (lib/sender.js): the close frame, then `cb` once it is written. */
+interface SenderClose {
+  close(code: number, data: string | Buffer, mask: boolean, cb: (err?: Error | null) => void): void;
+}
+
 export interface WebSocketTransportOptions {
   /** Compression was negotiated: messages above the threshold are deflated. */
   compress: boolean;
@@ -113,6 +119,11 @@ export class WebSocketTransport extends EventEmitter implements ClientTransport 
     });
     ws.on("close", () => this.emit("close"));
     raw.on("drain", () => this.emit("drain"));
+    // The peer ended its side without a close frame: nats-server answers with one ("Client
+    // Closed", 1000) before its own FIN; `ws` would only end the socket.
+    raw.prependListener("end", () => {
+      if (ws.readyState === ws.OPEN) ws.close(closeStatusFor("Client Closed"), "Client Closed");
+    });
   }
 
   /** Bytes not yet handed to the kernel: the socket's buffer plus what `ws` still queues (compression). */
@@ -173,9 +184,22 @@ export class WebSocketTransport extends EventEmitter implements ClientTransport 
     this.ws.resume();
   }
 
-  /** Close handshake with nats-server's status and the reason as text, after what is queued. */
+  /**
+   * A close frame with nats-server's status and the reason as text, after what is queued; then
+   * the TCP connection is ended at once, as nats-server does, without waiting for the peer's
+   * close frame (`ws` would wait for it).
+   */
   end(): void {
     const reason = this.closeReason();
+    if (this.ws.readyState === this.ws.OPEN) {
+      const sender = (this.ws as unknown as { _sender: SenderClose })._sender;
+      const close = sender.close.bind(sender);
+      sender.close = (code, data, mask, cb) =>
+        close(code, data, mask, (err) => {
+          cb(err);
+          if (err === undefined || err === null) this.raw.end();
+        });
+    }
     this.ws.close(closeStatusFor(reason), reason ?? "");
   }
 
