@@ -348,10 +348,33 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     return this.outbound.unsent + this.outbound.size;
   }
 
+  /**
+   * What nats-server adds to a client's log lines from its first CONNECT on: "v<version>:<lang>:<name>"
+   * (those given) and "<account>/<user label>" when the client named a user, nkey, JWT or token.
+   */
+  private logTag = "";
+
   logPrefix(): string {
-    const name = this.opts.name ? ` - "${this.opts.lang ? `v${this.opts.version}:${this.opts.lang}` : ""}:${this.opts.name}"` : "";
     // nats-server tags a WebSocket client's lines wid:, a plain one's cid:.
-    return `${this.host}:${this.port} - ${this.connectionType === "WEBSOCKET" ? "wid" : "cid"}:${this.cid}${name}`;
+    return `${this.host}:${this.port} - ${this.connectionType === "WEBSOCKET" ? "wid" : "cid"}:${this.cid}${this.logTag}`;
+  }
+
+  private makeLogTag(acc: Account, user: string | undefined): string {
+    const o = this.opts;
+    const client = [o.version ? `v${o.version}` : "", o.lang, o.name].filter((x) => x !== "").join(":");
+    // The login's label as nats-server words it; no_auth_user counts as the user it names.
+    const label = o.nkey
+      ? `nkey:${o.nkey}`
+      : o.user || (user !== undefined && !o.jwt && !o.authToken)
+        ? `user:${o.user || user}`
+        : o.jwt
+          ? `jwt:${this.jwtUser?.pubKey ?? ""}`
+          : o.authToken
+            ? "token"
+            : "";
+    const accountLabel = acc.claims?.nameTag ? `${acc.name}/${acc.claims.nameTag}` : acc.name;
+    const login = label !== "" ? `${accountLabel}/${label}` : "";
+    return [client, login].filter((x) => x !== "").map((x) => ` - ${goQuote(x)}`).join("");
   }
 
   // ---- inbound ----
@@ -526,6 +549,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
       return;
     }
     this.connectReceived = true;
+    this.logTag = this.makeLogTag(acc, result.user);
     this.applyAccountLimits(result.limits);
     if (this.closed) return;
     if (result.expiresAt !== undefined && result.expiresAt > 0) this.setExpiry(result.expiresAt);
