@@ -33,13 +33,15 @@ interface Scenario {
   readError?: boolean;
 }
 
-const CONNECT = 'CONNECT {"verbose":false}\r\n';
+const CONNECT = 'CONNECT {"verbose":false,"auth_token":"tk"}\r\n';
 const SCENARIOS: Record<string, Scenario> = {
   "an unknown op": { first: frame(2, `${CONNECT}PING\r\nFOO\r\n`), readError: true },
   "a SUB with too many arguments": { first: frame(2, `${CONNECT}PING\r\nSUB a b c d\r\n`), readError: true },
   "a payload without its CR LF": { first: frame(2, `${CONNECT}PING\r\nPUB a 2\r\nhiXX\r\n`), readError: true },
   "a PUB above max_payload": { first: frame(2, `${CONNECT}PING\r\nPUB a 2000\r\n`) },
   "a control line above max_control_line": { first: frame(2, `${CONNECT}PING\r\nSUB ${"a".repeat(1100)} 1\r\n`) },
+  "a wrong token": { first: frame(2, 'CONNECT {"verbose":false,"auth_token":"nope"}\r\n') },
+  "a client protocol nats-server does not know": { first: frame(2, 'CONNECT {"verbose":false,"auth_token":"tk","protocol":5}\r\n') },
   "the client's close frame": { first: frame(2, `${CONNECT}PING\r\n`), then: frame(8, closeBody(1000, "bye")) },
   "the client's FIN": { first: frame(2, `${CONNECT}PING\r\n`), then: "fin" },
 };
@@ -113,13 +115,13 @@ function connLines(log: string, from: number): string[] {
   return log
     .slice(from)
     .split("\n")
-    .filter((l) => /\[(ERR|DBG)\] \S+ - wid:\d+ - /.test(l) && !/connection created/.test(l))
+    .filter((l) => /\[(ERR|DBG)\] \S+ - wid:\d+ - /.test(l) && !/connection created|Ping Timer/.test(l))
     .map((l) => l.replace(/^.*\[(ERR|DBG)\] \S+ - wid:\d+ - /, "[$1] "));
 }
 
 describe("a WebSocket client's connection ends as with nats-server 2.15", { skip }, () => {
   const servers: ReferenceServer[] = [];
-  const config = `websocket { listen: "127.0.0.1:-1", no_tls: true }\nmax_payload: 1024\nmax_control_line: 1024\n`;
+  const config = `websocket { listen: "127.0.0.1:-1", no_tls: true }\nmax_payload: 1024\nmax_control_line: 1024\nauthorization { token: tk }\n`;
   before(async () => {
     servers.push(await startNatsServer(["-D"], config, "2.15"), await startNatsServer(["-D"], config, "tsnats"));
   });

@@ -77,6 +77,18 @@ export interface ConnectOptions {
   tlsRequired: boolean;
 }
 
+/**
+ * nats-server's closed state (/connz reason, WebSocket close status) for the errors a client's
+ * input can end in, by the -ERR text; `logAfter`: logged after the close, as its read loop does;
+ * `readError`: what its WebSocket read loop adds after the close.
+ */
+const CLOSED_BY_ERROR = new Map<string, { reason: CloseReason; logAfter?: boolean; readError?: string }>([
+  [ProtoErr.MaxPayload, { reason: "Maximum Message Payload Exceeded", readError: "maximum payload exceeded" }],
+  [ProtoErr.AuthViolation, { reason: "Authentication Failure", readError: "authentication error" }],
+  [ProtoErr.MaxControlLine, { reason: "Maximum Control Line Exceeded", logAfter: true }],
+  [ProtoErr.InvalidClientProtocol, { reason: "Bad Client Protocol Version", logAfter: true }],
+]);
+
 export type CloseReason =
   | "Client Closed"
   | "Server Shutdown"
@@ -89,6 +101,7 @@ export type CloseReason =
   | "Parse Error"
   | "Maximum Message Payload Exceeded"
   | "Maximum Control Line Exceeded"
+  | "Bad Client Protocol Version"
   | "Maximum Connections Exceeded"
   | "Maximum Account Connections Exceeded"
   | "Lame Duck Mode"
@@ -396,31 +409,22 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
 
   private onInputError(err: unknown): void {
     if (err instanceof ProtocolError) {
+      const ws = this.connectionType === "WEBSOCKET";
       // nats-server's WebSocket read loop takes what its parser returns as a read error, once
       // the errors that close the connection themselves are out of the way: logged so, and the
       // connection dropped with nothing more written (no -ERR, no close frame).
-      if (this.connectionType === "WEBSOCKET" && (err.text === "" || err.text === ProtoErr.UnknownOp)) {
+      if (ws && (err.text === "" || err.text === ProtoErr.UnknownOp)) {
         this.server.log.error(`${this.logPrefix()} - read error: ${err.message}`);
         this.close("Read Error", true);
         return;
       }
-      const ws = this.connectionType === "WEBSOCKET";
-      // The control line's error is logged by nats-server's read loop, after it closed.
-      const logAfter = err.text === ProtoErr.MaxControlLine;
-      if (!logAfter) this.server.log.error(`${this.logPrefix()} - ${err.message}`);
+      const closed = CLOSED_BY_ERROR.get(err.text);
+      if (closed?.logAfter !== true) this.server.log.error(`${this.logPrefix()} - ${err.message}`);
       if (err.text) this.sendErr(err.text);
-      // nats-server's closed states for these errors (/connz reason, WebSocket close status).
-      const reason: CloseReason =
-        err.text === ProtoErr.MaxPayload
-          ? "Maximum Message Payload Exceeded"
-          : err.text === ProtoErr.AuthViolation
-            ? "Authentication Failure"
-            : err.text === ProtoErr.MaxControlLine
-              ? "Maximum Control Line Exceeded"
-              : "Protocol Violation";
-      this.close(reason);
-      if (logAfter) this.server.log.error(`${this.logPrefix()} - ${ws ? "read error: " : ""}${err.message}`);
-      else if (ws && err.text === ProtoErr.MaxPayload) this.server.log.error(`${this.logPrefix()} - read error: maximum payload exceeded`);
+      this.close(closed?.reason ?? "Protocol Violation");
+      // nats-server closed these on the spot; its read loop then logs the error it got back.
+      if (closed?.logAfter === true) this.server.log.error(`${this.logPrefix()} - ${ws ? "read error: " : ""}${err.message}`);
+      else if (ws && closed?.readError !== undefined) this.server.log.error(`${this.logPrefix()} - read error: ${closed.readError}`);
     } else {
       // A bug of ours must not take the server down; this client pays for it alone.
       this.server.log.error(`${this.logPrefix()} - internal error: ${(err as Error).stack ?? String(err)}`);
@@ -529,7 +533,18 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     if (result === undefined || result instanceof AuthFailure) {
       if (result !== undefined && this.server.log.debugEnabled) this.server.log.debug(`${this.logPrefix()} - ${result.reason}`);
       this.server.onAuthError(this, result);
-      throw new ProtocolError(ProtoErr.AuthViolation, "authentication error");
+      // nats-server names the login it refused (a token redacted).
+      const o = this.opts;
+      const who = o.nkey
+        ? `Nkey ${goQuote(o.nkey)}`
+        : o.user
+          ? `User ${goQuote(o.user)}`
+          : o.jwt
+            ? `JWT User ${goQuote(this.jwtUser?.pubKey ?? "")}`
+            : o.authToken
+              ? `Token ${goQuote("[REDACTED]")}`
+              : "";
+      throw new ProtocolError(ProtoErr.AuthViolation, `authentication error${who !== "" ? ` - ${who}` : ""}`);
     }
     const acc = result.account;
     this.authorizedUser = result.user;

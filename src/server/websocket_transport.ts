@@ -28,6 +28,7 @@ export function closeStatusFor(reason: CloseReason | undefined): number {
       return 1008; // policy violation
     case "Parse Error":
     case "Protocol Violation":
+    case "Bad Client Protocol Version":
       return 1002; // protocol error
     case "Maximum Message Payload Exceeded":
       return 1009; // message too big
