@@ -3,8 +3,9 @@
 // on two of the stream's servers picked at random (nats-server's createGroupForConsumer: a
 // shuffled pair of the stream's active peers), and only those two show it (/jsz); a client of the
 // third server reads and acknowledges through it; scaled to three by an update, the third server
-// gets it with its state (ack floor); the stream scaled down to two servers takes its R2 consumers
-// (and an R3 one scaled to two) there. What is compared: each answer, and facts
+// gets it with its state (ack floor); an R3 one scaled to two leaves one server (its leader
+// stays) and comes back to it scaled to three again; the stream scaled down to two servers takes
+// its R2 consumers there. What is compared: each answer, and facts
 // about each server's consumers (never which servers were picked).
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -67,6 +68,21 @@ async function heldOn(cluster: RefJsCluster, stream: string, names: string[], se
     `${names.join(",")} on ${servers} servers`,
   ).catch(() => undefined);
   return seen;
+}
+
+/** Pulls `n` messages one at a time, acknowledging each (the ack confirmed); their payloads. */
+async function pullAck(nc: NatsConnection, stream: string, name: string, n: number): Promise<string[]> {
+  const got: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const inbox = createInbox();
+    const sub = nc.subscribe(inbox, { max: 1, timeout: 10_000 });
+    nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${name}`, JSON.stringify({ batch: 1, expires: 5_000_000_000 }), { reply: inbox });
+    for await (const m of sub) {
+      got.push(m.string());
+      if (m.reply !== undefined && m.reply !== "") await nc.request(m.reply, "+ACK", { timeout: 10_000 });
+    }
+  }
+  return got;
 }
 
 async function scenario(cluster: RefJsCluster): Promise<string[]> {
@@ -137,15 +153,28 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     const d0 = await heldOn(cluster, "P", ["D0"], 3, 1);
     out.push(`P.D0 on ${d0.get("D0")?.size} servers, ack floors ${[...(d0.get("D0")?.values() ?? [])].join(",")}`);
     out.push(`  info: ${said(await settledInfo(nc, "P", "D0", 3))}`);
-    // An R3 one scaled to two. (nats-server's leaves one server; tsnats keeps its three members
-    // until the stream's servers change: a member removed from a RAFT group is never told so, and
-    // its copy would stand for election. Its info shows two either way.)
+    // An R3 one scaled to two: one server leaves its group (its leader stays), and only the two
+    // left show it; back to three, the third has it again, with its ack floor.
     const k = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.P.K", { stream_name: "P", config: { durable_name: "K", ack_policy: "explicit" } });
     out.push(`create P.K: ${said(k)}`);
     await heldOn(cluster, "P", ["K"], 3);
+    const kLeader = (await settledInfo(nc, "P", "K", 3)).cluster?.leader ?? "";
     const down = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.P.K", { stream_name: "P", config: { durable_name: "K", ack_policy: "explicit", num_replicas: 2 } });
     out.push(`P.K to R2: ${said(down)}`);
-    out.push(`  info: ${said(await settledInfo(nc, "P", "K", 2))}`);
+    const kTwo = await heldOn(cluster, "P", ["K"], 2);
+    const kInfo = await settledInfo(nc, "P", "K", 2);
+    const kNamed = [kInfo.cluster?.leader ?? "", ...(kInfo.cluster?.replicas ?? []).map((r) => r.name)].sort().join(",");
+    out.push(`  P.K on ${kTwo.get("K")?.size} servers, those its info names: ${kNamed === [...(kTwo.get("K")?.keys() ?? [])].sort().join(",")}, its leader kept: ${kInfo.cluster?.leader === kLeader}`);
+    out.push(`  info: ${said(kInfo)}`);
+    out.push(`  read and acknowledged through its group of two: ${(await pullAck(nc, "P", "K", 2)).join(",")}`);
+    const kUp = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.P.K", { stream_name: "P", config: { durable_name: "K", ack_policy: "explicit", num_replicas: 3 } });
+    out.push(`P.K to R3 again: ${said(kUp)}`);
+    const kThree = await heldOn(cluster, "P", ["K"], 3, 2);
+    out.push(`  P.K on ${kThree.get("K")?.size} servers, ack floors ${[...(kThree.get("K")?.values() ?? [])].join(",")}`);
+    out.push(`  info: ${said(await settledInfo(nc, "P", "K", 3))}`);
+    const kBack = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.P.K", { stream_name: "P", config: { durable_name: "K", ack_policy: "explicit", num_replicas: 2 } });
+    out.push(`P.K to R2 again: ${said(kBack)}`);
+    out.push(`  P.K on ${(await heldOn(cluster, "P", ["K"], 2)).get("K")?.size} servers`);
 
     // The stream scaled down to two servers: its R2 consumers run on those two.
     const cfg = (await clusterApi<Answer & { config?: Record<string, unknown> }>(nc, "$JS.API.STREAM.INFO.P")).config;

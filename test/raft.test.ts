@@ -109,6 +109,31 @@ test("raft: a pause of the whole process longer than an election timeout changes
   }
 });
 
+test("raft: a member removed while it runs gets the entry removing it, then never campaigns; the leader forgets it once it has it", async () => {
+  const sim = new SimCluster({ seed: 13, members: 3, spares: 0, durationMs: 0, proposalEveryMs: 20, faults: false, corruption: false, membership: false });
+  try {
+    await sim.startAll();
+    await sim.advance(1000, 20);
+    const l = sim.leader();
+    assert.ok(l !== undefined, "a leader");
+    const gone = l.config.voters.find((v) => v !== l.id) as string;
+    const index = l.removePeer(gone);
+    const acked = sim.acked.size;
+    await sim.advance(3000, 20); // election timeouts here are 150-300 ms
+    const g = sim.members.get(gone)?.node;
+    assert.ok(g !== undefined && g.lastIndex >= index, `${gone} has the entry removing it`);
+    assert.ok(!g.config.voters.includes(gone) && !g.config.learners.includes(gone), `${gone} knows it is out`);
+    assert.equal(g.role, "follower");
+    assert.equal(g.leader, "", `${gone} forgot the leader it no longer hears`);
+    assert.equal((l as unknown as { progress: Map<string, unknown> }).progress.has(gone), false, "the leader sends it nothing more");
+    assert.equal(sim.leaderTerms.length, 1, `one leader, one term (terms led: ${sim.leaderTerms.join(", ")})`);
+    assert.ok(sim.acked.size > acked, "the two left commit");
+    assert.deepEqual(sim.violations, []);
+  } finally {
+    sim.stop();
+  }
+});
+
 function entries(from: number, n: number, term: number): RaftEntry[] {
   const out: RaftEntry[] = [];
   for (let i = 0; i < n; i++) out.push(makeEntry(from + i, term, ENTRY_NORMAL, Buffer.from(`value-${from + i}-${"x".repeat(i % 50)}`)));

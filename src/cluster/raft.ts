@@ -1,7 +1,8 @@
 // A RAFT group member: leader election with pre-vote, log replication with batching and
 // back-pressure, commit, snapshots and compaction, catch-up of a lagging or new member by
 // snapshot plus log, membership changes one member at a time (new members join as learners and
-// are promoted once caught up), leadership transfer.
+// are promoted once caught up; a removed member is sent the entry removing it, so it stops
+// campaigning), leadership transfer.
 //
 // It knows nothing of sockets, timers or files: messages go through a RaftTransport, time and
 // randomness come from a RaftEnv, state lives in a RaftStore (raft_store.ts), and committed
@@ -193,6 +194,8 @@ interface Progress {
   inc: number;
   snapOffset: number;
   snapIndex: number;
+  /** A member the configuration at this index removed: still sent appends until it has that entry (and so knows it is out). */
+  removedAt?: number;
 }
 
 const NO_LEADER = "";
@@ -790,6 +793,7 @@ export class RaftNode {
 
   private heartbeat(): void {
     const now = this.env.now();
+    this.forgetRemoved(now);
     for (const [id, p] of this.progress) {
       if (p.inflight.length > 0 && now - p.inflightSince > this.o.heartbeatMs * 3) {
         // Not confirmed for a while: what was in flight is lost; probe again.
@@ -1017,9 +1021,14 @@ export class RaftNode {
     if (this.role === "leader") {
       const now = this.env.now();
       for (const id of [...c.voters, ...c.learners]) {
-        if (id !== this.id && !this.progress.has(id)) this.progress.set(id, newProgress(this.store.lastIndex + 1, now));
+        if (id === this.id) continue;
+        // (One removed and added again may come back with nothing: what it had is not counted on.)
+        const p = this.progress.get(id);
+        if (p === undefined || p.removedAt !== undefined) this.progress.set(id, newProgress(this.store.lastIndex + 1, now));
       }
-      for (const id of [...this.progress.keys()]) if (!c.voters.includes(id) && !c.learners.includes(id)) this.progress.delete(id);
+      // A member removed is told so: it gets the entry removing it (and then neither campaigns nor
+      // votes) before the leader forgets it (forgetRemoved).
+      for (const [id, p] of this.progress) if (!c.voters.includes(id) && !c.learners.includes(id)) p.removedAt ??= index;
     }
   }
 
@@ -1273,6 +1282,11 @@ export class RaftNode {
     if (p.mode === "snapshot") return;
     if (m.success) {
       if (m.index > p.match) p.match = m.index;
+      if (p.removedAt !== undefined && p.match >= p.removedAt) {
+        // It has the entry removing it.
+        this.progress.delete(from);
+        return;
+      }
       if (p.next <= p.match) p.next = p.match + 1;
       if (p.inflight.length > 0 && p.inflight[0] <= m.index) {
         while (p.inflight.length > 0 && p.inflight[0] <= m.index) p.inflight.shift();
@@ -1295,6 +1309,17 @@ export class RaftNode {
       p.inflight = [];
       p.next = Math.max(p.match + 1, Math.min(p.next - 1, m.index + 1));
       this.sendAppend(from, p, true);
+    }
+  }
+
+  /**
+   * Removed members not heard from for an election timeout once their removal is committed are
+   * forgotten (down, or cut off: one that returns hears nothing more and, its log behind, wins
+   * no vote).
+   */
+  private forgetRemoved(now: number): void {
+    for (const [id, p] of this.progress) {
+      if (p.removedAt !== undefined && this.commit >= p.removedAt && now - p.lastResp >= this.o.electionMaxMs) this.progress.delete(id);
     }
   }
 

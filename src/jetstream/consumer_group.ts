@@ -90,6 +90,8 @@ export interface ConsumerGroupHost {
   streamMembers(): string[];
   /** Is this server leaving the stream's group (a move, a removal)? */
   leavingGroup(): boolean;
+  /** This server's member was removed from the consumer's group (it has the entry saying so): its copy stays outside the group. */
+  consumerGroupLeft(name: string): void;
 }
 
 /**
@@ -213,6 +215,12 @@ export class ConsumerGroup implements RaftStateMachine {
         stateChanged: (role) => {
           if (role !== "leader") this.lostLeadership();
         },
+        configChanged: () => {
+          // Removed (a scale-down): told by the entry removing it, after which it neither votes nor campaigns.
+          const holds = this.holds;
+          if (this.held && !holds && !this.stopped) setImmediate(() => this.host.consumerGroupLeft(name));
+          this.held = holds;
+        },
         leaderReady: () => this.becameReady(),
         transferAbandoned: () => this.becameReady(),
         quorumLost: () => {
@@ -222,7 +230,11 @@ export class ConsumerGroup implements RaftStateMachine {
       },
     });
     wire.register(group, this.receiver);
+    this.held = this.holds;
   }
+
+  /** Was this server a member when the membership last changed? */
+  private held = false;
 
   /** Entries applied between two snapshots (tests lower it). */
   static snapshotEntries = 4096;
@@ -241,6 +253,12 @@ export class ConsumerGroup implements RaftStateMachine {
     void this.node.start().then(() => {
       // What its members sent before this server had the group (its first leader's appends).
       this.wire.release(this.group);
+      // Its log says it was removed (while this server was stopped before it dropped the group).
+      if (this.held && !this.holds && !this.stopped) {
+        this.held = false;
+        this.host.consumerGroupLeft(this.name);
+        return;
+      }
       if (!campaign) return;
       this.node.campaignNow();
       let tries = 0;
@@ -438,8 +456,8 @@ export class ConsumerGroup implements RaftStateMachine {
    * The membership of a consumer with fewer replicas than its stream (nats-server: a group of
    * that many of the stream's servers): a staying server is added while fewer of them are
    * voters (one that is heard from first), a server the stream leaves is removed once the
-   * stream's group removed it. (Scaled down by an update, R3 -> R2, it keeps its members: a
-   * member removed from a group is never told, and its copy would stand for election.)
+   * stream's group removed it; scaled down by an update (R3 -> R2), the member to go is removed
+   * (and learns it from the entry removing it: ConsumerGroupHost.consumerGroupLeft).
    */
   private syncFewer(want: string[], have: string[]): void {
     const node = this.node;
@@ -452,6 +470,18 @@ export class ConsumerGroup implements RaftStateMachine {
       if (kept.length < n) {
         const add = [...want.filter((p) => !have.includes(p))].sort((a, b) => (heard.has(a) ? 0 : 1) - (heard.has(b) ? 0 : 1))[0];
         if (add !== undefined) node.addPeer(add);
+        return;
+      }
+      if (kept.length > n && kept.includes(self)) {
+        // Scaled down (R3 -> R2): this leader stays, the member to go is one not heard from
+        // lately, else the one furthest behind (nats-server keeps its leader and the most
+        // current others); the entry removing it tells it so.
+        const status = new Map(node.peerStatus().map((p) => [p.id, p]));
+        const rank = (p: string): number => (status.get(p)?.current === true ? 0 : 1e15) + (status.get(p)?.lag ?? 0);
+        const others = kept.filter((p) => p !== self);
+        let gone = others[others.length - 1];
+        for (const p of others) if (rank(p) > rank(gone)) gone = p;
+        node.removePeer(gone);
         return;
       }
       if (!want.includes(self)) {

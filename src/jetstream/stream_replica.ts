@@ -787,6 +787,23 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     return voters.sort();
   }
 
+  /**
+   * This server was removed from a replicated consumer's group (scaled down, R3 -> R2): its copy
+   * stays outside the group, as on a server an R2 consumer was not placed on (its config kept
+   * for a scale-up), and the group's files go.
+   */
+  consumerGroupLeft(name: string): void {
+    const old = this.consumerGroups.get(name);
+    if (old === undefined || old.holds || this.stopped) return;
+    const voters = [...old.node.config.voters];
+    this.consumerStopped(name, true);
+    const c = this.stream.consumers.get(name);
+    if (c === undefined || !c.replicated || c.closed) return;
+    const group = new ConsumerGroup(this, name, voters, { fresh: true, joining: true });
+    this.consumerGroups.set(name, group);
+    group.start(false);
+  }
+
   /** A consumer stopped here: its group stops; `gone` (deleted, scaled down, this copy removed): its files go too. */
   consumerStopped(name: string, gone: boolean): void {
     const group = this.consumerGroups.get(name);

@@ -473,6 +473,8 @@ export class SimCluster {
       log: { info: () => undefined, warn: (msg: string) => this.note(msg) },
       observer: {
         stateChanged: (role, leader, term) => {
+          // A member its latest configuration leaves out (removed, and it has the entry) neither campaigns nor leads.
+          if (role !== "follower" && m.node !== undefined && !m.node.config.voters.includes(id)) this.violation(`${id} is a ${role} in term ${term} though its configuration leaves it out`);
           if (role !== "leader") return;
           const prev = this.leaders.get(term);
           if (prev !== undefined && prev !== id) this.violation(`election safety: ${prev} and ${id} both lead term ${term}`);
