@@ -117,8 +117,15 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   slowConsumerEvents = 0;
   /** TLS is established on this connection. */
   tlsDone = false;
+  private connectSeen = false;
   /** An accepted connection's CONNECT was read (it must come before anything else). */
-  protected connectReceived = false;
+  protected get connectReceived(): boolean {
+    return this.connectSeen;
+  }
+  protected set connectReceived(yes: boolean) {
+    this.connectSeen = yes;
+    this.parser.awaitingConnect = !yes && !this.solicited;
+  }
   /** Running from acceptance until the CONNECT logged in. */
   private authTimer: NodeJS.Timeout | undefined;
   /** The other server's protocol level (route and gateway INFO `proto`, leaf node INFO or CONNECT `protocol`). */
@@ -146,6 +153,10 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     const o = server.options;
     this.outbound = new Outbound(socket, stallMarkFor(o.maxPending));
     this.parser = new RemoteParser(this, o.maxControlLine * 16, Math.max(o.maxPayload, 64 * 1024 * 1024));
+    const kind = this.kindName();
+    this.parser.kind = kind === "Route" ? "Router" : kind === "Leafnode" ? "Leafnode" : "Gateway";
+    this.parser.awaitingConnect = !solicited;
+    this.parser.allowedFirst = (c0) => this.allowedBeforeConnect(c0);
     this.writeDeadlineMs = o.writeDeadlineMs;
     this.attach(socket);
   }
@@ -284,15 +295,25 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     }
   }
 
+  /**
+   * An op other than CONNECT that an accepted connection may send before it (its first byte,
+   * lower-cased): none, but a leaf node's INFO negotiating compression.
+   */
+  protected allowedBeforeConnect(_c0: number): boolean {
+    return false;
+  }
+
   /** What the other side sent (or a check of it) failed: log why and close. */
   private failOnInput(err: unknown): void {
+    // Closed by an op of this input (a refused CONNECT): nats-server reads no further.
+    if (this.closed) return;
     if (err instanceof S2Error) {
       this.error(`${this.kindName()} decompression error: ${err.message}`);
       this.close("Read Error", true);
     } else if (err instanceof ProtocolError) {
       this.error(err.message);
       if (err.text) this.sendErr(err.text);
-      this.close("Protocol Violation");
+      this.close(err.text === ProtoErr.AuthViolation ? "Authentication Failure" : "Protocol Violation");
     } else {
       // A bug of ours must not take the server down; this connection pays for it alone.
       this.error(`internal error: ${(err as Error).stack ?? String(err)}`);

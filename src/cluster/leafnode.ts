@@ -237,6 +237,11 @@ export class LeafConnection extends RemoteConnection {
     this.leafs.onLeafClosed(this);
   }
 
+  /** A leaf configured for compression negotiates it with an INFO before its CONNECT. */
+  protected override allowedBeforeConnect(c0: number): boolean {
+    return c0 === 0x69 && needsCompression(this.compressionSetting().mode);
+  }
+
   protected override compressBeneath(level: string): { setLevel(level: string): void } | undefined {
     return this.websocket === "plain" ? (this.socket as unknown as WebSocketTransport).compressBeneath(level) : undefined;
   }

@@ -12,6 +12,7 @@
 // its bytes are the same as the previous one's.
 import { ProtocolError, ProtoErr } from "../protocol/errors.js";
 import { type JoinedInputParser, parseJoined } from "../protocol/read_join.js";
+import { MSG_END_N, MSG_END_R, parserError, payloadEndError, unknownOpError, type ParserKind } from "../protocol/parse_error.js";
 
 export type SubOp = "RS+" | "LS+" | "A+";
 export type UnsubOp = "RS-" | "LS-" | "A-";
@@ -75,6 +76,16 @@ export class RemoteParser implements JoinedInputParser {
   maxPayload: number;
   /** Set by the handler while an op completes asynchronously (a bcrypt check): input is kept, not parsed. */
   held = false;
+  /** The connection's kind as parse errors name it. */
+  kind: ParserKind = "Router";
+  /**
+   * An accepted connection before its CONNECT: anything but CONNECT (and what `allowedFirst`
+   * lets through) is an authentication error, as nats-server's parser has it.
+   */
+  awaitingConnect = false;
+  allowedFirst: (c0: number) => boolean = () => false;
+  /** While a joined input is parsed: how many of its bytes came in earlier reads (error offsets are the read's). */
+  private readStart = 0;
 
   constructor(
     private readonly handler: RemoteParserHandler,
@@ -119,7 +130,12 @@ export class RemoteParser implements JoinedInputParser {
       // copy, in a buffer shared by all connections (read_join.ts).
       const partial = this.partial;
       this.partial = undefined;
-      parseJoined(partial, chunk, this);
+      this.readStart = partial.length;
+      try {
+        parseJoined(partial, chunk, this);
+      } finally {
+        this.readStart = 0;
+      }
     }
   }
 
@@ -153,7 +169,7 @@ export class RemoteParser implements JoinedInputParser {
       // A message: its payload follows.
       const need = size + 2;
       if (len - next >= need) {
-        if (buf[next + size] !== CR || buf[next + size + 1] !== LF) throw payloadError();
+        if (buf[next + size] !== CR || buf[next + size + 1] !== LF) throw payloadEndError(buf, next + size, this.readStart, this.kind);
         this.handler.onMsg(buf, next, next + size);
         pos = next + need;
         continue;
@@ -168,11 +184,14 @@ export class RemoteParser implements JoinedInputParser {
     const p = this.payload as Buffer;
     const n = Math.min(p.length - this.payloadPos, chunk.length);
     chunk.copy(p, this.payloadPos, 0, n);
+    // The payload's end is checked in the assembled copy, reported at its offset in this read.
+    const offset = this.payloadPos;
     this.payloadPos += n;
+    const size = p.length - 2;
+    if (this.payloadPos > size && p[size] !== CR) throw parserError(MSG_END_R, chunk, size - offset, 0, this.kind);
     if (this.payloadPos < p.length) return -1;
     this.payload = undefined;
-    const size = p.length - 2;
-    if (p[size] !== CR || p[size + 1] !== LF) throw payloadError();
+    if (p[size + 1] !== LF) throw parserError(MSG_END_N, chunk, size + 1 - offset, 0, this.kind);
     this.handler.onMsg(p, 0, size);
     return n;
   }
@@ -180,8 +199,9 @@ export class RemoteParser implements JoinedInputParser {
   /** Dispatch one control line; returns the payload size for a message line, else -1. */
   private controlLine(buf: Buffer, start: number, end: number): number {
     const h = this.handler;
-    if (end === start) return -1;
     const c0 = buf[start] | 0x20;
+    if (this.awaitingConnect && c0 !== 0x63 && !this.allowedFirst(c0)) throw new ProtocolError(ProtoErr.AuthViolation, "authentication error");
+    if (end === start) return -1;
     // The message ops first: they are the traffic.
     if ((c0 === 0x72 || c0 === 0x6c || c0 === 0x68) && isWord(buf, start, end, c0 === 0x68 ? "HMSG" : c0 === 0x72 ? "RMSG" : "LMSG", true)) {
       return this.msgLine(buf, start, end, c0 === 0x68 ? "HMSG" : c0 === 0x72 ? "RMSG" : "LMSG");
@@ -221,7 +241,7 @@ export class RemoteParser implements JoinedInputParser {
       h.onErr(buf.toString("utf8", start + 4, end).trim());
       return -1;
     }
-    throw new ProtocolError(ProtoErr.UnknownOp, `unknown op ${JSON.stringify(buf.toString("latin1", start, Math.min(end, start + 32)))}`);
+    throw unknownOpError(buf, start, this.readStart, this.kind);
   }
 
   private msgLine(buf: Buffer, start: number, end: number, op: MsgOp): number {
@@ -251,10 +271,6 @@ export class RemoteParser implements JoinedInputParser {
     } else this.lastLineLen = -1;
     return args;
   }
-}
-
-function payloadError(): ProtocolError {
-  return new ProtocolError(ProtoErr.UnknownOp, "parser ERROR: payload not followed by CRLF");
 }
 
 /** Does buf[start, end) begin with `word` (case-insensitive), followed by a blank when `needsArg`? */

@@ -230,6 +230,8 @@ export class Route extends RemoteConnection {
         this.cluster.adoptName(theirs, c.cluster_dynamic === true, c.name ?? "");
       } else {
         this.reject(`Rejecting connection, cluster name ${JSON.stringify(theirs)} does not match ${JSON.stringify(ours)}`, "Cluster Name Conflict");
+        // nats-server's read loop then logs the error its CONNECT handling returned.
+        this.error("cluster name from remote server conflicts");
         return;
       }
     }

@@ -1,6 +1,6 @@
-// The log line of a client's parse error, as nats-server 2.15 writes it:
+// The log line of a parse error, as nats-server 2.15 writes it:
 //
-//   Client parser ERROR, state=<n>, i=<i>: proto='<%q of up to 32 bytes from i>...'
+//   <Client|Router|Gateway|Leafnode> parser ERROR, state=<n>, i=<i>: proto='<%q of up to 32 bytes from i>...'
 //
 // nats-server parses byte by byte: <n> is its parser state when the offending byte came
 // (server/parser.go numbers them in one list, as facts: 0 before an op, 29 after "P", 41 where
@@ -11,8 +11,17 @@
 import { ProtoErr, ProtocolError } from "./errors.js";
 import { goQuoteBytes } from "../server/go_quote.js";
 
-/** nats-server's parser states after each letter of the client protocol's op names. */
-const OPS: ReadonlyArray<{ word: string; states: readonly number[]; blank: boolean }> = [
+/** Who sent what did not parse, as nats-server names the kind of connection. */
+export type ParserKind = "Client" | "Router" | "Gateway" | "Leafnode";
+
+interface OpName {
+  word: string;
+  states: readonly number[];
+  blank: boolean;
+}
+
+/** nats-server's parser states after each letter of the op names every kind of connection may send. */
+const OPS: readonly OpName[] = [
   { word: "PUB", states: [29, 30, 31], blank: true },
   { word: "PING", states: [29, 34, 35, 36], blank: false },
   { word: "PONG", states: [29, 37, 38, 39], blank: false },
@@ -26,6 +35,26 @@ const OPS: ReadonlyArray<{ word: string; states: readonly number[]; blank: boole
   { word: "-ERR", states: [4, 5, 6, 7], blank: true },
 ];
 
+/** Server connections' ops ("LS"/"LMSG" only from routes and leaf nodes). */
+const SERVER_OPS: readonly OpName[] = [
+  { word: "RS+", states: [57, 58, 45], blank: true },
+  { word: "RS-", states: [57, 58, 63], blank: true },
+  { word: "RMSG", states: [57, 66, 67, 68], blank: true },
+  { word: "A+", states: [48, 49], blank: true },
+  { word: "A-", states: [48, 52], blank: true },
+];
+const LS_OPS: readonly OpName[] = [
+  { word: "LS+", states: [55, 56, 45], blank: true },
+  { word: "LS-", states: [55, 56, 63], blank: true },
+  { word: "LMSG", states: [55, 66, 67, 68], blank: true },
+];
+const OPS_OF: Record<ParserKind, readonly OpName[]> = {
+  Client: OPS,
+  Router: [...OPS, ...SERVER_OPS, ...LS_OPS],
+  Leafnode: [...OPS, ...SERVER_OPS, ...LS_OPS],
+  Gateway: [...OPS, ...SERVER_OPS],
+};
+
 /** Where a payload's CR and LF belong. */
 export const MSG_END_R = 41;
 export const MSG_END_N = 42;
@@ -36,9 +65,9 @@ const SNIPPET = 32;
  * Walks the op name in buf[start, end) through nats-server's states: the state and offset of
  * the first byte it refuses, or undefined when every byte so far fits an op.
  */
-export function opNameError(buf: Uint8Array, start: number, end: number): { state: number; at: number } | undefined {
+export function opNameError(buf: Uint8Array, start: number, end: number, kind: ParserKind = "Client"): { state: number; at: number } | undefined {
   let state = 0;
-  let candidates = OPS;
+  let candidates = OPS_OF[kind];
   for (let k = 0; start + k < end; k++) {
     const c = buf[start + k];
     const upper = c >= 0x61 && c <= 0x7a ? c - 32 : c;
@@ -60,7 +89,7 @@ export function opNameError(buf: Uint8Array, start: number, end: number): { stat
  * The error for an offending byte at `at` of `buf`, whose first `readStart` bytes came in an
  * earlier read (a control line cut by it): the offset and snippet are the current read's.
  */
-export function clientParseError(state: number, buf: Uint8Array, at: number, readStart = 0): ProtocolError {
+export function parserError(state: number, buf: Uint8Array, at: number, readStart = 0, kind: ParserKind = "Client"): ProtocolError {
   const read = at >= readStart ? buf.subarray(readStart) : buf;
   const i = at >= readStart ? at - readStart : at;
   let snippet = '""';
@@ -68,16 +97,16 @@ export function clientParseError(state: number, buf: Uint8Array, at: number, rea
     const stop = i + SNIPPET > read.length ? read.length - 1 : i + SNIPPET;
     snippet = goQuoteBytes(read.subarray(i, stop));
   }
-  return new ProtocolError(ProtoErr.UnknownOp, `Client parser ERROR, state=${state}, i=${i}: proto='${snippet}...'`);
+  return new ProtocolError(ProtoErr.UnknownOp, `${kind} parser ERROR, state=${state}, i=${i}: proto='${snippet}...'`);
 }
 
-/** A line from `start` (up to the end of `buf`, its CR LF included) that is no op of the client protocol. */
-export function unknownOpError(buf: Uint8Array, start: number, readStart = 0): ProtocolError {
-  const e = opNameError(buf, start, buf.length) ?? { state: 0, at: start };
-  return clientParseError(e.state, buf, e.at, readStart);
+/** A line from `start` (up to the end of `buf`, its CR LF included) that is no op of the protocol. */
+export function unknownOpError(buf: Uint8Array, start: number, readStart = 0, kind: ParserKind = "Client"): ProtocolError {
+  const e = opNameError(buf, start, buf.length, kind) ?? { state: 0, at: start };
+  return parserError(e.state, buf, e.at, readStart, kind);
 }
 
 /** The two bytes at `at` should end a payload (CR LF). */
-export function payloadEndError(buf: Uint8Array, at: number, readStart = 0): ProtocolError {
-  return buf[at] !== 0x0d ? clientParseError(MSG_END_R, buf, at, readStart) : clientParseError(MSG_END_N, buf, at + 1, readStart);
+export function payloadEndError(buf: Uint8Array, at: number, readStart = 0, kind: ParserKind = "Client"): ProtocolError {
+  return buf[at] !== 0x0d ? parserError(MSG_END_R, buf, at, readStart, kind) : parserError(MSG_END_N, buf, at + 1, readStart, kind);
 }

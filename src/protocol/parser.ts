@@ -7,7 +7,7 @@
 // (server/shared_reads.ts).
 import { ProtoErr, ProtocolError } from "./errors.js";
 import { type JoinedInputParser, parseJoined } from "./read_join.js";
-import { clientParseError, MSG_END_N, MSG_END_R, payloadEndError, unknownOpError } from "./parse_error.js";
+import { parserError, MSG_END_N, MSG_END_R, payloadEndError, unknownOpError } from "./parse_error.js";
 
 export interface ParserHandler {
   onConnect(json: string): void;
@@ -370,10 +370,10 @@ export class Parser implements JoinedInputParser {
     this.payloadPos += n;
     const total = p.length - 2;
     // A wrong byte where the payload's CR belongs is an error now, not after more reads.
-    if (this.payloadPos > total && p[total] !== CR) throw clientParseError(MSG_END_R, chunk, total - offset);
+    if (this.payloadPos > total && p[total] !== CR) throw parserError(MSG_END_R, chunk, total - offset);
     if (this.payloadPos < p.length) return -1;
     this.payload = undefined;
-    if (p[total + 1] !== LF) throw clientParseError(MSG_END_N, chunk, total + 1 - offset);
+    if (p[total + 1] !== LF) throw parserError(MSG_END_N, chunk, total + 1 - offset);
     this.handler.onPub(this.pendingSubject, this.pendingReply, this.pendingHdr, p, 0, total);
     return n;
   }
