@@ -53,3 +53,29 @@ describe("a client's log tag, side by side with nats-server 2.15", { skip }, () 
     });
   }
 });
+
+describe("a client's PING timer in the debug log, side by side with nats-server 2.15", { skip }, () => {
+  it("a busy client: the timer fires and the PING is put off", async () => {
+    const seen: string[][] = [];
+    for (const line of ["2.15", "tsnats"] as const) {
+      const srv = await startNatsServer(["-D"], 'ping_interval: "1s"\n', line);
+      const c = await RawConn.connect(srv.port);
+      // Data every 100 ms: each timer finds the client heard from "0s ago" (once its RTT is known).
+      const busy = setInterval(() => c.send("PUB a 0\r\n\r\n"), 100);
+      try {
+        c.send('CONNECT {"verbose":false}\r\nPING\r\n');
+        await c.waitFor(/PONG\r\n/);
+        const timerLines = (): string[] => [...new Set(srv.log().split("\n").filter((l) => /cid:\d+ - .*(Ping Timer|Delaying PING)/.test(l)).map((l) => l.replace(/^.*cid:\d+ - /, "")))];
+        // The first timer (2 s) sends a PING to measure the RTT; the next ones (1 s) put it off.
+        await waitUntil(() => timerLines().some((l) => l.startsWith("Delaying")), 20_000, "a delayed PING");
+        seen.push(timerLines().sort());
+      } finally {
+        clearInterval(busy);
+        c.close();
+        await srv.stop();
+      }
+    }
+    assert.deepEqual(seen[1], seen[0]);
+    assert.deepEqual(seen[0], ["Client Ping Timer", "Delaying PING due to remote client data or ping 0s ago"]);
+  });
+});

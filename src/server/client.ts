@@ -8,6 +8,7 @@
 // write_deadline, is a slow consumer and is disconnected alone.
 import net from "node:net";
 import { goQuote } from "./go_quote.js";
+import { goDuration } from "./time.js";
 import { Parser, type ParserHandler } from "../protocol/parser.js";
 import { MsgTrace, TraceKind, activeTrace, setActiveTrace, type TraceIngress } from "./msg_trace.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
@@ -1071,9 +1072,14 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
 
   private pingCheck(now: number): void {
     const interval = this.pingIntervalMs;
+    const debug = this.server.log.debugEnabled;
+    if (debug) this.server.log.debug(`${this.logPrefix()} - Client Ping Timer`);
     // As nats-server: a client heard from within the interval needs no PING, unless its RTT
     // has not been measured by a PING yet or not for an hour.
     const needRtt = this.rttStart === 0 || now - this.rttStart > RTT_MEASUREMENT_INTERVAL_MS;
+    if (!needRtt && now - this.lastActivity < interval && debug) {
+      this.server.log.debug(`${this.logPrefix()} - Delaying PING due to remote client data or ping ${goDuration(Math.round((now - this.lastActivity) / 1000) * 1e9)} ago`);
+    }
     if (needRtt || now - this.lastActivity >= interval) {
       if (this.pingsOut + 1 > this.server.options.maxPingsOut) {
         this.server.log.debug(`${this.logPrefix()} - Stale Client Connection - Closing`);
