@@ -44,32 +44,60 @@ const INPUTS = [
   "CONNECT {}\r\nPUB a 2\r\nhiX",
 ];
 
-describe("a client's parse error in the log, side by side with nats-server 2.15", { skip: skipRef }, () => {
-  let ref: ReferenceServer;
-  let ts: ReferenceServer;
-  before(async () => {
-    ref = await startNatsServer([], undefined, "2.15");
-    ts = await startNatsServer([], undefined, "tsnats");
-  });
-  after(async () => {
-    await ts?.stop();
-    await ref?.stop();
-  });
-
-  for (const input of INPUTS) {
-    it(JSON.stringify(input.toString()), async () => {
-      const seen: string[][] = [];
-      for (const srv of [ref, ts]) {
-        const from = srv.log().length;
-        const r = await transcript(srv.port, input);
-        assert.match(r.out, /-ERR 'Unknown Protocol Operation'\r\n$/);
-        await waitUntil(() => errorLines(srv.log(), from).length > 0, 10_000, "the error logged");
-        seen.push(errorLines(srv.log(), from));
-      }
-      assert.match(seen[0][0], /^Client parser ERROR, state=\d+, i=\d+: proto='.*\.\.\.'$/);
-      assert.deepEqual(seen[1], seen[0]);
+/**
+ * Each input on a fresh connection to nats-server 2.15 and to tsnats: the client sees what
+ * `reply` accepts, and both log the same error lines.
+ */
+function sideBySide(title: string, inputs: ReadonlyArray<string | Buffer>, reply: (out: string, closed: boolean) => void): void {
+  describe(title, { skip: skipRef }, () => {
+    let ref: ReferenceServer;
+    let ts: ReferenceServer;
+    before(async () => {
+      ref = await startNatsServer([], undefined, "2.15");
+      ts = await startNatsServer([], undefined, "tsnats");
     });
-  }
+    after(async () => {
+      await ts?.stop();
+      await ref?.stop();
+    });
+
+    for (const input of inputs) {
+      it(JSON.stringify(input.toString()), async () => {
+        const seen: string[][] = [];
+        for (const srv of [ref, ts]) {
+          const from = srv.log().length;
+          const r = await transcript(srv.port, input);
+          reply(r.out, r.closed);
+          await waitUntil(() => errorLines(srv.log(), from).length > 0, 10_000, "the error logged");
+          seen.push(errorLines(srv.log(), from));
+        }
+        assert.deepEqual(seen[1], seen[0]);
+      });
+    }
+  });
+}
+
+sideBySide("a client's parse error in the log, side by side with nats-server 2.15", INPUTS, (out) => assert.match(out, /-ERR 'Unknown Protocol Operation'\r\n$/));
+
+// A CONNECT whose JSON nats-server's json.Unmarshal refuses: closed without a word to the
+// client, Go's error in the log.
+const BAD_CONNECTS = [
+  "CONNECT {bad\r\n",
+  "CONNECT 5\r\n",
+  "CONNECT [1]\r\n",
+  'CONNECT "x"\r\n',
+  'CONNECT {"a":1,}\r\n',
+  'CONNECT {"verbose":true\r\n',
+  'CONNECT {"a":1}x\r\n',
+  'CONNECT {"verbose":"yes"}\r\n',
+  'CONNECT {"name":1}\r\n',
+  'CONNECT {"protocol":1.5}\r\n',
+  'CONNECT {"echo":null,"headers":"x"}\r\n',
+];
+
+sideBySide("a CONNECT that is no JSON for nats-server 2.15, side by side", BAD_CONNECTS, (out, closed) => {
+  assert.equal(out, "");
+  assert.equal(closed, true);
 });
 
 describe("a client's parse error across reads (offsets are the read's)", () => {

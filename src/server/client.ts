@@ -9,6 +9,7 @@
 import net from "node:net";
 import { goQuote } from "./go_quote.js";
 import { goDuration } from "./time.js";
+import { GoJsonSyntaxError, readGoJsonValue } from "../jetstream/go_json.js";
 import { Parser, type ParserHandler } from "../protocol/parser.js";
 import { MsgTrace, TraceKind, activeTrace, setActiveTrace, type TraceIngress } from "./msg_trace.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
@@ -461,10 +462,10 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     try {
       // `null` decodes to "no fields" in Go, so nats-server accepts `CONNECT null`.
       raw = (JSON.parse(json) ?? {}) as Record<string, unknown>;
-      if (typeof raw !== "object" || Array.isArray(raw)) throw new Error("not an object");
     } catch (err) {
-      throw new ProtocolError("", `CONNECT: ${(err as Error).message}`);
+      throw new ProtocolError("", goSyntaxError(json) ?? `CONNECT: ${(err as Error).message}`);
     }
+    if (typeof raw !== "object" || Array.isArray(raw)) throw new ProtocolError("", `json: cannot unmarshal ${goJsonKind(raw)} into Go value of type server.ClientOpts`);
     // Decoded the way nats-server's typed JSON decoding does it: keys match case-insensitively, a
     // known field of the wrong type fails the CONNECT (silent close), null or absent fields keep
     // their current value (so a second CONNECT changes only what it names).
@@ -1296,9 +1297,28 @@ function connectField<T>(fields: Record<string, unknown>, k: string, type: Field
   const v = Object.hasOwn(fields, k) ? fields[k] : undefined;
   if (v === undefined || v === null) return cur;
   if (typeof v !== type || (type === "number" && !Number.isInteger(v))) {
-    throw new ProtocolError("", `CONNECT: field ${k} must be a ${type === "number" ? "integer" : type}`);
+    // Go's json.Unmarshal into nats-server's ClientOpts names the field and its Go type.
+    const what = typeof v === "number" && type === "number" ? `number ${String(v)}` : goJsonKind(v);
+    throw new ProtocolError("", `json: cannot unmarshal ${what} into Go struct field ClientOpts.${k} of type ${type === "number" ? "int" : type === "boolean" ? "bool" : "string"}`);
   }
   return v as T;
+}
+
+/** How Go's encoding/json names a JSON value's kind in its errors. */
+function goJsonKind(v: unknown): string {
+  if (Array.isArray(v)) return "array";
+  if (typeof v === "boolean") return "bool";
+  return typeof v === "object" ? "object" : typeof v;
+}
+
+/** Go's json.Unmarshal syntax error for `json`, when its reader finds one. */
+function goSyntaxError(json: string): string | undefined {
+  try {
+    readGoJsonValue(Buffer.from(json));
+  } catch (err) {
+    if (err instanceof GoJsonSyntaxError) return err.message;
+  }
+  return undefined;
 }
 
 /** Credentials never reach the log: nats-server traces CONNECT with secrets redacted. */
