@@ -3,11 +3,12 @@
 // two consumers with one config on one stream, "<x>t" led by T3 from its creation and "<x>n" by
 // N1 or N2 (a consumer created again until the leader the test wants won its group's first
 // election: the assignment's preferred member campaigns at once), their CONSUMER.INFO and
-// deliveries compared. Deliver last per subject (the subjects' last messages, then new ones),
+// deliveries compared. Deliver last per subject (the subjects' last messages, then new ones; one
+// filter, two filters),
 // replay at the original rate (the stored gaps kept), a rate limit (nats-server's budget: the
 // stream's max_msg_size at once, then bits per second); priority groups: a pinned client (its
-// Nats-Pin-Id, the 423s, CONSUMER.UNPIN, the pin in CONSUMER.INFO) and overflow (min_pending and
-// min_ack_pending).
+// Nats-Pin-Id, the 423s, CONSUMER.UNPIN, the pin in CONSUMER.INFO), overflow (min_pending and
+// min_ack_pending) and prioritized (waiting requests by priority, in turns within one).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
@@ -76,6 +77,11 @@ for (const [filter, suffix] of [["lps.>", ""], ["lps.a", "f"]] as const) {
       await createLedBy(jsm, nc2, "LPS", { durable_name: `l${suffix}n`, ...cfg }, false);
       await sameInfo(nc2, "LPS", `l${suffix}t`, `l${suffix}n`, `${suffix} created: the same start`);
     }
+    // Two filters: num_pending counts the start set, then each new message, as with one.
+    const mcfg = { ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.LastPerSubject, filter_subjects: ["lps.a", "lps.b"] };
+    await createLedBy(jsm, nc2, "LPS", { durable_name: "lmt", ...mcfg }, true);
+    await createLedBy(jsm, nc2, "LPS", { durable_name: "lmn", ...mcfg }, false);
+    await sameInfo(nc2, "LPS", "lmt", "lmn", "two filters created: the same start");
     const gotAll = async (name: string, n: number): Promise<unknown[]> => {
       const got = await pull(nc2, "LPS", name, n);
       for (const m of got) assert.equal(await m.ackAck({ timeout: 10_000 }), true);
@@ -100,6 +106,17 @@ for (const [filter, suffix] of [["lps.>", ""], ["lps.a", "f"]] as const) {
     await sameInfo(nc2, "LPS", "lt", "ln", "then new messages");
     assert.deepEqual(await gotAll("lft", 1), await gotAll("lfn", 1));
     await sameInfo(nc2, "LPS", "lft", "lfn", "filtered: then new messages");
+    for (const s of ["a", "b", "a"]) await retry(() => js2.publish(`lps.${s}`, s), 60_000);
+    await sameInfo(nc2, "LPS", "lmt", "lmn", "two filters: the set to go, then each new message");
+    await sameInfo(nc2, "LPS", "lft", "lfn", "filtered: a subject written twice after the set counts twice");
+    await sameInfo(nc2, "LPS", "lt", "ln", "each new message counts");
+    const lm = await gotAll("lmt", 6);
+    assert.deepEqual(lm, await gotAll("lmn", 6));
+    assert.deepEqual(
+      lm.map((x) => (x as unknown[])[0]),
+      [3, 5, 7, 8, 9, 10],
+    );
+    await sameInfo(nc2, "LPS", "lmt", "lmn", "two filters: all delivered and acknowledged");
 
     // Replay at the original rate: three messages 600 ms apart come about 600 ms apart.
     await retry(() => jsm.streams.add({ name: "RP", subjects: ["rp.>"], num_replicas: 3 }), 90_000);
@@ -182,7 +199,7 @@ async function pullOnce(nc: NatsConnection, stream: string, consumer: string, re
   throw new Error(`no answer to a pull request of ${consumer}`);
 }
 
-test("with nrg_peer_lead, T3 leads pinned-client and overflow priority groups of a nats-server 2.15 cluster as a nats-server leader does", { skip: referenceMissing(), timeout: 900_000 }, async (t) => {
+test("with nrg_peer_lead, T3 leads pinned-client, overflow and prioritized priority groups of a nats-server 2.15 cluster as a nats-server leader does", { skip: referenceMissing(), timeout: 900_000 }, async (t) => {
   const c = await NrgCluster.create(true, true);
   try {
     const { nc2, jsm } = await c.upWithClients();
@@ -252,6 +269,44 @@ test("with nrg_peer_lead, T3 leads pinned-client and overflow priority groups of
     assert.deepEqual(t3Overflow, await overflow("on"));
     assert.deepEqual(t3Overflow, ["408 Request Timeout", 1, 2, "408 Request Timeout", 3]);
     await sameInfo(nc2, "PG", "ot", "on", "overflow: the same deliveries");
+
+    // Prioritized: waiting requests served by priority (0 first), in turns within one; a priority
+    // outside 0-9 refused. Three requests wait on an empty stream, then five messages come.
+    await retry(() => jsm.streams.add({ name: "PP", subjects: ["pp.>"], num_replicas: 3 }), 90_000);
+    const qcfg = { ack_policy: AckPolicy.Explicit, priority_policy: "prioritized", priority_groups: ["A"] } as unknown as Partial<ConsumerConfig>;
+    await createLedBy(jsm, nc2, "PP", { durable_name: "qt", ...qcfg }, true);
+    await createLedBy(jsm, nc2, "PP", { durable_name: "qn", ...qcfg }, false);
+    const outOfRange = async (name: string): Promise<string | undefined> => (await next(nc2, "PP", name, { batch: 1, expires: 1_000_000_000, group: "A", priority: 10 })).status;
+    assert.equal(await outOfRange("qt"), await outOfRange("qn"));
+    const queued = async (name: string): Promise<Map<string, number[]>> => {
+      const got = new Map<string, number[]>();
+      for (const [label, priority, batch] of [["R1", 2, 2], ["R2", 1, 2], ["R3", 1, 1]] as const) {
+        const seqs: number[] = [];
+        got.set(label, seqs);
+        const inbox = createInbox();
+        nc2.subscribe(inbox, {
+          max: batch,
+          callback: (_err: Error | null, m: Msg) => {
+            if ((m.headers?.code ?? 0) !== 0) return;
+            seqs.push(Number((m.reply ?? "").split(".")[5]));
+            m.respond("+ACK");
+          },
+        });
+        nc2.publish(`$JS.API.CONSUMER.MSG.NEXT.PP.${name}`, JSON.stringify({ batch, expires: 120_000_000_000, group: "A", priority }), { reply: inbox });
+        // In this order at the leader.
+        await waitUntil(async () => (await rawInfo(nc2, "PP", name)).num_waiting === got.size, 30_000, `${name}: ${label} waits`);
+      }
+      return got;
+    };
+    const qt = await queued("qt");
+    const qn = await queued("qn");
+    for (let i = 1; i <= 5; i++) await retry(() => js2.publish(`pp.${i}`, `p${i}`), 60_000);
+    const total = (m: Map<string, number[]>): number => [...m.values()].reduce((n, v) => n + v.length, 0);
+    await waitUntil(() => total(qt) === 5 && total(qn) === 5, 60_000, "both deliver the five messages", () => JSON.stringify({ qt: [...qt], qn: [...qn] }));
+    t.diagnostic(`prioritized: ${JSON.stringify([...qt])}`);
+    assert.deepEqual([...qt], [...qn], "the same requests get the same messages");
+    assert.deepEqual(Object.fromEntries(qt), { R1: [4, 5], R2: [1, 3], R3: [2] });
+    await sameInfo(nc2, "PP", "qt", "qn", "prioritized: the same deliveries and acks");
   } finally {
     await c.stop();
   }

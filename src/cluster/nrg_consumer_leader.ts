@@ -14,9 +14,8 @@
 // (replicateDeliveries), and an ack's confirmation (a double ack's reply) once the ack is.
 // Led here: pull and push consumers (flow control included: a push consumer's window, its
 // `$JS.FC` requests and their answers) with explicit, all or no acks (back-off, headers only,
-// pauses, rate limits, replay at the original rate, deliver last per subject, pinned-client and
-// overflow priority groups included), not the prioritized policy (`nrgConsumerLeadRefusal`);
-// for others the member hands its
+// pauses, rate limits, replay at the original rate, deliver last per subject, pinned-client,
+// overflow and prioritized priority groups included); for others (`nrgConsumerLeadRefusal`) the member hands its
 // leadership back to a nats-server member. Of an interest or work-queue stream, the acks it
 // proposes reach the stream's leader as any consumer leader's do (its member of the consumer's
 // group applies them and proposes the removals), and without acks each delivery is proposed as an ack too.
@@ -55,7 +54,6 @@ const FC_MAX_PENDING = 32 * 1024 * 1024;
 export function nrgConsumerLeadRefusal(config: Record<string, unknown>): string | undefined {
   const ack = config.ack_policy;
   if (ack !== undefined && ack !== "explicit" && ack !== "all" && ack !== "none") return `ack policy ${String(ack)}`;
-  if (config.priority_policy === "prioritized") return "the prioritized priority policy";
   return undefined;
 }
 
@@ -285,13 +283,24 @@ export class NrgConsumerLeader {
     this.srv.account.publish(reply, "", buildHeaders(pairs, status), EMPTY);
   }
 
-  /** The messages from the next stream sequence on that the consumer's filters take (nats-server's num_pending; last per subject: the subjects' last ones). */
+  /**
+   * nats-server's num_pending: the messages from the next stream sequence on that the consumer's
+   * filters take. Deliver last per subject: its start set's messages still to go, then what the
+   * filters take after the set (nats-server counts the set when the consumer starts, one per
+   * subject, then adds each new message: a subject written twice since counts twice, with one
+   * filter or several).
+   */
   private numPending(): number {
+    const lss = this.lss;
+    return (lss?.seqs.length ?? 0) + this.takenFrom(lss === undefined ? this.sseq : lss.resume + 1);
+  }
+
+  private takenFrom(seq: number): number {
     const store = this.stream.store;
     const filters = this.filters;
-    if (this.sseq > store.lastSequence()) return 0;
-    if (filters.length <= 1) return store.numPending(this.sseq, filters[0] ?? "", this.config.deliver_policy === "last_per_subject");
-    return store.numPendingMulti(this.sseq, filters);
+    if (seq > store.lastSequence()) return 0;
+    if (filters.length <= 1) return store.numPending(seq, filters[0] ?? "", false);
+    return store.numPendingMulti(seq, filters);
   }
 
   // ---- pull requests ----
@@ -329,7 +338,9 @@ export class NrgConsumerLeader {
     }
     const hbMs = p.hbNs / 1e6;
     const req: PullRequest = { reply, n: p.batch, d: 0, b: p.maxBytes, expiresAt: p.expiresNs > 0 ? now + p.expiresNs / 1e6 : 0, noWait: p.noWait, hbMs, hbAt: hbMs > 0 ? now + hbMs : 0, received: now, group: p.group };
-    if (!this.waiting.add(req)) {
+    // The prioritized policy keeps requests by priority (0 first), FIFO within one (nats-server's addPrioritized).
+    const added = policy === "prioritized" ? this.waiting.addPrioritized(req) : this.waiting.add(req);
+    if (!added) {
       if (hbMs === 0) this.sendStatus(reply, "409 Exceeded MaxWaiting");
       return;
     }
@@ -564,7 +575,7 @@ export class NrgConsumerLeader {
       npc: npc ?? this.numPending(),
       ackPending: this.pending.size,
       now: Date.now(),
-      prioritized: false,
+      prioritized: this.config.priority_policy === "prioritized",
       status: (wr, status) => this.sendStatus(wr.reply, status, wr),
       listening: (reply) => this.srv.account.sublist.hasInterest(reply),
     });
