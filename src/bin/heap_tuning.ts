@@ -28,7 +28,15 @@
 // only (V8 still adds at least a few MB): peak RSS 96.5-97.0 -> 88.2-88.9 MB there (nats-server
 // 2.15.1: 45 MB), with three full collections of 6-19 ms in the run, as little CPU as the
 // runs' noise shows. A bigger heap keeps V8's own factor, which weighs the collector's speed
-// against the program's.
+// against the program's. Checked again with and without it, 3 rounds each: jspub-async-file16
+// peak RSS 86.8-87.2 MB with it, 94.2-95.2 without, in every round; reqlat msgs/s, p50 and
+// server CPU, and pubsub1k's peak RSS and CPU, within 5% either way (earlier single runs that
+// made it look like a 0.85x reqlat were noise).
+//
+// What it cannot touch: a core scenario's peak RSS (pub, queue, request/reply: 64-70 MB,
+// nats-server 21-22 MB) is the process's idle floor, 63 MB once started, of which 39 MB are the
+// pages of the node binary itself (a bare `node` holds 31 MB of them) and 20 MB anonymous
+// memory (a 14 MB V8 heap, 7 MB of it the server's live objects and 2.2 MB the bundle's source).
 import { setFlagsFromString, getHeapSpaceStatistics } from "node:v8";
 import { PerformanceObserver } from "node:perf_hooks";
 
