@@ -134,6 +134,35 @@ test("raft: a member removed while it runs gets the entry removing it, then neve
   }
 });
 
+test("raft: a member removed while it was down, back with a log that still names it, is told by the leader when it asks for votes, then asks no more", async () => {
+  const sim = new SimCluster({ seed: 14, members: 3, spares: 0, durationMs: 0, proposalEveryMs: 20, faults: false, corruption: false, membership: false });
+  try {
+    await sim.startAll();
+    await sim.advance(1000, 20);
+    const l = sim.leader();
+    assert.ok(l !== undefined, "a leader");
+    const gone = l.config.voters.find((v) => v !== l.id) as string;
+    sim.kill(gone);
+    const index = l.removePeer(gone);
+    await sim.advance(2000, 20); // election timeouts here are 150-300 ms: the leader forgot it
+    assert.equal((l as unknown as { progress: Map<string, unknown> }).progress.has(gone), false, "the leader forgot it");
+    await sim.startMember(gone, false);
+    const g = sim.members.get(gone)?.node;
+    assert.ok(g !== undefined && g.config.voters.includes(gone), `${gone} starts believing it is a voter`);
+    await sim.advance(3000, 20);
+    assert.ok(g.lastIndex >= index, `${gone} got the entry removing it`);
+    assert.ok(!g.config.voters.includes(gone), `${gone} knows it is out`);
+    const asked = sim.log.filter((line) => line.includes(`${gone} precandidate`)).length;
+    await sim.advance(2000, 20);
+    assert.equal(sim.log.filter((line) => line.includes(`${gone} precandidate`)).length, asked, `${gone} asks for votes no more`);
+    assert.equal(g.role, "follower");
+    assert.equal(sim.leaderTerms.length, 1, `one leader, one term (terms led: ${sim.leaderTerms.join(", ")})`);
+    assert.deepEqual(sim.violations, []);
+  } finally {
+    sim.stop();
+  }
+});
+
 function entries(from: number, n: number, term: number): RaftEntry[] {
   const out: RaftEntry[] = [];
   for (let i = 0; i < n; i++) out.push(makeEntry(from + i, term, ENTRY_NORMAL, Buffer.from(`value-${from + i}-${"x".repeat(i % 50)}`)));

@@ -1,8 +1,8 @@
 // A RAFT group member: leader election with pre-vote, log replication with batching and
 // back-pressure, commit, snapshots and compaction, catch-up of a lagging or new member by
 // snapshot plus log, membership changes one member at a time (new members join as learners and
-// are promoted once caught up; a removed member is sent the entry removing it, so it stops
-// campaigning), leadership transfer.
+// are promoted once caught up; a removed member is sent the entry removing it, also when it asks
+// for votes later, so it stops campaigning), leadership transfer.
 //
 // It knows nothing of sockets, timers or files: messages go through a RaftTransport, time and
 // randomness come from a RaftEnv, state lives in a RaftStore (raft_store.ts), and committed
@@ -1095,11 +1095,13 @@ export class RaftNode {
   }
 
   private onPreVote(from: string, m: { term: number; lastIndex: number; lastTerm: number }): void {
+    this.tellRemoved(from);
     const granted = m.term > this.term && !this.leaderAlive() && this.mayVote(m.term) && this.logUpToDate(m.lastIndex, m.lastTerm);
     this.send(from, { t: "prevote_resp", term: granted ? m.term : this.term, granted });
   }
 
   private onVote(from: string, m: { term: number; lastIndex: number; lastTerm: number; transfer: boolean }): void {
+    this.tellRemoved(from);
     if (m.term > this.term) {
       // A disruptive candidate (we hear from a live leader) is ignored, unless the leader asked.
       if (!m.transfer && this.leaderAlive()) {
@@ -1310,6 +1312,19 @@ export class RaftNode {
       p.next = Math.max(p.match + 1, Math.min(p.next - 1, m.index + 1));
       this.sendAppend(from, p, true);
     }
+  }
+
+  /**
+   * On the leader: one the configuration leaves out asks for votes (it was away when it was
+   * removed, and its log still names it): it is sent the log (or snapshot) up to the entry
+   * removing it, after which it asks no more.
+   */
+  private tellRemoved(from: string): void {
+    if (this.role !== "leader" || this.progress.has(from) || this.config.voters.includes(from) || this.config.learners.includes(from)) return;
+    const p = newProgress(this.store.lastIndex + 1, this.env.now());
+    p.removedAt = this.configs.length > 0 ? this.configs[this.configs.length - 1].index : this.snapshotIndex;
+    this.progress.set(from, p);
+    this.sendAppend(from, p, true);
   }
 
   /**

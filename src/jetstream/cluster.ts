@@ -1222,7 +1222,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   /** Is `server` this one or one a route leads to now (a server stopped or cut off is not)? */
-  private reachable(server: string): boolean {
+  reachable(server: string): boolean {
     return server === this.self || this.cluster.peers().some((p) => p.name === server);
   }
 

@@ -90,6 +90,8 @@ export interface ConsumerGroupHost {
   streamMembers(): string[];
   /** Is this server leaving the stream's group (a move, a removal)? */
   leavingGroup(): boolean;
+  /** Is `server` this one or one a route leads to now (a server stopped or cut off is not)? */
+  reachable(server: string): boolean;
   /** This server's member was removed from the consumer's group (it has the entry saying so): its copy stays outside the group. */
   consumerGroupLeft(name: string): void;
 }
@@ -473,11 +475,12 @@ export class ConsumerGroup implements RaftStateMachine {
         return;
       }
       if (kept.length > n && kept.includes(self)) {
-        // Scaled down (R3 -> R2): this leader stays, the member to go is one not heard from
-        // lately, else the one furthest behind (nats-server keeps its leader and the most
-        // current others); the entry removing it tells it so.
+        // Scaled down (R3 -> R2): this leader stays, the member to go is one on a server no
+        // route leads to, else one not heard from lately, else the one furthest behind
+        // (nats-server keeps its leader, then online peers, least lag first); the entry removing
+        // it tells it so.
         const status = new Map(node.peerStatus().map((p) => [p.id, p]));
-        const rank = (p: string): number => (status.get(p)?.current === true ? 0 : 1e15) + (status.get(p)?.lag ?? 0);
+        const rank = (p: string): number => (this.host.reachable(p) ? 0 : 2e15) + (status.get(p)?.current === true ? 0 : 1e15) + (status.get(p)?.lag ?? 0);
         const others = kept.filter((p) => p !== self);
         let gone = others[others.length - 1];
         for (const p of others) if (rank(p) > rank(gone)) gone = p;

@@ -182,6 +182,8 @@ export interface ReplicaHost {
   readonly raftDir: string;
   /** The members the meta group assigned this stream to (the group's leader brings its membership there). */
   assignedPeers(stream: Stream): string[] | undefined;
+  /** Is `server` this one or one a route leads to now (a server stopped or cut off is not)? */
+  reachable(server: string): boolean;
   /** Leadership of a stream's group changed (advisories). */
   leaderChanged(replica: StreamReplica, leader: string): void;
   /** The servers the stream moves to, while it moves (its group goes there, then the others leave). */
@@ -945,6 +947,10 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
 
   streamMembers(): string[] {
     return [...this.node.config.voters, ...this.node.config.learners];
+  }
+
+  reachable(server: string): boolean {
+    return this.host.reachable(server);
   }
 
   stayingServers(): string[] | undefined {

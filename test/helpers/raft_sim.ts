@@ -475,6 +475,7 @@ export class SimCluster {
         stateChanged: (role, leader, term) => {
           // A member its latest configuration leaves out (removed, and it has the entry) neither campaigns nor leads.
           if (role !== "follower" && m.node !== undefined && !m.node.config.voters.includes(id)) this.violation(`${id} is a ${role} in term ${term} though its configuration leaves it out`);
+          if (role === "precandidate") this.note(`${id} precandidate in term ${term}`);
           if (role !== "leader") return;
           const prev = this.leaders.get(term);
           if (prev !== undefined && prev !== id) this.violation(`election safety: ${prev} and ${id} both lead term ${term}`);
@@ -565,6 +566,17 @@ export class SimCluster {
     } catch {
       // not the leader after all, or busy
     }
+  }
+
+  /** Stop a member as kill -9 would (for scenarios driven step by step; startMember brings it back with its files). */
+  kill(id: string): void {
+    const m = this.members.get(id) as Member;
+    if (m.node === undefined) return;
+    m.node.stop();
+    m.files = (m.disk as SimDisk).crash();
+    m.node = undefined;
+    m.epoch++;
+    this.note(`${id}: kill`);
   }
 
   /** One random fault (or repair of one). */
