@@ -1,7 +1,8 @@
 // What a server logs when bytes on its route or leafnode port do not parse, side by side with
 // nats-server 2.15 over raw TCP: anything but CONNECT first is an authentication error; after
 // it, "<Router|Leafnode> parser ERROR, state=<n>, i=<i>: proto='...'" with the kind's own op
-// names (RS+, LS+, RMSG, LMSG, A+ ...); a route refused for its cluster name reads no further.
+// names (RS+, LS+, RMSG, LMSG, A+ ...); a route refused for its cluster name reads no further;
+// a CONNECT nats-server cannot decode into its ClientOpts gets Go's json error.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { transcript } from "./helpers/raw.js";
@@ -16,7 +17,11 @@ const INPUTS: Array<{ port: "cluster" | "leafnode"; input: string }> = [
   { port: "cluster", input: 'CONNECT {"verbose":false,"name":"X"}\r\nFOO\r\n' },
   { port: "cluster", input: 'CONNECT {"verbose":false,"cluster":"C","name":"X"}\r\nRS+X $G a\r\n' },
   { port: "cluster", input: 'CONNECT {"verbose":false,"cluster":"C","name":"X"}\r\nRMSG $G a 2\r\nhiXX\r\n' },
+  { port: "cluster", input: "CONNECT {bad\r\n" },
+  { port: "cluster", input: 'CONNECT {"verbose":"x"}\r\n' },
   { port: "leafnode", input: "FOO\r\n" },
+  { port: "leafnode", input: "CONNECT 5\r\n" },
+  { port: "leafnode", input: 'CONNECT {"name":"L","protocol":"1"}\r\n' },
   { port: "leafnode", input: "PING\r\n" },
   { port: "leafnode", input: 'CONNECT {"verbose":false,"name":"X"}\r\nFOO\r\n' },
   { port: "leafnode", input: 'CONNECT {"verbose":false}\r\nPING\r\nXYZ\r\n' },

@@ -4,6 +4,8 @@
 // bcrypt) decide who may connect, and an accepted connection must log in within its auth
 // timeout. What each kind reads from the objects stays in its own file; the connection-side
 // steps (tracing, sending, holding input during a bcrypt check) are RemoteConnection's.
+import { goJsonKind, goJsonSyntaxError } from "../jetstream/go_json.js";
+import { clientOptsTypeError } from "../server/client_opts_json.js";
 import { bcryptMatches, isBcryptHash } from "../auth/bcrypt.js";
 import { ProtocolError } from "../protocol/errors.js";
 import type { Server } from "../server/server.js";
@@ -34,9 +36,16 @@ export function parseHandshakeJson<T extends object>(json: string, what: string)
   try {
     value = JSON.parse(json);
   } catch (err) {
-    throw new ProtocolError("", `${what}: ${(err as Error).message}`);
+    // nats-server's words: Go's json.Unmarshal error.
+    throw new ProtocolError("", goJsonSyntaxError(json) ?? `${what}: ${(err as Error).message}`);
   }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new ProtocolError("", `${what}: not an object`);
+  if (value === null) throw new ProtocolError("", `${what}: not an object`);
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new ProtocolError("", `json: cannot unmarshal ${goJsonKind(value)} into Go value of type server.${what.endsWith("INFO") ? "Info" : "ClientOpts"}`);
+  }
+  // nats-server decodes every CONNECT into its ClientOpts first.
+  const typeError = what.endsWith("CONNECT") ? clientOptsTypeError(value as Record<string, unknown>) : undefined;
+  if (typeError !== undefined) throw new ProtocolError("", typeError);
   return value as T;
 }
 

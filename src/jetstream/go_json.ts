@@ -248,6 +248,23 @@ export function readGoJsonValue(body: Buffer): GoNode {
   return new Reader(body, false).only();
 }
 
+/** Go's json.Unmarshal syntax error for `text`, when there is one. */
+export function goJsonSyntaxError(text: string): string | undefined {
+  try {
+    readGoJsonValue(Buffer.from(text));
+  } catch (err) {
+    if (err instanceof GoJsonSyntaxError) return err.message;
+  }
+  return undefined;
+}
+
+/** How Go's encoding/json names a decoded value's kind in its errors ("cannot unmarshal <kind> into ..."). */
+export function goJsonKind(v: unknown): string {
+  if (Array.isArray(v)) return "array";
+  if (typeof v === "boolean") return "bool";
+  return v === null || typeof v === "object" ? "object" : typeof v;
+}
+
 /** A node as a plain JavaScript value (numbers through Number()). */
 export function plainValue(n: GoNode): unknown {
   switch (n.kind) {

@@ -9,7 +9,8 @@
 import net from "node:net";
 import { goQuote } from "./go_quote.js";
 import { goDuration } from "./time.js";
-import { GoJsonSyntaxError, readGoJsonValue } from "../jetstream/go_json.js";
+import { goJsonKind, goJsonSyntaxError } from "../jetstream/go_json.js";
+import { clientOptsTypeError } from "./client_opts_json.js";
 import { Parser, type ParserHandler } from "../protocol/parser.js";
 import { MsgTrace, TraceKind, activeTrace, setActiveTrace, type TraceIngress } from "./msg_trace.js";
 import { ProtoErr, ProtocolError } from "../protocol/errors.js";
@@ -463,9 +464,11 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
       // `null` decodes to "no fields" in Go, so nats-server accepts `CONNECT null`.
       raw = (JSON.parse(json) ?? {}) as Record<string, unknown>;
     } catch (err) {
-      throw new ProtocolError("", goSyntaxError(json) ?? `CONNECT: ${(err as Error).message}`);
+      throw new ProtocolError("", goJsonSyntaxError(json) ?? `CONNECT: ${(err as Error).message}`);
     }
     if (typeof raw !== "object" || Array.isArray(raw)) throw new ProtocolError("", `json: cannot unmarshal ${goJsonKind(raw)} into Go value of type server.ClientOpts`);
+    const typeError = clientOptsTypeError(raw);
+    if (typeError !== undefined) throw new ProtocolError("", typeError);
     // Decoded the way nats-server's typed JSON decoding does it: keys match case-insensitively, a
     // known field of the wrong type fails the CONNECT (silent close), null or absent fields keep
     // their current value (so a second CONNECT changes only what it names).
@@ -1302,23 +1305,6 @@ function connectField<T>(fields: Record<string, unknown>, k: string, type: Field
     throw new ProtocolError("", `json: cannot unmarshal ${what} into Go struct field ClientOpts.${k} of type ${type === "number" ? "int" : type === "boolean" ? "bool" : "string"}`);
   }
   return v as T;
-}
-
-/** How Go's encoding/json names a JSON value's kind in its errors. */
-function goJsonKind(v: unknown): string {
-  if (Array.isArray(v)) return "array";
-  if (typeof v === "boolean") return "bool";
-  return typeof v === "object" ? "object" : typeof v;
-}
-
-/** Go's json.Unmarshal syntax error for `json`, when its reader finds one. */
-function goSyntaxError(json: string): string | undefined {
-  try {
-    readGoJsonValue(Buffer.from(json));
-  } catch (err) {
-    if (err instanceof GoJsonSyntaxError) return err.message;
-  }
-  return undefined;
 }
 
 /** Credentials never reach the log: nats-server traces CONNECT with secrets redacted. */
