@@ -29,13 +29,36 @@ import type { Subscription } from "../server/sublist.js";
 import { appendHeaders, buildHeaders, getHeader, removeHeaders } from "../protocol/headers.js";
 import type { SubjectTransform } from "../server/subject_transform.js";
 import { FileStore } from "../storage/filestore.js";
-import { isStoreError } from "../storage/store.js";
+import { isStoreError, type StreamStore } from "../storage/store.js";
+import type { Account } from "../server/account.js";
 import { parseRfc3339, rfc3339 } from "../server/time.js";
 import { ApiError, jsError } from "./errors.js";
 import { sourceIndexName, sourceTransform } from "./source_config.js";
 import type { StreamConfig, StreamSourceJson } from "./stream_config.js";
 import type { Stream } from "./stream.js";
 import { randomToken, shortHash } from "./util.js";
+
+/**
+ * What the sourcing reads and calls of the stream it fills. The single server's Stream
+ * (stream.ts) is one, standalone or leading a tsnats group (applyStreamOp and processInbound
+ * then propose, replica.whenApplied waits for the commit); another owner of a copy (a member
+ * leading a nats-server mirror or source, cluster/nrg_*) would provide the same members:
+ * applyStreamOp's mirror_msg as a sourced stream message at the origin's sequence and time,
+ * skip_msgs as a delete range, processInbound as a sourced publish, whenApplied on its commits.
+ */
+export interface SourcingStream {
+  readonly name: string;
+  readonly cfg: StreamConfig;
+  readonly closed: boolean;
+  readonly store: StreamStore;
+  /** Replicated: runs `fn` once what was proposed so far is applied. */
+  readonly replica: { whenApplied(fn: () => void): void } | undefined;
+  readonly jsa: { readonly account: Account; readonly service: { readonly log: { warn(msg: string): void }; readonly options: { readonly domain?: string } } };
+  applyStreamOp: Stream["applyStreamOp"];
+  processInbound(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sourced?: boolean): void;
+  /** A mirror's origin consumer starts after `delivered`: the sequences up to it are skipped (the origin's numbering kept). */
+  mirrorCatchUp(delivered: number): void;
+}
 
 export const HDR_STREAM_SOURCE = "Nats-Stream-Source";
 const HDR_STREAM_IDENTITY = "Nats-Stream-Identity";
@@ -181,7 +204,7 @@ export class SourceLink {
     return this.spec.name;
   }
 
-  private get stream(): Stream {
+  private get stream(): SourcingStream {
     return this.owner.stream;
   }
 
@@ -692,7 +715,7 @@ export class StreamSourcing {
   private afterStoredQueue: Array<() => void> = [];
   private afterStoredScheduled = false;
 
-  constructor(readonly stream: Stream) {}
+  constructor(readonly stream: SourcingStream) {}
 
   get cfg(): StreamConfig {
     return this.stream.cfg;
