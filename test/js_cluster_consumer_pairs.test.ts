@@ -17,11 +17,19 @@ import { waitUntil } from "./helpers/server.js";
 
 interface Answer extends Info {
   config?: { num_replicas?: number };
-  cluster?: { leader?: string; replicas?: Array<{ name: string; current?: boolean; offline?: boolean }> };
+  cluster?: { leader?: string; replicas?: Array<{ name: string; current?: boolean; offline?: boolean }>; desired?: { replicas?: Array<{ name: string }> } & Record<string, unknown> };
 }
 
 function said(a: Answer): string {
   return a.error !== undefined ? `${a.error.code} ${a.error.err_code} ${a.error.description}` : `ok r=${a.config?.num_replicas}`;
+}
+
+/** The `desired` of a scaling update's answer: its fields, and the members it names (its leader first). */
+function desiredShape(a: Answer): string {
+  const d = a.cluster?.desired;
+  if (d === undefined) return "none";
+  const r = d.replicas;
+  return Object.keys(d).sort().join(",") + (r !== undefined ? ` (${r.length} members, the leader first: ${r[0]?.name === a.cluster?.leader})` : "");
 }
 
 /** Each running server's consumers of `stream` (by /jsz), with their ack floors: name -> server -> ack floor. */
@@ -163,7 +171,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     await heldOn(cluster, "P", ["K"], 3);
     const kLeader = (await settledInfo(nc, "P", "K", 3)).cluster?.leader ?? "";
     const down = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.P.K", { stream_name: "P", config: { durable_name: "K", ack_policy: "explicit", num_replicas: 2 } });
-    out.push(`P.K to R2: ${said(down)}`);
+    out.push(`P.K to R2: ${said(down)}, desired ${desiredShape(down)}`);
     const kTwo = await heldOn(cluster, "P", ["K"], 2);
     const kInfo = await settledInfo(nc, "P", "K", 2);
     const kNamed = [kInfo.cluster?.leader ?? "", ...(kInfo.cluster?.replicas ?? []).map((r) => r.name)].sort().join(",");
@@ -171,12 +179,12 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     out.push(`  info: ${said(kInfo)}`);
     out.push(`  read and acknowledged through its group of two: ${(await pullAck(nc, "P", "K", 2)).join(",")}`);
     const kUp = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.P.K", { stream_name: "P", config: { durable_name: "K", ack_policy: "explicit", num_replicas: 3 } });
-    out.push(`P.K to R3 again: ${said(kUp)}`);
+    out.push(`P.K to R3 again: ${said(kUp)}, desired ${desiredShape(kUp)}`);
     const kThree = await heldOn(cluster, "P", ["K"], 3, 2);
     out.push(`  P.K on ${kThree.get("K")?.size} servers, ack floors ${[...(kThree.get("K")?.values() ?? [])].join(",")}`);
     out.push(`  info: ${said(await settledInfo(nc, "P", "K", 3))}`);
     const kBack = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.P.K", { stream_name: "P", config: { durable_name: "K", ack_policy: "explicit", num_replicas: 2 } });
-    out.push(`P.K to R2 again: ${said(kBack)}`);
+    out.push(`P.K to R2 again: ${said(kBack)}, desired ${desiredShape(kBack)}`);
     out.push(`  P.K on ${(await heldOn(cluster, "P", ["K"], 2)).get("K")?.size} servers`);
 
     // The stream scaled down to two servers: its R2 consumers run on those two.
@@ -238,7 +246,7 @@ async function scaledWhileDown(cluster: RefJsCluster): Promise<string[]> {
       "the server shown offline",
     ).catch(() => undefined);
     const scaled = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.Q.K", { stream_name: "Q", config: { ...cfg, num_replicas: 2 } });
-    out.push(`Q.K to R2 while a server is down: ${said(scaled)}`);
+    out.push(`Q.K to R2 while a server is down: ${said(scaled)}, desired ${desiredShape(scaled)}`);
     const two = await heldOn(cluster, "Q", ["K"], 2);
     const info = await settledInfo(nc, "Q", "K", 2);
     const named = [info.cluster?.leader ?? "", ...(info.cluster?.replicas ?? []).map((r) => r.name)].sort().join(",");
@@ -261,7 +269,8 @@ async function scaledWhileDown(cluster: RefJsCluster): Promise<string[]> {
     out.push(`  back, the server holds it: ${held.get("K")?.has(`N${down + 1}`)}, held on ${held.get("K")?.size} servers`);
     out.push(`  read and acknowledged: ${(await pullAck(nc, "Q", "K", 2)).join(",")}`);
     // Scaled up again: that server joins its group, with its state.
-    out.push(`Q.K to R3: ${said(await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.Q.K", { stream_name: "Q", config: { ...cfg, num_replicas: 3 } }))}`);
+    const up = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.Q.K", { stream_name: "Q", config: { ...cfg, num_replicas: 3 } });
+    out.push(`Q.K to R3: ${said(up)}, desired ${desiredShape(up)}`);
     const three = await heldOn(cluster, "Q", ["K"], 3, 2);
     out.push(`  on ${three.get("K")?.size} servers, ack floors ${[...(three.get("K")?.values() ?? [])].join(",")}`);
     out.push(`  info: ${said(await settledInfo(nc, "Q", "K", 3))}`);

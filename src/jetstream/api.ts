@@ -904,6 +904,7 @@ export class Api {
     // An update between replicated (through the stream's group) and R1: the group takes its
     // state in, or the leader keeps it alone (StreamReplica.consumerScaled).
     const scaled = existing !== undefined && stream.replica !== undefined && existing.replicated !== replicatedConsumer(raw, stream.cfg.retention);
+    const replicasBefore = existing?.replicated === true ? existing.cfg.num_replicas || stream.cfg.num_replicas : 0;
     if (existing !== undefined) {
       if (existing.cfg.pause_until !== undefined) raw.pause_until = existing.cfg.pause_until;
       else delete raw.pause_until;
@@ -922,6 +923,12 @@ export class Api {
     // had not confirmed as stored may have been lost on the way (nats-server does the same).
     if (c.cfg.sourcing === true) c.reset(0);
     const info = c.infoJson();
+    // A replicated consumer scaled (R3 <-> R2): the answer names the membership asked for, as nats-server's.
+    const replicasAfter = c.replicated ? c.cfg.num_replicas || stream.cfg.num_replicas : 0;
+    if (replicasBefore > 1 && replicasAfter > 1 && replicasBefore !== replicasAfter && info.cluster !== undefined) {
+      const desired = stream.replica?.consumerDesired(c.name, replicasAfter);
+      if (desired !== undefined) info.cluster = { ...(info.cluster as Json), desired };
+    }
     if (c.isPaused()) c.sendPauseAdvisory();
     return info;
   }

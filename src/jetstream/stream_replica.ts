@@ -833,7 +833,12 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       if (c !== undefined) {
         try {
           const a = JSON.parse(json) as Record<string, unknown>;
-          if (a.cluster !== undefined) out = JSON.stringify({ ...a, ...c.clusterJson() });
+          if (a.cluster !== undefined) {
+            const now = c.clusterJson() as { cluster: Record<string, unknown> };
+            // (An update's desired membership is as of the update.)
+            const desired = (a.cluster as Record<string, unknown>).desired;
+            out = JSON.stringify({ ...a, cluster: desired !== undefined ? { ...now.cluster, desired } : now.cluster });
+          }
         } catch {
           // answered as it was
         }
@@ -1000,6 +1005,25 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     }
     if (!g.stepDown(preferred)) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
     this.log(`consumer '${name}': leadership handed over${preferred !== undefined ? ` to ${preferred}` : ""}`);
+  }
+
+  /**
+   * `desired` of the answer to a replicated consumer's update to `replicas` members (nats-server
+   * 2.15's desired state: when it was asked for; scaled up, the members it goes to, those it has
+   * first, its leader first).
+   */
+  consumerDesired(name: string, replicas: number): Record<string, unknown> | undefined {
+    const g = this.consumerGroups.get(name);
+    if (g === undefined) return undefined;
+    const out: Record<string, unknown> = { created: rfc3339(nowNs()), name: this.host.clusterName };
+    const cfg = g.node.config;
+    if (replicas > cfg.voters.length) {
+      const leader = g.leader;
+      const peers = [...(leader !== "" ? [leader] : []), ...cfg.voters.filter((v) => v !== leader)];
+      for (const p of this.consumerMembers() ?? []) if (!peers.includes(p)) peers.push(p);
+      out.replicas = peers.slice(0, replicas).map((p) => ({ name: p, peer: peerId(p) }));
+    }
+    return out;
   }
 
   /** `cluster` of a replicated consumer's info: its group's leader and members. */
