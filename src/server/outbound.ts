@@ -24,8 +24,13 @@
 import { DirectWriter, directWriterFor, type DirectWriteOwner } from "./direct_write.js";
 import { DOUBLE_ZERO } from "./double_zero.js";
 
-/** Size of the encoding buffers, which are shared through a pool (a bigger message gets its own). */
-const BUFFER_SIZE = 64 * 1024;
+/**
+ * Size of the encoding buffers, which are shared through a pool (a bigger message gets its own).
+ * Twice a socket read (64 KiB, shared_reads.ts): what one read makes a receiver is a little more
+ * than the read (each MSG line is longer than its PUB line), so with read-sized buffers nearly
+ * every turn of a 1 KiB stream spilled into a second buffer and a two-part writev.
+ */
+const BUFFER_SIZE = 128 * 1024;
 /** Spare buffers kept for reuse (all connections together). */
 const POOL_MAX = 64;
 /**
