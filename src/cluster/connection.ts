@@ -29,6 +29,8 @@ import {
 } from "./compression.js";
 import { peerAddress } from "../server/bind_address.js";
 import { DOUBLE_ZERO } from "../server/double_zero.js";
+import { goDuration } from "../server/time.js";
+import { RTT_MEASUREMENT_INTERVAL_MS } from "../server/client.js";
 
 const PING = Buffer.from("PING\r\n");
 const PONG = Buffer.from("PONG\r\n");
@@ -105,6 +107,8 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   private pingTimer: NodeJS.Timeout | undefined;
   private pingsOut = 0;
   private pingSentAt = DOUBLE_ZERO;
+  /** When a PONG last measured the RTT (ms since the epoch; 0: never). */
+  private rttMeasuredAt = 0;
   /** write_deadline of this kind of connection (the server's unless its block sets one). */
   protected writeDeadlineMs: number;
   /**
@@ -629,6 +633,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     if (this.pingSentAt > 0) {
       this.rttMs = Math.max(0.001, performance.now() - this.pingSentAt);
       this.pingSentAt = 0;
+      this.rttMeasuredAt = Date.now();
       // s2_auto follows the RTT: a new level applies from the next flush.
       if (this.compressor !== undefined) {
         const setting = this.compressionSetting();
@@ -794,11 +799,24 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     else stale.gateways++;
   }
 
+  /**
+   * nats-server PINGs routes, gateways and a leaf node's link to its hub at every tick; a hub
+   * puts its PING to a leaf node off while it hears from it (once its RTT is known).
+   */
+  protected alwaysPing(): boolean {
+    return true;
+  }
+
   /** PING every `intervalMs`; close as stale after `maxOut` unanswered. */
   protected startPings(intervalMs: number, maxOut: number): void {
     if (intervalMs <= 0 || this.pingTimer !== undefined) return;
     const tick = (): void => {
       if (this.closed) return;
+      const debug = this.server.log.debugEnabled;
+      if (debug) this.debug(`${this.parser.kind} Ping Timer`);
+      const now = Date.now();
+      const quietMs = now - this.lastActivity;
+      const needRtt = this.rttMeasuredAt === 0 || now - this.rttMeasuredAt > RTT_MEASUREMENT_INTERVAL_MS;
       if (this.pingsHeld) {
         // Compression is being negotiated: no PING, but a peer that never finishes is stale.
         if (Date.now() - this.start.getTime() > intervalMs * maxOut) {
@@ -807,9 +825,12 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
           this.close("Stale Connection");
           return;
         }
-      } else if (Date.now() - this.lastActivity >= intervalMs || this.pingsOut > 0) {
+      } else if (!this.alwaysPing() && quietMs < intervalMs && !needRtt) {
+        if (debug) this.debug(`Delaying PING due to remote client data or ping ${goDuration(Math.round(quietMs / 1000) * 1e9)} ago`);
+      } else {
         if (this.pingsOut + 1 > maxOut) {
-          this.debug(`Stale ${this.kindName()} Connection - Closing`);
+          // nats-server's words for every kind of connection.
+          this.debug("Stale Client Connection - Closing");
           this.countStale();
           this.sendErr("Stale Connection");
           this.close("Stale Connection");

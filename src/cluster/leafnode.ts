@@ -237,6 +237,10 @@ export class LeafConnection extends RemoteConnection {
     this.leafs.onLeafClosed(this);
   }
 
+  protected override alwaysPing(): boolean {
+    return this.isSpoke;
+  }
+
   /** A leaf configured for compression negotiates it with an INFO before its CONNECT. */
   protected override allowedBeforeConnect(c0: number): boolean {
     return c0 === 0x69 && needsCompression(this.compressionSetting().mode);

@@ -120,7 +120,7 @@ export type CloseReason =
 const PING = Buffer.from("PING\r\n");
 /** nats-server's first PING after CONNECT (firstClientPingInterval) and RTT refresh period. */
 const FIRST_CLIENT_PING_MS = 2000;
-const RTT_MEASUREMENT_INTERVAL_MS = 3_600_000;
+export const RTT_MEASUREMENT_INTERVAL_MS = 3_600_000;
 const PONG = Buffer.from("PONG\r\n");
 const OK = Buffer.from("+OK\r\n");
 /** nats-server lets the "maximum subscriptions exceeded" error out before closing. */
