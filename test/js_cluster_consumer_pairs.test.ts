@@ -24,12 +24,16 @@ function said(a: Answer): string {
   return a.error !== undefined ? `${a.error.code} ${a.error.err_code} ${a.error.description}` : `ok r=${a.config?.num_replicas}`;
 }
 
-/** The `desired` of a scaling update's answer: its fields, and the members it names (its leader first). */
+/**
+ * The `desired` of a scaling update's answer: its fields, and how many members it names, its
+ * leader among them. (nats-server's sometimes has a status already, and its members' order is
+ * its group's: neither is compared.)
+ */
 function desiredShape(a: Answer): string {
   const d = a.cluster?.desired;
   if (d === undefined) return "none";
   const r = d.replicas;
-  return Object.keys(d).sort().join(",") + (r !== undefined ? ` (${r.length} members, the leader first: ${r[0]?.name === a.cluster?.leader})` : "");
+  return Object.keys(d).filter((k) => k !== "status").sort().join(",") + (r !== undefined ? ` (${r.length} members, the leader among them: ${r.some((x) => x.name === a.cluster?.leader)})` : "");
 }
 
 /** Each running server's consumers of `stream` (by /jsz), with their ack floors: name -> server -> ack floor. */
