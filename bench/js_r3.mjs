@@ -2,7 +2,7 @@
 // tsnats (ts), the load from a nats.js client connected to a server that does not lead the
 // stream (its publishes travel to the leader over a route). Scenarios (all R3):
 //   async-file, async-mem: 16-byte publishes with up to 256 PubAcks outstanding (msgs/s);
-//   sync-file, sync-mem:   one publish at a time (msgs/s and the median PubAck latency);
+//   sync-file, sync-mem:   one publish at a time (msgs/s, the PubAck latency p50 and p99);
 //   consume: a durable pull consumer (explicit acks) on the file stream reads what async-file
 //            stored, fetching batches of 500 and acknowledging each message (msgs/s);
 //   consume-away: the same with a second durable whose leader was moved (CONSUMER.LEADER.STEPDOWN
@@ -136,7 +136,7 @@ async function syncPublishes(js, subject) {
   const rate = lat.length / ((performance.now() - t1) / 1000);
   const n = lat.length;
   lat.sort((a, b) => a - b);
-  return { rate, p50: lat[Math.floor(lat.length / 2)], n };
+  return { rate, p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.floor(lat.length * 0.99)], n };
 }
 
 async function streamLeader(jsm, name) {
@@ -174,8 +174,16 @@ async function round(impl) {
 
     if (SCENARIOS.includes("async-file")) await measured(c, out, "async-file", () => windowed(ASYNC_N, WINDOW, () => js.publish("r3", payload)));
     if (SCENARIOS.includes("async-mem")) await measured(c, out, "async-mem", () => windowed(ASYNC_N, WINDOW, () => js.publish("r3m", payload)));
-    if (SCENARIOS.includes("sync-file")) out["sync-file-p50"] = (await measured(c, out, "sync-file", () => syncPublishes(js, "r3"))).p50;
-    if (SCENARIOS.includes("sync-mem")) out["sync-mem-p50"] = (await measured(c, out, "sync-mem", () => syncPublishes(js, "r3m"))).p50;
+    if (SCENARIOS.includes("sync-file")) {
+      const r = await measured(c, out, "sync-file", () => syncPublishes(js, "r3"));
+      out["sync-file-p50"] = r.p50;
+      out["sync-file-p99"] = r.p99;
+    }
+    if (SCENARIOS.includes("sync-mem")) {
+      const r = await measured(c, out, "sync-mem", () => syncPublishes(js, "r3m"));
+      out["sync-mem-p50"] = r.p50;
+      out["sync-mem-p99"] = r.p99;
+    }
     for (const scenario of ["consume", "consume-away"]) {
       if (!SCENARIOS.includes(scenario)) continue;
       // What the stream holds now (the publishes above), read once with explicit acks.
@@ -248,8 +256,8 @@ async function round(impl) {
 const rounds = { ref: [], ts: [] };
 for (let k = 0; k < ROUNDS; k++) for (const impl of IMPLS) rounds[impl].push(await round(impl));
 const results = {};
-const KEYS = [...ALL.flatMap((s) => (s.startsWith("sync") ? [s, `${s}-p50`, `${s}-cpu`] : [s, `${s}-cpu`]))].filter((k) => rounds[IMPLS[0]][0][k] !== undefined);
-const UNIT = { failover: "ms", "sync-file-p50": "ms p50", "sync-mem-p50": "ms p50", kv: "puts/s" };
+const KEYS = [...ALL.flatMap((s) => (s.startsWith("sync") ? [s, `${s}-p50`, `${s}-p99`, `${s}-cpu`] : [s, `${s}-cpu`]))].filter((k) => rounds[IMPLS[0]][0][k] !== undefined);
+const UNIT = { failover: "ms", "sync-file-p50": "ms p50", "sync-mem-p50": "ms p50", "sync-file-p99": "ms p99", "sync-mem-p99": "ms p99", kv: "puts/s" };
 for (const k of KEYS) if (k.endsWith("-cpu")) UNIT[k] = "cpu-µs/msg";
 for (const impl of IMPLS) {
   results[impl] = {};
@@ -258,5 +266,5 @@ for (const impl of IMPLS) {
 }
 if (IMPLS.length === 2) {
   const ratios = KEYS.map((k) => `${k}=${(results.ts[k] / results.ref[k]).toFixed(2)}`);
-  console.log(`RESULT scenario=js-r3 ${ratios.join(" ")} (msgs/s: higher is better; p50, cpu and failover: lower is better)`);
+  console.log(`RESULT scenario=js-r3 ${ratios.join(" ")} (msgs/s: higher is better; p50, p99, cpu and failover: lower is better)`);
 }
