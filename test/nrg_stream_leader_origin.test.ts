@@ -4,10 +4,11 @@
 // serves those creates itself (nrg_direct_consumers.ts): the nats-server mirror and sourcing
 // stream fill from it, through a move of the origin's leadership to N1 and back, every message
 // once; a mirror created while N1 leads gets N1's answer, which has the same shape and origin
-// identity as T3's.
+// identity as T3's. An interest origin's source gets a flow-control durable from the meta leader
+// instead: T3 leads the origin and removes what the source stored.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, RetentionPolicy } from "@nats-io/jetstream";
 import type { Msg } from "@nats-io/transport-node";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
@@ -91,6 +92,30 @@ test("with nrg_peer_lead, T3 leading a stream serves the Direct consumers of a n
     assert.deepEqual([...seen.keys()].sort(), [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14].map((i) => `o.${i}`).sort(), "every message of O");
     const s = await jsm.streams.info("S");
     assert.equal(s.state.messages, 13, "nothing more arrived meanwhile");
+  } finally {
+    await c.stop();
+  }
+});
+
+test("with nrg_peer_lead, T3 leads an interest stream a nats-server stream sources, whose consumer the meta leader makes a flow-control durable", { skip: referenceMissing(), timeout: 500_000 }, async () => {
+  const c = await NrgCluster.create(true, true);
+  try {
+    const { nc1, nc2, jsm } = await c.upWithClients();
+    const js2 = jetstream(nc2, { timeout: 10_000 });
+    await retry(() => jsm.streams.add({ name: "I", subjects: ["i.>"], num_replicas: 3, retention: RetentionPolicy.Interest }), 90_000);
+    await c.leadOnT3(nc1, "I");
+    await retry(() => jsm.streams.add({ name: "SI", subjects: ["si.>"], num_replicas: 3, sources: [{ name: "I" }] }), 90_000);
+    await waitUntil(async () => (await jsm.consumers.list("I").next()).length === 1, 60_000, "the source's durable on I");
+    for (let i = 1; i <= 5; i++) await retry(() => js2.publish(`i.${i}`, `m${i}`), 60_000);
+    await c.sameOnAll("SI", (s) => s.messages === 5 && s.last_seq === 5, "the sourcing stream holds I's 5 messages");
+    await c.sameOnAll("I", (s) => s.messages === 0 && s.last_seq === 5, "I removed what the source stored");
+    assert.equal((await c.group("I"))?.leader, "T3", "T3 kept I's leadership");
+    await c.leadOn(nc1, "N1", "I");
+    for (let i = 6; i <= 7; i++) await retry(() => js2.publish(`i.${i}`, `m${i}`), 60_000);
+    await c.leadOnT3(nc1, "I");
+    for (let i = 8; i <= 9; i++) await retry(() => js2.publish(`i.${i}`, `m${i}`), 60_000);
+    await c.sameOnAll("SI", (s) => s.messages === 9 && s.last_seq === 9, "the sourcing stream holds I's 9 messages");
+    await c.sameOnAll("I", (s) => s.messages === 0 && s.last_seq === 9, "I removed everything the source stored");
   } finally {
     await c.stop();
   }

@@ -846,7 +846,7 @@ export class NrgStreamPeers {
   private enableLead(g: RunningGroup, member: NrgGroupMember, replica: NrgStreamReplica, lead: NrgLeadOptions): void {
     const campaign = member.campaign;
     if (campaign === undefined) return;
-    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined && !this.sourcedFromByMeta(replica.stream);
+    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined;
     campaign.keep = leadable;
     const direct = new NrgDirectConsumers(replica, (m) => this.log.info(m));
     g.direct = direct;
@@ -874,28 +874,6 @@ export class NrgStreamPeers {
       this.sweepAfterElection(g);
       this.log.info(`NRG peer: leading stream '${g.account} > ${g.stream}' (group ${member.group}, term ${member.peer.log.term}) from sequence ${replica.store.lastSequence()}`);
     };
-  }
-
-  /**
-   * Whether some stream of the cluster mirrors or sources this work-queue or interest stream (any
-   * account: an external source names no account). Their nats-server leaders ask for the sourcing
-   * consumer as on a limits origin, a Direct create, but on such an origin the meta leader answers
-   * it with a replicated durable acknowledged by flow control, which this server does not lead or
-   * weigh in its retention: it hands such a stream's leadership back (checked again while it
-   * leads, so a source created later moves the leadership too). A limits origin's Direct
-   * consumers it serves itself (nrg_direct_consumers.ts).
-   */
-  private sourcedFromByMeta(origin: NrgMetaStream): boolean {
-    const retention = origin.config.retention;
-    if (retention === undefined || retention === "limits") return false;
-    const stream = origin.config.name;
-    for (const s of this.meta?.streams.values() ?? []) {
-      const c = s.config;
-      const mirror = c.mirror as { name?: unknown } | null | undefined;
-      if (mirror?.name === stream) return true;
-      if (Array.isArray(c.sources) && c.sources.some((src) => (src as { name?: unknown } | null)?.name === stream)) return true;
-    }
-    return false;
   }
 
   /** What a leader half answers with and proposes through: this server, the group's member and its peers. */
