@@ -18,7 +18,8 @@
 //   npm run build && node bench/js_r3.mjs [--rounds 3] [--async 20000] [--sync 2000] [--kv 10000] [--warmup 0]
 //     [--only ts|ref] [--scenarios async-file,sync-file,...]
 //   BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the tsnats servers;
-//   BENCH_PERF=<dir>, BENCH_SYSCALLS=<dir>: perf or strace on the servers while each scenario runs.
+//   BENCH_PERF=<dir>, BENCH_SYSCALLS=<dir>: perf or strace on the servers while each scenario runs;
+//   BENCH_IO=1: read/write system calls per message and server (from /proc, no tracing).
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -101,7 +102,13 @@ async function measured(c, out, name, fn) {
   const detach = await attachTools(c, c.impl, name);
   const marks0 = stdoutMarks(c);
   const cpu0 = clusterCpuMs(c);
+  const io0 = process.env.BENCH_IO ? syscallCounts(c) : undefined;
   const r = await fn();
+  if (io0 !== undefined && r.n > 0) {
+    const io1 = syscallCounts(c);
+    const per = c.nodes.map((n, i) => `${n.name} ${((io1[i][0] - io0[i][0]) / r.n).toFixed(2)}/${((io1[i][1] - io0[i][1]) / r.n).toFixed(2)}`);
+    console.log(`${c.impl} ${name}: read/write system calls per message ${per.join(", ")} (roles ${JSON.stringify(c.roles)})`);
+  }
   out[name] = r.rate;
   if (r.n > 0) out[`${name}-cpu`] = ((clusterCpuMs(c) - cpu0) * 1000) / r.n;
   if (process.env.BENCH_STDOUT) {
@@ -111,6 +118,17 @@ async function measured(c, out, name, fn) {
   }
   await detach();
   return r;
+}
+
+/**
+ * BENCH_IO=1: each server's read and write system calls so far (/proc/<pid>/io syscr, syscw:
+ * sockets and files alike), counted by the kernel, so unlike strace they slow nothing down.
+ */
+function syscallCounts(c) {
+  return c.nodes.map((n) => {
+    const t = fs.readFileSync(`/proc/${n.proc.pid}/io`, "utf8");
+    return [Number(/syscr: (\d+)/.exec(t)?.[1] ?? 0), Number(/syscw: (\d+)/.exec(t)?.[1] ?? 0)];
+  });
 }
 
 /**
