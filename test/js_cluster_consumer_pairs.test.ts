@@ -17,7 +17,7 @@ import { waitUntil } from "./helpers/server.js";
 
 interface Answer extends Info {
   config?: { num_replicas?: number };
-  cluster?: { leader?: string; replicas?: Array<{ name: string; current?: boolean; offline?: boolean }>; desired?: { replicas?: Array<{ name: string }> } & Record<string, unknown> };
+  cluster?: { leader?: string; raft_group?: string; replicas?: Array<{ name: string; current?: boolean; offline?: boolean }>; desired?: { replicas?: Array<{ name: string }> } & Record<string, unknown> };
 }
 
 function said(a: Answer): string {
@@ -190,6 +190,16 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     const kBack = await clusterApi<Answer>(nc, "$JS.API.CONSUMER.CREATE.P.K", { stream_name: "P", config: { durable_name: "K", ack_policy: "explicit", num_replicas: 2 } });
     out.push(`P.K to R2 again: ${said(kBack)}, desired ${desiredShape(kBack)}`);
     out.push(`  P.K on ${(await heldOn(cluster, "P", ["K"], 2)).get("K")?.size} servers`);
+    // Every server healthy; its RAFT group runs on the two (/raftz), none outside its group.
+    const group = (await settledInfo(nc, "P", "K", 2)).cluster?.raft_group ?? "";
+    const health: string[] = [];
+    let running = 0;
+    for (const s of cluster.servers) {
+      health.push(((await (await fetch(`${s.monitorUrl}/healthz`)).json()) as { status?: string }).status ?? "");
+      const raftz = (await (await fetch(`${s.monitorUrl}/raftz?acc=%24G`)).json()) as Record<string, Record<string, unknown>>;
+      if (Object.values(raftz).some((groups) => groups[group] !== undefined)) running++;
+    }
+    out.push(`  /healthz ${health.join(",")}; its RAFT group on ${running} servers`);
 
     // The stream scaled down to two servers: its R2 consumers run on those two.
     const cfg = (await clusterApi<Answer & { config?: Record<string, unknown> }>(nc, "$JS.API.STREAM.INFO.P")).config;

@@ -149,7 +149,8 @@ export function checkHealthz(m: Monitor, opts: HealthzOptions = {}): Verdict {
       for (const name of st.consumers.keys()) {
         if (consumer !== "" && name !== consumer) continue;
         const group = replica.consumerGroup(name);
-        if (group === undefined || inStep(group.node)) continue;
+        // (A copy outside the consumer's group, R2 of R3 or scaled down, runs no RAFT member: nats-server's server has no such consumer.)
+        if (group === undefined || !group.holds || inStep(group.node)) continue;
         const issue: HealthIssue = { type: "CONSUMER", account: acc, stream: st.name, consumer: name, error: `JetStream consumer '${acc} > ${st.name} > ${name}' is not current: group node unhealthy` };
         if (found.add(issue)) return found.verdict();
       }

@@ -36,7 +36,8 @@ function groupsOf(m: Monitor): Group[] | undefined {
       out.push({ account: jsa.account.name, name: replica.group, node: replica.node });
       for (const name of st.consumers.keys()) {
         const cg = replica.consumerGroup(name);
-        if (cg !== undefined) out.push({ account: jsa.account.name, name: cg.group, node: cg.node });
+        // (A copy outside the consumer's group, R2 of R3 or scaled down, is no member of it.)
+        if (cg !== undefined && cg.holds) out.push({ account: jsa.account.name, name: cg.group, node: cg.node });
       }
     }
   }
