@@ -30,9 +30,14 @@ interface PauseAnswer extends Info {
   pause_remaining?: number;
 }
 
+/** The same instant (Go writes the time with its trailing zeros cut: .880Z comes back as .88Z). */
+function sameTime(a: string | undefined, b: string): boolean {
+  return a !== undefined && Date.parse(a) === Date.parse(b);
+}
+
 /** A pause answer: paused or not, until the time asked (`until`) or the zero time, a remaining time or none. */
 function pauseSaid(a: PauseAnswer, until: string): string {
-  const at = a.pause_until === until ? "the time asked" : a.pause_until;
+  const at = sameTime(a.pause_until, until) ? "the time asked" : a.pause_until;
   const left = a.pause_remaining === undefined ? "none" : a.pause_remaining > 3_000_000_000_000 ? "near an hour" : String(a.pause_remaining);
   return `${a.type ?? ""} ${a.error !== undefined ? `${a.error.code} ${a.error.err_code} ${a.error.description} ` : ""}paused=${a.paused} until ${at} remaining ${left}`;
 }
@@ -126,7 +131,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
       "its info answered again, paused",
     ).catch(() => undefined);
     out.push(`info back: ${said(back)} max_ack_pending=${back.config?.max_ack_pending} description=${back.config?.description} ack_floor=${back.ack_floor?.stream_seq} pending=${back.num_pending} on ${back.cluster?.leader === host ? "its server" : back.cluster?.leader}`);
-    out.push(`  paused=${back.paused} until the time asked: ${back.config?.pause_until === until}`);
+    out.push(`  paused=${back.paused} until the time asked: ${sameTime(back.config?.pause_until, until)}`);
     out.push(`resume back: ${pauseSaid(await clusterApi<PauseAnswer>(via, "$JS.API.CONSUMER.PAUSE.O.D1", {}), until)}`);
     // (nats-server's meta leader answers before the consumer applies it.)
     await waitUntil(
