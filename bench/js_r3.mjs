@@ -5,6 +5,8 @@
 //   sync-file, sync-mem:   one publish at a time (msgs/s, the PubAck latency p50 and p99);
 //   consume: a durable pull consumer (explicit acks) on the file stream reads what async-file
 //            stored, fetching batches of 500 and acknowledging each message (msgs/s);
+//   sync-watched: sync-file's publishes while a durable pull consumer reads and acknowledges them
+//            (a stream with consumers: what each member does to hand a new message to them);
 //   consume-away: the same with a second durable whose leader was moved (CONSUMER.LEADER.STEPDOWN
 //            with placement.preferred) to the server that neither leads the stream nor has the client;
 //   kv:      KV puts on an R3 bucket, 64 outstanding (puts/s);
@@ -19,12 +21,13 @@
 //     [--only ts|ref] [--scenarios async-file,sync-file,...]
 //   BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the tsnats servers;
 //   BENCH_PERF=<dir>, BENCH_SYSCALLS=<dir>: perf or strace on the servers while each scenario runs;
+//   BENCH_STRACE_TIMED=<dir>: each server's fsyncs, reads and writes with times and durations (strace -ttt -T);
 //   BENCH_IO=1: read/write system calls per message and server (from /proc, no tracing).
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { connect } from "@nats-io/transport-node";
-import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { median } from "./bench_lib.mjs";
 import { agreedMetaLeader, clusterCpuMs, startCluster, stopCluster } from "./js_cluster_lib.mjs";
@@ -37,7 +40,7 @@ const SYNC_N = Number(opt("--sync", 2000));
 const KV_N = Number(opt("--kv", 10000));
 const WARMUP = Number(opt("--warmup", 0));
 const IMPLS = opt("--only", "") === "" ? ["ref", "ts"] : [opt("--only", "")];
-const ALL = ["async-file", "async-mem", "sync-file", "sync-mem", "consume", "consume-away", "kv", "failover"];
+const ALL = ["async-file", "async-mem", "sync-file", "sync-mem", "consume", "consume-away", "sync-watched", "kv", "failover"];
 const SCENARIOS = opt("--scenarios", ALL.join(",")).split(",");
 const WINDOW = 256;
 const KV_WINDOW = 64;
@@ -86,9 +89,10 @@ async function attachTools(c, impl, name) {
   const procs = [];
   const tag = `${impl}-${name}`;
   const pids = c.nodes.map((n) => n.proc.pid);
-  for (const dir of [process.env.BENCH_PERF, process.env.BENCH_SYSCALLS]) if (dir) fs.writeFileSync(path.join(dir, `${tag}.json`), JSON.stringify({ pids: Object.fromEntries(c.nodes.map((n) => [n.proc.pid, n.name])), roles: c.roles }));
+  for (const dir of [process.env.BENCH_PERF, process.env.BENCH_SYSCALLS, process.env.BENCH_STRACE_TIMED]) if (dir) fs.writeFileSync(path.join(dir, `${tag}.json`), JSON.stringify({ pids: Object.fromEntries(c.nodes.map((n) => [n.proc.pid, n.name])), roles: c.roles }));
   if (process.env.BENCH_PERF) procs.push(spawn("perf", ["record", "-F", "999", "-g", "-o", path.join(process.env.BENCH_PERF, `${tag}.data`), "-p", pids.join(",")], { stdio: "ignore" }));
   if (process.env.BENCH_SYSCALLS) for (const n of c.nodes) procs.push(spawn("strace", ["-f", "-c", "-o", path.join(process.env.BENCH_SYSCALLS, `${tag}-${n.name}`), "-p", String(n.proc.pid)], { stdio: "ignore" }));
+  if (process.env.BENCH_STRACE_TIMED) for (const n of c.nodes) procs.push(spawn("strace", ["-f", "-ttt", "-T", "-e", "trace=fdatasync,fsync,write,writev,read,pwrite64,pwritev", "-o", path.join(process.env.BENCH_STRACE_TIMED, `${tag}-${n.name}`), "-p", String(n.proc.pid)], { stdio: "ignore" }));
   if (procs.length > 0) await new Promise((r) => setTimeout(r, 500)); // attached
   return async () => {
     const exits = procs.map((p) => new Promise((r) => (p.exitCode !== null ? r() : p.once("exit", r))));
@@ -236,6 +240,18 @@ async function round(impl) {
         return { rate: got / ((performance.now() - t0) / 1000), n: got };
       });
     }
+    if (SCENARIOS.includes("sync-watched")) {
+      await retry(() => jsm.consumers.add("R3", { durable_name: "W", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New }));
+      const msgs = await (await js.consumers.get("R3", "W")).consume({ max_messages: 100 });
+      const reading = (async () => {
+        for await (const m of msgs) m.ack();
+      })();
+      const r = await measured(c, out, "sync-watched", () => syncPublishes(js, "r3"));
+      out["sync-watched-p50"] = r.p50;
+      out["sync-watched-p99"] = r.p99;
+      await msgs.close();
+      await reading;
+    }
     if (SCENARIOS.includes("kv")) {
       const kv = await retry(() => new Kvm(nc).create("R3KV", { replicas: 3 }));
       c.roles.kvLeader = await streamLeader(jsm, "KV_R3KV");
@@ -275,7 +291,7 @@ const rounds = { ref: [], ts: [] };
 for (let k = 0; k < ROUNDS; k++) for (const impl of IMPLS) rounds[impl].push(await round(impl));
 const results = {};
 const KEYS = [...ALL.flatMap((s) => (s.startsWith("sync") ? [s, `${s}-p50`, `${s}-p99`, `${s}-cpu`] : [s, `${s}-cpu`]))].filter((k) => rounds[IMPLS[0]][0][k] !== undefined);
-const UNIT = { failover: "ms", "sync-file-p50": "ms p50", "sync-mem-p50": "ms p50", "sync-file-p99": "ms p99", "sync-mem-p99": "ms p99", kv: "puts/s" };
+const UNIT = { failover: "ms", "sync-file-p50": "ms p50", "sync-mem-p50": "ms p50", "sync-file-p99": "ms p99", "sync-mem-p99": "ms p99", "sync-watched-p50": "ms p50", "sync-watched-p99": "ms p99", kv: "puts/s" };
 for (const k of KEYS) if (k.endsWith("-cpu")) UNIT[k] = "cpu-µs/msg";
 for (const impl of IMPLS) {
   results[impl] = {};

@@ -835,7 +835,8 @@ export class Stream {
 
   /**
    * Tell consumers about a new message. Counting is immediate; delivery waits until the
-   * message is durable as a PubAck would (store.whenDurable), and comes after the PubAcks of
+   * message is durable as a PubAck would (store.whenDurable; a replicated stream's message is,
+   * once committed: see waitDurableThenKick), and comes after the PubAcks of
    * the same round: a consumer is not handed a message a power cut could still take away, and
    * a client that publishes and watches on one connection sees its PubAck first (nats.js' KV
    * watchers close the connection on the last entry they expect, which must not cut off the
@@ -857,6 +858,14 @@ export class Stream {
   private readonly waitDurableThenKick = (): void => {
     this.kickScheduled = false;
     if (this.closed) return;
+    // A replicated stream's messages are applied only once committed: a quorum has them fsynced
+    // in its RAFT logs already, and this member's log keeps them until its store is synced (the
+    // group's snapshot waits for that). An fsync of the store here would be a second fsync per
+    // publish round on every member that has consumers, which durability does not need.
+    if (this.replica !== undefined) {
+      this.kickConsumers();
+      return;
+    }
     // A failed fsync is reported to the publishers; consumers deliver what the store holds.
     this.store.whenDurable(this.kickConsumers);
   };
