@@ -101,6 +101,50 @@ test("R3 file stream: a bit flipped in a stopped member's block is repaired from
   await damagedMemberRepaired("flip", false);
 });
 
+// Found by random fault schedules (seed 8): a stream scaled R1 -> R3 has its messages from
+// before the group in its leader's first snapshot only, while the log still holds the entries
+// around it (compaction drops whole segments). A member whose copy was then discarded as damaged
+// was sent those entries instead of the snapshot, and came back without the older messages.
+test("R3 file stream scaled up from one replica: a member's block cut short is repaired with the messages from before its group", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  const ncs: NatsConnection[] = [];
+  try {
+    const meta = await c.metaLeader();
+    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
+    const nc = await connect({ servers: c.members[0].url });
+    ncs.push(nc);
+    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
+    const si = await jsm.streams.add({ name: "U", subjects: ["u.>"], num_replicas: 1 });
+    const js = jetstream(nc, { timeout: 20_000 });
+    const before = 200;
+    for (let i = 1; i <= before; i++) await js.publish(`u.${i % 5}`, `payload-${String(i).padStart(4, "0")}-${"x".repeat(40)}`);
+    await jsm.streams.update("U", { ...si.config, num_replicas: 3 });
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "U")?.store.state().lastSeq === before), 60_000, "every member copied the messages from before the group");
+    const total = before + 20;
+    for (let i = before + 1; i <= total; i++) await js.publish(`u.${i % 5}`, `payload-${String(i).padStart(4, "0")}-${"x".repeat(40)}`);
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "U")?.store.state().lastSeq === total), 20_000, "every member holds every message");
+    const leader = await replicaLeader(c, "U");
+    const expected = copyOf(c, leader, "U");
+    assert.equal(expected.length, total);
+
+    const victim = c.members.find((m) => m.name !== leader)?.name as string;
+    const storeDir = c.js(victim).storeDir;
+    await c.stopMember(victim);
+    const files = blocks(storeDir, "U");
+    const file = files[files.length - 1];
+    const at = fs.readFileSync(file).indexOf(Buffer.from("payload-0210-"));
+    assert.ok(at > 0, "message 210 is in the last block");
+    fs.truncateSync(file, at + 7);
+
+    await c.startMember(victim);
+    await waitUntil(() => streamOn(c, victim, "U")?.store.state().lastSeq === total && streamOn(c, victim, "U")?.replica?.node.damaged === false, 30_000, "the damaged member caught up");
+    assert.deepEqual(copyOf(c, victim, "U"), expected, "the repaired copy is the leader's, the messages from before the group included");
+  } finally {
+    for (const nc of ncs) await nc.close().catch(() => undefined);
+    await c.stop();
+  }
+});
+
 test("R3 file stream: a member stopped cleanly and started again is not taken for damaged (nothing copied again)", { timeout: 120_000 }, async () => {
   const c = await JsTestCluster.start(3);
   const ncs: NatsConnection[] = [];

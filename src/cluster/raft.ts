@@ -838,10 +838,11 @@ export class RaftNode {
   private sendAppend(id: string, p: Progress, force: boolean): void {
     if (p.mode === "snapshot") return;
     const first = this.store.firstIndex;
-    // A new member that has nothing gets the snapshot even where the log still holds the entries
-    // before it: the state machine's snapshot may hold state no entry carries (a stream scaled
-    // up from one replica has messages from before its group).
-    const fresh = p.match === 0 && p.next <= this.snapshotIndex && this.config.learners.includes(id);
+    // A member that has nothing (new, or restarted with its copy discarded as damaged) gets the
+    // snapshot even where the log still holds the entries before it (compaction drops whole
+    // segments only): the state machine's snapshot may hold state no entry carries (a stream
+    // scaled up from one replica has messages from before its group).
+    const fresh = p.match === 0 && p.next <= this.snapshotIndex;
     if (fresh || p.next < first || (p.next - 1 > 0 && this.store.termAt(p.next - 1) === undefined)) {
       if (this.store.snapshotMeta !== undefined) {
         this.startSnapshot(id, p);
