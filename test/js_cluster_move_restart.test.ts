@@ -30,7 +30,7 @@ test("a server restarted in the middle of a move: the move ends, nothing acknowl
     // The stream's leader (it leaves with the move) stops at once, and comes back.
     await c.stopMember(leader);
     await c.startMember(leader);
-    await waitForPlacement(nc, "RS", ["S3", "S4"], N, 180_000, "RS on S3 and S4 with its messages after the restart");
+    await waitForPlacement(nc, "RS", ["S3", "S4"], N, 90_000, "RS on S3 and S4 with its messages after the restart");
     const holds = (server: string): number | undefined => c.js(server).accounts.get("$G")?.streams.get("RS")?.store.state().msgs;
     await waitUntil(() => holds("S3") === N && holds("S4") === N, 30_000, "both new servers to hold every message");
     await waitUntil(() => holds("S1") === undefined && holds("S2") === undefined, 60_000, "the old servers to drop RS");
@@ -40,7 +40,7 @@ test("a server restarted in the middle of a move: the move ends, nothing acknowl
     assert.equal((await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.RS", cfg)).error, undefined);
     await c.stopMember("S1");
     await c.startMember("S1");
-    await waitForPlacement(nc, "RS", ["S1", "S2"], N, 180_000, "RS back on S1 and S2");
+    await waitForPlacement(nc, "RS", ["S1", "S2"], N, 90_000, "RS back on S1 and S2");
     await waitUntil(() => holds("S1") === N && holds("S2") === N, 30_000, "S1 and S2 to hold every message again");
     await waitUntil(() => holds("S3") === undefined && holds("S4") === undefined, 60_000, "S3 and S4 to drop RS");
 
@@ -60,7 +60,7 @@ test("a server restarted in the middle of a move: the move ends, nothing acknowl
         const at = serversOf(last?.cluster);
         return last?.cluster?.desired === undefined && at.length === 1 && ["S3", "S4"].includes(at[0]) && last?.state?.messages === 300;
       },
-      180_000,
+      90_000,
       "RONE on a zone b server with its messages after the restart",
       () => JSON.stringify(last?.cluster),
     );

@@ -253,6 +253,11 @@ export class RaftNode {
   private rescue: { quorum: number; timer: RaftTimer } | undefined;
   /** When this member last answered an append. */
   private lastAnswerAt = -Infinity;
+  /**
+   * The leader's last index in the first append this member received since it started (-1:
+   * none yet). A member that joined an existing group applies the entries up to it as history.
+   */
+  leaderLastAtFirstContact = -1;
   private pendingAppend: RaftEntry[] = objectArray();
   private appendScheduled = false;
   private uncommittedBytes = 0;
@@ -1158,6 +1163,7 @@ export class RaftNode {
       return;
     }
     if (m.term > this.term || this.role !== "follower" || this.leader !== from) this.becomeFollower(m.term, from);
+    if (this.leaderLastAtFirstContact < 0) this.leaderLastAtFirstContact = m.leaderLast;
     this.lastLeaderContact = this.env.now();
     this.stallForgiven = false;
     this.resetElectionTimer();
@@ -1310,6 +1316,13 @@ export class RaftNode {
     } else {
       p.mode = "probe";
       p.inflight = [];
+      if (m.index < p.match) {
+        // It lacks entries it confirmed in this term and incarnation (its group's files were
+        // replaced under the same incarnation, or appends were lost before a conflict): what it
+        // confirmed is not counted on until it confirms again, and it is sent what it lacks.
+        // (Kept, the old match would hold `next` above its log forever: it could never catch up.)
+        p.match = 0;
+      }
       p.next = Math.max(p.match + 1, Math.min(p.next - 1, m.index + 1));
       this.sendAppend(from, p, true);
     }

@@ -709,7 +709,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /** The RAFT group of each replicated consumer this member holds (consumer_group.ts). */
   private readonly consumerGroups = new Map<string, ConsumerGroup>();
   /** While a committed entry creates consumers: how their groups start (the members the stream's leader chose, the first leader first). */
-  private groupStart: { peers: string[]; campaign: string; fresh: boolean; firstTerm?: number } | undefined;
+  private groupStart: { peers: string[]; campaign: string; fresh: boolean; firstTerm?: number; index?: number } | undefined;
 
   get self(): string {
     return this.host.self;
@@ -741,12 +741,18 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     let campaign = false;
     let patient = false;
     if (g !== undefined) {
-      const member = g.peers.includes(this.host.self);
-      const firstTerm = g.firstTerm !== undefined ? { term: g.firstTerm, leader: g.campaign } : undefined;
+      // A server added to the stream's group later replays entries committed before it first
+      // heard the group's leader: the members such an entry names are those of its time (this
+      // server's too, from an earlier stay in the group). It joins and learns the membership
+      // from the consumer group's leader: trusted, two such stale members could elect a leader
+      // of their own, and the group's leader would count on a log this copy does not have.
+      const history = this.joinedLate && g.index !== undefined && (this.node.leaderLastAtFirstContact < 0 || g.index <= this.node.leaderLastAtFirstContact);
+      const member = g.peers.includes(this.host.self) && !history;
+      const firstTerm = g.firstTerm !== undefined && !history ? { term: g.firstTerm, leader: g.campaign } : undefined;
       group = new ConsumerGroup(this, c.name, g.peers, { fresh: true, joining: !member, firstTerm });
       // (Named by the entry: it leads from its start, no election.)
-      campaign = g.campaign === this.host.self && firstTerm === undefined;
-      group.preferred = g.campaign;
+      campaign = g.campaign === this.host.self && firstTerm === undefined && !history;
+      if (!history) group.preferred = g.campaign;
     } else {
       const dir = path.join(this.host.raftDir, consumerGroupName(this.stream.jsa.account.name, this.stream.name, c.name));
       const known = this.snapshotGroupVoters?.get(c.name);
@@ -1852,7 +1858,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       // A consumer it creates starts its group on the members the stream's leader named (older entries name none: the stream's voters).
       this.groupStart =
         op.cpeers !== undefined
-          ? { peers: op.cpeers, campaign: op.cpeers[0], fresh: true, firstTerm: firstTermOf(index) }
+          ? { peers: op.cpeers, campaign: op.cpeers[0], fresh: true, firstTerm: firstTermOf(index), index }
           : { peers: [...this.node.config.voters].sort(), campaign: this.node.leader, fresh: true };
       const waits = op.cpeers !== undefined && reply !== "";
       let answer: string | undefined;

@@ -71,7 +71,11 @@ export class JsTestCluster {
 
   async startMember(name: string): Promise<void> {
     const m = this.member(name);
+    // JSC_LOG=1: every server's log lines on stderr, with the time and the server's name (to see why a test stalls).
+    const line = (level: string) => (msg: string): void => console.error(`${new Date().toISOString().slice(11, 23)} ${m.name} ${level} ${msg}`);
+    const log = process.env.JSC_LOG === "1" ? { debugEnabled: false, traceEnabled: false, info: line("INF"), warn: line("WRN"), error: line("ERR"), fatal: line("FTL"), debug() {}, trace() {} } : undefined;
     m.srv = await startServer({
+      ...(log !== undefined ? { log } : {}),
       ...this.extra,
       host: "127.0.0.1",
       port: m.port,

@@ -579,6 +579,13 @@ export class SimCluster {
     this.note(`${id}: kill`);
   }
 
+  /** Stop a member and give it empty files (its group's directory made anew): it starts again with the first incarnation, as it did the first time. */
+  wipe(id: string): void {
+    this.kill(id);
+    (this.members.get(id) as Member).files = new Files();
+    this.note(`${id}: files wiped`);
+  }
+
   /** One random fault (or repair of one). */
   private async fault(): Promise<void> {
     const r = this.rng;
