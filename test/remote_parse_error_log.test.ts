@@ -27,6 +27,8 @@ const INPUTS: Array<{ port: "cluster" | "leafnode"; input: string }> = [
   { port: "leafnode", input: 'CONNECT {"verbose":false}\r\nPING\r\nXYZ\r\n' },
   { port: "leafnode", input: 'CONNECT {"verbose":false}\r\nLS+ a\r\nLSX\r\n' },
   { port: "leafnode", input: 'CONNECT {"verbose":false}\r\nLMSG a 2\r\nhi\rX\r\n' },
+  // RMSG reads as LMSG on a leaf connection: the same error in its payload, not an unknown op.
+  { port: "leafnode", input: 'CONNECT {"verbose":false}\r\nRMSG a 2\r\nhi\rX\r\n' },
 ];
 
 /** The error lines a server logged after `from` about route and leaf connections, without time, pid and address. */

@@ -555,8 +555,8 @@ export class LeafConnection extends RemoteConnection {
   // ---- messages ----
 
   onMsgArgs(op: MsgOp, args: readonly string[]): number {
-    if (this.trace) this.traceIn(op, args.join(" "));
-    if (op === "RMSG") throw new ProtocolError(ProtoErr.UnknownOp, "RMSG on a leafnode connection");
+    // RMSG reads as LMSG here, as nats-server's parser takes either on a leaf connection.
+    if (this.trace) this.traceIn(op === "HMSG" ? op : "LMSG", args.join(" "));
     const withHdr = op === "HMSG";
     // No account: the connection is bound to one.
     const size = this.msg.readArgs(args, 0, withHdr, withHdr ? "processLeafHeaderMsgArgs" : "processLeafMsgArgs");
