@@ -145,6 +145,56 @@ test("R3 file stream scaled up from one replica: a member's block cut short is r
   }
 });
 
+// Found by random fault schedules (seed 13): a bit flipped in a stopped member's membership
+// file (peers.json of its stream's group) made it unreadable; restarted before its assignment
+// was known, the member took itself for the whole group, led it alone and acknowledged
+// publishes beside the others' leader. A damaged file is now found (JSON, names, checksum).
+for (const flip of [
+  { what: "unreadable", change: (text: string): string => text.replace('","', '"-"') },
+  // Another member's name turned into its own: it would count twice in a group of three.
+  { what: "a name changed into its own", change: (text: string, victim: string, leader: string): string => text.replace(`"${leader}"`, `"${victim}"`) },
+]) {
+  test(`R3 file stream: a stopped member's membership file damaged (${flip.what}) is not trusted: the member follows the group's leader, never leads alone`, { timeout: 120_000 }, async () => {
+    const c = await JsTestCluster.start(3);
+    const ncs: NatsConnection[] = [];
+    try {
+      const meta = await c.metaLeader();
+      await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
+      const nc = await connect({ servers: c.members.map((m) => m.url) });
+      ncs.push(nc);
+      const jsm = await jetstreamManager(nc, { timeout: 20_000 });
+      await jsm.streams.add({ name: "P", subjects: ["p.>"], num_replicas: 3 });
+      const js = jetstream(nc, { timeout: 20_000 });
+      for (let i = 1; i <= 50; i++) await js.publish("p.x", `m${i}`);
+      await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "P")?.store.state().lastSeq === 50), 20_000, "every member holds every message");
+      const leader = await replicaLeader(c, "P");
+      const victim = c.members.find((m) => m.name !== leader)?.name as string;
+      const file = path.join(c.js(victim).storeDir, "_raft", streamOn(c, victim, "P")?.replica?.group ?? "", "peers.json");
+      await c.stopMember(victim);
+      const text = fs.readFileSync(file, "utf8");
+      const damaged = flip.change(text, victim, leader);
+      assert.notEqual(damaged, text);
+      fs.writeFileSync(file, damaged);
+
+      await c.startMember(victim);
+      // With the file trusted the victim led a group of its own at once, never agreeing on one leader.
+      const after = await replicaLeader(c, "P");
+      assert.notEqual(after, victim);
+      // Through the leader's server (the restarted one may not know the leader's interest yet).
+      const lc = await connect({ servers: c.member(after).url });
+      ncs.push(lc);
+      const ljs = jetstream(lc, { timeout: 20_000 });
+      for (let i = 51; i <= 60; i++) await ljs.publish("p.x", `m${i}`);
+      await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "P")?.store.state().lastSeq === 60), 20_000, "every member holds every message");
+      const want = copyOf(c, after, "P");
+      for (const m of c.members) assert.deepEqual(copyOf(c, m.name, "P"), want, `${m.name} holds what the leader holds`);
+    } finally {
+      for (const nc of ncs) await nc.close().catch(() => undefined);
+      await c.stop();
+    }
+  });
+}
+
 test("R3 file stream: a member stopped cleanly and started again is not taken for damaged (nothing copied again)", { timeout: 120_000 }, async () => {
   const c = await JsTestCluster.start(3);
   const ncs: NatsConnection[] = [];

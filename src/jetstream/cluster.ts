@@ -36,7 +36,7 @@ import { checkStreamUpdate, normalizeStreamConfig, type StreamConfig, type Strea
 import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Stream } from "./stream.js";
 import { StreamReplica, type ReplicaHost } from "./stream_replica.js";
-import { peerId as peerIdOf } from "./group_common.js";
+import { peerId as peerIdOf, readPeersFile, writePeersFile } from "./group_common.js";
 import * as adv from "./advisories.js";
 import { SKIP, PENDING, type Intercept } from "./intercept.js";
 import { consumerPeerRemap, memberNamed, peerRemapKind, requestedPeer } from "./peer_remap.js";
@@ -286,18 +286,14 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private maybeBootstrap(): void {
     if (this.node !== undefined || this.stopped) return;
     const peersFile = path.join(this.dir, "peers.json");
-    let voters: string[] | undefined;
-    try {
-      voters = (JSON.parse(fs.readFileSync(peersFile, "utf8")) as { voters: string[] }).voters;
-    } catch {
-      voters = undefined;
-    }
+    // Missing or damaged (checksum): taken again from the full mesh.
+    let voters = readPeersFile(peersFile);
     if (voters === undefined) {
       const names = new Set([...this.peers.values(), this.self]);
       if (names.size < this.expected) return;
       voters = [...names].sort();
       fs.mkdirSync(this.dir, { recursive: true });
-      fs.writeFileSync(peersFile, JSON.stringify({ voters }));
+      writePeersFile(peersFile, voters);
     }
     const sys = this.service.server.systemAccount;
     const log = this.service.log;

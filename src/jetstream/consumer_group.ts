@@ -31,7 +31,7 @@ import type { Stream } from "./stream.js";
 import type { ConsumerState, PendingEntry } from "../storage/store.js";
 import { decodeConsumerOps, encodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
 import * as adv from "./advisories.js";
-import { groupReplicasJson, kindJsonEntry, readNumberFile } from "./group_common.js";
+import { groupReplicasJson, kindJsonEntry, readNumberFile, readPeersFile, writePeersFile } from "./group_common.js";
 
 /**
  * The stream groups' election timing (nats-server's consumer groups: 4-9 s), so a consumer's
@@ -179,13 +179,10 @@ export class ConsumerGroup implements RaftStateMachine {
     this.bootstrapped = fs.existsSync(bootFile);
     const peersFile = path.join(this.dir, "peers.json");
     let voters = peers;
-    if (how.fresh || !fs.existsSync(peersFile)) fs.writeFileSync(peersFile, JSON.stringify({ voters: peers }));
+    if (how.fresh || !fs.existsSync(peersFile)) writePeersFile(peersFile, peers);
     else {
-      try {
-        voters = (JSON.parse(fs.readFileSync(peersFile, "utf8")) as { voters: string[] }).voters;
-      } catch {
-        // the RAFT log and snapshot hold the membership too
-      }
+      // Missing or damaged: the RAFT log and snapshot hold the membership too.
+      voters = readPeersFile(peersFile) ?? peers;
     }
     this.inMemory = stream.cfg.storage === "memory";
     if (this.inMemory) {

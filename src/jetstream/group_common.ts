@@ -1,9 +1,10 @@
 // What the RAFT groups of streams (stream_replica.ts) and of consumers (consumer_group.ts) share:
 // how they report their members (nats-server's PeerInfo), their log entries of one kind byte
-// and JSON, and the number files they keep next to their logs.
+// and JSON, the number files they keep next to their logs, and the membership file they start from.
 import crypto from "node:crypto";
 import fs from "node:fs";
 import type { RaftNode } from "../cluster/raft.js";
+import { crc32 } from "../storage/crc32.js";
 
 /** nats-server's peer id: a short hash of the server name. */
 export function peerId(name: string): string {
@@ -47,4 +48,32 @@ export function readNumberFile(file: string): number {
   } catch {
     return 0;
   }
+}
+
+function votersCrc(voters: readonly string[]): number {
+  return crc32(Buffer.from(JSON.stringify(voters)));
+}
+
+/** A group's first membership (peers.json), with a checksum: a flipped bit is found, never trusted. */
+export function writePeersFile(file: string, voters: readonly string[]): void {
+  fs.writeFileSync(file, JSON.stringify({ voters, crc: votersCrc(voters) }));
+}
+
+/**
+ * The voters a membership file names; undefined when it is missing or damaged (not JSON, a
+ * checksum that does not match, names repeated or not names). A file written before the
+ * checksum is taken when well formed.
+ */
+export function readPeersFile(file: string): string[] | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(fs.readFileSync(file, "utf8"));
+  } catch {
+    return undefined;
+  }
+  if (typeof v !== "object" || v === null) return undefined;
+  const { voters, crc } = v as { voters?: unknown; crc?: unknown };
+  if (!Array.isArray(voters) || !voters.every((n) => typeof n === "string" && n !== "") || new Set(voters).size !== voters.length) return undefined;
+  if (crc !== undefined && crc !== votersCrc(voters as string[])) return undefined;
+  return voters as string[];
 }

@@ -65,7 +65,7 @@ import { applyPause } from "./api.js";
 import { decodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
 import { ConsumerGroup, consumerGroupName, firstTermOf, type ConsumerGroupHost } from "./consumer_group.js";
 import * as adv from "./advisories.js";
-import { groupReplicasJson, kindJsonEntry, peerId, readNumberFile } from "./group_common.js";
+import { groupReplicasJson, kindJsonEntry, peerId, readNumberFile, readPeersFile, writePeersFile } from "./group_common.js";
 import { sweepRetention } from "./retention_sweep.js";
 
 const ELECTION_MIN_MS = 1500;
@@ -275,13 +275,15 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     fs.mkdirSync(this.dir, { recursive: true });
     const peersFile = path.join(this.dir, "peers.json");
     let voters = peers;
-    if (fresh || !fs.existsSync(peersFile)) fs.writeFileSync(peersFile, JSON.stringify({ voters: peers }));
+    const kept = fresh ? undefined : readPeersFile(peersFile);
+    if (kept !== undefined) voters = kept;
+    else if (fresh || peers.length > 1) writePeersFile(peersFile, peers);
     else {
-      try {
-        voters = (JSON.parse(fs.readFileSync(peersFile, "utf8")) as { voters: string[] }).voters;
-      } catch {
-        // the RAFT log and snapshot hold the membership too
-      }
+      // Recovered before its assignment is known, its membership file missing or damaged: the
+      // group is not this server alone (it would lead itself, beside the others' leader). It
+      // takes the membership from its snapshot and log, or waits for the group's leader.
+      jsa.service.log.warn(`stream '${jsa.account.name} > ${stream.name}': the group's membership file on this server is missing or damaged; waiting for the group's leader`);
+      voters = [];
     }
     // A memory stream's log lives in memory, as its messages (nats-server does the same): no
     // fsync on the publish path; after a restart the member starts empty and the group's leader
