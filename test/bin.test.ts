@@ -105,6 +105,53 @@ test("the young generation held during start-up grows with the traffic once the 
   }
 });
 
+test("the start-up warm-up of the message path is invisible to clients and the monitor", async () => {
+  // --trace-opt shows that it ran: the publish path is optimized before any client connected.
+  // A short ping_interval: a PING timer of its connections would show in the debug log.
+  const dir = tempDir();
+  const conf = path.join(dir, "warm.conf");
+  fs.writeFileSync(conf, 'ping_interval: "200ms"\n');
+  const r = await runServer(["-c", conf, "-p", "-1", "-m", "-1", "-a", "127.0.0.1", "-D"], dir, ["--trace-opt"]);
+  try {
+    const mon = r.ports.monitoring?.[0] as string;
+    const get = async (p: string): Promise<Record<string, unknown>> => (await (await fetch(`${mon}${p}`)).json()) as Record<string, unknown>;
+    const counters = ["in_msgs", "out_msgs", "in_bytes", "out_bytes", "connections", "total_connections", "slow_consumers"];
+    const subs0 = (await get("/subsz")).num_subscriptions;
+    await waitUntil(() => /completed optimizing .*JSFunction fastPub /.test(r.output()), 60_000, "fastPub optimized by the warm-up");
+    // While it runs and after: nothing of it in /varz, /connz or /subsz.
+    for (let i = 0; i < 20; i++) {
+      const varz = await get("/varz");
+      for (const k of counters) assert.equal(varz[k], 0, `/varz ${k}`);
+      assert.equal((await get("/connz")).num_connections, 0);
+      assert.equal((await get("/subsz")).num_subscriptions, subs0);
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const nc = await connect({ servers: r.ports.nats[0] });
+    const sub = nc.subscribe("w.r.1", { max: 1 });
+    nc.publish("w.r.1", "x");
+    for await (const _ of sub) void _;
+    await nc.flush();
+    const conns = (await get("/connz")).connections as Array<{ cid: number }>;
+    assert.deepEqual(
+      conns.map((c) => c.cid),
+      [1],
+      "the first client's cid is 1",
+    );
+    const varz = await get("/varz");
+    assert.equal(varz.in_msgs, 1);
+    assert.equal(varz.out_msgs, 1);
+    await nc.close();
+    const log = r.output().split("\n").filter((l) => /\[(DBG|INF|WRN|ERR)\]/.test(l));
+    assert.deepEqual(
+      log.filter((l) => /Client|cid:|\[(WRN|ERR)\]/.test(l) && !/cid:1 /.test(l)),
+      [],
+      "no log line of another connection",
+    );
+  } finally {
+    await stop(r);
+  }
+});
+
 /** Does the bin load the bundle (built by `npm run build`, newer than the last tsc run) with its code cache? */
 function bundleWithCodeCache(): boolean {
   const mtime = (f: string): number | undefined => fs.statSync(path.resolve(here, f), { throwIfNoEntry: false })?.mtimeMs;

@@ -10,6 +10,7 @@ import { installServices } from "../server/services.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "../server/version.js";
 import { startedFromCodeCache } from "./code_cache.js";
 import { releaseYoungGeneration } from "./heap_tuning.js";
+import { warmUp, warmUpApplies } from "../server/warm_up.js";
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`tsnats-server: ${msg}\n`);
@@ -139,6 +140,8 @@ async function main(): Promise<void> {
   });
 
   await server.startServer().catch(fatal);
+  // The warm-up's garbage is no reason to grow the young generation: released after it.
+  if (process.env.TSNATS_NO_WARMUP !== "1" && !log.traceEnabled && warmUpApplies(options)) await warmUp(server, () => stopping);
   releaseYoungGeneration();
 }
 

@@ -210,6 +210,8 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
   /** While this client is stalled as a publisher: until when at the latest (the server's stall queue owns it). */
   stalledUntil = DOUBLE_ZERO;
   private trace: boolean;
+  /** A connection of the server's own warm-up (warm_up.ts): connected without credentials or a connect event. */
+  private unannounced = false;
 
   constructor(
     readonly server: Server,
@@ -512,7 +514,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
       // first one are dropped before, so none is left behind in the account it leaves.
       for (const sub of [...this.subs.values()]) this.removeSub(sub);
     }
-    const outcome = namesAccount ? undefined : this.server.auth.authenticate(this);
+    const outcome = namesAccount ? undefined : this.unannounced ? { account: this.account, user: undefined } : this.server.auth.authenticate(this);
     if (outcome instanceof Promise) {
       // A bcrypt check runs off the main thread: nothing after this CONNECT is processed until
       // it answers, as nats-server handles a connection's CONNECT before its next op.
@@ -573,7 +575,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     this.applyAccountLimits(result.limits);
     if (this.closed) return;
     if (result.expiresAt !== undefined && result.expiresAt > 0) this.setExpiry(result.expiresAt);
-    this.server.onClientConnected(this);
+    if (!this.unannounced) this.server.onClientConnected(this);
     this.checkConnectOptions(noResponders, headers);
   }
 
@@ -586,6 +588,18 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
       throw new ProtocolError(ProtoErr.NoRespondersNeedsHeaders, "no responders requires headers support");
     }
     if (this.opts.verbose) this.sendOk();
+  }
+
+  /**
+   * The CONNECT of a connection the server does not know (warm_up.ts): the steps of a client's
+   * CONNECT, bound to the account it was made with whatever the server's authentication, and
+   * not announced (no connect event).
+   */
+  connectUnannounced(json: string): void {
+    this.unannounced = true;
+    this.onData(Buffer.from(`CONNECT ${json}\r\nPING\r\n`));
+    // No PING timer: nobody would answer, and it logs at debug level.
+    this.server.pings.remove(this);
   }
 
   onInfo(json: string): void {

@@ -1,0 +1,158 @@
+// Start-up warm-up of the message path, right after "Server is ready".
+//
+// V8 compiles a function to optimized code only after it has run some thousands of times with
+// type feedback, on a compiler thread, and the code cache made at build time (bin/code_cache.ts)
+// holds bytecode only. So the first messages of a fresh server paid for it: the 200 round
+// trips that conns1000 times through just-opened idle connections ran the publish path
+// interpreted, with ~20 optimizing compilations and 3 deoptimizations (paths seen for the first
+// time) among them (--trace-opt/--trace-deopt with timestamps beside the latency samples: the
+// slow samples were the first one and those at a compilation), and reqlat's measured phase
+// still saw ~20 compilations after its 1000 warm-up requests.
+//
+// The warm-up sends request/reply traffic between connections nobody can see: real Client
+// objects over real loopback sockets of a private listener (the classes, shapes and paths of
+// clients' traffic, so the type feedback is the one real traffic makes: CONNECT, PING, PONG,
+// subscriptions, requests to many subjects answered on reply subjects under a wildcard inbox,
+// bursts of 1 KiB messages, a new responder connection every few slices for a connection's
+// first-publish paths), bound to an account of their own that the server does not know (no
+// routes, imports, JetStream or monitoring ever see its subjects), never registered with the
+// server (no cid taken, not in /connz, no connect or disconnect event, no log line). The
+// server-wide message counters are put back after each slice, within the same event-loop
+// turn, so /varz never shows them. It runs in slices of about a millisecond once warm, so a
+// client connecting meanwhile waits for no more than a slice. Skipped under options its
+// traffic would break (payload, subscription or pending limits below what it sends) and with
+// protocol tracing (it would be traced); TSNATS_NO_WARMUP=1 turns it off.
+//
+// Measured (alternated runs, loaded machine, so p99 only roughly): conns1000 round-trip p99
+// without/with it 3687/904, 1143/292, 3441/349 us (nats-server 2.15 in the same rounds: 2233,
+// 343, 328), p50 193-198 vs 144-168 us; compilations among the 200 round trips ~20 -> 1-2 and
+// deoptimizations 3 -> 1. Its cost: about 100 ms of CPU after "Server is ready", and 5 MB more
+// idle RSS (bench/startup.mjs: 60.6 -> 65.8 MB, the optimized code and what its traffic left
+// in the heap); time to ready unchanged.
+import net from "node:net";
+import { Account } from "./account.js";
+import { Client } from "./client.js";
+import type { Server } from "./server.js";
+
+/** Request/reply rounds in all; enough for the publish path's functions to be optimized. */
+const ROUNDS = 1500;
+/** Rounds per slice of the event loop. */
+const SLICE = 50;
+/** Request subjects (and reply subjects) the traffic cycles through. */
+const SUBJECTS = 97;
+/** A new responder connection every this many slices. */
+const RESPONDER_SLICES = 12;
+
+/** The payload of the bursts. */
+const BIG = 1024;
+
+/** Can the warm-up's traffic pass this server's limits without an error, a log line or a slow consumer? */
+export function warmUpApplies(o: { maxPayload: number; maxSubscriptions: number; maxControlLine: number; maxPending: number }): boolean {
+  return o.maxPayload >= BIG && (o.maxSubscriptions <= 0 || o.maxSubscriptions > SUBJECTS + 1) && o.maxControlLine >= 256 && o.maxPending >= 1024 * 1024;
+}
+
+/** What the Go client, the most common, sends. */
+const CONNECT = JSON.stringify({ verbose: false, pedantic: false, tls_required: false, name: "warm-up", lang: "go", version: "1.22.1", protocol: 1, echo: true, headers: true, no_responders: true });
+const PONG = Buffer.from("PONG\r\n");
+
+function pub(subject: string, reply: string, payload: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(`PUB ${subject} ${reply}${reply ? " " : ""}${payload.length}\r\n`), payload, Buffer.from("\r\n")]);
+}
+
+/** Loopback connections to a private listener: the accepted sockets become the warm-up's clients. */
+class Loopback {
+  private readonly accepted: net.Socket[] = [];
+  private readonly peers: net.Socket[] = [];
+  private readonly listener = net.createServer((s) => this.accepted.push(s));
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.listener.once("error", reject);
+      this.listener.listen(0, "127.0.0.1", resolve);
+    });
+  }
+
+  /** A new accepted socket (its peer reads and drops what the server side writes). */
+  async socket(): Promise<net.Socket> {
+    const port = (this.listener.address() as net.AddressInfo).port;
+    const peer = net.connect(port, "127.0.0.1");
+    peer.on("error", () => {});
+    peer.resume();
+    this.peers.push(peer);
+    while (this.accepted.length === 0) await new Promise((r) => setImmediate(r));
+    return this.accepted.shift() as net.Socket;
+  }
+
+  close(): void {
+    for (const p of this.peers) p.destroy();
+    for (const s of this.accepted) s.destroy();
+    this.listener.close();
+  }
+}
+
+/** Warms the publish, routing and delivery path up; resolves when done or `stop()` says so. Never throws. */
+export async function warmUp(server: Server, stop: () => boolean): Promise<void> {
+  const loopback = new Loopback();
+  const account = new Account("$WARMUP");
+  const clients = new Set<Client>();
+  const newClient = async (): Promise<Client> => {
+    const c = new Client(server, 0, await loopback.socket(), account);
+    c.connectUnannounced(CONNECT);
+    c.onData(PONG);
+    clients.add(c);
+    return c;
+  };
+  try {
+    await loopback.listen();
+    // The responder is a new connection every few slices: a connection's first subscription
+    // and first publish take paths of their own, which would otherwise deoptimize the code
+    // compiled for steady traffic the first time a real connection takes them.
+    const inbox = "_INBOX.WARMUPWARMUPWARMUPWARMUP";
+    const subs = Buffer.from(Array.from({ length: SUBJECTS }, (_, i) => `SUB w.r.${i} ${i + 1}\r\n`).join("") + `SUB w.big ${SUBJECTS + 1}\r\n`);
+    const requester = await newClient();
+    requester.onData(Buffer.from(`SUB ${inbox}.* 1\r\n`));
+    const small = Buffer.alloc(16, 0x61);
+    const big = Buffer.alloc(BIG, 0x62);
+    const reqs = Array.from({ length: SUBJECTS }, (_, i) => pub(`w.r.${i}`, `${inbox}.${i * 7919}`, small));
+    const replies = Array.from({ length: SUBJECTS }, (_, i) => pub(`${inbox}.${i * 7919}`, "", small));
+    const burst = Buffer.concat(Array.from({ length: 8 }, () => pub("w.big", "", big)));
+    let responder: Client | undefined;
+    for (let done = 0, slice = 0; done < ROUNDS; slice++) {
+      if (stop()) return;
+      if (slice % RESPONDER_SLICES === 0) {
+        const next = await newClient();
+        if (stop()) return;
+        if (responder !== undefined) {
+          responder.close("Client Closed", true);
+          clients.delete(responder);
+        }
+        responder = next;
+        responder.onData(subs);
+      }
+      const answering = responder as Client;
+      const inMsgs = server.inMsgs;
+      const inBytes = server.inBytes;
+      const outMsgs = server.outMsgs;
+      const outBytes = server.outBytes;
+      try {
+        for (let i = 0; i < SLICE; i++, done++) {
+          const k = done % SUBJECTS;
+          requester.onData(reqs[k] as Buffer);
+          answering.onData(replies[k] as Buffer);
+        }
+        requester.onData(burst);
+      } finally {
+        server.inMsgs = inMsgs;
+        server.inBytes = inBytes;
+        server.outMsgs = outMsgs;
+        server.outBytes = outBytes;
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+  } catch {
+    // A warm-up that cannot run costs nothing but its effect.
+  } finally {
+    for (const c of clients) c.close("Client Closed", true);
+    loopback.close();
+  }
+}
