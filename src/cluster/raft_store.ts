@@ -712,7 +712,7 @@ export class RaftStore {
   }
 
   /**
-   * `inline` (a follower's answer waits on it, nothing else would run meanwhile): with no round
+   * `inline` (a follower's answer or the leader's commit waits on it, nothing else would run meanwhile): with no round
    * running, the fdatasync runs here on the event loop and `done` is called before sync returns.
    * The thread pool's hand-off adds two wake-ups to every answer (a worker's, then the loop's by
    * its completion), and on a busy machine each of them waits for a CPU. A disk whose fdatasync took longer than INLINE_SYNC_MAX_MS would
