@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { JsTestCluster, copyOf, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 import { StreamReplica } from "../src/jetstream/stream_replica.js";
@@ -194,6 +194,46 @@ for (const flip of [
     }
   });
 }
+
+// Found by random fault schedules (seed 14): a bit flipped in a stopped member's consumer
+// metadata (obs/<name>/meta.json, which fails its checksum) left the consumer unrecovered there
+// for good: its group ran on two members, the third copy offline forever.
+test("R3 file stream: a stopped member's consumer metadata failing its checksum is repaired from the leader (the consumer is back on every member)", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  const ncs: NatsConnection[] = [];
+  try {
+    const meta = await c.metaLeader();
+    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
+    const nc = await connect({ servers: c.members[0].url });
+    ncs.push(nc);
+    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
+    await jsm.streams.add({ name: "Q", subjects: ["q.>"], num_replicas: 3 });
+    await jsm.consumers.add("Q", { durable_name: "D", ack_policy: AckPolicy.Explicit });
+    const js = jetstream(nc, { timeout: 20_000 });
+    for (let i = 1; i <= 30; i++) await js.publish("q.x", `m${i}`);
+    const consumer = await js.consumers.get("Q", "D");
+    const got = await consumer.fetch({ max_messages: 10, expires: 5000 });
+    for await (const m of got) await m.ackAck();
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "Q")?.consumers.get("D")?.stateSnapshot().ack_floor.stream_seq === 10), 20_000, "every member's D at ack floor 10");
+    const leader = await replicaLeader(c, "Q");
+    const victim = c.members.find((m) => m.name !== leader)?.name as string;
+    const file = path.join(c.js(victim).storeDir, "$G", "streams", "Q", "obs", "D", "meta.json");
+    await c.stopMember(victim);
+    const text = fs.readFileSync(file, "utf8");
+    assert.ok(text.includes('"ack_wait"'), text);
+    fs.writeFileSync(file, text.replace('"ack_wait"', '"ack_wai4"'));
+
+    await c.startMember(victim);
+    await waitUntil(() => streamOn(c, victim, "Q")?.consumers.get("D")?.stateSnapshot().ack_floor.stream_seq === 10, 30_000, "D back on the restarted member, with its ack floor");
+    await waitUntil(() => streamOn(c, victim, "Q")?.store.state().lastSeq === 30, 20_000, "the restarted member's messages");
+    assert.deepEqual(copyOf(c, victim, "Q"), copyOf(c, leader, "Q"));
+    const info = await jsm.consumers.info("Q", "D");
+    assert.equal(info.config.ack_wait, 30_000_000_000, "D's configuration as created");
+  } finally {
+    for (const nc of ncs) await nc.close().catch(() => undefined);
+    await c.stop();
+  }
+});
 
 test("R3 file stream: a member stopped cleanly and started again is not taken for damaged (nothing copied again)", { timeout: 120_000 }, async () => {
   const c = await JsTestCluster.start(3);

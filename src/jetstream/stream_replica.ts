@@ -598,6 +598,15 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
         // not a snapshot of ours: the RAFT store reports it
       }
     }
+    // A consumer that does not open (its metadata or state fails its checksum) would be missing
+    // here for good: the copy is taken again from the leader, consumers included.
+    for (const name of store.listConsumers()) {
+      try {
+        store.openConsumer(name);
+      } catch (err) {
+        out.push(`consumer '${name}': ${(err as Error).message}`);
+      }
+    }
     return out;
   }
 
@@ -635,6 +644,17 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       if (f === "snapshot.dat" || f === "applied" || /^seg-[0-9a-f]{16}\.log$/.test(f)) fs.rmSync(path.join(this.dir, f), { force: true });
     }
     s.store.truncate(0);
+    // A consumer whose files do not open goes too: the leader's snapshot (or log) brings it back.
+    const store = s.store;
+    if (store instanceof FileStore) {
+      for (const name of store.listConsumers()) {
+        try {
+          store.openConsumer(name);
+        } catch {
+          fs.rmSync(path.join(store.dir, "obs", name), { recursive: true, force: true });
+        }
+      }
+    }
   }
 
   // ---- ephemeral consumers (R1, on the member that created them) ----
