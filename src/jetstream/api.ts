@@ -905,6 +905,8 @@ export class Api {
     // state in, or the leader keeps it alone (StreamReplica.consumerScaled).
     const scaled = existing !== undefined && stream.replica !== undefined && existing.replicated !== replicatedConsumer(raw, stream.cfg.retention);
     const replicasBefore = existing?.replicated === true ? existing.cfg.num_replicas || stream.cfg.num_replicas : 0;
+    // Its group as it was (an update to one replica is answered with it, as nats-server's).
+    const clusterBefore = scaled && existing?.replicated === true ? (existing.clusterJson().cluster as Json | undefined) : undefined;
     if (existing !== undefined) {
       if (existing.cfg.pause_until !== undefined) raw.pause_until = existing.cfg.pause_until;
       else delete raw.pause_until;
@@ -928,6 +930,10 @@ export class Api {
     if (replicasBefore > 1 && replicasAfter > 1 && replicasBefore !== replicasAfter && info.cluster !== undefined) {
       const desired = stream.replica?.consumerDesired(c.name, replicasAfter);
       if (desired !== undefined) info.cluster = { ...(info.cluster as Json), desired };
+    } else if (scaled && stream.replica !== undefined) {
+      // To or from one replica: the group it gets (or had), as nats-server 2.15 answers.
+      const cluster = replicasAfter > 1 ? stream.replica.consumerScaleUpCluster(c.name, replicasAfter) : clusterBefore !== undefined ? stream.replica.consumerScaleDownCluster(clusterBefore) : undefined;
+      if (cluster !== undefined) info.cluster = cluster;
     }
     if (c.isPaused()) c.sendPauseAdvisory();
     return info;

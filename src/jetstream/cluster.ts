@@ -35,8 +35,8 @@ import type { CountedStream, JetStreamService, JsAccount } from "./jetstream.js"
 import { checkStreamUpdate, normalizeStreamConfig, type StreamConfig, type StreamConfigRequest } from "./stream_config.js";
 import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Stream } from "./stream.js";
-import { StreamReplica, type ReplicaHost } from "./stream_replica.js";
-import { peerId as peerIdOf, readPeersFile, writePeersFile } from "./group_common.js";
+import { StreamReplica, streamGroupName, type ReplicaHost } from "./stream_replica.js";
+import { peerId as peerIdOf, readPeersFile, withCluster, writePeersFile } from "./group_common.js";
 import * as adv from "./advisories.js";
 import { SKIP, PENDING, type Intercept } from "./intercept.js";
 import { consumerPeerRemap, memberNamed, peerRemapKind, requestedPeer } from "./peer_remap.js";
@@ -468,9 +468,14 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (scale !== undefined) sa.scale = scale;
       accStreams.set(op.name, sa);
       const prevPeers = prev !== undefined ? peersOf(prev) : [];
+      // The answer to an update to or from one replica: nats-server 2.15's cluster of that moment.
+      let scaleCluster: Record<string, unknown> | undefined;
       if (live && prev !== undefined && prevPeers.includes(this.self) && prevPeers.length > 1 && sa.peers.length === 1) {
         // Scaled down to one replica: the others drop their copy, the one left stops its group.
         const stream = this.service.accounts.get(op.account)?.streams.get(op.name);
+        // (Its group as it was, and the single replica asked for, as nats-server answers before its group shrinks.)
+        const before = stream?.replica?.clusterInfo();
+        if (before !== undefined) scaleCluster = { ...before, desired: { created: new Date().toISOString(), name: this.clusterName, origin: { replicas: prevPeers.length } } };
         if (!sa.peers.includes(this.self)) {
           if (stream !== undefined) {
             stream.leftGroup = true;
@@ -497,7 +502,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           // Added by a scale-up: created here, a member joining the stream's group.
           this.joinGroup(sa);
         } else {
-          const answer = this.updateAnswer(op, sa.peers.length === 1 ? sa : (prev ?? sa));
+          if (op.op === "stream_update" && prevPeers.length === 1 && sa.peers.length > 1 && sa.scale !== undefined) scaleCluster = this.scaleUpCluster(sa, sa.scale);
+          const answer = this.updateAnswer(op, sa.peers.length === 1 ? sa : (prev ?? sa), scaleCluster);
           this.execute(op.account, rest, op.body, "", op.hdr, op.op === "stream_add" ? this.noticeCreateRefused(op, answer) : answer);
           if (op.op === "stream_update" && prev !== undefined && sa.peers.length > 1) this.peersChanged(prev, sa);
         }
@@ -547,11 +553,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    * to be the leader once one is known: the answer is not lost between the two (a second answer
    * is dropped by the requester). The answer goes to the system account for its requests.
    */
-  private updateAnswer(op: Extract<MetaOp, { op: "stream_add" | "stream_update" }>, sa: StreamAssignment): ((out: string) => void) | undefined {
+  private updateAnswer(op: Extract<MetaOp, { op: "stream_add" | "stream_update" }>, sa: StreamAssignment, cluster?: Record<string, unknown>): ((out: string) => void) | undefined {
     if (op.reply === "") return undefined;
     const to = op.answerSys === true ? this.service.server.systemAccount : this.service.accounts.get(op.account)?.account;
     const answerType = op.answerType;
-    const send = (out: string): void => {
+    const send = (answer: string): void => {
+      const out = cluster !== undefined ? withCluster(answer, cluster) : answer;
       to?.publish(op.reply, "", undefined, Buffer.from(answerType === undefined ? out : out.replace(/^\{"type":"[^"]*"/, `{"type":"${answerType}"`)));
     };
     if (this.answersHere(sa)) return send;
@@ -560,6 +567,23 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return (out) => replica.whenLeaderKnown(WAIT_FOR_LEADER_MS, () => {
       if (replica.isLeader) send(out);
     });
+  }
+
+  /**
+   * `cluster` of the answer to a stream's update from one replica to more, as nats-server 2.15
+   * answers it: its new group has no leader yet, the server holding it is its only member so far,
+   * and `desired` names the servers it goes to (that one first) and the replicas it had.
+   */
+  private scaleUpCluster(sa: StreamAssignment, scale: StreamScale): Record<string, unknown> {
+    const peers = [this.self, ...sa.peers.filter((p) => p !== this.self)];
+    return {
+      name: this.clusterName,
+      raft_group: streamGroupName(sa.account, sa.name),
+      system_account: true,
+      traffic_account: "$SYS",
+      replicas: [{ name: this.self, current: true, active: 0, peer: peerIdOf(this.self) }],
+      desired: { created: scale.created, name: this.clusterName, replicas: peers.map((p) => ({ name: p, peer: peerIdOf(p) })), origin: scale.origin },
+    };
   }
 
   /** The create answer of a replicated stream, sent once its group has a leader (with that leader in `cluster`). */

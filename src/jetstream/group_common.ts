@@ -77,3 +77,14 @@ export function readPeersFile(file: string): string[] | undefined {
   if (crc !== undefined && crc !== votersCrc(voters as string[])) return undefined;
   return voters as string[];
 }
+
+/** An API answer (JSON) with `cluster` replaced; an error answer (or one that does not decode) as it was. */
+export function withCluster(answer: string, cluster: Record<string, unknown>): string {
+  try {
+    const a = JSON.parse(answer) as Record<string, unknown>;
+    if (a.error !== undefined) return answer;
+    return JSON.stringify({ ...a, cluster });
+  } catch {
+    return answer;
+  }
+}

@@ -861,7 +861,8 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       if (c !== undefined) {
         try {
           const a = JSON.parse(json) as Record<string, unknown>;
-          if (a.cluster !== undefined) {
+          // (Scaled down to one replica: answered with the group it had.)
+          if (a.cluster !== undefined && !(c.replicated === false && (a.cluster as Record<string, unknown>).desired !== undefined)) {
             const now = c.clusterJson() as { cluster: Record<string, unknown> };
             // (An update's desired membership is as of the update.)
             const desired = (a.cluster as Record<string, unknown>).desired;
@@ -1052,6 +1053,29 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       out.replicas = peers.slice(0, replicas).map((p) => ({ name: p, peer: peerId(p) }));
     }
     return out;
+  }
+
+  /**
+   * `cluster` of the answer to a single-replica consumer's update to `replicas` members, as
+   * nats-server 2.15 answers it: its new group has no leader yet, the server that held it is its
+   * only member so far, and `desired` names the members it goes to (that server first).
+   */
+  consumerScaleUpCluster(name: string, replicas: number): Record<string, unknown> {
+    const holder = this.ephemerals.get(name)?.host ?? this.node.leader;
+    const peers = [holder, ...this.node.config.voters.filter((v) => v !== holder)].slice(0, replicas);
+    return {
+      name: this.host.clusterName,
+      raft_group: consumerGroupName(this.stream.jsa.account.name, this.stream.name, name),
+      system_account: true,
+      traffic_account: "$SYS",
+      replicas: [{ name: holder, current: true, active: 0, peer: peerId(holder) }],
+      desired: { created: rfc3339(nowNs()), name: this.host.clusterName, replicas: peers.map((p) => ({ name: p, peer: peerId(p) })) },
+    };
+  }
+
+  /** `cluster` of the answer to a replicated consumer's update to one replica: its group as it was, and when that was asked for (nats-server 2.15's). */
+  consumerScaleDownCluster(before: Record<string, unknown>): Record<string, unknown> {
+    return { ...before, desired: { created: rfc3339(nowNs()), name: this.host.clusterName } };
   }
 
   /** `cluster` of a replicated consumer's info: its group's leader and members. */
