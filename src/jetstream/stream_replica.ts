@@ -147,8 +147,11 @@ type ReplicatedOp =
   | { op: "expired"; seqs: number[] }
   /** A single-replica consumer moves from the server a move leaves to `to`, with this state. */
   | { op: "handover"; sc: SnapshotConsumer; from: string; to: string }
-  /** A consumer scaled up from R1: every member that lacks it creates it with this state. */
-  | { op: "adopt"; sc: SnapshotConsumer }
+  /**
+   * A consumer scaled up from R1: every member that lacks it creates it with this state; `peers`:
+   * its group's members, the first leading it (absent: the stream's voters, led by the stream's leader).
+   */
+  | { op: "adopt"; sc: SnapshotConsumer; peers?: string[] }
   /** An ephemeral consumer lives on `host` (R1, as nats-server places them), or is gone. */
   | { op: "eph"; name: string; host: string; gone?: boolean; direct?: boolean; deleted?: string }
   /** A single-replica consumer on `host` paused (`until`, UTC) or resumed (none) while that server was down, at `at` (ns): it applies it when it catches up. */
@@ -495,7 +498,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       if (!this.node.isLeader) this.askLeaderToAdopt(sc);
       else {
         try {
-          this.proposeOp({ op: "adopt", sc });
+          this.proposeOp({ op: "adopt", sc, peers: this.scaleUpPeers(this.host.self, sc.config.num_replicas) });
         } catch {
           // no quorum now: asked again
         }
@@ -519,7 +522,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     if (typeof sc.name !== "string") return;
     if (replicatedConsumer(sc.config, this.stream.cfg.retention)) {
       try {
-        this.proposeOp({ op: "adopt", sc });
+        this.proposeOp({ op: "adopt", sc, peers: this.scaleUpPeers(this.ephemerals.get(sc.name)?.host ?? sc.from ?? this.host.self, sc.config.num_replicas) });
       } catch {
         // no quorum: its next update asks again
       }
@@ -1062,7 +1065,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
    */
   consumerScaleUpCluster(name: string, replicas: number): Record<string, unknown> {
     const holder = this.ephemerals.get(name)?.host ?? this.node.leader;
-    const peers = [holder, ...this.node.config.voters.filter((v) => v !== holder)].slice(0, replicas);
+    const peers = this.scaleUpPeers(holder, replicas);
     return {
       name: this.host.clusterName,
       raft_group: consumerGroupName(this.stream.jsa.account.name, this.stream.name, name),
@@ -1073,6 +1076,21 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     };
   }
 
+  /**
+   * The members of the group a single-replica consumer scaled up gets (`replicas`: 0 for as many
+   * as the stream has): the server that held it first (it leads it first, as nats-server's), then
+   * the stream's other voters, those heard from lately first. (Chosen by the stream's leader,
+   * which answers the update and proposes its group.)
+   */
+  private scaleUpPeers(holder: string, replicas: number | undefined): string[] {
+    const voters = this.node.config.voters;
+    const heard = new Set(this.node.isLeader ? this.node.peerStatus().filter((p) => p.lastSeenMs >= 0 && p.lastSeenMs <= ELECTION_MAX_MS).map((p) => p.id) : voters);
+    heard.add(this.host.self);
+    const others = voters.filter((v) => v !== holder).sort((a, b) => (heard.has(a) ? 0 : 1) - (heard.has(b) ? 0 : 1) || (a < b ? -1 : a > b ? 1 : 0));
+    const n = replicas !== undefined && replicas > 0 ? Math.min(replicas, voters.length) : voters.length;
+    return [...(voters.includes(holder) ? [holder] : []), ...others].slice(0, n);
+  }
+
   /** `cluster` of the answer to a replicated consumer's update to one replica: its group as it was, and when that was asked for (nats-server 2.15's). */
   consumerScaleDownCluster(before: Record<string, unknown>): Record<string, unknown> {
     return { ...before, desired: { created: rfc3339(nowNs()), name: this.host.clusterName } };
@@ -1080,7 +1098,11 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
 
   /** `cluster` of a replicated consumer's info: its group's leader and members. */
   consumerClusterInfo(name: string): Record<string, unknown> {
-    return this.consumerGroups.get(name)?.clusterInfo() ?? this.clusterInfo();
+    const g = this.consumerGroups.get(name);
+    if (g !== undefined) return g.clusterInfo();
+    // No group here yet (scaled up from one replica, its group not started): none leads it, as
+    // nats-server shows a consumer's new group (not its stream's group).
+    return { name: this.host.clusterName, raft_group: consumerGroupName(this.stream.jsa.account.name, this.stream.name, name), system_account: true, traffic_account: "$SYS" };
   }
 
   /** An entry for the stream's leader to propose (`$JSC.CO.<group>.<leader>`: [sender length u16][sender][entry]). */
@@ -1880,8 +1902,9 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       // It is replicated from here on: no longer recorded as living on one member.
       this.ephemerals.delete(op.sc.name);
       this.adoptPending.delete(op.sc.name);
-      // Its group starts on the stream's voters, led first by the stream's leader (it held the consumer before, or got it from the one that did).
-      this.groupStart = { peers: [...this.node.config.voters].sort(), campaign: this.node.leader, fresh: true };
+      // Its group starts on the members the entry names, led first by the server that held it; on
+      // the stream's voters, led first by the stream's leader, when it names none (older entries).
+      this.groupStart = op.peers !== undefined && op.peers.length > 0 ? { peers: op.peers, campaign: op.peers[0], fresh: true } : { peers: [...this.node.config.voters].sort(), campaign: this.node.leader, fresh: true };
       try {
         this.restoreConsumers([op.sc]);
         const c = this.stream.consumers.get(op.sc.name);
