@@ -159,6 +159,15 @@ type ReplicatedOp =
   /** A replicated consumer is led by `leader` (one of the group's members) from here on. */
   | { op: "cleader"; name: string; leader: string };
 
+/** A single-replica consumer paused or resumed (`until`: none) or deleted at `at` (ns) while its `host` was down, by the entry at `index`. */
+interface OfflineChange {
+  host: string;
+  at: string;
+  index: number;
+  until?: string;
+  deleted?: true;
+}
+
 /** A durable consumer in a stream's snapshot: its config and state (maps as entry lists). */
 interface SnapshotConsumer {
   name: string;
@@ -255,6 +264,13 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
    * member's copy, and that member answers the requests about it (as nats-server 2.15).
    */
   private readonly ephemerals = new Map<string, { host: string; direct: boolean }>();
+  /**
+   * Single-replica consumers paused (or resumed) or deleted while their server was down, by name,
+   * with the index of the entry recording it: kept in the group's snapshots until that server has
+   * the entry, so a server that returns after the log was compacted still pauses or drops its copy
+   * (as nats-server's meta snapshot carries the consumer's assignment).
+   */
+  private readonly offlineChanges = new Map<string, OfflineChange>();
   private ephemeralsAnnounced = false;
   /** Callbacks waiting for an index to be applied here (a source's flow control answer waits for its copies). */
   private appliedWaiters: Array<{ index: number; fn: () => void }> = [];
@@ -1852,6 +1868,8 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       // Where an ephemeral lives: a record, applied again on every replay (it is not persisted elsewhere).
       if (op.gone === true) {
         this.ephemerals.delete(op.name);
+        if (op.deleted !== undefined) this.offlineChanges.set(op.name, { host: op.host, at: op.deleted, index, deleted: true });
+        else this.offlineChanges.delete(op.name);
         const c = this.stream.consumers.get(op.name);
         if (op.deleted !== undefined && op.host === this.host.self && c !== undefined && !c.replicated && !c.closed && c.created <= BigInt(op.deleted)) {
           // Deleted while this server was down: its copy goes now (one created since stays).
@@ -1863,6 +1881,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     }
     // Consumer leaders recorded in the stream's group (before consumers had groups of their own): their groups elect them now.
     if (op.op === "cleader") return;
+    if (op.op === "pause") this.offlineChanges.set(op.name, { host: op.host, at: op.at, index, ...(op.until !== undefined ? { until: op.until } : {}) });
     if (op.op === "api" && op.single !== undefined) {
       this.applySingleCreate(op, index);
       return;
@@ -2091,7 +2110,36 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       if (g !== undefined) sc.voters = [...g.node.config.voters];
       consumers.push(sc);
     }
-    return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq, eph, consumers })), ready: this.stream.store.syncPending() };
+    return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq, eph, consumers, offline: this.pendingOfflineChanges() })), ready: this.stream.store.syncPending() };
+  }
+
+  /**
+   * The offline pauses and deletes a snapshot carries: those whose server may not have their
+   * entry yet (on the leader, the ones its server's log has not reached; this server's own are
+   * applied here already).
+   */
+  private pendingOfflineChanges(): Record<string, OfflineChange> {
+    const match = new Map(this.node.isLeader ? this.node.peerStatus().map((p) => [p.id, p.match]) : []);
+    for (const [name, o] of this.offlineChanges) {
+      const m = match.get(o.host);
+      if (o.host === this.host.self || (m !== undefined && m >= o.index)) this.offlineChanges.delete(name);
+    }
+    return Object.fromEntries(this.offlineChanges);
+  }
+
+  /**
+   * From the leader's snapshot (this server missed the entries): its single-replica consumers
+   * paused or deleted while it was down are paused or dropped now (one created since stays as it is).
+   */
+  private applyOfflineChanges(): void {
+    for (const [name, o] of this.offlineChanges) {
+      if (o.host !== this.host.self) continue;
+      this.offlineChanges.delete(name);
+      const c = this.stream.consumers.get(name);
+      if (c === undefined || c.replicated || c.closed || c.created > BigInt(o.at)) continue;
+      if (o.deleted === true) this.stream.jsa.executeApi(`CONSUMER.DELETE.${this.stream.name}.${name}`, "", Buffer.alloc(0), undefined, false);
+      else applyPause(c, o.until);
+    }
   }
 
   /** The snapshot's durable consumers this member does not have: created with their state (they stand by unless it leads). */
@@ -2123,7 +2171,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
    */
   async restore(data: Buffer, index: number, fromLeader: boolean): Promise<void> {
     const s = this.stream;
-    let snap: { first: number; last: number; eph?: Record<string, { host: string; direct: boolean }>; consumers?: SnapshotConsumer[] };
+    let snap: { first: number; last: number; eph?: Record<string, { host: string; direct: boolean }>; consumers?: SnapshotConsumer[]; offline?: Record<string, OfflineChange> };
     try {
       snap = JSON.parse(data.toString()) as typeof snap;
     } catch {
@@ -2131,6 +2179,10 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     }
     this.ephemerals.clear();
     for (const [name, e] of Object.entries(snap.eph ?? {})) if (typeof e?.host === "string") this.ephemerals.set(name, { host: e.host, direct: e.direct === true });
+    this.offlineChanges.clear();
+    for (const [name, o] of Object.entries(snap.offline ?? {})) {
+      if (typeof o?.host === "string" && typeof o.at === "string" && typeof o.index === "number") this.offlineChanges.set(name, { host: o.host, at: o.at, index: o.index, ...(typeof o.until === "string" ? { until: o.until } : {}), ...(o.deleted === true ? { deleted: true } : {}) });
+    }
     // (`cleaders` of snapshots from before consumer groups: their groups elect the leaders now.)
     if (!fromLeader) {
       if (snap.last > s.store.state().lastSeq) s.jsa.service.log.warn(`stream '${s.name}': the store is behind its RAFT snapshot (${s.store.state().lastSeq} < ${snap.last}); messages in between are missing here`);
@@ -2183,6 +2235,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
         this.catchingUpNow = false;
         this.snapshotGroupVoters = undefined;
       }
+      this.applyOfflineChanges();
       s.jsa.service.log.info(`stream '${s.jsa.account.name} > ${s.name}': caught up to ${snap.last} from ${leader} (snapshot at index ${index})`);
     } finally {
       this.applying = false;
