@@ -34,7 +34,7 @@ import {
   type PendingWrites,
   type PublishCheckConfig,
 } from "../jetstream/publish_checks.js";
-import { encodeNrgStreamMsg, NrgEntryOp, type NrgStreamMsg } from "../jetstream/nrg_entries.js";
+import { encodeNrgDeleteRange, encodeNrgStreamMsg, NrgEntryOp, type NrgStreamMsg } from "../jetstream/nrg_entries.js";
 import {
   HDR_BATCH_ID,
   HDR_INCR,
@@ -64,8 +64,6 @@ const DEFAULT_DUPLICATE_WINDOW_NS = 120_000_000_000;
 /** Why this server does not lead a stream with this config (it hands the leadership back), or undefined. */
 export function nrgLeadRefusal(config: Record<string, unknown>): string | undefined {
   const on = (k: string): boolean => config[k] === true;
-  if (config.mirror !== undefined && config.mirror !== null) return "a mirror";
-  if (Array.isArray(config.sources) && config.sources.length > 0) return "sources";
   for (const k of ["allow_msg_counter", "allow_msg_schedules", "allow_atomic", "allow_batched"]) if (on(k)) return k;
   if (config.subject_transform !== undefined && config.subject_transform !== null) return "a subject transform";
   if (config.republish !== undefined && config.republish !== null) return "republish";
@@ -92,6 +90,13 @@ export class NrgStreamLeader {
   counters = { proposed: 0, acked: 0, refused: 0, duplicates: 0, failedAtApply: 0, swept: 0 };
   /** Subject delete markers proposed: subject -> the expired message's sequence. */
   private readonly markers = new Map<string, number>();
+  /** Between start() and stop(). */
+  private running = false;
+  /** Callers waiting for the log index our proposals had reached to be applied (`whenApplied`). */
+  private waiters: { index: number; fn: () => void }[] = [];
+  private readonly appliedWatcher = (): void => this.runWaiters();
+  /** A sourced message of ours refused at apply time (a store limit): its source asks its origin again (nrg_stream_sourcing.ts). */
+  onSourcedRefused: ((hdr: Buffer) => void) | undefined;
 
   constructor(
     private readonly account: Account,
@@ -130,20 +135,31 @@ export class NrgStreamLeader {
     this.replica.store.setRemoveHandler((seq, _subject, reason) => {
       if (reason === "maxAge" || reason === "ttl") this.expired(seq);
     });
+    this.replica.appliedWatchers.add(this.appliedWatcher);
+    this.running = true;
     this.resubscribe();
   }
 
-  /** Subscribe to the stream's subjects as its config names them now (again after an update). */
+  /**
+   * Subscribe to the stream's subjects as its config names them now (again after an update). A
+   * mirror takes no publishes, and a stream with sources may have no subjects of its own
+   * (nats-server's subscribeToStream).
+   */
   resubscribe(): void {
     for (const sub of this.subs) this.account.unsubscribeInternal(sub);
     this.subs = [];
-    const subjects = Array.isArray(this.config.subjects) && this.config.subjects.length > 0 ? (this.config.subjects as unknown[]).filter((s): s is string => typeof s === "string") : [this.config.name];
+    if (!this.running || (this.config.mirror !== undefined && this.config.mirror !== null)) return;
+    const sourced = Array.isArray(this.config.sources) && this.config.sources.length > 0;
+    const subjects = Array.isArray(this.config.subjects) && this.config.subjects.length > 0 ? (this.config.subjects as unknown[]).filter((s): s is string => typeof s === "string") : sourced ? [] : [this.config.name];
     for (const subject of subjects) this.subs.push(this.account.subscribeInternal(subject, (subj, reply, hdr, payload) => this.onPublish(subj, reply, hdr === undefined ? undefined : Buffer.from(hdr), Buffer.from(payload)), undefined, "nrg-stream-leader"));
   }
 
   stop(): void {
+    this.running = false;
     for (const sub of this.subs) this.account.unsubscribeInternal(sub);
     this.subs = [];
+    this.replica.appliedWatchers.delete(this.appliedWatcher);
+    this.waiters = [];
     if (this.replica.onApplied !== undefined) this.replica.onApplied = undefined;
     this.replica.expiryLeader = undefined;
     this.replica.store.setRemoveHandler(undefined);
@@ -202,7 +218,7 @@ export class NrgStreamLeader {
   }
 
   private onPublish(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
-    if (this.subs.length === 0) return;
+    if (!this.running) return;
     const err = isAtomicBatch(hdr) ? jsError("JSAtomicPublishDisabledErr") : this.check(subject, hdr, payload);
     if (typeof err === "number") {
       // nats-server's duplicate answer, its spacing included.
@@ -216,13 +232,16 @@ export class NrgStreamLeader {
     if (!this.proposeMsg(subject, reply, hdr, payload, false)) this.refuse(reply, jsError("JSClusterNotLeaderErr"));
   }
 
-  /** A stream message entry at the clustered sequence, counted in flight until applied; false when not leading. */
-  private proposeMsg(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sourced: boolean): boolean {
-    const ts = nowNs();
-    const m: NrgStreamMsg = { lastSequence: this.clseq, timestamp: ts, subject, reply, header: hdr ?? Buffer.alloc(0), data: payload, sourced, flags: 0n };
+  /**
+   * A stream message entry at the clustered sequence (a mirror's copy: at its origin's, with its
+   * origin's time), counted in flight until applied; false when not leading.
+   */
+  private proposeMsg(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sourced: boolean, copy?: { lseq: number; ts: bigint }): boolean {
+    const ts = copy?.ts ?? nowNs();
+    const m: NrgStreamMsg = { lastSequence: copy?.lseq ?? this.clseq, timestamp: ts, subject, reply, header: hdr ?? Buffer.alloc(0), data: payload, sourced, flags: 0n };
     if (!this.member.propose(encodeEntry(m))) return false;
     this.counters.proposed++;
-    this.clseq++;
+    this.clseq = m.lastSequence + 1;
     const size = storeMsgSize(this.replica.store.type, subject, hdr, payload);
     const f = this.inflight.get(subject) ?? { ops: 0, bytes: 0 };
     f.ops++;
@@ -273,7 +292,7 @@ export class NrgStreamLeader {
    * nats-server's checks before a proposal, in its order: an error to answer, the sequence of
    * the message this one duplicates, or undefined to propose.
    */
-  private check(subject: string, hdr: Buffer | undefined, payload: Buffer): ApiError | number | undefined {
+  private check(subject: string, hdr: Buffer | undefined, payload: Buffer, sourced = false): ApiError | number | undefined {
     const cfg = this.checkConfig;
     const sizeErr = checkSealedAndSize(cfg, hdr, payload);
     if (sizeErr !== undefined) return sizeErr;
@@ -302,7 +321,7 @@ export class NrgStreamLeader {
           return dup.seq;
         }
       }
-      if (getHeader(hdr, HDR_STREAM_SOURCE) !== undefined) return jsError("JSMessageSourceHdrNotAllowedErr");
+      if (!sourced && getHeader(hdr, HDR_STREAM_SOURCE) !== undefined) return jsError("JSMessageSourceHdrNotAllowedErr");
       const lastErr = checkExpectedLastSeq(hdr, this.clseq - this.replica.clfs);
       if (lastErr !== undefined) return lastErr;
       // A message in flight on the subject: its last sequence is not known yet.
@@ -350,8 +369,91 @@ export class NrgStreamLeader {
     }
     if (id !== undefined && this.msgIds.get(id)?.seq === 0) this.msgIds.delete(id);
     this.counters.failedAtApply++;
+    if (m.sourced && m.header.length > 0) this.onSourcedRefused?.(m.header);
     const err = outcome.error === "lastMsgId" ? jsError("JSStreamWrongLastMsgIDErrF", { id: outcome.lastMsgId }) : jsError("JSStreamStoreFailedF", { err: outcome.text });
     this.respond(m.reply, `{"error":${JSON.stringify(err.toJSON())},"stream":${JSON.stringify(this.config.name)},"seq":0}`);
+  }
+
+  // ---- what a mirror's or a source's copies propose (nrg_stream_sourcing.ts) ----
+
+  /** The stream's last sequence once every proposal of ours is applied (nats-server's clseq less the failed count). */
+  get proposedLast(): number {
+    return this.clseq - this.replica.clfs;
+  }
+
+  /**
+   * A source's copy, checked as nats-server's processClusteredInboundMsg checks a sourced message
+   * (the Nats-Stream-Source header allowed) and proposed. A duplicate id is dropped; any other
+   * refusal is thrown (the source asks its origin again from this message).
+   */
+  inboundSourced(subject: string, hdr: Buffer | undefined, payload: Buffer): void {
+    if (!this.running) throw jsError("JSClusterNotLeaderErr");
+    const err = this.check(subject, hdr, payload, true);
+    if (typeof err === "number") return;
+    if (err !== undefined) throw err;
+    if (!this.proposeMsg(subject, "", hdr, payload, true)) throw jsError("JSClusterNotLeaderErr");
+  }
+
+  /**
+   * A mirror's copy of origin sequence `seq`, proposed at the origin's sequence and time as
+   * nats-server's mirror leader does (processInboundMirrorMsg: last sequence `seq - 1`,
+   * sourced). A sequence already proposed is not proposed again; a gap is proposed as skips
+   * first, unless nothing was ever stored (the members then start at `seq`, nats-server's
+   * followers' compaction of an empty mirror).
+   */
+  proposeMirrored(subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, ts: bigint): void {
+    if (!this.running) throw jsError("JSClusterNotLeaderErr");
+    const last = this.proposedLast;
+    if (seq <= last) return;
+    if (seq > last + 1 && last > 0) this.proposeSkips(last + 1, seq - last - 1);
+    if (!this.proposeMsg(subject, "", hdr, data, true, { lseq: seq - 1 + this.replica.clfs, ts })) throw jsError("JSClusterNotLeaderErr");
+  }
+
+  /**
+   * Sequences a mirror will never hold (expired or deleted at its origin, or filtered out): one
+   * delete range entry, as nats-server 2.15.1's mirror leader proposes them (skipMsgs; its
+   * followers apply it as skipped sequences).
+   */
+  proposeSkips(first: number, num: number): void {
+    if (!this.running) throw jsError("JSClusterNotLeaderErr");
+    const from = Math.max(first, this.proposedLast + 1);
+    const end = first + num - 1;
+    if (end < from) return;
+    if (!this.member.propose(encodeNrgDeleteRange(from, end - from + 1))) throw jsError("JSClusterNotLeaderErr");
+    this.clseq = end + this.replica.clfs;
+  }
+
+  /**
+   * A mirror's consumer starts after `delivered` (its origin's messages up to there are gone):
+   * an empty copy with nothing proposed just moves its own start there, as nats-server's leader
+   * purges its store up to it (the members start where the first copy says); otherwise the
+   * sequences in between are proposed as skips.
+   */
+  mirrorCatchUp(delivered: number): void {
+    const last = this.proposedLast;
+    if (delivered <= last) return;
+    const store = this.replica.store;
+    if (this.pending.count === 0 && last === store.lastSequence() && store.state().msgs === 0) {
+      store.compact(delivered + 1);
+      this.clseq = store.lastSequence() + this.replica.clfs;
+      return;
+    }
+    this.proposeSkips(last + 1, delivered - last);
+  }
+
+  /** Run `fn` once everything proposed so far (this turn's proposals included) is applied here; never if the leadership ends first. */
+  whenApplied(fn: () => void): void {
+    // The member appends a turn's proposals at the end of the turn: their index is known after it.
+    setImmediate(() => {
+      if (!this.running) return;
+      this.waiters.push({ index: this.member.peer.log.lastIndex, fn });
+      this.runWaiters();
+    });
+  }
+
+  private runWaiters(): void {
+    const applied = this.member.peer.applied;
+    while (this.waiters.length > 0 && this.waiters[0].index <= applied) (this.waiters.shift() as { fn: () => void }).fn();
   }
 
   json(): Record<string, unknown> {

@@ -30,6 +30,7 @@ import { dynamicMetadata, HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "../
 import { streamLeaderElected } from "../jetstream/advisories.js";
 import type { NrgCampaign } from "./nrg_campaign.js";
 import type { NrgStreamReplica } from "./nrg_stream_peer.js";
+import type { NrgSourcingStream } from "./nrg_stream_sourcing.js";
 
 const HDR_REQUEST_INFO = "Nats-Request-Info";
 /** nats-server's lostQuorumInterval: a replica not heard from for longer is not current. */
@@ -100,6 +101,8 @@ export function nrgClusterInfo(srv: NrgLeaderServer, campaign: NrgCampaign, grou
 
 export class NrgLeaderApi {
   private subs: Subscription[] = [];
+  /** A mirror's or sources' reading of its origins, for the info's `mirror` and `sources` blocks. */
+  sourcing: NrgSourcingStream | undefined;
 
   constructor(
     private readonly srv: NrgLeaderServer,
@@ -345,6 +348,7 @@ export class NrgLeaderApi {
       state,
       ...(this.srv.domain !== undefined && this.srv.domain !== "" ? { domain: this.srv.domain } : {}),
       cluster,
+      ...this.sourcing?.infoJson(),
       ts: rfc3339(nowNs()),
     };
   }

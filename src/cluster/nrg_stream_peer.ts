@@ -48,6 +48,7 @@ import { NrgLeaderApi, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 import { NrgCatchupServer } from "./nrg_stream_catchup.js";
 import { nrgConsumerLeadRefusal, NrgConsumerLeader } from "./nrg_consumer_leader.js";
 import { NrgDirectConsumers } from "./nrg_direct_consumers.js";
+import { NrgSourcingStream } from "./nrg_stream_sourcing.js";
 import { FileStore } from "../storage/filestore.js";
 import { sweepRetention } from "../jetstream/retention_sweep.js";
 import { MemStore } from "../storage/memstore.js";
@@ -690,6 +691,8 @@ interface RunningGroup {
   consumerLeader?: NrgConsumerLeader;
   /** With `nrg_peer_lead`: the Direct consumers (of mirrors and sources) created while this member led the stream. */
   direct?: NrgDirectConsumers;
+  /** With `nrg_peer_lead`: a mirror's or sources' reading of its origins while this member leads the stream. */
+  sourcing?: NrgSourcingStream;
 }
 
 /** `nrg_peer_lead`: what the leader half needs from the server. */
@@ -772,9 +775,11 @@ export class NrgStreamPeers {
         if (running.replica !== undefined) running.replica.stream = w.stream;
         const cfg = JSON.stringify(w.stream.config);
         if (running.replica !== undefined && running.configJson !== cfg) {
+          const old = running.configJson;
           running.configJson = cfg;
           // The leader takes the stream's subjects as they are now.
           running.leader?.resubscribe();
+          this.updateSourcing(running, old);
           try {
             running.replica.store.updateConfig(nrgStoreConfig(w.stream.config));
           } catch (err) {
@@ -871,6 +876,7 @@ export class NrgStreamPeers {
       g.catchupServer = new NrgCatchupServer(this.sys, replica, () => ({ lastIndex: member.peer.log.lastIndex, applied: member.peer.applied }), () => member.stepDown(undefined));
       g.catchupServer.start();
       direct.lead(srv);
+      this.updateSourcing(g, undefined);
       this.sweepAfterElection(g);
       this.log.info(`NRG peer: leading stream '${g.account} > ${g.stream}' (group ${member.group}, term ${member.peer.log.term}) from sequence ${replica.store.lastSequence()}`);
     };
@@ -1019,7 +1025,31 @@ export class NrgStreamPeers {
     };
   }
 
+  /**
+   * While leading a mirror or a stream with sources: read the origins from the committed state on
+   * (at the start of the leadership), and follow a committed config update (`old`: the config before it).
+   */
+  private updateSourcing(g: RunningGroup, old: string | undefined): void {
+    const leader = g.leader;
+    const replica = g.replica;
+    if (leader === undefined || replica === undefined || this.lead === undefined) return;
+    const config = replica.stream.config;
+    if (g.sourcing !== undefined && old !== undefined) {
+      g.sourcing.update(JSON.parse(old) as Record<string, unknown>, config);
+      if (!NrgSourcingStream.needed(config)) {
+        g.sourcing.stop();
+        g.sourcing = undefined;
+      }
+    } else if (g.sourcing === undefined && NrgSourcingStream.needed(config)) {
+      g.sourcing = new NrgSourcingStream(replica, leader, this.lead.account(g.account), this.log, this.lead.domain, { server: this.lead.serverName, cluster: this.lead.clusterName() });
+      g.sourcing.start();
+    }
+    if (g.leaderApi !== undefined) g.leaderApi.sourcing = g.sourcing;
+  }
+
   private stopLead(g: RunningGroup): void {
+    g.sourcing?.stop();
+    g.sourcing = undefined;
     g.direct?.follow();
     g.consumerLeader?.stop();
     g.consumerLeader = undefined;
@@ -1079,7 +1109,7 @@ export class NrgStreamPeers {
         ...(g.consumer !== undefined ? { consumer: g.consumer } : {}),
         ...g.member.json(nameOf),
         ...(g.replica !== undefined ? { replica: g.replica.json() } : {}),
-        ...(g.leader !== undefined ? { stream_leader: { ...g.leader.json(), ...(g.catchupServer !== undefined ? { catchups: g.catchupServer.json() } : {}) } } : {}),
+        ...(g.leader !== undefined ? { stream_leader: { ...g.leader.json(), ...(g.catchupServer !== undefined ? { catchups: g.catchupServer.json() } : {}), ...(g.sourcing !== undefined ? { sourcing: g.sourcing.infoJson() } : {}) } } : {}),
         ...(g.consumerReplica !== undefined ? { consumer_state: g.consumerReplica.json() } : {}),
         ...(g.consumerLeader !== undefined ? { consumer_leader: g.consumerLeader.json() } : {}),
         ...(g.direct !== undefined && g.direct.counters.created > 0 ? { direct_consumers: g.direct.json() } : {}),

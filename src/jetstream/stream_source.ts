@@ -58,6 +58,12 @@ export interface SourcingStream {
   processInbound(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer, sourced?: boolean): void;
   /** A mirror's origin consumer starts after `delivered`: the sequences up to it are skipped (the origin's numbering kept). */
   mirrorCatchUp(delivered: number): void;
+  /**
+   * The headers of a request to the JetStream API, where the server adds to them: a tsnats member
+   * of a nats-server cluster names the stream's account in Nats-Request-Info (the API is served in
+   * the system account, and a request without it would be taken as the system account's).
+   */
+  apiHeaders?(hdr: Buffer | undefined): Buffer | undefined;
 }
 
 export const HDR_STREAM_SOURCE = "Nats-Stream-Source";
@@ -324,7 +330,8 @@ export class SourceLink {
       if (inUse) log.warn(`${what}: timeout`);
     }, RESET_TIMEOUT_MS);
     timer.unref();
-    queueMicrotask(() => acc.publish(this.apiSubject(`CONSUMER.DELETE.${this.spec.name}.${name}`), reply, undefined, EMPTY));
+    const hdr = this.stream.apiHeaders?.(undefined);
+    queueMicrotask(() => acc.publish(this.apiSubject(`CONSUMER.DELETE.${this.spec.name}.${name}`), reply, hdr, EMPTY));
   }
 
   private apiSubject(rest: string): string {
@@ -442,7 +449,8 @@ export class SourceLink {
     );
     this.createTimer.unref();
     // A source asks for the origin's identity (a reset answers it, a create also checks it).
-    const hdr = !this.mirror && (this.ident !== "" || durable !== undefined) ? buildHeaders([[HDR_STREAM_IDENTITY, this.ident]]) : undefined;
+    const identity = !this.mirror && (this.ident !== "" || durable !== undefined) ? buildHeaders([[HDR_STREAM_IDENTITY, this.ident]]) : undefined;
+    const hdr = this.stream.apiHeaders !== undefined ? this.stream.apiHeaders(identity) : identity;
     const payload = body !== undefined ? Buffer.from(JSON.stringify(body)) : EMPTY;
     // Sent after this turn: the API answers through the account, possibly re-entering here.
     // Nobody to hear it (the link to another domain's server is down): ask again after the

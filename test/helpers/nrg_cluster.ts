@@ -103,6 +103,14 @@ export function readReplica(dir: string): Map<number, string> {
   }
 }
 
+/** One server's own copy of a message: a direct get answered by the server the client is on (seq, subject, payload digest, time in ns). */
+export async function directGet(nc: NatsConnection, stream: string, seq: number): Promise<{ seq: number; subject: string; data: string; time: bigint }> {
+  const m = await nc.request(`$JS.API.DIRECT.GET.${stream}`, JSON.stringify({ seq }), { timeout: 10_000 });
+  const h = m.headers;
+  assert.ok(h !== undefined && h.get("Nats-Sequence") === String(seq), `direct get of ${stream} ${seq}: ${h?.code} ${h?.description}`);
+  return { seq, subject: h.get("Nats-Subject"), data: digest(m.data), time: parseRfc3339(h.get("Nats-Time-Stamp")) ?? 0n };
+}
+
 export interface StreamState {
   messages: number;
   bytes: number;
