@@ -604,14 +604,18 @@ export class RaftStore {
     return seg;
   }
 
+  /** writeMark's bytes, reused: every sync round writes one mark (writeAt has them in the kernel on return). */
+  private readonly markBuf = Buffer.alloc(16);
+  private readonly markFirst = Buffer.alloc(8);
+
   /** Record in a segment's header that entries up to `index` were synced. */
   private writeMark(seg: Segment, index: number): void {
     seg.markSeq++;
     seg.mark = index;
-    const b = Buffer.alloc(16);
+    const b = this.markBuf;
     putU64(b, 0, index);
     b.writeUInt32LE(seg.markSeq, 8);
-    const first = Buffer.alloc(8);
+    const first = this.markFirst;
     putU64(first, 0, seg.first);
     b.writeUInt32LE(crc32(first, 0, 8, crc32(b, 0, 12)), 12);
     this.disk.writeAt(seg.name, MARK_OFF + (seg.markSeq % 2) * 16, b);
