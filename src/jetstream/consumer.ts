@@ -760,6 +760,9 @@ export class Consumer {
       if (!this.active) this.inactiveSince = Date.now();
       this.armInactive();
     }
+    // While it followed, the leader's deliveries moved its cursor without counting down what is
+    // left to deliver (new messages counted up): counted again now.
+    this.recountPending();
     if (this.st.pending.size > 0) this.arm(Date.now() + 1);
     if (!this.isPull && this.cfg.idle_heartbeat) this.arm(Date.now() + this.cfg.idle_heartbeat / 1e6);
     this.kick();
