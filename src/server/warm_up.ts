@@ -45,6 +45,8 @@ const RESPONDER_SLICES = 12;
 
 /** The payload of the bursts. */
 const BIG = 1024;
+/** The size of the pieces a burst is handed over in: no divisor of a message's length. */
+const BURST_PIECE = 1500;
 
 /** Can the warm-up's traffic pass this server's limits without an error, a log line or a slow consumer? */
 export function warmUpApplies(o: { maxPayload: number; maxSubscriptions: number; maxControlLine: number; maxPending: number }): boolean {
@@ -115,7 +117,11 @@ export async function warmUp(server: Server, stop: () => boolean): Promise<void>
     const big = Buffer.alloc(BIG, 0x62);
     const reqs = Array.from({ length: SUBJECTS }, (_, i) => pub(`w.r.${i}`, `${inbox}.${i * 7919}`, small));
     const replies = Array.from({ length: SUBJECTS }, (_, i) => pub(`${inbox}.${i * 7919}`, "", small));
-    const burst = Buffer.concat(Array.from({ length: 8 }, () => pub("w.big", "", big)));
+    // A stream's reads cut its messages anywhere: the burst goes in pieces that split control
+    // lines and payloads (the parser's partial-line and split-payload paths).
+    const whole = Buffer.concat(Array.from({ length: 8 }, () => pub("w.big", "", big)));
+    const burst: Buffer[] = [];
+    for (let at = 0; at < whole.length; at += BURST_PIECE) burst.push(whole.subarray(at, Math.min(at + BURST_PIECE, whole.length)));
     let responder: Client | undefined;
     for (let done = 0, slice = 0; done < ROUNDS; slice++) {
       if (stop()) return;
@@ -140,7 +146,7 @@ export async function warmUp(server: Server, stop: () => boolean): Promise<void>
           requester.onData(reqs[k] as Buffer);
           answering.onData(replies[k] as Buffer);
         }
-        requester.onData(burst);
+        for (const piece of burst) requester.onData(piece);
       } finally {
         server.inMsgs = inMsgs;
         server.inBytes = inBytes;
