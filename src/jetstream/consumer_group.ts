@@ -648,7 +648,7 @@ export class ConsumerGroup implements RaftStateMachine {
 
   private replicasJson(): Array<Record<string, unknown>> {
     const node = this.node;
-    return groupReplicasJson(node, this.host.self, node.leader !== "" && node.applied >= node.commit, ELECTION_MAX_MS);
+    return groupReplicasJson(node, this.host.self, node.leader !== "" && node.applied >= node.commit, ELECTION_MAX_MS, (s) => this.host.reachable(s));
   }
 
   // ---- lifetime ----

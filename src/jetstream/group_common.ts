@@ -13,14 +13,16 @@ export function peerId(name: string): string {
 
 /**
  * The members other than the leader, as nats-server's PeerInfo: what the leader knows of them
- * (silent longer than `offlineAfterMs`: offline); a follower only knows itself (`selfCurrent`).
+ * (silent longer than `offlineAfterMs`, or never heard from on a server no route leads to
+ * (`reachable`): offline; one not heard from yet on a server that is there, as in a group just
+ * started, is only not current, as nats-server shows it); a follower only knows itself (`selfCurrent`).
  */
-export function groupReplicasJson(node: RaftNode, self: string, selfCurrent: boolean, offlineAfterMs: number): Array<Record<string, unknown>> {
+export function groupReplicasJson(node: RaftNode, self: string, selfCurrent: boolean, offlineAfterMs: number, reachable: (server: string) => boolean): Array<Record<string, unknown>> {
   const replicas: Array<Record<string, unknown>> = [];
   if (node.isLeader) {
     for (const p of node.peerStatus()) {
       const r: Record<string, unknown> = { name: p.id, current: p.current, active: p.lastSeenMs < 0 ? 0 : Math.round(p.lastSeenMs * 1e6) };
-      if (p.lastSeenMs < 0 || p.lastSeenMs > offlineAfterMs) r.offline = true;
+      if (p.lastSeenMs > offlineAfterMs || (p.lastSeenMs < 0 && !reachable(p.id))) r.offline = true;
       if (p.lag > 0) r.lag = p.lag;
       r.peer = peerId(p.id);
       replicas.push(r);

@@ -981,7 +981,9 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       if (leader === "" || cfg.voters.includes(leader) || cfg.learners.includes(leader)) return this.node.isLeader;
       return g.leader === this.host.self;
     }
-    if (peers === undefined || peers.length === 0 || leader === "" || peers.includes(leader)) return this.node.isLeader;
+    // A create: its group's first leader (named by the entry, leading from its start) answers, as
+    // nats-server's consumer leader answers its creation (with what it knows of the members).
+    if (peers === undefined || peers.length === 0) return this.node.isLeader;
     return peers[0] === this.host.self;
   }
 
@@ -2331,7 +2333,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
 
   /** The members other than the leader, as nats-server's PeerInfo (what the leader knows of them). */
   private replicasJson(): Array<Record<string, unknown>> {
-    return groupReplicasJson(this.node, this.host.self, this.current, ELECTION_MAX_MS);
+    return groupReplicasJson(this.node, this.host.self, this.current, ELECTION_MAX_MS, (s) => this.host.reachable(s));
   }
 
   /** This member knows its leader and has applied everything committed that it knows of (/healthz). */
