@@ -250,6 +250,7 @@ export class ConsumerGroup implements RaftStateMachine {
    */
   start(campaign: boolean, patient = false): void {
     void this.node.start().then(() => {
+      this.nodeStarted = true;
       // What its members sent before this server had the group (its first leader's appends).
       this.wire.release(this.group);
       // Its log says it was removed (while this server was stopped before it dropped the group).
@@ -270,6 +271,18 @@ export class ConsumerGroup implements RaftStateMachine {
       );
       again.unref();
     });
+  }
+
+  private nodeStarted = false;
+
+  /**
+   * The consumer asks for fewer members than the group has while this member knows no leader
+   * (scaled down while its server was down): a pre-vote now, which a leader that removed it
+   * answers with the entry removing it (RaftNode), so it leaves the group in a round trip.
+   */
+  checkMembership(): void {
+    const n = this.consumer?.cfg.num_replicas ?? 0;
+    if (this.nodeStarted && !this.stopped && this.node.leader === "" && this.holds && n > 0 && n < this.node.config.voters.length) this.node.campaignNow();
   }
 
   /** Does this member lead the consumer (deliver, take acks and pulls)? Only once its group's earlier entries are applied here. */

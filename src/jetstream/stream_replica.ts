@@ -1968,6 +1968,10 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       if (waits && answer !== undefined) {
         this.answerWhenLed(named !== undefined && this.consumerGroups.has(named) ? [named] : [], reply, answer);
       }
+      // Scaled down while this member knew no leader of its group (its server was down): it asks
+      // at once whether it is still a member (a leader tells one it removed), instead of showing
+      // the consumer until an election timeout.
+      if (named !== undefined) this.consumerGroups.get(named)?.checkMembership();
       // Groups of consumers deleted or scaled down to one replica go.
       for (const name of [...this.consumerGroups.keys()]) if (this.stream.consumers.get(name)?.replicated !== true) this.consumerStopped(name, true);
     }
