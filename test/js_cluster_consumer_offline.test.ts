@@ -9,11 +9,12 @@
 // What is compared: each answer's status or error, and the consumer's config and state after.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { clusterApi, clusterPublish, createStreamWhenPlaced } from "./helpers/cluster_retry.js";
 import type { Info } from "./helpers/js_cluster_consumer_groups.js";
 import { onRefJsCluster, type RefJsCluster } from "./helpers/ref_js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
+import { pullOnce, pullRefused, secondOnHost } from "./helpers/js_cluster_offline.js";
 
 interface ConsumerAnswer extends Info {
   config?: { num_replicas?: number; max_ack_pending?: number; description?: string; pause_until?: string };
@@ -46,25 +47,6 @@ function said(a: ConsumerAnswer): string {
   return a.error !== undefined ? `${a.error.code} ${a.error.err_code} ${a.error.description}` : "ok";
 }
 
-/** One pull request of one message; its status ("503", "408"...), or the sequence of the message it got (acknowledged, the ack confirmed). */
-async function pullOnce(nc: NatsConnection, stream: string, consumer: string): Promise<string> {
-  const inbox = createInbox();
-  const sub = nc.subscribe(inbox, { max: 1, timeout: 10_000 });
-  nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify({ batch: 1, expires: 3_000_000_000 }), { reply: inbox });
-  try {
-    for await (const m of sub) {
-      const code = m.headers?.code ?? 0;
-      if (code !== 0) return `${code}`;
-      const seq = /\.(\d+)\.\d+\.\d+\.\d+$/.exec(m.reply ?? "")?.[1];
-      await nc.request(m.reply ?? "", "+ACK", { timeout: 10_000 });
-      return `seq ${seq}`;
-    }
-  } catch {
-    return "no answer";
-  }
-  return "no answer";
-}
-
 async function scenario(cluster: RefJsCluster): Promise<string[]> {
   const nc = await connect({ servers: cluster.urls });
   const out: string[] = [];
@@ -78,12 +60,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     const host = d1.cluster?.leader ?? "";
     const hostIndex = Number(host.slice(1)) - 1;
     // A second one on the same server (placed at random: those placed elsewhere are deleted).
-    let z = "";
-    for (let i = 0; i < 40 && z === ""; i++) {
-      const a = await clusterApi<ConsumerAnswer>(nc, `$JS.API.CONSUMER.CREATE.O.Z${i}`, { stream_name: "O", config: { durable_name: `Z${i}`, ack_policy: "explicit", num_replicas: 1 } });
-      if (a.cluster?.leader === host) z = `Z${i}`;
-      else await clusterApi(nc, `$JS.API.CONSUMER.DELETE.O.Z${i}`);
-    }
+    const z = await secondOnHost(nc, "O", host);
     out.push(`a second one on its server: ${z !== ""}`);
     // A client of the other two servers.
     via = await connect({ servers: cluster.urls.filter((_u, i) => i !== hostIndex) });
@@ -91,16 +68,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
 
     await cluster.stopServer(hostIndex);
     // Once the others know its server is gone (its routes closed): a pull request is refused at once.
-    let pulled = "";
-    await waitUntil(
-      async () => {
-        pulled = await pullOnce(via as NatsConnection, "O", "D1");
-        return pulled === "503";
-      },
-      30_000,
-      "a pull request refused",
-    ).catch(() => undefined);
-    out.push(`pull while its server is down: ${pulled}`);
+    out.push(`pull while its server is down: ${await pullRefused(via, "O", "D1")}`);
     out.push(`info while down: ${said(await clusterApi<ConsumerAnswer>(via, "$JS.API.CONSUMER.INFO.O.D1"))}`);
     const update = { stream_name: "O", config: { durable_name: "D1", ack_policy: "explicit", num_replicas: 1, max_ack_pending: 7, description: "changed" } };
     out.push(`update while down: ${said(await clusterApi<ConsumerAnswer>(via, "$JS.API.CONSUMER.CREATE.O.D1", update))}`);

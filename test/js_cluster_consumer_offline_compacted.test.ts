@@ -8,13 +8,14 @@
 // consumers' state once the server is back.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { clusterApi, clusterPublish, createStreamWhenPlaced } from "./helpers/cluster_retry.js";
 import { sleep } from "./helpers/js_cluster_consumer_groups.js";
 import { JsTestCluster } from "./helpers/js_cluster.js";
 import { startRefJsCluster } from "./helpers/ref_js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
+import { pullOnce, pullRefused, secondOnHost } from "./helpers/js_cluster_offline.js";
 import { StreamReplica } from "../src/jetstream/stream_replica.js";
 
 interface Answer {
@@ -45,24 +46,6 @@ function said(a: Answer): string {
   return a.error !== undefined ? `${a.error.code} ${a.error.err_code} ${a.error.description}` : "ok";
 }
 
-/** One pull request of one message, acknowledged; its status ("503"...) or the message's sequence. */
-async function pullOnce(nc: NatsConnection, stream: string, consumer: string): Promise<string> {
-  const inbox = createInbox();
-  const sub = nc.subscribe(inbox, { max: 1, timeout: 10_000 });
-  nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify({ batch: 1, expires: 3_000_000_000 }), { reply: inbox });
-  try {
-    for await (const m of sub) {
-      const code = m.headers?.code ?? 0;
-      if (code !== 0) return `${code}`;
-      await nc.request(m.reply ?? "", "+ACK", { timeout: 10_000 });
-      return `seq ${/\.(\d+)\.\d+\.\d+\.\d+$/.exec(m.reply ?? "")?.[1]}`;
-    }
-  } catch {
-    return "no answer";
-  }
-  return "no answer";
-}
-
 async function scenario(side: Side): Promise<string[]> {
   const nc = await connect({ servers: side.urls });
   const out: string[] = [];
@@ -75,12 +58,7 @@ async function scenario(side: Side): Promise<string[]> {
     const host = d1.cluster?.leader ?? "";
     const hostIndex = Number(host.slice(1)) - 1;
     // A second one on the same server (placed at random: those placed elsewhere are deleted).
-    let z = "";
-    for (let i = 0; i < 40 && z === ""; i++) {
-      const a = await clusterApi<Answer>(nc, `$JS.API.CONSUMER.CREATE.O.Z${i}`, { stream_name: "O", config: { durable_name: `Z${i}`, ack_policy: "explicit", num_replicas: 1 } });
-      if (a.cluster?.leader === host) z = `Z${i}`;
-      else await clusterApi(nc, `$JS.API.CONSUMER.DELETE.O.Z${i}`);
-    }
+    const z = await secondOnHost(nc, "O", host);
     out.push(`a second one on its server: ${z !== ""}`);
     via = await connect({ servers: side.urls.filter((_u, i) => i !== hostIndex) });
     out.push(`pull: ${await pullOnce(via, "O", "D1")}`);
@@ -88,16 +66,7 @@ async function scenario(side: Side): Promise<string[]> {
     const compacted = await side.compactPast?.("O");
     await side.stop(hostIndex);
     // Once the others know its server is gone: a pull request is refused at once.
-    let pulled = "";
-    await waitUntil(
-      async () => {
-        pulled = await pullOnce(via as NatsConnection, "O", "D1");
-        return pulled === "503";
-      },
-      30_000,
-      "a pull request refused",
-    ).catch(() => undefined);
-    out.push(`pull while its server is down: ${pulled}`);
+    out.push(`pull while its server is down: ${await pullRefused(via, "O", "D1")}`);
     const until = new Date(Date.now() + 3_600_000).toISOString();
     const paused = await clusterApi<Answer>(via, "$JS.API.CONSUMER.PAUSE.O.D1", { pause_until: until });
     out.push(`pause while down: ${said(paused)} paused=${paused.paused}`);
