@@ -88,6 +88,8 @@ export class NrgStreamLeader {
   private lastProposedId: string | undefined;
   /** swept: removals the sweep at election proposed (nats-server's checkInterestState). */
   counters = { proposed: 0, acked: 0, refused: 0, duplicates: 0, failedAtApply: 0, swept: 0 };
+  /** The sweep at election: messages it checked, and whether it could not run (`skipped`: a consumer of the stream not held here). */
+  readonly sweep = { checked: 0, skipped: 0 };
   /** Subject delete markers proposed: subject -> the expired message's sequence. */
   private readonly markers = new Map<string, number>();
   /** Between start() and stop(). */
@@ -457,7 +459,7 @@ export class NrgStreamLeader {
   }
 
   json(): Record<string, unknown> {
-    return { subjects: this.subs.map((s) => s.subject), clseq: this.clseq, in_flight: this.pending.count, counters: { ...this.counters } };
+    return { subjects: this.subs.map((s) => s.subject), clseq: this.clseq, in_flight: this.pending.count, counters: { ...this.counters }, sweep: { ...this.sweep } };
   }
 }
 

@@ -961,13 +961,19 @@ export class NrgStreamPeers {
   private sweepAfterElection(g: RunningGroup): void {
     const leader = g.leader;
     const r = this.retention(g.account, g.stream);
-    if (leader === undefined || r === undefined) return;
+    if (leader === undefined) return;
+    if (r === undefined) {
+      // Not an interest or work-queue stream, or a consumer of it not held here: nothing to check.
+      leader.sweep.skipped++;
+      return;
+    }
     sweepRetention({
       store: r.copy.store,
       keepUntaken: true,
       alive: () => !this.closed && g.leader === leader && this.groups.get(g.member.group) === g,
       takes: () => r.takes,
       check: (seq, subject) => {
+        leader.sweep.checked++;
         if (r.needed(seq, subject)) return;
         leader.proposeRemoval(seq);
         leader.counters.swept++;
