@@ -235,6 +235,46 @@ test("R3 file stream: a stopped member's consumer metadata failing its checksum 
   }
 });
 
+// Found by random fault schedules (seed 42): a member whose stream metadata (meta.json) fails its
+// checksum has the stream created again, empty, its RAFT directory new. That store began again at
+// incarnation 1: a member restarted before had a higher one at the leader, which then took every
+// answer of the new copy for a late one and ignored it (the member offline for good).
+test("R3 file stream: a member restarted before, its stream metadata failing its checksum, is created again and caught up", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  const ncs: NatsConnection[] = [];
+  try {
+    const meta = await c.metaLeader();
+    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
+    const nc = await connect({ servers: c.members[0].url });
+    ncs.push(nc);
+    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
+    await jsm.streams.add({ name: "M", subjects: ["m.>"], num_replicas: 3 });
+    const js = jetstream(nc, { timeout: 20_000 });
+    for (let i = 1; i <= 20; i++) await js.publish("m.x", `m${i}`);
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "M")?.store.state().lastSeq === 20), 20_000, "every member holds every message");
+    const leader = await replicaLeader(c, "M");
+    const victim = c.members.find((m) => m.name !== leader)?.name as string;
+    // A restart first: the leader knows this member at its second incarnation.
+    await c.stopMember(victim);
+    await c.startMember(victim);
+    for (let i = 21; i <= 30; i++) await js.publish("m.x", `m${i}`);
+    await waitUntil(() => streamOn(c, victim, "M")?.store.state().lastSeq === 30, 20_000, "the restarted member follows");
+    const file = path.join(c.js(victim).storeDir, "$G", "streams", "M", "meta.json");
+    await c.stopMember(victim);
+    const text = fs.readFileSync(file, "utf8");
+    fs.writeFileSync(file, text.replace('"metadata": {', '"metadata": y'));
+    assert.notEqual(fs.readFileSync(file, "utf8"), text);
+    await c.startMember(victim);
+    await waitUntil(() => streamOn(c, victim, "M")?.store.state().lastSeq === 30, 30_000, "the stream created again on the member, caught up");
+    for (let i = 31; i <= 40; i++) await js.publish("m.x", `m${i}`);
+    await waitUntil(() => streamOn(c, victim, "M")?.store.state().lastSeq === 40, 20_000, "and following");
+    assert.deepEqual(copyOf(c, victim, "M"), copyOf(c, leader, "M"));
+  } finally {
+    for (const nc of ncs) await nc.close().catch(() => undefined);
+    await c.stop();
+  }
+});
+
 test("R3 file stream: a member stopped cleanly and started again is not taken for damaged (nothing copied again)", { timeout: 120_000 }, async () => {
   const c = await JsTestCluster.start(3);
   const ncs: NatsConnection[] = [];

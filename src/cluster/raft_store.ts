@@ -218,8 +218,10 @@ export interface RaftStoreOptions {
   segmentSize?: number;
   /**
    * The incarnation of a store that opens empty (1 by default). A store whose files do not
-   * outlive the process (MemRaftDisk) gives a number that grows across restarts, so that the
-   * leader forgets what the member held before.
+   * outlive the process (MemRaftDisk), or whose directory may be made anew for a member that
+   * was in the group before (its copy recreated), gives a number that grows across restarts
+   * (the clock), so that the leader forgets what the member held before instead of taking its
+   * answers for late ones from an earlier incarnation.
    */
   firstIncarnation?: number;
 }
@@ -359,7 +361,7 @@ export class RaftStore {
     } else if (!fresh && (segNames.length > 0 || this.snapshotMeta !== undefined || badCopies > 0)) {
       this.damageFound(damaged, "term and vote lost (no valid state file)");
       // The incarnation must still grow: derive it from the clock-free largest term seen.
-      this.incarnation = 1_000_000 + this.lastTerm;
+      this.incarnation = Math.max(1_000_000 + this.lastTerm, this.firstIncarnation);
       this.state = { term: this.lastTerm, vote: "", commit: 0 };
     } else {
       this.incarnation = this.firstIncarnation;

@@ -333,7 +333,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       id: self,
       // Each start of a memory member is a new incarnation, later than any before (the clock: a
       // restarted server recreates the group from nothing), so its leader forgets what it held.
-      store: this.inMemory ? new RaftStore(new MemRaftDisk({ volatile: true }), { firstIncarnation: Date.now() }) : new RaftStore(new FsRaftDisk(this.dir)),
+      store: this.inMemory ? new RaftStore(new MemRaftDisk({ volatile: true }), { firstIncarnation: Date.now() }) : new RaftStore(new FsRaftDisk(this.dir), { firstIncarnation: Date.now() }),
       transport: { send: (to, msg) => void sys?.publish(prefix + to, "", undefined, encodeRaftMsg(self, msg)) },
       env: realRaftEnv,
       sm: this,
