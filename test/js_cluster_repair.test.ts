@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { JsTestCluster, copyOf, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 import { StreamReplica } from "../src/jetstream/stream_replica.js";
@@ -195,19 +195,28 @@ for (const flip of [
   });
 }
 
+/** A cluster of three with R3 stream `name` (subjects `<subject>.>`) once the meta group is current; `fn` gets a client of the first server. */
+async function withR3Stream(name: string, subject: string, fn: (x: { c: JsTestCluster; nc: NatsConnection; jsm: JetStreamManager }) => Promise<void>): Promise<void> {
+  const c = await JsTestCluster.start(3);
+  let nc: NatsConnection | undefined;
+  try {
+    const meta = await c.metaLeader();
+    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
+    nc = await connect({ servers: c.members[0].url });
+    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
+    await jsm.streams.add({ name, subjects: [`${subject}.>`], num_replicas: 3 });
+    await fn({ c, nc, jsm });
+  } finally {
+    await nc?.close().catch(() => undefined);
+    await c.stop();
+  }
+}
+
 // Found by random fault schedules (seed 14): a bit flipped in a stopped member's consumer
 // metadata (obs/<name>/meta.json, which fails its checksum) left the consumer unrecovered there
 // for good: its group ran on two members, the third copy offline forever.
 test("R3 file stream: a stopped member's consumer metadata failing its checksum is repaired from the leader (the consumer is back on every member)", { timeout: 120_000 }, async () => {
-  const c = await JsTestCluster.start(3);
-  const ncs: NatsConnection[] = [];
-  try {
-    const meta = await c.metaLeader();
-    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
-    const nc = await connect({ servers: c.members[0].url });
-    ncs.push(nc);
-    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
-    await jsm.streams.add({ name: "Q", subjects: ["q.>"], num_replicas: 3 });
+  await withR3Stream("Q", "q", async ({ c, nc, jsm }) => {
     await jsm.consumers.add("Q", { durable_name: "D", ack_policy: AckPolicy.Explicit });
     const js = jetstream(nc, { timeout: 20_000 });
     for (let i = 1; i <= 30; i++) await js.publish("q.x", `m${i}`);
@@ -229,10 +238,7 @@ test("R3 file stream: a stopped member's consumer metadata failing its checksum 
     assert.deepEqual(copyOf(c, victim, "Q"), copyOf(c, leader, "Q"));
     const info = await jsm.consumers.info("Q", "D");
     assert.equal(info.config.ack_wait, 30_000_000_000, "D's configuration as created");
-  } finally {
-    for (const nc of ncs) await nc.close().catch(() => undefined);
-    await c.stop();
-  }
+  });
 });
 
 // Found by random fault schedules (seed 42): a member whose stream metadata (meta.json) fails its
@@ -240,15 +246,7 @@ test("R3 file stream: a stopped member's consumer metadata failing its checksum 
 // incarnation 1: a member restarted before had a higher one at the leader, which then took every
 // answer of the new copy for a late one and ignored it (the member offline for good).
 test("R3 file stream: a member restarted before, its stream metadata failing its checksum, is created again and caught up", { timeout: 120_000 }, async () => {
-  const c = await JsTestCluster.start(3);
-  const ncs: NatsConnection[] = [];
-  try {
-    const meta = await c.metaLeader();
-    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
-    const nc = await connect({ servers: c.members[0].url });
-    ncs.push(nc);
-    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
-    await jsm.streams.add({ name: "M", subjects: ["m.>"], num_replicas: 3 });
+  await withR3Stream("M", "m", async ({ c, nc, jsm }) => {
     const js = jetstream(nc, { timeout: 20_000 });
     for (let i = 1; i <= 20; i++) await js.publish("m.x", `m${i}`);
     await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "M")?.store.state().lastSeq === 20), 20_000, "every member holds every message");
@@ -269,22 +267,11 @@ test("R3 file stream: a member restarted before, its stream metadata failing its
     for (let i = 31; i <= 40; i++) await js.publish("m.x", `m${i}`);
     await waitUntil(() => streamOn(c, victim, "M")?.store.state().lastSeq === 40, 20_000, "and following");
     assert.deepEqual(copyOf(c, victim, "M"), copyOf(c, leader, "M"));
-  } finally {
-    for (const nc of ncs) await nc.close().catch(() => undefined);
-    await c.stop();
-  }
+  });
 });
 
 test("R3 file stream: a member stopped cleanly and started again is not taken for damaged (nothing copied again)", { timeout: 120_000 }, async () => {
-  const c = await JsTestCluster.start(3);
-  const ncs: NatsConnection[] = [];
-  try {
-    const meta = await c.metaLeader();
-    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
-    const nc = await connect({ servers: c.members[0].url });
-    ncs.push(nc);
-    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
-    await jsm.streams.add({ name: "K", subjects: ["k.>"], num_replicas: 3 });
+  await withR3Stream("K", "k", async ({ c, nc, jsm }) => {
     const leader = await replicaLeader(c, "K");
     const member = c.members.find((m) => m.name !== leader)?.name as string;
     const js = jetstream(nc, { timeout: 20_000 });
@@ -295,8 +282,5 @@ test("R3 file stream: a member stopped cleanly and started again is not taken fo
     const s = streamOn(c, member, "K");
     assert.equal(s?.replica?.node.damaged, false, "not damaged");
     assert.equal(s?.store.state().msgs, 100, "its messages are kept, not copied again");
-  } finally {
-    for (const nc of ncs) await nc.close().catch(() => undefined);
-    await c.stop();
-  }
+  });
 });
