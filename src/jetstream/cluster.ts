@@ -36,7 +36,7 @@ import { checkStreamUpdate, normalizeStreamConfig, type StreamConfig, type Strea
 import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Stream } from "./stream.js";
 import { StreamReplica, streamGroupName, type ReplicaHost } from "./stream_replica.js";
-import { peerId as peerIdOf, readPeersFile, withCluster, writePeersFile } from "./group_common.js";
+import { peerId as peerIdOf, readPeersFile, scaleUpClusterJson, withCluster, writePeersFile } from "./group_common.js";
 import * as adv from "./advisories.js";
 import { SKIP, PENDING, type Intercept } from "./intercept.js";
 import { consumerPeerRemap, memberNamed, peerRemapKind, requestedPeer } from "./peer_remap.js";
@@ -502,7 +502,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           // Added by a scale-up: created here, a member joining the stream's group.
           this.joinGroup(sa);
         } else {
-          if (op.op === "stream_update" && prevPeers.length === 1 && sa.peers.length > 1 && sa.scale !== undefined) scaleCluster = this.scaleUpCluster(sa, sa.scale);
+          if (op.op === "stream_update" && prevPeers.length === 1 && sa.peers.length > 1 && sa.scale !== undefined) scaleCluster = scaleUpClusterJson(this.clusterName, streamGroupName(sa.account, sa.name), this.self, [this.self, ...sa.peers.filter((p) => p !== this.self)], sa.scale.created, sa.scale.origin);
           const answer = this.updateAnswer(op, sa.peers.length === 1 ? sa : (prev ?? sa), scaleCluster);
           this.execute(op.account, rest, op.body, "", op.hdr, op.op === "stream_add" ? this.noticeCreateRefused(op, answer) : answer);
           if (op.op === "stream_update" && prev !== undefined && sa.peers.length > 1) this.peersChanged(prev, sa);
@@ -567,23 +567,6 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return (out) => replica.whenLeaderKnown(WAIT_FOR_LEADER_MS, () => {
       if (replica.isLeader) send(out);
     });
-  }
-
-  /**
-   * `cluster` of the answer to a stream's update from one replica to more, as nats-server 2.15
-   * answers it: its new group has no leader yet, the server holding it is its only member so far,
-   * and `desired` names the servers it goes to (that one first) and the replicas it had.
-   */
-  private scaleUpCluster(sa: StreamAssignment, scale: StreamScale): Record<string, unknown> {
-    const peers = [this.self, ...sa.peers.filter((p) => p !== this.self)];
-    return {
-      name: this.clusterName,
-      raft_group: streamGroupName(sa.account, sa.name),
-      system_account: true,
-      traffic_account: "$SYS",
-      replicas: [{ name: this.self, current: true, active: 0, peer: peerIdOf(this.self) }],
-      desired: { created: scale.created, name: this.clusterName, replicas: peers.map((p) => ({ name: p, peer: peerIdOf(p) })), origin: scale.origin },
-    };
   }
 
   /** The create answer of a replicated stream, sent once its group has a leader (with that leader in `cluster`). */

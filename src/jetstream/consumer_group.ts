@@ -197,7 +197,7 @@ export class ConsumerGroup implements RaftStateMachine {
     const group = this.group;
     this.node = new RaftNode({
       id: self,
-      store: this.inMemory ? new RaftStore(new MemRaftDisk({ volatile: true }), { firstIncarnation: Date.now() }) : new RaftStore(new FsRaftDisk(this.dir), { firstIncarnation: Date.now() }),
+      store: new RaftStore(this.inMemory ? new MemRaftDisk({ volatile: true }) : new FsRaftDisk(this.dir), { firstIncarnation: Date.now() }),
       transport: { send: (to, msg) => wire.send(to, group, msg) },
       env: coarseRaftEnv,
       sm: this,

@@ -90,3 +90,19 @@ export function withCluster(answer: string, cluster: Record<string, unknown>): s
     return answer;
   }
 }
+
+/** `cluster` of an asset's group before it has one of its own (nats-server's ClusterInfo: the system account carries its traffic). */
+export function bareClusterJson(cluster: string, group: string): Record<string, unknown> {
+  return { name: cluster, raft_group: group, system_account: true, traffic_account: "$SYS" };
+}
+
+/**
+ * `cluster` of the answer to a scale-up from one replica, as nats-server 2.15 answers it: the
+ * new group has no leader yet, the server holding the asset is its only member so far, and
+ * `desired` names the servers it goes to (that one first).
+ */
+export function scaleUpClusterJson(cluster: string, group: string, holder: string, peers: readonly string[], created: string, origin?: unknown): Record<string, unknown> {
+  const desired: Record<string, unknown> = { created, name: cluster, replicas: peers.map((p) => ({ name: p, peer: peerId(p) })) };
+  if (origin !== undefined) desired.origin = origin;
+  return { ...bareClusterJson(cluster, group), replicas: [{ name: holder, current: true, active: 0, peer: peerId(holder) }], desired };
+}

@@ -65,7 +65,7 @@ import { applyPause } from "./api.js";
 import { decodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
 import { ConsumerGroup, consumerGroupName, firstTermOf, type ConsumerGroupHost } from "./consumer_group.js";
 import * as adv from "./advisories.js";
-import { groupReplicasJson, kindJsonEntry, peerId, readNumberFile, readPeersFile, writePeersFile } from "./group_common.js";
+import { bareClusterJson, groupReplicasJson, kindJsonEntry, peerId, readNumberFile, readPeersFile, scaleUpClusterJson, writePeersFile } from "./group_common.js";
 import { sweepRetention } from "./retention_sweep.js";
 
 const ELECTION_MIN_MS = 1500;
@@ -333,7 +333,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       id: self,
       // Each start of a memory member is a new incarnation, later than any before (the clock: a
       // restarted server recreates the group from nothing), so its leader forgets what it held.
-      store: this.inMemory ? new RaftStore(new MemRaftDisk({ volatile: true }), { firstIncarnation: Date.now() }) : new RaftStore(new FsRaftDisk(this.dir), { firstIncarnation: Date.now() }),
+      store: new RaftStore(this.inMemory ? new MemRaftDisk({ volatile: true }) : new FsRaftDisk(this.dir), { firstIncarnation: Date.now() }),
       transport: { send: (to, msg) => void sys?.publish(prefix + to, "", undefined, encodeRaftMsg(self, msg)) },
       env: realRaftEnv,
       sm: this,
@@ -1084,14 +1084,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   consumerScaleUpCluster(name: string, replicas: number): Record<string, unknown> {
     const holder = this.ephemerals.get(name)?.host ?? this.node.leader;
     const peers = this.scaleUpPeers(holder, replicas);
-    return {
-      name: this.host.clusterName,
-      raft_group: consumerGroupName(this.stream.jsa.account.name, this.stream.name, name),
-      system_account: true,
-      traffic_account: "$SYS",
-      replicas: [{ name: holder, current: true, active: 0, peer: peerId(holder) }],
-      desired: { created: rfc3339(nowNs()), name: this.host.clusterName, replicas: peers.map((p) => ({ name: p, peer: peerId(p) })) },
-    };
+    return scaleUpClusterJson(this.host.clusterName, consumerGroupName(this.stream.jsa.account.name, this.stream.name, name), holder, peers, rfc3339(nowNs()));
   }
 
   /**
@@ -1120,7 +1113,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     if (g !== undefined) return g.clusterInfo();
     // No group here yet (scaled up from one replica, its group not started): none leads it, as
     // nats-server shows a consumer's new group (not its stream's group).
-    return { name: this.host.clusterName, raft_group: consumerGroupName(this.stream.jsa.account.name, this.stream.name, name), system_account: true, traffic_account: "$SYS" };
+    return bareClusterJson(this.host.clusterName, consumerGroupName(this.stream.jsa.account.name, this.stream.name, name));
   }
 
   /** An entry for the stream's leader to propose (`$JSC.CO.<group>.<leader>`: [sender length u16][sender][entry]). */
