@@ -30,10 +30,15 @@ async function filled(nc: NatsConnection, name: string, n: number): Promise<stri
   const created = await clusterApi(nc, `$JS.API.STREAM.CREATE.${name}`, { name, subjects: [`${name.toLowerCase()}.>`], num_replicas: 1 });
   if (created.error !== undefined) return `create ${name} ${JSON.stringify(created.error)}`;
   const big = "x".repeat(8000);
-  // Acknowledged, 100 at a time (a core publish can be dropped by a busy server).
+  // Acknowledged, 100 at a time (a core publish can be dropped by a busy server). Each one is
+  // tried again while nobody answers: a nats-server cluster answers the create before the stream's
+  // interest has crossed the route to the client's server (seen in CI). The ids make a retried
+  // publish that did land count once.
   const js = jetstream(nc, { timeout: 20_000 });
   for (let i = 0; i < n; i += 100) {
-    await Promise.all(Array.from({ length: Math.min(100, n - i) }, (_, k) => js.publish(`${name.toLowerCase()}.${(i + k) % 10}`, big)));
+    await Promise.all(
+      Array.from({ length: Math.min(100, n - i) }, (_, k) => js.publish(`${name.toLowerCase()}.${(i + k) % 10}`, big, { msgID: `${name}-${i + k}`, retries: 20 })),
+    );
   }
   let info: Json = {};
   for (let i = 0; i < 100 && info.state?.messages !== n; i++) {
