@@ -16,8 +16,11 @@ import { waitForInterest, waitUntil } from "./helpers/cluster.js";
  * Three servers with JetStream and one without, all routed to each other: nats-server 2.15 with
  * JetStream and tsnats without (`ours` is the fourth), or the other way round.
  */
-async function mixedCluster(accounts: string, jsLine: "2.15" | "tsnats" = "2.15"): Promise<{ ref: ReferenceServer[]; ours: ReferenceServer; stop: () => Promise<void> }> {
-  const plainLine = jsLine === "2.15" ? "tsnats" : "2.15";
+async function mixedCluster(
+  accounts: string,
+  jsLine: "2.15" | "tsnats" = "2.15",
+  plainLine: "2.15" | "tsnats" = jsLine === "2.15" ? "tsnats" : "2.15",
+): Promise<{ ref: ReferenceServer[]; ours: ReferenceServer; stop: () => Promise<void> }> {
   const routePorts = [await freePort(), await freePort(), await freePort(), await freePort()];
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
   const conf = (name: string, port: number, js: boolean): string =>
@@ -122,6 +125,44 @@ test("the other way round: a nats-server 2.15 without JetStream in a tsnats JetS
     await c.stop();
   }
 });
+
+for (const plainLine of ["2.15", "tsnats"] as const) {
+  test(`mixed mode, ${plainLine} without JetStream: a client of a JetStream server subscribed to '>' takes no request away from the cluster's JetStream`, { skip: referenceMissing(), timeout: 180_000 }, async () => {
+    // nats-server applies no import to a message that came over a route (the publisher's server
+    // did): the request must go through this server's own import even though the route now holds
+    // a matching subscription in the account.
+    const c = await mixedCluster("", "2.15", plainLine);
+    const watcher = await connect({ servers: `127.0.0.1:${c.ref[0].port}` });
+    const nc = await connect({ servers: `127.0.0.1:${c.ours.port}` });
+    try {
+      const seen: string[] = [];
+      watcher.subscribe(">", { callback: (_e, m) => void (m.subject.startsWith("$JS.API.") && seen.push(m.subject)) });
+      await waitForInterest(nc, watcher);
+      const deadline = Date.now() + 60_000;
+      let info: { streams?: number; error?: unknown } | undefined;
+      while (info === undefined) {
+        try {
+          info = (await nc.request("$JS.API.INFO", "", { timeout: 3000 })).json();
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+        }
+      }
+      assert.equal(info.error, undefined, JSON.stringify(info));
+      assert.equal(info.streams, 0);
+      const jsm = await jetstreamManager(nc, { timeout: 5000 });
+      await jsm.streams.add({ name: "SNOOPED", subjects: ["snooped.>"], num_replicas: 3 });
+      assert.equal((await jetstream(nc).publish("snooped.a", "x")).seq, 1);
+      assert.equal((await jsm.streams.info("SNOOPED")).state.messages, 1);
+      // The watcher saw the requests too, as any subscriber of theirs does.
+      await watcher.flush();
+      assert.ok(seen.includes("$JS.API.STREAM.INFO.SNOOPED"), seen.join(" "));
+    } finally {
+      await nc.close();
+      await watcher.close();
+      await c.stop();
+    }
+  });
+}
 
 test("tsnats with and without JetStream in one cluster: a request from a client of the server without it is served once", { timeout: 60_000 }, async () => {
   const a = await startTestServer({ serverName: "MA", jetstream: true, cluster: { name: "MM", port: -1 } });

@@ -219,6 +219,8 @@ export class Cluster implements ServerService {
     if (s.options.serverTags.length > 0) info.tags = s.options.serverTags;
     const jsLimits = ownJsLimits(s);
     if (jsLimits !== undefined) info.js_limits = jsLimits;
+    // A peer of a nats-server cluster (nrg_peer) runs no JetStream of its own.
+    if (s.options.jetstream.enabled && o.nrgPeer !== true) info.js_account_api = true;
     if (poolIdx > 0) info.route_pool_idx = poolIdx;
     if (accName !== "") info.route_account = accName;
     if (gossipMode !== GOSSIP_DEFAULT) info.gossip_mode = gossipMode;

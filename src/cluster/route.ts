@@ -62,6 +62,11 @@ export interface RouteInfo {
   tags?: string[];
   /** tsnats' own: the server's JetStream store limits when configured (the meta leader places streams where their max_bytes fits; nats-server learns them from STATSZ). */
   js_limits?: { max_memory?: number; max_storage?: number };
+  /**
+   * tsnats' own: the server runs tsnats's JetStream, which serves the API in each account (its
+   * `$JS.API.>` subscriptions cross routes). nats-server serves it in the system account.
+   */
+  js_account_api?: boolean;
   route_pool_idx?: number;
   route_account?: string;
   route_acc_add_reqid?: string;

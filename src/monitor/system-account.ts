@@ -21,6 +21,7 @@ import type { Account } from "../server/account.js";
 import type { Client } from "../server/client.js";
 import type { AuthFailure } from "../auth/auth_result.js";
 import type { Subscription } from "../server/sublist.js";
+import type { Route } from "../cluster/route.js";
 import type { ServerOptions } from "../config/options.js";
 import { featureVersionAtLeast, NATS_FEATURE_VERSION } from "../server/version.js";
 import { monitorOf, type Monitor } from "./monitor.js";
@@ -75,11 +76,14 @@ const JS_ALL_API = "$JS.API.>";
  * A JetStream request the mixed-mode import leaves alone: pull requests and direct gets, which
  * consumers and streams subscribe in the account itself (nats-server's special case), and any
  * request a route already takes to a server serving the account's API there (a tsnats JetStream
- * server does; through the system account as well it would be served twice).
+ * server does; through the system account as well it would be served twice). Any other
+ * subscriber across a route (a client of a nats-server subscribed to `>`) does not count:
+ * nats-server applies no import to a routed message, so only this server's import reaches its
+ * JetStream.
  */
 function jetStreamReachedDirectly(acc: Account, subject: string): boolean {
   if (subject.startsWith("$JS.API.CONSUMER.MSG.NEXT.") || subject.startsWith("$JS.API.DIRECT.GET.")) return true;
-  return acc.sublist.match(subject).psubs.some((sub) => sub.client.kind === "route");
+  return acc.sublist.match(subject).psubs.some((sub) => sub.client.kind === "route" && (sub.client as Route).remoteInfo?.js_account_api === true);
 }
 
 export class SystemAccountService implements ServerService {
