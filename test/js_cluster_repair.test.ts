@@ -196,8 +196,8 @@ for (const flip of [
 }
 
 /** A cluster of three with R3 stream `name` (subjects `<subject>.>`) once the meta group is current; `fn` gets a client of the first server. */
-async function withR3Stream(name: string, subject: string, fn: (x: { c: JsTestCluster; nc: NatsConnection; jsm: JetStreamManager }) => Promise<void>): Promise<void> {
-  const c = await JsTestCluster.start(3);
+async function withR3Stream(name: string, subject: string, fn: (x: { c: JsTestCluster; nc: NatsConnection; jsm: JetStreamManager }) => Promise<void>, withSystemUser = false): Promise<void> {
+  const c = await JsTestCluster.start(3, "JSC", { withSystemUser });
   let nc: NatsConnection | undefined;
   try {
     const meta = await c.metaLeader();
@@ -268,6 +268,52 @@ test("R3 file stream: a member restarted before, its stream metadata failing its
     await waitUntil(() => streamOn(c, victim, "M")?.store.state().lastSeq === 40, 20_000, "and following");
     assert.deepEqual(copyOf(c, victim, "M"), copyOf(c, leader, "M"));
   });
+});
+
+// Found by random fault schedules (seeds 37, 52): the same, after meta leader changes. A
+// restarted server creates the streams assigned to it but missing once it has replayed the meta
+// log up to the commit it knew; that was noticed only when a stream operation was applied, so a
+// log ending with the no-ops of new meta leaders (past the last stream operation) never had it
+// noticed, and the stream stayed missing there (offline for good) until the next stream change.
+test("R3 file stream: a member whose stream metadata fails its checksum, the meta log ending with leader no-ops, has the stream created again", { timeout: 120_000 }, async () => {
+  await withR3Stream(
+    "N",
+    "n",
+    async ({ c, nc }) => {
+      const js = jetstream(nc, { timeout: 20_000 });
+      for (let i = 1; i <= 20; i++) await js.publish("n.x", `m${i}`);
+      await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "N")?.store.state().lastSeq === 20), 20_000, "every member holds every message");
+      const leader = await replicaLeader(c, "N");
+      const victim = c.members.find((m) => m.name !== leader)?.name as string;
+      const others = c.members.map((m) => m.name).filter((n) => n !== victim);
+      const sys = await connect({ servers: c.member(victim).url, user: "sys", pass: "sys" });
+      try {
+        // Two new meta leaders (never the victim): the victim learns the first one's no-op is
+        // committed, and the second's term makes it write that commit index to its state file.
+        for (let round = 0; round < 2; round++) {
+          const before = await c.metaLeader();
+          const preferred = others.find((n) => n !== before) as string;
+          const r = JSON.parse((await sys.request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred } }), { timeout: 20_000 })).string()) as { success?: boolean };
+          assert.equal(r.success, true);
+          await waitUntil(() => c.js(victim).cluster?.leader === preferred, 20_000, `${preferred} the meta leader`);
+          const node = c.js(victim).cluster?.node;
+          await waitUntil(() => node !== undefined && node.applied === node.lastIndex, 20_000, "the victim applied the new leader's no-op");
+        }
+      } finally {
+        await sys.close();
+      }
+      const file = path.join(c.js(victim).storeDir, "$G", "streams", "N", "meta.json");
+      await c.stopMember(victim);
+      const text = fs.readFileSync(file, "utf8");
+      fs.writeFileSync(file, text.replace('"metadata": {', '"metadata": y'));
+      await c.startMember(victim);
+      await waitUntil(() => streamOn(c, victim, "N")?.store.state().lastSeq === 20, 30_000, "the stream created again on the member, caught up");
+      await js.publish("n.x", "m21");
+      await waitUntil(() => streamOn(c, victim, "N")?.store.state().lastSeq === 21, 20_000, "and following");
+      assert.deepEqual(copyOf(c, victim, "N"), copyOf(c, leader, "N"));
+    },
+    true,
+  );
 });
 
 test("R3 file stream: a member stopped cleanly and started again is not taken for damaged (nothing copied again)", { timeout: 120_000 }, async () => {

@@ -93,6 +93,12 @@ export interface RaftStateMachine {
    * the state machine's own durable state is usually ahead of it already), or one a leader sent.
    */
   restore(data: Buffer, index: number, fromLeader: boolean): void | Promise<void>;
+  /**
+   * Everything up to `index` is applied (after each round of applying, a snapshot installed
+   * too), entries of every kind: a log that ends with a leader's no-op or a membership change
+   * calls apply() for none of them.
+   */
+  appliedUpTo?(index: number): void;
 }
 
 export type RaftRole = "follower" | "precandidate" | "candidate" | "leader";
@@ -1519,6 +1525,8 @@ export class RaftNode {
         if (this.stopped || this.restoring) return;
       }
     }
+    this.sm.appliedUpTo?.(this.applied);
+    if (this.stopped || this.restoring) return;
     if (this.applied < this.commit) this.scheduleApply(true);
     if (this.role === "leader" && !this.readyTold && this.applied >= this.termStart) {
       this.readyTold = true;

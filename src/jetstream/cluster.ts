@@ -518,6 +518,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (!this.reconciled && this.node !== undefined && index >= this.replayUpTo) this.reconcile();
   }
 
+  /** The replay may end on entries that are not ours (a leader's no-op): reconciled all the same. */
+  appliedUpTo(index: number): void {
+    if (!this.reconciled && this.node !== undefined && index >= this.replayUpTo) this.reconcile();
+  }
+
   snapshot(): { data: Buffer } {
     const all: StreamAssignment[] = [];
     for (const m of this.streams.values()) all.push(...m.values());
