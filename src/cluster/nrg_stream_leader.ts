@@ -399,16 +399,20 @@ export class NrgStreamLeader {
   /**
    * A mirror's copy of origin sequence `seq`, proposed at the origin's sequence and time as
    * nats-server's mirror leader does (processInboundMirrorMsg: last sequence `seq - 1`,
-   * sourced). A sequence already proposed is not proposed again; a gap is proposed as skips
-   * first, unless nothing was ever stored (the members then start at `seq`, nats-server's
-   * followers' compaction of an empty mirror).
+   * sourced), whatever copies the members refused before it (each counts as a failed proposal
+   * on every member, and the copy is stored after the mirror's last: the origin sequence less
+   * the failed count; discard-new limits refuse none, see nrg_stream_peer.ts). A sequence
+   * already proposed is not proposed again;
+   * a gap is proposed as skips first, unless nothing was ever stored (the members then start at
+   * `seq`, nats-server's followers' compaction of an empty mirror).
    */
   proposeMirrored(subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, ts: bigint): void {
     if (!this.running) throw jsError("JSClusterNotLeaderErr");
-    const last = this.proposedLast;
+    // The next proposal's last sequence: the origin sequence of the last copy proposed.
+    const last = this.clseq;
     if (seq <= last) return;
     if (seq > last + 1 && last > 0) this.proposeSkips(last + 1, seq - last - 1);
-    if (!this.proposeMsg(subject, "", hdr, data, true, { lseq: seq - 1 + this.replica.clfs, ts })) throw jsError("JSClusterNotLeaderErr");
+    if (!this.proposeMsg(subject, "", hdr, data, true, { lseq: seq - 1, ts })) throw jsError("JSClusterNotLeaderErr");
   }
 
   /**

@@ -15,9 +15,12 @@
 //   taken over, and when the snapshot is ahead of the store the missing messages are fetched
 //   from the stream leader over `$JSC.SYNC` (a receiver only: this server never leads, so never
 //   serves a catch-up), applying the committed entries only after it.
-// - failed proposals (clfs) counted as nats-server's followers count them at apply time: a store
-//   limit refusing the message (discard new), a Nats-Expected-Last-Msg-Id that is not the last
-//   stored message's id, a rejected atomic batch (nrg_stream_batch.ts); rollups applied;
+// - failed proposals (clfs) counted as nats-server's followers count them at apply time: a
+//   Nats-Expected-Last-Msg-Id that is not the last stored message's id, a rejected atomic batch
+//   (nrg_stream_batch.ts); rollups applied. Discard-new limits and max_msg_size refuse nothing
+//   here: the leader checked them, and a clustered nats-server's store takes the message with
+//   discardNewCheck off (only the per-subject limit removes the subject's oldest), so that
+//   members cannot drift; a mirror's copies are checked by no one;
 // - a sequence gap it cannot explain (an entry ahead of the store), or a leader's snapshot it
 //   cannot read, resets the group's log with the store kept, as nats-server's
 //   resetClusteredState does: the leader then catches the member up by its log, or by its
@@ -118,7 +121,7 @@ function ownSnapshotFailed(data: Buffer): number | undefined {
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
-/** Store errors nats-server counts as a failed proposal (clfs) instead of stopping the stream. */
+/** Store errors nats-server counts as a failed proposal (clfs) instead of stopping the stream (a store told the limits were checked throws none of them). */
 const FAILED_PROPOSAL_ERRORS = new Set(["ErrMaxMsgs", "ErrMaxBytes", "ErrMaxMsgsPerSubject", "ErrMaxMsgSize"]);
 
 /** One stream replica: the applier of its group's committed entries into its store. */
@@ -416,7 +419,7 @@ export class NrgStreamReplica implements NrgApplier {
       return;
     }
     try {
-      this.store.storeRawMsg(m.subject, hdr, m.data, seq, m.timestamp, ttl);
+      this.store.storeRawMsg(m.subject, hdr, m.data, seq, m.timestamp, ttl, true);
     } catch (err) {
       if (isStoreError(err) && FAILED_PROPOSAL_ERRORS.has(err.code)) {
         this.addFailed(1);
@@ -633,7 +636,7 @@ export class NrgStreamReplica implements NrgApplier {
     // In a catch-up the sequence field is the message's own sequence.
     const seq = m.lastSequence;
     if (m.subject === "" && m.timestamp === 0n) this.store.skipMsg(seq);
-    else this.store.storeRawMsg(m.subject, m.header.length > 0 ? m.header : undefined, m.data, seq, m.timestamp, messageTTL(m.header));
+    else this.store.storeRawMsg(m.subject, m.header.length > 0 ? m.header : undefined, m.data, seq, m.timestamp, messageTTL(m.header), true);
   }
 
   private endCatchup(): void {

@@ -727,14 +727,14 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     return { seq, time: ts };
   }
 
-  storeRawMsg(subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, time: bigint, ttl?: number): void {
+  storeRawMsg(subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, time: bigint, ttl?: number, limitsChecked?: boolean): void {
     this.checkOpen();
     if (seq === 0) seq = this.lastSeq + 1;
     else if (seq !== this.lastSeq + 1) throw new ErrSequenceMismatch(this.lastSeq + 1, seq);
-    this.storeInternal(subject, hdr, data, seq, time, ttl ?? 0);
+    this.storeInternal(subject, hdr, data, seq, time, ttl ?? 0, limitsChecked === true);
   }
 
-  private storeInternal(subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, ts: bigint, ttl: number): void {
+  private storeInternal(subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, ts: bigint, ttl: number, limitsChecked = false): void {
     if (typeof subject !== "string" || subject.length === 0) {
       throw new StoreError("ErrBadSubject", "a message needs a subject");
     }
@@ -745,12 +745,12 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     ttl = Math.floor(ttl);
     const c = this.cfg;
     const payload = (hdr ? hdr.length : 0) + data.length;
-    if (c.maxMsgSize > 0 && payload > c.maxMsgSize) throw new ErrMaxMsgSize();
+    if (c.maxMsgSize > 0 && payload > c.maxMsgSize && !limitsChecked) throw new ErrMaxMsgSize();
     const size = storeMsgSize(this.type, subject, hdr, data);
     let s = this.subjects.get(subject);
     const maxPer = c.maxMsgsPerSubject;
     const asl = maxPer > 0 && s !== undefined && s.msgs >= maxPer;
-    if (c.discard === "new") {
+    if (c.discard === "new" && !limitsChecked) {
       if (asl && c.discardNewPerSubject) throw new ErrMaxMsgsPerSubject();
       if (c.maxMsgs > 0 && this.msgs >= c.maxMsgs && !asl) throw new ErrMaxMsgs();
       // As nats-server 2.14+: refused when the record would take the total past maxBytes, unless
@@ -799,7 +799,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     }
     // Also with discard "new": a record admitted in place of a subject's oldest may still take
     // the total past maxBytes; like nats-server, the oldest then make room.
-    if (c.maxBytes > 0) {
+    if (c.maxBytes > 0 && (c.discard === "old" || !limitsChecked)) {
       while (this.bytes > c.maxBytes && this.removeFirst("limits")) removed = true;
     }
     if (removed) this.finish();

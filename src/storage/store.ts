@@ -185,8 +185,14 @@ export interface StreamStore {
    *            expires (not even by maxAge), 0/undefined = no per-message TTL.
    */
   storeMsg(subject: string, hdr: Buffer | undefined, data: Buffer, ttl?: number): StoreResult;
-  /** Store with a given sequence (must be lastSeq+1, or 0 for "next") and timestamp. */
-  storeRawMsg(subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, time: bigint, ttl?: number): void;
+  /**
+   * Store with a given sequence (must be lastSeq+1, or 0 for "next") and timestamp.
+   * `limitsChecked`: a replica applying what its leader checked (nats-server's StoreRawMsg with
+   * discardNewCheck false): nothing is refused for a discard "new" limit or max_msg_size, and
+   * only the per-subject limit removes messages, as a clustered nats-server's store does (a
+   * refusal on one member would make the replicas drift).
+   */
+  storeRawMsg(subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, time: bigint, ttl?: number, limitsChecked?: boolean): void;
   /** Consume the next sequence without storing anything. seq, if given, must be lastSeq+1. */
   skipMsg(seq?: number): number;
   /** Skip num sequences starting at seq (which must be lastSeq+1); `time` (ns) is the last one's time (default now). */
