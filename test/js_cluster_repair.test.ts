@@ -145,6 +145,44 @@ test("R3 file stream scaled up from one replica: a member's block cut short is r
   }
 });
 
+// Found by random fault schedules (seed 14): the server that held a stream before it was scaled
+// up from one replica kept trusting its copy for good ("no other member may hold it"), long after
+// the others had copied it: a consumer failing its checksum there was never repaired.
+test("R3 file stream scaled up from one replica: the server that held it, its consumer metadata failing its checksum, is repaired from the leader", { timeout: 120_000 }, async () => {
+  await withR3Stream("W", "w", async ({ c, nc, jsm }) => {
+    const si = await jsm.streams.add({ name: "V", subjects: ["v.>"], num_replicas: 1 });
+    const holder = si.cluster?.leader as string;
+    await jsm.consumers.add("V", { durable_name: "D", ack_policy: AckPolicy.Explicit });
+    const js = jetstream(nc, { timeout: 20_000 });
+    for (let i = 1; i <= 30; i++) await js.publish("v.x", `m${i}`);
+    await jsm.streams.update("V", { ...si.config, num_replicas: 3 });
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "V")?.consumers.get("D")?.replicated === true && streamOn(c, m.name, "V")?.store.state().lastSeq === 30), 60_000, "V and D on every member");
+    // (A pull may be cut while D's new group settles on its leader: pulled again.)
+    const acked = new Set<number>();
+    await waitUntil(async () => {
+      try {
+        const got = await (await js.consumers.get("V", "D")).fetch({ max_messages: 10 - acked.size, expires: 2000 });
+        for await (const m of got) if (m.seq <= 10 && (await m.ackAck())) acked.add(m.seq);
+      } catch {
+        // pulled again
+      }
+      return acked.size === 10;
+    }, 60_000, "messages 1-10 acknowledged");
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "V")?.consumers.get("D")?.stateSnapshot().ack_floor.stream_seq === 10), 20_000, "every member's D at ack floor 10");
+    const file = path.join(c.js(holder).storeDir, "$G", "streams", "V", "obs", "D", "meta.json");
+    await c.stopMember(holder);
+    const text = fs.readFileSync(file, "utf8");
+    fs.writeFileSync(file, text.replace('"ack_wait"', '"ack_wai4"'));
+
+    await c.startMember(holder);
+    await waitUntil(() => streamOn(c, holder, "V")?.consumers.get("D")?.stateSnapshot().ack_floor.stream_seq === 10, 30_000, "D back on the server that held V, with its ack floor");
+    await waitUntil(() => streamOn(c, holder, "V")?.store.state().lastSeq === 30, 20_000, "its messages");
+    const leader = await replicaLeader(c, "V");
+    assert.deepEqual(copyOf(c, holder, "V"), copyOf(c, leader, "V"));
+    assert.equal((await jsm.consumers.info("V", "D")).config.ack_wait, 30_000_000_000, "D's configuration as created");
+  });
+});
+
 // Found by random fault schedules (seed 13): a bit flipped in a stopped member's membership
 // file (peers.json of its stream's group) made it unreadable; restarted before its assignment
 // was known, the member took itself for the whole group, led it alone and acknowledged

@@ -932,3 +932,20 @@ export function readSnapshot(b: Buffer | undefined): { meta: SnapshotMeta; data:
     return undefined;
   }
 }
+
+/**
+ * A member whose state machine's copy was discarded as damaged (outside its store: a consumer's
+ * files) loses its log and snapshot too, keeping term and vote, and opens damaged until a
+ * leader has given it everything again: with the log alone it would take entries as applied to
+ * a state it no longer has, and an empty log that votes could elect a leader missing committed
+ * entries. The repair mark is durable before anything goes.
+ */
+export function discardLogForRepair(disk: RaftDisk, reason: string): void {
+  const files = disk.list();
+  if (files.length === 0) return;
+  const before = files.includes(REPAIR_MARK) ? (disk.read(REPAIR_MARK) ?? Buffer.alloc(0)).toString() : "";
+  disk.truncate(REPAIR_MARK, 0);
+  disk.writeAt(REPAIR_MARK, 0, Buffer.from(`${before}${reason}\n`));
+  disk.syncNow([REPAIR_MARK]);
+  for (const f of files) if (f === SNAPSHOT_FILE || f === SNAPSHOT_TMP || /^seg-[0-9a-f]{16}\.log$/.test(f)) disk.remove(f);
+}

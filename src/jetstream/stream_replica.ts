@@ -43,8 +43,8 @@ import { shuffleInPlace } from "../server/shuffle.js";
 import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import { RaftError, RaftNode, type RaftStateMachine } from "../cluster/raft.js";
-import { REC_HDR, RaftStore, readSnapshot } from "../cluster/raft_store.js";
+import { RaftError, RaftNode, type RaftConfig, type RaftStateMachine } from "../cluster/raft.js";
+import { REC_HDR, RaftStore, discardLogForRepair, readSnapshot } from "../cluster/raft_store.js";
 import { FsRaftDisk, MemRaftDisk } from "../cluster/raft_disk.js";
 import { FileStore } from "../storage/filestore.js";
 import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
@@ -362,6 +362,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
           this.host.leaderChanged(this, leader);
         },
         leaderReady: () => this.becameReady(),
+        configChanged: (config) => this.groupFormed(config),
         repaired: () => {
           fs.rmSync(path.join(this.dir, REPAIR_FILE), { force: true });
           log.info(`stream '${jsa.account.name} > ${stream.name}': repaired from the group's leader`);
@@ -629,6 +630,25 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     return out;
   }
 
+  /**
+   * A group started on this server's own messages has another voter: promoted once caught up,
+   * i.e. after it copied the messages from before the group. This copy is no longer the only
+   * one: from now on damage found here is repaired from the group's leader (the marker and a
+   * membership file of this server alone kept it trusted for good, a consumer failing its
+   * checksum here never repaired).
+   */
+  private groupFormed(config: RaftConfig): void {
+    if (!this.baseSnapshot || !config.voters.some((v) => v !== this.host.self)) return;
+    this.baseSnapshot = false;
+    try {
+      // (Either file left as it was by a crash keeps the copy trusted: the safe side.)
+      writePeersFile(path.join(this.dir, "peers.json"), [...config.voters].sort());
+      fs.rmSync(path.join(this.dir, "base-snapshot"), { force: true });
+    } catch {
+      // the directory is gone (the stream deleted or stopping)
+    }
+  }
+
   /** The members this group is known to have had here (its first membership, its snapshot's). */
   private knownMembers(voters: string[]): number {
     const known = new Set(voters);
@@ -664,13 +684,24 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     }
     s.store.truncate(0);
     // A consumer whose files do not open goes too: the leader's snapshot (or log) brings it back.
+    // Its group's log here goes with it (the state it applied is gone), repaired by its leader.
     const store = s.store;
     if (store instanceof FileStore) {
       for (const name of store.listConsumers()) {
         try {
           store.openConsumer(name);
-        } catch {
+        } catch (err) {
           fs.rmSync(path.join(store.dir, "obs", name), { recursive: true, force: true });
+          const groupDir = path.join(this.host.raftDir, consumerGroupName(s.jsa.account.name, s.name, name));
+          if (fs.existsSync(groupDir)) {
+            fs.rmSync(path.join(groupDir, "applied"), { force: true });
+            const disk = new FsRaftDisk(groupDir);
+            try {
+              discardLogForRepair(disk, `the consumer's files: ${(err as Error).message}`);
+            } finally {
+              disk.close();
+            }
+          }
         }
       }
     }
