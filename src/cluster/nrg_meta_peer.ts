@@ -74,7 +74,8 @@ export class NrgMetaPeer implements ServerService {
               nameOf: (id: string) => this.nameOf(id),
             }
           : undefined;
-      const peers = new NrgStreamPeers(sys, this.id, base, this.server.log, this.server.options.cluster?.nrgPeerCampaign === true, lead);
+      const directGets = { account: (name: string) => this.server.lookupAccount(name), maxPending: this.server.options.maxPending };
+      const peers = new NrgStreamPeers(sys, this.id, base, this.server.log, this.server.options.cluster?.nrgPeerCampaign === true, lead, directGets);
       this.streamPeers = peers;
       this.metaState.onGroupRemoved = (group) => peers.removed(group);
       this.metaState.onChange = () => peers.reconcile(this.metaState);

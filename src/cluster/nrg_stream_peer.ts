@@ -51,6 +51,7 @@ import { NrgLeaderApi, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 import { NrgCatchupServer } from "./nrg_stream_catchup.js";
 import { nrgConsumerLeadRefusal, NrgConsumerLeader } from "./nrg_consumer_leader.js";
 import { NrgDirectConsumers } from "./nrg_direct_consumers.js";
+import { NrgDirectGets, type NrgDirectGetOptions } from "./nrg_direct_get.js";
 import { NrgSourcingStream } from "./nrg_stream_sourcing.js";
 import { FileStore } from "../storage/filestore.js";
 import { sweepRetention } from "../jetstream/retention_sweep.js";
@@ -696,6 +697,8 @@ interface RunningGroup {
   direct?: NrgDirectConsumers;
   /** With `nrg_peer_lead`: a mirror's or sources' reading of its origins while this member leads the stream. */
   sourcing?: NrgSourcingStream;
+  /** A stream replica's answers to direct gets (allow_direct, mirror_direct), as every nats-server member's. */
+  directGets?: NrgDirectGets;
 }
 
 /** `nrg_peer_lead`: what the leader half needs from the server. */
@@ -726,6 +729,8 @@ export class NrgStreamPeers {
     private readonly campaign = false,
     /** `nrg_peer_lead`: elected, they stay leader of the streams whose features they run (nrg_stream_leader.ts). */
     private readonly lead?: NrgLeadOptions,
+    /** The stream replicas answer direct gets (nrg_direct_get.ts). */
+    private readonly directGets?: NrgDirectGetOptions,
   ) {}
 
   /** A committed stream or consumer removal: its group's data goes with it. */
@@ -782,6 +787,7 @@ export class NrgStreamPeers {
           running.configJson = cfg;
           // The leader takes the stream's subjects as they are now.
           running.leader?.resubscribe();
+          running.directGets?.update();
           this.updateSourcing(running, old);
           try {
             running.replica.store.updateConfig(nrgStoreConfig(w.stream.config));
@@ -844,6 +850,10 @@ export class NrgStreamPeers {
     const group = consumer === undefined ? stream.group : stream.consumers.get(consumer)?.group;
     if (member.campaign !== undefined && group?.preferred === this.peerId && member.peer.log.term === 0) member.peer.transferToMe = true;
     const running: RunningGroup = { kind, account: stream.account, stream: stream.config.name, consumer, member, replica, consumerReplica, configJson: JSON.stringify(stream.config) };
+    if (replica !== undefined && this.directGets !== undefined) {
+      running.directGets = new NrgDirectGets(replica, member.peer, this.directGets.account(stream.account), this.directGets);
+      running.directGets.update();
+    }
     if (this.lead !== undefined && replica !== undefined && member.campaign !== undefined) this.enableLead(running, member, replica, this.lead);
     if (this.lead !== undefined && consumerReplica !== undefined && consumer !== undefined && member.campaign !== undefined) this.enableConsumerLead(running, member, consumerReplica, consumer, this.lead);
     this.groups.set(name, running);
@@ -1074,6 +1084,7 @@ export class NrgStreamPeers {
     this.groups.delete(name);
     this.stopLead(g);
     g.direct?.close();
+    g.directGets?.close();
     g.member.stop();
     g.replica?.close();
   }
@@ -1122,6 +1133,7 @@ export class NrgStreamPeers {
         ...(g.consumerReplica !== undefined ? { consumer_state: g.consumerReplica.json() } : {}),
         ...(g.consumerLeader !== undefined ? { consumer_leader: g.consumerLeader.json() } : {}),
         ...(g.direct !== undefined && g.direct.counters.created > 0 ? { direct_consumers: g.direct.json() } : {}),
+        ...(g.directGets !== undefined ? { direct_gets: g.directGets.json() } : {}),
       }));
   }
 }

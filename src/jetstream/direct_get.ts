@@ -12,7 +12,18 @@ import { getHeader, appendHeaders, buildHeaders } from "../protocol/headers.js";
 import { isStoreError, type StoredMsg } from "../storage/store.js";
 import { parseRfc3339, rfc3339 } from "../server/time.js";
 import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "./api_level.js";
-import type { Stream } from "./stream.js";
+import type { Account } from "../server/account.js";
+import type { StreamStore } from "../storage/store.js";
+
+/**
+ * What a Direct Get reads and answers through: a stream (stream.ts), or a tsnats replica of a
+ * nats-server stream (nrg_direct_get.ts).
+ */
+export interface DirectGetStream {
+  readonly name: string;
+  readonly store: StreamStore;
+  readonly jsa: { readonly account: Account; readonly service: { readonly server: { readonly options: { readonly maxPending: number } } } };
+}
 
 interface DirectGetRequest {
   seq?: number;
@@ -74,7 +85,7 @@ function decode(payload: Buffer): DirectGetRequest | undefined {
   return out as DirectGetRequest;
 }
 
-export function handleDirectGet(stream: Stream, lastBySubject: string | undefined, reply: string, payload: Buffer, hdr?: Buffer): void {
+export function handleDirectGet(stream: DirectGetStream, lastBySubject: string | undefined, reply: string, payload: Buffer, hdr?: Buffer): void {
   const acc = stream.jsa.account;
   const status = (s: string, pairs: Array<[string, string]> = []): void => {
     acc.publish(reply, "", buildHeaders(pairs, s), EMPTY);
@@ -136,7 +147,7 @@ export function handleDirectGet(stream: Stream, lastBySubject: string | undefine
 }
 
 /** A stored message as a Direct Get reply, with the stream's coordinates (and batch numbering). */
-function send(stream: Stream, reply: string, m: StoredMsg, noHdr: boolean, batch?: { pending: number; last: number }): void {
+function send(stream: DirectGetStream, reply: string, m: StoredMsg, noHdr: boolean, batch?: { pending: number; last: number }): void {
   let hdr: Buffer | undefined;
   if (!noHdr) {
     const pairs: Array<[string, string]> = [
@@ -155,7 +166,7 @@ function sentSize(m: StoredMsg): number {
   return Buffer.byteLength(m.subject) + (m.hdr?.length ?? 0) + m.data.length;
 }
 
-function get(stream: Stream, req: DirectGetRequest, reply: string, maxBytes: number): void {
+function get(stream: DirectGetStream, req: DirectGetRequest, reply: string, maxBytes: number): void {
   const store = stream.store;
   let seq = req.seq ?? 0;
   if (req.start_time !== undefined) seq = store.getSeqFromTime(parseRfc3339(req.start_time)!);
@@ -194,7 +205,7 @@ function get(stream: Stream, req: DirectGetRequest, reply: string, maxBytes: num
   }
 }
 
-function multiLast(stream: Stream, req: DirectGetRequest, reply: string, maxBytes: number): void {
+function multiLast(stream: DirectGetStream, req: DirectGetRequest, reply: string, maxBytes: number): void {
   const store = stream.store;
   let upTo = req.up_to_seq ?? 0;
   if (req.up_to_time !== undefined) {
