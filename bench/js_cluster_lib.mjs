@@ -74,6 +74,20 @@ export function clusterCpuMs(c) {
 }
 const CLK_TCK = 100;
 
+/** The servers' peak resident memory (VmHWM, MB over the process's life), largest of the three (0 where unreadable). */
+export function clusterPeakRssMb(c) {
+  let mb = 0;
+  for (const n of c.nodes) {
+    try {
+      const kb = Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${n.proc.pid}/status`, "utf8"))?.[1] ?? 0);
+      mb = Math.max(mb, kb / 1024);
+    } catch {
+      // gone
+    }
+  }
+  return mb;
+}
+
 export async function metaLeaderOf(n) {
   try {
     const r = await fetch(`http://127.0.0.1:${n.http}/jsz`, { signal: AbortSignal.timeout(500) });

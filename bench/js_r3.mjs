@@ -12,6 +12,7 @@
 //   kv:      KV puts on an R3 bucket, 64 outstanding (puts/s);
 //   failover: the file stream's leader killed with -9, the time until a publish (retried with a
 //            250 ms timeout from a client of a surviving server) is acknowledged again.
+// Also the largest peak RSS (VmHWM) of the three servers after the message scenarios (`peak-rss`, MB).
 // For the message scenarios also the CPU time the three servers used per message (`<scenario>-cpu`,
 // µs per message summed over the servers, from /proc): less noisy than rates on a shared machine.
 // Each round starts a fresh cluster per server kind (ref, ts, ref, ts ...); medians of the rounds
@@ -30,7 +31,7 @@ import { connect } from "@nats-io/transport-node";
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { median } from "./bench_lib.mjs";
-import { agreedMetaLeader, clusterCpuMs, startCluster, stopCluster } from "./js_cluster_lib.mjs";
+import { agreedMetaLeader, clusterCpuMs, clusterPeakRssMb, startCluster, stopCluster } from "./js_cluster_lib.mjs";
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
@@ -261,6 +262,7 @@ async function round(impl) {
       if (WARMUP > 0) await windowed(WARMUP, KV_WINDOW, (i) => kv.put(`k${i % 1000}`, payload));
       await measured(c, out, "kv", () => windowed(KV_N, KV_WINDOW, (i) => kv.put(`k${i % 1000}`, payload)));
     }
+    out["peak-rss"] = clusterPeakRssMb(c);
     if (SCENARIOS.includes("failover")) {
       const victim = c.nodes.find((n) => n.name === leader);
       const survivor = c.nodes.find((n) => n !== victim && n !== other) ?? other;
@@ -290,8 +292,8 @@ async function round(impl) {
 const rounds = { ref: [], ts: [] };
 for (let k = 0; k < ROUNDS; k++) for (const impl of IMPLS) rounds[impl].push(await round(impl));
 const results = {};
-const KEYS = [...ALL.flatMap((s) => (s.startsWith("sync") ? [s, `${s}-p50`, `${s}-p99`, `${s}-cpu`] : [s, `${s}-cpu`]))].filter((k) => rounds[IMPLS[0]][0][k] !== undefined);
-const UNIT = { failover: "ms", "sync-file-p50": "ms p50", "sync-mem-p50": "ms p50", "sync-file-p99": "ms p99", "sync-mem-p99": "ms p99", "sync-watched-p50": "ms p50", "sync-watched-p99": "ms p99", kv: "puts/s" };
+const KEYS = [...ALL.flatMap((s) => (s.startsWith("sync") ? [s, `${s}-p50`, `${s}-p99`, `${s}-cpu`] : [s, `${s}-cpu`])), "peak-rss"].filter((k) => rounds[IMPLS[0]][0][k] !== undefined);
+const UNIT = { failover: "ms", "sync-file-p50": "ms p50", "sync-mem-p50": "ms p50", "sync-file-p99": "ms p99", "sync-mem-p99": "ms p99", "sync-watched-p50": "ms p50", "sync-watched-p99": "ms p99", kv: "puts/s", "peak-rss": "MB" };
 for (const k of KEYS) if (k.endsWith("-cpu")) UNIT[k] = "cpu-µs/msg";
 for (const impl of IMPLS) {
   results[impl] = {};

@@ -6,13 +6,15 @@
 // client on a server that leads none of the streams when there is one):
 //   sync-file:  300 publishes one at a time (msgs/s, median latency in ms, CPU µs per message);
 //   async-file, async-mem: 5000 publishes, up to 256 PubAcks outstanding (msgs/s, CPU);
-//   kv: 3000 KV puts on 1000 keys, 64 outstanding (puts/s, CPU).
+//   kv: 3000 KV puts on 1000 keys, 64 outstanding (puts/s, CPU);
+//   consume: 3000 messages published to the file stream, then read by an R3 durable pull
+//            consumer (fetches of 500, each message acknowledged) (msgs/s, CPU of the reading).
 // Each cluster is warmed up first (JIT). Prints per scenario the median of the rounds' B/A ratios,
 // in how many rounds B did better, and the rounds' figures.
 //
 //   node bench/js_r3_pair.mjs /work/wt/before /work/wt/after [--rounds 6] [--scenarios sync-file,kv]
 import { connect } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import path from "node:path";
 import { median } from "./bench_lib.mjs";
@@ -58,6 +60,21 @@ async function windowed(n, window, op) {
   return n / ((performance.now() - t0) / 1000);
 }
 
+/** Fetch (500 at a time) and acknowledge every message the consumer has pending; how many. */
+async function readAll(consumer, nc) {
+  const total = (await consumer.info()).num_pending;
+  let got = 0;
+  while (got < total) {
+    const batch = await consumer.fetch({ max_messages: Math.min(500, total - got), expires: 2000 });
+    for await (const m of batch) {
+      m.ack();
+      got++;
+    }
+  }
+  await nc.flush();
+  return got;
+}
+
 async function setUp(tree) {
   const lib = await import(path.resolve(tree, "bench", "js_cluster_lib.mjs"));
   const c = await lib.startCluster("ts", "PAIR");
@@ -76,7 +93,10 @@ async function setUp(tree) {
     await windowed(3000, 256, () => js.publish("f", payload));
     await windowed(3000, 256, () => js.publish("m", payload));
     await windowed(2000, 64, (i) => kv.put(`k${i % 1000}`, payload));
-    return { tree, lib, c, admin, nc, js, kv, placement: `leaders F ${leaders[0]}, M ${leaders[1]}, KV ${leaders[2]}; client on ${other.name}` };
+    await jsm.consumers.add("F", { durable_name: "C", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All });
+    const consumer = await js.consumers.get("F", "C");
+    await readAll(consumer, nc); // warm-up
+    return { tree, lib, c, admin, nc, js, kv, consumer, placement: `leaders F ${leaders[0]}, M ${leaders[1]}, KV ${leaders[2]}; client on ${other.name}` };
   } catch (e) {
     await lib.stopCluster(c);
     throw e;
@@ -104,6 +124,14 @@ async function measure(s, out) {
     const c0 = cpu();
     rec(name, await windowed(5000, 256, () => s.js.publish(subject, payload)));
     rec(`${name}-cpu`, ((cpu() - c0) * 1000) / 5000);
+  }
+  if (SCENARIOS.includes("consume")) {
+    await windowed(3000, 256, () => s.js.publish("f", payload));
+    const c0 = cpu();
+    const t0 = performance.now();
+    const n = await readAll(s.consumer, s.nc);
+    rec("consume", n / ((performance.now() - t0) / 1000));
+    rec("consume-cpu", ((cpu() - c0) * 1000) / n);
   }
   if (SCENARIOS.includes("kv")) {
     const c0 = cpu();
