@@ -473,6 +473,15 @@ export class RaftNode {
     return this.appendConfig({ voters, learners: this.config.learners.filter((v) => v !== id) });
   }
 
+  /** The membership change appended and not committed yet: the voters it adds and the members it removes (undefined: none). */
+  get pendingConfigChange(): { voters: string[]; removed: string[] } | undefined {
+    const last = this.configs.length > 0 ? this.configs[this.configs.length - 1] : undefined;
+    if (last === undefined || last.index <= this.commit) return undefined;
+    const before = this.configAt(last.index - 1);
+    const members = [...last.config.voters, ...last.config.learners];
+    return { voters: last.config.voters.filter((v) => !before.voters.includes(v)), removed: [...before.voters, ...before.learners].filter((m) => !members.includes(m)) };
+  }
+
   private checkConfigChange(): void {
     if (this.role !== "leader") throw new RaftError("not_leader", "not the leader");
     const last = this.configs.length > 0 ? this.configs[this.configs.length - 1].index : 0;

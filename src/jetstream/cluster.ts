@@ -36,7 +36,7 @@ import { checkStreamUpdate, normalizeStreamConfig, type StreamConfig, type Strea
 import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Stream } from "./stream.js";
 import { StreamReplica, streamGroupName, type ReplicaHost } from "./stream_replica.js";
-import { peerId as peerIdOf, readPeersFile, scaleUpClusterJson, withCluster, writePeersFile } from "./group_common.js";
+import { migrationStatus, peerId as peerIdOf, readPeersFile, sameServers, scaleUpClusterJson, withCluster, writePeersFile, type MembershipStatus } from "./group_common.js";
 import * as adv from "./advisories.js";
 import { SKIP, PENDING, type Intercept } from "./intercept.js";
 import { consumerPeerRemap, memberNamed, peerRemapKind, requestedPeer } from "./peer_remap.js";
@@ -93,6 +93,11 @@ export interface StreamMove {
   peers: string[];
   created: string;
   origin: { peers: string[]; replicas: number; placement?: unknown };
+  /**
+   * A scale-down (fewer replicas, the servers kept among those it has): its group's leader
+   * removes the others one at a time, the meta group recording each removal before the next.
+   */
+  scaleDown?: true;
 }
 
 /** A meta group entry. Request bodies travel base64 encoded. */
@@ -451,7 +456,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         delete sa.restoring;
         delete sa.scale;
         accStreams.set(op.name, sa);
-        if (live) this.peersChanged(prev, sa);
+        // (The same servers: a scale-up's end, nothing changes on them.)
+        if (live && !sameServers(peersOf(prev), sa.peers)) this.peersChanged(prev, sa);
         if (live && prev.restoring === true) this.restoreScaled(sa);
       }
     } else {
@@ -468,25 +474,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (scale !== undefined) sa.scale = scale;
       accStreams.set(op.name, sa);
       const prevPeers = prev !== undefined ? peersOf(prev) : [];
-      // The answer to an update to or from one replica: nats-server 2.15's cluster of that moment.
+      // The answer to a scale: nats-server 2.15's cluster of that moment.
       let scaleCluster: Record<string, unknown> | undefined;
-      if (live && prev !== undefined && prevPeers.includes(this.self) && prevPeers.length > 1 && sa.peers.length === 1) {
-        // Scaled down to one replica: the others drop their copy, the one left stops its group.
-        const stream = this.service.accounts.get(op.account)?.streams.get(op.name);
-        // (Its group as it was, and the single replica asked for, as nats-server answers before its group shrinks.)
-        const before = stream?.replica?.clusterInfo();
-        if (before !== undefined) scaleCluster = { ...before, desired: { created: new Date().toISOString(), name: this.clusterName, origin: { replicas: prevPeers.length } } };
-        if (!sa.peers.includes(this.self)) {
-          if (stream !== undefined) {
-            stream.leftGroup = true;
-            // Its single-replica consumers live here only: the server that keeps the stream takes them over.
-            stream.replica?.handOverSingleReplicaConsumers();
-          }
-          this.execute(op.account, `STREAM.DELETE.${op.name}`, "", "", undefined);
-        } else if (stream !== undefined) this.endGroupAlone(stream);
-      } else if (live && prev !== undefined && prevPeers.includes(this.self) && !sa.peers.includes(this.self) && op.op === "stream_update") {
-        // Scaled down to fewer replicas (more than one): this server leaves the group and drops its copy.
-        this.peersChanged(prev, sa);
+      if (live && op.move?.scaleDown === true && sa.peers.includes(this.self)) {
+        // (Its group as it still is, and the replicas it had, as nats-server answers before its group shrinks.)
+        const before = this.service.accounts.get(op.account)?.streams.get(op.name)?.replica?.clusterInfo();
+        if (before !== undefined) scaleCluster = { ...before, desired: { created: op.move.created, name: this.clusterName, origin: { replicas: op.move.origin.replicas } } };
       }
       if (sa.restoring === true) {
         // Restored on its owner alone first (the single server's restore), the others join later.
@@ -1311,18 +1304,21 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       } else if (sa !== undefined && peers !== undefined && replicas < peers.length) {
         // Fewer replicas: down to one, the member that leads the group keeps the stream (it has
         // every committed message); down to more than one (R3 -> R2, R5 -> R3, as nats-server
-        // 2.15 allows), the leader (when known here) and the first others stay, the rest leave
-        // the group (a leader that leaves hands its leadership over first).
+        // 2.15 allows), the leader (when known here) and the first others stay. As a move to
+        // those kept: the group's leader removes the others one at a time, each removal
+        // committed in the group and recorded by the meta group before the next, and a server
+        // drops its copy once out of the group (as nats-server 2.15 scales down).
         const lead = streamLeader ?? this.service.accounts.get(account)?.streams.get(name)?.replica?.leader ?? "";
+        let kept: string[];
         if (replicas === 1) {
           // Not a member (an earlier scale-down left this meta leader out): its leader says who it is.
           if (streamLeader === undefined && !peers.includes(this.self)) return this.proposeWithStreamLeader(account, what, name, body, reply, hdr);
           if (lead === "" || !peers.includes(lead)) throw jsError("JSClusterNotAvailErr");
-          peers = [lead];
+          kept = [lead];
         } else {
-          const kept = peers.includes(lead) ? [lead, ...peers.filter((p) => p !== lead)] : peers;
-          peers = kept.slice(0, replicas);
+          kept = (peers.includes(lead) ? [lead, ...peers.filter((p) => p !== lead)] : peers).slice(0, replicas);
         }
+        move = { peers: kept, created: new Date().toISOString(), origin: { peers, replicas: peers.length }, scaleDown: true };
       } else if (sa !== undefined && peers !== undefined && replicas > peers.length) {
         // More replicas: more servers join (the stream's group catches them up).
         scale = { created: new Date().toISOString(), origin: { replicas: peers.length } };
@@ -1506,22 +1502,29 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return PENDING;
   }
 
-  /** A stream's group has exactly the servers of its move (its leader said so): the move ends. */
+  /**
+   * A stream's group has exactly the servers of its move (its leader said so): the move ends.
+   * Scaling down, a removal: the servers left (all it kept and some of the others) are recorded.
+   */
   private readonly onMoveSettled = (payload: Buffer): void => {
     if (!this.isLeader || this.node?.leaderReady !== true) return;
     const m = assetNotice(payload);
-    if (m === undefined || !Array.isArray(m.peers)) return;
+    if (m === undefined || !Array.isArray(m.peers) || !m.peers.every((p): p is string => typeof p === "string")) return;
     const sa = this.assignment(m.account, m.name);
-    const to = sa?.move?.peers;
-    const peers = m.peers as unknown[];
-    if (sa === undefined || to === undefined || peers.length !== to.length || !to.every((p) => peers.includes(p))) return;
-    const key = `${m.account}\u0000${m.name}\u0000${to.join(",")}`;
+    // (A scale-up's servers are all in its group: it ends the same way.)
+    const to = sa?.move?.peers ?? (sa?.scale !== undefined ? sa.peers : undefined);
+    const peers = m.peers;
+    if (sa === undefined || to === undefined || !to.every((p) => peers.includes(p))) return;
+    const done = peers.length === to.length;
+    const removal = sa.move?.scaleDown === true && !done && peers.every((p) => sa.peers.includes(p)) && peers.length < sa.peers.length;
+    if (!done && !removal) return;
+    const key = `${m.account}\u0000${m.name}\u0000${peers.join(",")}`;
     if (this.settling.has(key)) return;
     this.settling.add(key);
     setTimeout(() => this.settling.delete(key), ELECTION_MAX_MS).unref();
-    this.service.log.info(`JetStream cluster: stream '${m.account} > ${m.name}' moved to [${to.join(", ")}]`);
+    if (done) this.service.log.info(`JetStream cluster: stream '${m.account} > ${m.name}' ${sa.move === undefined ? "scaled up" : sa.move.scaleDown === true ? "scaled down" : "moved"} to [${to.join(", ")}]`);
     try {
-      this.proposePeers(m.account, m.name, [...to], null);
+      this.proposePeers(m.account, m.name, done ? [...to] : [...peers], done ? null : undefined);
     } catch {
       // asked again by the stream's leader
     }
@@ -1540,6 +1543,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.service.server.systemAccount?.publish("$JSC.MOVED", "", undefined, Buffer.from(JSON.stringify({ account: stream.jsa.account.name, name: stream.name, peers })));
   }
 
+  scalingDown(stream: Stream): boolean {
+    return this.assignment(stream.jsa.account.name, stream.name)?.move?.scaleDown === true;
+  }
+
   /** The servers of a scale-up (for its cluster info), while its assignment shows one. */
   scalingTo(stream: Stream): string[] | undefined {
     const sa = this.assignment(stream.jsa.account.name, stream.name);
@@ -1549,24 +1556,21 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   /**
    * `desired` of a stream's `cluster` info while it moves, as nats-server 2.15 shows it (status
    * from the group's leader); also while a scale-up's servers join (nats-server 2.15 shows that
-   * the same way, on the group's leader: gone once they are all in).
+   * the same way, on the group's leader: gone once the meta group heard they are all in).
    */
-  moveInfo(stream: Stream, status: { pending: string[]; learners: number } | undefined): Record<string, unknown> | undefined {
+  moveInfo(stream: Stream, status: MembershipStatus | undefined): Record<string, unknown> | undefined {
     const sa = this.assignment(stream.jsa.account.name, stream.name);
     let m = sa?.move;
-    if (m === undefined && sa?.scale !== undefined && status !== undefined && (status.pending.length > 0 || status.learners > 0)) {
+    if (m === undefined && sa?.scale !== undefined && status !== undefined) {
       m = { peers: peersOf(sa), created: sa.scale.created, origin: { peers: [], replicas: sa.scale.origin.replicas } };
+      status = { ...status, reporting: true };
     }
     if (m === undefined) return undefined;
     const origin: Record<string, unknown> = { replicas: m.origin.replicas };
     if (m.origin.placement !== undefined) origin.placement = m.origin.placement;
     const out: Record<string, unknown> = { created: m.created, name: this.clusterName, replicas: m.peers.map((p) => ({ name: p, peer: peerIdOf(p) })), origin };
-    if (status !== undefined) {
-      out.status =
-        status.pending.length > 0 || status.learners > 0
-          ? { description: "waiting for peer to catch up before adding it", type: "catchup" }
-          : { description: "waiting for peer set to settle", type: "meta" };
-    }
+    // (Scaling down, until the group's leader removed a first member.)
+    if (status !== undefined) out.status = migrationStatus(m.scaleDown === true && status.change === undefined && sameServers(status.voters, m.origin.peers) ? { ...status, selecting: true } : status);
     return out;
   }
 
@@ -2220,10 +2224,6 @@ function countedOf(sa: StreamAssignment): CountedStream {
   }
   const replicas = typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1;
   return { name: sa.name, replicas, memory: cfg.storage === "memory", maxBytes: typeof cfg.max_bytes === "number" ? cfg.max_bytes : -1 };
-}
-
-function sameServers(a: string[], b: string[]): boolean {
-  return a.length === b.length && a.every((p) => b.includes(p));
 }
 
 /**

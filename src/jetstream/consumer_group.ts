@@ -31,7 +31,7 @@ import type { Stream } from "./stream.js";
 import type { ConsumerState, PendingEntry } from "../storage/store.js";
 import { decodeConsumerOps, encodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
 import * as adv from "./advisories.js";
-import { groupReplicasJson, kindJsonEntry, readNumberFile, readPeersFile, writePeersFile } from "./group_common.js";
+import { groupReplicasJson, kindJsonEntry, migrationStatus, peerId, readNumberFile, readPeersFile, writePeersFile } from "./group_common.js";
 
 /**
  * The stream groups' election timing (nats-server's consumer groups: 4-9 s), so a consumer's
@@ -166,8 +166,13 @@ export class ConsumerGroup implements RaftStateMachine {
     private readonly host: ConsumerGroupHost,
     readonly name: string,
     peers: string[],
-    how: { fresh: boolean; joining: boolean; bootstrap?: boolean; firstTerm?: { term: number; leader: string } },
+    how: { fresh: boolean; joining: boolean; bootstrap?: boolean; firstTerm?: { term: number; leader: string }; scaledUp?: boolean },
   ) {
+    // Started by a scale-up from one replica: shown as scaling until its members caught up.
+    if (how.scaledUp === true) {
+      this.scaleSince = new Date().toISOString();
+      this.scaleFrom = peers.length;
+    }
     const stream = host.stream;
     const jsa = stream.jsa;
     this.group = consumerGroupName(jsa.account.name, stream.name, name);
@@ -485,16 +490,10 @@ export class ConsumerGroup implements RaftStateMachine {
         return;
       }
       if (kept.length > n && kept.includes(self)) {
-        // Scaled down (R3 -> R2): this leader stays, the member to go is one on a server no
-        // route leads to, else one not heard from lately, else the one furthest behind
-        // (nats-server keeps its leader, then online peers, least lag first); the entry removing
-        // it tells it so.
-        const status = new Map(node.peerStatus().map((p) => [p.id, p]));
-        const rank = (p: string): number => (this.host.reachable(p) ? 0 : 2e15) + (status.get(p)?.current === true ? 0 : 1e15) + (status.get(p)?.lag ?? 0);
-        const others = kept.filter((p) => p !== self);
-        let gone = others[others.length - 1];
-        for (const p of others) if (rank(p) > rank(gone)) gone = p;
-        node.removePeer(gone);
+        // Scaled down (R3 -> R2): this leader stays, the member to go is the last to keep; the
+        // entry removing it tells it so.
+        const order = this.keepOrder(kept);
+        node.removePeer(order[order.length - 1]);
         return;
       }
       if (!want.includes(self)) {
@@ -512,6 +511,56 @@ export class ConsumerGroup implements RaftStateMachine {
       if (!(err instanceof RaftError)) throw err;
       // a change in progress: the next check goes on
     }
+  }
+
+  /**
+   * `members` in the order a scale-down keeps them: this leader, then those on servers a route
+   * leads to, heard from lately, least behind (as nats-server keeps its leader, then online
+   * peers, least lag first).
+   */
+  private keepOrder(members: readonly string[]): string[] {
+    const status = new Map(this.node.peerStatus().map((p) => [p.id, p]));
+    const rank = (p: string): number => (p === this.host.self ? -1 : (this.host.reachable(p) ? 0 : 2e15) + (status.get(p)?.current === true ? 0 : 1e15) + (status.get(p)?.lag ?? 0));
+    return [...members].sort((a, b) => rank(a) - rank(b));
+  }
+
+  /** When this leader saw its membership start to differ from the replicas asked for, or the group was started by a scale-up (nats-server's desired `created`). */
+  private scaleSince: string | undefined;
+  /** How many voters the group had then. */
+  private scaleFrom = 0;
+
+  /**
+   * `desired` of the consumer's cluster info while its group grows or shrinks to the replicas
+   * asked for: the servers it goes to, and what its leader waits for (nats-server 2.15 shows it
+   * until the group has them).
+   */
+  private desiredJson(): Record<string, unknown> | undefined {
+    const node = this.node;
+    if (!node.isLeader) return undefined;
+    const want = this.host.consumerMembers();
+    const n = want !== undefined ? this.replicasWanted(want.length) : 0;
+    const cfg = node.config;
+    const change = node.pendingConfigChange;
+    const kept = cfg.voters.filter((p) => want?.includes(p) === true);
+    // (A group a scale-up started on all its members at once: until they caught up.)
+    const behind = this.scaleSince !== undefined ? node.peerStatus().filter((p) => !p.current).map((p) => p.id) : [];
+    if (want === undefined || want.length === 0 || (change === undefined && cfg.learners.length === 0 && kept.length === n && cfg.voters.length === n && behind.length === 0)) {
+      this.scaleSince = undefined;
+      return undefined;
+    }
+    if (this.scaleSince === undefined) {
+      this.scaleSince = new Date().toISOString();
+      this.scaleFrom = cfg.voters.length;
+    }
+    const to = [...this.keepOrder(kept), ...cfg.learners, ...want.filter((p) => !cfg.voters.includes(p) && !cfg.learners.includes(p))].slice(0, n);
+    const pending = [...want.filter((p) => !cfg.voters.includes(p) && !cfg.learners.includes(p) && to.includes(p)), ...behind];
+    return {
+      created: this.scaleSince,
+      name: this.host.clusterName,
+      replicas: to.map((p) => ({ name: p, peer: peerId(p) })),
+      // (Scaling down, until this leader removed a first member.)
+      status: migrationStatus({ voters: cfg.voters, pending, learners: cfg.learners.length, change, selecting: change === undefined && cfg.voters.length > n && cfg.voters.length === this.scaleFrom }),
+    };
   }
 
   /** Is this server a member of the group (a voter or a learner)? A copy of a consumer with fewer replicas than its stream on another server is not. */
@@ -656,6 +705,8 @@ export class ConsumerGroup implements RaftStateMachine {
     out.traffic_account = "$SYS";
     const replicas = this.replicasJson();
     if (replicas.length > 0) out.replicas = replicas;
+    const desired = this.desiredJson();
+    if (desired !== undefined) out.desired = desired;
     return out;
   }
 

@@ -106,3 +106,37 @@ export function scaleUpClusterJson(cluster: string, group: string, holder: strin
   if (origin !== undefined) desired.origin = origin;
   return { ...bareClusterJson(cluster, group), replicas: [{ name: holder, current: true, active: 0, peer: peerId(holder) }], desired };
 }
+
+/** The same servers, in any order. */
+export function sameServers(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((p) => b.includes(p));
+}
+
+/** What a group's leader knows of its membership while it moves or scales. */
+export interface MembershipStatus {
+  /** The group's voters (as of its last membership change, committed or not). */
+  voters: readonly string[];
+  /** Servers it goes to that are not members yet. */
+  pending: readonly string[];
+  learners: number;
+  /** The membership change appended and not committed yet (RaftNode.pendingConfigChange). */
+  change: { voters: string[]; removed: string[] } | undefined;
+  /** Its servers all in, a scale-up waits for the meta group to hear it. */
+  reporting?: boolean;
+  /** A scale-down that has removed no member yet: its leader picks the one to go next. */
+  selecting?: boolean;
+}
+
+/**
+ * What the group's leader waits for, in nats-server 2.15's words (`desired.status`, its
+ * migration status): a removal or a promotion to commit, new members to catch up, else the
+ * peer set to settle (the meta group to record it, the next step to start).
+ */
+export function migrationStatus(s: MembershipStatus): { description: string; type: string } {
+  if (s.change !== undefined && s.change.removed.length > 0) return { description: `removing peer ${s.change.removed[0]}`, type: "membership" };
+  if (s.change !== undefined && s.change.voters.length > 0) return { description: `adding peer ${s.change.voters[0]}`, type: "membership" };
+  if (s.pending.length > 0 || s.learners > 0) return { description: "waiting for peer to catch up before adding it", type: "catchup" };
+  if (s.selecting === true) return { description: "selecting peers to scale down to", type: "meta" };
+  if (s.reporting === true) return { description: "reporting membership to meta leader", type: "meta" };
+  return { description: "waiting for peer set to settle", type: "meta" };
+}

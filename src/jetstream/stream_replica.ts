@@ -65,7 +65,7 @@ import { applyPause } from "./api.js";
 import { decodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
 import { ConsumerGroup, consumerGroupName, firstTermOf, type ConsumerGroupHost } from "./consumer_group.js";
 import * as adv from "./advisories.js";
-import { bareClusterJson, groupReplicasJson, kindJsonEntry, peerId, readNumberFile, readPeersFile, scaleUpClusterJson, writePeersFile } from "./group_common.js";
+import { bareClusterJson, groupReplicasJson, type MembershipStatus, kindJsonEntry, peerId, readNumberFile, readPeersFile, sameServers, scaleUpClusterJson, writePeersFile } from "./group_common.js";
 import { sweepRetention } from "./retention_sweep.js";
 
 const ELECTION_MIN_MS = 1500;
@@ -202,10 +202,12 @@ export interface ReplicaHost {
   movingTo(stream: Stream): string[] | undefined;
   /** The servers of a scale-up by update (shown in its cluster info until they are all in the group). */
   scalingTo(stream: Stream): string[] | undefined;
-  /** The group has exactly the servers of its move (said by its leader, repeated until the move ends). */
+  /** Is the stream's move a scale-down (its group leaves the servers one at a time, each removal recorded by the meta group)? */
+  scalingDown(stream: Stream): boolean;
+  /** The group has exactly the servers of its move, or, scaling down, the ones left after a removal (said by its leader, repeated until recorded). */
   moveSettled(stream: Stream, peers: string[]): void;
-  /** `desired` of the stream's cluster info while it moves or scales up (`status` known to the group's leader). */
-  moveInfo(stream: Stream, status: { pending: string[]; learners: number } | undefined): Record<string, unknown> | undefined;
+  /** `desired` of the stream's cluster info while it moves or scales up (`status` known to the group's leader: what its membership waits for). */
+  moveInfo(stream: Stream, status: MembershipStatus | undefined): Record<string, unknown> | undefined;
 }
 
 interface Held {
@@ -489,12 +491,17 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     if (c.replicated) {
       this.adoptPending.add(c.name);
       this.sendAdopts();
-    } else if (this.scaleKeeper !== undefined ? this.scaleKeeper === this.host.self : this.node.isLeader) {
+      return;
+    }
+    if (this.scaleKeeper !== undefined ? this.scaleKeeper === this.host.self : this.node.isLeader) {
       this.ephemeralChanged(c.name, false);
     } else {
       this.stream.consumers.delete(c.name);
       c.stop(true);
     }
+    // Its group goes (a stream scaled down to one replica keeps its own group until the others
+    // left it, and waits for its consumers' groups: this one has no members to wait for).
+    this.consumerStopped(c.name, true);
   }
 
   /** Consumers scaled up here whose `adopt` entry was not applied yet: asked again until it is (the group may have had no leader). */
@@ -781,7 +788,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /** The RAFT group of each replicated consumer this member holds (consumer_group.ts). */
   private readonly consumerGroups = new Map<string, ConsumerGroup>();
   /** While a committed entry creates consumers: how their groups start (the members the stream's leader chose, the first leader first). */
-  private groupStart: { peers: string[]; campaign: string; fresh: boolean; firstTerm?: number; index?: number } | undefined;
+  private groupStart: { peers: string[]; campaign: string; fresh: boolean; firstTerm?: number; index?: number; scaledUp?: boolean } | undefined;
 
   get self(): string {
     return this.host.self;
@@ -821,7 +828,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       const history = this.joinedLate && g.index !== undefined && (this.node.leaderLastAtFirstContact < 0 || g.index <= this.node.leaderLastAtFirstContact);
       const member = g.peers.includes(this.host.self) && !history;
       const firstTerm = g.firstTerm !== undefined && !history ? { term: g.firstTerm, leader: g.campaign } : undefined;
-      group = new ConsumerGroup(this, c.name, g.peers, { fresh: true, joining: !member, firstTerm });
+      group = new ConsumerGroup(this, c.name, g.peers, { fresh: true, joining: !member, firstTerm, scaledUp: g.scaledUp });
       // (Named by the entry: it leads from its start, no election.)
       campaign = g.campaign === this.host.self && firstTerm === undefined && !history;
       if (!history) group.preferred = g.campaign;
@@ -1283,8 +1290,11 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     const add = (moveTo ?? target).find((p) => !members.includes(p));
     const remove = cfg.voters.find((p) => !target.includes(p) && p !== this.host.self);
     const stray = cfg.learners.find((p) => !(moveTo ?? target).includes(p));
-    if (add === undefined && remove === undefined && cfg.learners.length === 0 && moveTo === undefined) return;
-    try {
+    if (add === undefined && remove === undefined && cfg.learners.length === 0 && moveTo === undefined) {
+      if (this.host.scalingTo(this.stream) === undefined) return;
+      // A scale-up whose servers are all in: the meta group is told (it stops showing it).
+      if (this.node.pendingConfigChange === undefined) this.saySettled(cfg.voters);
+    } else try {
       if (add !== undefined && this.baseSnapshot && this.node.snapshotIndex === 0) {
         // The messages from before the group are in no entry: a snapshot first, so new members copy them.
         this.node.snapshotNow();
@@ -1316,6 +1326,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /** When this leader last handed its leadership over, or said its move settled (each repeated only after a while). */
   private handedOverAt = 0;
   private settledSaidAt = 0;
+  private settledSaid = "";
 
   /**
    * A move, once every server it goes to is a caught-up voter: a leader the move leaves hands
@@ -1342,15 +1353,25 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       return;
     }
     const leaving = cfg.voters.find((p) => !moveTo.includes(p) && p !== self);
-    if (leaving !== undefined) {
+    // Scaling down, the meta group records each removal before the next one (as nats-server's
+    // does): a server drops its copy once it is out of the group, never while it still counts.
+    const unrecorded = this.host.scalingDown(this.stream) && this.node.pendingConfigChange === undefined && !sameServers(this.host.assignedPeers(this.stream) ?? [], cfg.voters);
+    if (leaving !== undefined && !unrecorded) {
       this.node.removePeer(leaving);
-      this.log(`removing ${leaving} from the group (the stream moves off it)`);
+      this.log(`removing ${leaving} from the group (the stream ${this.host.scalingDown(this.stream) ? "scales down" : "moves off it"})`);
       return;
     }
-    if (cfg.voters.length === moveTo.length && now - this.settledSaidAt > 1000) {
-      this.settledSaidAt = now;
-      this.host.moveSettled(this.stream, [...cfg.voters]);
-    }
+    if ((cfg.voters.length === moveTo.length || unrecorded) && this.node.pendingConfigChange === undefined) this.saySettled(cfg.voters);
+  }
+
+  /** Tell the meta leader the group has `voters` (at once for a new set, else once a second until it is recorded). */
+  private saySettled(voters: readonly string[]): void {
+    const now = Date.now();
+    const said = voters.join(",");
+    if (now - this.settledSaidAt <= 1000 && said === this.settledSaid) return;
+    this.settledSaidAt = now;
+    this.settledSaid = said;
+    this.host.moveSettled(this.stream, [...voters]);
   }
 
   private log(msg: string): void {
@@ -1947,9 +1968,10 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       // It is replicated from here on: no longer recorded as living on one member.
       this.ephemerals.delete(op.sc.name);
       this.adoptPending.delete(op.sc.name);
-      // Its group starts on the members the entry names, led first by the server that held it; on
-      // the stream's voters, led first by the stream's leader, when it names none (older entries).
-      this.groupStart = op.peers !== undefined && op.peers.length > 0 ? { peers: op.peers, campaign: op.peers[0], fresh: true } : { peers: [...this.node.config.voters].sort(), campaign: this.node.leader, fresh: true };
+      // Its group starts on the server that held it, alone (its leader adds the others one at a
+      // time, as learners caught up before they vote, as nats-server 2.15 grows it); on the
+      // stream's voters, led first by the stream's leader, when the entry names none (older entries).
+      this.groupStart = { ...(op.peers !== undefined && op.peers.length > 0 ? { peers: [op.peers[0]], campaign: op.peers[0] } : { peers: [...this.node.config.voters].sort(), campaign: this.node.leader }), fresh: true, scaledUp: true };
       try {
         this.restoreConsumers([op.sc]);
         const c = this.stream.consumers.get(op.sc.name);
@@ -2354,7 +2376,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     const pending = moveTo?.filter((p) => !members.includes(p)) ?? [];
     for (const p of pending) replicas.push({ name: p, current: false, active: 0, peer: peerId(p), pending: true });
     if (replicas.length > 0) out.replicas = replicas;
-    const desired = this.host.moveInfo(this.stream, node.isLeader ? { pending, learners: node.config.learners.length } : undefined);
+    const desired = this.host.moveInfo(this.stream, node.isLeader ? { voters: node.config.voters, pending, learners: node.config.learners.length, change: node.pendingConfigChange } : undefined);
     if (desired !== undefined) out.desired = desired;
     return out;
   }
