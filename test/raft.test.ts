@@ -109,6 +109,38 @@ test("raft: a pause of the whole process longer than an election timeout changes
   }
 });
 
+test("raft: a leader confirms it leads (confirmLeading) only through an entry committed in its term; one paused while the others elected never does", async () => {
+  const sim = new SimCluster({ seed: 5, members: 3, spares: 0, durationMs: 0, proposalEveryMs: 20, faults: false, corruption: false, membership: false });
+  try {
+    await sim.startAll();
+    await sim.advance(1000, 20);
+    const old = sim.leader();
+    assert.ok(old !== undefined, "a leader");
+    const told: Array<[string, boolean]> = [];
+    old.confirmLeading((ok) => told.push(["healthy", ok]));
+    // The entry: the proposal of the turn if any, else a no-op.
+    await sim.advance(300, 1_000_000);
+    assert.deepEqual(told, [["healthy", true]]);
+    sim.pauseMember(old.id);
+    await sim.advance(1500, 20); // election timeouts here are 150-300 ms
+    const fresh = sim.leader();
+    assert.ok(fresh !== undefined && fresh.id !== old.id && fresh.term > old.term, "the others elected a leader");
+    // Its first work once resumed, before it reads what the new leader sent: it still believes it leads.
+    assert.equal(old.isLeader, true);
+    old.confirmLeading((ok) => told.push(["stale", ok]));
+    sim.resumeMember(old.id);
+    await sim.advance(1000, 20);
+    assert.deepEqual(told, [
+      ["healthy", true],
+      ["stale", false],
+    ]);
+    assert.equal(old.isLeader, false);
+    assert.deepEqual(sim.violations, []);
+  } finally {
+    sim.stop();
+  }
+});
+
 test("raft: a member removed while it runs gets the entry removing it, then never campaigns; the leader forgets it once it has it", async () => {
   const sim = new SimCluster({ seed: 13, members: 3, spares: 0, durationMs: 0, proposalEveryMs: 20, faults: false, corruption: false, membership: false });
   try {

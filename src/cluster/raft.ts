@@ -24,6 +24,8 @@
 //   - Pre-vote and leader stickiness: a member that hears from a leader grants no (pre-)votes, so
 //     a returning or partitioned member cannot depose a working leader.
 //   - A leader that has not heard from a quorum for an election timeout steps down.
+//   - A leader answers from its own state (a failed check) only after confirmLeading: it may be
+//     deposed without knowing it (paused while the others elected), and no clock tells it so.
 import {
   ENTRY_CONFIG,
   ENTRY_NOOP,
@@ -282,6 +284,8 @@ export class RaftNode {
   private applyScheduled = false;
   /** advanceCommit's working array. */
   private readonly matchScratch: number[] = [];
+  /** confirmLeading's waiters, by index (ascending): told once that index is applied in `term`. */
+  private confirms: Array<{ index: number; term: number; done: (ok: boolean) => void }> = [];
 
   constructor(opts: RaftOptions) {
     this.id = opts.id;
@@ -441,6 +445,42 @@ export class RaftNode {
     if (this.transfer !== undefined) throw new RaftError("not_leader", "leadership transfer in progress");
     if (this.uncommittedBytes > this.o.maxUncommittedBytes) throw new RaftError("busy", "too many uncommitted entries");
     return this.appendEntry(entryOfRecord(this.store.lastIndex + this.pendingAppend.length + 1, this.term, ENTRY_NORMAL, rec, off, len));
+  }
+
+  /**
+   * `done(true)` once this member is known to have led, in its current term, at the time of the
+   * call: an entry appended after the call (the turn's last proposal, else a no-op) is committed
+   * and applied in that term; `done(false)` when it stops leading first (never from within the call).
+   *
+   * For answers a leader gives from its own state rather than by applying an entry (a failed
+   * check, a duplicate): a leader paused while the others elected another believes it leads
+   * until it hears the new term, and its state misses what the new leader committed. Once an
+   * entry sent after the call is committed in its term, no other leader had been elected at the
+   * time of the call: a quorum accepted the entry, and any election needs a vote from one of
+   * them, which refuses the old term's appends once it has voted in a newer one. No clock is
+   * trusted: a lease would rest on leader stickiness, which a member restarted within it (it
+   * forgot whom it heard) and a transfer's vote do not keep.
+   */
+  confirmLeading(done: (ok: boolean) => void): void {
+    if (this.role !== "leader" || this.stopped) {
+      this.env.defer(() => done(false));
+      return;
+    }
+    // A proposal of this turn is sent after now: it serves, and adds nothing to the log.
+    const n = this.pendingAppend.length;
+    const index = n > 0 ? this.pendingAppend[n - 1].index : this.appendLocal(ENTRY_NOOP, Buffer.alloc(0));
+    this.confirms.push({ index, term: this.term, done });
+  }
+
+  /** confirmLeading's waiters up to the applied index (all of them, failed, once not leading). */
+  private settleConfirms(leading: boolean): void {
+    if (this.confirms.length === 0) return;
+    let i = 0;
+    if (leading) while (i < this.confirms.length && this.confirms[i].index <= this.applied && this.confirms[i].term === this.term) i++;
+    else i = this.confirms.length;
+    if (i === 0) return;
+    const done = this.confirms.splice(0, i);
+    for (const c of done) c.done(leading);
   }
 
   /** An entry of the log (status and tests). */
@@ -605,6 +645,7 @@ export class RaftNode {
     this.commitNoticeTimer?.cancel();
     this.rescue?.timer.cancel();
     this.store.close();
+    this.settleConfirms(false);
   }
 
   /** Stop and remove the group's files. */
@@ -641,6 +682,7 @@ export class RaftNode {
     }
     this.votes.clear();
     this.setRole("follower", leader);
+    this.settleConfirms(false);
   }
 
   private persist(): void {
@@ -1536,6 +1578,7 @@ export class RaftNode {
     }
     this.sm.appliedUpTo?.(this.applied);
     if (this.stopped || this.restoring) return;
+    if (this.role === "leader") this.settleConfirms(true);
     if (this.applied < this.commit) this.scheduleApply(true);
     if (this.role === "leader" && !this.readyTold && this.applied >= this.termStart) {
       this.readyTold = true;

@@ -16,7 +16,10 @@
 // applied, so they see the state they will be applied to; plain messages are pipelined, and later
 // messages queue behind a held one (the order is kept). A new leader takes messages only once it
 // applied every entry of earlier terms (RaftNode.leaderReady): duplicates are caught across
-// leader changes because every member records the ids it applied.
+// leader changes because every member records the ids it applied. An answer the leader makes
+// from its own state (a failed check, a duplicate) waits until the group confirms it still led
+// when it checked (RaftNode.confirmLeading): a leader deposed without knowing it, its copy
+// stale, answers nothing.
 //
 // Each entry carries the stream sequence the leader gave it: a member applying an entry whose
 // sequence it already has (the replay of the log after a restart: the store is usually ahead of
@@ -1511,7 +1514,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       }
       const p = s.prepare(sourced ? subject : s.transformedSubject(subject), hdr, payload, sourced, undefined);
       if (p.duplicateOf !== undefined) {
-        if (wantAck) s.replyToPublish(reply, `${s.pubAckPrefix}${p.duplicateOf},"duplicate":true}`);
+        if (wantAck) this.answerChecked(reply, `${s.pubAckPrefix}${p.duplicateOf},"duplicate":true}`);
         return;
       }
       const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
@@ -1526,9 +1529,26 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
         throw err;
       }
       if (!wantAck) return;
-      const e = err instanceof ApiError ? err : err instanceof RaftError ? jsError("JSClusterNotAvailErr") : storeErrorToApi(err);
-      s.replyToPublish(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(s.name)},"seq":0}`);
+      if (err instanceof RaftError) {
+        s.replyToPublish(reply, `{"error":${JSON.stringify(jsError("JSClusterNotAvailErr").toJSON())},"stream":${JSON.stringify(s.name)},"seq":0}`);
+        return;
+      }
+      const e = err instanceof ApiError ? err : storeErrorToApi(err);
+      this.answerChecked(reply, `{"error":${JSON.stringify(e.toJSON())},"stream":${JSON.stringify(s.name)},"seq":0}`);
     }
+  }
+
+  /**
+   * An answer from this leader's own state (a failed check, a duplicate), not from applying an
+   * entry: sent once the group confirms this member led when it checked (RaftNode.confirmLeading).
+   * A leader deposed without knowing it yet (paused while the others elected) checked a stale
+   * copy: "wrong last sequence" while the new leader stores the same message. It answers
+   * nothing then; the publisher has the new leader's answer, or retries.
+   */
+  private answerChecked(reply: string, ack: string): void {
+    this.node.confirmLeading((ok) => {
+      if (ok && !this.stream.closed) this.stream.replyToPublish(reply, ack);
+    });
   }
 
   /**

@@ -673,6 +673,18 @@ export class SimCluster {
     for (const f of frozen) f.fn();
   }
 
+  /** One member's process stops (SIGSTOP): what comes due or arrives for it waits for resumeMember. */
+  pauseMember(id: string): void {
+    const m = this.members.get(id) as Member;
+    if (m.node === undefined || m.paused) return;
+    m.paused = true;
+    this.note(`${id}: paused`);
+  }
+
+  resumeMember(id: string): void {
+    this.resume(this.members.get(id) as Member);
+  }
+
   /** Start the initial members (for scenarios driven step by step). */
   async startAll(): Promise<void> {
     for (const id of this.initial.voters) await this.startMember(id, false);
