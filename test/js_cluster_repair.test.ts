@@ -12,6 +12,8 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@
 import { JsTestCluster, copyOf, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 import { StreamReplica } from "../src/jetstream/stream_replica.js";
+import { FileConsumerStore } from "../src/storage/filestore.js";
+import type { ConsumerState } from "../src/storage/store.js";
 
 
 
@@ -352,6 +354,63 @@ test("R3 file stream: a member whose stream metadata fails its checksum, the met
     },
     true,
   );
+});
+
+/** The state records of a consumer's o.dat (a state log: magic, then [u32 length][u32 crc][payload] each), with where each ends. */
+function stateRecords(file: string): Array<{ end: number; state: ConsumerState; mark: number | undefined }> {
+  const b = fs.readFileSync(file);
+  const out: Array<{ end: number; state: ConsumerState; mark: number | undefined }> = [];
+  for (let o = 8; o + 8 <= b.length; ) {
+    const len = b.readUInt32LE(o);
+    const end = o + 8 + len;
+    if (len === 0 || end > b.length) break;
+    out.push({ end, ...FileConsumerStore.decodeMarked(b.subarray(o + 8, end)) });
+    o = end;
+  }
+  return out;
+}
+
+// Found by random fault schedules (seed 4): a replicated consumer's members held different
+// delivered consumer sequences at the same ack floor. A member's state (o.dat, written at most
+// every 20 ms) and the index of its group's log it had applied (a separate file, written at
+// once) were two writes: killed between them, it came back with the older state and skipped the
+// entries in between. The index is now written in the state's own record.
+test("R3 consumer: a member whose last state writes were lost applies the entries after the state it has, none skipped", { timeout: 120_000 }, async () => {
+  await withR3Stream("Y", "y", async ({ c, nc, jsm }) => {
+    await jsm.consumers.add("Y", { durable_name: "D", ack_policy: AckPolicy.Explicit });
+    const js = jetstream(nc, { timeout: 20_000 });
+    const total = 20;
+    for (let i = 1; i <= total; i++) await js.publish("y.x", `m${i}`);
+    const acked = new Set<number>();
+    await waitUntil(async () => {
+      try {
+        const got = await (await js.consumers.get("Y", "D")).fetch({ max_messages: 5, expires: 2000 });
+        for await (const m of got) if (await m.ackAck()) acked.add(m.seq);
+      } catch {
+        // pulled again
+      }
+      return acked.size === total;
+    }, 60_000, "every message acknowledged");
+    const stateOn = (name: string): ConsumerState | undefined => streamOn(c, name, "Y")?.consumers.get("D")?.stateSnapshot();
+    await waitUntil(() => c.members.every((m) => stateOn(m.name)?.ack_floor.stream_seq === total), 20_000, "every member's D at the last ack");
+    const leader = (await jsm.consumers.info("Y", "D")).cluster?.leader as string;
+    const member = c.members.find((m) => m.name !== leader)?.name as string;
+    const want = stateOn(leader) as ConsumerState;
+    const odat = path.join(c.js(member).storeDir, "$G", "streams", "Y", "obs", "D", "o.dat");
+    await c.stopMember(member);
+    // The last writes of its state lost (a kill before they were made): an earlier record is the last.
+    const earlier = stateRecords(odat).filter((r) => r.mark !== undefined && r.state.ack_floor.stream_seq < total);
+    assert.ok(earlier.length > 0, "a state written before the last acks");
+    fs.truncateSync(odat, earlier[earlier.length - 1].end);
+
+    await c.startMember(member);
+    await waitUntil(() => stateOn(member)?.ack_floor.stream_seq === total, 30_000, "the member's D at the last ack again");
+    assert.deepEqual(
+      [stateOn(member)?.delivered, stateOn(member)?.ack_floor, stateOn(member)?.pending.size],
+      [want.delivered, want.ack_floor, 0],
+      "the same state as the leader's",
+    );
+  });
 });
 
 test("R3 file stream: a member stopped cleanly and started again is not taken for damaged (nothing copied again)", { timeout: 120_000 }, async () => {

@@ -129,7 +129,7 @@ export class Consumer {
     name: string,
     cfg: ConsumerConfig,
     created: bigint,
-    private readonly cstore: ConsumerStore | undefined,
+    readonly cstore: ConsumerStore | undefined,
     recovered: ConsumerState | undefined,
   ) {
     this.name = name;

@@ -194,6 +194,13 @@ export class ConsumerGroup implements RaftStateMachine {
       for (const f of fs.readdirSync(this.dir)) if (f !== "peers.json" && f !== "bootstrap") fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
     }
     this.applied = this.inMemory ? 0 : readNumberFile(path.join(this.dir, "applied"));
+    // The state's own record says which entries it reflects: those after it are applied again,
+    // none skipped (the applied file is written apart from the state, and may be ahead of it).
+    const cstore = this.consumer?.cstore;
+    if (cstore !== undefined && !this.inMemory) {
+      if (!how.fresh && cstore.recoveredMark !== undefined) this.applied = cstore.recoveredMark;
+      cstore.markSource = this.stateMark;
+    }
     const log = jsa.service.log;
     const sys = jsa.service.server.systemAccount;
     const self = host.self;
@@ -239,6 +246,16 @@ export class ConsumerGroup implements RaftStateMachine {
 
   /** Was this server a member when the membership last changed? */
   private held = false;
+
+  /**
+   * The index the consumer's state reflects, written with it: what is applied, and on a leader
+   * its own entries too (its changes are in the state as soon as made).
+   */
+  private readonly stateMark = (): number => {
+    let m = this.applied;
+    for (const i of this.ownEntries.keys()) if (i > m) m = i;
+    return m;
+  };
 
   /** Entries applied between two snapshots (tests lower it). */
   static snapshotEntries = 4096;
@@ -659,11 +676,10 @@ export class ConsumerGroup implements RaftStateMachine {
 
   /** At start the consumer's own store is at or past the snapshot; from the leader (this member missed compacted entries) its state replaces this copy's. */
   restore(data: Buffer, index: number, fromLeader: boolean): void {
-    // (At start the consumer's store holds at least what the snapshot does: entries up to it are not applied again.)
-    if (!fromLeader) {
-      this.applied = Math.max(this.applied, index);
-      return;
-    }
+    // At start the consumer's store usually holds at least what the snapshot does (entries up to
+    // it are not applied again); a state older than it (its last writes lost) is the snapshot's.
+    if (!fromLeader && this.applied >= index) return;
+    if (!fromLeader) this.applied = index;
     try {
       const j = JSON.parse(data.toString()) as StateJson;
       if (j.delivered !== undefined) this.consumer?.replaceState(stateOf(j));
@@ -720,6 +736,8 @@ export class ConsumerGroup implements RaftStateMachine {
   stop(): void {
     if (this.stopped) return;
     if (this.appliedWriteScheduled) this.writeApplied();
+    const cstore = this.consumer?.cstore;
+    if (cstore?.markSource === this.stateMark) cstore.markSource = undefined;
     this.lostLeadership();
     this.stopped = true;
     this.node.stop();

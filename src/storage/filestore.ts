@@ -2215,16 +2215,17 @@ export class FileStore extends StoreBase<FileBlock> {
       open.updateConfig(config);
       return open;
     }
-    let state: ConsumerState = emptyConsumerState();
+    let read: { state: ConsumerState; mark: number | undefined } = { state: emptyConsumerState(), mark: undefined };
     let created = rfc3339(nowNs());
     if (io.existsSync(join(dir, "meta.json"))) {
       const m = readMetaFile(join(dir, "meta.json"), this.sealer(`obs/${name}/meta.json`));
       created = m.created;
-      state = FileConsumerStore.readState(dir, this.log, this.sealer(`obs/${name}/o.dat`));
+      read = FileConsumerStore.readState(dir, this.log, this.sealer(`obs/${name}/o.dat`));
     }
+    const state = read.state;
     mkdirDurable(dir);
     writeMeta(join(dir, "meta.json"), META_VERSION, created, config, undefined, this.sealer(`obs/${name}/meta.json`));
-    const c = new FileConsumerStore(this, name, dir, config, created, state, this.syncAlways, this.log);
+    const c = new FileConsumerStore(this, name, dir, config, created, state, this.syncAlways, this.log, read.mark);
     if (!io.existsSync(join(dir, "o.dat"))) c.update(state);
     this.consumers.set(name, c);
     return c;
@@ -2241,8 +2242,8 @@ export class FileStore extends StoreBase<FileBlock> {
       throw new StoreError("ErrNotFound", `consumer ${name} not found`, dir);
     }
     const m = readMetaFile(metaPath, this.sealer(`obs/${name}/meta.json`));
-    const state = FileConsumerStore.readState(dir, this.log, this.sealer(`obs/${name}/o.dat`));
-    const c = new FileConsumerStore(this, name, dir, m.config, m.created, state, this.syncAlways, this.log);
+    const { state, mark } = FileConsumerStore.readState(dir, this.log, this.sealer(`obs/${name}/o.dat`));
+    const c = new FileConsumerStore(this, name, dir, m.config, m.created, state, this.syncAlways, this.log, mark);
     this.consumers.set(name, c);
     return c;
   }
@@ -2314,6 +2315,8 @@ export class FileStore extends StoreBase<FileBlock> {
 const CONSUMER_MIN_WRITE_MS = 20;
 
 export class FileConsumerStore implements ConsumerStore {
+  markSource: (() => number) | undefined;
+  readonly recoveredMark: number | undefined;
   private cur: ConsumerState;
   private cfg: unknown;
   private dirty = false;
@@ -2332,16 +2335,19 @@ export class FileConsumerStore implements ConsumerStore {
     state: ConsumerState,
     private readonly syncAlways: boolean,
     private readonly log: { error(m: string): void; warn(m: string): void },
+    recoveredMark?: number,
   ) {
     this.cfg = config;
     this.cur = state;
+    this.recoveredMark = recoveredMark;
     this.stateLog = new StateLog(join(dir, "o.dat"));
   }
 
-  static encode(s: ConsumerState): Buffer {
+  /** A state record; `mark` (a replicated consumer's group log index) follows the redelivered counts when given. */
+  static encode(s: ConsumerState, mark?: number): Buffer {
     const np = s.pending.size;
     const nr = s.redelivered.size;
-    const buf = Buffer.allocUnsafe(8 + 32 + 4 + np * 24 + 4 + nr * 12 + 4);
+    const buf = Buffer.allocUnsafe(8 + 32 + 4 + np * 24 + 4 + nr * 12 + (mark !== undefined ? 8 : 0) + 4);
     CS_MAGIC.copy(buf, 0);
     buf.writeDoubleLE(s.delivered.consumer_seq, 8);
     buf.writeDoubleLE(s.delivered.stream_seq, 16);
@@ -2362,11 +2368,19 @@ export class FileConsumerStore implements ConsumerStore {
       buf.writeUInt32LE(n >>> 0, p + 8);
       p += 12;
     }
+    if (mark !== undefined) {
+      buf.writeDoubleLE(mark, p);
+      p += 8;
+    }
     buf.writeUInt32LE(crc32(buf, 0, p), p);
     return buf;
   }
 
   static decode(buf: Buffer): ConsumerState {
+    return FileConsumerStore.decodeMarked(buf).state;
+  }
+
+  static decodeMarked(buf: Buffer): { state: ConsumerState; mark: number | undefined } {
     if (buf.length < 52 || !buf.subarray(0, 8).equals(CS_MAGIC)) throw new Error("bad magic");
     if (crc32(buf, 0, buf.length - 4) !== buf.readUInt32LE(buf.length - 4)) throw new Error("checksum mismatch");
     const s = emptyConsumerState();
@@ -2383,9 +2397,10 @@ export class FileConsumerStore implements ConsumerStore {
     }
     const nr = buf.readUInt32LE(p);
     p += 4;
-    if (p + nr * 12 + 4 !== buf.length) throw new Error("bad length");
+    const marked = p + nr * 12 + 12 === buf.length;
+    if (p + nr * 12 + 4 !== buf.length && !marked) throw new Error("bad length");
     for (let k = 0; k < nr; k++, p += 12) s.redelivered.set(buf.readDoubleLE(p), buf.readUInt32LE(p + 8));
-    return s;
+    return { state: s, mark: marked ? buf.readDoubleLE(p) : undefined };
   }
 
   /**
@@ -2393,19 +2408,19 @@ export class FileConsumerStore implements ConsumerStore {
    * kept aside (o.dat.corrupt-<ms>) and an empty state returned; a torn or damaged tail is
    * dropped (the state before it is used) with a warning.
    */
-  static readState(dir: string, log: { error(m: string): void; warn(m: string): void }, sealer?: FileSealer): ConsumerState {
+  static readState(dir: string, log: { error(m: string): void; warn(m: string): void }, sealer?: FileSealer): { state: ConsumerState; mark: number | undefined } {
     const path = join(dir, "o.dat");
     let content;
     try {
       content = StateLog.read(path);
     } catch (e) {
       log.error(`consumer state ${path} unreadable (${(e as Error).message}), starting empty`);
-      return emptyConsumerState();
+      return { state: emptyConsumerState(), mark: undefined };
     }
-    if (content === undefined) return emptyConsumerState();
+    if (content === undefined) return { state: emptyConsumerState(), mark: undefined };
     try {
       if (content.payload === undefined) throw new Error("checksum mismatch: no valid record");
-      const st = FileConsumerStore.decode(opened(sealer, path, content.payload));
+      const st = FileConsumerStore.decodeMarked(opened(sealer, path, content.payload));
       if (content.droppedBytes > 0) log.warn(`consumer state ${path}: dropped a torn or damaged tail of ${content.droppedBytes} bytes after record ${content.records}`);
       return st;
     } catch (e) {
@@ -2416,7 +2431,7 @@ export class FileConsumerStore implements ConsumerStore {
       } catch {
         // leave it
       }
-      return emptyConsumerState();
+      return { state: emptyConsumerState(), mark: undefined };
     }
   }
 
@@ -2469,7 +2484,7 @@ export class FileConsumerStore implements ConsumerStore {
 
   /** Append the current state to o.dat (one write; fsynced in "always" mode). */
   private writeState(durable: boolean): void {
-    this.stateLog.append(sealed(this.parent.sealer(`obs/${this.name}/o.dat`), FileConsumerStore.encode(this.cur)), durable);
+    this.stateLog.append(sealed(this.parent.sealer(`obs/${this.name}/o.dat`), FileConsumerStore.encode(this.cur, this.markSource?.())), durable);
     this.dirty = false;
     this.lastWrite = Date.now();
   }

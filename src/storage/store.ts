@@ -344,6 +344,14 @@ export interface ConsumerStore {
   sync(): Promise<void>;
   stop(): void;
   delete(): void;
+  /**
+   * A replicated consumer's group sets it: the index of the group's log the state reflects,
+   * written in the same record as each state, so a restart applies exactly the entries after it
+   * (a separate mark written apart from the state lets a kill between the two skip entries).
+   */
+  markSource?: (() => number) | undefined;
+  /** The mark the state read at open was written with (undefined: none). */
+  readonly recoveredMark?: number;
 }
 
 // ---------------------------------------------------------------------------
