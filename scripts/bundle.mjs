@@ -31,6 +31,10 @@ const result = await build({
   // ASCII only: a file with any other byte is read as a two-byte string (measured ~36 ms more
   // for this bundle). esbuild leaves some (comments, regular expressions): escaped below.
   charset: "ascii",
+  // V8 keeps a script's whole text for as long as it runs (lazy compilation, toString): without
+  // indentation and line breaks it is 1.45 MB instead of 2.25 of an idle server's RSS. Names
+  // stay; stack traces point into the bundle either way (the source map maps them back).
+  minifyWhitespace: true,
   // import.meta.url is the bundle's URL: npm packages loaded at run time through createRequire
   // (ws, snappy, ...) and files found relative to it (the bcrypt worker) are resolved from here
   // exactly as from the module tree: dist/src/bundle is a sibling of dist/src/server.

@@ -9,7 +9,7 @@ import { Server } from "../server/server.js";
 import { installServices } from "../server/services.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "../server/version.js";
 import { startedFromCodeCache } from "./code_cache.js";
-import { releaseYoungGeneration } from "./heap_tuning.js";
+import { collectStartUpGarbage, releaseYoungGeneration } from "./heap_tuning.js";
 import { warmUp, warmUpApplies } from "../server/warm_up.js";
 
 function fail(msg: string, code = 1): never {
@@ -142,6 +142,9 @@ async function main(): Promise<void> {
   await server.startServer().catch(fatal);
   // The warm-up's garbage is no reason to grow the young generation: released after it.
   if (process.env.TSNATS_NO_WARMUP !== "1" && !log.traceEnabled && warmUpApplies(options)) await warmUp(server, () => stopping);
+  // A turn for the warm-up's sockets to close, then start-up's garbage goes.
+  await new Promise((resolve) => setImmediate(resolve));
+  if (!stopping) collectStartUpGarbage();
   releaseYoungGeneration();
 }
 
