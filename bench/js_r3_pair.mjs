@@ -8,7 +8,9 @@
 //   async-file, async-mem: 5000 publishes, up to 256 PubAcks outstanding (msgs/s, CPU);
 //   kv: 3000 KV puts on 1000 keys, 64 outstanding (puts/s, CPU);
 //   consume: 3000 messages published to the file stream, then read by an R3 durable pull
-//            consumer (fetches of 500, each message acknowledged) (msgs/s, CPU of the reading).
+//            consumer (fetches of 500, each message acknowledged) (msgs/s, CPU of the reading);
+//   sync-watched: sync-file's publishes while an R3 durable reads and acknowledges each as it
+//            comes (its deliveries and acks go through the consumer's group one by one).
 // Each cluster is warmed up first (JIT). Prints per scenario the median of the rounds' B/A ratios,
 // in how many rounds B did better, and the rounds' figures.
 //
@@ -96,7 +98,7 @@ async function setUp(tree) {
     await jsm.consumers.add("F", { durable_name: "C", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All });
     const consumer = await js.consumers.get("F", "C");
     await readAll(consumer, nc); // warm-up
-    return { tree, lib, c, admin, nc, js, kv, consumer, placement: `leaders F ${leaders[0]}, M ${leaders[1]}, KV ${leaders[2]}; client on ${other.name}` };
+    return { tree, lib, c, admin, jsm, nc, js, kv, consumer, placement: `leaders F ${leaders[0]}, M ${leaders[1]}, KV ${leaders[2]}; client on ${other.name}` };
   } catch (e) {
     await lib.stopCluster(c);
     throw e;
@@ -106,7 +108,14 @@ async function setUp(tree) {
 async function measure(s, out) {
   const cpu = () => s.lib.clusterCpuMs(s.c);
   const rec = (k, v) => (out[k] ??= []).push(v);
-  if (SCENARIOS.includes("sync-file")) {
+  for (const name of ["sync-file", "sync-watched"]) {
+    if (!SCENARIOS.includes(name)) continue;
+    // A new durable each time (what the other scenarios publish is not its backlog), removed after.
+    if (name === "sync-watched") await s.jsm.consumers.add("F", { durable_name: "W", ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New });
+    const watch = name === "sync-watched" ? await (await s.js.consumers.get("F", "W")).consume({ max_messages: 100 }) : undefined;
+    const reading = watch === undefined ? undefined : (async () => {
+      for await (const m of watch) m.ack();
+    })();
     const lat = [];
     const c0 = cpu();
     const t0 = performance.now();
@@ -115,9 +124,14 @@ async function measure(s, out) {
       await s.js.publish("f", payload);
       lat.push(performance.now() - a);
     }
-    rec("sync-file", 300 / ((performance.now() - t0) / 1000));
-    rec("sync-file-p50", median(lat));
-    rec("sync-file-cpu", ((cpu() - c0) * 1000) / 300);
+    rec(name, 300 / ((performance.now() - t0) / 1000));
+    rec(`${name}-p50`, median(lat));
+    rec(`${name}-cpu`, ((cpu() - c0) * 1000) / 300);
+    if (watch !== undefined) {
+      await watch.close();
+      await reading;
+      await s.jsm.consumers.delete("F", "W");
+    }
   }
   for (const [name, subject] of [["async-file", "f"], ["async-mem", "m"]]) {
     if (!SCENARIOS.includes(name)) continue;
@@ -150,7 +164,7 @@ try {
     // The ratio of each round's pair (taken within seconds of each other), then their median:
     // the load drifts between rounds far more than within one.
     const pairs = median(res[0][k].map((a, r) => res[1][k][r] / a));
-    const better = res[0][k].filter((a, r) => (k === "sync-file-p50" || k.endsWith("-cpu") ? res[1][k][r] < a : res[1][k][r] > a)).length;
+    const better = res[0][k].filter((a, r) => (k.endsWith("-p50") || k.endsWith("-cpu") ? res[1][k][r] < a : res[1][k][r] > a)).length;
     console.log(`${k.padEnd(14)} B/A ${pairs.toFixed(2)} (B better in ${better} of ${ROUNDS})  A [${res[0][k].map(fmt).join(" ")}]  B [${res[1][k].map(fmt).join(" ")}]`);
   }
   console.log("(msgs/s: higher is better; p50 in ms and cpu in µs per message: lower is better)");

@@ -11,7 +11,9 @@
 //
 // Safety beyond the RAFT paper:
 //   - Anything that acknowledges durable state (an append's success, a vote) is sent only after
-//     the store's fsync covering it (group commit: one fsync per batch).
+//     the store's fsync covering it (group commit: one fsync per batch). With `lazySyncMs` (a
+//     replicated consumer's group) ordinary entries are acknowledged once written to the kernel
+//     and fsynced within that many ms; term, vote and membership entries stay synchronous.
 //   - Every entry carries a CRC32 from the moment its leader made it (checked on receipt, on
 //     disk and on load); the store reports damage instead of trusting it. A damaged member (log
 //     cut by corruption or truncation, snapshot or term/vote lost) neither votes nor campaigns
@@ -168,6 +170,19 @@ export interface RaftOptions {
    * comes first, so no message (and no answer) is spent on it.
    */
   commitNoticeMs?: number;
+  /**
+   * Ordinary entries count as held (a follower's answer, the leader's own copy in the commit)
+   * once written to the kernel, and are fsynced within this many ms (0: before, the default).
+   * Term, vote and membership entries are fsynced before they count either way, so a term never
+   * has two leaders. Safe against a kill -9 (the kernel keeps what was written; a restarted
+   * member is a new incarnation, whose copy the leader does not count again). A power loss can
+   * take back the last committed entries (of a majority; of one member, when the next leader is
+   * elected without the others that held them); a member that applied them then takes the
+   * leader's log (warned) rather than refusing it. For state whose loss only repeats work: a
+   * replicated consumer's acks (their messages are delivered again), as its state file is synced
+   * lazily too.
+   */
+  lazySyncMs?: number;
   /** Take a snapshot once this many entries or bytes were applied since the last. */
   snapshotEntries?: number;
   snapshotBytes?: number;
@@ -286,6 +301,11 @@ export class RaftNode {
   private readonly matchScratch: number[] = [];
   /** confirmLeading's waiters, by index (ascending): told once that index is applied in `term`. */
   private confirms: Array<{ index: number; term: number; done: (ok: boolean) => void }> = [];
+  /** RaftOptions.lazySyncMs (0: every entry fsynced before it counts). */
+  private readonly lazySyncMs: number;
+  private lazySyncTimer: RaftTimer | undefined;
+  /** Lazy: the last membership entry appended; entries count unsynced only once it is durable. */
+  private configBarrier = 0;
 
   constructor(opts: RaftOptions) {
     this.id = opts.id;
@@ -312,6 +332,7 @@ export class RaftNode {
       snapshotBytes: opts.snapshotBytes ?? 64 * 1024 * 1024,
       snapshotChunk: opts.snapshotChunk ?? 256 * 1024,
     };
+    this.lazySyncMs = opts.lazySyncMs ?? 0;
     this.snapConfig = opts.initial;
     this.config = opts.initial;
   }
@@ -644,6 +665,7 @@ export class RaftNode {
     this.heartbeatTimer?.cancel();
     this.commitNoticeTimer?.cancel();
     this.rescue?.timer.cancel();
+    this.lazySyncTimer?.cancel();
     this.store.close();
     this.settleConfirms(false);
   }
@@ -834,6 +856,12 @@ export class RaftNode {
     this.store.append(batch);
     for (const e of batch) if (e.type === ENTRY_CONFIG) this.addConfig(e.index, decodeConfig(e.data));
     for (const [id, p] of this.progress) if (p.mode !== "snapshot") this.sendAppend(id, p, false);
+    if (this.lazySyncMs > 0 && this.store.durableIndex >= Math.min(this.configBarrier, this.store.lastIndex)) {
+      // Nothing here waits on the fsync: it comes with the timer.
+      this.syncLazily();
+      this.advanceCommit();
+      return;
+    }
     // The leader's own fsync is asked for once the appends are on their way (the server writes
     // them to the routes at the end of this job, before this microtask): the followers' fsyncs,
     // one of which every commit waits for, start without waiting on the thread-pool hand-off.
@@ -958,7 +986,7 @@ export class RaftNode {
     matches.length = voters.length;
     for (let i = 0; i < voters.length; i++) {
       const v = voters[i];
-      const m = v === this.id ? this.store.durableIndex : (this.progress.get(v)?.match ?? 0);
+      const m = v === this.id ? this.heldIndex() : (this.progress.get(v)?.match ?? 0);
       let j = i - 1;
       for (; j >= 0 && matches[j] < m; j--) matches[j + 1] = matches[j];
       matches[j + 1] = m;
@@ -1077,7 +1105,30 @@ export class RaftNode {
     this.config = this.configs.length > 0 ? this.configs[this.configs.length - 1].config : this.snapConfig;
   }
 
+  /**
+   * The last entry this member counts as held: what is fsynced, or with lazySyncMs everything
+   * written once the last membership entry is fsynced.
+   */
+  private heldIndex(): number {
+    const last = this.store.lastIndex;
+    if (this.lazySyncMs > 0 && this.store.durableIndex >= Math.min(this.configBarrier, last)) return last;
+    return this.store.durableIndex;
+  }
+
+  /** lazySyncMs: an fsync of what was written comes within that time. */
+  private syncLazily(): void {
+    if (this.lazySyncTimer !== undefined) return;
+    this.lazySyncTimer = this.env.timer(this.lazySyncMs, () => {
+      this.lazySyncTimer = undefined;
+      if (this.stopped || this.store.durableIndex >= this.store.lastIndex) return;
+      this.store.sync((err) => {
+        if (err !== undefined) this.log?.warn(`RAFT member ${this.id}: log sync failed: ${err.message}`);
+      });
+    });
+  }
+
   private addConfig(index: number, c: RaftConfig): void {
+    if (index > this.configBarrier) this.configBarrier = index;
     this.configs.push({ index, config: c });
     this.config = c;
     if (this.rescue !== undefined && Math.floor(c.voters.length / 2) + 1 <= this.rescue.quorum) {
@@ -1261,8 +1312,14 @@ export class RaftNode {
       if (t === undefined) break;
       if (t !== e.term) {
         if (e.index <= this.commit) {
-          this.violation(`leader ${from} would overwrite committed entry ${e.index}`);
-          return;
+          if (this.lazySyncMs === 0) {
+            this.violation(`leader ${from} would overwrite committed entry ${e.index}`);
+            return;
+          }
+          // The majority that held it lost power before its fsync (lazySyncMs): the group's log
+          // is the leader's; what this member applied from the lost entries stays applied.
+          this.log?.warn(`RAFT member ${this.id}: committed entries from ${e.index} were lost by a majority (unsynced); taking leader ${from}'s`);
+          this.commit = e.index - 1;
         }
         this.store.truncateFrom(e.index);
         this.rebuildConfigsAfterTruncate(e.index);
@@ -1273,6 +1330,7 @@ export class RaftNode {
     if (fresh.length > 0) {
       this.store.append(fresh);
       for (const e of fresh) if (e.type === ENTRY_CONFIG) this.addConfig(e.index, decodeConfig(e.data));
+      if (this.lazySyncMs > 0) this.syncLazily();
     }
     const matched = prevIndex + entries.length;
     this.ackAppend(from, m.term, matched, m.commit);
@@ -1281,7 +1339,7 @@ export class RaftNode {
   private ackAppend(from: string, term: number, matched: number, leaderCommit: number): void {
     const resp: RaftMsg = { t: "append_resp", term, success: true, index: matched, inc: this.store.incarnation };
     // Already durable (a heartbeat, or entries an earlier round synced): answered now.
-    if (matched <= this.store.durableIndex && this.store.stateDurable) this.send(from, resp);
+    if (matched <= this.heldIndex() && this.store.stateDurable) this.send(from, resp);
     else {
       this.sendDurable(from, resp);
       // The leader's liveness check must not wait on this member's fsyncs (one that takes longer

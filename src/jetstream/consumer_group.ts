@@ -32,6 +32,7 @@ import type { ConsumerState, PendingEntry } from "../storage/store.js";
 import { decodeConsumerOps, encodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
 import * as adv from "./advisories.js";
 import { groupReplicasJson, kindJsonEntry, migrationStatus, peerId, readNumberFile, readPeersFile, writePeersFile } from "./group_common.js";
+import { DEFAULT_SYNC_INTERVAL_MS } from "./store_factory.js";
 
 /**
  * The stream groups' election timing (nats-server's consumer groups: 4-9 s), so a consumer's
@@ -57,6 +58,17 @@ const PATIENT_CAMPAIGN_RETRY_MS = 250;
 const MAX_HELD_OPS = 8192;
 /** Pull requests held while a new leader gets ready. */
 const MAX_HELD_PULLS = 1024;
+
+/**
+ * How soon a replicated consumer's RAFT log is fsynced after a write (0: before an entry counts).
+ * As the consumer's own state file: every sync_interval (nats-server's 2 minutes by default),
+ * on every write with `sync_interval: always`. An acknowledgement a power loss takes back is
+ * delivered again (at least once); the group's term, vote and membership are always fsynced
+ * first. Before, every round of acks cost each member an fdatasync.
+ */
+export function consumerLogSyncMs(syncInterval: "always" | number | undefined): number {
+  return syncInterval === "always" ? 0 : (syncInterval ?? DEFAULT_SYNC_INTERVAL_MS);
+}
 
 /** Entry kinds: the same byte as the stream group's consumer entries, JSON for changes the bytes cannot carry, a whole state. */
 const KIND_JSON = 3;
@@ -221,6 +233,7 @@ export class ConsumerGroup implements RaftStateMachine {
       heartbeatMs: HEARTBEAT_MS,
       commitNoticeMs: COMMIT_NOTICE_MS,
       snapshotEntries: ConsumerGroup.snapshotEntries,
+      lazySyncMs: consumerLogSyncMs(jsa.service.options.syncInterval),
       log: { info: (m) => log.debug?.(m) ?? undefined, warn: (m) => log.warn(`consumer '${jsa.account.name} > ${stream.name} > ${name}': ${m}`) },
       observer: {
         stateChanged: (role) => {

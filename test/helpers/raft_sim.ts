@@ -364,6 +364,10 @@ export interface SimOptions {
    * begin within them (a crash or power loss while the group starts).
    */
   firstTerm?: { term: number; leader: string };
+  /** RaftOptions.lazySyncMs of every member (a replicated consumer's group). */
+  lazySyncMs?: number;
+  /** false: the crashes are all kills (the kernel keeps what was written), never power losses. */
+  powerLoss?: boolean;
 }
 
 interface Member {
@@ -461,6 +465,7 @@ export class SimCluster {
       initial: this.initial,
       joining,
       firstTerm: this.o.firstTerm,
+      lazySyncMs: this.o.lazySyncMs,
       electionMinMs: 150,
       electionMaxMs: 300,
       heartbeatMs: 40,
@@ -579,6 +584,32 @@ export class SimCluster {
     this.note(`${id}: kill`);
   }
 
+  /** Cut a member off from all others, both ways, until heal(). */
+  isolate(id: string): void {
+    for (const o of this.members.keys()) {
+      if (o === id) continue;
+      this.blocked.add(`${id}|${o}`);
+      this.blocked.add(`${o}|${id}`);
+    }
+    this.note(`${id}: isolated`);
+  }
+
+  heal(): void {
+    this.blocked.clear();
+    this.note("heal");
+  }
+
+  /** Stop a member as a power loss would: what it wrote and did not sync is lost, but for a prefix. */
+  powerLoss(id: string): void {
+    const m = this.members.get(id) as Member;
+    if (m.node === undefined) return;
+    m.node.stop();
+    m.files = (m.disk as SimDisk).powerLoss();
+    m.node = undefined;
+    m.epoch++;
+    this.note(`${id}: power loss`);
+  }
+
   /** Stop a member and give it empty files (its group's directory made anew): it starts again with the first incarnation, as it did the first time. */
   wipe(id: string): void {
     this.kill(id);
@@ -596,7 +627,7 @@ export class SimCluster {
     const damagedElsewhere = all.some((x) => x.corrupted && x !== m);
     if (choice <= 1 && m.node !== undefined) {
       // Crash (or power loss), restart a little later, maybe with a corrupted file.
-      const power = r.chance(0.3);
+      const power = r.chance(0.3) && this.o.powerLoss !== false;
       m.node.stop();
       const files = power ? (m.disk as SimDisk).powerLoss() : (m.disk as SimDisk).crash();
       m.node = undefined;
