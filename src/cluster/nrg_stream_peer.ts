@@ -841,8 +841,12 @@ export class NrgStreamPeers {
       member.enableCampaign();
       // Its quorum is counted over the assigned members until the group's membership is stored.
       if (member.campaign !== undefined) member.campaign.members = () => current()?.group.peers ?? stream.group.peers;
-    } else if (this.lead !== undefined && consumer !== undefined) {
-      // Consumer groups campaign only where this server can also lead them.
+    } else if (this.lead !== undefined && consumer !== undefined && nrgConsumerLeadRefusal(stream.consumers.get(consumer)?.config ?? {}) === undefined) {
+      // Consumer groups campaign only where this server can also lead them, and only consumers it
+      // can lead (an ack policy is never changed): a group's first leader answers its create, and
+      // when it hands the leadership back at once nats-server's next leader may answer nothing (a
+      // sourcing durable's create, answered after its reset entry, was never answered, and the
+      // source set itself up again only after its back-off of 10 s and more).
       member.enableCampaign();
       if (member.campaign !== undefined) member.campaign.members = () => current()?.consumers.get(consumer)?.group.peers ?? stream.consumers.get(consumer)?.group.peers ?? [];
     }
