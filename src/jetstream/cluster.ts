@@ -493,7 +493,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           this.execute(op.account, rest, op.body, "", op.hdr, this.noticeCreateRefused(op, answer));
         } else if (op.op === "stream_update" && prev !== undefined && !prevPeers.includes(this.self)) {
           // Added by a scale-up: created here, a member joining the stream's group.
-          this.joinGroup(sa);
+          this.joinGroup(sa, prevPeers);
         } else {
           if (op.op === "stream_update" && prevPeers.length === 1 && sa.peers.length > 1 && sa.scale !== undefined) scaleCluster = scaleUpClusterJson(this.clusterName, streamGroupName(sa.account, sa.name), this.self, [this.self, ...sa.peers.filter((p) => p !== this.self)], sa.scale.created, sa.scale.origin);
           const answer = this.updateAnswer(op, sa.peers.length === 1 ? sa : (prev ?? sa), scaleCluster);
@@ -795,7 +795,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     // Its leader tells the account the stream changed, as nats-server's does for every change of its assignment.
     if (jsa !== undefined && stream !== undefined && this.answersHere(prev)) adv.streamAction(jsa.advisoryContext, "modify", sa.name);
     if (after.includes(this.self) && !before.includes(this.self)) {
-      this.joinGroup(sa);
+      this.joinGroup(sa, before);
       return;
     }
     if (before.includes(this.self) && !after.includes(this.self)) {
@@ -803,13 +803,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       const replica = stream.replica;
       const drop = (): void => {
         // Still not assigned here (a later change may have brought it back).
-        if (this.assignment(sa.account, sa.name)?.peers.includes(this.self) !== true && jsa?.streams.get(sa.name) === stream) {
-          this.service.log.info(`JetStream cluster: stream '${sa.account} > ${sa.name}' moved off this server; its copy here is removed`);
-          // Its single-replica consumers live here only: the group's leader takes them over.
-          stream.replica?.handOverSingleReplicaConsumers();
-          stream.leftGroup = true;
-          this.execute(sa.account, `STREAM.DELETE.${sa.name}`, "", "", undefined);
-        }
+        if (this.assignment(sa.account, sa.name)?.peers.includes(this.self) !== true && jsa?.streams.get(sa.name) === stream) this.dropCopy(sa, stream);
       };
       // A voter the others need for a quorum (an R2 group losing one of its two) stays until the
       // group's leader changed the membership without it (it then hears no leader), else the
@@ -893,11 +887,17 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   /** Create a stream here as a server added to its group (it joins, waiting for the group's leader). */
-  private joinGroup(sa: StreamAssignment): void {
+  private joinGroup(sa: StreamAssignment, before: string[]): void {
     if (sa.config === undefined) {
       this.service.log.warn(`JetStream cluster: stream '${sa.account} > ${sa.name}' is assigned here but its configuration is not known; not created`);
       return;
     }
+    // Still here from before a scale-down to one replica (its copy's drop waited, e.g. for a
+    // removal it had not heard of yet): the group grows again from the server that kept the
+    // stream, on a log of its own, which this copy's log and its consumers' logs conflict with
+    // (the member would never catch up). It goes now, and this server joins as a new member.
+    const left = before.length === 1 ? this.service.accounts.get(sa.account)?.streams.get(sa.name) : undefined;
+    if (left !== undefined) this.dropCopy(sa, left);
     const key = `${sa.account}\u0000${sa.name}`;
     this.joining.add(key);
     try {
@@ -905,6 +905,15 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     } finally {
       this.joining.delete(key);
     }
+  }
+
+  /** This server's copy of a stream it is out of the group of goes (its single-replica consumers to the group's leader). */
+  private dropCopy(sa: StreamAssignment, stream: Stream): void {
+    this.service.log.info(`JetStream cluster: stream '${sa.account} > ${sa.name}' moved off this server; its copy here is removed`);
+    // Its single-replica consumers live here only: the group's leader takes them over.
+    stream.replica?.handOverSingleReplicaConsumers();
+    stream.leftGroup = true;
+    this.execute(sa.account, `STREAM.DELETE.${sa.name}`, "", "", undefined);
   }
 
   /** Streams being created here as servers added to an existing group. */
