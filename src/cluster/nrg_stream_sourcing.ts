@@ -21,6 +21,7 @@
 import type { Account } from "../server/account.js";
 import { REQUEST_INFO_HEADER } from "../server/imports.js";
 import { setHeader } from "../protocol/headers.js";
+import { subjectMatches } from "../protocol/subject.js";
 import { StreamSourcing, type SourcingStream } from "../jetstream/stream_source.js";
 import type { StreamOp } from "../jetstream/stream.js";
 import type { StreamConfig } from "../jetstream/stream_config.js";
@@ -120,8 +121,13 @@ export class NrgSourcingStream implements SourcingStream {
    * API: its Nats-Request-Info names the stream's account, as nats-server's own account-internal
    * requests do (without it the request is taken as the system account's, which has no such stream).
    */
-  apiHeaders(hdr: Buffer | undefined): Buffer {
-    return setHeader(hdr, REQUEST_INFO_HEADER, JSON.stringify({ acc: this.jsa.account.name, server: this.where.server, cluster: this.where.cluster }));
+  apiHeaders(hdr: Buffer | undefined, subject: string): Buffer {
+    // An external origin's API reached through another account's export (`external.api`): the
+    // request is that account's, as nats-server's import chain names it (ClientInfo's svc).
+    const account = this.jsa.account;
+    const via = account.serviceImports.find((si) => subjectMatches(si.from, subject))?.exporter;
+    const svc = via !== undefined && via !== account && !via.isSystem ? via.name : undefined;
+    return setHeader(hdr, REQUEST_INFO_HEADER, JSON.stringify({ acc: account.name, ...(svc !== undefined ? { svc } : {}), server: this.where.server, cluster: this.where.cluster }));
   }
 
   /**

@@ -63,7 +63,7 @@ export interface SourcingStream {
    * of a nats-server cluster names the stream's account in Nats-Request-Info (the API is served in
    * the system account, and a request without it would be taken as the system account's).
    */
-  apiHeaders?(hdr: Buffer | undefined): Buffer | undefined;
+  apiHeaders?(hdr: Buffer | undefined, subject: string): Buffer | undefined;
 }
 
 export const HDR_STREAM_SOURCE = "Nats-Stream-Source";
@@ -330,8 +330,9 @@ export class SourceLink {
       if (inUse) log.warn(`${what}: timeout`);
     }, RESET_TIMEOUT_MS);
     timer.unref();
-    const hdr = this.stream.apiHeaders?.(undefined);
-    queueMicrotask(() => acc.publish(this.apiSubject(`CONSUMER.DELETE.${this.spec.name}.${name}`), reply, hdr, EMPTY));
+    const subject = this.apiSubject(`CONSUMER.DELETE.${this.spec.name}.${name}`);
+    const hdr = this.stream.apiHeaders?.(undefined, subject);
+    queueMicrotask(() => acc.publish(subject, reply, hdr, EMPTY));
   }
 
   private apiSubject(rest: string): string {
@@ -450,7 +451,7 @@ export class SourceLink {
     this.createTimer.unref();
     // A source asks for the origin's identity (a reset answers it, a create also checks it).
     const identity = !this.mirror && (this.ident !== "" || durable !== undefined) ? buildHeaders([[HDR_STREAM_IDENTITY, this.ident]]) : undefined;
-    const hdr = this.stream.apiHeaders !== undefined ? this.stream.apiHeaders(identity) : identity;
+    const hdr = this.stream.apiHeaders !== undefined ? this.stream.apiHeaders(identity, subject) : identity;
     const payload = body !== undefined ? Buffer.from(JSON.stringify(body)) : EMPTY;
     // Sent after this turn: the API answers through the account, possibly re-entering here.
     // Nobody to hear it (the link to another domain's server is down): ask again after the

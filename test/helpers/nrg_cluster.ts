@@ -119,9 +119,9 @@ export interface StreamState {
 }
 
 /** One nats-server's own copy of a stream of account APP (its /jsz), not the leader's answer. */
-export async function streamStateOn(s: ReferenceServer, stream: string): Promise<StreamState | undefined> {
+export async function streamStateOn(s: ReferenceServer, stream: string, account = "APP"): Promise<StreamState | undefined> {
   const jsz = await getJson<{ account_details?: { name: string; stream_detail?: { name: string; state: StreamState }[] }[] }>(`${s.monitorUrl}/jsz?accounts=true&streams=true`);
-  return jsz.account_details?.find((a) => a.name === "APP")?.stream_detail?.find((d) => d.name === stream)?.state;
+  return jsz.account_details?.find((a) => a.name === account)?.stream_detail?.find((d) => d.name === stream)?.state;
 }
 
 /** T3's stream group while it leads, with its leader half (its /jsz). */
@@ -149,16 +149,17 @@ export class NrgCluster {
     private readonly routePorts: number[],
     private readonly campaign: boolean,
     private readonly lead: boolean,
+    private readonly accounts = ACCOUNTS,
   ) {}
 
   /** `campaign`: T3 runs with nrg_peer_campaign; `lead`: with nrg_peer_lead too. */
-  static async create(campaign = false, lead = false): Promise<NrgCluster> {
-    return new NrgCluster([await freePort(), await freePort(), await freePort()], campaign || lead, lead);
+  static async create(campaign = false, lead = false, accounts = ACCOUNTS): Promise<NrgCluster> {
+    return new NrgCluster([await freePort(), await freePort(), await freePort()], campaign || lead, lead, accounts);
   }
 
   private conf(name: string, port: number, ours: boolean): string {
     const routes = this.routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
-    return `server_name: ${name}\n${ACCOUNTS}jetstream { max_mem_store: 256MB, max_file_store: 1GB${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}${this.lead ? ", nrg_peer_lead: true" : ""}` : ""} }\n`;
+    return `server_name: ${name}\n${this.accounts}jetstream { max_mem_store: 256MB, max_file_store: 1GB${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}${this.lead ? ", nrg_peer_lead: true" : ""}` : ""} }\n`;
   }
 
   startOurs(): Promise<ReferenceServer> {
@@ -200,13 +201,13 @@ export class NrgCluster {
   }
 
   /** Until N1's and N2's own copies of a stream are as `want` says and hold T3's range; their states. */
-  async sameOnAll(stream: string, want: (s: StreamState) => boolean, what: string): Promise<StreamState[]> {
+  async sameOnAll(stream: string, want: (s: StreamState) => boolean, what: string, account = "APP"): Promise<StreamState[]> {
     let states: (StreamState | undefined)[] = [];
     let mine: GroupJson["replica"];
     await waitUntil(
       async () => {
         mine = (await this.group(stream))?.replica;
-        states = await Promise.all(this.live().map((s) => streamStateOn(s, stream)));
+        states = await Promise.all(this.live().map((s) => streamStateOn(s, stream, account)));
         return mine !== undefined && states.every((s) => s !== undefined && want(s) && s.messages === mine?.messages && s.first_seq === mine.first_seq && s.last_seq === mine.last_seq);
       },
       90_000,
