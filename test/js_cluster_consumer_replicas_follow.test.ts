@@ -65,8 +65,14 @@ async function copies(cluster: RefJsCluster, streams: string[]): Promise<string[
 
 const createStream = (nc: NatsConnection, cfg: { name: string } & Record<string, unknown>): Promise<Answer> => createStreamWhenPlaced<Answer>(nc, cfg);
 
+/** A stream update, once a scale before it is over (its info shows no `desired`: a scale-down removes its servers one at a time). */
 async function scaleStream(nc: NatsConnection, name: string, change: Record<string, unknown>): Promise<string> {
-  const si = await clusterApi<Answer>(nc, `$JS.API.STREAM.INFO.${name}`);
+  const deadline = Date.now() + 30_000;
+  let si = await clusterApi<Answer>(nc, `$JS.API.STREAM.INFO.${name}`);
+  while ((si.cluster as { desired?: unknown } | undefined)?.desired !== undefined && Date.now() < deadline) {
+    await sleep(250);
+    si = await clusterApi<Answer>(nc, `$JS.API.STREAM.INFO.${name}`);
+  }
   const a = await clusterApi<Answer>(nc, `$JS.API.STREAM.UPDATE.${name}`, { ...(si.config as object), ...change });
   return a.error === undefined ? "ok" : shape(a);
 }
