@@ -35,6 +35,21 @@ const PHASES: Record<string, string> = {
   "removing peer N": "V",
   "waiting for peer set to settle": "T",
 };
+/**
+ * Passing states nats-server shows between those now and then (seen in CI: "waiting for membership
+ * change to commit" between two phases of a scale-up): not phases of their own, left out of the order.
+ */
+const PASSING = new Set([
+  "waiting for membership change to commit",
+  "waiting for peers to catch up",
+  "waiting for desired peers to catch up",
+  "desired state changed, reassessing",
+  "requesting desired state from meta leader",
+  "installing snapshot",
+  "waiting to encode state for snapshot",
+  "waiting to flush pending state for snapshot",
+  "waiting to install snapshot",
+]);
 // (Grown, nats-server reports the membership, and may wait for the peer set to settle after.)
 const GROWING = /^R?E?[QCA]*[MT]*$/;
 const SHRINKING = /^R?S?[VT]*$/;
@@ -61,7 +76,7 @@ async function watch(nc: NatsConnection, info: string, update: { subject: string
     }
     const c = a.cluster;
     const status = c?.desired?.status?.description;
-    if (status !== undefined) {
+    if (status !== undefined && !PASSING.has(status)) {
       const known = PHASES[status.replace(/N\d+$/, "N")];
       const letter = known ?? `?(${status})`;
       if (letter !== last) phases += letter;
