@@ -13,8 +13,7 @@ test("an R3 durable's num_pending stays right across consumer leader stepdowns (
   const c = await JsTestCluster.start(3);
   const nc = await connect({ servers: c.members.map((m) => m.url) });
   try {
-    const meta = await c.metaLeader();
-    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
+    await c.metaAllCurrent();
     const jsm = await jetstreamManager(nc, { timeout: 20_000 });
     await jsm.streams.add({ name: "N", subjects: ["n.>"], num_replicas: 3 });
     await jsm.consumers.add("N", { durable_name: "D", ack_policy: AckPolicy.Explicit });

@@ -35,9 +35,8 @@ async function damagedMemberRepaired(damage: Damage, compacted: boolean): Promis
   const c = await JsTestCluster.start(3);
   const ncs: NatsConnection[] = [];
   try {
-    const meta = await c.metaLeader();
     // Placement takes the servers the meta leader sees current.
-    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
+    await c.metaAllCurrent();
     const nc = await connect({ servers: c.members[0].url });
     ncs.push(nc);
     const jsm = await jetstreamManager(nc, { timeout: 20_000 });
@@ -111,8 +110,7 @@ test("R3 file stream scaled up from one replica: a member's block cut short is r
   const c = await JsTestCluster.start(3);
   const ncs: NatsConnection[] = [];
   try {
-    const meta = await c.metaLeader();
-    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
+    await c.metaAllCurrent();
     const nc = await connect({ servers: c.members[0].url });
     ncs.push(nc);
     const jsm = await jetstreamManager(nc, { timeout: 20_000 });
@@ -198,8 +196,7 @@ for (const flip of [
     const c = await JsTestCluster.start(3);
     const ncs: NatsConnection[] = [];
     try {
-      const meta = await c.metaLeader();
-      await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
+      await c.metaAllCurrent();
       const nc = await connect({ servers: c.members.map((m) => m.url) });
       ncs.push(nc);
       const jsm = await jetstreamManager(nc, { timeout: 20_000 });
@@ -240,8 +237,7 @@ async function withR3Stream(name: string, subject: string, fn: (x: { c: JsTestCl
   const c = await JsTestCluster.start(3, "JSC", { withSystemUser });
   let nc: NatsConnection | undefined;
   try {
-    const meta = await c.metaLeader();
-    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
+    await c.metaAllCurrent();
     nc = await connect({ servers: c.members[0].url });
     const jsm = await jetstreamManager(nc, { timeout: 20_000 });
     await jsm.streams.add({ name, subjects: [`${subject}.>`], num_replicas: 3 });

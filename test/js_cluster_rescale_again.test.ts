@@ -16,8 +16,7 @@ test("R3 -> R1 -> R3 at once: every server holds the stream again and follows it
   const c = await JsTestCluster.start(3);
   const nc = await connect({ servers: c.members[0].url });
   try {
-    const meta = await c.metaLeader();
-    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
+    const meta = await c.metaAllCurrent();
     const jsm = await jetstreamManager(nc, { timeout: 20_000 });
     const si = await jsm.streams.add({ name: "Z", subjects: ["z.>"], num_replicas: 3 });
     await jsm.consumers.add("Z", { durable_name: "D", ack_policy: AckPolicy.Explicit });

@@ -26,8 +26,7 @@ test("R3 file stream with a consumer: no store fsync per publish; a member's los
   const c = await JsTestCluster.start(3);
   const nc = await connect({ servers: c.members[0].url });
   try {
-    const meta = await c.metaLeader();
-    await waitUntil(() => c.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, 20_000, "every server current in the meta group");
+    await c.metaAllCurrent();
     const jsm = await jetstreamManager(nc, { timeout: 20_000 });
     await jsm.streams.add({ name: "R", subjects: ["r"], num_replicas: 3, storage: "file" as never });
     const leader = await replicaLeader(c, "R");

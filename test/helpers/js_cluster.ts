@@ -142,6 +142,13 @@ export class JsTestCluster {
     return leader;
   }
 
+  /** The meta leader, once it sees every server current (placement takes the servers it sees current). */
+  async metaAllCurrent(timeoutMs = 20_000): Promise<string> {
+    const meta = await this.metaLeader(timeoutMs);
+    await waitUntil(() => this.js(meta).cluster?.node?.peerStatus().every((p) => p.current) === true, timeoutMs, "every server current in the meta group");
+    return meta;
+  }
+
   async stop(): Promise<void> {
     for (const m of this.members) await m.srv?.close();
     fs.rmSync(this.dir, { recursive: true, force: true });
