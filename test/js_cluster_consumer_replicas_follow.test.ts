@@ -255,7 +255,12 @@ async function placementScenario(cluster: RefJsCluster): Promise<string[]> {
     }
     // 16 placed at random on 3 servers: all on the stream's leader once in 43 million runs.
     out.push(`some off the stream's leader: ${[...hosts.values()].some((h) => h !== streamServers[0])}`);
-    const count = await clusterApi<Answer>(nc, "$JS.API.STREAM.INFO.P");
+    // (nats-server's stream leader counts a consumer once it applied its assignment: asked again for a while.)
+    let count = await clusterApi<Answer>(nc, "$JS.API.STREAM.INFO.P");
+    for (let i = 0; i < 50 && (count.state as { consumer_count?: number } | undefined)?.consumer_count !== 16; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      count = await clusterApi<Answer>(nc, "$JS.API.STREAM.INFO.P");
+    }
     out.push(`stream info consumers: ${(count.state as { consumer_count?: number } | undefined)?.consumer_count}`);
     const names = await clusterApi<Answer & { consumers?: string[]; total?: number }>(nc, "$JS.API.CONSUMER.NAMES.P");
     out.push(`names: ${names.total} ${(names.consumers ?? []).length}`);
