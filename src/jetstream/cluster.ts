@@ -1298,7 +1298,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     else {
       const cfg = parseConfig(body);
       const subjects = Array.isArray(cfg.subjects) ? cfg.subjects.filter((s): s is string => typeof s === "string") : cfg.subjects === undefined && what === "CREATE" ? [name] : (sa?.subjects ?? []);
-      const replicas = typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1;
+      const replicas = replicasIn(cfg);
       this.checkAccountLimits(account, name, body, sa);
       let peers = sa !== undefined ? peersOf(sa) : undefined;
       if (sa !== undefined && peers !== undefined) this.checkPlacement(cfg);
@@ -1308,7 +1308,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         move = this.moveRequested(sa, cfg, replicas);
         if (move !== undefined) peers = [...peers, ...move.peers.filter((p) => !peers?.includes(p))];
       }
-      if (move !== undefined || sa?.move !== undefined) {
+      // A scale asked while a scale-down is under way replaces it, from the servers still in the
+      // group (nats-server 2.15 lets scales stack: R3 -> R1 -> R3 at once is accepted).
+      const restacked = sa?.move?.scaleDown === true && move === undefined && sa.config !== undefined && replicas !== replicasIn(parseConfig(Buffer.from(sa.config, "base64")));
+      if (move !== undefined || (sa?.move !== undefined && !restacked)) {
         // Moving: the servers it goes to join its group first, the others leave later (see moveRequested).
       } else if (sa !== undefined && peers !== undefined && replicas < peers.length) {
         // Fewer replicas: down to one, the member that leads the group keeps the stream (it has
@@ -1336,7 +1339,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       this.checkOverlap(account, name, subjects);
       peers ??= this.place(cfg, Math.min(replicas, 5));
       const owner = sa !== undefined && peers.includes(sa.owner) ? sa.owner : peers[0];
-      op = { op: what === "CREATE" ? "stream_add" : "stream_update", ...common, owner, peers, subjects, created: sa?.created ?? new Date().toISOString(), ...(move !== undefined ? { move } : {}), ...(scale !== undefined ? { scale } : {}) };
+      op = { op: what === "CREATE" ? "stream_add" : "stream_update", ...common, owner, peers, subjects, created: sa?.created ?? new Date().toISOString(), ...(move !== undefined ? { move } : restacked ? { move: null } : {}), ...(scale !== undefined ? { scale } : {}) };
     }
     this.proposeMeta(op);
     if (op.op === "stream_add") this.proposedCreates.set(`${account}\u0000${name}`, { until: Date.now() + PROPOSED_CREATE_MS, peers: op.peers ?? [], config: op.body });
@@ -1423,12 +1426,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    */
   private moveRequested(sa: StreamAssignment, cfg: Record<string, unknown>, replicas: number): StreamMove | undefined {
     const prevCfg = sa.config !== undefined ? parseConfig(Buffer.from(sa.config, "base64")) : {};
-    const prevReplicas = typeof prevCfg.num_replicas === "number" && prevCfg.num_replicas > 0 ? prevCfg.num_replicas : 1;
+    const prevReplicas = replicasIn(prevCfg);
     const placement = normalPlacement(cfg.placement);
     const moving = placement !== undefined && JSON.stringify(placement) !== JSON.stringify(normalPlacement(prevCfg.placement) ?? null);
     const scaling = replicas !== prevReplicas;
     if (moving && scaling) throw jsError("JSStreamMoveAndScaleErr");
-    if (sa.move !== undefined && (moving || scaling)) throw jsError("JSStreamMoveInProgressErr");
+    // (A scale while a scale-down is under way replaces it: see propose.)
+    if (sa.move !== undefined && (moving || (scaling && sa.move.scaleDown !== true))) throw jsError("JSStreamMoveInProgressErr");
     if (!moving) return undefined;
     const from = peersOf(sa);
     // A single replica stays where it is when its server fits the new placement.
@@ -2137,6 +2141,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }
     return out;
   }
+}
+
+/** The replicas a stream configuration asks for (1 when it names none). */
+function replicasIn(cfg: Record<string, unknown>): number {
+  return typeof cfg.num_replicas === "number" && cfg.num_replicas > 0 ? cfg.num_replicas : 1;
 }
 
 /**
