@@ -94,7 +94,7 @@ export class NrgDirectGets {
       get store() {
         return replica.store;
       },
-      jsa: { account, service: { server: { options: { maxPending: options.maxPending } } } },
+      jsa: { account },
     };
     const answer = (lastBySubject: string | undefined) => (subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void => {
       if (reply === "") return;
@@ -105,7 +105,7 @@ export class NrgDirectGets {
       queueMicrotask(() => {
         if (this.closed) return;
         this.counters.answered++;
-        handleDirectGet(stream, last, reply, body, h);
+        handleDirectGet(stream, options.maxPending, last, reply, body, h);
       });
     };
     const base = `${PREFIX}${name}`;

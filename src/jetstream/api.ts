@@ -351,7 +351,7 @@ export class Api {
       const stream = this.directGetter(tokens[2]);
       if (stream === undefined) return;
       const subj = tokens.length > 3 ? tokens.slice(3).join(".") : undefined;
-      handleDirectGet(stream, subj, reply, body, hdr);
+      handleDirectGet(stream, stream.jsa.service.server.options.maxPending, subj, reply, body, hdr);
       return;
     }
     if (reply === "" && !assigned && answer === undefined) return;

@@ -22,7 +22,7 @@ import type { StreamStore } from "../storage/store.js";
 export interface DirectGetStream {
   readonly name: string;
   readonly store: StreamStore;
-  readonly jsa: { readonly account: Account; readonly service: { readonly server: { readonly options: { readonly maxPending: number } } } };
+  readonly jsa: { readonly account: Account };
 }
 
 interface DirectGetRequest {
@@ -85,7 +85,8 @@ function decode(payload: Buffer): DirectGetRequest | undefined {
   return out as DirectGetRequest;
 }
 
-export function handleDirectGet(stream: DirectGetStream, lastBySubject: string | undefined, reply: string, payload: Buffer, hdr?: Buffer): void {
+/** `maxPending`: the server's max_pending, a batch's byte budget when the request names none. */
+export function handleDirectGet(stream: DirectGetStream, maxPending: number, lastBySubject: string | undefined, reply: string, payload: Buffer, hdr?: Buffer): void {
   const acc = stream.jsa.account;
   const status = (s: string, pairs: Array<[string, string]> = []): void => {
     acc.publish(reply, "", buildHeaders(pairs, s), EMPTY);
@@ -141,7 +142,7 @@ export function handleDirectGet(stream: DirectGetStream, lastBySubject: string |
       return status("408 Bad Request");
     }
   }
-  const maxBytes = req.max_bytes && req.max_bytes > 0 ? req.max_bytes : stream.jsa.service.server.options.maxPending;
+  const maxBytes = req.max_bytes && req.max_bytes > 0 ? req.max_bytes : maxPending;
   if ((req.multi_last?.length ?? 0) > 0) multiLast(stream, req, reply, maxBytes);
   else get(stream, req, reply, maxBytes);
 }
