@@ -15,45 +15,11 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { NetnsLab, type LabServer } from "./helpers/netns.js";
 import { NetnsJsCluster, retry } from "./helpers/netns_js_cluster.js";
-import { openStreamStore, readStreamMetadata } from "../src/jetstream/store_factory.js";
+import { filesUnder, readReplica, writtenLength } from "./helpers/replica_files.js";
 
 const skip = NetnsLab.unavailable() ?? false;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Every file under `dir` whose path matches. */
-function filesUnder(dir: string, match: (p: string) => boolean): string[] {
-  const out: string[] = [];
-  if (!fs.existsSync(dir)) return out;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...filesUnder(p, match));
-    else if (match(p)) out.push(p);
-  }
-  return out;
-}
-
-/** A replica's stream, read from its files: [seq, payload] in order. */
-function readReplica(storeDir: string, stream: string): Array<[number, string]> {
-  const dir = path.join(storeDir, "jetstream", "$G", "streams", stream);
-  const meta = readStreamMetadata(dir);
-  const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
-  const store = openStreamStore(meta.config, { dir, syncInterval: undefined, logger: quiet }, meta);
-  try {
-    const out: Array<[number, string]> = [];
-    const st = store.state();
-    let seq = st.firstSeq;
-    while (st.msgs > 0 && seq <= st.lastSeq) {
-      const m = store.loadNextMsg("", seq);
-      if (m === null) break;
-      out.push([m.seq, m.data.toString()]);
-      seq = m.seq + 1;
-    }
-    return out;
-  } finally {
-    store.stop();
-  }
-}
 
 describe("replicated streams under faults (Jepsen-style checker)", { skip }, () => {
   let cluster: NetnsJsCluster;
@@ -176,10 +142,7 @@ describe("replicated streams under faults (Jepsen-style checker)", { skip }, () 
     const last = blocks[blocks.length - 1];
     assert.ok(last !== undefined, "the follower has a stream block");
     // The active block's file is preallocated: cut into its records, not into the zeros after them.
-    const lastBytes = fs.readFileSync(last);
-    let dataEnd = lastBytes.length;
-    while (dataEnd > 0 && lastBytes[dataEnd - 1] === 0) dataEnd--;
-    fs.truncateSync(last, Math.floor(dataEnd / 2));
+    fs.truncateSync(last, Math.floor(writtenLength(last) / 2));
     await waitAcks(200);
     await servers[f2].start();
     await waitAcks(200);

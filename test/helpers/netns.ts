@@ -231,6 +231,29 @@ export class LabServer {
     if (this.proc !== undefined) await stopProcess(this.proc, "SIGTERM");
   }
 
+  /**
+   * A simulated power cut: SIGPWR to a server started under the power-loss layer
+   * (power_loss_process.ts), which undoes every write not yet synced and kills itself.
+   */
+  powerLoss(): Promise<void> {
+    const p = this.proc;
+    if (p === undefined || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => {
+      p.once("exit", () => resolve());
+      try {
+        process.kill(p.pid as number, "SIGCONT");
+        process.kill(p.pid as number, "SIGPWR");
+      } catch {
+        resolve();
+      }
+    });
+  }
+
+  /** Whether the process runs (started and not exited). */
+  running(): boolean {
+    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
+  }
+
   log(): string {
     return fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, "utf8") : "";
   }
@@ -244,4 +267,15 @@ export class LabServer {
 export function tsnatsCommand(): { cmd: string; args: (conf: string) => string[] } {
   const bin = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..", "src", "bin", "tsnats-server.js");
   return { cmd: process.execPath, args: (conf) => [bin, "-c", conf] };
+}
+
+/**
+ * The same binary under the power-loss layer (power_loss_process.ts) rooted at `storeDir`, so
+ * that LabServer.powerLoss() can cut its power. `env` execs node: the pid stays the server's.
+ */
+export function tsnatsPowerLossCommand(storeDir: string): { cmd: string; args: (conf: string) => string[] } {
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  const bin = path.resolve(here, "..", "..", "src", "bin", "tsnats-server.js");
+  const layer = path.join(here, "power_loss_process.js");
+  return { cmd: "env", args: (conf) => [`TSNATS_POWER_LOSS_ROOT=${storeDir}`, process.execPath, "--import", layer, bin, "-c", conf] };
 }

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { connect, NatsConnection } from "@nats-io/transport-node";
-import { LabServer, NetnsLab } from "./netns.js";
+import { LabServer, NetnsLab, tsnatsCommand, tsnatsPowerLossCommand } from "./netns.js";
 
 export interface NetnsJsClusterOptions {
   /** cluster.name of every node. */
@@ -15,6 +15,8 @@ export interface NetnsJsClusterOptions {
   http: boolean;
   /** Prefix of the store directories' names. */
   dirPrefix: string;
+  /** Run every server under the power-loss layer (LabServer.powerLoss()). */
+  powerLoss?: boolean;
 }
 
 export class NetnsJsCluster {
@@ -30,7 +32,7 @@ export class NetnsJsCluster {
     for (let i = 0; i < 3; i++) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${opts.dirPrefix}-${i}-`));
       c.dirs.push(dir);
-      c.servers.push(new LabServer(c.lab, i, c.config(i, dir, opts)));
+      c.servers.push(new LabServer(c.lab, i, c.config(i, dir, opts), opts.powerLoss === true ? tsnatsPowerLossCommand(dir) : tsnatsCommand()));
     }
     await Promise.all(c.servers.map((s) => s.start()));
     return c;
