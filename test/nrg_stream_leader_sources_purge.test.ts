@@ -1,10 +1,9 @@
 // A stream with a source in a nats-server 2.15 cluster, purged while a nats-server leads it, then
 // led by T3 (`nrg_peer_lead`), side by side with the same stream led by nats-servers only. The
 // purge removes the Nats-Stream-Source headers that tell how far the source got; nats-server's
-// members keep the positions in their store (SourcesState) across it, and without one a new
-// leader starts the source at the stream's last time (setupSourceConsumer: first sequence > 1),
-// which T3 does too (stream_source.ts): either way it goes on from there instead of copying the
-// origin again from its start. S (led by N1 at the purge, then by T3) and SN (N2, then N1) end
+// members keep the positions in their store (SourcesState) across it, and T3's replica kept the
+// position its headers told before the purge (source_positions.ts): either way the next leader
+// goes on from there instead of copying the origin again from its start. S (led by N1 at the purge, then by T3) and SN (N2, then N1) end
 // with only what the origin took after the purge, on N1, N2 and T3 alike.
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -55,6 +55,8 @@ import { NrgDirectGets, type NrgDirectGetOptions } from "./nrg_direct_get.js";
 import { NrgSourcingStream } from "./nrg_stream_sourcing.js";
 import { FileStore } from "../storage/filestore.js";
 import { sweepRetention } from "../jetstream/retention_sweep.js";
+import { keepPositionsBeforePurge } from "../jetstream/source_positions.js";
+import type { StreamSourceJson } from "../jetstream/stream_config.js";
 import { MemStore } from "../storage/memstore.js";
 import { s2DecodeBlock } from "../storage/s2.js";
 import { isStoreError, type StreamStore, type StreamStoreConfig } from "../storage/store.js";
@@ -313,6 +315,7 @@ export class NrgStreamReplica implements NrgApplier {
             if (keep !== 0 && index <= this.recoveredThrough) break;
             if (keep === 0) seq = entry.purge.last_seq + 1;
           }
+          this.keepSourcePositions();
           const purged = this.store.purgeEx(filter, seq, keep);
           this.counters.purges++;
           this.onApiApplied?.({ purge: entry.purge, purged });
@@ -474,9 +477,23 @@ export class NrgStreamReplica implements NrgApplier {
       this.wantReset("a stream snapshot that is not the binary stream state");
       return;
     }
+    this.keepSourcePositions(snap.sources);
     this.applySnapshotDeletes(snap);
     this.setFailed(snap.failed);
     if (this.store.lastSequence() < snap.lastSequence) this.startCatchup(snap.lastSequence, index);
+  }
+
+  /**
+   * Before a purge or a leader's snapshot removes the copies whose Nats-Stream-Source headers
+   * tell how far each source got: those positions are kept in the store's directory (with the
+   * snapshot's own, nats-server's SourcesState, where further), so that this member, leading
+   * later, takes each source on from there, as a nats-server member does from its store's
+   * SourcesState, instead of from the stream's last time (source_positions.ts).
+   */
+  private keepSourcePositions(fromLeader: { name: string; sequence: number; ident: string }[] = []): void {
+    const sources = Array.isArray(this.stream.config.sources) ? (this.stream.config.sources as StreamSourceJson[]) : [];
+    const err = keepPositionsBeforePurge(this.store, sources, fromLeader);
+    if (err !== undefined) this.log(`NRG stream replica '${this.stream.account} > ${this.stream.config.name}' cannot keep its source positions: ${err.message}`);
   }
 
   private applySnapshotDeletes(snap: NrgStreamState): void {

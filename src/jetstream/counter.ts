@@ -8,7 +8,7 @@ import type { StoredMsg } from "../storage/store.js";
 import { getHeader, setHeader } from "../protocol/headers.js";
 import { jsError, type ApiError } from "./errors.js";
 import { HDR_COUNTER_SOURCES, HDR_INCR } from "./msg_headers.js";
-import { HDR_STREAM_SOURCE } from "./stream_source.js";
+import { HDR_STREAM_SOURCE } from "./source_positions.js";
 
 /** Origin stream -> origin subject -> last total seen there. */
 type CounterSources = Record<string, Record<string, string>>;

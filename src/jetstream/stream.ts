@@ -23,7 +23,8 @@ import { SEC_NS, goDuration, nowNs, rfc3339, parseRfc3339 } from "../server/time
 import { writeDecimal } from "./util.js";
 import { appendHeaders, buildHeaders, getHeader, setHeader } from "../protocol/headers.js";
 import { SubjectTransform } from "../server/subject_transform.js";
-import { HDR_STREAM_SOURCE, StreamSourcing } from "./stream_source.js";
+import { StreamSourcing } from "./stream_source.js";
+import { HDR_STREAM_SOURCE } from "./source_positions.js";
 import { dynamicMetadata } from "./api_level.js";
 import { applyCounter, counterStateOf, type CounterState } from "./counter.js";
 import { MessageSchedules } from "./schedules.js";

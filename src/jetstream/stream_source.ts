@@ -28,12 +28,12 @@
 import type { Subscription } from "../server/sublist.js";
 import { appendHeaders, buildHeaders, getHeader, removeHeaders } from "../protocol/headers.js";
 import type { SubjectTransform } from "../server/subject_transform.js";
-import { FileStore } from "../storage/filestore.js";
 import { isStoreError, type StreamStore } from "../storage/store.js";
 import type { Account } from "../server/account.js";
 import { parseRfc3339, rfc3339 } from "../server/time.js";
 import { ApiError, jsError } from "./errors.js";
 import { sourceIndexName, sourceTransform } from "./source_config.js";
+import { HDR_STREAM_SOURCE, keepPositionsBeforePurge, savePositions, sourceOfHeader, sourcePositions, type SourcePosition } from "./source_positions.js";
 import type { StreamConfig, StreamSourceJson } from "./stream_config.js";
 import type { Stream } from "./stream.js";
 import { randomToken, shortHash } from "./util.js";
@@ -66,7 +66,6 @@ export interface SourcingStream {
   apiHeaders?(hdr: Buffer | undefined, subject: string): Buffer | undefined;
 }
 
-export const HDR_STREAM_SOURCE = "Nats-Stream-Source";
 const HDR_STREAM_IDENTITY = "Nats-Stream-Identity";
 const HDR_LAST_CONSUMER = "Nats-Last-Consumer";
 const HDR_LAST_STREAM = "Nats-Last-Stream";
@@ -89,8 +88,6 @@ const RESET_TIMEOUT_MS = 5_000;
 const MIRROR_DIRECT_CAUGHT_UP = 10;
 /** Error code of "consumer's stream identity does not match" (the origin was recreated). */
 const IDENTITY_MISMATCH = 10225;
-
-const SOURCES_STATE_FILE = "sources.json";
 
 /** A stream's identity (2.15): a hash of its creation time, to tell a recreated origin apart. */
 export function streamIdentity(created: bigint): string {
@@ -147,11 +144,6 @@ function dropOnCopy(key: string): boolean {
 
 function dropOnSource(key: string): boolean {
   return key === HDR_STREAM_SOURCE || dropOnCopy(key);
-}
-
-interface SourceState {
-  seq: number;
-  ident: string;
 }
 
 /** One origin feeding a stream: the mirror, or one entry of `sources`. */
@@ -808,62 +800,16 @@ export class StreamSourcing {
     this.addSources(added);
   }
 
-  /** Where each source left off: the newest Nats-Stream-Source header, or the saved state. */
+  /** Where each source left off: the newest Nats-Stream-Source header, or the saved state (source_positions.ts). */
   private startingSequences(links: SourceLink[]): void {
     if (links.length === 0) return;
-    const saved = this.readState();
-    const want = new Map<string, SourceLink>(links.map((l) => [l.iname, l]));
-    const store = this.stream.store;
-    const st = store.state();
-    let seq = st.lastSeq;
-    while (want.size > 0 && st.msgs > 0 && seq >= st.firstSeq) {
-      const m = store.loadPrevMsg(seq);
-      if (m === null) break;
-      seq = m.seq - 1;
-      const h = getHeader(m.hdr, HDR_STREAM_SOURCE);
-      if (h === undefined) continue;
-      const f = h.split(" ");
-      if (f.length < 4) continue;
-      const iname = `${f[0]} ${f[2]} ${f[3]}`;
-      const l = want.get(iname);
-      if (l === undefined) continue;
-      l.sseq = Number(f[1]) || 0;
-      l.ident = f.length >= 6 ? f[5] : "";
-      want.delete(iname);
-    }
+    const positions = sourcePositions(this.stream.store, links.map((l) => l.iname));
     for (const l of links) {
-      const s = saved.get(l.iname);
-      if (s === undefined) continue;
-      // Messages removed from this stream (purge, limits) can hide how far a source got.
-      if (want.has(l.iname) || (s.ident === l.ident && s.seq > l.sseq)) {
-        l.sseq = s.seq;
-        l.ident = s.ident;
-      }
+      const p = positions.get(l.iname);
+      if (p === undefined) continue;
+      l.sseq = p.seq;
+      l.ident = p.ident;
     }
-  }
-
-  // ---- persisted source positions (file streams) ----
-
-  /** File streams keep the positions in their directory (encrypted with the stream when it is). */
-  private get fileStore(): FileStore | undefined {
-    return this.stream.store instanceof FileStore ? this.stream.store : undefined;
-  }
-
-  private readState(): Map<string, SourceState> {
-    const out = new Map<string, SourceState>();
-    const store = this.fileStore;
-    if (store === undefined) return out;
-    try {
-      const data = store.readAuxFile(SOURCES_STATE_FILE);
-      if (data === undefined) return out;
-      const doc = JSON.parse(data.toString("utf8")) as Record<string, SourceState>;
-      for (const [k, v] of Object.entries(doc)) {
-        if (typeof v?.seq === "number") out.set(k, { seq: v.seq, ident: typeof v.ident === "string" ? v.ident : "" });
-      }
-    } catch {
-      // none saved yet
-    }
-    return out;
   }
 
   markDirty(): void {
@@ -876,29 +822,19 @@ export class StreamSourcing {
    * positions in `sources.json`, so that it resumes from there if it leads later.
    */
   keepPositions(): void {
-    if (this.started || (this.cfg.sources ?? []).length === 0) return;
-    const links = (this.cfg.sources ?? []).map((s) => new SourceLink(this, false, s));
-    this.startingSequences(links);
-    this.writeState(links.filter((l) => l.sseq > 0));
+    if (this.started) return;
+    const err = keepPositionsBeforePurge(this.stream.store, this.cfg.sources);
+    if (err !== undefined) this.stream.jsa.service.log.warn(`JetStream stream '${this.cfg.name}': cannot save source positions: ${err.message}`);
   }
 
   /** Save where the sources are (on stop, after a purge of this stream, and every health check). */
   saveState(): void {
     if (!this.dirty || this.sources.size === 0) return;
-    if (this.writeState([...this.sources.values()])) this.dirty = false;
-  }
-
-  private writeState(links: SourceLink[]): boolean {
-    const store = this.fileStore;
-    if (store === undefined || store.isClosed || links.length === 0) return false;
-    const doc: Record<string, SourceState> = {};
-    for (const l of links) doc[l.iname] = { seq: l.sseq, ident: l.ident };
+    const positions = new Map<string, SourcePosition>([...this.sources.values()].map((l) => [l.iname, { seq: l.sseq, ident: l.ident }]));
     try {
-      store.writeAuxFile(SOURCES_STATE_FILE, Buffer.from(JSON.stringify(doc)), false);
-      return true;
+      if (savePositions(this.stream.store, positions)) this.dirty = false;
     } catch (err) {
       this.stream.jsa.service.log.warn(`JetStream stream '${this.cfg.name}': cannot save source positions: ${(err as Error).message}`);
-      return false;
     }
   }
 
@@ -930,10 +866,7 @@ export class StreamSourcing {
 
   /** The source (index name) a copy came from, by its Nats-Stream-Source header. */
   sourceOf(hdr: Buffer | undefined): string | undefined {
-    const h = getHeader(hdr, HDR_STREAM_SOURCE);
-    if (h === undefined) return undefined;
-    const f = h.split(" ");
-    return f.length >= 4 ? `${f[0]} ${f[2]} ${f[3]}` : undefined;
+    return sourceOfHeader(hdr);
   }
 
   /**
