@@ -65,7 +65,6 @@ const DEFAULT_DUPLICATE_WINDOW_NS = 120_000_000_000;
 export function nrgLeadRefusal(config: Record<string, unknown>): string | undefined {
   const on = (k: string): boolean => config[k] === true;
   for (const k of ["allow_msg_counter", "allow_msg_schedules", "allow_atomic", "allow_batched"]) if (on(k)) return k;
-  if (config.subject_transform !== undefined && config.subject_transform !== null) return "a subject transform";
   if (config.republish !== undefined && config.republish !== null) return "republish";
   return undefined;
 }
@@ -221,7 +220,8 @@ export class NrgStreamLeader {
 
   private onPublish(subject: string, reply: string, hdr: Buffer | undefined, payload: Buffer): void {
     if (!this.running) return;
-    const err = isAtomicBatch(hdr) ? jsError("JSAtomicPublishDisabledErr") : this.check(subject, hdr, payload);
+    // Checked under the subject it is stored under (the stream's subject_transform), proposed as published.
+    const err = isAtomicBatch(hdr) ? jsError("JSAtomicPublishDisabledErr") : this.check(this.replica.storedSubject(subject), hdr, payload);
     if (typeof err === "number") {
       // nats-server's duplicate answer, its spacing included.
       this.respond(reply, `${this.pubAckPrefix()}${err},"duplicate": true}`);
@@ -244,11 +244,13 @@ export class NrgStreamLeader {
     if (!this.member.propose(encodeEntry(m))) return false;
     this.counters.proposed++;
     this.clseq = m.lastSequence + 1;
-    const size = storeMsgSize(this.replica.store.type, subject, hdr, payload);
-    const f = this.inflight.get(subject) ?? { ops: 0, bytes: 0 };
+    // In flight under the subject it will be stored under, as the checks count it.
+    const stored = this.replica.storedSubject(subject);
+    const size = storeMsgSize(this.replica.store.type, stored, hdr, payload);
+    const f = this.inflight.get(stored) ?? { ops: 0, bytes: 0 };
     f.ops++;
     f.bytes += size;
-    this.inflight.set(subject, f);
+    this.inflight.set(stored, f);
     this.pending.count++;
     this.pending.bytes += size;
     const id = getHeader(hdr, HDR_MSG_ID);
@@ -350,14 +352,15 @@ export class NrgStreamLeader {
 
   /** A message of ours applied to our copy: it leaves the in-flight counts, and its publisher gets the answer. */
   private applied(m: NrgStreamMsg, outcome: { seq: number } | { error: "lastMsgId"; lastMsgId: string } | { error: "store"; text: string }): void {
-    const f = this.inflight.get(m.subject);
+    const stored = this.replica.storedSubject(m.subject);
+    const f = this.inflight.get(stored);
     if (f !== undefined) {
-      const size = storeMsgSize(this.replica.store.type, m.subject, m.header.length > 0 ? m.header : undefined, m.data);
+      const size = storeMsgSize(this.replica.store.type, stored, m.header.length > 0 ? m.header : undefined, m.data);
       f.ops--;
       f.bytes -= size;
       this.pending.count = Math.max(0, this.pending.count - 1);
       this.pending.bytes = Math.max(0, this.pending.bytes - size);
-      if (f.ops <= 0) this.inflight.delete(m.subject);
+      if (f.ops <= 0) this.inflight.delete(stored);
     }
     const id = m.header.length > 0 ? getHeader(m.header, HDR_MSG_ID) : undefined;
     if ("seq" in outcome) {
@@ -390,7 +393,7 @@ export class NrgStreamLeader {
    */
   inboundSourced(subject: string, hdr: Buffer | undefined, payload: Buffer): void {
     if (!this.running) throw jsError("JSClusterNotLeaderErr");
-    const err = this.check(subject, hdr, payload, true);
+    const err = this.check(this.replica.storedSubject(subject), hdr, payload, true);
     if (typeof err === "number") return;
     if (err !== undefined) throw err;
     if (!this.proposeMsg(subject, "", hdr, payload, true)) throw jsError("JSClusterNotLeaderErr");

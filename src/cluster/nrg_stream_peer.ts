@@ -56,6 +56,7 @@ import { NrgSourcingStream } from "./nrg_stream_sourcing.js";
 import { FileStore } from "../storage/filestore.js";
 import { sweepRetention } from "../jetstream/retention_sweep.js";
 import { keepPositionsBeforePurge } from "../jetstream/source_positions.js";
+import { SubjectTransform } from "../server/subject_transform.js";
 import type { StreamSourceJson } from "../jetstream/stream_config.js";
 import { MemStore } from "../storage/memstore.js";
 import { s2DecodeBlock } from "../storage/s2.js";
@@ -413,17 +414,20 @@ export class NrgStreamReplica implements NrgApplier {
       hdr = setHeader(hdr, HDR_TTL, String(ttl));
     }
     const seq = this.store.lastSequence() + 1;
-    if (this.stream.config.retention === "interest" && this.interest?.(m.subject) !== true) {
+    // The stream's subject_transform: every member applies it when it stores (nats-server's
+    // processJetStreamMsg), the entry carries the subject as published.
+    const subject = this.storedSubject(m.subject);
+    if (this.stream.config.retention === "interest" && this.interest?.(subject) !== true) {
       // Nobody here wants it: the sequence is used, the message not stored (nats-server's SkipMsgNoInterest).
       this.store.skipMsg(seq);
       this.lmsgId = getHeader(hdr, HDR_MSG_ID) ?? "";
       this.counters.noInterest++;
-      this.applyRollup(m.subject, hdr, 0, m.sourced);
+      this.applyRollup(subject, hdr, 0, m.sourced);
       this.onApplied?.(m, { seq });
       return;
     }
     try {
-      this.store.storeRawMsg(m.subject, hdr, m.data, seq, m.timestamp, ttl, true);
+      this.store.storeRawMsg(subject, hdr, m.data, seq, m.timestamp, ttl, true);
     } catch (err) {
       if (isStoreError(err) && FAILED_PROPOSAL_ERRORS.has(err.code)) {
         this.addFailed(1);
@@ -436,8 +440,31 @@ export class NrgStreamReplica implements NrgApplier {
     }
     this.lmsgId = getHeader(hdr, HDR_MSG_ID) ?? "";
     this.counters.msgs++;
-    this.applyRollup(m.subject, hdr, 1, m.sourced);
+    this.applyRollup(subject, hdr, 1, m.sourced);
     this.onApplied?.(m, { seq });
+  }
+
+  private transformOf: { from: unknown; tr: SubjectTransform | undefined } | undefined;
+  /**
+   * The subject a message published (or sourced) on is stored under: the stream's
+   * subject_transform applied, when it maps the subject (nats-server: no filtering, a subject
+   * outside its source is stored as is).
+   */
+  storedSubject(subject: string): string {
+    const cfg = this.stream.config.subject_transform;
+    let of = this.transformOf;
+    if (of?.from !== cfg || of === undefined) {
+      const t = cfg as { src?: unknown; dest?: unknown } | null | undefined;
+      let tr: SubjectTransform | undefined;
+      try {
+        tr = t !== null && t !== undefined && typeof t.dest === "string" ? SubjectTransform.parse(typeof t.src === "string" && t.src !== "" ? t.src : ">", t.dest) : undefined;
+      } catch {
+        tr = undefined;
+      }
+      of = this.transformOf = { from: cfg, tr };
+    }
+    const tr = of.tr;
+    return tr === undefined ? subject : (tr.apply(subject) ?? subject);
   }
 
   /**
