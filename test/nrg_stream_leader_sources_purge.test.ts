@@ -10,11 +10,11 @@ import assert from "node:assert/strict";
 import { jetstream } from "@nats-io/jetstream";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
-import { NrgCluster, type LeaderGroup } from "./helpers/nrg_cluster.js";
+import { NrgCluster } from "./helpers/nrg_cluster.js";
 
 test("with nrg_peer_lead, T3 elected leader of a sourcing stream purged under a nats-server leader takes its source on from where it got, as a nats-server leader does", { skip: referenceMissing(), timeout: 300_000 }, async (t) => {
   const c = await NrgCluster.create(true, true);
-  try {
+  await c.runLedByT3(t, "S", async () => {
     const { nc1, nc2, jsm } = await c.upWithClients();
     const js2 = jetstream(nc2, { timeout: 10_000 });
     const publishRange = async (from: number, to: number): Promise<void> => {
@@ -37,13 +37,5 @@ test("with nrg_peer_lead, T3 elected leader of a sourcing stream purged under a 
     // Whatever T3 was to copy again would have come first: two more from O, and nothing else.
     await publishRange(8, 9);
     for (const name of ["S", "SN"]) await c.sameOnAll(name, (s) => s.messages === 4 && s.first_seq === 6 && s.last_seq === 9, `${name} holds O's 6 to 9 on N1, N2 and T3`);
-    const g = (await c.group("S")) as LeaderGroup;
-    assert.equal(g.leader, "T3", "T3 leads S");
-    t.diagnostic(`T3 leading S: ${JSON.stringify(g.stream_leader)}`);
-  } catch (err) {
-    t.diagnostic(`T3's S group: ${JSON.stringify(await c.group("S").catch(() => undefined))}`);
-    throw err;
-  } finally {
-    await c.stop();
-  }
+  });
 });

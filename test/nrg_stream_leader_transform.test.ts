@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { type NatsConnection } from "@nats-io/transport-node";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
-import { directGet, NrgCluster, publishRequest, type LeaderGroup } from "./helpers/nrg_cluster.js";
+import { directGet, NrgCluster, publishRequest } from "./helpers/nrg_cluster.js";
 
 /** A message's subject as the server the client is on holds it (the leader's answer to MSG.GET). */
 async function storedSubject(nc: NatsConnection, stream: string, seq: number): Promise<string> {
@@ -23,7 +23,7 @@ async function storedSubject(nc: NatsConnection, stream: string, seq: number): P
 
 test("with nrg_peer_lead, T3 holds and leads a stream with a subject_transform as a nats-server member does", { skip: referenceMissing(), timeout: 300_000 }, async (t) => {
   const c = await NrgCluster.create(true, true);
-  try {
+  await c.runLedByT3(t, "TR", async () => {
     const { nc1, nc2, jsm } = await c.upWithClients();
     // TR (T3 leads it later) and TRN (nats-servers only): in.* stored as out.*.
     const prefix = { TR: "tr", TRN: "trn" } as const;
@@ -65,13 +65,5 @@ test("with nrg_peer_lead, T3 holds and leads a stream with a subject_transform a
       assert.equal(await storedSubject(nc1, "TR", seq), want[seq - 1], `T3's TR ${seq}`);
       for (const nc of [nc1, nc2]) assert.equal((await directGet(nc, "TR", seq)).subject, want[seq - 1], `a nats-server's TR ${seq}`);
     }
-    const g = (await c.group("TR")) as LeaderGroup;
-    assert.equal(g.leader, "T3", "T3 leads TR");
-    t.diagnostic(`T3 leading TR: ${JSON.stringify(g.stream_leader)}`);
-  } catch (err) {
-    t.diagnostic(`T3's TR group: ${JSON.stringify(await c.group("TR").catch(() => undefined))}`);
-    throw err;
-  } finally {
-    await c.stop();
-  }
+  });
 });

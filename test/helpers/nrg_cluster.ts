@@ -6,6 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { createHash } from "node:crypto";
 import assert from "node:assert/strict";
+import type { TestContext } from "node:test";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { freePort, startNatsServer, type ReferenceServer } from "./nats_server.js";
@@ -281,6 +282,25 @@ export class NrgCluster {
       `${server} leads ${stream}${consumer !== undefined ? ` > ${consumer}` : ""}`,
       () => String(leader),
     );
+  }
+
+  /**
+   * A side-by-side test's body, then T3 leading `stream` checked (its leader half's picture in
+   * the diagnostic); on a failure T3's group of the stream, whole, in the diagnostic; the
+   * cluster stopped in every case.
+   */
+  async runLedByT3(t: TestContext, stream: string, body: () => Promise<void>): Promise<void> {
+    try {
+      await body();
+      const g = (await this.group(stream)) as LeaderGroup;
+      assert.equal(g.leader, "T3", `T3 leads ${stream}`);
+      t.diagnostic(`T3 leading ${stream}: ${JSON.stringify(g.stream_leader)}`);
+    } catch (err) {
+      t.diagnostic(`T3's ${stream} group: ${JSON.stringify(await this.group(stream).catch(() => undefined))}`);
+      throw err;
+    } finally {
+      await this.stop();
+    }
   }
 
   async appOn(s: ReferenceServer): Promise<NatsConnection> {
