@@ -725,7 +725,9 @@ export class Consumer {
    * created them, whoever leads the stream.
    */
   get replicated(): boolean {
-    return this.stream.replica !== undefined && replicatedConsumer(this.cfg, this.stream.cfg.retention);
+    const replica = this.stream.replica;
+    // (Updated to one replica, it stays replicated while its group removes the other members.)
+    return replica !== undefined && (replicatedConsumer(this.cfg, this.stream.cfg.retention) || replica.scalingDownToOne(this.name));
   }
 
   /** A replicated consumer on a member that does not lead its group (stream_replica.ts leadsConsumer): it keeps state, delivers nothing. */
@@ -1400,18 +1402,9 @@ export class Consumer {
     const cluster = service.cluster;
     if (cluster === undefined) return {};
     const replica = this.stream.replica;
-    if (replica !== undefined && this.replicated) {
-      const info = replica.consumerClusterInfo(this.name);
-      // Fewer replicas than the stream's: its leader and the first others (current ones first).
-      const n = this.cfg.num_replicas ?? 0;
-      const others = info.replicas as Array<{ current?: boolean }> | undefined;
-      if (n > 0 && others !== undefined && others.length > n - 1) {
-        const kept = [...others.filter((r) => r.current === true), ...others.filter((r) => r.current !== true)].slice(0, n - 1);
-        if (kept.length > 0) info.replicas = kept;
-        else delete info.replicas;
-      }
-      return { cluster: info };
-    }
+    // (Every member its group has, those it is removing too while it scales down, as nats-server
+    // lists the members of the consumer's assignment until the meta group records the removal.)
+    if (replica !== undefined && this.replicated) return { cluster: replica.consumerClusterInfo(this.name) };
     return { cluster: { name: cluster.clusterName, leader: service.server.name } };
   }
 

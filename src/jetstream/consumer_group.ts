@@ -106,6 +106,10 @@ export interface ConsumerGroupHost {
   reachable(server: string): boolean;
   /** This server's member was removed from the consumer's group (it has the entry saying so): its copy stays outside the group. */
   consumerGroupLeft(name: string): void;
+  /** Is the consumer scaling down to one replica (its config says one, its group still has others)? */
+  scalingDownToOne(name: string): boolean;
+  /** This member, its group's leader, is the group's only member while it scales down to one replica: the stream's group records it keeps the consumer. */
+  consumerKept(name: string): void;
 }
 
 /**
@@ -412,6 +416,12 @@ export class ConsumerGroup implements RaftStateMachine {
   }
 
   private wasLeading = false;
+
+  /** The consumer stays here as a single replica (scaled down, this member left alone): the group ends without telling waiting pulls the leader moved. */
+  keepConsumer(): void {
+    this.wasLeading = false;
+  }
+
   /** Pull requests that reached this member while it was elected and not yet ready (served once it leads). */
   private heldPulls: Array<() => void> = [];
 
@@ -487,6 +497,7 @@ export class ConsumerGroup implements RaftStateMachine {
       const streamMembers = this.host.streamMembers();
       const remove = have.find((p) => !want.includes(p) && !staying.includes(p) && !streamMembers.includes(p));
       if (remove !== undefined) node.removePeer(remove);
+      else this.keptIfAlone();
     } catch (err) {
       if (!(err instanceof RaftError)) throw err;
       // a change in progress: the next check goes on
@@ -537,10 +548,21 @@ export class ConsumerGroup implements RaftStateMachine {
         node.removePeer(leaving);
         return;
       }
+      this.keptIfAlone();
     } catch (err) {
       if (!(err instanceof RaftError)) throw err;
       // a change in progress: the next check goes on
     }
+  }
+
+  /**
+   * Scaled down to one replica, this leader alone in the group and its removals committed: the
+   * stream's group records that the consumer lives here from now on (ConsumerGroupHost.consumerKept).
+   */
+  private keptIfAlone(): void {
+    const node = this.node;
+    const cfg = node.config;
+    if (cfg.voters.length === 1 && cfg.voters[0] === this.host.self && cfg.learners.length === 0 && node.pendingConfigChange === undefined && this.host.scalingDownToOne(this.name)) this.host.consumerKept(this.name);
   }
 
   /**
@@ -574,7 +596,9 @@ export class ConsumerGroup implements RaftStateMachine {
     const kept = cfg.voters.filter((p) => want?.includes(p) === true);
     // (A group a scale-up started on all its members at once: until they caught up.)
     const behind = this.scaleSince !== undefined ? node.peerStatus().filter((p) => !p.current).map((p) => p.id) : [];
-    if (want === undefined || want.length === 0 || (change === undefined && cfg.learners.length === 0 && kept.length === n && cfg.voters.length === n && behind.length === 0)) {
+    // (Scaled down to one replica, alone in its group: until the stream's group recorded that it keeps it.)
+    const settled = change === undefined && cfg.learners.length === 0 && kept.length === n && cfg.voters.length === n && behind.length === 0 && !this.host.scalingDownToOne(this.name);
+    if (want === undefined || want.length === 0 || settled) {
       this.scaleSince = undefined;
       return undefined;
     }

@@ -30,7 +30,16 @@ export function groupReplicasJson(node: RaftNode, self: string, selfCurrent: boo
   } else {
     for (const id of node.config.voters) if (id !== node.leader) replicas.push({ name: id, current: id === self && selfCurrent, active: 0, peer: peerId(id) });
   }
+  // A member whose removal is not committed yet is still listed, not current (nats-server lists
+  // it until its group's assignment no longer has it).
+  for (const id of node.pendingConfigChange?.removed ?? []) listRemoved(replicas, id, node.leader);
   return replicas;
+}
+
+/** `id`, removed from the group (or about to be), listed among `replicas` as not current (not when listed already, or the leader). */
+export function listRemoved(replicas: Array<Record<string, unknown>>, id: string, leader: string): void {
+  if (id === leader || replicas.some((r) => r.name === id)) return;
+  replicas.push({ name: id, current: false, active: 0, peer: peerId(id), pending: true });
 }
 
 /** A log entry: its kind byte, then `v` as JSON. */

@@ -67,8 +67,9 @@ import { restoreConsumer } from "./snapshot.js";
 import { applyPause } from "./api.js";
 import { decodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
 import { ConsumerGroup, consumerGroupName, firstTermOf, type ConsumerGroupHost } from "./consumer_group.js";
+import { ConsumerScaleDowns } from "./consumer_scale_down.js";
 import * as adv from "./advisories.js";
-import { bareClusterJson, groupReplicasJson, type MembershipStatus, kindJsonEntry, peerId, readNumberFile, readPeersFile, sameServers, scaleUpClusterJson, writePeersFile } from "./group_common.js";
+import { bareClusterJson, groupReplicasJson, listRemoved, type MembershipStatus, kindJsonEntry, peerId, readNumberFile, readPeersFile, sameServers, scaleUpClusterJson, writePeersFile } from "./group_common.js";
 import { sweepRetention } from "./retention_sweep.js";
 
 const ELECTION_MIN_MS = 1500;
@@ -120,6 +121,8 @@ const CAMPAIGN_RETRIES = 20;
 
 /** Present while this member's copy is being copied again from the leader after damage. */
 const REPAIR_FILE = "repair";
+/** The consumers' scale-downs to one replica under way (consumer_scale_down.ts). */
+const SCALE_DOWNS_FILE = "scale_downs.json";
 
 const KIND_MSG = 1;
 const KIND_SKIP = 2;
@@ -160,7 +163,13 @@ type ReplicatedOp =
   /** A single-replica consumer on `host` paused (`until`, UTC) or resumed (none) while that server was down, at `at` (ns): it applies it when it catches up. */
   | { op: "pause"; name: string; host: string; until?: string; at: string }
   /** A replicated consumer is led by `leader` (one of the group's members) from here on. */
-  | { op: "cleader"; name: string; leader: string };
+  | { op: "cleader"; name: string; leader: string }
+  /**
+   * A replicated consumer scaled down to one replica has `host` as its group's only member (its
+   * leader says so): it lives there alone from here on, as a single replica. Counts only for
+   * the scale-down round started at `since` (consumer_scale_down.ts).
+   */
+  | { op: "kept"; name: string; host: string; since: number };
 
 /** A single-replica consumer paused or resumed (`until`: none) or deleted at `at` (ns) while its `host` was down, by the entry at `index`. */
 interface OfflineChange {
@@ -281,6 +290,8 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   private appliedWaiters: Array<{ index: number; fn: () => void }> = [];
   /** Where a member that hosts an ephemeral consumer tells the leader of it (the leader proposes). */
   private readonly ephSub: Subscription | undefined;
+  /** Replicated consumers scaling down to one replica, one member at a time (consumer_scale_down.ts). */
+  private readonly scaleDowns: ConsumerScaleDowns;
   constructor(
     readonly stream: Stream,
     private readonly host: ReplicaHost,
@@ -331,6 +342,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     }
     if (damage.length > 0) this.discardForRepair(damage);
     this.opsApplied = this.inMemory ? 0 : readNumberFile(path.join(this.dir, "applied"));
+    this.scaleDowns = new ConsumerScaleDowns(this.inMemory ? undefined : path.join(this.dir, SCALE_DOWNS_FILE));
     const sys = jsa.service.server.systemAccount;
     const prefix = `$NRG.TS.${this.group}.`;
     const self = host.self;
@@ -486,11 +498,20 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /**
    * An update changed whether a consumer is replicated. R1 → replicated (on the member that held
    * it): its config and state go to every member through the group (an `adopt` entry, proposed
-   * by the leader). Replicated → R1 (run by every member once committed): the leader keeps it
-   * (recorded as living there), the others drop their copy, as nats-server 2.15 scales a
-   * consumer's group down to its leader.
+   * by the leader). Replicated → R1 by a request committed in the stream's group (run by every
+   * member): it stays replicated while its group's leader removes the other members one at a
+   * time, as nats-server 2.15 scales a consumer's group down, and the member left alone keeps
+   * it (a `kept` entry). Replicated → R1 otherwise (its stream scaled down to one replica): the
+   * leader keeps it at once (recorded as living there), the others drop their copy.
    */
   consumerScaled(c: Consumer): void {
+    // (Asked for one replica again while it scales down: the request's entry is its round now.)
+    if (this.scaleDowns.has(c.name)) return;
+    if (!c.replicated && this.requestIndex !== undefined && this.consumerGroups.has(c.name)) {
+      this.scaleDowns.start(c.name, this.requestIndex);
+      this.log(`consumer '${c.name}': scaling down to one replica, one member at a time`);
+      return;
+    }
     if (c.replicated) {
       this.adoptPending.add(c.name);
       this.sendAdopts();
@@ -1171,7 +1192,11 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     return true;
   }
 
-  /** On the stream's leader: a consumer's leader asks for its deletion (inactive), proposed while the sender still leads it. */
+  /**
+   * On the stream's leader: a consumer's leader asks for its deletion (inactive), or, left alone
+   * in its group scaled down to one replica, says it keeps it (`kept`); proposed while the sender
+   * still leads it.
+   */
   private consumerChangesFrom(payload: Buffer): void {
     if (!this.node.isLeader || !this.node.leaderReady || payload.length < 3) return;
     const n = payload.readUInt16LE(0);
@@ -1185,8 +1210,12 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     } catch {
       return;
     }
-    if (op.op !== "api" || op.rest !== `CONSUMER.DELETE.${this.stream.name}.${op.name}` || op.reply !== "") return;
-    const leader = this.consumerLeader(op.name ?? "");
+    let name: string | undefined;
+    if (op.op === "api" && op.rest === `CONSUMER.DELETE.${this.stream.name}.${op.name}` && op.reply === "") name = op.name;
+    // (Or a consumer's group leader left alone in it, scaled down to one replica: `kept`, from that member.)
+    else if (op.op === "kept" && op.host === from && typeof op.since === "number") name = op.name;
+    if (typeof name !== "string") return;
+    const leader = this.consumerLeader(name);
     if (leader !== "" && leader !== from) return;
     try {
       this.node.propose(entry);
@@ -1737,6 +1766,57 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   ephemeralName: string | undefined;
   /** While a committed scale-down to one replica runs: the member that keeps the consumer (its group's leader when proposed). */
   private scaleKeeper: string | undefined;
+  /** While a committed request about a consumer runs: the index of its entry. */
+  private requestIndex: number | undefined;
+
+  /** Is a replicated consumer scaling down to one replica here (its config says one, its group still has others)? */
+  scalingDownToOne(name: string): boolean {
+    return this.scaleDowns.has(name);
+  }
+
+  /**
+   * On a consumer's group leader left alone in it while it scales down to one replica: the
+   * stream's group records that it lives here from now on (a `kept` entry, through the stream's
+   * leader; sent again until applied).
+   */
+  consumerKept(name: string): void {
+    const since = this.scaleDowns.round(name);
+    if (since === undefined || !this.scaleDowns.sendNow(name, Date.now())) return;
+    const op: ReplicatedOp = { op: "kept", name, host: this.host.self, since };
+    if (!this.node.isLeader) {
+      this.sendToStreamLeader(opEntry(op));
+      return;
+    }
+    try {
+      this.proposeOp(op);
+    } catch {
+      // no quorum now: sent again
+    }
+  }
+
+  /**
+   * A `kept` entry: once its round counts (no request about the consumer since it started),
+   * every member records that the consumer lives on `host` (again on every replay), and, when it
+   * is applied for the first time, `host` keeps it as a single replica (its group ends there:
+   * pulls waiting on it stay), the other members drop their copies (in or out of its group).
+   */
+  private applyKept(op: Extract<ReplicatedOp, { op: "kept" }>, index: number): void {
+    if (!this.scaleDowns.counts(op.name, op.since)) return;
+    this.ephemerals.set(op.name, { host: op.host, direct: false });
+    if (index <= this.opsApplied || this.scaleDowns.round(op.name) !== op.since) return;
+    this.scaleDowns.end(op.name);
+    const c = this.stream.consumers.get(op.name);
+    if (c === undefined || c.closed) return;
+    if (op.host === this.host.self) {
+      this.consumerGroups.get(op.name)?.keepConsumer();
+      this.consumerStopped(op.name, true);
+      c.kick();
+      this.log(`consumer '${op.name}': scaled down to one replica, kept here`);
+    } else {
+      this.stream.consumers.delete(op.name);
+      c.stop(true, true);
+    }
+  }
 
   private proposeOp(op: ReplicatedOp): { index: number; data: Buffer } {
     const entry = opEntry(op);
@@ -1931,6 +2011,17 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       this.stream.jsa.service.log.warn(`stream '${this.stream.name}': RAFT entry ${index} does not decode`);
       return;
     }
+    // Every entry about a consumer ends a scale-down round started before it (a record, replayed too).
+    const about = consumerOf(op);
+    if (about !== undefined) this.scaleDowns.requestApplied(about, index);
+    if (op.op === "kept") {
+      this.applyKept(op, index);
+      if (index > this.opsApplied) {
+        this.opsApplied = index;
+        this.writeApplied();
+      }
+      return;
+    }
     if (op.op === "eph") {
       // Where an ephemeral lives: a record, applied again on every replay (it is not persisted elsewhere).
       if (op.gone === true) {
@@ -2006,11 +2097,13 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       // (A scale-down to one replica is answered by the member keeping the consumer.)
       const t = op.rest.split(".");
       const named = op.name ?? (t[1] === "DURABLE" ? t[4] : t[3]);
+      if (t[0] === "CONSUMER" && named !== undefined && this.runOnSingleHost(op, named, index)) return;
       const consumerChange = t[0] === "CONSUMER" && named !== undefined && (this.consumerGroups.has(named) || op.cpeers !== undefined);
       const reply = (op.keep !== undefined ? op.keep === this.host.self : consumerChange ? this.answersConsumerChange(named, op.cpeers) : this.node.isLeader) ? op.reply : "";
       const wasReplicated = named !== undefined && this.stream.consumers.get(named)?.replicated === true;
       this.ephemeralName = op.name;
       this.scaleKeeper = op.keep;
+      this.requestIndex = index;
       // A consumer it creates starts its group on the members the stream's leader named (older entries name none: the stream's voters).
       this.groupStart =
         op.cpeers !== undefined
@@ -2024,6 +2117,15 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
         this.ephemeralName = undefined;
         this.groupStart = undefined;
         this.scaleKeeper = undefined;
+        this.requestIndex = undefined;
+      }
+      // A request about a consumer scaling down to one replica: it goes on (asked for one replica
+      // again, or only another setting changed: a round from this entry), or it is over (scaled
+      // up again: its group grows back; deleted).
+      if (t[0] === "CONSUMER" && named !== undefined && this.scaleDowns.has(named)) {
+        const c = this.stream.consumers.get(named);
+        if (c === undefined || c.closed || replicatedConsumer(c.cfg, this.stream.cfg.retention)) this.scaleDowns.end(named);
+        else this.scaleDowns.start(named, index);
       }
       // Scaled down to one replica: every member records where it stays.
       if (op.keep !== undefined && wasReplicated && named !== undefined && this.stream.consumers.get(named)?.replicated !== true) {
@@ -2043,6 +2145,27 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     }
     this.opsApplied = index;
     this.writeApplied();
+  }
+
+  /**
+   * A request about a consumer that lives on one member now (recorded so), decided while it was
+   * replicated (its scale-down to one replica ended by a `kept` entry between the two): that
+   * member runs it and answers, the others do nothing (they would create it again, without its
+   * state). False: not such a request.
+   */
+  private runOnSingleHost(op: Extract<ReplicatedOp, { op: "api" }>, name: string, index: number): boolean {
+    const recorded = this.ephemerals.get(name);
+    if (recorded === undefined || recorded.direct || this.stream.consumers.get(name)?.replicated === true) return false;
+    this.opsApplied = index;
+    this.writeApplied();
+    if (recorded.host !== this.host.self) return true;
+    this.ephemeralName = op.name;
+    try {
+      this.stream.jsa.executeApi(op.rest, op.reply, Buffer.from(op.body, "base64"), op.hdr === undefined ? undefined : Buffer.from(op.hdr, "base64"), false);
+    } finally {
+      this.ephemeralName = undefined;
+    }
+    return true;
   }
 
   /**
@@ -2182,7 +2305,9 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       if (g !== undefined) sc.voters = [...g.node.config.voters];
       consumers.push(sc);
     }
-    return { data: Buffer.from(JSON.stringify({ first: st.firstSeq, last: st.lastSeq, eph, consumers, offline: this.pendingOfflineChanges() })), ready: this.stream.store.syncPending() };
+    // (`scaling`: the consumers scaling down to one replica, by the index their round started at.)
+    const snap = { first: st.firstSeq, last: st.lastSeq, eph, consumers, offline: this.pendingOfflineChanges(), scaling: this.scaleDowns.json() };
+    return { data: Buffer.from(JSON.stringify(snap)), ready: this.stream.store.syncPending() };
   }
 
   /**
@@ -2243,7 +2368,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
    */
   async restore(data: Buffer, index: number, fromLeader: boolean): Promise<void> {
     const s = this.stream;
-    let snap: { first: number; last: number; eph?: Record<string, { host: string; direct: boolean }>; consumers?: SnapshotConsumer[]; offline?: Record<string, OfflineChange> };
+    let snap: { first: number; last: number; eph?: Record<string, { host: string; direct: boolean }>; consumers?: SnapshotConsumer[]; offline?: Record<string, OfflineChange>; scaling?: unknown };
     try {
       snap = JSON.parse(data.toString()) as typeof snap;
     } catch {
@@ -2255,6 +2380,9 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     for (const [name, o] of Object.entries(snap.offline ?? {})) {
       if (typeof o?.host === "string" && typeof o.at === "string" && typeof o.index === "number") this.offlineChanges.set(name, { host: o.host, at: o.at, index: o.index, ...(typeof o.until === "string" ? { until: o.until } : {}), ...(o.deleted === true ? { deleted: true } : {}) });
     }
+    // Scale-downs to one replica under way: from the leader, this member's own (its consumers
+    // restored below are scaling down, hence replicated); at start, the rounds the log replays from.
+    this.scaleDowns.restore(snap.scaling, fromLeader);
     // (`cleaders` of snapshots from before consumer groups: their groups elect the leaders now.)
     if (!fromLeader) {
       if (snap.last > s.store.state().lastSeq) s.jsa.service.log.warn(`stream '${s.name}': the store is behind its RAFT snapshot (${s.store.state().lastSeq} < ${snap.last}); messages in between are missing here`);
@@ -2395,6 +2523,8 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     const members = [...node.config.voters, ...node.config.learners];
     const pending = moveTo?.filter((p) => !members.includes(p)) ?? [];
     for (const p of pending) replicas.push({ name: p, current: false, active: 0, peer: peerId(p), pending: true });
+    // Scaling down: a server removed from the group is listed (not current) until the meta group recorded its removal, as nats-server lists it.
+    if (this.host.scalingDown(this.stream)) for (const p of this.host.assignedPeers(this.stream) ?? []) if (!members.includes(p)) listRemoved(replicas, p, node.leader);
     if (replicas.length > 0) out.replicas = replicas;
     const desired = this.host.moveInfo(this.stream, node.isLeader ? { voters: node.config.voters, pending, learners: node.config.learners.length, change: node.pendingConfigChange } : undefined);
     if (desired !== undefined) out.desired = desired;
@@ -2409,6 +2539,25 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /** This member knows its leader and has applied everything committed that it knows of (/healthz). */
   get current(): boolean {
     return this.node.leader !== "" && this.node.applied >= this.node.commit && !this.node.damaged;
+  }
+}
+
+/** The consumer an entry other than `kept` is about (undefined: none). */
+function consumerOf(op: ReplicatedOp): string | undefined {
+  switch (op.op) {
+    case "api": {
+      const t = op.rest.split(".");
+      if (t[0] !== "CONSUMER") return undefined;
+      return op.single ?? op.name ?? (t[1] === "DURABLE" ? t[4] : t[3]);
+    }
+    case "adopt":
+    case "handover":
+      return op.sc.name;
+    case "eph":
+    case "pause":
+      return op.name;
+    default:
+      return undefined;
   }
 }
 
