@@ -61,8 +61,13 @@ export interface RaftEntry {
   readonly rec: Buffer;
   /** The record's length (rec.length, without making the view). */
   readonly size: number;
-  /** Copy the record into `dst` at `at`; returns the position after it. */
-  copyRec(dst: Buffer, at: number): number;
+  /**
+   * The buffer holding the record, at `recOff` (rec without the view): records proposed one
+   * after the other share a slab, and a follower's come in one buffer per append, so runs of
+   * adjacent records are written and sent as one range (recordRuns).
+   */
+  readonly recBuf: Buffer;
+  readonly recOff: number;
 }
 
 export interface RaftHardState {
@@ -118,23 +123,43 @@ class LogEntry implements RaftEntry {
     readonly index: number,
     readonly term: number,
     readonly type: number,
-    /** Holds the record at [off, off + size): the leader's own record, or a follower's received append (shared by its entries). */
-    private readonly buf: Buffer,
-    private readonly off: number,
+    /** Holds the record at [recOff, recOff + size): the leader's own record, or a follower's received append (shared by its entries). */
+    readonly recBuf: Buffer,
+    readonly recOff: number,
     readonly size: number,
   ) {}
 
   get rec(): Buffer {
-    return this.off === 0 && this.size === this.buf.length ? this.buf : this.buf.subarray(this.off, this.off + this.size);
+    return this.recOff === 0 && this.size === this.recBuf.length ? this.recBuf : this.recBuf.subarray(this.recOff, this.recOff + this.size);
   }
 
   get data(): Buffer {
-    return this.buf.subarray(this.off + REC_HDR, this.off + this.size);
+    return this.recBuf.subarray(this.recOff + REC_HDR, this.recOff + this.size);
   }
+}
 
-  copyRec(dst: Buffer, at: number): number {
-    return at + this.buf.copy(dst, at, this.off, this.off + this.size);
+/**
+ * The records of `entries[from, to)` as few buffers as they allow: adjacent records of one buffer
+ * (a leader's proposals in their slab, a follower's append) make one range. A turn's hundreds of
+ * small records were as many iovecs of one writev (Node checks and converts each) and as many
+ * copies into an append message.
+ */
+export function recordRuns(entries: readonly RaftEntry[], from: number, to: number, out: Buffer[]): void {
+  let buf: Buffer | undefined;
+  let start = 0;
+  let end = 0;
+  for (let i = from; i < to; i++) {
+    const e = entries[i];
+    if (e.recBuf === buf && e.recOff === end) {
+      end += e.size;
+      continue;
+    }
+    if (buf !== undefined) out.push(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+    buf = e.recBuf;
+    start = e.recOff;
+    end = start + e.size;
   }
+  if (buf !== undefined) out.push(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
 }
 
 /** A new entry's record (what a leader makes when it appends). */
@@ -547,37 +572,40 @@ export class RaftStore {
     }
     // A disk that keeps no bytes (a memory stream's group) is told the lengths only: no view of each record.
     const sizesOnly = this.disk.keepsBytes === false;
-    let batch: Buffer[] = [];
-    let batchCount = 0;
+    // The entries [batchFrom, i) go to the current segment at batchStart in one write.
+    let batchFrom = 0;
     let batchStart = 0;
     let batchLen = 0;
-    const flush = (): void => {
-      if (seg === undefined || batchCount === 0) return;
+    const flush = (to: number): void => {
+      if (seg === undefined || to === batchFrom) return;
       if (sizesOnly) this.disk.writevAt?.(seg.name, batchStart, NO_BUFFERS, batchLen);
-      else if (batch.length === 1) this.disk.writeAt(seg.name, batchStart, batch[0]);
-      else if (this.disk.writevAt !== undefined) this.disk.writevAt(seg.name, batchStart, batch, batchLen);
-      else this.disk.writeAt(seg.name, batchStart, Buffer.concat(batch, batchLen));
+      else {
+        const bufs: Buffer[] = [];
+        recordRuns(entries, batchFrom, to, bufs);
+        if (bufs.length === 1) this.disk.writeAt(seg.name, batchStart, bufs[0]);
+        else if (this.disk.writevAt !== undefined) this.disk.writevAt(seg.name, batchStart, bufs, batchLen);
+        else this.disk.writeAt(seg.name, batchStart, Buffer.concat(bufs, batchLen));
+      }
       this.dirty.add(seg.name);
-      batch = [];
-      batchCount = 0;
+      batchFrom = to;
       batchLen = 0;
     };
-    for (const e of entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
       const room = seg === undefined ? -1 : seg.size - seg.pos - REC_HDR; // keep room for a seal
       if (seg === undefined || e.size > room) {
-        flush();
+        flush(i);
         seg = this.newSegment(e.index, e.size, seg);
       }
       seg.next = e.index + 1;
-      if (batchCount++ === 0) batchStart = seg.pos;
-      if (!sizesOnly) batch.push(e.rec);
+      if (batchLen === 0) batchStart = seg.pos;
       batchLen += e.size;
       this.entries.push(e);
       this.positions.push(seg.pos);
       this.logBytes += e.size;
       seg.pos += e.size;
     }
-    flush();
+    flush(entries.length);
   }
 
   /**

@@ -15,7 +15,7 @@
 //   9 timeout_now  u64 term
 import type { RaftMsg } from "./raft.js";
 import { readU64LE } from "../server/small_int.js";
-import { decodeConfig, encodeConfig, readRecord, type RaftEntry } from "./raft_store.js";
+import { decodeConfig, encodeConfig, readRecord, recordRuns, type RaftEntry } from "./raft_store.js";
 
 const KIND = { prevote: 1, vote: 2, prevote_resp: 3, vote_resp: 4, append: 5, append_resp: 6, snap: 7, snap_resp: 8, timeout_now: 9 } as const;
 
@@ -162,7 +162,10 @@ function encodeAppend(from: string, m: Msg<"append">): Buffer {
   w.u64(m.commit);
   w.u64(m.leaderLast);
   w.u32(entries.length);
-  for (let i = 0; i < entries.length; i++) w.off = entries[i].copyRec(w.buf, w.off);
+  // Adjacent records (a leader's proposals share slabs) copied as one range each.
+  const runs: Buffer[] = [];
+  recordRuns(entries, 0, entries.length, runs);
+  for (let i = 0; i < runs.length; i++) w.bytes(runs[i]);
   return w.buf;
 }
 
