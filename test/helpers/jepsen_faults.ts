@@ -22,9 +22,16 @@ export type Fault =
   | { kind: "stepdown"; of: "J" | "KV_CAS" | "D1" | "D2" }
   | { kind: "rescale"; stream: "J" | "KV_CAS"; settleBetween: boolean }
   | { kind: "corrupt"; target: Target; how: "bitflip" | "truncate" }
-  | { kind: "powerloss"; target: Target; holdMs: number };
+  | { kind: "powerloss"; target: Target; holdMs: number }
+  /** Every server loses power at once (a PubAck means a quorum fsynced: nothing acknowledged may go). */
+  | { kind: "powerlossAll"; holdMs: number }
+  /** Two faults on two different servers at the same time (the group may lose its quorum meanwhile). */
+  | { kind: "pair"; first: Fault; second: Fault };
 
-export const FAULT_KINDS: ReadonlyArray<Fault["kind"]> = ["kill9", "pause", "cut", "isolate", "stepdown", "rescale", "corrupt", "powerloss"];
+export const FAULT_KINDS: ReadonlyArray<Fault["kind"]> = ["kill9", "pause", "cut", "isolate", "stepdown", "rescale", "corrupt", "powerloss", "powerlossAll", "pair"];
+
+/** The faults a pair is made of: each on one server, held then healed. */
+const PAIRABLE = ["kill9", "pause", "isolate", "powerloss"] as const;
 
 /** `count` faults drawn from `seed`. */
 export function planSchedule(seed: number, count: number): Fault[] {
@@ -62,6 +69,16 @@ export function planSchedule(seed: number, count: number): Fault[] {
       case "powerloss":
         out.push({ kind, target: target(), holdMs: hold(300, 2000) });
         break;
+      case "powerlossAll":
+        out.push({ kind, holdMs: hold(300, 2000) });
+        break;
+      case "pair": {
+        const a = w.int(3);
+        const b = (a + 1 + w.int(2)) % 3;
+        const one = (n: number): Fault => ({ kind: w.pick(PAIRABLE), target: n, holdMs: hold(1000, 4000) }) as Fault;
+        out.push({ kind, first: one(a), second: one(b) });
+        break;
+      }
     }
   }
   return out;
@@ -77,6 +94,10 @@ export function describeFault(f: Fault): string {
       return `rescale ${f.stream} R3->R1->R3${f.settleBetween ? " (settled between)" : " (at once)"}`;
     case "corrupt":
       return `corrupt ${f.how} ${typeof f.target === "number" ? `n${f.target}` : "leader"}`;
+    case "powerlossAll":
+      return `power loss of all ${f.holdMs}ms`;
+    case "pair":
+      return `(${describeFault(f.first)} + ${describeFault(f.second)})`;
     default:
       return `${f.kind} ${typeof f.target === "number" ? `n${f.target}` : "leader"} ${f.holdMs}ms`;
   }
@@ -185,6 +206,16 @@ export class FaultRunner {
         await sleep(f.holdMs);
         await servers[n].start();
         return `power loss of n${n} (${undone} unsynced changes undone), restarted after ${f.holdMs}ms`;
+      }
+      case "powerlossAll": {
+        await Promise.all(servers.map((s) => s.powerLoss()));
+        await sleep(f.holdMs);
+        await Promise.all(servers.map((s) => s.start()));
+        return `power loss of all three, restarted after ${f.holdMs}ms`;
+      }
+      case "pair": {
+        const [a, b] = await Promise.all([this.apply(f.first), this.apply(f.second)]);
+        return `at once: ${a} + ${b}`;
       }
     }
   }
