@@ -182,6 +182,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private readonly usage: ClusterUsage;
   /** Entries up to here were applied before this start: replayed, not executed. */
   private replayUpTo = 0;
+  /** The meta log's end when this server started (read at the first entry applied). */
+  private logEndAtStart: number | undefined;
   /** Streams of ours whose deletion was replayed (removed at the end of the replay unless re-added). */
   private readonly replayedDeletes = new Set<string>();
   private reconciled = false;
@@ -325,7 +327,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.node = node;
     this.replayUpTo = this.readApplied();
     void node.start().then(() => {
-      this.replayUpTo = Math.max(this.replayUpTo, node.commit);
+      this.replayUpTo = Math.max(this.replayBound(), node.commit);
       if (node.applied >= this.replayUpTo) this.reconcile();
     });
   }
@@ -413,6 +415,29 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return path.join(this.dir, "applied");
   }
 
+  /**
+   * Every entry the meta log held at start is replayed, not executed (as nats-server recovers its
+   * meta state), however far the `applied` file got. That file is written without a sync (one
+   * per meta entry would cost the event loop an fsync): after a power cut it can say less than
+   * was applied, and executing again an entry already applied can undo what came after it (a
+   * stream_add placing a stream on one server, replayed on a server that holds it since a
+   * scale-up, removed its copy: random fault schedules, seed 21, and js_cluster_power_loss_scale).
+   */
+  private replayBound(): number {
+    if (this.logEndAtStart === undefined && this.node !== undefined) {
+      this.logEndAtStart = this.node.lastIndex;
+      this.replayUpTo = Math.max(this.replayUpTo, this.logEndAtStart);
+    }
+    return this.replayUpTo;
+  }
+
+  /** The replay is over at `index`: past the log held at start, or that log's tail was replaced by a leader's and `index` is committed. */
+  private replayOver(index: number): boolean {
+    const upTo = this.replayBound();
+    if (index >= upTo) return true;
+    return this.node !== undefined && this.node.lastIndex < upTo && index >= this.node.commit;
+  }
+
   private readApplied(): number {
     try {
       return Number(fs.readFileSync(this.appliedFile(), "utf8")) || 0;
@@ -429,7 +454,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       this.service.log.warn(`JetStream cluster: meta entry ${index} does not decode`);
       return;
     }
-    const live = index > this.replayUpTo;
+    const live = this.reconciled || index > this.replayBound();
     let accStreams = this.streams.get(op.account);
     if (accStreams === undefined) {
       accStreams = new Map();
@@ -508,12 +533,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     } catch {
       // the directory is gone (stopping)
     }
-    if (!this.reconciled && this.node !== undefined && index >= this.replayUpTo) this.reconcile();
+    if (!this.reconciled && this.node !== undefined && this.replayOver(index)) this.reconcile();
   }
 
   /** The replay may end on entries that are not ours (a leader's no-op): reconciled all the same. */
   appliedUpTo(index: number): void {
-    if (!this.reconciled && this.node !== undefined && index >= this.replayUpTo) this.reconcile();
+    if (!this.reconciled && this.node !== undefined && this.replayOver(index)) this.reconcile();
   }
 
   snapshot(): { data: Buffer } {

@@ -33,6 +33,7 @@ import { decodeConsumerOps, encodeConsumerOps, type NamedConsumerOp } from "./co
 import * as adv from "./advisories.js";
 import { groupReplicasJson, kindJsonEntry, migrationStatus, peerId, readNumberFile, readPeersFile, writePeersFile } from "./group_common.js";
 import { DEFAULT_SYNC_INTERVAL_MS } from "./store_factory.js";
+import { writeFileAtomic } from "../storage/file_io.js";
 
 /**
  * The stream groups' election timing (nats-server's consumer groups: 4-9 s), so a consumer's
@@ -196,7 +197,7 @@ export class ConsumerGroup implements RaftStateMachine {
     if (how.fresh) fs.rmSync(this.dir, { recursive: true, force: true });
     fs.mkdirSync(this.dir, { recursive: true });
     const bootFile = path.join(this.dir, "bootstrap");
-    if (how.bootstrap === true) fs.writeFileSync(bootFile, "");
+    if (how.bootstrap === true) writeFileAtomic(bootFile, "", true);
     this.bootstrapped = fs.existsSync(bootFile);
     const peersFile = path.join(this.dir, "peers.json");
     let voters = peers;
