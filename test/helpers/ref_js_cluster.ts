@@ -1,7 +1,9 @@
 // Test helper: a JetStream cluster of reference nats-server processes on loopback (every server
 // with routes to all, itself included, as shared configs list them), to run the same steps on
 // nats-server as on a tsnats cluster (JsTestCluster) and compare what clients see.
+import assert from "node:assert/strict";
 import fs from "node:fs";
+import { test } from "node:test";
 import os from "node:os";
 import path from "node:path";
 import { startNatsServer, freePort, referenceBinary, type ReferenceServer } from "./nats_server.js";
@@ -81,4 +83,19 @@ export async function onRefJsCluster<T>(size: number, clusterName: string, line:
   } finally {
     await c.stop();
   }
+}
+
+/**
+ * Two tests of the same steps: `scenario` on `size` tsnats servers, then on as many nats-server
+ * 2.15 servers (skipped when it is not installed), each expected to give `expected`.
+ */
+export function sideBySideTests<T>(title: string, size: number, scenario: (c: RefJsCluster) => Promise<T>, expected: T): void {
+  test(`${title} (tsnats)`, { timeout: 120_000 }, async () => {
+    assert.deepEqual(await onRefJsCluster(size, "X", "tsnats", scenario), expected);
+  });
+  test("the same steps on nats-server 2.15", { timeout: 120_000 }, async (t) => {
+    const theirs = await onRefJsCluster(size, "X", "2.15", scenario);
+    if (theirs === undefined) return t.skip("nats-server 2.15 not installed");
+    assert.deepEqual(theirs, expected);
+  });
 }
