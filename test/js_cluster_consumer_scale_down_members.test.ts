@@ -8,33 +8,13 @@
 // - led by a server its stream's scale-down to R1 removes: the consumer keeps its state on the
 //   server the stream keeps and goes on from it.
 import assert from "node:assert/strict";
-import { connect, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { clusterApi, clusterPublish, createStreamWhenPlaced } from "./helpers/cluster_retry.js";
 import { sideBySideTests, type RefJsCluster } from "./helpers/ref_js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
-import { EXPLICIT, consumerState, settledInfo, type Json } from "./helpers/consumer_scale.js";
+import { EXPLICIT, consumerState, pullSeqs, seqSpan, settledInfo, type Json } from "./helpers/consumer_scale.js";
 
 const MESSAGES = 30;
-
-/** Pulls `batch` messages (10 s at most); their stream sequences. */
-async function pull(nc: NatsConnection, stream: string, name: string, batch: number, ack: (i: number) => boolean): Promise<number[]> {
-  const got: Msg[] = [];
-  const inbox = `pull.${name}.${Date.now()}`;
-  // (Status messages, 408/409, have no data.)
-  const sub = nc.subscribe(inbox, { callback: (_e, m) => void (m.data.length > 0 && got.push(m)) });
-  nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${name}`, JSON.stringify({ batch, expires: 10e9 }), { reply: inbox });
-  await waitUntil(() => got.length >= batch, 15_000, `${name}: ${batch} messages`).catch(() => undefined);
-  sub.unsubscribe();
-  got.forEach((m, i) => {
-    if (ack(i)) m.respond();
-  });
-  await nc.flush();
-  // (Message n says "<stream letter><n>".)
-  return got.map((m) => Number(m.string().slice(1)));
-}
-
-const range = (a: number, b: number): string => `${a}..${b}`;
-const span = (seqs: number[]): string => (seqs.length === 0 ? "none" : seqs.every((s, i) => i === 0 || s === seqs[i - 1] + 1) ? range(seqs[0], seqs[seqs.length - 1]) : seqs.join(","));
 
 async function scenario(cluster: RefJsCluster): Promise<string[]> {
   const nc = await connect({ servers: cluster.urls });
@@ -45,7 +25,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     assert.equal((await createStreamWhenPlaced(nc, { name: "S", subjects: ["s.>"], num_replicas: 3 })).error, undefined);
     for (let i = 1; i <= MESSAGES; i++) await clusterPublish(nc, "s.x", `m${i}`);
     assert.equal((await clusterApi(nc, "$JS.API.CONSUMER.CREATE.S.D", { stream_name: "S", config: { durable_name: "D", ...EXPLICIT } })).error, undefined);
-    out.push(`first pull: ${span(await pull(nc, "S", "D", 10, (i) => i < 5))}`);
+    out.push(`first pull: ${seqSpan(await pullSeqs(nc, "S", "D", 10, (i) => i < 5))}`);
     await waitUntil(async () => (await clusterApi<Json>(nc, "$JS.API.CONSUMER.INFO.S.D")).ack_floor?.stream_seq === 5, 20_000, "5 acknowledged");
     const before = await settledInfo(nc, "S", "D", 3, false);
     // A member of its group that leads neither the consumer nor the stream is stopped.
@@ -66,7 +46,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
       out.push(`names once the member is back: ${JSON.stringify(names)}`);
       r1 = await settledInfo(nc2, "S", "D", 1);
       out.push(`still: R${r1.config?.num_replicas}: ${consumerState(r1)}`);
-      out.push(`next pull: ${span(await pull(nc2, "S", "D", 5, () => true))}`);
+      out.push(`next pull: ${seqSpan(await pullSeqs(nc2, "S", "D", 5, () => true))}`);
       await waitUntil(async () => (await clusterApi<Json>(nc2, "$JS.API.CONSUMER.INFO.S.D")).num_ack_pending === 5, 20_000, "11 to 15 acknowledged");
       const back = await clusterApi<Json>(nc2, "$JS.API.CONSUMER.CREATE.S.D", { stream_name: "S", config: { durable_name: "D", ...EXPLICIT, num_replicas: 3 } });
       out.push(`back to R3: ${back.error === undefined ? `R${back.config.num_replicas}` : back.error.description}; ${consumerState(await settledInfo(nc2, "S", "D", 3))}`);
@@ -75,7 +55,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
       assert.equal((await createStreamWhenPlaced(nc2, { name: "T", subjects: ["t.>"], num_replicas: 3 })).error, undefined);
       for (let i = 1; i <= MESSAGES; i++) await clusterPublish(nc2, "t.x", `t${i}`);
       assert.equal((await clusterApi(nc2, "$JS.API.CONSUMER.CREATE.T.L", { stream_name: "T", config: { durable_name: "L", ...EXPLICIT } })).error, undefined);
-      out.push(`T first pull: ${span(await pull(nc2, "T", "L", 10, (i) => i < 5))}`);
+      out.push(`T first pull: ${seqSpan(await pullSeqs(nc2, "T", "L", 10, (i) => i < 5))}`);
       await waitUntil(async () => (await clusterApi<Json>(nc2, "$JS.API.CONSUMER.INFO.T.L")).ack_floor?.stream_seq === 5, 20_000, "5 acknowledged on T");
       const tLeader = ((await clusterApi<Json>(nc2, "$JS.API.STREAM.INFO.T")).cluster?.leader ?? "") as string;
       const other = ["N1", "N2", "N3"].find((n) => n !== tLeader) as string;
@@ -103,7 +83,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
       // (Its config keeps num_replicas 0: the stream's.)
       const l1 = await settledInfo(nc2, "T", "L", 1, false);
       out.push(`L once T is R1: R${l1.config?.num_replicas}: ${consumerState(l1)}`);
-      out.push(`L next pull: ${span(await pull(nc2, "T", "L", 5, () => true))}`);
+      out.push(`L next pull: ${seqSpan(await pullSeqs(nc2, "T", "L", 5, () => true))}`);
     } finally {
       await nc2.close();
     }

@@ -101,3 +101,23 @@ export function stateAsCreated(k: ScaledConsumer, messages: number): string {
 export function asCreated(kinds: readonly ScaledConsumer[], messages: number): string[] {
   return kinds.map((k) => `${k.name} as created: R3 others 2: ${stateAsCreated(k, messages)}`);
 }
+
+/** Pulls `batch` messages (15 s at most), acknowledging those `ack` says; their numbers (message n says "<letter><n>"). */
+export async function pullSeqs(nc: NatsConnection, stream: string, name: string, batch: number, ack: (i: number) => boolean): Promise<number[]> {
+  const got: Msg[] = [];
+  const inbox = `pull.${name}.${Date.now()}`;
+  // (Status messages, 408/409, have no data.)
+  const sub = nc.subscribe(inbox, { callback: (_e, m) => void (m.data.length > 0 && got.push(m)) });
+  nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${name}`, JSON.stringify({ batch, expires: 10e9 }), { reply: inbox });
+  await waitUntil(() => got.length >= batch, 15_000, `${name}: ${batch} messages`).catch(() => undefined);
+  sub.unsubscribe();
+  got.forEach((m, i) => {
+    if (ack(i)) m.respond();
+  });
+  await nc.flush();
+  // (Message n says "<stream letter><n>".)
+  return got.map((m) => Number(m.string().slice(1)));
+}
+
+/** Numbers as a range ("11..15") when they follow each other, else listed. */
+export const seqSpan = (seqs: number[]): string => (seqs.length === 0 ? "none" : seqs.every((s, i) => i === 0 || s === seqs[i - 1] + 1) ? `${seqs[0]}..${seqs[seqs.length - 1]}` : seqs.join(","));
