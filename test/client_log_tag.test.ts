@@ -15,6 +15,9 @@ const CASES: Array<{ name: string; config: string; connect: Record<string, unkno
   { name: "nothing given", config: "", connect: {} },
   { name: "lang only", config: "", connect: { lang: "c" } },
   { name: "a name with a quote", config: "", connect: { name: 'say "hi"' } },
+  // Go's %q: printable runes stay (letters, symbols such as an emoji), others are escaped
+  // (a control character, a no-break space, a zero-width space).
+  { name: "a name with runes Go quotes", config: "", connect: { name: "caf\u00e9 \u{1f600} \u0001\u00a0\u200b~" } },
   { name: "a user of the global account", config: "authorization { users: [ { user: bob, password: pw } ] }", connect: { user: "bob", pass: "pw", lang: "nats.js", version: "3.0.0" } },
   { name: "a token", config: "authorization { token: tk }", connect: { auth_token: "tk" } },
   { name: "no_auth_user", config: "accounts { A { users: [ { user: al, password: pw } ] } }\nno_auth_user: al", connect: { name: "x" } },
@@ -31,7 +34,8 @@ async function closedLines(line: "2.15" | "tsnats", config: string, connect: Rec
   const srv = await startNatsServer(["-D"], config, line);
   try {
     const c = await RawConn.connect(srv.port);
-    c.send(`CONNECT ${JSON.stringify({ verbose: false, ...connect })}\r\nPING\r\n`);
+    // As UTF-8: RawConn sends a string as latin1.
+    c.send(Buffer.from(`CONNECT ${JSON.stringify({ verbose: false, ...connect })}\r\nPING\r\n`, "utf8"));
     await c.waitFor(/PONG\r\n|-ERR/);
     c.close();
     const lines = (): string[] => srv.log().split("\n").filter((l) => /cid:\d+/.test(l) && !/connection created|Ping Timer/.test(l));

@@ -28,6 +28,10 @@ function quoteRune(ch: string): string {
   const short = SHORT_ESCAPES.get(r);
   if (short !== undefined) return short;
   if (r < 0x20 || r === 0x7f) return `\\x${r.toString(16).padStart(2, "0")}`;
+  // The rest of ASCII is printable (Go's IsPrint). Checked before the Unicode class: every
+  // connection's log tag is quoted, and the class's first test compiles a large regular
+  // expression (tables and code kept for the process's life, idle servers included).
+  if (r < 0x80) return ch;
   if (PRINTABLE.test(ch)) return ch;
   if (r < 0x10000) return `\\u${r.toString(16).padStart(4, "0")}`;
   return `\\U${r.toString(16).padStart(8, "0")}`;
