@@ -65,7 +65,6 @@ const DEFAULT_DUPLICATE_WINDOW_NS = 120_000_000_000;
 export function nrgLeadRefusal(config: Record<string, unknown>): string | undefined {
   const on = (k: string): boolean => config[k] === true;
   for (const k of ["allow_msg_counter", "allow_msg_schedules", "allow_atomic", "allow_batched"]) if (on(k)) return k;
-  if (config.republish !== undefined && config.republish !== null) return "republish";
   return undefined;
 }
 
@@ -132,6 +131,7 @@ export class NrgStreamLeader {
     this.clseq = store.lastSequence() + this.replica.clfs;
     this.rebuildDedupe();
     this.replica.onApplied = (m, outcome) => this.applied(m, outcome);
+    this.replica.republishIn = this.account;
     this.replica.expiryLeader = { lastExpired: (seq, subject) => this.placeMarker(seq, subject) };
     this.replica.store.setRemoveHandler((seq, _subject, reason) => {
       if (reason === "maxAge" || reason === "ttl") this.expired(seq);
@@ -162,6 +162,7 @@ export class NrgStreamLeader {
     this.replica.appliedWatchers.delete(this.appliedWatcher);
     this.waiters = [];
     if (this.replica.onApplied !== undefined) this.replica.onApplied = undefined;
+    this.replica.republishIn = undefined;
     this.replica.expiryLeader = undefined;
     this.replica.store.setRemoveHandler(undefined);
     this.markers.clear();

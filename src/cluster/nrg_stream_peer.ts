@@ -57,6 +57,7 @@ import { FileStore } from "../storage/filestore.js";
 import { sweepRetention } from "../jetstream/retention_sweep.js";
 import { keepPositionsBeforePurge } from "../jetstream/source_positions.js";
 import { SubjectTransform } from "../server/subject_transform.js";
+import { Republisher, type RepublishConfig } from "../jetstream/republish.js";
 import type { StreamSourceJson } from "../jetstream/stream_config.js";
 import { MemStore } from "../storage/memstore.js";
 import { s2DecodeBlock } from "../storage/s2.js";
@@ -201,6 +202,9 @@ export class NrgStreamReplica implements NrgApplier {
 
   /** While this member leads with subject delete markers: it places the markers and proposes the removals. */
   expiryLeader: { lastExpired(seq: number, subject: string): boolean } | undefined;
+  /** While this member leads (its leader half sets it): the account its stored messages are republished in (the stream's `republish`). */
+  republishIn: Account | undefined;
+  private republisherOf: { from: unknown; rp: Republisher | undefined } | undefined;
 
   get catchingUp(): boolean {
     return this.catchup !== undefined;
@@ -426,6 +430,10 @@ export class NrgStreamReplica implements NrgApplier {
       this.onApplied?.(m, { seq });
       return;
     }
+    // Only the leader republishes, once stored, with the subject's sequence before this message
+    // (nats-server's processJetStreamMsg: `tsubj != "" && isLeader`).
+    const rp = this.republishIn !== undefined ? this.republisher() : undefined;
+    const prevOnSubject = rp?.matches(subject) === true ? this.store.filteredState(0, subject).last : 0;
     try {
       this.store.storeRawMsg(subject, hdr, m.data, seq, m.timestamp, ttl, true);
     } catch (err) {
@@ -440,8 +448,17 @@ export class NrgStreamReplica implements NrgApplier {
     }
     this.lmsgId = getHeader(hdr, HDR_MSG_ID) ?? "";
     this.counters.msgs++;
+    if (rp !== undefined && this.republishIn !== undefined && rp.matches(subject)) rp.publish(this.republishIn, this.stream.config.name, subject, hdr, m.data, seq, m.timestamp, prevOnSubject);
     this.applyRollup(subject, hdr, 1, m.sourced);
     this.onApplied?.(m, { seq });
+  }
+
+  /** The stream's republisher as its config says now (undefined: no `republish`). */
+  private republisher(): Republisher | undefined {
+    const cfg = this.stream.config.republish;
+    let of = this.republisherOf;
+    if (of?.from !== cfg || of === undefined) of = this.republisherOf = { from: cfg, rp: Republisher.of(cfg as RepublishConfig | null | undefined) };
+    return of.rp;
   }
 
   private transformOf: { from: unknown; tr: SubjectTransform | undefined } | undefined;

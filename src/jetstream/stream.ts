@@ -21,9 +21,10 @@ import { openStreamStore, readStreamMetadata, saveStreamMetadata, storeConfigFor
 import type { StreamConfig } from "./stream_config.js";
 import { SEC_NS, goDuration, nowNs, rfc3339, parseRfc3339 } from "../server/time.js";
 import { writeDecimal } from "./util.js";
-import { appendHeaders, buildHeaders, getHeader, setHeader } from "../protocol/headers.js";
+import { buildHeaders, getHeader, setHeader } from "../protocol/headers.js";
 import { SubjectTransform } from "../server/subject_transform.js";
 import { StreamSourcing } from "./stream_source.js";
+import { Republisher } from "./republish.js";
 import { HDR_STREAM_SOURCE } from "./source_positions.js";
 import { dynamicMetadata } from "./api_level.js";
 import { applyCounter, counterStateOf, type CounterState } from "./counter.js";
@@ -160,7 +161,7 @@ export class Stream {
   private ingestBytes = 0;
   private acksScheduled = false;
   private kickScheduled = false;
-  private republisher: SubjectTransform | undefined;
+  private republisher: Republisher | undefined;
   /** The mirror or sources feeding this stream (stream_source.ts). */
   sourcing: StreamSourcing | undefined;
   /** Message schedules (ADR-51), for streams with allow_msg_schedules. */
@@ -211,7 +212,7 @@ export class Stream {
     this.ackPrefix = this.buildAckPrefix();
     this.ackBytes = Buffer.from(this.ackPrefix + " ".repeat(24));
     this.ackPrefixLen = Buffer.byteLength(this.ackPrefix);
-    this.republisher = republisherFor(cfg);
+    this.republisher = Republisher.of(cfg.republish);
     this.inputTransform = inputTransformFor(cfg);
     this.rebuildDedup();
     this.batches = new AtomicBatches(this);
@@ -780,7 +781,7 @@ export class Stream {
           // A replicated stream's sources run on its leader.
           if (this.replica === undefined || this.replica.isLeader) this.sourcing.start();
         }
-        this.republisher = republisherFor(op.config);
+        this.republisher = Republisher.of(op.config.republish);
         this.inputTransform = inputTransformFor(op.config);
         this.store.updateConfig(storeConfigFor(op.config));
         const oldSubjects = (old.subjects ?? []).join("\u0000");
@@ -801,37 +802,8 @@ export class Stream {
     }
   }
 
-  /**
-   * RePublish: once stored, the message goes out on the transformed subject with the
-   * stream's coordinates appended to its own headers (headers_only: no payload, its size
-   * in Nats-Msg-Size instead). Published in line, like nats-server, so it precedes the ack;
-   * a chain of republishing streams deeper than a few hops continues on a later turn.
-   */
-  private republish(rp: SubjectTransform, subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, time: bigint, prev: number): void {
-    const dest = rp.apply(subject);
-    if (dest === undefined) return;
-    const headersOnly = this.cfg.republish?.headers_only === true;
-    const pairs: Array<[string, string]> = [
-      ["Nats-Stream", this.cfg.name],
-      ["Nats-Subject", subject],
-      ["Nats-Sequence", String(seq)],
-      ["Nats-Time-Stamp", rfc3339(time)],
-      ["Nats-Last-Sequence", String(prev)],
-    ];
-    if (headersOnly) pairs.push(["Nats-Msg-Size", String(data.length)]);
-    const outHdr = appendHeaders(hdr, pairs);
-    const acc = this.jsa.account;
-    if (republishDepth >= MAX_REPUBLISH_DEPTH) {
-      const payload = headersOnly ? EMPTY : Buffer.from(data);
-      setImmediate(() => acc.publish(dest, "", outHdr, payload));
-      return;
-    }
-    republishDepth++;
-    try {
-      acc.publish(dest, "", outHdr, headersOnly ? EMPTY : data);
-    } finally {
-      republishDepth--;
-    }
+  private republish(rp: Republisher, subject: string, hdr: Buffer | undefined, data: Buffer, seq: number, time: bigint, prev: number): void {
+    rp.publish(this.jsa.account, this.cfg.name, subject, hdr, data, seq, time, prev);
   }
 
   /**
@@ -1141,15 +1113,6 @@ export class Stream {
 }
 
 const EMPTY = Buffer.alloc(0);
-/** Republishes nested inside one publish (stream -> stream chains) before deferring. */
-const MAX_REPUBLISH_DEPTH = 8;
-let republishDepth = 0;
-
-function republisherFor(cfg: StreamConfig): SubjectTransform | undefined {
-  const rp = cfg.republish;
-  if (rp === undefined) return undefined;
-  return SubjectTransform.parse(rp.src === undefined || rp.src === "" ? ">" : rp.src, rp.dest);
-}
 
 function inputTransformFor(cfg: StreamConfig): SubjectTransform | undefined {
   const tr = cfg.subject_transform;
