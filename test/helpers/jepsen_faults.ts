@@ -25,7 +25,7 @@ export type Fault =
   | { kind: "powerloss"; target: Target; holdMs: number }
   /** Every server loses power at once (a PubAck means a quorum fsynced: nothing acknowledged may go). */
   | { kind: "powerlossAll"; holdMs: number }
-  /** Two faults on two different servers at the same time (the group may lose its quorum meanwhile). */
+  /** Two faults at the same time, on two different servers or a rescale and one server's fault (the group may lose its quorum meanwhile). */
   | { kind: "pair"; first: Fault; second: Fault };
 
 export const FAULT_KINDS: ReadonlyArray<Fault["kind"]> = ["kill9", "pause", "cut", "isolate", "stepdown", "rescale", "corrupt", "powerloss", "powerlossAll", "pair"];
@@ -76,7 +76,9 @@ export function planSchedule(seed: number, count: number): Fault[] {
         const a = w.int(3);
         const b = (a + 1 + w.int(2)) % 3;
         const one = (n: number): Fault => ({ kind: w.pick(PAIRABLE), target: n, holdMs: hold(1000, 4000) }) as Fault;
-        out.push({ kind, first: one(a), second: one(b) });
+        // sometimes a rescale while a server is down, paused, cut off or loses power
+        const first: Fault = w.next() < 0.3 ? { kind: "rescale", stream: w.pick(["J", "KV_CAS"] as const), settleBetween: w.next() < 0.5 } : one(a);
+        out.push({ kind, first, second: one(b) });
         break;
       }
     }
