@@ -19,6 +19,9 @@
 import { encodeNrgAppendEntry, encodeNrgPeerState, decodeNrgAppendEntry, NrgEntryType, type NrgAppendEntry, type NrgAppendEntryResponse, type NrgEntry, type NrgVoteRequest, type NrgVoteResponse } from "./nrg_wire.js";
 import type { NrgPeer } from "./nrg_peer.js";
 
+/** nats-server's lostQuorumInterval (raft.go: 10 heartbeats): a leader not heard from by a quorum this long steps down. */
+export const LOST_QUORUM_MS = 10_000;
+
 export class NrgCampaign {
   private readonly votes = new Set<string>();
   private readonly emptyVotes = new Set<string>();
@@ -32,7 +35,7 @@ export class NrgCampaign {
   leadStartIndex = 0;
   /** The term this member last led and the commit it reached in it (for /jsz). */
   lastLed: { term: number; firstIndex: number; committed: number } | undefined;
-  counters = { campaigns: 0, elected: 0, heartbeats: 0, catchupEntries: 0, transfers: 0, proposals: 0, snapshotsSent: 0 };
+  counters = { campaigns: 0, elected: 0, heartbeats: 0, catchupEntries: 0, transfers: 0, proposals: 0, snapshotsSent: 0, lostQuorum: 0 };
   /** The leader half's state as a snapshot for a follower behind our compacted log (undefined: none to send). */
   snapshotData: (() => Buffer | undefined) | undefined;
   /**
@@ -219,6 +222,32 @@ export class NrgCampaign {
     p.leader = "";
     if (raw !== undefined) this.counters.transfers++;
     return raw;
+  }
+
+  /**
+   * Leading for the lost-quorum interval without a quorum of members (this one included) heard
+   * from within it: nats-server's leader then steps down to a follower without a leader
+   * (runAsLeader's lostQuorum check), so a leader cut off from its group stops answering as one
+   * and its clients go to the new leader. `members`: the group's peers.
+   */
+  lostQuorum(members: string[], now: number): boolean {
+    const p = this.peer;
+    if (p.role !== "leader" || now - Number(this.leaderSinceNs / 1_000_000n) < LOST_QUORUM_MS) return false;
+    let live = 1;
+    for (const id of members) {
+      const seen = this.seen.get(id);
+      if (id !== p.id && seen !== undefined && now - seen < LOST_QUORUM_MS) live++;
+    }
+    return live < this.quorum();
+  }
+
+  /** Step down to a follower without a leader (nats-server's stepdown(noLeader)): nothing appended. */
+  stepDownNoLeader(): void {
+    const p = this.peer;
+    if (p.role !== "leader") return;
+    p.role = "follower";
+    p.leader = "";
+    this.counters.lostQuorum++;
   }
 
   /**

@@ -114,6 +114,14 @@ export class NrgGroupMember {
     const now = Date.now();
     this.checkLead();
     if (p.role === "leader") {
+      if (c.lostQuorum(this.groupPeers(), now)) {
+        c.stepDownNoLeader();
+        this.proposals = [];
+        this.campaignedAt = now;
+        this.newElectionTimeout();
+        this.checkLead();
+        return;
+      }
       const handover = c.transfer();
       if (handover !== undefined) {
         this.sendAppend(handover);
@@ -168,6 +176,12 @@ export class NrgGroupMember {
     this.wasLeading = leading;
     if (!leading) this.proposals = [];
     this.onLeadChange?.(leading);
+  }
+
+  /** The group's members as this member knows them: its membership, else the assignment's. */
+  private groupPeers(): string[] {
+    const p = this.peer;
+    return p.peers.size > 0 ? [...p.peers] : (this.campaign?.members() ?? []);
   }
 
   /** Hand the leadership over (a stream leader's STEPDOWN request): to `preferred` when it is up to date. */

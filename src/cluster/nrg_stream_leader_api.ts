@@ -28,13 +28,11 @@ import { NrgEntryOp } from "../jetstream/nrg_entries.js";
 import { parseRfc3339 } from "../server/time.js";
 import { dynamicMetadata, HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "../jetstream/api_level.js";
 import { streamLeaderElected } from "../jetstream/advisories.js";
-import type { NrgCampaign } from "./nrg_campaign.js";
+import { LOST_QUORUM_MS, type NrgCampaign } from "./nrg_campaign.js";
 import type { NrgStreamReplica } from "./nrg_stream_peer.js";
 import type { NrgSourcingStream } from "./nrg_stream_sourcing.js";
 
 const HDR_REQUEST_INFO = "Nats-Request-Info";
-/** nats-server's lostQuorumInterval: a replica not heard from for longer is not current. */
-const LOST_QUORUM_MS = 10_000;
 /** nats-server's JSMaxSubjectDetails: at most this many subjects in one stream info answer. */
 const MAX_SUBJECT_DETAILS = 100_000;
 const STEPDOWN_SHAPE: Shape = { placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" } };
