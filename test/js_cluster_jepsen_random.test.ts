@@ -94,7 +94,8 @@ async function runSeed(seed: number): Promise<void> {
     if (await waitProgress("start")) {
       for (const f of schedule) {
         if (Date.now() - started > FAULT_PHASE_MS) break;
-        const done = await runner.apply(f);
+        // A fault the runner could not apply (an API call unanswered meanwhile) is reported, not fatal.
+        const done = await runner.apply(f).catch((e: Error) => `${describeFault(f)}: not applied (${e.message})`);
         applied.push(done);
         console.log(`#   seed ${seed} fault ${applied.length}: ${done}`);
         if (!(await waitProgress(done))) break;

@@ -121,7 +121,8 @@ export class FaultRunner {
   ) {}
 
   private async manager(): Promise<JetStreamManager> {
-    this.jsm ??= await jetstreamManager(this.admin, { timeout: 3000 });
+    // (asked again while the cluster settles: its first request checks the account)
+    this.jsm ??= await retry("jsm", () => jetstreamManager(this.admin, { timeout: 3000 }), 20_000);
     return this.jsm;
   }
 
