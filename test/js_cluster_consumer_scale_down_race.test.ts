@@ -11,7 +11,7 @@ import { connect } from "@nats-io/transport-node";
 import { clusterApi } from "./helpers/cluster_retry.js";
 import { sideBySideTests, type RefJsCluster } from "./helpers/ref_js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
-import { asCreated, EPHEMERAL, EXPLICIT, streamWithConsumers, replicasSaid as said, scaleConsumer as update, settled, stateAsCreated, type Json, type ScaledConsumer as Kind } from "./helpers/consumer_scale.js";
+import { expectedAfterCreate, EPHEMERAL, EXPLICIT, streamWithConsumers, replicasSaid as said, scaleConsumer as update, settled, type Json, type ScaledConsumer as Kind } from "./helpers/consumer_scale.js";
 
 const KINDS: Kind[] = [
   { name: "E", config: { name: "E", ...EPHEMERAL, ...EXPLICIT } },
@@ -55,10 +55,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
 }
 
 function expected(): string[] {
-  const out = asCreated(KINDS, MESSAGES);
-  const st = (k: Kind): string => stateAsCreated(k, MESSAGES);
-  for (const k of KINDS) for (const [most, r1] of POINTS) out.push(`${k.name} R1, then R3 at ${pointName(most, r1)}: R1, R3; R3 others 2: ${st(k)}`);
-  return out;
+  return expectedAfterCreate(KINDS, MESSAGES, (k, st) => POINTS.map(([most, r1]) => `${k.name} R1, then R3 at ${pointName(most, r1)}: R1, R3; R3 others 2: ${st}`));
 }
 
 sideBySideTests("ephemerals scaled to R1 and back to R3 at each point of the scale-down keep their state", 3, scenario, expected());

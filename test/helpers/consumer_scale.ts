@@ -102,6 +102,13 @@ export function asCreated(kinds: readonly ScaledConsumer[], messages: number): s
   return kinds.map((k) => `${k.name} as created: R3 others 2: ${stateAsCreated(k, messages)}`);
 }
 
+/** What a scale scenario expects: `kinds` as created, then the lines `after` gives each kind (with its state as created). */
+export function expectedAfterCreate(kinds: readonly ScaledConsumer[], messages: number, after: (k: ScaledConsumer, state: string) => string[]): string[] {
+  const out = asCreated(kinds, messages);
+  for (const k of kinds) out.push(...after(k, stateAsCreated(k, messages)));
+  return out;
+}
+
 /** Pulls `batch` messages (15 s at most), acknowledging those `ack` says; their numbers (message n says "<letter><n>"). */
 export async function pullSeqs(nc: NatsConnection, stream: string, name: string, batch: number, ack: (i: number) => boolean): Promise<number[]> {
   const got: Msg[] = [];
