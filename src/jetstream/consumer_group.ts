@@ -608,7 +608,10 @@ export class ConsumerGroup implements RaftStateMachine {
       this.scaleFrom = cfg.voters.length;
     }
     const to = [...this.keepOrder(kept), ...cfg.learners, ...want.filter((p) => !cfg.voters.includes(p) && !cfg.learners.includes(p))].slice(0, n);
-    const pending = [...want.filter((p) => !cfg.voters.includes(p) && !cfg.learners.includes(p) && to.includes(p)), ...behind];
+    // A member left behind while the group shrinks is waited for as the peer set settling, not
+    // as a peer to add: nobody is added then (nats-server shows no catch-up phase in a scale-down).
+    const shrinking = this.scaleFrom > n;
+    const pending = [...want.filter((p) => !cfg.voters.includes(p) && !cfg.learners.includes(p) && to.includes(p)), ...(shrinking ? [] : behind)];
     return {
       created: this.scaleSince,
       name: this.host.clusterName,
