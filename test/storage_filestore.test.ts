@@ -399,11 +399,16 @@ describe("filestore: corruption", () => {
 
   /** Bytes a file occupies on disk (holes take none). */
   const onDisk = (file: string): number => fs.statSync(file).blocks * 512;
-  /** End of the last record of a block file (its zero tail stripped). */
+  /**
+   * End of the last record of a block file: its records walked by their lengths (stripping the
+   * zero tail instead would stop short whenever the last record's CRC ends in a zero byte).
+   */
   const dataEnd = (file: string): number => {
     const bytes = fs.readFileSync(file);
-    let end = bytes.length;
-    while (end > 0 && bytes[end - 1] === 0) end--;
+    const blockHeader = 8;
+    const recordMagic = 0x52534e54;
+    let end = blockHeader;
+    while (end + 8 <= bytes.length && bytes.readUInt32LE(end) === recordMagic) end += bytes.readUInt32LE(end + 4);
     return end;
   };
 
