@@ -7,8 +7,9 @@
 // over a `$NRG.CR.` inbox (a snapshot and the stored entries).
 // It applies the committed meta log's stream and consumer assignments into a meta state
 // (nrg_meta_state.ts), which its compaction snapshot holds and /jsz shows.
-// What it does not do: it never campaigns (an observer in nats-server's sense), so it never
-// runs the meta layer's leader duties (placement, assignment, API answers), and without
+// What it does not do: unless `nrg_peer_meta_lead` (nrg_meta_leader.ts) it never campaigns (an
+// observer in nats-server's sense), so it never runs the meta layer's leader duties
+// (placement, assignment, API answers), and without
 // `nrg_peer_streams` it runs no stream or consumer group. Its STATSZ carries no JetStream
 // config or stats, so nats-server never places a stream or consumer on it (nodeInfo.selectable),
 // and tsnats's own JetStream (its `$NRG.TS` meta group, its API) does not run on this server:
@@ -16,10 +17,13 @@
 // routes. /jsz shows the member as `nrg_meta_peer`.
 import path from "node:path";
 import type { Server, ServerService } from "../server/server.js";
+import type { Account } from "../server/account.js";
 import type { PeerListener } from "./cluster.js";
 import { NrgGroupMember } from "./nrg_group_member.js";
 import { NrgMetaState } from "./nrg_meta_state.js";
 import { NrgStreamPeers } from "./nrg_stream_peer.js";
+import { NrgMetaLeader } from "./nrg_meta_leader.js";
+import { LOST_QUORUM_MS } from "./nrg_campaign.js";
 import { jetStreamSummary } from "../monitor/jetstream-stats.js";
 import { shortHash } from "../jetstream/util.js";
 import { resolveStoreDir } from "../config/flags.js";
@@ -44,6 +48,8 @@ export class NrgMetaPeer implements ServerService {
   /** With `nrg_peer_streams`: the stream and consumer groups placed on this server. */
   private streamPeers: NrgStreamPeers | undefined;
   private readonly names = new Map<string, string>();
+  /** With `nrg_peer_meta_lead`: the meta leader's half while this member leads `_meta_`. */
+  private metaLeader: NrgMetaLeader | undefined;
 
   constructor(private readonly server: Server) {}
 
@@ -77,7 +83,7 @@ export class NrgMetaPeer implements ServerService {
       const directGets = { account: (name: string) => this.server.lookupAccount(name), maxPending: this.server.options.maxPending };
       const peers = new NrgStreamPeers(sys, this.id, base, this.server.log, this.server.options.cluster?.nrgPeerCampaign === true, lead, directGets);
       this.streamPeers = peers;
-      this.metaState.onGroupRemoved = (group) => peers.removed(group);
+      this.metaState.onGroupRemoved = (group, answer) => peers.removed(group, answer);
       this.metaState.onChange = () => peers.reconcile(this.metaState);
       this.metaState.onAssigned = (kind, account, stream, consumer, group, created) => this.refuseSingle(kind, account, stream, consumer, group, created);
     }
@@ -99,6 +105,49 @@ export class NrgMetaPeer implements ServerService {
       removed = member.peer.removed;
     };
     member.start();
+    if (this.server.options.cluster?.nrgPeerMetaLead === true) this.enableMetaLead(member, sys);
+  }
+
+  /**
+   * Campaign in the meta group as nats-server's members do (a random 4-9 s without a leader, at
+   * once for a LeaderTransfer naming this member), keep the leadership once elected and run the
+   * meta leader's half (nrg_meta_leader.ts) while leading with the meta state current.
+   */
+  private enableMetaLead(member: NrgGroupMember, sys: Account): void {
+    member.enableCampaign();
+    const c = member.campaign;
+    if (c === undefined) return;
+    const groupPeers = (): string[] => [...member.peer.peers];
+    c.keep = () => true;
+    c.members = groupPeers;
+    c.snapshotData = () => this.metaState.snapshot();
+    const leader = new NrgMetaLeader(
+      {
+        sys,
+        selfId: this.id,
+        clusterName: this.server.options.cluster?.name ?? "",
+        jetstream: this.server.options.jetstream,
+        onlinePeers: () => [this.id, ...c.followers(groupPeers(), LOST_QUORUM_MS).filter((f) => f.lastSeenMs !== undefined && f.lastSeenMs <= LOST_QUORUM_MS).map((f) => f.id)],
+        idOf: (name) => {
+          for (const id of member.peer.peers) if (this.nameOf(id) === name) return id;
+          return undefined;
+        },
+        propose: (data) => member.propose(data),
+        stepDown: (preferred) => member.stepDown(preferred),
+        log: (text) => this.server.log.info(text),
+      },
+      this.metaState,
+    );
+    member.onLeadChange = (leading) => {
+      this.server.log.info(leading ? `NRG peer: this server leads the nats-server cluster's meta group (term ${member.peer.log.term})` : "NRG peer: this server no longer leads the meta group");
+      if (leading) {
+        this.metaLeader = leader;
+        leader.start();
+      } else {
+        leader.stop();
+        this.metaLeader = undefined;
+      }
+    };
   }
 
   async shutdown(): Promise<void> {
@@ -106,6 +155,8 @@ export class NrgMetaPeer implements ServerService {
     cluster?.peerListeners?.delete(this.onPeer);
     this.member?.stop();
     this.member = undefined;
+    this.metaLeader?.stop();
+    this.metaLeader = undefined;
     this.streamPeers?.close();
     this.streamPeers = undefined;
   }
@@ -177,6 +228,7 @@ export class NrgMetaPeer implements ServerService {
       ...m.json(nameOf),
       meta_state: { applied: ms.applied, failed: ms.failed, ...(ms.lastError !== "" ? { last_error: ms.lastError } : {}) },
       streams: ms.json(nameOf),
+      ...(this.metaLeader !== undefined ? { meta_leader: this.metaLeader.json() } : {}),
       ...(this.streamPeers !== undefined ? { groups: this.streamPeers.json(nameOf) } : {}),
     };
   }

@@ -50,8 +50,12 @@ export class NrgMetaState implements NrgApplier {
   onAssigned: ((kind: "stream" | "consumer", account: string, stream: string, consumer: string | undefined, group: NrgRaftGroup, created: string) => void) | undefined;
   /** Called for each committed stream update, with the index of its entry and the request's reply (its stream's leader answers it). */
   onUpdated: ((index: number, account: string, stream: string, reply: string, consumer?: string) => void) | undefined;
-  /** Called with a RAFT group's name when a committed entry removes its stream or consumer (a replica's data may go). */
-  onGroupRemoved: ((group: string) => void) | undefined;
+  /**
+   * Called with a RAFT group's name when a committed entry removes its stream or consumer (a
+   * replica's data may go), with the delete request's reply for the removed stream's or
+   * consumer's own group (its leader answers it: processClusterDeleteStream / Consumer).
+   */
+  onGroupRemoved: ((group: string, answer?: { reply: string; kind: "stream" | "consumer" }) => void) | undefined;
 
   stream(account: string, name: string): NrgMetaStream | undefined {
     return this.streams.get(key(account, name));
@@ -88,7 +92,8 @@ export class NrgMetaState implements NrgApplier {
           this.streams.delete(k);
           if (gone !== undefined) {
             for (const c of gone.consumers.values()) this.onGroupRemoved?.(c.group.name);
-            this.onGroupRemoved?.(gone.group.name);
+            const reply = m.assignment.reply;
+            this.onGroupRemoved?.(gone.group.name, typeof reply === "string" && reply !== "" ? { reply, kind: "stream" } : undefined);
           }
           break;
         }
@@ -108,7 +113,8 @@ export class NrgMetaState implements NrgApplier {
           const consumers = this.stream(assignmentAccount(m.assignment.client), m.assignment.stream)?.consumers;
           const gone = consumers?.get(m.assignment.name);
           consumers?.delete(m.assignment.name);
-          if (gone !== undefined) this.onGroupRemoved?.(gone.group.name);
+          const reply = m.assignment.reply;
+          if (gone !== undefined) this.onGroupRemoved?.(gone.group.name, typeof reply === "string" && reply !== "" ? { reply, kind: "consumer" } : undefined);
           break;
         }
         case "snapshot":

@@ -795,8 +795,12 @@ export class NrgStreamPeers {
   ) {}
 
   /** A committed stream or consumer removal: its group's data goes with it. */
-  removed(group: string): void {
+  removed(group: string, answer?: { reply: string; kind: "stream" | "consumer" }): void {
     const g = this.groups.get(group);
+    // A delete request is answered by the group's leader (nats-server's processClusterDeleteStream / Consumer).
+    if (g !== undefined && answer !== undefined && g.member.peer.role === "leader") {
+      this.sys.publish(answer.reply, "", undefined, Buffer.from(JSON.stringify({ type: `io.nats.jetstream.api.v1.${answer.kind}_delete_response`, success: true })));
+    }
     if (g !== undefined) this.stopGroup(group, g);
     // Never the meta group's own directory.
     if (plainGroupName(group) && group !== "_meta_") fs.rmSync(path.join(this.baseDir, group), { recursive: true, force: true });

@@ -268,6 +268,9 @@ export function readCluster(r: Reader, parent: ConfMap, key: string, opts: Serve
       case "nrg_peer_lead":
         c.nrgPeerLead = r.bool(m, orig, lk);
         break;
+      case "nrg_peer_meta_lead":
+        c.nrgPeerMetaLead = r.bool(m, orig, lk);
+        break;
       default:
         r.unknown(m, orig);
     }
@@ -363,11 +366,18 @@ export function nrgPeerLeadOptionsRefusal(o: ServerOptions): string | undefined 
   return undefined;
 }
 
+/** Why the options cannot run `cluster { nrg_peer_meta_lead: true }`, or undefined. */
+export function nrgPeerMetaLeadOptionsRefusal(o: ServerOptions): string | undefined {
+  if (o.cluster?.nrgPeerMetaLead !== true) return undefined;
+  if (o.cluster.nrgPeerLead !== true) return "cluster.nrg_peer_meta_lead needs cluster.nrg_peer_lead (a meta leader's streams are answered by their leaders, this server's included)";
+  return undefined;
+}
+
 /** Cross-field checks of the cluster block (nats-server's validateCluster). */
 export function validateCluster(o: ServerOptions): void {
   const c = o.cluster;
   if (c === undefined) return;
-  const nrgPeer = nrgPeerOptionsRefusal(o) ?? nrgPeerStreamsOptionsRefusal(o) ?? nrgPeerCampaignOptionsRefusal(o) ?? nrgPeerLeadOptionsRefusal(o);
+  const nrgPeer = nrgPeerOptionsRefusal(o) ?? nrgPeerStreamsOptionsRefusal(o) ?? nrgPeerCampaignOptionsRefusal(o) ?? nrgPeerLeadOptionsRefusal(o) ?? nrgPeerMetaLeadOptionsRefusal(o);
   if (nrgPeer !== undefined) throw new Error(nrgPeer);
   if (c.pinnedAccounts.length > 0) {
     if (c.poolSize < 0) throw new Error("pool_size cannot be negative if pinned accounts are specified");

@@ -290,6 +290,12 @@ export interface ClusterOptions {
    * (publishes checked, proposed and acknowledged; src/cluster/nrg_stream_leader.ts).
    */
   nrgPeerLead?: boolean;
+  /**
+   * tsnats only, experimental (`nrg_peer_meta_lead: true`, with nrg_peer_lead): campaign in the
+   * nats-server cluster's meta group too, and once elected stay its leader and run the meta
+   * leader's half (placement, stream and consumer assignments; src/cluster/nrg_meta_leader.ts).
+   */
+  nrgPeerMetaLead?: boolean;
 }
 
 export function defaultClusterOptions(): ClusterOptions {

@@ -151,16 +151,17 @@ export class NrgCluster {
     private readonly campaign: boolean,
     private readonly lead: boolean,
     private readonly accounts = ACCOUNTS,
+    private readonly metaLead = false,
   ) {}
 
-  /** `campaign`: T3 runs with nrg_peer_campaign; `lead`: with nrg_peer_lead too. */
-  static async create(campaign = false, lead = false, accounts = ACCOUNTS): Promise<NrgCluster> {
-    return new NrgCluster([await freePort(), await freePort(), await freePort()], campaign || lead, lead, accounts);
+  /** `campaign`: T3 runs with nrg_peer_campaign; `lead`: with nrg_peer_lead too; `metaLead`: with nrg_peer_meta_lead too. */
+  static async create(campaign = false, lead = false, accounts = ACCOUNTS, metaLead = false): Promise<NrgCluster> {
+    return new NrgCluster([await freePort(), await freePort(), await freePort()], campaign || lead || metaLead, lead || metaLead, accounts, metaLead);
   }
 
   private conf(name: string, port: number, ours: boolean): string {
     const routes = this.routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
-    return `server_name: ${name}\n${this.accounts}jetstream { max_mem_store: 256MB, max_file_store: 1GB${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}${this.lead ? ", nrg_peer_lead: true" : ""}` : ""} }\n`;
+    return `server_name: ${name}\n${this.accounts}jetstream { max_mem_store: 256MB, max_file_store: 1GB${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}${this.lead ? ", nrg_peer_lead: true" : ""}${this.metaLead ? ", nrg_peer_meta_lead: true" : ""}` : ""} }\n`;
   }
 
   startOurs(): Promise<ReferenceServer> {

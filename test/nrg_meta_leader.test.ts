@@ -1,0 +1,109 @@
+// T3, a tsnats server with nrg_peer_meta_lead, as the meta leader of a cluster with two
+// nats-server 2.15 (src/cluster/nrg_meta_leader.ts): the nats-server meta leader's step-down
+// preferring T3 makes T3 the meta leader (it campaigns at the LeaderTransfer, the nats-servers
+// vote for it and follow it); then stream and consumer creates, infos, names and deletes go
+// through T3: the nats-servers apply its assignments (their own /jsz show the stream and
+// consumers, their replicas store the publishes), the groups' leaders answer the creates, and
+// the removals take the stream off every server. Unknown streams and consumers are answered
+// not found by T3, as nats-server's meta leader answers them.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { referenceMissing } from "./helpers/side_by_side.js";
+import { waitUntil } from "./helpers/js_cluster_move.js";
+import { getJson, NrgCluster, streamStateOn, type MetaCluster } from "./helpers/nrg_cluster.js";
+import type { ReferenceServer } from "./helpers/nats_server.js";
+
+async function metaLeaderOn(s: ReferenceServer): Promise<string | undefined> {
+  return (await getJson<{ meta_cluster?: MetaCluster }>(`${s.monitorUrl}/jsz`)).meta_cluster?.leader;
+}
+
+async function api(nc: NatsConnection, subject: string, body: unknown = ""): Promise<Record<string, unknown> & { error?: { code: number; err_code: number; description: string } }> {
+  const m = await nc.request(subject, body === "" ? "" : JSON.stringify(body), { timeout: 10_000 });
+  return m.json();
+}
+
+/** The consumers one nats-server holds of a stream of account APP (its own /jsz). */
+async function consumersOn(s: ReferenceServer, stream: string): Promise<string[] | undefined> {
+  const jsz = await getJson<{ account_details?: { name: string; stream_detail?: { name: string; consumer_detail?: { name: string }[] }[] }[] }>(`${s.monitorUrl}/jsz?accounts=true&streams=true&consumers=true`);
+  const d = jsz.account_details?.find((a) => a.name === "APP")?.stream_detail?.find((x) => x.name === stream);
+  return d === undefined ? undefined : (d.consumer_detail ?? []).map((c) => c.name).sort();
+}
+
+test("T3 becomes the meta leader of a nats-server 2.15 cluster at a step-down preferring it, and stream and consumer creates, infos and deletes go through it", { skip: referenceMissing(), timeout: 110_000 }, async (t) => {
+  const cluster = await NrgCluster.create(true, true, undefined, true);
+  try {
+    const { n1, n2, nc1, nc2 } = await cluster.upWithClients();
+    const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
+    cluster.conns.push(sys);
+
+    // The nats-server meta leader hands the leadership to T3 (a LeaderTransfer naming it).
+    let leaders: (string | undefined)[] = [];
+    let askedAt = 0;
+    await waitUntil(
+      async () => {
+        leaders = await Promise.all([n1, n2].map(metaLeaderOn));
+        if (leaders.every((l) => l === "T3")) return true;
+        if (Date.now() - askedAt < 10_000 || leaders[0] === undefined) return false;
+        askedAt = Date.now();
+        const r = await api(sys, "$JS.API.META.LEADER.STEPDOWN", { placement: { preferred: "T3" } }).catch((err: Error) => ({ error: { code: 0, err_code: 0, description: err.message } }));
+        t.diagnostic(`meta step-down preferring T3 asked of ${leaders[0]}: ${JSON.stringify(r)}`);
+        return false;
+      },
+      40_000,
+      "N1 and N2 follow T3 as the meta leader",
+      () => JSON.stringify(leaders),
+    );
+
+    // A stream created through T3: every server holds it, its leader answered the create.
+    const created = await api(nc1, "$JS.API.STREAM.CREATE.ML", { name: "ML", subjects: ["ml.>"], num_replicas: 3 });
+    assert.equal(created.error, undefined, JSON.stringify(created));
+    assert.equal((created.config as { name: string }).name, "ML");
+    await waitUntil(async () => (await streamStateOn(n1, "ML")) !== undefined && (await streamStateOn(n2, "ML")) !== undefined, 20_000, "N1 and N2 hold ML");
+    const peer = await cluster.peerJson();
+    assert.deepEqual(peer.streams?.find((s) => s.name === "ML")?.peers.sort(), ["N1", "N2", "T3"]);
+
+    const js = jetstream(nc2);
+    for (let i = 1; i <= 5; i++) assert.equal((await js.publish(`ml.${i}`, `m${i}`)).seq, i);
+    await cluster.sameOnAll("ML", (s) => s.messages === 5, "every replica of ML holds the 5 messages");
+    const info = await api(nc1, "$JS.API.STREAM.INFO.ML");
+    assert.equal((info.state as { messages: number }).messages, 5, JSON.stringify(info));
+    assert.equal((info.cluster as { replicas?: unknown[] }).replicas?.length, 2);
+
+    // A durable R3 and an R1 consumer: created through T3, answered by their leaders.
+    const durable = await api(nc1, "$JS.API.CONSUMER.CREATE.ML.D", { stream_name: "ML", config: { durable_name: "D", ack_policy: "explicit" }, action: "create" });
+    assert.equal(durable.error, undefined, JSON.stringify(durable));
+    assert.equal(durable.name, "D");
+    const single = await api(nc2, "$JS.API.CONSUMER.CREATE.ML.R1", { stream_name: "ML", config: { name: "R1", ack_policy: "none", num_replicas: 1 } });
+    assert.equal(single.error, undefined, JSON.stringify(single));
+    assert.notEqual((single.cluster as { leader?: string }).leader, "T3", "an R1 consumer is never placed on T3 alone");
+    const dInfo = await api(nc2, "$JS.API.CONSUMER.INFO.ML.D");
+    assert.equal(dInfo.num_pending, 5, JSON.stringify(dInfo));
+    await waitUntil(async () => JSON.stringify(await consumersOn(n1, "ML")) === '["D"]' || JSON.stringify(await consumersOn(n1, "ML")) === '["D","R1"]', 20_000, "N1 holds D");
+    // The same create again is answered as nats-server answers it; another config under that name is refused.
+    const again = await api(nc1, "$JS.API.CONSUMER.CREATE.ML.D", { stream_name: "ML", config: { durable_name: "D", ack_policy: "explicit", max_deliver: 3 }, action: "create" });
+    assert.equal(again.error?.err_code, 10148, JSON.stringify(again));
+
+    // What no server holds: T3 answers not found as the meta leader.
+    assert.equal((await api(nc1, "$JS.API.STREAM.INFO.NOPE")).error?.err_code, 10059);
+    assert.equal((await api(nc1, "$JS.API.CONSUMER.INFO.ML.NOPE")).error?.err_code, 10014);
+    assert.equal((await api(nc1, "$JS.API.STREAM.DELETE.NOPE")).error?.err_code, 10059);
+    const names = await api(nc1, "$JS.API.STREAM.NAMES");
+    assert.deepEqual(names.streams, ["ML"]);
+    const overlap = await api(nc1, "$JS.API.STREAM.CREATE.OV", { name: "OV", subjects: ["ml.1"], num_replicas: 3 });
+    assert.equal(overlap.error?.err_code, 10065, JSON.stringify(overlap));
+
+    // Deletes: the consumer's and the stream's leaders answer, every server lets them go.
+    const cdel = await api(nc2, "$JS.API.CONSUMER.DELETE.ML.D");
+    assert.equal(cdel.success, true, JSON.stringify(cdel));
+    await waitUntil(async () => !(await consumersOn(n2, "ML"))?.includes("D"), 20_000, "N2 no longer holds D");
+    const sdel = await api(nc1, "$JS.API.STREAM.DELETE.ML");
+    assert.equal(sdel.success, true, JSON.stringify(sdel));
+    await waitUntil(async () => (await streamStateOn(n1, "ML")) === undefined && (await streamStateOn(n2, "ML")) === undefined, 20_000, "N1 and N2 no longer hold ML");
+    assert.equal((await cluster.peerJson()).streams?.length ?? 0, 0);
+    assert.deepEqual(await Promise.all([n1, n2].map(metaLeaderOn)), ["T3", "T3"], "T3 still leads the meta group");
+  } finally {
+    await cluster.stop();
+  }
+});
