@@ -875,6 +875,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       return;
     }
     if (stream === undefined) return;
+    // A copy still here on a server out of the group both before and after (its drop waits
+    // above, e.g. for a consumer it leads) is none of the group's business: taken for the server
+    // that keeps a stream scaled down to one replica, it ran as that single replica, behind the
+    // stream, storing publishes at its own sequences and answering them (seed 105).
+    if (!after.includes(this.self)) return;
     if (stream.replica === undefined && after.length > 1 && (stream.cfg.num_replicas > 1 || sa.move !== undefined)) {
       // Scaled up from one replica (or a single replica moving): the group starts here, alone,
       // with the messages it has; the other servers join it.
@@ -899,6 +904,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const deadline = Date.now() + HANDOVER_WAIT_MS;
     const end = (): void => {
       if (stream.replica !== replica || this.stopped) return;
+      // Only the server the stream is assigned to alone runs it as a single replica (a scale-up
+      // or a move committed while it waited keeps the group).
+      const peers = this.assignedPeers(stream);
+      if (peers?.length !== 1 || peers[0] !== this.self) return;
       replica.takeInAlone();
       if (replica.remoteEphemerals().length > 0 && Date.now() < deadline) {
         setTimeout(end, 50).unref();

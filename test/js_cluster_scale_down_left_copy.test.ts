@@ -1,0 +1,100 @@
+// A copy the stream's scale-down left behind takes no publishes (issue #12, random fault schedule
+// seed 105: PubAcks naming sequences 80 below where their messages are stored). A server removed
+// from an R3 stream's group keeps its copy for a while when it still leads a consumer of the
+// stream (its copy goes once another member leads it). The stream scaled down to one replica
+// then: the meta group's last step (the kept server alone, the move over) reached that server
+// too, and it ran it as "this server keeps the stream alone": its group ended and the old copy,
+// behind the stream, took the publishes as a single replica, storing them at its own sequences
+// and answering each PubAck with one of them (often first: the publisher's own server). Here the
+// server removed first is paused (its groups' RAFT traffic stopped both ways, its timers too),
+// so it still believes it follows the stream's leader and leads consumer D when the scale-down
+// ends; a publish through it is then answered by the kept server only, at the sequence that
+// server stores it at. Three tsnats servers over real routes, driven by nats.js.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { JsTestCluster, copyOf, replicaLeader, streamOn } from "./helpers/js_cluster.js";
+import { waitUntil } from "./helpers/server.js";
+import type { RaftMsg, RaftNode } from "../src/cluster/raft.js";
+
+/** A RAFT member as a paused process's: it neither sends nor hears, and none of its timers fire (it keeps its role and its leader). */
+function pause(raft: RaftNode): void {
+  const node = raft as unknown as {
+    transport: { send(to: string, msg: RaftMsg): void };
+    heartbeatTimer?: { cancel(): void };
+    electionTimer?: { cancel(): void };
+    receive(from: string, msg: RaftMsg): void;
+  };
+  node.transport.send = () => undefined;
+  node.heartbeatTimer?.cancel();
+  node.electionTimer?.cancel();
+  node.receive = () => undefined;
+}
+
+test("R3 -> R1 while a removed server still holds its copy: that copy takes no publish, every PubAck names where its message is stored", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  const ncs: NatsConnection[] = [];
+  try {
+    const meta = await c.metaAllCurrent();
+    const admin = await connect({ servers: c.members[0].url });
+    ncs.push(admin);
+    const jsm = await jetstreamManager(admin, { timeout: 20_000 });
+    const si = await jsm.streams.add({ name: "Z", subjects: ["z.>"], num_replicas: 3, duplicate_window: 120_000_000_000 });
+    await jsm.consumers.add("Z", { durable_name: "D", ack_policy: AckPolicy.Explicit });
+    const js = jetstream(admin, { timeout: 20_000 });
+    for (let i = 1; i <= 20; i++) await js.publish("z.x", `m${i}`, { msgID: `m${i}` });
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "Z")?.store.state().lastSeq === 20), 20_000, "every server holds every message");
+
+    // The server the scale-down removes first (the leader removes its group's voters in order).
+    const kept = await replicaLeader(c, "Z");
+    const voters = streamOn(c, kept, "Z")!.replica!.node.config.voters;
+    const left = voters.find((v) => v !== kept) as string;
+    // It leads D, so its copy stays after its removal until another member leads D.
+    await waitUntil(async () => {
+      if (streamOn(c, left, "Z")?.replica?.consumerGroup("D")?.node.isLeader === true) return true;
+      await admin.request("$JS.API.CONSUMER.LEADER.STEPDOWN.Z.D", JSON.stringify({ placement: { preferred: left } }), { timeout: 5000 }).catch(() => undefined);
+      return false;
+    }, 30_000, `D led by ${left}`);
+
+    const leftReplica = streamOn(c, left, "Z")!.replica!;
+    pause(leftReplica.node);
+    pause(leftReplica.consumerGroup("D")!.node);
+    // The stream goes on without it: its copy falls behind.
+    for (let i = 21; i <= 25; i++) await js.publish("z.x", `m${i}`, { msgID: `m${i}` });
+    assert.equal(streamOn(c, left, "Z")?.store.state().lastSeq, 20, `${left}'s copy is behind`);
+
+    await jsm.streams.update("Z", { ...si.config, num_replicas: 1 });
+    // The scale-down's end as the paused server's meta group applied it (the kept server alone, the move over).
+    await waitUntil(
+      () => {
+        const sa = c.js(left).cluster?.assignment("$G", "Z");
+        return sa?.peers.length === 1 && sa.peers[0] === kept && sa.move === undefined;
+      },
+      30_000,
+      `the scale-down's end applied on ${left}`,
+    );
+    await waitUntil(() => c.js(meta).cluster?.assignment("$G", "Z")?.peers.length === 1, 30_000, "one replica recorded");
+
+    // A publish through the server that left: only the kept server takes it.
+    const nc = await connect({ servers: c.member(left).url });
+    ncs.push(nc);
+    const ack = await jetstream(nc, { timeout: 20_000 }).publish("z.x", "probe", { msgID: "probe" });
+    const keptCopy = copyOf(c, kept, "Z");
+    const stored = keptCopy.find(([, , data]) => data === "probe");
+    assert.deepEqual(stored?.[0], 26, `${kept} stores the probe after the 25 messages`);
+    assert.equal(ack.seq, 26, "the PubAck names the sequence the message is stored at");
+    const leftCopy = streamOn(c, left, "Z");
+    if (leftCopy !== undefined && !leftCopy.closed) {
+      assert.equal(leftCopy.store.state().lastSeq, 20, `${left}'s copy (out of the stream) stored nothing`);
+      assert.equal(leftCopy.replica === undefined && !leftCopy.closed, false, `${left}'s copy does not run as the stream's single replica`);
+    }
+    // A retry of the same publish is a duplicate of the message stored there.
+    const again = await jetstream(nc, { timeout: 20_000 }).publish("z.x", "probe", { msgID: "probe" });
+    assert.equal(again.seq, 26);
+    assert.equal(again.duplicate, true);
+  } finally {
+    for (const nc of ncs) await nc.close();
+    await c.stop();
+  }
+});
