@@ -22,21 +22,26 @@ async function api(nc: NatsConnection, subject: string, body: unknown = ""): Pro
   return m.json();
 }
 
+/** An R3 stream (subjects `<name lowercased>.>`) created, asked again until the meta leader sees three servers live. */
+async function createOnceLive(nc: NatsConnection, name: string): Promise<void> {
+  let answer: Awaited<ReturnType<typeof api>> = {};
+  await waitUntil(
+    async () => {
+      answer = await api(nc, `$JS.API.STREAM.CREATE.${name}`, { name, subjects: [`${name.toLowerCase()}.>`], num_replicas: 3 });
+      return answer.error === undefined;
+    },
+    30_000,
+    `${name} is placed on three live servers`,
+    () => JSON.stringify(answer),
+  );
+}
+
 test("after the nats-server meta leader is lost T3 leads the meta group, places streams on the live servers and catches the returning server up", { skip: referenceMissing(), timeout: 110_000 }, async (t) => {
   const cluster = await NrgCluster.create(true, true, undefined, true);
   try {
     const { n1, n2, nc2 } = await cluster.upWithClients();
     // Created by the nats-server meta leader once it sees every server online.
-    let before: Awaited<ReturnType<typeof api>> = {};
-    await waitUntil(
-      async () => {
-        before = await api(nc2, "$JS.API.STREAM.CREATE.OLD", { name: "OLD", subjects: ["old.>"], num_replicas: 3 });
-        return before.error === undefined;
-      },
-      30_000,
-      "OLD is created",
-      () => JSON.stringify(before),
-    );
+    await createOnceLive(nc2, "OLD");
     // N1 leads the meta group, then is lost.
     const sysOn = async (s: ReferenceServer): Promise<NatsConnection> => {
       const nc = await connect({ servers: `127.0.0.1:${s.port}`, user: "sys", pass: "sys" });
@@ -105,16 +110,7 @@ test("after the nats-server meta leader is lost T3 leads the meta group, places 
     const names = await api(nc2, "$JS.API.STREAM.NAMES");
     assert.deepEqual(names.streams, ["OLD", "ONE"]);
     // Three live members again: an R3 stream is placed on all of them.
-    let wide: Awaited<ReturnType<typeof api>> = {};
-    await waitUntil(
-      async () => {
-        wide = await api(nc2, "$JS.API.STREAM.CREATE.WIDE", { name: "WIDE", subjects: ["wide.>"], num_replicas: 3 });
-        return wide.error === undefined;
-      },
-      30_000,
-      "WIDE is placed once N1 is heard from",
-      () => JSON.stringify(wide),
-    );
+    await createOnceLive(nc2, "WIDE");
     await waitUntil(async () => (await streamStateOn(n1b, "WIDE")) !== undefined && (await streamStateOn(n2, "WIDE")) !== undefined, 20_000, "N1 and N2 hold WIDE");
     const after = (await getJson<{ nrg_meta_peer: { campaign?: { counters: Record<string, number> } } }>(`${cluster.ours?.monitorUrl}/jsz`)).nrg_meta_peer.campaign?.counters ?? {};
     t.diagnostic(`T3's meta campaign at the end: ${JSON.stringify(after)}`);
