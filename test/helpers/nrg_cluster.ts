@@ -145,6 +145,10 @@ export class NrgCluster {
   readonly nats: (ReferenceServer | undefined)[] = [];
   ours: ReferenceServer | undefined;
   readonly conns: NatsConnection[] = [];
+  /** Set before `up`: the JetStream domain of all three servers. */
+  domain: string | undefined;
+  /** Set before `up`: a leafnode listen port by server name (leaf servers of another domain connect there). */
+  readonly leafListen = new Map<string, number>();
 
   private constructor(
     private readonly routePorts: number[],
@@ -161,7 +165,8 @@ export class NrgCluster {
 
   private conf(name: string, port: number, ours: boolean): string {
     const routes = this.routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
-    return `server_name: ${name}\n${this.accounts}jetstream { max_mem_store: 256MB, max_file_store: 1GB${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}${this.lead ? ", nrg_peer_lead: true" : ""}${this.metaLead ? ", nrg_peer_meta_lead: true" : ""}` : ""} }\n`;
+    const leaf = this.leafListen.get(name);
+    return `server_name: ${name}\n${this.accounts}${leaf !== undefined ? `leafnodes { listen: "127.0.0.1:${leaf}" }\n` : ""}jetstream { max_mem_store: 256MB, max_file_store: 1GB${this.domain !== undefined ? `, domain: ${this.domain}` : ""}${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}${this.lead ? ", nrg_peer_lead: true" : ""}${this.metaLead ? ", nrg_peer_meta_lead: true" : ""}` : ""} }\n`;
   }
 
   startOurs(): Promise<ReferenceServer> {
