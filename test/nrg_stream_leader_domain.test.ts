@@ -67,8 +67,7 @@ test("T3 leading a stream that sources from another JetStream domain (a leaf nod
       await leaf.stop();
     }
   } catch (err) {
-    t.diagnostic(`T3's D group: ${JSON.stringify(await c.group("D").catch(() => undefined))}`);
-    t.diagnostic(`T3's log: ${(c.ours?.log() ?? "").split("\n").filter((l) => /source|'D'|> D\b|WRN|ERR/i.test(l)).slice(-20).join("\n")}`);
+    await c.diagnoseSourcing(t, "D");
     throw err;
   } finally {
     await c.stop();

@@ -36,8 +36,7 @@ test("with nrg_peer_lead, T3 leading a stream that sources another account's str
     for (const name of ["XN", "X"]) await c.sameOnAll(name, (s) => s.messages === 6, `${name} holds O's 6 on N1, N2 and T3`, "EXT");
     assert.equal((await c.group("X"))?.leader, "T3", "T3 leads X");
   } catch (err) {
-    t.diagnostic(`T3's X group: ${JSON.stringify(await c.group("X").catch(() => undefined))}`);
-    t.diagnostic(`T3's log: ${(c.ours?.log() ?? "").split("\n").filter((l) => /source|'X'|> X\b|WRN|ERR/i.test(l)).slice(-20).join("\n")}`);
+    await c.diagnoseSourcing(t, "X");
     throw err;
   } finally {
     await c.stop();

@@ -309,6 +309,13 @@ export class NrgCluster {
     }
   }
 
+  /** On a sourcing test's failure: T3's group of the stream, and its log's lines about sourcing, the stream, warnings and errors. */
+  async diagnoseSourcing(t: TestContext, stream: string): Promise<void> {
+    t.diagnostic(`T3's ${stream} group: ${JSON.stringify(await this.group(stream).catch(() => undefined))}`);
+    const about = new RegExp(`source|'${stream}'|> ${stream}\\b|WRN|ERR`, "i");
+    t.diagnostic(`T3's log: ${(this.ours?.log() ?? "").split("\n").filter((l) => about.test(l)).slice(-20).join("\n")}`);
+  }
+
   async appOn(s: ReferenceServer): Promise<NatsConnection> {
     const nc = await connect({ servers: `127.0.0.1:${s.port}`, user: "app", pass: "app" });
     this.conns.push(nc);
