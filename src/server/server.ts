@@ -424,24 +424,36 @@ export class Server {
   }
 
   /**
-   * The server's part of the INFO, encoded as `INFO {...` without the closing brace, while
-   * `info()` gives the same fields.
+   * The server's part of the INFO, encoded as `INFO {...` without the closing brace, and what
+   * it was made from.
    */
-  private infoCache: { fields: Record<string, unknown>; head: Buffer } | undefined;
+  private infoCache: InfoCache | undefined;
 
   /**
    * The bytes every plain TCP client's INFO begins with: the server's part is serialized and
    * encoded once and reused while it stays the same; a client's INFO adds only its own fields
    * (`clientInfoTail`), so each connection encodes a few dozen bytes instead of the whole INFO.
+   * What `info()` reads is replaced, never changed in place (options, TLS and authentication
+   * on reload, connect_urls with the cluster, lame duck), so the cache is checked by those
+   * inputs alone: building info() for the check was most of a connection's INFO cost.
    */
   private infoHead(): Buffer {
-    const fields = this.info();
-    let cache = this.infoCache;
-    if (cache === undefined || !sameInfoFields(cache.fields, fields)) {
-      const json = JSON.stringify(fields);
-      cache = this.infoCache = { fields, head: Buffer.from(`INFO ${json.slice(0, -1)}`) };
+    const cache = this.infoCache;
+    if (
+      cache !== undefined &&
+      cache.options === this.options &&
+      cache.tls === this.tls &&
+      cache.auth === this.auth &&
+      cache.port === this.port &&
+      cache.connectUrls === this.connectUrls &&
+      cache.lameDuck === this.lameDuck
+    ) {
+      return cache.head;
     }
-    return cache.head;
+    const json = JSON.stringify(this.info());
+    const head = Buffer.from(`INFO ${json.slice(0, -1)}`);
+    this.infoCache = { options: this.options, tls: this.tls, auth: this.auth, port: this.port, connectUrls: this.connectUrls, lameDuck: this.lameDuck, head };
+    return head;
   }
 
   /** The client's own INFO fields after the server's part, without the closing brace; the nonce unless `withNonce` is false. */
@@ -907,18 +919,15 @@ export class Server {
   }
 }
 
-/** Whether two `Server.info()` results hold the same fields (arrays compared by element). */
-function sameInfoFields(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
-  const keys = Object.keys(a);
-  if (keys.length !== Object.keys(b).length) return false;
-  for (const k of keys) {
-    const x = a[k];
-    const y = b[k];
-    if (x === y) continue;
-    if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length) return false;
-    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  }
-  return true;
+/** The encoded head of the server's INFO and the inputs of `Server.info()` it was made from. */
+interface InfoCache {
+  options: ServerOptions;
+  tls: ServerTls | undefined;
+  auth: Authenticator;
+  port: number;
+  connectUrls: string[] | undefined;
+  lameDuck: boolean;
+  head: Buffer;
 }
 
 /** Errors before a connection has its client (the client's own listener takes over then). */
