@@ -1,13 +1,13 @@
-// OPEN (fails on main, not landed): a follower of an R3 stream that loses power keeps nothing
-// after restart, also without the purge (publish 20, power cut of a follower whose store blocks
-// were never synced yet: after restart it shows current, its files hold no message). Not yet
-// known whether the replay, the store or the power-loss layer is at fault.
+// A follower of an R3 stream loses power before its store was ever synced (a replicated
+// stream's members sync their stores only for a snapshot or every 2 minutes: the RAFT log is what
+// is durable): it comes back with an empty store and replays its log onto it. Its stream leader
+// showed it current at once, on what it had answered before the cut (its log held every entry),
+// while it had applied nothing yet: a check that waited for "current", then stopped the servers,
+// found its files empty. `current` now means it has applied the commit index, said in its
+// answers (and not before it answered again once its route dropped).
 //
-// A purge applied again after a power cut must not take the messages acknowledged after it.
-// A replicated stream's member remembers the last purge (or other non-message entry) it applied
-// in `<group>/applied`; written without a sync, after a power cut it said less, the replay of
-// the RAFT log ran the purge again, and the messages after it were gone on that member (skipped
-// on replay: it had their sequences), while the stream's info showed it current.
+// The purge first: a purge applied again on the replay must not take the messages acknowledged
+// after it (here the store is empty, so the replay applies all of it again, in order).
 //
 // Three tsnats processes in network namespaces under the power-loss layer
 // (helpers/power_loss_process.ts). Deterministic: the power goes out once every replica is current.
@@ -38,29 +38,22 @@ describe("a purge, then more messages, then a power cut of a follower", { skip }
     for (let i = 1; i <= 10; i++) await retry("publish", () => js.publish("q.a", `m${i}`));
     await retry("purge", () => jsm.streams.purge("Q"));
     for (let i = 11; i <= 20; i++) assert.equal((await retry("publish", () => js.publish("q.a", `m${i}`))).seq, i);
-    let leader = -1;
-    await retry(
-      "Q's replicas current",
-      async () => {
-        const si = await jsm.streams.info("Q");
-        const r = si.cluster?.replicas ?? [];
-        if (r.length !== 2 || !r.every((x) => x.current && (x.lag ?? 0) === 0)) throw new Error(JSON.stringify(si.cluster));
-        leader = Number(si.cluster?.leader?.slice(1));
-      },
-      60_000,
-    );
-    const follower = (leader + 1) % 3;
+    /** Q's leader once both other replicas are current (index of its server). */
+    const replicasCurrent = (what: string): Promise<number> =>
+      retry(
+        what,
+        async () => {
+          const si = await jsm.streams.info("Q");
+          const r = si.cluster?.replicas ?? [];
+          if (r.length !== 2 || !r.every((x) => x.current && (x.lag ?? 0) === 0)) throw new Error(JSON.stringify(si.cluster));
+          return Number(si.cluster?.leader?.slice(1));
+        },
+        60_000,
+      );
+    const follower = ((await replicasCurrent("Q's replicas current")) + 1) % 3;
     await c.servers[follower].powerLoss();
     await c.servers[follower].start();
-    await retry(
-      "Q's replicas current again",
-      async () => {
-        const si = await jsm.streams.info("Q");
-        const r = si.cluster?.replicas ?? [];
-        if (r.length !== 2 || !r.every((x) => x.current && (x.lag ?? 0) === 0)) throw new Error(JSON.stringify(si.cluster));
-      },
-      60_000,
-    );
+    await replicasCurrent("Q's replicas current again");
     for (const nc of c.conns) await nc.close();
     c.conns.length = 0;
     for (const s of c.servers) await s.stop();

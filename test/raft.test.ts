@@ -109,6 +109,50 @@ test("raft: a pause of the whole process longer than an election timeout changes
   }
 });
 
+test("raft: the leader shows a member current only once it applied the commit index (under load, and after a power cut until it replayed its log)", async () => {
+  // Stream info's `current` said so when a member's log held the committed entries, also while
+  // it had not applied them yet, and, after its server restarted, on what it answered before
+  // (js_cluster_power_loss_purge: a follower shown current after a power cut, its store empty).
+  const sim = new SimCluster({ seed: 13, members: 3, spares: 0, durationMs: 0, proposalEveryMs: 5, faults: false, corruption: false, membership: false });
+  try {
+    await sim.startAll();
+    await sim.advance(500, 5);
+    const leader = sim.leader();
+    assert.ok(leader !== undefined, "a leader");
+    const check = (when: string): void => {
+      for (const p of leader.peerStatus()) {
+        const applied = sim.members.get(p.id)?.node?.applied;
+        if (p.current && (applied === undefined || applied < leader.commit)) assert.fail(`${when}: ${p.id} shown current, applied ${applied ?? "nothing (down)"} < commit ${leader.commit}`);
+      }
+    };
+    const allCurrent = (): boolean => leader.peerStatus().every((p) => p.current);
+    /** Step 1 ms at a time without proposals, checking every step, until every member is current. */
+    const settle = (when: string, withinMs: number): void => {
+      const end = sim.sched.now + withinMs;
+      while (!allCurrent()) {
+        assert.ok(sim.sched.now < end, `${when}: every member current within ${withinMs} ms (${JSON.stringify(leader.peerStatus())})`);
+        sim.sched.run(sim.sched.now + 1);
+        check(when);
+      }
+    };
+    for (let k = 0; k < 200; k++) {
+      await sim.advance(5, 5);
+      check("under load");
+    }
+    settle("idle", 10_000); // (appends may carry one entry at a time here)
+    const follower = leader.peerStatus()[0].id;
+    sim.powerLoss(follower);
+    check("its server down");
+    await sim.startMember(follower, false);
+    check("restarted, nothing replayed yet");
+    settle("restarted", 10_000);
+    assert.equal(leader.isLeader, true, "the same leader throughout");
+    assert.deepEqual(sim.violations, []);
+  } finally {
+    sim.stop();
+  }
+});
+
 test("raft: a leader confirms it leads (confirmLeading) only through an entry committed in its term; one paused while the others elected never does", async () => {
   const sim = new SimCluster({ seed: 5, members: 3, spares: 0, durationMs: 0, proposalEveryMs: 20, faults: false, corruption: false, membership: false });
   try {
@@ -534,7 +578,7 @@ test("raft wire: every message kind round-trips; a corrupted entry or short mess
     { t: "vote_resp", term: 4, granted: false },
     { t: "append", term: 2, prevIndex: 7, prevTerm: 2, commit: 6, leaderLast: 10, entries: es },
     { t: "append", term: 2, prevIndex: 7, prevTerm: 2, commit: 6, leaderLast: 10, entries: [] },
-    { t: "append_resp", term: 2, success: true, index: 10, inc: 3 },
+    { t: "append_resp", term: 2, success: true, index: 10, inc: 3, applied: 9 },
     { t: "snap", term: 2, index: 50, snapTerm: 2, config: { voters: ["a", "b", "c"], learners: ["d"] }, offset: 16, total: 40, crc: 1234, chunk: Buffer.from("chunk of bytes") },
     { t: "snap_resp", term: 2, index: 50, offset: 30, done: false, inc: 1 },
     { t: "timeout_now", term: 9 },
@@ -553,4 +597,7 @@ test("raft wire: every message kind round-trips; a corrupted entry or short mess
   flipped[flipped.length - 5] ^= 0x40;
   assert.equal(decodeRaftMsg(flipped), undefined, "an entry failing its checksum is refused");
   assert.equal(decodeRaftMsg(Buffer.from([42, 0])), undefined, "unknown kind");
+  // An answer from an older member ends before the applied index: it decodes without one.
+  const resp = encodeRaftMsg("s", { t: "append_resp", term: 2, success: true, index: 10, inc: 3, applied: 9 });
+  assert.deepEqual(decodeRaftMsg(resp.subarray(0, resp.length - 8))?.msg, { t: "append_resp", term: 2, success: true, index: 10, inc: 3 });
 });

@@ -54,7 +54,7 @@ export type RaftMsg =
   | { t: "prevote_resp" | "vote_resp"; term: number; granted: boolean }
   | { t: "append"; term: number; prevIndex: number; prevTerm: number; commit: number; leaderLast: number; entries: RaftEntry[] }
   /** `index`: on success the last index now matching the leader's log; on failure where to retry after. */
-  | { t: "append_resp"; term: number; success: boolean; index: number; inc: number }
+  | { t: "append_resp"; term: number; success: boolean; index: number; inc: number; applied?: number }
   | { t: "snap"; term: number; index: number; snapTerm: number; config: RaftConfig; offset: number; total: number; crc: number; chunk: Buffer }
   /** `offset`: the next byte wanted; `done` once installed. */
   | { t: "snap_resp"; term: number; index: number; offset: number; done: boolean; inc: number }
@@ -214,6 +214,17 @@ interface Progress {
   lastSent: number;
   /** The commit index the last append told it. */
   commitSent: number;
+  /**
+   * The last index it said it applied (its answers carry it): it is current only once this
+   * reaches the commit index, not when its log merely holds the entries (a restarted member
+   * replays them onto its state machine first).
+   */
+  applied: number;
+  /**
+   * The connection to its server was lost (its process died, its route was cut): what it
+   * answered before may be gone with it (a power cut), so it is not current until it answers again.
+   */
+  contactLost: boolean;
   inc: number;
   snapOffset: number;
   snapIndex: number;
@@ -603,6 +614,16 @@ export class RaftNode {
     return this.store.termAt(index);
   }
 
+  /**
+   * The connection to member `id`'s server is gone (its process died, its route was cut): the
+   * leader no longer counts it current until it answers again. Nothing else changes (its match
+   * index stays: an incarnation change in its next answer says whether its copy is gone).
+   */
+  lostContact(id: string): void {
+    const p = this.progress.get(id);
+    if (p !== undefined) p.contactLost = true;
+  }
+
   /** Status of the members as the leader sees it (for stream/consumer info). */
   peerStatus(): Array<{ id: string; voter: boolean; match: number; lag: number; current: boolean; lastSeenMs: number }> {
     const now = this.env.now();
@@ -616,7 +637,7 @@ export class RaftNode {
         voter: this.config.voters.includes(id),
         match,
         lag: Math.max(0, this.store.lastIndex - match),
-        current: p !== undefined && match >= this.commit && now - p.lastResp < this.o.electionMinMs,
+        current: p !== undefined && !p.contactLost && match >= this.commit && p.applied >= this.commit && now - p.lastResp < this.o.electionMinMs,
         lastSeenMs: p === undefined || !p.answered ? -1 : now - p.lastResp,
       });
     }
@@ -1405,11 +1426,16 @@ export class RaftNode {
       // The member restarted: what it had before is not to be counted on.
       p.inc = m.inc;
       p.match = 0;
+      p.applied = 0;
       p.inflight = [];
       if (p.mode !== "snapshot") p.mode = "probe";
     }
     p.lastResp = this.env.now();
     p.answered = true;
+    p.contactLost = false;
+    // (An older member does not say: what its log holds counts as applied, as before.)
+    const applied = m.applied ?? (m.success ? m.index : 0);
+    if (applied > p.applied) p.applied = applied;
     if (p.mode === "snapshot") return;
     if (m.success) {
       if (m.index > p.match) p.match = m.index;
@@ -1583,12 +1609,16 @@ export class RaftNode {
     if (m.inc > p.inc) {
       p.inc = m.inc;
       p.match = 0;
+      p.applied = 0;
     }
     p.lastResp = this.env.now();
     p.answered = true;
+    p.contactLost = false;
     if (p.mode !== "snapshot" || m.index !== p.snapIndex) return;
     if (m.done) {
       p.match = Math.max(p.match, m.index);
+      // Installed: its state machine holds the snapshot's state.
+      p.applied = Math.max(p.applied, m.index);
       p.next = p.match + 1;
       p.mode = "probe";
       p.inflight = [];
@@ -1648,7 +1678,11 @@ export class RaftNode {
   // ---- messages out ----
 
   private send(to: string, msg: RaftMsg): void {
-    if (msg.t === "append_resp") this.lastAnswerAt = this.env.now();
+    if (msg.t === "append_resp") {
+      this.lastAnswerAt = this.env.now();
+      // As of when it leaves (an answer waiting on an fsync leaves after entries were applied meanwhile).
+      msg.applied = this.applied;
+    }
     this.transport.send(to, msg);
   }
 
@@ -1696,5 +1730,5 @@ export class RaftNode {
 }
 
 function newProgress(next: number, now: number): Progress {
-  return { match: 0, next, mode: "probe", inflight: [], inflightSince: now, lastResp: now, answered: false, lastSent: -Infinity, commitSent: 0, inc: DOUBLE_ZERO, snapOffset: 0, snapIndex: 0 };
+  return { match: 0, next, mode: "probe", inflight: [], inflightSince: now, lastResp: now, answered: false, lastSent: -Infinity, commitSent: 0, applied: 0, contactLost: false, inc: DOUBLE_ZERO, snapOffset: 0, snapIndex: 0 };
 }

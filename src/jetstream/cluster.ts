@@ -198,6 +198,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private readonly onPeer = (peer: { id: string; name: string }, up: boolean): void => {
     if (up) this.peers.set(peer.id, peer.name);
     else this.peers.delete(peer.id);
+    // Its server is gone (or cut off): the groups this server leads stop showing it current
+    // until it answers again (a restarted member replays its log before it is).
+    if (!up) this.lostContact(peer.name);
     if (up) {
       this.maybeBootstrap();
       // The meta leader's route is back: what waited for it goes to it now.
@@ -1263,6 +1266,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     // An R1 consumer has no other member to hand over to; nats-server answers success.
     if (t[1] === "LEADER" && t[2] === "STEPDOWN") return { success: true };
     return undefined;
+  }
+
+  /** Every RAFT group here that `server` is a member of: no longer counted current until it answers again. */
+  private lostContact(server: string): void {
+    this.node?.lostContact(server);
+    for (const jsa of this.service.accounts.values()) for (const st of jsa.streams.values()) st.replica?.lostContact(server);
   }
 
   /** Is `server` this one or one a route leads to now (a server stopped or cut off is not)? */

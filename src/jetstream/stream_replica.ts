@@ -828,6 +828,12 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   }
 
   /** The group of a replicated consumer held here (undefined: none, e.g. an R1 consumer). */
+  /** The route to `server` is gone: this group and its consumers' groups do not count it current until it answers again. */
+  lostContact(server: string): void {
+    this.node.lostContact(server);
+    for (const g of this.consumerGroups.values()) g.node.lostContact(server);
+  }
+
   consumerGroup(name: string): ConsumerGroup | undefined {
     return this.consumerGroups.get(name);
   }

@@ -582,6 +582,7 @@ export class SimCluster {
     m.node = undefined;
     m.epoch++;
     this.note(`${id}: kill`);
+    this.connectionLost(id);
   }
 
   /** Cut a member off from all others, both ways, until heal(). */
@@ -608,6 +609,12 @@ export class SimCluster {
     m.node = undefined;
     m.epoch++;
     this.note(`${id}: power loss`);
+    this.connectionLost(id);
+  }
+
+  /** The others' connections to a member that died drop (as a route does): their groups learn it (RaftNode.lostContact). */
+  private connectionLost(id: string): void {
+    for (const o of this.members.values()) if (o.id !== id) o.node?.lostContact(id);
   }
 
   /** Stop a member and give it empty files (its group's directory made anew): it starts again with the first incarnation, as it did the first time. */
