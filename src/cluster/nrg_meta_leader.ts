@@ -32,20 +32,25 @@ import { randomBytes } from "node:crypto";
 import { nowNs, rfc3339 } from "../server/time.js";
 import { getHeader } from "../protocol/headers.js";
 import { ApiError, jsError } from "../jetstream/errors.js";
-import { createRequest, isJsonObjectOrArray } from "../jetstream/api.js";
-import { CONSUMER_CREATE_SHAPE, decodeRequest, NAMES_SHAPE, type Shape } from "../jetstream/json.js";
+import { createRequest, errorResponse, isJsonObjectOrArray } from "../jetstream/api.js";
+import { CONSUMER_CREATE_SHAPE, CONSUMER_NAMES_SHAPE, decodeRequest, NAMES_SHAPE, STREAM_CREATE_SHAPE, type Shape } from "../jetstream/json.js";
+import { askEach } from "../jetstream/info_gather.js";
+import { maxDuplicateWindowNs } from "../jetstream/server_limits.js";
 import { consumerRequiredLevel, normalizeConsumerConfig, type ConsumerConfig } from "../jetstream/consumer_config.js";
 import { createRequestConfig, randomConsumerName } from "../jetstream/consumer_create.js";
-import { subjectsOverlap, type StreamConfig } from "../jetstream/stream_config.js";
-import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet, staticMetadata } from "../jetstream/api_level.js";
+import { checkStreamUpdate, normalizeStreamConfig, subjectsOverlap, type StreamConfig, type StreamConfigRequest } from "../jetstream/stream_config.js";
+import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet, staticMetadata, streamRequiredLevel } from "../jetstream/api_level.js";
 import type { JetStreamOptions } from "../config/options.js";
 import { NrgEntryOp, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
 import { assignmentAccount, type NrgMetaConsumer, type NrgMetaState, type NrgMetaStream } from "./nrg_meta_state.js";
 
 const TYPE = "io.nats.jetstream.api.v1.";
 const HDR_REQUEST_INFO = "Nats-Request-Info";
-/** nats-server's JSApiNamesLimit. */
+/** nats-server's JSApiNamesLimit and JSApiListLimit. */
 const NAMES_LIMIT = 1024;
+const LIST_LIMIT = 256;
+/** How long a list waits for the streams' and consumers' leaders (jsClusteredStreamListRequest's 4 s). */
+const LIST_WAIT_MS = 4_000;
 const STEPDOWN_SHAPE: Shape = { placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" } };
 const HASH_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 /** nats-server's syncSubject alphabet (digits, base 62). */
@@ -118,7 +123,7 @@ function consumerBody(c: NrgMetaConsumer, subject: string, reply: string, client
 
 export class NrgMetaLeader {
   private subs: Subscription[] = [];
-  counters = { streamsProposed: 0, streamsRemoved: 0, consumersProposed: 0, consumersRemoved: 0, forwarded: 0, refused: 0 };
+  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersRemoved: 0, forwarded: 0, refused: 0 };
 
   constructor(
     private readonly srv: NrgMetaLeaderServer,
@@ -136,15 +141,19 @@ export class NrgMetaLeader {
         ),
       );
     };
-    on("$JS.API.STREAM.CREATE.*", (s, reply, hdr, body) => this.answer(reply, "stream_create_response", () => this.streamCreate(s, reply, hdr, body)));
-    on("$JS.API.STREAM.DELETE.*", (s, reply, hdr) => this.answer(reply, "stream_delete_response", () => this.streamDelete(s, reply, hdr)));
-    on("$JS.API.CONSUMER.CREATE.>", (s, reply, hdr, body) => this.answer(reply, "consumer_create_response", () => this.consumerCreate(s, reply, hdr, body, false)));
-    on("$JS.API.CONSUMER.DURABLE.CREATE.*.*", (s, reply, hdr, body) => this.answer(reply, "consumer_create_response", () => this.consumerCreate(s, reply, hdr, body, true)));
-    on("$JS.API.CONSUMER.DELETE.*.*", (s, reply, hdr) => this.answer(reply, "consumer_delete_response", () => this.consumerDelete(s, reply, hdr)));
-    on("$JS.API.STREAM.INFO.*", (s, reply, hdr) => this.answer(reply, "stream_info_response", () => this.unassigned(s, hdr, false)));
-    on("$JS.API.CONSUMER.INFO.*.*", (s, reply, hdr) => this.answer(reply, "consumer_info_response", () => this.unassigned(s, hdr, true)));
-    on("$JS.API.STREAM.NAMES", (_s, reply, hdr, body) => this.answer(reply, "stream_names_response", () => this.streamNames(hdr, body)));
-    on("$JS.API.META.LEADER.STEPDOWN", (_s, reply, hdr, body) => this.answer(reply, "meta_leader_stepdown_response", () => this.stepDown(hdr, body)));
+    on("$JS.API.STREAM.CREATE.*", (s, reply, hdr, body) => this.answer(s, reply, "stream_create_response", () => this.streamCreate(s, reply, hdr, body)));
+    on("$JS.API.STREAM.DELETE.*", (s, reply, hdr) => this.answer(s, reply, "stream_delete_response", () => this.streamDelete(s, reply, hdr)));
+    on("$JS.API.CONSUMER.CREATE.>", (s, reply, hdr, body) => this.answer(s, reply, "consumer_create_response", () => this.consumerCreate(s, reply, hdr, body, false)));
+    on("$JS.API.CONSUMER.DURABLE.CREATE.*.*", (s, reply, hdr, body) => this.answer(s, reply, "consumer_create_response", () => this.consumerCreate(s, reply, hdr, body, true)));
+    on("$JS.API.CONSUMER.DELETE.*.*", (s, reply, hdr) => this.answer(s, reply, "consumer_delete_response", () => this.consumerDelete(s, reply, hdr)));
+    on("$JS.API.STREAM.INFO.*", (s, reply, hdr) => this.answer(s, reply, "stream_info_response", () => this.unassigned(s, hdr, false)));
+    on("$JS.API.CONSUMER.INFO.*.*", (s, reply, hdr) => this.answer(s, reply, "consumer_info_response", () => this.unassigned(s, hdr, true)));
+    on("$JS.API.STREAM.UPDATE.*", (s, reply, hdr, body) => this.answer(s, reply, "stream_update_response", () => this.streamUpdate(s, reply, hdr, body)));
+    on("$JS.API.STREAM.NAMES", (s, reply, hdr, body) => this.answer(s, reply, "stream_names_response", () => this.streamNames(hdr, body)));
+    on("$JS.API.STREAM.LIST", (s, reply, hdr, body) => this.answer(s, reply, "stream_list_response", () => this.streamList(reply, hdr, body)));
+    on("$JS.API.CONSUMER.NAMES.*", (s, reply, hdr, body) => this.answer(s, reply, "consumer_names_response", () => this.consumerNames(s, hdr, body)));
+    on("$JS.API.CONSUMER.LIST.*", (s, reply, hdr, body) => this.answer(s, reply, "consumer_list_response", () => this.consumerList(s, reply, hdr, body)));
+    on("$JS.API.META.LEADER.STEPDOWN", (s, reply, hdr, body) => this.answer(s, reply, "meta_leader_stepdown_response", () => this.stepDown(hdr, body)));
     on("$NRG.P._meta_", (_s, _reply, _hdr, body) => {
       if (body.length > 0 && this.srv.propose(body)) this.counters.forwarded++;
     });
@@ -159,17 +168,18 @@ export class NrgMetaLeader {
    * Run a handler: its answer (undefined: none now, the proposal's outcome answers) or its
    * refusal sent to the reply; a request without a reply is still acted on.
    */
-  private answer(reply: string, type: string, handler: () => Record<string, unknown> | undefined): void {
+  private answer(subject: string, reply: string, type: string, handler: () => Record<string, unknown> | undefined): void {
     let body: Record<string, unknown> | undefined;
     try {
       body = handler();
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       this.counters.refused++;
-      body = { error: err.toJSON() };
+      // With the zero fields nats-server's response types carry beside an error (paging...).
+      if (reply !== "") this.srv.sys.publish(reply, "", undefined, Buffer.from(errorResponse(subject.slice("$JS.API.".length), err)));
+      return;
     }
-    if (body === undefined || reply === "") return;
-    this.srv.sys.publish(reply, "", undefined, Buffer.from(JSON.stringify({ type: TYPE + type, ...body })));
+    if (body !== undefined) this.send(reply, type, body);
   }
 
   /** The account a request names (its Nats-Request-Info); undefined for one not meant for us (no header: the system account's own). */
@@ -313,17 +323,142 @@ export class NrgMetaLeader {
     return undefined;
   }
 
+  /** The paging of a names or list request (offset, and a subject filter for streams). */
+  private paging(body: Buffer, shape: Shape, struct: string): { offset: number; subject: string } {
+    const req = isJsonObjectOrArray(body) ? (decodeRequest<{ offset?: number; subject?: string }>(body, shape, struct) ?? {}) : {};
+    return { offset: Math.max(0, req.offset ?? 0), subject: req.subject ?? "" };
+  }
+
+  /** The account's assigned streams a names or list request asks for, by name (nats-server matches a stream without subjects by its name). */
+  private streamsOf(account: string, filter: string): NrgMetaStream[] {
+    const matches = (s: NrgMetaStream): boolean => {
+      if (filter === "") return true;
+      const subjects = (s.config.subjects as string[] | undefined) ?? [];
+      return subjectsOverlap([filter], subjects.length > 0 ? subjects : [s.config.name]);
+    };
+    return [...this.meta.streams.values()].filter((s) => s.account === account && matches(s)).sort((a, b) => (a.config.name < b.config.name ? -1 : a.config.name > b.config.name ? 1 : 0));
+  }
+
   private streamNames(hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
     const account = this.account(hdr);
     if (account === undefined) return undefined;
-    const req = isJsonObjectOrArray(body) ? (decodeRequest<{ offset?: number; subject?: string }>(body, NAMES_SHAPE, "JSApiStreamNamesRequest") ?? {}) : {};
-    const filter = req.subject ?? "";
-    const names = [...this.meta.streams.values()]
-      .filter((s) => s.account === account && (filter === "" || subjectsOverlap([filter], (s.config.subjects as string[] | undefined) ?? [])))
-      .map((s) => s.config.name)
-      .sort();
-    const offset = Math.max(0, Math.min(req.offset ?? 0, names.length));
-    return { total: names.length, offset, limit: NAMES_LIMIT, streams: names.slice(offset, offset + NAMES_LIMIT) };
+    const { offset: asked, subject } = this.paging(body, NAMES_SHAPE, "JSApiStreamNamesRequest");
+    const names = this.streamsOf(account, subject).map((s) => s.config.name);
+    const offset = Math.min(asked, names.length);
+    const page = names.slice(offset, offset + NAMES_LIMIT);
+    // Go's nil slice: null when nothing matched (an offset past the end leaves an empty one).
+    return { total: names.length, offset, limit: NAMES_LIMIT, streams: names.length > 0 ? page : null };
+  }
+
+  /**
+   * STREAM.LIST: each stream's info asked of its leader (`$JSC.SI.<account>.<stream>`), those
+   * not answering within 4 s named `missing`, as jsClusteredStreamListRequest gathers them.
+   */
+  private streamList(reply: string, hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
+    const account = this.account(hdr);
+    if (account === undefined) return undefined;
+    const { offset: asked, subject } = this.paging(body, NAMES_SHAPE, "JSApiStreamListRequest");
+    const all = this.streamsOf(account, subject);
+    const offset = Math.min(asked, all.length);
+    const page = all.slice(offset, offset + LIST_LIMIT);
+    const paged = { total: all.length, offset, limit: LIST_LIMIT };
+    if (page.length === 0) return { ...paged, streams: [] };
+    this.gather(page.map((s) => `$JSC.SI.${account}.${s.config.name}`), (answers) => {
+      const streams: Record<string, unknown>[] = [];
+      const missing: string[] = [];
+      page.forEach((s, i) => {
+        const info = answers[i];
+        if (info === undefined) return void missing.push(s.config.name);
+        // The leader counts the consumers it runs; the meta leader knows every assigned one.
+        const state = info.state as Record<string, unknown> | undefined;
+        if (state !== undefined && s.consumers.size > 0) state.consumer_count = s.consumers.size;
+        streams.push(info);
+      });
+      this.send(reply, "stream_list_response", { ...paged, streams, ...(missing.length > 0 ? { missing } : {}) });
+    });
+    return undefined;
+  }
+
+  private consumerNames(subject: string, hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
+    const account = this.account(hdr);
+    if (account === undefined) return undefined;
+    const { offset: asked } = this.paging(body, CONSUMER_NAMES_SHAPE, "JSApiConsumersRequest");
+    const s = this.meta.stream(account, subject.split(".")[4]);
+    if (s === undefined) throw jsError("JSStreamNotFoundErr");
+    const names = [...s.consumers.keys()].sort();
+    const offset = Math.min(asked, names.length);
+    const page = names.slice(offset, offset + NAMES_LIMIT);
+    return { total: names.length, offset, limit: NAMES_LIMIT, consumers: page };
+  }
+
+  /** CONSUMER.LIST: each consumer's info asked of its leader (`$JSC.CI.<account>.<stream>.<consumer>`), as jsClusteredConsumerListRequest. */
+  private consumerList(subject: string, reply: string, hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
+    const account = this.account(hdr);
+    if (account === undefined) return undefined;
+    const { offset: asked } = this.paging(body, CONSUMER_NAMES_SHAPE, "JSApiConsumersRequest");
+    const s = this.meta.stream(account, subject.split(".")[4]);
+    // nats-server lists no consumers of a stream it does not know, without an error.
+    const names = [...(s?.consumers.keys() ?? [])].sort();
+    const offset = Math.min(asked, names.length);
+    const page = names.slice(offset, offset + LIST_LIMIT);
+    const paged = { total: names.length, offset, limit: LIST_LIMIT };
+    if (s === undefined || page.length === 0) return { ...paged, consumers: [] };
+    this.gather(page.map((c) => `$JSC.CI.${account}.${s.config.name}.${c}`), (answers) => {
+      const consumers: Record<string, unknown>[] = [];
+      const missing: string[] = [];
+      page.forEach((c, i) => {
+        const info = answers[i];
+        if (info === undefined) missing.push(c);
+        else consumers.push(info);
+      });
+      this.send(reply, "consumer_list_response", { ...paged, consumers, ...(missing.length > 0 ? { missing } : {}) });
+    });
+    return undefined;
+  }
+
+  private gather(subjects: string[], done: (answers: Array<Record<string, unknown> | undefined>) => void): void {
+    askEach(this.srv.sys, this.srv.selfId, subjects, LIST_WAIT_MS, done, "nrg-meta-leader-list");
+  }
+
+  private send(reply: string, type: string, body: Record<string, unknown>): void {
+    if (reply === "") return;
+    this.srv.sys.publish(reply, "", undefined, Buffer.from(JSON.stringify({ type: TYPE + type, ...body })));
+  }
+
+  /**
+   * STREAM.UPDATE without a change of replicas or placement (this meta leader neither scales nor
+   * moves a group): the config checked against the assignment's as the single server checks an
+   * update, subjects against the account's other streams, then updateStreamOp with the group's
+   * preferred member cleared; the stream's leader answers it.
+   */
+  private streamUpdate(subject: string, reply: string, hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
+    const client = requestClient(hdr);
+    if (client === undefined) return undefined;
+    if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
+    const account = assignmentAccount(client);
+    const name = subject.slice("$JS.API.STREAM.UPDATE.".length);
+    const raw = decodeRequest<StreamConfigRequest & { pedantic?: boolean }>(body, STREAM_CREATE_SHAPE, "StreamConfigRequest") ?? {};
+    const pedantic = raw.pedantic === true;
+    delete raw.pedantic;
+    const opts = { clustered: true, pedantic, maxDuplicateWindowNs: maxDuplicateWindowNs(this.srv.jetstream) };
+    const cfg = normalizeStreamConfig(raw, opts);
+    if (cfg.name !== name) throw jsError("JSStreamMismatchErr");
+    const s = this.meta.stream(account, name);
+    if (s === undefined) throw jsError("JSStreamNotFoundErr");
+    cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
+    const old = normalizeStreamConfig({ ...(s.config as unknown as StreamConfigRequest) }, { clustered: true });
+    checkStreamUpdate(old, cfg);
+    if ((cfg.num_replicas ?? 1) !== (old.num_replicas ?? 1)) throw jsError("JSStreamReplicasNotUpdatableErr");
+    if (JSON.stringify(cfg.placement ?? null) !== JSON.stringify(old.placement ?? null)) throw jsError("JSStreamUpdateErrF", { err: "stream placement can not be changed while a tsnats server leads the meta group" });
+    const subjects = cfg.subjects ?? [];
+    for (const other of this.meta.streams.values()) {
+      if (other.account !== account || other.config.name === name) continue;
+      if (subjectsOverlap(subjects, (other.config.subjects as string[] | undefined) ?? [])) throw jsError("JSStreamSubjectOverlapErr");
+    }
+    const { preferred: _preferred, ...group } = s.group;
+    const assignment = { client, created: s.created, config: cfg as unknown as NrgMetaStream["config"], group, sync: s.sync };
+    if (this.srv.propose(metaEntry(NrgEntryOp.UpdateStream, streamBody(assignment, subject, reply, client)))) this.counters.streamsUpdated++;
+    return undefined;
   }
 
   private stepDown(hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {

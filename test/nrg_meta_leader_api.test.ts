@@ -1,0 +1,126 @@
+// The meta leader's list, names and update answers, side by side: the same requests answered by
+// a nats-server 2.15 meta leader, then by T3 (nrg_peer_meta_lead) once N1's step-down preferring
+// it made it the meta leader. STREAM.NAMES (with and without a subject filter) and
+// CONSUMER.NAMES equal; STREAM.LIST and CONSUMER.LIST carry the same streams and consumers with
+// the same fields (gathered from their leaders over `$JSC.SI` / `$JSC.CI`); a stream not found
+// answered alike, and so are the refusals of creates, infos and deletes; STREAM.UPDATE of a limit through T3 reaches the stream's leader and every
+// member (N1's and N2's own copies take the new max_msgs), as an update through the nats-server.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { referenceMissing } from "./helpers/side_by_side.js";
+import { retry } from "./helpers/server.js";
+import { waitUntil } from "./helpers/js_cluster_move.js";
+import { getJson, NrgCluster, type MetaCluster } from "./helpers/nrg_cluster.js";
+import type { ReferenceServer } from "./helpers/nats_server.js";
+
+type Answer = Record<string, unknown> & { error?: { code: number; err_code: number; description: string } };
+
+async function api(nc: NatsConnection, subject: string, body: unknown = ""): Promise<Answer> {
+  const m = await nc.request(subject, body === "" ? "" : JSON.stringify(body), { timeout: 10_000 });
+  return m.json();
+}
+
+/** A list answer with what changes from one asking to the next left out: each item's names and field names. */
+function listShape(answer: Answer, items: "streams" | "consumers"): Record<string, unknown> {
+  const list = (answer[items] as Record<string, unknown>[] | null) ?? [];
+  return {
+    type: answer.type,
+    total: answer.total,
+    offset: answer.offset,
+    limit: answer.limit,
+    missing: answer.missing,
+    items: list
+      .map((i) => ({ name: (i.config as { name?: string } | undefined)?.name ?? i.name, fields: Object.keys(i).sort(), consumers: (i.state as { consumer_count?: number } | undefined)?.consumer_count }))
+      .sort((a, b) => String(a.name).localeCompare(String(b.name))),
+  };
+}
+
+/** The requests compared, and what each answer is reduced to. */
+async function answers(nc: NatsConnection): Promise<Record<string, unknown>> {
+  return {
+    names: await api(nc, "$JS.API.STREAM.NAMES"),
+    namesFiltered: await api(nc, "$JS.API.STREAM.NAMES", { subject: "a.x" }),
+    namesOffset: await api(nc, "$JS.API.STREAM.NAMES", { offset: 5 }),
+    list: listShape(await api(nc, "$JS.API.STREAM.LIST"), "streams"),
+    consumerNames: await api(nc, "$JS.API.CONSUMER.NAMES.A"),
+    consumerNamesEmpty: await api(nc, "$JS.API.CONSUMER.NAMES.B"),
+    consumerList: listShape(await api(nc, "$JS.API.CONSUMER.LIST.A"), "consumers"),
+    consumerListEmpty: listShape(await api(nc, "$JS.API.CONSUMER.LIST.B"), "consumers"),
+    consumerNamesMissing: await api(nc, "$JS.API.CONSUMER.NAMES.NOPE"),
+    consumerListMissing: await api(nc, "$JS.API.CONSUMER.LIST.NOPE"),
+    updateMissing: await api(nc, "$JS.API.STREAM.UPDATE.NOPE", { name: "NOPE", subjects: ["nope"] }),
+    infoMissing: await api(nc, "$JS.API.STREAM.INFO.NOPE"),
+    consumerInfoMissing: await api(nc, "$JS.API.CONSUMER.INFO.A.NOPE"),
+    deleteMissing: await api(nc, "$JS.API.STREAM.DELETE.NOPE"),
+    consumerDeleteMissing: await api(nc, "$JS.API.CONSUMER.DELETE.A.NOPE"),
+    createOverlap: await api(nc, "$JS.API.STREAM.CREATE.OV", { name: "OV", subjects: ["a.1"], num_replicas: 3 }),
+    createOtherConfig: await api(nc, "$JS.API.STREAM.CREATE.A", { name: "A", subjects: ["a.>", "z"], num_replicas: 3 }),
+    consumerExists: await api(nc, "$JS.API.CONSUMER.CREATE.A.C1", { stream_name: "A", config: { durable_name: "C1", ack_policy: "explicit", max_deliver: 3 }, action: "create" }),
+    consumerNoStream: await api(nc, "$JS.API.CONSUMER.CREATE.NOPE.C", { stream_name: "NOPE", config: { durable_name: "C" } }),
+  };
+}
+
+async function metaLeaderOn(s: ReferenceServer): Promise<string | undefined> {
+  return (await getJson<{ meta_cluster?: MetaCluster }>(`${s.monitorUrl}/jsz`)).meta_cluster?.leader;
+}
+
+/** max_msgs of a stream as one nats-server's own copy has it configured (its /jsz). */
+async function maxMsgsOn(s: ReferenceServer, stream: string): Promise<number | undefined> {
+  const jsz = await getJson<{ account_details?: { name: string; stream_detail?: { name: string; config?: { max_msgs?: number } }[] }[] }>(`${s.monitorUrl}/jsz?accounts=true&streams=true&config=true`);
+  return jsz.account_details?.find((a) => a.name === "APP")?.stream_detail?.find((d) => d.name === stream)?.config?.max_msgs;
+}
+
+test("T3 as meta leader answers stream and consumer names and lists, and stream updates, as a nats-server meta leader", { skip: referenceMissing(), timeout: 110_000 }, async (t) => {
+  const cluster = await NrgCluster.create(true, true, undefined, true);
+  try {
+    const { n1, n2, nc1, jsm } = await cluster.upWithClients();
+    await retry(() => jsm.streams.add({ name: "A", subjects: ["a.>"], num_replicas: 3 }), 60_000);
+    await retry(() => jsm.streams.add({ name: "B", subjects: ["b.>"], num_replicas: 3, storage: "memory" as never }), 60_000);
+    await retry(() => jsm.consumers.add("A", { durable_name: "C1", ack_policy: "explicit" as never }), 60_000);
+    await retry(() => jsm.consumers.add("A", { durable_name: "C2", ack_policy: "none" as never, num_replicas: 1 }), 60_000);
+    const js = jetstream(nc1);
+    for (let i = 0; i < 3; i++) await js.publish(`a.${i}`, "x");
+
+    const byNats = await answers(nc1);
+    const natsUpdate = await api(nc1, "$JS.API.STREAM.UPDATE.A", { ...(await jsm.streams.info("A")).config, max_msgs: 100 });
+    assert.equal(natsUpdate.error, undefined, JSON.stringify(natsUpdate));
+
+    const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
+    cluster.conns.push(sys);
+    let leaders: (string | undefined)[] = [];
+    let askedAt = 0;
+    await waitUntil(
+      async () => {
+        leaders = await Promise.all([n1, n2].map(metaLeaderOn));
+        if (leaders.every((l) => l === "T3")) return true;
+        if (Date.now() - askedAt < 10_000 || leaders[0] === undefined) return false;
+        askedAt = Date.now();
+        await api(sys, "$JS.API.META.LEADER.STEPDOWN", { placement: { preferred: "T3" } }).catch(() => undefined);
+        return false;
+      },
+      40_000,
+      "N1 and N2 follow T3 as the meta leader",
+      () => JSON.stringify(leaders),
+    );
+
+    const byT3 = await answers(nc1);
+    for (const key of Object.keys(byNats)) assert.deepEqual(byT3[key], byNats[key], `${key}: T3's answer is the nats-server meta leader's`);
+    t.diagnostic(`stream list through T3: ${JSON.stringify(byT3.list)}`);
+
+    // An update through T3: the stream's leader answers, every member takes it.
+    const t3Update = await api(nc1, "$JS.API.STREAM.UPDATE.B", { ...(await jsm.streams.info("B")).config, max_msgs: 100 });
+    assert.equal(t3Update.error, undefined, JSON.stringify(t3Update));
+    assert.deepEqual(Object.keys(t3Update).sort(), Object.keys(natsUpdate).sort());
+    assert.equal((t3Update.config as { max_msgs: number }).max_msgs, 100);
+    await waitUntil(async () => (await maxMsgsOn(n1, "B")) === 100 && (await maxMsgsOn(n2, "B")) === 100, 20_000, "N1's and N2's copies of B take max_msgs 100");
+    const t3Info = await api(nc1, "$JS.API.STREAM.INFO.B");
+    assert.equal((t3Info.config as { max_msgs: number }).max_msgs, 100);
+    // A change of replicas is not placed by T3 (it neither scales nor moves groups).
+    const scale = await api(nc1, "$JS.API.STREAM.UPDATE.B", { ...(await jsm.streams.info("B")).config, num_replicas: 1 });
+    assert.equal(scale.error?.err_code, 10061, JSON.stringify(scale));
+  } finally {
+    await cluster.stop();
+  }
+});
