@@ -8,16 +8,12 @@
 // not found by T3, as nats-server's meta leader answers them.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
-import { getJson, NrgCluster, streamStateOn, type MetaCluster } from "./helpers/nrg_cluster.js";
+import { getJson, NrgCluster, streamStateOn } from "./helpers/nrg_cluster.js";
 import type { ReferenceServer } from "./helpers/nats_server.js";
-
-async function metaLeaderOn(s: ReferenceServer): Promise<string | undefined> {
-  return (await getJson<{ meta_cluster?: MetaCluster }>(`${s.monitorUrl}/jsz`)).meta_cluster?.leader;
-}
 
 async function api(nc: NatsConnection, subject: string, body: unknown = ""): Promise<Record<string, unknown> & { error?: { code: number; err_code: number; description: string } }> {
   const m = await nc.request(subject, body === "" ? "" : JSON.stringify(body), { timeout: 10_000 });
@@ -31,30 +27,12 @@ async function consumersOn(s: ReferenceServer, stream: string): Promise<string[]
   return d === undefined ? undefined : (d.consumer_detail ?? []).map((c) => c.name).sort();
 }
 
-test("T3 becomes the meta leader of a nats-server 2.15 cluster at a step-down preferring it, and stream and consumer creates, infos and deletes go through it", { skip: referenceMissing(), timeout: 110_000 }, async (t) => {
+test("T3 becomes the meta leader of a nats-server 2.15 cluster at a step-down preferring it, and stream and consumer creates, infos and deletes go through it", { skip: referenceMissing(), timeout: 110_000 }, async () => {
   const cluster = await NrgCluster.create(true, true, undefined, true);
   try {
     const { n1, n2, nc1, nc2 } = await cluster.upWithClients();
-    const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
-    cluster.conns.push(sys);
-
     // The nats-server meta leader hands the leadership to T3 (a LeaderTransfer naming it).
-    let leaders: (string | undefined)[] = [];
-    let askedAt = 0;
-    await waitUntil(
-      async () => {
-        leaders = await Promise.all([n1, n2].map(metaLeaderOn));
-        if (leaders.every((l) => l === "T3")) return true;
-        if (Date.now() - askedAt < 10_000 || leaders[0] === undefined) return false;
-        askedAt = Date.now();
-        const r = await api(sys, "$JS.API.META.LEADER.STEPDOWN", { placement: { preferred: "T3" } }).catch((err: Error) => ({ error: { code: 0, err_code: 0, description: err.message } }));
-        t.diagnostic(`meta step-down preferring T3 asked of ${leaders[0]}: ${JSON.stringify(r)}`);
-        return false;
-      },
-      40_000,
-      "N1 and N2 follow T3 as the meta leader",
-      () => JSON.stringify(leaders),
-    );
+    await cluster.metaLeadOnT3();
 
     // A stream created through T3: every server holds it, its leader answered the create.
     const created = await api(nc1, "$JS.API.STREAM.CREATE.ML", { name: "ML", subjects: ["ml.>"], num_replicas: 3 });
@@ -102,7 +80,7 @@ test("T3 becomes the meta leader of a nats-server 2.15 cluster at a step-down pr
     assert.equal(sdel.success, true, JSON.stringify(sdel));
     await waitUntil(async () => (await streamStateOn(n1, "ML")) === undefined && (await streamStateOn(n2, "ML")) === undefined, 20_000, "N1 and N2 no longer hold ML");
     assert.equal((await cluster.peerJson()).streams?.length ?? 0, 0);
-    assert.deepEqual(await Promise.all([n1, n2].map(metaLeaderOn)), ["T3", "T3"], "T3 still leads the meta group");
+    assert.deepEqual(await Promise.all([n1, n2].map((s) => cluster.metaLeaderOn(s))), ["T3", "T3"], "T3 still leads the meta group");
   } finally {
     await cluster.stop();
   }

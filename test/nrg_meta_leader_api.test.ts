@@ -7,12 +7,12 @@
 // member (N1's and N2's own copies take the new max_msgs), as an update through the nats-server.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
-import { getJson, NrgCluster, type MetaCluster } from "./helpers/nrg_cluster.js";
+import { getJson, NrgCluster } from "./helpers/nrg_cluster.js";
 import type { ReferenceServer } from "./helpers/nats_server.js";
 
 type Answer = Record<string, unknown> & { error?: { code: number; err_code: number; description: string } };
@@ -62,10 +62,6 @@ async function answers(nc: NatsConnection): Promise<Record<string, unknown>> {
   };
 }
 
-async function metaLeaderOn(s: ReferenceServer): Promise<string | undefined> {
-  return (await getJson<{ meta_cluster?: MetaCluster }>(`${s.monitorUrl}/jsz`)).meta_cluster?.leader;
-}
-
 /** max_msgs of a stream as one nats-server's own copy has it configured (its /jsz). */
 async function maxMsgsOn(s: ReferenceServer, stream: string): Promise<number | undefined> {
   const jsz = await getJson<{ account_details?: { name: string; stream_detail?: { name: string; config?: { max_msgs?: number } }[] }[] }>(`${s.monitorUrl}/jsz?accounts=true&streams=true&config=true`);
@@ -87,23 +83,7 @@ test("T3 as meta leader answers stream and consumer names and lists, and stream 
     const natsUpdate = await api(nc1, "$JS.API.STREAM.UPDATE.A", { ...(await jsm.streams.info("A")).config, max_msgs: 100 });
     assert.equal(natsUpdate.error, undefined, JSON.stringify(natsUpdate));
 
-    const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
-    cluster.conns.push(sys);
-    let leaders: (string | undefined)[] = [];
-    let askedAt = 0;
-    await waitUntil(
-      async () => {
-        leaders = await Promise.all([n1, n2].map(metaLeaderOn));
-        if (leaders.every((l) => l === "T3")) return true;
-        if (Date.now() - askedAt < 10_000 || leaders[0] === undefined) return false;
-        askedAt = Date.now();
-        await api(sys, "$JS.API.META.LEADER.STEPDOWN", { placement: { preferred: "T3" } }).catch(() => undefined);
-        return false;
-      },
-      40_000,
-      "N1 and N2 follow T3 as the meta leader",
-      () => JSON.stringify(leaders),
-    );
+    await cluster.metaLeadOnT3();
 
     const byT3 = await answers(nc1);
     for (const key of Object.keys(byNats)) assert.deepEqual(byT3[key], byNats[key], `${key}: T3's answer is the nats-server meta leader's`);

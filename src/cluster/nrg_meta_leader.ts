@@ -188,12 +188,26 @@ export class NrgMetaLeader {
     return client === undefined ? undefined : assignmentAccount(client);
   }
 
-  private streamCreate(subject: string, reply: string, hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
+  /** A stream create's or update's client, account and stream name (the subject's last token); undefined for a request not through an account. */
+  private streamRequest(subject: string, hdr: Buffer | undefined): { client: Record<string, unknown>; account: string; name: string } | undefined {
     const client = requestClient(hdr);
     if (client === undefined) return undefined;
     if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
-    const account = assignmentAccount(client);
-    const name = subject.slice("$JS.API.STREAM.CREATE.".length);
+    return { client, account: assignmentAccount(client), name: subject.split(".")[4] };
+  }
+
+  /** nats-server's subjectsOverlap: another stream of the account taking any of these subjects. */
+  private checkOverlap(account: string, name: string, subjects: string[]): void {
+    for (const other of this.meta.streams.values()) {
+      if (other.account !== account || other.config.name === name) continue;
+      if (subjectsOverlap(subjects, (other.config.subjects as string[] | undefined) ?? [])) throw jsError("JSStreamSubjectOverlapErr");
+    }
+  }
+
+  private streamCreate(subject: string, reply: string, hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
+    const req = this.streamRequest(subject, hdr);
+    if (req === undefined) return undefined;
+    const { client, account, name } = req;
     const cfg = createRequest(name, body, true, this.srv.jetstream) as unknown as Record<string, unknown> & { name: string };
     const existing = this.meta.stream(account, name);
     if (existing !== undefined) {
@@ -201,11 +215,7 @@ export class NrgMetaLeader {
       const same = JSON.stringify({ ...existing.config, metadata: undefined }) === JSON.stringify({ ...cfg, metadata: undefined });
       if (!same) throw jsError("JSStreamNameExistErr");
     }
-    const subjects = (cfg.subjects as string[] | undefined) ?? [];
-    for (const other of this.meta.streams.values()) {
-      if (other.account !== account || other.config.name === name) continue;
-      if (subjectsOverlap(subjects, (other.config.subjects as string[] | undefined) ?? [])) throw jsError("JSStreamSubjectOverlapErr");
-    }
+    this.checkOverlap(account, name, (cfg.subjects as string[] | undefined) ?? []);
     const store = cfg.storage === "memory" ? "memory" : "file";
     const group = existing?.group ?? this.placeStream(cfg, store);
     const assignment = { client, created: existing?.created ?? rfc3339(nowNs()), config: existing !== undefined ? { ...cfg, metadata: existing.config.metadata } : cfg, group, sync: existing?.sync ?? `$JSC.SYNC.${randomToken(8, SYNC_DIGITS)}` };
@@ -432,11 +442,9 @@ export class NrgMetaLeader {
    * preferred member cleared; the stream's leader answers it.
    */
   private streamUpdate(subject: string, reply: string, hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
-    const client = requestClient(hdr);
-    if (client === undefined) return undefined;
-    if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
-    const account = assignmentAccount(client);
-    const name = subject.slice("$JS.API.STREAM.UPDATE.".length);
+    const req = this.streamRequest(subject, hdr);
+    if (req === undefined) return undefined;
+    const { client, account, name } = req;
     const raw = decodeRequest<StreamConfigRequest & { pedantic?: boolean }>(body, STREAM_CREATE_SHAPE, "StreamConfigRequest") ?? {};
     const pedantic = raw.pedantic === true;
     delete raw.pedantic;
@@ -450,11 +458,7 @@ export class NrgMetaLeader {
     checkStreamUpdate(old, cfg);
     if ((cfg.num_replicas ?? 1) !== (old.num_replicas ?? 1)) throw jsError("JSStreamReplicasNotUpdatableErr");
     if (JSON.stringify(cfg.placement ?? null) !== JSON.stringify(old.placement ?? null)) throw jsError("JSStreamUpdateErrF", { err: "stream placement can not be changed while a tsnats server leads the meta group" });
-    const subjects = cfg.subjects ?? [];
-    for (const other of this.meta.streams.values()) {
-      if (other.account !== account || other.config.name === name) continue;
-      if (subjectsOverlap(subjects, (other.config.subjects as string[] | undefined) ?? [])) throw jsError("JSStreamSubjectOverlapErr");
-    }
+    this.checkOverlap(account, name, cfg.subjects ?? []);
     const { preferred: _preferred, ...group } = s.group;
     const assignment = { client, created: s.created, config: cfg as unknown as NrgMetaStream["config"], group, sync: s.sync };
     if (this.srv.propose(metaEntry(NrgEntryOp.UpdateStream, streamBody(assignment, subject, reply, client)))) this.counters.streamsUpdated++;

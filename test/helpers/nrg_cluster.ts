@@ -309,6 +309,36 @@ export class NrgCluster {
     }
   }
 
+  /** The meta leader as one nats-server's /jsz names it. */
+  async metaLeaderOn(s: ReferenceServer): Promise<string | undefined> {
+    return (await getJson<{ meta_cluster?: MetaCluster }>(`${s.monitorUrl}/jsz`)).meta_cluster?.leader;
+  }
+
+  /**
+   * Ask the meta leader (through a system account client of N1) to step down preferring T3,
+   * again every 10 s, until N1 and N2 both follow T3 (T3 runs with nrg_peer_meta_lead).
+   */
+  async metaLeadOnT3(): Promise<void> {
+    const [n1, n2] = this.live();
+    const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
+    this.conns.push(sys);
+    let leaders: (string | undefined)[] = [];
+    let askedAt = 0;
+    await waitUntil(
+      async () => {
+        leaders = await Promise.all([n1, n2].map((s) => this.metaLeaderOn(s)));
+        if (leaders.every((l) => l === "T3")) return true;
+        if (Date.now() - askedAt < 10_000 || leaders[0] === undefined) return false;
+        askedAt = Date.now();
+        await sys.request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred: "T3" } }), { timeout: 10_000 }).catch(() => undefined);
+        return false;
+      },
+      40_000,
+      "N1 and N2 follow T3 as the meta leader",
+      () => JSON.stringify(leaders),
+    );
+  }
+
   /** On a sourcing test's failure: T3's group of the stream, and its log's lines about sourcing, the stream, warnings and errors. */
   async diagnoseSourcing(t: TestContext, stream: string): Promise<void> {
     t.diagnostic(`T3's ${stream} group: ${JSON.stringify(await this.group(stream).catch(() => undefined))}`);
