@@ -32,67 +32,103 @@ function pause(raft: RaftNode): void {
   node.receive = () => undefined;
 }
 
+/**
+ * An R3 stream Z of 25 messages; the server its leader will remove first when it scales down
+ * (`left`, the leader removes its group's voters in order) paused while it leads consumer D,
+ * so its copy (20 messages) stays after its removal until another member leads D.
+ */
+async function streamWithPausedMember(c: JsTestCluster, ncs: NatsConnection[]): Promise<{ kept: string; left: string; meta: string; scaleDown: () => Promise<unknown> }> {
+  const meta = await c.metaAllCurrent();
+  const admin = await connect({ servers: c.members[0].url });
+  ncs.push(admin);
+  const jsm = await jetstreamManager(admin, { timeout: 20_000 });
+  const si = await jsm.streams.add({ name: "Z", subjects: ["z.>"], num_replicas: 3, duplicate_window: 120_000_000_000 });
+  await jsm.consumers.add("Z", { durable_name: "D", ack_policy: AckPolicy.Explicit });
+  const js = jetstream(admin, { timeout: 20_000 });
+  for (let i = 1; i <= 20; i++) await js.publish("z.x", `m${i}`, { msgID: `m${i}` });
+  await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "Z")?.store.state().lastSeq === 20), 20_000, "every server holds every message");
+
+  const kept = await replicaLeader(c, "Z");
+  const voters = streamOn(c, kept, "Z")!.replica!.node.config.voters;
+  const left = voters.find((v) => v !== kept) as string;
+  await waitUntil(async () => {
+    if (streamOn(c, left, "Z")?.replica?.consumerGroup("D")?.node.isLeader === true) return true;
+    await admin.request("$JS.API.CONSUMER.LEADER.STEPDOWN.Z.D", JSON.stringify({ placement: { preferred: left } }), { timeout: 5000 }).catch(() => undefined);
+    return false;
+  }, 30_000, `D led by ${left}`);
+
+  const leftReplica = streamOn(c, left, "Z")!.replica!;
+  pause(leftReplica.node);
+  pause(leftReplica.consumerGroup("D")!.node);
+  // The stream goes on without it: its copy falls behind.
+  for (let i = 21; i <= 25; i++) await js.publish("z.x", `m${i}`, { msgID: `m${i}` });
+  assert.equal(streamOn(c, left, "Z")?.store.state().lastSeq, 20, `${left}'s copy is behind`);
+  return { kept, left, meta, scaleDown: () => jsm.streams.update("Z", { ...si.config, num_replicas: 1 }) };
+}
+
+/** The scale-down's end as `member`'s meta group applied it: `kept` alone, the move over. */
+async function scaleDownEnded(c: JsTestCluster, member: string, kept: string): Promise<void> {
+  await waitUntil(
+    () => {
+      const sa = c.js(member).cluster?.assignment("$G", "Z");
+      return sa?.peers.length === 1 && sa.peers[0] === kept && sa.move === undefined;
+    },
+    30_000,
+    `the scale-down's end applied on ${member}`,
+  );
+}
+
+/** A publish through `via` with a new id and its retry: both answered with the sequence `kept` stores it at (26), and no other copy stored it. */
+async function probe(c: JsTestCluster, ncs: NatsConnection[], kept: string, via: string): Promise<void> {
+  const nc = await connect({ servers: c.member(via).url });
+  ncs.push(nc);
+  const js = jetstream(nc, { timeout: 20_000 });
+  const ack = await js.publish("z.x", "probe", { msgID: "probe" });
+  const stored = copyOf(c, kept, "Z").find(([, , data]) => data === "probe");
+  assert.deepEqual(stored?.[0], 26, `${kept} stores the probe after the 25 messages`);
+  assert.equal(ack.seq, 26, "the PubAck names the sequence the message is stored at");
+  for (const m of c.members) {
+    if (m.name === kept) continue;
+    const copy = streamOn(c, m.name, "Z");
+    if (copy !== undefined && !copy.closed) assert.equal(copyOf(c, m.name, "Z").find(([, , data]) => data === "probe"), undefined, `${m.name}'s copy (out of the stream) stored nothing`);
+  }
+  // A retry of the same publish is a duplicate of the message stored there.
+  const again = await js.publish("z.x", "probe", { msgID: "probe" });
+  assert.equal(again.seq, 26);
+  assert.equal(again.duplicate, true);
+}
+
 test("R3 -> R1 while a removed server still holds its copy: that copy takes no publish, every PubAck names where its message is stored", { timeout: 120_000 }, async () => {
   const c = await JsTestCluster.start(3);
   const ncs: NatsConnection[] = [];
   try {
-    const meta = await c.metaAllCurrent();
-    const admin = await connect({ servers: c.members[0].url });
-    ncs.push(admin);
-    const jsm = await jetstreamManager(admin, { timeout: 20_000 });
-    const si = await jsm.streams.add({ name: "Z", subjects: ["z.>"], num_replicas: 3, duplicate_window: 120_000_000_000 });
-    await jsm.consumers.add("Z", { durable_name: "D", ack_policy: AckPolicy.Explicit });
-    const js = jetstream(admin, { timeout: 20_000 });
-    for (let i = 1; i <= 20; i++) await js.publish("z.x", `m${i}`, { msgID: `m${i}` });
-    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "Z")?.store.state().lastSeq === 20), 20_000, "every server holds every message");
+    const { kept, left, meta, scaleDown } = await streamWithPausedMember(c, ncs);
+    await scaleDown();
+    await scaleDownEnded(c, left, kept);
+    await scaleDownEnded(c, meta, kept);
+    await probe(c, ncs, kept, left);
+  } finally {
+    for (const nc of ncs) await nc.close();
+    await c.stop();
+  }
+});
 
-    // The server the scale-down removes first (the leader removes its group's voters in order).
-    const kept = await replicaLeader(c, "Z");
-    const voters = streamOn(c, kept, "Z")!.replica!.node.config.voters;
-    const left = voters.find((v) => v !== kept) as string;
-    // It leads D, so its copy stays after its removal until another member leads D.
-    await waitUntil(async () => {
-      if (streamOn(c, left, "Z")?.replica?.consumerGroup("D")?.node.isLeader === true) return true;
-      await admin.request("$JS.API.CONSUMER.LEADER.STEPDOWN.Z.D", JSON.stringify({ placement: { preferred: left } }), { timeout: 5000 }).catch(() => undefined);
-      return false;
-    }, 30_000, `D led by ${left}`);
-
-    const leftReplica = streamOn(c, left, "Z")!.replica!;
-    pause(leftReplica.node);
-    pause(leftReplica.consumerGroup("D")!.node);
-    // The stream goes on without it: its copy falls behind.
-    for (let i = 21; i <= 25; i++) await js.publish("z.x", `m${i}`, { msgID: `m${i}` });
-    assert.equal(streamOn(c, left, "Z")?.store.state().lastSeq, 20, `${left}'s copy is behind`);
-
-    await jsm.streams.update("Z", { ...si.config, num_replicas: 1 });
-    // The scale-down's end as the paused server's meta group applied it (the kept server alone, the move over).
-    await waitUntil(
-      () => {
-        const sa = c.js(left).cluster?.assignment("$G", "Z");
-        return sa?.peers.length === 1 && sa.peers[0] === kept && sa.move === undefined;
-      },
-      30_000,
-      `the scale-down's end applied on ${left}`,
-    );
-    await waitUntil(() => c.js(meta).cluster?.assignment("$G", "Z")?.peers.length === 1, 30_000, "one replica recorded");
-
-    // A publish through the server that left: only the kept server takes it.
-    const nc = await connect({ servers: c.member(left).url });
-    ncs.push(nc);
-    const ack = await jetstream(nc, { timeout: 20_000 }).publish("z.x", "probe", { msgID: "probe" });
-    const keptCopy = copyOf(c, kept, "Z");
-    const stored = keptCopy.find(([, , data]) => data === "probe");
-    assert.deepEqual(stored?.[0], 26, `${kept} stores the probe after the 25 messages`);
-    assert.equal(ack.seq, 26, "the PubAck names the sequence the message is stored at");
-    const leftCopy = streamOn(c, left, "Z");
-    if (leftCopy !== undefined && !leftCopy.closed) {
-      assert.equal(leftCopy.store.state().lastSeq, 20, `${left}'s copy (out of the stream) stored nothing`);
-      assert.equal(leftCopy.replica === undefined && !leftCopy.closed, false, `${left}'s copy does not run as the stream's single replica`);
-    }
-    // A retry of the same publish is a duplicate of the message stored there.
-    const again = await jetstream(nc, { timeout: 20_000 }).publish("z.x", "probe", { msgID: "probe" });
-    assert.equal(again.seq, 26);
-    assert.equal(again.duplicate, true);
+test("R3 -> R1, the removed server restarted before its copy went: the copy it recovers takes no publish", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  const ncs: NatsConnection[] = [];
+  try {
+    const { kept, left, meta, scaleDown } = await streamWithPausedMember(c, ncs);
+    await scaleDown();
+    // Stopped once it applied its removal (its copy, saying one replica, waits to go for D it leads).
+    await waitUntil(() => c.js(left).cluster?.assignment("$G", "Z")?.peers.includes(left) === false, 30_000, `${left} applied its removal`);
+    assert.equal(streamOn(c, left, "Z")?.cfg.num_replicas, 1, `${left}'s copy took the update`);
+    await c.stopMember(left);
+    await scaleDownEnded(c, meta, kept);
+    await c.startMember(left);
+    await c.fullMesh();
+    assert.equal(streamOn(c, left, "Z")?.store.state().lastSeq, 20, `${left} recovered its old copy`);
+    await scaleDownEnded(c, left, kept);
+    await probe(c, ncs, kept, left);
   } finally {
     for (const nc of ncs) await nc.close();
     await c.stop();

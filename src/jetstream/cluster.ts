@@ -530,6 +530,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         }
       }
     }
+    this.syncCopy(op.account, op.name);
     // Ours to remember: what was applied is not executed again after a restart.
     try {
       fs.writeFileSync(this.appliedFile(), String(index));
@@ -561,6 +562,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       }
       m.set(sa.name, sa);
     }
+    // (At start the streams were recovered before the meta group's state: a copy left behind stops taking publishes now.)
+    for (const jsa of this.service.accounts.values()) for (const name of jsa.streams.keys()) this.syncCopy(jsa.account.name, name);
   }
 
   /** Run a committed request on this server (its owner), answering the client when `reply` is set. */
@@ -955,6 +958,23 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 
   /** Streams being created here as servers added to an existing group. */
   private readonly joining = new Set<string>();
+
+  /**
+   * May this server's copy of a stream that has no group here take publishes, as a single
+   * replica? Not when the meta group assigns the stream to other servers only: that copy was
+   * left behind (its drop waits, or the server restarted first), behind the stream, and would
+   * store publishes at sequences of its own and answer them. A stream the meta group does not
+   * know (or not yet: its state is restored after the streams at start) is left as it is.
+   */
+  runsAlone(stream: Stream): boolean {
+    const sa = this.assignment(stream.jsa.account.name, stream.name);
+    return sa === undefined || peersOf(sa).includes(this.self);
+  }
+
+  /** The copy held here of a stream whose assignment changed takes publishes or not (runsAlone). */
+  private syncCopy(account: string, name: string): void {
+    this.service.accounts.get(account)?.streams.get(name)?.syncSubjects();
+  }
 
   assignedPeers(stream: Stream): string[] | undefined {
     const sa = this.assignment(stream.jsa.account.name, stream.name);

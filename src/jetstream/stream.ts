@@ -263,7 +263,9 @@ export class Stream {
    * this member's role in the group changes and when the group goes (scaled down to one).
    */
   syncSubjects(): void {
-    const want = this.started && !this.closed && (this.replica === undefined || this.replica.isLeader);
+    // (A copy without a group here that the meta group assigns to other servers only was left
+    // behind, JsCluster.runsAlone: it takes nothing.)
+    const want = this.started && !this.closed && (this.replica === undefined ? this.jsa.service.cluster?.runsAlone(this) !== false : this.replica.isLeader);
     if (!want) {
       if (this.subs.length > 0) this.unsubscribeAll();
       return;
