@@ -1,7 +1,8 @@
 // The meta leader's list, names and update answers, side by side: the same requests answered by
 // a nats-server 2.15 meta leader, then by T3 (nrg_peer_meta_lead) once N1's step-down preferring
 // it made it the meta leader. STREAM.NAMES (with and without a subject filter) and
-// CONSUMER.NAMES equal; STREAM.LIST and CONSUMER.LIST carry the same streams and consumers with
+// CONSUMER.NAMES equal; account info equal (the usage every server reports on `$JSC.ARU`,
+// T3's own reports counted by the nats-server meta leader too); STREAM.LIST and CONSUMER.LIST carry the same streams and consumers with
 // the same fields (gathered from their leaders over `$JSC.SI` / `$JSC.CI`); a stream not found
 // answered alike, and so are the refusals of creates, infos and deletes; STREAM.UPDATE of a limit through T3 reaches the stream's leader and every
 // member (N1's and N2's own copies take the new max_msgs), as an update through the nats-server.
@@ -16,6 +17,27 @@ import { getJson, NrgCluster } from "./helpers/nrg_cluster.js";
 import type { ReferenceServer } from "./helpers/nats_server.js";
 
 type Answer = Record<string, unknown> & { error?: { code: number; err_code: number; description: string } };
+
+/** Account info without the API counters (each server counts the requests it served). */
+function infoShape(a: Answer): Record<string, unknown> {
+  const { api: counters, ...rest } = a as Answer & { api?: { level?: number } };
+  return { ...rest, api_level: counters?.level };
+}
+
+/** Account info asked until its storage is `bytes` (every server's usage report received), reduced as `infoShape`. */
+async function accountInfoWith(nc: NatsConnection, bytes: number, who: string): Promise<Record<string, unknown>> {
+  let info: Answer = {};
+  await waitUntil(
+    async () => {
+      info = await api(nc, "$JS.API.INFO");
+      return info.storage === bytes;
+    },
+    20_000,
+    `${who}'s account info counts ${bytes} bytes stored`,
+    () => JSON.stringify(info),
+  );
+  return infoShape(info);
+}
 
 async function api(nc: NatsConnection, subject: string, body: unknown = ""): Promise<Answer> {
   const m = await nc.request(subject, body === "" ? "" : JSON.stringify(body), { timeout: 10_000 });
@@ -80,6 +102,9 @@ test("T3 as meta leader answers stream and consumer names and lists, and stream 
     for (let i = 0; i < 3; i++) await js.publish(`a.${i}`, "x");
 
     const byNats = await answers(nc1);
+    // Three copies of A's bytes: the nats-server meta leader counts T3's too (its $JSC.ARU reports).
+    const stored = 3 * (await jsm.streams.info("A")).state.bytes;
+    const natsInfo = await accountInfoWith(nc1, stored, "the nats-server meta leader");
     const natsUpdate = await api(nc1, "$JS.API.STREAM.UPDATE.A", { ...(await jsm.streams.info("A")).config, max_msgs: 100 });
     assert.equal(natsUpdate.error, undefined, JSON.stringify(natsUpdate));
 
@@ -88,6 +113,8 @@ test("T3 as meta leader answers stream and consumer names and lists, and stream 
     const byT3 = await answers(nc1);
     for (const key of Object.keys(byNats)) assert.deepEqual(byT3[key], byNats[key], `${key}: T3's answer is the nats-server meta leader's`);
     t.diagnostic(`stream list through T3: ${JSON.stringify(byT3.list)}`);
+    assert.deepEqual(await accountInfoWith(nc1, stored, "T3"), natsInfo, "T3's account info is the nats-server meta leader's");
+    t.diagnostic(`account info through T3: ${JSON.stringify(natsInfo)}`);
 
     // An update through T3: the stream's leader answers, every member takes it.
     const t3Update = await api(nc1, "$JS.API.STREAM.UPDATE.B", { ...(await jsm.streams.info("B")).config, max_msgs: 100 });

@@ -40,7 +40,8 @@ import { consumerRequiredLevel, normalizeConsumerConfig, type ConsumerConfig } f
 import { createRequestConfig, randomConsumerName } from "../jetstream/consumer_create.js";
 import { checkStreamUpdate, normalizeStreamConfig, subjectsOverlap, type StreamConfig, type StreamConfigRequest } from "../jetstream/stream_config.js";
 import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet, staticMetadata, streamRequiredLevel } from "../jetstream/api_level.js";
-import type { JetStreamOptions } from "../config/options.js";
+import type { AccountJetStreamLimits, JetStreamOptions } from "../config/options.js";
+import { JS_API_LEVEL } from "../jetstream/api_level.js";
 import { NrgEntryOp, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
 import { assignmentAccount, type NrgMetaConsumer, type NrgMetaState, type NrgMetaStream } from "./nrg_meta_state.js";
 
@@ -70,6 +71,11 @@ export interface NrgMetaLeaderServer {
   /** One meta entry of ours (false: not leading, dropped as nats-server drops a failed proposal). */
   propose(data: Buffer): boolean;
   stepDown(preferred: string | undefined): void;
+  /** An account's JetStream limits by tier ("" untiered); undefined without JetStream. */
+  accountLimits(account: string): Map<string, AccountJetStreamLimits> | undefined;
+  /** An account's usage over the cluster (nrg_account_usage.ts). */
+  usage(account: string): { memory: number; storage: number; api: number; errors: number };
+  domain: string | undefined;
   log(text: string): void;
 }
 
@@ -148,6 +154,7 @@ export class NrgMetaLeader {
     on("$JS.API.CONSUMER.DELETE.*.*", (s, reply, hdr) => this.answer(s, reply, "consumer_delete_response", () => this.consumerDelete(s, reply, hdr)));
     on("$JS.API.STREAM.INFO.*", (s, reply, hdr) => this.answer(s, reply, "stream_info_response", () => this.unassigned(s, hdr, false)));
     on("$JS.API.CONSUMER.INFO.*.*", (s, reply, hdr) => this.answer(s, reply, "consumer_info_response", () => this.unassigned(s, hdr, true)));
+    on("$JS.API.INFO", (s, reply, hdr) => this.answer(s, reply, "account_info_response", () => this.accountInfo(hdr)));
     on("$JS.API.STREAM.UPDATE.*", (s, reply, hdr, body) => this.answer(s, reply, "stream_update_response", () => this.streamUpdate(s, reply, hdr, body)));
     on("$JS.API.STREAM.NAMES", (s, reply, hdr, body) => this.answer(s, reply, "stream_names_response", () => this.streamNames(hdr, body)));
     on("$JS.API.STREAM.LIST", (s, reply, hdr, body) => this.answer(s, reply, "stream_list_response", () => this.streamList(reply, hdr, body)));
@@ -463,6 +470,43 @@ export class NrgMetaLeader {
     const assignment = { client, created: s.created, config: cfg as unknown as NrgMetaStream["config"], group, sync: s.sync };
     if (this.srv.propose(metaEntry(NrgEntryOp.UpdateStream, streamBody(assignment, subject, reply, client)))) this.counters.streamsUpdated++;
     return undefined;
+  }
+
+  /**
+   * Account info (jsAccountInfoRequest, JetStreamUsage in a cluster): the usage every server
+   * reports, the account's assigned streams and their consumers, the storage their max_bytes
+   * reserve, the untiered limits. Tiered accounts (operator mode) are not answered per tier.
+   */
+  private accountInfo(hdr: Buffer | undefined): Record<string, unknown> | undefined {
+    const account = this.account(hdr);
+    if (account === undefined) return undefined;
+    if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
+    const limits = this.srv.accountLimits(account);
+    if (limits === undefined) throw jsError("JSNotEnabledForAccountErr");
+    const streams = [...this.meta.streams.values()].filter((s) => s.account === account);
+    let reservedMemory = 0;
+    let reservedStorage = 0;
+    let consumers = 0;
+    for (const s of streams) {
+      consumers += s.consumers.size;
+      const maxBytes = Number(s.config.max_bytes ?? -1);
+      if (maxBytes <= 0) continue;
+      if (s.config.storage === "memory") reservedMemory += maxBytes;
+      else reservedStorage += maxBytes;
+    }
+    const u = this.srv.usage(account);
+    const flat = limits.get("");
+    return {
+      memory: u.memory,
+      storage: u.storage,
+      reserved_memory: reservedMemory,
+      reserved_storage: reservedStorage,
+      streams: streams.length,
+      consumers,
+      limits: flat !== undefined ? { ...flat } : {},
+      ...(this.srv.domain ? { domain: this.srv.domain } : {}),
+      api: { level: JS_API_LEVEL, total: u.api, errors: u.errors },
+    };
   }
 
   private stepDown(hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {

@@ -23,6 +23,7 @@ import { NrgGroupMember } from "./nrg_group_member.js";
 import { NrgMetaState } from "./nrg_meta_state.js";
 import { NrgStreamPeers } from "./nrg_stream_peer.js";
 import { NrgMetaLeader } from "./nrg_meta_leader.js";
+import { NrgAccountUsage } from "./nrg_account_usage.js";
 import { LOST_QUORUM_MS } from "./nrg_campaign.js";
 import { jetStreamSummary } from "../monitor/jetstream-stats.js";
 import { shortHash } from "../jetstream/util.js";
@@ -50,6 +51,8 @@ export class NrgMetaPeer implements ServerService {
   private readonly names = new Map<string, string>();
   /** With `nrg_peer_meta_lead`: the meta leader's half while this member leads `_meta_`. */
   private metaLeader: NrgMetaLeader | undefined;
+  /** With `nrg_peer_meta_lead`: the cluster's account usage reports, and this server's own. */
+  private accountUsage: NrgAccountUsage | undefined;
 
   constructor(private readonly server: Server) {}
 
@@ -118,6 +121,9 @@ export class NrgMetaPeer implements ServerService {
     const c = member.campaign;
     if (c === undefined) return;
     const groupPeers = (): string[] => [...member.peer.peers];
+    const usage = new NrgAccountUsage(sys, this.id, () => this.streamPeers?.accountUsage() ?? new Map());
+    this.accountUsage = usage;
+    usage.start();
     c.keep = () => true;
     c.members = groupPeers;
     c.snapshotData = () => this.metaState.snapshot();
@@ -134,6 +140,9 @@ export class NrgMetaPeer implements ServerService {
         },
         propose: (data) => member.propose(data),
         stepDown: (preferred) => member.stepDown(preferred),
+        accountLimits: (account) => this.server.lookupAccount(account)?.jetStreamLimits,
+        usage: (account) => usage.totals(account),
+        domain: this.server.options.jetstream.domain,
         log: (text) => this.server.log.info(text),
       },
       this.metaState,
@@ -157,6 +166,8 @@ export class NrgMetaPeer implements ServerService {
     this.member = undefined;
     this.metaLeader?.stop();
     this.metaLeader = undefined;
+    this.accountUsage?.stop();
+    this.accountUsage = undefined;
     this.streamPeers?.close();
     this.streamPeers = undefined;
   }

@@ -1188,6 +1188,20 @@ export class NrgStreamPeers {
     return { storage, groups: this.groups.size, accounts: accounts.size };
   }
 
+  /** The bytes this server's stream replicas hold, by account and storage (nats-server's per-server account usage). */
+  accountUsage(): Map<string, { memory: number; storage: number }> {
+    const out = new Map<string, { memory: number; storage: number }>();
+    for (const g of this.groups.values()) {
+      if (g.replica === undefined) continue;
+      const u = out.get(g.account) ?? { memory: 0, storage: 0 };
+      const bytes = g.replica.store.state().bytes;
+      if (g.replica.stream.config.storage === "memory") u.memory += bytes;
+      else u.storage += bytes;
+      out.set(g.account, u);
+    }
+    return out;
+  }
+
   json(nameOf: (id: string) => string): Record<string, unknown>[] {
     return [...this.groups.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
