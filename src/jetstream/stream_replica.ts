@@ -26,7 +26,11 @@
 // the RAFT snapshot) skips it; a sequence ahead of the store (a message the leader gave a
 // sequence to but that failed to apply) is skipped over on every member alike. Operations other
 // than messages (purge, message delete through the API, removals of acknowledged messages of
-// work-queue and interest streams) remember the last index applied in `<group>/applied`.
+// work-queue and interest streams) remember the last index applied in `<group>/applied`, written
+// without an fsync (a power cut may set it back): each is safe to apply again. A purge takes
+// nothing at or beyond the sequence its leader stamped on it (purge_bound.ts); a delete or
+// removal of what is gone does nothing; a consumer's create, delete or restore from a handover
+// changes nothing that is there already.
 //
 // A member that missed entries the leader's log no longer holds gets a snapshot (the stream's
 // first and last sequence) and copies the messages up to it from the leader over
@@ -72,6 +76,7 @@ import { ConsumerScaleDowns } from "./consumer_scale_down.js";
 import * as adv from "./advisories.js";
 import { bareClusterJson, groupReplicasJson, listRemoved, type MembershipStatus, kindJsonEntry, peerId, readNumberFile, readPeersFile, sameServers, scaleUpClusterJson, writePeersFile } from "./group_common.js";
 import { sweepRetention } from "./retention_sweep.js";
+import { boundedPurge, boundedPurgeRequest } from "./purge_bound.js";
 
 const ELECTION_MIN_MS = 1500;
 const ELECTION_MAX_MS = 3000;
@@ -144,12 +149,14 @@ const COPY_FIXED = 23;
 
 /** Operations other than messages, as entries. `api`: a request run on every member (purge, message delete). */
 type ReplicatedOp =
-  | { op: "stream"; s: StreamOp }
+  /** `upTo` (a purge): as an API purge's (below). */
+  | { op: "stream"; s: StreamOp; upTo?: number }
   | { op: "consumer"; name: string; c: ConsumerOp }
   /** The durable consumers' changes of one turn, in order (a fetch's deliveries, a batch of acks). */
   | { op: "consumers"; list: Array<{ name: string; c: ConsumerOp }> }
   /** `name`: the name the leader gave an unnamed ephemeral consumer (every member creates it under that name). */
-  | { op: "api"; rest: string; body: string; reply: string; hdr?: string; name?: string; cpeers?: string[]; single?: string; keep?: string }
+  /** `upTo` (a purge): the first sequence after every message proposed before it, which it never takes (purge_bound.ts). */
+  | { op: "api"; rest: string; body: string; reply: string; hdr?: string; name?: string; cpeers?: string[]; single?: string; keep?: string; upTo?: number }
   /** Messages the leader's clock expired (max age, per-message TTL): removed by the others. */
   | { op: "expired"; seqs: number[] }
   /** A single-replica consumer moves from the server a move leaves to `to`, with this state. */
@@ -1693,7 +1700,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     // Only the leader's consumers change the stream; acks of consumers led by other members are
     // checked by the leader once it applies them (noteAckedElsewhere).
     if (!this.node.isLeader) return;
-    this.proposeOp({ op: "stream", s: op });
+    this.proposeOp({ op: "stream", s: op, ...(op.op === "purge" ? { upTo: this.firstSeqAfterProposed() } : {}) });
   }
 
   /**
@@ -1749,6 +1756,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     // A consumer create names the members of the consumer's group, its first leader first.
     const creates = rest.startsWith("CONSUMER.CREATE.") || rest.startsWith("CONSUMER.DURABLE.CREATE.");
     const cpeers = single !== undefined ? [this.singleReplicaHost()] : creates ? this.newConsumerPeers(change.replicas) : undefined;
+    const upTo = rest.startsWith("STREAM.PURGE.") ? this.firstSeqAfterProposed() : undefined;
     this.proposeOp({
       op: "api",
       rest,
@@ -1759,7 +1767,18 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       ...(cpeers !== undefined ? { cpeers } : {}),
       ...(single !== undefined ? { single } : {}),
       ...(keep !== undefined ? { keep } : {}),
+      ...(upTo !== undefined ? { upTo } : {}),
     });
+  }
+
+  /**
+   * The first sequence after every message proposed so far (their sequences are given when
+   * proposed). A mirror's copies in flight keep their origin's sequences and are not counted: a
+   * purge proposed meanwhile leaves them, on every member alike.
+   */
+  private firstSeqAfterProposed(): number {
+    const stored = this.stream.store.lastSequence() + 1;
+    return this.node.applied >= this.lastProposed ? stored : Math.max(stored, this.nextSeq);
   }
 
   /** Where a new single-replica consumer goes: any member heard from lately, at random (as nats-server picks among the stream's active peers). */
@@ -2061,7 +2080,9 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     if (op.op === "stream") {
       try {
         // Only operations without Buffers or bigints are forwarded (JSON carries them as they are).
-        this.stream.applyStreamOp(op.s);
+        // A purge applied again (a replay) takes nothing proposed after it.
+        const bounded = op.s.op === "purge" && op.upTo !== undefined ? boundedPurge(this.stream.store, op.s, op.upTo) : undefined;
+        this.stream.applyStreamOp(bounded !== undefined ? { op: "purge", ...bounded } : op.s);
       } catch (err) {
         this.stream.jsa.service.log.warn(`stream '${this.stream.name}': ${op.s.op} failed: ${(err as Error).message}`);
       }
@@ -2118,8 +2139,11 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
           : { peers: [...this.node.config.voters].sort(), campaign: this.node.leader, fresh: true };
       const waits = op.cpeers !== undefined && reply !== "";
       let answer: string | undefined;
+      let body: Buffer = Buffer.from(op.body, "base64");
+      // A purge applied again (a replay) takes nothing proposed after it.
+      if (op.upTo !== undefined && t[0] === "STREAM" && t[1] === "PURGE") body = boundedPurgeRequest(this.stream.store, body, op.upTo);
       try {
-        this.stream.jsa.executeApi(op.rest, reply, Buffer.from(op.body, "base64"), op.hdr === undefined ? undefined : Buffer.from(op.hdr, "base64"), false, waits ? (json) => (answer = json) : undefined);
+        this.stream.jsa.executeApi(op.rest, reply, body, op.hdr === undefined ? undefined : Buffer.from(op.hdr, "base64"), false, waits ? (json) => (answer = json) : undefined);
       } finally {
         this.ephemeralName = undefined;
         this.groupStart = undefined;
