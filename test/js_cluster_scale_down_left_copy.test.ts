@@ -14,23 +14,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { JsTestCluster, copyOf, replicaLeader, streamOn } from "./helpers/js_cluster.js";
+import { JsTestCluster, copyOf, pauseRaft, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
-import type { RaftMsg, RaftNode } from "../src/cluster/raft.js";
-
-/** A RAFT member as a paused process's: it neither sends nor hears, and none of its timers fire (it keeps its role and its leader). */
-function pause(raft: RaftNode): void {
-  const node = raft as unknown as {
-    transport: { send(to: string, msg: RaftMsg): void };
-    heartbeatTimer?: { cancel(): void };
-    electionTimer?: { cancel(): void };
-    receive(from: string, msg: RaftMsg): void;
-  };
-  node.transport.send = () => undefined;
-  node.heartbeatTimer?.cancel();
-  node.electionTimer?.cancel();
-  node.receive = () => undefined;
-}
 
 /**
  * An R3 stream Z of 25 messages; the server its leader will remove first when it scales down
@@ -58,8 +43,8 @@ async function streamWithPausedMember(c: JsTestCluster, ncs: NatsConnection[]): 
   }, 30_000, `D led by ${left}`);
 
   const leftReplica = streamOn(c, left, "Z")!.replica!;
-  pause(leftReplica.node);
-  pause(leftReplica.consumerGroup("D")!.node);
+  pauseRaft(leftReplica.node, true);
+  pauseRaft(leftReplica.consumerGroup("D")!.node, true);
   // The stream goes on without it: its copy falls behind.
   for (let i = 21; i <= 25; i++) await js.publish("z.x", `m${i}`, { msgID: `m${i}` });
   assert.equal(streamOn(c, left, "Z")?.store.state().lastSeq, 20, `${left}'s copy is behind`);

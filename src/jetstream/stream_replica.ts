@@ -1561,9 +1561,9 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
         return;
       }
       const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
-      if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.lastSequence() + 1;
-      const seq = this.nextSeq++;
+      const seq = this.nextSequence();
       const index = skip ? this.node.propose(encodeSkip(seq)) : this.proposeMsg(seq, p, nowNs());
+      this.nextSeq = seq + 1;
       this.lastProposed = index;
       if (wantAck) this.pending.set(index, { reply, val: p.counterValue });
     } catch (err) {
@@ -1595,17 +1595,30 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   }
 
   /**
+   * The sequence of the next message this leader proposes: the one after its last proposal, or,
+   * once every proposal is applied, after the store's last message. Never one the store holds:
+   * every member skips an entry whose sequence it has (the replay after a restart), so such a
+   * message would be stored nowhere, or, on a member behind, at a sequence the others give
+   * another message. (Advanced by the caller once its proposal is taken: a refused proposal
+   * leaves no gap.)
+   */
+  private nextSequence(): number {
+    const last = this.stream.store.lastSequence();
+    if (this.node.applied >= this.lastProposed || this.nextSeq <= last) this.nextSeq = last + 1;
+    return this.nextSeq;
+  }
+
+  /**
    * A message checked by the leader (a fast batch's, fast_batch.ts): proposed; `done` gets its
    * sequence or the error once applied (nothing when this member stops leading first).
    */
   proposePrepared(p: Prepared, done: (r: number | ApiError) => void): void {
     const s = this.stream;
     try {
-      if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.lastSequence() + 1;
       const skip = s.cfg.retention === "interest" && !s.hasInterestIn(p.subject);
-      const seq = this.nextSeq;
+      const seq = this.nextSequence();
       this.lastProposed = skip ? this.node.propose(encodeSkip(seq)) : this.proposeMsg(seq, p, nowNs());
-      this.nextSeq++;
+      this.nextSeq = seq + 1;
       this.pending.set(this.lastProposed, { reply: "", val: undefined, done });
     } catch (err) {
       done(err instanceof RaftError ? jsError("JSClusterNotAvailErr") : err instanceof ApiError ? err : storeErrorToApi(err));
@@ -1618,8 +1631,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
    */
   proposeBatch(prepared: Prepared[], suffix: string, reply: string): void {
     const s = this.stream;
-    if (this.node.applied >= this.lastProposed) this.nextSeq = s.store.lastSequence() + 1;
-    const first = this.nextSeq;
+    const first = this.nextSequence();
     const parts: Buffer[] = [Buffer.allocUnsafe(5)];
     parts[0][0] = KIND_BATCH;
     parts[0].writeUInt32LE(prepared.length, 1);

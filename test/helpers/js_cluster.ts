@@ -10,6 +10,7 @@ import { waitUntil } from "./server.js";
 import type { JetStreamService } from "../../src/jetstream/jetstream.js";
 import type { Cluster } from "../../src/cluster/cluster.js";
 import type { Stream } from "../../src/jetstream/stream.js";
+import type { RaftMsg, RaftNode } from "../../src/cluster/raft.js";
 
 export interface JsClusterMember {
   name: string;
@@ -190,4 +191,29 @@ export async function replicaLeader(c: JsTestCluster, name: string, not = ""): P
     `a leader of ${name}`,
   );
   return leader;
+}
+
+/**
+ * A RAFT member as a paused process's: it neither sends nor hears until resumed; `stopTimers`
+ * also cancels its heartbeat and election timers, so it keeps its role and its leader for good
+ * (a leader that goes on believing it leads, a follower that never campaigns).
+ */
+export function pauseRaft(raft: RaftNode, stopTimers = false): () => void {
+  const node = raft as unknown as {
+    transport: { send(to: string, msg: RaftMsg): void };
+    heartbeatTimer?: { cancel(): void };
+    electionTimer?: { cancel(): void };
+    receive(from: string, msg: RaftMsg): void;
+  };
+  const send = node.transport.send;
+  node.transport.send = () => undefined;
+  node.receive = () => undefined;
+  if (stopTimers) {
+    node.heartbeatTimer?.cancel();
+    node.electionTimer?.cancel();
+  }
+  return () => {
+    node.transport.send = send;
+    delete (node as Partial<typeof node>).receive;
+  };
 }
