@@ -919,8 +919,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         setTimeout(end, 50).unref();
         return;
       }
-      replica.destroy();
       stream.replica = undefined;
+      replica.endAlone();
       stream.syncSubjects();
     };
     end();

@@ -726,8 +726,9 @@ export class Consumer {
    */
   get replicated(): boolean {
     const replica = this.stream.replica;
-    // (Updated to one replica, it stays replicated while its group removes the other members.)
-    return replica !== undefined && (replicatedConsumer(this.cfg, this.stream.cfg.retention) || replica.scalingDownToOne(this.name));
+    // (Updated to one replica, it stays replicated while its group removes the other members;
+    // made one by its stream's scale-down, while its group moves onto the server the stream keeps.)
+    return replica !== undefined && (replicatedConsumer(this.cfg, this.stream.cfg.retention) || replica.scalingDownToOne(this.name) || replica.shrinksWithStream(this.name));
   }
 
   /** A replicated consumer on a member that does not lead its group (stream_replica.ts leadsConsumer): it keeps state, delivers nothing. */

@@ -14,7 +14,9 @@
 //
 // Membership follows the stream's group: the consumer's leader adds the servers the stream's
 // group has (learners, caught up by snapshot plus log), removes those it no longer has (one at
-// a time), and hands its leadership to a staying member when its own server leaves.
+// a time), and hands its leadership to a staying member when its own server leaves. When the
+// stream scales down, the consumer's group leaves the servers that go first (the stream's
+// leader waits for it before removing any member of its own), as nats-server 2.15 orders it.
 //
 // RAFT messages travel batched with the other consumer groups' messages to the same server, on
 // `$NRG.TSB.<server name>` (consumer_group_wire.ts); the group's files are `<store_dir>/_raft/<group>`.
@@ -109,6 +111,8 @@ export interface ConsumerGroupHost {
   consumerGroupLeft(name: string): void;
   /** Is the consumer scaling down to one replica (its config says one, its group still has others)? */
   scalingDownToOne(name: string): boolean;
+  /** Is the stream scaling down (the consumer's group leaves the servers that go before the stream's does)? */
+  streamScalingDown(): boolean;
   /** This member, its group's leader, is the group's only member while it scales down to one replica: the stream's group records it keeps the consumer. */
   consumerKept(name: string): void;
 }
@@ -477,6 +481,10 @@ export class ConsumerGroup implements RaftStateMachine {
       this.syncFewer(want, have);
       return;
     }
+    if (this.host.streamScalingDown()) {
+      this.shrinkOnto(want);
+      return;
+    }
     try {
       const add = want.find((p) => !have.includes(p));
       if (add !== undefined) {
@@ -499,6 +507,39 @@ export class ConsumerGroup implements RaftStateMachine {
       const remove = have.find((p) => !want.includes(p) && !staying.includes(p) && !streamMembers.includes(p));
       if (remove !== undefined) node.removePeer(remove);
       else this.keptIfAlone();
+    } catch (err) {
+      if (!(err instanceof RaftError)) throw err;
+      // a change in progress: the next check goes on
+    }
+  }
+
+  /**
+   * The stream scales down to `want` (its leader removes none of its own members before this
+   * group is there): as nats-server 2.15 moves a consumer's group, this leader removes the
+   * members on servers that go one at a time, then, if its own server goes too, hands its
+   * leadership to a member that stays, and that leader removes it. A group with fewer members on
+   * the servers that stay than it has replicas gets one of them first.
+   */
+  private shrinkOnto(want: string[]): void {
+    const node = this.node;
+    const cfg = node.config;
+    const self = this.host.self;
+    try {
+      if (cfg.learners.length > 0) return; // promoted once caught up
+      // (Fewer members on the servers that stay than it has replicas, R3 -> R2 with a member on
+      // the server that goes: one that stays is added first, as nats-server backfills from them.)
+      const add = want.find((p) => !cfg.voters.includes(p));
+      if (add !== undefined && cfg.voters.filter((p) => want.includes(p)).length < this.replicasWanted(want.length)) {
+        node.addPeer(add);
+        return;
+      }
+      const going = this.keepOrder(cfg.voters.filter((p) => p !== self && !want.includes(p))).pop();
+      if (going !== undefined) {
+        node.removePeer(going);
+        return;
+      }
+      const to = want.find((p) => cfg.voters.includes(p));
+      if (!want.includes(self) && to !== undefined) node.stepDown(to);
     } catch (err) {
       if (!(err instanceof RaftError)) throw err;
       // a change in progress: the next check goes on
@@ -616,8 +657,9 @@ export class ConsumerGroup implements RaftStateMachine {
       created: this.scaleSince,
       name: this.host.clusterName,
       replicas: to.map((p) => ({ name: p, peer: peerId(p) })),
-      // (Scaling down, until this leader removed a first member.)
-      status: migrationStatus({ voters: cfg.voters, pending, learners: cfg.learners.length, change, selecting: change === undefined && cfg.voters.length > n && cfg.voters.length === this.scaleFrom }),
+      // (Scaling down by an update, until this leader removed a first member; following its
+      // stream's scale-down there is nothing to select: the servers are the stream's.)
+      status: migrationStatus({ voters: cfg.voters, pending, learners: cfg.learners.length, change, selecting: change === undefined && cfg.voters.length > n && cfg.voters.length === this.scaleFrom && !this.host.streamScalingDown() }),
     };
   }
 
@@ -632,11 +674,14 @@ export class ConsumerGroup implements RaftStateMachine {
    * for, if fewer), with a leader among them? A server outside the group cannot tell: true
    * (a member the stream leaves waits until the group does not need it, cluster.ts).
    */
-  settledOn(staying: string[]): boolean {
+  settledOn(staying: string[], exactly = false): boolean {
     const node = this.node;
     if (!this.holds) return true;
     const n = this.replicasWanted(staying.length);
-    return node.leader !== "" && staying.includes(node.leader) && node.config.voters.filter((p) => staying.includes(p)).length >= n;
+    const cfg = node.config;
+    // (`exactly`, a scale-down: and no member on a server that goes, learners or a change in flight included.)
+    if (exactly && (cfg.learners.length > 0 || node.pendingConfigChange !== undefined || cfg.voters.some((p) => !staying.includes(p)))) return false;
+    return node.leader !== "" && staying.includes(node.leader) && cfg.voters.filter((p) => staying.includes(p)).length >= n;
   }
 
   /**

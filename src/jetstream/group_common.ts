@@ -138,6 +138,8 @@ export interface MembershipStatus {
   reporting?: boolean;
   /** A scale-down that has removed no member yet: its leader picks the one to go next. */
   selecting?: boolean;
+  /** Scaling down, the consumer whose group still has a server the stream leaves (the stream waits for it). */
+  blockedBy?: string;
 }
 
 /**
@@ -149,6 +151,7 @@ export function migrationStatus(s: MembershipStatus): { description: string; typ
   if (s.change !== undefined && s.change.removed.length > 0) return { description: `removing peer ${s.change.removed[0]}`, type: "membership" };
   if (s.change !== undefined && s.change.voters.length > 0) return { description: `adding peer ${s.change.voters[0]}`, type: "membership" };
   if (s.pending.length > 0 || s.learners > 0) return { description: "waiting for peer to catch up before adding it", type: "catchup" };
+  if (s.blockedBy !== undefined) return { description: `waiting for consumer '${s.blockedBy}' to migrate`, type: "blocked" };
   if (s.selecting === true) return { description: "selecting peers to scale down to", type: "meta" };
   if (s.reporting === true) return { description: "reporting membership to meta leader", type: "meta" };
   return { description: "waiting for peer set to settle", type: "meta" };

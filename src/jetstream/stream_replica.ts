@@ -921,9 +921,13 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     const old = this.consumerGroups.get(name);
     if (old === undefined || old.holds || this.stopped) return;
     const voters = [...old.node.config.voters];
-    this.consumerStopped(name, true);
+    // (Asked before its group goes: one made single-replica by the stream's scale-down is
+    // replicated for as long as it has a group here, and this copy must not start delivering
+    // on its own; it stays outside the group until the stream drops it here.)
     const c = this.stream.consumers.get(name);
-    if (c === undefined || !c.replicated || c.closed) return;
+    const replicated = c !== undefined && !c.closed && c.replicated;
+    this.consumerStopped(name, true);
+    if (c === undefined || !replicated || c.closed) return;
     const group = new ConsumerGroup(this, name, voters, { fresh: true, joining: true });
     this.consumerGroups.set(name, group);
     group.start(false);
@@ -1112,8 +1116,18 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
    */
   consumersLeaveFor(staying: string[]): boolean {
     if (!this.node.isLeader || !this.node.leaderReady) return false;
-    for (const g of this.consumerGroups.values()) if (!g.settledOn(staying)) return false;
-    return true;
+    return this.consumerMigrating(staying) === undefined;
+  }
+
+  /**
+   * The first replicated consumer whose group is not on the `staying` servers yet (undefined:
+   * none). Scaling down, a group must have left every other server first (nats-server 2.15's
+   * stream waits "for consumer 'C' to migrate" before it removes a member of its own).
+   */
+  consumerMigrating(staying: string[]): string | undefined {
+    const exactly = this.host.scalingDown(this.stream);
+    for (const [name, g] of this.consumerGroups) if (!g.settledOn(staying, exactly)) return name;
+    return undefined;
   }
 
   /** Does this member lead a replicated consumer now (its copy stays until another member does)? */
@@ -1443,6 +1457,18 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     if (this.adoptSub !== undefined) sys?.unsubscribeInternal(this.adoptSub);
     if (this.consumerChangesSub !== undefined) sys?.unsubscribeInternal(this.consumerChangesSub);
     this.lostLeadership();
+  }
+
+  /**
+   * The stream is this server's alone now (scaled down to one replica) and its group ends: the
+   * consumers whose groups it held stay here as single replicas, pulls waiting on them too (no
+   * 409 Leadership Change), and deliver on.
+   */
+  endAlone(): void {
+    for (const g of this.consumerGroups.values()) g.keepConsumer();
+    const names = [...this.consumerGroups.keys()];
+    this.destroy();
+    for (const name of names) this.stream.consumers.get(name)?.kick();
   }
 
   /** Stop and remove the group's files (the stream is deleted). */
@@ -1810,6 +1836,22 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /** Is a replicated consumer scaling down to one replica here (its config says one, its group still has others)? */
   scalingDownToOne(name: string): boolean {
     return this.scaleDowns.has(name);
+  }
+
+  /**
+   * Is a consumer made single-replica by its stream's scale-down to one replica still replicated
+   * here? Its group stays until the stream's ends, as nats-server 2.15 keeps it: the consumer's
+   * leader moves it onto the server the stream keeps one member at a time (ConsumerGroup), the
+   * stream's leader removes its own members only after that, and the consumer is that server's
+   * alone once the stream's group ends (its state never left the group meanwhile).
+   */
+  shrinksWithStream(name: string): boolean {
+    return this.stream.cfg.num_replicas <= 1 && this.consumerGroups.has(name);
+  }
+
+  /** Is the stream scaling down (its group leaving servers one at a time, its consumers' groups leaving them first)? */
+  streamScalingDown(): boolean {
+    return this.host.scalingDown(this.stream);
   }
 
   /**
@@ -2575,7 +2617,9 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     // Scaling down: a server removed from the group is listed (not current) until the meta group recorded its removal, as nats-server lists it.
     if (this.host.scalingDown(this.stream)) for (const p of this.host.assignedPeers(this.stream) ?? []) if (!members.includes(p)) listRemoved(replicas, p, node.leader);
     if (replicas.length > 0) out.replicas = replicas;
-    const desired = this.host.moveInfo(this.stream, node.isLeader ? { voters: node.config.voters, pending, learners: node.config.learners.length, change: node.pendingConfigChange } : undefined);
+    // (Scaling down, its leader removes no member of its own while a consumer's group still has a server that goes.)
+    const blockedBy = node.isLeader && moveTo !== undefined && this.host.scalingDown(this.stream) && node.pendingConfigChange === undefined ? this.consumerMigrating(moveTo) : undefined;
+    const desired = this.host.moveInfo(this.stream, node.isLeader ? { voters: node.config.voters, pending, learners: node.config.learners.length, change: node.pendingConfigChange, ...(blockedBy !== undefined ? { blockedBy } : {}) } : undefined);
     if (desired !== undefined) out.desired = desired;
     return out;
   }

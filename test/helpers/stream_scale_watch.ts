@@ -1,0 +1,149 @@
+// Test helper: what a stream's consumers show while the stream is scaled down to one replica, the
+// same steps on a tsnats and a nats-server cluster (RefJsCluster). Each consumer's info and the
+// stream's are asked for every few milliseconds from the update until every one settled; what is
+// kept of it is what must hold on both servers whatever the timing:
+// - each consumer shows phases (desired.status), in nats-server 2.15's order, and a member being
+//   removed is listed (not current, pending) while it is; the stream shows that it waits for them;
+// - the consumers' delivered and ack floor sequences and pending counts never change;
+// - the stream removes none of its own members while a consumer's group still has a member on a
+//   server the stream leaves: any consumer info asked for after an answer showing the stream
+//   removing a member lists no such member (other than one being removed);
+// - each consumer ends on the server the stream keeps, alone.
+import assert from "node:assert/strict";
+import type { Msg, NatsConnection } from "@nats-io/transport-node";
+import { clusterApi } from "./cluster_retry.js";
+import { consumerState, settledInfo, type Json, type ScaledConsumer } from "./consumer_scale.js";
+import { waitUntil } from "./server.js";
+
+/** nats-server 2.15's phases (desired.status), one letter each. */
+const PHASES: Record<string, string> = {
+  "recording leadership term with meta leader": "R",
+  "selecting peers to scale down to": "S",
+  "waiting for consumer 'X' to migrate": "B",
+  "removing peer N": "V",
+  "waiting for peer set to settle": "T",
+};
+/** States nats-server shows now and then between two phases: left out of the order. */
+const PASSING = new Set(["waiting for membership change to commit", "desired state changed, reassessing", "requesting desired state from meta leader"]);
+/** A consumer's group following its stream's scale-down (nats-server records its leader's term first, and a new leader's again). */
+const CONSUMER_ORDER = /^R?[VT]*(R[VT]*)*$/;
+/** The stream: peers selected (nats-server does it first, tsnats once its consumers moved), waits for its consumers, then removes its own one at a time. */
+const STREAM_ORDER = /^R?S?B*S?[VT]*$/;
+
+interface Answer {
+  /** When the request was sent and when its answer came (ms). */
+  sent: number;
+  got: number;
+  info: Json;
+}
+
+const phaseLetter = (status: string): string => PHASES[status.replace(/N\d+$/, "N").replace(/^waiting for consumer '.*' to migrate$/, "waiting for consumer 'X' to migrate")] ?? `?(${status})`;
+
+/** The distinct phases of a series of answers, in order (letters of PHASES). */
+function phasesOf(answers: Answer[]): string {
+  let out = "";
+  let last = "";
+  for (const a of answers) {
+    const status = a.info.cluster?.desired?.status?.description as string | undefined;
+    if (status === undefined || PASSING.has(status)) continue;
+    const letter = phaseLetter(status);
+    if (letter !== last) out += letter;
+    last = letter;
+  }
+  return out;
+}
+
+/** "phases in order", or what is wrong with them (none seen: the group did not shrink step by step, or nobody saw it). */
+const phaseCheck = (phases: string, order: RegExp): string => (phases === "" ? "no phase seen" : order.test(phases) ? "phases in order" : `phases out of order (${phases})`);
+
+/** The servers an info lists for its group (leader and replicas), those being removed (pending) apart. */
+function membersOf(info: Json): { staying: string[]; removing: string[] } {
+  const c = info.cluster ?? {};
+  const replicas = (c.replicas ?? []) as Json[];
+  const staying = [...((c.leader ?? "") !== "" ? [c.leader as string] : []), ...replicas.filter((r) => r.pending !== true).map((r) => r.name as string)];
+  return { staying, removing: replicas.filter((r) => r.pending === true).map((r) => r.name as string) };
+}
+
+/**
+ * Scales stream S (its config `cfg`) to one replica and watches it and `kinds` until each
+ * consumer settled alone; one line per consumer and one for the stream, the same on any server
+ * that scales down as nats-server 2.15 does.
+ */
+export async function watchStreamScaleDown(nc: NatsConnection, cfg: Json, kinds: readonly ScaledConsumer[], states: Map<string, string>): Promise<string[]> {
+  const seen = new Map<string, Answer[]>([["S", []], ...kinds.map((k): [string, Answer[]] => [k.name, []])]);
+  let stop = false;
+  const poll = async (name: string): Promise<void> => {
+    const subject = name === "S" ? "$JS.API.STREAM.INFO.S" : `$JS.API.CONSUMER.INFO.S.${name}`;
+    const list = seen.get(name) as Answer[];
+    while (!stop) {
+      const sent = Date.now();
+      try {
+        const info = JSON.parse((await nc.request(subject, "", { timeout: 2000 })).string()) as Json;
+        if (info.error === undefined) list.push({ sent, got: Date.now(), info });
+      } catch {
+        // no answer now (a group electing its leader): asked again
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  const pollers = [...seen.keys()].map((name) => poll(name));
+  const answer = await clusterApi<Json>(nc, "$JS.API.STREAM.UPDATE.S", { ...cfg, num_replicas: 1 });
+  assert.equal(answer.error, undefined, JSON.stringify(answer.error));
+  const out: string[] = [`stream to R1: R${answer.config?.num_replicas}`];
+  let kept = "";
+  try {
+    await waitUntil(
+      async () => {
+        const si = await clusterApi<Json>(nc, "$JS.API.STREAM.INFO.S");
+        kept = (si.cluster?.leader ?? "") as string;
+        return si.cluster?.desired === undefined && (si.cluster?.replicas ?? []).length === 0 && kept !== "";
+      },
+      30_000,
+      "S on one server",
+    );
+    for (const k of kinds) {
+      const info = await settledInfo(nc, "S", k.name, 1, false);
+      out.push(`${k.name}: R${info.config?.num_replicas}, on the server the stream keeps ${info.cluster?.leader === kept}: ${consumerState(info)}`);
+    }
+  } finally {
+    stop = true;
+    await Promise.all(pollers);
+  }
+  const stream = seen.get("S") as Answer[];
+  // The first answer showing the stream removing a member of its own (or without one already).
+  const removal = stream.find((a) => /^removing peer/.test(a.info.cluster?.desired?.status?.description ?? "") || (a.info.cluster?.replicas ?? []).length < 2);
+  const streamPhases = phasesOf(stream);
+  out.push(`stream: ${phaseCheck(streamPhases, STREAM_ORDER)}, waited for its consumers ${streamPhases.includes("B")}`);
+  for (const k of kinds) {
+    const answers = seen.get(k.name) as Answer[];
+    const phases = phasesOf(answers);
+    const changed = answers.filter((a) => consumerState(a.info) !== states.get(k.name)).map((a) => consumerState(a.info));
+    // Asked for after the stream was seen removing one of its members, with a member on a server it leaves.
+    const late = removal === undefined ? [] : answers.filter((a) => a.sent > removal.got && membersOf(a.info).staying.some((s) => s !== kept));
+    const unlisted = answers.filter((a) => {
+      const removing = /^removing peer (\S+)$/.exec(a.info.cluster?.desired?.status?.description ?? "")?.[1];
+      return removing !== undefined && !membersOf(a.info).removing.includes(removing);
+    });
+    out.push(
+      `${k.name} during the scale-down: ${phaseCheck(phases, CONSUMER_ORDER)}, state kept ${changed.length === 0}${changed.length === 0 ? "" : ` (${[...new Set(changed)].join("; ")})`}, ` +
+        `moved before the stream's members ${late.length === 0}${late.length === 0 ? "" : ` (${JSON.stringify(late[0].info.cluster)})`}, removed members listed ${unlisted.length === 0}`,
+    );
+  }
+  return out;
+}
+
+/** The next `count` messages of a push consumer (its deliver subject), once `publish` ran; their numbers. */
+export async function nextPushed(nc: NatsConnection, k: ScaledConsumer, count: number, publish: () => Promise<void>): Promise<number[]> {
+  const got: Msg[] = [];
+  const sub = nc.subscribe(k.push as string, { callback: (_e, m) => void (m.data.length > 0 && got.push(m)) });
+  await nc.flush();
+  await publish();
+  await waitUntil(() => got.length >= count, 15_000, `${k.name}: ${count} pushed`).catch(() => undefined);
+  sub.unsubscribe();
+  return got.map((m) => Number(m.string().slice(1)));
+}
+
+/** The lines watchStreamScaleDown gives after each consumer's settled one, when all went as on nats-server 2.15. */
+export function duringScaleDown(kinds: readonly ScaledConsumer[]): string[] {
+  return ["stream: phases in order, waited for its consumers true", ...kinds.map((k) => `${k.name} during the scale-down: phases in order, state kept true, moved before the stream's members true, removed members listed true`)];
+}
