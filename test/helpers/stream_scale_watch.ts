@@ -11,8 +11,8 @@
 // - each consumer ends on the server the stream keeps, alone.
 import assert from "node:assert/strict";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
-import { clusterApi } from "./cluster_retry.js";
-import { consumerState, settledInfo, type Json, type ScaledConsumer } from "./consumer_scale.js";
+import { clusterApi, clusterPublish } from "./cluster_retry.js";
+import { consumerState, EPHEMERAL, EXPLICIT, pullSeqs, seqSpan, settledInfo, stateAsCreated, streamWithConsumers, type Json, type ScaledConsumer } from "./consumer_scale.js";
 import { waitUntil } from "./server.js";
 
 /** nats-server 2.15's phases (desired.status), one letter each. */
@@ -146,4 +146,67 @@ export async function nextPushed(nc: NatsConnection, k: ScaledConsumer, count: n
 /** The lines watchStreamScaleDown gives after each consumer's settled one, when all went as on nats-server 2.15. */
 export function duringScaleDown(kinds: readonly ScaledConsumer[]): string[] {
   return ["stream: phases in order, waited for its consumers true", ...kinds.map((k) => `${k.name} during the scale-down: phases in order, state kept true, moved before the stream's members true, removed members listed true`)];
+}
+
+/** A consumer of the scale-down tests; `follows`: num_replicas 0 (the stream's count), the others ask for 3. */
+export type FollowingKind = ScaledConsumer & { follows: boolean };
+
+/** Durable and ephemeral, pull and push, following the stream's count or asking for 3. */
+export const SCALE_DOWN_KINDS: FollowingKind[] = [
+  { name: "D", config: { durable_name: "D", ...EXPLICIT }, follows: true },
+  { name: "D3", config: { durable_name: "D3", ...EXPLICIT }, follows: false },
+  { name: "E", config: { name: "E", ...EPHEMERAL, ...EXPLICIT }, follows: false },
+  { name: "PD", config: { durable_name: "PD", deliver_subject: "in.PD", ...EXPLICIT }, push: "in.PD", follows: true },
+  { name: "PE", config: { name: "PE", deliver_subject: "in.PE", ...EPHEMERAL, ...EXPLICIT }, push: "in.PE", follows: false },
+];
+
+/** The R3 stream S with `messages` messages and `kinds` (streamWithConsumers), those that follow the stream updated to num_replicas 0; the lines as created. */
+export async function streamFollowedBy(nc: NatsConnection, kinds: readonly FollowingKind[], messages: number): Promise<string[]> {
+  const out = await streamWithConsumers(nc, kinds, messages);
+  for (const k of kinds.filter((x) => x.follows)) {
+    const a = await clusterApi<Json>(nc, `$JS.API.CONSUMER.CREATE.S.${k.name}`, { stream_name: "S", config: { ...k.config, num_replicas: 0 } });
+    assert.equal(a.error, undefined, JSON.stringify(a.error));
+  }
+  return out;
+}
+
+/**
+ * Once S is R1: each consumer goes on from its state (the pulls get 11..15, acknowledged; a new
+ * message is pushed once to each push consumer, with interest on every deliver subject), then S
+ * goes back to R3 (asked again while a server just back is not counted as current: 10005) and
+ * each consumer settles, those following the stream as R3; the lines.
+ */
+export async function goOnAndGrow(nc: NatsConnection, cfg: Json, kinds: readonly FollowingKind[], messages: number): Promise<string[]> {
+  const out: string[] = [];
+  for (const k of kinds.filter((x) => x.push === undefined)) out.push(`${k.name} next pull: ${seqSpan(await pullSeqs(nc, "S", k.name, 5, () => true))}`);
+  for (const k of kinds) if (k.push !== undefined) nc.subscribe(k.push, { callback: () => undefined });
+  let n = messages;
+  for (const k of kinds.filter((x) => x.push !== undefined)) out.push(`${k.name} pushes: ${seqSpan(await nextPushed(nc, k, 1, async () => void (await clusterPublish(nc, "s.x", `m${++n}`))))}`);
+  let up: Json = {};
+  await waitUntil(async () => (up = await clusterApi<Json>(nc, "$JS.API.STREAM.UPDATE.S", { ...cfg, num_replicas: 3 })).error?.err_code !== 10005, 30_000, "S placed on three servers");
+  out.push(`stream to R3: ${up.error !== undefined ? `${up.error.err_code} ${up.error.description}` : `R${up.config?.num_replicas}`}`);
+  for (const k of kinds) {
+    const info = await settledInfo(nc, "S", k.name, k.follows ? 3 : 1, false);
+    out.push(`${k.name} once the stream is R3 again: R${info.config?.num_replicas} others ${(info.cluster?.replicas ?? []).length}: ${consumerState(info)}`);
+  }
+  return out;
+}
+
+/** What goOnAndGrow gives when every consumer went on from its state. */
+export function wentOnAndGrew(kinds: readonly FollowingKind[], messages: number): string[] {
+  const out: string[] = [];
+  for (const k of kinds.filter((x) => x.push === undefined)) out.push(`${k.name} next pull: 11..15`);
+  kinds.filter((x) => x.push !== undefined).forEach((k, i) => out.push(`${k.name} pushes: ${messages + 1 + i}..${messages + 1 + i}`));
+  out.push("stream to R3: R3");
+  const pushed = kinds.filter((x) => x.push !== undefined).length;
+  const total = messages + pushed;
+  // (Pulled 11..15 and acknowledged them, 6..10 still pending; a push consumer got every message published since.)
+  const after = (k: ScaledConsumer): string => (k.push === undefined ? `delivered 15/15 ack floor 5/5 ack pending 5 pending ${total - 15}` : `delivered ${total}/${total} ack floor 5/5 ack pending ${total - 5} pending 0`);
+  for (const k of kinds) out.push(`${k.name} once the stream is R3 again: R${k.follows ? 0 : 1} others ${k.follows ? 2 : 0}: ${after(k)}`);
+  return out;
+}
+
+/** What watchStreamScaleDown gives when all went as on nats-server 2.15. */
+export function scaledDownAsExpected(kinds: readonly FollowingKind[], messages: number): string[] {
+  return ["stream to R1: R1", ...kinds.map((k) => `${k.name}: R${k.follows ? 0 : 1}, on the server the stream keeps true: ${stateAsCreated(k, messages)}`), ...duringScaleDown(kinds)];
 }
