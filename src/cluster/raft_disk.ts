@@ -5,6 +5,7 @@
 // The deterministic RAFT tests implement it with a simulated disk that loses unsynced writes.
 import fs from "node:fs";
 import path from "node:path";
+import { mkdirDurable } from "../storage/file_io.js";
 
 export interface RaftDisk {
   /** Names of the files in the group's directory. */
@@ -48,7 +49,8 @@ export class FsRaftDisk implements RaftDisk {
   private dirChanged = false;
 
   constructor(readonly dir: string) {
-    fs.mkdirSync(dir, { recursive: true });
+    // A new group's directory is durable in its parent before anything in it is acknowledged.
+    mkdirDurable(dir);
   }
 
   private fd(name: string): number {

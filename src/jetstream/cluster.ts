@@ -43,6 +43,7 @@ import { consumerPeerRemap, memberNamed, peerRemapKind, requestedPeer } from "./
 import { decodeRequest, LIST_SHAPE, NAMES_SHAPE, type Shape } from "./json.js";
 import { replicatedConsumer, sourcingBecomesDurable } from "./consumer_config.js";
 import { randomConsumerName } from "./consumer_create.js";
+import { mkdirDurable } from "../storage/file_io.js";
 
 /**
  * The meta leader's requests a held copy is relayed for: reads, and changes that are the same
@@ -302,7 +303,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       const names = new Set([...this.peers.values(), this.self]);
       if (names.size < this.expected) return;
       voters = [...names].sort();
-      fs.mkdirSync(this.dir, { recursive: true });
+      mkdirDurable(this.dir);
       writePeersFile(peersFile, voters);
     }
     const sys = this.service.server.systemAccount;

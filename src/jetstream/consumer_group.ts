@@ -35,7 +35,7 @@ import { decodeConsumerOps, encodeConsumerOps, type NamedConsumerOp } from "./co
 import * as adv from "./advisories.js";
 import { groupReplicasJson, kindJsonEntry, migrationStatus, peerId, readNumberFile, readPeersFile, writePeersFile } from "./group_common.js";
 import { DEFAULT_SYNC_INTERVAL_MS } from "./store_factory.js";
-import { writeFileAtomic } from "../storage/file_io.js";
+import { mkdirDurable, writeFileAtomic } from "../storage/file_io.js";
 
 /**
  * The stream groups' election timing (nats-server's consumer groups: 4-9 s), so a consumer's
@@ -199,7 +199,7 @@ export class ConsumerGroup implements RaftStateMachine {
     this.group = consumerGroupName(jsa.account.name, stream.name, name);
     this.dir = path.join(host.raftDir, this.group);
     if (how.fresh) fs.rmSync(this.dir, { recursive: true, force: true });
-    fs.mkdirSync(this.dir, { recursive: true });
+    mkdirDurable(this.dir);
     const bootFile = path.join(this.dir, "bootstrap");
     if (how.bootstrap === true) writeFileAtomic(bootFile, "", true);
     this.bootstrapped = fs.existsSync(bootFile);

@@ -32,6 +32,7 @@ import { withStoredLevel } from "./api_level.js";
 import { jsDomainMappingTable } from "./default_domain.js";
 import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
 import { SystemJsApi } from "./system_api.js";
+import { mkdirDurable } from "../storage/file_io.js";
 
 /** An account's JetStream limits (one tier). */
 export type JsLimits = AccountJetStreamLimits;
@@ -536,7 +537,8 @@ export class JetStreamService implements ServerService {
 
   async start(): Promise<void> {
     this.storeDir = resolveStoreDir(this.server.options);
-    fs.mkdirSync(this.storeDir, { recursive: true });
+    // (Its entry in its parent synced: every stream under it is lost with it otherwise.)
+    mkdirDurable(this.storeDir);
     this.log.info("Starting JetStream");
     this.log.info(`  Max Memory:      ${fmtLimit(this.options.maxMemoryStore)}`);
     this.log.info(`  Max Storage:     ${fmtLimit(this.options.maxFileStore)}`);

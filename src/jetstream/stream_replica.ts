@@ -54,7 +54,7 @@ import { RaftError, RaftNode, type RaftConfig, type RaftStateMachine } from "../
 import { REC_HDR, RaftStore, discardLogForRepair, readSnapshot } from "../cluster/raft_store.js";
 import { FsRaftDisk, MemRaftDisk } from "../cluster/raft_disk.js";
 import { FileStore } from "../storage/filestore.js";
-import { writeFileAtomic } from "../storage/file_io.js";
+import { mkdirDurable, writeFileAtomic } from "../storage/file_io.js";
 import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
 import { realRaftEnv } from "../cluster/raft_env.js";
 import type { Subscription } from "../server/sublist.js";
@@ -315,7 +315,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     this.group = streamGroupName(jsa.account.name, stream.name);
     this.dir = path.join(host.raftDir, this.group);
     if (fresh) fs.rmSync(this.dir, { recursive: true, force: true });
-    fs.mkdirSync(this.dir, { recursive: true });
+    mkdirDurable(this.dir);
     const peersFile = path.join(this.dir, "peers.json");
     let voters = peers;
     const kept = fresh ? undefined : readPeersFile(peersFile);

@@ -3,15 +3,16 @@
 // directory comes from TSNATS_POWER_LOSS_ROOT. Nothing changes while the server runs: every
 // call reaches the real file system. Alongside, each change under the root made since the
 // file's last fsync/fdatasync is kept as an undo record (the bytes a write overwrote, the
-// length a truncation cut, a file created or renamed while its directory was not yet synced).
-// On SIGPWR the process undoes those records, newest first, and kills itself with SIGKILL:
-// what is left on disk is what a power cut at that moment may leave (POSIX's promise and no
-// more, the model of power_loss.ts: a file's content is durable as of its last sync, a new
-// or renamed directory entry once its directory was synced).
+// length a truncation cut, a file or directory created, renamed or removed while its directory
+// was not yet synced). On SIGPWR the process undoes those records, newest first, and kills
+// itself with SIGKILL: what is left on disk is what a power cut at that moment may leave
+// (POSIX's promise and no more, the model of power_loss.ts: a file's content is durable as of
+// its last sync, a new, renamed or removed directory entry once its directory was synced).
 //
-// Deliberately conservative where undoing would be costly: removals (unlink, rm -r) and new
-// directories count as durable at once. That can only make the simulated loss smaller than a
-// real one, never invent a loss that could not happen.
+// A removal (unlink, rm -r) keeps a copy of what it removed until the directory that held it
+// is synced: the cut puts it back (its content as it was at the removal, older undo records
+// then take back what of it was not synced). A new directory not yet synced in its parent
+// goes on the cut with everything in it.
 import fs from "node:fs";
 import path from "node:path";
 import { syncBuiltinESMExports } from "node:module";
@@ -27,7 +28,20 @@ type Undo =
   /** A file created while its directory's entries were not synced: gone after the cut. */
   | { kind: "created"; ino: number; dir: string }
   /** A rename not yet made durable by a sync of the directories involved. */
-  | { kind: "rename"; ino: number; from: string; to: string; oldTo: Buffer | null; dirs: string[] };
+  | { kind: "rename"; ino: number; from: string; to: string; oldTo: Buffer | null; dirs: string[] }
+  /** A directory renamed, not yet durable in either directory: renamed back. */
+  | { kind: "dirRename"; from: string; to: string; dirs: string[] }
+  /** A directory made while its parent's entries were not synced: gone after the cut, with what it holds. */
+  | { kind: "mkdir"; path: string; dir: string }
+  /** A file or a tree removed while its directory's entries were not synced: back after the cut. */
+  | { kind: "removed"; path: string; dir: string; entries: Removed[] };
+
+/** One file or directory of a removed tree (`rel` from its root, "" for the root itself), with the inode id its undo records name. */
+interface Removed {
+  rel: string;
+  content: Buffer | null;
+  ino?: number;
+}
 
 if (root !== undefined && root !== "") installPowerLossLayer(path.resolve(root));
 
@@ -48,6 +62,7 @@ function installPowerLossLayer(rootDir: string): void {
     renameSync: fs.renameSync,
     unlinkSync: fs.unlinkSync,
     rmSync: fs.rmSync,
+    mkdirSync: fs.mkdirSync,
     writeFileSync: fs.writeFileSync,
   };
   const inside = (p: string): boolean => {
@@ -127,8 +142,8 @@ function installPowerLossLayer(rootDir: string): void {
       const u = undo[i];
       if (u === null) continue;
       if (f.ino !== undefined && (u.kind === "bytes" || u.kind === "content") && u.ino === f.ino) undo[i] = null;
-      if (f.dir !== undefined && u.kind === "created" && u.dir === f.dir) undo[i] = null;
-      if (f.dir !== undefined && u.kind === "rename") {
+      if (f.dir !== undefined && (u.kind === "created" || u.kind === "mkdir" || u.kind === "removed") && u.dir === f.dir) undo[i] = null;
+      if (f.dir !== undefined && (u.kind === "rename" || u.kind === "dirRename")) {
         u.dirs = u.dirs.filter((d) => d !== f.dir);
         if (u.dirs.length === 0) undo[i] = null;
       }
@@ -138,10 +153,41 @@ function installPowerLossLayer(rootDir: string): void {
     while (head < undo.length && undo[head] === null) head++;
     if (head > 0) undo.splice(0, head);
   };
+  /** What a removal takes (before it does): every file's content and inode id, directories first. */
+  const removedEntries = (abs: string): Removed[] => {
+    const out: Removed[] = [];
+    const walk = (p: string, rel: string): void => {
+      const st = fs.lstatSync(p);
+      if (st.isDirectory()) {
+        out.push({ rel, content: null });
+        for (const name of fs.readdirSync(p)) walk(path.join(p, name), rel === "" ? name : path.join(rel, name));
+      } else if (st.isFile()) out.push({ rel, content: fs.readFileSync(p), ino: inoOf.get(p) });
+    };
+    try {
+      walk(abs, "");
+    } catch {
+      // gone meanwhile: what was read is kept
+    }
+    return out;
+  };
+  /** A removal under the root: undone on the cut until its directory is synced. */
+  const removing = (p: fs.PathLike, remove: () => void): void => {
+    const abs = typeof p === "string" ? path.resolve(p) : undefined;
+    if (depth > 0 || abs === undefined || !inside(abs) || !fs.existsSync(abs)) {
+      remove();
+      if (abs !== undefined) forget(abs);
+      return;
+    }
+    const entries = removedEntries(abs);
+    remove();
+    forget(abs);
+    undo.push({ kind: "removed", path: abs, dir: path.dirname(abs), entries });
+  };
   const opened = (p: string, fd: number, flags: string | number | undefined, existed: boolean): void => {
     const abs = path.resolve(p);
     fds.delete(fd); // a number reused after an fd we did not see closed
-    if (!inside(abs)) return;
+    // (The root itself only as a directory synced: entries made in it are undone until it is.)
+    if (!inside(abs) && abs !== rootDir) return;
     let isDir = false;
     try {
       isDir = fs.fstatSync(fd).isDirectory();
@@ -278,7 +324,7 @@ function installPowerLossLayer(rootDir: string): void {
       const isFile = fs.statSync(a).isFile();
       real.renameSync(from, to);
       if (!isFile) {
-        // a directory renamed: counted durable (see the header), the files inside follow it
+        // a directory renamed: the files inside follow it (and back if the cut undoes it)
         for (const [q, ino] of [...inoOf]) {
           if (q === a || q.startsWith(a + path.sep)) {
             const moved = b + q.slice(a.length);
@@ -287,6 +333,7 @@ function installPowerLossLayer(rootDir: string): void {
             pathOf.set(ino, moved);
           }
         }
+        undo.push({ kind: "dirRename", from: a, to: b, dirs: [...new Set([path.dirname(a), path.dirname(b)])] });
         return;
       }
       const ino = inodeFor(a);
@@ -298,12 +345,19 @@ function installPowerLossLayer(rootDir: string): void {
       undo.push({ kind: "rename", ino, from: a, to: b, oldTo, dirs: [...new Set([path.dirname(a), path.dirname(b)])] });
     },
     unlinkSync(p: fs.PathLike): void {
-      real.unlinkSync(p);
-      if (typeof p === "string") forget(path.resolve(p));
+      removing(p, () => real.unlinkSync(p));
     },
     rmSync(p: fs.PathLike, opts?: fs.RmOptions): void {
-      real.rmSync(p, opts);
-      if (typeof p === "string") forget(path.resolve(p));
+      removing(p, () => real.rmSync(p, opts));
+    },
+    mkdirSync(p: fs.PathLike, opts?: fs.Mode | fs.MakeDirectoryOptions | null): string | undefined {
+      if (depth > 0 || typeof p !== "string") return real.mkdirSync(p, opts as fs.MakeDirectoryOptions);
+      // The directories this call makes, outermost first: each new in its parent until that is synced.
+      const made: string[] = [];
+      for (let q = path.resolve(p); inside(q) && !fs.existsSync(q); q = path.dirname(q)) made.unshift(q);
+      const r = real.mkdirSync(p, opts as fs.MakeDirectoryOptions);
+      for (const d of made) if (fs.existsSync(d)) undo.push({ kind: "mkdir", path: d, dir: path.dirname(d) });
+      return r;
     },
     writeFileSync(file: fs.PathOrFileDescriptor, data: string | NodeJS.ArrayBufferView, opts?: fs.WriteFileOptions): void {
       if (depth > 0 || typeof file !== "string" || !inside(path.resolve(file))) return real.writeFileSync(file, data, opts);
@@ -349,13 +403,23 @@ function installPowerLossLayer(rootDir: string): void {
 function cutPower(
   undo: Array<Undo | null>,
   pathOf: Map<number, string>,
-  real: { openSync: typeof fs.openSync; closeSync: typeof fs.closeSync; writeSync: typeof fs.writeSync; ftruncateSync: typeof fs.ftruncateSync; renameSync: typeof fs.renameSync; unlinkSync: typeof fs.unlinkSync; writeFileSync: typeof fs.writeFileSync },
+  real: {
+    openSync: typeof fs.openSync;
+    closeSync: typeof fs.closeSync;
+    writeSync: typeof fs.writeSync;
+    ftruncateSync: typeof fs.ftruncateSync;
+    renameSync: typeof fs.renameSync;
+    unlinkSync: typeof fs.unlinkSync;
+    rmSync: typeof fs.rmSync;
+    mkdirSync: typeof fs.mkdirSync;
+    writeFileSync: typeof fs.writeFileSync;
+  },
 ): void {
   let undone = 0;
   for (let i = undo.length - 1; i >= 0; i--) {
     const u = undo[i];
     if (u === null) continue;
-    const p = pathOf.get(u.ino);
+    const p = "ino" in u ? pathOf.get(u.ino) : undefined;
     try {
       if (u.kind === "bytes") {
         if (p === undefined) continue;
@@ -373,6 +437,19 @@ function cutPower(
           real.unlinkSync(p);
           pathOf.delete(u.ino);
         }
+      } else if (u.kind === "mkdir") {
+        real.rmSync(u.path, { recursive: true, force: true });
+      } else if (u.kind === "removed") {
+        // (Directories come first: a file's directory is back before it is.)
+        for (const e of u.entries) {
+          const at = e.rel === "" ? u.path : path.join(u.path, e.rel);
+          if (e.content === null) real.mkdirSync(at, { recursive: true });
+          else real.writeFileSync(at, e.content);
+          if (e.ino !== undefined) pathOf.set(e.ino, at);
+        }
+      } else if (u.kind === "dirRename") {
+        real.renameSync(u.to, u.from);
+        for (const [ino, q] of [...pathOf]) if (q === u.to || q.startsWith(u.to + path.sep)) pathOf.set(ino, u.from + q.slice(u.to.length));
       } else {
         // rename undone: the file back under its old name, the one it replaced back in place
         if (p === undefined) continue;
