@@ -4,7 +4,7 @@
 // CONSUMER.NAMES equal; account info equal (the usage every server reports on `$JSC.ARU`,
 // T3's own reports counted by the nats-server meta leader too); STREAM.LIST and CONSUMER.LIST carry the same streams and consumers with
 // the same fields (gathered from their leaders over `$JSC.SI` / `$JSC.CI`); a stream not found
-// answered alike, and so are the refusals of creates, infos and deletes; STREAM.UPDATE of a limit through T3 reaches the stream's leader and every
+// answered alike, a consumer's pause and resume too, and so are the refusals of creates, infos and deletes; STREAM.UPDATE of a limit through T3 reaches the stream's leader and every
 // member (N1's and N2's own copies take the new max_msgs), as an update through the nats-server.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -81,6 +81,42 @@ async function answers(nc: NatsConnection): Promise<Record<string, unknown>> {
     createOtherConfig: await api(nc, "$JS.API.STREAM.CREATE.A", { name: "A", subjects: ["a.>", "z"], num_replicas: 3 }),
     consumerExists: await api(nc, "$JS.API.CONSUMER.CREATE.A.C1", { stream_name: "A", config: { durable_name: "C1", ack_policy: "explicit", max_deliver: 3 }, action: "create" }),
     consumerNoStream: await api(nc, "$JS.API.CONSUMER.CREATE.NOPE.C", { stream_name: "NOPE", config: { durable_name: "C" } }),
+    pauseMissing: await api(nc, "$JS.API.CONSUMER.PAUSE.A.NOPE", {}),
+    pauseNoStream: await api(nc, "$JS.API.CONSUMER.PAUSE.NOPE.C1", {}),
+  };
+}
+
+/**
+ * C1 of A paused for an hour, then resumed, through whoever leads the meta group: each answer
+ * reduced to its fields and pause state, and the consumer's info (from its leader) between.
+ */
+async function pauseAndResume(nc: NatsConnection): Promise<Record<string, unknown>> {
+  const until = new Date(Date.now() + 3_600_000).toISOString();
+  const paused = await api(nc, "$JS.API.CONSUMER.PAUSE.A.C1", { pause_until: until });
+  let info: Answer = {};
+  await waitUntil(
+    async () => {
+      info = await api(nc, "$JS.API.CONSUMER.INFO.A.C1");
+      return info.paused === true;
+    },
+    20_000,
+    "C1's leader shows it paused",
+    () => JSON.stringify(info),
+  );
+  const resumed = await api(nc, "$JS.API.CONSUMER.PAUSE.A.C1", {});
+  await waitUntil(
+    async () => {
+      info = await api(nc, "$JS.API.CONSUMER.INFO.A.C1");
+      return info.paused !== true;
+    },
+    20_000,
+    "C1's leader shows it resumed",
+    () => JSON.stringify(info),
+  );
+  return {
+    paused: { fields: Object.keys(paused).sort(), paused: paused.paused, until: paused.pause_until === until },
+    pausedInfo: (info.config as { pause_until?: string }).pause_until,
+    resumed,
   };
 }
 
@@ -97,7 +133,8 @@ test("T3 as meta leader answers stream and consumer names and lists, and stream 
     await retry(() => jsm.streams.add({ name: "A", subjects: ["a.>"], num_replicas: 3 }), 60_000);
     await retry(() => jsm.streams.add({ name: "B", subjects: ["b.>"], num_replicas: 3, storage: "memory" as never }), 60_000);
     await retry(() => jsm.consumers.add("A", { durable_name: "C1", ack_policy: "explicit" as never }), 60_000);
-    await retry(() => jsm.consumers.add("A", { durable_name: "C2", ack_policy: "none" as never, num_replicas: 1 }), 60_000);
+    // R3 both: a nats-server meta leader may place an R1 consumer on T3 alone, which T3 refuses.
+    await retry(() => jsm.consumers.add("A", { durable_name: "C2", ack_policy: "none" as never }), 60_000);
     const js = jetstream(nc1);
     for (let i = 0; i < 3; i++) await js.publish(`a.${i}`, "x");
 
@@ -105,6 +142,7 @@ test("T3 as meta leader answers stream and consumer names and lists, and stream 
     // Three copies of A's bytes: the nats-server meta leader counts T3's too (its $JSC.ARU reports).
     const stored = 3 * (await jsm.streams.info("A")).state.bytes;
     const natsInfo = await accountInfoWith(nc1, stored, "the nats-server meta leader");
+    const natsPause = await pauseAndResume(nc1);
     const natsUpdate = await api(nc1, "$JS.API.STREAM.UPDATE.A", { ...(await jsm.streams.info("A")).config, max_msgs: 100 });
     assert.equal(natsUpdate.error, undefined, JSON.stringify(natsUpdate));
 
@@ -115,6 +153,7 @@ test("T3 as meta leader answers stream and consumer names and lists, and stream 
     t.diagnostic(`stream list through T3: ${JSON.stringify(byT3.list)}`);
     assert.deepEqual(await accountInfoWith(nc1, stored, "T3"), natsInfo, "T3's account info is the nats-server meta leader's");
     t.diagnostic(`account info through T3: ${JSON.stringify(natsInfo)}`);
+    assert.deepEqual(await pauseAndResume(nc1), natsPause, "a pause and a resume through T3 are answered and applied as through the nats-server");
 
     // An update through T3: the stream's leader answers, every member takes it.
     const t3Update = await api(nc1, "$JS.API.STREAM.UPDATE.B", { ...(await jsm.streams.info("B")).config, max_msgs: 100 });

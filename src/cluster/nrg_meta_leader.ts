@@ -32,11 +32,11 @@ import { randomBytes } from "node:crypto";
 import { nowNs, rfc3339 } from "../server/time.js";
 import { getHeader } from "../protocol/headers.js";
 import { ApiError, jsError } from "../jetstream/errors.js";
-import { createRequest, errorResponse, isJsonObjectOrArray } from "../jetstream/api.js";
-import { CONSUMER_CREATE_SHAPE, CONSUMER_NAMES_SHAPE, decodeRequest, NAMES_SHAPE, STREAM_CREATE_SHAPE, type Shape } from "../jetstream/json.js";
+import { createRequest, errorResponse, isJsonObjectOrArray, pauseAnswer } from "../jetstream/api.js";
+import { CONSUMER_CREATE_SHAPE, CONSUMER_NAMES_SHAPE, CONSUMER_PAUSE_SHAPE, decodeRequest, NAMES_SHAPE, STREAM_CREATE_SHAPE, type Shape } from "../jetstream/json.js";
 import { askEach } from "../jetstream/info_gather.js";
 import { maxDuplicateWindowNs } from "../jetstream/server_limits.js";
-import { consumerRequiredLevel, normalizeConsumerConfig, type ConsumerConfig } from "../jetstream/consumer_config.js";
+import { consumerRequiredLevel, normalizeConsumerConfig, pauseUntilUtc, type ConsumerConfig } from "../jetstream/consumer_config.js";
 import { createRequestConfig, randomConsumerName } from "../jetstream/consumer_create.js";
 import { checkStreamUpdate, normalizeStreamConfig, subjectsOverlap, type StreamConfig, type StreamConfigRequest } from "../jetstream/stream_config.js";
 import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet, staticMetadata, streamRequiredLevel } from "../jetstream/api_level.js";
@@ -119,17 +119,22 @@ function metaEntry(op: NrgEntryOp, body: Record<string, unknown>): Buffer {
   return Buffer.concat([Buffer.from([op]), Buffer.from(JSON.stringify(body) + "\n")]);
 }
 
+/** The request's subject and reply as an assignment carries them (Go's omitempty). */
+function requestFields(subject: string, reply: string): Record<string, string> {
+  return { ...(subject !== "" ? { subject } : {}), ...(reply !== "" ? { reply } : {}) };
+}
+
 function streamBody(s: Pick<NrgMetaStream, "client" | "created" | "config" | "group" | "sync">, subject: string, reply: string, client: Record<string, unknown> | undefined): Record<string, unknown> {
-  return { ...(client !== undefined ? { client } : s.client !== undefined ? { client: s.client } : {}), created: s.created, stream: s.config, group: s.group, sync: s.sync, subject, reply };
+  return { ...(client !== undefined ? { client } : s.client !== undefined ? { client: s.client } : {}), created: s.created, stream: s.config, group: s.group, sync: s.sync, ...requestFields(subject, reply) };
 }
 
 function consumerBody(c: NrgMetaConsumer, subject: string, reply: string, client: Record<string, unknown> | undefined): Record<string, unknown> {
-  return { ...(client !== undefined ? { client } : c.client !== undefined ? { client: c.client } : {}), created: c.created, name: c.name, stream: c.stream, consumer: c.config, group: c.group, subject, reply };
+  return { ...(client !== undefined ? { client } : c.client !== undefined ? { client: c.client } : {}), created: c.created, name: c.name, stream: c.stream, consumer: c.config, group: c.group, ...requestFields(subject, reply) };
 }
 
 export class NrgMetaLeader {
   private subs: Subscription[] = [];
-  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersRemoved: 0, forwarded: 0, refused: 0 };
+  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0 };
 
   constructor(
     private readonly srv: NrgMetaLeaderServer,
@@ -151,6 +156,7 @@ export class NrgMetaLeader {
     on("$JS.API.STREAM.DELETE.*", (s, reply, hdr) => this.answer(s, reply, "stream_delete_response", () => this.streamDelete(s, reply, hdr)));
     on("$JS.API.CONSUMER.CREATE.>", (s, reply, hdr, body) => this.answer(s, reply, "consumer_create_response", () => this.consumerCreate(s, reply, hdr, body, false)));
     on("$JS.API.CONSUMER.DURABLE.CREATE.*.*", (s, reply, hdr, body) => this.answer(s, reply, "consumer_create_response", () => this.consumerCreate(s, reply, hdr, body, true)));
+    on("$JS.API.CONSUMER.PAUSE.*.*", (s, reply, hdr, body) => this.answer(s, reply, "consumer_pause_response", () => this.consumerPause(s, hdr, body)));
     on("$JS.API.CONSUMER.DELETE.*.*", (s, reply, hdr) => this.answer(s, reply, "consumer_delete_response", () => this.consumerDelete(s, reply, hdr)));
     on("$JS.API.STREAM.INFO.*", (s, reply, hdr) => this.answer(s, reply, "stream_info_response", () => this.unassigned(s, hdr, false)));
     on("$JS.API.CONSUMER.INFO.*.*", (s, reply, hdr) => this.answer(s, reply, "consumer_info_response", () => this.unassigned(s, hdr, true)));
@@ -315,6 +321,33 @@ export class NrgMetaLeader {
     const preferredFrom = peers.filter((id) => online.has(id));
     const pool = preferredFrom.length > 0 ? preferredFrom : peers;
     return { name: groupName("C", peers.length, store), peers, store, cluster: s.group.cluster, preferred: pool[Math.floor(Math.random() * pool.length)] };
+  }
+
+  /**
+   * CONSUMER.PAUSE (jsConsumerPauseRequest in a cluster): the consumer's assignment proposed again
+   * with pause_until set (or cleared to resume), answered at once by the meta leader.
+   */
+  private consumerPause(subject: string, hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
+    const account = this.account(hdr);
+    if (account === undefined) return undefined;
+    const asked = isJsonObjectOrArray(body) ? (decodeRequest<{ pause_until?: string }>(body, CONSUMER_PAUSE_SHAPE, "JSApiConsumerPauseRequest") ?? {}).pause_until : undefined;
+    if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
+    if (this.srv.accountLimits(account) === undefined) throw jsError("JSNotEnabledForAccountErr");
+    const t = subject.split(".");
+    const s = this.meta.stream(account, t[4]);
+    if (s === undefined) throw jsError("JSStreamNotFoundErr");
+    const c = s.consumers.get(t[5]);
+    if (c === undefined) throw jsError("JSConsumerNotFoundErr");
+    // Go's zero time is no pause.
+    const until = pauseUntilUtc(asked !== undefined && !asked.startsWith("0001-01-01T00:00:00") ? asked : undefined);
+    const config: Record<string, unknown> = { ...c.config };
+    if (until === undefined) delete config.pause_until;
+    else config.pause_until = until;
+    config.metadata = staticMetadata(config.metadata as Record<string, string> | undefined, consumerRequiredLevel(config as unknown as ConsumerConfig));
+    if (!this.srv.propose(metaEntry(NrgEntryOp.AssignConsumer, consumerBody({ ...c, config }, "", "", undefined)))) return undefined;
+    this.counters.consumersPaused++;
+    const remainingMs = until !== undefined ? Date.parse(until) - Date.now() : 0;
+    return pauseAnswer(until, remainingMs > 0 ? remainingMs * 1_000_000 : 0);
   }
 
   private consumerDelete(subject: string, reply: string, hdr: Buffer | undefined): Record<string, unknown> | undefined {
