@@ -91,7 +91,8 @@ async function answers(nc: NatsConnection): Promise<Record<string, unknown>> {
  * reduced to its fields and pause state, and the consumer's info (from its leader) between.
  */
 async function pauseAndResume(nc: NatsConnection): Promise<Record<string, unknown>> {
-  const until = new Date(Date.now() + 3_600_000).toISOString();
+  // Whole seconds: written as nats-server writes a time (RFC 3339, no zero fraction).
+  const until = new Date(Math.floor(Date.now() / 1000) * 1000 + 3_600_000).toISOString().replace(".000Z", "Z");
   const paused = await api(nc, "$JS.API.CONSUMER.PAUSE.A.C1", { pause_until: until });
   let info: Answer = {};
   await waitUntil(
