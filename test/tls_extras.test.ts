@@ -231,6 +231,44 @@ describe("TLS extras", { skip: hasOpenssl ? false : "openssl is not installed" }
     }
   });
 
+  test("ca_file without verify is not served with the certificate: a client without the CA fails as on nats-server", async (t) => {
+    // OpenSSL builds the chain a server sends from its context's trust store; nats-server
+    // sends cert_file's certificates only (the nats.js node transport's tls test checks the
+    // message a client without the CA gets on an allow_non_tls server with a ca_file).
+    const conf = `tls { cert_file: ${JSON.stringify(pki.server.cert)}, key_file: ${JSON.stringify(pki.server.key)}, ca_file: ${JSON.stringify(pki.ca)} }\nallow_non_tls: true\n`;
+    const refusal = async (port: number): Promise<string> => {
+      const nc = await connectOnce(port, {}).catch((err: Error) => err);
+      if (nc instanceof Error) return nc.message;
+      await nc.close();
+      return "connected";
+    };
+    const srv = await fromConf(conf);
+    let ours: string;
+    try {
+      ours = await refusal(srv.port);
+      assert.equal(ours, "unable to verify the first certificate");
+      // The CA still checks the server for a client that has it, and plain clients still connect.
+      const secure = await connectOnce(srv.port, { caFile: pki.ca });
+      await secure.flush();
+      await secure.close();
+      const plain = await connect({ port: srv.port, reconnect: false, tls: null });
+      await plain.flush();
+      await plain.close();
+    } finally {
+      await srv.close();
+    }
+    if (referenceBinary("2.15") === undefined) {
+      t.diagnostic("nats-server 2.15 not available");
+      return;
+    }
+    const ref = await startNatsServer([], conf, "2.15");
+    try {
+      assert.equal(ours, await refusal(ref.port));
+    } finally {
+      await ref.stop();
+    }
+  });
+
   test("handshake_first with a fallback: TLS-first and ordinary TLS clients both connect", async () => {
     await withServer({ tls: { cert: pki.server.cert, key: pki.server.key, handshakeFirst: true, handshakeFirstFallbackMs: 50 } }, async (srv) => {
       const first = await connectOnce(srv.port, { caFile: pki.ca, handshakeFirst: true });

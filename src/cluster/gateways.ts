@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import type { Server, ServerService } from "../server/server.js";
 import { splitDeliveredReply, type Account } from "../server/account.js";
 import type { GatewayOptions, ServerOptions, TlsOptions } from "../config/options.js";
-import { ServerTls } from "../server/tls.js";
+import { clientTlsContext, ServerTls } from "../server/tls.js";
 import { shortHash } from "../jetstream/util.js";
 import { GatewayConnection, GATEWAY_CMD_GOSSIP, type GatewayInfo } from "./gateway.js";
 import { GatewayInterest, type Tally } from "./gateway_interest.js";
@@ -440,13 +440,12 @@ export class Gateways implements ServerService, RoutedReplySender {
     cfg.connAttempts++;
     let conn: net.Socket = socket;
     const t = cfg.tls;
-    let secure: ServerTls | undefined;
     if (t !== undefined) {
-      secure = ServerTls.fromOptions(t);
       const host = url.hostname.replace(/^\[|\]$/g, "");
       conn = tls.connect({
         socket,
-        secureContext: secure?.context,
+        // The connecting side's context: its ca_file checks the other gateway's certificate.
+        secureContext: clientTlsContext(t),
         servername: net.isIP(host) === 0 ? host : undefined,
         rejectUnauthorized: t.ca !== undefined && t.insecure !== true,
       });

@@ -98,7 +98,7 @@ export class ServerTls {
       context = nodeTls().createSecureContext({
         cert,
         key: fs.readFileSync(o.key),
-        ca: o.ca !== undefined ? fs.readFileSync(o.ca) : undefined,
+        ca: o.ca !== undefined && verifiesClients(o) ? fs.readFileSync(o.ca) : undefined,
         // Go's choices: TLS 1.2 at least, its suites and curves unless configured.
         minVersion: o.minVersion === "1.3" || !suites.tls12 ? "TLSv1.3" : "TLSv1.2",
         ciphers: suites.ciphers,
@@ -206,6 +206,19 @@ export class ServerTls {
       peerCertificate: socket.getPeerX509Certificate(),
     });
   }
+}
+
+/**
+ * Does this block ask for client certificates? Only then does `ca_file` go into the accepting
+ * context: OpenSSL builds the chain a server sends from its context's trust store, so a CA
+ * there is sent along with the certificate, where nats-server (Go) sends only cert_file's
+ * certificates. A client without that CA then fails with "self-signed certificate in
+ * certificate chain" instead of nats-server's "unable to verify the first certificate" (the
+ * nats.js node transport's tls test, `allow_non_tls` with a CA and no verify). With verify the
+ * CA has to be in the store to check client certificates, and is sent as well.
+ */
+function verifiesClients(o: TlsOptions): boolean {
+  return o.verify === true || o.verifyAndMap === true;
 }
 
 /**
