@@ -946,6 +946,8 @@ export class NrgStreamPeers {
       const leader = new NrgStreamLeader(account, replica, member, lead.domain);
       g.leader = leader;
       leader.start();
+      // A leader answers direct gets at once (nats-server's setLeader subscribes them): before the create's answer, not at the next check.
+      g.directGets?.update();
       const srv = this.leaderServer(lead, account, member, () => replica.stream.group.peers);
       g.leaderApi = new NrgLeaderApi(srv, replica, campaign);
       g.leaderApi.start();
