@@ -4,7 +4,8 @@
 // places an R3 stream only where it can (refused: two live members) and an R1 stream on N2;
 // N1 comes back with an empty store and T3, its meta leader, catches it up from its log or
 // its meta snapshot (nats-server's format): N1's own /jsz then shows the streams created before
-// and during its absence, and N1 takes its part of a new R3 stream T3 places.
+// and during its absence, and N1 takes its part of a new R3 stream T3 places. Then T3 itself is
+// lost: N1 and N2 elect a leader and place an R2 stream; T3, restarted with its log, applies it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -115,6 +116,41 @@ test("after the nats-server meta leader is lost T3 leads the meta group, places 
     const after = (await getJson<{ nrg_meta_peer: { campaign?: { counters: Record<string, number> } } }>(`${cluster.ours?.monitorUrl}/jsz`)).nrg_meta_peer.campaign?.counters ?? {};
     t.diagnostic(`T3's meta campaign at the end: ${JSON.stringify(after)}`);
     assert.ok((after.catchupEntries ?? 0) + (after.snapshotsSent ?? 0) > 0, "T3 caught N1 up");
+
+    // T3, the meta leader, lost: N1 and N2 elect one of them and go on from T3's entries; T3
+    // restarted keeps its log, follows, and applies what was assigned without it.
+    await cluster.ours?.stop();
+    let next: string | undefined;
+    await waitUntil(
+      async () => {
+        next = (await metaOn(n2)).leader;
+        return next === "N1" || next === "N2";
+      },
+      40_000,
+      "N1 and N2 elect a meta leader without T3",
+      () => String(next),
+    );
+    let two: Awaited<ReturnType<typeof api>> = {};
+    await waitUntil(
+      async () => {
+        two = await api(nc2, "$JS.API.STREAM.CREATE.TWO", { name: "TWO", subjects: ["two.>"], num_replicas: 2 });
+        return two.error === undefined;
+      },
+      30_000,
+      "TWO is placed on N1 and N2",
+      () => JSON.stringify(two),
+    );
+    cluster.ours = await cluster.startOurs();
+    let mine: string[] = [];
+    await waitUntil(
+      async () => {
+        mine = ((await cluster.peerJson()).streams ?? []).map((x) => x.name).sort();
+        return JSON.stringify(mine) === JSON.stringify(["OLD", "ONE", "TWO", "WIDE"]);
+      },
+      40_000,
+      "the restarted T3 holds every assignment, TWO included",
+      () => JSON.stringify(mine),
+    );
   } finally {
     await cluster.stop();
   }
