@@ -851,8 +851,8 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
    * a group on disk is opened; none (a consumer from before consumer groups) is started on the
    * stream's voters, and its first leader gives every member its state.
    */
-  consumerStarted(c: Consumer): void {
-    if (!c.replicated || this.consumerGroups.has(c.name) || this.stopped) return;
+  consumerStarted(c: Consumer, shrinking = false): void {
+    if ((!c.replicated && !shrinking) || this.consumerGroups.has(c.name) || this.stopped) return;
     const g = this.groupStart;
     let group: ConsumerGroup;
     let campaign = false;
@@ -1264,6 +1264,14 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     // Replicated consumers the stream had before its group (scaled up from one replica, restored
     // alone): their groups start here on this group's members, and take in those it adds.
     for (const c of this.stream.consumers.values()) if (c.replicated && !c.closed) this.consumerStarted(c);
+    // Made single-replica by the stream's scale-down while this server was stopped in the middle
+    // of it: its group goes on from its files (shrinksWithStream), else this copy would deliver
+    // on its own beside the group's leader.
+    if (this.stream.cfg.num_replicas <= 1) {
+      for (const c of this.stream.consumers.values()) {
+        if (!c.closed && !this.consumerGroups.has(c.name) && fs.existsSync(path.join(this.host.raftDir, consumerGroupName(this.stream.jsa.account.name, this.stream.name, c.name), "peers.json"))) this.consumerStarted(c, true);
+      }
+    }
     void this.node.start().then(() => {
       if (!campaign) return;
       this.node.campaignNow();
