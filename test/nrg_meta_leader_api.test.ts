@@ -5,10 +5,12 @@
 // T3's own reports counted by the nats-server meta leader too); STREAM.LIST and CONSUMER.LIST carry the same streams and consumers with
 // the same fields (gathered from their leaders over `$JSC.SI` / `$JSC.CI`); a stream not found
 // answered alike, a consumer's pause and resume too, and so are the refusals of creates, infos and deletes; STREAM.UPDATE of a limit through T3 reaches the stream's leader and every
-// member (N1's and N2's own copies take the new max_msgs), as an update through the nats-server.
+// member (N1's and N2's own copies take the new max_msgs), as an update through the nats-server;
+// a member's refusal of a stream just assigned (`$SYS.JSC.STREAM.ASSIGNMENT.RESULT`, sent here
+// as a member sends it) removes the assignment under both meta leaders.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
@@ -121,6 +123,29 @@ async function pauseAndResume(nc: NatsConnection): Promise<Record<string, unknow
   };
 }
 
+/**
+ * A stream created, then at once refused as a member refuses an assignment it cannot hold
+ * (published on a system account connection): the meta leader removes the assignment (within
+ * its 5 s), the name is free again. True once no server lists it.
+ */
+async function refusedAfterCreate(nc: NatsConnection, sys: NatsConnection, name: string): Promise<boolean> {
+  const created = await api(nc, `$JS.API.STREAM.CREATE.${name}`, { name, subjects: [`${name.toLowerCase()}.>`], num_replicas: 3 });
+  assert.equal(created.error, undefined, JSON.stringify(created));
+  const error = { code: 503, err_code: 10023, description: "insufficient resources" };
+  sys.publish("$SYS.JSC.STREAM.ASSIGNMENT.RESULT", JSON.stringify({ account: "APP", stream: name, create_response: { type: "io.nats.jetstream.api.v1.stream_create_response", error } }));
+  let names: unknown;
+  await waitUntil(
+    async () => {
+      names = (await api(nc, "$JS.API.STREAM.NAMES")).streams;
+      return !((names as string[] | null) ?? []).includes(name);
+    },
+    20_000,
+    `${name}'s assignment is removed after the refusal`,
+    () => JSON.stringify(names),
+  );
+  return true;
+}
+
 /** max_msgs of a stream as one nats-server's own copy has it configured (its /jsz). */
 async function maxMsgsOn(s: ReferenceServer, stream: string): Promise<number | undefined> {
   const jsz = await getJson<{ account_details?: { name: string; stream_detail?: { name: string; config?: { max_msgs?: number } }[] }[] }>(`${s.monitorUrl}/jsz?accounts=true&streams=true&config=true`);
@@ -144,6 +169,9 @@ test("T3 as meta leader answers stream and consumer names and lists, and stream 
     const stored = 3 * (await jsm.streams.info("A")).state.bytes;
     const natsInfo = await accountInfoWith(nc1, stored, "the nats-server meta leader");
     const natsPause = await pauseAndResume(nc1);
+    const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
+    cluster.conns.push(sys);
+    assert.equal(await refusedAfterCreate(nc1, sys, "GONE1"), true);
     const natsUpdate = await api(nc1, "$JS.API.STREAM.UPDATE.A", { ...(await jsm.streams.info("A")).config, max_msgs: 100 });
     assert.equal(natsUpdate.error, undefined, JSON.stringify(natsUpdate));
 
@@ -167,6 +195,7 @@ test("T3 as meta leader answers stream and consumer names and lists, and stream 
     // A change of replicas is not placed by T3 (it neither scales nor moves groups).
     const scale = await api(nc1, "$JS.API.STREAM.UPDATE.B", { ...(await jsm.streams.info("B")).config, num_replicas: 1 });
     assert.equal(scale.error?.err_code, 10061, JSON.stringify(scale));
+    assert.equal(await refusedAfterCreate(nc1, sys, "GONE2"), true, "a member's refusal removes the assignment under T3 too");
   } finally {
     await cluster.stop();
   }

@@ -134,7 +134,9 @@ function consumerBody(c: NrgMetaConsumer, subject: string, reply: string, client
 
 export class NrgMetaLeader {
   private subs: Subscription[] = [];
-  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0 };
+  /** Assignments whose create was answered with a member's refusal (once each, as nats-server's sa.responded). */
+  private readonly refusalsAnswered = new Set<string>();
+  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0, memberRefusals: 0 };
 
   constructor(
     private readonly srv: NrgMetaLeaderServer,
@@ -167,6 +169,8 @@ export class NrgMetaLeader {
     on("$JS.API.CONSUMER.NAMES.*", (s, reply, hdr, body) => this.answer(s, reply, "consumer_names_response", () => this.consumerNames(s, hdr, body)));
     on("$JS.API.CONSUMER.LIST.*", (s, reply, hdr, body) => this.answer(s, reply, "consumer_list_response", () => this.consumerList(s, reply, hdr, body)));
     on("$JS.API.META.LEADER.STEPDOWN", (s, reply, hdr, body) => this.answer(s, reply, "meta_leader_stepdown_response", () => this.stepDown(hdr, body)));
+    on("$SYS.JSC.STREAM.ASSIGNMENT.RESULT", (_s, _reply, _hdr, body) => this.streamResult(body));
+    on("$SYS.JSC.CONSUMER.ASSIGNMENT.RESULT", (_s, _reply, _hdr, body) => this.consumerResult(body));
     on("$NRG.P._meta_", (_s, _reply, _hdr, body) => {
       if (body.length > 0 && this.srv.propose(body)) this.counters.forwarded++;
     });
@@ -360,6 +364,53 @@ export class NrgMetaLeader {
     if (c === undefined) throw jsError("JSConsumerNotFoundErr");
     if (this.srv.propose(metaEntry(NrgEntryOp.RemoveConsumer, consumerBody(c, subject, reply, client)))) this.counters.consumersRemoved++;
     return undefined;
+  }
+
+  /** A result body's JSON object, or undefined (nats-server ignores what does not decode). */
+  private result(body: Buffer): Record<string, unknown> | undefined {
+    try {
+      const r = JSON.parse(body.toString("utf8")) as unknown;
+      return typeof r === "object" && r !== null && !Array.isArray(r) ? (r as Record<string, unknown>) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * A member could not create a stream it was assigned (`$SYS.JSC.STREAM.ASSIGNMENT.RESULT`,
+   * jetstream_cluster.go processStreamAssignmentResults): its answer goes to the create's
+   * client once, and an assignment younger than 5 s (not an update) is removed again, so the
+   * name is free. (Placement in other clusters, nats-server's retry, does not apply: one cluster.)
+   */
+  private streamResult(body: Buffer): void {
+    const r = this.result(body);
+    if (r === undefined || typeof r.account !== "string" || typeof r.stream !== "string") return;
+    const s = this.meta.stream(r.account, r.stream);
+    if (s === undefined) return;
+    const response = (r.create_response ?? r.restore_response) as Record<string, unknown> | undefined;
+    const key = `${s.account} > ${s.config.name} > ${s.created}`;
+    if (response !== undefined && s.reply !== undefined && !this.refusalsAnswered.has(key)) {
+      this.refusalsAnswered.add(key);
+      this.srv.sys.publish(s.reply, "", undefined, Buffer.from(JSON.stringify(response)));
+    }
+    const age = Date.now() - Date.parse(s.created);
+    if (r.is_update === true || !(age < 5_000)) return;
+    this.srv.log(`NRG meta leader: stream assignment for '${s.account} > ${s.config.name}' rejected by an assigned member: ${JSON.stringify((response as { error?: unknown } | undefined)?.error)}`);
+    if (this.srv.propose(metaEntry(NrgEntryOp.RemoveStream, streamBody(s, "", "", undefined)))) this.counters.memberRefusals++;
+  }
+
+  /** A member could not create a consumer (processConsumerAssignmentResults): its answer goes to the create's client once; the assignment stays. */
+  private consumerResult(body: Buffer): void {
+    const r = this.result(body);
+    if (r === undefined || typeof r.account !== "string" || typeof r.stream !== "string" || typeof r.consumer !== "string") return;
+    const c = this.meta.stream(r.account, r.stream)?.consumers.get(r.consumer);
+    const response = r.response as Record<string, unknown> | undefined;
+    if (c === undefined || response === undefined || c.reply === undefined) return;
+    const key = `${r.account} > ${r.stream} > ${c.name} > ${c.created}`;
+    if (this.refusalsAnswered.has(key)) return;
+    this.refusalsAnswered.add(key);
+    this.counters.memberRefusals++;
+    this.srv.sys.publish(c.reply, "", undefined, Buffer.from(JSON.stringify(response)));
   }
 
   /** Info of a stream or consumer nobody is assigned: the meta leader's not found. */
