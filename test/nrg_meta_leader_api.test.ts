@@ -6,6 +6,7 @@
 // the same fields (gathered from their leaders over `$JSC.SI` / `$JSC.CI`); a stream not found
 // answered alike, a consumer's pause and resume too, and so are the refusals of creates, infos and deletes; STREAM.UPDATE of a limit through T3 reaches the stream's leader and every
 // member (N1's and N2's own copies take the new max_msgs), as an update through the nats-server;
+// a stream whose max_bytes no server has room for (their STATSZ) refused alike;
 // a member's refusal of a stream just assigned (`$SYS.JSC.STREAM.ASSIGNMENT.RESULT`, sent here
 // as a member sends it) removes the assignment under both meta leaders.
 import { test } from "node:test";
@@ -83,6 +84,8 @@ async function answers(nc: NatsConnection): Promise<Record<string, unknown>> {
     createOtherConfig: await api(nc, "$JS.API.STREAM.CREATE.A", { name: "A", subjects: ["a.>", "z"], num_replicas: 3 }),
     consumerExists: await api(nc, "$JS.API.CONSUMER.CREATE.A.C1", { stream_name: "A", config: { durable_name: "C1", ack_policy: "explicit", max_deliver: 3 }, action: "create" }),
     consumerNoStream: await api(nc, "$JS.API.CONSUMER.CREATE.NOPE.C", { stream_name: "NOPE", config: { durable_name: "C" } }),
+    tooBig: await api(nc, "$JS.API.STREAM.CREATE.BIG", { name: "BIG", subjects: ["big.>"], num_replicas: 3, max_bytes: 2 * 1024 ** 3 }),
+    tooBigMemory: await api(nc, "$JS.API.STREAM.CREATE.BIGM", { name: "BIGM", subjects: ["bigm.>"], num_replicas: 3, storage: "memory", max_bytes: 512 * 1024 ** 2 }),
     pauseMissing: await api(nc, "$JS.API.CONSUMER.PAUSE.A.NOPE", {}),
     pauseNoStream: await api(nc, "$JS.API.CONSUMER.PAUSE.NOPE.C1", {}),
   };

@@ -43,6 +43,7 @@ import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet, staticMetadata, streamRequi
 import type { AccountJetStreamLimits, JetStreamOptions } from "../config/options.js";
 import { JS_API_LEVEL } from "../jetstream/api_level.js";
 import { NrgEntryOp, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
+import { available, type NrgServerRoom } from "./nrg_server_stats.js";
 import { assignmentAccount, type NrgMetaConsumer, type NrgMetaState, type NrgMetaStream } from "./nrg_meta_state.js";
 
 const TYPE = "io.nats.jetstream.api.v1.";
@@ -76,6 +77,8 @@ export interface NrgMetaLeaderServer {
   /** An account's usage over the cluster (nrg_account_usage.ts). */
   usage(account: string): { memory: number; storage: number; api: number; errors: number };
   domain: string | undefined;
+  /** A member's JetStream room as its STATSZ last showed it (nrg_server_stats.ts). */
+  room(peer: string): NrgServerRoom | undefined;
   log(text: string): void;
 }
 
@@ -249,8 +252,11 @@ export class NrgMetaLeader {
     if ((placement?.tags?.length ?? 0) > 0) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, tags not matched ['${(placement?.tags ?? []).join("', '")}']` });
     // This server holds replicas only through its RAFT members: never an R1 stream alone.
     const online = this.srv.onlinePeers().filter((id) => replicas > 1 || id !== this.srv.selfId);
-    if (online.length < replicas) throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement" });
-    const peers = shuffled(online).slice(0, replicas);
+    // selectPeerGroup: a server without room for the stream's max_bytes is left out.
+    const maxBytes = Number(cfg.max_bytes ?? -1);
+    const roomy = maxBytes > 0 ? online.filter((id) => { const room = this.srv.room(id); return room !== undefined && available(room, store === "memory") >= maxBytes; }) : online;
+    if (roomy.length < replicas) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement${roomy.length < online.length ? ", insufficient storage" : ""}` });
+    const peers = shuffled(roomy).slice(0, replicas);
     return { name: groupName("S", peers.length, store), peers, store, cluster: this.srv.clusterName, preferred: peers[Math.floor(Math.random() * peers.length)] };
   }
 

@@ -24,6 +24,7 @@ import { NrgMetaState } from "./nrg_meta_state.js";
 import { NrgStreamPeers } from "./nrg_stream_peer.js";
 import { NrgMetaLeader } from "./nrg_meta_leader.js";
 import { NrgAccountUsage } from "./nrg_account_usage.js";
+import { NrgServerStats, roomOf } from "./nrg_server_stats.js";
 import { LOST_QUORUM_MS } from "./nrg_campaign.js";
 import { jetStreamSummary } from "../monitor/jetstream-stats.js";
 import { shortHash } from "../jetstream/util.js";
@@ -53,6 +54,8 @@ export class NrgMetaPeer implements ServerService {
   private metaLeader: NrgMetaLeader | undefined;
   /** With `nrg_peer_meta_lead`: the cluster's account usage reports, and this server's own. */
   private accountUsage: NrgAccountUsage | undefined;
+  /** With `nrg_peer_meta_lead`: each server's JetStream room from its STATSZ, for placement. */
+  private serverStats: NrgServerStats | undefined;
 
   constructor(private readonly server: Server) {}
 
@@ -124,6 +127,9 @@ export class NrgMetaPeer implements ServerService {
     const usage = new NrgAccountUsage(sys, this.id, () => this.streamPeers?.accountUsage() ?? new Map());
     this.accountUsage = usage;
     usage.start();
+    const stats = new NrgServerStats(sys);
+    this.serverStats = stats;
+    stats.start();
     c.keep = () => true;
     c.members = groupPeers;
     c.snapshotData = () => this.metaState.snapshot();
@@ -143,6 +149,7 @@ export class NrgMetaPeer implements ServerService {
         accountLimits: (account) => this.server.lookupAccount(account)?.jetStreamLimits,
         usage: (account) => usage.totals(account),
         domain: this.server.options.jetstream.domain,
+        room: (peer) => (peer === this.id ? roomOf(this.statszJetStream()) : stats.room(peer)),
         log: (text) => this.server.log.info(text),
       },
       this.metaState,
@@ -150,6 +157,7 @@ export class NrgMetaPeer implements ServerService {
     member.onLeadChange = (leading) => {
       this.server.log.info(leading ? `NRG peer: this server leads the nats-server cluster's meta group (term ${member.peer.log.term})` : "NRG peer: this server no longer leads the meta group");
       if (leading) {
+        stats.ping();
         this.metaLeader = leader;
         leader.start();
       } else {
@@ -168,6 +176,8 @@ export class NrgMetaPeer implements ServerService {
     this.metaLeader = undefined;
     this.accountUsage?.stop();
     this.accountUsage = undefined;
+    this.serverStats?.stop();
+    this.serverStats = undefined;
     this.streamPeers?.close();
     this.streamPeers = undefined;
   }

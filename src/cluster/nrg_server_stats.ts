@@ -1,0 +1,72 @@
+// What the meta leader's placement knows of each server's JetStream room (issue 12's moonshot,
+// `nrg_peer_meta_lead`): the STATSZ every server publishes in the system account
+// (`$SYS.SERVER.<id>.STATSZ`, and the answers to a `$SYS.REQ.SERVER.PING.STATSZ` sent when T3
+// starts leading), by RAFT peer id (the hash of the server's name): its max memory and storage,
+// and what it uses or has reserved. nats-server's selectPeerGroup leaves out a server whose free
+// room (max minus the larger of used and reserved) is below a stream's max_bytes.
+import { randomBytes } from "node:crypto";
+import type { Account } from "../server/account.js";
+import type { Subscription } from "../server/sublist.js";
+import { shortHash } from "../jetstream/util.js";
+
+export interface NrgServerRoom {
+  maxMemory: number;
+  maxStorage: number;
+  memory: number;
+  storage: number;
+  reservedMemory: number;
+  reservedStorage: number;
+}
+
+/** The JetStream room a STATSZ `jetstream` block shows (config and stats), or undefined without one. */
+export function roomOf(js: unknown): NrgServerRoom | undefined {
+  if (typeof js !== "object" || js === null) return undefined;
+  const { config, stats } = js as { config?: Record<string, unknown>; stats?: Record<string, unknown> };
+  if (config === undefined || stats === undefined) return undefined;
+  const n = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
+  return { maxMemory: n(config.max_memory), maxStorage: n(config.max_storage), memory: n(stats.memory), storage: n(stats.storage), reservedMemory: n(stats.reserved_memory), reservedStorage: n(stats.reserved_storage) };
+}
+
+/** Free room of one kind as nats-server's placement counts it. */
+export function available(room: NrgServerRoom, memory: boolean): number {
+  const used = memory ? Math.max(room.reservedMemory, room.memory) : Math.max(room.reservedStorage, room.storage);
+  const max = memory ? room.maxMemory : room.maxStorage;
+  return max > used ? max - used : 0;
+}
+
+export class NrgServerStats {
+  private readonly rooms = new Map<string, NrgServerRoom>();
+  private subs: Subscription[] = [];
+  private readonly inbox = `_INBOX.nrgstatsz.${randomBytes(8).toString("hex")}`;
+
+  constructor(private readonly sys: Account) {}
+
+  start(): void {
+    const take = (_s: string, _r: string, _h: Buffer | undefined, payload: Buffer): void => {
+      try {
+        const m = JSON.parse(Buffer.from(payload).toString("utf8")) as { server?: { name?: unknown }; statsz?: { jetstream?: unknown } };
+        const name = m.server?.name;
+        const room = roomOf(m.statsz?.jetstream);
+        if (typeof name === "string" && name !== "" && room !== undefined) this.rooms.set(shortHash(name), room);
+      } catch {
+        // not a STATSZ message
+      }
+    };
+    this.subs.push(this.sys.subscribeInternal("$SYS.SERVER.*.STATSZ", take, undefined, "nrg-server-stats"));
+    this.subs.push(this.sys.subscribeInternal(this.inbox, take, undefined, "nrg-server-stats"));
+  }
+
+  /** Ask every server for its STATSZ now (their answers come to our inbox). */
+  ping(): void {
+    this.sys.publish("$SYS.REQ.SERVER.PING.STATSZ", this.inbox, undefined, Buffer.from("{}"));
+  }
+
+  stop(): void {
+    for (const s of this.subs) this.sys.unsubscribeInternal(s);
+    this.subs = [];
+  }
+
+  room(peer: string): NrgServerRoom | undefined {
+    return this.rooms.get(peer);
+  }
+}
