@@ -879,7 +879,14 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
         // may lead, its state coming from the group's log (or snapshot).
         group = new ConsumerGroup(this, c.name, known, { fresh: true, joining: false });
       } else if (this.joinedLate || this.catchingUpNow) group = new ConsumerGroup(this, c.name, [...this.node.config.voters].sort(), { fresh: true, joining: true });
-      else {
+      else if (this.node.config.voters.length === 1 && this.host.scalingTo(this.stream) !== undefined) {
+        // The stream scaled up from one replica by an update: as nats-server 2.15 grows such a
+        // consumer, its group starts here alone (it stays led, and delivers, meanwhile) and its
+        // leader adds the servers the stream gets one at a time (learners caught up, then voters).
+        group = new ConsumerGroup(this, c.name, [this.host.self], { fresh: true, joining: false, scaledUp: true });
+        campaign = true;
+        group.preferred = this.host.self;
+      } else {
         group = new ConsumerGroup(this, c.name, this.bootstrapVoters(), { fresh: true, joining: false, bootstrap: true });
         // The stream's group starting alone (restore, scale-up): this server leads the stream, and
         // its consumers too once another member is there (its copies are the ones a backup takes).
