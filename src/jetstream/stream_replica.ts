@@ -905,10 +905,10 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   private snapshotGroupVoters: Map<string, string[]> | undefined;
 
   /**
-   * The members of a group started for a consumer the stream had before its group (a restore or
-   * a scale-up from one replica, where the stream's group starts alone; a store from before
-   * consumer groups): every server the stream is assigned to, at once, as nats-server starts a
-   * consumer's group on all its peers. (Grown one member at a time instead, a leader stopped
+   * The members of a group started for a consumer the stream had before its group (a restore,
+   * where the stream's group starts alone; a store from before consumer groups): every server
+   * the stream is assigned to, at once, as nats-server starts a consumer's group on all its
+   * peers (a scale-up by update grows it from this server instead: consumerStarted). (Grown one member at a time instead, a leader stopped
    * before the last one was promoted left the group without a quorum.) The servers that join
    * the stream later are voters of it from their start (the snapshot they catch up from says so).
    */
