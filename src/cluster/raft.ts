@@ -54,7 +54,8 @@ export type RaftMsg =
   | { t: "prevote_resp" | "vote_resp"; term: number; granted: boolean }
   | { t: "append"; term: number; prevIndex: number; prevTerm: number; commit: number; leaderLast: number; entries: RaftEntry[] }
   /** `index`: on success the last index now matching the leader's log; on failure where to retry after. */
-  | { t: "append_resp"; term: number; success: boolean; index: number; inc: number; applied?: number }
+  /** `applied`, `commit`: the sender's indexes when it answered (what its leader shows as current). */
+  | { t: "append_resp"; term: number; success: boolean; index: number; inc: number; applied?: number; commit?: number }
   | { t: "snap"; term: number; index: number; snapTerm: number; config: RaftConfig; offset: number; total: number; crc: number; chunk: Buffer }
   /** `offset`: the next byte wanted; `done` once installed. */
   | { t: "snap_resp"; term: number; index: number; offset: number; done: boolean; inc: number }
@@ -220,6 +221,8 @@ interface Progress {
    * replays them onto its state machine first).
    */
   applied: number;
+  /** Its last answer said it had applied every entry it knew committed (it is not replaying its log). */
+  appliedAllKnown: boolean;
   /**
    * The connection to its server was lost (its process died, its route was cut): what it
    * answered before may be gone with it (a power cut), so it is not current until it answers again.
@@ -306,6 +309,8 @@ export class RaftNode {
   private restoring = false;
   private snapshotting = false;
   private appliedBytesSinceSnap = 0;
+  /** When this leader last advanced its commit index (peerStatus: are entries being committed now?). */
+  private commitAdvancedAt = -Infinity;
   private incoming: { index: number; term: number; config: RaftConfig; total: number; crc: number; parts: Buffer[]; have: number } | undefined;
   private applyScheduled = false;
   /** advanceCommit's working array. */
@@ -627,6 +632,10 @@ export class RaftNode {
   /** Status of the members as the leader sees it (for stream/consumer info). */
   peerStatus(): Array<{ id: string; voter: boolean; match: number; lag: number; current: boolean; lastSeenMs: number }> {
     const now = this.env.now();
+    // A member is current once it applied the commit index. While entries are committed one
+    // after another it is always a round behind that: then, once it applied all it knew
+    // committed when it last answered (it keeps up; one replaying its log after a restart does not).
+    const busy = now - this.commitAdvancedAt < this.o.heartbeatMs;
     const out = [];
     for (const id of [...this.config.voters, ...this.config.learners]) {
       if (id === this.id) continue;
@@ -637,7 +646,7 @@ export class RaftNode {
         voter: this.config.voters.includes(id),
         match,
         lag: Math.max(0, this.store.lastIndex - match),
-        current: p !== undefined && !p.contactLost && match >= this.commit && p.applied >= this.commit && now - p.lastResp < this.o.electionMinMs,
+        current: p !== undefined && !p.contactLost && match >= this.commit && now - p.lastResp < this.o.electionMinMs && (p.applied >= this.commit || (busy && p.appliedAllKnown)),
         lastSeenMs: p === undefined || !p.answered ? -1 : now - p.lastResp,
       });
     }
@@ -1018,6 +1027,7 @@ export class RaftNode {
       for (let i = this.commit + 1; i <= n; i++) this.uncommittedBytes -= this.store.entry(i)?.size ?? 0;
       if (this.uncommittedBytes < 0) this.uncommittedBytes = 0;
       this.commit = n;
+      this.commitAdvancedAt = this.env.now();
       this.scheduleApply();
       // Followers learn the new commit index with the next append (or by a notice, when idle).
       this.noticeCommit();
@@ -1358,6 +1368,10 @@ export class RaftNode {
   }
 
   private ackAppend(from: string, term: number, matched: number, leaderCommit: number): void {
+    // The commit index learned here is in the answer (it says how far this member applied of it).
+    const newCommit = Math.min(leaderCommit, matched);
+    const learned = newCommit > this.commit;
+    if (learned) this.commit = newCommit;
     const resp: RaftMsg = { t: "append_resp", term, success: true, index: matched, inc: this.store.incarnation };
     // Already durable (a heartbeat, or entries an earlier round synced): answered now.
     if (matched <= this.heldIndex() && this.store.stateDurable) this.send(from, resp);
@@ -1372,11 +1386,7 @@ export class RaftNode {
     }
     // Applied after the answer's fsync was asked for (deferred work runs in order): the fsync
     // the leader waits on runs while this member applies, instead of after it.
-    const newCommit = Math.min(leaderCommit, matched);
-    if (newCommit > this.commit) {
-      this.commit = newCommit;
-      this.scheduleApply();
-    }
+    if (learned) this.scheduleApply();
     this.checkRepaired(from, term, matched);
   }
 
@@ -1436,6 +1446,7 @@ export class RaftNode {
     // (An older member does not say: what its log holds counts as applied, as before.)
     const applied = m.applied ?? (m.success ? m.index : 0);
     if (applied > p.applied) p.applied = applied;
+    p.appliedAllKnown = m.applied === undefined || m.commit === undefined || m.applied >= m.commit;
     if (p.mode === "snapshot") return;
     if (m.success) {
       if (m.index > p.match) p.match = m.index;
@@ -1619,6 +1630,7 @@ export class RaftNode {
       p.match = Math.max(p.match, m.index);
       // Installed: its state machine holds the snapshot's state.
       p.applied = Math.max(p.applied, m.index);
+      p.appliedAllKnown = true;
       p.next = p.match + 1;
       p.mode = "probe";
       p.inflight = [];
@@ -1682,6 +1694,7 @@ export class RaftNode {
       this.lastAnswerAt = this.env.now();
       // As of when it leaves (an answer waiting on an fsync leaves after entries were applied meanwhile).
       msg.applied = this.applied;
+      msg.commit = this.commit;
     }
     this.transport.send(to, msg);
   }
@@ -1730,5 +1743,5 @@ export class RaftNode {
 }
 
 function newProgress(next: number, now: number): Progress {
-  return { match: 0, next, mode: "probe", inflight: [], inflightSince: now, lastResp: now, answered: false, lastSent: -Infinity, commitSent: 0, applied: 0, contactLost: false, inc: DOUBLE_ZERO, snapOffset: 0, snapIndex: 0 };
+  return { match: 0, next, mode: "probe", inflight: [], inflightSince: now, lastResp: now, answered: false, lastSent: -Infinity, commitSent: 0, applied: 0, appliedAllKnown: false, contactLost: false, inc: DOUBLE_ZERO, snapOffset: 0, snapIndex: 0 };
 }

@@ -8,8 +8,8 @@
 //   3 prevote_resp / 4 vote_resp   u64 term, u8 granted
 //   5 append   u64 term, u64 prev index, u64 prev term, u64 commit, u64 leader's last index,
 //              u32 count, records
-//   6 append_resp   u64 term, u8 success, u64 index, u64 incarnation, u64 applied (the
-//              sender's applied index when it answered; absent from older senders)
+//   6 append_resp   u64 term, u8 success, u64 index, u64 incarnation, u64 applied, u64 commit
+//              (the sender's applied and commit indexes when it answered; absent from older senders)
 //   7 snap     u64 term, u64 index, u64 snapshot term, u64 offset, u64 total, u32 crc,
 //              u32 config length, config (JSON), chunk (the rest)
 //   8 snap_resp    u64 term, u64 index, u64 offset, u8 done, u64 incarnation
@@ -171,12 +171,13 @@ function encodeAppend(from: string, m: Msg<"append">): Buffer {
 }
 
 function encodeAppendResp(from: string, m: Msg<"append_resp">): Buffer {
-  const w = header(KIND.append_resp, from, 33);
+  const w = header(KIND.append_resp, from, 41);
   w.u64(m.term);
   w.u8(m.success ? 1 : 0);
   w.u64(m.index);
   w.u64(m.inc);
   w.u64(m.applied ?? 0);
+  w.u64(m.commit ?? 0);
   return w.buf;
 }
 
@@ -295,7 +296,10 @@ function decodeAppend(r: Reader): Msg<"append"> | undefined {
 
 function decodeAppendResp(r: Reader): Msg<"append_resp"> {
   const m: Msg<"append_resp"> = { t: "append_resp", term: r.u64(), success: r.u8() === 1, index: r.u64(), inc: r.u64() };
-  if (r.off < r.buf.length) m.applied = r.u64();
+  if (r.off < r.buf.length) {
+    m.applied = r.u64();
+    m.commit = r.u64();
+  }
   return m;
 }
 
