@@ -6,7 +6,8 @@
 // the same fields (gathered from their leaders over `$JSC.SI` / `$JSC.CI`); a stream not found
 // answered alike, a consumer's pause and resume too, and so are the refusals of creates, infos and deletes; STREAM.UPDATE of a limit through T3 reaches the stream's leader and every
 // member (N1's and N2's own copies take the new max_msgs), as an update through the nats-server;
-// a stream whose max_bytes no server has room for (their STATSZ) refused alike;
+// a stream whose max_bytes no server has room for (their STATSZ), or whose placement tags no
+// server has, refused alike, one with a server's tag placed on it;
 // a member's refusal of a stream just assigned (`$SYS.JSC.STREAM.ASSIGNMENT.RESULT`, sent here
 // as a member sends it) removes the assignment under both meta leaders.
 import { test } from "node:test";
@@ -84,6 +85,7 @@ async function answers(nc: NatsConnection): Promise<Record<string, unknown>> {
     createOtherConfig: await api(nc, "$JS.API.STREAM.CREATE.A", { name: "A", subjects: ["a.>", "z"], num_replicas: 3 }),
     consumerExists: await api(nc, "$JS.API.CONSUMER.CREATE.A.C1", { stream_name: "A", config: { durable_name: "C1", ack_policy: "explicit", max_deliver: 3 }, action: "create" }),
     consumerNoStream: await api(nc, "$JS.API.CONSUMER.CREATE.NOPE.C", { stream_name: "NOPE", config: { durable_name: "C" } }),
+    tagsUnmatched: await api(nc, "$JS.API.STREAM.CREATE.TG", { name: "TG", subjects: ["tg.>"], num_replicas: 3, placement: { tags: ["az:9"] } }),
     tooBig: await api(nc, "$JS.API.STREAM.CREATE.BIG", { name: "BIG", subjects: ["big.>"], num_replicas: 3, max_bytes: 2 * 1024 ** 3 }),
     tooBigMemory: await api(nc, "$JS.API.STREAM.CREATE.BIGM", { name: "BIGM", subjects: ["bigm.>"], num_replicas: 3, storage: "memory", max_bytes: 512 * 1024 ** 2 }),
     pauseMissing: await api(nc, "$JS.API.CONSUMER.PAUSE.A.NOPE", {}),
@@ -157,6 +159,7 @@ async function maxMsgsOn(s: ReferenceServer, stream: string): Promise<number | u
 
 test("T3 as meta leader answers stream and consumer names and lists, and stream updates, as a nats-server meta leader", { skip: referenceMissing(), timeout: 110_000 }, async (t) => {
   const cluster = await NrgCluster.create(true, true, undefined, true);
+  for (const [name, az] of [["N1", "az:1"], ["N2", "az:2"], ["T3", "az:3"]]) cluster.tags.set(name, [az]);
   try {
     const { n1, n2, nc1, jsm } = await cluster.upWithClients();
     await retry(() => jsm.streams.add({ name: "A", subjects: ["a.>"], num_replicas: 3 }), 60_000);
@@ -172,6 +175,10 @@ test("T3 as meta leader answers stream and consumer names and lists, and stream 
     const stored = 3 * (await jsm.streams.info("A")).state.bytes;
     const natsInfo = await accountInfoWith(nc1, stored, "the nats-server meta leader");
     const natsPause = await pauseAndResume(nc1);
+    const natsTagged = await api(nc1, "$JS.API.STREAM.CREATE.TGN", { name: "TGN", subjects: ["tgn.>"], placement: { tags: ["AZ:2"] } });
+    assert.equal((natsTagged.cluster as { leader?: string } | undefined)?.leader, "N2", JSON.stringify(natsTagged));
+    // Gone again before T3's answers are compared with these.
+    assert.equal((await api(nc1, "$JS.API.STREAM.DELETE.TGN")).success, true);
     const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
     cluster.conns.push(sys);
     assert.equal(await refusedAfterCreate(nc1, sys, "GONE1"), true);
@@ -198,6 +205,9 @@ test("T3 as meta leader answers stream and consumer names and lists, and stream 
     // A change of replicas is not placed by T3 (it neither scales nor moves groups).
     const scale = await api(nc1, "$JS.API.STREAM.UPDATE.B", { ...(await jsm.streams.info("B")).config, num_replicas: 1 });
     assert.equal(scale.error?.err_code, 10061, JSON.stringify(scale));
+    // Placement tags: on the server that has them, as the nats-server meta leader placed TGN.
+    const t3Tagged = await api(nc1, "$JS.API.STREAM.CREATE.TGT", { name: "TGT", subjects: ["tgt.>"], placement: { tags: ["AZ:2"] } });
+    assert.equal((t3Tagged.cluster as { leader?: string } | undefined)?.leader, "N2", JSON.stringify(t3Tagged));
     assert.equal(await refusedAfterCreate(nc1, sys, "GONE2"), true, "a member's refusal removes the assignment under T3 too");
   } finally {
     await cluster.stop();

@@ -79,6 +79,8 @@ export interface NrgMetaLeaderServer {
   domain: string | undefined;
   /** A member's JetStream room as its STATSZ last showed it (nrg_server_stats.ts). */
   room(peer: string): NrgServerRoom | undefined;
+  /** A member's server tags, lower-cased (its STATSZ; undefined when not heard). */
+  tags(peer: string): string[] | undefined;
   log(text: string): void;
 }
 
@@ -248,10 +250,18 @@ export class NrgMetaLeader {
     const replicas = Math.max(1, Number(cfg.num_replicas ?? 1));
     const placement = cfg.placement as { cluster?: string; tags?: string[] } | undefined;
     if (placement?.cluster !== undefined && placement.cluster !== "" && placement.cluster !== this.srv.clusterName) throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement" });
-    // Tags are in each server's STATSZ, which this member does not read: it places nothing it cannot check.
-    if ((placement?.tags?.length ?? 0) > 0) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, tags not matched ['${(placement?.tags ?? []).join("', '")}']` });
     // This server holds replicas only through its RAFT members: never an R1 stream alone.
-    const online = this.srv.onlinePeers().filter((id) => replicas > 1 || id !== this.srv.selfId);
+    const live = this.srv.onlinePeers().filter((id) => replicas > 1 || id !== this.srv.selfId);
+    // Every tag asked for, on the server's own tags (its STATSZ).
+    const wanted = (placement?.tags ?? []).map((t) => t.toLowerCase());
+    const unmatched = new Set<string>();
+    const online = live.filter((id) => {
+      const has = this.srv.tags(id) ?? [];
+      const missing = wanted.filter((t) => !has.includes(t));
+      for (const t of missing) unmatched.add(t);
+      return missing.length === 0;
+    });
+    if (online.length < replicas && unmatched.size > 0) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, tags not matched ['${[...unmatched].join("', '")}']` });
     // selectPeerGroup: a server without room for the stream's max_bytes is left out.
     const maxBytes = Number(cfg.max_bytes ?? -1);
     const roomy = maxBytes > 0 ? online.filter((id) => { const room = this.srv.room(id); return room !== undefined && available(room, store === "memory") >= maxBytes; }) : online;

@@ -150,6 +150,7 @@ export class NrgMetaPeer implements ServerService {
         usage: (account) => usage.totals(account),
         domain: this.server.options.jetstream.domain,
         room: (peer) => (peer === this.id ? roomOf(this.statszJetStream()) : stats.room(peer)),
+        tags: (peer) => (peer === this.id ? this.server.options.serverTags : stats.tags(peer)),
         log: (text) => this.server.log.info(text),
       },
       this.metaState,

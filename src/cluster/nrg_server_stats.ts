@@ -2,8 +2,9 @@
 // `nrg_peer_meta_lead`): the STATSZ every server publishes in the system account
 // (`$SYS.SERVER.<id>.STATSZ`, and the answers to a `$SYS.REQ.SERVER.PING.STATSZ` sent when T3
 // starts leading), by RAFT peer id (the hash of the server's name): its max memory and storage,
-// and what it uses or has reserved. nats-server's selectPeerGroup leaves out a server whose free
-// room (max minus the larger of used and reserved) is below a stream's max_bytes.
+// and what it uses or has reserved, and its tags. nats-server's selectPeerGroup leaves out a
+// server whose free room (max minus the larger of used and reserved) is below a stream's
+// max_bytes, or that lacks one of the placement's tags.
 import { randomBytes } from "node:crypto";
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
@@ -36,6 +37,8 @@ export function available(room: NrgServerRoom, memory: boolean): number {
 
 export class NrgServerStats {
   private readonly rooms = new Map<string, NrgServerRoom>();
+  /** Each server's tags (lower-cased, as nats-server's TagSet compares them). */
+  private readonly tagsOf = new Map<string, string[]>();
   private subs: Subscription[] = [];
   private readonly inbox = `_INBOX.nrgstatsz.${randomBytes(8).toString("hex")}`;
 
@@ -44,10 +47,13 @@ export class NrgServerStats {
   start(): void {
     const take = (_s: string, _r: string, _h: Buffer | undefined, payload: Buffer): void => {
       try {
-        const m = JSON.parse(Buffer.from(payload).toString("utf8")) as { server?: { name?: unknown }; statsz?: { jetstream?: unknown } };
+        const m = JSON.parse(Buffer.from(payload).toString("utf8")) as { server?: { name?: unknown; tags?: unknown }; statsz?: { jetstream?: unknown } };
         const name = m.server?.name;
         const room = roomOf(m.statsz?.jetstream);
-        if (typeof name === "string" && name !== "" && room !== undefined) this.rooms.set(shortHash(name), room);
+        if (typeof name !== "string" || name === "" || room === undefined) return;
+        this.rooms.set(shortHash(name), room);
+        const tags = Array.isArray(m.server?.tags) ? m.server.tags.filter((t): t is string => typeof t === "string").map((t) => t.toLowerCase()) : [];
+        this.tagsOf.set(shortHash(name), tags);
       } catch {
         // not a STATSZ message
       }
@@ -68,5 +74,9 @@ export class NrgServerStats {
 
   room(peer: string): NrgServerRoom | undefined {
     return this.rooms.get(peer);
+  }
+
+  tags(peer: string): string[] | undefined {
+    return this.tagsOf.get(peer);
   }
 }

@@ -149,6 +149,8 @@ export class NrgCluster {
   domain: string | undefined;
   /** Set before `up`: a leafnode listen port by server name (leaf servers of another domain connect there). */
   readonly leafListen = new Map<string, number>();
+  /** Set before `up`: server_tags by server name. */
+  readonly tags = new Map<string, string[]>();
 
   private constructor(
     private readonly routePorts: number[],
@@ -166,7 +168,8 @@ export class NrgCluster {
   private conf(name: string, port: number, ours: boolean): string {
     const routes = this.routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
     const leaf = this.leafListen.get(name);
-    return `server_name: ${name}\n${this.accounts}${leaf !== undefined ? `leafnodes { listen: "127.0.0.1:${leaf}" }\n` : ""}jetstream { max_mem_store: 256MB, max_file_store: 1GB${this.domain !== undefined ? `, domain: ${this.domain}` : ""}${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}${this.lead ? ", nrg_peer_lead: true" : ""}${this.metaLead ? ", nrg_peer_meta_lead: true" : ""}` : ""} }\n`;
+    const tags = this.tags.get(name);
+    return `server_name: ${name}\n${tags !== undefined ? `server_tags: [${tags.map((t) => JSON.stringify(t)).join(", ")}]\n` : ""}${this.accounts}${leaf !== undefined ? `leafnodes { listen: "127.0.0.1:${leaf}" }\n` : ""}jetstream { max_mem_store: 256MB, max_file_store: 1GB${this.domain !== undefined ? `, domain: ${this.domain}` : ""}${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}${this.lead ? ", nrg_peer_lead: true" : ""}${this.metaLead ? ", nrg_peer_meta_lead: true" : ""}` : ""} }\n`;
   }
 
   startOurs(): Promise<ReferenceServer> {
