@@ -5,10 +5,12 @@
 // through T3: the nats-servers apply its assignments (their own /jsz show the stream and
 // consumers, their replicas store the publishes), the groups' leaders answer the creates, and
 // the removals take the stream off every server. Unknown streams and consumers are answered
-// not found by T3, as nats-server's meta leader answers them.
+// not found by T3, as nats-server's meta leader answers them. T3 announces its leadership with
+// the domain leader advisory, shaped as the one N2 sends when the group goes to it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { shortHash } from "../src/jetstream/util.js";
 import { jetstream } from "@nats-io/jetstream";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
@@ -27,12 +29,18 @@ async function consumersOn(s: ReferenceServer, stream: string): Promise<string[]
   return d === undefined ? undefined : (d.consumer_detail ?? []).map((c) => c.name).sort();
 }
 
-test("T3 becomes the meta leader of a nats-server 2.15 cluster at a step-down preferring it, and stream and consumer creates, infos and deletes go through it", { skip: referenceMissing(), timeout: 110_000 }, async () => {
+test("T3 becomes the meta leader of a nats-server 2.15 cluster at a step-down preferring it, and stream and consumer creates, infos and deletes go through it", { skip: referenceMissing(), timeout: 110_000 }, async (t) => {
   const cluster = await NrgCluster.create(true, true, undefined, true);
   try {
     const { n1, n2, nc1, nc2 } = await cluster.upWithClients();
-    // The nats-server meta leader hands the leadership to T3 (a LeaderTransfer naming it).
+    const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
+    cluster.conns.push(sys);
+    const advisories: Record<string, unknown>[] = [];
+    sys.subscribe("$JS.EVENT.ADVISORY.DOMAIN.LEADER_ELECTED", { callback: (_e, m) => void advisories.push(m.json()) });
+    await sys.flush();
+    // The nats-server meta leader hands the leadership to T3 (a LeaderTransfer naming it), which announces it.
     await cluster.metaLeadOnT3();
+    await waitUntil(async () => advisories.some((a) => a.leader === shortHash("T3")), 10_000, "T3 announces its meta leadership", () => JSON.stringify(advisories));
 
     // A stream created through T3: every server holds it, its leader answered the create.
     const created = await api(nc1, "$JS.API.STREAM.CREATE.ML", { name: "ML", subjects: ["ml.>"], num_replicas: 3 });
@@ -81,6 +89,17 @@ test("T3 becomes the meta leader of a nats-server 2.15 cluster at a step-down pr
     await waitUntil(async () => (await streamStateOn(n1, "ML")) === undefined && (await streamStateOn(n2, "ML")) === undefined, 20_000, "N1 and N2 no longer hold ML");
     assert.equal((await cluster.peerJson()).streams?.length ?? 0, 0);
     assert.deepEqual(await Promise.all([n1, n2].map((s) => cluster.metaLeaderOn(s))), ["T3", "T3"], "T3 still leads the meta group");
+
+    // Handed to N2: its advisory has the fields and kind of content of T3's.
+    await sys.request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred: "N2" } }), { timeout: 10_000 });
+    await waitUntil(async () => advisories.some((a) => a.leader === shortHash("N2")), 20_000, "N2 announces its meta leadership", () => JSON.stringify(advisories));
+    const shape = (leader: string): Record<string, unknown> => {
+      const a = advisories.find((x) => x.leader === shortHash(leader)) ?? {};
+      const replicas = (a.replicas as { name: string; peer: string }[] | undefined) ?? [];
+      return { keys: Object.keys(a).sort(), type: a.type, cluster: a.cluster, replicas: replicas.map((r) => r.name === leader || r.peer !== shortHash(r.name)).sort(), count: replicas.length };
+    };
+    assert.deepEqual(shape("T3"), shape("N2"), "T3's domain leader advisory is shaped as N2's");
+    t.diagnostic(`advisories: ${JSON.stringify(advisories)}`);
   } finally {
     await cluster.stop();
   }

@@ -42,6 +42,7 @@ import { checkStreamUpdate, normalizeStreamConfig, subjectsOverlap, type StreamC
 import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet, staticMetadata, streamRequiredLevel } from "../jetstream/api_level.js";
 import type { AccountJetStreamLimits, JetStreamOptions } from "../config/options.js";
 import { JS_API_LEVEL } from "../jetstream/api_level.js";
+import { domainLeaderElected } from "../jetstream/advisories.js";
 import { NrgEntryOp, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
 import { available, type NrgServerRoom } from "./nrg_server_stats.js";
 import { assignmentAccount, type NrgMetaConsumer, type NrgMetaState, type NrgMetaStream } from "./nrg_meta_state.js";
@@ -79,6 +80,8 @@ export interface NrgMetaLeaderServer {
   domain: string | undefined;
   /** A member's JetStream room as its STATSZ last showed it (nrg_server_stats.ts). */
   room(peer: string): NrgServerRoom | undefined;
+  /** The meta group's members as nats-server's PeerInfo (name, current, active, lag, peer), this one included. */
+  replicas(): Record<string, unknown>[];
   /** A member's server tags, lower-cased (its STATSZ; undefined when not heard). */
   tags(peer: string): string[] | undefined;
   log(text: string): void;
@@ -149,6 +152,8 @@ export class NrgMetaLeader {
   ) {}
 
   start(): void {
+    // nats-server's new meta leader announces itself (processLeaderChange).
+    domainLeaderElected({ account: this.srv.sys, domain: this.srv.domain, serverName: "" }, this.srv.selfId, this.srv.replicas(), this.srv.clusterName);
     const on = (subject: string, handler: (subject: string, reply: string, hdr: Buffer | undefined, body: Buffer) => void): void => {
       this.subs.push(
         this.srv.sys.subscribeInternal(

@@ -26,6 +26,7 @@ import { NrgMetaLeader } from "./nrg_meta_leader.js";
 import { NrgAccountUsage } from "./nrg_account_usage.js";
 import { NrgServerStats, roomOf } from "./nrg_server_stats.js";
 import { LOST_QUORUM_MS } from "./nrg_campaign.js";
+import { nrgReplicas } from "./nrg_stream_leader_api.js";
 import { jetStreamSummary } from "../monitor/jetstream-stats.js";
 import { shortHash } from "../jetstream/util.js";
 import { resolveStoreDir } from "../config/flags.js";
@@ -150,6 +151,8 @@ export class NrgMetaPeer implements ServerService {
         usage: (account) => usage.totals(account),
         domain: this.server.options.jetstream.domain,
         room: (peer) => (peer === this.id ? roomOf(this.statszJetStream()) : stats.room(peer)),
+        // raft.go Peers(): this member too, current with itself.
+        replicas: () => [{ name: this.nameOf(this.id), current: true, peer: this.id }, ...nrgReplicas(c, groupPeers(), (id) => this.nameOf(id))],
         tags: (peer) => (peer === this.id ? this.server.options.serverTags : stats.tags(peer)),
         log: (text) => this.server.log.info(text),
       },

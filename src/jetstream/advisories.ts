@@ -218,6 +218,11 @@ export function consumerQuorumLost(ctx: AdvisoryContext, stream: string, consume
   publish(ctx, `${PREFIX}.CONSUMER.QUORUM_LOST.${stream}.${consumer}`, `${TYPE}.consumer_quorum_lost`, { stream, consumer, replicas });
 }
 
+/** The meta group (a JetStream domain) elected a leader: its RAFT peer id, the other members as PeerInfo, the cluster (sendDomainLeaderElectAdvisory). */
+export function domainLeaderElected(ctx: AdvisoryContext, leader: string, replicas: unknown[], cluster: string): void {
+  publish(ctx, `${PREFIX}.DOMAIN.LEADER_ELECTED`, `${TYPE}.domain_leader_elected`, { leader, replicas, cluster });
+}
+
 /** A server unsafely lowered the meta group's quorum (META.RESCUE), in the system account. */
 export function metaRescue(ctx: AdvisoryContext, body: { server: string; server_id: string; prev_quorum: number; new_quorum: number; cluster: string }): void {
   publish(ctx, `${PREFIX}.SERVER.META_RESCUE`, `${TYPE}.meta_rescue`, body);
