@@ -433,7 +433,14 @@ export class JsAccount {
     // being) on a stream with a group goes through the group's scaling.
     for (const [c, was] of wasReplicated) {
       const n = replicasAfterStreamChange(c.cfg, old, cfg);
-      if (n !== undefined) c.updateConfig({ ...c.cfg, num_replicas: n });
+      // (Each member rewrites its own copy as it applies the stream's update: not sent through
+      // the consumer's group, whose other members would take the new count before their stream
+      // has it, and count the consumer as single-replica meanwhile.)
+      if (n !== undefined) {
+        const rewrite = (): void => c.updateConfig({ ...c.cfg, num_replicas: n });
+        if (stream.replica !== undefined) stream.replica.applyLocally(rewrite);
+        else rewrite();
+      }
       if (c.replicated !== was) stream.replica?.consumerScaled(c);
     }
     adv.streamAction(this.advisoryContext, "modify", cfg.name);

@@ -1864,6 +1864,17 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     return this.stream.cfg.num_replicas <= 1 && this.consumerGroups.has(name);
   }
 
+  /** Runs `fn`, a change every member makes to its own copies, without sending it through the consumers' groups (as a committed change is applied). */
+  applyLocally(fn: () => void): void {
+    const was = this.applying;
+    this.applying = true;
+    try {
+      fn();
+    } finally {
+      this.applying = was;
+    }
+  }
+
   /** Is the stream scaling down (its group leaving servers one at a time, its consumers' groups leaving them first)? */
   streamScalingDown(): boolean {
     return this.host.scalingDown(this.stream);
