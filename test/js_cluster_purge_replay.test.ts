@@ -15,6 +15,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
@@ -68,5 +69,46 @@ test("a purge replayed after its member's `applied` record was lost takes nothin
   } finally {
     await nc.close();
     await c.stop();
+  }
+});
+
+test("a purge whose `applied` record outlived its effect on the store runs again on the replay", { timeout: 90_000 }, async () => {
+  // The other way round: the record says the purge was applied, the store does not hold its
+  // effect (the record reached the disk, the store's removal of the purged block did not:
+  // nothing orders the two). The replay skipped the purge and the member held m1..m10 again,
+  // beside m11..m20. Made here by putting back a member's stream files from before the purge,
+  // its `applied` record as written after it.
+  const c = await JsTestCluster.start(3);
+  const nc = await connect({ servers: c.members.map((m) => m.url) });
+  const saved = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-purge-before-"));
+  try {
+    await c.metaAllCurrent();
+    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
+    const js = jetstream(nc, { timeout: 20_000 });
+    const copy = (member: string): string[] => copyOf(c, member, "AHEAD").map(([seq, , data]) => `${seq}:${data}`);
+    await jsm.streams.add({ name: "AHEAD", subjects: ["ahead"], num_replicas: 3 });
+    for (let i = 1; i <= 10; i++) await js.publish("ahead", `m${i}`);
+    const member = c.members.find((m) => m.name !== streamOn(c, m.name, "AHEAD")?.replica?.leader) ?? c.members[2];
+    await waitUntil(() => copy(member.name).length === 10, 20_000, `${member.name} holds m1..m10`);
+    const files = path.join(c.js(member.name).storeDir, "$G", "streams", "AHEAD");
+    // (Kept outside the store: a stream directory there would be recovered as a stream.)
+    const before = path.join(saved, "AHEAD");
+    await c.stopMember(member.name);
+    fs.cpSync(files, before, { recursive: true });
+    await c.startMember(member.name);
+    await jsm.streams.purge("AHEAD");
+    for (let i = 11; i <= 20; i++) assert.equal((await js.publish("ahead", `m${i}`)).seq, i);
+    const expected = range(11, 20).map((i) => `${i}:m${i}`);
+    await waitUntil(() => c.members.every((m) => copy(m.name).join() === expected.join()), 20_000, "every copy holds m11..m20");
+    await c.stopMember(member.name);
+    fs.rmSync(files, { recursive: true, force: true });
+    fs.cpSync(before, files, { recursive: true });
+    await c.startMember(member.name);
+    await waitUntil(() => streamOn(c, member.name, "AHEAD")?.replica?.current === true, 20_000, `${member.name} current in AHEAD`);
+    assert.deepEqual(copy(member.name), expected, `${member.name}'s copy after the replay`);
+  } finally {
+    await nc.close();
+    await c.stop();
+    fs.rmSync(saved, { recursive: true, force: true });
   }
 });

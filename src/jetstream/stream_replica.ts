@@ -27,10 +27,12 @@
 // sequence to but that failed to apply) is skipped over on every member alike. Operations other
 // than messages (purge, message delete through the API, removals of acknowledged messages of
 // work-queue and interest streams) remember the last index applied in `<group>/applied`, written
-// without an fsync (a power cut may set it back): each is safe to apply again. A purge takes
-// nothing at or beyond the sequence its leader stamped on it (purge_bound.ts); a delete or
-// removal of what is gone does nothing; a consumer's create, delete or restore from a handover
-// changes nothing that is there already.
+// without an fsync and apart from the store: after a power cut it may say less than the store
+// holds, or more. Each is safe to apply again: a purge takes nothing at or beyond the sequence
+// its leader stamped on it (purge_bound.ts), a delete or removal of what is gone does nothing,
+// a consumer's create, delete or restore from a handover changes nothing that is there already;
+// and those that only remove messages run again on a replay even where the record says they
+// were applied (unanswered), so a store that lost their effect gets it back.
 //
 // A member that missed entries the leader's log no longer holds gets a snapshot (the stream's
 // first and last sequence) and copies the messages up to it from the leader over
@@ -2155,8 +2157,12 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       for (const seq of op.seqs) this.stream.applyStreamOp({ op: "remove_acked", seq });
       return;
     }
-    // Applied before this start: not again (a purge would take what came after it).
-    if (index <= this.opsApplied) return;
+    // Applied before this start, its record says. Written apart from the store, the record may
+    // say so while the store does not hold the change (a power cut kept the one, not the other):
+    // an entry that only removes messages runs again, unanswered, as it safely can (a purge
+    // takes nothing proposed after it, a removal of what is gone does nothing); others do not.
+    const again = index <= this.opsApplied;
+    if (again && !removesMessagesOnly(op)) return;
     if (op.op === "stream") {
       try {
         // Only operations without Buffers or bigints are forwarded (JSON carries them as they are).
@@ -2207,7 +2213,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       const named = op.name ?? (t[1] === "DURABLE" ? t[4] : t[3]);
       if (t[0] === "CONSUMER" && named !== undefined && this.runOnSingleHost(op, named, index)) return;
       const consumerChange = t[0] === "CONSUMER" && named !== undefined && (this.consumerGroups.has(named) || op.cpeers !== undefined);
-      const reply = (op.keep !== undefined ? op.keep === this.host.self : consumerChange ? this.answersConsumerChange(named, op.cpeers) : this.node.isLeader) ? op.reply : "";
+      const reply = !again && (op.keep !== undefined ? op.keep === this.host.self : consumerChange ? this.answersConsumerChange(named, op.cpeers) : this.node.isLeader) ? op.reply : "";
       const wasReplicated = named !== undefined && this.stream.consumers.get(named)?.replicated === true;
       this.ephemeralName = op.name;
       this.scaleKeeper = op.keep;
@@ -2254,6 +2260,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       // Groups of consumers deleted or scaled down to one replica go.
       for (const name of [...this.consumerGroups.keys()]) if (this.stream.consumers.get(name)?.replicated !== true) this.consumerStopped(name, true);
     }
+    if (again) return;
     this.opsApplied = index;
     this.writeApplied();
   }
@@ -2659,6 +2666,16 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   get current(): boolean {
     return this.node.leader !== "" && this.node.applied >= this.node.commit && !this.node.damaged;
   }
+}
+
+/**
+ * An entry that only removes messages, safe to apply again: a purge stamped with the sequence it
+ * stops at (purge_bound.ts; one from an older leader is not), a message delete, a removal of
+ * acknowledged messages.
+ */
+function removesMessagesOnly(op: ReplicatedOp): boolean {
+  if (op.op === "stream") return op.s.op === "delete_msg" || op.s.op === "remove_acked" || (op.s.op === "purge" && op.upTo !== undefined);
+  return op.op === "api" && (op.rest.startsWith("STREAM.MSG.DELETE.") || (op.rest.startsWith("STREAM.PURGE.") && op.upTo !== undefined));
 }
 
 /** The consumer an entry other than `kept` is about (undefined: none). */
