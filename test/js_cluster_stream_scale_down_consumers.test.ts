@@ -22,7 +22,9 @@ const MESSAGES = 40;
 async function scenario(cluster: RefJsCluster): Promise<string[]> {
   const nc = await connect({ servers: cluster.urls });
   try {
-    const { out, cfg, leader: streamLeader } = await streamFollowedBy(nc, KINDS, MESSAGES);
+    const out = await streamFollowedBy(nc, KINDS, MESSAGES);
+    const si = await clusterApi<Json>(nc, "$JS.API.STREAM.INFO.S");
+    const streamLeader = si.cluster?.leader as string;
     // Every consumer led from a server the stream's leader is not on (the one the stream keeps).
     const other = ["N1", "N2", "N3"].find((n) => n !== streamLeader) as string;
     for (const k of KINDS) {
@@ -37,8 +39,8 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
         `${k.name} led off ${streamLeader}`,
       );
     }
-    out.push(...(await watchStreamScaleDown(nc, cfg, KINDS, new Map(KINDS.map((k) => [k.name, stateAsCreated(k, MESSAGES)])))));
-    out.push(...(await goOnAndGrow(nc, cfg, KINDS, MESSAGES)));
+    out.push(...(await watchStreamScaleDown(nc, si.config as Json, KINDS, new Map(KINDS.map((k) => [k.name, stateAsCreated(k, MESSAGES)])))));
+    out.push(...(await goOnAndGrow(nc, si.config as Json, KINDS, MESSAGES)));
     return out;
   } finally {
     await nc.close();

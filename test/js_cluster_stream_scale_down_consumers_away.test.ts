@@ -19,7 +19,9 @@ const MESSAGES = 40;
 async function scenario(cluster: RefJsCluster): Promise<string[]> {
   let nc = await connect({ servers: cluster.urls });
   try {
-    const { out, cfg, leader: streamLeader } = await streamFollowedBy(nc, KINDS, MESSAGES);
+    const out = await streamFollowedBy(nc, KINDS, MESSAGES);
+    const si = await clusterApi<Json>(nc, "$JS.API.STREAM.INFO.S");
+    const streamLeader = si.cluster?.leader as string;
     // Every consumer led from the stream's leader, so the server stopped leads nothing.
     for (const k of KINDS) {
       await waitUntil(
@@ -38,7 +40,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     // (A client of the servers still running.)
     await nc.close();
     nc = await connect({ servers: cluster.urls.filter((_u, i) => i !== away) });
-    out.push(...(await watchStreamScaleDown(nc, cfg, KINDS, new Map(KINDS.map((k) => [k.name, stateAsCreated(k, MESSAGES)])))));
+    out.push(...(await watchStreamScaleDown(nc, si.config as Json, KINDS, new Map(KINDS.map((k) => [k.name, stateAsCreated(k, MESSAGES)])))));
     await cluster.startServer(away);
     await nc.close();
     nc = await connect({ servers: cluster.urls });
@@ -50,7 +52,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
       const info = await settledInfo(nc, "S", k.name, 1, false);
       out.push(`${k.name} still: R${info.config?.num_replicas}: ${consumerState(info)}`);
     }
-    out.push(...(await goOnAndGrow(nc, cfg, KINDS, MESSAGES)));
+    out.push(...(await goOnAndGrow(nc, si.config as Json, KINDS, MESSAGES)));
     return out;
   } finally {
     await nc.close();

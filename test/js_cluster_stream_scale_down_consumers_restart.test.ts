@@ -20,9 +20,10 @@ const MESSAGES = 40;
 async function scenario(cluster: RefJsCluster): Promise<string[]> {
   let nc = await connect({ servers: cluster.urls });
   try {
-    const { out, cfg, leader: streamLeader } = await streamFollowedBy(nc, KINDS, MESSAGES);
-    const kept = Number(streamLeader.slice(1)) - 1;
-    const down = await clusterApi<Json>(nc, "$JS.API.STREAM.UPDATE.S", { ...cfg, num_replicas: 1 });
+    const out = await streamFollowedBy(nc, KINDS, MESSAGES);
+    const si = await clusterApi<Json>(nc, "$JS.API.STREAM.INFO.S");
+    const kept = Number((si.cluster?.leader as string).slice(1)) - 1;
+    const down = await clusterApi<Json>(nc, "$JS.API.STREAM.UPDATE.S", { ...(si.config as Json), num_replicas: 1 });
     assert.equal(down.error, undefined, JSON.stringify(down.error));
     await nc.close();
     await cluster.stopServer(kept);
@@ -44,7 +45,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
       const info = await settledInfo(nc, "S", k.name, 1, false);
       out.push(`${k.name}: R${info.config?.num_replicas}, with the stream ${info.cluster?.leader === leader}: ${consumerState(info)}`);
     }
-    out.push(...(await goOnAndGrow(nc, cfg, KINDS, MESSAGES)));
+    out.push(...(await goOnAndGrow(nc, si.config as Json, KINDS, MESSAGES)));
     return out;
   } finally {
     await nc.close();
