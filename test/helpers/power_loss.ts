@@ -69,6 +69,8 @@ export class PowerLossFS implements FileIO {
   openSync(path: string, flags: string): number {
     const existed = fs.existsSync(path);
     const fd = nodeFileIO.openSync(path, flags);
+    // The root's own fsync makes the entries made in it durable (e.g. the store's jetstream/).
+    if (path === this.root) this.fds.set(fd, { path, node: { dir: true } });
     if (!this.inside(path)) return fd;
     let node = existed ? this.nodeOf(path) : undefined;
     if (node === undefined) {
