@@ -22,8 +22,7 @@ const MESSAGES = 40;
 async function scenario(cluster: RefJsCluster): Promise<string[]> {
   const nc = await connect({ servers: cluster.urls });
   try {
-    const out = await streamFollowedBy(nc, KINDS, MESSAGES);
-    const si = await clusterApi<Json>(nc, "$JS.API.STREAM.INFO.S");
+    const { out, si } = await streamFollowedBy(nc, KINDS, MESSAGES);
     const streamLeader = si.cluster?.leader as string;
     // Every consumer led from a server the stream's leader is not on (the one the stream keeps).
     const other = ["N1", "N2", "N3"].find((n) => n !== streamLeader) as string;

@@ -19,8 +19,7 @@ const MESSAGES = 40;
 async function scenario(cluster: RefJsCluster): Promise<string[]> {
   let nc = await connect({ servers: cluster.urls });
   try {
-    const out = await streamFollowedBy(nc, KINDS, MESSAGES);
-    const si = await clusterApi<Json>(nc, "$JS.API.STREAM.INFO.S");
+    const { out, si } = await streamFollowedBy(nc, KINDS, MESSAGES);
     const streamLeader = si.cluster?.leader as string;
     // Every consumer led from the stream's leader, so the server stopped leads nothing.
     for (const k of KINDS) {

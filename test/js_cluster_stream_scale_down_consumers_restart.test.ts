@@ -10,9 +10,8 @@ import assert from "node:assert/strict";
 import { connect } from "@nats-io/transport-node";
 import { clusterApi } from "./helpers/cluster_retry.js";
 import { sideBySideTests, type RefJsCluster } from "./helpers/ref_js_cluster.js";
-import { waitUntil } from "./helpers/server.js";
 import { asCreated, consumerState, settledInfo, stateAsCreated, type Json } from "./helpers/consumer_scale.js";
-import { goOnAndGrow, SCALE_DOWN_KINDS, streamFollowedBy, wentOnAndGrew } from "./helpers/stream_scale_watch.js";
+import { goOnAndGrow, SCALE_DOWN_KINDS, streamFollowedBy, streamOnOneServer, wentOnAndGrew } from "./helpers/stream_scale_watch.js";
 
 const KINDS = SCALE_DOWN_KINDS.filter((k) => ["D", "E", "PE"].includes(k.name));
 const MESSAGES = 40;
@@ -20,8 +19,7 @@ const MESSAGES = 40;
 async function scenario(cluster: RefJsCluster): Promise<string[]> {
   let nc = await connect({ servers: cluster.urls });
   try {
-    const out = await streamFollowedBy(nc, KINDS, MESSAGES);
-    const si = await clusterApi<Json>(nc, "$JS.API.STREAM.INFO.S");
+    const { out, si } = await streamFollowedBy(nc, KINDS, MESSAGES);
     const kept = Number((si.cluster?.leader as string).slice(1)) - 1;
     const down = await clusterApi<Json>(nc, "$JS.API.STREAM.UPDATE.S", { ...(si.config as Json), num_replicas: 1 });
     assert.equal(down.error, undefined, JSON.stringify(down.error));
@@ -29,16 +27,7 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     await cluster.stopServer(kept);
     await cluster.startServer(kept);
     nc = await connect({ servers: cluster.urls });
-    let leader = "";
-    await waitUntil(
-      async () => {
-        const s = await clusterApi<Json>(nc, "$JS.API.STREAM.INFO.S");
-        leader = (s.cluster?.leader ?? "") as string;
-        return s.cluster?.desired === undefined && (s.cluster?.replicas ?? []).length === 0 && leader !== "";
-      },
-      60_000,
-      "S on one server",
-    );
+    const leader = await streamOnOneServer(nc, 60_000);
     const names = ((await clusterApi<Json>(nc, "$JS.API.CONSUMER.NAMES.S")).consumers as string[]).sort();
     out.push(`names once S is R1: ${names.join(",")}`);
     for (const k of KINDS) {

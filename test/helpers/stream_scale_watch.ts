@@ -92,15 +92,7 @@ export async function watchStreamScaleDown(nc: NatsConnection, cfg: Json, kinds:
   const out: string[] = [`stream to R1: R${answer.config?.num_replicas}`];
   let kept = "";
   try {
-    await waitUntil(
-      async () => {
-        const si = await clusterApi<Json>(nc, "$JS.API.STREAM.INFO.S");
-        kept = (si.cluster?.leader ?? "") as string;
-        return si.cluster?.desired === undefined && (si.cluster?.replicas ?? []).length === 0 && kept !== "";
-      },
-      30_000,
-      "S on one server",
-    );
+    kept = await streamOnOneServer(nc, 30_000);
     for (const k of kinds) {
       const info = await settledInfo(nc, "S", k.name, 1, false);
       out.push(`${k.name}: R${info.config?.num_replicas}, on the server the stream keeps ${info.cluster?.leader === kept}: ${consumerState(info)}`);
@@ -161,13 +153,28 @@ export const SCALE_DOWN_KINDS: FollowingKind[] = [
 ];
 
 /** The R3 stream S with `messages` messages and `kinds` (streamWithConsumers), those that follow the stream updated to num_replicas 0; the lines as created. */
-export async function streamFollowedBy(nc: NatsConnection, kinds: readonly FollowingKind[], messages: number): Promise<string[]> {
+export async function streamFollowedBy(nc: NatsConnection, kinds: readonly FollowingKind[], messages: number): Promise<{ out: string[]; si: Json }> {
   const out = await streamWithConsumers(nc, kinds, messages);
   for (const k of kinds.filter((x) => x.follows)) {
     const a = await clusterApi<Json>(nc, `$JS.API.CONSUMER.CREATE.S.${k.name}`, { stream_name: "S", config: { ...k.config, num_replicas: 0 } });
     assert.equal(a.error, undefined, JSON.stringify(a.error));
   }
-  return out;
+  return { out, si: await clusterApi<Json>(nc, "$JS.API.STREAM.INFO.S") };
+}
+
+/** Waits until S runs on one server, no move left; that server. */
+export async function streamOnOneServer(nc: NatsConnection, timeoutMs: number): Promise<string> {
+  let kept = "";
+  await waitUntil(
+    async () => {
+      const si = await clusterApi<Json>(nc, "$JS.API.STREAM.INFO.S");
+      kept = (si.cluster?.leader ?? "") as string;
+      return si.cluster?.desired === undefined && (si.cluster?.replicas ?? []).length === 0 && kept !== "";
+    },
+    timeoutMs,
+    "S on one server",
+  );
+  return kept;
 }
 
 /**
