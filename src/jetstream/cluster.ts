@@ -1915,9 +1915,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (!voters.includes(placement.preferred)) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${placement.preferred}" not known` });
       return placement.preferred;
     }
+    // A member heard from, or whose server a route reaches (nats-server: not marked offline): a
+    // leader elected a moment ago has not heard from its members yet.
     const heard = heardIn(group, true);
     const possible = voters.filter(
-      (id) => id !== this.self && heard.has(id) && (!placement.cluster || placement.cluster === this.clusterName) && this.hasTags(id, (placement.tags ?? []).map((t) => String(t).trim().toLowerCase())),
+      (id) => id !== this.self && (heard.has(id) || this.reachable(id)) && (!placement.cluster || placement.cluster === this.clusterName) && this.hasTags(id, (placement.tags ?? []).map((t) => String(t).trim().toLowerCase())),
     );
     if (possible.length === 0) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
     return possible[Math.floor(Math.random() * possible.length)];
