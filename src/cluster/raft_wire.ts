@@ -14,6 +14,13 @@
 //              u32 config length, config (JSON), chunk (the rest)
 //   8 snap_resp    u64 term, u64 index, u64 offset, u8 done, u64 incarnation
 //   9 timeout_now  u64 term
+//
+// Growing a message (rolling upgrades): every kind but append and snap has a fixed layout, and a
+// newer version may only add fields at its end. A receiver reads the fields it knows, an optional
+// one only when all its bytes are there, and ignores whatever follows: an older member reads a
+// newer member's message, a newer member an older one's (its optional fields absent). Append and
+// snap end with their payload (records, chunk) and cannot grow so: a field there needs a new kind.
+// docs/architecture/cluster.md, "RAFT wire compatibility".
 import type { RaftMsg } from "./raft.js";
 import { readU64LE } from "../server/small_int.js";
 import { decodeConfig, encodeConfig, readRecord, recordRuns, type RaftEntry } from "./raft_store.js";
@@ -59,6 +66,10 @@ class Reader {
     const v = this.buf.readUInt32LE(this.off);
     this.off += 4;
     return v;
+  }
+  /** Bytes left after what was read: a field newer than this reader's version, or none. */
+  get left(): number {
+    return this.buf.length - this.off;
   }
   u64(): number {
     this.need(8);
@@ -263,8 +274,9 @@ export function decodeRaftMsg(buf: Buffer): { from: string; msg: RaftMsg } | und
         msg = { t: "timeout_now", term: r.u64() };
         break;
     }
-    // Appends and snapshots take the rest of the message; the others end where their fields do.
-    if (msg === undefined || (kind !== KIND.append && kind !== KIND.snap && r.off !== buf.length)) return undefined;
+    // Appends and snapshots take the rest of the message; after the fields of the others, bytes a
+    // newer sender added are ignored (the rule at the top of this file).
+    if (msg === undefined) return undefined;
     return { from, msg };
   } catch {
     return undefined;
@@ -296,10 +308,10 @@ function decodeAppend(r: Reader): Msg<"append"> | undefined {
 
 function decodeAppendResp(r: Reader): Msg<"append_resp"> {
   const m: Msg<"append_resp"> = { t: "append_resp", term: r.u64(), success: r.u8() === 1, index: r.u64(), inc: r.u64() };
-  if (r.off < r.buf.length) {
-    m.applied = r.u64();
-    m.commit = r.u64();
-  }
+  // Added since the first layout (25 bytes): the applied index (dcaa661, 33 bytes), the commit
+  // index (34531f0, 41 bytes). Each is there only when all its bytes are.
+  if (r.left >= 8) m.applied = r.u64();
+  if (r.left >= 8) m.commit = r.u64();
   return m;
 }
 

@@ -368,6 +368,11 @@ export interface SimOptions {
   lazySyncMs?: number;
   /** false: the crashes are all kills (the kernel keeps what was written), never power losses. */
   powerLoss?: boolean;
+  /**
+   * Bytes a newer version added at the end of every message of fixed layout (all but append and
+   * snap), sent by every member: a rolling upgrade where the receiver is the older version.
+   */
+  newerFieldBytes?: number;
 }
 
 interface Member {
@@ -511,7 +516,9 @@ export class SimCluster {
     this.messages++;
     if (this.blocked.has(`${from}|${to}`)) return;
     if (this.rng.chance(this.dropRate)) return;
-    const bytes = encodeRaftMsg(from, msg);
+    const known = encodeRaftMsg(from, msg);
+    const extra = msg.t === "append" || msg.t === "snap" ? 0 : (this.o.newerFieldBytes ?? 0);
+    const bytes = extra === 0 ? known : Buffer.concat([known, Buffer.alloc(extra, 0xa5)]);
     const copies = this.rng.chance(this.dupRate) ? 2 : 1;
     for (let c = 0; c < copies; c++) {
       this.sched.at(this.rng.range(1, this.maxDelay), () => {
