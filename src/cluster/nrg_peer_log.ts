@@ -11,10 +11,13 @@
 //   stored append entry (one log index each), the bytes as the leader sent them.
 // Installing a snapshot or resetting starts a new generation: the new empty WAL is made durable
 // before `state` names it, so a crash at any point leaves one consistent log. A torn or corrupt
-// last record (a crash mid-append) is cut off at recovery.
-import fs from "node:fs";
+// last record (a crash mid-append) is cut off at recovery. The member's directory is made with
+// its entry in its parent synced, and a new WAL's entry is synced before anything in it counts:
+// a power cut must not take an acknowledged entry with a directory entry. Every call goes
+// through the file store's I/O seam (`io`), so the power-loss layer of the tests sees them.
 import path from "node:path";
 import { createHash } from "node:crypto";
+import { io, mkdirDurable, writeFull } from "../storage/file_io.js";
 
 const CHECKSUM_LENGTH = 8;
 const RECORD_HEAD = 4 + CHECKSUM_LENGTH + 8 + 8;
@@ -30,23 +33,23 @@ function checksum(...parts: Buffer[]): Buffer {
 /** Write a small file whole and durably: temp file, fsync, rename, fsync of the directory. */
 function replaceFile(dir: string, name: string, body: Buffer): void {
   const tmp = path.join(dir, `${name}.tmp`);
-  const fd = fs.openSync(tmp, "w");
+  const fd = io.openSync(tmp, "w");
   try {
-    fs.writeSync(fd, body);
-    fs.fsyncSync(fd);
+    writeFull(fd, body, 0, body.length, 0);
+    io.fsyncSync(fd);
   } finally {
-    fs.closeSync(fd);
+    io.closeSync(fd);
   }
-  fs.renameSync(tmp, path.join(dir, name));
+  io.renameSync(tmp, path.join(dir, name));
   syncDir(dir);
 }
 
 function syncDir(dir: string): void {
-  const fd = fs.openSync(dir, "r");
+  const fd = io.openSync(dir, "r");
   try {
-    fs.fsyncSync(fd);
+    io.fsyncSync(fd);
   } finally {
-    fs.closeSync(fd);
+    io.closeSync(fd);
   }
 }
 
@@ -93,10 +96,14 @@ export class NrgPeerLog {
   readonly recoveredCut: number;
 
   constructor(readonly dir: string) {
-    fs.mkdirSync(dir, { recursive: true });
+    mkdirDurable(dir);
     this.readTermVote();
     this.readState();
-    this.fd = fs.openSync(this.walPath(this.generation), fs.existsSync(this.walPath(this.generation)) ? "r+" : "w+");
+    const wal = this.walPath(this.generation);
+    const made = !io.existsSync(wal);
+    this.fd = io.openSync(wal, made ? "w+" : "r+");
+    // A first WAL's entry: its appends are fsynced, but without this a cut could take the file.
+    if (made) syncDir(dir);
     this.recoveredCut = this.recoverWal();
     this.removeStaleWals();
   }
@@ -107,8 +114,8 @@ export class NrgPeerLog {
 
   private readTermVote(): void {
     const file = path.join(this.dir, "tav");
-    if (!fs.existsSync(file)) return;
-    const body = checked(fs.readFileSync(file));
+    if (!io.existsSync(file)) return;
+    const body = checked(io.readFileSync(file));
     if (body === undefined || body.length < 9 || body.length !== 9 + body[8]) throw new NrgLogError(`${file} is corrupt`);
     this.term = Number(body.readBigUInt64LE(0));
     this.vote = body.toString("latin1", 9);
@@ -116,8 +123,8 @@ export class NrgPeerLog {
 
   private readState(): void {
     const file = path.join(this.dir, "state");
-    if (!fs.existsSync(file)) return;
-    const body = checked(fs.readFileSync(file));
+    if (!io.existsSync(file)) return;
+    const body = checked(io.readFileSync(file));
     if (body === undefined || body.length < 9) throw new NrgLogError(`${file} is corrupt`);
     this.generation = Number(body.readBigUInt64LE(0));
     if (body[8] === 1) {
@@ -134,7 +141,7 @@ export class NrgPeerLog {
 
   /** Reads the WAL's records; cuts the file at the first one that is torn, corrupt or out of order. */
   private recoverWal(): number {
-    const buf = fs.readFileSync(this.walPath(this.generation));
+    const buf = io.readFileSync(this.walPath(this.generation));
     let at = 0;
     let expect = this.lastIndex + 1;
     while (at + RECORD_HEAD <= buf.length) {
@@ -153,16 +160,16 @@ export class NrgPeerLog {
     }
     this.size = at;
     if (at < buf.length) {
-      fs.ftruncateSync(this.fd, at);
-      fs.fsyncSync(this.fd);
+      io.ftruncateSync(this.fd, at);
+      io.fsyncSync(this.fd);
       return 1;
     }
     return 0;
   }
 
   private removeStaleWals(): void {
-    for (const f of fs.readdirSync(this.dir)) {
-      if (/^wal-\d+$/.test(f) && f !== `wal-${this.generation}`) fs.rmSync(path.join(this.dir, f), { force: true });
+    for (const f of io.readdirSync(this.dir)) {
+      if (/^wal-\d+$/.test(f) && f !== `wal-${this.generation}`) io.rmSync(path.join(this.dir, f), { recursive: true, force: true });
     }
   }
 
@@ -211,9 +218,9 @@ export class NrgPeerLog {
     head.copy(record, 4 + CHECKSUM_LENGTH);
     appendEntry.copy(record, 4 + CHECKSUM_LENGTH + 16);
     let written = 0;
-    while (written < record.length) written += fs.writeSync(this.fd, record, written, record.length - written, this.size + written);
+    while (written < record.length) written += io.writeSync(this.fd, record, written, record.length - written, this.size + written);
     if (sync) {
-      fs.fdatasyncSync(this.fd);
+      io.fdatasyncSync(this.fd);
       this.dirty = false;
     } else this.dirty = true;
     this.records.push({ index, term, offset: this.size, length: record.length });
@@ -225,7 +232,7 @@ export class NrgPeerLog {
   /** Makes every written append durable. */
   syncWal(): void {
     if (!this.dirty) return;
-    fs.fdatasyncSync(this.fd);
+    io.fdatasyncSync(this.fd);
     this.dirty = false;
   }
 
@@ -240,7 +247,7 @@ export class NrgPeerLog {
     const p = this.position(index);
     if (p === undefined) return undefined;
     const buf = Buffer.alloc(p.length - 4 - CHECKSUM_LENGTH - 16);
-    fs.readSync(this.fd, buf, 0, buf.length, p.offset + 4 + CHECKSUM_LENGTH + 16);
+    io.readSync(this.fd, buf, 0, buf.length, p.offset + 4 + CHECKSUM_LENGTH + 16);
     return buf;
   }
 
@@ -264,8 +271,8 @@ export class NrgPeerLog {
     }
     const keep = this.records.filter((r) => r.index <= index);
     const size = keep.length === 0 ? 0 : keep[keep.length - 1].offset + keep[keep.length - 1].length;
-    fs.ftruncateSync(this.fd, size);
-    fs.fsyncSync(this.fd);
+    io.ftruncateSync(this.fd, size);
+    io.fsyncSync(this.fd);
     this.dirty = false;
     this.records = keep;
     this.size = size;
@@ -301,7 +308,7 @@ export class NrgPeerLog {
     if (p === undefined) throw new NrgLogError(`cannot compact at ${index}: not in the WAL`);
     const kept = this.records.filter((r) => r.index > index);
     const tail = Buffer.alloc(this.size - (p.offset + p.length));
-    if (tail.length > 0) fs.readSync(this.fd, tail, 0, tail.length, p.offset + p.length);
+    if (tail.length > 0) io.readSync(this.fd, tail, 0, tail.length, p.offset + p.length);
     const lastTerm = this.lastTerm;
     const lastIndex = this.lastIndex;
     this.newGeneration({ lastTerm: p.term, lastIndex: index, peerState, data }, tail);
@@ -315,12 +322,12 @@ export class NrgPeerLog {
 
   private newGeneration(snapshot: NrgLogSnapshot | undefined, walStart?: Buffer): void {
     const generation = this.generation + 1;
-    const fd = fs.openSync(this.walPath(generation), "w+");
+    const fd = io.openSync(this.walPath(generation), "w+");
     if (walStart !== undefined && walStart.length > 0) {
       let written = 0;
-      while (written < walStart.length) written += fs.writeSync(fd, walStart, written, walStart.length - written, written);
+      while (written < walStart.length) written += io.writeSync(fd, walStart, written, walStart.length - written, written);
     }
-    fs.fsyncSync(fd);
+    io.fsyncSync(fd);
     syncDir(this.dir);
     const head = Buffer.alloc(9);
     head.writeBigUInt64LE(BigInt(generation), 0);
@@ -336,21 +343,21 @@ export class NrgPeerLog {
     try {
       replaceFile(this.dir, "state", withChecksum(body));
     } catch (err) {
-      fs.closeSync(fd);
+      io.closeSync(fd);
       throw err;
     }
     const old = this.generation;
-    fs.closeSync(this.fd);
+    io.closeSync(this.fd);
     this.fd = fd;
     this.dirty = false;
     this.generation = generation;
     this.records = [];
     this.size = 0;
     this.snapshot = snapshot === undefined ? undefined : { ...snapshot, peerState: Buffer.from(snapshot.peerState), data: Buffer.from(snapshot.data) };
-    fs.rmSync(this.walPath(old), { force: true });
+    io.rmSync(this.walPath(old), { recursive: true, force: true });
   }
 
   close(): void {
-    fs.closeSync(this.fd);
+    io.closeSync(this.fd);
   }
 }

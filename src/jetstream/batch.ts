@@ -13,6 +13,7 @@ import path from "node:path";
 import { createHash } from "node:crypto";
 import { getHeader, removeHeaders, setHeader } from "../protocol/headers.js";
 import { crc32 } from "../storage/crc32.js";
+import { mkdirDurable } from "../storage/file_io.js";
 import { batchAbandoned } from "./advisories.js";
 import { HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
@@ -215,7 +216,8 @@ export class AtomicBatches {
     const b = new Batch(id);
     const dir = this.dir;
     if (dir !== undefined) {
-      fs.mkdirSync(dir, { recursive: true });
+      // Its entry synced in the stream's directory, as every directory of the store (the first batch only).
+      mkdirDurable(dir);
       b.fd = fs.openSync(path.join(dir, batchFileName(id)), "w");
     }
     this.batches.set(id, b);

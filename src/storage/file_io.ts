@@ -16,6 +16,8 @@ export interface FileIO {
   fsyncSync(fd: number): void;
   /** Asynchronous (thread pool) data sync of a file: the group commit's fsync. */
   fdatasync(fd: number, cb: (err: Error | null) => void): void;
+  /** Data sync of a file on the calling thread (a RAFT log that answers once it returns). */
+  fdatasyncSync(fd: number): void;
   ftruncateSync(fd: number, len: number): void;
   truncateSync(path: string, len: number): void;
   renameSync(from: string, to: string): void;
@@ -50,6 +52,7 @@ export const nodeFileIO: FileIO = {
   readSync: (fd, b, o, l, p) => fs.readSync(fd, b, o, l, p),
   fsyncSync: (fd) => fs.fsyncSync(fd),
   fdatasync: (fd, cb) => fs.fdatasync(fd, cb),
+  fdatasyncSync: (fd) => fs.fdatasyncSync(fd),
   ftruncateSync: (fd, l) => fs.ftruncateSync(fd, l),
   truncateSync: (p, l) => fs.truncateSync(p, l),
   renameSync: (a, b) => fs.renameSync(a, b),

@@ -106,6 +106,11 @@ export class PowerLossFS implements FileIO {
     nodeFileIO.fdatasync(fd, cb);
   }
 
+  fdatasyncSync(fd: number): void {
+    nodeFileIO.fdatasyncSync(fd);
+    this.synced(fd);
+  }
+
   ftruncateSync(fd: number, len: number): void {
     nodeFileIO.ftruncateSync(fd, len);
     const f = this.fds.get(fd);
