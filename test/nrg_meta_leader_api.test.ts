@@ -77,6 +77,7 @@ async function answers(nc: NatsConnection): Promise<Record<string, unknown>> {
     consumerNamesMissing: await api(nc, "$JS.API.CONSUMER.NAMES.NOPE"),
     consumerListMissing: await api(nc, "$JS.API.CONSUMER.LIST.NOPE"),
     updateMissing: await api(nc, "$JS.API.STREAM.UPDATE.NOPE", { name: "NOPE", subjects: ["nope"] }),
+    moveAndScale: await api(nc, "$JS.API.STREAM.UPDATE.A", { name: "A", subjects: ["a.>"], num_replicas: 1, placement: { tags: ["az:1"] } }),
     infoMissing: await api(nc, "$JS.API.STREAM.INFO.NOPE"),
     consumerInfoMissing: await api(nc, "$JS.API.CONSUMER.INFO.A.NOPE"),
     deleteMissing: await api(nc, "$JS.API.STREAM.DELETE.NOPE"),
@@ -202,9 +203,6 @@ test("T3 as meta leader answers stream and consumer names and lists, and stream 
     await waitUntil(async () => (await maxMsgsOn(n1, "B")) === 100 && (await maxMsgsOn(n2, "B")) === 100, 20_000, "N1's and N2's copies of B take max_msgs 100");
     const t3Info = await api(nc1, "$JS.API.STREAM.INFO.B");
     assert.equal((t3Info.config as { max_msgs: number }).max_msgs, 100);
-    // A change of replicas is not placed by T3 (it neither scales nor moves groups).
-    const scale = await api(nc1, "$JS.API.STREAM.UPDATE.B", { ...(await jsm.streams.info("B")).config, num_replicas: 1 });
-    assert.equal(scale.error?.err_code, 10061, JSON.stringify(scale));
     // Placement tags: on the server that has them, as the nats-server meta leader placed TGN.
     const t3Tagged = await api(nc1, "$JS.API.STREAM.CREATE.TGT", { name: "TGT", subjects: ["tgt.>"], placement: { tags: ["AZ:2"] } });
     assert.equal((t3Tagged.cluster as { leader?: string } | undefined)?.leader, "N2", JSON.stringify(t3Tagged));

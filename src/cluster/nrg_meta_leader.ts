@@ -45,6 +45,7 @@ import { JS_API_LEVEL } from "../jetstream/api_level.js";
 import { domainLeaderElected } from "../jetstream/advisories.js";
 import { NrgEntryOp, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
 import { available, type NrgServerRoom } from "./nrg_server_stats.js";
+import { currentPeers, desiredOf, moveInFlight, parseReconcile, reconcileGroup, scaledGroup } from "./nrg_meta_desired.js";
 import { assignmentAccount, type NrgMetaConsumer, type NrgMetaState, type NrgMetaStream } from "./nrg_meta_state.js";
 
 const TYPE = "io.nats.jetstream.api.v1.";
@@ -54,6 +55,8 @@ const NAMES_LIMIT = 1024;
 const LIST_LIMIT = 256;
 /** How long a list waits for the streams' and consumers' leaders (jsClusteredStreamListRequest's 4 s). */
 const LIST_WAIT_MS = 4_000;
+/** How long a proposed group stands for its stream before the committed one again (a proposal lost with a leadership). */
+const INFLIGHT_MS = 5_000;
 const STEPDOWN_SHAPE: Shape = { placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" } };
 const HASH_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 /** nats-server's syncSubject alphabet (digits, base 62). */
@@ -144,7 +147,9 @@ export class NrgMetaLeader {
   private subs: Subscription[] = [];
   /** Assignments whose create was answered with a member's refusal (once each, as nats-server's sa.responded). */
   private readonly refusalsAnswered = new Set<string>();
-  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0, memberRefusals: 0 };
+  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0, memberRefusals: 0, reconciled: 0 };
+  /** Groups this leader proposed, by `<account> > <stream>`, until applied (or 5 s). */
+  private readonly inflight = new Map<string, { group: NrgRaftGroup; at: number }>();
 
   constructor(
     private readonly srv: NrgMetaLeaderServer,
@@ -181,6 +186,7 @@ export class NrgMetaLeader {
     on("$JS.API.META.LEADER.STEPDOWN", (s, reply, hdr, body) => this.answer(s, reply, "meta_leader_stepdown_response", () => this.stepDown(hdr, body)));
     on("$SYS.JSC.STREAM.ASSIGNMENT.RESULT", (_s, _reply, _hdr, body) => this.streamResult(body));
     on("$SYS.JSC.CONSUMER.ASSIGNMENT.RESULT", (_s, _reply, _hdr, body) => this.consumerResult(body));
+    on("$SYS.JSC.STREAM.ASSIGNMENT.RECONCILE", (_s, _reply, _hdr, body) => this.streamReconcile(body));
     on("$NRG.P._meta_", (_s, _reply, _hdr, body) => {
       if (body.length > 0 && this.srv.propose(body)) this.counters.forwarded++;
     });
@@ -253,6 +259,16 @@ export class NrgMetaLeader {
   /** nats-server's createGroupForStream over what this member knows: the meta group's members heard from lately. */
   private placeStream(cfg: Record<string, unknown>, store: string): NrgRaftGroup {
     const replicas = Math.max(1, Number(cfg.num_replicas ?? 1));
+    const peers = shuffled(this.eligible(cfg, store, replicas)).slice(0, replicas);
+    return { name: groupName("S", peers.length, store), peers, store, cluster: this.srv.clusterName, preferred: peers[Math.floor(Math.random() * peers.length)] };
+  }
+
+  /**
+   * The members a stream of `replicas` may be placed on (selectPeerGroup's filters over what
+   * this member knows: heard from lately, every placement tag, room for max_bytes), refused as
+   * nats-server refuses when fewer than `replicas` are left.
+   */
+  private eligible(cfg: Record<string, unknown>, store: string, replicas: number): string[] {
     const placement = cfg.placement as { cluster?: string; tags?: string[] } | undefined;
     if (placement?.cluster !== undefined && placement.cluster !== "" && placement.cluster !== this.srv.clusterName) throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement" });
     // This server holds replicas only through its RAFT members: never an R1 stream alone.
@@ -271,8 +287,7 @@ export class NrgMetaLeader {
     const maxBytes = Number(cfg.max_bytes ?? -1);
     const roomy = maxBytes > 0 ? online.filter((id) => { const room = this.srv.room(id); return room !== undefined && available(room, store === "memory") >= maxBytes; }) : online;
     if (roomy.length < replicas) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement${roomy.length < online.length ? ", insufficient storage" : ""}` });
-    const peers = shuffled(roomy).slice(0, replicas);
-    return { name: groupName("S", peers.length, store), peers, store, cluster: this.srv.clusterName, preferred: peers[Math.floor(Math.random() * peers.length)] };
+    return roomy;
   }
 
   private streamDelete(subject: string, reply: string, hdr: Buffer | undefined): Record<string, unknown> | undefined {
@@ -548,10 +563,13 @@ export class NrgMetaLeader {
   }
 
   /**
-   * STREAM.UPDATE without a change of replicas or placement (this meta leader neither scales nor
-   * moves a group): the config checked against the assignment's as the single server checks an
-   * update, subjects against the account's other streams, then updateStreamOp with the group's
-   * preferred member cleared; the stream's leader answers it.
+   * STREAM.UPDATE (jsClusteredStreamUpdateRequest): the config checked against the assignment's
+   * as the single server checks an update, subjects against the account's other streams, then
+   * updateStreamOp; the stream's leader answers it. Without a change of replicas the group's
+   * preferred member is cleared. A change of replicas goes through desired state
+   * (`nrg_meta_desired.ts`): more peers placed as a create places them (the current ones kept),
+   * or fewer marked as a scale-down the group's leader picks; the group's leader then asks for
+   * each step (`streamReconcile`). A move (another placement) is not made by this meta leader.
    */
   private streamUpdate(subject: string, reply: string, hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
     const req = this.streamRequest(subject, hdr);
@@ -568,13 +586,73 @@ export class NrgMetaLeader {
     cfg.metadata = staticMetadata(cfg.metadata, streamRequiredLevel(cfg));
     const old = normalizeStreamConfig({ ...(s.config as unknown as StreamConfigRequest) }, { clustered: true });
     checkStreamUpdate(old, cfg);
-    if ((cfg.num_replicas ?? 1) !== (old.num_replicas ?? 1)) throw jsError("JSStreamReplicasNotUpdatableErr");
-    if (JSON.stringify(cfg.placement ?? null) !== JSON.stringify(old.placement ?? null)) throw jsError("JSStreamUpdateErrF", { err: "stream placement can not be changed while a tsnats server leads the meta group" });
     this.checkOverlap(account, name, cfg.subjects ?? []);
-    const { preferred: _preferred, ...group } = s.group;
+    const base = this.pendingGroup(s);
+    const replicas = cfg.num_replicas ?? 1;
+    const scaling = replicas !== (old.num_replicas ?? 1);
+    const moving = cfg.placement !== undefined && cfg.placement !== null && JSON.stringify(cfg.placement) !== JSON.stringify(old.placement ?? null);
+    if (moving && scaling) throw jsError("JSStreamMoveAndScaleErr");
+    if (moving) throw jsError("JSStreamUpdateErrF", { err: "stream placement can not be changed while a tsnats server leads the meta group" });
+    if (scaling && moveInFlight(base)) throw jsError("JSStreamMoveInProgressErr");
+    if (cfg.retention !== old.retention && (base.peers.length > 1 || desiredOf(base) !== undefined)) throw jsError("JSStreamUpdateErrF", { err: "a replicated stream's retention can not be changed while a tsnats server leads the meta group" });
+    if (scaling && s.consumers.size > 0) throw jsError("JSStreamUpdateErrF", { err: "a stream with consumers can not be scaled while a tsnats server leads the meta group" });
+    let group: NrgRaftGroup;
+    if (scaling) {
+      const keep = currentPeers(base);
+      const store = base.store === "memory" ? "memory" : "file";
+      let added: string[] | undefined;
+      if (replicas > keep.length) {
+        const more = shuffled(this.eligible(cfg as unknown as Record<string, unknown>, store, replicas).filter((p) => !keep.includes(p)));
+        if (keep.length + more.length < replicas) throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement" });
+        added = [...keep, ...more.slice(0, replicas - keep.length)];
+      }
+      group = scaledGroup(base, added, () => groupName("S", replicas, store), old.num_replicas ?? 1, old.placement);
+    } else {
+      const { preferred: _preferred, ...rest } = base;
+      group = rest;
+    }
     const assignment = { client, created: s.created, config: cfg as unknown as NrgMetaStream["config"], group, sync: s.sync };
-    if (this.srv.propose(metaEntry(NrgEntryOp.UpdateStream, streamBody(assignment, subject, reply, client)))) this.counters.streamsUpdated++;
+    if (this.srv.propose(metaEntry(NrgEntryOp.UpdateStream, streamBody(assignment, subject, reply, client)))) {
+      this.counters.streamsUpdated++;
+      this.inflight.set(`${account} > ${name}`, { group, at: Date.now() });
+    }
     return undefined;
+  }
+
+  /**
+   * The group as this meta leader last proposed it while that proposal is not applied yet
+   * (nats-server's streamAssignmentOrInflight), else as committed: a step asked for twice
+   * before the first answer commits is answered once.
+   */
+  private pendingGroup(s: NrgMetaStream): NrgRaftGroup {
+    const key = `${s.account} > ${s.config.name}`;
+    const p = this.inflight.get(key);
+    if (p === undefined) return s.group;
+    if (Date.now() - p.at > INFLIGHT_MS || JSON.stringify(p.group) === JSON.stringify(s.group)) {
+      this.inflight.delete(key);
+      return s.group;
+    }
+    return p.group;
+  }
+
+  /**
+   * A stream group's leader asks for the next step of its desired state
+   * (`$SYS.JSC.STREAM.ASSIGNMENT.RECONCILE`, reconcileDesiredStreamAssignment): the step's group
+   * proposed as the stream's update, without a reply (the update was answered).
+   */
+  private streamReconcile(body: Buffer): void {
+    const req = parseReconcile(body, false);
+    if (req === undefined || req.term === 0) return;
+    const s = this.meta.stream(req.account, req.stream);
+    if (s === undefined) return;
+    const base = this.pendingGroup(s);
+    const store = base.store === "memory" ? "memory" : "file";
+    const group = reconcileGroup(base, req, Number(s.config.num_replicas ?? 1), true, () => groupName("S", 1, store));
+    if (group === undefined) return;
+    if (this.srv.propose(metaEntry(NrgEntryOp.UpdateStream, streamBody({ ...s, group }, "", "", undefined)))) {
+      this.counters.reconciled++;
+      this.inflight.set(`${s.account} > ${s.config.name}`, { group, at: Date.now() });
+    }
   }
 
   /**

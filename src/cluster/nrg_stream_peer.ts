@@ -47,6 +47,7 @@ import { decodeNrgStreamEntry, decodeNrgStreamMsg, encodeNrgStreamState, NrgEntr
 import { NrgBatchBuffer } from "./nrg_stream_batch.js";
 import { consumerWants, NrgConsumerReplica } from "./nrg_consumer_replica.js";
 import { nrgLeadRefusal, NrgStreamLeader } from "./nrg_stream_leader.js";
+import { desiredOf } from "./nrg_meta_desired.js";
 import { NrgLeaderApi, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 import { NrgCatchupServer } from "./nrg_stream_catchup.js";
 import { nrgConsumerLeadRefusal, NrgConsumerLeader } from "./nrg_consumer_leader.js";
@@ -933,7 +934,8 @@ export class NrgStreamPeers {
   private enableLead(g: RunningGroup, member: NrgGroupMember, replica: NrgStreamReplica, lead: NrgLeadOptions): void {
     const campaign = member.campaign;
     if (campaign === undefined) return;
-    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined;
+    // A group being scaled or moved is led by a nats-server: its leader drives the change (membership, reconcile requests), which this one does not.
+    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined && desiredOf(replica.stream.group) === undefined;
     campaign.keep = leadable;
     const direct = new NrgDirectConsumers(replica, (m) => this.log.info(m));
     g.direct = direct;

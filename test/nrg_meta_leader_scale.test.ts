@@ -1,0 +1,178 @@
+// Scaling a stream through the meta leader, side by side: the same R3 -> R1 -> R3 updates of a
+// stream led by a nats-server, first through a nats-server 2.15 meta leader, then through T3
+// (nrg_peer_meta_lead). nats-server 2.15.1 scales through desired state: the meta leader
+// proposes the update with `group.desired` (the target peers, the origin), the stream's leader
+// drives the membership changes and asks the meta leader for each next step on
+// `$SYS.JSC.STREAM.ASSIGNMENT.RECONCILE`, the meta leader proposes each step until the group is
+// at its target and the desired state is cleared. The meta entries each meta leader proposed
+// are captured (the system account's `$NRG.AE._meta_`) and compared step by step; at the end
+// every member holds the stream's messages. A stream T3 leads is handed to a nats-server first,
+// which drives the change.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { referenceMissing } from "./helpers/side_by_side.js";
+import { retry } from "./helpers/server.js";
+import { waitUntil } from "./helpers/js_cluster_move.js";
+import { NrgCluster, streamStateOn, type StreamState } from "./helpers/nrg_cluster.js";
+import { decodeNrgAppendEntry } from "../src/cluster/nrg_wire.js";
+import { decodeNrgMetaEntry } from "../src/jetstream/nrg_entries.js";
+
+type Answer = Record<string, unknown> & { error?: { code: number; err_code: number; description: string } };
+
+async function api(nc: NatsConnection, subject: string, body: unknown = ""): Promise<Answer> {
+  const m = await nc.request(subject, body === "" ? "" : JSON.stringify(body), { timeout: 10_000 });
+  return m.json();
+}
+
+/** One stream entry of the meta log, reduced to what does not change from run to run (peer ids as letters in order of appearance, no ids or times). */
+interface Step {
+  op: string;
+  /** The group name's kind and size (`S-R3F`): a one-server group is renamed. */
+  name: string;
+  peers: number;
+  replicas: unknown;
+  scaleUp?: boolean;
+  preferred?: boolean;
+  desired?: { peers: number; term: boolean; scaleDown?: boolean; preferred?: boolean; members: number; origin?: unknown; keys: string[] };
+}
+
+/** The meta group's entries for one stream, as the leader's appends carry them (each index once), and the reconcile requests its leader sent. */
+function captureMeta(sys: NatsConnection, stream: string): { steps: Step[]; reconciles: string[] } {
+  const steps: Step[] = [];
+  const reconciles: string[] = [];
+  const seen = new Set<string>();
+  sys.subscribe("$NRG.AE._meta_", {
+    callback: (_e, m) => {
+      let ae;
+      try {
+        ae = decodeNrgAppendEntry(Buffer.from(m.data));
+      } catch {
+        return;
+      }
+      ae.entries.forEach((e, i) => {
+        const key = `${ae.term}/${ae.prevIndex + 1 + i}`;
+        if (seen.has(key)) return;
+        seen.add(key);
+        let entry;
+        try {
+          entry = decodeNrgMetaEntry(e);
+        } catch {
+          return;
+        }
+        if ((entry.op !== "updateStream" && entry.op !== "assignStream") || entry.assignment.config.name !== stream) return;
+        const g = entry.assignment.group;
+        const d = g.desired as { peers: string[]; term?: number; scale_down?: boolean; preferred?: string; members?: string[]; origin?: { peers: string[]; replicas: number } } | undefined;
+        steps.push({
+          op: entry.op,
+          name: g.name.slice(0, 5),
+          peers: g.peers.length,
+          replicas: entry.assignment.config.num_replicas,
+          ...(g.scale_up === true ? { scaleUp: true } : {}),
+          ...(g.preferred !== undefined && entry.op !== "assignStream" ? { preferred: true } : {}),
+          ...(d !== undefined
+            ? { desired: { peers: d.peers.length, term: d.term !== undefined, ...(d.scale_down ? { scaleDown: true } : {}), ...(d.preferred !== undefined ? { preferred: d.preferred === g.peers[0] || g.peers.length > 1 } : {}), members: d.members?.length ?? -1, origin: d.origin === undefined ? undefined : { peers: d.origin.peers.length, replicas: d.origin.replicas }, keys: Object.keys(d).sort() } }
+            : {}),
+        });
+      });
+    },
+  });
+  sys.subscribe("$SYS.JSC.STREAM.ASSIGNMENT.RECONCILE", {
+    callback: (_e, m) => {
+      const r = m.json<Record<string, unknown>>();
+      if (r.stream === stream) reconciles.push(Object.keys(r).sort().join(","));
+    },
+  });
+  return { steps, reconciles };
+}
+
+/** Each server's own copy of the stream (undefined where it holds none). */
+async function copies(cluster: NrgCluster, stream: string): Promise<(StreamState | undefined)[]> {
+  return Promise.all(cluster.live().map((s) => streamStateOn(s, stream)));
+}
+
+/** Scale `stream` to `replicas` through whoever leads the meta group; until its info shows that many replicas and no desired state. */
+async function scale(nc: NatsConnection, stream: string, replicas: number): Promise<Answer> {
+  const info = await api(nc, `$JS.API.STREAM.INFO.${stream}`);
+  const updated = await api(nc, `$JS.API.STREAM.UPDATE.${stream}`, { ...(info.config as object), num_replicas: replicas });
+  assert.equal(updated.error, undefined, JSON.stringify(updated));
+  let now: Answer = {};
+  await waitUntil(
+    async () => {
+      // The info is the stream leader's: none answers while a leadership changes hands.
+      now = await api(nc, `$JS.API.STREAM.INFO.${stream}`).catch(() => ({}));
+      const c = now.cluster as { replicas?: unknown[]; desired?: unknown } | undefined;
+      return c !== undefined && c.desired === undefined && (c.replicas ?? []).length === replicas - 1;
+    },
+    60_000,
+    `${stream} is at R${replicas}`,
+    () => JSON.stringify(now.cluster),
+  );
+  return now;
+}
+
+/**
+ * The steps without a step that only names more members (the leader reports a new member caught
+ * up before the group is done, or not, as timing has it), and the reconcile
+ * requests with repeats folded.
+ */
+function folded(c: { steps: Step[]; reconciles: string[] }): { steps: Step[]; reconciles: string[] } {
+  const steps: Step[] = [];
+  for (const s of c.steps) {
+    const prev = steps[steps.length - 1];
+    const strip = (x: Step): string => JSON.stringify({ ...x, desired: x.desired === undefined ? undefined : { ...x.desired, members: 0 } });
+    if (prev === undefined || s.desired === undefined || strip(prev) !== strip(s)) steps.push(s);
+  }
+  return { steps, reconciles: c.reconciles.filter((r, i) => r !== c.reconciles[i - 1]) };
+}
+
+/** R3 -> R1 -> R3 of a stream led by N1, through whoever leads the meta group; what its meta entries were; every copy checked at each end. */
+async function scaleDownAndUp(cluster: NrgCluster, nc: NatsConnection, sys: NatsConnection, stream: string): Promise<{ steps: Step[]; reconciles: string[] }> {
+  const captured = captureMeta(sys, stream);
+  await sys.flush();
+  const lower = stream.toLowerCase();
+  await retry(() => api(nc, `$JS.API.STREAM.CREATE.${stream}`, { name: stream, subjects: [`${lower}.>`], num_replicas: 3 }).then((a) => (a.error === undefined ? a : Promise.reject(new Error(JSON.stringify(a.error))))), 60_000);
+  const js = jetstream(nc);
+  for (let i = 1; i <= 5; i++) await js.publish(`${lower}.${i}`, `m${i}`);
+  await cluster.leadOn(nc, "N1", stream);
+  const one = await scale(nc, stream, 1);
+  assert.equal((one.cluster as { leader?: string }).leader, "N1", "N1, the stream's leader, keeps it");
+  await waitUntil(async () => (await copies(cluster, stream))[1] === undefined && (await cluster.group(stream)) === undefined, 30_000, `only N1 holds ${stream}`);
+  for (let i = 6; i <= 8; i++) await js.publish(`${lower}.${i}`, `m${i}`);
+  await scale(nc, stream, 3);
+  await cluster.sameOnAll(stream, (st) => st.messages === 8 && st.first_seq === 1 && st.last_seq === 8, `N1, N2 and T3 hold ${stream}'s 8 messages`);
+  return captured;
+}
+
+test("a stream scaled R3 -> R1 -> R3 through T3 as meta leader goes through the steps a nats-server meta leader takes, its data on every member", { skip: referenceMissing(), timeout: 110_000 }, async (t) => {
+  const cluster = await NrgCluster.create(true, true, undefined, true);
+  try {
+    const { n1, nc1, jsm } = await cluster.upWithClients();
+    const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
+    cluster.conns.push(sys);
+    // The meta group's first leader is a nats-server; wait for its placement to know every server.
+    await retry(() => jsm.streams.add({ name: "WARM", subjects: ["warm.>"], num_replicas: 3 }), 60_000);
+    const byNats = await scaleDownAndUp(cluster, nc1, sys, "SN");
+    t.diagnostic(`through the nats-server meta leader: ${JSON.stringify(byNats)}`);
+    await cluster.metaLeadOnT3();
+    const byT3 = await scaleDownAndUp(cluster, nc1, sys, "ST");
+    t.diagnostic(`through T3: ${JSON.stringify(byT3)}`);
+    assert.deepEqual(folded(byT3).steps, folded(byNats).steps, "T3 proposes the steps the nats-server meta leader proposed");
+    assert.deepEqual(folded(byT3).reconciles, folded(byNats).reconciles, "N1 asks T3 for the same steps");
+    for (const stream of ["SN", "ST"]) for (const s of cluster.live()) assert.equal((await streamStateOn(s, stream))?.messages, 8);
+
+    // A stream T3 leads is handed to a nats-server, which drives its scale-down (T3 runs no desired state as a stream leader).
+    assert.equal((await api(nc1, "$JS.API.STREAM.CREATE.TL", { name: "TL", subjects: ["tl.>"], num_replicas: 3 })).error, undefined);
+    const js = jetstream(nc1);
+    for (let i = 1; i <= 3; i++) await js.publish(`tl.${i}`, `m${i}`);
+    await cluster.leadOnT3(nc1, "TL");
+    const one = await scale(nc1, "TL", 1);
+    const kept = (one.cluster as { leader?: string }).leader;
+    assert.ok(kept === "N1" || kept === "N2", `a nats-server keeps TL: ${kept}`);
+    assert.equal((one.state as { messages: number }).messages, 3);
+    await waitUntil(async () => (await cluster.group("TL")) === undefined, 30_000, "T3 no longer holds TL");
+  } finally {
+    await cluster.stop();
+  }
+});
