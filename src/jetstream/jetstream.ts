@@ -23,7 +23,7 @@ import { Stream } from "./stream.js";
 import { checkStreamUpdate, consumersViolatingLimits, subjectsOverlap, type StreamConfig } from "./stream_config.js";
 import { checkSourceFilters, checkSourcingAgainst } from "./source_config.js";
 import { replicasAfterStreamChange, stampInactiveThreshold, storedConsumerConfig, type ConsumerConfig } from "./consumer_config.js";
-import { listStoredStreams, readStreamMetadata, streamDir, syncDescription } from "./store_factory.js";
+import { listStoredStreams, readStreamMetadata, streamDir, syncDescription, type StreamMetadata } from "./store_factory.js";
 import { FileStore, type StoreEncryption } from "../storage/filestore.js";
 import { MemConsumerStore } from "../storage/memstore.js";
 import { OfflineStream, offlineReason, type OfflineConsumer } from "./offline.js";
@@ -109,9 +109,11 @@ export class JsAccount {
       const dir = path.join(this.dir, name);
       if (!fs.existsSync(path.join(dir, "meta.json"))) continue;
       try {
-        if (this.recoverOffline(dir)) continue;
-        const { config, created } = Stream.readMeta(dir, this);
-        const stream = new Stream(this, config, created, dir);
+        const md = readStreamMetadata(dir, this.storeEncryption(dir));
+        if (!this.ownDirectory(dir, name, md)) continue;
+        if (this.recoverOffline(dir, md)) continue;
+        const config = md.config;
+        const stream = new Stream(this, config, parseRfc3339(md.created) ?? nowNs(), dir);
         this.streams.set(config.name, stream);
         // A replicated stream takes nothing in before its RAFT group is back.
         this.service.cluster?.attachReplica(stream, false);
@@ -126,12 +128,25 @@ export class JsAccount {
   }
 
   /**
+   * A stream's directory is named after it (streamDir). One whose config names another stream
+   * is a copy of that stream's directory (`cp -r streams/S streams/S2`) or was put there by
+   * hand: restored, it would run a second copy of that stream, in a cluster a second member of
+   * its group on this server. It is left alone with a warning, as nats-server leaves it (its
+   * meta.inf checksum is keyed by the directory's name and fails). False when so.
+   */
+  private ownDirectory(dir: string, name: string, md: StreamMetadata): boolean {
+    const stored = md.config.name;
+    if (stored === name) return true;
+    this.service.log.warn(`  Stream directory ${JSON.stringify(dir)} holds the config of stream '${this.account.name} > ${String(stored)}': not restored (a stream's directory is named after it)`);
+    return false;
+  }
+
+  /**
    * A stored stream this server cannot run (ADR-44): its config, or one of its consumers',
    * needs a newer server. It is registered offline instead of started; true when so.
    */
-  private recoverOffline(dir: string): boolean {
+  private recoverOffline(dir: string, md: StreamMetadata): boolean {
     const enc = this.storeEncryption(dir);
-    const md = readStreamMetadata(dir, enc);
     const config = md.config as unknown as Record<string, unknown>;
     const name = typeof config.name === "string" ? config.name : path.basename(dir);
     let reason = offlineReason(config, "stream");

@@ -8,7 +8,6 @@
 // store says the messages are durable (store.whenDurable): by default after the fsync of a
 // group commit, with a sync_interval once they are with the kernel.
 import fs from "node:fs";
-import path from "node:path";
 import type { Subscription } from "../server/sublist.js";
 import type { RemoveReason, StoredMsg, StreamStore, StreamState } from "../storage/store.js";
 import { isStoreError, storeMsgSize } from "../storage/store.js";
@@ -17,7 +16,7 @@ import { ApiError, asApiError, jsError } from "./errors.js";
 import type { JsAccount } from "./jetstream.js";
 import type { Consumer } from "./consumer.js";
 import type { StreamReplica } from "./stream_replica.js";
-import { openStreamStore, readStreamMetadata, saveStreamMetadata, storeConfigFor, type StreamMetadata } from "./store_factory.js";
+import { openStreamStore, saveStreamMetadata, storeConfigFor, type StreamMetadata } from "./store_factory.js";
 import type { StreamConfig } from "./stream_config.js";
 import { SEC_NS, goDuration, nowNs, rfc3339, parseRfc3339 } from "../server/time.js";
 import { writeDecimal } from "./util.js";
@@ -238,11 +237,6 @@ export class Stream {
   /** Persist the definition (file streams; memory streams do not survive a restart). */
   writeMeta(): void {
     saveStreamMetadata(this.store, this.metadata());
-  }
-
-  static readMeta(dir: string, jsa: JsAccount): { config: StreamConfig; created: bigint } {
-    const meta = readStreamMetadata(dir, { config: jsa.service.options.encryption, account: jsa.account.name, stream: path.basename(dir) });
-    return { config: meta.config, created: parseRfc3339(meta.created) ?? nowNs() };
   }
 
   // ---- capture ----
