@@ -119,6 +119,12 @@ export interface RaftObserver {
   quorumLost?(term: number): void;
   /** The membership changed (an entry appended or a snapshot installed). */
   configChanged?(config: RaftConfig): void;
+  /**
+   * A membership is committed here: its entry applied, or the leader's snapshot installed (its
+   * membership). A member keeping its membership apart from the log (nats-server's peers.idx)
+   * writes it then, so a log discarded later leaves it with the group it really has.
+   */
+  configCommitted?(config: RaftConfig): void;
   /** The local state was found damaged, and later repaired. */
   damaged?(reasons: string[]): void;
   repaired?(): void;
@@ -1580,6 +1586,7 @@ export class RaftNode {
         this.joining = false;
         this.rebuildConfigs();
         this.observer.configChanged?.(this.config);
+        this.observer.configCommitted?.(meta.config);
         // The state is the snapshot's now: entries after it (kept in the log) apply again.
         this.applied = meta.index;
         this.commit = Math.max(this.commit, meta.index);
@@ -1674,7 +1681,7 @@ export class RaftNode {
         this.appliedBytesSinceSnap += e.size;
         this.sm.apply(e.data, e.index);
         if (this.stopped || this.restoring) return;
-      }
+      } else if (e.type === ENTRY_CONFIG) this.observer.configCommitted?.(this.configAt(e.index));
     }
     this.sm.appliedUpTo?.(this.applied);
     if (this.stopped || this.restoring) return;

@@ -204,12 +204,14 @@ export class ConsumerGroup implements RaftStateMachine {
     if (how.bootstrap === true) writeFileAtomic(bootFile, "", true);
     this.bootstrapped = fs.existsSync(bootFile);
     const peersFile = path.join(this.dir, "peers.json");
+    this.peersFile = peersFile;
     let voters = peers;
     if (how.fresh || !fs.existsSync(peersFile)) writePeersFile(peersFile, peers);
     else {
       // Missing or damaged: the RAFT log and snapshot hold the membership too.
       voters = readPeersFile(peersFile) ?? peers;
     }
+    this.filedVoters = [...voters].sort();
     this.inMemory = stream.cfg.storage === "memory";
     if (this.inMemory) {
       for (const f of fs.readdirSync(this.dir)) if (f !== "peers.json" && f !== "bootstrap") fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
@@ -254,6 +256,7 @@ export class ConsumerGroup implements RaftStateMachine {
           if (this.held && !holds && !this.stopped) setImmediate(() => this.host.consumerGroupLeft(name));
           this.held = holds;
         },
+        configCommitted: (config) => this.fileVoters(config.voters),
         leaderReady: () => this.becameReady(),
         transferAbandoned: () => this.becameReady(),
         quorumLost: () => {
@@ -268,6 +271,29 @@ export class ConsumerGroup implements RaftStateMachine {
 
   /** Was this server a member when the membership last changed? */
   private held = false;
+
+  /** The group's membership file, and the voters it names. */
+  private readonly peersFile: string;
+  private filedVoters: string[];
+
+  /**
+   * A membership committed here: its voters go to the membership file (durably) when they differ
+   * from those it names, as nats-server writes peers.idx on each change. The file is what a
+   * member starts from when its log is gone (a memory stream's, at a restart; one discarded as
+   * damaged): started from the membership it was created with, a group grown from this server
+   * alone (its stream's scale-up from one replica) was a group of this server alone again, and
+   * led itself beside the real group's leader.
+   */
+  private fileVoters(voters: readonly string[]): void {
+    const sorted = [...voters].sort();
+    if (this.stopped || (sorted.length === this.filedVoters.length && sorted.every((v, i) => v === this.filedVoters[i]))) return;
+    try {
+      writePeersFile(this.peersFile, sorted);
+      this.filedVoters = sorted;
+    } catch {
+      // the group's directory is gone (the consumer deleted, the stream stopping)
+    }
+  }
 
   /**
    * The index the consumer's state reflects, written with it: what is applied, and on a leader

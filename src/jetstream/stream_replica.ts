@@ -881,7 +881,17 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
         // may lead, its state coming from the group's log (or snapshot).
         group = new ConsumerGroup(this, c.name, known, { fresh: true, joining: false });
       } else if (this.joinedLate || this.catchingUpNow) group = new ConsumerGroup(this, c.name, [...this.node.config.voters].sort(), { fresh: true, joining: true });
-      else {
+      else if (this.node.config.voters.length === 1 && this.host.scalingTo(this.stream) !== undefined) {
+        // The stream scaled up from one replica by an update: as nats-server 2.15 grows such a
+        // consumer, its group starts here alone (it stays led, and delivers, meanwhile) and its
+        // leader adds the servers the stream gets one at a time (learners caught up, then voters).
+        // Each membership it commits goes to its membership file (ConsumerGroup.fileVoters), so
+        // a copy here whose log is gone later (a memory stream restarted, a copy discarded as
+        // damaged) rejoins the grown group.
+        group = new ConsumerGroup(this, c.name, [this.host.self], { fresh: true, joining: false, scaledUp: true });
+        campaign = true;
+        group.preferred = this.host.self;
+      } else {
         group = new ConsumerGroup(this, c.name, this.bootstrapVoters(), { fresh: true, joining: false, bootstrap: true });
         // The stream's group starting alone (restore, scale-up): this server leads the stream, and
         // its consumers too once another member is there (its copies are the ones a backup takes).
@@ -900,12 +910,13 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   private snapshotGroupVoters: Map<string, string[]> | undefined;
 
   /**
-   * The members of a group started for a consumer the stream had before its group (a restore or
-   * a scale-up from one replica, where the stream's group starts alone; a store from before
-   * consumer groups): every server the stream is assigned to, at once, as nats-server starts a
-   * consumer's group on all its peers. (Grown one member at a time instead, a leader stopped
-   * before the last one was promoted left the group without a quorum.) The servers that join
-   * the stream later are voters of it from their start (the snapshot they catch up from says so).
+   * The members of a group started for a consumer the stream had before its group (a restore,
+   * where the stream's group starts alone; a store from before consumer groups): every server
+   * the stream is assigned to, at once, as nats-server starts a consumer's group on all its
+   * peers. (Grown one member at a time instead, a leader stopped before the last one was
+   * promoted left the group without a quorum; a scale-up by update grows it so all the same, as
+   * nats-server does: consumerStarted.) The servers that join the stream later are voters of it
+   * from their start (the snapshot they catch up from says so).
    */
   private bootstrapVoters(): string[] {
     const voters = [...this.node.config.voters];

@@ -9,6 +9,8 @@
 //   server the stream leaves: any consumer info asked for after an answer showing the stream
 //   removing a member lists no such member (other than one being removed);
 // - each consumer ends on the server the stream keeps, alone.
+// Then (goOnAndGrow) the consumers go on from their state, and those following the stream's
+// count grow with it when it is scaled back to R3, showing the phases of a growing group.
 import assert from "node:assert/strict";
 import type { Msg, NatsConnection } from "@nats-io/transport-node";
 import { clusterApi, clusterPublish } from "./cluster_retry.js";
@@ -18,13 +20,35 @@ import { waitUntil } from "./server.js";
 /** nats-server 2.15's phases (desired.status), one letter each. */
 const PHASES: Record<string, string> = {
   "recording leadership term with meta leader": "R",
+  "expanding assignment with desired peers": "E",
+  "waiting for quorum to add peer": "Q",
+  "waiting for peer to catch up before adding it": "C",
+  "adding peer N": "A",
+  "reporting membership to meta leader": "M",
   "selecting peers to scale down to": "S",
   "waiting for consumer 'X' to migrate": "B",
   "removing peer N": "V",
   "waiting for peer set to settle": "T",
 };
+/**
+ * A consumer's group growing with its stream from one server: nats-server 2.15 records its
+ * leader's term, expands the assignment, waits for a quorum, catches each server up, adds it and
+ * reports the membership (tsnats: catch-up and adding); the settling of the stream's own
+ * scale-up is shown by its first answers now and then.
+ */
+const GROW_ORDER = /^T?R?E?[QCA]*[MT]*$/;
 /** States nats-server shows now and then between two phases: left out of the order. */
-const PASSING = new Set(["waiting for membership change to commit", "desired state changed, reassessing", "requesting desired state from meta leader"]);
+const PASSING = new Set([
+  "waiting for membership change to commit",
+  "desired state changed, reassessing",
+  "requesting desired state from meta leader",
+  "waiting for peers to catch up",
+  "waiting for desired peers to catch up",
+  "installing snapshot",
+  "waiting to encode state for snapshot",
+  "waiting to flush pending state for snapshot",
+  "waiting to install snapshot",
+]);
 /** A consumer's group following its stream's scale-down (nats-server records its leader's term first, and a new leader's again). */
 const CONSUMER_ORDER = /^R?[VT]*(R[VT]*)*$/;
 /** The stream: peers selected (nats-server does it first, tsnats once its consumers moved), waits for its consumers, then removes its own one at a time. */
@@ -56,6 +80,34 @@ function phasesOf(answers: Answer[]): string {
 /** "phases in order", or what is wrong with them (none seen: the group did not shrink step by step, or nobody saw it). */
 const phaseCheck = (phases: string, order: RegExp): string => (phases === "" ? "no phase seen" : order.test(phases) ? "phases in order" : `phases out of order (${phases})`);
 
+/** Asks for the info of stream S ("S") and of its consumers `names` every 5 ms until stopped; the answers without an error, by name. */
+function pollInfos(nc: NatsConnection, names: string[]): { seen: Map<string, Answer[]>; stop: () => Promise<void> } {
+  const seen = new Map<string, Answer[]>(names.map((n): [string, Answer[]] => [n, []]));
+  let stopped = false;
+  const poll = async (name: string): Promise<void> => {
+    const subject = name === "S" ? "$JS.API.STREAM.INFO.S" : `$JS.API.CONSUMER.INFO.S.${name}`;
+    const list = seen.get(name) as Answer[];
+    while (!stopped) {
+      const sent = Date.now();
+      try {
+        const info = JSON.parse((await nc.request(subject, "", { timeout: 2000 })).string()) as Json;
+        if (info.error === undefined) list.push({ sent, got: Date.now(), info });
+      } catch {
+        // no answer now (a group electing its leader): asked again
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  const pollers = names.map((name) => poll(name));
+  return {
+    seen,
+    stop: async () => {
+      stopped = true;
+      await Promise.all(pollers);
+    },
+  };
+}
+
 /** The servers an info lists for its group (leader and replicas), those being removed (pending) apart. */
 function membersOf(info: Json): { staying: string[]; removing: string[] } {
   const c = info.cluster ?? {};
@@ -70,23 +122,8 @@ function membersOf(info: Json): { staying: string[]; removing: string[] } {
  * that scales down as nats-server 2.15 does.
  */
 export async function watchStreamScaleDown(nc: NatsConnection, cfg: Json, kinds: readonly ScaledConsumer[], states: Map<string, string>): Promise<string[]> {
-  const seen = new Map<string, Answer[]>([["S", []], ...kinds.map((k): [string, Answer[]] => [k.name, []])]);
-  let stop = false;
-  const poll = async (name: string): Promise<void> => {
-    const subject = name === "S" ? "$JS.API.STREAM.INFO.S" : `$JS.API.CONSUMER.INFO.S.${name}`;
-    const list = seen.get(name) as Answer[];
-    while (!stop) {
-      const sent = Date.now();
-      try {
-        const info = JSON.parse((await nc.request(subject, "", { timeout: 2000 })).string()) as Json;
-        if (info.error === undefined) list.push({ sent, got: Date.now(), info });
-      } catch {
-        // no answer now (a group electing its leader): asked again
-      }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-  };
-  const pollers = [...seen.keys()].map((name) => poll(name));
+  const polling = pollInfos(nc, ["S", ...kinds.map((k) => k.name)]);
+  const seen = polling.seen;
   const answer = await clusterApi<Json>(nc, "$JS.API.STREAM.UPDATE.S", { ...cfg, num_replicas: 1 });
   assert.equal(answer.error, undefined, JSON.stringify(answer.error));
   const out: string[] = [`stream to R1: R${answer.config?.num_replicas}`];
@@ -98,8 +135,7 @@ export async function watchStreamScaleDown(nc: NatsConnection, cfg: Json, kinds:
       out.push(`${k.name}: R${info.config?.num_replicas}, on the server the stream keeps ${info.cluster?.leader === kept}: ${consumerState(info)}`);
     }
   } finally {
-    stop = true;
-    await Promise.all(pollers);
+    await polling.stop();
   }
   const stream = seen.get("S") as Answer[];
   // The first answer showing the stream removing a member of its own (or without one already).
@@ -181,7 +217,9 @@ export async function streamOnOneServer(nc: NatsConnection, timeoutMs: number): 
  * Once S is R1: each consumer goes on from its state (the pulls get 11..15, acknowledged; a new
  * message is pushed once to each push consumer, with interest on every deliver subject), then S
  * goes back to R3 (asked again while a server just back is not counted as current: 10005) and
- * each consumer settles, those following the stream as R3; the lines.
+ * each consumer settles, those following the stream as R3, showing the phases of a group that
+ * grows (as nats-server 2.15 grows it from its one server: none for a group started on all its
+ * servers at once), led by the server that held it throughout; the lines.
  */
 export async function goOnAndGrow(nc: NatsConnection, cfg: Json, kinds: readonly FollowingKind[], messages: number): Promise<string[]> {
   const out: string[] = [];
@@ -189,12 +227,28 @@ export async function goOnAndGrow(nc: NatsConnection, cfg: Json, kinds: readonly
   for (const k of kinds) if (k.push !== undefined) nc.subscribe(k.push, { callback: () => undefined });
   let n = messages;
   for (const k of kinds.filter((x) => x.push !== undefined)) out.push(`${k.name} pushes: ${seqSpan(await nextPushed(nc, k, 1, async () => void (await clusterPublish(nc, "s.x", `m${++n}`))))}`);
-  let up: Json = {};
-  await waitUntil(async () => (up = await clusterApi<Json>(nc, "$JS.API.STREAM.UPDATE.S", { ...cfg, num_replicas: 3 })).error?.err_code !== 10005, 30_000, "S placed on three servers");
-  out.push(`stream to R3: ${up.error !== undefined ? `${up.error.err_code} ${up.error.description}` : `R${up.config?.num_replicas}`}`);
-  for (const k of kinds) {
-    const info = await settledInfo(nc, "S", k.name, k.follows ? 3 : 1, false);
-    out.push(`${k.name} once the stream is R3 again: R${info.config?.num_replicas} others ${(info.cluster?.replicas ?? []).length}: ${consumerState(info)}`);
+  // (Those following the stream watched while they grow with it.)
+  const growing = kinds.filter((k) => k.follows);
+  const holders = new Map<string, string>();
+  for (const k of growing) holders.set(k.name, ((await clusterApi<Json>(nc, `$JS.API.CONSUMER.INFO.S.${k.name}`)).cluster?.leader ?? "") as string);
+  const polling = pollInfos(nc, growing.map((k) => k.name));
+  try {
+    let up: Json = {};
+    await waitUntil(async () => (up = await clusterApi<Json>(nc, "$JS.API.STREAM.UPDATE.S", { ...cfg, num_replicas: 3 })).error?.err_code !== 10005, 30_000, "S placed on three servers");
+    out.push(`stream to R3: ${up.error !== undefined ? `${up.error.err_code} ${up.error.description}` : `R${up.config?.num_replicas}`}`);
+    for (const k of kinds) {
+      const info = await settledInfo(nc, "S", k.name, k.follows ? 3 : 1, false);
+      out.push(`${k.name} once the stream is R3 again: R${info.config?.num_replicas} others ${(info.cluster?.replicas ?? []).length}: ${consumerState(info)}`);
+    }
+  } finally {
+    await polling.stop();
+  }
+  for (const k of growing) {
+    const answers = polling.seen.get(k.name) as Answer[];
+    // (An answer with a leader: nats-server's stays the server that held it, the group growing from it.)
+    const leaders = new Set(answers.map((a) => (a.info.cluster?.leader ?? "") as string).filter((l) => l !== ""));
+    const kept = leaders.size === 1 && leaders.has(holders.get(k.name) as string);
+    out.push(`${k.name} growing with the stream: ${phaseCheck(phasesOf(answers), GROW_ORDER)}, led by the server that held it throughout ${kept}${kept ? "" : ` (${[...leaders].join(" ")})`}`);
   }
   return out;
 }
@@ -210,6 +264,7 @@ export function wentOnAndGrew(kinds: readonly FollowingKind[], messages: number)
   // (Pulled 11..15 and acknowledged them, 6..10 still pending; a push consumer got every message published since.)
   const after = (k: ScaledConsumer): string => (k.push === undefined ? `delivered 15/15 ack floor 5/5 ack pending 5 pending ${total - 15}` : `delivered ${total}/${total} ack floor 5/5 ack pending ${total - 5} pending 0`);
   for (const k of kinds) out.push(`${k.name} once the stream is R3 again: R${k.follows ? 0 : 1} others ${k.follows ? 2 : 0}: ${after(k)}`);
+  for (const k of kinds.filter((x) => x.follows)) out.push(`${k.name} growing with the stream: phases in order, led by the server that held it throughout true`);
   return out;
 }
 
