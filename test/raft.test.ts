@@ -12,7 +12,7 @@ import os from "node:os";
 import path from "node:path";
 import { SimCluster, runSeed } from "./helpers/raft_sim.js";
 import { FsRaftDisk, MemRaftDisk } from "../src/cluster/raft_disk.js";
-import { ENTRY_NORMAL, RaftStore, makeEntry, type RaftEntry } from "../src/cluster/raft_store.js";
+import { ENTRY_NORMAL, RaftStore, discardLogForRepair, makeEntry, type RaftEntry } from "../src/cluster/raft_store.js";
 import { decodeRaftMsg, encodeRaftMsg } from "../src/cluster/raft_wire.js";
 import type { RaftMsg, RaftNode } from "../src/cluster/raft.js";
 
@@ -39,6 +39,7 @@ test(`raft: ${SEEDS} simulated seeds keep RAFT's safety properties`, async () =>
   for (const k of ["kill", "power loss", "partition", "pause", "add", "remove"]) assert.ok(kinds.has(k), `no "${k}" fault in ${SEEDS} seeds: ${seen}`);
   assert.ok([...kinds.keys()].some((k) => k.includes("flipped a bit")), `no bit flip injected: ${seen}`);
   assert.ok([...kinds.keys()].some((k) => k.includes("truncated")), `no truncation injected: ${seen}`);
+  assert.ok([...kinds.keys()].some((k) => k.includes("state machine's copy discarded")), `no state machine's copy discarded: ${seen}`);
 });
 
 test(`raft: ${Math.ceil(SEEDS / 2)} simulated seeds of groups started in their first leader's term (no election) keep RAFT's safety properties`, async () => {
@@ -526,6 +527,51 @@ test("raft store: damage stays reported at the next opens (the cut log verifies 
     assert.ok(damage.includes("a repair from the leader did not finish"), damage.join("; "));
     assert.ok(damage.some((d) => d.startsWith("term and vote lost")), damage.join("; "));
     s2.close();
+  });
+});
+
+test("raft store: a log discarded with its state machine's copy keeps where it ended (the vote floor) until repaired; a damaged log has none", async () => {
+  await withDir(async (dir) => {
+    await filledStore(dir, 40);
+    const disk = new FsRaftDisk(dir);
+    discardLogForRepair(disk, "the stream's copy: damaged");
+    disk.close();
+    assert.deepEqual(segments(dir), [], "the log is gone");
+    const s1 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.deepEqual(s1.open(), ["a repair from the leader did not finish"]);
+    assert.equal(s1.lastIndex, 0);
+    assert.deepEqual(s1.voteFloor, { term: 3, index: 40 }, "votes as the log of 40 entries in term 3 it had");
+    assert.equal(s1.state.term, 3, "term and vote stay");
+    // A repair under way got 5 entries of term 4 (the new leader's), then the copy is damaged again.
+    s1.setState({ term: 4, vote: "", commit: 0 });
+    s1.append(entries(1, 5, 4));
+    await syncStore(s1);
+    s1.close();
+    const disk2 = new FsRaftDisk(dir);
+    discardLogForRepair(disk2, "the stream's copy: damaged again");
+    disk2.close();
+    const s2 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    s2.open();
+    assert.deepEqual(s2.voteFloor, { term: 4, index: 5 }, "the later of the two logs");
+    s2.repaired();
+    s2.close();
+    const s3 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.deepEqual(s3.open(), [], "repaired: nothing reported any more");
+    assert.equal(s3.voteFloor, undefined);
+    s3.close();
+  });
+  await withDir(async (dir) => {
+    // The log itself is cut (a segment truncated): where it ended is not known, no floor.
+    await filledStore(dir, 40);
+    const seg = path.join(dir, segments(dir)[0]);
+    fs.truncateSync(seg, fs.statSync(seg).size - 4000);
+    const disk = new FsRaftDisk(dir);
+    discardLogForRepair(disk, "the stream's copy: damaged");
+    disk.close();
+    const s = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.ok(s.open().includes("a repair from the leader did not finish"));
+    assert.equal(s.voteFloor, undefined, "no vote until repaired");
+    s.close();
   });
 });
 

@@ -20,6 +20,10 @@
 //     until a leader has brought its log up to that leader's last index as of first contact:
 //     then it holds every entry committed before its damage. A member whose term and vote were
 //     lost also never votes again in a term it may have voted in (only after the repairing term).
+//     One whose log was intact but discarded with its state machine's damaged copy never
+//     campaigns either, but votes by where that log ended (its vote floor, raft_store.ts
+//     LogPosition): a quorum of live members still elects, never a leader missing an entry
+//     the damaged member acknowledged.
 //   - Each start of a member is a new incarnation, sent with its answers: the leader forgets
 //     what it believed the member had (match index) when the incarnation changes, so an entry is
 //     never counted on a copy that is gone.
@@ -35,6 +39,7 @@ import {
   decodeConfig,
   encodeConfig,
   entryOfRecord,
+  laterPosition,
   makeEntry,
   type RaftConfig,
   type RaftEntry,
@@ -1238,8 +1243,11 @@ export class RaftNode {
   }
 
   private logUpToDate(lastIndex: number, lastTerm: number): boolean {
-    const myTerm = this.store.lastTerm;
-    return lastTerm > myTerm || (lastTerm === myTerm && lastIndex >= this.store.lastIndex);
+    let mine = { term: this.store.lastTerm, index: this.store.lastIndex };
+    // A damaged member's own log may be shorter than what it acknowledged before the discard.
+    const floor = this.damaged ? this.store.voteFloor : undefined;
+    if (floor !== undefined && laterPosition(floor, mine)) mine = floor;
+    return lastTerm > mine.term || (lastTerm === mine.term && lastIndex >= mine.index);
   }
 
   /** Heard from a leader within the minimum election timeout: it is alive, keep it. */
@@ -1248,8 +1256,9 @@ export class RaftNode {
     return this.leader !== NO_LEADER && this.env.now() - this.lastLeaderContact < this.o.electionMinMs;
   }
 
+  /** A damaged member votes only by a vote floor (see logUpToDate); never in a term it may have voted in. */
   private mayVote(term: number): boolean {
-    return !this.damaged && term > this.noVoteUpTo;
+    return (!this.damaged || this.store.voteFloor !== undefined) && term > this.noVoteUpTo;
   }
 
   private onPreVote(from: string, m: { term: number; lastIndex: number; lastTerm: number }): void {

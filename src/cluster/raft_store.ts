@@ -22,7 +22,9 @@
 //   state.a / state.b   term, vote, commit index, incarnation and a sequence number, with a
 //       CRC32. Written alternately: a torn or flipped copy leaves the other one.
 //   repair.pending   present while the member is damaged and not yet repaired (the reasons, one
-//       a line): made durable before a damaged log is cut, reported again at every open.
+//       a line): made durable before a damaged log is cut, reported again at every open. When
+//       the log was intact and discarded with the state machine's copy, a line
+//       "vote floor: term T index I" keeps where that log ended (see LogPosition).
 //
 // DURABILITY   append/truncate/setState put bytes in the kernel (pwrite); `sync` makes all of
 //   it durable with one fdatasync per file touched (group commit: callers during a sync share
@@ -33,7 +35,7 @@
 //   log, followed by zeros only, is a write torn by a power loss: it was never synced, so never
 //   acknowledged, and is dropped quietly. Anything else that does not verify is damage: the log is cut before it
 //   (a bad snapshot discards the log too, as it has no base) and `damaged` says why. A damaged
-//   member must not vote or lead until a leader has repaired it (raft.ts).
+//   member must not lead until a leader has repaired it, and votes only by a vote floor (raft.ts).
 import { readU64LE } from "../server/small_int.js";
 import { DOUBLE_ZERO } from "../server/double_zero.js";
 import { objectArray } from "../server/object_array.js";
@@ -106,6 +108,49 @@ const STATE_FILES = ["state.a", "state.b"];
  * entries it had acknowledged. Written durably before anything damaged is removed or cut.
  */
 const REPAIR_MARK = "repair.pending";
+
+/**
+ * Where a log ended: its last entry's term and index. A member whose intact log was discarded
+ * (its state machine's copy damaged) keeps the position it had as its "vote floor": RAFT's
+ * election rule only asks of a voter that the candidate's log be at least as up to date as the
+ * voter's, and every entry it ever acknowledged was in that log (or in the one it has since), so
+ * comparing with the larger of the two positions is the rule as if it still had everything: a
+ * quorum can still elect a leader, and never one missing an entry it held. A member whose log
+ * itself was damaged (entries it acknowledged may be gone, where it ended is not known) has no
+ * floor and votes for nobody until repaired.
+ */
+export interface LogPosition {
+  term: number;
+  index: number;
+}
+
+/** a later than b (RAFT's order of logs: the last term first, then the last index). */
+export function laterPosition(a: LogPosition, b: LogPosition): boolean {
+  return a.term > b.term || (a.term === b.term && a.index > b.index);
+}
+
+const FLOOR_LINE = /^vote floor: term (\d+) index (\d+)$/;
+
+function floorLine(p: LogPosition): string {
+  return `vote floor: term ${p.term} index ${p.index}`;
+}
+
+/** A repair mark's text: the reasons, and the vote floor when known. */
+function readRepairMark(text: string): { reasons: string[]; floor: LogPosition | undefined } {
+  const reasons: string[] = [];
+  let floor: LogPosition | undefined;
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const m = FLOOR_LINE.exec(line);
+    if (m === null) reasons.push(line);
+    else floor = { term: Number(m[1]), index: Number(m[2]) };
+  }
+  return { reasons, floor };
+}
+
+function repairMarkText(reasons: readonly string[], floor: LogPosition | undefined): Buffer {
+  return Buffer.from([...reasons, ...(floor === undefined ? [] : [floorLine(floor)])].join("\n") + "\n");
+}
 
 function putU64(b: Buffer, off: number, v: number): void {
   b.writeUInt32LE(v % 0x1_0000_0000, off);
@@ -348,7 +393,9 @@ export class RaftStore {
     const fresh = files.length === 0;
     if (files.includes(REPAIR_MARK)) {
       // Damaged at an earlier start (its log may verify now: it was cut), never repaired since.
-      this.repairReasons = (this.disk.read(REPAIR_MARK) ?? Buffer.alloc(0)).toString().split("\n").filter((r) => r !== "");
+      const mark = readRepairMark((this.disk.read(REPAIR_MARK) ?? Buffer.alloc(0)).toString());
+      this.repairReasons = mark.reasons;
+      this.voteFloor = mark.floor;
       damaged.push("a repair from the leader did not finish");
       // Lost term and vote keep their consequence (no vote in a term it may have voted in).
       for (const r of this.repairReasons) if (r.startsWith("term and vote lost")) damaged.push(r);
@@ -412,7 +459,9 @@ export class RaftStore {
     damaged.push(what);
     if (what === "snapshot fails its checksum") this.snapshotBad = true;
     else this.damagedHere = true;
-    this.markRepairPending([what]);
+    // Entries acknowledged here may be gone: where this member's log ended is no longer known.
+    this.voteFloor = undefined;
+    this.markRepairPending([what], true);
   }
 
   private snapshotBad = false;
@@ -420,23 +469,34 @@ export class RaftStore {
   /** Why this member is damaged, as in REPAIR_MARK; undefined: not marked. */
   private repairReasons: string[] | undefined;
 
+  /**
+   * A damaged member's vote floor (see LogPosition): where the intact log it had before its
+   * state machine's copy was discarded ended. undefined: none (not damaged, or its log was).
+   */
+  voteFloor: LogPosition | undefined;
+
   /** Keep this member damaged across restarts until `repaired` (see REPAIR_MARK); durable on return. */
-  markRepairPending(reasons: readonly string[]): void {
+  markRepairPending(reasons: readonly string[], floorChanged = false): void {
     const have = this.repairReasons ?? [];
     const add = reasons.filter((r) => !have.includes(r));
-    if (this.repairReasons !== undefined && add.length === 0) return;
+    if (this.repairReasons !== undefined && add.length === 0 && !floorChanged) return;
     this.repairReasons = [...have, ...add];
-    const text = Buffer.from(this.repairReasons.join("\n") + "\n");
     this.disk.truncate(REPAIR_MARK, 0);
-    this.disk.writeAt(REPAIR_MARK, 0, text);
+    this.disk.writeAt(REPAIR_MARK, 0, repairMarkText(this.repairReasons, this.voteFloor));
     this.disk.syncNow([REPAIR_MARK]);
   }
 
-  /** A leader repaired this member (what it had at first contact is durable here). */
+  /**
+   * A leader repaired this member (what it had at first contact is durable here). Durable on
+   * return: left to the next append's sync, a power cut of an idle group's member made it
+   * damaged again and repaired once more.
+   */
   repaired(): void {
     if (this.repairReasons === undefined) return;
     this.repairReasons = undefined;
+    this.voteFloor = undefined;
     this.disk.remove(REPAIR_MARK);
+    this.disk.syncNow([]);
   }
 
   private loadSegments(names: string[], damaged: string[]): void {
@@ -962,18 +1022,32 @@ export function readSnapshot(b: Buffer | undefined): { meta: SnapshotMeta; data:
 }
 
 /**
- * A member whose state machine's copy was discarded as damaged (outside its store: a consumer's
- * files) loses its log and snapshot too, keeping term and vote, and opens damaged until a
- * leader has given it everything again: with the log alone it would take entries as applied to
- * a state it no longer has, and an empty log that votes could elect a leader missing committed
- * entries. The repair mark is durable before anything goes.
+ * A member whose state machine's copy was discarded as damaged (a stream's messages, a
+ * consumer's files) loses its log and snapshot too, keeping term and vote, and opens damaged
+ * until a leader has given it everything again: with the log alone it would take entries as
+ * applied to a state it no longer has. An empty log that votes could elect a leader missing
+ * committed entries: the mark keeps where the log ended when it verified (its vote floor, the
+ * larger of it and any floor an unfinished repair left), so the member still votes by it. The
+ * mark is durable, in the directory too, before anything goes; the removals are durable on return.
  */
 export function discardLogForRepair(disk: RaftDisk, reason: string): void {
   const files = disk.list();
   if (files.length === 0) return;
-  const before = files.includes(REPAIR_MARK) ? (disk.read(REPAIR_MARK) ?? Buffer.alloc(0)).toString() : "";
+  const store = new RaftStore(disk);
+  const damage = store.open();
+  const mark = files.includes(REPAIR_MARK) ? readRepairMark((disk.read(REPAIR_MARK) ?? Buffer.alloc(0)).toString()) : { reasons: [], floor: undefined };
+  let floor: LogPosition | undefined;
+  // (A mark without a floor: this member's log was damaged before, nothing it had is known.)
+  const floorKnown = damage.every((d) => d === "a repair from the leader did not finish") && (!files.includes(REPAIR_MARK) || mark.floor !== undefined);
+  if (floorKnown) {
+    floor = { term: store.lastTerm, index: store.lastIndex };
+    if (mark.floor !== undefined && laterPosition(mark.floor, floor)) floor = mark.floor;
+  }
+  const reasons = readRepairMark((disk.read(REPAIR_MARK) ?? Buffer.alloc(0)).toString()).reasons;
+  if (!reasons.includes(reason)) reasons.push(reason);
   disk.truncate(REPAIR_MARK, 0);
-  disk.writeAt(REPAIR_MARK, 0, Buffer.from(`${before}${reason}\n`));
+  disk.writeAt(REPAIR_MARK, 0, repairMarkText(reasons, floor));
   disk.syncNow([REPAIR_MARK]);
-  for (const f of files) if (f === SNAPSHOT_FILE || f === SNAPSHOT_TMP || /^seg-[0-9a-f]{16}\.log$/.test(f)) disk.remove(f);
+  for (const f of disk.list()) if (f === SNAPSHOT_FILE || f === SNAPSHOT_TMP || /^seg-[0-9a-f]{16}\.log$/.test(f)) disk.remove(f);
+  disk.syncNow([]);
 }

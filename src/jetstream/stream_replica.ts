@@ -56,7 +56,7 @@ import { RaftError, RaftNode, type RaftConfig, type RaftStateMachine } from "../
 import { REC_HDR, RaftStore, discardLogForRepair, readSnapshot } from "../cluster/raft_store.js";
 import { FsRaftDisk, MemRaftDisk } from "../cluster/raft_disk.js";
 import { FileStore } from "../storage/filestore.js";
-import { mkdirDurable, writeFileAtomic } from "../storage/file_io.js";
+import { fsyncDir, mkdirDurable, writeFileAtomic } from "../storage/file_io.js";
 import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
 import { realRaftEnv } from "../cluster/raft_env.js";
 import type { Subscription } from "../server/sublist.js";
@@ -392,6 +392,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
         configChanged: (config) => this.groupFormed(config),
         repaired: () => {
           fs.rmSync(path.join(this.dir, REPAIR_FILE), { force: true });
+          fsyncDir(this.dir);
           log.info(`stream '${jsa.account.name} > ${stream.name}': repaired from the group's leader`);
         },
         // Publishes held while leadership was being handed over are taken in now.
@@ -705,25 +706,33 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /**
    * The copy here is damaged: none of it is served or built on. Its messages go, and with them
    * this member's RAFT log and snapshot (term and vote stay): the member starts empty and
-   * damaged, votes for nobody, and the group's leader brings it back by snapshot (the messages
-   * copied from the leader) plus log, as a member that missed everything. A marker file keeps
-   * it damaged across a stop until that is done.
+   * damaged, never campaigns, votes only by where its log ended (raft_store.ts, the vote floor),
+   * and the group's leader brings it back by snapshot (the messages copied from the leader) plus
+   * log, as a member that missed everything. A marker file keeps it damaged across a stop until
+   * that is done.
+   *
+   * Durable step by step (seed 27 of the random fault schedules): the markers, in the group's
+   * directory too, before anything goes; then the emptied store, its directory included. The
+   * store's reset was left to its next periodic sync: a power cut after the repair brought the
+   * damaged block back, the member discarded its log again, and when two members did so at
+   * once the entries only they held were gone.
    */
   private discardForRepair(damage: string[]): void {
     const s = this.stream;
     s.jsa.service.log.warn(`stream '${s.jsa.account.name} > ${s.name}': the copy on this server is damaged (${damage.join("; ")}); it is discarded and copied again from the group's leader`);
-    const marker = path.join(this.dir, REPAIR_FILE);
-    const fd = fs.openSync(marker, "w");
+    writeFileAtomic(path.join(this.dir, REPAIR_FILE), damage.join("\n"), true);
+    const groupDisk = new FsRaftDisk(this.dir);
     try {
-      fs.writeSync(fd, damage.join("\n"));
-      fs.fsyncSync(fd);
+      discardLogForRepair(groupDisk, `the stream's copy: ${damage.join("; ")}`);
+      if (groupDisk.list().includes("applied")) {
+        groupDisk.remove("applied");
+        groupDisk.syncNow([]);
+      }
     } finally {
-      fs.closeSync(fd);
-    }
-    for (const f of fs.readdirSync(this.dir)) {
-      if (f === "snapshot.dat" || f === "applied" || /^seg-[0-9a-f]{16}\.log$/.test(f)) fs.rmSync(path.join(this.dir, f), { force: true });
+      groupDisk.close();
     }
     s.store.truncate(0);
+    if (s.store instanceof FileStore) s.store.syncBlocking();
     // A consumer whose files do not open goes too: the leader's snapshot (or log) brings it back.
     // Its group's log here goes with it (the state it applied is gone), repaired by its leader.
     const store = s.store;

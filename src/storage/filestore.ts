@@ -2039,6 +2039,19 @@ export class FileStore extends StoreBase<FileBlock> {
     return new Promise<void>((resolve, reject) => this.commit.whenDurable((err) => (err === null ? resolve() : reject(err))));
   }
 
+  /**
+   * Everything written so far durable before returning (blocking fsyncs of the blocks written
+   * and of the directory): for a reset that must not come back after a power cut, as a
+   * replicated stream's copy discarded as damaged (stream_replica.ts) is, at start.
+   */
+  syncBlocking(): void {
+    if (this.closed) return;
+    this.writePending();
+    this.flushMarks();
+    for (const b of this.blocks) if (b.fd >= 0) io.fsyncSync(b.fd);
+    fsyncDir(this.msgsDir);
+  }
+
   syncPending(): Promise<void> {
     return new Promise<void>((resolve, reject) => this.whenDurable((err) => (err === null ? resolve() : reject(err))));
   }

@@ -6,7 +6,7 @@
 // safety, log matching, leader completeness, state machine safety, and that every acknowledged
 // proposal is in the final state of every member.
 import { RaftNode, type RaftEnv, type RaftMsg, type RaftStateMachine, type RaftTimer } from "../../src/cluster/raft.js";
-import { RaftStore, type RaftConfig } from "../../src/cluster/raft_store.js";
+import { RaftStore, discardLogForRepair, type RaftConfig } from "../../src/cluster/raft_store.js";
 import type { RaftDisk } from "../../src/cluster/raft_disk.js";
 import { decodeRaftMsg, encodeRaftMsg } from "../../src/cluster/raft_wire.js";
 
@@ -649,7 +649,12 @@ export class SimCluster {
       m.files = files;
       let what = power ? "power loss" : "kill";
       if (this.o.corruption && !damagedElsewhere && !m.corrupted && r.chance(0.35)) {
-        what += `, ${corruptFiles(files, r)}`;
+        // Its own files damaged, or (a third of the time) its state machine's copy found damaged
+        // at the restart: its log goes too, intact as it was (it votes by where it ended).
+        if (r.chance(0.33)) {
+          discardLogForRepair(new SimDisk(this.sched, new Rng(r.int(2 ** 31) + 1), files), "the state machine's copy is damaged");
+          what += ", state machine's copy discarded";
+        } else what += `, ${corruptFiles(files, r)}`;
         m.corrupted = true;
       }
       this.faultsDone.push(what);
