@@ -130,6 +130,16 @@ export interface RaftObserver {
    * writes it then, so a log discarded later leaves it with the group it really has.
    */
   configCommitted?(config: RaftConfig): void;
+  /**
+   * A leader heard a member answer as a new incarnation (it restarted): after a power loss its
+   * state machine may reflect entries its log lost (lazySyncMs).
+   */
+  memberRestarted?(id: string): void;
+  /**
+   * This follower's log from `index` on was replaced by its leader's: a state machine that
+   * applied entries there holds changes the group's log no longer has (lazySyncMs).
+   */
+  logReplaced?(index: number): void;
   /** The local state was found damaged, and later repaired. */
   damaged?(reasons: string[]): void;
   repaired?(): void;
@@ -1368,6 +1378,7 @@ export class RaftNode {
           this.commit = e.index - 1;
         }
         this.store.truncateFrom(e.index);
+        this.observer.logReplaced?.(e.index);
         this.rebuildConfigsAfterTruncate(e.index);
         break;
       }
@@ -1449,11 +1460,13 @@ export class RaftNode {
     if (m.inc < p.inc) return;
     if (m.inc > p.inc) {
       // The member restarted: what it had before is not to be counted on.
+      const restarted = p.inc > 0;
       p.inc = m.inc;
       p.match = 0;
       p.applied = 0;
       p.inflight = [];
       if (p.mode !== "snapshot") p.mode = "probe";
+      if (restarted) this.env.defer(() => this.observer.memberRestarted?.(from));
     }
     p.lastResp = this.env.now();
     p.answered = true;

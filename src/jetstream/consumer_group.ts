@@ -12,6 +12,16 @@
 // applied is remembered in `<group>/applied` (lazily, as the consumer's own state is written), so
 // the replay of the log after a restart does not apply a change twice.
 //
+// The log is fsynced lazily (consumerLogSyncMs), so a power loss can take back entries a member
+// already applied, and a majority's can take back committed ones: the next leader's entries then
+// reuse those indexes for other changes. A member whose state holds changes its log no longer
+// has (its state's index past its log at start, or applied entries replaced by a leader's) must
+// not apply the group's later changes on top of it: mixed, its state could show a message as
+// delivered that it never saw pending (jepsen seed 181: a consumer skipped an acknowledged
+// message for good once such a member led it). So every leader proposes its whole state when it
+// starts leading and when a member restarts, a member in that case applies nothing but such a
+// state, and a state entry applies at any index (the entries after it again on top).
+//
 // Membership follows the stream's group: the consumer's leader adds the servers the stream's
 // group has (learners, caught up by snapshot plus log), removes those it no longer has (one at
 // a time), and hands its leadership to a staying member when its own server leaves. When the
@@ -35,7 +45,7 @@ import { decodeConsumerOps, encodeConsumerOps, type NamedConsumerOp } from "./co
 import * as adv from "./advisories.js";
 import { groupReplicasJson, kindJsonEntry, migrationStatus, peerId, readNumberFile, readPeersFile, writePeersFile } from "./group_common.js";
 import { DEFAULT_SYNC_INTERVAL_MS } from "./store_factory.js";
-import { mkdirDurable, writeFileAtomic } from "../storage/file_io.js";
+import { mkdirDurable } from "../storage/file_io.js";
 
 /**
  * The stream groups' election timing (nats-server's consumer groups: 4-9 s), so a consumer's
@@ -76,7 +86,7 @@ export function consumerLogSyncMs(syncInterval: "always" | number | undefined): 
 /** Entry kinds: the same byte as the stream group's consumer entries, JSON for changes the bytes cannot carry, a whole state. */
 const KIND_JSON = 3;
 const KIND_CONSUMERS = 7;
-/** The whole state of the consumer (a group started on copies that may differ: its leader's state for all). */
+/** The whole state of the consumer: its leader's, for every member (proposed when a leader starts and when a member restarted). */
 const KIND_STATE = 8;
 
 /** A consumer's state as JSON (maps as entry lists). */
@@ -176,9 +186,12 @@ export class ConsumerGroup implements RaftStateMachine {
   private appliedFd: number | undefined;
   private readonly appliedBuf = Buffer.alloc(APPLIED_WIDTH);
   private membersTimer: NodeJS.Timeout | undefined;
-  /** Started on copies that may differ (migration): its first leader proposes its state for all. */
-  private readonly bootstrapped: boolean;
-  private stateProposed = false;
+  /**
+   * The consumer's state here holds changes the group's log does not (lost by a power loss, or
+   * replaced by a leader's): until a leader's whole state comes (an entry or a snapshot), this
+   * member applies no change, so its state stays one the consumer really had (older at worst).
+   */
+  private unverified = false;
 
   /** The member asked to lead first (counted as the leader until one is known). */
   preferred = "";
@@ -187,7 +200,7 @@ export class ConsumerGroup implements RaftStateMachine {
     private readonly host: ConsumerGroupHost,
     readonly name: string,
     peers: string[],
-    how: { fresh: boolean; joining: boolean; bootstrap?: boolean; firstTerm?: { term: number; leader: string }; scaledUp?: boolean },
+    how: { fresh: boolean; joining: boolean; firstTerm?: { term: number; leader: string }; scaledUp?: boolean },
   ) {
     // Started by a scale-up from one replica: shown as scaling until its members caught up.
     if (how.scaledUp === true) {
@@ -200,9 +213,6 @@ export class ConsumerGroup implements RaftStateMachine {
     this.dir = path.join(host.raftDir, this.group);
     if (how.fresh) fs.rmSync(this.dir, { recursive: true, force: true });
     mkdirDurable(this.dir);
-    const bootFile = path.join(this.dir, "bootstrap");
-    if (how.bootstrap === true) writeFileAtomic(bootFile, "", true);
-    this.bootstrapped = fs.existsSync(bootFile);
     const peersFile = path.join(this.dir, "peers.json");
     this.peersFile = peersFile;
     let voters = peers;
@@ -214,7 +224,7 @@ export class ConsumerGroup implements RaftStateMachine {
     this.filedVoters = [...voters].sort();
     this.inMemory = stream.cfg.storage === "memory";
     if (this.inMemory) {
-      for (const f of fs.readdirSync(this.dir)) if (f !== "peers.json" && f !== "bootstrap") fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
+      for (const f of fs.readdirSync(this.dir)) if (f !== "peers.json") fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
     }
     this.applied = this.inMemory ? 0 : readNumberFile(path.join(this.dir, "applied"));
     // The state's own record says which entries it reflects: those after it are applied again,
@@ -259,6 +269,10 @@ export class ConsumerGroup implements RaftStateMachine {
         configCommitted: (config) => this.fileVoters(config.voters),
         leaderReady: () => this.becameReady(),
         transferAbandoned: () => this.becameReady(),
+        memberRestarted: () => this.proposeState(),
+        logReplaced: (index) => {
+          if (index <= this.applied) this.distrustState(`entries from ${index} it applied were replaced by the leader's`);
+        },
         quorumLost: () => {
           const ctx = stream.jsa.advisoryContext;
           adv.consumerQuorumLost(ctx, stream.name, name, this.replicasJson());
@@ -321,6 +335,8 @@ export class ConsumerGroup implements RaftStateMachine {
   start(campaign: boolean, patient = false): void {
     void this.node.start().then(() => {
       this.nodeStarted = true;
+      // Its state says it reflects entries the log lost (a power loss took back the log's unsynced tail).
+      if (this.applied > this.node.lastIndex) this.distrustState(`its state reflects entries up to ${this.applied}, its log ends at ${this.node.lastIndex}`);
       // What its members sent before this server had the group (its first leader's appends).
       this.wire.release(this.group);
       // Its log says it was removed (while this server was stopped before it dropped the group).
@@ -423,17 +439,9 @@ export class ConsumerGroup implements RaftStateMachine {
     this.leaderSinceNs = nowNs();
     const c = this.consumer;
     if (c === undefined) return;
-    // A group started on each member's own copy (from before consumers had groups): this leader's state for all.
-    if (this.bootstrapped && !this.stateProposed) {
-      try {
-        // (Its own: not applied here again when it commits, which would undo the changes made meanwhile.)
-        const entry = kindJsonEntry(KIND_STATE, stateJson(c.stateSnapshot()));
-        this.ownEntries.set(this.node.propose(entry), entry);
-        this.stateProposed = true;
-      } catch {
-        // proposed by the next leader
-      }
-    }
+    // This leader's state for all: members whose state the log does not explain take it (and a
+    // group started on each member's own copy, from before consumers had groups, starts equal).
+    this.proposeState();
     this.wasLeading = true;
     c.resume();
     const held = this.heldPulls;
@@ -447,6 +455,29 @@ export class ConsumerGroup implements RaftStateMachine {
   }
 
   private wasLeading = false;
+
+  /** On the leader (once it applied the earlier terms' entries): its whole state as an entry, which every other member takes as its own. */
+  private proposeState(): void {
+    const c = this.consumer;
+    if (c === undefined || !this.leads) return;
+    // Changes made and not proposed yet go first: the state holds them (after it they would count twice).
+    if (this.ops.length > 0) this.flush();
+    try {
+      // (Its own: not applied here again when it commits, which would undo the changes made meanwhile.)
+      const entry = kindJsonEntry(KIND_STATE, stateJson(c.stateSnapshot()));
+      this.ownEntries.set(this.node.propose(entry), entry);
+      // Leading, its state is the group's from this entry on.
+      this.unverified = false;
+    } catch {
+      // no longer the leader: proposed by the next one
+    }
+  }
+
+  private distrustState(why: string): void {
+    if (this.unverified) return;
+    this.unverified = true;
+    this.host.stream.jsa.service.log.warn(`consumer '${this.host.stream.name} > ${this.name}': ${why}; it applies no change until the leader's state comes`);
+  }
 
   /** The consumer stays here as a single replica (scaled down, this member left alone): the group ends without telling waiting pulls the leader moved. */
   keepConsumer(): void {
@@ -736,8 +767,16 @@ export class ConsumerGroup implements RaftStateMachine {
     }
     if (this.ownEntries.size > 0) for (const i of this.ownEntries.keys()) if (i < index) this.ownEntries.delete(i);
     if (this.confirmsAt.size > 0) this.sendConfirms(index);
-    if (index <= this.applied) return; // applied before this start
-    if (own === undefined || !own.equals(data)) this.applyEntry(data, index);
+    if (data[0] === KIND_STATE && own === undefined) {
+      // A leader's whole state replaces this copy's at any index: one this member applied before
+      // (a replay after a restart: the entries after it are applied again on it, as they were)
+      // or not; a state the log did not explain is the group's again.
+      this.applyEntry(data, index);
+      this.unverified = false;
+    } else {
+      if (index <= this.applied) return; // applied before this start
+      if (own === undefined || !own.equals(data)) this.applyEntry(data, index);
+    }
     this.applied = index;
     if (!this.appliedWriteScheduled) {
       this.appliedWriteScheduled = true;
@@ -764,6 +803,9 @@ export class ConsumerGroup implements RaftStateMachine {
       return;
     }
     if (c === undefined) return;
+    // A state the log does not explain takes no delivery or ack until the leader's state comes
+    // (a config update is not part of that state: it applies).
+    if (this.unverified) list = list.filter((x) => x.c.op === "update");
     this.host.applying = true;
     try {
       for (const x of list) c.applyConsumerOp(x.c);
@@ -799,6 +841,7 @@ export class ConsumerGroup implements RaftStateMachine {
       this.host.stream.jsa.service.log.warn(`consumer '${this.host.stream.name} > ${this.name}': the leader's snapshot does not decode`);
     }
     this.applied = index;
+    if (fromLeader) this.unverified = false;
     this.writeApplied();
   }
 

@@ -901,7 +901,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
         campaign = true;
         group.preferred = this.host.self;
       } else {
-        group = new ConsumerGroup(this, c.name, this.bootstrapVoters(), { fresh: true, joining: false, bootstrap: true });
+        group = new ConsumerGroup(this, c.name, this.bootstrapVoters(), { fresh: true, joining: false });
         // The stream's group starting alone (restore, scale-up): this server leads the stream, and
         // its consumers too once another member is there (its copies are the ones a backup takes).
         if (this.node.config.voters.length === 1) {
