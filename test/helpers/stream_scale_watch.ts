@@ -54,7 +54,7 @@ const CONSUMER_ORDER = /^R?[VT]*(R[VT]*)*$/;
 /** The stream: peers selected (nats-server does it first, tsnats once its consumers moved), waits for its consumers, then removes its own one at a time. */
 const STREAM_ORDER = /^R?S?B*S?[VT]*$/;
 
-interface Answer {
+export interface Answer {
   /** When the request was sent and when its answer came (ms). */
   sent: number;
   got: number;
@@ -64,7 +64,7 @@ interface Answer {
 const phaseLetter = (status: string): string => PHASES[status.replace(/N\d+$/, "N").replace(/^waiting for consumer '.*' to migrate$/, "waiting for consumer 'X' to migrate")] ?? `?(${status})`;
 
 /** The distinct phases of a series of answers, in order (letters of PHASES). */
-function phasesOf(answers: Answer[]): string {
+export function phasesOf(answers: Answer[]): string {
   let out = "";
   let last = "";
   for (const a of answers) {
@@ -81,7 +81,7 @@ function phasesOf(answers: Answer[]): string {
 const phaseCheck = (phases: string, order: RegExp): string => (phases === "" ? "no phase seen" : order.test(phases) ? "phases in order" : `phases out of order (${phases})`);
 
 /** Asks for the info of stream S ("S") and of its consumers `names` every 5 ms until stopped; the answers without an error, by name. */
-function pollInfos(nc: NatsConnection, names: string[]): { seen: Map<string, Answer[]>; stop: () => Promise<void> } {
+export function pollInfos(nc: NatsConnection, names: string[]): { seen: Map<string, Answer[]>; stop: () => Promise<void> } {
   const seen = new Map<string, Answer[]>(names.map((n): [string, Answer[]] => [n, []]));
   let stopped = false;
   const poll = async (name: string): Promise<void> => {
@@ -200,17 +200,22 @@ export async function streamFollowedBy(nc: NatsConnection, kinds: readonly Follo
 
 /** Waits until S runs on one server, no move left; that server. */
 export async function streamOnOneServer(nc: NatsConnection, timeoutMs: number): Promise<string> {
-  let kept = "";
+  return (await streamOnReplicas(nc, 1, timeoutMs)).cluster?.leader as string;
+}
+
+/** Waits until S runs on `replicas` servers, led, the others current, no move left; its info. */
+export async function streamOnReplicas(nc: NatsConnection, replicas: number, timeoutMs: number): Promise<Json> {
+  let si: Json = {};
   await waitUntil(
     async () => {
-      const si = await clusterApi<Json>(nc, "$JS.API.STREAM.INFO.S");
-      kept = (si.cluster?.leader ?? "") as string;
-      return si.cluster?.desired === undefined && (si.cluster?.replicas ?? []).length === 0 && kept !== "";
+      si = await clusterApi<Json>(nc, "$JS.API.STREAM.INFO.S");
+      const others = (si.cluster?.replicas ?? []) as Json[];
+      return si.cluster?.desired === undefined && others.length === replicas - 1 && others.every((r) => r.current === true) && (si.cluster?.leader ?? "") !== "";
     },
     timeoutMs,
-    "S on one server",
+    `S on ${replicas} servers`,
   );
-  return kept;
+  return si;
 }
 
 /**
