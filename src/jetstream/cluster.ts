@@ -149,6 +149,8 @@ const QUORUM_HOLD_MS = 60_000;
 const RESTORE_ANSWER_WAIT_MS = 4000;
 /** The owner of a restore tells the meta leader it ended every RESTORE_NOTICE_MS, RESTORE_NOTICES times at most. */
 const RESTORE_NOTICE_MS = 1000;
+/** How often a server that replayed its meta log looks again whether it caught up with the meta leader (removeOrphans). */
+const ORPHAN_CHECK_MS = 500;
 const RESTORE_NOTICES = 60;
 
 /** Token index of the stream name in a stream-scoped API subject, or -1. */
@@ -188,6 +190,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   /** Streams of ours whose deletion was replayed (removed at the end of the replay unless re-added). */
   private readonly replayedDeletes = new Set<string>();
   private reconciled = false;
+  /** Polls until the meta group caught up, then removes the copies it does not assign here (removeOrphans). */
+  private orphanTimer: NodeJS.Timeout | undefined;
   /** Requests that came while there was no meta leader. */
   private waiting: Array<{ jsa: JsAccount; rest: string; body: Buffer; reply: string; hdr: Buffer | undefined; at: number }> = [];
   private stopped = false;
@@ -280,6 +284,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   stop(): void {
     this.stopped = true;
     if (this.waitTimer !== undefined) clearTimeout(this.waitTimer);
+    if (this.orphanTimer !== undefined) clearTimeout(this.orphanTimer);
     this.cluster.peerListeners.delete(this.onPeer);
     this.cluster.selfRouteListeners.delete(this.onSelfRoute);
     if (this.sub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.sub);
@@ -565,6 +570,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }
     // (At start the streams were recovered before the meta group's state: a copy left behind stops taking publishes now.)
     for (const jsa of this.service.accounts.values()) for (const name of jsa.streams.keys()) this.syncCopy(jsa.account.name, name);
+    // A leader's snapshot while running (this server was far behind): the copies of streams it
+    // no longer has here go too (at start, once the replay is over: reconcile).
+    if (this.reconciled) setImmediate(() => this.checkOrphansWhenCaughtUp());
   }
 
   /** Run a committed request on this server (its owner), answering the client when `reply` is set. */
@@ -965,16 +973,34 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    * replica? Not when the meta group assigns the stream to other servers only: that copy was
    * left behind (its drop waits, or the server restarted first), behind the stream, and would
    * store publishes at sequences of its own and answer them. A stream the meta group does not
-   * know (or not yet: its state is restored after the streams at start) is left as it is.
+   * know takes nothing either once the meta log is replayed (a copy whose deletion this server
+   * missed: what it took would go with its removal, removeOrphans); before that (its state is
+   * restored after the streams at start) it is left as it is.
    */
   runsAlone(stream: Stream): boolean {
     const sa = this.assignment(stream.jsa.account.name, stream.name);
-    return sa === undefined || peersOf(sa).includes(this.self);
+    return sa === undefined ? !this.reconciled : peersOf(sa).includes(this.self);
   }
 
-  /** The copy held here of a stream whose assignment changed takes publishes or not (runsAlone). */
+  /**
+   * May this server's copy of a stream that has no group here run its mirror, sources and
+   * message schedules? Only once the meta group's state is known (its log replayed) and assigns
+   * the stream here. A copy recovered at start, before that state, may be one the meta group
+   * does not assign here (it is removed once the meta group caught up, removeOrphans): its
+   * sources would copy into it, take messages of a work-queue origin, and its schedules would
+   * publish their messages a second time.
+   */
+  assignedHere(stream: Stream): boolean {
+    if (!this.reconciled) return false;
+    const sa = this.assignment(stream.jsa.account.name, stream.name);
+    return sa !== undefined && peersOf(sa).includes(this.self);
+  }
+
+  /** The copy held here of a stream whose assignment changed takes publishes or not (runsAlone), runs its sources and schedules or not (assignedHere). */
   private syncCopy(account: string, name: string): void {
-    this.service.accounts.get(account)?.streams.get(name)?.syncSubjects();
+    const stream = this.service.accounts.get(account)?.streams.get(name);
+    stream?.syncSubjects();
+    stream?.startAssignedWork();
   }
 
   assignedPeers(stream: Stream): string[] | undefined {
@@ -1072,7 +1098,58 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     for (const jsa of this.service.accounts.values()) {
       for (const name of jsa.streams.keys()) {
         const sa = this.streams.get(jsa.account.name)?.get(name);
-        if (sa === undefined || !peersOf(sa).includes(this.self)) this.service.log.warn(`JetStream cluster: stream '${jsa.account.name} > ${name}' is held here but not assigned here by the meta group; left alone`);
+        if (sa === undefined || !peersOf(sa).includes(this.self)) this.service.log.warn(`JetStream cluster: stream '${jsa.account.name} > ${name}' is held here but not assigned here by the meta group; removed once the meta group caught up`);
+        // The meta state is known: those assigned here run their sources and schedules from now
+        // on, those it does not know take no publishes.
+        this.syncCopy(jsa.account.name, name);
+      }
+    }
+    this.checkOrphansWhenCaughtUp();
+  }
+
+  /**
+   * Has this server's meta group caught up with its leader? The leader once it applied every
+   * entry before its term; a follower once it applied the leader's last entry as of the first
+   * append it got since it started (a snapshot being installed, or a replay of its own log,
+   * leaves it behind that). Only then does "not assigned here" say the meta group's state.
+   */
+  private metaCaughtUp(): boolean {
+    const node = this.node;
+    if (node === undefined || node.leader === "") return false;
+    if (node.isLeader) return node.leaderReady;
+    return node.leaderLastAtFirstContact >= 0 && node.applied >= node.leaderLastAtFirstContact;
+  }
+
+  private checkOrphansWhenCaughtUp(): void {
+    if (this.stopped || this.orphanTimer !== undefined) return;
+    if (!this.metaCaughtUp()) {
+      this.orphanTimer = setTimeout(() => {
+        this.orphanTimer = undefined;
+        this.checkOrphansWhenCaughtUp();
+      }, ORPHAN_CHECK_MS);
+      this.orphanTimer.unref();
+      return;
+    }
+    this.removeOrphans();
+  }
+
+  /**
+   * Copies held here that the caught-up meta group does not assign here (nats-server's
+   * checkForOrphans, and its removal of a stream an assignment no longer names): left behind by
+   * a scale-down or move whose drop this server missed (it was stopped), or a stream deleted
+   * while it was down whose deletion it only got in a snapshot. They go as a copy leaving its
+   * group goes: no deletion advisories (the stream lives on elsewhere), the group's other members
+   * untouched. Their sources and schedules never ran here (assignedHere).
+   */
+  private removeOrphans(): void {
+    for (const jsa of this.service.accounts.values()) {
+      const account = jsa.account.name;
+      for (const stream of [...jsa.streams.values()]) {
+        const sa = this.assignment(account, stream.name);
+        if ((sa !== undefined && peersOf(sa).includes(this.self)) || this.joining.has(`${account}\u0000${stream.name}`)) continue;
+        this.service.log.warn(`Detected orphaned stream '${account} > ${stream.name}', will cleanup`);
+        stream.leftGroup = true;
+        this.execute(account, `STREAM.DELETE.${stream.name}`, "", "", undefined);
       }
     }
   }

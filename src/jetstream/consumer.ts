@@ -731,10 +731,16 @@ export class Consumer {
     return replica !== undefined && (replicatedConsumer(this.cfg, this.stream.cfg.retention) || replica.scalingDownToOne(this.name) || replica.shrinksWithStream(this.name));
   }
 
-  /** A replicated consumer on a member that does not lead its group (stream_replica.ts leadsConsumer): it keeps state, delivers nothing. */
+  /**
+   * It keeps state and delivers nothing: a replicated consumer on a member that does not lead its
+   * group (stream_replica.ts leadsConsumer), or a consumer of a single replica that does not run
+   * here (Stream.runsAssignedWork: in a cluster, a copy the meta group does not assign here, or
+   * not yet known to, waiting for its removal; resumed when its assignment becomes known).
+   */
   get standby(): boolean {
     const replica = this.stream.replica;
-    return replica !== undefined && this.replicated && !replica.leadsConsumer(this.name);
+    if (replica === undefined) return !this.stream.runsAssignedWork();
+    return this.replicated && !replica.leadsConsumer(this.name);
   }
 
   /** Is this copy's group leader elected here, applying what came before (it leads once done)? */

@@ -278,10 +278,10 @@ export class MessageSchedules {
     this.run();
   }
 
-  /** Fires here: a single server, or the leader of a replicated stream's group. */
+  /** Fires here: a single replica where it is assigned (Stream.runsAssignedWork), or the leader of a replicated stream's group. */
   private leads(): boolean {
     const r = this.stream.replica;
-    return r === undefined || (r.isLeader && r.node.leaderReady);
+    return r === undefined ? this.stream.runsAssignedWork() : r.isLeader && r.node.leaderReady;
   }
 
   /**
@@ -294,6 +294,11 @@ export class MessageSchedules {
       s.inflight = false;
       this.firing.add(s);
     }
+    if (this.firing.size > 0) this.kick();
+  }
+
+  /** It may fire here now (a single replica whose assignment became known): what came due meanwhile fires. */
+  wake(): void {
     if (this.firing.size > 0) this.kick();
   }
 

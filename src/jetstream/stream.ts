@@ -244,9 +244,33 @@ export class Stream {
   /** Take in publishes from now on (subscribed where that is this server's part: syncSubjects). */
   start(): void {
     this.started = true;
+    this.assignedWorkHeld = this.replica === undefined && !this.runsAssignedWork();
     this.syncSubjects();
     // A replicated stream's mirror or sources run on its leader only (started when it leads).
-    if (this.replica === undefined) this.sourcing?.start();
+    this.startAssignedWork();
+  }
+
+  /**
+   * A single replica runs its mirror, sources and schedules where it is assigned: always on a
+   * single server; in a cluster once the meta group assigns it here (JsCluster.assignedHere), so
+   * a copy recovered at start that the meta group assigns elsewhere runs none while it waits for
+   * its removal. Called again when its assignment becomes known.
+   */
+  runsAssignedWork(): boolean {
+    return this.replica === undefined && this.jsa.service.cluster?.assignedHere(this) !== false;
+  }
+
+  /** Held at start (runsAssignedWork said no): its consumers resume once it runs here. */
+  private assignedWorkHeld = false;
+
+  /** Its mirror or sources start, schedules that came due fire and its consumers deliver, once it runs here (runsAssignedWork). */
+  startAssignedWork(): void {
+    if (!this.started || this.closed || !this.runsAssignedWork()) return;
+    this.sourcing?.start();
+    this.schedules.wake();
+    if (!this.assignedWorkHeld) return;
+    this.assignedWorkHeld = false;
+    for (const c of this.consumers.values()) c.resume();
   }
 
   /**
@@ -775,7 +799,7 @@ export class Stream {
         else if (StreamSourcing.needed(op.config)) {
           this.sourcing = new StreamSourcing(this);
           // A replicated stream's sources run on its leader.
-          if (this.replica === undefined || this.replica.isLeader) this.sourcing.start();
+          if (this.replica === undefined ? this.runsAssignedWork() : this.replica.isLeader) this.sourcing.start();
         }
         this.republisher = Republisher.of(op.config.republish);
         this.inputTransform = inputTransformFor(op.config);
