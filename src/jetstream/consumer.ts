@@ -48,6 +48,8 @@ interface NextMsg {
 }
 
 const RUN_BUDGET = 512;
+/** A redelivery due past the end of this member's copy of the stream is tried again after this long. */
+const NOT_HERE_RETRY_MS = 500;
 /** The longest delay Node's setTimeout takes (longer ones fire at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
@@ -857,6 +859,15 @@ export class Consumer {
       if (pending === undefined) continue;
       const msg = store.loadMsg(seq);
       if (msg === null) {
+        if (seq > store.lastSequence()) {
+          // Past this copy's end: not gone, not here yet (a member leading the consumer while its
+          // copy catches up from the stream's leader; nats-server's ErrStoreEOF): tried again later.
+          // Settled as deleted, it never came again (its ack floor moved past it everywhere).
+          const at = Date.now() + NOT_HERE_RETRY_MS;
+          this.nakUntil.set(seq, at);
+          this.arm(at);
+          continue;
+        }
         this.settleDeleted(seq, pending);
         continue;
       }
