@@ -29,19 +29,21 @@ async function api(nc: NatsConnection, subject: string, body: unknown = ""): Pro
 /** One stream entry of the meta log, reduced to what does not change from run to run (peer ids as letters in order of appearance, no ids or times). */
 interface Step {
   op: string;
+  /** The consumer's name for a consumer's assignment. */
+  consumer?: string;
   /** The group name's kind and size (`S-R3F`): a one-server group is renamed. */
   name: string;
   peers: number;
   replicas: unknown;
   scaleUp?: boolean;
-  preferred?: boolean;
-  desired?: { peers: number; term: boolean; scaleDown?: boolean; preferred?: boolean; members: number; origin?: unknown; keys: string[] };
+  desired?: { peers: number; term: boolean; scaleDown?: boolean; /** A one-server group's member preferred (the others' preference varies: nats-server keeps the one of the create or not). */ preferred?: boolean; members: number; origin?: unknown; keys: string[] };
 }
 
 /** The meta group's entries for one stream, as the leader's appends carry them (each index once), and the reconcile requests its leader sent. */
-function captureMeta(sys: NatsConnection, stream: string): { steps: Step[]; reconciles: string[] } {
+function captureMeta(sys: NatsConnection, stream: string): { steps: Step[]; reconciles: string[]; raw: string[] } {
   const steps: Step[] = [];
   const reconciles: string[] = [];
+  const raw: string[] = [];
   const seen = new Set<string>();
   sys.subscribe("$NRG.AE._meta_", {
     callback: (_e, m) => {
@@ -61,30 +63,38 @@ function captureMeta(sys: NatsConnection, stream: string): { steps: Step[]; reco
         } catch {
           return;
         }
-        if ((entry.op !== "updateStream" && entry.op !== "assignStream") || entry.assignment.config.name !== stream) return;
+        let consumer: string | undefined;
+        if (entry.op === "assignConsumer" || entry.op === "removeConsumer") {
+          if (entry.assignment.stream !== stream) return;
+          consumer = entry.assignment.name;
+        } else if ((entry.op !== "updateStream" && entry.op !== "assignStream") || entry.assignment.config.name !== stream) return;
         const g = entry.assignment.group;
+        const replicas = "num_replicas" in entry.assignment.config ? entry.assignment.config.num_replicas : undefined;
         const d = g.desired as { peers: string[]; term?: number; scale_down?: boolean; preferred?: string; members?: string[]; origin?: { peers: string[]; replicas: number } } | undefined;
         steps.push({
           op: entry.op,
+          ...(consumer !== undefined ? { consumer } : {}),
           name: g.name.slice(0, 5),
           peers: g.peers.length,
-          replicas: entry.assignment.config.num_replicas,
+          replicas,
           ...(g.scale_up === true ? { scaleUp: true } : {}),
-          ...(g.preferred !== undefined && entry.op !== "assignStream" ? { preferred: true } : {}),
+
           ...(d !== undefined
-            ? { desired: { peers: d.peers.length, term: d.term !== undefined, ...(d.scale_down ? { scaleDown: true } : {}), ...(d.preferred !== undefined ? { preferred: d.preferred === g.peers[0] || g.peers.length > 1 } : {}), members: d.members?.length ?? -1, origin: d.origin === undefined ? undefined : { peers: d.origin.peers.length, replicas: d.origin.replicas }, keys: Object.keys(d).sort() } }
+            ? { desired: { peers: d.peers.length, term: d.term !== undefined, ...(d.scale_down ? { scaleDown: true } : {}), ...(d.preferred !== undefined && d.origin?.peers.length === 1 ? { preferred: d.preferred === d.origin.peers[0] } : {}), members: d.members?.length ?? -1, origin: d.origin === undefined ? undefined : { peers: d.origin.peers.length, replicas: d.origin.replicas }, keys: Object.keys(d).filter((k) => k !== "preferred").sort() } }
             : {}),
         });
       });
     },
   });
-  sys.subscribe("$SYS.JSC.STREAM.ASSIGNMENT.RECONCILE", {
+  sys.subscribe("$SYS.JSC.*.ASSIGNMENT.RECONCILE", {
     callback: (_e, m) => {
       const r = m.json<Record<string, unknown>>();
-      if (r.stream === stream) reconciles.push(Object.keys(r).sort().join(","));
+      if (r.stream !== stream) return;
+      reconciles.push(`${m.subject.split(".")[2]}: ${Object.keys(r).sort().join(",")}`);
+      raw.push(JSON.stringify(r));
     },
   });
-  return { steps, reconciles };
+  return { steps, reconciles, raw };
 }
 
 /** Each server's own copy of the stream (undefined where it holds none). */
@@ -92,8 +102,13 @@ async function copies(cluster: NrgCluster, stream: string): Promise<(StreamState
   return Promise.all(cluster.live().map((s) => streamStateOn(s, stream)));
 }
 
-/** Scale `stream` to `replicas` through whoever leads the meta group; until its info shows that many replicas and no desired state. */
-async function scale(nc: NatsConnection, stream: string, replicas: number): Promise<Answer> {
+/**
+ * Scale `stream` to `replicas` through whoever leads the meta group; until its info shows that
+ * many replicas and no desired state and, when its meta entries are captured, the stream's last
+ * has no desired state either: the leader's info drops its desired state before the meta
+ * leader's last step commits.
+ */
+async function scale(nc: NatsConnection, stream: string, replicas: number, captured?: { steps: Step[]; raw: string[] }): Promise<Answer> {
   const info = await api(nc, `$JS.API.STREAM.INFO.${stream}`);
   const updated = await api(nc, `$JS.API.STREAM.UPDATE.${stream}`, { ...(info.config as object), num_replicas: replicas });
   assert.equal(updated.error, undefined, JSON.stringify(updated));
@@ -103,11 +118,14 @@ async function scale(nc: NatsConnection, stream: string, replicas: number): Prom
       // The info is the stream leader's: none answers while a leadership changes hands.
       now = await api(nc, `$JS.API.STREAM.INFO.${stream}`).catch(() => ({}));
       const c = now.cluster as { replicas?: unknown[]; desired?: unknown } | undefined;
-      return c !== undefined && c.desired === undefined && (c.replicas ?? []).length === replicas - 1;
+      if (c === undefined || c.desired !== undefined || (c.replicas ?? []).length !== replicas - 1) return false;
+      // The stream's desired state is cleared last, once its consumers' are.
+      const last = captured?.steps.filter((x) => x.consumer === undefined).at(-1);
+      return captured === undefined || (last?.desired === undefined && last?.peers === replicas);
     },
     60_000,
     `${stream} is at R${replicas}`,
-    () => JSON.stringify(now.cluster),
+    () => JSON.stringify({ cluster: now.cluster, steps: captured?.steps.slice(-3), reconciles: captured?.raw.slice(-6) }),
   );
   return now;
 }
@@ -128,31 +146,46 @@ function folded(c: { steps: Step[]; reconciles: string[] }): { steps: Step[]; re
 }
 
 /** R3 -> R1 -> R3 of a stream led by N1, through whoever leads the meta group; what its meta entries were; every copy checked at each end. */
-async function scaleDownAndUp(cluster: NrgCluster, nc: NatsConnection, sys: NatsConnection, stream: string): Promise<{ steps: Step[]; reconciles: string[] }> {
+async function scaleDownAndUp(cluster: NrgCluster, nc: NatsConnection, sys: NatsConnection, stream: string, consumers = false): Promise<{ steps: Step[]; reconciles: string[] }> {
   const captured = captureMeta(sys, stream);
   await sys.flush();
   const lower = stream.toLowerCase();
   await retry(() => api(nc, `$JS.API.STREAM.CREATE.${stream}`, { name: stream, subjects: [`${lower}.>`], num_replicas: 3 }).then((a) => (a.error === undefined ? a : Promise.reject(new Error(JSON.stringify(a.error))))), 60_000);
   const js = jetstream(nc);
-  for (let i = 1; i <= 5; i++) await js.publish(`${lower}.${i}`, `m${i}`);
+  // The first publish waits for the stream's leader to take its subjects (a 503 once with T3 as meta leader: the create answered before any leader listened, left open).
+  await retry(() => js.publish(`${lower}.1`, "m1"), 20_000);
+  for (let i = 2; i <= 5; i++) await js.publish(`${lower}.${i}`, `m${i}`);
+  if (consumers) {
+    // Durables as replicated as their stream (an R1 one a nats-server meta leader may place on T3 alone, which T3 refuses).
+    for (const [name, replicas] of [["D", 0], ["E", 0]] as const) {
+      const created = await api(nc, `$JS.API.CONSUMER.CREATE.${stream}.${name}`, { stream_name: stream, config: { durable_name: name, ack_policy: "explicit", num_replicas: replicas } });
+      assert.equal(created.error, undefined, JSON.stringify(created));
+    }
+  }
   await cluster.leadOn(nc, "N1", stream);
-  const one = await scale(nc, stream, 1);
+  const one = await scale(nc, stream, 1, captured);
   assert.equal((one.cluster as { leader?: string }).leader, "N1", "N1, the stream's leader, keeps it");
   await waitUntil(async () => (await copies(cluster, stream))[1] === undefined && (await cluster.group(stream)) === undefined, 30_000, `only N1 holds ${stream}`);
   for (let i = 6; i <= 8; i++) await js.publish(`${lower}.${i}`, `m${i}`);
-  await scale(nc, stream, 3);
+  await scale(nc, stream, 3, captured);
   await cluster.sameOnAll(stream, (st) => st.messages === 8 && st.first_seq === 1 && st.last_seq === 8, `N1, N2 and T3 hold ${stream}'s 8 messages`);
   return captured;
+}
+
+/** The cluster up, an APP client of N1 and a system account one, placement knowing every server (a first stream placed on three). */
+async function opened(cluster: NrgCluster): Promise<{ nc1: NatsConnection; sys: NatsConnection }> {
+  const { n1, nc1, jsm } = await cluster.upWithClients();
+  const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
+  cluster.conns.push(sys);
+  // The meta group's first leader is a nats-server; its placement knows every server once this is placed.
+  await retry(() => jsm.streams.add({ name: "WARM", subjects: ["warm.>"], num_replicas: 3 }), 60_000);
+  return { nc1, sys };
 }
 
 test("a stream scaled R3 -> R1 -> R3 through T3 as meta leader goes through the steps a nats-server meta leader takes, its data on every member", { skip: referenceMissing(), timeout: 110_000 }, async (t) => {
   const cluster = await NrgCluster.create(true, true, undefined, true);
   try {
-    const { n1, nc1, jsm } = await cluster.upWithClients();
-    const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
-    cluster.conns.push(sys);
-    // The meta group's first leader is a nats-server; wait for its placement to know every server.
-    await retry(() => jsm.streams.add({ name: "WARM", subjects: ["warm.>"], num_replicas: 3 }), 60_000);
+    const { nc1, sys } = await opened(cluster);
     const byNats = await scaleDownAndUp(cluster, nc1, sys, "SN");
     t.diagnostic(`through the nats-server meta leader: ${JSON.stringify(byNats)}`);
     await cluster.metaLeadOnT3();
@@ -172,6 +205,34 @@ test("a stream scaled R3 -> R1 -> R3 through T3 as meta leader goes through the 
     assert.ok(kept === "N1" || kept === "N2", `a nats-server keeps TL: ${kept}`);
     assert.equal((one.state as { messages: number }).messages, 3);
     await waitUntil(async () => (await cluster.group("TL")) === undefined, 30_000, "T3 no longer holds TL");
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test("a stream with consumers scaled R3 -> R1 -> R3 through T3 as meta leader: its consumers follow as they follow a nats-server meta leader's steps", { skip: referenceMissing(), timeout: 110_000 }, async (t) => {
+  const cluster = await NrgCluster.create(true, true, undefined, true);
+  try {
+    const { nc1, sys } = await opened(cluster);
+    const byNats = await scaleDownAndUp(cluster, nc1, sys, "CN", true);
+    t.diagnostic(`through the nats-server meta leader: ${JSON.stringify(byNats)}`);
+    await cluster.metaLeadOnT3();
+    const byT3 = await scaleDownAndUp(cluster, nc1, sys, "CT", true);
+    t.diagnostic(`through T3: ${JSON.stringify(byT3)}`);
+    // Each group's steps in order (the consumers' interleave as their leaders ask).
+    for (const who of [undefined, "D", "E"]) {
+      // Where each desired state starts and where it ends (its leader reports members as they catch up, a step each or not).
+      const of = (c: { steps: Step[]; reconciles: string[] }): Step[] => c.steps.filter((x) => x.consumer === who && (x.desired === undefined || !x.desired.term));
+      assert.deepEqual(of(byT3), of(byNats), `${who ?? "the stream"}: T3 proposes the steps the nats-server meta leader proposed`);
+    }
+    // Each consumer on the stream's servers, with its state, as the stream's.
+    for (const stream of ["CN", "CT"]) {
+      for (const c of ["D", "E"]) {
+        const info = await api(nc1, `$JS.API.CONSUMER.INFO.${stream}.${c}`);
+        assert.equal((info.cluster as { replicas?: unknown[] }).replicas?.length, 2, JSON.stringify(info.cluster));
+        assert.equal(info.num_pending, 8, JSON.stringify(info));
+      }
+    }
   } finally {
     await cluster.stop();
   }

@@ -99,8 +99,9 @@ function copy(group: NrgRaftGroup): NrgRaftGroup {
 }
 
 /**
- * `base` (the group as assigned) with `target` as its desired state: a new id and time; the
- * current member of a one-server group preferred (it has the data); what an earlier desired
+ * `base` (the group as assigned, its preferred member kept) with `target` as its desired state:
+ * a new id and time; the current member of a one-server group preferred (it has the data), else
+ * the target's preferred member if it stays; what an earlier desired
  * state recorded (its term, move, origin, members, peers removed by an operator) kept.
  */
 function withDesired(base: NrgRaftGroup, target: { name: string; peers: string[]; cluster?: string; preferred?: string }): NrgRaftGroup {
@@ -108,7 +109,7 @@ function withDesired(base: NrgRaftGroup, target: { name: string; peers: string[]
   let preferred = target.preferred;
   if (base.peers.length === 1) preferred = base.peers[0];
   else if (preferred !== undefined && !target.peers.includes(preferred)) preferred = undefined;
-  const { preferred: _top, desired: _old, ...rest } = copy(base);
+  const { desired: _old, ...rest } = copy(base);
   const removed = (old?.removed ?? []).filter((p) => !target.peers.includes(p));
   const desired: NrgDesired = {
     created: rfc3339(nowNs()),
@@ -145,7 +146,7 @@ function withOrigin(group: NrgRaftGroup, before: NrgRaftGroup, replicas: number,
 export function scaledGroup(group: NrgRaftGroup, scaleUpPeers: string[] | undefined, rename: () => string, replicas: number, placement: unknown): NrgRaftGroup {
   const current = desiredOf(group)?.peers ?? group.peers;
   const name = scaleUpPeers !== undefined && group.peers.length === 1 && desiredOf(group) === undefined ? rename() : group.name;
-  const next = withDesired(group, { name, peers: scaleUpPeers ?? current, cluster: group.cluster, preferred: current.length === 1 ? current[0] : undefined });
+  const next = withDesired(group, { name, peers: scaleUpPeers ?? current, cluster: group.cluster, preferred: current.length === 1 ? current[0] : group.preferred });
   const d = desiredOf(next) as NrgDesired;
   if (scaleUpPeers === undefined) d.scale_down = true;
   else delete d.scale_down;
@@ -228,4 +229,67 @@ function reconcileStep(group: NrgRaftGroup, req: NrgReconcile, replicas: number,
   nd.members = members;
   nd.id = desiredId();
   return next;
+}
+
+/** The peers a stream and its consumers end on (streamAssignment.targetPeers): the desired ones once known. */
+export function targetPeers(group: NrgRaftGroup, replicas: number): string[] {
+  const d = desiredOf(group);
+  if (d !== undefined) return d.scale_down === true ? [...group.peers] : [...d.peers];
+  return group.peers.length > replicas ? group.peers.slice(group.peers.length - replicas) : [...group.peers];
+}
+
+/** A consumer's replicas on its stream (ConsumerConfig.replicas): its own, else the stream's; an interest or work-queue stream's always. */
+export function consumerReplicas(config: Record<string, unknown>, stream: Record<string, unknown>): number {
+  const streamReplicas = Number(stream.num_replicas ?? 1);
+  const own = Number(config.num_replicas ?? 0);
+  if ((stream.retention ?? "limits") !== "limits" || own <= 0) return streamReplicas;
+  return own;
+}
+
+/** The items in a random order. */
+export function shuffled<T>(items: T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+/**
+ * A consumer following its stream's desired state (remapConsumerAssignments, at each reconcile
+ * request of the stream's leader once its target peers are known): its peers kept where the
+ * stream ends, filled up from the stream's target peers to its replicas (or cut), through a
+ * desired state of its own when the stream has one (its leader then asks on
+ * `$SYS.JSC.CONSUMER.ASSIGNMENT.RECONCILE`), a one-server group renamed (`rename(size)`).
+ * Undefined when the consumer is already where it belongs.
+ */
+export function remapConsumer(stream: { group: NrgRaftGroup; config: Record<string, unknown> }, consumer: { group: NrgRaftGroup; config: Record<string, unknown> }, rename: (size: number) => string): { group: NrgRaftGroup; config: Record<string, unknown> } | undefined {
+  const target = targetPeers(stream.group, Number(stream.config.num_replicas ?? 1));
+  const own = desiredOf(consumer.group);
+  const peers = own?.peers ?? consumer.group.peers;
+  const r = consumerReplicas(consumer.config, stream.config);
+  const keptPeers = peers.filter((p) => target.includes(p));
+  const kept = keptPeers.length;
+  const size = kept < r ? Math.min(r, Math.max(kept, target.length)) : r;
+  if (kept === peers.length && kept === size) return undefined;
+  const next = [...keptPeers];
+  for (const p of shuffled(target)) if (next.length < r && !next.includes(p)) next.push(p);
+  next.splice(r);
+  const preferred = peers.length === 1 && kept === 1 && next.length > 1 ? peers[0] : undefined;
+  const name = consumer.group.peers.length === 1 && own === undefined ? rename(next.length) : consumer.group.name;
+  const config = Number(consumer.config.num_replicas ?? 0) !== 0 ? { ...consumer.config, num_replicas: r } : consumer.config;
+  if (desiredOf(stream.group) === undefined) {
+    const { preferred: _old, ...rest } = copy(consumer.group);
+    return { group: { ...rest, name, peers: next, ...(preferred !== undefined ? { preferred } : {}) }, config };
+  }
+  const group = withDesired(consumer.group, { name, peers: next, cluster: consumer.group.cluster, preferred });
+  // Peers the stream no longer has go at once; the consumer's leader adds the new ones.
+  const dropped = group.peers.filter((p) => !stream.group.peers.includes(p));
+  if (dropped.length > 0) {
+    group.peers = group.peers.filter((p) => stream.group.peers.includes(p));
+    const d = desiredOf(group) as NrgDesired;
+    d.removed = [...(d.removed ?? []), ...dropped.filter((p) => !(d.removed ?? []).includes(p))];
+  }
+  return { group, config };
 }

@@ -45,7 +45,7 @@ import { JS_API_LEVEL } from "../jetstream/api_level.js";
 import { domainLeaderElected } from "../jetstream/advisories.js";
 import { NrgEntryOp, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
 import { available, type NrgServerRoom } from "./nrg_server_stats.js";
-import { currentPeers, desiredOf, moveInFlight, parseReconcile, reconcileGroup, scaledGroup } from "./nrg_meta_desired.js";
+import { consumerReplicas, currentPeers, desiredOf, moveInFlight, parseReconcile, reconcileGroup, remapConsumer, scaledGroup, shuffled } from "./nrg_meta_desired.js";
 import { assignmentAccount, type NrgMetaConsumer, type NrgMetaState, type NrgMetaStream } from "./nrg_meta_state.js";
 
 const TYPE = "io.nats.jetstream.api.v1.";
@@ -116,15 +116,6 @@ function groupName(prefix: "S" | "C", peers: number, store: string): string {
   return `${prefix}-R${peers}${store === "memory" ? "M" : "F"}-${randomToken(8, HASH_CHARS)}`;
 }
 
-function shuffled<T>(items: T[]): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]];
-  }
-  return out;
-}
-
 /** A meta entry: the op byte, then the assignment's JSON with a newline (Go's json.Encoder). */
 function metaEntry(op: NrgEntryOp, body: Record<string, unknown>): Buffer {
   return Buffer.concat([Buffer.from([op]), Buffer.from(JSON.stringify(body) + "\n")]);
@@ -148,7 +139,7 @@ export class NrgMetaLeader {
   /** Assignments whose create was answered with a member's refusal (once each, as nats-server's sa.responded). */
   private readonly refusalsAnswered = new Set<string>();
   counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0, memberRefusals: 0, reconciled: 0 };
-  /** Groups this leader proposed, by `<account> > <stream>`, until applied (or 5 s). */
+  /** Groups this leader proposed, by `<account> > <stream>[ > <consumer>]`, until applied (or 5 s). */
   private readonly inflight = new Map<string, { group: NrgRaftGroup; at: number }>();
 
   constructor(
@@ -187,6 +178,7 @@ export class NrgMetaLeader {
     on("$SYS.JSC.STREAM.ASSIGNMENT.RESULT", (_s, _reply, _hdr, body) => this.streamResult(body));
     on("$SYS.JSC.CONSUMER.ASSIGNMENT.RESULT", (_s, _reply, _hdr, body) => this.consumerResult(body));
     on("$SYS.JSC.STREAM.ASSIGNMENT.RECONCILE", (_s, _reply, _hdr, body) => this.streamReconcile(body));
+    on("$SYS.JSC.CONSUMER.ASSIGNMENT.RECONCILE", (_s, _reply, _hdr, body) => this.consumerReconcile(body));
     on("$NRG.P._meta_", (_s, _reply, _hdr, body) => {
       if (body.length > 0 && this.srv.propose(body)) this.counters.forwarded++;
     });
@@ -587,7 +579,7 @@ export class NrgMetaLeader {
     const old = normalizeStreamConfig({ ...(s.config as unknown as StreamConfigRequest) }, { clustered: true });
     checkStreamUpdate(old, cfg);
     this.checkOverlap(account, name, cfg.subjects ?? []);
-    const base = this.pendingGroup(s);
+    const base = this.pendingGroup(`${account} > ${name}`, s.group);
     const replicas = cfg.num_replicas ?? 1;
     const scaling = replicas !== (old.num_replicas ?? 1);
     const moving = cfg.placement !== undefined && cfg.placement !== null && JSON.stringify(cfg.placement) !== JSON.stringify(old.placement ?? null);
@@ -595,7 +587,6 @@ export class NrgMetaLeader {
     if (moving) throw jsError("JSStreamUpdateErrF", { err: "stream placement can not be changed while a tsnats server leads the meta group" });
     if (scaling && moveInFlight(base)) throw jsError("JSStreamMoveInProgressErr");
     if (cfg.retention !== old.retention && (base.peers.length > 1 || desiredOf(base) !== undefined)) throw jsError("JSStreamUpdateErrF", { err: "a replicated stream's retention can not be changed while a tsnats server leads the meta group" });
-    if (scaling && s.consumers.size > 0) throw jsError("JSStreamUpdateErrF", { err: "a stream with consumers can not be scaled while a tsnats server leads the meta group" });
     let group: NrgRaftGroup;
     if (scaling) {
       const keep = currentPeers(base);
@@ -624,13 +615,12 @@ export class NrgMetaLeader {
    * (nats-server's streamAssignmentOrInflight), else as committed: a step asked for twice
    * before the first answer commits is answered once.
    */
-  private pendingGroup(s: NrgMetaStream): NrgRaftGroup {
-    const key = `${s.account} > ${s.config.name}`;
+  private pendingGroup(key: string, committed: NrgRaftGroup): NrgRaftGroup {
     const p = this.inflight.get(key);
-    if (p === undefined) return s.group;
-    if (Date.now() - p.at > INFLIGHT_MS || JSON.stringify(p.group) === JSON.stringify(s.group)) {
+    if (p === undefined) return committed;
+    if (Date.now() - p.at > INFLIGHT_MS || JSON.stringify(p.group) === JSON.stringify(committed)) {
       this.inflight.delete(key);
-      return s.group;
+      return committed;
     }
     return p.group;
   }
@@ -638,21 +628,64 @@ export class NrgMetaLeader {
   /**
    * A stream group's leader asks for the next step of its desired state
    * (`$SYS.JSC.STREAM.ASSIGNMENT.RECONCILE`, reconcileDesiredStreamAssignment): the step's group
-   * proposed as the stream's update, without a reply (the update was answered).
+   * proposed as the stream's update, without a reply (the update was answered), then each
+   * consumer that must follow the stream's target peers (`remapConsumer`) as its assignment. The
+   * stream's desired state is cleared only once none had to move and none is still moving.
    */
   private streamReconcile(body: Buffer): void {
     const req = parseReconcile(body, false);
     if (req === undefined || req.term === 0) return;
     const s = this.meta.stream(req.account, req.stream);
     if (s === undefined) return;
-    const base = this.pendingGroup(s);
+    const base = this.pendingGroup(`${s.account} > ${s.config.name}`, s.group);
     const store = base.store === "memory" ? "memory" : "file";
-    const group = reconcileGroup(base, req, Number(s.config.num_replicas ?? 1), true, () => groupName("S", 1, store));
-    if (group === undefined) return;
-    if (this.srv.propose(metaEntry(NrgEntryOp.UpdateStream, streamBody({ ...s, group }, "", "", undefined)))) {
+    const remapped: NrgMetaConsumer[] = [];
+    let done = true;
+    const d = desiredOf(base);
+    // A scale-down's consumers wait for the peers the leader keeps.
+    if (d !== undefined && d.scale_down !== true) {
+      for (const c of s.consumers.values()) {
+        const group = this.pendingGroup(`${s.account} > ${s.config.name} > ${c.name}`, c.group);
+        if (desiredOf(group) !== undefined) done = false;
+        const next = remapConsumer({ group: base, config: s.config }, { group, config: c.config }, (n) => groupName("C", n, c.group.store === "memory" ? "memory" : "file"));
+        if (next === undefined) continue;
+        done = false;
+        remapped.push({ ...c, ...next });
+      }
+    }
+    const group = reconcileGroup(base, req, Number(s.config.num_replicas ?? 1), done, () => groupName("S", 1, store));
+    if (group !== undefined) {
+      if (!this.srv.propose(metaEntry(NrgEntryOp.UpdateStream, streamBody({ ...s, group }, "", "", undefined)))) return;
       this.counters.reconciled++;
       this.inflight.set(`${s.account} > ${s.config.name}`, { group, at: Date.now() });
     }
+    for (const c of remapped) {
+      if (!this.srv.propose(metaEntry(NrgEntryOp.AssignConsumer, consumerBody(c, "", "", undefined)))) return;
+      this.counters.reconciled++;
+      this.inflight.set(`${s.account} > ${s.config.name} > ${c.name}`, { group: c.group, at: Date.now() });
+    }
+  }
+
+  /**
+   * A consumer group's leader asks for the next step of its desired state
+   * (`$SYS.JSC.CONSUMER.ASSIGNMENT.RECONCILE`, reconcileDesiredConsumerAssignment): never onto a
+   * peer its stream does not have yet; the step proposed as the consumer's assignment.
+   */
+  private consumerReconcile(body: Buffer): void {
+    const req = parseReconcile(body, true);
+    if (req === undefined || req.term === 0 || req.consumer === undefined) return;
+    const s = this.meta.stream(req.account, req.stream);
+    const c = s?.consumers.get(req.consumer);
+    if (s === undefined || c === undefined) return;
+    const key = `${s.account} > ${s.config.name} > ${c.name}`;
+    const base = this.pendingGroup(key, c.group);
+    if ((req.meta_peers ?? []).some((p) => !base.peers.includes(p) && !s.group.peers.includes(p))) return;
+    const store = base.store === "memory" ? "memory" : "file";
+    const group = reconcileGroup(base, req, consumerReplicas(c.config, s.config), true, () => groupName("C", 1, store));
+    if (group === undefined) return;
+    if (!this.srv.propose(metaEntry(NrgEntryOp.AssignConsumer, consumerBody({ ...c, group }, "", "", undefined)))) return;
+    this.counters.reconciled++;
+    this.inflight.set(key, { group, at: Date.now() });
   }
 
   /**

@@ -1088,7 +1088,8 @@ export class NrgStreamPeers {
     const leadable = (): boolean => {
       const a = assignment();
       const copy = this.replicaOf(g.account, g.stream);
-      return a !== undefined && copy !== undefined && copy.halted === undefined && !copy.catchingUp && nrgConsumerLeadRefusal(a.consumer.config) === undefined;
+      // A consumer being scaled or moved is led by a nats-server, which drives the change (as for streams).
+      return a !== undefined && copy !== undefined && copy.halted === undefined && !copy.catchingUp && nrgConsumerLeadRefusal(a.consumer.config) === undefined && desiredOf(a.consumer.group) === undefined;
     };
     campaign.keep = leadable;
     campaign.snapshotData = () => (g.consumerLeader === undefined ? undefined : state.snapshot());
