@@ -7,6 +7,7 @@
 // truncation, torn writes, lost state) and the wire codec.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -371,6 +372,30 @@ async function filledStore(dir: string, n: number): Promise<void> {
 function segments(dir: string): string[] {
   return fs.readdirSync(dir).filter((f) => f.startsWith("seg-")).sort();
 }
+
+test("raft disk: a file closed (renamed, removed, the group stopping) while its fdatasync is in flight: the sync completes without error, and a file opened meanwhile gets another descriptor", async () => {
+  await withDir(async (dir) => {
+    for (const closeBy of ["rename", "remove", "close"] as const) {
+      const d = new FsRaftDisk(path.join(dir, closeBy));
+      d.writeAt("a", 0, Buffer.from("first"));
+      // The thread pool busy: the fdatasync waits in its queue while the file is closed.
+      const busy = Array.from({ length: 8 }, () => new Promise((resolve) => crypto.pbkdf2("x", "y", 30_000, 32, "sha256", resolve)));
+      const synced = new Promise<Error | undefined>((resolve) => d.sync(["a"], resolve));
+      // Before the sync's completion runs: the descriptor must stay open until then.
+      if (closeBy === "rename") d.rename("a", "b");
+      else if (closeBy === "remove") d.remove("a");
+      else d.close();
+      if (closeBy !== "close") {
+        d.writeAt("c", 0, Buffer.from("other"));
+        assert.equal(d.read("c")?.toString(), "other");
+      }
+      assert.equal(await synced, undefined, `${closeBy}: the sync in flight failed`);
+      await Promise.all(busy);
+      if (closeBy === "rename") assert.equal(d.read("b")?.toString(), "first");
+      d.close();
+    }
+  });
+});
 
 test("raft store: entries, term and vote survive a reopen; several segments, all verified", async () => {
   await withDir(async (dir) => {

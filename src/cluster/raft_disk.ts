@@ -47,6 +47,13 @@ const WRITEV_MAX = 1024;
 export class FsRaftDisk implements RaftDisk {
   private readonly fds = new Map<string, number>();
   private dirChanged = false;
+  /**
+   * Descriptors with an fdatasync in flight (how many): closing one then would fail that sync
+   * (EBADF), or worse, let the number be reused by the next open and sync another file. A file
+   * closed meanwhile (renamed, removed, the group stopping) is closed when its syncs finish.
+   */
+  private readonly syncing = new Map<number, number>();
+  private readonly closeAfterSync = new Set<number>();
 
   constructor(readonly dir: string) {
     // A new group's directory is durable in its parent before anything in it is acknowledged.
@@ -119,10 +126,22 @@ export class FsRaftDisk implements RaftDisk {
     fs.ftruncateSync(this.fd(name), size);
   }
 
+  private closeFd(fd: number): void {
+    if (this.syncing.has(fd)) {
+      this.closeAfterSync.add(fd);
+      return;
+    }
+    try {
+      fs.closeSync(fd);
+    } catch {
+      // already closed
+    }
+  }
+
   remove(name: string): void {
     const fd = this.fds.get(name);
     if (fd !== undefined) {
-      fs.closeSync(fd);
+      this.closeFd(fd);
       this.fds.delete(name);
     }
     fs.rmSync(path.join(this.dir, name), { force: true });
@@ -133,7 +152,7 @@ export class FsRaftDisk implements RaftDisk {
     for (const n of [from, to]) {
       const fd = this.fds.get(n);
       if (fd !== undefined) {
-        fs.closeSync(fd);
+        this.closeFd(fd);
         this.fds.delete(n);
       }
     }
@@ -159,7 +178,18 @@ export class FsRaftDisk implements RaftDisk {
       if (err !== null && failed === undefined) failed = err;
       if (--left === 0) done(failed);
     };
-    for (const fd of fds) fs.fdatasync(fd, one);
+    for (const fd of fds) {
+      this.syncing.set(fd, (this.syncing.get(fd) ?? 0) + 1);
+      fs.fdatasync(fd, (err) => {
+        const n = (this.syncing.get(fd) ?? 1) - 1;
+        if (n > 0) this.syncing.set(fd, n);
+        else {
+          this.syncing.delete(fd);
+          if (this.closeAfterSync.delete(fd)) fs.close(fd, () => undefined);
+        }
+        one(err);
+      });
+    }
     if (syncDir) {
       fs.open(this.dir, fs.constants.O_RDONLY, (err, dfd) => {
         if (err !== null) return one(err);
@@ -185,13 +215,7 @@ export class FsRaftDisk implements RaftDisk {
   }
 
   close(): void {
-    for (const fd of this.fds.values()) {
-      try {
-        fs.closeSync(fd);
-      } catch {
-        // already closed
-      }
-    }
+    for (const fd of this.fds.values()) this.closeFd(fd);
     this.fds.clear();
   }
 

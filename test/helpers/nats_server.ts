@@ -185,6 +185,14 @@ export async function startNatsServer(
   const proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, ...env } });
   let stderr = "";
   proc.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+  // NATS_TEST_LOG_DIR keeps every server's log (to read after a flaky run).
+  const logDir = process.env.NATS_TEST_LOG_DIR;
+  if (logDir !== undefined && logDir !== "") {
+    fs.mkdirSync(logDir, { recursive: true });
+    const log = fs.createWriteStream(path.join(logDir, `${line}-${Date.now()}-${proc.pid ?? 0}.log`));
+    proc.stderr?.on("data", (d: Buffer) => log.write(d));
+    proc.once("exit", () => log.end());
+  }
   let exited = false;
   liveServers.add(proc);
   proc.once("exit", () => {
