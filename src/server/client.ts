@@ -27,6 +27,7 @@ import type { ConnectionType } from "../auth/user_limits.js";
 import { routeRoutedReply, routedReplyFor, type GatewayReplyHolder } from "../cluster/gateway_reply.js";
 import { peerAddress } from "./bind_address.js";
 import { readIntoSharedBuffer } from "./shared_reads.js";
+import { TcpConnection } from "./tcp_connection.js";
 import { DOUBLE_ZERO } from "./double_zero.js";
 
 /**
@@ -236,7 +237,8 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     (socket as OwnedTransport)[kClient] = this;
     // A TCP or TLS socket reads into the shared buffer, which hands each read to onData
     // directly: no 'data' listener, whose flowing-mode machinery each connection would pay for.
-    if (!(socket instanceof net.Socket) || !readIntoSharedBuffer(socket, this)) socket.on("data", onTransportData);
+    if (socket instanceof TcpConnection) socket.readInto(this);
+    else if (!(socket instanceof net.Socket) || !readIntoSharedBuffer(socket, this)) socket.on("data", onTransportData);
     socket.on("drain", onTransportDrain);
     socket.on("error", onTransportError);
     socket.on("close", onTransportClose);

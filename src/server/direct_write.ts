@@ -16,29 +16,8 @@
 // cancels them (their completions are then ignored). A write error destroys the socket with
 // the error, as a stream write error does ('error', then 'close').
 import net from "node:net";
-import { getSystemErrorName } from "node:util";
-
-/** The part of a libuv stream handle (TCPWrap) used here. */
-interface StreamHandle {
-  writeBuffer(req: WriteRequest, data: Buffer): number;
-  writev(req: WriteRequest, chunks: Buffer[], allBuffers: boolean): number;
-  readonly writeQueueSize: number;
-}
-
-/** A WriteWrap: the request object libuv completes a queued write on. */
-interface WriteRequest {
-  oncomplete: (this: WriteRequest, status: number) => void;
-  handle: StreamHandle;
-  /** Keeps the bytes of a queued write alive until it completes. */
-  buffer: Buffer | Buffer[] | undefined;
-  writer: DirectWriter | undefined;
-}
-
-interface StreamWrapBinding {
-  WriteWrap: new () => WriteRequest;
-  streamBaseState: Int32Array;
-  kLastWriteWasAsync: number;
-}
+import { streamBinding, streamWritesOnly, uvError, type StreamHandle, type StreamWrapBinding, type WriteRequest } from "./stream_binding.js";
+import { TcpConnection } from "./tcp_connection.js";
 
 interface SocketInternals {
   _handle?: unknown;
@@ -50,19 +29,7 @@ interface SocketInternals {
   destroy(err?: Error): void;
 }
 
-/** Node's stream binding, or undefined when this Node does not offer it as expected. */
-const binding = ((): StreamWrapBinding | undefined => {
-  try {
-    const legacy = (process as unknown as { binding?: (name: string) => unknown }).binding;
-    const b = legacy?.call(process, "stream_wrap") as Partial<StreamWrapBinding> | undefined;
-    if (b === undefined || typeof b.WriteWrap !== "function" || !(b.streamBaseState instanceof Int32Array) || typeof b.kLastWriteWasAsync !== "number") return undefined;
-    return b as StreamWrapBinding;
-  } catch {
-    return undefined;
-  }
-})();
-
-const DISABLED = process.env.TSNATS_STREAM_WRITES === "1";
+const binding = streamBinding;
 
 /** What a DirectWriter reports to. */
 export interface DirectWriteOwner {
@@ -73,7 +40,7 @@ export interface DirectWriteOwner {
 }
 
 function onWriteComplete(this: WriteRequest, status: number): void {
-  const writer = this.writer;
+  const writer = this.writer as DirectWriter | undefined;
   const buffers = this.buffer;
   this.buffer = undefined;
   this.writer = undefined;
@@ -149,7 +116,7 @@ export class DirectWriter {
 
   private after(req: WriteRequest, err: number, data: Buffer | Buffer[]): boolean {
     if (err !== 0) {
-      this.socket.destroy(writeError(err));
+      this.socket.destroy(uvError("write", err));
       return false;
     }
     const b = binding as StreamWrapBinding;
@@ -166,7 +133,7 @@ export class DirectWriter {
     if (this.inFlight > 0) this.inFlight--;
     if (this.detached || this.socket.destroyed === true) return;
     if (status < 0) {
-      this.socket.destroy(writeError(status));
+      this.socket.destroy(uvError("write", status));
       return;
     }
     if (buffers !== undefined) this.owner.directWritten(buffers);
@@ -175,20 +142,11 @@ export class DirectWriter {
   }
 }
 
-/** A write error as Node's stream reports it ("write EPIPE", with code, errno, syscall). */
-function writeError(errno: number): Error {
-  let code: string;
-  try {
-    code = getSystemErrorName(errno);
-  } catch {
-    code = `Unknown system error ${errno}`;
-  }
-  return Object.assign(new Error(`write ${code}`), { errno, code, syscall: "write" });
-}
-
 /** A DirectWriter for `socket` when it is a plain TCP socket of this Node; undefined otherwise. */
 export function directWriterFor(socket: unknown, owner: DirectWriteOwner): DirectWriter | undefined {
-  if (DISABLED || binding === undefined || !(socket instanceof net.Socket) || socket.constructor !== net.Socket) return undefined;
+  if (streamWritesOnly || binding === undefined) return undefined;
+  // A connection served from its TCP handle (tcp_connection.ts) has no other way to write.
+  if (!(socket instanceof TcpConnection) && (!(socket instanceof net.Socket) || socket.constructor !== net.Socket)) return undefined;
   const s = socket as unknown as SocketInternals;
   const handle = s._handle as Partial<StreamHandle> | null | undefined;
   if (handle === undefined || handle === null || s.connecting === true) return undefined;

@@ -32,6 +32,7 @@ import { bindHost, goListenError, invalidListenPort, peerAddress, StartError } f
 import { portsFileUrls } from "../cluster/urls.js";
 import { adoptEarlyListener } from "./early_listener.js";
 import { DOUBLE_ZERO } from "./double_zero.js";
+import { serveTcpHandles, TcpConnection, type TcpConnectionOwner } from "./tcp_connection.js";
 
 /** A part of the server with its own lifecycle (JetStream, monitoring, system events). */
 export interface ServerService {
@@ -62,7 +63,7 @@ export interface ClosedClient {
 
 const MAX_CLOSED_CLIENTS = 10_000;
 
-export class Server {
+export class Server implements TcpConnectionOwner {
   readonly id: string;
   /** The server's nkey identity and curve key (generated natively, KeyPairs built on use). */
   private readonly keys = new ServerKeys();
@@ -132,6 +133,10 @@ export class Server {
   wsConnectUrls: string[] | undefined;
 
   private listener: net.Server | undefined;
+  /** Plain TCP connections served from their handle (tcp_connection.ts) whose handle is not closed yet. */
+  private tcpOpen = 0;
+  /** Shutdown waits for the last of them to close, as a net.Server's close waits for its sockets. */
+  private tcpAllClosed: (() => void) | undefined;
   private nextCid = 0;
   /** Connections with bytes to write at the end of this turn: dirty[0, dirtyCount). */
   private dirty: Array<Flushable | undefined> = [];
@@ -350,6 +355,8 @@ export class Server {
         this.port = addr.port;
         this.host = this.options.host;
         this.listener = srv;
+        // Plain connections skip the net.Socket Node would make of them; TLS ones need it.
+        serveTcpHandles(srv, this, () => this.tls !== undefined, (conn) => this.acceptTcp(conn));
         this.log.info(`Listening for client connections on ${this.options.host}:${this.port}`);
         const tls = this.tls;
         if (tls !== undefined) {
@@ -532,13 +539,35 @@ export class Server {
     else afterFirstBytes(socket, tls.handshakeFirstFallbackMs, (first) => (first !== undefined ? this.startTls(socket, cid, nonce, true) : infoFirst()));
   }
 
+  /** A plain TCP connection served from its handle (no TLS configured). */
+  private acceptTcp(conn: TcpConnection): void {
+    this.tcpOpen++;
+    if (this.shuttingDown || this.lameDuck) {
+      conn.destroy();
+      return;
+    }
+    this.startClient(conn, this.newCid(), this.auth.nonceRequired ? newNonce() : undefined, false);
+  }
+
+  tcpConnectionClosed(): void {
+    if (--this.tcpOpen === 0 && this.tcpAllClosed !== undefined) this.tcpAllClosed();
+  }
+
+  /** Resolves once every connection served from its handle is closed. */
+  private tcpConnectionsClosed(): Promise<void> | undefined {
+    if (this.tcpOpen === 0) return undefined;
+    return new Promise((resolve) => {
+      this.tcpAllClosed = resolve;
+    });
+  }
+
   /** A client over plain TCP (no TLS configured, or allow_non_tls and the client chose plain). */
-  private startClient(socket: net.Socket, cid: number, nonce: string | undefined, infoSent: boolean): void {
+  private startClient(socket: net.Socket | TcpConnection, cid: number, nonce: string | undefined, infoSent: boolean): void {
     const client = new Client(this, cid, socket, this.globalAccount);
     client.nonce = nonce;
     if (!infoSent) this.sendClientInfo(client);
     // A socket reads from its creation on; only one that afterFirstBytes paused needs resuming.
-    if (this.admit(client) && socket.isPaused()) socket.resume();
+    if (this.admit(client) && socket instanceof net.Socket && socket.isPaused()) socket.resume();
   }
 
   /** A client whose TLS handshake starts now; `tlsFirst`: its INFO goes out over TLS. */
@@ -888,12 +917,12 @@ export class Server {
     if (this.housekeeping !== undefined) clearInterval(this.housekeeping);
     const listener = this.listener;
     this.listener = undefined;
-    const closed = Promise.all([
-      listener !== undefined && listener.listening ? new Promise<void>((r) => listener.close(() => r())) : undefined,
-      this.websocket?.close(),
-    ]);
+    const listenerClosed = listener !== undefined && listener.listening ? new Promise<void>((r) => listener.close(() => r())) : undefined;
+    const websocketClosed = this.websocket?.close();
     for (const svc of this.services) svc.beforeShutdown?.();
     for (const c of [...this.clients.values()]) c.close("Server Shutdown");
+    // Asked once every client is closing (connections not yet admitted are closing already).
+    const closed = Promise.all([listenerClosed, websocketClosed, this.tcpConnectionsClosed()]);
     this.pings.stop();
     this.stalls.stop();
     for (const svc of [...this.services].reverse()) {

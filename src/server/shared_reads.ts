@@ -86,6 +86,25 @@ function onSharedReadPoisoned(this: TargetedSocket, n: number, b: Buffer): void 
   }
 }
 
+/** The shared buffer, made on first use: a TCP handle served without a socket reads into it too (tcp_connection.ts). */
+export function sharedReadBuffer(): Buffer {
+  return (shared ??= Buffer.allocUnsafe(READ_SIZE));
+}
+
+/** Hand the first `n` bytes of the shared buffer to `target` (a view valid until `onData` returns). */
+export function deliverSharedRead(target: ReadTarget, n: number): void {
+  const b = shared as Buffer;
+  if (!POISON) {
+    target.onData(viewOf(b, n));
+    return;
+  }
+  try {
+    target.onData(viewOf(b, n));
+  } finally {
+    b.fill(0xee, 0, n);
+  }
+}
+
 /**
  * From its next read on, have `socket` read into the shared buffer and hand each read (a view
  * into that buffer, valid until `onData` returns) to `target` instead of emitting 'data'.
@@ -100,7 +119,7 @@ export function readIntoSharedBuffer(socket: net.Socket, target: ReadTarget | ((
   // Switched between reads: a read in progress completes in a later event-loop turn.
   const reading = handle.reading === true;
   if (reading && handle.readStop() !== 0) return false;
-  const buf = (shared ??= Buffer.allocUnsafe(READ_SIZE));
+  const buf = sharedReadBuffer();
   s[symbols.buffer] = buf;
   (socket as unknown as TargetedSocket)[kReadTarget] = typeof target === "function" ? { onData: target } : target;
   s[symbols.callback] = POISON ? onSharedReadPoisoned : onSharedRead;

@@ -33,6 +33,7 @@ import net from "node:net";
 import { Account } from "./account.js";
 import { Client } from "./client.js";
 import type { Server } from "./server.js";
+import { serveTcpHandles, type TcpConnection, type TcpConnectionOwner } from "./tcp_connection.js";
 
 /** Request/reply rounds in all; enough for the publish path's functions to be optimized. */
 const ROUNDS = 1500;
@@ -70,9 +71,13 @@ function pub(subject: string, reply: string, payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`PUB ${subject} ${reply}${reply ? " " : ""}${payload.length}\r\n`), payload, Buffer.from("\r\n")]);
 }
 
-/** Loopback connections to a private listener: the accepted sockets become the warm-up's clients. */
+/**
+ * Loopback connections to a private listener: the accepted connections become the warm-up's
+ * clients, served from their TCP handle as the client listener serves them (tcp_connection.ts),
+ * so the code warmed up is the code real clients run.
+ */
 class Loopback {
-  private readonly accepted: net.Socket[] = [];
+  private readonly accepted: Array<net.Socket | TcpConnection> = [];
   private readonly peers: net.Socket[] = [];
   private readonly listener = net.createServer((s) => this.accepted.push(s));
 
@@ -81,17 +86,18 @@ class Loopback {
       this.listener.once("error", reject);
       this.listener.listen(0, "127.0.0.1", resolve);
     });
+    serveTcpHandles(this.listener, UNCOUNTED, () => false, (conn) => this.accepted.push(conn));
   }
 
-  /** A new accepted socket (its peer reads and drops what the server side writes). */
-  async socket(): Promise<net.Socket> {
+  /** A new accepted connection (its peer reads and drops what the server side writes). */
+  async socket(): Promise<net.Socket | TcpConnection> {
     const port = (this.listener.address() as net.AddressInfo).port;
     const peer = net.connect(port, "127.0.0.1");
     peer.on("error", () => {});
     peer.resume();
     this.peers.push(peer);
     while (this.accepted.length === 0) await new Promise((r) => setImmediate(r));
-    return this.accepted.shift() as net.Socket;
+    return this.accepted.shift() as net.Socket | TcpConnection;
   }
 
   close(): void {
@@ -100,6 +106,9 @@ class Loopback {
     this.listener.close();
   }
 }
+
+/** The warm-up's connections are nobody's to wait for. */
+const UNCOUNTED: TcpConnectionOwner = { tcpConnectionClosed: () => undefined };
 
 /**
  * Puts the warm-up off while a crowd of clients is connecting. A crowd connecting at once
