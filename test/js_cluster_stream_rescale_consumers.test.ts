@@ -2,17 +2,17 @@
 // side by side with three nats-server 2.15 servers. Checked live on nats-server 2.15.1 (infos
 // every 5 ms): the stream shows "selecting peers to scale down to" and "waiting for peer set to
 // settle", then settles as R3 on its three servers; no consumer is lost, none shows another
-// delivered or ack floor sequence or pending count at any time, and each goes on from its state.
+// delivered or ack floor sequence or pending count in its leader's answers, and each goes on.
 // What is compared is what holds whatever the timing: every consumer settles with the replicas
 // its config asks for (those following the stream's count as R3), its state kept throughout.
 // (Left apart: nats-server rewrites a consumer asking for 3 to 1 only once the scale-down selected
 // its peers, so a scale-up that comes first leaves it R3; tsnats rewrites it with the update.)
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
+import { clusterApi } from "./helpers/cluster_retry.js";
 import { sideBySideTests, type RefJsCluster } from "./helpers/ref_js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 import { asCreated, consumerState, pullSeqs, replicasSaid, seqSpan, stateAsCreated, type Json } from "./helpers/consumer_scale.js";
-import { pollInfos, SCALE_DOWN_KINDS as KINDS, streamFollowedBy, streamOnReplicas, type Answer } from "./helpers/stream_scale_watch.js";
+import { pollInfos, pushedToEach, statesOtherThan, SCALE_DOWN_KINDS as KINDS, streamFollowedBy, streamOnReplicas, type Answer } from "./helpers/stream_scale_watch.js";
 
 const MESSAGES = 40;
 
@@ -54,24 +54,14 @@ async function scenario(cluster: RefJsCluster): Promise<string[]> {
     }
     for (const k of KINDS) {
       const answers = polling.seen.get(k.name) as Answer[];
-      const changed = [...new Set(answers.map((a) => consumerState(a.info)).filter((st) => st !== stateAsCreated(k, MESSAGES)))];
+      const changed = statesOtherThan(answers, stateAsCreated(k, MESSAGES));
       out.push(`${k.name} state kept throughout: ${changed.length === 0}${changed.length === 0 ? "" : ` (${changed.join("; ")})`}`);
     }
     const names = ((await clusterApi<Json>(nc, "$JS.API.CONSUMER.NAMES.S")).consumers ?? []) as string[];
     out.push(`consumers: ${[...names].sort().join(" ")}`);
     // Each goes on from its state: pulls get 11..15, a new message is pushed once to each push consumer.
     for (const k of KINDS.filter((x) => x.push === undefined)) out.push(`${k.name} next pull: ${seqSpan(await pullSeqs(nc, "S", k.name, 5, () => true))}`);
-    // (One new message for all of them: each push consumer delivers it whenever its leader gets to it.)
-    const pushed = new Map<string, number[]>();
-    const subs = KINDS.filter((x) => x.push !== undefined).map((k) => {
-      pushed.set(k.name, []);
-      return nc.subscribe(k.push as string, { callback: (_e, m) => void (m.data.length > 0 && pushed.get(k.name)?.push(Number(m.string().slice(1)))) });
-    });
-    await nc.flush();
-    await clusterPublish(nc, "s.x", `m${MESSAGES + 1}`);
-    await waitUntil(() => [...pushed.values()].every((got) => got.length > 0), 15_000, "the new message pushed").catch(() => undefined);
-    for (const sub of subs) sub.unsubscribe();
-    for (const [name, got] of pushed) out.push(`${name} pushes: ${seqSpan(got)}`);
+    out.push(...(await pushedToEach(nc, KINDS, MESSAGES + 1)));
     return out;
   } finally {
     await nc.close();
