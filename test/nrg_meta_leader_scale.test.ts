@@ -16,8 +16,7 @@ import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { NrgCluster, streamStateOn, type StreamState } from "./helpers/nrg_cluster.js";
-import { decodeNrgAppendEntry } from "../src/cluster/nrg_wire.js";
-import { decodeNrgMetaEntry } from "../src/jetstream/nrg_entries.js";
+import { onMetaEntries } from "./helpers/nrg_meta_capture.js";
 
 type Answer = Record<string, unknown> & { error?: { code: number; err_code: number; description: string } };
 
@@ -44,47 +43,27 @@ function captureMeta(sys: NatsConnection, stream: string): { steps: Step[]; reco
   const steps: Step[] = [];
   const reconciles: string[] = [];
   const raw: string[] = [];
-  const seen = new Set<string>();
-  sys.subscribe("$NRG.AE._meta_", {
-    callback: (_e, m) => {
-      let ae;
-      try {
-        ae = decodeNrgAppendEntry(Buffer.from(m.data));
-      } catch {
-        return;
-      }
-      ae.entries.forEach((e, i) => {
-        const key = `${ae.term}/${ae.prevIndex + 1 + i}`;
-        if (seen.has(key)) return;
-        seen.add(key);
-        let entry;
-        try {
-          entry = decodeNrgMetaEntry(e);
-        } catch {
-          return;
-        }
-        let consumer: string | undefined;
-        if (entry.op === "assignConsumer" || entry.op === "removeConsumer") {
-          if (entry.assignment.stream !== stream) return;
-          consumer = entry.assignment.name;
-        } else if ((entry.op !== "updateStream" && entry.op !== "assignStream") || entry.assignment.config.name !== stream) return;
-        const g = entry.assignment.group;
-        const replicas = "num_replicas" in entry.assignment.config ? entry.assignment.config.num_replicas : undefined;
-        const d = g.desired as { peers: string[]; term?: number; scale_down?: boolean; preferred?: string; members?: string[]; origin?: { peers: string[]; replicas: number } } | undefined;
-        steps.push({
-          op: entry.op,
-          ...(consumer !== undefined ? { consumer } : {}),
-          name: g.name.slice(0, 5),
-          peers: g.peers.length,
-          replicas,
-          ...(g.scale_up === true ? { scaleUp: true } : {}),
+  onMetaEntries(sys, (entry) => {
+    let consumer: string | undefined;
+    if (entry.op === "assignConsumer" || entry.op === "removeConsumer") {
+      if (entry.assignment.stream !== stream) return;
+      consumer = entry.assignment.name;
+    } else if ((entry.op !== "updateStream" && entry.op !== "assignStream") || entry.assignment.config.name !== stream) return;
+    const g = entry.assignment.group;
+    const replicas = "num_replicas" in entry.assignment.config ? entry.assignment.config.num_replicas : undefined;
+    const d = g.desired as { peers: string[]; term?: number; scale_down?: boolean; preferred?: string; members?: string[]; origin?: { peers: string[]; replicas: number } } | undefined;
+    steps.push({
+      op: entry.op,
+      ...(consumer !== undefined ? { consumer } : {}),
+      name: g.name.slice(0, 5),
+      peers: g.peers.length,
+      replicas,
+      ...(g.scale_up === true ? { scaleUp: true } : {}),
 
-          ...(d !== undefined
-            ? { desired: { peers: d.peers.length, term: d.term !== undefined, ...(d.scale_down ? { scaleDown: true } : {}), ...(d.preferred !== undefined && d.origin?.peers.length === 1 ? { preferred: d.preferred === d.origin.peers[0] } : {}), members: d.members?.length ?? -1, origin: d.origin === undefined ? undefined : { peers: d.origin.peers.length, replicas: d.origin.replicas }, keys: Object.keys(d).filter((k) => k !== "preferred").sort() } }
-            : {}),
-        });
-      });
-    },
+      ...(d !== undefined
+        ? { desired: { peers: d.peers.length, term: d.term !== undefined, ...(d.scale_down ? { scaleDown: true } : {}), ...(d.preferred !== undefined && d.origin?.peers.length === 1 ? { preferred: d.preferred === d.origin.peers[0] } : {}), members: d.members?.length ?? -1, origin: d.origin === undefined ? undefined : { peers: d.origin.peers.length, replicas: d.origin.replicas }, keys: Object.keys(d).filter((k) => k !== "preferred").sort() } }
+        : {}),
+    });
   });
   sys.subscribe("$SYS.JSC.*.ASSIGNMENT.RECONCILE", {
     callback: (_e, m) => {

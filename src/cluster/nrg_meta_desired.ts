@@ -153,6 +153,17 @@ export function scaledGroup(group: NrgRaftGroup, scaleUpPeers: string[] | undefi
   return withOrigin(next, group, replicas, placement);
 }
 
+/**
+ * The group a move proposes (jsClusteredStreamUpdateRequest with another placement): `placed`,
+ * chosen as a create places a new group, as the desired peers, marked `move`, the group's name
+ * kept. `replicas` and `placement`: the configuration before the update (the origin).
+ */
+export function movedGroup(group: NrgRaftGroup, placed: string[], replicas: number, placement: unknown): NrgRaftGroup {
+  const next = withDesired(group, { name: group.name, peers: placed, cluster: group.cluster });
+  (desiredOf(next) as NrgDesired).move = true;
+  return withOrigin(next, group, replicas, placement);
+}
+
 /** The peers a scale-up keeps: the current (or already desired) ones. */
 export function currentPeers(group: NrgRaftGroup): string[] {
   return [...(desiredOf(group)?.peers ?? group.peers)];

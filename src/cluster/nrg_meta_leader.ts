@@ -45,7 +45,7 @@ import { JS_API_LEVEL } from "../jetstream/api_level.js";
 import { domainLeaderElected } from "../jetstream/advisories.js";
 import { NrgEntryOp, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
 import { available, type NrgServerRoom } from "./nrg_server_stats.js";
-import { consumerReplicas, currentPeers, desiredOf, moveInFlight, parseReconcile, reconcileGroup, remapConsumer, scaledGroup, shuffled } from "./nrg_meta_desired.js";
+import { consumerReplicas, currentPeers, desiredOf, moveInFlight, movedGroup, parseReconcile, reconcileGroup, remapConsumer, scaledGroup, shuffled } from "./nrg_meta_desired.js";
 import { assignmentAccount, type NrgMetaConsumer, type NrgMetaState, type NrgMetaStream } from "./nrg_meta_state.js";
 
 const TYPE = "io.nats.jetstream.api.v1.";
@@ -561,7 +561,8 @@ export class NrgMetaLeader {
    * preferred member is cleared. A change of replicas goes through desired state
    * (`nrg_meta_desired.ts`): more peers placed as a create places them (the current ones kept),
    * or fewer marked as a scale-down the group's leader picks; the group's leader then asks for
-   * each step (`streamReconcile`). A move (another placement) is not made by this meta leader.
+   * each step (`streamReconcile`). A move (another placement) too: new peers placed as a create
+   * places them, the desired state marked `move`.
    */
   private streamUpdate(subject: string, reply: string, hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
     const req = this.streamRequest(subject, hdr);
@@ -584,11 +585,16 @@ export class NrgMetaLeader {
     const scaling = replicas !== (old.num_replicas ?? 1);
     const moving = cfg.placement !== undefined && cfg.placement !== null && JSON.stringify(cfg.placement) !== JSON.stringify(old.placement ?? null);
     if (moving && scaling) throw jsError("JSStreamMoveAndScaleErr");
-    if (moving) throw jsError("JSStreamUpdateErrF", { err: "stream placement can not be changed while a tsnats server leads the meta group" });
-    if (scaling && moveInFlight(base)) throw jsError("JSStreamMoveInProgressErr");
+    // One move at a time, and none beside another change under way (their peers would pile up).
+    if ((moving || scaling) && moveInFlight(base)) throw jsError("JSStreamMoveInProgressErr");
+    if (moving && desiredOf(base) !== undefined) throw jsError("JSStreamReconfigureInProgressErr");
     if (cfg.retention !== old.retention && (base.peers.length > 1 || desiredOf(base) !== undefined)) throw jsError("JSStreamUpdateErrF", { err: "a replicated stream's retention can not be changed while a tsnats server leads the meta group" });
     let group: NrgRaftGroup;
-    if (scaling) {
+    if (moving) {
+      const store = base.store === "memory" ? "memory" : "file";
+      const placed = shuffled(this.eligible(cfg as unknown as Record<string, unknown>, store, replicas)).slice(0, replicas);
+      group = movedGroup(base, placed, old.num_replicas ?? 1, old.placement);
+    } else if (scaling) {
       const keep = currentPeers(base);
       const store = base.store === "memory" ? "memory" : "file";
       let added: string[] | undefined;
