@@ -350,7 +350,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       log.warn(`stream '${jsa.account.name} > ${stream.name}': the copy on this server is damaged (${damage.join("; ")}); no other member may hold it, so the intact messages are kept`);
       damage = [];
     }
-    if (damage.length > 0) this.discardForRepair(damage);
+    if (damage.length > 0 && !this.rebuildFromOwnLog(damage)) this.discardForRepair(damage);
     this.opsApplied = this.inMemory ? 0 : readNumberFile(path.join(this.dir, "applied"));
     this.scaleDowns = new ConsumerScaleDowns(this.inMemory ? undefined : path.join(this.dir, SCALE_DOWNS_FILE));
     const sys = jsa.service.server.systemAccount;
@@ -701,6 +701,35 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       // no snapshot
     }
     return known.size;
+  }
+
+  /**
+   * The copy here is damaged, but this member's RAFT log verifies and holds every entry from the
+   * group's first (never compacted, no snapshot): the messages come back from it, as after a
+   * restart whose store lagged behind its log (committed entries are applied again; those the
+   * store holds are skipped, and it holds none). The member keeps its log and stays a voter
+   * that may lead: nothing it acknowledged is discarded (seed 27 of the random fault schedules:
+   * two members discarding their logs at once took the entries only they held). False: the log
+   * cannot rebuild it (compacted, damaged, empty, a repair under way, a consumer's files
+   * damaged), and the group's leader repairs it (discardForRepair).
+   */
+  private rebuildFromOwnLog(damage: string[]): boolean {
+    if (damage.some((d) => d.startsWith("consumer '") || d === "a repair from the leader did not finish")) return false;
+    if (fs.existsSync(path.join(this.dir, "snapshot.dat"))) return false;
+    const log = new RaftStore(new FsRaftDisk(this.dir));
+    let whole: boolean;
+    try {
+      whole = log.open().length === 0 && log.snapshotMeta === undefined && log.firstIndex === 1 && log.lastIndex > 0;
+    } finally {
+      log.close();
+    }
+    if (!whole) return false;
+    const s = this.stream;
+    s.jsa.service.log.warn(`stream '${s.jsa.account.name} > ${s.name}': the copy on this server is damaged (${damage.join("; ")}); it is emptied and rebuilt from this server's RAFT log (every entry from the first)`);
+    s.store.truncate(0);
+    // Durable before the log is applied again: the damaged blocks must not come back.
+    if (s.store instanceof FileStore) s.store.syncBlocking();
+    return true;
   }
 
   /**
