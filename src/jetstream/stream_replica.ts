@@ -2499,6 +2499,25 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     }
   }
 
+  /**
+   * Replicated consumers held here that the leader's snapshot does not have: deleted while this
+   * member was down, their deletion in entries compacted away. Their groups would campaign
+   * forever (no other member has them) and their files stay for good; they go as nats-server
+   * removes a consumer its meta snapshot no longer assigns (getOrphans after a catch-up). Kept:
+   * one the snapshot knows as a single replica (`eph`, moved or scaled down) or that scales down.
+   */
+  private removeOrphanedConsumers(list: SnapshotConsumer[] | undefined, eph: Record<string, unknown> | undefined): void {
+    const s = this.stream;
+    const known = new Set((list ?? []).map((sc) => sc.name));
+    for (const c of [...s.consumers.values()]) {
+      if (!c.replicated || known.has(c.name) || (eph !== undefined && c.name in eph) || this.scalingDownToOne(c.name)) continue;
+      s.jsa.service.log.warn(`Detected orphaned durable consumer '${s.jsa.account.name} > ${s.name} > ${c.name}', will cleanup`);
+      s.consumers.delete(c.name);
+      // (As a copy leaving its group: no deletion status to pulls, the others are not told.)
+      c.stop(true, true);
+    }
+  }
+
   /** The snapshot's durable consumers this member does not have: created with their state (they stand by unless it leads). */
   private restoreConsumers(list: SnapshotConsumer[] | undefined): void {
     const s = this.stream;
@@ -2601,6 +2620,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
         this.catchingUpNow = false;
         this.snapshotGroupVoters = undefined;
       }
+      this.removeOrphanedConsumers(snap.consumers, snap.eph);
       this.applyOfflineChanges();
       s.jsa.service.log.info(`stream '${s.jsa.account.name} > ${s.name}': caught up to ${snap.last} from ${leader} (snapshot at index ${index})`);
     } finally {
