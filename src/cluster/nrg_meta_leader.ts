@@ -45,6 +45,7 @@ import { JS_API_LEVEL } from "../jetstream/api_level.js";
 import { domainLeaderElected } from "../jetstream/advisories.js";
 import { NrgEntryOp, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
 import { available, type NrgServerRoom } from "./nrg_server_stats.js";
+import { selectPlacement } from "./nrg_placement.js";
 import { consumerReplicas, currentPeers, desiredOf, moveInFlight, movedGroup, parseReconcile, reconcileGroup, remapConsumer, scaledGroup, shuffled } from "./nrg_meta_desired.js";
 import { assignmentAccount, type NrgMetaConsumer, type NrgMetaState, type NrgMetaStream } from "./nrg_meta_state.js";
 
@@ -251,35 +252,32 @@ export class NrgMetaLeader {
   /** nats-server's createGroupForStream over what this member knows: the meta group's members heard from lately. */
   private placeStream(cfg: Record<string, unknown>, store: string): NrgRaftGroup {
     const replicas = Math.max(1, Number(cfg.num_replicas ?? 1));
-    const peers = shuffled(this.eligible(cfg, store, replicas)).slice(0, replicas);
+    const peers = this.selectPeers(cfg, store, replicas, []);
     return { name: groupName("S", peers.length, store), peers, store, cluster: this.srv.clusterName, preferred: peers[Math.floor(Math.random() * peers.length)] };
   }
 
   /**
-   * The members a stream of `replicas` may be placed on (selectPeerGroup's filters over what
-   * this member knows: heard from lately, every placement tag, room for max_bytes), refused as
-   * nats-server refuses when fewer than `replicas` are left.
+   * The peers of a stream of `replicas` (`existing` kept first), chosen as selectPeerGroup
+   * chooses (`nrg_placement.ts`) among the members heard from lately, from their STATSZ (tags,
+   * room) and the meta state (streams each holds). Never this server alone: it holds replicas
+   * only through its RAFT members.
    */
-  private eligible(cfg: Record<string, unknown>, store: string, replicas: number): string[] {
+  private selectPeers(cfg: Record<string, unknown>, store: string, replicas: number, existing: string[]): string[] {
     const placement = cfg.placement as { cluster?: string; tags?: string[] } | undefined;
     if (placement?.cluster !== undefined && placement.cluster !== "" && placement.cluster !== this.srv.clusterName) throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement" });
-    // This server holds replicas only through its RAFT members: never an R1 stream alone.
-    const live = this.srv.onlinePeers().filter((id) => replicas > 1 || id !== this.srv.selfId);
-    // Every tag asked for, on the server's own tags (its STATSZ).
-    const wanted = (placement?.tags ?? []).map((t) => t.toLowerCase());
-    const unmatched = new Set<string>();
-    const online = live.filter((id) => {
-      const has = this.srv.tags(id) ?? [];
-      const missing = wanted.filter((t) => !has.includes(t));
-      for (const t of missing) unmatched.add(t);
-      return missing.length === 0;
+    const streams = new Map<string, number>();
+    const replicated = new Map<string, number>();
+    for (const s of this.meta.streams.values()) {
+      for (const p of s.group.peers) {
+        streams.set(p, (streams.get(p) ?? 0) + 1);
+        if (s.group.peers.length > 1) replicated.set(p, (replicated.get(p) ?? 0) + 1);
+      }
+    }
+    const candidates = shuffled(this.srv.onlinePeers().filter((id) => replicas > 1 || id !== this.srv.selfId)).map((id) => {
+      const room = this.srv.room(id);
+      return { id, tags: (this.srv.tags(id) ?? []).map((t) => t.toLowerCase()), available: room === undefined ? 0 : available(room, store === "memory"), streams: streams.get(id) ?? 0, replicated: replicated.get(id) ?? 0 };
     });
-    if (online.length < replicas && unmatched.size > 0) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, tags not matched ['${[...unmatched].join("', '")}']` });
-    // selectPeerGroup: a server without room for the stream's max_bytes is left out.
-    const maxBytes = Number(cfg.max_bytes ?? -1);
-    const roomy = maxBytes > 0 ? online.filter((id) => { const room = this.srv.room(id); return room !== undefined && available(room, store === "memory") >= maxBytes; }) : online;
-    if (roomy.length < replicas) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement${roomy.length < online.length ? ", insufficient storage" : ""}` });
-    return roomy;
+    return selectPlacement(candidates, { replicas, tags: placement?.tags ?? [], maxBytes: Number(cfg.max_bytes ?? -1), uniqueTag: this.srv.jetstream.uniqueTag ?? "", existing, tagsOf: (id) => this.srv.tags(id)?.map((t) => t.toLowerCase()) });
   }
 
   private streamDelete(subject: string, reply: string, hdr: Buffer | undefined): Record<string, unknown> | undefined {
@@ -592,16 +590,14 @@ export class NrgMetaLeader {
     let group: NrgRaftGroup;
     if (moving) {
       const store = base.store === "memory" ? "memory" : "file";
-      const placed = shuffled(this.eligible(cfg as unknown as Record<string, unknown>, store, replicas)).slice(0, replicas);
+      const placed = this.selectPeers(cfg as unknown as Record<string, unknown>, store, replicas, []);
       group = movedGroup(base, placed, old.num_replicas ?? 1, old.placement);
     } else if (scaling) {
       const keep = currentPeers(base);
       const store = base.store === "memory" ? "memory" : "file";
       let added: string[] | undefined;
       if (replicas > keep.length) {
-        const more = shuffled(this.eligible(cfg as unknown as Record<string, unknown>, store, replicas).filter((p) => !keep.includes(p)));
-        if (keep.length + more.length < replicas) throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement" });
-        added = [...keep, ...more.slice(0, replicas - keep.length)];
+        added = this.selectPeers(cfg as unknown as Record<string, unknown>, store, replicas, keep);
       }
       group = scaledGroup(base, added, () => groupName("S", replicas, store), old.num_replicas ?? 1, old.placement);
     } else {

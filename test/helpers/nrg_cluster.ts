@@ -151,6 +151,8 @@ export class NrgCluster {
   readonly leafListen = new Map<string, number>();
   /** Set before `up`: server_tags by server name. */
   readonly tags = new Map<string, string[]>();
+  /** Set before `up`: every server's `jetstream { unique_tag }`. */
+  uniqueTag: string | undefined;
 
   private constructor(
     private readonly routePorts: number[],
@@ -169,7 +171,7 @@ export class NrgCluster {
     const routes = this.routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
     const leaf = this.leafListen.get(name);
     const tags = this.tags.get(name);
-    return `server_name: ${name}\n${tags !== undefined ? `server_tags: [${tags.map((t) => JSON.stringify(t)).join(", ")}]\n` : ""}${this.accounts}${leaf !== undefined ? `leafnodes { listen: "127.0.0.1:${leaf}" }\n` : ""}jetstream { max_mem_store: 256MB, max_file_store: 1GB${this.domain !== undefined ? `, domain: ${this.domain}` : ""}${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}${this.lead ? ", nrg_peer_lead: true" : ""}${this.metaLead ? ", nrg_peer_meta_lead: true" : ""}` : ""} }\n`;
+    return `server_name: ${name}\n${tags !== undefined ? `server_tags: [${tags.map((t) => JSON.stringify(t)).join(", ")}]\n` : ""}${this.accounts}${leaf !== undefined ? `leafnodes { listen: "127.0.0.1:${leaf}" }\n` : ""}jetstream { max_mem_store: 256MB, max_file_store: 1GB${this.domain !== undefined ? `, domain: ${this.domain}` : ""}${this.uniqueTag !== undefined ? `, unique_tag: "${this.uniqueTag}"` : ""}${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}${this.lead ? ", nrg_peer_lead: true" : ""}${this.metaLead ? ", nrg_peer_meta_lead: true" : ""}` : ""} }\n`;
   }
 
   startOurs(): Promise<ReferenceServer> {

@@ -1,0 +1,102 @@
+// Which servers a tsnats meta leader places a stream's group on (nrg_meta_leader.ts), as
+// nats-server 2.15's selectPeerGroup chooses them. Pure: candidates in, peers out.
+//
+// A candidate is left out for a `!jetstream` server tag, a placement tag it lacks or an
+// excluded one (`!tag`) it has, too little room for max_bytes, or a value of the meta leader's
+// `unique_tag` prefix another chosen (or kept) server already has (none: left out too; naming
+// the prefix in the placement's tags turns the check off). The rest go most room first (free
+// room of the stream's storage kind; a tie to the server with fewer streams), and for a
+// replicated stream the fewest replicated streams first, the order kept among equals. Too few:
+// refused with nats-server's reasons in its order (`no suitable peers for placement, ...`).
+import { jsError } from "../jetstream/errors.js";
+
+export interface NrgCandidate {
+  id: string;
+  /** Its server tags, lower-cased. */
+  tags: string[];
+  /** Its free room of the stream's storage kind. */
+  available: number;
+  /** Streams assigned to it, and of those the replicated ones. */
+  streams: number;
+  replicated: number;
+}
+
+export interface NrgPlacementAsk {
+  replicas: number;
+  /** The placement's tags as asked (`!tag` excludes), compared lower-cased. */
+  tags: string[];
+  maxBytes: number;
+  /** The meta leader's `jetstream { unique_tag }` prefix, "" for none. */
+  uniqueTag: string;
+  /** Peers kept (a scale-up's current ones), first in the result, their unique tags taken. */
+  existing: string[];
+  /** The existing peers' tags (for their unique tag values). */
+  tagsOf(id: string): string[] | undefined;
+}
+
+/**
+ * The peers for `ask` among `candidates` (in random order, as nats-server shuffles the meta
+ * group's members), or a JSClusterNoPeersErrF refusal.
+ */
+export function selectPlacement(candidates: NrgCandidate[], ask: NrgPlacementAsk): string[] {
+  if (ask.existing.length >= ask.replicas) return ask.existing.slice(0, ask.replicas);
+  const wanted = ask.tags.map((t) => t.toLowerCase());
+  const required = wanted.filter((t) => !t.startsWith("!"));
+  const excluded = wanted.filter((t) => t.startsWith("!")).map((t) => t.slice(1));
+  let unique = ask.uniqueTag.toLowerCase();
+  if (unique !== "" && [...required, ...excluded].some((t) => t.startsWith(unique))) unique = "";
+  const taken = new Set<string>();
+  const uniqueValue = (tags: string[]): string | undefined => tags.find((t) => t.startsWith(unique));
+  if (unique !== "") {
+    for (const id of ask.existing) {
+      const v = uniqueValue(ask.tagsOf(id) ?? []);
+      if (v !== undefined) taken.add(v);
+    }
+  }
+  const why = { excludeTag: false, noStorage: false, uniqueTag: false, missing: new Set<string>(), excluded: new Set<string>() };
+  const chosen: NrgCandidate[] = [];
+  for (const c of candidates) {
+    if (ask.existing.includes(c.id)) continue;
+    if (c.tags.includes("!jetstream")) {
+      why.excludeTag = true;
+      continue;
+    }
+    const hasExcluded = excluded.find((t) => c.tags.includes(t));
+    if (hasExcluded !== undefined) {
+      why.excluded.add(hasExcluded);
+      continue;
+    }
+    const lacks = required.find((t) => !c.tags.includes(t));
+    if (lacks !== undefined) {
+      why.missing.add(lacks);
+      continue;
+    }
+    if (ask.maxBytes > 0 && ask.maxBytes > c.available) {
+      why.noStorage = true;
+      continue;
+    }
+    if (unique !== "") {
+      const v = uniqueValue(c.tags);
+      if (v === undefined || taken.has(v)) {
+        why.uniqueTag = true;
+        continue;
+      }
+      taken.add(v);
+    }
+    chosen.push(c);
+  }
+  const needed = ask.replicas - ask.existing.length;
+  if (chosen.length < needed) {
+    let err = "no suitable peers for placement";
+    if (why.excludeTag) err += ", exclude tag set";
+    if (why.noStorage) err += ", insufficient storage";
+    if (why.uniqueTag) err += ", server tag not unique";
+    if (why.missing.size > 0) err += `, tags not matched ['${[...why.missing].join("', '")}']`;
+    if (why.excluded.size > 0) err += `, tags excluded ['${[...why.excluded].join("', '")}']`;
+    throw jsError("JSClusterNoPeersErrF", { err });
+  }
+  chosen.sort((a, b) => (a.available === b.available ? a.streams - b.streams : b.available - a.available));
+  // Array.prototype.sort is stable: equals keep the room order.
+  if (ask.replicas > 1) chosen.sort((a, b) => a.replicated - b.replicated);
+  return [...ask.existing, ...chosen.slice(0, needed).map((c) => c.id)];
+}
