@@ -139,7 +139,7 @@ export class NrgMetaLeader {
   private subs: Subscription[] = [];
   /** Assignments whose create was answered with a member's refusal (once each, as nats-server's sa.responded). */
   private readonly refusalsAnswered = new Set<string>();
-  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0, memberRefusals: 0, reconciled: 0 };
+  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0, memberRefusals: 0, reconciled: 0, purges: 0 };
   /** Groups this leader proposed, by `<account> > <stream>[ > <consumer>]`, until applied (or 5 s). */
   private readonly inflight = new Map<string, { group: NrgRaftGroup; at: number }>();
 
@@ -176,6 +176,7 @@ export class NrgMetaLeader {
     on("$JS.API.CONSUMER.NAMES.*", (s, reply, hdr, body) => this.answer(s, reply, "consumer_names_response", () => this.consumerNames(s, hdr, body)));
     on("$JS.API.CONSUMER.LIST.*", (s, reply, hdr, body) => this.answer(s, reply, "consumer_list_response", () => this.consumerList(s, reply, hdr, body)));
     on("$JS.API.META.LEADER.STEPDOWN", (s, reply, hdr, body) => this.answer(s, reply, "meta_leader_stepdown_response", () => this.stepDown(hdr, body)));
+    on("$JS.API.ACCOUNT.PURGE.*", (s, reply, hdr) => this.answer(s, reply, "account_purge_response", () => this.accountPurge(s, hdr)));
     on("$SYS.JSC.STREAM.ASSIGNMENT.RESULT", (_s, _reply, _hdr, body) => this.streamResult(body));
     on("$SYS.JSC.CONSUMER.ASSIGNMENT.RESULT", (_s, _reply, _hdr, body) => this.consumerResult(body));
     on("$SYS.JSC.STREAM.ASSIGNMENT.RECONCILE", (_s, _reply, _hdr, body) => this.streamReconcile(body));
@@ -727,10 +728,40 @@ export class NrgMetaLeader {
     };
   }
 
-  private stepDown(hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
-    // From the system account only: a request through an account's import names that account.
+  /** A request from the system account itself (a request through an account's import names that account). */
+  private fromSystem(hdr: Buffer | undefined): boolean {
     const client = requestClient(hdr);
-    if (client !== undefined && assignmentAccount(client) !== this.srv.sys.name) return undefined;
+    return client === undefined || assignmentAccount(client) === this.srv.sys.name;
+  }
+
+  /**
+   * ACCOUNT.PURGE.<account> (jsLeaderAccountPurgeRequest, system account only): every consumer's
+   * and then its stream's removal proposed, for each stream of the account, with the request's
+   * subject and no reply (the meta leader answers `initiated` at once, also for an account
+   * without streams).
+   */
+  private accountPurge(subject: string, hdr: Buffer | undefined): Record<string, unknown> | undefined {
+    if (!this.fromSystem(hdr)) return undefined;
+    const account = subject.slice("$JS.API.ACCOUNT.PURGE.".length);
+    if (/[\\/]/.test(account)) throw jsError("JSStreamGeneralErrorF", { err: "account name can not contain path separators" });
+    if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
+    let streams = 0;
+    let consumers = 0;
+    for (const s of [...this.meta.streams.values()].filter((x) => x.account === account)) {
+      for (const c of s.consumers.values()) {
+        if (!this.srv.propose(metaEntry(NrgEntryOp.RemoveConsumer, consumerBody(c, subject, "", undefined)))) throw jsError("JSStreamGeneralErrorF", { err: "proposal failed: not leading" });
+        consumers++;
+      }
+      if (!this.srv.propose(metaEntry(NrgEntryOp.RemoveStream, streamBody(s, subject, "", undefined)))) throw jsError("JSStreamGeneralErrorF", { err: "proposal failed: not leading" });
+      streams++;
+    }
+    this.counters.purges++;
+    this.srv.log(`NRG meta leader: purge request for account ${account} (streams: ${streams}, consumers: ${consumers}, hasAccount: ${streams > 0})`);
+    return { initiated: true };
+  }
+
+  private stepDown(hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
+    if (!this.fromSystem(hdr)) return undefined;
     let preferred: string | undefined;
     if (isJsonObjectOrArray(body)) {
       const req = decodeRequest<{ placement?: { preferred?: string } }>(body, STEPDOWN_SHAPE, "JSApiLeaderStepdownRequest") ?? {};

@@ -118,6 +118,7 @@ function responseType(tokens: string[]): string {
   if (a === "SERVER" && b === "EVACUATE") return "meta_server_evacuate_response";
   if (a === "META" && b === "RESCUE") return "meta_rescue_response";
   if (a === "ACCOUNT" && b === "STREAM") return c === "MOVE" ? "stream_update_response" : "stream_cancel_move_response";
+  if (a === "ACCOUNT" && b === "PURGE") return "account_purge_response";
   return "api_response";
 }
 
