@@ -126,8 +126,12 @@ type MetaOp =
       scale?: StreamScale;
     }
   | { op: "stream_del"; account: string; name: string; body: string; reply: string; hdr?: string }
-  /** The servers of a stream change (peer removal, server removal); nothing else. */
-  | { op: "stream_peers"; account: string; name: string; peers: string[]; move?: StreamMove | null };
+  /**
+   * The servers of a stream change (peer removal, server removal); nothing else. `during`: the
+   * move (its `created`) whose step or end this records: not applied once the assignment is in
+   * no such move (a scale asked meanwhile replaced it: R3 -> R1 -> R3 at once).
+   */
+  | { op: "stream_peers"; account: string; name: string; peers: string[]; move?: StreamMove | null; during?: string };
 
 const GROUP = "meta";
 const ELECTION_MIN_MS = 1500;
@@ -482,7 +486,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         else this.replayedDeletes.add(`${op.account}\u0000${op.name}`);
       }
     } else if (op.op === "stream_peers") {
-      if (prev !== undefined) {
+      // (A step of a move the assignment has left: proposed from the assignment before a scale
+      // that replaced it was applied. Applied, it took the removed server out of the new R3.)
+      if (prev !== undefined && (op.during === undefined || prev.move?.created === op.during)) {
         const sa: StreamAssignment = { ...prev, peers: op.peers, owner: op.peers.includes(prev.owner) ? prev.owner : op.peers[0] };
         if (op.move === null) delete sa.move;
         else if (op.move !== undefined) sa.move = op.move;
@@ -1678,7 +1684,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     setTimeout(() => this.settling.delete(key), ELECTION_MAX_MS).unref();
     if (done) this.service.log.info(`JetStream cluster: stream '${m.account} > ${m.name}' ${sa.move === undefined ? "scaled up" : sa.move.scaleDown === true ? "scaled down" : "moved"} to [${to.join(", ")}]`);
     try {
-      this.proposePeers(m.account, m.name, done ? [...to] : [...peers], done ? null : undefined);
+      this.proposePeers(m.account, m.name, done ? [...to] : [...peers], done ? null : undefined, sa.move?.created);
     } catch {
       // asked again by the stream's leader
     }
@@ -1941,8 +1947,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }
   }
 
-  private proposePeers(account: string, name: string, peers: string[], move?: StreamMove | null): void {
-    const op: MetaOp = { op: "stream_peers", account, name, peers, ...(move !== undefined ? { move } : {}) };
+  private proposePeers(account: string, name: string, peers: string[], move?: StreamMove | null, during?: string): void {
+    const op: MetaOp = { op: "stream_peers", account, name, peers, ...(move !== undefined ? { move } : {}), ...(during !== undefined ? { during } : {}) };
     this.proposeMeta(op);
   }
 
