@@ -7,13 +7,13 @@
 // and ends), and the moved stream holds its messages on its new server.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
-import { NrgCluster, streamStateOn } from "./helpers/nrg_cluster.js";
-import { onMetaEntries } from "./helpers/nrg_meta_capture.js";
+import { NrgCluster, streamStateOn, throughNatsThenT3 } from "./helpers/nrg_cluster.js";
+import { captureStreamSteps } from "./helpers/nrg_meta_capture.js";
 import { shortHash } from "../src/jetstream/util.js";
 
 type Answer = Record<string, unknown> & { error?: { code: number; err_code: number; description: string } };
@@ -21,28 +21,6 @@ type Answer = Record<string, unknown> & { error?: { code: number; err_code: numb
 async function api(nc: NatsConnection, subject: string, body: unknown = ""): Promise<Answer> {
   const m = await nc.request(subject, body === "" ? "" : JSON.stringify(body), { timeout: 10_000 });
   return m.json();
-}
-
-/** A stream's meta entries with peer ids as server names, desired state's ids and times left out. */
-function captureMeta(sys: NatsConnection, stream: string, names: Map<string, string>): Record<string, unknown>[] {
-  const steps: Record<string, unknown>[] = [];
-  const named = (ids: unknown): unknown => (Array.isArray(ids) ? ids.map((id) => names.get(id as string) ?? id) : ids === undefined ? undefined : (names.get(ids as string) ?? ids));
-  onMetaEntries(sys, (entry) => {
-    if ((entry.op !== "updateStream" && entry.op !== "assignStream") || entry.assignment.config.name !== stream) return;
-    const g = entry.assignment.group;
-    const d = g.desired as Record<string, unknown> | undefined;
-    const origin = d?.origin as Record<string, unknown> | undefined;
-    steps.push({
-      op: entry.op,
-      name: g.name.slice(0, 5),
-      peers: named(g.peers),
-      ...(g.scale_up === true ? { scaleUp: true } : {}),
-      ...(d !== undefined
-        ? { desired: { peers: named(d.peers), term: d.term !== undefined, move: d.move, preferred: named(d.preferred), members: named(d.members), removed: named(d.removed), origin: origin === undefined ? undefined : { ...origin, peers: named(origin.peers) }, keys: Object.keys(d).sort() } }
-        : {}),
-    });
-  });
-  return steps;
 }
 
 /** Where the desired state starts (no term yet) and where it ends (none). */
@@ -59,7 +37,7 @@ function peerSets(steps: Record<string, unknown>[]): string[] {
 /** An R1 stream placed on N1 by tag, 5 messages, moved to N2 by tag; its meta entries. */
 async function moveTo(cluster: NrgCluster, nc: NatsConnection, sys: NatsConnection, stream: string): Promise<Record<string, unknown>[]> {
   const names = new Map(["N1", "N2", "T3"].map((n) => [shortHash(n), n]));
-  const steps = captureMeta(sys, stream, names);
+  const steps = captureStreamSteps(sys, stream, names);
   await sys.flush();
   const lower = stream.toLowerCase();
   const created = await api(nc, `$JS.API.STREAM.CREATE.${stream}`, { name: stream, subjects: [`${lower}.>`], placement: { tags: ["az:1"] } });
@@ -87,21 +65,7 @@ async function moveTo(cluster: NrgCluster, nc: NatsConnection, sys: NatsConnecti
 }
 
 test("an R1 stream moved by its placement tags through T3 as meta leader goes through the steps a nats-server meta leader takes", { skip: referenceMissing(), timeout: 110_000 }, async (t) => {
-  const cluster = await NrgCluster.create(true, true, undefined, true);
-  for (const [name, az] of [["N1", "az:1"], ["N2", "az:2"], ["T3", "az:3"]]) cluster.tags.set(name, [az]);
-  try {
-    const { n1, nc1, jsm } = await cluster.upWithClients();
-    const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
-    cluster.conns.push(sys);
-    await retry(() => jsm.streams.add({ name: "WARM", subjects: ["warm.>"], num_replicas: 3 }), 60_000);
-    const byNats = await moveTo(cluster, nc1, sys, "MN");
-    t.diagnostic(`through the nats-server meta leader: ${JSON.stringify(byNats)}`);
-    await cluster.metaLeadOnT3();
-    const byT3 = await moveTo(cluster, nc1, sys, "MT");
-    t.diagnostic(`through T3: ${JSON.stringify(byT3)}`);
-    assert.deepEqual(milestones(byT3), milestones(byNats), "T3's move starts and ends as the nats-server meta leader's");
-    assert.deepEqual(peerSets(byT3), peerSets(byNats), "the group's peers go N1, N1+N2, N2 under both");
-  } finally {
-    await cluster.stop();
-  }
+  const { byNats, byT3 } = await throughNatsThenT3(t, (cluster, nc, sys, suffix) => moveTo(cluster, nc, sys, `M${suffix}`));
+  assert.deepEqual(milestones(byT3), milestones(byNats), "T3's move starts and ends as the nats-server meta leader's");
+  assert.deepEqual(peerSets(byT3), peerSets(byNats), "the group's peers go N1, N1+N2, N2 under both");
 });

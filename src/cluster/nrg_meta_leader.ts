@@ -32,7 +32,8 @@ import { randomBytes } from "node:crypto";
 import { nowNs, rfc3339 } from "../server/time.js";
 import { getHeader } from "../protocol/headers.js";
 import { ApiError, jsError } from "../jetstream/errors.js";
-import { createRequest, errorResponse, isJsonObjectOrArray, pauseAnswer } from "../jetstream/api.js";
+import { createRequest, errorResponse, isEmptyRequest, isJsonObjectOrArray, pauseAnswer } from "../jetstream/api.js";
+import { shortHash } from "../jetstream/util.js";
 import { CONSUMER_CREATE_SHAPE, CONSUMER_NAMES_SHAPE, CONSUMER_PAUSE_SHAPE, decodeRequest, NAMES_SHAPE, STREAM_CREATE_SHAPE, type Shape } from "../jetstream/json.js";
 import { askEach } from "../jetstream/info_gather.js";
 import { maxDuplicateWindowNs } from "../jetstream/server_limits.js";
@@ -46,7 +47,7 @@ import { domainLeaderElected } from "../jetstream/advisories.js";
 import { NrgEntryOp, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
 import { available, type NrgServerRoom } from "./nrg_server_stats.js";
 import { selectPlacement } from "./nrg_placement.js";
-import { consumerReplicas, currentPeers, desiredOf, moveInFlight, movedGroup, parseReconcile, reconcileGroup, remapConsumer, scaledGroup, shuffled } from "./nrg_meta_desired.js";
+import { consumerReplicas, currentPeers, desiredOf, moveInFlight, movedGroup, parseReconcile, peerRemovedGroup, reconcileGroup, remapConsumer, scaledGroup, shuffled } from "./nrg_meta_desired.js";
 import { assignmentAccount, type NrgMetaConsumer, type NrgMetaState, type NrgMetaStream } from "./nrg_meta_state.js";
 
 const TYPE = "io.nats.jetstream.api.v1.";
@@ -139,7 +140,7 @@ export class NrgMetaLeader {
   private subs: Subscription[] = [];
   /** Assignments whose create was answered with a member's refusal (once each, as nats-server's sa.responded). */
   private readonly refusalsAnswered = new Set<string>();
-  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0, memberRefusals: 0, reconciled: 0, purges: 0 };
+  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0, memberRefusals: 0, reconciled: 0, purges: 0, peersRemoved: 0 };
   /** Groups this leader proposed, by `<account> > <stream>[ > <consumer>]`, until applied (or 5 s). */
   private readonly inflight = new Map<string, { group: NrgRaftGroup; at: number }>();
 
@@ -176,6 +177,7 @@ export class NrgMetaLeader {
     on("$JS.API.CONSUMER.NAMES.*", (s, reply, hdr, body) => this.answer(s, reply, "consumer_names_response", () => this.consumerNames(s, hdr, body)));
     on("$JS.API.CONSUMER.LIST.*", (s, reply, hdr, body) => this.answer(s, reply, "consumer_list_response", () => this.consumerList(s, reply, hdr, body)));
     on("$JS.API.META.LEADER.STEPDOWN", (s, reply, hdr, body) => this.answer(s, reply, "meta_leader_stepdown_response", () => this.stepDown(hdr, body)));
+    on("$JS.API.STREAM.PEER.REMOVE.*", (s, reply, hdr, body) => this.answer(s, reply, "stream_remove_peer_response", () => this.streamPeerRemove(s, hdr, body)));
     on("$JS.API.ACCOUNT.PURGE.*", (s, reply, hdr) => this.answer(s, reply, "account_purge_response", () => this.accountPurge(s, hdr)));
     on("$SYS.JSC.STREAM.ASSIGNMENT.RESULT", (_s, _reply, _hdr, body) => this.streamResult(body));
     on("$SYS.JSC.CONSUMER.ASSIGNMENT.RESULT", (_s, _reply, _hdr, body) => this.consumerResult(body));
@@ -263,7 +265,7 @@ export class NrgMetaLeader {
    * room) and the meta state (streams each holds). Never this server alone: it holds replicas
    * only through its RAFT members.
    */
-  private selectPeers(cfg: Record<string, unknown>, store: string, replicas: number, existing: string[]): string[] {
+  private selectPeers(cfg: Record<string, unknown>, store: string, replicas: number, existing: string[], ignore: string[] = []): string[] {
     const placement = cfg.placement as { cluster?: string; tags?: string[] } | undefined;
     if (placement?.cluster !== undefined && placement.cluster !== "" && placement.cluster !== this.srv.clusterName) throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement" });
     const streams = new Map<string, number>();
@@ -274,7 +276,7 @@ export class NrgMetaLeader {
         if (s.group.peers.length > 1) replicated.set(p, (replicated.get(p) ?? 0) + 1);
       }
     }
-    const candidates = shuffled(this.srv.onlinePeers().filter((id) => replicas > 1 || id !== this.srv.selfId)).map((id) => {
+    const candidates = shuffled(this.srv.onlinePeers().filter((id) => (replicas > 1 || id !== this.srv.selfId) && !ignore.includes(id))).map((id) => {
       const room = this.srv.room(id);
       return { id, tags: (this.srv.tags(id) ?? []).map((t) => t.toLowerCase()), available: room === undefined ? 0 : available(room, store === "memory"), streams: streams.get(id) ?? 0, replicated: replicated.get(id) ?? 0 };
     });
@@ -647,14 +649,9 @@ export class NrgMetaLeader {
     const d = desiredOf(base);
     // A scale-down's consumers wait for the peers the leader keeps.
     if (d !== undefined && d.scale_down !== true) {
-      for (const c of s.consumers.values()) {
-        const group = this.pendingGroup(`${s.account} > ${s.config.name} > ${c.name}`, c.group);
-        if (desiredOf(group) !== undefined) done = false;
-        const next = remapConsumer({ group: base, config: s.config }, { group, config: c.config }, (n) => groupName("C", n, c.group.store === "memory" ? "memory" : "file"));
-        if (next === undefined) continue;
-        done = false;
-        remapped.push({ ...c, ...next });
-      }
+      const r = this.remapConsumers(s, base);
+      remapped.push(...r.remapped);
+      done = r.done;
     }
     const group = reconcileGroup(base, req, Number(s.config.num_replicas ?? 1), done, () => groupName("S", 1, store));
     if (group !== undefined) {
@@ -662,11 +659,83 @@ export class NrgMetaLeader {
       this.counters.reconciled++;
       this.inflight.set(`${s.account} > ${s.config.name}`, { group, at: Date.now() });
     }
-    for (const c of remapped) {
+    this.proposeConsumers(s, remapped);
+  }
+
+  /** The stream's consumers that must follow `group` (its target peers), and whether none moves or is still moving. */
+  private remapConsumers(s: NrgMetaStream, group: NrgRaftGroup): { remapped: NrgMetaConsumer[]; done: boolean } {
+    const remapped: NrgMetaConsumer[] = [];
+    let done = true;
+    for (const c of s.consumers.values()) {
+      const current = this.pendingGroup(`${s.account} > ${s.config.name} > ${c.name}`, c.group);
+      if (desiredOf(current) !== undefined) done = false;
+      const next = remapConsumer({ group, config: s.config }, { group: current, config: c.config }, (n) => groupName("C", n, c.group.store === "memory" ? "memory" : "file"));
+      if (next === undefined) continue;
+      done = false;
+      remapped.push({ ...c, ...next });
+    }
+    return { remapped, done };
+  }
+
+  private proposeConsumers(s: NrgMetaStream, consumers: NrgMetaConsumer[]): void {
+    for (const c of consumers) {
       if (!this.srv.propose(metaEntry(NrgEntryOp.AssignConsumer, consumerBody(c, "", "", undefined)))) return;
       this.counters.reconciled++;
       this.inflight.set(`${s.account} > ${s.config.name} > ${c.name}`, { group: c.group, at: Date.now() });
     }
+  }
+
+  /**
+   * STREAM.PEER.REMOVE.<stream> (jsStreamRemovePeerRequest): the peer (a server name, or a peer
+   * id) out of the group at once, a replacement placed among the other servers (fewer replicas
+   * tried down to one more than those left; refused when the stream would miss replicas),
+   * proposed as the stream's assignment with the peer under desired `removed`, its consumers
+   * remapped; answered at once. The stream's leader then adds the replacement through its
+   * reconcile requests.
+   */
+  private streamPeerRemove(subject: string, hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
+    const client = requestClient(hdr);
+    if (client === undefined) return undefined;
+    const account = assignmentAccount(client);
+    if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
+    if (this.srv.accountLimits(account) === undefined) throw jsError("JSNotEnabledForAccountErr");
+    if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
+    let req: { peer?: unknown };
+    try {
+      req = JSON.parse(body.toString("utf8")) as { peer?: unknown };
+    } catch (err) {
+      throw jsError("JSInvalidJSONErr", { err: (err as Error).message });
+    }
+    if (typeof req !== "object" || req === null || typeof req.peer !== "string" || req.peer === "") throw jsError("JSBadRequestErr");
+    const s = this.meta.stream(account, subject.split(".")[5]);
+    if (s === undefined) throw jsError("JSStreamNotFoundErr");
+    const key = `${s.account} > ${s.config.name}`;
+    const base = this.pendingGroup(key, s.group);
+    const d = desiredOf(base);
+    const isMember = (p: string): boolean => base.peers.includes(p) || (d?.peers.includes(p) ?? false);
+    const byName = this.srv.idOf(req.peer) ?? shortHash(req.peer);
+    const peer = isMember(byName) ? byName : req.peer;
+    if (!isMember(peer)) throw jsError("JSClusterPeerNotMemberErr");
+    const basePeers = d?.peers ?? base.peers;
+    const retain = basePeers.filter((p) => p !== peer);
+    const store = base.store === "memory" ? "memory" : "file";
+    let placed = retain;
+    for (let r = basePeers.length; r > retain.length; r--) {
+      try {
+        placed = this.selectPeers(s.config, store, r, retain, [peer]);
+        break;
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err;
+      }
+    }
+    if (placed.length < Number(s.config.num_replicas ?? 1)) throw jsError("JSPeerRemapErr");
+    const group = peerRemovedGroup(base, peer, placed);
+    if (group === undefined) throw jsError("JSPeerRemapErr");
+    if (!this.srv.propose(metaEntry(NrgEntryOp.AssignStream, streamBody({ ...s, group }, "", "", undefined)))) return undefined;
+    this.inflight.set(key, { group, at: Date.now() });
+    this.counters.peersRemoved++;
+    this.proposeConsumers(s, this.remapConsumers(s, group).remapped);
+    return { success: true };
   }
 
   /**

@@ -363,3 +363,28 @@ export class NrgCluster {
     fs.rmSync(this.storeDir, { recursive: true, force: true });
   }
 }
+
+/**
+ * A side-by-side run of the meta leader's work: N1, N2 and T3 in zones az:1, az:2, az:3 (T3 with
+ * nrg_peer_meta_lead), placement knowing all three (a first R3 stream), then `run` under the
+ * nats-server meta leader and again under T3 (stream names suffixed N and T); both results, each
+ * in the diagnostics; the cluster stopped in every case.
+ */
+export async function throughNatsThenT3<T>(t: TestContext, run: (cluster: NrgCluster, nc: NatsConnection, sys: NatsConnection, suffix: string) => Promise<T>): Promise<{ byNats: T; byT3: T }> {
+  const cluster = await NrgCluster.create(true, true, undefined, true);
+  for (const [name, az] of [["N1", "az:1"], ["N2", "az:2"], ["T3", "az:3"]]) cluster.tags.set(name, [az]);
+  try {
+    const { n1, nc1, jsm } = await cluster.upWithClients();
+    const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
+    cluster.conns.push(sys);
+    await retry(() => jsm.streams.add({ name: "WARM", subjects: ["warm.>"], num_replicas: 3 }), 60_000);
+    const byNats = await run(cluster, nc1, sys, "N");
+    t.diagnostic(`through the nats-server meta leader: ${JSON.stringify(byNats)}`);
+    await cluster.metaLeadOnT3();
+    const byT3 = await run(cluster, nc1, sys, "T");
+    t.diagnostic(`through T3: ${JSON.stringify(byT3)}`);
+    return { byNats, byT3 };
+  } finally {
+    await cluster.stop();
+  }
+}

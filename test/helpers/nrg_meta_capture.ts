@@ -31,3 +31,26 @@ export function onMetaEntries(sys: NatsConnection, onEntry: (entry: NrgMetaEntry
     },
   });
 }
+
+/** A stream's meta entries with peer ids as server names, desired state's ids and times left out. */
+export function captureStreamSteps(sys: NatsConnection, stream: string, names: Map<string, string>): Record<string, unknown>[] {
+  const steps: Record<string, unknown>[] = [];
+  const named = (ids: unknown): unknown => (Array.isArray(ids) ? ids.map((id) => names.get(id as string) ?? id) : ids === undefined ? undefined : (names.get(ids as string) ?? ids));
+  onMetaEntries(sys, (entry) => {
+    if ((entry.op !== "updateStream" && entry.op !== "assignStream") || entry.assignment.config.name !== stream) return;
+    const g = entry.assignment.group;
+    const d = g.desired as Record<string, unknown> | undefined;
+    const origin = d?.origin as Record<string, unknown> | undefined;
+    steps.push({
+      op: entry.op,
+      name: g.name.slice(0, 5),
+      peers: named(g.peers),
+      ...(g.scale_up === true ? { scaleUp: true } : {}),
+      ...(d !== undefined
+        ? { desired: { peers: named(d.peers), term: d.term !== undefined, move: d.move, preferred: named(d.preferred), members: named(d.members), removed: named(d.removed), origin: origin === undefined ? undefined : { ...origin, peers: named(origin.peers) }, keys: Object.keys(d).sort() } }
+        : {}),
+    });
+  });
+  return steps;
+}
+
