@@ -186,6 +186,18 @@ export function peerRemovedGroup(group: NrgRaftGroup, peer: string, placed: stri
   return next;
 }
 
+/**
+ * A consumer's group when an update changes its replicas (jsClusteredConsumerRequest): up to
+ * `added` (its peers first, then others of its stream's; a one-server group renamed, `rename`)
+ * or down, marked `scale_down` over its current peers; no origin (a consumer records none).
+ */
+export function consumerScaledGroup(group: NrgRaftGroup, added: string[] | undefined, rename: () => string): NrgRaftGroup {
+  const name = added !== undefined && group.peers.length === 1 && desiredOf(group) === undefined ? rename() : group.name;
+  const next = withDesired(group, { name, peers: added ?? [...group.peers], cluster: group.cluster, preferred: group.preferred });
+  if (added === undefined) (desiredOf(next) as NrgDesired).scale_down = true;
+  return next;
+}
+
 /** The peers a scale-up keeps: the current (or already desired) ones. */
 export function currentPeers(group: NrgRaftGroup): string[] {
   return [...(desiredOf(group)?.peers ?? group.peers)];

@@ -47,7 +47,7 @@ import { domainLeaderElected } from "../jetstream/advisories.js";
 import { NrgEntryOp, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
 import { available, type NrgServerRoom } from "./nrg_server_stats.js";
 import { selectPlacement } from "./nrg_placement.js";
-import { consumerReplicas, currentPeers, desiredOf, moveInFlight, movedGroup, parseReconcile, peerRemovedGroup, reconcileGroup, remapConsumer, scaledGroup, shuffled } from "./nrg_meta_desired.js";
+import { consumerReplicas, consumerScaledGroup, currentPeers, desiredOf, moveInFlight, movedGroup, parseReconcile, peerRemovedGroup, reconcileGroup, remapConsumer, scaledGroup, shuffled } from "./nrg_meta_desired.js";
 import { assignmentAccount, type NrgMetaConsumer, type NrgMetaState, type NrgMetaStream } from "./nrg_meta_state.js";
 
 const TYPE = "io.nats.jetstream.api.v1.";
@@ -324,7 +324,7 @@ export class NrgMetaLeader {
     if (existing !== undefined) {
       if (action === "create" && JSON.stringify({ ...existing.config, metadata: undefined }) !== JSON.stringify({ ...cfg, metadata: undefined })) throw jsError("JSConsumerAlreadyExists");
       // A running consumer keeps its pause as configured (nats-server does not update pause_until here).
-      assignment = { ...existing, config: { ...cfg, pause_until: existing.config.pause_until } };
+      assignment = { ...existing, group: this.rescaledConsumer(s, existing, cfg), config: { ...cfg, pause_until: existing.config.pause_until } };
       if (assignment.config.pause_until === undefined) delete assignment.config.pause_until;
     } else {
       if (action === "update") throw jsError("JSConsumerDoesNotExist");
@@ -333,6 +333,29 @@ export class NrgMetaLeader {
     }
     if (this.srv.propose(metaEntry(NrgEntryOp.AssignConsumer, consumerBody(assignment, subject, reply, client)))) this.counters.consumersProposed++;
     return undefined;
+  }
+
+  /**
+   * An existing consumer's group under an update (jsClusteredConsumerRequest): as it is, or
+   * through desired state when the update changes its replicas (more: its stream's peers added at
+   * random, refused 10126 beyond the stream's; fewer: marked for its leader to pick); a finished
+   * scale-up's mark dropped. Its leader then asks for each step (`consumerReconcile`).
+   */
+  private rescaledConsumer(s: NrgMetaStream, c: NrgMetaConsumer, cfg: Record<string, unknown>): NrgRaftGroup {
+    const group = this.pendingGroup(`${s.account} > ${s.config.name} > ${c.name}`, c.group);
+    const before = consumerReplicas(c.config, s.config);
+    const after = consumerReplicas(cfg, s.config);
+    const store = group.store === "memory" ? "memory" : "file";
+    if (before < after) {
+      if (s.group.peers.length < after) throw jsError("JSConsumerReplicasExceedsStream");
+      const added = [...group.peers];
+      for (const p of shuffled(s.group.peers)) if (added.length < after && !added.includes(p)) added.push(p);
+      return consumerScaledGroup(group, added, () => groupName("C", after, store));
+    }
+    if (before > after) return consumerScaledGroup(group, undefined, () => group.name);
+    if (desiredOf(group) !== undefined) return group;
+    const { scale_up: _done, ...rest } = group;
+    return rest;
   }
 
   /** nats-server's createGroupForConsumer: the stream's members, or a random subset of those heard from for fewer replicas. */
