@@ -662,12 +662,16 @@ export class RaftNode {
       if (id === this.id) continue;
       const p = this.progress.get(id);
       const match = p?.match ?? 0;
+      const current = p !== undefined && !p.contactLost && match >= this.commit && now - p.lastResp < this.o.electionMinMs && (p.applied >= this.commit || (busy && p.appliedAllKnown));
       out.push({
         id,
         voter: this.config.voters.includes(id),
         match,
-        lag: Math.max(0, this.store.lastIndex - match),
-        current: p !== undefined && !p.contactLost && match >= this.commit && now - p.lastResp < this.o.electionMinMs && (p.applied >= this.commit || (busy && p.appliedAllKnown)),
+        // Entries it lacks, or (not current for it) committed entries it has not applied yet:
+        // never "not current" with no lag (nats-server's lag counts what a member lacks, and a
+        // member holding everything is current there).
+        lag: Math.max(0, this.store.lastIndex - match, current || p === undefined ? 0 : this.commit - p.applied),
+        current,
         lastSeenMs: p === undefined || !p.answered ? -1 : now - p.lastResp,
       });
     }
