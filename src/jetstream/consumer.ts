@@ -540,6 +540,13 @@ export class Consumer {
         // committed after all): nothing changes.
         const known = this.cfg.ack_policy === "none" ? undefined : st.pending.get(op.sseq);
         if (known !== undefined && known.timestamp === op.now && (st.redelivered.get(op.sseq) ?? 0) === op.dc - 1) return;
+        // Deliveries this state already holds, applied again: a member that left the consumer's
+        // group and rejoins it with a new log (a scale-down undone before it finished) is sent
+        // the log from its start while it kept its copy. A new delivery behind the cursor, or a
+        // redelivery of a message acknowledged since or redelivered again since, changes nothing
+        // (counted again, the cursor went back and the consumer sequence ran ahead).
+        if (op.kind === "new" && op.sseq < this.sseq) return;
+        if (op.kind === "re" && (known === undefined || (st.redelivered.get(op.sseq) ?? 0) >= op.dc - 1)) return;
         const dseq = ++st.delivered.consumer_seq;
         if (op.kind === "new") {
           st.delivered.stream_seq = Math.max(st.delivered.stream_seq, op.sseq);
