@@ -8,9 +8,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { JsTestCluster, replicaLeader, streamOn } from "./helpers/js_cluster.js";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { AckPolicy, jetstream } from "@nats-io/jetstream";
+import { JsTestCluster, managerOn, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 import { StreamReplica } from "../src/jetstream/stream_replica.js";
 import { consumerGroupName } from "../src/jetstream/consumer_group.js";
@@ -22,9 +22,7 @@ test("a replicated consumer deleted while a member was down, its deletion compac
   const ncs: NatsConnection[] = [];
   try {
     await c.metaAllCurrent();
-    const nc = await connect({ servers: c.members[0].url });
-    ncs.push(nc);
-    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
+    const { nc, jsm } = await managerOn(c.members[0].url, ncs);
     await jsm.streams.add({ name: "S", subjects: ["s.>"], num_replicas: 3 });
     await jsm.consumers.add("S", { durable_name: "D", ack_policy: AckPolicy.Explicit });
     await jsm.consumers.add("S", { durable_name: "K", ack_policy: AckPolicy.Explicit });
@@ -38,9 +36,7 @@ test("a replicated consumer deleted while a member was down, its deletion compac
     assert.ok(fs.existsSync(consumerDir("D")) && fs.existsSync(groupDir("D")), `${down} holds D's files`);
 
     await c.stopMember(down);
-    const njs = await connect({ servers: c.members.find((m) => m.name !== down)!.url });
-    ncs.push(njs);
-    const jsm2 = await jetstreamManager(njs, { timeout: 20_000 });
+    const { nc: njs, jsm: jsm2 } = await managerOn(c.members.find((m) => m.name !== down)!.url, ncs);
     await jsm2.consumers.delete("S", "D");
     // More than a log segment (4 MiB) past the snapshot threshold: the group's log no longer
     // has D's deletion, the member is caught up from a snapshot.

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { JsTestCluster, copyOf, streamOn } from "./helpers/js_cluster.js";
+import { jetstream } from "@nats-io/jetstream";
+import { JsTestCluster, copyOf, managerOn, streamOn } from "./helpers/js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 
 const TAGS = { S1: ["at:1"], S2: ["at:2"], S3: ["at:3"] };
@@ -20,9 +20,7 @@ test("copies found at start that the meta group assigns elsewhere or no longer k
   const ncs: NatsConnection[] = [];
   try {
     await c.metaAllCurrent();
-    const nc = await connect({ servers: c.members[0].url });
-    ncs.push(nc);
-    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
+    const { nc, jsm } = await managerOn(c.members[0].url, ncs);
     // O on S1; on S2, S sources O and has a push consumer, T has message schedules.
     await jsm.streams.add({ name: "O", subjects: ["o.>"], num_replicas: 1, placement: { tags: ["at:1"] } as never });
     await jsm.streams.add({ name: "S", subjects: ["s.>"], num_replicas: 1, sources: [{ name: "O" }], placement: { tags: ["at:2"] } as never });

@@ -15,7 +15,7 @@ import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { referenceBinary, startNatsServer, type ReferenceLine, type ReferenceServer } from "./helpers/nats_server.js";
-import { JsTestCluster, streamOn } from "./helpers/js_cluster.js";
+import { JsTestCluster, managerOn, streamOn } from "./helpers/js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 
 /** Every file under a directory with a hash of its bytes: what a server wrote there shows. */
@@ -117,9 +117,7 @@ test("cluster of three: a member restarted with a copy of an R3 stream's directo
   const ncs: NatsConnection[] = [];
   try {
     await c.metaAllCurrent();
-    const nc = await connect({ servers: c.members[0].url });
-    ncs.push(nc);
-    const jsm = await jetstreamManager(nc, { timeout: 20_000 });
+    const { nc, jsm } = await managerOn(c.members[0].url, ncs);
     await jsm.streams.add({ name: "S", subjects: ["s.>"], num_replicas: 3 });
     const js = jetstream(nc, { timeout: 20_000 });
     for (let i = 1; i <= 3; i++) await js.publish("s.x", `m${i}`);

@@ -11,6 +11,8 @@ import type { JetStreamService } from "../../src/jetstream/jetstream.js";
 import type { Cluster } from "../../src/cluster/cluster.js";
 import type { Stream } from "../../src/jetstream/stream.js";
 import type { RaftMsg, RaftNode } from "../../src/cluster/raft.js";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 
 export interface JsClusterMember {
   name: string;
@@ -154,6 +156,13 @@ export class JsTestCluster {
     for (const m of this.members) await m.srv?.close();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** A client of the server at `url` and its JetStream manager (API answers waited for 20 s: a cluster may be electing), added to `ncs` for the test to close. */
+export async function managerOn(url: string, ncs: NatsConnection[]): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> {
+  const nc = await connect({ servers: url });
+  ncs.push(nc);
+  return { nc, jsm: await jetstreamManager(nc, { timeout: 20_000 }) };
 }
 
 /** A member's copy of a stream in the global account (undefined while the member is stopped). */
