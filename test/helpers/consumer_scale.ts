@@ -70,6 +70,11 @@ export async function consumerWithAcks(nc: NatsConnection, k: ScaledConsumer, me
   const sub = nc.subscribe(k.push ?? `pull.${k.name}`, { callback: (_e, m) => void got.push(m) });
   const c = await scaleConsumer(nc, k, 3);
   assert.equal(c.error, undefined, `${k.name}: ${JSON.stringify(c.error)}`);
+  // A pull request is taken only by the consumer's leader: one sent while the new group is
+  // still electing (nats-server answers the create before that, under load) reaches nobody.
+  if (k.push === undefined) {
+    await waitUntil(async () => typeof (await clusterApi<Json>(nc, `$JS.API.CONSUMER.INFO.S.${k.name}`)).cluster?.leader === "string", 20_000, `${k.name}: a leader`);
+  }
   if (k.push === undefined) nc.publish(`$JS.API.CONSUMER.MSG.NEXT.S.${k.name}`, JSON.stringify({ batch: 10, expires: 10e9 }), { reply: `pull.${k.name}` });
   const wanted = k.push === undefined ? 10 : messages;
   await waitUntil(() => got.length >= wanted, 20_000, `${k.name}: ${wanted} messages`);
