@@ -155,7 +155,10 @@ function walk(seed: number, n: number): Step[] {
     else {
       const label = `w${i}`;
       steps.push({ s: "$JS.API.CONSUMER.MSG.NEXT.D.P", b: { batch: 2, expires: 0.8 * SEC }, async: label, delayMs: 100, note: "waiting pull" });
-      steps.push(pub(subj(), "late"));
+      // nats-server hands a pull request to the consumer's goroutine, so under load the messages
+      // already stored may reach the pull after a publish sent right behind it; the reply's
+      // pending count then includes that publish. The wait keeps the publish "late" on both.
+      steps.push({ ...pub(subj(), "late"), delayMs: 200 });
       steps.push({ s: "", collect: label, waitMs: 1200, note: "what the waiting pull got" });
     }
   }
