@@ -328,6 +328,7 @@ async function runCrashChild(dir: string, mode: string): Promise<void> {
     if (last && mode === "before") break;
     const h: Record<string, string> = { "Nats-Batch-Id": "crash", "Nats-Batch-Sequence": String(i) };
     if (last) h["Nats-Batch-Commit"] = "1";
+    if (mode === "lost") h["Nats-Msg-Id"] = `m${i}`;
     if (last) nc.publish(`b.m${i}`, `p${i}`, { headers: toHeaders(h) });
     else await req(nc, `b.m${i}`, `p${i}`, h);
   }
@@ -407,8 +408,10 @@ describe("what is stored survives a restart", { skip: CHILD !== undefined }, () 
     }
   });
 
-  for (const mode of ["during", "before"] as const) {
-    it(`atomic batch and kill -9 ${mode} its commit: all or nothing after the restart`, async () => {
+  // "lost": kill -9 during the commit, then the staging file loses its tail (the commit), as a
+  // power cut can take what was written and not fsynced: the part stored is removed.
+  for (const mode of ["during", "before", "lost"] as const) {
+    it(`atomic batch and kill -9 ${mode === "lost" ? "during its commit, staged commit lost" : `${mode} its commit`}: all or nothing after the restart`, async () => {
       const dir = tmp();
       try {
         const child = spawn(process.execPath, [fileURLToPath(import.meta.url)], {
@@ -417,9 +420,20 @@ describe("what is stored survives a restart", { skip: CHILD !== undefined }, () 
         });
         const code = await new Promise<NodeJS.Signals | number | null>((resolve) => child.once("exit", (c, sig) => resolve(sig ?? c)));
         assert.equal(code, "SIGKILL");
+        const batches = path.join(dir, "jetstream", "$G", "streams", "B", "batches");
+        if (mode === "lost") {
+          const [file] = fs.readdirSync(batches);
+          const size = fs.statSync(path.join(batches, file!)).size;
+          fs.truncateSync(path.join(batches, file!), size - 5);
+        }
         await withServer(dir, async (nc) => {
           const c = await contents(nc, "B");
-          if (mode === "before") {
+          if (mode === "lost") {
+            assert.deepEqual(c, ["1 b.x before "], "the part of the batch stored is removed");
+            // ...and its message ids are no duplicates
+            const ack = await req(nc, "b.m1", "again", { "Nats-Msg-Id": "m1" });
+            assert.deepEqual([ack.seq, ack.duplicate], [2, undefined]);
+          } else if (mode === "before") {
             assert.deepEqual(c, ["1 b.x before "], "an uncommitted batch is not stored");
           } else {
             assert.deepEqual(
@@ -429,7 +443,7 @@ describe("what is stored survives a restart", { skip: CHILD !== undefined }, () 
             );
             assert.match(c[5]!, /Nats-Batch-Commit: 1/);
           }
-          assert.equal(fs.existsSync(path.join(dir, "jetstream", "$G", "streams", "B", "batches")), false, "staging files are gone");
+          assert.equal(fs.existsSync(batches), false, "staging files are gone");
         });
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });

@@ -290,7 +290,17 @@ export class AtomicBatches {
         const staged = fs.existsSync(file) ? decodeStaged(fs.readFileSync(file)) : [];
         const from = Number(seqText);
         const rest = staged.slice(from);
-        if (rest.length === 0) {
+        // The staging file is written, not fsynced: after a power cut its tail (the commit
+        // among it) may be gone while part of the commit reached the store. That batch was
+        // never acknowledged (the PubAck waits for the store's fsync of its last message), so
+        // it is taken out of the store: all or nothing, where nats-server keeps the part.
+        const complete = staged.length > 0 && getHeader(staged[staged.length - 1]!.hdr, HDR_BATCH_COMMIT) !== undefined;
+        if (!complete) {
+          const keep = last.seq - from;
+          stream.jsa.service.log.warn(`JetStream stream '${stream.name}': partial batch '${id}' (sequences ${keep + 1} to ${last.seq}) removed: its staged commit did not reach the disk, so it was never acknowledged`);
+          stream.store.truncate(keep);
+          stream.rebuildDedup();
+        } else if (rest.length === 0) {
           stream.jsa.service.log.error(`JetStream stream '${stream.name}': partial batch '${id}' at sequence ${from} cannot be restored (no staged messages)`);
         } else {
           stream.jsa.service.log.info(`  Restoring partial batch write for stream '${stream.name}' (seq ${from + 1} to ${staged.length})`);

@@ -611,8 +611,12 @@ export class Stream {
     }
   }
 
-  /** After a restart: reload message ids still inside the duplicate window. */
-  private rebuildDedup(): void {
+  /** After a restart (and after a partial batch is removed): reload message ids still inside the duplicate window. */
+  rebuildDedup(): void {
+    this.dedup.clear();
+    this.dedupOrder = [];
+    this.dedupHead = 0;
+    this.lastMsgId = undefined;
     const st = this.store.state();
     if (st.msgs === 0) return;
     const windowNs = BigInt(this.cfg.duplicate_window ?? 0);
