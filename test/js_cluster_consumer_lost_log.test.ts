@@ -21,11 +21,9 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream } from "@nats-io/jetstream";
 import { JsTestCluster, streamOn } from "./helpers/js_cluster.js";
 import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
-import { consume, infoWithLeader, type Info } from "./helpers/js_cluster_consumer_groups.js";
+import { consume, cutLog, infoWithLeader, type Info } from "./helpers/js_cluster_consumer_groups.js";
 import { waitUntil } from "./helpers/server.js";
 import { consumerGroupName } from "../src/jetstream/consumer_group.js";
-import { FsRaftDisk } from "../src/cluster/raft_disk.js";
-import { RaftStore } from "../src/cluster/raft_store.js";
 import type { ConsumerState } from "../src/storage/store.js";
 
 const STREAM = "L";
@@ -38,18 +36,6 @@ function stateOn(c: JsTestCluster, member: string): ConsumerState | undefined {
 
 function groupOn(c: JsTestCluster, member: string) {
   return streamOn(c, member, STREAM)?.replica?.consumerGroup(DURABLE);
-}
-
-/** The stopped member's consumer log loses every entry after `index` (its unsynced tail, gone with the power). */
-function cutLog(dir: string, index: number): void {
-  const store = new RaftStore(new FsRaftDisk(dir));
-  try {
-    store.open();
-    store.truncateFrom(index + 1);
-    store.setState({ ...store.state, commit: Math.min(store.state.commit, index) });
-  } finally {
-    store.close();
-  }
 }
 
 function summary(st: ConsumerState | undefined): string {

@@ -1465,6 +1465,24 @@ export class Consumer {
     this.persist();
   }
 
+  /**
+   * The stream's messages this consumer needed with the state `before` and no longer needs with
+   * its own (taken from its group's leader): those pending then and settled now, and those
+   * delivered since (above the ack floor then, with ack policy all). Only messages the stream
+   * still holds; as many as the changes `before` lacked, none when the states are the same.
+   */
+  releasedSince(before: ConsumerState): number[] {
+    const out: number[] = [];
+    for (const seq of before.pending.keys()) if (seq < this.sseq && !this.st.pending.has(seq)) out.push(seq);
+    const coversBelow = this.cfg.ack_policy === "all" || this.cfg.ack_policy === "flow_control";
+    const from = (coversBelow ? before.ack_floor.stream_seq : before.delivered.stream_seq) + 1;
+    const store = this.stream.store;
+    for (let m = store.loadNextMsg("", Math.max(from, store.state().firstSeq), true); m !== null && m.seq < this.sseq; m = store.loadNextMsg("", m.seq + 1, true)) {
+      if (!this.needsAck(m.seq, m.subject)) out.push(m.seq);
+    }
+    return out;
+  }
+
   get ackPending(): number {
     return this.st.pending.size;
   }

@@ -107,6 +107,10 @@ export interface ConsumerGroupHost {
   applying: boolean;
   /** A member applied changes the consumer's leader made (the stream's leader checks retention). */
   consumerChangesApplied(list: readonly NamedConsumerOp[]): void;
+  /** Does this member remove what acks free (the stream's leader, an interest or work-queue stream)? */
+  readonly checksRetention: boolean;
+  /** This member's copy of the consumer took its leader's state, which no longer needs the messages `released` (checked for retention). */
+  consumerStateReplaced(released: readonly number[]): void;
   /** The servers the consumer's group should have now (the stream group's members that stay); undefined: unknown. */
   consumerMembers(): string[] | undefined;
   /** The servers the stream stays on (those a move goes to, else those assigned); undefined: unknown. */
@@ -192,6 +196,11 @@ export class ConsumerGroup implements RaftStateMachine {
    * member applies no change, so its state stays one the consumer really had (older at worst).
    */
   private unverified = false;
+
+  /** Is this member waiting for the leader's whole state (its own holds changes the group's log does not)? */
+  get awaitingState(): boolean {
+    return this.unverified;
+  }
 
   /** The member asked to lead first (counted as the leader until one is known). */
   preferred = "";
@@ -795,7 +804,7 @@ export class ConsumerGroup implements RaftStateMachine {
       if (data[0] === KIND_CONSUMERS) list = decodeConsumerOps(data);
       else if (data[0] === KIND_JSON) list = (JSON.parse(data.toString("utf8", 1)) as { list: ConsumerOp[] }).list.map((op) => ({ name: this.name, c: op }));
       else if (data[0] === KIND_STATE) {
-        c?.replaceState(stateOf(JSON.parse(data.toString("utf8", 1)) as StateJson));
+        this.takeState(stateOf(JSON.parse(data.toString("utf8", 1)) as StateJson));
         return;
       } else return;
     } catch {
@@ -813,6 +822,20 @@ export class ConsumerGroup implements RaftStateMachine {
       this.host.applying = false;
     }
     this.host.consumerChangesApplied(list);
+  }
+
+  /**
+   * The consumer's state becomes `next` (a leader's state entry or snapshot). The acks it holds
+   * that this copy had not applied (it skipped them waiting for this state, or missed compacted
+   * entries) free messages of interest and work-queue streams as the acks themselves would have:
+   * the stream's leader is told, or those messages would stay on every copy of the stream.
+   */
+  private takeState(next: ConsumerState): void {
+    const c = this.consumer;
+    if (c === undefined) return;
+    const before = this.host.checksRetention ? c.stateSnapshot() : undefined;
+    c.replaceState(next);
+    if (before !== undefined) this.host.consumerStateReplaced(c.releasedSince(before));
   }
 
   private sendConfirms(index: number): void {
@@ -836,7 +859,7 @@ export class ConsumerGroup implements RaftStateMachine {
     if (!fromLeader) this.applied = index;
     try {
       const j = JSON.parse(data.toString()) as StateJson;
-      if (j.delivered !== undefined) this.consumer?.replaceState(stateOf(j));
+      if (j.delivered !== undefined) this.takeState(stateOf(j));
     } catch {
       this.host.stream.jsa.service.log.warn(`consumer '${this.host.stream.name} > ${this.name}': the leader's snapshot does not decode`);
     }

@@ -1159,6 +1159,16 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     if (this.ackedElsewhere.length > 0) this.checkAckedElsewhere();
   }
 
+  get checksRetention(): boolean {
+    return this.node.isLeader && this.stream.cfg.retention !== "limits";
+  }
+
+  consumerStateReplaced(released: readonly number[]): void {
+    if (released.length === 0) return;
+    for (const seq of released) this.ackedElsewhere.push(seq);
+    this.checkAckedElsewhere();
+  }
+
   /**
    * On the stream's leader, before a member leaves the group (a move, a scale-down, a peer
    * removal, this leader's own leaving): true once every replicated consumer's group has the

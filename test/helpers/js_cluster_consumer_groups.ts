@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { clusterApi, clusterPublish } from "./cluster_retry.js";
+import { FsRaftDisk } from "../../src/cluster/raft_disk.js";
+import { RaftStore } from "../../src/cluster/raft_store.js";
 
 export interface Info {
   error?: { code: number; err_code: number; description: string };
@@ -14,6 +16,18 @@ export interface Info {
   cluster?: { leader?: string; replicas?: Array<{ name: string }> };
   ack_floor?: { stream_seq: number };
   [k: string]: unknown;
+}
+
+/** A stopped member's RAFT log (of the group in `dir`) loses every entry after `index`: its unsynced tail, gone with the power. */
+export function cutLog(dir: string, index: number): void {
+  const store = new RaftStore(new FsRaftDisk(dir));
+  try {
+    store.open();
+    store.truncateFrom(index + 1);
+    store.setState({ ...store.state, commit: Math.min(store.state.commit, index) });
+  } finally {
+    store.close();
+  }
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
