@@ -198,7 +198,9 @@ export class NrgCampaign {
   /** The highest index a quorum (this member included) has stored, if it is of this term, becomes the commit. */
   private advanceCommit(): void {
     const p = this.peer;
-    const stored = [p.log.lastIndex, ...[...this.match.entries()].filter(([peer]) => peer !== p.id).map(([, index]) => index)].sort((a, b) => b - a);
+    // A member removed from the group (RemovePeer stored) counts no more.
+    const counted = ([peer]: [string, number]): boolean => peer !== p.id && !p.removedPeers.has(peer);
+    const stored = [p.log.lastIndex, ...[...this.match.entries()].filter(counted).map(([, index]) => index)].sort((a, b) => b - a);
     const n = stored[this.quorum() - 1];
     if (n === undefined || n <= p.commit) return;
     const raw = p.log.entryAt(n);

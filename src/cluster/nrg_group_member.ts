@@ -210,6 +210,20 @@ export class NrgGroupMember {
     return true;
   }
 
+  /**
+   * A membership change (AddPeer / RemovePeer naming `peer`) in an append of its own, after the
+   * proposals already queued (raft.go sendMembershipChange). False when this member does not lead.
+   */
+  proposeMembership(type: NrgEntryType.AddPeer | NrgEntryType.RemovePeer, peer: string): boolean {
+    if (this.campaign?.leading !== true || this.stopped) return false;
+    this.flushProposals();
+    const raw = this.campaign.propose([{ type, data: Buffer.from(peer, "latin1") }]);
+    if (raw === undefined) return false;
+    this.sendAppend(raw);
+    this.checkLead();
+    return true;
+  }
+
   private flushProposals(): void {
     this.proposeScheduled = false;
     const entries = this.proposals;

@@ -303,13 +303,15 @@ export function shuffled<T>(items: T[]): T[] {
 
 /**
  * A consumer following its stream's desired state (remapConsumerAssignments, at each reconcile
- * request of the stream's leader once its target peers are known): its peers kept where the
- * stream ends, filled up from the stream's target peers to its replicas (or cut), through a
- * desired state of its own when the stream has one (its leader then asks on
- * `$SYS.JSC.CONSUMER.ASSIGNMENT.RECONCILE`), a one-server group renamed (`rename(size)`).
- * Undefined when the consumer is already where it belongs.
+ * request of the stream's leader once its target peers are known, and when a peer is removed
+ * from the stream): its peers kept where the stream ends, filled up from the stream's target
+ * peers to its replicas (or cut), through a desired state of its own when the stream has one
+ * (its leader then asks on `$SYS.JSC.CONSUMER.ASSIGNMENT.RECONCILE`), a one-server group
+ * renamed (`rename(size)`). Undefined when the consumer is already where it belongs; "delete"
+ * for an ephemeral consumer whose every peer left the stream (nats-server 2.15.1 removes it; a
+ * durable one goes straight to its new peers).
  */
-export function remapConsumer(stream: { group: NrgRaftGroup; config: Record<string, unknown> }, consumer: { group: NrgRaftGroup; config: Record<string, unknown> }, rename: (size: number) => string): { group: NrgRaftGroup; config: Record<string, unknown> } | undefined {
+export function remapConsumer(stream: { group: NrgRaftGroup; config: Record<string, unknown> }, consumer: { group: NrgRaftGroup; config: Record<string, unknown> }, rename: (size: number) => string): { group: NrgRaftGroup; config: Record<string, unknown> } | "delete" | undefined {
   const target = targetPeers(stream.group, Number(stream.config.num_replicas ?? 1));
   const own = desiredOf(consumer.group);
   const peers = own?.peers ?? consumer.group.peers;
@@ -317,7 +319,10 @@ export function remapConsumer(stream: { group: NrgRaftGroup; config: Record<stri
   const keptPeers = peers.filter((p) => target.includes(p));
   const kept = keptPeers.length;
   const size = kept < r ? Math.min(r, Math.max(kept, target.length)) : r;
-  if (kept === peers.length && kept === size) return undefined;
+  const streamRemoved = desiredOf(stream.group)?.removed ?? [];
+  // A peer removed from the stream that the consumer still has (and has not recorded as removed) moves it too.
+  const removals = consumer.group.peers.some((p) => streamRemoved.includes(p) && !(own?.removed ?? []).includes(p));
+  if (kept === peers.length && kept === size && !removals) return undefined;
   const next = [...keptPeers];
   for (const p of shuffled(target)) if (next.length < r && !next.includes(p)) next.push(p);
   next.splice(r);
@@ -334,7 +339,14 @@ export function remapConsumer(stream: { group: NrgRaftGroup; config: Record<stri
   if (dropped.length > 0) {
     group.peers = group.peers.filter((p) => stream.group.peers.includes(p));
     const d = desiredOf(group) as NrgDesired;
-    d.removed = [...(d.removed ?? []), ...dropped.filter((p) => !(d.removed ?? []).includes(p))];
+    d.removed = [...(d.removed ?? []), ...dropped.filter((p) => !(d.removed ?? []).includes(p) && !d.peers.includes(p))];
+    if (d.removed.length === 0) delete d.removed;
+    // 2.15.1 names as members only the peers the consumer still has (captured in test/nrg_meta_leader_server_remove.test.ts).
+    d.members = (d.members ?? []).filter((p) => !dropped.includes(p));
+  }
+  if (group.peers.length === 0) {
+    if (typeof consumer.config.durable_name !== "string" || consumer.config.durable_name === "") return "delete";
+    group.peers = [...next];
   }
   return { group, config };
 }

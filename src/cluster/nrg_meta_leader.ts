@@ -59,6 +59,7 @@ const LIST_LIMIT = 256;
 const LIST_WAIT_MS = 4_000;
 /** How long a proposed group stands for its stream before the committed one again (a proposal lost with a leadership). */
 const INFLIGHT_MS = 5_000;
+const SERVER_REMOVE_SHAPE: Shape = { peer: "string", peer_id: "string" };
 const STEPDOWN_SHAPE: Shape = { placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" } };
 const HASH_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 /** nats-server's syncSubject alphabet (digits, base 62). */
@@ -75,6 +76,12 @@ export interface NrgMetaLeaderServer {
   onlinePeers(): string[];
   /** A server name's peer id among the meta group's members, or undefined. */
   idOf(name: string): string | undefined;
+  /** A peer id's server name (the id itself when unknown). */
+  nameOf(peer: string): string;
+  /** The meta group's members as its membership says (this one included). */
+  metaPeers(): string[];
+  /** A RemovePeer entry of ours, in an append of its own (false: not leading). */
+  proposeRemovePeer(peer: string): boolean;
   /** One meta entry of ours (false: not leading, dropped as nats-server drops a failed proposal). */
   propose(data: Buffer): boolean;
   stepDown(preferred: string | undefined): void;
@@ -140,7 +147,9 @@ export class NrgMetaLeader {
   private subs: Subscription[] = [];
   /** Assignments whose create was answered with a member's refusal (once each, as nats-server's sa.responded). */
   private readonly refusalsAnswered = new Set<string>();
-  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0, memberRefusals: 0, reconciled: 0, purges: 0, peersRemoved: 0 };
+  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0, memberRefusals: 0, reconciled: 0, purges: 0, peersRemoved: 0, serversRemoved: 0 };
+  /** The server removal proposed and not committed yet (nats-server's peerRemoveReply; one at a time). */
+  private removal: { peer: string; subject: string; reply: string; at: number } | undefined;
   /** Groups this leader proposed, by `<account> > <stream>[ > <consumer>]`, until applied (or 5 s). */
   private readonly inflight = new Map<string, { group: NrgRaftGroup; at: number }>();
 
@@ -178,6 +187,7 @@ export class NrgMetaLeader {
     on("$JS.API.CONSUMER.LIST.*", (s, reply, hdr, body) => this.answer(s, reply, "consumer_list_response", () => this.consumerList(s, reply, hdr, body)));
     on("$JS.API.META.LEADER.STEPDOWN", (s, reply, hdr, body) => this.answer(s, reply, "meta_leader_stepdown_response", () => this.stepDown(hdr, body)));
     on("$JS.API.STREAM.PEER.REMOVE.*", (s, reply, hdr, body) => this.answer(s, reply, "stream_remove_peer_response", () => this.streamPeerRemove(s, hdr, body)));
+    on("$JS.API.SERVER.REMOVE", (s, reply, hdr, body) => this.answer(s, reply, "meta_server_remove_response", () => this.serverRemove(s, reply, hdr, body)));
     on("$JS.API.ACCOUNT.PURGE.*", (s, reply, hdr) => this.answer(s, reply, "account_purge_response", () => this.accountPurge(s, hdr)));
     on("$SYS.JSC.STREAM.ASSIGNMENT.RESULT", (_s, _reply, _hdr, body) => this.streamResult(body));
     on("$SYS.JSC.CONSUMER.ASSIGNMENT.RESULT", (_s, _reply, _hdr, body) => this.consumerResult(body));
@@ -191,6 +201,8 @@ export class NrgMetaLeader {
   stop(): void {
     for (const sub of this.subs) this.srv.sys.unsubscribeInternal(sub);
     this.subs = [];
+    // nats-server's leader change clears peerRemoveReply: the next leader answers nothing of ours.
+    this.removal = undefined;
   }
 
   /**
@@ -668,12 +680,14 @@ export class NrgMetaLeader {
     const base = this.pendingGroup(`${s.account} > ${s.config.name}`, s.group);
     const store = base.store === "memory" ? "memory" : "file";
     const remapped: NrgMetaConsumer[] = [];
+    const deleted: NrgMetaConsumer[] = [];
     let done = true;
     const d = desiredOf(base);
     // A scale-down's consumers wait for the peers the leader keeps.
     if (d !== undefined && d.scale_down !== true) {
       const r = this.remapConsumers(s, base);
       remapped.push(...r.remapped);
+      deleted.push(...r.deleted);
       done = r.done;
     }
     const group = reconcileGroup(base, req, Number(s.config.num_replicas ?? 1), done, () => groupName("S", 1, store));
@@ -682,12 +696,16 @@ export class NrgMetaLeader {
       this.counters.reconciled++;
       this.inflight.set(`${s.account} > ${s.config.name}`, { group, at: Date.now() });
     }
-    this.proposeConsumers(s, remapped);
+    this.proposeConsumers(s, remapped, deleted);
   }
 
-  /** The stream's consumers that must follow `group` (its target peers), and whether none moves or is still moving. */
-  private remapConsumers(s: NrgMetaStream, group: NrgRaftGroup): { remapped: NrgMetaConsumer[]; done: boolean } {
+  /**
+   * The stream's consumers that must follow `group` (its target peers), the ephemeral ones that
+   * lost every peer (deleted), and whether none moves or is still moving.
+   */
+  private remapConsumers(s: NrgMetaStream, group: NrgRaftGroup): { remapped: NrgMetaConsumer[]; deleted: NrgMetaConsumer[]; done: boolean } {
     const remapped: NrgMetaConsumer[] = [];
+    const deleted: NrgMetaConsumer[] = [];
     let done = true;
     for (const c of s.consumers.values()) {
       const current = this.pendingGroup(`${s.account} > ${s.config.name} > ${c.name}`, c.group);
@@ -695,16 +713,22 @@ export class NrgMetaLeader {
       const next = remapConsumer({ group, config: s.config }, { group: current, config: c.config }, (n) => groupName("C", n, c.group.store === "memory" ? "memory" : "file"));
       if (next === undefined) continue;
       done = false;
-      remapped.push({ ...c, ...next });
+      if (next === "delete") deleted.push(c);
+      else remapped.push({ ...c, ...next });
     }
-    return { remapped, done };
+    return { remapped, deleted, done };
   }
 
-  private proposeConsumers(s: NrgMetaStream, consumers: NrgMetaConsumer[]): void {
+  /** The consumers' new assignments, then the removals of those deleted, after their stream's (removePeerFromStreamLocked's order). */
+  private proposeConsumers(s: NrgMetaStream, consumers: NrgMetaConsumer[], deleted: NrgMetaConsumer[] = []): void {
     for (const c of consumers) {
       if (!this.srv.propose(metaEntry(NrgEntryOp.AssignConsumer, consumerBody(c, "", "", undefined)))) return;
       this.counters.reconciled++;
       this.inflight.set(`${s.account} > ${s.config.name} > ${c.name}`, { group: c.group, at: Date.now() });
+    }
+    for (const c of deleted) {
+      if (!this.srv.propose(metaEntry(NrgEntryOp.RemoveConsumer, consumerBody(c, "", "", undefined)))) return;
+      this.counters.consumersRemoved++;
     }
   }
 
@@ -732,13 +756,32 @@ export class NrgMetaLeader {
     if (typeof req !== "object" || req === null || typeof req.peer !== "string" || req.peer === "") throw jsError("JSBadRequestErr");
     const s = this.meta.stream(account, subject.split(".")[5]);
     if (s === undefined) throw jsError("JSStreamNotFoundErr");
-    const key = `${s.account} > ${s.config.name}`;
-    const base = this.pendingGroup(key, s.group);
+    const base = this.pendingGroup(`${s.account} > ${s.config.name}`, s.group);
     const d = desiredOf(base);
     const isMember = (p: string): boolean => base.peers.includes(p) || (d?.peers.includes(p) ?? false);
     const byName = this.srv.idOf(req.peer) ?? shortHash(req.peer);
     const peer = isMember(byName) ? byName : req.peer;
     if (!isMember(peer)) throw jsError("JSClusterPeerNotMemberErr");
+    const proposed = this.removePeerFromStream(s, peer, true);
+    if (proposed === "no replacement") throw jsError("JSPeerRemapErr");
+    if (proposed === "not leading") return undefined;
+    this.counters.peersRemoved++;
+    return { success: true };
+  }
+
+  /**
+   * A peer out of a stream's group at once (removePeerFromStreamLocked with remove): a
+   * replacement placed among the other servers (fewer replicas tried down to one more than
+   * those left), proposed as the stream's assignment with the peer under desired `removed`,
+   * then its consumers remapped and the ephemeral ones that lost every peer removed.
+   * `requireReplicas` (STREAM.PEER.REMOVE) refuses a group left short of its replicas; a server
+   * removal (SERVER.REMOVE) takes it short. Nothing is proposed for a group that would be left
+   * empty (an R1 stream on the peer stays assigned to it, as 2.15.1 leaves it).
+   */
+  private removePeerFromStream(s: NrgMetaStream, peer: string, requireReplicas: boolean): "proposed" | "no replacement" | "not leading" {
+    const key = `${s.account} > ${s.config.name}`;
+    const base = this.pendingGroup(key, s.group);
+    const d = desiredOf(base);
     const basePeers = d?.peers ?? base.peers;
     const retain = basePeers.filter((p) => p !== peer);
     const store = base.store === "memory" ? "memory" : "file";
@@ -751,14 +794,56 @@ export class NrgMetaLeader {
         if (!(err instanceof ApiError)) throw err;
       }
     }
-    if (placed.length < Number(s.config.num_replicas ?? 1)) throw jsError("JSPeerRemapErr");
+    if (requireReplicas && placed.length < Number(s.config.num_replicas ?? 1)) return "no replacement";
     const group = peerRemovedGroup(base, peer, placed);
-    if (group === undefined) throw jsError("JSPeerRemapErr");
-    if (!this.srv.propose(metaEntry(NrgEntryOp.AssignStream, streamBody({ ...s, group }, "", "", undefined)))) return undefined;
+    if (group === undefined) return "no replacement";
+    if (!this.srv.propose(metaEntry(NrgEntryOp.AssignStream, streamBody({ ...s, group }, "", "", undefined)))) return "not leading";
     this.inflight.set(key, { group, at: Date.now() });
-    this.counters.peersRemoved++;
-    this.proposeConsumers(s, this.remapConsumers(s, group).remapped);
-    return { success: true };
+    const { remapped, deleted } = this.remapConsumers(s, group);
+    this.proposeConsumers(s, remapped, deleted);
+    return "proposed";
+  }
+
+  /**
+   * SERVER.REMOVE (jsLeaderServerRemoveRequest, system account only): the meta group's member
+   * named by `peer_id`, else by server name (`peer`), proposed out of the group as a RemovePeer
+   * entry of its own; one change at a time (10202). Answered once the removal is committed
+   * (`peerRemoved`), as 2.15.1 answers.
+   */
+  private serverRemove(subject: string, reply: string, hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
+    if (!this.fromSystem(hdr)) return undefined;
+    if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
+    if (isEmptyRequest(body)) throw jsError("JSBadRequestErr");
+    const req = decodeRequest<{ peer?: string; peer_id?: string }>(body, SERVER_REMOVE_SHAPE, "JSApiMetaServerRemoveRequest") ?? {};
+    if (this.removal !== undefined && Date.now() - this.removal.at < INFLIGHT_MS) throw jsError("JSClusterServerMemberChangeInflightErr");
+    const members = this.srv.metaPeers();
+    const found = req.peer_id !== undefined && req.peer_id !== "" ? members.find((p) => p === req.peer_id) : members.find((p) => this.srv.nameOf(p) === req.peer);
+    if (found === undefined) throw jsError("JSClusterServerNotMemberErr");
+    // Removing itself would need the leadership handed over first (raft.go steps a removed leader down).
+    if (found === this.srv.selfId) throw jsError("JSRaftGeneralErrF", { err: "a tsnats meta leader does not remove itself: step down first" });
+    if (!this.srv.proposeRemovePeer(found)) throw jsError("JSRaftGeneralErrF", { err: "proposal failed: not leading" });
+    this.removal = { peer: found, subject, reply, at: Date.now() };
+    this.counters.serversRemoved++;
+    this.srv.log(`NRG meta leader: proposed the removal of ${this.srv.nameOf(found)} (${found}) from the meta group`);
+    return undefined;
+  }
+
+  /**
+   * A committed RemovePeer (processRemovePeer on the meta leader): the removal's request
+   * answered, then every stream the peer is a member of (or a desired member) loses it, a
+   * replacement placed where there is one.
+   */
+  peerRemoved(peer: string): void {
+    const r = this.removal;
+    if (r !== undefined && r.peer === peer) {
+      this.removal = undefined;
+      this.send(r.reply, "meta_server_remove_response", { success: true });
+    }
+    for (const s of [...this.meta.streams.values()]) {
+      const base = this.pendingGroup(`${s.account} > ${s.config.name}`, s.group);
+      if (!base.peers.includes(peer) && !(desiredOf(base)?.peers.includes(peer) ?? false)) continue;
+      if (this.removePeerFromStream(s, peer, false) === "not leading") return;
+    }
   }
 
   /**

@@ -20,6 +20,7 @@ import type { Server, ServerService } from "../server/server.js";
 import type { Account } from "../server/account.js";
 import type { PeerListener } from "./cluster.js";
 import { NrgGroupMember } from "./nrg_group_member.js";
+import { NrgEntryType } from "./nrg_wire.js";
 import { NrgMetaState } from "./nrg_meta_state.js";
 import { NrgStreamPeers } from "./nrg_stream_peer.js";
 import { NrgMetaLeader } from "./nrg_meta_leader.js";
@@ -108,7 +109,10 @@ export class NrgMetaPeer implements ServerService {
     cluster?.peerListeners?.add(this.onPeer);
     let removed = member.peer.removed;
     member.onAppended = () => {
-      if (member.peer.removed && !removed) this.server.log.error("NRG peer: our server was removed from the nats-server cluster's meta group; it answers no more (restart to join again)");
+      if (member.peer.removed && !removed) {
+        this.server.log.error("NRG peer: our server was removed from the nats-server cluster's meta group; it answers no more (restart to join again)");
+        this.disableGroups();
+      }
       removed = member.peer.removed;
     };
     member.start();
@@ -145,6 +149,9 @@ export class NrgMetaPeer implements ServerService {
           for (const id of member.peer.peers) if (this.nameOf(id) === name) return id;
           return undefined;
         },
+        nameOf: (id) => this.nameOf(id),
+        metaPeers: () => [...member.peer.peers],
+        proposeRemovePeer: (peer) => member.proposeMembership(NrgEntryType.RemovePeer, peer),
         propose: (data) => member.propose(data),
         stepDown: (preferred) => member.stepDown(preferred),
         accountLimits: (account) => this.server.lookupAccount(account)?.jetStreamLimits,
@@ -158,6 +165,7 @@ export class NrgMetaPeer implements ServerService {
       },
       this.metaState,
     );
+    this.metaState.onPeerRemoved = (peer) => this.metaLeader?.peerRemoved(peer);
     member.onLeadChange = (leading) => {
       this.server.log.info(leading ? `NRG peer: this server leads the nats-server cluster's meta group (term ${member.peer.log.term})` : "NRG peer: this server no longer leads the meta group");
       if (leading) {
@@ -169,6 +177,19 @@ export class NrgMetaPeer implements ServerService {
         this.metaLeader = undefined;
       }
     };
+  }
+
+  /**
+   * Removed from the meta group: nats-server disables JetStream on such a server (processRemovePeer,
+   * DisableJetStream), so its stream and consumer groups stop (their data stays on disk) and its
+   * STATSZ no longer offers JetStream; the meta leader reassigns what it held.
+   */
+  private disableGroups(): void {
+    this.metaLeader?.stop();
+    this.metaLeader = undefined;
+    this.metaState.onChange = undefined;
+    this.streamPeers?.close();
+    this.streamPeers = undefined;
   }
 
   async shutdown(): Promise<void> {

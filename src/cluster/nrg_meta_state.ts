@@ -57,6 +57,9 @@ export class NrgMetaState implements NrgApplier {
    */
   onGroupRemoved: ((group: string, answer?: { reply: string; kind: "stream" | "consumer" }) => void) | undefined;
 
+  /** Called for each committed RemovePeer of the meta group (the meta leader reassigns the peer's streams). */
+  onPeerRemoved: ((peer: string) => void) | undefined;
+
   stream(account: string, name: string): NrgMetaStream | undefined {
     return this.streams.get(key(account, name));
   }
@@ -64,6 +67,7 @@ export class NrgMetaState implements NrgApplier {
   apply(index: number, ae: NrgAppendEntry): void {
     let changed = false;
     for (const e of ae.entries) {
+      if (e.type === NrgEntryType.RemovePeer && e.data.length === 8) this.onPeerRemoved?.(e.data.toString("latin1"));
       if (e.type !== NrgEntryType.Normal && e.type !== NrgEntryType.Snapshot) continue;
       let m;
       try {

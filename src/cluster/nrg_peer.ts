@@ -82,6 +82,8 @@ export class NrgPeer {
   initializing: boolean;
   /** The group's peers and size as the applied membership entries say. */
   peers = new Set<string>();
+  /** Peers a stored RemovePeer took out (raft.go's removed): their answers count no more. */
+  readonly removedPeers = new Set<string>();
   clusterSize = 0;
   catchup: Catchup | undefined;
   /** A storage error: the member is silent from then on. */
@@ -457,10 +459,14 @@ export class NrgPeer {
       else if (e.type === NrgEntryType.AddPeer && e.data.length === 8) {
         const peer = e.data.toString("latin1");
         this.peers.add(peer);
+        this.removedPeers.delete(peer);
         if (peer === this.id) this.removalIndex = undefined;
       } else if (e.type === NrgEntryType.RemovePeer && e.data.length === 8) {
         const peer = e.data.toString("latin1");
         this.peers.delete(peer);
+        this.removedPeers.add(peer);
+        // raft.go adjustClusterSizeAndQuorum: the group's size (and quorum) is its peers now.
+        if (this.peers.size > 0) this.clusterSize = this.peers.size;
         if (peer === this.id) this.removalIndex = index;
       }
     }

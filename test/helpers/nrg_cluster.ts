@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
 import { connect, headers, type NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { freePort, startNatsServer, type ReferenceServer } from "./nats_server.js";
 import { retry } from "./server.js";
 import { waitUntil } from "./js_cluster_move.js";
@@ -162,9 +162,14 @@ export class NrgCluster {
     private readonly metaLead = false,
   ) {}
 
-  /** `campaign`: T3 runs with nrg_peer_campaign; `lead`: with nrg_peer_lead too; `metaLead`: with nrg_peer_meta_lead too. */
-  static async create(campaign = false, lead = false, accounts = ACCOUNTS, metaLead = false): Promise<NrgCluster> {
-    return new NrgCluster([await freePort(), await freePort(), await freePort()], campaign || lead || metaLead, lead || metaLead, accounts, metaLead);
+  /**
+   * `campaign`: T3 runs with nrg_peer_campaign; `lead`: with nrg_peer_lead too; `metaLead`: with
+   * nrg_peer_meta_lead too; `natsCount`: how many nats-servers (N1, N2, ...) beside T3.
+   */
+  static async create(campaign = false, lead = false, accounts = ACCOUNTS, metaLead = false, natsCount = 2): Promise<NrgCluster> {
+    const ports: number[] = [];
+    for (let i = 0; i <= natsCount; i++) ports.push(await freePort());
+    return new NrgCluster(ports, campaign || lead || metaLead, lead || metaLead, accounts, metaLead);
   }
 
   private conf(name: string, port: number, ours: boolean): string {
@@ -175,29 +180,29 @@ export class NrgCluster {
   }
 
   startOurs(): Promise<ReferenceServer> {
-    return startNatsServer(["-m", "-1"], this.conf("T3", this.routePorts[2], true), "tsnats");
+    return startNatsServer(["-m", "-1"], this.conf("T3", this.routePorts[this.routePorts.length - 1], true), "tsnats");
   }
 
   startN(i: number): Promise<ReferenceServer> {
     return startNatsServer(["-js", "-m", "-1"], this.conf(`N${i + 1}`, this.routePorts[i], false), "2.15");
   }
 
-  /** All three up, T3 a current member of the meta group. */
+  /** All up, T3 a current member of the meta group. */
   async up(): Promise<void> {
     this.ours = await this.startOurs();
-    this.nats.push(...(await Promise.all([0, 1].map((i) => this.startN(i)))));
+    this.nats.push(...(await Promise.all(this.routePorts.slice(1).map((_p, i) => this.startN(i)))));
     const metaOf = async (s: ReferenceServer): Promise<MetaCluster> => (await getJson<{ meta_cluster?: MetaCluster }>(`${s.monitorUrl}/jsz`)).meta_cluster ?? {};
     let meta: MetaCluster = {};
     await waitUntil(
       async () => {
         for (const s of this.live()) {
           meta = await metaOf(s);
-          if (meta.cluster_size === 3 && meta.replicas?.some((r) => r.name === "T3" && r.current) === true) return true;
+          if (meta.cluster_size === this.routePorts.length && meta.replicas?.some((r) => r.name === "T3" && r.current) === true) return true;
         }
         return false;
       },
       90_000,
-      "the meta leader lists T3 as a current peer of three",
+      `the meta leader lists T3 as a current peer of ${this.routePorts.length}`,
       () => JSON.stringify(meta),
     );
   }
@@ -210,6 +215,22 @@ export class NrgCluster {
     const nc2 = await this.appOn(n2);
     const jsm = await retry(() => jetstreamManager(nc1, { timeout: 10_000 }));
     return { n1, n2, nc1, nc2, jsm };
+  }
+
+  /** N1, N2 and T3 (with nrg_peer_meta_lead) in zones az:1, az:2 and az:3, not started yet. */
+  static async zoned(): Promise<NrgCluster> {
+    const cluster = await NrgCluster.create(true, true, undefined, true);
+    for (const [name, az] of [["N1", "az:1"], ["N2", "az:2"], ["T3", "az:3"]]) cluster.tags.set(name, [az]);
+    return cluster;
+  }
+
+  /** `upWithClients`, a system account client of N1 too, and `leader` leading the meta group. */
+  async upWithMetaLeader(leader: string): Promise<Awaited<ReturnType<NrgCluster["upWithClients"]>> & { sys: NatsConnection }> {
+    const up = await this.upWithClients();
+    const sys = await connect({ servers: `127.0.0.1:${up.n1.port}`, user: "sys", pass: "sys" });
+    this.conns.push(sys);
+    await this.metaLeadOn(leader);
+    return { ...up, sys };
   }
 
   /** Until N1's and N2's own copies of a stream are as `want` says and hold T3's range; their states. */
@@ -324,22 +345,27 @@ export class NrgCluster {
    * again every 10 s, until N1 and N2 both follow T3 (T3 runs with nrg_peer_meta_lead).
    */
   async metaLeadOnT3(): Promise<void> {
-    const [n1, n2] = this.live();
-    const sys = await connect({ servers: `127.0.0.1:${n1.port}`, user: "sys", pass: "sys" });
+    await this.metaLeadOn("T3");
+  }
+
+  /** The same, preferring `server` (T3, or a nats-server), until every nats-server follows it. */
+  async metaLeadOn(server: string): Promise<void> {
+    const live = this.live();
+    const sys = await connect({ servers: `127.0.0.1:${live[0].port}`, user: "sys", pass: "sys" });
     this.conns.push(sys);
     let leaders: (string | undefined)[] = [];
     let askedAt = 0;
     await waitUntil(
       async () => {
-        leaders = await Promise.all([n1, n2].map((s) => this.metaLeaderOn(s)));
-        if (leaders.every((l) => l === "T3")) return true;
+        leaders = await Promise.all(live.map((s) => this.metaLeaderOn(s)));
+        if (leaders.every((l) => l === server)) return true;
         if (Date.now() - askedAt < 10_000 || leaders[0] === undefined) return false;
         askedAt = Date.now();
-        await sys.request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred: "T3" } }), { timeout: 10_000 }).catch(() => undefined);
+        await sys.request("$JS.API.META.LEADER.STEPDOWN", JSON.stringify({ placement: { preferred: server } }), { timeout: 10_000 }).catch(() => undefined);
         return false;
       },
       40_000,
-      "N1 and N2 follow T3 as the meta leader",
+      `every nats-server follows ${server} as the meta leader`,
       () => JSON.stringify(leaders),
     );
   }
@@ -387,4 +413,25 @@ export async function throughNatsThenT3<T>(t: TestContext, run: (cluster: NrgClu
   } finally {
     await cluster.stop();
   }
+}
+
+/**
+ * An R2 stream `S` (subjects `s.>`) on the two servers outside zone `excluded` (created with the
+ * placement tag `!<excluded>`, which an update with no placement then drops, so a peer removal
+ * may place its replacement anywhere), 4 messages, and a durable `D` with explicit acks.
+ */
+export async function r2StreamWithDurable(nc: NatsConnection, jsm: JetStreamManager, excluded: string): Promise<void> {
+  const api = async (subject: string, body: unknown = ""): Promise<{ config?: Record<string, unknown>; error?: unknown }> =>
+    (await nc.request(subject, body === "" ? "" : JSON.stringify(body), { timeout: 10_000 })).json();
+  await retry(async () => {
+    const created = await api("$JS.API.STREAM.CREATE.S", { name: "S", subjects: ["s.>"], num_replicas: 2, placement: { tags: [`!${excluded}`] } });
+    if (created.error !== undefined) throw new Error(JSON.stringify(created));
+  }, 30_000);
+  const js = jetstream(nc);
+  await retry(() => js.publish("s.1", "m1"), 20_000);
+  for (let i = 2; i <= 4; i++) await js.publish(`s.${i}`, `m${i}`);
+  const { placement: _placement, ...rest } = (await api("$JS.API.STREAM.INFO.S")).config ?? {};
+  const unplaced = await api("$JS.API.STREAM.UPDATE.S", rest);
+  assert.equal(unplaced.error, undefined, JSON.stringify(unplaced));
+  await retry(() => jsm.consumers.add("S", { durable_name: "D", ack_policy: "explicit" } as never), 20_000);
 }
