@@ -38,6 +38,7 @@ import type { NrgConsumerReplica } from "./nrg_consumer_replica.js";
 import type { NrgStreamReplica } from "./nrg_stream_peer.js";
 import type { NrgCampaign } from "./nrg_campaign.js";
 import { nrgClusterInfo, nrgReplicas, requestAccount, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
+import { stepDownPlacement } from "./nrg_stepdown_placement.js";
 
 const EMPTY = Buffer.alloc(0);
 const FC_REQUEST = Buffer.from("NATS/1.0 100 FlowControl Request\r\n\r\n", "latin1");
@@ -861,14 +862,7 @@ export class NrgConsumerLeader {
     let preferred: string | undefined;
     try {
       if (requiredLevelUnmet(getHeader(hdr, HDR_REQUIRED_API_LEVEL))) throw jsError("JSRequiredApiLevelErr");
-      const text = body.toString("utf8").trim();
-      const placement = text.startsWith("{") ? (JSON.parse(text) as { placement?: { preferred?: unknown } }).placement : undefined;
-      const name = typeof placement?.preferred === "string" ? placement.preferred : "";
-      if (name !== "") {
-        if (name === this.srv.serverName) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${name}" is already leader` });
-        preferred = this.srv.idOf(name);
-        if (preferred === undefined) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${name}" not known` });
-      }
+      preferred = this.srv.stepDownTarget(stepDownPlacement(body));
     } catch (err) {
       const e = err instanceof ApiError ? err : jsError("JSInvalidJSONErr", { err: (err as Error).message });
       this.send(this.srv.sys, reply, { type, error: e.toJSON() });

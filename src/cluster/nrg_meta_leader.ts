@@ -47,6 +47,7 @@ import { domainLeaderElected } from "../jetstream/advisories.js";
 import { NrgEntryOp, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
 import { available, type NrgServerRoom } from "./nrg_server_stats.js";
 import { selectPlacement } from "./nrg_placement.js";
+import { stepDownPlacement, type NrgStepDownPlacement } from "./nrg_stepdown_placement.js";
 import { consumerReplicas, consumerScaledGroup, currentPeers, desiredOf, moveInFlight, movedGroup, parseReconcile, peerRemovedGroup, reconcileGroup, remapConsumer, scaledGroup, shuffled } from "./nrg_meta_desired.js";
 import { assignmentAccount, type NrgMetaConsumer, type NrgMetaState, type NrgMetaStream } from "./nrg_meta_state.js";
 
@@ -60,7 +61,6 @@ const LIST_WAIT_MS = 4_000;
 /** How long a proposed group stands for its stream before the committed one again (a proposal lost with a leadership). */
 const INFLIGHT_MS = 5_000;
 const SERVER_REMOVE_SHAPE: Shape = { peer: "string", peer_id: "string" };
-const STEPDOWN_SHAPE: Shape = { placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" } };
 const HASH_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 /** nats-server's syncSubject alphabet (digits, base 62). */
 const SYNC_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -85,6 +85,8 @@ export interface NrgMetaLeaderServer {
   /** One meta entry of ours (false: not leading, dropped as nats-server drops a failed proposal). */
   propose(data: Buffer): boolean;
   stepDown(preferred: string | undefined): void;
+  /** Where a META.LEADER.STEPDOWN with this placement hands the leadership (nrg_stepdown_placement.ts); throws its refusal. */
+  stepDownTarget(placement: NrgStepDownPlacement | undefined): string | undefined;
   /** An account's JetStream limits by tier ("" untiered); undefined without JetStream. */
   accountLimits(account: string): Map<string, AccountJetStreamLimits> | undefined;
   /** An account's usage over the cluster (nrg_account_usage.ts). */
@@ -939,16 +941,7 @@ export class NrgMetaLeader {
 
   private stepDown(hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
     if (!this.fromSystem(hdr)) return undefined;
-    let preferred: string | undefined;
-    if (isJsonObjectOrArray(body)) {
-      const req = decodeRequest<{ placement?: { preferred?: string } }>(body, STEPDOWN_SHAPE, "JSApiLeaderStepdownRequest") ?? {};
-      const want = req.placement?.preferred ?? "";
-      if (want !== "") {
-        preferred = this.srv.idOf(want);
-        if (preferred === this.srv.selfId) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${want}" is already leader` });
-        if (preferred === undefined) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${want}" not known` });
-      }
-    }
+    const preferred = this.srv.stepDownTarget(stepDownPlacement(body));
     // Answered first: the leadership goes with the next turn.
     setImmediate(() => this.srv.stepDown(preferred));
     return { success: true };

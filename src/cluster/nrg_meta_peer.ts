@@ -26,6 +26,7 @@ import { NrgStreamPeers } from "./nrg_stream_peer.js";
 import { NrgMetaLeader } from "./nrg_meta_leader.js";
 import { NrgAccountUsage } from "./nrg_account_usage.js";
 import { NrgServerStats, roomOf } from "./nrg_server_stats.js";
+import { stepDownTarget, type NrgNodeInfo } from "./nrg_stepdown_placement.js";
 import { LOST_QUORUM_MS } from "./nrg_campaign.js";
 import { nrgReplicas } from "./nrg_stream_leader_api.js";
 import { jetStreamSummary } from "../monitor/jetstream-stats.js";
@@ -76,6 +77,13 @@ export class NrgMetaPeer implements ServerService {
     this.names.set(shortHash(self), self);
     const base = path.join(resolveStoreDir(this.server.options), "nrg_peer");
     const dir = path.join(base, META_GROUP);
+    if (this.server.options.cluster?.nrgPeerLead === true) {
+      // Placement (meta leader) and LEADER.STEPDOWN placements (every leader half) read them.
+      const stats = new NrgServerStats(sys);
+      this.serverStats = stats;
+      stats.start();
+      stats.ping();
+    }
     if (this.server.options.cluster?.nrgPeerStreams === true) {
       const lead =
         this.server.options.cluster?.nrgPeerLead === true
@@ -86,6 +94,7 @@ export class NrgMetaPeer implements ServerService {
               clusterName: () => this.server.options.cluster?.name ?? "",
               maxPayload: this.server.options.maxPayload,
               nameOf: (id: string) => this.nameOf(id),
+              nodeInfo: (id: string) => this.nodeInfo(id),
             }
           : undefined;
       const directGets = { account: (name: string) => this.server.lookupAccount(name), maxPending: this.server.options.maxPending };
@@ -132,9 +141,11 @@ export class NrgMetaPeer implements ServerService {
     const usage = new NrgAccountUsage(sys, this.id, () => this.streamPeers?.accountUsage() ?? new Map());
     this.accountUsage = usage;
     usage.start();
-    const stats = new NrgServerStats(sys);
-    this.serverStats = stats;
-    stats.start();
+    const stats = this.serverStats ?? new NrgServerStats(sys);
+    if (this.serverStats === undefined) {
+      this.serverStats = stats;
+      stats.start();
+    }
     c.keep = () => true;
     c.members = groupPeers;
     c.snapshotData = () => this.metaState.snapshot();
@@ -154,6 +165,7 @@ export class NrgMetaPeer implements ServerService {
         proposeRemovePeer: (peer) => member.proposeMembership(NrgEntryType.RemovePeer, peer),
         propose: (data) => member.propose(data),
         stepDown: (preferred) => member.stepDown(preferred),
+        stepDownTarget: (placement) => stepDownTarget(placement, this.id, [...member.peer.peers], (id) => this.nodeInfo(id)),
         accountLimits: (account) => this.server.lookupAccount(account)?.jetStreamLimits,
         usage: (account) => usage.totals(account),
         domain: this.server.options.jetstream.domain,
@@ -261,6 +273,20 @@ export class NrgMetaPeer implements ServerService {
 
   nameOf(id: string): string {
     return this.names.get(id) ?? id;
+  }
+
+  /**
+   * What is known of a server for a STEPDOWN's placement (nats-server's nodeToInfo): this one's
+   * own name, cluster and tags; another's from its STATSZ, else its name from its route (no
+   * tags known then).
+   */
+  nodeInfo(id: string): NrgNodeInfo | undefined {
+    const tags = (t: string[] | undefined): string[] => (t ?? []).map((x) => x.toLowerCase());
+    if (id === this.id) return { name: this.nameOf(id), cluster: this.server.options.cluster?.name ?? "", tags: tags(this.server.options.serverTags) };
+    const known = this.serverStats?.node(id);
+    if (known !== undefined) return known;
+    const name = this.names.get(id);
+    return name === undefined ? undefined : { name, cluster: "", tags: [] };
   }
 
   /** /jsz's `nrg_meta_peer`. */

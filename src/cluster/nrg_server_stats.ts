@@ -4,11 +4,13 @@
 // starts leading), by RAFT peer id (the hash of the server's name): its max memory and storage,
 // and what it uses or has reserved, and its tags. nats-server's selectPeerGroup leaves out a
 // server whose free room (max minus the larger of used and reserved) is below a stream's
-// max_bytes, or that lacks one of the placement's tags.
+// max_bytes, or that lacks one of the placement's tags. Every server's name, cluster and tags
+// also tell where a LEADER.STEPDOWN with a placement may hand a leadership (nrg_stepdown_placement.ts).
 import { randomBytes } from "node:crypto";
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
 import { shortHash } from "../jetstream/util.js";
+import type { NrgNodeInfo } from "./nrg_stepdown_placement.js";
 
 export interface NrgServerRoom {
   maxMemory: number;
@@ -39,6 +41,8 @@ export class NrgServerStats {
   private readonly rooms = new Map<string, NrgServerRoom>();
   /** Each server's tags (lower-cased, as nats-server's TagSet compares them). */
   private readonly tagsOf = new Map<string, string[]>();
+  /** Every server heard from (JetStream or not), as nats-server's nodeToInfo: name, cluster, tags. */
+  private readonly nodes = new Map<string, NrgNodeInfo>();
   private subs: Subscription[] = [];
   private readonly inbox = `_INBOX.nrgstatsz.${randomBytes(8).toString("hex")}`;
 
@@ -47,12 +51,14 @@ export class NrgServerStats {
   start(): void {
     const take = (_s: string, _r: string, _h: Buffer | undefined, payload: Buffer): void => {
       try {
-        const m = JSON.parse(Buffer.from(payload).toString("utf8")) as { server?: { name?: unknown; tags?: unknown }; statsz?: { jetstream?: unknown } };
+        const m = JSON.parse(Buffer.from(payload).toString("utf8")) as { server?: { name?: unknown; cluster?: unknown; tags?: unknown }; statsz?: { jetstream?: unknown } };
         const name = m.server?.name;
-        const room = roomOf(m.statsz?.jetstream);
-        if (typeof name !== "string" || name === "" || room === undefined) return;
-        this.rooms.set(shortHash(name), room);
+        if (typeof name !== "string" || name === "") return;
         const tags = Array.isArray(m.server?.tags) ? m.server.tags.filter((t): t is string => typeof t === "string").map((t) => t.toLowerCase()) : [];
+        this.nodes.set(shortHash(name), { name, cluster: typeof m.server?.cluster === "string" ? m.server.cluster : "", tags });
+        const room = roomOf(m.statsz?.jetstream);
+        if (room === undefined) return;
+        this.rooms.set(shortHash(name), room);
         this.tagsOf.set(shortHash(name), tags);
       } catch {
         // not a STATSZ message
@@ -78,5 +84,9 @@ export class NrgServerStats {
 
   tags(peer: string): string[] | undefined {
     return this.tagsOf.get(peer);
+  }
+
+  node(peer: string): NrgNodeInfo | undefined {
+    return this.nodes.get(peer);
   }
 }

@@ -22,7 +22,8 @@ import type { Subscription } from "../server/sublist.js";
 import { nowNs, rfc3339 } from "../server/time.js";
 import { getHeader } from "../protocol/headers.js";
 import { jsError, ApiError } from "../jetstream/errors.js";
-import { decodeRequest, MSG_DELETE_SHAPE, MSG_GET_SHAPE, PURGE_SHAPE, STREAM_INFO_SHAPE, type Shape } from "../jetstream/json.js";
+import { decodeRequest, MSG_DELETE_SHAPE, MSG_GET_SHAPE, PURGE_SHAPE, STREAM_INFO_SHAPE } from "../jetstream/json.js";
+import { stepDownPlacement, type NrgStepDownPlacement } from "./nrg_stepdown_placement.js";
 import { isEmptyRequest, isJsonObjectOrArray } from "../jetstream/api.js";
 import { NrgEntryOp } from "../jetstream/nrg_entries.js";
 import { parseRfc3339 } from "../server/time.js";
@@ -35,7 +36,6 @@ import type { NrgSourcingStream } from "./nrg_stream_sourcing.js";
 const HDR_REQUEST_INFO = "Nats-Request-Info";
 /** nats-server's JSMaxSubjectDetails: at most this many subjects in one stream info answer. */
 const MAX_SUBJECT_DETAILS = 100_000;
-const STEPDOWN_SHAPE: Shape = { placement: { object: { cluster: "string", tags: "strings", preferred: "string" }, name: "Placement" } };
 
 /** What the leader's answers need from the server. */
 export interface NrgLeaderServer {
@@ -48,8 +48,11 @@ export interface NrgLeaderServer {
   domain: string | undefined;
   /** A peer id's server name (the id itself when unknown). */
   nameOf(id: string): string;
-  /** A server name's peer id among the group's members, or undefined. */
-  idOf(name: string): string | undefined;
+  /**
+   * Where a LEADER.STEPDOWN with this placement hands the leadership (nrg_stepdown_placement.ts):
+   * a member's peer id, or undefined for any up-to-date one; throws the request's refusal.
+   */
+  stepDownTarget(placement: NrgStepDownPlacement | undefined): string | undefined;
   /** Hand the leadership over (StepDown with a preferred member). */
   stepDown(preferred: string | undefined): void;
   /** A stream entry of ours (false: not leading). */
@@ -298,14 +301,7 @@ export class NrgLeaderApi {
     }
     let preferred: string | undefined;
     try {
-      const placement = isJsonObjectOrArray(body) ? decodeRequest<{ placement?: { preferred?: string } }>(body, STEPDOWN_SHAPE, "JSApiLeaderStepdownRequest")?.placement : undefined;
-      if (placement?.preferred !== undefined && placement.preferred !== "") {
-        if (placement.preferred === this.srv.serverName) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${placement.preferred}" is already leader` });
-        preferred = this.srv.idOf(placement.preferred);
-        if (preferred === undefined) throw jsError("JSClusterNoPeersErrF", { err: `preferred server "${placement.preferred}" not known` });
-      } else if (placement !== undefined && this.replicas().length === 0) {
-        throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
-      }
+      preferred = this.srv.stepDownTarget(stepDownPlacement(body));
     } catch (err) {
       this.error(reply, type, err);
       return;

@@ -48,6 +48,7 @@ import { NrgBatchBuffer } from "./nrg_stream_batch.js";
 import { consumerWants, NrgConsumerReplica } from "./nrg_consumer_replica.js";
 import { nrgLeadRefusal, NrgStreamLeader } from "./nrg_stream_leader.js";
 import { desiredOf } from "./nrg_meta_desired.js";
+import { stepDownTarget, type NrgNodeInfo } from "./nrg_stepdown_placement.js";
 import { NrgLeaderApi, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 import { NrgCatchupServer } from "./nrg_stream_catchup.js";
 import { nrgConsumerLeadRefusal, NrgConsumerLeader } from "./nrg_consumer_leader.js";
@@ -772,6 +773,8 @@ export interface NrgLeadOptions {
   maxPayload: number;
   /** A peer id's server name (the id when unknown). */
   nameOf(id: string): string;
+  /** What is known of a server (name, cluster, tags) for a STEPDOWN's placement. */
+  nodeInfo(id: string): NrgNodeInfo | undefined;
 }
 
 /** The stream and consumer groups placed on this server, following the meta state. */
@@ -978,7 +981,7 @@ export class NrgStreamPeers {
       maxPayload: lead.maxPayload,
       domain: lead.domain,
       nameOf: lead.nameOf,
-      idOf: (name) => peers().find((id) => lead.nameOf(id) === name),
+      stepDownTarget: (placement) => stepDownTarget(placement, this.peerId, peers(), (id) => lead.nodeInfo(id)),
       stepDown: (preferred) => member.stepDown(preferred),
       propose: (data) => member.propose(data),
       forwardMeta: (entry) => this.sys.publish("$NRG.P._meta_", "", undefined, entry),
