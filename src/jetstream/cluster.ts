@@ -99,6 +99,14 @@ export interface StreamMove {
    * removes the others one at a time, the meta group recording each removal before the next.
    */
   scaleDown?: true;
+  /**
+   * A scale-down's servers are picked (its group's leader said so, the meta group recorded it):
+   * only then are its consumers rewritten to the replicas it leaves and do their groups and its
+   * own start to shrink, as nats-server 2.15 remaps consumers only once the stream's leader
+   * selected the peers to scale down to. A scale asked before (R3 -> R1 -> R3 at once) leaves
+   * them as they were.
+   */
+  picked?: true;
 }
 
 /** A meta group entry. Request bodies travel base64 encoded. */
@@ -498,6 +506,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         accStreams.set(op.name, sa);
         // (The same servers: a scale-up's end, nothing changes on them.)
         if (live && !sameServers(peersOf(prev), sa.peers)) this.peersChanged(prev, sa);
+        // A scale-down's servers picked: the consumers of this server's copy take the replicas it leaves.
+        if (live && prev.move !== undefined && picking(prev.move) && sa.move?.picked === true) {
+          const stream = this.service.accounts.get(op.account)?.streams.get(op.name);
+          if (stream !== undefined) stream.jsa.consumersFollowScaleDown(stream, prev.move.origin.replicas);
+        }
         if (live && prev.restoring === true) this.restoreScaled(sa);
       }
     } else {
@@ -1671,6 +1684,16 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const m = assetNotice(payload);
     if (m === undefined || !Array.isArray(m.peers) || !m.peers.every((p): p is string => typeof p === "string")) return;
     const sa = this.assignment(m.account, m.name);
+    if (typeof m.picked === "string") {
+      // The servers of a scale-down picked (the same scale-down still): recorded, its consumers follow.
+      if (sa?.move === undefined || !picking(sa.move) || sa.move.created !== m.picked) return;
+      try {
+        this.proposePeers(m.account, m.name, sa.peers, { ...sa.move, picked: true }, sa.move.created);
+      } catch {
+        // asked again by the stream's leader
+      }
+      return;
+    }
     // (A scale-up's servers are all in its group: it ends the same way.)
     const to = sa?.move?.peers ?? (sa?.scale !== undefined ? sa.peers : undefined);
     const peers = m.peers;
@@ -1693,9 +1716,23 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   /** Moves whose end was proposed lately (the stream's leader repeats its notice until the end is committed). */
   private readonly settling = new Set<string>();
 
-  /** The servers a stream moves to, while it moves (the group's leader brings the membership there). */
+  /** The servers a stream moves to, while it moves (the group's leader brings the membership there); a scale-down's once its servers are picked. */
   movingTo(stream: Stream): string[] | undefined {
-    return this.assignment(stream.jsa.account.name, stream.name)?.move?.peers;
+    const move = this.assignment(stream.jsa.account.name, stream.name)?.move;
+    return move !== undefined && !picking(move) ? move.peers : undefined;
+  }
+
+  /** Is the stream's scale-down waiting for its leader to pick its servers (nothing moves meanwhile)? */
+  scaleDownPicking(stream: Stream): boolean {
+    const move = this.assignment(stream.jsa.account.name, stream.name)?.move;
+    return move !== undefined && picking(move);
+  }
+
+  /** The stream's leader picked the servers of its scale-down: the meta leader records it (`$JSC.MOVED` with `picked`, the scale-down's creation time). */
+  scaleDownPicked(stream: Stream): void {
+    const move = this.assignment(stream.jsa.account.name, stream.name)?.move;
+    if (move === undefined || !picking(move)) return;
+    this.service.server.systemAccount?.publish("$JSC.MOVED", "", undefined, Buffer.from(JSON.stringify({ account: stream.jsa.account.name, name: stream.name, peers: move.origin.peers, picked: move.created })));
   }
 
   /** The stream's group has the servers of its move: the meta leader ends the move (`$JSC.MOVED`, a system account message). */
@@ -1704,7 +1741,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   scalingDown(stream: Stream): boolean {
-    return this.assignment(stream.jsa.account.name, stream.name)?.move?.scaleDown === true;
+    const move = this.assignment(stream.jsa.account.name, stream.name)?.move;
+    return move?.scaleDown === true && !picking(move);
   }
 
   /** The servers of a scale-up (for its cluster info), while its assignment shows one. */
@@ -1729,8 +1767,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const origin: Record<string, unknown> = { replicas: m.origin.replicas };
     if (m.origin.placement !== undefined) origin.placement = m.origin.placement;
     const out: Record<string, unknown> = { created: m.created, name: this.clusterName, replicas: m.peers.map((p) => ({ name: p, peer: peerIdOf(p) })), origin };
-    // (Scaling down, until the group's leader removed a first member.)
-    if (status !== undefined) out.status = migrationStatus(m.scaleDown === true && status.change === undefined && sameServers(status.voters, m.origin.peers) ? { ...status, selecting: true } : status);
+    // (Scaling down, until the group's leader picked the servers it keeps.)
+    if (status !== undefined) out.status = migrationStatus(picking(m) ? { ...status, selecting: true } : status);
     return out;
   }
 
@@ -2459,4 +2497,9 @@ function assetNotice(payload: Buffer): ({ account: string; name: string } & Reco
   if (typeof m !== "object" || m === null) return undefined;
   const n = m as Record<string, unknown>;
   return typeof n.account === "string" && typeof n.name === "string" ? (n as { account: string; name: string } & Record<string, unknown>) : undefined;
+}
+
+/** Is `move` a scale-down whose servers its stream's leader has not picked yet? */
+function picking(move: StreamMove): boolean {
+  return move.scaleDown === true && move.picked !== true;
 }

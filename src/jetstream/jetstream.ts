@@ -444,10 +444,29 @@ export class JsAccount {
     const wasReplicated = new Map([...stream.consumers.values()].map((c) => [c, c.replicated]));
     stream.applyStreamOp({ op: "update", config: cfg });
     // Its consumers follow its replicas and retention as nats-server's do (every member of the
-    // stream applies the update to its own copies alike); one that becomes replicated (or stops
-    // being) on a stream with a group goes through the group's scaling.
+    // stream applies the update to its own copies alike). Scaled down, once its leader picked
+    // the servers it keeps (consumersFollowScaleDown), as nats-server remaps them.
+    if (stream.replica?.scaleDownPicking !== true) this.consumersFollow(stream, old, wasReplicated);
+    adv.streamAction(this.advisoryContext, "modify", cfg.name);
+    return stream;
+  }
+
+  /**
+   * A replicated stream's scale-down from `replicas` has its servers picked (the meta group
+   * recorded it): its consumers take the replicas it leaves now, on every member alike.
+   */
+  consumersFollowScaleDown(stream: Stream, replicas: number): void {
+    const wasReplicated = new Map([...stream.consumers.values()].map((c) => [c, c.replicated]));
+    this.consumersFollow(stream, { ...stream.cfg, num_replicas: replicas }, wasReplicated);
+  }
+
+  /**
+   * The consumers' replicas after the stream's config went from `old` to its own; one that
+   * becomes replicated (or stops being) on a stream with a group goes through the group's scaling.
+   */
+  private consumersFollow(stream: Stream, old: StreamConfig, wasReplicated: ReadonlyMap<Consumer, boolean>): void {
     for (const [c, was] of wasReplicated) {
-      const n = replicasAfterStreamChange(c.cfg, old, cfg);
+      const n = replicasAfterStreamChange(c.cfg, old, stream.cfg);
       // (Each member rewrites its own copy as it applies the stream's update: not sent through
       // the consumer's group, whose other members would take the new count before their stream
       // has it, and count the consumer as single-replica meanwhile.)
@@ -458,8 +477,6 @@ export class JsAccount {
       }
       if (c.replicated !== was) stream.replica?.consumerScaled(c);
     }
-    adv.streamAction(this.advisoryContext, "modify", cfg.name);
-    return stream;
   }
 
   deleteStream(name: string): void {

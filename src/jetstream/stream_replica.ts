@@ -80,6 +80,8 @@ import { bareClusterJson, groupReplicasJson, listRemoved, type MembershipStatus,
 import { sweepRetention } from "./retention_sweep.js";
 import { boundedPurge, boundedPurgeRequest } from "./purge_bound.js";
 
+/** How often a stream group's leader checks its membership against its assignment while they differ. */
+const MEMBERS_CHECK_MS = 100;
 const ELECTION_MIN_MS = 1500;
 const ELECTION_MAX_MS = 3000;
 const HEARTBEAT_MS = 300;
@@ -224,8 +226,12 @@ export interface ReplicaHost {
   movingTo(stream: Stream): string[] | undefined;
   /** The servers of a scale-up by update (shown in its cluster info until they are all in the group). */
   scalingTo(stream: Stream): string[] | undefined;
-  /** Is the stream's move a scale-down (its group leaves the servers one at a time, each removal recorded by the meta group)? */
+  /** Is the stream's move a scale-down (its group leaves the servers one at a time, each removal recorded by the meta group)? Not before its servers are picked. */
   scalingDown(stream: Stream): boolean;
+  /** Is the stream's scale-down waiting for its group's leader to pick its servers (its group and its consumers' stay as they are meanwhile)? */
+  scaleDownPicking(stream: Stream): boolean;
+  /** This leader picked the servers of the stream's scale-down (the meta leader records it; said again until recorded). */
+  scaleDownPicked(stream: Stream): void;
   /** The group has exactly the servers of its move, or, scaling down, the ones left after a removal (said by its leader, repeated until recorded). */
   moveSettled(stream: Stream, peers: string[]): void;
   /** `desired` of the stream's cluster info while it moves or scales up (`status` known to the group's leader: what its membership waits for). */
@@ -1419,7 +1425,17 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     const add = (moveTo ?? target).find((p) => !members.includes(p));
     const remove = cfg.voters.find((p) => !target.includes(p) && p !== this.host.self);
     const stray = cfg.learners.find((p) => !(moveTo ?? target).includes(p));
-    if (add === undefined && remove === undefined && cfg.learners.length === 0 && moveTo === undefined) {
+    const picking = this.host.scaleDownPicking(this.stream);
+    if (!picking) this.pickingSince = 0;
+    if (add === undefined && remove === undefined && cfg.learners.length === 0 && moveTo === undefined && picking) {
+      // A scale-down: the servers it keeps are those the meta leader named (its leader first);
+      // they are picked once this leader says so, at the membership check after the one that
+      // saw the scale-down (nats-server's stream leader records its term with the meta leader
+      // at one check, selects the peers at the next), and only then do the consumers follow it.
+      const now = Date.now();
+      if (this.pickingSince === 0) this.pickingSince = now;
+      else if (now - this.pickingSince >= MEMBERS_CHECK_MS) this.sayPicked(now);
+    } else if (add === undefined && remove === undefined && cfg.learners.length === 0 && moveTo === undefined) {
       if (this.host.scalingTo(this.stream) === undefined) return;
       // A scale-up whose servers are all in: the meta group is told (it stops showing it).
       if (this.node.pendingConfigChange === undefined) this.saySettled(cfg.voters);
@@ -1446,7 +1462,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     this.membersTimer = setTimeout(() => {
       this.membersTimer = undefined;
       this.syncMembers();
-    }, 100);
+    }, MEMBERS_CHECK_MS);
     this.membersTimer.unref();
   }
 
@@ -1491,6 +1507,17 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       return;
     }
     if ((cfg.voters.length === moveTo.length || unrecorded) && this.node.pendingConfigChange === undefined) this.saySettled(cfg.voters);
+  }
+
+  /** When this leader first saw the stream's scale-down waiting for its servers to be picked (0: not waiting). */
+  private pickingSince = 0;
+  /** When this leader last said it picked the servers of the stream's scale-down (repeated once a second until recorded). */
+  private pickedSaidAt = 0;
+
+  private sayPicked(now: number): void {
+    if (now - this.pickedSaidAt <= 1000) return;
+    this.pickedSaidAt = now;
+    this.host.scaleDownPicked(this.stream);
   }
 
   /** Tell the meta leader the group has `voters` (at once for a new set, else once a second until it is recorded). */
@@ -1916,6 +1943,11 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
    */
   shrinksWithStream(name: string): boolean {
     return this.stream.cfg.num_replicas <= 1 && this.consumerGroups.has(name);
+  }
+
+  /** Is the stream's scale-down waiting for its servers to be picked (its consumers keep their replicas meanwhile)? */
+  get scaleDownPicking(): boolean {
+    return this.host.scaleDownPicking(this.stream);
   }
 
   /** Runs `fn`, a change every member makes to its own copies, without sending it through the consumers' groups (as a committed change is applied). */
