@@ -299,6 +299,19 @@ test(`raft: ${Math.ceil(SEEDS / 4)} simulated seeds with lazily synced entries (
   assert.ok(acked > SEEDS * 5, `only ${acked} entries acknowledged`);
 });
 
+test(`raft: ${Math.ceil(SEEDS / 4)} simulated seeds with the commit index recorded before it is applied (recordCommit, the meta group's log) keep RAFT's safety properties, and a restarted member starts with a commit covering all it applied`, async () => {
+  let acked = 0;
+  let restarts = 0;
+  for (let seed = FIRST; seed < FIRST + Math.ceil(SEEDS / 4); seed++) {
+    const r = await runSeed(seed, { recordCommit: true });
+    if (r.violations.length > 0) assert.fail(`seed ${seed}: ${r.violations.join("\n")}\n--- history ---\n${r.log.slice(-60).join("\n")}`);
+    acked += r.acked;
+    restarts += r.recordedRestarts;
+  }
+  assert.ok(acked > SEEDS * 5, `only ${acked} entries acknowledged`);
+  assert.ok(restarts > SEEDS / 4, `only ${restarts} restarts of members that had applied entries, with their record intact`);
+});
+
 test("raft: lazily synced entries: a power loss of a majority takes back the last committed entries; a member that applied them takes the new leader's log (or snapshot) and the group goes on", async () => {
   let overwritten = 0;
   for (let seed = 16; seed < 36; seed++) {

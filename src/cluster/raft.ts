@@ -47,6 +47,7 @@ import {
   type SnapshotMeta,
 } from "./raft_store.js";
 import { crc32 } from "../storage/crc32.js";
+import { CommitRecord } from "./raft_commit_record.js";
 import { DOUBLE_ZERO } from "../server/double_zero.js";
 import { objectArray } from "../server/object_array.js";
 
@@ -205,6 +206,15 @@ export interface RaftOptions {
    * lazily too.
    */
   lazySyncMs?: number;
+  /**
+   * Apply an entry only once a commit index covering it is durable in the group's files
+   * (raft_commit_record.ts; one more fsync before a commit is applied). A restarted member then
+   * applies its own log up to that index at once, before any leader is elected (nats-server
+   * replays its WAL up to the commit its stored appends carry), and nothing it applied before
+   * it stopped lies beyond it (`commitRecordedAtStart`). Not with lazySyncMs (whose commit may
+   * go back). For the JetStream meta group, whose entries are few.
+   */
+  recordCommit?: boolean;
   /** Take a snapshot once this many entries or bytes were applied since the last. */
   snapshotEntries?: number;
   snapshotBytes?: number;
@@ -343,6 +353,18 @@ export class RaftNode {
   private lazySyncTimer: RaftTimer | undefined;
   /** Lazy: the last membership entry appended; entries count unsynced only once it is durable. */
   private configBarrier = 0;
+  /** RaftOptions.recordCommit: where the commit index is kept durable. */
+  private readonly commitRecord: CommitRecord | undefined;
+  /** recordCommit: entries up to here may be applied (a commit index covering them is durable). */
+  private commitDurable = 0;
+  private recordingCommit = false;
+  /**
+   * recordCommit: the commit index found recorded at start (at most the end of the log that
+   * verified), applied before any leader is known and covering every entry applied before;
+   * undefined when none was recorded (a store from before the record, or a new one) or a copy
+   * of it was damaged (raft_commit_record.ts).
+   */
+  commitRecordedAtStart: number | undefined;
 
   constructor(opts: RaftOptions) {
     this.id = opts.id;
@@ -370,6 +392,8 @@ export class RaftNode {
       snapshotChunk: opts.snapshotChunk ?? 256 * 1024,
     };
     this.lazySyncMs = opts.lazySyncMs ?? 0;
+    if (opts.recordCommit === true && this.lazySyncMs > 0) throw new Error("raft: recordCommit with lazySyncMs (a lazily synced commit may go back)");
+    this.commitRecord = opts.recordCommit === true ? new CommitRecord(opts.store.disk) : undefined;
     this.snapConfig = opts.initial;
     this.config = opts.initial;
   }
@@ -398,6 +422,23 @@ export class RaftNode {
     if (this.configs.length > 0) this.joining = false;
     // A commit index persisted earlier is still committed (it never goes back).
     this.commit = Math.max(this.commit, Math.min(hs.commit, this.store.lastIndex));
+    if (this.commitRecord !== undefined) {
+      // Everything known committed now is durable (the state file's commit, the snapshot's)...
+      this.commitDurable = this.commit;
+      // ... and the record's, as far as the log still holds it, checksummed (a power cut may have
+      // cut its tail; entries up to the recorded index were durable before it was written, so the
+      // log holds them unless damaged, and then it was cut before the damage). A state file's
+      // commit above it was never applied: applied only once recorded (a crash after would
+      // apply it again).
+      const recorded = this.commitRecord.read();
+      if (recorded.commit !== undefined) {
+        const known = Math.max(this.applied, Math.min(recorded.commit, this.store.lastIndex));
+        this.commit = Math.max(this.commit, known);
+        // (A copy that fails its checksum may have held a higher index, applied: not known to cover it.)
+        if (recorded.intact) this.commitRecordedAtStart = this.commitDurable = known;
+        else this.log?.warn(`RAFT member ${this.id}: a copy of its recorded commit index fails its checksum; replaying up to ${this.commit}`);
+      }
+    }
     if (damage.length > 0) {
       this.damaged = true;
       // The state machine's damage too: kept across a restart until repaired.
@@ -1014,9 +1055,10 @@ export class RaftNode {
     // A heartbeat to a pipelined follower checks what it confirmed, not what is still in flight.
     const prevIndex = entries.length === 0 && p.mode === "replicate" ? Math.min(p.next - 1, p.match) : p.next - 1;
     const prevTerm = this.store.termAt(prevIndex) ?? 0;
-    this.send(id, { t: "append", term: this.term, prevIndex, prevTerm, commit: this.commit, leaderLast: this.store.lastIndex, entries });
+    const commit = this.commitTold;
+    this.send(id, { t: "append", term: this.term, prevIndex, prevTerm, commit, leaderLast: this.store.lastIndex, entries });
     p.lastSent = this.env.now();
-    p.commitSent = this.commit;
+    p.commitSent = commit;
     if (entries.length > 0) {
       const last = entries[entries.length - 1].index;
       if (p.inflight.length === 0 || p.mode === "probe") p.inflightSince = p.lastSent;
@@ -1064,9 +1106,18 @@ export class RaftNode {
     }
   }
 
+  /**
+   * The commit index a leader tells its followers: with recordCommit, once it recorded it (so
+   * it has applied an entry before any follower can: a client answered by a follower finds the
+   * leader knows it too, as without the record).
+   */
+  private get commitTold(): number {
+    return this.commitRecord === undefined ? this.commit : this.commitDurable;
+  }
+
   /** A follower that has every entry, nothing in flight, and was told an older commit index. */
   private needsCommitNotice(p: Progress): boolean {
-    return p.mode === "replicate" && p.inflight.length === 0 && p.next > this.store.lastIndex && p.commitSent < this.commit;
+    return p.mode === "replicate" && p.inflight.length === 0 && p.next > this.store.lastIndex && p.commitSent < this.commitTold;
   }
 
   /** Tell idle followers the commit index: now, or after commitNoticeMs unless an append told them first. */
@@ -1616,6 +1667,7 @@ export class RaftNode {
         // The state is the snapshot's now: entries after it (kept in the log) apply again.
         this.applied = meta.index;
         this.commit = Math.max(this.commit, meta.index);
+        this.commitDurable = Math.max(this.commitDurable, meta.index);
         this.appliedBytesSinceSnap = 0;
         if (this.term === term) {
           this.sendDurable(from, { t: "snap_resp", term, index: meta.index, offset: inc.total, done: true, inc: this.store.incarnation });
@@ -1695,8 +1747,13 @@ export class RaftNode {
 
   private applyCommitted(): void {
     if (this.restoring || this.stopped) return;
+    let upTo = this.commit;
+    if (this.commitRecord !== undefined) {
+      if (this.commitDurable < this.commit) this.recordCommitIndex();
+      upTo = this.commitDurable;
+    }
     let budget = 1024;
-    while (this.applied < this.commit && budget-- > 0) {
+    while (this.applied < upTo && budget-- > 0) {
       const e = this.store.entry(this.applied + 1);
       if (e === undefined) {
         this.violation(`entry ${this.applied + 1} committed but not in the log (first ${this.store.firstIndex}, last ${this.store.lastIndex})`);
@@ -1712,12 +1769,39 @@ export class RaftNode {
     this.sm.appliedUpTo?.(this.applied);
     if (this.stopped || this.restoring) return;
     if (this.role === "leader") this.settleConfirms(true);
-    if (this.applied < this.commit) this.scheduleApply(true);
+    if (this.applied < upTo) this.scheduleApply(true);
     if (this.role === "leader" && !this.readyTold && this.applied >= this.termStart) {
       this.readyTold = true;
       this.observer.leaderReady?.(this.term);
     }
     this.maybeSnapshot(false);
+  }
+
+  /**
+   * recordCommit: make the commit index durable (after the log entries it covers), then apply up
+   * to it. One write at a time; a commit learned meanwhile is written next.
+   */
+  private recordCommitIndex(): void {
+    const rec = this.commitRecord;
+    if (rec === undefined || this.recordingCommit || this.stopped || this.commit <= this.commitDurable) return;
+    const target = this.commit;
+    this.recordingCommit = true;
+    const done = (err?: Error): void => {
+      this.recordingCommit = false;
+      if (this.stopped) return;
+      // Retried when the next commit is learned; until then nothing more is applied.
+      if (err !== undefined) {
+        this.log?.warn(`RAFT member ${this.id}: could not record commit index ${target}: ${err.message}`);
+        return;
+      }
+      if (target > this.commitDurable) this.commitDurable = target;
+      this.scheduleApply();
+      if (this.role === "leader") this.noticeCommit();
+    };
+    const write = (): void => rec.write(target, done);
+    // The index never covers entries that are not durable yet (a follower's last append).
+    if (this.store.durableIndex >= target) write();
+    else this.store.sync((err) => (err !== undefined || this.stopped ? done(err) : write()));
   }
 
   // ---- messages out ----

@@ -197,8 +197,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private readonly usage: ClusterUsage;
   /** Entries up to here were applied before this start: replayed, not executed. */
   private replayUpTo = 0;
-  /** The meta log's end when this server started (read at the first entry applied). */
-  private logEndAtStart: number | undefined;
+  /** The last entry applied before this start, as far as known (read at the first entry applied): replayBound. */
+  private replayEndAtStart: number | undefined;
   /** Streams of ours whose deletion was replayed (removed at the end of the replay unless re-added). */
   private readonly replayedDeletes = new Set<string>();
   private reconciled = false;
@@ -336,6 +336,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       electionMaxMs: ELECTION_MAX_MS,
       heartbeatMs: HEARTBEAT_MS,
       snapshotEntries: 256,
+      // Applied only once committed durably: a restart replays up to there before any leader.
+      recordCommit: true,
       log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
       observer: {
         stateChanged: (role, leader) => {
@@ -348,7 +350,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.node = node;
     this.replayUpTo = this.readApplied();
     void node.start().then(() => {
-      this.replayUpTo = Math.max(this.replayBound(), node.commit);
+      // (Without a recorded commit, the log's end: the commit index at most.)
+      this.replayUpTo = node.commitRecordedAtStart !== undefined ? this.replayBound() : Math.max(this.replayBound(), node.commit);
       if (node.applied >= this.replayUpTo) this.reconcile();
     });
   }
@@ -437,17 +440,22 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   /**
-   * Every entry the meta log held at start is replayed, not executed (as nats-server recovers its
-   * meta state), however far the `applied` file got. That file is written without a sync (one
-   * per meta entry would cost the event loop an fsync): after a power cut it can say less than
-   * was applied, and executing again an entry already applied can undo what came after it (a
+   * The entries applied before this start are replayed, not executed (as nats-server recovers
+   * its meta state): executing again an entry already applied can undo what came after it (a
    * stream_add placing a stream on one server, replayed on a server that holds it since a
    * scale-up, removed its copy: random fault schedules, seed 21, and js_cluster_power_loss_scale).
+   * The meta group applies an entry only once a commit index covering it is durable
+   * (`recordCommit`), so those are the entries up to the commit index recorded at start: all
+   * replayed at once, before any leader is elected, and those after it were never applied. A
+   * store from before that record has only the `applied` file, written without a sync (one per
+   * meta entry would cost the event loop an fsync): it can say less than was applied after a
+   * power cut, so there every entry the log held at start is replayed.
    */
   private replayBound(): number {
-    if (this.logEndAtStart === undefined && this.node !== undefined) {
-      this.logEndAtStart = this.node.lastIndex;
-      this.replayUpTo = Math.max(this.replayUpTo, this.logEndAtStart);
+    if (this.replayEndAtStart === undefined && this.node !== undefined) {
+      const recorded = this.node.commitRecordedAtStart;
+      this.replayEndAtStart = recorded ?? this.node.lastIndex;
+      this.replayUpTo = Math.max(this.replayUpTo, this.replayEndAtStart);
     }
     return this.replayUpTo;
   }

@@ -366,6 +366,11 @@ export interface SimOptions {
   firstTerm?: { term: number; leader: string };
   /** RaftOptions.lazySyncMs of every member (a replicated consumer's group). */
   lazySyncMs?: number;
+  /**
+   * RaftOptions.recordCommit of every member (the JetStream meta group): checked that a member
+   * restarted with intact files starts with a commit index covering everything it applied before.
+   */
+  recordCommit?: boolean;
   /** false: the crashes are all kills (the kernel keeps what was written), never power losses. */
   powerLoss?: boolean;
   /**
@@ -388,10 +393,14 @@ interface Member {
   /** Corrupted and not yet repaired. */
   corrupted: boolean;
   joined: boolean;
+  /** The highest index its state machine applied since it last started. */
+  appliedMax: number;
 }
 
 export class SimCluster {
   readonly sched = new Scheduler();
+  /** recordCommit: restarts of a member that had applied entries, with its commit record intact (checked). */
+  recordedRestarts = 0;
   readonly rng: Rng;
   readonly members = new Map<string, Member>();
   readonly violations: string[] = [];
@@ -420,7 +429,7 @@ export class SimCluster {
     const ids: string[] = [];
     for (let i = 0; i < o.members + o.spares; i++) ids.push(`n${i}`);
     this.initial = { voters: ids.slice(0, o.members), learners: [] };
-    for (const id of ids) this.members.set(id, { id, node: undefined, disk: undefined, files: undefined, sm: undefined, epoch: 0, paused: false, frozen: [], corrupted: false, joined: false });
+    for (const id of ids) this.members.set(id, { id, node: undefined, disk: undefined, files: undefined, sm: undefined, epoch: 0, paused: false, frozen: [], corrupted: false, joined: false, appliedMax: 0 });
   }
 
   note(s: string): void {
@@ -471,6 +480,7 @@ export class SimCluster {
       joining,
       firstTerm: this.o.firstTerm,
       lazySyncMs: this.o.lazySyncMs,
+      recordCommit: this.o.recordCommit,
       electionMinMs: 150,
       electionMaxMs: 300,
       heartbeatMs: 40,
@@ -506,8 +516,15 @@ export class SimCluster {
     m.disk = disk;
     m.sm = sm;
     m.joined = true;
+    const appliedBefore = m.appliedMax;
+    m.appliedMax = 0;
     await node.start();
     m.corrupted = node.damaged;
+    // (Damaged files, or a log discarded with its state machine's copy, know less than it applied;
+    // a damaged copy of the record leaves it unknown.)
+    const recorded = node.commitRecordedAtStart;
+    if (this.o.recordCommit === true && !node.damaged && recorded !== undefined && appliedBefore > 0) this.recordedRestarts++;
+    if (this.o.recordCommit === true && !node.damaged && recorded !== undefined && recorded < appliedBefore) this.violation(`${id} restarted with its commit recorded at ${recorded}, below the ${appliedBefore} it applied before`);
   }
 
   private send(from: string, to: string, msg: RaftMsg): void {
@@ -537,6 +554,8 @@ export class SimCluster {
   }
 
   private onApply(id: string, index: number, value: string): void {
+    const m = this.members.get(id);
+    if (m !== undefined && index > m.appliedMax) m.appliedMax = index;
     const prev = this.appliedAt.get(index);
     if (prev === undefined) this.appliedAt.set(index, value);
     else if (prev !== value) this.violation(`state machine safety: ${id} applied ${value} at ${index}, another member ${prev}`);
@@ -924,7 +943,7 @@ export class SimCluster {
 export async function runSeed(
   seed: number,
   overrides: Partial<SimOptions> = {},
-): Promise<{ violations: string[]; log: string[]; acked: number; faults: string[]; events: number; firstLeader: string | undefined }> {
+): Promise<{ violations: string[]; log: string[]; acked: number; faults: string[]; events: number; firstLeader: string | undefined; recordedRestarts: number }> {
   const r = new Rng(seed * 7919 + 1);
   const members = r.chance(0.7) ? 3 : 5;
   const o: SimOptions = {
@@ -945,5 +964,5 @@ export async function runSeed(
     sim.stop();
   }
   const firstLeader = o.firstTerm !== undefined ? sim.leaderOf(o.firstTerm.term) : undefined;
-  return { violations: sim.violations, log: sim.log, acked: sim.acked.size, faults: sim.faultsDone, events: sim.sched.events, firstLeader };
+  return { violations: sim.violations, log: sim.log, acked: sim.acked.size, faults: sim.faultsDone, events: sim.sched.events, firstLeader, recordedRestarts: sim.recordedRestarts };
 }
