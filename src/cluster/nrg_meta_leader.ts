@@ -72,6 +72,8 @@ export interface NrgMetaLeaderServer {
   selfId: string;
   clusterName: string;
   jetstream: JetStreamOptions;
+  /** This server's `jetstream { limits { max_ha_assets } }`, 0 for none (nats-server applies the meta leader's own to every server). */
+  maxHaAssets: number;
   /** The meta group's members heard from within the lost-quorum interval (this one included). */
   onlinePeers(): string[];
   /** A server name's peer id among the meta group's members, or undefined. */
@@ -292,9 +294,9 @@ export class NrgMetaLeader {
     }
     const candidates = shuffled(this.srv.onlinePeers().filter((id) => (replicas > 1 || id !== this.srv.selfId) && !ignore.includes(id))).map((id) => {
       const room = this.srv.room(id);
-      return { id, tags: (this.srv.tags(id) ?? []).map((t) => t.toLowerCase()), available: room === undefined ? 0 : available(room, store === "memory"), streams: streams.get(id) ?? 0, replicated: replicated.get(id) ?? 0 };
+      return { id, tags: (this.srv.tags(id) ?? []).map((t) => t.toLowerCase()), available: room === undefined ? 0 : available(room, store === "memory"), streams: streams.get(id) ?? 0, replicated: replicated.get(id) ?? 0, haAssets: room?.haAssets };
     });
-    return selectPlacement(candidates, { replicas, tags: placement?.tags ?? [], maxBytes: Number(cfg.max_bytes ?? -1), uniqueTag: this.srv.jetstream.uniqueTag ?? "", existing, tagsOf: (id) => this.srv.tags(id)?.map((t) => t.toLowerCase()) });
+    return selectPlacement(candidates, { replicas, tags: placement?.tags ?? [], maxBytes: Number(cfg.max_bytes ?? -1), uniqueTag: this.srv.jetstream.uniqueTag ?? "", existing, tagsOf: (id) => this.srv.tags(id)?.map((t) => t.toLowerCase()), maxHaAssets: this.srv.maxHaAssets });
   }
 
   private streamDelete(subject: string, reply: string, hdr: Buffer | undefined): Record<string, unknown> | undefined {
@@ -387,6 +389,9 @@ export class NrgMetaLeader {
       if (eligible.length < replicas) throw jsError("JSInsufficientResourcesErr");
       peers = shuffled(eligible).slice(0, replicas);
     }
+    // A replicated consumer on a server past the HA-asset limit is refused (jsClusteredConsumerRequest).
+    const max = this.srv.maxHaAssets;
+    if (peers.length > 1 && max > 0 && peers.some((id) => (this.srv.room(id)?.haAssets ?? 0) > max)) throw jsError("JSInsufficientResourcesErr");
     const store = cfg.mem_storage === true ? "memory" : s.group.store;
     const preferredFrom = peers.filter((id) => online.has(id));
     const pool = preferredFrom.length > 0 ? preferredFrom : peers;

@@ -155,6 +155,7 @@ export class NrgMetaPeer implements ServerService {
         selfId: this.id,
         clusterName: this.server.options.cluster?.name ?? "",
         jetstream: this.server.options.jetstream,
+        maxHaAssets: this.server.options.jetstream.limits?.maxHaAssets ?? 0,
         onlinePeers: () => [this.id, ...c.followers(groupPeers(), LOST_QUORUM_MS).filter((f) => f.lastSeenMs !== undefined && f.lastSeenMs <= LOST_QUORUM_MS).map((f) => f.id)],
         idOf: (name) => {
           for (const id of member.peer.peers) if (this.nameOf(id) === name) return id;

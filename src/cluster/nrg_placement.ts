@@ -2,7 +2,8 @@
 // nats-server 2.15's selectPeerGroup chooses them. Pure: candidates in, peers out.
 //
 // A candidate is left out for a `!jetstream` server tag, a placement tag it lacks or an
-// excluded one (`!tag`) it has, too little room for max_bytes, or a value of the meta leader's
+// excluded one (`!tag`) it has, too little room for max_bytes, more RAFT groups than the meta
+// leader's `max_ha_assets` allows (any stream, replicated or not, as 2.15.1 checks), or a value of the meta leader's
 // `unique_tag` prefix another chosen (or kept) server already has (none: left out too; naming
 // the prefix in the placement's tags turns the check off). The rest go most room first (free
 // room of the stream's storage kind; a tie to the server with fewer streams), and for a
@@ -19,6 +20,8 @@ export interface NrgCandidate {
   /** Streams assigned to it, and of those the replicated ones. */
   streams: number;
   replicated: number;
+  /** The RAFT groups it runs, the meta group included, as its STATSZ last showed (undefined: not heard). */
+  haAssets: number | undefined;
 }
 
 export interface NrgPlacementAsk {
@@ -32,6 +35,8 @@ export interface NrgPlacementAsk {
   existing: string[];
   /** The existing peers' tags (for their unique tag values). */
   tagsOf(id: string): string[] | undefined;
+  /** The meta leader's own `jetstream { limits { max_ha_assets } }`, 0 for none. */
+  maxHaAssets: number;
 }
 
 /**
@@ -53,7 +58,7 @@ export function selectPlacement(candidates: NrgCandidate[], ask: NrgPlacementAsk
       if (v !== undefined) taken.add(v);
     }
   }
-  const why = { excludeTag: false, noStorage: false, uniqueTag: false, missing: new Set<string>(), excluded: new Set<string>() };
+  const why = { excludeTag: false, noStorage: false, uniqueTag: false, misc: false, missing: new Set<string>(), excluded: new Set<string>() };
   const chosen: NrgCandidate[] = [];
   for (const c of candidates) {
     if (ask.existing.includes(c.id)) continue;
@@ -75,6 +80,11 @@ export function selectPlacement(candidates: NrgCandidate[], ask: NrgPlacementAsk
       why.noStorage = true;
       continue;
     }
+    // Its groups count the meta group too, hence more than the limit, not as many.
+    if (ask.maxHaAssets > 0 && c.haAssets !== undefined && c.haAssets > ask.maxHaAssets) {
+      why.misc = true;
+      continue;
+    }
     if (unique !== "") {
       const v = uniqueValue(c.tags);
       if (v === undefined || taken.has(v)) {
@@ -91,6 +101,7 @@ export function selectPlacement(candidates: NrgCandidate[], ask: NrgPlacementAsk
     if (why.excludeTag) err += ", exclude tag set";
     if (why.noStorage) err += ", insufficient storage";
     if (why.uniqueTag) err += ", server tag not unique";
+    if (why.misc) err += ", miscellaneous issue";
     if (why.missing.size > 0) err += `, tags not matched ['${[...why.missing].join("', '")}']`;
     if (why.excluded.size > 0) err += `, tags excluded ['${[...why.excluded].join("', '")}']`;
     throw jsError("JSClusterNoPeersErrF", { err });

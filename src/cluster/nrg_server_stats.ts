@@ -19,6 +19,8 @@ export interface NrgServerRoom {
   storage: number;
   reservedMemory: number;
   reservedStorage: number;
+  /** The RAFT groups it runs, the meta group included (stats.ha_assets). */
+  haAssets: number;
 }
 
 /** The JetStream room a STATSZ `jetstream` block shows (config and stats), or undefined without one. */
@@ -27,7 +29,7 @@ export function roomOf(js: unknown): NrgServerRoom | undefined {
   const { config, stats } = js as { config?: Record<string, unknown>; stats?: Record<string, unknown> };
   if (config === undefined || stats === undefined) return undefined;
   const n = (v: unknown): number => (typeof v === "number" && Number.isFinite(v) ? v : 0);
-  return { maxMemory: n(config.max_memory), maxStorage: n(config.max_storage), memory: n(stats.memory), storage: n(stats.storage), reservedMemory: n(stats.reserved_memory), reservedStorage: n(stats.reserved_storage) };
+  return { maxMemory: n(config.max_memory), maxStorage: n(config.max_storage), memory: n(stats.memory), storage: n(stats.storage), reservedMemory: n(stats.reserved_memory), reservedStorage: n(stats.reserved_storage), haAssets: n(stats.ha_assets) };
 }
 
 /** Free room of one kind as nats-server's placement counts it. */

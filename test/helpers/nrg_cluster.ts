@@ -153,6 +153,8 @@ export class NrgCluster {
   readonly tags = new Map<string, string[]>();
   /** Set before `up`: every server's `jetstream { unique_tag }`. */
   uniqueTag: string | undefined;
+  /** Set before `up`: every server's `jetstream { limits { max_ha_assets } }`. */
+  maxHaAssets: number | undefined;
 
   private constructor(
     private readonly routePorts: number[],
@@ -176,7 +178,7 @@ export class NrgCluster {
     const routes = this.routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
     const leaf = this.leafListen.get(name);
     const tags = this.tags.get(name);
-    return `server_name: ${name}\n${tags !== undefined ? `server_tags: [${tags.map((t) => JSON.stringify(t)).join(", ")}]\n` : ""}${this.accounts}${leaf !== undefined ? `leafnodes { listen: "127.0.0.1:${leaf}" }\n` : ""}jetstream { max_mem_store: 256MB, max_file_store: 1GB${this.domain !== undefined ? `, domain: ${this.domain}` : ""}${this.uniqueTag !== undefined ? `, unique_tag: "${this.uniqueTag}"` : ""}${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}${this.lead ? ", nrg_peer_lead: true" : ""}${this.metaLead ? ", nrg_peer_meta_lead: true" : ""}` : ""} }\n`;
+    return `server_name: ${name}\n${tags !== undefined ? `server_tags: [${tags.map((t) => JSON.stringify(t)).join(", ")}]\n` : ""}${this.accounts}${leaf !== undefined ? `leafnodes { listen: "127.0.0.1:${leaf}" }\n` : ""}jetstream { max_mem_store: 256MB, max_file_store: 1GB${this.domain !== undefined ? `, domain: ${this.domain}` : ""}${this.uniqueTag !== undefined ? `, unique_tag: "${this.uniqueTag}"` : ""}${this.maxHaAssets !== undefined ? `, limits { max_ha_assets: ${this.maxHaAssets} }` : ""}${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}${this.lead ? ", nrg_peer_lead: true" : ""}${this.metaLead ? ", nrg_peer_meta_lead: true" : ""}` : ""} }\n`;
   }
 
   startOurs(): Promise<ReferenceServer> {
@@ -396,8 +398,9 @@ export class NrgCluster {
  * nats-server meta leader and again under T3 (stream names suffixed N and T); both results, each
  * in the diagnostics; the cluster stopped in every case.
  */
-export async function throughNatsThenT3<T>(t: TestContext, run: (cluster: NrgCluster, nc: NatsConnection, sys: NatsConnection, suffix: string) => Promise<T>): Promise<{ byNats: T; byT3: T }> {
+export async function throughNatsThenT3<T>(t: TestContext, run: (cluster: NrgCluster, nc: NatsConnection, sys: NatsConnection, suffix: string) => Promise<T>, configure?: (cluster: NrgCluster) => void): Promise<{ byNats: T; byT3: T }> {
   const cluster = await NrgCluster.create(true, true, undefined, true);
+  configure?.(cluster);
   for (const [name, az] of [["N1", "az:1"], ["N2", "az:2"], ["T3", "az:3"]]) cluster.tags.set(name, [az]);
   try {
     const { n1, nc1, jsm } = await cluster.upWithClients();
