@@ -27,6 +27,7 @@ test("a server started alone (no meta leader) knows the streams its meta log com
     const onS1 = { num_replicas: 1, placement: { tags: ["at:1"] } as never };
     await jsm.streams.add({ name: "A", subjects: ["a.>"], ...onS1 });
     await js.publish("a.x", "a1");
+    await jsm.consumers.add("A", { durable_name: "D", ack_policy: "explicit" as never });
     // Q on S1, deleted; a copy of its directory kept aside stands for a copy the deletion has
     // not removed yet when S1 stopped.
     await jsm.streams.add({ name: "Q", subjects: ["q.>"], ...onS1 });
@@ -53,6 +54,15 @@ test("a server started alone (no meta leader) knows the streams its meta log com
     await waitUntil(() => streamOn(c, "S1", "Q") === undefined && !fs.existsSync(path.join(streams, "Q")), 10_000, "S1 removed its copy of Q");
     const nc1 = await connect({ servers: c.member("S1").url });
     ncs.push(nc1);
+    // The info of the streams it holds, and of their consumers, is answered without a meta leader
+    // (nats-server 2.15.1, live, two of five servers up: its stream leader answers STREAM.INFO and
+    // CONSUMER.INFO at once; STREAM.NAMES, LIST and INFO get 10008). Before, held 10 s, then 10008.
+    const info = async (subject: string): Promise<Record<string, unknown>> => (await nc1.request(subject, "", { timeout: 3000 })).json<Record<string, unknown>>();
+    const a = await info("$JS.API.STREAM.INFO.A");
+    assert.deepEqual([(a.config as { name: string }).name, (a.state as { messages: number }).messages, (a.cluster as { leader?: string }).leader], ["A", 1, "S1"]);
+    const d = await info("$JS.API.CONSUMER.INFO.A.D");
+    assert.deepEqual([d.stream_name, d.name, d.num_pending], ["A", "D", 1]);
+    assert.equal(((await info("$JS.API.STREAM.INFO.C")).config as { name: string }).name, "C");
     await assert.rejects(nc1.request("q.x", "q2", { timeout: 2000 }), /no responders/i, "nothing takes q.x");
     // The streams it holds and the meta log assigns here take publishes, as before.
     const js1 = jetstream(nc1, { timeout: 5000 });

@@ -394,6 +394,19 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return false;
   }
 
+  /**
+   * Info of a stream, or of one of its consumers, that the replayed meta state assigns here and
+   * that this server answers for (its single replica, or its group's leader): answered without a
+   * meta leader, as nats-server's stream leader answers it (live, 2.15.1 with two of five servers
+   * up: STREAM.INFO and CONSUMER.INFO of the R1 stream it holds answered at once, while
+   * STREAM.NAMES, LIST, CREATE and INFO got 10008). Other requests wait for a meta leader.
+   */
+  private answeredWithoutMetaLeader(jsa: JsAccount, t: string[]): boolean {
+    if (!this.reconciled || t[1] !== "INFO" || !((t[0] === "STREAM" && t.length === 3) || (t[0] === "CONSUMER" && t.length === 4))) return false;
+    const sa = this.assignment(jsa.account.name, t[2]);
+    return sa !== undefined && peersOf(sa).includes(this.self) && this.answersHere(sa);
+  }
+
   /** A meta leader is known: decide the requests that waited for one (those too old are dropped: the requester gave up). */
   private drainWaiting(): void {
     if (this.waiting.length === 0 || this.node === undefined || !this.metaLeaderAnswers(this.node)) return;
@@ -1199,7 +1212,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    */
   intercept(jsa: JsAccount, t: string[], body: Buffer, reply: string, hdr: Buffer | undefined): Intercept {
     const node = this.node;
-    if (node === undefined || !this.metaLeaderAnswers(node)) {
+    if (node === undefined || (!this.metaLeaderAnswers(node) && !this.answeredWithoutMetaLeader(jsa, t))) {
       // No meta leader yet (starting, electing, or the leader's server is gone): the request waits for one, then is decided again.
       const now = Date.now();
       // Those the requester gave up on go (the queue stays bounded while no leader can be elected).
