@@ -12,14 +12,13 @@ import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { getJson, NrgCluster, r2StreamWithDurable, streamStateOn, type MetaCluster } from "./helpers/nrg_cluster.js";
-import { captureStreamSteps, nudgeOnce, onMetaEntries, removalEnds } from "./helpers/nrg_meta_capture.js";
+import { captureConsumerSteps, captureStreamSteps, nudgeOnce, removalEnds } from "./helpers/nrg_meta_capture.js";
 import { shortHash } from "../src/jetstream/util.js";
 import { decodeNrgAppendEntry, NrgEntryType } from "../src/cluster/nrg_wire.js";
 
 type Answer = Record<string, unknown> & { error?: { code: number; err_code: number; description: string } };
 
 const NAMES = new Map(["N1", "N2", "T3"].map((n) => [shortHash(n), n]));
-const named = (ids: unknown): unknown => (Array.isArray(ids) ? (ids as string[]).map((id) => NAMES.get(id) ?? id).sort() : ids);
 
 async function api(nc: NatsConnection, subject: string, body: unknown = ""): Promise<Answer> {
   const m = await nc.request(subject, body === "" ? "" : JSON.stringify(body), { timeout: 10_000 });
@@ -44,18 +43,6 @@ function captureMembership(sys: NatsConnection): string[] {
   return out;
 }
 
-/** A consumer's assignments as the meta leader proposes them: op, peers and desired peers by name, `removed`. */
-function captureConsumerSteps(sys: NatsConnection, stream: string, consumer: string): Record<string, unknown>[] {
-  const steps: Record<string, unknown>[] = [];
-  onMetaEntries(sys, (entry) => {
-    if ((entry.op !== "assignConsumer" && entry.op !== "removeConsumer") || entry.assignment.stream !== stream || entry.assignment.name !== consumer) return;
-    const g = entry.assignment.group;
-    const d = g.desired as { peers?: string[]; removed?: string[]; members?: string[] } | undefined;
-    steps.push({ op: entry.op, peers: named(g.peers), ...(d !== undefined ? { desired: { peers: named(d.peers), removed: named(d.removed), members: named(d.members) } } : {}) });
-  });
-  return steps;
-}
-
 interface Outcome {
   /** Whether a stream stuck in desired state was nudged with an update of its own config. */
   nudged: boolean;
@@ -78,7 +65,7 @@ async function removeN2(leader: "N1" | "T3"): Promise<Outcome> {
     const shortNames = new Map(NAMES);
     const warm = captureStreamSteps(sys, "WARM", shortNames);
     const steps = captureStreamSteps(sys, "S", shortNames);
-    const consumer = captureConsumerSteps(sys, "S", "D");
+    const consumer = captureConsumerSteps(sys, "S", "D", NAMES);
     await sys.flush();
     await retry(() => jsm.streams.add({ name: "WARM", subjects: ["warm.>"], num_replicas: 3 }), 60_000);
     await r2StreamWithDurable(nc1, jsm, "az:3");

@@ -39,6 +39,7 @@ import type { NrgStreamReplica } from "./nrg_stream_peer.js";
 import type { NrgCampaign } from "./nrg_campaign.js";
 import { nrgClusterInfo, nrgReplicas, requestAccount, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 import { stepDownPlacement } from "./nrg_stepdown_placement.js";
+import { runningRetention } from "./nrg_meta_desired.js";
 
 const EMPTY = Buffer.alloc(0);
 const FC_REQUEST = Buffer.from("NATS/1.0 100 FlowControl Request\r\n\r\n", "latin1");
@@ -485,7 +486,7 @@ export class NrgConsumerLeader {
         if (flowControl) this.flowControl(target, target.length + ackReply.length + (msg.hdr?.length ?? 0) + msg.data.length);
       }
       // Without acks, an interest or work-queue stream hears of the delivery as an ack (nats-server's deliverMsg).
-      const noAckRetention = !acks && this.stream.stream.config.retention !== undefined && this.stream.stream.config.retention !== "limits";
+      const noAckRetention = !acks && runningRetention(this.stream.stream.config, this.stream.stream.group) !== "limits";
       this.counters.delivered++;
       this.lastActiveNs = ts;
       this.lastDeliveryMs = now;

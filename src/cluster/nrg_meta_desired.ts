@@ -283,6 +283,37 @@ export function targetPeers(group: NrgRaftGroup, replicas: number): string[] {
   return group.peers.length > replicas ? group.peers.slice(group.peers.length - replicas) : [...group.peers];
 }
 
+/**
+ * A retention change through desired state (2.15.1's withRetentionChange), `next` being the
+ * update's group and `before` the assignment's: a replicated group without desired state gets
+ * one at its peers, and the origin records the retention it runs at until the desired state is
+ * reached (moving into interest or work queue needs the consumers at the stream's replicas
+ * first); into limits none (it applies at once, the desired state only brings the consumers
+ * back down). A one-server group without desired state changes at once.
+ */
+export function retentionChangedGroup(next: NrgRaftGroup, before: NrgRaftGroup, oldRetention: string, newRetention: string, replicas: number, placement: unknown): NrgRaftGroup {
+  if (newRetention === oldRetention) return next;
+  let group = next;
+  if (desiredOf(group) === undefined) {
+    if (group.peers.length === 1) return group;
+    group = withDesired(group, { name: group.name, peers: [...group.peers], cluster: group.cluster, preferred: group.preferred });
+  }
+  group = withOrigin(group, before, replicas, placement);
+  const origin = (desiredOf(group) as NrgDesired).origin as NonNullable<NrgDesired["origin"]>;
+  if (newRetention === "limits") {
+    delete origin.retention;
+    return group;
+  }
+  if (desiredOf(before)?.origin?.retention !== undefined) return group;
+  origin.retention = oldRetention;
+  return group;
+}
+
+/** The retention a stream runs at (2.15.1's atDesiredOrigin): its desired state's origin's while one is recorded, else its config's. */
+export function runningRetention(config: Record<string, unknown>, group: NrgRaftGroup): string {
+  return desiredOf(group)?.origin?.retention ?? (typeof config.retention === "string" ? config.retention : "limits");
+}
+
 /** A consumer's replicas on its stream (ConsumerConfig.replicas): its own, else the stream's; an interest or work-queue stream's always. */
 export function consumerReplicas(config: Record<string, unknown>, stream: Record<string, unknown>): number {
   const streamReplicas = Number(stream.num_replicas ?? 1);

@@ -48,7 +48,7 @@ import { NrgEntryOp, type NrgRaftGroup } from "../jetstream/nrg_entries.js";
 import { available, type NrgServerRoom } from "./nrg_server_stats.js";
 import { selectPlacement } from "./nrg_placement.js";
 import { stepDownPlacement, type NrgStepDownPlacement } from "./nrg_stepdown_placement.js";
-import { consumerReplicas, consumerScaledGroup, currentPeers, desiredOf, moveInFlight, movedGroup, parseReconcile, peerRemovedGroup, reconcileGroup, remapConsumer, scaledGroup, shuffled } from "./nrg_meta_desired.js";
+import { consumerReplicas, consumerScaledGroup, retentionChangedGroup, currentPeers, desiredOf, moveInFlight, movedGroup, parseReconcile, peerRemovedGroup, reconcileGroup, remapConsumer, scaledGroup, shuffled } from "./nrg_meta_desired.js";
 import { assignmentAccount, type NrgMetaConsumer, type NrgMetaState, type NrgMetaStream } from "./nrg_meta_state.js";
 
 const TYPE = "io.nats.jetstream.api.v1.";
@@ -631,7 +631,6 @@ export class NrgMetaLeader {
     // One move at a time, and none beside another change under way (their peers would pile up).
     if ((moving || scaling) && moveInFlight(base)) throw jsError("JSStreamMoveInProgressErr");
     if (moving && desiredOf(base) !== undefined) throw jsError("JSStreamReconfigureInProgressErr");
-    if (cfg.retention !== old.retention && (base.peers.length > 1 || desiredOf(base) !== undefined)) throw jsError("JSStreamUpdateErrF", { err: "a replicated stream's retention can not be changed while a tsnats server leads the meta group" });
     let group: NrgRaftGroup;
     if (moving) {
       const store = base.store === "memory" ? "memory" : "file";
@@ -649,6 +648,8 @@ export class NrgMetaLeader {
       const { preferred: _preferred, ...rest } = base;
       group = rest;
     }
+    // A retention change goes through desired state, so the consumers can be scaled first.
+    group = retentionChangedGroup(group, base, old.retention ?? "limits", cfg.retention ?? "limits", old.num_replicas ?? 1, old.placement);
     const assignment = { client, created: s.created, config: cfg as unknown as NrgMetaStream["config"], group, sync: s.sync };
     if (this.srv.propose(metaEntry(NrgEntryOp.UpdateStream, streamBody(assignment, subject, reply, client)))) {
       this.counters.streamsUpdated++;

@@ -47,7 +47,7 @@ import { decodeNrgStreamEntry, decodeNrgStreamMsg, encodeNrgStreamState, NrgEntr
 import { NrgBatchBuffer } from "./nrg_stream_batch.js";
 import { consumerWants, NrgConsumerReplica } from "./nrg_consumer_replica.js";
 import { nrgLeadRefusal, NrgStreamLeader } from "./nrg_stream_leader.js";
-import { desiredOf } from "./nrg_meta_desired.js";
+import { desiredOf, runningRetention } from "./nrg_meta_desired.js";
 import { stepDownTarget, type NrgNodeInfo } from "./nrg_stepdown_placement.js";
 import { NrgLeaderApi, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 import { NrgCatchupServer } from "./nrg_stream_catchup.js";
@@ -423,7 +423,8 @@ export class NrgStreamReplica implements NrgApplier {
     // The stream's subject_transform: every member applies it when it stores (nats-server's
     // processJetStreamMsg), the entry carries the subject as published.
     const subject = this.storedSubject(m.subject);
-    if (this.stream.config.retention === "interest" && this.interest?.(subject) !== true) {
+    // The retention it runs at: a change waiting in desired state is not in force yet (atDesiredOrigin).
+    if (runningRetention(this.stream.config, this.stream.group) === "interest" && this.interest?.(subject) !== true) {
       // Nobody here wants it: the sequence is used, the message not stored (nats-server's SkipMsgNoInterest).
       this.store.skipMsg(seq);
       this.lmsgId = getHeader(hdr, HDR_MSG_ID) ?? "";
@@ -1001,7 +1002,7 @@ export class NrgStreamPeers {
     const r = this.retention(account, stream);
     if (r === undefined) return;
     if (r.leader === undefined) {
-      if (r.copy.stream.config.retention !== "interest") return;
+      if (runningRetention(r.copy.stream.config, r.copy.stream.group) !== "interest") return;
       const store = r.copy.store;
       for (let m = store.loadNextMsg("", store.state().firstSeq); m !== null && !r.needed(m.seq, m.subject); m = store.loadNextMsg("", m.seq + 1)) store.removeMsg(m.seq);
       return;
@@ -1030,7 +1031,7 @@ export class NrgStreamPeers {
         copy = g.replica;
       } else if (g.consumerReplica !== undefined) consumers.push(g.consumerReplica);
     }
-    const retention = copy?.stream.config.retention;
+    const retention = copy === undefined ? undefined : runningRetention(copy.stream.config, copy.stream.group);
     if (copy === undefined || (retention !== "interest" && retention !== "workqueue")) return undefined;
     const assigned = this.meta?.stream(account, stream)?.consumers;
     if (assigned === undefined || consumers.length !== assigned.size) return undefined;

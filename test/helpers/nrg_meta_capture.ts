@@ -93,3 +93,16 @@ export function nudgeOnce(nc: NatsConnection, streams: string[], afterMs: number
     return sent;
   };
 }
+
+/** A consumer's assignments as the meta leader proposes them: op, peers and desired peers by name, `removed`. */
+export function captureConsumerSteps(sys: NatsConnection, stream: string, consumer: string, names: Map<string, string>): Record<string, unknown>[] {
+  const named = (ids: unknown): unknown => (Array.isArray(ids) ? (ids as string[]).map((id) => names.get(id) ?? id).sort() : ids);
+  const steps: Record<string, unknown>[] = [];
+  onMetaEntries(sys, (entry) => {
+    if ((entry.op !== "assignConsumer" && entry.op !== "removeConsumer") || entry.assignment.stream !== stream || entry.assignment.name !== consumer) return;
+    const g = entry.assignment.group;
+    const d = g.desired as { peers?: string[]; removed?: string[]; members?: string[] } | undefined;
+    steps.push({ op: entry.op, peers: named(g.peers), ...(d !== undefined ? { desired: { peers: named(d.peers), removed: named(d.removed), members: named(d.members) } } : {}) });
+  });
+  return steps;
+}
