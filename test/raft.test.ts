@@ -15,6 +15,7 @@ import { SimCluster, runSeed } from "./helpers/raft_sim.js";
 import { FsRaftDisk, MemRaftDisk } from "../src/cluster/raft_disk.js";
 import { ENTRY_NORMAL, RaftStore, discardLogForRepair, makeEntry, type RaftEntry } from "../src/cluster/raft_store.js";
 import { decodeRaftMsg, encodeRaftMsg } from "../src/cluster/raft_wire.js";
+import { CommitRecord } from "../src/cluster/raft_commit_record.js";
 import type { RaftMsg, RaftNode } from "../src/cluster/raft.js";
 
 const SEEDS = Number(process.env.RAFT_SEEDS ?? 400);
@@ -636,6 +637,33 @@ test("raft store: one flipped state copy is survived; both lost is damage (no vo
     const damage = s3.open();
     assert.ok(damage.some((d) => d.includes("term and vote lost")), damage.join("; "));
     s3.close();
+  });
+});
+
+test("raft commit record: the index written last is read back; the newest copy flipped leaves the one before, not known to cover all that was applied; none: undefined", async () => {
+  await withDir(async (dir) => {
+    const write = (rec: CommitRecord, n: number): Promise<void> => new Promise((res, rej) => rec.write(n, (err) => (err ? rej(err) : res())));
+    const disk = new FsRaftDisk(dir);
+    const rec = new CommitRecord(disk);
+    assert.deepEqual(rec.read(), { commit: undefined, intact: true });
+    for (const n of [3, 7, 12]) await write(rec, n);
+    disk.close();
+    assert.deepEqual(new CommitRecord(new FsRaftDisk(dir)).read(), { commit: 12, intact: true });
+    // Written after a reopen: the sequence goes on (the newest copy still wins).
+    const disk2 = new FsRaftDisk(dir);
+    const again = new CommitRecord(disk2);
+    again.read();
+    await write(again, 15);
+    disk2.close();
+    assert.deepEqual(new CommitRecord(new FsRaftDisk(dir)).read(), { commit: 15, intact: true });
+    const copies = ["commit.a", "commit.b"].map((f) => path.join(dir, f));
+    const newest = copies.map((p) => fs.readFileSync(p).readUInt32LE(8)).reduce((best, seq, i, a) => (seq > a[best] ? i : best), 0);
+    const b = fs.readFileSync(copies[newest]);
+    b[17] ^= 1;
+    fs.writeFileSync(copies[newest], b);
+    assert.deepEqual(new CommitRecord(new FsRaftDisk(dir)).read(), { commit: 12, intact: false });
+    fs.writeFileSync(copies[1 - newest], Buffer.alloc(32, 7));
+    assert.deepEqual(new CommitRecord(new FsRaftDisk(dir)).read(), { commit: undefined, intact: false });
   });
 });
 
