@@ -2,6 +2,12 @@
 // the epoch) and one unref'd setTimeout is armed for the earliest. Used where every
 // connection (or stored object) has its own deadline, so thousands of them cost one timer
 // and no closure each. An item sits in the queue at most once: adding it again moves it.
+//
+// With a slack, items due within `slackMs` of each other are served by one timer, each at most
+// `slackMs` late: the server's PING checks are spread over time like the connections they
+// belong to (a crowd connecting at 1000/s has about one first PING per millisecond), and a
+// Node timer per item (its Timeout object, the timer list, the callback's microtask checkpoint
+// and async hooks) cost more than the PING check itself.
 export interface Deadlined {
   /** Position in the queue's heap; -1 when not queued. Owned by the queue. */
   deadlineIdx: number;
@@ -15,8 +21,14 @@ export class DeadlineQueue<T extends Deadlined> {
   private timerAt = Infinity;
   private stopped = false;
 
-  /** `fire` runs once per item when it is due (the item is out of the queue by then). */
-  constructor(private readonly fire: (item: T) => void) {}
+  /**
+   * `fire` runs once per item when it is due (the item is out of the queue by then), at most
+   * `slackMs` later.
+   */
+  constructor(
+    private readonly fire: (item: T) => void,
+    private readonly slackMs = 0,
+  ) {}
 
   get size(): number {
     return this.heap.length;
@@ -62,10 +74,10 @@ export class DeadlineQueue<T extends Deadlined> {
   private arm(): void {
     const first = this.heap[0];
     if (first === undefined || this.stopped) return;
-    if (this.timer !== undefined && this.timerAt <= first.deadlineAt) return;
+    if (this.timer !== undefined && this.timerAt <= first.deadlineAt + this.slackMs) return;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerAt = first.deadlineAt;
-    const delay = Math.min(Math.max(first.deadlineAt - Date.now(), 1), 0x7fffffff);
+    this.timerAt = first.deadlineAt + this.slackMs;
+    const delay = Math.min(Math.max(this.timerAt - Date.now(), 1), 0x7fffffff);
     this.timer = setTimeout(this.run, delay);
     this.timer.unref();
   }

@@ -62,6 +62,8 @@ export interface ClosedClient {
 }
 
 const MAX_CLOSED_CLIENTS = 10_000;
+/** How late a client's PING check or auth_timeout may come so that those due together share a timer. */
+const PING_CHECK_SLACK_MS = 10;
 
 export class Server implements TcpConnectionOwner {
   readonly id: string;
@@ -82,8 +84,8 @@ export class Server implements TcpConnectionOwner {
   readonly systemAccount: Account | undefined;
   readonly clients = new Map<number, Client>();
   readonly closedClients: ClosedClient[] = [];
-  /** Every client's next PING check or auth_timeout, behind one timer. */
-  readonly pings = new DeadlineQueue<Client>((c) => this.clientDeadline(c));
+  /** Every client's next PING check or auth_timeout, behind one timer (those due within PING_CHECK_SLACK_MS share a firing). */
+  readonly pings = new DeadlineQueue<Client>((c) => this.clientDeadline(c), PING_CHECK_SLACK_MS);
   /** Publishers held back while a receiver catches up, behind one timer. */
   readonly stalls = new StallQueue<StalledPublisher>();
   /**
