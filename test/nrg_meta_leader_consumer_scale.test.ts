@@ -38,7 +38,9 @@ async function rescale(nc: NatsConnection, stream: string, replicas: number, ste
     async () => {
       now = await api(nc, `$JS.API.CONSUMER.INFO.${stream}.D`).catch(() => ({}));
       const last = steps.at(-1);
-      return last?.desired === undefined && last?.peers === replicas && ((now.cluster as { replicas?: unknown[] } | undefined)?.replicas ?? []).length === replicas - 1;
+      // An info that did not come (a leader change under way) is no answer: at R1 its missing replicas would pass.
+      const cluster = now.cluster as { replicas?: unknown[] } | undefined;
+      return cluster !== undefined && last?.desired === undefined && last?.peers === replicas && (cluster.replicas ?? []).length === replicas - 1;
     },
     60_000,
     `${stream} > D at R${replicas}`,

@@ -12,9 +12,9 @@ import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { getJson, NrgCluster, r2StreamWithDurable, streamStateOn, type MetaCluster } from "./helpers/nrg_cluster.js";
-import { captureConsumerSteps, captureStreamSteps, nudgeOnce, removalEnds } from "./helpers/nrg_meta_capture.js";
+import { captureConsumerSteps, captureStreamSteps, nudgeOnce, onMetaAppends, removalEnds } from "./helpers/nrg_meta_capture.js";
 import { shortHash } from "../src/jetstream/util.js";
-import { decodeNrgAppendEntry, NrgEntryType } from "../src/cluster/nrg_wire.js";
+import { NrgEntryType } from "../src/cluster/nrg_wire.js";
 
 type Answer = Record<string, unknown> & { error?: { code: number; err_code: number; description: string } };
 
@@ -25,20 +25,11 @@ async function api(nc: NatsConnection, subject: string, body: unknown = ""): Pro
   return m.json();
 }
 
-/** The meta group's membership changes, by entry type and peer name (each log index once). */
+/** The meta group's membership changes, by entry type and peer name. */
 function captureMembership(sys: NatsConnection): string[] {
-  const seen = new Set<string>();
   const out: string[] = [];
-  sys.subscribe("$NRG.AE._meta_", {
-    callback: (_e, m) => {
-      const ae = decodeNrgAppendEntry(Buffer.from(m.data));
-      ae.entries.forEach((e, i) => {
-        const key = `${ae.term}/${ae.prevIndex + 1 + i}`;
-        if (seen.has(key) || (e.type !== NrgEntryType.RemovePeer && e.type !== NrgEntryType.AddPeer)) return;
-        seen.add(key);
-        out.push(`${e.type === NrgEntryType.RemovePeer ? "remove" : "add"} ${NAMES.get(e.data.toString("latin1")) ?? "?"}`);
-      });
-    },
+  onMetaAppends(sys, (e) => {
+    if (e.type === NrgEntryType.RemovePeer || e.type === NrgEntryType.AddPeer) out.push(`${e.type === NrgEntryType.RemovePeer ? "remove" : "add"} ${NAMES.get(e.data.toString("latin1")) ?? "?"}`);
   });
   return out;
 }

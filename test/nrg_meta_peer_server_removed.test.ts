@@ -97,7 +97,7 @@ test("T3 removed from the meta group by a nats-server meta leader gives up its s
   // The steps 2.15.1 took for N2 removed from the same layout (test/nrg_meta_leader_server_remove.test.ts, under N1).
   assert.deepEqual(removalEnds(t3.steps), [
     { op: "assignStream", peers: ["N1"], desired: ["N1", "replacement"], removed: ["removed"], members: ["N1"] },
-    { op: "updateStream", peers: ["N1", "replacement"], desired: undefined, removed: undefined, members: undefined },
+    { peers: ["N1", "replacement"], desired: undefined, removed: undefined, members: undefined },
   ]);
   assert.equal(t3.pending, 4, "D's 4 messages pending on its new peers");
   assert.deepEqual(t3.messages, [4, 4], "S's 4 messages on N1 and N2");

@@ -2,11 +2,11 @@
 // sends them, read by a system account client from `$NRG.AE._meta_` (every append is routed to
 // the subscriber's server), decoded, each log index once.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { decodeNrgAppendEntry } from "../../src/cluster/nrg_wire.js";
+import { decodeNrgAppendEntry, type NrgEntry } from "../../src/cluster/nrg_wire.js";
 import { decodeNrgMetaEntry, type NrgMetaEntry } from "../../src/jetstream/nrg_entries.js";
 
-/** Call `onEntry` with each meta entry the leader appends (by term and index, once; what does not decode is left out). */
-export function onMetaEntries(sys: NatsConnection, onEntry: (entry: NrgMetaEntry) => void): void {
+/** Call `onRaw` with each entry of the meta log as its leader appends it (by term and index, once), with the leader's peer id. */
+export function onMetaAppends(sys: NatsConnection, onRaw: (entry: NrgEntry, leader: string) => void): void {
   const seen = new Set<string>();
   sys.subscribe("$NRG.AE._meta_", {
     callback: (_e, m) => {
@@ -20,15 +20,22 @@ export function onMetaEntries(sys: NatsConnection, onEntry: (entry: NrgMetaEntry
         const key = `${ae.term}/${ae.prevIndex + 1 + i}`;
         if (seen.has(key)) return;
         seen.add(key);
-        let entry;
-        try {
-          entry = decodeNrgMetaEntry(e);
-        } catch {
-          return;
-        }
-        onEntry(entry);
+        onRaw(e, ae.leader);
       });
     },
+  });
+}
+
+/** Call `onEntry` with each meta entry the leader appends (by term and index, once; what does not decode is left out), and the leader's peer id. */
+export function onMetaEntries(sys: NatsConnection, onEntry: (entry: NrgMetaEntry, leader: string) => void): void {
+  onMetaAppends(sys, (e, leader) => {
+    let entry;
+    try {
+      entry = decodeNrgMetaEntry(e);
+    } catch {
+      return;
+    }
+    onEntry(entry, leader);
   });
 }
 
@@ -67,7 +74,11 @@ export function removalEnds(steps: Record<string, unknown>[]): Record<string, un
     return { op, peers: sorted(peers), desired: sorted(d?.peers), removed: d?.removed, members: sorted(d?.members) };
   };
   const removal = steps.findIndex((x) => (x.desired as { removed?: unknown } | undefined)?.removed !== undefined);
-  return removal < 0 ? steps.map(view) : [view(steps[removal]), view(steps[steps.length - 1])];
+  if (removal < 0) return steps.map(view);
+  // The last step's entry kind is left out: once under T3 it was an assignStream (same peers, no
+  // desired state) after the leader's last step, where N1 writes updateStream (nrg.md).
+  const { op: _op, ...last } = view(steps[steps.length - 1]);
+  return [view(steps[removal]), last];
 }
 
 /**
