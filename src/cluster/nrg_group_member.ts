@@ -234,6 +234,25 @@ export class NrgGroupMember {
     this.checkLead();
   }
 
+  /**
+   * Set for a group whose membership its leader keeps itself (the meta group; stream and consumer
+   * groups are the meta layer's): an answer from a server not among the peers (a new server
+   * joining) makes the leader propose adding it, unless a RemovePeer took it out (raft.go
+   * trackPeer; nats-server lets a removed one back after 5 minutes, this member never).
+   */
+  addsUnknownPeers = false;
+  /** Peers whose AddPeer this leader proposed and has not stored yet. */
+  private readonly adding = new Set<string>();
+
+  private addIfUnknown(peer: string): void {
+    const p = this.peer;
+    if (!this.addsUnknownPeers || this.campaign?.leading !== true || peer === p.id || p.peers.has(peer) || p.removedPeers.has(peer) || this.adding.has(peer)) return;
+    this.adding.add(peer);
+    if (!this.proposeMembership(NrgEntryType.AddPeer, peer)) this.adding.delete(peer);
+    // Stored (its peer now among the peers) or not: asked again at its next answer.
+    else setImmediate(() => this.adding.delete(peer));
+  }
+
   private onAppendResponse(payload: Buffer, reply: string): void {
     const c = this.campaign;
     if (c === undefined) return;
@@ -246,6 +265,7 @@ export class NrgGroupMember {
     }
     const entries = c.receiveAppendResponse(ar);
     this.checkLead();
+    this.addIfUnknown(ar.peer);
     // A new commit goes to the followers with the next append; without one coming this turn, at
     // once in a heartbeat (they apply, and answer reads, only what they know is committed).
     if (this.peer.role === "leader" && this.peer.commit > this.commitSent && !this.proposeScheduled) {

@@ -135,6 +135,7 @@ export class NrgMetaPeer implements ServerService {
    */
   private enableMetaLead(member: NrgGroupMember, sys: Account): void {
     member.enableCampaign();
+    member.addsUnknownPeers = true;
     const c = member.campaign;
     if (c === undefined) return;
     const groupPeers = (): string[] => [...member.peer.peers];

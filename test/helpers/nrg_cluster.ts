@@ -153,6 +153,8 @@ export class NrgCluster {
   readonly tags = new Map<string, string[]>();
   /** Set before `up`: every server's `jetstream { unique_tag }`. */
   uniqueTag: string | undefined;
+  /** The route ports of the nats-servers `up` held back. */
+  private readonly heldPorts = new Set<number>();
   /** Set before `up`: every server's `jetstream { limits { max_ha_assets } }`. */
   maxHaAssets: number | undefined;
 
@@ -175,7 +177,8 @@ export class NrgCluster {
   }
 
   private conf(name: string, port: number, ours: boolean): string {
-    const routes = this.routePorts.map((p) => `nats://127.0.0.1:${p}`).join(", ");
+    // A server held back at `up` is unknown to the others' routes (it joins later, as a new server does).
+    const routes = this.routePorts.filter((p) => !this.heldPorts.has(p) || this.heldPorts.has(port)).map((p) => `nats://127.0.0.1:${p}`).join(", ");
     const leaf = this.leafListen.get(name);
     const tags = this.tags.get(name);
     return `server_name: ${name}\n${tags !== undefined ? `server_tags: [${tags.map((t) => JSON.stringify(t)).join(", ")}]\n` : ""}${this.accounts}${leaf !== undefined ? `leafnodes { listen: "127.0.0.1:${leaf}" }\n` : ""}jetstream { max_mem_store: 256MB, max_file_store: 1GB${this.domain !== undefined ? `, domain: ${this.domain}` : ""}${this.uniqueTag !== undefined ? `, unique_tag: "${this.uniqueTag}"` : ""}${this.maxHaAssets !== undefined ? `, limits { max_ha_assets: ${this.maxHaAssets} }` : ""}${ours ? `, store_dir: "${this.storeDir}"` : ""} }\ncluster { name: NRG, listen: 127.0.0.1:${port}, routes: [${routes}]${ours ? `, nrg_peer: true, nrg_peer_streams: true${this.campaign ? ", nrg_peer_campaign: true" : ""}${this.lead ? ", nrg_peer_lead: true" : ""}${this.metaLead ? ", nrg_peer_meta_lead: true" : ""}` : ""} }\n`;
@@ -189,22 +192,24 @@ export class NrgCluster {
     return startNatsServer(["-js", "-m", "-1"], this.conf(`N${i + 1}`, this.routePorts[i], false), "2.15");
   }
 
-  /** All up, T3 a current member of the meta group. */
-  async up(): Promise<void> {
+  /** All up (but the last `held` nats-servers, started later with `startN`), T3 a current member of the meta group. */
+  async up(held = 0): Promise<void> {
+    const count = this.routePorts.length - 1;
+    for (let i = count - held; i < count; i++) this.heldPorts.add(this.routePorts[i]);
     this.ours = await this.startOurs();
-    this.nats.push(...(await Promise.all(this.routePorts.slice(1).map((_p, i) => this.startN(i)))));
+    this.nats.push(...(await Promise.all(this.routePorts.slice(1).map((_p, i) => (i < count - held ? this.startN(i) : Promise.resolve(undefined))))));
     const metaOf = async (s: ReferenceServer): Promise<MetaCluster> => (await getJson<{ meta_cluster?: MetaCluster }>(`${s.monitorUrl}/jsz`)).meta_cluster ?? {};
     let meta: MetaCluster = {};
     await waitUntil(
       async () => {
         for (const s of this.live()) {
           meta = await metaOf(s);
-          if (meta.cluster_size === this.routePorts.length && meta.replicas?.some((r) => r.name === "T3" && r.current) === true) return true;
+          if (meta.cluster_size === this.routePorts.length - held && meta.replicas?.some((r) => r.name === "T3" && r.current) === true) return true;
         }
         return false;
       },
       90_000,
-      `the meta leader lists T3 as a current peer of ${this.routePorts.length}`,
+      `the meta leader lists T3 as a current peer of ${this.routePorts.length - held}`,
       () => JSON.stringify(meta),
     );
   }
