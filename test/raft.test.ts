@@ -476,20 +476,25 @@ test("raft store: a volatile memory disk keeps sizes, not bytes; the store serve
   s.close();
 });
 
+/** A store of 40 synced entries (one segment) with a bit flipped in entry 20's record, at `where(record length)` of it. */
+async function flippedInEntry20(dir: string, where: (recLen: number) => number): Promise<void> {
+  await filledStore(dir, 40);
+  const seg = path.join(dir, segments(dir)[0]);
+  const buf = fs.readFileSync(seg);
+  const s0 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+  s0.open();
+  const rec = s0.entry(20)?.rec as Buffer;
+  s0.close();
+  const at = buf.indexOf(rec);
+  assert.ok(at > 0);
+  buf[at + where(rec.length)] ^= 0x10;
+  fs.writeFileSync(seg, buf);
+}
+
 test("raft store: a bit flipped in a synced record is damage; the log is cut before it", async () => {
   await withDir(async (dir) => {
-    await filledStore(dir, 40);
-    const seg = path.join(dir, segments(dir)[0]);
-    const buf = fs.readFileSync(seg);
-    // Find entry 20's record and flip a bit of its data.
-    const s0 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
-    s0.open();
-    const rec = s0.entry(20)?.rec as Buffer;
-    s0.close();
-    const at = buf.indexOf(rec);
-    assert.ok(at > 0);
-    buf[at + rec.length - 3] ^= 0x10;
-    fs.writeFileSync(seg, buf);
+    // a bit of entry 20's data
+    await flippedInEntry20(dir, (len) => len - 3);
     const s = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
     const damage = s.open();
     assert.equal(damage.length, 1, damage.join("; "));
@@ -609,6 +614,34 @@ test("raft store: a log discarded with its state machine's copy keeps where it e
     disk.close();
     const s = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
     assert.ok(s.open().includes("a repair from the leader did not finish"));
+    assert.equal(s.voteFloor, undefined, "no vote until repaired");
+    s.close();
+  });
+});
+
+test("raft store: a bit flipped in a record of the last segment, the records after it intact: the member votes by where its log ended (jepsen seed 260); a flipped length leaves no floor", async () => {
+  // Seed 260: a consumer's group of two voters (its third member just removed) in which one
+  // member's log had a bit flipped: with no vote floor that member voted for nobody until
+  // repaired, and only a leader repairs: the consumer had no leader for good.
+  await withDir(async (dir) => {
+    await flippedInEntry20(dir, (len) => len - 3);
+    const s1 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    const damage = s1.open();
+    assert.match(damage.join("; "), /fails its checksum/);
+    assert.equal(s1.lastIndex, 19, "the log is still cut before the damage");
+    assert.deepEqual(s1.voteFloor, { term: 3, index: 40 }, "votes as the log of 40 entries in term 3 it had");
+    s1.close();
+    // Restarted before its repair: the floor is in the repair mark.
+    const s2 = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.deepEqual(s2.open(), ["a repair from the leader did not finish"]);
+    assert.deepEqual(s2.voteFloor, { term: 3, index: 40 });
+    s2.close();
+  });
+  await withDir(async (dir) => {
+    // The record's length is what flipped: where the records after it start is not known.
+    await flippedInEntry20(dir, () => 1);
+    const s = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.match(s.open().join("; "), /fails its checksum/);
     assert.equal(s.voteFloor, undefined, "no vote until repaired");
     s.close();
   });

@@ -23,8 +23,9 @@
 //       CRC32. Written alternately: a torn or flipped copy leaves the other one.
 //   repair.pending   present while the member is damaged and not yet repaired (the reasons, one
 //       a line): made durable before a damaged log is cut, reported again at every open. When
-//       the log was intact and discarded with the state machine's copy, a line
-//       "vote floor: term T index I" keeps where that log ended (see LogPosition).
+//       the log was intact and discarded with the state machine's copy, or one record of its
+//       last segment fails its checksum while the records after it still chain to its end, a
+//       line "vote floor: term T index I" keeps where that log ended (see LogPosition).
 //
 // DURABILITY   append/truncate/setState put bytes in the kernel (pwrite); `sync` makes all of
 //   it durable with one fdatasync per file touched (group commit: callers during a sync share
@@ -108,6 +109,8 @@ const STATE_FILES = ["state.a", "state.b"];
  * entries it had acknowledged. Written durably before anything damaged is removed or cut.
  */
 const REPAIR_MARK = "repair.pending";
+/** What `open` reports while a repair mark from an earlier start is there. */
+const REPAIR_UNFINISHED = "a repair from the leader did not finish";
 
 /**
  * Where a log ended: its last entry's term and index. A member whose intact log was discarded
@@ -117,7 +120,8 @@ const REPAIR_MARK = "repair.pending";
  * comparing with the larger of the two positions is the rule as if it still had everything: a
  * quorum can still elect a leader, and never one missing an entry it held. A member whose log
  * itself was damaged (entries it acknowledged may be gone, where it ended is not known) has no
- * floor and votes for nobody until repaired.
+ * floor and votes for nobody until repaired, unless the records after the damaged one still say
+ * where it ended (endPastDamage).
  */
 export interface LogPosition {
   term: number;
@@ -241,6 +245,33 @@ export function readRecord(buf: Buffer, off: number, copy: boolean): RaftEntry |
   if (copy) return new LogEntry(readU64LE(buf, off + 8), readU64LE(buf, off + 16), buf.readUInt32LE(off + 24), Buffer.from(buf.subarray(off, off + len)), 0, len);
   // No view per entry: the entry keeps `buf` and its position (one object per entry, not two).
   return new LogEntry(readU64LE(buf, off + 8), readU64LE(buf, off + 16), buf.readUInt32LE(off + 24), buf, off, len);
+}
+
+/**
+ * Where the last segment's log ended when one record in it fails its checksum (a flipped bit,
+ * not a torn write): the records after it, read by the damaged record's length, still chain on
+ * (index by index, each verifying) to the zeros after the last one, past everything synced. A
+ * member can then vote by that position (LogPosition) instead of not at all: every entry it
+ * acknowledged is at or below it. undefined when the chain does not verify to the end (the
+ * length itself may be the damaged part: nothing is known then).
+ */
+function endPastDamage(buf: Buffer, badOff: number, badIndex: number, synced: number): LogPosition | undefined {
+  const len = badOff + 4 <= buf.length ? buf.readUInt32LE(badOff) : 0;
+  if (len < REC_HDR || badOff + len > buf.length) return undefined;
+  // The damaged record's own index and term fields may be what flipped: only its length is used.
+  let off = badOff + len;
+  let next = badIndex + 1;
+  let end: LogPosition | undefined;
+  for (;;) {
+    const r = readRecord(buf, off, false);
+    if (r === "end") break;
+    if (r === "bad" || r.type === ENTRY_SEAL || r.index !== next) return undefined;
+    end = { term: r.term, index: r.index };
+    off += r.size;
+    next++;
+  }
+  if (end === undefined || !allZero(buf, off) || end.index < synced) return undefined;
+  return end;
 }
 
 function allZero(buf: Buffer, from: number): boolean {
@@ -396,7 +427,7 @@ export class RaftStore {
       const mark = readRepairMark((this.disk.read(REPAIR_MARK) ?? Buffer.alloc(0)).toString());
       this.repairReasons = mark.reasons;
       this.voteFloor = mark.floor;
-      damaged.push("a repair from the leader did not finish");
+      damaged.push(REPAIR_UNFINISHED);
       // Lost term and vote keep their consequence (no vote in a term it may have voted in).
       for (const r of this.repairReasons) if (r.startsWith("term and vote lost")) damaged.push(r);
     }
@@ -455,12 +486,13 @@ export class RaftStore {
   }
 
   /** Damage found by `open`: the repair mark goes to disk before anything is cut or removed. */
-  private damageFound(damaged: string[], what: string): void {
+  private damageFound(damaged: string[], what: string, floor?: LogPosition): void {
     damaged.push(what);
     if (what === "snapshot fails its checksum") this.snapshotBad = true;
     else this.damagedHere = true;
-    // Entries acknowledged here may be gone: where this member's log ended is no longer known.
-    this.voteFloor = undefined;
+    // Entries acknowledged here may be gone: where this member's log ended is no longer known,
+    // unless it could be read past the damage (`floor`, see endPastDamage).
+    this.voteFloor = floor;
     this.markRepairPending([what], true);
   }
 
@@ -553,14 +585,18 @@ export class RaftStore {
       let sealed = false;
       let torn = false;
       let bad = "";
+      // Where the log ended, read past one damaged record of the last segment (see endPastDamage).
+      let floorPastDamage: LogPosition | undefined;
       for (;;) {
         const r = readRecord(buf, off, true);
         if (r === "end") break;
         if (r === "bad") {
           const len = off + 4 <= buf.length ? buf.readUInt32LE(off) : 0;
           const tornTail = isLast && !truncated && next > synced && len >= REC_HDR && off + len <= buf.length && allZero(buf, off + len);
-          if (!tornTail) bad = `${name}: record at offset ${off} (index ${next}) fails its checksum`;
-          else {
+          if (!tornTail) {
+            bad = `${name}: record at offset ${off} (index ${next}) fails its checksum`;
+            if (isLast && !truncated) floorPastDamage = endPastDamage(buf, off, next, synced);
+          } else {
             torn = true;
             this.cutSegment(seg, off, buf.length);
           }
@@ -595,7 +631,15 @@ export class RaftStore {
       if (bad === "" && sealed && isLast) bad = `${name}: sealed, but the next segment is missing`;
       this.segments.push(seg);
       if (bad !== "") {
-        this.damageFound(damaged, bad);
+        // A floor survives only if nothing else was lost: no earlier damage in this open, and a
+        // repair left unfinished by an earlier start knew where its log ended then.
+        const prior = this.voteFloor;
+        const priorKnown = damaged.every((d) => d === REPAIR_UNFINISHED) && (this.repairReasons === undefined || prior !== undefined);
+        const floor = floorPastDamage === undefined || !priorKnown ? undefined : prior !== undefined && laterPosition(prior, floorPastDamage) ? prior : floorPastDamage;
+        this.damageFound(damaged, bad, floor);
+        // The cut below is this damage's, kept in the mark with the floor: the watermark goes down
+        // with it (as a truncation's), so the next open does not take the cut for new damage.
+        if (floor !== undefined && seg.mark > next - 1) this.writeMark(seg, next - 1);
         // Keep what verified; the rest of this segment is zeroed so appends go on from here.
         this.cutSegment(seg, off, buf.length);
         prevSealed = false;
@@ -1038,7 +1082,7 @@ export function discardLogForRepair(disk: RaftDisk, reason: string): void {
   const mark = files.includes(REPAIR_MARK) ? readRepairMark((disk.read(REPAIR_MARK) ?? Buffer.alloc(0)).toString()) : { reasons: [], floor: undefined };
   let floor: LogPosition | undefined;
   // (A mark without a floor: this member's log was damaged before, nothing it had is known.)
-  const floorKnown = damage.every((d) => d === "a repair from the leader did not finish") && (!files.includes(REPAIR_MARK) || mark.floor !== undefined);
+  const floorKnown = damage.every((d) => d === REPAIR_UNFINISHED) && (!files.includes(REPAIR_MARK) || mark.floor !== undefined);
   if (floorKnown) {
     floor = { term: store.lastTerm, index: store.lastIndex };
     if (mark.floor !== undefined && laterPosition(mark.floor, floor)) floor = mark.floor;
