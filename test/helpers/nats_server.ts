@@ -191,7 +191,8 @@ export async function startNatsServer(
     fs.mkdirSync(logDir, { recursive: true });
     const log = fs.createWriteStream(path.join(logDir, `${line}-${Date.now()}-${proc.pid ?? 0}.log`));
     proc.stderr?.on("data", (d: Buffer) => log.write(d));
-    proc.once("exit", () => log.end());
+    // 'close', not 'exit': stderr can still deliver its last chunks after the process exited.
+    proc.once("close", () => log.end());
   }
   let exited = false;
   liveServers.add(proc);
