@@ -799,8 +799,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
         }
       }
       const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
-      const payload = buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end);
-      const delivered = account.routeTo(result, subject, reply, hdr, payload, this);
+      const delivered = account.routeRange(result, subject, reply, hdr, buf, hdrLen >= 0 ? start + hdrLen : start, end, this);
       if (delivered === 0 && reply !== "" && this.opts.noResponders) account.sendNoResponders(this, subject, reply);
     }
   }
@@ -822,9 +821,9 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     this.encodeMsg(sub, subject, reply, hdr, payload, 0, payload.length);
   }
 
-  /** deliver() of a message without headers whose payload is `src[start, end)`. */
-  deliverRange(sub: Subscription, subject: string, reply: string, src: Buffer, start: number, end: number): void {
-    this.encodeMsg(sub, subject, reply, undefined, src, start, end);
+  /** deliver() of a message whose payload is `src[start, end)` (a range of the publisher's read, usually). */
+  deliverRange(sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, src: Buffer, start: number, end: number): void {
+    this.encodeMsg(sub, subject, reply, hdr, src, start, end);
   }
 
   private encodeMsg(sub: Subscription, subject: string, reply: string, hdr: Buffer | undefined, src: Buffer, start: number, end: number): void {
