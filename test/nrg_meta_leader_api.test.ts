@@ -166,7 +166,7 @@ test("T3 as meta leader answers stream and consumer names and lists, and stream 
     await retry(() => jsm.streams.add({ name: "A", subjects: ["a.>"], num_replicas: 3 }), 60_000);
     await retry(() => jsm.streams.add({ name: "B", subjects: ["b.>"], num_replicas: 3, storage: "memory" as never }), 60_000);
     await retry(() => jsm.consumers.add("A", { durable_name: "C1", ack_policy: "explicit" as never }), 60_000);
-    // R3 both: a nats-server meta leader may place an R1 consumer on T3 alone, which T3 refuses.
+    // R3 both, so each is answered by a group leader (an R1 consumer on T3 alone is nrg_r1's).
     await retry(() => jsm.consumers.add("A", { durable_name: "C2", ack_policy: "none" as never }), 60_000);
     const js = jetstream(nc1);
     for (let i = 0; i < 3; i++) await js.publish(`a.${i}`, "x");

@@ -1,7 +1,7 @@
 // T3 (nrg_peer_meta_lead) after the loss of the nats-server meta leader: N1, leading the meta
 // group, is stopped; N2 and T3 elect a leader between them (T3 campaigns as nats-server's
 // members do; if N2 wins, its step-down preferring T3 hands T3 the group); with N1 down T3
-// places an R3 stream only where it can (refused: two live members) and an R1 stream on N2;
+// places an R3 stream only where it can (refused: two live members) and an R1 stream on N2 or T3;
 // N1 comes back with an empty store and T3, its meta leader, catches it up from its log or
 // its meta snapshot (nats-server's format): N1's own /jsz then shows the streams created before
 // and during its absence, and N1 takes its part of a new R3 stream T3 places. Then T3 itself is
@@ -87,12 +87,12 @@ test("after the nats-server meta leader is lost T3 leads the meta group, places 
     const campaign = ((await getJson<{ nrg_meta_peer: { campaign?: { counters: Record<string, number> } } }>(`${cluster.ours?.monitorUrl}/jsz`)).nrg_meta_peer.campaign?.counters) ?? {};
     t.diagnostic(`T3's meta campaign: ${JSON.stringify(campaign)}`);
 
-    // Two live members: an R3 stream has no placement, an R1 stream goes to N2 (never T3 alone).
+    // Two live members: an R3 stream has no placement, an R1 stream goes to N2 or to T3 (which holds one alone, as its leader).
     const r3 = await api(nc2, "$JS.API.STREAM.CREATE.WIDE", { name: "WIDE", subjects: ["wide.>"], num_replicas: 3 });
     assert.equal(r3.error?.err_code, 10005, JSON.stringify(r3));
     const r1 = await api(nc2, "$JS.API.STREAM.CREATE.ONE", { name: "ONE", subjects: ["one.>"] });
     assert.equal(r1.error, undefined, JSON.stringify(r1));
-    assert.equal((r1.cluster as { leader?: string }).leader, "N2");
+    assert.ok(["N2", "T3"].includes((r1.cluster as { leader?: string }).leader ?? ""), JSON.stringify(r1.cluster));
 
     // N1 returns empty: caught up by T3, it holds what was assigned before and during its absence.
     cluster.nats[0] = await cluster.startN(0);

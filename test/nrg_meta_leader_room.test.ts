@@ -1,7 +1,7 @@
 // Placement order side by side: with N1 and T3 holding a reservation (an R2 stream of 400 MB
 // max_bytes placed away from N2), an R1 stream without placement goes to N2 under a nats-server
 // 2.15 meta leader and under T3 (nrg_peer_meta_lead): most room first, a tie to the server with
-// fewer streams (T3 never holds an R1 stream alone). T3 shuffled the candidates before.
+// fewer streams (T3, holding a reservation, has less room than N2). T3 shuffled the candidates before.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { NatsConnection } from "@nats-io/transport-node";

@@ -146,7 +146,7 @@ async function scaleDownAndUp(cluster: NrgCluster, nc: NatsConnection, sys: Nats
   await retry(() => js.publish(`${lower}.1`, "m1"), 20_000);
   for (let i = 2; i <= 5; i++) await js.publish(`${lower}.${i}`, `m${i}`);
   if (consumers) {
-    // Durables as replicated as their stream (an R1 one a nats-server meta leader may place on T3 alone, which T3 refuses).
+    // Durables as replicated as their stream (an R1 one a nats-server meta leader may place on T3 alone, and T3 does not drive a scale of an R1 asset it holds).
     for (const [name, replicas] of [["D", 0], ["E", 0]] as const) {
       const created = await api(nc, `$JS.API.CONSUMER.CREATE.${stream}.${name}`, { stream_name: stream, config: { durable_name: name, ack_policy: "explicit", num_replicas: replicas } });
       assert.equal(created.error, undefined, JSON.stringify(created));

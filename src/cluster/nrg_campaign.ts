@@ -90,6 +90,16 @@ export class NrgCampaign {
     return { term: p.log.term, lastTerm: p.log.lastTerm, lastIndex: p.log.lastIndex, candidate: p.id };
   }
 
+  /** A candidate alone in its group (an R1 asset, `NrgGroupMember.solo`): its own vote is a quorum. */
+  electedAlone(): boolean {
+    return this.peer.role === "candidate" && this.votes.size >= this.quorum();
+  }
+
+  /** A group of one member: what it stored of this term is committed (no follower to answer). */
+  commitAlone(): void {
+    if (this.peer.role === "leader" && this.quorum() === 1) this.advanceCommit();
+  }
+
   /** A vote answer: true when it makes this candidate the leader (then `becomeLeader`). */
   receiveVoteResponse(vr: NrgVoteResponse): boolean {
     const p = this.peer;

@@ -39,7 +39,7 @@ import type { NrgStreamReplica } from "./nrg_stream_peer.js";
 import type { NrgCampaign } from "./nrg_campaign.js";
 import { nrgClusterInfo, nrgReplicas, requestAccount, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 import { stepDownPlacement } from "./nrg_stepdown_placement.js";
-import { runningRetention } from "./nrg_meta_desired.js";
+import { desiredOf, runningRetention } from "./nrg_meta_desired.js";
 
 const EMPTY = Buffer.alloc(0);
 const FC_REQUEST = Buffer.from("NATS/1.0 100 FlowControl Request\r\n\r\n", "latin1");
@@ -57,6 +57,17 @@ export function nrgConsumerLeadRefusal(config: Record<string, unknown>): string 
   const ack = config.ack_policy;
   if (ack !== undefined && ack !== "explicit" && ack !== "all" && ack !== "none") return `ack policy ${String(ack)}`;
   return undefined;
+}
+
+/**
+ * Whether this server (`self`) may hold an R1 consumer alone, as its leader without a RAFT group:
+ * one it can lead, of a limits stream or of a stream it holds alone (an interest or work-queue
+ * stream's removals are its leader's, which would not hear this consumer's acks).
+ */
+export function nrgHoldsSingleConsumer(config: Record<string, unknown>, stream: { config: Record<string, unknown>; group: { peers: string[] } }, self: string): boolean {
+  if (nrgConsumerLeadRefusal(config) !== undefined) return false;
+  const retention = stream.config.retention ?? "limits";
+  return retention === "limits" || (stream.group.peers.length === 1 && stream.group.peers[0] === self);
 }
 
 interface Pending {
@@ -812,7 +823,7 @@ export class NrgConsumerLeader {
     const lastActive = this.lastActiveNs > 0n ? { last_active: rfc3339(this.lastActiveNs) } : {};
     const lastAck = this.lastAckNs > 0n ? { last_active: rfc3339(this.lastAckNs) } : {};
     // A Direct consumer's info has no cluster (nats-server's: it belongs to no group).
-    const cluster = this.campaign === undefined ? undefined : nrgClusterInfo(this.srv, this.campaign, a?.consumer.group.name ?? "", a?.consumer.group.peers ?? []);
+    const cluster = this.campaign === undefined ? undefined : nrgClusterInfo(this.srv, this.campaign, a?.consumer.group.name ?? "", a?.consumer.group.peers ?? [], a === undefined ? undefined : desiredOf(a.consumer.group));
     const r = this.replica;
     const committed = r.delivered.consumer > 0 || r.delivered.stream > 0 || r.ackFloor.stream > 0;
     return {

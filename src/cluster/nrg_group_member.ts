@@ -58,6 +58,14 @@ export class NrgGroupMember {
   private wasLeading = false;
   /** Called when this member starts or stops leading with its state current (`NrgCampaign.leading`). */
   onLeadChange: ((leading: boolean) => void) | undefined;
+  /**
+   * Set before `start` for an R1 asset placed on this server (its group's one peer): nats-server
+   * 2.15 runs one without a RAFT group (createRaftGroup returns none for a single peer), its
+   * server storing and answering alone. So nothing of it goes on the wire: no subscriptions, no
+   * votes or appends sent; with a campaign the member elects itself at once and commits each of
+   * its appends when stored (a quorum of one), the same log and applier feeding its store.
+   */
+  solo = false;
 
   constructor(
     private readonly sys: Account,
@@ -81,6 +89,7 @@ export class NrgGroupMember {
   }
 
   start(): void {
+    if (this.solo) return;
     // Payloads are copied: the raw bytes of a stored append entry outlive the delivery.
     this.subs.push(this.sys.subscribeInternal(nrgSubject("appendEntry", this.group), (_s, reply, _h, payload) => this.onAppend(Buffer.from(payload), reply, undefined), undefined, "nrg-peer-append"));
     this.subs.push(this.sys.subscribeInternal(nrgSubject("vote", this.group), (_s, reply, _h, payload) => this.onVote(Buffer.from(payload), reply), undefined, "nrg-peer-vote"));
@@ -94,13 +103,18 @@ export class NrgGroupMember {
   enableCampaign(): void {
     if (this.campaign !== undefined) return;
     this.campaign = new NrgCampaign(this.peer);
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+    this.timer.unref?.();
+    // Alone in its group: elected at once, nobody to hear from.
+    if (this.solo) {
+      this.peer.transferToMe = true;
+      return;
+    }
     this.voteInbox = newInbox();
     this.appendInbox = newInbox();
     this.subs.push(this.sys.subscribeInternal(this.voteInbox, (_s, _r, _h, payload) => this.onVoteResponse(Buffer.from(payload)), undefined, "nrg-peer-votes"));
     this.subs.push(this.sys.subscribeInternal(this.appendInbox, (_s, reply, _h, payload) => this.onAppendResponse(Buffer.from(payload), reply), undefined, "nrg-peer-responses"));
     this.newElectionTimeout();
-    this.timer = setInterval(() => this.tick(), TICK_MS);
-    this.timer.unref?.();
   }
 
   private newElectionTimeout(): void {
@@ -129,7 +143,7 @@ export class NrgGroupMember {
         this.campaignedAt = now;
         return;
       }
-      if (now - this.lastSent >= HEARTBEAT_MS) {
+      if (!this.solo && now - this.lastSent >= HEARTBEAT_MS) {
         const hb = c.heartbeat();
         if (hb !== undefined) this.sendAppend(hb);
       }
@@ -137,6 +151,10 @@ export class NrgGroupMember {
     }
     if (p.transferToMe) {
       p.transferToMe = false;
+      this.startCampaign(now);
+      return;
+    }
+    if (this.solo) {
       this.startCampaign(now);
       return;
     }
@@ -150,6 +168,15 @@ export class NrgGroupMember {
     const before = this.peer.catchup?.inbox;
     const vr = this.campaign?.campaign();
     this.syncCatchupSub(before);
+    if (this.solo) {
+      // Its own vote is the quorum.
+      if (vr !== undefined && this.campaign?.electedAlone() === true) {
+        const first = this.campaign.becomeLeader();
+        if (first !== undefined) this.sendAppend(first);
+      }
+      this.checkLead();
+      return;
+    }
     if (vr !== undefined) this.sys.publish(nrgSubject("vote", this.group), this.voteInbox, undefined, encodeNrgVoteRequest(vr));
   }
 
@@ -187,7 +214,8 @@ export class NrgGroupMember {
   /** Hand the leadership over (a stream leader's STEPDOWN request): to `preferred` when it is up to date. */
   stepDown(preferred: string | undefined): void {
     const c = this.campaign;
-    if (c === undefined) return;
+    // Alone in its group there is nobody to hand it to (nats-server's R1 asset has no RAFT node to step down).
+    if (c === undefined || this.solo) return;
     this.proposals = [];
     const raw = c.stepDown(preferred);
     if (raw !== undefined) this.sendAppend(raw);
@@ -278,6 +306,11 @@ export class NrgGroupMember {
   }
 
   private sendAppend(raw: Buffer): void {
+    if (this.solo) {
+      // Stored (fsynced) by this member, the whole group: committed and applied now.
+      this.campaign?.commitAlone();
+      return;
+    }
     this.lastSent = Date.now();
     this.commitSent = Math.max(this.commitSent, this.peer.commit);
     this.sys.publish(nrgSubject("appendEntry", this.group), this.appendInbox, undefined, raw);
@@ -386,6 +419,7 @@ export class NrgGroupMember {
     return {
       group: this.group,
       observer: this.campaign === undefined,
+      ...(this.solo ? { solo: true } : {}),
       term: log.term,
       vote: log.vote === "" ? "" : nameOf(log.vote),
       ...(this.votedIn !== undefined ? { last_vote_granted: { term: this.votedIn.term, candidate: nameOf(this.votedIn.candidate) } } : {}),

@@ -49,6 +49,8 @@ import { available, type NrgServerRoom } from "./nrg_server_stats.js";
 import { selectPlacement } from "./nrg_placement.js";
 import { stepDownPlacement, type NrgStepDownPlacement } from "./nrg_stepdown_placement.js";
 import { consumerReplicas, consumerScaledGroup, retentionChangedGroup, currentPeers, desiredOf, moveInFlight, movedGroup, parseReconcile, peerRemovedGroup, reconcileGroup, remapConsumer, scaledGroup, shuffled } from "./nrg_meta_desired.js";
+import { nrgLeadRefusal } from "./nrg_stream_leader.js";
+import { nrgHoldsSingleConsumer } from "./nrg_consumer_leader.js";
 import { assignmentAccount, type NrgMetaConsumer, type NrgMetaState, type NrgMetaStream } from "./nrg_meta_state.js";
 
 const TYPE = "io.nats.jetstream.api.v1.";
@@ -278,8 +280,8 @@ export class NrgMetaLeader {
   /**
    * The peers of a stream of `replicas` (`existing` kept first), chosen as selectPeerGroup
    * chooses (`nrg_placement.ts`) among the members heard from lately, from their STATSZ (tags,
-   * room) and the meta state (streams each holds). Never this server alone: it holds replicas
-   * only through its RAFT members.
+   * room) and the meta state (streams each holds). This server alone only for a stream its
+   * leader half runs (an R1 stream it holds as its leader, without a RAFT group).
    */
   private selectPeers(cfg: Record<string, unknown>, store: string, replicas: number, existing: string[], ignore: string[] = []): string[] {
     const placement = cfg.placement as { cluster?: string; tags?: string[] } | undefined;
@@ -292,7 +294,9 @@ export class NrgMetaLeader {
         if (s.group.peers.length > 1) replicated.set(p, (replicated.get(p) ?? 0) + 1);
       }
     }
-    const candidates = shuffled(this.srv.onlinePeers().filter((id) => (replicas > 1 || id !== this.srv.selfId) && !ignore.includes(id))).map((id) => {
+    // This server holds an R1 stream alone only as its leader (NrgGroupMember.solo), so only one its leader half runs.
+    const selfAlone = nrgLeadRefusal(cfg) === undefined;
+    const candidates = shuffled(this.srv.onlinePeers().filter((id) => (replicas > 1 || id !== this.srv.selfId || selfAlone) && !ignore.includes(id))).map((id) => {
       const room = this.srv.room(id);
       return { id, tags: (this.srv.tags(id) ?? []).map((t) => t.toLowerCase()), available: room === undefined ? 0 : available(room, store === "memory"), streams: streams.get(id) ?? 0, replicated: replicated.get(id) ?? 0, haAssets: room?.haAssets };
     });
@@ -384,8 +388,9 @@ export class NrgMetaLeader {
     if (Math.floor(replicas / 2) + 1 > active.length) throw jsError("JSInsufficientResourcesErr");
     let peers = [...s.group.peers];
     if (replicas < peers.length) {
-      // Never this server alone: it leads no R1 consumer.
-      const eligible = active.filter((id) => replicas > 1 || id !== this.srv.selfId);
+      // This server alone only with a consumer it holds as its leader (NrgGroupMember.solo).
+      const selfAlone = nrgHoldsSingleConsumer(cfg, s, this.srv.selfId);
+      const eligible = active.filter((id) => replicas > 1 || id !== this.srv.selfId || selfAlone);
       if (eligible.length < replicas) throw jsError("JSInsufficientResourcesErr");
       peers = shuffled(eligible).slice(0, replicas);
     }
@@ -631,6 +636,11 @@ export class NrgMetaLeader {
     // One move at a time, and none beside another change under way (their peers would pile up).
     if ((moving || scaling) && moveInFlight(base)) throw jsError("JSStreamMoveInProgressErr");
     if (moving && desiredOf(base) !== undefined) throw jsError("JSStreamReconfigureInProgressErr");
+    // An R1 stream this server holds alone has no RAFT group; 2.15.1's holder creates one and
+    // drives the desired state itself, which a tsnats leader does not (it would stay in desired state).
+    if ((moving || scaling) && base.peers.length === 1 && base.peers[0] === this.srv.selfId) {
+      throw jsError("JSRaftGeneralErrF", { err: "a tsnats server holding an R1 stream alone does not scale or move it" });
+    }
     let group: NrgRaftGroup;
     if (moving) {
       const store = base.store === "memory" ? "memory" : "file";

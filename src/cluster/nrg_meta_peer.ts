@@ -239,14 +239,17 @@ export class NrgMetaPeer implements ServerService {
   }
 
   /**
-   * An R1 stream or consumer placed on this server alone: it holds replicas, never leads, so it
-   * could never serve it. Refused as nats-server's members refuse an assignment they cannot
-   * create (`$SYS.JSC.STREAM/CONSUMER.ASSIGNMENT.RESULT`, insufficient resources): the meta
-   * leader answers the client with the error, and a stream's assignment is deleted. Only fresh
+   * An R1 stream or consumer placed on this server alone that it does not run (without
+   * `nrg_peer_lead`, or one whose features its leader half lacks: `NrgStreamPeers.holdsSingle`).
+   * Refused as nats-server's members refuse an assignment they cannot create
+   * (`$SYS.JSC.STREAM/CONSUMER.ASSIGNMENT.RESULT`, insufficient resources): the meta leader
+   * answers the client with the error, and a stream's assignment is deleted. Only fresh
    * assignments (the leader acts on results within seconds), never a replayed one.
    */
   private refuseSingle(kind: "stream" | "consumer", account: string, stream: string, consumer: string | undefined, group: { peers: string[] }, created: string): void {
     if (group.peers.length !== 1 || group.peers[0] !== this.id) return;
+    const assigned = this.metaState.stream(account, stream);
+    if (assigned !== undefined && this.streamPeers?.holdsSingle(kind, assigned, consumer) === true) return;
     const age = Date.now() - Date.parse(created);
     if (!(age < 10_000)) return;
     const sys = this.server.systemAccount;

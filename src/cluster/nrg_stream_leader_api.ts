@@ -30,6 +30,7 @@ import { parseRfc3339 } from "../server/time.js";
 import { dynamicMetadata, HDR_REQUIRED_API_LEVEL, requiredLevelUnmet } from "../jetstream/api_level.js";
 import { streamLeaderElected } from "../jetstream/advisories.js";
 import { LOST_QUORUM_MS, type NrgCampaign } from "./nrg_campaign.js";
+import { desiredOf } from "./nrg_meta_desired.js";
 import type { NrgStreamReplica } from "./nrg_stream_peer.js";
 import type { NrgSourcingStream } from "./nrg_stream_sourcing.js";
 
@@ -86,7 +87,9 @@ export function nrgReplicas(campaign: NrgCampaign, peers: string[], nameOf: (id:
 }
 
 /** A group's ClusterInfo as its nats-server leader reports it (js.clusterInfo), this server leading. */
-export function nrgClusterInfo(srv: NrgLeaderServer, campaign: NrgCampaign, group: string, peers: string[]): Record<string, unknown> {
+export function nrgClusterInfo(srv: NrgLeaderServer, campaign: NrgCampaign, group: string, peers: string[], desired: unknown = undefined): Record<string, unknown> {
+  // An R1 asset runs without a RAFT group (NrgGroupMember.solo): nats-server names only its cluster and server.
+  if (peers.length === 1 && desired === undefined) return { name: srv.clusterName, leader: srv.serverName };
   const cluster: Record<string, unknown> = {
     name: srv.clusterName,
     raft_group: group,
@@ -335,7 +338,7 @@ export class NrgLeaderApi {
     if (st.numDeleted > 0) state.num_deleted = st.numDeleted;
     if (req.deleted_details === true && st.deleted !== undefined && st.deleted.length > 0) state.deleted = st.deleted;
     state.consumer_count = s.consumers.size;
-    const cluster = nrgClusterInfo(this.srv, this.campaign, s.group.name, s.group.peers);
+    const cluster = nrgClusterInfo(this.srv, this.campaign, s.group.name, s.group.peers, desiredOf(s.group));
     return {
       config,
       created: s.created,

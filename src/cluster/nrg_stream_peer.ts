@@ -35,6 +35,7 @@
 // used); acknowledged messages leave through the stream group's deletes, proposed by its leader.
 import fs from "node:fs";
 import path from "node:path";
+import { fsyncDir, io } from "../storage/file_io.js";
 import { randomBytes } from "node:crypto";
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
@@ -51,7 +52,7 @@ import { desiredOf, runningRetention } from "./nrg_meta_desired.js";
 import { stepDownTarget, type NrgNodeInfo } from "./nrg_stepdown_placement.js";
 import { NrgLeaderApi, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 import { NrgCatchupServer } from "./nrg_stream_catchup.js";
-import { nrgConsumerLeadRefusal, NrgConsumerLeader } from "./nrg_consumer_leader.js";
+import { nrgConsumerLeadRefusal, NrgConsumerLeader, nrgHoldsSingleConsumer } from "./nrg_consumer_leader.js";
 import { NrgDirectConsumers } from "./nrg_direct_consumers.js";
 import { NrgDirectGets, type NrgDirectGetOptions } from "./nrg_direct_get.js";
 import { NrgSourcingStream } from "./nrg_stream_sourcing.js";
@@ -825,6 +826,18 @@ export class NrgStreamPeers {
     });
   }
 
+  /**
+   * Whether this server runs an R1 stream or consumer placed on it alone: only as its leader
+   * (`nrg_peer_lead`), and only one whose features its leader half runs; otherwise it is refused
+   * (`NrgMetaPeer.refuseSingle`).
+   */
+  holdsSingle(kind: "stream" | "consumer", stream: NrgMetaStream, consumer?: string): boolean {
+    if (this.lead === undefined) return false;
+    if (kind === "stream") return nrgLeadRefusal(stream.config) === undefined;
+    const c = consumer === undefined ? undefined : stream.consumers.get(consumer);
+    return c !== undefined && nrgHoldsSingleConsumer(c.config, stream, this.peerId);
+  }
+
   /** Start the groups the meta state places on this server; stop those it no longer does (their data stays). */
   reconcile(meta: NrgMetaState): void {
     if (this.closed) return;
@@ -833,7 +846,8 @@ export class NrgStreamPeers {
     for (const s of meta.streams.values()) {
       if (!s.group.peers.includes(this.peerId)) continue;
       wanted.set(s.group.name, { kind: "stream", stream: s });
-      for (const c of s.consumers.values()) if (c.group.peers.includes(this.peerId) && c.group.peers.length > 1) wanted.set(c.group.name, { kind: "consumer", stream: s, consumer: c.name });
+      // An R1 consumer is held only where this server leads it (it has no group to follow).
+      for (const c of s.consumers.values()) if (c.group.peers.includes(this.peerId) && (c.group.peers.length > 1 || this.holdsSingle("consumer", s, c.name))) wanted.set(c.group.name, { kind: "consumer", stream: s, consumer: c.name });
     }
     for (const [name, g] of this.groups) {
       if (wanted.has(name)) continue;
@@ -842,6 +856,14 @@ export class NrgStreamPeers {
       // log reset): stopped, the data kept until a committed removal says otherwise.
       const still = meta.stream(g.account, g.stream);
       const movedAway = still !== undefined && (g.kind === "stream" ? !still.group.peers.includes(this.peerId) || still.group.name !== name : g.consumer !== undefined && (still.consumers.get(g.consumer)?.group.peers.includes(this.peerId) !== true || still.consumers.get(g.consumer)?.group.name !== name));
+      if (movedAway && g.member.solo && still !== undefined && g.kind === "stream" && still.group.peers.length === 1 && still.group.peers[0] === this.peerId) {
+        // An R1 stream held alone whose group a scale-up renamed (a nats-server meta leader): still
+        // on this server alone, its log and store go to the new group's directory (nats-server
+        // keeps a stream's store by its name, not its group's), never removed.
+        this.stopGroup(name, g);
+        this.carryOver(name, still.group.name);
+        continue;
+      }
       if (movedAway) {
         this.log.info(`NRG peer: group ${name} of '${g.account} > ${g.stream}${g.consumer !== undefined ? ` > ${g.consumer}` : ""}' no longer includes this server; its data is removed`);
         this.removed(name);
@@ -879,6 +901,19 @@ export class NrgStreamPeers {
     }
   }
 
+  /** A renamed group's directory moved to its new name (unless one is there already, which is then kept). */
+  private carryOver(from: string, to: string): void {
+    if (!plainGroupName(from) || !plainGroupName(to) || from === "_meta_" || to === "_meta_") return;
+    const target = path.join(this.baseDir, to);
+    if (io.existsSync(target)) {
+      this.log.warn(`NRG peer: group ${from} renamed ${to}, whose directory exists; ${from}'s kept as is`);
+      return;
+    }
+    io.renameSync(path.join(this.baseDir, from), target);
+    fsyncDir(this.baseDir);
+    this.log.info(`NRG peer: group ${from} renamed ${to}: its log and store moved with it`);
+  }
+
   private startGroup(name: string, kind: "stream" | "consumer", stream: NrgMetaStream, consumer: string | undefined): void {
     const dir = path.join(this.baseDir, name);
     // Its messages did not outlive the last stop: neither does its log (it is caught up as a new member).
@@ -906,6 +941,9 @@ export class NrgStreamPeers {
       const m = member;
       replica.onResume = () => m.peer.resumeApply();
     }
+    const group = consumer === undefined ? stream.group : stream.consumers.get(consumer)?.group;
+    // An R1 asset on this server: nats-server runs it without a RAFT group, so neither does this member (NrgGroupMember.solo).
+    member.solo = this.lead !== undefined && group?.peers.length === 1 && group.peers[0] === this.peerId;
     member.start();
     if (this.campaign && kind === "stream") {
       member.enableCampaign();
@@ -921,7 +959,6 @@ export class NrgStreamPeers {
       if (member.campaign !== undefined) member.campaign.members = () => current()?.consumers.get(consumer)?.group.peers ?? stream.consumers.get(consumer)?.group.peers ?? [];
     }
     // The assignment's preferred member of a new group campaigns at once (nats-server's createRaftGroup: CampaignImmediately at term 0).
-    const group = consumer === undefined ? stream.group : stream.consumers.get(consumer)?.group;
     if (member.campaign !== undefined && group?.preferred === this.peerId && member.peer.log.term === 0) member.peer.transferToMe = true;
     const running: RunningGroup = { kind, account: stream.account, stream: stream.config.name, consumer, member, replica, consumerReplica, configJson: JSON.stringify(stream.config) };
     if (replica !== undefined && this.directGets !== undefined) {
@@ -939,7 +976,8 @@ export class NrgStreamPeers {
     const campaign = member.campaign;
     if (campaign === undefined) return;
     // A group being scaled or moved is led by a nats-server: its leader drives the change (membership, reconcile requests), which this one does not.
-    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined && desiredOf(replica.stream.group) === undefined;
+    // An R1 stream held alone goes on being led here whatever its assignment says (there is nobody to hand it to).
+    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined && (desiredOf(replica.stream.group) === undefined || member.solo);
     campaign.keep = leadable;
     const direct = new NrgDirectConsumers(replica, (m) => this.log.info(m));
     g.direct = direct;
@@ -982,7 +1020,8 @@ export class NrgStreamPeers {
       maxPayload: lead.maxPayload,
       domain: lead.domain,
       nameOf: lead.nameOf,
-      stepDownTarget: (placement) => stepDownTarget(placement, this.peerId, peers(), (id) => lead.nodeInfo(id)),
+      // An R1 asset has no RAFT group: nats-server answers its STEPDOWN with success, placement unread, and keeps leading.
+      stepDownTarget: (placement) => (member.solo ? undefined : stepDownTarget(placement, this.peerId, peers(), (id) => lead.nodeInfo(id))),
       stepDown: (preferred) => member.stepDown(preferred),
       propose: (data) => member.propose(data),
       forwardMeta: (entry) => this.sys.publish("$NRG.P._meta_", "", undefined, entry),
@@ -1186,15 +1225,17 @@ export class NrgStreamPeers {
     return undefined;
   }
 
-  /** Bytes and groups held, for STATSZ's JetStream stats. */
+  /** Bytes and RAFT groups held, for STATSZ's JetStream stats (an R1 asset has no group: nats-server counts it in no ha_assets). */
   usage(): { storage: number; groups: number; accounts: number } {
     let storage = 0;
+    let groups = 0;
     const accounts = new Set<string>();
     for (const g of this.groups.values()) {
       accounts.add(g.account);
+      if (!g.member.solo) groups++;
       if (g.replica !== undefined) storage += g.replica.store.state().bytes;
     }
-    return { storage, groups: this.groups.size, accounts: accounts.size };
+    return { storage, groups, accounts: accounts.size };
   }
 
   /** The bytes this server's stream replicas hold, by account and storage (nats-server's per-server account usage). */
