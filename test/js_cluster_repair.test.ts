@@ -12,6 +12,7 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@
 import { JsTestCluster, copyOf, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 import { StreamReplica } from "../src/jetstream/stream_replica.js";
+import { ConsumerGroup } from "../src/jetstream/consumer_group.js";
 import { FileConsumerStore } from "../src/storage/filestore.js";
 import type { ConsumerState } from "../src/storage/store.js";
 
@@ -182,6 +183,45 @@ test("R3 file stream scaled up from one replica: the server that held it, its co
     const leader = await replicaLeader(c, "V");
     assert.deepEqual(copyOf(c, holder, "V"), copyOf(c, leader, "V"));
     assert.equal((await jsm.consumers.info("V", "D")).config.ack_wait, 30_000_000_000, "D's configuration as created");
+  });
+});
+
+// Found by CI: the server that held the stream stopped while its consumer's group was still
+// growing (the others learners, it the only voter), its consumer's files then failing their
+// checksum: its group's log went with them, and a damaged member never campaigns, so the group
+// had no leader for good. Its log verifies: the consumer is rebuilt from it, and it leads again.
+test("R3 file stream scaled up from one replica: the server that held it stopped while the consumer's group had it as the only voter, the consumer's files then damaged: rebuilt from its own log, the group goes on", { timeout: 120_000 }, async () => {
+  await withR3Stream("W", "w", async ({ c, nc, jsm }) => {
+    const si = await jsm.streams.add({ name: "V", subjects: ["v.>"], num_replicas: 1 });
+    const holder = si.cluster?.leader as string;
+    await jsm.consumers.add("V", { durable_name: "D", ack_policy: AckPolicy.Explicit });
+    const js = jetstream(nc, { timeout: 20_000 });
+    for (let i = 1; i <= 30; i++) await js.publish("v.x", `m${i}`);
+    const got = await (await js.consumers.get("V", "D")).fetch({ max_messages: 10, expires: 5000 });
+    for await (const m of got) assert.ok(await m.ackAck());
+    ConsumerGroup.promotionsHeld = true;
+    try {
+      await jsm.streams.update("V", { ...si.config, num_replicas: 3 });
+      // (The stream's own group grows; the consumer's keeps the others as learners.)
+      await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "V")?.consumers.get("D")?.stateSnapshot().ack_floor.stream_seq === 10 && streamOn(c, m.name, "V")?.store.state().lastSeq === 30), 60_000, "V and D on every member");
+      await waitUntil(() => streamOn(c, holder, "V")?.replica?.consumerGroup("D")?.node.config.learners.length === 2, 20_000, "D's group: the holder its only voter, the others learners");
+      assert.deepEqual(streamOn(c, holder, "V")?.replica?.consumerGroup("D")?.node.config.voters, [holder]);
+      const file = path.join(c.js(holder).storeDir, "$G", "streams", "V", "obs", "D", "meta.json");
+      await c.stopMember(holder);
+      fs.writeFileSync(file, fs.readFileSync(file, "utf8").replace('"ack_wait"', '"ack_wai4"'));
+    } finally {
+      ConsumerGroup.promotionsHeld = false;
+    }
+    await c.startMember(holder);
+    await waitUntil(() => streamOn(c, holder, "V")?.consumers.get("D")?.stateSnapshot().ack_floor.stream_seq === 10, 30_000, "D back on the server that held V, with its ack floor");
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "V")?.replica?.consumerGroup("D")?.node.config.voters.length === 3), 30_000, "D's group grown to three voters");
+    const info = await jsm.consumers.info("V", "D");
+    assert.equal(info.ack_floor.stream_seq, 10);
+    assert.equal(info.config.ack_wait, 30_000_000_000, "D's configuration as created");
+    // The group goes on: the next messages are delivered and acknowledged on every member.
+    const more = await (await js.consumers.get("V", "D")).fetch({ max_messages: 5, expires: 5000 });
+    for await (const m of more) assert.ok(await m.ackAck());
+    await waitUntil(() => c.members.every((m) => streamOn(c, m.name, "V")?.consumers.get("D")?.stateSnapshot().ack_floor.stream_seq === 15), 20_000, "every member's D at ack floor 15");
   });
 });
 

@@ -177,6 +177,8 @@ export interface RaftOptions {
    * damaged until a leader repaired it, as when its log is.
    */
   damaged?: string[];
+  /** Tests hold learners back (a group caught mid-growth): false while held. */
+  mayPromote?: () => boolean;
   electionMinMs?: number;
   electionMaxMs?: number;
   heartbeatMs?: number;
@@ -286,6 +288,7 @@ export class RaftNode {
   private readonly transport: RaftTransport;
   private readonly observer: RaftObserver;
   private readonly log: RaftLogger | undefined;
+  private readonly mayPromote: (() => boolean) | undefined;
   private readonly o: Required<Pick<RaftOptions, "electionMinMs" | "electionMaxMs" | "heartbeatMs" | "maxAppendEntries" | "maxAppendBytes" | "maxInflight" | "maxUncommittedBytes" | "commitNoticeMs" | "snapshotEntries" | "snapshotBytes" | "snapshotChunk">>;
 
   /** Config entries in the log (index, config), after the snapshot's. */
@@ -377,6 +380,7 @@ export class RaftNode {
     this.joining = opts.joining === true;
     this.firstTerm = opts.firstTerm;
     this.stateDamage = opts.damaged ?? [];
+    this.mayPromote = opts.mayPromote;
     const electionMinMs = opts.electionMinMs ?? 4000;
     this.o = {
       electionMinMs,
@@ -1596,7 +1600,7 @@ export class RaftNode {
 
   /** A learner that caught up becomes a voter (one change at a time). */
   private maybePromote(id: string, p: Progress): void {
-    if (!this.config.learners.includes(id) || p.match < this.commit) return;
+    if (!this.config.learners.includes(id) || p.match < this.commit || this.mayPromote?.() === false) return;
     try {
       this.checkConfigChange();
     } catch {

@@ -1065,6 +1065,13 @@ export function readSnapshot(b: Buffer | undefined): { meta: SnapshotMeta; data:
   }
 }
 
+/** Does the log (or snapshot) in `disk` verify, with something in it and no repair pending? */
+export function logVerifies(disk: RaftDisk): boolean {
+  const store = new RaftStore(disk);
+  const damage = store.open();
+  return damage.length === 0 && (store.lastIndex > 0 || store.snapshotMeta !== undefined);
+}
+
 /**
  * A member whose state machine's copy was discarded as damaged (a stream's messages, a
  * consumer's files) loses its log and snapshot too, keeping term and vote, and opens damaged

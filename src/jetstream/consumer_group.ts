@@ -263,6 +263,7 @@ export class ConsumerGroup implements RaftStateMachine {
       heartbeatMs: HEARTBEAT_MS,
       commitNoticeMs: COMMIT_NOTICE_MS,
       snapshotEntries: ConsumerGroup.snapshotEntries,
+      mayPromote: () => !ConsumerGroup.promotionsHeld,
       lazySyncMs: consumerLogSyncMs(jsa.service.options.syncInterval),
       log: { info: (m) => log.debug?.(m) ?? undefined, warn: (m) => log.warn(`consumer '${jsa.account.name} > ${stream.name} > ${name}': ${m}`) },
       observer: {
@@ -330,6 +331,9 @@ export class ConsumerGroup implements RaftStateMachine {
 
   /** Entries applied between two snapshots (tests lower it). */
   static snapshotEntries = 4096;
+
+  /** Learners stay learners (tests catch a group mid-growth). */
+  static promotionsHeld = false;
 
   private get consumer(): Consumer | undefined {
     const c = this.host.stream.consumers.get(this.name);

@@ -53,7 +53,7 @@ import crypto from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { RaftError, RaftNode, type RaftConfig, type RaftStateMachine } from "../cluster/raft.js";
-import { REC_HDR, RaftStore, discardLogForRepair, readSnapshot } from "../cluster/raft_store.js";
+import { REC_HDR, RaftStore, discardLogForRepair, logVerifies, readSnapshot } from "../cluster/raft_store.js";
 import { FsRaftDisk, MemRaftDisk } from "../cluster/raft_disk.js";
 import { FileStore } from "../storage/filestore.js";
 import { fsyncDir, mkdirDurable, writeFileAtomic } from "../storage/file_io.js";
@@ -769,7 +769,6 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     s.store.truncate(0);
     if (s.store instanceof FileStore) s.store.syncBlocking();
     // A consumer whose files do not open goes too: the leader's snapshot (or log) brings it back.
-    // Its group's log here goes with it (the state it applied is gone), repaired by its leader.
     const store = s.store;
     if (store instanceof FileStore) {
       for (const name of store.listConsumers()) {
@@ -778,17 +777,33 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
         } catch (err) {
           fs.rmSync(path.join(store.dir, "obs", name), { recursive: true, force: true });
           const groupDir = path.join(this.host.raftDir, consumerGroupName(s.jsa.account.name, s.name, name));
-          if (fs.existsSync(groupDir)) {
-            fs.rmSync(path.join(groupDir, "applied"), { force: true });
-            const disk = new FsRaftDisk(groupDir);
-            try {
-              discardLogForRepair(disk, `the consumer's files: ${(err as Error).message}`);
-            } finally {
-              disk.close();
-            }
-          }
+          if (fs.existsSync(groupDir)) this.rebuildConsumerFromItsLog(groupDir, name, (err as Error).message);
         }
       }
+    }
+  }
+
+  /**
+   * A consumer's files were damaged: its state is rebuilt from its group's log and snapshot on
+   * this server when they verify (what it applied is forgotten, so all of it is applied again
+   * from the first entry or snapshot: the log starts with a leader's whole state), as nats-server
+   * rebuilds a consumer from its RAFT log. The member stays a voter that may lead: discarded, its
+   * log left it damaged, and a group still growing from the server that held the consumer (the
+   * others learners, this server its only voter) waited for good for a leader to repair it.
+   * A log that fails its checks goes, repaired by the group's leader.
+   */
+  private rebuildConsumerFromItsLog(groupDir: string, name: string, why: string): void {
+    const disk = new FsRaftDisk(groupDir);
+    try {
+      if (logVerifies(disk)) this.stream.jsa.service.log.warn(`consumer '${this.stream.jsa.account.name} > ${this.stream.name} > ${name}': its files are damaged (${why}); its state is rebuilt from its RAFT log on this server`);
+      else discardLogForRepair(disk, `the consumer's files: ${why}`);
+      // Durable before the log is applied again: a remembered index would skip entries the emptied state needs.
+      if (disk.list().includes("applied")) {
+        disk.remove("applied");
+        disk.syncNow([]);
+      }
+    } finally {
+      disk.close();
     }
   }
 
