@@ -619,7 +619,7 @@ test("raft store: a log discarded with its state machine's copy keeps where it e
   });
 });
 
-test("raft store: a bit flipped in a record of the last segment, the records after it intact: the member votes by where its log ended (jepsen seed 260); a flipped length leaves no floor", async () => {
+test("raft store: a bit flipped in a record of the last segment, the records after it intact: the member votes by where its log ended (jepsen seed 260), also once its state machine's copy is discarded; a flipped length leaves no floor", async () => {
   // Seed 260: a consumer's group of two voters (its third member just removed) in which one
   // member's log had a bit flipped: with no vote floor that member voted for nobody until
   // repaired, and only a leader repairs: the consumer had no leader for good.
@@ -636,6 +636,18 @@ test("raft store: a bit flipped in a record of the last segment, the records aft
     assert.deepEqual(s2.open(), ["a repair from the leader did not finish"]);
     assert.deepEqual(s2.voteFloor, { term: 3, index: 40 });
     s2.close();
+  });
+  await withDir(async (dir) => {
+    // The state machine's copy damaged too (the stream's block): the log goes, the floor stays.
+    await flippedInEntry20(dir, (len) => len - 3);
+    const disk = new FsRaftDisk(dir);
+    discardLogForRepair(disk, "the stream's copy: damaged");
+    disk.close();
+    const s = new RaftStore(new FsRaftDisk(dir), { segmentSize: 8192 });
+    assert.deepEqual(s.open(), ["a repair from the leader did not finish"]);
+    assert.equal(s.lastIndex, 0, "the log is gone");
+    assert.deepEqual(s.voteFloor, { term: 3, index: 40 }, "votes as the log of 40 entries in term 3 it had");
+    s.close();
   });
   await withDir(async (dir) => {
     // The record's length is what flipped: where the records after it start is not known.

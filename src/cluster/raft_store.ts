@@ -1093,6 +1093,9 @@ export function discardLogForRepair(disk: RaftDisk, reason: string): void {
   if (floorKnown) {
     floor = { term: store.lastTerm, index: store.lastIndex };
     if (mark.floor !== undefined && laterPosition(mark.floor, floor)) floor = mark.floor;
+  } else {
+    // The log itself damaged, read past the damage to its end (open's floor, see endPastDamage).
+    floor = store.voteFloor;
   }
   const reasons = readRepairMark((disk.read(REPAIR_MARK) ?? Buffer.alloc(0)).toString()).reasons;
   if (!reasons.includes(reason)) reasons.push(reason);
