@@ -28,6 +28,7 @@ import { createRequest, errorResponse, isEmptyRequest, isJsonObjectOrArray, paus
 import { withoutDynamicMetadata } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
+import { leaderlessLongEnough } from "./leaderless.js";
 import { ClusterUsage, accountInfoJson } from "./account_info.js";
 import { ApiRelay, type RelayedRequest } from "./api_relay.js";
 import { askEach } from "./info_gather.js";
@@ -212,6 +213,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private readonly relay: ApiRelay;
   /** Set while a held request is decided again (a skip then relays it to the leader). */
   private retryingHeld = false;
+  /** When this server's JetStream cluster part started (nats-server's thresholds for saying a group has no leader: leaderless.ts). */
+  private readonly startedAt = Date.now();
   private readonly onPeer = (peer: { id: string; name: string }, up: boolean): void => {
     if (up) this.peers.set(peer.id, peer.name);
     else this.peers.delete(peer.id);
@@ -405,6 +408,24 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (!this.reconciled || t[1] !== "INFO" || !((t[0] === "STREAM" && t.length === 3) || (t[0] === "CONSUMER" && t.length === 4))) return false;
     const sa = this.assignment(jsa.account.name, t[2]);
     return sa !== undefined && peersOf(sa).includes(this.self) && this.answersHere(sa);
+  }
+
+  /**
+   * Is this server a member of the stream's group, which has no leader (long enough:
+   * leaderless.ts)? Its info is answered from the copy here then, as nats-server's member
+   * answers it (no leader named, itself listed current).
+   */
+  private streamGroupLeaderless(jsa: JsAccount, sa: StreamAssignment): boolean {
+    if (peersOf(sa).length <= 1 || !peersOf(sa).includes(this.self)) return false;
+    const replica = jsa.streams.get(sa.name)?.replica;
+    return replica !== undefined && replica.leader === "" && leaderlessLongEnough(Date.now(), this.startedAt, replica);
+  }
+
+  /** Is this server in the group of a replicated consumer, which has no leader (long enough)? nats-server's member answers its info 10008 at once then. */
+  private consumerGroupLeaderless(jsa: JsAccount, stream: string, consumer: string): boolean {
+    const replica = jsa.streams.get(stream)?.replica;
+    const group = replica?.consumerGroup(consumer);
+    return group !== undefined && group.holds && group.leader === "" && leaderlessLongEnough(Date.now(), this.startedAt, group);
   }
 
   /** A meta leader is known: decide the requests that waited for one (those too old are dropped: the requester gave up). */
@@ -1304,6 +1325,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         if (led === this.self && replica !== undefined) return this.consumerStepDown(replica, t[4], body);
         if (led !== "") return SKIP;
       }
+      if (t[1] === "INFO" && t[0] === "STREAM" && t.length === 3 && this.streamGroupLeaderless(jsa, sa)) return undefined;
+      if (t[1] === "INFO" && t[0] === "CONSUMER" && t.length === 4 && this.consumerGroupLeaderless(jsa, name, t[3])) throw jsError("JSClusterNotAvailErr");
       if (!this.answersHere(sa)) return this.answerLeaderless(jsa, sa, t, body, reply, hdr);
       const stream = jsa.streams.get(name);
       const replica = stream?.replica;

@@ -205,6 +205,10 @@ export class ConsumerGroup implements RaftStateMachine {
   /** The member asked to lead first (counted as the leader until one is known). */
   preferred = "";
 
+  /** When this member of the group started, and whether it ever knew a leader: when it says the group has none (leaderless.ts). */
+  readonly createdAt = Date.now();
+  hadLeader = false;
+
   constructor(
     private readonly host: ConsumerGroupHost,
     readonly name: string,
@@ -267,7 +271,8 @@ export class ConsumerGroup implements RaftStateMachine {
       lazySyncMs: consumerLogSyncMs(jsa.service.options.syncInterval),
       log: { info: (m) => log.debug?.(m) ?? undefined, warn: (m) => log.warn(`consumer '${jsa.account.name} > ${stream.name} > ${name}': ${m}`) },
       observer: {
-        stateChanged: (role) => {
+        stateChanged: (role, leader) => {
+          if (leader !== "") this.hadLeader = true;
           if (role !== "leader") this.lostLeadership();
         },
         configChanged: () => {
@@ -890,7 +895,8 @@ export class ConsumerGroup implements RaftStateMachine {
   /** `cluster` of the consumer's info: its group's leader and the other members. */
   clusterInfo(): Record<string, unknown> {
     const node = this.node;
-    const out: Record<string, unknown> = { name: this.host.clusterName, raft_group: this.group, leader: node.leader };
+    // (No leader known: none named, as nats-server leaves it out.)
+    const out: Record<string, unknown> = { name: this.host.clusterName, raft_group: this.group, ...(node.leader !== "" ? { leader: node.leader } : {}) };
     if (node.isLeader && this.leaderSinceNs !== undefined) out.leader_since = rfc3339(this.leaderSinceNs);
     else if (!node.isLeader && node.leader !== "") {
       // A member answering for a consumer another member leads (the stream's leader answers its

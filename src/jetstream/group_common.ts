@@ -28,6 +28,16 @@ export function groupReplicasJson(node: RaftNode, self: string, selfCurrent: boo
       r.peer = peerId(p.id);
       replicas.push(r);
     }
+  } else if (node.leader === "") {
+    // No leader known (a member answering from its own copy): every member, itself current and
+    // the others not, offline when no route leads to their server, as nats-server lists them
+    // then (it keeps itself in the list only while its group has no leader).
+    for (const id of node.config.voters) {
+      const r: Record<string, unknown> = { name: id, current: id === self, active: 0 };
+      if (id !== self && !reachable(id)) r.offline = true;
+      r.peer = peerId(id);
+      replicas.push(r);
+    }
   } else {
     for (const id of node.config.voters) if (id !== node.leader) replicas.push({ name: id, current: id === self && selfCurrent, active: 0, peer: peerId(id) });
   }

@@ -1390,6 +1390,14 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   leaderEpoch = 0;
   private lastLeaderKnown = "";
 
+  /** When this member of the group started: when it says the group has no leader (leaderless.ts). */
+  readonly createdAt = Date.now();
+
+  /** Did this member ever know a leader of its group? */
+  get hadLeader(): boolean {
+    return this.leaderEpoch > 0;
+  }
+
   /** Leading, with every entry of earlier terms applied here (where each consumer lives is known). */
   get leaderReady(): boolean {
     return this.node.isLeader && this.node.leaderReady;
@@ -2755,7 +2763,8 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /** `cluster` of stream info, as nats-server's stream leader reports it. */
   clusterInfo(): Record<string, unknown> {
     const node = this.node;
-    const out: Record<string, unknown> = { name: this.host.clusterName, raft_group: this.group, leader: node.leader };
+    // (No leader known: none named, as nats-server leaves it out.)
+    const out: Record<string, unknown> = { name: this.host.clusterName, raft_group: this.group, ...(node.leader !== "" ? { leader: node.leader } : {}) };
     if (node.isLeader && this.leaderSinceNs !== undefined) out.leader_since = rfc3339(this.leaderSinceNs);
     // The group's traffic goes through the system account (as nats-server reports it).
     out.system_account = true;
