@@ -138,7 +138,7 @@ test("replicated JetStream: peer/server remove, unsupported R3 features, republi
     // G (R3) still has a quorum and answers.
     a = await answerUntil(askVia, "$JS.API.STREAM.INFO.G", undefined, (x) => x.error === undefined, "G's info from its new leader");
 
-    // ---- no meta leader at all (one server of three left): answered 10008 once the wait for a leader ends ----
+    // ---- no meta leader at all (one server of three left): answered 10008 at once (js_cluster_meta_leaderless) ----
     const last = alive.find((n) => n !== meta) ?? "";
     await c.stopMember(meta);
     ncs[c.members.findIndex((m) => m.name === meta)].close().catch(() => undefined);

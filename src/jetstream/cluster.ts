@@ -28,7 +28,7 @@ import { createRequest, errorResponse, isEmptyRequest, isJsonObjectOrArray, paus
 import { withoutDynamicMetadata } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
 import { OFFLINE_ERROR_DELAY_MS } from "./offline.js";
-import { leaderlessLongEnough } from "./leaderless.js";
+import { LOST_QUORUM_MS, leaderlessLongEnough } from "./leaderless.js";
 import { ClusterUsage, accountInfoJson } from "./account_info.js";
 import { ApiRelay, type RelayedRequest } from "./api_relay.js";
 import { askEach } from "./info_gather.js";
@@ -165,6 +165,17 @@ const RESTORE_NOTICE_MS = 1000;
 /** How often a server that replayed its meta log looks again whether it caught up with the meta leader (removeOrphans). */
 const ORPHAN_CHECK_MS = 500;
 const RESTORE_NOTICES = 60;
+
+/**
+ * The requests nats-server 2.15 answers 10008 at once when its meta group has no leader (their
+ * handlers check isLeaderless first, or once they found the stream not led here), by their first
+ * two tokens after `$JS.API.` (account info is `INFO` alone).
+ */
+const UNAVAILABLE_WITHOUT_META_LEADER = new Set([
+  "STREAM.CREATE", "STREAM.UPDATE", "STREAM.DELETE", "STREAM.NAMES", "STREAM.LIST", "STREAM.PURGE", "STREAM.MSG",
+  "STREAM.LEADER", "STREAM.CANCEL_MOVE", "STREAM.PEER",
+  "CONSUMER.CREATE", "CONSUMER.DURABLE", "CONSUMER.NAMES", "CONSUMER.LIST", "CONSUMER.DELETE", "CONSUMER.PAUSE", "CONSUMER.LEADER", "CONSUMER.PEER",
+]);
 
 /** Token index of the stream name in a stream-scoped API subject, or -1. */
 function streamToken(t: string[]): number {
@@ -408,6 +419,47 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (!this.reconciled || t[1] !== "INFO" || !((t[0] === "STREAM" && t.length === 3) || (t[0] === "CONSUMER" && t.length === 4))) return false;
     const sa = this.assignment(jsa.account.name, t[2]);
     return sa !== undefined && peersOf(sa).includes(this.self) && this.answersHere(sa);
+  }
+
+  /**
+   * No meta leader answers and none can be elected now: fewer of the meta group's voters than a
+   * quorum are this server or reachable over a route (the others stopped or cut off). nats-server
+   * answers every request then at once (its isLeaderless: no leader, and running for
+   * LOST_QUORUM_MS, so not at start); here a request waits for a leader only while one can be
+   * elected (an election under way ends within ELECTION_MAX_MS and the request gets its real answer).
+   */
+  private metaQuorumLost(node: RaftNode): boolean {
+    if (Date.now() - this.startedAt <= LOST_QUORUM_MS) return false;
+    const reachable = node.config.voters.filter((v) => this.reachable(v)).length;
+    return reachable < node.quorum;
+  }
+
+  /**
+   * A request while the meta group has no leader and cannot elect one (metaQuorumLost), answered
+   * as nats-server 2.15.1 answers it then (live, three servers, two stopped): those its handlers
+   * answer 10008 "JetStream system temporarily unavailable" when it has no meta leader, at once;
+   * the info of a stream or consumer assigned here (answeredWithoutMetaLeader), of a stream whose
+   * group has no leader (its copy here) and a purge or message delete of a single-replica stream
+   * held here as usual; other infos 10008 half a second later (a leader elsewhere may answer).
+   * The others (snapshots, restores, the system account's requests...), which nats-server leaves
+   * to a leader, wait for one (false).
+   */
+  private answerWithoutMetaQuorum(jsa: JsAccount, t: string[], reply: string): Intercept | false {
+    // The system account's requests (system_api.ts): from any other account nobody answers them.
+    if (t[0] === "META" || t[0] === "SERVER") return SKIP;
+    const at = streamToken(t);
+    const sa = at >= 0 && this.reconciled ? this.assignment(jsa.account.name, t[at]) : undefined;
+    if (t[1] === "INFO" && ((t[0] === "STREAM" && t.length === 3) || (t[0] === "CONSUMER" && t.length === 4))) {
+      if (sa !== undefined && t[0] === "STREAM" && this.streamGroupLeaderless(jsa, sa)) return undefined;
+      if (sa !== undefined && t[0] === "CONSUMER" && this.consumerGroupLeaderless(jsa, sa.name, t[3])) throw jsError("JSClusterNotAvailErr");
+      const rest = t.join(".");
+      if (reply !== "") setTimeout(() => this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr")), OFFLINE_ERROR_DELAY_MS).unref();
+      return SKIP;
+    }
+    const removal = t[0] === "STREAM" && (t[1] === "PURGE" || (t[1] === "MSG" && t[2] === "DELETE"));
+    if (removal && sa !== undefined && peersOf(sa).length <= 1 && this.answersHere(sa)) return undefined;
+    if (UNAVAILABLE_WITHOUT_META_LEADER.has(`${t[0]}.${t[1]}`) || (t[0] === "INFO" && t.length === 1)) throw jsError("JSClusterNotAvailErr");
+    return false;
   }
 
   /**
@@ -1234,6 +1286,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   intercept(jsa: JsAccount, t: string[], body: Buffer, reply: string, hdr: Buffer | undefined): Intercept {
     const node = this.node;
     if (node === undefined || (!this.metaLeaderAnswers(node) && !this.answeredWithoutMetaLeader(jsa, t))) {
+      // No meta leader, and none can be elected: answered now, as nats-server answers.
+      const answered = node !== undefined && this.metaQuorumLost(node) ? this.answerWithoutMetaQuorum(jsa, t, reply) : false;
+      if (answered !== false) return answered;
       // No meta leader yet (starting, electing, or the leader's server is gone): the request waits for one, then is decided again.
       const now = Date.now();
       // Those the requester gave up on go (the queue stays bounded while no leader can be elected).
