@@ -210,7 +210,9 @@ export class NrgCampaign {
     const p = this.peer;
     // A member removed from the group (RemovePeer stored) counts no more.
     const counted = ([peer]: [string, number]): boolean => peer !== p.id && !p.removedPeers.has(peer);
-    const stored = [p.log.lastIndex, ...[...this.match.entries()].filter(counted).map(([, index]) => index)].sort((a, b) => b - a);
+    // Nor does this leader once a RemovePeer naming it is stored (raft.go counts its own ack only while it is among its peers).
+    const own = p.removedPeers.has(p.id) ? [] : [p.log.lastIndex];
+    const stored = [...own, ...[...this.match.entries()].filter(counted).map(([, index]) => index)].sort((a, b) => b - a);
     const n = stored[this.quorum() - 1];
     if (n === undefined || n <= p.commit) return;
     const raw = p.log.entryAt(n);
@@ -234,6 +236,19 @@ export class NrgCampaign {
     p.leader = "";
     if (raw !== undefined) this.counters.transfers++;
     return raw;
+  }
+
+  /**
+   * A leader whose own removal (a RemovePeer naming it) is committed: a LeaderTransfer to an
+   * up-to-date follower (stored, to be sent), and the member is out of the group for good, as
+   * raft.go's leader steps down and stops on errNodeRemoved. Undefined when that is not the case.
+   */
+  leaveIfRemoved(): { transfer: Buffer | undefined } | undefined {
+    const p = this.peer;
+    if (p.role !== "leader" || p.removalIndex === undefined || p.commit < p.removalIndex) return undefined;
+    const transfer = this.stepDown(undefined);
+    p.removed = true;
+    return { transfer };
   }
 
   /**

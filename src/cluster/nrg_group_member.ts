@@ -292,6 +292,7 @@ export class NrgGroupMember {
       return;
     }
     const entries = c.receiveAppendResponse(ar);
+    if (this.leaveIfRemoved()) return;
     this.checkLead();
     this.addIfUnknown(ar.peer);
     // A new commit goes to the followers with the next append; without one coming this turn, at
@@ -303,6 +304,21 @@ export class NrgGroupMember {
     // A follower behind answers with its catch-up inbox as the reply subject.
     if (entries === undefined || !reply.startsWith("$NRG.CR.")) return;
     for (const raw of entries) this.sys.publish(reply, this.appendInbox, undefined, raw);
+  }
+
+  /**
+   * Leading, its own removal committed: the group handed to a follower and this member silent
+   * for good (its owner told through `onAppended`, as when a follower learns of its removal).
+   */
+  private leaveIfRemoved(): boolean {
+    // The commit that removed us goes to the followers first, with the transfer's append.
+    const left = this.campaign?.leaveIfRemoved();
+    if (left === undefined) return false;
+    if (left.transfer !== undefined) this.sendAppend(left.transfer);
+    this.proposals = [];
+    this.checkLead();
+    this.onAppended?.();
+    return true;
   }
 
   private sendAppend(raw: Buffer): void {

@@ -826,7 +826,8 @@ export class NrgMetaLeader {
    * SERVER.REMOVE (jsLeaderServerRemoveRequest, system account only): the meta group's member
    * named by `peer_id`, else by server name (`peer`), proposed out of the group as a RemovePeer
    * entry of its own; one change at a time (10202). Answered once the removal is committed
-   * (`peerRemoved`), as 2.15.1 answers.
+   * (`peerRemoved`), as 2.15.1 answers; this server itself too, as 2.15.1's leader removes itself:
+   * committed by the others, answered, the group handed to a follower with a LeaderTransfer.
    */
   private serverRemove(subject: string, reply: string, hdr: Buffer | undefined, body: Buffer): Record<string, unknown> | undefined {
     if (!this.fromSystem(hdr)) return undefined;
@@ -837,8 +838,7 @@ export class NrgMetaLeader {
     const members = this.srv.metaPeers();
     const found = req.peer_id !== undefined && req.peer_id !== "" ? members.find((p) => p === req.peer_id) : members.find((p) => this.srv.nameOf(p) === req.peer);
     if (found === undefined) throw jsError("JSClusterServerNotMemberErr");
-    // Removing itself would need the leadership handed over first (raft.go steps a removed leader down).
-    if (found === this.srv.selfId) throw jsError("JSRaftGeneralErrF", { err: "a tsnats meta leader does not remove itself: step down first" });
+    // Itself too: committed by the others, then the group is handed over (NrgGroupMember.leaveIfRemoved).
     if (!this.srv.proposeRemovePeer(found)) throw jsError("JSRaftGeneralErrF", { err: "proposal failed: not leading" });
     this.removal = { peer: found, subject, reply, at: Date.now() };
     this.counters.serversRemoved++;
@@ -857,6 +857,9 @@ export class NrgMetaLeader {
       this.removal = undefined;
       this.send(r.reply, "meta_server_remove_response", { success: true });
     }
+    // This server removed: it leaves at once; its streams are the next meta leader's to mend
+    // (2.15.1's removed leader proposes nothing for them before it steps down and stops).
+    if (peer === this.srv.selfId) return;
     for (const s of [...this.meta.streams.values()]) {
       const base = this.pendingGroup(`${s.account} > ${s.config.name}`, s.group);
       if (!base.peers.includes(peer) && !(desiredOf(base)?.peers.includes(peer) ?? false)) continue;
