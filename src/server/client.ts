@@ -20,7 +20,7 @@ import type { Account } from "./account.js";
 import type { Server } from "./server.js";
 import type { ServerOptions } from "../config/options.js";
 import { Permissions } from "../auth/permissions.js";
-import { Outbound, copyInto, copyRange, stallMarkFor, type Stallable } from "./outbound.js";
+import { Outbound, copyBytes, copyInto, copyRange, stallMarkFor, type Stallable } from "./outbound.js";
 import { stallLimitMs, type StalledPublisher } from "./stall_queue.js";
 import { AuthFailure, type AuthResult, type JwtUser, type UserLimits } from "../auth/authenticator.js";
 import type { ConnectionType } from "../auth/user_limits.js";
@@ -843,25 +843,30 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     let out: Buffer;
     let p: number;
     if (line !== undefined && same) {
-      out = ob.reserve(line.length + total + 2);
-      p = copyInto(line, out, ob.pos);
+      // Its length is kept beside it: DataView's byteLength getter is a call V8 does not inline.
+      const n = sub.encodedLength as number;
+      out = ob.reserve(n + total + 2);
+      p = copyBytes(line, 0, n, ob.bufView, ob.pos);
     } else {
       const sid = sub.sid;
       // At most 3 bytes per UTF-16 unit, plus "HMSG", spaces, two sizes and CRLF.
       out = ob.reserve(3 * (subject.length + sid.length + reply.length) + 40 + total + 2);
       const start = ob.pos;
       p = encodeMsgLine(out, start, useHdr, subject, sid, reply, hlen, total);
-      if (same) sub.encoded = Buffer.from(out.subarray(start, p));
-      else {
+      if (same) {
+        sub.encodedLength = p - start;
+        copyBytes(ob.bufView, start, p, (sub.encoded = new DataView(new ArrayBuffer(p - start))), 0);
+      } else {
         sub.encoded = undefined;
         sub.encodedSubject = subject;
         sub.encodedReply = reply;
         sub.encodedHdr = hlen;
         sub.encodedTotal = total;
+        sub.encodedLength = 0;
       }
     }
     if (useHdr) p = copyInto(hdr, out, p);
-    p = copyRange(src, start, end, out, p);
+    p = copyRange(src, start, end, out, ob.bufView, p);
     out[p++] = 13;
     out[p++] = 10;
     if (this.trace) this.traceOut(useHdr ? "HMSG" : "MSG", `${subject} ${sub.sid} ${reply ? reply + " " : ""}${useHdr ? hlen + " " : ""}${total}`);

@@ -57,16 +57,35 @@ export function stallMarkFor(maxPending: number): number {
  * steady traffic allocates nothing (fresh ArrayBuffers cost V8 full collections under load).
  */
 const pool: Buffer[] = [];
+/** The DataView of each pooled buffer (copyBytes writes through it): pool[i]'s is poolViews[i]. */
+const poolViews: DataView<ArrayBufferLike>[] = [];
+/** A connection's DataView while it holds no buffer: a buffer it let go of is not kept alive through its view. */
+const NO_VIEW: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+/** The DataView of the buffer takeBuffer returned last. */
+let takenView = NO_VIEW;
 
-function takeBuffer(n: number): Buffer {
-  if (n > BUFFER_SIZE) return Buffer.allocUnsafeSlow(n);
-  return pool.pop() ?? Buffer.allocUnsafeSlow(BUFFER_SIZE);
+function dataViewOf(b: Buffer): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.length);
 }
 
-/** Return a buffer (or the pooled buffer a view of it belongs to) once no socket holds it. */
-function recycle(b: Buffer): void {
+/** A buffer of at least `n` bytes; its DataView is then `takenView`. */
+function takeBuffer(n: number): Buffer {
+  const pooled = n > BUFFER_SIZE ? undefined : pool.pop();
+  if (pooled !== undefined) {
+    takenView = poolViews.pop() as DataView;
+    return pooled;
+  }
+  const b = Buffer.allocUnsafeSlow(Math.max(n, BUFFER_SIZE));
+  takenView = dataViewOf(b);
+  return b;
+}
+
+/** Return a buffer (or the pooled buffer a view of it belongs to) once no socket holds it; `view` is its DataView when known. */
+function recycle(b: Buffer, view?: DataView): void {
   if (pool.length >= POOL_MAX || b.byteOffset !== 0 || b.buffer.byteLength !== BUFFER_SIZE) return;
-  pool.push(b.length === BUFFER_SIZE ? b : Buffer.from(b.buffer, 0, BUFFER_SIZE));
+  const whole = b.length === BUFFER_SIZE ? b : Buffer.from(b.buffer, 0, BUFFER_SIZE);
+  pool.push(whole);
+  poolViews.push(view ?? dataViewOf(whole));
 }
 
 /** Copy small buffers with a loop: cheaper than a native call for a few bytes. */
@@ -82,34 +101,48 @@ export function copyInto(src: Buffer, dst: Buffer, at: number): number {
 }
 
 /**
+ * `from[start, end)` into `to` at `at`, four bytes at a time; returns the offset after it. For
+ * the few bytes of a MSG line or a small payload: a byte loop over Buffers reloads both arrays'
+ * base and length on every byte (they might be the same array), about twice the time.
+ */
+export function copyBytes(from: DataView, start: number, end: number, to: DataView, at: number): number {
+  let i = start;
+  for (; i + 4 <= end; i += 4, at += 4) to.setInt32(at, from.getInt32(i));
+  for (; i < end; i++) to.setUint8(at++, from.getUint8(i));
+  return at;
+}
+
+/**
  * The memory behind the last buffer copyRange copied from. Its payloads are ranges of one read
  * (every message of a read, and every receiver of a message, comes from the same view), and a
  * Buffer's ArrayBuffer and offset never change, while asking for them (the `buffer` getter) is
  * a call into V8's runtime: Buffer.subarray and Buffer.copy both ask for every range, about a
- * third of the cost of copying a 1 KiB payload. Holds on to one source buffer at most.
+ * third of the cost of copying a 1 KiB payload. Holds on to one source buffer at most; its
+ * DataView is made when a small range is first copied from it.
  */
 let lastSource: Buffer | undefined;
 let lastMemory: ArrayBufferLike = new ArrayBuffer(0);
 let lastOffset = 0;
+let lastView: DataView | undefined;
 
-/** copyInto of `src[start, end)`; a loop for a few bytes. */
-export function copyRange(src: Buffer, start: number, end: number, dst: Buffer, at: number): number {
+/** copyInto of `src[start, end)` into `dst` (whose DataView is `dstView`); copyBytes for a few bytes. */
+export function copyRange(src: Buffer, start: number, end: number, dst: Buffer, dstView: DataView, at: number): number {
   const n = end - start;
+  if (n > 64 && start === 0 && end === src.length) {
+    dst.set(src, at);
+    return at + n;
+  }
+  if (src !== lastSource) {
+    lastSource = src;
+    lastMemory = src.buffer;
+    lastOffset = src.byteOffset;
+    lastView = undefined;
+  }
   if (n > 64) {
-    if (start === 0 && end === src.length) {
-      dst.set(src, at);
-      return at + n;
-    }
-    if (src !== lastSource) {
-      lastSource = src;
-      lastMemory = src.buffer;
-      lastOffset = src.byteOffset;
-    }
     dst.set(new Uint8Array(lastMemory, lastOffset + start, n), at);
     return at + n;
   }
-  for (let i = 0; i < n; i++) dst[at + i] = src[start + i];
-  return at + n;
+  return copyBytes((lastView ??= new DataView(lastMemory, lastOffset, src.length)), start, end, dstView, at);
 }
 
 /** What Outbound needs of a socket (net.Socket, TLSSocket, the WebSocket transport). */
@@ -132,6 +165,8 @@ export interface Stallable {
 export class Outbound implements DirectWriteOwner {
   /** The buffer being filled; bytes [0, pos) are encoded and not yet written. */
   buf: Buffer | undefined;
+  /** `buf`'s DataView (pooled with it): what copyBytes writes through. */
+  bufView = NO_VIEW;
   pos = 0;
   private queue: Buffer[] = [];
   private queued = 0;
@@ -194,16 +229,22 @@ export class Outbound implements DirectWriteOwner {
     const buf = this.buf;
     if (buf === undefined) {
       this.pos = 0;
-      return (this.buf = takeBuffer(n));
+      return this.take(n);
     }
     if (buf.length - this.pos >= n) return buf;
     // Keep what is encoded and continue in a new buffer.
     if (this.pos > 0) {
       this.queue.push(buf.subarray(0, this.pos));
       this.queued += this.pos;
-    } else recycle(buf);
+    } else recycle(buf, this.bufView);
     this.pos = 0;
-    return (this.buf = takeBuffer(n));
+    return this.take(n);
+  }
+
+  private take(n: number): Buffer {
+    const buf = (this.buf = takeBuffer(n));
+    this.bufView = takenView;
+    return buf;
   }
 
   append(bytes: Buffer): void {
@@ -362,8 +403,9 @@ export class Outbound implements DirectWriteOwner {
     for (let i = 0; i < written; i++) if (inSocket === 0) recycle(q[i]);
     if (written > 0) this.queue = written === q.length ? [] : q.slice(written);
     if (current) {
-      if (inSocket === 0) recycle(this.buf as Buffer);
+      if (inSocket === 0) recycle(this.buf as Buffer, this.bufView);
       this.buf = undefined;
+      this.bufView = NO_VIEW;
       this.pos = 0;
     }
     if (!ok && !this.full) this.becameFull();
@@ -422,8 +464,9 @@ export class Outbound implements DirectWriteOwner {
     for (let i = 0; i < written; i++) if (!held) recycle(q[i]);
     if (written > 0) this.queue = written === q.length ? [] : q.slice(written);
     if (current) {
-      if (!held) recycle(this.buf as Buffer);
+      if (!held) recycle(this.buf as Buffer, this.bufView);
       this.buf = undefined;
+      this.bufView = NO_VIEW;
       this.pos = 0;
     }
     if (inSocket >= direct.highWaterMark && !this.full) this.becameFull();
@@ -440,8 +483,9 @@ export class Outbound implements DirectWriteOwner {
   /** Release the buffers of a closed connection, and the publishers it held back. */
   release(): void {
     this.clear();
-    if (this.buf !== undefined) recycle(this.buf);
+    if (this.buf !== undefined) recycle(this.buf, this.bufView);
     this.buf = undefined;
+    this.bufView = NO_VIEW;
     this.view = this.viewBuf = undefined;
     this.releaseStalled();
   }

@@ -62,7 +62,8 @@ export interface Subscription {
   /** The leaf node cluster a subscription of another server comes from (LS+), for no-echo across the cluster. */
   origin?: string;
   /** The connection's cached control line ("MSG <subject> <sid> [reply] <size>") of the last delivery. */
-  encoded?: Buffer;
+  encoded?: DataView;
+  encodedLength?: number;
   encodedSubject?: string;
   encodedReply?: string;
   encodedHdr?: number;
