@@ -209,14 +209,20 @@ test("raft: a leader confirms it leads (confirmLeading) only through an entry co
   }
 });
 
+/** A simulated group of `members`, no faults, its first leader elected, and a follower of that leader (the one a test removes). */
+async function groupWithFollower(seed: number, members: number, proposalEveryMs: number): Promise<{ sim: SimCluster; l: RaftNode; gone: string; others: string[] }> {
+  const sim = new SimCluster({ seed, members, spares: 0, durationMs: 0, proposalEveryMs, faults: false, corruption: false, membership: false });
+  await sim.startAll();
+  await sim.advance(1000, 20);
+  const l = sim.leader();
+  assert.ok(l !== undefined, "a leader");
+  const gone = l.config.voters.find((v) => v !== l.id) as string;
+  return { sim, l, gone, others: l.config.voters.filter((v) => v !== l.id && v !== gone) };
+}
+
 test("raft: a member removed while it runs gets the entry removing it, then never campaigns; the leader forgets it once it has it", async () => {
-  const sim = new SimCluster({ seed: 13, members: 3, spares: 0, durationMs: 0, proposalEveryMs: 20, faults: false, corruption: false, membership: false });
+  const { sim, l, gone } = await groupWithFollower(13, 3, 20);
   try {
-    await sim.startAll();
-    await sim.advance(1000, 20);
-    const l = sim.leader();
-    assert.ok(l !== undefined, "a leader");
-    const gone = l.config.voters.find((v) => v !== l.id) as string;
     const index = l.removePeer(gone);
     const acked = sim.acked.size;
     await sim.advance(3000, 20); // election timeouts here are 150-300 ms
@@ -235,13 +241,8 @@ test("raft: a member removed while it runs gets the entry removing it, then neve
 });
 
 test("raft: a member removed while it was down, back with a log that still names it, is told by the leader when it asks for votes, then asks no more", async () => {
-  const sim = new SimCluster({ seed: 14, members: 3, spares: 0, durationMs: 0, proposalEveryMs: 20, faults: false, corruption: false, membership: false });
+  const { sim, l, gone } = await groupWithFollower(14, 3, 20);
   try {
-    await sim.startAll();
-    await sim.advance(1000, 20);
-    const l = sim.leader();
-    assert.ok(l !== undefined, "a leader");
-    const gone = l.config.voters.find((v) => v !== l.id) as string;
     sim.kill(gone);
     const index = l.removePeer(gone);
     await sim.advance(2000, 20); // election timeouts here are 150-300 ms: the leader forgot it
@@ -257,6 +258,59 @@ test("raft: a member removed while it was down, back with a log that still names
     assert.equal(sim.log.filter((line) => line.includes(`${gone} precandidate`)).length, asked, `${gone} asks for votes no more`);
     assert.equal(g.role, "follower");
     assert.equal(sim.leaderTerms.length, 1, `one leader, one term (terms led: ${sim.leaderTerms.join(", ")})`);
+    assert.deepEqual(sim.violations, []);
+  } finally {
+    sim.stop();
+  }
+});
+
+test("raft: a member that received the entry removing it, never committed, is a member again once a leader that never had it replaces it (it leaves only at commit, as nats-server)", async () => {
+  const { sim, l, gone, others } = await groupWithFollower(15, 5, 20);
+  try {
+    // The leader reaches only the member it removes: the removal gets there, to no quorum.
+    sim.cut(l.id, others);
+    const index = l.removePeer(gone);
+    const g = sim.members.get(gone)?.node as RaftNode;
+    await sim.advance(100, 5);
+    assert.ok(g.lastIndex >= index && !g.config.voters.includes(gone), `${gone} has the entry removing it`);
+    assert.ok(g.committedMembership.voters.includes(gone), "not committed");
+    // The other three elect one of them (it never had the removal) and replace the entry.
+    await sim.advance(3000, 20);
+    const now = sim.leader();
+    assert.ok(now !== undefined && others.includes(now.id), `a leader among ${others.join(", ")}`);
+    assert.ok(g.config.voters.includes(gone), `${gone} is a voter again`);
+    assert.equal(sim.left.has(gone), false, `${gone} never left`);
+    sim.heal();
+    const acked = sim.acked.size;
+    await sim.advance(2000, 20);
+    assert.ok(sim.acked.size > acked, "the group commits");
+    for (const m of sim.members.values()) assert.ok(m.node?.committedMembership.voters.includes(gone), `${m.id} counts ${gone} a member`);
+    assert.equal(g.lastIndex, sim.leader()?.lastIndex, `${gone} replicates the new leader's log`);
+    assert.equal(sim.left.size, 0, "nobody left");
+    assert.deepEqual(sim.violations, []);
+  } finally {
+    sim.stop();
+  }
+});
+
+test("raft: a member whose removal its leader committed but could not tell (it stopped) learns it from the next leader when it asks, then leaves", async () => {
+  const { sim, l, gone, others } = await groupWithFollower(16, 5, 0);
+  try {
+    const index = l.removePeer(gone);
+    const g = sim.members.get(gone)?.node as RaftNode;
+    // `gone` gets the entry removing it, then hears nothing more from this leader, which commits
+    // the removal with the others and stops before any other leader told `gone`.
+    for (let i = 0; i < 500 && g.lastIndex < index; i++) await sim.advance(1, 1);
+    sim.cut(gone, [l.id]);
+    for (let i = 0; i < 500 && l.commit < index; i++) await sim.advance(1, 1);
+    assert.ok(l.commit >= index, "committed by the leader");
+    sim.kill(l.id);
+    assert.ok(g.committedMembership.voters.includes(gone), `${gone} does not know its removal committed`);
+    assert.equal(sim.left.has(gone), false, "so it has not left");
+    await sim.advance(3000, 20);
+    const now = sim.leader();
+    assert.ok(now !== undefined && others.includes(now.id), `a leader among ${others.join(", ")}`);
+    assert.ok(sim.left.has(gone), `${gone} learned its removal committed and left`);
     assert.deepEqual(sim.violations, []);
   } finally {
     sim.stop();

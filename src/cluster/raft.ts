@@ -816,6 +816,35 @@ export class RaftNode {
   }
 
   /**
+   * The membership as committed here (the entry applied, or the snapshot installed): a member
+   * leaves its group only once the entry removing it is committed, as nats-server acts on
+   * EntryRemovePeer in applyCommit. Until then the removal can still be replaced (a leader that
+   * never had it) and the member is one again.
+   */
+  get committedMembership(): RaftConfig {
+    return this.committedConfig();
+  }
+
+  /** Does this member's log remove it, the removal not known committed here? */
+  private removalUncommitted(): boolean {
+    if (this.config.voters.includes(this.id) || this.config.learners.includes(this.id)) return false;
+    const committed = this.committedConfig();
+    return committed.voters.includes(this.id) || committed.learners.includes(this.id);
+  }
+
+  /**
+   * A member its log removes, that heard from no leader for an election timeout, asks the
+   * members it had for a pre-vote it cannot use (it does not campaign): a leader that committed
+   * the removal sends it the entry and its commit then (tellRemoved), so it learns it left even
+   * when the leader that removed it went before it could tell; a leader that never had the
+   * removal is sending it its own log already, which replaces it (the member is one again).
+   */
+  private askAboutRemoval(): void {
+    const msg: RaftMsg = { t: "prevote", term: this.term + 1, lastIndex: this.store.lastIndex, lastTerm: this.store.lastTerm, transfer: false };
+    for (const v of this.committedConfig().voters) if (v !== this.id) this.send(v, msg);
+  }
+
+  /**
    * The election timeout starts over (a leader was heard, a vote given...). Only `electionDue`
    * moves: the timer armed earlier fires first and arms itself again for what is left, so a
    * follower does not cancel and create a timer for every append it gets (each a new timer list
@@ -868,6 +897,7 @@ export class RaftNode {
     if (!this.isVoter() || this.damaged || this.joining || this.restoring || this.incoming !== undefined) {
       // Not ours to campaign: forget a leader we no longer hear from.
       if (this.leader !== NO_LEADER && this.env.now() - this.lastLeaderContact >= this.o.electionMinMs) this.setRole("follower", NO_LEADER);
+      if (this.removalUncommitted()) this.askAboutRemoval();
       return;
     }
     this.startPreVote();

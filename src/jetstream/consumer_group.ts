@@ -275,13 +275,15 @@ export class ConsumerGroup implements RaftStateMachine {
           if (leader !== "") this.hadLeader = true;
           if (role !== "leader") this.lostLeadership();
         },
-        configChanged: () => {
-          // Removed (a scale-down): told by the entry removing it, after which it neither votes nor campaigns.
-          const holds = this.holds;
+        configCommitted: (config) => {
+          this.fileVoters(config.voters);
+          // Removed (a scale-down): once the entry removing it is committed, as nats-server acts on
+          // a peer removal; received only, it may still be replaced by a leader that never had it,
+          // and this member is one again (meanwhile it neither campaigns nor counts as holding it).
+          const holds = config.voters.includes(this.host.self) || config.learners.includes(this.host.self);
           if (this.held && !holds && !this.stopped) setImmediate(() => this.host.consumerGroupLeft(name));
           this.held = holds;
         },
-        configCommitted: (config) => this.fileVoters(config.voters),
         leaderReady: () => this.becameReady(),
         transferAbandoned: () => this.becameReady(),
         memberRestarted: () => this.proposeState(),
@@ -298,7 +300,7 @@ export class ConsumerGroup implements RaftStateMachine {
     this.held = this.holds;
   }
 
-  /** Was this server a member when the membership last changed? */
+  /** Was this server a member when a membership was last committed here? */
   private held = false;
 
   /** The group's membership file, and the voters it names. */
@@ -357,8 +359,9 @@ export class ConsumerGroup implements RaftStateMachine {
       if (this.applied > this.node.lastIndex) this.distrustState(`its state reflects entries up to ${this.applied}, its log ends at ${this.node.lastIndex}`);
       // What its members sent before this server had the group (its first leader's appends).
       this.wire.release(this.group);
-      // Its log says it was removed (while this server was stopped before it dropped the group).
-      if (this.held && !this.holds && !this.stopped) {
+      // Its log says its removal was committed (while this server was stopped before it dropped the group).
+      const committed = this.node.committedMembership;
+      if (this.held && !committed.voters.includes(this.host.self) && !committed.learners.includes(this.host.self) && !this.stopped) {
         this.held = false;
         this.host.consumerGroupLeft(this.name);
         return;

@@ -420,6 +420,8 @@ export class SimCluster {
   private readonly initial: RaftConfig;
   messages = 0;
   faultsDone: string[] = [];
+  /** Members that applied (or installed with a snapshot) a committed membership leaving them out. */
+  readonly left = new Set<string>();
 
   constructor(readonly o: SimOptions) {
     this.rng = new Rng(o.seed);
@@ -503,6 +505,13 @@ export class SimCluster {
           this.leaders.set(term, id);
           this.checkLeaderCompleteness(id);
           void leader;
+        },
+        configCommitted: (config) => {
+          // Out of the group only once its removal is committed (where the server drops its copy).
+          if (!config.voters.includes(id) && !config.learners.includes(id)) {
+            this.left.add(id);
+            this.note(`${id} left the group`);
+          }
         },
         violation: (what) => this.violation(`${id}: ${what}`),
         repaired: () => {
@@ -619,6 +628,15 @@ export class SimCluster {
       this.blocked.add(`${o}|${id}`);
     }
     this.note(`${id}: isolated`);
+  }
+
+  /** Cut `id` off from `others`, both ways, until heal(). */
+  cut(id: string, others: string[]): void {
+    for (const o of others) {
+      this.blocked.add(`${id}|${o}`);
+      this.blocked.add(`${o}|${id}`);
+    }
+    this.note(`${id}: cut off from ${others.join(", ")}`);
   }
 
   heal(): void {
