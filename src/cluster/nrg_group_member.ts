@@ -168,12 +168,14 @@ export class NrgGroupMember {
     const before = this.peer.catchup?.inbox;
     const vr = this.campaign?.campaign();
     this.syncCatchupSub(before);
+    // Its own vote is the quorum (an R1 asset; a meta group whose other members were removed).
+    if (vr !== undefined && this.campaign?.electedAlone() === true) {
+      const first = this.campaign.becomeLeader();
+      if (first !== undefined) this.sendAppend(first);
+      this.checkLead();
+      return;
+    }
     if (this.solo) {
-      // Its own vote is the quorum.
-      if (vr !== undefined && this.campaign?.electedAlone() === true) {
-        const first = this.campaign.becomeLeader();
-        if (first !== undefined) this.sendAppend(first);
-      }
       this.checkLead();
       return;
     }
@@ -327,6 +329,8 @@ export class NrgGroupMember {
       this.campaign?.commitAlone();
       return;
     }
+    // A group of one member (the others removed) commits what it stored: nobody answers.
+    this.campaign?.commitAlone();
     this.lastSent = Date.now();
     this.commitSent = Math.max(this.commitSent, this.peer.commit);
     this.sys.publish(nrgSubject("appendEntry", this.group), this.appendInbox, undefined, raw);

@@ -166,18 +166,19 @@ export function movedGroup(group: NrgRaftGroup, placed: string[], replicas: numb
 
 /**
  * The group a peer removal proposes (STREAM.PEER.REMOVE, reassignStreamPeers with remove): the
- * peer out of the group at once and recorded under `removed`, `placed` (the remaining target
+ * peers (none: the group only grown to its replicas) out of the group at once and recorded under `removed`, `placed` (the remaining target
  * peers with a replacement, as far as placement found one) as the desired peers, the members
  * those left; no origin (nothing to roll back to). Undefined when no desired peer is left.
  */
-export function peerRemovedGroup(group: NrgRaftGroup, peer: string, placed: string[]): NrgRaftGroup | undefined {
-  const next = withDesired(group, { name: group.name, peers: placed.filter((p) => p !== peer), cluster: desiredOf(group)?.cluster ?? group.cluster, preferred: desiredOf(group)?.preferred ?? group.preferred });
+export function peerRemovedGroup(group: NrgRaftGroup, removed: string[], placed: string[]): NrgRaftGroup | undefined {
+  const gone = (p: string): boolean => removed.includes(p);
+  const next = withDesired(group, { name: group.name, peers: placed.filter((p) => !gone(p)), cluster: desiredOf(group)?.cluster ?? group.cluster, preferred: desiredOf(group)?.preferred ?? group.preferred });
   const d = desiredOf(next) as NrgDesired;
   const old = desiredOf(group);
   if (old?.scale_down === true) d.scale_down = true;
-  next.peers = next.peers.filter((p) => p !== peer);
-  d.members = (d.members ?? []).filter((p) => p !== peer);
-  if (!d.peers.includes(peer) && !(d.removed ?? []).includes(peer)) d.removed = [...(d.removed ?? []), peer];
+  next.peers = next.peers.filter((p) => !gone(p));
+  d.members = (d.members ?? []).filter((p) => !gone(p));
+  for (const peer of removed) if (!d.peers.includes(peer) && !(d.removed ?? []).includes(peer)) d.removed = [...(d.removed ?? []), peer];
   const member = (p: string): boolean => next.peers.includes(p) || d.peers.includes(p);
   if (next.preferred !== undefined && !member(next.preferred)) delete next.preferred;
   if (d.preferred !== undefined && !member(d.preferred)) delete d.preferred;

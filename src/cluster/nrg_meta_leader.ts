@@ -62,6 +62,8 @@ const LIST_LIMIT = 256;
 const LIST_WAIT_MS = 4_000;
 /** How long a proposed group stands for its stream before the committed one again (a proposal lost with a leadership). */
 const INFLIGHT_MS = 5_000;
+/** How long a new leader waits for its members' first answers before it checks every group's peers. */
+const RECONCILE_AFTER_MS = 2_500;
 const SERVER_REMOVE_SHAPE: Shape = { peer: "string", peer_id: "string" };
 const HASH_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 /** nats-server's syncSubject alphabet (digits, base 62). */
@@ -153,9 +155,11 @@ export class NrgMetaLeader {
   private subs: Subscription[] = [];
   /** Assignments whose create was answered with a member's refusal (once each, as nats-server's sa.responded). */
   private readonly refusalsAnswered = new Set<string>();
-  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0, memberRefusals: 0, reconciled: 0, purges: 0, peersRemoved: 0, serversRemoved: 0 };
+  counters = { streamsProposed: 0, streamsUpdated: 0, streamsRemoved: 0, consumersProposed: 0, consumersPaused: 0, consumersRemoved: 0, forwarded: 0, refused: 0, memberRefusals: 0, reconciled: 0, purges: 0, peersRemoved: 0, serversRemoved: 0, peersReconciled: 0 };
   /** The server removal proposed and not committed yet (nats-server's peerRemoveReply; one at a time). */
   private removal: { peer: string; subject: string; reply: string; at: number } | undefined;
+  /** The check of every group's peers a new leader runs once it has heard from the live members. */
+  private reconcileTimer: NodeJS.Timeout | undefined;
   /** Groups this leader proposed, by `<account> > <stream>[ > <consumer>]`, until applied (or 5 s). */
   private readonly inflight = new Map<string, { group: NrgRaftGroup; at: number }>();
 
@@ -165,6 +169,9 @@ export class NrgMetaLeader {
   ) {}
 
   start(): void {
+    // After a heartbeat round every live member has answered, so placement knows who is online.
+    this.reconcileTimer = setTimeout(() => this.reconcilePeers(), RECONCILE_AFTER_MS);
+    this.reconcileTimer.unref?.();
     // nats-server's new meta leader announces itself (processLeaderChange).
     domainLeaderElected({ account: this.srv.sys, domain: this.srv.domain, serverName: "" }, this.srv.selfId, this.srv.replicas(), this.srv.clusterName);
     const on = (subject: string, handler: (subject: string, reply: string, hdr: Buffer | undefined, body: Buffer) => void): void => {
@@ -207,6 +214,8 @@ export class NrgMetaLeader {
   stop(): void {
     for (const sub of this.subs) this.srv.sys.unsubscribeInternal(sub);
     this.subs = [];
+    if (this.reconcileTimer !== undefined) clearTimeout(this.reconcileTimer);
+    this.reconcileTimer = undefined;
     // nats-server's leader change clears peerRemoveReply: the next leader answers nothing of ours.
     this.removal = undefined;
   }
@@ -797,23 +806,36 @@ export class NrgMetaLeader {
    * empty (an R1 stream on the peer stays assigned to it, as 2.15.1 leaves it).
    */
   private removePeerFromStream(s: NrgMetaStream, peer: string, requireReplicas: boolean): "proposed" | "no replacement" | "not leading" {
+    return this.reassignStreamPeers(s, [peer], requireReplicas, 0);
+  }
+
+  /**
+   * `peers` (none: only grown) out of a stream's group at once with replacements placed, the
+   * group grown toward `minReplicas` (nats-server's reassignStreamPeers with remove: a target of
+   * the base peers or `minReplicas`, whichever is more, tried down to one more than those kept).
+   */
+  private reassignStreamPeers(s: NrgMetaStream, peers: string[], requireReplicas: boolean, minReplicas: number): "proposed" | "no replacement" | "not leading" {
     const key = `${s.account} > ${s.config.name}`;
     const base = this.pendingGroup(key, s.group);
     const d = desiredOf(base);
     const basePeers = d?.peers ?? base.peers;
-    const retain = basePeers.filter((p) => p !== peer);
+    const retain = basePeers.filter((p) => !peers.includes(p));
+    // No member left to carry its data: 2.15.1 leaves the group assigned as it is (an R1 stream on the server gone).
+    if (retain.length === 0) return "no replacement";
     const store = base.store === "memory" ? "memory" : "file";
     let placed = retain;
-    for (let r = basePeers.length; r > retain.length; r--) {
+    for (let r = Math.max(basePeers.length, minReplicas); r > retain.length; r--) {
       try {
-        placed = this.selectPeers(s.config, store, r, retain, [peer]);
+        placed = this.selectPeers(s.config, store, r, retain, peers);
         break;
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
       }
     }
     if (requireReplicas && placed.length < Number(s.config.num_replicas ?? 1)) return "no replacement";
-    const group = peerRemovedGroup(base, peer, placed);
+    // Nothing to change: no peer out and none added.
+    if (peers.length === 0 && placed.length === retain.length) return "no replacement";
+    const group = peerRemovedGroup(base, peers, placed);
     if (group === undefined) return "no replacement";
     if (!this.srv.propose(metaEntry(NrgEntryOp.AssignStream, streamBody({ ...s, group }, "", "", undefined)))) return "not leading";
     this.inflight.set(key, { group, at: Date.now() });
@@ -864,6 +886,31 @@ export class NrgMetaLeader {
       const base = this.pendingGroup(`${s.account} > ${s.config.name}`, s.group);
       if (!base.peers.includes(peer) && !(desiredOf(base)?.peers.includes(peer) ?? false)) continue;
       if (this.removePeerFromStream(s, peer, false) === "not leading") return;
+    }
+  }
+
+  /**
+   * A new meta leader's look at every stream (processLeaderChange's reconcilePeerAssignments):
+   * peers no longer in the meta group (a leader removed itself, which 2.15.1 leaves to its
+   * successor) go at once with replacements placed, and a group with fewer target peers than
+   * its replicas is grown where placement finds room; the consumers follow their stream.
+   */
+  private reconcilePeers(): void {
+    this.reconcileTimer = undefined;
+    const members = new Set(this.srv.metaPeers());
+    for (const s of [...this.meta.streams.values()]) {
+      const base = this.pendingGroup(`${s.account} > ${s.config.name}`, s.group);
+      const d = desiredOf(base);
+      const stale = [...new Set([...base.peers, ...(d?.peers ?? [])])].filter((p) => !members.has(p));
+      const target = d !== undefined && d.scale_down !== true ? d.peers : base.peers;
+      const replicas = Math.max(1, Number(s.config.num_replicas ?? 1));
+      if (stale.length === 0 && (target.length >= replicas || (d === undefined && base.peers.length > replicas))) continue;
+      const outcome = this.reassignStreamPeers(s, stale, false, replicas);
+      if (outcome === "not leading") return;
+      if (outcome === "proposed") {
+        this.counters.peersReconciled++;
+        this.srv.log(`NRG meta leader: '${s.account} > ${s.config.name}' reconciled: ${stale.length > 0 ? `${stale.map((p) => this.srv.nameOf(p)).join(", ")} out` : "grown to its replicas"}`);
+      }
     }
   }
 
