@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
 import { fileURLToPath } from "node:url";
-import { earlyListenAddress } from "../src/server/early_listener.js";
+import { earlyListenAddress, earlyWebsocketAddress } from "../src/server/early_listener.js";
 import { waitUntil } from "./helpers/server.js";
 import { RawConn } from "./helpers/raw.js";
 import { hasOpenssl, makePki } from "./helpers/pki.js";
@@ -168,5 +168,53 @@ test("a config file's port is bound early too; a TLS client is served once the s
     s.child.kill("SIGINT");
     await s.exited;
     fs.rmSync(pki.dir, { recursive: true, force: true });
+  }
+});
+
+test("a config file's websocket port without TLS is bound early too: an upgrade sent while the server starts is answered once it is ready", async () => {
+  const port = await freePort();
+  const wsPort = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-early-"));
+  const conf = path.join(dir, "ws.conf");
+  fs.writeFileSync(conf, `port: ${port}\nhost: 127.0.0.1\nwebsocket {\n  port: ${wsPort}\n  host: 127.0.0.1\n  no_tls: true\n}\n`);
+  // Read from the config only: a TLS block, a random port or no websocket block leave it to the server.
+  assert.deepEqual(earlyWebsocketAddress(["-c", conf]), { host: "127.0.0.1", port: wsPort });
+  for (const text of ["websocket { port: -1, no_tls: true }\n", "websocket { port: 8443, tls { cert_file: c.pem, key_file: k.pem } }\n", "port: 4222\n", "websocket { listen: \"127.0.0.1:x\" }\n"]) {
+    const other = path.join(dir, "other.conf");
+    fs.writeFileSync(other, text);
+    assert.equal(earlyWebsocketAddress(["-c", other]), undefined, text);
+  }
+  assert.deepEqual(earlyWebsocketAddress(["-c", (fs.writeFileSync(path.join(dir, "l.conf"), 'websocket { listen: "127.0.0.1:5443", no_tls: true }\n'), path.join(dir, "l.conf"))]), { host: "127.0.0.1", port: 5443 });
+  assert.equal(earlyWebsocketAddress(["-c", conf, "--version"]), undefined);
+  const s = spawnServer(["-c", conf, "-D"]);
+  let socket: net.Socket | undefined;
+  try {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (s.child.exitCode !== null) throw new Error(`server exited with ${s.child.exitCode}`);
+      try {
+        socket = await new Promise<net.Socket>((resolve, reject) => {
+          const c = net.connect(wsPort, "127.0.0.1", () => resolve(c));
+          c.once("error", reject);
+        });
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    let got = Buffer.alloc(0);
+    socket.on("data", (d: Buffer) => (got = Buffer.concat([got, d])));
+    socket.write(`GET / HTTP/1.1\r\nHost: 127.0.0.1:${wsPort}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`);
+    await waitUntil(() => got.includes("INFO "), 60_000, "the upgrade answered, then INFO in a websocket frame");
+    assert.match(got.toString("latin1"), /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    await waitUntil(() => /Server is ready/.test(s.output()), 60_000, "ready");
+    assert.match(s.output(), /Serving the websocket listener opened at start-up \(\d+ connection\(s\) waiting\)/);
+    assert.doesNotMatch(s.output(), /\[(ERR|FTL)\]/);
+  } finally {
+    socket?.destroy();
+    s.child.kill("SIGINT");
+    await s.exited;
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -14,7 +14,9 @@ import net from "node:net";
 import { parseConfigFile, type ConfMap, type ConfValue } from "../config/conf_parser.js";
 import { bindHost } from "./bind_address.js";
 
-const KEY = Symbol.for("tsnats.earlyClientListener");
+/** The listeners opened early, by kind: the client port, and a websocket port without TLS. */
+export type EarlyKind = "client" | "websocket";
+const KEYS: Record<EarlyKind, symbol> = { client: Symbol.for("tsnats.earlyClientListener"), websocket: Symbol.for("tsnats.earlyWebsocketListener") };
 
 interface EarlyListener {
   /** The host given to listen() (after bindHost) and the port. */
@@ -29,7 +31,7 @@ interface EarlyListener {
   handlers: [(this: net.Socket) => void, (this: net.Socket) => void];
 }
 
-type Holder = { [KEY]?: EarlyListener };
+type Holder = Record<symbol, EarlyListener | undefined>;
 
 /**
  * Flags (as in nats-server: one or two dashes) after which the entry does not open the port
@@ -89,6 +91,51 @@ function configAddress(file: string): { host?: string; port?: number } | undefin
 }
 
 /**
+ * The websocket block's address in a config file that gives a fixed port without TLS (a TLS
+ * handshake would take over a socket a client may have written to already), as configAddress.
+ */
+function websocketConfigAddress(file: string): { host: string; port: number } | undefined {
+  if (configAddress(file) === undefined) return undefined;
+  const ws = entry(parseConfigFile(file), "websocket");
+  if (ws === undefined || typeof ws !== "object" || Array.isArray(ws) || ws instanceof Date || entry(ws, "tls") !== undefined) return undefined;
+  let host = "0.0.0.0";
+  let port: number | undefined;
+  const listen = entry(ws, "listen");
+  if (typeof listen === "string") {
+    const m = /^(?:\[([^\]]*)\]|([^:]*)):(\d+)$/.exec(listen);
+    if (m === null) return undefined;
+    host = m[1] ?? m[2];
+    port = Number(m[3]);
+  } else if (listen !== undefined) return undefined;
+  const p = entry(ws, "port");
+  if (p !== undefined) {
+    if (typeof p !== "number") return undefined;
+    port = p;
+  }
+  const h = entry(ws, "host");
+  if (h !== undefined) {
+    if (typeof h !== "string") return undefined;
+    host = h;
+  }
+  if (port === undefined || !Number.isInteger(port) || port < 1 || port > 65535 || host === "") return undefined;
+  return { host, port };
+}
+
+/** The websocket address a command line's config file gives (see websocketConfigAddress); undefined as for earlyListenAddress. */
+export function earlyWebsocketAddress(argv: readonly string[]): { host: string; port: number } | undefined {
+  let configFile: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (SKIP.test(arg)) return undefined;
+    const m = CONFIG.exec(arg);
+    if (m === null) continue;
+    configFile = m[2] !== undefined ? m[3] : argv[++i];
+    if (configFile === undefined) return undefined;
+  }
+  return configFile === undefined ? undefined : websocketConfigAddress(configFile);
+}
+
+/**
  * The host and port a command line will listen on for clients (-p/-a over a config file's
  * port/host/listen, as the server merges them); undefined for a random port, TLS flags, TLS
  * handshake first, routes, a config file that does not parse, or a command that runs no server. A
@@ -125,10 +172,19 @@ export function earlyListenAddress(argv: readonly string[]): { host: string; por
   return { host, port };
 }
 
-/** Binds the client port now (see above). A port in use or any other error: nothing is kept. */
+/**
+ * Binds the client port now (see above), and a websocket port without TLS a config file gives
+ * (nats.js' websocket reconnect tests count the attempts refused while the server restarts).
+ * A port in use or any other error: nothing is kept.
+ */
 export function openEarlyListener(argv: readonly string[]): void {
-  const at = earlyListenAddress(argv);
-  if (at === undefined) return;
+  const client = earlyListenAddress(argv);
+  if (client !== undefined) bindEarly("client", client);
+  const ws = earlyWebsocketAddress(argv);
+  if (ws !== undefined) bindEarly("websocket", ws);
+}
+
+function bindEarly(kind: EarlyKind, at: { host: string; port: number }): void {
   const host = bindHost(at.host);
   const waiting = new Set<net.Socket>();
   const server = net.createServer({ noDelay: true }, (socket) => {
@@ -152,7 +208,7 @@ export function openEarlyListener(argv: readonly string[]): void {
     });
   });
   server.listen({ host, port: at.port, backlog: 4096 });
-  (globalThis as Holder)[KEY] = { host, port: at.port, server, waiting, bound, handlers: [dropWaiting, forgetWaiting] };
+  (globalThis as Holder)[KEYS[kind]] = { host, port: at.port, server, waiting, bound, handlers: [dropWaiting, forgetWaiting] };
 }
 
 /**
@@ -160,10 +216,10 @@ export function openEarlyListener(argv: readonly string[]): void {
  * configured, before bindHost), with the connections it accepted meanwhile; the server takes
  * it over. Any other early listener is closed first. Undefined when there is none.
  */
-export async function adoptEarlyListener(host: string, port: number): Promise<{ server: net.Server; waiting: net.Socket[] } | undefined> {
-  const early = (globalThis as Holder)[KEY];
+export async function adoptEarlyListener(host: string, port: number, kind: EarlyKind = "client"): Promise<{ server: net.Server; waiting: net.Socket[] } | undefined> {
+  const early = (globalThis as Holder)[KEYS[kind]];
   if (early === undefined) return undefined;
-  delete (globalThis as Holder)[KEY];
+  delete (globalThis as Holder)[KEYS[kind]];
   const listening = await early.bound;
   const waiting = [...early.waiting];
   const [onError, onClose] = early.handlers;

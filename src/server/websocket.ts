@@ -22,6 +22,7 @@ import type { ConnectOptions } from "./client.js";
 import type { LeafNodes } from "../cluster/leafnodes.js";
 import { listenUrls } from "../cluster/urls.js";
 import { bindHost, peerAddress } from "./bind_address.js";
+import { adoptEarlyListener } from "./early_listener.js";
 
 /** nats-server compresses only what is larger than this. */
 const COMPRESS_THRESHOLD = 64;
@@ -139,7 +140,7 @@ export class WebSocketListener {
   /** Bound port, once listening. */
   port = 0;
   private tls: ServerTls | undefined;
-  private readonly listener: net.Server;
+  private listener: net.Server;
   private readonly http: http.Server;
   private readonly wss: WebSocketServer;
   private readonly origins: OriginPolicy;
@@ -226,19 +227,39 @@ export class WebSocketListener {
     return this.tls?.certificateNotAfter;
   }
 
-  listen(): Promise<void> {
+  async listen(): Promise<void> {
     const o = this.options;
+    const port = o.port === -1 ? 0 : o.port;
+    // The command line's entry may have bound this port already (server/early_listener.ts).
+    let early = await adoptEarlyListener(this.host, port, "websocket");
+    if (early !== undefined && this.tls !== undefined) {
+      // (Not opened for a block with TLS: its handshake would take over sockets already written to.)
+      early.server.close();
+      for (const s of early.waiting) s.destroy();
+      early = undefined;
+    }
     return new Promise((resolve, reject) => {
-      const srv = this.listener;
-      srv.once("error", reject);
-      srv.listen({ host: bindHost(this.host), port: o.port === -1 ? 0 : o.port, backlog: 4096 }, () => {
+      let srv = this.listener;
+      if (early !== undefined) {
+        srv = early.server;
+        srv.on("connection", (socket: net.Socket) => this.onConnection(socket));
+        srv.maxConnections = Number.MAX_SAFE_INTEGER;
+        this.listener = srv;
+      }
+      const listening = (): void => {
         srv.removeListener("error", reject);
         srv.on("error", (err) => this.server.log.error(`websocket listener error: ${err.message}`));
         this.port = (srv.address() as net.AddressInfo).port;
         this.server.log.info(`Listening for websocket clients on ${this.scheme}://${this.host}:${this.port}`);
         if (this.tls === undefined) this.server.log.warn("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
         resolve();
-      });
+      };
+      srv.once("error", reject);
+      if (early !== undefined) {
+        listening();
+        this.server.log.debug(`Serving the websocket listener opened at start-up (${early.waiting.length} connection(s) waiting)`);
+        for (const socket of early.waiting) this.onConnection(socket);
+      } else srv.listen({ host: bindHost(this.host), port, backlog: 4096 }, listening);
     });
   }
 
