@@ -159,7 +159,11 @@ export class NrgGroupMember {
       return;
     }
     const quietSince = p.role === "candidate" ? this.campaignedAt : Math.max(p.leaderSeenAt, p.voteGrantedAt, this.campaignedAt, this.startedAt);
-    if (now - quietSince > this.electionTimeout) this.startCampaign(now);
+    if (now - quietSince <= this.electionTimeout) return;
+    // Leaderless: the peers an operator removed go first, so the rest can reach a quorum (checkEvictedPeers).
+    const evict = this.evictable?.() ?? [];
+    if (evict.length > 0) this.evicted.push(...p.evict(evict));
+    this.startCampaign(now);
   }
 
   private startCampaign(now: number): void {
@@ -271,6 +275,14 @@ export class NrgGroupMember {
    * trackPeer; nats-server lets a removed one back after 5 minutes, this member never).
    */
   addsUnknownPeers = false;
+  /**
+   * With a campaign: the peers of its membership this member may drop on its own when the group
+   * is leaderless (nats-server's checkEvictedPeers: those the assignment's desired state lists as
+   * removed and its peers no longer name), asked before each campaign.
+   */
+  evictable: (() => string[]) | undefined;
+  /** The peers it evicted (for /jsz). */
+  readonly evicted: string[] = [];
   /** Peers whose AddPeer this leader proposed and has not stored yet. */
   private readonly adding = new Set<string>();
 
@@ -440,6 +452,7 @@ export class NrgGroupMember {
       group: this.group,
       observer: this.campaign === undefined,
       ...(this.solo ? { solo: true } : {}),
+      ...(this.evicted.length > 0 ? { evicted: this.evicted.map(nameOf) } : {}),
       term: log.term,
       vote: log.vote === "" ? "" : nameOf(log.vote),
       ...(this.votedIn !== undefined ? { last_vote_granted: { term: this.votedIn.term, candidate: nameOf(this.votedIn.candidate) } } : {}),

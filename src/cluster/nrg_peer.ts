@@ -452,6 +452,21 @@ export class NrgPeer {
     }
   }
 
+  /**
+   * Peers dropped from the membership without a log entry (raft.go EvictPeers): a group that
+   * lost quorum with them can elect a leader again. Only peers an operator removed (the caller's
+   * check); returns those dropped.
+   */
+  evict(peers: string[]): string[] {
+    const dropped = peers.filter((p) => p !== this.id && this.peers.has(p));
+    for (const p of dropped) {
+      this.peers.delete(p);
+      this.removedPeers.add(p);
+    }
+    if (dropped.length > 0 && this.peers.size > 0) this.clusterSize = this.peers.size;
+    return dropped;
+  }
+
   /** Membership as the stored entries say (nats-server applies it at store time too). */
   private applyMembership(ae: NrgAppendEntry, index: number): void {
     for (const e of ae.entries) {

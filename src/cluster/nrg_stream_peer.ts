@@ -133,6 +133,9 @@ function ownSnapshotFailed(data: Buffer): number | undefined {
 const FAILED_PROPOSAL_ERRORS = new Set(["ErrMaxMsgs", "ErrMaxBytes", "ErrMaxMsgsPerSubject", "ErrMaxMsgSize"]);
 
 /** One stream replica: the applier of its group's committed entries into its store. */
+/** How often a leader completing a desired state alone asks the meta leader for its next step (runStreamMigration's cycle). */
+const RECONCILE_ASK_MS = 1_000;
+
 export class NrgStreamReplica implements NrgApplier {
   readonly store: StreamStore;
   /** Failed proposals as nats-server counts them (see the header). */
@@ -756,6 +759,8 @@ interface RunningGroup {
   leader?: NrgStreamLeader;
   leaderApi?: NrgLeaderApi;
   catchupServer?: NrgCatchupServer;
+  /** While leading a group whose desired state this member completes itself: its reconcile requests (1 s). */
+  reconcileTimer?: NodeJS.Timeout;
   /** With `nrg_peer_lead`: the consumer leader's half while this member leads the consumer's group. */
   consumerLeader?: NrgConsumerLeader;
   /** With `nrg_peer_lead`: the Direct consumers (of mirrors and sources) created while this member led the stream. */
@@ -856,10 +861,11 @@ export class NrgStreamPeers {
       // log reset): stopped, the data kept until a committed removal says otherwise.
       const still = meta.stream(g.account, g.stream);
       const movedAway = still !== undefined && (g.kind === "stream" ? !still.group.peers.includes(this.peerId) || still.group.name !== name : g.consumer !== undefined && (still.consumers.get(g.consumer)?.group.peers.includes(this.peerId) !== true || still.consumers.get(g.consumer)?.group.name !== name));
-      if (movedAway && g.member.solo && still !== undefined && g.kind === "stream" && still.group.peers.length === 1 && still.group.peers[0] === this.peerId) {
-        // An R1 stream held alone whose group a scale-up renamed (a nats-server meta leader): still
-        // on this server alone, its log and store go to the new group's directory (nats-server
-        // keeps a stream's store by its name, not its group's), never removed.
+      if (movedAway && still !== undefined && g.kind === "stream" && still.group.peers.length === 1 && still.group.peers[0] === this.peerId) {
+        // A stream left on this server alone under a new group name (an R1 one held alone that a
+        // scale-up renamed; a group whose other peers were removed, renamed as it ends on one
+        // server): its log and store go to the new group's directory (nats-server keeps a
+        // stream's store by its name, not its group's), never removed: no one else has them.
         this.stopGroup(name, g);
         this.carryOver(name, still.group.name);
         continue;
@@ -944,6 +950,8 @@ export class NrgStreamPeers {
     const group = consumer === undefined ? stream.group : stream.consumers.get(consumer)?.group;
     // An R1 asset on this server: nats-server runs it without a RAFT group, so neither does this member (NrgGroupMember.solo).
     member.solo = this.lead !== undefined && group?.peers.length === 1 && group.peers[0] === this.peerId;
+    // Its log may name the peers of the group it was before (one whose other peers were removed, renamed): it is alone now.
+    if (member.solo) member.peer.evict([...member.peer.peers]);
     member.start();
     if (this.campaign && kind === "stream") {
       member.enableCampaign();
@@ -977,7 +985,31 @@ export class NrgStreamPeers {
     if (campaign === undefined) return;
     // A group being scaled or moved is led by a nats-server: its leader drives the change (membership, reconcile requests), which this one does not.
     // An R1 stream held alone goes on being led here whatever its assignment says (there is nobody to hand it to).
-    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined && (desiredOf(replica.stream.group) === undefined || member.solo);
+    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined && (desiredOf(replica.stream.group) === undefined || member.solo || completesAlone());
+    // A desired state of this member alone, already its group's membership (the removed peers
+    // evicted, nothing to add): it asks the meta leader to record its term, then reports the
+    // peers matched (runStreamMigration's first and last requests), which clears the desired
+    // state. Any other desired state is driven by a nats-server member.
+    const completesAlone = (): boolean => {
+      const d = desiredOf(replica.stream.group);
+      const peers = member.peer.peers;
+      return d !== undefined && d.scale_down !== true && d.move !== true && peers.size === 1 && d.peers.length === 1 && d.peers[0] === this.peerId && peers.has(this.peerId);
+    };
+    const askMeta = (): void => {
+      const d = desiredOf(replica.stream.group);
+      if (d === undefined || g.leader === undefined || !completesAlone()) return;
+      const term = member.peer.log.term;
+      const base = { account: g.account, stream: g.stream, id: d.id ?? "", term };
+      const peers = [...member.peer.peers];
+      const body = d.term !== term ? base : { ...base, meta_peers: peers, members: peers, match: true };
+      this.sys.publish("$SYS.JSC.STREAM.ASSIGNMENT.RECONCILE", "", undefined, Buffer.from(JSON.stringify(body)));
+    };
+    // Leaderless, the peers an operator removed (desired `removed`, no longer among the assignment's peers) are dropped.
+    member.evictable = () => {
+      const group = replica.stream.group;
+      const removed = desiredOf(group)?.removed ?? [];
+      return [...member.peer.peers].filter((p) => p !== this.peerId && removed.includes(p) && !group.peers.includes(p));
+    };
     campaign.keep = leadable;
     const direct = new NrgDirectConsumers(replica, (m) => this.log.info(m));
     g.direct = direct;
@@ -1003,6 +1035,9 @@ export class NrgStreamPeers {
       }
       g.catchupServer = new NrgCatchupServer(this.sys, replica, () => ({ lastIndex: member.peer.log.lastIndex, applied: member.peer.applied }), () => member.stepDown(undefined));
       g.catchupServer.start();
+      g.reconcileTimer = setInterval(askMeta, RECONCILE_ASK_MS);
+      g.reconcileTimer.unref?.();
+      askMeta();
       direct.lead(srv);
       this.updateSourcing(g, undefined);
       this.sweepAfterElection(g);
@@ -1184,6 +1219,8 @@ export class NrgStreamPeers {
   }
 
   private stopLead(g: RunningGroup): void {
+    if (g.reconcileTimer !== undefined) clearInterval(g.reconcileTimer);
+    g.reconcileTimer = undefined;
     g.sourcing?.stop();
     g.sourcing = undefined;
     g.direct?.follow();
