@@ -105,8 +105,12 @@ test("with nrg_peer_lead, T3 leads deliver last per subject, replay original and
     await createLedBy(jsm, nc2, "RP", { durable_name: "rn", ...rcfg }, false);
     for (const name of ["rt", "rn"]) {
       const at = await replayed(name);
-      // Never sooner than the stored gap (less a margin for the clocks' granularity).
-      for (let i = 1; i < 3; i++) assert.ok(at[i] - at[i - 1] >= stored[i] - stored[i - 1] - 50, `${name}: delivery ${i + 1} came ${at[i] - at[i - 1]} ms after the one before; stored ${stored[i] - stored[i - 1]} ms apart`);
+      // Each delivery no sooner after the first than stored after the first, less a third of a
+      // gap. Measured since the first, not the one before: a delivery this process read late
+      // (its event loop busy under load) made the next gap look short, while the server kept it
+      // (nats-server's rn once: 535 ms after a late-read delivery 2, stored 603 ms apart).
+      // Deliveries ignoring the gaps, or keeping only one, still fail.
+      for (let i = 1; i < 3; i++) assert.ok(at[i] - at[0] >= stored[i] - stored[0] - 200, `${name}: delivery ${i + 1} came ${at[i] - at[0]} ms after the first; stored ${stored[i] - stored[0]} ms after it (gaps read: ${at[1] - at[0]}, ${at[2] - at[1]} ms)`);
     }
     await sameInfo(nc2, "RP", "rt", "rn", "replayed and acknowledged");
 
