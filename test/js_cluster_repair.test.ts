@@ -146,16 +146,22 @@ test("R3 file stream scaled up from one replica: a member's block cut short is r
   }
 });
 
+/** An R1 file stream V with a durable D and 30 messages: the set-up of the scale-up repairs. */
+async function r1StreamWithConsumer(nc: NatsConnection, jsm: JetStreamManager) {
+  const si = await jsm.streams.add({ name: "V", subjects: ["v.>"], num_replicas: 1 });
+  const holder = si.cluster?.leader as string;
+  await jsm.consumers.add("V", { durable_name: "D", ack_policy: AckPolicy.Explicit });
+  const js = jetstream(nc, { timeout: 20_000 });
+  for (let i = 1; i <= 30; i++) await js.publish("v.x", `m${i}`);
+  return { si, holder, js };
+}
+
 // Found by random fault schedules (seed 14): the server that held a stream before it was scaled
 // up from one replica kept trusting its copy for good ("no other member may hold it"), long after
 // the others had copied it: a consumer failing its checksum there was never repaired.
 test("R3 file stream scaled up from one replica: the server that held it, its consumer metadata failing its checksum, is repaired from the leader", { timeout: 120_000 }, async () => {
   await withR3Stream("W", "w", async ({ c, nc, jsm }) => {
-    const si = await jsm.streams.add({ name: "V", subjects: ["v.>"], num_replicas: 1 });
-    const holder = si.cluster?.leader as string;
-    await jsm.consumers.add("V", { durable_name: "D", ack_policy: AckPolicy.Explicit });
-    const js = jetstream(nc, { timeout: 20_000 });
-    for (let i = 1; i <= 30; i++) await js.publish("v.x", `m${i}`);
+    const { si, holder, js } = await r1StreamWithConsumer(nc, jsm);
     await jsm.streams.update("V", { ...si.config, num_replicas: 3 });
     // (D's group grows from the holder one server at a time, as nats-server's: the holder is
     // usually stopped below while the group has two voters, its vote then needed for a quorum.)
@@ -192,11 +198,7 @@ test("R3 file stream scaled up from one replica: the server that held it, its co
 // had no leader for good. Its log verifies: the consumer is rebuilt from it, and it leads again.
 test("R3 file stream scaled up from one replica: the server that held it stopped while the consumer's group had it as the only voter, the consumer's files then damaged: rebuilt from its own log, the group goes on", { timeout: 120_000 }, async () => {
   await withR3Stream("W", "w", async ({ c, nc, jsm }) => {
-    const si = await jsm.streams.add({ name: "V", subjects: ["v.>"], num_replicas: 1 });
-    const holder = si.cluster?.leader as string;
-    await jsm.consumers.add("V", { durable_name: "D", ack_policy: AckPolicy.Explicit });
-    const js = jetstream(nc, { timeout: 20_000 });
-    for (let i = 1; i <= 30; i++) await js.publish("v.x", `m${i}`);
+    const { si, holder, js } = await r1StreamWithConsumer(nc, jsm);
     const got = await (await js.consumers.get("V", "D")).fetch({ max_messages: 10, expires: 5000 });
     for await (const m of got) assert.ok(await m.ackAck());
     ConsumerGroup.promotionsHeld = true;
