@@ -11,8 +11,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { JsTestCluster, streamOn } from "./helpers/js_cluster.js";
-import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
-import { consume, infoWithLeader, type Info } from "./helpers/js_cluster_consumer_groups.js";
+import { clusterApi } from "./helpers/cluster_retry.js";
+import { consume, consumerLine, infoWithLeader, streamWithConsumers, type Info } from "./helpers/js_cluster_consumer_groups.js";
 import { waitUntil } from "./helpers/server.js";
 
 const CONSUMERS = [
@@ -21,17 +21,9 @@ const CONSUMERS = [
   { name: "E", config: { name: "E", num_replicas: 3, inactive_threshold: 300e9 } },
 ];
 
-/** A consumer's info as one line: its num_replicas, its servers and its state. */
-function line(info: Info): string {
-  const c = info.cluster ?? {};
-  const servers = [c.leader ?? "", ...(c.replicas ?? []).map((r) => r.name)].sort().join(",");
-  const d = info.delivered as { stream_seq?: number } | undefined;
-  return `R${info.config?.num_replicas} on ${servers}: delivered ${d?.stream_seq} ack floor ${info.ack_floor?.stream_seq}`;
-}
-
 async function lines(nc: NatsConnection): Promise<string[]> {
   const out: string[] = [];
-  for (const k of CONSUMERS) out.push(`${k.name} ${line(await infoWithLeader(nc, "S", k.name))}`);
+  for (const k of CONSUMERS) out.push(`${k.name} ${consumerLine(await infoWithLeader(nc, "S", k.name))}`);
   return out;
 }
 
@@ -41,16 +33,7 @@ test("R3 -> R1 -> R3 before the scale-down picked its server: the consumers keep
   const nc = await connect({ servers: c.members.map((m) => m.url) });
   try {
     await c.metaAllCurrent();
-    const made = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.S", { name: "S", subjects: ["s.>"], num_replicas: 3 });
-    assert.equal(made.error, undefined, JSON.stringify(made.error));
-    const cfg = made.config as Record<string, unknown>;
-    for (let i = 1; i <= 20; i++) await clusterPublish(nc, "s.x", `m${i}`);
-    for (const k of CONSUMERS) {
-      const d = await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.S.${k.name}`, { stream_name: "S", config: { ...k.config, ack_policy: "explicit", ack_wait: 120e9 } });
-      assert.equal(d.error, undefined, JSON.stringify(d.error));
-      await infoWithLeader(nc, "S", k.name);
-      assert.deepEqual(await consume(nc, "S", k.name, 5), [1, 2, 3, 4, 5]);
-    }
+    const cfg = await streamWithConsumers(nc, 3, CONSUMERS);
     let before: string[] = [];
     await waitUntil(async () => (before = await lines(nc)).every((l) => l.includes("ack floor 5") && l.split(" on ")[1].split(",").length === 3), 30_000, "every consumer on three servers, 5 acknowledged");
 

@@ -193,6 +193,10 @@ function streamToken(t: string[]): number {
 }
 
 export class JsCluster implements RaftStateMachine, ReplicaHost {
+  /** The meta group's snapshot (and log compaction) every that many applied entries (lowered by tests to compact soon). */
+  static snapshotEntries = 256;
+  /** The size of the meta log's segments (compaction drops whole segments; lowered by tests so that it drops some). */
+  static segmentSize = 4 * 1024 * 1024;
   node: RaftNode | undefined;
   readonly self: string;
   /** account → stream name → assignment. */
@@ -341,7 +345,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const log = this.service.log;
     const node = new RaftNode({
       id: this.self,
-      store: new RaftStore(new FsRaftDisk(this.dir)),
+      store: new RaftStore(new FsRaftDisk(this.dir), { segmentSize: JsCluster.segmentSize }),
       transport: { send: (to, msg) => void sys?.publish(`$NRG.TS.${GROUP}.${to}`, "", undefined, encodeRaftMsg(this.self, msg)) },
       env: realRaftEnv,
       sm: this,
@@ -349,7 +353,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       electionMinMs: ELECTION_MIN_MS,
       electionMaxMs: ELECTION_MAX_MS,
       heartbeatMs: HEARTBEAT_MS,
-      snapshotEntries: 256,
+      snapshotEntries: JsCluster.snapshotEntries,
       // Applied only once committed durably: a restart replays up to there before any leader.
       recordCommit: true,
       log: { info: (m) => log.info(m), warn: (m) => log.warn(m) },
@@ -670,7 +674,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return { data: Buffer.from(JSON.stringify(all)) };
   }
 
-  restore(data: Buffer): void {
+  restore(data: Buffer, _index: number, fromLeader: boolean): void {
+    // What this server knew before a leader's snapshot (it was behind the leader's compacted log).
+    const before = fromLeader ? new Map([...this.streams].map(([account, m]) => [account, new Map(m)])) : undefined;
     this.streams.clear();
     for (const sa of JSON.parse(data.toString()) as StreamAssignment[]) {
       sa.peers ??= [sa.owner];
@@ -681,11 +687,39 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       }
       m.set(sa.name, sa);
     }
+    if (before !== undefined) this.applyMissedChanges(before);
     // (At start the streams were recovered before the meta group's state: a copy left behind stops taking publishes now.)
     for (const jsa of this.service.accounts.values()) for (const name of jsa.streams.keys()) this.syncCopy(jsa.account.name, name);
     // A leader's snapshot while running (this server was far behind): the copies of streams it
     // no longer has here go too (at start, once the replay is over: reconcile).
     if (this.reconciled) setImmediate(() => this.checkOrphansWhenCaughtUp());
+  }
+
+  /**
+   * A leader's snapshot replaced the assignments this server had (`before`): what the entries it
+   * missed changed for the copies it keeps is done to them now, as those entries would have done
+   * it (nats-server's applyMetaSnapshot runs each changed stream assignment). A scale-down whose
+   * servers were picked meanwhile has the consumers follow it (rewritten to the replicas it left,
+   * consumersFollowScaleDown), then a changed config is applied (an update missed: a scale-down
+   * from R5 to R3 rewrites the consumers with it, unless its servers are still being picked).
+   * Before, the copy kept its old config and consumers: a consumer asking for 5 replicas stayed
+   * R5 on that server while the others had it R3. Copies it no longer has here go with
+   * removeOrphans; streams it never held are not assigned to a server that was down.
+   */
+  private applyMissedChanges(before: ReadonlyMap<string, ReadonlyMap<string, StreamAssignment>>): void {
+    for (const jsa of this.service.accounts.values()) {
+      const account = jsa.account.name;
+      for (const stream of [...jsa.streams.values()]) {
+        const sa = this.assignment(account, stream.name);
+        const prev = before.get(account)?.get(stream.name);
+        if (sa === undefined || prev === undefined || !peersOf(sa).includes(this.self)) continue;
+        if (prev.move !== undefined && picking(prev.move) && pickedSince(prev.move, sa)) jsa.consumersFollowScaleDown(stream, prev.move.origin.replicas);
+        if (sa.config !== undefined && sa.config !== prev.config) {
+          this.service.log.info(`JetStream cluster: stream '${account} > ${stream.name}' changed while this server was behind; its update is applied here`);
+          this.execute(account, `STREAM.UPDATE.${stream.name}`, sa.config, "", undefined);
+        }
+      }
+    }
   }
 
   /** Run a committed request on this server (its owner), answering the client when `reply` is set. */
@@ -2596,6 +2630,17 @@ function assetNotice(payload: Buffer): ({ account: string; name: string } & Reco
   if (typeof m !== "object" || m === null) return undefined;
   const n = m as Record<string, unknown>;
   return typeof n.account === "string" && typeof n.name === "string" ? (n as { account: string; name: string } & Record<string, unknown>) : undefined;
+}
+
+/**
+ * Were the servers of the scale-down `move` picked by the time the assignment is `now`? Its move
+ * picked, or ended on the servers it kept. (Ended otherwise, a scale asked meanwhile replaced it:
+ * whether that came before the pick is not known from the assignment; taken as before, the
+ * consumers left as they were.)
+ */
+function pickedSince(move: StreamMove, now: StreamAssignment): boolean {
+  if (now.move !== undefined) return now.move.created === move.created && now.move.picked === true;
+  return sameServers(peersOf(now), move.peers);
 }
 
 /** Is `move` a scale-down whose servers its stream's leader has not picked yet? */

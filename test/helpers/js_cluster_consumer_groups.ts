@@ -43,6 +43,31 @@ export async function infoWithLeader(nc: NatsConnection, stream: string, name: s
   }
 }
 
+/** A consumer's info as one line: its num_replicas, its servers and its state. */
+export function consumerLine(info: Info): string {
+  const c = info.cluster ?? {};
+  const servers = [c.leader ?? "", ...(c.replicas ?? []).map((r) => r.name)].sort().join(",");
+  const d = info.delivered as { stream_seq?: number } | undefined;
+  return `R${info.config?.num_replicas} on ${servers}: delivered ${d?.stream_seq} ack floor ${info.ack_floor?.stream_seq}`;
+}
+
+/**
+ * Stream S (subjects s.>) of `replicas` with 20 messages, and `consumers` (explicit acks, a long
+ * ack wait), each with 5 messages consumed and acknowledged; the stream's config as created.
+ */
+export async function streamWithConsumers(nc: NatsConnection, replicas: number, consumers: ReadonlyArray<{ name: string; config: Record<string, unknown> }>): Promise<Record<string, unknown>> {
+  const made = await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.S", { name: "S", subjects: ["s.>"], num_replicas: replicas });
+  assert.equal(made.error, undefined, JSON.stringify(made.error));
+  for (let i = 1; i <= 20; i++) await clusterPublish(nc, "s.x", `m${i}`);
+  for (const k of consumers) {
+    const d = await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.S.${k.name}`, { stream_name: "S", config: { ...k.config, ack_policy: "explicit", ack_wait: 120e9 } });
+    assert.equal(d.error, undefined, JSON.stringify(d.error));
+    await infoWithLeader(nc, "S", k.name);
+    assert.deepEqual(await consume(nc, "S", k.name, 5), [1, 2, 3, 4, 5]);
+  }
+  return made.config as Record<string, unknown>;
+}
+
 /** Fetches until `count` messages came (acknowledging each), across leader changes; their stream sequences. */
 export async function consume(nc: NatsConnection, stream: string, name: string, count: number): Promise<number[]> {
   const js = jetstream(nc, { timeout: 5000 });
