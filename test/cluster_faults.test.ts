@@ -5,6 +5,7 @@
 // where network namespaces cannot be created (not root, no iproute2, not Linux).
 import { describe, it, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { LabServer, NetnsLab } from "./helpers/netns.js";
 import { waitForInterest, waitUntil } from "./helpers/cluster.js";
@@ -222,5 +223,28 @@ describe("cluster faults in network namespaces", { skip }, () => {
     await publishBatch(a, "faults.part", "healed", 50);
     await waitUntil(() => rec.has("healed", 50), 10_000, "messages across the healed link");
     assert.deepEqual(rec.dups, []);
+  });
+});
+
+describe("network namespace lab teardown", { skip }, () => {
+  // nats.js gives up on a connect after its timeout without closing the socket it was dialling;
+  // to a node cut off, that socket stays in SYN-SENT, and once the lab is gone nothing answers
+  // its SYNs: it kept a test process alive ~130 s after its last test (js_cluster_faults was
+  // cancelled at 120 s in a full run with both its tests passed). destroy() must close it.
+  it("a client's connect to an isolated node that timed out leaves no socket once the lab is destroyed", async () => {
+    const lab = await NetnsLab.create(1);
+    const server = new LabServer(lab, 0, `listen: "${lab.nodes[0].ip}:4222"\n`);
+    const net = lab.hostIp.replace(/\.254$/, ".0/24");
+    const ours = (): string[] => spawnSync("ss", ["-Htnp", "dst", net], { encoding: "utf8" }).stdout.split("\n").filter((l) => l.includes(`pid=${process.pid},`));
+    try {
+      await server.start();
+      lab.isolate(0);
+      await assert.rejects(connect({ servers: `${lab.nodes[0].ip}:4222`, timeout: 1000 }));
+      assert.ok(ours().some((l) => l.startsWith("SYN-SENT")), `a socket still dialling the isolated node: ${ours().join("; ")}`);
+    } finally {
+      await lab.destroy();
+      server.cleanup();
+    }
+    assert.deepEqual(ours(), []);
   });
 });

@@ -11,7 +11,14 @@
 //
 // Needs root and `ip` (iproute2); `NetnsLab.available()` says whether this machine can, so
 // tests skip cleanly elsewhere. Namespaces and links carry this process's pid in their names;
-// ones left by a process that no longer runs are removed on the next create.
+// ones left by a process that no longer runs are removed on the next create. A lab's /24 is
+// claimed with a file created exclusively (two test processes at once never share one).
+//
+// destroy() also destroys this process's TCP sockets to the lab's network (`ss -K`): a client
+// that gave up connecting to an isolated node (nats.js's connect timeout does not close the
+// socket it was dialling) leaves a socket in SYN-SENT, and once the namespaces are gone nothing
+// answers its retransmitted SYNs: it kept the test process alive ~130 s after its last test,
+// and node --test cancelled the whole file at 120 s with every test passed.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
@@ -20,10 +27,51 @@ import { waitForPort } from "./nats_server.js";
 
 let availability: string | undefined | null = null;
 
+/** Longest an `ip` or `ss` command may take: one that hangs fails the test, naming itself, instead of stalling the file. */
+const COMMAND_TIMEOUT_MS = 30_000;
+
 function ip(args: string[], allowFail = false): string {
-  const r = spawnSync("ip", args, { encoding: "utf8" });
+  const r = spawnSync("ip", args, { encoding: "utf8", timeout: COMMAND_TIMEOUT_MS });
+  if (r.error !== undefined && (r.error as NodeJS.ErrnoException).code === "ETIMEDOUT") throw new Error(`ip ${args.join(" ")}: no answer within ${COMMAND_TIMEOUT_MS} ms`);
   if (r.status !== 0 && !allowFail) throw new Error(`ip ${args.join(" ")}: ${(r.stderr || r.error?.message || "").trim()}`);
   return r.stdout;
+}
+
+/** This process's TCP sockets (any state) to `net` (a.b.c.0/24), as `ss` lists them. */
+function socketsTo(net: string): string[] {
+  const r = spawnSync("ss", ["-Htnp", "dst", net], { encoding: "utf8", timeout: COMMAND_TIMEOUT_MS });
+  return (r.stdout ?? "").split("\n").filter((line) => line.includes(`pid=${process.pid},`));
+}
+
+/** Where labs claim their /24s: one file per subnet, holding the claiming process's pid. */
+const CLAIMS = path.join(os.tmpdir(), "tsnats-netns-subnets");
+
+/** Claim `net24` for this process; false when a live process holds it. A dead holder's claim is taken over. */
+function claimSubnet(net24: string): boolean {
+  fs.mkdirSync(CLAIMS, { recursive: true });
+  const file = path.join(CLAIMS, net24);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: "wx" });
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const holder = Number(fs.readFileSync(file, "utf8").trim());
+      // An empty file is a claim being written right now: taken.
+      if (!Number.isInteger(holder) || holder <= 0 || alive(holder)) return false;
+      fs.rmSync(file, { force: true });
+    }
+  }
+  return false;
+}
+
+function releaseSubnet(net24: string): void {
+  const file = path.join(CLAIMS, net24);
+  try {
+    if (fs.readFileSync(file, "utf8").trim() === String(process.pid)) fs.rmSync(file, { force: true });
+  } catch {
+    // not claimed (any more)
+  }
 }
 
 function alive(pid: number): boolean {
@@ -66,6 +114,8 @@ export class NetnsLab {
     readonly bridge: string,
     /** The root namespace's address on the lab network (clients of tests connect from here). */
     readonly hostIp: string,
+    /** The lab's /24, its first three bytes ("10.a.b"). */
+    private readonly net24: string,
   ) {}
 
   /** Undefined when network namespaces can be used here, else why not (for a test's skip message). */
@@ -93,16 +143,21 @@ export class NetnsLab {
     sweepLeftovers();
     const lab = ++labSeq;
     const a = 20 + (process.pid % 200);
-    let b = lab % 250;
-    // Pick a subnet no other lab on this machine routes.
-    while (ip(["route", "show", `10.${a}.${b}.0/24`], true).trim() !== "") b = (b + 1) % 250;
-    const net24 = `10.${a}.${b}`;
+    // A subnet claimed by no live process and routed by nothing else on this machine.
+    let net24 = "";
+    for (let tries = 0, b = lab % 250; net24 === "" && tries < 250; tries++, b = (b + 1) % 250) {
+      const candidate = `10.${a}.${b}`;
+      if (!claimSubnet(candidate)) continue;
+      if (ip(["route", "show", `${candidate}.0/24`], true).trim() === "") net24 = candidate;
+      else releaseSubnet(candidate);
+    }
+    if (net24 === "") throw new Error(`no free /24 in 10.${a}.0.0/16 for a network namespace lab`);
     const bridge = `tb${process.pid}x${lab}`;
-    ip(["link", "add", bridge, "type", "bridge"]);
-    ip(["addr", "add", `${net24}.254/24`, "dev", bridge]);
-    ip(["link", "set", bridge, "up"]);
     const nodes: LabNode[] = [];
     try {
+      ip(["link", "add", bridge, "type", "bridge"]);
+      ip(["addr", "add", `${net24}.254/24`, "dev", bridge]);
+      ip(["link", "set", bridge, "up"]);
       for (let i = 0; i < n; i++) {
         const ns = `tsn${process.pid}x${lab}x${i}`;
         const hostIf = `tv${process.pid}x${lab}${i}`.slice(0, 15);
@@ -118,9 +173,10 @@ export class NetnsLab {
     } catch (err) {
       for (const nd of nodes) ip(["netns", "del", nd.ns], true);
       ip(["link", "del", bridge], true);
+      releaseSubnet(net24);
       throw err;
     }
-    return new NetnsLab(nodes, bridge, `${net24}.254`);
+    return new NetnsLab(nodes, bridge, `${net24}.254`, net24);
   }
 
   /** Start a process inside node `i`'s namespace. Its output goes to `logFile` when given. */
@@ -157,8 +213,14 @@ export class NetnsLab {
     if (this.destroyed) return;
     this.destroyed = true;
     await Promise.all([...this.procs].map((p) => stopProcess(p, "SIGKILL")));
+    const net = `${this.net24}.0/24`;
+    spawnSync("ss", ["-K", "-tn", "dst", net], { timeout: COMMAND_TIMEOUT_MS });
     for (const nd of this.nodes) ip(["netns", "del", nd.ns], true);
     ip(["link", "del", this.bridge], true);
+    releaseSubnet(this.net24);
+    // `ss -K` needs a kernel built with INET_DIAG_DESTROY: say so loudly when a socket stayed.
+    const left = socketsTo(net);
+    if (left.length > 0) process.stderr.write(`NetnsLab.destroy: sockets to ${net} left open; this process may not exit until they time out (~2 min):\n  ${left.join("\n  ")}\n`);
   }
 }
 
