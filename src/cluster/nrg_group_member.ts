@@ -158,6 +158,14 @@ export class NrgGroupMember {
       this.startCampaign(now);
       return;
     }
+    // The group's only member (an R1 stream being given a RAFT group, a survivor that evicted
+    // the others): nobody else can lead it, so no election timeout is waited for (a new
+    // preferred member campaigns at once too: createRaftGroup's CampaignImmediately).
+    const alone = [...p.peers, ...(this.campaign?.members() ?? [])].every((m) => m === p.id);
+    if (alone && now - this.campaignedAt >= HEARTBEAT_MS) {
+      this.startCampaign(now);
+      return;
+    }
     const quietSince = p.role === "candidate" ? this.campaignedAt : Math.max(p.leaderSeenAt, p.voteGrantedAt, this.campaignedAt, this.startedAt);
     if (now - quietSince <= this.electionTimeout) return;
     // Leaderless: the peers an operator removed go first, so the rest can reach a quorum (checkEvictedPeers).

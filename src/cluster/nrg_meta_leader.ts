@@ -645,11 +645,6 @@ export class NrgMetaLeader {
     // One move at a time, and none beside another change under way (their peers would pile up).
     if ((moving || scaling) && moveInFlight(base)) throw jsError("JSStreamMoveInProgressErr");
     if (moving && desiredOf(base) !== undefined) throw jsError("JSStreamReconfigureInProgressErr");
-    // An R1 stream this server holds alone has no RAFT group; 2.15.1's holder creates one and
-    // drives the desired state itself, which a tsnats leader does not (it would stay in desired state).
-    if ((moving || scaling) && base.peers.length === 1 && base.peers[0] === this.srv.selfId) {
-      throw jsError("JSRaftGeneralErrF", { err: "a tsnats server holding an R1 stream alone does not scale or move it" });
-    }
     let group: NrgRaftGroup;
     if (moving) {
       const store = base.store === "memory" ? "memory" : "file";

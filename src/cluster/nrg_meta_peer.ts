@@ -95,6 +95,7 @@ export class NrgMetaPeer implements ServerService {
               maxPayload: this.server.options.maxPayload,
               nameOf: (id: string) => this.nameOf(id),
               nodeInfo: (id: string) => this.nodeInfo(id),
+              metaPeers: () => [...(this.member?.peer.peers ?? [])],
             }
           : undefined;
       const directGets = { account: (name: string) => this.server.lookupAccount(name), maxPending: this.server.options.maxPending };

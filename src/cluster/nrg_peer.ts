@@ -94,6 +94,8 @@ export class NrgPeer {
    * meta group: it must not answer, or the leader would add it back as a new peer).
    */
   removalIndex: number | undefined;
+  /** The log index of the last stored AddPeer or RemovePeer. */
+  private membershipIndex = 0;
   removed = false;
   counters = { appends: 0, stored: 0, acked: 0, catchups: 0, snapshots: 0, truncations: 0, resets: 0, ignored: 0, votesGranted: 0, votesRefused: 0, compactions: 0, applyErrors: 0 };
   /**
@@ -341,10 +343,10 @@ export class NrgPeer {
    * bounds (a follower's, and a leader's: a follower that needs what was compacted gets a
    * snapshot). False on a storage error (the member is silent from then on).
    */
-  private compactIfDue(): boolean {
+  private compactIfDue(force = false): boolean {
     const log = this.log;
     const compactAt = Math.min(this.applied, this.applier?.durableIndex?.() ?? this.applied);
-    if ((log.entryCount > this.compaction.entries || log.walBytes > this.compaction.bytes) && log.firstIndex !== undefined && compactAt >= log.firstIndex) {
+    if ((force || log.entryCount > this.compaction.entries || log.walBytes > this.compaction.bytes) && log.firstIndex !== undefined && compactAt >= log.firstIndex) {
       try {
         log.compact(compactAt, encodeNrgPeerState({ clusterSize: this.clusterSize, knownPeers: [...this.peers], domainExtension: undefined }), this.applier?.snapshot(compactAt) ?? Buffer.alloc(0));
         this.counters.compactions++;
@@ -354,6 +356,21 @@ export class NrgPeer {
       }
     }
     return true;
+  }
+
+  /**
+   * A leader that grows its group from a log that never had a snapshot compacts it now, up to
+   * what is applied (raft.go NeedSnapshot / InstallSnapshot in runStreamMigration): a new member
+   * is then caught up with the stream's state and `$JSC.SYNC`, not with the whole history. False
+   * on a storage error.
+   */
+  compactNow(): boolean {
+    return this.compactIfDue(true);
+  }
+
+  /** An AddPeer or RemovePeer stored and not committed yet (raft.go MembershipChangeInProgress). */
+  get membershipChanging(): boolean {
+    return this.membershipIndex > this.commit && this.membershipIndex <= this.log.lastIndex;
   }
 
   /** Applies what was held back while the applier was holding. */
@@ -470,6 +487,7 @@ export class NrgPeer {
   /** Membership as the stored entries say (nats-server applies it at store time too). */
   private applyMembership(ae: NrgAppendEntry, index: number): void {
     for (const e of ae.entries) {
+      if ((e.type === NrgEntryType.AddPeer || e.type === NrgEntryType.RemovePeer) && e.data.length === 8) this.membershipIndex = index;
       if (e.type === NrgEntryType.PeerState) this.applyPeerState(e.data);
       else if (e.type === NrgEntryType.AddPeer && e.data.length === 8) {
         const peer = e.data.toString("latin1");

@@ -44,11 +44,14 @@ import { NrgEntryType } from "./nrg_wire.js";
 import type { NrgApplier } from "./nrg_peer.js";
 import { NrgGroupMember, plainGroupName } from "./nrg_group_member.js";
 import type { NrgMetaConsumer, NrgMetaState, NrgMetaStream } from "./nrg_meta_state.js";
+import type { NrgRaftGroup } from "../jetstream/nrg_entries.js";
 import { decodeNrgStreamEntry, decodeNrgStreamMsg, encodeNrgStreamState, NrgEntryOp, type NrgStreamEntry, type NrgStreamMsg, type NrgStreamState } from "../jetstream/nrg_entries.js";
 import { NrgBatchBuffer } from "./nrg_stream_batch.js";
 import { consumerWants, NrgConsumerReplica } from "./nrg_consumer_replica.js";
 import { nrgLeadRefusal, NrgStreamLeader } from "./nrg_stream_leader.js";
-import { desiredOf, runningRetention } from "./nrg_meta_desired.js";
+import { consumerReplicas, desiredOf, runningRetention } from "./nrg_meta_desired.js";
+import { nextMigrationStep } from "./nrg_stream_migration.js";
+import { LOST_QUORUM_MS } from "./nrg_campaign.js";
 import { stepDownTarget, type NrgNodeInfo } from "./nrg_stepdown_placement.js";
 import { NrgLeaderApi, type NrgLeaderServer } from "./nrg_stream_leader_api.js";
 import { NrgCatchupServer } from "./nrg_stream_catchup.js";
@@ -759,8 +762,12 @@ interface RunningGroup {
   leader?: NrgStreamLeader;
   leaderApi?: NrgLeaderApi;
   catchupServer?: NrgCatchupServer;
-  /** While leading a group whose desired state this member completes itself: its reconcile requests (1 s). */
+  /** While leading a group whose desired state this member drives: its next step, each second (runStreamMigration's cycle). */
   reconcileTimer?: NodeJS.Timeout;
+  /** What that leader did last toward the desired state (for /jsz). */
+  migration?: string;
+  /** A committed update's reply this member answers once it leads (its group had no leader yet). */
+  pendingUpdateReply?: string;
   /** With `nrg_peer_lead`: the consumer leader's half while this member leads the consumer's group. */
   consumerLeader?: NrgConsumerLeader;
   /** With `nrg_peer_lead`: the Direct consumers (of mirrors and sources) created while this member led the stream. */
@@ -782,6 +789,8 @@ export interface NrgLeadOptions {
   nameOf(id: string): string;
   /** What is known of a server (name, cluster, tags) for a STEPDOWN's placement. */
   nodeInfo(id: string): NrgNodeInfo | undefined;
+  /** The meta group's peers (a group's member out of it is removed by a leader driving a desired state). */
+  metaPeers(): string[];
 }
 
 /** The stream and consumer groups placed on this server, following the meta state. */
@@ -825,8 +834,12 @@ export class NrgStreamPeers {
     setImmediate(() => {
       for (const g of this.groups.values()) {
         if (g.account !== account || g.stream !== stream) continue;
-        if (consumer === undefined && g.kind === "stream") g.leaderApi?.answerUpdate(reply);
-        else if (consumer !== undefined && g.consumer === consumer) g.consumerLeader?.answerCreate(reply);
+        if (consumer === undefined && g.kind === "stream") {
+          // A group this update gave this server alone (an R1 it held, renamed for its scale-up)
+          // has no leader yet: it answers once elected.
+          if (g.leaderApi === undefined && g.member.peer.leader === "" && [...g.member.peer.peers].every((p) => p === this.peerId)) g.pendingUpdateReply = reply;
+          else g.leaderApi?.answerUpdate(reply);
+        } else if (consumer !== undefined && g.consumer === consumer) g.consumerLeader?.answerCreate(reply);
       }
     });
   }
@@ -861,13 +874,15 @@ export class NrgStreamPeers {
       // log reset): stopped, the data kept until a committed removal says otherwise.
       const still = meta.stream(g.account, g.stream);
       const movedAway = still !== undefined && (g.kind === "stream" ? !still.group.peers.includes(this.peerId) || still.group.name !== name : g.consumer !== undefined && (still.consumers.get(g.consumer)?.group.peers.includes(this.peerId) !== true || still.consumers.get(g.consumer)?.group.name !== name));
-      if (movedAway && still !== undefined && g.kind === "stream" && still.group.peers.length === 1 && still.group.peers[0] === this.peerId) {
-        // A stream left on this server alone under a new group name (an R1 one held alone that a
-        // scale-up renamed; a group whose other peers were removed, renamed as it ends on one
-        // server): its log and store go to the new group's directory (nats-server keeps a
-        // stream's store by its name, not its group's), never removed: no one else has them.
+      const now = g.kind === "stream" ? still?.group : g.consumer !== undefined ? still?.consumers.get(g.consumer)?.group : undefined;
+      if (movedAway && now !== undefined && now.name !== name && now.peers.length === 1 && now.peers[0] === this.peerId) {
+        // A stream or consumer left on this server alone under a new group name (an R1 one held
+        // alone that a scale-up renamed; a group whose other peers were removed, renamed as it
+        // ends on one server): its log and store go to the new group's directory (nats-server
+        // keeps a stream's or consumer's store by its name, not its group's), never removed: no
+        // one else has them.
         this.stopGroup(name, g);
-        this.carryOver(name, still.group.name);
+        this.carryOver(name, now.name);
         continue;
       }
       if (movedAway) {
@@ -876,7 +891,14 @@ export class NrgStreamPeers {
       } else this.stopGroup(name, g);
     }
     for (const [name, w] of wanted) {
-      const running = this.groups.get(name);
+      let running = this.groups.get(name);
+      const group = w.consumer === undefined ? w.stream.group : w.stream.consumers.get(w.consumer)?.group;
+      if (running !== undefined && group !== undefined && running.member.solo !== this.runsSolo(group)) {
+        // An R1 held alone that a move gives a RAFT group (the name kept), or back: started
+        // again as such, its log and store kept.
+        this.stopGroup(name, running);
+        running = undefined;
+      }
       if (running !== undefined) {
         if (running.replica !== undefined) running.replica.stream = w.stream;
         const cfg = JSON.stringify(w.stream.config);
@@ -905,6 +927,16 @@ export class NrgStreamPeers {
         this.log.error(`NRG peer: cannot join group ${name} of '${w.stream.account} > ${w.stream.config.name}': ${(err as Error).message}`);
       }
     }
+  }
+
+  /**
+   * Whether a group placed on this server alone runs without a RAFT group (an R1 asset, with
+   * `nrg_peer_lead`): not once a desired state names other peers (a scale-up or move of it:
+   * 2.15.1's holder then creates the RAFT group, with itself its only member, and grows it).
+   */
+  private runsSolo(group: NrgMetaStream["group"]): boolean {
+    const others = (desiredOf(group)?.peers ?? []).some((p) => p !== this.peerId);
+    return this.lead !== undefined && group.peers.length === 1 && group.peers[0] === this.peerId && !others;
   }
 
   /** A renamed group's directory moved to its new name (unless one is there already, which is then kept). */
@@ -949,7 +981,7 @@ export class NrgStreamPeers {
     }
     const group = consumer === undefined ? stream.group : stream.consumers.get(consumer)?.group;
     // An R1 asset on this server: nats-server runs it without a RAFT group, so neither does this member (NrgGroupMember.solo).
-    member.solo = this.lead !== undefined && group?.peers.length === 1 && group.peers[0] === this.peerId;
+    member.solo = group !== undefined && this.runsSolo(group);
     // Its log may name the peers of the group it was before (one whose other peers were removed, renamed): it is alone now.
     if (member.solo) member.peer.evict([...member.peer.peers]);
     member.start();
@@ -985,24 +1017,19 @@ export class NrgStreamPeers {
     if (campaign === undefined) return;
     // A group being scaled or moved is led by a nats-server: its leader drives the change (membership, reconcile requests), which this one does not.
     // An R1 stream held alone goes on being led here whatever its assignment says (there is nobody to hand it to).
-    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined && (desiredOf(replica.stream.group) === undefined || member.solo || completesAlone());
-    // A desired state of this member alone, already its group's membership (the removed peers
-    // evicted, nothing to add): it asks the meta leader to record its term, then reports the
-    // peers matched (runStreamMigration's first and last requests), which clears the desired
-    // state. Any other desired state is driven by a nats-server member.
-    const completesAlone = (): boolean => {
-      const d = desiredOf(replica.stream.group);
-      const peers = member.peer.peers;
-      return d !== undefined && d.scale_down !== true && d.move !== true && peers.size === 1 && d.peers.length === 1 && d.peers[0] === this.peerId && peers.has(this.peerId);
-    };
-    const askMeta = (): void => {
-      const d = desiredOf(replica.stream.group);
-      if (d === undefined || g.leader === undefined || !completesAlone()) return;
-      const term = member.peer.log.term;
-      const base = { account: g.account, stream: g.stream, id: d.id ?? "", term };
-      const peers = [...member.peer.peers];
-      const body = d.term !== term ? base : { ...base, meta_peers: peers, members: peers, match: true };
-      this.sys.publish("$SYS.JSC.STREAM.ASSIGNMENT.RECONCILE", "", undefined, Buffer.from(JSON.stringify(body)));
+    const leadable = (): boolean => replica.halted === undefined && nrgLeadRefusal(replica.stream.config) === undefined && (desiredOf(replica.stream.group) === undefined || member.solo || drives());
+    const migration = this.migrationDriver(g, member, () => {
+      const s = replica.stream;
+      return {
+        group: s.group,
+        replicas: Number(s.config.num_replicas ?? 1),
+        names: { account: g.account, stream: g.stream },
+        blockedBy: (peers: string[]) => [...s.consumers.values()].find((c) => c.group.peers.some((p) => !peers.includes(p)))?.name,
+      };
+    });
+    const drives = migration.drives;
+    const migrate = (): void => {
+      if (g.leader !== undefined) migration.step();
     };
     // Leaderless, the peers an operator removed (desired `removed`, no longer among the assignment's peers) are dropped.
     member.evictable = () => {
@@ -1017,6 +1044,7 @@ export class NrgStreamPeers {
     campaign.snapshotData = () => (g.leader === undefined ? undefined : replica.stateSnapshot());
     member.onLeadChange = (leading) => {
       this.stopLead(g);
+      migration.reset();
       if (!leading || !leadable()) return;
       const account = lead.account(g.account);
       const leader = new NrgStreamLeader(account, replica, member, lead.domain);
@@ -1027,6 +1055,8 @@ export class NrgStreamPeers {
       const srv = this.leaderServer(lead, account, member, () => replica.stream.group.peers);
       g.leaderApi = new NrgLeaderApi(srv, replica, campaign);
       g.leaderApi.start();
+      if (g.pendingUpdateReply !== undefined) g.leaderApi.answerUpdate(g.pendingUpdateReply);
+      g.pendingUpdateReply = undefined;
       // The first leader this server sees of a new assignment answers its create.
       const s = replica.stream;
       if (s.reply !== undefined && !this.answeredCreates.has(s)) {
@@ -1035,14 +1065,78 @@ export class NrgStreamPeers {
       }
       g.catchupServer = new NrgCatchupServer(this.sys, replica, () => ({ lastIndex: member.peer.log.lastIndex, applied: member.peer.applied }), () => member.stepDown(undefined));
       g.catchupServer.start();
-      g.reconcileTimer = setInterval(askMeta, RECONCILE_ASK_MS);
+      g.reconcileTimer = setInterval(migrate, RECONCILE_ASK_MS);
       g.reconcileTimer.unref?.();
-      askMeta();
+      migrate();
       direct.lead(srv);
       this.updateSourcing(g, undefined);
       this.sweepAfterElection(g);
       this.log.info(`NRG peer: leading stream '${g.account} > ${g.stream}' (group ${member.group}, term ${member.peer.log.term}) from sequence ${replica.store.lastSequence()}`);
     };
+  }
+
+  /**
+   * The desired state a group's leader drives (nrg_stream_migration.ts): only one of a group this
+   * member is the only member of when it looks (an R1 it held alone being scaled up or moved, a
+   * survivor whose other peers were removed), which no nats-server member can take over, and
+   * then until it is reached or the leadership ends (`reset`); any other desired state is
+   * handed to a nats-server member, whose leader drives it. `step` does the next step: the
+   * reconcile request sent, a membership change proposed or the leadership handed over.
+   */
+  private migrationDriver(
+    g: RunningGroup,
+    member: NrgGroupMember,
+    target: () => { group: NrgRaftGroup; replicas: number; names: Record<string, string>; streamPeers?: string[]; blockedBy?: (peers: string[]) => string | undefined } | undefined,
+  ): { drives: () => boolean; step: () => void; reset: () => void } {
+    let driving = false;
+    const drives = (): boolean => {
+      const t = target();
+      if (t === undefined || desiredOf(t.group) === undefined) return false;
+      const peers = member.peer.peers;
+      if (peers.size <= 1 && [...peers].every((p) => p === this.peerId)) driving = true;
+      return driving;
+    };
+    const step = (): void => {
+      const t = target();
+      const d = t === undefined ? undefined : desiredOf(t.group);
+      const campaign = member.campaign;
+      if (t === undefined || d === undefined || campaign === undefined || !drives() || campaign.leading !== true) return;
+      const peer = member.peer;
+      const members = [...peer.peers];
+      const followers = new Map(campaign.followers([...new Set([...members, ...t.group.peers])], LOST_QUORUM_MS).map((f) => [f.id, f]));
+      const next = nextMigrationStep({
+        self: this.peerId,
+        term: peer.log.term,
+        desired: d,
+        assigned: t.group.peers,
+        members,
+        metaPeers: this.lead?.metaPeers() ?? t.group.peers,
+        membershipChanging: peer.membershipChanging,
+        replicas: t.replicas,
+        follower: (p) => followers.get(p) ?? { lastSeenMs: undefined, current: false, lag: 0 },
+        blockedBy: t.blockedBy ?? (() => undefined),
+        streamPeers: t.streamPeers,
+      });
+      if (next === undefined) return;
+      // A log that never had a snapshot is compacted first, once the term is recorded (NeedSnapshot).
+      const termOnly = next.kind === "reconcile" && next.request.meta_peers === undefined && next.request.scale_down_peers === undefined;
+      if (!termOnly && peer.log.snapshot === undefined && peer.applied > 0) {
+        peer.compactNow();
+        g.migration = "installing snapshot";
+        return;
+      }
+      g.migration = next.status;
+      if (next.kind === "reconcile") {
+        // The members named: this leader and the followers holding what is committed.
+        const current = members.filter((p) => p === this.peerId || followers.get(p)?.current === true);
+        const body = { ...t.names, ...next.request, ...(next.request.meta_peers !== undefined ? { members: current } : {}) };
+        const subject = t.names.consumer !== undefined ? "$SYS.JSC.CONSUMER.ASSIGNMENT.RECONCILE" : "$SYS.JSC.STREAM.ASSIGNMENT.RECONCILE";
+        this.sys.publish(subject, "", undefined, Buffer.from(JSON.stringify(body)));
+      } else if (next.kind === "addPeer") member.proposeMembership(NrgEntryType.AddPeer, next.peer);
+      else if (next.kind === "removePeer") member.proposeMembership(NrgEntryType.RemovePeer, next.peer);
+      else if (next.kind === "stepDown") member.stepDown(next.preferred);
+    };
+    return { drives, step, reset: () => (driving = false) };
   }
 
   /** What a leader half answers with and proposes through: this server, the group's member and its peers. */
@@ -1163,19 +1257,31 @@ export class NrgStreamPeers {
       const c = s?.consumers.get(consumer);
       return s === undefined || c === undefined ? undefined : { stream: s, consumer: c };
     };
+    // A consumer's desired state as a stream's (runConsumerMigration): a peer added only where its stream is hosted.
+    const migration = this.migrationDriver(g, member, () => {
+      const a = assignment();
+      if (a === undefined) return undefined;
+      return { group: a.consumer.group, replicas: consumerReplicas(a.consumer.config, a.stream.config), names: { account: g.account, stream: g.stream, consumer }, streamPeers: a.stream.group.peers };
+    });
     const leadable = (): boolean => {
       const a = assignment();
       const copy = this.replicaOf(g.account, g.stream);
-      // A consumer being scaled or moved is led by a nats-server, which drives the change (as for streams).
-      return a !== undefined && copy !== undefined && copy.halted === undefined && !copy.catchingUp && nrgConsumerLeadRefusal(a.consumer.config) === undefined && desiredOf(a.consumer.group) === undefined;
+      // A consumer being scaled or moved is led by a nats-server, which drives the change (as for streams), unless this member alone can.
+      return a !== undefined && copy !== undefined && copy.halted === undefined && !copy.catchingUp && nrgConsumerLeadRefusal(a.consumer.config) === undefined && (desiredOf(a.consumer.group) === undefined || member.solo || migration.drives());
     };
     campaign.keep = leadable;
     campaign.snapshotData = () => (g.consumerLeader === undefined ? undefined : state.snapshot());
     member.onLeadChange = (leading) => {
       g.consumerLeader?.stop();
       g.consumerLeader = undefined;
+      if (g.reconcileTimer !== undefined) clearInterval(g.reconcileTimer);
+      g.reconcileTimer = undefined;
+      g.migration = undefined;
+      migration.reset();
       const copy = this.replicaOf(g.account, g.stream);
       if (!leading || !leadable() || copy === undefined) return;
+      g.reconcileTimer = setInterval(() => migration.step(), RECONCILE_ASK_MS);
+      g.reconcileTimer.unref?.();
       const account = lead.account(g.account);
       g.consumerLeader = new NrgConsumerLeader(
         this.leaderServer(lead, account, member, () => assignment()?.consumer.group.peers ?? []),
@@ -1221,6 +1327,7 @@ export class NrgStreamPeers {
   private stopLead(g: RunningGroup): void {
     if (g.reconcileTimer !== undefined) clearInterval(g.reconcileTimer);
     g.reconcileTimer = undefined;
+    g.migration = undefined;
     g.sourcing?.stop();
     g.sourcing = undefined;
     g.direct?.follow();
@@ -1300,6 +1407,7 @@ export class NrgStreamPeers {
         ...g.member.json(nameOf),
         ...(g.replica !== undefined ? { replica: g.replica.json() } : {}),
         ...(g.leader !== undefined ? { stream_leader: { ...g.leader.json(), ...(g.catchupServer !== undefined ? { catchups: g.catchupServer.json() } : {}), ...(g.sourcing !== undefined ? { sourcing: g.sourcing.infoJson() } : {}) } } : {}),
+        ...(g.migration !== undefined ? { migration: g.migration } : {}),
         ...(g.consumerReplica !== undefined ? { consumer_state: g.consumerReplica.json() } : {}),
         ...(g.consumerLeader !== undefined ? { consumer_leader: g.consumerLeader.json() } : {}),
         ...(g.direct !== undefined && g.direct.counters.created > 0 ? { direct_consumers: g.direct.json() } : {}),
