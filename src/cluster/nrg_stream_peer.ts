@@ -1270,6 +1270,12 @@ export class NrgStreamPeers {
       return a !== undefined && copy !== undefined && copy.halted === undefined && !copy.catchingUp && nrgConsumerLeadRefusal(a.consumer.config) === undefined && (desiredOf(a.consumer.group) === undefined || member.solo || migration.drives());
     };
     campaign.keep = leadable;
+    // Leaderless, the peers an operator removed are dropped, as for the stream's group (checkEvictedPeers).
+    member.evictable = () => {
+      const group = assignment()?.consumer.group;
+      const removed = group === undefined ? [] : (desiredOf(group)?.removed ?? []);
+      return [...member.peer.peers].filter((p) => p !== this.peerId && removed.includes(p) && group?.peers.includes(p) !== true);
+    };
     campaign.snapshotData = () => (g.consumerLeader === undefined ? undefined : state.snapshot());
     member.onLeadChange = (leading) => {
       g.consumerLeader?.stop();
