@@ -56,7 +56,7 @@ async function compactMetaPast(c: JsTestCluster, nc: NatsConnection, index: numb
 }
 
 async function scaleDownWhileStopped(stopAfterUpdate: boolean): Promise<void> {
-  const saved = { entries: JsCluster.snapshotEntries, segment: JsCluster.segmentSize };
+  const saved = { entries: JsCluster.snapshotEntries, segment: JsCluster.segmentSize, pickFallbackMs: JsCluster.pickFallbackMs };
   JsCluster.snapshotEntries = 8;
   JsCluster.segmentSize = 4096;
   const c = await JsTestCluster.start(5);
@@ -71,7 +71,8 @@ async function scaleDownWhileStopped(stopAfterUpdate: boolean): Promise<void> {
     let kept: string[] = [];
     let heldByStopped = 0;
     if (stopAfterUpdate) {
-      // No stream leader's pick reaches a meta leader until the stopped server is down.
+      // No stream leader's pick reaches a meta leader until the stopped server is down (and no meta leader picks instead).
+      JsCluster.pickFallbackMs = Infinity;
       for (const n of names) Object.assign(c.js(n).cluster as object, { scaleDownPicked: () => undefined });
       const down = await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.S", { ...cfg, num_replicas: 3 });
       assert.equal(down.error, undefined, JSON.stringify(down.error));
@@ -145,6 +146,7 @@ async function scaleDownWhileStopped(stopAfterUpdate: boolean): Promise<void> {
   } finally {
     JsCluster.snapshotEntries = saved.entries;
     JsCluster.segmentSize = saved.segment;
+    JsCluster.pickFallbackMs = saved.pickFallbackMs;
     await nc.close();
     await c.stop();
   }

@@ -14,6 +14,7 @@ import { JsTestCluster, streamOn } from "./helpers/js_cluster.js";
 import { clusterApi } from "./helpers/cluster_retry.js";
 import { consume, consumerLine, infoWithLeader, streamWithConsumers, type Info } from "./helpers/js_cluster_consumer_groups.js";
 import { waitUntil } from "./helpers/server.js";
+import { JsCluster } from "../src/jetstream/cluster.js";
 
 const CONSUMERS = [
   { name: "D3", config: { durable_name: "D3", num_replicas: 3 } },
@@ -28,6 +29,7 @@ async function lines(nc: NatsConnection): Promise<string[]> {
 }
 
 test("R3 -> R1 -> R3 before the scale-down picked its server: the consumers keep their replicas and servers throughout", { timeout: 120_000 }, async () => {
+  const pickFallbackMs = JsCluster.pickFallbackMs;
   const c = await JsTestCluster.start(3);
   const names = c.members.map((m) => m.name);
   const nc = await connect({ servers: c.members.map((m) => m.url) });
@@ -37,7 +39,8 @@ test("R3 -> R1 -> R3 before the scale-down picked its server: the consumers keep
     let before: string[] = [];
     await waitUntil(async () => (before = await lines(nc)).every((l) => l.includes("ack floor 5") && l.split(" on ")[1].split(",").length === 3), 30_000, "every consumer on three servers, 5 acknowledged");
 
-    // No stream leader's pick reaches a meta leader.
+    // No stream leader's pick reaches a meta leader, and no meta leader picks instead.
+    JsCluster.pickFallbackMs = Infinity;
     for (const n of names) Object.assign(c.js(n).cluster as object, { scaleDownPicked: () => undefined });
     const down = await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.S", { ...cfg, num_replicas: 1 });
     assert.equal(down.error, undefined, JSON.stringify(down.error));
@@ -61,6 +64,7 @@ test("R3 -> R1 -> R3 before the scale-down picked its server: the consumers keep
     // Each goes on from its state.
     for (const k of CONSUMERS) assert.deepEqual(await consume(nc, "S", k.name, 2), [6, 7], k.name);
   } finally {
+    JsCluster.pickFallbackMs = pickFallbackMs;
     await nc.close();
     await c.stop();
   }

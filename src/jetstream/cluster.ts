@@ -197,6 +197,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   static snapshotEntries = 256;
   /** The size of the meta log's segments (compaction drops whole segments; lowered by tests so that it drops some). */
   static segmentSize = 4 * 1024 * 1024;
+  /**
+   * How long a scale-down waits for its stream's leader to say it picked its servers before the
+   * meta leader records the pick itself (watchPick). Tests that hold the pick set Infinity.
+   */
+  static pickFallbackMs = 3000;
   node: RaftNode | undefined;
   readonly self: string;
   /** account → stream name → assignment. */
@@ -323,6 +328,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (this.refusedSub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.refusedSub);
     for (const r of this.restoreAnswers.values()) clearTimeout(r.timer);
     this.restoreAnswers.clear();
+    for (const t of this.pickWatches.values()) clearTimeout(t);
+    this.pickWatches.clear();
     this.usage.stop(this.service.server.systemAccount);
     this.relay.stop(this.service.server.systemAccount);
     this.node?.stop();
@@ -605,7 +612,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         // (The same servers: a scale-up's end, nothing changes on them.)
         if (live && !sameServers(peersOf(prev), sa.peers)) this.peersChanged(prev, sa);
         // A scale-down's servers picked: the consumers of this server's copy take the replicas it leaves.
-        if (live && prev.move !== undefined && picking(prev.move) && sa.move?.picked === true) {
+        // (Or ended on them: a stream leader of an older version goes on without saying it picked.)
+        if (live && prev.move !== undefined && picking(prev.move) && pickedSince(prev.move, sa)) {
           const stream = this.service.accounts.get(op.account)?.streams.get(op.name);
           if (stream !== undefined) stream.jsa.consumersFollowScaleDown(stream, prev.move.origin.replicas);
         }
@@ -654,6 +662,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       }
     }
     this.syncCopy(op.account, op.name);
+    this.watchPick(op.account, op.name);
     // Ours to remember: what was applied is not executed again after a restart.
     try {
       fs.writeFileSync(this.appliedFile(), String(index));
@@ -688,6 +697,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       m.set(sa.name, sa);
     }
     if (before !== undefined) this.applyMissedChanges(before);
+    for (const [account, m] of this.streams) for (const name of m.keys()) this.watchPick(account, name);
     // (At start the streams were recovered before the meta group's state: a copy left behind stops taking publishes now.)
     for (const jsa of this.service.accounts.values()) for (const name of jsa.streams.keys()) this.syncCopy(jsa.account.name, name);
     // A leader's snapshot while running (this server was far behind): the copies of streams it
@@ -1845,6 +1855,41 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       // asked again by the stream's leader
     }
   };
+
+  /**
+   * A scale-down whose servers its stream's leader has not said it picked within
+   * pickFallbackMs: the meta leader records the pick itself (the servers it named in the move,
+   * as nats-server's meta leader chose them itself before its stream leaders selected them). A
+   * stream led by an older tsnats (from before the pick, e1ad756) never says it, and its
+   * scale-down stalled for good in a rolling upgrade: that leader waits for the consumers'
+   * groups to move onto the servers kept, which this version's consumer leaders start only once
+   * the pick is recorded. Re-armed while the move is still picking (a meta leader elected
+   * meanwhile, a proposal lost); a leader of this version says it within a few hundred ms.
+   */
+  private watchPick(account: string, name: string): void {
+    const key = `${account}\u0000${name}`;
+    const move = this.assignment(account, name)?.move;
+    if (this.stopped || this.pickWatches.has(key) || move === undefined || !picking(move) || !Number.isFinite(JsCluster.pickFallbackMs)) return;
+    const timer = setTimeout(() => {
+      this.pickWatches.delete(key);
+      const sa = this.assignment(account, name);
+      if (sa?.move === undefined || !picking(sa.move)) return;
+      if (sa.move.created === move.created && this.isLeader && this.node?.leaderReady === true) {
+        this.service.log.info(`JetStream cluster: stream '${account} > ${name}': its leader said no pick for its scale-down; the meta leader picks [${sa.move.peers.join(", ")}]`);
+        try {
+          this.proposePeers(account, name, sa.peers, { ...sa.move, picked: true }, sa.move.created);
+        } catch {
+          // proposed again at the next turn
+        }
+      }
+      this.watchPick(account, name);
+    }, JsCluster.pickFallbackMs);
+    timer.unref();
+    this.pickWatches.set(key, timer);
+  }
+
+  /** The scale-downs waiting for their pick, by account and stream: when the meta leader picks instead (watchPick). */
+  private readonly pickWatches = new Map<string, NodeJS.Timeout>();
 
   /** Moves whose end was proposed lately (the stream's leader repeats its notice until the end is committed). */
   private readonly settling = new Set<string>();
