@@ -51,6 +51,7 @@ async function changeRetention(cluster: NrgCluster, nc: NatsConnection, sys: Nat
   assert.equal(d.error, undefined, JSON.stringify(d));
   const info = await api(nc, `$JS.API.STREAM.INFO.${name}`);
   const updated = await api(nc, `$JS.API.STREAM.UPDATE.${name}`, { ...(info.config as object), retention: "interest" });
+  assert.ok(updated.error !== undefined || updated.config !== undefined, `the update's answer: ${JSON.stringify(updated)}; the info it was built on: ${JSON.stringify(info)}`);
   let now: Answer = {};
   let dNow: Answer & { cluster?: { replicas?: unknown[] } } = {};
   const nudge = nudgeOnce(nc, [name], 15_000);
@@ -61,11 +62,12 @@ async function changeRetention(cluster: NrgCluster, nc: NatsConnection, sys: Nat
       dNow = await api(nc, `$JS.API.CONSUMER.INFO.${name}.D`).catch(() => ({}));
       nudged = await nudge();
       const last = steps.at(-1);
-      return steps.some((x) => x.desired !== undefined) && last?.desired === undefined && (dNow.cluster?.replicas ?? []).length === 2 && consumer.at(-1)?.desired === undefined;
+      // `now` is what is compared: an info (a poll under load can time out or meet an election: asked again).
+      return now.config !== undefined && steps.some((x) => x.desired !== undefined) && last?.desired === undefined && (dNow.cluster?.replicas ?? []).length === 2 && consumer.at(-1)?.desired === undefined;
     },
     60_000,
     `${name} at interest retention, D on three servers`,
-    () => JSON.stringify({ cluster: now.cluster, steps: steps.slice(-2), consumer: consumer.slice(-2), d: dNow.cluster }),
+    () => JSON.stringify({ info: now.error ?? now.cluster, steps: steps.slice(-2), consumer: consumer.slice(-2), d: dNow.cluster }),
   );
   // Interest in force on every copy: D's acks remove the messages on N1, N2 and T3.
   const c = await jetstream(nc).consumers.get(name, "D");
