@@ -15,7 +15,7 @@ import { clusterApi } from "./helpers/cluster_retry.js";
 import { sideBySideTests, type RefJsCluster } from "./helpers/ref_js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 import { asCreated, consumerState, pullSeqs, replicasSaid, seqSpan, stateAsCreated, type Json } from "./helpers/consumer_scale.js";
-import { pollInfos, pushedToEach, statesOtherThan, SCALE_DOWN_KINDS as KINDS, streamFollowedBy, streamOnReplicas, touchedWhileSelecting, type Answer } from "./helpers/stream_scale_watch.js";
+import { pollInfos, pushedToEach, statesOtherThan, SCALE_DOWN_KINDS as KINDS, streamFollowedBy, streamOnReplicas, touchedBeforeSelecting, type Answer } from "./helpers/stream_scale_watch.js";
 
 const MESSAGES = 40;
 
@@ -74,8 +74,8 @@ async function scenario(cluster: RefJsCluster, remapped: boolean): Promise<strin
       const answers = polling.seen.get(k.name) as Answer[];
       const changed = statesOtherThan(answers, stateAsCreated(k, MESSAGES));
       out.push(`${k.name} state kept throughout: ${changed.length === 0}${changed.length === 0 ? "" : ` (${changed.join("; ")})`}`);
-      const touched = touchedWhileSelecting(stream, answers);
-      out.push(`${k.name} untouched while the stream selected its server: ${touched.length === 0}${touched.length === 0 ? "" : ` (R${touched[0].info.config?.num_replicas})`}`);
+      const touched = touchedBeforeSelecting(stream, answers);
+      out.push(`${k.name} untouched before the stream selected its server: ${touched.length === 0}${touched.length === 0 ? "" : ` (R${touched[0].info.config?.num_replicas})`}`);
     }
     const names = ((await clusterApi<Json>(nc, "$JS.API.CONSUMER.NAMES.S")).consumers ?? []) as string[];
     out.push(`consumers: ${[...names].sort().join(" ")}`);
@@ -97,7 +97,7 @@ const expected = (remapped: boolean): string[] => [
   `to R3${remapped ? "" : " at once"}: R3`,
   `S settled: R3, ${MESSAGES} messages`,
   ...KINDS.map((k) => `${k.name} settled with the replicas it asks for${k.follows ? " (R3)" : ""}: true: ${stateAsCreated(k, MESSAGES)}`),
-  ...KINDS.flatMap((k) => [`${k.name} state kept throughout: true`, `${k.name} untouched while the stream selected its server: true`]),
+  ...KINDS.flatMap((k) => [`${k.name} state kept throughout: true`, `${k.name} untouched before the stream selected its server: true`]),
   `consumers: ${KINDS.map((k) => k.name).sort().join(" ")}`,
   ...KINDS.filter((k) => k.push === undefined).map((k) => `${k.name} next pull: 11..15`),
   ...pushes.map((k) => `${k.name} pushes: ${MESSAGES + 1}..${MESSAGES + 1}`),
