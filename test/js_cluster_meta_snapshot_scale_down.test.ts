@@ -12,12 +12,13 @@
 // segments of 4 KB (compaction drops whole segments).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { JsTestCluster, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { clusterApi } from "./helpers/cluster_retry.js";
 import { consume, consumerLine, infoWithLeader, streamWithConsumers, type Info } from "./helpers/js_cluster_consumer_groups.js";
 import { waitUntil } from "./helpers/server.js";
 import { JsCluster } from "../src/jetstream/cluster.js";
+import { compactMetaPast } from "./helpers/meta_compaction.js";
 
 const CONSUMERS = [
   { name: "D", config: { durable_name: "D", num_replicas: 0 } },
@@ -31,28 +32,6 @@ function heldOn(c: JsTestCluster, member: string, name: string): string {
   const co = s?.consumers.get(name);
   const voters = s?.replica?.consumerGroup(name)?.node.config.voters ?? [];
   return `${name} R${co?.cfg.num_replicas} group ${[...voters].sort().join(",")}`;
-}
-
-/** The first entry the meta leader's log still holds (those before are in its snapshot only). */
-function metaLogStart(c: JsTestCluster, meta: string): number {
-  const node = c.js(meta).cluster?.node as unknown as { store: { firstIndex: number } } | undefined;
-  return node?.store.firstIndex ?? 0;
-}
-
-/** The meta leader's log no longer holds entry `index` (filler streams created and deleted until compaction dropped it). */
-async function compactMetaPast(c: JsTestCluster, nc: NatsConnection, index: number): Promise<void> {
-  let n = 0;
-  await waitUntil(
-    async () => {
-      if (metaLogStart(c, await c.metaLeader()) > index) return true;
-      const name = `F${++n}`;
-      assert.equal((await clusterApi<Info>(nc, `$JS.API.STREAM.CREATE.${name}`, { name, subjects: [`f${n}`], num_replicas: 1 })).error, undefined);
-      assert.equal((await clusterApi<Info>(nc, `$JS.API.STREAM.DELETE.${name}`)).error, undefined);
-      return false;
-    },
-    40_000,
-    `the meta log compacted past ${index}`,
-  );
 }
 
 async function scaleDownWhileStopped(stopAfterUpdate: boolean): Promise<void> {

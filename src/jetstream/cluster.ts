@@ -202,6 +202,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    * meta leader records the pick itself (watchPick). Tests that hold the pick set Infinity.
    */
   static pickFallbackMs = 3000;
+  /**
+   * Servers placement takes though this leader has not heard from them lately. nats-server places
+   * on a server until it is marked offline, a while after it stopped; tests name a server they
+   * stopped just before a stream is created, so that it lands there without racing that while.
+   */
+  static placeableUnheard: readonly string[] = [];
   node: RaftNode | undefined;
   readonly self: string;
   /** account → stream name → assignment. */
@@ -697,6 +703,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       m.set(sa.name, sa);
     }
     if (before !== undefined) this.applyMissedChanges(before);
+    // Streams assigned here meanwhile (created, or this server added to their group) are created
+    // now, as their entries would have done; before the start-up check, that check creates them.
+    if (before !== undefined && this.reconciled) this.createMissingAssigned(false);
     for (const [account, m] of this.streams) for (const name of m.keys()) this.watchPick(account, name);
     // (At start the streams were recovered before the meta group's state: a copy left behind stops taking publishes now.)
     for (const jsa of this.service.accounts.values()) for (const name of jsa.streams.keys()) this.syncCopy(jsa.account.name, name);
@@ -713,8 +722,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    * consumersFollowScaleDown), then a changed config is applied (an update missed: a scale-down
    * from R5 to R3 rewrites the consumers with it, unless its servers are still being picked).
    * Before, the copy kept its old config and consumers: a consumer asking for 5 replicas stayed
-   * R5 on that server while the others had it R3. Copies it no longer has here go with
-   * removeOrphans; streams it never held are not assigned to a server that was down.
+   * R5 on that server while the others had it R3. A copy of a stream deleted and created again
+   * goes (createMissingAssigned creates the new one); copies it no longer has here go with
+   * removeOrphans.
    */
   private applyMissedChanges(before: ReadonlyMap<string, ReadonlyMap<string, StreamAssignment>>): void {
     for (const jsa of this.service.accounts.values()) {
@@ -723,6 +733,15 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         const sa = this.assignment(account, stream.name);
         const prev = before.get(account)?.get(stream.name);
         if (sa === undefined || prev === undefined || !peersOf(sa).includes(this.self)) continue;
+        if (sa.created !== prev.created) {
+          // Deleted and created again meanwhile (nats-server: a removal, then an add): this copy
+          // holds the old stream's messages, consumers and logs; it goes (no advisories: the
+          // deletion was advised when it was applied), and the new one is created here.
+          this.service.log.info(`JetStream cluster: stream '${account} > ${stream.name}' was deleted and created again while this server was behind; its copy here is replaced`);
+          stream.leftGroup = true;
+          this.execute(account, `STREAM.DELETE.${stream.name}`, "", "", undefined);
+          continue;
+        }
         if (prev.move !== undefined && picking(prev.move) && pickedSince(prev.move, sa)) jsa.consumersFollowScaleDown(stream, prev.move.origin.replicas);
         if (sa.config !== undefined && sa.config !== prev.config) {
           this.service.log.info(`JetStream cluster: stream '${account} > ${stream.name}' changed while this server was behind; its update is applied here`);
@@ -1204,12 +1223,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   /**
-   * After the replay of the meta log at start: create the streams assigned here that are
-   * missing, remove those whose deletion was committed. A stream held here that the group does
-   * not know is left alone (with a warning): data is never deleted on a possibly stale view.
+   * The streams the meta state assigns here that this server does not hold are created: a member
+   * of a replicated stream's group joins it (its leader catches it up: messages, consumers), a
+   * single replica is created empty. At the start-up check, and when a leader's snapshot brought
+   * assignments this server missed (nats-server's applyMetaSnapshot processes each stream new in
+   * it). A restore this server owns is not one of them (`atStart`: the start-up check notices it).
    */
-  private reconcile(): void {
-    this.reconciled = true;
+  private createMissingAssigned(atStart: boolean): void {
     for (const [account, m] of this.streams) {
       const jsa = this.service.accounts.get(account);
       if (jsa === undefined) continue;
@@ -1217,11 +1237,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         if (sa.restoring === true && sa.owner === this.self) {
           // A restore this server was taking when it stopped is lost (its partial copy was never
           // recovered); one that ended still needs its replicas.
-          this.noticeRestore(account, sa.name, jsa.streams.has(sa.name));
+          if (atStart) this.noticeRestore(account, sa.name, jsa.streams.has(sa.name));
           continue;
         }
         if (!peersOf(sa).includes(this.self) || jsa.streams.has(sa.name)) continue;
-        this.service.log.warn(`JetStream cluster: stream '${account} > ${sa.name}' is assigned here but missing; it is created empty`);
+        if (atStart) this.service.log.warn(`JetStream cluster: stream '${account} > ${sa.name}' is assigned here but missing; it is created empty`);
+        else this.service.log.info(`JetStream cluster: stream '${account} > ${sa.name}' was assigned here while this server was behind; it is created here`);
         const body = sa.config !== undefined ? Buffer.from(sa.config, "base64") : Buffer.from(JSON.stringify({ name: sa.name, subjects: sa.subjects }));
         // A member of a replicated stream's group rejoins it (its leader catches it up).
         const key = `${account}\u0000${sa.name}`;
@@ -1233,6 +1254,16 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         }
       }
     }
+  }
+
+  /**
+   * After the replay of the meta log at start: create the streams assigned here that are
+   * missing, remove those whose deletion was committed. A stream held here that the group does
+   * not know is left alone (with a warning): data is never deleted on a possibly stale view.
+   */
+  private reconcile(): void {
+    this.reconciled = true;
+    this.createMissingAssigned(true);
     // A single replica in the middle of a move runs the group it moves through again (at
     // recovery its assignment, hence its move, was not known yet).
     for (const [account, m] of this.streams) {
@@ -2013,7 +2044,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const wanted = Array.isArray(placement.tags) ? placement.tags.filter((t): t is string => typeof t === "string").map((t) => t.trim().toLowerCase()) : [];
     // Servers heard from lately, as nats-server places on peers not marked offline: a follower a
     // few entries behind (just after an election, catching up) can hold a new stream too.
-    const current = new Set([this.self, ...this.heardPeers(true)]);
+    const current = new Set([this.self, ...this.heardPeers(true), ...JsCluster.placeableUnheard]);
     for (const id of exclude) current.delete(id);
     for (const id of [...current]) if (!this.hasTags(id, wanted)) current.delete(id);
     if (wanted.length > 0 && current.size < replicas) {
