@@ -5,7 +5,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeNrgAppendEntry, type NrgEntry } from "../../src/cluster/nrg_wire.js";
 import { decodeNrgMetaEntry, type NrgMetaEntry } from "../../src/jetstream/nrg_entries.js";
 
-/** Call `onRaw` with each entry of the meta log as its leader appends it (by term and index, once), with the leader's peer id. */
+/** Call `onRaw` with each entry of the meta log as its leader appends it (by term, index and place in its append, once), with the leader's peer id. */
 export function onMetaAppends(sys: NatsConnection, onRaw: (entry: NrgEntry, leader: string) => void): void {
   const seen = new Set<string>();
   sys.subscribe("$NRG.AE._meta_", {
@@ -16,8 +16,10 @@ export function onMetaAppends(sys: NatsConnection, onRaw: (entry: NrgEntry, lead
       } catch {
         return;
       }
+      // One append is one log index whatever its entries (raft.go), so an entry is known by the
+      // append's index and its place in it (a T3 meta leader sends several proposals in one append).
       ae.entries.forEach((e, i) => {
-        const key = `${ae.term}/${ae.prevIndex + 1 + i}`;
+        const key = `${ae.term}/${ae.prevIndex + 1}/${i}`;
         if (seen.has(key)) return;
         seen.add(key);
         onRaw(e, ae.leader);
