@@ -168,7 +168,17 @@ export class NrgMetaLeader {
     private readonly meta: NrgMetaState,
   ) {}
 
+  /**
+   * Meta peers whose first STATSZ as a JetStream server this leader waits for (nats-server's
+   * prNewPeers: those not selectable when it was elected, seedNewPeers, and each server added
+   * since, processAddPeer); that STATSZ re-places onto it the groups left short of peers
+   * (processPeerStatsz, signalPeerReconcile).
+   */
+  private readonly awaitingStatsz = new Set<string>();
+
   start(): void {
+    this.awaitingStatsz.clear();
+    for (const p of this.srv.metaPeers()) if (p !== this.srv.selfId && this.srv.room(p) === undefined) this.awaitingStatsz.add(p);
     // After a heartbeat round every live member has answered, so placement knows who is online.
     this.reconcileTimer = setTimeout(() => this.reconcilePeers(), RECONCILE_AFTER_MS);
     this.reconcileTimer.unref?.();
@@ -809,7 +819,7 @@ export class NrgMetaLeader {
    * group grown toward `minReplicas` (nats-server's reassignStreamPeers with remove: a target of
    * the base peers or `minReplicas`, whichever is more, tried down to one more than those kept).
    */
-  private reassignStreamPeers(s: NrgMetaStream, peers: string[], requireReplicas: boolean, minReplicas: number): "proposed" | "no replacement" | "not leading" {
+  private reassignStreamPeers(s: NrgMetaStream, peers: string[], requireReplicas: boolean, minReplicas: number, ignore: string[] = []): "proposed" | "no replacement" | "not leading" {
     const key = `${s.account} > ${s.config.name}`;
     const base = this.pendingGroup(key, s.group);
     const d = desiredOf(base);
@@ -821,7 +831,7 @@ export class NrgMetaLeader {
     let placed = retain;
     for (let r = Math.max(basePeers.length, minReplicas); r > retain.length; r--) {
       try {
-        placed = this.selectPeers(s.config, store, r, retain, peers);
+        placed = this.selectPeers(s.config, store, r, retain, [...peers, ...ignore]);
         break;
       } catch (err) {
         if (!(err instanceof ApiError)) throw err;
@@ -884,15 +894,33 @@ export class NrgMetaLeader {
     }
   }
 
+  /** A server added to the meta group (a committed AddPeer): its first STATSZ is waited for. */
+  peerAdded(peer: string): void {
+    if (peer !== this.srv.selfId) this.awaitingStatsz.add(peer);
+  }
+
+  /**
+   * A server's STATSZ with a JetStream block: the first of a new meta peer (processPeerStatsz)
+   * re-places onto it alone the groups left short of peers (or naming servers out of the meta
+   * group), as a new leader's look at every stream does (reconcilePeerAssignments with the peer).
+   */
+  peerStatsz(peer: string): void {
+    if (!this.awaitingStatsz.has(peer) || !this.srv.metaPeers().includes(peer)) return;
+    this.awaitingStatsz.delete(peer);
+    this.reconcilePeers(peer);
+  }
+
   /**
    * A new meta leader's look at every stream (processLeaderChange's reconcilePeerAssignments):
    * peers no longer in the meta group (a leader removed itself, which 2.15.1 leaves to its
    * successor) go at once with replacements placed, and a group with fewer target peers than
-   * its replicas is grown where placement finds room; the consumers follow their stream.
+   * its replicas is grown where placement finds room; the consumers follow their stream. With
+   * `only` (a new server's first STATSZ), placement may add that server alone.
    */
-  private reconcilePeers(): void {
-    this.reconcileTimer = undefined;
+  private reconcilePeers(only?: string): void {
+    if (only === undefined) this.reconcileTimer = undefined;
     const members = new Set(this.srv.metaPeers());
+    const ignore = only === undefined ? [] : [...members].filter((p) => p !== only);
     for (const s of [...this.meta.streams.values()]) {
       const base = this.pendingGroup(`${s.account} > ${s.config.name}`, s.group);
       const d = desiredOf(base);
@@ -900,11 +928,11 @@ export class NrgMetaLeader {
       const target = d !== undefined && d.scale_down !== true ? d.peers : base.peers;
       const replicas = Math.max(1, Number(s.config.num_replicas ?? 1));
       if (stale.length === 0 && (target.length >= replicas || (d === undefined && base.peers.length > replicas))) continue;
-      const outcome = this.reassignStreamPeers(s, stale, false, replicas);
+      const outcome = this.reassignStreamPeers(s, stale, false, replicas, ignore);
       if (outcome === "not leading") return;
       if (outcome === "proposed") {
         this.counters.peersReconciled++;
-        this.srv.log(`NRG meta leader: '${s.account} > ${s.config.name}' reconciled: ${stale.length > 0 ? `${stale.map((p) => this.srv.nameOf(p)).join(", ")} out` : "grown to its replicas"}`);
+        this.srv.log(`NRG meta leader: '${s.account} > ${s.config.name}' reconciled${only !== undefined ? ` at ${this.srv.nameOf(only)}'s first STATSZ` : ""}: ${stale.length > 0 ? `${stale.map((p) => this.srv.nameOf(p)).join(", ")} out` : "grown to its replicas"}`);
       }
     }
   }

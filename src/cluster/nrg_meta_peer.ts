@@ -181,6 +181,8 @@ export class NrgMetaPeer implements ServerService {
       this.metaState,
     );
     this.metaState.onPeerRemoved = (peer) => this.metaLeader?.peerRemoved(peer);
+    this.metaState.onPeerAdded = (peer) => this.metaLeader?.peerAdded(peer);
+    stats.onJetStream = (peer) => this.metaLeader?.peerStatsz(peer);
     member.onLeadChange = (leading) => {
       this.server.log.info(leading ? `NRG peer: this server leads the nats-server cluster's meta group (term ${member.peer.log.term})` : "NRG peer: this server no longer leads the meta group");
       if (leading) {

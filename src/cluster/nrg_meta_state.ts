@@ -59,6 +59,8 @@ export class NrgMetaState implements NrgApplier {
 
   /** Called for each committed RemovePeer of the meta group (the meta leader reassigns the peer's streams). */
   onPeerRemoved: ((peer: string) => void) | undefined;
+  /** Called for each committed AddPeer of the meta group (the meta leader waits for the new server's first STATSZ). */
+  onPeerAdded: ((peer: string) => void) | undefined;
 
   stream(account: string, name: string): NrgMetaStream | undefined {
     return this.streams.get(key(account, name));
@@ -68,6 +70,7 @@ export class NrgMetaState implements NrgApplier {
     let changed = false;
     for (const e of ae.entries) {
       if (e.type === NrgEntryType.RemovePeer && e.data.length === 8) this.onPeerRemoved?.(e.data.toString("latin1"));
+      if (e.type === NrgEntryType.AddPeer && e.data.length === 8) this.onPeerAdded?.(e.data.toString("latin1"));
       if (e.type !== NrgEntryType.Normal && e.type !== NrgEntryType.Snapshot) continue;
       let m;
       try {

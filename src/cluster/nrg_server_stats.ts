@@ -48,6 +48,9 @@ export class NrgServerStats {
   private subs: Subscription[] = [];
   private readonly inbox = `_INBOX.nrgstatsz.${randomBytes(8).toString("hex")}`;
 
+  /** Called with a server's peer id for each STATSZ of it with a JetStream block (it can be placed on). */
+  onJetStream: ((peer: string) => void) | undefined;
+
   constructor(private readonly sys: Account) {}
 
   start(): void {
@@ -62,6 +65,7 @@ export class NrgServerStats {
         if (room === undefined) return;
         this.rooms.set(shortHash(name), room);
         this.tagsOf.set(shortHash(name), tags);
+        this.onJetStream?.(shortHash(name));
       } catch {
         // not a STATSZ message
       }
