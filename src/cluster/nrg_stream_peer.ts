@@ -853,7 +853,14 @@ export class NrgStreamPeers {
     if (this.lead === undefined) return false;
     if (kind === "stream") return nrgLeadRefusal(stream.config) === undefined;
     const c = consumer === undefined ? undefined : stream.consumers.get(consumer);
-    return c !== undefined && nrgHoldsSingleConsumer(c.config, stream, this.peerId);
+    if (c === undefined) return false;
+    // An R1 consumer of an interest or work-queue stream whose stream is being scaled up or
+    // moved (its own desired state, giving it a RAFT group, may come a step after the stream's
+    // assignment names other members): held until it has one (its acks reach the stream's
+    // leader, this server, which drives the stream's change too); dropped in between, its
+    // group would start again empty under its new name.
+    const growing = (desiredOf(stream.group) !== undefined || (desiredOf(c.group)?.peers ?? []).some((p) => p !== this.peerId)) && nrgConsumerLeadRefusal(c.config) === undefined;
+    return growing || nrgHoldsSingleConsumer(c.config, stream, this.peerId);
   }
 
   /** Start the groups the meta state places on this server; stop those it no longer does (their data stays). */
