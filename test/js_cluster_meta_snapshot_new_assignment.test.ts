@@ -3,6 +3,7 @@
 // came back) runs that stream: its copy joins the stream's group, gets the messages and the
 // consumer created meanwhile, and the stream's info lists it current. A stream deleted meanwhile
 // goes from it, and one deleted and created again has its old copy replaced by the new stream.
+// Second case: an R1 stream scaled up to R3 onto the stopped server: back, it joins the group.
 // nats-server applies a meta snapshot as the diff of the assignments it had and those it gets
 // (applyMetaSnapshot: processStreamAssignment for each stream new in it, then its consumers; a
 // stream whose created time changed is removed, then added);
@@ -14,7 +15,7 @@
 // it is marked offline).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { copyOf, JsTestCluster, streamOn } from "./helpers/js_cluster.js";
 import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
 import { compactMetaPast } from "./helpers/meta_compaction.js";
@@ -27,86 +28,67 @@ interface StreamInfo extends Info {
   cluster?: { leader?: string; replicas?: Array<{ name: string; current: boolean; offline?: boolean }> };
 }
 
-test("a stream created while a server was stopped, learned by it from the meta snapshot after its start-up check, runs there with its messages and consumers", { timeout: 110_000 }, async () => {
+/** The meta log compacted past what `late` (stopped) holds, then `late` started: it catches up from the meta leader's snapshot. */
+async function backBySnapshot(c: JsTestCluster, nc: NatsConnection, late: string, heldByLate: number): Promise<void> {
+  await compactMetaPast(c, nc, heldByLate + 1);
+  const missedUpTo = c.js(await c.metaLeader()).cluster?.node?.commit ?? 0;
+  await c.startMember(late);
+  // (Its own log ends at heldByLate: a snapshot past it is the leader's.)
+  await waitUntil(() => (c.js(late).cluster?.node?.snapshotIndex ?? 0) > heldByLate && (c.js(late).cluster?.node?.applied ?? 0) >= missedUpTo, 30_000, `${late} installed the meta leader's snapshot`);
+}
+
+/** `late` runs S: its copy has the messages and the consumer C (in a group of every server), S's info lists it current, and C led from it delivers `seqs`. */
+async function runsThere(c: JsTestCluster, nc: NatsConnection, late: string, seqs: number[]): Promise<void> {
+  const names = c.members.map((m) => m.name);
+  await waitUntil(() => streamOn(c, late, "S") !== undefined, 20_000, `S created on ${late}`);
+  await waitUntil(() => streamOn(c, late, "S")?.store.state().msgs === seqs.length, 30_000, `S's ${seqs.length} messages on ${late}`);
+  // (A consumer created during a scale-up grows with it once the stream's group has them all.)
+  const groupOn = (n: string): string => [...(streamOn(c, n, "S")?.replica?.consumerGroup("C")?.node.config.voters ?? [])].sort().join(",");
+  await waitUntil(() => streamOn(c, late, "S")?.consumers.has("C") === true && names.every((n) => groupOn(n) === names.join(",")), 30_000, `C in a group of ${names.join(",")} on every server`).catch((err: Error) => {
+    throw new Error(`${err.message} (${names.map((n) => `${n}: ${groupOn(n)}`).join("; ")})`);
+  });
+  let info: StreamInfo = {};
+  await waitUntil(
+    async () => {
+      info = await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.INFO.S");
+      return info.cluster?.replicas?.some((r) => r.name === late && r.current && r.offline !== true) === true || info.cluster?.leader === late;
+    },
+    30_000,
+    `S's info lists ${late} current`,
+  );
+  assert.equal(info.state?.messages, seqs.length);
+  // Led from the server back, the consumer delivers what the others stored.
+  await waitUntil(
+    async () => {
+      const ci = await clusterApi<Info>(nc, "$JS.API.CONSUMER.INFO.S.C");
+      if (ci.cluster?.leader === late) return true;
+      await nc.request("$JS.API.CONSUMER.LEADER.STEPDOWN.S.C", JSON.stringify({ placement: { preferred: late } }), { timeout: 5000 }).catch(() => undefined);
+      return false;
+    },
+    30_000,
+    `C led from ${late}`,
+  );
+  assert.deepEqual(await consume(nc, "S", "C", seqs.length), seqs);
+}
+
+/** A durable C on S, with explicit acks (num_replicas: the stream's). */
+async function addConsumer(nc: NatsConnection): Promise<void> {
+  const consumer = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.S.C", { stream_name: "S", config: { durable_name: "C", ack_policy: "explicit" } });
+  assert.equal(consumer.error, undefined, JSON.stringify(consumer.error));
+}
+
+/** Three servers whose meta group snapshots every 8 entries in 4 KB segments, a client, and the server to stop: the last by name that does not lead the meta group. */
+async function withCluster(run: (c: JsTestCluster, nc: NatsConnection, late: string) => Promise<void>): Promise<void> {
   const saved = { entries: JsCluster.snapshotEntries, segment: JsCluster.segmentSize };
   JsCluster.snapshotEntries = 8;
   JsCluster.segmentSize = 4096;
   const c = await JsTestCluster.start(3);
-  const names = c.members.map((m) => m.name);
   const nc = await connect({ servers: c.members.map((m) => m.url) });
   try {
     const meta = await c.metaAllCurrent();
-    // A stream held by every server, deleted while the stopped one is down: it goes there too.
-    assert.equal((await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.CREATE.GONE", { name: "GONE", subjects: ["gone"], num_replicas: 3 })).error, undefined);
-    await waitUntil(() => names.every((n) => streamOn(c, n, "GONE") !== undefined), 20_000, "GONE on every server");
-    // Placement ranks servers holding as many streams by name, the first placed answers the
-    // create: the stopped server is the last by name that does not lead the meta group.
-    const late = [...names].reverse().find((n) => n !== meta) ?? "";
-    // A stream held by every server, deleted and created again while the stopped one is down:
-    // its copy there is replaced by the new stream's.
-    assert.equal((await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.CREATE.AGAIN", { name: "AGAIN", subjects: ["again.>"], num_replicas: 3 })).error, undefined);
-    for (const s of ["again.old1", "again.old2"]) await clusterPublish(nc, s, s);
-    await waitUntil(() => names.every((n) => streamOn(c, n, "AGAIN")?.store.state().msgs === 2), 20_000, "AGAIN's 2 messages on every server");
-    const heldByLate = c.js(late).cluster?.node?.lastIndex ?? 0;
-    await c.stopMember(late);
-
-    JsCluster.placeableUnheard = [late];
-    let created: StreamInfo;
-    try {
-      created = await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.CREATE.S", { name: "S", subjects: ["s.>"], num_replicas: 3 });
-      assert.equal((await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.DELETE.AGAIN")).error, undefined);
-      const again = await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.CREATE.AGAIN", { name: "AGAIN", subjects: ["again.>"], num_replicas: 3 });
-      assert.equal(again.error, undefined, JSON.stringify(again.error));
-    } finally {
-      JsCluster.placeableUnheard = [];
-    }
-    assert.equal(created.error, undefined, JSON.stringify(created.error));
-    const sa = c.js(meta).cluster?.assignment("$G", "S");
-    assert.ok(sa?.peers.includes(late) === true && sa.owner !== late, `S placed on ${late}, not owned by it: ${JSON.stringify(sa)}`);
-    for (let i = 1; i <= 5; i++) await clusterPublish(nc, `s.${i}`, `m${i}`);
-    const consumer = await clusterApi<Info>(nc, "$JS.API.CONSUMER.CREATE.S.C", { stream_name: "S", config: { durable_name: "C", ack_policy: "explicit" } });
-    assert.equal(consumer.error, undefined, JSON.stringify(consumer.error));
-    assert.equal((await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.DELETE.GONE")).error, undefined);
-
-    // Compacted past the create: the server back catches up from the leader's snapshot.
-    await compactMetaPast(c, nc, heldByLate + 1);
-    const missedUpTo = c.js(await c.metaLeader()).cluster?.node?.commit ?? 0;
-    await c.startMember(late);
-    // (Its own log ends at heldByLate: a snapshot past it is the leader's.)
-    await waitUntil(() => (c.js(late).cluster?.node?.snapshotIndex ?? 0) > heldByLate && (c.js(late).cluster?.node?.applied ?? 0) >= missedUpTo, 30_000, `${late} installed the meta leader's snapshot`);
-
-    await waitUntil(() => streamOn(c, late, "S") !== undefined, 20_000, `S created on ${late}`);
-    await waitUntil(() => streamOn(c, late, "S")?.store.state().msgs === 5, 30_000, `S's 5 messages on ${late}`);
-    await waitUntil(() => streamOn(c, late, "S")?.consumers.has("C") === true, 30_000, `C on ${late}`);
-    const voters = streamOn(c, late, "S")?.replica?.consumerGroup("C")?.node.config.voters ?? [];
-    assert.deepEqual([...voters].sort(), [...names].sort(), `C's group as seen on ${late}`);
-    await waitUntil(() => streamOn(c, late, "GONE") === undefined, 20_000, `GONE removed from ${late}`);
-    await clusterPublish(nc, "again.new", "again.new");
-    await waitUntil(() => streamOn(c, late, "AGAIN")?.store.state().lastSeq === 1, 30_000, `the new AGAIN on ${late}`);
-    assert.deepEqual(copyOf(c, late, "AGAIN"), [[1, "again.new", "again.new"]]);
-    let info: StreamInfo = {};
-    await waitUntil(
-      async () => {
-        info = await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.INFO.S");
-        return info.cluster?.replicas?.some((r) => r.name === late && r.current && r.offline !== true) === true || info.cluster?.leader === late;
-      },
-      30_000,
-      `S's info lists ${late} current`,
-    );
-    assert.equal(info.state?.messages, 5);
-
-    // Led from the server back, the consumer delivers what the others stored.
-    await waitUntil(
-      async () => {
-        const ci = await clusterApi<Info>(nc, "$JS.API.CONSUMER.INFO.S.C");
-        if (ci.cluster?.leader === late) return true;
-        await nc.request("$JS.API.CONSUMER.LEADER.STEPDOWN.S.C", JSON.stringify({ placement: { preferred: late } }), { timeout: 5000 }).catch(() => undefined);
-        return false;
-      },
-      30_000,
-      `C led from ${late}`,
-    );
-    assert.deepEqual(await consume(nc, "S", "C", 5), [1, 2, 3, 4, 5]);
+    // (Placement ranks servers holding as many streams by name, and the first placed answers a
+    // create: the stopped server is never the one that answers.)
+    await run(c, nc, [...c.members.map((m) => m.name)].reverse().find((n) => n !== meta) ?? "");
   } finally {
     JsCluster.snapshotEntries = saved.entries;
     JsCluster.segmentSize = saved.segment;
@@ -114,4 +96,68 @@ test("a stream created while a server was stopped, learned by it from the meta s
     await nc.close();
     await c.stop();
   }
+}
+
+test("a stream created while a server was stopped, learned by it from the meta snapshot after its start-up check, runs there with its messages and consumers", { timeout: 110_000 }, async () => {
+  await withCluster(async (c, nc, late) => {
+    const names = c.members.map((m) => m.name);
+    // A stream held by every server, deleted while the stopped one is down: it goes there too.
+    assert.equal((await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.CREATE.GONE", { name: "GONE", subjects: ["gone"], num_replicas: 3 })).error, undefined);
+    // A stream held by every server, deleted and created again while the stopped one is down:
+    // its copy there is replaced by the new stream's.
+    assert.equal((await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.CREATE.AGAIN", { name: "AGAIN", subjects: ["again.>"], num_replicas: 3 })).error, undefined);
+    for (const s of ["again.old1", "again.old2"]) await clusterPublish(nc, s, s);
+    await waitUntil(() => names.every((n) => streamOn(c, n, "GONE") !== undefined && streamOn(c, n, "AGAIN")?.store.state().msgs === 2), 20_000, "GONE and AGAIN's 2 messages on every server");
+    const heldByLate = c.js(late).cluster?.node?.lastIndex ?? 0;
+    await c.stopMember(late);
+
+    JsCluster.placeableUnheard = [late];
+    try {
+      const created = await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.CREATE.S", { name: "S", subjects: ["s.>"], num_replicas: 3 });
+      assert.equal(created.error, undefined, JSON.stringify(created.error));
+      assert.equal((await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.DELETE.AGAIN")).error, undefined);
+      const again = await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.CREATE.AGAIN", { name: "AGAIN", subjects: ["again.>"], num_replicas: 3 });
+      assert.equal(again.error, undefined, JSON.stringify(again.error));
+    } finally {
+      JsCluster.placeableUnheard = [];
+    }
+    const sa = c.js(await c.metaLeader()).cluster?.assignment("$G", "S");
+    assert.ok(sa?.peers.includes(late) === true && sa.owner !== late, `S placed on ${late}, not owned by it: ${JSON.stringify(sa)}`);
+    for (let i = 1; i <= 5; i++) await clusterPublish(nc, `s.${i}`, `m${i}`);
+    await addConsumer(nc);
+    assert.equal((await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.DELETE.GONE")).error, undefined);
+
+    await backBySnapshot(c, nc, late, heldByLate);
+    await runsThere(c, nc, late, [1, 2, 3, 4, 5]);
+    await waitUntil(() => streamOn(c, late, "GONE") === undefined, 20_000, `GONE removed from ${late}`);
+    await clusterPublish(nc, "again.new", "again.new");
+    await waitUntil(() => streamOn(c, late, "AGAIN")?.store.state().lastSeq === 1, 30_000, `the new AGAIN on ${late}`);
+    assert.deepEqual(copyOf(c, late, "AGAIN"), [[1, "again.new", "again.new"]]);
+  });
+});
+
+test("a server added to a stream's group by a scale-up while it was stopped, learned by it from the meta snapshot, joins the group with its messages and consumers", { timeout: 110_000 }, async () => {
+  await withCluster(async (c, nc, late) => {
+    const created = await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.CREATE.S", { name: "S", subjects: ["s.>"], num_replicas: 1 });
+    assert.equal(created.error, undefined, JSON.stringify(created.error));
+    const owner = c.js(await c.metaLeader()).cluster?.assignment("$G", "S")?.owner;
+    assert.notEqual(owner, late, "S is not on the server stopped");
+    for (let i = 1; i <= 3; i++) await clusterPublish(nc, `s.${i}`, `m${i}`);
+    const heldByLate = c.js(late).cluster?.node?.lastIndex ?? 0;
+    await c.stopMember(late);
+
+    JsCluster.placeableUnheard = [late];
+    try {
+      const up = await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.UPDATE.S", { name: "S", subjects: ["s.>"], num_replicas: 3 });
+      assert.equal(up.error, undefined, JSON.stringify(up.error));
+    } finally {
+      JsCluster.placeableUnheard = [];
+    }
+    assert.ok(c.js(await c.metaLeader()).cluster?.assignment("$G", "S")?.peers.includes(late) === true, `S scaled up onto ${late}`);
+    for (let i = 4; i <= 5; i++) await clusterPublish(nc, `s.${i}`, `m${i}`);
+    await addConsumer(nc);
+
+    await backBySnapshot(c, nc, late, heldByLate);
+    await runsThere(c, nc, late, [1, 2, 3, 4, 5]);
+  });
 });
