@@ -13,7 +13,7 @@ import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { NrgCluster, streamStateOn, throughNatsThenT3 } from "./helpers/nrg_cluster.js";
-import { captureStreamSteps } from "./helpers/nrg_meta_capture.js";
+import { captureStreamSteps, waitMovedToN2 } from "./helpers/nrg_meta_capture.js";
 import { shortHash } from "../src/jetstream/util.js";
 
 type Answer = Record<string, unknown> & { error?: { code: number; err_code: number; description: string } };
@@ -48,17 +48,7 @@ async function moveTo(cluster: NrgCluster, nc: NatsConnection, sys: NatsConnecti
   const info = await api(nc, `$JS.API.STREAM.INFO.${stream}`);
   const moved = await api(nc, `$JS.API.STREAM.UPDATE.${stream}`, { ...(info.config as object), placement: { tags: ["az:2"] } });
   assert.equal(moved.error, undefined, JSON.stringify(moved));
-  let now: Answer = {};
-  await waitUntil(
-    async () => {
-      now = await api(nc, `$JS.API.STREAM.INFO.${stream}`).catch(() => ({}));
-      const last = steps.at(-1) as { desired?: unknown; peers?: string[] } | undefined;
-      return (now.cluster as { leader?: string } | undefined)?.leader === "N2" && last?.desired === undefined && JSON.stringify(last?.peers) === '["N2"]';
-    },
-    60_000,
-    `${stream} moved to N2`,
-    () => JSON.stringify({ cluster: now.cluster, steps: steps.slice(-2) }),
-  );
+  await waitMovedToN2(nc, stream, steps);
   await waitUntil(async () => (await streamStateOn(cluster.live()[0], stream)) === undefined, 30_000, `N1 no longer holds ${stream}`);
   assert.equal((await streamStateOn(cluster.live()[1], stream))?.messages, 5, `N2 holds ${stream}'s 5 messages`);
   return steps;

@@ -4,6 +4,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeNrgAppendEntry, type NrgEntry } from "../../src/cluster/nrg_wire.js";
 import { decodeNrgMetaEntry, type NrgMetaEntry } from "../../src/jetstream/nrg_entries.js";
+import { waitUntil } from "./js_cluster_move.js";
 
 /** Call `onRaw` with each entry of the meta log as its leader appends it (by term, index and place in its append, once), with the leader's peer id. */
 export function onMetaAppends(sys: NatsConnection, onRaw: (entry: NrgEntry, leader: string) => void): void {
@@ -118,4 +119,22 @@ export function captureConsumerSteps(sys: NatsConnection, stream: string, consum
     steps.push({ op: entry.op, peers: named(g.peers), ...(d !== undefined ? { desired: { peers: named(d.peers), removed: named(d.removed), members: named(d.members) } } : {}) });
   });
   return steps;
+}
+
+/** Until `stream`'s info names N2 its leader and its captured steps end on N2 alone with no desired state (a move to N2). */
+export async function waitMovedToN2(nc: NatsConnection, stream: string, steps: Record<string, unknown>[]): Promise<void> {
+  let now: { cluster?: { leader?: string } } = {};
+  await waitUntil(
+    async () => {
+      now = await nc
+        .request(`$JS.API.STREAM.INFO.${stream}`, "", { timeout: 10_000 })
+        .then((m) => m.json<{ cluster?: { leader?: string } }>())
+        .catch(() => ({}));
+      const last = steps.at(-1) as { desired?: unknown; peers?: string[] } | undefined;
+      return now.cluster?.leader === "N2" && last?.desired === undefined && JSON.stringify(last?.peers) === '["N2"]';
+    },
+    60_000,
+    `${stream} moved to N2`,
+    () => JSON.stringify({ cluster: now.cluster, steps: steps.slice(-3) }),
+  );
 }
