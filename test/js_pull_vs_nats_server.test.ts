@@ -30,6 +30,11 @@ const pull = (name: string, b?: unknown, extra: Partial<Step> = {}): Step => {
   return { s: `${NEXT}${name}`, b, expect: "msgs", note: `pull ${name}`, ...(waitMs !== undefined ? { waitMs } : {}), ...extra };
 };
 const info = (name: string): Step => ({ s: `$JS.API.CONSUMER.INFO.P.${name}` });
+/** Consumer info, asked until `waiting` pull requests are registered (nats-server queues them to the consumer's goroutine). */
+const waiting = (name: string, n: number): Step => ({
+  ...info(name),
+  retryUntil: (o) => "json" in o && (o.json as { num_waiting?: number }).num_waiting === n,
+});
 
 const REQUESTS: Step[] = [
   { s: "$JS.API.STREAM.CREATE.P", b: { name: "P", subjects: ["p.*"] }, setup: true },
@@ -93,6 +98,7 @@ const REQUESTS: Step[] = [
   consumer("l2", { max_waiting: 1 }),
   pull("l2", "5"),
   { s: `${NEXT}l2`, b: { batch: 1, expires: SEC }, async: "w1" },
+  waiting("l2", 1),
   pull("l2", { batch: 1, expires: SEC }),
   pull("l2", { batch: 1, expires: SEC, idle_heartbeat: 200 * MS }, { waitMs: 400 }),
   info("l2"),
@@ -108,6 +114,7 @@ const REQUESTS: Step[] = [
   consumer("d1"),
   pull("d1", "5"),
   { s: `${NEXT}d1`, b: { batch: 2, expires: 5 * SEC }, async: "w2" },
+  waiting("d1", 1),
   del("d1"),
   { s: "", collect: "w2" },
   // push consumers do not take pulls

@@ -58,6 +58,12 @@ export interface Step {
    */
   retryOnErrCode?: number;
   /**
+   * Asked again (every 100 ms, up to 5 s) until the answer satisfies this: a state the next
+   * step depends on that the server reaches in the background (nats-server 2.15 queues a pull
+   * request to its consumer's goroutine, so a delete right after it can overtake it).
+   */
+  retryUntil?: (o: Observed) => boolean;
+  /**
    * Send `b` to the ack reply of a message this connection received last (in the latest "msgs"
    * step that delivered any): the `ack`-th one, counted modulo how many there were. With
    * `expect` "msgs" it goes as a request (an ack that asks for a confirmation). Nothing is sent
@@ -206,6 +212,10 @@ export async function sendStep(nc: NatsConnection, step: Step): Promise<Observed
     let o = await observeStep(nc, step);
     for (let i = 0; i < 15 && step.retryOnErrCode !== undefined && errCodeOf(o) === step.retryOnErrCode; i++) {
       await new Promise((r) => setTimeout(r, 200));
+      o = await observeStep(nc, step);
+    }
+    for (let i = 0; i < 50 && step.retryUntil !== undefined && !step.retryUntil(o); i++) {
+      await new Promise((r) => setTimeout(r, 100));
       o = await observeStep(nc, step);
     }
     return o;
