@@ -237,6 +237,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private waitTimer: NodeJS.Timeout | undefined;
   /** Held requests relayed to the new meta leader, answered once (api_relay.ts). */
   private readonly relay: ApiRelay;
+  /** What waits for a meta leader that takes requests (whenMetaLeaderAnswers). */
+  private leaderWaiters: Array<() => void> = [];
   /** Set while a held request is decided again (a skip then relays it to the leader). */
   private retryingHeld = false;
   /** When this server's JetStream cluster part started (nats-server's thresholds for saying a group has no leader: leaderless.ts). */
@@ -324,6 +326,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 
   stop(): void {
     this.stopped = true;
+    this.leaderWaiters = [];
     if (this.waitTimer !== undefined) clearTimeout(this.waitTimer);
     if (this.orphanTimer !== undefined) clearTimeout(this.orphanTimer);
     this.cluster.peerListeners.delete(this.onPeer);
@@ -497,9 +500,28 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return group !== undefined && group.holds && group.leader === "" && leaderlessLongEnough(Date.now(), this.startedAt, group);
   }
 
+  /**
+   * Does a meta leader take requests now (metaLeaderAnswers)? If not, `fn` runs once one does.
+   * For this server's own requests that only the meta leader answers (a source's consumer
+   * create): sent before, one is held here and then left to the leader, which never got it if
+   * this server had no route to it then (at start, its copies start before its routes).
+   */
+  whenMetaLeaderAnswers(fn: () => void): boolean {
+    if (this.node !== undefined && this.metaLeaderAnswers(this.node)) return true;
+    if (!this.stopped) this.leaderWaiters.push(fn);
+    return false;
+  }
+
   /** A meta leader is known: decide the requests that waited for one (those too old are dropped: the requester gave up). */
   private drainWaiting(): void {
-    if (this.waiting.length === 0 || this.node === undefined || !this.metaLeaderAnswers(this.node)) return;
+    if (this.node === undefined || !this.metaLeaderAnswers(this.node)) return;
+    if (this.leaderWaiters.length > 0) {
+      const waiters = this.leaderWaiters.splice(0);
+      setImmediate(() => {
+        for (const fn of waiters) fn();
+      });
+    }
+    if (this.waiting.length === 0) return;
     const waiting = this.waiting;
     this.waiting = [];
     const now = Date.now();

@@ -260,6 +260,11 @@ export class Stream {
     return this.replica === undefined && this.jsa.service.cluster?.assignedHere(this) !== false;
   }
 
+  /** Its sources' consumer requests wait for a meta leader that takes them (JsCluster.whenMetaLeaderAnswers). */
+  whenApiAnswers(fn: () => void): boolean {
+    return this.jsa.service.cluster?.whenMetaLeaderAnswers(fn) ?? true;
+  }
+
   /** Held at start (runsAssignedWork said no): its consumers resume once it runs here. */
   private assignedWorkHeld = false;
 

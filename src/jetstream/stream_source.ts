@@ -64,6 +64,14 @@ export interface SourcingStream {
    * the system account, and a request without it would be taken as the system account's).
    */
   apiHeaders?(hdr: Buffer | undefined, subject: string): Buffer | undefined;
+  /**
+   * Does the JetStream API that answers this copy's consumer requests take them now? If not,
+   * `fn` runs once it does. A tsnats cluster server without a meta leader it reaches holds such
+   * a request and, once a leader is known, leaves it to the leader, which never got it when this
+   * server had no route to it (a restart: its copies start before its routes): it would go
+   * unanswered for CREATE_TIMEOUT_MS, and the source would resume only after that and a backoff.
+   */
+  whenApiAnswers?(fn: () => void): boolean;
 }
 
 const HDR_STREAM_IDENTITY = "Nats-Stream-Identity";
@@ -173,6 +181,9 @@ export class SourceLink {
   private retryTimer: NodeJS.Timeout | undefined;
   private createTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Its consumer request waits for the API to take requests (whenApiAnswers). */
+  private awaitingApi = false;
+  private awaitingSeq = 0;
   private readonly transforms: SubjectTransform[];
   private readonly filters: string[];
   /** " <filters> <destinations> " of the index name, for the Nats-Stream-Source header. */
@@ -401,6 +412,15 @@ export class SourceLink {
 
   private setup(seq: number): void {
     if (this.stopped) return;
+    // (Another domain's API, external.api, is not this cluster's meta group.)
+    if (this.spec.external === undefined && this.stream.whenApiAnswers !== undefined) {
+      this.awaitingSeq = seq;
+      if (this.awaitingApi) return;
+      if (!this.stream.whenApiAnswers(() => this.apiAnswers())) {
+        this.awaitingApi = true;
+        return;
+      }
+    }
     this.cancel();
     this.lastRequest = Date.now();
     const acc = this.stream.jsa.account;
@@ -454,6 +474,13 @@ export class SourceLink {
       this.endRequest();
       this.schedule(seq);
     });
+  }
+
+  /** The API takes requests again (whenApiAnswers): the request set up now. */
+  private apiAnswers(): void {
+    if (!this.awaitingApi) return;
+    this.awaitingApi = false;
+    this.schedule(this.awaitingSeq, true);
   }
 
   /**
