@@ -229,8 +229,13 @@ async function observeStep(nc: NatsConnection, step: Step): Promise<Observed> {
   if (step.collect !== undefined) {
     const g = gathered.get(nc)?.get(step.collect);
     if (g === undefined) return { msgs: [] };
-    const quiet = step.waitMs ?? 300;
-    while (!g.done && Date.now() - g.last < quiet) await new Promise((r) => setTimeout(r, 10));
+    // The quiet window starts no earlier than this step: the steps since the \`async\` one may
+    // have taken longer than it on a loaded machine (a 409 sent when a consumer is deleted can
+    // come after the delete's answer). A request that has had no reply yet gets the first-reply
+    // allowance of a "msgs" step.
+    const start = Date.now();
+    const quiet = !g.incremental && g.msgs.length === 0 ? Math.max(step.waitMs ?? 300, 1500) : (step.waitMs ?? 300);
+    while (!g.done && Date.now() - Math.max(g.last, start) < quiet) await new Promise((r) => setTimeout(r, 10));
     if (g.acks.length > 0) lastAckReplies.set(nc, g.acks);
     const msgs = g.msgs;
     if (g.incremental) {
