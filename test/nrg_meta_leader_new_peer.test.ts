@@ -5,7 +5,8 @@
 // first STATSZ (processPeerStatsz -> signalPeerReconcile -> reconcilePeerAssignments with that
 // peer), places it in the groups short of peers, whose leaders then add it. First A under N1 as
 // meta leader (N2 removed, N3 joins), then B under T3 (N3 removed, N4 joins): the same meta
-// steps, and the new server holding the stream's messages. T3 re-placed groups only when it
+// steps (the stream's durable D following it: onto the two left, then onto the new server), and
+// the new server holding the stream's messages. T3 re-placed groups only when it
 // was elected before.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -15,7 +16,7 @@ import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { NrgCluster, streamStateOn } from "./helpers/nrg_cluster.js";
-import { nudgeOnce, captureStreamSteps } from "./helpers/nrg_meta_capture.js";
+import { captureConsumerSteps, nudgeOnce, captureStreamSteps } from "./helpers/nrg_meta_capture.js";
 import { shortHash } from "../src/jetstream/util.js";
 
 async function api(nc: NatsConnection, subject: string, body: unknown = ""): Promise<Record<string, unknown> & { error?: unknown }> {
@@ -35,7 +36,13 @@ async function shortThenGrown(cluster: NrgCluster, nc: NatsConnection, sys: Nats
   const js = jetstream(nc);
   await retry(() => js.publish(`${lower}.1`, "m1"), 20_000);
   for (let i = 2; i <= 3; i++) await js.publish(`${lower}.${i}`, `m${i}`);
-  const steps = captureStreamSteps(sys, stream, new Map([["N1", "N1"], ["T3", "T3"], [removedName, "removed"], [newName, "new"]].map(([n, role]) => [shortHash(n), role])));
+  await retry(async () => {
+    const a = await api(nc, `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.D`, { stream_name: stream, config: { durable_name: "D", ack_policy: "explicit" } });
+    if (a.error !== undefined) throw new Error(JSON.stringify(a.error));
+  }, 20_000);
+  const roles = new Map([["N1", "N1"], ["T3", "T3"], [removedName, "removed"], [newName, "new"]].map(([n, role]) => [shortHash(n), role]));
+  const steps = captureStreamSteps(sys, stream, roles);
+  const consumer = captureConsumerSteps(sys, stream, "D", roles);
   await sys.flush();
   await cluster.nats[removed]?.stop();
   cluster.nats[removed] = undefined;
@@ -65,11 +72,12 @@ async function shortThenGrown(cluster: NrgCluster, nc: NatsConnection, sys: Nats
   await waitUntil(
     async () => {
       const last = steps.at(-1) as { peers: string[]; desired?: unknown } | undefined;
-      return last !== undefined && last.desired === undefined && last.peers.includes("new") && last.peers.length === 3;
+      const lastD = consumer.at(-1) as { peers: string[]; desired?: unknown } | undefined;
+      return last !== undefined && last.desired === undefined && last.peers.includes("new") && last.peers.length === 3 && lastD?.desired === undefined && lastD?.peers.includes("new") === true;
     },
     60_000,
-    `${stream} grown onto ${newName}, its desired state cleared`,
-    () => JSON.stringify(steps),
+    `${stream} and its durable D grown onto ${newName}, their desired states cleared`,
+    () => JSON.stringify({ steps, consumer }),
   );
   await waitUntil(async () => (await streamStateOn(joined, stream))?.messages === 3, 30_000, `${newName} holds ${stream}'s 3 messages`);
   // The peers' order and a step that only names more members depend on timing: sorted, members left out, repeats folded.
@@ -80,10 +88,17 @@ async function shortThenGrown(cluster: NrgCluster, nc: NatsConnection, sys: Nats
     const view = JSON.stringify({ ...step, peers: sorted(step.peers), desired: d === undefined ? undefined : { ...d, peers: sorted(d.peers), members: undefined, preferred: undefined, keys: (d.keys as string[]).filter((k) => k !== "preferred") } });
     if (folded.at(-1) !== view) folded.push(view);
   }
-  return folded.map((v) => JSON.parse(v) as unknown);
+  // D follows the stream: its steps with members left out (when its leader names a caught-up member is timing) and repeats folded.
+  const foldedD: string[] = [];
+  for (const step of consumer) {
+    const d = step.desired as Record<string, unknown> | undefined;
+    const view = JSON.stringify({ ...step, desired: d === undefined ? undefined : { ...d, members: undefined } });
+    if (foldedD.at(-1) !== view) foldedD.push(view);
+  }
+  return [...folded.map((v) => JSON.parse(v) as unknown), { D: foldedD.map((v) => JSON.parse(v) as unknown) }];
 }
 
-test("a group left short of peers grows onto a server that joins, at its first STATSZ, through T3 as meta leader as through N1", { skip: referenceMissing(), timeout: 115_000 }, async (t) => {
+test("a group left short of peers grows onto a server that joins, at its first STATSZ, through T3 as meta leader as through N1", { skip: referenceMissing(), timeout: 200_000 }, async (t) => {
   const cluster = await NrgCluster.create(true, true, undefined, true, 4);
   try {
     await cluster.up(2);

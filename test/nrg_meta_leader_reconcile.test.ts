@@ -6,7 +6,10 @@
 // desired `removed` (no replacement to place), an R1 stream on the removed server stays assigned
 // to it, as does one on the survivor. The removed server then stopped, the survivor evicts it
 // from BOTH's group (checkEvictedPeers), leads it alone and completes its desired state (the
-// group renamed for one server), holding its messages. Once with T3 removed and N1 the
+// group renamed for one server), holding its messages. BOTH's consumers follow it
+// (remapConsumerAssignments): its durable D on both and an R1 durable D1 on the removed server
+// go to the survivor through desired states of their own, D1 with the survivor as its
+// `members`, and an R1 ephemeral E on the removed server is removed. Once with T3 removed and N1 the
 // survivor, once the other way round. T3 did not look at the groups when it was elected
 // before, nor could it lead a group alone whose other peer was removed.
 import { test } from "node:test";
@@ -17,7 +20,7 @@ import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
 import { getJson, NrgCluster, type MetaCluster } from "./helpers/nrg_cluster.js";
-import { captureStreamSteps } from "./helpers/nrg_meta_capture.js";
+import { captureConsumerSteps, captureStreamSteps } from "./helpers/nrg_meta_capture.js";
 import { shortHash } from "../src/jetstream/util.js";
 
 async function api(nc: NatsConnection, subject: string, body: unknown = ""): Promise<Record<string, unknown> & { error?: unknown }> {
@@ -25,8 +28,24 @@ async function api(nc: NatsConnection, subject: string, body: unknown = ""): Pro
   return m.json();
 }
 
+/** An R1 consumer `name` of `stream` created (again) until its one server is `server` (placement picks one of the stream's at random). */
+async function r1On(nc: NatsConnection, stream: string, name: string, durable: boolean, server: string): Promise<void> {
+  for (let i = 0; i < 30; i++) {
+    const config = { ...(durable ? { durable_name: name } : { name, inactive_threshold: 600_000_000_000 }), ack_policy: "explicit", num_replicas: 1 };
+    const created = await retry(async () => {
+      const a = await api(nc, `$JS.API.CONSUMER.CREATE.${stream}.${name}`, { stream_name: stream, config });
+      if (a.error !== undefined) throw new Error(JSON.stringify(a.error));
+      return a;
+    }, 20_000);
+    if ((created.cluster as { leader?: string } | undefined)?.leader === server) return;
+    const deleted = await api(nc, `$JS.API.CONSUMER.DELETE.${stream}.${name}`);
+    assert.equal(deleted.error, undefined, JSON.stringify(deleted));
+  }
+  assert.fail(`${name} never placed on ${server}`);
+}
+
 /** N1 and T3, `removed` leading and removing itself: each stream's meta entries after the removal, the servers named "removed" and "survivor". */
-async function survivorMends(removed: "N1" | "T3"): Promise<Record<string, unknown[]>> {
+async function survivorMends(removed: "N1" | "T3"): Promise<Record<string, unknown>> {
   const survivorName = removed === "N1" ? "T3" : "N1";
   const role = new Map([[shortHash(removed), "removed"], [shortHash(survivorName), "survivor"]]);
   const cluster = await NrgCluster.create(true, true, undefined, true, 1);
@@ -48,10 +67,18 @@ async function survivorMends(removed: "N1" | "T3"): Promise<Record<string, unkno
     // The survivor's own system account client sees what it appends once it leads.
     const js = jetstream(nc);
     for (let i = 1; i <= 3; i++) await retry(() => js.publish(`both.${i}`, `m${i}`), 20_000);
+    // BOTH's consumers: D on both servers, D1 (durable) and E (ephemeral) on the removed one alone.
+    await retry(async () => {
+      const a = await api(nc, "$JS.API.CONSUMER.DURABLE.CREATE.BOTH.D", { stream_name: "BOTH", config: { durable_name: "D", ack_policy: "explicit" } });
+      if (a.error !== undefined) throw new Error(JSON.stringify(a.error));
+    }, 20_000);
+    await r1On(nc, "BOTH", "D1", true, removed);
+    await r1On(nc, "BOTH", "E", false, removed);
     const survivor = removed === "N1" ? cluster.ours : n1;
     const sys = await connect({ servers: `127.0.0.1:${survivor?.port}`, user: "sys", pass: "sys" });
     cluster.conns.push(sys);
     const steps = Object.fromEntries(Object.keys(streams).map((name) => [name, captureStreamSteps(sys, name, role)]));
+    const consumers = Object.fromEntries(["D", "D1", "E"].map((name) => [name, captureConsumerSteps(sys, "BOTH", name, role)]));
     await sys.flush();
     await api(sys, "$JS.API.SERVER.REMOVE", { peer: removed }).catch(() => undefined);
     let leader: string | undefined;
@@ -64,11 +91,15 @@ async function survivorMends(removed: "N1" | "T3"): Promise<Record<string, unkno
     await waitUntil(
       async () => {
         if (removed === "N1") t3Group = await cluster.group("BOTH").catch(() => undefined);
-        return steps.BOTH.length > 0 && steps.BOTH.at(-1)?.desired === undefined;
+        const settled = (name: string): boolean => {
+          const last = consumers[name].at(-1) as { desired?: unknown; peers?: string[] } | undefined;
+          return last !== undefined && last.desired === undefined && !(last.peers ?? []).includes("removed");
+        };
+        return steps.BOTH.length > 0 && steps.BOTH.at(-1)?.desired === undefined && settled("D") && settled("D1") && consumers.E.at(-1)?.op === "removeConsumer";
       },
-      40_000,
-      `BOTH mended and its desired state cleared`,
-      () => JSON.stringify({ leader, steps, t3Group }),
+      60_000,
+      `BOTH and its consumers mended, their desired states cleared, E removed`,
+      () => JSON.stringify({ leader, steps, consumers, t3Group }),
     );
     // BOTH, led by the survivor alone, holds its messages and takes more.
     const ncS = await cluster.appOn(survivor as NonNullable<typeof survivor>);
@@ -84,13 +115,20 @@ async function survivorMends(removed: "N1" | "T3"): Promise<Record<string, unkno
         const d = x.desired as { preferred?: unknown; keys?: string[] } | undefined;
         return d === undefined ? x : { ...x, desired: { ...d, preferred: undefined, keys: d.keys?.filter((k) => k !== "preferred") } };
       });
-    return { BOTH: unpreferred(steps.BOTH), ONREMOVED: steps.ONREMOVED, ONSURVIVOR: steps.ONSURVIVOR, both: [(info.state as { messages: number }).messages, ack.seq, (info.cluster as { leader?: string }).leader === survivorName] };
+    const folded = (list: Record<string, unknown>[]): Record<string, unknown>[] => list.filter((x, i) => i === 0 || JSON.stringify(x) !== JSON.stringify(list[i - 1]));
+    return {
+      BOTH: unpreferred(steps.BOTH),
+      ONREMOVED: steps.ONREMOVED,
+      ONSURVIVOR: steps.ONSURVIVOR,
+      consumers: Object.fromEntries(Object.entries(consumers).map(([name, list]) => [name, folded(list)])),
+      both: [(info.state as { messages: number }).messages, ack.seq, (info.cluster as { leader?: string }).leader === survivorName],
+    };
   } finally {
     await cluster.stop();
   }
 }
 
-test("a meta leader elected after its predecessor removed itself reconciles the streams it was in, T3 as a nats-server", { skip: referenceMissing(), timeout: 110_000 }, async (t) => {
+test("a meta leader elected after its predecessor removed itself reconciles the streams it was in, T3 as a nats-server", { skip: referenceMissing(), timeout: 240_000 }, async (t) => {
   const byNats = await survivorMends("T3");
   t.diagnostic(`N1 surviving T3: ${JSON.stringify(byNats)}`);
   const byT3 = await survivorMends("N1");

@@ -341,7 +341,7 @@ export function shuffled<T>(items: T[]): T[] {
  * (its leader then asks on `$SYS.JSC.CONSUMER.ASSIGNMENT.RECONCILE`), a one-server group
  * renamed (`rename(size)`). Undefined when the consumer is already where it belongs; "delete"
  * for an ephemeral consumer whose every peer left the stream (nats-server 2.15.1 removes it; a
- * durable one goes straight to its new peers).
+ * durable one goes straight to its new peers, which its desired state names as `members`).
  */
 export function remapConsumer(stream: { group: NrgRaftGroup; config: Record<string, unknown> }, consumer: { group: NrgRaftGroup; config: Record<string, unknown> }, rename: (size: number) => string): { group: NrgRaftGroup; config: Record<string, unknown> } | "delete" | undefined {
   const target = targetPeers(stream.group, Number(stream.config.num_replicas ?? 1));
@@ -379,6 +379,9 @@ export function remapConsumer(stream: { group: NrgRaftGroup; config: Record<stri
   if (group.peers.length === 0) {
     if (typeof consumer.config.durable_name !== "string" || consumer.config.durable_name === "") return "delete";
     group.peers = [...next];
+    // Its members are the peers it jumped to (2.15.1, test/nrg_meta_leader_peer_remove_consumers.test.ts):
+    // with none named, its new leader would wait for members that never come.
+    (desiredOf(group) as NrgDesired).members = [...next];
   }
   return { group, config };
 }
