@@ -115,9 +115,23 @@ function newLevel(): Level {
   return { literal: new Map(), few: [], pwc: undefined, fwc: undefined };
 }
 
-/** Keep `few` equal to the literal tokens (a subscription was added or removed: rare next to matches). */
+/**
+ * Keep `few` equal to the literal tokens (a subscription was added or removed: rare next to
+ * matches). Built by pushing into an array literal, so every `few` has the same elements kind
+ * (packed): Array.prototype.map makes packed arrays while it runs as a builtin but holey ones
+ * once TurboFan has inlined it into an optimized caller, and matchLevel, optimized on the
+ * warm-up's packed arrays, was thrown away at the first holey one (conns1000: the root level
+ * of a crowd's account got its last token after a thousand SUBs had optimized this function,
+ * and the round trips measured right after paid for the deoptimization and recompilation).
+ */
 function literalsChanged(level: Level): void {
-  level.few = level.literal.size <= FEW_LITERALS ? [...level.literal].map(([token, node]) => ({ token, node })) : undefined;
+  if (level.literal.size > FEW_LITERALS) {
+    level.few = undefined;
+    return;
+  }
+  const few: Array<{ token: string; node: Node }> = [];
+  for (const [token, node] of level.literal) few.push({ token, node });
+  level.few = few;
 }
 
 function newNode(): Node {
