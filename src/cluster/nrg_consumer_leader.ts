@@ -144,6 +144,11 @@ export class NrgConsumerLeader {
     private readonly name: string,
   ) {}
 
+  /** The copy of the stream it delivers from. */
+  get streamCopy(): NrgStreamReplica {
+    return this.stream;
+  }
+
   private get config(): Record<string, unknown> {
     return this.assignment()?.consumer.config ?? {};
   }

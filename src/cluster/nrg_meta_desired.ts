@@ -183,7 +183,11 @@ export function peerRemovedGroup(group: NrgRaftGroup, removed: string[], placed:
   if (next.preferred !== undefined && !member(next.preferred)) delete next.preferred;
   if (d.preferred !== undefined && !member(d.preferred)) delete d.preferred;
   if (d.peers.length === 0) return undefined;
-  if (next.peers.length === 0) next.peers = [...d.peers];
+  if (next.peers.length === 0) {
+    // No peer left: straight to the placed ones, its members then (2.15.1; test/nrg_meta_leader_server_remove_r1.test.ts).
+    next.peers = [...d.peers];
+    d.members = [...d.peers];
+  }
   return next;
 }
 

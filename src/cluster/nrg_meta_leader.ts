@@ -807,8 +807,9 @@ export class NrgMetaLeader {
    * those left), proposed as the stream's assignment with the peer under desired `removed`,
    * then its consumers remapped and the ephemeral ones that lost every peer removed.
    * `requireReplicas` (STREAM.PEER.REMOVE) refuses a group left short of its replicas; a server
-   * removal (SERVER.REMOVE) takes it short. Nothing is proposed for a group that would be left
-   * empty (an R1 stream on the peer stays assigned to it, as 2.15.1 leaves it).
+   * removal (SERVER.REMOVE) takes it short. A group left with no member (an R1 stream on the
+   * peer) goes to the server placement picks, without its data, as 2.15.1 moves it; nothing is
+   * proposed when placement finds none (the group stays assigned to the peer).
    */
   private removePeerFromStream(s: NrgMetaStream, peer: string, requireReplicas: boolean): "proposed" | "no replacement" | "not leading" {
     return this.reassignStreamPeers(s, [peer], requireReplicas, 0);
@@ -825,8 +826,8 @@ export class NrgMetaLeader {
     const d = desiredOf(base);
     const basePeers = d?.peers ?? base.peers;
     const retain = basePeers.filter((p) => !peers.includes(p));
-    // No member left to carry its data: 2.15.1 leaves the group assigned as it is (an R1 stream on the server gone).
-    if (retain.length === 0) return "no replacement";
+    // With no member left (an R1 stream on the server gone) the group is placed anew, empty, as
+    // 2.15.1 places it; where placement finds no server it stays assigned as it is.
     const store = base.store === "memory" ? "memory" : "file";
     let placed = retain;
     for (let r = Math.max(basePeers.length, minReplicas); r > retain.length; r--) {

@@ -934,6 +934,14 @@ export class NrgStreamPeers {
         this.log.error(`NRG peer: cannot join group ${name} of '${w.stream.account} > ${w.stream.config.name}': ${(err as Error).message}`);
       }
     }
+    // A consumer leader delivers from this server's copy of its stream: when the stream's group
+    // started again (renamed as it ends on this server alone, or between solo and RAFT) after the
+    // consumer's leadership began, its leader half starts again on the new copy (the old one's
+    // store is closed).
+    for (const g of this.groups.values()) {
+      if (g.consumerLeader === undefined || g.consumerLeader.streamCopy === this.replicaOf(g.account, g.stream)) continue;
+      g.member.onLeadChange?.(g.member.campaign?.leading === true);
+    }
   }
 
   /**
