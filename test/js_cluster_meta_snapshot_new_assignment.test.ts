@@ -15,10 +15,10 @@
 // it is marked offline).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { copyOf, JsTestCluster, streamOn } from "./helpers/js_cluster.js";
 import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
-import { compactMetaPast } from "./helpers/meta_compaction.js";
+import { backBySnapshot, withCompactingCluster } from "./helpers/meta_compaction.js";
 import { consume, type Info } from "./helpers/js_cluster_consumer_groups.js";
 import { waitUntil } from "./helpers/server.js";
 import { JsCluster } from "../src/jetstream/cluster.js";
@@ -26,15 +26,6 @@ import { JsCluster } from "../src/jetstream/cluster.js";
 interface StreamInfo extends Info {
   state?: { messages: number; last_seq: number };
   cluster?: { leader?: string; replicas?: Array<{ name: string; current: boolean; offline?: boolean }> };
-}
-
-/** The meta log compacted past what `late` (stopped) holds, then `late` started: it catches up from the meta leader's snapshot. */
-async function backBySnapshot(c: JsTestCluster, nc: NatsConnection, late: string, heldByLate: number): Promise<void> {
-  await compactMetaPast(c, nc, heldByLate + 1);
-  const missedUpTo = c.js(await c.metaLeader()).cluster?.node?.commit ?? 0;
-  await c.startMember(late);
-  // (Its own log ends at heldByLate: a snapshot past it is the leader's.)
-  await waitUntil(() => (c.js(late).cluster?.node?.snapshotIndex ?? 0) > heldByLate && (c.js(late).cluster?.node?.applied ?? 0) >= missedUpTo, 30_000, `${late} installed the meta leader's snapshot`);
 }
 
 /** `late` runs S: its copy has the messages and the consumer C (in a group of every server), S's info lists it current, and C led from it delivers `seqs`. */
@@ -77,29 +68,8 @@ async function addConsumer(nc: NatsConnection): Promise<void> {
   assert.equal(consumer.error, undefined, JSON.stringify(consumer.error));
 }
 
-/** Three servers whose meta group snapshots every 8 entries in 4 KB segments, a client, and the server to stop: the last by name that does not lead the meta group. */
-async function withCluster(run: (c: JsTestCluster, nc: NatsConnection, late: string) => Promise<void>): Promise<void> {
-  const saved = { entries: JsCluster.snapshotEntries, segment: JsCluster.segmentSize };
-  JsCluster.snapshotEntries = 8;
-  JsCluster.segmentSize = 4096;
-  const c = await JsTestCluster.start(3);
-  const nc = await connect({ servers: c.members.map((m) => m.url) });
-  try {
-    const meta = await c.metaAllCurrent();
-    // (Placement ranks servers holding as many streams by name, and the first placed answers a
-    // create: the stopped server is never the one that answers.)
-    await run(c, nc, [...c.members.map((m) => m.name)].reverse().find((n) => n !== meta) ?? "");
-  } finally {
-    JsCluster.snapshotEntries = saved.entries;
-    JsCluster.segmentSize = saved.segment;
-    JsCluster.placeableUnheard = [];
-    await nc.close();
-    await c.stop();
-  }
-}
-
 test("a stream created while a server was stopped, learned by it from the meta snapshot after its start-up check, runs there with its messages and consumers", { timeout: 110_000 }, async () => {
-  await withCluster(async (c, nc, late) => {
+  await withCompactingCluster(async (c, nc, late) => {
     const names = c.members.map((m) => m.name);
     // A stream held by every server, deleted while the stopped one is down: it goes there too.
     assert.equal((await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.CREATE.GONE", { name: "GONE", subjects: ["gone"], num_replicas: 3 })).error, undefined);
@@ -137,7 +107,7 @@ test("a stream created while a server was stopped, learned by it from the meta s
 });
 
 test("a server added to a stream's group by a scale-up while it was stopped, learned by it from the meta snapshot, joins the group with its messages and consumers", { timeout: 110_000 }, async () => {
-  await withCluster(async (c, nc, late) => {
+  await withCompactingCluster(async (c, nc, late) => {
     const created = await clusterApi<StreamInfo>(nc, "$JS.API.STREAM.CREATE.S", { name: "S", subjects: ["s.>"], num_replicas: 1 });
     assert.equal(created.error, undefined, JSON.stringify(created.error));
     const owner = c.js(await c.metaLeader()).cluster?.assignment("$G", "S")?.owner;

@@ -80,6 +80,13 @@ export interface StreamAssignment {
   restoring?: true;
   /** A scale-up by update (more replicas): when, and the replicas before (nats-server 2.15 shows it as `desired` until the new servers are in). */
   scale?: StreamScale;
+  /**
+   * Where its group last started anew from a single server (a scale-up from one replica, a single
+   * replica's move, a restore's replicas): the meta entry that did it, and that server. A copy of
+   * another server from before holds a log that group does not have; a server caught up by a
+   * snapshot tells by it that it missed that restart (restore: applyMissedChanges).
+   */
+  regrown?: { index: number; from: string };
 }
 
 export interface StreamScale {
@@ -631,6 +638,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       // that replaced it was applied. Applied, it took the removed server out of the new R3.)
       if (prev !== undefined && (op.during === undefined || prev.move?.created === op.during)) {
         const sa: StreamAssignment = { ...prev, peers: op.peers, owner: op.peers.includes(prev.owner) ? prev.owner : op.peers[0] };
+        noteRegrown(prev, sa, index);
         if (op.move === null) delete sa.move;
         else if (op.move !== undefined) sa.move = op.move;
         // The servers a restored stream's replicas ask for: its restore is over.
@@ -659,6 +667,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       // A scale-up stays shown while its servers join, through updates that keep the same servers.
       const scale = op.scale ?? (op.op === "stream_update" && prev?.scale !== undefined && sameServers(peersOf(prev), sa.peers) ? prev.scale : undefined);
       if (scale !== undefined) sa.scale = scale;
+      noteRegrown(prev, sa, index);
       accStreams.set(op.name, sa);
       const prevPeers = prev !== undefined ? peersOf(prev) : [];
       // The answer to a scale: nats-server 2.15's cluster of that moment.
@@ -764,11 +773,27 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           this.execute(account, `STREAM.DELETE.${stream.name}`, "", "", undefined);
           continue;
         }
+        if (sa.regrown !== undefined && sa.regrown.index !== prev.regrown?.index && sa.regrown.from !== this.self) {
+          // Its group started anew from another server meanwhile (scaled down to that server
+          // alone, which took this one out, then up again): this copy's messages, consumers and
+          // logs are from before, and its log is not the new group's. It goes, and this server
+          // joins as a new member (createMissingAssigned), as the scale-down's entry (dropCopy)
+          // then the scale-up's (joinGroup) would have done.
+          this.service.log.info(`JetStream cluster: stream '${account} > ${stream.name}' left this server and came back while this server was behind; its copy here is replaced by a new member's`);
+          stream.leftGroup = true;
+          this.execute(account, `STREAM.DELETE.${stream.name}`, "", "", undefined);
+          continue;
+        }
         if (prev.move !== undefined && picking(prev.move) && pickedSince(prev.move, sa)) jsa.consumersFollowScaleDown(stream, prev.move.origin.replicas);
         if (sa.config !== undefined && sa.config !== prev.config) {
           this.service.log.info(`JetStream cluster: stream '${account} > ${stream.name}' changed while this server was behind; its update is applied here`);
           this.execute(account, `STREAM.UPDATE.${stream.name}`, sa.config, "", undefined);
         }
+        // Its servers changed meanwhile, this one among them before and after: done here as
+        // their entries would have (peersChanged): a single replica held here that moves or scales
+        // up starts the group alone (the servers it goes to join it), a group brings its
+        // membership to the assignment.
+        if (peersOf(prev).includes(this.self) && !sameServers(peersOf(prev), peersOf(sa))) this.peersChanged(prev, sa);
       }
     }
   }
@@ -2685,6 +2710,15 @@ function heardIn(node: RaftNode, votersOnly: boolean): Set<string> {
 
 function peersOf(sa: StreamAssignment): string[] {
   return sa.peers ?? [sa.owner];
+}
+
+/** `sa` follows `prev` at meta entry `index`: a group started anew from prev's single server is noted, an earlier restart kept (StreamAssignment.regrown). */
+function noteRegrown(prev: StreamAssignment | undefined, sa: StreamAssignment, index: number): void {
+  if (prev === undefined || prev.created !== sa.created) return;
+  const before = peersOf(prev);
+  if (before.length === 1 && peersOf(sa).length > 1) sa.regrown = { index, from: before[0] };
+  else if (prev.regrown !== undefined) sa.regrown = prev.regrown;
+  else delete sa.regrown;
 }
 
 /** The local stream a create/update request mirrors (an update without a body keeps the previous one). */

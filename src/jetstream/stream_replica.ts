@@ -1520,7 +1520,11 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       }
       return;
     }
-    const leaving = cfg.voters.find((p) => !moveTo.includes(p) && p !== self);
+    // One the leader does not hear from goes first: removed after a live one, it would leave the
+    // group a member short of its quorum (R3 -> R1 with a server down: {leader, down}).
+    const goes = cfg.voters.filter((p) => !moveTo.includes(p) && p !== self);
+    const unheard = new Set(this.node.peerStatus().filter((p) => !p.current).map((p) => p.id));
+    const leaving = goes.find((p) => unheard.has(p)) ?? goes[0];
     // Scaling down, the meta group records each removal before the next one (as nats-server's
     // does): a server drops its copy once it is out of the group, never while it still counts.
     const unrecorded = this.host.scalingDown(this.stream) && this.node.pendingConfigChange === undefined && !sameServers(this.host.assignedPeers(this.stream) ?? [], cfg.voters);

@@ -48,3 +48,18 @@ export async function createStreamWhenPlaced<T extends ClusterAnswer = ClusterAn
     await sleep(250);
   }
 }
+
+/** A JetStream client call (nats.js' JetStreamManager...), made again for up to 30 s while it fails with 503 (10008: no leader yet) or times out. */
+export async function clusterRetry<T>(call: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      const e = err as { code?: unknown; name?: string; message?: string };
+      const transient = e.code === 503 || e.code === "503" || e.code === 10008 || e.name === "TimeoutError" || /timeout|temporarily unavailable/i.test(e.message ?? "");
+      if (!transient || Date.now() > deadline) throw err;
+    }
+    await sleep(200);
+  }
+}

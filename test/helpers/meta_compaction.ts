@@ -2,10 +2,11 @@
 // and JsCluster.segmentSize), so that a server that missed that entry catches up from the
 // leader's snapshot, not from its log.
 import assert from "node:assert/strict";
-import type { NatsConnection } from "@nats-io/transport-node";
-import type { JsTestCluster } from "./js_cluster.js";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { JsTestCluster } from "./js_cluster.js";
 import { clusterApi, type ClusterAnswer } from "./cluster_retry.js";
 import { waitUntil } from "./server.js";
+import { JsCluster } from "../../src/jetstream/cluster.js";
 
 /** The first entry the meta leader's log still holds (those before are in its snapshot only). */
 export function metaLogStart(c: JsTestCluster, meta: string): number {
@@ -27,4 +28,38 @@ export async function compactMetaPast(c: JsTestCluster, nc: NatsConnection, inde
     40_000,
     `the meta log compacted past ${index}`,
   );
+}
+
+/** The meta log compacted past what `late` (stopped) holds, then `late` started: it catches up from the meta leader's snapshot. */
+export async function backBySnapshot(c: JsTestCluster, nc: NatsConnection, late: string, heldByLate: number): Promise<void> {
+  await compactMetaPast(c, nc, heldByLate + 1);
+  const missedUpTo = c.js(await c.metaLeader()).cluster?.node?.commit ?? 0;
+  await c.startMember(late);
+  // (Its own log ends at heldByLate: a snapshot past it is the leader's.)
+  await waitUntil(() => (c.js(late).cluster?.node?.snapshotIndex ?? 0) > heldByLate && (c.js(late).cluster?.node?.applied ?? 0) >= missedUpTo, 30_000, `${late} installed the meta leader's snapshot`);
+}
+
+/**
+ * Three servers whose meta group snapshots every 8 entries in 4 KB segments (compaction drops
+ * whole segments), a client, and the server to stop: the last by name that does not lead the
+ * meta group. `opts`: JsTestCluster.start's (server tags...).
+ */
+export async function withCompactingCluster(run: (c: JsTestCluster, nc: NatsConnection, late: string) => Promise<void>, opts: Parameters<typeof JsTestCluster.start>[2] = {}): Promise<void> {
+  const saved = { entries: JsCluster.snapshotEntries, segment: JsCluster.segmentSize };
+  JsCluster.snapshotEntries = 8;
+  JsCluster.segmentSize = 4096;
+  const c = await JsTestCluster.start(3, "JSC", opts);
+  const nc = await connect({ servers: c.members.map((m) => m.url) });
+  try {
+    const meta = await c.metaAllCurrent();
+    // (Placement ranks servers holding as many streams by name, and the first placed answers a
+    // create: the stopped server is never the one that answers.)
+    await run(c, nc, [...c.members.map((m) => m.name)].reverse().find((n) => n !== meta) ?? "");
+  } finally {
+    JsCluster.snapshotEntries = saved.entries;
+    JsCluster.segmentSize = saved.segment;
+    JsCluster.placeableUnheard = [];
+    await nc.close();
+    await c.stop();
+  }
 }
