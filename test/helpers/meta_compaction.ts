@@ -40,15 +40,15 @@ export async function backBySnapshot(c: JsTestCluster, nc: NatsConnection, late:
 }
 
 /**
- * Three servers whose meta group snapshots every 8 entries in 4 KB segments (compaction drops
+ * `size` (3) servers whose meta group snapshots every 8 entries in 4 KB segments (compaction drops
  * whole segments), a client, and the server to stop: the last by name that does not lead the
  * meta group. `opts`: JsTestCluster.start's (server tags...).
  */
-export async function withCompactingCluster(run: (c: JsTestCluster, nc: NatsConnection, late: string) => Promise<void>, opts: Parameters<typeof JsTestCluster.start>[2] = {}): Promise<void> {
+export async function withCompactingCluster(run: (c: JsTestCluster, nc: NatsConnection, late: string) => Promise<void>, opts: Parameters<typeof JsTestCluster.start>[2] = {}, size = 3): Promise<void> {
   const saved = { entries: JsCluster.snapshotEntries, segment: JsCluster.segmentSize };
   JsCluster.snapshotEntries = 8;
   JsCluster.segmentSize = 4096;
-  const c = await JsTestCluster.start(3, "JSC", opts);
+  const c = await JsTestCluster.start(size, "JSC", opts);
   const nc = await connect({ servers: c.members.map((m) => m.url) });
   try {
     const meta = await c.metaAllCurrent();
