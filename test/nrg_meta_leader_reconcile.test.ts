@@ -4,7 +4,8 @@
 // streams naming a server no longer in the meta group (processLeaderChange's
 // reconcilePeerAssignments): an R2 stream on both keeps the survivor with the other under
 // desired `removed` (no replacement to place), an R1 stream on the removed server stays assigned
-// to it, as does one on the survivor. The removed server then stopped, the survivor evicts it
+// to it when its placement tag fits no other server, else it goes to the survivor (empty), and
+// one on the survivor stays. The removed server then stopped, the survivor evicts it
 // from BOTH's group (checkEvictedPeers), leads it alone and completes its desired state (the
 // group renamed for one server), holding its messages. BOTH's consumers follow it
 // (remapConsumerAssignments): its durable D on both and an R1 durable D1 on the removed server
@@ -57,12 +58,18 @@ async function survivorMends(removed: "N1" | "T3"): Promise<Record<string, unkno
     const nc = await cluster.appOn(n1);
     await cluster.metaLeadOn(removed);
     const zone = (name: string): string => (name === "N1" ? "az:1" : "az:3");
-    const streams: Record<string, { replicas: number; tags?: string[] }> = { BOTH: { replicas: 2 }, ONREMOVED: { replicas: 1, tags: [zone(removed)] }, ONSURVIVOR: { replicas: 1, tags: [zone(survivorName)] } };
+    // UNPINNED: placed on the removed server by tag, the placement then dropped (an update).
+    const streams: Record<string, { replicas: number; tags?: string[]; unpin?: boolean }> = { BOTH: { replicas: 2 }, ONREMOVED: { replicas: 1, tags: [zone(removed)] }, ONSURVIVOR: { replicas: 1, tags: [zone(survivorName)] }, UNPINNED: { replicas: 1, tags: [zone(removed)], unpin: true } };
     for (const [name, s] of Object.entries(streams)) {
-      await retry(async () => {
+      const created = await retry(async () => {
         const a = await api(nc, `$JS.API.STREAM.CREATE.${name}`, { name, subjects: [`${name.toLowerCase()}.>`], num_replicas: s.replicas, ...(s.tags !== undefined ? { placement: { tags: s.tags } } : {}) });
         if (a.error !== undefined) throw new Error(`${name}: ${JSON.stringify(a.error)}`);
+        return a;
       }, 60_000);
+      if (s.unpin !== true) continue;
+      const { placement: _placement, ...config } = created.config as Record<string, unknown>;
+      const unpinned = await api(nc, `$JS.API.STREAM.UPDATE.${name}`, config);
+      assert.equal(unpinned.error, undefined, JSON.stringify(unpinned));
     }
     // The survivor's own system account client sees what it appends once it leads.
     const js = jetstream(nc);
@@ -95,7 +102,9 @@ async function survivorMends(removed: "N1" | "T3"): Promise<Record<string, unkno
           const last = consumers[name].at(-1) as { desired?: unknown; peers?: string[] } | undefined;
           return last !== undefined && last.desired === undefined && !(last.peers ?? []).includes("removed");
         };
-        return steps.BOTH.length > 0 && steps.BOTH.at(-1)?.desired === undefined && settled("D") && settled("D1") && consumers.E.at(-1)?.op === "removeConsumer";
+        const unpinned = steps.UNPINNED.at(-1) as { desired?: unknown; peers?: string[] } | undefined;
+        const unpinnedMoved = unpinned !== undefined && unpinned.desired === undefined && JSON.stringify(unpinned.peers) === '["survivor"]';
+        return steps.BOTH.length > 0 && steps.BOTH.at(-1)?.desired === undefined && settled("D") && settled("D1") && consumers.E.at(-1)?.op === "removeConsumer" && unpinnedMoved;
       },
       60_000,
       `BOTH and its consumers mended, their desired states cleared, E removed`,
@@ -119,6 +128,7 @@ async function survivorMends(removed: "N1" | "T3"): Promise<Record<string, unkno
     return {
       BOTH: unpreferred(steps.BOTH),
       ONREMOVED: steps.ONREMOVED,
+      UNPINNED: unpreferred(steps.UNPINNED),
       ONSURVIVOR: steps.ONSURVIVOR,
       consumers: Object.fromEntries(Object.entries(consumers).map(([name, list]) => [name, folded(list)])),
       both: [(info.state as { messages: number }).messages, ack.seq, (info.cluster as { leader?: string }).leader === survivorName],
@@ -134,7 +144,8 @@ test("a meta leader elected after its predecessor removed itself reconciles the 
   const byT3 = await survivorMends("N1");
   t.diagnostic(`T3 surviving N1: ${JSON.stringify(byT3)}`);
   assert.deepEqual(byNats.ONSURVIVOR, [], "a stream on the survivor alone is left as it is");
-  assert.deepEqual(byNats.ONREMOVED, [], "an R1 stream on the removed server is left assigned to it");
+  assert.deepEqual(byNats.ONREMOVED, [], "an R1 stream on the removed server that placement can put nowhere else (its tag) is left assigned to it");
+  assert.deepEqual((byNats.UNPINNED as { peers: string[] }[]).at(-1)?.peers, ["survivor"], "an R1 stream on the removed server without placement goes to the survivor");
   assert.deepEqual(byNats.both, [3, 4, true], "BOTH, led by the survivor alone, holds its 3 messages and takes a fourth");
   assert.deepEqual(byT3, byNats, "T3 mends the streams as N1 does");
 });
