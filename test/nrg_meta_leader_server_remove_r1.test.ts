@@ -5,7 +5,8 @@
 // removePeerFromStreamLocked: reassignStreamPeers with nothing retained): 2.15.1 places ONE
 // anew on another server (placement picks N1 or T3), without its messages, with a desired
 // state naming that server as peers and members and N2 as removed, and D follows it straight
-// to that server; both go on there. T3 left them assigned to N2 before.
+// to that server; both go on there. T3 left them assigned to N2 before. The same through
+// STREAM.PEER.REMOVE of an R1 stream's only server (N2), where T3 answered 10075 before.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { NatsConnection } from "@nats-io/transport-node";
@@ -13,7 +14,7 @@ import { jetstream } from "@nats-io/jetstream";
 import { referenceMissing } from "./helpers/side_by_side.js";
 import { retry } from "./helpers/server.js";
 import { waitUntil } from "./helpers/js_cluster_move.js";
-import { NrgCluster } from "./helpers/nrg_cluster.js";
+import { NrgCluster, throughNatsThenT3 } from "./helpers/nrg_cluster.js";
 import { captureConsumerSteps, captureStreamSteps } from "./helpers/nrg_meta_capture.js";
 import { shortHash } from "../src/jetstream/util.js";
 
@@ -102,4 +103,47 @@ test("an R1 stream on a server removed from the meta group, through T3 as meta l
   const { picked: _n, ...nats } = byNats;
   const { picked: _t, ...ours } = byT3;
   assert.deepEqual(ours, nats, "T3 moves ONE and D off the removed server as N1 does");
+});
+
+/** STREAM.PEER.REMOVE of N2 from an R1 stream on N2 (placed by tag, the placement dropped) with a durable: the answer, ONE's and D's steps, the server picked. */
+async function peerRemoveR1(cluster: NrgCluster, nc: NatsConnection, sys: NatsConnection, stream: string): Promise<Record<string, unknown>> {
+  const steps = captureStreamSteps(sys, stream, NAMES);
+  const d = captureConsumerSteps(sys, stream, "D", NAMES);
+  await sys.flush();
+  const lower = stream.toLowerCase();
+  const created = await retry(async () => {
+    const a = await api(nc, `$JS.API.STREAM.CREATE.${stream}`, { name: stream, subjects: [`${lower}.>`], placement: { tags: ["az:2"] } });
+    if (a.error !== undefined) throw new Error(JSON.stringify(a));
+    return a;
+  }, 30_000);
+  const { placement: _placement, ...config } = created.config as Record<string, unknown>;
+  assert.equal((await api(nc, `$JS.API.STREAM.UPDATE.${stream}`, config)).error, undefined);
+  await retry(() => jetstream(nc).publish(`${lower}.1`, "m1"), 20_000);
+  await retry(async () => {
+    const a = await api(nc, `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.D`, { stream_name: stream, config: { durable_name: "D", ack_policy: "explicit" } });
+    if (a.error !== undefined) throw new Error(JSON.stringify(a));
+  }, 20_000);
+  const marks = [steps.length, d.length];
+  const answer = await api(nc, `$JS.API.STREAM.PEER.REMOVE.${stream}`, { peer: "N2" });
+  await waitUntil(
+    async () => {
+      const last = steps.at(-1) as { desired?: unknown; peers?: string[] } | undefined;
+      const lastD = d.at(-1) as { desired?: unknown; peers?: string[] } | undefined;
+      return steps.length > marks[0] && last?.desired === undefined && !(last?.peers ?? []).includes("N2") && lastD?.desired === undefined && !(lastD?.peers ?? []).includes("N2");
+    },
+    40_000,
+    `${stream} and D off N2`,
+    () => JSON.stringify({ steps: steps.slice(marks[0]), d: d.slice(marks[1]) }),
+  );
+  const picked = (steps.at(-1) as { peers: string[] }).peers[0];
+  const renamed = (x: unknown): unknown => JSON.parse(JSON.stringify(x).replaceAll(`"${picked}"`, '"new"')) as unknown;
+  const ack = await retry(() => jetstream(nc).publish(`${lower}.2`, "m2"), 30_000);
+  return { picked, answer, steps: renamed(steps.slice(marks[0])), d: renamed(d.slice(marks[1])), seq: ack.seq };
+}
+
+test("STREAM.PEER.REMOVE of an R1 stream's only server, through T3 as meta leader as through N1", { skip: referenceMissing(), timeout: 240_000 }, async (t) => {
+  const { byNats, byT3 } = await throughNatsThenT3(t, (cluster, nc, sys, suffix) => peerRemoveR1(cluster, nc, sys, `PR${suffix}`));
+  const { picked: _n, ...nats } = byNats;
+  const { picked: _t, ...ours } = byT3;
+  assert.deepEqual(ours, nats, "T3 answers and moves the R1 stream and its durable as N1 does");
 });
