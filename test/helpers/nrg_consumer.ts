@@ -1,7 +1,7 @@
 // What the nrg consumer leader tests share: T3's consumer group in its /jsz, a nats-server's own
 // copy of a consumer's state, CONSUMER.INFO answered by the leader, and pulling messages.
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream, type JsMsg } from "@nats-io/jetstream";
+import { jetstream, type Consumer, type JsMsg } from "@nats-io/jetstream";
 import { getJson, type GroupJson, type NrgCluster } from "./nrg_cluster.js";
 import type { ReferenceServer } from "./nats_server.js";
 
@@ -46,11 +46,23 @@ export async function rawInfo(nc: NatsConnection, stream: string, consumer: stri
   return (await nc.request(`$JS.API.CONSUMER.INFO.${stream}.${consumer}`, "", { timeout: 10_000 })).json();
 }
 
-/** Pull `n` messages (a fetch may end early: asked again until all came). */
+/**
+ * Pull `n` messages (a fetch may end early: asked again until all came). The consumer's info is
+ * asked again while it is answered 10008: its group is electing a leader (after a member was
+ * stopped or frozen, a nats-server answers so until one is elected).
+ */
 export async function pull(nc: NatsConnection, stream: string, consumer: string, n: number): Promise<JsMsg[]> {
-  const cons = await jetstream(nc).consumers.get(stream, consumer);
-  const got: JsMsg[] = [];
   const deadline = Date.now() + 60_000;
+  let cons: Consumer | undefined;
+  while (cons === undefined) {
+    try {
+      cons = await jetstream(nc).consumers.get(stream, consumer);
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 10008 || Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  const got: JsMsg[] = [];
   while (got.length < n && Date.now() < deadline) {
     const batch = await cons.fetch({ max_messages: n - got.length, expires: 5_000 });
     for await (const m of batch) got.push(m);
