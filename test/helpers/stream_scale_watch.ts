@@ -5,7 +5,8 @@
 // - each consumer shows phases (desired.status), in nats-server 2.15's order, and a member being
 //   removed is listed (not current, pending; on nats-server current until its leader applied the
 //   removal it proposed) while it is; the stream shows that it waits for them;
-// - the consumers' delivered and ack floor sequences and pending counts never change;
+// - the consumers' delivered and ack floor sequences and pending counts never change (but for a
+//   nats-server consumer leader's answer right after its election: uncountedByNewLeader);
 // - the stream removes none of its own members while a consumer's group still has a member on a
 //   server the stream leaves: any consumer info asked for after an answer showing the stream
 //   removing a member lists no such member (other than one being removed);
@@ -89,6 +90,20 @@ const phaseCheck = (phases: string, order: RegExp): string => (phases === "" ? "
  */
 export function statesOtherThan(answers: readonly Answer[], expected: string): string[] {
   return [...new Set(answers.filter((a) => (a.info.cluster?.leader ?? "") !== "").map((a) => consumerState(a.info)).filter((st) => st !== expected))];
+}
+
+/**
+ * An answer of a consumer leader elected a moment before (its `ts` within 100 ms of
+ * `leader_since`) that differs from `expected` only by 0 pending: nats-server 2.15.1's new
+ * consumer leader answered so 0.2 ms after its election, under load (its pending count not yet
+ * taken from the stream: streamNumPending), and the right count the next time. Not the
+ * consumer's state.
+ */
+function uncountedByNewLeader(info: Json, expected: string): boolean {
+  const since = Date.parse(info.cluster?.leader_since ?? "");
+  const at = Date.parse(info.ts ?? "");
+  const withoutPending = (st: string): string => st.replace(/ pending \d+$/, "");
+  return info.num_pending === 0 && at - since < 100 && withoutPending(consumerState(info)) === withoutPending(expected);
 }
 
 /** Asks for the info of stream S ("S") and of its consumers `names` every 5 ms until stopped; the answers without an error, by name. */
@@ -183,7 +198,8 @@ export async function watchStreamScaleDown(nc: NatsConnection, cfg: Json, kinds:
   for (const k of kinds) {
     const answers = seen.get(k.name) as Answer[];
     const phases = phasesOf(answers);
-    const changed = answers.filter((a) => consumerState(a.info) !== states.get(k.name)).map((a) => consumerState(a.info));
+    const expected = states.get(k.name) as string;
+    const changed = answers.filter((a) => consumerState(a.info) !== expected && !uncountedByNewLeader(a.info, expected)).map((a) => consumerState(a.info));
     // Asked for after the stream was seen removing one of its members, with a member on a server it leaves.
     const late = removal === undefined ? [] : answers.filter((a) => a.sent > removal.got && membersOf(a.info).staying.some((s) => s !== kept));
     const touched = touchedBeforeSelecting(stream, answers);
