@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { copyOf, JsTestCluster, streamOn } from "./helpers/js_cluster.js";
 import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
-import { backBySnapshot, withCompactingCluster } from "./helpers/meta_compaction.js";
+import { backBySnapshot, consumerLedFrom, withCompactingCluster } from "./helpers/meta_compaction.js";
 import { consume, type Info } from "./helpers/js_cluster_consumer_groups.js";
 import { waitUntil } from "./helpers/server.js";
 import { JsCluster } from "../src/jetstream/cluster.js";
@@ -49,16 +49,7 @@ async function runsThere(c: JsTestCluster, nc: NatsConnection, late: string, seq
   );
   assert.equal(info.state?.messages, seqs.length);
   // Led from the server back, the consumer delivers what the others stored.
-  await waitUntil(
-    async () => {
-      const ci = await clusterApi<Info>(nc, "$JS.API.CONSUMER.INFO.S.C");
-      if (ci.cluster?.leader === late) return true;
-      await nc.request("$JS.API.CONSUMER.LEADER.STEPDOWN.S.C", JSON.stringify({ placement: { preferred: late } }), { timeout: 5000 }).catch(() => undefined);
-      return false;
-    },
-    30_000,
-    `C led from ${late}`,
-  );
+  await consumerLedFrom(nc, late);
   assert.deepEqual(await consume(nc, "S", "C", seqs.length), seqs);
 }
 

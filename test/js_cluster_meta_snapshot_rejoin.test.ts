@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { copyOf, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { clusterPublish, clusterRetry } from "./helpers/cluster_retry.js";
-import { backBySnapshot, withCompactingCluster } from "./helpers/meta_compaction.js";
+import { backBySnapshot, goesOnFromLate, withCompactingCluster } from "./helpers/meta_compaction.js";
 import { consume } from "./helpers/js_cluster_consumer_groups.js";
 import { waitUntil } from "./helpers/server.js";
 import { JsCluster } from "../src/jetstream/cluster.js";
@@ -72,19 +72,7 @@ test("a server that missed a stream's R5 -> R3 -> R5, learned from the meta snap
       assert.deepEqual(copyOf(c, late, "S"), current);
       await waitUntil(() => [...(streamOn(c, late, "S")?.replica?.node.config.voters ?? [])].sort().join(",") === names.join(","), 30_000, `${late} in a group of every server`);
       // C led from the server back goes on from the acks made meanwhile.
-      await waitUntil(
-        async () => {
-          if ((await clusterRetry(() => jsm.consumers.info("S", "C"))).cluster?.leader === late) return true;
-          await nc.request("$JS.API.CONSUMER.LEADER.STEPDOWN.S.C", JSON.stringify({ placement: { preferred: late } }), { timeout: 5000 }).catch(() => undefined);
-          return false;
-        },
-        30_000,
-        `C led from ${late}`,
-      );
-      assert.equal((await clusterRetry(() => jsm.consumers.info("S", "C"))).ack_floor.stream_seq, 3);
-      assert.deepEqual(await consume(nc, "S", "C", 4), [4, 5, 6, 7]);
-      assert.equal(await clusterPublish(nc, "s.8", "m8"), 8);
-      await waitUntil(() => streamOn(c, late, "S")?.store.state().lastSeq === 8, 20_000, `message 8 on ${late}`);
+      await goesOnFromLate(c, nc, late);
     },
     {},
     5,

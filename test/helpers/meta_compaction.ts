@@ -4,7 +4,9 @@
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { JsTestCluster } from "./js_cluster.js";
-import { clusterApi, type ClusterAnswer } from "./cluster_retry.js";
+import { clusterApi, clusterPublish, type ClusterAnswer } from "./cluster_retry.js";
+import { consume } from "./js_cluster_consumer_groups.js";
+import { streamOn } from "./js_cluster.js";
 import { waitUntil } from "./server.js";
 import { JsCluster } from "../../src/jetstream/cluster.js";
 
@@ -62,4 +64,31 @@ export async function withCompactingCluster(run: (c: JsTestCluster, nc: NatsConn
     await nc.close();
     await c.stop();
   }
+}
+
+/** The durable `consumer` of `stream` led from `server` (step-downs preferring it until it leads). */
+export async function consumerLedFrom(nc: NatsConnection, server: string, stream = "S", consumer = "C"): Promise<void> {
+  await waitUntil(
+    async () => {
+      const ci = await clusterApi<{ cluster?: { leader?: string } }>(nc, `$JS.API.CONSUMER.INFO.${stream}.${consumer}`);
+      if (ci.cluster?.leader === server) return true;
+      await nc.request(`$JS.API.CONSUMER.LEADER.STEPDOWN.${stream}.${consumer}`, JSON.stringify({ placement: { preferred: server } }), { timeout: 5000 }).catch(() => undefined);
+      return false;
+    },
+    30_000,
+    `${consumer} led from ${server}`,
+  );
+}
+
+/**
+ * The scenario of a server back after 7 messages of S, 3 of them acknowledged by C: C led from
+ * `late` goes on from those acks (ack floor 3, then 4..7), and `late` stores the next message.
+ */
+export async function goesOnFromLate(c: JsTestCluster, nc: NatsConnection, late: string): Promise<void> {
+  await consumerLedFrom(nc, late);
+  const ci = await clusterApi<{ ack_floor?: { stream_seq: number } }>(nc, "$JS.API.CONSUMER.INFO.S.C");
+  assert.equal(ci.ack_floor?.stream_seq, 3);
+  assert.deepEqual(await consume(nc, "S", "C", 4), [4, 5, 6, 7]);
+  assert.equal(await clusterPublish(nc, "s.8", "m8"), 8);
+  await waitUntil(() => streamOn(c, late, "S")?.store.state().lastSeq === 8, 20_000, `message 8 on ${late}`);
 }
