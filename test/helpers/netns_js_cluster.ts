@@ -29,12 +29,19 @@ export class NetnsJsCluster {
 
   static async start(opts: NetnsJsClusterOptions): Promise<NetnsJsCluster> {
     const c = new NetnsJsCluster(await NetnsLab.create(3));
-    for (let i = 0; i < 3; i++) {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${opts.dirPrefix}-${i}-`));
-      c.dirs.push(dir);
-      c.servers.push(new LabServer(c.lab, i, c.config(i, dir, opts), opts.powerLoss === true ? tsnatsPowerLossCommand(dir) : tsnatsCommand()));
+    try {
+      for (let i = 0; i < 3; i++) {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${opts.dirPrefix}-${i}-`));
+        c.dirs.push(dir);
+        c.servers.push(new LabServer(c.lab, i, c.config(i, dir, opts), opts.powerLoss === true ? tsnatsPowerLossCommand(dir) : tsnatsCommand()));
+      }
+      await Promise.all(c.servers.map((s) => s.start()));
+    } catch (err) {
+      // The caller gets no cluster to stop: without this, the servers that did start (and the
+      // namespaces) outlive the failed test and keep the test process alive until killed.
+      await c.stop();
+      throw err;
     }
-    await Promise.all(c.servers.map((s) => s.start()));
     return c;
   }
 
