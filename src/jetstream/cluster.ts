@@ -47,13 +47,20 @@ import { randomConsumerName } from "./consumer_create.js";
 import { mkdirDurable } from "../storage/file_io.js";
 
 /**
- * The meta leader's requests a held copy is relayed for: reads, and changes that are the same
- * when repeated (a second delete finds nothing). Others could run twice if the old leader had
- * answered them; they are left to the requester's retry, as in nats-server.
+ * The held requests relayed to the server that answers them (api_relay.ts): reads, and changes
+ * that are the same when repeated, which an answer from a server that heard it on arrival (an old
+ * meta or stream leader) and one from the server it is relayed to leave as one would: the meta
+ * leader's stream creates, updates and deletes; consumer creates that name the consumer (in the
+ * subject, or durable_name or name in the config: a create with the same config answers the
+ * consumer's info, as nats-server's does) and consumer deletes (a second finds nothing). Others
+ * could run twice (an unnamed ephemeral's create would make a second consumer); they are left to
+ * the requester's retry, as in nats-server.
  */
-function relayable(t: string[]): boolean {
+function relayable(t: string[], body: Buffer): boolean {
   if (t[0] === "INFO") return t.length === 1;
-  return t[0] === "STREAM" && (t[1] === "NAMES" || t[1] === "LIST" || t[1] === "CREATE" || t[1] === "UPDATE" || t[1] === "DELETE");
+  if (t[0] === "STREAM" && (t[1] === "NAMES" || t[1] === "LIST" || t[1] === "CREATE" || t[1] === "UPDATE" || t[1] === "DELETE")) return true;
+  if (t[0] === "CONSUMER" && t[1] === "DELETE") return t.length === 4;
+  return (t[0] === "STREAM" || t[0] === "CONSUMER") && safeToRepeat(t, body);
 }
 
 /** A stream's place in the cluster, as the meta group holds it. */
@@ -242,12 +249,14 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private waiting: Array<{ jsa: JsAccount; rest: string; body: Buffer; reply: string; hdr: Buffer | undefined; at: number }> = [];
   private stopped = false;
   private waitTimer: NodeJS.Timeout | undefined;
-  /** Held requests relayed to the new meta leader, answered once (api_relay.ts). */
+  /** Held requests relayed to the server that answers them, answered once (api_relay.ts). */
   private readonly relay: ApiRelay;
   /** What waits for a meta leader that takes requests (whenMetaLeaderAnswers). */
   private leaderWaiters: Array<() => void> = [];
-  /** Set while a held request is decided again (a skip then relays it to the leader). */
+  /** Set while a held request is decided again (a skip then relays it to the server that answers it). */
   private retryingHeld = false;
+  /** When the held request decided again (retryingHeld) arrived. */
+  private heldAt = 0;
   /** When this server's JetStream cluster part started (nats-server's thresholds for saying a group has no leader: leaderless.ts). */
   private readonly startedAt = Date.now();
   private readonly onPeer = (peer: { id: string; name: string }, up: boolean): void => {
@@ -536,6 +545,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       for (const w of waiting) {
         if (now - w.at >= WAIT_FOR_LEADER_MS) continue;
         this.retryingHeld = true;
+        this.heldAt = w.at;
         try {
           w.jsa.executeApi(w.rest, w.reply, w.body, w.hdr, true);
         } finally {
@@ -545,11 +555,22 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     });
   }
 
-  /** A request another server held, relayed here (the meta leader): decided as if it arrived now, unless answered already. */
+  /**
+   * A request another server held, relayed here: decided as if it arrived now (the server that
+   * answers it answers, the others skip it), once, unless answered here already; acknowledged
+   * when answered here. Without a meta leader here it waits for the relayer's next copy.
+   */
   private onRelayed(req: RelayedRequest): void {
     const jsa = this.service.accounts.get(req.account);
-    if (jsa === undefined || !this.isLeader || this.relay.wasAnswered(req.account, req.reply)) return;
+    const sys = this.service.server.systemAccount;
+    if (jsa === undefined || sys === undefined || this.node === undefined) return;
+    if (this.relay.wasAnswered(req.account, req.reply)) {
+      this.relay.acknowledge(sys, req);
+      return;
+    }
+    if (!this.metaLeaderAnswers(this.node) || !this.relay.firstDecision(req.account, req.reply)) return;
     jsa.executeApi(req.rest, req.reply, req.body, req.hdr, true);
+    if (this.relay.wasAnswered(req.account, req.reply)) this.relay.acknowledge(sys, req);
   }
 
   /**
@@ -1423,10 +1444,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (this.retryingHeld && this.relay.wasAnswered(account, reply)) return SKIP;
     const decided = this.decide(jsa, node, t, body, reply, hdr);
     if (decided !== SKIP) this.relay.noteAnswered(account, reply);
-    else if (this.retryingHeld && reply !== "" && !this.isLeader && node.leader !== "" && relayable(t)) {
-      // The leader may have skipped it when it arrived (it still followed the old one).
+    else if (this.retryingHeld && reply !== "" && relayable(t, body)) {
+      // The server that answers it may have skipped it when it arrived (a new meta leader that
+      // still followed the old one), or never got it (no route led there when it arrived).
       const sys = this.service.server.systemAccount;
-      if (sys !== undefined) this.relay.relay(sys, node.leader, { account, rest: t.join("."), reply, body, hdr });
+      if (sys !== undefined) this.relay.relay(sys, () => new Set(this.peers.values()), { account, rest: t.join("."), reply, body, hdr }, this.heldAt + WAIT_FOR_LEADER_MS);
     }
     return decided;
   }
