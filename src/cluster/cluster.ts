@@ -83,6 +83,8 @@ export class Cluster implements ServerService {
   private advertisedHost = "";
   private advertisedPort = 0;
   private advertisedIp = "";
+  /** The tags and store limits of peers whose last route closed, by server name, as their last INFO told (serverTags). */
+  private readonly departed = new Map<string, { tags: string[]; jsLimits: { max_memory?: number; max_storage?: number } | undefined }>();
   /** Told when a peer gets its first route and when it loses its last one. */
   readonly peerListeners = new Set<PeerListener>();
   /** Configured route URLs (normalized `href`) found to lead back to this server. */
@@ -517,6 +519,7 @@ export class Cluster implements ServerService {
       }
     }
     if (lastOfPeer) {
+      if (route.remoteName !== "") this.departed.set(route.remoteName, { tags: tagsOf(route.remoteInfo), jsLimits: route.remoteInfo?.js_limits });
       this.server.log.info(`${route.logPrefix()} - Route connection to ${route.remoteName || id} closed: ${route.closeReason}`);
       for (const l of this.peerListeners) l({ id, name: route.remoteName }, false);
       this.updatePortsFile();
@@ -730,22 +733,30 @@ export class Cluster implements ServerService {
     return out;
   }
 
-  /** A server's `server_tags`, this one's or a peer's from its route INFO; undefined when no route leads to it. */
+  /**
+   * A server's `server_tags`, this one's or a peer's from its route INFO, or from the last INFO of
+   * a peer whose routes closed since this server started (as nats-server keeps a stopped server's
+   * node info, offline, and places on it); undefined when no route ever led to it.
+   */
   serverTags(name: string): string[] | undefined {
     if (name === this.server.name) return this.server.options.serverTags;
-    for (const conns of this.routes.values()) {
-      const r = conns.find((c) => c !== undefined);
-      if (r !== undefined && r.remoteName === name) return (r.remoteInfo?.tags ?? []).filter((t): t is string => typeof t === "string");
-    }
-    return undefined;
+    const r = this.liveRouteTo(name);
+    if (r !== undefined) return tagsOf(r.remoteInfo);
+    return this.departed.get(name)?.tags;
   }
 
-  /** A server's JetStream store limits (bytes; undefined: none set), this one's or a peer's from its route INFO. */
+  /** A server's JetStream store limits (bytes; undefined: none set), this one's or a peer's from its route INFO (or its last one: serverTags). */
   serverJsLimits(name: string): { max_memory?: number; max_storage?: number } | undefined {
     if (name === this.server.name) return ownJsLimits(this.server);
+    const r = this.liveRouteTo(name);
+    if (r !== undefined) return r.remoteInfo?.js_limits;
+    return this.departed.get(name)?.jsLimits;
+  }
+
+  private liveRouteTo(name: string): Route | undefined {
     for (const conns of this.routes.values()) {
       const r = conns.find((c) => c !== undefined);
-      if (r !== undefined && r.remoteName === name) return r.remoteInfo?.js_limits;
+      if (r !== undefined && r.remoteName === name) return r;
     }
     return undefined;
   }
@@ -873,4 +884,9 @@ function ownJsLimits(s: Server): { max_memory?: number; max_storage?: number } |
   if (js.maxMemoryStore > 0) out.max_memory = js.maxMemoryStore;
   if (js.maxFileStore > 0) out.max_storage = js.maxFileStore;
   return out.max_memory === undefined && out.max_storage === undefined ? undefined : out;
+}
+
+/** The `server_tags` a route's INFO carries. */
+function tagsOf(info: RouteInfo | undefined): string[] {
+  return (info?.tags ?? []).filter((t): t is string => typeof t === "string");
 }

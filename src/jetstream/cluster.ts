@@ -217,9 +217,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    */
   static pickFallbackMs = 3000;
   /**
-   * Servers placement takes though this leader has not heard from them lately. nats-server places
-   * on a server until it is marked offline, a while after it stopped; tests name a server they
-   * stopped just before a stream is created, so that it lands there without racing that while.
+   * Servers placement counts online though this leader has not heard from them lately (others it
+   * knows are taken after those online, as nats-server places on a server marked offline); tests
+   * name a server they stopped just before a stream is created, so that it lands there first.
    */
   static placeableUnheard: readonly string[] = [];
   node: RaftNode | undefined;
@@ -2103,19 +2103,28 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   /**
-   * Choose servers for a stream: current members with the fewest streams (the first one is its
-   * owner), other than those in `exclude` (the stream's servers already, a server removed).
-   * `staying` are the servers the stream keeps, whose `unique_tag` values are taken already.
+   * Choose servers for a stream: members online with the fewest streams first (the first one is
+   * its owner), then members offline, other than those in `exclude` (the stream's servers
+   * already, a server removed). `staying` are the servers the stream keeps, whose `unique_tag`
+   * values are taken already.
    */
   private place(cfg: Record<string, unknown>, replicas: number, exclude: string[] = [], staying: string[] = exclude): string[] {
     this.checkPlacement(cfg);
     const placement = (cfg.placement ?? {}) as { preferred?: unknown; tags?: unknown };
     const wanted = Array.isArray(placement.tags) ? placement.tags.filter((t): t is string => typeof t === "string").map((t) => t.trim().toLowerCase()) : [];
-    // Servers heard from lately, as nats-server places on peers not marked offline: a follower a
-    // few entries behind (just after an election, catching up) can hold a new stream too.
-    const current = new Set([this.self, ...this.heardPeers(true), ...JsCluster.placeableUnheard]);
+    // Online: servers heard from lately that a route leads to, as nats-server places on peers not
+    // marked offline (a follower a few entries behind, just after an election, can hold a new
+    // stream too; a server that shut down is offline at once, its routes closed).
+    const online = new Set([this.self, ...[...this.heardPeers(true)].filter((id) => this.reachable(id)), ...JsCluster.placeableUnheard]);
+    // Offline ones this server knows (their tags and limits from their last route INFO) are
+    // candidates too, after those online: nats-server keeps a stopped server's node info and
+    // places on it while the servers online make a quorum of the stream's replicas.
+    const current = new Set(online);
+    for (const id of this.node?.config.voters ?? []) if (this.cluster.serverTags(id) !== undefined) current.add(id);
     for (const id of exclude) current.delete(id);
+    const sizeBeforeTags = current.size;
     for (const id of [...current]) if (!this.hasTags(id, wanted)) current.delete(id);
+    const lacking = current.size < sizeBeforeTags;
     if (wanted.length > 0 && current.size < replicas) {
       throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, tags not matched ['${wanted.join("', '")}']` });
     }
@@ -2144,7 +2153,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }
     // nats-server names the reasons peers were passed over ("miscellaneous issue": the HA limit).
     if (count.size < replicas) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement${roomless.length > 0 ? ", insufficient storage" : ""}${haFull ? ", miscellaneous issue" : ""}` });
-    const ranked = [...count.keys()].sort((a, b) => (count.get(a) ?? 0) - (count.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
+    // Enough servers, but too few online for the group to elect a leader (with the servers it
+    // keeps): nats-server's "peer offline", with the tags others lacked.
+    const onlineCount = [...count.keys()].filter((id) => online.has(id)).length;
+    if (onlineCount + staying.length < Math.floor((replicas + staying.length) / 2) + 1) {
+      throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, peer offline${lacking ? `, tags not matched ['${wanted.join("', '")}']` : ""}` });
+    }
+    const ranked = [...count.keys()].sort((a, b) => Number(!online.has(a)) - Number(!online.has(b)) || (count.get(a) ?? 0) - (count.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
     if (typeof placement.preferred === "string" && count.has(placement.preferred)) {
       ranked.splice(ranked.indexOf(placement.preferred), 1);
       ranked.unshift(placement.preferred);
