@@ -33,6 +33,7 @@ interface TcpHandle extends StreamHandle {
   getpeername(out: { address?: string; port?: number }): number;
   shutdown(req: ShutdownRequest): number;
   close(callback: (this: TcpHandle) => void): void;
+  unref(): void;
   [kConnection]?: TcpConnection;
 }
 
@@ -118,6 +119,11 @@ export class TcpConnection {
 
   setNoDelay(): void {
     // Set when accepted.
+  }
+
+  /** The connection no longer keeps the process alive (as a socket's unref()). */
+  unref(): void {
+    this._handle?.unref();
   }
 
   /** Writes go to the handle through a DirectWriter; this one is only reached once ended or destroyed. */

@@ -102,8 +102,9 @@ class Loopback {
     return { conn: this.accepted.shift() as net.Socket | TcpConnection, peer };
   }
 
-  close(): void {
-    for (const p of this.peers) p.destroy();
+  /** Closes the listener and every connection but `kept`'s two ends. */
+  close(kept?: { conn: net.Socket | TcpConnection; peer: net.Socket }): void {
+    for (const p of this.peers) if (p !== kept?.peer) p.destroy();
     for (const s of this.accepted) s.destroy();
     this.listener.close();
   }
@@ -168,8 +169,23 @@ class CrowdWait {
   }
 }
 
-/** Warms the publish, routing and delivery path up; resolves when done or `stop()` says so. Never throws. */
-export async function warmUp(server: Server, stop: () => boolean): Promise<void> {
+/**
+ * Warms the publish, routing and delivery path up; resolves when done or `stop()` says so, with
+ * what closes the connection it keeps (see below). Never throws.
+ *
+ * One of its connections stays open, idle, with both ends unreferenced (it never keeps the
+ * process alive), until that close is called at shutdown. Optimized code holds the hidden
+ * classes (maps) it was compiled for weakly, and so do the transitions that make them: once
+ * the warm-up's last connection closed, the collection after the warm-up freed the maps of its
+ * TCP handles, connections, direct writers and write requests, and with them the code compiled
+ * for them ("weak objects" deoptimizations of writeOutDirect, DirectWriter's write/usable/queued,
+ * fastPub, decodeSubject...). Real clients connecting later got new maps of the same shape, and
+ * the first messages through them compiled that code again: conns1000's 200 round trips ran
+ * 3-8 optimizing compilations (5-12 ms each on a compiler thread, on a 2-core machine beside
+ * the load generator) and 4-10 deoptimizations; with the connection kept, 0-3 and none
+ * (--trace-opt/--trace-deopt timestamped beside the round trips, 5 runs each).
+ */
+export async function warmUp(server: Server, stop: () => boolean): Promise<() => void> {
   const loopback = new Loopback();
   const account = new Account("$WARMUP");
   const clients = new Set<Client>();
@@ -184,6 +200,8 @@ export async function warmUp(server: Server, stop: () => boolean): Promise<void>
     ends.set(c, end);
     return c;
   };
+  let completed = false;
+  let requester: Client | undefined;
   try {
     await loopback.listen();
     // The responder is a new connection every few slices: a connection's first subscription
@@ -191,7 +209,7 @@ export async function warmUp(server: Server, stop: () => boolean): Promise<void>
     // compiled for steady traffic the first time a real connection takes them.
     const inbox = "_INBOX.WARMUPWARMUPWARMUPWARMUP";
     const subs = Buffer.from(Array.from({ length: SUBJECTS }, (_, i) => `SUB w.r.${i} ${i + 1}\r\n`).join("") + `SUB w.big ${SUBJECTS + 1}\r\n`);
-    const requester = await newClient();
+    requester = await newClient();
     const requesterEnd = ends.get(requester) as { conn: net.Socket | TcpConnection; peer: net.Socket };
     const requesterConn = requesterEnd.conn;
     requester.onData(Buffer.from(`SUB ${inbox}.* 1\r\n`));
@@ -208,10 +226,10 @@ export async function warmUp(server: Server, stop: () => boolean): Promise<void>
     const crowd = new CrowdWait(server);
     for (let done = 0, slice = 0; done < ROUNDS; slice++) {
       await crowd.passed(stop);
-      if (stop()) return;
+      if (stop()) break;
       if (slice % RESPONDER_SLICES === 0) {
         const next = await newClient();
-        if (stop()) return;
+        if (stop()) break;
         if (responder !== undefined) {
           // Its peer hangs up, as a client does: the end-of-stream read closes it (the read
           // handler's branch for it is then warm too; the first real client leaving
@@ -249,10 +267,19 @@ export async function warmUp(server: Server, stop: () => boolean): Promise<void>
       }
       await new Promise((r) => setImmediate(r));
     }
+    completed = !stop();
   } catch {
     // A warm-up that cannot run costs nothing but its effect.
-  } finally {
-    for (const c of clients) c.close("Client Closed", true);
-    loopback.close();
   }
+  const kept = completed && requester !== undefined ? requester : undefined;
+  const keptEnd = kept !== undefined ? ends.get(kept) : undefined;
+  for (const c of clients) if (c !== kept) c.close("Client Closed", true);
+  loopback.close(keptEnd);
+  if (kept === undefined || keptEnd === undefined) return () => undefined;
+  keptEnd.peer.unref();
+  keptEnd.conn.unref();
+  return () => {
+    kept.close("Client Closed", true);
+    keptEnd.peer.destroy();
+  };
 }
