@@ -10,7 +10,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
-import { JsTestCluster, managerOn, streamOn } from "./helpers/js_cluster.js";
+import { JsTestCluster, managerOn, pauseRaft, streamOn } from "./helpers/js_cluster.js";
 import { waitUntil } from "./helpers/server.js";
 import type { JsCluster } from "../src/jetstream/cluster.js";
 
@@ -77,6 +77,91 @@ test("consumer creates naming their consumer (subject, legacy durable subject, c
     assert.deepEqual(names.sort(), ["B", "D", "E"]);
     assert.deepEqual([...(streamOn(c, "S1", "O")?.consumers.keys() ?? [])].sort(), ["B", "D", "E"]);
   } finally {
+    for (const nc of ncs) await nc.close().catch(() => {});
+    await c.stop();
+  }
+});
+
+// The same requests for an R3 stream, whose own group is still electing when they are decided
+// after a full restart: its members (S2, which held them, and S1, to which they are relayed) have
+// no leader then. They wait for the group's leader, up to an election's length, and its first
+// leader runs those that are the same when repeated (the named creates, the delete); a member
+// without a leader would have answered 10008 "temporarily unavailable" half a second after. S2's
+// copy of the group is paused until well after that half second, then campaigns at once, so the
+// election always ends inside the wait and after the half second.
+test("held consumer creates naming their consumer and deletes of an R3 stream whose group is still electing when they are decided wait for its leader and are answered; an unnamed ephemeral's create gets 'temporarily unavailable'", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3, "JSC", { serverTags: TAGS });
+  const ncs: NatsConnection[] = [];
+  let resume: (() => void) | undefined;
+  try {
+    await c.metaAllCurrent();
+    const { jsm } = await managerOn(c.members[0].url, ncs);
+    await jsm.streams.add({ name: "O", subjects: ["o.>"], num_replicas: 3 });
+    await jsm.consumers.add("O", { durable_name: "X", ack_policy: AckPolicy.Explicit });
+    for (const nc of ncs.splice(0)) await nc.close();
+    for (const m of c.members) await c.stopMember(m.name);
+
+    // S2 alone, its member of O's group paused (it neither votes nor campaigns).
+    await c.startMember("S2");
+    await waitUntil(() => streamOn(c, "S2", "O")?.replica !== undefined, 10_000, "S2 recovers its copy of O");
+    const group2 = streamOn(c, "S2", "O")!.replica!;
+    resume = pauseRaft(group2.node, true);
+    const nc = await connect({ servers: c.member("S2").url });
+    ncs.push(nc);
+    const jsm2 = await jetstreamManager(nc, { timeout: TIMEOUT_MS, checkAPI: false });
+    const sent = Date.now();
+    const named = jsm2.consumers.add("O", { durable_name: "D", ack_policy: AckPolicy.Explicit }).then(
+      (ci) => ci.name,
+      (err: Error) => `error: ${err.message}`,
+    );
+    const legacyDurable = ask(nc, "CONSUMER.DURABLE.CREATE.O.B", { stream_name: "O", config: { durable_name: "B", ack_policy: "explicit" } });
+    const bodyNamed = ask(nc, "CONSUMER.CREATE.O", { stream_name: "O", config: { name: "E", ack_policy: "none", inactive_threshold: 60_000_000_000 } });
+    const deleted = ask(nc, "CONSUMER.DELETE.O.X", {});
+    const ephemeral = ask(nc, "CONSUMER.CREATE.O", { stream_name: "O", config: { ack_policy: "none", inactive_threshold: 60_000_000_000 } });
+    const held = (): number => (c.js("S2").cluster as unknown as { waiting: unknown[] }).waiting.length;
+    await waitUntil(() => held() === 5, 10_000, "S2 holds the five requests");
+
+    // S1 starts: a meta leader (S1 and S2), but O's group cannot elect (S2's member paused, S3 down).
+    await c.startMember("S1");
+    const decidedOnS1 = (): number => {
+      const relay = (c.js("S1").cluster as unknown as { relay: { decided: Set<string> } }).relay;
+      return relay.decided.size;
+    };
+    await waitUntil(() => held() === 0 && decidedOnS1() >= 4, 15_000, "S2 decided the held requests again and S1 the four relayed");
+    assert.equal(streamOn(c, "S1", "O")?.replica?.leader, "", "O's group has no leader on S1");
+    // Past the half second after which a leaderless member answers 10008 on its own (the scenario's
+    // timing, not a check: with any shorter pause the answers below are the same).
+    await new Promise((r) => setTimeout(r, 1_000));
+    resume();
+    resume = undefined;
+    group2.node.campaignNow();
+
+    assert.equal(await named, "D", "the create naming D in its subject is answered with D's info");
+    const b = await legacyDurable;
+    assert.ok(b !== "timeout" && (b.name as string) === "B", `the durable create (legacy subject) naming B is answered with B's info: ${JSON.stringify(b)}`);
+    const e = await bodyNamed;
+    assert.ok(e !== "timeout" && (e.name as string) === "E", `the create naming E in its config is answered with E's info: ${JSON.stringify(e)}`);
+    const d = await deleted;
+    assert.ok(d !== "timeout" && d.success === true, `the delete of X is answered: ${JSON.stringify(d)}`);
+    assert.ok(Date.now() - sent < TIMEOUT_MS, "answered within the client's timeout");
+    const eph = await ephemeral;
+    assert.ok(eph !== "timeout" && (eph.error as { err_code?: number } | undefined)?.err_code === 10008, `the unnamed ephemeral's create is not run again: 'temporarily unavailable': ${JSON.stringify(eph)}`);
+
+    // Each consumer once: D, B and E, X gone, no unnamed ephemeral. The stream's consumer list
+    // (answered by its leader) names E too, an R1 consumer that lives on one member only; the
+    // durables are on both running members' copies.
+    const { jsm: jsm1 } = await managerOn(c.member("S1").url, ncs);
+    const names: string[] = [];
+    for await (const ci of jsm1.consumers.list("O")) names.push(ci.name);
+    assert.deepEqual(names.sort(), ["B", "D", "E"]);
+    for (const s of ["S1", "S2"]) {
+      await waitUntil(() => {
+        const keys = [...(streamOn(c, s, "O")?.consumers.keys() ?? [])];
+        return keys.includes("B") && keys.includes("D") && !keys.includes("X") && keys.every((k) => ["B", "D", "E"].includes(k));
+      }, 10_000, `${s}'s copy of O has B and D, not X`);
+    }
+  } finally {
+    resume?.();
     for (const nc of ncs) await nc.close().catch(() => {});
     await c.stop();
   }

@@ -27,6 +27,8 @@ export interface RelayedRequest {
   hdr: Buffer | undefined;
   /** The server that relays it (acknowledged there); absent from servers before acknowledgements. */
   from?: string;
+  /** How long its requester may still wait, as of this copy (absent from servers before it). */
+  leftMs?: number;
 }
 
 interface Pending {
@@ -89,6 +91,8 @@ export class ApiRelay {
     if (reply === "") return;
     this.rotate();
     this.answered.add(`${account} ${reply}`);
+    // A request relayed from here and then answered here (this server came to lead its stream's group).
+    this.settle(`${account} ${reply}`);
   }
 
   wasAnswered(account: string, reply: string): boolean {
@@ -128,7 +132,7 @@ export class ApiRelay {
         this.pending.delete(key);
         return;
       }
-      const out = encode(p.req);
+      const out = encode({ ...p.req, leftMs: p.until - Date.now() });
       for (const to of targets()) if (to !== this.self) sys.publish(`${RELAY_PREFIX}.${to}`, "", undefined, out);
       p.timer = setTimeout(send, RESEND_MS);
       p.timer.unref();
@@ -162,6 +166,7 @@ function encode(req: RelayedRequest): Buffer {
     body: req.body.toString("base64"),
     ...(req.hdr !== undefined ? { hdr: req.hdr.toString("base64") } : {}),
     ...(req.from !== undefined ? { from: req.from } : {}),
+    ...(req.leftMs !== undefined ? { leftMs: req.leftMs } : {}),
   };
   return Buffer.from(JSON.stringify(out));
 }
@@ -177,6 +182,7 @@ function decode(payload: Uint8Array): RelayedRequest | undefined {
       body: Buffer.from(j.body, "base64"),
       hdr: typeof j.hdr === "string" ? Buffer.from(j.hdr, "base64") : undefined,
       from: typeof j.from === "string" ? j.from : undefined,
+      leftMs: typeof j.leftMs === "number" && j.leftMs > 0 ? j.leftMs : undefined,
     };
   } catch {
     return undefined;

@@ -59,7 +59,6 @@ import { mkdirDurable } from "../storage/file_io.js";
 function relayable(t: string[], body: Buffer): boolean {
   if (t[0] === "INFO") return t.length === 1;
   if (t[0] === "STREAM" && (t[1] === "NAMES" || t[1] === "LIST" || t[1] === "CREATE" || t[1] === "UPDATE" || t[1] === "DELETE")) return true;
-  if (t[0] === "CONSUMER" && t[1] === "DELETE") return t.length === 4;
   return (t[0] === "STREAM" || t[0] === "CONSUMER") && safeToRepeat(t, body);
 }
 
@@ -257,6 +256,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private retryingHeld = false;
   /** When the held request decided again (retryingHeld) arrived. */
   private heldAt = 0;
+  /**
+   * Set while a held or relayed request is decided: until when its requester may still wait. A
+   * stream group without a leader then has it wait for one (answerLeaderless), not answer at once.
+   */
+  private heldUntil: number | undefined;
   /** When this server's JetStream cluster part started (nats-server's thresholds for saying a group has no leader: leaderless.ts). */
   private readonly startedAt = Date.now();
   private readonly onPeer = (peer: { id: string; name: string }, up: boolean): void => {
@@ -546,9 +550,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         if (now - w.at >= WAIT_FOR_LEADER_MS) continue;
         this.retryingHeld = true;
         this.heldAt = w.at;
+        this.heldUntil = w.at + WAIT_FOR_LEADER_MS;
         try {
           w.jsa.executeApi(w.rest, w.reply, w.body, w.hdr, true);
         } finally {
+          this.heldUntil = undefined;
           this.retryingHeld = false;
         }
       }
@@ -569,7 +575,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       return;
     }
     if (!this.metaLeaderAnswers(this.node) || !this.relay.firstDecision(req.account, req.reply)) return;
-    jsa.executeApi(req.rest, req.reply, req.body, req.hdr, true);
+    // (The requester's time left as the relayer saw it; a relayer before that field: an election's.)
+    this.heldUntil = Date.now() + (req.leftMs ?? ELECTION_MAX_MS);
+    try {
+      jsa.executeApi(req.rest, req.reply, req.body, req.hdr, true);
+    } finally {
+      this.heldUntil = undefined;
+    }
     if (this.relay.wasAnswered(req.account, req.reply)) this.relay.acknowledge(sys, req);
   }
 
@@ -1662,7 +1674,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const seen = jsa.streams.get(sa.name)?.replica;
     const epoch = seen?.leaderEpoch;
     const term = seen?.term ?? 0;
-    setTimeout(() => {
+    const decideAgain = (): void => {
       // Decided again: a leader elected here meanwhile, the first leader since the request came,
       // answers it itself when running it twice changes nothing (the old leader may have run it
       // before it lost its leadership: an unnamed consumer create ran again made a second
@@ -1678,7 +1690,14 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         if (firstLeaderSince && safeToRepeat(t, body)) jsa.executeApi(rest, reply, body, hdr, true);
         else this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr"));
       } else if (this.leaderless(jsa, sa)) this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr"));
-    }, OFFLINE_ERROR_DELAY_MS).unref();
+    };
+    // A held or relayed request (its requester already waited: for a meta leader, or for a route
+    // to the stream's servers) comes while the group is still electing after a restart: it waits
+    // for the group's leader, up to an election's length within what the requester may still
+    // wait, and is decided again once one is known. Any other is answered after half a second.
+    const heldMs = this.heldUntil === undefined ? 0 : Math.min(ELECTION_MAX_MS, this.heldUntil - Date.now());
+    if (seen !== undefined && heldMs > OFFLINE_ERROR_DELAY_MS) seen.whenLeaderKnown(heldMs, decideAgain);
+    else setTimeout(decideAgain, OFFLINE_ERROR_DELAY_MS).unref();
     return SKIP;
   }
 
@@ -2630,11 +2649,16 @@ function replicasIn(cfg: Record<string, unknown>): number {
 
 /**
  * A request about a stream (tokens after `$JS.API.`) that, run a second time, changes nothing
- * and answers the same: reads, and creates of a named consumer (the same config again).
+ * and answers the same: reads, and creates of a named consumer (the same config again); and a
+ * consumer's delete, which run again changes nothing and answers "consumer not found" (10014):
+ * the client got the first run's success already when there was one (a later answer to its
+ * reply is dropped), else the consumer is gone either way, as the 10014 of its retry after a
+ * "temporarily unavailable" would tell it.
  */
 function safeToRepeat(t: string[], body: Buffer): boolean {
   if (t[1] === "INFO" || t[1] === "NAMES" || t[1] === "LIST" || (t[1] === "MSG" && t[2] === "GET")) return true;
   if (t[0] !== "CONSUMER") return false;
+  if (t[1] === "DELETE") return t.length === 4;
   if (t[1] === "DURABLE" && t[2] === "CREATE") return true;
   if (t[1] !== "CREATE") return false;
   if (t.length > 3) return true;
