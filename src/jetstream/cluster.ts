@@ -2139,13 +2139,22 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     // candidates too, after those online: nats-server keeps a stopped server's node info and
     // places on it while the servers online make a quorum of the stream's replicas.
     const current = new Set(online);
-    for (const id of this.node?.config.voters ?? []) if (this.cluster.serverTags(id) !== undefined) current.add(id);
+    // A peer of the meta group this server never heard from since it started (no route INFO):
+    // nats-server has no node info for it and names it "miscellaneous issue" when placement fails.
+    let unknown = false;
+    for (const id of this.node?.config.voters ?? []) {
+      if (this.cluster.serverTags(id) !== undefined) current.add(id);
+      else if (!online.has(id)) unknown = true;
+    }
     for (const id of exclude) current.delete(id);
     const sizeBeforeTags = current.size;
     for (const id of [...current]) if (!this.hasTags(id, wanted)) current.delete(id);
     const lacking = current.size < sizeBeforeTags;
+    // The reasons in nats-server's order (its selectPeerError): ..., misc, tags not matched.
+    const misc = unknown ? ", miscellaneous issue" : "";
+    const tagsNotMatched = lacking ? `, tags not matched ['${wanted.join("', '")}']` : "";
     if (wanted.length > 0 && current.size < replicas) {
-      throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, tags not matched ['${wanted.join("', '")}']` });
+      throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement${misc}${tagsNotMatched}` });
     }
     // A server whose store limit the stream's max_bytes does not fit in, beside what the streams
     // assigned to it reserve, takes no replica (nats-server: "insufficient storage").
@@ -2171,12 +2180,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       }
     }
     // nats-server names the reasons peers were passed over ("miscellaneous issue": the HA limit).
-    if (count.size < replicas) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement${roomless.length > 0 ? ", insufficient storage" : ""}${haFull ? ", miscellaneous issue" : ""}` });
+    if (count.size < replicas) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement${roomless.length > 0 ? ", insufficient storage" : ""}${haFull || unknown ? ", miscellaneous issue" : ""}${tagsNotMatched}` });
     // Enough servers, but too few online for the group to elect a leader (with the servers it
     // keeps): nats-server's "peer offline", with the tags others lacked.
     const onlineCount = [...count.keys()].filter((id) => online.has(id)).length;
     if (onlineCount + staying.length < Math.floor((replicas + staying.length) / 2) + 1) {
-      throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, peer offline${lacking ? `, tags not matched ['${wanted.join("', '")}']` : ""}` });
+      throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, peer offline${roomless.length > 0 ? ", insufficient storage" : ""}${haFull || unknown ? ", miscellaneous issue" : ""}${tagsNotMatched}` });
     }
     const ranked = [...count.keys()].sort((a, b) => Number(!online.has(a)) - Number(!online.has(b)) || (count.get(a) ?? 0) - (count.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
     if (typeof placement.preferred === "string" && count.has(placement.preferred)) {
