@@ -1,6 +1,6 @@
 // Start-up time and idle memory, side by side: each command is started ROUNDS times
 // (interleaved A B A B ...), timed from spawn to its "Server is ready" log line, left idle for
-// IDLE_MS, its resident memory read from /proc, then stopped. Prints medians and ratios B/A.
+// IDLE_MS, its resident memory and CPU time read from /proc, then stopped. Prints medians and ratios B/A.
 //
 //   node bench/startup.mjs [--rounds 10] [--idle-ms 1500] [--busy N] 'CMD A' 'CMD B' ...
 //
@@ -83,13 +83,14 @@ async function startOnce(template) {
   });
   await new Promise((r) => setTimeout(r, idleMs));
   const rss = rssKb(child.pid);
+  const idleCpu = cpuMs(child.pid);
   const exited = new Promise((r) => child.once("exit", r));
   child.kill("SIGTERM");
   const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
   await exited;
   clearTimeout(timer);
   rmSync(dir, { recursive: true, force: true });
-  return { readyMs, cpuMs: readyCpu, rssMb: rss / 1024 };
+  return { readyMs, cpuMs: readyCpu, idleCpuMs: idleCpu, rssMb: rss / 1024 };
 }
 
 const median = (xs) => {
@@ -101,10 +102,11 @@ const median = (xs) => {
 const loops = [];
 for (let i = 0; i < busy; i++) loops.push(spawn(process.execPath, ["-e", "for(;;){}"], { stdio: "ignore" }));
 try {
-  const results = commands.map(() => ({ ready: [], cpu: [], rss: [] }));
+  const results = commands.map(() => ({ ready: [], cpu: [], idleCpu: [], rss: [] }));
   for (let r = 0; r < rounds; r++) {
     for (let c = 0; c < commands.length; c++) {
-      const { readyMs, cpuMs, rssMb } = await startOnce(commands[c]);
+      const { readyMs, cpuMs, idleCpuMs, rssMb } = await startOnce(commands[c]);
+      results[c].idleCpu.push(idleCpuMs);
       results[c].ready.push(readyMs);
       results[c].cpu.push(cpuMs);
       results[c].rss.push(rssMb);
@@ -117,11 +119,12 @@ try {
     const rd = median(results[c].ready);
     const rs = median(results[c].rss);
     const cpu = median(results[c].cpu);
+    const idleCpu = median(results[c].idleCpu);
     const ratio = c === 0 ? "" : `  ready x${(rd / median(base.ready)).toFixed(2)}  cpu x${(cpu / median(base.cpu)).toFixed(2)}  rss x${(rs / median(base.rss)).toFixed(2)}`;
     const min = Math.min(...results[c].ready);
     const max = Math.max(...results[c].ready);
     process.stdout.write(
-      `${String.fromCharCode(65 + c)}: ready median ${rd.toFixed(0)} ms (${min.toFixed(0)}-${max.toFixed(0)})  cpu to ready ${cpu.toFixed(0)} ms  idle RSS median ${rs.toFixed(1)} MB${ratio}\n   ${cmd}\n`,
+      `${String.fromCharCode(65 + c)}: ready median ${rd.toFixed(0)} ms (${min.toFixed(0)}-${max.toFixed(0)})  cpu to ready ${cpu.toFixed(0)} ms, after idle ${idleCpu.toFixed(0)} ms  idle RSS median ${rs.toFixed(1)} MB${ratio}\n   ${cmd}\n`,
     );
   });
 } finally {

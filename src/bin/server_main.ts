@@ -11,6 +11,7 @@ import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "../server/version.js";
 import { startedFromCodeCache } from "./code_cache.js";
 import { collectStartUpGarbage, releaseYoungGeneration } from "./heap_tuning.js";
 import { warmUp, warmUpApplies } from "../server/warm_up.js";
+import { CpuGate } from "../server/cpu_gate.js";
 
 function fail(msg: string, code = 1): never {
   process.stderr.write(`tsnats-server: ${msg}\n`);
@@ -143,6 +144,11 @@ async function main(): Promise<void> {
   });
 
   await server.startServer().catch(fatal);
+  // What follows can wait while other processes need the CPU more (servers of a test suite
+  // starting together): server/cpu_gate.ts.
+  const gate = CpuGate.afterStartUp();
+  if (gate !== undefined) log.debug(`Start-up had ${gate.startUpShare.toFixed(2)} of a CPU: its warm-up waits while the CPU is contended`);
+  await gate?.pass(() => stopping);
   // The warm-up's garbage is no reason to grow the young generation: released after it.
   if (process.env.TSNATS_NO_WARMUP !== "1" && !log.traceEnabled && warmUpApplies(options)) {
     // Start-up's garbage goes first, so the warm-up's own does not pile up on top of it: what
@@ -151,12 +157,13 @@ async function main(): Promise<void> {
     // after the warm-up, whose peak was the process's peak RSS in every scenario that does not
     // grow past its idle size (pub16, reqlat: VmHWM 65 MB, 60.5 once idle).
     if (!stopping) collectStartUpGarbage();
-    closeWarmUp = await warmUp(server, () => stopping);
+    closeWarmUp = await warmUp(server, () => stopping, gate);
   }
   // A turn for the warm-up's sockets to close, then start-up's garbage goes.
   await new Promise((resolve) => setImmediate(resolve));
   if (!stopping) collectStartUpGarbage();
   releaseYoungGeneration();
+  if (gate !== undefined && !stopping) log.debug(`Start-up warm-up done, held back ${gate.heldMs} ms by CPU contention`);
 }
 
 void main();

@@ -98,7 +98,11 @@ export class ServerTls {
       context = nodeTls().createSecureContext({
         cert,
         key: fs.readFileSync(o.key),
-        ca: o.ca !== undefined && verifiesClients(o) ? fs.readFileSync(o.ca) : undefined,
+        // No trust store unless clients' certificates are checked: Node would otherwise
+        // build its root certificate store for the first context (~25 ms of a start-up),
+        // for nothing a server that asks for no certificate uses (and, as nats-server, the
+        // chain sent is the certificate file's, never completed from a store).
+        ca: verifiesClients(o) ? (o.ca !== undefined ? fs.readFileSync(o.ca) : undefined) : NO_TRUST_STORE,
         // Go's choices: TLS 1.2 at least, its suites and curves unless configured.
         minVersion: o.minVersion === "1.3" || !suites.tls12 ? "TLSv1.3" : "TLSv1.2",
         ciphers: suites.ciphers,
@@ -250,13 +254,16 @@ export function pinnedKeyOf(cert: X509Certificate | undefined, pinned: ReadonlyS
   return pinned.has(id) ? id : undefined;
 }
 
+/** `ca` of a context that checks no peer certificate: no store, not Node's root certificates. */
+const NO_TRUST_STORE: string[] = [];
+
 const curveCache = new Map<string, boolean>();
 
 function curveAvailable(openssl: string): boolean {
   let ok = curveCache.get(openssl);
   if (ok === undefined) {
     try {
-      nodeTls().createSecureContext({ ecdhCurve: openssl });
+      nodeTls().createSecureContext({ ecdhCurve: openssl, ca: NO_TRUST_STORE });
       ok = true;
     } catch {
       ok = false;
@@ -275,7 +282,7 @@ function checkAvailable(o: TlsOptions): void {
     const own = opensslSuiteName(name);
     if (own === undefined) continue;
     try {
-      nodeTls().createSecureContext({ ciphers: own });
+      nodeTls().createSecureContext({ ciphers: own, ca: NO_TRUST_STORE });
     } catch {
       throw new Error(`cipher suite ${name} is not available in this build's OpenSSL (${process.versions.openssl})`);
     }

@@ -33,6 +33,7 @@
 import net from "node:net";
 import { Account } from "./account.js";
 import { Client } from "./client.js";
+import type { CpuGate } from "./cpu_gate.js";
 import type { Server } from "./server.js";
 import { sharedReadBuffer } from "./shared_reads.js";
 import { serveTcpHandles, TcpConnection, type TcpConnectionOwner } from "./tcp_connection.js";
@@ -171,7 +172,8 @@ class CrowdWait {
 
 /**
  * Warms the publish, routing and delivery path up; resolves when done or `stop()` says so, with
- * what closes the connection it keeps (see below). Never throws.
+ * what closes the connection it keeps (see below). Each slice waits for `gate` (contended CPU,
+ * cpu_gate.ts) when there is one. Never throws.
  *
  * One of its connections stays open, idle, with both ends unreferenced (it never keeps the
  * process alive), until that close is called at shutdown. Optimized code holds the hidden
@@ -185,7 +187,7 @@ class CrowdWait {
  * the load generator) and 4-10 deoptimizations; with the connection kept, 0-3 and none
  * (--trace-opt/--trace-deopt timestamped beside the round trips, 5 runs each).
  */
-export async function warmUp(server: Server, stop: () => boolean): Promise<() => void> {
+export async function warmUp(server: Server, stop: () => boolean, gate?: CpuGate): Promise<() => void> {
   const loopback = new Loopback();
   const account = new Account("$WARMUP");
   const clients = new Set<Client>();
@@ -226,6 +228,7 @@ export async function warmUp(server: Server, stop: () => boolean): Promise<() =>
     const crowd = new CrowdWait(server);
     for (let done = 0, slice = 0; done < ROUNDS; slice++) {
       await crowd.passed(stop);
+      await gate?.pass(stop);
       if (stop()) break;
       if (slice % RESPONDER_SLICES === 0) {
         const next = await newClient();

@@ -33,8 +33,9 @@ const MAX_MESSAGE_LIMIT = 64 * 1024 * 1024;
 const CLOSE_TIMEOUT_MS = 2000;
 
 /**
- * `ws` is loaded when a websocket listener is configured, not at start-up: it pulls in
- * node:https and its own modules, about 10 MB of an idle server's RSS that most never use.
+ * `ws` is loaded at a listener's first upgrade, not at start-up: it pulls in node:https and
+ * its own modules (about 10 MB of an idle server's RSS, 12-24 ms of CPU that test suites
+ * starting many servers with a websocket port paid at every start).
  */
 const requireCjs = createRequire(import.meta.url);
 
@@ -142,7 +143,8 @@ export class WebSocketListener {
   private tls: ServerTls | undefined;
   private listener: net.Server;
   private readonly http: http.Server;
-  private readonly wss: WebSocketServer;
+  /** The `ws` server that completes upgrades, made at the first (webSocketServer()). */
+  private wss: WebSocketServer | undefined;
   private readonly origins: OriginPolicy;
   /** Handshake deadlines of connections not upgraded yet, by the socket HTTP reads from. */
   private readonly pending = new Map<Duplex, NodeJS.Timeout | undefined>();
@@ -155,29 +157,6 @@ export class WebSocketListener {
   ) {
     this.tls = ServerTls.fromOptions(options.tls);
     this.origins = new OriginPolicy(options.sameOrigin, options.allowedOrigins);
-    const maxPayload = server.options.maxPayload > 0 ? server.options.maxPayload : 1024 * 1024;
-    // closeTimeout is a ws 8 option its type definitions do not list yet.
-    const wsOptions: ServerOptions & { closeTimeout: number } = {
-      noServer: true,
-      clientTracking: false,
-      // nats-server answers no subprotocol (MQTT is not served).
-      handleProtocols: () => false,
-      maxPayload: Math.min(maxPayload * MAX_MESSAGE_PAYLOAD_MULTIPLE, MAX_MESSAGE_LIMIT),
-      closeTimeout: CLOSE_TIMEOUT_MS,
-      // As nats-server: no context kept between messages on either side, fastest deflate level.
-      perMessageDeflate: options.compression
-        ? { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: COMPRESS_THRESHOLD + 1, zlibDeflateOptions: { level: 1 } }
-        : false,
-    };
-    const { WebSocketServer: WsServer } = requireCjs("ws") as typeof import("ws");
-    this.wss = new WsServer(wsOptions);
-    this.wss.on("headers", (headers: string[]) => {
-      // Compression is always without context takeover both ways: nats-server says so in
-      // these words, whichever parameters the client offered.
-      const ext = headers.findIndex((h) => h.toLowerCase().startsWith("sec-websocket-extensions: permessage-deflate"));
-      if (ext >= 0) headers[ext] = "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover";
-      for (const [k, v] of Object.entries(this.options.headers)) headers.push(`${k}: ${v}`);
-    });
     // Go answers a request without Host itself (missingHost), not Node: its answer differs.
     this.http = http.createServer({ requireHostHeader: false });
     this.http.on("upgrade", (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
@@ -195,6 +174,35 @@ export class WebSocketListener {
     });
     this.listener = net.createServer({ noDelay: true }, (socket) => this.onConnection(socket));
     this.listener.maxConnections = Number.MAX_SAFE_INTEGER;
+  }
+
+  private webSocketServer(): WebSocketServer {
+    if (this.wss !== undefined) return this.wss;
+    const maxPayload = this.server.options.maxPayload > 0 ? this.server.options.maxPayload : 1024 * 1024;
+    // closeTimeout is a ws 8 option its type definitions do not list yet.
+    const wsOptions: ServerOptions & { closeTimeout: number } = {
+      noServer: true,
+      clientTracking: false,
+      // nats-server answers no subprotocol (MQTT is not served).
+      handleProtocols: () => false,
+      maxPayload: Math.min(maxPayload * MAX_MESSAGE_PAYLOAD_MULTIPLE, MAX_MESSAGE_LIMIT),
+      closeTimeout: CLOSE_TIMEOUT_MS,
+      // As nats-server: no context kept between messages on either side, fastest deflate level.
+      perMessageDeflate: this.options.compression
+        ? { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: COMPRESS_THRESHOLD + 1, zlibDeflateOptions: { level: 1 } }
+        : false,
+    };
+    const { WebSocketServer: WsServer } = requireCjs("ws") as typeof import("ws");
+    const wss = new WsServer(wsOptions);
+    wss.on("headers", (headers: string[]) => {
+      // Compression is always without context takeover both ways: nats-server says so in
+      // these words, whichever parameters the client offered.
+      const ext = headers.findIndex((h) => h.toLowerCase().startsWith("sec-websocket-extensions: permessage-deflate"));
+      if (ext >= 0) headers[ext] = "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+      for (const [k, v] of Object.entries(this.options.headers)) headers.push(`${k}: ${v}`);
+    });
+    this.wss = wss;
+    return wss;
   }
 
   get scheme(): "ws" | "wss" {
@@ -391,7 +399,7 @@ export class WebSocketListener {
     // library wants them alone.
     req.headers.upgrade = "websocket";
     req.headers["sec-websocket-version"] = "13";
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, socket, up));
+    this.webSocketServer().handleUpgrade(req, socket, head, (ws) => this.onOpen(ws, socket, up));
   }
 
   private logHandshakeError(req: http.IncomingMessage, err: HandshakeError): void {
