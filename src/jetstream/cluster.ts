@@ -36,7 +36,7 @@ import type { CountedStream, JetStreamService, JsAccount } from "./jetstream.js"
 import { checkStreamUpdate, normalizeStreamConfig, type StreamConfig, type StreamConfigRequest } from "./stream_config.js";
 import { maxDuplicateWindowNs } from "./server_limits.js";
 import type { Stream } from "./stream.js";
-import { StreamReplica, streamGroupName, type ReplicaHost } from "./stream_replica.js";
+import { StreamReplica, singleReplicaConsumersLeaving, streamGroupName, type ReplicaHost } from "./stream_replica.js";
 import { migrationStatus, peerId as peerIdOf, readPeersFile, sameServers, scaleUpClusterJson, withCluster, writePeersFile, type MembershipStatus } from "./group_common.js";
 import * as adv from "./advisories.js";
 import { SKIP, PENDING, type Intercept } from "./intercept.js";
@@ -84,6 +84,12 @@ export interface StreamAssignment {
    * removes the assignment.
    */
   restoring?: true;
+  /**
+   * The STREAM.RESTORE request (its body, the client's reply subject, headers), kept while it
+   * restores: an owner that learns of the assignment from a leader's snapshot (it missed the
+   * entry) runs it as the entry would have (createMissingAssigned).
+   */
+  restoreRequest?: { body: string; reply: string; hdr?: string };
   /** A scale-up by update (more replicas): when, and the replicas before (nats-server 2.15 shows it as `desired` until the new servers are in). */
   scale?: StreamScale;
   /**
@@ -169,6 +175,9 @@ const LIST_GATHER_MS = 2000;
 const PROPOSED_CREATE_MS = 10_000;
 /** How long at most a stream scaled down to one replica waits for the single-replica consumers of the servers it left. */
 const HANDOVER_WAIT_MS = 10_000;
+/** The single-replica consumers of a copy left behind go to the group's leader this often, this many times (handOverLeftBehind). */
+const LEFT_BEHIND_RESEND_MS = 2_000;
+const LEFT_BEHIND_SENDS = 6;
 /** How long at most a server removed from a group stays while the others need it for a quorum. */
 const QUORUM_HOLD_MS = 60_000;
 /** A restore's final answer waits this long at most for its replicas' servers. */
@@ -676,6 +685,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         else if (op.move !== undefined) sa.move = op.move;
         // The servers a restored stream's replicas ask for: its restore is over.
         delete sa.restoring;
+        delete sa.restoreRequest;
         delete sa.scale;
         accStreams.set(op.name, sa);
         // (The same servers: a scale-up's end, nothing changes on them.)
@@ -696,7 +706,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       if (config !== undefined) sa.config = config;
       const move = op.move === undefined ? (op.op === "stream_update" ? prev?.move : undefined) : (op.move ?? undefined);
       if (move !== undefined) sa.move = move;
-      if (op.op === "stream_add" && op.restore !== undefined) sa.restoring = true;
+      if (op.op === "stream_add" && op.restore !== undefined) {
+        sa.restoring = true;
+        sa.restoreRequest = { body: op.restore, reply: op.reply, ...(op.hdr !== undefined ? { hdr: op.hdr } : {}) };
+      }
       // A scale-up stays shown while its servers join, through updates that keep the same servers.
       const scale = op.scale ?? (op.op === "stream_update" && prev?.scale !== undefined && sameServers(peersOf(prev), sa.peers) ? prev.scale : undefined);
       if (scale !== undefined) sa.scale = scale;
@@ -712,7 +725,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       }
       if (sa.restoring === true) {
         // Restored on its owner alone first (the single server's restore), the others join later.
-        if (live && sa.owner === this.self) this.runRestore(op);
+        if (live && sa.owner === this.self) this.runRestore(sa, { body: op.restore ?? "", reply: op.reply, ...(op.hdr !== undefined ? { hdr: op.hdr } : {}) });
       } else if (sa.peers.includes(this.self) && live) {
         const rest = `STREAM.${op.op === "stream_add" ? "CREATE" : "UPDATE"}.${op.name}`;
         if (op.op === "stream_add" && sa.peers.length > 1) {
@@ -813,6 +826,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           // joins as a new member (createMissingAssigned), as the scale-down's entry (dropCopy)
           // then the scale-up's (joinGroup) would have done.
           this.service.log.info(`JetStream cluster: stream '${account} > ${stream.name}' left this server and came back while this server was behind; its copy here is replaced by a new member's`);
+          this.handOverLeftBehind(sa, stream);
           stream.leftGroup = true;
           this.execute(account, `STREAM.DELETE.${stream.name}`, "", "", undefined);
           continue;
@@ -929,24 +943,34 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return PENDING;
   }
 
-  /** On the owner of a committed restore: the single server's restore takes the backup here. */
-  private runRestore(op: Extract<MetaOp, { op: "stream_add" | "stream_update" }>): void {
-    const to = this.service.accounts.get(op.account)?.account;
-    const key = `${op.account}\u0000${op.name}`;
+  /**
+   * On the owner of a committed restore (`sa`, assigned by the entry applied or learned from a
+   * leader's snapshot): the single server's restore takes the backup here, its first answer (the
+   * chunks' subject) to the client's request. Run once per restore assigned.
+   */
+  private runRestore(sa: StreamAssignment, request: { body: string; reply: string; hdr?: string }): void {
+    const { account, name } = sa;
+    const key = `${account}\u0000${name}`;
+    if (this.restoresRun.has(restoreRun(sa))) return;
+    this.restoresRun.add(restoreRun(sa));
+    const to = this.service.accounts.get(account)?.account;
     if (to === undefined) {
-      this.noticeRestore(op.account, op.name, false);
+      this.noticeRestore(account, name, false);
       return;
     }
-    this.execute(op.account, `STREAM.RESTORE.${op.name}`, op.restore ?? "", "", op.hdr, (out) => {
-      if (op.reply !== "") to.publish(op.reply, "", undefined, Buffer.from(out));
+    this.execute(account, `STREAM.RESTORE.${name}`, request.body, "", request.hdr, (out) => {
+      if (request.reply !== "") to.publish(request.reply, "", undefined, Buffer.from(out));
       if (/^\{"type":"[^"]*","error":/.test(out)) {
         // Refused here (account limits, a stream of that name held here): the assignment goes,
         // and whatever this server holds under that name stays.
         this.refusedHere.add(key);
-        this.noticeRestore(op.account, op.name, false);
+        this.noticeRestore(account, name, false);
       }
     });
   }
+
+  /** The restores run here (account, name, the assignment's created time): each runs once, however often its assignment is seen. */
+  private readonly restoresRun = new Set<string>();
 
   /**
    * A committed create this server refuses (a reason its config does not show, which the meta
@@ -1221,6 +1245,32 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.execute(sa.account, `STREAM.DELETE.${sa.name}`, "", "", undefined);
   }
 
+  /**
+   * A copy that goes because the meta group took the stream off this server while it was away
+   * (moved, scaled down without it, its group regrown from another server: removeOrphans,
+   * applyMissedChanges) hands its single-replica consumers, which live on this server only, to
+   * the stream group's leader with their state, as dropCopy does when the entry is applied live.
+   * Sent a few times (the leader takes each once: one it holds, or recorded elsewhere, is not
+   * taken again); a stream now of a single replica runs no group to take them.
+   */
+  private handOverLeftBehind(sa: StreamAssignment, stream: Stream): void {
+    if (peersOf(sa).length <= 1) return;
+    const payloads = singleReplicaConsumersLeaving(stream, this.self);
+    if (payloads.length === 0) return;
+    this.service.log.info(`JetStream cluster: stream '${sa.account} > ${sa.name}' left this server while it was away; its ${payloads.length} single-replica consumer(s) go to the stream's leader`);
+    const subject = `$JSC.ADOPT.${streamGroupName(sa.account, sa.name)}`;
+    const send = (): void => {
+      for (const p of payloads) this.service.server.systemAccount?.publish(subject, "", undefined, p);
+    };
+    send();
+    let sent = 1;
+    const again = setInterval(() => {
+      if (this.stopped || sent++ >= LEFT_BEHIND_SENDS) clearInterval(again);
+      else send();
+    }, LEFT_BEHIND_RESEND_MS);
+    again.unref();
+  }
+
   /** Streams being created here as servers added to an existing group. */
   private readonly joining = new Set<string>();
 
@@ -1317,7 +1367,18 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         if (sa.restoring === true && sa.owner === this.self) {
           // A restore this server was taking when it stopped is lost (its partial copy was never
           // recovered); one that ended still needs its replicas.
-          if (atStart) this.noticeRestore(account, sa.name, jsa.streams.has(sa.name));
+          if (atStart) {
+            // (Run before the stop, if at all: not again from a later snapshot.)
+            this.restoresRun.add(restoreRun(sa));
+            this.noticeRestore(account, sa.name, jsa.streams.has(sa.name));
+          } else if (sa.restoreRequest !== undefined && !jsa.streams.has(sa.name)) {
+            // Assigned here while this server was behind (its entry compacted into the leader's
+            // snapshot): the restore runs now, as the entry would have run it. A client still
+            // waiting for its first answer sends the backup; none sent, it idles out and fails,
+            // and its assignment goes (noticeRestore), as any failed restore's.
+            this.service.log.info(`JetStream cluster: restore of stream '${account} > ${sa.name}' was assigned here while this server was behind; it starts now`);
+            this.runRestore(sa, sa.restoreRequest);
+          }
           continue;
         }
         if (!peersOf(sa).includes(this.self) || jsa.streams.has(sa.name)) continue;
@@ -1416,6 +1477,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         const sa = this.assignment(account, stream.name);
         if ((sa !== undefined && peersOf(sa).includes(this.self)) || this.joining.has(`${account}\u0000${stream.name}`)) continue;
         this.service.log.warn(`Detected orphaned stream '${account} > ${stream.name}', will cleanup`);
+        if (sa !== undefined) this.handOverLeftBehind(sa, stream);
         stream.leftGroup = true;
         this.execute(account, `STREAM.DELETE.${stream.name}`, "", "", undefined);
       }
@@ -2780,6 +2842,11 @@ function heardIn(node: RaftNode, votersOnly: boolean): Set<string> {
 
 function peersOf(sa: StreamAssignment): string[] {
   return sa.peers ?? [sa.owner];
+}
+
+/** A restore assigned (its stream and the assignment's created time): runRestore runs each once. */
+function restoreRun(sa: StreamAssignment): string {
+  return `${sa.account}\u0000${sa.name}\u0000${sa.created}`;
 }
 
 /** `sa` follows `prev` at meta entry `index`: a group started anew from prev's single server is noted, an earlier restart kept (StreamAssignment.regrown). */

@@ -596,6 +596,9 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     // Recorded elsewhere since (a copy sent again after it was handed over): it stays where it went.
     const known = this.ephemerals.get(sc.name)?.host;
     if (this.stream.consumers.has(sc.name) || (known !== undefined && known !== sc.from)) return;
+    // Deleted while its server was away (that server hands over the copy it kept): it stays deleted.
+    const off = this.offlineChanges.get(sc.name);
+    if (off?.deleted === true && off.host === sc.from && typeof sc.created === "string" && /^\d+$/.test(sc.created) && BigInt(sc.created) <= BigInt(off.at)) return;
     // Through the group: this server (or the member it was asked to go to) takes it in, the one it comes from (still a member) stops its copy.
     const to = sc.to ?? this.host.self;
     delete sc.to;
@@ -2838,6 +2841,23 @@ function snapshotConsumerOf(c: Consumer): SnapshotConsumer {
     created: String(c.created),
     state: { delivered: cs.delivered, ack_floor: cs.ack_floor, pending: [...cs.pending], redelivered: [...cs.redelivered] },
   };
+}
+
+/**
+ * The single-replica consumers of a copy that goes while its group does not run here (the meta
+ * group took the stream off this server while it was away: an orphan, a group regrown elsewhere),
+ * as `$JSC.ADOPT` payloads with their state: the group's leader takes them in, as from a member a
+ * move leaves (handOverSingleReplicaConsumers). They stop here at once.
+ */
+export function singleReplicaConsumersLeaving(stream: Stream, self: string): Buffer[] {
+  const out: Buffer[] = [];
+  for (const c of [...stream.consumers.values()]) {
+    if (c.replicated || c.cfg.direct === true) continue;
+    out.push(Buffer.from(JSON.stringify({ ...snapshotConsumerOf(c), from: self })));
+    stream.consumers.delete(c.name);
+    c.stop(false);
+  }
+  return out;
 }
 
 /** An operation as a log entry: KIND_OP, then its JSON. */

@@ -55,12 +55,17 @@ export async function takeSnapshot(nc: NatsConnection, stream: string, opts: Jso
 export async function restoreSnapshot(nc: NatsConnection, config: Json, data: Buffer, chunkSize = 64 * 1024, state: Json = {}, firstChunkWaitMs = 0): Promise<Json> {
   const r = (await nc.request(`$JS.API.STREAM.RESTORE.${config.name}`, JSON.stringify({ config, state }), { timeout: 10_000 })).json<Json>();
   if (r.error !== undefined) return r;
+  return await sendBackup(nc, r.deliver_subject as string, data, chunkSize, firstChunkWaitMs);
+}
+
+/** The chunks of a restore sent to the subject its first answer named, then the empty end: the final answer. */
+export async function sendBackup(nc: NatsConnection, deliverSubject: string, data: Buffer, chunkSize = 64 * 1024, firstChunkWaitMs = 0): Promise<Json> {
   const deadline = Date.now() + firstChunkWaitMs;
   for (let at = 0; at < data.length; at += chunkSize) {
     let m;
     for (;;) {
       try {
-        m = await nc.request(r.deliver_subject, data.subarray(at, at + chunkSize), { timeout: 10_000 });
+        m = await nc.request(deliverSubject, data.subarray(at, at + chunkSize), { timeout: 10_000 });
         break;
       } catch (err) {
         if (at > 0 || Date.now() > deadline || !/no responders/i.test((err as Error).message)) throw err;
@@ -69,7 +74,7 @@ export async function restoreSnapshot(nc: NatsConnection, config: Json, data: Bu
     }
     if (m.data.length > 0) return m.json<Json>();
   }
-  return (await nc.request(r.deliver_subject, new Uint8Array(0), { timeout: 30_000 })).json<Json>();
+  return (await nc.request(deliverSubject, new Uint8Array(0), { timeout: 30_000 })).json<Json>();
 }
 
 export interface StreamDump {
