@@ -81,3 +81,24 @@ export function checkoutRoots(args) {
   if (args.includes("--ref")) roots.unshift("ref");
   return roots;
 }
+
+/** CPU time a process used so far (user + system, from /proc: 10 ms ticks), in ms; NaN once gone. */
+export function processCpuMs(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/** A process's resident set now (VmRSS), in MB; NaN once gone. */
+export function processRssMb(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}

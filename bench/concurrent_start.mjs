@@ -12,9 +12,10 @@
 // --js adds a jetstream block (nst's jsopts), --tls a tls block with CERTDIR's server.pem,
 // key.pem and ca.pem (the nats.js tests' layout: transport-node/tests/certs).
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir, loadavg } from "node:os";
 import { join, resolve } from "node:path";
+import { processCpuMs, processRssMb } from "./bench_lib.mjs";
 
 const args = process.argv.slice(2);
 let servers = 13;
@@ -39,24 +40,7 @@ if (commands.length === 0) {
 }
 
 /** CPU time (user + system, ms) a process has used so far (10 ms ticks). */
-function cpuMs(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    return NaN;
-  }
-}
 
-function rssMb(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 /** A config as nst's confDefaults writes it (plus jsopts / a tls block when asked). */
 function config(dir, i) {
@@ -95,14 +79,14 @@ async function round(command) {
       if (!Number.isNaN(at[i])) continue;
       if (existsSync(join(dir, `nats-server_${children[i].pid}.ports`))) {
         at[i] = performance.now() - t0;
-        cpuAt[i] = cpuMs(children[i].pid);
+        cpuAt[i] = processCpuMs(children[i].pid);
       }
     }
     await new Promise((r) => setTimeout(r, 10));
   }
   await new Promise((r) => setTimeout(r, idleMs));
-  const cpuIdle = children.map((c) => cpuMs(c.pid));
-  const rss = children.map((c) => rssMb(c.pid));
+  const cpuIdle = children.map((c) => processCpuMs(c.pid));
+  const rss = children.map((c) => processRssMb(c.pid));
   await Promise.all(children.map((c) => new Promise((r) => {
     if (c.exitCode !== null) return r();
     c.once("exit", r);

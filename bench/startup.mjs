@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { processCpuMs, processRssMb } from "./bench_lib.mjs";
 
 const args = process.argv.slice(2);
 let rounds = 10;
@@ -40,24 +41,7 @@ function freePort() {
 }
 
 /** CPU time (user + system, ms) the process has used so far, from /proc (10 ms ticks). */
-function cpuMs(pid) {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(f[11]) + Number(f[12])) * 10;
-  } catch {
-    return NaN;
-  }
-}
 
-function rssKb(pid) {
-  try {
-    const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return m ? Number(m[1]) : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 async function startOnce(template) {
   const dir = mkdtempSync(join(tmpdir(), "startup-"));
@@ -73,7 +57,7 @@ async function startOnce(template) {
     const onData = (d) => {
       out += d.toString();
       if (out.includes("Server is ready")) {
-        readyCpu = cpuMs(child.pid);
+        readyCpu = processCpuMs(child.pid);
         resolve(Number(process.hrtime.bigint() - t0) / 1e6);
       }
     };
@@ -82,15 +66,15 @@ async function startOnce(template) {
     child.once("exit", (code) => reject(new Error(`exited (${code}) before ready:\n${out}`)));
   });
   await new Promise((r) => setTimeout(r, idleMs));
-  const rss = rssKb(child.pid);
-  const idleCpu = cpuMs(child.pid);
+  const rss = processRssMb(child.pid);
+  const idleCpu = processCpuMs(child.pid);
   const exited = new Promise((r) => child.once("exit", r));
   child.kill("SIGTERM");
   const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
   await exited;
   clearTimeout(timer);
   rmSync(dir, { recursive: true, force: true });
-  return { readyMs, cpuMs: readyCpu, idleCpuMs: idleCpu, rssMb: rss / 1024 };
+  return { readyMs, cpuMs: readyCpu, idleCpuMs: idleCpu, rssMb: rss };
 }
 
 const median = (xs) => {

@@ -29,6 +29,52 @@ async function ask(nc: NatsConnection, subject: string, body: unknown): Promise<
   }
 }
 
+/** How many requests `server` holds for a meta leader. */
+function heldOn(c: JsTestCluster, server: string): number {
+  return (c.js(server).cluster as unknown as { waiting: unknown[] }).waiting.length;
+}
+
+type Answer = Promise<Record<string, unknown> | "timeout">;
+/** The requests that name their consumer or delete one: relayed, and answered. */
+interface NamedRequests {
+  named: Promise<string>;
+  legacyDurable: Answer;
+  bodyNamed: Answer;
+  deleted: Answer;
+}
+
+/**
+ * Sends the five requests of both tests through `nc` (connected to S2, alone): creates of D
+ * (subject), B (legacy durable subject), E (config), the delete of X and an unnamed ephemeral's
+ * create; returns once S2 holds them all.
+ */
+async function sendHeldRequests(c: JsTestCluster, nc: NatsConnection): Promise<NamedRequests & { sent: number; ephemeral: Answer }> {
+  const jsm2 = await jetstreamManager(nc, { timeout: TIMEOUT_MS, checkAPI: false });
+  const sent = Date.now();
+  const named = jsm2.consumers.add("O", { durable_name: "D", ack_policy: AckPolicy.Explicit }).then(
+    (ci) => ci.name,
+    (err: Error) => `error: ${err.message}`,
+  );
+  const legacyDurable = ask(nc, "CONSUMER.DURABLE.CREATE.O.B", { stream_name: "O", config: { durable_name: "B", ack_policy: "explicit" } });
+  const bodyNamed = ask(nc, "CONSUMER.CREATE.O", { stream_name: "O", config: { name: "E", ack_policy: "none", inactive_threshold: 60_000_000_000 } });
+  const deleted = ask(nc, "CONSUMER.DELETE.O.X", {});
+  const ephemeral = ask(nc, "CONSUMER.CREATE.O", { stream_name: "O", config: { ack_policy: "none", inactive_threshold: 60_000_000_000 } });
+  await waitUntil(() => heldOn(c, "S2") === 5, 10_000, "S2 holds the five requests");
+  return { sent, named, legacyDurable, bodyNamed, deleted, ephemeral };
+}
+
+/** Each named create is answered with its consumer's info, the delete with success, within the client's timeout. */
+async function namedAnswered(r: NamedRequests, sent: number): Promise<void> {
+  assert.equal(await r.named, "D", "the create naming D in its subject is answered with D's info");
+  const b = await r.legacyDurable;
+  assert.ok(b !== "timeout" && (b.name as string) === "B", `the durable create (legacy subject) naming B is answered with B's info: ${JSON.stringify(b)}`);
+  const e = await r.bodyNamed;
+  assert.ok(e !== "timeout" && (e.name as string) === "E", `the create naming E in its config is answered with E's info: ${JSON.stringify(e)}`);
+  const d = await r.deleted;
+  assert.ok(d !== "timeout" && d.success === true, `the delete of X is answered: ${JSON.stringify(d)}`);
+  assert.ok(Date.now() - sent < TIMEOUT_MS, "answered within the client's timeout");
+}
+
 test("consumer creates naming their consumer (subject, legacy durable subject, config) and deletes, held by a server restarted alone before any route, are answered by the stream's server once a meta leader is known; an unnamed ephemeral's create is not run", { timeout: 120_000 }, async () => {
   const c = await JsTestCluster.start(3, "JSC", { serverTags: TAGS });
   const ncs: NatsConnection[] = [];
@@ -44,28 +90,10 @@ test("consumer creates naming their consumer (subject, legacy durable subject, c
     await c.startMember("S2");
     const nc = await connect({ servers: c.member("S2").url });
     ncs.push(nc);
-    const jsm2 = await jetstreamManager(nc, { timeout: TIMEOUT_MS, checkAPI: false });
-    const sent = Date.now();
-    const named = jsm2.consumers.add("O", { durable_name: "D", ack_policy: AckPolicy.Explicit }).then(
-      (ci) => ci.name,
-      (err: Error) => `error: ${err.message}`,
-    );
-    const legacyDurable = ask(nc, "CONSUMER.DURABLE.CREATE.O.B", { stream_name: "O", config: { durable_name: "B", ack_policy: "explicit" } });
-    const bodyNamed = ask(nc, "CONSUMER.CREATE.O", { stream_name: "O", config: { name: "E", ack_policy: "none", inactive_threshold: 60_000_000_000 } });
-    const deleted = ask(nc, "CONSUMER.DELETE.O.X", {});
-    const ephemeral = ask(nc, "CONSUMER.CREATE.O", { stream_name: "O", config: { ack_policy: "none", inactive_threshold: 60_000_000_000 } });
-    const held = (): number => (c.js("S2").cluster as unknown as { waiting: unknown[] }).waiting.length;
-    await waitUntil(() => held() === 5, 10_000, "S2 holds the five requests");
+    const { sent, ephemeral, ...named } = await sendHeldRequests(c, nc);
 
     await Promise.all([c.startMember("S1"), c.startMember("S3")]);
-    assert.equal(await named, "D", "the create naming D in its subject is answered with D's info");
-    const b = await legacyDurable;
-    assert.ok(b !== "timeout" && (b.name as string) === "B", `the durable create (legacy subject) naming B is answered with B's info: ${JSON.stringify(b)}`);
-    const e = await bodyNamed;
-    assert.ok(e !== "timeout" && (e.name as string) === "E", `the create naming E in its config is answered with E's info: ${JSON.stringify(e)}`);
-    const d = await deleted;
-    assert.ok(d !== "timeout" && d.success === true, `the delete of X is answered: ${JSON.stringify(d)}`);
-    assert.ok(Date.now() - sent < TIMEOUT_MS, "answered within the client's timeout");
+    await namedAnswered(named, sent);
     assert.equal(await ephemeral, "timeout", "the unnamed ephemeral's create is not relayed: no answer");
 
     // Each consumer once, on the stream's server (S1): D, B and E, X gone, no unnamed ephemeral.
@@ -108,18 +136,7 @@ test("held consumer creates naming their consumer and deletes of an R3 stream wh
     resume = pauseRaft(group2.node, true);
     const nc = await connect({ servers: c.member("S2").url });
     ncs.push(nc);
-    const jsm2 = await jetstreamManager(nc, { timeout: TIMEOUT_MS, checkAPI: false });
-    const sent = Date.now();
-    const named = jsm2.consumers.add("O", { durable_name: "D", ack_policy: AckPolicy.Explicit }).then(
-      (ci) => ci.name,
-      (err: Error) => `error: ${err.message}`,
-    );
-    const legacyDurable = ask(nc, "CONSUMER.DURABLE.CREATE.O.B", { stream_name: "O", config: { durable_name: "B", ack_policy: "explicit" } });
-    const bodyNamed = ask(nc, "CONSUMER.CREATE.O", { stream_name: "O", config: { name: "E", ack_policy: "none", inactive_threshold: 60_000_000_000 } });
-    const deleted = ask(nc, "CONSUMER.DELETE.O.X", {});
-    const ephemeral = ask(nc, "CONSUMER.CREATE.O", { stream_name: "O", config: { ack_policy: "none", inactive_threshold: 60_000_000_000 } });
-    const held = (): number => (c.js("S2").cluster as unknown as { waiting: unknown[] }).waiting.length;
-    await waitUntil(() => held() === 5, 10_000, "S2 holds the five requests");
+    const { sent, ephemeral, ...named } = await sendHeldRequests(c, nc);
 
     // S1 starts: a meta leader (S1 and S2), but O's group cannot elect (S2's member paused, S3 down).
     await c.startMember("S1");
@@ -127,7 +144,7 @@ test("held consumer creates naming their consumer and deletes of an R3 stream wh
       const relay = (c.js("S1").cluster as unknown as { relay: { decided: Set<string> } }).relay;
       return relay.decided.size;
     };
-    await waitUntil(() => held() === 0 && decidedOnS1() >= 4, 15_000, "S2 decided the held requests again and S1 the four relayed");
+    await waitUntil(() => heldOn(c, "S2") === 0 && decidedOnS1() >= 4, 15_000, "S2 decided the held requests again and S1 the four relayed");
     assert.equal(streamOn(c, "S1", "O")?.replica?.leader, "", "O's group has no leader on S1");
     // Past the half second after which a leaderless member answers 10008 on its own (the scenario's
     // timing, not a check: with any shorter pause the answers below are the same).
@@ -136,14 +153,7 @@ test("held consumer creates naming their consumer and deletes of an R3 stream wh
     resume = undefined;
     group2.node.campaignNow();
 
-    assert.equal(await named, "D", "the create naming D in its subject is answered with D's info");
-    const b = await legacyDurable;
-    assert.ok(b !== "timeout" && (b.name as string) === "B", `the durable create (legacy subject) naming B is answered with B's info: ${JSON.stringify(b)}`);
-    const e = await bodyNamed;
-    assert.ok(e !== "timeout" && (e.name as string) === "E", `the create naming E in its config is answered with E's info: ${JSON.stringify(e)}`);
-    const d = await deleted;
-    assert.ok(d !== "timeout" && d.success === true, `the delete of X is answered: ${JSON.stringify(d)}`);
-    assert.ok(Date.now() - sent < TIMEOUT_MS, "answered within the client's timeout");
+    await namedAnswered(named, sent);
     const eph = await ephemeral;
     assert.ok(eph !== "timeout" && (eph.error as { err_code?: number } | undefined)?.err_code === 10008, `the unnamed ephemeral's create is not run again: 'temporarily unavailable': ${JSON.stringify(eph)}`);
 

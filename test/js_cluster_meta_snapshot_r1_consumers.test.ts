@@ -18,7 +18,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { type JsTestCluster, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { clusterApi, clusterPublish, clusterRetry, type ClusterAnswer } from "./helpers/cluster_retry.js";
-import { backBySnapshot, withCompactingCluster } from "./helpers/meta_compaction.js";
+import { backBySnapshot, scaledDownToOne, withCompactingCluster } from "./helpers/meta_compaction.js";
 import { consume } from "./helpers/js_cluster_consumer_groups.js";
 import { waitUntil } from "./helpers/server.js";
 import { JsCluster } from "../src/jetstream/cluster.js";
@@ -120,9 +120,8 @@ async function scaleDownWithout(c: JsTestCluster, jsm: JetStreamManager, late: s
   assert.ok(!(c.js(await c.metaLeader()).cluster?.assignment("$G", "S")?.peers ?? []).includes(late), `${late} left S's group`);
 }
 
-/** `late` holds no copy of S, and the durable lives on a server of S's with its state: it goes on from its acks. */
-async function handedOver(c: JsTestCluster, nc: NatsConnection, late: string, name: string, next: number[]): Promise<void> {
-  await waitUntil(() => streamOn(c, late, "S") === undefined, 30_000, `${late}'s copy of S dropped`);
+/** The info of the durable `name` of S once a server other than `late` leads it. */
+async function ledOffLate(nc: NatsConnection, late: string, name: string): Promise<ConsumerAnswer> {
   let ci: ConsumerAnswer = {};
   await waitUntil(
     async () => {
@@ -134,6 +133,13 @@ async function handedOver(c: JsTestCluster, nc: NatsConnection, late: string, na
   ).catch((err: Error) => {
     throw new Error(`${err.message} (${JSON.stringify(ci)})`);
   });
+  return ci;
+}
+
+/** `late` holds no copy of S, and the durable lives on a server of S's with its state: it goes on from its acks. */
+async function handedOver(c: JsTestCluster, nc: NatsConnection, late: string, name: string, next: number[]): Promise<void> {
+  await waitUntil(() => streamOn(c, late, "S") === undefined, 30_000, `${late}'s copy of S dropped`);
+  const ci = await ledOffLate(nc, late, name);
   const peers = c.js(await c.metaLeader()).cluster?.assignment("$G", "S")?.peers ?? [];
   assert.ok(peers.includes(ci.cluster?.leader ?? ""), `${name} on a server of S (${ci.cluster?.leader}; S on ${peers.join(",")})`);
   assert.equal(streamOn(c, ci.cluster?.leader ?? "", "S")?.consumers.get(name) !== undefined, true, `${ci.cluster?.leader} holds ${name}`);
@@ -168,16 +174,7 @@ test("a server back by the meta snapshot after its stream's R3 -> R1 -> R3 (the 
 
     await leaderMisses(c, late);
     await clusterRetry(() => jsm.streams.update("S", { subjects: ["s.>"], num_replicas: 1 }));
-    let kept = "";
-    await waitUntil(
-      async () => {
-        const sa = c.js(await c.metaLeader()).cluster?.assignment("$G", "S");
-        kept = sa?.peers.length === 1 && sa.move === undefined ? sa.peers[0] : "";
-        return kept !== "" && streamOn(c, kept, "S")?.replica === undefined;
-      },
-      60_000,
-      "S scaled down to one replica",
-    );
+    const kept = await scaledDownToOne(c);
     assert.notEqual(kept, late);
     await clusterPublish(nc, "s.5", "m5");
     JsCluster.placeableUnheard = [late];
@@ -192,17 +189,7 @@ test("a server back by the meta snapshot after its stream's R3 -> R1 -> R3 (the 
     await backBySnapshot(c, nc, late, heldByLate);
     // (The server back joins the regrown group anew: its new copy holds no durable of its own.)
     await waitUntil(() => streamOn(c, late, "S")?.store.state().lastSeq === 6, 30_000, `S up to 6 on ${late}`);
-    let ci: ConsumerAnswer = {};
-    await waitUntil(
-      async () => {
-        ci = await clusterApi<ConsumerAnswer>(nc, `$JS.API.CONSUMER.INFO.S.${name}`);
-        return ci.error === undefined && ci.cluster?.leader !== undefined && ci.cluster.leader !== late;
-      },
-      30_000,
-      `${name} off ${late}`,
-    ).catch((err: Error) => {
-      throw new Error(`${err.message} (${JSON.stringify(ci)})`);
-    });
+    const ci = await ledOffLate(nc, late, name);
     assert.equal(ci.delivered?.stream_seq, 2, `${name} keeps what it delivered`);
     assert.equal(ci.ack_floor?.stream_seq, 2, `${name} keeps its acks`);
     assert.deepEqual(await consume(nc, "S", name, 4), [3, 4, 5, 6]);

@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { copyOf, type JsTestCluster, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { clusterPublish, clusterRetry } from "./helpers/cluster_retry.js";
-import { backBySnapshot, goesOnFromLate, withCompactingCluster } from "./helpers/meta_compaction.js";
+import { backBySnapshot, goesOnFromLate, scaledDownToOne, withCompactingCluster } from "./helpers/meta_compaction.js";
 import { consume } from "./helpers/js_cluster_consumer_groups.js";
 import { waitUntil } from "./helpers/server.js";
 import { JsCluster } from "../src/jetstream/cluster.js";
@@ -44,18 +44,7 @@ test("a server that missed a stream's R3 -> R1 -> R3, learned from the meta snap
     // Down to one replica (kept by a running server), a message deleted, one more stored.
     await replicaLeader(c, "S");
     await clusterRetry(() => jsm.streams.update("S", { subjects: ["s.>"], num_replicas: 1 }));
-    let kept = "";
-    await waitUntil(
-      async () => {
-        const sa = c.js(await c.metaLeader()).cluster?.assignment("$G", "S");
-        kept = sa?.peers.length === 1 && sa.move === undefined ? sa.peers[0] : "";
-        return kept !== "" && streamOn(c, kept, "S")?.replica === undefined;
-      },
-      60_000,
-      "S scaled down to one replica",
-    ).catch(async (err: Error) => {
-      throw new Error(`${err.message} (${JSON.stringify(c.js(await c.metaLeader()).cluster?.assignment("$G", "S"))})`);
-    });
+    const kept = await scaledDownToOne(c);
     assert.notEqual(kept, late);
     assert.equal(await clusterRetry(() => jsm.streams.deleteMessage("S", 2)), true);
     await clusterPublish(nc, "s.5", "m5");

@@ -49,19 +49,24 @@ async function placeEach(jsm: JetStreamManager, steps: Step[]): Promise<Record<s
   return out;
 }
 
+/** An R3 stream ALL over every server, asked again while the meta leader is still hearing from them all. */
+async function addAllR3(jsm: JetStreamManager): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await jsm.streams.add({ name: "ALL", subjects: ["all"], num_replicas: 3 });
+      return;
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError) || i >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
 async function scenario(c: RefJsCluster): Promise<Record<string, Outcome>> {
   const { nc, jsm } = await managerWhenLed(c.urls[0]);
   try {
     // Every server heard from by the meta leader: an R3 over all three is placed.
-    for (let i = 0; ; i++) {
-      try {
-        await jsm.streams.add({ name: "ALL", subjects: ["all"], num_replicas: 3 });
-        break;
-      } catch (err) {
-        if (!(err instanceof JetStreamApiError) || i >= 50) throw err;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    await addAllR3(jsm);
     await c.stopServer(2);
     // N3 may have led the meta group: ask until a meta leader answers (nats-server drops requests meanwhile).
     for (let i = 0; ; i++) {
@@ -112,15 +117,7 @@ async function restartedScenario(c: RefJsCluster): Promise<Record<string, Outcom
   {
     const { nc, jsm } = await managerWhenLed(c.urls[0]);
     try {
-      for (let i = 0; ; i++) {
-        try {
-          await jsm.streams.add({ name: "ALL", subjects: ["all"], num_replicas: 3 });
-          break;
-        } catch (err) {
-          if (!(err instanceof JetStreamApiError) || i >= 50) throw err;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      }
+      await addAllR3(jsm);
     } finally {
       await nc.close();
     }

@@ -92,3 +92,20 @@ export async function goesOnFromLate(c: JsTestCluster, nc: NatsConnection, late:
   assert.equal(await clusterPublish(nc, "s.8", "m8"), 8);
   await waitUntil(() => streamOn(c, late, "S")?.store.state().lastSeq === 8, 20_000, `message 8 on ${late}`);
 }
+
+/** Waits until `stream` is down to one replica (assigned to one server, its move over, running there alone); returns that server. */
+export async function scaledDownToOne(c: JsTestCluster, stream = "S"): Promise<string> {
+  let kept = "";
+  await waitUntil(
+    async () => {
+      const sa = c.js(await c.metaLeader()).cluster?.assignment("$G", stream);
+      kept = sa?.peers.length === 1 && sa.move === undefined ? sa.peers[0] : "";
+      return kept !== "" && streamOn(c, kept, stream)?.replica === undefined;
+    },
+    60_000,
+    `${stream} scaled down to one replica`,
+  ).catch(async (err: Error) => {
+    throw new Error(`${err.message} (${JSON.stringify(c.js(await c.metaLeader()).cluster?.assignment("$G", stream))})`);
+  });
+  return kept;
+}
