@@ -1518,7 +1518,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (this.retryingHeld && this.relay.wasAnswered(account, reply)) return SKIP;
     const decided = this.decide(jsa, node, t, body, reply, hdr);
     if (decided !== SKIP) this.relay.noteAnswered(account, reply);
-    else if (this.retryingHeld && reply !== "" && relayable(t, body)) {
+    else if (this.retryingHeld && reply !== "" && relayable(t, body) && !this.relay.wasAnswered(account, reply)) {
       // The server that answers it may have skipped it when it arrived (a new meta leader that
       // still followed the old one), or never got it (no route led there when it arrived).
       const sys = this.service.server.systemAccount;
@@ -1691,9 +1691,14 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         const leftMs = until === undefined ? 0 : Number((parseRfc3339(until) ?? 0n) / 1_000_000n) - Date.now();
         return pauseAnswer(until, leftMs > 0 ? leftMs * 1e6 : 0);
       }
-      if (offlineAnswered && reply !== "" && replica?.isLeader === true && !this.reachable(host)) {
-        const rest = t.join(".");
-        setTimeout(() => this.answerError(jsa, rest, reply, jsError("JSConsumerOfflineErr")), OFFLINE_ERROR_DELAY_MS).unref();
+      if (offlineAnswered && reply !== "" && !this.reachable(host)) {
+        // Settled here, never relayed (api_relay.ts): a copy reaching its server on its return
+        // would apply there an update its requester was told failed.
+        this.relay.noteAnswered(jsa.account.name, reply);
+        if (replica?.isLeader === true) {
+          const rest = t.join(".");
+          setTimeout(() => this.answerError(jsa, rest, reply, jsError("JSConsumerOfflineErr")), OFFLINE_ERROR_DELAY_MS).unref();
+        }
       }
       return SKIP;
     }
