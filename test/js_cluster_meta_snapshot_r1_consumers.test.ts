@@ -18,10 +18,9 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { AckPolicy, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { type JsTestCluster, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { clusterApi, clusterPublish, clusterRetry, type ClusterAnswer } from "./helpers/cluster_retry.js";
-import { backBySnapshot, scaledDownToOne, withCompactingCluster } from "./helpers/meta_compaction.js";
+import { backBySnapshot, scaledDownToOne, scaledUpOntoLate, withCompactingCluster } from "./helpers/meta_compaction.js";
 import { consume } from "./helpers/js_cluster_consumer_groups.js";
 import { waitUntil } from "./helpers/server.js";
-import { JsCluster } from "../src/jetstream/cluster.js";
 
 interface ConsumerAnswer extends ClusterAnswer {
   cluster?: { leader?: string };
@@ -177,13 +176,7 @@ test("a server back by the meta snapshot after its stream's R3 -> R1 -> R3 (the 
     const kept = await scaledDownToOne(c);
     assert.notEqual(kept, late);
     await clusterPublish(nc, "s.5", "m5");
-    JsCluster.placeableUnheard = [late];
-    try {
-      await clusterRetry(() => jsm.streams.update("S", { subjects: ["s.>"], num_replicas: 3 }));
-    } finally {
-      JsCluster.placeableUnheard = [];
-    }
-    assert.deepEqual([...(c.js(await c.metaLeader()).cluster?.assignment("$G", "S")?.peers ?? [])].sort(), names, "S scaled up onto every server");
+    await scaledUpOntoLate(c, jsm, late, names);
     await clusterPublish(nc, "s.6", "m6");
 
     await backBySnapshot(c, nc, late, heldByLate);

@@ -18,7 +18,7 @@ import assert from "node:assert/strict";
 import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { copyOf, type JsTestCluster, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { clusterPublish, clusterRetry } from "./helpers/cluster_retry.js";
-import { backBySnapshot, goesOnFromLate, scaledDownToOne, withCompactingCluster } from "./helpers/meta_compaction.js";
+import { backBySnapshot, goesOnFromLate, scaledDownToOne, scaledUpOntoLate, withCompactingCluster } from "./helpers/meta_compaction.js";
 import { consume } from "./helpers/js_cluster_consumer_groups.js";
 import { waitUntil } from "./helpers/server.js";
 import { JsCluster } from "../src/jetstream/cluster.js";
@@ -50,13 +50,7 @@ test("a server that missed a stream's R3 -> R1 -> R3, learned from the meta snap
     await clusterPublish(nc, "s.5", "m5");
 
     // Up to three again, onto the stopped server too: the group grows from the kept server.
-    JsCluster.placeableUnheard = [late];
-    try {
-      await clusterRetry(() => jsm.streams.update("S", { subjects: ["s.>"], num_replicas: 3 }));
-    } finally {
-      JsCluster.placeableUnheard = [];
-    }
-    assert.deepEqual([...(c.js(await c.metaLeader()).cluster?.assignment("$G", "S")?.peers ?? [])].sort(), names, "S scaled up onto every server");
+    await scaledUpOntoLate(c, jsm, late, names);
     for (let i = 6; i <= 7; i++) await clusterPublish(nc, `s.${i}`, `m${i}`);
     assert.deepEqual(await consume(nc, "S", "C", 1), [3]);
     const running = names.filter((n) => n !== late);

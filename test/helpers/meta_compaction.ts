@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { JsTestCluster } from "./js_cluster.js";
-import { clusterApi, clusterPublish, type ClusterAnswer } from "./cluster_retry.js";
+import { clusterApi, clusterPublish, clusterRetry, type ClusterAnswer } from "./cluster_retry.js";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import { consume } from "./js_cluster_consumer_groups.js";
 import { streamOn } from "./js_cluster.js";
 import { waitUntil } from "./server.js";
@@ -108,4 +109,15 @@ export async function scaledDownToOne(c: JsTestCluster, stream = "S"): Promise<s
     throw new Error(`${err.message} (${JSON.stringify(c.js(await c.metaLeader()).cluster?.assignment("$G", stream))})`);
   });
   return kept;
+}
+
+/** S scaled up to three again, onto the stopped server `late` too (placed there though unheard); every server of `names` then holds it. */
+export async function scaledUpOntoLate(c: JsTestCluster, jsm: JetStreamManager, late: string, names: string[]): Promise<void> {
+  JsCluster.placeableUnheard = [late];
+  try {
+    await clusterRetry(() => jsm.streams.update("S", { subjects: ["s.>"], num_replicas: 3 }));
+  } finally {
+    JsCluster.placeableUnheard = [];
+  }
+  assert.deepEqual([...(c.js(await c.metaLeader()).cluster?.assignment("$G", "S")?.peers ?? [])].sort(), names, "S scaled up onto every server");
 }
