@@ -20,13 +20,16 @@ type Outcome = { servers: string[] } | { code: number; description: string };
 
 async function managerWhenLed(url: string): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> {
   const nc = await connect({ servers: url });
-  // A cluster just started answers no JetStream request until its meta leader is elected: ask again.
-  for (let i = 0; ; i++) {
+  // A cluster just started answers no JetStream request until its meta leader is elected (nats-server
+  // 2.15.1 answers 10008 at once meanwhile): ask again, a quarter of a second apart, for 30 s.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
     try {
       await (await jetstreamManager(nc, { timeout: 2_000 })).getAccountInfo();
       break;
     } catch (err) {
-      if (i >= 20) throw err;
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
   return { nc, jsm: await jetstreamManager(nc, { timeout: 20_000 }) };
