@@ -92,6 +92,8 @@ test("an R1 stream and durable held by T3 alone answer as one held by N1, under 
   const names = new Map(["N1", "N2", "T3"].map((n) => [shortHash(n), n]));
   const { byNats, byT3 } = await throughNatsThenT3(t, async (cluster, nc, sys, suffix) => {
     const groups = captureGroups(sys, suffix, names);
+    // The capture's SUB reaches N1 before the first create does (another connection to N1).
+    await sys.flush();
     const onN1 = await life(nc, `R1N1${suffix}`, "N1", "az:1");
     const onT3 = await life(nc, `R1T3${suffix}`, "T3", "az:3");
     // T3's group of it ran alone: no RAFT traffic, gone with the stream.
