@@ -1,7 +1,8 @@
 // Placement side by side: the same stream creates answered by a nats-server 2.15 meta leader,
 // then by T3 (nrg_peer_meta_lead), every server with `jetstream { unique_tag: "az" }`, N1 and T3
 // in zone az:1 with tag ssd, N2 in az:2. Unique zones refused alike ("server tag not unique"),
-// with a missing tag too; excluded tags (`!ssd`) refused alike ("tags excluded"); `!az:1`
+// with a missing tag too; excluded tags (`!ssd`) refused alike ("tags excluded"), each server
+// naming the first tag it fails in the order asked (`Z, !ssd`: Z only); `!az:1`
 // places on N2 alone; naming the zone prefix in the tags turns the unique check off (az:1 on N1
 // and T3); an R2 without tags spans both zones.
 import { test } from "node:test";
@@ -29,6 +30,9 @@ async function placements(nc: NatsConnection, suffix: string): Promise<Record<st
     notZone1: { replicas: 1, tags: ["!az:1"] },
     zone1R2: { replicas: 2, tags: ["az:1"] },
     anyR2: { replicas: 2 },
+    // Each server names only the first tag it fails, in the order asked, as given (upper case).
+    missingFirst: { replicas: 1, tags: ["Z", "!ssd"] },
+    excludedFirst: { replicas: 1, tags: ["!ssd", "z"] },
   };
   const out: Record<string, unknown> = {};
   for (const [key, ask] of Object.entries(asks)) {

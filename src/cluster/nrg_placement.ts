@@ -1,8 +1,8 @@
 // Which servers a tsnats meta leader places a stream's group on (nrg_meta_leader.ts), as
 // nats-server 2.15's selectPeerGroup chooses them. Pure: candidates in, peers out.
 //
-// A candidate is left out for a `!jetstream` server tag, a placement tag it lacks or an
-// excluded one (`!tag`) it has, too little room for max_bytes, more RAFT groups than the meta
+// A candidate is left out for a `!jetstream` server tag, the first placement tag (in the order
+// asked) it lacks or, excluded (`!tag`), has, too little room for max_bytes, more RAFT groups than the meta
 // leader's `max_ha_assets` allows (any stream, replicated or not, as 2.15.1 checks), or a value of the meta leader's
 // `unique_tag` prefix another chosen (or kept) server already has (none: left out too; naming
 // the prefix in the placement's tags turns the check off). The rest go most room first (free
@@ -45,11 +45,14 @@ export interface NrgPlacementAsk {
  */
 export function selectPlacement(candidates: NrgCandidate[], ask: NrgPlacementAsk): string[] {
   if (ask.existing.length >= ask.replicas) return ask.existing.slice(0, ask.replicas);
-  const wanted = ask.tags.map((t) => t.toLowerCase());
-  const required = wanted.filter((t) => !t.startsWith("!"));
-  const excluded = wanted.filter((t) => t.startsWith("!")).map((t) => t.slice(1));
+  // Each tag as asked (named so in a refusal), compared lower-cased; "!tag" excludes.
+  const checks = ask.tags.map((t) => {
+    const exclude = t.startsWith("!");
+    const shown = exclude ? t.slice(1) : t;
+    return { shown, tag: shown.toLowerCase(), exclude };
+  });
   let unique = ask.uniqueTag.toLowerCase();
-  if (unique !== "" && [...required, ...excluded].some((t) => t.startsWith(unique))) unique = "";
+  if (unique !== "" && checks.some((c) => c.tag.startsWith(unique))) unique = "";
   const taken = new Set<string>();
   const uniqueValue = (tags: string[]): string | undefined => tags.find((t) => t.startsWith(unique));
   if (unique !== "") {
@@ -66,14 +69,10 @@ export function selectPlacement(candidates: NrgCandidate[], ask: NrgPlacementAsk
       why.excludeTag = true;
       continue;
     }
-    const hasExcluded = excluded.find((t) => c.tags.includes(t));
-    if (hasExcluded !== undefined) {
-      why.excluded.add(hasExcluded);
-      continue;
-    }
-    const lacks = required.find((t) => !c.tags.includes(t));
-    if (lacks !== undefined) {
-      why.missing.add(lacks);
+    // Only the first tag the server fails counts, in the order asked.
+    const failed = checks.find((t) => c.tags.includes(t.tag) === t.exclude);
+    if (failed !== undefined) {
+      (failed.exclude ? why.excluded : why.missing).add(failed.shown);
       continue;
     }
     if (ask.maxBytes > 0 && ask.maxBytes > c.available) {

@@ -1925,7 +1925,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (!moving) return undefined;
     const from = peersOf(sa);
     // A single replica stays where it is when its server fits the new placement.
-    if (from.length <= 1 && this.hasTags(from[0], (placement.tags ?? []).map((t) => t.trim().toLowerCase()))) return undefined;
+    if (from.length <= 1 && this.failedTag(from[0], placementTags(placement.tags)) === undefined) return undefined;
     const to = this.place(cfg, replicas);
     if (to.length === from.length && to.every((p) => from.includes(p))) return undefined;
     const origin: StreamMove["origin"] = { peers: from, replicas: prevReplicas };
@@ -2151,11 +2151,15 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     }
   }
 
-  /** Does the server carry every tag asked for (tags compare as servers keep them: lower case)? */
-  private hasTags(server: string, wanted: readonly string[]): boolean {
-    if (wanted.length === 0) return true;
+  /**
+   * The first of the placement's tags the server fails, in the order asked: one it lacks, or a
+   * `!tag` it has (tags compare as servers keep them: lower case). nats-server 2.15 names only
+   * that one for the server in its refusal.
+   */
+  private failedTag(server: string, checks: readonly PlacementTag[]): PlacementTag | undefined {
+    if (checks.length === 0) return undefined;
     const tags = this.cluster.serverTags(server) ?? [];
-    return wanted.every((t) => tags.includes(t));
+    return checks.find((c) => tags.includes(c.tag) === c.exclude);
   }
 
   /** The value of the server's tag under `jetstream { unique_tag }` (e.g. "az:1"), if it has one. */
@@ -2197,7 +2201,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private place(cfg: Record<string, unknown>, replicas: number, exclude: string[] = [], staying: string[] = exclude): string[] {
     this.checkPlacement(cfg);
     const placement = (cfg.placement ?? {}) as { preferred?: unknown; tags?: unknown };
-    const wanted = Array.isArray(placement.tags) ? placement.tags.filter((t): t is string => typeof t === "string").map((t) => t.trim().toLowerCase()) : [];
+    const checks = placementTags(placement.tags);
     // Online: servers heard from lately that a route leads to, as nats-server places on peers not
     // marked offline (a follower a few entries behind, just after an election, can hold a new
     // stream too; a server that shut down is offline at once, its routes closed).
@@ -2214,14 +2218,15 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       else if (!online.has(id)) unknown = true;
     }
     for (const id of exclude) current.delete(id);
-    const sizeBeforeTags = current.size;
-    for (const id of [...current]) if (!this.hasTags(id, wanted)) current.delete(id);
-    const lacking = current.size < sizeBeforeTags;
-    // The reasons in nats-server's order (its selectPeerError): ..., misc, tags not matched.
-    const misc = unknown ? ", miscellaneous issue" : "";
-    const tagsNotMatched = lacking ? `, tags not matched ['${wanted.join("', '")}']` : "";
-    if (wanted.length > 0 && current.size < replicas) {
-      throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement${misc}${tagsNotMatched}` });
+    // A server passed over adds one reason to a refusal, the first check it fails, in nats-server
+    // 2.15's order: tags (its first failing tag), room, max_ha_assets, unique_tag.
+    const missing = new Set<string>();
+    const excluded = new Set<string>();
+    for (const id of [...current]) {
+      const failed = this.failedTag(id, checks);
+      if (failed === undefined) continue;
+      (failed.exclude ? excluded : missing).add(failed.shown);
+      current.delete(id);
     }
     // A server whose store limit the stream's max_bytes does not fit in, beside what the streams
     // assigned to it reserve, takes no replica (nats-server: "insufficient storage").
@@ -2246,35 +2251,47 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         haFull = true;
       }
     }
-    // nats-server names the reasons peers were passed over ("miscellaneous issue": the HA limit).
-    if (count.size < replicas) throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement${roomless.length > 0 ? ", insufficient storage" : ""}${haFull || unknown ? ", miscellaneous issue" : ""}${tagsNotMatched}` });
-    // Enough servers, but too few online for the group to elect a leader (with the servers it
-    // keeps): nats-server's "peer offline", with the tags others lacked.
-    const onlineCount = [...count.keys()].filter((id) => online.has(id)).length;
-    if (onlineCount + staying.length < Math.floor((replicas + staying.length) / 2) + 1) {
-      throw jsError("JSClusterNoPeersErrF", { err: `no suitable peers for placement, peer offline${roomless.length > 0 ? ", insufficient storage" : ""}${haFull || unknown ? ", miscellaneous issue" : ""}${tagsNotMatched}` });
-    }
     const ranked = [...count.keys()].sort((a, b) => Number(!online.has(a)) - Number(!online.has(b)) || (count.get(a) ?? 0) - (count.get(b) ?? 0) || (a < b ? -1 : a > b ? 1 : 0));
     if (typeof placement.preferred === "string" && count.has(placement.preferred)) {
       ranked.splice(ranked.indexOf(placement.preferred), 1);
       ranked.unshift(placement.preferred);
     }
-    const prefix = this.service.server.options.jetstream.uniqueTag;
-    // A placement that names a value of the unique tag itself (a zone) asks for that zone only.
-    if (prefix === undefined || prefix === "" || replicas <= 1 || wanted.some((t) => t.startsWith(prefix))) return ranked.slice(0, replicas);
     // `unique_tag`: the replicas go to servers with different values of that tag (say, one per
     // availability zone), counting the zones of the servers the stream keeps; a server without the
-    // tag takes no replica.
-    const used = new Set(staying.map((id) => this.uniqueTagOf(id, prefix)).filter((t): t is string => t !== undefined));
-    const chosen: string[] = [];
-    for (const id of ranked) {
-      const value = this.uniqueTagOf(id, prefix);
-      if (value === undefined || used.has(value)) continue;
-      used.add(value);
-      chosen.push(id);
-      if (chosen.length === replicas) return chosen;
+    // tag takes no replica, even of a single one. A placement that names a value of the unique
+    // tag itself (a zone, or `!zone`) turns the check off.
+    const prefix = this.service.server.options.jetstream.uniqueTag ?? "";
+    let notUnique = false;
+    let pool = ranked;
+    if (prefix !== "" && !checks.some((c) => c.tag.startsWith(prefix))) {
+      const used = new Set(staying.map((id) => this.uniqueTagOf(id, prefix)).filter((t): t is string => t !== undefined));
+      pool = ranked.filter((id) => {
+        const value = this.uniqueTagOf(id, prefix);
+        if (value === undefined || used.has(value)) {
+          notUnique = true;
+          return false;
+        }
+        used.add(value);
+        return true;
+      });
     }
-    throw jsError("JSClusterNoPeersErrF", { err: "no suitable peers for placement, server tag not unique" });
+    const refusal = (offline: boolean): ApiError =>
+      jsError("JSClusterNoPeersErrF", {
+        err:
+          "no suitable peers for placement" +
+          (offline ? ", peer offline" : "") +
+          (roomless.length > 0 ? ", insufficient storage" : "") +
+          (notUnique ? ", server tag not unique" : "") +
+          (haFull || unknown ? ", miscellaneous issue" : "") +
+          tagReason("tags not matched", missing) +
+          tagReason("tags excluded", excluded),
+      });
+    if (pool.length < replicas) throw refusal(false);
+    // Enough servers, but too few online for the group to elect a leader (with the servers it
+    // keeps): nats-server's "peer offline".
+    const onlineCount = pool.filter((id) => online.has(id)).length;
+    if (onlineCount + staying.length < Math.floor((replicas + staying.length) / 2) + 1) throw refusal(true);
+    return pool.slice(0, replicas);
   }
 
   /**
@@ -2428,7 +2445,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     // leader elected a moment ago has not heard from its members yet.
     const heard = heardIn(group, true);
     const possible = voters.filter(
-      (id) => id !== this.self && (heard.has(id) || this.reachable(id)) && (!placement.cluster || placement.cluster === this.clusterName) && this.hasTags(id, (placement.tags ?? []).map((t) => String(t).trim().toLowerCase())),
+      (id) => id !== this.self && (heard.has(id) || this.reachable(id)) && (!placement.cluster || placement.cluster === this.clusterName) && this.failedTag(id, placementTags(placement.tags)) === undefined,
     );
     if (possible.length === 0) throw jsError("JSClusterNoPeersErrF", { err: "no replacement peer connected" });
     return possible[Math.floor(Math.random() * possible.length)];
@@ -2803,6 +2820,29 @@ function revertedConfig(sa: StreamAssignment, m: StreamMove): Record<string, unk
 }
 
 /** A placement as a stream's config keeps it (nats-server's): cluster and tags when set, undefined when empty. */
+/** One tag of a placement: `shown` as asked (less a leading "!"), `tag` as compared, `exclude` for "!tag". */
+interface PlacementTag {
+  shown: string;
+  tag: string;
+  exclude: boolean;
+}
+
+function placementTags(raw: unknown): PlacementTag[] {
+  if (!Array.isArray(raw)) return [];
+  return raw
+    .filter((t): t is string => typeof t === "string")
+    .map((t) => {
+      const exclude = t.startsWith("!");
+      const shown = exclude ? t.slice(1) : t;
+      return { shown, tag: shown.trim().toLowerCase(), exclude };
+    });
+}
+
+/** nats-server's list of tags in a refusal, e.g. `, tags not matched ['a', 'b']`. */
+function tagReason(label: string, tags: Set<string>): string {
+  return tags.size === 0 ? "" : `, ${label} ['${[...tags].join("', '")}']`;
+}
+
 function normalPlacement(raw: unknown): { cluster?: string; tags?: string[] } | undefined {
   if (raw === null || typeof raw !== "object") return undefined;
   const p = raw as { cluster?: unknown; tags?: unknown };
