@@ -45,6 +45,7 @@ import { decodeRequest, LIST_SHAPE, NAMES_SHAPE, type Shape } from "./json.js";
 import { replicatedConsumer, sourcingBecomesDurable } from "./consumer_config.js";
 import { randomConsumerName } from "./consumer_create.js";
 import { mkdirDurable } from "../storage/file_io.js";
+import { gatewaysOf, leafNodesOf } from "../server/service_lookup.js";
 
 /**
  * The held requests relayed to the server that answers them (api_relay.ts): reads, and changes
@@ -54,7 +55,8 @@ import { mkdirDurable } from "../storage/file_io.js";
  * subject, or durable_name or name in the config: a create with the same config answers the
  * consumer's info, as nats-server's does) and consumer deletes (a second finds nothing). Others
  * could run twice (an unnamed ephemeral's create would make a second consumer); they are left to
- * the requester's retry, as in nats-server.
+ * the requester's retry, as in nats-server (but an unnamed ephemeral's create that arrived while
+ * no other server was connected, which nobody else heard: `onlyHere` in intercept).
  */
 function relayable(t: string[], body: Buffer): boolean {
   if (t[0] === "INFO") return t.length === 1;
@@ -254,7 +256,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   /** Polls until the meta group caught up, then removes the copies it does not assign here (removeOrphans). */
   private orphanTimer: NodeJS.Timeout | undefined;
   /** Requests that came while there was no meta leader. */
-  private waiting: Array<{ jsa: JsAccount; rest: string; body: Buffer; reply: string; hdr: Buffer | undefined; at: number }> = [];
+  /** Requests held for a meta leader; `alone`: it arrived while this server had no route, gateway or leaf connection (no other server got it). */
+  private waiting: Array<{ jsa: JsAccount; rest: string; body: Buffer; reply: string; hdr: Buffer | undefined; at: number; alone: boolean }> = [];
+  /** Set while a held request that arrived with no other server connected (`alone`) is decided again. */
+  private heldAlone = false;
+  /** Set by answerLeaderless when this server will answer the request being decided itself (later). */
+  private answerArranged = false;
   private stopped = false;
   private waitTimer: NodeJS.Timeout | undefined;
   /** Held requests relayed to the server that answers them, answered once (api_relay.ts). */
@@ -558,6 +565,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       for (const w of waiting) {
         if (now - w.at >= WAIT_FOR_LEADER_MS) continue;
         this.retryingHeld = true;
+        this.heldAlone = w.alone;
         this.heldAt = w.at;
         this.heldUntil = w.at + WAIT_FOR_LEADER_MS;
         try {
@@ -565,6 +573,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         } finally {
           this.heldUntil = undefined;
           this.retryingHeld = false;
+          this.heldAlone = false;
         }
       }
     });
@@ -1509,16 +1518,21 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       // No meta leader yet (starting, electing, or the leader's server is gone): the request waits for one, then is decided again.
       const now = Date.now();
       // Those the requester gave up on go (the queue stays bounded while no leader can be elected).
-      this.waiting.push({ jsa, rest: t.join("."), body, reply, hdr, at: now });
+      this.waiting.push({ jsa, rest: t.join("."), body, reply, hdr, at: now, alone: this.alone() });
       this.expireWaiting(now);
       return PENDING;
     }
     const account = jsa.account.name;
     // A held request this server (a new leader) meanwhile answered as relayed by another.
     if (this.retryingHeld && this.relay.wasAnswered(account, reply)) return SKIP;
+    this.answerArranged = false;
     const decided = this.decide(jsa, node, t, body, reply, hdr);
+    // An unnamed ephemeral's create that arrived with no other server connected: nobody else
+    // heard it, so the server that answers it runs it once (relayed copies are decided once
+    // each); unless this server answers it itself (a member of the stream's group without a leader).
+    const onlyHere = this.heldAlone && !this.answerArranged && unnamedConsumerCreate(t, body);
     if (decided !== SKIP) this.relay.noteAnswered(account, reply);
-    else if (this.retryingHeld && reply !== "" && relayable(t, body) && !this.relay.wasAnswered(account, reply)) {
+    else if (this.retryingHeld && reply !== "" && (relayable(t, body) || onlyHere) && !this.relay.wasAnswered(account, reply)) {
       // The server that answers it may have skipped it when it arrived (a new meta leader that
       // still followed the old one), or never got it (no route led there when it arrived).
       const sys = this.service.server.systemAccount;
@@ -1713,6 +1727,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     for (const jsa of this.service.accounts.values()) for (const st of jsa.streams.values()) st.replica?.lostContact(server);
   }
 
+  /** No route, gateway or leaf node connection: a message arriving now reaches no other server. */
+  private alone(): boolean {
+    const server = this.service.server;
+    const gateways = gatewaysOf(server);
+    return this.cluster.all.size === 0 && (gateways === undefined || (gateways.out.size === 0 && gateways.in.size === 0)) && (leafNodesOf(server)?.all.size ?? 0) === 0;
+  }
+
   /** Is `server` this one or one a route leads to now (a server stopped or cut off is not)? */
   reachable(server: string): boolean {
     return server === this.self || this.cluster.peers().some((p) => p.name === server);
@@ -1737,6 +1758,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    */
   private answerLeaderless(jsa: JsAccount, sa: StreamAssignment, t: string[], body: Buffer, reply: string, hdr: Buffer | undefined): typeof SKIP {
     if (reply === "" || !this.leaderless(jsa, sa)) return SKIP;
+    this.answerArranged = true;
     const rest = t.join(".");
     const seen = jsa.streams.get(sa.name)?.replica;
     const epoch = seen?.leaderEpoch;
@@ -2761,6 +2783,11 @@ function safeToRepeat(t: string[], body: Buffer): boolean {
   } catch {
     return true; // answered as a bad request
   }
+}
+
+/** A consumer create that names no consumer (an unnamed ephemeral): run twice, it makes two. */
+function unnamedConsumerCreate(t: string[], body: Buffer): boolean {
+  return t[0] === "CONSUMER" && t[1] === "CREATE" && t.length === 3 && !safeToRepeat(t, body);
 }
 
 /**
