@@ -1784,10 +1784,24 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     // to the stream's servers) comes while the group is still electing after a restart: it waits
     // for the group's leader, up to an election's length within what the requester may still
     // wait, and is decided again once one is known. Any other is answered after half a second.
+    // The meta leader, not a member, gives such a request the same time to hear from one of the
+    // stream's servers: elected a moment ago, it may not have yet (under load a restarted server's
+    // route comes late), and that server answers the request, relayed to it, once it can.
     const heldMs = this.heldUntil === undefined ? 0 : Math.min(ELECTION_MAX_MS, this.heldUntil - Date.now());
     if (seen !== undefined && heldMs > OFFLINE_ERROR_DELAY_MS) seen.whenLeaderKnown(heldMs, decideAgain);
+    else if (seen === undefined && heldMs > OFFLINE_ERROR_DELAY_MS) this.untilHeard(jsa, sa, Date.now() + heldMs, decideAgain);
     else setTimeout(decideAgain, OFFLINE_ERROR_DELAY_MS).unref();
     return SKIP;
+  }
+
+  /** `fn` once a server of the stream is heard from (it answers then: nothing left to do), or at `deadline`. */
+  private untilHeard(jsa: JsAccount, sa: StreamAssignment, deadline: number, fn: () => void): void {
+    const check = (): void => {
+      if (this.stopped || !this.leaderless(jsa, sa)) return;
+      if (Date.now() >= deadline) fn();
+      else setTimeout(check, 100).unref();
+    };
+    setTimeout(check, 100).unref();
   }
 
   /** Seen from here, nobody answers for this stream: as its member, its group has no leader; as the meta leader, none of its servers was heard from lately. */
