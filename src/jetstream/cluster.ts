@@ -1841,7 +1841,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       } else if (sa !== undefined && peers !== undefined && replicas < peers.length) {
         // Fewer replicas: down to one, the member that leads the group keeps the stream (it has
         // every committed message); down to more than one (R3 -> R2, R5 -> R3, as nats-server
-        // 2.15 allows), the leader (when known here) and the first others stay. As a move to
+        // 2.15 allows), the leader (when known here) and the first others stay, until the
+        // stream's leader picks them (its live members first: onMoveSettled). As a move to
         // those kept: the group's leader removes the others one at a time, each removal
         // committed in the group and recorded by the meta group before the next, and a server
         // drops its copy once out of the group (as nats-server 2.15 scales down).
@@ -1853,7 +1854,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
           if (lead === "" || !peers.includes(lead)) throw jsError("JSClusterNotAvailErr");
           kept = [lead];
         } else {
-          kept = (peers.includes(lead) ? [lead, ...peers.filter((p) => p !== lead)] : peers).slice(0, replicas);
+          // (Servers a route leads to first; the stream's leader picks again from what it hears.)
+          const others = [...peers.filter((p) => p !== lead && this.reachable(p)), ...peers.filter((p) => p !== lead && !this.reachable(p))];
+          kept = (peers.includes(lead) ? [lead, ...others] : others).slice(0, replicas);
         }
         move = { peers: kept, created: new Date().toISOString(), origin: { peers, replicas: peers.length }, scaleDown: true };
       } else if (sa !== undefined && peers !== undefined && replicas > peers.length) {
@@ -2050,10 +2053,17 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (m === undefined || !Array.isArray(m.peers) || !m.peers.every((p): p is string => typeof p === "string")) return;
     const sa = this.assignment(m.account, m.name);
     if (typeof m.picked === "string") {
-      // The servers of a scale-down picked (the same scale-down still): recorded, its consumers follow.
+      // The servers of a scale-down picked (the same scale-down still): recorded, its consumers
+      // follow. The stream's leader says which it keeps (as nats-server's stream leader selects
+      // them): this meta leader named servers before, from the assignment's order, and a
+      // stopped one among them left the smaller group without its quorum. (A leader of an
+      // older version says none: the servers named stay.)
       if (sa?.move === undefined || !picking(sa.move) || sa.move.created !== m.picked) return;
+      const order = Array.isArray(m.keep) ? m.keep.filter((p): p is string => typeof p === "string" && sa.peers.includes(p)) : [];
+      const kept = [...new Set([...order, ...sa.move.peers, ...sa.peers])].slice(0, sa.move.peers.length);
+      if (order.length > 0 && !sameServers(kept, sa.move.peers)) this.service.log.info(`JetStream cluster: stream '${m.account} > ${m.name}' scales down to [${kept.join(", ")}], picked by its leader`);
       try {
-        this.proposePeers(m.account, m.name, sa.peers, { ...sa.move, picked: true }, sa.move.created);
+        this.proposePeers(m.account, m.name, sa.peers, { ...sa.move, peers: order.length > 0 ? kept : sa.move.peers, picked: true }, sa.move.created);
       } catch {
         // asked again by the stream's leader
       }
@@ -2128,11 +2138,15 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return move !== undefined && picking(move);
   }
 
-  /** The stream's leader picked the servers of its scale-down: the meta leader records it (`$JSC.MOVED` with `picked`, the scale-down's creation time). */
-  scaleDownPicked(stream: Stream): void {
+  /**
+   * The stream's leader picked the servers of its scale-down: the meta leader records it
+   * (`$JSC.MOVED` with `picked`, the scale-down's creation time, and `keep`, the members in the
+   * order that leader keeps them: itself, then the live ones).
+   */
+  scaleDownPicked(stream: Stream, order: string[]): void {
     const move = this.assignment(stream.jsa.account.name, stream.name)?.move;
     if (move === undefined || !picking(move)) return;
-    this.service.server.systemAccount?.publish("$JSC.MOVED", "", undefined, Buffer.from(JSON.stringify({ account: stream.jsa.account.name, name: stream.name, peers: move.origin.peers, picked: move.created })));
+    this.service.server.systemAccount?.publish("$JSC.MOVED", "", undefined, Buffer.from(JSON.stringify({ account: stream.jsa.account.name, name: stream.name, peers: move.origin.peers, picked: move.created, keep: order })));
   }
 
   /** The stream's group has the servers of its move: the meta leader ends the move (`$JSC.MOVED`, a system account message). */

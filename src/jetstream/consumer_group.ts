@@ -43,7 +43,7 @@ import type { Stream } from "./stream.js";
 import type { ConsumerState, PendingEntry } from "../storage/store.js";
 import { decodeConsumerOps, encodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
 import * as adv from "./advisories.js";
-import { groupReplicasJson, kindJsonEntry, migrationStatus, peerId, readNumberFile, readPeersFile, writePeersFile } from "./group_common.js";
+import { groupReplicasJson, keepOrder, kindJsonEntry, migrationStatus, peerId, readNumberFile, readPeersFile, writePeersFile } from "./group_common.js";
 import { DEFAULT_SYNC_INTERVAL_MS } from "./store_factory.js";
 import { mkdirDurable } from "../storage/file_io.js";
 
@@ -57,6 +57,8 @@ import { mkdirDurable } from "../storage/file_io.js";
 const ELECTION_MIN_MS = 1500;
 const ELECTION_MAX_MS = 3000;
 const HEARTBEAT_MS = 500;
+/** A member answering within this many ms is live (a scale-down keeps it before others; nats-server's cut-off is three heartbeats). */
+const LIVE_MS = 3 * HEARTBEAT_MS;
 const COMMIT_NOTICE_MS = 20;
 /** Bytes of the `applied` file's record: a log index, spaces, a newline. */
 const APPLIED_WIDTH = 24;
@@ -644,9 +646,9 @@ export class ConsumerGroup implements RaftStateMachine {
     try {
       if (node.config.learners.length > 0) return; // promoted once caught up
       const kept = node.config.voters.filter((p) => want.includes(p));
-      const heard = new Set(node.peerStatus().filter((p) => p.current).map((p) => p.id));
       if (kept.length < n) {
-        const add = [...want.filter((p) => !have.includes(p))].sort((a, b) => (heard.has(a) ? 0 : 1) - (heard.has(b) ? 0 : 1))[0];
+        // (A server a route leads to first: one stopped would join as a learner never promoted.)
+        const add = this.keepOrder(want.filter((p) => !have.includes(p)))[0];
         if (add !== undefined) node.addPeer(add);
         return;
       }
@@ -686,14 +688,13 @@ export class ConsumerGroup implements RaftStateMachine {
   }
 
   /**
-   * `members` in the order a scale-down keeps them: this leader, then those on servers a route
-   * leads to, heard from lately, least behind (as nats-server keeps its leader, then online
-   * peers, least lag first).
+   * `members` in the order a scale-down keeps them: this leader, then those live (a route leads
+   * to their server, heard from within a few heartbeats), least behind (as nats-server keeps its
+   * leader, then online peers, least lag first): group_common's keepOrder.
    */
   private keepOrder(members: readonly string[]): string[] {
-    const status = new Map(this.node.peerStatus().map((p) => [p.id, p]));
-    const rank = (p: string): number => (p === this.host.self ? -1 : (this.host.reachable(p) ? 0 : 2e15) + (status.get(p)?.current === true ? 0 : 1e15) + (status.get(p)?.lag ?? 0));
-    return [...members].sort((a, b) => rank(a) - rank(b));
+    const heard = new Set(this.node.peerStatus().filter((p) => p.lastSeenMs >= 0 && p.lastSeenMs <= LIVE_MS).map((p) => p.id));
+    return keepOrder(this.node, this.host.self, members, (id) => heard.has(id), (s) => this.host.reachable(s));
   }
 
   /** When this leader saw its membership start to differ from the replicas asked for, or the group was started by a scale-up (nats-server's desired `created`). */

@@ -130,6 +130,67 @@ export function scaleUpClusterJson(cluster: string, group: string, holder: strin
   return { ...bareClusterJson(cluster, group), replicas: [{ name: holder, current: true, active: 0, peer: peerId(holder) }], desired };
 }
 
+/**
+ * `members` of a group in the order its leader (`node`, on server `self`) keeps them when the
+ * group shrinks, most preferable first, as nats-server's sortScaleDownPeers: itself; then the
+ * `live` ones; then those silent on a server a route leads to (frozen, cut off from the group);
+ * those on a server no route leads to last; current before not, fewest entries behind first,
+ * within each. A member goes in the reverse order.
+ */
+export function keepOrder(node: RaftNode, self: string, members: readonly string[], live: (id: string) => boolean, reachable: (server: string) => boolean): string[] {
+  const status = new Map(node.peerStatus().map((p) => [p.id, p]));
+  const rank = (id: string): [number, number, number] => {
+    if (id === self) return [0, 0, 0];
+    const p = status.get(id);
+    return [!reachable(id) ? 3 : live(id) ? 1 : 2, p?.current === true ? 0 : 1, p?.lag ?? 0];
+  };
+  const ranks = new Map(members.map((m) => [m, rank(m)]));
+  return [...members].sort((a, b) => {
+    const ra = ranks.get(a) as [number, number, number];
+    const rb = ranks.get(b) as [number, number, number];
+    return ra[0] - rb[0] || ra[1] - rb[1] || ra[2] - rb[2];
+  });
+}
+
+/**
+ * Which members are live, for a leader about to shrink its group (pick the servers a scale-down
+ * keeps, remove a member): those that answered it since it started looking (`since`, at the
+ * first ask after a reset). Waits until each member on a server a route leads to answered, or
+ * `waitMs` (a few heartbeats) passed: a member frozen or cut off a moment ago still counts
+ * current for an election timeout (and its route stays up), and kept or left in the group in
+ * place of a live one it leaves the group short of its quorum. A server stopped drops its
+ * routes: not waited for.
+ */
+export class LiveMembers {
+  private since = 0;
+
+  constructor(
+    private readonly node: RaftNode,
+    private readonly self: string,
+    private readonly waitMs: number,
+    private readonly reachable: (server: string) => boolean,
+  ) {}
+
+  /** `members` in the order the group keeps them (keepOrder), once it is known who is live; undefined while waiting. */
+  keepOrder(members: readonly string[]): string[] | undefined {
+    const now = Date.now();
+    if (this.since === 0) this.since = now;
+    const waited = now - this.since;
+    const lastSeen = new Map(this.node.peerStatus().map((p) => [p.id, p.lastSeenMs]));
+    const answered = (id: string): boolean => {
+      const ms = lastSeen.get(id);
+      return ms !== undefined && ms >= 0 && ms <= waited;
+    };
+    if (waited < this.waitMs && !members.every((id) => id === this.self || !this.reachable(id) || answered(id))) return undefined;
+    return keepOrder(this.node, this.self, members, answered, this.reachable);
+  }
+
+  /** Looked at afresh next time (after a membership change, once nothing is to change). */
+  reset(): void {
+    this.since = 0;
+  }
+}
+
 /** The same servers, in any order. */
 export function sameServers(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((p) => b.includes(p));

@@ -76,7 +76,7 @@ import { decodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js"
 import { ConsumerGroup, consumerGroupName, firstTermOf, type ConsumerGroupHost } from "./consumer_group.js";
 import { ConsumerScaleDowns } from "./consumer_scale_down.js";
 import * as adv from "./advisories.js";
-import { bareClusterJson, groupReplicasJson, listRemoved, type MembershipStatus, kindJsonEntry, peerId, readNumberFile, readPeersFile, sameServers, scaleUpClusterJson, writePeersFile } from "./group_common.js";
+import { bareClusterJson, groupReplicasJson, listRemoved, LiveMembers, type MembershipStatus, kindJsonEntry, peerId, readNumberFile, readPeersFile, sameServers, scaleUpClusterJson, writePeersFile } from "./group_common.js";
 import { sweepRetention } from "./retention_sweep.js";
 import { boundedPurge, boundedPurgeRequest } from "./purge_bound.js";
 
@@ -85,6 +85,8 @@ const MEMBERS_CHECK_MS = 100;
 const ELECTION_MIN_MS = 1500;
 const ELECTION_MAX_MS = 3000;
 const HEARTBEAT_MS = 300;
+/** A member answering within this many ms is live (a scale-down keeps it before others; nats-server's cut-off is three heartbeats). */
+const LIVE_MS = 3 * HEARTBEAT_MS;
 /**
  * Followers learn a commit with the next append; when none comes this soon (the stream is idle),
  * a notice is sent. Under load the next append always comes first: no extra message and answer per batch.
@@ -230,8 +232,8 @@ export interface ReplicaHost {
   scalingDown(stream: Stream): boolean;
   /** Is the stream's scale-down waiting for its group's leader to pick its servers (its group and its consumers' stay as they are meanwhile)? */
   scaleDownPicking(stream: Stream): boolean;
-  /** This leader picked the servers of the stream's scale-down (the meta leader records it; said again until recorded). */
-  scaleDownPicked(stream: Stream): void;
+  /** This leader picked the servers of the stream's scale-down: the first of `order` (its members as it keeps them); the meta leader records it (said again until recorded). */
+  scaleDownPicked(stream: Stream, order: string[]): void;
   /** The group has exactly the servers of its move, or, scaling down, the ones left after a removal (said by its leader, repeated until recorded). */
   moveSettled(stream: Stream, peers: string[]): void;
   /** `desired` of the stream's cluster info while it moves or scales up (`status` known to the group's leader: what its membership waits for). */
@@ -1452,10 +1454,14 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     const remove = cfg.voters.find((p) => !target.includes(p) && p !== this.host.self);
     const stray = cfg.learners.find((p) => !(moveTo ?? target).includes(p));
     const picking = this.host.scaleDownPicking(this.stream);
-    if (!picking) this.pickingSince = 0;
+    if (!picking) {
+      this.pickingSince = 0;
+      this.pickLiveOf?.reset();
+    }
     if (add === undefined && remove === undefined && cfg.learners.length === 0 && moveTo === undefined && picking) {
-      // A scale-down: the servers it keeps are those the meta leader named (its leader first);
-      // they are picked once this leader says so, at the membership check after the one that
+      // A scale-down: this leader picks the servers it keeps (itself, then the live members:
+      // keepOrder; the meta leader's guess from the assignment may name a stopped one) and says
+      // so at the membership check after the one that
       // saw the scale-down (nats-server's stream leader records its term with the meta leader
       // at one check, selects the peers at the next), and only then do the consumers follow it.
       const now = Date.now();
@@ -1523,19 +1529,22 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       }
       return;
     }
-    // One the leader does not hear from goes first: removed after a live one, it would leave the
-    // group a member short of its quorum (R3 -> R1 with a server down: {leader, down}).
+    // One that is not live goes first: removed after a live one, it would leave the group a
+    // member short of its quorum (R3 -> R1 with a server down: {leader, down}). (Not "not
+    // current": a server stopped a moment ago still is, for an election timeout.)
     const goes = cfg.voters.filter((p) => !moveTo.includes(p) && p !== self);
-    const unheard = new Set(this.node.peerStatus().filter((p) => !p.current).map((p) => p.id));
-    const leaving = goes.find((p) => unheard.has(p)) ?? goes[0];
     // Scaling down, the meta group records each removal before the next one (as nats-server's
     // does): a server drops its copy once it is out of the group, never while it still counts.
     const unrecorded = this.host.scalingDown(this.stream) && this.node.pendingConfigChange === undefined && !sameServers(this.host.assignedPeers(this.stream) ?? [], cfg.voters);
-    if (leaving !== undefined && !unrecorded) {
+    if (goes.length > 0 && !unrecorded) {
+      const leaving = this.removalLive.keepOrder(goes)?.pop();
+      if (leaving === undefined) return; // who is live is not known yet
       this.node.removePeer(leaving);
+      this.removalLive.reset();
       this.log(`removing ${leaving} from the group (the stream ${this.host.scalingDown(this.stream) ? "scales down" : "moves off it"})`);
       return;
     }
+    if (goes.length === 0) this.removalLive.reset();
     if ((cfg.voters.length === moveTo.length || unrecorded) && this.node.pendingConfigChange === undefined) this.saySettled(cfg.voters);
   }
 
@@ -1544,11 +1553,28 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /** When this leader last said it picked the servers of the stream's scale-down (repeated once a second until recorded). */
   private pickedSaidAt = 0;
 
+  /** Picks the servers the scale-down keeps (this leader, then the live members, least behind: LiveMembers) and says so, once it is known who is live. */
   private sayPicked(now: number): void {
     if (now - this.pickedSaidAt <= 1000) return;
+    const order = this.pickLive.keepOrder(this.node.config.voters);
+    if (order === undefined) return;
     this.pickedSaidAt = now;
-    this.host.scaleDownPicked(this.stream);
+    this.host.scaleDownPicked(this.stream, order);
   }
+
+  /** Who is live when this leader picks the servers of a scale-down, and when it removes a member. */
+  private get pickLive(): LiveMembers {
+    this.pickLiveOf ??= new LiveMembers(this.node, this.host.self, LIVE_MS, (s) => this.host.reachable(s));
+    return this.pickLiveOf;
+  }
+
+  private get removalLive(): LiveMembers {
+    this.removalLiveOf ??= new LiveMembers(this.node, this.host.self, LIVE_MS, (s) => this.host.reachable(s));
+    return this.removalLiveOf;
+  }
+
+  private pickLiveOf: LiveMembers | undefined;
+  private removalLiveOf: LiveMembers | undefined;
 
   /** Tell the meta leader the group has `voters` (at once for a new set, else once a second until it is recorded). */
   private saySettled(voters: readonly string[]): void {
@@ -2087,6 +2113,8 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
 
   /** Not the leader (anymore): what waited here gets no answer (its publisher retries). */
   private lostLeadership(): void {
+    this.pickLiveOf?.reset();
+    this.removalLiveOf?.reset();
     this.stream.sourcing?.stop(true);
     this.appliedWaiters = [];
     this.pending.clear();
