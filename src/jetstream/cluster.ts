@@ -44,6 +44,7 @@ import { consumerPeerRemap, memberNamed, peerRemapKind, requestedPeer } from "./
 import { decodeRequest, LIST_SHAPE, NAMES_SHAPE, type Shape } from "./json.js";
 import { replicatedConsumer, sourcingBecomesDurable } from "./consumer_config.js";
 import { randomConsumerName } from "./consumer_create.js";
+import { LateHandovers } from "./late_handovers.js";
 import { mkdirDurable } from "../storage/file_io.js";
 import { gatewaysOf, leafNodesOf } from "../server/service_lookup.js";
 
@@ -352,6 +353,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     );
     this.usage.start(sys);
     this.relay.start(sys, (req) => this.onRelayed(req));
+    this.lateHandovers.start(sys);
     this.movedSub = sys.subscribeInternal("$JSC.MOVED", (_s, _r, _h, payload) => this.onMoveSettled(Buffer.from(payload)), undefined, "jetstream-cluster-moved");
     this.restoredSub = sys.subscribeInternal("$JSC.RESTORED", (_s, _r, _h, payload) => this.onRestored(Buffer.from(payload)), undefined, "jetstream-cluster-restored");
     this.refusedSub = sys.subscribeInternal("$JSC.REFUSED", (_s, _r, _h, payload) => this.onCreateRefused(Buffer.from(payload)), undefined, "jetstream-cluster-refused");
@@ -369,6 +371,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.cluster.selfRouteListeners.delete(this.onSelfRoute);
     if (this.sub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.sub);
     if (this.movedSub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.movedSub);
+    this.lateHandovers.stop(this.service.server.systemAccount);
     if (this.restoredSub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.restoredSub);
     if (this.refusedSub !== undefined) this.service.server.systemAccount?.unsubscribeInternal(this.refusedSub);
     for (const r of this.restoreAnswers.values()) clearTimeout(r.timer);
@@ -1217,6 +1220,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         setTimeout(end, 50).unref();
         return;
       }
+      // (Those still away: taken in when their server hands them over on its return.)
+      this.lateHandovers.wait(streamGroupName(stream.jsa.account.name, stream.name), stream, replica.remoteSingleReplicaHosts());
       stream.replica = undefined;
       replica.endAlone();
       stream.syncSubjects();
@@ -1260,10 +1265,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    * applyMissedChanges) hands its single-replica consumers, which live on this server only, to
    * the stream group's leader with their state, as dropCopy does when the entry is applied live.
    * Sent a few times (the leader takes each once: one it holds, or recorded elsewhere, is not
-   * taken again); a stream now of a single replica runs no group to take them.
+   * taken again); a stream now of a single replica runs no group: the server keeping it takes
+   * those it still waited for when its group ended (late_handovers.ts).
    */
   private handOverLeftBehind(sa: StreamAssignment, stream: Stream): void {
-    if (peersOf(sa).length <= 1) return;
     const payloads = singleReplicaConsumersLeaving(stream, this.self);
     if (payloads.length === 0) return;
     this.service.log.info(`JetStream cluster: stream '${sa.account} > ${sa.name}' left this server while it was away; its ${payloads.length} single-replica consumer(s) go to the stream's leader`);
@@ -2122,6 +2127,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 
   /** The scale-downs waiting for their pick, by account and stream: when the meta leader picks instead (watchPick). */
   private readonly pickWatches = new Map<string, NodeJS.Timeout>();
+
+  /** Single-replica durables that come back after their stream's group ended here (it runs alone now). */
+  private readonly lateHandovers = new LateHandovers(
+    (stream) => stream.replica === undefined && this.assignedPeers(stream)?.join() === this.self,
+    (msg) => this.service.log.info(`JetStream cluster: ${msg}`),
+  );
 
   /** Moves whose end was proposed lately (the stream's leader repeats its notice until the end is committed). */
   private readonly settling = new Set<string>();

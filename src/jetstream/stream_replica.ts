@@ -825,6 +825,13 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     return host;
   }
 
+  /** The single-replica consumers recorded on other servers and not here, by name: the server each lives on (late_handovers.ts). */
+  remoteSingleReplicaHosts(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [name, e] of this.ephemerals) if (e.host !== this.host.self && !e.direct && !this.stream.consumers.has(name)) out.set(name, e.host);
+    return out;
+  }
+
   /** The names of the ephemeral consumers other members hold, sources' own readers aside (CONSUMER.NAMES/LIST name them too). */
   remoteEphemerals(): string[] {
     const out: string[] = [];

@@ -1,0 +1,90 @@
+// Single-replica consumers that come back after their stream's group ended (issue #12). A stream
+// scaled down to one replica ends its group once the R1 consumers of the servers it left came to
+// the server it keeps (StreamReplica.adopt), or after a while (cluster.ts endGroupAlone). A server
+// away longer than that hands them over on its return (dropCopy, handOverLeftBehind: `$JSC.ADOPT.
+// <group>`, with their state), and nobody took them: the durable was lost. nats-server 2.15.1
+// keeps the durable (its meta leader remaps an R1 consumer whose server left the stream onto the
+// stream's servers, jetstream_cluster.go remapConsumerAssignments: "Durable immediately jumps to
+// the desired peers"), recreated there without its state. Here the server that keeps the stream
+// takes each durable it was still waiting for when the group ended, with its state, from the
+// server it lived on; nothing else (one deleted meanwhile was no longer awaited, a copy from
+// elsewhere is not the consumer, an ephemeral goes as nats-server deletes it). Kept in memory: a
+// restart of the keeping server forgets what it awaits.
+import type { Account } from "../server/account.js";
+import type { Subscription } from "../server/sublist.js";
+import type { ConsumerState, PendingEntry } from "../storage/store.js";
+import type { ConsumerConfig } from "./consumer_config.js";
+import { restoreConsumer } from "./snapshot.js";
+import type { Stream } from "./stream.js";
+
+/** What a handed-over consumer carries (StreamReplica's SnapshotConsumer, as sent on `$JSC.ADOPT`). */
+interface HandedOver {
+  name: string;
+  config: ConsumerConfig;
+  created: string;
+  state: { delivered: ConsumerState["delivered"]; ack_floor: ConsumerState["ack_floor"]; pending: Array<[number, PendingEntry]>; redelivered: Array<[number, number]> };
+  from?: string;
+}
+
+interface Awaited {
+  stream: Stream;
+  /** Consumer name -> the server it lives on. */
+  hosts: Map<string, string>;
+}
+
+export class LateHandovers {
+  /** By stream group name. */
+  private readonly awaited = new Map<string, Awaited>();
+  private sub: Subscription | undefined;
+
+  constructor(
+    /** Is `stream` held here alone, with no group (the server it was assigned to only)? */
+    private readonly heldAlone: (stream: Stream) => boolean,
+    private readonly log: (msg: string) => void,
+  ) {}
+
+  start(sys: Account): void {
+    this.sub = sys.subscribeInternal("$JSC.ADOPT.*", (subject, _r, _h, payload) => this.take(subject.slice("$JSC.ADOPT.".length), Buffer.from(payload)), undefined, "jetstream-cluster-late-handovers");
+  }
+
+  stop(sys: Account | undefined): void {
+    if (this.sub !== undefined) sys?.unsubscribeInternal(this.sub);
+    this.sub = undefined;
+    this.awaited.clear();
+  }
+
+  /** The group `group` of `stream` ended here with these consumers (name -> server) still on other servers. */
+  wait(group: string, stream: Stream, hosts: Map<string, string>): void {
+    if (hosts.size > 0) this.awaited.set(group, { stream, hosts });
+  }
+
+  private take(group: string, payload: Buffer): void {
+    const a = this.awaited.get(group);
+    if (a === undefined) return;
+    const s = a.stream;
+    // Deleted, recreated, scaled up again or moved since: the group's own leader (if any) adopts.
+    if (s.closed || s.jsa.streams.get(s.name) !== s || !this.heldAlone(s)) {
+      this.awaited.delete(group);
+      return;
+    }
+    let sc: HandedOver;
+    try {
+      sc = JSON.parse(payload.toString()) as HandedOver;
+    } catch {
+      return;
+    }
+    // (A durable: an ephemeral whose server left the stream is deleted, as nats-server deletes it.)
+    if (typeof sc.name !== "string" || typeof sc.config?.durable_name !== "string" || a.hosts.get(sc.name) === undefined || a.hosts.get(sc.name) !== sc.from || s.consumers.has(sc.name)) return;
+    try {
+      const state: ConsumerState = { delivered: sc.state.delivered, ack_floor: sc.state.ack_floor, pending: new Map(sc.state.pending), redelivered: new Map(sc.state.redelivered) };
+      restoreConsumer(s, sc.name, sc.config, state, BigInt(sc.created));
+      s.consumers.get(sc.name)?.start();
+    } catch (err) {
+      this.log(`stream '${s.jsa.account.name} > ${s.name}': consumer '${sc.name}' handed over by ${sc.from} not taken in: ${(err as Error).message}`);
+      return;
+    }
+    a.hosts.delete(sc.name);
+    if (a.hosts.size === 0) this.awaited.delete(group);
+    this.log(`stream '${s.jsa.account.name} > ${s.name}': its single-replica consumer '${sc.name}' came back from ${sc.from} after the stream's group ended; it lives here now`);
+  }
+}

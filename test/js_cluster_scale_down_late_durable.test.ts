@@ -1,0 +1,56 @@
+// A single-replica durable whose server was away while its stream scaled down to one replica, for
+// longer than the kept server waits for such consumers before it ends the stream's group, comes
+// back with its state when its server returns (issue #12). Before, its server handed it over to a
+// group that no longer ran and it was lost. nats-server 2.15.1 keeps such a durable (its meta
+// leader remaps it onto the stream's servers, "Durable immediately jumps to the desired peers",
+// recreated there without its state); here it keeps its state too (late_handovers.ts).
+// Three in-process servers (JsTestCluster) over real routes, driven by nats.js.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect } from "@nats-io/transport-node";
+import { JsTestCluster, replicaLeader, streamOn } from "./helpers/js_cluster.js";
+import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
+import { consume, consumerLine, infoWithLeader, type Info } from "./helpers/js_cluster_consumer_groups.js";
+import { waitUntil } from "./helpers/server.js";
+
+test("R3 -> R1 while the server of an R1 durable is away past the group's end: back, it hands the durable over with its state to the server kept", { timeout: 120_000 }, async () => {
+  const c = await JsTestCluster.start(3);
+  let nc = await connect({ servers: c.members.map((m) => m.url) });
+  try {
+    await c.metaAllCurrent();
+    const cfg = { name: "S", subjects: ["s.>"], num_replicas: 3 };
+    assert.equal((await clusterApi<Info>(nc, "$JS.API.STREAM.CREATE.S", cfg)).error, undefined);
+    for (let i = 1; i <= 20; i++) await clusterPublish(nc, "s.x", `m${i}`);
+    const leader = await replicaLeader(c, "S");
+    // An R1 durable on a server that does not lead the stream (the stream's leader places each at random).
+    let name = "";
+    let holder = "";
+    for (let i = 0; holder === "" || holder === leader; i++) {
+      assert.ok(i < 40, "an R1 durable placed off the stream's leader");
+      name = `D${i}`;
+      const made = await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.S.${name}`, { stream_name: "S", config: { durable_name: name, num_replicas: 1, ack_policy: "explicit", ack_wait: 120e9 } });
+      assert.equal(made.error, undefined, JSON.stringify(made.error));
+      holder = made.cluster?.leader ?? "";
+    }
+    assert.deepEqual(await consume(nc, "S", name, 5), [1, 2, 3, 4, 5]);
+    await waitUntil(async () => consumerLine(await infoWithLeader(nc, "S", name)).endsWith("ack floor 5"), 20_000, `${name}: 5 acknowledged`);
+    await nc.close();
+    nc = await connect({ servers: c.members.filter((m) => m.name !== holder).map((m) => m.url) });
+    await c.stopMember(holder);
+
+    const down = await clusterApi<Info>(nc, "$JS.API.STREAM.UPDATE.S", { ...cfg, num_replicas: 1 });
+    assert.equal(down.error, undefined, JSON.stringify(down.error));
+    await waitUntil(() => c.js(leader).cluster?.assignment("$G", "S")?.peers.join() === leader && c.js(leader).cluster?.assignment("$G", "S")?.move === undefined, 30_000, `S on ${leader} alone`);
+    // The kept server stops waiting for the durable and ends the stream's group.
+    await waitUntil(() => streamOn(c, leader, "S") !== undefined && streamOn(c, leader, "S")?.replica === undefined, 30_000, `S's group ended on ${leader}`);
+
+    await c.startMember(holder);
+    await waitUntil(() => streamOn(c, holder, "S") === undefined, 30_000, `${holder} drops its copy`);
+    await waitUntil(() => streamOn(c, leader, "S")?.consumers.has(name) === true, 30_000, `${name} taken in by ${leader}`);
+    assert.equal(consumerLine(await infoWithLeader(nc, "S", name)), `R1 on ${leader}: delivered 5 ack floor 5`);
+    assert.deepEqual(await consume(nc, "S", name, 2), [6, 7]);
+  } finally {
+    await nc.close();
+    await c.stop();
+  }
+});
