@@ -127,6 +127,50 @@ test("clients that connect while the server starts are served once it is ready",
   }
 });
 
+test("the port accepts connections before the server's bundle is loaded, not after", async () => {
+  // A preload (NODE_OPTIONS --require) sees the bundle's compiled script about to run, the
+  // longest synchronous part of the start-up, and has a separate process connect to the port
+  // at that moment: only a port already bound accepts it (nats.c's AuthServers connects once,
+  // 500 ms after spawning two servers).
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-early-"));
+  const probe = path.join(dir, "probe.cjs");
+  const result = path.join(dir, "probe.out");
+  fs.writeFileSync(
+    probe,
+    `const vm = require("node:vm");
+const { spawnSync } = require("node:child_process");
+const run = vm.Script.prototype.runInThisContext;
+let probed = false;
+vm.Script.prototype.runInThisContext = function (...args) {
+  if (!probed) {
+    probed = true;
+    const connect = "require('node:net').connect(${port}, '127.0.0.1').on('connect', () => process.exit(0)).on('error', () => process.exit(1))";
+    const r = spawnSync(process.execPath, ["-e", connect], { env: { PATH: process.env.PATH }, timeout: 60000 });
+    require("node:fs").writeFileSync(${JSON.stringify(result)}, r.status === 0 ? "accepted" : "refused " + r.status);
+  }
+  return run.apply(this, args);
+};
+`,
+  );
+  const child = spawn(process.execPath, [BIN, "-a", "127.0.0.1", "-p", String(port)], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, NODE_OPTIONS: `--require ${probe}` },
+  });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+  try {
+    await waitUntil(() => /Server is ready/.test(out), 60_000);
+    assert.equal(fs.readFileSync(result, "utf8"), "accepted", `output:\n${out}`);
+  } finally {
+    child.kill("SIGINT");
+    assert.equal(await exited, 0);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a port in use still fails the start, and --version is not held by the early port", async () => {
   const taken = net.createServer();
   await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));

@@ -30,7 +30,10 @@ function bundleIsCurrent(): boolean {
   return compiled === undefined || bundle >= compiled;
 }
 
-openEarlyListener(process.argv.slice(2));
+// listen() with a host binds only once the host's lookup calls back (next tick, for an IP
+// address): without this turn the port would be bound after the bundle's synchronous load, the
+// longest part of the start-up, that clients connecting early are meant to wait through.
+if (openEarlyListener(process.argv.slice(2))) await new Promise((resolve) => setImmediate(resolve));
 holdYoungGeneration();
 if (bundleIsCurrent()) {
   runBundle(new URL("../bundle/server_main.cjs", import.meta.url), new URL("../bundle/server_main.cache", import.meta.url), startUpHeapFlags);

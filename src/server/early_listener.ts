@@ -175,13 +175,15 @@ export function earlyListenAddress(argv: readonly string[]): { host: string; por
 /**
  * Binds the client port now (see above), and a websocket port without TLS a config file gives
  * (nats.js' websocket reconnect tests count the attempts refused while the server restarts).
- * A port in use or any other error: nothing is kept.
+ * A port in use or any other error: nothing is kept. True when a port is being bound (by the
+ * next turn, for an IP address: listen() binds once its lookup calls back).
  */
-export function openEarlyListener(argv: readonly string[]): void {
+export function openEarlyListener(argv: readonly string[]): boolean {
   const client = earlyListenAddress(argv);
   if (client !== undefined) bindEarly("client", client);
   const ws = earlyWebsocketAddress(argv);
   if (ws !== undefined) bindEarly("websocket", ws);
+  return client !== undefined || ws !== undefined;
 }
 
 function bindEarly(kind: EarlyKind, at: { host: string; port: number }): void {
