@@ -1,14 +1,17 @@
 // Bundles tsnats-server's modules (tsc's output under dist/src) with esbuild, run by
 // `npm run build` after tsc. Loading ~160 separate ES modules was most of the server's
 // start-up time (each one resolved, read, compiled and linked on its own); the bin loads
-// this one CommonJS file instead, through node:vm with a V8 code cache (src/bin/code_cache.ts;
+// this one CommonJS file instead, through node:vm with a V8 code cache (src/start/code_cache.ts;
 // the cache is made next, by scripts/code_cache.mjs). One file compiled from the cache costs
 // less CPU than separate lazily loaded chunks compiled from source (measured 0.76x CPU to
 // ready). The module tree under dist/src stays as it is: it is what the package's embedding
 // API and the tests import, and the bin falls back to it when the bundle is older than the
 // last tsc run (see src/bin/tsnats-server.ts).
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 
+// The bins are CommonJS (src/bin/package.json, see src/bin/tsnats-server.ts): tsc emits them
+// as such but does not copy the package.json that tells Node so.
+copyFileSync("src/bin/package.json", "dist/src/bin/package.json");
 // A previous build's files (the ESM chunks of older builds, a stale code cache) go.
 rmSync("dist/src/bundle", { recursive: true, force: true });
 let build;
@@ -21,7 +24,9 @@ try {
   process.exit(0);
 }
 const result = await build({
-  entryPoints: { server_main: "dist/src/bin/server_main.js" },
+  // server_main: the server's command line; entry: what the bin requires first (early listener,
+  // heap flags, code cache), so that no ES module is loaded (src/bin/tsnats-server.ts).
+  entryPoints: { server_main: "dist/src/start/server_main.js", entry: "dist/src/start/entry.js" },
   outdir: "dist/src/bundle",
   outExtension: { ".js": ".cjs" },
   bundle: true,
@@ -50,9 +55,10 @@ const result = await build({
 });
 // Every non-ASCII UTF-16 unit left becomes a \uXXXX escape, which means the same character in
 // strings, templates, regular expressions and identifiers (comments do not matter).
-const bundleFile = "dist/src/bundle/server_main.cjs";
-const text = readFileSync(bundleFile, "utf8");
-const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-if (ascii !== text) writeFileSync(bundleFile, ascii);
+for (const bundleFile of ["dist/src/bundle/server_main.cjs", "dist/src/bundle/entry.cjs"]) {
+  const text = readFileSync(bundleFile, "utf8");
+  const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  if (ascii !== text) writeFileSync(bundleFile, ascii);
+}
 // BUNDLE_META=file writes esbuild's metafile (what each chunk holds), for size work.
 if (result.metafile !== undefined) writeFileSync(process.env.BUNDLE_META, JSON.stringify(result.metafile));

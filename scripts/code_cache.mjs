@@ -1,5 +1,5 @@
 // Makes the V8 code cache of the server's bundle (dist/src/bundle/server_main.cache, read by
-// src/bin/code_cache.ts), run by `npm run build` after scripts/bundle.mjs: starts the built bin
+// src/start/code_cache.ts), run by `npm run build` after scripts/bundle.mjs: starts the built bin
 // once (JetStream and monitoring on, ports chosen by the system, store in a temporary
 // directory), waits for "Server is ready", sends it the clients' usual traffic
 // (code_cache_training.mjs: so the publish, request, JetStream and monitoring paths are in the

@@ -156,9 +156,41 @@ test("the start-up warm-up of the message path is invisible to clients and the m
 function bundleWithCodeCache(): boolean {
   const mtime = (f: string): number | undefined => fs.statSync(path.resolve(here, f), { throwIfNoEntry: false })?.mtimeMs;
   const bundle = mtime("../src/bundle/server_main.cjs");
+  const entry = mtime("../src/bundle/entry.cjs");
   const compiled = mtime("../.tsbuildinfo") ?? 0;
-  return bundle !== undefined && bundle >= compiled && mtime("../src/bundle/server_main.cache") !== undefined;
+  return bundle !== undefined && entry !== undefined && Math.min(bundle, entry) >= compiled && mtime("../src/bundle/server_main.cache") !== undefined;
 }
+
+test("the bin starts the server without Node's ESM loader (1.1 MB of resident memory)", async (t) => {
+  if (!bundleWithCodeCache()) {
+    t.skip("no current bundle: built by npm run build, not a bare tsc (the module tree is ES modules)");
+    return;
+  }
+  // A script preloaded into the server's process writes the built-in modules Node loaded.
+  const dir = tempDir();
+  const probe = path.join(dir, "modules_probe.cjs");
+  const list = path.join(dir, "modules.json");
+  fs.writeFileSync(probe, `process.once("exit", () => require("node:fs").writeFileSync(${JSON.stringify(list)}, JSON.stringify(process.moduleLoadList)));\n`);
+  const r = await runServer(["-p", "-1", "-m", "-1", "-a", "127.0.0.1", "-js", "-sd", path.join(dir, "js"), "-D"], dir, ["-r", probe]);
+  try {
+    await waitUntil(() => /Server is ready/.test(r.output()), 60_000, "ready");
+    const nc = await connect({ servers: r.ports.nats[0] });
+    await nc.flush();
+    await nc.close();
+    r.child.kill("SIGTERM");
+    assert.equal(await r.exited, 0);
+    assert.match(r.output(), /\[DBG\] Server code compiled from the V8 code cache/);
+    const loaded = JSON.parse(fs.readFileSync(list, "utf8")) as string[];
+    assert.ok(loaded.includes("NativeModule net"), "the probe saw the server's modules");
+    // What an ES module as the main script (or any import of one) loads; a CommonJS main does not.
+    assert.deepEqual(
+      loaded.filter((m) => /internal\/modules\/esm\/(module_job|module_map|translators)$/.test(m)),
+      [],
+    );
+  } finally {
+    await stop(r);
+  }
+});
 
 test("the server is compiled from the V8 code cache the build made; other V8 flags compile it from source", async (t) => {
   if (!bundleWithCodeCache()) {

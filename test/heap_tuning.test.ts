@@ -1,4 +1,4 @@
-// The server's young generation (bin/heap_tuning.ts): held at its initial size during start-up,
+// The server's young generation (start/heap_tuning.ts): held at its initial size during start-up,
 // then allowed to grow with the traffic up to YOUNG_GENERATION_CAP instead of V8's 32 MB; a
 // small old generation is collected before garbage grows it to V8's 4 times what survived.
 // Run in this test's own process: garbage with survivors, which makes V8 grow the young
@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { getHeapSpaceStatistics } from "node:v8";
-import { holdYoungGeneration, releaseYoungGeneration, YOUNG_GENERATION_CAP } from "../src/bin/heap_tuning.js";
+import { holdYoungGeneration, releaseYoungGeneration, YOUNG_GENERATION_CAP } from "../src/start/heap_tuning.js";
 
 function youngGenerationSize(): number {
   return getHeapSpaceStatistics().find((s) => s.space_name === "new_space")?.space_size ?? 0;

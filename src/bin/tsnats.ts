@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // tsnats: the NATS command-line tool (natscli's commands and flags; see src/cli/).
-import { runCli } from "../cli/main.js";
+// A CommonJS file, as everything in src/bin (package.json there; see tsnats-server.ts): the CLI
+// itself is loaded as the ES modules it is.
 
 const controller = new AbortController();
 let interrupts = 0;
@@ -21,14 +22,16 @@ for (const out of [process.stdout, process.stderr]) {
   });
 }
 
-const code = await runCli(process.argv.slice(2), {
-  stdout: process.stdout,
-  stderr: process.stderr,
-  stdin: process.stdin,
-  env: process.env,
-  interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY),
-  signal: controller.signal,
+void import("../cli/main.js").then(async ({ runCli }) => {
+  const code = await runCli(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+    env: process.env,
+    interactive: Boolean(process.stdin.isTTY && process.stdout.isTTY),
+    signal: controller.signal,
+  });
+  process.exitCode = code;
+  // Let stdout drain, then leave even if a library keeps a timer alive.
+  process.stdout.write("", () => process.exit(code));
 });
-process.exitCode = code;
-// Let stdout drain, then leave even if a library keeps a timer alive.
-process.stdout.write("", () => process.exit(code));

@@ -4,7 +4,7 @@
 // async_hooks): about 200 bytes per call, a fifth of what a request/reply allocated in the
 // server. A reaction on a promise that is already resolved runs at the same point of the
 // microtask queue for a fraction of that. An exception thrown by `fn` becomes an unhandled
-// rejection instead of an uncaught exception: the server logs both alike (bin/server_main.ts).
+// rejection instead of an uncaught exception: the server logs both alike (start/server_main.ts).
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /** Run `fn` once the current job and the microtasks queued before it are done. */

@@ -1,7 +1,7 @@
 // Start-up warm-up of the message path, right after "Server is ready".
 //
 // V8 compiles a function to optimized code only after it has run some thousands of times with
-// type feedback, on a compiler thread, and the code cache made at build time (bin/code_cache.ts)
+// type feedback, on a compiler thread, and the code cache made at build time (start/code_cache.ts)
 // holds bytecode only. So the first messages of a fresh server paid for it: the 200 round
 // trips that conns1000 times through just-opened idle connections ran the publish path
 // interpreted, with ~20 optimizing compilations and 3 deoptimizations (paths seen for the first

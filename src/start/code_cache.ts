@@ -19,8 +19,8 @@ interface CodeCacheState {
   fromCache: boolean;
 }
 
-// Process-wide: the bin sets it from its copy of this module, the bundled server reads it from
-// the bundle's copy.
+// Process-wide: the entry (entry.ts, bundled on its own) sets it from its copy of this module,
+// the bundled server reads it from the server bundle's copy.
 const STATE_KEY = Symbol.for("tsnats.codeCache");
 
 function state(): CodeCacheState {

@@ -76,7 +76,7 @@ interface TuningState {
   growingPercent: number;
 }
 
-// Process-wide, not module-wide: the bin holds the young generation from its own copy of this
+// Process-wide, not module-wide: the entry holds the young generation from its own copy of this
 // module, and the server it then loads from the bundle (scripts/bundle.mjs) releases it from
 // the bundle's copy. With a state per copy the release saw nothing held, and the young
 // generation stayed at its initial size for the server's whole life.
@@ -130,7 +130,7 @@ function capGenerations(): void {
  * only when it has grown past its limit or, idle, when its memory reducer runs (8 s after the
  * last full collection at the earliest), so what start-up and the warm-up left behind stayed
  * resident meanwhile: the bundle and code cache files read at start (3.2 MB,
- * bin/code_cache.ts), the warm-up's connections and messages. `gc` is V8's own, exposed for
+ * start/code_cache.ts), the warm-up's connections and messages. `gc` is V8's own, exposed for
  * the moment it takes to fetch it into a throwaway context (a flag V8 reads when it creates a
  * context), then hidden again: V8 keys the code cache by its flags.
  */
@@ -158,7 +158,7 @@ export function releaseYoungGeneration(): void {
 
 /**
  * Sets the heap flags the server starts under until the returned function is called: V8 keys
- * a code cache by its flags (src/bin/code_cache.ts), and the cache is written at exit, when
+ * a code cache by its flags (start/code_cache.ts), and the cache is written at exit, when
  * the server has changed them.
  */
 export function startUpHeapFlags(): () => void {
