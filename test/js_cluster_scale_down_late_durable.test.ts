@@ -3,7 +3,8 @@
 // back with its state when its server returns (issue #12). Before, its server handed it over to a
 // group that no longer ran and it was lost. nats-server 2.15.1 keeps such a durable (its meta
 // leader remaps it onto the stream's servers, "Durable immediately jumps to the desired peers",
-// recreated there without its state); here it keeps its state too (late_handovers.ts).
+// recreated there without its state); here it keeps its state too (late_handovers.ts). While it is
+// away, it is "consumer is offline" as any single-replica consumer whose server is down.
 // Three in-process servers (JsTestCluster) over real routes, driven by nats.js.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -32,6 +33,14 @@ test("R3 -> R1 while the server of an R1 durable is away past the group's end: b
       assert.equal(made.error, undefined, JSON.stringify(made.error));
       holder = made.cluster?.leader ?? "";
     }
+    // A second one there, deleted while its server is away.
+    let gone = "";
+    for (let i = 0; gone === ""; i++) {
+      assert.ok(i < 40, "a second R1 durable on the same server");
+      const made = await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.S.E${i}`, { stream_name: "S", config: { durable_name: `E${i}`, num_replicas: 1 } });
+      assert.equal(made.error, undefined, JSON.stringify(made.error));
+      if (made.cluster?.leader === holder) gone = `E${i}`;
+    }
     assert.deepEqual(await consume(nc, "S", name, 5), [1, 2, 3, 4, 5]);
     await waitUntil(async () => consumerLine(await infoWithLeader(nc, "S", name)).endsWith("ack floor 5"), 20_000, `${name}: 5 acknowledged`);
     await nc.close();
@@ -44,11 +53,37 @@ test("R3 -> R1 while the server of an R1 durable is away past the group's end: b
     // The kept server stops waiting for the durable and ends the stream's group.
     await waitUntil(() => streamOn(c, leader, "S") !== undefined && streamOn(c, leader, "S")?.replica === undefined, 30_000, `S's group ended on ${leader}`);
 
+    // Meanwhile the stream still names it: its info and updates are "consumer is offline" (as for
+    // any single-replica consumer whose server is down), a pause is answered and kept for its return.
+    const names = await clusterApi<Info & { consumers?: string[] }>(nc, "$JS.API.CONSUMER.NAMES.S");
+    assert.ok(names.consumers?.includes(name), JSON.stringify(names.consumers));
+    const offline = { code: 500, err_code: 10119, description: "consumer is offline" };
+    assert.deepEqual((await clusterApi<Info>(nc, `$JS.API.CONSUMER.INFO.S.${name}`)).error, offline);
+    const update = { stream_name: "S", config: { durable_name: name, num_replicas: 1, ack_policy: "explicit", ack_wait: 120e9, description: "changed" } };
+    assert.deepEqual((await clusterApi<Info>(nc, `$JS.API.CONSUMER.CREATE.S.${name}`, update)).error, offline);
+    assert.deepEqual((await clusterApi<Info>(nc, `$JS.API.CONSUMER.DURABLE.CREATE.S.${name}`, update)).error, offline);
+    const until = new Date(Date.now() + 3_600_000).toISOString();
+    const paused = await clusterApi<Info & { paused?: boolean; pause_until?: string }>(nc, `$JS.API.CONSUMER.PAUSE.S.${name}`, { pause_until: until });
+    assert.equal(paused.error, undefined, JSON.stringify(paused.error));
+    assert.equal(paused.paused, true);
+
+    assert.equal((await clusterApi<Info & { success?: boolean }>(nc, `$JS.API.CONSUMER.DELETE.S.${gone}`)).success, true);
+    const after = await clusterApi<Info & { consumers?: string[] }>(nc, "$JS.API.CONSUMER.NAMES.S");
+    assert.ok(after.consumers?.includes(name) === true && !after.consumers.includes(gone), JSON.stringify(after.consumers));
+
     await c.startMember(holder);
     await waitUntil(() => streamOn(c, holder, "S") === undefined, 30_000, `${holder} drops its copy`);
     await waitUntil(() => streamOn(c, leader, "S")?.consumers.has(name) === true, 30_000, `${name} taken in by ${leader}`);
     assert.equal(consumerLine(await infoWithLeader(nc, "S", name)), `R1 on ${leader}: delivered 5 ack floor 5`);
+    // Paused as asked while it was away, its config otherwise as it was (the update was refused).
+    const back = await clusterApi<Info & { paused?: boolean; config?: { description?: string; pause_until?: string } }>(nc, `$JS.API.CONSUMER.INFO.S.${name}`);
+    assert.equal(back.paused, true);
+    assert.equal(Date.parse(back.config?.pause_until ?? ""), Date.parse(until));
+    assert.equal(back.config?.description, undefined);
+    assert.equal((await clusterApi<Info & { paused?: boolean }>(nc, `$JS.API.CONSUMER.PAUSE.S.${name}`, {})).paused, false);
     assert.deepEqual(await consume(nc, "S", name, 2), [6, 7]);
+    // The one deleted while away is not taken in.
+    assert.equal(streamOn(c, leader, "S")?.consumers.has(gone), false);
   } finally {
     await nc.close();
     await c.stop();

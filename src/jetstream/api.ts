@@ -764,6 +764,8 @@ export class Api {
         const names = all.map((c) => c.name);
         const remote = s.replica?.remoteEphemerals() ?? [];
         names.push(...remote);
+        // (And, held here alone, its single-replica durables awaited from their servers: late_handovers.ts.)
+        names.push(...(this.jsa.service.cluster?.awaitedConsumers(s) ?? []));
         names.sort();
         const at = pageOffset(req.offset, names.length);
         return { total: names.length, offset: at, limit: NAMES_LIMIT, consumers: names.slice(at, at + NAMES_LIMIT) };

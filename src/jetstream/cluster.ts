@@ -1678,7 +1678,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (t[0] !== "CONSUMER") return false;
     const consumer = t[1] === "MSG" || t[1] === "LEADER" || t[1] === "DURABLE" ? t[4] : t[1] === "NAMES" || t[1] === "LIST" ? undefined : t[3];
     if (consumer === undefined || consumer === "") return false;
-    const replica = jsa.streams.get(streamName)?.replica;
+    const stream = jsa.streams.get(streamName);
+    const replica = stream?.replica;
+    if (stream !== undefined && replica === undefined) return this.awaitedRequest(jsa, t, stream, consumer, reply, body);
     const host = replica?.ephemeralHost(consumer);
     if (host === undefined) return false;
     if (host !== this.self) {
@@ -1724,6 +1726,40 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     // An R1 consumer has no other member to hand over to; nats-server answers success.
     if (t[1] === "LEADER" && t[2] === "STEPDOWN") return { success: true };
     return undefined;
+  }
+
+  /**
+   * A request naming a single-replica durable of a stream held here alone now, awaited from the
+   * server it lives on (away since the stream's group ended: late_handovers.ts). The stream's
+   * names show it, so, as for any single-replica consumer whose server is down, its info and
+   * updates are answered "consumer is offline", a pause is answered at once and applied when it
+   * comes, a delete is done at once (nats-server 2.15.1 would have recreated it here without its
+   * state). false: not such a request.
+   */
+  private awaitedRequest(jsa: JsAccount, t: string[], stream: Stream, consumer: string, reply: string, body: Buffer): Intercept | false {
+    const group = streamGroupName(jsa.account.name, stream.name);
+    if (this.lateHandovers.awaitedHost(group, stream, consumer) === undefined) return false;
+    if (t[1] === "PAUSE" && t.length === 4) {
+      const until = jsa.pauseUntilOf(body);
+      this.lateHandovers.pause(group, consumer, until);
+      const leftMs = until === undefined ? 0 : Number((parseRfc3339(until) ?? 0n) / 1_000_000n) - Date.now();
+      return pauseAnswer(until, leftMs > 0 ? leftMs * 1e6 : 0);
+    }
+    // A delete is done at once, as for a consumer whose server is down (that server drops its copy when it returns).
+    if (t[1] === "DELETE" && t.length === 4) {
+      if (!isEmptyRequest(body)) throw jsError("JSNotEmptyRequestErr");
+      this.lateHandovers.forget(group, consumer);
+      return { success: true };
+    }
+    if (t[1] !== "INFO" && t[1] !== "CREATE" && t[1] !== "DURABLE") return false;
+    const rest = t.join(".");
+    if (reply !== "") setTimeout(() => this.answerError(jsa, rest, reply, jsError("JSConsumerOfflineErr")), OFFLINE_ERROR_DELAY_MS).unref();
+    return PENDING;
+  }
+
+  /** The single-replica durables of `stream`, held here alone, awaited from the servers they live on (named by CONSUMER.NAMES). */
+  awaitedConsumers(stream: Stream): string[] {
+    return stream.replica === undefined ? this.lateHandovers.awaitedNames(streamGroupName(stream.jsa.account.name, stream.name), stream) : [];
   }
 
   /** Every RAFT group here that `server` is a member of: no longer counted current until it answers again. */

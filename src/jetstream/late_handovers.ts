@@ -9,7 +9,10 @@
 // takes each durable it was still waiting for when the group ended, with its state, from the
 // server it lived on; nothing else (one deleted meanwhile was no longer awaited, a copy from
 // elsewhere is not the consumer, an ephemeral goes as nats-server deletes it). Kept in memory: a
-// restart of the keeping server forgets what it awaits.
+// restart of the keeping server forgets what it awaits. Until it comes, the stream's names still
+// show it (its assignment stays), so its info and updates are answered "consumer is offline" as
+// for any single-replica consumer whose server is down, a pause is kept for it and a delete
+// forgets it (cluster.ts awaitedRequest).
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
 import type { ConsumerState, PendingEntry } from "../storage/store.js";
@@ -30,6 +33,8 @@ interface Awaited {
   stream: Stream;
   /** Consumer name -> the server it lives on. */
   hosts: Map<string, string>;
+  /** Consumer name -> the pause asked while it was away (undefined: resumed), applied when it comes. */
+  pauses: Map<string, string | undefined>;
 }
 
 export class LateHandovers {
@@ -55,7 +60,37 @@ export class LateHandovers {
 
   /** The group `group` of `stream` ended here with these consumers (name -> server) still on other servers. */
   wait(group: string, stream: Stream, hosts: Map<string, string>): void {
-    if (hosts.size > 0) this.awaited.set(group, { stream, hosts });
+    if (hosts.size > 0) this.awaited.set(group, { stream, hosts, pauses: new Map() });
+  }
+
+  /** The server `consumer` of `stream` (group `group`) lives on, while it is awaited here (undefined: it is not). */
+  awaitedHost(group: string, stream: Stream, consumer: string): string | undefined {
+    const a = this.awaited.get(group);
+    if (a === undefined || a.stream !== stream || stream.closed || stream.jsa.streams.get(stream.name) !== stream || !this.heldAlone(stream)) return undefined;
+    return a.hosts.get(consumer);
+  }
+
+  /** The single-replica durables of `stream` (group `group`) awaited here. */
+  awaitedNames(group: string, stream: Stream): string[] {
+    const a = this.awaited.get(group);
+    return a === undefined ? [] : [...a.hosts.keys()].filter((n) => this.awaitedHost(group, stream, n) !== undefined && !stream.consumers.has(n));
+  }
+
+  /** Awaited no more: `consumer` was deleted while away (its handover is not taken; its server drops its copy). */
+  forget(group: string, consumer: string): boolean {
+    const a = this.awaited.get(group);
+    if (a?.hosts.delete(consumer) !== true) return false;
+    a.pauses.delete(consumer);
+    if (a.hosts.size === 0) this.awaited.delete(group);
+    return true;
+  }
+
+  /** A pause (or a resume: undefined) of an awaited consumer, applied to it when it comes. false: it is not awaited. */
+  pause(group: string, consumer: string, until: string | undefined): boolean {
+    const a = this.awaited.get(group);
+    if (a?.hosts.has(consumer) !== true) return false;
+    a.pauses.set(consumer, until);
+    return true;
   }
 
   private take(group: string, payload: Buffer): void {
@@ -77,7 +112,13 @@ export class LateHandovers {
     if (typeof sc.name !== "string" || typeof sc.config?.durable_name !== "string" || a.hosts.get(sc.name) === undefined || a.hosts.get(sc.name) !== sc.from || s.consumers.has(sc.name)) return;
     try {
       const state: ConsumerState = { delivered: sc.state.delivered, ack_floor: sc.state.ack_floor, pending: new Map(sc.state.pending), redelivered: new Map(sc.state.redelivered) };
-      restoreConsumer(s, sc.name, sc.config, state, BigInt(sc.created));
+      const config = { ...sc.config };
+      if (a.pauses.has(sc.name)) {
+        const until = a.pauses.get(sc.name);
+        if (until === undefined) delete config.pause_until;
+        else config.pause_until = until;
+      }
+      restoreConsumer(s, sc.name, config, state, BigInt(sc.created));
       s.consumers.get(sc.name)?.start();
     } catch (err) {
       this.log(`stream '${s.jsa.account.name} > ${s.name}': consumer '${sc.name}' handed over by ${sc.from} not taken in: ${(err as Error).message}`);
