@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import tls from "node:tls";
 import { fileURLToPath } from "node:url";
-import { earlyListenAddress, earlyWebsocketAddress } from "../src/server/early_listener.js";
+import { declaresCluster, earlyListenAddress, earlyWebsocketAddress } from "../src/server/early_listener.js";
 import { waitUntil } from "./helpers/server.js";
 import { RawConn } from "./helpers/raw.js";
 import { hasOpenssl, makePki } from "./helpers/pki.js";
@@ -123,6 +123,23 @@ test("clients that connect while the server starts are served once it is ready",
     for (const c of conns) c.socket.destroy();
     s.child.kill("SIGINT");
     assert.equal(await s.exited, 0);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a server with a cluster port (flag or config file) is told apart: its entry does not hurry the early port", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-early-"));
+  try {
+    const clustered = path.join(dir, "c.conf");
+    fs.writeFileSync(clustered, "port: 4222\ncluster { port: 6222 }\n");
+    const plain = path.join(dir, "p.conf");
+    fs.writeFileSync(plain, "port: 4222\n");
+    assert.equal(declaresCluster(["-a", "127.0.0.1", "-p", "4222", "-cluster", "nats://127.0.0.1:5222", "-cluster_name", "abc"]), true);
+    assert.equal(declaresCluster(["--cluster=nats://127.0.0.1:5222"]), true);
+    assert.equal(declaresCluster(["-c", clustered]), true);
+    assert.equal(declaresCluster(["--config=" + plain, "-p", "1222"]), false);
+    assert.equal(declaresCluster(["-p", "1222", "--user", "ivan", "--pass", "foo", "-cluster_name", "abc"]), false);
+  } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

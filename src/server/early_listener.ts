@@ -186,6 +186,29 @@ export function openEarlyListener(argv: readonly string[]): boolean {
   return client !== undefined || ws !== undefined;
 }
 
+/**
+ * Whether a command line starts a server with a cluster port (-cluster, or a config file's
+ * cluster block). Its entry does not hurry the early client port: a harness takes the port
+ * accepting as the server started and spawns the next servers, whose routes to this one are
+ * refused until it is loaded and then retried only a second later (nats.c's GetServers, 3
+ * servers: 8/8 passed with the client port bound after the bundle's load, 8/12 before it).
+ */
+export function declaresCluster(argv: readonly string[]): boolean {
+  for (let i = 0; i < argv.length; i++) {
+    if (/^--?cluster(=|$)/.test(argv[i])) return true;
+    const m = CONFIG.exec(argv[i]);
+    if (m === null) continue;
+    const file = m[2] !== undefined ? m[3] : argv[i + 1];
+    if (file === undefined) return false;
+    try {
+      if (entry(parseConfigFile(file), "cluster") !== undefined) return true;
+    } catch {
+      // the server reports it
+    }
+  }
+  return false;
+}
+
 function bindEarly(kind: EarlyKind, at: { host: string; port: number }): void {
   const host = bindHost(at.host);
   const waiting = new Set<net.Socket>();

@@ -14,7 +14,7 @@
 // Bundled too (dist/src/bundle/entry.cjs, what the bin requires when the bundle is current):
 // loaded from the module tree, this file and its imports would be ES modules, and the
 // server's ES modules would cost it Node's ESM loader (see the bin).
-import { openEarlyListener } from "../server/early_listener.js";
+import { declaresCluster, openEarlyListener } from "../server/early_listener.js";
 import { runBundle } from "./code_cache.js";
 import { holdYoungGeneration, startUpHeapFlags } from "./heap_tuning.js";
 
@@ -22,8 +22,9 @@ import { holdYoungGeneration, startUpHeapFlags } from "./heap_tuning.js";
 export async function start(bundled: boolean): Promise<void> {
   // listen() with a host binds only once the host's lookup calls back (next tick, for an IP
   // address): without this turn the port would be bound after the bundle's synchronous load, the
-  // longest part of the start-up, that clients connecting early are meant to wait through.
-  if (openEarlyListener(process.argv.slice(2))) await new Promise((resolve) => setImmediate(resolve));
+  // longest part of the start-up, that clients connecting early are meant to wait through. Not
+  // for a server with a cluster port (declaresCluster says why).
+  if (openEarlyListener(process.argv.slice(2)) && !declaresCluster(process.argv.slice(2))) await new Promise((resolve) => setImmediate(resolve));
   holdYoungGeneration();
   if (bundled) {
     // import.meta.url is the entry bundle's own URL there (scripts/bundle.mjs), a sibling of server_main.cjs.
