@@ -8,11 +8,26 @@
 // Three in-process servers (JsTestCluster) over real routes, driven by nats.js.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { connect } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { JsTestCluster, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
 import { consume, consumerLine, infoWithLeader, type Info } from "./helpers/js_cluster_consumer_groups.js";
 import { waitUntil } from "./helpers/server.js";
+
+/**
+ * CONSUMER.NAMES, CONSUMER.LIST and STREAM.INFO's consumer count of S agree, with `missing` the
+ * consumers the list names as missing (its total counts them); the names listed.
+ */
+async function agree(nc: NatsConnection, missing: string[]): Promise<string[]> {
+  const names = await clusterApi<Info & { total?: number; consumers?: string[] }>(nc, "$JS.API.CONSUMER.NAMES.S");
+  const list = await clusterApi<Info & { total?: number; consumers?: Array<{ name: string }>; missing?: string[] }>(nc, "$JS.API.CONSUMER.LIST.S");
+  const info = await clusterApi<Info & { state?: { consumer_count?: number } }>(nc, "$JS.API.STREAM.INFO.S");
+  const listed = (list.consumers ?? []).map((c) => c.name);
+  assert.deepEqual(list.missing ?? [], missing, JSON.stringify(list));
+  assert.deepEqual([...listed, ...missing].sort(), names.consumers, JSON.stringify({ listed, missing, names: names.consumers }));
+  assert.deepEqual([list.total, info.state?.consumer_count], [names.total, names.total]);
+  return listed;
+}
 
 test("R3 -> R1 while the server of an R1 durable is away past the group's end: back, it hands the durable over with its state to the server kept", { timeout: 120_000 }, async () => {
   const c = await JsTestCluster.start(3);
@@ -57,6 +72,9 @@ test("R3 -> R1 while the server of an R1 durable is away past the group's end: b
     // any single-replica consumer whose server is down), a pause is answered and kept for its return.
     const names = await clusterApi<Info & { consumers?: string[] }>(nc, "$JS.API.CONSUMER.NAMES.S");
     assert.ok(names.consumers?.includes(name), JSON.stringify(names.consumers));
+    // Names, list and count agree: the list has both away as missing (not listed), counted in its
+    // total, as a single-replica consumer whose server is down; the stream's count counts them.
+    await agree(nc, [gone, name].sort());
     const offline = { code: 500, err_code: 10119, description: "consumer is offline" };
     assert.deepEqual((await clusterApi<Info>(nc, `$JS.API.CONSUMER.INFO.S.${name}`)).error, offline);
     const update = { stream_name: "S", config: { durable_name: name, num_replicas: 1, ack_policy: "explicit", ack_wait: 120e9, description: "changed" } };
@@ -70,6 +88,7 @@ test("R3 -> R1 while the server of an R1 durable is away past the group's end: b
     assert.equal((await clusterApi<Info & { success?: boolean }>(nc, `$JS.API.CONSUMER.DELETE.S.${gone}`)).success, true);
     const after = await clusterApi<Info & { consumers?: string[] }>(nc, "$JS.API.CONSUMER.NAMES.S");
     assert.ok(after.consumers?.includes(name) === true && !after.consumers.includes(gone), JSON.stringify(after.consumers));
+    await agree(nc, [name]);
 
     await c.startMember(holder);
     await waitUntil(() => streamOn(c, holder, "S") === undefined, 30_000, `${holder} drops its copy`);
@@ -82,6 +101,9 @@ test("R3 -> R1 while the server of an R1 durable is away past the group's end: b
     assert.equal(back.config?.description, undefined);
     assert.equal((await clusterApi<Info & { paused?: boolean }>(nc, `$JS.API.CONSUMER.PAUSE.S.${name}`, {})).paused, false);
     assert.deepEqual(await consume(nc, "S", name, 2), [6, 7]);
+    // Listed as any other now, missing no more.
+    const listed = await agree(nc, []);
+    assert.ok(listed.includes(name), JSON.stringify(listed));
     // The one deleted while away is not taken in.
     assert.equal(streamOn(c, leader, "S")?.consumers.has(gone), false);
   } finally {

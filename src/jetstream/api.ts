@@ -770,7 +770,12 @@ export class Api {
         const at = pageOffset(req.offset, names.length);
         return { total: names.length, offset: at, limit: NAMES_LIMIT, consumers: names.slice(at, at + NAMES_LIMIT) };
       }
-      return { total: all.length, offset, limit: LIST_LIMIT, consumers: all.slice(offset, offset + LIST_LIMIT).map((c) => c.infoJson(false)) };
+      // Its single-replica durables awaited from their servers (held here alone: late_handovers.ts)
+      // are listed as missing and counted in the total, as a single-replica consumer whose server
+      // is down is (cluster.ts consumerList).
+      const missing = (this.jsa.service.cluster?.awaitedConsumers(s) ?? []).sort();
+      const listed = { total: all.length + missing.length, offset, limit: LIST_LIMIT, consumers: all.slice(offset, offset + LIST_LIMIT).map((c) => c.infoJson(false)) };
+      return missing.length > 0 ? { ...listed, missing } : listed;
     }
     if (t.length !== 4) return undefined;
     if (op === "PAUSE") return this.consumerPause(t[2], t[3], body);

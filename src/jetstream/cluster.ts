@@ -1757,7 +1757,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return PENDING;
   }
 
-  /** The single-replica durables of `stream`, held here alone, awaited from the servers they live on (named by CONSUMER.NAMES). */
+  /** The single-replica durables of `stream`, held here alone, awaited from the servers they live on (named by CONSUMER.NAMES, missing from CONSUMER.LIST, counted in consumer_count). */
   awaitedConsumers(stream: Stream): string[] {
     return stream.replica === undefined ? this.lateHandovers.awaitedNames(streamGroupName(stream.jsa.account.name, stream.name), stream) : [];
   }

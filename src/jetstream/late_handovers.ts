@@ -10,7 +10,7 @@
 // server it lived on; nothing else (one deleted meanwhile was no longer awaited, a copy from
 // elsewhere is not the consumer, an ephemeral goes as nats-server deletes it). Kept in memory: a
 // restart of the keeping server forgets what it awaits. Until it comes, the stream's names still
-// show it (its assignment stays), so its info and updates are answered "consumer is offline" as
+// show it (its assignment stays), its list has it missing and its count counts it, so its info and updates are answered "consumer is offline" as
 // for any single-replica consumer whose server is down, a pause is kept for it and a delete
 // forgets it (cluster.ts awaitedRequest).
 import type { Account } from "../server/account.js";

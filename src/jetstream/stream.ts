@@ -996,7 +996,8 @@ export class Stream {
     let n = 0;
     for (const c of this.consumers.values()) if (c.cfg.direct !== true) n++;
     // A replicated stream's single-replica consumers placed on its other members: counted by every member (nats-server counts the assignments).
-    return n + (this.replica?.remoteEphemerals().length ?? 0);
+    // Held here alone, its single-replica durables awaited from their servers (late_handovers.ts) too, as CONSUMER.NAMES names them.
+    return n + (this.replica?.remoteEphemerals().length ?? this.jsa.service.cluster?.awaitedConsumers(this).length ?? 0);
   }
 
   state(): StreamState {
