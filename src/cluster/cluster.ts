@@ -29,6 +29,8 @@ const ROUTE_CONNECT_DELAY_MS = 1000;
 const ROUTE_CONNECT_MAX_DELAY_MS = 30_000;
 const ROUTE_RECONNECT_DELAY_MS = 1000;
 const ROUTE_DIAL_TIMEOUT_MS = 1000;
+/** How long the client port waits for the configured routes at start-up (beforeClientListener). */
+const ROUTES_FIRST_WAIT_MS = 2000;
 /** Routes ping at most this often, whatever the client ping interval. */
 const ROUTE_MAX_PING_INTERVAL_MS = 30_000;
 
@@ -127,8 +129,43 @@ export class Cluster implements ServerService {
     this.server.events.account.add((acc) => this.interest.attach(acc));
   }
 
-  /** Called once the client listener is up: listen for routes, then solicit the configured ones. */
+  /**
+   * Before the client listener, when the client port is fixed and routes are configured: the
+   * route listener opens and the configured routes are solicited first, and the client port
+   * waits (ROUTES_FIRST_WAIT_MS at most) until each has answered a first round trip, its peer
+   * has our client URLs and we its, or its first attempt failed. nats-server does it the other
+   * way around (client port, then routes), but its routes are up within a millisecond; ours
+   * take tens (hundreds under load) of an event loop busy starting, and a client, or a harness
+   * that takes the client port accepting as "started" and spawns the next server, got a
+   * partial connect_urls meanwhile (nats.c's GetServers, DiscoveredServersCb,
+   * ServerPoolUpdatedOnClusterUpdate). A random client port is only known once bound: routes
+   * follow it, as before.
+   */
+  async beforeClientListener(): Promise<void> {
+    if (this.options.routes.length === 0 || this.server.options.port <= 0) return;
+    const started = Date.now();
+    let answered = 0;
+    let left = this.options.routes.length;
+    let done: () => void = () => undefined;
+    const all = new Promise<void>((resolve) => (done = resolve));
+    await this.openRoutes(() => {
+      answered++;
+      if (--left === 0) done();
+    });
+    if (left > 0) await Promise.race([all, this.timers.sleep(ROUTES_FIRST_WAIT_MS)]);
+    this.server.log.debug(`Configured routes before the client listener: ${answered} of ${this.options.routes.length} settled in ${Date.now() - started} ms`);
+  }
+
+  /** Called once the client listener is up: listen for routes, then solicit the configured ones (unless done before it). */
   async listening(): Promise<void> {
+    if (!this.routesOpened) await this.openRoutes(undefined);
+  }
+
+  private routesOpened = false;
+
+  /** Listen for routes, then solicit the configured ones; `settled` is told once per configured route (see beforeClientListener). */
+  private async openRoutes(settled: (() => void) | undefined): Promise<void> {
+    this.routesOpened = true;
     const log = this.server.log;
     log.info(`Cluster name is ${this.clusterName}`);
     if (this.nameDynamic) log.warn("Cluster name was dynamically generated, consider setting one");
@@ -148,7 +185,7 @@ export class Cluster implements ServerService {
     if (this.tls !== undefined) log.info("TLS required for route connections");
     this.updatePortsFile();
     this.startHousekeeping();
-    for (const u of this.options.routes) this.solicitConfigured(u);
+    for (const u of this.options.routes) this.solicitConfigured(u, settled);
   }
 
   private setAdvertised(): void {
@@ -165,15 +202,16 @@ export class Cluster implements ServerService {
     }
   }
 
-  private solicitConfigured(raw: string): void {
+  private solicitConfigured(raw: string, settled?: () => void): void {
     let url: URL;
     try {
       url = new URL(raw);
     } catch {
       this.server.log.error(`Error parsing route URL ${JSON.stringify(raw)}`);
+      settled?.();
       return;
     }
-    this.connectToRoute(url, "explicit", true, GOSSIP_DEFAULT, "");
+    this.connectToRoute(url, "explicit", true, GOSSIP_DEFAULT, "", settled);
     for (const acc of this.options.pinnedAccounts) this.connectToRoute(url, "explicit", true, GOSSIP_DEFAULT, acc);
   }
 
@@ -271,9 +309,10 @@ export class Cluster implements ServerService {
 
   /**
    * Connect to a route URL: explicit routes are tried until they connect (while still
-   * configured), implicit ones `connect_retries` more times.
+   * configured), implicit ones `connect_retries` more times. `settled`, once: the first attempt
+   * failed, or its route answered a first PING or closed.
    */
-  connectToRoute(url: URL, type: RouteType, firstConnect: boolean, gossipMode: number, accName: string): void {
+  connectToRoute(url: URL, type: RouteType, firstConnect: boolean, gossipMode: number, accName: string, settled?: () => void): void {
     let attempts = 0;
     let delay = ROUTE_CONNECT_DELAY_MS;
     const attempt = (): void => {
@@ -283,6 +322,7 @@ export class Cluster implements ServerService {
         const current = this.configuredUrl(url);
         if (current === undefined) {
           this.server.log.debug(`Not attempting to connect to explicit route ${redact(url)}, no longer part of configured routes`);
+          settle();
           return;
         }
         url = current;
@@ -299,6 +339,7 @@ export class Cluster implements ServerService {
         const msg = `Error trying to connect to route (attempt ${attempts}): ${err.message}`;
         if (shouldReportConnectError(this.server.options, firstConnect, attempts)) this.server.log.error(msg);
         else this.server.log.debug(msg);
+        settle();
         if (type !== "explicit" && attempts > this.options.connectRetries) return;
         if (this.options.connectBackoff) delay = Math.min(delay * 2, ROUTE_CONNECT_MAX_DELAY_MS);
         this.timers.later(attempt, delay);
@@ -309,15 +350,21 @@ export class Cluster implements ServerService {
         socket.removeListener("error", fail);
         if (this.stopping || (type === "explicit" && this.configuredUrl(url) === undefined)) {
           socket.destroy();
+          settle();
           return;
         }
-        this.createSolicited(socket, url, type, gossipMode, accName);
+        this.createSolicited(socket, url, type, gossipMode, accName).onSettled = settle;
       });
+    };
+    const settle = (): void => {
+      const s = settled;
+      settled = undefined;
+      s?.();
     };
     attempt();
   }
 
-  private createSolicited(socket: net.Socket, url: URL, type: RouteType, gossipMode: number, accName: string): void {
+  private createSolicited(socket: net.Socket, url: URL, type: RouteType, gossipMode: number, accName: string): Route {
     socket.on("error", () => undefined);
     let conn: net.Socket = socket;
     if (this.tls !== undefined) {
@@ -337,6 +384,7 @@ export class Cluster implements ServerService {
     // so do routes configured for compression (their INFO depends on the peer's mode).
     if (!(accName === "" && this.options.poolSize >= 1) && !needsCompression(this.options.compression)) route.sendInfo(this.routeInfoJson(accName, 0, gossipMode));
     route.info("Route connection created");
+    return route;
   }
 
   /** The configured route for the same host and port as `url`, if it is still configured. */
@@ -499,6 +547,7 @@ export class Cluster implements ServerService {
 
   /** A route closed: unregister it, update clients' URLs, and reconnect when it was ours to keep. */
   onRouteClosed(route: Route): void {
+    route.settle();
     this.pending.delete(route);
     this.all.delete(route);
     const id = route.remoteId;

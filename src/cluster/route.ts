@@ -366,8 +366,19 @@ export class Route extends RemoteConnection {
     }
   }
 
+  /** Told once, at the first PONG or the close (Cluster.connectToRoute's `settled`). */
+  onSettled: (() => void) | undefined;
+
+  /** The first round trip is over (our INFO went before the PING, so the peer has our URLs), or the route closed. */
+  settle(): void {
+    const s = this.onSettled;
+    this.onSettled = undefined;
+    s?.();
+  }
+
   override onPong(): void {
     super.onPong();
+    this.settle();
     const next = this.startNewRoute;
     if (next !== undefined) {
       this.startNewRoute = undefined;

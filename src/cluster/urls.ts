@@ -58,5 +58,7 @@ export function portsFileUrls(scheme: string, host: string, port: number): strin
 
 /** This server's client URLs (for connect_urls). */
 export function clientConnectUrls(server: Server): string[] {
-  return listenUrls(server.options.clientAdvertise, server.options.host, server.port);
+  // Before the client listener is up (routes may open first: cluster.ts), the fixed port it will have.
+  const port = server.port !== 0 ? server.port : Math.max(server.options.port, 0);
+  return listenUrls(server.options.clientAdvertise, server.options.host, port);
 }

@@ -36,10 +36,10 @@ type Holder = Record<symbol, EarlyListener | undefined>;
 /**
  * Flags (as in nats-server: one or two dashes) after which the entry does not open the port
  * early: TLS, commands that run no server, and routes to solicit. A server that joins a cluster
- * should give its first clients the cluster's URLs: nats-server has its routes up within
- * milliseconds of accepting clients, tsnats solicits them once started, so its clients are
- * better refused for those milliseconds than accepted a whole start-up earlier (nats.c's
- * GetServers connects right after the third server accepts and expects all three URLs).
+ * should give its first clients the cluster's URLs: tsnats opens its client port once its
+ * configured routes are up (cluster.ts, beforeClientListener), so its clients are better
+ * refused until then than accepted a whole start-up earlier (nats.c's GetServers connects
+ * right after the third server accepts and expects all three URLs).
  */
 const SKIP = /^--?(tls\w*|v|version|h|help|help_tls|t|sl|signal|routes)(=|$)/;
 const CONFIG = /^--?(c|config)(=(.*))?$/;

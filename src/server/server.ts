@@ -43,6 +43,8 @@ export interface ServerService {
   reload?(options: ServerOptions): void;
   /** Last words while clients are still connected (the system account's SHUTDOWN event). */
   beforeShutdown?(): void;
+  /** Just before the client listener opens (routes, when the client port is fixed: cluster.ts). */
+  beforeClientListener?(): Promise<void>;
   /** The client listener is up (its port is known): start what depends on it (routes). */
   listening?(): Promise<void>;
   /** Lame duck mode begins: tell peers before clients are closed. */
@@ -322,6 +324,7 @@ export class Server implements TcpConnectionOwner {
     }
     for (const svc of this.services) await svc.start();
     await this.websocket?.listen();
+    for (const svc of this.services) await svc.beforeClientListener?.();
     await this.listen();
     for (const svc of this.services) await svc.listening?.();
     this.housekeeping = setInterval(() => this.tick(), 1000);
