@@ -25,11 +25,13 @@ interface Proc {
 
 const running = new Set<ChildProcess>();
 
-async function spawnMember(routes: Proc[]): Promise<Proc> {
+/** A member routed to `routes` (and to itself with `self`, as a config listing every member does). */
+async function spawnMember(routes: Pick<Proc, "route">[], self = false): Promise<Proc> {
   const client = await freePort();
   const route = await freePort();
   const args = [TSNATS_SERVER_BIN, "-a", "127.0.0.1", "-p", String(client), "-cluster", `nats://127.0.0.1:${route}`, "-cluster_name", "abc"];
-  if (routes.length > 0) args.push("-routes", routes.map((r) => `nats://127.0.0.1:${r.route}`).join(","));
+  const to = [...routes, ...(self ? [{ route }] : [])];
+  if (to.length > 0) args.push("-routes", to.map((r) => `nats://127.0.0.1:${r.route}`).join(","));
   const child = spawn(process.execPath, [...args, "-D"], { stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);
   child.once("exit", () => running.delete(child));
@@ -106,15 +108,17 @@ test("a server with routes opens its client port once they are up: a client of a
   }
 });
 
-test("a configured route that refuses does not hold the client port: the server listens once the first attempt failed", async () => {
+test("a configured route that refuses, or leads back to the server itself, does not hold the client port", async () => {
   const conns: RawConn[] = [];
   try {
-    const nowhere = { route: await freePort() } as Proc;
-    const s = await spawnMember([nowhere]);
+    const nowhere = { route: await freePort() };
+    const s = await spawnMember([nowhere], true);
     await firstAccept(s);
     // Its own URL at most (a lone member's INFO may leave connect_urls out).
     for (const u of await connectUrls(s, conns)) assert.equal(u, urlOf(s));
-    assert.match(s.output(), /Configured routes before the client listener: 1 of 1 settled/);
+    // Settled: the refused dial at once, the route to itself once it saw its own INFO (far below the 2 s cap).
+    const m = /Configured routes before the client listener: 2 of 2 settled in (\d+) ms/.exec(s.output());
+    assert.ok(m !== null, s.output());
   } finally {
     for (const c of conns) c.socket.destroy();
     const exits = [...running].map((p) => new Promise((r) => p.once("exit", r)));
