@@ -1,7 +1,9 @@
 // A node:test reporter that prints, once every test has ended, the failed tests with their
 // file and suite path and the first lines of each error. The TAP reporter already reports a
 // failure where it happens; in a 35-minute run that is thousands of lines before the end,
-// and CI shows only the end of the output. Used beside the TAP reporter by `npm test`.
+// and CI shows only the end of the output. Used beside the TAP reporter by `npm test`
+// (scripts/run_tests.mjs), which reads the failed files from $TEST_FAILURES_FILE to run them again.
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 
 const ERROR_LINES = 6;
@@ -36,12 +38,15 @@ export default async function* failuresReporter(source) {
       failures.push({ file: data.file, nesting: data.nesting, ancestors, name: data.name, error: data.details?.error });
     }
   }
-  if (failures.length === 0) return;
-  const lines = ["", `# ${failures.length} failed test(s):`];
+  const lines = failures.length === 0 ? [] : ["", `# ${failures.length} failed test(s):`];
   for (const f of failures) {
     const file = f.file ? path.basename(f.file) : "(no file)";
     lines.push(`#   FAILED ${[file, ...f.ancestors, f.name].join(" > ")}`);
     for (const line of firstLines(f.error)) lines.push(`#       ${line}`);
   }
-  yield lines.join("\n") + "\n";
+  if (process.env.TEST_FAILURES_FILE) {
+    const files = [...new Set(failures.map((f) => f.file).filter((f) => f !== undefined))];
+    writeFileSync(process.env.TEST_FAILURES_FILE, JSON.stringify({ files, lines }));
+  }
+  if (lines.length > 0) yield lines.join("\n") + "\n";
 }
