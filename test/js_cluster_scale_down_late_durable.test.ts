@@ -4,7 +4,8 @@
 // group that no longer ran and it was lost. nats-server 2.15.1 keeps such a durable (its meta
 // leader remaps it onto the stream's servers, "Durable immediately jumps to the desired peers",
 // recreated there without its state); here it keeps its state too (late_handovers.ts). While it is
-// away, it is "consumer is offline" as any single-replica consumer whose server is down.
+// away, it is "consumer is offline" as any single-replica consumer whose server is down; the kept
+// server keeps the list of what it awaits in the stream's directory, through a restart.
 // Three in-process servers (JsTestCluster) over real routes, driven by nats.js.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -30,6 +31,17 @@ async function agree(nc: NatsConnection, missing: string[]): Promise<string[]> {
 }
 
 test("R3 -> R1 while the server of an R1 durable is away past the group's end: back, it hands the durable over with its state to the server kept", { timeout: 120_000 }, async () => {
+  await lateDurable(false);
+});
+
+// What the kept server awaits (and the pause asked meanwhile) is kept in the stream's directory:
+// restarted while the durable's server is still away, it still names, lists and counts the
+// durable, and takes it in with its state (before, it forgot it and the durable was lost).
+test("the same, the kept server restarted while the durable's server is away: it still awaits the durable and takes it in", { timeout: 120_000 }, async () => {
+  await lateDurable(true);
+});
+
+async function lateDurable(restartKept: boolean): Promise<void> {
   const c = await JsTestCluster.start(3);
   let nc = await connect({ servers: c.members.map((m) => m.url) });
   try {
@@ -90,6 +102,16 @@ test("R3 -> R1 while the server of an R1 durable is away past the group's end: b
     assert.ok(after.consumers?.includes(name) === true && !after.consumers.includes(gone), JSON.stringify(after.consumers));
     await agree(nc, [name]);
 
+    if (restartKept) {
+      await c.stopMember(leader);
+      await c.startMember(leader);
+      await waitUntil(() => streamOn(c, leader, "S") !== undefined && c.js(leader).cluster?.assignment("$G", "S")?.peers.join() === leader, 30_000, `S restored on ${leader}`);
+      // Still awaited: named, listed missing, counted; its info "consumer is offline".
+      await waitUntil(async () => (await clusterApi<Info & { consumers?: string[] }>(nc, "$JS.API.CONSUMER.NAMES.S")).consumers?.includes(name) === true, 30_000, `${name} named again`);
+      await agree(nc, [name]);
+      assert.deepEqual((await clusterApi<Info>(nc, `$JS.API.CONSUMER.INFO.S.${name}`)).error, offline);
+    }
+
     await c.startMember(holder);
     await waitUntil(() => streamOn(c, holder, "S") === undefined, 30_000, `${holder} drops its copy`);
     await waitUntil(() => streamOn(c, leader, "S")?.consumers.has(name) === true, 30_000, `${name} taken in by ${leader}`);
@@ -110,4 +132,4 @@ test("R3 -> R1 while the server of an R1 durable is away past the group's end: b
     await nc.close();
     await c.stop();
   }
-});
+}

@@ -1254,7 +1254,13 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private dropCopy(sa: StreamAssignment, stream: Stream): void {
     this.service.log.info(`JetStream cluster: stream '${sa.account} > ${sa.name}' moved off this server; its copy here is removed`);
     // Its single-replica consumers live here only: the group's leader takes them over.
-    stream.replica?.handOverSingleReplicaConsumers();
+    const sent = stream.replica?.handOverSingleReplicaConsumers() ?? [];
+    // Sent a few more times, as handOverLeftBehind sends them (each is taken once): a server just
+    // back sends them before its routes carry the interest of the server that takes them, and a
+    // stream now of a single replica whose group ended (late_handovers.ts) has no leader to ask
+    // again. (The entry that took this server out may be a step of a scale-down to one replica
+    // that names more servers still: caught up from the meta log, later entries come after.)
+    if (sent.length > 0) this.sendHandOvers(sa, sent.map((sc) => Buffer.from(JSON.stringify(sc))), 1);
     stream.leftGroup = true;
     this.execute(sa.account, `STREAM.DELETE.${sa.name}`, "", "", undefined);
   }
@@ -1272,12 +1278,19 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     const payloads = singleReplicaConsumersLeaving(stream, this.self);
     if (payloads.length === 0) return;
     this.service.log.info(`JetStream cluster: stream '${sa.account} > ${sa.name}' left this server while it was away; its ${payloads.length} single-replica consumer(s) go to the stream's leader`);
+    this.sendHandOvers(sa, payloads, 0);
+  }
+
+  /** Hand-overs of single-replica consumers to the stream's leader (`$JSC.ADOPT.<group>`), sent until LEFT_BEHIND_SENDS were (`sent` already). */
+  private sendHandOvers(sa: StreamAssignment, payloads: Buffer[], sent: number): void {
     const subject = `$JSC.ADOPT.${streamGroupName(sa.account, sa.name)}`;
     const send = (): void => {
       for (const p of payloads) this.service.server.systemAccount?.publish(subject, "", undefined, p);
     };
-    send();
-    let sent = 1;
+    if (sent === 0) {
+      send();
+      sent = 1;
+    }
     const again = setInterval(() => {
       if (this.stopped || sent++ >= LEFT_BEHIND_SENDS) clearInterval(again);
       else send();
@@ -1336,7 +1349,11 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   attachReplica(stream: Stream, fresh: boolean, how: { alone?: boolean } = {}): void {
     const sa = this.assignment(stream.jsa.account.name, stream.name);
     // A single replica runs a group only while it moves (its messages and consumers go through it).
-    if (stream.cfg.num_replicas <= 1 && !(sa?.move !== undefined && peersOf(sa).length > 1)) return;
+    if (stream.cfg.num_replicas <= 1 && !(sa?.move !== undefined && peersOf(sa).length > 1)) {
+      // Restored at start: the durables it awaited from servers away when its group ended (late_handovers.ts).
+      if (!fresh) this.lateHandovers.recover(streamGroupName(stream.jsa.account.name, stream.name), stream);
+      return;
+    }
     const joining = fresh && this.joining.has(`${stream.jsa.account.name}\u0000${stream.name}`);
     const peers = how.alone === true ? [this.self] : (sa?.peers ?? [this.self]);
     // Every member's copy has the creation time the meta group assigned: info answers from
@@ -2166,7 +2183,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
 
   /** Single-replica durables that come back after their stream's group ended here (it runs alone now). */
   private readonly lateHandovers = new LateHandovers(
-    (stream) => stream.replica === undefined && this.assignedPeers(stream)?.join() === this.self,
+    (stream) => {
+      const peers = this.assignedPeers(stream);
+      return peers === undefined ? undefined : stream.replica === undefined && peers.join() === this.self;
+    },
     (msg) => this.service.log.info(`JetStream cluster: ${msg}`),
   );
 

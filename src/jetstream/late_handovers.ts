@@ -8,14 +8,17 @@
 // the desired peers"), recreated there without its state. Here the server that keeps the stream
 // takes each durable it was still waiting for when the group ended, with its state, from the
 // server it lived on; nothing else (one deleted meanwhile was no longer awaited, a copy from
-// elsewhere is not the consumer, an ephemeral goes as nats-server deletes it). Kept in memory: a
-// restart of the keeping server forgets what it awaits. Until it comes, the stream's names still
+// elsewhere is not the consumer, an ephemeral goes as nats-server deletes it). What it awaits
+// (and the pauses asked meanwhile) is kept in the stream's directory (`late_handovers.json`, sealed
+// as the stream's other files), so a restart of the keeping server still takes the durable in
+// (a memory stream keeps it in memory only). Until it comes, the stream's names still
 // show it (its assignment stays), its list has it missing and its count counts it, so its info and updates are answered "consumer is offline" as
 // for any single-replica consumer whose server is down, a pause is kept for it and a delete
 // forgets it (cluster.ts awaitedRequest).
 import type { Account } from "../server/account.js";
 import type { Subscription } from "../server/sublist.js";
 import type { ConsumerState, PendingEntry } from "../storage/store.js";
+import { FileStore } from "../storage/filestore.js";
 import type { ConsumerConfig } from "./consumer_config.js";
 import { restoreConsumer } from "./snapshot.js";
 import type { Stream } from "./stream.js";
@@ -27,6 +30,14 @@ interface HandedOver {
   created: string;
   state: { delivered: ConsumerState["delivered"]; ack_floor: ConsumerState["ack_floor"]; pending: Array<[number, PendingEntry]>; redelivered: Array<[number, number]> };
   from?: string;
+}
+
+/** The file of the stream's directory that keeps what is awaited (hosts, and pauses: null for a resume). */
+const AWAITED_FILE = "late_handovers.json";
+
+interface Saved {
+  hosts: Record<string, string>;
+  pauses: Record<string, string | null>;
 }
 
 interface Awaited {
@@ -43,8 +54,8 @@ export class LateHandovers {
   private sub: Subscription | undefined;
 
   constructor(
-    /** Is `stream` held here alone, with no group (the server it was assigned to only)? */
-    private readonly heldAlone: (stream: Stream) => boolean,
+    /** Is `stream` held here alone, with no group (the server it was assigned to only)? undefined: its assignment is not known (yet). */
+    private readonly heldAlone: (stream: Stream) => boolean | undefined,
     private readonly log: (msg: string) => void,
   ) {}
 
@@ -60,13 +71,52 @@ export class LateHandovers {
 
   /** The group `group` of `stream` ended here with these consumers (name -> server) still on other servers. */
   wait(group: string, stream: Stream, hosts: Map<string, string>): void {
-    if (hosts.size > 0) this.awaited.set(group, { stream, hosts, pauses: new Map() });
+    this.awaited.set(group, { stream, hosts, pauses: new Map() });
+    this.changed(group, stream);
+  }
+
+  /** `stream` (group `group`), a single replica, was restored here at start: what it awaited before the restart. */
+  recover(group: string, stream: Stream): void {
+    if (!(stream.store instanceof FileStore)) return;
+    let saved: Saved;
+    try {
+      const data = stream.store.readAuxFile(AWAITED_FILE);
+      if (data === undefined) return;
+      saved = JSON.parse(data.toString("utf8")) as Saved;
+    } catch (err) {
+      this.log(`stream '${stream.jsa.account.name} > ${stream.name}': the single-replica durables it awaited could not be read: ${(err as Error).message}`);
+      return;
+    }
+    const hosts = new Map(Object.entries(saved.hosts ?? {}).filter(([, h]) => typeof h === "string"));
+    const pauses = new Map<string, string | undefined>();
+    for (const [n, until] of Object.entries(saved.pauses ?? {})) if (hosts.has(n)) pauses.set(n, typeof until === "string" ? until : undefined);
+    if (hosts.size > 0) this.awaited.set(group, { stream, hosts, pauses });
+  }
+
+  /**
+   * What `group` awaits changed: an empty list goes, and the stream's directory keeps the list as
+   * it is now (the one place it is written: a restart reads it back in `recover`).
+   */
+  private changed(group: string, stream: Stream): void {
+    const a = this.awaited.get(group);
+    if (a !== undefined && a.hosts.size === 0) this.awaited.delete(group);
+    // (A stream deleted meanwhile has no directory left to write to.)
+    if (stream.closed || !(stream.store instanceof FileStore)) return;
+    try {
+      if (a === undefined || a.hosts.size === 0) stream.store.removeAuxFile(AWAITED_FILE);
+      else {
+        const saved: Saved = { hosts: Object.fromEntries(a.hosts), pauses: Object.fromEntries([...a.pauses].map(([n, until]) => [n, until ?? null])) };
+        stream.store.writeAuxFile(AWAITED_FILE, Buffer.from(JSON.stringify(saved)), true);
+      }
+    } catch (err) {
+      this.log(`stream '${stream.jsa.account.name} > ${stream.name}': the single-replica durables it awaits could not be saved: ${(err as Error).message}`);
+    }
   }
 
   /** The server `consumer` of `stream` (group `group`) lives on, while it is awaited here (undefined: it is not). */
   awaitedHost(group: string, stream: Stream, consumer: string): string | undefined {
     const a = this.awaited.get(group);
-    if (a === undefined || a.stream !== stream || stream.closed || stream.jsa.streams.get(stream.name) !== stream || !this.heldAlone(stream)) return undefined;
+    if (a === undefined || a.stream !== stream || stream.closed || stream.jsa.streams.get(stream.name) !== stream || this.heldAlone(stream) !== true) return undefined;
     return a.hosts.get(consumer);
   }
 
@@ -81,7 +131,7 @@ export class LateHandovers {
     const a = this.awaited.get(group);
     if (a?.hosts.delete(consumer) !== true) return false;
     a.pauses.delete(consumer);
-    if (a.hosts.size === 0) this.awaited.delete(group);
+    this.changed(group, a.stream);
     return true;
   }
 
@@ -90,6 +140,7 @@ export class LateHandovers {
     const a = this.awaited.get(group);
     if (a?.hosts.has(consumer) !== true) return false;
     a.pauses.set(consumer, until);
+    this.changed(group, a.stream);
     return true;
   }
 
@@ -97,9 +148,12 @@ export class LateHandovers {
     const a = this.awaited.get(group);
     if (a === undefined) return;
     const s = a.stream;
+    // Its assignment not known yet (a restart replaying the meta log): its server sends it again.
+    if (!s.closed && this.heldAlone(s) === undefined) return;
     // Deleted, recreated, scaled up again or moved since: the group's own leader (if any) adopts.
-    if (s.closed || s.jsa.streams.get(s.name) !== s || !this.heldAlone(s)) {
+    if (s.closed || s.jsa.streams.get(s.name) !== s || this.heldAlone(s) !== true) {
       this.awaited.delete(group);
+      this.changed(group, s);
       return;
     }
     let sc: HandedOver;
@@ -125,7 +179,8 @@ export class LateHandovers {
       return;
     }
     a.hosts.delete(sc.name);
-    if (a.hosts.size === 0) this.awaited.delete(group);
+    a.pauses.delete(sc.name);
+    this.changed(group, s);
     this.log(`stream '${s.jsa.account.name} > ${s.name}': its single-replica consumer '${sc.name}' came back from ${sc.from} after the stream's group ended; it lives here now`);
   }
 }

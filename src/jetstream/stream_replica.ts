@@ -195,7 +195,7 @@ interface OfflineChange {
 }
 
 /** A durable consumer in a stream's snapshot: its config and state (maps as entry lists). */
-interface SnapshotConsumer {
+export interface SnapshotConsumer {
   name: string;
   config: ConsumerConfig;
   created: string;
@@ -455,9 +455,9 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /**
    * A member the stream moved off hands over its single-replica consumers, durables and
    * ephemerals (they live on one member only): sent to the group, where its leader takes them in
-   * with their state (nats-server 2.15 moves ephemerals with their stream too).
+   * with their state (nats-server 2.15 moves ephemerals with their stream too). What was sent.
    */
-  handOverSingleReplicaConsumers(): void {
+  handOverSingleReplicaConsumers(): SnapshotConsumer[] {
     for (const c of [...this.stream.consumers.values()]) {
       if (c.replicated || c.cfg.direct === true) continue;
       // It stops here at once (two copies would both deliver); sent again on the next call.
@@ -466,6 +466,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       c.stop(false);
     }
     for (const sc of this.handedOver.values()) this.askLeaderToAdopt(sc);
+    return [...this.handedOver.values()];
   }
 
   /** Ask the group's leader (whichever server it is) to take a consumer in, with its state: `adopt` below. */

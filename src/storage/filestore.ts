@@ -682,6 +682,12 @@ export class FileStore extends StoreBase<FileBlock> {
     writeFileAtomic(join(this.dir, name), sealed({ crypto: this.crypto, role: name }, data), durable);
   }
 
+  /** Remove a file written by writeAuxFile (none: nothing done). */
+  removeAuxFile(name: string): void {
+    const path = join(this.dir, name);
+    if (io.existsSync(path)) io.unlinkSync(path);
+  }
+
   /** Read a file written by writeAuxFile (undefined when there is none). */
   readAuxFile(name: string): Buffer | undefined {
     const path = join(this.dir, name);
