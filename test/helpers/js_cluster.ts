@@ -90,10 +90,25 @@ export class JsTestCluster {
     });
   }
 
+  /**
+   * Stops a member and waits until no running member has a route to it any more: until then a
+   * request sent right after the stop can reach a server that still counts the stopped one as
+   * its meta leader and leaves the request to it (lost, as with nats-server when a leader dies
+   * with a request in flight), where a test means a request sent once the server is gone.
+   */
   async stopMember(name: string): Promise<void> {
     const m = this.member(name);
     await m.srv?.close();
     m.srv = undefined;
+    await waitUntil(
+      () =>
+        this.members.every((o) => {
+          const cl = o.srv?.server.services.find((s) => s.name === "cluster") as Cluster | undefined;
+          return cl === undefined || !cl.peers().some((p) => p.name === name);
+        }),
+      10_000,
+      `no route to ${name} left on the running members`,
+    );
   }
 
   js(name: string): JetStreamService {
