@@ -753,33 +753,64 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
     this.server.log.error(`${this.logPrefix()} - Publish Violation - ${this.authUserText()}, Subject ${goQuote(subject)}`);
   }
 
-  /** The rest of a PUB once its subject is final: permissions, then routing. */
+  /**
+   * The rest of a PUB once its subject is final: permissions, then routing. Kept small (the rare
+   * branches are methods of their own) so that V8 inlines it into onPub instead of compiling it
+   * on its own the first time traffic makes it hot: with the V8 code cache, that first compile
+   * ran during conns1000's measured round trips (45-74 ms of a worker thread, docs/performance.md).
+   */
   private routePub(subject: string, reply: string, hdrLen: number, buf: Buffer, start: number, end: number, size: number): void {
-    const account = this.account;
-    if ((this.perms !== undefined && !this.perms.canPublish(subject)) || isGatewayReplySubject(subject)) {
-      this.pubPermissionViolation(subject);
-      return;
-    }
-    if (reply !== "" && isReservedReply(reply)) {
-      // Reply subjects the server maps itself (service responses, JetStream acks) cannot be forged.
-      const text = `Permissions Violation for Publish with Reply of ${goQuote(reply)}`;
-      activeTrace?.ingressError(text);
-      this.sendErr(text);
-      this.server.log.error(`${this.logPrefix()} - Publish Violation - Reply ${goQuote(reply)}`);
-      return;
-    }
+    if (this.pubRefused(subject, reply)) return;
     // +OK goes out before any delivery, as nats-server orders it.
     if (this.opts.verbose) this.sendOk();
-    if (this.gwReplies !== undefined) {
-      // An answer to a request from another cluster: back the way the request came.
-      const routed = routedReplyFor(this, subject);
-      if (routed !== undefined) {
-        const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
-        routeRoutedReply(this.server.services, account, routed, reply, hdr, buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end));
-        return;
-      }
+    if (this.gwReplies !== undefined && this.routeGatewayReply(subject, reply, hdrLen, buf, start, end)) return;
+    const result = this.matchSubject(subject);
+    let delivered: number;
+    if (result.psubs.length === 0 && result.qsubs.length === 0) {
+      // Nobody receives it: skip building Buffers for it.
+      delivered = 0;
+    } else if (hdrLen < 0 && result.qsubs.length === 0 && result.psubs.length === 1 && (delivered = this.account.routeToSoleClient(result.psubs[0], subject, reply, buf, start, end, this)) >= 0) {
+      // Delivered to its one subscriber straight from the read.
+    } else {
+      const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
+      delivered = this.account.routeRange(result, subject, reply, hdr, buf, hdrLen >= 0 ? start + hdrLen : start, end, this);
     }
-    const sublist = account.sublist;
+    if (delivered === 0 && reply !== "" && this.opts.noResponders) this.account.sendNoResponders(this, subject, reply);
+  }
+
+  /** Whether a PUB is refused by the publish permissions or for its reply subject (the error sent and logged). */
+  private pubRefused(subject: string, reply: string): boolean {
+    if ((this.perms !== undefined && !this.perms.canPublish(subject)) || isGatewayReplySubject(subject)) {
+      this.pubPermissionViolation(subject);
+      return true;
+    }
+    if (reply !== "" && isReservedReply(reply)) {
+      this.replyPermissionViolation(reply);
+      return true;
+    }
+    return false;
+  }
+
+  /** Reply subjects the server maps itself (service responses, JetStream acks) cannot be forged. */
+  private replyPermissionViolation(reply: string): void {
+    const text = `Permissions Violation for Publish with Reply of ${goQuote(reply)}`;
+    activeTrace?.ingressError(text);
+    this.sendErr(text);
+    this.server.log.error(`${this.logPrefix()} - Publish Violation - Reply ${goQuote(reply)}`);
+  }
+
+  /** An answer to a request from another cluster goes back the way the request came: true when it was one. */
+  private routeGatewayReply(subject: string, reply: string, hdrLen: number, buf: Buffer, start: number, end: number): boolean {
+    const routed = routedReplyFor(this, subject);
+    if (routed === undefined) return false;
+    const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
+    routeRoutedReply(this.server.services, this.account, routed, reply, hdr, buf.subarray(hdrLen >= 0 ? start + hdrLen : start, end));
+    return true;
+  }
+
+  /** The account's subscribers to `subject`, the last match kept while the subject and the sublist stay the same. */
+  private matchSubject(subject: string): SublistResult {
+    const sublist = this.account.sublist;
     let result = this.lastResult;
     if (subject !== this.lastSubject || sublist.generation !== this.lastGeneration || result === undefined) {
       result = sublist.match(subject);
@@ -787,21 +818,7 @@ export class Client implements Deliverer, ParserHandler, GatewayReplyHolder, Sta
       this.lastGeneration = sublist.generation;
       this.lastResult = result;
     }
-    if (result.psubs.length === 0 && result.qsubs.length === 0) {
-      // Nobody receives it: skip building Buffers for it.
-      if (reply !== "" && this.opts.noResponders) account.sendNoResponders(this, subject, reply);
-    } else {
-      if (hdrLen < 0 && result.qsubs.length === 0 && result.psubs.length === 1) {
-        const delivered = account.routeToSoleClient(result.psubs[0], subject, reply, buf, start, end, this);
-        if (delivered >= 0) {
-          if (delivered === 0 && reply !== "" && this.opts.noResponders) account.sendNoResponders(this, subject, reply);
-          return;
-        }
-      }
-      const hdr = hdrLen >= 0 ? buf.subarray(start, start + hdrLen) : undefined;
-      const delivered = account.routeRange(result, subject, reply, hdr, buf, hdrLen >= 0 ? start + hdrLen : start, end, this);
-      if (delivered === 0 && reply !== "" && this.opts.noResponders) account.sendNoResponders(this, subject, reply);
-    }
+    return result;
   }
 
   private tracePub(subject: string, reply: string, hdrLen: number, buf: Buffer, start: number, end: number): void {
