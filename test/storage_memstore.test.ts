@@ -75,3 +75,71 @@ describe("memstore: volume", () => {
     s.stop();
   });
 });
+
+// Message bytes live in segments of up to 256 KiB (memstore.ts, SEGMENT_MAX): never copied as a
+// chunk grows, so every message must read back from the segment it was written to.
+describe("memstore: message segments", () => {
+  const body = (seq: number, len: number): Buffer => Buffer.alloc(len, seq % 251);
+
+  it("reads back messages of every size across segments, empty ones and ones bigger than a segment", () => {
+    const s = new MemStore({ name: "SEG" }, { logger: silentLogger });
+    const sizes = [0, 1, 1024, 0, 70_000, 300_000, 5, 0, 131_072, 262_144, 1024];
+    const lens: number[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const len = sizes[i % sizes.length]! + (i % 7);
+      const hdr = i % 5 === 0 ? Buffer.from("NATS/1.0\r\nA: b\r\n\r\n") : undefined;
+      const { seq } = s.storeMsg(`seg.${i % 10}`, hdr, body(i + 1, len));
+      lens[seq] = len;
+    }
+    for (let seq = 1; seq <= 3000; seq++) {
+      const m = s.loadMsg(seq)!;
+      assert.equal(m.data.length, lens[seq], `seq ${seq}`);
+      assert.ok(m.data.every((b) => b === seq % 251), `seq ${seq} bytes`);
+      assert.equal(m.hdr?.toString(), (seq - 1) % 5 === 0 ? "NATS/1.0\r\nA: b\r\n\r\n" : undefined);
+    }
+    s.stop();
+  });
+
+  it("a chunk that starts with empty messages takes its first segment later", () => {
+    const s = new MemStore({ name: "EMPTY" }, { logger: silentLogger });
+    for (let i = 0; i < 3; i++) s.storeMsg("e", undefined, Buffer.alloc(0));
+    s.storeMsg("e", undefined, Buffer.from("x"));
+    assert.deepEqual([1, 2, 3, 4].map((q) => s.loadMsg(q)!.data.toString()), ["", "", "", "x"]);
+    // cut back into the empty prefix, then store again
+    s.truncate(2);
+    s.storeMsg("e", undefined, Buffer.from("yz"));
+    assert.deepEqual([1, 2, 3].map((q) => s.loadMsg(q)!.data.toString()), ["", "", "yz"]);
+    s.stop();
+  });
+
+  it("keeps loaded views valid through compaction, truncation and later appends", () => {
+    const s = new MemStore({ name: "VIEWS" }, { logger: silentLogger });
+    const N = 2000;
+    for (let i = 1; i <= N; i++) s.storeMsg("v", undefined, body(i, 1000));
+    const kept = s.loadMsg(N - 1)!.data;
+    // removing most of the chunk compacts it into new segments
+    for (let i = 1; i <= N; i++) if (i % 10 !== 0) s.removeMsg(i);
+    for (let i = 10; i <= N; i += 10) assert.ok(s.loadMsg(i)!.data.equals(body(i, 1000)), `seq ${i} after compaction`);
+    assert.ok(kept.equals(body(N - 1, 1000)), "a view taken before the compaction");
+    // truncation back into an earlier segment, then appends over the cut-off bytes
+    s.truncate(1000);
+    const before = s.loadMsg(1000)!.data;
+    for (let i = 0; i < 600; i++) s.storeMsg("v", undefined, body(7, 1000));
+    assert.ok(before.equals(body(1000, 1000)), "a message before the cut is untouched");
+    assert.equal(s.state().lastSeq, 1600);
+    assert.ok(s.loadMsg(1600)!.data.equals(body(7, 1000)));
+    s.stop();
+  });
+
+  it("erasing a message zeroes its bytes only", () => {
+    const s = new MemStore({ name: "ERASE" }, { logger: silentLogger });
+    for (let i = 1; i <= 600; i++) s.storeMsg("x", undefined, body(i, 1000));
+    const neighbour = s.loadMsg(301)!.data;
+    const erased = s.loadMsg(300)!.data;
+    s.eraseMsg(300);
+    assert.ok(erased.every((b) => b === 0));
+    assert.ok(neighbour.equals(body(301, 1000)));
+    assert.equal(s.loadMsg(300), null);
+    s.stop();
+  });
+});

@@ -17,27 +17,52 @@ import {
 
 const CHUNK = 4096;
 
-/** A chunk's message bytes start in an arena this big and double as needed. */
+/** A chunk's first segment of message bytes; each next one is twice as big, up to SEGMENT_MAX. */
 const ARENA_MIN = 64 * 1024;
+/**
+ * Largest segment (a bigger message gets one of its own size). A chunk's bytes were one buffer
+ * that doubled when full, copying everything so far: a chunk of 4096 1 KiB messages grew to
+ * 4 MiB, and the publishes that made it grow to 1, 2 and 4 MiB (the 512th, 1024th and 2048th of
+ * each chunk) paid for a fresh allocation and a copy of half of it in one go, page faults on
+ * every page of both: 1.8, 3.2-4 and 6-10 ms on this machine, 14 of the 20 slowest publishes of
+ * jspub-sync-mem1k (its p99.9). Segments are never copied: a publish pays for at most one new
+ * segment, whose pages are touched as messages fill it.
+ */
+const SEGMENT_MAX = 256 * 1024;
+/** The segment of an empty message stored while its chunk had none. */
+const NO_SEGMENT = 0xffff;
 
 class MemBlock extends IndexBlock {
   /**
-   * hdr + data of every message, one after the other in one buffer: no object per message for
-   * the collector to trace (a Buffer each cost ~100 bytes and GC time at 16-byte payloads).
-   * Loads return views into it; a grown or compacted arena is a new buffer, so a view stays
-   * valid (messages never change in place, except an erase, which zeroes them on purpose).
+   * hdr + data of every message, one after the other in a few big buffers (segments): no
+   * object per message for the collector to trace (a Buffer each cost ~100 bytes and GC time
+   * at 16-byte payloads). Loads return views into them; a compacted chunk has new segments,
+   * so a view stays valid (messages never change in place, except an erase, which zeroes them
+   * on purpose). A message lies within one segment.
    */
+  segments: Buffer[] = [];
+  /** The segment appended to (the last one), EMPTY_ARENA before the first. */
   arena: Buffer = EMPTY_ARENA;
+  /** Bytes used in `arena`. */
   used = 0;
+  /**
+   * Each entry's segment (NO_SEGMENT: an empty message stored before the chunk had any; at most
+   * one new segment per entry, so CHUNK entries never need more than 16 bits), offset in it,
+   * length (hdr + data) and header length.
+   */
+  segs: Uint16Array = new Uint16Array(64);
   offs: Uint32Array = new Uint32Array(64);
   lens: Uint32Array = new Uint32Array(64);
   hlens: Uint32Array = new Uint32Array(64);
-  /** Bytes of removed messages still in the arena. */
+  /** Bytes of removed messages still in the segments. */
   deadBytes = 0;
 
   protected override grow(cap: number): void {
     super.grow(cap);
     const keep = Math.min(this.n, cap);
+    const g = new Uint16Array(cap);
+    g.set(this.segs.subarray(0, keep));
+    this.segs = g;
     const o = new Uint32Array(cap);
     o.set(this.offs.subarray(0, keep));
     this.offs = o;
@@ -49,40 +74,74 @@ class MemBlock extends IndexBlock {
     this.hlens = h;
   }
 
-  /** Room for `len` more bytes at `used`. */
-  reserve(len: number): Buffer {
-    if (this.arena.length - this.used < len) {
-      const next = Buffer.allocUnsafeSlow(Math.max(ARENA_MIN, this.arena.length * 2, this.used + len));
-      this.arena.copy(next, 0, 0, this.used);
-      this.arena = next;
-    }
-    return this.arena;
+  /**
+   * Room for `len` more bytes at `used` of `arena`: a new segment when the last is full, of
+   * `want` bytes if given (at least `len`), else twice the last one's (ARENA_MIN..SEGMENT_MAX).
+   */
+  reserve(len: number, want?: number): void {
+    if (this.arena.length - this.used >= len) return;
+    const size = Math.max(len, want ?? Math.min(SEGMENT_MAX, Math.max(ARENA_MIN, this.arena.length * 2)));
+    this.arena = Buffer.allocUnsafeSlow(size);
+    this.segments.push(this.arena);
+    this.used = 0;
   }
 
-  /** Drop dead entries from the arrays and their bytes from the arena (positions change). */
+  /** The segment of entry `i`. */
+  segmentOf(i: number): Buffer {
+    return this.segments[this.segs[i]!] ?? EMPTY_ARENA;
+  }
+
+  /** Drop every segment (the chunk holds no message bytes any more). */
+  dropSegments(): void {
+    this.segments = [];
+    this.arena = EMPTY_ARENA;
+    this.used = 0;
+  }
+
+  /** Keep the segments up to entry `k - 1`'s (the entries from `k` on are gone). */
+  cutSegments(k: number): void {
+    if (k === 0) {
+      this.dropSegments();
+      return;
+    }
+    const s = this.segs[k - 1]!;
+    if (s === NO_SEGMENT) {
+      this.dropSegments();
+      return;
+    }
+    this.segments.length = s + 1;
+    this.arena = this.segments[s]!;
+    this.used = this.offs[k - 1]! + this.lens[k - 1]!;
+  }
+
+  /** Drop dead entries from the arrays and their bytes from the segments (positions change). */
   compactEntries(): void {
     let j = 0;
     const n = this.n;
     let live = 0;
     for (let i = 0; i < n; i++) if (this.subj[i] !== null) live += this.lens[i]!;
-    const arena = live > 0 ? Buffer.allocUnsafeSlow(Math.max(live, 1)) : EMPTY_ARENA;
-    let used = 0;
+    const old = this.segments;
+    this.dropSegments();
     for (let i = 0; i < n; i++) {
       if (this.subj[i] === null) continue;
       const len = this.lens[i]!;
-      this.arena.copy(arena, used, this.offs[i]!, this.offs[i]! + len);
+      const from = this.offs[i]!;
+      const src = old[this.segs[i]!]!;
+      // segments as big as what is left to copy (up to SEGMENT_MAX): no room to spare
+      this.reserve(len, Math.min(SEGMENT_MAX, live));
+      live -= len;
+      src.copy(this.arena, this.used, from, from + len);
       this.seqs[j] = this.seqs[i]!;
       this.sizes[j] = this.sizes[i]!;
       this.ts[j] = this.ts[i]!;
       this.subj[j] = this.subj[i]!;
-      this.offs[j] = used;
+      this.segs[j] = this.segments.length > 0 ? this.segments.length - 1 : NO_SEGMENT;
+      this.offs[j] = this.used;
       this.lens[j] = len;
       this.hlens[j] = this.hlens[i]!;
-      used += len;
+      this.used += len;
       j++;
     }
-    this.arena = arena;
-    this.used = used;
     this.deadBytes = 0;
     this.n = j;
     this.subj.length = j;
@@ -123,15 +182,17 @@ export class MemStore extends StoreBase<MemBlock> {
       b = new MemBlock(64);
       this.blocks.push(b);
     }
-    // a private copy of hdr + data in the chunk's arena (callers may reuse their buffers)
+    // a private copy of hdr + data in the chunk's last segment (callers may reuse their buffers)
     const hl = hdr ? hdr.length : 0;
     const len = hl + data.length;
-    const arena = b.reserve(len);
+    b.reserve(len);
+    const arena = b.arena;
     const off = b.used;
     if (hdr) hdr.copy(arena, off);
     data.copy(arena, off + hl);
     b.used = off + len;
     const i = b.push(seq, subj, size, ts);
+    b.segs[i] = b.segments.length > 0 ? b.segments.length - 1 : NO_SEGMENT;
     b.offs[i] = off;
     b.lens[i] = len;
     b.hlens[i] = hl;
@@ -145,17 +206,18 @@ export class MemStore extends StoreBase<MemBlock> {
     const off = b.offs[i]!;
     const hl = b.hlens[i]!;
     const end = off + b.lens[i]!;
+    const seg = b.segmentOf(i);
     return {
       subject: b.subj[i]!.subject,
       seq: b.seqAt(i),
       time: b.ts[i]!,
-      hdr: hl > 0 ? b.arena.subarray(off, off + hl) : undefined,
-      data: b.arena.subarray(off + hl, end),
+      hdr: hl > 0 ? seg.subarray(off, off + hl) : undefined,
+      data: seg.subarray(off + hl, end),
     };
   }
 
   protected entryRemoved(b: MemBlock, i: number, reason: RemoveReason): void {
-    if (reason === "erase") b.arena.fill(0, b.offs[i]!, b.offs[i]! + b.lens[i]!);
+    if (reason === "erase") b.segmentOf(i).fill(0, b.offs[i]!, b.offs[i]! + b.lens[i]!);
     b.deadBytes += b.lens[i]!;
     this.touched.add(b);
   }
@@ -166,8 +228,7 @@ export class MemStore extends StoreBase<MemBlock> {
 
   protected releaseBlock(b: MemBlock): void {
     this.touched.delete(b);
-    b.arena = EMPTY_ARENA;
-    b.used = 0;
+    b.dropSegments();
   }
 
   protected afterRemovals(_durable: boolean): void {
@@ -189,7 +250,7 @@ export class MemStore extends StoreBase<MemBlock> {
       if (b.n > 0 && b.seqs[0]! <= seq) {
         const k = b.lowerBound(seq + 1);
         b.cut(k);
-        b.used = k > 0 ? b.offs[k - 1]! + b.lens[k - 1]! : 0;
+        b.cutSegments(k);
         if (b.n === 0) {
           this.blocks.pop();
           this.releaseBlock(b);
