@@ -131,6 +131,29 @@ describe("memstore: message segments", () => {
     s.stop();
   });
 
+  it("a stream trimmed from its front by max_msgs frees whole segments and keeps every live message", () => {
+    const s = new MemStore({ name: "LIM", maxMsgs: 3000 }, { logger: silentLogger });
+    const N = 20_000;
+    const views = new Map<number, Buffer>();
+    for (let i = 1; i <= N; i++) {
+      s.storeMsg("l", undefined, body(i, 1000));
+      if (i % 997 === 0) views.set(i, s.loadMsg(i)!.data);
+    }
+    const st = s.state();
+    assert.equal(st.msgs, 3000);
+    assert.equal(st.firstSeq, N - 2999);
+    for (let q = N - 2999; q <= N; q++) assert.ok(s.loadMsg(q)!.data.equals(body(q, 1000)), `seq ${q}`);
+    for (const [q, v] of views) assert.ok(v.equals(body(q, 1000)), `view of seq ${q}`);
+    // a removal between live messages of a chunk whose front was freed: compaction copies the live ones
+    for (let q = N - 2999; q <= N - 1500; q += 2) s.removeMsg(q);
+    for (let q = N - 2998; q <= N; q += q <= N - 1500 ? 2 : 1) assert.ok(s.loadMsg(q)!.data.equals(body(q, 1000)), `seq ${q} after interior removals`);
+    s.truncate(N - 100);
+    for (let i = 0; i < 50; i++) s.storeMsg("l", undefined, body(3, 1000));
+    assert.ok(s.loadMsg(N - 100)!.data.equals(body(N - 100, 1000)));
+    assert.ok(s.loadMsg(N - 50)!.data.equals(body(3, 1000)));
+    s.stop();
+  });
+
   it("erasing a message zeroes its bytes only", () => {
     const s = new MemStore({ name: "ERASE" }, { logger: silentLogger });
     for (let i = 1; i <= 600; i++) s.storeMsg("x", undefined, body(i, 1000));

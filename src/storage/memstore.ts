@@ -56,6 +56,10 @@ class MemBlock extends IndexBlock {
   hlens: Uint32Array = new Uint32Array(64);
   /** Bytes of removed messages still in the segments. */
   deadBytes = 0;
+  /** Entries before this one are dead (see releaseDeadPrefix). */
+  private deadPrefix = 0;
+  /** Segments before this one were freed by releaseDeadPrefix. */
+  private released = 0;
 
   protected override grow(cap: number): void {
     super.grow(cap);
@@ -91,8 +95,29 @@ class MemBlock extends IndexBlock {
     return this.segments[this.segs[i]!] ?? EMPTY_ARENA;
   }
 
+  /**
+   * When the dead entries all come before the live ones (a stream trimmed from its front by
+   * its limits), free the segments that hold dead entries only and return true: nothing is
+   * copied. Compacting such a chunk copied its live half (2 MiB of 1 KiB messages) within one
+   * publish, 8-11 ms here, once per 2048 publishes into a memory stream at its max_msgs; the
+   * chunk dies whole once its last message goes. False when dead entries lie between live ones.
+   */
+  releaseDeadPrefix(): boolean {
+    let p = this.deadPrefix;
+    while (p < this.n && this.subj[p] === null) p++;
+    this.deadPrefix = p;
+    if (this.alive !== this.n - p) return false;
+    const s = p < this.n ? this.segs[p]! : NO_SEGMENT;
+    if (s === NO_SEGMENT) return true;
+    for (let k = this.released; k < s; k++) this.segments[k] = EMPTY_ARENA;
+    if (s > this.released) this.released = s;
+    return true;
+  }
+
   /** Drop every segment (the chunk holds no message bytes any more). */
   dropSegments(): void {
+    this.released = 0;
+    this.deadPrefix = 0;
     this.segments = [];
     this.arena = EMPTY_ARENA;
     this.used = 0;
@@ -111,6 +136,8 @@ class MemBlock extends IndexBlock {
     }
     this.segments.length = s + 1;
     this.arena = this.segments[s]!;
+    if (this.released > s + 1) this.released = s + 1;
+    if (this.deadPrefix > k) this.deadPrefix = k;
     this.used = this.offs[k - 1]! + this.lens[k - 1]!;
   }
 
@@ -143,6 +170,7 @@ class MemBlock extends IndexBlock {
       j++;
     }
     this.deadBytes = 0;
+    this.deadPrefix = 0;
     this.n = j;
     this.subj.length = j;
     this.lo = 0;
@@ -234,7 +262,7 @@ export class MemStore extends StoreBase<MemBlock> {
   protected afterRemovals(_durable: boolean): void {
     if (this.touched.size === 0) return;
     for (const b of this.touched) {
-      if (b.alive > 0 && b.n >= 64 && (b.n - b.alive) * 2 > b.n) b.compactEntries();
+      if (b.alive > 0 && b.n >= 64 && (b.n - b.alive) * 2 > b.n && !b.releaseDeadPrefix()) b.compactEntries();
     }
     this.touched.clear();
   }
