@@ -17,13 +17,19 @@ import { waitUntil } from "./helpers/server.js";
 
 /**
  * CONSUMER.NAMES, CONSUMER.LIST and STREAM.INFO's consumer count of S agree, with `missing` the
- * consumers the list names as missing (its total counts them); the names listed.
+ * consumers the list names as missing (its total counts them; a stand-in entry each, first: no
+ * name, their config, their server offline, as for a single-replica consumer whose server is
+ * down); the names listed.
  */
 async function agree(nc: NatsConnection, missing: string[]): Promise<string[]> {
   const names = await clusterApi<Info & { total?: number; consumers?: string[] }>(nc, "$JS.API.CONSUMER.NAMES.S");
-  const list = await clusterApi<Info & { total?: number; consumers?: Array<{ name: string }>; missing?: string[] }>(nc, "$JS.API.CONSUMER.LIST.S");
+  type Entry = { name: string; config?: { durable_name?: string }; cluster?: { replicas?: Array<{ offline?: boolean }> } };
+  const list = await clusterApi<Info & { total?: number; consumers?: Entry[]; missing?: string[] }>(nc, "$JS.API.CONSUMER.LIST.S");
   const info = await clusterApi<Info & { state?: { consumer_count?: number } }>(nc, "$JS.API.STREAM.INFO.S");
-  const listed = (list.consumers ?? []).map((c) => c.name);
+  const entries = list.consumers ?? [];
+  const standIns = entries.slice(0, missing.length);
+  assert.deepEqual(standIns.map((c) => [c.name, c.config?.durable_name, c.cluster?.replicas?.[0]?.offline]), missing.map((n) => ["", n, true]), JSON.stringify(list));
+  const listed = entries.slice(missing.length).map((c) => c.name);
   assert.deepEqual(list.missing ?? [], missing, JSON.stringify(list));
   assert.deepEqual([...listed, ...missing].sort(), names.consumers, JSON.stringify({ listed, missing, names: names.consumers }));
   assert.deepEqual([list.total, info.state?.consumer_count], [names.total, names.total]);
@@ -84,8 +90,8 @@ async function lateDurable(restartKept: boolean): Promise<void> {
     // any single-replica consumer whose server is down), a pause is answered and kept for its return.
     const names = await clusterApi<Info & { consumers?: string[] }>(nc, "$JS.API.CONSUMER.NAMES.S");
     assert.ok(names.consumers?.includes(name), JSON.stringify(names.consumers));
-    // Names, list and count agree: the list has both away as missing (not listed), counted in its
-    // total, as a single-replica consumer whose server is down; the stream's count counts them.
+    // Names, list and count agree: the list has both away as missing (a stand-in entry each),
+    // counted in its total, as a single-replica consumer whose server is down; the stream's count counts them.
     await agree(nc, [gone, name].sort());
     const offline = { code: 500, err_code: 10119, description: "consumer is offline" };
     assert.deepEqual((await clusterApi<Info>(nc, `$JS.API.CONSUMER.INFO.S.${name}`)).error, offline);
@@ -101,14 +107,21 @@ async function lateDurable(restartKept: boolean): Promise<void> {
     const after = await clusterApi<Info & { consumers?: string[] }>(nc, "$JS.API.CONSUMER.NAMES.S");
     assert.ok(after.consumers?.includes(name) === true && !after.consumers.includes(gone), JSON.stringify(after.consumers));
     await agree(nc, [name]);
+    // Its stand-in lists the pause asked while it is away.
+    const pausedStandIn = async (): Promise<number> => {
+      const l = await clusterApi<Info & { consumers?: Array<{ config?: { pause_until?: string } }> }>(nc, "$JS.API.CONSUMER.LIST.S");
+      return Date.parse(l.consumers?.[0]?.config?.pause_until ?? "");
+    };
+    assert.equal(await pausedStandIn(), Date.parse(until));
 
     if (restartKept) {
       await c.stopMember(leader);
       await c.startMember(leader);
       await waitUntil(() => streamOn(c, leader, "S") !== undefined && c.js(leader).cluster?.assignment("$G", "S")?.peers.join() === leader, 30_000, `S restored on ${leader}`);
-      // Still awaited: named, listed missing, counted; its info "consumer is offline".
+      // Still awaited: named, listed missing (its stand-in from the saved list), counted; its info "consumer is offline".
       await waitUntil(async () => (await clusterApi<Info & { consumers?: string[] }>(nc, "$JS.API.CONSUMER.NAMES.S")).consumers?.includes(name) === true, 30_000, `${name} named again`);
       await agree(nc, [name]);
+      assert.equal(await pausedStandIn(), Date.parse(until));
       assert.deepEqual((await clusterApi<Info>(nc, `$JS.API.CONSUMER.INFO.S.${name}`)).error, offline);
     }
 

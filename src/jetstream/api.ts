@@ -771,10 +771,23 @@ export class Api {
         return { total: names.length, offset: at, limit: NAMES_LIMIT, consumers: names.slice(at, at + NAMES_LIMIT) };
       }
       // Its single-replica durables awaited from their servers (held here alone: late_handovers.ts)
-      // are listed as missing and counted in the total, as a single-replica consumer whose server
-      // is down is (cluster.ts consumerList).
-      const missing = (this.jsa.service.cluster?.awaitedConsumers(s) ?? []).sort();
-      const listed = { total: all.length + missing.length, offset, limit: LIST_LIMIT, consumers: all.slice(offset, offset + LIST_LIMIT).map((c) => c.infoJson(false)) };
+      // are listed as a single-replica consumer whose server is down is (cluster.ts consumerList):
+      // counted and paged among the others by name, a stand-in entry each (no name: first), missing.
+      // (In a cluster a page past the end has a total of 0, as nats-server's meta leader answers it.)
+      const cluster = this.jsa.service.cluster;
+      const awaited = new Set(cluster?.awaitedConsumers(s) ?? []);
+      const totalOf = (n: number, listed: number): number => (cluster !== undefined && listed === 0 ? 0 : n);
+      if (awaited.size === 0) {
+        const page = all.slice(offset, offset + LIST_LIMIT);
+        return { total: totalOf(all.length, page.length), offset, limit: LIST_LIMIT, consumers: page.map((c) => c.infoJson(false)) };
+      }
+      const names = [...all.map((c) => c.name), ...awaited].sort();
+      const at = pageOffset(req.offset, names.length);
+      const page = names.slice(at, at + LIST_LIMIT);
+      const missing = page.filter((n) => awaited.has(n));
+      const standIns = missing.flatMap((n) => cluster?.awaitedStandIn(s, n) ?? []);
+      const infos = page.flatMap((n) => (awaited.has(n) ? [] : (s.consumers.get(n)?.infoJson(false) ?? [])));
+      const listed = { total: totalOf(names.length, page.length), offset: at, limit: LIST_LIMIT, consumers: [...standIns, ...infos] };
       return missing.length > 0 ? { ...listed, missing } : listed;
     }
     if (t.length !== 4) return undefined;

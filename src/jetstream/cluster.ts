@@ -32,6 +32,8 @@ import { LOST_QUORUM_MS, leaderlessLongEnough } from "./leaderless.js";
 import { ClusterUsage, accountInfoJson } from "./account_info.js";
 import { ApiRelay, type RelayedRequest } from "./api_relay.js";
 import { askEach } from "./info_gather.js";
+import { offlineStandIn } from "./consumer_stand_in.js";
+import { consumerGroupName } from "./consumer_group.js";
 import type { CountedStream, JetStreamService, JsAccount } from "./jetstream.js";
 import { checkStreamUpdate, normalizeStreamConfig, type StreamConfig, type StreamConfigRequest } from "./stream_config.js";
 import { maxDuplicateWindowNs } from "./server_limits.js";
@@ -174,6 +176,8 @@ const HEARTBEAT_MS = 300;
 const WAIT_FOR_LEADER_MS = 10_000;
 /** How long STREAM.LIST waits for the servers holding the streams. */
 const LIST_GATHER_MS = 2000;
+/** The entries of one CONSUMER.LIST page (nats-server's JSApiListLimit). */
+const CONSUMER_LIST_LIMIT = 256;
 /** How long a proposed create counts against the account's stream limit before it is applied (a lost proposal lapses). */
 const PROPOSED_CREATE_MS = 10_000;
 /** How long at most a stream scaled down to one replica waits for the single-replica consumers of the servers it left. */
@@ -1221,7 +1225,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         return;
       }
       // (Those still away: taken in when their server hands them over on its return.)
-      this.lateHandovers.wait(streamGroupName(stream.jsa.account.name, stream.name), stream, replica.remoteSingleReplicaHosts());
+      const hosts = replica.remoteSingleReplicaHosts();
+      const known = new Map([...hosts.keys()].flatMap((n) => {
+        const k = replica.remoteSingleReplica(n)?.known;
+        return k !== undefined ? [[n, k] as const] : [];
+      }));
+      this.lateHandovers.wait(streamGroupName(stream.jsa.account.name, stream.name), stream, hosts, known);
       stream.replica = undefined;
       replica.endAlone();
       stream.syncSubjects();
@@ -1722,12 +1731,18 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         answer();
         return PENDING;
       }
-      // A pause is recorded and answered at once (that server applies it when it returns).
+      // A pause is recorded and answered once applied here (listed paused from then on: the
+      // stand-in's config); that server applies it when it returns.
       if (t[1] === "PAUSE" && t.length === 4 && replica?.isLeader === true && !this.reachable(host)) {
         const until = jsa.pauseUntilOf(body);
-        if (!replica.pauseOffline(consumer, host, until)) throw jsError("JSClusterNotAvailErr");
-        const leftMs = until === undefined ? 0 : Number((parseRfc3339(until) ?? 0n) / 1_000_000n) - Date.now();
-        return pauseAnswer(until, leftMs > 0 ? leftMs * 1e6 : 0);
+        const index = replica.pauseOffline(consumer, host, until);
+        if (index === false) throw jsError("JSClusterNotAvailErr");
+        replica.whenIndexApplied(index, () => {
+          const leftMs = until === undefined ? 0 : Number((parseRfc3339(until) ?? 0n) / 1_000_000n) - Date.now();
+          const answer = { type: "io.nats.jetstream.api.v1.consumer_pause_response", ...pauseAnswer(until, leftMs > 0 ? leftMs * 1e6 : 0) };
+          if (reply !== "") jsa.account.publish(reply, "", undefined, Buffer.from(JSON.stringify(answer)));
+        });
+        return PENDING;
       }
       if (offlineAnswered && reply !== "" && !this.reachable(host)) {
         // Settled here, never relayed (api_relay.ts): a copy reaching its server on its return
@@ -1777,6 +1792,12 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   /** The single-replica durables of `stream`, held here alone, awaited from the servers they live on (named by CONSUMER.NAMES, missing from CONSUMER.LIST, counted in consumer_count). */
   awaitedConsumers(stream: Stream): string[] {
     return stream.replica === undefined ? this.lateHandovers.awaitedNames(streamGroupName(stream.jsa.account.name, stream.name), stream) : [];
+  }
+
+  /** CONSUMER.LIST's entry for an awaited durable of `stream` (as for a single-replica consumer whose server is down: consumer_stand_in.ts). */
+  awaitedStandIn(stream: Stream, consumer: string): Record<string, unknown> | undefined {
+    const a = this.lateHandovers.standIn(streamGroupName(stream.jsa.account.name, stream.name), stream, consumer);
+    return a === undefined ? undefined : offlineStandIn(this.clusterName, a.host, a.known, consumerGroupName(stream.jsa.account.name, stream.name, consumer));
   }
 
   /** Every RAFT group here that `server` is a member of: no longer counted current until it answers again. */
@@ -2744,15 +2765,20 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   }
 
   /**
-   * CONSUMER.LIST of a replicated stream whose ephemeral consumers live on other members too:
-   * their info is asked of them (CONSUMER.INFO, answered by the member holding each), then the
-   * list is this member's consumers and theirs, by name, paged as nats-server pages it.
+   * CONSUMER.LIST of a replicated stream whose single-replica consumers live on other members too
+   * (or whose replicated ones have groups without this server), as nats-server's meta leader
+   * lists a stream's consumer assignments: every consumer by name, paged, the total counting
+   * them all; each on the page is this member's own, or asked of the member holding it
+   * (CONSUMER.INFO), or, its server down, a stand-in entry (consumer_stand_in.ts) and missing;
+   * one not answered in time is missing only.
    */
   private consumerList(jsa: JsAccount, stream: Stream, body: Buffer, reply: string, hdr: Buffer | undefined): typeof PENDING {
-    // Single-replica consumers on other members, and those whose group does not include this
-    // server (its copy's state is not theirs): their own servers tell.
-    const elsewhere = new Set(stream.replica?.consumersHeldElsewhere() ?? []);
-    const remote = [...(stream.replica?.remoteEphemerals() ?? []), ...elsewhere];
+    const replica = stream.replica;
+    // Replicated consumers whose group does not include this server (its copy's state is not theirs): their own servers tell.
+    const elsewhere = new Set(replica?.consumersHeldElsewhere() ?? []);
+    const remote = new Set([...(replica?.remoteEphemerals() ?? []), ...elsewhere]);
+    const here = stream.publicConsumers().map((c) => c.name).filter((n) => !remote.has(n));
+    const names = [...new Set([...here, ...remote])].sort();
     let offset = 0;
     try {
       const req = parseConfig(body) as { offset?: unknown };
@@ -2760,27 +2786,47 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     } catch {
       // the local handler answers the bad request
     }
+    offset = Math.min(offset, names.length);
+    const page = names.slice(offset, offset + CONSUMER_LIST_LIMIT);
+    const standIns: Array<Record<string, unknown>> = [];
+    const missing: string[] = [];
+    const asked: string[] = [];
+    for (const n of page) {
+      if (!remote.has(n)) continue;
+      const single = elsewhere.has(n) ? undefined : replica?.remoteSingleReplica(n);
+      if (single !== undefined && !this.reachable(single.host)) {
+        standIns.push(offlineStandIn(this.clusterName, single.host, single.known, consumerGroupName(jsa.account.name, stream.name, n)));
+        missing.push(n);
+      } else asked.push(n);
+    }
     const acc = jsa.account;
-    askEach(acc, this.self, remote.map((n) => `$JS.API.CONSUMER.INFO.${stream.name}.${n}`), LIST_GATHER_MS, (answers) => {
+    askEach(acc, this.self, asked.map((n) => `$JS.API.CONSUMER.INFO.${stream.name}.${n}`), LIST_GATHER_MS, (answers) => {
       const infos = new Map<string, Record<string, unknown>>();
       answers.forEach((info, i) => {
         if (info === undefined) return;
         // As a LIST item: the stored metadata, without this server's version keys.
         const cfg = info.config as { metadata?: Record<string, string> } | undefined;
         if (cfg?.metadata !== undefined) cfg.metadata = withoutDynamicMetadata(cfg.metadata);
-        infos.set(remote[i], info);
+        infos.set(asked[i], info);
       });
+      // (Run through the local handler: a bad request is answered as a single server answers it.)
       jsa.executeApi(`CONSUMER.LIST.${stream.name}`, "", Buffer.from(JSON.stringify({ offset: 0 })), hdr, false, (out) => {
         let answer = out;
         try {
-          const r = JSON.parse(out) as { error?: unknown; consumers?: Array<{ name: string }>; total?: number; offset?: number; limit?: number };
+          const r = JSON.parse(out) as { error?: unknown; consumers?: unknown[] };
           if (r.error === undefined && Array.isArray(r.consumers)) {
-            const all = [...r.consumers.filter((c) => !elsewhere.has(c.name)), ...infos.values()] as Array<{ name: string }>;
-            all.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-            const at = Math.min(offset, all.length);
-            const missing = remote.filter((n) => !infos.has(n));
-            // (nats-server's total counts every consumer of the stream, those missing too.)
-            answer = JSON.stringify({ ...r, total: all.length + missing.length, offset: at, consumers: all.slice(at, at + (r.limit ?? 256)), ...(missing.length > 0 ? { missing } : {}) });
+            const listed: Array<Record<string, unknown>> = [...standIns];
+            for (const n of page) {
+              const c = remote.has(n) ? undefined : stream.consumers.get(n);
+              const info = c !== undefined ? c.infoJson(false) : infos.get(n);
+              if (info !== undefined) listed.push(info);
+            }
+            for (const n of asked) if (!infos.has(n)) missing.push(n);
+            // (Stand-ins have no name: they come first, in the order of their consumers' names.)
+            listed.sort((a, b) => (String(a.name) < String(b.name) ? -1 : String(a.name) > String(b.name) ? 1 : 0));
+            const { missing: _localMissing, ...rest } = r as Record<string, unknown>;
+            // (nats-server's meta leader answers a page past the end with a total of 0.)
+            answer = JSON.stringify({ ...rest, total: page.length > 0 ? names.length : 0, offset, limit: CONSUMER_LIST_LIMIT, consumers: listed, ...(missing.length > 0 ? { missing } : {}) });
           }
         } catch {
           // sent as it is

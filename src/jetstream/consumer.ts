@@ -319,6 +319,8 @@ export class Consumer {
   /** Take an updated config (checked by consumer_create.ts). */
   updateConfig(cfg: ConsumerConfig): void {
     this.applyConsumerOp({ op: "update", config: cfg });
+    // A single replica of a replicated stream: its group keeps the config it lists while this server is down.
+    if (!this.replicated) this.stream.replica?.singleReplicaConfigChanged(this.name);
   }
 
   /** Does someone listen on the push deliver subject right now? (an update may not move it then) */
@@ -1393,7 +1395,7 @@ export class Consumer {
       stream_name: this.stream.name,
       name: this.name,
       created: rfc3339(this.created),
-      config: !METADATA_IN_ANSWERS ? withoutServerMetadata(this.cfg) : dynamic ? { ...this.cfg, metadata: dynamicMetadata(this.cfg.metadata) } : this.cfg,
+      config: dynamic && METADATA_IN_ANSWERS ? { ...this.cfg, metadata: dynamicMetadata(this.cfg.metadata) } : this.listedConfig(),
       delivered: {
         consumer_seq: st.delivered.consumer_seq,
         stream_seq: st.delivered.stream_seq,
@@ -1431,6 +1433,11 @@ export class Consumer {
     // lists the members of the consumer's assignment until the meta group records the removal.)
     if (replica !== undefined && this.replicated) return { cluster: replica.consumerClusterInfo(this.name) };
     return { cluster: { name: cluster.clusterName, leader: service.server.name } };
+  }
+
+  /** The config as a CONSUMER.LIST entry shows it (without the server's version keys). */
+  listedConfig(): ConsumerConfig {
+    return !METADATA_IN_ANSWERS ? withoutServerMetadata(this.cfg) : this.cfg;
   }
 
   /** What goes into the consumer store's config slot (config + creation time). */

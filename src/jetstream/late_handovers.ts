@@ -12,7 +12,8 @@
 // (and the pauses asked meanwhile) is kept in the stream's directory (`late_handovers.json`, sealed
 // as the stream's other files), so a restart of the keeping server still takes the durable in
 // (a memory stream keeps it in memory only). Until it comes, the stream's names still
-// show it (its assignment stays), its list has it missing and its count counts it, so its info and updates are answered "consumer is offline" as
+// show it (its assignment stays), its list has it missing, with the stand-in entry of a consumer
+// whose server is down (consumer_stand_in.ts), and its count counts it, so its info and updates are answered "consumer is offline" as
 // for any single-replica consumer whose server is down, a pause is kept for it and a delete
 // forgets it (cluster.ts awaitedRequest).
 import type { Account } from "../server/account.js";
@@ -21,6 +22,7 @@ import type { ConsumerState, PendingEntry } from "../storage/store.js";
 import { FileStore } from "../storage/filestore.js";
 import type { ConsumerConfig } from "./consumer_config.js";
 import { restoreConsumer } from "./snapshot.js";
+import { knownOf, pausedConfig, type KnownConsumer } from "./consumer_stand_in.js";
 import type { Stream } from "./stream.js";
 
 /** What a handed-over consumer carries (StreamReplica's SnapshotConsumer, as sent on `$JSC.ADOPT`). */
@@ -38,6 +40,7 @@ const AWAITED_FILE = "late_handovers.json";
 interface Saved {
   hosts: Record<string, string>;
   pauses: Record<string, string | null>;
+  known?: Record<string, KnownConsumer>;
 }
 
 interface Awaited {
@@ -46,6 +49,8 @@ interface Awaited {
   hosts: Map<string, string>;
   /** Consumer name -> the pause asked while it was away (undefined: resumed), applied when it comes. */
   pauses: Map<string, string | undefined>;
+  /** Consumer name -> its config and creation time as listed (what its stream's group recorded of it). */
+  known: Map<string, KnownConsumer>;
 }
 
 export class LateHandovers {
@@ -69,9 +74,9 @@ export class LateHandovers {
     this.awaited.clear();
   }
 
-  /** The group `group` of `stream` ended here with these consumers (name -> server) still on other servers. */
-  wait(group: string, stream: Stream, hosts: Map<string, string>): void {
-    this.awaited.set(group, { stream, hosts, pauses: new Map() });
+  /** The group `group` of `stream` ended here with these consumers (name -> server, and what is listed of them) still on other servers. */
+  wait(group: string, stream: Stream, hosts: Map<string, string>, known: Map<string, KnownConsumer>): void {
+    this.awaited.set(group, { stream, hosts, pauses: new Map(), known });
     this.changed(group, stream);
   }
 
@@ -90,7 +95,12 @@ export class LateHandovers {
     const hosts = new Map(Object.entries(saved.hosts ?? {}).filter(([, h]) => typeof h === "string"));
     const pauses = new Map<string, string | undefined>();
     for (const [n, until] of Object.entries(saved.pauses ?? {})) if (hosts.has(n)) pauses.set(n, typeof until === "string" ? until : undefined);
-    if (hosts.size > 0) this.awaited.set(group, { stream, hosts, pauses });
+    const known = new Map<string, KnownConsumer>();
+    for (const [n, k] of Object.entries(saved.known ?? {})) {
+      const ok = hosts.has(n) && typeof k === "object" && k !== null ? knownOf(k) : undefined;
+      if (ok !== undefined) known.set(n, ok);
+    }
+    if (hosts.size > 0) this.awaited.set(group, { stream, hosts, pauses, known });
   }
 
   /**
@@ -105,7 +115,7 @@ export class LateHandovers {
     try {
       if (a === undefined || a.hosts.size === 0) stream.store.removeAuxFile(AWAITED_FILE);
       else {
-        const saved: Saved = { hosts: Object.fromEntries(a.hosts), pauses: Object.fromEntries([...a.pauses].map(([n, until]) => [n, until ?? null])) };
+        const saved: Saved = { hosts: Object.fromEntries(a.hosts), pauses: Object.fromEntries([...a.pauses].map(([n, until]) => [n, until ?? null])), known: Object.fromEntries(a.known) };
         stream.store.writeAuxFile(AWAITED_FILE, Buffer.from(JSON.stringify(saved)), true);
       }
     } catch (err) {
@@ -126,11 +136,18 @@ export class LateHandovers {
     return a === undefined ? [] : [...a.hosts.keys()].filter((n) => this.awaitedHost(group, stream, n) !== undefined && !stream.consumers.has(n));
   }
 
+  /** What is listed of an awaited consumer while it is away: the server it lives on and, if recorded, its config and creation time. */
+  standIn(group: string, stream: Stream, consumer: string): { host: string; known: KnownConsumer | undefined } | undefined {
+    const host = this.awaitedHost(group, stream, consumer);
+    return host === undefined ? undefined : { host, known: this.awaited.get(group)?.known.get(consumer) };
+  }
+
   /** Awaited no more: `consumer` was deleted while away (its handover is not taken; its server drops its copy). */
   forget(group: string, consumer: string): boolean {
     const a = this.awaited.get(group);
     if (a?.hosts.delete(consumer) !== true) return false;
     a.pauses.delete(consumer);
+    a.known.delete(consumer);
     this.changed(group, a.stream);
     return true;
   }
@@ -140,6 +157,9 @@ export class LateHandovers {
     const a = this.awaited.get(group);
     if (a?.hosts.has(consumer) !== true) return false;
     a.pauses.set(consumer, until);
+    // Listed paused (or not) from now on.
+    const k = a.known.get(consumer);
+    if (k !== undefined) a.known.set(consumer, { ...k, config: pausedConfig(k.config, until) });
     this.changed(group, a.stream);
     return true;
   }
@@ -180,6 +200,7 @@ export class LateHandovers {
     }
     a.hosts.delete(sc.name);
     a.pauses.delete(sc.name);
+    a.known.delete(sc.name);
     this.changed(group, s);
     this.log(`stream '${s.jsa.account.name} > ${s.name}': its single-replica consumer '${sc.name}' came back from ${sc.from} after the stream's group ended; it lives here now`);
   }

@@ -72,6 +72,7 @@ import { replicatedConsumer, type ConsumerConfig } from "./consumer_config.js";
 import type { ConsumerState, PendingEntry } from "../storage/store.js";
 import { restoreConsumer } from "./snapshot.js";
 import { applyPause } from "./api.js";
+import { knownOf, knownOfHandedOver, pausedConfig, sameKnown, type KnownConsumer } from "./consumer_stand_in.js";
 import { decodeConsumerOps, type NamedConsumerOp } from "./consumer_ops_wire.js";
 import { ConsumerGroup, consumerGroupName, firstTermOf, type ConsumerGroupHost } from "./consumer_group.js";
 import { ConsumerScaleDowns } from "./consumer_scale_down.js";
@@ -172,8 +173,12 @@ type ReplicatedOp =
    * its group's members, the first leading it (absent: the stream's voters, led by the stream's leader).
    */
   | { op: "adopt"; sc: SnapshotConsumer; peers?: string[] }
-  /** An ephemeral consumer lives on `host` (R1, as nats-server places them), or is gone. */
-  | { op: "eph"; name: string; host: string; gone?: boolean; direct?: boolean; deleted?: string }
+  /**
+   * An ephemeral consumer lives on `host` (R1, as nats-server places them), or is gone. `config`
+   * and `created` (as its list entry shows them): what CONSUMER.LIST shows of it while that server
+   * is down (consumer_stand_in.ts).
+   */
+  | { op: "eph"; name: string; host: string; gone?: boolean; direct?: boolean; deleted?: string; config?: ConsumerConfig; created?: string }
   /** A single-replica consumer on `host` paused (`until`, UTC) or resumed (none) while that server was down, at `at` (ns): it applies it when it catches up. */
   | { op: "pause"; name: string; host: string; until?: string; at: string }
   /** A replicated consumer is led by `leader` (one of the group's members) from here on. */
@@ -184,6 +189,15 @@ type ReplicatedOp =
    * the scale-down round started at `since` (consumer_scale_down.ts).
    */
   | { op: "kept"; name: string; host: string; since: number };
+
+/**
+ * Where a single-replica consumer lives (`direct`: a source's reader, never listed), and, once its
+ * server told, its config and creation time (listed for it while that server is down).
+ */
+interface SingleReplicaRecord extends Partial<KnownConsumer> {
+  host: string;
+  direct: boolean;
+}
 
 /** A single-replica consumer paused or resumed (`until`: none) or deleted at `at` (ns) while its `host` was down, by the entry at `index`. */
 interface OfflineChange {
@@ -295,7 +309,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
    * it stays on the member that created it across stream leader changes, delivering from that
    * member's copy, and that member answers the requests about it (as nats-server 2.15).
    */
-  private readonly ephemerals = new Map<string, { host: string; direct: boolean }>();
+  private readonly ephemerals = new Map<string, SingleReplicaRecord>();
   /**
    * Single-replica consumers paused (or resumed) or deleted while their server was down, by name,
    * with the index of the entry recording it: kept in the group's snapshots until that server has
@@ -431,8 +445,8 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       (_s, _r, _h, payload) => {
         if (!this.node.isLeader) return;
         try {
-          const e = JSON.parse(payload.toString()) as { name: string; host: string; gone?: boolean; direct?: boolean };
-          if (typeof e.name === "string" && typeof e.host === "string") this.proposeEphemeral(e.name, e.host, e.gone === true, e.direct === true);
+          const e = JSON.parse(payload.toString()) as { name: string; host: string; gone?: boolean; direct?: boolean; config?: ConsumerConfig; created?: string };
+          if (typeof e.name === "string" && typeof e.host === "string") this.proposeEphemeral(e.name, e.host, e.gone === true, e.direct === true, knownOf(e));
         } catch {
           // not ours
         }
@@ -833,6 +847,19 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     return out;
   }
 
+  /** What this member's own copy of a consumer lists (its config and creation time), if it has one. */
+  private localKnown(name: string): KnownConsumer | undefined {
+    const c = this.stream.consumers.get(name);
+    return c === undefined ? undefined : { config: c.listedConfig(), created: rfc3339(c.created) };
+  }
+
+  /** What the group knows of a single-replica consumer on another server (its config and creation time, once told). */
+  remoteSingleReplica(name: string): { host: string; known: KnownConsumer | undefined } | undefined {
+    const e = this.ephemerals.get(name);
+    if (e === undefined || e.direct || e.host === this.host.self || this.stream.consumers.has(name)) return undefined;
+    return { host: e.host, known: knownOf(e) };
+  }
+
   /** The names of the ephemeral consumers other members hold, sources' own readers aside (CONSUMER.NAMES/LIST name them too). */
   remoteEphemerals(): string[] {
     const out: string[] = [];
@@ -858,32 +885,42 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
   /**
    * On the stream's leader: CONSUMER.PAUSE of a single-replica consumer whose server is down (as
    * nats-server's meta leader records it in the consumer's assignment): the group records it,
-   * and that server pauses (or resumes) its copy when it applies the record. False: not
-   * proposed (no longer leading).
+   * and that server pauses (or resumes) its copy when it applies the record. The entry's index,
+   * or false: not proposed (no longer leading).
    */
-  pauseOffline(name: string, host: string, until: string | undefined): boolean {
+  pauseOffline(name: string, host: string, until: string | undefined): number | false {
     if (this.ephemerals.get(name)?.host !== host) return false;
     try {
-      this.proposeOp({ op: "pause", name, host, ...(until !== undefined ? { until } : {}), at: String(nowNs()) });
-      return true;
+      return this.proposeOp({ op: "pause", name, host, ...(until !== undefined ? { until } : {}), at: String(nowNs()) }).index;
     } catch {
       return false;
     }
   }
 
-  /** An ephemeral consumer was created (or is gone) here: the group records where it lives. */
+  /** An ephemeral consumer was created (or is gone) here: the group records where it lives (and, listed, its config and creation time). */
   ephemeralChanged(name: string, gone: boolean): void {
-    const direct = this.stream.consumers.get(name)?.cfg.direct === true;
-    if (this.node.isLeader) this.proposeEphemeral(name, this.host.self, gone, direct);
-    else this.stream.jsa.service.server.systemAccount?.publish(`$JSC.EPH.${this.group}`, "", undefined, Buffer.from(JSON.stringify({ name, host: this.host.self, gone, direct })));
+    const c = this.stream.consumers.get(name);
+    const direct = c?.cfg.direct === true;
+    const known = !gone && !direct && c !== undefined ? { config: c.listedConfig(), created: rfc3339(c.created) } : undefined;
+    if (this.node.isLeader) this.proposeEphemeral(name, this.host.self, gone, direct, known);
+    else this.stream.jsa.service.server.systemAccount?.publish(`$JSC.EPH.${this.group}`, "", undefined, Buffer.from(JSON.stringify({ name, host: this.host.self, gone, direct, ...known })));
   }
 
-  private proposeEphemeral(name: string, host: string, gone: boolean, direct: boolean): void {
+  /** A single-replica consumer held here changed its config (an update, a pause): recorded again when the group has it recorded here. */
+  singleReplicaConfigChanged(name: string): void {
+    const e = this.ephemerals.get(name);
+    const c = this.stream.consumers.get(name);
+    if (e === undefined || e.direct || e.host !== this.host.self || c === undefined || c.replicated) return;
+    if (e.config !== undefined && sameKnown(e, { config: c.listedConfig(), created: rfc3339(c.created) })) return;
+    this.ephemeralChanged(name, false);
+  }
+
+  private proposeEphemeral(name: string, host: string, gone: boolean, direct: boolean, info?: KnownConsumer): void {
     const known = this.ephemerals.get(name);
-    // (A gone from a server it no longer lives on is stale.)
-    if (gone ? known === undefined || known.host !== host : known?.host === host) return;
+    // (A gone from a server it no longer lives on is stale; a record the group has already, with what is listed of it, is not proposed again.)
+    if (gone ? known === undefined || known.host !== host : known?.host === host && (info === undefined || sameKnown(known, info))) return;
     try {
-      this.proposeOp({ op: "eph", name, host, ...(gone ? { gone: true } : {}), ...(direct ? { direct: true } : {}) });
+      this.proposeOp({ op: "eph", name, host, ...(gone ? { gone: true } : {}), ...(direct ? { direct: true } : {}), ...(!gone && info !== undefined ? info : {}) });
     } catch {
       // no leader now: the next leader learns it again (becameReady)
     }
@@ -2058,7 +2095,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
    */
   private applyKept(op: Extract<ReplicatedOp, { op: "kept" }>, index: number): void {
     if (!this.scaleDowns.counts(op.name, op.since)) return;
-    this.ephemerals.set(op.name, { host: op.host, direct: false });
+    this.ephemerals.set(op.name, { host: op.host, direct: false, ...this.localKnown(op.name) });
     if (index <= this.opsApplied || this.scaleDowns.round(op.name) !== op.since) return;
     this.scaleDowns.end(op.name);
     const c = this.stream.consumers.get(op.name);
@@ -2163,6 +2200,17 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     // Held messages get indexes later: counted by re-checking once they are proposed.
     const index = this.heldHead < this.held.length ? Number.MAX_SAFE_INTEGER : this.lastProposed;
     this.appliedWaiters.push({ index, fn });
+  }
+
+  /** Run `fn` once the entry at `index` is applied here (dropped when this member stops leading). */
+  whenIndexApplied(index: number, fn: () => void): void {
+    if (this.node.applied >= index) {
+      fn();
+      return;
+    }
+    // (Kept in index order: each applied entry looks at the first.)
+    const at = this.appliedWaiters.findIndex((w) => w.index > index);
+    this.appliedWaiters.splice(at < 0 ? this.appliedWaiters.length : at, 0, { index, fn });
   }
 
   private runAppliedWaiters(index: number): void {
@@ -2292,12 +2340,22 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
           this.stream.jsa.executeApi(`CONSUMER.DELETE.${this.stream.name}.${op.name}`, "", Buffer.alloc(0), undefined, false);
         } else if (op.host === this.host.self && c !== undefined && !c.replicated && !c.closed) this.ephemeralChanged(op.name, false);
         // (Created here again since its deletion, the same name: recorded again.)
-      } else this.ephemerals.set(op.name, { host: op.host, direct: op.direct === true });
+      } else {
+        // (A record without what is listed keeps what was known of the consumer on that server.)
+        const prev = this.ephemerals.get(op.name);
+        const known = knownOf(op) ?? (prev?.host === op.host ? knownOf(prev) : undefined);
+        this.ephemerals.set(op.name, { host: op.host, direct: op.direct === true, ...known });
+      }
       return;
     }
     // Consumer leaders recorded in the stream's group (before consumers had groups of their own): their groups elect them now.
     if (op.op === "cleader") return;
-    if (op.op === "pause") this.offlineChanges.set(op.name, { host: op.host, at: op.at, index, ...(op.until !== undefined ? { until: op.until } : {}) });
+    if (op.op === "pause") {
+      this.offlineChanges.set(op.name, { host: op.host, at: op.at, index, ...(op.until !== undefined ? { until: op.until } : {}) });
+      // Listed paused (or not) from now on, as nats-server's assignment records the pause.
+      const e = this.ephemerals.get(op.name);
+      if (e?.host === op.host && e.config !== undefined) e.config = pausedConfig(e.config, op.until);
+    }
     if (op.op === "api" && op.single !== undefined) {
       this.applySingleCreate(op, index);
       return;
@@ -2334,7 +2392,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
           c.stop(false);
         }
       }
-      this.ephemerals.set(op.sc.name, { host: op.to, direct: false });
+      this.ephemerals.set(op.sc.name, { host: op.to, direct: false, ...knownOfHandedOver(op.sc) });
     } else if (op.op === "pause") {
       // Paused while this server was down (once: entries applied before a restart are not again).
       const c = this.stream.consumers.get(op.name);
@@ -2396,7 +2454,7 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
       }
       // Scaled down to one replica: every member records where it stays.
       if (op.keep !== undefined && wasReplicated && named !== undefined && this.stream.consumers.get(named)?.replicated !== true) {
-        this.ephemerals.set(named, { host: op.keep, direct: false });
+        this.ephemerals.set(named, { host: op.keep, direct: false, ...this.localKnown(named) });
       }
       // A replicated consumer's create (or the same create again) is answered once its group has a
       // leader (as nats-server's consumer leader answers its creation).
@@ -2446,7 +2504,10 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
     const name = op.single as string;
     const host = op.cpeers?.[0] ?? "";
     // (One of that name held here already, created meanwhile by another request, stays recorded here.)
-    if (!this.stream.consumers.has(name)) this.ephemerals.set(name, { host, direct: false });
+    if (!this.stream.consumers.has(name)) {
+      const prev = this.ephemerals.get(name);
+      this.ephemerals.set(name, prev?.host === host ? prev : { host, direct: false });
+    }
     if (index <= this.opsApplied) return;
     this.opsApplied = index;
     this.writeApplied();
@@ -2655,14 +2716,14 @@ export class StreamReplica implements RaftStateMachine, ConsumerGroupHost {
    */
   async restore(data: Buffer, index: number, fromLeader: boolean): Promise<void> {
     const s = this.stream;
-    let snap: { first: number; last: number; eph?: Record<string, { host: string; direct: boolean }>; consumers?: SnapshotConsumer[]; offline?: Record<string, OfflineChange>; scaling?: unknown };
+    let snap: { first: number; last: number; eph?: Record<string, SingleReplicaRecord>; consumers?: SnapshotConsumer[]; offline?: Record<string, OfflineChange>; scaling?: unknown };
     try {
       snap = JSON.parse(data.toString()) as typeof snap;
     } catch {
       return;
     }
     this.ephemerals.clear();
-    for (const [name, e] of Object.entries(snap.eph ?? {})) if (typeof e?.host === "string") this.ephemerals.set(name, { host: e.host, direct: e.direct === true });
+    for (const [name, e] of Object.entries(snap.eph ?? {})) if (typeof e?.host === "string") this.ephemerals.set(name, { host: e.host, direct: e.direct === true, ...knownOf(e) });
     this.offlineChanges.clear();
     for (const [name, o] of Object.entries(snap.offline ?? {})) {
       if (typeof o?.host === "string" && typeof o.at === "string" && typeof o.index === "number") this.offlineChanges.set(name, { host: o.host, at: o.at, index: o.index, ...(typeof o.until === "string" ? { until: o.until } : {}), ...(o.deleted === true ? { deleted: true } : {}) });
