@@ -101,6 +101,7 @@ class MemBlock extends IndexBlock {
    * copied. Compacting such a chunk copied its live half (2 MiB of 1 KiB messages) within one
    * publish, 8-11 ms here, once per 2048 publishes into a memory stream at its max_msgs; the
    * chunk dies whole once its last message goes. False when dead entries lie between live ones.
+   * Used only while the live messages fill a segment or more (afterRemovals).
    */
   releaseDeadPrefix(): boolean {
     let p = this.deadPrefix;
@@ -154,8 +155,10 @@ class MemBlock extends IndexBlock {
       const len = this.lens[i]!;
       const from = this.offs[i]!;
       const src = old[this.segs[i]!]!;
-      // segments as big as what is left to copy (up to SEGMENT_MAX): no room to spare
-      this.reserve(len, Math.min(SEGMENT_MAX, live));
+      // segments twice what is left to copy (ARENA_MIN..SEGMENT_MAX): the room in the last one
+      // takes the next appends, as many as there are live messages (a stream at its limits
+      // compacts again when they are in)
+      this.reserve(len, Math.min(SEGMENT_MAX, Math.max(ARENA_MIN, 2 * live)));
       live -= len;
       src.copy(this.arena, this.used, from, from + len);
       this.seqs[j] = this.seqs[i]!;
@@ -262,7 +265,12 @@ export class MemStore extends StoreBase<MemBlock> {
   protected afterRemovals(_durable: boolean): void {
     if (this.touched.size === 0) return;
     for (const b of this.touched) {
-      if (b.alive > 0 && b.n >= 64 && (b.n - b.alive) * 2 > b.n && !b.releaseDeadPrefix()) b.compactEntries();
+      if (b.alive > 0 && b.n >= 64 && (b.n - b.alive) * 2 > b.n) {
+        // Little left to copy: compaction is cheap and keeps a small stream small (a chunk of
+        // a few live messages in a segment of their size, its index arrays shrunk); a freed
+        // front would keep up to two big segments and the whole index until the chunk dies.
+        if (b.aliveBytes < SEGMENT_MAX || !b.releaseDeadPrefix()) b.compactEntries();
+      }
     }
     this.touched.clear();
   }
