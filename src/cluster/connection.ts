@@ -134,7 +134,13 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
   private authTimer: NodeJS.Timeout | undefined;
   /** The other server's protocol level (route and gateway INFO `proto`, leaf node INFO or CONNECT `protocol`). */
   peerProto = 0;
-  /** The control line of the last message sent and what it was made of: it often repeats. */
+  /**
+   * The control line of the last message sent and what it was made of: it often repeats. Its
+   * bytes (`lastLine`) are made only once it does: a line seen once (a reply subject per
+   * message: PubAcks, JetStream deliveries and acks) is encoded straight into the outbound
+   * buffer, without a Buffer of its own.
+   */
+  private lastText = "";
   private lastLine: Buffer | undefined;
   private lastOp = "";
   private lastPrefix = "";
@@ -747,9 +753,8 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     const hlen = hdr === undefined ? -1 : hdr.length;
     const total = payload.length + (hlen > 0 ? hlen : 0);
     const q = queues.length === 0 ? "" : queues.length === 1 ? queues[0] : queues.join(" ");
-    let line = this.lastLine;
     if (
-      line === undefined ||
+      this.lastText === "" ||
       this.lastTotal !== total ||
       this.lastSubject !== subject ||
       this.lastReply !== reply ||
@@ -762,8 +767,8 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
       if (q !== "") text += reply !== "" ? `+ ${reply} ${q} ` : `| ${q} `;
       else if (reply !== "") text += `${reply} `;
       text += hlen >= 0 ? `${hlen} ${total}\r\n` : `${total}\r\n`;
-      line = Buffer.from(text);
-      this.lastLine = line;
+      this.lastText = text;
+      this.lastLine = undefined;
       this.lastOp = op;
       this.lastPrefix = prefix;
       this.lastSubject = subject;
@@ -771,11 +776,21 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
       this.lastQueues = q;
       this.lastHdr = hlen;
       this.lastTotal = total;
-    }
-    if (this.trace) this.traceOut(op, line.toString("utf8", op.length + 1, line.length - 2));
+    } else this.lastLine ??= Buffer.from(this.lastText);
+    const text = this.lastText;
+    if (this.trace) this.traceOut(op, text.slice(op.length + 1, text.length - 2));
     const ob = this.outbound;
-    const out = ob.reserve(line.length + total + 2);
-    let p = copyInto(line, out, ob.pos);
+    const line = this.lastLine;
+    let out: Buffer;
+    let p: number;
+    if (line !== undefined) {
+      out = ob.reserve(line.length + total + 2);
+      p = copyInto(line, out, ob.pos);
+    } else {
+      // (At most three bytes of UTF-8 per UTF-16 unit.)
+      out = ob.reserve(text.length * 3 + total + 2);
+      p = ob.pos + out.write(text, ob.pos);
+    }
     if (hlen > 0) p = copyInto(hdr as Buffer, out, p);
     p = copyInto(payload, out, p);
     out[p++] = 13;
@@ -898,6 +913,7 @@ export abstract class RemoteConnection implements RemoteDeliverer, RemoteParserH
     this.decompressor = undefined;
     this.outbound.release();
     this.lastLine = undefined;
+    this.lastText = "";
     if (abort) this.socket.destroy();
     else {
       this.socket.end();

@@ -1125,16 +1125,25 @@ export class Consumer {
    * not fit), requests nobody listens to any more are dropped.
    */
   private nextWaiting(size: number, npc: number, now: number): PullRequest | undefined {
-    return this.priority.nextWaiting(this.waiting, {
-      size,
-      npc,
-      ackPending: this.st.pending.size,
-      now,
-      prioritized: this.cfg.priority_policy === "prioritized",
-      status: (wr, status) => this.sendStatus(wr.reply, status, wr),
-      listening: (reply) => this.stream.jsa.account.sublist.hasInterest(reply),
-    });
+    const pick = this.waitingPick;
+    pick.size = size;
+    pick.npc = npc;
+    pick.ackPending = this.st.pending.size;
+    pick.now = now;
+    pick.prioritized = this.cfg.priority_policy === "prioritized";
+    return this.priority.nextWaiting(this.waiting, pick);
   }
+
+  /** nextWaiting's arguments, one object filled per delivery (no object and two closures per message). */
+  private readonly waitingPick = {
+    size: 0,
+    npc: 0,
+    ackPending: 0,
+    now: DOUBLE_ZERO,
+    prioritized: false,
+    status: (wr: PullRequest, status: string): void => this.sendStatus(wr.reply, status, wr),
+    listening: (reply: string): boolean => this.stream.jsa.account.hasDeliveryInterest(reply),
+  };
 
   /**
    * Expire requests (408), end no_wait ones at the end of the stream (`eos`: 404), drop
@@ -1160,7 +1169,7 @@ export class Consumer {
           continue;
         }
       }
-      if (!acc.sublist.hasInterest(wr.reply)) {
+      if (!acc.hasDeliveryInterest(wr.reply)) {
         this.waiting.remove(wr);
         continue;
       }

@@ -388,6 +388,33 @@ export class Account implements ImportRouting, GatewayReplyHolder {
   private lastDeliveryResult: SublistResult | undefined;
 
   /**
+   * The subscriptions matching a delivery target, kept for the next call while the target and
+   * the sublist are the same: a consumer delivers runs of messages to one target, and checks
+   * before each that someone still listens there. A pull request's inbox
+   * (`_INBOX.<id>.<serial>`) is a reply subject the sublist does not cache, so without this a
+   * fetch of 500 walked the trie twice per message (interest, then routing), three times when
+   * the requester is on another server (perf of bench/js_r3_pair consume: ~13% of the consumer
+   * leader's main thread).
+   */
+  matchDeliveryTarget(target: string): SublistResult {
+    const sublist = this.sublist;
+    let result = this.lastDeliveryResult;
+    if (target !== this.lastDeliveryTarget || sublist.generation !== this.lastDeliveryGeneration || result === undefined) {
+      result = sublist.match(target);
+      this.lastDeliveryTarget = target;
+      this.lastDeliveryGeneration = sublist.generation;
+      this.lastDeliveryResult = result;
+    }
+    return result;
+  }
+
+  /** Does anyone listen on a delivery target (a pull request's inbox)? matchDeliveryTarget's kept match. */
+  hasDeliveryInterest(target: string): boolean {
+    const r = this.matchDeliveryTarget(target);
+    return r.psubs.length > 0 || r.qsubs.length > 0;
+  }
+
+  /**
    * routeDelivery() with an ack reply that writes its own bytes. The common case, one client
    * subscribed to the target, gets the reply encoded straight into its buffer; anything else
    * (several receivers, other servers, imports, permissions, traces) takes routeDelivery()
@@ -396,14 +423,7 @@ export class Account implements ImportRouting, GatewayReplyHolder {
   routeDeliveryWithReply(target: string, subject: string, reply: ReplyWriter, hdr: Buffer | undefined, payload: Buffer): number {
     if (this.gwReplies === undefined && activeTrace === undefined && importedRouting === 0) {
       // A consumer delivers runs of messages to one target: its match is kept for the next one.
-      const sublist = this.sublist;
-      let result = this.lastDeliveryResult;
-      if (target !== this.lastDeliveryTarget || sublist.generation !== this.lastDeliveryGeneration || result === undefined) {
-        result = sublist.match(target);
-        this.lastDeliveryTarget = target;
-        this.lastDeliveryGeneration = sublist.generation;
-        this.lastDeliveryResult = result;
-      }
+      const result = this.matchDeliveryTarget(target);
       if (result.qsubs.length === 0 && result.psubs.length === 1) {
         const sub = result.psubs[0];
         const dst = sub.client;
@@ -463,7 +483,7 @@ export class Account implements ImportRouting, GatewayReplyHolder {
     const prev = deliveryTarget;
     deliveryTarget = target;
     try {
-      return this.routeTo(this.sublist.match(target), subject, reply, hdr, payload, undefined);
+      return this.routeTo(this.matchDeliveryTarget(target), subject, reply, hdr, payload, undefined);
     } finally {
       deliveryTarget = prev;
     }
@@ -993,9 +1013,18 @@ class RemoteTargets {
     return RemoteTargets.free.pop() ?? new RemoteTargets();
   }
 
+  /**
+   * Emptied in place, `n` saying how much is used: setting an array's length is a call into V8's
+   * runtime (its length accessor) even in optimized code, and the next add grew the emptied
+   * array's elements again: twice per message sent to another server (perf of bench/js_r3_pair
+   * async-mem: a tenth of a replicated stream leader's PubAck sends). A connection stays in
+   * `conns` until the next message to another server takes its slot.
+   */
   static release(t: RemoteTargets): void {
-    for (let i = 0; i < t.n; i++) t.queues[i].length = 0;
-    t.conns.length = 0;
+    for (let i = 0; i < t.n; i++) {
+      const q = t.queues[i];
+      if (q.length !== 0) q.length = 0;
+    }
     t.n = 0;
     RemoteTargets.free.push(t);
   }
