@@ -42,12 +42,14 @@ describe("replicated streams under faults (Jepsen-style checker)", { skip }, () 
     conns.push(admin);
     const jsm = await retry("jsm", () => jetstreamManager(admin, { timeout: 5000 }));
     await retry("create J", () => jsm.streams.add({ name: "J", subjects: ["j.>"], num_replicas: 3, duplicate_window: 300_000_000_000 }), 60_000);
-    const leaderOf = async (): Promise<number> => {
-      const si = await retry("info J", () => jsm.streams.info("J"));
-      const l = si.cluster?.leader ?? "";
-      if (!/^n[0-2]$/.test(l)) throw new Error(`no leader: ${l}`);
-      return Number(l.slice(1));
-    };
+    // Asked again until a leader is named: right after a fault the group may still be electing,
+    // and a member without a leader answers the info from its own copy, naming none.
+    const leaderOf = (): Promise<number> =>
+      retry("leader of J", async () => {
+        const l = (await jsm.streams.info("J")).cluster?.leader ?? "";
+        if (!/^n[0-2]$/.test(l)) throw new Error(`no leader: ${l}`);
+        return Number(l.slice(1));
+      });
 
     // Publishers: one per server, each id sent until answered (a PubAck or a duplicate answer).
     const acked = new Map<string, number>();
