@@ -86,71 +86,75 @@ describe("replicated streams under faults (Jepsen-style checker)", { skip }, () 
         await sleep(50);
       }
     };
-    await waitAcks(200);
+    // The publishers stop whatever happens: left running after a failed step, their retries
+    // would keep the test process alive after its servers are gone.
+    try {
+      await waitAcks(200);
 
-    // 1. kill -9 of a follower, restarted.
-    let leader = await leaderOf();
-    const f1 = (leader + 1) % 3;
-    faultsLog.push(`kill -9 follower n${f1}`);
-    await servers[f1].kill9();
-    await waitAcks(200);
-    await servers[f1].start();
-    await waitAcks(100);
+      // 1. kill -9 of a follower, restarted.
+      let leader = await leaderOf();
+      const f1 = (leader + 1) % 3;
+      faultsLog.push(`kill -9 follower n${f1}`);
+      await servers[f1].kill9();
+      await waitAcks(200);
+      await servers[f1].start();
+      await waitAcks(100);
 
-    // 2. kill -9 of the leader: the others elect a new one and go on; restarted, it catches up.
-    leader = await leaderOf();
-    faultsLog.push(`kill -9 leader n${leader}`);
-    await servers[leader].kill9();
-    await waitAcks(200);
-    await servers[leader].start();
-    await waitAcks(100);
+      // 2. kill -9 of the leader: the others elect a new one and go on; restarted, it catches up.
+      leader = await leaderOf();
+      faultsLog.push(`kill -9 leader n${leader}`);
+      await servers[leader].kill9();
+      await waitAcks(200);
+      await servers[leader].start();
+      await waitAcks(100);
 
-    // 3. SIGSTOP of the leader for a few seconds (the others move on without it), then SIGCONT.
-    leader = await leaderOf();
-    faultsLog.push(`SIGSTOP leader n${leader}`);
-    servers[leader].pause();
-    await waitAcks(200);
-    servers[leader].resume();
-    await waitAcks(100);
+      // 3. SIGSTOP of the leader for a few seconds (the others move on without it), then SIGCONT.
+      leader = await leaderOf();
+      faultsLog.push(`SIGSTOP leader n${leader}`);
+      servers[leader].pause();
+      await waitAcks(200);
+      servers[leader].resume();
+      await waitAcks(100);
 
-    // 4. The leader cut off from the network, then healed.
-    leader = await leaderOf();
-    faultsLog.push(`partition leader n${leader}`);
-    lab.isolate(leader);
-    await waitAcks(200);
-    lab.rejoin(leader);
-    await waitAcks(100);
+      // 4. The leader cut off from the network, then healed.
+      leader = await leaderOf();
+      faultsLog.push(`partition leader n${leader}`);
+      lab.isolate(leader);
+      await waitAcks(200);
+      lab.rejoin(leader);
+      await waitAcks(100);
 
-    // 5. A follower's files damaged while it is down: a bit flipped in its RAFT log, its stream's
-    //    last block cut short. Restarted, it must repair itself from the others.
-    leader = await leaderOf();
-    const f2 = (leader + 2) % 3;
-    faultsLog.push(`kill -9 follower n${f2}, bit flip in its RAFT log, its last stream block truncated`);
-    await servers[f2].kill9();
-    const raftFiles = filesUnder(path.join(dirs[f2], "jetstream", "_raft"), (p) => !p.includes(`${path.sep}meta${path.sep}`) && fs.statSync(p).size > 4096);
-    const biggest = raftFiles.sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0];
-    assert.ok(biggest !== undefined, "the follower has a RAFT log segment");
-    {
-      // Segments are preallocated: a byte early in the file is inside the records written.
-      const fd = fs.openSync(biggest, "r+");
-      const at = 4096;
-      const b = Buffer.alloc(1);
-      fs.readSync(fd, b, 0, 1, at);
-      b[0] ^= 0x20;
-      fs.writeSync(fd, b, 0, 1, at);
-      fs.closeSync(fd);
+      // 5. A follower's files damaged while it is down: a bit flipped in its RAFT log, its stream's
+      //    last block cut short. Restarted, it must repair itself from the others.
+      leader = await leaderOf();
+      const f2 = (leader + 2) % 3;
+      faultsLog.push(`kill -9 follower n${f2}, bit flip in its RAFT log, its last stream block truncated`);
+      await servers[f2].kill9();
+      const raftFiles = filesUnder(path.join(dirs[f2], "jetstream", "_raft"), (p) => !p.includes(`${path.sep}meta${path.sep}`) && fs.statSync(p).size > 4096);
+      const biggest = raftFiles.sort((a, b) => fs.statSync(b).size - fs.statSync(a).size)[0];
+      assert.ok(biggest !== undefined, "the follower has a RAFT log segment");
+      {
+        // Segments are preallocated: a byte early in the file is inside the records written.
+        const fd = fs.openSync(biggest, "r+");
+        const at = 4096;
+        const b = Buffer.alloc(1);
+        fs.readSync(fd, b, 0, 1, at);
+        b[0] ^= 0x20;
+        fs.writeSync(fd, b, 0, 1, at);
+        fs.closeSync(fd);
+      }
+      const blocks = filesUnder(path.join(dirs[f2], "jetstream", "$G", "streams", "J"), (p) => p.endsWith(".blk")).sort();
+      const last = blocks[blocks.length - 1];
+      assert.ok(last !== undefined, "the follower has a stream block");
+      // The active block's file is preallocated: cut into its records, not into the zeros after them.
+      fs.truncateSync(last, Math.floor(writtenLength(last) / 2));
+      await waitAcks(200);
+      await servers[f2].start();
+      await waitAcks(200);
+      assert.match(servers[f2].log(), /damaged/, "the bit flip was found");
+    } finally {
+      stop = true;
     }
-    const blocks = filesUnder(path.join(dirs[f2], "jetstream", "$G", "streams", "J"), (p) => p.endsWith(".blk")).sort();
-    const last = blocks[blocks.length - 1];
-    assert.ok(last !== undefined, "the follower has a stream block");
-    // The active block's file is preallocated: cut into its records, not into the zeros after them.
-    fs.truncateSync(last, Math.floor(writtenLength(last) / 2));
-    await waitAcks(200);
-    await servers[f2].start();
-    await waitAcks(200);
-    assert.match(servers[f2].log(), /damaged/, "the bit flip was found");
-
-    stop = true;
     await Promise.all(pubs);
     // Every replica caught up: stop them all, then read each one's files.
     const finalLeader = await leaderOf();
