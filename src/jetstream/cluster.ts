@@ -185,6 +185,8 @@ const HANDOVER_WAIT_MS = 10_000;
 /** The single-replica consumers of a copy left behind go to the group's leader this often, this many times (handOverLeftBehind). */
 const LEFT_BEHIND_RESEND_MS = 2_000;
 const LEFT_BEHIND_SENDS = 6;
+/** To a stream kept by one other server, sent again until it answers: at most this far apart. */
+const LEFT_BEHIND_MAX_MS = 8_000;
 /** How long at most a server removed from a group stays while the others need it for a quorum. */
 const QUORUM_HOLD_MS = 60_000;
 /** A restore's final answer waits this long at most for its replicas' servers. */
@@ -1290,21 +1292,67 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.sendHandOvers(sa, payloads, 0);
   }
 
-  /** Hand-overs of single-replica consumers to the stream's leader (`$JSC.ADOPT.<group>`), sent until LEFT_BEHIND_SENDS were (`sent` already). */
+  /**
+   * Hand-overs of single-replica consumers to the stream's leader (`$JSC.ADOPT.<group>`; `sent`
+   * already). To a stream of one replica on another server (its group ended or ending: the
+   * server keeping it takes them, late_handovers.ts), each is sent again, less and less often,
+   * until that server answers it (it took it, or does not await it) or the meta group no longer
+   * assigns the stream so; to a group that runs, LEFT_BEHIND_SENDS times (its leader takes each
+   * once through the group). The payloads stay in memory meanwhile (the copy's files are gone).
+   */
   private sendHandOvers(sa: StreamAssignment, payloads: Buffer[], sent: number): void {
+    const sys = this.service.server.systemAccount;
+    if (sys === undefined) return;
     const subject = `$JSC.ADOPT.${streamGroupName(sa.account, sa.name)}`;
-    const send = (): void => {
-      for (const p of payloads) this.service.server.systemAccount?.publish(subject, "", undefined, p);
-    };
-    if (sent === 0) {
-      send();
-      sent = 1;
+    const pending = new Map<string, Buffer>();
+    for (const p of payloads) {
+      try {
+        pending.set(String((JSON.parse(p.toString()) as { name?: unknown }).name), p);
+      } catch {
+        // not a consumer
+      }
     }
-    const again = setInterval(() => {
-      if (this.stopped || sent++ >= LEFT_BEHIND_SENDS) clearInterval(again);
-      else send();
-    }, LEFT_BEHIND_RESEND_MS);
-    again.unref();
+    const inbox = `$JSC.ADOPTED.${this.self}.${Math.random().toString(36).slice(2)}`;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      clearTimeout(timer);
+      sys.unsubscribeInternal(sub);
+    };
+    const sub = sys.subscribeInternal(
+      inbox,
+      (_s, _r, _h, payload) => {
+        try {
+          const a = JSON.parse(payload.toString()) as { name?: unknown; taken?: unknown };
+          if (typeof a.name === "string" && pending.delete(a.name)) this.service.log.info(`JetStream cluster: stream '${sa.account} > ${sa.name}': consumer '${a.name}' ${a.taken === true ? "taken in" : "not taken"} by the server keeping the stream`);
+        } catch {
+          // not an answer
+        }
+        if (pending.size === 0) finish();
+      },
+      undefined,
+      "jetstream-cluster-handover-answers",
+    );
+    const send = (): void => {
+      for (const p of pending.values()) sys.publish(subject, inbox, undefined, p);
+      sent++;
+    };
+    let delay = LEFT_BEHIND_RESEND_MS;
+    const tick = (): void => {
+      const now = this.assignment(sa.account, sa.name);
+      const peers = now !== undefined ? peersOf(now) : [];
+      const keptAlone = peers.length === 1 && peers[0] !== this.self;
+      if (this.stopped || pending.size === 0 || now === undefined || (!keptAlone && sent >= LEFT_BEHIND_SENDS)) {
+        finish();
+        return;
+      }
+      send();
+      if (keptAlone) delay = Math.min(delay * 2, LEFT_BEHIND_MAX_MS);
+      timer = setTimeout(tick, delay);
+      timer.unref();
+    };
+    if (sent === 0) send();
+    timer = setTimeout(tick, delay);
+    timer.unref();
   }
 
   /** Streams being created here as servers added to an existing group. */
@@ -2209,6 +2257,10 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
       return peers === undefined ? undefined : stream.replica === undefined && peers.join() === this.self;
     },
     (msg) => this.service.log.info(`JetStream cluster: ${msg}`),
+    (group) => {
+      for (const jsa of this.service.accounts.values()) for (const s of jsa.streams.values()) if (streamGroupName(jsa.account.name, s.name) === group) return s;
+      return undefined;
+    },
   );
 
   /** Moves whose end was proposed lately (the stream's leader repeats its notice until the end is committed). */

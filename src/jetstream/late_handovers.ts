@@ -8,7 +8,10 @@
 // the desired peers"), recreated there without its state. Here the server that keeps the stream
 // takes each durable it was still waiting for when the group ended, with its state, from the
 // server it lived on; nothing else (one deleted meanwhile was no longer awaited, a copy from
-// elsewhere is not the consumer, an ephemeral goes as nats-server deletes it). What it awaits
+// elsewhere is not the consumer, an ephemeral goes as nats-server deletes it), and answers each
+// hand-over once decided (taken in, or not awaited): the returning server sends it again, less and
+// less often, until then (cluster.ts sendHandOvers), so a kept server that is down or cut off
+// during the first sends still gets it. What it awaits
 // (and the pauses asked meanwhile) is kept in the stream's directory (`late_handovers.json`, sealed
 // as the stream's other files), so a restart of the keeping server still takes the durable in
 // (a memory stream keeps it in memory only). Until it comes, the stream's names still
@@ -57,15 +60,19 @@ export class LateHandovers {
   /** By stream group name. */
   private readonly awaited = new Map<string, Awaited>();
   private sub: Subscription | undefined;
+  private sys: Account | undefined;
 
   constructor(
     /** Is `stream` held here alone, with no group (the server it was assigned to only)? undefined: its assignment is not known (yet). */
     private readonly heldAlone: (stream: Stream) => boolean | undefined,
     private readonly log: (msg: string) => void,
+    /** The stream of this server whose group is (was) `group`, if any. */
+    private readonly streamOfGroup: (group: string) => Stream | undefined = () => undefined,
   ) {}
 
   start(sys: Account): void {
-    this.sub = sys.subscribeInternal("$JSC.ADOPT.*", (subject, _r, _h, payload) => this.take(subject.slice("$JSC.ADOPT.".length), Buffer.from(payload)), undefined, "jetstream-cluster-late-handovers");
+    this.sys = sys;
+    this.sub = sys.subscribeInternal("$JSC.ADOPT.*", (subject, reply, _h, payload) => this.take(subject.slice("$JSC.ADOPT.".length), Buffer.from(payload), reply), undefined, "jetstream-cluster-late-handovers");
   }
 
   stop(sys: Account | undefined): void {
@@ -164,9 +171,29 @@ export class LateHandovers {
     return true;
   }
 
-  private take(group: string, payload: Buffer): void {
+  /**
+   * A hand-over (`reply`: where its server waits for the answer, cluster.ts sendHandOvers): taken
+   * in when awaited, and answered once applied (`taken`), or answered not taken when this server
+   * keeps the stream alone and does not await it (deleted meanwhile, from another server, taken
+   * already: then `taken` says whether it holds it), so its server stops sending it. Not answered
+   * while undecided (its assignment not known yet): its server sends it again.
+   */
+  private take(group: string, payload: Buffer, reply = ""): void {
+    let sc: HandedOver;
+    try {
+      sc = JSON.parse(payload.toString()) as HandedOver;
+    } catch {
+      return;
+    }
+    const answer = (s: Stream): void => {
+      if (reply !== "" && typeof sc.name === "string") this.sys?.publish(reply, "", undefined, Buffer.from(JSON.stringify({ name: sc.name, taken: s.consumers.has(sc.name) })));
+    };
     const a = this.awaited.get(group);
-    if (a === undefined) return;
+    if (a === undefined) {
+      const held = this.streamOfGroup(group);
+      if (held !== undefined && !held.closed && this.heldAlone(held) === true) answer(held);
+      return;
+    }
     const s = a.stream;
     // Its assignment not known yet (a restart replaying the meta log): its server sends it again.
     if (!s.closed && this.heldAlone(s) === undefined) return;
@@ -176,14 +203,11 @@ export class LateHandovers {
       this.changed(group, s);
       return;
     }
-    let sc: HandedOver;
-    try {
-      sc = JSON.parse(payload.toString()) as HandedOver;
-    } catch {
+    // (A durable: an ephemeral whose server left the stream is deleted, as nats-server deletes it.)
+    if (typeof sc.name !== "string" || typeof sc.config?.durable_name !== "string" || a.hosts.get(sc.name) === undefined || a.hosts.get(sc.name) !== sc.from || s.consumers.has(sc.name)) {
+      answer(s);
       return;
     }
-    // (A durable: an ephemeral whose server left the stream is deleted, as nats-server deletes it.)
-    if (typeof sc.name !== "string" || typeof sc.config?.durable_name !== "string" || a.hosts.get(sc.name) === undefined || a.hosts.get(sc.name) !== sc.from || s.consumers.has(sc.name)) return;
     try {
       const state: ConsumerState = { delivered: sc.state.delivered, ack_floor: sc.state.ack_floor, pending: new Map(sc.state.pending), redelivered: new Map(sc.state.redelivered) };
       const config = { ...sc.config };
@@ -196,12 +220,14 @@ export class LateHandovers {
       s.consumers.get(sc.name)?.start();
     } catch (err) {
       this.log(`stream '${s.jsa.account.name} > ${s.name}': consumer '${sc.name}' handed over by ${sc.from} not taken in: ${(err as Error).message}`);
+      answer(s);
       return;
     }
     a.hosts.delete(sc.name);
     a.pauses.delete(sc.name);
     a.known.delete(sc.name);
     this.changed(group, s);
+    answer(s);
     this.log(`stream '${s.jsa.account.name} > ${s.name}': its single-replica consumer '${sc.name}' came back from ${sc.from} after the stream's group ended; it lives here now`);
   }
 }
