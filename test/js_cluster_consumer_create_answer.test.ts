@@ -57,5 +57,11 @@ test("a replicated consumer's create is answered by its leader, with what it kno
   const theirs = await onRefJsCluster(3, "X", "2.15", scenario);
   if (theirs === undefined) return;
   t.diagnostic(`nats-server: ${theirs.join(" | ")}`);
-  assert.deepEqual(mine, theirs);
+  // nats-server's own race, seen once in a full run (2026-12-05): one of its answers named a
+  // member current with no activity (active 0). Accepted on its side only; tsnats' answers are
+  // held to the exact line above.
+  const raced = "current without activity true";
+  const theirsSettled = theirs.map((l) => (l.includes(raced) ? l.replace(raced, "current without activity false") : l));
+  if (theirsSettled.some((l, i) => l !== theirs[i])) t.diagnostic("nats-server answered with a member current without activity (its race), accepted");
+  assert.deepEqual(mine, theirsSettled);
 });
