@@ -1,6 +1,6 @@
 // clientcheck drives a server with the official Go client (nats.go from Debian, GOPATH
 // mode) and prints "PASS <check>" per check; any failure prints "FAIL <check>: <why>" and
-// exits 1. Usage: clientcheck <url> core|js
+// exits 1. Usage: clientcheck <url> core|js, or clientcheck <url,url,...> cluster
 package main
 
 import (
@@ -174,7 +174,7 @@ func js(url string) {
 
 func main() {
 	if len(os.Args) != 3 {
-		fmt.Println("usage: clientcheck <url> core|js")
+		fmt.Println("usage: clientcheck <url> core|js | clientcheck <url,url,...> cluster")
 		os.Exit(2)
 	}
 	switch os.Args[2] {
@@ -182,6 +182,8 @@ func main() {
 		core(os.Args[1])
 	case "js":
 		js(os.Args[1])
+	case "cluster":
+		cluster(os.Args[1])
 	default:
 		fmt.Println("unknown mode")
 		os.Exit(2)
