@@ -37,10 +37,21 @@ export class Workload {
 
   constructor(private readonly cluster: NetnsJsCluster) {}
 
+  /**
+   * A client's connection, tried again until one server answers: a client starts while the
+   * schedule may already have killed or isolated its server, and its promise is awaited only
+   * by stopWriters/stopConsumers, so a rejection here would surface as an unhandled rejection.
+   */
   private async conn(node: number): Promise<NatsConnection> {
-    const nc = await connect(this.cluster.clientOpts(node));
-    this.cluster.conns.push(nc);
-    return nc;
+    for (;;) {
+      try {
+        const nc = await connect(this.cluster.clientOpts(node));
+        this.cluster.conns.push(nc);
+        return nc;
+      } catch {
+        await sleep(200);
+      }
+    }
   }
 
   /** Acknowledged publishes to J so far. */
@@ -102,7 +113,9 @@ export class Workload {
   private async casClient(c: number): Promise<void> {
     const nc = await this.conn(c % 3);
     const js = jetstream(nc, { timeout: 2000 });
-    const jsm = await jetstreamManager(nc, { timeout: 2000 });
+    // no $JS.API.INFO probe: unanswered while a fault leaves the meta group without a leader,
+    // it rejected before this loop (which retries its own requests) began
+    const jsm = await jetstreamManager(nc, { timeout: 2000, checkAPI: false });
     for (let n = 0; !this.stopping; n++) {
       const key = CAS_KEYS[n % CAS_KEYS.length];
       let expected: number;
