@@ -8,12 +8,15 @@
 // server keeps the list of what it awaits in the stream's directory, through a restart.
 // Three in-process servers (JsTestCluster) over real routes, driven by nats.js.
 import { test } from "node:test";
+import fs from "node:fs";
+import path from "node:path";
 import assert from "node:assert/strict";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { JsTestCluster, replicaLeader, streamOn } from "./helpers/js_cluster.js";
 import { clusterApi, clusterPublish } from "./helpers/cluster_retry.js";
 import { consume, consumerLine, infoWithLeader, type Info } from "./helpers/js_cluster_consumer_groups.js";
 import { waitUntil } from "./helpers/server.js";
+import { streamGroupName } from "../src/jetstream/stream_replica.js";
 
 /**
  * CONSUMER.NAMES, CONSUMER.LIST and STREAM.INFO's consumer count of S agree, with `missing` the
@@ -55,7 +58,19 @@ test("the same, the kept server down when the durable's server returns (the firs
   await lateDurable("keptDownAtReturn");
 });
 
-async function lateDurable(mode: "plain" | "restartKept" | "keptDownAtReturn"): Promise<void> {
+// The hand-overs the returning server owes are kept on its disk (pending_handovers.ts), written
+// before its copy's files go: restarted before the kept server could answer (it is down), it
+// sends them again and the durable still comes, with its state (before, it was lost).
+test("the same, the durable's server restarted before the kept server (down) could answer: it hands the durable over after its restart", { timeout: 180_000 }, async () => {
+  await lateDurable("restartHolder");
+});
+
+/** The file of `member`'s store that keeps the hand-overs it owes for stream S (pending_handovers.ts). */
+function owedFile(c: JsTestCluster, member: string): string {
+  return path.join(c.js(member).storeDir, "$G", "handovers", streamGroupName("$G", "S"), "pending.json");
+}
+
+async function lateDurable(mode: "plain" | "restartKept" | "keptDownAtReturn" | "restartHolder"): Promise<void> {
   const restartKept = mode === "restartKept";
   const c = await JsTestCluster.start(3);
   let nc = await connect({ servers: c.members.map((m) => m.url) });
@@ -134,14 +149,21 @@ async function lateDurable(mode: "plain" | "restartKept" | "keptDownAtReturn"): 
       assert.deepEqual((await clusterApi<Info>(nc, `$JS.API.CONSUMER.INFO.S.${name}`)).error, offline);
     }
 
-    if (mode === "keptDownAtReturn") {
+    if (mode === "keptDownAtReturn" || mode === "restartHolder") {
       await c.stopMember(leader);
       await c.startMember(holder);
       await waitUntil(() => streamOn(c, holder, "S") === undefined, 30_000, `${holder} drops its copy`);
-      // Its first hand-overs go to nobody: the kept server stays down past the six sends 2 s
-      // apart (the fault's window, not a check: the checks below wait on conditions).
-      const dropped = Date.now();
-      await waitUntil(() => Date.now() - dropped > 14_000, 20_000, "the first hand-overs lost");
+      if (mode === "restartHolder") {
+        // Written before the copy went; the kept server, down, has answered nothing.
+        assert.ok(fs.existsSync(owedFile(c, holder)), "the hand-over kept on disk");
+        await c.stopMember(holder);
+        await c.startMember(holder);
+      } else {
+        // Its first hand-overs go to nobody: the kept server stays down past the six sends 2 s
+        // apart (the fault's window, not a check: the checks below wait on conditions).
+        const dropped = Date.now();
+        await waitUntil(() => Date.now() - dropped > 14_000, 20_000, "the first hand-overs lost");
+      }
       await c.startMember(leader);
     } else {
       await c.startMember(holder);
@@ -149,6 +171,8 @@ async function lateDurable(mode: "plain" | "restartKept" | "keptDownAtReturn"): 
     }
     await waitUntil(() => streamOn(c, leader, "S")?.consumers.has(name) === true, 30_000, `${name} taken in by ${leader}`);
     assert.equal(consumerLine(await infoWithLeader(nc, "S", name)), `R1 on ${leader}: delivered 5 ack floor 5`);
+    // Answered: the returning server owes it no more.
+    await waitUntil(() => !fs.existsSync(owedFile(c, holder)), 30_000, `${holder}'s kept hand-over removed once answered`);
     // Paused as asked while it was away, its config otherwise as it was (the update was refused).
     const back = await clusterApi<Info & { paused?: boolean; config?: { description?: string; pause_until?: string } }>(nc, `$JS.API.CONSUMER.INFO.S.${name}`);
     assert.equal(back.paused, true);

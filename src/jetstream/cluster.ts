@@ -47,6 +47,7 @@ import { decodeRequest, LIST_SHAPE, NAMES_SHAPE, type Shape } from "./json.js";
 import { replicatedConsumer, sourcingBecomesDurable } from "./consumer_config.js";
 import { randomConsumerName } from "./consumer_create.js";
 import { LateHandovers } from "./late_handovers.js";
+import { PendingHandovers, type OwedHandovers } from "./pending_handovers.js";
 import { mkdirDurable } from "../storage/file_io.js";
 import { gatewaysOf, leafNodesOf } from "../server/service_lookup.js";
 
@@ -360,6 +361,8 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     this.usage.start(sys);
     this.relay.start(sys, (req) => this.onRelayed(req));
     this.lateHandovers.start(sys);
+    // The hand-overs owed from before a restart, sent again once the meta group caught up (resumeHandOvers).
+    this.owedAtStart = this.pendingHandovers.load();
     this.movedSub = sys.subscribeInternal("$JSC.MOVED", (_s, _r, _h, payload) => this.onMoveSettled(Buffer.from(payload)), undefined, "jetstream-cluster-moved");
     this.restoredSub = sys.subscribeInternal("$JSC.RESTORED", (_s, _r, _h, payload) => this.onRestored(Buffer.from(payload)), undefined, "jetstream-cluster-restored");
     this.refusedSub = sys.subscribeInternal("$JSC.REFUSED", (_s, _r, _h, payload) => this.onCreateRefused(Buffer.from(payload)), undefined, "jetstream-cluster-refused");
@@ -1298,12 +1301,15 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    * server keeping it takes them, late_handovers.ts), each is sent again, less and less often,
    * until that server answers it (it took it, or does not await it) or the meta group no longer
    * assigns the stream so; to a group that runs, LEFT_BEHIND_SENDS times (its leader takes each
-   * once through the group). The payloads stay in memory meanwhile (the copy's files are gone).
+   * once through the group). The payloads are kept on disk meanwhile (pending_handovers.ts,
+   * written here, before the caller removes the copy's files): a restart sends them again
+   * (resumeHandOvers).
    */
   private sendHandOvers(sa: StreamAssignment, payloads: Buffer[], sent: number): void {
     const sys = this.service.server.systemAccount;
     if (sys === undefined) return;
-    const subject = `$JSC.ADOPT.${streamGroupName(sa.account, sa.name)}`;
+    const group = streamGroupName(sa.account, sa.name);
+    const subject = `$JSC.ADOPT.${group}`;
     const pending = new Map<string, Buffer>();
     for (const p of payloads) {
       try {
@@ -1312,18 +1318,26 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         // not a consumer
       }
     }
+    if (pending.size === 0) return;
+    this.pendingHandovers.keep(sa.account, sa.name, group, pending);
     const inbox = `$JSC.ADOPTED.${this.self}.${Math.random().toString(36).slice(2)}`;
     let timer: NodeJS.Timeout | undefined;
     const finish = (): void => {
       clearTimeout(timer);
       sys.unsubscribeInternal(sub);
+      // Given up (the stream gone, or a group that runs sent to enough times); a server that
+      // stops keeps them for its restart.
+      if (!this.stopped) this.pendingHandovers.done(sa.account, group, pending.keys());
     };
     const sub = sys.subscribeInternal(
       inbox,
       (_s, _r, _h, payload) => {
         try {
           const a = JSON.parse(payload.toString()) as { name?: unknown; taken?: unknown };
-          if (typeof a.name === "string" && pending.delete(a.name)) this.service.log.info(`JetStream cluster: stream '${sa.account} > ${sa.name}': consumer '${a.name}' ${a.taken === true ? "taken in" : "not taken"} by the server keeping the stream`);
+          if (typeof a.name === "string" && pending.delete(a.name)) {
+            this.pendingHandovers.done(sa.account, group, [a.name]);
+            this.service.log.info(`JetStream cluster: stream '${sa.account} > ${sa.name}': consumer '${a.name}' ${a.taken === true ? "taken in" : "not taken"} by the server keeping the stream`);
+          }
         } catch {
           // not an answer
         }
@@ -1353,6 +1367,26 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     if (sent === 0) send();
     timer = setTimeout(tick, delay);
     timer.unref();
+  }
+
+  /**
+   * The hand-overs owed from before a restart (pending_handovers.ts), once the meta group caught
+   * up: sent again as before, to the servers the stream's assignment names now (none: the stream
+   * is gone, they are given up; a kept server that no longer awaits one answers "not taken").
+   */
+  private resumeHandOvers(): void {
+    const owed = this.owedAtStart;
+    this.owedAtStart = undefined;
+    for (const o of owed ?? []) {
+      const sa = this.assignment(o.account, o.stream);
+      if (sa === undefined || streamGroupName(sa.account, sa.name) !== o.group) {
+        this.service.log.info(`JetStream cluster: stream '${o.account} > ${o.stream}' is gone; the ${o.payloads.size} single-replica consumer(s) owed to its servers are dropped`);
+        this.pendingHandovers.done(o.account, o.group, [...o.payloads.keys()]);
+        continue;
+      }
+      this.service.log.info(`JetStream cluster: stream '${o.account} > ${o.stream}': its ${o.payloads.size} single-replica consumer(s) not taken before the restart are handed over again`);
+      this.sendHandOvers(sa, [...o.payloads.values()], 0);
+    }
   }
 
   /** Streams being created here as servers added to an existing group. */
@@ -1559,6 +1593,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
    * untouched. Their sources and schedules never ran here (assignedHere).
    */
   private removeOrphans(): void {
+    this.resumeHandOvers();
     for (const jsa of this.service.accounts.values()) {
       const account = jsa.account.name;
       for (const stream of [...jsa.streams.values()]) {
@@ -2251,6 +2286,15 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
   private readonly pickWatches = new Map<string, NodeJS.Timeout>();
 
   /** Single-replica durables that come back after their stream's group ended here (it runs alone now). */
+  /** The hand-overs this server sends until answered, kept on its disk (sendHandOvers). */
+  private readonly pendingHandovers = new PendingHandovers(
+    () => this.service.storeDir,
+    () => this.service.options.encryption,
+    (msg) => this.service.log.warn(`JetStream cluster: ${msg}`),
+  );
+  /** Read at start, sent again once the meta group caught up (undefined: done). */
+  private owedAtStart: OwedHandovers[] | undefined;
+
   private readonly lateHandovers = new LateHandovers(
     (stream) => {
       const peers = this.assignedPeers(stream);

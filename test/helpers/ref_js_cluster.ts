@@ -13,6 +13,8 @@ export interface RefJsCluster {
   servers: ReferenceServer[];
   /** Client URLs, in server order (server names N1, N2, ...); a restarted server's changes. */
   urls: string[];
+  /** Where server `i`'s store is (its `-sd`: N1, N2... under one temporary directory). */
+  storeOf(i: number): string;
   /** Stop server `i` (0-based), keeping its store: `startServer(i)` brings it back with it. */
   stopServer(i: number): Promise<void>;
   startServer(i: number): Promise<void>;
@@ -56,6 +58,7 @@ export async function startRefJsCluster(
   const cluster: RefJsCluster = {
     servers,
     urls: servers.map((s) => `nats://127.0.0.1:${s.port}`),
+    storeOf: (i) => path.join(stores, `N${i + 1}`),
     stopServer: async (i) => {
       await cluster.servers[i].stop();
     },
