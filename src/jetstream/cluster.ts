@@ -1940,7 +1940,7 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
         const firstLeaderSince = epoch !== undefined && replica.leaderEpoch === epoch + 1 && replica.term <= term + 1;
         if (firstLeaderSince && safeToRepeat(t, body)) jsa.executeApi(rest, reply, body, hdr, true);
         else this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr"));
-      } else if (this.leaderless(jsa, sa)) this.answerError(jsa, rest, reply, jsError("JSClusterNotAvailErr"));
+      } else if (this.leaderless(jsa, sa)) this.answerError(jsa, rest, reply, jsError(this.streamOffline(sa, t) ? "JSStreamOfflineErr" : "JSClusterNotAvailErr"));
     };
     // A held or relayed request (its requester already waited: for a meta leader, or for a route
     // to the stream's servers) comes while the group is still electing after a restart: it waits
@@ -1954,6 +1954,16 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     else if (seen === undefined && heldMs > OFFLINE_ERROR_DELAY_MS) this.untilHeard(jsa, sa, Date.now() + heldMs, decideAgain);
     else setTimeout(decideAgain, OFFLINE_ERROR_DELAY_MS).unref();
     return SKIP;
+  }
+
+  /**
+   * STREAM.INFO asked of the meta leader about a stream none of whose servers a route leads to
+   * (stopped): nats-server 2.15.1's meta leader answers it "stream is offline" (10118, after half
+   * a second) when every server of the stream's group is offline (jsStreamInfoRequest,
+   * allPeersOffline); other requests about it stay "temporarily unavailable".
+   */
+  private streamOffline(sa: StreamAssignment, t: string[]): boolean {
+    return this.isLeader && t[0] === "STREAM" && t[1] === "INFO" && t.length === 3 && !peersOf(sa).some((p) => this.reachable(p));
   }
 
   /** `fn` once a server of the stream is heard from (it answers then: nothing left to do), or at `deadline`. */
