@@ -23,7 +23,7 @@ import { decodeRaftMsg, encodeRaftMsg } from "../cluster/raft_wire.js";
 import type { Cluster } from "../cluster/cluster.js";
 import type { Subscription } from "../server/sublist.js";
 import { subjectsCollide } from "../protocol/subject.js";
-import { parseRfc3339 } from "../server/time.js";
+import { nowNs, parseRfc3339, rfc3339 } from "../server/time.js";
 import { createRequest, errorResponse, isEmptyRequest, isJsonObjectOrArray, pauseAnswer, restoreRequest } from "./api.js";
 import { withoutDynamicMetadata } from "./api_level.js";
 import { ApiError, jsError } from "./errors.js";
@@ -1966,6 +1966,31 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     return this.isLeader && t[0] === "STREAM" && t[1] === "INFO" && t.length === 3 && !peersOf(sa).some((p) => this.reachable(p));
   }
 
+  /**
+   * STREAM.LIST's entry for a stream none of whose servers is up, on the meta leader, as nats-server
+   * 2.15.1's meta leader places it by hand (jsClusteredStreamListRequest, allPeersOffline): the
+   * config and creation time of its assignment, a zeroed state, every server of its group offline;
+   * its name stays under `missing`.
+   */
+  private offlineStreamStandIn(account: string, name: string): Record<string, unknown> | undefined {
+    const sa = this.assignment(account, name);
+    if (sa === undefined || sa.config === undefined || !this.streamOffline(sa, ["STREAM", "INFO", name])) return undefined;
+    let config: StreamConfig;
+    try {
+      config = createRequest(name, Buffer.from(sa.config, "base64"), true, { ...this.service.options, strict: false });
+    } catch {
+      return undefined;
+    }
+    const zero = "0001-01-01T00:00:00Z";
+    return {
+      config,
+      created: rfc3339(parseRfc3339(sa.created) ?? 0n),
+      state: { messages: 0, bytes: 0, first_seq: 0, first_ts: zero, last_seq: 0, last_ts: zero, consumer_count: 0 },
+      cluster: { name: this.clusterName, raft_group: streamGroupName(account, name), replicas: peersOf(sa).map((p) => ({ name: p, current: false, offline: true, active: 0, peer: peerIdOf(p) })) },
+      ts: rfc3339(nowNs()),
+    };
+  }
+
   /** `fn` once a server of the stream is heard from (it answers then: nothing left to do), or at `deadline`. */
   private untilHeard(jsa: JsAccount, sa: StreamAssignment, deadline: number, fn: () => void): void {
     const check = (): void => {
@@ -2970,6 +2995,9 @@ export class JsCluster implements RaftStateMachine, ReplicaHost {
     askEach(acc, this.self, page.map((n) => `$JS.API.STREAM.INFO.${n}`), LIST_GATHER_MS, (answers) => {
       const streams = answers.filter((info) => info !== undefined).map(listedInfo);
       const missing = page.filter((_, i) => answers[i] === undefined);
+      // (Before the others, as nats-server's list sorts by name after placing them first.)
+      const standIns = missing.map((n) => this.offlineStreamStandIn(jsa.account.name, n)).filter((e) => e !== undefined);
+      streams.unshift(...standIns);
       const out: Record<string, unknown> = { type: "io.nats.jetstream.api.v1.stream_list_response", total, offset, limit: 256, streams };
       if (missing.length > 0) out.missing = missing;
       acc.publish(reply, "", undefined, Buffer.from(JSON.stringify(out)));
