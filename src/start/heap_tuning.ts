@@ -135,6 +135,12 @@ function capGenerations(): void {
  * context), then hidden again: V8 keys the code cache by its flags.
  */
 export function collectStartUpGarbage(): void {
+  v8Gc()?.();
+}
+
+let gcFn: (() => void) | null | undefined;
+function v8Gc(): (() => void) | null {
+  if (gcFn !== undefined) return gcFn;
   let gc = (globalThis as { gc?: unknown }).gc;
   if (typeof gc !== "function" && !given(/expose[-_]gc/)) {
     setFlagsFromString("--expose-gc");
@@ -144,7 +150,33 @@ export function collectStartUpGarbage(): void {
       setFlagsFromString("--no-expose-gc");
     }
   }
-  if (typeof gc === "function") (gc as () => void)();
+  gcFn = typeof gc === "function" ? (gc as () => void) : null;
+  return gcFn;
+}
+
+/** Index bytes dropped since the last collection that makes a full collection worth it. */
+export const INDEX_RELEASE_GC_BYTES = 16 * 1024 * 1024;
+/** At most one such collection per this many ms. */
+export const INDEX_RELEASE_GC_INTERVAL_MS = 30_000;
+
+/**
+ * A full collection once idle file-store block indexes worth INDEX_RELEASE_GC_BYTES were dropped
+ * (storage/filestore.ts dropIndex, which calls the process-wide hook under this key). Their
+ * arrays are old-generation objects and array buffers: an idle server allocates too little
+ * for V8 to collect the old generation, so without it the memory stayed resident (measured:
+ * no change in RSS 15 s after the drops).
+ */
+export function collectDroppedIndexes(): void {
+  let pending = 0;
+  let last = 0;
+  (globalThis as Record<symbol, unknown>)[Symbol.for("tsnats.indexesDropped")] = (bytes: number): void => {
+    pending += bytes;
+    const now = Date.now();
+    if (pending < INDEX_RELEASE_GC_BYTES || now - last < INDEX_RELEASE_GC_INTERVAL_MS) return;
+    pending = 0;
+    last = now;
+    v8Gc()?.();
+  };
 }
 
 /** The server is ready: the young generation may grow with the traffic again, up to the cap. */

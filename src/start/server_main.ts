@@ -9,7 +9,7 @@ import { Server } from "../server/server.js";
 import { installServices } from "../server/services.js";
 import { NATS_FEATURE_VERSION, TSNATS_VERSION } from "../server/version.js";
 import { startedFromCodeCache } from "./code_cache.js";
-import { collectStartUpGarbage, releaseYoungGeneration } from "./heap_tuning.js";
+import { collectDroppedIndexes, collectStartUpGarbage, releaseYoungGeneration } from "./heap_tuning.js";
 import { warmUp, warmUpApplies } from "../server/warm_up.js";
 import { CpuGate } from "../server/cpu_gate.js";
 
@@ -163,6 +163,7 @@ async function main(): Promise<void> {
   await new Promise((resolve) => setImmediate(resolve));
   if (!stopping) collectStartUpGarbage();
   releaseYoungGeneration();
+  collectDroppedIndexes();
   if (gate !== undefined && !stopping) log.debug(`Start-up warm-up done, held back ${gate.heldMs} ms by CPU contention`);
 }
 

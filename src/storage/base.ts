@@ -72,11 +72,22 @@ export class IndexBlock {
   aliveBytes = 0;
   /** All entries before `lo` are dead (scan hint). */
   lo = 0;
-  seqs: Float64Array;
-  sizes: Uint32Array;
-  ts: BigInt64Array;
+  /**
+   * The per-message arrays, behind getters: a file block's index may be dropped while it is
+   * idle (filestore.ts, dropIndex) and is loaded again by the first access (load()). What the
+   * store needs without loading (first/last seq, last time, counts) stays in fields.
+   */
+  protected _seqs: Float64Array;
+  protected _sizes: Uint32Array;
+  protected _ts: BigInt64Array;
   /** Entries [0, n) are valid; it may be longer (room made ahead, see the constructor). */
-  subj: (Subj | null)[];
+  protected _subj: (Subj | null)[];
+  /** The arrays above were dropped (only ever for a sealed file block): load() before use. */
+  unloaded = false;
+  /** While unloaded: first and last sequence, time of the last entry (n > 0). */
+  protected uFirst = 0;
+  protected uLast = 0;
+  protected uLastTs = 0n;
   /** seq -> per-message ttl (seconds, -1 = never) for messages stored with a TTL. */
   ttls: Map<number, number> | null = null;
 
@@ -86,20 +97,60 @@ export class IndexBlock {
    * as garbage until the next full collection (megabytes per block of small messages).
    */
   constructor(cap = 64) {
-    this.seqs = new Float64Array(cap);
-    this.sizes = new Uint32Array(cap);
-    this.ts = new BigInt64Array(cap);
+    this._seqs = new Float64Array(cap);
+    this._sizes = new Uint32Array(cap);
+    this._ts = new BigInt64Array(cap);
     // Filled, so every block's array holds objects from the start: a new block's first entry
     // would otherwise change its array's kind (small integers to objects) and throw away the
     // optimized push that had only seen arrays already changed.
-    this.subj = new Array<Subj | null>(cap).fill(null);
+    this._subj = new Array<Subj | null>(cap).fill(null);
   }
 
-  get first(): number {
-    return smallInt(this.seqs[0]!);
+  get seqs(): Float64Array {
+    if (this.unloaded) this.load();
+    return this._seqs;
   }
+  set seqs(v: Float64Array) {
+    this._seqs = v;
+  }
+  get sizes(): Uint32Array {
+    if (this.unloaded) this.load();
+    return this._sizes;
+  }
+  set sizes(v: Uint32Array) {
+    this._sizes = v;
+  }
+  get ts(): BigInt64Array {
+    if (this.unloaded) this.load();
+    return this._ts;
+  }
+  set ts(v: BigInt64Array) {
+    this._ts = v;
+  }
+  get subj(): (Subj | null)[] {
+    if (this.unloaded) this.load();
+    return this._subj;
+  }
+  set subj(v: (Subj | null)[]) {
+    this._subj = v;
+  }
+
+  /** Bring a dropped index back (file blocks override it). */
+  protected load(): void {
+    throw new Error("index block has no backing store to load from");
+  }
+
+  /** First sequence (n > 0), without loading a dropped index. */
+  get first(): number {
+    return this.unloaded ? this.uFirst : smallInt(this._seqs[0]!);
+  }
+  /** Last sequence (n > 0), without loading a dropped index. */
   get last(): number {
-    return smallInt(this.seqs[this.n - 1]!);
+    return this.unloaded ? this.uLast : smallInt(this._seqs[this.n - 1]!);
+  }
+  /** Time of the last entry (n > 0), without loading a dropped index. */
+  get lastTs(): bigint {
+    return this.unloaded ? this.uLastTs : this._ts[this.n - 1]!;
   }
 
   /**
@@ -113,6 +164,7 @@ export class IndexBlock {
   }
 
   protected grow(cap: number): void {
+    if (this.unloaded) this.load();
     const s = new Float64Array(cap);
     s.set(this.seqs.subarray(0, this.n));
     this.seqs = s;
@@ -126,13 +178,14 @@ export class IndexBlock {
 
   /** Append an index entry; returns its position. Does not touch alive counters. */
   push(seq: number, subj: Subj | null, size: number, ts: bigint): number {
-    if (this.n === this.seqs.length) this.grow(Math.max(64, this.n * 2));
+    if (this.unloaded) this.load();
+    if (this.n === this._seqs.length) this.grow(Math.max(64, this.n * 2));
     const i = this.n++;
-    this.seqs[i] = seq;
-    this.sizes[i] = size;
-    this.ts[i] = ts;
+    this._seqs[i] = seq;
+    this._sizes[i] = size;
+    this._ts[i] = ts;
     // i <= subj.length: within the room made ahead, or appended (V8 grows it)
-    this.subj[i] = subj;
+    this._subj[i] = subj;
     return i;
   }
 
@@ -296,7 +349,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     const nb = bl.length;
     if (nb === 0) return -1;
     const last = bl[nb - 1]!;
-    if (last.n > 0 && seq >= last.seqs[0]!) {
+    if (last.n > 0 && seq >= last.first) {
       this.lb = last;
       return last.find(seq);
     }
@@ -316,7 +369,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       const b = bl[mid]!;
-      if (b.n === 0 || b.seqs[b.n - 1]! < seq) lo = mid + 1;
+      if (b.n === 0 || b.last < seq) lo = mid + 1;
       else hi = mid;
     }
     // an empty last block has no entries >= seq
@@ -332,7 +385,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       const b = bl[mid]!;
-      if (b.n > 0 && b.seqs[0]! <= seq) lo = mid + 1;
+      if (b.n > 0 && b.first <= seq) lo = mid + 1;
       else hi = mid;
     }
     return lo - 1;
@@ -897,7 +950,7 @@ export abstract class StoreBase<B extends IndexBlock> implements StreamStore {
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
       const b = bl[mid]!;
-      if (b.n === 0 || b.ts[b.n - 1]! < time) lo = mid + 1;
+      if (b.n === 0 || b.lastTs < time) lo = mid + 1;
       else hi = mid;
     }
     if (lo >= bl.length) return this.lastSeq + 1;

@@ -28,6 +28,17 @@
 //   `cacheBlocks` blocks (sequential consumption). Caches idle for `cacheExpireMs` are
 //   dropped. Records read from disk have their checksum verified; loads return copies.
 //
+// INDEX   Every block has a per-message index in memory (sequence, size, time, offset,
+//   subject: 32 bytes a message). A sealed block's index unused for `indexExpireMs` (10 s)
+//   is dropped once its .idx on disk says exactly what the memory does (the block fsynced,
+//   no delete marks waiting; the .idx written then if it was not), keeping what the store
+//   reads without it (first/last sequence, last time, live count and bytes, floor, TTLs;
+//   the per-subject index is kept whole). Its first use loads it back from the .idx, checked
+//   against what was dropped (block length, entries, first/last sequence, live count), or,
+//   when that is missing, corrupt or does not match, from a scan of the block (checksums
+//   verified, nothing changed on disk). Every change to a sealed block goes through its
+//   index, so it is loaded first and its .idx removed before the change, as always.
+//
 // ON-DISK LAYOUT   <storeDir>/<account>/streams/<stream>/
 //   meta.json           {version, created, config, metadata, checksum}; atomic writes
 //                       (temp file, fsync, rename, fsync dir). Never deleted on error.
@@ -36,9 +47,10 @@
 //                       file is extended with zeros ahead of its appends (PREALLOC_MAX;
 //                       written zeros when busy and acks are fsynced: ZERO_AHEAD_MAX),
 //                       trimmed to its last record when sealed, idle or on stop.
-//   msgs/<id>.idx       index of a block (written on clean stop and periodically for
-//                       sealed blocks; removed before a block is modified in place;
-//                       rebuilt from the block when missing, stale or corrupt).
+//   msgs/<id>.idx       index of a block (written on clean stop, periodically for
+//                       sealed blocks and when a sealed block's index is dropped (INDEX);
+//                       removed before a block is modified in place; rebuilt from the
+//                       block when missing, stale or corrupt).
 //   obs/<consumer>/meta.json   consumer config (atomic, fsynced).
 //   obs/<consumer>/o.dat       consumer state, binary with CRC32, appended to an open file
 //                       (state_log.ts: the last valid record counts) at most every 20 ms
@@ -90,6 +102,7 @@ import {
 } from "./store.js";
 import { nowNs, rfc3339 } from "../server/time.js";
 import { DOUBLE_ZERO } from "../server/double_zero.js";
+import { smallInt } from "../server/small_int.js";
 import { EncryptionError, isSealed, StreamCrypto, type BlockStream, type EncryptionConfig } from "./encryption.js";
 
 const BLK_MAGIC = Buffer.from("TSNBLK01", "latin1");
@@ -148,6 +161,12 @@ let zeroPage: Buffer | undefined;
 const DEFAULT_SYNC_MS = 120_000;
 const DEFAULT_CACHE_BLOCKS = 4;
 const DEFAULT_CACHE_EXPIRE_MS = 10_000;
+/**
+ * A sealed block's index unused this long is dropped (dropIndex), as long as its byte cache
+ * is kept (nats-server drops a block's cache and per-subject state after the same idle time).
+ * Loading it back costs reading its .idx (36 bytes a message).
+ */
+const DEFAULT_INDEX_EXPIRE_MS = 10_000;
 /** Largest active-block cache buffer kept (emptied) when nobody reads the block, see shedWriteCache. */
 const WRITE_CACHE_KEEP = 64 * 1024;
 /**
@@ -184,6 +203,12 @@ export interface FileStoreOptions extends StoreOptions {
   cacheBlocks?: number;
   /** Drop a block's cache / close its file after this much idle time (default 10 s). */
   cacheExpireMs?: number;
+  /**
+   * Drop the per-message index of a sealed block unused for this long (default 10 s; the
+   * TSNATS_INDEX_IDLE_MS environment variable overrides it, for tests): it is loaded again
+   * from the block's .idx file (or a scan of the block) on its next use.
+   */
+  indexExpireMs?: number;
   /** Scan and checksum every block on open even when its index file is valid. */
   verifyOnOpen?: boolean;
   /** Encryption at rest (encryption.ts): the configured key and cipher, and the names the keys derive from. */
@@ -297,7 +322,12 @@ export function listStoredStreams(storeDir: string, account: string): string[] {
 // Blocks
 
 class FileBlock extends IndexBlock {
-  offs: Uint32Array;
+  /** Each entry's record offset in the block file (dropped with the rest of the index, see dropIndex). */
+  private _offs: Uint32Array;
+  /** Loads a dropped index back (FileStore.reloadIndex); null for the scratch blocks of recovery. */
+  loader: ((b: FileBlock) => void) | null = null;
+  /** Time (Date.now()) of the last use of the index: it is dropped after the store's indexExpireMs. */
+  indexUse = DOUBLE_ZERO;
   readonly path: string;
   readonly idxPath: string;
   fd = -1;
@@ -344,18 +374,68 @@ class FileBlock extends IndexBlock {
     cap = 64,
   ) {
     super(cap);
-    this.offs = new Uint32Array(cap);
+    this._offs = new Uint32Array(cap);
     this.path = join(dir, `${id}.blk`);
     this.idxPath = join(dir, `${id}.idx`);
+  }
+
+  get offs(): Uint32Array {
+    if (this.unloaded) this.load();
+    return this._offs;
+  }
+  set offs(v: Uint32Array) {
+    this._offs = v;
+  }
+
+  protected override load(): void {
+    if (this.loader === null) throw new Error(`index of block ${this.path} dropped without a loader`);
+    this.loader(this);
+  }
+
+  /** Drop the per-message arrays, keeping the summaries IndexBlock reads while unloaded (n > 0). */
+  unload(): void {
+    this.uFirst = smallInt(this._seqs[0]!);
+    this.uLast = smallInt(this._seqs[this.n - 1]!);
+    this.uLastTs = this._ts[this.n - 1]!;
+    this._seqs = EMPTY_F64;
+    this._sizes = EMPTY_U32;
+    this._ts = EMPTY_I64;
+    this._subj = EMPTY_SUBJ;
+    this._offs = EMPTY_U32;
+    this.unloaded = true;
+  }
+
+  /** Take the arrays of a rebuilt index (same entries as when it was dropped). */
+  adopt(t: FileBlock, subj: (Subj | null)[]): void {
+    this._seqs = t._seqs;
+    this._sizes = t._sizes;
+    this._ts = t._ts;
+    this._offs = t._offs;
+    this._subj = subj;
+    this.unloaded = false;
   }
 
   protected override grow(cap: number): void {
     super.grow(cap);
     const o = new Uint32Array(cap);
-    o.set(this.offs.subarray(0, Math.min(this.n, cap)));
-    this.offs = o;
+    o.set(this._offs.subarray(0, Math.min(this.n, cap)));
+    this._offs = o;
   }
 }
+
+/** Memory of one index entry: seqs, sizes, ts, offs and the subject array's slot. */
+const INDEX_ENTRY_BYTES = 8 + 4 + 8 + 4 + 8;
+
+/** Tell the process (start/heap_tuning.ts collectDroppedIndexes) how many index bytes were just dropped. */
+function indexesDropped(bytes: number): void {
+  const hook = (globalThis as Record<symbol, unknown>)[Symbol.for("tsnats.indexesDropped")];
+  if (typeof hook === "function") (hook as (b: number) => void)(bytes);
+}
+
+const EMPTY_F64 = new Float64Array(0);
+const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_I64 = new BigInt64Array(0);
+const EMPTY_SUBJ: (Subj | null)[] = [];
 
 interface ParsedRec {
   seq: number;
@@ -481,6 +561,12 @@ export class FileStore extends StoreBase<FileBlock> {
   private readonly syncMs: number;
   private readonly cacheBlocks: number;
   private readonly cacheExpireMs: number;
+  private readonly indexExpireMs: number;
+  /** Set while a dropped index is rebuilt by a scan of its block: it must not change the file. */
+  private reloading = false;
+  /** A sync round asked for by dropIndex is under way. */
+  private idleSyncAsked = false;
+  private readonly indexLoader = (b: FileBlock): void => this.reloadIndex(b);
   private nextId = 1;
   private lru = new Map<FileBlock, true>();
   /** The block and entry index of the last read (to see a linear scan). */
@@ -620,13 +706,17 @@ export class FileStore extends StoreBase<FileBlock> {
     this.msgsDir = msgsDir;
     this.metaPath = metaPath;
     this.meta = meta;
-    this.blockSize = Math.min(Math.max(opts.blockSize ?? DEFAULT_BLOCK_SIZE, 1024), 1 << 30);
+    // TSNATS_BLOCK_SIZE: small blocks for tests (many sealed blocks from little data)
+    const envBlock = Number(process.env.TSNATS_BLOCK_SIZE);
+    this.blockSize = Math.min(Math.max(envBlock > 0 ? envBlock : (opts.blockSize ?? DEFAULT_BLOCK_SIZE), 1024), 1 << 30);
     this.syncMode = opts.sync === "always" ? "always" : typeof opts.sync === "number" && opts.sync > 0 ? "interval" : "acks";
     this.syncAlways = this.syncMode === "always";
     this.zeroAhead = this.syncMode !== "interval";
     this.syncMs = typeof opts.sync === "number" && opts.sync > 0 ? opts.sync : DEFAULT_SYNC_MS;
     this.cacheBlocks = Math.max(opts.cacheBlocks ?? DEFAULT_CACHE_BLOCKS, 1);
     this.cacheExpireMs = Math.max(opts.cacheExpireMs ?? DEFAULT_CACHE_EXPIRE_MS, 10);
+    const envIdle = Number(process.env.TSNATS_INDEX_IDLE_MS);
+    this.indexExpireMs = Math.max(envIdle > 0 ? envIdle : (opts.indexExpireMs ?? DEFAULT_INDEX_EXPIRE_MS), 10);
 
     mkdirDurable(msgsDir);
     mkdirDurable(join(dir, "obs"));
@@ -646,7 +736,7 @@ export class FileStore extends StoreBase<FileBlock> {
 
     this.syncTimer = setInterval(() => this.periodicSync(), this.syncMs);
     this.syncTimer.unref();
-    this.maintTimer = setInterval(() => this.maintenance(), Math.max(Math.min(this.cacheExpireMs, 5000) >>> 1, 5));
+    this.maintTimer = setInterval(() => this.maintenance(), Math.max(Math.min(this.cacheExpireMs, this.indexExpireMs, 5000) >>> 1, 5));
     this.maintTimer.unref();
   }
 
@@ -872,6 +962,7 @@ export class FileStore extends StoreBase<FileBlock> {
     // register entries; empty blocks that are not the last are dropped (after the marks
     // below, since such a block may hold the floor marker that justifies them)
     const empty: FileBlock[] = [];
+    let dropped = 0;
     for (let k = 0; k < loaded.length; k++) {
       const { b, names: nm, ttls } = loaded[k]!;
       if (b.n === 0 && k < loaded.length - 1) {
@@ -894,6 +985,13 @@ export class FileStore extends StoreBase<FileBlock> {
         if (ttl !== undefined) this.noteTtl(b, seq, b.ts[i]!, ttl);
       }
       this.blocks.push(b);
+      // A sealed block loaded from its .idx needs its index only when used (INDEX): dropped
+      // at once, so opening a large stream never holds every block's index at the same time.
+      if (k < loaded.length - 1 && b.idxOnDisk && b.n > 0 && this.pmB.length === 0) {
+        b.loader = this.indexLoader;
+        b.unload();
+        dropped += b.n;
+      }
     }
     if (this.blocks.length === 0) this.blocks.push(this.createBlock());
     const last = this.blocks[this.blocks.length - 1]!;
@@ -902,6 +1000,7 @@ export class FileStore extends StoreBase<FileBlock> {
     this.finish();
     this.flushMarks();
     for (const b of empty) this.releaseBlock(b);
+    if (dropped > 0) indexesDropped(dropped * INDEX_ENTRY_BYTES);
   }
 
   /** A block shorter than its (intact) index says was cut while the store was closed: damage, though what is left may scan clean. */
@@ -1125,7 +1224,7 @@ export class FileStore extends StoreBase<FileBlock> {
     }
     b.size = len;
     b.written = len;
-    if (truncateAt >= 0) {
+    if (truncateAt >= 0 && !this.reloading) {
       try {
         io.truncateSync(b.path, truncateAt);
         b.size = truncateAt;
@@ -1219,6 +1318,9 @@ export class FileStore extends StoreBase<FileBlock> {
     if (b.idxOnDisk) {
       unlinkQuiet(b.idxPath);
       b.idxOnDisk = false;
+      // the unlink is made durable with the change (the next sync round fsyncs the
+      // directory): a stale .idx back after a power loss would be trusted (same length)
+      this.dirDirty = true;
     }
   }
 
@@ -2194,6 +2296,7 @@ export class FileStore extends StoreBase<FileBlock> {
     const now = Date.now();
     const active = this.active;
     let compacted = false;
+    let dropped = 0;
     for (const b of this.blocks) {
       const idle = now - b.lastUse > this.cacheExpireMs;
       if (idle && b.cache !== null && b.written === b.size) {
@@ -2215,7 +2318,126 @@ export class FileStore extends StoreBase<FileBlock> {
           }
         }
       }
+      // an idle sealed block's index goes (loaded again on its next use)
+      if (b !== active && !b.unloaded && now - b.lastUse > this.indexExpireMs && now - b.indexUse > this.indexExpireMs) {
+        const n = b.n;
+        this.dropIndex(b);
+        if (b.unloaded) dropped += n;
+      }
     }
+    if (dropped > 0) indexesDropped(dropped * INDEX_ENTRY_BYTES);
+  }
+
+  /**
+   * Drop the per-message index of an idle sealed block (nats-server likewise drops a block's
+   * cache and per-subject state when idle): an idle stream's memory no longer grows with its
+   * message count. Only a block whose .idx on disk says exactly what the memory does (written
+   * now if needed; no delete marks waiting) is dropped, so loading it back is exact.
+   */
+  private dropIndex(b: FileBlock): void {
+    if (b.n === 0 || b.released || b.inflight > 0 || b.written !== b.size || b.allocated > b.size || this.pmB.length > 0) return;
+    if (b.syncDirty) {
+      // its .idx may only describe what is fsynced: ask for the sync round (removals made it
+      // dirty; in "acks" mode nothing else would run one before the 2-minute periodic sync),
+      // the next sweep drops it
+      if (!this.idleSyncAsked && this.syncMode !== "interval") {
+        this.idleSyncAsked = true;
+        this.commit.noteWrite();
+        this.commit.whenDurable(() => {
+          this.idleSyncAsked = false;
+        });
+      }
+      return;
+    }
+    if (!b.idxOnDisk) this.writeIdx(b);
+    if (!b.idxOnDisk) return;
+    if (this.lastReadBlock === b) this.lastReadBlock = null;
+    if (this.scannedOut === b) this.scannedOut = null;
+    b.loader = this.indexLoader;
+    b.unload();
+  }
+
+  /**
+   * Load a dropped index back: from the block's .idx when it is intact and matches what was
+   * dropped (length of the block, entries, first/last sequence, live messages), else from a
+   * scan of the block file (checksums verified, nothing changed on disk). Entries take their
+   * subjects from the subject index, which was kept.
+   */
+  private reloadIndex(b: FileBlock): void {
+    const first = b.first;
+    const last = b.last;
+    const tmp = new FileBlock(b.id, this.msgsDir, 0);
+    let l: Loaded = { b: tmp, names: [], ttls: new Map(), maxSeq: first - 1, maxTs: 0n };
+    let ok = b.idxOnDisk && this.loadIdx(l, first - 1);
+    if (ok && (tmp.size !== b.size || !this.sameEntries(b, tmp, l.names, first, last))) {
+      this.log.warn(`${this.tag()}: index ${b.idxPath} does not match block ${b.id}, rebuilding it from the block`);
+      ok = false;
+    }
+    if (!ok) {
+      b.idxOnDisk = false;
+      const scratch = new FileBlock(b.id, this.msgsDir, b.n);
+      l = { b: scratch, names: [], ttls: new Map(), maxSeq: first - 1, maxTs: 0n };
+      const lost = this.lostSeqs.length;
+      const lostBytes = this.lostBytes;
+      this.reloading = true;
+      try {
+        this.scanBlock(l, first - 1);
+      } finally {
+        this.reloading = false;
+        // what the scan finds damaged is dropped on read (readEntry), as with any loaded index
+        this.lostSeqs.length = lost;
+        this.lostBytes = lostBytes;
+      }
+      if (scratch.size !== b.size || !this.sameEntries(b, scratch, l.names, first, last)) {
+        this.log.error(
+          `${this.tag()}: block ${b.path} changed while its index was not in memory (${scratch.n} entries, ${b.n} expected): its index is rebuilt from what the block holds`,
+        );
+        this.damageFound.push(`${b.path}: changed while its index was dropped`);
+      }
+      l.b = scratch;
+    }
+    const t = l.b;
+    const names = l.names;
+    const subj = new Array<Subj | null>(t.n).fill(null);
+    for (let i = 0; i < t.n; i++) {
+      const name = names[i];
+      if (name !== null && name !== undefined) subj[i] = this.subjects.get(name) ?? null;
+    }
+    b.n = t.n;
+    if (b.lo > t.n) b.lo = t.n;
+    b.adopt(t, subj);
+    b.indexUse = Date.now();
+  }
+
+  /** @internal Sealed blocks whose index is not in memory now (tests, benchmarks). */
+  droppedIndexes(): number {
+    let n = 0;
+    for (const b of this.blocks) if (b.unloaded) n++;
+    return n;
+  }
+
+  /** @internal Sealed blocks that hold entries (the most droppedIndexes() can reach). */
+  sealedBlocks(): number {
+    let n = 0;
+    const active = this.active;
+    for (const b of this.blocks) if (b !== active && b.n > 0) n++;
+    return n;
+  }
+
+  /** @internal Drop every sealed block's index that can be, idle or not (tests). */
+  dropIndexesNow(): number {
+    this.flushMarks();
+    const active = this.active;
+    for (const b of this.blocks) if (b !== active && !b.unloaded) this.dropIndex(b);
+    return this.droppedIndexes();
+  }
+
+  /** Does a rebuilt index t hold what block b held when dropped? (n, first/last, live count) */
+  private sameEntries(b: FileBlock, t: FileBlock, names: (string | null)[], first: number, last: number): boolean {
+    if (t.n !== b.n || t.n === 0 || t.first !== first || t.last !== last) return false;
+    let alive = 0;
+    for (let i = 0; i < t.n; i++) if (names[i] !== null && names[i] !== undefined) alive++;
+    return alive === b.alive;
   }
 
   // ---------------------------------------------------------------------------
