@@ -24,23 +24,12 @@ import type { JetStreamService } from "../src/jetstream/jetstream.js";
 import { CapturedLog } from "./helpers/captured_log.js";
 import { waitUntil } from "./helpers/server.js";
 import { startNatsServer, TSNATS_SERVER_BIN } from "./helpers/nats_server.js";
+import { prng } from "./helpers/fuzz.js";
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "tsnats-idxdrop-"));
 after(() => fs.rmSync(root, { recursive: true, force: true }));
 let dirN = 0;
 const newDir = (): string => path.join(root, `d${++dirN}`);
-
-/** A small deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const view = (m: StoredMsg | null): unknown => (m === null ? null : { seq: m.seq, subject: m.subject, data: Buffer.from(m.data).toString("hex") });
 
@@ -68,7 +57,7 @@ async function walk(dir: string, extra: Record<string, unknown>, seed: number): 
   let f = open();
   const m = new MemStore({ name: "W" }, { logger: silentLogger });
   let clock = 1_700_000_000_000_000_000n;
-  const r = rng(seed);
+  const r = prng(seed);
   let dropped = 0;
   try {
     for (let step = 0; step < 400; step++) {

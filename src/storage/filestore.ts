@@ -1062,12 +1062,7 @@ export class FileStore extends StoreBase<FileBlock> {
         names.push(si >= 0 ? subs[si]! : null);
         if (ttl !== 0 && si >= 0) ttls.set(i, ttl);
       }
-      // adopt
-      b.seqs = tmp.seqs;
-      b.sizes = tmp.sizes;
-      b.ts = tmp.ts;
-      b.offs = tmp.offs;
-      b.subj = tmp.subj;
+      b.adopt(tmp, tmp.subj);
       b.n = tmp.n;
       b.size = size;
       b.written = size;
